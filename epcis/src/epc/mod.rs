@@ -1,0 +1,1 @@
+//! EPC identifiers: pure identity URIs, class URIs, and GS1 check digits.

@@ -1,0 +1,5 @@
+//! The CBV 2.0 event hash.
+
+mod id;
+
+pub use id::{EventHash, EventHashParseError};

@@ -1,0 +1,1 @@
+//! GS1 Tag Data Standard binary encodings of the EPC memory bank.

@@ -1,0 +1,1 @@
+//! Validation of EPCIS 2.0 documents against the standard and the CBV.
