@@ -13,7 +13,7 @@ const NI_SUFFIX: &str = "?ver=CBV2.0";
 ///
 /// Rendered as the named-information URI `ni:///sha-256;<lowercase hex>?ver=CBV2.0`. Equality is
 /// constant-time: hashes are compared in verification paths.
-#[derive(Clone, Copy, Hash)]
+#[derive(Clone, Copy)]
 pub struct EventHash([u8; 32]);
 
 impl EventHash {
@@ -90,6 +90,13 @@ impl PartialEq for EventHash {
 
 impl Eq for EventHash {}
 
+impl std::hash::Hash for EventHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Consistent with `PartialEq`: equal hashes have equal bytes.
+        self.0.hash(state);
+    }
+}
+
 impl fmt::Display for EventHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_ni_uri())
@@ -114,6 +121,7 @@ pub enum EventHashParseError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 

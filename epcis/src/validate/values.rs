@@ -1,0 +1,299 @@
+//! Checks of single JSON values against the schema's building blocks (`uri`, `time`, lists,
+//! vocabularies, `@context`), shared by the document and event checks.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use super::Rule;
+use super::format::is_uri;
+use super::report::{Path, Report};
+use super::vocabulary::{Vocabulary, VocabularyMiss};
+use crate::document::{TimeZoneOffset, Timestamp};
+
+/// The JSON type of a value, for messages.
+pub(super) fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+pub(super) fn expect_str<'v>(value: &'v Value, at: &Path<'_>, report: &mut Report) -> Option<&'v str> {
+    match value {
+        Value::String(text) => Some(text),
+        other => {
+            report.add(
+                at,
+                Rule::Type,
+                format!("{} must be a string, found {}", at.name(), json_type(other)),
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn expect_object<'v>(
+    value: &'v Value,
+    at: &Path<'_>,
+    report: &mut Report,
+) -> Option<&'v Map<String, Value>> {
+    match value {
+        Value::Object(object) => Some(object),
+        other => {
+            report.add(
+                at,
+                Rule::Type,
+                format!("{} must be an object, found {}", at.name(), json_type(other)),
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn expect_array<'v>(value: &'v Value, at: &Path<'_>, report: &mut Report) -> Option<&'v [Value]> {
+    match value {
+        Value::Array(items) => Some(items),
+        other => {
+            report.add(
+                at,
+                Rule::Type,
+                format!("{} must be a list, found {}", at.name(), json_type(other)),
+            );
+            None
+        }
+    }
+}
+
+/// A list that must have at least `min_items` elements.
+pub(super) fn expect_list<'v>(
+    value: &'v Value,
+    min_items: usize,
+    at: &Path<'_>,
+    report: &mut Report,
+) -> Option<&'v [Value]> {
+    let items = expect_array(value, at, report)?;
+    if items.len() < min_items {
+        report.add(at, Rule::MinItems, format!("{} must not be empty", at.name()));
+    }
+    Some(items)
+}
+
+pub(super) fn expect_number(value: &Value, at: &Path<'_>, report: &mut Report) -> Option<f64> {
+    match value {
+        Value::Number(number) => number.as_f64(),
+        other => {
+            report.add(
+                at,
+                Rule::Type,
+                format!("{} must be a number, found {}", at.name(), json_type(other)),
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn expect_bool(value: &Value, at: &Path<'_>, report: &mut Report) {
+    if !value.is_boolean() {
+        report.add(
+            at,
+            Rule::Type,
+            format!("{} must be true or false, found {}", at.name(), json_type(value)),
+        );
+    }
+}
+
+/// A string in the JSON Schema `uri` format: an absolute URI.
+pub(super) fn check_uri<'v>(value: &'v Value, at: &Path<'_>, report: &mut Report) -> Option<&'v str> {
+    let text = expect_str(value, at, report)?;
+    if is_uri(text) {
+        Some(text)
+    } else {
+        report.add(
+            at,
+            Rule::Format,
+            format!("{} must be an absolute URI (RFC 3986), found {text:?}", at.name()),
+        );
+        None
+    }
+}
+
+/// A string in the JSON Schema `date-time` format: RFC 3339 with an offset.
+pub(super) fn check_time(value: &Value, at: &Path<'_>, report: &mut Report) {
+    if let Some(text) = expect_str(value, at, report)
+        && let Err(error) = Timestamp::parse(text)
+    {
+        report.add(
+            at,
+            Rule::Format,
+            format!("{} is not a valid date-time ({error}), found {text:?}", at.name()),
+        );
+    }
+}
+
+/// `eventTimeZoneOffset`: `^([+]|[-])((0[0-9]|1[0-3]):([0-5][0-9])|14:00)$`.
+pub(super) fn check_time_zone_offset(value: &Value, at: &Path<'_>, report: &mut Report) {
+    if let Some(text) = expect_str(value, at, report)
+        && TimeZoneOffset::parse(text).is_err()
+    {
+        report.add(
+            at,
+            Rule::Pattern,
+            format!(
+                "{} must be ±hh:mm between -14:00 and +14:00, found {text:?}",
+                at.name()
+            ),
+        );
+    }
+}
+
+/// A value of a CBV list: a standard bare word, or a URI outside the list's own namespace.
+pub(super) fn check_vocabulary(
+    value: &Value,
+    vocabulary: Vocabulary,
+    at: &Path<'_>,
+    report: &mut Report,
+) {
+    let Some(text) = expect_str(value, at, report) else {
+        return;
+    };
+    match vocabulary.check(text) {
+        Ok(()) => {}
+        Err(VocabularyMiss::Unknown) => report.add(
+            at,
+            Rule::Enum,
+            format!(
+                "{} must be a standard CBV value or an absolute URI, found {text:?}",
+                at.name()
+            ),
+        ),
+        Err(VocabularyMiss::ReservedNamespace) => {
+            let hint = match vocabulary.standard_word(text) {
+                Some(word) => format!("; write the bare word {word:?}"),
+                None => String::new(),
+            };
+            report.add(
+                at,
+                Rule::Pattern,
+                format!(
+                    "{} {text:?} is a URI in a namespace reserved for standard values, which \
+                     EPCIS JSON writes as bare words{hint}",
+                    at.name()
+                ),
+            );
+        }
+    }
+}
+
+/// A member name that is not a standard member must be a URI (an extension such as
+/// `example:myField` or `https://example.org/ns#field`).
+pub(super) fn check_extension_name(key: &str, what: &str, at: &Path<'_>, report: &mut Report) {
+    if !is_uri(key) {
+        report.add(
+            at,
+            Rule::UnknownMember,
+            format!(
+                "{key:?} is not a member of {what}; an extension member must be named by a URI \
+                 or a prefixed name such as \"example:{key}\""
+            ),
+        );
+    }
+}
+
+/// A member that the schema closes to extensions (`additionalProperties: false`).
+pub(super) fn reject_member(key: &str, what: &str, at: &Path<'_>, report: &mut Report) {
+    report.add(
+        at,
+        Rule::UnknownMember,
+        format!("{key:?} is not a member of {what}, which allows no extensions"),
+    );
+}
+
+pub(super) fn require(
+    object: &Map<String, Value>,
+    key: &str,
+    what: &str,
+    at: &Path<'_>,
+    report: &mut Report,
+) {
+    if !object.contains_key(key) {
+        report.add(&at.key(key), Rule::Required, format!("{what} must have {key}"));
+    }
+}
+
+/// Reports the second and later occurrences of each repeated element.
+pub(super) fn check_unique(items: &[Value], at: &Path<'_>, report: &mut Report) {
+    const LINEAR_LIMIT: usize = 16;
+    if items.len() <= LINEAR_LIMIT {
+        for (index, item) in items.iter().enumerate() {
+            if let Some(first) = items[..index].iter().position(|earlier| earlier == item) {
+                report_repeat(item, index, first, at, report);
+            }
+        }
+        return;
+    }
+    let mut seen: HashSet<&str> = HashSet::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let repeated = match item {
+            Value::String(text) => !seen.insert(text),
+            other => items[..index].contains(other),
+        };
+        if repeated {
+            let first = items[..index].iter().position(|earlier| earlier == item).unwrap_or(0);
+            report_repeat(item, index, first, at, report);
+        }
+    }
+}
+
+fn report_repeat(item: &Value, index: usize, first: usize, at: &Path<'_>, report: &mut Report) {
+    report.add(
+        &at.index(index),
+        Rule::UniqueItems,
+        format!(
+            "{} repeats {item} (first at index {first}); its elements must be unique",
+            at.name()
+        ),
+    );
+}
+
+/// `@context`: a URI, an object, or a list of unique URIs and objects.
+pub(super) fn check_context(value: &Value, at: &Path<'_>, report: &mut Report) {
+    match value {
+        Value::String(_) => {
+            check_uri(value, at, report);
+        }
+        Value::Object(_) => {}
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                let here = at.index(index);
+                match item {
+                    Value::String(_) => {
+                        check_uri(item, &here, report);
+                    }
+                    Value::Object(_) => {}
+                    other => report.add(
+                        &here,
+                        Rule::Type,
+                        format!(
+                            "@context entries must be URIs or objects, found {}",
+                            json_type(other)
+                        ),
+                    ),
+                }
+            }
+            check_unique(items, at, report);
+        }
+        other => report.add(
+            at,
+            Rule::Type,
+            format!(
+                "@context must be a URI, an object or a list of them, found {}",
+                json_type(other)
+            ),
+        ),
+    }
+}
