@@ -1,1 +1,49 @@
-fn main() {}
+//! The `tagtrail` command.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+mod input;
+
+/// tagtrail: supply-chain traceability on GS1 EPCIS 2.0 and a verifiable ledger.
+#[derive(Debug, Parser)]
+#[command(name = "tagtrail", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// EPCIS 2.0 documents: CBV 2.0 event hashes and validation.
+    #[command(subcommand)]
+    Epcis(commands::epcis::EpcisCommand),
+    /// EPC identifiers and the GS1 Tag Data Standard binary encodings.
+    #[command(subcommand)]
+    Epc(commands::epc::EpcCommand),
+    /// GS1 Digital Link URIs.
+    #[command(subcommand)]
+    Dl(commands::dl::DlCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Epcis(cmd) => cmd.run(),
+        Command::Epc(cmd) => cmd.run(),
+        Command::Dl(cmd) => cmd.run(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            // The one place the command reports a failure: the whole cause chain, on stderr.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {error:#}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per command family.
+
+pub mod dl;
+pub mod epc;
+pub mod epcis;
