@@ -27,6 +27,13 @@ fn event_pipeline(c: &mut Criterion) {
             epcis::hash::parsed_document_hashes(&document).expect("every event hashes")
         })
     });
+    group.bench_function("parse_only", |b| {
+        b.iter(|| Document::parse(black_box(&bytes)).expect("the generated document parses"))
+    });
+    group.bench_function("validate_only", |b| {
+        let document = Document::parse(&bytes).expect("the generated document parses");
+        b.iter(|| epcis::validate::validate(black_box(&document)).expect("the generated document is valid"))
+    });
     group.bench_function("hash_only", |b| {
         let document = Document::parse(&bytes).expect("the generated document parses");
         b.iter(|| epcis::hash::parsed_document_hashes(black_box(&document)).expect("every event hashes"))

@@ -1,35 +1,18 @@
 //! Every official GS1 EPCIS 2.0 example document, and the schema's own test events, must parse,
 //! validate, and serialise back to the same JSON.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+mod documents_common;
 
+use std::fs;
+use std::path::PathBuf;
+
+use documents_common::{example_paths, testdata};
 use epcis::document::{Document, DocumentKind, Event, EventKind};
 use epcis::validate::{validate, validate_event};
 use serde_json::Value;
 
-fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/gs1-epcis")
-}
-
-fn files_with_extension(directory: &Path, extension: &str, found: &mut Vec<PathBuf>) {
-    let entries = fs::read_dir(directory)
-        .unwrap_or_else(|error| panic!("cannot read {}: {error}", directory.display()));
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files_with_extension(&path, extension, found);
-        } else if path.extension().is_some_and(|found| found == extension) {
-            found.push(path);
-        }
-    }
-    found.sort();
-}
-
 fn example_documents() -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    files_with_extension(&testdata().join("examples"), "jsonld", &mut files);
-    files
+    example_paths()
 }
 
 #[test]
@@ -44,13 +27,20 @@ fn every_official_example_document_parses_and_validates() {
             Err(error) => failures.push(format!("{name}: does not parse: {error}")),
             Ok(document) => {
                 if let Err(violations) = validate(&document) {
-                    let lines: Vec<String> = violations.iter().map(|v| format!("    {v}")).collect();
+                    let lines: Vec<String> =
+                        violations.iter().map(|v| format!("    {v}")).collect();
                     failures.push(format!("{name}:\n{}", lines.join("\n")));
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} examples fail:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} examples fail:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -119,7 +109,10 @@ fn the_schema_test_events_parse_and_validate_as_standalone_events() {
     let directory = testdata().join("JSON-Schema/test");
     for entry in fs::read_dir(&directory).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|extension| extension == "json") {
+        if path
+            .extension()
+            .is_some_and(|extension| extension == "json")
+        {
             files.push(path);
         }
     }
@@ -141,4 +134,36 @@ fn the_extended_event_test_file_is_an_extension_event() {
     let event = Event::parse(&bytes).unwrap();
     assert_eq!(event.kind(), EventKind::Extension);
     assert_eq!(event.type_name(), "example:CustomEvent");
+}
+
+#[test]
+fn the_cbv_word_lists_used_for_validation_are_the_schemas_enumerations() {
+    use epcis::vocab::Vocabulary;
+    let schema: Value =
+        serde_json::from_slice(&fs::read(testdata().join("EPCIS-JSON-Schema.json")).unwrap())
+            .unwrap();
+    for (vocabulary, definition) in [
+        (Vocabulary::BizStep, "bizStep"),
+        (Vocabulary::Disposition, "disposition"),
+        (Vocabulary::BizTransactionType, "bizTransaction-type"),
+        (Vocabulary::SourceDestinationType, "source-dest-type"),
+        (Vocabulary::ErrorReason, "error-reason"),
+        (Vocabulary::MeasurementType, "measurementType"),
+        (Vocabulary::SensorAlertType, "sensorAlertType"),
+        (Vocabulary::Component, "component"),
+    ] {
+        let alternatives = schema["definitions"][definition]["anyOf"]
+            .as_array()
+            .unwrap();
+        let mut from_schema: Vec<&str> = alternatives
+            .iter()
+            .filter_map(|alternative| alternative["enum"].as_array())
+            .flatten()
+            .map(|word| word.as_str().unwrap())
+            .collect();
+        from_schema.sort_unstable();
+        let mut ours = vocabulary.standard_words().to_vec();
+        ours.sort_unstable();
+        assert_eq!(ours, from_schema, "{definition}");
+    }
 }

@@ -53,9 +53,23 @@ fn interesting_string() -> impl Strategy<Value = String> {
 
 fn member_name() -> impl Strategy<Value = String> {
     let names: Vec<&'static str> = vec![
-        "type", "eventTime", "eventTimeZoneOffset", "action", "epcList", "quantityList",
-        "epcClass", "quantity", "uom", "readPoint", "id", "bizStep", "ilmd", "sensorReport",
-        "set", "unset", "example:x",
+        "type",
+        "eventTime",
+        "eventTimeZoneOffset",
+        "action",
+        "epcList",
+        "quantityList",
+        "epcClass",
+        "quantity",
+        "uom",
+        "readPoint",
+        "id",
+        "bizStep",
+        "ilmd",
+        "sensorReport",
+        "set",
+        "unset",
+        "example:x",
     ];
     prop_oneof![
         proptest::sample::select(names).prop_map(str::to_owned),
@@ -191,9 +205,11 @@ fn date_time_like() -> impl Strategy<Value = String> {
         "(\\.[0-9]{0,4})?",
         "(Z|z|[+-][0-2][0-9]:[0-6][0-9]|)",
     )
-        .prop_map(|(year, month, day, separator, hour, minute, second, fraction, offset)| {
-            format!("{year}-{month}-{day}{separator}{hour}:{minute}:{second}{fraction}{offset}")
-        })
+        .prop_map(
+            |(year, month, day, separator, hour, minute, second, fraction, offset)| {
+                format!("{year}-{month}-{day}{separator}{hour}:{minute}:{second}{fraction}{offset}")
+            },
+        )
 }
 
 proptest! {

@@ -5,8 +5,8 @@
 mod documents_common;
 
 use documents_common::{
-    assert_agrees_with_schema, event_list_pointer, example, examples, is_stricter_than_schema,
-    official_schema, our_verdict, remove, set, Verdict,
+    Verdict, assert_agrees_with_schema, event_list_pointer, example, examples,
+    is_stricter_than_schema, official_schema, our_verdict, remove, set,
 };
 use epcis::document::{Document, Event};
 use epcis::validate::{Rule, validate_event};
@@ -28,14 +28,19 @@ fn assert_rejected(document: &Value, pointer: &str, rule: Rule, context: &str) {
 
 fn assert_accepted(document: &Value, context: &str) {
     let verdict = our_verdict(document);
-    assert!(verdict.is_valid(), "{context}: expected valid, got {verdict:#?}");
+    assert!(
+        verdict.is_valid(),
+        "{context}: expected valid, got {verdict:#?}"
+    );
     assert_agrees_with_schema(document, context);
 }
 
 /// The members the schema (and the standard) require of each event type.
 fn required_members(event_type: &str) -> &'static [&'static str] {
     match event_type {
-        "ObjectEvent" | "AggregationEvent" => &["type", "eventTime", "eventTimeZoneOffset", "action"],
+        "ObjectEvent" | "AggregationEvent" => {
+            &["type", "eventTime", "eventTimeZoneOffset", "action"]
+        }
         "TransactionEvent" => &[
             "type",
             "eventTime",
@@ -43,7 +48,13 @@ fn required_members(event_type: &str) -> &'static [&'static str] {
             "action",
             "bizTransactionList",
         ],
-        "AssociationEvent" => &["type", "eventTime", "eventTimeZoneOffset", "action", "parentID"],
+        "AssociationEvent" => &[
+            "type",
+            "eventTime",
+            "eventTimeZoneOffset",
+            "action",
+            "parentID",
+        ],
         "TransformationEvent" => &["type", "eventTime", "eventTimeZoneOffset"],
         other => panic!("unexpected event type {other}"),
     }
@@ -81,18 +92,34 @@ fn dropping_a_required_document_member_is_rejected_at_that_member() {
         let required: &[&str] = if original["type"] == "EPCISQueryDocument" {
             &["@context", "type", "epcisBody"]
         } else {
-            &["@context", "type", "schemaVersion", "creationDate", "epcisBody"]
+            &[
+                "@context",
+                "type",
+                "schemaVersion",
+                "creationDate",
+                "epcisBody",
+            ]
         };
         for member in required {
             let pointer = format!("/{member}");
             let mut mutant = original.clone();
             remove(&mut mutant, &pointer);
-            assert_rejected(&mutant, &pointer, Rule::Required, &format!("{name} without {member}"));
+            assert_rejected(
+                &mutant,
+                &pointer,
+                Rule::Required,
+                &format!("{name} without {member}"),
+            );
         }
         let list = event_list_pointer(&original);
         let mut mutant = original.clone();
         remove(&mut mutant, list);
-        assert_rejected(&mutant, list, Rule::Required, &format!("{name} without its event list"));
+        assert_rejected(
+            &mutant,
+            list,
+            Rule::Required,
+            &format!("{name} without its event list"),
+        );
     }
 }
 
@@ -143,7 +170,12 @@ fn a_standard_member_of_the_wrong_json_type_is_rejected_with_rule_type() {
                 let pointer = format!("{list}/{index}/{member}");
                 let mut mutant = original.clone();
                 set(&mut mutant, &pointer, json!(true));
-                assert_rejected(&mutant, &pointer, Rule::Type, &format!("{name}: {pointer} = true"));
+                assert_rejected(
+                    &mutant,
+                    &pointer,
+                    Rule::Type,
+                    &format!("{name}: {pointer} = true"),
+                );
                 mutants += 1;
             }
         }
@@ -158,7 +190,10 @@ fn nested_members_of_the_wrong_json_type_are_rejected_with_rule_type() {
     for (member, value) in [
         ("errorDeclaration/declarationTime", json!(20061107)),
         ("errorDeclaration/correctiveEventIDs", json!("ni:///x")),
-        ("quantityList/0", json!("urn:epc:class:lgtin:4012345.012345.998877")),
+        (
+            "quantityList/0",
+            json!("urn:epc:class:lgtin:4012345.012345.998877"),
+        ),
         ("quantityList/0/quantity", json!("200")),
         ("quantityList/0/uom", json!(3)),
         ("readPoint/id", json!(["urn:epc:id:sgln:0012345.11111.400"])),
@@ -167,15 +202,26 @@ fn nested_members_of_the_wrong_json_type_are_rejected_with_rule_type() {
         ("sensorElementList/0/sensorMetadata", json!([])),
         ("sensorElementList/0/sensorReport", json!({})),
         ("sensorElementList/0/sensorReport/0/value", json!("26")),
-        ("sensorElementList/0/sensorReport/0/booleanValue", json!("true")),
+        (
+            "sensorElementList/0/sensorReport/0/booleanValue",
+            json!("true"),
+        ),
         ("sensorElementList/0/sensorReport/0/stringValue", json!(1)),
-        ("sensorElementList/0/sensorReport/0/time", json!(1_563_541_200)),
+        (
+            "sensorElementList/0/sensorReport/0/time",
+            json!(1_563_541_200),
+        ),
         ("persistentDisposition/set", json!("completeness_verified")),
     ] {
         let pointer = format!("{event}/{member}");
         let mut mutant = original.clone();
         set(&mut mutant, &pointer, value.clone());
-        assert_rejected(&mutant, &pointer, Rule::Type, &format!("{member} = {value}"));
+        assert_rejected(
+            &mutant,
+            &pointer,
+            Rule::Type,
+            &format!("{member} = {value}"),
+        );
     }
 }
 
@@ -196,17 +242,36 @@ const OBJECT: &str = "Example_9.6.1-ObjectEvent.jsonld";
 const FULL_OBJECT: &str = "WithFullCombinationOfFields/object_event_all_possible_fields.jsonld";
 const AGGREGATION: &str = "Example_9.6.3-AggregationEvent.jsonld";
 const TRANSFORMATION: &str = "Example_9.6.4-TransformationEvent.jsonld";
-const TRANSACTION: &str = "WithFullCombinationOfFields/transaction_event_all_possible_fields.jsonld";
+const TRANSACTION: &str =
+    "WithFullCombinationOfFields/transaction_event_all_possible_fields.jsonld";
 const ASSOCIATION: &str = "AssociationEvent/AssociationEvent-a.jsonld";
 const SENSOR: &str = "WithSensorData/SensorDataExample1.jsonld";
 const QUERY: &str = "EPCISQueryDocument.jsonld";
 
 fn case(file: &'static str, edit: &'static str, value: Value, rule: Rule) -> Case {
-    Case { file, edit, value: Some(value), at: edit, rule }
+    Case {
+        file,
+        edit,
+        value: Some(value),
+        at: edit,
+        rule,
+    }
 }
 
-fn case_at(file: &'static str, edit: &'static str, value: Option<Value>, at: &'static str, rule: Rule) -> Case {
-    Case { file, edit, value, at, rule }
+fn case_at(
+    file: &'static str,
+    edit: &'static str,
+    value: Option<Value>,
+    at: &'static str,
+    rule: Rule,
+) -> Case {
+    Case {
+        file,
+        edit,
+        value,
+        at,
+        rule,
+    }
 }
 
 fn resolve(document: &Value, relative: &str) -> String {
@@ -219,102 +284,454 @@ fn resolve(document: &Value, relative: &str) -> String {
 fn hand_made_cases() -> Vec<Case> {
     vec![
         // Timestamps and offsets.
-        case(OBJECT, "/eventTime", json!("2005-04-03T20:33:31.116"), Rule::Format),
-        case(OBJECT, "/eventTime", json!("2005-04-03 20:33:31.116Z"), Rule::Format),
-        case(OBJECT, "/eventTime", json!("2005-13-03T20:33:31.116Z"), Rule::Format),
-        case(OBJECT, "/eventTime", json!("2005-02-30T20:33:31Z"), Rule::Format),
+        case(
+            OBJECT,
+            "/eventTime",
+            json!("2005-04-03T20:33:31.116"),
+            Rule::Format,
+        ),
+        case(
+            OBJECT,
+            "/eventTime",
+            json!("2005-04-03 20:33:31.116Z"),
+            Rule::Format,
+        ),
+        case(
+            OBJECT,
+            "/eventTime",
+            json!("2005-13-03T20:33:31.116Z"),
+            Rule::Format,
+        ),
+        case(
+            OBJECT,
+            "/eventTime",
+            json!("2005-02-30T20:33:31Z"),
+            Rule::Format,
+        ),
         case(OBJECT, "/eventTime", json!("yesterday"), Rule::Format),
-        case(OBJECT, "/recordTime", json!("2005-04-03T25:00:00Z"), Rule::Format),
-        case(OBJECT, "/eventTimeZoneOffset", json!("+15:00"), Rule::Pattern),
-        case(OBJECT, "/eventTimeZoneOffset", json!("+14:30"), Rule::Pattern),
-        case(OBJECT, "/eventTimeZoneOffset", json!("-0600"), Rule::Pattern),
-        case(OBJECT, "/eventTimeZoneOffset", json!("06:00"), Rule::Pattern),
+        case(
+            OBJECT,
+            "/recordTime",
+            json!("2005-04-03T25:00:00Z"),
+            Rule::Format,
+        ),
+        case(
+            OBJECT,
+            "/eventTimeZoneOffset",
+            json!("+15:00"),
+            Rule::Pattern,
+        ),
+        case(
+            OBJECT,
+            "/eventTimeZoneOffset",
+            json!("+14:30"),
+            Rule::Pattern,
+        ),
+        case(
+            OBJECT,
+            "/eventTimeZoneOffset",
+            json!("-0600"),
+            Rule::Pattern,
+        ),
+        case(
+            OBJECT,
+            "/eventTimeZoneOffset",
+            json!("06:00"),
+            Rule::Pattern,
+        ),
         case(OBJECT, "/eventTimeZoneOffset", json!("Z"), Rule::Pattern),
         case(OBJECT, "^/creationDate", json!("2005-07-11"), Rule::Format),
-        case(FULL_OBJECT, "/errorDeclaration/declarationTime", json!("2006-11-07T14:00"), Rule::Format),
-        case(FULL_OBJECT, "/sensorElementList/0/sensorMetadata/startTime", json!("noon"), Rule::Format),
+        case(
+            FULL_OBJECT,
+            "/errorDeclaration/declarationTime",
+            json!("2006-11-07T14:00"),
+            Rule::Format,
+        ),
+        case(
+            FULL_OBJECT,
+            "/sensorElementList/0/sensorMetadata/startTime",
+            json!("noon"),
+            Rule::Format,
+        ),
         // Enumerations and vocabularies.
         case(OBJECT, "/action", json!("MOVE"), Rule::Enum),
         case(OBJECT, "/action", json!("observe"), Rule::Enum),
         case(OBJECT, "/bizStep", json!("shippping"), Rule::Enum),
-        case(OBJECT, "/bizStep", json!("urn:epcglobal:cbv:bizstep:shipping"), Rule::Pattern),
-        case(OBJECT, "/bizStep", json!("https://ns.gs1.org/cbv/BizStep-shipping"), Rule::Pattern),
+        case(
+            OBJECT,
+            "/bizStep",
+            json!("urn:epcglobal:cbv:bizstep:shipping"),
+            Rule::Pattern,
+        ),
+        case(
+            OBJECT,
+            "/bizStep",
+            json!("https://ns.gs1.org/cbv/BizStep-shipping"),
+            Rule::Pattern,
+        ),
         case(OBJECT, "/disposition", json!("in transit"), Rule::Enum),
-        case(OBJECT, "/disposition", json!("urn:epcglobal:cbv:disp:in_transit"), Rule::Pattern),
-        case(OBJECT, "/bizTransactionList/0/type", json!("purchase_order"), Rule::Enum),
-        case(FULL_OBJECT, "/sourceList/0/type", json!("owner"), Rule::Enum),
-        case(FULL_OBJECT, "/errorDeclaration/reason", json!("oops"), Rule::Enum),
-        case(FULL_OBJECT, "/sensorElementList/0/sensorReport/0/type", json!("Temperatur"), Rule::Enum),
+        case(
+            OBJECT,
+            "/disposition",
+            json!("urn:epcglobal:cbv:disp:in_transit"),
+            Rule::Pattern,
+        ),
+        case(
+            OBJECT,
+            "/bizTransactionList/0/type",
+            json!("purchase_order"),
+            Rule::Enum,
+        ),
+        case(
+            FULL_OBJECT,
+            "/sourceList/0/type",
+            json!("owner"),
+            Rule::Enum,
+        ),
+        case(
+            FULL_OBJECT,
+            "/errorDeclaration/reason",
+            json!("oops"),
+            Rule::Enum,
+        ),
+        case(
+            FULL_OBJECT,
+            "/sensorElementList/0/sensorReport/0/type",
+            json!("Temperatur"),
+            Rule::Enum,
+        ),
         case(
             FULL_OBJECT,
             "/sensorElementList/0/sensorReport/0/type",
             json!("https://gs1.org/voc/Temperature"),
             Rule::Pattern,
         ),
-        case(FULL_OBJECT, "/sensorElementList/0/sensorReport/0/exception", json!("ALARM"), Rule::Enum),
-        case(FULL_OBJECT, "/sensorElementList/0/sensorReport/0/component", json!("w"), Rule::Enum),
-        case(FULL_OBJECT, "/persistentDisposition/set/0", json!("complete"), Rule::Enum),
+        case(
+            FULL_OBJECT,
+            "/sensorElementList/0/sensorReport/0/exception",
+            json!("ALARM"),
+            Rule::Enum,
+        ),
+        case(
+            FULL_OBJECT,
+            "/sensorElementList/0/sensorReport/0/component",
+            json!("w"),
+            Rule::Enum,
+        ),
+        case(
+            FULL_OBJECT,
+            "/persistentDisposition/set/0",
+            json!("complete"),
+            Rule::Enum,
+        ),
         // URIs and identifiers.
         case(OBJECT, "/epcList/0", json!("not a uri"), Rule::Format),
-        case(OBJECT, "/epcList/0", json!("0614141.107346.2017"), Rule::Format),
-        case(OBJECT, "/epcList/0", json!("urn:epc:id:sgtin:0614141.107346"), Rule::Identifier),
-        case(OBJECT, "/epcList/0", json!("urn:epc:id:sgtin:0614141.1073466.2017"), Rule::Identifier),
-        case(OBJECT, "/epcList/0", json!("urn:epc:id:sgtn:0614141.107346.2017"), Rule::Identifier),
-        case(OBJECT, "/epcList/0", json!("urn:epc:class:lgtin:4012345.012345.998877"), Rule::Identifier),
-        case(OBJECT, "/epcList/1", json!("urn:epc:id:sgtin:0614141.107346.2017"), Rule::UniqueItems),
-        case(OBJECT, "/readPoint/id", json!("urn:epc:id:sgln:0614141.07346"), Rule::Identifier),
+        case(
+            OBJECT,
+            "/epcList/0",
+            json!("0614141.107346.2017"),
+            Rule::Format,
+        ),
+        case(
+            OBJECT,
+            "/epcList/0",
+            json!("urn:epc:id:sgtin:0614141.107346"),
+            Rule::Identifier,
+        ),
+        case(
+            OBJECT,
+            "/epcList/0",
+            json!("urn:epc:id:sgtin:0614141.1073466.2017"),
+            Rule::Identifier,
+        ),
+        case(
+            OBJECT,
+            "/epcList/0",
+            json!("urn:epc:id:sgtn:0614141.107346.2017"),
+            Rule::Identifier,
+        ),
+        case(
+            OBJECT,
+            "/epcList/0",
+            json!("urn:epc:class:lgtin:4012345.012345.998877"),
+            Rule::Identifier,
+        ),
+        case(
+            OBJECT,
+            "/epcList/1",
+            json!("urn:epc:id:sgtin:0614141.107346.2017"),
+            Rule::UniqueItems,
+        ),
+        case(
+            OBJECT,
+            "/epcList/0",
+            json!("https://id.gs1.org/01/09506000134353/21/12345"),
+            Rule::Identifier,
+        ),
+        case(
+            OBJECT,
+            "/epcList/0",
+            json!("https://id.example.com/01/950600013435/21/1"),
+            Rule::Identifier,
+        ),
+        case(
+            OBJECT,
+            "/readPoint/id",
+            json!("https://id.gs1.org/414/4012345000055"),
+            Rule::Identifier,
+        ),
+        case(
+            OBJECT,
+            "/readPoint/id",
+            json!("urn:epc:id:sgln:0614141.07346"),
+            Rule::Identifier,
+        ),
         case(OBJECT, "/readPoint/id", json!("Dock door 4"), Rule::Format),
         case(OBJECT, "/eventID", json!("not-a-uri"), Rule::Format),
-        case(FULL_OBJECT, "/quantityList/0/epcClass", json!("lgtin 4012345.012345.998877"), Rule::Format),
-        case(FULL_OBJECT, "/quantityList/0/epcClass", json!("urn:epc:id:sgtin:0614141.107346.2017"), Rule::Identifier),
-        case(FULL_OBJECT, "/certificationInfo", json!("certificate ABC"), Rule::Format),
-        case(FULL_OBJECT, "/sensorElementList/0/sensorReport/0/deviceID", json!("sensor 1"), Rule::Format),
-        case(AGGREGATION, "/parentID", json!("urn:epc:id:sscc:0614141.12345"), Rule::Identifier),
+        case(
+            FULL_OBJECT,
+            "/quantityList/0/epcClass",
+            json!("lgtin 4012345.012345.998877"),
+            Rule::Format,
+        ),
+        case(
+            FULL_OBJECT,
+            "/quantityList/0/epcClass",
+            json!("urn:epc:id:sgtin:0614141.107346.2017"),
+            Rule::Identifier,
+        ),
+        case(
+            FULL_OBJECT,
+            "/certificationInfo",
+            json!("certificate ABC"),
+            Rule::Format,
+        ),
+        case(
+            FULL_OBJECT,
+            "/sensorElementList/0/sensorReport/0/deviceID",
+            json!("sensor 1"),
+            Rule::Format,
+        ),
+        case(
+            AGGREGATION,
+            "/parentID",
+            json!("urn:epc:id:sscc:0614141.12345"),
+            Rule::Identifier,
+        ),
         case(OBJECT, "^/@context", json!("not a uri"), Rule::Format),
         case(OBJECT, "^/id", json!("document 1"), Rule::Format),
         // Quantities and units.
-        case(FULL_OBJECT, "/quantityList/0/quantity", json!(-5), Rule::Minimum),
-        case(FULL_OBJECT, "/quantityList/0/quantity", json!(-0.5), Rule::Minimum),
-        case(FULL_OBJECT, "/quantityList/0/uom", json!("kg"), Rule::Pattern),
-        case(FULL_OBJECT, "/quantityList/0/uom", json!("KGMS"), Rule::Pattern),
-        case(FULL_OBJECT, "/quantityList/0/color", json!("red"), Rule::UnknownMember),
-        case(FULL_OBJECT, "/quantityList/0/example:color", json!("red"), Rule::UnknownMember),
-        case_at(FULL_OBJECT, "/quantityList/0/epcClass", None, "/quantityList/0/epcClass", Rule::Required),
-        case(FULL_OBJECT, "/sensorElementList/0/sensorReport/0/hexBinaryValue", json!("f0g0"), Rule::Pattern),
+        case(
+            FULL_OBJECT,
+            "/quantityList/0/quantity",
+            json!(-5),
+            Rule::Minimum,
+        ),
+        case(
+            FULL_OBJECT,
+            "/quantityList/0/quantity",
+            json!(-0.5),
+            Rule::Minimum,
+        ),
+        case(
+            FULL_OBJECT,
+            "/quantityList/0/uom",
+            json!("kg"),
+            Rule::Pattern,
+        ),
+        case(
+            FULL_OBJECT,
+            "/quantityList/0/uom",
+            json!("KGMS"),
+            Rule::Pattern,
+        ),
+        case(
+            FULL_OBJECT,
+            "/quantityList/0/color",
+            json!("red"),
+            Rule::UnknownMember,
+        ),
+        case(
+            FULL_OBJECT,
+            "/quantityList/0/example:color",
+            json!("red"),
+            Rule::UnknownMember,
+        ),
+        case_at(
+            FULL_OBJECT,
+            "/quantityList/0/epcClass",
+            None,
+            "/quantityList/0/epcClass",
+            Rule::Required,
+        ),
+        case(
+            FULL_OBJECT,
+            "/sensorElementList/0/sensorReport/0/hexBinaryValue",
+            json!("f0g0"),
+            Rule::Pattern,
+        ),
         // Member names.
         case(OBJECT, "/myField", json!("x"), Rule::UnknownMember),
-        case(OBJECT, "/parentID", json!("urn:epc:id:sscc:0614141.1234567890"), Rule::UnknownMember),
+        case(
+            OBJECT,
+            "/parentID",
+            json!("urn:epc:id:sscc:0614141.1234567890"),
+            Rule::UnknownMember,
+        ),
         case(TRANSFORMATION, "/action", json!("ADD"), Rule::UnknownMember),
-        case(FULL_OBJECT, "/ilmd/lotNumber", json!("ABC"), Rule::UnknownMember),
-        case(FULL_OBJECT, "/errorDeclaration/note", json!("x"), Rule::UnknownMember),
-        case(FULL_OBJECT, "/sensorElementList/0/note", json!("x"), Rule::UnknownMember),
-        case(FULL_OBJECT, "/sensorElementList/0/sensorMetadata/note", json!("x"), Rule::UnknownMember),
-        case(FULL_OBJECT, "/sensorElementList/0/sensorReport/0/note", json!("x"), Rule::UnknownMember),
-        case(FULL_OBJECT, "/bizTransactionList/0/example:note", json!("x"), Rule::UnknownMember),
-        case(FULL_OBJECT, "/sourceList/0/note", json!("x"), Rule::UnknownMember),
-        case(FULL_OBJECT, "/persistentDisposition/keep", json!(["active"]), Rule::UnknownMember),
+        case(
+            FULL_OBJECT,
+            "/ilmd/lotNumber",
+            json!("ABC"),
+            Rule::UnknownMember,
+        ),
+        case(
+            FULL_OBJECT,
+            "/errorDeclaration/note",
+            json!("x"),
+            Rule::UnknownMember,
+        ),
+        case(
+            FULL_OBJECT,
+            "/sensorElementList/0/note",
+            json!("x"),
+            Rule::UnknownMember,
+        ),
+        case(
+            FULL_OBJECT,
+            "/sensorElementList/0/sensorMetadata/note",
+            json!("x"),
+            Rule::UnknownMember,
+        ),
+        case(
+            FULL_OBJECT,
+            "/sensorElementList/0/sensorReport/0/note",
+            json!("x"),
+            Rule::UnknownMember,
+        ),
+        case(
+            FULL_OBJECT,
+            "/bizTransactionList/0/example:note",
+            json!("x"),
+            Rule::UnknownMember,
+        ),
+        case(
+            FULL_OBJECT,
+            "/sourceList/0/note",
+            json!("x"),
+            Rule::UnknownMember,
+        ),
+        case(
+            FULL_OBJECT,
+            "/persistentDisposition/keep",
+            json!(["active"]),
+            Rule::UnknownMember,
+        ),
         case(OBJECT, "^/note", json!("x"), Rule::UnknownMember),
-        case(QUERY, "^/epcisBody/queryResults/note", json!("x"), Rule::UnknownMember),
+        case(
+            QUERY,
+            "^/epcisBody/queryResults/note",
+            json!("x"),
+            Rule::UnknownMember,
+        ),
         // Cross-member rules and empty lists.
-        case(FULL_OBJECT, "/action", json!("OBSERVE"), Rule::Forbidden)
-            .at("/ilmd"),
+        case(FULL_OBJECT, "/action", json!("OBSERVE"), Rule::Forbidden).at("/ilmd"),
         case(FULL_OBJECT, "/action", json!("DELETE"), Rule::Forbidden).at("/ilmd"),
-        case(TRANSACTION, "/bizTransactionList", json!([]), Rule::MinItems),
-        case(FULL_OBJECT, "/persistentDisposition", json!({}), Rule::Required),
-        case(FULL_OBJECT, "/persistentDisposition/set", json!([]), Rule::MinItems),
-        case(FULL_OBJECT, "/persistentDisposition/unset/1", json!("completeness_inferred"), Rule::UniqueItems),
-        case(FULL_OBJECT, "/sensorElementList/0/sensorReport", json!([]), Rule::MinItems),
-        case_at(FULL_OBJECT, "/sensorElementList/0/sensorReport", None, "/sensorElementList/0/sensorReport", Rule::Required),
-        case_at(FULL_OBJECT, "/sensorElementList/0/sensorReport/0/type", None, "/sensorElementList/0/sensorReport/0/type", Rule::Required),
-        case_at(FULL_OBJECT, "/errorDeclaration/declarationTime", None, "/errorDeclaration/declarationTime", Rule::Required),
-        case_at(FULL_OBJECT, "/sourceList/0/type", None, "/sourceList/0/type", Rule::Required),
-        case_at(FULL_OBJECT, "/destinationList/0/destination", None, "/destinationList/0/destination", Rule::Required),
-        case_at(FULL_OBJECT, "/bizTransactionList/0/bizTransaction", None, "/bizTransactionList/0/bizTransaction", Rule::Required),
-        case_at(OBJECT, "/readPoint/id", None, "/readPoint/id", Rule::Required),
+        case(
+            TRANSACTION,
+            "/bizTransactionList",
+            json!([]),
+            Rule::MinItems,
+        ),
+        case(
+            FULL_OBJECT,
+            "/persistentDisposition",
+            json!({}),
+            Rule::Required,
+        ),
+        case(
+            FULL_OBJECT,
+            "/persistentDisposition/set",
+            json!([]),
+            Rule::MinItems,
+        ),
+        case(
+            FULL_OBJECT,
+            "/persistentDisposition/unset/1",
+            json!("completeness_inferred"),
+            Rule::UniqueItems,
+        ),
+        case(
+            FULL_OBJECT,
+            "/sensorElementList/0/sensorReport",
+            json!([]),
+            Rule::MinItems,
+        ),
+        case_at(
+            FULL_OBJECT,
+            "/sensorElementList/0/sensorReport",
+            None,
+            "/sensorElementList/0/sensorReport",
+            Rule::Required,
+        ),
+        case_at(
+            FULL_OBJECT,
+            "/sensorElementList/0/sensorReport/0/type",
+            None,
+            "/sensorElementList/0/sensorReport/0/type",
+            Rule::Required,
+        ),
+        case_at(
+            FULL_OBJECT,
+            "/errorDeclaration/declarationTime",
+            None,
+            "/errorDeclaration/declarationTime",
+            Rule::Required,
+        ),
+        case_at(
+            FULL_OBJECT,
+            "/sourceList/0/type",
+            None,
+            "/sourceList/0/type",
+            Rule::Required,
+        ),
+        case_at(
+            FULL_OBJECT,
+            "/destinationList/0/destination",
+            None,
+            "/destinationList/0/destination",
+            Rule::Required,
+        ),
+        case_at(
+            FULL_OBJECT,
+            "/bizTransactionList/0/bizTransaction",
+            None,
+            "/bizTransactionList/0/bizTransaction",
+            Rule::Required,
+        ),
+        case_at(
+            OBJECT,
+            "/readPoint/id",
+            None,
+            "/readPoint/id",
+            Rule::Required,
+        ),
         case_at(OBJECT, "/epcList", None, "", Rule::Required),
         case_at(TRANSFORMATION, "/outputEPCList", None, "", Rule::Required),
-        case_at(QUERY, "^/epcisBody/queryResults/queryName", None, "^/epcisBody/queryResults/queryName", Rule::Required),
-        case_at(QUERY, "^/epcisBody/queryResults/resultsBody", None, "^/epcisBody/queryResults/resultsBody", Rule::Required),
+        case_at(
+            QUERY,
+            "^/epcisBody/queryResults/queryName",
+            None,
+            "^/epcisBody/queryResults/queryName",
+            Rule::Required,
+        ),
+        case_at(
+            QUERY,
+            "^/epcisBody/queryResults/resultsBody",
+            None,
+            "^/epcisBody/queryResults/resultsBody",
+            Rule::Required,
+        ),
         // Document header.
         case(OBJECT, "^/schemaVersion", json!("1.2"), Rule::Version),
         case(OBJECT, "^/schemaVersion", json!("two"), Rule::Pattern),
@@ -326,7 +743,12 @@ fn hand_made_cases() -> Vec<Case> {
         case(OBJECT, "/type", json!("FooEvent"), Rule::Enum),
         case(OBJECT, "/type", json!(7), Rule::Type),
         case(OBJECT, "^/type", json!("EPCISDoc"), Rule::Enum),
-        case(OBJECT, "^/epcisBody/eventList/0", json!("an event"), Rule::Type),
+        case(
+            OBJECT,
+            "^/epcisBody/eventList/0",
+            json!("an event"),
+            Rule::Type,
+        ),
         case(ASSOCIATION, "/childEPCs", json!([]), Rule::MinItems),
     ]
 }
@@ -358,10 +780,19 @@ fn stricter_rules_are_the_only_ones_the_schema_does_not_share() {
     // The mutants above that only break a stricter rule must be accepted by the schema alone;
     // `assert_agrees_with_schema` checks it. Here: one of each, to show the list is not empty.
     let mut negative = example(FULL_OBJECT);
-    set(&mut negative, "/epcisBody/eventList/0/quantityList/0/quantity", json!(-1));
+    set(
+        &mut negative,
+        "/epcisBody/eventList/0/quantityList/0/quantity",
+        json!(-1),
+    );
     assert!(official_schema().is_valid(&negative));
     let verdict = our_verdict(&negative);
-    assert!(verdict.violations().iter().all(|v| is_stricter_than_schema(v)));
+    assert!(
+        verdict
+            .violations()
+            .iter()
+            .all(|v| is_stricter_than_schema(v))
+    );
     assert!(!verdict.is_valid());
 }
 
@@ -371,28 +802,64 @@ fn valid_variations_are_accepted() {
         // An empty epcList is allowed (minItems 0) on an ObjectEvent.
         (OBJECT, "/epcList", Some(json!([]))),
         // Extensions named by prefixes or full IRIs, anywhere the schema allows them.
-        (OBJECT, "/example:myField", Some(json!({"example:nested": [1, "two", null]}))),
+        (
+            OBJECT,
+            "/example:myField",
+            Some(json!({"example:nested": [1, "two", null]})),
+        ),
         (OBJECT, "/https:~1~1example.org~1ns#field", Some(json!(3.5))),
         (OBJECT, "/readPoint/example:door", Some(json!("north"))),
         (OBJECT, "/readPoint/door", Some(json!("north"))),
-        (FULL_OBJECT, "/ilmd/https:~1~1example.org~1lot", Some(json!("L1"))),
-        (FULL_OBJECT, "/sensorElementList/0/sensorReport/0/example:extra", Some(json!(1))),
+        (
+            FULL_OBJECT,
+            "/ilmd/https:~1~1example.org~1lot",
+            Some(json!("L1")),
+        ),
+        (
+            FULL_OBJECT,
+            "/sensorElementList/0/sensorReport/0/example:extra",
+            Some(json!(1)),
+        ),
         // Bizstep and disposition as private URIs.
-        (OBJECT, "/bizStep", Some(json!("https://example.org/bizstep/counting"))),
-        (OBJECT, "/disposition", Some(json!("urn:example:disp:quarantined"))),
+        (
+            OBJECT,
+            "/bizStep",
+            Some(json!("https://example.org/bizstep/counting")),
+        ),
+        (
+            OBJECT,
+            "/disposition",
+            Some(json!("urn:example:disp:quarantined")),
+        ),
         // Offsets at the edges of the range, UTC written as +00:00 and as -00:00.
         (OBJECT, "/eventTimeZoneOffset", Some(json!("+14:00"))),
         (OBJECT, "/eventTimeZoneOffset", Some(json!("-13:59"))),
         (OBJECT, "/eventTimeZoneOffset", Some(json!("-00:00"))),
-        (OBJECT, "/eventTime", Some(json!("2005-04-03T20:33:31+05:45"))),
-        (OBJECT, "/eventTime", Some(json!("2005-04-03T20:33:31.123456789Z"))),
+        (
+            OBJECT,
+            "/eventTime",
+            Some(json!("2005-04-03T20:33:31+05:45")),
+        ),
+        (
+            OBJECT,
+            "/eventTime",
+            Some(json!("2005-04-03T20:33:31.123456789Z")),
+        ),
         // A quantity of zero, a quantity without unit, a quantity element with no quantity.
         (FULL_OBJECT, "/quantityList/0/quantity", Some(json!(0))),
         (FULL_OBJECT, "/quantityList/0/uom", None),
         (FULL_OBJECT, "/quantityList/0/quantity", None),
         // GS1 Digital Link URIs as identifiers, and other URIs outside the EPC namespace.
-        (OBJECT, "/epcList/0", Some(json!("https://id.gs1.org/01/09506000134352/21/12345"))),
-        (OBJECT, "/readPoint/id", Some(json!("geo:42.698334,23.319941"))),
+        (
+            OBJECT,
+            "/epcList/0",
+            Some(json!("https://id.gs1.org/01/09506000134352/21/12345")),
+        ),
+        (
+            OBJECT,
+            "/readPoint/id",
+            Some(json!("geo:42.698334,23.319941")),
+        ),
         // An AssociationEvent that deletes all children of a parent.
         (ASSOCIATION, "/childEPCs", None),
         // A TransformationEvent with an ID and only outputs.
@@ -405,7 +872,11 @@ fn valid_variations_are_accepted() {
         let pointer = resolve(&variant, edit);
         let context = format!("{file}: {pointer} = {value:?}");
         if file == ASSOCIATION && edit == "/childEPCs" {
-            set(&mut variant, "/epcisBody/eventList/0/action", json!("DELETE"));
+            set(
+                &mut variant,
+                "/epcisBody/eventList/0/action",
+                json!("DELETE"),
+            );
         }
         if file == TRANSFORMATION && edit == "/inputEPCList" {
             remove(&mut variant, "/epcisBody/eventList/0/inputQuantityList");
@@ -427,7 +898,11 @@ fn valid_variations_are_accepted() {
 fn violations_report_every_problem_not_just_the_first() {
     let mut mutant = example(OBJECT);
     set(&mut mutant, "/epcisBody/eventList/0/action", json!("MOVE"));
-    set(&mut mutant, "/epcisBody/eventList/1/eventTimeZoneOffset", json!("+25:00"));
+    set(
+        &mut mutant,
+        "/epcisBody/eventList/1/eventTimeZoneOffset",
+        json!("+25:00"),
+    );
     set(&mut mutant, "/creationDate", json!("today"));
     let verdict = our_verdict(&mutant);
     let found: Vec<(Option<usize>, &str, Rule)> = verdict
@@ -440,7 +915,11 @@ fn violations_report_every_problem_not_just_the_first() {
         vec![
             (None, "/creationDate", Rule::Format),
             (Some(0), "/epcisBody/eventList/0/action", Rule::Enum),
-            (Some(1), "/epcisBody/eventList/1/eventTimeZoneOffset", Rule::Pattern),
+            (
+                Some(1),
+                "/epcisBody/eventList/1/eventTimeZoneOffset",
+                Rule::Pattern
+            ),
         ]
     );
 }
@@ -448,11 +927,18 @@ fn violations_report_every_problem_not_just_the_first() {
 #[test]
 fn pointers_escape_slashes_in_extension_member_names() {
     let mut mutant = example(OBJECT);
-    set(&mut mutant, "/epcisBody/eventList/0/https:~1~1example.org~1a b", json!(1));
+    set(
+        &mut mutant,
+        "/epcisBody/eventList/0/https:~1~1example.org~1a b",
+        json!(1),
+    );
     let verdict = our_verdict(&mutant);
     let violations = verdict.violations();
     assert_eq!(violations.len(), 1, "{verdict:#?}");
-    assert_eq!(violations[0].pointer(), "/epcisBody/eventList/0/https:~1~1example.org~1a b");
+    assert_eq!(
+        violations[0].pointer(),
+        "/epcisBody/eventList/0/https:~1~1example.org~1a b"
+    );
     assert_eq!(violations[0].rule(), Rule::UnknownMember);
     assert_agrees_with_schema(&mutant, "extension named by a malformed IRI");
 }
@@ -478,14 +964,22 @@ fn a_standalone_event_needs_its_own_context() {
 #[test]
 fn an_event_of_a_document_is_validated_alone_with_pointers_into_the_document() {
     let mut mutant = example(OBJECT);
-    set(&mut mutant, "/epcisBody/eventList/1/bizStep", json!("urn:epcglobal:cbv:bizstep:receiving"));
+    set(
+        &mut mutant,
+        "/epcisBody/eventList/1/bizStep",
+        json!("urn:epcglobal:cbv:bizstep:receiving"),
+    );
     let document = Document::parse(&serde_json::to_vec(&mutant).unwrap()).unwrap();
     assert_eq!(validate_event(&document.events()[0]), Ok(()));
     let violations = validate_event(&document.events()[1]).unwrap_err();
     assert_eq!(violations.len(), 1);
     assert_eq!(violations[0].pointer(), "/epcisBody/eventList/1/bizStep");
     assert_eq!(violations[0].rule(), Rule::Pattern);
-    assert!(violations[0].message().contains("\"receiving\""), "{}", violations[0].message());
+    assert!(
+        violations[0].message().contains("\"receiving\""),
+        "{}",
+        violations[0].message()
+    );
 }
 
 #[test]
@@ -498,7 +992,13 @@ fn a_query_document_reports_pointers_into_its_results_body() {
 
 #[test]
 fn bytes_that_are_not_json_are_a_json_error() {
-    for bytes in [&b""[..], b"{", b"[1,2", b"{\"type\": \"EPCISDocument\",}", b"\xff\xfe"] {
+    for bytes in [
+        &b""[..],
+        b"{",
+        b"[1,2",
+        b"{\"type\": \"EPCISDocument\",}",
+        b"\xff\xfe",
+    ] {
         assert!(matches!(
             Document::parse(bytes),
             Err(epcis::document::ParseError::Json(_))

@@ -5,8 +5,8 @@ use serde_json::{Map, Value};
 use super::parse::ParseError;
 use super::time::{TimeZoneOffset, Timestamp};
 use super::view::{Objects, Strings};
-use crate::validate::{Rule, Violation};
 use crate::validate::format::is_uri;
+use crate::validate::{Rule, Violation};
 
 /// The five EPCIS 2.0 event types, plus extension types named by an absolute URI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -196,7 +196,9 @@ impl Event {
                     Some(index) => format!("{}/{index}/type", origin.event_list_pointer()),
                     None => "/type".to_owned(),
                 };
-                Err(ParseError::Structure(Violation::new(event, pointer, rule, message)))
+                Err(ParseError::Structure(Violation::new(
+                    event, pointer, rule, message,
+                )))
             }
         }
     }
@@ -399,9 +401,18 @@ impl Event {
     pub fn quantities(&self) -> impl Iterator<Item = (EpcRole, QuantityElement<'_>)> + '_ {
         self.quantity_list()
             .map(|element| (EpcRole::Object, element))
-            .chain(self.child_quantity_list().map(|element| (EpcRole::Child, element)))
-            .chain(self.input_quantity_list().map(|element| (EpcRole::Input, element)))
-            .chain(self.output_quantity_list().map(|element| (EpcRole::Output, element)))
+            .chain(
+                self.child_quantity_list()
+                    .map(|element| (EpcRole::Child, element)),
+            )
+            .chain(
+                self.input_quantity_list()
+                    .map(|element| (EpcRole::Input, element)),
+            )
+            .chain(
+                self.output_quantity_list()
+                    .map(|element| (EpcRole::Output, element)),
+            )
     }
 
     /// `transformationID` (Transformation events).
@@ -920,8 +931,14 @@ mod tests {
         assert_eq!(event.action(), Some(Action::Add));
         assert_eq!(event.biz_step(), Some("receiving"));
         assert_eq!(event.disposition(), Some("in_progress"));
-        assert_eq!(event.read_point(), Some("urn:epc:id:sgln:0012345.11111.400"));
-        assert_eq!(event.biz_location(), Some("urn:epc:id:sgln:0012345.11111.0"));
+        assert_eq!(
+            event.read_point(),
+            Some("urn:epc:id:sgln:0012345.11111.400")
+        );
+        assert_eq!(
+            event.biz_location(),
+            Some("urn:epc:id:sgln:0012345.11111.0")
+        );
         assert_eq!(
             event.epcs().collect::<Vec<_>>(),
             [(EpcRole::Object, "urn:epc:id:sgtin:0614141.107346.2018")]
@@ -948,15 +965,25 @@ mod tests {
         let sources: Vec<_> = event.sources().map(|s| s.party_type()).collect();
         assert_eq!(
             sources,
-            [Some("location"), Some("possessing_party"), Some("owning_party")]
+            [
+                Some("location"),
+                Some("possessing_party"),
+                Some("owning_party")
+            ]
         );
         assert_eq!(
             event.destinations().next().unwrap().id(),
             Some("urn:epc:id:sgln:0614141.00777.0")
         );
         let persistent = event.persistent_disposition().unwrap();
-        assert_eq!(persistent.set().collect::<Vec<_>>(), ["completeness_verified"]);
-        assert_eq!(persistent.unset().collect::<Vec<_>>(), ["completeness_inferred"]);
+        assert_eq!(
+            persistent.set().collect::<Vec<_>>(),
+            ["completeness_verified"]
+        );
+        assert_eq!(
+            persistent.unset().collect::<Vec<_>>(),
+            ["completeness_inferred"]
+        );
         assert_eq!(
             event.ilmd().unwrap().get("cbvmda:lotNumber"),
             Some(&Value::from("ABC123"))
@@ -969,8 +996,14 @@ mod tests {
         let element = event.sensor_elements().next().unwrap();
         let metadata = element.metadata().unwrap();
         assert_eq!(metadata.time().unwrap().to_string(), "2019-04-02T13:05:00Z");
-        assert_eq!(metadata.start_time().unwrap().to_string(), "2019-04-02T12:55:01Z");
-        assert_eq!(metadata.end_time().unwrap().to_string(), "2019-04-02T13:55:00Z");
+        assert_eq!(
+            metadata.start_time().unwrap().to_string(),
+            "2019-04-02T12:55:01Z"
+        );
+        assert_eq!(
+            metadata.end_time().unwrap().to_string(),
+            "2019-04-02T13:55:00Z"
+        );
         assert_eq!(
             metadata.uri(SensorUri::DeviceId),
             Some("urn:epc:id:giai:4000001.111")
@@ -989,7 +1022,10 @@ mod tests {
         assert_eq!(report.string_value(), Some("SomeString"));
         assert_eq!(report.boolean_value(), Some(true));
         assert_eq!(report.hex_binary_value(), Some("f0f0f0"));
-        assert_eq!(report.uri_value(), Some("https://id.gs1.org/8004/4000001111"));
+        assert_eq!(
+            report.uri_value(),
+            Some("https://id.gs1.org/8004/4000001111")
+        );
         assert_eq!(report.uom(), Some("CEL"));
         assert_eq!(
             report.microorganism(),
@@ -1023,7 +1059,10 @@ mod tests {
         let event = first_event(FULL_TRANSFORMATION_EVENT);
         assert_eq!(event.kind(), EventKind::Transformation);
         assert_eq!(event.action(), None);
-        assert_eq!(event.transformation_id(), Some("urn:epc:id:gdti:0614141.12345.400"));
+        assert_eq!(
+            event.transformation_id(),
+            Some("urn:epc:id:gdti:0614141.12345.400")
+        );
         let roles: Vec<EpcRole> = event.epcs().map(|(role, _)| role).collect();
         assert_eq!(
             roles,
@@ -1037,7 +1076,10 @@ mod tests {
             ]
         );
         assert_eq!(event.input_quantity_list().count(), 3);
-        assert_eq!(event.output_quantity_list().nth(2).unwrap().quantity(), Some(220.0));
+        assert_eq!(
+            event.output_quantity_list().nth(2).unwrap().quantity(),
+            Some(220.0)
+        );
         assert_eq!(event.quantities().count(), 6);
     }
 
@@ -1073,11 +1115,13 @@ mod tests {
 
     #[test]
     fn certification_info_may_be_a_list() {
-        let event = Event::parse(
-            br#"{"type":"ObjectEvent","certificationInfo":["urn:a:1","urn:a:2"]}"#,
-        )
-        .unwrap();
-        assert_eq!(event.certification_info().collect::<Vec<_>>(), ["urn:a:1", "urn:a:2"]);
+        let event =
+            Event::parse(br#"{"type":"ObjectEvent","certificationInfo":["urn:a:1","urn:a:2"]}"#)
+                .unwrap();
+        assert_eq!(
+            event.certification_info().collect::<Vec<_>>(),
+            ["urn:a:1", "urn:a:2"]
+        );
     }
 
     #[test]

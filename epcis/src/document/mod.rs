@@ -10,12 +10,13 @@ mod parse;
 mod time;
 mod view;
 
+#[cfg(test)]
+pub(crate) use event::specific_members;
 pub use event::{
     Action, BizTransaction, EpcRole, ErrorDeclaration, Event, EventKind, PersistentDisposition,
     QuantityElement, SensorElement, SensorMetadata, SensorNumber, SensorReport, SensorUri,
     SourceOrDestination, UnknownAction,
 };
-pub(crate) use event::specific_members;
 pub use parse::{Document, DocumentKind, ParseError};
 pub use time::{TimeError, TimeZoneOffset, Timestamp};
 pub use view::{Objects, Strings};

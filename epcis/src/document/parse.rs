@@ -91,7 +91,11 @@ impl Document {
     /// Builds a document from an already parsed JSON value, without copying it.
     pub fn from_value(value: Value) -> Result<Self, ParseError> {
         let Value::Object(mut root) = value else {
-            return Err(structure("", Rule::Type, "an EPCIS document must be a JSON object"));
+            return Err(structure(
+                "",
+                Rule::Type,
+                "an EPCIS document must be a JSON object",
+            ));
         };
         let kind = match root.get("type") {
             Some(Value::String(name)) if name == "EPCISDocument" => DocumentKind::Document,
@@ -102,11 +106,25 @@ impl Document {
                 return Err(structure(
                     "/type",
                     Rule::Enum,
-                    format!("document type {name:?} is neither EPCISDocument nor EPCISQueryDocument"),
+                    format!(
+                        "document type {name:?} is neither EPCISDocument nor EPCISQueryDocument"
+                    ),
                 ));
             }
-            Some(_) => return Err(structure("/type", Rule::Type, "document type must be a string")),
-            None => return Err(structure("/type", Rule::Required, "document type is required")),
+            Some(_) => {
+                return Err(structure(
+                    "/type",
+                    Rule::Type,
+                    "document type must be a string",
+                ));
+            }
+            None => {
+                return Err(structure(
+                    "/type",
+                    Rule::Required,
+                    "document type is required",
+                ));
+            }
         };
 
         let mut events = Vec::new();
@@ -398,15 +416,16 @@ mod tests {
         );
         let original: Value = serde_json::from_str(WITH_MASTER_DATA).unwrap();
         assert_eq!(document.to_value(), original);
-        assert_eq!(document.to_json(), serde_json::to_string(&original).unwrap());
+        assert_eq!(
+            document.to_json(),
+            serde_json::to_string(&original).unwrap()
+        );
     }
 
     #[test]
     fn a_document_without_an_event_list_parses_with_no_events() {
-        let document = Document::parse(
-            br#"{"type":"EPCISDocument","epcisBody":{"events":[]}}"#,
-        )
-        .unwrap();
+        let document =
+            Document::parse(br#"{"type":"EPCISDocument","epcisBody":{"events":[]}}"#).unwrap();
         assert!(document.events().is_empty());
         assert!(!document.has_event_list());
         assert_eq!(

@@ -7,7 +7,9 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TimeError {
     /// The text does not follow the RFC 3339 `date-time` grammar.
-    #[error("timestamp is not an RFC 3339 date-time with an offset (YYYY-MM-DDThh:mm:ss[.fff](Z|±hh:mm))")]
+    #[error(
+        "timestamp is not an RFC 3339 date-time with an offset (YYYY-MM-DDThh:mm:ss[.fff](Z|±hh:mm))"
+    )]
     DateTimeSyntax,
     /// The fields are well formed but name no real instant (month 13, 30 February, hour 24, ...).
     #[error("timestamp has a field out of range (month, day, hour, minute, second or offset)")]
@@ -138,16 +140,15 @@ impl Timestamp {
             return Err(TimeError::DateTimeRange);
         }
         // RFC 3339 section 5.7: a leap second can only be the last second of a UTC day.
-        let utc_minute_of_day =
-            (i32::from(hour) * 60 + i32::from(minute) - i32::from(offset_minutes)).rem_euclid(1_440);
+        let utc_minute_of_day = (i32::from(hour) * 60 + i32::from(minute)
+            - i32::from(offset_minutes))
+        .rem_euclid(1_440);
         if second == 60 && utc_minute_of_day != 23 * 60 + 59 {
             return Err(TimeError::DateTimeRange);
         }
         let days = days_from_civil(i64::from(year), month, day);
-        let local_seconds = days * 86_400
-            + i64::from(hour) * 3_600
-            + i64::from(minute) * 60
-            + i64::from(second);
+        let local_seconds =
+            days * 86_400 + i64::from(hour) * 3_600 + i64::from(minute) * 60 + i64::from(second);
         Ok(Self {
             unix_seconds: local_seconds - i64::from(offset_minutes) * 60,
             nanos,
@@ -200,7 +201,7 @@ impl fmt::Display for Timestamp {
         if self.nanos != 0 {
             let mut fraction = self.nanos;
             let mut width = 9;
-            while fraction % 10 == 0 {
+            while fraction.is_multiple_of(10) {
                 fraction /= 10;
                 width -= 1;
             }
@@ -244,7 +245,7 @@ fn four_digits(bytes: &[u8]) -> Option<u16> {
 }
 
 fn is_leap_year(year: u16) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
 }
 
 fn days_in_month(year: u16, month: u8) -> u8 {
@@ -278,7 +279,11 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -357,7 +362,11 @@ mod tests {
             "٢٠٠٥-04-03T20:33:31Z",
             "",
         ] {
-            assert_eq!(Timestamp::parse(text), Err(TimeError::DateTimeSyntax), "{text}");
+            assert_eq!(
+                Timestamp::parse(text),
+                Err(TimeError::DateTimeSyntax),
+                "{text}"
+            );
         }
     }
 
@@ -376,7 +385,11 @@ mod tests {
             "2005-04-03T20:33:31+24:00",
             "2005-04-03T20:33:31+05:60",
         ] {
-            assert_eq!(Timestamp::parse(text), Err(TimeError::DateTimeRange), "{text}");
+            assert_eq!(
+                Timestamp::parse(text),
+                Err(TimeError::DateTimeRange),
+                "{text}"
+            );
         }
     }
 
@@ -404,9 +417,15 @@ mod tests {
     #[test]
     fn display_writes_rfc_3339_in_the_original_offset() {
         for (input, output) in [
-            ("2005-04-03T20:33:31.116000-06:00", "2005-04-03T20:33:31.116-06:00"),
+            (
+                "2005-04-03T20:33:31.116000-06:00",
+                "2005-04-03T20:33:31.116-06:00",
+            ),
             ("2019-04-02T13:05:00.000Z", "2019-04-02T13:05:00Z"),
-            ("2013-06-04T14:59:02.099+02:00", "2013-06-04T14:59:02.099+02:00"),
+            (
+                "2013-06-04T14:59:02.099+02:00",
+                "2013-06-04T14:59:02.099+02:00",
+            ),
             ("1969-12-31T23:59:59.5+00:00", "1969-12-31T23:59:59.5Z"),
             ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"),
         ] {
@@ -421,15 +440,27 @@ mod tests {
         assert_eq!(TimeZoneOffset::parse("+14:00").unwrap().minutes(), 840);
         assert_eq!(TimeZoneOffset::parse("-13:59").unwrap().minutes(), -839);
         assert_eq!(TimeZoneOffset::parse("+00:00").unwrap().minutes(), 0);
-        for bad in ["+14:01", "+15:00", "-14:30", "06:00", "+6:00", "+06:0", "+06-00", "Z", "+06:60", ""] {
-            assert_eq!(TimeZoneOffset::parse(bad), Err(TimeError::OffsetSyntax), "{bad}");
+        for bad in [
+            "+14:01", "+15:00", "-14:30", "06:00", "+6:00", "+06:0", "+06-00", "Z", "+06:60", "",
+        ] {
+            assert_eq!(
+                TimeZoneOffset::parse(bad),
+                Err(TimeError::OffsetSyntax),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn a_time_zone_offset_displays_as_written() {
-        assert_eq!(TimeZoneOffset::parse("-06:00").unwrap().to_string(), "-06:00");
-        assert_eq!(TimeZoneOffset::parse("+00:00").unwrap().to_string(), "+00:00");
+        assert_eq!(
+            TimeZoneOffset::parse("-06:00").unwrap().to_string(),
+            "-06:00"
+        );
+        assert_eq!(
+            TimeZoneOffset::parse("+00:00").unwrap().to_string(),
+            "+00:00"
+        );
     }
 
     proptest::proptest! {

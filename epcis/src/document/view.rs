@@ -69,6 +69,8 @@ impl<'a, T> Iterator for Objects<'a, T> {
 
     fn next(&mut self) -> Option<T> {
         let view = self.view;
-        self.items.by_ref().find_map(|item| item.as_object().map(view))
+        self.items
+            .by_ref()
+            .find_map(|item| item.as_object().map(view))
     }
 }

@@ -59,13 +59,17 @@ fn check_schema_version(value: &Value, at: &Path<'_>, report: &mut Report) {
         report.add(
             at,
             Rule::Pattern,
-            format!("schemaVersion must be a dotted version number such as \"2.0\", found {version:?}"),
+            format!(
+                "schemaVersion must be a dotted version number such as \"2.0\", found {version:?}"
+            ),
         );
     } else if version.split('.').next() != Some(SUPPORTED_MAJOR_VERSION) {
         report.add(
             at,
             Rule::Version,
-            format!("schemaVersion must be an EPCIS 2.x version such as \"2.0\", found {version:?}"),
+            format!(
+                "schemaVersion must be an EPCIS 2.x version such as \"2.0\", found {version:?}"
+            ),
         );
     }
 }
@@ -129,7 +133,12 @@ fn check_query_body(document: &Document, value: &Value, at: &Path<'_>, report: &
                                 check_vocabulary_list(value, &there.key(name), report);
                             }
                             other => {
-                                check_extension_name(other, "resultsBody", &there.key(name), report);
+                                check_extension_name(
+                                    other,
+                                    "resultsBody",
+                                    &there.key(name),
+                                    report,
+                                );
                             }
                         }
                     }
@@ -153,7 +162,11 @@ fn check_event_list_member(
 ) {
     let here = at.key("eventList");
     match container.get("eventList") {
-        None => report.add(&here, Rule::Required, format!("{} must have eventList", at.name())),
+        None => report.add(
+            &here,
+            Rule::Required,
+            format!("{} must have eventList", at.name()),
+        ),
         Some(_) if document.has_event_list() => {}
         Some(other) => report.add(
             &here,
@@ -223,7 +236,10 @@ fn check_attribute(value: &Value, at: &Path<'_>, report: &mut Report) {
     }
     require(attribute, "id", "a master-data attribute", at, report);
     if let Some(content) = attribute.get("attribute")
-        && !matches!(content, Value::Number(_) | Value::String(_) | Value::Object(_))
+        && !matches!(
+            content,
+            Value::Number(_) | Value::String(_) | Value::Object(_)
+        )
     {
         report.add(
             &at.key("attribute"),

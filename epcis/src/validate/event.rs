@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::Rule;
+use super::format::{is_hex_binary, is_uom};
 use super::identifier::{self, Level};
 use super::report::{Path, Report};
 use super::values::{
@@ -15,8 +16,7 @@ use super::vocabulary::{
     BIZ_STEP, BIZ_TRANSACTION_TYPE, COMPONENT, DISPOSITION, ERROR_REASON, MEASUREMENT_TYPE,
     SENSOR_ALERT_TYPE, SOURCE_DESTINATION_TYPE,
 };
-use super::format::{is_hex_binary, is_uom};
-use crate::document::{Action, Event, EventKind, specific_members};
+use crate::document::{Action, Event, EventKind};
 
 /// Checks one event, reporting with pointers into its input.
 pub(super) fn check_event(event: &Event, report: &mut Report) {
@@ -49,10 +49,11 @@ pub(super) fn check_event(event: &Event, report: &mut Report) {
             "errorDeclaration" => check_error_declaration(value, &at, report),
             // An extension event type constrains only the common members.
             _ if kind == EventKind::Extension => {}
-            name if specific_members(kind).contains(&name) => {
-                check_specific_member(kind, name, value, &at, report);
+            name => {
+                if !check_specific_member(kind, name, value, &at, report) {
+                    check_extension_name(name, what, &at, report);
+                }
             }
-            name => check_extension_name(name, what, &at, report),
         }
     }
 
@@ -83,15 +84,19 @@ pub(super) fn check_event(event: &Event, report: &mut Report) {
     }
 }
 
+/// Checks `name` if it is a standard member of events of `kind` (the schema's per-type
+/// property lists, which `specific_members` repeats); returns whether it is one.
 fn check_specific_member(
     kind: EventKind,
     name: &str,
     value: &Value,
     at: &Path<'_>,
     report: &mut Report,
-) {
-    match name {
-        "action" => {
+) -> bool {
+    use EventKind::{Aggregation, Association, Extension, Object, Transaction, Transformation};
+    match (name, kind) {
+        (_, Extension) => return false,
+        ("action", Object | Aggregation | Transaction | Association) => {
             if let Some(text) = expect_str(value, at, report)
                 && Action::parse(text).is_err()
             {
@@ -104,34 +109,43 @@ fn check_specific_member(
         }
         // The schema's `epcList` definition (unique URIs) serves Object and Transformation
         // events; TransactionEvent declares a plain list of URIs.
-        "epcList" | "inputEPCList" | "outputEPCList" => {
-            let unique = kind != EventKind::Transaction;
-            check_identifier_list(value, unique, at, report);
+        ("epcList", Object) | ("inputEPCList" | "outputEPCList", Transformation) => {
+            check_identifier_list(value, true, at, report);
         }
-        "childEPCs" => check_identifier_list(value, false, at, report),
-        "parentID" => check_identifier(value, Level::Instance, at, report),
-        "quantityList" | "childQuantityList" | "inputQuantityList" | "outputQuantityList" => {
+        ("epcList", Transaction) | ("childEPCs", Aggregation | Association) => {
+            check_identifier_list(value, false, at, report);
+        }
+        ("parentID", Aggregation | Transaction | Association) => {
+            check_identifier(value, Level::Instance, at, report);
+        }
+        ("quantityList", Object | Transaction)
+        | ("childQuantityList", Aggregation | Association)
+        | ("inputQuantityList" | "outputQuantityList", Transformation) => {
             check_quantity_list(value, at, report);
         }
-        "bizStep" => check_vocabulary(value, BIZ_STEP, at, report),
-        "disposition" => check_vocabulary(value, DISPOSITION, at, report),
-        "persistentDisposition" => check_persistent_disposition(value, at, report),
-        "readPoint" => check_location(value, "readPoint", at, report),
-        "bizLocation" => check_location(value, "bizLocation", at, report),
-        "bizTransactionList" => {
-            let min_items = usize::from(kind == EventKind::Transaction);
+        ("bizStep", _) => check_vocabulary(value, BIZ_STEP, at, report),
+        ("disposition", _) => check_vocabulary(value, DISPOSITION, at, report),
+        ("persistentDisposition", Object | Transformation) => {
+            check_persistent_disposition(value, at, report);
+        }
+        ("readPoint", _) => check_location(value, "readPoint", at, report),
+        ("bizLocation", _) => check_location(value, "bizLocation", at, report),
+        ("bizTransactionList", _) => {
+            let min_items = usize::from(kind == Transaction);
             check_biz_transaction_list(value, min_items, at, report);
         }
-        "sourceList" => check_source_destination_list(value, "source", at, report),
-        "destinationList" => check_source_destination_list(value, "destination", at, report),
-        "sensorElementList" => check_sensor_element_list(value, at, report),
-        "ilmd" => check_ilmd(value, at, report),
-        "transformationID" => {
+        ("sourceList", _) => check_source_destination_list(value, "source", at, report),
+        ("destinationList", _) => {
+            check_source_destination_list(value, "destination", at, report);
+        }
+        ("sensorElementList", _) => check_sensor_element_list(value, at, report),
+        ("ilmd", Object | Transformation) => check_ilmd(value, at, report),
+        ("transformationID", Transformation) => {
             check_uri(value, at, report);
         }
-        // `specific_members` and this match list the same names.
-        _ => {}
+        _ => return false,
     }
+    true
 }
 
 fn check_certification_info(value: &Value, at: &Path<'_>, report: &mut Report) {
@@ -166,7 +180,13 @@ fn check_error_declaration(value: &Value, at: &Path<'_>, report: &mut Report) {
             name => check_extension_name(name, "errorDeclaration", &here, report),
         }
     }
-    require(declaration, "declarationTime", "errorDeclaration", at, report);
+    require(
+        declaration,
+        "declarationTime",
+        "errorDeclaration",
+        at,
+        report,
+    );
 }
 
 fn check_identifier(value: &Value, level: Level, at: &Path<'_>, report: &mut Report) {
@@ -268,7 +288,11 @@ fn check_location(value: &Value, what: &str, at: &Path<'_>, report: &mut Report)
     // Members besides `id` are unconstrained (extensions of the location).
     match location.get("id") {
         Some(id) => check_identifier(id, Level::LocationOrParty, &at.key("id"), report),
-        None => report.add(&at.key("id"), Rule::Required, format!("{what} must have id")),
+        None => report.add(
+            &at.key("id"),
+            Rule::Required,
+            format!("{what} must have id"),
+        ),
     }
 }
 
@@ -291,7 +315,13 @@ fn check_biz_transaction_list(value: &Value, min_items: usize, at: &Path<'_>, re
                 name => reject_member(name, "a business transaction", &there, report),
             }
         }
-        require(transaction, "bizTransaction", "a business transaction", &here, report);
+        require(
+            transaction,
+            "bizTransaction",
+            "a business transaction",
+            &here,
+            report,
+        );
     }
 }
 
@@ -304,7 +334,11 @@ fn check_source_destination_list(
     let Some(items) = expect_array(value, at, report) else {
         return;
     };
-    let what = if member_name == "source" { "a source" } else { "a destination" };
+    let what = if member_name == "source" {
+        "a source"
+    } else {
+        "a destination"
+    };
     for (index, item) in items.iter().enumerate() {
         let here = at.index(index);
         let Some(element) = expect_object(item, &here, report) else {
@@ -378,14 +412,19 @@ fn check_sensor_report(value: &Value, at: &Path<'_>, report: &mut Report) {
             "type" => check_vocabulary(member, MEASUREMENT_TYPE, &here, report),
             "exception" => check_vocabulary(member, SENSOR_ALERT_TYPE, &here, report),
             "component" => check_vocabulary(member, COMPONENT, &here, report),
-            "deviceID" | "deviceMetadata" | "rawData" | "dataProcessingMethod" | "bizRules"
-            | "microorganism" | "chemicalSubstance" | "coordinateReferenceSystem"
+            "deviceID"
+            | "deviceMetadata"
+            | "rawData"
+            | "dataProcessingMethod"
+            | "bizRules"
+            | "microorganism"
+            | "chemicalSubstance"
+            | "coordinateReferenceSystem"
             | "uriValue" => {
                 check_uri(member, &here, report);
             }
             "time" => check_time(member, &here, report),
-            "value" | "minValue" | "maxValue" | "meanValue" | "sDev" | "percRank"
-            | "percValue" => {
+            "value" | "minValue" | "maxValue" | "meanValue" | "sDev" | "percRank" | "percValue" => {
                 expect_number(member, &here, report);
             }
             "stringValue" | "uom" => {
@@ -458,7 +497,8 @@ fn action_of(event: &Map<String, Value>) -> Option<&str> {
 /// `quantityList`; or sensor data with a `readPoint`), and carries `ilmd` only when it adds
 /// objects.
 fn check_object_event_content(event: &Map<String, Value>, at: &Path<'_>, report: &mut Report) {
-    let has_sensor_data = has_list(event, "sensorElementList", 1) && event.contains_key("readPoint");
+    let has_sensor_data =
+        has_list(event, "sensorElementList", 1) && event.contains_key("readPoint");
     let names_what =
         has_list(event, "epcList", 0) || has_list(event, "quantityList", 1) || has_sensor_data;
     if !names_what && !report_empty_lists(event, &["quantityList"], at, report) {
@@ -567,4 +607,59 @@ fn check_transformation_content(event: &Map<String, Value>, at: &Path<'_>, repor
          or outputs"
     };
     report.add(at, Rule::Required, message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::specific_members;
+
+    #[test]
+    fn the_checked_members_of_each_event_type_are_the_schemas_lists() {
+        let every_name = [
+            "action",
+            "epcList",
+            "quantityList",
+            "parentID",
+            "childEPCs",
+            "childQuantityList",
+            "inputEPCList",
+            "inputQuantityList",
+            "outputEPCList",
+            "outputQuantityList",
+            "transformationID",
+            "bizStep",
+            "disposition",
+            "persistentDisposition",
+            "readPoint",
+            "bizLocation",
+            "bizTransactionList",
+            "sourceList",
+            "destinationList",
+            "sensorElementList",
+            "ilmd",
+            "eventTime",
+            "example:x",
+        ];
+        for kind in [
+            EventKind::Object,
+            EventKind::Aggregation,
+            EventKind::Transaction,
+            EventKind::Transformation,
+            EventKind::Association,
+            EventKind::Extension,
+        ] {
+            for name in every_name {
+                let base = Path::base("");
+                let mut report = Report::default();
+                let checked =
+                    check_specific_member(kind, name, &Value::Null, &base.key(name), &mut report);
+                assert_eq!(
+                    checked,
+                    specific_members(kind).contains(&name),
+                    "{kind:?} {name}"
+                );
+            }
+        }
+    }
 }

@@ -1,74 +1,105 @@
 //! The string formats the EPCIS JSON schema uses: `uri` (RFC 3986), and the schema's patterns.
 
+/// Character classes of RFC 3986, one bit each, indexed by byte.
+const UNRESERVED: u8 = 1;
+const SUB_DELIM: u8 = 2;
+/// `:` and `@`, which `pchar` adds to the two classes above.
+const PCHAR_EXTRA: u8 = 4;
+const SCHEME_EXTRA: u8 = 8;
+
+const CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            table[byte] |= UNRESERVED;
+        }
+        if matches!(
+            b,
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+        ) {
+            table[byte] |= SUB_DELIM;
+        }
+        if matches!(b, b':' | b'@') {
+            table[byte] |= PCHAR_EXTRA;
+        }
+        if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.') {
+            table[byte] |= SCHEME_EXTRA;
+        }
+        byte += 1;
+    }
+    table
+};
+
+fn is_class(b: u8, classes: u8) -> bool {
+    CLASSES[usize::from(b)] & classes != 0
+}
+
 /// Whether `text` is an absolute URI with optional fragment (RFC 3986 `URI`), which is what the
 /// JSON Schema `uri` format means. Only ASCII is allowed: IRIs must be percent-encoded.
 pub(crate) fn is_uri(text: &str) -> bool {
     let bytes = text.as_bytes();
-    let Some(colon) = bytes.iter().position(|&b| b == b':') else {
+    let Some((first, _)) = bytes.split_first() else {
         return false;
     };
-    if !is_scheme(&bytes[..colon]) {
+    if !first.is_ascii_alphabetic() {
         return false;
     }
-    let rest = &bytes[colon + 1..];
-    let (rest, fragment) = split_at_first(rest, b'#');
-    if let Some(fragment) = fragment
-        && !fragment.iter().all(|&b| b == b'/' || b == b'?' || is_pchar_byte(b))
-    {
+    let Some(colon) = bytes.iter().position(|&b| !is_class(b, SCHEME_EXTRA)) else {
+        return false;
+    };
+    if bytes[colon] != b':' {
         return false;
     }
-    let (hier, query) = split_at_first(rest, b'?');
-    if let Some(query) = query
-        && !query.iter().all(|&b| b == b'/' || b == b'?' || is_pchar_byte(b))
-    {
-        return false;
-    }
-    if !has_valid_percent_escapes(&bytes[colon + 1..]) {
-        return false;
-    }
-    match hier.strip_prefix(b"//") {
-        Some(after) => {
-            let end = after.iter().position(|&b| b == b'/').unwrap_or(after.len());
-            let (authority, path) = after.split_at(end);
-            is_authority(authority) && path.iter().all(|&b| b == b'/' || is_pchar_byte(b))
+    let mut rest = &bytes[colon + 1..];
+    if let Some(after) = rest.strip_prefix(b"//") {
+        let end = after
+            .iter()
+            .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+            .unwrap_or(after.len());
+        if !is_authority(&after[..end]) {
+            return false;
         }
-        None => hier.iter().all(|&b| b == b'/' || is_pchar_byte(b)),
+        rest = &after[end..];
     }
+    is_path_query_fragment(rest)
 }
 
-fn is_scheme(scheme: &[u8]) -> bool {
-    match scheme.split_first() {
-        Some((first, rest)) => {
-            first.is_ascii_alphabetic()
-                && rest
-                    .iter()
-                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+/// `path [ "?" query ] [ "#" fragment ]`, where each part is `pchar`s, `/`, and (after the
+/// path) `?`, with well-formed percent escapes.
+fn is_path_query_fragment(bytes: &[u8]) -> bool {
+    const PCHAR: u8 = UNRESERVED | SUB_DELIM | PCHAR_EXTRA;
+    let mut in_fragment = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if is_class(b, PCHAR) || b == b'/' || b == b'?' {
+            i += 1;
+        } else if b == b'%' {
+            if !bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+            {
+                return false;
+            }
+            i += 3;
+        } else if b == b'#' && !in_fragment {
+            in_fragment = true;
+            i += 1;
+        } else {
+            return false;
         }
-        None => false,
     }
-}
-
-fn split_at_first(bytes: &[u8], separator: u8) -> (&[u8], Option<&[u8]>) {
-    match bytes.iter().position(|&b| b == separator) {
-        Some(at) => (&bytes[..at], Some(&bytes[at + 1..])),
-        None => (bytes, None),
-    }
+    true
 }
 
 fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+    is_class(b, UNRESERVED)
 }
 
 fn is_sub_delim(b: u8) -> bool {
-    matches!(
-        b,
-        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
-    )
-}
-
-/// `pchar`, with `%` standing for a percent escape (checked separately).
-fn is_pchar_byte(b: u8) -> bool {
-    is_unreserved(b) || is_sub_delim(b) || matches!(b, b':' | b'@' | b'%')
+    is_class(b, SUB_DELIM)
 }
 
 /// Every `%` is followed by two hex digits.
@@ -90,6 +121,9 @@ fn has_valid_percent_escapes(bytes: &[u8]) -> bool {
 
 /// `authority = [ userinfo "@" ] host [ ":" port ]`.
 fn is_authority(authority: &[u8]) -> bool {
+    if !has_valid_percent_escapes(authority) {
+        return false;
+    }
     let (userinfo, host_port) = match authority.iter().rposition(|&b| b == b'@') {
         Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
         None => (None, authority),
@@ -129,7 +163,10 @@ fn is_authority(authority: &[u8]) -> bool {
 
 /// `IPv6address / IPvFuture` inside the brackets of an IP literal.
 fn is_ip_literal(inside: &[u8]) -> bool {
-    if let Some(future) = inside.strip_prefix(b"v").or_else(|| inside.strip_prefix(b"V")) {
+    if let Some(future) = inside
+        .strip_prefix(b"v")
+        .or_else(|| inside.strip_prefix(b"V"))
+    {
         let Some(dot) = future.iter().position(|&b| b == b'.') else {
             return false;
         };

@@ -23,7 +23,11 @@ pub(super) fn json_type(value: &Value) -> &'static str {
     }
 }
 
-pub(super) fn expect_str<'v>(value: &'v Value, at: &Path<'_>, report: &mut Report) -> Option<&'v str> {
+pub(super) fn expect_str<'v>(
+    value: &'v Value,
+    at: &Path<'_>,
+    report: &mut Report,
+) -> Option<&'v str> {
     match value {
         Value::String(text) => Some(text),
         other => {
@@ -48,14 +52,22 @@ pub(super) fn expect_object<'v>(
             report.add(
                 at,
                 Rule::Type,
-                format!("{} must be an object, found {}", at.name(), json_type(other)),
+                format!(
+                    "{} must be an object, found {}",
+                    at.name(),
+                    json_type(other)
+                ),
             );
             None
         }
     }
 }
 
-pub(super) fn expect_array<'v>(value: &'v Value, at: &Path<'_>, report: &mut Report) -> Option<&'v [Value]> {
+pub(super) fn expect_array<'v>(
+    value: &'v Value,
+    at: &Path<'_>,
+    report: &mut Report,
+) -> Option<&'v [Value]> {
     match value {
         Value::Array(items) => Some(items),
         other => {
@@ -78,7 +90,11 @@ pub(super) fn expect_list<'v>(
 ) -> Option<&'v [Value]> {
     let items = expect_array(value, at, report)?;
     if items.len() < min_items {
-        report.add(at, Rule::MinItems, format!("{} must not be empty", at.name()));
+        report.add(
+            at,
+            Rule::MinItems,
+            format!("{} must not be empty", at.name()),
+        );
     }
     Some(items)
 }
@@ -102,13 +118,21 @@ pub(super) fn expect_bool(value: &Value, at: &Path<'_>, report: &mut Report) {
         report.add(
             at,
             Rule::Type,
-            format!("{} must be true or false, found {}", at.name(), json_type(value)),
+            format!(
+                "{} must be true or false, found {}",
+                at.name(),
+                json_type(value)
+            ),
         );
     }
 }
 
 /// A string in the JSON Schema `uri` format: an absolute URI.
-pub(super) fn check_uri<'v>(value: &'v Value, at: &Path<'_>, report: &mut Report) -> Option<&'v str> {
+pub(super) fn check_uri<'v>(
+    value: &'v Value,
+    at: &Path<'_>,
+    report: &mut Report,
+) -> Option<&'v str> {
     let text = expect_str(value, at, report)?;
     if is_uri(text) {
         Some(text)
@@ -116,7 +140,10 @@ pub(super) fn check_uri<'v>(value: &'v Value, at: &Path<'_>, report: &mut Report
         report.add(
             at,
             Rule::Format,
-            format!("{} must be an absolute URI (RFC 3986), found {text:?}", at.name()),
+            format!(
+                "{} must be an absolute URI (RFC 3986), found {text:?}",
+                at.name()
+            ),
         );
         None
     }
@@ -130,7 +157,10 @@ pub(super) fn check_time(value: &Value, at: &Path<'_>, report: &mut Report) {
         report.add(
             at,
             Rule::Format,
-            format!("{} is not a valid date-time ({error}), found {text:?}", at.name()),
+            format!(
+                "{} is not a valid date-time ({error}), found {text:?}",
+                at.name()
+            ),
         );
     }
 }
@@ -221,7 +251,11 @@ pub(super) fn require(
     report: &mut Report,
 ) {
     if !object.contains_key(key) {
-        report.add(&at.key(key), Rule::Required, format!("{what} must have {key}"));
+        report.add(
+            &at.key(key),
+            Rule::Required,
+            format!("{what} must have {key}"),
+        );
     }
 }
 
@@ -243,7 +277,10 @@ pub(super) fn check_unique(items: &[Value], at: &Path<'_>, report: &mut Report) 
             other => items[..index].contains(other),
         };
         if repeated {
-            let first = items[..index].iter().position(|earlier| earlier == item).unwrap_or(0);
+            let first = items[..index]
+                .iter()
+                .position(|earlier| earlier == item)
+                .unwrap_or(0);
             report_repeat(item, index, first, at, report);
         }
     }

@@ -2,6 +2,7 @@
 //! the official schema's verdict on the same JSON.
 
 #![allow(dead_code)] // Each test file uses a different part of this module.
+#![allow(clippy::unwrap_used)] // Test helpers: a failure to read the test data is a test failure.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,23 +16,31 @@ pub fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/gs1-epcis")
 }
 
-/// Every `*.jsonld` under `examples/`, sorted, with its parsed JSON.
-pub fn examples() -> Vec<(String, Value)> {
+/// The path of every `*.jsonld` under `examples/`, sorted.
+pub fn example_paths() -> Vec<PathBuf> {
     fn walk(directory: &Path, found: &mut Vec<PathBuf>) {
         for entry in fs::read_dir(directory).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 walk(&path, found);
-            } else if path.extension().is_some_and(|extension| extension == "jsonld") {
+            } else if path
+                .extension()
+                .is_some_and(|extension| extension == "jsonld")
+            {
                 found.push(path);
             }
         }
     }
-    let root = testdata().join("examples");
     let mut files = Vec::new();
-    walk(&root, &mut files);
+    walk(&testdata().join("examples"), &mut files);
     files.sort();
     files
+}
+
+/// Every `*.jsonld` under `examples/`, sorted, with its parsed JSON.
+pub fn examples() -> Vec<(String, Value)> {
+    let root = testdata().join("examples");
+    example_paths()
         .into_iter()
         .map(|path| {
             let name = path.strip_prefix(&root).unwrap().display().to_string();
@@ -154,7 +163,10 @@ pub fn schema_errors(document: &Value) -> Vec<String> {
 /// Rules where we are deliberately stricter than the schema, which would accept the value:
 /// negative quantities, non-2.x versions, malformed EPC URIs and Digital Link URIs.
 pub fn is_stricter_than_schema(violation: &Violation) -> bool {
-    matches!(violation.rule(), Rule::Minimum | Rule::Version | Rule::Identifier)
+    matches!(
+        violation.rule(),
+        Rule::Minimum | Rule::Version | Rule::Identifier
+    )
 }
 
 /// Asserts that the official schema and we agree: we accept exactly what it accepts, except for
@@ -163,7 +175,8 @@ pub fn assert_agrees_with_schema(document: &Value, context: &str) {
     let ours = our_verdict(document);
     let schema_accepts = official_schema().is_valid(document);
     let violations = ours.violations();
-    let only_stricter = !violations.is_empty() && violations.iter().all(|v| is_stricter_than_schema(v));
+    let only_stricter =
+        !violations.is_empty() && violations.iter().all(|v| is_stricter_than_schema(v));
     let expected_schema_verdict = ours.is_valid() || only_stricter;
     assert_eq!(
         schema_accepts,
