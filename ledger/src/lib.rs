@@ -1,1 +1,18 @@
 #![doc = include_str!("../README.md")]
+
+pub mod batch;
+pub mod bundle;
+pub mod checkpoint;
+mod encoding;
+pub mod hash;
+pub mod ids;
+pub mod note;
+pub mod record;
+pub mod size;
+pub mod tiles;
+pub mod store;
+pub mod tree;
+
+pub use hash::{HASH_LEN, Hash, HashParseError, RootHash, leaf_hash, node_hash};
+pub use ids::{DeviceId, IdError, SiteId, UnixMillis};
+pub use size::{LeafIndex, MAX_TREE_SIZE, PositionError, TreeSize};

@@ -1,0 +1,1180 @@
+//! [`audit`]: re-verifies a whole stored log from its rows.
+//!
+//! Every entry is read in leaf order (one `COPY ... TO STDOUT BINARY` stream) together with the
+//! tiles, device batches and checkpoints (three more streams, all in one exported snapshot, so an
+//! audit of a log being appended to sees one consistent state). The audit recomputes each event's
+//! CBV 2.0 hash from its stored JSON (on worker threads), decodes each leaf record and checks that
+//! it names that event and a stored device batch holding it, rebuilds the tree's tiles from the
+//! leaf hashes and compares every stored tile row with them, recomputes the root at every
+//! checkpoint's size and checks the checkpoint's signature, and checks an RFC 9162 consistency
+//! proof between consecutive checkpoints.
+//!
+//! The first problem (in log order) is reported as data, with the entry, tile, batch or checkpoint
+//! it is about. When a stored tile disagrees with the leaves, the next signed checkpoint decides
+//! which of the two was changed: a root that matches the leaves clears them and blames the tile.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use deadpool_postgres::{GenericClient, Object};
+use futures_util::{StreamExt, pin_mut};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_postgres::IsolationLevel;
+use tokio_postgres::binary_copy::{BinaryCopyOutRow, BinaryCopyOutStream};
+use tokio_postgres::types::Type;
+
+use crate::batch::{BatchStatement, EventBatch};
+use crate::checkpoint::{Checkpoint, Origin, TrustedLog};
+use crate::hash::{Hash, RootHash, leaf_hash};
+use crate::note::{Note, NoteVerifierKey, NoteVerifiers};
+use crate::record::{Attestation, LeafRecord};
+use crate::size::TreeSize;
+use crate::tiles::{TILE_WIDTH, Tile, TileFrontier, TileId, TileSet, tiles_for_nodes};
+use crate::tree::HashReader;
+use crate::tree::{ConsistencyProof, ProofPlan};
+use epcis::EventHash;
+use epcis::hash::{HashContext, event_hash};
+
+use super::log::{ProofError, Store, read_tiles};
+
+/// Rows per chunk handed from the database streams to the checking thread.
+const CHUNK: usize = 4096;
+/// Chunks buffered per stream.
+const CHANNEL_CHUNKS: usize = 8;
+/// The most leaves hashed before the tiles are brought up to date even without a tile row due.
+const MAX_SEGMENT: u64 = 1 << 16;
+/// Consecutive checkpoint pairs whose consistency proofs are read in one query.
+const PROOFS_PER_QUERY: usize = 64;
+
+const EVENTS_WITH_JSON: &str = "COPY (SELECT leaf_index, event_hash, leaf, event FROM events
+    ORDER BY leaf_index) TO STDOUT (FORMAT binary)";
+const EVENTS_WITHOUT_JSON: &str = "COPY (SELECT leaf_index, event_hash, leaf FROM events
+    ORDER BY leaf_index) TO STDOUT (FORMAT binary)";
+/// Tile rows in the order the rebuilt tree reaches them: by the tree size at which the row's last
+/// hash came into being, `(256 * tile_index + width) * 256^level`, lower levels first.
+const TILES: &str = "COPY (SELECT level, tile_index, width, hashes FROM tiles
+    ORDER BY (tile_index * 256 + width)::numeric * power(256::numeric, level), level)
+    TO STDOUT (FORMAT binary)";
+const BATCHES: &str = "COPY (SELECT statement_hash, statement, signature_algorithm, signature,
+    event_hashes, first_leaf_index FROM device_batches ORDER BY first_leaf_index, statement_hash)
+    TO STDOUT (FORMAT binary)";
+const CHECKPOINTS: &str = "COPY (SELECT tree_size, root_hash, note FROM checkpoints
+    ORDER BY tree_size) TO STDOUT (FORMAT binary)";
+
+/// What the audit does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditOptions {
+    /// Recompute every event's CBV 2.0 hash from its stored JSON (the slow part). Without it the
+    /// event JSON is not even read: only leaves, tiles, batches and checkpoints are checked.
+    pub recompute_event_hashes: bool,
+    /// Threads that recompute event hashes besides the checking thread (0: the checking thread
+    /// does it too).
+    pub hashing_threads: usize,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        Self {
+            recompute_event_hashes: true,
+            hashing_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// Receives the audit's progress, in entries.
+pub trait AuditProgress: Send + Sync {
+    /// The audit of `entries` entries starts.
+    fn started(&self, entries: u64);
+    /// `done` entries have been checked so far.
+    fn advanced(&self, done: u64);
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl AuditProgress for NoProgress {
+    fn started(&self, _: u64) {}
+    fn advanced(&self, _: u64) {}
+}
+
+/// The outcome of an audit: what was checked, and the first problem found, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditReport {
+    /// Entries checked.
+    pub entries: u64,
+    /// Tile rows checked.
+    pub tiles: u64,
+    /// Device batches checked.
+    pub device_batches: u64,
+    /// Checkpoints checked.
+    pub checkpoints: u64,
+    /// Whether event hashes were recomputed from the stored JSON.
+    pub event_hashes_recomputed: bool,
+    /// The first problem in log order; `None` when everything holds.
+    pub problem: Option<AuditProblem>,
+}
+
+impl AuditReport {
+    /// Whether everything checked holds.
+    pub fn is_clean(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+/// Something stored that does not hold, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditProblem {
+    /// An entry (its event, event hash or leaf record).
+    Entry { leaf_index: u64, reason: String },
+    /// A stored tile row (`tile/<level>/<index>[.p/<width>]`).
+    Tile {
+        level: u8,
+        index: u64,
+        width: u16,
+        reason: String,
+    },
+    /// A stored device batch.
+    DeviceBatch { statement_hash: String, reason: String },
+    /// A stored checkpoint.
+    Checkpoint { tree_size: u64, reason: String },
+    /// A stored signing key.
+    SigningKey { key: String, reason: String },
+}
+
+impl fmt::Display for AuditProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Entry { leaf_index, reason } => write!(f, "entry {leaf_index}: {reason}"),
+            Self::Tile {
+                level,
+                index,
+                width,
+                reason,
+            } => match TileId::new(*level, *index, *width) {
+                Ok(id) => write!(f, "tile {}: {reason}", id.path()),
+                Err(_) => write!(f, "tile (level {level}, index {index}, width {width}): {reason}"),
+            },
+            Self::DeviceBatch {
+                statement_hash,
+                reason,
+            } => write!(f, "device batch {statement_hash}: {reason}"),
+            Self::Checkpoint { tree_size, reason } => {
+                write!(f, "checkpoint at tree size {tree_size}: {reason}")
+            }
+            Self::SigningKey { key, reason } => write!(f, "signing key {key}: {reason}"),
+        }
+    }
+}
+
+/// Why the audit could not run to a verdict (reading failed; not a problem in the data).
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("failed to get a database connection")]
+    Pool(#[source] deadpool_postgres::PoolError),
+    #[error("database query failed while auditing")]
+    Query(#[source] tokio_postgres::Error),
+    #[error("failed to read proofs from the stored tiles")]
+    Proof(#[source] ProofError),
+    #[error("an audit thread failed")]
+    Thread,
+}
+
+impl From<tokio_postgres::Error> for AuditError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Query(error)
+    }
+}
+
+/// Audits the whole log in `store`: see the module documentation for what is checked.
+pub async fn audit(
+    store: &Store,
+    options: AuditOptions,
+    progress: Arc<dyn AuditProgress>,
+) -> Result<AuditReport, AuditError> {
+    let mut connections: Vec<Object> = Vec::with_capacity(4);
+    for _ in 0..4 {
+        connections.push(store.pool().get().await.map_err(AuditError::Pool)?);
+    }
+    let [events_client, tiles_client, batches_client, checkpoints_client] = connections
+        .as_mut_slice()
+    else {
+        return Err(AuditError::Thread);
+    };
+    let events_tx = events_client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let snapshot: String = events_tx
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await?
+        .get(0);
+    let size: i64 = events_tx
+        .query_one("SELECT coalesce(max(leaf_index) + 1, 0) FROM events", &[])
+        .await?
+        .get(0);
+    let size = u64::try_from(size).unwrap_or(0);
+    let keys: Vec<String> = events_tx
+        .query("SELECT verifier_key FROM signing_keys ORDER BY verifier_key", &[])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut others = Vec::with_capacity(3);
+    for client in [tiles_client, batches_client, checkpoints_client] {
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        tx.batch_execute(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
+            .await?;
+        others.push(tx);
+    }
+    let [tiles_tx, batches_tx, checkpoints_tx] = others.as_slice() else {
+        return Err(AuditError::Thread);
+    };
+
+    progress.started(size);
+    let (events_out, events_in) = mpsc::channel(CHANNEL_CHUNKS);
+    let (tiles_out, tiles_in) = mpsc::channel(CHANNEL_CHUNKS);
+    let (batches_out, batches_in) = mpsc::channel(CHANNEL_CHUNKS);
+    let (checkpoints_out, checkpoints_in) = mpsc::channel(CHANNEL_CHUNKS);
+    let recompute = options.recompute_event_hashes;
+    let (events_sql, event_types): (&str, &[Type]) = if recompute {
+        (EVENTS_WITH_JSON, &[Type::INT8, Type::BYTEA, Type::BYTEA, Type::TEXT])
+    } else {
+        (EVENTS_WITHOUT_JSON, &[Type::INT8, Type::BYTEA, Type::BYTEA])
+    };
+    let checker_progress = progress.clone();
+    let checker = tokio::task::spawn_blocking(move || {
+        let streams = Streams {
+            events: Rows::new(events_in),
+            tiles: Rows::new(tiles_in),
+            batches: Rows::new(batches_in),
+            checkpoints: Rows::new(checkpoints_in),
+        };
+        check(size, keys, options, streams, checker_progress.as_ref())
+    });
+    let (events_read, tiles_read, batches_read, checkpoints_read, checked) = tokio::join!(
+        stream_rows(&events_tx, events_sql, event_types, events_out),
+        stream_rows(tiles_tx, TILES, &[Type::INT2, Type::INT8, Type::INT2, Type::BYTEA], tiles_out),
+        stream_rows(
+            batches_tx,
+            BATCHES,
+            &[Type::BYTEA, Type::BYTEA, Type::TEXT, Type::BYTEA, Type::BYTEA, Type::INT8],
+            batches_out
+        ),
+        stream_rows(checkpoints_tx, CHECKPOINTS, &[Type::INT8, Type::BYTEA, Type::TEXT], checkpoints_out),
+        checker,
+    );
+    let mut outcome = checked.map_err(|_| AuditError::Thread)?;
+    // A stream fails only if reading failed; when the checker stopped early, the streams just stop.
+    for read in [events_read, tiles_read, batches_read, checkpoints_read] {
+        read?;
+    }
+    if outcome.report.problem.is_none() {
+        outcome.report.problem = check_consistency(tiles_tx, &outcome.checkpoints).await?;
+    }
+    progress.advanced(outcome.report.entries);
+    Ok(outcome.report)
+}
+
+/// Streams the rows of a `COPY ... TO STDOUT BINARY` in chunks until done or the receiver is gone.
+async fn stream_rows(
+    client: &tokio_postgres::Transaction<'_>,
+    sql: &str,
+    types: &[Type],
+    out: mpsc::Sender<Vec<BinaryCopyOutRow>>,
+) -> Result<(), AuditError> {
+    let stream = client.copy_out(sql).await?;
+    let rows = BinaryCopyOutStream::new(stream, types);
+    pin_mut!(rows);
+    let mut chunk = Vec::with_capacity(CHUNK);
+    while let Some(row) = rows.next().await {
+        chunk.push(row?);
+        if chunk.len() == CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            if out.send(full).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = out.send(chunk).await;
+    }
+    Ok(())
+}
+
+/// Rows of one stream, read on the checking thread.
+struct Rows {
+    input: mpsc::Receiver<Vec<BinaryCopyOutRow>>,
+    chunk: std::vec::IntoIter<BinaryCopyOutRow>,
+    peeked: Option<BinaryCopyOutRow>,
+}
+
+impl Rows {
+    fn new(input: mpsc::Receiver<Vec<BinaryCopyOutRow>>) -> Self {
+        Self {
+            input,
+            chunk: Vec::new().into_iter(),
+            peeked: None,
+        }
+    }
+
+    fn next(&mut self) -> Option<BinaryCopyOutRow> {
+        if let Some(row) = self.peeked.take() {
+            return Some(row);
+        }
+        loop {
+            if let Some(row) = self.chunk.next() {
+                return Some(row);
+            }
+            self.chunk = self.input.blocking_recv()?.into_iter();
+        }
+    }
+
+    fn peek(&mut self) -> Option<&BinaryCopyOutRow> {
+        if self.peeked.is_none() {
+            self.peeked = self.next();
+        }
+        self.peeked.as_ref()
+    }
+
+    /// The next whole chunk (for the entries, processed a chunk at a time).
+    fn next_chunk(&mut self) -> Option<Vec<BinaryCopyOutRow>> {
+        let mut rows: Vec<BinaryCopyOutRow> = self.peeked.take().into_iter().collect();
+        rows.extend(self.chunk.by_ref());
+        if rows.is_empty() {
+            return self.input.blocking_recv();
+        }
+        Some(rows)
+    }
+}
+
+struct Streams {
+    events: Rows,
+    tiles: Rows,
+    batches: Rows,
+    checkpoints: Rows,
+}
+
+/// What the checking thread hands back.
+struct Outcome {
+    report: AuditReport,
+    /// The verified checkpoints (size, root), in order, for the consistency proofs.
+    checkpoints: Vec<(TreeSize, RootHash)>,
+}
+
+/// A problem and where in the log it lies (to keep the first).
+#[derive(Debug, Clone)]
+struct Found {
+    position: u64,
+    problem: AuditProblem,
+}
+
+fn tile_problem(position: u64, id: TileId, reason: String) -> Found {
+    Found {
+        position,
+        problem: AuditProblem::Tile {
+            level: id.level(),
+            index: id.index(),
+            width: id.width(),
+            reason,
+        },
+    }
+}
+
+fn entry_problem(leaf_index: u64, reason: String) -> Found {
+    Found {
+        position: leaf_index,
+        problem: AuditProblem::Entry { leaf_index, reason },
+    }
+}
+
+/// A tile row that disagrees with the rebuilt tree, until a signed checkpoint says which is wrong.
+struct Suspect {
+    id: TileId,
+    /// The first leaf under the first disagreeing hash.
+    first_leaf: u64,
+    reason: String,
+}
+
+/// A device batch whose leaves may still come.
+struct ActiveBatch {
+    device: String,
+    hashes: Vec<u8>,
+    end: u64,
+}
+
+/// The state of the checking thread.
+struct Checker<'a> {
+    size: u64,
+    position: u64,
+    /// The entry count at which the tiles are next brought up to date.
+    boundary: u64,
+    frontier: TileFrontier,
+    segment: Vec<Hash>,
+    streams: Streams,
+    trusted: Option<TrustedLog>,
+    verifiers: Option<NoteVerifiers>,
+    active: HashMap<[u8; 32], ActiveBatch>,
+    /// The last tile row checked at each level (to require the final partial tiles).
+    last_row: Vec<Option<TileId>>,
+    suspect: Option<Suspect>,
+    checkpoints: Vec<(TreeSize, RootHash)>,
+    report: AuditReport,
+    progress: &'a dyn AuditProgress,
+}
+
+/// Runs all checks on the rows as they arrive.
+fn check(
+    size: u64,
+    keys: Vec<String>,
+    options: AuditOptions,
+    streams: Streams,
+    progress: &dyn AuditProgress,
+) -> Outcome {
+    let mut checker = Checker {
+        size,
+        position: 0,
+        boundary: 0,
+        frontier: TileFrontier::new(),
+        segment: Vec::with_capacity(CHUNK),
+        streams,
+        trusted: None,
+        verifiers: None,
+        active: HashMap::new(),
+        last_row: Vec::new(),
+        suspect: None,
+        checkpoints: Vec::new(),
+        report: AuditReport {
+            entries: 0,
+            tiles: 0,
+            device_batches: 0,
+            checkpoints: 0,
+            event_hashes_recomputed: options.recompute_event_hashes,
+            problem: None,
+        },
+        progress,
+    };
+    let structural = match checker.load_keys(keys) {
+        Err(found) => Some(found),
+        Ok(()) => {
+            let hashers = EventHashers::start(options);
+            let found = checker.run(&hashers).err();
+            let event_problem = hashers.finish();
+            earliest(found, event_problem)
+        }
+    };
+    checker.report.problem = structural.map(|found| found.problem);
+    Outcome {
+        report: checker.report,
+        checkpoints: checker.checkpoints,
+    }
+}
+
+fn earliest(a: Option<Found>, b: Option<Found>) -> Option<Found> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.position < a.position { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+impl Checker<'_> {
+    fn load_keys(&mut self, keys: Vec<String>) -> Result<(), Found> {
+        let mut parsed = Vec::with_capacity(keys.len());
+        for key in keys {
+            match NoteVerifierKey::parse(&key) {
+                Ok(verifier) => parsed.push(verifier),
+                Err(error) => {
+                    return Err(Found {
+                        position: 0,
+                        problem: AuditProblem::SigningKey {
+                            key,
+                            reason: format!("not a verifier key: {error}"),
+                        },
+                    });
+                }
+            }
+        }
+        let verifiers = NoteVerifiers::new(parsed).map_err(|error| Found {
+            position: 0,
+            problem: AuditProblem::SigningKey {
+                key: format!("{}+{}", error.name, error.id),
+                reason: error.to_string(),
+            },
+        })?;
+        self.verifiers = Some(verifiers);
+        Ok(())
+    }
+
+    fn run(&mut self, hashers: &EventHashers) -> Result<(), Found> {
+        self.check_checkpoints_at(0)?;
+        self.boundary = self.next_boundary();
+        while let Some(chunk) = self.streams.events.next_chunk() {
+            for row in &chunk {
+                self.entry(row)?;
+            }
+            self.report.entries = self.position;
+            self.progress.advanced(self.position);
+            if hashers.enabled() {
+                hashers.submit(chunk);
+            }
+            if let Some(found) = hashers.first_problem()
+                && found.position < self.position
+            {
+                return Ok(());
+            }
+        }
+        if self.position != self.size {
+            return Err(entry_problem(
+                self.position,
+                format!("missing: the log has {} entries but entry {} is not stored", self.size, self.position),
+            ));
+        }
+        self.flush()?;
+        self.finish_tiles()?;
+        self.finish_batches()?;
+        self.finish_checkpoints()?;
+        if let Some(suspect) = self.suspect.take() {
+            return Err(tile_problem(
+                suspect.first_leaf,
+                suspect.id,
+                format!(
+                    "{} (no later checkpoint tells whether the tile or entry {} was changed)",
+                    suspect.reason, suspect.first_leaf
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks one entry row and adds its leaf hash to the tree.
+    fn entry(&mut self, row: &BinaryCopyOutRow) -> Result<(), Found> {
+        let expected = self.position;
+        let leaf: i64 = row.get(0);
+        if u64::try_from(leaf).ok() != Some(expected) {
+            return Err(entry_problem(expected, format!("missing: the next stored entry is {leaf}")));
+        }
+        let stored_hash: &[u8] = row.get(1);
+        let record_bytes: &[u8] = row.get(2);
+        let stored_hash = <[u8; 32]>::try_from(stored_hash).map_err(|_| {
+            entry_problem(expected, format!("the stored event hash is {} bytes, not 32", stored_hash.len()))
+        })?;
+        let record = LeafRecord::decode(record_bytes)
+            .map_err(|error| entry_problem(expected, format!("the leaf record is malformed: {error}")))?;
+        if record.event_hash().as_bytes() != &stored_hash {
+            return Err(entry_problem(
+                expected,
+                format!(
+                    "the leaf record names event {} but the stored event hash is {}",
+                    record.event_hash().to_hex(),
+                    EventHash::from_bytes(stored_hash).to_hex()
+                ),
+            ));
+        }
+        self.check_attestation(expected, &record)?;
+        self.segment.push(leaf_hash(record_bytes));
+        self.position += 1;
+        if self.position >= self.boundary {
+            self.flush()?;
+            self.boundary = self.next_boundary();
+        }
+        Ok(())
+    }
+
+    /// Checks that a device-attested record names a stored batch that holds its event.
+    fn check_attestation(&mut self, leaf: u64, record: &LeafRecord) -> Result<(), Found> {
+        let starting = self.load_batches_up_to(leaf)?;
+        let named = match record.attestation() {
+            Attestation::Device { statement, .. } => Some(*statement.as_bytes()),
+            Attestation::Unattested { .. } => None,
+        };
+        if let Some(starting) = starting
+            && named != Some(starting)
+        {
+            return Err(Found {
+                position: leaf,
+                problem: AuditProblem::DeviceBatch {
+                    statement_hash: hex(&starting),
+                    reason: format!("its first leaf index is {leaf}, whose leaf record does not name it"),
+                },
+            });
+        }
+        let Attestation::Device {
+            device,
+            statement,
+            index,
+        } = record.attestation()
+        else {
+            return Ok(());
+        };
+        let Some(batch) = self.active.get(statement.as_bytes()) else {
+            return Err(entry_problem(
+                leaf,
+                format!("its leaf record names device batch {} which is not stored", hex(statement.as_bytes())),
+            ));
+        };
+        let at = usize::try_from(*index).unwrap_or(usize::MAX).saturating_mul(32);
+        let in_batch = batch.hashes.get(at..at.saturating_add(32));
+        if batch.device != device.as_str() || in_batch != Some(record.event_hash().as_bytes().as_slice()) {
+            return Err(entry_problem(
+                leaf,
+                format!(
+                    "its leaf record says device {device}, batch {} index {index}, which the stored batch does not hold",
+                    hex(statement.as_bytes())
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Loads (and checks) the device batches whose first leaf is at or before `leaf`, and forgets
+    /// those whose leaves are all behind. Returns the statement hash of the batch starting at
+    /// `leaf`, if one does.
+    fn load_batches_up_to(&mut self, leaf: u64) -> Result<Option<[u8; 32]>, Found> {
+        let mut starting = None;
+        loop {
+            let due = self
+                .streams
+                .batches
+                .peek()
+                .is_some_and(|row| u64::try_from(row.get::<i64>(5)).unwrap_or(0) <= leaf);
+            if !due {
+                break;
+            }
+            let Some(row) = self.streams.batches.next() else {
+                break;
+            };
+            starting = Some(self.load_batch(&row, leaf)?);
+        }
+        if self.active.len() > 64 {
+            self.active.retain(|_, batch| batch.end > leaf);
+        }
+        Ok(starting)
+    }
+
+    fn load_batch(&mut self, row: &BinaryCopyOutRow, leaf: u64) -> Result<[u8; 32], Found> {
+        let stored_hash: &[u8] = row.get(0);
+        let statement_bytes: &[u8] = row.get(1);
+        let algorithm: &str = row.get(2);
+        let signature: &[u8] = row.get(3);
+        let hashes: &[u8] = row.get(4);
+        let first: i64 = row.get(5);
+        let first = u64::try_from(first).unwrap_or(0);
+        self.report.device_batches += 1;
+        let problem = |reason: String| Found {
+            position: first,
+            problem: AuditProblem::DeviceBatch {
+                statement_hash: hex(stored_hash),
+                reason,
+            },
+        };
+        let statement = BatchStatement::decode(statement_bytes)
+            .map_err(|error| problem(format!("the statement is malformed: {error}")))?;
+        let computed: [u8; 32] = Sha256::digest(statement_bytes).into();
+        if computed.as_slice() != stored_hash || statement.hash().as_bytes() != &computed {
+            return Err(problem(format!("the statement hashes to {}", hex(&computed))));
+        }
+        if algorithm != "ed25519" || signature.len() != 64 {
+            return Err(problem(format!(
+                "the signature is not an Ed25519 signature ({algorithm}, {} bytes)",
+                signature.len()
+            )));
+        }
+        let events: Vec<EventHash> = hashes
+            .chunks_exact(32)
+            .filter_map(|chunk| <[u8; 32]>::try_from(chunk).ok().map(EventHash::from_bytes))
+            .collect();
+        let root_matches = u32::try_from(events.len()).is_ok_and(|n| n == statement.size())
+            && hashes.len() % 32 == 0
+            && EventBatch::new(&events).is_ok_and(|tree| tree.root() == *statement.root());
+        if !root_matches {
+            return Err(problem(
+                "its event hashes are not the batch the statement commits to".to_owned(),
+            ));
+        }
+        if first != leaf {
+            // Batches are loaded when the entries reach their first leaf, which must name them.
+            return Err(problem(format!(
+                "its first leaf index {first} is not the first entry holding one of its events"
+            )));
+        }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(stored_hash);
+        self.active.insert(
+            key,
+            ActiveBatch {
+                device: statement.device().as_str().to_owned(),
+                hashes: hashes.to_vec(),
+                end: first + u64::from(statement.size()),
+            },
+        );
+        Ok(key)
+    }
+
+    /// The entry count at which the tiles must next be brought up to date: the next tile row or
+    /// checkpoint, or at most [`MAX_SEGMENT`] leaves on.
+    fn next_boundary(&mut self) -> u64 {
+        let mut next = self.position + MAX_SEGMENT;
+        if let Some(row) = self.streams.tiles.peek() {
+            next = next.min(ready_at(row).unwrap_or(u64::MAX));
+        }
+        if let Some(row) = self.streams.checkpoints.peek() {
+            next = next.min(u64::try_from(row.get::<i64>(0)).unwrap_or(u64::MAX));
+        }
+        next.min(self.size).max(self.position + 1)
+    }
+
+    /// Adds the pending leaf hashes to the tree and checks every tile row and checkpoint due at the
+    /// current size.
+    fn flush(&mut self) -> Result<(), Found> {
+        let changed = self
+            .frontier
+            .append(&self.segment)
+            .map_err(|error| entry_problem(self.position, error.to_string()))?;
+        self.segment.clear();
+        let here = self.position;
+        let mut checked_full: Vec<TileId> = Vec::new();
+        while self
+            .streams
+            .tiles
+            .peek()
+            .is_some_and(|row| ready_at(row).is_none_or(|at| at <= here))
+        {
+            let Some(row) = self.streams.tiles.next() else {
+                break;
+            };
+            let id = tile_id(&row)?;
+            self.report.tiles += 1;
+            if ready_at(&row) != Some(here) {
+                return Err(tile_problem(
+                    here,
+                    id,
+                    "the row does not fit the tree (its hashes cannot all exist)".to_owned(),
+                ));
+            }
+            let stored: &[u8] = row.get(3);
+            let computed = changed
+                .iter()
+                .find(|tile| tile.id().level() == id.level() && tile.id().index() == id.index());
+            self.compare_tile(id, stored, computed)?;
+            if id.is_full() {
+                checked_full.push(id);
+            }
+            let level = usize::from(id.level());
+            if self.last_row.len() <= level {
+                self.last_row.resize(level + 1, None);
+            }
+            self.last_row[level] = Some(id);
+        }
+        if let Some(missing) = changed
+            .iter()
+            .map(Tile::id)
+            .find(|id| id.is_full() && !checked_full.contains(id))
+        {
+            return Err(tile_problem(
+                missing.first_hash_index() << (8 * u32::from(missing.level())),
+                missing,
+                "missing: the tree has this full tile but no row stores it".to_owned(),
+            ));
+        }
+        self.check_checkpoints_at(here)?;
+        Ok(())
+    }
+
+    /// Compares a stored tile row with the rebuilt tile; a difference becomes the suspect (the
+    /// first one only) until a checkpoint decides.
+    fn compare_tile(&mut self, id: TileId, stored: &[u8], computed: Option<&Tile>) -> Result<(), Found> {
+        let Some(computed) = computed else {
+            return Err(tile_problem(
+                self.position,
+                id,
+                "the rebuilt tree has no such tile at this size".to_owned(),
+            ));
+        };
+        let width = usize::from(id.width());
+        let expected = computed.hashes().get(..width).unwrap_or(computed.hashes());
+        let differing = stored
+            .chunks(32)
+            .zip(expected)
+            .position(|(stored, hash)| stored != hash.as_bytes().as_slice());
+        let differing = match differing {
+            Some(at) => Some(at),
+            None if stored.len() != expected.len() * 32 => Some(0),
+            None => None,
+        };
+        if let Some(at) = differing
+            && self.suspect.is_none()
+        {
+            let hash_index = id.first_hash_index() + at as u64;
+            let first_leaf = hash_index << (8 * u32::from(id.level()));
+            self.suspect = Some(Suspect {
+                id,
+                first_leaf,
+                reason: format!(
+                    "stored hash {at} differs from the one rebuilt from the leaf records (leaves from {first_leaf})"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Verifies every checkpoint whose tree size is `here`.
+    fn check_checkpoints_at(&mut self, here: u64) -> Result<(), Found> {
+        while self
+            .streams
+            .checkpoints
+            .peek()
+            .is_some_and(|row| u64::try_from(row.get::<i64>(0)).is_ok_and(|size| size <= here))
+        {
+            let Some(row) = self.streams.checkpoints.next() else {
+                break;
+            };
+            let size: i64 = row.get(0);
+            let size = u64::try_from(size).unwrap_or(0);
+            self.report.checkpoints += 1;
+            let root = self.frontier.root();
+            self.check_checkpoint(&row, size, here, &root)?;
+        }
+        Ok(())
+    }
+
+    fn check_checkpoint(
+        &mut self,
+        row: &BinaryCopyOutRow,
+        size: u64,
+        here: u64,
+        recomputed: &RootHash,
+    ) -> Result<(), Found> {
+        let problem = |reason: String| Found {
+            position: size,
+            problem: AuditProblem::Checkpoint {
+                tree_size: size,
+                reason,
+            },
+        };
+        if size != here {
+            return Err(problem("the tree never had this size when the entries were read".to_owned()));
+        }
+        let stored_root: &[u8] = row.get(1);
+        let message: &str = row.get(2);
+        let note = Note::parse(message).map_err(|error| problem(format!("the note is malformed: {error}")))?;
+        let checkpoint = Checkpoint::from_text(note.text())
+            .map_err(|error| problem(format!("the note is not a checkpoint: {error}")))?;
+        let trusted = match &self.trusted {
+            Some(trusted) => trusted,
+            None => {
+                let origin: Origin = checkpoint.origin().clone();
+                let verifiers = self.verifiers.clone().unwrap_or_default();
+                self.trusted.insert(TrustedLog::new(origin, verifiers))
+            }
+        };
+        let verified = trusted
+            .open_checkpoint(message)
+            .map_err(|error| problem(format!("the signed note does not verify: {error}")))?;
+        let signed = verified.checkpoint();
+        if signed.size().get() != size || signed.root().as_bytes().as_slice() != stored_root {
+            return Err(problem(format!(
+                "the stored size and root differ from the signed note's ({} leaves, root {})",
+                signed.size(),
+                signed.root()
+            )));
+        }
+        if signed.root() != recomputed {
+            if let Some(suspect) = self.suspect.take() {
+                return Err(entry_problem(
+                    suspect.first_leaf,
+                    format!(
+                        "its leaf record does not hash to what the log committed: tile {} and the signed root at {size} both disagree",
+                        suspect.id.path()
+                    ),
+                ));
+            }
+            return Err(problem(format!(
+                "the signed root differs from the root {recomputed} rebuilt from the entries: entries were changed after it was signed"
+            )));
+        }
+        if let Some(suspect) = self.suspect.take() {
+            return Err(tile_problem(
+                suspect.first_leaf,
+                suspect.id,
+                format!(
+                    "{}; the signed root at {size} matches the leaf records, so the tile was changed",
+                    suspect.reason
+                ),
+            ));
+        }
+        let tree_size = TreeSize::new(size).map_err(|error| problem(error.to_string()))?;
+        self.checkpoints.push((tree_size, *recomputed));
+        Ok(())
+    }
+
+    /// The final partial tile of every level must be stored at its final width; no row may lie
+    /// beyond the tree.
+    fn finish_tiles(&mut self) -> Result<(), Found> {
+        if let Some(row) = self.streams.tiles.next() {
+            let id = tile_id(&row)?;
+            return Err(tile_problem(
+                self.size,
+                id,
+                format!("the tile lies beyond the tree of {} entries", self.size),
+            ));
+        }
+        for tile in self.frontier.partial_tiles() {
+            let id = tile.id();
+            let stored = self.last_row.get(usize::from(id.level())).copied().flatten();
+            if stored != Some(id) {
+                return Err(tile_problem(
+                    self.size,
+                    id,
+                    "missing: the tree ends with this partial tile but no row stores it".to_owned(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_batches(&mut self) -> Result<(), Found> {
+        if let Some(row) = self.streams.batches.next() {
+            let stored_hash: &[u8] = row.get(0);
+            let first: i64 = row.get(5);
+            return Err(Found {
+                position: self.size,
+                problem: AuditProblem::DeviceBatch {
+                    statement_hash: hex(stored_hash),
+                    reason: format!("its first leaf index {first} is beyond the log"),
+                },
+            });
+        }
+        Ok(())
+    }
+
+    fn finish_checkpoints(&mut self) -> Result<(), Found> {
+        if let Some(row) = self.streams.checkpoints.next() {
+            let size: i64 = row.get(0);
+            let size = u64::try_from(size).unwrap_or(0);
+            return Err(Found {
+                position: self.size,
+                problem: AuditProblem::Checkpoint {
+                    tree_size: size,
+                    reason: format!("it claims more entries than the {} stored", self.size),
+                },
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The tile id of a tile row, or a problem if the row is out of range.
+fn tile_id(row: &BinaryCopyOutRow) -> Result<TileId, Found> {
+    let level: i16 = row.get(0);
+    let index: i64 = row.get(1);
+    let width: i16 = row.get(2);
+    let level = u8::try_from(level).unwrap_or(u8::MAX);
+    let index = u64::try_from(index).unwrap_or(u64::MAX);
+    let width = u16::try_from(width).unwrap_or(0);
+    TileId::new(level, index, width).map_err(|error| Found {
+        position: 0,
+        problem: AuditProblem::Tile {
+            level,
+            index,
+            width,
+            reason: format!("the row has an impossible position: {error}"),
+        },
+    })
+}
+
+/// The tree size at which a tile row's last hash came into being.
+fn ready_at(row: &BinaryCopyOutRow) -> Option<u64> {
+    let level: i16 = row.get(0);
+    let index: i64 = row.get(1);
+    let width: i16 = row.get(2);
+    let hashes = u64::try_from(index)
+        .ok()?
+        .checked_mul(u64::from(TILE_WIDTH))?
+        .checked_add(u64::try_from(width).ok()?)?;
+    let shift = 8 * u32::try_from(level).ok()?;
+    if shift >= 64 {
+        return None;
+    }
+    hashes.checked_mul(1u64 << shift)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+/// Threads that recompute event hashes from the stored JSON, chunk by chunk.
+struct EventHashers {
+    enabled: bool,
+    work: Option<std::sync::mpsc::SyncSender<Vec<BinaryCopyOutRow>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    first: Arc<Mutex<Option<Found>>>,
+}
+
+impl EventHashers {
+    fn start(options: AuditOptions) -> Self {
+        let first = Arc::new(Mutex::new(None));
+        if !options.recompute_event_hashes {
+            return Self {
+                enabled: false,
+                work: None,
+                threads: Vec::new(),
+                first,
+            };
+        }
+        let (work, queue) = std::sync::mpsc::sync_channel::<Vec<BinaryCopyOutRow>>(4);
+        let queue = Arc::new(Mutex::new(queue));
+        let threads = (0..options.hashing_threads)
+            .map(|_| {
+                let queue = Arc::clone(&queue);
+                let first = Arc::clone(&first);
+                std::thread::spawn(move || {
+                    loop {
+                        let chunk = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(chunk) = chunk else { return };
+                        record_first(&first, check_event_hashes(&chunk));
+                    }
+                })
+            })
+            .collect();
+        Self {
+            enabled: true,
+            work: (options.hashing_threads > 0).then_some(work),
+            threads,
+            first,
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Hands a chunk to the threads (or checks it here when there are none).
+    fn submit(&self, chunk: Vec<BinaryCopyOutRow>) {
+        match &self.work {
+            Some(work) => {
+                if let Err(failed) = work.send(chunk) {
+                    record_first(&self.first, check_event_hashes(&failed.0));
+                }
+            }
+            None => record_first(&self.first, check_event_hashes(&chunk)),
+        }
+    }
+
+    fn first_problem(&self) -> Option<Found> {
+        self.first.lock().ok().and_then(|first| first.clone())
+    }
+
+    /// Waits for the threads and returns the first event problem.
+    fn finish(mut self) -> Option<Found> {
+        self.work = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+        self.first_problem()
+    }
+}
+
+fn record_first(first: &Mutex<Option<Found>>, found: Option<Found>) {
+    let Some(found) = found else { return };
+    if let Ok(mut first) = first.lock() {
+        let keep = first.take();
+        *first = earliest(keep, Some(found));
+    }
+}
+
+/// Recomputes the event hash of every row of a chunk; returns the first mismatch.
+fn check_event_hashes(chunk: &[BinaryCopyOutRow]) -> Option<Found> {
+    let context = HashContext::new();
+    for row in chunk {
+        let leaf: i64 = row.get(0);
+        let leaf = u64::try_from(leaf).unwrap_or(0);
+        let stored: &[u8] = row.get(1);
+        let json: &str = row.get(3);
+        let event = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json) {
+            Ok(event) => event,
+            Err(error) => {
+                return Some(entry_problem(leaf, format!("the stored event is not a JSON object: {error}")));
+            }
+        };
+        match event_hash(&event, &context) {
+            Ok(hash) if hash.as_bytes().as_slice() == stored => {}
+            Ok(hash) => {
+                return Some(entry_problem(
+                    leaf,
+                    format!(
+                        "the stored event hashes to {} but its stored event hash is {}",
+                        hash.to_hex(),
+                        hex(stored)
+                    ),
+                ));
+            }
+            Err(error) => {
+                return Some(entry_problem(leaf, format!("the stored event cannot be hashed: {error}")));
+            }
+        }
+    }
+    None
+}
+
+/// Checks an RFC 9162 consistency proof, read from the stored tiles, between each pair of
+/// consecutive verified checkpoints (the tiles of many pairs in one query).
+async fn check_consistency<C: GenericClient>(
+    client: &C,
+    checkpoints: &[(TreeSize, RootHash)],
+) -> Result<Option<AuditProblem>, AuditError> {
+    let pairs: Vec<&[(TreeSize, RootHash)]> = checkpoints.windows(2).collect();
+    for group in pairs.chunks(PROOFS_PER_QUERY) {
+        let mut plans = Vec::with_capacity(group.len());
+        let mut widest: HashMap<(u8, u64), TileId> = HashMap::new();
+        for pair in group {
+            let [(old, _), (new, _)] = pair else { continue };
+            let plan = ProofPlan::consistency(*old, *new).map_err(|e| AuditError::Proof(e.into()))?;
+            let ids = tiles_for_nodes(plan.nodes(), *new).map_err(|e| AuditError::Proof(e.into()))?;
+            for id in ids {
+                let slot = widest.entry((id.level(), id.index())).or_insert(id);
+                if id.width() > slot.width() {
+                    *slot = id;
+                }
+            }
+            plans.push(plan);
+        }
+        let ids: Vec<TileId> = widest.into_values().collect();
+        let tiles = read_tiles(client, &ids).await.map_err(|e| AuditError::Proof(e.into()))?;
+        let set = TileSet::from(tiles);
+        for (pair, plan) in group.iter().zip(&plans) {
+            let [(old, old_root), (new, new_root)] = pair else { continue };
+            let verdict = set
+                .read_hashes(plan.nodes())
+                .map_err(|error| error.to_string())
+                .and_then(|hashes| plan.assemble(&hashes).map_err(|error| error.to_string()))
+                .and_then(|hashes| {
+                    ConsistencyProof::new(*old, *new, hashes)
+                        .verify(old_root, new_root)
+                        .map_err(|error| error.to_string())
+                });
+            if let Err(reason) = verdict {
+                return Ok(Some(AuditProblem::Checkpoint {
+                    tree_size: old.get(),
+                    reason: format!("no consistency proof to the next checkpoint at {new}: {reason}"),
+                }));
+            }
+        }
+    }
+    Ok(None)
+}

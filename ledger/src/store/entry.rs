@@ -1,0 +1,308 @@
+//! What is appended: [`NewBatch`]es of [`NewEntry`]s, each an event's JSON with its leaf record,
+//! and the device's signed batch they came in; and what an append returns, [`AppendResult`].
+
+use serde_json::{Map, Value};
+
+use crate::batch::{BatchStatement, DeviceSignature, EventBatch};
+use crate::record::{Attestation, LeafRecord};
+use crate::size::LeafIndex;
+use epcis::EventHash;
+
+/// The URL of the standard EPCIS 2.0 JSON-LD context: implied for every stored event, so not
+/// repeated in each one.
+pub const EPCIS_CONTEXT_URL: &str = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld";
+
+/// One event to append: its leaf record and its JSON text.
+///
+/// The JSON must be the event object as hashed, self-contained: `epcis::hash::event_hash` of it
+/// with `HashContext::new()` must give the record's event hash (see [`self_contained_event`]). The
+/// sequencer does not re-hash it (the audit does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntry {
+    record: LeafRecord,
+    event: String,
+}
+
+impl NewEntry {
+    /// Pairs a leaf record with the event's self-contained JSON text.
+    pub fn new(record: LeafRecord, event: String) -> Self {
+        Self { record, event }
+    }
+
+    /// The leaf record.
+    pub fn record(&self) -> &LeafRecord {
+        &self.record
+    }
+
+    /// The event's JSON text.
+    pub fn event(&self) -> &str {
+        &self.event
+    }
+
+    /// The event's CBV 2.0 hash (from the record).
+    pub fn event_hash(&self) -> &EventHash {
+        self.record.event_hash()
+    }
+}
+
+/// What a device signed over the capture batch: its statement, its signature and every event hash
+/// of the batch in order (including events the log already has), so that each event's path to the
+/// batch root can be recomputed later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedBatch {
+    statement: BatchStatement,
+    signature: DeviceSignature,
+    event_hashes: Vec<EventHash>,
+}
+
+impl SignedBatch {
+    /// Checks that the event hashes are the batch the statement commits to (its size and root).
+    /// The signature is not checked here: ingest checks it against the device's registered key.
+    pub fn new(
+        statement: BatchStatement,
+        signature: DeviceSignature,
+        event_hashes: Vec<EventHash>,
+    ) -> Result<Self, BatchError> {
+        let size_matches = u32::try_from(event_hashes.len()).is_ok_and(|n| n == statement.size());
+        if !size_matches {
+            return Err(BatchError::WrongBatchSize {
+                stated: statement.size(),
+                found: event_hashes.len(),
+            });
+        }
+        let tree = EventBatch::new(&event_hashes).map_err(|_| BatchError::WrongBatchSize {
+            stated: statement.size(),
+            found: event_hashes.len(),
+        })?;
+        if tree.root() != *statement.root() {
+            return Err(BatchError::WrongBatchRoot);
+        }
+        Ok(Self {
+            statement,
+            signature,
+            event_hashes,
+        })
+    }
+
+    /// The statement the device signed.
+    pub fn statement(&self) -> &BatchStatement {
+        &self.statement
+    }
+
+    /// The device's signature over the statement.
+    pub fn signature(&self) -> &DeviceSignature {
+        &self.signature
+    }
+
+    /// Every event hash of the batch, in batch order.
+    pub fn event_hashes(&self) -> &[EventHash] {
+        &self.event_hashes
+    }
+}
+
+/// Entries to append together, with the signed batch they came in if a device reported them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBatch {
+    signed: Option<SignedBatch>,
+    entries: Vec<NewEntry>,
+}
+
+impl NewBatch {
+    /// Entries reported by a device in `signed`: each record must name this batch (statement hash
+    /// and device) and an index whose event hash is the record's.
+    pub fn from_device(signed: SignedBatch, entries: Vec<NewEntry>) -> Result<Self, BatchError> {
+        let statement_hash = signed.statement.hash();
+        for (position, entry) in entries.iter().enumerate() {
+            let Attestation::Device {
+                device,
+                statement,
+                index,
+            } = entry.record.attestation()
+            else {
+                return Err(BatchError::NotFromThisBatch { position });
+            };
+            let in_batch = usize::try_from(*index)
+                .ok()
+                .and_then(|index| signed.event_hashes.get(index));
+            let matches = *statement == statement_hash
+                && device == signed.statement.device()
+                && in_batch == Some(entry.event_hash());
+            if !matches {
+                return Err(BatchError::NotFromThisBatch { position });
+            }
+        }
+        Ok(Self {
+            signed: Some(signed),
+            entries,
+        })
+    }
+
+    /// Entries accepted with a site token, no device signature: every record must be unattested.
+    pub fn unattested(entries: Vec<NewEntry>) -> Result<Self, BatchError> {
+        if let Some(position) = entries
+            .iter()
+            .position(|entry| !matches!(entry.record.attestation(), Attestation::Unattested { .. }))
+        {
+            return Err(BatchError::AttestedEntryWithoutBatch { position });
+        }
+        Ok(Self {
+            signed: None,
+            entries,
+        })
+    }
+
+    /// The signed batch, if a device reported the entries.
+    pub fn signed(&self) -> Option<&SignedBatch> {
+        self.signed.as_ref()
+    }
+
+    /// The entries, in the order they are to be appended.
+    pub fn entries(&self) -> &[NewEntry] {
+        &self.entries
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Why entries cannot form a batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("the batch statement states {stated} events, {found} event hashes were given")]
+    WrongBatchSize { stated: u32, found: usize },
+    #[error("the event hashes do not have the batch root the statement commits to")]
+    WrongBatchRoot,
+    #[error("entry {position}: its leaf record does not name this batch, its device, or its event hash at that index")]
+    NotFromThisBatch { position: usize },
+    #[error("entry {position}: a device-attested record needs the device's signed batch")]
+    AttestedEntryWithoutBatch { position: usize },
+}
+
+/// Where an event is in the log after an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// The event's leaf index.
+    pub leaf_index: LeafIndex,
+    /// Whether the event was already in the log (or earlier in the same append), so that this
+    /// entry appended nothing.
+    pub existing: bool,
+}
+
+/// The self-contained form of an event from a document, as stored: the event object with the
+/// document's `@context` (and then the event's own) as its `@context`, so that it hashes alone with
+/// `HashContext::new()` to the same CBV 2.0 event hash as within its document. The standard EPCIS
+/// 2.0 context URL is left out (it is implied).
+///
+/// Documents with an `ignoreFields` list are refused: the list cannot travel with one event.
+pub fn self_contained_event(
+    event: &Map<String, Value>,
+    document: &Value,
+) -> Result<Map<String, Value>, SelfContainedError> {
+    let root = document.as_object();
+    let ignores = root.is_some_and(|root| {
+        root.keys()
+            .any(|key| key.rsplit(':').next() == Some("ignoreFields"))
+    });
+    if ignores {
+        return Err(SelfContainedError::IgnoreFields);
+    }
+    let mut contexts = Vec::new();
+    for declared in [root.and_then(|root| root.get("@context")), event.get("@context")]
+        .into_iter()
+        .flatten()
+    {
+        match declared {
+            Value::Array(items) => contexts.extend(items.iter().cloned()),
+            other => contexts.push(other.clone()),
+        }
+    }
+    contexts.retain(|context| context.as_str() != Some(EPCIS_CONTEXT_URL) && !context.is_null());
+    let mut out = Map::with_capacity(event.len() + 1);
+    match contexts.len() {
+        0 => {}
+        1 => {
+            out.insert("@context".to_owned(), contexts.remove(0));
+        }
+        _ => {
+            out.insert("@context".to_owned(), Value::Array(contexts));
+        }
+    }
+    for (key, value) in event {
+        if key != "@context" {
+            out.insert(key.clone(), value.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Why an event cannot be made self-contained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SelfContainedError {
+    #[error("the document has an ignoreFields list, which a single stored event cannot carry")]
+    IgnoreFields,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use epcis::hash::{HashContext, document_hashes, event_hash};
+
+    #[test]
+    fn a_self_contained_event_hashes_alone_as_in_its_document() {
+        let document = json!({
+            "@context": [EPCIS_CONTEXT_URL, {"example": "https://ns.example.com/epcis/"}],
+            "type": "EPCISDocument",
+            "schemaVersion": "2.0",
+            "creationDate": "2024-01-01T00:00:00Z",
+            "epcisBody": {"eventList": [{
+                "@context": {"other": "https://other.example/"},
+                "type": "ObjectEvent",
+                "eventTime": "2024-01-01T00:00:00Z",
+                "eventTimeZoneOffset": "+00:00",
+                "epcList": ["urn:epc:id:sgtin:4012345.011111.1"],
+                "action": "OBSERVE",
+                "example:myField": "a",
+                "other:field": {"example:nested": "b"}
+            }]}
+        });
+        let in_document = document_hashes(&document).unwrap()[0].1;
+        let event = document["epcisBody"]["eventList"][0].as_object().unwrap();
+        let alone = self_contained_event(event, &document).unwrap();
+        assert_eq!(event_hash(&alone, &HashContext::new()).unwrap(), in_document);
+        assert_eq!(
+            alone["@context"],
+            json!([{"example": "https://ns.example.com/epcis/"}, {"other": "https://other.example/"}])
+        );
+        // Without the context, the extension fields would hash differently.
+        let mut bare = alone.clone();
+        bare.remove("@context");
+        assert_ne!(event_hash(&bare, &HashContext::new()).unwrap(), in_document);
+    }
+
+    #[test]
+    fn an_event_of_a_document_with_only_the_standard_context_gets_none() {
+        let document = json!({"@context": EPCIS_CONTEXT_URL, "type": "EPCISDocument"});
+        let event = json!({"type": "ObjectEvent"});
+        let alone = self_contained_event(event.as_object().unwrap(), &document).unwrap();
+        assert!(!alone.contains_key("@context"));
+    }
+
+    #[test]
+    fn a_document_with_ignore_fields_is_refused() {
+        let document = json!({"example:ignoreFields": ["example:x"]});
+        let event = json!({"type": "ObjectEvent"});
+        assert_eq!(
+            self_contained_event(event.as_object().unwrap(), &document),
+            Err(SelfContainedError::IgnoreFields)
+        );
+    }
+}

@@ -1,0 +1,409 @@
+//! [`Indexer`]: the lookup tables (event hash, EPC, parent, location, time → leaf index) that trail
+//! the append.
+//!
+//! The sequencer keeps the hot `events` table narrow: only its sequential primary key is indexed
+//! while appending. The indexer reads the entries past a watermark, extracts the lookup keys from
+//! each event's JSON, and inserts them sorted by key (sorted inserts into a B-tree touch each page
+//! once per batch instead of once per key), advancing the watermark in the same transaction.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use deadpool_postgres::Pool;
+use futures_util::pin_mut;
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{IsNull, ToSql, Type, accepts, to_sql_checked};
+
+use super::locks;
+use super::log::Store;
+
+/// The most entries one indexing step takes.
+pub const DEFAULT_INDEX_BATCH: u64 = 20_000;
+
+/// How long the background indexer sleeps when it has caught up.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+
+/// How long the background indexer waits after a failed step before trying again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+const SELECT_WATERMARK: &str = "SELECT indexed_size FROM index_watermark FOR UPDATE";
+const SELECT_PENDING: &str = "
+    SELECT leaf_index, event_hash, event FROM events
+    WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index";
+const UPDATE_WATERMARK: &str = "UPDATE index_watermark SET indexed_size = $1";
+
+/// Extends the lookup tables from the entries appended since the watermark.
+#[derive(Debug, Clone)]
+pub struct Indexer {
+    pool: Pool,
+    batch: u64,
+}
+
+/// Why an indexing step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("failed to get a database connection")]
+    Pool(#[source] deadpool_postgres::PoolError),
+    #[error("database query failed while indexing")]
+    Query(#[source] tokio_postgres::Error),
+    #[error("entry {expected} is missing from the events table (found {found} instead)")]
+    Gap { expected: u64, found: i64 },
+}
+
+impl From<tokio_postgres::Error> for IndexError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Query(error)
+    }
+}
+
+/// Whether a step waits for another indexer holding the lock, or gives up at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockWait {
+    /// Wait for the lock (used to apply back-pressure).
+    Wait,
+    /// Return 0 at once if another indexer holds it.
+    Skip,
+}
+
+impl Indexer {
+    /// An indexer over the store's database, taking up to [`DEFAULT_INDEX_BATCH`] entries a step.
+    pub fn new(store: &Store) -> Self {
+        Self {
+            pool: store.pool().clone(),
+            batch: DEFAULT_INDEX_BATCH,
+        }
+    }
+
+    /// The same indexer taking up to `batch` entries a step.
+    pub fn with_batch(mut self, batch: u64) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// The number of entries the lookup tables cover (entries `0..watermark`).
+    pub async fn watermark(&self) -> Result<u64, IndexError> {
+        let client = self.pool.get().await.map_err(IndexError::Pool)?;
+        let size: i64 = client
+            .query_one("SELECT indexed_size FROM index_watermark", &[])
+            .await?
+            .get(0);
+        Ok(u64::try_from(size).unwrap_or(0))
+    }
+
+    /// Indexes up to one batch of entries past the watermark in one transaction; returns how many.
+    pub async fn step(&self, wait: LockWait) -> Result<u64, IndexError> {
+        let mut client = self.pool.get().await.map_err(IndexError::Pool)?;
+        let transaction = client.transaction().await?;
+        match wait {
+            LockWait::Wait => {
+                transaction
+                    .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::INDEXER])
+                    .await?;
+            }
+            LockWait::Skip => {
+                let locked: bool = transaction
+                    .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&locks::INDEXER])
+                    .await?
+                    .get(0);
+                if !locked {
+                    return Ok(0);
+                }
+            }
+        }
+        let from: i64 = transaction.query_one(SELECT_WATERMARK, &[]).await?.get(0);
+        let until = from.saturating_add(i64::try_from(self.batch).unwrap_or(i64::MAX));
+        let statement = transaction.prepare_cached(SELECT_PENDING).await?;
+        let rows = transaction.query(&statement, &[&from, &until]).await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+
+        let mut keys = Keys::default();
+        for (offset, row) in rows.iter().enumerate() {
+            let leaf: i64 = row.get(0);
+            let expected = from + i64::try_from(offset).unwrap_or(i64::MAX);
+            if leaf != expected {
+                return Err(IndexError::Gap {
+                    expected: u64::try_from(expected).unwrap_or(0),
+                    found: leaf,
+                });
+            }
+            let hash: &[u8] = row.get(1);
+            let event: &str = row.get(2);
+            keys.add(leaf, hash, event);
+        }
+        keys.sort();
+
+        copy_in(&transaction, "event_hashes (event_hash, leaf_index)", Type::BYTEA, &keys.hashes).await?;
+        copy_in(&transaction, "event_epcs (epc, leaf_index)", Type::TEXT, &keys.epcs).await?;
+        copy_in(&transaction, "event_parents (parent_id, leaf_index)", Type::TEXT, &keys.parents).await?;
+        copy_in(&transaction, "event_locations (location, leaf_index)", Type::TEXT, &keys.locations).await?;
+        copy_in(&transaction, "event_times (event_time, leaf_index)", Type::TIMESTAMPTZ, &keys.times).await?;
+
+        let count = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        transaction.execute(UPDATE_WATERMARK, &[&(from + count)]).await?;
+        transaction.commit().await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// Runs steps until the lookup tables cover every committed entry.
+    pub async fn catch_up(&self) -> Result<(), IndexError> {
+        while self.step(LockWait::Wait).await? > 0 {}
+        Ok(())
+    }
+
+    /// Runs steps in the background until [`IndexerHandle::shutdown`]: at once while entries are
+    /// pending, every 100 ms when caught up, and again a second after a failure (logged).
+    pub fn spawn(self) -> IndexerHandle {
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            loop {
+                let pause = match self.step(LockWait::Skip).await {
+                    Ok(count) if count >= self.batch => Duration::ZERO,
+                    Ok(_) => IDLE_POLL,
+                    Err(error) => {
+                        tracing::warn!(error = %error_chain(&error), "lookup indexing failed");
+                        RETRY_AFTER
+                    }
+                };
+                if *stopped.borrow() {
+                    return;
+                }
+                if !pause.is_zero() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = stopped.changed() => return,
+                    }
+                }
+            }
+        });
+        IndexerHandle { stop, task }
+    }
+}
+
+/// The background indexer started by [`Indexer::spawn`].
+#[derive(Debug)]
+pub struct IndexerHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl IndexerHandle {
+    /// Stops after the current step and waits for it.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// An error and its sources, `: `-separated, for one log field.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The lookup keys of a batch of entries, each list sorted by (key, leaf) before insertion.
+#[derive(Default)]
+struct Keys {
+    hashes: Vec<(Vec<u8>, i64)>,
+    epcs: Vec<(String, i64)>,
+    parents: Vec<(String, i64)>,
+    locations: Vec<(String, i64)>,
+    times: Vec<(PgTimestamp, i64)>,
+}
+
+impl Keys {
+    fn add(&mut self, leaf: i64, hash: &[u8], event: &str) {
+        self.hashes.push((hash.to_vec(), leaf));
+        let fields = match serde_json::from_str::<LookupFields<'_>>(event) {
+            Ok(fields) => fields,
+            Err(error) => {
+                // Only the lookups of this entry are lost; the entry itself is in the log and the
+                // audit checks it. Ingest validates events, so this is not expected.
+                tracing::warn!(leaf_index = leaf, error = %error, "event JSON has no usable lookup keys");
+                return;
+            }
+        };
+        let epcs = fields
+            .epc_list
+            .into_iter()
+            .chain(fields.child_epcs)
+            .chain(fields.input_epc_list)
+            .chain(fields.output_epc_list);
+        let first_epc = self.epcs.len();
+        self.epcs.extend(epcs.map(|epc| (epc.into_owned(), leaf)));
+        // An EPC listed twice in one event is one lookup key.
+        self.epcs[first_epc..].sort_unstable();
+        dedup_tail(&mut self.epcs, first_epc);
+        if let Some(parent) = fields.parent_id {
+            self.parents.push((parent.into_owned(), leaf));
+        }
+        let first_location = self.locations.len();
+        for place in [fields.read_point, fields.biz_location].into_iter().flatten() {
+            if let Some(id) = place.id {
+                self.locations.push((id.into_owned(), leaf));
+            }
+        }
+        self.locations[first_location..].sort_unstable();
+        dedup_tail(&mut self.locations, first_location);
+        if let Some(time) = fields.event_time {
+            match epcis::document::Timestamp::parse(&time) {
+                Ok(time) => self.times.push((PgTimestamp::from_unix_nanos(time.unix_nanos()), leaf)),
+                Err(error) => {
+                    tracing::warn!(leaf_index = leaf, error = %error, "eventTime is not indexable");
+                }
+            }
+        }
+    }
+
+    fn sort(&mut self) {
+        self.hashes.sort_unstable();
+        self.epcs.sort_unstable();
+        self.parents.sort_unstable();
+        self.locations.sort_unstable();
+        self.times.sort_unstable();
+    }
+}
+
+/// Removes duplicates from `list[from..]`, which is sorted.
+fn dedup_tail<T: PartialEq>(list: &mut Vec<T>, from: usize) {
+    let mut tail = list.split_off(from);
+    tail.dedup();
+    list.append(&mut tail);
+}
+
+/// The members of an EPCIS 2.0 JSON event the lookup tables use; everything else is skipped.
+#[derive(Deserialize)]
+struct LookupFields<'a> {
+    #[serde(borrow, default, rename = "epcList")]
+    epc_list: Vec<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "childEPCs")]
+    child_epcs: Vec<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "inputEPCList")]
+    input_epc_list: Vec<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "outputEPCList")]
+    output_epc_list: Vec<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "parentID")]
+    parent_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "readPoint")]
+    read_point: Option<Place<'a>>,
+    #[serde(borrow, default, rename = "bizLocation")]
+    biz_location: Option<Place<'a>>,
+    #[serde(borrow, default, rename = "eventTime")]
+    event_time: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Place<'a> {
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+}
+
+/// A `timestamptz` in PostgreSQL's binary form: microseconds since 2000-01-01T00:00:00Z.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct PgTimestamp(i64);
+
+impl PgTimestamp {
+    /// Seconds from the Unix epoch to PostgreSQL's epoch (2000-01-01).
+    const POSTGRES_EPOCH_UNIX_SECONDS: i128 = 946_684_800;
+
+    /// Truncates to microseconds (PostgreSQL's resolution).
+    pub(crate) fn from_unix_nanos(nanos: i128) -> Self {
+        let micros = nanos.div_euclid(1_000) - Self::POSTGRES_EPOCH_UNIX_SECONDS * 1_000_000;
+        Self(i64::try_from(micros).unwrap_or(if micros < 0 { i64::MIN } else { i64::MAX }))
+    }
+}
+
+impl ToSql for PgTimestamp {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(&self.0.to_be_bytes());
+        Ok(IsNull::No)
+    }
+
+    accepts!(TIMESTAMPTZ);
+    to_sql_checked!();
+}
+
+/// `COPY <target> FROM STDIN BINARY` of (key, leaf index) pairs.
+async fn copy_in<K: ToSql + Sync>(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    target: &str,
+    key_type: Type,
+    rows: &[(K, i64)],
+) -> Result<(), tokio_postgres::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sink = transaction
+        .copy_in(&format!("COPY {target} FROM STDIN BINARY"))
+        .await?;
+    let writer = BinaryCopyInWriter::new(sink, &[key_type, Type::INT8]);
+    pin_mut!(writer);
+    for (key, leaf) in rows {
+        let values: [&(dyn ToSql + Sync); 2] = [key, leaf];
+        writer.as_mut().write(&values).await?;
+    }
+    writer.finish().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_keys_come_from_the_epc_lists_parent_places_and_time() {
+        let mut keys = Keys::default();
+        keys.add(
+            7,
+            &[1; 32],
+            r#"{"type":"AggregationEvent","eventTime":"2000-01-01T00:00:01.5Z",
+                "parentID":"urn:epc:id:sscc:4012345.0000000001",
+                "childEPCs":["urn:epc:id:sgtin:4012345.011111.2","urn:epc:id:sgtin:4012345.011111.1",
+                             "urn:epc:id:sgtin:4012345.011111.2"],
+                "readPoint":{"id":"urn:epc:id:sgln:4012345.00001.1"},
+                "bizLocation":{"id":"urn:epc:id:sgln:4012345.00001.1"}}"#,
+        );
+        keys.sort();
+        assert_eq!(keys.hashes, [(vec![1; 32], 7)]);
+        assert_eq!(
+            keys.epcs,
+            [
+                ("urn:epc:id:sgtin:4012345.011111.1".to_owned(), 7),
+                ("urn:epc:id:sgtin:4012345.011111.2".to_owned(), 7)
+            ]
+        );
+        assert_eq!(keys.parents, [("urn:epc:id:sscc:4012345.0000000001".to_owned(), 7)]);
+        assert_eq!(keys.locations, [("urn:epc:id:sgln:4012345.00001.1".to_owned(), 7)]);
+        assert_eq!(keys.times, [(PgTimestamp(1_500_000), 7)]);
+    }
+
+    #[test]
+    fn an_event_with_unusable_fields_still_indexes_its_hash() {
+        let mut keys = Keys::default();
+        keys.add(3, &[2; 32], r#"{"epcList": 5, "eventTime": "yesterday"}"#);
+        keys.add(4, &[3; 32], r#"{"eventTime": "2024-02-30T00:00:00Z"}"#);
+        assert_eq!(keys.hashes.len(), 2);
+        assert!(keys.epcs.is_empty() && keys.times.is_empty());
+    }
+
+    #[test]
+    fn timestamps_before_2000_are_negative_microseconds() {
+        assert_eq!(PgTimestamp::from_unix_nanos(0).0, -946_684_800_000_000);
+        assert_eq!(PgTimestamp::from_unix_nanos(-1).0, -946_684_800_000_001);
+    }
+}

@@ -1,0 +1,9 @@
+//! The PostgreSQL advisory locks of the store. Advisory locks are per database: one log per
+//! database. The values are arbitrary but fixed (ASCII "tagtra" and a number).
+
+/// Held (for the transaction) by whoever appends: the single sequencer of the log.
+pub(crate) const SEQUENCER: i64 = 0x7461_6774_7261_0001;
+/// Held (for the transaction) by whoever extends the lookup tables.
+pub(crate) const INDEXER: i64 = 0x7461_6774_7261_0002;
+/// Held (for the transaction) by whoever signs a checkpoint, so that signers take turns.
+pub(crate) const CHECKPOINTER: i64 = 0x7461_6774_7261_0004;

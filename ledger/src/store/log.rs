@@ -1,0 +1,286 @@
+//! [`Store`]: the log as stored in PostgreSQL, and everything read from it — the tree size, tiles,
+//! roots and proofs computed from tiles, checkpoints and entries.
+
+use std::str::FromStr;
+
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use crate::hash::RootHash;
+use crate::size::{LeafIndex, TreeSize};
+use crate::tiles::{NodeNotInTree, Tile, TileError, TileId, TileSet, tiles_for_nodes};
+use crate::tree::{ConsistencyProof, InclusionProof, ProofPlan, ProofPlanError, WrongHashCount};
+
+/// How many connections a [`Store`] opens at most when built by [`Store::connect`].
+const DEFAULT_POOL_SIZE: usize = 8;
+
+/// The current tree size: one past the highest leaf index (a backward scan of the primary key).
+const SELECT_TREE_SIZE: &str = "SELECT coalesce(max(leaf_index) + 1, 0) FROM events";
+
+/// The narrowest stored version of each tile asked for that is at least as wide as asked (a later,
+/// wider version has the same hashes in front).
+const SELECT_TILES: &str = "
+    SELECT DISTINCT ON (t.level, t.tile_index) t.level, t.tile_index, t.hashes
+    FROM unnest($1::smallint[], $2::bigint[], $3::smallint[]) AS want(level, tile_index, width)
+    JOIN tiles t
+      ON t.level = want.level AND t.tile_index = want.tile_index AND t.width >= want.width
+    ORDER BY t.level, t.tile_index, t.width";
+
+/// A handle on a PostgreSQL database holding a log: a connection pool and the reads of the log.
+/// Appending goes through a [`Sequencer`](super::Sequencer) made from it.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+/// Why a store could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("the database URL is not a valid PostgreSQL connection string")]
+    InvalidUrl(#[source] tokio_postgres::Error),
+    #[error("failed to build the connection pool")]
+    Pool(#[source] deadpool_postgres::BuildError),
+}
+
+/// Why something could not be read from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("failed to get a database connection")]
+    Pool(#[source] deadpool_postgres::PoolError),
+    #[error("database query failed")]
+    Query(#[source] tokio_postgres::Error),
+    #[error("a stored {what} is malformed: {reason}")]
+    Corrupt { what: &'static str, reason: String },
+}
+
+impl From<deadpool_postgres::PoolError> for ReadError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        Self::Pool(error)
+    }
+}
+
+impl From<tokio_postgres::Error> for ReadError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Query(error)
+    }
+}
+
+/// Why a proof or a root could not be computed from the stored tiles.
+#[derive(Debug, thiserror::Error)]
+pub enum ProofError {
+    #[error(transparent)]
+    Plan(#[from] ProofPlanError),
+    #[error(transparent)]
+    NotInTree(#[from] NodeNotInTree),
+    #[error("the log has no tile {tile:?} yet: the tree is smaller than {size} leaves")]
+    BeyondTree { tile: TileId, size: TreeSize },
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    WrongHashCount(#[from] WrongHashCount),
+}
+
+impl Store {
+    /// A store on the database at `url` (`postgres://user:password@host:port/database`), with a
+    /// pool of up to 8 connections opened on demand. No TLS: the database is expected on a
+    /// trusted network.
+    pub fn connect(url: &str) -> Result<Self, ConnectError> {
+        Self::connect_with_pool_size(url, DEFAULT_POOL_SIZE)
+    }
+
+    /// Like [`connect`](Self::connect) with another pool size.
+    pub fn connect_with_pool_size(url: &str, size: usize) -> Result<Self, ConnectError> {
+        let config = tokio_postgres::Config::from_str(url).map_err(ConnectError::InvalidUrl)?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(size.max(1))
+            .build()
+            .map_err(ConnectError::Pool)?;
+        Ok(Self { pool })
+    }
+
+    /// A store over an existing pool.
+    pub fn from_pool(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The number of committed entries.
+    pub async fn tree_size(&self) -> Result<TreeSize, ReadError> {
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(SELECT_TREE_SIZE).await?;
+        let size: i64 = client.query_one(&statement, &[]).await?.get(0);
+        tree_size_from_db(size)
+    }
+
+    /// The tiles asked for, each at exactly the width asked for; a tile the log does not have (at
+    /// that width) is left out of the result.
+    pub async fn tiles(&self, ids: &[TileId]) -> Result<Vec<Tile>, ReadError> {
+        let client = self.pool.get().await?;
+        read_tiles(&client, ids).await
+    }
+
+    /// One tile at the width asked for (the C2SP tlog-tiles `tile/<L>/<N>[.p/<W>]` resource), or
+    /// `None` if the log has not grown that far.
+    pub async fn tile(&self, id: TileId) -> Result<Option<Tile>, ReadError> {
+        Ok(self.tiles(&[id]).await?.pop())
+    }
+
+    /// The root hash of the tree of `size` leaves, computed from the stored tiles.
+    pub async fn root_hash(&self, size: TreeSize) -> Result<RootHash, ProofError> {
+        let client = self.pool.get().await.map_err(ReadError::from)?;
+        root_hash_at(&client, size).await
+    }
+
+    /// The inclusion proof of leaf `index` in the tree of `size` leaves, from the stored tiles
+    /// (one query).
+    pub async fn inclusion_proof(
+        &self,
+        index: LeafIndex,
+        size: TreeSize,
+    ) -> Result<InclusionProof, ProofError> {
+        let plan = ProofPlan::inclusion(index, size)?;
+        let client = self.pool.get().await.map_err(ReadError::from)?;
+        let hashes = read_plan(&client, &plan, size).await?;
+        Ok(InclusionProof::new(index, size, hashes))
+    }
+
+    /// The consistency proof from the tree of `old` leaves to the tree of `new` leaves, from the
+    /// stored tiles (one query).
+    pub async fn consistency_proof(
+        &self,
+        old: TreeSize,
+        new: TreeSize,
+    ) -> Result<ConsistencyProof, ProofError> {
+        let plan = ProofPlan::consistency(old, new)?;
+        let client = self.pool.get().await.map_err(ReadError::from)?;
+        let hashes = read_plan(&client, &plan, new).await?;
+        Ok(ConsistencyProof::new(old, new, hashes))
+    }
+}
+
+/// Converts a size read from the database.
+pub(crate) fn tree_size_from_db(size: i64) -> Result<TreeSize, ReadError> {
+    u64::try_from(size)
+        .ok()
+        .and_then(|size| TreeSize::new(size).ok())
+        .ok_or_else(|| ReadError::Corrupt {
+            what: "tree size",
+            reason: format!("{size} is not a tree size"),
+        })
+}
+
+/// Reads the tiles asked for, each cut to the width asked for; absent ones are left out.
+pub(crate) async fn read_tiles<C: GenericClient>(
+    client: &C,
+    ids: &[TileId],
+) -> Result<Vec<Tile>, ReadError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let levels: Vec<i16> = ids.iter().map(|id| i16::from(id.level())).collect();
+    let indexes: Vec<i64> = ids.iter().map(|id| index_to_db(id.index())).collect();
+    let widths: Vec<i16> = ids.iter().map(|id| width_to_db(id.width())).collect();
+    let statement = client.prepare_cached(SELECT_TILES).await?;
+    let rows = client
+        .query(&statement, &[&levels, &indexes, &widths])
+        .await?;
+    let mut tiles = Vec::with_capacity(rows.len());
+    for row in rows {
+        let level: i16 = row.get(0);
+        let index: i64 = row.get(1);
+        let bytes: &[u8] = row.get(2);
+        let wanted = ids
+            .iter()
+            .find(|id| i16::from(id.level()) == level && index_to_db(id.index()) == index)
+            .copied()
+            .ok_or_else(|| ReadError::Corrupt {
+                what: "tile",
+                reason: format!("tile ({level}, {index}) was not asked for"),
+            })?;
+        let needed = usize::from(wanted.width()) * crate::hash::HASH_LEN;
+        let prefix = bytes.get(..needed).ok_or_else(|| ReadError::Corrupt {
+            what: "tile",
+            reason: format!("{wanted:?} is shorter than its width"),
+        })?;
+        let tile = Tile::from_bytes(wanted, prefix).map_err(|error: TileError| {
+            ReadError::Corrupt {
+                what: "tile",
+                reason: error.to_string(),
+            }
+        })?;
+        tiles.push(tile);
+    }
+    Ok(tiles)
+}
+
+/// Reads every node of a plan (for the tree of `size` leaves) from the tiles in one query and
+/// folds them into the proof's hashes.
+pub(crate) async fn read_plan<C: GenericClient>(
+    client: &C,
+    plan: &ProofPlan,
+    size: TreeSize,
+) -> Result<Vec<crate::hash::Hash>, ProofError> {
+    if plan.nodes().is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = tiles_for_nodes(plan.nodes(), size)?;
+    let tiles = read_tiles(client, &ids).await?;
+    if tiles.len() != ids.len() {
+        let found: Vec<TileId> = tiles.iter().map(Tile::id).collect();
+        let missing = ids
+            .iter()
+            .find(|id| !found.contains(id))
+            .copied()
+            .unwrap_or(ids[0]);
+        return Err(ProofError::BeyondTree { tile: missing, size });
+    }
+    let set = TileSet::from(tiles);
+    let mut hashes = Vec::with_capacity(plan.nodes().len());
+    for &node in plan.nodes() {
+        // Every tile the nodes need was read at the width the tree of `size` gives it.
+        let hash = set.node_hash(node).map_err(|_| ProofError::NotInTree(NodeNotInTree { node, size }))?;
+        hashes.push(hash);
+    }
+    Ok(plan.assemble(&hashes)?)
+}
+
+/// The root of the tree of `size` leaves from the stored tiles.
+pub(crate) async fn root_hash_at<C: GenericClient>(
+    client: &C,
+    size: TreeSize,
+) -> Result<RootHash, ProofError> {
+    let plan = ProofPlan::root(size);
+    let hashes = read_plan(client, &plan, size).await?;
+    Ok(hashes
+        .first()
+        .map_or_else(RootHash::empty, |hash| RootHash::from_hash(*hash)))
+}
+
+/// A tile index as stored (`bigint`); tile indexes are below 2^55, so this never saturates.
+pub(crate) fn index_to_db(index: u64) -> i64 {
+    i64::try_from(index).unwrap_or(i64::MAX)
+}
+
+/// A tile width as stored (`smallint`, 1 to 256).
+pub(crate) fn width_to_db(width: u16) -> i16 {
+    i16::try_from(width).unwrap_or(i16::MAX)
+}

@@ -1,0 +1,506 @@
+//! [`Sequencer`]: appends entries to the log, durably, one transaction per group of batches.
+//!
+//! Every append runs under the log's advisory lock, so that any number of processes may append to
+//! one database: the lock holder reads the tree size, skips events whose hash the log already has,
+//! writes the new events with `COPY ... BINARY`, the tiles that changed and the device batches, and
+//! commits (with `synchronous_commit` on) before any caller hears back.
+//!
+//! Within a process, appends are queued to one task that takes every batch waiting and commits them
+//! together (group commit): concurrent callers share one transaction, one lock round and one WAL
+//! flush. The task keeps the tree's right edge ([`TileFrontier`]) and the hashes of the entries the
+//! lookup tables do not cover yet in memory, and reloads them when another process has appended.
+//!
+//! Duplicate detection: entries below the indexer's watermark are found in `event_hashes` (one
+//! index probe per new event), entries above it in the in-memory tail. If the indexer falls too far
+//! behind, the sequencer runs indexing steps itself before appending (back-pressure), so the tail
+//! stays bounded.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use deadpool_postgres::{GenericClient, Object, Transaction};
+use futures_util::pin_mut;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+
+use crate::hash::Hash;
+use crate::size::{LeafIndex, TreeSize};
+use crate::tiles::{Tile, TileFrontier, TileId, tiles_of_tree};
+
+use super::entry::{AppendResult, NewBatch};
+use super::indexer::{Indexer, LockWait};
+use super::locks;
+use super::log::{ReadError, Store, index_to_db, read_tiles, tree_size_from_db, width_to_db};
+
+/// The most entries committed in one transaction (a group of queued batches).
+pub const DEFAULT_MAX_GROUP: usize = 20_000;
+
+/// How many entries the lookup tables may trail the log by before appends wait for indexing.
+pub const DEFAULT_MAX_INDEX_LAG: u64 = 1_000_000;
+
+/// How many append requests may wait in the queue.
+const QUEUE_DEPTH: usize = 1024;
+
+const SELECT_STATE: &str = "
+    SELECT (SELECT indexed_size FROM index_watermark),
+           (SELECT coalesce(max(leaf_index) + 1, 0) FROM events)";
+const SELECT_RECENT: &str = "
+    SELECT leaf_index, event_hash FROM events WHERE leaf_index >= $1 AND leaf_index < $2";
+const SELECT_KNOWN: &str =
+    "SELECT event_hash, leaf_index FROM event_hashes WHERE event_hash = ANY($1)";
+const COPY_EVENTS: &str = "COPY events (leaf_index, event_hash, leaf, event) FROM STDIN BINARY";
+const INSERT_TILES: &str = "
+    INSERT INTO tiles (level, tile_index, width, hashes)
+    SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::smallint[], $4::bytea[])";
+const INSERT_BATCHES: &str = "
+    INSERT INTO device_batches
+        (statement_hash, statement, signature_algorithm, signature, event_hashes, first_leaf_index)
+    SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::text[], $4::bytea[], $5::bytea[], $6::bigint[])
+    ON CONFLICT (statement_hash) DO NOTHING";
+
+/// Tuning of a [`Sequencer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SequencerConfig {
+    /// The most entries committed in one transaction.
+    pub max_group: usize,
+    /// How far the lookup tables may trail before appends wait for indexing.
+    pub max_index_lag: u64,
+}
+
+impl Default for SequencerConfig {
+    fn default() -> Self {
+        Self {
+            max_group: DEFAULT_MAX_GROUP,
+            max_index_lag: DEFAULT_MAX_INDEX_LAG,
+        }
+    }
+}
+
+/// Why an append failed. Nothing of a failed append was committed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AppendError {
+    #[error("failed to get a database connection")]
+    Pool(#[source] Arc<deadpool_postgres::PoolError>),
+    #[error("database query failed while appending")]
+    Query(#[source] Arc<tokio_postgres::Error>),
+    #[error(transparent)]
+    Read(#[from] Arc<ReadError>),
+    #[error("failed to bring the lookup tables up to date before appending")]
+    Index(#[source] Arc<super::indexer::IndexError>),
+    #[error("the stored right edge of the tree does not match its size: {0}")]
+    CorruptFrontier(String),
+    #[error("the log is full")]
+    TreeFull,
+    #[error("the sequencer has stopped")]
+    Stopped,
+}
+
+impl From<tokio_postgres::Error> for AppendError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Query(Arc::new(error))
+    }
+}
+
+impl From<ReadError> for AppendError {
+    fn from(error: ReadError) -> Self {
+        Self::Read(Arc::new(error))
+    }
+}
+
+/// Appends to the log. Cheap to share: clones queue to the same task.
+#[derive(Debug, Clone)]
+pub struct Sequencer {
+    requests: mpsc::Sender<Request>,
+    task: Arc<JoinHandle<()>>,
+}
+
+struct Request {
+    batch: NewBatch,
+    reply: oneshot::Sender<Result<Vec<AppendResult>, AppendError>>,
+}
+
+impl Sequencer {
+    /// Starts the appending task on the store's database with the default tuning.
+    pub fn start(store: &Store) -> Self {
+        Self::start_with(store, SequencerConfig::default())
+    }
+
+    /// Starts the appending task with the given tuning.
+    pub fn start_with(store: &Store, config: SequencerConfig) -> Self {
+        let (requests, queue) = mpsc::channel(QUEUE_DEPTH);
+        let worker = Worker {
+            store: store.clone(),
+            indexer: Indexer::new(store),
+            config,
+            client: None,
+            frontier: None,
+            recent: Recent::default(),
+        };
+        let task = tokio::spawn(worker.run(queue));
+        Self {
+            requests,
+            task: Arc::new(task),
+        }
+    }
+
+    /// Appends the batch's entries in order and returns where each one is, after the transaction
+    /// holding them has committed durably. An event whose hash is already in the log (or earlier
+    /// in the batch) is not appended again: its result is the existing leaf index.
+    pub async fn append(&self, batch: NewBatch) -> Result<Vec<AppendResult>, AppendError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, result) = oneshot::channel();
+        self.requests
+            .send(Request { batch, reply })
+            .await
+            .map_err(|_| AppendError::Stopped)?;
+        result.await.map_err(|_| AppendError::Stopped)?
+    }
+
+    /// Stops accepting appends, lets the queued ones finish, and waits for the task (if this is
+    /// the last handle).
+    pub async fn shutdown(self) {
+        drop(self.requests);
+        if let Ok(task) = Arc::try_unwrap(self.task) {
+            let _ = task.await;
+        }
+    }
+}
+
+/// The hashes of the entries at or above the indexer's watermark, which `event_hashes` does not
+/// cover yet: entries `start..end` of the log.
+#[derive(Default)]
+struct Recent {
+    start: u64,
+    end: u64,
+    leaves: HashMap<[u8; 32], u64>,
+}
+
+impl Recent {
+    fn reset(&mut self, at: u64) {
+        self.start = at;
+        self.end = at;
+        self.leaves.clear();
+    }
+
+    /// Forgets entries below the watermark once they are a good share of the map.
+    fn trim(&mut self, watermark: u64) {
+        if watermark > self.start && (watermark - self.start) as usize > self.leaves.len() / 2 {
+            self.leaves.retain(|_, leaf| *leaf >= watermark);
+            self.start = watermark.min(self.end);
+        }
+    }
+}
+
+/// What the appending task owns.
+struct Worker {
+    store: Store,
+    indexer: Indexer,
+    config: SequencerConfig,
+    /// A connection kept for appends; dropped after an error.
+    client: Option<Object>,
+    /// The right edge of the tree as of the last append by this task; `None` when unknown.
+    frontier: Option<TileFrontier>,
+    recent: Recent,
+}
+
+/// The rows one transaction writes.
+struct Planned {
+    results: Vec<Vec<AppendResult>>,
+    /// Indexes (batch, entry) of the entries to append, in leaf order.
+    new: Vec<(usize, usize)>,
+    first_leaf: u64,
+}
+
+impl Worker {
+    async fn run(mut self, mut queue: mpsc::Receiver<Request>) {
+        while let Some(first) = queue.recv().await {
+            let mut group = vec![first];
+            let mut count = group[0].batch.len();
+            while count < self.config.max_group {
+                match queue.try_recv() {
+                    Ok(request) => {
+                        count += request.batch.len();
+                        group.push(request);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let batches: Vec<&NewBatch> = group.iter().map(|request| &request.batch).collect();
+            let outcome = self.append_group(&batches).await;
+            if outcome.is_err() {
+                // Whatever we knew may be stale or the connection broken: start afresh next time.
+                self.client = None;
+                self.frontier = None;
+                self.recent = Recent::default();
+            }
+            match outcome {
+                Ok(results) => {
+                    for (request, result) in group.into_iter().zip(results) {
+                        let _ = request.reply.send(Ok(result));
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(error = %super::indexer::error_chain(&error), "append failed");
+                    for request in group {
+                        let _ = request.reply.send(Err(error.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn append_group(
+        &mut self,
+        batches: &[&NewBatch],
+    ) -> Result<Vec<Vec<AppendResult>>, AppendError> {
+        self.apply_back_pressure().await?;
+        if self.client.is_none() {
+            let client = self
+                .store
+                .pool()
+                .get()
+                .await
+                .map_err(|e| AppendError::Pool(Arc::new(e)))?;
+            self.client = Some(client);
+        }
+        let Some(client) = self.client.as_mut() else {
+            return Err(AppendError::Stopped);
+        };
+        let transaction = client.transaction().await?;
+        transaction
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::SEQUENCER])
+            .await?;
+        let row = transaction.query_one(SELECT_STATE, &[]).await?;
+        let watermark = tree_size_from_db(row.get(0))?.get();
+        let size = tree_size_from_db(row.get(1))?;
+
+        let mut frontier = match self.frontier.take() {
+            Some(frontier) if frontier.size() == size => frontier,
+            _ => load_frontier(&transaction, size).await?,
+        };
+        refresh_recent(&transaction, &mut self.recent, watermark, size.get()).await?;
+        self.recent.trim(watermark);
+
+        let planned = plan(&transaction, &self.recent, batches, size.get()).await?;
+        if !planned.new.is_empty() {
+            let leaf_hashes = write_entries(&transaction, batches, &planned).await?;
+            let changed = frontier
+                .append(&leaf_hashes)
+                .map_err(|_| AppendError::TreeFull)?;
+            write_tiles(&transaction, &changed).await?;
+            write_batches(&transaction, batches, &planned).await?;
+        }
+        transaction.commit().await?;
+
+        for (offset, &(batch, entry)) in planned.new.iter().enumerate() {
+            let hash = *batches[batch].entries()[entry].event_hash().as_bytes();
+            self.recent.leaves.insert(hash, planned.first_leaf + offset as u64);
+        }
+        self.recent.end = frontier.size().get();
+        self.frontier = Some(frontier);
+        Ok(planned.results)
+    }
+
+    /// Runs indexing steps until the lookup tables trail by at most half the allowed lag, if they
+    /// trail by more than it.
+    async fn apply_back_pressure(&mut self) -> Result<(), AppendError> {
+        let lag = self.recent.end.saturating_sub(self.recent.start);
+        if lag <= self.config.max_index_lag {
+            return Ok(());
+        }
+        let index_error = |e| AppendError::Index(Arc::new(e));
+        let mut watermark = self.indexer.watermark().await.map_err(index_error)?;
+        while self.recent.end.saturating_sub(watermark) > self.config.max_index_lag / 2 {
+            if self.indexer.step(LockWait::Wait).await.map_err(index_error)? == 0 {
+                break;
+            }
+            watermark = self.indexer.watermark().await.map_err(index_error)?;
+        }
+        self.recent.trim(watermark);
+        Ok(())
+    }
+}
+
+/// Rebuilds the right edge of the tree of `size` leaves from its stored partial tiles.
+async fn load_frontier<C: GenericClient>(client: &C, size: TreeSize) -> Result<TileFrontier, AppendError> {
+    let ids: Vec<TileId> = tiles_of_tree(size).filter(|id| !id.is_full()).collect();
+    let tiles = read_tiles(client, &ids).await?;
+    TileFrontier::from_partial_tiles(size, tiles)
+        .map_err(|error| AppendError::CorruptFrontier(error.to_string()))
+}
+
+/// Makes `recent` cover the entries from the watermark to `size`, reading what other processes
+/// appended since this task last looked.
+async fn refresh_recent<C: GenericClient>(
+    client: &C,
+    recent: &mut Recent,
+    watermark: u64,
+    size: u64,
+) -> Result<(), AppendError> {
+    if recent.end == size && recent.start <= watermark {
+        return Ok(());
+    }
+    if recent.end > size || recent.start > watermark || recent.end < watermark {
+        recent.reset(watermark);
+    }
+    let from = i64::try_from(recent.end).unwrap_or(i64::MAX);
+    let until = i64::try_from(size).unwrap_or(i64::MAX);
+    let statement = client.prepare_cached(SELECT_RECENT).await?;
+    for row in client.query(&statement, &[&from, &until]).await? {
+        let leaf: i64 = row.get(0);
+        let hash: &[u8] = row.get(1);
+        if let (Ok(hash), Ok(leaf)) = (<[u8; 32]>::try_from(hash), u64::try_from(leaf)) {
+            recent.leaves.insert(hash, leaf);
+        }
+    }
+    recent.end = size;
+    Ok(())
+}
+
+/// Decides, for every entry of the group, whether it is new (and its leaf index) or already in
+/// the log.
+async fn plan<C: GenericClient>(
+    client: &C,
+    recent: &Recent,
+    batches: &[&NewBatch],
+    size: u64,
+) -> Result<Planned, AppendError> {
+    // Hashes neither in the tail nor earlier in the group: ask the lookup table about them.
+    let mut unknown: Vec<&[u8]> = Vec::new();
+    let mut seen: HashSet<[u8; 32]> = HashSet::new();
+    for batch in batches {
+        for entry in batch.entries() {
+            let hash = entry.event_hash().as_bytes();
+            if !recent.leaves.contains_key(hash) && seen.insert(*hash) {
+                unknown.push(hash.as_slice());
+            }
+        }
+    }
+    let mut known: HashMap<[u8; 32], u64> = HashMap::new();
+    if !unknown.is_empty() {
+        let statement = client.prepare_cached(SELECT_KNOWN).await?;
+        for row in client.query(&statement, &[&unknown]).await? {
+            let hash: &[u8] = row.get(0);
+            let leaf: i64 = row.get(1);
+            if let (Ok(hash), Ok(leaf)) = (<[u8; 32]>::try_from(hash), u64::try_from(leaf)) {
+                known.insert(hash, leaf);
+            }
+        }
+    }
+
+    let mut results = Vec::with_capacity(batches.len());
+    let mut new = Vec::new();
+    let mut next = size;
+    for (b, batch) in batches.iter().enumerate() {
+        let mut batch_results = Vec::with_capacity(batch.len());
+        for (e, entry) in batch.entries().iter().enumerate() {
+            let hash = entry.event_hash().as_bytes();
+            let existing = recent.leaves.get(hash).or_else(|| known.get(hash)).copied();
+            let (leaf, existing) = match existing {
+                Some(leaf) => (leaf, true),
+                None => {
+                    let leaf = next;
+                    next += 1;
+                    known.insert(*hash, leaf);
+                    new.push((b, e));
+                    (leaf, false)
+                }
+            };
+            let leaf_index = LeafIndex::new(leaf).map_err(|_| AppendError::TreeFull)?;
+            batch_results.push(AppendResult { leaf_index, existing });
+        }
+        results.push(batch_results);
+    }
+    Ok(Planned {
+        results,
+        new,
+        first_leaf: size,
+    })
+}
+
+/// `COPY`s the new entries into `events`; returns their leaf hashes in leaf order.
+async fn write_entries(
+    transaction: &Transaction<'_>,
+    batches: &[&NewBatch],
+    planned: &Planned,
+) -> Result<Vec<Hash>, AppendError> {
+    let sink = transaction.copy_in(COPY_EVENTS).await?;
+    let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::BYTEA, Type::BYTEA, Type::TEXT]);
+    pin_mut!(writer);
+    let mut leaf_hashes = Vec::with_capacity(planned.new.len());
+    for (offset, &(batch, entry)) in planned.new.iter().enumerate() {
+        let entry = &batches[batch].entries()[entry];
+        let leaf = i64::try_from(planned.first_leaf + offset as u64).unwrap_or(i64::MAX);
+        let record = entry.record().encode();
+        leaf_hashes.push(crate::hash::leaf_hash(&record));
+        let hash = entry.event_hash().as_bytes().as_slice();
+        let event = entry.event();
+        let values: [&(dyn ToSql + Sync); 4] = [&leaf, &hash, &record, &event];
+        writer.as_mut().write(&values).await?;
+    }
+    writer.finish().await?;
+    Ok(leaf_hashes)
+}
+
+/// Inserts the tiles that changed (full tiles, and each grown level's new partial tile).
+async fn write_tiles(transaction: &Transaction<'_>, tiles: &[Tile]) -> Result<(), AppendError> {
+    let levels: Vec<i16> = tiles.iter().map(|t| i16::from(t.id().level())).collect();
+    let indexes: Vec<i64> = tiles.iter().map(|t| index_to_db(t.id().index())).collect();
+    let widths: Vec<i16> = tiles.iter().map(|t| width_to_db(t.id().width())).collect();
+    let hashes: Vec<Vec<u8>> = tiles.iter().map(Tile::to_bytes).collect();
+    let statement = transaction.prepare_cached(INSERT_TILES).await?;
+    transaction
+        .execute(&statement, &[&levels, &indexes, &widths, &hashes])
+        .await?;
+    Ok(())
+}
+
+/// Inserts the signed batches that contributed at least one new entry (once per statement).
+async fn write_batches(
+    transaction: &Transaction<'_>,
+    batches: &[&NewBatch],
+    planned: &Planned,
+) -> Result<(), AppendError> {
+    let mut first_leaf: HashMap<usize, i64> = HashMap::new();
+    for (offset, &(batch, _)) in planned.new.iter().enumerate() {
+        first_leaf
+            .entry(batch)
+            .or_insert_with(|| i64::try_from(planned.first_leaf + offset as u64).unwrap_or(i64::MAX));
+    }
+    let mut hashes = Vec::new();
+    let mut statements = Vec::new();
+    let mut algorithms = Vec::new();
+    let mut signatures = Vec::new();
+    let mut event_hashes = Vec::new();
+    let mut firsts = Vec::new();
+    for (b, batch) in batches.iter().enumerate() {
+        let (Some(signed), Some(first)) = (batch.signed(), first_leaf.get(&b)) else {
+            continue;
+        };
+        hashes.push(signed.statement().hash().as_bytes().to_vec());
+        statements.push(signed.statement().encode());
+        algorithms.push(signed.signature().algorithm());
+        signatures.push(signed.signature().to_bytes());
+        let mut all = Vec::with_capacity(32 * signed.event_hashes().len());
+        for hash in signed.event_hashes() {
+            all.extend_from_slice(hash.as_bytes());
+        }
+        event_hashes.push(all);
+        firsts.push(*first);
+    }
+    if hashes.is_empty() {
+        return Ok(());
+    }
+    let statement = transaction.prepare_cached(INSERT_BATCHES).await?;
+    transaction
+        .execute(
+            &statement,
+            &[&hashes, &statements, &algorithms, &signatures, &event_hashes, &firsts],
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,435 @@
+//! Per-test PostgreSQL databases for integration tests (this crate's and other crates'), behind the
+//! `testing` feature.
+//!
+//! The first test of a process makes sure a migrated template database exists — named after a
+//! fingerprint of the migrations, so changed migrations get a new one, and built under an advisory
+//! lock, so concurrent test processes (nextest runs one per test) build it once. Each test then gets
+//! `CREATE DATABASE <unique name> TEMPLATE <template>`, dropped when the [`TestDatabase`] is dropped.
+//!
+//! The server is the superuser URL in `TAGTRAIL_ADMIN_DATABASE_URL` (written by `scripts/services`),
+//! or [`DEFAULT_ADMIN_URL`] when it is unset.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use epcis::EventHash;
+use epcis::hash::{HashContext, event_hash};
+use serde_json::{Map, Value};
+use tokio::sync::OnceCell;
+use tokio_postgres::{Client, NoTls};
+
+use super::entry::{NewBatch, NewEntry, SignedBatch};
+use super::migrate::{migrate, migrations_fingerprint};
+use crate::batch::{DeviceSigningKey, EventBatch};
+use crate::ids::{DeviceId, UnixMillis};
+use crate::record::{Attestation, LeafRecord};
+
+/// The superuser URL used when `TAGTRAIL_ADMIN_DATABASE_URL` is unset (what `scripts/services` sets up).
+pub const DEFAULT_ADMIN_URL: &str =
+    "postgres://tagtrail_admin:tagtrail_admin@127.0.0.1:5432/postgres";
+
+/// The environment variable naming the superuser URL.
+pub const ADMIN_URL_VARIABLE: &str = "TAGTRAIL_ADMIN_DATABASE_URL";
+
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A database of its own for one test, migrated, dropped (with any open connections) on drop.
+#[derive(Debug)]
+pub struct TestDatabase {
+    name: String,
+    url: String,
+    admin_url: String,
+}
+
+/// Why a test database could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TestDatabaseError {
+    #[error("{ADMIN_URL_VARIABLE} is not a postgres:// URL with a database name: {0}")]
+    BadUrl(String),
+    #[error("failed to connect to {0}")]
+    Connect(String, #[source] tokio_postgres::Error),
+    #[error("failed to {0}")]
+    Sql(&'static str, #[source] tokio_postgres::Error),
+    #[error("failed to migrate the template database")]
+    Migrate(#[source] super::migrate::MigrateError),
+}
+
+impl TestDatabase {
+    /// Creates a fresh, migrated database from the template (building the template if needed).
+    pub async fn create() -> Result<Self, TestDatabaseError> {
+        let admin_url = admin_url();
+        let template = TEMPLATE
+            .get_or_try_init(|| ensure_template(&admin_url))
+            .await?
+            .clone();
+        Self::create_from(admin_url, Some(&template)).await
+    }
+
+    /// Creates a fresh database without any migration applied (to test migrating).
+    pub async fn create_empty() -> Result<Self, TestDatabaseError> {
+        Self::create_from(admin_url(), None).await
+    }
+
+    async fn create_from(admin_url: String, template: Option<&str>) -> Result<Self, TestDatabaseError> {
+        let name = format!(
+            "tagtrail_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
+        );
+        let admin = connect(&admin_url).await?;
+        let sql = match template {
+            Some(template) => format!("CREATE DATABASE {name} TEMPLATE {template}"),
+            None => format!("CREATE DATABASE {name}"),
+        };
+        admin
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| TestDatabaseError::Sql("create the test database", e))?;
+        let url = with_database(&admin_url, &name)?;
+        Ok(Self {
+            name,
+            url,
+            admin_url,
+        })
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A superuser URL of this database (the admin URL with the database name replaced).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A new superuser connection to this database.
+    pub async fn connect(&self) -> Result<Client, TestDatabaseError> {
+        connect(&self.url).await
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Dropping is I/O, and `drop` may run inside a runtime that must not block: run it on a
+        // thread of its own with a runtime of its own, and wait for it.
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        let dropper = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(admin) = connect(&admin_url).await {
+                    // A leftover database only costs disk; a failed drop must not fail the test.
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        });
+        let _ = dropper.join();
+    }
+}
+
+/// The superuser URL: `TAGTRAIL_ADMIN_DATABASE_URL`, or [`DEFAULT_ADMIN_URL`].
+pub fn admin_url() -> String {
+    std::env::var(ADMIN_URL_VARIABLE)
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| DEFAULT_ADMIN_URL.to_owned())
+}
+
+/// `url` with its database name replaced by `database`.
+pub fn with_database(url: &str, database: &str) -> Result<String, TestDatabaseError> {
+    let bad = || TestDatabaseError::BadUrl(url.to_owned());
+    let (before_query, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = before_query.find("://").ok_or_else(bad)? + 3;
+    let path_start = before_query[authority_start..]
+        .find('/')
+        .map_or(before_query.len(), |at| authority_start + at);
+    let mut out = format!("{}/{}", &before_query[..path_start], database);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    Ok(out)
+}
+
+/// Connects without TLS (the test server is local) and drives the connection on the runtime.
+async fn connect(url: &str) -> Result<Client, TestDatabaseError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|e| TestDatabaseError::Connect(redact(url), e))?;
+    tokio::spawn(async move {
+        // The connection ends when the client is dropped; its errors surface on the client's calls.
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// Makes sure the migrated template of the current migrations exists; returns its name.
+async fn ensure_template(admin_url: &str) -> Result<String, TestDatabaseError> {
+    let fingerprint = migrations_fingerprint();
+    let mut hex = String::with_capacity(16);
+    for byte in &fingerprint[..8] {
+        hex.push_str(&format!("{byte:02x}"));
+    }
+    let name = format!("tagtrail_template_{hex}");
+    let lock_key = i64::from_be_bytes([
+        fingerprint[8], fingerprint[9], fingerprint[10], fingerprint[11],
+        fingerprint[12], fingerprint[13], fingerprint[14], fingerprint[15],
+    ]);
+    let admin = connect(admin_url).await?;
+    admin
+        .execute("SELECT pg_advisory_lock($1)", &[&lock_key])
+        .await
+        .map_err(|e| TestDatabaseError::Sql("lock the template", e))?;
+    let ready = admin
+        .query_opt(
+            "SELECT datistemplate FROM pg_database WHERE datname = $1",
+            &[&name],
+        )
+        .await
+        .map_err(|e| TestDatabaseError::Sql("look up the template", e))?
+        .map(|row| row.get::<_, bool>(0));
+    match ready {
+        Some(true) => {}
+        existing => {
+            if existing.is_some() {
+                // A build that died half-way: start again.
+                admin
+                    .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                    .await
+                    .map_err(|e| TestDatabaseError::Sql("drop a half-built template", e))?;
+            }
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .await
+                .map_err(|e| TestDatabaseError::Sql("create the template", e))?;
+            {
+                let mut client = connect(&with_database(admin_url, &name)?).await?;
+                migrate(&mut client).await.map_err(TestDatabaseError::Migrate)?;
+            }
+            // The migrating connection must be gone before the database can be a template source.
+            admin
+                .batch_execute(&format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';
+                     ALTER DATABASE {name} WITH IS_TEMPLATE true"
+                ))
+                .await
+                .map_err(|e| TestDatabaseError::Sql("mark the template", e))?;
+        }
+    }
+    admin
+        .execute("SELECT pg_advisory_unlock($1)", &[&lock_key])
+        .await
+        .map_err(|e| TestDatabaseError::Sql("unlock the template", e))?;
+    Ok(name)
+}
+
+/// The URL without its password, for error messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Realistic EPCIS 2.0 ObjectEvents from one simulated device (about 700 bytes of JSON, five
+/// EPCs each), hashed and wrapped in signed device batches ready to append.
+#[derive(Debug)]
+pub struct EventFactory {
+    device: DeviceId,
+    key: DeviceSigningKey,
+    next_event: u64,
+    next_sequence: u64,
+}
+
+impl EventFactory {
+    /// A device named `device` (an id without spaces) whose key derives from `seed`. Events of
+    /// factories with different names differ.
+    pub fn new(device: &str, seed: u8) -> Self {
+        Self {
+            // Test fixture: callers pass literal, valid ids.
+            #[allow(clippy::expect_used)]
+            device: DeviceId::parse(device).expect("a valid device id"),
+            key: DeviceSigningKey::from_seed(&[seed; 32]),
+            next_event: 0,
+            next_sequence: 0,
+        }
+    }
+
+    /// The self-contained JSON object of this device's `n`-th event (the same `n` always gives
+    /// the same event).
+    pub fn event(&self, n: u64) -> Map<String, Value> {
+        let epcs: Vec<Value> = (0..5u64)
+            .map(|k| {
+                let serial = mix(n.wrapping_mul(5).wrapping_add(k) ^ mix(self.device.as_str().len() as u64))
+                    % 1_000_000_000_000;
+                Value::String(format!("urn:epc:id:sgtin:4012345.011111.{serial}"))
+            })
+            .collect();
+        let seconds = 1_700_000_000 + n / 50;
+        let json = serde_json::json!({
+            "type": "ObjectEvent",
+            "eventTime": format_time(seconds, (n % 50) * 20),
+            "eventTimeZoneOffset": "+01:00",
+            "epcList": epcs,
+            "action": "OBSERVE",
+            "bizStep": "shipping",
+            "disposition": "in_transit",
+            "readPoint": {"id": format!("urn:epc:id:sgln:4012345.00001.{}", n % 20)},
+            "bizLocation": {"id": "urn:epc:id:sgln:4012345.00001.0"},
+            "bizTransactionList": [{"type": "po", "bizTransaction": format!("urn:epc:id:gdti:4012345.00001.{}", n % 1000)}],
+            "example:reader": {"device": self.device.as_str(), "event": n},
+            "@context": {"example": "https://ns.example.com/epcis/"}
+        });
+        match json {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    /// The next `count` new events of this device as one signed batch.
+    pub fn next_batch(&mut self, count: usize) -> NewBatch {
+        let first = self.next_event;
+        self.next_event += count as u64;
+        self.batch_of(first..first + count as u64)
+    }
+
+    /// The events numbered `numbers` (new or already sent) as one signed batch, in that order.
+    pub fn batch_of(&mut self, numbers: impl IntoIterator<Item = u64>) -> NewBatch {
+        let events: Vec<(String, EventHash)> = numbers
+            .into_iter()
+            .map(|n| {
+                let event = self.event(n);
+                // The fixture's events are well-formed ObjectEvents; hashing them cannot fail.
+                #[allow(clippy::expect_used)]
+                let hash = event_hash(&event, &HashContext::new()).expect("a hashable event");
+                (Value::Object(event).to_string(), hash)
+            })
+            .collect();
+        let hashes: Vec<EventHash> = events.iter().map(|(_, hash)| *hash).collect();
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        let now = now_millis();
+        // 1 to 2^20 events make a batch; fixtures ask for far fewer.
+        #[allow(clippy::expect_used)]
+        let tree = EventBatch::new(&hashes).expect("a batch of 1 to 2^20 events");
+        let statement = tree.statement(self.device.clone(), now, sequence);
+        let signature = statement.sign(&self.key);
+        let statement_hash = statement.hash();
+        let entries = events
+            .into_iter()
+            .enumerate()
+            .map(|(index, (event, hash))| {
+                let attestation = Attestation::Device {
+                    device: self.device.clone(),
+                    statement: statement_hash,
+                    index: u32::try_from(index).unwrap_or(u32::MAX),
+                };
+                #[allow(clippy::expect_used)]
+                let record = LeafRecord::new(hash, now, attestation).expect("an index below 2^20");
+                NewEntry::new(record, event)
+            })
+            .collect();
+        #[allow(clippy::expect_used)]
+        let signed = SignedBatch::new(statement, signature, hashes).expect("the batch's own hashes");
+        #[allow(clippy::expect_used)]
+        NewBatch::from_device(signed, entries).expect("entries of their own batch")
+    }
+}
+
+/// A cheap integer mixer (SplitMix64's finaliser) for varied but reproducible serial numbers.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// `YYYY-MM-DDThh:mm:ss.fffZ` for Unix `seconds` and `millis`.
+fn format_time(seconds: u64, millis: u64) -> String {
+    let days = seconds / 86_400;
+    let rest = seconds % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rest / 3_600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+fn now_millis() -> UnixMillis {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    UnixMillis::from_millis(millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_name_of_a_url_is_replaced() {
+        assert_eq!(
+            with_database("postgres://u:p@127.0.0.1:5432/postgres", "x").unwrap(),
+            "postgres://u:p@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/postgres?sslmode=disable", "x").unwrap(),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h", "x").unwrap(), "postgres://h/x");
+        assert!(with_database("not a url", "x").is_err());
+    }
+
+    #[test]
+    fn times_are_formatted_as_rfc_3339_utc() {
+        assert_eq!(format_time(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_time(1_700_000_000, 20), "2023-11-14T22:13:20.020Z");
+        assert_eq!(format_time(951_782_400, 999), "2000-02-29T00:00:00.999Z");
+    }
+
+    #[test]
+    fn factory_events_are_realistic_in_size_and_distinct() {
+        let factory = EventFactory::new("dock-door-1", 1);
+        let a = Value::Object(factory.event(1)).to_string();
+        let b = Value::Object(factory.event(2)).to_string();
+        assert_ne!(a, b);
+        assert!((600..900).contains(&a.len()), "{} bytes: {a}", a.len());
+        assert_eq!(a, Value::Object(factory.event(1)).to_string());
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+    }
+}
