@@ -1,0 +1,30 @@
+//! Any bytes given to the ledger's decoders of outside input: signed notes and checkpoints, note
+//! keys, leaf records, device batch statements, tile paths, entry bundles and proof bundles. No
+//! input may panic; a bundle that parses is verified (and may fail) without panicking.
+#![no_main]
+
+use ledger::bundle::{ProofBundle, TrustedKeys, verify_bundle};
+use ledger::checkpoint::{Checkpoint, Origin, TrustedLog};
+use ledger::note::{Note, NoteSignerKey, NoteVerifierKey, NoteVerifiers};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = ledger::record::LeafRecord::decode(data);
+    let _ = ledger::batch::BatchStatement::decode(data);
+    let _ = ledger::tiles::decode_entry_bundle(data);
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let _ = Note::parse(text);
+    let _ = Checkpoint::from_text(text);
+    let _ = NoteVerifierKey::parse(text);
+    let _ = NoteSignerKey::parse(text);
+    let _ = ledger::tiles::TileId::parse_path(text);
+    if let Ok(bundle) = serde_json::from_str::<ProofBundle>(text) {
+        let signer = NoteSignerKey::from_seed(
+            ledger::note::KeyName::parse("fuzz.example/log").expect("a valid key name"),
+            &[7; 32],
+        );
+        let verifiers = NoteVerifiers::new(vec![signer.verifier_key()]).expect("one key is never ambiguous");
+        let origin = Origin::parse("fuzz.example/log").expect("a valid origin");
+        let _ = verify_bundle(&bundle, &TrustedKeys::new(TrustedLog::new(origin, verifiers)));
+    }
+});
