@@ -19,9 +19,10 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
-use crate::epc::charset::{escape_digital_link, is_cs39, is_cs82};
+use crate::epc::charset::{escape_digital_link, is_cs39, is_cs82, push_digital_link_char};
+use crate::epc::components::{Charset, decode_component};
 use crate::epc::{
-    Cpi, Epc, EpcUri, EpcUriError, Gdti, Giai, Ginc, Grai, Gsin, Gsrn, IdPattern, Itip, Lgtin,
+    CommonEpc, Cpi, Epc, EpcUri, EpcUriError, Gdti, Giai, Ginc, Grai, Gsin, Gsrn, IdPattern, Itip, Lgtin,
     PatternScheme, Pgln, Sgcn, Sgln, Sgtin, Sscc, Upui, has_valid_check_digit,
 };
 
@@ -155,6 +156,90 @@ pub enum DigitalLinkError {
 /// ```
 pub fn urn_to_digital_link(urn: &str) -> Result<String, DigitalLinkError> {
     epc_uri_to_digital_link(&EpcUri::parse(urn)?)
+}
+
+/// Appends the canonical GS1 Digital Link URI of an EPC URI to `out`: the same text as
+/// [`urn_to_digital_link`], written in place. SGTIN, SSCC and SGLN URIs, the identifiers of
+/// everyday capture, are converted without allocating. On error nothing is appended.
+///
+/// ```
+/// let mut out = String::from("epc=");
+/// epcis::digital_link::write_digital_link(&mut out, "urn:epc:id:sscc:0614141.1234567890")?;
+/// assert_eq!(out, "epc=https://id.gs1.org/00/106141412345678908");
+/// # Ok::<(), epcis::digital_link::DigitalLinkError>(())
+/// ```
+pub fn write_digital_link(out: &mut String, urn: &str) -> Result<(), DigitalLinkError> {
+    match CommonEpc::parse(urn) {
+        Some(CommonEpc::Sgtin {
+            company_prefix,
+            item_reference,
+            serial,
+        }) => {
+            // The indicator digit moves in front of the company prefix (GTIN-14).
+            let (indicator, item) = item_reference.split_at(1);
+            out.push_str(CANONICAL_PREFIX);
+            out.push_str("/01/");
+            push_key_with_check_digit(out, &[indicator, company_prefix, item]);
+            out.push_str("/21/");
+            push_component(out, "serial", serial);
+        }
+        Some(CommonEpc::Sscc {
+            company_prefix,
+            serial_reference,
+        }) => {
+            // The extension digit moves in front of the company prefix (SSCC-18).
+            let (extension, serial) = serial_reference.split_at(1);
+            out.push_str(CANONICAL_PREFIX);
+            out.push_str("/00/");
+            push_key_with_check_digit(out, &[extension, company_prefix, serial]);
+        }
+        Some(CommonEpc::Sgln {
+            company_prefix,
+            location_reference,
+            extension,
+        }) => {
+            out.push_str(CANONICAL_PREFIX);
+            out.push_str("/414/");
+            push_key_with_check_digit(out, &[company_prefix, location_reference]);
+            let mark = out.len();
+            out.push_str("/254/");
+            let value = out.len();
+            push_component(out, "extension", extension);
+            // Extension `0` means "no extension" (as `Sgln::extension_if_any`).
+            if &out[value..] == "0" {
+                out.truncate(mark);
+            }
+        }
+        None => out.push_str(&urn_to_digital_link(urn)?),
+    }
+    Ok(())
+}
+
+/// Appends the concatenated digit `parts` (already checked to be ASCII digits) and their GS1
+/// mod-10 check digit.
+fn push_key_with_check_digit(out: &mut String, parts: &[&str]) {
+    let mut sum = 0u32;
+    let mut weight_three = true;
+    for part in parts.iter().rev() {
+        for digit in part.bytes().rev() {
+            let value = u32::from(digit.wrapping_sub(b'0'));
+            sum += if weight_three { 3 * value } else { value };
+            weight_three = !weight_three;
+        }
+    }
+    for part in parts {
+        out.push_str(part);
+    }
+    out.push(char::from(b'0' + ((10 - sum % 10) % 10) as u8));
+}
+
+/// Appends an EPC URI component (already checked by [`CommonEpc::parse`]) in Digital Link form.
+fn push_component(out: &mut String, component: &'static str, escaped: &str) {
+    // The component passed these very rules in `CommonEpc::parse`, so decoding cannot fail;
+    // were it to, the check of the result against `urn_to_digital_link` in the tests would.
+    let _ = decode_component(component, escaped, Charset::Cs82, |c| {
+        push_digital_link_char(out, c);
+    });
 }
 
 /// Converts a parsed EPC URI to its canonical GS1 Digital Link URI.
@@ -1468,5 +1553,46 @@ mod tests {
             digital_link_to_urn("https://id.gs1.org/8004/4012345ABC345", 8),
             Err(DigitalLinkError::Urn(EpcUriError::NonNumeric { .. }))
         ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn writing_in_place_agrees_with_the_general_conversion(
+            scheme in proptest::sample::select(vec!["sgtin", "sscc", "sgln", "grai", "lgtin"]),
+            company in "[0-9]{5,13}",
+            reference in "[0-9]{0,12}",
+            serial in "[A-Za-z0-9._%'!()*+,:/-]{0,22}",
+        ) {
+            let level = if scheme == "lgtin" { "class" } else { "id" };
+            for urn in [
+                format!("urn:epc:{level}:{scheme}:{company}.{reference}.{serial}"),
+                format!("urn:epc:{level}:{scheme}:{company}.{reference}"),
+            ] {
+                let mut out = String::from("x=");
+                let written = write_digital_link(&mut out, &urn).map(|()| out[2..].to_owned());
+                proptest::prop_assert_eq!(&written, &urn_to_digital_link(&urn), "{}", urn);
+                if written.is_err() {
+                    proptest::prop_assert_eq!(out.as_str(), "x=");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn writing_in_place_escapes_and_drops_a_zero_extension_as_the_conversion_does() {
+        for urn in [
+            "urn:epc:id:sgtin:4012345.011111.98%22",
+            "urn:epc:id:sgtin:0614141.107346.a(b)!",
+            "urn:epc:id:sgln:0614141.07346.%30",
+            "urn:epc:id:sgln:0614141.07346.0",
+            "urn:epc:id:sgln:061414107346..x",
+            "urn:epc:id:sscc:0614141.1234567890",
+            "urn:epc:id:gid:95100000.12345.400",
+            "urn:epc:id:sgtin:0614141.107346",
+        ] {
+            let mut out = String::new();
+            let written = write_digital_link(&mut out, urn).map(|()| out);
+            assert_eq!(written, urn_to_digital_link(urn), "{urn}");
+        }
     }
 }

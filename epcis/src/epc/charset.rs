@@ -62,6 +62,16 @@ pub(crate) fn escape_digital_link(raw: &str) -> String {
     escape_with(raw, digital_link_must_escape)
 }
 
+/// Appends one raw character in GS1 Digital Link form (escaped when the Digital Link syntax
+/// requires it), as [`escape_digital_link`] writes it.
+pub(crate) fn push_digital_link_char(out: &mut String, c: u8) {
+    if digital_link_must_escape(c) {
+        push_escaped(out, c);
+    } else {
+        out.push(char::from(c));
+    }
+}
+
 fn escape_with(raw: &str, must_escape: fn(u8) -> bool) -> String {
     let mut out = String::with_capacity(raw.len() + 8);
     for &c in raw.as_bytes() {

@@ -5,21 +5,33 @@ use super::check_digit::with_check_digit;
 use super::error::EpcUriError;
 use super::keys::CompanyPrefix;
 
-/// Splits `body` into exactly `expected` dot-separated components. The last component keeps any
-/// further dots (dots are legal in serials of character set 82).
-pub(crate) fn split<'a>(
+/// Splits `body` into exactly `N` dot-separated components, without allocating. The last
+/// component keeps any further dots (dots are legal in serials of character set 82).
+pub(crate) fn split<'a, const N: usize>(
     scheme: &'static str,
     body: &'a str,
-    expected: usize,
-) -> Result<Vec<&'a str>, EpcUriError> {
-    let parts: Vec<&str> = body.splitn(expected, '.').collect();
-    if parts.len() != expected {
+) -> Result<[&'a str; N], EpcUriError> {
+    let mut parts = [""; N];
+    let mut rest = body;
+    let mut found = 0;
+    // A byte scan: components are short, and this runs for every identifier of every event.
+    while found + 1 < N {
+        let Some(dot) = rest.bytes().position(|b| b == b'.') else {
+            break;
+        };
+        parts[found] = &rest[..dot];
+        rest = &rest[dot + 1..];
+        found += 1;
+    }
+    found += 1;
+    if found != N {
         return Err(EpcUriError::ComponentCount {
             scheme,
-            expected,
-            found: parts.len(),
+            expected: N,
+            found,
         });
     }
+    parts[N - 1] = rest;
     Ok(parts)
 }
 
@@ -29,6 +41,16 @@ pub(crate) fn fixed_digits(
     value: &str,
     expected: usize,
 ) -> Result<String, EpcUriError> {
+    check_fixed_digits(component, value, expected)?;
+    Ok(value.to_owned())
+}
+
+/// [`fixed_digits`] without keeping the digits.
+pub(crate) fn check_fixed_digits(
+    component: &'static str,
+    value: &str,
+    expected: usize,
+) -> Result<(), EpcUriError> {
     if let Some(c) = value.chars().find(|c| !c.is_ascii_digit()) {
         return Err(EpcUriError::NonNumeric {
             component,
@@ -42,7 +64,7 @@ pub(crate) fn fixed_digits(
             found: value.len(),
         });
     }
-    Ok(value.to_owned())
+    Ok(())
 }
 
 /// Checks that `value` is 1 to `max` ASCII digits (leading zeros are significant).
@@ -167,8 +189,42 @@ pub(crate) fn unescape_component(
     escaped: &str,
     charset: Charset,
 ) -> Result<String, EpcUriError> {
+    let mut raw = String::with_capacity(escaped.len());
+    decode_component(component, escaped, charset, |c| raw.push(char::from(c)))?;
+    Ok(raw)
+}
+
+/// [`escaped_text`] without keeping the raw characters: the check of the validator's fast path.
+pub(crate) fn check_escaped_text(
+    component: &'static str,
+    escaped: &str,
+    charset: Charset,
+    max: usize,
+) -> Result<(), EpcUriError> {
+    let mut length = 0;
+    decode_component(component, escaped, charset, |_| length += 1)?;
+    if length == 0 {
+        return Err(EpcUriError::Empty { component });
+    }
+    if length > max {
+        return Err(EpcUriError::TooLong {
+            component,
+            max,
+            found: length,
+        });
+    }
+    Ok(())
+}
+
+/// Decodes an escaped component, handing each raw character (always ASCII of `charset`) to
+/// `each`, in order.
+pub(crate) fn decode_component(
+    component: &'static str,
+    escaped: &str,
+    charset: Charset,
+    mut each: impl FnMut(u8),
+) -> Result<(), EpcUriError> {
     let bytes = escaped.as_bytes();
-    let mut raw = String::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         let c = bytes[i];
@@ -190,7 +246,7 @@ pub(crate) fn unescape_component(
                     character: char::from(decoded),
                 });
             }
-            raw.push(char::from(decoded));
+            each(decoded);
             i += 3;
         } else {
             let must_escape = matches!(c, b'"' | b'&' | b'/' | b'<' | b'>' | b'?' | b'#');
@@ -207,11 +263,11 @@ pub(crate) fn unescape_component(
                     character: char::from(c),
                 });
             }
-            raw.push(char::from(c));
+            each(c);
             i += 1;
         }
     }
-    Ok(raw)
+    Ok(())
 }
 
 /// A GS1 company prefix followed by the digits or characters that complete a key.
@@ -237,6 +293,17 @@ impl Prefixed {
             company_prefix,
             reference,
         })
+    }
+
+    /// [`Prefixed::fixed`] without building the key: the check of the validator's fast path.
+    pub(crate) fn check_fixed(
+        company_prefix: &str,
+        reference: &str,
+        reference_name: &'static str,
+        total: usize,
+    ) -> Result<(), EpcUriError> {
+        CompanyPrefix::check(company_prefix)?;
+        check_fixed_digits(reference_name, reference, total - company_prefix.len())
     }
 
     /// A company prefix and an escaped text reference of at most `total` characters together.

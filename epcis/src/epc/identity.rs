@@ -9,7 +9,8 @@ use std::str::FromStr;
 
 use super::charset::escape_epc_uri;
 use super::components::{
-    Charset, Prefixed, decimal, escaped_text, fixed_digits, padded_digits, raw_text, split,
+    Charset, Prefixed, check_escaped_text, decimal, escaped_text, fixed_digits, padded_digits,
+    raw_text, split,
 };
 use super::error::EpcUriError;
 use super::keys::{CompanyPrefix, Gln, Gtin, SsccKey};
@@ -1037,8 +1038,75 @@ impl TryFrom<&str> for Epc {
 }
 
 /// Whether `uri` is a valid EPC pure identity URI.
+///
+/// Agrees with [`Epc::parse`]; the schemes of everyday capture (SGTIN, SSCC, SGLN) are checked
+/// without building the identifier (no allocation), the others by parsing.
 pub fn is_valid_epc_uri(uri: &str) -> bool {
-    Epc::parse(uri).is_ok()
+    CommonEpc::parse(uri).is_some() || Epc::parse(uri).is_ok()
+}
+
+/// An SGTIN, SSCC or SGLN pure identity URI that [`Epc::parse`] accepts, as borrowed components
+/// (serial and extension still written in EPC URI form, `%`-escapes included): the schemes of
+/// everyday capture, read without allocating for validation and Digital Link conversion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CommonEpc<'a> {
+    /// `urn:epc:id:sgtin:CompanyPrefix.ItemRefAndIndicator.Serial`
+    Sgtin {
+        company_prefix: &'a str,
+        item_reference: &'a str,
+        serial: &'a str,
+    },
+    /// `urn:epc:id:sscc:CompanyPrefix.SerialReference`
+    Sscc {
+        company_prefix: &'a str,
+        serial_reference: &'a str,
+    },
+    /// `urn:epc:id:sgln:CompanyPrefix.LocationReference.Extension`
+    Sgln {
+        company_prefix: &'a str,
+        location_reference: &'a str,
+        extension: &'a str,
+    },
+}
+
+impl<'a> CommonEpc<'a> {
+    /// The components of `uri`, or `None` if it is not a valid SGTIN, SSCC or SGLN URI (other
+    /// schemes included). Applies exactly the rules of the schemes' `parse_body`.
+    pub(crate) fn parse(uri: &'a str) -> Option<Self> {
+        let rest = uri.strip_prefix(ID_PREFIX)?;
+        let (scheme, body) = rest.split_once(':')?;
+        match scheme {
+            "sgtin" => {
+                let [cp, item, serial] = parts::<3>("sgtin", body).ok()?;
+                Prefixed::check_fixed(cp, item, "item reference", 13).ok()?;
+                check_escaped_text("serial", serial, Charset::Cs82, 20).ok()?;
+                Some(Self::Sgtin {
+                    company_prefix: cp,
+                    item_reference: item,
+                    serial,
+                })
+            }
+            "sscc" => {
+                let [cp, reference] = parts::<2>("sscc", body).ok()?;
+                Prefixed::check_fixed(cp, reference, "serial reference", 17).ok()?;
+                Some(Self::Sscc {
+                    company_prefix: cp,
+                    serial_reference: reference,
+                })
+            }
+            "sgln" => {
+                let [cp, location, extension] = parts::<3>("sgln", body).ok()?;
+                Prefixed::check_fixed(cp, location, "location reference", 12).ok()?;
+                check_escaped_text("extension", extension, Charset::Cs82, 20).ok()?;
+                Some(Self::Sgln {
+                    company_prefix: cp,
+                    location_reference: location,
+                    extension,
+                })
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Splits a URI body into exactly `N` components.
@@ -1046,13 +1114,7 @@ pub(crate) fn parts<'a, const N: usize>(
     scheme: &'static str,
     body: &'a str,
 ) -> Result<[&'a str; N], EpcUriError> {
-    let found = split(scheme, body, N)?;
-    // `split` returned exactly N parts.
-    found.try_into().map_err(|_| EpcUriError::ComponentCount {
-        scheme,
-        expected: N,
-        found: 0,
-    })
+    split::<N>(scheme, body)
 }
 
 #[cfg(test)]
@@ -1241,5 +1303,43 @@ mod tests {
         };
         assert_eq!(sgln.extension_if_any(), None);
         assert_eq!(sgln.gln().as_str(), "0614141073467");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_validity_check_agrees_with_parsing(
+            scheme in proptest::sample::select(vec!["sgtin", "sscc", "sgln", "grai"]),
+            company in "[0-9a]{5,13}",
+            reference in "[0-9.]{0,13}",
+            serial in "[A-Za-z0-9._%'!/+-]{0,22}",
+        ) {
+            for uri in [
+                format!("urn:epc:id:{scheme}:{company}.{reference}.{serial}"),
+                format!("urn:epc:id:{scheme}:{company}.{reference}"),
+                format!("urn:epc:id:{scheme}:{company}{serial}"),
+            ] {
+                proptest::prop_assert_eq!(is_valid_epc_uri(&uri), Epc::parse(&uri).is_ok(), "{}", uri);
+            }
+        }
+    }
+
+    #[test]
+    fn the_validity_check_accepts_escapes_and_refuses_what_parsing_refuses() {
+        for (uri, valid) in [
+            ("urn:epc:id:sgtin:0614141.107346.2017", true),
+            ("urn:epc:id:sgtin:0614141.107346.A%2FB", true),
+            ("urn:epc:id:sgtin:0614141.107346.A/B", false),
+            ("urn:epc:id:sgtin:0614141.107346.%2", false),
+            ("urn:epc:id:sgtin:0614141.107346.123456789012345678901", false),
+            ("urn:epc:id:sgtin:0614141.107346", false),
+            ("urn:epc:id:sscc:0614141.1234567890", true),
+            ("urn:epc:id:sscc:0614141.123456789", false),
+            ("urn:epc:id:sgln:0614141.07346.0", true),
+            ("urn:epc:id:sgln:0614141.07346.", false),
+            ("urn:epc:id:sgln:061414.07346.0", false),
+        ] {
+            assert_eq!(is_valid_epc_uri(uri), valid, "{uri}");
+            assert_eq!(Epc::parse(uri).is_ok(), valid, "{uri}");
+        }
     }
 }

@@ -17,6 +17,12 @@ pub struct CompanyPrefix(String);
 impl CompanyPrefix {
     /// Parses 6 to 12 digits.
     pub fn parse(digits: &str) -> Result<Self, EpcUriError> {
+        Self::check(digits)?;
+        Ok(Self(digits.to_owned()))
+    }
+
+    /// [`CompanyPrefix::parse`] without keeping the digits.
+    pub(crate) fn check(digits: &str) -> Result<(), EpcUriError> {
         if !(6..=12).contains(&digits.len()) {
             return Err(EpcUriError::CompanyPrefixLength {
                 found: digits.chars().count(),
@@ -28,7 +34,7 @@ impl CompanyPrefix {
                 character: c,
             });
         }
-        Ok(Self(digits.to_owned()))
+        Ok(())
     }
 
     /// The digits.

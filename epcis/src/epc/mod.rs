@@ -13,6 +13,7 @@ pub use class::{
     CLASS_PREFIX, EpcUri, IdPattern, Lgtin, PATTERN_PREFIX, PatternScheme, is_valid_epc_class_uri,
 };
 pub use error::EpcUriError;
+pub(crate) use identity::CommonEpc;
 pub use identity::{
     Cpi, Epc, Gdti, Giai, Gid, Ginc, Grai, Gsin, Gsrn, ID_PREFIX, Itip, Pgln, Sgcn, Sgln, Sgtin,
     Sscc, Upui, is_valid_epc_uri,

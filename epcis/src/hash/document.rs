@@ -7,7 +7,7 @@ use super::context::HashContext;
 use crate::document::Document;
 use super::error::HashError;
 use super::id::EventHash;
-use super::prehash::prehash;
+use super::prehash::{PrehashBuffers, prehash};
 
 /// The CBV 2.0 event hash ID of an event: the SHA-256 of its [`prehash`] string.
 pub fn event_hash(
@@ -49,12 +49,15 @@ pub fn document_hashes(document: &Value) -> Result<Vec<(String, EventHash)>, Has
 /// strings that outlive each event.
 pub fn parsed_document_hashes(document: &Document) -> Result<Vec<EventHash>, HashError> {
     let context = HashContext::from_document_root(document.root())?;
+    let mut buffers = PrehashBuffers::default();
     document
         .events()
         .iter()
         .enumerate()
         .map(|(index, event)| {
-            event_hash(event.raw(), &context)
+            buffers
+                .prehash(event.raw(), &context)
+                .map(hash_prehash)
                 .map_err(|source| HashError::Event { index, source: Box::new(source) })
         })
         .collect()

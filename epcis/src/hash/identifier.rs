@@ -2,7 +2,7 @@
 //!
 //! * An EPC URI (`urn:epc:id:…`), EPC class URI (`urn:epc:class:…`) or EPC pattern URI
 //!   (`urn:epc:idpat:…`) becomes its canonical GS1 Digital Link URI on `https://id.gs1.org`
-//!   (conversion by [`crate::digital_link::urn_to_digital_link`]).
+//!   (conversion by [`crate::digital_link::write_digital_link`]).
 //! * A GS1 Digital Link URI becomes a *constrained* canonical one: the domain is replaced by
 //!   `https://id.gs1.org`, the query string is dropped, short key names (`/gtin/`) become
 //!   numeric AIs (`/01/`), GTINs are padded to 14 digits, a CPV (`/22/`) is dropped, and a lot
@@ -12,7 +12,7 @@
 
 use std::borrow::Cow;
 
-use crate::digital_link::urn_to_digital_link;
+use crate::digital_link::write_digital_link;
 
 /// The canonical Digital Link host, with scheme.
 const CANONICAL_HOST: &str = "https://id.gs1.org";
@@ -21,16 +21,7 @@ const CANONICAL_HOST: &str = "https://id.gs1.org";
 /// or a GS1 Digital Link URI; returns `false` (and appends nothing) otherwise.
 pub(crate) fn write_normalised_identifier(out: &mut String, text: &str) -> bool {
     if text.starts_with("urn:epc:") {
-        if write_common_epc(out, text) {
-            return true;
-        }
-        return match urn_to_digital_link(text) {
-            Ok(link) => {
-                out.push_str(&link);
-                true
-            }
-            Err(_) => false,
-        };
+        return write_digital_link(out, text).is_ok();
     }
     if (text.starts_with("http:") || text.starts_with("https:"))
         && let Some(link) = constrain_digital_link(text)
@@ -39,104 +30,6 @@ pub(crate) fn write_normalised_identifier(out: &mut String, text: &str) -> bool 
         return true;
     }
     false
-}
-
-/// Fast path of [`urn_to_digital_link`] for the schemes on the hot path of event capture
-/// (SGTIN items, SSCC logistic units, SGLN locations) when their serial or extension needs no
-/// escaping: writes the Digital Link straight into `out` without allocating. Returns `false`
-/// (writing nothing) for anything else, which then takes the general conversion.
-///
-/// NOTE for maintainers: this duplicates a small part of `crate::digital_link` for speed only;
-/// the `the_fast_path_agrees_with_the_general_conversion` property test keeps the two identical.
-fn write_common_epc(out: &mut String, urn: &str) -> bool {
-    if let Some(rest) = urn.strip_prefix("urn:epc:id:sgtin:") {
-        let mut parts = rest.splitn(3, '.');
-        let (Some(company), Some(item), Some(serial)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return false;
-        };
-        if !(is_company_prefix(company)
-            && is_digits(item)
-            && company.len() + item.len() == 13
-            && is_plain_text(serial, 20))
-        {
-            return false;
-        }
-        out.push_str("https://id.gs1.org/01/");
-        push_key_with_check_digit(out, &[&item[..1], company, &item[1..]]);
-        out.push_str("/21/");
-        out.push_str(serial);
-        return true;
-    }
-    if let Some(rest) = urn.strip_prefix("urn:epc:id:sscc:") {
-        let Some((company, serial)) = rest.split_once('.') else {
-            return false;
-        };
-        if !(is_company_prefix(company)
-            && is_digits(serial)
-            && company.len() + serial.len() == 17)
-        {
-            return false;
-        }
-        out.push_str("https://id.gs1.org/00/");
-        push_key_with_check_digit(out, &[&serial[..1], company, &serial[1..]]);
-        return true;
-    }
-    if let Some(rest) = urn.strip_prefix("urn:epc:id:sgln:") {
-        let mut parts = rest.splitn(3, '.');
-        let (Some(company), Some(location), Some(extension)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
-            return false;
-        };
-        if !(is_company_prefix(company)
-            && (location.is_empty() || is_digits(location))
-            && company.len() + location.len() == 12
-            && is_plain_text(extension, 20))
-        {
-            return false;
-        }
-        out.push_str("https://id.gs1.org/414/");
-        push_key_with_check_digit(out, &[company, location]);
-        if extension != "0" {
-            out.push_str("/254/");
-            out.push_str(extension);
-        }
-        return true;
-    }
-    false
-}
-
-/// A GS1 company prefix as EPC URIs write it: 6 to 12 digits.
-fn is_company_prefix(text: &str) -> bool {
-    (6..=12).contains(&text.len()) && is_digits(text)
-}
-
-fn is_digits(text: &str) -> bool {
-    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// 1 to `max` characters that neither EPC URIs nor Digital Links escape.
-fn is_plain_text(text: &str, max: usize) -> bool {
-    (1..=max).contains(&text.len())
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-}
-
-/// Appends the concatenated digit `parts` and their GS1 mod-10 check digit.
-fn push_key_with_check_digit(out: &mut String, parts: &[&str]) {
-    let mut sum = 0u32;
-    let mut weight_three = true;
-    for part in parts.iter().rev() {
-        for digit in part.bytes().rev() {
-            let value = u32::from(digit - b'0');
-            sum += if weight_three { 3 * value } else { value };
-            weight_three = !weight_three;
-        }
-    }
-    for part in parts {
-        out.push_str(part);
-    }
-    out.push(char::from(b'0' + ((10 - sum % 10) % 10) as u8));
 }
 
 /// Whether a path segment is a primary key (numeric AI or short name) whose presence marks a
@@ -509,27 +402,8 @@ mod tests {
         }
     }
 
-    proptest::proptest! {
-        #[test]
-        fn the_fast_path_agrees_with_the_general_conversion(
-            scheme in proptest::sample::select(vec!["sgtin", "sscc", "sgln"]),
-            company in "[0-9]{5,13}",
-            reference in "[0-9]{0,12}",
-            serial in "[A-Za-z0-9._%'!-]{0,22}",
-        ) {
-            let urn = match scheme {
-                "sscc" => format!("urn:epc:id:sscc:{company}.{reference}"),
-                other => format!("urn:epc:id:{other}:{company}.{reference}.{serial}"),
-            };
-            let mut fast = String::new();
-            if write_common_epc(&mut fast, &urn) {
-                proptest::prop_assert_eq!(Ok(fast), urn_to_digital_link(&urn), "{}", urn);
-            }
-        }
-    }
-
     #[test]
-    fn the_fast_path_covers_plain_items_pallets_and_locations() {
+    fn plain_items_pallets_and_locations_convert() {
         // Vectors epcisDocWithSingleEvent, epcisDocWithVariousEventTypes, ralfsChaosExample.
         for (urn, link) in [
             ("urn:epc:id:sgtin:0614141.107346.2017", "https://id.gs1.org/01/10614141073464/21/2017"),
@@ -537,13 +411,8 @@ mod tests {
             ("urn:epc:id:sgln:0012345.11111.400", "https://id.gs1.org/414/0012345111112/254/400"),
             ("urn:epc:id:sgln:0012345.11111.0", "https://id.gs1.org/414/0012345111112"),
         ] {
-            let mut out = String::new();
-            assert!(write_common_epc(&mut out, urn), "{urn}");
-            assert_eq!(out, link);
+            assert_eq!(normalised(urn).as_deref(), Some(link), "{urn}");
         }
-        let mut out = String::new();
-        assert!(!write_common_epc(&mut out, "urn:epc:id:sgtin:4012345.011111.98%22"));
-        assert!(out.is_empty());
     }
 
     #[test]

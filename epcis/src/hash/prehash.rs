@@ -34,58 +34,83 @@ use crate::vocab::Vocabulary;
 /// `context` holds the namespace prefixes of the enclosing document (see
 /// [`HashContext::from_document`]); the event's own `@context`, if any, is applied on top.
 pub fn prehash(event: &Map<String, Value>, context: &HashContext) -> Result<String, HashError> {
-    let layered;
-    let context = match event.get("@context") {
-        Some(declared) => {
-            layered = context.with_context(declared)?;
-            &layered
-        }
-        None => context,
-    };
-    let event_type = match event.get("type") {
-        Some(Value::String(event_type)) => event_type.as_str(),
-        _ => return Err(HashError::MissingEventType),
-    };
+    let mut buffers = PrehashBuffers::default();
+    buffers.prehash(event, context)?;
+    Ok(buffers.out)
+}
 
-    let mut ordered: [Option<&Value>; EVENT_FIELDS.len()] = [None; EVENT_FIELDS.len()];
-    let mut remainder: Vec<(&str, &Value)> = Vec::new();
-    for (key, value) in event {
-        match classify(key) {
-            Slot::Ordered(index) => ordered[index] = Some(value),
-            Slot::Skip => {}
-            Slot::Remainder => remainder.push((key, value)),
-        }
-    }
+/// The buffers of [`prehash`], kept from one event to the next when a whole document is hashed
+/// so that pre-hashing an event allocates nothing once they have grown.
+#[derive(Default)]
+pub(crate) struct PrehashBuffers {
+    out: String,
+    pool: Vec<Group>,
+}
 
-    let mut env = Env { context, pool: Vec::new() };
-    let mut out = String::with_capacity(256 + 96 * event.len());
-    out.push_str("eventType=");
-    out.push_str(event_type);
-    for (field, value) in EVENT_FIELDS.iter().zip(ordered) {
-        if let Some(value) = value
-            && !context.is_ignored(field.name)
-        {
-            write_field(&mut out, &mut env, field, value)?;
-        }
-    }
-    if !remainder.is_empty() {
-        let mut group = env.group();
-        for (key, value) in remainder {
-            if context.is_ignored(key) {
-                continue;
+impl PrehashBuffers {
+    /// The pre-hash string of `event`, as [`prehash`] returns it, borrowed until the next call.
+    pub(crate) fn prehash(
+        &mut self,
+        event: &Map<String, Value>,
+        context: &HashContext,
+    ) -> Result<&str, HashError> {
+        let layered;
+        let context = match event.get("@context") {
+            Some(declared) => {
+                layered = context.with_context(declared)?;
+                &layered
             }
-            match REMAINDER_LISTS.iter().find(|field| field.name == key) {
-                Some(field) => {
-                    group.begin();
-                    write_field(&mut group.buf, &mut env, field, value)?;
-                    group.end();
+            None => context,
+        };
+        let event_type = match event.get("type") {
+            Some(Value::String(event_type)) => event_type.as_str(),
+            _ => return Err(HashError::MissingEventType),
+        };
+
+        let mut ordered: [Option<&Value>; EVENT_FIELDS.len()] = [None; EVENT_FIELDS.len()];
+        let mut has_remainder = false;
+        for (key, value) in event {
+            match classify(key) {
+                Slot::Ordered(index) => ordered[index] = Some(value),
+                Slot::Skip => {}
+                Slot::Remainder => has_remainder = true,
+            }
+        }
+
+        let mut env = Env { context, pool: std::mem::take(&mut self.pool) };
+        let out = &mut self.out;
+        out.clear();
+        out.reserve(256 + 96 * event.len());
+        out.push_str("eventType=");
+        out.push_str(event_type);
+        for (field, value) in EVENT_FIELDS.iter().zip(ordered) {
+            if let Some(value) = value
+                && !context.is_ignored(field.name)
+            {
+                write_field(out, &mut env, field, value)?;
+            }
+        }
+        if has_remainder {
+            let mut group = env.group();
+            let remainder = event.iter().filter(|(key, _)| matches!(classify(key), Slot::Remainder));
+            for (key, value) in remainder {
+                if context.is_ignored(key) {
+                    continue;
                 }
-                None => push_generic_entries(&mut group, &mut env, key, value),
+                match REMAINDER_LISTS.iter().find(|field| field.name == key) {
+                    Some(field) => {
+                        group.begin();
+                        write_field(&mut group.buf, &mut env, field, value)?;
+                        group.end();
+                    }
+                    None => push_generic_entries(&mut group, &mut env, key, value),
+                }
             }
+            env.finish(group, out);
         }
-        env.finish(group, &mut out);
+        self.pool = env.pool;
+        Ok(&self.out)
     }
-    Ok(out)
 }
 
 /// How a standard field is written.
