@@ -26,6 +26,9 @@ enum Command {
     /// GS1 Digital Link URIs.
     #[command(subcommand)]
     Dl(commands::dl::DlCommand),
+    Migrate(commands::ledger::MigrateCommand),
+    Audit(commands::ledger::AuditCommand),
+    Keygen(commands::ledger::KeygenCommand),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +37,9 @@ fn main() -> ExitCode {
         Command::Epcis(cmd) => cmd.run(),
         Command::Epc(cmd) => cmd.run(),
         Command::Dl(cmd) => cmd.run(),
+        Command::Migrate(cmd) => cmd.run(),
+        Command::Audit(cmd) => cmd.run(),
+        Command::Keygen(cmd) => cmd.run(),
     };
     match result {
         Ok(code) => code,

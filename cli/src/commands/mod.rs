@@ -3,3 +3,4 @@
 pub mod dl;
 pub mod epc;
 pub mod epcis;
+pub mod ledger;

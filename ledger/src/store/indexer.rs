@@ -11,18 +11,19 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use deadpool_postgres::Pool;
-use futures_util::pin_mut;
+use futures_util::{TryStreamExt, pin_mut};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutRow, BinaryCopyOutStream};
 use tokio_postgres::types::{IsNull, ToSql, Type, accepts, to_sql_checked};
 
 use super::locks;
 use super::log::Store;
 
 /// The most entries one indexing step takes.
-pub const DEFAULT_INDEX_BATCH: u64 = 20_000;
+pub const DEFAULT_INDEX_BATCH: u64 = 10_000;
 
 /// How long the background indexer sleeps when it has caught up.
 const IDLE_POLL: Duration = Duration::from_millis(100);
@@ -31,10 +32,9 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 const SELECT_WATERMARK: &str = "SELECT indexed_size FROM index_watermark FOR UPDATE";
-const SELECT_PENDING: &str = "
-    SELECT leaf_index, event_hash, event FROM events
-    WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index";
 const UPDATE_WATERMARK: &str = "UPDATE index_watermark SET indexed_size = $1";
+const INSERT_TIME_RANGE: &str =
+    "INSERT INTO event_time_ranges (first_leaf, end_leaf, min_time, max_time) VALUES ($1, $2, $3, $4)";
 
 /// Extends the lookup tables from the entries appended since the watermark.
 #[derive(Debug, Clone)]
@@ -52,6 +52,8 @@ pub enum IndexError {
     Query(#[source] tokio_postgres::Error),
     #[error("entry {expected} is missing from the events table (found {found} instead)")]
     Gap { expected: u64, found: i64 },
+    #[error("the indexing thread failed")]
+    Thread,
 }
 
 impl From<tokio_postgres::Error> for IndexError {
@@ -116,35 +118,39 @@ impl Indexer {
         }
         let from: i64 = transaction.query_one(SELECT_WATERMARK, &[]).await?.get(0);
         let until = from.saturating_add(i64::try_from(self.batch).unwrap_or(i64::MAX));
-        let statement = transaction.prepare_cached(SELECT_PENDING).await?;
-        let rows = transaction.query(&statement, &[&from, &until]).await?;
+        // COPY takes no parameters; both bounds are integers formatted here.
+        let pending = transaction
+            .copy_out(&format!(
+                "COPY (SELECT leaf_index, event_hash, event FROM events
+                 WHERE leaf_index >= {from} AND leaf_index < {until} ORDER BY leaf_index)
+                 TO STDOUT (FORMAT binary)"
+            ))
+            .await?;
+        let rows: Vec<BinaryCopyOutRow> =
+            BinaryCopyOutStream::new(pending, &[Type::INT8, Type::BYTEA, Type::TEXT])
+                .try_collect()
+                .await?;
         if rows.is_empty() {
             return Ok(0);
         }
-
-        let mut keys = Keys::default();
-        for (offset, row) in rows.iter().enumerate() {
-            let leaf: i64 = row.get(0);
-            let expected = from + i64::try_from(offset).unwrap_or(i64::MAX);
-            if leaf != expected {
-                return Err(IndexError::Gap {
-                    expected: u64::try_from(expected).unwrap_or(0),
-                    found: leaf,
-                });
-            }
-            let hash: &[u8] = row.get(1);
-            let event: &str = row.get(2);
-            keys.add(leaf, hash, event);
-        }
-        keys.sort();
+        let count = rows.len();
+        // Parsing thousands of events is CPU work: off the async runtime.
+        let keys = tokio::task::spawn_blocking(move || Keys::of_rows(from, &rows))
+            .await
+            .map_err(|_| IndexError::Thread)??;
 
         copy_in(&transaction, "event_hashes (event_hash, leaf_index)", Type::BYTEA, &keys.hashes).await?;
-        copy_in(&transaction, "event_epcs (epc, leaf_index)", Type::TEXT, &keys.epcs).await?;
-        copy_in(&transaction, "event_parents (parent_id, leaf_index)", Type::TEXT, &keys.parents).await?;
-        copy_in(&transaction, "event_locations (location, leaf_index)", Type::TEXT, &keys.locations).await?;
-        copy_in(&transaction, "event_times (event_time, leaf_index)", Type::TIMESTAMPTZ, &keys.times).await?;
+        copy_in(&transaction, "event_epcs (epc_key, leaf_index)", Type::INT8, &keys.epcs).await?;
+        copy_in(&transaction, "event_parents (parent_key, leaf_index)", Type::INT8, &keys.parents).await?;
+        copy_in(&transaction, "event_locations (location_key, leaf_index)", Type::INT8, &keys.locations).await?;
+        if let Some((earliest, latest)) = keys.times {
+            let end = from + i64::try_from(count).unwrap_or(i64::MAX);
+            transaction
+                .execute(INSERT_TIME_RANGE, &[&from, &end, &earliest, &latest])
+                .await?;
+        }
 
-        let count = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
         transaction.execute(UPDATE_WATERMARK, &[&(from + count)]).await?;
         transaction.commit().await?;
         Ok(u64::try_from(count).unwrap_or(0))
@@ -212,17 +218,38 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// The lookup keys of a batch of entries, each list sorted by (key, leaf) before insertion.
+/// The lookup keys of a batch of entries, each list sorted by (key, leaf) before insertion, and
+/// the range of their event times.
 #[derive(Default)]
 struct Keys {
     hashes: Vec<(Vec<u8>, i64)>,
-    epcs: Vec<(String, i64)>,
-    parents: Vec<(String, i64)>,
-    locations: Vec<(String, i64)>,
-    times: Vec<(PgTimestamp, i64)>,
+    epcs: Vec<(i64, i64)>,
+    parents: Vec<(i64, i64)>,
+    locations: Vec<(i64, i64)>,
+    times: Option<(PgTimestamp, PgTimestamp)>,
 }
 
 impl Keys {
+    /// The sorted keys of consecutive entries starting at leaf `from`.
+    fn of_rows(from: i64, rows: &[BinaryCopyOutRow]) -> Result<Self, IndexError> {
+        let mut keys = Self::default();
+        for (offset, row) in rows.iter().enumerate() {
+            let leaf: i64 = row.get(0);
+            let expected = from + i64::try_from(offset).unwrap_or(i64::MAX);
+            if leaf != expected {
+                return Err(IndexError::Gap {
+                    expected: u64::try_from(expected).unwrap_or(0),
+                    found: leaf,
+                });
+            }
+            let hash: &[u8] = row.get(1);
+            let event: &str = row.get(2);
+            keys.add(leaf, hash, event);
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
     fn add(&mut self, leaf: i64, hash: &[u8], event: &str) {
         self.hashes.push((hash.to_vec(), leaf));
         let fields = match serde_json::from_str::<LookupFields<'_>>(event) {
@@ -236,29 +263,35 @@ impl Keys {
         };
         let epcs = fields
             .epc_list
-            .into_iter()
-            .chain(fields.child_epcs)
-            .chain(fields.input_epc_list)
-            .chain(fields.output_epc_list);
+            .iter()
+            .chain(&fields.child_epcs)
+            .chain(&fields.input_epc_list)
+            .chain(&fields.output_epc_list);
         let first_epc = self.epcs.len();
-        self.epcs.extend(epcs.map(|epc| (epc.into_owned(), leaf)));
+        self.epcs.extend(epcs.map(|epc| (lookup_key(epc), leaf)));
         // An EPC listed twice in one event is one lookup key.
         self.epcs[first_epc..].sort_unstable();
         dedup_tail(&mut self.epcs, first_epc);
-        if let Some(parent) = fields.parent_id {
-            self.parents.push((parent.into_owned(), leaf));
+        if let Some(parent) = &fields.parent_id {
+            self.parents.push((lookup_key(parent), leaf));
         }
         let first_location = self.locations.len();
-        for place in [fields.read_point, fields.biz_location].into_iter().flatten() {
-            if let Some(id) = place.id {
-                self.locations.push((id.into_owned(), leaf));
+        for place in [&fields.read_point, &fields.biz_location].into_iter().flatten() {
+            if let Some(id) = &place.id {
+                self.locations.push((lookup_key(id), leaf));
             }
         }
         self.locations[first_location..].sort_unstable();
         dedup_tail(&mut self.locations, first_location);
         if let Some(time) = fields.event_time {
             match epcis::document::Timestamp::parse(&time) {
-                Ok(time) => self.times.push((PgTimestamp::from_unix_nanos(time.unix_nanos()), leaf)),
+                Ok(time) => {
+                    let time = PgTimestamp::from_unix_nanos(time.unix_nanos());
+                    self.times = Some(match self.times {
+                        Some((earliest, latest)) => (earliest.min(time), latest.max(time)),
+                        None => (time, time),
+                    });
+                }
                 Err(error) => {
                     tracing::warn!(leaf_index = leaf, error = %error, "eventTime is not indexable");
                 }
@@ -271,8 +304,16 @@ impl Keys {
         self.epcs.sort_unstable();
         self.parents.sort_unstable();
         self.locations.sort_unstable();
-        self.times.sort_unstable();
     }
+}
+
+/// The lookup key of an identifier (an EPC, a parent id, a location): the first 8 bytes of its
+/// SHA-256 as a signed big-endian integer. The same as the SQL function `tagtrail_lookup_key`.
+pub fn lookup_key(id: &str) -> i64 {
+    let digest: [u8; 32] = Sha256::digest(id.as_bytes()).into();
+    i64::from_be_bytes([
+        digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+    ])
 }
 
 /// Removes duplicates from `list[from..]`, which is sorted.
@@ -378,18 +419,18 @@ mod tests {
                 "readPoint":{"id":"urn:epc:id:sgln:4012345.00001.1"},
                 "bizLocation":{"id":"urn:epc:id:sgln:4012345.00001.1"}}"#,
         );
+        keys.add(8, &[2; 32], r#"{"eventTime":"1999-12-31T23:59:59Z","epcList":[]}"#);
         keys.sort();
-        assert_eq!(keys.hashes, [(vec![1; 32], 7)]);
-        assert_eq!(
-            keys.epcs,
-            [
-                ("urn:epc:id:sgtin:4012345.011111.1".to_owned(), 7),
-                ("urn:epc:id:sgtin:4012345.011111.2".to_owned(), 7)
-            ]
-        );
-        assert_eq!(keys.parents, [("urn:epc:id:sscc:4012345.0000000001".to_owned(), 7)]);
-        assert_eq!(keys.locations, [("urn:epc:id:sgln:4012345.00001.1".to_owned(), 7)]);
-        assert_eq!(keys.times, [(PgTimestamp(1_500_000), 7)]);
+        assert_eq!(keys.hashes, [(vec![1; 32], 7), (vec![2; 32], 8)]);
+        let mut epcs = vec![
+            (lookup_key("urn:epc:id:sgtin:4012345.011111.1"), 7),
+            (lookup_key("urn:epc:id:sgtin:4012345.011111.2"), 7),
+        ];
+        epcs.sort_unstable();
+        assert_eq!(keys.epcs, epcs);
+        assert_eq!(keys.parents, [(lookup_key("urn:epc:id:sscc:4012345.0000000001"), 7)]);
+        assert_eq!(keys.locations, [(lookup_key("urn:epc:id:sgln:4012345.00001.1"), 7)]);
+        assert_eq!(keys.times, Some((PgTimestamp(-1_000_000), PgTimestamp(1_500_000))));
     }
 
     #[test]
@@ -398,7 +439,13 @@ mod tests {
         keys.add(3, &[2; 32], r#"{"epcList": 5, "eventTime": "yesterday"}"#);
         keys.add(4, &[3; 32], r#"{"eventTime": "2024-02-30T00:00:00Z"}"#);
         assert_eq!(keys.hashes.len(), 2);
-        assert!(keys.epcs.is_empty() && keys.times.is_empty());
+        assert!(keys.epcs.is_empty() && keys.times.is_none());
+    }
+
+    #[test]
+    fn the_lookup_key_is_the_first_eight_bytes_of_the_sha256() {
+        // SHA-256("abc") = ba7816bf 8f01cfea ... (FIPS 180-2, appendix B.1).
+        assert_eq!(lookup_key("abc"), i64::from_be_bytes([0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea]));
     }
 
     #[test]

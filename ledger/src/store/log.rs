@@ -14,6 +14,9 @@ use crate::tree::{ConsistencyProof, InclusionProof, ProofPlan, ProofPlanError, W
 /// How many connections a [`Store`] opens at most when built by [`Store::connect`].
 const DEFAULT_POOL_SIZE: usize = 8;
 
+/// The session setting every store connection gets (see [`Store::connect`]).
+const PLAN_EVERY_EXECUTION: &str = "-c plan_cache_mode=force_custom_plan";
+
 /// The current tree size: one past the highest leaf index (a backward scan of the primary key).
 const SELECT_TREE_SIZE: &str = "SELECT coalesce(max(leaf_index) + 1, 0) FROM events";
 
@@ -91,14 +94,23 @@ pub enum ProofError {
 impl Store {
     /// A store on the database at `url` (`postgres://user:password@host:port/database`), with a
     /// pool of up to 8 connections opened on demand. No TLS: the database is expected on a
-    /// trusted network.
+    /// trusted network. Connections plan every statement execution
+    /// (`plan_cache_mode=force_custom_plan`).
     pub fn connect(url: &str) -> Result<Self, ConnectError> {
         Self::connect_with_pool_size(url, DEFAULT_POOL_SIZE)
     }
 
     /// Like [`connect`](Self::connect) with another pool size.
     pub fn connect_with_pool_size(url: &str, size: usize) -> Result<Self, ConnectError> {
-        let config = tokio_postgres::Config::from_str(url).map_err(ConnectError::InvalidUrl)?;
+        let mut config = tokio_postgres::Config::from_str(url).map_err(ConnectError::InvalidUrl)?;
+        // The store's queries take arrays whose best plan depends on their length and on table
+        // sizes that change fast: plan each execution rather than reuse a generic plan made when
+        // a table looked empty.
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {PLAN_EVERY_EXECUTION}"),
+            None => PLAN_EVERY_EXECUTION.to_owned(),
+        };
+        config.options(options);
         let manager = Manager::from_config(
             config,
             NoTls,

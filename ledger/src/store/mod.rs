@@ -7,6 +7,7 @@ mod entry;
 mod indexer;
 mod locks;
 mod log;
+mod lookup;
 mod migrate;
 mod sequencer;
 #[cfg(feature = "testing")]
@@ -23,8 +24,11 @@ pub use entry::{
     AppendResult, BatchError, EPCIS_CONTEXT_URL, NewBatch, NewEntry, SelfContainedError,
     SignedBatch, self_contained_event,
 };
-pub use indexer::{DEFAULT_INDEX_BATCH, IndexError, Indexer, IndexerHandle, LockWait};
+pub use indexer::{
+    DEFAULT_INDEX_BATCH, IndexError, Indexer, IndexerHandle, LockWait, lookup_key,
+};
 pub use log::{ConnectError, ProofError, ReadError, Store};
+pub use lookup::{Lookup, StoredBatch, StoredEntry};
 pub use migrate::{MigrateError, MigrationReport, migrate, migrations_fingerprint};
 pub use sequencer::{
     AppendError, DEFAULT_MAX_GROUP, DEFAULT_MAX_INDEX_LAG, Sequencer, SequencerConfig,

@@ -18,12 +18,13 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use deadpool_postgres::{GenericClient, Object, Transaction};
+use deadpool_postgres::{GenericClient, Object};
 use futures_util::pin_mut;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Statement};
 
 use crate::hash::Hash;
 use crate::size::{LeafIndex, TreeSize};
@@ -43,6 +44,7 @@ pub const DEFAULT_MAX_INDEX_LAG: u64 = 1_000_000;
 /// How many append requests may wait in the queue.
 const QUEUE_DEPTH: usize = 1024;
 
+const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
 const SELECT_STATE: &str = "
     SELECT (SELECT indexed_size FROM index_watermark),
            (SELECT coalesce(max(leaf_index) + 1, 0) FROM events)";
@@ -134,7 +136,7 @@ impl Sequencer {
             store: store.clone(),
             indexer: Indexer::new(store),
             config,
-            client: None,
+            connection: None,
             frontier: None,
             recent: Recent::default(),
         };
@@ -200,11 +202,47 @@ struct Worker {
     store: Store,
     indexer: Indexer,
     config: SequencerConfig,
-    /// A connection kept for appends; dropped after an error.
-    client: Option<Object>,
+    /// A connection kept for appends, with its prepared statements; dropped after an error.
+    connection: Option<Connection>,
     /// The right edge of the tree as of the last append by this task; `None` when unknown.
     frontier: Option<TileFrontier>,
     recent: Recent,
+}
+
+/// The sequencer's connection and the statements it runs, prepared once so that the statements
+/// of one round trip can be sent together (pipelined) in order.
+struct Connection {
+    client: Object,
+    lock: Statement,
+    state: Statement,
+    known: Statement,
+    copy_events: Statement,
+    tiles: Statement,
+    batches: Statement,
+}
+
+impl Connection {
+    async fn open(store: &Store) -> Result<Self, AppendError> {
+        let client = store
+            .pool()
+            .get()
+            .await
+            .map_err(|e| AppendError::Pool(Arc::new(e)))?;
+        // Plans for array parameters depend on their length and on table sizes that change fast:
+        // plan each execution (a cached generic plan may scan a table it took for empty).
+        client
+            .batch_execute("SET plan_cache_mode = force_custom_plan")
+            .await?;
+        Ok(Self {
+            lock: client.prepare_cached(LOCK).await?,
+            state: client.prepare_cached(SELECT_STATE).await?,
+            known: client.prepare_cached(SELECT_KNOWN).await?,
+            copy_events: client.prepare_cached(COPY_EVENTS).await?,
+            tiles: client.prepare_cached(INSERT_TILES).await?,
+            batches: client.prepare_cached(INSERT_BATCHES).await?,
+            client,
+        })
+    }
 }
 
 /// The rows one transaction writes.
@@ -232,8 +270,9 @@ impl Worker {
             let batches: Vec<&NewBatch> = group.iter().map(|request| &request.batch).collect();
             let outcome = self.append_group(&batches).await;
             if outcome.is_err() {
-                // Whatever we knew may be stale or the connection broken: start afresh next time.
-                self.client = None;
+                // Whatever we knew may be stale or the connection broken (possibly inside a
+                // transaction): start afresh next time; closing the connection rolls back.
+                self.connection = None;
                 self.frontier = None;
                 self.recent = Recent::default();
             }
@@ -253,48 +292,85 @@ impl Worker {
         }
     }
 
+    /// One transaction in four round trips: (BEGIN, lock, state, lookup of the hashes) pipelined;
+    /// the COPY of the new events (two); (tiles, batches, COMMIT) pipelined. Reloading the right
+    /// edge or the tail of the log after another process appended costs one more each.
     async fn append_group(
         &mut self,
         batches: &[&NewBatch],
     ) -> Result<Vec<Vec<AppendResult>>, AppendError> {
         self.apply_back_pressure().await?;
-        if self.client.is_none() {
-            let client = self
-                .store
-                .pool()
-                .get()
-                .await
-                .map_err(|e| AppendError::Pool(Arc::new(e)))?;
-            self.client = Some(client);
+        if self.connection.is_none() {
+            self.connection = Some(Connection::open(&self.store).await?);
         }
-        let Some(client) = self.client.as_mut() else {
+        let Some(connection) = self.connection.as_ref() else {
             return Err(AppendError::Stopped);
         };
-        let transaction = client.transaction().await?;
-        transaction
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::SEQUENCER])
-            .await?;
-        let row = transaction.query_one(SELECT_STATE, &[]).await?;
-        let watermark = tree_size_from_db(row.get(0))?.get();
-        let size = tree_size_from_db(row.get(1))?;
+        let client = &connection.client;
+
+        // Hashes neither in the tail nor earlier in the group: ask the lookup table about them.
+        // Asked in the same round trip as the tree size, so before the tail is brought up to date:
+        // whatever the lookup table does not cover is in the tail after the refresh below.
+        let mut unknown: Vec<&[u8]> = Vec::new();
+        let mut seen: HashSet<[u8; 32]> = HashSet::new();
+        for batch in batches {
+            for entry in batch.entries() {
+                let hash = entry.event_hash().as_bytes();
+                if !self.recent.leaves.contains_key(hash) && seen.insert(*hash) {
+                    unknown.push(hash.as_slice());
+                }
+            }
+        }
+        let probe = async {
+            if unknown.is_empty() {
+                return Ok(Vec::new());
+            }
+            client.query(&connection.known, &[&unknown]).await
+        };
+        let (begun, locked, state, probed) = tokio::join!(
+            client.batch_execute("BEGIN"),
+            client.execute(&connection.lock, &[&locks::SEQUENCER]),
+            client.query_one(&connection.state, &[]),
+            probe,
+        );
+        begun?;
+        locked?;
+        let state = state?;
+        let mut known: HashMap<[u8; 32], u64> = HashMap::new();
+        for row in probed? {
+            let hash: &[u8] = row.get(0);
+            let leaf: i64 = row.get(1);
+            if let (Ok(hash), Ok(leaf)) = (<[u8; 32]>::try_from(hash), u64::try_from(leaf)) {
+                known.insert(hash, leaf);
+            }
+        }
+        let watermark = tree_size_from_db(state.get(0))?.get();
+        let size = tree_size_from_db(state.get(1))?;
 
         let mut frontier = match self.frontier.take() {
             Some(frontier) if frontier.size() == size => frontier,
-            _ => load_frontier(&transaction, size).await?,
+            _ => load_frontier(client, size).await?,
         };
-        refresh_recent(&transaction, &mut self.recent, watermark, size.get()).await?;
+        refresh_recent(client, &mut self.recent, watermark, size.get()).await?;
         self.recent.trim(watermark);
 
-        let planned = plan(&transaction, &self.recent, batches, size.get()).await?;
+        let planned = plan(&self.recent, known, batches, size.get())?;
+        let mut changed = Vec::new();
         if !planned.new.is_empty() {
-            let leaf_hashes = write_entries(&transaction, batches, &planned).await?;
-            let changed = frontier
+            let leaf_hashes = write_entries(client, &connection.copy_events, batches, &planned).await?;
+            changed = frontier
                 .append(&leaf_hashes)
                 .map_err(|_| AppendError::TreeFull)?;
-            write_tiles(&transaction, &changed).await?;
-            write_batches(&transaction, batches, &planned).await?;
         }
-        transaction.commit().await?;
+        let (tiles, signed, committed) = tokio::join!(
+            write_tiles(client, &connection.tiles, &changed),
+            write_batches(client, &connection.batches, batches, &planned),
+            client.batch_execute("COMMIT"),
+        );
+        // A failed statement turns the COMMIT into a rollback: check the statements first.
+        tiles?;
+        signed?;
+        committed?;
 
         for (offset, &(batch, entry)) in planned.new.iter().enumerate() {
             let hash = *batches[batch].entries()[entry].event_hash().as_bytes();
@@ -362,36 +438,13 @@ async fn refresh_recent<C: GenericClient>(
 }
 
 /// Decides, for every entry of the group, whether it is new (and its leaf index) or already in
-/// the log.
-async fn plan<C: GenericClient>(
-    client: &C,
+/// the log (in the tail, or `known` from the lookup table).
+fn plan(
     recent: &Recent,
+    mut known: HashMap<[u8; 32], u64>,
     batches: &[&NewBatch],
     size: u64,
 ) -> Result<Planned, AppendError> {
-    // Hashes neither in the tail nor earlier in the group: ask the lookup table about them.
-    let mut unknown: Vec<&[u8]> = Vec::new();
-    let mut seen: HashSet<[u8; 32]> = HashSet::new();
-    for batch in batches {
-        for entry in batch.entries() {
-            let hash = entry.event_hash().as_bytes();
-            if !recent.leaves.contains_key(hash) && seen.insert(*hash) {
-                unknown.push(hash.as_slice());
-            }
-        }
-    }
-    let mut known: HashMap<[u8; 32], u64> = HashMap::new();
-    if !unknown.is_empty() {
-        let statement = client.prepare_cached(SELECT_KNOWN).await?;
-        for row in client.query(&statement, &[&unknown]).await? {
-            let hash: &[u8] = row.get(0);
-            let leaf: i64 = row.get(1);
-            if let (Ok(hash), Ok(leaf)) = (<[u8; 32]>::try_from(hash), u64::try_from(leaf)) {
-                known.insert(hash, leaf);
-            }
-        }
-    }
-
     let mut results = Vec::with_capacity(batches.len());
     let mut new = Vec::new();
     let mut next = size;
@@ -424,11 +477,12 @@ async fn plan<C: GenericClient>(
 
 /// `COPY`s the new entries into `events`; returns their leaf hashes in leaf order.
 async fn write_entries(
-    transaction: &Transaction<'_>,
+    client: &Client,
+    copy: &Statement,
     batches: &[&NewBatch],
     planned: &Planned,
 ) -> Result<Vec<Hash>, AppendError> {
-    let sink = transaction.copy_in(COPY_EVENTS).await?;
+    let sink = client.copy_in(copy).await?;
     let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::BYTEA, Type::BYTEA, Type::TEXT]);
     pin_mut!(writer);
     let mut leaf_hashes = Vec::with_capacity(planned.new.len());
@@ -447,21 +501,26 @@ async fn write_entries(
 }
 
 /// Inserts the tiles that changed (full tiles, and each grown level's new partial tile).
-async fn write_tiles(transaction: &Transaction<'_>, tiles: &[Tile]) -> Result<(), AppendError> {
+/// Sends its statement on the first poll (no await before it), so that it can be pipelined.
+async fn write_tiles(client: &Client, insert: &Statement, tiles: &[Tile]) -> Result<(), AppendError> {
+    if tiles.is_empty() {
+        return Ok(());
+    }
     let levels: Vec<i16> = tiles.iter().map(|t| i16::from(t.id().level())).collect();
     let indexes: Vec<i64> = tiles.iter().map(|t| index_to_db(t.id().index())).collect();
     let widths: Vec<i16> = tiles.iter().map(|t| width_to_db(t.id().width())).collect();
     let hashes: Vec<Vec<u8>> = tiles.iter().map(Tile::to_bytes).collect();
-    let statement = transaction.prepare_cached(INSERT_TILES).await?;
-    transaction
-        .execute(&statement, &[&levels, &indexes, &widths, &hashes])
+    client
+        .execute(insert, &[&levels, &indexes, &widths, &hashes])
         .await?;
     Ok(())
 }
 
-/// Inserts the signed batches that contributed at least one new entry (once per statement).
+/// Inserts the signed batches that contributed at least one new entry (once per statement). Sends
+/// its statement on the first poll, so that it can be pipelined.
 async fn write_batches(
-    transaction: &Transaction<'_>,
+    client: &Client,
+    insert: &Statement,
     batches: &[&NewBatch],
     planned: &Planned,
 ) -> Result<(), AppendError> {
@@ -495,10 +554,9 @@ async fn write_batches(
     if hashes.is_empty() {
         return Ok(());
     }
-    let statement = transaction.prepare_cached(INSERT_BATCHES).await?;
-    transaction
+    client
         .execute(
-            &statement,
+            insert,
             &[&hashes, &statements, &algorithms, &signatures, &event_hashes, &firsts],
         )
         .await?;

@@ -315,16 +315,22 @@ impl EventFactory {
 
     /// The events numbered `numbers` (new or already sent) as one signed batch, in that order.
     pub fn batch_of(&mut self, numbers: impl IntoIterator<Item = u64>) -> NewBatch {
-        let events: Vec<(String, EventHash)> = numbers
-            .into_iter()
-            .map(|n| {
-                let event = self.event(n);
-                // The fixture's events are well-formed ObjectEvents; hashing them cannot fail.
-                #[allow(clippy::expect_used)]
-                let hash = event_hash(&event, &HashContext::new()).expect("a hashable event");
-                (Value::Object(event).to_string(), hash)
-            })
-            .collect();
+        let events = numbers.into_iter().map(|n| self.hashed_event(n)).collect();
+        self.batch_from(events)
+    }
+
+    /// The `n`-th event as stored (its JSON text) and its CBV 2.0 hash.
+    pub fn hashed_event(&self, n: u64) -> (String, EventHash) {
+        let event = self.event(n);
+        // The fixture's events are well-formed ObjectEvents; hashing them cannot fail.
+        #[allow(clippy::expect_used)]
+        let hash = event_hash(&event, &HashContext::new()).expect("a hashable event");
+        (Value::Object(event).to_string(), hash)
+    }
+
+    /// Already hashed events (see [`hashed_event`](Self::hashed_event)) as one signed batch of
+    /// this device, in the given order.
+    pub fn batch_from(&mut self, events: Vec<(String, EventHash)>) -> NewBatch {
         let hashes: Vec<EventHash> = events.iter().map(|(_, hash)| *hash).collect();
         let sequence = self.next_sequence;
         self.next_sequence += 1;

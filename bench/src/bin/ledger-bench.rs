@@ -1,0 +1,466 @@
+//! The ledger's load benchmarks against a real PostgreSQL (the one `scripts/services` sets up):
+//!
+//! 1. the baseline: a plain `COPY ... BINARY` of the same event rows into an unindexed table (text
+//!    and jsonb event columns), durable commits of 10,000 rows;
+//! 2. appends through the sequencer, durable, with the lookup indexer and the checkpoint signer
+//!    running as in production: batches of 100 and 1,000 events from 1 and 4 concurrent appenders
+//!    (4 tasks sharing one sequencer, as in one ingest process, and 4 sequencers on 4 connections,
+//!    as 4 ingest processes);
+//! 3. inclusion and consistency proofs read from the stored tiles at 1M and 10M entries;
+//! 4. the audit rate, with and without recomputing event hashes.
+//!
+//! Prints a Markdown table per part. Each part runs on a database of its own, created from the
+//! migrated template and dropped at the end.
+//!
+//! Usage: `ledger-bench [--events N] [--proof-sizes N,N] [--skip-append] [--skip-proofs]`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures_util::pin_mut;
+use ledger::checkpoint::Origin;
+use ledger::note::{KeyName, NoteSignerKey};
+use ledger::store::testing::{EventFactory, TestDatabase};
+use ledger::store::{
+    AuditOptions, Checkpointer, Indexer, NewBatch, NoProgress, Sequencer, Store, audit,
+};
+use ledger::tiles::TileFrontier;
+use ledger::tree::{ConsistencyProof, InclusionProof, MemoryTree};
+use ledger::{Hash, LeafIndex, TreeSize, leaf_hash};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+
+/// Rows per durable transaction of the COPY baseline.
+const BASELINE_CHUNK: usize = 10_000;
+/// Proofs timed per kind and size.
+const PROOFS: usize = 2_000;
+
+struct Options {
+    events: usize,
+    proof_sizes: Vec<u64>,
+    append: bool,
+    proofs: bool,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut options = Options {
+        events: 500_000,
+        proof_sizes: vec![1_000_000, 10_000_000],
+        append: true,
+        proofs: true,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--events" => {
+                options.events = args.next().context("--events needs a number")?.parse()?;
+            }
+            "--proof-sizes" => {
+                let list = args.next().context("--proof-sizes needs a list")?;
+                options.proof_sizes = list
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?;
+            }
+            "--skip-append" => options.append = false,
+            "--skip-proofs" => options.proofs = false,
+            other => anyhow::bail!(
+                "unknown argument {other}; usage: ledger-bench [--events N] [--proof-sizes N,N] [--skip-append] [--skip-proofs]"
+            ),
+        }
+    }
+    Ok(options)
+}
+
+#[allow(clippy::print_stdout)]
+fn main() -> anyhow::Result<()> {
+    let options = options()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        if options.append {
+            append_benchmarks(options.events).await?;
+        }
+        if options.proofs {
+            proof_benchmarks(&options.proof_sizes).await?;
+        }
+        Ok(())
+    })
+}
+
+/// Pre-generated, hashed events: the CBV hashing is ingest's cost, not the ledger's.
+fn generate_events(count: usize) -> Vec<(String, epcis::EventHash)> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = count.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let factory = EventFactory::new("dock-door-1", 1);
+                    let start = t * per_thread;
+                    let end = ((t + 1) * per_thread).min(count);
+                    (start..end)
+                        .map(|n| factory.hashed_event(n as u64))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// The events as signed device batches of `size`.
+fn batches(events: &[(String, epcis::EventHash)], size: usize) -> Vec<NewBatch> {
+    let mut factory = EventFactory::new("dock-door-1", 1);
+    events
+        .chunks(size)
+        .map(|chunk| factory.batch_from(chunk.to_vec()))
+        .collect()
+}
+
+#[allow(clippy::print_stdout)]
+async fn append_benchmarks(count: usize) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let events = generate_events(count);
+    let mean_len = events.iter().map(|(json, _)| json.len()).sum::<usize>() / count.max(1);
+    println!(
+        "generated and hashed {count} events ({mean_len} bytes of JSON on average) in {:.1} s\n",
+        started.elapsed().as_secs_f64()
+    );
+
+    // The baseline rows are exactly the rows the sequencer writes.
+    let rows: Vec<(i64, [u8; 32], Vec<u8>, String)> = batches(&events, 1000)
+        .iter()
+        .flat_map(|batch| batch.entries().to_vec())
+        .enumerate()
+        .map(|(i, entry)| {
+            (
+                i64::try_from(i).unwrap_or(i64::MAX),
+                *entry.event_hash().as_bytes(),
+                entry.record().encode(),
+                entry.event().to_owned(),
+            )
+        })
+        .collect();
+    let db = TestDatabase::create().await?;
+    let store = Store::connect(db.url())?;
+    let text_rate = copy_baseline(&store, &rows, "text").await?;
+    let jsonb_rate = copy_baseline(&store, &rows, "jsonb").await?;
+    drop(store);
+    drop(db);
+    println!("| baseline: plain COPY BINARY into an unindexed table, durable commits of {BASELINE_CHUNK} rows | events/s |");
+    println!("| --- | ---: |");
+    println!("| event column `text` (what the ledger stores) | {text_rate:.0} |");
+    println!("| event column `jsonb` | {jsonb_rate:.0} |\n");
+
+    println!("| batch | appenders | lookup indexer | append events/s | × COPY (text) | index lag at end | caught up after | checkpoints, max gap |");
+    println!("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    let mut kept = None;
+    let mut indexer_alone = None;
+    for (size, appenders, shared, indexing) in [
+        (100, 1, true, true),
+        (1000, 1, true, true),
+        (100, 4, true, true),
+        (1000, 4, true, true),
+        (100, 4, false, true),
+        (1000, 4, false, true),
+        (1000, 1, true, false),
+    ] {
+        let run = append_run(&events, size, appenders, shared, indexing).await?;
+        let who = match (appenders, shared) {
+            (1, _) => "1".to_owned(),
+            (n, true) => format!("{n} tasks, one sequencer"),
+            (n, false) => format!("{n} sequencers (connections)"),
+        };
+        println!(
+            "| {size} | {who} | {} | {:.0} | {:.2} | {} | {:.2} s | {}, {:.2} s |",
+            if indexing { "running" } else { "paused, run after" },
+            run.rate,
+            run.rate / text_rate,
+            run.lag_at_end,
+            run.catch_up.as_secs_f64(),
+            run.checkpoints,
+            run.max_checkpoint_gap.as_secs_f64(),
+        );
+        if !indexing {
+            indexer_alone = Some(count as f64 / run.catch_up.as_secs_f64());
+        }
+        if size == 1000 && appenders == 1 && indexing {
+            kept = Some(run.db);
+        }
+    }
+    println!();
+    if let Some(rate) = indexer_alone {
+        println!("lookup indexer alone (catching up {count} entries, nothing else running): {rate:.0} entries/s\n");
+    }
+
+    if let Some(db) = kept {
+        let store = Store::connect(db.url())?;
+        println!("| audit of the {count}-entry log | entries/s |");
+        println!("| --- | ---: |");
+        for (label, options) in [
+            (
+                "recomputing event hashes (2 hashing threads)",
+                AuditOptions {
+                    recompute_event_hashes: true,
+                    hashing_threads: 2,
+                },
+            ),
+            (
+                "without event hashes (leaves, tiles, batches, checkpoints)",
+                AuditOptions {
+                    recompute_event_hashes: false,
+                    hashing_threads: 0,
+                },
+            ),
+        ] {
+            let started = Instant::now();
+            let report = audit(&store, options, Arc::new(NoProgress)).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            anyhow::ensure!(report.problem.is_none(), "the benchmark log fails its audit: {:?}", report.problem);
+            println!("| {label} | {:.0} |", report.entries as f64 / seconds);
+        }
+        println!();
+    }
+    Ok(())
+}
+
+/// COPYs the rows into a fresh unindexed table with the event column of type `event_type`.
+async fn copy_baseline(
+    store: &Store,
+    rows: &[(i64, [u8; 32], Vec<u8>, String)],
+    event_type: &str,
+) -> anyhow::Result<f64> {
+    let mut client = store.pool().get().await?;
+    let table = format!("copy_baseline_{event_type}");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {table} (leaf_index bigint, event_hash bytea, leaf bytea, event {event_type})"
+        ))
+        .await?;
+    let column_type = if event_type == "jsonb" { Type::JSONB } else { Type::TEXT };
+    let started = Instant::now();
+    for chunk in rows.chunks(BASELINE_CHUNK) {
+        let transaction = client.transaction().await?;
+        let sink = transaction
+            .copy_in(&format!("COPY {table} FROM STDIN BINARY"))
+            .await?;
+        let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::BYTEA, Type::BYTEA, column_type.clone()]);
+        pin_mut!(writer);
+        for (leaf, hash, record, event) in chunk {
+            let hash = hash.as_slice();
+            let event = JsonOrText(event, event_type == "jsonb");
+            let values: [&(dyn ToSql + Sync); 4] = [leaf, &hash, record, &event];
+            writer.as_mut().write(&values).await?;
+        }
+        writer.finish().await?;
+        transaction.commit().await?;
+    }
+    Ok(rows.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Event JSON text sent as `text`, or as `jsonb` (whose binary form is a version byte, 1, then the
+/// JSON text).
+#[derive(Debug)]
+struct JsonOrText<'a>(&'a str, bool);
+
+impl ToSql for JsonOrText<'_> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        if self.1 {
+            out.extend_from_slice(&[1]);
+        }
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(tokio_postgres::types::IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TEXT || *ty == Type::JSONB
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+struct AppendRun {
+    rate: f64,
+    lag_at_end: u64,
+    catch_up: Duration,
+    checkpoints: i64,
+    max_checkpoint_gap: Duration,
+    db: TestDatabase,
+}
+
+async fn append_run(
+    events: &[(String, epcis::EventHash)],
+    size: usize,
+    appenders: usize,
+    shared: bool,
+    indexing: bool,
+) -> anyhow::Result<AppendRun> {
+    let db = TestDatabase::create().await?;
+    let store = Store::connect_with_pool_size(db.url(), 16)?;
+    let signer = NoteSignerKey::from_seed(KeyName::parse("bench.tagtrail/log")?, &[7; 32]);
+    let checkpointer = Checkpointer::new(&store, Origin::parse("bench.tagtrail/log")?, Arc::new(signer)).spawn();
+    let indexer = indexing.then(|| Indexer::new(&store).spawn());
+    let all = batches(events, size);
+    let mut shares: Vec<Vec<NewBatch>> = (0..appenders).map(|_| Vec::new()).collect();
+    for (i, batch) in all.into_iter().enumerate() {
+        shares[i % appenders].push(batch);
+    }
+    let one = Sequencer::start(&store);
+
+    let started = Instant::now();
+    let tasks: Vec<_> = shares
+        .into_iter()
+        .map(|share| {
+            let sequencer = if shared { one.clone() } else { Sequencer::start(&store) };
+            tokio::spawn(async move {
+                for batch in share {
+                    sequencer.append(batch).await?;
+                }
+                sequencer.shutdown().await;
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    let elapsed = started.elapsed();
+    one.shutdown().await;
+
+    let client = store.pool().get().await?;
+    let watermark: i64 = client
+        .query_one("SELECT indexed_size FROM index_watermark", &[])
+        .await?
+        .get(0);
+    let lag_at_end = (events.len() as u64).saturating_sub(u64::try_from(watermark).unwrap_or(0));
+    let catch_started = Instant::now();
+    if let Some(indexer) = indexer {
+        indexer.shutdown().await;
+    }
+    Indexer::new(&store).catch_up().await?;
+    let catch_up = catch_started.elapsed();
+    checkpointer.shutdown().await;
+    let row = client
+        .query_one(
+            "SELECT count(*), coalesce(extract(epoch FROM max(gap)), 0)::float8 FROM (
+                 SELECT signed_at - lag(signed_at) OVER (ORDER BY tree_size) AS gap FROM checkpoints
+             ) gaps",
+            &[],
+        )
+        .await?;
+    let size_now = store.tree_size().await?;
+    anyhow::ensure!(size_now.get() == events.len() as u64, "the log has {size_now} entries");
+    Ok(AppendRun {
+        rate: events.len() as f64 / elapsed.as_secs_f64(),
+        lag_at_end,
+        catch_up,
+        checkpoints: row.get(0),
+        max_checkpoint_gap: Duration::from_secs_f64(row.get::<_, f64>(1)),
+        db,
+    })
+}
+
+#[allow(clippy::print_stdout)]
+async fn proof_benchmarks(sizes: &[u64]) -> anyhow::Result<()> {
+    println!("| tree size | tile rows | inclusion proof p50 / p99 | consistency proof p50 / p99 |");
+    println!("| ---: | ---: | ---: | ---: |");
+    for &size in sizes {
+        let db = TestDatabase::create().await?;
+        let store = Store::connect(db.url())?;
+        let (rows, root) = write_synthetic_tiles(&store, size).await?;
+        let tree_size = TreeSize::new(size)?;
+        // An independent in-memory tree to verify every proof against.
+        let tree = MemoryTree::from_leaf_hashes((0..size).map(synthetic_leaf))?;
+        anyhow::ensure!(tree.root() == root, "the tiles' root differs from the tree's");
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |below: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % below
+        };
+        let mut inclusion = Vec::with_capacity(PROOFS);
+        let mut consistency = Vec::with_capacity(PROOFS);
+        for _ in 0..PROOFS {
+            let leaf = next(size);
+            let started = Instant::now();
+            let proof: InclusionProof = store.inclusion_proof(LeafIndex::new(leaf)?, tree_size).await?;
+            inclusion.push(started.elapsed());
+            proof.verify(&synthetic_leaf(leaf), &root)?;
+
+            let old = TreeSize::new(1 + next(size - 1))?;
+            let started = Instant::now();
+            let proof: ConsistencyProof = store.consistency_proof(old, tree_size).await?;
+            consistency.push(started.elapsed());
+            proof.verify(&tree.root_at(old)?, &root)?;
+        }
+        println!(
+            "| {size} | {rows} | {} / {} | {} / {} |",
+            micros(percentile(&mut inclusion, 50)),
+            micros(percentile(&mut inclusion, 99)),
+            micros(percentile(&mut consistency, 50)),
+            micros(percentile(&mut consistency, 99)),
+        );
+    }
+    println!();
+    Ok(())
+}
+
+fn synthetic_leaf(i: u64) -> Hash {
+    leaf_hash(&i.to_be_bytes())
+}
+
+/// Writes the tiles of a tree of `size` synthetic leaves as the sequencer would with batches of
+/// 1,000 (every full tile, and each batch's partial tiles); returns the row count and the root.
+async fn write_synthetic_tiles(store: &Store, size: u64) -> anyhow::Result<(u64, ledger::RootHash)> {
+    let mut client = store.pool().get().await?;
+    let transaction = client.transaction().await?;
+    let sink = transaction
+        .copy_in("COPY tiles (level, tile_index, width, hashes) FROM STDIN BINARY")
+        .await?;
+    let writer = BinaryCopyInWriter::new(sink, &[Type::INT2, Type::INT8, Type::INT2, Type::BYTEA]);
+    pin_mut!(writer);
+    let mut frontier = TileFrontier::new();
+    let mut rows = 0u64;
+    let mut start = 0u64;
+    while start < size {
+        let end = (start + 1000).min(size);
+        let leaves: Vec<Hash> = (start..end).map(synthetic_leaf).collect();
+        for tile in frontier.append(&leaves)? {
+            let id = tile.id();
+            let level = i16::from(id.level());
+            let index = i64::try_from(id.index())?;
+            let width = i16::try_from(id.width())?;
+            let bytes = tile.to_bytes();
+            let values: [&(dyn ToSql + Sync); 4] = [&level, &index, &width, &bytes];
+            writer.as_mut().write(&values).await?;
+            rows += 1;
+        }
+        start = end;
+    }
+    writer.finish().await?;
+    transaction.commit().await?;
+    client.batch_execute("VACUUM ANALYZE tiles").await?;
+    Ok((rows, frontier.root()))
+}
+
+fn percentile(samples: &mut [Duration], p: usize) -> Duration {
+    samples.sort_unstable();
+    let at = (samples.len() * p / 100).min(samples.len().saturating_sub(1));
+    samples.get(at).copied().unwrap_or_default()
+}
+
+fn micros(duration: Duration) -> String {
+    format!("{:.0} µs", duration.as_secs_f64() * 1e6)
+}

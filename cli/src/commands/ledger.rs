@@ -1,0 +1,259 @@
+//! `tagtrail migrate`, `tagtrail audit` and `tagtrail keygen`: administration of the PostgreSQL
+//! ledger and of its checkpoint signing key.
+
+use std::fs::OpenOptions;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use ledger::note::{KeyName, NoteSignerKey};
+use zeroize::Zeroizing;
+
+/// Apply the database migrations (sql/V*.sql, embedded in this binary) that have not been applied.
+///
+/// Forward-only and idempotent: running it again applies nothing. Creates the group roles
+/// `tagtrail_ingest` (append and read) and `tagtrail_reader` (read only) if they do not exist.
+/// Run it as the database owner, not as a service role.
+#[derive(Debug, Args)]
+pub struct MigrateCommand {
+    /// PostgreSQL URL of the ledger database (postgres://user:password@host:port/database).
+    #[arg(long, env = "TAGTRAIL_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    database_url: String,
+}
+
+impl MigrateCommand {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        runtime()?.block_on(async {
+            let mut client = connect(&self.database_url).await?;
+            let report = ledger::store::migrate(&mut client)
+                .await
+                .context("Failed to migrate the database")?;
+            let mut out = std::io::stdout().lock();
+            if report.applied.is_empty() {
+                writeln!(out, "up to date ({} migrations)", report.known)?;
+            }
+            for name in &report.applied {
+                writeln!(out, "applied {name}")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        })
+    }
+}
+
+/// Re-verify the whole ledger from the database rows.
+///
+/// Recomputes every event's CBV 2.0 hash from the stored JSON, decodes every leaf record and
+/// checks it against its event and device batch, rebuilds every tile of the Merkle tree and
+/// compares the stored ones, recomputes the root at every checkpoint, verifies every checkpoint
+/// signature against the stored signing keys and a consistency proof between consecutive
+/// checkpoints. Exits 0 when everything holds; otherwise prints the first bad entry (or tile,
+/// batch, checkpoint) and what is wrong with it, and exits 1. Safe to run while the log is being
+/// appended to: it audits one consistent snapshot.
+#[derive(Debug, Args)]
+pub struct AuditCommand {
+    /// PostgreSQL URL of the ledger database (a read-only role such as a member of
+    /// tagtrail_reader is enough).
+    #[arg(long, env = "TAGTRAIL_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    database_url: String,
+    /// Do not recompute event hashes from the stored event JSON (much faster; everything else is
+    /// still checked, but a changed event field goes unnoticed).
+    #[arg(long)]
+    skip_event_hashes: bool,
+    /// Threads recomputing event hashes, besides the one rebuilding the tree. Default: one per CPU.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+impl AuditCommand {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let defaults = ledger::store::AuditOptions::default();
+        let options = ledger::store::AuditOptions {
+            recompute_event_hashes: !self.skip_event_hashes,
+            hashing_threads: self.threads.unwrap_or(defaults.hashing_threads),
+        };
+        let progress = Arc::new(Progress::new());
+        let started = Instant::now();
+        let report = runtime()?.block_on(async {
+            let store = ledger::store::Store::connect_with_pool_size(&self.database_url, 4)
+                .context("Invalid --database-url")?;
+            ledger::store::audit(&store, options, progress.clone())
+                .await
+                .context("Failed to audit the ledger")
+        })?;
+        progress.finish();
+        let elapsed = started.elapsed().as_secs_f64();
+        let mut out = std::io::stdout().lock();
+        match &report.problem {
+            None => {
+                let rate = if elapsed > 0.0 { report.entries as f64 / elapsed } else { 0.0 };
+                writeln!(
+                    out,
+                    "ok: {} entries, {} tiles, {} device batches, {} checkpoints verified{} in {elapsed:.2} s ({rate:.0} entries/s)",
+                    report.entries,
+                    report.tiles,
+                    report.device_batches,
+                    report.checkpoints,
+                    if report.event_hashes_recomputed {
+                        ", event hashes recomputed"
+                    } else {
+                        ", event hashes NOT recomputed (--skip-event-hashes)"
+                    },
+                )?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(problem) => {
+                writeln!(out, "FAILED: {problem}")?;
+                Ok(ExitCode::from(1))
+            }
+        }
+    }
+}
+
+/// Audit progress: a bar on a terminal, otherwise a line on stderr every tenth of the way.
+struct Progress {
+    bar: Option<ProgressBar>,
+    total: AtomicU64,
+    reported_tenths: AtomicU64,
+}
+
+impl Progress {
+    fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(0);
+            if let Ok(style) = ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] {pos}/{len} entries ({per_sec}, {eta} left)",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
+        Self {
+            bar,
+            total: AtomicU64::new(0),
+            reported_tenths: AtomicU64::new(0),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl ledger::store::AuditProgress for Progress {
+    fn started(&self, entries: u64) {
+        self.total.store(entries, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_length(entries);
+        }
+    }
+
+    fn advanced(&self, done: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+            return;
+        }
+        let total = self.total.load(Ordering::Relaxed).max(1);
+        let tenths = done.saturating_mul(10) / total;
+        if tenths > self.reported_tenths.fetch_max(tenths, Ordering::Relaxed) {
+            // The command's progress report goes to stderr, away from the verdict on stdout.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("audited {done} of {total} entries");
+            }
+        }
+    }
+}
+
+/// Generate an Ed25519 key pair for signing the log's checkpoints (C2SP signed notes).
+///
+/// Writes the private key (`PRIVATE+KEY+<name>+<id>+<base64>`) to a new file readable only by
+/// its owner (mode 0600), and the public verifier key (`<name>+<id>+<base64>`) to a second file
+/// and to standard output. Publish the verifier key; keep the private key secret. Existing files
+/// are never overwritten.
+#[derive(Debug, Args)]
+pub struct KeygenCommand {
+    /// The key name: by convention the log's origin, a schema-less URL such as
+    /// `tagtrail.example.com/log`. No spaces and no `+`.
+    #[arg(long, value_name = "NAME")]
+    name: String,
+    /// Where to write the private key (created with mode 0600; must not exist).
+    #[arg(long, value_name = "FILE", default_value = "checkpoint-signer.key")]
+    private_key: PathBuf,
+    /// Where to write the public verifier key (must not exist). Default: the private key's path
+    /// with `.pub` appended.
+    #[arg(long, value_name = "FILE")]
+    public_key: Option<PathBuf>,
+}
+
+impl KeygenCommand {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let name = KeyName::parse(&self.name).context("Invalid --name")?;
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(seed.as_mut_slice())
+            .map_err(|error| anyhow::anyhow!("{error}"))
+            .context("Failed to read random bytes from the operating system")?;
+        let signer = NoteSignerKey::from_seed(name, &seed);
+        let verifier = signer.verifier_key().to_string();
+        let public_path = self.public_key.clone().unwrap_or_else(|| {
+            let mut path = self.private_key.clone().into_os_string();
+            path.push(".pub");
+            PathBuf::from(path)
+        });
+        if public_path.exists() {
+            anyhow::bail!("{} already exists; not overwriting it", public_path.display());
+        }
+        let private_text = signer.to_private_text();
+        write_new_file(&self.private_key, format!("{}\n", private_text.as_str()).as_bytes(), 0o600)
+            .with_context(|| format!("Failed to write the private key to {}", self.private_key.display()))?;
+        write_new_file(&public_path, format!("{verifier}\n").as_bytes(), 0o644)
+            .with_context(|| format!("Failed to write the verifier key to {}", public_path.display()))?;
+        writeln!(std::io::stdout().lock(), "{verifier}")?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Creates `path` (failing if it exists) with `mode` from the start, so that the content is never
+/// readable by others, and writes `content`.
+fn write_new_file(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(path)?;
+    file.write_all(content)?;
+    file.sync_all()
+}
+
+/// The command's runtime: two worker threads are plenty for one connection and one hashing task.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("Failed to start the async runtime")
+}
+
+/// One connection (no TLS), driven on the runtime.
+async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .context("Failed to connect to the database")?;
+    tokio::spawn(async move {
+        // Errors of the connection surface on the client's calls.
+        let _ = connection.await;
+    });
+    Ok(client)
+}

@@ -1,0 +1,194 @@
+//! Reading entries back: one entry, its device batch, an event by hash, and entries by EPC, parent,
+//! location or time through the lookup tables.
+
+use std::ops::Range;
+
+use epcis::EventHash;
+use epcis::document::Timestamp;
+
+use crate::batch::{BatchStatement, DeviceSignature, StatementHash};
+use crate::record::LeafRecord;
+use crate::size::LeafIndex;
+
+use super::indexer::{PgTimestamp, lookup_key};
+use super::log::{ReadError, Store};
+
+const SELECT_ENTRY: &str = "SELECT event_hash, leaf, event FROM events WHERE leaf_index = $1";
+const SELECT_BATCH: &str = "SELECT statement, signature_algorithm, signature, event_hashes
+    FROM device_batches WHERE statement_hash = $1";
+const FIND_INDEXED: &str = "SELECT leaf_index FROM event_hashes WHERE event_hash = $1";
+const FIND_IN_TAIL: &str = "SELECT leaf_index FROM events
+    WHERE leaf_index >= (SELECT indexed_size FROM index_watermark) AND event_hash = $1";
+const BY_EPC: &str = "SELECT leaf_index FROM event_epcs WHERE epc_key = $1 ORDER BY leaf_index";
+const BY_PARENT: &str =
+    "SELECT leaf_index FROM event_parents WHERE parent_key = $1 ORDER BY leaf_index";
+const BY_LOCATION: &str =
+    "SELECT leaf_index FROM event_locations WHERE location_key = $1 ORDER BY leaf_index";
+const BY_TIME: &str = "SELECT first_leaf, end_leaf FROM event_time_ranges
+    WHERE min_time <= $2 AND max_time >= $1 ORDER BY first_leaf";
+
+/// An entry as stored: its leaf record and its event's JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    /// Where it is in the log.
+    pub leaf_index: LeafIndex,
+    /// The leaf record the log committed to.
+    pub record: LeafRecord,
+    /// The event's self-contained JSON, as hashed.
+    pub event: String,
+}
+
+/// A device batch as stored: the signed statement and every event hash of the batch, from which
+/// any of its events' [`BatchPath`](crate::batch::BatchPath) is recomputed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBatch {
+    /// What the device signed.
+    pub statement: BatchStatement,
+    /// The device's signature over it.
+    pub signature: DeviceSignature,
+    /// The batch's event hashes, in batch order.
+    pub event_hashes: Vec<EventHash>,
+}
+
+/// What to look entries up by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    /// An EPC in `epcList`, `childEPCs`, `inputEPCList` or `outputEPCList`.
+    Epc(&'a str),
+    /// A `parentID`.
+    Parent(&'a str),
+    /// A `readPoint` or `bizLocation` id.
+    Location(&'a str),
+}
+
+impl Store {
+    /// The entry at `index`, if the log has it.
+    pub async fn entry(&self, index: LeafIndex) -> Result<Option<StoredEntry>, ReadError> {
+        let client = self.pool().get().await?;
+        let statement = client.prepare_cached(SELECT_ENTRY).await?;
+        let leaf = i64::try_from(index.get()).unwrap_or(i64::MAX);
+        let Some(row) = client.query_opt(&statement, &[&leaf]).await? else {
+            return Ok(None);
+        };
+        let corrupt = |reason: String| ReadError::Corrupt {
+            what: "entry",
+            reason,
+        };
+        let stored_hash: &[u8] = row.get(0);
+        let record = LeafRecord::decode(row.get(1)).map_err(|e| corrupt(e.to_string()))?;
+        if record.event_hash().as_bytes().as_slice() != stored_hash {
+            return Err(corrupt(format!("entry {index}: its record names another event")));
+        }
+        Ok(Some(StoredEntry {
+            leaf_index: index,
+            record,
+            event: row.get(2),
+        }))
+    }
+
+    /// The device batch with this statement hash, if stored.
+    pub async fn device_batch(&self, hash: &StatementHash) -> Result<Option<StoredBatch>, ReadError> {
+        let client = self.pool().get().await?;
+        let statement = client.prepare_cached(SELECT_BATCH).await?;
+        let Some(row) = client.query_opt(&statement, &[&hash.as_bytes().as_slice()]).await? else {
+            return Ok(None);
+        };
+        let corrupt = |reason: String| ReadError::Corrupt {
+            what: "device batch",
+            reason,
+        };
+        let batch_statement =
+            BatchStatement::decode(row.get(0)).map_err(|e| corrupt(e.to_string()))?;
+        let algorithm: &str = row.get(1);
+        let signature: &[u8] = row.get(2);
+        let signature = match (algorithm, <[u8; 64]>::try_from(signature)) {
+            ("ed25519", Ok(bytes)) => DeviceSignature::Ed25519(bytes),
+            _ => return Err(corrupt(format!("unknown signature {algorithm} of {} bytes", signature.len()))),
+        };
+        let hashes: &[u8] = row.get(3);
+        let event_hashes = hashes
+            .chunks_exact(32)
+            .filter_map(|chunk| <[u8; 32]>::try_from(chunk).ok().map(EventHash::from_bytes))
+            .collect();
+        Ok(Some(StoredBatch {
+            statement: batch_statement,
+            signature,
+            event_hashes,
+        }))
+    }
+
+    /// The leaf index of the event with this hash, if the log has it (from the lookup table, or
+    /// from the entries it does not cover yet).
+    pub async fn find_event(&self, hash: &EventHash) -> Result<Option<LeafIndex>, ReadError> {
+        let client = self.pool().get().await?;
+        let hash = hash.as_bytes().as_slice();
+        let mut found = None;
+        for sql in [FIND_INDEXED, FIND_IN_TAIL] {
+            let statement = client.prepare_cached(sql).await?;
+            if let Some(row) = client.query_opt(&statement, &[&hash]).await? {
+                found = Some(row.get::<_, i64>(0));
+                break;
+            }
+        }
+        found
+            .map(|leaf| {
+                u64::try_from(leaf)
+                    .ok()
+                    .and_then(|leaf| LeafIndex::new(leaf).ok())
+                    .ok_or_else(|| ReadError::Corrupt {
+                        what: "leaf index",
+                        reason: format!("{leaf} is not a leaf index"),
+                    })
+            })
+            .transpose()
+    }
+
+    /// The indexed entries that mention an identifier, in leaf order. These are candidates: two
+    /// identifiers may (with probability 2^-64) share a lookup key, so check the events. Entries
+    /// appended in the last moments (above the indexer's watermark) are not included.
+    pub async fn lookup(&self, lookup: Lookup<'_>) -> Result<Vec<LeafIndex>, ReadError> {
+        let (sql, id) = match lookup {
+            Lookup::Epc(id) => (BY_EPC, id),
+            Lookup::Parent(id) => (BY_PARENT, id),
+            Lookup::Location(id) => (BY_LOCATION, id),
+        };
+        let client = self.pool().get().await?;
+        let statement = client.prepare_cached(sql).await?;
+        let rows = client.query(&statement, &[&lookup_key(id)]).await?;
+        rows.iter()
+            .map(|row| {
+                let leaf: i64 = row.get(0);
+                u64::try_from(leaf)
+                    .ok()
+                    .and_then(|leaf| LeafIndex::new(leaf).ok())
+                    .ok_or_else(|| ReadError::Corrupt {
+                        what: "lookup table",
+                        reason: format!("{leaf} is not a leaf index"),
+                    })
+            })
+            .collect()
+    }
+
+    /// The ranges of indexed entries that may hold events whose `eventTime` lies in
+    /// `from..=to` (each range's earliest and latest event time overlap it). Read the entries of
+    /// these ranges and check their times.
+    pub async fn leaf_ranges_by_time(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Range<u64>>, ReadError> {
+        let client = self.pool().get().await?;
+        let statement = client.prepare_cached(BY_TIME).await?;
+        let from = PgTimestamp::from_unix_nanos(from.unix_nanos());
+        let to = PgTimestamp::from_unix_nanos(to.unix_nanos());
+        let rows = client.query(&statement, &[&from, &to]).await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let first: i64 = row.get(0);
+                let end: i64 = row.get(1);
+                u64::try_from(first).unwrap_or(0)..u64::try_from(end).unwrap_or(0)
+            })
+            .collect())
+    }
+}

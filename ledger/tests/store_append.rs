@@ -1,0 +1,234 @@
+//! The sequencer against a real PostgreSQL: appends, duplicates, concurrent appenders, proofs read
+//! from the stored tiles at many sizes, and signed, consistent checkpoints.
+
+use std::sync::Arc;
+
+use ledger::checkpoint::{Origin, TrustedLog};
+use ledger::note::{KeyName, NoteSignerKey, NoteVerifiers};
+use ledger::store::testing::{EventFactory, TestDatabase};
+use ledger::store::{Checkpointer, Indexer, NewBatch, Sequencer, Store};
+use ledger::tree::MemoryTree;
+use ledger::{LeafIndex, TreeSize};
+
+fn leaf_hashes(batch: &NewBatch) -> Vec<ledger::Hash> {
+    batch.entries().iter().map(|e| e.record().leaf_hash()).collect()
+}
+
+async fn count(store: &Store, sql: &str) -> i64 {
+    let client = store.pool().get().await.unwrap();
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+#[tokio::test]
+async fn appended_events_get_consecutive_leaves_and_a_duplicate_gets_the_existing_leaf() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1);
+
+    let first = sequencer.append(device.next_batch(10)).await.unwrap();
+    let leaves: Vec<u64> = first.iter().map(|r| r.leaf_index.get()).collect();
+    assert_eq!(leaves, (0..10).collect::<Vec<_>>());
+    assert!(first.iter().all(|r| !r.existing));
+    assert_eq!(store.tree_size().await.unwrap(), TreeSize::from(10));
+
+    // Events 3 and 7 again, in a new batch with two new events and event 12 twice.
+    let mixed = device.batch_of([3, 10, 7, 11, 10]);
+    let results = sequencer.append(mixed).await.unwrap();
+    let got: Vec<(u64, bool)> = results.iter().map(|r| (r.leaf_index.get(), r.existing)).collect();
+    assert_eq!(got, [(3, true), (10, false), (7, true), (11, false), (10, true)]);
+    assert_eq!(store.tree_size().await.unwrap(), TreeSize::from(12));
+
+    // The very same batch again appends nothing.
+    let again = sequencer.append(device.batch_of(0..10)).await.unwrap();
+    assert!(again.iter().all(|r| r.existing));
+    assert_eq!(store.tree_size().await.unwrap(), TreeSize::from(12));
+    assert_eq!(count(&store, "SELECT count(*) FROM events").await, 12);
+    assert_eq!(count(&store, "SELECT count(*) FROM device_batches").await, 2);
+    sequencer.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_duplicate_of_an_indexed_event_is_found_through_the_lookup_table() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let mut device = EventFactory::new("dock-door-1", 1);
+    let sequencer = Sequencer::start(&store);
+    sequencer.append(device.next_batch(50)).await.unwrap();
+    sequencer.shutdown().await;
+    Indexer::new(&store).catch_up().await.unwrap();
+    assert_eq!(count(&store, "SELECT indexed_size FROM index_watermark").await, 50);
+    assert_eq!(count(&store, "SELECT count(*) FROM event_hashes").await, 50);
+    assert_eq!(count(&store, "SELECT count(*) FROM event_epcs").await, 250);
+
+    // A fresh sequencer knows nothing in memory: the duplicate must come from event_hashes.
+    let sequencer = Sequencer::start(&store);
+    let results = sequencer.append(device.batch_of([42, 50])).await.unwrap();
+    let got: Vec<(u64, bool)> = results.iter().map(|r| (r.leaf_index.get(), r.existing)).collect();
+    assert_eq!(got, [(42, true), (50, false)]);
+    sequencer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_appenders_on_separate_connections_keep_one_consistent_log() {
+    let db = TestDatabase::create().await.unwrap();
+    let store_a = Store::connect(db.url()).unwrap();
+    let store_b = Store::connect(db.url()).unwrap();
+    let a = Sequencer::start(&store_a);
+    let b = Sequencer::start(&store_b);
+    // Both report the same physical events 0..200 (two readers at one door) and some of their own.
+    let task_a = tokio::spawn(async move {
+        let mut shared = EventFactory::new("door", 1);
+        let mut own = EventFactory::new("reader-a", 2);
+        for round in 0..20u64 {
+            a.append(shared.batch_of(round * 10..round * 10 + 10)).await.unwrap();
+            a.append(own.next_batch(7)).await.unwrap();
+        }
+        a.shutdown().await;
+    });
+    let task_b = tokio::spawn(async move {
+        let mut shared = EventFactory::new("door", 1);
+        let mut own = EventFactory::new("reader-b", 3);
+        for round in (0..20u64).rev() {
+            b.append(shared.batch_of(round * 10..round * 10 + 10)).await.unwrap();
+            b.append(own.next_batch(5)).await.unwrap();
+        }
+        b.shutdown().await;
+    });
+    task_a.await.unwrap();
+    task_b.await.unwrap();
+
+    let distinct = 200 + 20 * 7 + 20 * 5;
+    assert_eq!(store_a.tree_size().await.unwrap(), TreeSize::from(distinct));
+    assert_eq!(
+        count(&store_a, "SELECT count(DISTINCT event_hash) FROM events").await,
+        i64::from(distinct)
+    );
+    // The stored tiles give the root of the tree of the stored leaves, in leaf order.
+    let client = store_a.pool().get().await.unwrap();
+    let rows = client
+        .query("SELECT leaf FROM events ORDER BY leaf_index", &[])
+        .await
+        .unwrap();
+    let tree =
+        MemoryTree::from_leaf_hashes(rows.iter().map(|row| ledger::leaf_hash(row.get(0)))).unwrap();
+    assert_eq!(store_a.root_hash(tree.size()).await.unwrap(), tree.root());
+    // And the whole log audits clean.
+    let report = ledger::store::audit(
+        &store_a,
+        ledger::store::AuditOptions::default(),
+        Arc::new(ledger::store::NoProgress),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.problem, None);
+    assert_eq!(report.entries, u64::from(distinct));
+}
+
+#[tokio::test]
+async fn proofs_read_from_the_stored_tiles_verify_at_sizes_around_tile_edges() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1);
+    let mut tree = MemoryTree::new();
+    let mut sizes_seen: Vec<TreeSize> = Vec::new();
+
+    // Grow to exactly these sizes, checking proofs at each.
+    for target in [1u64, 255, 256, 257, 511, 1000, 65_536, 65_537] {
+        while tree.size().get() < target {
+            let step = (target - tree.size().get()).min(5_000);
+            let batch = device.next_batch(usize::try_from(step).unwrap());
+            for hash in leaf_hashes(&batch) {
+                tree.push_leaf_hash(hash).unwrap();
+            }
+            sequencer.append(batch).await.unwrap();
+        }
+        let size = tree.size();
+        assert_eq!(store.tree_size().await.unwrap(), size);
+        assert_eq!(store.root_hash(size).await.unwrap(), tree.root(), "root at {size}");
+        let root = tree.root();
+        for leaf in [0, size.get() / 2, size.get() - 1, size.get().saturating_sub(256)] {
+            let index = LeafIndex::new(leaf).unwrap();
+            let proof = store.inclusion_proof(index, size).await.unwrap();
+            let leaf_hash = tree.node(ledger::tree::NodeId::leaf(index)).unwrap();
+            proof
+                .verify(&leaf_hash, &root)
+                .unwrap_or_else(|e| panic!("inclusion of {leaf} at {size}: {e}"));
+        }
+        for &old in &sizes_seen {
+            let proof = store.consistency_proof(old, size).await.unwrap();
+            proof
+                .verify(&tree.root_at(old).unwrap(), &root)
+                .unwrap_or_else(|e| panic!("consistency {old} -> {size}: {e}"));
+        }
+        sizes_seen.push(size);
+    }
+    // Proofs at a size between two appends (a partial tile never stored at that width).
+    let size = TreeSize::from(300);
+    let proof = store.inclusion_proof(LeafIndex::from(299), size).await.unwrap();
+    let leaf = tree.node(ledger::tree::NodeId::leaf(LeafIndex::from(299))).unwrap();
+    proof.verify(&leaf, &tree.root_at(size).unwrap()).unwrap();
+    // Nothing beyond the tree.
+    assert!(store.inclusion_proof(LeafIndex::from(0), TreeSize::from(65_538)).await.is_err());
+    sequencer.shutdown().await;
+}
+
+#[tokio::test]
+async fn checkpoints_are_signed_verifiable_and_consistent_with_the_previous_one() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let origin = Origin::parse("tagtrail.test/log").unwrap();
+    let signer = NoteSignerKey::from_seed(KeyName::parse("tagtrail.test/log").unwrap(), &[9; 32]);
+    let trusted = TrustedLog::new(
+        origin.clone(),
+        NoteVerifiers::new(vec![signer.verifier_key()]).unwrap(),
+    );
+    let checkpointer = Checkpointer::new(&store, origin, Arc::new(signer));
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1);
+
+    assert_eq!(checkpointer.sign_latest().await.unwrap(), None, "nothing to sign yet");
+    let mut previous = None;
+    for batch in [3usize, 300, 1] {
+        sequencer.append(device.next_batch(batch)).await.unwrap();
+        let stored = checkpointer.sign_latest().await.unwrap().expect("a new checkpoint");
+        let verified = trusted.open_checkpoint(&stored.note).unwrap();
+        assert_eq!(verified.checkpoint().size(), stored.size);
+        assert_eq!(verified.checkpoint().root(), &stored.root);
+        assert_eq!(store.root_hash(stored.size).await.unwrap(), stored.root);
+        if let Some(old) = previous.replace(stored.clone()) {
+            let old: ledger::store::StoredCheckpoint = old;
+            store
+                .consistency_proof(old.size, stored.size)
+                .await
+                .unwrap()
+                .verify(&old.root, &stored.root)
+                .unwrap();
+        }
+        assert_eq!(checkpointer.sign_latest().await.unwrap(), None, "no growth, no checkpoint");
+    }
+    let latest = store.latest_checkpoint().await.unwrap().unwrap();
+    assert_eq!(latest.size, TreeSize::from(304));
+    assert_eq!(count(&store, "SELECT count(*) FROM checkpoints").await, 3);
+    assert_eq!(count(&store, "SELECT count(*) FROM signing_keys").await, 1);
+    sequencer.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_background_signer_covers_new_entries_and_signs_on_shutdown() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let origin = Origin::parse("tagtrail.test/log").unwrap();
+    let signer = NoteSignerKey::from_seed(KeyName::parse("tagtrail.test/log").unwrap(), &[9; 32]);
+    let background = Checkpointer::new(&store, origin, Arc::new(signer))
+        .with_interval(std::time::Duration::from_millis(50))
+        .spawn();
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1);
+    sequencer.append(device.next_batch(20)).await.unwrap();
+    background.shutdown().await;
+    let latest = store.latest_checkpoint().await.unwrap().unwrap();
+    assert_eq!(latest.size, TreeSize::from(20));
+    sequencer.shutdown().await;
+}
