@@ -1,10 +1,13 @@
 //! One EPCIS event: its JSON object exactly as received, plus typed accessors over it.
 
+use std::sync::OnceLock;
+
 use serde_json::{Map, Value};
 
 use super::parse::ParseError;
 use super::time::{TimeZoneOffset, Timestamp};
 use super::view::{Objects, Strings};
+use crate::json::{self, Json, Node, Object};
 use crate::validate::format::is_uri;
 use crate::validate::{Rule, Violation};
 
@@ -128,26 +131,39 @@ impl Origin {
 
 /// One EPCIS event.
 ///
-/// The event keeps its JSON object exactly as it was received (`raw`: members in document
-/// order, extension members and their values untouched) so that it serialises back to the same
-/// JSON and the CBV event hash can be computed from it. The accessors read that object; they
-/// return `None` (or nothing) for a member that is absent or has the wrong JSON type, so run
+/// The event keeps its JSON object exactly as it was received (members in document order,
+/// extension members and their values untouched) so that it serialises back to the same JSON
+/// and the CBV event hash can be computed from it. The accessors read that object; they return
+/// `None` (or nothing) for a member that is absent or has the wrong JSON type, so run
 /// [`crate::validate`] first when the input is untrusted.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Event {
     index: usize,
     kind: EventKind,
     origin: Origin,
-    raw: Map<String, Value>,
+    /// The JSON object in the lean form that parsing, validation and hashing use.
+    members: Object,
+    /// The same object as a `serde_json::Map`, built on the first call of [`Event::raw`].
+    raw: OnceLock<Map<String, Value>>,
+}
+
+/// Events are equal when they sit at the same place and their JSON objects are equal.
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.index == other.index
+            && self.kind == other.kind
+            && self.origin == other.origin
+            && self.members == other.members
+    }
 }
 
 impl Event {
     /// Parses a single event object (as posted to a capture `events` endpoint). Only the JSON
     /// syntax and the event `type` are checked here; everything else is [`crate::validate`]'s job.
     pub fn parse(bytes: &[u8]) -> Result<Self, ParseError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(ParseError::Json)?;
-        match value {
-            Value::Object(raw) => Self::from_map(raw),
+        let node = json::parse(bytes).map_err(ParseError::Json)?;
+        match node {
+            Node::Object(members) => Self::new(0, Origin::Standalone, members),
             _ => Err(ParseError::Structure(Violation::new(
                 None,
                 String::new(),
@@ -157,18 +173,14 @@ impl Event {
         }
     }
 
-    /// Takes ownership of a single event object without copying it.
+    /// Takes ownership of a single event object (its strings are moved, not copied).
     pub fn from_map(raw: Map<String, Value>) -> Result<Self, ParseError> {
-        Self::new(0, Origin::Standalone, raw)
+        Self::new(0, Origin::Standalone, Object::from_map(raw))
     }
 
-    pub(crate) fn new(
-        index: usize,
-        origin: Origin,
-        raw: Map<String, Value>,
-    ) -> Result<Self, ParseError> {
-        let kind = match raw.get("type") {
-            Some(Value::String(name)) => EventKind::from_type_name(name),
+    pub(crate) fn new(index: usize, origin: Origin, members: Object) -> Result<Self, ParseError> {
+        let kind = match members.get("type") {
+            Some(Node::String(name)) => EventKind::from_type_name(name),
             _ => None,
         };
         match kind {
@@ -176,12 +188,13 @@ impl Event {
                 index,
                 kind,
                 origin,
-                raw,
+                members,
+                raw: OnceLock::new(),
             }),
             None => {
-                let (rule, message) = match raw.get("type") {
+                let (rule, message) = match members.get("type") {
                     None => (Rule::Required, "event type is required".to_owned()),
-                    Some(Value::String(name)) => (
+                    Some(Node::String(name)) => (
                         Rule::Enum,
                         format!(
                             "event type {name:?} is neither ObjectEvent, AggregationEvent, \
@@ -236,26 +249,35 @@ impl Event {
         self.str_member("type").unwrap_or_default()
     }
 
-    /// The event's JSON object, exactly as received.
+    /// The event's JSON object, exactly as received. The `Map` is built on the first call
+    /// (parsing does not build one) and kept.
     pub fn raw(&self) -> &Map<String, Value> {
-        &self.raw
+        self.raw.get_or_init(|| self.members.to_map())
     }
 
-    /// Gives the JSON object back without copying it.
+    /// Gives the JSON object back (moving its strings, not copying them).
     pub fn into_raw(self) -> Map<String, Value> {
-        self.raw
+        match self.raw.into_inner() {
+            Some(raw) => raw,
+            None => self.members.into_map(),
+        }
+    }
+
+    /// The event's JSON object in the lean form that validation and hashing read.
+    pub(crate) fn members(&self) -> &Object {
+        &self.members
     }
 
     /// The JSON text of the event (members in their original order).
     pub fn to_json(&self) -> String {
-        // Serialising a map of `Value`s has no failure path: keys are strings and every number
-        // is finite.
-        serde_json::to_string(&self.raw).unwrap_or_default()
+        // Serialising JSON values has no failure path: keys are strings and every number is
+        // finite.
+        serde_json::to_string(&self.members).unwrap_or_default()
     }
 
     /// An event-level `@context`, if the event carries one (standalone events must).
     pub fn context(&self) -> Option<&Value> {
-        self.raw.get("@context")
+        self.raw().get("@context")
     }
 
     /// `eventTime`, parsed.
@@ -283,7 +305,7 @@ impl Event {
 
     /// `certificationInfo`: one URI or a list of them.
     pub fn certification_info(&self) -> Strings<'_> {
-        match self.raw.get("certificationInfo") {
+        match self.raw().get("certificationInfo") {
             Some(Value::String(single)) => Strings::one(single),
             other => Strings::of(other),
         }
@@ -342,7 +364,7 @@ impl Event {
 
     /// `epcList` (Object and Transaction events).
     pub fn epc_list(&self) -> Strings<'_> {
-        Strings::of(self.raw.get("epcList"))
+        Strings::of(self.raw().get("epcList"))
     }
 
     /// `parentID` (Aggregation, Transaction and Association events).
@@ -352,17 +374,17 @@ impl Event {
 
     /// `childEPCs` (Aggregation and Association events).
     pub fn child_epcs(&self) -> Strings<'_> {
-        Strings::of(self.raw.get("childEPCs"))
+        Strings::of(self.raw().get("childEPCs"))
     }
 
     /// `inputEPCList` (Transformation events).
     pub fn input_epc_list(&self) -> Strings<'_> {
-        Strings::of(self.raw.get("inputEPCList"))
+        Strings::of(self.raw().get("inputEPCList"))
     }
 
     /// `outputEPCList` (Transformation events).
     pub fn output_epc_list(&self) -> Strings<'_> {
-        Strings::of(self.raw.get("outputEPCList"))
+        Strings::of(self.raw().get("outputEPCList"))
     }
 
     /// Every instance-level identifier the event names, with the list it comes from:
@@ -379,22 +401,22 @@ impl Event {
 
     /// `quantityList` (Object and Transaction events).
     pub fn quantity_list(&self) -> Objects<'_, QuantityElement<'_>> {
-        Objects::of(self.raw.get("quantityList"), QuantityElement)
+        Objects::of(self.raw().get("quantityList"), QuantityElement)
     }
 
     /// `childQuantityList` (Aggregation and Association events).
     pub fn child_quantity_list(&self) -> Objects<'_, QuantityElement<'_>> {
-        Objects::of(self.raw.get("childQuantityList"), QuantityElement)
+        Objects::of(self.raw().get("childQuantityList"), QuantityElement)
     }
 
     /// `inputQuantityList` (Transformation events).
     pub fn input_quantity_list(&self) -> Objects<'_, QuantityElement<'_>> {
-        Objects::of(self.raw.get("inputQuantityList"), QuantityElement)
+        Objects::of(self.raw().get("inputQuantityList"), QuantityElement)
     }
 
     /// `outputQuantityList` (Transformation events).
     pub fn output_quantity_list(&self) -> Objects<'_, QuantityElement<'_>> {
-        Objects::of(self.raw.get("outputQuantityList"), QuantityElement)
+        Objects::of(self.raw().get("outputQuantityList"), QuantityElement)
     }
 
     /// Every quantity element of the event, with the list it comes from.
@@ -422,22 +444,22 @@ impl Event {
 
     /// `bizTransactionList`.
     pub fn biz_transactions(&self) -> Objects<'_, BizTransaction<'_>> {
-        Objects::of(self.raw.get("bizTransactionList"), BizTransaction)
+        Objects::of(self.raw().get("bizTransactionList"), BizTransaction)
     }
 
     /// `sourceList`.
     pub fn sources(&self) -> Objects<'_, SourceOrDestination<'_>> {
-        Objects::of(self.raw.get("sourceList"), SourceOrDestination)
+        Objects::of(self.raw().get("sourceList"), SourceOrDestination)
     }
 
     /// `destinationList`.
     pub fn destinations(&self) -> Objects<'_, SourceOrDestination<'_>> {
-        Objects::of(self.raw.get("destinationList"), SourceOrDestination)
+        Objects::of(self.raw().get("destinationList"), SourceOrDestination)
     }
 
     /// `sensorElementList`.
     pub fn sensor_elements(&self) -> Objects<'_, SensorElement<'_>> {
-        Objects::of(self.raw.get("sensorElementList"), SensorElement)
+        Objects::of(self.raw().get("sensorElementList"), SensorElement)
     }
 
     /// `ilmd` (instance/lot master data; Object and Transformation events with action ADD).
@@ -449,24 +471,24 @@ impl Event {
     /// `example:myField`), in document order.
     pub fn extensions(&self) -> impl Iterator<Item = (&str, &Value)> + '_ {
         let kind = self.kind;
-        self.raw
+        self.raw()
             .iter()
             .filter(move |(key, _)| !is_standard_member(kind, key))
             .map(|(key, value)| (key.as_str(), value))
     }
 
     fn str_member(&self, key: &str) -> Option<&str> {
-        self.raw.get(key).and_then(Value::as_str)
+        self.members.get(key).and_then(Json::as_str)
     }
 
     fn object_member(&self, key: &str) -> Option<&Map<String, Value>> {
-        self.raw.get(key).and_then(Value::as_object)
+        self.raw().get(key).and_then(Value::as_object)
     }
 }
 
 impl serde::Serialize for Event {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.raw.serialize(serializer)
+        self.members.serialize(serializer)
     }
 }
 

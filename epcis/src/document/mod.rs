@@ -1,9 +1,10 @@
 //! EPCIS 2.0 documents and events.
 //!
-//! [`Document::parse`] reads an `EPCISDocument` or `EPCISQueryDocument` once with `serde_json`
-//! and keeps every event's JSON object as received (member order, extension members and values
-//! untouched), with typed accessors over it. Checking the content against the EPCIS 2.0 schema
-//! and the CBV is [`crate::validate`]'s job.
+//! [`Document::parse`] reads an `EPCISDocument` or `EPCISQueryDocument` once and keeps every
+//! event's JSON object as received (member order, extension members and values untouched), with
+//! typed accessors over it. Events are held in the crate's lean JSON form (the values and
+//! errors are serde_json's); [`Event::raw`] builds the `serde_json::Map` on first use. Checking
+//! the content against the EPCIS 2.0 schema and the CBV is [`crate::validate`]'s job.
 
 mod event;
 mod parse;

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use super::event::{Event, Origin};
 use super::time::Timestamp;
+use crate::json::{self, Node, Object};
 use crate::validate::{Rule, Violation};
 
 /// Why bytes could not be read as an EPCIS document or event.
@@ -70,7 +71,8 @@ impl DocumentKind {
 /// An EPCIS 2.0 document, parsed once.
 ///
 /// The root object is kept as received, except that the event objects are moved out of the
-/// event list into [`Event`]s (no copy). [`Document::to_value`] and the `Serialize`
+/// event list into [`Event`]s (no copy). Events are read into a lean ordered form, not into
+/// `serde_json::Map`s: that is most of what makes parsing fast. [`Document::to_value`] and the `Serialize`
 /// implementation put them back where they were, so the document serialises to the same JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
@@ -84,13 +86,17 @@ pub struct Document {
 impl Document {
     /// Parses an `EPCISDocument` or an `EPCISQueryDocument` from JSON bytes.
     pub fn parse(bytes: &[u8]) -> Result<Self, ParseError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(ParseError::Json)?;
-        Self::from_value(value)
+        let node = json::parse(bytes).map_err(ParseError::Json)?;
+        Self::from_node(node)
     }
 
-    /// Builds a document from an already parsed JSON value, without copying it.
+    /// Builds a document from an already parsed JSON value, without copying its strings.
     pub fn from_value(value: Value) -> Result<Self, ParseError> {
-        let Value::Object(mut root) = value else {
+        Self::from_node(Node::from_value(value))
+    }
+
+    fn from_node(node: Node) -> Result<Self, ParseError> {
+        let Node::Object(mut root) = node else {
             return Err(structure(
                 "",
                 Rule::Type,
@@ -98,11 +104,11 @@ impl Document {
             ));
         };
         let kind = match root.get("type") {
-            Some(Value::String(name)) if name == "EPCISDocument" => DocumentKind::Document,
-            Some(Value::String(name)) if name == "EPCISQueryDocument" => {
+            Some(Node::String(name)) if name == "EPCISDocument" => DocumentKind::Document,
+            Some(Node::String(name)) if name == "EPCISQueryDocument" => {
                 DocumentKind::QueryDocument
             }
-            Some(Value::String(name)) => {
+            Some(Node::String(name)) => {
                 return Err(structure(
                     "/type",
                     Rule::Enum,
@@ -128,12 +134,12 @@ impl Document {
         };
 
         let mut events = Vec::new();
-        let events_taken = match event_list_mut(&mut root, kind.event_list_path()) {
-            Some(Value::Array(items)) => {
+        let events_taken = match event_node_mut(&mut root, kind.event_list_path()) {
+            Some(Node::Array(items)) => {
                 let items = std::mem::take(items);
                 events.reserve_exact(items.len());
                 for (index, item) in items.into_iter().enumerate() {
-                    let Value::Object(raw) = item else {
+                    let Node::Object(raw) = item else {
                         return Err(ParseError::Structure(Violation::new(
                             Some(index),
                             format!("{}/{index}", kind.origin().event_list_pointer()),
@@ -149,7 +155,7 @@ impl Document {
         };
         Ok(Self {
             kind,
-            root,
+            root: root.into_map(),
             events,
             events_taken,
         })
@@ -265,7 +271,7 @@ impl Document {
             *list = Value::Array(
                 self.events
                     .iter()
-                    .map(|event| Value::Object(event.raw().clone()))
+                    .map(|event| Value::Object(event.members().to_map()))
                     .collect(),
             );
         }
@@ -337,6 +343,19 @@ fn event_list_mut<'a>(root: &'a mut Map<String, Value>, path: &[&str]) -> Option
         object = object.get_mut(*key)?.as_object_mut()?;
     }
     object.get_mut(*last)
+}
+
+/// [`event_list_mut`] on the lean form that documents are parsed into.
+fn event_node_mut<'a>(root: &'a mut Object, path: &[&str]) -> Option<&'a mut Node> {
+    let (last, parents) = path.split_last()?;
+    let mut object = root;
+    for key in parents {
+        object = match object.get_mut(key)? {
+            Node::Object(inner) => inner,
+            _ => return None,
+        };
+    }
+    object.get_mut(last)
 }
 
 fn structure(pointer: &str, rule: Rule, message: impl Into<String>) -> ParseError {

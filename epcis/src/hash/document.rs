@@ -56,7 +56,7 @@ pub fn parsed_document_hashes(document: &Document) -> Result<Vec<EventHash>, Has
         .enumerate()
         .map(|(index, event)| {
             buffers
-                .prehash(event.raw(), &context)
+                .prehash(event.members(), &context)
                 .map(hash_prehash)
                 .map_err(|source| HashError::Event { index, source: Box::new(source) })
         })

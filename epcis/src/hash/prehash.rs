@@ -22,6 +22,8 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Number, Value};
 
+use crate::json::{Json, JsonObject, View};
+
 use super::context::HashContext;
 use super::error::HashError;
 use super::identifier::write_normalised_identifier;
@@ -49,27 +51,26 @@ pub(crate) struct PrehashBuffers {
 
 impl PrehashBuffers {
     /// The pre-hash string of `event`, as [`prehash`] returns it, borrowed until the next call.
-    pub(crate) fn prehash(
+    pub(crate) fn prehash<O: JsonObject>(
         &mut self,
-        event: &Map<String, Value>,
+        event: &O,
         context: &HashContext,
     ) -> Result<&str, HashError> {
         let layered;
         let context = match event.get("@context") {
             Some(declared) => {
-                layered = context.with_context(declared)?;
+                layered = context.with_context(&declared.to_value())?;
                 &layered
             }
             None => context,
         };
-        let event_type = match event.get("type") {
-            Some(Value::String(event_type)) => event_type.as_str(),
-            _ => return Err(HashError::MissingEventType),
+        let Some(event_type) = event.get("type").and_then(Json::as_str) else {
+            return Err(HashError::MissingEventType);
         };
 
-        let mut ordered: [Option<&Value>; EVENT_FIELDS.len()] = [None; EVENT_FIELDS.len()];
+        let mut ordered: [Option<&O::Value>; EVENT_FIELDS.len()] = [None; EVENT_FIELDS.len()];
         let mut has_remainder = false;
-        for (key, value) in event {
+        for (key, value) in event.members() {
             match classify(key) {
                 Slot::Ordered(index) => ordered[index] = Some(value),
                 Slot::Skip => {}
@@ -92,7 +93,7 @@ impl PrehashBuffers {
         }
         if has_remainder {
             let mut group = env.group();
-            let remainder = event.iter().filter(|(key, _)| matches!(classify(key), Slot::Remainder));
+            let remainder = event.members().filter(|(key, _)| matches!(classify(key), Slot::Remainder));
             for (key, value) in remainder {
                 if context.is_ignored(key) {
                     continue;
@@ -413,15 +414,15 @@ impl Env<'_> {
 }
 
 /// Writes a standard field (nothing if it holds no value).
-fn write_field(
+fn write_field<J: Json>(
     out: &mut String,
     env: &mut Env<'_>,
     field: &Field,
-    value: &Value,
+    value: &J,
 ) -> Result<(), HashError> {
     match field.kind {
-        Kind::Scalar(rule) => match value {
-            Value::Array(members) => {
+        Kind::Scalar(rule) => match value.view() {
+            View::Array(members) => {
                 let mut group = env.group();
                 for member in members {
                     group.begin();
@@ -440,7 +441,7 @@ fn write_field(
             let body = out.len();
             let mut group = env.group();
             for member in members {
-                if matches!(member, Value::Array(_) | Value::Object(_)) {
+                if matches!(member.view(), View::Array(_) | View::Object(_)) {
                     return Err(HashError::InvalidField {
                         field: field.path,
                         expected: "a list of identifier strings",
@@ -466,7 +467,7 @@ fn write_field(
             let body = out.len();
             let mut group = env.group();
             for member in as_members(value) {
-                let Value::Object(object) = member else {
+                let View::Object(object) = member.view() else {
                     if member.is_null() {
                         continue;
                     }
@@ -486,20 +487,24 @@ fn write_field(
             Ok(())
         }
         Kind::Record { fields } => {
-            if let Value::Object(object) = value {
+            if let View::Object(object) = value.view() {
                 // A single record needs no sorting.
                 return write_record(out, env, field.name, fields, object);
             }
             let mut group = env.group();
             for member in as_members(value) {
-                let shorthand;
-                let object = match member {
-                    Value::Object(object) => object,
-                    Value::Null => continue,
+                match member.view() {
+                    View::Object(object) => {
+                        group.begin();
+                        write_record(&mut group.buf, env, field.name, fields, object)?;
+                        group.end();
+                    }
+                    View::Null => {}
                     // `readPoint: "urn:…"`: the identifier alone stands for `{ "id": … }`.
-                    Value::String(_) if fields.first().is_some_and(|f| f.name == "id") => {
-                        shorthand = Map::from_iter([("id".to_owned(), member.clone())]);
-                        &shorthand
+                    View::String(_) if let Some(id) = fields.first().filter(|f| f.name == "id") => {
+                        group.begin();
+                        write_id_shorthand(&mut group.buf, env, field.name, id, member)?;
+                        group.end();
                     }
                     _ => {
                         return Err(HashError::InvalidField {
@@ -507,10 +512,7 @@ fn write_field(
                             expected: "an object",
                         });
                     }
-                };
-                group.begin();
-                write_record(&mut group.buf, env, field.name, fields, object)?;
-                group.end();
+                }
             }
             env.finish(group, out);
             Ok(())
@@ -520,12 +522,12 @@ fn write_field(
 
 /// Writes `name` then the known fields of `object` in order, then its extensions sorted;
 /// writes nothing if neither yields any text.
-fn write_record(
+fn write_record<O: JsonObject>(
     out: &mut String,
     env: &mut Env<'_>,
     name: &str,
     fields: &'static [Field],
-    object: &Map<String, Value>,
+    object: &O,
 ) -> Result<(), HashError> {
     let mark = out.len();
     out.push_str(name);
@@ -536,11 +538,11 @@ fn write_record(
         }
     }
     let has_extensions = object
-        .keys()
-        .any(|key| !fields.iter().any(|f| f.name == key) && !is_comment_or_keyword(key));
+        .members()
+        .any(|(key, _)| !fields.iter().any(|f| f.name == key) && !is_comment_or_keyword(key));
     if has_extensions {
         let mut group = env.group();
-        for (key, value) in object {
+        for (key, value) in object.members() {
             if fields.iter().any(|f| f.name == key) {
                 continue;
             }
@@ -554,16 +556,35 @@ fn write_record(
     Ok(())
 }
 
+/// Writes a record given as its identifier alone (`"readPoint": "urn:…"`) as the record
+/// `{"id": value}` would be written: `name`, then the `id` field, or nothing if that is empty.
+fn write_id_shorthand<J: Json>(
+    out: &mut String,
+    env: &mut Env<'_>,
+    name: &str,
+    id: &Field,
+    value: &J,
+) -> Result<(), HashError> {
+    let mark = out.len();
+    out.push_str(name);
+    let body = out.len();
+    write_field(out, env, id, value)?;
+    if out.len() == body {
+        out.truncate(mark);
+    }
+    Ok(())
+}
+
 /// Writes `name=value` for one scalar member of a standard field (nothing for an empty value or
 /// `null`).
-fn write_scalar_entry(
+fn write_scalar_entry<J: Json>(
     out: &mut String,
     context: &HashContext,
     field: &Field,
     rule: Rule,
-    value: &Value,
+    value: &J,
 ) -> Result<(), HashError> {
-    if matches!(value, Value::Array(_) | Value::Object(_)) {
+    if matches!(value.view(), View::Array(_) | View::Object(_)) {
         return Err(HashError::InvalidField {
             field: field.path,
             expected: "a string, number or boolean (or a list of them)",
@@ -579,10 +600,10 @@ fn write_scalar_entry(
 }
 
 /// A list's members: an array's elements, or a lone value as a list of one.
-fn as_members(value: &Value) -> &[Value] {
-    match value {
-        Value::Array(members) => members,
-        other => std::slice::from_ref(other),
+fn as_members<J: Json>(value: &J) -> &[J] {
+    match value.view() {
+        View::Array(members) => members,
+        _ => std::slice::from_ref(value),
     }
 }
 
@@ -590,33 +611,33 @@ fn as_members(value: &Value) -> &[Value] {
 /// `group`: `key=value` for a scalar, `key` followed by its sorted children for an object, one
 /// entry per member for an array. Keys are written `{namespace IRI}local` when their prefix is
 /// declared; values get the generic normalisations (no timestamp or vocabulary rules).
-fn push_generic_entries(group: &mut Group, env: &mut Env<'_>, key: &str, value: &Value) {
+fn push_generic_entries<J: Json>(group: &mut Group, env: &mut Env<'_>, key: &str, value: &J) {
     if is_comment_or_keyword(key) {
         return;
     }
-    match value {
-        Value::Null => {}
-        Value::Array(members) => {
+    match value.view() {
+        View::Null => {}
+        View::Array(members) => {
             for member in members {
                 push_generic_entries(group, env, key, member);
             }
         }
-        Value::Object(children) => {
+        View::Object(children) => {
             group.begin();
             env.context.write_key(&mut group.buf, key);
             let mut nested = env.group();
-            for (child_key, child_value) in children {
+            for (child_key, child_value) in children.members() {
                 push_generic_entries(&mut nested, env, child_key, child_value);
             }
             env.finish(nested, &mut group.buf);
             group.end();
         }
-        scalar => {
+        _ => {
             group.begin();
             env.context.write_key(&mut group.buf, key);
             let mark = group.buf.len();
             group.buf.push('=');
-            if !write_scalar_value(&mut group.buf, env.context, PLAIN, scalar) {
+            if !write_scalar_value(&mut group.buf, env.context, PLAIN, value) {
                 group.buf.truncate(mark);
             }
             group.end();
@@ -626,18 +647,18 @@ fn push_generic_entries(group: &mut Group, env: &mut Env<'_>, key: &str, value: 
 
 /// Appends the normalised text of a scalar JSON value; returns `false` (appending nothing) when
 /// the value is empty after trimming, or is `null`.
-fn write_scalar_value(out: &mut String, context: &HashContext, rule: Rule, value: &Value) -> bool {
-    match value {
-        Value::String(text) => write_text_value(out, context, rule, text),
-        Value::Number(number) => {
+fn write_scalar_value<J: Json>(out: &mut String, context: &HashContext, rule: Rule, value: &J) -> bool {
+    match value.view() {
+        View::String(text) => write_text_value(out, context, rule, text),
+        View::Number(number) => {
             write_number(out, number);
             true
         }
-        Value::Bool(flag) => {
-            out.push_str(if *flag { "true" } else { "false" });
+        View::Bool(flag) => {
+            out.push_str(if flag { "true" } else { "false" });
             true
         }
-        Value::Null | Value::Array(_) | Value::Object(_) => false,
+        View::Null | View::Array(_) | View::Object(_) => false,
     }
 }
 

@@ -1,7 +1,6 @@
 //! The checks of one event: the schema's `Event` definition, the definition of its type
 //! (`ObjectEvent`, ...), and the identifier rules of the standard.
 
-use serde_json::{Map, Value};
 
 use super::Rule;
 use super::format::{is_hex_binary, is_uom};
@@ -17,6 +16,7 @@ use super::vocabulary::{
     SENSOR_ALERT_TYPE, SOURCE_DESTINATION_TYPE,
 };
 use crate::document::{Action, Event, EventKind};
+use crate::json::{Json, JsonObject, View};
 
 /// Checks one event, reporting with pointers into its input.
 pub(super) fn check_event(event: &Event, report: &mut Report) {
@@ -30,13 +30,18 @@ pub(super) fn check_event(event: &Event, report: &mut Report) {
         in_list = base.index(event.index());
         &in_list
     };
+    check_event_object(event, event.members(), here, report);
+}
+
+/// The checks of [`check_event`], on the event's JSON object `raw` at `here`.
+fn check_event_object<O: JsonObject>(event: &Event, raw: &O, here: &Path<'_>, report: &mut Report) {
+    let standalone = event.is_standalone();
     let kind = event.kind();
-    let raw = event.raw();
     let what = event.type_name();
 
-    for (key, value) in raw {
+    for (key, value) in raw.members() {
         let at = here.key(key);
-        match key.as_str() {
+        match key {
             // Checked when the event was parsed: it names a known kind or is a URI.
             "type" => {}
             "@context" => check_context(value, &at, report),
@@ -86,10 +91,10 @@ pub(super) fn check_event(event: &Event, report: &mut Report) {
 
 /// Checks `name` if it is a standard member of events of `kind` (the schema's per-type
 /// property lists, which `specific_members` repeats); returns whether it is one.
-fn check_specific_member(
+fn check_specific_member<J: Json>(
     kind: EventKind,
     name: &str,
-    value: &Value,
+    value: &J,
     at: &Path<'_>,
     report: &mut Report,
 ) -> bool {
@@ -148,9 +153,9 @@ fn check_specific_member(
     true
 }
 
-fn check_certification_info(value: &Value, at: &Path<'_>, report: &mut Report) {
-    match value {
-        Value::Array(items) => {
+fn check_certification_info<J: Json>(value: &J, at: &Path<'_>, report: &mut Report) {
+    match value.view() {
+        View::Array(items) => {
             for (index, item) in items.iter().enumerate() {
                 check_uri(item, &at.index(index), report);
             }
@@ -161,13 +166,13 @@ fn check_certification_info(value: &Value, at: &Path<'_>, report: &mut Report) {
     }
 }
 
-fn check_error_declaration(value: &Value, at: &Path<'_>, report: &mut Report) {
+fn check_error_declaration<J: Json>(value: &J, at: &Path<'_>, report: &mut Report) {
     let Some(declaration) = expect_object(value, at, report) else {
         return;
     };
-    for (key, member) in declaration {
+    for (key, member) in declaration.members() {
         let here = at.key(key);
-        match key.as_str() {
+        match key {
             "declarationTime" => check_time(member, &here, report),
             "reason" => check_vocabulary(member, ERROR_REASON, &here, report),
             "correctiveEventIDs" => {
@@ -189,7 +194,7 @@ fn check_error_declaration(value: &Value, at: &Path<'_>, report: &mut Report) {
     );
 }
 
-fn check_identifier(value: &Value, level: Level, at: &Path<'_>, report: &mut Report) {
+fn check_identifier<J: Json>(value: &J, level: Level, at: &Path<'_>, report: &mut Report) {
     if let Some(uri) = check_uri(value, at, report)
         && let Err(message) = identifier::check(uri, level)
     {
@@ -197,7 +202,7 @@ fn check_identifier(value: &Value, level: Level, at: &Path<'_>, report: &mut Rep
     }
 }
 
-fn check_identifier_list(value: &Value, unique: bool, at: &Path<'_>, report: &mut Report) {
+fn check_identifier_list<J: Json>(value: &J, unique: bool, at: &Path<'_>, report: &mut Report) {
     let Some(items) = expect_array(value, at, report) else {
         return;
     };
@@ -209,7 +214,7 @@ fn check_identifier_list(value: &Value, unique: bool, at: &Path<'_>, report: &mu
     }
 }
 
-fn check_quantity_list(value: &Value, at: &Path<'_>, report: &mut Report) {
+fn check_quantity_list<J: Json>(value: &J, at: &Path<'_>, report: &mut Report) {
     let Some(items) = expect_array(value, at, report) else {
         return;
     };
@@ -218,9 +223,9 @@ fn check_quantity_list(value: &Value, at: &Path<'_>, report: &mut Report) {
         let Some(element) = expect_object(item, &here, report) else {
             continue;
         };
-        for (key, member) in element {
+        for (key, member) in element.members() {
             let there = here.key(key);
-            match key.as_str() {
+            match key {
                 "epcClass" => check_identifier(member, Level::Class, &there, report),
                 "quantity" => {
                     if let Some(quantity) = expect_number(member, &there, report)
@@ -254,13 +259,13 @@ fn check_quantity_list(value: &Value, at: &Path<'_>, report: &mut Report) {
     }
 }
 
-fn check_persistent_disposition(value: &Value, at: &Path<'_>, report: &mut Report) {
+fn check_persistent_disposition<J: Json>(value: &J, at: &Path<'_>, report: &mut Report) {
     let Some(object) = expect_object(value, at, report) else {
         return;
     };
-    for (key, member) in object {
+    for (key, member) in object.members() {
         let here = at.key(key);
-        match key.as_str() {
+        match key {
             "set" | "unset" => {
                 if let Some(items) = expect_list(member, 1, &here, report) {
                     for (index, item) in items.iter().enumerate() {
@@ -281,7 +286,7 @@ fn check_persistent_disposition(value: &Value, at: &Path<'_>, report: &mut Repor
     }
 }
 
-fn check_location(value: &Value, what: &str, at: &Path<'_>, report: &mut Report) {
+fn check_location<J: Json>(value: &J, what: &str, at: &Path<'_>, report: &mut Report) {
     let Some(location) = expect_object(value, at, report) else {
         return;
     };
@@ -296,7 +301,7 @@ fn check_location(value: &Value, what: &str, at: &Path<'_>, report: &mut Report)
     }
 }
 
-fn check_biz_transaction_list(value: &Value, min_items: usize, at: &Path<'_>, report: &mut Report) {
+fn check_biz_transaction_list<J: Json>(value: &J, min_items: usize, at: &Path<'_>, report: &mut Report) {
     let Some(items) = expect_list(value, min_items, at, report) else {
         return;
     };
@@ -305,9 +310,9 @@ fn check_biz_transaction_list(value: &Value, min_items: usize, at: &Path<'_>, re
         let Some(transaction) = expect_object(item, &here, report) else {
             continue;
         };
-        for (key, member) in transaction {
+        for (key, member) in transaction.members() {
             let there = here.key(key);
-            match key.as_str() {
+            match key {
                 "type" => check_vocabulary(member, BIZ_TRANSACTION_TYPE, &there, report),
                 "bizTransaction" => {
                     check_uri(member, &there, report);
@@ -325,8 +330,8 @@ fn check_biz_transaction_list(value: &Value, min_items: usize, at: &Path<'_>, re
     }
 }
 
-fn check_source_destination_list(
-    value: &Value,
+fn check_source_destination_list<J: Json>(
+    value: &J,
     member_name: &'static str,
     at: &Path<'_>,
     report: &mut Report,
@@ -344,9 +349,9 @@ fn check_source_destination_list(
         let Some(element) = expect_object(item, &here, report) else {
             continue;
         };
-        for (key, member) in element {
+        for (key, member) in element.members() {
             let there = here.key(key);
-            match key.as_str() {
+            match key {
                 "type" => check_vocabulary(member, SOURCE_DESTINATION_TYPE, &there, report),
                 name if name == member_name => {
                     check_identifier(member, Level::LocationOrParty, &there, report);
@@ -359,7 +364,7 @@ fn check_source_destination_list(
     }
 }
 
-fn check_sensor_element_list(value: &Value, at: &Path<'_>, report: &mut Report) {
+fn check_sensor_element_list<J: Json>(value: &J, at: &Path<'_>, report: &mut Report) {
     let Some(items) = expect_array(value, at, report) else {
         return;
     };
@@ -368,9 +373,9 @@ fn check_sensor_element_list(value: &Value, at: &Path<'_>, report: &mut Report) 
         let Some(element) = expect_object(item, &here, report) else {
             continue;
         };
-        for (key, member) in element {
+        for (key, member) in element.members() {
             let there = here.key(key);
-            match key.as_str() {
+            match key {
                 "sensorMetadata" => check_sensor_metadata(member, &there, report),
                 "sensorReport" => {
                     if let Some(reports) = expect_list(member, 1, &there, report) {
@@ -386,13 +391,13 @@ fn check_sensor_element_list(value: &Value, at: &Path<'_>, report: &mut Report) 
     }
 }
 
-fn check_sensor_metadata(value: &Value, at: &Path<'_>, report: &mut Report) {
+fn check_sensor_metadata<J: Json>(value: &J, at: &Path<'_>, report: &mut Report) {
     let Some(metadata) = expect_object(value, at, report) else {
         return;
     };
-    for (key, member) in metadata {
+    for (key, member) in metadata.members() {
         let here = at.key(key);
-        match key.as_str() {
+        match key {
             "time" | "startTime" | "endTime" => check_time(member, &here, report),
             "deviceID" | "deviceMetadata" | "rawData" | "dataProcessingMethod" | "bizRules" => {
                 check_uri(member, &here, report);
@@ -402,13 +407,13 @@ fn check_sensor_metadata(value: &Value, at: &Path<'_>, report: &mut Report) {
     }
 }
 
-fn check_sensor_report(value: &Value, at: &Path<'_>, report: &mut Report) {
+fn check_sensor_report<J: Json>(value: &J, at: &Path<'_>, report: &mut Report) {
     let Some(entry) = expect_object(value, at, report) else {
         return;
     };
-    for (key, member) in entry {
+    for (key, member) in entry.members() {
         let here = at.key(key);
-        match key.as_str() {
+        match key {
             "type" => check_vocabulary(member, MEASUREMENT_TYPE, &here, report),
             "exception" => check_vocabulary(member, SENSOR_ALERT_TYPE, &here, report),
             "component" => check_vocabulary(member, COMPONENT, &here, report),
@@ -448,25 +453,25 @@ fn check_sensor_report(value: &Value, at: &Path<'_>, report: &mut Report) {
     require(entry, "type", "a sensor report", at, report);
 }
 
-fn check_ilmd(value: &Value, at: &Path<'_>, report: &mut Report) {
+fn check_ilmd<J: Json>(value: &J, at: &Path<'_>, report: &mut Report) {
     if let Some(ilmd) = expect_object(value, at, report) {
-        for key in ilmd.keys() {
+        for (key, _) in ilmd.members() {
             check_extension_name(key, "ilmd", &at.key(key), report);
         }
     }
 }
 
 /// Whether `member` is present as a list of at least `min_items` elements.
-fn has_list(event: &Map<String, Value>, member: &str, min_items: usize) -> bool {
+fn has_list<O: JsonObject>(event: &O, member: &str, min_items: usize) -> bool {
     event
         .get(member)
-        .and_then(Value::as_array)
+        .and_then(Json::as_array)
         .is_some_and(|items| items.len() >= min_items)
 }
 
 /// Reports each of `members` that is present as an empty list; returns whether any was.
-fn report_empty_lists(
-    event: &Map<String, Value>,
+fn report_empty_lists<O: JsonObject>(
+    event: &O,
     members: &[&str],
     at: &Path<'_>,
     report: &mut Report,
@@ -474,9 +479,9 @@ fn report_empty_lists(
     let mut reported = false;
     for member in members {
         if event
-            .get(*member)
-            .and_then(Value::as_array)
-            .is_some_and(Vec::is_empty)
+            .get(member)
+            .and_then(Json::as_array)
+            .is_some_and(<[_]>::is_empty)
         {
             report.add(
                 &at.key(member),
@@ -489,14 +494,14 @@ fn report_empty_lists(
     reported
 }
 
-fn action_of(event: &Map<String, Value>) -> Option<&str> {
-    event.get("action").and_then(Value::as_str)
+fn action_of<O: JsonObject>(event: &O) -> Option<&str> {
+    event.get("action").and_then(Json::as_str)
 }
 
 /// An ObjectEvent names what it is about (`epcList`, possibly empty; a non-empty
 /// `quantityList`; or sensor data with a `readPoint`), and carries `ilmd` only when it adds
 /// objects.
-fn check_object_event_content(event: &Map<String, Value>, at: &Path<'_>, report: &mut Report) {
+fn check_object_event_content<O: JsonObject>(event: &O, at: &Path<'_>, report: &mut Report) {
     let has_sensor_data =
         has_list(event, "sensorElementList", 1) && event.contains_key("readPoint");
     let names_what =
@@ -532,8 +537,8 @@ fn check_object_event_content(event: &Map<String, Value>, at: &Path<'_>, report:
 
 /// Aggregation and Association events name their children unless they delete every child of
 /// the parent.
-fn check_children_or_delete(
-    event: &Map<String, Value>,
+fn check_children_or_delete<O: JsonObject>(
+    event: &O,
     what: &str,
     at: &Path<'_>,
     report: &mut Report,
@@ -557,7 +562,7 @@ fn check_children_or_delete(
 }
 
 /// A TransactionEvent names what it is about unless it deletes the whole transaction.
-fn check_transaction_content(event: &Map<String, Value>, at: &Path<'_>, report: &mut Report) {
+fn check_transaction_content<O: JsonObject>(event: &O, at: &Path<'_>, report: &mut Report) {
     let Some(action) = action_of(event) else {
         return;
     };
@@ -577,7 +582,7 @@ fn check_transaction_content(event: &Map<String, Value>, at: &Path<'_>, report: 
 }
 
 /// A TransformationEvent has inputs and outputs, or a transformationID and at least one of them.
-fn check_transformation_content(event: &Map<String, Value>, at: &Path<'_>, report: &mut Report) {
+fn check_transformation_content<O: JsonObject>(event: &O, at: &Path<'_>, report: &mut Report) {
     let has_input = has_list(event, "inputEPCList", 1) || has_list(event, "inputQuantityList", 1);
     let has_output =
         has_list(event, "outputEPCList", 1) || has_list(event, "outputQuantityList", 1);
@@ -611,6 +616,8 @@ fn check_transformation_content(event: &Map<String, Value>, at: &Path<'_>, repor
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
     use crate::document::specific_members;
 

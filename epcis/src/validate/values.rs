@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Map, Value};
+use crate::json::{Json, JsonObject, View};
 
 use super::Rule;
 use super::format::is_uri;
@@ -12,50 +12,50 @@ use super::vocabulary::{Vocabulary, VocabularyMiss};
 use crate::document::{TimeZoneOffset, Timestamp};
 
 /// The JSON type of a value, for messages.
-pub(super) fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
+pub(super) fn json_type<J: Json>(value: &J) -> &'static str {
+    match value.view() {
+        View::Null => "null",
+        View::Bool(_) => "a boolean",
+        View::Number(_) => "a number",
+        View::String(_) => "a string",
+        View::Array(_) => "a list",
+        View::Object(_) => "an object",
     }
 }
 
-pub(super) fn expect_str<'v>(
-    value: &'v Value,
+pub(super) fn expect_str<'v, J: Json>(
+    value: &'v J,
     at: &Path<'_>,
     report: &mut Report,
 ) -> Option<&'v str> {
-    match value {
-        Value::String(text) => Some(text),
-        other => {
+    match value.view() {
+        View::String(text) => Some(text),
+        _ => {
             report.add(
                 at,
                 Rule::Type,
-                format!("{} must be a string, found {}", at.name(), json_type(other)),
+                format!("{} must be a string, found {}", at.name(), json_type(value)),
             );
             None
         }
     }
 }
 
-pub(super) fn expect_object<'v>(
-    value: &'v Value,
+pub(super) fn expect_object<'v, J: Json>(
+    value: &'v J,
     at: &Path<'_>,
     report: &mut Report,
-) -> Option<&'v Map<String, Value>> {
-    match value {
-        Value::Object(object) => Some(object),
-        other => {
+) -> Option<&'v J::Object> {
+    match value.view() {
+        View::Object(object) => Some(object),
+        _ => {
             report.add(
                 at,
                 Rule::Type,
                 format!(
                     "{} must be an object, found {}",
                     at.name(),
-                    json_type(other)
+                    json_type(value)
                 ),
             );
             None
@@ -63,18 +63,18 @@ pub(super) fn expect_object<'v>(
     }
 }
 
-pub(super) fn expect_array<'v>(
-    value: &'v Value,
+pub(super) fn expect_array<'v, J: Json>(
+    value: &'v J,
     at: &Path<'_>,
     report: &mut Report,
-) -> Option<&'v [Value]> {
-    match value {
-        Value::Array(items) => Some(items),
-        other => {
+) -> Option<&'v [J]> {
+    match value.view() {
+        View::Array(items) => Some(items),
+        _ => {
             report.add(
                 at,
                 Rule::Type,
-                format!("{} must be a list, found {}", at.name(), json_type(other)),
+                format!("{} must be a list, found {}", at.name(), json_type(value)),
             );
             None
         }
@@ -82,12 +82,12 @@ pub(super) fn expect_array<'v>(
 }
 
 /// A list that must have at least `min_items` elements.
-pub(super) fn expect_list<'v>(
-    value: &'v Value,
+pub(super) fn expect_list<'v, J: Json>(
+    value: &'v J,
     min_items: usize,
     at: &Path<'_>,
     report: &mut Report,
-) -> Option<&'v [Value]> {
+) -> Option<&'v [J]> {
     let items = expect_array(value, at, report)?;
     if items.len() < min_items {
         report.add(
@@ -99,22 +99,22 @@ pub(super) fn expect_list<'v>(
     Some(items)
 }
 
-pub(super) fn expect_number(value: &Value, at: &Path<'_>, report: &mut Report) -> Option<f64> {
-    match value {
-        Value::Number(number) => number.as_f64(),
-        other => {
+pub(super) fn expect_number<J: Json>(value: &J, at: &Path<'_>, report: &mut Report) -> Option<f64> {
+    match value.view() {
+        View::Number(number) => number.as_f64(),
+        _ => {
             report.add(
                 at,
                 Rule::Type,
-                format!("{} must be a number, found {}", at.name(), json_type(other)),
+                format!("{} must be a number, found {}", at.name(), json_type(value)),
             );
             None
         }
     }
 }
 
-pub(super) fn expect_bool(value: &Value, at: &Path<'_>, report: &mut Report) {
-    if !value.is_boolean() {
+pub(super) fn expect_bool<J: Json>(value: &J, at: &Path<'_>, report: &mut Report) {
+    if !matches!(value.view(), View::Bool(_)) {
         report.add(
             at,
             Rule::Type,
@@ -128,8 +128,8 @@ pub(super) fn expect_bool(value: &Value, at: &Path<'_>, report: &mut Report) {
 }
 
 /// A string in the JSON Schema `uri` format: an absolute URI.
-pub(super) fn check_uri<'v>(
-    value: &'v Value,
+pub(super) fn check_uri<'v, J: Json>(
+    value: &'v J,
     at: &Path<'_>,
     report: &mut Report,
 ) -> Option<&'v str> {
@@ -150,7 +150,7 @@ pub(super) fn check_uri<'v>(
 }
 
 /// A string in the JSON Schema `date-time` format: RFC 3339 with an offset.
-pub(super) fn check_time(value: &Value, at: &Path<'_>, report: &mut Report) {
+pub(super) fn check_time<J: Json>(value: &J, at: &Path<'_>, report: &mut Report) {
     if let Some(text) = expect_str(value, at, report)
         && let Err(error) = Timestamp::parse(text)
     {
@@ -166,7 +166,7 @@ pub(super) fn check_time(value: &Value, at: &Path<'_>, report: &mut Report) {
 }
 
 /// `eventTimeZoneOffset`: `^([+]|[-])((0[0-9]|1[0-3]):([0-5][0-9])|14:00)$`.
-pub(super) fn check_time_zone_offset(value: &Value, at: &Path<'_>, report: &mut Report) {
+pub(super) fn check_time_zone_offset<J: Json>(value: &J, at: &Path<'_>, report: &mut Report) {
     if let Some(text) = expect_str(value, at, report)
         && TimeZoneOffset::parse(text).is_err()
     {
@@ -182,8 +182,8 @@ pub(super) fn check_time_zone_offset(value: &Value, at: &Path<'_>, report: &mut 
 }
 
 /// A value of a CBV list: a standard bare word, or a URI outside the list's own namespace.
-pub(super) fn check_vocabulary(
-    value: &Value,
+pub(super) fn check_vocabulary<J: Json>(
+    value: &J,
     vocabulary: Vocabulary,
     at: &Path<'_>,
     report: &mut Report,
@@ -243,8 +243,8 @@ pub(super) fn reject_member(key: &str, what: &str, at: &Path<'_>, report: &mut R
     );
 }
 
-pub(super) fn require(
-    object: &Map<String, Value>,
+pub(super) fn require<O: JsonObject>(
+    object: &O,
     key: &str,
     what: &str,
     at: &Path<'_>,
@@ -260,7 +260,7 @@ pub(super) fn require(
 }
 
 /// Reports the second and later occurrences of each repeated element.
-pub(super) fn check_unique(items: &[Value], at: &Path<'_>, report: &mut Report) {
+pub(super) fn check_unique<J: Json>(items: &[J], at: &Path<'_>, report: &mut Report) {
     const LINEAR_LIMIT: usize = 16;
     if items.len() <= LINEAR_LIMIT {
         for (index, item) in items.iter().enumerate() {
@@ -272,9 +272,9 @@ pub(super) fn check_unique(items: &[Value], at: &Path<'_>, report: &mut Report) 
     }
     let mut seen: HashSet<&str> = HashSet::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        let repeated = match item {
-            Value::String(text) => !seen.insert(text),
-            other => items[..index].contains(other),
+        let repeated = match item.view() {
+            View::String(text) => !seen.insert(text),
+            _ => items[..index].contains(item),
         };
         if repeated {
             let first = items[..index]
@@ -286,7 +286,8 @@ pub(super) fn check_unique(items: &[Value], at: &Path<'_>, report: &mut Report) 
     }
 }
 
-fn report_repeat(item: &Value, index: usize, first: usize, at: &Path<'_>, report: &mut Report) {
+fn report_repeat<J: Json>(item: &J, index: usize, first: usize, at: &Path<'_>, report: &mut Report) {
+    let item = item.to_value();
     report.add(
         &at.index(index),
         Rule::UniqueItems,
@@ -298,38 +299,38 @@ fn report_repeat(item: &Value, index: usize, first: usize, at: &Path<'_>, report
 }
 
 /// `@context`: a URI, an object, or a list of unique URIs and objects.
-pub(super) fn check_context(value: &Value, at: &Path<'_>, report: &mut Report) {
-    match value {
-        Value::String(_) => {
+pub(super) fn check_context<J: Json>(value: &J, at: &Path<'_>, report: &mut Report) {
+    match value.view() {
+        View::String(_) => {
             check_uri(value, at, report);
         }
-        Value::Object(_) => {}
-        Value::Array(items) => {
+        View::Object(_) => {}
+        View::Array(items) => {
             for (index, item) in items.iter().enumerate() {
                 let here = at.index(index);
-                match item {
-                    Value::String(_) => {
+                match item.view() {
+                    View::String(_) => {
                         check_uri(item, &here, report);
                     }
-                    Value::Object(_) => {}
-                    other => report.add(
+                    View::Object(_) => {}
+                    _ => report.add(
                         &here,
                         Rule::Type,
                         format!(
                             "@context entries must be URIs or objects, found {}",
-                            json_type(other)
+                            json_type(item)
                         ),
                     ),
                 }
             }
             check_unique(items, at, report);
         }
-        other => report.add(
+        _ => report.add(
             at,
             Rule::Type,
             format!(
                 "@context must be a URI, an object or a list of them, found {}",
-                json_type(other)
+                json_type(value)
             ),
         ),
     }
