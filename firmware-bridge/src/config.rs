@@ -1,0 +1,669 @@
+//! The bridge's TOML configuration: readers, what each reader/antenna means in business terms,
+//! smoothing, sensors, spool and upload. Unknown keys are refused; every value is checked at start-up
+//! and an error names the key.
+//!
+//! See the crate README for a complete example.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use epcis::document::Action;
+use ledger::DeviceId;
+use serde::Deserialize;
+
+use crate::adapter::sensor::{MeasurementMap, MeasurementSpec};
+use crate::read::ReaderId;
+use crate::smoothing::SmoothingParams;
+
+/// A configuration that cannot be used, naming the key at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Not TOML, an unknown key, a missing key or a value of the wrong type.
+    #[error("config: {0}")]
+    Syntax(String),
+    /// A value that parses but breaks a rule.
+    #[error("config key {key}: {rule}")]
+    Invalid {
+        /// The key, as a TOML path (`read_point[2].biz_step`).
+        key: String,
+        /// The rule broken.
+        rule: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, rule: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        rule: rule.into(),
+    }
+}
+
+/// A location id: an SGLN pure identity URI (`urn:epc:id:sgln:0614141.00777.0`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location(String);
+
+impl Location {
+    /// Parses an SGLN URI.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match epcis::epc::Epc::parse(text) {
+            Ok(epcis::epc::Epc::Sgln(_)) => Ok(Location(text.to_owned())),
+            Ok(_) => Err(format!(
+                "{text:?} is an EPC but not an SGLN (urn:epc:id:sgln:...)"
+            )),
+            Err(error) => Err(format!("{text:?} is not an SGLN URI: {error}")),
+        }
+    }
+
+    /// The URI.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Location({})", self.0)
+    }
+}
+
+/// A CBV word (`receiving`) or a URI, checked against one CBV vocabulary.
+fn cbv_value(key: &str, value: &str, is_standard: fn(&str) -> bool) -> Result<String, ConfigError> {
+    let uri = value.contains(':') && !value.contains(char::is_whitespace);
+    if is_standard(value) || uri {
+        Ok(value.to_owned())
+    } else {
+        Err(invalid(
+            key,
+            format!("{value:?} is neither a CBV 2.0 word nor a URI"),
+        ))
+    }
+}
+
+/// What reads at one reader (or one of its antennas) mean.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadPoint {
+    /// The reader.
+    pub reader: ReaderId,
+    /// The antenna, or every antenna of the reader when `None`.
+    pub antenna: Option<u16>,
+    /// EPCIS `readPoint`.
+    pub read_point: Location,
+    /// EPCIS `bizLocation`.
+    pub biz_location: Option<Location>,
+    /// EPCIS `bizStep` (CBV word or URI).
+    pub biz_step: Option<String>,
+    /// EPCIS `disposition` (CBV word or URI).
+    pub disposition: Option<String>,
+    /// EPCIS `action`.
+    pub action: Action,
+    /// Whether tags' TIDs go into the events.
+    pub capture_tid: bool,
+}
+
+/// Kinds of reader the bridge speaks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReaderKind {
+    /// JRD-4035 / R200 serial module.
+    Jrd,
+    /// CF-RU5102 / UHFReader18 serial reader.
+    Ru5102,
+    /// Zebra FX/ATR over MQTT (IoT Connector).
+    Zebra,
+    /// Impinj over MQTT (IoT device interface).
+    Impinj,
+}
+
+/// One reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderConfig {
+    /// Its name (used by read points, metrics and logs).
+    pub id: ReaderId,
+    /// Its protocol.
+    pub kind: ReaderKind,
+    /// Serial device (serial kinds).
+    pub port: Option<PathBuf>,
+    /// Serial speed (serial kinds; 115,200 by default for JRD, 57,600 for RU5102).
+    pub baud: u32,
+    /// MQTT topic (MQTT kinds), below the MQTT topic prefix.
+    pub topic: Option<String>,
+    /// Transmit power to set at connect, in dBm.
+    pub power_dbm: Option<u8>,
+}
+
+/// One sensor topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SensorTopic {
+    /// MQTT topic, below the MQTT topic prefix.
+    pub topic: String,
+    /// EPCIS `readPoint` of the sensor's events.
+    pub read_point: Location,
+    /// EPCIS `bizLocation` of the sensor's events.
+    pub biz_location: Option<Location>,
+    /// The sensor's device id (`sensorMetadata.deviceID`), a URI.
+    pub device: Option<String>,
+    /// Reading name → measurement type and unit.
+    pub measurements: MeasurementMap,
+}
+
+/// What to do when the spool is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFull {
+    /// Refuse new events (they are counted as dropped): nothing already spooled is ever lost.
+    RefuseNew,
+}
+
+/// The on-disk spool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolConfig {
+    /// The SQLite file.
+    pub path: PathBuf,
+    /// Most events held.
+    pub max_events: u64,
+    /// Policy when `max_events` are held.
+    pub when_full: WhenFull,
+}
+
+/// Where and how to upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadConfig {
+    /// The ingest capture URL.
+    pub url: String,
+    /// Most events per capture request (and per signed batch).
+    pub batch_size: usize,
+    /// First retry delay (doubles per failure, with jitter).
+    pub retry_min: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+}
+
+/// The MQTT broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttConfig {
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// Client id.
+    pub client_id: String,
+    /// Prefix of every topic (`site-a/`).
+    pub topic_prefix: String,
+}
+
+/// The whole configuration, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The device's id (as registered with ingest).
+    pub device: DeviceId,
+    /// File with the device's 32-byte Ed25519 seed, hex.
+    pub device_key_file: PathBuf,
+    /// Smoothing.
+    pub smoothing: SmoothingParams,
+    /// Readers.
+    pub readers: Vec<ReaderConfig>,
+    /// Read points.
+    pub read_points: ReadPoints,
+    /// Sensor topics.
+    pub sensors: Vec<SensorTopic>,
+    /// Spool.
+    pub spool: SpoolConfig,
+    /// Upload (absent: events stay in the spool).
+    pub upload: Option<UploadConfig>,
+    /// MQTT broker (required when a reader or sensor uses MQTT).
+    pub mqtt: Option<MqttConfig>,
+    /// Address of the metrics endpoint.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+/// The read points, looked up by reader and antenna.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadPoints(Vec<ReadPoint>);
+
+impl ReadPoints {
+    /// Read points from a list (a later duplicate of reader and antenna is refused by the parser).
+    pub fn new(points: Vec<ReadPoint>) -> Self {
+        ReadPoints(points)
+    }
+
+    /// The read point for a read: the antenna's own, else the reader-wide one.
+    pub fn resolve(&self, reader: &ReaderId, antenna: u16) -> Option<&ReadPoint> {
+        self.0
+            .iter()
+            .find(|point| &point.reader == reader && point.antenna == Some(antenna))
+            .or_else(|| {
+                self.0
+                    .iter()
+                    .find(|point| &point.reader == reader && point.antenna.is_none())
+            })
+    }
+
+    /// Every read point.
+    pub fn iter(&self) -> impl Iterator<Item = &ReadPoint> {
+        self.0.iter()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    device: RawDevice,
+    #[serde(default)]
+    smoothing: RawSmoothing,
+    #[serde(default, rename = "reader")]
+    readers: Vec<RawReader>,
+    #[serde(default, rename = "read_point")]
+    read_points: Vec<RawReadPoint>,
+    #[serde(default, rename = "sensor")]
+    sensors: Vec<RawSensor>,
+    spool: RawSpool,
+    upload: Option<RawUpload>,
+    mqtt: Option<RawMqtt>,
+    metrics: Option<RawMetrics>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevice {
+    id: String,
+    key_file: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmoothing {
+    #[serde(default = "default_cycle_ms")]
+    cycle_ms: u64,
+    #[serde(default = "default_absence_ms")]
+    absence_ms: u64,
+    #[serde(default = "default_max_epcs")]
+    max_epcs_per_event: usize,
+}
+
+impl Default for RawSmoothing {
+    fn default() -> Self {
+        RawSmoothing {
+            cycle_ms: default_cycle_ms(),
+            absence_ms: default_absence_ms(),
+            max_epcs_per_event: default_max_epcs(),
+        }
+    }
+}
+
+fn default_cycle_ms() -> u64 {
+    1000
+}
+fn default_absence_ms() -> u64 {
+    5000
+}
+fn default_max_epcs() -> usize {
+    500
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReader {
+    id: String,
+    kind: ReaderKind,
+    port: Option<PathBuf>,
+    baud: Option<u32>,
+    topic: Option<String>,
+    power_dbm: Option<u8>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReadPoint {
+    reader: String,
+    antenna: Option<u16>,
+    read_point: String,
+    biz_location: Option<String>,
+    biz_step: Option<String>,
+    disposition: Option<String>,
+    #[serde(default = "default_action")]
+    action: String,
+    #[serde(default)]
+    capture_tid: bool,
+}
+
+fn default_action() -> String {
+    "OBSERVE".to_owned()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSensor {
+    topic: String,
+    read_point: String,
+    biz_location: Option<String>,
+    device: Option<String>,
+    #[serde(default)]
+    measurements: BTreeMap<String, MeasurementSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpool {
+    path: PathBuf,
+    #[serde(default = "default_max_events")]
+    max_events: u64,
+    #[serde(default = "default_when_full")]
+    when_full: WhenFull,
+}
+
+fn default_max_events() -> u64 {
+    1_000_000
+}
+fn default_when_full() -> WhenFull {
+    WhenFull::RefuseNew
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpload {
+    url: String,
+    #[serde(default = "default_batch_size")]
+    batch_size: usize,
+    #[serde(default = "default_retry_min_ms")]
+    retry_min_ms: u64,
+    #[serde(default = "default_retry_max_ms")]
+    retry_max_ms: u64,
+}
+
+fn default_batch_size() -> usize {
+    1000
+}
+fn default_retry_min_ms() -> u64 {
+    200
+}
+fn default_retry_max_ms() -> u64 {
+    60_000
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMqtt {
+    #[serde(default = "default_mqtt_host")]
+    host: String,
+    #[serde(default = "default_mqtt_port")]
+    port: u16,
+    client_id: String,
+    #[serde(default)]
+    topic_prefix: String,
+}
+
+fn default_mqtt_host() -> String {
+    "127.0.0.1".to_owned()
+}
+fn default_mqtt_port() -> u16 {
+    1883
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: std::net::SocketAddr,
+}
+
+impl Config {
+    /// Parses and checks a configuration file's text.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|error| ConfigError::Syntax(error.to_string()))?;
+        let device = DeviceId::parse(&raw.device.id)
+            .map_err(|error| invalid("device.id", error.to_string()))?;
+        let smoothing = SmoothingParams::new(
+            Duration::from_millis(raw.smoothing.cycle_ms),
+            Duration::from_millis(raw.smoothing.absence_ms),
+            raw.smoothing.max_epcs_per_event,
+        )
+        .map_err(|error| invalid("smoothing", error.to_string()))?;
+
+        let mut readers: Vec<ReaderConfig> = Vec::new();
+        for (index, reader) in raw.readers.into_iter().enumerate() {
+            let key = |field: &str| format!("reader[{index}].{field}");
+            let id = ReaderId::parse(&reader.id)
+                .map_err(|error| invalid(key("id"), error.to_string()))?;
+            if readers.iter().any(|other| other.id == id) {
+                return Err(invalid(key("id"), format!("{id} is configured twice")));
+            }
+            let serial = matches!(reader.kind, ReaderKind::Jrd | ReaderKind::Ru5102);
+            if serial && reader.port.is_none() {
+                return Err(invalid(key("port"), "is required for a serial reader"));
+            }
+            if !serial && reader.topic.is_none() {
+                return Err(invalid(key("topic"), "is required for an MQTT reader"));
+            }
+            if reader.power_dbm.is_some_and(|dbm| dbm > 33) {
+                return Err(invalid(key("power_dbm"), "must be at most 33 dBm"));
+            }
+            let default_baud = if reader.kind == ReaderKind::Ru5102 {
+                57_600
+            } else {
+                115_200
+            };
+            readers.push(ReaderConfig {
+                id,
+                kind: reader.kind,
+                port: reader.port,
+                baud: reader.baud.unwrap_or(default_baud),
+                topic: reader.topic,
+                power_dbm: reader.power_dbm,
+            });
+        }
+
+        let mut points: Vec<ReadPoint> = Vec::new();
+        for (index, point) in raw.read_points.into_iter().enumerate() {
+            let key = |field: &str| format!("read_point[{index}].{field}");
+            let reader = ReaderId::parse(&point.reader)
+                .map_err(|error| invalid(key("reader"), error.to_string()))?;
+            if !readers.iter().any(|configured| configured.id == reader) {
+                return Err(invalid(
+                    key("reader"),
+                    format!("no [[reader]] has id {reader}"),
+                ));
+            }
+            if points
+                .iter()
+                .any(|other| other.reader == reader && other.antenna == point.antenna)
+            {
+                return Err(invalid(
+                    key("antenna"),
+                    "this reader and antenna already have a read point",
+                ));
+            }
+            let action = Action::parse(&point.action)
+                .map_err(|_| invalid(key("action"), "must be ADD, OBSERVE or DELETE"))?;
+            points.push(ReadPoint {
+                reader,
+                antenna: point.antenna,
+                read_point: Location::parse(&point.read_point)
+                    .map_err(|rule| invalid(key("read_point"), rule))?,
+                biz_location: point
+                    .biz_location
+                    .map(|text| {
+                        Location::parse(&text).map_err(|rule| invalid(key("biz_location"), rule))
+                    })
+                    .transpose()?,
+                biz_step: point
+                    .biz_step
+                    .map(|step| {
+                        cbv_value(&key("biz_step"), &step, epcis::vocab::is_standard_biz_step)
+                    })
+                    .transpose()?,
+                disposition: point
+                    .disposition
+                    .map(|value| {
+                        cbv_value(
+                            &key("disposition"),
+                            &value,
+                            epcis::vocab::is_standard_disposition,
+                        )
+                    })
+                    .transpose()?,
+                action,
+                capture_tid: point.capture_tid,
+            });
+        }
+
+        let mut sensors = Vec::new();
+        for (index, sensor) in raw.sensors.into_iter().enumerate() {
+            let key = |field: &str| format!("sensor[{index}].{field}");
+            if sensor.topic.is_empty() {
+                return Err(invalid(key("topic"), "must not be empty"));
+            }
+            if let Some(device) = &sensor.device
+                && (!device.contains(':') || device.contains(char::is_whitespace))
+            {
+                return Err(invalid(key("device"), "must be a URI"));
+            }
+            sensors.push(SensorTopic {
+                topic: sensor.topic,
+                read_point: Location::parse(&sensor.read_point)
+                    .map_err(|rule| invalid(key("read_point"), rule))?,
+                biz_location: sensor
+                    .biz_location
+                    .map(|text| {
+                        Location::parse(&text).map_err(|rule| invalid(key("biz_location"), rule))
+                    })
+                    .transpose()?,
+                device: sensor.device,
+                measurements: MeasurementMap::with_overrides(&sensor.measurements)
+                    .map_err(|error| invalid(key("measurements"), error.to_string()))?,
+            });
+        }
+
+        if raw.spool.max_events == 0 {
+            return Err(invalid("spool.max_events", "must be at least 1"));
+        }
+        let upload = raw
+            .upload
+            .map(|upload| {
+                if !(upload.url.starts_with("http://") || upload.url.starts_with("https://")) {
+                    return Err(invalid("upload.url", "must be an http:// or https:// URL"));
+                }
+                if !(1..=ledger::batch::MAX_BATCH_SIZE as usize).contains(&upload.batch_size) {
+                    return Err(invalid(
+                        "upload.batch_size",
+                        format!("must be 1 to {}", ledger::batch::MAX_BATCH_SIZE),
+                    ));
+                }
+                if upload.retry_min_ms == 0 || upload.retry_min_ms > upload.retry_max_ms {
+                    return Err(invalid(
+                        "upload.retry_min_ms",
+                        "must be at least 1 and at most retry_max_ms",
+                    ));
+                }
+                Ok(UploadConfig {
+                    url: upload.url,
+                    batch_size: upload.batch_size,
+                    retry_min: Duration::from_millis(upload.retry_min_ms),
+                    retry_max: Duration::from_millis(upload.retry_max_ms),
+                })
+            })
+            .transpose()?;
+        let uses_mqtt = !sensors.is_empty()
+            || readers
+                .iter()
+                .any(|reader| matches!(reader.kind, ReaderKind::Zebra | ReaderKind::Impinj));
+        if uses_mqtt && raw.mqtt.is_none() {
+            return Err(invalid(
+                "mqtt",
+                "is required when a reader or sensor uses MQTT",
+            ));
+        }
+        Ok(Config {
+            device,
+            device_key_file: raw.device.key_file,
+            smoothing,
+            readers,
+            read_points: ReadPoints(points),
+            sensors,
+            spool: SpoolConfig {
+                path: raw.spool.path,
+                max_events: raw.spool.max_events,
+                when_full: raw.spool.when_full,
+            },
+            upload,
+            mqtt: raw.mqtt.map(|mqtt| MqttConfig {
+                host: mqtt.host,
+                port: mqtt.port,
+                client_id: mqtt.client_id,
+                topic_prefix: mqtt.topic_prefix,
+            }),
+            metrics_listen: raw.metrics.map(|metrics| metrics.listen),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example from the README, which must keep working.
+    pub(crate) const EXAMPLE: &str = include_str!("../bridge.example.toml");
+
+    #[test]
+    fn the_example_configuration_parses() {
+        let config = Config::from_toml(EXAMPLE).unwrap();
+        assert_eq!(config.device.as_str(), "urn:tagtrail:device:demo-dock-3");
+        let dock = ReaderId::parse("dock-door-3").unwrap();
+        let inbound = config.read_points.resolve(&dock, 1).unwrap();
+        assert_eq!(inbound.biz_step.as_deref(), Some("receiving"));
+        let outbound = config.read_points.resolve(&dock, 2).unwrap();
+        assert_eq!(outbound.biz_step.as_deref(), Some("shipping"));
+        assert!(config.read_points.resolve(&dock, 3).is_none());
+        assert_eq!(
+            config.sensors[0]
+                .measurements
+                .get("temperature")
+                .unwrap()
+                .uom
+                .as_str(),
+            "CEL"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_by_name() {
+        let text = EXAMPLE.replace("[spool]", "[spool]\ncolour = \"red\"");
+        let error = Config::from_toml(&text).unwrap_err();
+        assert!(error.to_string().contains("colour"), "{error}");
+    }
+
+    #[test]
+    fn a_biz_step_outside_the_cbv_is_refused_with_its_key() {
+        let text = EXAMPLE.replace("biz_step = \"receiving\"", "biz_step = \"recieving\"");
+        let error = Config::from_toml(&text).unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::Invalid { key, .. } if key == "read_point[0].biz_step"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_read_point_that_is_not_an_sgln_is_refused() {
+        let text = EXAMPLE.replacen(
+            "urn:epc:id:sgln:0614141.00777.0",
+            "urn:epc:id:sgtin:0614141.107346.2017",
+            1,
+        );
+        let error = Config::from_toml(&text).unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::Invalid { key, .. } if key == "read_point[0].read_point"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_read_point_for_an_unconfigured_reader_is_refused() {
+        let text = EXAMPLE.replacen("reader = \"dock-door-3\"", "reader = \"dock-door-9\"", 1);
+        let error = Config::from_toml(&text).unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::Invalid { key, .. } if key == "read_point[0].reader"),
+            "{error}"
+        );
+    }
+}

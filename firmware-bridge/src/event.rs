@@ -1,0 +1,240 @@
+//! Building EPCIS 2.0 events from smoothed reads and sensor samples, and the capture document that
+//! carries them to ingest.
+//!
+//! Bridge-specific data goes into namespaced extensions under the `tagtrail` prefix
+//! ([`NAMESPACE`]), declared in every capture document's `@context`:
+//!
+//! ```json
+//! "tagtrail:smoothing": {"tagtrail:transition": "arrival", "tagtrail:reader": "dock-door-3",
+//!                        "tagtrail:cycleMs": 1000, "tagtrail:absenceMs": 5000,
+//!                        "tagtrail:maxEpcsPerEvent": 500},
+//! "tagtrail:tids": [{"tagtrail:epc": "urn:epc:id:sgtin:...", "tagtrail:tid": "E280..."}]
+//! ```
+//!
+//! An arrival event carries the read point's action, bizStep, disposition and bizLocation. A
+//! departure is an `OBSERVE` at the read point with neither bizStep, disposition nor bizLocation:
+//! it says only that the tags were last seen there.
+
+use serde_json::{Map, Value, json};
+
+use crate::adapter::sensor::SensorSample;
+use crate::config::SensorTopic;
+use crate::read::{format_time, to_hex};
+use crate::smoothing::{SmoothedEvent, Transition};
+
+/// The JSON-LD prefix of the bridge's extensions.
+pub const PREFIX: &str = "tagtrail";
+/// The namespace IRI the prefix stands for.
+pub const NAMESPACE: &str = "https://tagtrail.dev/ns/bridge#";
+/// The standard EPCIS 2.0 JSON-LD context.
+pub const EPCIS_CONTEXT: &str = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld";
+
+fn ms(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The ObjectEvent for a smoothed arrival or departure.
+pub fn object_event(smoothed: &SmoothedEvent) -> Map<String, Value> {
+    let point = &smoothed.read_point;
+    let mut event = Map::new();
+    event.insert("type".into(), json!("ObjectEvent"));
+    event.insert("eventTime".into(), json!(format_time(smoothed.event_time)));
+    event.insert("eventTimeZoneOffset".into(), json!("+00:00"));
+    let epcs: Vec<Value> = smoothed.tags.iter().map(|tag| json!(tag.epc_uri)).collect();
+    event.insert("epcList".into(), Value::Array(epcs));
+    match smoothed.transition {
+        Transition::Arrival => {
+            event.insert("action".into(), json!(point.action.as_str()));
+            if let Some(step) = &point.biz_step {
+                event.insert("bizStep".into(), json!(step));
+            }
+            if let Some(disposition) = &point.disposition {
+                event.insert("disposition".into(), json!(disposition));
+            }
+            event.insert("readPoint".into(), json!({"id": point.read_point.as_str()}));
+            if let Some(location) = &point.biz_location {
+                event.insert("bizLocation".into(), json!({"id": location.as_str()}));
+            }
+        }
+        Transition::Departure => {
+            event.insert("action".into(), json!("OBSERVE"));
+            event.insert("readPoint".into(), json!({"id": point.read_point.as_str()}));
+        }
+    }
+    let params = &smoothed.params;
+    event.insert(
+        format!("{PREFIX}:smoothing"),
+        json!({
+            "tagtrail:transition": smoothed.transition.as_str(),
+            "tagtrail:reader": point.reader.as_str(),
+            "tagtrail:cycleMs": ms(params.cycle()),
+            "tagtrail:absenceMs": ms(params.absence()),
+            "tagtrail:maxEpcsPerEvent": params.max_epcs_per_event(),
+        }),
+    );
+    let tids: Vec<Value> = smoothed
+        .tags
+        .iter()
+        .filter_map(|tag| {
+            tag.tid
+                .as_ref()
+                .map(|tid| json!({"tagtrail:epc": tag.epc_uri, "tagtrail:tid": to_hex(tid)}))
+        })
+        .collect();
+    if point.capture_tid && !tids.is_empty() {
+        event.insert(format!("{PREFIX}:tids"), Value::Array(tids));
+    }
+    event
+}
+
+/// The ObjectEvent for one sensor sample: an `OBSERVE` at the sensor's read point with one sensor
+/// element; `None` when none of the sample's readings is mapped.
+pub fn sensor_event(topic: &SensorTopic, sample: &SensorSample) -> Option<Map<String, Value>> {
+    if sample.reports.is_empty() {
+        return None;
+    }
+    let time = format_time(sample.time);
+    let mut metadata = Map::new();
+    metadata.insert("time".into(), json!(time));
+    if let Some(device) = &topic.device {
+        metadata.insert("deviceID".into(), json!(device));
+    }
+    let reports: Vec<Value> = sample
+        .reports
+        .iter()
+        .map(|report| {
+            json!({
+                "type": report.measurement.kind.as_str(),
+                "value": report.value,
+                "uom": report.measurement.uom.as_str(),
+            })
+        })
+        .collect();
+    let mut event = Map::new();
+    event.insert("type".into(), json!("ObjectEvent"));
+    event.insert("eventTime".into(), json!(time));
+    event.insert("eventTimeZoneOffset".into(), json!("+00:00"));
+    event.insert("epcList".into(), json!([]));
+    event.insert("action".into(), json!("OBSERVE"));
+    event.insert("bizStep".into(), json!("sensor_reporting"));
+    event.insert("readPoint".into(), json!({"id": topic.read_point.as_str()}));
+    if let Some(location) = &topic.biz_location {
+        event.insert("bizLocation".into(), json!({"id": location.as_str()}));
+    }
+    event.insert(
+        "sensorElementList".into(),
+        json!([{"sensorMetadata": metadata, "sensorReport": reports}]),
+    );
+    Some(event)
+}
+
+/// The `@context` of every capture document the bridge sends.
+pub fn document_context() -> Value {
+    json!([EPCIS_CONTEXT, {PREFIX: NAMESPACE}])
+}
+
+/// An EPCIS 2.0 capture document holding `events` (in order), created at `created`.
+pub fn capture_document(events: &[Map<String, Value>], created: ledger::UnixMillis) -> Value {
+    json!({
+        "@context": document_context(),
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": format_time(created),
+        "epcisBody": {"eventList": events},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use epcis::document::{Action, Document};
+    use ledger::UnixMillis;
+
+    use super::*;
+    use crate::adapter::sensor::{MeasurementMap, parse_telemetry};
+    use crate::config::{Location, ReadPoint};
+    use crate::read::ReaderId;
+    use crate::smoothing::{SeenTag, SmoothingParams};
+
+    fn smoothed(transition: Transition) -> SmoothedEvent {
+        SmoothedEvent {
+            read_point: ReadPoint {
+                reader: ReaderId::parse("dock-door-3").unwrap(),
+                antenna: Some(1),
+                read_point: Location::parse("urn:epc:id:sgln:0614141.00777.0").unwrap(),
+                biz_location: Some(Location::parse("urn:epc:id:sgln:0614141.00888.0").unwrap()),
+                biz_step: Some("receiving".into()),
+                disposition: Some("in_progress".into()),
+                action: Action::Observe,
+                capture_tid: true,
+            },
+            transition,
+            event_time: UnixMillis::from_millis(1_763_780_645_123),
+            tags: vec![
+                SeenTag {
+                    epc_uri: "urn:epc:id:sgtin:0614141.812345.6789".into(),
+                    tid: Some(Bytes::from_static(&[0xE2, 0x80])),
+                },
+                SeenTag {
+                    epc_uri: "urn:epc:id:sgtin:0614141.812345.6790".into(),
+                    tid: None,
+                },
+            ],
+            params: SmoothingParams::new(Duration::from_secs(1), Duration::from_secs(5), 500)
+                .unwrap(),
+        }
+    }
+
+    fn validate(events: &[Map<String, Value>]) {
+        let document = capture_document(events, UnixMillis::from_millis(1_763_780_646_000));
+        let bytes = serde_json::to_vec(&document).unwrap();
+        let parsed = Document::parse(&bytes).unwrap();
+        if let Err(violations) = epcis::validate::validate(&parsed) {
+            panic!("{violations:#?}");
+        }
+        epcis::hash::parsed_document_hashes(&parsed).unwrap();
+    }
+
+    #[test]
+    fn an_arrival_event_carries_the_read_points_meaning_and_validates() {
+        let event = object_event(&smoothed(Transition::Arrival));
+        assert_eq!(event["bizStep"], "receiving");
+        assert_eq!(
+            event["bizLocation"]["id"],
+            "urn:epc:id:sgln:0614141.00888.0"
+        );
+        assert_eq!(event["tagtrail:tids"][0]["tagtrail:tid"], "E280");
+        assert_eq!(event["tagtrail:smoothing"]["tagtrail:cycleMs"], 1000);
+        assert_eq!(event["eventTime"], "2025-11-22T03:04:05.123Z");
+        validate(&[event]);
+    }
+
+    #[test]
+    fn a_departure_event_is_a_plain_observation_and_validates() {
+        let event = object_event(&smoothed(Transition::Departure));
+        assert_eq!(event["action"], "OBSERVE");
+        assert!(event.get("bizStep").is_none() && event.get("bizLocation").is_none());
+        validate(&[event]);
+    }
+
+    #[test]
+    fn a_sensor_sample_becomes_a_validating_sensor_event() {
+        let topic = SensorTopic {
+            topic: "sensors/cold-room-1".into(),
+            read_point: Location::parse("urn:epc:id:sgln:0614141.00999.0").unwrap(),
+            biz_location: None,
+            device: Some("urn:epc:id:giai:0614141.1001".into()),
+            measurements: MeasurementMap::standard(),
+        };
+        let payload =
+            br#"{"time":"2026-11-22T03:00:00Z","readings":{"temperature":4.5,"humidity":60}}"#;
+        let sample = &parse_telemetry(&topic.measurements, payload).unwrap()[0];
+        let event = sensor_event(&topic, sample).unwrap();
+        let report = &event["sensorElementList"][0]["sensorReport"];
+        assert_eq!(report[1]["type"], "Temperature");
+        assert_eq!(report[1]["uom"], "CEL");
+        validate(&[event]);
+    }
+}

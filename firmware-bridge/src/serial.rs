@@ -1,0 +1,426 @@
+//! Serial transports: the pure codecs of [`crate::codec`] over a serial port (`tokio-serial`), the
+//! supervisor that reopens a port after errors, and a simulated JRD module on a pseudo-terminal.
+//!
+//! A JRD session sets the transmit power (if configured), starts a continuous inventory and turns
+//! every tag notice into a [`TagRead`] stamped with the bridge's clock. The module stops a
+//! multi-poll after its count of rounds, so the session starts it again every
+//! [`JRD_RESTART_EVERY`]. On cancellation it stops the inventory before closing the port.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use ledger::UnixMillis;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+
+use crate::codec::DecodeStats;
+use crate::codec::jrd::{
+    CMD_ERROR, CMD_GET_POWER, CMD_SET_POWER, ERROR_NO_TAG, FrameType, JrdCodec, JrdCommand,
+    JrdFrame, JrdMessage,
+};
+use crate::read::{ReaderId, TagRead};
+use crate::simulator::{TimedNotice, Xorshift};
+
+/// How often a JRD session restarts the module's multi-poll inventory.
+pub const JRD_RESTART_EVERY: Duration = Duration::from_secs(30);
+
+/// Why a serial session ended.
+#[derive(Debug, thiserror::Error)]
+pub enum SerialError {
+    /// The port could not be opened.
+    #[error("failed to open serial port {path}: {source}")]
+    Open {
+        /// The port.
+        path: PathBuf,
+        /// Why.
+        source: tokio_serial::Error,
+    },
+    /// Reading or writing failed.
+    #[error("serial I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The port closed (the device went away).
+    #[error("the serial port closed")]
+    Closed,
+    /// The consumer of reads has gone (the bridge is shutting down).
+    #[error("the read channel closed")]
+    ChannelClosed,
+}
+
+/// Counters shared between a session and the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct SerialCounters {
+    /// Frames that passed their checks.
+    pub frames: AtomicU64,
+    /// Candidate frames whose checksum failed.
+    pub checksum_failures: AtomicU64,
+    /// Candidate frames refused for their structure.
+    pub malformed: AtomicU64,
+    /// Garbage bytes skipped.
+    pub garbage_bytes: AtomicU64,
+}
+
+impl SerialCounters {
+    fn add(&self, now: &DecodeStats, before: &DecodeStats) {
+        self.frames
+            .fetch_add(now.frames - before.frames, Ordering::Relaxed);
+        self.checksum_failures.fetch_add(
+            now.checksum_failures - before.checksum_failures,
+            Ordering::Relaxed,
+        );
+        self.malformed
+            .fetch_add(now.malformed - before.malformed, Ordering::Relaxed);
+        self.garbage_bytes
+            .fetch_add(now.garbage_bytes - before.garbage_bytes, Ordering::Relaxed);
+    }
+}
+
+/// Opens a serial port at `baud` (8N1, no flow control).
+pub fn open_port(path: &Path, baud: u32) -> Result<tokio_serial::SerialStream, SerialError> {
+    let builder = tokio_serial::new(path.to_string_lossy(), baud);
+    tokio_serial::SerialStream::open(&builder).map_err(|source| SerialError::Open {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The current time from the system clock.
+pub fn system_now() -> UnixMillis {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    UnixMillis::from_millis(millis)
+}
+
+/// Runs one JRD session on an open port until cancelled or until the port fails.
+pub async fn run_jrd_session<P>(
+    port: P,
+    reader: &ReaderId,
+    power_dbm: Option<u8>,
+    reads: &mpsc::Sender<TagRead>,
+    counters: &SerialCounters,
+    cancel: &CancellationToken,
+) -> Result<(), SerialError>
+where
+    P: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut framed = Framed::new(port, JrdCodec::new());
+    if let Some(dbm) = power_dbm {
+        framed
+            .send(JrdCommand::SetPower {
+                centi_dbm: u16::from(dbm) * 100,
+            })
+            .await?;
+    }
+    framed
+        .send(JrdCommand::MultiPoll { count: u16::MAX })
+        .await?;
+    let mut restart = tokio::time::interval(JRD_RESTART_EVERY);
+    restart.tick().await;
+    let mut seen = *framed.codec().stats();
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                // Best effort: if the port is already gone, there is no inventory left to stop.
+                if let Err(error) = framed.send(JrdCommand::StopMultiPoll).await {
+                    tracing::debug!(reader = %reader, error = %error, "could not stop the inventory at shutdown");
+                }
+                return Ok(());
+            }
+            _ = restart.tick() => {
+                framed.send(JrdCommand::MultiPoll { count: u16::MAX }).await?;
+            }
+            message = framed.next() => {
+                let stats = *framed.codec().stats();
+                counters.add(&stats, &seen);
+                seen = stats;
+                match message {
+                    None => return Err(SerialError::Closed),
+                    Some(Err(error)) => return Err(SerialError::Io(error)),
+                    Some(Ok(JrdMessage::TagNotice(notice))) => {
+                        let read = TagRead {
+                            reader: reader.clone(),
+                            antenna: 1,
+                            epc: notice.epc().clone(),
+                            tid: None,
+                            rssi_centi_dbm: Some(i32::from(notice.rssi_dbm()) * 100),
+                            seen_at: system_now(),
+                        };
+                        reads.send(read).await.map_err(|_| SerialError::ChannelClosed)?;
+                    }
+                    Some(Ok(JrdMessage::Error { code: ERROR_NO_TAG })) => {}
+                    Some(Ok(JrdMessage::Error { code })) => {
+                        tracing::warn!(reader = %reader, code, "the module reported an error");
+                    }
+                    Some(Ok(JrdMessage::Other(_))) => {}
+                }
+            }
+        }
+    }
+}
+
+/// How often an RU5102 session asks the reader for an inventory round.
+pub const RU5102_POLL_EVERY: Duration = Duration::from_millis(100);
+
+/// Runs one CF-RU5102 session on an open port until cancelled or until the port fails: sets the
+/// power (if configured), then asks for an inventory round every [`RU5102_POLL_EVERY`] and turns
+/// every EPC of every inventory response into a [`TagRead`]. The reader answers at its own pace;
+/// a response with status "more follows" is simply followed by more frames.
+pub async fn run_ru5102_session<P>(
+    port: P,
+    reader: &ReaderId,
+    power_dbm: Option<u8>,
+    reads: &mpsc::Sender<TagRead>,
+    counters: &SerialCounters,
+    cancel: &CancellationToken,
+) -> Result<(), SerialError>
+where
+    P: AsyncRead + AsyncWrite + Unpin,
+{
+    use crate::codec::ru5102::{Ru5102Codec, Ru5102Command};
+    let mut framed = Framed::new(port, Ru5102Codec::default());
+    if let Some(dbm) = power_dbm {
+        framed.send(Ru5102Command::SetPower { dbm }).await?;
+    }
+    let mut poll = tokio::time::interval(RU5102_POLL_EVERY);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen = *framed.codec().stats();
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Ok(()),
+            _ = poll.tick() => {
+                framed.send(Ru5102Command::Inventory).await?;
+            }
+            frame = framed.next() => {
+                let stats = *framed.codec().stats();
+                counters.add(&stats, &seen);
+                seen = stats;
+                let frame = match frame {
+                    None => return Err(SerialError::Closed),
+                    Some(Err(error)) => return Err(SerialError::Io(error)),
+                    Some(Ok(frame)) => frame,
+                };
+                let inventory = frame.response().ok().and_then(|response| response.inventory());
+                match inventory {
+                    Some(Ok(inventory)) => {
+                        let now = system_now();
+                        for epc in inventory.epcs {
+                            let read = TagRead { reader: reader.clone(), antenna: 1, epc, tid: None, rssi_centi_dbm: None, seen_at: now };
+                            reads.send(read).await.map_err(|_| SerialError::ChannelClosed)?;
+                        }
+                    }
+                    Some(Err(error)) => {
+                        counters.malformed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(reader = %reader, error = %error, "a malformed inventory response");
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+/// Which protocol a serial reader speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SerialProtocol {
+    /// JRD-4035 / R200 modules.
+    Jrd,
+    /// CF-RU5102 / UHFReader18 readers.
+    Ru5102,
+}
+
+/// A serial reader to keep connected.
+#[derive(Debug, Clone)]
+pub struct SerialReader {
+    /// Its protocol.
+    pub protocol: SerialProtocol,
+    /// The port's path.
+    pub path: PathBuf,
+    /// Its speed.
+    pub baud: u32,
+    /// The reader's name.
+    pub reader: ReaderId,
+    /// Transmit power to set at every connect.
+    pub power_dbm: Option<u8>,
+}
+
+/// Keeps a serial reader connected (either protocol): opens the port, runs a session, and after any failure waits a
+/// jittered, growing delay (capped at `max_delay`) before reopening. Returns when cancelled.
+pub async fn supervise_jrd(
+    port: SerialReader,
+    reads: mpsc::Sender<TagRead>,
+    counters: Arc<SerialCounters>,
+    cancel: CancellationToken,
+    max_delay: Duration,
+) {
+    let SerialReader {
+        protocol,
+        path,
+        baud,
+        reader,
+        power_dbm,
+    } = port;
+    let mut backoff = crate::uploader::Backoff::new(Duration::from_millis(100), max_delay);
+    let mut jitter = Xorshift::new(system_now().as_millis());
+    while !cancel.is_cancelled() {
+        let outcome = match open_port(&path, baud) {
+            Ok(port) => {
+                backoff.reset();
+                match protocol {
+                    SerialProtocol::Jrd => {
+                        run_jrd_session(port, &reader, power_dbm, &reads, &counters, &cancel).await
+                    }
+                    SerialProtocol::Ru5102 => {
+                        run_ru5102_session(port, &reader, power_dbm, &reads, &counters, &cancel)
+                            .await
+                    }
+                }
+            }
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(()) => return,
+            Err(SerialError::ChannelClosed) => return,
+            Err(error) => {
+                let delay = backoff.next_delay(jitter.unit());
+                tracing::warn!(reader = %reader, error = %error, delay_ms = delay.as_millis() as u64, "serial reader lost; reconnecting");
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}
+
+/// A simulated JRD module: answers the host's commands and, while a multi-poll runs, streams the
+/// given notices in a loop, paced by their time offsets (`speed` × real time).
+#[derive(Debug)]
+pub struct SimulatedJrdModule {
+    notices: Vec<TimedNotice>,
+    loop_ms: u64,
+    speed: f64,
+    /// Fraction of frames to corrupt (one flipped bit), to exercise resynchronisation.
+    corrupt: f64,
+}
+
+impl SimulatedJrdModule {
+    /// A module streaming `notices` (sorted by time), starting over every `loop_ms`.
+    pub fn new(notices: Vec<TimedNotice>, loop_ms: u64) -> Self {
+        SimulatedJrdModule {
+            notices,
+            loop_ms: loop_ms.max(1),
+            speed: 1.0,
+            corrupt: 0.0,
+        }
+    }
+
+    /// Plays time faster (`speed` > 1) or slower.
+    pub fn with_speed(mut self, speed: f64) -> Self {
+        self.speed = if speed > 0.0 { speed } else { 1.0 };
+        self
+    }
+
+    /// Corrupts a fraction of frames.
+    pub fn with_corruption(mut self, fraction: f64) -> Self {
+        self.corrupt = fraction.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Serves the host on `port` until cancelled or the port closes.
+    pub async fn serve<P>(self, port: P, cancel: CancellationToken) -> Result<(), std::io::Error>
+    where
+        P: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut framed = Framed::new(port, JrdCodec::new());
+        let mut power: u16 = 2600;
+        let mut polling = false;
+        let mut next = 0usize;
+        let mut cycle_start = tokio::time::Instant::now();
+        let mut rng = Xorshift::new(7);
+        loop {
+            let due = if polling && !self.notices.is_empty() {
+                let offset = self.notices[next].at_ms as f64 / self.speed;
+                Some(cycle_start + Duration::from_micros((offset * 1000.0) as u64))
+            } else {
+                None
+            };
+            tokio::select! {
+                () = cancel.cancelled() => return Ok(()),
+                command = framed.next() => {
+                    let Some(command) = command else { return Ok(()) };
+                    let frame = command?.to_frame();
+                    match JrdCommand::from_frame(&frame) {
+                        Some(JrdCommand::MultiPoll { .. }) if !polling => {
+                            polling = true;
+                            next = 0;
+                            cycle_start = tokio::time::Instant::now();
+                        }
+                        Some(JrdCommand::MultiPoll { .. }) => {}
+                        Some(JrdCommand::StopMultiPoll) => {
+                            polling = false;
+                            framed.send(&response(frame.command(), &[0x00])).await?;
+                        }
+                        Some(JrdCommand::SetPower { centi_dbm }) => {
+                            power = centi_dbm;
+                            framed.send(&response(CMD_SET_POWER, &[0x00])).await?;
+                        }
+                        Some(JrdCommand::GetPower) => {
+                            framed.send(&response(CMD_GET_POWER, &power.to_be_bytes())).await?;
+                        }
+                        Some(JrdCommand::SinglePoll) => {
+                            framed.send(&response(CMD_ERROR, &[ERROR_NO_TAG])).await?;
+                        }
+                        Some(JrdCommand::ModuleInfo { kind }) => {
+                            let mut params = vec![kind];
+                            params.extend_from_slice(b"tagtrail-sim JRD");
+                            framed.send(&response(frame.command(), &params)).await?;
+                        }
+                        None => {}
+                    }
+                }
+                () = sleep_until(due) => {
+                    let frame = self.notices[next].notice.to_frame();
+                    if self.corrupt > 0.0 && rng.unit() < self.corrupt {
+                        let mut bytes = bytes::BytesMut::from(&frame.to_bytes()[..]);
+                        let bit = rng.below(bytes.len() as u64 * 8) as usize;
+                        bytes[bit / 8] ^= 1 << (bit % 8);
+                        use tokio::io::AsyncWriteExt as _;
+                        SinkExt::<JrdCommand>::flush(&mut framed).await?;
+                        framed.get_mut().write_all(&bytes).await?;
+                    } else {
+                        framed.send(&frame).await?;
+                    }
+                    next += 1;
+                    if next == self.notices.len() {
+                        next = 0;
+                        cycle_start += Duration::from_micros((self.loop_ms as f64 / self.speed * 1000.0) as u64);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn response(command: u8, params: &[u8]) -> JrdFrame {
+    // Parameters here are a few bytes, far below the 16-bit limit, so `new` cannot refuse them;
+    // an empty response stands in should it ever.
+    JrdFrame::new(FrameType::Response, command, params.to_vec()).unwrap_or_else(|_| {
+        JrdFrame::new(FrameType::Response, command, Vec::new())
+            .unwrap_or_else(|_| JrdCommand::GetPower.to_frame())
+    })
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

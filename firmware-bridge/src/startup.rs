@@ -1,0 +1,310 @@
+//! Wiring: readers → smoother → event builder → spool → uploader, each a task that honours one
+//! cancellation token.
+//!
+//! - one supervisor task per serial reader ([`crate::serial::supervise_jrd`]) sends reads into a
+//!   bounded channel;
+//! - the smoothing task takes reads, advances time every [`TICK`], builds events and appends them
+//!   to the spool in one durable transaction per tick (on a blocking thread);
+//! - the upload task drains the spool to ingest ([`crate::uploader`]), backing off with jitter.
+//!
+//! On cancellation the smoothing task closes open cycles and spools their events before it ends,
+//! so shutdown loses no arrival; the uploader finishes its current request.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ledger::batch::DeviceSigningKey;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ReaderKind};
+use crate::metrics::Metrics;
+use crate::read::TagRead;
+use crate::serial::{SerialCounters, SerialProtocol, SerialReader, supervise_jrd, system_now};
+use crate::smoothing::{ReadOutcome, Smoother};
+use crate::spool::Spool;
+use crate::uploader::{Backoff, UploadOutcome, Uploader};
+
+/// How often the smoother's clock advances and built events are spooled.
+pub const TICK: Duration = Duration::from_millis(100);
+/// Capacity of the read channel (reads wait in the transports when the smoother falls behind).
+const READ_CHANNEL: usize = 16_384;
+
+/// Why the bridge could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The metrics address could not be bound.
+    #[error("failed to listen for metrics on {address}: {source}")]
+    Metrics {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The spool could not be opened.
+    #[error("failed to open the spool {path}: {source}")]
+    Spool {
+        /// The spool file.
+        path: String,
+        /// Why.
+        source: crate::spool::SpoolError,
+    },
+}
+
+/// Runs the bridge until `cancel` fires.
+pub async fn run(
+    config: Config,
+    key: DeviceSigningKey,
+    cancel: CancellationToken,
+) -> Result<(), StartError> {
+    let spool = Spool::open(&config.spool.path, config.spool.max_events).map_err(|source| {
+        StartError::Spool {
+            path: config.spool.path.display().to_string(),
+            source,
+        }
+    })?;
+    let spool = Arc::new(Mutex::new(spool));
+    let metrics = Arc::new(Metrics::new());
+    let mut tasks = Vec::new();
+    if let Some(address) = config.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|source| StartError::Metrics { address, source })?;
+        tasks.push(tokio::spawn(crate::metrics::serve(
+            listener,
+            metrics.clone(),
+            cancel.clone(),
+        )));
+    }
+    let (reads_tx, reads_rx) = mpsc::channel::<TagRead>(READ_CHANNEL);
+
+    for reader in &config.readers {
+        let protocol = match reader.kind {
+            ReaderKind::Jrd => Some(SerialProtocol::Jrd),
+            ReaderKind::Ru5102 => Some(SerialProtocol::Ru5102),
+            ReaderKind::Zebra | ReaderKind::Impinj => None,
+        };
+        match (protocol, &reader.port) {
+            (Some(protocol), Some(port)) => {
+                let serial = SerialReader {
+                    protocol,
+                    path: port.clone(),
+                    baud: reader.baud,
+                    reader: reader.id.clone(),
+                    power_dbm: reader.power_dbm,
+                };
+                let counters = Arc::new(SerialCounters::default());
+                metrics.watch_serial(reader.id.as_str(), counters.clone());
+                tasks.push(tokio::spawn(supervise_jrd(
+                    serial,
+                    reads_tx.clone(),
+                    counters,
+                    cancel.clone(),
+                    Duration::from_secs(30),
+                )));
+            }
+            _ => {
+                tracing::warn!(reader = %reader.id, kind = ?reader.kind, "no transport for this reader kind in this build; it is ignored");
+            }
+        }
+    }
+    drop(reads_tx);
+
+    let smoother = Smoother::new(config.smoothing, &config.read_points);
+    tasks.push(tokio::spawn(smooth_and_spool(
+        smoother,
+        reads_rx,
+        spool.clone(),
+        metrics.clone(),
+        cancel.clone(),
+    )));
+
+    if let Some(upload) = &config.upload {
+        let uploader = Uploader::new(
+            upload.url.clone(),
+            config.device.clone(),
+            key,
+            upload.batch_size,
+            Duration::from_secs(30),
+        );
+        let backoff = Backoff::new(upload.retry_min, upload.retry_max);
+        // Its own connection (WAL lets it read while events are spooled), so a slow request never
+        // holds up spooling.
+        let upload_spool =
+            Spool::open(&config.spool.path, config.spool.max_events).map_err(|source| {
+                StartError::Spool {
+                    path: config.spool.path.display().to_string(),
+                    source,
+                }
+            })?;
+        let upload_spool = Arc::new(Mutex::new(upload_spool));
+        tasks.push(tokio::spawn(upload_loop(
+            uploader,
+            upload_spool,
+            backoff,
+            metrics.clone(),
+            cancel.clone(),
+        )));
+    }
+
+    cancel.cancelled().await;
+    for task in tasks {
+        if let Err(error) = task.await {
+            tracing::error!(error = %error, "a bridge task panicked");
+        }
+    }
+    Ok(())
+}
+
+async fn smooth_and_spool(
+    mut smoother: Smoother,
+    mut reads: mpsc::Receiver<TagRead>,
+    spool: Arc<Mutex<Spool>>,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(TICK);
+    let mut events = Vec::new();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => {
+                smoother.flush(&mut events);
+                spool_events(&spool, &mut events, &metrics).await;
+                return;
+            }
+            read = reads.recv() => match read {
+                Some(read) => {
+                    let outcome = smoother.push(&read, &mut events);
+                    metrics.read(read.reader.as_str(), outcome.label());
+                    if let ReadOutcome::Undecodable { epc_hex, reason } = &outcome {
+                        tracing::warn!(reader = %read.reader, antenna = read.antenna, epc = %epc_hex, error = %reason, "undecodable EPC");
+                    }
+                }
+                None => {
+                    // Every transport has stopped: wait for cancellation, still ticking.
+                    reads = mpsc::channel(1).1;
+                }
+            },
+            _ = tick.tick() => {
+                smoother.advance(system_now(), &mut events);
+                spool_events(&spool, &mut events, &metrics).await;
+            }
+        }
+    }
+}
+
+async fn spool_events(
+    spool: &Arc<Mutex<Spool>>,
+    events: &mut Vec<crate::smoothing::SmoothedEvent>,
+    metrics: &Metrics,
+) {
+    if events.is_empty() {
+        return;
+    }
+    for event in events.iter() {
+        metrics.event_built(event.transition.as_str());
+    }
+    let json: Vec<String> = events
+        .drain(..)
+        .map(|event| serde_json::Value::Object(crate::event::object_event(&event)).to_string())
+        .collect();
+    let spool = spool.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut spool = spool
+            .lock()
+            .map_err(|_| "the spool lock is poisoned".to_owned())?;
+        let now = system_now();
+        let outcome = spool
+            .append(&json, now)
+            .map_err(|error| error.to_string())?;
+        let oldest = spool.oldest().ok().flatten().map_or(0, |oldest| {
+            now.as_millis().saturating_sub(oldest.as_millis()) / 1000
+        });
+        Ok::<_, String>((outcome, spool.depth(), oldest))
+    })
+    .await;
+    if let Ok(Ok((outcome, depth, oldest))) = &result {
+        metrics.spool(*depth, *oldest, outcome.refused as u64);
+    }
+    let result = result.map(|inner| inner.map(|(outcome, _, _)| outcome));
+    match result {
+        Ok(Ok(outcome)) if outcome.refused > 0 => {
+            tracing::error!(
+                refused = outcome.refused,
+                "the spool is full: new events were refused"
+            );
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => tracing::error!(error = %error, "failed to spool events"),
+        Err(error) => tracing::error!(error = %error, "the spool task panicked"),
+    }
+}
+
+async fn upload_loop(
+    uploader: Uploader,
+    spool: Arc<Mutex<Spool>>,
+    mut backoff: Backoff,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+) {
+    let uploader = Arc::new(uploader);
+    let mut jitter = crate::simulator::Xorshift::new(system_now().as_millis() | 1);
+    while !cancel.is_cancelled() {
+        let (uploader, spool) = (uploader.clone(), spool.clone());
+        let started = std::time::Instant::now();
+        let attempt = tokio::task::spawn_blocking(move || {
+            let mut spool = spool
+                .lock()
+                .map_err(|_| "the spool lock is poisoned".to_owned())?;
+            uploader
+                .upload_once(&mut spool, system_now())
+                .map_err(|error| error.to_string())
+        })
+        .await;
+        let seconds = started.elapsed().as_secs_f64();
+        match &attempt {
+            Ok(Ok(UploadOutcome::Uploaded { events })) => {
+                metrics.upload(seconds, *events as u64, 0, false)
+            }
+            Ok(Ok(UploadOutcome::Quarantined { events, .. })) => {
+                metrics.upload(seconds, 0, *events as u64, false)
+            }
+            Ok(Ok(UploadOutcome::Idle)) => {}
+            _ => metrics.upload(seconds, 0, 0, true),
+        }
+        let pause = match attempt {
+            Ok(Ok(UploadOutcome::Uploaded { events })) => {
+                backoff.reset();
+                tracing::debug!(events, "uploaded");
+                Duration::ZERO
+            }
+            Ok(Ok(UploadOutcome::Idle)) => {
+                backoff.reset();
+                TICK
+            }
+            Ok(Ok(UploadOutcome::Quarantined { events, status })) => {
+                tracing::error!(
+                    events,
+                    status,
+                    "ingest refused events for good; they were quarantined in the spool"
+                );
+                Duration::ZERO
+            }
+            Ok(Err(error)) => {
+                let delay = backoff.next_delay(jitter.unit());
+                tracing::warn!(error = %error, delay_ms = delay.as_millis() as u64, "upload failed; retrying");
+                delay
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "the upload task panicked");
+                backoff.next_delay(jitter.unit())
+            }
+        };
+        if !pause.is_zero() {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+}
