@@ -1,6 +1,9 @@
 //! The sequencer against a real PostgreSQL: appends, duplicates, concurrent appenders, proofs read
 //! from the stored tiles at many sizes, and signed, consistent checkpoints.
 
+// Test helpers outside `#[test]` functions unwrap too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use ledger::checkpoint::{Origin, TrustedLog};

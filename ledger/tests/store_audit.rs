@@ -2,6 +2,9 @@
 //! of change made behind the service's back (as a superuser with triggers disabled) is caught and
 //! named.
 
+// Test helpers outside `#[test]` functions unwrap too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use ledger::checkpoint::Origin;
@@ -212,4 +215,36 @@ async fn without_event_hashes_the_audit_still_checks_leaves_tiles_and_checkpoint
     .await;
     let report = audit(&store, options, Arc::new(NoProgress)).await.unwrap();
     assert_eq!(report.problem.as_ref().and_then(entry_of), Some(600), "{:?}", report.problem);
+}
+
+#[tokio::test]
+async fn an_empty_log_audits_clean() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let report = run_audit(&store).await;
+    assert_eq!(report.problem, None);
+    assert_eq!(report.entries, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_during_appends_sees_one_consistent_snapshot() {
+    let (_db, store) = written_log().await;
+    let appending = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let sequencer = Sequencer::start(&store);
+            let mut device = EventFactory::new("dock-door-2", 2);
+            for _ in 0..20 {
+                sequencer.append(device.next_batch(50)).await.unwrap();
+            }
+            sequencer.shutdown().await;
+        })
+    };
+    for _ in 0..3 {
+        let report = run_audit(&store).await;
+        assert_eq!(report.problem, None);
+        assert!(report.entries >= 700);
+    }
+    appending.await.unwrap();
+    assert_eq!(run_audit(&store).await.entries, 1700);
 }

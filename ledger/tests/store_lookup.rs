@@ -1,6 +1,9 @@
 //! Reading entries back from a real PostgreSQL: by leaf, by event hash (indexed or not yet), by
 //! EPC, location and time through the lookup tables the indexer builds.
 
+// Test helpers outside `#[test]` functions unwrap too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use epcis::document::Timestamp;
 use ledger::LeafIndex;
 use ledger::record::Attestation;
@@ -79,7 +82,7 @@ async fn entries_are_found_by_leaf_hash_epc_location_and_time() {
         )
         .await
         .unwrap();
-    assert_eq!(ranges, [0..30]);
+    assert_eq!(ranges, vec![0..30]);
     let later = store
         .leaf_ranges_by_time(
             Timestamp::parse("2024-01-01T00:00:00Z").unwrap(),

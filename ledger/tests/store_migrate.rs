@@ -1,6 +1,9 @@
 //! The migrations of `sql/` against a real PostgreSQL: they apply, re-running them changes nothing,
 //! and the ledger tables are append-only for the service role and, through triggers, for everyone.
 
+// Test helpers outside `#[test]` functions unwrap too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use ledger::store::migrate;
 use ledger::store::testing::TestDatabase;
 

@@ -693,7 +693,7 @@ impl Checker<'_> {
             .filter_map(|chunk| <[u8; 32]>::try_from(chunk).ok().map(EventHash::from_bytes))
             .collect();
         let root_matches = u32::try_from(events.len()).is_ok_and(|n| n == statement.size())
-            && hashes.len() % 32 == 0
+            && hashes.len().is_multiple_of(32)
             && EventBatch::new(&events).is_ok_and(|tree| tree.root() == *statement.root());
         if !root_matches {
             return Err(problem(

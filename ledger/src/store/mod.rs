@@ -1,5 +1,21 @@
 //! The PostgreSQL store of the log: migrations, the sequencer that appends entries, proofs and
 //! tiles read from the database, the checkpoint signer, the trailing lookup indexes and the audit.
+//!
+//! The schema and roles are in `sql/` (see its README). The pieces:
+//!
+//! - [`migrate`] applies the embedded `sql/V*.sql` (refinery), under an advisory lock.
+//! - [`Store`] is a connection pool and every read: tree size, tiles (C2SP tlog-tiles, any width),
+//!   roots, inclusion and consistency proofs (one query each, from the tiles), checkpoints,
+//!   entries, device batches, lookups by event hash, EPC, parent, location and time.
+//! - [`Sequencer`] appends [`NewBatch`]es: under the log's advisory lock, in one transaction with
+//!   the events, the changed tiles and the device batches, acknowledged after the durable commit;
+//!   an event already in the log is not appended again. Any number of processes may append.
+//! - [`Checkpointer`] signs a C2SP checkpoint whenever the tree grew (every 500 ms by default),
+//!   after checking a consistency proof from the previous one.
+//! - [`Indexer`] fills the lookup tables from the entries past its watermark, in sorted batches,
+//!   off the append path.
+//! - [`audit`] recomputes everything from the rows and names the first one that does not hold.
+//! - `testing` (feature `testing`): a migrated database per test, and realistic signed events.
 
 mod audit;
 mod checkpointer;

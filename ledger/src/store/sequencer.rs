@@ -53,6 +53,12 @@ const SELECT_RECENT: &str = "
 const SELECT_KNOWN: &str =
     "SELECT event_hash, leaf_index FROM event_hashes WHERE event_hash = ANY($1)";
 const COPY_EVENTS: &str = "COPY events (leaf_index, event_hash, leaf, event) FROM STDIN BINARY";
+const INSERT_EVENTS: &str = "
+    INSERT INTO events (leaf_index, event_hash, leaf, event)
+    SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::text[])";
+
+/// Groups of more new entries than this are written with `COPY`, smaller ones with one `INSERT`.
+const COPY_ABOVE: usize = 256;
 const INSERT_TILES: &str = "
     INSERT INTO tiles (level, tile_index, width, hashes)
     SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::smallint[], $4::bytea[])";
@@ -217,6 +223,7 @@ struct Connection {
     state: Statement,
     known: Statement,
     copy_events: Statement,
+    insert_events: Statement,
     tiles: Statement,
     batches: Statement,
 }
@@ -238,6 +245,7 @@ impl Connection {
             state: client.prepare_cached(SELECT_STATE).await?,
             known: client.prepare_cached(SELECT_KNOWN).await?,
             copy_events: client.prepare_cached(COPY_EVENTS).await?,
+            insert_events: client.prepare_cached(INSERT_EVENTS).await?,
             tiles: client.prepare_cached(INSERT_TILES).await?,
             batches: client.prepare_cached(INSERT_BATCHES).await?,
             client,
@@ -292,9 +300,10 @@ impl Worker {
         }
     }
 
-    /// One transaction in four round trips: (BEGIN, lock, state, lookup of the hashes) pipelined;
-    /// the COPY of the new events (two); (tiles, batches, COMMIT) pipelined. Reloading the right
-    /// edge or the tail of the log after another process appended costs one more each.
+    /// One transaction in two round trips: (BEGIN, lock, state, lookup of the hashes) pipelined,
+    /// then (events, tiles, batches, COMMIT) pipelined; a large group's events go first with COPY
+    /// (two more). Reloading the right edge or the tail of the log after another process appended
+    /// costs one more each.
     async fn append_group(
         &mut self,
         batches: &[&NewBatch],
@@ -355,19 +364,30 @@ impl Worker {
         self.recent.trim(watermark);
 
         let planned = plan(&self.recent, known, batches, size.get())?;
-        let mut changed = Vec::new();
-        if !planned.new.is_empty() {
-            let leaf_hashes = write_entries(client, &connection.copy_events, batches, &planned).await?;
-            changed = frontier
-                .append(&leaf_hashes)
-                .map_err(|_| AppendError::TreeFull)?;
+        let (rows, leaf_hashes) = NewRows::encode(batches, &planned);
+        let changed = frontier
+            .append(&leaf_hashes)
+            .map_err(|_| AppendError::TreeFull)?;
+        // Large groups go in with COPY; small ones with one INSERT sent together with the rest,
+        // so that the whole append takes two round trips.
+        let copied = rows.len() > COPY_ABOVE;
+        if copied {
+            copy_entries(client, &connection.copy_events, &rows).await?;
         }
-        let (tiles, signed, committed) = tokio::join!(
+        let no_rows = NewRows {
+            leaves: Vec::new(),
+            event_hashes: Vec::new(),
+            records: Vec::new(),
+            events: Vec::new(),
+        };
+        let (inserted, tiles, signed, committed) = tokio::join!(
+            insert_entries(client, &connection.insert_events, if copied { &no_rows } else { &rows }),
             write_tiles(client, &connection.tiles, &changed),
             write_batches(client, &connection.batches, batches, &planned),
             client.batch_execute("COMMIT"),
         );
         // A failed statement turns the COMMIT into a rollback: check the statements first.
+        inserted?;
         tiles?;
         signed?;
         committed?;
@@ -475,32 +495,69 @@ fn plan(
     })
 }
 
-/// `COPY`s the new entries into `events`; returns their leaf hashes in leaf order.
-async fn write_entries(
-    client: &Client,
-    copy: &Statement,
-    batches: &[&NewBatch],
-    planned: &Planned,
-) -> Result<Vec<Hash>, AppendError> {
+/// The new rows of `events`, encoded.
+struct NewRows<'a> {
+    leaves: Vec<i64>,
+    event_hashes: Vec<&'a [u8]>,
+    records: Vec<Vec<u8>>,
+    events: Vec<&'a str>,
+}
+
+impl<'a> NewRows<'a> {
+    /// Encodes the planned new entries; returns them and their leaf hashes, in leaf order.
+    fn encode(batches: &[&'a NewBatch], planned: &Planned) -> (Self, Vec<Hash>) {
+        let count = planned.new.len();
+        let mut rows = Self {
+            leaves: Vec::with_capacity(count),
+            event_hashes: Vec::with_capacity(count),
+            records: Vec::with_capacity(count),
+            events: Vec::with_capacity(count),
+        };
+        let mut leaf_hashes = Vec::with_capacity(count);
+        for (offset, &(batch, entry)) in planned.new.iter().enumerate() {
+            let entry = &batches[batch].entries()[entry];
+            let record = entry.record().encode();
+            leaf_hashes.push(crate::hash::leaf_hash(&record));
+            rows.leaves
+                .push(i64::try_from(planned.first_leaf + offset as u64).unwrap_or(i64::MAX));
+            rows.event_hashes.push(entry.event_hash().as_bytes().as_slice());
+            rows.records.push(record);
+            rows.events.push(entry.event());
+        }
+        (rows, leaf_hashes)
+    }
+
+    fn len(&self) -> usize {
+        self.leaves.len()
+    }
+}
+
+/// `COPY`s the rows into `events` (two round trips, not pipelinable).
+async fn copy_entries(client: &Client, copy: &Statement, rows: &NewRows<'_>) -> Result<(), AppendError> {
     let sink = client.copy_in(copy).await?;
     let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::BYTEA, Type::BYTEA, Type::TEXT]);
     pin_mut!(writer);
-    let mut leaf_hashes = Vec::with_capacity(planned.new.len());
-    for (offset, &(batch, entry)) in planned.new.iter().enumerate() {
-        let entry = &batches[batch].entries()[entry];
-        let leaf = i64::try_from(planned.first_leaf + offset as u64).unwrap_or(i64::MAX);
-        let record = entry.record().encode();
-        leaf_hashes.push(crate::hash::leaf_hash(&record));
-        let hash = entry.event_hash().as_bytes().as_slice();
-        let event = entry.event();
-        let values: [&(dyn ToSql + Sync); 4] = [&leaf, &hash, &record, &event];
+    for i in 0..rows.len() {
+        let values: [&(dyn ToSql + Sync); 4] =
+            [&rows.leaves[i], &rows.event_hashes[i], &rows.records[i], &rows.events[i]];
         writer.as_mut().write(&values).await?;
     }
     writer.finish().await?;
-    Ok(leaf_hashes)
+    Ok(())
 }
 
-/// Inserts the tiles that changed (full tiles, and each grown level's new partial tile).
+/// Inserts the rows into `events` with one statement. Sends it on the first poll, so that it can
+/// be pipelined with the rest of the transaction.
+async fn insert_entries(client: &Client, insert: &Statement, rows: &NewRows<'_>) -> Result<(), AppendError> {
+    if rows.len() == 0 {
+        return Ok(());
+    }
+    client
+        .execute(insert, &[&rows.leaves, &rows.event_hashes, &rows.records, &rows.events])
+        .await?;
+    Ok(())
+}
+
 /// Sends its statement on the first poll (no await before it), so that it can be pipelined.
 async fn write_tiles(client: &Client, insert: &Statement, tiles: &[Tile]) -> Result<(), AppendError> {
     if tiles.is_empty() {
