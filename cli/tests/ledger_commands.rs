@@ -1,6 +1,9 @@
 //! `tagtrail migrate`, `tagtrail audit` and `tagtrail keygen`, run as an operator would run them,
 //! against a real PostgreSQL.
 
+// Test helpers outside `#[test]` functions unwrap too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::Arc;
