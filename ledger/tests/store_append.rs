@@ -72,6 +72,29 @@ async fn a_duplicate_of_an_indexed_event_is_found_through_the_lookup_table() {
     sequencer.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_duplicate_is_found_by_the_same_sequencer_after_the_indexer_overtakes_its_memory() {
+    // Regression: the sequencer remembers its recent entries and asks the lookup table only about
+    // the others; when the indexer caught up in between, the refresh dropped the remembered ones
+    // and the duplicate was appended again.
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let mut device = EventFactory::new("dock-door-1", 1);
+    let sequencer = Sequencer::start(&store);
+    sequencer.append(device.next_batch(30)).await.unwrap();
+    Indexer::new(&store).catch_up().await.unwrap();
+    assert_eq!(count(&store, "SELECT indexed_size FROM index_watermark").await, 30);
+
+    let results = sequencer.append(device.batch_of([5, 29, 30])).await.unwrap();
+    let got: Vec<(u64, bool)> = results.iter().map(|r| (r.leaf_index.get(), r.existing)).collect();
+    assert_eq!(got, [(5, true), (29, true), (30, false)]);
+    let again = sequencer.append(device.batch_of(0..31)).await.unwrap();
+    assert!(again.iter().all(|r| r.existing));
+    assert_eq!(store.tree_size().await.unwrap(), TreeSize::from(31));
+    assert_eq!(count(&store, "SELECT count(*) FROM events").await, 31);
+    sequencer.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_appenders_on_separate_connections_keep_one_consistent_log() {
     let db = TestDatabase::create().await.unwrap();

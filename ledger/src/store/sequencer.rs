@@ -317,15 +317,20 @@ impl Worker {
         };
         let client = &connection.client;
 
+        // A hash found in the tail now is in the log at that leaf for good (entries never change),
+        // so it is known whatever the refresh below does to the tail (it may trim or reset it).
         // Hashes neither in the tail nor earlier in the group: ask the lookup table about them.
         // Asked in the same round trip as the tree size, so before the tail is brought up to date:
         // whatever the lookup table does not cover is in the tail after the refresh below.
+        let mut known: HashMap<[u8; 32], u64> = HashMap::new();
         let mut unknown: Vec<&[u8]> = Vec::new();
         let mut seen: HashSet<[u8; 32]> = HashSet::new();
         for batch in batches {
             for entry in batch.entries() {
                 let hash = entry.event_hash().as_bytes();
-                if !self.recent.leaves.contains_key(hash) && seen.insert(*hash) {
+                if let Some(&leaf) = self.recent.leaves.get(hash) {
+                    known.insert(*hash, leaf);
+                } else if seen.insert(*hash) {
                     unknown.push(hash.as_slice());
                 }
             }
@@ -345,7 +350,6 @@ impl Worker {
         begun?;
         locked?;
         let state = state?;
-        let mut known: HashMap<[u8; 32], u64> = HashMap::new();
         for row in probed? {
             let hash: &[u8] = row.get(0);
             let leaf: i64 = row.get(1);
