@@ -29,6 +29,16 @@ enum Command {
     Migrate(commands::ledger::MigrateCommand),
     Audit(commands::ledger::AuditCommand),
     Keygen(commands::ledger::KeygenCommand),
+    /// Sites and the locations they speak for (ingest's registry).
+    #[command(subcommand)]
+    Site(commands::site::SiteCommand),
+    /// Device keys and registered devices (ingest's registry).
+    #[command(subcommand)]
+    Device(commands::device::DeviceCommand),
+    /// Site API tokens for EPCIS clients without device keys (ingest's registry).
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
+    Capture(commands::capture::CaptureCommand),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +50,10 @@ fn main() -> ExitCode {
         Command::Migrate(cmd) => cmd.run(),
         Command::Audit(cmd) => cmd.run(),
         Command::Keygen(cmd) => cmd.run(),
+        Command::Site(cmd) => cmd.run(),
+        Command::Device(cmd) => cmd.run(),
+        Command::Token(cmd) => cmd.run(),
+        Command::Capture(cmd) => cmd.run(),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,10 @@
 //! One module per command family.
 
+pub mod capture;
+pub mod device;
 pub mod dl;
 pub mod epc;
 pub mod epcis;
 pub mod ledger;
+pub mod site;
+pub mod token;

@@ -1,0 +1,294 @@
+//! A blocking client of the capture interface, as a device or an EPCIS client uses it: what
+//! `tagtrail capture`, the load driver and the tests send.
+//!
+//! Device key files (written by `tagtrail device keygen`):
+//!
+//! ```text
+//! private key: {"algorithm": "ed25519", "seed": "<standard padded base64 of the 32-byte seed>"}
+//! public key:  {"algorithm": "ed25519", "key": "<standard padded base64 of the 32-byte key>"}
+//! ```
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use ledger::batch::{DevicePublicKey, DeviceSigningKey, EventBatch};
+use ledger::{DeviceId, UnixMillis};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::auth::{BATCH_SIGNATURE_HEADER, BATCH_STATEMENT_HEADER, signature_header_value, statement_header_value};
+use crate::capture::ErrorBehaviour;
+
+/// Why a device key file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("failed to read {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a device key file: {reason}")]
+    Format { path: String, reason: String },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrivateKeyJson {
+    algorithm: String,
+    seed: String,
+}
+
+/// The text of a private device key file for `seed` (secret).
+pub fn private_key_file_text(seed: &[u8; 32]) -> Zeroizing<String> {
+    let json = PrivateKeyJson {
+        algorithm: "ed25519".to_owned(),
+        seed: STANDARD.encode(seed),
+    };
+    Zeroizing::new(serde_json::to_string(&json).unwrap_or_default() + "\n")
+}
+
+/// The text of a public device key file.
+pub fn public_key_file_text(key: &DevicePublicKey) -> String {
+    serde_json::to_string(key).unwrap_or_default() + "\n"
+}
+
+/// Reads a private device key file.
+pub fn read_private_key(path: &Path) -> Result<DeviceSigningKey, KeyFileError> {
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| KeyFileError::Read {
+        path: path.display().to_string(),
+        source,
+    })?);
+    let format = |reason: &str| KeyFileError::Format {
+        path: path.display().to_string(),
+        reason: reason.to_owned(),
+    };
+    let json: PrivateKeyJson =
+        serde_json::from_str(&text).map_err(|_| format("expected {\"algorithm\": \"ed25519\", \"seed\": \"<base64>\"}"))?;
+    if json.algorithm != "ed25519" {
+        return Err(format("only ed25519 keys are supported"));
+    }
+    let seed = Zeroizing::new(
+        STANDARD
+            .decode(&json.seed)
+            .map_err(|_| format("the seed must be standard padded base64"))?,
+    );
+    let seed: &[u8; 32] = seed
+        .as_slice()
+        .try_into()
+        .map_err(|_| format("the seed must be 32 bytes"))?;
+    Ok(DeviceSigningKey::from_seed(seed))
+}
+
+/// Reads a public device key file.
+pub fn read_public_key(path: &Path) -> Result<DevicePublicKey, KeyFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|error| KeyFileError::Format {
+        path: path.display().to_string(),
+        reason: error.to_string(),
+    })
+}
+
+/// A device's identity for signing batch statements.
+#[derive(Debug)]
+pub struct DeviceSigner {
+    device: DeviceId,
+    key: DeviceSigningKey,
+    next_sequence: AtomicU64,
+}
+
+/// Why a document could not be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("the document is not JSON")]
+    Json(#[source] serde_json::Error),
+    #[error("the document's events cannot be hashed")]
+    Hash(#[source] epcis::hash::HashError),
+    #[error("a signed batch holds 1 to 1,048,576 events")]
+    BatchSize,
+}
+
+impl DeviceSigner {
+    /// A signer for `device` with `key`; sequence numbers start at the current time in
+    /// microseconds, so that statements of successive runs differ.
+    pub fn new(device: DeviceId, key: DeviceSigningKey) -> Self {
+        let start = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+        Self {
+            device,
+            key,
+            next_sequence: AtomicU64::new(start),
+        }
+    }
+
+    /// The device.
+    pub fn device(&self) -> &DeviceId {
+        &self.device
+    }
+
+    /// The two headers of a device capture of `document`: the batch statement over its events'
+    /// CBV 2.0 hashes, in order, and the signature.
+    pub fn headers(&self, document: &[u8]) -> Result<[(&'static str, String); 2], SignError> {
+        let value: Value = serde_json::from_slice(document).map_err(SignError::Json)?;
+        let hashes: Vec<epcis::EventHash> = epcis::hash::document_hashes(&value)
+            .map_err(SignError::Hash)?
+            .into_iter()
+            .map(|(_, hash)| hash)
+            .collect();
+        self.headers_for_hashes(&hashes)
+    }
+
+    /// The two headers for a batch of already computed event hashes.
+    pub fn headers_for_hashes(&self, hashes: &[epcis::EventHash]) -> Result<[(&'static str, String); 2], SignError> {
+        let batch = EventBatch::new(hashes).map_err(|_| SignError::BatchSize)?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+        let sequence = self.next_sequence.fetch_add(1, Ordering::Relaxed);
+        let statement = batch.statement(self.device.clone(), UnixMillis::from_millis(now), sequence);
+        let signature = statement.sign(&self.key);
+        Ok([
+            (BATCH_STATEMENT_HEADER, statement_header_value(&statement)),
+            (BATCH_SIGNATURE_HEADER, signature_header_value(&signature)),
+        ])
+    }
+}
+
+/// How a client authenticates.
+#[derive(Debug)]
+// A client holds one credential for its whole life: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Credential {
+    /// As a device, signing each document's batch statement.
+    Device(DeviceSigner),
+    /// With a site API token.
+    Token(String),
+}
+
+/// The answer to a request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `Location` header, if any.
+    pub location: Option<String>,
+    /// The body as JSON (`Value::Null` when empty or not JSON).
+    pub body: Value,
+}
+
+/// Why a request got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error("the request failed")]
+    Http(#[source] ureq::Error),
+}
+
+/// A blocking client of one ingest service. Cheap to share between threads.
+#[derive(Debug)]
+pub struct CaptureClient {
+    base: String,
+    agent: ureq::Agent,
+    credential: Credential,
+}
+
+impl CaptureClient {
+    /// A client of the service at `base` (`http://host:port`).
+    pub fn new(base: &str, credential: Credential) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            agent,
+            credential,
+        }
+    }
+
+    /// Sends a capture document (`POST /capture`), signed for a device.
+    pub fn capture(&self, document: &[u8], behaviour: Option<ErrorBehaviour>) -> Result<Reply, ClientError> {
+        let mut request = self
+            .agent
+            .post(format!("{}/capture", self.base))
+            .header("Content-Type", "application/ld+json");
+        match &self.credential {
+            Credential::Device(signer) => {
+                for (name, value) in signer.headers(document)? {
+                    request = request.header(name, value);
+                }
+            }
+            Credential::Token(token) => request = request.header("Authorization", format!("Bearer {token}")),
+        }
+        if let Some(behaviour) = behaviour {
+            request = request.header(ErrorBehaviour::HEADER, behaviour.as_str());
+        }
+        reply(request.send(document).map_err(ClientError::Http)?)
+    }
+
+    /// Sends a capture with exactly the headers given (for tests of malformed requests).
+    pub fn post_raw(&self, path: &str, headers: &[(&str, String)], body: &[u8]) -> Result<Reply, ClientError> {
+        let mut request = self.agent.post(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        reply(request.send(body).map_err(ClientError::Http)?)
+    }
+
+    /// `GET` a path with the token (if this client has one).
+    pub fn get(&self, path: &str) -> Result<Reply, ClientError> {
+        let mut request = self.agent.get(format!("{}{path}", self.base));
+        if let Credential::Token(token) = &self.credential {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        reply(request.call().map_err(ClientError::Http)?)
+    }
+}
+
+fn reply(mut response: ureq::http::Response<ureq::Body>) -> Result<Reply, ClientError> {
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("Location")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let bytes = response
+        .body_mut()
+        .with_config()
+        .limit(512 * 1024 * 1024)
+        .read_to_vec()
+        .map_err(ClientError::Http)?;
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Ok(Reply { status, location, body })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_private_key_file_round_trips() {
+        let dir = std::env::temp_dir().join(format!("ingest-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("device.key");
+        std::fs::write(&path, private_key_file_text(&[9; 32]).as_str()).unwrap();
+        let key = read_private_key(&path).unwrap();
+        assert_eq!(key.public_key(), DeviceSigningKey::from_seed(&[9; 32]).public_key());
+        let public = dir.join("device.pub");
+        std::fs::write(&public, public_key_file_text(&key.public_key())).unwrap();
+        assert_eq!(read_public_key(&public).unwrap(), key.public_key());
+        std::fs::write(&path, "{\"algorithm\": \"ed25519\", \"seed\": \"AAAA\"}").unwrap();
+        assert!(read_private_key(&path).is_err());
+    }
+}

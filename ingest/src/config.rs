@@ -1,0 +1,544 @@
+//! The service's settings: a TOML file, `TAGTRAIL_INGEST_<SECTION>_<KEY>` environment overrides,
+//! then the command-line flags, parsed and checked once at start-up.
+//!
+//! ```toml
+//! [http]
+//! listen = "127.0.0.1:8080"     # address to bind
+//! workers = 2                   # HTTP worker threads (default: one per CPU)
+//! shutdown_timeout = "30s"      # how long in-flight captures may take to finish on shutdown
+//!
+//! [database]
+//! url = "postgres://tagtrail_ingest_svc:...@127.0.0.1:5432/tagtrail"
+//! pool_size = 16
+//! connect_timeout = "5s"
+//!
+//! [ledger]
+//! checkpoint_key_file = "checkpoint-signer.key"   # written by `tagtrail keygen`
+//! origin = "tagtrail.example/log"                 # default: the key's name
+//! checkpoint_interval = "500ms"
+//!
+//! [limits]
+//! max_body_bytes = 33554432
+//! max_events_per_document = 10000
+//! max_epcs_per_event = 20000
+//!
+//! [log]
+//! format = "text"               # or "json"
+//! filter = "info"               # tracing-subscriber EnvFilter syntax; RUST_LOG wins when set
+//! ```
+//!
+//! Every key can be set from the environment: `TAGTRAIL_INGEST_HTTP_LISTEN`,
+//! `TAGTRAIL_INGEST_LIMITS_MAX_EVENTS_PER_DOCUMENT`, ... (the section and the key, upper case).
+//! An unknown key, in the file or in a `TAGTRAIL_INGEST_<SECTION>_...` variable, is an error that
+//! names it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer};
+
+/// The prefix of the environment variables that override settings.
+pub const ENV_PREFIX: &str = "TAGTRAIL_INGEST_";
+
+/// The sections of the file, in the order the environment variables are matched.
+const SECTIONS: [&str; 5] = ["http", "database", "ledger", "limits", "log"];
+
+/// Every setting of the service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The HTTP server.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// The PostgreSQL database holding the ledger.
+    pub database: DatabaseConfig,
+    /// The log and its checkpoints.
+    pub ledger: LedgerConfig,
+    /// What one capture may hold.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// The address to listen on; port 0 picks a free port.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// HTTP worker threads; `None` means one per CPU.
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// How long in-flight requests may run after a shutdown signal.
+    #[serde(default = "default_shutdown_timeout", deserialize_with = "duration")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            workers: None,
+            shutdown_timeout: default_shutdown_timeout(),
+        }
+    }
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://user:password@host:port/database` (secret: it may hold a password).
+    pub url: SecretString,
+    /// The most connections the service opens.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// How long opening a connection or waiting for a free one may take.
+    #[serde(default = "default_connect_timeout", deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+}
+
+/// `[ledger]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// The checkpoint signing key (`PRIVATE+KEY+<name>+<id>+<base64>`, from `tagtrail keygen`).
+    pub checkpoint_key_file: PathBuf,
+    /// The log's origin line in its checkpoints; by default the key's name.
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// How often the checkpoint signer looks for growth.
+    #[serde(default = "default_checkpoint_interval", deserialize_with = "duration")]
+    pub checkpoint_interval: Duration,
+}
+
+/// `[limits]`: what one capture may hold. Larger captures get `413` with a
+/// `CaptureLimitExceededException` problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// The largest request body, in bytes (`GS1-EPCIS-Capture-File-Size-Limit`).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// The most events in one document (`GS1-EPCIS-Capture-Limit`).
+    #[serde(default = "default_max_events")]
+    pub max_events_per_document: usize,
+    /// The most EPCs one event may list (`epcList`, `childEPCs`, `inputEPCList`, `outputEPCList`).
+    #[serde(default = "default_max_epcs")]
+    pub max_epcs_per_event: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: default_max_body_bytes(),
+            max_events_per_document: default_max_events(),
+            max_epcs_per_event: default_max_epcs(),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Human-readable lines or one JSON object per line.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// Which events to log (`tracing_subscriber::EnvFilter` syntax).
+    #[serde(default = "default_filter")]
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::default(),
+            filter: default_filter(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (production).
+    Json,
+}
+
+/// Settings given on the command line, which win over the file and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--database-url`.
+    pub database_url: Option<SecretString>,
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--checkpoint-key`.
+    pub checkpoint_key_file: Option<PathBuf>,
+    /// `--log-format`.
+    pub log_format: Option<LogFormat>,
+}
+
+/// Why the settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("failed to read the config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid TOML")]
+    Syntax {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("{variable} does not name a setting: there is no key `{key}` in [{section}]")]
+    UnknownVariable {
+        variable: String,
+        section: &'static str,
+        key: String,
+    },
+    #[error("{variable} is not valid Unicode")]
+    NotUnicode { variable: String },
+    #[error("invalid settings: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads the settings: the file at `path` if any, then the `TAGTRAIL_INGEST_*` variables of
+    /// `environment`, then `overrides`; then checks them.
+    pub fn load(
+        path: Option<&Path>,
+        environment: impl IntoIterator<Item = (String, String)>,
+        overrides: Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                text.parse::<toml::Table>().map_err(|source| ConfigError::Syntax {
+                    path: path.to_owned(),
+                    source,
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        apply_environment(&mut table, environment)?;
+        apply_overrides(&mut table, &overrides);
+        for (section, key, flag) in [
+            ("database", "url", "--database-url"),
+            ("ledger", "checkpoint_key_file", "--checkpoint-key"),
+        ] {
+            let present = table
+                .get(section)
+                .and_then(toml::Value::as_table)
+                .is_some_and(|table| table.contains_key(key));
+            if !present {
+                return Err(ConfigError::Invalid(format!(
+                    "{section}.{key} is required: set it in the config file, with {ENV_PREFIX}{}_{} or with {flag}",
+                    section.to_uppercase(),
+                    key.to_uppercase()
+                )));
+            }
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|error: toml::de::Error| ConfigError::Invalid(error.message().to_owned()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The settings of a test or an embedding program, built in code and checked.
+    pub fn new(
+        database_url: SecretString,
+        checkpoint_key_file: PathBuf,
+        listen: SocketAddr,
+    ) -> Result<Self, ConfigError> {
+        let config = Self {
+            http: HttpConfig {
+                listen,
+                ..HttpConfig::default()
+            },
+            database: DatabaseConfig {
+                url: database_url,
+                pool_size: default_pool_size(),
+                connect_timeout: default_connect_timeout(),
+            },
+            ledger: LedgerConfig {
+                checkpoint_key_file,
+                origin: None,
+                checkpoint_interval: default_checkpoint_interval(),
+            },
+            limits: Limits::default(),
+            log: LogConfig::default(),
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |message: &str| Err(ConfigError::Invalid(message.to_owned()));
+        if self.http.workers == Some(0) {
+            return invalid("http.workers must be at least 1");
+        }
+        if self.database.pool_size < 4 {
+            return invalid("database.pool_size must be at least 4 (the sequencer, the checkpoint signer, the indexer and requests each need one)");
+        }
+        if self.database.url.expose_secret().parse::<tokio_postgres::Config>().is_err() {
+            return invalid("database.url is not a PostgreSQL connection URL (postgres://user:password@host:port/database)");
+        }
+        if self.limits.max_body_bytes == 0
+            || self.limits.max_events_per_document == 0
+            || self.limits.max_epcs_per_event == 0
+        {
+            return invalid("limits.* must be at least 1");
+        }
+        if self.limits.max_events_per_document > ledger::batch::MAX_BATCH_SIZE as usize {
+            return invalid("limits.max_events_per_document must be at most 1048576 (the largest device batch)");
+        }
+        if self.ledger.checkpoint_interval.is_zero() {
+            return invalid("ledger.checkpoint_interval must be above zero");
+        }
+        Ok(())
+    }
+}
+
+/// Puts `TAGTRAIL_INGEST_<SECTION>_<KEY>=value` into the table, the value read as a TOML value
+/// (`8080`, `true`, `"text"`) when it is one, else as a string.
+fn apply_environment(
+    table: &mut toml::Table,
+    environment: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    let mut found: BTreeMap<String, (&'static str, String, String)> = BTreeMap::new();
+    for (variable, value) in environment {
+        let Some(rest) = variable.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let lower = rest.to_ascii_lowercase();
+        let Some(section) = SECTIONS
+            .iter()
+            .find(|section| lower.starts_with(&format!("{section}_")))
+        else {
+            continue;
+        };
+        let key = lower[section.len() + 1..].to_owned();
+        found.insert(variable.clone(), (section, key, value));
+    }
+    for (variable, (section, key, value)) in found {
+        if !known_key(section, &key) {
+            return Err(ConfigError::UnknownVariable {
+                variable,
+                section,
+                key,
+            });
+        }
+        let parsed = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or(toml::Value::String(value));
+        let entry = table
+            .entry(section.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(section_table) = entry {
+            section_table.insert(key, parsed);
+        }
+    }
+    Ok(())
+}
+
+fn known_key(section: &str, key: &str) -> bool {
+    let keys: &[&str] = match section {
+        "http" => &["listen", "workers", "shutdown_timeout"],
+        "database" => &["url", "pool_size", "connect_timeout"],
+        "ledger" => &["checkpoint_key_file", "origin", "checkpoint_interval"],
+        "limits" => &["max_body_bytes", "max_events_per_document", "max_epcs_per_event"],
+        "log" => &["format", "filter"],
+        _ => &[],
+    };
+    keys.contains(&key)
+}
+
+fn apply_overrides(table: &mut toml::Table, overrides: &Overrides) {
+    let mut set = |section: &str, key: &str, value: toml::Value| {
+        let entry = table
+            .entry(section.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(section_table) = entry {
+            section_table.insert(key.to_owned(), value);
+        }
+    };
+    if let Some(url) = &overrides.database_url {
+        set("database", "url", toml::Value::String(url.expose_secret().to_owned()));
+    }
+    if let Some(listen) = overrides.listen {
+        set("http", "listen", toml::Value::String(listen.to_string()));
+    }
+    if let Some(path) = &overrides.checkpoint_key_file {
+        set(
+            "ledger",
+            "checkpoint_key_file",
+            toml::Value::String(path.to_string_lossy().into_owned()),
+        );
+    }
+    if let Some(format) = overrides.log_format {
+        let name = match format {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        };
+        set("log", "format", toml::Value::String(name.to_owned()));
+    }
+}
+
+/// Parses a duration written as a number and a unit: `250ms`, `30s`, `5m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit: write e.g. \"500ms\", \"30s\" or \"5m\""))?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a whole number"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(number)),
+        "s" => Ok(Duration::from_secs(number)),
+        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
+        _ => Err(format!("{text:?} has an unknown unit {unit:?}: use ms, s or m")),
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_pool_size() -> usize {
+    16
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_checkpoint_interval() -> Duration {
+    ledger::store::DEFAULT_CHECKPOINT_INTERVAL
+}
+fn default_max_body_bytes() -> usize {
+    32 * 1024 * 1024
+}
+fn default_max_events() -> usize {
+    10_000
+}
+fn default_max_epcs() -> usize {
+    20_000
+}
+fn default_filter() -> String {
+    "info".to_owned()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn flags() -> Overrides {
+        Overrides {
+            database_url: Some(SecretString::from("postgres://u:p@127.0.0.1:5432/db")),
+            listen: None,
+            checkpoint_key_file: Some(PathBuf::from("key")),
+            log_format: None,
+        }
+    }
+
+    #[test]
+    fn flags_alone_are_enough() {
+        let config = Config::load(None, env(&[]), flags()).unwrap();
+        assert_eq!(config.http.listen, default_listen());
+        assert_eq!(config.limits, Limits::default());
+        assert_eq!(config.ledger.checkpoint_key_file, PathBuf::from("key"));
+    }
+
+    #[test]
+    fn environment_variables_override_settings_and_parse_as_toml_values() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("TAGTRAIL_INGEST_LIMITS_MAX_EVENTS_PER_DOCUMENT", "500"),
+                ("TAGTRAIL_INGEST_HTTP_LISTEN", "0.0.0.0:9000"),
+                ("TAGTRAIL_INGEST_HTTP_SHUTDOWN_TIMEOUT", "5s"),
+                ("TAGTRAIL_OTHER_THING", "ignored"),
+            ]),
+            flags(),
+        )
+        .unwrap();
+        assert_eq!(config.limits.max_events_per_document, 500);
+        assert_eq!(config.http.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(config.http.shutdown_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn an_unknown_environment_key_is_named() {
+        let error = Config::load(None, env(&[("TAGTRAIL_INGEST_LIMITS_MAX_EPCS", "5")]), flags())
+            .unwrap_err();
+        assert!(error.to_string().contains("TAGTRAIL_INGEST_LIMITS_MAX_EPCS"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_file_key_is_refused_with_its_name() {
+        let dir = std::env::temp_dir().join(format!("ingest-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ingest.toml");
+        std::fs::write(&path, "[limits]\nmax_events = 3\n").unwrap();
+        let error = Config::load(Some(&path), env(&[]), flags()).unwrap_err();
+        assert!(error.to_string().contains("max_events"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_database_url_is_named() {
+        let mut overrides = flags();
+        overrides.database_url = None;
+        let error = Config::load(None, env(&[]), overrides).unwrap_err();
+        assert!(error.to_string().contains("database.url is required"), "{error}");
+    }
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("3h").is_err());
+    }
+
+    #[test]
+    fn the_sample_config_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("ingest.example.toml");
+        let config = Config::load(Some(&path), env(&[]), Overrides::default()).unwrap();
+        assert_eq!(config.log.format, LogFormat::Text);
+    }
+}

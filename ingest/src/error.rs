@@ -1,0 +1,421 @@
+//! Errors of the HTTP handlers, answered as RFC 7807 problem details (`application/problem+json`)
+//! with the EPCIS 2.0 exception types of the REST binding as their `type`.
+//!
+//! Client mistakes name what is wrong: each entry of `violations` gives the event's index in the
+//! document (when the problem is inside an event), an RFC 6901 JSON pointer into the request body
+//! (or the name of the header), a stable rule code and a message. Anything else is an opaque `500`
+//! (or `503` when the database is unreachable: retry) whose cause chain goes to the log.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::config::Limits;
+
+/// The media type of problem details.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The EPCIS 2.0 exception types used by the capture interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExceptionType {
+    /// The document (or a header) is not acceptable.
+    Validation,
+    /// The capture exceeds a limit.
+    CaptureLimitExceeded,
+    /// Missing, unknown or invalid credentials, or a forbidden location.
+    Security,
+    /// Neither `application/json` nor `application/ld+json`.
+    UnsupportedMediaType,
+    /// No such resource.
+    NoSuchResource,
+    /// Something went wrong on the server.
+    Implementation,
+}
+
+impl ExceptionType {
+    /// The problem `type` member.
+    pub fn uri(self) -> &'static str {
+        match self {
+            Self::Validation => "epcisException:ValidationException",
+            Self::CaptureLimitExceeded => "epcisException:CaptureLimitExceededException",
+            Self::Security => "epcisException:SecurityException",
+            Self::UnsupportedMediaType => "epcisException:UnsupportedMediaTypeException",
+            Self::NoSuchResource => "epcisException:NoSuchResourceException",
+            Self::Implementation => "epcisException:ImplementationException",
+        }
+    }
+}
+
+/// One thing wrong with a request, located in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProblemViolation {
+    /// The event's index in the document's event list, when the problem is inside an event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_index: Option<usize>,
+    /// An RFC 6901 JSON pointer into the body, or the header's name for a header.
+    pub pointer: String,
+    /// A stable rule code (the validation rule codes of `epcis::validate::Rule`, and those of
+    /// this service: see the crate README).
+    pub rule: String,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+impl ProblemViolation {
+    /// A violation of a rule of this service.
+    pub fn new(
+        event_index: Option<usize>,
+        pointer: impl Into<String>,
+        rule: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            event_index,
+            pointer: pointer.into(),
+            rule: rule.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// A violation reported by the EPCIS validator.
+    pub fn from_validation(violation: &epcis::validate::Violation) -> Self {
+        Self {
+            event_index: violation.event_index(),
+            pointer: violation.pointer().to_owned(),
+            rule: violation.rule().code().to_owned(),
+            message: violation.message().to_owned(),
+        }
+    }
+}
+
+/// An RFC 7807 problem details body.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// The EPCIS exception type.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// A short summary of the kind of problem.
+    pub title: &'static str,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What happened in this case.
+    pub detail: String,
+    /// The located problems, if any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<ProblemViolation>,
+}
+
+impl Problem {
+    /// A problem of `kind` with status `status`.
+    pub fn new(kind: ExceptionType, title: &'static str, status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            kind: kind.uri(),
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            violations: Vec::new(),
+        }
+    }
+
+    /// The same problem listing `violations`.
+    pub fn with_violations(mut self, violations: Vec<ProblemViolation>) -> Self {
+        self.violations = violations;
+        self
+    }
+
+    /// The response carrying this problem.
+    pub fn response(&self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
+            .json(self)
+    }
+}
+
+/// Why a credential was refused: the `401` cases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthFailure {
+    /// The header (or the JSON pointer, for a batch mismatch) at fault.
+    pub pointer: String,
+    /// The rule code: `credentials`, `token`, `deviceUnknown`, `deviceDisabled`, `signature`,
+    /// `statement`, `batchSize`, `batchRoot`.
+    pub rule: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl AuthFailure {
+    /// A refused credential.
+    pub fn new(pointer: impl Into<String>, rule: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            pointer: pointer.into(),
+            rule,
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a capture was refused or failed. Nothing is stored in any of these cases.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("unsupported media type {0:?}")]
+    UnsupportedMediaType(String),
+    #[error("invalid header {header}: {message}")]
+    BadHeader {
+        header: &'static str,
+        message: String,
+    },
+    #[error("not authenticated: {}", .0.message)]
+    Unauthenticated(AuthFailure),
+    #[error("the caller may not speak for a location named in the document")]
+    Forbidden(Vec<ProblemViolation>),
+    #[error("the capture exceeds a limit")]
+    TooLarge {
+        limits: Limits,
+        violation: ProblemViolation,
+    },
+    #[error("the document is not a valid EPCIS 2.0 capture document")]
+    Invalid(Vec<ProblemViolation>),
+    #[error("the database is unavailable")]
+    Unavailable(#[source] DatabaseError),
+    #[error("failed to append the events to the ledger")]
+    Append(#[source] ledger::store::AppendError),
+    #[error("a database operation of the capture failed")]
+    Database(#[source] DatabaseError),
+    #[error("the capture failed: {0}")]
+    Internal(String),
+}
+
+/// A failed database operation.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("failed to get a database connection")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("database query failed")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("a stored {what} is malformed: {reason}")]
+    Corrupt { what: &'static str, reason: String },
+}
+
+impl DatabaseError {
+    /// Whether retrying later may succeed (the database could not be reached or went away).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Pool(_) => true,
+            Self::Query(error) => {
+                error.is_closed()
+                    || error.as_db_error().is_none_or(|db| is_transient_state(db.code().code()))
+            }
+            Self::Corrupt { .. } => false,
+        }
+    }
+}
+
+/// SQLSTATE classes that mean the server went away or is going away, not that the request was
+/// wrong: 08 (connection exception) and 57 (operator intervention: admin or crash shutdown,
+/// cannot connect now). A retry after a restart succeeds.
+fn is_transient_state(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57")
+}
+
+impl CaptureError {
+    /// The problem details answered.
+    pub fn problem(&self) -> Problem {
+        use ExceptionType as T;
+        match self {
+            Self::UnsupportedMediaType(found) => Problem::new(
+                T::UnsupportedMediaType,
+                "Unsupported media type",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("capture documents must be sent as application/json or application/ld+json, not {found:?}"),
+            )
+            .with_violations(vec![ProblemViolation::new(
+                None,
+                "Content-Type",
+                "mediaType",
+                "use application/json or application/ld+json",
+            )]),
+            Self::BadHeader { header, message } => Problem::new(
+                T::Validation,
+                "Invalid request header",
+                StatusCode::BAD_REQUEST,
+                format!("{header}: {message}"),
+            )
+            .with_violations(vec![ProblemViolation::new(None, *header, "header", message.clone())]),
+            Self::Unauthenticated(failure) => Problem::new(
+                T::Security,
+                "Unauthorised request",
+                StatusCode::UNAUTHORIZED,
+                failure.message.clone(),
+            )
+            .with_violations(vec![ProblemViolation::new(
+                None,
+                failure.pointer.clone(),
+                failure.rule,
+                failure.message.clone(),
+            )]),
+            Self::Forbidden(violations) => Problem::new(
+                T::Security,
+                "Access to resource forbidden",
+                StatusCode::FORBIDDEN,
+                "the document names locations the caller's site does not own; nothing was stored",
+            )
+            .with_violations(violations.clone()),
+            Self::TooLarge { violation, .. } => Problem::new(
+                T::CaptureLimitExceeded,
+                "Capture payload too large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                violation.message.clone(),
+            )
+            .with_violations(vec![violation.clone()]),
+            Self::Invalid(violations) => Problem::new(
+                T::Validation,
+                "Invalid EPCIS document",
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{} problem(s) found; nothing was stored",
+                    violations.len()
+                ),
+            )
+            .with_violations(violations.clone()),
+            Self::Unavailable(_) => unavailable(),
+            Self::Database(error) if error.is_transient() => unavailable(),
+            Self::Append(error) if append_is_transient(error) => unavailable(),
+            Self::Append(_) | Self::Database(_) | Self::Internal(_) => internal(),
+        }
+    }
+}
+
+fn append_is_transient(error: &ledger::store::AppendError) -> bool {
+    use ledger::store::AppendError as E;
+    matches!(error, E::Pool(_) | E::Query(_) | E::Read(_) | E::Index(_) | E::Stopped)
+}
+
+fn unavailable() -> Problem {
+    Problem::new(
+        ExceptionType::Implementation,
+        "Service unavailable",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the ledger database is unavailable; nothing was acknowledged, retry later (retries never duplicate events)",
+    )
+}
+
+fn internal() -> Problem {
+    Problem::new(
+        ExceptionType::Implementation,
+        "A server-side error occurred",
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the capture failed; nothing was acknowledged",
+    )
+}
+
+impl ResponseError for CaptureError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.problem().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let problem = self.problem();
+        if problem.status >= 500 {
+            tracing::error!(error = %ErrorChain(self), "capture failed");
+        }
+        let mut response = problem.response();
+        match self {
+            Self::TooLarge { limits, .. } => {
+                let headers = response.headers_mut();
+                headers.insert(
+                    header::HeaderName::from_static("gs1-epcis-capture-limit"),
+                    HeaderValue::from(limits.max_events_per_document),
+                );
+                headers.insert(
+                    header::HeaderName::from_static("gs1-epcis-capture-file-size-limit"),
+                    HeaderValue::from(limits.max_body_bytes),
+                );
+            }
+            Self::Unauthenticated(_) => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"tagtrail\", TagTrail-Device realm=\"tagtrail\""),
+                );
+            }
+            _ => {}
+        }
+        if problem.status == 503 {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// Why a capture job could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("not authenticated: {}", .0.message)]
+    Unauthenticated(AuthFailure),
+    #[error("no capture job {0:?} for this site")]
+    NotFound(String),
+    #[error("invalid query parameter {name}: {message}")]
+    BadParameter { name: &'static str, message: String },
+    #[error("failed to read capture jobs")]
+    Database(#[source] DatabaseError),
+}
+
+impl ResponseError for JobError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::BadParameter { .. } => StatusCode::BAD_REQUEST,
+            Self::Database(error) if error.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let problem = match self {
+            Self::Unauthenticated(failure) => {
+                return CaptureError::Unauthenticated(failure.clone()).error_response();
+            }
+            Self::NotFound(id) => Problem::new(
+                ExceptionType::NoSuchResource,
+                "No such capture job",
+                StatusCode::NOT_FOUND,
+                format!("there is no capture job {id:?} of the caller's site"),
+            ),
+            Self::BadParameter { name, message } => Problem::new(
+                ExceptionType::Validation,
+                "Invalid query parameter",
+                StatusCode::BAD_REQUEST,
+                format!("{name}: {message}"),
+            )
+            .with_violations(vec![ProblemViolation::new(None, *name, "parameter", message.clone())]),
+            Self::Database(error) => {
+                tracing::error!(error = %ErrorChain(self), "reading capture jobs failed");
+                if error.is_transient() { unavailable() } else { internal() }
+            }
+        };
+        problem.response()
+    }
+}
+
+/// Displays an error and every error in its `source` chain, separated by `: `.
+#[derive(Debug)]
+pub struct ErrorChain<'a>(pub &'a dyn std::error::Error);
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            write!(f, ": {error}")?;
+            source = error.source();
+        }
+        Ok(())
+    }
+}

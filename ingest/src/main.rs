@@ -1,0 +1,78 @@
+//! The `ingest` service: the EPCIS 2.0 capture interface in front of the ledger.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use ingest::config::{Config, LogFormat, Overrides};
+use ingest::Application;
+use secrecy::SecretString;
+
+/// tagtrail ingest: accepts EPCIS 2.0 capture documents from devices (signed batch statements)
+/// and EPCIS clients (site API tokens), validates and hashes every event, appends it to the
+/// ledger and answers with receipts.
+///
+/// Settings come from the config file (--config), then TAGTRAIL_INGEST_<SECTION>_<KEY>
+/// environment variables, then these flags. Without a config file, --database-url and
+/// --checkpoint-key are required.
+#[derive(Debug, Parser)]
+#[command(name = "ingest", version, about, long_about)]
+struct Args {
+    /// The TOML config file (see ingest/ingest.example.toml).
+    #[arg(long, env = "TAGTRAIL_INGEST_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// PostgreSQL URL of the ledger database (postgres://user:password@host:port/database);
+    /// connect as a login role that is a member of tagtrail_ingest.
+    #[arg(long, env = "TAGTRAIL_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// The address to listen on, e.g. 127.0.0.1:8080 (port 0: any free port).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// The checkpoint signing key written by `tagtrail keygen` (PRIVATE+KEY+...).
+    #[arg(long, value_name = "FILE")]
+    checkpoint_key: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    log_format: Option<LogFormat>,
+}
+
+fn parse_format(text: &str) -> Result<LogFormat, String> {
+    match text {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err("use text or json".to_owned()),
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // Before (or without) a log subscriber, the only place to report start-up failures.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("ingest: {error:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let overrides = Overrides {
+        database_url: args.database_url.map(SecretString::from),
+        listen: args.listen,
+        checkpoint_key_file: args.checkpoint_key,
+        log_format: args.log_format,
+    };
+    let config = Config::load(args.config.as_deref(), std::env::vars(), overrides)
+        .context("Failed to load the settings")?;
+    ingest::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
+    actix_web::rt::System::new().block_on(async move {
+        let application = Application::build(config).await?;
+        application.run_until_stopped().await
+    })
+}

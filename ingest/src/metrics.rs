@@ -1,0 +1,256 @@
+//! The service's Prometheus metrics (`GET /metrics`, text exposition format).
+//!
+//! | metric | type | labels | what |
+//! | --- | --- | --- | --- |
+//! | `ingest_captures_total` | counter | `outcome` | capture requests answered, by outcome |
+//! | `ingest_events_total` | counter | `outcome` | events of answered captures: `appended`, `duplicate`, `rejected` |
+//! | `ingest_capture_duration_seconds` | histogram | | time from request to answer of `POST /capture` |
+//! | `ingest_ledger_entries` | gauge | | entries in the log (its tree size) |
+//! | `ingest_checkpoint_entries` | gauge | | tree size of the latest signed checkpoint |
+//! | `ingest_checkpoint_age_seconds` | gauge | | time since the latest checkpoint was signed |
+//! | `ingest_db_pool_connections` | gauge | `state` (`in_use`, `idle`) | database connections of this process |
+//! | `ingest_db_pool_max_connections` | gauge | | the pool's size limit |
+//! | `ingest_db_pool_waiting_requests` | gauge | | tasks waiting for a connection |
+//!
+//! Capture outcomes: `accepted`, `partial` (proceed with rejected events), `invalid`,
+//! `unauthenticated`, `forbidden`, `too_large`, `unsupported_media_type`, `unavailable`, `failed`.
+//! The ledger gauges are read from the database when scraped.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+/// How a capture request ended (a bounded label set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureOutcome {
+    /// Every event accepted.
+    Accepted,
+    /// Proceed mode: some events accepted, some rejected.
+    Partial,
+    /// `400`.
+    Invalid,
+    /// `401`.
+    Unauthenticated,
+    /// `403`.
+    Forbidden,
+    /// `413`.
+    TooLarge,
+    /// `415`.
+    UnsupportedMediaType,
+    /// `503`: the database was unavailable.
+    Unavailable,
+    /// `500`.
+    Failed,
+}
+
+impl CaptureOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Partial => "partial",
+            Self::Invalid => "invalid",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::TooLarge => "too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Unavailable => "unavailable",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+/// The metrics of one ingest process.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    captures: Family<OutcomeLabels, Counter>,
+    events: Family<OutcomeLabels, Counter>,
+    capture_duration: Histogram,
+    ledger_entries: Gauge,
+    checkpoint_entries: Gauge,
+    checkpoint_age: Gauge<f64, AtomicU64>,
+    pool_connections: Family<StateLabels, Gauge>,
+    pool_max: Gauge,
+    pool_waiting: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric (at zero).
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ingest");
+        let captures = Family::<OutcomeLabels, Counter>::default();
+        registry.register("captures", "Capture requests answered, by outcome", captures.clone());
+        let events = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "events",
+            "Events of answered captures: appended, duplicate (already in the ledger) or rejected",
+            events.clone(),
+        );
+        // 1 ms to ~16 s.
+        let capture_duration = Histogram::new([
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]);
+        registry.register_with_unit(
+            "capture_duration",
+            "Time from receiving a capture request to answering it",
+            Unit::Seconds,
+            capture_duration.clone(),
+        );
+        let ledger_entries = Gauge::default();
+        registry.register("ledger_entries", "Entries in the log (its tree size)", ledger_entries.clone());
+        let checkpoint_entries = Gauge::default();
+        registry.register(
+            "checkpoint_entries",
+            "Tree size of the latest signed checkpoint",
+            checkpoint_entries.clone(),
+        );
+        let checkpoint_age = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "checkpoint_age",
+            "Time since the latest checkpoint was signed",
+            Unit::Seconds,
+            checkpoint_age.clone(),
+        );
+        let pool_connections = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "db_pool_connections",
+            "Database connections of this process, by state",
+            pool_connections.clone(),
+        );
+        let pool_max = Gauge::default();
+        registry.register("db_pool_max_connections", "The connection pool's size limit", pool_max.clone());
+        let pool_waiting = Gauge::default();
+        registry.register(
+            "db_pool_waiting_requests",
+            "Tasks waiting for a database connection",
+            pool_waiting.clone(),
+        );
+        for outcome in [
+            CaptureOutcome::Accepted,
+            CaptureOutcome::Partial,
+            CaptureOutcome::Invalid,
+            CaptureOutcome::Unauthenticated,
+            CaptureOutcome::Forbidden,
+            CaptureOutcome::TooLarge,
+            CaptureOutcome::UnsupportedMediaType,
+            CaptureOutcome::Unavailable,
+            CaptureOutcome::Failed,
+        ] {
+            // Creating the series makes it appear (at 0) before the first capture.
+            let _ = captures.get_or_create(&OutcomeLabels { outcome: outcome.label() });
+        }
+        for outcome in ["appended", "duplicate", "rejected"] {
+            let _ = events.get_or_create(&OutcomeLabels { outcome });
+        }
+        Self {
+            registry,
+            captures,
+            events,
+            capture_duration,
+            ledger_entries,
+            checkpoint_entries,
+            checkpoint_age,
+            pool_connections,
+            pool_max,
+            pool_waiting,
+        }
+    }
+
+    /// Records an answered capture.
+    pub fn capture(&self, outcome: CaptureOutcome, elapsed: Duration) {
+        self.captures
+            .get_or_create(&OutcomeLabels { outcome: outcome.label() })
+            .inc();
+        self.capture_duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// Records the events of an answered capture.
+    pub fn events(&self, appended: u64, duplicate: u64, rejected: u64) {
+        for (outcome, count) in [("appended", appended), ("duplicate", duplicate), ("rejected", rejected)] {
+            if count > 0 {
+                self.events.get_or_create(&OutcomeLabels { outcome }).inc_by(count);
+            }
+        }
+    }
+
+    /// Sets the ledger gauges.
+    pub fn ledger(&self, entries: u64, checkpoint_entries: u64, checkpoint_age: Option<Duration>) {
+        self.ledger_entries.set(i64::try_from(entries).unwrap_or(i64::MAX));
+        self.checkpoint_entries
+            .set(i64::try_from(checkpoint_entries).unwrap_or(i64::MAX));
+        self.checkpoint_age
+            .set(checkpoint_age.map_or(f64::NAN, |age| age.as_secs_f64()));
+    }
+
+    /// Sets the pool gauges from the pool's status.
+    pub fn pool(&self, status: deadpool_postgres::Status) {
+        let in_use = status.size.saturating_sub(status.available);
+        self.pool_connections
+            .get_or_create(&StateLabels { state: "in_use" })
+            .set(i64::try_from(in_use).unwrap_or(i64::MAX));
+        self.pool_connections
+            .get_or_create(&StateLabels { state: "idle" })
+            .set(i64::try_from(status.available).unwrap_or(i64::MAX));
+        self.pool_max.set(i64::try_from(status.max_size).unwrap_or(i64::MAX));
+        self.pool_waiting.set(i64::try_from(status.waiting).unwrap_or(i64::MAX));
+    }
+
+    /// The text exposition of every metric.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_metric_is_exposed() {
+        let metrics = Metrics::new();
+        metrics.capture(CaptureOutcome::Accepted, Duration::from_millis(3));
+        metrics.events(5, 1, 0);
+        metrics.ledger(10, 8, Some(Duration::from_millis(1500)));
+        let text = metrics.encode().unwrap();
+        for needle in [
+            "ingest_captures_total{outcome=\"accepted\"} 1",
+            "ingest_captures_total{outcome=\"forbidden\"} 0",
+            "ingest_events_total{outcome=\"appended\"} 5",
+            "ingest_events_total{outcome=\"duplicate\"} 1",
+            "ingest_capture_duration_seconds_bucket{le=\"0.005\"} 1",
+            "ingest_ledger_entries 10",
+            "ingest_checkpoint_entries 8",
+            "ingest_checkpoint_age_seconds 1.5",
+            "# TYPE ingest_db_pool_max_connections gauge",
+            "# TYPE ingest_db_pool_waiting_requests gauge",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! `POST /capture`, `GET /capture/{captureID}`, `GET /capture`, `OPTIONS /capture`: the EPCIS 2.0
+//! REST capture interface.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use futures_util::StreamExt as _;
+use ledger::UnixMillis;
+
+use crate::auth::{self, AuthError, Caller};
+use crate::capture::{self, ErrorBehaviour};
+use crate::error::{CaptureError, ExceptionType, JobError, Problem, ProblemViolation};
+use crate::jobs::{self, CaptureId, CaptureJob, NewJob, Receipt};
+use crate::metrics::CaptureOutcome;
+use crate::registry;
+use crate::startup::AppState;
+
+/// The EPCIS version this service speaks (`GS1-EPCIS-Version`).
+pub const EPCIS_VERSION: &str = "2.0.0";
+/// The CBV version this service speaks (`GS1-CBV-Version`).
+pub const CBV_VERSION: &str = "2.0.0";
+/// The header announcing the most events per capture.
+pub const CAPTURE_LIMIT_HEADER: &str = "GS1-EPCIS-Capture-Limit";
+/// The header announcing the largest capture body.
+pub const CAPTURE_FILE_SIZE_LIMIT_HEADER: &str = "GS1-EPCIS-Capture-File-Size-Limit";
+
+/// `POST /capture`.
+pub(super) async fn capture(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let started = Instant::now();
+    let created_at = now_millis();
+    let result = capture_document(&state, &request, payload, created_at).await;
+    let outcome = match &result {
+        Ok((_, partial)) if *partial => CaptureOutcome::Partial,
+        Ok(_) => CaptureOutcome::Accepted,
+        Err(error) => outcome_of(error),
+    };
+    state.metrics.capture(outcome, started.elapsed());
+    match result {
+        Ok((response, _)) => response,
+        Err(error) => {
+            if !matches!(outcome, CaptureOutcome::Failed | CaptureOutcome::Unavailable) {
+                tracing::info!(status = error.problem().status, error = %error, "capture refused");
+            }
+            error.error_response()
+        }
+    }
+}
+
+fn outcome_of(error: &CaptureError) -> CaptureOutcome {
+    match error.problem().status {
+        400 => CaptureOutcome::Invalid,
+        401 => CaptureOutcome::Unauthenticated,
+        403 => CaptureOutcome::Forbidden,
+        413 => CaptureOutcome::TooLarge,
+        415 => CaptureOutcome::UnsupportedMediaType,
+        503 => CaptureOutcome::Unavailable,
+        _ => CaptureOutcome::Failed,
+    }
+}
+
+/// The capture itself; the flag is whether some events were rejected (proceed).
+async fn capture_document(
+    state: &AppState,
+    request: &HttpRequest,
+    payload: web::Payload,
+    created_at: u64,
+) -> Result<(HttpResponse, bool), CaptureError> {
+    let headers = request.headers();
+    check_media_type(headers)?;
+    let behaviour = match headers.get(ErrorBehaviour::HEADER) {
+        Some(value) => ErrorBehaviour::parse(value.to_str().unwrap_or_default())?,
+        None => ErrorBehaviour::Rollback,
+    };
+    let credentials = auth::credentials(headers).map_err(CaptureError::Unauthenticated)?;
+    let limits = state.limits;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if let Some(length) = declared.filter(|length| *length > limits.max_body_bytes) {
+        return Err(body_too_large(&limits, length));
+    }
+
+    let caller = {
+        let client = state.pool.get().await.map_err(|e| CaptureError::Unavailable(e.into()))?;
+        auth::authenticate(&client, credentials).await.map_err(|error| match error {
+            AuthError::Refused(failure) => CaptureError::Unauthenticated(failure),
+            AuthError::Database(error) => database_error(error),
+        })?
+    };
+
+    let body = read_body(payload, &limits).await?;
+    let analysed = capture::analyse(&body, &limits)?;
+    drop(body);
+    let signed = analysed.device_batch(&caller)?;
+
+    let locations = analysed.locations();
+    if !locations.is_empty() {
+        let keys: Vec<&str> = locations
+            .iter()
+            .flat_map(|location| location.candidates.iter().map(|key| key.as_str()))
+            .collect();
+        let device = match &caller {
+            Caller::Device { device, restricted, .. } => Some((device, *restricted)),
+            Caller::Site { .. } => None,
+        };
+        let client = state.pool.get().await.map_err(|e| CaptureError::Unavailable(e.into()))?;
+        let allowed = registry::allowed_locations(&client, caller.site(), device, &keys)
+            .await
+            .map_err(database_error)?;
+        let forbidden = capture::forbidden(&locations, &allowed, &caller);
+        if !forbidden.is_empty() {
+            return Err(CaptureError::Forbidden(forbidden));
+        }
+    }
+
+    let decision = analysed.decide(behaviour)?;
+    let batch = analysed.batch(&caller, signed, &decision.accepted, UnixMillis::from_millis(created_at))?;
+    let results = state.sequencer.append(batch).await.map_err(CaptureError::Append)?;
+
+    let mut leaf_indexes: Vec<Option<u64>> = vec![None; analysed.len()];
+    let mut receipts = Vec::with_capacity(decision.accepted.len());
+    let mut appended = 0;
+    for (&index, result) in decision.accepted.iter().zip(&results) {
+        let leaf = result.leaf_index.get();
+        leaf_indexes[index] = Some(leaf);
+        if !result.existing {
+            appended += 1;
+        }
+        let hash = analysed.hashes()[index].map(|hash| hash.to_ni_uri()).unwrap_or_default();
+        receipts.push(Receipt {
+            event_index: index,
+            event_id: analysed.document().events()[index].event_id().map(str::to_owned),
+            event_hash: hash,
+            leaf_index: leaf,
+            duplicate: Some(result.existing),
+        });
+    }
+    let errors: Vec<Problem> = decision
+        .rejected
+        .iter()
+        .map(|(index, violations)| {
+            Problem::new(
+                ExceptionType::Validation,
+                "Invalid event",
+                StatusCode::BAD_REQUEST,
+                format!("event {index} was not stored"),
+            )
+            .with_violations(violations.clone())
+        })
+        .collect();
+    let id = CaptureId::generate()
+        .map_err(|error| CaptureError::Internal(format!("failed to read random bytes: {error}")))?;
+    let finished_at = now_millis();
+    {
+        let client = state.pool.get().await.map_err(|e| CaptureError::Unavailable(e.into()))?;
+        jobs::insert(
+            &client,
+            &NewJob {
+                id: &id,
+                caller: &caller,
+                behaviour,
+                created_at_ms: created_at,
+                finished_at_ms: finished_at,
+                appended,
+                leaf_indexes: &leaf_indexes,
+                errors: &errors,
+            },
+        )
+        .await
+        .map_err(database_error)?;
+    }
+    let rejected = errors.len();
+    state.metrics.events(
+        appended as u64,
+        (receipts.len() - appended) as u64,
+        rejected as u64,
+    );
+    let job = CaptureJob {
+        capture_id: id.to_string(),
+        created_at: jobs::rfc3339_millis(created_at),
+        finished_at: jobs::rfc3339_millis(finished_at),
+        running: false,
+        success: errors.is_empty(),
+        capture_error_behaviour: behaviour.as_str(),
+        errors: errors
+            .iter()
+            .filter_map(|problem| serde_json::to_value(problem).ok())
+            .collect(),
+        event_count: analysed.len(),
+        appended,
+        receipts: Some(receipts),
+    };
+    let response = HttpResponse::Accepted()
+        .insert_header((header::LOCATION, format!("/capture/{id}")))
+        .insert_header(("GS1-EPCIS-Version", EPCIS_VERSION))
+        .insert_header(("GS1-CBV-Version", CBV_VERSION))
+        .json(job);
+    Ok((response, rejected > 0))
+}
+
+fn database_error(error: crate::error::DatabaseError) -> CaptureError {
+    if error.is_transient() {
+        CaptureError::Unavailable(error)
+    } else {
+        CaptureError::Database(error)
+    }
+}
+
+fn check_media_type(headers: &header::HeaderMap) -> Result<(), CaptureError> {
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" | "application/ld+json" => Ok(()),
+        _ => Err(CaptureError::UnsupportedMediaType(value.to_owned())),
+    }
+}
+
+fn body_too_large(limits: &crate::config::Limits, length: usize) -> CaptureError {
+    CaptureError::TooLarge {
+        limits: *limits,
+        violation: ProblemViolation::new(
+            None,
+            "",
+            "maxBodyBytes",
+            format!(
+                "the body has {length} bytes or more; at most {} are accepted per capture",
+                limits.max_body_bytes
+            ),
+        ),
+    }
+}
+
+async fn read_body(mut payload: web::Payload, limits: &crate::config::Limits) -> Result<Vec<u8>, CaptureError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| {
+            CaptureError::Invalid(vec![ProblemViolation::new(
+                None,
+                "",
+                "body",
+                format!("failed to read the request body: {error}"),
+            )])
+        })?;
+        if body.len() + chunk.len() > limits.max_body_bytes {
+            return Err(body_too_large(limits, body.len() + chunk.len()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// `GET /capture/{captureID}`: a capture job of the caller's site, with its receipts.
+pub(super) async fn get_job(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, JobError> {
+    let site = job_reader_site(&state, &request).await?;
+    let id = path.into_inner();
+    let Some(capture_id) = CaptureId::parse(&id) else {
+        return Err(JobError::NotFound(id));
+    };
+    let client = state.pool.get().await.map_err(|e| JobError::Database(e.into()))?;
+    match jobs::find(&client, &site, &capture_id).await.map_err(JobError::Database)? {
+        Some(job) => Ok(HttpResponse::Ok()
+            .insert_header(("GS1-EPCIS-Version", EPCIS_VERSION))
+            .json(job)),
+        None => Err(JobError::NotFound(id)),
+    }
+}
+
+/// `GET /capture?perPage=N`: the caller's site's most recent capture jobs (default 30, at most
+/// 1000), newest first, without receipts.
+pub(super) async fn list_jobs(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    query: web::Query<std::collections::HashMap<String, String>>,
+) -> Result<HttpResponse, JobError> {
+    let site = job_reader_site(&state, &request).await?;
+    let per_page = match query.get("perPage") {
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| JobError::BadParameter {
+                name: "perPage",
+                message: "a whole number from 1 to 1000".to_owned(),
+            })?,
+        None => 30,
+    };
+    let client = state.pool.get().await.map_err(|e| JobError::Database(e.into()))?;
+    let list = jobs::recent(&client, &site, per_page).await.map_err(JobError::Database)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("GS1-EPCIS-Version", EPCIS_VERSION))
+        .json(list))
+}
+
+async fn job_reader_site(state: &AppState, request: &HttpRequest) -> Result<ledger::SiteId, JobError> {
+    let token = auth::bearer_token(request.headers()).map_err(JobError::Unauthenticated)?;
+    let client = state.pool.get().await.map_err(|e| JobError::Database(e.into()))?;
+    auth::site_of_token(&client, &token).await.map_err(|error| match error {
+        AuthError::Refused(failure) => JobError::Unauthenticated(failure),
+        AuthError::Database(error) => JobError::Database(error),
+    })
+}
+
+/// `OPTIONS /capture`: the capture interface's settings.
+pub(super) async fn options(state: web::Data<AppState>) -> HttpResponse {
+    let mut response = HttpResponse::NoContent().finish();
+    let headers = response.headers_mut();
+    let pairs = [
+        ("gs1-epcis-version", EPCIS_VERSION.to_owned()),
+        ("gs1-epcis-min", EPCIS_VERSION.to_owned()),
+        ("gs1-epcis-max", EPCIS_VERSION.to_owned()),
+        ("gs1-cbv-version", CBV_VERSION.to_owned()),
+        ("gs1-cbv-min", CBV_VERSION.to_owned()),
+        ("gs1-cbv-max", CBV_VERSION.to_owned()),
+        ("gs1-epcis-capture-limit", state.limits.max_events_per_document.to_string()),
+        ("gs1-epcis-capture-file-size-limit", state.limits.max_body_bytes.to_string()),
+        ("gs1-capture-error-behaviour", "rollback, proceed".to_owned()),
+        ("allow", "OPTIONS, GET, POST".to_owned()),
+    ];
+    for (name, value) in pairs {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+    response
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,59 @@
+//! `GET /metrics`: the Prometheus text exposition. The ledger and pool gauges are refreshed first.
+
+use std::time::Duration;
+
+use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+use actix_web::{HttpResponse, web};
+use deadpool_postgres::GenericClient as _;
+
+use crate::error::ErrorChain;
+use crate::startup::AppState;
+
+/// How long reading the ledger gauges may take before the scrape goes on without them.
+const LEDGER_TIMEOUT: Duration = Duration::from_secs(2);
+
+const SELECT_LEDGER: &str = "
+    SELECT (SELECT coalesce(max(leaf_index) + 1, 0) FROM events),
+           c.tree_size,
+           extract(epoch FROM now() - c.signed_at)::float8
+    FROM (SELECT 1) AS one
+    LEFT JOIN (SELECT tree_size, signed_at FROM checkpoints ORDER BY tree_size DESC LIMIT 1) c ON true";
+
+/// `GET /metrics`.
+pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    state.metrics.pool(state.pool.status());
+    match tokio::time::timeout(LEDGER_TIMEOUT, read_ledger(&state)).await {
+        Ok(Ok((entries, checkpoint, age))) => state.metrics.ledger(entries, checkpoint, age),
+        Ok(Err(error)) => tracing::warn!(error = %error, "failed to read the ledger gauges"),
+        Err(_) => tracing::warn!("reading the ledger gauges timed out"),
+    }
+    match state.metrics.encode() {
+        Ok(text) => HttpResponse::Ok()
+            .insert_header((
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            ))
+            .body(text),
+        Err(_) => HttpResponse::InternalServerError().finish(),
+    }
+}
+
+async fn read_ledger(state: &AppState) -> Result<(u64, u64, Option<Duration>), String> {
+    let client = state.pool.get().await.map_err(|e| ErrorChain(&e).to_string())?;
+    let statement = client
+        .prepare_cached(SELECT_LEDGER)
+        .await
+        .map_err(|e| ErrorChain(&e).to_string())?;
+    let row = client
+        .query_one(&statement, &[])
+        .await
+        .map_err(|e| ErrorChain(&e).to_string())?;
+    let entries: i64 = row.get(0);
+    let checkpoint: Option<i64> = row.get(1);
+    let age: Option<f64> = row.get(2);
+    Ok((
+        u64::try_from(entries).unwrap_or(0),
+        checkpoint.and_then(|size| u64::try_from(size).ok()).unwrap_or(0),
+        age.filter(|age| age.is_finite() && *age >= 0.0).map(Duration::from_secs_f64),
+    ))
+}

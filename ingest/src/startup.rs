@@ -1,0 +1,216 @@
+//! [`Application`]: the HTTP server and the ledger's background tasks of one ingest process.
+//!
+//! Besides the HTTP workers, a process runs the ledger's sequencer (one task that commits the
+//! captures of all workers together, in group commits), the checkpoint signer and the lookup
+//! indexer. Several processes may share one database: the sequencer, the signer and the indexer
+//! take PostgreSQL advisory locks.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use ledger::checkpoint::Origin;
+use ledger::note::NoteSignerKey;
+use ledger::store::{Checkpointer, CheckpointerHandle, Indexer, IndexerHandle, Sequencer, Store};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::{Config, DatabaseConfig, Limits};
+use crate::metrics::Metrics;
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    pub(crate) pool: Pool,
+    pub(crate) sequencer: Sequencer,
+    pub(crate) limits: Limits,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+/// A built, listening ingest service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    sequencer: Sequencer,
+    checkpointer: CheckpointerHandle,
+    indexer: IndexerHandle,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Reads the checkpoint key, opens the connection pool (lazily: the database may come up
+    /// later), starts the sequencer, checkpoint signer and indexer, and binds the listener (port 0
+    /// picks a free port). Must run inside a tokio runtime.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let signer = read_signer(&config)?;
+        let origin_name = config
+            .ledger
+            .origin
+            .clone()
+            .unwrap_or_else(|| signer.name().as_str().to_owned());
+        let origin = Origin::parse(&origin_name)
+            .with_context(|| format!("Invalid ledger.origin {origin_name:?}"))?;
+        let pool = build_pool(&config.database)?;
+        let store = Store::from_pool(pool.clone());
+        let sequencer = Sequencer::start(&store);
+        let checkpointer = Checkpointer::new(&store, origin, Arc::new(signer))
+            .with_interval(config.ledger.checkpoint_interval)
+            .spawn();
+        let indexer = Indexer::new(&store).spawn();
+
+        let listener = TcpListener::bind(config.http.listen)
+            .with_context(|| format!("Failed to listen on {}", config.http.listen))?;
+        let port = listener.local_addr().context("Failed to read the listening address")?.port();
+        let state = web::Data::new(AppState {
+            pool,
+            sequencer: sequencer.clone(),
+            limits: config.limits,
+            metrics: Arc::new(Metrics::new()),
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(crate::routes::configure)
+        })
+        .shutdown_timeout(config.http.shutdown_timeout.as_secs().max(1));
+        if let Some(workers) = config.http.workers {
+            server = server.workers(workers);
+        }
+        let server = server
+            .listen(listener)
+            .context("Failed to start the HTTP server")?
+            .run();
+        tracing::info!(port, "ingest listening");
+        Ok(Self {
+            port,
+            server,
+            sequencer,
+            checkpointer,
+            indexer,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server: `handle.stop(true)` stops accepting connections and lets
+    /// in-flight requests finish (up to `http.shutdown_timeout`).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server stops (SIGINT, SIGTERM or [`ServerHandle::stop`]), then lets the
+    /// sequencer finish what it was given, signs a last checkpoint and stops the indexer.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let served = self.server.await.context("The HTTP server failed");
+        tracing::info!("HTTP server stopped; flushing the ledger");
+        self.sequencer.shutdown().await;
+        self.checkpointer.shutdown().await;
+        self.indexer.shutdown().await;
+        tracing::info!("ingest stopped");
+        served
+    }
+}
+
+/// Reads the checkpoint signing key file (`tagtrail keygen`'s private key).
+fn read_signer(config: &Config) -> anyhow::Result<NoteSignerKey> {
+    let path = &config.ledger.checkpoint_key_file;
+    let text = SecretString::from(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("Failed to read the checkpoint key {}", path.display()))?,
+    );
+    NoteSignerKey::parse(text.expose_secret().trim())
+        .with_context(|| format!("{} is not a checkpoint signing key (PRIVATE+KEY+...)", path.display()))
+}
+
+/// Opens database connections on one runtime (the one the pool was built on), whichever task asks
+/// for them: the HTTP workers each run a runtime of their own, and a connection opened by one would
+/// be driven by that worker's thread, stalling whenever it parses a large document (the sequencer
+/// takes its connection from the same pool).
+struct ConnectOnRuntime {
+    runtime: tokio::runtime::Handle,
+}
+
+impl deadpool_postgres::Connect for ConnectOnRuntime {
+    fn connect(
+        &self,
+        pg_config: &tokio_postgres::Config,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>,
+                > + Send
+                + '_,
+        >,
+    > {
+        let pg_config = pg_config.clone();
+        let runtime = self.runtime.clone();
+        Box::pin(async move {
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            let config = pg_config.clone();
+            let task = runtime.spawn(async move {
+                match config.connect(tokio_postgres::NoTls).await {
+                    Ok((client, connection)) => {
+                        if sender.send(Ok(client)).is_ok() {
+                            // Errors of the connection surface on the client's calls.
+                            let _ = connection.await;
+                        }
+                    }
+                    Err(error) => {
+                        let _ = sender.send(Err(error));
+                    }
+                }
+            });
+            match receiver.await {
+                Ok(Ok(client)) => Ok((client, task)),
+                Ok(Err(error)) => Err(error),
+                // The runtime is shutting down: connect here instead, so that the caller gets a
+                // real answer.
+                Err(_) => {
+                    let (client, connection) = pg_config.connect(tokio_postgres::NoTls).await?;
+                    Ok((client, tokio::spawn(async move {
+                        let _ = connection.await;
+                    })))
+                }
+            }
+        })
+    }
+}
+
+/// The connection pool, with time limits on connecting and waiting so that requests fail fast
+/// (503) when the database is away. Connections are opened on demand, on the current runtime.
+fn build_pool(config: &DatabaseConfig) -> anyhow::Result<Pool> {
+    let mut pg: tokio_postgres::Config = config
+        .url
+        .expose_secret()
+        .parse()
+        .context("database.url is not a PostgreSQL connection URL")?;
+    pg.connect_timeout(config.connect_timeout);
+    pg.application_name("tagtrail-ingest");
+    let manager = Manager::from_connect(
+        pg,
+        ConnectOnRuntime {
+            runtime: tokio::runtime::Handle::current(),
+        },
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(config.pool_size)
+        .runtime(Runtime::Tokio1)
+        .create_timeout(Some(config.connect_timeout))
+        .wait_timeout(Some(config.connect_timeout))
+        .recycle_timeout(Some(config.connect_timeout))
+        .build()
+        .context("Failed to build the database connection pool")
+}

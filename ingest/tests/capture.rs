@@ -1,0 +1,401 @@
+//! The capture interface with site API tokens, against a real PostgreSQL: receipts, capture
+//! jobs, rollback and proceed, duplicates, limits and refusals.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use common::{TestApp, blocking, capture, cli_hashes, document, get, receipts};
+use ingest::client::Credential;
+
+const HERE: &str = "urn:epc:id:sgln:0614141.00777.0";
+
+fn examples() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "jsonld" || e == "json") {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/gs1-epcis/examples"), &mut out);
+    out.sort();
+    out
+}
+
+/// Every readPoint and bizLocation id of a document.
+fn locations_of(document: &serde_json::Value) -> Vec<String> {
+    let body = &document["epcisBody"];
+    let events = body["eventList"]
+        .as_array()
+        .or_else(|| body["queryResults"]["resultsBody"]["eventList"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for event in events {
+        for field in ["readPoint", "bizLocation"] {
+            if let Some(id) = event[field]["id"].as_str() {
+                out.push(id.to_owned());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_official_example_is_captured_with_receipts_matching_the_cli_hashes() {
+    let files = examples();
+    assert!(files.len() >= 40, "expected the GS1 examples, found {}", files.len());
+    let mut locations: Vec<String> = Vec::new();
+    for file in &files {
+        let value: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+        locations.extend(locations_of(&value));
+    }
+    locations.sort();
+    locations.dedup();
+    let mut app = TestApp::spawn().await;
+    let location_refs: Vec<&str> = locations.iter().map(String::as_str).collect();
+    let site = app.site("gs1-examples", &location_refs).await;
+    let client = app.client(Credential::Token(app.token(&site).await));
+
+    let mut leaf_of: HashMap<String, u64> = HashMap::new();
+    let mut next_leaf = 0;
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        let expected = cli_hashes(&bytes);
+        let reply = capture(&client, bytes, false).await;
+        assert_eq!(reply.status, 202, "{}: {}", file.display(), reply.body);
+        let got = receipts(&reply);
+        assert_eq!(got.len(), expected.len(), "{}", file.display());
+        for ((index, hash, leaf, duplicate), (position, expected)) in got.iter().zip(expected.iter().enumerate()) {
+            assert_eq!(*index, position);
+            assert_eq!(hash, expected, "{} event {index}", file.display());
+            match leaf_of.get(hash) {
+                // The same event in another example (or twice in one): its first receipt.
+                Some(first) => {
+                    assert_eq!(leaf, first, "{} event {index}", file.display());
+                    assert!(duplicate);
+                }
+                None => {
+                    assert_eq!(*leaf, next_leaf, "{} event {index}", file.display());
+                    assert!(!duplicate);
+                    leaf_of.insert(hash.clone(), *leaf);
+                    next_leaf += 1;
+                }
+            }
+        }
+    }
+    // What is stored is what the receipts say: the event hash at each leaf.
+    let rows = app
+        .admin
+        .query("SELECT leaf_index, event_hash FROM events ORDER BY leaf_index", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len() as u64, next_leaf);
+    for row in rows {
+        let leaf: i64 = row.get(0);
+        let hash: Vec<u8> = row.get(1);
+        let hash = epcis::EventHash::from_bytes(hash.try_into().unwrap()).to_ni_uri();
+        assert_eq!(leaf_of[&hash], leaf as u64);
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_is_answered_with_its_job_which_can_be_read_back() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("site-a", &[HERE]).await;
+    let client = app.client(Credential::Token(app.token(&site).await));
+    let bytes = document(&[1, 2, 3], HERE);
+    let reply = capture(&client, bytes.clone(), false).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let location = reply.location.clone().unwrap();
+    assert_eq!(location, format!("/capture/{}", reply.body["captureID"].as_str().unwrap()));
+    assert_eq!(reply.body["success"], true);
+    assert_eq!(reply.body["running"], false);
+    assert_eq!(reply.body["captureErrorBehaviour"], "rollback");
+    assert_eq!(reply.body["appended"], 3);
+    let expected = cli_hashes(&bytes);
+    let posted = receipts(&reply);
+    assert_eq!(posted.iter().map(|r| r.1.clone()).collect::<Vec<_>>(), expected);
+    assert_eq!(posted.iter().map(|r| r.2).collect::<Vec<_>>(), vec![0, 1, 2]);
+
+    let job = get(&client, &location).await;
+    assert_eq!(job.status, 200, "{}", job.body);
+    assert_eq!(job.body["captureID"], reply.body["captureID"]);
+    let read = receipts(&job);
+    assert_eq!(
+        read.iter().map(|r| (r.0, r.1.clone(), r.2)).collect::<Vec<_>>(),
+        posted.iter().map(|r| (r.0, r.1.clone(), r.2)).collect::<Vec<_>>()
+    );
+
+    let list = get(&client, "/capture").await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body.as_array().unwrap().len(), 1);
+    assert_eq!(list.body[0]["captureID"], reply.body["captureID"]);
+
+    // Another site's token sees neither the job nor it in its list.
+    let other = app.site("site-b", &["urn:epc:id:sgln:0614141.00888.0"]).await;
+    let stranger = app.client(Credential::Token(app.token(&other).await));
+    assert_eq!(get(&stranger, &location).await.status, 404);
+    assert_eq!(get(&stranger, "/capture").await.body.as_array().unwrap().len(), 0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_invalid_event_rejects_the_whole_document_by_default() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("site-a", &[HERE]).await;
+    let client = app.client(Credential::Token(app.token(&site).await));
+    let mut value: serde_json::Value = serde_json::from_slice(&document(&[1, 2, 3], HERE)).unwrap();
+    value["epcisBody"]["eventList"][1]["action"] = "LOOK".into();
+    let before = app.counts().await;
+    let reply = capture(&client, serde_json::to_vec(&value).unwrap(), false).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.body["type"], "epcisException:ValidationException");
+    let violation = &reply.body["violations"][0];
+    assert_eq!(violation["eventIndex"], 1);
+    assert_eq!(violation["pointer"], "/epcisBody/eventList/1/action");
+    assert_eq!(violation["rule"], "enum");
+    assert_eq!(app.counts().await, before);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proceed_stores_the_valid_events_and_reports_the_others() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("site-a", &[HERE]).await;
+    let client = app.client(Credential::Token(app.token(&site).await));
+    let bytes = document(&[1, 2, 3], HERE);
+    let expected = cli_hashes(&bytes);
+    let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    value["epcisBody"]["eventList"][1]["action"] = "LOOK".into();
+    let reply = capture(&client, serde_json::to_vec(&value).unwrap(), true).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["success"], false);
+    assert_eq!(reply.body["captureErrorBehaviour"], "proceed");
+    let stored = receipts(&reply);
+    assert_eq!(stored.iter().map(|r| r.0).collect::<Vec<_>>(), vec![0, 2]);
+    assert_eq!(stored[0].1, expected[0]);
+    assert_eq!(stored[1].1, expected[2]);
+    let errors = reply.body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["violations"][0]["eventIndex"], 1);
+    assert_eq!(errors[0]["violations"][0]["pointer"], "/epcisBody/eventList/1/action");
+    assert_eq!(app.counts().await[0], 2);
+
+    // The job read back says the same.
+    let job = get(&client, reply.location.as_deref().unwrap()).await;
+    assert_eq!(job.body["success"], false);
+    assert_eq!(job.body["errors"][0]["violations"][0]["eventIndex"], 1);
+    assert_eq!(receipts(&job).iter().map(|r| r.0).collect::<Vec<_>>(), vec![0, 2]);
+
+    // With nothing valid, proceed stores nothing either.
+    let mut all_bad = value.clone();
+    all_bad["epcisBody"]["eventList"] = serde_json::json!([value["epcisBody"]["eventList"][1]]);
+    let before = app.counts().await;
+    let reply = capture(&client, serde_json::to_vec(&all_bad).unwrap(), true).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(app.counts().await, before);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resending_a_document_appends_nothing_and_returns_the_same_receipts() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("site-a", &[HERE]).await;
+    let client = app.client(Credential::Token(app.token(&site).await));
+    let first = capture(&client, document(&[1, 2, 3], HERE), false).await;
+    assert_eq!(first.status, 202);
+    let events_after_first = app.counts().await[0];
+    let again = capture(&client, document(&[1, 2, 3], HERE), false).await;
+    assert_eq!(again.status, 202);
+    assert_eq!(again.body["appended"], 0);
+    let (a, b) = (receipts(&first), receipts(&again));
+    assert_eq!(
+        a.iter().map(|r| (r.1.clone(), r.2)).collect::<Vec<_>>(),
+        b.iter().map(|r| (r.1.clone(), r.2)).collect::<Vec<_>>()
+    );
+    assert!(b.iter().all(|r| r.3), "every event is reported as a duplicate");
+    assert_eq!(app.counts().await[0], events_after_first);
+
+    // A document mixing old and new events appends only the new ones, and an event repeated
+    // within one document is stored once.
+    let mixed = capture(&client, document(&[3, 4, 4], HERE), false).await;
+    assert_eq!(mixed.status, 202, "{}", mixed.body);
+    let r = receipts(&mixed);
+    assert_eq!(r[0].2, a[2].2);
+    assert_eq!(r[1].2, 3);
+    assert_eq!(r[2].2, 3);
+    assert_eq!(mixed.body["appended"], 1);
+    assert_eq!(app.counts().await[0], 4);
+
+    // Once the lookup tables cover the events (the indexer trails the append), a resend is
+    // still recognised.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let indexed: i64 = app
+            .admin
+            .query_one("SELECT indexed_size FROM index_watermark", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if indexed >= 4 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the indexer did not catch up");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let late = capture(&client, document(&[1, 2, 3, 4], HERE), false).await;
+    assert_eq!(late.status, 202, "{}", late.body);
+    assert_eq!(late.body["appended"], 0, "{}", late.body);
+    assert_eq!(receipts(&late).iter().map(|r| r.2).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+    assert_eq!(app.counts().await[0], 4);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captures_over_a_limit_are_refused_with_413_and_store_nothing() {
+    let mut app = TestApp::spawn_with(|config| {
+        config.limits.max_body_bytes = 4_000;
+        config.limits.max_events_per_document = 5;
+        config.limits.max_epcs_per_event = 2;
+    })
+    .await;
+    let site = app.site("site-a", &[HERE]).await;
+    let client = app.client(Credential::Token(app.token(&site).await));
+    let before = app.counts().await;
+
+    let too_many = capture(&client, document(&[1, 2, 3, 4, 5, 6], HERE), false).await;
+    assert_eq!(too_many.status, 413, "{}", too_many.body);
+    assert_eq!(too_many.body["type"], "epcisException:CaptureLimitExceededException");
+    assert_eq!(too_many.body["violations"][0]["rule"], "maxEvents");
+
+    let big = capture(&client, document(&(0..20).collect::<Vec<_>>(), HERE), false).await;
+    assert_eq!(big.status, 413, "{}", big.body);
+    assert_eq!(big.body["violations"][0]["rule"], "maxBodyBytes");
+
+    let mut value: serde_json::Value = serde_json::from_slice(&document(&[1], HERE)).unwrap();
+    value["epcisBody"]["eventList"][0]["epcList"] = serde_json::json!([
+        "urn:epc:id:sgtin:0614141.107346.1",
+        "urn:epc:id:sgtin:0614141.107346.2",
+        "urn:epc:id:sgtin:0614141.107346.3"
+    ]);
+    let many_epcs = capture(&client, serde_json::to_vec(&value).unwrap(), false).await;
+    assert_eq!(many_epcs.status, 413, "{}", many_epcs.body);
+    assert_eq!(many_epcs.body["violations"][0]["rule"], "maxEpcs");
+    assert_eq!(many_epcs.body["violations"][0]["eventIndex"], 0);
+
+    assert_eq!(app.counts().await, before);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_requests_store_nothing() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("site-a", &[HERE]).await;
+    let token = app.token(&site).await;
+    let client = app.client(Credential::Token(token.clone()));
+    let before = app.counts().await;
+    let body = document(&[1], HERE);
+
+    // Not JSON-LD / JSON.
+    let reply = blocking({
+        let client = client.clone();
+        let body = body.clone();
+        let token = token.clone();
+        move || {
+            client
+                .post_raw(
+                    "/capture",
+                    &[("Content-Type", "text/plain".to_owned()), ("Authorization", format!("Bearer {token}"))],
+                    &body,
+                )
+                .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(reply.status, 415, "{}", reply.body);
+    assert_eq!(reply.body["type"], "epcisException:UnsupportedMediaTypeException");
+
+    // No credentials, a malformed token, an unknown token, a revoked token.
+    let forged = {
+        let real = ingest::auth::SiteToken::parse(&token).unwrap();
+        format!("tt_{}_{}", real.id(), "0".repeat(64))
+    };
+    for authorization in [None, Some("Bearer nonsense".to_owned()), Some(format!("Bearer {forged}"))] {
+        let mut headers = vec![("Content-Type", "application/json".to_owned())];
+        if let Some(value) = authorization.clone() {
+            headers.push(("Authorization", value));
+        }
+        let client = client.clone();
+        let body = body.clone();
+        let reply = blocking(move || client.post_raw("/capture", &headers, &body).unwrap()).await;
+        assert_eq!(reply.status, 401, "{authorization:?}: {}", reply.body);
+        assert_eq!(reply.body["type"], "epcisException:SecurityException");
+    }
+    let id = ingest::auth::SiteToken::parse(&token).unwrap().id().clone();
+    ingest::registry::revoke_token(&app.admin, &id).await.unwrap();
+    let revoked = capture(&client, body.clone(), false).await;
+    assert_eq!(revoked.status, 401, "{}", revoked.body);
+
+    // A bad error behaviour header, malformed JSON.
+    let fresh = app.client(Credential::Token(app.token(&site).await));
+    let reply = blocking({
+        let fresh = fresh.clone();
+        let body = body.clone();
+        let token = app.token(&site).await;
+        move || {
+            fresh
+                .post_raw(
+                    "/capture",
+                    &[
+                        ("Content-Type", "application/json".to_owned()),
+                        ("Authorization", format!("Bearer {token}")),
+                        ("GS1-Capture-Error-Behaviour", "sometimes".to_owned()),
+                    ],
+                    &body,
+                )
+                .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.body["violations"][0]["pointer"], "GS1-Capture-Error-Behaviour");
+    let reply = capture(&fresh, b"{\"type\": \"EPCISDocument\", ".to_vec(), false).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.body["violations"][0]["rule"], "json");
+
+    // A token of the site naming a location the site does not own.
+    let elsewhere = capture(&fresh, document(&[9], "urn:epc:id:sgln:0614141.00999.0"), false).await;
+    assert_eq!(elsewhere.status, 403, "{}", elsewhere.body);
+    assert_eq!(elsewhere.body["violations"][0]["pointer"], "/epcisBody/eventList/0/bizLocation/id");
+
+    assert_eq!(app.counts().await, before);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stored_through_ingest_pass_the_ledger_audit() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("site-a", &["urn:epc:idpat:sgln:0614141.00777.*"]).await;
+    let client = app.client(Credential::Token(app.token(&site).await));
+    for first in [0u64, 10, 20] {
+        let serials: Vec<u64> = (first..first + 10).collect();
+        let reply = capture(&client, document(&serials, "urn:epc:id:sgln:0614141.00777.dock-1"), false).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+    }
+    let store = ledger::store::Store::connect(app.db.url()).unwrap();
+    let report = ledger::store::audit(&store, ledger::store::AuditOptions::default(), std::sync::Arc::new(ledger::store::NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(report.problem, None, "{report:?}");
+    assert_eq!(report.entries, 30);
+    app.stop().await;
+}

@@ -1,0 +1,129 @@
+//! What operators rely on: health endpoints, metrics, the capture discovery headers, graceful
+//! shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use common::{TestApp, blocking, capture, document, receipts};
+use ingest::client::Credential;
+use ledger::store::testing::TestDatabase;
+
+const HERE: &str = "urn:epc:id:sgln:0614141.00777.0";
+
+async fn get_text(address: &str, path: &str) -> (u16, String) {
+    let url = format!("{address}{path}");
+    blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut response = agent.get(&url).call().unwrap();
+        (response.status().as_u16(), response.body_mut().read_to_string().unwrap())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migrated_database_is_ready_and_an_empty_one_is_not() {
+    let app = TestApp::spawn().await;
+    assert_eq!(get_text(&app.address, "/health/live").await.0, 200);
+    let (status, body) = get_text(&app.address, "/health/ready").await;
+    assert_eq!(status, 200, "{body}");
+    app.stop().await;
+
+    let empty = TestDatabase::create_empty().await.unwrap();
+    // The service role needs the group role the migrations create; the shared template has made it.
+    let app = TestApp::spawn_on(empty, |_| {}).await;
+    assert_eq!(get_text(&app.address, "/health/live").await.0, 200);
+    let (status, body) = get_text(&app.address, "/health/ready").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("not ready"), "{body}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_captures_and_events_by_outcome_and_report_the_ledger() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("site-a", &[HERE]).await;
+    let client = app.client(Credential::Token(app.token(&site).await));
+    assert_eq!(capture(&client, document(&[1, 2, 3], HERE), false).await.status, 202);
+    assert_eq!(capture(&client, document(&[3], HERE), false).await.status, 202);
+    assert_eq!(capture(&client, document(&[4], "urn:epc:id:sgln:0614141.00999.0"), false).await.status, 403);
+
+    // The checkpoint signer runs every 100 ms in tests: wait until it covers the three events.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let text = loop {
+        let (status, text) = get_text(&app.address, "/metrics").await;
+        assert_eq!(status, 200);
+        if text.contains("ingest_checkpoint_entries 3") {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint of 3 entries:\n{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    for needle in [
+        "ingest_captures_total{outcome=\"accepted\"} 2",
+        "ingest_captures_total{outcome=\"forbidden\"} 1",
+        "ingest_events_total{outcome=\"appended\"} 3",
+        "ingest_events_total{outcome=\"duplicate\"} 1",
+        "ingest_capture_duration_seconds_count 3",
+        "ingest_ledger_entries 3",
+        "ingest_checkpoint_age_seconds ",
+        "ingest_db_pool_connections{state=\"in_use\"}",
+        "ingest_db_pool_max_connections 16",
+        "ingest_db_pool_waiting_requests",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_announces_the_capture_limits() {
+    let app = TestApp::spawn_with(|config| config.limits.max_events_per_document = 321).await;
+    let url = format!("{}/capture", app.address);
+    let headers = blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let response = agent.options(&url).call().unwrap();
+        assert_eq!(response.status().as_u16(), 204);
+        let get = |name: &str| response.headers().get(name).unwrap().to_str().unwrap().to_owned();
+        (get("GS1-EPCIS-Capture-Limit"), get("GS1-EPCIS-Version"), get("GS1-Capture-Error-Behaviour"))
+    })
+    .await;
+    assert_eq!(headers.0, "321");
+    assert_eq!(headers.1, "2.0.0");
+    assert_eq!(headers.2, "rollback, proceed");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_lets_in_flight_captures_finish_and_keeps_what_it_acknowledged() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("site-a", &[HERE]).await;
+    let client = app.client(Credential::Token(app.token(&site).await));
+    let mut sent = Vec::new();
+    for round in 0..8u64 {
+        let client = client.clone();
+        let serials: Vec<u64> = (round * 500..round * 500 + 500).collect();
+        sent.push(tokio::spawn(async move { capture(&client, document(&serials, HERE), false).await }));
+    }
+    // Stop while the captures are being sent and processed.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let db = app.stop().await;
+    let admin = db.connect().await.unwrap();
+    let mut acknowledged = Vec::new();
+    for task in sent {
+        // A capture either completes (202) or is refused before being accepted (connection
+        // refused: the client panics inside its task).
+        if let Ok(reply) = task.await {
+            assert_eq!(reply.status, 202, "{}", reply.body);
+            acknowledged.extend(receipts(&reply));
+        }
+    }
+    // Everything acknowledged is stored at the leaf its receipt names.
+    for (_, hash, leaf, _) in acknowledged {
+        let row = admin
+            .query_one("SELECT event_hash FROM events WHERE leaf_index = $1", &[&(leaf as i64)])
+            .await
+            .unwrap();
+        let stored: Vec<u8> = row.get(0);
+        assert_eq!(epcis::EventHash::from_bytes(stored.try_into().unwrap()).to_ni_uri(), hash);
+    }
+}

@@ -1,0 +1,271 @@
+//! A capture racing a restart of PostgreSQL gets an error, and its retry succeeds without
+//! duplicating anything. The test runs a private PostgreSQL cluster (initdb + pg_ctl from
+//! /usr/lib/postgresql/*/bin, on a free port, as the `postgres` OS user when run as root) so that
+//! restarting it disturbs no other test.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{KeyDir, SERVICE_ROLE, document, receipts, temp_dir, write_checkpoint_key};
+use ingest::client::{CaptureClient, Credential};
+use ingest::location::SiteLocation;
+use ingest::{Application, Config};
+use ledger::SiteId;
+use secrecy::SecretString;
+
+const HERE: &str = "urn:epc:id:sgln:0614141.00777.0";
+
+/// A PostgreSQL cluster of this test's own, stopped and removed on drop.
+struct PrivatePostgres {
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+    as_postgres: bool,
+    _dir: KeyDir,
+}
+
+impl PrivatePostgres {
+    fn start() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|versions| {
+                let mut bins: Vec<PathBuf> = versions
+                    .flatten()
+                    .map(|entry| entry.path().join("bin"))
+                    .filter(|bin| bin.join("initdb").exists() && bin.join("pg_ctl").exists())
+                    .collect();
+                bins.sort();
+                bins.pop()
+            })
+            .unwrap_or_else(|| {
+                panic!("this test needs PostgreSQL's initdb and pg_ctl in /usr/lib/postgresql/<version>/bin (scripts/services installs them)")
+            });
+        let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+        let dir = temp_dir("pg");
+        let data = dir.0.join("data");
+        if is_root {
+            // initdb refuses to run as root: the cluster belongs to the postgres OS user.
+            let status = Command::new("chown").args(["postgres:postgres", dir.0.to_str().unwrap()]).status();
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "running as root, this test needs the `postgres` OS user to own a private cluster"
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let server = Self {
+            bin,
+            data,
+            port,
+            as_postgres: is_root,
+            _dir: dir,
+        };
+        server.run(
+            "initdb",
+            &["-D", server.data.to_str().unwrap(), "-U", "tagtrail", "--auth=trust", "--no-sync", "-E", "UTF8"],
+        );
+        server.pg_ctl(&["start", "-w", "-t", "60"]);
+        server
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let program = self.bin.join(tool);
+        let output = if self.as_postgres {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--", program.to_str().unwrap()])
+                .args(args)
+                .current_dir("/tmp")
+                .output()
+        } else {
+            Command::new(&program).args(args).output()
+        }
+        .unwrap_or_else(|error| panic!("failed to run {tool}: {error}"));
+        assert!(
+            output.status.success(),
+            "{tool} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=on",
+            self.port,
+            self.data.parent().unwrap().display()
+        );
+        let log = self.data.parent().unwrap().join("postgres.log");
+        let mut all = vec!["-D", self.data.to_str().unwrap(), "-o", &options, "-l", log.to_str().unwrap()];
+        all.extend_from_slice(args);
+        self.run("pg_ctl", &all);
+    }
+
+    fn url(&self, user: &str, password: &str, database: &str) -> String {
+        format!("postgres://{user}:{password}@127.0.0.1:{}/{database}", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let program = self.bin.join("pg_ctl");
+        let args = ["-D", self.data.to_str().unwrap_or_default(), "stop", "-m", "immediate"];
+        // Best effort: a cluster left running would only hold a temporary directory and a port.
+        let _ = if self.as_postgres {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--", program.to_str().unwrap_or_default()])
+                .args(args)
+                .current_dir("/tmp")
+                .output()
+        } else {
+            Command::new(&program).args(args).output()
+        };
+    }
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_duplicate() {
+    let postgres = tokio::task::spawn_blocking(PrivatePostgres::start).await.unwrap();
+    {
+        let setup = connect(&postgres.url("tagtrail", "", "postgres")).await;
+        setup.batch_execute("CREATE DATABASE ledger").await.unwrap();
+    }
+    let mut admin = connect(&postgres.url("tagtrail", "", "ledger")).await;
+    ledger::store::migrate(&mut admin).await.unwrap();
+    common::ensure_service_role(&admin).await;
+    let site = SiteId::parse("site-a").unwrap();
+    ingest::registry::add_site(&admin, &site, "").await.unwrap();
+    ingest::registry::add_site_locations(&mut admin, &site, &[SiteLocation::parse(HERE).unwrap()])
+        .await
+        .unwrap();
+    let token = ingest::registry::create_token(&admin, &site, "").await.unwrap().expose();
+    drop(admin);
+
+    let keys = temp_dir("restart-key");
+    let mut config = Config::new(
+        SecretString::from(postgres.url(SERVICE_ROLE, SERVICE_ROLE, "ledger")),
+        write_checkpoint_key(&keys.0),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    config.http.workers = Some(2);
+    config.database.connect_timeout = Duration::from_secs(2);
+    let app = Application::build(config).await.unwrap();
+    let client = Arc::new(CaptureClient::new(&format!("http://127.0.0.1:{}", app.port()), Credential::Token(token)));
+    let handle = app.handle();
+    let server = tokio::spawn(app.run_until_stopped());
+
+    // One sender capturing distinct 10-event documents back to back, recording what failed.
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let successes = Arc::new(AtomicUsize::new(0));
+    let sender = {
+        let (client, stop, failures, successes) = (client.clone(), stop.clone(), failures.clone(), successes.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut outcomes = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let serials: Vec<u64> = (n * 10..n * 10 + 10).collect();
+                n += 1;
+                let reply = client.capture(&document(&serials, HERE), None);
+                let ok = matches!(&reply, Ok(reply) if reply.status == 202);
+                if ok {
+                    successes.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    if let Ok(reply) = &reply {
+                        assert_eq!(reply.status, 503, "a failed capture must be a retryable 503: {}", reply.body);
+                    }
+                    failures.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                outcomes.push((serials, reply.ok().filter(|r| r.status == 202)));
+            }
+            outcomes
+        })
+    };
+
+    let wait_for = |counter: Arc<AtomicUsize>, above: usize, what: &'static str| async move {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while counter.load(Ordering::Relaxed) <= above {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    wait_for(successes.clone(), 5, "captures before the restart").await;
+    // Restart PostgreSQL (fast shutdown: connections are cut, in-flight transactions roll back),
+    // staying down until a capture has failed.
+    let postgres = Arc::new(postgres);
+    {
+        let postgres = postgres.clone();
+        tokio::task::spawn_blocking(move || postgres.pg_ctl(&["stop", "-m", "fast", "-w"])).await.unwrap();
+    }
+    wait_for(failures.clone(), 0, "a capture to fail while PostgreSQL is down").await;
+    {
+        let postgres = postgres.clone();
+        tokio::task::spawn_blocking(move || postgres.pg_ctl(&["start", "-w", "-t", "60"])).await.unwrap();
+    }
+    let after = successes.load(Ordering::Relaxed);
+    wait_for(successes.clone(), after + 5, "captures after the restart").await;
+    stop.store(true, Ordering::Relaxed);
+    let outcomes = sender.await.unwrap();
+    assert!(failures.load(Ordering::Relaxed) > 0);
+
+    // Retry every failed capture until it is accepted.
+    let mut leaf_of = std::collections::HashMap::new();
+    for (serials, reply) in outcomes {
+        let reply = match reply {
+            Some(reply) => reply,
+            None => {
+                let client = client.clone();
+                let body = document(&serials, HERE);
+                tokio::task::spawn_blocking(move || {
+                    let deadline = Instant::now() + Duration::from_secs(60);
+                    loop {
+                        match client.capture(&body, None) {
+                            Ok(reply) if reply.status == 202 => return reply,
+                            other => {
+                                assert!(Instant::now() < deadline, "the retry kept failing: {other:?}");
+                                std::thread::sleep(Duration::from_millis(100));
+                            }
+                        }
+                    }
+                })
+                .await
+                .unwrap()
+            }
+        };
+        for (_, hash, leaf, _) in receipts(&reply) {
+            assert!(leaf_of.insert(hash, leaf).is_none(), "an event was sent twice");
+        }
+    }
+    handle.stop(true).await;
+    server.await.unwrap().unwrap();
+
+    // Every event once, at the leaf its receipt names.
+    let admin = connect(&postgres.url("tagtrail", "", "ledger")).await;
+    let row = admin
+        .query_one("SELECT count(*), count(DISTINCT event_hash) FROM events", &[])
+        .await
+        .unwrap();
+    let (rows, distinct): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!(rows, distinct, "an event was appended twice");
+    assert_eq!(rows as usize, leaf_of.len());
+    for row in admin.query("SELECT leaf_index, event_hash FROM events", &[]).await.unwrap() {
+        let leaf: i64 = row.get(0);
+        let hash: Vec<u8> = row.get(1);
+        let hash = epcis::EventHash::from_bytes(hash.try_into().unwrap()).to_ni_uri();
+        assert_eq!(leaf_of[&hash], leaf as u64);
+    }
+}
