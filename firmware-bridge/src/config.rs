@@ -2,6 +2,13 @@
 //! smoothing, sensors, spool and upload. Unknown keys are refused; every value is checked at start-up
 //! and an error names the key.
 //!
+//! Every key of the single-table sections (`device`, `smoothing`, `spool`, `upload`, `mqtt`,
+//! `metrics`) can be set from the environment as `TAGTRAIL_BRIDGE_<SECTION>_<KEY>`
+//! (`TAGTRAIL_BRIDGE_UPLOAD_URL`, `TAGTRAIL_BRIDGE_SPOOL_MAX_EVENTS`, ...), which wins over the file;
+//! the value is read as a TOML value when it is one (`5000`, `true`) and as a string otherwise. A
+//! variable naming no such setting is an error that names it. Readers, read points and sensors are
+//! lists and are set in the file only.
+//!
 //! See the crate README for a complete example.
 
 use std::collections::BTreeMap;
@@ -23,6 +30,16 @@ pub enum ConfigError {
     /// Not TOML, an unknown key, a missing key or a value of the wrong type.
     #[error("config: {0}")]
     Syntax(String),
+    /// A `TAGTRAIL_BRIDGE_...` variable that names no setting.
+    #[error(
+        "environment variable {variable}: no such setting (settable: TAGTRAIL_BRIDGE_<SECTION>_<KEY> for the keys of {sections})"
+    )]
+    UnknownVariable {
+        /// The variable.
+        variable: String,
+        /// The sections that can be set.
+        sections: String,
+    },
     /// A value that parses but breaks a rule.
     #[error("config key {key}: {rule}")]
     Invalid {
@@ -407,11 +424,94 @@ struct RawMetrics {
     listen: std::net::SocketAddr,
 }
 
+/// The prefix of the environment variables that override the file's settings.
+pub const ENV_PREFIX: &str = "TAGTRAIL_BRIDGE_";
+
+/// The sections an environment variable can set, with their keys.
+const OVERRIDABLE: &[(&str, &[&str])] = &[
+    ("device", &["id", "key_file"]),
+    (
+        "smoothing",
+        &["cycle_ms", "absence_ms", "max_epcs_per_event"],
+    ),
+    ("spool", &["path", "max_events", "when_full"]),
+    (
+        "upload",
+        &["url", "batch_size", "retry_min_ms", "retry_max_ms"],
+    ),
+    ("mqtt", &["host", "port", "client_id", "topic_prefix"]),
+    ("metrics", &["listen"]),
+];
+
+/// The `(section, key, value)` each `TAGTRAIL_BRIDGE_<SECTION>_<KEY>` variable sets, in variable
+/// order; an error for a variable that names no setting.
+fn environment_overrides(
+    environment: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<(&'static str, &'static str, String)>, ConfigError> {
+    let mut found = BTreeMap::new();
+    for (variable, value) in environment {
+        let Some(rest) = variable.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        // `TAGTRAIL_BRIDGE_CONFIG` names the file itself (the command line's `--config`).
+        if rest == "CONFIG" {
+            continue;
+        }
+        let setting = OVERRIDABLE.iter().find_map(|(section, keys)| {
+            let key = rest
+                .strip_prefix(&section.to_ascii_uppercase())?
+                .strip_prefix('_')?;
+            keys.iter()
+                .find(|known| known.eq_ignore_ascii_case(key))
+                .map(|known| (*section, *known))
+        });
+        let Some((section, key)) = setting else {
+            let sections: Vec<&str> = OVERRIDABLE.iter().map(|(section, _)| *section).collect();
+            return Err(ConfigError::UnknownVariable {
+                variable,
+                sections: sections.join(", "),
+            });
+        };
+        found.insert(variable, (section, key, value));
+    }
+    Ok(found.into_values().collect())
+}
+
 impl Config {
     /// Parses and checks a configuration file's text.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let raw: RawConfig =
-            toml::from_str(text).map_err(|error| ConfigError::Syntax(error.to_string()))?;
+        Self::load(text, std::iter::empty())
+    }
+
+    /// Parses a configuration file's text, applies the `TAGTRAIL_BRIDGE_<SECTION>_<KEY>` variables
+    /// of `environment` over it (pass `std::env::vars()`), and checks the result.
+    pub fn load(
+        text: &str,
+        environment: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let syntax = |error: toml::de::Error| ConfigError::Syntax(error.to_string());
+        let overrides = environment_overrides(environment)?;
+        let raw: RawConfig = if overrides.is_empty() {
+            // Straight from the text, so that errors keep their line and column.
+            toml::from_str(text).map_err(syntax)?
+        } else {
+            let mut table: toml::Table = text.parse().map_err(syntax)?;
+            for (section, key, value) in overrides {
+                let value = format!("v = {value}")
+                    .parse::<toml::Table>()
+                    .ok()
+                    .and_then(|mut parsed| parsed.remove("v"))
+                    .unwrap_or(toml::Value::String(value));
+                let entry = table
+                    .entry(section)
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                let toml::Value::Table(entries) = entry else {
+                    return Err(invalid(section, "must be a table"));
+                };
+                entries.insert(key.to_owned(), value);
+            }
+            toml::Value::Table(table).try_into().map_err(syntax)?
+        };
         let device = DeviceId::parse(&raw.device.id)
             .map_err(|error| invalid("device.id", error.to_string()))?;
         let smoothing = SmoothingParams::new(
@@ -568,6 +668,14 @@ impl Config {
             || readers
                 .iter()
                 .any(|reader| matches!(reader.kind, ReaderKind::Zebra | ReaderKind::Impinj));
+        if raw
+            .mqtt
+            .as_ref()
+            .is_some_and(|mqtt| mqtt.client_id.is_empty())
+        {
+            // The MQTT transport keeps a persistent session, which needs a client id.
+            return Err(invalid("mqtt.client_id", "must not be empty"));
+        }
         if uses_mqtt && raw.mqtt.is_none() {
             return Err(invalid(
                 "mqtt",
@@ -623,6 +731,87 @@ mod tests {
                 .uom
                 .as_str(),
             "CEL"
+        );
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let config = Config::load(
+            EXAMPLE,
+            env(&[
+                (
+                    "TAGTRAIL_BRIDGE_UPLOAD_URL",
+                    "http://ingest.example:9000/capture",
+                ),
+                ("TAGTRAIL_BRIDGE_SPOOL_MAX_EVENTS", "5000"),
+                ("TAGTRAIL_BRIDGE_SMOOTHING_CYCLE_MS", "250"),
+                ("TAGTRAIL_BRIDGE_MQTT_CLIENT_ID", "from-env"),
+                ("TAGTRAIL_BRIDGE_CONFIG", "/etc/tagtrail/bridge.toml"),
+                ("PATH", "/usr/bin"),
+            ]),
+        )
+        .unwrap();
+        let upload = config.upload.unwrap();
+        assert_eq!(upload.url, "http://ingest.example:9000/capture");
+        assert_eq!(
+            upload.batch_size, 1000,
+            "keys not overridden keep the file's value"
+        );
+        assert_eq!(config.spool.max_events, 5000);
+        assert_eq!(config.smoothing.cycle(), Duration::from_millis(250));
+        assert_eq!(config.mqtt.unwrap().client_id, "from-env");
+    }
+
+    #[test]
+    fn an_environment_variable_can_supply_a_section_the_file_lacks() {
+        let text = EXAMPLE.replace("[metrics]\nlisten = \"127.0.0.1:9464\"", "");
+        assert!(Config::from_toml(&text).unwrap().metrics_listen.is_none());
+        let config = Config::load(
+            &text,
+            env(&[("TAGTRAIL_BRIDGE_METRICS_LISTEN", "127.0.0.1:9999")]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.metrics_listen,
+            Some("127.0.0.1:9999".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn an_unknown_environment_variable_is_named() {
+        for variable in [
+            "TAGTRAIL_BRIDGE_SPOOL_COLOUR",
+            "TAGTRAIL_BRIDGE_READER_PORT",
+            "TAGTRAIL_BRIDGE_UPLOADURL",
+        ] {
+            let error = Config::load(EXAMPLE, env(&[(variable, "x")])).unwrap_err();
+            assert!(
+                matches!(&error, ConfigError::UnknownVariable { variable: named, .. } if named == variable),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_environment_value_is_refused_like_a_bad_file_value() {
+        let error = Config::load(
+            EXAMPLE,
+            env(&[("TAGTRAIL_BRIDGE_SPOOL_MAX_EVENTS", "lots")]),
+        )
+        .unwrap_err();
+        assert!(matches!(error, ConfigError::Syntax(_)), "{error}");
+        let error =
+            Config::load(EXAMPLE, env(&[("TAGTRAIL_BRIDGE_DEVICE_ID", "not a urn")])).unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::Invalid { key, .. } if key == "device.id"),
+            "{error}"
         );
     }
 

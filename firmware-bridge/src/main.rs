@@ -21,7 +21,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the bridge with a configuration file (see bridge.example.toml).
+    /// Run the bridge with a configuration file (see bridge.example.toml); any
+    /// `TAGTRAIL_BRIDGE_<SECTION>_<KEY>` environment variable overrides that key of the file.
     Run {
         /// The TOML configuration file.
         #[arg(long, env = "TAGTRAIL_BRIDGE_CONFIG")]
@@ -87,7 +88,7 @@ fn main() -> anyhow::Result<()> {
 async fn run(path: PathBuf, cancel: CancellationToken) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("Failed to read the configuration {}", path.display()))?;
-    let config = Config::from_toml(&text)
+    let config = Config::load(&text, std::env::vars())
         .with_context(|| format!("Failed to load the configuration {}", path.display()))?;
     let key_text = std::fs::read_to_string(&config.device_key_file).with_context(|| {
         format!(

@@ -92,6 +92,10 @@ pub async fn run(
                     baud: reader.baud,
                     reader: reader.id.clone(),
                     power_dbm: reader.power_dbm,
+                    capture_tid: config
+                        .read_points
+                        .iter()
+                        .any(|point| point.reader == reader.id && point.capture_tid),
                 };
                 let counters = Arc::new(SerialCounters::default());
                 metrics.watch_serial(reader.id.as_str(), counters.clone());

@@ -46,15 +46,48 @@ const SEQUENCE_COUNTER: &str = "batch-sequence";
 /// A device key file that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyFileError {
-    /// The file holds 64 hex digits (the 32-byte Ed25519 seed), optionally followed by a newline.
-    #[error("device key file: must hold exactly 64 hex digits (the Ed25519 seed)")]
+    /// Neither of the two accepted formats.
+    #[error(
+        "device key file: expected the file `tagtrail device keygen` writes ({{\"algorithm\": \"ed25519\", \"seed\": \"<base64 of 32 bytes>\"}}) or 64 hex digits (the Ed25519 seed)"
+    )]
     Malformed,
+    /// A key of another algorithm.
+    #[error("device key file: only ed25519 keys are supported, not {0}")]
+    Algorithm(String),
 }
 
-/// Reads a device signing key from the text of its key file.
+/// The JSON key file of `tagtrail device keygen`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFileJson {
+    algorithm: String,
+    seed: String,
+}
+
+/// Reads a device signing key from the text of its key file: the JSON file `tagtrail device keygen`
+/// writes (`{"algorithm": "ed25519", "seed": "<standard base64 of the 32-byte seed>"}`), or the bare
+/// seed as 64 hex digits. The seed never appears in an error.
 pub fn parse_device_key(text: &str) -> Result<DeviceSigningKey, KeyFileError> {
-    let bytes = crate::read::parse_hex("key", text.trim()).map_err(|_| KeyFileError::Malformed)?;
-    let seed: [u8; 32] = bytes[..].try_into().map_err(|_| KeyFileError::Malformed)?;
+    let text = text.trim();
+    let seed = if text.starts_with('{') {
+        let json: KeyFileJson = serde_json::from_str(text).map_err(|_| KeyFileError::Malformed)?;
+        let encoded = zeroize::Zeroizing::new(json.seed);
+        if json.algorithm != "ed25519" {
+            return Err(KeyFileError::Algorithm(json.algorithm));
+        }
+        zeroize::Zeroizing::new(
+            STANDARD
+                .decode(encoded.as_bytes())
+                .map_err(|_| KeyFileError::Malformed)?,
+        )
+    } else {
+        zeroize::Zeroizing::new(
+            crate::read::parse_hex("key", text)
+                .map_err(|_| KeyFileError::Malformed)?
+                .to_vec(),
+        )
+    };
+    let seed: [u8; 32] = seed[..].try_into().map_err(|_| KeyFileError::Malformed)?;
     Ok(DeviceSigningKey::from_seed(&seed))
 }
 
@@ -395,6 +428,36 @@ mod tests {
         assert_eq!(
             parse_device_key(&"zz".repeat(32)).unwrap_err(),
             KeyFileError::Malformed
+        );
+    }
+
+    #[test]
+    fn the_key_file_of_tagtrail_device_keygen_is_read() {
+        let seed = [0x11u8; 32];
+        let json = format!(
+            "{{\"algorithm\":\"ed25519\",\"seed\":\"{}\"}}\n",
+            STANDARD.encode(seed)
+        );
+        let from_json = parse_device_key(&json).unwrap();
+        let from_hex = parse_device_key(&"11".repeat(32)).unwrap();
+        assert_eq!(from_json.public_key(), from_hex.public_key());
+        let short = format!(
+            "{{\"algorithm\":\"ed25519\",\"seed\":\"{}\"}}",
+            STANDARD.encode([1u8; 31])
+        );
+        assert_eq!(
+            parse_device_key(&short).unwrap_err(),
+            KeyFileError::Malformed
+        );
+        let other = json.replace("ed25519", "rsa");
+        assert_eq!(
+            parse_device_key(&other).unwrap_err(),
+            KeyFileError::Algorithm("rsa".to_owned())
+        );
+        let error = parse_device_key(&json.replace("seed", "sead")).unwrap_err();
+        assert!(
+            !error.to_string().contains(&STANDARD.encode(seed)),
+            "{error}"
         );
     }
 }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use firmware_bridge::read::{ReaderId, TagRead};
 use firmware_bridge::serial::{
     SerialCounters, SerialProtocol, SerialReader, SimulatedJrdModule, open_port, run_jrd_session,
-    supervise_jrd,
+    simulated_tid, supervise_jrd,
 };
 use firmware_bridge::simulator::{TagPopulation, portal_pass};
 use tokio::sync::mpsc;
@@ -49,7 +49,7 @@ async fn a_jrd_module_on_a_pty_streams_every_tag_to_the_bridge() {
     let session = {
         let (cancel, counters) = (cancel.clone(), counters.clone());
         tokio::spawn(async move {
-            run_jrd_session(port, &reader, Some(26), &tx, &counters, &cancel).await
+            run_jrd_session(port, &reader, Some(26), false, &tx, &counters, &cancel).await
         })
     };
     let want: BTreeSet<Bytes> = population.epcs().iter().cloned().collect();
@@ -69,6 +69,90 @@ async fn a_jrd_module_on_a_pty_streams_every_tag_to_the_bridge() {
 }
 
 #[tokio::test]
+async fn with_tid_capture_every_tag_s_tid_is_read_once_over_the_pty() {
+    let (master, slave) = tokio_serial::SerialStream::pair().expect("a pty pair");
+    let path = slave.name().expect("the pty has a path");
+    let population = TagPopulation::sgtin96(40, 900);
+    let module = SimulatedJrdModule::new(portal_pass(&population, 300, 3, 5), 300).with_speed(2.0);
+    let cancel = CancellationToken::new();
+    let module_task = tokio::spawn(module.serve(master, cancel.clone()));
+    let port = open_port(std::path::Path::new(&path), 115_200).expect("the pty opens by path");
+    let (tx, mut rx) = mpsc::channel(4096);
+    let counters = Arc::new(SerialCounters::default());
+    let reader = ReaderId::parse("tid-door").unwrap();
+    let session = {
+        let (cancel, counters) = (cancel.clone(), counters.clone());
+        tokio::spawn(async move {
+            run_jrd_session(port, &reader, None, true, &tx, &counters, &cancel).await
+        })
+    };
+    // Every tag's reads must come to carry its TID; none may carry another tag's.
+    let want: BTreeSet<Bytes> = population.epcs().iter().cloned().collect();
+    let mut with_tid = BTreeSet::new();
+    let mut reads_without_tid = 0usize;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while with_tid != want {
+            let read = rx.recv().await.expect("the session is running");
+            assert!(
+                want.contains(&read.epc),
+                "a read of a tag outside the population"
+            );
+            match &read.tid {
+                Some(tid) => {
+                    assert_eq!(
+                        tid[..],
+                        simulated_tid(&read.epc)[..],
+                        "the TID of another tag"
+                    );
+                    with_tid.insert(read.epc);
+                }
+                None => reads_without_tid += 1,
+            }
+        }
+    })
+    .await
+    .expect("every tag's TID was read before the timeout");
+    // A tag's first notice comes before its TID is known; once read, the TID is remembered.
+    assert!(reads_without_tid >= want.len(), "{reads_without_tid}");
+    cancel.cancel();
+    session.await.unwrap().expect("the session ends cleanly");
+    module_task.await.unwrap().unwrap();
+    drop(slave);
+}
+
+#[tokio::test]
+async fn without_tid_capture_no_read_carries_a_tid() {
+    let (master, slave) = tokio_serial::SerialStream::pair().expect("a pty pair");
+    let population = TagPopulation::sgtin96(10, 50);
+    let module = SimulatedJrdModule::new(portal_pass(&population, 100, 2, 1), 100).with_speed(2.0);
+    let cancel = CancellationToken::new();
+    let module_task = tokio::spawn(module.serve(master, cancel.clone()));
+    let (tx, mut rx) = mpsc::channel(4096);
+    let counters = Arc::new(SerialCounters::default());
+    let reader = ReaderId::parse("epc-door").unwrap();
+    let session = {
+        let (cancel, counters) = (cancel.clone(), counters.clone());
+        tokio::spawn(async move {
+            run_jrd_session(slave, &reader, None, false, &tx, &counters, &cancel).await
+        })
+    };
+    let mut seen = BTreeSet::new();
+    // Three passes' worth of reads: long enough for a TID round to have happened were it on.
+    for _ in 0..60 {
+        let read = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.tid, None);
+        seen.insert(read.epc);
+    }
+    assert_eq!(seen.len(), 10);
+    cancel.cancel();
+    session.await.unwrap().unwrap();
+    module_task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
 async fn corrupted_frames_are_counted_and_never_become_reads() {
     let (master, slave) = tokio_serial::SerialStream::pair().expect("a pty pair");
     let population = TagPopulation::sgtin96(30, 9_000);
@@ -84,9 +168,9 @@ async fn corrupted_frames_are_counted_and_never_become_reads() {
     let reader = ReaderId::parse("noisy-door").unwrap();
     let session = {
         let (cancel, counters) = (cancel.clone(), counters.clone());
-        tokio::spawn(
-            async move { run_jrd_session(slave, &reader, None, &tx, &counters, &cancel).await },
-        )
+        tokio::spawn(async move {
+            run_jrd_session(slave, &reader, None, false, &tx, &counters, &cancel).await
+        })
     };
     let want: BTreeSet<Bytes> = population.epcs().iter().cloned().collect();
     let mut seen = BTreeSet::new();
@@ -119,6 +203,7 @@ async fn the_supervisor_keeps_trying_until_the_port_appears_and_stops_when_cance
         baud: 115_200,
         reader: ReaderId::parse("late-door").unwrap(),
         power_dbm: None,
+        capture_tid: false,
     };
     let supervisor = tokio::spawn(supervise_jrd(
         port,

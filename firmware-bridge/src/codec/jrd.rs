@@ -12,6 +12,14 @@
 //! where the EPC length in 16-bit words is the top five bits of the PC. An error response is command
 //! `0xFF` with one error-code byte (`0x15`: no tag answered the inventory round).
 //!
+//! TIDs are read per tag, outside continuous inventory: the host selects the tag by its EPC
+//! (`0x0C`, Select parameters: `SelParam Ptr(4) MaskLen Truncate Mask`, here memory bank EPC from
+//! bit 0x20, i.e. past the stored CRC and PC), makes the module select before tag operations only
+//! (`0x12` mode `0x02`, so inventory still sees every tag), and reads the TID bank (`0x39`:
+//! `AccessPassword(4) MemBank SA(2) DL(2)`, addresses and lengths in 16-bit words). The module
+//! answers `UL PC+EPC(UL bytes) Data(DL*2)`, or an error response whose code is followed by the
+//! tag's `UL PC+EPC`.
+//!
 //! The decoder is pure: it treats a partial frame as normal (returns `None` until the rest arrives),
 //! skips garbage up to the next `0xBB`, and on a bad length, end byte or checksum drops only the
 //! header byte and searches again, so a frame that starts inside a corrupted one is still found. Every
@@ -39,6 +47,18 @@ pub const CMD_MODULE_INFO: u8 = 0x03;
 pub const CMD_GET_POWER: u8 = 0xB7;
 /// Command code that sets the transmit power.
 pub const CMD_SET_POWER: u8 = 0xB6;
+/// Command code that sets the Select parameters (which tag the next operation addresses).
+pub const CMD_SET_SELECT: u8 = 0x0C;
+/// Command code that sets when the module sends Select.
+pub const CMD_SET_SELECT_MODE: u8 = 0x12;
+/// Command code that reads a tag's memory.
+pub const CMD_READ_MEMORY: u8 = 0x39;
+/// Select mode: send Select before reads, writes, locks and kills, but not before inventory.
+pub const SELECT_BEFORE_ACCESS: u8 = 0x02;
+/// Memory bank of the EPC.
+pub const BANK_EPC: u8 = 0x01;
+/// Memory bank of the TID.
+pub const BANK_TID: u8 = 0x02;
 /// Command code of an error response.
 pub const CMD_ERROR: u8 = 0xFF;
 /// Error code: no tag answered during an inventory round.
@@ -350,6 +370,23 @@ pub enum JrdCommand {
         /// Which information.
         kind: u8,
     },
+    /// Set when the module sends Select ([`SELECT_BEFORE_ACCESS`]: before tag access only).
+    SetSelectMode {
+        /// The mode.
+        mode: u8,
+    },
+    /// Read `word_count` 16-bit words of memory bank `bank` from `word_address` of the selected
+    /// tag.
+    ReadMemory {
+        /// The tag's access password (0 when the bank is not locked).
+        password: u32,
+        /// The memory bank ([`BANK_TID`], ...).
+        bank: u8,
+        /// First word.
+        word_address: u16,
+        /// Number of words.
+        word_count: u16,
+    },
 }
 
 impl JrdCommand {
@@ -365,6 +402,19 @@ impl JrdCommand {
             JrdCommand::SetPower { centi_dbm } => (CMD_SET_POWER, centi_dbm.to_be_bytes().to_vec()),
             JrdCommand::GetPower => (CMD_GET_POWER, Vec::new()),
             JrdCommand::ModuleInfo { kind } => (CMD_MODULE_INFO, vec![kind]),
+            JrdCommand::SetSelectMode { mode } => (CMD_SET_SELECT_MODE, vec![mode]),
+            JrdCommand::ReadMemory {
+                password,
+                bank,
+                word_address,
+                word_count,
+            } => {
+                let mut params = password.to_be_bytes().to_vec();
+                params.push(bank);
+                params.extend_from_slice(&word_address.to_be_bytes());
+                params.extend_from_slice(&word_count.to_be_bytes());
+                (CMD_READ_MEMORY, params)
+            }
         };
         JrdFrame {
             frame_type: FrameType::Command,
@@ -390,9 +440,103 @@ impl JrdCommand {
             }),
             (CMD_GET_POWER, []) => Some(JrdCommand::GetPower),
             (CMD_MODULE_INFO, [kind]) => Some(JrdCommand::ModuleInfo { kind: *kind }),
+            (CMD_SET_SELECT_MODE, [mode]) => Some(JrdCommand::SetSelectMode { mode: *mode }),
+            (CMD_READ_MEMORY, [p0, p1, p2, p3, bank, a0, a1, c0, c1]) => {
+                Some(JrdCommand::ReadMemory {
+                    password: u32::from_be_bytes([*p0, *p1, *p2, *p3]),
+                    bank: *bank,
+                    word_address: u16::from_be_bytes([*a0, *a1]),
+                    word_count: u16::from_be_bytes([*c0, *c1]),
+                })
+            }
             _ => None,
         }
     }
+}
+
+/// The Select command addressing the tag whose EPC is `epc` (memory bank EPC, from bit 0x20, the
+/// whole EPC as the mask). The mask length is one byte of bits, so an EPC longer than 31 bytes
+/// cannot be selected whole and is refused.
+pub fn select_epc(epc: &[u8]) -> Result<JrdFrame, JrdFrameError> {
+    let bits = u8::try_from(epc.len() * 8)
+        .ok()
+        .filter(|_| !epc.is_empty())
+        .ok_or(JrdFrameError::BadEpcLength { len: epc.len() })?;
+    let mut params = Vec::with_capacity(7 + epc.len());
+    // Target S0, action 000 (matching tags assert SL), memory bank EPC.
+    params.push(BANK_EPC);
+    params.extend_from_slice(&0x20u32.to_be_bytes());
+    params.push(bits);
+    params.push(0x00); // no truncation
+    params.extend_from_slice(epc);
+    JrdFrame::new(FrameType::Command, CMD_SET_SELECT, params)
+}
+
+/// The EPC a Select command built by [`select_epc`] addresses (used by the simulator).
+pub fn selected_epc(frame: &JrdFrame) -> Option<Bytes> {
+    if frame.frame_type != FrameType::Command || frame.command != CMD_SET_SELECT {
+        return None;
+    }
+    let params = &frame.params;
+    let [BANK_EPC, 0x00, 0x00, 0x00, 0x20, bits, 0x00] = params.get(..7)? else {
+        return None;
+    };
+    (usize::from(*bits) == (params.len() - 7) * 8).then(|| params.slice(7..))
+}
+
+/// The answer to a [`JrdCommand::ReadMemory`]: which tag answered, and the words read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemoryRead {
+    /// The tag (its EPC, from the PC+EPC the module echoes) and the data.
+    Data {
+        /// The EPC of the tag that answered.
+        epc: Bytes,
+        /// The words read, two bytes each.
+        data: Bytes,
+    },
+    /// The module's error code (no tag answered, the tag refused, ...).
+    Failed {
+        /// The error code.
+        code: u8,
+    },
+}
+
+/// Reads a frame as the answer to a memory read, if it is one: a `0x39` response
+/// (`UL PC+EPC Data`) or an error response carrying a tag (`code UL PC+EPC`) or only a code.
+pub fn memory_read(frame: &JrdFrame) -> Option<MemoryRead> {
+    if frame.frame_type != FrameType::Response {
+        return None;
+    }
+    let params = &frame.params;
+    match frame.command {
+        CMD_READ_MEMORY => {
+            let ul = usize::from(*params.first()?);
+            // UL covers the PC (2 bytes) and the EPC; data follows.
+            if ul < 2 || params.len() < 1 + ul {
+                return None;
+            }
+            Some(MemoryRead::Data {
+                epc: params.slice(3..1 + ul),
+                data: params.slice(1 + ul..),
+            })
+        }
+        CMD_ERROR => params
+            .first()
+            .map(|code| MemoryRead::Failed { code: *code }),
+        _ => None,
+    }
+}
+
+/// A memory read's answer, as the module sends it (used by the simulator): `UL PC+EPC Data`.
+pub fn memory_read_response(pc: u16, epc: &[u8], data: &[u8]) -> Result<JrdFrame, JrdFrameError> {
+    let ul =
+        u8::try_from(2 + epc.len()).map_err(|_| JrdFrameError::BadEpcLength { len: epc.len() })?;
+    let mut params = Vec::with_capacity(3 + epc.len() + data.len());
+    params.push(ul);
+    params.extend_from_slice(&pc.to_be_bytes());
+    params.extend_from_slice(epc);
+    params.extend_from_slice(data);
+    JrdFrame::new(FrameType::Response, CMD_READ_MEMORY, params)
 }
 
 /// The JRD frame codec: decodes [`JrdMessage`]s, encodes [`JrdCommand`]s and [`JrdFrame`]s.
@@ -607,6 +751,81 @@ mod tests {
             hex("30 75 1F EB 70 5C 59 04 E3 D5 0D 70")[..]
         );
         assert_eq!(notice.crc(), 0x3A76);
+    }
+
+    #[test]
+    fn tid_access_commands_encode_as_in_the_manual() {
+        assert_eq!(
+            JrdCommand::SetSelectMode {
+                mode: SELECT_BEFORE_ACCESS
+            }
+            .to_frame()
+            .to_bytes()[..],
+            hex("BB 00 12 00 01 02 15 7E")[..]
+        );
+        // Read 2 words of the user bank from word 0, password 0x0000FFFF (the manual's example).
+        assert_eq!(
+            JrdCommand::ReadMemory {
+                password: 0x0000_FFFF,
+                bank: 3,
+                word_address: 0,
+                word_count: 2
+            }
+            .to_frame()
+            .to_bytes()[..],
+            hex("BB 00 39 00 09 00 00 FF FF 03 00 00 00 02 45 7E")[..]
+        );
+        // Select by a 96-bit EPC (the manual's example mask).
+        let epc = hex("30 75 1F EB 70 5C 59 04 E3 D5 0D 70");
+        assert_eq!(
+            select_epc(&epc).unwrap().to_bytes()[..],
+            hex("BB 00 0C 00 13 01 00 00 00 20 60 00 30 75 1F EB 70 5C 59 04 E3 D5 0D 70 AD 7E")[..]
+        );
+    }
+
+    #[test]
+    fn tid_access_frames_round_trip() {
+        let epc = hex("30 75 1F EB 70 5C 59 04 E3 D5 0D 70");
+        assert_eq!(
+            selected_epc(&select_epc(&epc).unwrap()).unwrap()[..],
+            epc[..]
+        );
+        assert!(select_epc(&[0u8; 32]).is_err());
+        assert!(select_epc(&[]).is_err());
+        let command = JrdCommand::ReadMemory {
+            password: 7,
+            bank: BANK_TID,
+            word_address: 0,
+            word_count: 6,
+        };
+        assert_eq!(JrdCommand::from_frame(&command.to_frame()), Some(command));
+        let tid = hex("E2 80 11 70 20 00 12 34 56 78 9A BC");
+        let answer = memory_read_response(0x3000, &epc, &tid).unwrap();
+        let decoded = decode_all(&mut JrdCodec::new(), &answer.to_bytes());
+        let [JrdMessage::Other(frame)] = &decoded[..] else {
+            panic!("{decoded:?}")
+        };
+        assert_eq!(
+            memory_read(frame),
+            Some(MemoryRead::Data {
+                epc: Bytes::from(epc),
+                data: Bytes::from(tid)
+            })
+        );
+        // A failed read: error code 0x09 followed by the tag's UL PC+EPC.
+        let failed = JrdFrame::new(
+            FrameType::Response,
+            CMD_ERROR,
+            hex("09 0E 30 00 30 75 1F EB 70 5C 59 04 E3 D5 0D 70"),
+        )
+        .unwrap();
+        assert_eq!(
+            memory_read(&failed),
+            Some(MemoryRead::Failed { code: 0x09 })
+        );
+        // A response too short for its UL is not a read.
+        let short = JrdFrame::new(FrameType::Response, CMD_READ_MEMORY, hex("0E 30 00")).unwrap();
+        assert_eq!(memory_read(&short), None);
     }
 
     #[test]
