@@ -204,7 +204,7 @@ pub struct MqttConfig {
     pub host: String,
     /// Broker port.
     pub port: u16,
-    /// Client id.
+    /// Client id (non-empty and unique per gateway: the bridge keeps a persistent session).
     pub client_id: String,
     /// Prefix of every topic (`site-a/`).
     pub topic_prefix: String,

@@ -5,6 +5,7 @@ pub mod codec;
 pub mod config;
 pub mod event;
 pub mod metrics;
+pub mod mqtt;
 pub mod read;
 pub mod serial;
 pub mod simulator;

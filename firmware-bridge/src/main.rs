@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use firmware_bridge::config::Config;
+use firmware_bridge::mqtt::{BrokerAddress, SimulatedPublisher};
 use firmware_bridge::serial::SimulatedJrdModule;
-use firmware_bridge::simulator::{TagPopulation, portal_pass};
+use firmware_bridge::simulator::{TagPopulation, TimedNotice, portal_pass};
 use tokio_serial::SerialPort as _;
 use tokio_util::sync::CancellationToken;
 
@@ -28,12 +29,17 @@ enum Command {
         #[arg(long, env = "TAGTRAIL_BRIDGE_CONFIG")]
         config: PathBuf,
     },
-    /// Act as a JRD-4035 serial module on a pseudo-terminal, streaming a population of SGTIN-96
-    /// tags passing through its field; point a `kind = "jrd"` reader's `port` at `--link`.
+    /// Simulate readers and sensors: a JRD-4035 serial module on a pseudo-terminal (`--link`;
+    /// point a `kind = "jrd"` reader's `port` at it) and/or Zebra and Impinj readers and sensors
+    /// publishing to an MQTT broker (`--mqtt`), all reporting a population of SGTIN-96 tags
+    /// passing through the field. Tag reads per second = tags × reads-per-tag × 1000 / pass-ms.
+    #[command(group(clap::ArgGroup::new("output").required(true).multiple(true).args(["link", "mqtt"])))]
     Simulate {
         /// Where to create a symbolic link to the pseudo-terminal (the "serial port").
         #[arg(long)]
-        link: PathBuf,
+        link: Option<PathBuf>,
+        #[command(flatten)]
+        mqtt: MqttSimulation,
         /// Number of tags in the population.
         #[arg(long, default_value_t = 1_700)]
         tags: usize,
@@ -47,6 +53,40 @@ enum Command {
         #[arg(long, default_value_t = 4)]
         reads_per_tag: usize,
     },
+}
+
+/// The MQTT side of `simulate`.
+#[derive(Debug, clap::Args)]
+struct MqttSimulation {
+    /// MQTT broker to publish to: HOST[:PORT] or mqtt://HOST[:PORT] (port 1883 by default).
+    #[arg(long, value_name = "BROKER")]
+    mqtt: Option<String>,
+    /// Prefix of every published topic (the bridge's `[mqtt] topic_prefix`).
+    #[arg(long, default_value = "", requires = "mqtt")]
+    mqtt_prefix: String,
+    /// MQTT client id of the simulator (default: tagtrail-simulator-<pid>).
+    #[arg(long, requires = "mqtt")]
+    mqtt_client_id: Option<String>,
+    /// Topic of a simulated Zebra FX/ATR reader (IoT Connector tag data events), below the prefix.
+    #[arg(long, requires = "mqtt")]
+    zebra_topic: Option<String>,
+    /// Topic of a simulated Impinj reader (IoT device interface tag inventory events), below the
+    /// prefix.
+    #[arg(long, requires = "mqtt")]
+    impinj_topic: Option<String>,
+    /// Topic of a simulated cold-room sensor (temperature and humidity), below the prefix;
+    /// repeat for several sensors.
+    #[arg(long, requires = "mqtt")]
+    sensor_topic: Vec<String>,
+    /// Milliseconds between two messages of each sensor.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
+    sensor_interval_ms: u64,
+    /// Tag reads within this many milliseconds are published as one message (an array of events).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    batch_ms: u64,
+    /// Antenna port the simulated MQTT readers report.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    antenna: u16,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -76,11 +116,34 @@ fn main() -> anyhow::Result<()> {
             Command::Run { config } => run(config, cancel).await,
             Command::Simulate {
                 link,
+                mqtt,
                 tags,
                 first_serial,
                 pass_ms,
                 reads_per_tag,
-            } => simulate(link, tags, first_serial, pass_ms, reads_per_tag, cancel).await,
+            } => {
+                let population = TagPopulation::sgtin96(tags, first_serial);
+                let pass = portal_pass(&population, pass_ms, reads_per_tag, first_serial);
+                let publisher = mqtt_publisher(mqtt, pass.clone(), pass_ms)?;
+                tracing::info!(tags, pass_ms, reads_per_tag, "simulating");
+                let serial = async {
+                    match link {
+                        Some(link) => simulate(link, pass.clone(), pass_ms, cancel.clone()).await,
+                        None => Ok(()),
+                    }
+                };
+                let published = async {
+                    match publisher {
+                        Some(publisher) => publisher
+                            .run(cancel.clone())
+                            .await
+                            .context("Failed to publish the MQTT simulation"),
+                        None => Ok(()),
+                    }
+                };
+                let (serial, published) = tokio::join!(serial, published);
+                serial.and(published)
+            }
         }
     })
 }
@@ -104,12 +167,41 @@ async fn run(path: PathBuf, cancel: CancellationToken) -> anyhow::Result<()> {
         .context("Failed to run the bridge")
 }
 
+fn mqtt_publisher(
+    mqtt: MqttSimulation,
+    notices: Vec<TimedNotice>,
+    pass_ms: u64,
+) -> anyhow::Result<Option<SimulatedPublisher>> {
+    let Some(broker) = mqtt.mqtt else {
+        return Ok(None);
+    };
+    let broker = BrokerAddress::parse(&broker).context("Failed to parse --mqtt")?;
+    if mqtt.zebra_topic.is_none() && mqtt.impinj_topic.is_none() && mqtt.sensor_topic.is_empty() {
+        anyhow::bail!(
+            "--mqtt needs at least one of --zebra-topic, --impinj-topic or --sensor-topic"
+        );
+    }
+    Ok(Some(SimulatedPublisher {
+        broker,
+        client_id: mqtt
+            .mqtt_client_id
+            .unwrap_or_else(|| format!("tagtrail-simulator-{}", std::process::id())),
+        prefix: mqtt.mqtt_prefix,
+        zebra_topic: mqtt.zebra_topic,
+        impinj_topic: mqtt.impinj_topic,
+        sensor_topics: mqtt.sensor_topic,
+        antenna: mqtt.antenna,
+        notices,
+        loop_ms: pass_ms,
+        batch_ms: mqtt.batch_ms,
+        sensor_interval: std::time::Duration::from_millis(mqtt.sensor_interval_ms),
+    }))
+}
+
 async fn simulate(
     link: PathBuf,
-    tags: usize,
-    first_serial: u64,
+    notices: Vec<TimedNotice>,
     pass_ms: u64,
-    reads_per_tag: usize,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let (master, slave) =
@@ -118,12 +210,8 @@ async fn simulate(
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(&name, &link)
         .with_context(|| format!("Failed to link {} to {name}", link.display()))?;
-    tracing::info!(link = %link.display(), pty = %name, tags, "simulated JRD module ready");
-    let population = TagPopulation::sgtin96(tags, first_serial);
-    let module = SimulatedJrdModule::new(
-        portal_pass(&population, pass_ms, reads_per_tag, first_serial),
-        pass_ms,
-    );
+    tracing::info!(link = %link.display(), pty = %name, "simulated JRD module ready");
+    let module = SimulatedJrdModule::new(notices, pass_ms);
     let served = module.serve(master, cancel).await;
     drop(slave);
     let _ = std::fs::remove_file(&link);

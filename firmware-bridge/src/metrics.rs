@@ -6,7 +6,8 @@
 //! | `firmware_bridge_reads_total` | counter | `reader`, `outcome` (`arrived`, `refreshed`, `undecodable`, `no_read_point`) |
 //! | `firmware_bridge_frames_total` | counter | `reader` (frames that passed their checks) |
 //! | `firmware_bridge_frames_rejected_total` | counter | `reader`, `reason` (`checksum`, `malformed`) |
-//! | `firmware_bridge_events_built_total` | counter | `transition` (`arrival`, `departure`) |
+//! | `firmware_bridge_events_built_total` | counter | `transition` (`arrival`, `departure`, `sensor`) |
+//! | `firmware_bridge_mqtt_messages_total` | counter | `topic` (configured, without the prefix), `outcome` (`accepted`, `rejected`) |
 //! | `firmware_bridge_spool_depth_events` | gauge | |
 //! | `firmware_bridge_spool_oldest_age_seconds` | gauge | |
 //! | `firmware_bridge_spool_refused_total` | counter | (events refused because the spool was full) |
@@ -14,7 +15,7 @@
 //! | `firmware_bridge_upload_failures_total` | counter | |
 //! | `firmware_bridge_upload_duration_seconds` | histogram | |
 //!
-//! Reader ids come from the configuration, so every label set is bounded.
+//! Reader ids and MQTT topics come from the configuration, so every label set is bounded.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -51,6 +52,12 @@ struct RejectLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TopicLabels {
+    topic: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransitionLabels {
     transition: &'static str,
 }
@@ -71,6 +78,7 @@ pub struct Metrics {
     frames: Family<ReaderLabels, Counter>,
     frames_rejected: Family<RejectLabels, Counter>,
     events_built: Family<TransitionLabels, Counter>,
+    mqtt_messages: Family<TopicLabels, Counter>,
     spool_depth: Gauge,
     spool_oldest_age: Gauge,
     spool_refused: Counter,
@@ -113,6 +121,12 @@ impl Metrics {
             "events_built",
             "EPCIS events built, by transition",
             events_built.clone(),
+        );
+        let mqtt_messages = Family::<TopicLabels, Counter>::default();
+        registry.register(
+            "mqtt_messages",
+            "MQTT messages from readers and sensors, by configured topic and outcome",
+            mqtt_messages.clone(),
         );
         let spool_depth = Gauge::default();
         registry.register_with_unit(
@@ -159,6 +173,7 @@ impl Metrics {
             frames,
             frames_rejected,
             events_built,
+            mqtt_messages,
             spool_depth,
             spool_oldest_age,
             spool_refused,
@@ -184,6 +199,24 @@ impl Metrics {
         self.events_built
             .get_or_create(&TransitionLabels { transition })
             .inc();
+    }
+
+    /// Exposes an MQTT topic's message counters (at zero) before its first message.
+    pub fn watch_mqtt_topic(&self, topic: &str) {
+        for outcome in ["accepted", "rejected"] {
+            self.mqtt_message(topic, outcome, 0);
+        }
+    }
+
+    /// Counts MQTT messages on a configured topic: `accepted` (an adapter parsed them) or
+    /// `rejected` (an adapter refused them).
+    pub fn mqtt_message(&self, topic: &str, outcome: &'static str, count: u64) {
+        self.mqtt_messages
+            .get_or_create(&TopicLabels {
+                topic: topic.to_owned(),
+                outcome,
+            })
+            .inc_by(count);
     }
 
     /// Records the spool's state.
@@ -317,6 +350,8 @@ mod tests {
         metrics.event_built("arrival");
         metrics.spool(3, 10, 0);
         metrics.upload(0.02, 5, 0, false);
+        metrics.watch_mqtt_topic("sensors/cold-room-1");
+        metrics.mqtt_message("sensors/cold-room-1", "rejected", 1);
         let serial = Arc::new(SerialCounters::default());
         serial.checksum_failures.fetch_add(2, Ordering::Relaxed);
         metrics.watch_serial("dock-door-3", serial);
@@ -326,6 +361,8 @@ mod tests {
             "firmware_bridge_frames_total",
             "firmware_bridge_frames_rejected_total{reader=\"dock-door-3\",reason=\"checksum\"} 2",
             "firmware_bridge_events_built_total{transition=\"arrival\"} 1",
+            "firmware_bridge_mqtt_messages_total{topic=\"sensors/cold-room-1\",outcome=\"accepted\"} 0",
+            "firmware_bridge_mqtt_messages_total{topic=\"sensors/cold-room-1\",outcome=\"rejected\"} 1",
             "firmware_bridge_spool_depth_events 3",
             "firmware_bridge_spool_oldest_age_seconds 10",
             "firmware_bridge_spool_refused_total 0",

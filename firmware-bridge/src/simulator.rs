@@ -4,10 +4,18 @@
 //!
 //! [`crate::serial::SimulatedJrdModule`] plays this stream on a pseudo-terminal, answering the
 //! host's commands as a JRD module does (`firmware-bridge simulate`).
+//!
+//! For MQTT, the same stream is written as the JSON that fixed readers publish
+//! ([`zebra_tag_data`], [`impinj_tag_inventory`]) and a [`SensorWalk`] produces sensor telemetry
+//! in tagtrail's format ([`sensor_telemetry`]); [`crate::mqtt::SimulatedPublisher`] publishes
+//! them (`firmware-bridge simulate --mqtt`).
 
 use bytes::{Bytes, BytesMut};
+use ledger::UnixMillis;
+use serde_json::{Value, json};
 
 use crate::codec::jrd::TagNotice;
+use crate::read::{format_time, to_hex};
 
 /// A small, fast, deterministic pseudo-random generator (xorshift64*), so that simulated streams
 /// are reproducible without a dependency.
@@ -127,9 +135,158 @@ pub fn notice_bytes(notices: &[TimedNotice]) -> Bytes {
     out.freeze()
 }
 
+/// One Zebra IoT Connector message (an array of tag data events) for `notices` seen by `antenna`
+/// at `time`, with the `+0000` offset Zebra readers write.
+pub fn zebra_tag_data(notices: &[&TagNotice], antenna: u16, time: UnixMillis) -> String {
+    let formatted = format_time(time);
+    let timestamp = match formatted.strip_suffix('Z') {
+        Some(head) => format!("{head}+0000"),
+        None => formatted,
+    };
+    let events: Vec<Value> = notices
+        .iter()
+        .map(|notice| {
+            json!({
+                "type": "SIMPLE",
+                "timestamp": timestamp,
+                "data": {
+                    "idHex": to_hex(notice.epc()).to_ascii_lowercase(),
+                    "antenna": antenna,
+                    "peakRssi": notice.rssi_dbm(),
+                    "reads": 1,
+                },
+            })
+        })
+        .collect();
+    Value::Array(events).to_string()
+}
+
+/// One Impinj IoT device interface message (an array of `tagInventory` events) for `notices` seen
+/// by `antenna` at `time`.
+pub fn impinj_tag_inventory(notices: &[&TagNotice], antenna: u16, time: UnixMillis) -> String {
+    let timestamp = format_time(time);
+    let events: Vec<Value> = notices
+        .iter()
+        .map(|notice| {
+            json!({
+                "timestamp": timestamp,
+                "hostname": "tagtrail-simulator",
+                "eventType": "tagInventory",
+                "tagInventoryEvent": {
+                    "epcHex": to_hex(notice.epc()),
+                    "antennaPort": antenna,
+                    "peakRssiCdbm": i32::from(notice.rssi_dbm()) * 100,
+                    "lastSeenTime": timestamp,
+                },
+            })
+        })
+        .collect();
+    Value::Array(events).to_string()
+}
+
+/// One sensor telemetry message in tagtrail's format (see [`crate::adapter::sensor`]).
+pub fn sensor_telemetry(time: UnixMillis, readings: &[(&str, f64)]) -> String {
+    let readings: serde_json::Map<String, Value> = readings
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), json!(value)))
+        .collect();
+    json!({"time": format_time(time), "readings": readings}).to_string()
+}
+
+/// A cold room's temperature (°C) and relative humidity (%), wandering slowly around 4 °C and
+/// 60 %, rounded to hundredths. Deterministic for a seed.
+#[derive(Debug, Clone)]
+pub struct SensorWalk {
+    rng: Xorshift,
+    temperature: f64,
+    humidity: f64,
+}
+
+impl SensorWalk {
+    /// A walk starting at 4 °C and 60 %.
+    pub fn new(seed: u64) -> Self {
+        SensorWalk {
+            rng: Xorshift::new(seed),
+            temperature: 4.0,
+            humidity: 60.0,
+        }
+    }
+
+    /// The next readings: `temperature` and `humidity`.
+    pub fn next_readings(&mut self) -> [(&'static str, f64); 2] {
+        let step = |rng: &mut Xorshift, value: f64, centre: f64, spread: f64| {
+            // A random step, pulled back towards the centre so the walk stays plausible.
+            let next = value + (rng.unit() - 0.5) * spread - (value - centre) * 0.1;
+            (next * 100.0).round() / 100.0
+        };
+        self.temperature = step(&mut self.rng, self.temperature, 4.0, 0.4);
+        self.humidity = step(&mut self.rng, self.humidity, 60.0, 2.0).clamp(0.0, 100.0);
+        [
+            ("temperature", self.temperature),
+            ("humidity", self.humidity),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapter::sensor::{MeasurementMap, parse_telemetry};
+    use crate::read::ReaderId;
+
+    #[test]
+    fn simulated_zebra_and_impinj_messages_parse_back_to_the_same_tags() {
+        let population = TagPopulation::sgtin96(3, 100);
+        let notices: Vec<TagNotice> = population
+            .epcs()
+            .iter()
+            .map(|epc| TagNotice::new(-52, 0, epc.clone()).unwrap())
+            .collect();
+        let refs: Vec<&TagNotice> = notices.iter().collect();
+        let time = UnixMillis::from_millis(1_700_000_000_123);
+        let reader = ReaderId::parse("sim").unwrap();
+        let zebra = crate::adapter::zebra::parse_tag_data(
+            &reader,
+            zebra_tag_data(&refs, 2, time).as_bytes(),
+        )
+        .unwrap();
+        let impinj = crate::adapter::impinj::parse_tag_inventory(
+            &reader,
+            impinj_tag_inventory(&refs, 2, time).as_bytes(),
+        )
+        .unwrap();
+        for reads in [&zebra, &impinj] {
+            let epcs: Vec<&[u8]> = reads.iter().map(|read| &read.epc[..]).collect();
+            let expected: Vec<&[u8]> = population.epcs().iter().map(|epc| &epc[..]).collect();
+            assert_eq!(epcs, expected);
+            assert!(
+                reads
+                    .iter()
+                    .all(|read| read.antenna == 2 && read.seen_at == time)
+            );
+        }
+        assert_eq!(zebra[0].rssi_centi_dbm, impinj[0].rssi_centi_dbm);
+    }
+
+    #[test]
+    fn simulated_telemetry_parses_to_temperature_and_humidity() {
+        let mut walk = SensorWalk::new(5);
+        let readings = walk.next_readings();
+        let time = UnixMillis::from_millis(1_700_000_000_000);
+        let samples = parse_telemetry(
+            &MeasurementMap::standard(),
+            sensor_telemetry(time, &readings).as_bytes(),
+        )
+        .unwrap();
+        let kinds: Vec<(&str, &str)> = samples[0]
+            .reports
+            .iter()
+            .map(|r| (r.measurement.kind.as_str(), r.measurement.uom.as_str()))
+            .collect();
+        assert_eq!(kinds, [("RelativeHumidity", "P1"), ("Temperature", "CEL")]);
+        assert!(samples[0].unmapped.is_empty());
+        assert!((3.0..5.0).contains(&readings[0].1), "{readings:?}");
+    }
 
     #[test]
     fn the_hand_built_sgtin96_is_the_tag_data_standard_encoding() {

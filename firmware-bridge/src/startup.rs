@@ -3,6 +3,9 @@
 //!
 //! - one supervisor task per serial reader ([`crate::serial::supervise_jrd`]) sends reads into a
 //!   bounded channel;
+//! - when any reader or sensor uses MQTT, one MQTT transport ([`crate::mqtt::run`]) subscribes to
+//!   their topics, sends Zebra and Impinj reads into the same channel and spools sensor events
+//!   directly (they are not smoothed);
 //! - the smoothing task takes reads, advances time every [`TICK`], builds events and appends them
 //!   to the spool in one durable transaction per tick (on a blocking thread);
 //! - the upload task drains the spool to ingest ([`crate::uploader`]), backing off with jitter.
@@ -107,10 +110,38 @@ pub async fn run(
                     Duration::from_secs(30),
                 )));
             }
-            _ => {
-                tracing::warn!(reader = %reader.id, kind = ?reader.kind, "no transport for this reader kind in this build; it is ignored");
+            (Some(_), None) => {
+                // The configuration refuses a serial reader without a port.
+                tracing::warn!(reader = %reader.id, "a serial reader without a port is ignored");
             }
+            (None, _) => {} // An MQTT reader: served by the MQTT transport below.
         }
+    }
+    let routes = crate::mqtt::routes(&config);
+    match (&config.mqtt, routes.is_empty()) {
+        (Some(mqtt), false) => {
+            for route in &routes {
+                metrics.watch_mqtt_topic(route.label());
+            }
+            let sinks = crate::mqtt::Sinks {
+                reads: reads_tx.clone(),
+                spool: spool.clone(),
+                metrics: metrics.clone(),
+            };
+            tasks.push(tokio::spawn(crate::mqtt::run(
+                mqtt.clone(),
+                routes,
+                sinks,
+                cancel.clone(),
+            )));
+        }
+        (None, false) => {
+            // The configuration requires [mqtt] when a reader or sensor uses it.
+            tracing::warn!(
+                "MQTT readers or sensors are configured without [mqtt]; they are ignored"
+            );
+        }
+        (_, true) => {}
     }
     drop(reads_tx);
 
@@ -212,6 +243,22 @@ async fn spool_events(
         .drain(..)
         .map(|event| serde_json::Value::Object(crate::event::object_event(&event)).to_string())
         .collect();
+    // Failures are logged inside; the smoother has nothing to retry with.
+    let _ = spool_json(spool, json, metrics).await;
+}
+
+/// Appends built events (JSON text) to the spool in one durable transaction on a blocking thread,
+/// updates the spool metrics and logs refusals and failures. `Ok` once the transaction committed
+/// (events refused because the spool is full are counted and logged, not an error); `Err` when
+/// nothing was stored.
+pub(crate) async fn spool_json(
+    spool: &Arc<Mutex<Spool>>,
+    json: Vec<String>,
+    metrics: &Metrics,
+) -> Result<(), ()> {
+    if json.is_empty() {
+        return Ok(());
+    }
     let spool = spool.clone();
     let result = tokio::task::spawn_blocking(move || {
         let mut spool = spool
@@ -237,10 +284,17 @@ async fn spool_events(
                 refused = outcome.refused,
                 "the spool is full: new events were refused"
             );
+            Ok(())
         }
-        Ok(Ok(_)) => {}
-        Ok(Err(error)) => tracing::error!(error = %error, "failed to spool events"),
-        Err(error) => tracing::error!(error = %error, "the spool task panicked"),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => {
+            tracing::error!(error = %error, "failed to spool events");
+            Err(())
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "the spool task panicked");
+            Err(())
+        }
     }
 }
 
