@@ -133,6 +133,18 @@ pub fn document_context() -> Value {
     json!([EPCIS_CONTEXT, {PREFIX: NAMESPACE}])
 }
 
+/// The CBV 2.0 hash of one event the bridge built (its JSON text), as ingest computes it inside a
+/// capture document, whose `@context` is [`document_context`].
+pub fn event_hash(event_json: &str) -> Result<epcis::EventHash, String> {
+    let event: Map<String, Value> =
+        serde_json::from_str(event_json).map_err(|error| error.to_string())?;
+    let mut root = Map::new();
+    root.insert("@context".into(), document_context());
+    let context =
+        epcis::hash::HashContext::from_document_root(&root).map_err(|error| error.to_string())?;
+    epcis::hash::event_hash(&event, &context).map_err(|error| error.to_string())
+}
+
 /// An EPCIS 2.0 capture document holding `events` (in order), created at `created`.
 pub fn capture_document(events: &[Map<String, Value>], created: ledger::UnixMillis) -> Value {
     json!({
@@ -209,6 +221,29 @@ mod tests {
         assert_eq!(event["tagtrail:smoothing"]["tagtrail:cycleMs"], 1000);
         assert_eq!(event["eventTime"], "2025-11-22T03:04:05.123Z");
         validate(&[event]);
+    }
+
+    #[test]
+    fn the_hash_of_one_event_is_the_one_ingest_computes_in_the_capture_document() {
+        let events = [
+            object_event(&smoothed(Transition::Arrival)),
+            object_event(&smoothed(Transition::Departure)),
+        ];
+        let document = capture_document(&events, UnixMillis::from_millis(1_763_780_646_000));
+        let in_document: Vec<epcis::EventHash> = epcis::hash::document_hashes(&document)
+            .unwrap()
+            .into_iter()
+            .map(|(_, hash)| hash)
+            .collect();
+        let alone: Vec<epcis::EventHash> = events
+            .iter()
+            .map(|event| event_hash(&Value::Object(event.clone()).to_string()).unwrap())
+            .collect();
+        assert_eq!(alone, in_document);
+        // The extensions are hashed under their namespace: without the context the hash differs.
+        let bare = epcis::hash::event_hash(&events[0], &epcis::hash::HashContext::default());
+        assert!(bare.map_or(true, |hash| hash != alone[0]));
+        assert!(event_hash("{not json").is_err());
     }
 
     #[test]

@@ -268,6 +268,18 @@ pub(crate) async fn spool_json(
         let outcome = spool
             .append(&json, now)
             .map_err(|error| error.to_string())?;
+        // What is durable now, by the hash ingest will give it: an operator (or a test) can follow
+        // each event from the gateway into the ledger.
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            for event in &json[..outcome.accepted] {
+                match crate::event::event_hash(event) {
+                    Ok(hash) => tracing::debug!(event_hash = %hash, "event spooled"),
+                    Err(error) => {
+                        tracing::warn!(error = %error, "a spooled event cannot be hashed")
+                    }
+                }
+            }
+        }
         let oldest = spool.oldest().ok().flatten().map_or(0, |oldest| {
             now.as_millis().saturating_sub(oldest.as_millis()) / 1000
         });

@@ -1,0 +1,480 @@
+//! The edge-to-ledger path with every part real and separate: `firmware-bridge simulate` plays a
+//! JRD-4035 module on a pseudo-terminal, `firmware-bridge run` reads it, smooths, signs, spools and
+//! uploads to the `ingest` binary, which appends to a PostgreSQL ledger of the test's own.
+//!
+//! Mid-stream the bridge is killed with SIGKILL and started again on the same spool, then ingest is
+//! killed with SIGKILL and started again on the same database. At the end:
+//!
+//! - every event the bridge acknowledged as spooled (its `event spooled` log line, written after
+//!   the durable commit) is in the ledger: nothing acknowledged was lost;
+//! - no event hash is in the log twice: retries after lost answers appended nothing again;
+//! - every tag of the simulated population arrived in some event;
+//! - the uploader did meet ingest's absence (it logged failed uploads and retried);
+//! - `tagtrail audit` verifies the whole log.
+//!
+//! The binaries are the workspace's own, found beside this test's executable (run the workspace's
+//! tests, as `scripts/test` does, so that cargo builds them).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on the first surprise.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ledger::store::testing::TestDatabase;
+
+/// The login role ingest runs as here: a member of `tagtrail_ingest` only.
+const SERVICE_ROLE: &str = "tagtrail_e2e_ingest";
+/// The simulated tags: `urn:epc:id:sgtin:0614141.812345.{1..=TAGS}`.
+const TAGS: u64 = 150;
+const DEVICE: &str = "urn:tagtrail:device:e2e-dock-1";
+const READ_POINT: &str = "urn:epc:id:sgln:0614141.00777.0";
+
+/// A workspace binary, built beside this test's executable (`target/<profile>/<name>`).
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run the workspace's tests (`cargo test --workspace` or scripts/test), which build every binary",
+        path.display()
+    );
+    path
+}
+
+/// A child process, killed (SIGKILL) when dropped; its standard output collected line by line.
+struct Process {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Process {
+    fn spawn(command: &mut Command) -> Process {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Process {
+            child,
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    /// SIGKILL, then every line it wrote.
+    fn kill(mut self) -> Vec<String> {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.finish()
+    }
+
+    /// SIGINT (a graceful stop), then every line it wrote.
+    fn interrupt(mut self) -> Vec<String> {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the process ignored SIGINT");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Vec<String> {
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        std::mem::take(&mut *self.lines.lock().unwrap())
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The status code of a plain HTTP GET, or `None` when nothing answers.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.get(9..12)?.parse().ok()
+}
+
+fn tagtrail(args: &[&str]) -> Output {
+    let output = Command::new(binary("tagtrail"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "tagtrail {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// `(event hash hex, event JSON)` of every ledger entry, in leaf order.
+fn ledger_events(runtime: &tokio::runtime::Runtime, db: &TestDatabase) -> Vec<(String, String)> {
+    runtime.block_on(async {
+        let client = db.connect().await.unwrap();
+        client
+            .query(
+                "SELECT encode(event_hash, 'hex'), event FROM events ORDER BY leaf_index",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect()
+    })
+}
+
+/// The hex digest of every `event spooled` log line (JSON logs; the hash as an `ni:` URI).
+fn spooled_hashes(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|entry| entry["message"] == "event spooled")
+        .map(|entry| {
+            let uri = entry["event_hash"].as_str().unwrap().to_owned();
+            let digest = uri
+                .strip_prefix("ni:///sha-256;")
+                .and_then(|rest| rest.split('?').next())
+                .unwrap();
+            digest.to_owned()
+        })
+        .collect()
+}
+
+fn spool_depth(path: &Path) -> u64 {
+    firmware_bridge::spool::Spool::open(path, u64::MAX)
+        .map(|spool| spool.depth())
+        .unwrap_or(u64::MAX)
+}
+
+struct Ingest {
+    port: u16,
+    database_url: String,
+    checkpoint_key: PathBuf,
+}
+
+impl Ingest {
+    fn start(&self) -> Process {
+        let process = Process::spawn(
+            Command::new(binary("ingest"))
+                .args(["--database-url", &self.database_url])
+                .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+                .arg("--checkpoint-key")
+                .arg(&self.checkpoint_key)
+                .env("RUST_LOG", "warn"),
+        );
+        wait_for("ingest to be ready", Duration::from_secs(30), || {
+            http_status(self.port, "/health/ready") == Some(200)
+        });
+        process
+    }
+}
+
+#[test]
+fn simulated_reads_reach_the_ledger_exactly_once_through_kill_9_of_bridge_and_ingest() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = runtime.block_on(TestDatabase::create()).unwrap();
+    runtime.block_on(async {
+        db.connect()
+            .await
+            .unwrap()
+            .batch_execute(&format!(
+                "DO $$ BEGIN
+                     CREATE ROLE {SERVICE_ROLE} LOGIN PASSWORD '{SERVICE_ROLE}' IN ROLE tagtrail_ingest;
+                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                 END $$;"
+            ))
+            .await
+            .unwrap();
+    });
+    let dir = TempDir(std::env::temp_dir().join(format!("tagtrail-e2e-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let path = |name: &str| dir.0.join(name).to_str().unwrap().to_owned();
+    let database = db.url().to_owned();
+
+    // The registry, as an operator sets it up: a site, the gateway's key pair and the device.
+    let checkpoint_key = path("checkpoint.key");
+    tagtrail(&[
+        "keygen",
+        "--name",
+        "e2e.test/log",
+        "--private-key",
+        &checkpoint_key,
+    ]);
+    tagtrail(&[
+        "site",
+        "add",
+        "--id",
+        "e2e-site",
+        "--name",
+        "E2E dock",
+        "--location",
+        READ_POINT,
+        "--database-url",
+        &database,
+    ]);
+    let device_key = path("device.key");
+    tagtrail(&["device", "keygen", "--out", &device_key]);
+    tagtrail(&[
+        "device",
+        "add",
+        "--id",
+        DEVICE,
+        "--site",
+        "e2e-site",
+        "--public-key",
+        &format!("{device_key}.pub"),
+        "--database-url",
+        &database,
+    ]);
+
+    let (scheme, rest) = database.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let ingest = Ingest {
+        port: free_port(),
+        database_url: format!("{scheme}://{SERVICE_ROLE}:{SERVICE_ROLE}@{host}"),
+        checkpoint_key: PathBuf::from(&checkpoint_key),
+    };
+    let mut ingest_process = Some(ingest.start());
+
+    let link = path("ttyJRD");
+    let spool = dir.0.join("spool.sqlite");
+    let config = path("bridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[device]
+id = "{DEVICE}"
+key_file = "{device_key}"
+
+[smoothing]
+cycle_ms = 200
+absence_ms = 1500
+max_epcs_per_event = 40
+
+[[reader]]
+id = "dock-door-1"
+kind = "jrd"
+port = "{link}"
+
+[[read_point]]
+reader = "dock-door-1"
+read_point = "{READ_POINT}"
+biz_location = "{READ_POINT}"
+biz_step = "receiving"
+disposition = "in_progress"
+action = "OBSERVE"
+
+[spool]
+path = "{spool}"
+
+[upload]
+url = "http://127.0.0.1:{port}/capture"
+batch_size = 25
+retry_min_ms = 50
+retry_max_ms = 500
+"#,
+            spool = spool.display(),
+            port = ingest.port,
+        ),
+    )
+    .unwrap();
+    let bridge = || {
+        Process::spawn(
+            Command::new(binary("firmware-bridge"))
+                .args(["run", "--config", &config])
+                .env("RUST_LOG", "info,firmware_bridge=debug"),
+        )
+    };
+
+    // Passes of the whole population every 2 s, each tag read 3 times per pass; with the 1.5 s
+    // absence, tags arrive, depart and arrive again: a steady stream of events.
+    let simulator = Process::spawn(Command::new(binary("firmware-bridge")).args([
+        "simulate",
+        "--tags",
+        &TAGS.to_string(),
+        "--pass-ms",
+        "2000",
+        "--reads-per-tag",
+        "3",
+        "--link",
+        &link,
+    ]));
+    wait_for("the simulated serial port", Duration::from_secs(30), || {
+        Path::new(&link).exists()
+    });
+    let mut logs: Vec<String> = Vec::new();
+    let ledger_size = || ledger_events(&runtime, &db).len();
+
+    // 1. The bridge runs until events are in the ledger, then dies mid-stream.
+    let first = bridge();
+    wait_for(
+        "the first events in the ledger",
+        Duration::from_secs(60),
+        || ledger_size() >= 5,
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    logs.extend(first.kill());
+
+    // 2. Started again on the same spool; then ingest dies mid-stream and comes back.
+    let second = bridge();
+    let before = ledger_size();
+    wait_for(
+        "uploads after the bridge restart",
+        Duration::from_secs(60),
+        || ledger_size() > before + 5,
+    );
+    drop(ingest_process.take().map(Process::kill));
+    // The bridge keeps reading and spooling while its uploads fail.
+    std::thread::sleep(Duration::from_secs(3));
+    ingest_process = Some(ingest.start());
+    let before = ledger_size();
+    wait_for(
+        "uploads after the ingest restart",
+        Duration::from_secs(60),
+        || ledger_size() > before + 5,
+    );
+
+    // 3. The reader goes quiet: every tag departs, the spool drains, the bridge stops gracefully.
+    drop(simulator.kill());
+    wait_for("the spool to drain", Duration::from_secs(60), || {
+        spool_depth(&spool) == 0
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    wait_for(
+        "the last departures to drain",
+        Duration::from_secs(60),
+        || spool_depth(&spool) == 0,
+    );
+    logs.extend(second.interrupt());
+    assert_eq!(
+        spool_depth(&spool),
+        0,
+        "events left in the spool after a graceful stop"
+    );
+    drop(ingest_process.take().map(Process::interrupt));
+
+    // Nothing acknowledged lost.
+    let spooled = spooled_hashes(&logs);
+    assert!(
+        spooled.len() >= 15,
+        "too few events spooled to mean anything: {}",
+        spooled.len()
+    );
+    let events = ledger_events(&runtime, &db);
+    let in_ledger: BTreeMap<&str, usize> =
+        events.iter().fold(BTreeMap::new(), |mut seen, (hash, _)| {
+            *seen.entry(hash.as_str()).or_default() += 1;
+            seen
+        });
+    let lost: Vec<&String> = spooled
+        .iter()
+        .filter(|hash| !in_ledger.contains_key(hash.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} spooled event(s) missing from the ledger: {lost:?}",
+        lost.len()
+    );
+    // Nothing duplicated.
+    let duplicated: Vec<(&&str, &usize)> =
+        in_ledger.iter().filter(|(_, count)| **count > 1).collect();
+    assert!(
+        duplicated.is_empty(),
+        "event hashes appended more than once: {duplicated:?}"
+    );
+    // Every simulated tag arrived, and the ledger holds only what the bridge built.
+    let mut arrived = BTreeSet::new();
+    for (_, event) in &events {
+        let event: serde_json::Value = serde_json::from_str(event).unwrap();
+        assert_eq!(event["readPoint"]["id"], READ_POINT, "{event}");
+        for epc in event["epcList"].as_array().unwrap() {
+            let serial: u64 = epc
+                .as_str()
+                .unwrap()
+                .strip_prefix("urn:epc:id:sgtin:0614141.812345.")
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=TAGS).contains(&serial), "{epc} is not a simulated tag");
+            if event["tagtrail:smoothing"]["tagtrail:transition"] == "arrival" {
+                arrived.insert(serial);
+            }
+        }
+    }
+    let missing: Vec<u64> = (1..=TAGS)
+        .filter(|serial| !arrived.contains(serial))
+        .collect();
+    assert!(missing.is_empty(), "tags that never arrived: {missing:?}");
+    // The uploader met ingest's absence and retried through it.
+    assert!(
+        logs.iter()
+            .any(|line| line.contains("upload failed; retrying")),
+        "the bridge never saw ingest down; the restart was not exercised"
+    );
+    // The whole log verifies.
+    let audit = tagtrail(&["audit", "--database-url", &database]);
+    assert!(audit.status.success());
+}
