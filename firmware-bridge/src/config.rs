@@ -187,8 +187,13 @@ pub struct SpoolConfig {
 /// Where and how to upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadConfig {
-    /// The ingest capture URL.
+    /// The ingest capture URL: `https://` (certificates verified) or `http://` (plain; for
+    /// loopback and development).
     pub url: String,
+    /// A PEM file of certificate authorities trusted for `https://` in addition to Mozilla's roots
+    /// (a site's private CA). Read and checked when the uploader is built
+    /// ([`crate::uploader::Uploader::from_config`]).
+    pub ca_file: Option<PathBuf>,
     /// Most events per capture request (and per signed batch).
     pub batch_size: usize,
     /// First retry delay (doubles per failure, with jitter).
@@ -381,6 +386,7 @@ fn default_when_full() -> WhenFull {
 #[serde(deny_unknown_fields)]
 struct RawUpload {
     url: String,
+    ca_file: Option<PathBuf>,
     #[serde(default = "default_batch_size")]
     batch_size: usize,
     #[serde(default = "default_retry_min_ms")]
@@ -437,7 +443,13 @@ const OVERRIDABLE: &[(&str, &[&str])] = &[
     ("spool", &["path", "max_events", "when_full"]),
     (
         "upload",
-        &["url", "batch_size", "retry_min_ms", "retry_max_ms"],
+        &[
+            "url",
+            "ca_file",
+            "batch_size",
+            "retry_min_ms",
+            "retry_max_ms",
+        ],
     ),
     ("mqtt", &["host", "port", "client_id", "topic_prefix"]),
     ("metrics", &["listen"]),
@@ -656,8 +668,19 @@ impl Config {
                         "must be at least 1 and at most retry_max_ms",
                     ));
                 }
+                if upload
+                    .ca_file
+                    .as_ref()
+                    .is_some_and(|path| path.as_os_str().is_empty())
+                {
+                    return Err(invalid(
+                        "upload.ca_file",
+                        "must be the path of a PEM file of CA certificates (omit the key to trust only the built-in roots)",
+                    ));
+                }
                 Ok(UploadConfig {
                     url: upload.url,
+                    ca_file: upload.ca_file,
                     batch_size: upload.batch_size,
                     retry_min: Duration::from_millis(upload.retry_min_ms),
                     retry_max: Duration::from_millis(upload.retry_max_ms),
@@ -767,6 +790,41 @@ mod tests {
         assert_eq!(config.spool.max_events, 5000);
         assert_eq!(config.smoothing.cycle(), Duration::from_millis(250));
         assert_eq!(config.mqtt.unwrap().client_id, "from-env");
+    }
+
+    #[test]
+    fn a_ca_file_is_read_from_the_file_or_the_environment() {
+        assert_eq!(
+            Config::from_toml(EXAMPLE).unwrap().upload.unwrap().ca_file,
+            None
+        );
+        let text = EXAMPLE.replace(
+            "[upload]\n",
+            "[upload]\nca_file = \"/etc/tagtrail/site-ca.pem\"\n",
+        );
+        let upload = Config::from_toml(&text).unwrap().upload.unwrap();
+        assert_eq!(
+            upload.ca_file,
+            Some(PathBuf::from("/etc/tagtrail/site-ca.pem"))
+        );
+        let upload = Config::load(
+            EXAMPLE,
+            env(&[("TAGTRAIL_BRIDGE_UPLOAD_CA_FILE", "/run/secrets/ca.pem")]),
+        )
+        .unwrap()
+        .upload
+        .unwrap();
+        assert_eq!(upload.ca_file, Some(PathBuf::from("/run/secrets/ca.pem")));
+    }
+
+    #[test]
+    fn an_empty_ca_file_is_refused_with_its_key() {
+        let error =
+            Config::load(EXAMPLE, env(&[("TAGTRAIL_BRIDGE_UPLOAD_CA_FILE", "")])).unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::Invalid { key, .. } if key == "upload.ca_file"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The `[upload] ca_file` cannot be used (the error names the file).
+    #[error(transparent)]
+    CaFile(#[from] crate::uploader::CaFileError),
     /// The spool could not be opened.
     #[error("failed to open the spool {path}: {source}")]
     Spool {
@@ -67,6 +70,16 @@ pub async fn run(
         }
     })?;
     let spool = Arc::new(Mutex::new(spool));
+    // Before any reader starts: a CA file that cannot be used stops the bridge here.
+    let uploader = match &config.upload {
+        Some(upload) => Some(Uploader::from_config(
+            upload,
+            config.device.clone(),
+            key,
+            Duration::from_secs(30),
+        )?),
+        None => None,
+    };
     let metrics = Arc::new(Metrics::new());
     let mut tasks = Vec::new();
     if let Some(address) = config.metrics_listen {
@@ -154,14 +167,7 @@ pub async fn run(
         cancel.clone(),
     )));
 
-    if let Some(upload) = &config.upload {
-        let uploader = Uploader::new(
-            upload.url.clone(),
-            config.device.clone(),
-            key,
-            upload.batch_size,
-            Duration::from_secs(30),
-        );
+    if let (Some(upload), Some(uploader)) = (&config.upload, uploader) {
         let backoff = Backoff::new(upload.retry_min, upload.retry_max);
         // Its own connection (WAL lets it read while events are spooled), so a slow request never
         // holds up spooling.

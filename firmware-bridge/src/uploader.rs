@@ -22,9 +22,17 @@
 //! take these events as they are: they are moved to the spool's quarantine with the answer, kept
 //! for an operator, so they cannot block the queue.
 //!
+//! Transport: `https://` URLs use TLS with verified certificates (Mozilla's roots, plus the CAs of
+//! an optional `[upload] ca_file`, see [`Uploader::from_config`]); verification cannot be turned
+//! off. `http://` URLs are sent in the clear, for loopback and development; the bridge warns at
+//! start-up when such a URL points elsewhere. A failed handshake or certificate check is an
+//! [`UploadError::Tls`]: the events stay in the spool.
+//!
 //! All of this blocks (disk and network): run it on a blocking thread.
 
 use std::io::Read as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -33,7 +41,9 @@ use epcis::EventHash;
 use ledger::batch::{BatchStatement, DeviceSignature, DeviceSigningKey, EventBatch};
 use ledger::{DeviceId, UnixMillis};
 use serde_json::{Map, Value};
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
 
+use crate::config::UploadConfig;
 use crate::spool::{Spool, SpoolError, SpoolSeq, SpooledEvent};
 
 /// The header carrying the encoded batch statement.
@@ -177,6 +187,10 @@ pub enum UploadError {
     /// Ingest could not be reached or did not answer.
     #[error("ingest unreachable: {0}")]
     Network(String),
+    /// The TLS handshake with ingest failed, most often because its certificate is not trusted
+    /// (unknown CA: see `[upload] ca_file`), has expired or is for another host name.
+    #[error("TLS with ingest failed: {0}")]
+    Tls(String),
     /// Ingest answered with a status worth retrying.
     #[error("ingest answered {status}: {body}")]
     Unavailable {
@@ -195,7 +209,10 @@ impl UploadError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            UploadError::Network(_) | UploadError::Unavailable { .. } | UploadError::Receipts(_)
+            UploadError::Network(_)
+                | UploadError::Tls(_)
+                | UploadError::Unavailable { .. }
+                | UploadError::Receipts(_)
         )
     }
 }
@@ -319,7 +336,9 @@ pub struct Uploader {
 }
 
 impl Uploader {
-    /// An uploader to the capture URL `url`, sending at most `batch_size` events per request.
+    /// An uploader to the capture URL `url`, sending at most `batch_size` events per request;
+    /// `https://` servers must have a certificate from one of Mozilla's roots. A bridge built from
+    /// its configuration uses [`Uploader::from_config`], which adds the site's `ca_file`.
     pub fn new(
         url: String,
         device: DeviceId,
@@ -327,9 +346,79 @@ impl Uploader {
         batch_size: usize,
         timeout: Duration,
     ) -> Self {
+        Self::with_extra_roots(url, device, key, batch_size, timeout, Vec::new())
+    }
+
+    /// The uploader `[upload]` describes: reads and checks its `ca_file` (an error names the file)
+    /// and logs a warning when the URL sends events in the clear to another machine. Call it at
+    /// start-up, so that a bad CA file stops the bridge before anything is read.
+    pub fn from_config(
+        config: &UploadConfig,
+        device: DeviceId,
+        key: DeviceSigningKey,
+        timeout: Duration,
+    ) -> Result<Self, CaFileError> {
+        let extra_roots = match &config.ca_file {
+            Some(path) => read_ca_file(path)?,
+            None => Vec::new(),
+        };
+        if let Some(host) = plain_http_host(&config.url) {
+            if !is_loopback_host(host) {
+                tracing::warn!(
+                    url = %config.url,
+                    "upload.url is http:// to another machine: events and signatures travel unencrypted and ingest is not authenticated; use https://"
+                );
+            }
+            if let Some(path) = &config.ca_file {
+                tracing::warn!(
+                    ca_file = %path.display(),
+                    "upload.ca_file is set but upload.url is http://, so it is not used"
+                );
+            }
+        }
+        Ok(Self::with_extra_roots(
+            config.url.clone(),
+            device,
+            key,
+            config.batch_size,
+            timeout,
+            extra_roots,
+        ))
+    }
+
+    /// An uploader that trusts `extra_roots` (from [`read_ca_file`]) as well as Mozilla's roots.
+    pub fn with_extra_roots(
+        url: String,
+        device: DeviceId,
+        key: DeviceSigningKey,
+        batch_size: usize,
+        timeout: Duration,
+        extra_roots: Vec<Certificate<'static>>,
+    ) -> Self {
+        // TLS stack: ureq's `rustls` feature, that is rustls (pure Rust, no OpenSSL to install or
+        // keep patched on gateways) with the `ring` crypto provider and Mozilla's root
+        // certificates compiled in (webpki-roots), so verification does not depend on the
+        // gateway's CA store being present or current. Verification is never disabled.
+        let root_certs = if extra_roots.is_empty() {
+            RootCerts::WebPki
+        } else {
+            // ureq takes either its built-in roots or one list of certificates: the list is
+            // Mozilla's roots (as certificates, from webpki-root-certs) followed by the site's.
+            let mozilla = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .map(|der| Certificate::from_der(der.as_ref()));
+            RootCerts::from(mozilla.chain(extra_roots))
+        };
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .root_certs(root_certs)
+            .build();
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
+            // An https:// target is never followed to a plain-text redirect.
+            .https_only(url.starts_with("https://"))
+            .tls_config(tls)
             .build()
             .into();
         Uploader {
@@ -360,7 +449,7 @@ impl Uploader {
             .header(BATCH_STATEMENT_HEADER, &batch.statement_header())
             .header(BATCH_SIGNATURE_HEADER, &batch.signature_header())
             .send(&batch.document[..])
-            .map_err(|error| UploadError::Network(error.to_string()))?;
+            .map_err(send_error)?;
         let status = response.status().as_u16();
         let mut body = Vec::new();
         response
@@ -393,6 +482,143 @@ impl Uploader {
     }
 }
 
+/// Sorts a failed request into a TLS failure (a certificate or handshake problem, which an
+/// operator has to fix) or a network one.
+fn send_error(error: ureq::Error) -> UploadError {
+    let tls = match &error {
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => true,
+        // rustls reports handshake failures, a refused certificate among them, through the I/O
+        // error of the handshake.
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+        _ => false,
+    };
+    if tls {
+        UploadError::Tls(error.to_string())
+    } else {
+        UploadError::Network(error.to_string())
+    }
+}
+
+/// The host of an `http://` URL (none for `https://` or a URL without a host).
+fn plain_http_host(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("http://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
+        bracketed
+            .split_once(']')
+            .map_or(bracketed, |(host, _)| host)
+    } else {
+        host_port
+            .split_once(':')
+            .map_or(host_port, |(host, _)| host)
+    };
+    Some(host)
+}
+
+/// `localhost` or a loopback address (127.0.0.0/8, `::1`).
+fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
+}
+
+/// A CA file (`[upload] ca_file`) that cannot be used; every error names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CaFileError {
+    /// The file cannot be read.
+    #[error("failed to read the CA file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A PEM block is malformed.
+    #[error("CA file {}: malformed PEM: {reason}", path.display())]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What the PEM parser said.
+        reason: String,
+    },
+    /// No `CERTIFICATE` block.
+    #[error(
+        "CA file {}: holds no certificate (expected one or more PEM \"-----BEGIN CERTIFICATE-----\" blocks)",
+        path.display()
+    )]
+    NoCertificate {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A private key, which has no place in a list of trusted CAs (and suggests the wrong file).
+    #[error(
+        "CA file {}: holds a private key; it must hold only the CA certificates to trust",
+        path.display()
+    )]
+    PrivateKey {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A `CERTIFICATE` block that is not an X.509 certificate usable as a trust anchor.
+    #[error("CA file {}: certificate {number} is not a usable X.509 certificate: {reason}", path.display())]
+    BadCertificate {
+        /// The file.
+        path: PathBuf,
+        /// Its position in the file, from 1.
+        number: usize,
+        /// What rustls said.
+        reason: String,
+    },
+}
+
+/// Reads a PEM file of CA certificates to trust for `https://` uploads in addition to Mozilla's
+/// roots. Every certificate is checked as rustls will use it, so that a bad file fails at start-up
+/// rather than being skipped.
+pub fn read_ca_file(path: &Path) -> Result<Vec<Certificate<'static>>, CaFileError> {
+    let pem = std::fs::read(path).map_err(|source| CaFileError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut certificates = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item.map_err(|error| CaFileError::Pem {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        })? {
+            PemItem::Certificate(certificate) => {
+                // The same parse rustls applies to a root; ureq would skip a failing one quietly.
+                rustls::RootCertStore::empty()
+                    .add(rustls::pki_types::CertificateDer::from(certificate.der()))
+                    .map_err(|error| CaFileError::BadCertificate {
+                        path: path.to_owned(),
+                        number: certificates.len() + 1,
+                        reason: error.to_string(),
+                    })?;
+                certificates.push(certificate);
+            }
+            PemItem::PrivateKey(_) => {
+                return Err(CaFileError::PrivateKey {
+                    path: path.to_owned(),
+                });
+            }
+            // Other kinds of PEM block that ureq may learn to recognise: not certificates.
+            _ => {}
+        }
+    }
+    if certificates.is_empty() {
+        return Err(CaFileError::NoCertificate {
+            path: path.to_owned(),
+        });
+    }
+    Ok(certificates)
+}
+
 fn body_start(body: &[u8]) -> String {
     String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned()
 }
@@ -416,6 +642,34 @@ mod tests {
         }
         backoff.reset();
         assert!(backoff.next_delay(1.0) <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn only_plain_http_to_another_machine_counts_as_unencrypted_off_the_gateway() {
+        let remote = |url: &str| plain_http_host(url).is_some_and(|host| !is_loopback_host(host));
+        for url in [
+            "http://127.0.0.1:8081/capture",
+            "http://127.9.0.1/capture",
+            "http://localhost:8081/capture",
+            "http://LOCALHOST/capture",
+            "http://[::1]:8081/capture",
+            "https://ingest.example/capture",
+            "https://10.0.0.5/capture",
+        ] {
+            assert!(!remote(url), "{url}");
+        }
+        for url in [
+            "http://ingest.example/capture",
+            "http://ingest.example:8081",
+            "http://10.0.0.5:8081/capture",
+            "http://[2001:db8::1]:8081/capture",
+            "http://localhost.example/capture",
+            "http://user@192.0.2.1/capture",
+        ] {
+            assert!(remote(url), "{url}");
+        }
+        assert_eq!(plain_http_host("http://[::1]:80/x"), Some("::1"));
+        assert_eq!(plain_http_host("http://host:1?q"), Some("host"));
     }
 
     #[test]
