@@ -19,7 +19,9 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
-use crate::epc::charset::{escape_digital_link, is_cs39, is_cs82, push_digital_link_char};
+use crate::epc::charset::{
+    escape_digital_link, is_cs39, is_cs82, is_plain_in_both, push_digital_link_char,
+};
 use crate::epc::components::{Charset, decode_component};
 use crate::epc::{
     CommonEpc, Cpi, Epc, EpcUri, EpcUriError, Gdti, Giai, Ginc, Grai, Gsin, Gsrn, IdPattern, Itip, Lgtin,
@@ -235,6 +237,11 @@ fn push_key_with_check_digit(out: &mut String, parts: &[&str]) {
 
 /// Appends an EPC URI component (already checked by [`CommonEpc::parse`]) in Digital Link form.
 fn push_component(out: &mut String, component: &'static str, escaped: &str) {
+    // The usual serial (digits and letters) reads the same in both syntaxes.
+    if escaped.bytes().all(is_plain_in_both) {
+        out.push_str(escaped);
+        return;
+    }
     // The component passed these very rules in `CommonEpc::parse`, so decoding cannot fail;
     // were it to, the check of the result against `urn_to_digital_link` in the tests would.
     let _ = decode_component(component, escaped, Charset::Cs82, |c| {

@@ -21,6 +21,17 @@ fn epc_uri_must_escape(c: u8) -> bool {
     matches!(c, b'"' | b'%' | b'&' | b'/' | b'<' | b'>' | b'?' | b'#')
 }
 
+/// Whether `c` is a character of set 82 that an EPC URI writes as itself (not as `%xx`).
+pub(crate) fn is_plain_cs82(c: u8) -> bool {
+    is_cs82(c) && !epc_uri_must_escape(c)
+}
+
+/// Whether `c` is written as itself both in an EPC URI and in a canonical GS1 Digital Link
+/// URI, so that a component made only of such characters is copied from one to the other as is.
+pub(crate) fn is_plain_in_both(c: u8) -> bool {
+    is_plain_cs82(c) && !digital_link_must_escape(c)
+}
+
 /// Characters that a canonical GS1 Digital Link URI writes as `%xx`: the reserved characters of
 /// GS1 Digital Link table 7-1 that occur in character set 82 or 39. The apostrophe, `;` and `=` stay
 /// literal, as in the CBV 2.0 event-hash reference vectors.
@@ -146,6 +157,27 @@ mod tests {
     #[test]
     fn character_set_39_has_39_members() {
         assert_eq!((0u8..=0x7F).filter(|&c| is_cs39(c)).count(), 39);
+    }
+
+    #[test]
+    fn plain_characters_are_those_neither_syntax_escapes() {
+        let plain: String = (0u8..=0x7F)
+            .filter(|&c| is_plain_in_both(c))
+            .map(char::from)
+            .collect();
+        assert_eq!(
+            plain,
+            "'-.0123456789;=ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+        );
+        for c in 0u8..=0x7F {
+            let raw = char::from(c).to_string();
+            if is_plain_cs82(c) {
+                assert_eq!(escape_epc_uri(&raw), raw, "{c}");
+            }
+            if is_plain_in_both(c) {
+                assert_eq!(escape_digital_link(&raw), raw, "{c}");
+            }
+        }
     }
 
     #[test]

@@ -295,17 +295,6 @@ impl Prefixed {
         })
     }
 
-    /// [`Prefixed::fixed`] without building the key: the check of the validator's fast path.
-    pub(crate) fn check_fixed(
-        company_prefix: &str,
-        reference: &str,
-        reference_name: &'static str,
-        total: usize,
-    ) -> Result<(), EpcUriError> {
-        CompanyPrefix::check(company_prefix)?;
-        check_fixed_digits(reference_name, reference, total - company_prefix.len())
-    }
-
     /// A company prefix and an escaped text reference of at most `total` characters together.
     pub(crate) fn text(
         company_prefix: &str,

@@ -30,19 +30,38 @@ const GS1_PREFIXES: [(&str, &str); 9] = [
 pub struct HashContext {
     /// Prefix → IRI, later declarations last (searched from the end, so they win).
     prefixes: Vec<(String, String)>,
+    /// The first bytes of the declared prefixes, so that a value whose prefix starts otherwise
+    /// (`urn:…`, `https:…`: most values) is known not to be a CURIE without a search.
+    first_bytes: ByteSet,
     /// Expanded names (`{iri}local` or the plain name) of top-level event fields to leave out.
     ignored: Vec<String>,
 }
 
 impl Default for HashContext {
     fn default() -> Self {
-        Self {
-            prefixes: GS1_PREFIXES
-                .iter()
-                .map(|(prefix, iri)| ((*prefix).to_owned(), (*iri).to_owned()))
-                .collect(),
+        let mut context = Self {
+            prefixes: Vec::with_capacity(GS1_PREFIXES.len()),
+            first_bytes: ByteSet::default(),
             ignored: Vec::new(),
+        };
+        for (prefix, iri) in GS1_PREFIXES {
+            context.push_prefix(prefix.to_owned(), iri.to_owned());
         }
+        context
+    }
+}
+
+/// A set of bytes, one bit each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    fn insert(&mut self, byte: u8) {
+        self.0[usize::from(byte >> 6)] |= 1 << (byte & 63);
+    }
+
+    fn contains(self, byte: u8) -> bool {
+        self.0[usize::from(byte >> 6)] & (1 << (byte & 63)) != 0
     }
 }
 
@@ -89,7 +108,7 @@ impl HashContext {
 
     /// This context with one more prefix declaration (overriding an earlier one).
     pub fn with_prefix(mut self, prefix: impl Into<String>, iri: impl Into<String>) -> Self {
-        self.prefixes.push((prefix.into(), iri.into()));
+        self.push_prefix(prefix.into(), iri.into());
         self
     }
 
@@ -104,6 +123,9 @@ impl HashContext {
     /// The IRI bound to `prefix`, if declared.
     pub fn prefix_iri(&self, prefix: &str) -> Option<&str> {
         let first = prefix.as_bytes().first();
+        if first.is_some_and(|&byte| !self.first_bytes.contains(byte)) {
+            return None;
+        }
         self.prefixes
             .iter()
             .rev()
@@ -143,7 +165,10 @@ impl HashContext {
 
     /// The IRI and local part of a CURIE value whose prefix is declared.
     pub(crate) fn split_curie<'v>(&self, value: &'v str) -> Option<(&str, &'v str)> {
-        let (prefix, local) = value.split_once(':')?;
+        // A byte scan: the colon, when there is one, is near the start, and this runs for every
+        // value of every event.
+        let colon = value.bytes().position(|b| b == b':')?;
+        let (prefix, local) = (&value[..colon], &value[colon + 1..]);
         // JSON-LD 1.1: a value whose suffix starts with `//` is an absolute IRI, not a CURIE.
         if local.starts_with("//") {
             return None;
@@ -158,6 +183,14 @@ impl HashContext {
         }
         let expanded = self.expand_key(key);
         self.ignored.iter().any(|name| *name == expanded)
+    }
+
+    /// Declares `prefix` (overriding an earlier declaration of it).
+    fn push_prefix(&mut self, prefix: String, iri: String) {
+        if let Some(&byte) = prefix.as_bytes().first() {
+            self.first_bytes.insert(byte);
+        }
+        self.prefixes.push((prefix, iri));
     }
 
     fn declare(&mut self, declared: &Value) -> Result<(), HashError> {
@@ -178,7 +211,7 @@ impl HashContext {
                         _ => None,
                     };
                     if let Some(iri) = iri {
-                        self.prefixes.push((term.clone(), iri.clone()));
+                        self.push_prefix(term.clone(), iri.clone());
                     }
                 }
                 Ok(())

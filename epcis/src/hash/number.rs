@@ -100,10 +100,28 @@ fn write_integral_f64(out: &mut String, value: f64) {
     let magnitude = value.abs();
     if magnitude < 18_446_744_073_709_551_616.0 {
         // Integral and below 2^64, so the conversion is exact.
-        let _ = write!(out, "{}", magnitude as u64);
+        push_u64(out, magnitude as u64);
         return;
     }
     write_big_integral(out, magnitude);
+}
+
+/// Appends `n` in decimal, as `write!(out, "{n}")` does, without the formatting machinery (every
+/// number of every event comes through here).
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[start..] {
+        out.push(char::from(digit));
+    }
 }
 
 /// Writes an integral float of at least 2^64 exactly, as mantissa × 2^exponent in base 10^9.
@@ -229,6 +247,15 @@ mod tests {
     fn canonical(text: &str) -> Option<String> {
         let mut out = String::new();
         write_canonical_number_text(&mut out, text).then_some(out)
+    }
+
+    #[test]
+    fn integers_are_written_in_plain_decimal() {
+        for n in [0, 1, 9, 10, 500, 1_234_567_890, u64::MAX] {
+            let mut out = String::new();
+            push_u64(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
     }
 
     #[test]

@@ -677,6 +677,12 @@ fn write_number(out: &mut String, number: &Number) {
 
 /// Trims like Python's `str.strip()`: Unicode white space plus the ASCII separators 0x1C–0x1F.
 fn python_strip(text: &str) -> &str {
+    // Printable ASCII at both ends (the usual case) is neither white space nor a separator, and
+    // every other white space character is outside ASCII.
+    let printable = |b: Option<&u8>| b.is_some_and(|&b| matches!(b, 0x21..=0x7E));
+    if printable(text.as_bytes().first()) && printable(text.as_bytes().last()) {
+        return text;
+    }
     text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 
@@ -744,6 +750,16 @@ mod tests {
     fn prehash_of(event: Value) -> Result<String, HashError> {
         let Value::Object(event) = event else { panic!("test events are objects") };
         prehash(&event, &HashContext::default())
+    }
+
+    #[test]
+    fn stripping_trims_what_python_trims() {
+        let cases = ["x", " x ", "\u{1c}x\u{1f}", "x\u{a0}", "\u{85}x", "\u{3000}x y\t", "\n", "", "a b"];
+        for text in cases {
+            let is_trimmed = |c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
+            let expected = text.trim_matches(is_trimmed);
+            assert_eq!(python_strip(text), expected, "{text:?}");
+        }
     }
 
     #[test]

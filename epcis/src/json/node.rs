@@ -11,6 +11,10 @@ use serde_json::{Map, Number, Value};
 /// A member name: the standard EPCIS names are not allocated.
 pub(super) type Key = Cow<'static, str>;
 
+/// A string value: the standard words of EPCIS (event types, actions, CBV bare words) are not
+/// allocated.
+pub(crate) type Text = Cow<'static, str>;
+
 /// An owned JSON value. It reads and serialises exactly like `serde_json::Value` with the
 /// `preserve_order` feature (numbers are `serde_json::Number`s, a repeated member name keeps its
 /// first position and its last value), without the cost of a hash index per object.
@@ -19,7 +23,7 @@ pub(crate) enum Node {
     Null,
     Bool(bool),
     Number(Number),
-    String(String),
+    String(Text),
     Array(Vec<Node>),
     Object(Object),
 }
@@ -40,7 +44,7 @@ impl Node {
             Node::Null => Value::Null,
             Node::Bool(flag) => Value::Bool(*flag),
             Node::Number(number) => Value::Number(number.clone()),
-            Node::String(text) => Value::String(text.clone()),
+            Node::String(text) => Value::String(text.as_ref().to_owned()),
             Node::Array(items) => Value::Array(items.iter().map(Node::to_value).collect()),
             Node::Object(object) => Value::Object(object.to_map()),
         }
@@ -52,7 +56,7 @@ impl Node {
             Node::Null => Value::Null,
             Node::Bool(flag) => Value::Bool(flag),
             Node::Number(number) => Value::Number(number),
-            Node::String(text) => Value::String(text),
+            Node::String(text) => Value::String(text.into_owned()),
             Node::Array(items) => Value::Array(items.into_iter().map(Node::into_value).collect()),
             Node::Object(object) => Value::Object(object.into_map()),
         }
@@ -64,7 +68,7 @@ impl Node {
             Value::Null => Node::Null,
             Value::Bool(flag) => Node::Bool(flag),
             Value::Number(number) => Node::Number(number),
-            Value::String(text) => Node::String(text),
+            Value::String(text) => Node::String(Cow::Owned(text)),
             Value::Array(items) => Node::Array(items.into_iter().map(Node::from_value).collect()),
             Value::Object(map) => Node::Object(Object::from_map(map)),
         }
@@ -245,11 +249,11 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Node, E> {
-        Ok(Node::String(text.to_owned()))
+        Ok(Node::String(Cow::Owned(text.to_owned())))
     }
 
     fn visit_string<E: de::Error>(self, text: String) -> Result<Node, E> {
-        Ok(Node::String(text))
+        Ok(Node::String(Cow::Owned(text)))
     }
 
     fn visit_none<E: de::Error>(self) -> Result<Node, E> {
@@ -411,7 +415,7 @@ mod tests {
         assert_eq!(serde_json::to_string(&node).unwrap(), serde_json::to_string(&value).unwrap());
         let Node::Object(object) = node else { panic!("an object") };
         assert_eq!(object.len(), 100);
-        assert_eq!(object.get("k70"), Some(&Node::String("again".to_owned())));
+        assert_eq!(object.get("k70"), Some(&Node::String("again".into())));
     }
 
     #[test]

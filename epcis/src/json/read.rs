@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use serde_json::Number;
 
 use super::node::{Key, Node, Object, insert_member, standard_name};
+use crate::vocab::Vocabulary;
 
 /// Nesting deeper than this is left to serde_json (whose own limit is 127 levels).
 const MAX_DEPTH: usize = 100;
@@ -62,7 +63,9 @@ impl Reader<'_> {
         match self.next_token()? {
             b'{' => self.object(),
             b'[' => self.array(),
-            b'"' => self.string().map(|text| Node::String(text.into_owned())),
+            b'"' => self
+                .string()
+                .map(|text| Node::String(Cow::Owned(text.into_owned()))),
             b't' => self.literal(b"rue", Node::Bool(true)),
             b'f' => self.literal(b"alse", Node::Bool(false)),
             b'n' => self.literal(b"ull", Node::Null),
@@ -199,6 +202,27 @@ impl Reader<'_> {
         u32::from_str_radix(digits, 16).ok()
     }
 
+    /// The value of member `key`: as [`Self::value`], except that a string that is one of the
+    /// member's standard words is borrowed from the word list instead of allocated.
+    fn member_value(&mut self, key: &str) -> Option<Node> {
+        self.skip_whitespace();
+        if self.bytes.get(self.at) == Some(&b'"')
+            && let Some(lists) = standard_word_lists(key)
+        {
+            self.at += 1;
+            let text = self.string()?;
+            let word = lists.iter().find_map(|words| {
+                let at = words.binary_search(&text.as_ref()).ok()?;
+                Some(words[at])
+            });
+            return Some(Node::String(match word {
+                Some(word) => Cow::Borrowed(word),
+                None => Cow::Owned(text.into_owned()),
+            }));
+        }
+        self.value()
+    }
+
     fn array(&mut self) -> Option<Node> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -248,7 +272,7 @@ impl Reader<'_> {
                 if self.next_token()? != b':' {
                     return None;
                 }
-                let value = self.value()?;
+                let value = self.member_value(&key)?;
                 insert_member(&mut self.members, start, &mut index, key, value);
                 match self.next_token()? {
                     b',' => {}
@@ -261,6 +285,32 @@ impl Reader<'_> {
         Some(Node::Object(Object::from_members(
             self.members.drain(start..).collect(),
         )))
+    }
+}
+
+/// The five standard event types, sorted.
+const EVENT_TYPES: &[&str] = &[
+    "AggregationEvent",
+    "AssociationEvent",
+    "ObjectEvent",
+    "TransactionEvent",
+    "TransformationEvent",
+];
+
+/// The sorted lists of the standard words a member's string value is usually one of, for the
+/// members that hold one in every event: `type` (event types; business transaction types),
+/// `action`, `bizStep` and `disposition`.
+fn standard_word_lists(key: &str) -> Option<&'static [&'static [&'static str]]> {
+    const TYPES: &[&[&str]] = &[EVENT_TYPES, Vocabulary::BizTransactionType.standard_words()];
+    const ACTIONS: &[&[&str]] = &[&["ADD", "DELETE", "OBSERVE"]];
+    const BIZ_STEPS: &[&[&str]] = &[Vocabulary::BizStep.standard_words()];
+    const DISPOSITIONS: &[&[&str]] = &[Vocabulary::Disposition.standard_words()];
+    match key {
+        "type" => Some(TYPES),
+        "action" => Some(ACTIONS),
+        "bizStep" => Some(BIZ_STEPS),
+        "disposition" => Some(DISPOSITIONS),
+        _ => None,
     }
 }
 
@@ -357,6 +407,30 @@ mod tests {
         let text = r#"{"a\"b":"\\\/\b\f\n\r\t\u00e9\ud83d\ude00 x","n":[0,-1,9223372036854775807,-9223372036854775808,18446744073709551615,18446744073709551616,-9223372036854775809,-0,1.5,-2.5e-3,1E300,0.1e+2],"type":"x","type":[true,false,null]}"#;
         let expected: Node = serde_json::from_str(text).unwrap();
         assert_eq!(serde_json::to_string(&read(text).unwrap()).unwrap(), serde_json::to_string(&expected).unwrap());
+    }
+
+    #[test]
+    fn standard_words_of_their_own_members_are_not_allocated() {
+        let text = r#"{"type":"ObjectEvent","action":"ADD","bizStep":"shipping","disposition":"Ship","x":"ObjectEvent","bizTransactionList":[{"type":"po"}]}"#;
+        let Some(Node::Object(event)) = read(text) else {
+            panic!("an object")
+        };
+        let borrowed = |key: &str| match event.get(key) {
+            Some(Node::String(text)) => matches!(text, Cow::Borrowed(_)),
+            other => panic!("{key}: {other:?}"),
+        };
+        assert!(borrowed("type") && borrowed("action") && borrowed("bizStep"));
+        // Not a standard disposition (they are lower case), and not a member that holds one.
+        assert!(!borrowed("disposition") && !borrowed("x"));
+        let Some(Node::Array(list)) = event.get("bizTransactionList") else {
+            panic!("a list")
+        };
+        let Node::Object(transaction) = &list[0] else {
+            panic!("an object")
+        };
+        assert!(matches!(transaction.get("type"), Some(Node::String(Cow::Borrowed("po")))));
+        let expected: Node = serde_json::from_str(text).unwrap();
+        assert_eq!(Node::Object(event), expected);
     }
 
     #[test]

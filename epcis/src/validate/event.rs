@@ -195,6 +195,11 @@ fn check_error_declaration<J: Json>(value: &J, at: &Path<'_>, report: &mut Repor
 }
 
 fn check_identifier<J: Json>(value: &J, level: Level, at: &Path<'_>, report: &mut Report) {
+    if let Some(text) = value.as_str()
+        && identifier::is_valid_everyday_epc(text, level)
+    {
+        return;
+    }
     if let Some(uri) = check_uri(value, at, report)
         && let Err(message) = identifier::check(uri, level)
     {

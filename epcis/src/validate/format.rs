@@ -6,6 +6,8 @@ const SUB_DELIM: u8 = 2;
 /// `:` and `@`, which `pchar` adds to the two classes above.
 const PCHAR_EXTRA: u8 = 4;
 const SCHEME_EXTRA: u8 = 8;
+/// `/` and `?`, which a path and query add to `pchar`.
+const PATH_EXTRA: u8 = 16;
 
 const CLASSES: [u8; 256] = {
     let mut table = [0u8; 256];
@@ -26,6 +28,9 @@ const CLASSES: [u8; 256] = {
         }
         if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.') {
             table[byte] |= SCHEME_EXTRA;
+        }
+        if matches!(b, b'/' | b'?') {
+            table[byte] |= PATH_EXTRA;
         }
         byte += 1;
     }
@@ -70,11 +75,15 @@ pub(crate) fn is_uri(text: &str) -> bool {
 /// path) `?`, with well-formed percent escapes.
 fn is_path_query_fragment(bytes: &[u8]) -> bool {
     const PCHAR: u8 = UNRESERVED | SUB_DELIM | PCHAR_EXTRA;
+    // The common case, without escapes or fragment, in one pass of table lookups.
+    if bytes.iter().all(|&b| is_class(b, PCHAR | PATH_EXTRA)) {
+        return true;
+    }
     let mut in_fragment = false;
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        if is_class(b, PCHAR) || b == b'/' || b == b'?' {
+        if is_class(b, PCHAR | PATH_EXTRA) {
             i += 1;
         } else if b == b'%' {
             if !bytes

@@ -5,7 +5,7 @@
 //! digits included.
 
 use crate::digital_link::{DigitalLink, DigitalLinkError};
-use crate::epc::{Epc, EpcUri, is_valid_epc_uri};
+use crate::epc::{CommonEpc, Epc, EpcUri, is_valid_epc_uri};
 
 /// What an identifier position of an event holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +19,14 @@ pub(super) enum Level {
 }
 
 const EPC_NAMESPACE: &str = "urn:epc:";
+
+/// Whether `text` is a valid SGTIN, SSCC or SGLN pure identity URI (the identifiers of everyday
+/// capture) in a position that takes one: such a text is an absolute URI — its components are
+/// digits, dots and characters of set 82 that are `pchar`s, or well-formed `%xx` escapes — and
+/// passes [`check`], so one parse stands for both checks.
+pub(super) fn is_valid_everyday_epc(text: &str, level: Level) -> bool {
+    level != Level::Class && CommonEpc::parse(text).is_some()
+}
 
 /// Checks `uri` (already known to be a URI) when it is an EPC URI or a GS1 Digital Link URI;
 /// other URIs (private identifiers) pass. Returns a message naming the rule broken.
@@ -88,6 +96,38 @@ mod tests {
             "urn:epc:id:giai:4000001.12345",
         ] {
             assert_eq!(check(uri, Level::Instance), Ok(()), "{uri}");
+        }
+    }
+
+    #[test]
+    fn an_everyday_epc_is_a_uri_that_passes_the_identifier_check() {
+        let plain_serial: String = (0u8..=0x7F)
+            .filter(|&c| crate::epc::charset::is_plain_cs82(c))
+            .map(char::from)
+            .take(20)
+            .collect();
+        for uri in [
+            "urn:epc:id:sgtin:0614141.107346.2017".to_owned(),
+            "urn:epc:id:sgtin:0614141.812345.6789%2F%26%25%22!%3F()".to_owned(),
+            format!("urn:epc:id:sgtin:0614141.107346.{plain_serial}"),
+            "urn:epc:id:sscc:0614141.1234567890".to_owned(),
+            "urn:epc:id:sgln:0012345.11111.400".to_owned(),
+            format!("urn:epc:id:sgln:0012345.11111.{plain_serial}"),
+            "urn:epc:id:sgln:0012345.11111.a%3cb%3E".to_owned(),
+        ] {
+            for level in [Level::Instance, Level::LocationOrParty] {
+                assert!(is_valid_everyday_epc(&uri, level), "{uri}");
+            }
+            assert!(crate::validate::format::is_uri(&uri), "{uri}");
+            assert_eq!(check(&uri, Level::Instance), Ok(()), "{uri}");
+            assert!(!is_valid_everyday_epc(&uri, Level::Class), "{uri}");
+        }
+        for uri in [
+            "urn:epc:id:sgtin:0614141.107346.a b",
+            "urn:epc:id:sgtin:0614141.107346.a%2",
+            "urn:epc:id:giai:4000001.12345",
+        ] {
+            assert!(!is_valid_everyday_epc(uri, Level::Instance), "{uri}");
         }
     }
 
