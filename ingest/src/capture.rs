@@ -9,7 +9,7 @@ use epcis::document::{Document, Event};
 use epcis::hash::{HashContext, event_hash, parsed_document_hashes};
 use ledger::UnixMillis;
 use ledger::record::{Attestation, LeafRecord};
-use ledger::store::{NewBatch, NewEntry, SignedBatch, self_contained_event};
+use ledger::store::{LookupKeys, NewBatch, NewEntry, SignedBatch, self_contained_event};
 use serde_json::{Map, Value};
 
 use crate::auth::{BATCH_STATEMENT_HEADER, Caller};
@@ -367,7 +367,8 @@ impl Analysed {
             // Indexes are below the event limit, itself at most the largest batch (2^20).
             let record = LeafRecord::new(hash, captured_at, attestation)
                 .map_err(|error| CaptureError::Internal(error.to_string()))?;
-            entries.push(NewEntry::new(record, json));
+            // The lookup keys from the parsed event: the indexer need not parse it again.
+            entries.push(NewEntry::new(record, json).with_lookup_keys(LookupKeys::of_event(event.raw())));
         }
         let batch = match signed {
             Some(signed) => NewBatch::from_device(signed, entries),

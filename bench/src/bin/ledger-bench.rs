@@ -12,7 +12,8 @@
 //! Prints a Markdown table per part. Each part runs on a database of its own, created from the
 //! migrated template and dropped at the end.
 //!
-//! Usage: `ledger-bench [--events N] [--proof-sizes N,N] [--skip-append] [--skip-proofs]`
+//! Usage: `ledger-bench [--events N] [--proof-sizes N,N] [--skip-append] [--skip-proofs] [--audit-only]`
+//! (`--audit-only`: build a log of N events with one appender, then time only the audit).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,6 +42,7 @@ struct Options {
     proof_sizes: Vec<u64>,
     append: bool,
     proofs: bool,
+    audit_only: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -49,6 +51,7 @@ fn options() -> anyhow::Result<Options> {
         proof_sizes: vec![1_000_000, 10_000_000],
         append: true,
         proofs: true,
+        audit_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -65,8 +68,9 @@ fn options() -> anyhow::Result<Options> {
             }
             "--skip-append" => options.append = false,
             "--skip-proofs" => options.proofs = false,
+            "--audit-only" => options.audit_only = true,
             other => anyhow::bail!(
-                "unknown argument {other}; usage: ledger-bench [--events N] [--proof-sizes N,N] [--skip-append] [--skip-proofs]"
+                "unknown argument {other}; usage: ledger-bench [--events N] [--proof-sizes N,N] [--skip-append] [--skip-proofs] [--audit-only]"
             ),
         }
     }
@@ -81,6 +85,9 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        if options.audit_only {
+            return audit_only(options.events).await;
+        }
         if options.append {
             append_benchmarks(options.events).await?;
         }
@@ -115,9 +122,13 @@ fn generate_events(count: usize) -> Vec<(String, epcis::EventHash)> {
     })
 }
 
-/// The events as signed device batches of `size`.
-fn batches(events: &[(String, epcis::EventHash)], size: usize) -> Vec<NewBatch> {
+/// The events as signed device batches of `size`, with their lookup keys attached (as ingest
+/// attaches them) or not (the indexer then parses the stored JSON).
+fn batches(events: &[(String, epcis::EventHash)], size: usize, keys: Keys) -> Vec<NewBatch> {
     let mut factory = EventFactory::new("dock-door-1", 1);
+    if keys == Keys::Parsed {
+        factory = factory.without_lookup_keys();
+    }
     events
         .chunks(size)
         .map(|chunk| factory.batch_from(chunk.to_vec()))
@@ -135,7 +146,7 @@ async fn append_benchmarks(count: usize) -> anyhow::Result<()> {
     );
 
     // The baseline rows are exactly the rows the sequencer writes.
-    let rows: Vec<(i64, [u8; 32], Vec<u8>, String)> = batches(&events, 1000)
+    let rows: Vec<(i64, [u8; 32], Vec<u8>, String)> = batches(&events, 1000, Keys::Parsed)
         .iter()
         .flat_map(|batch| batch.entries().to_vec())
         .enumerate()
@@ -159,75 +170,98 @@ async fn append_benchmarks(count: usize) -> anyhow::Result<()> {
     println!("| event column `text` (what the ledger stores) | {text_rate:.0} |");
     println!("| event column `jsonb` | {jsonb_rate:.0} |\n");
 
-    println!("| batch | appenders | lookup indexer | append events/s | × COPY (text) | index lag at end | caught up after | checkpoints, max gap |");
-    println!("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    println!("| batch | appenders | lookup keys | lookup indexer | append events/s | × COPY (text) | index lag at end | caught up after | append + catch-up events/s | checkpoints, max gap |");
+    println!("| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut kept = None;
-    let mut indexer_alone = None;
-    for (size, appenders, shared, indexing) in [
-        (100, 1, true, true),
-        (1000, 1, true, true),
-        (100, 4, true, true),
-        (1000, 4, true, true),
-        (100, 4, false, true),
-        (1000, 4, false, true),
-        (1000, 1, true, false),
+    let mut indexer_alone = Vec::new();
+    for (size, appenders, shared, indexing, keys) in [
+        (100, 1, true, true, Keys::Handed),
+        (1000, 1, true, true, Keys::Handed),
+        (100, 4, true, true, Keys::Handed),
+        (1000, 4, true, true, Keys::Handed),
+        (100, 4, false, true, Keys::Handed),
+        (1000, 4, false, true, Keys::Handed),
+        (1000, 1, true, true, Keys::Parsed),
+        (1000, 1, true, false, Keys::Handed),
+        (1000, 1, true, false, Keys::Parsed),
     ] {
-        let run = append_run(&events, size, appenders, shared, indexing).await?;
+        let run = append_run(&events, size, appenders, shared, indexing, keys).await?;
         let who = match (appenders, shared) {
             (1, _) => "1".to_owned(),
             (n, true) => format!("{n} tasks, one sequencer"),
             (n, false) => format!("{n} sequencers (connections)"),
         };
+        let keys_label = match keys {
+            Keys::Handed => "attached",
+            Keys::Parsed => "parsed from stored JSON",
+        };
         println!(
-            "| {size} | {who} | {} | {:.0} | {:.2} | {} | {:.2} s | {}, {:.2} s |",
+            "| {size} | {who} | {keys_label} | {} | {:.0} | {:.2} | {} | {:.2} s | {:.0} | {}, {:.2} s |",
             if indexing { "running" } else { "paused, run after" },
             run.rate,
             run.rate / text_rate,
             run.lag_at_end,
             run.catch_up.as_secs_f64(),
+            count as f64 / (run.elapsed + run.catch_up).as_secs_f64(),
             run.checkpoints,
             run.max_checkpoint_gap.as_secs_f64(),
         );
         if !indexing {
-            indexer_alone = Some(count as f64 / run.catch_up.as_secs_f64());
+            indexer_alone.push((keys_label, count as f64 / run.catch_up.as_secs_f64()));
         }
-        if size == 1000 && appenders == 1 && indexing {
+        if size == 1000 && appenders == 1 && indexing && keys == Keys::Handed {
             kept = Some(run.db);
         }
     }
     println!();
-    if let Some(rate) = indexer_alone {
-        println!("lookup indexer alone (catching up {count} entries, nothing else running): {rate:.0} entries/s\n");
+    for (keys_label, rate) in indexer_alone {
+        println!("lookup indexer alone (catching up {count} entries, nothing else running), keys {keys_label}: {rate:.0} entries/s\n");
     }
 
     if let Some(db) = kept {
-        let store = Store::connect(db.url())?;
-        println!("| audit of the {count}-entry log | entries/s |");
-        println!("| --- | ---: |");
-        for (label, options) in [
-            (
-                "recomputing event hashes (2 hashing threads)",
-                AuditOptions {
-                    recompute_event_hashes: true,
-                    hashing_threads: 2,
-                },
-            ),
-            (
-                "without event hashes (leaves, tiles, batches, checkpoints)",
-                AuditOptions {
-                    recompute_event_hashes: false,
-                    hashing_threads: 0,
-                },
-            ),
-        ] {
-            let started = Instant::now();
-            let report = audit(&store, options, Arc::new(NoProgress)).await?;
-            let seconds = started.elapsed().as_secs_f64();
-            anyhow::ensure!(report.problem.is_none(), "the benchmark log fails its audit: {:?}", report.problem);
-            println!("| {label} | {:.0} |", report.entries as f64 / seconds);
-        }
-        println!();
+        audit_table(&db, count).await?;
     }
+    Ok(())
+}
+
+/// Builds a log of `count` events (batches of 1,000, one appender, no indexer) and audits it.
+#[allow(clippy::print_stdout)]
+async fn audit_only(count: usize) -> anyhow::Result<()> {
+    let events = generate_events(count);
+    let run = append_run(&events, 1000, 1, true, false, Keys::Handed).await?;
+    println!("appended {count} events at {:.0} events/s\n", run.rate);
+    audit_table(&run.db, count).await
+}
+
+/// Times the audit of the log in `db`, with and without recomputing event hashes.
+#[allow(clippy::print_stdout)]
+async fn audit_table(db: &TestDatabase, count: usize) -> anyhow::Result<()> {
+    let store = Store::connect(db.url())?;
+    println!("| audit of the {count}-entry log | entries/s |");
+    println!("| --- | ---: |");
+    for (label, options) in [
+        (
+            "recomputing event hashes (2 hashing threads)",
+            AuditOptions {
+                recompute_event_hashes: true,
+                hashing_threads: 2,
+            },
+        ),
+        (
+            "without event hashes (leaves, tiles, batches, checkpoints)",
+            AuditOptions {
+                recompute_event_hashes: false,
+                hashing_threads: 0,
+            },
+        ),
+    ] {
+        let started = Instant::now();
+        let report = audit(&store, options, Arc::new(NoProgress)).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        anyhow::ensure!(report.problem.is_none(), "the benchmark log fails its audit: {:?}", report.problem);
+        println!("| {label} | {:.0} |", report.entries as f64 / seconds);
+    }
+    println!();
     Ok(())
 }
 
@@ -290,8 +324,18 @@ impl ToSql for JsonOrText<'_> {
     tokio_postgres::types::to_sql_checked!();
 }
 
+/// Whether the appended entries carry their lookup keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keys {
+    /// Attached by the appender and handed to the indexer in memory.
+    Handed,
+    /// Not attached: the indexer reads the stored JSON back and parses it.
+    Parsed,
+}
+
 struct AppendRun {
     rate: f64,
+    elapsed: Duration,
     lag_at_end: u64,
     catch_up: Duration,
     checkpoints: i64,
@@ -305,13 +349,14 @@ async fn append_run(
     appenders: usize,
     shared: bool,
     indexing: bool,
+    keys: Keys,
 ) -> anyhow::Result<AppendRun> {
     let db = TestDatabase::create().await?;
     let store = Store::connect_with_pool_size(db.url(), 16)?;
     let signer = NoteSignerKey::from_seed(KeyName::parse("bench.tagtrail/log")?, &[7; 32]);
     let checkpointer = Checkpointer::new(&store, Origin::parse("bench.tagtrail/log")?, Arc::new(signer)).spawn();
     let indexer = indexing.then(|| Indexer::new(&store).spawn());
-    let all = batches(events, size);
+    let all = batches(events, size, keys);
     let mut shares: Vec<Vec<NewBatch>> = (0..appenders).map(|_| Vec::new()).collect();
     for (i, batch) in all.into_iter().enumerate() {
         shares[i % appenders].push(batch);
@@ -363,6 +408,7 @@ async fn append_run(
     anyhow::ensure!(size_now.get() == events.len() as u64, "the log has {size_now} entries");
     Ok(AppendRun {
         rate: events.len() as f64 / elapsed.as_secs_f64(),
+        elapsed,
         lag_at_end,
         catch_up,
         checkpoints: row.get(0),

@@ -9,6 +9,11 @@
 //! checkpoint's size and checks the checkpoint's signature, and checks an RFC 9162 consistency
 //! proof between consecutive checkpoints.
 //!
+//! The work is pipelined: the database streams are split into fields in place (no allocation per
+//! row, [`super::copy`]), a decoding thread decodes and hashes each leaf record, the checking thread
+//! checks attestations, tiles and checkpoints, and hashing threads recompute event hashes. Without
+//! event hashes, the event JSON is not read at all.
+//!
 //! The first problem (in log order) is reported as data, with the entry, tile, batch or checkpoint
 //! it is about. When a stored tile disagrees with the leaves, the next signed checkpoint decides
 //! which of the two was changed: a root that matches the leaves clears them and blames the tile.
@@ -22,8 +27,6 @@ use futures_util::{StreamExt, pin_mut};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_postgres::IsolationLevel;
-use tokio_postgres::binary_copy::{BinaryCopyOutRow, BinaryCopyOutStream};
-use tokio_postgres::types::Type;
 
 use crate::batch::{BatchStatement, EventBatch};
 use crate::checkpoint::{Checkpoint, Origin, TrustedLog};
@@ -37,6 +40,7 @@ use crate::tree::{ConsistencyProof, ProofPlan};
 use epcis::EventHash;
 use epcis::hash::{HashContext, event_hash};
 
+use super::copy::{Column, CopyDecoder, CopyRow};
 use super::log::{ProofError, Store, read_tiles};
 
 /// Rows per chunk handed from the database streams to the checking thread.
@@ -48,10 +52,11 @@ const MAX_SEGMENT: u64 = 1 << 16;
 /// Consecutive checkpoint pairs whose consistency proofs are read in one query.
 const PROOFS_PER_QUERY: usize = 64;
 
-const EVENTS_WITH_JSON: &str = "COPY (SELECT leaf_index, event_hash, leaf, event FROM events
-    ORDER BY leaf_index) TO STDOUT (FORMAT binary)";
-const EVENTS_WITHOUT_JSON: &str = "COPY (SELECT leaf_index, event_hash, leaf FROM events
-    ORDER BY leaf_index) TO STDOUT (FORMAT binary)";
+/// Entries are read in blocks of this many leaves, alternately on two connections, so that two
+/// database processes produce them (small blocks in unit tests, to cross many).
+const EVENT_BLOCK: u64 = if cfg!(test) { 16 } else { 1 << 16 };
+/// The connections reading entries.
+const EVENT_STREAMS: usize = 2;
 /// Tile rows in the order the rebuilt tree reaches them: by the tree size at which the row's last
 /// hash came into being, `(256 * tile_index + width) * 256^level`, lower levels first.
 const TILES: &str = "COPY (SELECT level, tile_index, width, hashes FROM tiles
@@ -178,6 +183,8 @@ pub enum AuditError {
     Query(#[source] tokio_postgres::Error),
     #[error("failed to read proofs from the stored tiles")]
     Proof(#[source] ProofError),
+    #[error("the database sent a malformed COPY row: {0}")]
+    Copy(String),
     #[error("an audit thread failed")]
     Thread,
 }
@@ -194,12 +201,12 @@ pub async fn audit(
     options: AuditOptions,
     progress: Arc<dyn AuditProgress>,
 ) -> Result<AuditReport, AuditError> {
-    let mut connections: Vec<Object> = Vec::with_capacity(4);
-    for _ in 0..4 {
+    let mut connections: Vec<Object> = Vec::with_capacity(5);
+    for _ in 0..5 {
         connections.push(store.pool().get().await.map_err(AuditError::Pool)?);
     }
-    let [events_client, tiles_client, batches_client, checkpoints_client] = connections
-        .as_mut_slice()
+    let [events_client, more_events_client, tiles_client, batches_client, checkpoints_client] =
+        connections.as_mut_slice()
     else {
         return Err(AuditError::Thread);
     };
@@ -224,8 +231,8 @@ pub async fn audit(
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let mut others = Vec::with_capacity(3);
-    for client in [tiles_client, batches_client, checkpoints_client] {
+    let mut others = Vec::with_capacity(4);
+    for client in [more_events_client, tiles_client, batches_client, checkpoints_client] {
         let tx = client
             .build_transaction()
             .isolation_level(IsolationLevel::RepeatableRead)
@@ -236,46 +243,55 @@ pub async fn audit(
             .await?;
         others.push(tx);
     }
-    let [tiles_tx, batches_tx, checkpoints_tx] = others.as_slice() else {
+    let [more_events_tx, tiles_tx, batches_tx, checkpoints_tx] = others.as_slice() else {
         return Err(AuditError::Thread);
     };
 
     progress.started(size);
     let (events_out, events_in) = mpsc::channel(CHANNEL_CHUNKS);
+    let (more_events_out, more_events_in) = mpsc::channel(CHANNEL_CHUNKS);
     let (tiles_out, tiles_in) = mpsc::channel(CHANNEL_CHUNKS);
     let (batches_out, batches_in) = mpsc::channel(CHANNEL_CHUNKS);
     let (checkpoints_out, checkpoints_in) = mpsc::channel(CHANNEL_CHUNKS);
     let recompute = options.recompute_event_hashes;
-    let (events_sql, event_types): (&str, &[Type]) = if recompute {
-        (EVENTS_WITH_JSON, &[Type::INT8, Type::BYTEA, Type::BYTEA, Type::TEXT])
+    let event_columns: &'static [Column] = if recompute {
+        &[Column::Int8, Column::Bytes, Column::Bytes, Column::Bytes]
     } else {
-        (EVENTS_WITHOUT_JSON, &[Type::INT8, Type::BYTEA, Type::BYTEA])
+        &[Column::Int8, Column::Bytes, Column::Bytes]
     };
+    // Three stages: the streams split rows into fields (on the runtime), a thread decodes each
+    // leaf record and hashes it, the checking thread does the rest.
+    let (entries_out, entries_in) = mpsc::channel(CHANNEL_CHUNKS);
+    let decoder =
+        tokio::task::spawn_blocking(move || decode_entries([events_in, more_events_in], size, entries_out));
     let checker_progress = progress.clone();
     let checker = tokio::task::spawn_blocking(move || {
         let streams = Streams {
-            events: Rows::new(events_in),
+            events: entries_in,
             tiles: Rows::new(tiles_in),
             batches: Rows::new(batches_in),
             checkpoints: Rows::new(checkpoints_in),
         };
         check(size, keys, options, streams, checker_progress.as_ref())
     });
-    let (events_read, tiles_read, batches_read, checkpoints_read, checked) = tokio::join!(
-        stream_rows(&events_tx, events_sql, event_types, events_out),
-        stream_rows(tiles_tx, TILES, &[Type::INT2, Type::INT8, Type::INT2, Type::BYTEA], tiles_out),
-        stream_rows(
+    let (events_read, more_events_read, tiles_read, batches_read, checkpoints_read, decoded, checked) = tokio::join!(
+        stream_event_blocks(&events_tx, recompute, event_columns, 0, size, events_out),
+        stream_event_blocks(more_events_tx, recompute, event_columns, 1, size, more_events_out),
+        stream_all(tiles_tx, TILES, &[Column::Int2, Column::Int8, Column::Int2, Column::Bytes], tiles_out),
+        stream_all(
             batches_tx,
             BATCHES,
-            &[Type::BYTEA, Type::BYTEA, Type::TEXT, Type::BYTEA, Type::BYTEA, Type::INT8],
+            &[Column::Bytes, Column::Bytes, Column::Bytes, Column::Bytes, Column::Bytes, Column::Int8],
             batches_out
         ),
-        stream_rows(checkpoints_tx, CHECKPOINTS, &[Type::INT8, Type::BYTEA, Type::TEXT], checkpoints_out),
+        stream_all(checkpoints_tx, CHECKPOINTS, &[Column::Int8, Column::Bytes, Column::Bytes], checkpoints_out),
+        decoder,
         checker,
     );
+    decoded.map_err(|_| AuditError::Thread)?;
     let mut outcome = checked.map_err(|_| AuditError::Thread)?;
     // A stream fails only if reading failed; when the checker stopped early, the streams just stop.
-    for read in [events_read, tiles_read, batches_read, checkpoints_read] {
+    for read in [events_read, more_events_read, tiles_read, batches_read, checkpoints_read] {
         read?;
     }
     if outcome.report.problem.is_none() {
@@ -285,41 +301,96 @@ pub async fn audit(
     Ok(outcome.report)
 }
 
-/// Streams the rows of a `COPY ... TO STDOUT BINARY` in chunks until done or the receiver is gone.
-async fn stream_rows(
+/// Whether entry block `block` (leaves `block * EVENT_BLOCK` onwards; block 0 also takes any
+/// leaf index below 0) is read in a log of `size` entries.
+fn block_is_read(block: u64, size: u64) -> bool {
+    block == 0 || block.saturating_mul(EVENT_BLOCK) < size
+}
+
+/// Streams the entries of blocks `first`, `first + EVENT_STREAMS`, ... in leaf order, each block
+/// followed by an empty chunk, until done or the receiver is gone.
+async fn stream_event_blocks(
     client: &tokio_postgres::Transaction<'_>,
-    sql: &str,
-    types: &[Type],
-    out: mpsc::Sender<Vec<BinaryCopyOutRow>>,
+    with_json: bool,
+    columns: &'static [Column],
+    first: u64,
+    size: u64,
+    out: mpsc::Sender<Vec<CopyRow>>,
 ) -> Result<(), AuditError> {
-    let stream = client.copy_out(sql).await?;
-    let rows = BinaryCopyOutStream::new(stream, types);
-    pin_mut!(rows);
-    let mut chunk = Vec::with_capacity(CHUNK);
-    while let Some(row) = rows.next().await {
-        chunk.push(row?);
-        if chunk.len() == CHUNK {
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-            if out.send(full).await.is_err() {
-                return Ok(());
-            }
+    let json = if with_json { ", event" } else { "" };
+    let mut block = first;
+    while block_is_read(block, size) {
+        let end = block.saturating_add(1).saturating_mul(EVENT_BLOCK);
+        let lower = if block == 0 {
+            String::new()
+        } else {
+            format!("leaf_index >= {} AND ", block * EVENT_BLOCK)
+        };
+        // COPY takes no parameters; the bounds are integers formatted here.
+        let sql = format!(
+            "COPY (SELECT leaf_index, event_hash, leaf{json} FROM events
+             WHERE {lower}leaf_index < {end} ORDER BY leaf_index) TO STDOUT (FORMAT binary)"
+        );
+        if !stream_rows(client, &sql, columns, &out).await? || out.send(Vec::new()).await.is_err() {
+            return Ok(());
         }
-    }
-    if !chunk.is_empty() {
-        let _ = out.send(chunk).await;
+        block += EVENT_STREAMS as u64;
     }
     Ok(())
 }
 
+/// Streams the rows of a `COPY ... TO STDOUT BINARY` in chunks; returns whether the receiver is
+/// still there. Rows are split into fields here (no allocation per row).
+async fn stream_rows(
+    client: &tokio_postgres::Transaction<'_>,
+    sql: &str,
+    columns: &'static [Column],
+    out: &mpsc::Sender<Vec<CopyRow>>,
+) -> Result<bool, AuditError> {
+    let stream = client.copy_out(sql).await?;
+    pin_mut!(stream);
+    let mut decoder = CopyDecoder::new(columns);
+    let mut chunk = Vec::with_capacity(CHUNK);
+    while let Some(message) = stream.next().await {
+        let Some(row) = decoder
+            .decode(message?)
+            .map_err(|error| AuditError::Copy(error.to_string()))?
+        else {
+            continue;
+        };
+        chunk.push(row);
+        if chunk.len() == CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            if out.send(full).await.is_err() {
+                return Ok(false);
+            }
+        }
+    }
+    if !chunk.is_empty() && out.send(chunk).await.is_err() {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Streams all rows of one `COPY` query (see [`stream_rows`]).
+async fn stream_all(
+    client: &tokio_postgres::Transaction<'_>,
+    sql: &str,
+    columns: &'static [Column],
+    out: mpsc::Sender<Vec<CopyRow>>,
+) -> Result<(), AuditError> {
+    stream_rows(client, sql, columns, &out).await.map(|_| ())
+}
+
 /// Rows of one stream, read on the checking thread.
 struct Rows {
-    input: mpsc::Receiver<Vec<BinaryCopyOutRow>>,
-    chunk: std::vec::IntoIter<BinaryCopyOutRow>,
-    peeked: Option<BinaryCopyOutRow>,
+    input: mpsc::Receiver<Vec<CopyRow>>,
+    chunk: std::vec::IntoIter<CopyRow>,
+    peeked: Option<CopyRow>,
 }
 
 impl Rows {
-    fn new(input: mpsc::Receiver<Vec<BinaryCopyOutRow>>) -> Self {
+    fn new(input: mpsc::Receiver<Vec<CopyRow>>) -> Self {
         Self {
             input,
             chunk: Vec::new().into_iter(),
@@ -327,7 +398,7 @@ impl Rows {
         }
     }
 
-    fn next(&mut self) -> Option<BinaryCopyOutRow> {
+    fn next(&mut self) -> Option<CopyRow> {
         if let Some(row) = self.peeked.take() {
             return Some(row);
         }
@@ -339,26 +410,66 @@ impl Rows {
         }
     }
 
-    fn peek(&mut self) -> Option<&BinaryCopyOutRow> {
+    fn peek(&mut self) -> Option<&CopyRow> {
         if self.peeked.is_none() {
             self.peeked = self.next();
         }
         self.peeked.as_ref()
     }
+}
 
-    /// The next whole chunk (for the entries, processed a chunk at a time).
-    fn next_chunk(&mut self) -> Option<Vec<BinaryCopyOutRow>> {
-        let mut rows: Vec<BinaryCopyOutRow> = self.peeked.take().into_iter().collect();
-        rows.extend(self.chunk.by_ref());
-        if rows.is_empty() {
-            return self.input.blocking_recv();
+/// An entry row with its leaf record decoded and hashed (by the decoding thread).
+struct DecodedEntry {
+    row: CopyRow,
+    record: Result<LeafRecord, String>,
+    leaf_hash: Hash,
+}
+
+/// The decoding stage: takes the entry blocks from the streams in turn (back in leaf order),
+/// decodes and hashes the leaf record of every row, until the rows end or the checking thread is
+/// gone.
+fn decode_entries(
+    mut streams: [mpsc::Receiver<Vec<CopyRow>>; EVENT_STREAMS],
+    size: u64,
+    out: mpsc::Sender<Vec<DecodedEntry>>,
+) {
+    let mut block = 0u64;
+    while block_is_read(block, size) {
+        let Some(rows) = streams.get_mut((block % EVENT_STREAMS as u64) as usize) else { return };
+        loop {
+            match rows.blocking_recv() {
+                None => return,
+                Some(chunk) if chunk.is_empty() => break,
+                Some(chunk) => {
+                    if !decode_chunk(chunk, &out) {
+                        return;
+                    }
+                }
+            }
         }
-        Some(rows)
+        block += 1;
     }
 }
 
+/// Decodes and hashes the leaf records of a chunk and passes it on; false when the checking
+/// thread is gone.
+fn decode_chunk(chunk: Vec<CopyRow>, out: &mpsc::Sender<Vec<DecodedEntry>>) -> bool {
+    let decoded = chunk
+        .into_iter()
+        .map(|row| {
+            let record_bytes = row.bytes(2);
+            DecodedEntry {
+                record: LeafRecord::decode(record_bytes).map_err(|error| error.to_string()),
+                leaf_hash: leaf_hash(record_bytes),
+                row,
+            }
+        })
+        .collect();
+    out.blocking_send(decoded).is_ok()
+}
+
 struct Streams {
-    events: Rows,
+    events: mpsc::Receiver<Vec<DecodedEntry>>,
     tiles: Rows,
     batches: Rows,
     checkpoints: Rows,
@@ -517,9 +628,9 @@ impl Checker<'_> {
     fn run(&mut self, hashers: &EventHashers) -> Result<(), Found> {
         self.check_checkpoints_at(0)?;
         self.boundary = self.next_boundary();
-        while let Some(chunk) = self.streams.events.next_chunk() {
-            for row in &chunk {
-                self.entry(row)?;
+        while let Some(chunk) = self.streams.events.blocking_recv() {
+            for entry in &chunk {
+                self.entry(entry)?;
             }
             self.report.entries = self.position;
             self.progress.advanced(self.position);
@@ -555,19 +666,21 @@ impl Checker<'_> {
         Ok(())
     }
 
-    /// Checks one entry row and adds its leaf hash to the tree.
-    fn entry(&mut self, row: &BinaryCopyOutRow) -> Result<(), Found> {
+    /// Checks one entry and adds its leaf hash to the tree.
+    fn entry(&mut self, entry: &DecodedEntry) -> Result<(), Found> {
+        let row = &entry.row;
         let expected = self.position;
-        let leaf: i64 = row.get(0);
+        let leaf = row.int8(0);
         if u64::try_from(leaf).ok() != Some(expected) {
             return Err(entry_problem(expected, format!("missing: the next stored entry is {leaf}")));
         }
-        let stored_hash: &[u8] = row.get(1);
-        let record_bytes: &[u8] = row.get(2);
+        let stored_hash = row.bytes(1);
         let stored_hash = <[u8; 32]>::try_from(stored_hash).map_err(|_| {
             entry_problem(expected, format!("the stored event hash is {} bytes, not 32", stored_hash.len()))
         })?;
-        let record = LeafRecord::decode(record_bytes)
+        let record = entry
+            .record
+            .as_ref()
             .map_err(|error| entry_problem(expected, format!("the leaf record is malformed: {error}")))?;
         if record.event_hash().as_bytes() != &stored_hash {
             return Err(entry_problem(
@@ -579,8 +692,8 @@ impl Checker<'_> {
                 ),
             ));
         }
-        self.check_attestation(expected, &record)?;
-        self.segment.push(leaf_hash(record_bytes));
+        self.check_attestation(expected, record)?;
+        self.segment.push(entry.leaf_hash);
         self.position += 1;
         if self.position >= self.boundary {
             self.flush()?;
@@ -645,7 +758,7 @@ impl Checker<'_> {
                 .streams
                 .batches
                 .peek()
-                .is_some_and(|row| u64::try_from(row.get::<i64>(5)).unwrap_or(0) <= leaf);
+                .is_some_and(|row| u64::try_from(row.int8(5)).unwrap_or(0) <= leaf);
             if !due {
                 break;
             }
@@ -660,13 +773,13 @@ impl Checker<'_> {
         Ok(starting)
     }
 
-    fn load_batch(&mut self, row: &BinaryCopyOutRow, leaf: u64) -> Result<[u8; 32], Found> {
-        let stored_hash: &[u8] = row.get(0);
-        let statement_bytes: &[u8] = row.get(1);
-        let algorithm: &str = row.get(2);
-        let signature: &[u8] = row.get(3);
-        let hashes: &[u8] = row.get(4);
-        let first: i64 = row.get(5);
+    fn load_batch(&mut self, row: &CopyRow, leaf: u64) -> Result<[u8; 32], Found> {
+        let stored_hash = row.bytes(0);
+        let statement_bytes = row.bytes(1);
+        let algorithm = String::from_utf8_lossy(row.bytes(2));
+        let signature = row.bytes(3);
+        let hashes = row.bytes(4);
+        let first = row.int8(5);
         let first = u64::try_from(first).unwrap_or(0);
         self.report.device_batches += 1;
         let problem = |reason: String| Found {
@@ -727,7 +840,7 @@ impl Checker<'_> {
             next = next.min(ready_at(row).unwrap_or(u64::MAX));
         }
         if let Some(row) = self.streams.checkpoints.peek() {
-            next = next.min(u64::try_from(row.get::<i64>(0)).unwrap_or(u64::MAX));
+            next = next.min(u64::try_from(row.int8(0)).unwrap_or(u64::MAX));
         }
         next.min(self.size).max(self.position + 1)
     }
@@ -760,7 +873,7 @@ impl Checker<'_> {
                     "the row does not fit the tree (its hashes cannot all exist)".to_owned(),
                 ));
             }
-            let stored: &[u8] = row.get(3);
+            let stored = row.bytes(3);
             let computed = changed
                 .iter()
                 .find(|tile| tile.id().level() == id.level() && tile.id().index() == id.index());
@@ -832,13 +945,12 @@ impl Checker<'_> {
             .streams
             .checkpoints
             .peek()
-            .is_some_and(|row| u64::try_from(row.get::<i64>(0)).is_ok_and(|size| size <= here))
+            .is_some_and(|row| u64::try_from(row.int8(0)).is_ok_and(|size| size <= here))
         {
             let Some(row) = self.streams.checkpoints.next() else {
                 break;
             };
-            let size: i64 = row.get(0);
-            let size = u64::try_from(size).unwrap_or(0);
+            let size = u64::try_from(row.int8(0)).unwrap_or(0);
             self.report.checkpoints += 1;
             let root = self.frontier.root();
             self.check_checkpoint(&row, size, here, &root)?;
@@ -848,7 +960,7 @@ impl Checker<'_> {
 
     fn check_checkpoint(
         &mut self,
-        row: &BinaryCopyOutRow,
+        row: &CopyRow,
         size: u64,
         here: u64,
         recomputed: &RootHash,
@@ -863,8 +975,10 @@ impl Checker<'_> {
         if size != here {
             return Err(problem("the tree never had this size when the entries were read".to_owned()));
         }
-        let stored_root: &[u8] = row.get(1);
-        let message: &str = row.get(2);
+        let stored_root = row.bytes(1);
+        let message = row
+            .text(2)
+            .map_err(|error| problem(format!("the note is not UTF-8: {error}")))?;
         let note = Note::parse(message).map_err(|error| problem(format!("the note is malformed: {error}")))?;
         let checkpoint = Checkpoint::from_text(note.text())
             .map_err(|error| problem(format!("the note is not a checkpoint: {error}")))?;
@@ -943,8 +1057,8 @@ impl Checker<'_> {
 
     fn finish_batches(&mut self) -> Result<(), Found> {
         if let Some(row) = self.streams.batches.next() {
-            let stored_hash: &[u8] = row.get(0);
-            let first: i64 = row.get(5);
+            let stored_hash = row.bytes(0);
+            let first = row.int8(5);
             return Err(Found {
                 position: self.size,
                 problem: AuditProblem::DeviceBatch {
@@ -958,8 +1072,7 @@ impl Checker<'_> {
 
     fn finish_checkpoints(&mut self) -> Result<(), Found> {
         if let Some(row) = self.streams.checkpoints.next() {
-            let size: i64 = row.get(0);
-            let size = u64::try_from(size).unwrap_or(0);
+            let size = u64::try_from(row.int8(0)).unwrap_or(0);
             return Err(Found {
                 position: self.size,
                 problem: AuditProblem::Checkpoint {
@@ -973,10 +1086,10 @@ impl Checker<'_> {
 }
 
 /// The tile id of a tile row, or a problem if the row is out of range.
-fn tile_id(row: &BinaryCopyOutRow) -> Result<TileId, Found> {
-    let level: i16 = row.get(0);
-    let index: i64 = row.get(1);
-    let width: i16 = row.get(2);
+fn tile_id(row: &CopyRow) -> Result<TileId, Found> {
+    let level = row.int2(0);
+    let index = row.int8(1);
+    let width = row.int2(2);
     let level = u8::try_from(level).unwrap_or(u8::MAX);
     let index = u64::try_from(index).unwrap_or(u64::MAX);
     let width = u16::try_from(width).unwrap_or(0);
@@ -992,10 +1105,10 @@ fn tile_id(row: &BinaryCopyOutRow) -> Result<TileId, Found> {
 }
 
 /// The tree size at which a tile row's last hash came into being.
-fn ready_at(row: &BinaryCopyOutRow) -> Option<u64> {
-    let level: i16 = row.get(0);
-    let index: i64 = row.get(1);
-    let width: i16 = row.get(2);
+fn ready_at(row: &CopyRow) -> Option<u64> {
+    let level = row.int2(0);
+    let index = row.int8(1);
+    let width = row.int2(2);
     let hashes = u64::try_from(index)
         .ok()?
         .checked_mul(u64::from(TILE_WIDTH))?
@@ -1018,7 +1131,7 @@ fn hex(bytes: &[u8]) -> String {
 /// Threads that recompute event hashes from the stored JSON, chunk by chunk.
 struct EventHashers {
     enabled: bool,
-    work: Option<std::sync::mpsc::SyncSender<Vec<BinaryCopyOutRow>>>,
+    work: Option<std::sync::mpsc::SyncSender<Vec<DecodedEntry>>>,
     threads: Vec<std::thread::JoinHandle<()>>,
     first: Arc<Mutex<Option<Found>>>,
 }
@@ -1034,7 +1147,7 @@ impl EventHashers {
                 first,
             };
         }
-        let (work, queue) = std::sync::mpsc::sync_channel::<Vec<BinaryCopyOutRow>>(4);
+        let (work, queue) = std::sync::mpsc::sync_channel::<Vec<DecodedEntry>>(4);
         let queue = Arc::new(Mutex::new(queue));
         let threads = (0..options.hashing_threads)
             .map(|_| {
@@ -1065,7 +1178,7 @@ impl EventHashers {
     }
 
     /// Hands a chunk to the threads (or checks it here when there are none).
-    fn submit(&self, chunk: Vec<BinaryCopyOutRow>) {
+    fn submit(&self, chunk: Vec<DecodedEntry>) {
         match &self.work {
             Some(work) => {
                 if let Err(failed) = work.send(chunk) {
@@ -1099,13 +1212,15 @@ fn record_first(first: &Mutex<Option<Found>>, found: Option<Found>) {
 }
 
 /// Recomputes the event hash of every row of a chunk; returns the first mismatch.
-fn check_event_hashes(chunk: &[BinaryCopyOutRow]) -> Option<Found> {
+fn check_event_hashes(chunk: &[DecodedEntry]) -> Option<Found> {
     let context = HashContext::new();
-    for row in chunk {
-        let leaf: i64 = row.get(0);
-        let leaf = u64::try_from(leaf).unwrap_or(0);
-        let stored: &[u8] = row.get(1);
-        let json: &str = row.get(3);
+    for DecodedEntry { row, .. } in chunk {
+        let leaf = u64::try_from(row.int8(0)).unwrap_or(0);
+        let stored = row.bytes(1);
+        let json = match row.text(3) {
+            Ok(json) => json,
+            Err(error) => return Some(entry_problem(leaf, format!("the stored event is not UTF-8: {error}"))),
+        };
         let event = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json) {
             Ok(event) => event,
             Err(error) => {
@@ -1177,4 +1292,47 @@ async fn check_consistency<C: GenericClient>(
         }
     }
     Ok(None)
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod database_tests {
+    // Test code: a failed unwrap is a failed test.
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::store::Sequencer;
+    use crate::store::testing::{EventFactory, TestDatabase};
+
+    #[tokio::test]
+    async fn entries_read_in_alternating_blocks_are_checked_in_leaf_order() {
+        let db = TestDatabase::create().await.unwrap();
+        let store = Store::connect(db.url()).unwrap();
+        let sequencer = Sequencer::start(&store);
+        let mut device = EventFactory::new("dock-door-1", 1);
+        for _ in 0..10 {
+            sequencer.append(device.next_batch(7)).await.unwrap();
+        }
+        sequencer.shutdown().await;
+        for recompute_event_hashes in [false, true] {
+            let options = AuditOptions {
+                recompute_event_hashes,
+                hashing_threads: 1,
+            };
+            let report = audit(&store, options, Arc::new(NoProgress)).await.unwrap();
+            assert_eq!((report.entries, report.device_batches), (70, 10));
+            assert!(report.is_clean(), "{:?}", report.problem);
+        }
+
+        // An entry in the middle of the fourth block (read on the second connection) goes missing.
+        let client = db.connect().await.unwrap();
+        client
+            .batch_execute("SET session_replication_role = replica; DELETE FROM events WHERE leaf_index = 53")
+            .await
+            .unwrap();
+        let report = audit(&store, AuditOptions::default(), Arc::new(NoProgress)).await.unwrap();
+        match report.problem {
+            Some(AuditProblem::Entry { leaf_index: 53, reason }) => assert!(reason.contains("missing"), "{reason}"),
+            other => panic!("expected entry 53 to be missing, got {other:?}"),
+        }
+    }
 }

@@ -8,6 +8,8 @@ use crate::record::{Attestation, LeafRecord};
 use crate::size::LeafIndex;
 use epcis::EventHash;
 
+use super::keys::LookupKeys;
+
 /// The URL of the standard EPCIS 2.0 JSON-LD context: implied for every stored event, so not
 /// repeated in each one.
 pub const EPCIS_CONTEXT_URL: &str = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld";
@@ -17,16 +19,36 @@ pub const EPCIS_CONTEXT_URL: &str = "https://ref.gs1.org/standards/epcis/2.0.0/e
 /// The JSON must be the event object as hashed, self-contained: `epcis::hash::event_hash` of it
 /// with `HashContext::new()` must give the record's event hash (see [`self_contained_event`]). The
 /// sequencer does not re-hash it (the audit does).
+///
+/// An appender that has parsed the event attaches its lookup keys
+/// ([`with_lookup_keys`](Self::with_lookup_keys)): the indexer then does not read the event back
+/// and parse it again. The keys must be [`LookupKeys::of_event`] of this very event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEntry {
     record: LeafRecord,
     event: String,
+    keys: Option<LookupKeys>,
 }
 
 impl NewEntry {
     /// Pairs a leaf record with the event's self-contained JSON text.
     pub fn new(record: LeafRecord, event: String) -> Self {
-        Self { record, event }
+        Self {
+            record,
+            event,
+            keys: None,
+        }
+    }
+
+    /// The same entry with the event's lookup keys attached.
+    pub fn with_lookup_keys(mut self, keys: LookupKeys) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// The event's lookup keys, if attached.
+    pub fn lookup_keys(&self) -> Option<&LookupKeys> {
+        self.keys.as_ref()
     }
 
     /// The leaf record.

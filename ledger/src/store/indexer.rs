@@ -2,23 +2,24 @@
 //! the append.
 //!
 //! The sequencer keeps the hot `events` table narrow: only its sequential primary key is indexed
-//! while appending. The indexer reads the entries past a watermark, extracts the lookup keys from
-//! each event's JSON, and inserts them sorted by key (sorted inserts into a B-tree touch each page
-//! once per batch instead of once per key), advancing the watermark in the same transaction.
+//! while appending. The indexer takes the lookup keys of the entries past a watermark — from the
+//! store's [`KeyHandoff`] when the sequencer of this process handed them over, otherwise by reading
+//! the entries back and parsing their JSON — and inserts them sorted by key (sorted inserts into a
+//! B-tree touch each page once per batch instead of once per key), advancing the watermark in the
+//! same transaction.
 
-use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use deadpool_postgres::Pool;
 use futures_util::{TryStreamExt, pin_mut};
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutRow, BinaryCopyOutStream};
 use tokio_postgres::types::{IsNull, ToSql, Type, accepts, to_sql_checked};
 
+use super::keys::{HandedKeys, KeyHandoff, LookupKeys};
 use super::locks;
 use super::log::Store;
 
@@ -40,6 +41,7 @@ const INSERT_TIME_RANGE: &str =
 #[derive(Debug, Clone)]
 pub struct Indexer {
     pool: Pool,
+    handoff: Arc<KeyHandoff>,
     batch: u64,
 }
 
@@ -76,6 +78,7 @@ impl Indexer {
     pub fn new(store: &Store) -> Self {
         Self {
             pool: store.pool().clone(),
+            handoff: store.handoff().clone(),
             batch: DEFAULT_INDEX_BATCH,
         }
     }
@@ -100,6 +103,10 @@ impl Indexer {
     pub async fn step(&self, wait: LockWait) -> Result<u64, IndexError> {
         let mut client = self.pool.get().await.map_err(IndexError::Pool)?;
         let transaction = client.transaction().await?;
+        // The lookup tables and the watermark are derived and commit together: a step lost in a
+        // crash is lost whole and redone from the entries, so its commit need not wait for the
+        // WAL flush (the appends it would wait behind).
+        transaction.batch_execute("SET LOCAL synchronous_commit = off").await?;
         match wait {
             LockWait::Wait => {
                 transaction
@@ -112,32 +119,48 @@ impl Indexer {
                     .await?
                     .get(0);
                 if !locked {
+                    // Another process indexes: keys handed over here that it has covered are
+                    // no longer needed.
+                    let covered: i64 = transaction
+                        .query_one("SELECT indexed_size FROM index_watermark", &[])
+                        .await?
+                        .get(0);
+                    self.handoff.forget_below(u64::try_from(covered).unwrap_or(0));
                     return Ok(0);
                 }
             }
         }
         let from: i64 = transaction.query_one(SELECT_WATERMARK, &[]).await?.get(0);
-        let until = from.saturating_add(i64::try_from(self.batch).unwrap_or(i64::MAX));
-        // COPY takes no parameters; both bounds are integers formatted here.
-        let pending = transaction
-            .copy_out(&format!(
-                "COPY (SELECT leaf_index, event_hash, event FROM events
-                 WHERE leaf_index >= {from} AND leaf_index < {until} ORDER BY leaf_index)
-                 TO STDOUT (FORMAT binary)"
-            ))
-            .await?;
-        let rows: Vec<BinaryCopyOutRow> =
-            BinaryCopyOutStream::new(pending, &[Type::INT8, Type::BYTEA, Type::TEXT])
-                .try_collect()
+        let handed = self.handoff.take(
+            u64::try_from(from).unwrap_or(0),
+            usize::try_from(self.batch).unwrap_or(usize::MAX),
+        );
+        let (keys, count) = if handed.is_empty() {
+            let until = from.saturating_add(i64::try_from(self.batch).unwrap_or(i64::MAX));
+            // COPY takes no parameters; both bounds are integers formatted here.
+            let pending = transaction
+                .copy_out(&format!(
+                    "COPY (SELECT leaf_index, event_hash, event FROM events
+                     WHERE leaf_index >= {from} AND leaf_index < {until} ORDER BY leaf_index)
+                     TO STDOUT (FORMAT binary)"
+                ))
                 .await?;
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let count = rows.len();
-        // Parsing thousands of events is CPU work: off the async runtime.
-        let keys = tokio::task::spawn_blocking(move || Keys::of_rows(from, &rows))
-            .await
-            .map_err(|_| IndexError::Thread)??;
+            let rows: Vec<BinaryCopyOutRow> =
+                BinaryCopyOutStream::new(pending, &[Type::INT8, Type::BYTEA, Type::TEXT])
+                    .try_collect()
+                    .await?;
+            if rows.is_empty() {
+                return Ok(0);
+            }
+            let count = rows.len();
+            // Parsing thousands of events is CPU work: off the async runtime.
+            let keys = tokio::task::spawn_blocking(move || Keys::of_rows(from, &rows))
+                .await
+                .map_err(|_| IndexError::Thread)??;
+            (keys, count)
+        } else {
+            (Keys::of_handed(from, &handed), handed.len())
+        };
 
         copy_in(&transaction, "event_hashes (event_hash, leaf_index)", Type::BYTEA, &keys.hashes).await?;
         copy_in(&transaction, "event_epcs (epc_key, leaf_index)", Type::INT8, &keys.epcs).await?;
@@ -250,52 +273,42 @@ impl Keys {
         Ok(keys)
     }
 
+    /// The sorted keys of consecutive entries starting at leaf `from`, as handed over.
+    fn of_handed(from: i64, handed: &[HandedKeys]) -> Self {
+        let mut keys = Self::default();
+        for (offset, entry) in handed.iter().enumerate() {
+            let leaf = from + i64::try_from(offset).unwrap_or(i64::MAX);
+            keys.add_keys(leaf, &entry.event_hash, &entry.keys);
+        }
+        keys.sort();
+        keys
+    }
+
+    /// Adds an entry read back from the database, parsing its event's JSON.
     fn add(&mut self, leaf: i64, hash: &[u8], event: &str) {
-        self.hashes.push((hash.to_vec(), leaf));
-        let fields = match serde_json::from_str::<LookupFields<'_>>(event) {
-            Ok(fields) => fields,
+        match LookupKeys::of_json(event) {
+            Ok(keys) => self.add_keys(leaf, hash, &keys),
             Err(error) => {
                 // Only the lookups of this entry are lost; the entry itself is in the log and the
                 // audit checks it. Ingest validates events, so this is not expected.
                 tracing::warn!(leaf_index = leaf, error = %error, "event JSON has no usable lookup keys");
-                return;
-            }
-        };
-        let epcs = fields
-            .epc_list
-            .iter()
-            .chain(&fields.child_epcs)
-            .chain(&fields.input_epc_list)
-            .chain(&fields.output_epc_list);
-        let first_epc = self.epcs.len();
-        self.epcs.extend(epcs.map(|epc| (lookup_key(epc), leaf)));
-        // An EPC listed twice in one event is one lookup key.
-        self.epcs[first_epc..].sort_unstable();
-        dedup_tail(&mut self.epcs, first_epc);
-        if let Some(parent) = &fields.parent_id {
-            self.parents.push((lookup_key(parent), leaf));
-        }
-        let first_location = self.locations.len();
-        for place in [&fields.read_point, &fields.biz_location].into_iter().flatten() {
-            if let Some(id) = &place.id {
-                self.locations.push((lookup_key(id), leaf));
+                self.hashes.push((hash.to_vec(), leaf));
             }
         }
-        self.locations[first_location..].sort_unstable();
-        dedup_tail(&mut self.locations, first_location);
-        if let Some(time) = fields.event_time {
-            match epcis::document::Timestamp::parse(&time) {
-                Ok(time) => {
-                    let time = PgTimestamp::from_unix_nanos(time.unix_nanos());
-                    self.times = Some(match self.times {
-                        Some((earliest, latest)) => (earliest.min(time), latest.max(time)),
-                        None => (time, time),
-                    });
-                }
-                Err(error) => {
-                    tracing::warn!(leaf_index = leaf, error = %error, "eventTime is not indexable");
-                }
-            }
+    }
+
+    fn add_keys(&mut self, leaf: i64, hash: &[u8], keys: &LookupKeys) {
+        self.hashes.push((hash.to_vec(), leaf));
+        self.epcs.extend(keys.epcs().iter().map(|&key| (key, leaf)));
+        if let Some(parent) = keys.parent() {
+            self.parents.push((parent, leaf));
+        }
+        self.locations.extend(keys.locations().iter().map(|&key| (key, leaf)));
+        if let Some(time) = keys.event_time() {
+            self.times = Some(match self.times {
+                Some((earliest, latest)) => (earliest.min(time), latest.max(time)),
+                None => (time, time),
+            });
         }
     }
 
@@ -305,49 +318,6 @@ impl Keys {
         self.parents.sort_unstable();
         self.locations.sort_unstable();
     }
-}
-
-/// The lookup key of an identifier (an EPC, a parent id, a location): the first 8 bytes of its
-/// SHA-256 as a signed big-endian integer. The same as the SQL function `tagtrail_lookup_key`.
-pub fn lookup_key(id: &str) -> i64 {
-    let digest: [u8; 32] = Sha256::digest(id.as_bytes()).into();
-    i64::from_be_bytes([
-        digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
-    ])
-}
-
-/// Removes duplicates from `list[from..]`, which is sorted.
-fn dedup_tail<T: PartialEq>(list: &mut Vec<T>, from: usize) {
-    let mut tail = list.split_off(from);
-    tail.dedup();
-    list.append(&mut tail);
-}
-
-/// The members of an EPCIS 2.0 JSON event the lookup tables use; everything else is skipped.
-#[derive(Deserialize)]
-struct LookupFields<'a> {
-    #[serde(borrow, default, rename = "epcList")]
-    epc_list: Vec<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "childEPCs")]
-    child_epcs: Vec<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "inputEPCList")]
-    input_epc_list: Vec<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "outputEPCList")]
-    output_epc_list: Vec<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "parentID")]
-    parent_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "readPoint")]
-    read_point: Option<Place<'a>>,
-    #[serde(borrow, default, rename = "bizLocation")]
-    biz_location: Option<Place<'a>>,
-    #[serde(borrow, default, rename = "eventTime")]
-    event_time: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct Place<'a> {
-    #[serde(borrow, default)]
-    id: Option<Cow<'a, str>>,
 }
 
 /// A `timestamptz` in PostgreSQL's binary form: microseconds since 2000-01-01T00:00:00Z.
@@ -405,6 +375,7 @@ async fn copy_in<K: ToSql + Sync>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::keys::lookup_key;
 
     #[test]
     fn lookup_keys_come_from_the_epc_lists_parent_places_and_time() {
@@ -443,14 +414,98 @@ mod tests {
     }
 
     #[test]
-    fn the_lookup_key_is_the_first_eight_bytes_of_the_sha256() {
-        // SHA-256("abc") = ba7816bf 8f01cfea ... (FIPS 180-2, appendix B.1).
-        assert_eq!(lookup_key("abc"), i64::from_be_bytes([0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea]));
+    fn handed_keys_give_the_rows_parsing_the_json_gives() {
+        let events = [
+            r#"{"eventTime":"2000-01-01T00:00:01Z","epcList":["a","b","a"],"parentID":"p",
+                "readPoint":{"id":"r"},"bizLocation":{"id":"r"}}"#,
+            r#"{"eventTime":"1999-01-01T00:00:00Z","childEPCs":["c"],"bizLocation":{"id":"s"}}"#,
+        ];
+        let mut parsed = Keys::default();
+        let mut handed = Vec::new();
+        for (offset, event) in events.iter().enumerate() {
+            let hash = [u8::try_from(offset).unwrap(); 32];
+            parsed.add(40 + i64::try_from(offset).unwrap(), &hash, event);
+            handed.push(HandedKeys {
+                event_hash: hash,
+                keys: LookupKeys::of_json(event).unwrap(),
+            });
+        }
+        parsed.sort();
+        let from_handoff = Keys::of_handed(40, &handed);
+        assert_eq!(from_handoff.hashes, parsed.hashes);
+        assert_eq!(from_handoff.epcs, parsed.epcs);
+        assert_eq!(from_handoff.parents, parsed.parents);
+        assert_eq!(from_handoff.locations, parsed.locations);
+        assert_eq!(from_handoff.times, parsed.times);
+        assert_eq!(parsed.epcs.len(), 3);
+        assert_eq!(parsed.locations.len(), 2);
     }
 
     #[test]
     fn timestamps_before_2000_are_negative_microseconds() {
         assert_eq!(PgTimestamp::from_unix_nanos(0).0, -946_684_800_000_000);
         assert_eq!(PgTimestamp::from_unix_nanos(-1).0, -946_684_800_000_001);
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod database_tests {
+    // Test code: a failed unwrap is a failed test.
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::store::Sequencer;
+    use crate::store::testing::{EventFactory, TestDatabase};
+
+    async fn rows(store: &Store, sql: &str) -> BTreeSet<(i64, i64)> {
+        let client = store.pool().get().await.unwrap();
+        client
+            .query(sql, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn handed_over_keys_and_keys_parsed_from_stored_events_index_alike() {
+        let db = TestDatabase::create().await.unwrap();
+        let store = Store::connect(db.url()).unwrap();
+        let sequencer = Sequencer::start(&store);
+        let mut keyed = EventFactory::new("dock-door-1", 1);
+        let mut bare = EventFactory::new("elsewhere", 2).without_lookup_keys();
+        sequencer.append(keyed.next_batch(20)).await.unwrap();
+        sequencer.append(bare.next_batch(10)).await.unwrap();
+        sequencer.append(keyed.next_batch(10)).await.unwrap();
+        sequencer.shutdown().await;
+        // Steps of 10: entries 0..20 and 30..40 from the hand-off, 20..30 read back.
+        let indexer = Indexer::new(&store).with_batch(10);
+        indexer.catch_up().await.unwrap();
+        assert_eq!(indexer.watermark().await.unwrap(), 40);
+
+        // What every stored event's JSON says, against what the lookup tables hold.
+        let client = store.pool().get().await.unwrap();
+        let mut epcs = BTreeSet::new();
+        let mut locations = BTreeSet::new();
+        for row in client.query("SELECT leaf_index, event FROM events", &[]).await.unwrap() {
+            let leaf: i64 = row.get(0);
+            let keys = LookupKeys::of_json(row.get(1)).unwrap();
+            epcs.extend(keys.epcs().iter().map(|&key| (key, leaf)));
+            locations.extend(keys.locations().iter().map(|&key| (key, leaf)));
+        }
+        assert_eq!(epcs.len(), 200);
+        assert_eq!(rows(&store, "SELECT epc_key, leaf_index FROM event_epcs").await, epcs);
+        assert_eq!(rows(&store, "SELECT location_key, leaf_index FROM event_locations").await, locations);
+        let hashes = rows(
+            &store,
+            "SELECT h.leaf_index, e.leaf_index FROM event_hashes h JOIN events e USING (event_hash)",
+        )
+        .await;
+        assert_eq!(hashes, (0..40).map(|leaf| (leaf, leaf)).collect());
+        let ranges = rows(&store, "SELECT first_leaf, end_leaf FROM event_time_ranges").await;
+        assert_eq!(ranges, [(0, 10), (10, 20), (20, 30), (30, 40)].into_iter().collect());
     }
 }

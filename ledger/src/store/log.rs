@@ -2,6 +2,7 @@
 //! roots and proofs computed from tiles, checkpoints and entries.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
@@ -10,6 +11,8 @@ use crate::hash::RootHash;
 use crate::size::{LeafIndex, TreeSize};
 use crate::tiles::{NodeNotInTree, Tile, TileError, TileId, TileSet, tiles_for_nodes};
 use crate::tree::{ConsistencyProof, InclusionProof, ProofPlan, ProofPlanError, WrongHashCount};
+
+use super::keys::KeyHandoff;
 
 /// How many connections a [`Store`] opens at most when built by [`Store::connect`].
 const DEFAULT_POOL_SIZE: usize = 8;
@@ -34,6 +37,8 @@ const SELECT_TILES: &str = "
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// Lookup keys of committed entries, from this store's sequencers to its indexer.
+    handoff: Arc<KeyHandoff>,
 }
 
 impl std::fmt::Debug for Store {
@@ -122,12 +127,20 @@ impl Store {
             .max_size(size.max(1))
             .build()
             .map_err(ConnectError::Pool)?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
     /// A store over an existing pool.
     pub fn from_pool(pool: Pool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            handoff: Arc::default(),
+        }
+    }
+
+    /// Where this store's sequencers hand the lookup keys of committed entries to its indexer.
+    pub(crate) fn handoff(&self) -> &Arc<KeyHandoff> {
+        &self.handoff
     }
 
     /// The connection pool.

@@ -10,7 +10,8 @@ use crate::batch::{BatchStatement, DeviceSignature, StatementHash};
 use crate::record::LeafRecord;
 use crate::size::LeafIndex;
 
-use super::indexer::{PgTimestamp, lookup_key};
+use super::indexer::PgTimestamp;
+use super::keys::lookup_key;
 use super::log::{ReadError, Store};
 
 const SELECT_ENTRY: &str = "SELECT event_hash, leaf, event FROM events WHERE leaf_index = $1";

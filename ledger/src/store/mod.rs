@@ -13,14 +13,17 @@
 //! - [`Checkpointer`] signs a C2SP checkpoint whenever the tree grew (every 500 ms by default),
 //!   after checking a consistency proof from the previous one.
 //! - [`Indexer`] fills the lookup tables from the entries past its watermark, in sorted batches,
-//!   off the append path.
+//!   off the append path: with the [`LookupKeys`] the appender attached to each entry (handed over
+//!   in memory by the sequencer of the same store), or else parsed from the stored JSON.
 //! - [`audit`] recomputes everything from the rows and names the first one that does not hold.
 //! - `testing` (feature `testing`): a migrated database per test, and realistic signed events.
 
 mod audit;
 mod checkpointer;
+mod copy;
 mod entry;
 mod indexer;
+mod keys;
 mod locks;
 mod log;
 mod lookup;
@@ -40,9 +43,8 @@ pub use entry::{
     AppendResult, BatchError, EPCIS_CONTEXT_URL, NewBatch, NewEntry, SelfContainedError,
     SignedBatch, self_contained_event,
 };
-pub use indexer::{
-    DEFAULT_INDEX_BATCH, IndexError, Indexer, IndexerHandle, LockWait, lookup_key,
-};
+pub use indexer::{DEFAULT_INDEX_BATCH, IndexError, Indexer, IndexerHandle, LockWait};
+pub use keys::{LookupKeys, lookup_key};
 pub use log::{ConnectError, ProofError, ReadError, Store};
 pub use lookup::{Lookup, StoredBatch, StoredEntry};
 pub use migrate::{MigrateError, MigrationReport, migrate, migrations_fingerprint};

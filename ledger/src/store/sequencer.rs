@@ -3,7 +3,8 @@
 //! Every append runs under the log's advisory lock, so that any number of processes may append to
 //! one database: the lock holder reads the tree size, skips events whose hash the log already has,
 //! writes the new events with `COPY ... BINARY`, the tiles that changed and the device batches, and
-//! commits (with `synchronous_commit` on) before any caller hears back.
+//! commits (with `synchronous_commit` on) before any caller hears back. After the commit, the
+//! lookup keys the new entries carry are handed to the store's indexer (see `keys`).
 //!
 //! Within a process, appends are queued to one task that takes every batch waiting and commits them
 //! together (group commit): concurrent callers share one transaction, one lock round and one WAL
@@ -32,6 +33,7 @@ use crate::tiles::{Tile, TileFrontier, TileId, tiles_of_tree};
 
 use super::entry::{AppendResult, NewBatch};
 use super::indexer::{Indexer, LockWait};
+use super::keys::HandedKeys;
 use super::locks;
 use super::log::{ReadError, Store, index_to_db, read_tiles, tree_size_from_db, width_to_db};
 
@@ -399,6 +401,22 @@ impl Worker {
         for (offset, &(batch, entry)) in planned.new.iter().enumerate() {
             let hash = *batches[batch].entries()[entry].event_hash().as_bytes();
             self.recent.leaves.insert(hash, planned.first_leaf + offset as u64);
+        }
+        // Committed: hand the lookup keys to the indexer, when every new entry has them (a run
+        // with a gap would be read back from the database anyway).
+        let handed: Option<Vec<HandedKeys>> = planned
+            .new
+            .iter()
+            .map(|&(batch, entry)| {
+                let entry = &batches[batch].entries()[entry];
+                entry.lookup_keys().map(|keys| HandedKeys {
+                    event_hash: *entry.event_hash().as_bytes(),
+                    keys: keys.clone(),
+                })
+            })
+            .collect();
+        if let Some(handed) = handed {
+            self.store.handoff().publish(planned.first_leaf, handed);
         }
         self.recent.end = frontier.size().get();
         self.frontier = Some(frontier);

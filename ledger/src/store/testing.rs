@@ -18,6 +18,7 @@ use tokio::sync::OnceCell;
 use tokio_postgres::{Client, NoTls};
 
 use super::entry::{NewBatch, NewEntry, SignedBatch};
+use super::keys::LookupKeys;
 use super::migrate::{migrate, migrations_fingerprint};
 use crate::batch::{DeviceSigningKey, EventBatch};
 use crate::ids::{DeviceId, UnixMillis};
@@ -252,13 +253,15 @@ fn redact(url: &str) -> String {
 }
 
 /// Realistic EPCIS 2.0 ObjectEvents from one simulated device (about 700 bytes of JSON, five
-/// EPCs each), hashed and wrapped in signed device batches ready to append.
+/// EPCs each), hashed and wrapped in signed device batches ready to append, with their lookup
+/// keys attached as ingest attaches them (unless [`without_lookup_keys`](Self::without_lookup_keys)).
 #[derive(Debug)]
 pub struct EventFactory {
     device: DeviceId,
     key: DeviceSigningKey,
     next_event: u64,
     next_sequence: u64,
+    lookup_keys: bool,
 }
 
 impl EventFactory {
@@ -272,7 +275,15 @@ impl EventFactory {
             key: DeviceSigningKey::from_seed(&[seed; 32]),
             next_event: 0,
             next_sequence: 0,
+            lookup_keys: true,
         }
+    }
+
+    /// The same factory, making entries without lookup keys (the indexer then parses the stored
+    /// JSON, as for entries appended by another process).
+    pub fn without_lookup_keys(mut self) -> Self {
+        self.lookup_keys = false;
+        self
     }
 
     /// The self-contained JSON object of this device's `n`-th event (the same `n` always gives
@@ -352,7 +363,12 @@ impl EventFactory {
                 };
                 #[allow(clippy::expect_used)]
                 let record = LeafRecord::new(hash, now, attestation).expect("an index below 2^20");
-                NewEntry::new(record, event)
+                let keys = self.lookup_keys.then(|| LookupKeys::of_json(&event).ok()).flatten();
+                let entry = NewEntry::new(record, event);
+                match keys {
+                    Some(keys) => entry.with_lookup_keys(keys),
+                    None => entry,
+                }
             })
             .collect();
         #[allow(clippy::expect_used)]
