@@ -15,7 +15,11 @@ pub fn object_event_json(n: u64) -> String {
         if k > 0 {
             epcs.push(',');
         }
-        let _ = write!(epcs, "\"urn:epc:id:sgtin:{COMPANY_PREFIX}.107346.{}\"", n * 5 + k);
+        let _ = write!(
+            epcs,
+            "\"urn:epc:id:sgtin:{COMPANY_PREFIX}.107346.{}\"",
+            n * 5 + k
+        );
     }
     let seconds = n % 60;
     let minutes = (n / 60) % 60;
@@ -86,5 +90,106 @@ mod tests {
     fn a_generated_event_is_about_700_bytes() {
         let len = object_event_json(123_456).len();
         assert!((600..=800).contains(&len), "event is {len} bytes");
+    }
+}
+
+pub mod harness {
+    //! An ingest service in this process, on a database of its own, for the load drivers.
+
+    use std::path::PathBuf;
+
+    use actix_web::dev::ServerHandle;
+    use anyhow::Context as _;
+    use ingest::location::SiteLocation;
+    use ingest::{Application, Config};
+    use ledger::batch::DevicePublicKey;
+    use ledger::note::{KeyName, NoteSignerKey};
+    use ledger::store::testing::TestDatabase;
+    use ledger::{DeviceId, SiteId};
+    use secrecy::SecretString;
+    use tokio::task::JoinHandle;
+
+    /// The login role ingest runs as (a member of `tagtrail_ingest` only).
+    pub const SERVICE_ROLE: &str = "tagtrail_ingest_bench";
+
+    /// A running ingest service and its database (dropped when this is).
+    pub struct IngestUnderTest {
+        /// The database (superuser access for measurements).
+        pub db: TestDatabase,
+        /// `http://127.0.0.1:<port>`.
+        pub base: String,
+        handle: ServerHandle,
+        server: JoinHandle<anyhow::Result<()>>,
+        dir: PathBuf,
+    }
+
+    /// Creates a migrated database with a site `bench-site` owning `locations` and the given
+    /// devices, and starts ingest on it (port 0), connected as [`SERVICE_ROLE`]; `adjust` may
+    /// change the settings first.
+    pub async fn start_ingest(
+        locations: &[&str],
+        devices: &[(DeviceId, DevicePublicKey)],
+        adjust: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<IngestUnderTest> {
+        let db = TestDatabase::create()
+            .await
+            .context("Failed to create the database")?;
+        let service_url = db.login_role(SERVICE_ROLE, "tagtrail_ingest").await?;
+        let mut admin = db.connect().await?;
+        let site = SiteId::parse("bench-site")?;
+        ingest::registry::add_site(&admin, &site, "load driver").await?;
+        let locations = locations
+            .iter()
+            .map(|location| SiteLocation::parse(location))
+            .collect::<Result<Vec<_>, _>>()?;
+        ingest::registry::add_site_locations(&mut admin, &site, &locations).await?;
+        for (device, key) in devices {
+            ingest::registry::add_device(&mut admin, device, &site, key, &[]).await?;
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "tagtrail-bench-{}-{}",
+            std::process::id(),
+            db.name()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let key_path = dir.join("checkpoint.key");
+        let signer = NoteSignerKey::from_seed(KeyName::parse("bench.tagtrail/log")?, &[7; 32]);
+        std::fs::write(&key_path, signer.to_private_text().as_str())?;
+        let mut config = Config::new(
+            SecretString::from(service_url),
+            key_path,
+            "127.0.0.1:0".parse()?,
+        )?;
+        adjust(&mut config);
+        let app = Application::build(config).await?;
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        let server = tokio::spawn(app.run_until_stopped());
+        Ok(IngestUnderTest {
+            db,
+            base,
+            handle,
+            server,
+            dir,
+        })
+    }
+
+    impl std::fmt::Debug for IngestUnderTest {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("IngestUnderTest")
+                .field("database", &self.db.name())
+                .field("base", &self.base)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl IngestUnderTest {
+        /// Stops the service gracefully; the database stays until the returned value is dropped.
+        pub async fn stop(self) -> anyhow::Result<TestDatabase> {
+            self.handle.stop(true).await;
+            self.server.await??;
+            let _ = std::fs::remove_dir_all(&self.dir);
+            Ok(self.db)
+        }
     }
 }

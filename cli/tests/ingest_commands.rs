@@ -78,25 +78,13 @@ fn locations(file: &Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn administration_and_capture_commands_work_end_to_end() {
     let db = TestDatabase::create().await.unwrap();
-    let admin = db.connect().await.unwrap();
-    admin
-        .batch_execute(&format!(
-            "DO $$ BEGIN
-                 CREATE ROLE {SERVICE_ROLE} LOGIN PASSWORD '{SERVICE_ROLE}' IN ROLE tagtrail_ingest;
-             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-             END $$;"
-        ))
-        .await
-        .unwrap();
+    let service_url = db.login_role(SERVICE_ROLE, "tagtrail_ingest").await.unwrap();
     let dir = std::env::temp_dir().join(format!("cli-ingest-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let checkpoint_key = dir.join("checkpoint.key");
     let signer = NoteSignerKey::from_seed(KeyName::parse("cli.test/log").unwrap(), &[3; 32]);
     std::fs::write(&checkpoint_key, signer.to_private_text().as_str()).unwrap();
-    let (scheme, rest) = db.url().split_once("://").unwrap();
-    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    let service_url = format!("{scheme}://{SERVICE_ROLE}:{SERVICE_ROLE}@{host}");
     let config = Config::new(SecretString::from(service_url), checkpoint_key, "127.0.0.1:0".parse().unwrap()).unwrap();
     let app = Application::build(config).await.unwrap();
     let url = format!("http://127.0.0.1:{}", app.port());

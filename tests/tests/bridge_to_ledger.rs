@@ -234,19 +234,9 @@ fn simulated_reads_reach_the_ledger_exactly_once_through_kill_9_of_bridge_and_in
         .build()
         .unwrap();
     let db = runtime.block_on(TestDatabase::create()).unwrap();
-    runtime.block_on(async {
-        db.connect()
-            .await
-            .unwrap()
-            .batch_execute(&format!(
-                "DO $$ BEGIN
-                     CREATE ROLE {SERVICE_ROLE} LOGIN PASSWORD '{SERVICE_ROLE}' IN ROLE tagtrail_ingest;
-                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-                 END $$;"
-            ))
-            .await
-            .unwrap();
-    });
+    let service_url = runtime
+        .block_on(db.login_role(SERVICE_ROLE, "tagtrail_ingest"))
+        .unwrap();
     let dir = TempDir(std::env::temp_dir().join(format!("tagtrail-e2e-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir.0);
     std::fs::create_dir_all(&dir.0).unwrap();
@@ -289,11 +279,9 @@ fn simulated_reads_reach_the_ledger_exactly_once_through_kill_9_of_bridge_and_in
         &database,
     ]);
 
-    let (scheme, rest) = database.split_once("://").unwrap();
-    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     let ingest = Ingest {
         port: free_port(),
-        database_url: format!("{scheme}://{SERVICE_ROLE}:{SERVICE_ROLE}@{host}"),
+        database_url: service_url,
         checkpoint_key: PathBuf::from(&checkpoint_key),
     };
     let mut ingest_process = Some(ingest.start());

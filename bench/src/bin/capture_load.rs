@@ -20,19 +20,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use futures_util::pin_mut;
 use ingest::client::{CaptureClient, Credential, DeviceSigner};
-use ingest::location::SiteLocation;
-use ingest::{Application, Config};
 use ledger::batch::DeviceSigningKey;
-use ledger::note::{KeyName, NoteSignerKey};
 use ledger::record::{Attestation, LeafRecord};
 use ledger::store::testing::TestDatabase;
 use ledger::{DeviceId, SiteId, UnixMillis};
-use secrecy::SecretString;
+use tagtrail_bench::harness::start_ingest;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
-/// The login role ingest runs as here (a member of `tagtrail_ingest` only).
-const SERVICE_ROLE: &str = "tagtrail_ingest_bench";
 /// Rows per durable transaction of the COPY baseline.
 const BASELINE_CHUNK: usize = 10_000;
 
@@ -51,10 +46,16 @@ fn options() -> anyhow::Result<Options> {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--events" => options.events = args.next().context("--events needs a number")?.parse()?,
-            "--clients" => options.clients = args.next().context("--clients needs a number")?.parse()?,
+            "--events" => {
+                options.events = args.next().context("--events needs a number")?.parse()?
+            }
+            "--clients" => {
+                options.clients = args.next().context("--clients needs a number")?.parse()?
+            }
             "--quick" => options.quick = true,
-            other => anyhow::bail!("unknown argument {other:?}; usage: capture_load [--events N] [--clients N] [--quick]"),
+            other => anyhow::bail!(
+                "unknown argument {other:?}; usage: capture_load [--events N] [--clients N] [--quick]"
+            ),
         }
     }
     Ok(options)
@@ -187,7 +188,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// The CPU time per event of ingest's pure pipeline, on this thread.
 fn pipeline_cost() -> anyhow::Result<Duration> {
-    let documents: Vec<Vec<u8>> = (0..200).map(|k| tagtrail_bench::object_event_document(k * 100, 100)).collect();
+    let documents: Vec<Vec<u8>> = (0..200)
+        .map(|k| tagtrail_bench::object_event_document(k * 100, 100))
+        .collect();
     let caller = ingest::auth::Caller::Site {
         site: SiteId::parse("bench-site")?,
         token: ingest::auth::TokenId::parse("0123456789abcdef")?,
@@ -196,12 +199,18 @@ fn pipeline_cost() -> anyhow::Result<Duration> {
     let started = thread_cpu_time();
     let mut events = 0;
     for body in &documents {
-        let analysed = ingest::capture::analyse(body, &limits).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let analysed =
+            ingest::capture::analyse(body, &limits).map_err(|e| anyhow::anyhow!("{e}"))?;
         let decision = analysed
             .decide(ingest::capture::ErrorBehaviour::Rollback)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let batch = analysed
-            .batch(&caller, None, &decision.accepted, UnixMillis::from_millis(0))
+            .batch(
+                &caller,
+                None,
+                &decision.accepted,
+                UnixMillis::from_millis(0),
+            )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         events += batch.len();
     }
@@ -220,25 +229,12 @@ fn thread_cpu_time() -> Duration {
 
 /// Runs one scenario against a fresh database and service.
 async fn run_scenario(scenario: &Scenario, first_event: u64) -> anyhow::Result<Outcome> {
-    let db = TestDatabase::create().await.context("Failed to create the database")?;
-    let mut admin = db.connect().await?;
-    admin
-        .batch_execute(&format!(
-            "DO $$ BEGIN
-                 CREATE ROLE {SERVICE_ROLE} LOGIN PASSWORD '{SERVICE_ROLE}' IN ROLE tagtrail_ingest;
-             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-             END $$;"
-        ))
-        .await?;
-    let site = SiteId::parse("bench-site")?;
-    ingest::registry::add_site(&admin, &site, "load driver").await?;
-    ingest::registry::add_site_locations(&mut admin, &site, &[SiteLocation::parse("urn:epc:idpat:sgln:0614141.00777.*")?])
-        .await?;
     let mut signers = Vec::with_capacity(scenario.clients);
+    let mut devices = Vec::with_capacity(scenario.clients);
     for client in 0..scenario.clients {
         let device = DeviceId::parse(&format!("bench-device-{client}"))?;
         let key = DeviceSigningKey::from_seed(&[u8::try_from(client % 250).unwrap_or(0) + 1; 32]);
-        ingest::registry::add_device(&mut admin, &device, &site, &key.public_key(), &[]).await?;
+        devices.push((device.clone(), key.public_key()));
         signers.push(DeviceSigner::new(device, key));
     }
 
@@ -246,35 +242,30 @@ async fn run_scenario(scenario: &Scenario, first_event: u64) -> anyhow::Result<O
     let mut work: Vec<Vec<SignedDocument>> = vec![Vec::new(); scenario.clients];
     for k in 0..scenario.documents {
         let client = (k as usize) % scenario.clients;
-        let body = tagtrail_bench::object_event_document(first_event + k * scenario.events_per_document, scenario.events_per_document);
+        let body = tagtrail_bench::object_event_document(
+            first_event + k * scenario.events_per_document,
+            scenario.events_per_document,
+        );
         let headers = signers[client].headers(&body)?;
         work[client].push((k, body, headers));
     }
 
-    let dir = std::env::temp_dir().join(format!("capture-load-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let key_path = dir.join("checkpoint.key");
-    let signer = NoteSignerKey::from_seed(KeyName::parse("bench.tagtrail/log")?, &[7; 32]);
-    std::fs::write(&key_path, signer.to_private_text().as_str())?;
-    let (scheme, rest) = db.url().split_once("://").context("bad database URL")?;
-    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    let mut config = Config::new(
-        SecretString::from(format!("{scheme}://{SERVICE_ROLE}:{SERVICE_ROLE}@{host}")),
-        key_path,
-        "127.0.0.1:0".parse()?,
-    )?;
-    config.http.workers = Some(2);
-    config.database.pool_size = 24;
-    let app = Application::build(config).await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let handle = app.handle();
-    let server = tokio::spawn(app.run_until_stopped());
+    let ingest = start_ingest(
+        &["urn:epc:idpat:sgln:0614141.00777.*"],
+        &devices,
+        |config| {
+            config.http.workers = Some(2);
+            config.database.pool_size = 24;
+        },
+    )
+    .await?;
+    let base = ingest.base.clone();
 
     // Proof-readiness: the checkpointed tree size over time.
     let polling = Arc::new(AtomicBool::new(true));
     let poller = {
         let polling = polling.clone();
-        let client = db.connect().await?;
+        let client = ingest.db.connect().await?;
         tokio::spawn(async move {
             let mut sizes: Vec<(Instant, u64)> = Vec::new();
             while polling.load(Ordering::Relaxed) {
@@ -292,7 +283,9 @@ async fn run_scenario(scenario: &Scenario, first_event: u64) -> anyhow::Result<O
     };
 
     let started = Instant::now();
-    let per_document = scenario.rate.map(|rate| Duration::from_secs_f64(scenario.events_per_document as f64 / rate));
+    let per_document = scenario
+        .rate
+        .map(|rate| Duration::from_secs_f64(scenario.events_per_document as f64 / rate));
     let mut threads = Vec::new();
     for (client_index, documents) in work.into_iter().enumerate() {
         let base = base.clone();
@@ -304,7 +297,8 @@ async fn run_scenario(scenario: &Scenario, first_event: u64) -> anyhow::Result<O
             let client = CaptureClient::new(&base, Credential::Device(signer));
             let mut results = Vec::with_capacity(documents.len());
             for (k, body, headers) in documents {
-                let scheduled = per_document.map(|every| started + every * u32::try_from(k).unwrap_or(u32::MAX));
+                let scheduled = per_document
+                    .map(|every| started + every * u32::try_from(k).unwrap_or(u32::MAX));
                 if let Some(at) = scheduled {
                     let now = Instant::now();
                     if at > now {
@@ -317,9 +311,14 @@ async fn run_scenario(scenario: &Scenario, first_event: u64) -> anyhow::Result<O
                 let reply = client.post_raw("/capture", &all, &body);
                 let acked = Instant::now();
                 let top = match &reply {
-                    Ok(reply) if reply.status == 202 => reply.body["receipts"]
-                        .as_array()
-                        .and_then(|receipts| receipts.iter().filter_map(|r| r["leafIndex"].as_u64()).max()),
+                    Ok(reply) if reply.status == 202 => {
+                        reply.body["receipts"].as_array().and_then(|receipts| {
+                            receipts
+                                .iter()
+                                .filter_map(|r| r["leafIndex"].as_u64())
+                                .max()
+                        })
+                    }
                     _ => None,
                 };
                 results.push((acked - sent, acked, top));
@@ -331,7 +330,9 @@ async fn run_scenario(scenario: &Scenario, first_event: u64) -> anyhow::Result<O
     let mut acks = Vec::new();
     let mut failures = 0;
     for thread in threads {
-        let results = thread.join().map_err(|_| anyhow::anyhow!("a client thread panicked"))?;
+        let results = thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("a client thread panicked"))?;
         for (latency, acked, top) in results {
             match top {
                 Some(top) => {
@@ -347,9 +348,7 @@ async fn run_scenario(scenario: &Scenario, first_event: u64) -> anyhow::Result<O
     tokio::time::sleep(Duration::from_millis(1500)).await;
     polling.store(false, Ordering::Relaxed);
     let sizes = poller.await?;
-    handle.stop(true).await;
-    server.await??;
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(ingest.stop().await?);
 
     let proof_ready = acks
         .iter()
@@ -357,7 +356,9 @@ async fn run_scenario(scenario: &Scenario, first_event: u64) -> anyhow::Result<O
             sizes
                 .iter()
                 .find(|(_, size)| *size > *top)
-                .map_or(Duration::from_secs(3600), |(at, _)| at.saturating_duration_since(*acked))
+                .map_or(Duration::from_secs(3600), |(at, _)| {
+                    at.saturating_duration_since(*acked)
+                })
         })
         .collect();
     Ok(Outcome {
@@ -376,7 +377,9 @@ async fn copy_baseline(events: u64) -> anyhow::Result<f64> {
     let db = TestDatabase::create().await?;
     let mut client = db.connect().await?;
     client
-        .batch_execute("CREATE TABLE baseline (leaf_index bigint, event_hash bytea, leaf bytea, event text)")
+        .batch_execute(
+            "CREATE TABLE baseline (leaf_index bigint, event_hash bytea, leaf bytea, event text)",
+        )
         .await?;
     // Rows prepared before the clock starts: the hashing is ingest's work, not the baseline's.
     let site = SiteId::parse("bench-site")?;
@@ -388,7 +391,11 @@ async fn copy_baseline(events: u64) -> anyhow::Result<f64> {
         let document = epcis::document::Document::parse(&body)?;
         let hashes = epcis::hash::parsed_document_hashes(&document)?;
         for (event, hash) in document.events().iter().zip(hashes) {
-            let record = LeafRecord::new(hash, UnixMillis::from_millis(0), Attestation::Unattested { site: site.clone() })?;
+            let record = LeafRecord::new(
+                hash,
+                UnixMillis::from_millis(0),
+                Attestation::Unattested { site: site.clone() },
+            )?;
             rows.push((hash, record.encode(), event.to_json()));
         }
         n += count;
@@ -399,7 +406,8 @@ async fn copy_baseline(events: u64) -> anyhow::Result<f64> {
         let sink = transaction
             .copy_in("COPY baseline (leaf_index, event_hash, leaf, event) FROM STDIN BINARY")
             .await?;
-        let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::BYTEA, Type::BYTEA, Type::TEXT]);
+        let writer =
+            BinaryCopyInWriter::new(sink, &[Type::INT8, Type::BYTEA, Type::BYTEA, Type::TEXT]);
         pin_mut!(writer);
         for (offset, (hash, leaf, event)) in chunk.iter().enumerate() {
             let index = i64::try_from(chunk_index * BASELINE_CHUNK + offset).unwrap_or(i64::MAX);

@@ -59,14 +59,8 @@ pub fn write_checkpoint_key(dir: &std::path::Path) -> PathBuf {
     path
 }
 
-/// `url` with its user and password replaced.
-pub fn with_credentials(url: &str, user: &str, password: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    format!("{scheme}://{user}:{password}@{host}")
-}
-
-/// Makes sure the service's login role exists (roles are cluster-wide; tests run concurrently).
+/// Makes sure the service's login role exists on a server that is not a [`TestDatabase`]'s (the
+/// private PostgreSQL of the restart test).
 pub async fn ensure_service_role(admin: &tokio_postgres::Client) {
     admin
         .batch_execute(&format!(
@@ -94,8 +88,7 @@ impl TestApp {
     /// A service on the given database.
     pub async fn spawn_on(db: TestDatabase, adjust: impl FnOnce(&mut Config)) -> Self {
         let admin = db.connect().await.unwrap();
-        ensure_service_role(&admin).await;
-        let url = with_credentials(db.url(), SERVICE_ROLE, SERVICE_ROLE);
+        let url = db.login_role(SERVICE_ROLE, "tagtrail_ingest").await.unwrap();
         let key_dir = temp_dir("app");
         let key = write_checkpoint_key(&key_dir.0);
         let mut config = Config::new(SecretString::from(url), key, "127.0.0.1:0".parse().unwrap()).unwrap();

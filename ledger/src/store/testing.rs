@@ -107,6 +107,38 @@ impl TestDatabase {
         &self.url
     }
 
+    /// Makes sure the login role `role` exists as a member of `group` only (its password is its
+    /// name; roles are cluster-wide and tests run concurrently, so an existing one is kept), and
+    /// returns this database's URL logging in as it: how a service under test connects with least
+    /// privilege. `role` and `group` are plain lower-case SQL identifiers.
+    pub async fn login_role(&self, role: &str, group: &str) -> Result<String, TestDatabaseError> {
+        let plain = |name: &str| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
+        };
+        if !plain(role) || !plain(group) {
+            return Err(TestDatabaseError::BadUrl(format!(
+                "role names must be plain identifiers: {role}, {group}"
+            )));
+        }
+        self.connect()
+            .await?
+            .batch_execute(&format!(
+                "DO $$ BEGIN
+                     CREATE ROLE {role} LOGIN PASSWORD '{role}' IN ROLE {group};
+                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                 END $$;"
+            ))
+            .await
+            .map_err(|e| TestDatabaseError::Sql("create the login role", e))?;
+        let bad = || TestDatabaseError::BadUrl(redact(&self.url));
+        let (scheme, rest) = self.url.split_once("://").ok_or_else(bad)?;
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        Ok(format!("{scheme}://{role}:{role}@{host}"))
+    }
+
     /// A new superuser connection to this database.
     pub async fn connect(&self) -> Result<Client, TestDatabaseError> {
         connect(&self.url).await
