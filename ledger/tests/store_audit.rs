@@ -11,7 +11,8 @@ use ledger::checkpoint::Origin;
 use ledger::note::{KeyName, NoteSignerKey};
 use ledger::store::testing::{EventFactory, TestDatabase};
 use ledger::store::{
-    AuditOptions, AuditProblem, AuditReport, Checkpointer, NoProgress, Sequencer, Store, audit,
+    AUDIT_CONNECTIONS, AuditError, AuditOptions, AuditProblem, AuditReport, Checkpointer,
+    NoProgress, Sequencer, Store, audit,
 };
 
 /// A log of 700 entries in batches of 250, 250, 100 and 100, with a checkpoint after each.
@@ -19,8 +20,11 @@ async fn written_log() -> (TestDatabase, Store) {
     let db = TestDatabase::create().await.unwrap();
     let store = Store::connect(db.url()).unwrap();
     let signer = NoteSignerKey::from_seed(KeyName::parse("tagtrail.test/log").unwrap(), &[5; 32]);
-    let checkpointer =
-        Checkpointer::new(&store, Origin::parse("tagtrail.test/log").unwrap(), Arc::new(signer));
+    let checkpointer = Checkpointer::new(
+        &store,
+        Origin::parse("tagtrail.test/log").unwrap(),
+        Arc::new(signer),
+    );
     let sequencer = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-1", 1);
     for size in [250, 250, 100, 100] {
@@ -32,7 +36,9 @@ async fn written_log() -> (TestDatabase, Store) {
 }
 
 async fn run_audit(store: &Store) -> AuditReport {
-    audit(store, AuditOptions::default(), Arc::new(NoProgress)).await.unwrap()
+    audit(store, AuditOptions::default(), Arc::new(NoProgress))
+        .await
+        .unwrap()
 }
 
 /// Runs SQL as the superuser with triggers disabled for the session.
@@ -52,6 +58,31 @@ fn entry_of(problem: &AuditProblem) -> Option<u64> {
 }
 
 #[tokio::test]
+async fn a_pool_too_small_for_the_audit_is_refused_at_once_not_waited_on() {
+    let (db, _store) = written_log().await;
+    let small = Store::connect_with_pool_size(db.url(), AUDIT_CONNECTIONS - 1).unwrap();
+    // A pool one connection short used to make the audit wait for ever for its last connection.
+    let outcome = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        audit(&small, AuditOptions::default(), Arc::new(NoProgress)),
+    )
+    .await
+    .expect("the audit answers instead of waiting for a connection");
+    assert!(
+        matches!(
+            outcome,
+            Err(AuditError::PoolTooSmall { needed: AUDIT_CONNECTIONS, max_size }) if max_size == AUDIT_CONNECTIONS - 1
+        ),
+        "{outcome:?}"
+    );
+    let exact = Store::connect_with_pool_size(db.url(), AUDIT_CONNECTIONS).unwrap();
+    let report = audit(&exact, AuditOptions::default(), Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(report.problem, None);
+}
+
+#[tokio::test]
 async fn a_log_written_by_the_sequencer_audits_clean() {
     let (_db, store) = written_log().await;
     let report = run_audit(&store).await;
@@ -59,7 +90,11 @@ async fn a_log_written_by_the_sequencer_audits_clean() {
     assert_eq!(report.entries, 700);
     assert_eq!(report.checkpoints, 4);
     assert_eq!(report.device_batches, 4);
-    assert!(report.tiles >= 2 + 4, "two full level 0 tiles and partial rows: {}", report.tiles);
+    assert!(
+        report.tiles >= 2 + 4,
+        "two full level 0 tiles and partial rows: {}",
+        report.tiles
+    );
     assert!(report.event_hashes_recomputed);
 }
 
@@ -74,13 +109,20 @@ async fn a_changed_event_field_is_caught_by_its_event_hash() {
     .await;
     let problem = run_audit(&store).await.problem.expect("a problem");
     assert_eq!(entry_of(&problem), Some(300), "{problem}");
-    assert!(problem.to_string().contains("the stored event hashes to"), "{problem}");
+    assert!(
+        problem.to_string().contains("the stored event hashes to"),
+        "{problem}"
+    );
 }
 
 #[tokio::test]
 async fn a_changed_stored_event_hash_is_caught() {
     let (db, store) = written_log().await;
-    tamper(&db, "UPDATE events SET event_hash = sha256('x') WHERE leaf_index = 42").await;
+    tamper(
+        &db,
+        "UPDATE events SET event_hash = sha256('x') WHERE leaf_index = 42",
+    )
+    .await;
     let problem = run_audit(&store).await.problem.expect("a problem");
     assert_eq!(entry_of(&problem), Some(42), "{problem}");
 }
@@ -97,13 +139,22 @@ async fn a_changed_leaf_record_is_caught_and_blamed_on_the_entry() {
     .await;
     let problem = run_audit(&store).await.problem.expect("a problem");
     assert_eq!(entry_of(&problem), Some(123), "{problem}");
-    assert!(problem.to_string().contains("does not hash to what the log committed"), "{problem}");
+    assert!(
+        problem
+            .to_string()
+            .contains("does not hash to what the log committed"),
+        "{problem}"
+    );
 }
 
 #[tokio::test]
 async fn an_undecodable_leaf_record_is_caught() {
     let (db, store) = written_log().await;
-    tamper(&db, "UPDATE events SET leaf = '\\x02'::bytea || substring(leaf FROM 2) WHERE leaf_index = 7").await;
+    tamper(
+        &db,
+        "UPDATE events SET leaf = '\\x02'::bytea || substring(leaf FROM 2) WHERE leaf_index = 7",
+    )
+    .await;
     let problem = run_audit(&store).await.problem.expect("a problem");
     assert_eq!(entry_of(&problem), Some(7), "{problem}");
     assert!(problem.to_string().contains("malformed"), "{problem}");
@@ -137,10 +188,22 @@ async fn a_changed_tile_hash_is_caught_and_blamed_on_the_tile() {
 #[tokio::test]
 async fn a_deleted_tile_row_is_caught() {
     let (db, store) = written_log().await;
-    tamper(&db, "DELETE FROM tiles WHERE level = 0 AND tile_index = 0 AND width = 256").await;
+    tamper(
+        &db,
+        "DELETE FROM tiles WHERE level = 0 AND tile_index = 0 AND width = 256",
+    )
+    .await;
     let problem = run_audit(&store).await.problem.expect("a problem");
     assert!(
-        matches!(problem, AuditProblem::Tile { level: 0, index: 0, width: 256, .. }),
+        matches!(
+            problem,
+            AuditProblem::Tile {
+                level: 0,
+                index: 0,
+                width: 256,
+                ..
+            }
+        ),
         "{problem}"
     );
     assert!(problem.to_string().contains("missing"), "{problem}");
@@ -158,13 +221,20 @@ async fn a_deleted_entry_is_caught_as_missing() {
 #[tokio::test]
 async fn a_changed_checkpoint_root_column_is_caught() {
     let (db, store) = written_log().await;
-    tamper(&db, "UPDATE checkpoints SET root_hash = sha256('y') WHERE tree_size = 500").await;
+    tamper(
+        &db,
+        "UPDATE checkpoints SET root_hash = sha256('y') WHERE tree_size = 500",
+    )
+    .await;
     let problem = run_audit(&store).await.problem.expect("a problem");
     assert!(
         matches!(problem, AuditProblem::Checkpoint { tree_size: 500, .. }),
         "{problem}"
     );
-    assert!(problem.to_string().contains("differ from the signed note"), "{problem}");
+    assert!(
+        problem.to_string().contains("differ from the signed note"),
+        "{problem}"
+    );
 }
 
 #[tokio::test]
@@ -193,8 +263,16 @@ async fn a_changed_device_batch_is_caught() {
     )
     .await;
     let problem = run_audit(&store).await.problem.expect("a problem");
-    assert!(matches!(problem, AuditProblem::DeviceBatch { .. }), "{problem}");
-    assert!(problem.to_string().contains("not the batch the statement commits to"), "{problem}");
+    assert!(
+        matches!(problem, AuditProblem::DeviceBatch { .. }),
+        "{problem}"
+    );
+    assert!(
+        problem
+            .to_string()
+            .contains("not the batch the statement commits to"),
+        "{problem}"
+    );
 }
 
 #[tokio::test]
@@ -214,7 +292,12 @@ async fn without_event_hashes_the_audit_still_checks_leaves_tiles_and_checkpoint
     )
     .await;
     let report = audit(&store, options, Arc::new(NoProgress)).await.unwrap();
-    assert_eq!(report.problem.as_ref().and_then(entry_of), Some(600), "{:?}", report.problem);
+    assert_eq!(
+        report.problem.as_ref().and_then(entry_of),
+        Some(600),
+        "{:?}",
+        report.problem
+    );
 }
 
 #[tokio::test]

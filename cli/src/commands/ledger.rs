@@ -23,7 +23,12 @@ use zeroize::Zeroizing;
 #[derive(Debug, Args)]
 pub struct MigrateCommand {
     /// PostgreSQL URL of the ledger database (postgres://user:password@host:port/database).
-    #[arg(long, env = "TAGTRAIL_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TAGTRAIL_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     database_url: String,
 }
 
@@ -59,7 +64,12 @@ impl MigrateCommand {
 pub struct AuditCommand {
     /// PostgreSQL URL of the ledger database (a read-only role such as a member of
     /// tagtrail_reader is enough).
-    #[arg(long, env = "TAGTRAIL_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TAGTRAIL_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     database_url: String,
     /// Do not recompute event hashes from the stored event JSON (much faster; everything else is
     /// still checked, but a changed event field goes unnoticed).
@@ -80,8 +90,11 @@ impl AuditCommand {
         let progress = Arc::new(Progress::new());
         let started = Instant::now();
         let report = runtime()?.block_on(async {
-            let store = ledger::store::Store::connect_with_pool_size(&self.database_url, 4)
-                .context("Invalid --database-url")?;
+            let store = ledger::store::Store::connect_with_pool_size(
+                &self.database_url,
+                ledger::store::AUDIT_CONNECTIONS,
+            )
+            .context("Invalid --database-url")?;
             ledger::store::audit(&store, options, progress.clone())
                 .await
                 .context("Failed to audit the ledger")
@@ -91,7 +104,11 @@ impl AuditCommand {
         let mut out = std::io::stdout().lock();
         match &report.problem {
             None => {
-                let rate = if elapsed > 0.0 { report.entries as f64 / elapsed } else { 0.0 };
+                let rate = if elapsed > 0.0 {
+                    report.entries as f64 / elapsed
+                } else {
+                    0.0
+                };
                 writeln!(
                     out,
                     "ok: {} entries, {} tiles, {} device batches, {} checkpoints verified{} in {elapsed:.2} s ({rate:.0} entries/s)",
@@ -208,13 +225,31 @@ impl KeygenCommand {
             PathBuf::from(path)
         });
         if public_path.exists() {
-            anyhow::bail!("{} already exists; not overwriting it", public_path.display());
+            anyhow::bail!(
+                "{} already exists; not overwriting it",
+                public_path.display()
+            );
         }
         let private_text = signer.to_private_text();
-        write_new_file(&self.private_key, format!("{}\n", private_text.as_str()).as_bytes(), 0o600)
-            .with_context(|| format!("Failed to write the private key to {}", self.private_key.display()))?;
-        write_new_file(&public_path, format!("{verifier}\n").as_bytes(), 0o644)
-            .with_context(|| format!("Failed to write the verifier key to {}", public_path.display()))?;
+        write_new_file(
+            &self.private_key,
+            format!("{}\n", private_text.as_str()).as_bytes(),
+            0o600,
+        )
+        .with_context(|| {
+            format!(
+                "Failed to write the private key to {}",
+                self.private_key.display()
+            )
+        })?;
+        write_new_file(&public_path, format!("{verifier}\n").as_bytes(), 0o644).with_context(
+            || {
+                format!(
+                    "Failed to write the verifier key to {}",
+                    public_path.display()
+                )
+            },
+        )?;
         writeln!(std::io::stdout().lock(), "{verifier}")?;
         Ok(ExitCode::SUCCESS)
     }

@@ -187,6 +187,13 @@ pub enum AuditError {
     Copy(String),
     #[error("an audit thread failed")]
     Thread,
+    #[error("the audit reads over {needed} connections of one snapshot, but the store's pool holds at most {max_size}")]
+    PoolTooSmall {
+        /// Connections the audit needs at once ([`AUDIT_CONNECTIONS`]).
+        needed: usize,
+        /// The pool's size.
+        max_size: usize,
+    },
 }
 
 impl From<tokio_postgres::Error> for AuditError {
@@ -195,14 +202,27 @@ impl From<tokio_postgres::Error> for AuditError {
     }
 }
 
-/// Audits the whole log in `store`: see the module documentation for what is checked.
+/// Connections an audit holds at once (two entry streams, tiles, batches, checkpoints): the
+/// store's pool must have at least this many.
+pub const AUDIT_CONNECTIONS: usize = 5;
+
+/// Audits the whole log in `store`: see the module documentation for what is checked. The store's
+/// pool must hold at least [`AUDIT_CONNECTIONS`] connections (a smaller one is refused at once
+/// rather than waited on for ever).
 pub async fn audit(
     store: &Store,
     options: AuditOptions,
     progress: Arc<dyn AuditProgress>,
 ) -> Result<AuditReport, AuditError> {
-    let mut connections: Vec<Object> = Vec::with_capacity(5);
-    for _ in 0..5 {
+    let max_size = store.pool().status().max_size;
+    if max_size < AUDIT_CONNECTIONS {
+        return Err(AuditError::PoolTooSmall {
+            needed: AUDIT_CONNECTIONS,
+            max_size,
+        });
+    }
+    let mut connections: Vec<Object> = Vec::with_capacity(AUDIT_CONNECTIONS);
+    for _ in 0..AUDIT_CONNECTIONS {
         connections.push(store.pool().get().await.map_err(AuditError::Pool)?);
     }
     let [events_client, more_events_client, tiles_client, batches_client, checkpoints_client] =

@@ -33,7 +33,8 @@ mod sequencer;
 pub mod testing;
 
 pub use audit::{
-    AuditError, AuditOptions, AuditProblem, AuditProgress, AuditReport, NoProgress, audit,
+    AUDIT_CONNECTIONS, AuditError, AuditOptions, AuditProblem, AuditProgress, AuditReport,
+    NoProgress, audit,
 };
 pub use checkpointer::{
     CheckpointStoreError, Checkpointer, CheckpointerHandle, DEFAULT_CHECKPOINT_INTERVAL,
