@@ -315,7 +315,7 @@ impl Default for RawSmoothing {
 }
 
 fn default_cycle_ms() -> u64 {
-    1000
+    500
 }
 fn default_absence_ms() -> u64 {
     5000

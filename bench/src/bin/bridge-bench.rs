@@ -47,8 +47,8 @@ const READS_PER_TAG: usize = 3;
 const DEVICE: &str = "urn:tagtrail:device:bench-dock";
 const DEVICE_SEED: [u8; 32] = [9; 32];
 const READ_POINT: &str = "urn:epc:id:sgln:0614141.00777.0";
-/// Smoothing cycles measured: a fast portal setting and the default.
-const CYCLES_MS: [u64; 2] = [250, 1_000];
+/// Smoothing cycles measured: a fast portal setting, the default and a slow one.
+const CYCLES_MS: [u64; 3] = [250, 500, 1_000];
 
 struct Options {
     passes: usize,

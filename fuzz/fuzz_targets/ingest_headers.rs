@@ -1,0 +1,47 @@
+//! Any bytes as the headers a capture request carries to ingest: the device's batch statement
+//! (`TagTrail-Batch-Statement`, base64 of the encoded statement), its signature
+//! (`TagTrail-Batch-Signature: ed25519:<base64>`), a site token (`Authorization: Bearer tt_...`)
+//! and `GS1-Capture-Error-Behaviour`. The input is split at `\n` into up to four header values,
+//! each present only when non-empty. Nothing may panic; refusals must name a header.
+#![no_main]
+
+use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use ingest::auth::{Credentials, credentials};
+use ingest::capture::ErrorBehaviour;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let mut parts = data.splitn(4, |byte| *byte == b'\n');
+    let names = [
+        HeaderName::from_static("tagtrail-batch-statement"),
+        HeaderName::from_static("tagtrail-batch-signature"),
+        AUTHORIZATION,
+    ];
+    let mut headers = HeaderMap::new();
+    for name in names {
+        let Some(value) = parts.next() else { break };
+        if value.is_empty() {
+            continue;
+        }
+        // Bytes a client cannot send as a header value never reach the service.
+        let Ok(value) = HeaderValue::from_bytes(value) else { return };
+        headers.insert(name, value);
+    }
+    match credentials(&headers) {
+        Ok(Credentials::Device { statement, .. }) => {
+            // A statement that decodes re-encodes to a statement that decodes the same.
+            let again = ledger::batch::BatchStatement::decode(&statement.encode())
+                .expect("an encoded statement decodes");
+            assert_eq!(again, statement);
+        }
+        Ok(Credentials::Token(token)) => {
+            assert!(token.id().as_str().len() <= 64);
+        }
+        Err(failure) => {
+            assert!(!failure.pointer.is_empty() && !failure.message.is_empty(), "{failure:?}");
+        }
+    }
+    if let Some(behaviour) = parts.next().and_then(|value| std::str::from_utf8(value).ok()) {
+        let _ = ErrorBehaviour::parse(behaviour);
+    }
+});
