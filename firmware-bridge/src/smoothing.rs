@@ -315,8 +315,14 @@ impl Smoother {
                     self.params,
                 );
             }
+            // Departures are gathered like arrivals: once the first present tag's absence has
+            // run out, a cycle later every tag whose absence ran out by then departs in one event.
             if !state.present.is_empty()
-                && now >= state.earliest_last_seen.saturating_add(absence_ms)
+                && now
+                    >= state
+                        .earliest_last_seen
+                        .saturating_add(absence_ms)
+                        .saturating_add(cycle_ms)
             {
                 let mut departed = BTreeMap::new();
                 let mut last_seen = 0;
@@ -485,9 +491,10 @@ mod tests {
         let mut smoother = Smoother::new(params(10), &points());
         let mut events = Vec::new();
         smoother.push(&read(sgtin(1), 10_000), &mut events);
-        smoother.advance(UnixMillis::from_millis(12_999), &mut events);
+        // Absence 3 s, then the departure cycle of 1 s.
+        smoother.advance(UnixMillis::from_millis(13_999), &mut events);
         assert_eq!(events.len(), 1);
-        smoother.advance(UnixMillis::from_millis(13_000), &mut events);
+        smoother.advance(UnixMillis::from_millis(14_000), &mut events);
         assert_eq!(events.len(), 2);
         assert_eq!(events[1].transition, Transition::Departure);
         assert_eq!(events[1].event_time.as_millis(), 10_000);
@@ -496,6 +503,29 @@ mod tests {
         smoother.advance(UnixMillis::from_millis(21_000), &mut events);
         assert_eq!(events.len(), 3);
         assert_eq!(events[2].transition, Transition::Arrival);
+    }
+
+    #[test]
+    fn tags_whose_absence_runs_out_within_one_cycle_depart_in_one_event() {
+        let mut smoother = Smoother::new(params(10), &points());
+        let mut events = Vec::new();
+        // Three tags last seen 100 ms apart, a fourth 1.5 s later.
+        for (serial, at) in [(1, 10_000), (2, 10_100), (3, 10_200), (4, 11_500)] {
+            smoother.push(&read(sgtin(serial), at), &mut events);
+        }
+        // The bridge advances every 100 ms.
+        for now in (11_000..=16_000).step_by(100) {
+            smoother.advance(UnixMillis::from_millis(now), &mut events);
+        }
+        let departures: Vec<&SmoothedEvent> = events
+            .iter()
+            .filter(|event| event.transition == Transition::Departure)
+            .collect();
+        assert_eq!(departures.len(), 2, "{departures:#?}");
+        assert_eq!(departures[0].tags.len(), 3);
+        assert_eq!(departures[0].event_time.as_millis(), 10_200);
+        assert_eq!(departures[1].tags.len(), 1);
+        assert_eq!(departures[1].event_time.as_millis(), 11_500);
     }
 
     #[test]
