@@ -93,6 +93,16 @@ const SCHEMA: &str = "
         name  TEXT PRIMARY KEY,
         value INTEGER NOT NULL
     );
+    -- The number of spooled events, kept exact by every connection's inserts and deletes (the
+    -- bridge spools on one connection and uploads on another), so reading it is O(1).
+    CREATE TRIGGER IF NOT EXISTS spool_depth_insert AFTER INSERT ON spool BEGIN
+        UPDATE counter SET value = value + 1 WHERE name = 'spool-depth';
+    END;
+    CREATE TRIGGER IF NOT EXISTS spool_depth_delete AFTER DELETE ON spool BEGIN
+        UPDATE counter SET value = value - 1 WHERE name = 'spool-depth';
+    END;
+    -- A spool written before the triggers existed is counted once.
+    INSERT OR IGNORE INTO counter (name, value) SELECT 'spool-depth', count(*) FROM spool;
 ";
 
 impl Spool {
@@ -110,18 +120,30 @@ impl Spool {
         // Another connection (the uploader's) may hold the write lock for a moment: wait for it.
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
         connection.execute_batch(SCHEMA)?;
-        let depth: i64 =
-            connection.query_row("SELECT count(*) FROM spool", [], |row| row.get(0))?;
-        Ok(Spool {
+        let mut spool = Spool {
             connection,
             max_events,
-            depth: u64::try_from(depth).unwrap_or(0),
-        })
+            depth: 0,
+        };
+        spool.refresh_depth()?;
+        Ok(spool)
     }
 
-    /// Number of events held (as last counted by this connection).
+    /// Number of events held, as last read by this connection ([`Spool::refresh_depth`] reads
+    /// it again: another connection may have added or removed events since).
     pub fn depth(&self) -> u64 {
         self.depth
+    }
+
+    /// Reads the number of events held now, whichever connection changed it (O(1)).
+    pub fn refresh_depth(&mut self) -> Result<u64, SpoolError> {
+        let depth: i64 = self.connection.query_row(
+            "SELECT value FROM counter WHERE name = 'spool-depth'",
+            [],
+            |row| row.get(0),
+        )?;
+        self.depth = u64::try_from(depth).unwrap_or(0);
+        Ok(self.depth)
     }
 
     /// Most events held.
@@ -145,10 +167,7 @@ impl Spool {
             usize::try_from(self.max_events.saturating_sub(self.depth)).unwrap_or(usize::MAX);
         if events.len() > room {
             // Another connection may have removed events since this one last counted.
-            let depth: i64 =
-                self.connection
-                    .query_row("SELECT count(*) FROM spool", [], |row| row.get(0))?;
-            self.depth = u64::try_from(depth).unwrap_or(0);
+            self.refresh_depth()?;
             room =
                 usize::try_from(self.max_events.saturating_sub(self.depth)).unwrap_or(usize::MAX);
         }
@@ -280,6 +299,34 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn the_depth_is_exact_across_connections() {
+        let dir = temp_dir("depth");
+        let path = dir.join("spool.sqlite");
+        let mut writer = Spool::open(&path, 100).unwrap();
+        let mut uploader = Spool::open(&path, 100).unwrap();
+        writer
+            .append(&["{}", "{}", "{}", "{}"], UnixMillis::from_millis(1))
+            .unwrap();
+        assert_eq!(uploader.refresh_depth().unwrap(), 4);
+        let oldest: Vec<SpoolSeq> = uploader
+            .peek(3)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.seq)
+            .collect();
+        uploader.remove(&oldest).unwrap();
+        // The writer's own count is stale until it reads the shared one again.
+        assert_eq!(writer.depth(), 4);
+        assert_eq!(writer.refresh_depth().unwrap(), 1);
+        uploader
+            .quarantine(&[writer.peek(1).unwrap()[0].seq], "test")
+            .unwrap();
+        assert_eq!(writer.refresh_depth().unwrap(), 0);
+        assert_eq!(Spool::open(&path, 100).unwrap().depth(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -289,7 +289,9 @@ pub(crate) async fn spool_json(
         let oldest = spool.oldest().ok().flatten().map_or(0, |oldest| {
             now.as_millis().saturating_sub(oldest.as_millis()) / 1000
         });
-        Ok::<_, String>((outcome, spool.depth(), oldest))
+        // The uploader's connection removes events: read the depth as it is now.
+        let depth = spool.refresh_depth().unwrap_or(spool.depth());
+        Ok::<_, String>((outcome, depth, oldest))
     })
     .await;
     if let Ok(Ok((outcome, depth, oldest))) = &result {
@@ -332,11 +334,31 @@ async fn upload_loop(
             let mut spool = spool
                 .lock()
                 .map_err(|_| "the spool lock is poisoned".to_owned())?;
-            uploader
-                .upload_once(&mut spool, system_now())
-                .map_err(|error| error.to_string())
+            let now = system_now();
+            let outcome = uploader
+                .upload_once(&mut spool, now)
+                .map_err(|error| error.to_string())?;
+            // Events left the spool: its gauges follow.
+            let state = match outcome {
+                UploadOutcome::Idle => None,
+                UploadOutcome::Uploaded { .. } | UploadOutcome::Quarantined { .. } => {
+                    let oldest = spool.oldest().ok().flatten().map_or(0, |oldest| {
+                        now.as_millis().saturating_sub(oldest.as_millis()) / 1000
+                    });
+                    spool.refresh_depth().ok().map(|depth| (depth, oldest))
+                }
+            };
+            Ok::<_, String>((outcome, state))
         })
         .await;
+        let attempt = attempt.map(|result| {
+            result.map(|(outcome, state)| {
+                if let Some((depth, oldest)) = state {
+                    metrics.spool(depth, oldest, 0);
+                }
+                outcome
+            })
+        });
         let seconds = started.elapsed().as_secs_f64();
         match &attempt {
             Ok(Ok(UploadOutcome::Uploaded { events })) => {
