@@ -198,12 +198,23 @@ impl JrdContext<'_> {
             .tids
             .as_mut()
             .and_then(|tids| tids.lookup(notice.epc()));
+        let rssi = i32::from(notice.rssi_dbm()) * 100;
+        self.send(notice.epc().clone(), tid, Some(rssi)).await
+    }
+
+    /// Sends a read of `epc`, seen now.
+    async fn send(
+        &self,
+        epc: Bytes,
+        tid: Option<Bytes>,
+        rssi_centi_dbm: Option<i32>,
+    ) -> Result<(), SerialError> {
         let read = TagRead {
             reader: self.reader.clone(),
             antenna: 1,
-            epc: notice.epc().clone(),
+            epc,
             tid,
-            rssi_centi_dbm: Some(i32::from(notice.rssi_dbm()) * 100),
+            rssi_centi_dbm,
             seen_at: system_now(),
         };
         self.reads
@@ -266,18 +277,7 @@ impl JrdContext<'_> {
             match tid {
                 Some(tid) => {
                     tids.read(&epc, tid.clone());
-                    let read = TagRead {
-                        reader: self.reader.clone(),
-                        antenna: 1,
-                        epc,
-                        tid: Some(tid),
-                        rssi_centi_dbm: None,
-                        seen_at: system_now(),
-                    };
-                    self.reads
-                        .send(read)
-                        .await
-                        .map_err(|_| SerialError::ChannelClosed)?;
+                    self.send(epc, Some(tid), None).await?;
                 }
                 None => tids.failed(&epc),
             }

@@ -302,18 +302,7 @@ impl Smoother {
                 .is_some_and(|cycle| now >= cycle.opened.saturating_add(cycle_ms))
                 && let Some(cycle) = state.cycle.take()
             {
-                let tags = cycle
-                    .tags
-                    .into_iter()
-                    .map(|(epc_uri, tid)| SeenTag { epc_uri, tid });
-                emit(
-                    events,
-                    point,
-                    Transition::Arrival,
-                    cycle.last_arrival,
-                    tags,
-                    self.params,
-                );
+                emit_arrivals(events, point, cycle, self.params);
             }
             // Departures are gathered like arrivals: once the first present tag's absence has
             // run out, a cycle later every tag whose absence ran out by then departs in one event.
@@ -363,18 +352,7 @@ impl Smoother {
     pub fn flush(&mut self, events: &mut Vec<SmoothedEvent>) {
         for (point, state) in self.points.iter().zip(self.states.iter_mut()) {
             if let Some(cycle) = state.cycle.take() {
-                let tags = cycle
-                    .tags
-                    .into_iter()
-                    .map(|(epc_uri, tid)| SeenTag { epc_uri, tid });
-                emit(
-                    events,
-                    point,
-                    Transition::Arrival,
-                    cycle.last_arrival,
-                    tags,
-                    self.params,
-                );
+                emit_arrivals(events, point, cycle, self.params);
             }
         }
     }
@@ -389,6 +367,27 @@ impl Smoother {
                     .position(|point| point.reader == read.reader && point.antenna.is_none())
             })
     }
+}
+
+/// The arrival events of a closed cycle.
+fn emit_arrivals(
+    events: &mut Vec<SmoothedEvent>,
+    point: &ReadPoint,
+    cycle: Cycle,
+    params: SmoothingParams,
+) {
+    let tags = cycle
+        .tags
+        .into_iter()
+        .map(|(epc_uri, tid)| SeenTag { epc_uri, tid });
+    emit(
+        events,
+        point,
+        Transition::Arrival,
+        cycle.last_arrival,
+        tags,
+        params,
+    );
 }
 
 fn emit(

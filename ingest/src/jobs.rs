@@ -252,40 +252,9 @@ fn job_from_row(row: &tokio_postgres::Row) -> Result<CaptureJob, DatabaseError> 
     })
 }
 
-/// `YYYY-MM-DDThh:mm:ss.fffZ` of Unix milliseconds.
-pub fn rfc3339_millis(millis: u64) -> String {
-    let seconds = millis / 1000;
-    let days = i64::try_from(seconds / 86_400).unwrap_or(0);
-    let rest = seconds % 86_400;
-    // Civil date from days since 1970-01-01 (the days_from_civil inverse of H. Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3_600,
-        rest / 60 % 60,
-        rest % 60,
-        millis % 1000
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_are_written_in_rfc_3339_utc() {
-        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
-        // 951782400 s is 2000-02-29T00:00:00Z (a leap day of a century leap year).
-        assert_eq!(rfc3339_millis(951_782_400_999), "2000-02-29T00:00:00.999Z");
-    }
 
     #[test]
     fn capture_ids_are_32_hex_digits() {

@@ -114,6 +114,30 @@ impl UnixMillis {
     pub const fn as_millis(self) -> u64 {
         self.0
     }
+
+    /// The time as an RFC 3339 UTC timestamp with milliseconds (`2026-11-22T03:04:05.678Z`), as
+    /// EPCIS documents, capture jobs and the bridge's events write it.
+    pub fn to_rfc3339(self) -> String {
+        let seconds = self.0 / 1000;
+        let of_day = seconds % 86_400;
+        // The civil date of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
+        let z = seconds / 86_400 + 719_468;
+        let era = z / 146_097;
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + u64::from(month <= 2);
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+            of_day / 3_600,
+            of_day / 60 % 60,
+            of_day % 60,
+            self.0 % 1000
+        )
+    }
 }
 
 impl fmt::Display for UnixMillis {
@@ -125,6 +149,16 @@ impl fmt::Display for UnixMillis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_written_in_rfc_3339_utc() {
+        let at = |millis| UnixMillis::from_millis(millis).to_rfc3339();
+        assert_eq!(at(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(1_700_000_000_020), "2023-11-14T22:13:20.020Z");
+        // 951782400 s is 2000-02-29T00:00:00Z (a leap day of a century leap year).
+        assert_eq!(at(951_782_400_999), "2000-02-29T00:00:00.999Z");
+        assert_eq!(at(4_102_444_799_999), "2099-12-31T23:59:59.999Z");
+    }
 
     #[test]
     fn a_plain_device_id_is_accepted() {

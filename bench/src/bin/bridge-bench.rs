@@ -35,7 +35,6 @@ use firmware_bridge::smoothing::Smoother;
 use futures_util::StreamExt as _;
 use ingest::client::{CaptureClient, Credential, DeviceSigner};
 use ledger::batch::DeviceSigningKey;
-use ledger::store::testing::TestDatabase;
 use ledger::{DeviceId, UnixMillis};
 use tagtrail_bench::harness::{IngestUnderTest, start_ingest};
 use tokio::io::AsyncWriteExt as _;
@@ -147,8 +146,7 @@ fn load_average() -> String {
 }
 
 /// How many EPCs the ledger's events list, in all.
-async fn epcs_in_ledger(db: &TestDatabase) -> anyhow::Result<i64> {
-    let client = db.connect().await?;
+async fn epcs_in_ledger(client: &tokio_postgres::Client) -> anyhow::Result<i64> {
     let row = client
         .query_one(
             "SELECT coalesce(sum(json_array_length((event::json)->'epcList')), 0)::bigint FROM events",
@@ -253,13 +251,15 @@ async fn pass_through_bridge(
     .context("the bridge never started the inventory")??;
     let population = TagPopulation::sgtin96(TAGS, first_serial);
     let burst = notice_bytes(&portal_pass(&population, 300, READS_PER_TAG, first_serial));
-    let before = epcs_in_ledger(&ingest.db).await?;
+    // One connection for all the polling (a connection per poll would load the machine).
+    let client = ingest.db.connect().await?;
+    let before = epcs_in_ledger(&client).await?;
     let target = before + TAGS as i64;
 
     let started = Instant::now();
     module.get_mut().write_all(&burst).await?;
     let deadline = started + Duration::from_secs(60);
-    while epcs_in_ledger(&ingest.db).await? < target {
+    while epcs_in_ledger(&client).await? < target {
         anyhow::ensure!(
             Instant::now() < deadline,
             "the pass did not reach the ledger within 60 s"

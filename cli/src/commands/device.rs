@@ -1,6 +1,5 @@
 //! `tagtrail device`: device keys and the devices registered with ingest.
 
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,6 +12,7 @@ use ledger::DeviceId;
 use ledger::batch::DeviceSigningKey;
 use zeroize::Zeroizing;
 
+use super::ledger::write_new_file;
 use super::site::{DatabaseArgs, block_on_db, parse_locations, parse_site};
 
 #[derive(Debug, Subcommand)]
@@ -198,20 +198,4 @@ fn parse_device(text: &str) -> anyhow::Result<DeviceId> {
 /// Reads a private device key file (for `tagtrail capture`).
 pub(crate) fn signing_key(path: &Path) -> anyhow::Result<DeviceSigningKey> {
     Ok(read_private_key(path)?)
-}
-
-/// Creates `path` (failing if it exists) with `mode` from the start and writes `content`.
-fn write_new_file(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(path)?;
-    file.write_all(content)?;
-    file.sync_all()
 }

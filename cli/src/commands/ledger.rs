@@ -256,8 +256,9 @@ impl KeygenCommand {
 }
 
 /// Creates `path` (failing if it exists) with `mode` from the start, so that the content is never
-/// readable by others, and writes `content`.
-fn write_new_file(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
+/// readable by others, and writes `content` durably (the private key files of `keygen` and
+/// `device keygen`).
+pub(crate) fn write_new_file(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

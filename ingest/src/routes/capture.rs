@@ -184,8 +184,8 @@ async fn capture_document(
     );
     let job = CaptureJob {
         capture_id: id.to_string(),
-        created_at: jobs::rfc3339_millis(created_at),
-        finished_at: jobs::rfc3339_millis(finished_at),
+        created_at: UnixMillis::from_millis(created_at).to_rfc3339(),
+        finished_at: UnixMillis::from_millis(finished_at).to_rfc3339(),
         running: false,
         success: errors.is_empty(),
         capture_error_behaviour: behaviour.as_str(),

@@ -331,7 +331,7 @@ impl EventFactory {
         let seconds = 1_700_000_000 + n / 50;
         let json = serde_json::json!({
             "type": "ObjectEvent",
-            "eventTime": format_time(seconds, (n % 50) * 20),
+            "eventTime": UnixMillis::from_millis(seconds * 1000 + (n % 50) * 20).to_rfc3339(),
             "eventTimeZoneOffset": "+01:00",
             "epcList": epcs,
             "action": "OBSERVE",
@@ -417,27 +417,6 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// `YYYY-MM-DDThh:mm:ss.fffZ` for Unix `seconds` and `millis`.
-fn format_time(seconds: u64, millis: u64) -> String {
-    let days = seconds / 86_400;
-    let rest = seconds % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rest / 3_600,
-        rest / 60 % 60,
-        rest % 60
-    )
-}
 
 fn now_millis() -> UnixMillis {
     let millis = std::time::SystemTime::now()
@@ -462,13 +441,6 @@ mod tests {
         );
         assert_eq!(with_database("postgres://h", "x").unwrap(), "postgres://h/x");
         assert!(with_database("not a url", "x").is_err());
-    }
-
-    #[test]
-    fn times_are_formatted_as_rfc_3339_utc() {
-        assert_eq!(format_time(0, 0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_time(1_700_000_000, 20), "2023-11-14T22:13:20.020Z");
-        assert_eq!(format_time(951_782_400, 999), "2000-02-29T00:00:00.999Z");
     }
 
     #[test]
