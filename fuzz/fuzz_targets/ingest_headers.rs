@@ -35,7 +35,11 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(again, statement);
         }
         Ok(Credentials::Token(token)) => {
-            assert!(token.id().as_str().len() <= 64);
+            // A token that parses has the documented shape: its id is 16 lower-case hex digits,
+            // and the id alone parses back to the same id.
+            let id = token.id().as_str();
+            assert!(id.len() == 16 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{id}");
+            assert_eq!(ingest::auth::TokenId::parse(id).as_ref(), Ok(token.id()));
         }
         Err(failure) => {
             assert!(!failure.pointer.is_empty() && !failure.message.is_empty(), "{failure:?}");
