@@ -91,6 +91,45 @@ async fn the_ingest_role_cannot_update_delete_or_truncate_ledger_tables() {
 }
 
 #[tokio::test]
+async fn the_ingest_role_may_replace_lookup_runs_but_not_change_them_in_place() {
+    let db = TestDatabase::create().await.unwrap();
+    let client = db.connect().await.unwrap();
+    client.batch_execute("SET ROLE tagtrail_ingest").await.unwrap();
+    // Merging runs inserts the merged run and deletes its inputs.
+    client
+        .batch_execute(
+            "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs) VALUES (0, 1, 0, 1);
+             INSERT INTO lookup_pages SELECT run_id, 1, 7, 0, 7, int8send(7) || int8send(0) FROM lookup_runs;
+             DELETE FROM lookup_pages; DELETE FROM lookup_runs;",
+        )
+        .await
+        .unwrap();
+    for sql in [
+        "UPDATE lookup_runs SET level = 1",
+        "UPDATE lookup_pages SET pairs = pairs",
+        "TRUNCATE lookup_pages",
+        "DELETE FROM event_hashes",
+        "UPDATE index_watermark SET indexed_size = 0 WHERE false; DELETE FROM index_watermark",
+        "DROP TABLE lookup_pages",
+    ] {
+        let (code, message) = refusal(&client, sql).await;
+        assert_eq!(code, "42501", "{sql}: {message}");
+        assert!(message.contains("permission denied") || message.contains("must be owner"), "{sql}: {message}");
+    }
+    // A page that is not a whole number of pairs is refused.
+    client
+        .batch_execute("INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs) VALUES (0, 1, 0, 1)")
+        .await
+        .unwrap();
+    let (code, _) = refusal(
+        &client,
+        "INSERT INTO lookup_pages SELECT run_id, 1, 7, 0, 7, '\\x0102' FROM lookup_runs",
+    )
+    .await;
+    assert_eq!(code, "23514");
+}
+
+#[tokio::test]
 async fn the_reader_role_can_only_read() {
     let db = TestDatabase::create().await.unwrap();
     let client = db.connect().await.unwrap();

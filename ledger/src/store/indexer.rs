@@ -1,12 +1,13 @@
-//! [`Indexer`]: the lookup tables (event hash, EPC, parent, location, time → leaf index) that trail
-//! the append.
+//! [`Indexer`]: the lookups (event hash, EPC, parent, location, time → leaf index) that trail the
+//! append.
 //!
 //! The sequencer keeps the hot `events` table narrow: only its sequential primary key is indexed
 //! while appending. The indexer takes the lookup keys of the entries past a watermark — from the
 //! store's [`KeyHandoff`] when the sequencer of this process handed them over, otherwise by reading
-//! the entries back and parsing their JSON — and inserts them sorted by key (sorted inserts into a
-//! B-tree touch each page once per batch instead of once per key), advancing the watermark in the
-//! same transaction.
+//! the entries back and parsing their JSON — and writes, in one transaction with the watermark,
+//! the event hashes (sorted, into their B-tree: they back duplicate detection), one block of event
+//! times, and one sorted run of EPC, parent and location pairs (see [`runs`](super::runs)). Runs
+//! are merged in the background ([`Indexer::merge_step`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,12 +23,16 @@ use tokio_postgres::types::{IsNull, ToSql, Type, accepts, to_sql_checked};
 use super::keys::{HandedKeys, KeyHandoff, LookupKeys};
 use super::locks;
 use super::log::Store;
+use super::runs::{self, DEFAULT_FAN_IN, DEFAULT_PAGE_PAIRS, Kind, MergeError, Pair};
 
 /// The most entries one indexing step takes.
 pub const DEFAULT_INDEX_BATCH: u64 = 10_000;
 
 /// How long the background indexer sleeps when it has caught up.
 const IDLE_POLL: Duration = Duration::from_millis(100);
+
+/// How often the background merger looks for runs to merge when none were due.
+const MERGE_POLL: Duration = Duration::from_millis(500);
 
 /// How long the background indexer waits after a failed step before trying again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -37,12 +42,14 @@ const UPDATE_WATERMARK: &str = "UPDATE index_watermark SET indexed_size = $1";
 const INSERT_TIME_RANGE: &str =
     "INSERT INTO event_time_ranges (first_leaf, end_leaf, min_time, max_time) VALUES ($1, $2, $3, $4)";
 
-/// Extends the lookup tables from the entries appended since the watermark.
+/// Extends the lookups from the entries appended since the watermark, and merges lookup runs.
 #[derive(Debug, Clone)]
 pub struct Indexer {
     pool: Pool,
     handoff: Arc<KeyHandoff>,
     batch: u64,
+    page_pairs: usize,
+    fan_in: usize,
 }
 
 /// Why an indexing step failed.
@@ -54,6 +61,10 @@ pub enum IndexError {
     Query(#[source] tokio_postgres::Error),
     #[error("entry {expected} is missing from the events table (found {found} instead)")]
     Gap { expected: u64, found: i64 },
+    #[error("the lookup runs end at entry {runs_end}, past the watermark {watermark}")]
+    RunsPastWatermark { runs_end: i64, watermark: i64 },
+    #[error("failed to merge lookup runs")]
+    Merge(#[source] MergeError),
     #[error("the indexing thread failed")]
     Thread,
 }
@@ -80,7 +91,17 @@ impl Indexer {
             pool: store.pool().clone(),
             handoff: store.handoff().clone(),
             batch: DEFAULT_INDEX_BATCH,
+            page_pairs: DEFAULT_PAGE_PAIRS,
+            fan_in: DEFAULT_FAN_IN,
         }
+    }
+
+    /// The same indexer writing lookup pages of at most `pairs` pairs and merging `fan_in` runs
+    /// of a level at a time (small values exercise paging and merging in tests).
+    pub fn with_runs(mut self, pairs: usize, fan_in: usize) -> Self {
+        self.page_pairs = pairs.max(1);
+        self.fan_in = fan_in.max(2);
+        self
     }
 
     /// The same indexer taking up to `batch` entries a step.
@@ -131,57 +152,103 @@ impl Indexer {
             }
         }
         let from: i64 = transaction.query_one(SELECT_WATERMARK, &[]).await?.get(0);
+        let runs_end = runs::runs_end(&transaction).await?;
+        if runs_end > from {
+            return Err(IndexError::RunsPastWatermark { runs_end, watermark: from });
+        }
+        if runs_end < from {
+            // The runs were dropped (the V3 migration, or an administrator rebuilding them):
+            // rebuild them from the stored entries, up to the watermark, before going on.
+            let until = from.min(runs_end.saturating_add(i64::try_from(self.batch).unwrap_or(i64::MAX)));
+            let (keys, count) = self.read_back(&transaction, runs_end, until).await?;
+            runs::write_run(&transaction, runs_end, runs_end + count, &keys.pairs, self.page_pairs).await?;
+            transaction.commit().await?;
+            return Ok(u64::try_from(count).unwrap_or(0));
+        }
         let handed = self.handoff.take(
             u64::try_from(from).unwrap_or(0),
             usize::try_from(self.batch).unwrap_or(usize::MAX),
         );
         let (keys, count) = if handed.is_empty() {
             let until = from.saturating_add(i64::try_from(self.batch).unwrap_or(i64::MAX));
-            // COPY takes no parameters; both bounds are integers formatted here.
-            let pending = transaction
-                .copy_out(&format!(
-                    "COPY (SELECT leaf_index, event_hash, event FROM events
-                     WHERE leaf_index >= {from} AND leaf_index < {until} ORDER BY leaf_index)
-                     TO STDOUT (FORMAT binary)"
-                ))
-                .await?;
-            let rows: Vec<BinaryCopyOutRow> =
-                BinaryCopyOutStream::new(pending, &[Type::INT8, Type::BYTEA, Type::TEXT])
-                    .try_collect()
-                    .await?;
-            if rows.is_empty() {
-                return Ok(0);
-            }
-            let count = rows.len();
-            // Parsing thousands of events is CPU work: off the async runtime.
-            let keys = tokio::task::spawn_blocking(move || Keys::of_rows(from, &rows))
-                .await
-                .map_err(|_| IndexError::Thread)??;
-            (keys, count)
+            self.read_back(&transaction, from, until).await?
         } else {
-            (Keys::of_handed(from, &handed), handed.len())
+            let count = i64::try_from(handed.len()).unwrap_or(i64::MAX);
+            (Keys::of_handed(from, &handed), count)
         };
+        if count == 0 {
+            return Ok(0);
+        }
+        let end = from + count;
 
         copy_in(&transaction, "event_hashes (event_hash, leaf_index)", Type::BYTEA, &keys.hashes).await?;
-        copy_in(&transaction, "event_epcs (epc_key, leaf_index)", Type::INT8, &keys.epcs).await?;
-        copy_in(&transaction, "event_parents (parent_key, leaf_index)", Type::INT8, &keys.parents).await?;
-        copy_in(&transaction, "event_locations (location_key, leaf_index)", Type::INT8, &keys.locations).await?;
+        runs::write_run(&transaction, from, end, &keys.pairs, self.page_pairs).await?;
         if let Some((earliest, latest)) = keys.times {
-            let end = from + i64::try_from(count).unwrap_or(i64::MAX);
             transaction
                 .execute(INSERT_TIME_RANGE, &[&from, &end, &earliest, &latest])
                 .await?;
         }
-
-        let count = i64::try_from(count).unwrap_or(i64::MAX);
-        transaction.execute(UPDATE_WATERMARK, &[&(from + count)]).await?;
+        transaction.execute(UPDATE_WATERMARK, &[&end]).await?;
         transaction.commit().await?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
-    /// Runs steps until the lookup tables cover every committed entry.
+    /// The sorted keys of the stored entries `from..until` (fewer if the log is shorter), read
+    /// back and parsed, and how many entries that was.
+    async fn read_back(
+        &self,
+        transaction: &deadpool_postgres::Transaction<'_>,
+        from: i64,
+        until: i64,
+    ) -> Result<(Keys, i64), IndexError> {
+        // COPY takes no parameters; both bounds are integers formatted here.
+        let pending = transaction
+            .copy_out(&format!(
+                "COPY (SELECT leaf_index, event_hash, event FROM events
+                 WHERE leaf_index >= {from} AND leaf_index < {until} ORDER BY leaf_index)
+                 TO STDOUT (FORMAT binary)"
+            ))
+            .await?;
+        let rows: Vec<BinaryCopyOutRow> =
+            BinaryCopyOutStream::new(pending, &[Type::INT8, Type::BYTEA, Type::TEXT])
+                .try_collect()
+                .await?;
+        let count = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        if rows.is_empty() {
+            return Ok((Keys::default(), 0));
+        }
+        // Parsing thousands of events is CPU work: off the async runtime.
+        let keys = tokio::task::spawn_blocking(move || Keys::of_rows(from, &rows))
+            .await
+            .map_err(|_| IndexError::Thread)??;
+        Ok((keys, count))
+    }
+
+    /// Merges one group of lookup runs if one is due (see [`runs`](super::runs)), in its own
+    /// transaction; returns how many runs were merged (0: none due, or another process merges).
+    pub async fn merge_step(&self) -> Result<usize, IndexError> {
+        let mut client = self.pool.get().await.map_err(IndexError::Pool)?;
+        let transaction = client.transaction().await?;
+        // Derived data, like the indexing steps: a merge lost in a crash leaves its inputs.
+        transaction.batch_execute("SET LOCAL synchronous_commit = off").await?;
+        let locked: bool = transaction
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&locks::MERGER])
+            .await?
+            .get(0);
+        if !locked {
+            return Ok(0);
+        }
+        let merged = runs::merge_runs(&transaction, self.fan_in, self.page_pairs)
+            .await
+            .map_err(IndexError::Merge)?;
+        transaction.commit().await?;
+        Ok(merged)
+    }
+
+    /// Runs steps until the lookups cover every committed entry, then merges every run due.
     pub async fn catch_up(&self) -> Result<(), IndexError> {
         while self.step(LockWait::Wait).await? > 0 {}
+        while self.merge_step().await? > 0 {}
         Ok(())
     }
 
@@ -189,6 +256,30 @@ impl Indexer {
     /// pending, every 100 ms when caught up, and again a second after a failure (logged).
     pub fn spawn(self) -> IndexerHandle {
         let (stop, mut stopped) = watch::channel(false);
+        let merger = self.clone();
+        let mut merge_stopped = stop.subscribe();
+        let merges = tokio::spawn(async move {
+            loop {
+                // A merge stopped half-way rolls back: its inputs stay, nothing is lost.
+                let pause = tokio::select! {
+                    result = merger.merge_step() => match result {
+                        Ok(0) => MERGE_POLL,
+                        Ok(_) => Duration::ZERO,
+                        Err(error) => {
+                            tracing::warn!(error = %error_chain(&error), "merging lookup runs failed");
+                            RETRY_AFTER
+                        }
+                    },
+                    _ = merge_stopped.changed() => return,
+                };
+                if !pause.is_zero() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = merge_stopped.changed() => return,
+                    }
+                }
+            }
+        });
         let task = tokio::spawn(async move {
             loop {
                 let pause = match self.step(LockWait::Skip).await {
@@ -210,7 +301,7 @@ impl Indexer {
                 }
             }
         });
-        IndexerHandle { stop, task }
+        IndexerHandle { stop, task, merges }
     }
 }
 
@@ -219,6 +310,7 @@ impl Indexer {
 pub struct IndexerHandle {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    merges: JoinHandle<()>,
 }
 
 impl IndexerHandle {
@@ -226,6 +318,7 @@ impl IndexerHandle {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        let _ = self.merges.await;
     }
 }
 
@@ -241,14 +334,12 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// The lookup keys of a batch of entries, each list sorted by (key, leaf) before insertion, and
-/// the range of their event times.
+/// The lookup keys of a batch of entries: event hashes sorted by hash, EPC, parent and location
+/// pairs in run order, and the range of their event times.
 #[derive(Default)]
 struct Keys {
     hashes: Vec<(Vec<u8>, i64)>,
-    epcs: Vec<(i64, i64)>,
-    parents: Vec<(i64, i64)>,
-    locations: Vec<(i64, i64)>,
+    pairs: Vec<Pair>,
     times: Option<(PgTimestamp, PgTimestamp)>,
 }
 
@@ -299,11 +390,11 @@ impl Keys {
 
     fn add_keys(&mut self, leaf: i64, hash: &[u8], keys: &LookupKeys) {
         self.hashes.push((hash.to_vec(), leaf));
-        self.epcs.extend(keys.epcs().iter().map(|&key| (key, leaf)));
+        self.pairs.extend(keys.epcs().iter().map(|&key| (Kind::Epc, key, leaf)));
         if let Some(parent) = keys.parent() {
-            self.parents.push((parent, leaf));
+            self.pairs.push((Kind::Parent, parent, leaf));
         }
-        self.locations.extend(keys.locations().iter().map(|&key| (key, leaf)));
+        self.pairs.extend(keys.locations().iter().map(|&key| (Kind::Location, key, leaf)));
         if let Some(time) = keys.event_time() {
             self.times = Some(match self.times {
                 Some((earliest, latest)) => (earliest.min(time), latest.max(time)),
@@ -314,9 +405,7 @@ impl Keys {
 
     fn sort(&mut self) {
         self.hashes.sort_unstable();
-        self.epcs.sort_unstable();
-        self.parents.sort_unstable();
-        self.locations.sort_unstable();
+        self.pairs.sort_unstable();
     }
 }
 
@@ -393,14 +482,14 @@ mod tests {
         keys.add(8, &[2; 32], r#"{"eventTime":"1999-12-31T23:59:59Z","epcList":[]}"#);
         keys.sort();
         assert_eq!(keys.hashes, [(vec![1; 32], 7), (vec![2; 32], 8)]);
-        let mut epcs = vec![
-            (lookup_key("urn:epc:id:sgtin:4012345.011111.1"), 7),
-            (lookup_key("urn:epc:id:sgtin:4012345.011111.2"), 7),
+        let mut pairs = vec![
+            (Kind::Epc, lookup_key("urn:epc:id:sgtin:4012345.011111.1"), 7),
+            (Kind::Epc, lookup_key("urn:epc:id:sgtin:4012345.011111.2"), 7),
+            (Kind::Parent, lookup_key("urn:epc:id:sscc:4012345.0000000001"), 7),
+            (Kind::Location, lookup_key("urn:epc:id:sgln:4012345.00001.1"), 7),
         ];
-        epcs.sort_unstable();
-        assert_eq!(keys.epcs, epcs);
-        assert_eq!(keys.parents, [(lookup_key("urn:epc:id:sscc:4012345.0000000001"), 7)]);
-        assert_eq!(keys.locations, [(lookup_key("urn:epc:id:sgln:4012345.00001.1"), 7)]);
+        pairs.sort_unstable();
+        assert_eq!(keys.pairs, pairs);
         assert_eq!(keys.times, Some((PgTimestamp(-1_000_000), PgTimestamp(1_500_000))));
     }
 
@@ -410,7 +499,7 @@ mod tests {
         keys.add(3, &[2; 32], r#"{"epcList": 5, "eventTime": "yesterday"}"#);
         keys.add(4, &[3; 32], r#"{"eventTime": "2024-02-30T00:00:00Z"}"#);
         assert_eq!(keys.hashes.len(), 2);
-        assert!(keys.epcs.is_empty() && keys.times.is_none());
+        assert!(keys.pairs.is_empty() && keys.times.is_none());
     }
 
     #[test]
@@ -433,12 +522,10 @@ mod tests {
         parsed.sort();
         let from_handoff = Keys::of_handed(40, &handed);
         assert_eq!(from_handoff.hashes, parsed.hashes);
-        assert_eq!(from_handoff.epcs, parsed.epcs);
-        assert_eq!(from_handoff.parents, parsed.parents);
-        assert_eq!(from_handoff.locations, parsed.locations);
+        assert_eq!(from_handoff.pairs, parsed.pairs);
         assert_eq!(from_handoff.times, parsed.times);
-        assert_eq!(parsed.epcs.len(), 3);
-        assert_eq!(parsed.locations.len(), 2);
+        let count = |kind| parsed.pairs.iter().filter(|pair| pair.0 == kind).count();
+        assert_eq!((count(Kind::Epc), count(Kind::Parent), count(Kind::Location)), (3, 1, 2));
     }
 
     #[test]
@@ -453,11 +540,14 @@ mod database_tests {
     // Test code: a failed unwrap is a failed test.
     #![allow(clippy::unwrap_used)]
 
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use serde_json::Value;
 
     use super::*;
-    use crate::store::Sequencer;
+    use crate::size::LeafIndex;
     use crate::store::testing::{EventFactory, TestDatabase};
+    use crate::store::{Lookup, Sequencer};
 
     async fn rows(store: &Store, sql: &str) -> BTreeSet<(i64, i64)> {
         let client = store.pool().get().await.unwrap();
@@ -468,6 +558,73 @@ mod database_tests {
             .iter()
             .map(|row| (row.get(0), row.get(1)))
             .collect()
+    }
+
+    /// Every (kind, identifier) of the stored events and the entries that name it, from the JSON.
+    async fn named_in_events(store: &Store) -> BTreeMap<(u8, String), BTreeSet<u64>> {
+        let client = store.pool().get().await.unwrap();
+        let mut named: BTreeMap<(u8, String), BTreeSet<u64>> = BTreeMap::new();
+        for row in client.query("SELECT leaf_index, event FROM events", &[]).await.unwrap() {
+            let leaf = u64::try_from(row.get::<_, i64>(0)).unwrap();
+            let event: Value = serde_json::from_str(row.get(1)).unwrap();
+            let mut add = |kind: u8, id: Option<&str>| {
+                if let Some(id) = id {
+                    named.entry((kind, id.to_owned())).or_default().insert(leaf);
+                }
+            };
+            for list in ["epcList", "childEPCs", "inputEPCList", "outputEPCList"] {
+                for epc in event[list].as_array().into_iter().flatten() {
+                    add(0, epc.as_str());
+                }
+            }
+            add(1, event["parentID"].as_str());
+            add(2, event["readPoint"]["id"].as_str());
+            add(2, event["bizLocation"]["id"].as_str());
+        }
+        named
+    }
+
+    /// Asserts that every identifier's lookup gives exactly the entries naming it; returns how
+    /// many (identifier, entry) pairs that was.
+    async fn assert_lookups_match_events(store: &Store) -> usize {
+        let named = named_in_events(store).await;
+        let mut pairs = 0;
+        for ((kind, id), leaves) in &named {
+            let lookup = match kind {
+                0 => Lookup::Epc(id),
+                1 => Lookup::Parent(id),
+                _ => Lookup::Location(id),
+            };
+            let found: BTreeSet<u64> = store
+                .lookup(lookup)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(LeafIndex::get)
+                .collect();
+            assert_eq!(&found, leaves, "{lookup:?}");
+            pairs += leaves.len();
+        }
+        assert!(store.lookup(Lookup::Epc("urn:epc:id:sgtin:0.0.0")).await.unwrap().is_empty());
+        pairs
+    }
+
+    /// The live runs as (first leaf, end leaf, level, pairs), and the pairs on their pages.
+    async fn live_runs(store: &Store) -> (Vec<(i64, i64, i16, i64)>, i64) {
+        let client = store.pool().get().await.unwrap();
+        let runs = client
+            .query("SELECT first_leaf, end_leaf, level, pairs FROM lookup_runs ORDER BY first_leaf", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+            .collect();
+        let on_pages: i64 = client
+            .query_one("SELECT coalesce(sum(octet_length(pairs) / 16), 0)::bigint FROM lookup_pages", &[])
+            .await
+            .unwrap()
+            .get(0);
+        (runs, on_pages)
     }
 
     #[tokio::test]
@@ -486,19 +643,12 @@ mod database_tests {
         indexer.catch_up().await.unwrap();
         assert_eq!(indexer.watermark().await.unwrap(), 40);
 
-        // What every stored event's JSON says, against what the lookup tables hold.
-        let client = store.pool().get().await.unwrap();
-        let mut epcs = BTreeSet::new();
-        let mut locations = BTreeSet::new();
-        for row in client.query("SELECT leaf_index, event FROM events", &[]).await.unwrap() {
-            let leaf: i64 = row.get(0);
-            let keys = LookupKeys::of_json(row.get(1)).unwrap();
-            epcs.extend(keys.epcs().iter().map(|&key| (key, leaf)));
-            locations.extend(keys.locations().iter().map(|&key| (key, leaf)));
-        }
-        assert_eq!(epcs.len(), 200);
-        assert_eq!(rows(&store, "SELECT epc_key, leaf_index FROM event_epcs").await, epcs);
-        assert_eq!(rows(&store, "SELECT location_key, leaf_index FROM event_locations").await, locations);
+        let pairs = assert_lookups_match_events(&store).await;
+        let (runs, on_pages) = live_runs(&store).await;
+        let expected_runs: Vec<(i64, i64)> = vec![(0, 10), (10, 20), (20, 30), (30, 40)];
+        assert_eq!(runs.iter().map(|run| (run.0, run.1)).collect::<Vec<_>>(), expected_runs);
+        assert_eq!(on_pages, i64::try_from(pairs).unwrap());
+        assert_eq!(runs.iter().map(|run| run.3).sum::<i64>(), on_pages);
         let hashes = rows(
             &store,
             "SELECT h.leaf_index, e.leaf_index FROM event_hashes h JOIN events e USING (event_hash)",
@@ -506,6 +656,54 @@ mod database_tests {
         .await;
         assert_eq!(hashes, (0..40).map(|leaf| (leaf, leaf)).collect());
         let ranges = rows(&store, "SELECT first_leaf, end_leaf FROM event_time_ranges").await;
-        assert_eq!(ranges, [(0, 10), (10, 20), (20, 30), (30, 40)].into_iter().collect());
+        assert_eq!(ranges, expected_runs.into_iter().collect());
+    }
+
+    #[tokio::test]
+    async fn merged_runs_answer_every_lookup_and_dropped_runs_are_rebuilt() {
+        let db = TestDatabase::create().await.unwrap();
+        let store = Store::connect(db.url()).unwrap();
+        let sequencer = Sequencer::start(&store);
+        let mut factory = EventFactory::new("dock-door-2", 3);
+        for _ in 0..6 {
+            sequencer.append(factory.next_batch(25)).await.unwrap();
+        }
+        sequencer.shutdown().await;
+        // 30 steps of 5 entries, pages of 3 pairs (keys span pages), merges of 3 runs.
+        let indexer = Indexer::new(&store).with_batch(5).with_runs(3, 3);
+        indexer.catch_up().await.unwrap();
+        let pairs = i64::try_from(assert_lookups_match_events(&store).await).unwrap();
+        let (runs, on_pages) = live_runs(&store).await;
+        // 30 level-0 runs merge like a base-3 counter: 30 = 1·27 + 1·3 → one level-3 run and
+        // one level-1 run.
+        assert_eq!(runs, [(0, 135, 3, runs[0].3), (135, 150, 1, runs[1].3)]);
+        assert_eq!((runs[0].3 + runs[1].3, on_pages), (pairs, pairs));
+
+        // An administrator drops the runs (as the V3 migration dropped the old tables): the
+        // indexer rebuilds them from the stored events, then merges them again.
+        let admin = db.connect().await.unwrap();
+        admin.batch_execute("DELETE FROM lookup_pages; DELETE FROM lookup_runs").await.unwrap();
+        assert!(store.lookup(Lookup::Location("urn:epc:id:sgln:4012345.00001.0")).await.unwrap().is_empty());
+        indexer.catch_up().await.unwrap();
+        assert_eq!(i64::try_from(assert_lookups_match_events(&store).await).unwrap(), pairs);
+        let (rebuilt, on_pages) = live_runs(&store).await;
+        assert_eq!(rebuilt.iter().map(|run| (run.0, run.1, run.2)).collect::<Vec<_>>(), [(0, 135, 3), (135, 150, 1)]);
+        assert_eq!(on_pages, pairs);
+    }
+
+    #[tokio::test]
+    async fn runs_past_the_watermark_are_refused() {
+        let db = TestDatabase::create().await.unwrap();
+        let store = Store::connect(db.url()).unwrap();
+        let admin = db.connect().await.unwrap();
+        admin
+            .batch_execute("INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs) VALUES (0, 5, 0, 0)")
+            .await
+            .unwrap();
+        let error = Indexer::new(&store).step(LockWait::Wait).await.unwrap_err();
+        assert!(
+            matches!(error, IndexError::RunsPastWatermark { runs_end: 5, watermark: 0 }),
+            "{error}"
+        );
     }
 }

@@ -7,3 +7,5 @@ pub(crate) const SEQUENCER: i64 = 0x7461_6774_7261_0001;
 pub(crate) const INDEXER: i64 = 0x7461_6774_7261_0002;
 /// Held (for the transaction) by whoever signs a checkpoint, so that signers take turns.
 pub(crate) const CHECKPOINTER: i64 = 0x7461_6774_7261_0004;
+/// Held (for the transaction) by whoever merges lookup runs.
+pub(crate) const MERGER: i64 = 0x7461_6774_7261_0005;

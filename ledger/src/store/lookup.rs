@@ -1,5 +1,5 @@
 //! Reading entries back: one entry, its device batch, an event by hash, and entries by EPC, parent,
-//! location or time through the lookup tables.
+//! location (through the lookup runs) or time.
 
 use std::ops::Range;
 
@@ -13,6 +13,7 @@ use crate::size::LeafIndex;
 use super::indexer::PgTimestamp;
 use super::keys::lookup_key;
 use super::log::{ReadError, Store};
+use super::runs::{self, Kind};
 
 const SELECT_ENTRY: &str = "SELECT event_hash, leaf, event FROM events WHERE leaf_index = $1";
 const SELECT_BATCH: &str = "SELECT statement, signature_algorithm, signature, event_hashes
@@ -20,11 +21,6 @@ const SELECT_BATCH: &str = "SELECT statement, signature_algorithm, signature, ev
 const FIND_INDEXED: &str = "SELECT leaf_index FROM event_hashes WHERE event_hash = $1";
 const FIND_IN_TAIL: &str = "SELECT leaf_index FROM events
     WHERE leaf_index >= (SELECT indexed_size FROM index_watermark) AND event_hash = $1";
-const BY_EPC: &str = "SELECT leaf_index FROM event_epcs WHERE epc_key = $1 ORDER BY leaf_index";
-const BY_PARENT: &str =
-    "SELECT leaf_index FROM event_parents WHERE parent_key = $1 ORDER BY leaf_index";
-const BY_LOCATION: &str =
-    "SELECT leaf_index FROM event_locations WHERE location_key = $1 ORDER BY leaf_index";
 const BY_TIME: &str = "SELECT first_leaf, end_leaf FROM event_time_ranges
     WHERE min_time <= $2 AND max_time >= $1 ORDER BY first_leaf";
 
@@ -148,22 +144,21 @@ impl Store {
     /// identifiers may (with probability 2^-64) share a lookup key, so check the events. Entries
     /// appended in the last moments (above the indexer's watermark) are not included.
     pub async fn lookup(&self, lookup: Lookup<'_>) -> Result<Vec<LeafIndex>, ReadError> {
-        let (sql, id) = match lookup {
-            Lookup::Epc(id) => (BY_EPC, id),
-            Lookup::Parent(id) => (BY_PARENT, id),
-            Lookup::Location(id) => (BY_LOCATION, id),
+        let (kind, id) = match lookup {
+            Lookup::Epc(id) => (Kind::Epc, id),
+            Lookup::Parent(id) => (Kind::Parent, id),
+            Lookup::Location(id) => (Kind::Location, id),
         };
         let client = self.pool().get().await?;
-        let statement = client.prepare_cached(sql).await?;
-        let rows = client.query(&statement, &[&lookup_key(id)]).await?;
-        rows.iter()
-            .map(|row| {
-                let leaf: i64 = row.get(0);
+        let leaves = runs::lookup(&client, kind, lookup_key(id)).await?;
+        leaves
+            .into_iter()
+            .map(|leaf| {
                 u64::try_from(leaf)
                     .ok()
                     .and_then(|leaf| LeafIndex::new(leaf).ok())
                     .ok_or_else(|| ReadError::Corrupt {
-                        what: "lookup table",
+                        what: "lookup run",
                         reason: format!("{leaf} is not a leaf index"),
                     })
             })

@@ -28,6 +28,7 @@ mod locks;
 mod log;
 mod lookup;
 mod migrate;
+mod runs;
 mod sequencer;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -46,6 +47,7 @@ pub use entry::{
 };
 pub use indexer::{DEFAULT_INDEX_BATCH, IndexError, Indexer, IndexerHandle, LockWait};
 pub use keys::{LookupKeys, lookup_key};
+pub use runs::MergeError;
 pub use log::{ConnectError, ProofError, ReadError, Store};
 pub use lookup::{Lookup, StoredBatch, StoredEntry};
 pub use migrate::{MigrateError, MigrationReport, migrate, migrations_fingerprint};

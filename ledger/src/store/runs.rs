@@ -1,0 +1,530 @@
+//! Lookup runs: the EPC, parent and location lookups as a log-structured merge of sorted runs.
+//!
+//! A B-tree row per (identifier, entry) pair costs PostgreSQL a random index insertion and a
+//! heap tuple for every EPC of every event; at tens of thousands of events a second that was the
+//! whole cost of indexing. Instead, each indexing step writes one *run*: the step's pairs sorted
+//! by (kind, key, leaf) and cut into *pages* of a few hundred pairs, one row each (a page is a
+//! `bytea` of 16-byte pairs, its key range in indexed columns). A lookup reads, in every live run,
+//! the one or few pages whose key range holds the key, and searches them. Runs are merged in the
+//! background (`fan_in` runs of one level into one run of the next level, like a counter), so a
+//! log of n steps has at most `(fan_in - 1) * log_fan_in(n)` live runs and each pair is rewritten
+//! about `log_fan_in(n)` times, always sequentially.
+//!
+//! Runs cover consecutive entries `first_leaf..end_leaf`; together they cover `0..end` of the last.
+//! A merge replaces its input runs by one in a single transaction, so a reader (one statement,
+//! one snapshot) sees either the inputs or the merged run, never both or neither.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use deadpool_postgres::Transaction;
+
+/// The most pairs on one page: 448 × 16 bytes = 7 KiB, kept inline in its row (the table's
+/// `toast_tuple_target` is 8160 bytes), so that reading a page is one heap fetch.
+pub(crate) const DEFAULT_PAGE_PAIRS: usize = 448;
+
+/// How many runs of one level are merged into one run of the next.
+pub(crate) const DEFAULT_FAN_IN: usize = 8;
+
+/// The size of one stored pair: the key and the leaf index, each a big-endian `i64`.
+const PAIR_BYTES: usize = 16;
+
+/// How many pages a merge reads from each input run at a time.
+const MERGE_FETCH_PAGES: i32 = 32;
+
+/// How many pages go into one `INSERT`.
+const INSERT_PAGES: usize = 64;
+
+/// What a pair's key identifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(i16)]
+pub(crate) enum Kind {
+    /// An EPC of `epcList`, `childEPCs`, `inputEPCList` or `outputEPCList`.
+    Epc = 1,
+    /// A `parentID`.
+    Parent = 2,
+    /// A `readPoint` or `bizLocation` id.
+    Location = 3,
+}
+
+impl Kind {
+    pub(crate) fn code(self) -> i16 {
+        self as i16
+    }
+
+    fn from_code(code: i16) -> Option<Self> {
+        match code {
+            1 => Some(Self::Epc),
+            2 => Some(Self::Parent),
+            3 => Some(Self::Location),
+            _ => None,
+        }
+    }
+}
+
+/// One (kind, lookup key, leaf index) pair; the derived order is the order of a run.
+pub(crate) type Pair = (Kind, i64, i64);
+
+/// One page of a run: consecutive pairs of one kind, in (key, leaf) order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Page {
+    pub(crate) kind: Kind,
+    pub(crate) first_key: i64,
+    pub(crate) last_key: i64,
+    /// `(key, leaf)` pairs, 16 bytes each.
+    pub(crate) pairs: Vec<u8>,
+}
+
+impl Page {
+    fn new(kind: Kind, key: i64) -> Self {
+        Self {
+            kind,
+            first_key: key,
+            last_key: key,
+            pairs: Vec::with_capacity(DEFAULT_PAGE_PAIRS * PAIR_BYTES),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.pairs.len() / PAIR_BYTES
+    }
+
+    fn push(&mut self, key: i64, leaf: i64) {
+        self.pairs.extend_from_slice(&key.to_be_bytes());
+        self.pairs.extend_from_slice(&leaf.to_be_bytes());
+        self.last_key = key;
+    }
+}
+
+/// Cuts pairs, given in run order, into pages of at most `page_pairs` pairs of one kind each.
+/// A key may continue from one page to the next; lookups read every page whose range holds it.
+#[derive(Debug)]
+pub(crate) struct PageBuilder {
+    page_pairs: usize,
+    current: Option<Page>,
+    done: Vec<Page>,
+    pairs: u64,
+}
+
+impl PageBuilder {
+    pub(crate) fn new(page_pairs: usize) -> Self {
+        Self {
+            page_pairs: page_pairs.max(1),
+            current: None,
+            done: Vec::new(),
+            pairs: 0,
+        }
+    }
+
+    /// Adds the next pair; pairs must come in run order.
+    pub(crate) fn push(&mut self, (kind, key, leaf): Pair) {
+        let full = self
+            .current
+            .as_ref()
+            .is_some_and(|page| page.kind != kind || page.len() >= self.page_pairs);
+        if full {
+            self.done.extend(self.current.take());
+        }
+        self.current
+            .get_or_insert_with(|| Page::new(kind, key))
+            .push(key, leaf);
+        self.pairs += 1;
+    }
+
+    /// The pages completed so far, taken out of the builder.
+    pub(crate) fn take_done(&mut self) -> Vec<Page> {
+        std::mem::take(&mut self.done)
+    }
+
+    /// Every remaining page, and the number of pairs pushed in all.
+    pub(crate) fn finish(mut self) -> (Vec<Page>, u64) {
+        self.done.extend(self.current.take());
+        (self.done, self.pairs)
+    }
+}
+
+/// The leaf indexes paired with `key` on a page (pairs in key order), in leaf order.
+pub(crate) fn leaves_on_page(pairs: &[u8], key: i64) -> impl Iterator<Item = i64> + '_ {
+    let count = pairs.len() / PAIR_BYTES;
+    let key_at = |i: usize| read_i64(&pairs[i * PAIR_BYTES..]);
+    // The first pair whose key is not below `key`.
+    let (mut low, mut high) = (0, count);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if key_at(middle) < key {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    (low..count)
+        .take_while(move |&i| key_at(i) == key)
+        .map(move |i| read_i64(&pairs[i * PAIR_BYTES + 8..]))
+}
+
+fn read_i64(bytes: &[u8]) -> i64 {
+    let mut word = [0; 8];
+    word.copy_from_slice(&bytes[..8]);
+    i64::from_be_bytes(word)
+}
+
+/// A live run, as listed in `lookup_runs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RunInfo {
+    pub(crate) id: i64,
+    pub(crate) first_leaf: i64,
+    pub(crate) end_leaf: i64,
+    pub(crate) level: i16,
+    pub(crate) pairs: i64,
+}
+
+/// The runs to merge next, as a range of `runs` (ordered by first leaf): the first `fan_in`
+/// consecutive runs of the lowest level that has that many in a row.
+pub(crate) fn plan_merge(runs: &[RunInfo], fan_in: usize) -> Option<std::ops::Range<usize>> {
+    let fan_in = fan_in.max(2);
+    let mut best: Option<(i16, std::ops::Range<usize>)> = None;
+    let mut start = 0;
+    for end in 1..=runs.len() {
+        if end < runs.len() && runs[end].level == runs[start].level {
+            continue;
+        }
+        // runs[start..end] share a level.
+        if end - start >= fan_in && best.as_ref().is_none_or(|(level, _)| runs[start].level < *level) {
+            best = Some((runs[start].level, start..start + fan_in));
+        }
+        start = end;
+    }
+    best.map(|(_, range)| range)
+}
+
+const LIST_RUNS: &str =
+    "SELECT run_id, first_leaf, end_leaf, level, pairs FROM lookup_runs ORDER BY first_leaf";
+const INSERT_RUN: &str = "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs)
+    VALUES ($1, $2, $3, $4) RETURNING run_id";
+const INSERT_PAGES_SQL: &str = "INSERT INTO lookup_pages (run_id, kind, last_key, page, first_key, pairs)
+    SELECT $1, * FROM unnest($2::smallint[], $3::bigint[], $4::integer[], $5::bigint[], $6::bytea[])";
+const RUN_PAGES: &str =
+    "SELECT kind, pairs FROM lookup_pages WHERE run_id = $1 ORDER BY kind, last_key, page";
+const DELETE_PAGES: &str = "DELETE FROM lookup_pages WHERE run_id = ANY($1)";
+const DELETE_RUNS: &str = "DELETE FROM lookup_runs WHERE run_id = ANY($1)";
+/// In every live run: the pages whose last key is the key, and the first page after them if it
+/// starts at or below the key (pages hold consecutive pairs, so these are every page holding it).
+pub(crate) const LOOKUP_PAGES: &str = "SELECT p.pairs FROM lookup_runs r, LATERAL (
+        (SELECT pairs FROM lookup_pages
+         WHERE run_id = r.run_id AND kind = $1 AND last_key = $2)
+        UNION ALL
+        (SELECT pairs FROM (SELECT first_key, pairs FROM lookup_pages
+                            WHERE run_id = r.run_id AND kind = $1 AND last_key > $2
+                            ORDER BY last_key, page LIMIT 1) next
+         WHERE next.first_key <= $2)
+    ) p";
+
+/// The live runs, ordered by first leaf.
+pub(crate) async fn list_runs(
+    transaction: &Transaction<'_>,
+) -> Result<Vec<RunInfo>, tokio_postgres::Error> {
+    Ok(transaction
+        .query(LIST_RUNS, &[])
+        .await?
+        .iter()
+        .map(|row| RunInfo {
+            id: row.get(0),
+            first_leaf: row.get(1),
+            end_leaf: row.get(2),
+            level: row.get(3),
+            pairs: row.get(4),
+        })
+        .collect())
+}
+
+/// Where the runs end: they cover entries `0..runs_end`.
+pub(crate) async fn runs_end(transaction: &Transaction<'_>) -> Result<i64, tokio_postgres::Error> {
+    Ok(transaction
+        .query_one("SELECT coalesce(max(end_leaf), 0) FROM lookup_runs", &[])
+        .await?
+        .get(0))
+}
+
+/// Stores a new run over entries `first_leaf..end_leaf` from pairs in run order.
+pub(crate) async fn write_run(
+    transaction: &Transaction<'_>,
+    first_leaf: i64,
+    end_leaf: i64,
+    pairs: &[Pair],
+    page_pairs: usize,
+) -> Result<(), tokio_postgres::Error> {
+    let mut builder = PageBuilder::new(page_pairs);
+    for &pair in pairs {
+        builder.push(pair);
+    }
+    let (pages, count) = builder.finish();
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
+    let run: i64 = transaction
+        .query_one(INSERT_RUN, &[&first_leaf, &end_leaf, &0_i16, &count])
+        .await?
+        .get(0);
+    insert_pages(transaction, run, 0, &pages).await
+}
+
+/// Inserts pages numbered from `first_page` onwards into run `run`.
+async fn insert_pages(
+    transaction: &Transaction<'_>,
+    run: i64,
+    first_page: i32,
+    pages: &[Page],
+) -> Result<(), tokio_postgres::Error> {
+    let statement = transaction.prepare_cached(INSERT_PAGES_SQL).await?;
+    let mut number = first_page;
+    for chunk in pages.chunks(INSERT_PAGES) {
+        let kinds: Vec<i16> = chunk.iter().map(|page| page.kind.code()).collect();
+        let last_keys: Vec<i64> = chunk.iter().map(|page| page.last_key).collect();
+        let numbers: Vec<i32> = (number..).take(chunk.len()).collect();
+        let first_keys: Vec<i64> = chunk.iter().map(|page| page.first_key).collect();
+        let bytes: Vec<&[u8]> = chunk.iter().map(|page| page.pairs.as_slice()).collect();
+        transaction
+            .execute(&statement, &[&run, &kinds, &last_keys, &numbers, &first_keys, &bytes])
+            .await?;
+        number += i32::try_from(chunk.len()).unwrap_or(i32::MAX);
+    }
+    Ok(())
+}
+
+/// Why a merge failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("database query failed while merging lookup runs")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("lookup run {run} holds a page that is not a list of pairs of a known kind")]
+    BadPage { run: i64 },
+}
+
+/// One input run of a merge: its pages, fetched a few at a time through a portal.
+struct RunCursor {
+    run: i64,
+    portal: tokio_postgres::Portal,
+    pages: std::vec::IntoIter<(Kind, Vec<u8>)>,
+    page: Option<(Kind, Vec<u8>)>,
+    at: usize,
+    exhausted: bool,
+}
+
+impl RunCursor {
+    /// The cursor's next pair, fetching more pages when it has read those it holds.
+    async fn next(&mut self, transaction: &Transaction<'_>) -> Result<Option<Pair>, MergeError> {
+        loop {
+            if let Some((kind, bytes)) = &self.page
+                && self.at < bytes.len()
+            {
+                let pair = (*kind, read_i64(&bytes[self.at..]), read_i64(&bytes[self.at + 8..]));
+                self.at += PAIR_BYTES;
+                return Ok(Some(pair));
+            }
+            self.at = 0;
+            self.page = self.pages.next();
+            if self.page.is_some() {
+                continue;
+            }
+            if self.exhausted {
+                return Ok(None);
+            }
+            let rows = transaction.query_portal(&self.portal, MERGE_FETCH_PAGES).await?;
+            self.exhausted = rows.len() < usize::try_from(MERGE_FETCH_PAGES).unwrap_or(0);
+            let mut pages = Vec::with_capacity(rows.len());
+            for row in rows {
+                let kind = Kind::from_code(row.get(0));
+                let bytes: Vec<u8> = row.get(1);
+                match kind {
+                    Some(kind) if !bytes.is_empty() && bytes.len() % PAIR_BYTES == 0 => {
+                        pages.push((kind, bytes));
+                    }
+                    _ => return Err(MergeError::BadPage { run: self.run }),
+                }
+            }
+            self.pages = pages.into_iter();
+        }
+    }
+}
+
+/// Merges the runs `plan_merge` picks, if any, into one run of the next level in this
+/// transaction; returns the number of runs merged (0 when none needed merging). Reads the inputs
+/// page by page and writes the output as it goes: memory stays at a few pages per input run.
+pub(crate) async fn merge_runs(
+    transaction: &Transaction<'_>,
+    fan_in: usize,
+    page_pairs: usize,
+) -> Result<usize, MergeError> {
+    let runs = list_runs(transaction).await?;
+    let Some(range) = plan_merge(&runs, fan_in) else {
+        return Ok(0);
+    };
+    let inputs = &runs[range];
+    let (Some(first), Some(last)) = (inputs.first(), inputs.last()) else {
+        return Ok(0);
+    };
+    let pairs: i64 = inputs.iter().map(|run| run.pairs).sum();
+    let merged: i64 = transaction
+        .query_one(INSERT_RUN, &[&first.first_leaf, &last.end_leaf, &(first.level + 1), &pairs])
+        .await?
+        .get(0);
+
+    let select = transaction.prepare_cached(RUN_PAGES).await?;
+    let mut cursors = Vec::with_capacity(inputs.len());
+    for run in inputs {
+        cursors.push(RunCursor {
+            run: run.id,
+            portal: transaction.bind(&select, &[&run.id]).await?,
+            pages: Vec::new().into_iter(),
+            page: None,
+            at: 0,
+            exhausted: false,
+        });
+    }
+    // A k-way merge: the heap holds each cursor's next pair.
+    let mut heap = BinaryHeap::with_capacity(cursors.len());
+    for (index, cursor) in cursors.iter_mut().enumerate() {
+        if let Some(pair) = cursor.next(transaction).await? {
+            heap.push(Reverse((pair, index)));
+        }
+    }
+    let mut builder = PageBuilder::new(page_pairs);
+    let mut written = 0_i32;
+    let mut count = 0_i64;
+    while let Some(Reverse((pair, index))) = heap.pop() {
+        builder.push(pair);
+        count += 1;
+        if let Some(next) = cursors[index].next(transaction).await? {
+            heap.push(Reverse((next, index)));
+        }
+        if builder.done.len() >= INSERT_PAGES {
+            let done = builder.take_done();
+            insert_pages(transaction, merged, written, &done).await?;
+            written += i32::try_from(done.len()).unwrap_or(i32::MAX);
+        }
+    }
+    let (rest, _) = builder.finish();
+    insert_pages(transaction, merged, written, &rest).await?;
+    if count != pairs {
+        // The runs' pair counts disagree with their pages: keep the inputs (roll back).
+        return Err(MergeError::BadPage { run: first.id });
+    }
+    let ids: Vec<i64> = inputs.iter().map(|run| run.id).collect();
+    transaction.execute(DELETE_PAGES, &[&ids]).await?;
+    transaction.execute(DELETE_RUNS, &[&ids]).await?;
+    Ok(inputs.len())
+}
+
+/// The leaf indexes paired with `key` of `kind` in every live run, in leaf order.
+pub(crate) async fn lookup(
+    client: &deadpool_postgres::Client,
+    kind: Kind,
+    key: i64,
+) -> Result<Vec<i64>, tokio_postgres::Error> {
+    let statement = client.prepare_cached(LOOKUP_PAGES).await?;
+    let rows = client.query(&statement, &[&kind.code(), &key]).await?;
+    let mut leaves = Vec::new();
+    for row in &rows {
+        let pairs: &[u8] = row.get(0);
+        leaves.extend(leaves_on_page(pairs, key));
+    }
+    leaves.sort_unstable();
+    leaves.dedup();
+    Ok(leaves)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn pages_of(pairs: &[Pair], page_pairs: usize) -> Vec<Page> {
+        let mut builder = PageBuilder::new(page_pairs);
+        for &pair in pairs {
+            builder.push(pair);
+        }
+        builder.finish().0
+    }
+
+    /// What the lookup query selects, over pages numbered in run order.
+    fn pages_holding(pages: &[Page], kind: Kind, key: i64) -> Vec<usize> {
+        let mut ordered: Vec<usize> = (0..pages.len()).filter(|&i| pages[i].kind == kind).collect();
+        ordered.sort_by_key(|&i| (pages[i].last_key, i));
+        let mut chosen: Vec<usize> = ordered.iter().copied().filter(|&i| pages[i].last_key == key).collect();
+        if let Some(&next) = ordered.iter().find(|&&i| pages[i].last_key > key)
+            && pages[next].first_key <= key
+        {
+            chosen.push(next);
+        }
+        chosen
+    }
+
+    #[test]
+    fn pages_hold_pairs_of_one_kind_in_order_up_to_the_page_size() {
+        let pairs = [
+            (Kind::Epc, -5, 1),
+            (Kind::Epc, 3, 0),
+            (Kind::Epc, 3, 2),
+            (Kind::Epc, 9, 1),
+            (Kind::Location, 3, 0),
+        ];
+        let pages = pages_of(&pairs, 2);
+        let summary: Vec<(Kind, i64, i64, usize)> =
+            pages.iter().map(|p| (p.kind, p.first_key, p.last_key, p.len())).collect();
+        assert_eq!(
+            summary,
+            [(Kind::Epc, -5, 3, 2), (Kind::Epc, 3, 9, 2), (Kind::Location, 3, 3, 1)]
+        );
+        assert_eq!(leaves_on_page(&pages[0].pairs, 3).collect::<Vec<_>>(), [0]);
+        assert_eq!(leaves_on_page(&pages[1].pairs, 3).collect::<Vec<_>>(), [2]);
+        assert_eq!(leaves_on_page(&pages[1].pairs, 4).count(), 0);
+    }
+
+    fn run(level: i16) -> RunInfo {
+        RunInfo { id: 0, first_leaf: 0, end_leaf: 1, level, pairs: 0 }
+    }
+
+    #[test]
+    fn merges_take_fan_in_runs_of_the_lowest_full_level() {
+        let levels = |levels: &[i16]| levels.iter().copied().map(run).collect::<Vec<_>>();
+        assert_eq!(plan_merge(&levels(&[0, 0]), 3), None);
+        assert_eq!(plan_merge(&levels(&[0, 0, 0]), 3), Some(0..3));
+        assert_eq!(plan_merge(&levels(&[2, 1, 1, 1, 1, 0, 0, 0]), 3), Some(5..8));
+        assert_eq!(plan_merge(&levels(&[2, 1, 1, 1, 1, 0]), 3), Some(1..4));
+        assert_eq!(plan_merge(&levels(&[1, 0, 1, 0, 1]), 3), None);
+        assert_eq!(plan_merge(&[], 3), None);
+    }
+
+    proptest! {
+        /// Whatever the page size, the pages the lookup query picks hold exactly the key's
+        /// leaves, for keys that are there and keys that are not.
+        #[test]
+        fn the_selected_pages_hold_every_leaf_of_a_key(
+            mut raw in proptest::collection::vec((1_i16..=3, -6_i64..6, 0_i64..50), 0..120),
+            page_pairs in 1_usize..9,
+        ) {
+            let mut pairs: Vec<Pair> = raw
+                .drain(..)
+                .map(|(kind, key, leaf)| (Kind::from_code(kind).unwrap_or(Kind::Epc), key, leaf))
+                .collect();
+            pairs.sort_unstable();
+            pairs.dedup();
+            let pages = pages_of(&pairs, page_pairs);
+            prop_assert!(pages.iter().all(|page| (1..=page_pairs).contains(&page.len())));
+            for kind in [Kind::Epc, Kind::Parent, Kind::Location] {
+                for key in -7..7 {
+                    let expected: Vec<i64> = pairs
+                        .iter()
+                        .filter(|&&(k, candidate, _)| k == kind && candidate == key)
+                        .map(|&(_, _, leaf)| leaf)
+                        .collect();
+                    let mut found: Vec<i64> = pages_holding(&pages, kind, key)
+                        .into_iter()
+                        .flat_map(|i| leaves_on_page(&pages[i].pairs, key).collect::<Vec<_>>())
+                        .collect();
+                    found.sort_unstable();
+                    prop_assert_eq!(found, expected);
+                }
+            }
+        }
+    }
+}
