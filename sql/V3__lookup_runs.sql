@@ -1,11 +1,12 @@
--- Lookup runs replace the per-pair lookup tables of V1 (event_epcs, event_parents, event_locations).
+-- Lookup runs replace the per-pair lookup tables of V1 (event_hashes, event_epcs, event_parents,
+-- event_locations).
 -- A B-tree row per (identifier, entry) pair cost a random index insertion per EPC of every event; the
 -- indexer now writes each step's pairs as one sorted run of pages and merges runs in the background
 -- (a log-structured merge; see ledger/src/store/runs.rs and sql/README.md). The dropped tables are
 -- derived data: the indexer rebuilds the runs of every entry already indexed from the stored events.
 -- Forward-only: never edit this file once it has landed.
 
-DROP TABLE event_epcs, event_parents, event_locations;
+DROP TABLE event_hashes, event_epcs, event_parents, event_locations;
 
 -- A run: the lookup pairs of entries first_leaf..end_leaf, sorted. Live runs cover consecutive,
 -- disjoint ranges from entry 0. A merge replaces `fan_in` runs of one level by one run of the next
@@ -19,13 +20,14 @@ CREATE TABLE lookup_runs (
     CHECK (end_leaf > first_leaf)
 );
 
--- A page of a run: consecutive pairs of one kind (1 EPC, 2 parentID, 3 readPoint/bizLocation), in
--- (key, leaf index) order, each pair 16 bytes: tagtrail_lookup_key(id) and the leaf index, both
--- big-endian int8. first_key/last_key are the keys of its first and last pair; page numbers the
+-- A page of a run: consecutive pairs of one kind (1 EPC, 2 parentID, 3 readPoint/bizLocation, 4 event
+-- hash), in (key, leaf index) order, each pair 16 bytes: the key and the leaf index, both big-endian
+-- int8. The key is tagtrail_lookup_key(id) for kinds 1-3 and the first 8 bytes of the event hash for
+-- kind 4. first_key/last_key are the keys of its first and last pair; page numbers the
 -- pages of a run in run order. Pages are at most 7 KiB and stay inline (no TOAST, no compression).
 CREATE TABLE lookup_pages (
     run_id bigint NOT NULL,
-    kind smallint NOT NULL CHECK (kind BETWEEN 1 AND 3),
+    kind smallint NOT NULL CHECK (kind BETWEEN 1 AND 4),
     last_key bigint NOT NULL,
     page integer NOT NULL CHECK (page >= 0),
     first_key bigint NOT NULL CHECK (first_key <= last_key),

@@ -164,7 +164,11 @@ impl BatchStatement {
     }
 
     /// Checks the device's signature over the encoding.
-    pub fn verify(&self, key: &DevicePublicKey, signature: &DeviceSignature) -> Result<(), SignatureError> {
+    pub fn verify(
+        &self,
+        key: &DevicePublicKey,
+        signature: &DeviceSignature,
+    ) -> Result<(), SignatureError> {
         match (key, signature) {
             (DevicePublicKey::Ed25519(key), DeviceSignature::Ed25519(signature)) => key
                 .verify_strict(&self.encode(), &Signature::from_bytes(signature))
@@ -217,7 +221,9 @@ impl EventBatch {
         let size = u32::try_from(events.len())
             .ok()
             .filter(|&n| n > 0 && n <= MAX_BATCH_SIZE)
-            .ok_or(StatementError::BadBatchSize(u32::try_from(events.len()).unwrap_or(u32::MAX)))?;
+            .ok_or(StatementError::BadBatchSize(
+                u32::try_from(events.len()).unwrap_or(u32::MAX),
+            ))?;
         let tree = MemoryTree::from_leaf_hashes(events.iter().map(batch_leaf_hash))
             .map_err(|_| StatementError::BadBatchSize(size))?;
         Ok(Self { tree, size })
@@ -234,7 +240,12 @@ impl EventBatch {
     }
 
     /// The statement to sign for this batch.
-    pub fn statement(&self, device: DeviceId, signed_at: UnixMillis, sequence: u64) -> BatchStatement {
+    pub fn statement(
+        &self,
+        device: DeviceId,
+        signed_at: UnixMillis,
+        sequence: u64,
+    ) -> BatchStatement {
         BatchStatement {
             root: self.root(),
             size: self.size,
@@ -246,8 +257,12 @@ impl EventBatch {
 
     /// The path of the event at `index` to the batch root.
     pub fn path(&self, index: u32) -> Option<BatchPath> {
-        let proof =
-            prove_inclusion(&self.tree, LeafIndex::from(index), TreeSize::from(self.size)).ok()?;
+        let proof = prove_inclusion(
+            &self.tree,
+            LeafIndex::from(index),
+            TreeSize::from(self.size),
+        )
+        .ok()?;
         Some(BatchPath {
             index,
             hashes: proof.hashes().to_vec(),
@@ -287,7 +302,11 @@ impl BatchPath {
     }
 
     /// Checks that `event` is at this path's index in the batch the statement commits to.
-    pub fn verify(&self, event: &EventHash, statement: &BatchStatement) -> Result<(), InclusionError> {
+    pub fn verify(
+        &self,
+        event: &EventHash,
+        statement: &BatchStatement,
+    ) -> Result<(), InclusionError> {
         InclusionProof::new(
             LeafIndex::from(self.index),
             TreeSize::from(statement.size),
@@ -357,7 +376,12 @@ impl DevicePublicKey {
 
 impl fmt::Debug for DevicePublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DevicePublicKey({}:{})", self.algorithm(), base64_encode(&self.to_bytes()))
+        write!(
+            f,
+            "DevicePublicKey({}:{})",
+            self.algorithm(),
+            base64_encode(&self.to_bytes())
+        )
     }
 }
 
@@ -389,7 +413,12 @@ impl DeviceSignature {
 
 impl fmt::Debug for DeviceSignature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DeviceSignature({}:{})", self.algorithm(), base64_encode(&self.to_bytes()))
+        write!(
+            f,
+            "DeviceSignature({}:{})",
+            self.algorithm(),
+            base64_encode(&self.to_bytes())
+        )
     }
 }
 
@@ -509,13 +538,22 @@ mod tests {
         );
         let mut longer = bytes.clone();
         longer.push(0);
-        assert_eq!(BatchStatement::decode(&longer), Err(StatementError::TrailingBytes(1)));
+        assert_eq!(
+            BatchStatement::decode(&longer),
+            Err(StatementError::TrailingBytes(1))
+        );
         let mut other_version = bytes.clone();
         other_version[23] = b'2';
-        assert_eq!(BatchStatement::decode(&other_version), Err(StatementError::UnknownContext));
+        assert_eq!(
+            BatchStatement::decode(&other_version),
+            Err(StatementError::UnknownContext)
+        );
         let mut empty_batch = bytes;
         empty_batch[57..61].copy_from_slice(&[0; 4]);
-        assert_eq!(BatchStatement::decode(&empty_batch), Err(StatementError::BadBatchSize(0)));
+        assert_eq!(
+            BatchStatement::decode(&empty_batch),
+            Err(StatementError::BadBatchSize(0))
+        );
     }
 
     #[test]
@@ -536,7 +574,10 @@ mod tests {
             43,
         )
         .unwrap();
-        assert_eq!(changed.verify(&key.public_key(), &signature), Err(SignatureError::Invalid));
+        assert_eq!(
+            changed.verify(&key.public_key(), &signature),
+            Err(SignatureError::Invalid)
+        );
     }
 
     #[test]
@@ -573,12 +614,23 @@ mod tests {
         let key = DeviceSigningKey::from_seed(&[3; 32]);
         let public = key.public_key();
         let json = serde_json::to_string(&public).unwrap();
-        assert!(json.starts_with(r#"{"algorithm":"ed25519","key":""#), "{json}");
-        assert_eq!(serde_json::from_str::<DevicePublicKey>(&json).unwrap(), public);
+        assert!(
+            json.starts_with(r#"{"algorithm":"ed25519","key":""#),
+            "{json}"
+        );
+        assert_eq!(
+            serde_json::from_str::<DevicePublicKey>(&json).unwrap(),
+            public
+        );
         let signature = statement().sign(&key);
         let json = serde_json::to_string(&signature).unwrap();
-        assert_eq!(serde_json::from_str::<DeviceSignature>(&json).unwrap(), signature);
-        assert!(serde_json::from_str::<DevicePublicKey>(r#"{"algorithm":"rsa","key":"AAAA"}"#).is_err());
+        assert_eq!(
+            serde_json::from_str::<DeviceSignature>(&json).unwrap(),
+            signature
+        );
+        assert!(
+            serde_json::from_str::<DevicePublicKey>(r#"{"algorithm":"rsa","key":"AAAA"}"#).is_err()
+        );
     }
 
     #[test]

@@ -96,7 +96,12 @@ impl Checkpoint {
 
     /// The note text: `<origin>\n<size>\n<base64 root>\n` then one line per extension.
     pub fn to_text(&self) -> String {
-        let mut text = format!("{}\n{}\n{}\n", self.origin, self.size, self.root.to_base64());
+        let mut text = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            self.root.to_base64()
+        );
         for line in &self.extensions {
             text.push_str(line);
             text.push('\n');
@@ -111,9 +116,13 @@ impl Checkpoint {
             .ok_or(CheckpointError::TextWithoutFinalNewline)?;
         let mut lines = body.split('\n');
         let origin = Origin::parse(lines.next().unwrap_or_default())?;
-        let size = lines.next().ok_or(CheckpointError::MissingLine("tree size"))?;
+        let size = lines
+            .next()
+            .ok_or(CheckpointError::MissingLine("tree size"))?;
         let size = parse_size(size)?;
-        let root = lines.next().ok_or(CheckpointError::MissingLine("root hash"))?;
+        let root = lines
+            .next()
+            .ok_or(CheckpointError::MissingLine("root hash"))?;
         let root = RootHash::parse_base64(root).map_err(|_| CheckpointError::BadRootHash)?;
         let extensions = lines.map(str::to_owned).collect::<Vec<_>>();
         for line in &extensions {
@@ -288,7 +297,10 @@ mod tests {
             assert_eq!(verified.signed_by()[0].1, KeyId::from_u32(0x033d_e0ae));
         }
         let verified = sumdb().open_checkpoint(SUMDB_HEADS[1]).unwrap();
-        assert_eq!(verified.checkpoint().size(), TreeSize::new(65_209_736).unwrap());
+        assert_eq!(
+            verified.checkpoint().size(),
+            TreeSize::new(65_209_736).unwrap()
+        );
     }
 
     #[test]
@@ -336,7 +348,10 @@ mod tests {
             checkpoint.origin().clone(),
             NoteVerifiers::new(vec![signer.verifier_key()]).unwrap(),
         );
-        assert_eq!(log.open_checkpoint(&message).unwrap().checkpoint(), &checkpoint);
+        assert_eq!(
+            log.open_checkpoint(&message).unwrap().checkpoint(),
+            &checkpoint
+        );
     }
 
     #[test]
@@ -346,11 +361,23 @@ mod tests {
             (format!("\n5\n{root}\n"), CheckpointError::EmptyOrigin),
             (format!("log\n05\n{root}\n"), CheckpointError::BadTreeSize),
             (format!("log\n+5\n{root}\n"), CheckpointError::BadTreeSize),
-            (format!("log\n9223372036854775809\n{root}\n"), CheckpointError::BadTreeSize),
+            (
+                format!("log\n9223372036854775809\n{root}\n"),
+                CheckpointError::BadTreeSize,
+            ),
             ("log\n5\nAAAA\n".to_owned(), CheckpointError::BadRootHash),
-            ("log\n5\n".to_owned(), CheckpointError::MissingLine("root hash")),
-            (format!("log\n5\n{root}\n\n"), CheckpointError::EmptyExtensionLine),
-            (format!("log\n5\n{root}"), CheckpointError::TextWithoutFinalNewline),
+            (
+                "log\n5\n".to_owned(),
+                CheckpointError::MissingLine("root hash"),
+            ),
+            (
+                format!("log\n5\n{root}\n\n"),
+                CheckpointError::EmptyExtensionLine,
+            ),
+            (
+                format!("log\n5\n{root}"),
+                CheckpointError::TextWithoutFinalNewline,
+            ),
         ] {
             assert_eq!(Checkpoint::from_text(&text), Err(error), "{text:?}");
         }

@@ -90,7 +90,10 @@ mod tests {
     #[test]
     fn hex_round_trips_in_either_case() {
         assert_eq!(hex_encode(&[0xc7, 0x4f, 0x20, 0xa3]), "c74f20a3");
-        assert_eq!(hex_decode_array::<4>("C74F20a3"), Some([0xc7, 0x4f, 0x20, 0xa3]));
+        assert_eq!(
+            hex_decode_array::<4>("C74F20a3"),
+            Some([0xc7, 0x4f, 0x20, 0xa3])
+        );
         assert_eq!(hex_decode_array::<4>("c74f20a"), None);
         assert_eq!(hex_decode_array::<4>("c74f20ag"), None);
     }
@@ -119,7 +122,10 @@ impl<'a> ByteReader<'a> {
         Ok(taken)
     }
 
-    pub(crate) fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], Truncated> {
+    pub(crate) fn array<const N: usize>(
+        &mut self,
+        field: &'static str,
+    ) -> Result<[u8; N], Truncated> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N, field)?);
         Ok(out)
@@ -138,7 +144,10 @@ impl<'a> ByteReader<'a> {
     }
 
     /// A one-byte length followed by that many bytes of UTF-8.
-    pub(crate) fn short_str(&mut self, field: &'static str) -> Result<Result<&'a str, std::str::Utf8Error>, Truncated> {
+    pub(crate) fn short_str(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Result<&'a str, std::str::Utf8Error>, Truncated> {
         let len = self.u8(field)?;
         let bytes = self.take(usize::from(len), field)?;
         Ok(std::str::from_utf8(bytes))

@@ -246,7 +246,10 @@ mod tests {
             Hash::parse_base64("AAAA"),
             Err(HashParseError::NotBase64Of32Bytes)
         );
-        assert_eq!(Hash::from_slice(&[0; 31]), Err(HashParseError::WrongLength(31)));
+        assert_eq!(
+            Hash::from_slice(&[0; 31]),
+            Err(HashParseError::WrongLength(31))
+        );
     }
 
     #[test]

@@ -79,7 +79,10 @@ fn check_identifier(what: &'static str, text: &str) -> Result<(), IdError> {
         return Err(IdError::Empty { what });
     }
     if text.len() > MAX_ID_LEN {
-        return Err(IdError::TooLong { what, len: text.len() });
+        return Err(IdError::TooLong {
+            what,
+            len: text.len(),
+        });
     }
     if let Some(found) = text.chars().find(|c| c.is_whitespace() || c.is_control()) {
         return Err(IdError::ForbiddenChar { what, found });
@@ -170,21 +173,33 @@ mod tests {
     fn identifiers_with_spaces_newlines_or_nothing_are_refused() {
         assert_eq!(
             DeviceId::parse("dock door"),
-            Err(IdError::ForbiddenChar { what: "device id", found: ' ' })
+            Err(IdError::ForbiddenChar {
+                what: "device id",
+                found: ' '
+            })
         );
         assert_eq!(
             SiteId::parse("plant\n7"),
-            Err(IdError::ForbiddenChar { what: "site id", found: '\n' })
+            Err(IdError::ForbiddenChar {
+                what: "site id",
+                found: '\n'
+            })
         );
         assert_eq!(SiteId::parse(""), Err(IdError::Empty { what: "site id" }));
     }
 
     #[test]
     fn identifiers_are_bounded_in_bytes_not_characters() {
-        assert!(DeviceId::parse(&"é".repeat(64)).is_ok(), "64 two-byte characters are 128 bytes");
+        assert!(
+            DeviceId::parse(&"é".repeat(64)).is_ok(),
+            "64 two-byte characters are 128 bytes"
+        );
         assert_eq!(
             DeviceId::parse(&"é".repeat(65)),
-            Err(IdError::TooLong { what: "device id", len: 130 })
+            Err(IdError::TooLong {
+                what: "device id",
+                len: 130
+            })
         );
     }
 

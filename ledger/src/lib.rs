@@ -9,8 +9,8 @@ pub mod ids;
 pub mod note;
 pub mod record;
 pub mod size;
-pub mod tiles;
 pub mod store;
+pub mod tiles;
 pub mod tree;
 
 pub use hash::{HASH_LEN, Hash, HashParseError, RootHash, leaf_hash, node_hash};

@@ -254,21 +254,36 @@ mod tests {
         let bytes = device_record().encode();
         let mut other_version = bytes.clone();
         other_version[0] = 2;
-        assert_eq!(LeafRecord::decode(&other_version), Err(RecordError::UnknownVersion(2)));
+        assert_eq!(
+            LeafRecord::decode(&other_version),
+            Err(RecordError::UnknownVersion(2))
+        );
         let mut longer = bytes.clone();
         longer.push(0);
-        assert_eq!(LeafRecord::decode(&longer), Err(RecordError::TrailingBytes(1)));
+        assert_eq!(
+            LeafRecord::decode(&longer),
+            Err(RecordError::TrailingBytes(1))
+        );
         assert_eq!(
             LeafRecord::decode(&bytes[..bytes.len() - 1]),
             Err(RecordError::Truncated("index in batch"))
         );
         let mut other_tag = bytes.clone();
         other_tag[41] = 3;
-        assert_eq!(LeafRecord::decode(&other_tag), Err(RecordError::UnknownAttestation(3)));
+        assert_eq!(
+            LeafRecord::decode(&other_tag),
+            Err(RecordError::UnknownAttestation(3))
+        );
         let mut spaced = bytes;
         spaced[45] = b' ';
-        assert!(matches!(LeafRecord::decode(&spaced), Err(RecordError::BadId(_))));
-        assert_eq!(LeafRecord::decode(&[]), Err(RecordError::Truncated("version")));
+        assert!(matches!(
+            LeafRecord::decode(&spaced),
+            Err(RecordError::BadId(_))
+        ));
+        assert_eq!(
+            LeafRecord::decode(&[]),
+            Err(RecordError::Truncated("version"))
+        );
     }
 
     #[test]

@@ -139,7 +139,10 @@ mod tests {
 
     #[test]
     fn sizes_and_indexes_beyond_two_to_the_63_are_refused() {
-        assert_eq!(TreeSize::new(MAX_TREE_SIZE).map(TreeSize::get), Ok(MAX_TREE_SIZE));
+        assert_eq!(
+            TreeSize::new(MAX_TREE_SIZE).map(TreeSize::get),
+            Ok(MAX_TREE_SIZE)
+        );
         assert_eq!(
             TreeSize::new(MAX_TREE_SIZE + 1),
             Err(PositionError::TreeTooLarge(MAX_TREE_SIZE + 1))
@@ -161,7 +164,10 @@ mod tests {
 
     #[test]
     fn json_numbers_out_of_range_are_refused() {
-        assert_eq!(serde_json::from_str::<TreeSize>("7").unwrap(), TreeSize::from(7));
+        assert_eq!(
+            serde_json::from_str::<TreeSize>("7").unwrap(),
+            TreeSize::from(7)
+        );
         assert!(serde_json::from_str::<LeafIndex>("9223372036854775808").is_err());
         assert!(serde_json::from_str::<TreeSize>("-1").is_err());
     }

@@ -27,9 +27,16 @@ const LOG: &str = "tagtrail.test/log";
 const MANY: &str = "epcisDocWithVariousEventTypes";
 
 fn example(name: &str) -> String {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "testdata", "event-hash", "examples", name]
-        .iter()
-        .collect();
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "testdata",
+        "event-hash",
+        "examples",
+        name,
+    ]
+    .iter()
+    .collect();
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -65,7 +72,8 @@ impl Scenario {
 /// A log holding filler entries, then the document's events, then more filler; a checkpoint after
 /// the events and a later anchored checkpoint.
 fn scenario(document_name: &str, attested: bool) -> Scenario {
-    let document: Value = serde_json::from_str(&example(&format!("{document_name}.jsonld"))).unwrap();
+    let document: Value =
+        serde_json::from_str(&example(&format!("{document_name}.jsonld"))).unwrap();
     let context = document_context(document.as_object().unwrap());
     let events = events_of(&document);
     let hashes: Vec<EventHash> = example(&format!("{document_name}.hashes"))
@@ -78,14 +86,20 @@ fn scenario(document_name: &str, attested: bool) -> Scenario {
     let device_key = DeviceSigningKey::from_seed(&[7; 32]);
     let device = DeviceId::parse("dock-door-1").unwrap();
     let batch = EventBatch::new(&hashes).unwrap();
-    let statement = batch.statement(device.clone(), UnixMillis::from_millis(1_700_000_000_000), 1);
+    let statement = batch.statement(
+        device.clone(),
+        UnixMillis::from_millis(1_700_000_000_000),
+        1,
+    );
     let signature = statement.sign(&device_key);
 
     let filler = |i: u8| {
         LeafRecord::new(
             EventHash::from_bytes([i; 32]),
             UnixMillis::from_millis(u64::from(i)),
-            Attestation::Unattested { site: SiteId::parse("filler-site").unwrap() },
+            Attestation::Unattested {
+                site: SiteId::parse("filler-site").unwrap(),
+            },
         )
         .unwrap()
         .encode()
@@ -104,11 +118,17 @@ fn scenario(document_name: &str, attested: bool) -> Scenario {
                 index: u32::try_from(i).unwrap(),
             }
         } else {
-            Attestation::Unattested { site: SiteId::parse("brand-plant-1").unwrap() }
+            Attestation::Unattested {
+                site: SiteId::parse("brand-plant-1").unwrap(),
+            }
         };
-        let record = LeafRecord::new(*hash, UnixMillis::from_millis(1_700_000_000_500), attestation)
-            .unwrap()
-            .encode();
+        let record = LeafRecord::new(
+            *hash,
+            UnixMillis::from_millis(1_700_000_000_500),
+            attestation,
+        )
+        .unwrap()
+        .encode();
         tree.push_record(&record).unwrap();
         records.push(record);
     }
@@ -167,7 +187,10 @@ fn scenario(document_name: &str, attested: bool) -> Scenario {
 
     let mut devices = DeviceRegistry::new();
     devices.add(device, device_key.public_key());
-    let log = TrustedLog::new(origin.clone(), NoteVerifiers::new(vec![log_key.verifier_key()]).unwrap());
+    let log = TrustedLog::new(
+        origin.clone(),
+        NoteVerifiers::new(vec![log_key.verifier_key()]).unwrap(),
+    );
     Scenario {
         bundles,
         trusted: TrustedKeys::new(log).with_devices(devices),
@@ -212,25 +235,50 @@ fn every_event_of_the_gs1_reference_documents_verifies_with_every_check_passed()
 fn the_bundle_json_has_the_documented_shape() {
     let scenario = scenario(MANY, true);
     let json = serde_json::to_value(&scenario.bundles[0]).unwrap();
-    let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
         [
-            "version", "event", "documentContext", "eventHash", "leafRecord", "deviceAttestation",
-            "inclusion", "checkpoint", "anchored"
+            "version",
+            "event",
+            "documentContext",
+            "eventHash",
+            "leafRecord",
+            "deviceAttestation",
+            "inclusion",
+            "checkpoint",
+            "anchored"
         ]
     );
     assert_eq!(json["version"], json!(1));
-    assert!(json["eventHash"].as_str().unwrap().starts_with("ni:///sha-256;"));
+    assert!(
+        json["eventHash"]
+            .as_str()
+            .unwrap()
+            .starts_with("ni:///sha-256;")
+    );
     assert_eq!(json["inclusion"]["leafIndex"], json!(5));
-    assert_eq!(json["deviceAttestation"]["publicKey"]["algorithm"], json!("ed25519"));
+    assert_eq!(
+        json["deviceAttestation"]["publicKey"]["algorithm"],
+        json!("ed25519")
+    );
     assert_eq!(json["deviceAttestation"]["batchPath"]["index"], json!(0));
     assert_eq!(json["anchored"]["anchors"][0]["chainId"], json!(31_337));
     assert_eq!(
         json["anchored"]["anchors"][0]["contract"],
         json!("0x5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f")
     );
-    assert!(json["checkpoint"].as_str().unwrap().starts_with("tagtrail.test/log\n"));
+    assert!(
+        json["checkpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("tagtrail.test/log\n")
+    );
 }
 
 #[test]
@@ -282,7 +330,10 @@ fn a_statement_signed_by_an_unregistered_key_fails_the_registry_check() {
     attestation.signature = statement.sign(&intruder);
     attestation.public_key = intruder.public_key();
     let report = verify_bundle(&bundle, &scenario.trusted);
-    assert_eq!(report.outcome(CheckName::DeviceSignature), Some(&Outcome::Passed));
+    assert_eq!(
+        report.outcome(CheckName::DeviceSignature),
+        Some(&Outcome::Passed)
+    );
     assert!(failed(&report, CheckName::DeviceKeyRegistered));
 }
 
@@ -293,7 +344,10 @@ fn a_signature_by_another_key_fails_the_device_signature_check() {
     let mut bundle = scenario.bundles[0].clone();
     let attestation = bundle.device_attestation.as_mut().unwrap();
     attestation.public_key = DeviceSigningKey::from_seed(&[8; 32]).public_key();
-    assert_eq!(attestation.signature, other.signature, "one batch, one signature");
+    assert_eq!(
+        attestation.signature, other.signature,
+        "one batch, one signature"
+    );
     let report = verify_bundle(&bundle, &scenario.trusted);
     assert!(failed(&report, CheckName::DeviceSignature));
 }
@@ -301,7 +355,11 @@ fn a_signature_by_another_key_fails_the_device_signature_check() {
 #[test]
 fn another_event_s_batch_path_fails_batch_inclusion() {
     let scenario = scenario(MANY, true);
-    let other_path = scenario.bundles[1].device_attestation.clone().unwrap().batch_path;
+    let other_path = scenario.bundles[1]
+        .device_attestation
+        .clone()
+        .unwrap()
+        .batch_path;
     let mut bundle = scenario.bundles[0].clone();
     bundle.device_attestation.as_mut().unwrap().batch_path = other_path;
     let report = verify_bundle(&bundle, &scenario.trusted);
@@ -314,10 +372,15 @@ fn a_checkpoint_signed_by_an_untrusted_key_fails_and_inclusion_is_not_checked() 
     let mut bundle = scenario.bundles[0].clone();
     let forger = NoteSignerKey::from_seed(KeyName::parse(LOG).unwrap(), &[10; 32]);
     let note = ledger::note::Note::parse(&bundle.checkpoint).unwrap();
-    bundle.checkpoint = ledger::note::Note::sign(note.text(), &[&forger]).unwrap().to_message();
+    bundle.checkpoint = ledger::note::Note::sign(note.text(), &[&forger])
+        .unwrap()
+        .to_message();
     let report = verify_bundle(&bundle, &scenario.trusted);
     assert!(failed(&report, CheckName::Checkpoint));
-    assert!(matches!(report.outcome(CheckName::Inclusion), Some(Outcome::Skipped(_))));
+    assert!(matches!(
+        report.outcome(CheckName::Inclusion),
+        Some(Outcome::Skipped(_))
+    ));
     assert_eq!(report.verdict(), Verdict::Invalid);
 }
 
@@ -343,8 +406,14 @@ fn an_anchor_older_than_the_event_leaves_the_event_not_yet_anchored() {
     anchored.checkpoint = scenario.signed_checkpoint(older);
     anchored.consistency = prove_consistency(&scenario.tree, older, size).unwrap();
     let report = verify_bundle(&bundle, &scenario.trusted);
-    assert_eq!(report.outcome(CheckName::Consistency), Some(&Outcome::Passed));
-    assert!(matches!(report.outcome(CheckName::AnchorCoversEvent), Some(Outcome::Skipped(_))));
+    assert_eq!(
+        report.outcome(CheckName::Consistency),
+        Some(&Outcome::Passed)
+    );
+    assert!(matches!(
+        report.outcome(CheckName::AnchorCoversEvent),
+        Some(Outcome::Skipped(_))
+    ));
     assert_eq!(report.verdict(), Verdict::Incomplete);
 }
 
@@ -366,10 +435,17 @@ fn an_anchored_checkpoint_of_a_forked_log_fails_consistency() {
     let anchored = bundle.anchored.as_mut().unwrap();
     let size = anchored.consistency.new_size();
     // The same size, but a root the log never had, signed by the log's own key.
-    let forked = Checkpoint::new(scenario.origin.clone(), size, ledger::RootHash::from_bytes([1; 32]));
+    let forked = Checkpoint::new(
+        scenario.origin.clone(),
+        size,
+        ledger::RootHash::from_bytes([1; 32]),
+    );
     anchored.checkpoint = forked.sign(&[&scenario.log_key]).unwrap().to_message();
     let report = verify_bundle(&bundle, &scenario.trusted);
-    assert_eq!(report.outcome(CheckName::AnchoredCheckpoint), Some(&Outcome::Passed));
+    assert_eq!(
+        report.outcome(CheckName::AnchoredCheckpoint),
+        Some(&Outcome::Passed)
+    );
     assert!(failed(&report, CheckName::Consistency));
 }
 
@@ -411,7 +487,9 @@ fn bundles_of_other_versions_or_with_unknown_fields_are_refused() {
     let scenario = scenario(MANY, true);
     let mut json = serde_json::to_value(&scenario.bundles[0]).unwrap();
     json["version"] = json!(2);
-    let error = serde_json::from_value::<ProofBundle>(json).unwrap_err().to_string();
+    let error = serde_json::from_value::<ProofBundle>(json)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("version 2"), "{error}");
     let mut json = serde_json::to_value(&scenario.bundles[0]).unwrap();
     json["extra"] = json!(true);

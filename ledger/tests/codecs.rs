@@ -19,14 +19,18 @@ fn identifier() -> impl Strategy<Value = String> {
 
 fn attestation() -> impl Strategy<Value = Attestation> {
     prop_oneof![
-        (identifier(), any::<[u8; 32]>(), 0..MAX_BATCH_SIZE).prop_map(|(device, statement, index)| {
-            Attestation::Device {
-                device: DeviceId::parse(&device).unwrap(),
-                statement: StatementHash::from_bytes(statement),
-                index,
+        (identifier(), any::<[u8; 32]>(), 0..MAX_BATCH_SIZE).prop_map(
+            |(device, statement, index)| {
+                Attestation::Device {
+                    device: DeviceId::parse(&device).unwrap(),
+                    statement: StatementHash::from_bytes(statement),
+                    index,
+                }
             }
+        ),
+        identifier().prop_map(|site| Attestation::Unattested {
+            site: SiteId::parse(&site).unwrap()
         }),
-        identifier().prop_map(|site| Attestation::Unattested { site: SiteId::parse(&site).unwrap() }),
     ]
 }
 

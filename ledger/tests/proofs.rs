@@ -48,7 +48,10 @@ fn flip_root(root: &RootHash, bit: usize) -> RootHash {
 }
 
 fn concat(hashes: &[Hash]) -> Vec<u8> {
-    hashes.iter().flat_map(|h| h.as_bytes().iter().copied()).collect()
+    hashes
+        .iter()
+        .flat_map(|h| h.as_bytes().iter().copied())
+        .collect()
 }
 
 fn ct_root(root: &RootHash, n: u64) -> CtRootHash<Sha256> {
@@ -56,12 +59,22 @@ fn ct_root(root: &RootHash, n: u64) -> CtRootHash<Sha256> {
 }
 
 /// Our verdict and the oracle's on the same inclusion claim.
-fn both_verify_inclusion(proof: &[Hash], i: u64, n: u64, leaf: u64, root: &RootHash) -> (bool, bool) {
+fn both_verify_inclusion(
+    proof: &[Hash],
+    i: u64,
+    n: u64,
+    leaf: u64,
+    root: &RootHash,
+) -> (bool, bool) {
     let ours = InclusionProof::new(index(i), size(n), proof.to_vec())
         .verify(&leaf_hash(&record(leaf)), root)
         .is_ok();
     let theirs = ct_root(root, n)
-        .verify_inclusion(&record(leaf), i, &CtInclusionProof::from_bytes(concat(proof)))
+        .verify_inclusion(
+            &record(leaf),
+            i,
+            &CtInclusionProof::from_bytes(concat(proof)),
+        )
         .is_ok();
     (ours, theirs)
 }
@@ -89,12 +102,24 @@ fn every_inclusion_proof_of_trees_up_to_300_leaves_verifies_and_matches_ct_merkl
         ours.push_record(&record(n - 1)).unwrap();
         oracle.push(record(n - 1));
         let root = ours.root();
-        assert_eq!(root.as_bytes().as_slice(), oracle.root().as_bytes().as_slice(), "root {n}");
+        assert_eq!(
+            root.as_bytes().as_slice(),
+            oracle.root().as_bytes().as_slice(),
+            "root {n}"
+        );
         for i in 0..n {
             let proof = prove_inclusion(&ours, index(i), size(n)).unwrap();
-            assert_eq!(proof.verify(&leaf_hash(&record(i)), &root), Ok(()), "{i} in {n}");
+            assert_eq!(
+                proof.verify(&leaf_hash(&record(i)), &root),
+                Ok(()),
+                "{i} in {n}"
+            );
             let theirs = oracle.prove_inclusion(usize::try_from(i).unwrap());
-            assert_eq!(concat(proof.hashes()), theirs.as_bytes(), "proof of {i} in {n}");
+            assert_eq!(
+                concat(proof.hashes()),
+                theirs.as_bytes(),
+                "proof of {i} in {n}"
+            );
         }
     }
 }
@@ -114,8 +139,16 @@ fn any_tampering_with_an_inclusion_claim_fails() {
                 let bad = InclusionProof::new(index(i), size(n), tampered);
                 assert_eq!(bad.verify(&leaf, &root), Err(InclusionError::RootMismatch));
             }
-            assert!(proof.verify(&flip(&leaf, usize::try_from(n).unwrap()), &root).is_err());
-            assert!(proof.verify(&leaf, &flip_root(&root, usize::try_from(i).unwrap())).is_err());
+            assert!(
+                proof
+                    .verify(&flip(&leaf, usize::try_from(n).unwrap()), &root)
+                    .is_err()
+            );
+            assert!(
+                proof
+                    .verify(&leaf, &flip_root(&root, usize::try_from(i).unwrap()))
+                    .is_err()
+            );
             if !hashes.is_empty() {
                 let shorter = InclusionProof::new(index(i), size(n), hashes[1..].to_vec());
                 assert!(shorter.verify(&leaf, &root).is_err(), "a dropped hash");
@@ -128,7 +161,10 @@ fn any_tampering_with_an_inclusion_claim_fails() {
             for j in [i.wrapping_sub(1), i + 1, i ^ 1, i ^ 2, n - 1 - i] {
                 if j != i && j < n {
                     let moved = InclusionProof::new(index(j), size(n), hashes.to_vec());
-                    assert!(moved.verify(&leaf, &root).is_err(), "{i} claimed at {j} in {n}");
+                    assert!(
+                        moved.verify(&leaf, &root).is_err(),
+                        "{i} claimed at {j} in {n}"
+                    );
                 }
             }
             // A tree twice as large always puts the leaf one level deeper.
@@ -149,7 +185,10 @@ fn inclusion_verification_agrees_with_ct_merkle_for_every_claimed_size_and_index
                 for claimed_i in 0..claimed_n.min(n + 2) {
                     let (ours, theirs) =
                         both_verify_inclusion(proof.hashes(), claimed_i, claimed_n, i, &root);
-                    assert_eq!(ours, theirs, "proof of {i} in {n} claimed as {claimed_i} in {claimed_n}");
+                    assert_eq!(
+                        ours, theirs,
+                        "proof of {i} in {n} claimed as {claimed_i} in {claimed_n}"
+                    );
                     if claimed_i == i && claimed_n == n {
                         assert!(ours);
                     }
@@ -174,7 +213,11 @@ fn every_consistency_proof_between_sizes_up_to_160_verifies_and_matches_ct_merkl
             let proof = prove_consistency(&ours, size(m), size(n)).unwrap();
             assert_eq!(proof.verify(&old_root, &new_root), Ok(()), "{m} -> {n}");
             let theirs = oracle.prove_consistency(usize::try_from(n - m).unwrap());
-            assert_eq!(concat(proof.hashes()), theirs.as_bytes(), "proof {m} -> {n}");
+            assert_eq!(
+                concat(proof.hashes()),
+                theirs.as_bytes(),
+                "proof {m} -> {n}"
+            );
         }
     }
 }
@@ -182,8 +225,9 @@ fn every_consistency_proof_between_sizes_up_to_160_verifies_and_matches_ct_merkl
 #[test]
 fn any_tampering_with_a_consistency_claim_fails() {
     let tree = &TREE.ours;
-    let roots: Vec<RootHash> =
-        (0..=CONSISTENCY_SIZES).map(|n| tree.root_at(size(n)).unwrap()).collect();
+    let roots: Vec<RootHash> = (0..=CONSISTENCY_SIZES)
+        .map(|n| tree.root_at(size(n)).unwrap())
+        .collect();
     let root = |n: u64| roots[usize::try_from(n).unwrap()];
     for n in 1..=CONSISTENCY_SIZES {
         for m in 1..=n {
@@ -193,7 +237,10 @@ fn any_tampering_with_a_consistency_claim_fails() {
                 let mut tampered = hashes.to_vec();
                 tampered[k] = flip(&tampered[k], k * 53 + usize::try_from(m).unwrap());
                 let bad = ConsistencyProof::new(size(m), size(n), tampered);
-                assert!(bad.verify(&root(m), &root(n)).is_err(), "element {k} of {m} -> {n}");
+                assert!(
+                    bad.verify(&root(m), &root(n)).is_err(),
+                    "element {k} of {m} -> {n}"
+                );
             }
             let bit = usize::try_from(m + n).unwrap();
             assert!(proof.verify(&flip_root(&root(m), bit), &root(n)).is_err());
@@ -208,11 +255,14 @@ fn any_tampering_with_a_consistency_claim_fails() {
             let longer = ConsistencyProof::new(size(m), size(n), longer);
             assert!(longer.verify(&root(m), &root(n)).is_err(), "an extra hash");
             // Claims about other sizes: whatever we decide, the oracle decides the same.
-            for (claimed_m, claimed_n) in [(m - 1, n), (m + 1, n), (m, n + 1), (m, n - 1), (m, 2 * n)] {
+            for (claimed_m, claimed_n) in
+                [(m - 1, n), (m + 1, n), (m, n + 1), (m, n - 1), (m, 2 * n)]
+            {
                 if claimed_m == 0 || claimed_m > claimed_n || claimed_n == 0 {
                     continue;
                 }
-                let claim = ConsistencyProof::new(size(claimed_m), size(claimed_n), hashes.to_vec());
+                let claim =
+                    ConsistencyProof::new(size(claimed_m), size(claimed_n), hashes.to_vec());
                 let ours = claim.verify(&root(m), &root(n)).is_ok();
                 let theirs = ct_root(&root(n), claimed_n)
                     .verify_consistency(
@@ -220,7 +270,10 @@ fn any_tampering_with_a_consistency_claim_fails() {
                         &CtConsistencyProof::try_from_bytes(concat(hashes)).unwrap(),
                     )
                     .is_ok();
-                assert_eq!(ours, theirs, "{m} -> {n} claimed as {claimed_m} -> {claimed_n}");
+                assert_eq!(
+                    ours, theirs,
+                    "{m} -> {n} claimed as {claimed_m} -> {claimed_n}"
+                );
             }
         }
     }

@@ -63,7 +63,11 @@ const INCLUSION: [(u64, u64, &[&str]); 5] = [
             "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
         ],
     ),
-    (3, 3, &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
+    (
+        3,
+        3,
+        &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"],
+    ),
     (
         2,
         5,
@@ -148,7 +152,9 @@ fn the_reference_inclusion_proofs_are_computed_and_verify() {
         let index = LeafIndex::new(leaf - 1).unwrap();
         // The vectors prove against prefixes of the 8-leaf tree.
         let prefix = MemoryTree::from_leaf_hashes(
-            LEAVES[..usize::try_from(n).unwrap()].iter().map(|l| leaf_hash(&unhex(l))),
+            LEAVES[..usize::try_from(n).unwrap()]
+                .iter()
+                .map(|l| leaf_hash(&unhex(l))),
         )
         .unwrap();
         let proof = prove_inclusion(&prefix, index, size(n)).unwrap();
@@ -165,14 +171,23 @@ fn the_reference_consistency_proofs_are_computed_and_verify() {
     let tree = reference_tree();
     for (old, new, expected) in CONSISTENCY {
         let prefix = MemoryTree::from_leaf_hashes(
-            LEAVES[..usize::try_from(new).unwrap()].iter().map(|l| leaf_hash(&unhex(l))),
+            LEAVES[..usize::try_from(new).unwrap()]
+                .iter()
+                .map(|l| leaf_hash(&unhex(l))),
         )
         .unwrap();
         let proof = prove_consistency(&prefix, size(old), size(new)).unwrap();
         let expected: Vec<Hash> = expected.iter().map(|h| hash(h)).collect();
         assert_eq!(proof.hashes(), expected.as_slice(), "{old} -> {new}");
-        assert_eq!(proof.verify(&root(old), &root(new)), Ok(()), "{old} -> {new}");
+        assert_eq!(
+            proof.verify(&root(old), &root(new)),
+            Ok(()),
+            "{old} -> {new}"
+        );
         // The same nodes are in the full tree: proving between sizes of a larger tree agrees.
-        assert_eq!(prove_consistency(&tree, size(old), size(new)).unwrap(), proof);
+        assert_eq!(
+            prove_consistency(&tree, size(old), size(new)).unwrap(),
+            proof
+        );
     }
 }

@@ -14,7 +14,11 @@ use ledger::tree::MemoryTree;
 use ledger::{LeafIndex, TreeSize};
 
 fn leaf_hashes(batch: &NewBatch) -> Vec<ledger::Hash> {
-    batch.entries().iter().map(|e| e.record().leaf_hash()).collect()
+    batch
+        .entries()
+        .iter()
+        .map(|e| e.record().leaf_hash())
+        .collect()
 }
 
 async fn count(store: &Store, sql: &str) -> i64 {
@@ -38,8 +42,14 @@ async fn appended_events_get_consecutive_leaves_and_a_duplicate_gets_the_existin
     // Events 3 and 7 again, in a new batch with two new events and event 12 twice.
     let mixed = device.batch_of([3, 10, 7, 11, 10]);
     let results = sequencer.append(mixed).await.unwrap();
-    let got: Vec<(u64, bool)> = results.iter().map(|r| (r.leaf_index.get(), r.existing)).collect();
-    assert_eq!(got, [(3, true), (10, false), (7, true), (11, false), (10, true)]);
+    let got: Vec<(u64, bool)> = results
+        .iter()
+        .map(|r| (r.leaf_index.get(), r.existing))
+        .collect();
+    assert_eq!(
+        got,
+        [(3, true), (10, false), (7, true), (11, false), (10, true)]
+    );
     assert_eq!(store.tree_size().await.unwrap(), TreeSize::from(12));
 
     // The very same batch again appends nothing.
@@ -47,7 +57,10 @@ async fn appended_events_get_consecutive_leaves_and_a_duplicate_gets_the_existin
     assert!(again.iter().all(|r| r.existing));
     assert_eq!(store.tree_size().await.unwrap(), TreeSize::from(12));
     assert_eq!(count(&store, "SELECT count(*) FROM events").await, 12);
-    assert_eq!(count(&store, "SELECT count(*) FROM device_batches").await, 2);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM device_batches").await,
+        2
+    );
     sequencer.shutdown().await;
 }
 
@@ -60,17 +73,35 @@ async fn a_duplicate_of_an_indexed_event_is_found_through_the_lookup_table() {
     sequencer.append(device.next_batch(50)).await.unwrap();
     sequencer.shutdown().await;
     Indexer::new(&store).catch_up().await.unwrap();
-    assert_eq!(count(&store, "SELECT indexed_size FROM index_watermark").await, 50);
-    assert_eq!(count(&store, "SELECT count(*) FROM event_hashes").await, 50);
     assert_eq!(
-        count(&store, "SELECT sum(octet_length(pairs) / 16)::bigint FROM lookup_pages WHERE kind = 1").await,
+        count(&store, "SELECT indexed_size FROM index_watermark").await,
+        50
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT sum(octet_length(pairs) / 16)::bigint FROM lookup_pages WHERE kind = 4"
+        )
+        .await,
+        50
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT sum(octet_length(pairs) / 16)::bigint FROM lookup_pages WHERE kind = 1"
+        )
+        .await,
         250
     );
 
-    // A fresh sequencer knows nothing in memory: the duplicate must come from event_hashes.
+    // A fresh sequencer knows only its filter, loaded from the runs: the duplicate's leaf must come
+    // from the runs' event hash pages.
     let sequencer = Sequencer::start(&store);
     let results = sequencer.append(device.batch_of([42, 50])).await.unwrap();
-    let got: Vec<(u64, bool)> = results.iter().map(|r| (r.leaf_index.get(), r.existing)).collect();
+    let got: Vec<(u64, bool)> = results
+        .iter()
+        .map(|r| (r.leaf_index.get(), r.existing))
+        .collect();
     assert_eq!(got, [(42, true), (50, false)]);
     sequencer.shutdown().await;
 }
@@ -86,16 +117,65 @@ async fn a_duplicate_is_found_by_the_same_sequencer_after_the_indexer_overtakes_
     let sequencer = Sequencer::start(&store);
     sequencer.append(device.next_batch(30)).await.unwrap();
     Indexer::new(&store).catch_up().await.unwrap();
-    assert_eq!(count(&store, "SELECT indexed_size FROM index_watermark").await, 30);
+    assert_eq!(
+        count(&store, "SELECT indexed_size FROM index_watermark").await,
+        30
+    );
 
-    let results = sequencer.append(device.batch_of([5, 29, 30])).await.unwrap();
-    let got: Vec<(u64, bool)> = results.iter().map(|r| (r.leaf_index.get(), r.existing)).collect();
+    let results = sequencer
+        .append(device.batch_of([5, 29, 30]))
+        .await
+        .unwrap();
+    let got: Vec<(u64, bool)> = results
+        .iter()
+        .map(|r| (r.leaf_index.get(), r.existing))
+        .collect();
     assert_eq!(got, [(5, true), (29, true), (30, false)]);
     let again = sequencer.append(device.batch_of(0..31)).await.unwrap();
     assert!(again.iter().all(|r| r.existing));
     assert_eq!(store.tree_size().await.unwrap(), TreeSize::from(31));
     assert_eq!(count(&store, "SELECT count(*) FROM events").await, 31);
     sequencer.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_duplicate_of_what_another_process_appended_and_indexed_is_found() {
+    let db = TestDatabase::create().await.unwrap();
+    let store_a = Store::connect(db.url()).unwrap();
+    let store_b = Store::connect(db.url()).unwrap();
+    let a = Sequencer::start(&store_a);
+    let mut device = EventFactory::new("dock-door-1", 1);
+    a.append(device.batch_of(0..30)).await.unwrap();
+    // Another process appends 30..40, and the runs cover everything before `a` appends again.
+    let b = Sequencer::start(&store_b);
+    b.append(device.batch_of(30..40)).await.unwrap();
+    b.shutdown().await;
+    Indexer::new(&store_b).catch_up().await.unwrap();
+    let results = a.append(device.batch_of([35, 3, 40])).await.unwrap();
+    let got: Vec<(u64, bool)> = results
+        .iter()
+        .map(|r| (r.leaf_index.get(), r.existing))
+        .collect();
+    assert_eq!(got, [(35, true), (3, true), (40, false)]);
+
+    // The runs are dropped to be rebuilt (they now end below the watermark): a fresh sequencer
+    // still finds every duplicate, from the entries the runs do not cover.
+    db.connect()
+        .await
+        .unwrap()
+        .batch_execute("DELETE FROM lookup_pages; DELETE FROM lookup_runs")
+        .await
+        .unwrap();
+    let c = Sequencer::start(&store_b);
+    let results = c.append(device.batch_of([0, 39, 41])).await.unwrap();
+    let got: Vec<(u64, bool)> = results
+        .iter()
+        .map(|r| (r.leaf_index.get(), r.existing))
+        .collect();
+    assert_eq!(got, [(0, true), (39, true), (41, false)]);
+    c.shutdown().await;
+    a.shutdown().await;
+    assert_eq!(count(&store_a, "SELECT count(*) FROM events").await, 42);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +190,9 @@ async fn two_appenders_on_separate_connections_keep_one_consistent_log() {
         let mut shared = EventFactory::new("door", 1);
         let mut own = EventFactory::new("reader-a", 2);
         for round in 0..20u64 {
-            a.append(shared.batch_of(round * 10..round * 10 + 10)).await.unwrap();
+            a.append(shared.batch_of(round * 10..round * 10 + 10))
+                .await
+                .unwrap();
             a.append(own.next_batch(7)).await.unwrap();
         }
         a.shutdown().await;
@@ -119,7 +201,9 @@ async fn two_appenders_on_separate_connections_keep_one_consistent_log() {
         let mut shared = EventFactory::new("door", 1);
         let mut own = EventFactory::new("reader-b", 3);
         for round in (0..20u64).rev() {
-            b.append(shared.batch_of(round * 10..round * 10 + 10)).await.unwrap();
+            b.append(shared.batch_of(round * 10..round * 10 + 10))
+                .await
+                .unwrap();
             b.append(own.next_batch(5)).await.unwrap();
         }
         b.shutdown().await;
@@ -175,9 +259,18 @@ async fn proofs_read_from_the_stored_tiles_verify_at_sizes_around_tile_edges() {
         }
         let size = tree.size();
         assert_eq!(store.tree_size().await.unwrap(), size);
-        assert_eq!(store.root_hash(size).await.unwrap(), tree.root(), "root at {size}");
+        assert_eq!(
+            store.root_hash(size).await.unwrap(),
+            tree.root(),
+            "root at {size}"
+        );
         let root = tree.root();
-        for leaf in [0, size.get() / 2, size.get() - 1, size.get().saturating_sub(256)] {
+        for leaf in [
+            0,
+            size.get() / 2,
+            size.get() - 1,
+            size.get().saturating_sub(256),
+        ] {
             let index = LeafIndex::new(leaf).unwrap();
             let proof = store.inclusion_proof(index, size).await.unwrap();
             let leaf_hash = tree.node(ledger::tree::NodeId::leaf(index)).unwrap();
@@ -195,11 +288,21 @@ async fn proofs_read_from_the_stored_tiles_verify_at_sizes_around_tile_edges() {
     }
     // Proofs at a size between two appends (a partial tile never stored at that width).
     let size = TreeSize::from(300);
-    let proof = store.inclusion_proof(LeafIndex::from(299), size).await.unwrap();
-    let leaf = tree.node(ledger::tree::NodeId::leaf(LeafIndex::from(299))).unwrap();
+    let proof = store
+        .inclusion_proof(LeafIndex::from(299), size)
+        .await
+        .unwrap();
+    let leaf = tree
+        .node(ledger::tree::NodeId::leaf(LeafIndex::from(299)))
+        .unwrap();
     proof.verify(&leaf, &tree.root_at(size).unwrap()).unwrap();
     // Nothing beyond the tree.
-    assert!(store.inclusion_proof(LeafIndex::from(0), TreeSize::from(65_538)).await.is_err());
+    assert!(
+        store
+            .inclusion_proof(LeafIndex::from(0), TreeSize::from(65_538))
+            .await
+            .is_err()
+    );
     sequencer.shutdown().await;
 }
 
@@ -217,11 +320,19 @@ async fn checkpoints_are_signed_verifiable_and_consistent_with_the_previous_one(
     let sequencer = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-1", 1);
 
-    assert_eq!(checkpointer.sign_latest().await.unwrap(), None, "nothing to sign yet");
+    assert_eq!(
+        checkpointer.sign_latest().await.unwrap(),
+        None,
+        "nothing to sign yet"
+    );
     let mut previous = None;
     for batch in [3usize, 300, 1] {
         sequencer.append(device.next_batch(batch)).await.unwrap();
-        let stored = checkpointer.sign_latest().await.unwrap().expect("a new checkpoint");
+        let stored = checkpointer
+            .sign_latest()
+            .await
+            .unwrap()
+            .expect("a new checkpoint");
         let verified = trusted.open_checkpoint(&stored.note).unwrap();
         assert_eq!(verified.checkpoint().size(), stored.size);
         assert_eq!(verified.checkpoint().root(), &stored.root);
@@ -235,7 +346,11 @@ async fn checkpoints_are_signed_verifiable_and_consistent_with_the_previous_one(
                 .verify(&old.root, &stored.root)
                 .unwrap();
         }
-        assert_eq!(checkpointer.sign_latest().await.unwrap(), None, "no growth, no checkpoint");
+        assert_eq!(
+            checkpointer.sign_latest().await.unwrap(),
+            None,
+            "no growth, no checkpoint"
+        );
     }
     let latest = store.latest_checkpoint().await.unwrap().unwrap();
     assert_eq!(latest.size, TreeSize::from(304));

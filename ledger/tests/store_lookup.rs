@@ -41,38 +41,68 @@ async fn entries_are_found_by_leaf_hash_epc_location_and_time() {
     let (json, hash) = device.hashed_event(12);
     assert_eq!(entry.event, json);
     assert_eq!(entry.record.event_hash(), &hash);
-    let Attestation::Device { statement, index, .. } = entry.record.attestation() else {
+    let Attestation::Device {
+        statement, index, ..
+    } = entry.record.attestation()
+    else {
         panic!("a device-attested entry");
     };
     let batch = store.device_batch(statement).await.unwrap().unwrap();
     assert_eq!(batch.statement.hash(), *statement);
-    let path = ledger::batch::EventBatch::new(&batch.event_hashes).unwrap().path(*index).unwrap();
+    let path = ledger::batch::EventBatch::new(&batch.event_hashes)
+        .unwrap()
+        .path(*index)
+        .unwrap();
     path.verify(&hash, &batch.statement).unwrap();
     assert_eq!(store.entry(LeafIndex::from(40)).await.unwrap(), None);
 
     // By event hash: indexed, and in the tail the lookup tables do not cover yet.
-    assert_eq!(store.find_event(&hash).await.unwrap(), Some(LeafIndex::from(12)));
+    assert_eq!(
+        store.find_event(&hash).await.unwrap(),
+        Some(LeafIndex::from(12))
+    );
     let (_, newest) = device.hashed_event(35);
-    assert_eq!(store.find_event(&newest).await.unwrap(), Some(LeafIndex::from(35)));
+    assert_eq!(
+        store.find_event(&newest).await.unwrap(),
+        Some(LeafIndex::from(35))
+    );
     let (_, unknown) = EventFactory::new("elsewhere", 2).hashed_event(0);
     assert_eq!(store.find_event(&unknown).await.unwrap(), None);
 
     // By EPC: every EPC of event 7 leads to entry 7 (and only indexed entries are found).
     let event = device.event(7);
     for epc in event["epcList"].as_array().unwrap() {
-        let found = store.lookup(Lookup::Epc(epc.as_str().unwrap())).await.unwrap();
+        let found = store
+            .lookup(Lookup::Epc(epc.as_str().unwrap()))
+            .await
+            .unwrap();
         assert_eq!(found, [LeafIndex::from(7)]);
     }
     let event = device.event(33);
     let epc = event["epcList"][0].as_str().unwrap();
-    assert!(store.lookup(Lookup::Epc(epc)).await.unwrap().is_empty(), "not indexed yet");
+    assert!(
+        store.lookup(Lookup::Epc(epc)).await.unwrap().is_empty(),
+        "not indexed yet"
+    );
 
     // By location: the business location of every event, and one read point of every 20th.
-    let everywhere = store.lookup(Lookup::Location("urn:epc:id:sgln:4012345.00001.0")).await.unwrap();
+    let everywhere = store
+        .lookup(Lookup::Location("urn:epc:id:sgln:4012345.00001.0"))
+        .await
+        .unwrap();
     assert_eq!(everywhere.len(), 30);
-    let door_3 = store.lookup(Lookup::Location("urn:epc:id:sgln:4012345.00001.3")).await.unwrap();
+    let door_3 = store
+        .lookup(Lookup::Location("urn:epc:id:sgln:4012345.00001.3"))
+        .await
+        .unwrap();
     assert_eq!(door_3, [LeafIndex::from(3), LeafIndex::from(23)]);
-    assert!(store.lookup(Lookup::Parent("urn:epc:id:sscc:4012345.0000000001")).await.unwrap().is_empty());
+    assert!(
+        store
+            .lookup(Lookup::Parent("urn:epc:id:sscc:4012345.0000000001"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // By time: the factory's events are 20 ms apart from 2023-11-14T22:13:20Z.
     let ranges = store

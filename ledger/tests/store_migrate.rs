@@ -23,7 +23,10 @@ async fn migrations_apply_to_an_empty_database_and_rerunning_them_applies_nothin
     let db = TestDatabase::create_empty().await.unwrap();
     let mut client = db.connect().await.unwrap();
     let tables: i64 = client
-        .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -31,7 +34,10 @@ async fn migrations_apply_to_an_empty_database_and_rerunning_them_applies_nothin
 
     let first = migrate(&mut client).await.unwrap();
     assert_eq!(first.applied.len(), first.known);
-    assert!(first.applied.iter().any(|name| name == "V1__ledger"), "{first:?}");
+    assert!(
+        first.applied.iter().any(|name| name == "V1__ledger"),
+        "{first:?}"
+    );
     let tables: i64 = client
         .query_one(
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'
@@ -70,7 +76,13 @@ async fn the_ingest_role_cannot_update_delete_or_truncate_ledger_tables() {
         )
         .await
         .unwrap();
-    for table in ["events", "device_batches", "tiles", "checkpoints", "signing_keys"] {
+    for table in [
+        "events",
+        "device_batches",
+        "tiles",
+        "checkpoints",
+        "signing_keys",
+    ] {
         for sql in [
             format!("UPDATE {table} SET {} = {0}", first_column(table)),
             format!("DELETE FROM {table}"),
@@ -86,7 +98,11 @@ async fn the_ingest_role_cannot_update_delete_or_truncate_ledger_tables() {
         .batch_execute("INSERT INTO events VALUES (1, sha256('b'), '\\x00', '{}')")
         .await
         .unwrap();
-    let count: i64 = client.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get(0);
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 2);
 }
 
@@ -94,7 +110,10 @@ async fn the_ingest_role_cannot_update_delete_or_truncate_ledger_tables() {
 async fn the_ingest_role_may_replace_lookup_runs_but_not_change_them_in_place() {
     let db = TestDatabase::create().await.unwrap();
     let client = db.connect().await.unwrap();
-    client.batch_execute("SET ROLE tagtrail_ingest").await.unwrap();
+    client
+        .batch_execute("SET ROLE tagtrail_ingest")
+        .await
+        .unwrap();
     // Merging runs inserts the merged run and deletes its inputs.
     client
         .batch_execute(
@@ -108,17 +127,22 @@ async fn the_ingest_role_may_replace_lookup_runs_but_not_change_them_in_place() 
         "UPDATE lookup_runs SET level = 1",
         "UPDATE lookup_pages SET pairs = pairs",
         "TRUNCATE lookup_pages",
-        "DELETE FROM event_hashes",
+        "DELETE FROM event_time_ranges",
         "UPDATE index_watermark SET indexed_size = 0 WHERE false; DELETE FROM index_watermark",
         "DROP TABLE lookup_pages",
     ] {
         let (code, message) = refusal(&client, sql).await;
         assert_eq!(code, "42501", "{sql}: {message}");
-        assert!(message.contains("permission denied") || message.contains("must be owner"), "{sql}: {message}");
+        assert!(
+            message.contains("permission denied") || message.contains("must be owner"),
+            "{sql}: {message}"
+        );
     }
     // A page that is not a whole number of pairs is refused.
     client
-        .batch_execute("INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs) VALUES (0, 1, 0, 1)")
+        .batch_execute(
+            "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs) VALUES (0, 1, 0, 1)",
+        )
         .await
         .unwrap();
     let (code, _) = refusal(
@@ -133,10 +157,21 @@ async fn the_ingest_role_may_replace_lookup_runs_but_not_change_them_in_place() 
 async fn the_reader_role_can_only_read() {
     let db = TestDatabase::create().await.unwrap();
     let client = db.connect().await.unwrap();
-    client.batch_execute("SET ROLE tagtrail_reader").await.unwrap();
-    let count: i64 = client.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get(0);
+    client
+        .batch_execute("SET ROLE tagtrail_reader")
+        .await
+        .unwrap();
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 0);
-    let (code, _) = refusal(&client, "INSERT INTO events VALUES (0, sha256('a'), '\\x00', '{}')").await;
+    let (code, _) = refusal(
+        &client,
+        "INSERT INTO events VALUES (0, sha256('a'), '\\x00', '{}')",
+    )
+    .await;
     assert_eq!(code, "42501");
 }
 
@@ -152,9 +187,18 @@ async fn triggers_refuse_changes_even_from_the_owner() {
         )
         .await
         .unwrap();
-    for table in ["events", "device_batches", "tiles", "checkpoints", "signing_keys"] {
+    for table in [
+        "events",
+        "device_batches",
+        "tiles",
+        "checkpoints",
+        "signing_keys",
+    ] {
         for (operation, sql) in [
-            ("UPDATE", format!("UPDATE {table} SET {} = {0}", first_column(table))),
+            (
+                "UPDATE",
+                format!("UPDATE {table} SET {} = {0}", first_column(table)),
+            ),
             ("DELETE", format!("DELETE FROM {table}")),
             ("TRUNCATE", format!("TRUNCATE {table} CASCADE")),
         ] {
@@ -166,7 +210,11 @@ async fn triggers_refuse_changes_even_from_the_owner() {
             );
         }
     }
-    let count: i64 = client.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get(0);
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 1, "the row is still there");
 }
 

@@ -25,7 +25,8 @@ struct Store {
 
 impl Store {
     fn write(&mut self, tile: Tile) {
-        self.tiles.insert((tile.id().level(), tile.id().index()), tile);
+        self.tiles
+            .insert((tile.id().level(), tile.id().index()), tile);
     }
 }
 
@@ -93,16 +94,24 @@ fn size(n: u64) -> TreeSize {
 #[test]
 fn roots_from_tiles_match_the_tree_at_many_sizes() {
     let fixture = &*FIXTURE;
-    for n in [1u64, 2, 255, 256, 257, 65_535, 65_536, 65_537, 69_999, 70_000] {
+    for n in [
+        1u64, 2, 255, 256, 257, 65_535, 65_536, 65_537, 69_999, 70_000,
+    ] {
         let reader = TileHashReader::new(&fixture.store, size(n));
-        assert_eq!(root_hash(&reader, size(n)).unwrap(), fixture.tree.root_at(size(n)).unwrap());
+        assert_eq!(
+            root_hash(&reader, size(n)).unwrap(),
+            fixture.tree.root_at(size(n)).unwrap()
+        );
     }
 }
 
 #[test]
 fn each_proof_reads_its_tiles_in_one_batch() {
     let fixture = &*FIXTURE;
-    let counting = Counting { store: &fixture.store, reads: Cell::new(0) };
+    let counting = Counting {
+        store: &fixture.store,
+        reads: Cell::new(0),
+    };
     let reader = TileHashReader::new(&counting, size(70_000));
     prove_inclusion(&reader, LeafIndex::new(12_345).unwrap(), size(70_000)).unwrap();
     assert_eq!(counting.reads.get(), 1);

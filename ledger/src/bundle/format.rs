@@ -187,7 +187,10 @@ macro_rules! hex_value {
                 text.strip_prefix("0x")
                     .and_then(hex_decode_array::<$len>)
                     .map(Self)
-                    .ok_or(HexValueError { what: $what, digits: 2 * $len })
+                    .ok_or(HexValueError {
+                        what: $what,
+                        digits: 2 * $len,
+                    })
             }
         }
 
@@ -233,11 +236,16 @@ mod ni_uri {
     use epcis::EventHash;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(hash: &EventHash, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        hash: &EventHash,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&hash.to_ni_uri())
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<EventHash, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<EventHash, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         EventHash::parse_ni(&text).map_err(serde::de::Error::custom)
     }
@@ -250,7 +258,9 @@ mod base64_bytes {
         serializer.serialize_str(&super::base64_encode(bytes))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u8>, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         super::base64_decode(&text)
             .map_err(|_| serde::de::Error::custom("expected standard padded base64"))

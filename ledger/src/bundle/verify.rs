@@ -167,7 +167,10 @@ impl Report {
 
     /// The outcome of a check, if it was made.
     pub fn outcome(&self, name: CheckName) -> Option<&Outcome> {
-        self.checks.iter().find(|c| c.name == name).map(|c| &c.outcome)
+        self.checks
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| &c.outcome)
     }
 
     /// Adds a check (verifiers with more means, such as chain access, add their own).
@@ -177,9 +180,17 @@ impl Report {
 
     /// Invalid if any check failed, incomplete if any was skipped, valid otherwise.
     pub fn verdict(&self) -> Verdict {
-        if self.checks.iter().any(|c| matches!(c.outcome, Outcome::Failed(_))) {
+        if self
+            .checks
+            .iter()
+            .any(|c| matches!(c.outcome, Outcome::Failed(_)))
+        {
             Verdict::Invalid
-        } else if self.checks.iter().any(|c| matches!(c.outcome, Outcome::Skipped(_))) {
+        } else if self
+            .checks
+            .iter()
+            .any(|c| matches!(c.outcome, Outcome::Skipped(_)))
+        {
             Verdict::Incomplete
         } else {
             Verdict::Valid
@@ -221,9 +232,15 @@ pub fn verify_bundle(bundle: &ProofBundle, trusted: &TrustedKeys) -> Report {
         Ok(hash) if hash == bundle.event_hash => report.passed(CheckName::EventHash),
         Ok(hash) => report.failed(
             CheckName::EventHash,
-            format!("the event hashes to {hash}, the bundle claims {}", bundle.event_hash),
+            format!(
+                "the event hashes to {hash}, the bundle claims {}",
+                bundle.event_hash
+            ),
         ),
-        Err(error) => report.failed(CheckName::EventHash, format!("the event cannot be hashed: {error}")),
+        Err(error) => report.failed(
+            CheckName::EventHash,
+            format!("the event cannot be hashed: {error}"),
+        ),
     }
 
     let record = match LeafRecord::decode(&bundle.leaf_record) {
@@ -234,12 +251,18 @@ pub fn verify_bundle(bundle: &ProofBundle, trusted: &TrustedKeys) -> Report {
         Ok(record) => {
             report.failed(
                 CheckName::LeafRecord,
-                format!("the leaf record binds event hash {}, not the bundle's", record.event_hash()),
+                format!(
+                    "the leaf record binds event hash {}, not the bundle's",
+                    record.event_hash()
+                ),
             );
             Some(record)
         }
         Err(error) => {
-            report.failed(CheckName::LeafRecord, format!("the leaf record does not decode: {error}"));
+            report.failed(
+                CheckName::LeafRecord,
+                format!("the leaf record does not decode: {error}"),
+            );
             None
         }
     };
@@ -252,7 +275,10 @@ pub fn verify_bundle(bundle: &ProofBundle, trusted: &TrustedKeys) -> Report {
             Some(verified)
         }
         Err(error) => {
-            report.failed(CheckName::Checkpoint, format!("the checkpoint does not verify: {error}"));
+            report.failed(
+                CheckName::Checkpoint,
+                format!("the checkpoint does not verify: {error}"),
+            );
             None
         }
     };
@@ -276,7 +302,10 @@ fn check_attestation(
     ];
     let Some(record) = record else {
         for name in DEVICE_CHECKS {
-            report.skipped(name, "the leaf record does not decode, so it names no device batch");
+            report.skipped(
+                name,
+                "the leaf record does not decode, so it names no device batch",
+            );
         }
         return;
     };
@@ -326,7 +355,10 @@ fn check_attestation(
                 Ok(decoded) if decoded.device() != device => {
                     report.failed(
                         CheckName::BatchStatement,
-                        format!("the batch statement is by device {}, the leaf record names {device}", decoded.device()),
+                        format!(
+                            "the batch statement is by device {}, the leaf record names {device}",
+                            decoded.device()
+                        ),
                     );
                     None
                 }
@@ -335,7 +367,10 @@ fn check_attestation(
                     Some(decoded)
                 }
                 Err(error) => {
-                    report.failed(CheckName::BatchStatement, format!("the batch statement does not decode: {error}"));
+                    report.failed(
+                        CheckName::BatchStatement,
+                        format!("the batch statement does not decode: {error}"),
+                    );
                     None
                 }
             };
@@ -371,15 +406,24 @@ fn check_device(
         }
         Some(_) => report.failed(
             CheckName::DeviceKeyRegistered,
-            format!("the key is not registered for device {}", statement.device()),
+            format!(
+                "the key is not registered for device {}",
+                statement.device()
+            ),
         ),
-        None => report.skipped(CheckName::DeviceKeyRegistered, "no device key registry was given"),
+        None => report.skipped(
+            CheckName::DeviceKeyRegistered,
+            "no device key registry was given",
+        ),
     }
     let path = &attestation.batch_path;
     if path.index() != index {
         report.failed(
             CheckName::BatchInclusion,
-            format!("the batch path is for index {}, the leaf record says {index}", path.index()),
+            format!(
+                "the batch path is for index {}, the leaf record says {index}",
+                path.index()
+            ),
         );
         return;
     }
@@ -389,9 +433,16 @@ fn check_device(
     }
 }
 
-fn check_inclusion(report: &mut Report, bundle: &ProofBundle, checkpoint: Option<&VerifiedCheckpoint>) {
+fn check_inclusion(
+    report: &mut Report,
+    bundle: &ProofBundle,
+    checkpoint: Option<&VerifiedCheckpoint>,
+) {
     let Some(checkpoint) = checkpoint.map(VerifiedCheckpoint::checkpoint) else {
-        report.skipped(CheckName::Inclusion, "no verified checkpoint to check against");
+        report.skipped(
+            CheckName::Inclusion,
+            "no verified checkpoint to check against",
+        );
         return;
     };
     if bundle.inclusion.tree_size() != checkpoint.size() {
@@ -405,7 +456,10 @@ fn check_inclusion(report: &mut Report, bundle: &ProofBundle, checkpoint: Option
         );
         return;
     }
-    match bundle.inclusion.verify(&leaf_hash(&bundle.leaf_record), checkpoint.root()) {
+    match bundle
+        .inclusion
+        .verify(&leaf_hash(&bundle.leaf_record), checkpoint.root())
+    {
         Ok(()) => report.passed(CheckName::Inclusion),
         Err(error) => report.failed(CheckName::Inclusion, error.to_string()),
     }
@@ -418,7 +472,11 @@ fn check_anchor(
     trusted: &TrustedKeys,
 ) {
     let Some(anchored) = &bundle.anchored else {
-        for name in [CheckName::AnchoredCheckpoint, CheckName::Consistency, CheckName::AnchorCoversEvent] {
+        for name in [
+            CheckName::AnchoredCheckpoint,
+            CheckName::Consistency,
+            CheckName::AnchorCoversEvent,
+        ] {
             report.skipped(name, "the bundle carries no anchored checkpoint");
         }
         return;
@@ -429,19 +487,31 @@ fn check_anchor(
             Some(verified)
         }
         Err(error) => {
-            report.failed(CheckName::AnchoredCheckpoint, format!("the anchored checkpoint does not verify: {error}"));
+            report.failed(
+                CheckName::AnchoredCheckpoint,
+                format!("the anchored checkpoint does not verify: {error}"),
+            );
             None
         }
     };
     let (Some(ours), Some(theirs)) = (
         checkpoint.map(VerifiedCheckpoint::checkpoint),
-        anchored_checkpoint.as_ref().map(VerifiedCheckpoint::checkpoint),
+        anchored_checkpoint
+            .as_ref()
+            .map(VerifiedCheckpoint::checkpoint),
     ) else {
         report.skipped(CheckName::Consistency, "both checkpoints must verify first");
-        report.skipped(CheckName::AnchorCoversEvent, "both checkpoints must verify first");
+        report.skipped(
+            CheckName::AnchorCoversEvent,
+            "both checkpoints must verify first",
+        );
         return;
     };
-    let (old, new) = if ours.size() <= theirs.size() { (ours, theirs) } else { (theirs, ours) };
+    let (old, new) = if ours.size() <= theirs.size() {
+        (ours, theirs)
+    } else {
+        (theirs, ours)
+    };
     let proof = &anchored.consistency;
     if (proof.old_size(), proof.new_size()) != (old.size(), new.size()) {
         report.failed(

@@ -92,7 +92,9 @@ impl KeyId {
         hasher.update([b'\n', SIGNATURE_TYPE_ED25519]);
         hasher.update(public_key);
         let digest: [u8; 32] = hasher.finalize().into();
-        Self(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]))
+        Self(u32::from_be_bytes([
+            digest[0], digest[1], digest[2], digest[3],
+        ]))
     }
 
     /// Parses exactly 8 hex digits.
@@ -126,7 +128,8 @@ pub struct NoteVerifierKey {
 impl NoteVerifierKey {
     /// Builds the verifier key of an Ed25519 public key under `name`.
     pub fn from_ed25519(name: KeyName, public_key: &[u8; 32]) -> Result<Self, KeyParseError> {
-        let key = VerifyingKey::from_bytes(public_key).map_err(|_| KeyParseError::InvalidPublicKey)?;
+        let key =
+            VerifyingKey::from_bytes(public_key).map_err(|_| KeyParseError::InvalidPublicKey)?;
         let id = KeyId::for_ed25519(&name, public_key);
         Ok(Self { name, id, key })
     }
@@ -261,7 +264,12 @@ impl NoteSignerKey {
         key.push(SIGNATURE_TYPE_ED25519);
         key.extend_from_slice(self.key.as_bytes());
         let encoded = Zeroizing::new(base64_encode(&key));
-        Zeroizing::new(format!("PRIVATE+KEY+{}+{}+{}", self.name, self.id, encoded.as_str()))
+        Zeroizing::new(format!(
+            "PRIVATE+KEY+{}+{}+{}",
+            self.name,
+            self.id,
+            encoded.as_str()
+        ))
     }
 }
 
@@ -315,9 +323,11 @@ mod tests {
     // From golang.org/x/mod/sumdb/note (package documentation and note_test.go).
     const PETER_SIGNER: &str =
         "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
-    const PETER_VERIFIER: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+    const PETER_VERIFIER: &str =
+        "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
     // The Go checksum database's public key, whose base64 contains `+`.
-    const SUMDB_VERIFIER: &str = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8";
+    const SUMDB_VERIFIER: &str =
+        "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8";
 
     #[test]
     fn the_go_reference_verifier_key_parses_and_prints_back() {
@@ -355,7 +365,10 @@ mod tests {
         // As in Go's TestNewVerifier/TestNewSigner: every proper substring and every one-byte
         // increment must fail to parse.
         for (key, parse) in [
-            (PETER_VERIFIER, (|t: &str| NoteVerifierKey::parse(t).is_ok()) as fn(&str) -> bool),
+            (
+                PETER_VERIFIER,
+                (|t: &str| NoteVerifierKey::parse(t).is_ok()) as fn(&str) -> bool,
+            ),
             (PETER_SIGNER, |t: &str| NoteSignerKey::parse(t).is_ok()),
         ] {
             let bytes = key.as_bytes();
@@ -394,11 +407,15 @@ mod tests {
             Err(KeyParseError::WrongKeyLength(31))
         );
         assert_eq!(
-            NoteVerifierKey::parse("PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"),
+            NoteVerifierKey::parse(
+                "PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+            ),
             Err(KeyParseError::UnknownAlgorithm(0x65))
         );
         assert!(matches!(
-            NoteVerifierKey::parse("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"),
+            NoteVerifierKey::parse(
+                "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+            ),
             Err(KeyParseError::KeyIdMismatch { .. })
         ));
     }
@@ -407,7 +424,10 @@ mod tests {
     fn key_names_with_spaces_or_plus_are_refused() {
         assert_eq!(KeyName::parse("a b"), Err(KeyNameError::ForbiddenChar(' ')));
         assert_eq!(KeyName::parse("a+b"), Err(KeyNameError::ForbiddenChar('+')));
-        assert_eq!(KeyName::parse("a\u{a0}b"), Err(KeyNameError::ForbiddenChar('\u{a0}')));
+        assert_eq!(
+            KeyName::parse("a\u{a0}b"),
+            Err(KeyNameError::ForbiddenChar('\u{a0}'))
+        );
         assert_eq!(KeyName::parse(""), Err(KeyNameError::Empty));
     }
 }

@@ -39,7 +39,11 @@ impl NoteSignature {
         let mut bytes = Vec::with_capacity(4 + self.signature.len());
         bytes.extend_from_slice(&self.id.to_be_bytes());
         bytes.extend_from_slice(&self.signature);
-        format!("{SIGNATURE_PREFIX}{} {}\n", self.name, base64_encode(&bytes))
+        format!(
+            "{SIGNATURE_PREFIX}{} {}\n",
+            self.name,
+            base64_encode(&bytes)
+        )
     }
 }
 
@@ -152,7 +156,9 @@ fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
     let rest = line
         .strip_prefix(SIGNATURE_PREFIX)
         .ok_or(NoteError::MalformedSignatureLine)?;
-    let (name, encoded) = rest.split_once(' ').ok_or(NoteError::MalformedSignatureLine)?;
+    let (name, encoded) = rest
+        .split_once(' ')
+        .ok_or(NoteError::MalformedSignatureLine)?;
     let name = KeyName::parse(name).map_err(|_| NoteError::MalformedSignatureLine)?;
     let bytes = base64_decode(encoded).map_err(|_| NoteError::MalformedSignatureLine)?;
     if bytes.len() < 5 {
@@ -197,7 +203,9 @@ impl NoteVerifiers {
     }
 
     fn find(&self, name: &KeyName, id: KeyId) -> Option<&NoteVerifierKey> {
-        self.keys.iter().find(|key| key.name() == name && key.id() == id)
+        self.keys
+            .iter()
+            .find(|key| key.name() == name && key.id() == id)
     }
 
     /// Verifies a note: signatures by unknown keys are ignored, a signature by a trusted key that
@@ -215,7 +223,10 @@ impl NoteVerifiers {
                     id: signature.id,
                 });
             }
-            if !signed_by.iter().any(|k| k.id() == key.id() && k.name() == key.name()) {
+            if !signed_by
+                .iter()
+                .any(|k| k.id() == key.id() && k.name() == key.name())
+            {
                 signed_by.push(key);
             }
         }
@@ -243,7 +254,9 @@ pub enum NoteError {
     TextWithoutFinalNewline,
     #[error("a note needs a blank line followed by at least one signature line")]
     NoSignatures,
-    #[error("a signature line is `— <key name> <base64 of key id and signature>` followed by a newline")]
+    #[error(
+        "a signature line is `— <key name> <base64 of key id and signature>` followed by a newline"
+    )]
     MalformedSignatureLine,
     #[error("a note carries at most 100 signatures")]
     TooManySignatures,
@@ -260,7 +273,8 @@ mod tests {
     // From golang.org/x/mod/sumdb/note: package documentation and note_test.go (TestOpen).
     const PETER_SIGNER: &str =
         "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
-    const PETER_VERIFIER: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+    const PETER_VERIFIER: &str =
+        "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
     const ENOCH_VERIFIER: &str = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop";
     const TEXT: &str = "If you think cryptography is the answer to your problem,\n\
                         then you don't know what your problem is.\n";
@@ -268,11 +282,17 @@ mod tests {
     const ENOCH_SIG: &str = "\u{2014} EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n";
 
     // From the example of c2sp.org/signed-note (at commit d4c16da5e7687a016619074e78dad84b2c7238cc).
-    const FOO_VERIFIER: &str = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k";
+    const FOO_VERIFIER: &str =
+        "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k";
     const FOO_NOTE: &str = "This is an example message.\n\n\u{2014} example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n";
 
     fn verifiers(keys: &[&str]) -> NoteVerifiers {
-        NoteVerifiers::new(keys.iter().map(|k| NoteVerifierKey::parse(k).unwrap()).collect()).unwrap()
+        NoteVerifiers::new(
+            keys.iter()
+                .map(|k| NoteVerifierKey::parse(k).unwrap())
+                .collect(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -303,7 +323,10 @@ mod tests {
         let both = peter_and_enoch.verify(&note).unwrap();
         let names: Vec<&str> = both.iter().map(|k| k.name().as_str()).collect();
         assert_eq!(names, ["PeterNeumann", "EnochRoot"]);
-        assert_eq!(verifiers(&[]).verify(&note), Err(NoteError::NoTrustedSignature));
+        assert_eq!(
+            verifiers(&[]).verify(&note),
+            Err(NoteError::NoTrustedSignature)
+        );
     }
 
     #[test]
@@ -332,19 +355,30 @@ mod tests {
             format!("{TEXT}\n"),
             format!("{TEXT}\n{}", &PETER_SIG[..PETER_SIG.len() - 1]),
             format!("\u{1}{TEXT}\n{PETER_SIG}"),
-            format!("{TEXT}\n\u{2014} Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="),
+            format!(
+                "{TEXT}\n\u{2014} Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
+            ),
             format!("{TEXT}\n{PETER_SIG}Unexpected line.\n"),
             format!("{TEXT}\n{}", PETER_SIG.repeat(101)),
         ] {
-            assert!(Note::parse(&message).is_err(), "{message:?} must be refused");
+            assert!(
+                Note::parse(&message).is_err(),
+                "{message:?} must be refused"
+            );
         }
     }
 
     #[test]
     fn texts_without_a_final_newline_cannot_be_signed() {
         let signer = NoteSignerKey::parse(PETER_SIGNER).unwrap();
-        assert_eq!(Note::sign("no newline", &[&signer]), Err(NoteError::TextWithoutFinalNewline));
-        assert_eq!(Note::sign("tab\there\n", &[&signer]), Err(NoteError::ControlCharacter('\t')));
+        assert_eq!(
+            Note::sign("no newline", &[&signer]),
+            Err(NoteError::TextWithoutFinalNewline)
+        );
+        assert_eq!(
+            Note::sign("tab\there\n", &[&signer]),
+            Err(NoteError::ControlCharacter('\t'))
+        );
     }
 
     #[test]

@@ -142,7 +142,10 @@ pub enum AuditProblem {
         reason: String,
     },
     /// A stored device batch.
-    DeviceBatch { statement_hash: String, reason: String },
+    DeviceBatch {
+        statement_hash: String,
+        reason: String,
+    },
     /// A stored checkpoint.
     Checkpoint { tree_size: u64, reason: String },
     /// A stored signing key.
@@ -160,7 +163,10 @@ impl fmt::Display for AuditProblem {
                 reason,
             } => match TileId::new(*level, *index, *width) {
                 Ok(id) => write!(f, "tile {}: {reason}", id.path()),
-                Err(_) => write!(f, "tile (level {level}, index {index}, width {width}): {reason}"),
+                Err(_) => write!(
+                    f,
+                    "tile (level {level}, index {index}, width {width}): {reason}"
+                ),
             },
             Self::DeviceBatch {
                 statement_hash,
@@ -187,7 +193,9 @@ pub enum AuditError {
     Copy(String),
     #[error("an audit thread failed")]
     Thread,
-    #[error("the audit reads over {needed} connections of one snapshot, but the store's pool holds at most {max_size}")]
+    #[error(
+        "the audit reads over {needed} connections of one snapshot, but the store's pool holds at most {max_size}"
+    )]
     PoolTooSmall {
         /// Connections the audit needs at once ([`AUDIT_CONNECTIONS`]).
         needed: usize,
@@ -225,8 +233,13 @@ pub async fn audit(
     for _ in 0..AUDIT_CONNECTIONS {
         connections.push(store.pool().get().await.map_err(AuditError::Pool)?);
     }
-    let [events_client, more_events_client, tiles_client, batches_client, checkpoints_client] =
-        connections.as_mut_slice()
+    let [
+        events_client,
+        more_events_client,
+        tiles_client,
+        batches_client,
+        checkpoints_client,
+    ] = connections.as_mut_slice()
     else {
         return Err(AuditError::Thread);
     };
@@ -246,13 +259,21 @@ pub async fn audit(
         .get(0);
     let size = u64::try_from(size).unwrap_or(0);
     let keys: Vec<String> = events_tx
-        .query("SELECT verifier_key FROM signing_keys ORDER BY verifier_key", &[])
+        .query(
+            "SELECT verifier_key FROM signing_keys ORDER BY verifier_key",
+            &[],
+        )
         .await?
         .iter()
         .map(|row| row.get(0))
         .collect();
     let mut others = Vec::with_capacity(4);
-    for client in [more_events_client, tiles_client, batches_client, checkpoints_client] {
+    for client in [
+        more_events_client,
+        tiles_client,
+        batches_client,
+        checkpoints_client,
+    ] {
         let tx = client
             .build_transaction()
             .isolation_level(IsolationLevel::RepeatableRead)
@@ -282,8 +303,9 @@ pub async fn audit(
     // Three stages: the streams split rows into fields (on the runtime), a thread decodes each
     // leaf record and hashes it, the checking thread does the rest.
     let (entries_out, entries_in) = mpsc::channel(CHANNEL_CHUNKS);
-    let decoder =
-        tokio::task::spawn_blocking(move || decode_entries([events_in, more_events_in], size, entries_out));
+    let decoder = tokio::task::spawn_blocking(move || {
+        decode_entries([events_in, more_events_in], size, entries_out)
+    });
     let checker_progress = progress.clone();
     let checker = tokio::task::spawn_blocking(move || {
         let streams = Streams {
@@ -294,24 +316,62 @@ pub async fn audit(
         };
         check(size, keys, options, streams, checker_progress.as_ref())
     });
-    let (events_read, more_events_read, tiles_read, batches_read, checkpoints_read, decoded, checked) = tokio::join!(
+    let (
+        events_read,
+        more_events_read,
+        tiles_read,
+        batches_read,
+        checkpoints_read,
+        decoded,
+        checked,
+    ) = tokio::join!(
         stream_event_blocks(&events_tx, recompute, event_columns, 0, size, events_out),
-        stream_event_blocks(more_events_tx, recompute, event_columns, 1, size, more_events_out),
-        stream_all(tiles_tx, TILES, &[Column::Int2, Column::Int8, Column::Int2, Column::Bytes], tiles_out),
+        stream_event_blocks(
+            more_events_tx,
+            recompute,
+            event_columns,
+            1,
+            size,
+            more_events_out
+        ),
+        stream_all(
+            tiles_tx,
+            TILES,
+            &[Column::Int2, Column::Int8, Column::Int2, Column::Bytes],
+            tiles_out
+        ),
         stream_all(
             batches_tx,
             BATCHES,
-            &[Column::Bytes, Column::Bytes, Column::Bytes, Column::Bytes, Column::Bytes, Column::Int8],
+            &[
+                Column::Bytes,
+                Column::Bytes,
+                Column::Bytes,
+                Column::Bytes,
+                Column::Bytes,
+                Column::Int8
+            ],
             batches_out
         ),
-        stream_all(checkpoints_tx, CHECKPOINTS, &[Column::Int8, Column::Bytes, Column::Bytes], checkpoints_out),
+        stream_all(
+            checkpoints_tx,
+            CHECKPOINTS,
+            &[Column::Int8, Column::Bytes, Column::Bytes],
+            checkpoints_out
+        ),
         decoder,
         checker,
     );
     decoded.map_err(|_| AuditError::Thread)?;
     let mut outcome = checked.map_err(|_| AuditError::Thread)?;
     // A stream fails only if reading failed; when the checker stopped early, the streams just stop.
-    for read in [events_read, more_events_read, tiles_read, batches_read, checkpoints_read] {
+    for read in [
+        events_read,
+        more_events_read,
+        tiles_read,
+        batches_read,
+        checkpoints_read,
+    ] {
         read?;
     }
     if outcome.report.problem.is_none() {
@@ -455,7 +515,9 @@ fn decode_entries(
 ) {
     let mut block = 0u64;
     while block_is_read(block, size) {
-        let Some(rows) = streams.get_mut((block % EVENT_STREAMS as u64) as usize) else { return };
+        let Some(rows) = streams.get_mut((block % EVENT_STREAMS as u64) as usize) else {
+            return;
+        };
         loop {
             match rows.blocking_recv() {
                 None => return,
@@ -666,7 +728,10 @@ impl Checker<'_> {
         if self.position != self.size {
             return Err(entry_problem(
                 self.position,
-                format!("missing: the log has {} entries but entry {} is not stored", self.size, self.position),
+                format!(
+                    "missing: the log has {} entries but entry {} is not stored",
+                    self.size, self.position
+                ),
             ));
         }
         self.flush()?;
@@ -692,16 +757,24 @@ impl Checker<'_> {
         let expected = self.position;
         let leaf = row.int8(0);
         if u64::try_from(leaf).ok() != Some(expected) {
-            return Err(entry_problem(expected, format!("missing: the next stored entry is {leaf}")));
+            return Err(entry_problem(
+                expected,
+                format!("missing: the next stored entry is {leaf}"),
+            ));
         }
         let stored_hash = row.bytes(1);
         let stored_hash = <[u8; 32]>::try_from(stored_hash).map_err(|_| {
-            entry_problem(expected, format!("the stored event hash is {} bytes, not 32", stored_hash.len()))
+            entry_problem(
+                expected,
+                format!(
+                    "the stored event hash is {} bytes, not 32",
+                    stored_hash.len()
+                ),
+            )
         })?;
-        let record = entry
-            .record
-            .as_ref()
-            .map_err(|error| entry_problem(expected, format!("the leaf record is malformed: {error}")))?;
+        let record = entry.record.as_ref().map_err(|error| {
+            entry_problem(expected, format!("the leaf record is malformed: {error}"))
+        })?;
         if record.event_hash().as_bytes() != &stored_hash {
             return Err(entry_problem(
                 expected,
@@ -736,7 +809,9 @@ impl Checker<'_> {
                 position: leaf,
                 problem: AuditProblem::DeviceBatch {
                     statement_hash: hex(&starting),
-                    reason: format!("its first leaf index is {leaf}, whose leaf record does not name it"),
+                    reason: format!(
+                        "its first leaf index is {leaf}, whose leaf record does not name it"
+                    ),
                 },
             });
         }
@@ -751,12 +826,19 @@ impl Checker<'_> {
         let Some(batch) = self.active.get(statement.as_bytes()) else {
             return Err(entry_problem(
                 leaf,
-                format!("its leaf record names device batch {} which is not stored", hex(statement.as_bytes())),
+                format!(
+                    "its leaf record names device batch {} which is not stored",
+                    hex(statement.as_bytes())
+                ),
             ));
         };
-        let at = usize::try_from(*index).unwrap_or(usize::MAX).saturating_mul(32);
+        let at = usize::try_from(*index)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(32);
         let in_batch = batch.hashes.get(at..at.saturating_add(32));
-        if batch.device != device.as_str() || in_batch != Some(record.event_hash().as_bytes().as_slice()) {
+        if batch.device != device.as_str()
+            || in_batch != Some(record.event_hash().as_bytes().as_slice())
+        {
             return Err(entry_problem(
                 leaf,
                 format!(
@@ -813,7 +895,10 @@ impl Checker<'_> {
             .map_err(|error| problem(format!("the statement is malformed: {error}")))?;
         let computed: [u8; 32] = Sha256::digest(statement_bytes).into();
         if computed.as_slice() != stored_hash || statement.hash().as_bytes() != &computed {
-            return Err(problem(format!("the statement hashes to {}", hex(&computed))));
+            return Err(problem(format!(
+                "the statement hashes to {}",
+                hex(&computed)
+            )));
         }
         if algorithm != "ed25519" || signature.len() != 64 {
             return Err(problem(format!(
@@ -924,7 +1009,12 @@ impl Checker<'_> {
 
     /// Compares a stored tile row with the rebuilt tile; a difference becomes the suspect (the
     /// first one only) until a checkpoint decides.
-    fn compare_tile(&mut self, id: TileId, stored: &[u8], computed: Option<&Tile>) -> Result<(), Found> {
+    fn compare_tile(
+        &mut self,
+        id: TileId,
+        stored: &[u8],
+        computed: Option<&Tile>,
+    ) -> Result<(), Found> {
         let Some(computed) = computed else {
             return Err(tile_problem(
                 self.position,
@@ -993,13 +1083,16 @@ impl Checker<'_> {
             },
         };
         if size != here {
-            return Err(problem("the tree never had this size when the entries were read".to_owned()));
+            return Err(problem(
+                "the tree never had this size when the entries were read".to_owned(),
+            ));
         }
         let stored_root = row.bytes(1);
         let message = row
             .text(2)
             .map_err(|error| problem(format!("the note is not UTF-8: {error}")))?;
-        let note = Note::parse(message).map_err(|error| problem(format!("the note is malformed: {error}")))?;
+        let note = Note::parse(message)
+            .map_err(|error| problem(format!("the note is malformed: {error}")))?;
         let checkpoint = Checkpoint::from_text(note.text())
             .map_err(|error| problem(format!("the note is not a checkpoint: {error}")))?;
         let trusted = match &self.trusted {
@@ -1063,7 +1156,11 @@ impl Checker<'_> {
         }
         for tile in self.frontier.partial_tiles() {
             let id = tile.id();
-            let stored = self.last_row.get(usize::from(id.level())).copied().flatten();
+            let stored = self
+                .last_row
+                .get(usize::from(id.level()))
+                .copied()
+                .flatten();
             if stored != Some(id) {
                 return Err(tile_problem(
                     self.size,
@@ -1142,10 +1239,12 @@ fn ready_at(row: &CopyRow) -> Option<u64> {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 /// Threads that recompute event hashes from the stored JSON, chunk by chunk.
@@ -1239,12 +1338,20 @@ fn check_event_hashes(chunk: &[DecodedEntry]) -> Option<Found> {
         let stored = row.bytes(1);
         let json = match row.text(3) {
             Ok(json) => json,
-            Err(error) => return Some(entry_problem(leaf, format!("the stored event is not UTF-8: {error}"))),
+            Err(error) => {
+                return Some(entry_problem(
+                    leaf,
+                    format!("the stored event is not UTF-8: {error}"),
+                ));
+            }
         };
         let event = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json) {
             Ok(event) => event,
             Err(error) => {
-                return Some(entry_problem(leaf, format!("the stored event is not a JSON object: {error}")));
+                return Some(entry_problem(
+                    leaf,
+                    format!("the stored event is not a JSON object: {error}"),
+                ));
             }
         };
         match event_hash(&event, &context) {
@@ -1260,7 +1367,10 @@ fn check_event_hashes(chunk: &[DecodedEntry]) -> Option<Found> {
                 ));
             }
             Err(error) => {
-                return Some(entry_problem(leaf, format!("the stored event cannot be hashed: {error}")));
+                return Some(entry_problem(
+                    leaf,
+                    format!("the stored event cannot be hashed: {error}"),
+                ));
             }
         }
     }
@@ -1279,8 +1389,10 @@ async fn check_consistency<C: GenericClient>(
         let mut widest: HashMap<(u8, u64), TileId> = HashMap::new();
         for pair in group {
             let [(old, _), (new, _)] = pair else { continue };
-            let plan = ProofPlan::consistency(*old, *new).map_err(|e| AuditError::Proof(e.into()))?;
-            let ids = tiles_for_nodes(plan.nodes(), *new).map_err(|e| AuditError::Proof(e.into()))?;
+            let plan =
+                ProofPlan::consistency(*old, *new).map_err(|e| AuditError::Proof(e.into()))?;
+            let ids =
+                tiles_for_nodes(plan.nodes(), *new).map_err(|e| AuditError::Proof(e.into()))?;
             for id in ids {
                 let slot = widest.entry((id.level(), id.index())).or_insert(id);
                 if id.width() > slot.width() {
@@ -1290,10 +1402,14 @@ async fn check_consistency<C: GenericClient>(
             plans.push(plan);
         }
         let ids: Vec<TileId> = widest.into_values().collect();
-        let tiles = read_tiles(client, &ids).await.map_err(|e| AuditError::Proof(e.into()))?;
+        let tiles = read_tiles(client, &ids)
+            .await
+            .map_err(|e| AuditError::Proof(e.into()))?;
         let set = TileSet::from(tiles);
         for (pair, plan) in group.iter().zip(&plans) {
-            let [(old, old_root), (new, new_root)] = pair else { continue };
+            let [(old, old_root), (new, new_root)] = pair else {
+                continue;
+            };
             let verdict = set
                 .read_hashes(plan.nodes())
                 .map_err(|error| error.to_string())
@@ -1306,7 +1422,9 @@ async fn check_consistency<C: GenericClient>(
             if let Err(reason) = verdict {
                 return Ok(Some(AuditProblem::Checkpoint {
                     tree_size: old.get(),
-                    reason: format!("no consistency proof to the next checkpoint at {new}: {reason}"),
+                    reason: format!(
+                        "no consistency proof to the next checkpoint at {new}: {reason}"
+                    ),
                 }));
             }
         }
@@ -1346,12 +1464,19 @@ mod database_tests {
         // An entry in the middle of the fourth block (read on the second connection) goes missing.
         let client = db.connect().await.unwrap();
         client
-            .batch_execute("SET session_replication_role = replica; DELETE FROM events WHERE leaf_index = 53")
+            .batch_execute(
+                "SET session_replication_role = replica; DELETE FROM events WHERE leaf_index = 53",
+            )
             .await
             .unwrap();
-        let report = audit(&store, AuditOptions::default(), Arc::new(NoProgress)).await.unwrap();
+        let report = audit(&store, AuditOptions::default(), Arc::new(NoProgress))
+            .await
+            .unwrap();
         match report.problem {
-            Some(AuditProblem::Entry { leaf_index: 53, reason }) => assert!(reason.contains("missing"), "{reason}"),
+            Some(AuditProblem::Entry {
+                leaf_index: 53,
+                reason,
+            }) => assert!(reason.contains("missing"), "{reason}"),
             other => panic!("expected entry 53 to be missing, got {other:?}"),
         }
     }

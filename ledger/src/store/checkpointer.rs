@@ -27,7 +27,8 @@ pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 
 const SELECT_LATEST: &str =
     "SELECT tree_size, root_hash, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1";
-const SELECT_BY_SIZE: &str = "SELECT tree_size, root_hash, note FROM checkpoints WHERE tree_size = $1";
+const SELECT_BY_SIZE: &str =
+    "SELECT tree_size, root_hash, note FROM checkpoints WHERE tree_size = $1";
 const INSERT_KEY: &str =
     "INSERT INTO signing_keys (verifier_key) VALUES ($1) ON CONFLICT (verifier_key) DO NOTHING";
 const INSERT_CHECKPOINT: &str =
@@ -56,7 +57,9 @@ pub enum CheckpointStoreError {
     Read(#[from] ReadError),
     #[error("failed to compute the tree from the stored tiles")]
     Proof(#[source] ProofError),
-    #[error("the tree of {new} leaves does not extend the last checkpoint ({old} leaves): refusing to sign")]
+    #[error(
+        "the tree of {new} leaves does not extend the last checkpoint ({old} leaves): refusing to sign"
+    )]
     Inconsistent {
         old: TreeSize,
         new: TreeSize,
@@ -110,10 +113,18 @@ impl Checkpointer {
     /// checkpoint; returns it, or `None` when there was nothing new (or another process is
     /// signing right now).
     pub async fn sign_latest(&self) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
-        let mut client = self.store.pool().get().await.map_err(CheckpointStoreError::Pool)?;
+        let mut client = self
+            .store
+            .pool()
+            .get()
+            .await
+            .map_err(CheckpointStoreError::Pool)?;
         let transaction = client.transaction().await?;
         let locked: bool = transaction
-            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&locks::CHECKPOINTER])
+            .query_one(
+                "SELECT pg_try_advisory_xact_lock($1)",
+                &[&locks::CHECKPOINTER],
+            )
             .await?
             .get(0);
         if !locked {
@@ -150,7 +161,10 @@ impl Checkpointer {
         transaction.execute(INSERT_KEY, &[&verifier]).await?;
         let size_db = i64::try_from(size.get()).unwrap_or(i64::MAX);
         transaction
-            .execute(INSERT_CHECKPOINT, &[&size_db, &root.as_bytes().as_slice(), &note])
+            .execute(
+                INSERT_CHECKPOINT,
+                &[&size_db, &root.as_bytes().as_slice(), &note],
+            )
             .await?;
         transaction.commit().await?;
         Ok(Some(StoredCheckpoint { size, root, note }))
@@ -197,8 +211,14 @@ impl CheckpointerHandle {
 
 impl Store {
     /// The checkpoint with the largest tree size, if any.
-    pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
-        let client = self.pool().get().await.map_err(CheckpointStoreError::Pool)?;
+    pub async fn latest_checkpoint(
+        &self,
+    ) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
+        let client = self
+            .pool()
+            .get()
+            .await
+            .map_err(CheckpointStoreError::Pool)?;
         let statement = client.prepare_cached(SELECT_LATEST).await?;
         match client.query_opt(&statement, &[]).await? {
             Some(row) => Ok(Some(checkpoint_from_row(&row)?)),
@@ -207,8 +227,15 @@ impl Store {
     }
 
     /// The checkpoint of exactly `size` leaves, if one was signed.
-    pub async fn checkpoint(&self, size: TreeSize) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
-        let client = self.pool().get().await.map_err(CheckpointStoreError::Pool)?;
+    pub async fn checkpoint(
+        &self,
+        size: TreeSize,
+    ) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
+        let client = self
+            .pool()
+            .get()
+            .await
+            .map_err(CheckpointStoreError::Pool)?;
         let statement = client.prepare_cached(SELECT_BY_SIZE).await?;
         let size = i64::try_from(size.get()).unwrap_or(i64::MAX);
         match client.query_opt(&statement, &[&size]).await? {

@@ -12,7 +12,8 @@ use super::keys::LookupKeys;
 
 /// The URL of the standard EPCIS 2.0 JSON-LD context: implied for every stored event, so not
 /// repeated in each one.
-pub const EPCIS_CONTEXT_URL: &str = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld";
+pub const EPCIS_CONTEXT_URL: &str =
+    "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld";
 
 /// One event to append: its leaf record and its JSON text.
 ///
@@ -201,7 +202,9 @@ pub enum BatchError {
     WrongBatchSize { stated: u32, found: usize },
     #[error("the event hashes do not have the batch root the statement commits to")]
     WrongBatchRoot,
-    #[error("entry {position}: its leaf record does not name this batch, its device, or its event hash at that index")]
+    #[error(
+        "entry {position}: its leaf record does not name this batch, its device, or its event hash at that index"
+    )]
     NotFromThisBatch { position: usize },
     #[error("entry {position}: a device-attested record needs the device's signed batch")]
     AttestedEntryWithoutBatch { position: usize },
@@ -236,9 +239,12 @@ pub fn self_contained_event(
         return Err(SelfContainedError::IgnoreFields);
     }
     let mut contexts = Vec::new();
-    for declared in [root.and_then(|root| root.get("@context")), event.get("@context")]
-        .into_iter()
-        .flatten()
+    for declared in [
+        root.and_then(|root| root.get("@context")),
+        event.get("@context"),
+    ]
+    .into_iter()
+    .flatten()
     {
         match declared {
             Value::Array(items) => contexts.extend(items.iter().cloned()),
@@ -299,7 +305,10 @@ mod tests {
         let in_document = document_hashes(&document).unwrap()[0].1;
         let event = document["epcisBody"]["eventList"][0].as_object().unwrap();
         let alone = self_contained_event(event, &document).unwrap();
-        assert_eq!(event_hash(&alone, &HashContext::new()).unwrap(), in_document);
+        assert_eq!(
+            event_hash(&alone, &HashContext::new()).unwrap(),
+            in_document
+        );
         assert_eq!(
             alone["@context"],
             json!([{"example": "https://ns.example.com/epcis/"}, {"other": "https://other.example/"}])

@@ -246,12 +246,11 @@ pub(crate) async fn read_tiles<C: GenericClient>(
             what: "tile",
             reason: format!("{wanted:?} is shorter than its width"),
         })?;
-        let tile = Tile::from_bytes(wanted, prefix).map_err(|error: TileError| {
-            ReadError::Corrupt {
+        let tile =
+            Tile::from_bytes(wanted, prefix).map_err(|error: TileError| ReadError::Corrupt {
                 what: "tile",
                 reason: error.to_string(),
-            }
-        })?;
+            })?;
         tiles.push(tile);
     }
     Ok(tiles)
@@ -276,13 +275,18 @@ pub(crate) async fn read_plan<C: GenericClient>(
             .find(|id| !found.contains(id))
             .copied()
             .unwrap_or(ids[0]);
-        return Err(ProofError::BeyondTree { tile: missing, size });
+        return Err(ProofError::BeyondTree {
+            tile: missing,
+            size,
+        });
     }
     let set = TileSet::from(tiles);
     let mut hashes = Vec::with_capacity(plan.nodes().len());
     for &node in plan.nodes() {
         // Every tile the nodes need was read at the width the tree of `size` gives it.
-        let hash = set.node_hash(node).map_err(|_| ProofError::NotInTree(NodeNotInTree { node, size }))?;
+        let hash = set
+            .node_hash(node)
+            .map_err(|_| ProofError::NotInTree(NodeNotInTree { node, size }))?;
         hashes.push(hash);
     }
     Ok(plan.assemble(&hashes)?)

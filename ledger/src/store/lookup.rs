@@ -18,9 +18,9 @@ use super::runs::{self, Kind};
 const SELECT_ENTRY: &str = "SELECT event_hash, leaf, event FROM events WHERE leaf_index = $1";
 const SELECT_BATCH: &str = "SELECT statement, signature_algorithm, signature, event_hashes
     FROM device_batches WHERE statement_hash = $1";
-const FIND_INDEXED: &str = "SELECT leaf_index FROM event_hashes WHERE event_hash = $1";
+const HASH_AT: &str = "SELECT event_hash FROM events WHERE leaf_index = $1";
 const FIND_IN_TAIL: &str = "SELECT leaf_index FROM events
-    WHERE leaf_index >= (SELECT indexed_size FROM index_watermark) AND event_hash = $1";
+    WHERE leaf_index >= (SELECT coalesce(max(end_leaf), 0) FROM lookup_runs) AND event_hash = $1";
 const BY_TIME: &str = "SELECT first_leaf, end_leaf FROM event_time_ranges
     WHERE min_time <= $2 AND max_time >= $1 ORDER BY first_leaf";
 
@@ -74,7 +74,9 @@ impl Store {
         let stored_hash: &[u8] = row.get(0);
         let record = LeafRecord::decode(row.get(1)).map_err(|e| corrupt(e.to_string()))?;
         if record.event_hash().as_bytes().as_slice() != stored_hash {
-            return Err(corrupt(format!("entry {index}: its record names another event")));
+            return Err(corrupt(format!(
+                "entry {index}: its record names another event"
+            )));
         }
         Ok(Some(StoredEntry {
             leaf_index: index,
@@ -84,10 +86,16 @@ impl Store {
     }
 
     /// The device batch with this statement hash, if stored.
-    pub async fn device_batch(&self, hash: &StatementHash) -> Result<Option<StoredBatch>, ReadError> {
+    pub async fn device_batch(
+        &self,
+        hash: &StatementHash,
+    ) -> Result<Option<StoredBatch>, ReadError> {
         let client = self.pool().get().await?;
         let statement = client.prepare_cached(SELECT_BATCH).await?;
-        let Some(row) = client.query_opt(&statement, &[&hash.as_bytes().as_slice()]).await? else {
+        let Some(row) = client
+            .query_opt(&statement, &[&hash.as_bytes().as_slice()])
+            .await?
+        else {
             return Ok(None);
         };
         let corrupt = |reason: String| ReadError::Corrupt {
@@ -100,7 +108,12 @@ impl Store {
         let signature: &[u8] = row.get(2);
         let signature = match (algorithm, <[u8; 64]>::try_from(signature)) {
             ("ed25519", Ok(bytes)) => DeviceSignature::Ed25519(bytes),
-            _ => return Err(corrupt(format!("unknown signature {algorithm} of {} bytes", signature.len()))),
+            _ => {
+                return Err(corrupt(format!(
+                    "unknown signature {algorithm} of {} bytes",
+                    signature.len()
+                )));
+            }
         };
         let hashes: &[u8] = row.get(3);
         let event_hashes = hashes
@@ -114,17 +127,25 @@ impl Store {
         }))
     }
 
-    /// The leaf index of the event with this hash, if the log has it (from the lookup table, or
-    /// from the entries it does not cover yet).
+    /// The leaf index of the event with this hash, if the log has it (from the lookup runs, or
+    /// from the entries they do not cover yet).
     pub async fn find_event(&self, hash: &EventHash) -> Result<Option<LeafIndex>, ReadError> {
         let client = self.pool().get().await?;
-        let hash = hash.as_bytes().as_slice();
+        let bytes = hash.as_bytes();
         let mut found = None;
-        for sql in [FIND_INDEXED, FIND_IN_TAIL] {
-            let statement = client.prepare_cached(sql).await?;
-            if let Some(row) = client.query_opt(&statement, &[&hash]).await? {
-                found = Some(row.get::<_, i64>(0));
+        // The runs key hashes by their first 8 bytes: check the whole hash of each candidate.
+        let check = client.prepare_cached(HASH_AT).await?;
+        for leaf in runs::lookup(&client, Kind::Hash, runs::hash_key(bytes)).await? {
+            let stored = client.query_opt(&check, &[&leaf]).await?;
+            if stored.is_some_and(|row| row.get::<_, &[u8]>(0) == bytes.as_slice()) {
+                found = Some(leaf);
                 break;
+            }
+        }
+        if found.is_none() {
+            let statement = client.prepare_cached(FIND_IN_TAIL).await?;
+            if let Some(row) = client.query_opt(&statement, &[&bytes.as_slice()]).await? {
+                found = Some(row.get::<_, i64>(0));
             }
         }
         found

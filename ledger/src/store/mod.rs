@@ -22,6 +22,7 @@ mod audit;
 mod checkpointer;
 mod copy;
 mod entry;
+mod filter;
 mod indexer;
 mod keys;
 mod locks;
@@ -47,10 +48,10 @@ pub use entry::{
 };
 pub use indexer::{DEFAULT_INDEX_BATCH, IndexError, Indexer, IndexerHandle, LockWait};
 pub use keys::{LookupKeys, lookup_key};
-pub use runs::MergeError;
 pub use log::{ConnectError, ProofError, ReadError, Store};
 pub use lookup::{Lookup, StoredBatch, StoredEntry};
 pub use migrate::{MigrateError, MigrationReport, migrate, migrations_fingerprint};
+pub use runs::MergeError;
 pub use sequencer::{
     AppendError, DEFAULT_MAX_GROUP, DEFAULT_MAX_INDEX_LAG, Sequencer, SequencerConfig,
 };

@@ -45,6 +45,9 @@ pub(crate) enum Kind {
     Parent = 2,
     /// A `readPoint` or `bizLocation` id.
     Location = 3,
+    /// The event hash itself (its first 8 bytes as the key): finds an entry by hash, and backs
+    /// the sequencer's duplicate check.
+    Hash = 4,
 }
 
 impl Kind {
@@ -57,6 +60,7 @@ impl Kind {
             1 => Some(Self::Epc),
             2 => Some(Self::Parent),
             3 => Some(Self::Location),
+            4 => Some(Self::Hash),
             _ => None,
         }
     }
@@ -189,7 +193,11 @@ pub(crate) fn plan_merge(runs: &[RunInfo], fan_in: usize) -> Option<std::ops::Ra
             continue;
         }
         // runs[start..end] share a level.
-        if end - start >= fan_in && best.as_ref().is_none_or(|(level, _)| runs[start].level < *level) {
+        if end - start >= fan_in
+            && best
+                .as_ref()
+                .is_none_or(|(level, _)| runs[start].level < *level)
+        {
             best = Some((runs[start].level, start..start + fan_in));
         }
         start = end;
@@ -207,16 +215,18 @@ const RUN_PAGES: &str =
     "SELECT kind, pairs FROM lookup_pages WHERE run_id = $1 ORDER BY kind, last_key, page";
 const DELETE_PAGES: &str = "DELETE FROM lookup_pages WHERE run_id = ANY($1)";
 const DELETE_RUNS: &str = "DELETE FROM lookup_runs WHERE run_id = ANY($1)";
-/// In every live run: the pages whose last key is the key, and the first page after them if it
-/// starts at or below the key (pages hold consecutive pairs, so these are every page holding it).
-pub(crate) const LOOKUP_PAGES: &str = "SELECT p.pairs FROM lookup_runs r, LATERAL (
+/// For each key, in every live run: the pages whose last key is the key, and the first page after
+/// them if it starts at or below the key (pages hold consecutive pairs, so these are every page
+/// holding it).
+const LOOKUP_PAGES: &str = "SELECT asked.key, p.pairs
+    FROM unnest($2::bigint[]) AS asked (key) CROSS JOIN lookup_runs r, LATERAL (
         (SELECT pairs FROM lookup_pages
-         WHERE run_id = r.run_id AND kind = $1 AND last_key = $2)
+         WHERE run_id = r.run_id AND kind = $1 AND last_key = asked.key)
         UNION ALL
         (SELECT pairs FROM (SELECT first_key, pairs FROM lookup_pages
-                            WHERE run_id = r.run_id AND kind = $1 AND last_key > $2
+                            WHERE run_id = r.run_id AND kind = $1 AND last_key > asked.key
                             ORDER BY last_key, page LIMIT 1) next
-         WHERE next.first_key <= $2)
+         WHERE next.first_key <= asked.key)
     ) p";
 
 /// The live runs, ordered by first leaf.
@@ -282,7 +292,10 @@ async fn insert_pages(
         let first_keys: Vec<i64> = chunk.iter().map(|page| page.first_key).collect();
         let bytes: Vec<&[u8]> = chunk.iter().map(|page| page.pairs.as_slice()).collect();
         transaction
-            .execute(&statement, &[&run, &kinds, &last_keys, &numbers, &first_keys, &bytes])
+            .execute(
+                &statement,
+                &[&run, &kinds, &last_keys, &numbers, &first_keys, &bytes],
+            )
             .await?;
         number += i32::try_from(chunk.len()).unwrap_or(i32::MAX);
     }
@@ -315,7 +328,11 @@ impl RunCursor {
             if let Some((kind, bytes)) = &self.page
                 && self.at < bytes.len()
             {
-                let pair = (*kind, read_i64(&bytes[self.at..]), read_i64(&bytes[self.at + 8..]));
+                let pair = (
+                    *kind,
+                    read_i64(&bytes[self.at..]),
+                    read_i64(&bytes[self.at + 8..]),
+                );
                 self.at += PAIR_BYTES;
                 return Ok(Some(pair));
             }
@@ -327,7 +344,9 @@ impl RunCursor {
             if self.exhausted {
                 return Ok(None);
             }
-            let rows = transaction.query_portal(&self.portal, MERGE_FETCH_PAGES).await?;
+            let rows = transaction
+                .query_portal(&self.portal, MERGE_FETCH_PAGES)
+                .await?;
             self.exhausted = rows.len() < usize::try_from(MERGE_FETCH_PAGES).unwrap_or(0);
             let mut pages = Vec::with_capacity(rows.len());
             for row in rows {
@@ -363,7 +382,15 @@ pub(crate) async fn merge_runs(
     };
     let pairs: i64 = inputs.iter().map(|run| run.pairs).sum();
     let merged: i64 = transaction
-        .query_one(INSERT_RUN, &[&first.first_leaf, &last.end_leaf, &(first.level + 1), &pairs])
+        .query_one(
+            INSERT_RUN,
+            &[
+                &first.first_leaf,
+                &last.end_leaf,
+                &(first.level + 1),
+                &pairs,
+            ],
+        )
         .await?
         .get(0);
 
@@ -419,16 +446,37 @@ pub(crate) async fn lookup(
     kind: Kind,
     key: i64,
 ) -> Result<Vec<i64>, tokio_postgres::Error> {
-    let statement = client.prepare_cached(LOOKUP_PAGES).await?;
-    let rows = client.query(&statement, &[&kind.code(), &key]).await?;
-    let mut leaves = Vec::new();
-    for row in &rows {
-        let pairs: &[u8] = row.get(0);
-        leaves.extend(leaves_on_page(pairs, key));
-    }
+    let mut leaves: Vec<i64> = lookup_many(client, kind, &[key])
+        .await?
+        .into_iter()
+        .map(|(_, leaf)| leaf)
+        .collect();
     leaves.sort_unstable();
     leaves.dedup();
     Ok(leaves)
+}
+
+/// Every (key, leaf index) pair of `kind` whose key is one of `keys`, in every live run, in one
+/// query (in no particular order).
+pub(crate) async fn lookup_many(
+    client: &deadpool_postgres::Client,
+    kind: Kind,
+    keys: &[i64],
+) -> Result<Vec<(i64, i64)>, tokio_postgres::Error> {
+    let statement = client.prepare_cached(LOOKUP_PAGES).await?;
+    let rows = client.query(&statement, &[&kind.code(), &keys]).await?;
+    let mut found = Vec::new();
+    for row in &rows {
+        let key: i64 = row.get(0);
+        let pairs: &[u8] = row.get(1);
+        found.extend(leaves_on_page(pairs, key).map(|leaf| (key, leaf)));
+    }
+    Ok(found)
+}
+
+/// The key of an event hash in the runs: its first 8 bytes as a big-endian `i64`.
+pub(crate) fn hash_key(hash: &[u8; 32]) -> i64 {
+    read_i64(hash)
 }
 
 #[cfg(test)]
@@ -447,9 +495,15 @@ mod tests {
 
     /// What the lookup query selects, over pages numbered in run order.
     fn pages_holding(pages: &[Page], kind: Kind, key: i64) -> Vec<usize> {
-        let mut ordered: Vec<usize> = (0..pages.len()).filter(|&i| pages[i].kind == kind).collect();
+        let mut ordered: Vec<usize> = (0..pages.len())
+            .filter(|&i| pages[i].kind == kind)
+            .collect();
         ordered.sort_by_key(|&i| (pages[i].last_key, i));
-        let mut chosen: Vec<usize> = ordered.iter().copied().filter(|&i| pages[i].last_key == key).collect();
+        let mut chosen: Vec<usize> = ordered
+            .iter()
+            .copied()
+            .filter(|&i| pages[i].last_key == key)
+            .collect();
         if let Some(&next) = ordered.iter().find(|&&i| pages[i].last_key > key)
             && pages[next].first_key <= key
         {
@@ -468,11 +522,17 @@ mod tests {
             (Kind::Location, 3, 0),
         ];
         let pages = pages_of(&pairs, 2);
-        let summary: Vec<(Kind, i64, i64, usize)> =
-            pages.iter().map(|p| (p.kind, p.first_key, p.last_key, p.len())).collect();
+        let summary: Vec<(Kind, i64, i64, usize)> = pages
+            .iter()
+            .map(|p| (p.kind, p.first_key, p.last_key, p.len()))
+            .collect();
         assert_eq!(
             summary,
-            [(Kind::Epc, -5, 3, 2), (Kind::Epc, 3, 9, 2), (Kind::Location, 3, 3, 1)]
+            [
+                (Kind::Epc, -5, 3, 2),
+                (Kind::Epc, 3, 9, 2),
+                (Kind::Location, 3, 3, 1)
+            ]
         );
         assert_eq!(leaves_on_page(&pages[0].pairs, 3).collect::<Vec<_>>(), [0]);
         assert_eq!(leaves_on_page(&pages[1].pairs, 3).collect::<Vec<_>>(), [2]);
@@ -480,7 +540,13 @@ mod tests {
     }
 
     fn run(level: i16) -> RunInfo {
-        RunInfo { id: 0, first_leaf: 0, end_leaf: 1, level, pairs: 0 }
+        RunInfo {
+            id: 0,
+            first_leaf: 0,
+            end_leaf: 1,
+            level,
+            pairs: 0,
+        }
     }
 
     #[test]
@@ -488,7 +554,10 @@ mod tests {
         let levels = |levels: &[i16]| levels.iter().copied().map(run).collect::<Vec<_>>();
         assert_eq!(plan_merge(&levels(&[0, 0]), 3), None);
         assert_eq!(plan_merge(&levels(&[0, 0, 0]), 3), Some(0..3));
-        assert_eq!(plan_merge(&levels(&[2, 1, 1, 1, 1, 0, 0, 0]), 3), Some(5..8));
+        assert_eq!(
+            plan_merge(&levels(&[2, 1, 1, 1, 1, 0, 0, 0]), 3),
+            Some(5..8)
+        );
         assert_eq!(plan_merge(&levels(&[2, 1, 1, 1, 1, 0]), 3), Some(1..4));
         assert_eq!(plan_merge(&levels(&[1, 0, 1, 0, 1]), 3), None);
         assert_eq!(plan_merge(&[], 3), None);

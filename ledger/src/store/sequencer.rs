@@ -8,13 +8,16 @@
 //!
 //! Within a process, appends are queued to one task that takes every batch waiting and commits them
 //! together (group commit): concurrent callers share one transaction, one lock round and one WAL
-//! flush. The task keeps the tree's right edge ([`TileFrontier`]) and the hashes of the entries the
-//! lookup tables do not cover yet in memory, and reloads them when another process has appended.
+//! flush. The task keeps the tree's right edge ([`TileFrontier`]), the hashes of the latest entries
+//! (at least those the lookup runs do not cover yet) and a filter of every event hash in the log
+//! ([`HashFilter`]) in memory, and reads what another process appended before it appends.
 //!
-//! Duplicate detection: entries below the indexer's watermark are found in `event_hashes` (one
-//! index probe per new event), entries above it in the in-memory tail. If the indexer falls too far
-//! behind, the sequencer runs indexing steps itself before appending (back-pressure), so the tail
-//! stays bounded.
+//! Duplicate detection: an event in the in-memory tail is known at once; an event the filter rules
+//! out (nearly every new event) is new without asking the database; the few others are looked up
+//! in the lookup runs by hash (which cover every entry below the tail) in one query, and their whole
+//! hashes compared with the stored events'. The filter is loaded from the runs' hash pages when the
+//! task (re)connects. If the indexer falls too far behind, the sequencer runs indexing steps itself
+//! before appending (back-pressure), so the tail stays bounded.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -32,10 +35,12 @@ use crate::size::{LeafIndex, TreeSize};
 use crate::tiles::{Tile, TileFrontier, TileId, tiles_of_tree};
 
 use super::entry::{AppendResult, NewBatch};
+use super::filter::{HashFilter, filter_key};
 use super::indexer::{Indexer, LockWait};
 use super::keys::HandedKeys;
 use super::locks;
 use super::log::{ReadError, Store, index_to_db, read_tiles, tree_size_from_db, width_to_db};
+use super::runs::{self, Kind};
 
 /// The most entries committed in one transaction (a group of queued batches).
 pub const DEFAULT_MAX_GROUP: usize = 20_000;
@@ -47,13 +52,19 @@ pub const DEFAULT_MAX_INDEX_LAG: u64 = 1_000_000;
 const QUEUE_DEPTH: usize = 1024;
 
 const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
+/// Where the lookup runs end (every entry below is in them) and the tree size.
 const SELECT_STATE: &str = "
-    SELECT (SELECT indexed_size FROM index_watermark),
+    SELECT (SELECT coalesce(max(end_leaf), 0) FROM lookup_runs),
            (SELECT coalesce(max(leaf_index) + 1, 0) FROM events)";
 const SELECT_RECENT: &str = "
     SELECT leaf_index, event_hash FROM events WHERE leaf_index >= $1 AND leaf_index < $2";
-const SELECT_KNOWN: &str =
-    "SELECT event_hash, leaf_index FROM event_hashes WHERE event_hash = ANY($1)";
+/// The stored event hashes of some entries.
+const HASHES_AT: &str = "SELECT leaf_index, event_hash FROM events WHERE leaf_index = ANY($1)";
+/// The event hash pages of every live run, for loading the filter.
+const HASH_PAGES: &str = "SELECT pairs FROM lookup_pages WHERE kind = 4";
+/// The least number of latest entries whose hashes stay in memory (a client retrying a batch it
+/// sent moments ago is answered without a lookup).
+const RECENT_KEEP: u64 = 100_000;
 const COPY_EVENTS: &str = "COPY events (leaf_index, event_hash, leaf, event) FROM STDIN BINARY";
 const INSERT_EVENTS: &str = "
     INSERT INTO events (leaf_index, event_hash, leaf, event)
@@ -147,6 +158,8 @@ impl Sequencer {
             connection: None,
             frontier: None,
             recent: Recent::default(),
+            filter: None,
+            runs_end: 0,
         };
         let task = tokio::spawn(worker.run(queue));
         Self {
@@ -180,8 +193,8 @@ impl Sequencer {
     }
 }
 
-/// The hashes of the entries at or above the indexer's watermark, which `event_hashes` does not
-/// cover yet: entries `start..end` of the log.
+/// The hashes of the latest entries, `start..end` of the log: at least every entry the lookup runs
+/// do not cover yet (`start` never passes where the runs end).
 #[derive(Default)]
 struct Recent {
     start: u64,
@@ -196,11 +209,13 @@ impl Recent {
         self.leaves.clear();
     }
 
-    /// Forgets entries below the watermark once they are a good share of the map.
-    fn trim(&mut self, watermark: u64) {
-        if watermark > self.start && (watermark - self.start) as usize > self.leaves.len() / 2 {
-            self.leaves.retain(|_, leaf| *leaf >= watermark);
-            self.start = watermark.min(self.end);
+    /// Forgets entries the runs cover (below `runs_end`) except the latest [`RECENT_KEEP`], once
+    /// those are a good share of the map.
+    fn trim(&mut self, runs_end: u64) {
+        let keep_from = runs_end.min(self.end.saturating_sub(RECENT_KEEP));
+        if keep_from > self.start && (keep_from - self.start) as usize > self.leaves.len() / 2 {
+            self.leaves.retain(|_, leaf| *leaf >= keep_from);
+            self.start = keep_from;
         }
     }
 }
@@ -215,6 +230,10 @@ struct Worker {
     /// The right edge of the tree as of the last append by this task; `None` when unknown.
     frontier: Option<TileFrontier>,
     recent: Recent,
+    /// Every event hash of entries `0..recent.end` (and maybe more); `None` when not loaded.
+    filter: Option<HashFilter>,
+    /// Where the lookup runs ended at the last append.
+    runs_end: u64,
 }
 
 /// The sequencer's connection and the statements it runs, prepared once so that the statements
@@ -223,7 +242,6 @@ struct Connection {
     client: Object,
     lock: Statement,
     state: Statement,
-    known: Statement,
     copy_events: Statement,
     insert_events: Statement,
     tiles: Statement,
@@ -245,7 +263,6 @@ impl Connection {
         Ok(Self {
             lock: client.prepare_cached(LOCK).await?,
             state: client.prepare_cached(SELECT_STATE).await?,
-            known: client.prepare_cached(SELECT_KNOWN).await?,
             copy_events: client.prepare_cached(COPY_EVENTS).await?,
             insert_events: client.prepare_cached(INSERT_EVENTS).await?,
             tiles: client.prepare_cached(INSERT_TILES).await?,
@@ -285,6 +302,7 @@ impl Worker {
                 self.connection = None;
                 self.frontier = None;
                 self.recent = Recent::default();
+                self.filter = None;
             }
             match outcome {
                 Ok(results) => {
@@ -319,55 +337,49 @@ impl Worker {
         };
         let client = &connection.client;
 
-        // A hash found in the tail now is in the log at that leaf for good (entries never change),
-        // so it is known whatever the refresh below does to the tail (it may trim or reset it).
-        // Hashes neither in the tail nor earlier in the group: ask the lookup table about them.
-        // Asked in the same round trip as the tree size, so before the tail is brought up to date:
-        // whatever the lookup table does not cover is in the tail after the refresh below.
-        let mut known: HashMap<[u8; 32], u64> = HashMap::new();
-        let mut unknown: Vec<&[u8]> = Vec::new();
-        let mut seen: HashSet<[u8; 32]> = HashSet::new();
-        for batch in batches {
-            for entry in batch.entries() {
-                let hash = entry.event_hash().as_bytes();
-                if let Some(&leaf) = self.recent.leaves.get(hash) {
-                    known.insert(*hash, leaf);
-                } else if seen.insert(*hash) {
-                    unknown.push(hash.as_slice());
-                }
-            }
-        }
-        let probe = async {
-            if unknown.is_empty() {
-                return Ok(Vec::new());
-            }
-            client.query(&connection.known, &[&unknown]).await
-        };
-        let (begun, locked, state, probed) = tokio::join!(
+        let (begun, locked, state) = tokio::join!(
             client.batch_execute("BEGIN"),
             client.execute(&connection.lock, &[&locks::SEQUENCER]),
             client.query_one(&connection.state, &[]),
-            probe,
         );
         begun?;
         locked?;
         let state = state?;
-        for row in probed? {
-            let hash: &[u8] = row.get(0);
-            let leaf: i64 = row.get(1);
-            if let (Ok(hash), Ok(leaf)) = (<[u8; 32]>::try_from(hash), u64::try_from(leaf)) {
-                known.insert(hash, leaf);
-            }
-        }
-        let watermark = tree_size_from_db(state.get(0))?.get();
+        let runs_end = tree_size_from_db(state.get(0))?.get();
         let size = tree_size_from_db(state.get(1))?;
 
         let mut frontier = match self.frontier.take() {
             Some(frontier) if frontier.size() == size => frontier,
             _ => load_frontier(client, size).await?,
         };
-        refresh_recent(client, &mut self.recent, watermark, size.get()).await?;
-        self.recent.trim(watermark);
+        let filter = match self.filter.as_mut() {
+            Some(filter) if self.recent.end <= size.get() => filter,
+            _ => self
+                .filter
+                .insert(load_filter(client, &mut self.recent).await?),
+        };
+        refresh_recent(client, &mut self.recent, filter, size.get()).await?;
+        self.recent.trim(runs_end);
+        self.runs_end = runs_end;
+
+        // Known at once: in the tail. New at once: ruled out by the filter. The rest are looked up
+        // in the runs, which cover every entry below the tail.
+        let mut known: HashMap<[u8; 32], u64> = HashMap::new();
+        let mut maybe: Vec<[u8; 32]> = Vec::new();
+        let mut seen: HashSet<[u8; 32]> = HashSet::new();
+        for batch in batches {
+            for entry in batch.entries() {
+                let hash = entry.event_hash().as_bytes();
+                if let Some(&leaf) = self.recent.leaves.get(hash) {
+                    known.insert(*hash, leaf);
+                } else if filter.may_contain(filter_key(hash)) && seen.insert(*hash) {
+                    maybe.push(*hash);
+                }
+            }
+        }
+        if !maybe.is_empty() {
+            known.extend(find_in_runs(client, &maybe).await?);
+        }
 
         let planned = plan(&self.recent, known, batches, size.get())?;
         let (rows, leaf_hashes) = NewRows::encode(batches, &planned);
@@ -387,7 +399,11 @@ impl Worker {
             events: Vec::new(),
         };
         let (inserted, tiles, signed, committed) = tokio::join!(
-            insert_entries(client, &connection.insert_events, if copied { &no_rows } else { &rows }),
+            insert_entries(
+                client,
+                &connection.insert_events,
+                if copied { &no_rows } else { &rows }
+            ),
             write_tiles(client, &connection.tiles, &changed),
             write_batches(client, &connection.batches, batches, &planned),
             client.batch_execute("COMMIT"),
@@ -400,7 +416,10 @@ impl Worker {
 
         for (offset, &(batch, entry)) in planned.new.iter().enumerate() {
             let hash = *batches[batch].entries()[entry].event_hash().as_bytes();
-            self.recent.leaves.insert(hash, planned.first_leaf + offset as u64);
+            self.recent
+                .leaves
+                .insert(hash, planned.first_leaf + offset as u64);
+            filter.insert(filter_key(&hash));
         }
         // Committed: hand the lookup keys to the indexer, when every new entry has them (a run
         // with a gap would be read back from the database anyway).
@@ -426,44 +445,83 @@ impl Worker {
     /// Runs indexing steps until the lookup tables trail by at most half the allowed lag, if they
     /// trail by more than it.
     async fn apply_back_pressure(&mut self) -> Result<(), AppendError> {
-        let lag = self.recent.end.saturating_sub(self.recent.start);
+        let lag = self.recent.end.saturating_sub(self.runs_end);
         if lag <= self.config.max_index_lag {
             return Ok(());
         }
         let index_error = |e| AppendError::Index(Arc::new(e));
         let mut watermark = self.indexer.watermark().await.map_err(index_error)?;
         while self.recent.end.saturating_sub(watermark) > self.config.max_index_lag / 2 {
-            if self.indexer.step(LockWait::Wait).await.map_err(index_error)? == 0 {
+            if self
+                .indexer
+                .step(LockWait::Wait)
+                .await
+                .map_err(index_error)?
+                == 0
+            {
                 break;
             }
             watermark = self.indexer.watermark().await.map_err(index_error)?;
         }
-        self.recent.trim(watermark);
+        // `recent` is trimmed by the append, against where the runs end (which a rebuild of the
+        // runs may leave below the watermark).
         Ok(())
     }
 }
 
 /// Rebuilds the right edge of the tree of `size` leaves from its stored partial tiles.
-async fn load_frontier<C: GenericClient>(client: &C, size: TreeSize) -> Result<TileFrontier, AppendError> {
+async fn load_frontier<C: GenericClient>(
+    client: &C,
+    size: TreeSize,
+) -> Result<TileFrontier, AppendError> {
     let ids: Vec<TileId> = tiles_of_tree(size).filter(|id| !id.is_full()).collect();
     let tiles = read_tiles(client, &ids).await?;
     TileFrontier::from_partial_tiles(size, tiles)
         .map_err(|error| AppendError::CorruptFrontier(error.to_string()))
 }
 
-/// Makes `recent` cover the entries from the watermark to `size`, reading what other processes
-/// appended since this task last looked.
-async fn refresh_recent<C: GenericClient>(
-    client: &C,
+/// Loads the filter with every event hash the lookup runs hold, and starts `recent` where the
+/// runs ended before they were read (the entries from there on are read by [`refresh_recent`]).
+async fn load_filter(client: &Object, recent: &mut Recent) -> Result<HashFilter, AppendError> {
+    // Read first: the runs only grow (a merge replaces runs by one covering the same entries), so
+    // the pages read next cover at least this much.
+    let runs_end: i64 = client
+        .query_one("SELECT coalesce(max(end_leaf), 0) FROM lookup_runs", &[])
+        .await?
+        .get(0);
+    let mut filter = HashFilter::new();
+    let statement = client.prepare_cached(HASH_PAGES).await?;
+    let rows = client
+        .query_raw(&statement, std::iter::empty::<i64>())
+        .await?;
+    pin_mut!(rows);
+    while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+        let pairs: &[u8] = row.get(0);
+        for pair in pairs.chunks_exact(16) {
+            let mut key = [0; 8];
+            key.copy_from_slice(&pair[..8]);
+            filter.insert(u64::from_be_bytes(key));
+        }
+    }
+    recent.reset(u64::try_from(runs_end).unwrap_or(0));
+    tracing::info!(
+        hashes = filter.len(),
+        bytes = filter.bytes(),
+        "sequencer loaded the event hash filter from the lookup runs"
+    );
+    Ok(filter)
+}
+
+/// Brings `recent` and the filter up to `size`, reading what other processes appended since this
+/// task last looked.
+async fn refresh_recent(
+    client: &Object,
     recent: &mut Recent,
-    watermark: u64,
+    filter: &mut HashFilter,
     size: u64,
 ) -> Result<(), AppendError> {
-    if recent.end == size && recent.start <= watermark {
+    if recent.end >= size {
         return Ok(());
-    }
-    if recent.end > size || recent.start > watermark || recent.end < watermark {
-        recent.reset(watermark);
     }
     let from = i64::try_from(recent.end).unwrap_or(i64::MAX);
     let until = i64::try_from(size).unwrap_or(i64::MAX);
@@ -473,10 +531,41 @@ async fn refresh_recent<C: GenericClient>(
         let hash: &[u8] = row.get(1);
         if let (Ok(hash), Ok(leaf)) = (<[u8; 32]>::try_from(hash), u64::try_from(leaf)) {
             recent.leaves.insert(hash, leaf);
+            filter.insert(filter_key(&hash));
         }
     }
     recent.end = size;
     Ok(())
+}
+
+/// Looks hashes the filter could not rule out up in the lookup runs, and checks the whole hash of
+/// every candidate against the stored event: the entries that hold them.
+async fn find_in_runs(
+    client: &Object,
+    hashes: &[[u8; 32]],
+) -> Result<HashMap<[u8; 32], u64>, AppendError> {
+    let keys: Vec<i64> = hashes.iter().map(runs::hash_key).collect();
+    let candidates: Vec<i64> = runs::lookup_many(client, Kind::Hash, &keys)
+        .await?
+        .into_iter()
+        .map(|(_, leaf)| leaf)
+        .collect();
+    let mut found = HashMap::new();
+    if candidates.is_empty() {
+        return Ok(found);
+    }
+    let asked: HashSet<&[u8; 32]> = hashes.iter().collect();
+    let statement = client.prepare_cached(HASHES_AT).await?;
+    for row in client.query(&statement, &[&candidates]).await? {
+        let leaf: i64 = row.get(0);
+        let hash: &[u8] = row.get(1);
+        if let (Ok(hash), Ok(leaf)) = (<[u8; 32]>::try_from(hash), u64::try_from(leaf))
+            && asked.contains(&hash)
+        {
+            found.insert(hash, leaf);
+        }
+    }
+    Ok(found)
 }
 
 /// Decides, for every entry of the group, whether it is new (and its leaf index) or already in
@@ -506,7 +595,10 @@ fn plan(
                 }
             };
             let leaf_index = LeafIndex::new(leaf).map_err(|_| AppendError::TreeFull)?;
-            batch_results.push(AppendResult { leaf_index, existing });
+            batch_results.push(AppendResult {
+                leaf_index,
+                existing,
+            });
         }
         results.push(batch_results);
     }
@@ -542,7 +634,8 @@ impl<'a> NewRows<'a> {
             leaf_hashes.push(crate::hash::leaf_hash(&record));
             rows.leaves
                 .push(i64::try_from(planned.first_leaf + offset as u64).unwrap_or(i64::MAX));
-            rows.event_hashes.push(entry.event_hash().as_bytes().as_slice());
+            rows.event_hashes
+                .push(entry.event_hash().as_bytes().as_slice());
             rows.records.push(record);
             rows.events.push(entry.event());
         }
@@ -555,13 +648,21 @@ impl<'a> NewRows<'a> {
 }
 
 /// `COPY`s the rows into `events` (two round trips, not pipelinable).
-async fn copy_entries(client: &Client, copy: &Statement, rows: &NewRows<'_>) -> Result<(), AppendError> {
+async fn copy_entries(
+    client: &Client,
+    copy: &Statement,
+    rows: &NewRows<'_>,
+) -> Result<(), AppendError> {
     let sink = client.copy_in(copy).await?;
     let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::BYTEA, Type::BYTEA, Type::TEXT]);
     pin_mut!(writer);
     for i in 0..rows.len() {
-        let values: [&(dyn ToSql + Sync); 4] =
-            [&rows.leaves[i], &rows.event_hashes[i], &rows.records[i], &rows.events[i]];
+        let values: [&(dyn ToSql + Sync); 4] = [
+            &rows.leaves[i],
+            &rows.event_hashes[i],
+            &rows.records[i],
+            &rows.events[i],
+        ];
         writer.as_mut().write(&values).await?;
     }
     writer.finish().await?;
@@ -570,18 +671,34 @@ async fn copy_entries(client: &Client, copy: &Statement, rows: &NewRows<'_>) -> 
 
 /// Inserts the rows into `events` with one statement. Sends it on the first poll, so that it can
 /// be pipelined with the rest of the transaction.
-async fn insert_entries(client: &Client, insert: &Statement, rows: &NewRows<'_>) -> Result<(), AppendError> {
+async fn insert_entries(
+    client: &Client,
+    insert: &Statement,
+    rows: &NewRows<'_>,
+) -> Result<(), AppendError> {
     if rows.len() == 0 {
         return Ok(());
     }
     client
-        .execute(insert, &[&rows.leaves, &rows.event_hashes, &rows.records, &rows.events])
+        .execute(
+            insert,
+            &[
+                &rows.leaves,
+                &rows.event_hashes,
+                &rows.records,
+                &rows.events,
+            ],
+        )
         .await?;
     Ok(())
 }
 
 /// Sends its statement on the first poll (no await before it), so that it can be pipelined.
-async fn write_tiles(client: &Client, insert: &Statement, tiles: &[Tile]) -> Result<(), AppendError> {
+async fn write_tiles(
+    client: &Client,
+    insert: &Statement,
+    tiles: &[Tile],
+) -> Result<(), AppendError> {
     if tiles.is_empty() {
         return Ok(());
     }
@@ -605,9 +722,9 @@ async fn write_batches(
 ) -> Result<(), AppendError> {
     let mut first_leaf: HashMap<usize, i64> = HashMap::new();
     for (offset, &(batch, _)) in planned.new.iter().enumerate() {
-        first_leaf
-            .entry(batch)
-            .or_insert_with(|| i64::try_from(planned.first_leaf + offset as u64).unwrap_or(i64::MAX));
+        first_leaf.entry(batch).or_insert_with(|| {
+            i64::try_from(planned.first_leaf + offset as u64).unwrap_or(i64::MAX)
+        });
     }
     let mut hashes = Vec::new();
     let mut statements = Vec::new();
@@ -636,7 +753,14 @@ async fn write_batches(
     client
         .execute(
             insert,
-            &[&hashes, &statements, &algorithms, &signatures, &event_hashes, &firsts],
+            &[
+                &hashes,
+                &statements,
+                &algorithms,
+                &signatures,
+                &event_hashes,
+                &firsts,
+            ],
         )
         .await?;
     Ok(())

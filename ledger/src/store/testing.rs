@@ -71,7 +71,10 @@ impl TestDatabase {
         Self::create_from(admin_url(), None).await
     }
 
-    async fn create_from(admin_url: String, template: Option<&str>) -> Result<Self, TestDatabaseError> {
+    async fn create_from(
+        admin_url: String,
+        template: Option<&str>,
+    ) -> Result<Self, TestDatabaseError> {
         let name = format!(
             "tagtrail_test_{}_{}_{}",
             std::process::id(),
@@ -219,8 +222,14 @@ async fn ensure_template(admin_url: &str) -> Result<String, TestDatabaseError> {
     }
     let name = format!("tagtrail_template_{hex}");
     let lock_key = i64::from_be_bytes([
-        fingerprint[8], fingerprint[9], fingerprint[10], fingerprint[11],
-        fingerprint[12], fingerprint[13], fingerprint[14], fingerprint[15],
+        fingerprint[8],
+        fingerprint[9],
+        fingerprint[10],
+        fingerprint[11],
+        fingerprint[12],
+        fingerprint[13],
+        fingerprint[14],
+        fingerprint[15],
     ]);
     let admin = connect(admin_url).await?;
     admin
@@ -251,7 +260,9 @@ async fn ensure_template(admin_url: &str) -> Result<String, TestDatabaseError> {
                 .map_err(|e| TestDatabaseError::Sql("create the template", e))?;
             {
                 let mut client = connect(&with_database(admin_url, &name)?).await?;
-                migrate(&mut client).await.map_err(TestDatabaseError::Migrate)?;
+                migrate(&mut client)
+                    .await
+                    .map_err(TestDatabaseError::Migrate)?;
             }
             // The migrating connection must be gone before the database can be a template source.
             admin
@@ -323,8 +334,9 @@ impl EventFactory {
     pub fn event(&self, n: u64) -> Map<String, Value> {
         let epcs: Vec<Value> = (0..5u64)
             .map(|k| {
-                let serial = mix(n.wrapping_mul(5).wrapping_add(k) ^ mix(self.device.as_str().len() as u64))
-                    % 1_000_000_000_000;
+                let serial =
+                    mix(n.wrapping_mul(5).wrapping_add(k) ^ mix(self.device.as_str().len() as u64))
+                        % 1_000_000_000_000;
                 Value::String(format!("urn:epc:id:sgtin:4012345.011111.{serial}"))
             })
             .collect();
@@ -395,7 +407,10 @@ impl EventFactory {
                 };
                 #[allow(clippy::expect_used)]
                 let record = LeafRecord::new(hash, now, attestation).expect("an index below 2^20");
-                let keys = self.lookup_keys.then(|| LookupKeys::of_json(&event).ok()).flatten();
+                let keys = self
+                    .lookup_keys
+                    .then(|| LookupKeys::of_json(&event).ok())
+                    .flatten();
                 let entry = NewEntry::new(record, event);
                 match keys {
                     Some(keys) => entry.with_lookup_keys(keys),
@@ -404,7 +419,8 @@ impl EventFactory {
             })
             .collect();
         #[allow(clippy::expect_used)]
-        let signed = SignedBatch::new(statement, signature, hashes).expect("the batch's own hashes");
+        let signed =
+            SignedBatch::new(statement, signature, hashes).expect("the batch's own hashes");
         #[allow(clippy::expect_used)]
         NewBatch::from_device(signed, entries).expect("entries of their own batch")
     }
@@ -416,7 +432,6 @@ fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
 }
-
 
 fn now_millis() -> UnixMillis {
     let millis = std::time::SystemTime::now()
@@ -439,7 +454,10 @@ mod tests {
             with_database("postgres://u@h/postgres?sslmode=disable", "x").unwrap(),
             "postgres://u@h/x?sslmode=disable"
         );
-        assert_eq!(with_database("postgres://h", "x").unwrap(), "postgres://h/x");
+        assert_eq!(
+            with_database("postgres://h", "x").unwrap(),
+            "postgres://h/x"
+        );
         assert!(with_database("not a url", "x").is_err());
     }
 

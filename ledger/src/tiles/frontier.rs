@@ -35,7 +35,11 @@ impl TileFrontier {
         tiles.sort_by_key(Tile::id);
         let given: Vec<TileId> = tiles.iter().map(Tile::id).collect();
         if given != expected {
-            return Err(FrontierError::WrongPartialTiles { size, expected, given });
+            return Err(FrontierError::WrongPartialTiles {
+                size,
+                expected,
+                given,
+            });
         }
         let mut partial = Vec::new();
         for tile in tiles {
@@ -99,7 +103,8 @@ impl TileFrontier {
             let mut level = 0usize;
             loop {
                 if self.partial.len() == level {
-                    self.partial.push(Vec::with_capacity(usize::from(TILE_WIDTH)));
+                    self.partial
+                        .push(Vec::with_capacity(usize::from(TILE_WIDTH)));
                 }
                 if grew.len() == level {
                     grew.push(false);
@@ -116,7 +121,11 @@ impl TileFrontier {
                 hash = perfect_root(&hashes);
                 let level_u8 = u8::try_from(level).map_err(|_| FrontierError::TreeFull)?;
                 let in_level = self.size.get() >> (level * usize::from(TILE_HEIGHT));
-                let id = TileId::new_unchecked(level_u8, in_level / u64::from(TILE_WIDTH) - 1, TILE_WIDTH);
+                let id = TileId::new_unchecked(
+                    level_u8,
+                    in_level / u64::from(TILE_WIDTH) - 1,
+                    TILE_WIDTH,
+                );
                 changed.push(Tile::new(id, hashes).map_err(|_| FrontierError::TreeFull)?);
                 level += 1;
             }

@@ -98,7 +98,9 @@ impl TileId {
 
     /// Parses `tile/<L>/<N>[.p/<W>]` in its one canonical spelling.
     pub fn parse_path(path: &str) -> Result<Self, TilePathError> {
-        let rest = path.strip_prefix("tile/").ok_or(TilePathError::NotATilePath)?;
+        let rest = path
+            .strip_prefix("tile/")
+            .ok_or(TilePathError::NotATilePath)?;
         let (level, rest) = rest.split_once('/').ok_or(TilePathError::NotATilePath)?;
         let level = parse_decimal(level, 63).ok_or(TilePathError::BadLevel)?;
         let (index, width) = parse_index_and_width(rest)?;
@@ -264,7 +266,9 @@ pub enum TilePathError {
     NotATilePath,
     #[error("the tile level must be a decimal from 0 to 63 without leading zeroes")]
     BadLevel,
-    #[error("the tile index must be 3-digit groups, all but the last prefixed with `x`, no leading `x000`")]
+    #[error(
+        "the tile index must be 3-digit groups, all but the last prefixed with `x`, no leading `x000`"
+    )]
     BadIndex,
     #[error("a partial tile width must be a decimal from 1 to 255 without leading zeroes")]
     BadWidth,
@@ -289,7 +293,11 @@ pub fn changed_tiles(old: TreeSize, new: TreeSize) -> impl Iterator<Item = TileI
         let new_hashes = new.get().checked_shr(shift).unwrap_or(0);
         let width = u64::from(TILE_WIDTH);
         let first = old_hashes / width;
-        let end = if new_hashes > old_hashes { new_hashes.div_ceil(width) } else { first };
+        let end = if new_hashes > old_hashes {
+            new_hashes.div_ceil(width)
+        } else {
+            first
+        };
         (first..end).map(move |index| {
             let in_tile = (new_hashes - index * width).min(width);
             // `in_tile` is between 1 and 256 because `index < ceil(new_hashes / 256)`.
@@ -323,7 +331,10 @@ mod tests {
     fn a_tree_of_70000_leaves_has_the_tiles_the_spec_lists() {
         let tiles: Vec<TileId> = tiles_of_tree(TreeSize::from(70_000)).collect();
         let count = |level: u8, full: bool| {
-            tiles.iter().filter(|t| t.level() == level && t.is_full() == full).count()
+            tiles
+                .iter()
+                .filter(|t| t.level() == level && t.is_full() == full)
+                .count()
         };
         assert_eq!(count(0, true), 273);
         assert_eq!(count(1, true), 1);
@@ -339,7 +350,9 @@ mod tests {
 
     #[test]
     fn a_tree_of_256_leaves_is_a_full_tile_and_a_one_wide_tile_above() {
-        let tiles: Vec<String> = tiles_of_tree(TreeSize::from(256)).map(|t| t.path()).collect();
+        let tiles: Vec<String> = tiles_of_tree(TreeSize::from(256))
+            .map(|t| t.path())
+            .collect();
         assert_eq!(tiles, ["tile/0/000", "tile/1/000.p/1"]);
     }
 
@@ -350,7 +363,10 @@ mod tests {
         assert_eq!(TileId::parse_path("tile/2/x001/000.p/7"), Ok(tile));
         let bundle = EntryBundleId::new(5, 112).unwrap();
         assert_eq!(bundle.path(), "tile/entries/005.p/112");
-        assert_eq!(EntryBundleId::parse_path("tile/entries/005.p/112"), Ok(bundle));
+        assert_eq!(
+            EntryBundleId::parse_path("tile/entries/005.p/112"),
+            Ok(bundle)
+        );
         assert_eq!(bundle.tile(), TileId::new(0, 5, 112).unwrap());
     }
 
@@ -381,7 +397,10 @@ mod tests {
             .map(|t| t.path())
             .collect();
         assert_eq!(changed, ["tile/0/001", "tile/0/002.p/88", "tile/1/000.p/2"]);
-        assert_eq!(changed_tiles(TreeSize::from(5), TreeSize::from(5)).count(), 0);
+        assert_eq!(
+            changed_tiles(TreeSize::from(5), TreeSize::from(5)).count(),
+            0
+        );
     }
 
     #[test]
@@ -389,7 +408,10 @@ mod tests {
         assert!(TileId::full(0, (1 << 55) - 1).is_ok());
         assert_eq!(
             TileId::full(0, 1 << 55),
-            Err(TileIdError::IndexTooLarge { level: 0, index: 1 << 55 })
+            Err(TileIdError::IndexTooLarge {
+                level: 0,
+                index: 1 << 55
+            })
         );
         assert!(TileId::full(6, 127).is_ok());
         assert!(TileId::full(6, 128).is_err());

@@ -312,7 +312,8 @@ pub fn encode_entry_bundle<'a>(
         if count == MAX_BUNDLE_ENTRIES {
             return Err(EntryBundleError::TooManyEntries);
         }
-        let len = u16::try_from(entry.len()).map_err(|_| EntryBundleError::EntryTooLong(entry.len()))?;
+        let len =
+            u16::try_from(entry.len()).map_err(|_| EntryBundleError::EntryTooLong(entry.len()))?;
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(entry);
     }
@@ -416,7 +417,10 @@ mod tests {
         assert_eq!(Tile::from_bytes(id, &tile.to_bytes()), Ok(tile.clone()));
         assert_eq!(
             Tile::from_bytes(id, &[0; 63]),
-            Err(TileError::WrongByteLength { expected: 64, found: 63 })
+            Err(TileError::WrongByteLength {
+                expected: 64,
+                found: 63
+            })
         );
         assert_eq!(tile.root(), None, "only full tiles have a root above");
     }
@@ -436,6 +440,9 @@ mod tests {
             Err(EntryBundleError::EntryTooLong(65_536))
         );
         let many = vec![&b"x"[..]; 257];
-        assert_eq!(encode_entry_bundle(many), Err(EntryBundleError::TooManyEntries));
+        assert_eq!(
+            encode_entry_bundle(many),
+            Err(EntryBundleError::TooManyEntries)
+        );
     }
 }

@@ -72,7 +72,8 @@ impl MemoryTree {
 
     /// The root hash of the whole tree.
     pub fn root(&self) -> RootHash {
-        self.root_at(self.size()).unwrap_or_else(|_| RootHash::empty())
+        self.root_at(self.size())
+            .unwrap_or_else(|_| RootHash::empty())
     }
 
     /// The root hash of the tree as it was when it had `size` leaves.
@@ -134,11 +135,18 @@ mod tests {
                 let (left, right) = node.children().unwrap();
                 assert_eq!(
                     tree.node(node),
-                    Some(node_hash(&tree.node(left).unwrap(), &tree.node(right).unwrap()))
+                    Some(node_hash(
+                        &tree.node(left).unwrap(),
+                        &tree.node(right).unwrap()
+                    ))
                 );
             }
         }
-        assert_eq!(tree.node(NodeId::new(1, 18).unwrap()), None, "leaves 36..38 are incomplete");
+        assert_eq!(
+            tree.node(NodeId::new(1, 18).unwrap()),
+            None,
+            "leaves 36..38 are incomplete"
+        );
     }
 
     #[test]

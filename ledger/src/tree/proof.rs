@@ -190,7 +190,10 @@ pub enum ProveError<E: std::error::Error + 'static> {
     WrongHashCount(#[from] WrongHashCount),
 }
 
-fn read_plan<R: HashReader>(reader: &R, plan: &ProofPlan) -> Result<Vec<Hash>, ProveError<R::Error>> {
+fn read_plan<R: HashReader>(
+    reader: &R,
+    plan: &ProofPlan,
+) -> Result<Vec<Hash>, ProveError<R::Error>> {
     if plan.nodes().is_empty() {
         return Ok(Vec::new());
     }
@@ -221,7 +224,10 @@ pub fn prove_consistency<R: HashReader>(
 }
 
 /// Computes the root hash of the tree of `size` leaves.
-pub fn root_hash<R: HashReader>(reader: &R, size: TreeSize) -> Result<RootHash, ProveError<R::Error>> {
+pub fn root_hash<R: HashReader>(
+    reader: &R,
+    size: TreeSize,
+) -> Result<RootHash, ProveError<R::Error>> {
     let plan = ProofPlan::root(size);
     Ok(read_plan(reader, &plan)?
         .first()
