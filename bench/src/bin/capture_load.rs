@@ -11,7 +11,8 @@
 //! CPU on HTTP only. In paced scenarios, latency is measured from each document's scheduled send
 //! time (no coordinated omission).
 //!
-//! Usage: `capture_load [--events N] [--clients N] [--quick]`
+//! Usage: `capture_load [--events N] [--clients N] [--quick] [--only K]` (`--only K`: run the K-th
+//! scenario alone, counting from 1).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +36,7 @@ struct Options {
     events: u64,
     clients: usize,
     quick: bool,
+    only: Option<usize>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -42,6 +44,7 @@ fn options() -> anyhow::Result<Options> {
         events: 300_000,
         clients: 16,
         quick: false,
+        only: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -53,8 +56,9 @@ fn options() -> anyhow::Result<Options> {
                 options.clients = args.next().context("--clients needs a number")?.parse()?
             }
             "--quick" => options.quick = true,
+            "--only" => options.only = Some(args.next().context("--only needs a number")?.parse()?),
             other => anyhow::bail!(
-                "unknown argument {other:?}; usage: capture_load [--events N] [--clients N] [--quick]"
+                "unknown argument {other:?}; usage: capture_load [--events N] [--clients N] [--quick] [--only K]"
             ),
         }
     }
@@ -77,6 +81,8 @@ type SignedDocument = (u64, Vec<u8>, [(&'static str, String); 2]);
 struct Outcome {
     events: u64,
     elapsed: Duration,
+    /// CPU time the whole machine spent (every process: clients, ingest, PostgreSQL).
+    machine_cpu: Duration,
     latencies: Vec<Duration>,
     proof_ready: Vec<Duration>,
     failures: u64,
@@ -143,10 +149,13 @@ fn main() -> anyhow::Result<()> {
             "Ingest's CPU time per event on one core (parse, validate, hash, build the leaf records and stored JSON of 100-event documents, no I/O): **{:.1} µs**.\n",
             per_event.as_secs_f64() * 1e6
         );
-        println!("| scenario | clients | events | events/s | ratio to COPY | p50 ms | p90 ms | p99 ms | max ms | proof-ready p99 ms | proof-ready max ms | failed |");
-        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        println!("| scenario | clients | events | events/s | ratio to COPY | p50 ms | p90 ms | p99 ms | max ms | proof-ready p99 ms | proof-ready max ms | failed | machine CPU µs/event |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         let mut first_event = 1_000_000_000u64;
-        for scenario in &scenarios {
+        for (number, scenario) in (1..).zip(&scenarios) {
+            if options.only.is_some_and(|only| only != number) {
+                continue;
+            }
             let outcome = run_scenario(scenario, first_event).await?;
             first_event += scenario.documents * scenario.events_per_document;
             let rate = outcome.events as f64 / outcome.elapsed.as_secs_f64();
@@ -155,7 +164,7 @@ fn main() -> anyhow::Result<()> {
             let mut ready = outcome.proof_ready.clone();
             ready.sort();
             println!(
-                "| {} | {} | {} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {} |",
+                "| {} | {} | {} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {} | {:.1} |",
                 scenario.name,
                 scenario.clients,
                 outcome.events,
@@ -168,10 +177,32 @@ fn main() -> anyhow::Result<()> {
                 ms(percentile(&ready, 0.99)),
                 ms(ready.last().copied().unwrap_or_default()),
                 outcome.failures,
+                outcome.machine_cpu.as_secs_f64() * 1e6 / outcome.events.max(1) as f64,
             );
         }
         Ok(())
     })
+}
+
+/// The CPU time the machine has spent since boot, all cores (user, nice, system, interrupts), from
+/// `/proc/stat` (in clock ticks of 10 ms); zero where it cannot be read. Divided by the events of a
+/// scenario it gives the CPU cost per event whatever else slows the run down.
+fn machine_busy() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return Duration::ZERO;
+    };
+    let ticks: u64 = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .enumerate()
+        // user, nice, system, (idle, iowait skipped), irq, softirq
+        .filter(|(field, _)| matches!(field, 0 | 1 | 2 | 5 | 6))
+        .filter_map(|(_, value)| value.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
 }
 
 fn ms(duration: Duration) -> f64 {
@@ -282,6 +313,7 @@ async fn run_scenario(scenario: &Scenario, first_event: u64) -> anyhow::Result<O
         })
     };
 
+    let cpu_before = machine_busy();
     let started = Instant::now();
     let per_document = scenario
         .rate
@@ -344,6 +376,7 @@ async fn run_scenario(scenario: &Scenario, first_event: u64) -> anyhow::Result<O
         }
     }
     let elapsed = started.elapsed();
+    let machine_cpu = machine_busy().saturating_sub(cpu_before);
     // Let the checkpoint signer cover the last captures, then stop.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     polling.store(false, Ordering::Relaxed);
@@ -364,6 +397,7 @@ async fn run_scenario(scenario: &Scenario, first_event: u64) -> anyhow::Result<O
     Ok(Outcome {
         events: latencies.len() as u64 * scenario.events_per_document,
         elapsed,
+        machine_cpu,
         latencies,
         proof_ready,
         failures,
