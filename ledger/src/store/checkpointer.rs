@@ -144,7 +144,7 @@ impl Checkpointer {
         let root = root_hash_at(&transaction, size).await?;
         if let Some(latest) = &latest {
             let plan = ProofPlan::consistency(latest.size, size).map_err(ProofError::from)?;
-            let hashes = read_plan(&transaction, &plan, size).await?;
+            let hashes = read_plan(&transaction, &plan, size, None).await?;
             ConsistencyProof::new(latest.size, size, hashes)
                 .verify(&latest.root, &root)
                 .map_err(|source| CheckpointStoreError::Inconsistent {

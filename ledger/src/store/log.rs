@@ -13,6 +13,7 @@ use crate::tiles::{NodeNotInTree, Tile, TileError, TileId, TileSet, tiles_for_no
 use crate::tree::{ConsistencyProof, InclusionProof, ProofPlan, ProofPlanError, WrongHashCount};
 
 use super::keys::KeyHandoff;
+use super::tile_cache::{DEFAULT_CACHED_TILES, TileCache};
 
 /// How many connections a [`Store`] opens at most when built by [`Store::connect`].
 const DEFAULT_POOL_SIZE: usize = 8;
@@ -39,6 +40,8 @@ pub struct Store {
     pool: Pool,
     /// Lookup keys of committed entries, from this store's sequencers to its indexer.
     handoff: Arc<KeyHandoff>,
+    /// Tiles read for proofs, kept for the next ones (stored tiles never change).
+    tile_cache: Arc<TileCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -135,6 +138,7 @@ impl Store {
         Self {
             pool,
             handoff: Arc::default(),
+            tile_cache: Arc::new(TileCache::new(DEFAULT_CACHED_TILES)),
         }
     }
 
@@ -184,7 +188,7 @@ impl Store {
     ) -> Result<InclusionProof, ProofError> {
         let plan = ProofPlan::inclusion(index, size)?;
         let client = self.pool.get().await.map_err(ReadError::from)?;
-        let hashes = read_plan(&client, &plan, size).await?;
+        let hashes = read_plan(&client, &plan, size, Some(&self.tile_cache)).await?;
         Ok(InclusionProof::new(index, size, hashes))
     }
 
@@ -197,7 +201,7 @@ impl Store {
     ) -> Result<ConsistencyProof, ProofError> {
         let plan = ProofPlan::consistency(old, new)?;
         let client = self.pool.get().await.map_err(ReadError::from)?;
-        let hashes = read_plan(&client, &plan, new).await?;
+        let hashes = read_plan(&client, &plan, new, Some(&self.tile_cache)).await?;
         Ok(ConsistencyProof::new(old, new, hashes))
     }
 }
@@ -256,18 +260,28 @@ pub(crate) async fn read_tiles<C: GenericClient>(
     Ok(tiles)
 }
 
-/// Reads every node of a plan (for the tree of `size` leaves) from the tiles in one query and
-/// folds them into the proof's hashes.
+/// Reads every node of a plan (for the tree of `size` leaves) from the tiles (those not in `cache`
+/// in one query) and folds them into the proof's hashes.
 pub(crate) async fn read_plan<C: GenericClient>(
     client: &C,
     plan: &ProofPlan,
     size: TreeSize,
+    cache: Option<&TileCache>,
 ) -> Result<Vec<crate::hash::Hash>, ProofError> {
     if plan.nodes().is_empty() {
         return Ok(Vec::new());
     }
     let ids = tiles_for_nodes(plan.nodes(), size)?;
-    let tiles = read_tiles(client, &ids).await?;
+    let tiles = match cache {
+        Some(cache) => {
+            let (mut tiles, missing) = cache.split(&ids);
+            let read = read_tiles(client, &missing).await?;
+            cache.insert(&read);
+            tiles.extend(read);
+            tiles
+        }
+        None => read_tiles(client, &ids).await?,
+    };
     if tiles.len() != ids.len() {
         let found: Vec<TileId> = tiles.iter().map(Tile::id).collect();
         let missing = ids
@@ -298,7 +312,8 @@ pub(crate) async fn root_hash_at<C: GenericClient>(
     size: TreeSize,
 ) -> Result<RootHash, ProofError> {
     let plan = ProofPlan::root(size);
-    let hashes = read_plan(client, &plan, size).await?;
+    // Roots are read to be checked or signed: from the rows as they are now, not from a cache.
+    let hashes = read_plan(client, &plan, size, None).await?;
     Ok(hashes
         .first()
         .map_or_else(RootHash::empty, |hash| RootHash::from_hash(*hash)))

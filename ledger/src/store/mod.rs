@@ -33,6 +33,7 @@ mod runs;
 mod sequencer;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tile_cache;
 
 pub use audit::{
     AUDIT_CONNECTIONS, AuditError, AuditOptions, AuditProblem, AuditProgress, AuditReport,
