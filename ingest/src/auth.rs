@@ -40,7 +40,11 @@ pub struct TokenId(String);
 impl TokenId {
     /// Parses 16 lowercase hex digits.
     pub fn parse(text: &str) -> Result<Self, TokenError> {
-        if text.len() == 16 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if text.len() == 16
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             Ok(Self(text.to_owned()))
         } else {
             Err(TokenError::Malformed)
@@ -76,7 +80,9 @@ pub enum TokenError {
 impl SiteToken {
     /// Parses a token.
     pub fn parse(text: &str) -> Result<Self, TokenError> {
-        let rest = text.strip_prefix(TOKEN_PREFIX).ok_or(TokenError::Malformed)?;
+        let rest = text
+            .strip_prefix(TOKEN_PREFIX)
+            .ok_or(TokenError::Malformed)?;
         let (id, secret) = rest.split_once('_').ok_or(TokenError::Malformed)?;
         let id = TokenId::parse(id)?;
         if secret.len() != 64 {
@@ -86,7 +92,10 @@ impl SiteToken {
         for (i, byte) in bytes.iter_mut().enumerate() {
             *byte = secret
                 .get(2 * i..2 * i + 2)
-                .filter(|pair| pair.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+                .filter(|pair| {
+                    pair.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                })
                 .and_then(|pair| u8::from_str_radix(pair, 16).ok())
                 .ok_or(TokenError::Malformed)?;
         }
@@ -115,7 +124,11 @@ impl SiteToken {
 
     /// The token as the client sends it (secret: show it once, to the administrator).
     pub fn expose(&self) -> String {
-        format!("{TOKEN_PREFIX}{}_{}", self.id, hex(self.secret.expose_secret()))
+        format!(
+            "{TOKEN_PREFIX}{}_{}",
+            self.id,
+            hex(self.secret.expose_secret())
+        )
     }
 
     pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
@@ -125,7 +138,9 @@ impl SiteToken {
 
 impl fmt::Debug for SiteToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SiteToken").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("SiteToken")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -195,16 +210,31 @@ pub fn credentials(headers: &HeaderMap) -> Result<Credentials, AuthFailure> {
                 .ok()
                 .and_then(|text| STANDARD.decode(text.trim()).ok())
                 .ok_or_else(|| {
-                    AuthFailure::new(BATCH_STATEMENT_HEADER, "statement", "the batch statement must be standard padded base64")
+                    AuthFailure::new(
+                        BATCH_STATEMENT_HEADER,
+                        "statement",
+                        "the batch statement must be standard padded base64",
+                    )
                 })?;
             let statement = BatchStatement::decode(&statement).map_err(|error| {
-                AuthFailure::new(BATCH_STATEMENT_HEADER, "statement", format!("not a device batch statement: {error}"))
+                AuthFailure::new(
+                    BATCH_STATEMENT_HEADER,
+                    "statement",
+                    format!("not a device batch statement: {error}"),
+                )
             })?;
             let signature = parse_signature(signature.to_str().unwrap_or_default())?;
-            Ok(Credentials::Device { statement, signature })
+            Ok(Credentials::Device {
+                statement,
+                signature,
+            })
         }
         (Some(_), None, _) | (None, Some(_), _) => Err(AuthFailure::new(
-            if statement.is_some() { BATCH_SIGNATURE_HEADER } else { BATCH_STATEMENT_HEADER },
+            if statement.is_some() {
+                BATCH_SIGNATURE_HEADER
+            } else {
+                BATCH_STATEMENT_HEADER
+            },
             "credentials",
             format!("a device sends both {BATCH_STATEMENT_HEADER} and {BATCH_SIGNATURE_HEADER}"),
         )),
@@ -213,7 +243,13 @@ pub fn credentials(headers: &HeaderMap) -> Result<Credentials, AuthFailure> {
                 .to_str()
                 .ok()
                 .and_then(|value| value.strip_prefix("Bearer "))
-                .ok_or_else(|| AuthFailure::new("Authorization", "credentials", "use `Authorization: Bearer <site API token>`"))?;
+                .ok_or_else(|| {
+                    AuthFailure::new(
+                        "Authorization",
+                        "credentials",
+                        "use `Authorization: Bearer <site API token>`",
+                    )
+                })?;
             SiteToken::parse(token.trim())
                 .map(Credentials::Token)
                 .map_err(|error| AuthFailure::new("Authorization", "token", error.to_string()))
@@ -221,7 +257,9 @@ pub fn credentials(headers: &HeaderMap) -> Result<Credentials, AuthFailure> {
         (None, None, None) => Err(AuthFailure::new(
             "Authorization",
             "credentials",
-            format!("a capture needs a device's {BATCH_STATEMENT_HEADER} and {BATCH_SIGNATURE_HEADER} headers, or a site API token as `Authorization: Bearer <token>`"),
+            format!(
+                "a capture needs a device's {BATCH_STATEMENT_HEADER} and {BATCH_SIGNATURE_HEADER} headers, or a site API token as `Authorization: Bearer <token>`"
+            ),
         )),
     }
 }
@@ -253,13 +291,19 @@ fn parse_signature(text: &str) -> Result<DeviceSignature, AuthFailure> {
                 .ok_or_else(|| bad("an Ed25519 signature is standard padded base64 of 64 bytes"))?;
             Ok(DeviceSignature::Ed25519(bytes))
         }
-        _ => Err(bad("unknown signature algorithm: only ed25519 is supported")),
+        _ => Err(bad(
+            "unknown signature algorithm: only ed25519 is supported",
+        )),
     }
 }
 
 /// The header value of a device signature (`ed25519:<base64>`).
 pub fn signature_header_value(signature: &DeviceSignature) -> String {
-    format!("{}:{}", signature.algorithm(), STANDARD.encode(signature.to_bytes()))
+    format!(
+        "{}:{}",
+        signature.algorithm(),
+        STANDARD.encode(signature.to_bytes())
+    )
 }
 
 /// The header value of a batch statement (base64 of its encoding).
@@ -296,23 +340,42 @@ pub async fn authenticate(
                 token: token.id().clone(),
             })
         }
-        Credentials::Device { statement, signature } => {
+        Credentials::Device {
+            statement,
+            signature,
+        } => {
             let device = statement.device().clone();
-            let refused = |rule, message: String| AuthError::Refused(AuthFailure::new(BATCH_STATEMENT_HEADER, rule, message));
+            let refused = |rule, message: String| {
+                AuthError::Refused(AuthFailure::new(BATCH_STATEMENT_HEADER, rule, message))
+            };
             let record = registry::device_for_capture(client, &device)
                 .await?
-                .ok_or_else(|| refused("deviceUnknown", format!("device {} is not registered", device.as_str())))?;
+                .ok_or_else(|| {
+                    refused(
+                        "deviceUnknown",
+                        format!("device {} is not registered", device.as_str()),
+                    )
+                })?;
             if record.status == DeviceStatus::Disabled {
-                return Err(refused("deviceDisabled", format!("device {} is disabled", device.as_str())));
+                return Err(refused(
+                    "deviceDisabled",
+                    format!("device {} is disabled", device.as_str()),
+                ));
             }
-            let key = record
-                .key
-                .ok_or_else(|| refused("deviceUnknown", format!("device {} has no usable key", device.as_str())))?;
+            let key = record.key.ok_or_else(|| {
+                refused(
+                    "deviceUnknown",
+                    format!("device {} has no usable key", device.as_str()),
+                )
+            })?;
             statement.verify(&key, &signature).map_err(|_| {
                 AuthError::Refused(AuthFailure::new(
                     BATCH_SIGNATURE_HEADER,
                     "signature",
-                    format!("the signature does not verify under the current key of device {}", device.as_str()),
+                    format!(
+                        "the signature does not verify under the current key of device {}",
+                        device.as_str()
+                    ),
                 ))
             })?;
             Ok(Caller::Device {
@@ -327,9 +390,20 @@ pub async fn authenticate(
 }
 
 /// The site of a valid, unrevoked token (its secret compared in constant time).
-pub async fn site_of_token(client: &deadpool_postgres::Client, token: &SiteToken) -> Result<SiteId, AuthError> {
-    let refused = || AuthError::Refused(AuthFailure::new("Authorization", "token", "unknown or revoked site API token"));
-    let record = registry::token_for_capture(client, token.id()).await?.ok_or_else(refused)?;
+pub async fn site_of_token(
+    client: &deadpool_postgres::Client,
+    token: &SiteToken,
+) -> Result<SiteId, AuthError> {
+    let refused = || {
+        AuthError::Refused(AuthFailure::new(
+            "Authorization",
+            "token",
+            "unknown or revoked site API token",
+        ))
+    };
+    let record = registry::token_for_capture(client, token.id())
+        .await?
+        .ok_or_else(refused)?;
     let presented: [u8; 32] = Sha256::digest(token.secret_bytes()).into();
     let matches: bool = presented.ct_eq(&record.secret_sha256).into();
     if !matches || record.revoked {
@@ -385,7 +459,10 @@ mod tests {
     fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
-            map.insert(HeaderName::from_static(name), HeaderValue::from_str(value).unwrap());
+            map.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_str(value).unwrap(),
+            );
         }
         map
     }
@@ -394,14 +471,27 @@ mod tests {
     fn device_headers_round_trip() {
         let key = DeviceSigningKey::from_seed(&[7; 32]);
         let batch = EventBatch::new(&[epcis::EventHash::from_bytes([1; 32])]).unwrap();
-        let statement = batch.statement(DeviceId::parse("d1").unwrap(), UnixMillis::from_millis(5), 1);
+        let statement = batch.statement(
+            DeviceId::parse("d1").unwrap(),
+            UnixMillis::from_millis(5),
+            1,
+        );
         let signature = statement.sign(&key);
         let map = headers(&[
-            ("tagtrail-batch-statement", statement_header_value(&statement)),
-            ("tagtrail-batch-signature", signature_header_value(&signature)),
+            (
+                "tagtrail-batch-statement",
+                statement_header_value(&statement),
+            ),
+            (
+                "tagtrail-batch-signature",
+                signature_header_value(&signature),
+            ),
         ]);
         match credentials(&map).unwrap() {
-            Credentials::Device { statement: s, signature: g } => {
+            Credentials::Device {
+                statement: s,
+                signature: g,
+            } => {
                 assert_eq!(s, statement);
                 assert_eq!(g, signature);
             }
@@ -411,9 +501,15 @@ mod tests {
 
     #[test]
     fn missing_partial_or_doubled_credentials_are_refused() {
-        assert_eq!(credentials(&HeaderMap::new()).unwrap_err().rule, "credentials");
+        assert_eq!(
+            credentials(&HeaderMap::new()).unwrap_err().rule,
+            "credentials"
+        );
         let only_statement = headers(&[("tagtrail-batch-statement", "AAAA".to_owned())]);
-        assert_eq!(credentials(&only_statement).unwrap_err().rule, "credentials");
+        assert_eq!(
+            credentials(&only_statement).unwrap_err().rule,
+            "credentials"
+        );
         let bad_signature = headers(&[
             ("tagtrail-batch-statement", "AAAA".to_owned()),
             ("tagtrail-batch-signature", "ed25519:AAAA".to_owned()),

@@ -67,7 +67,9 @@ pub struct Analysed {
 /// `ignoreFields`); everything else is recorded per event for [`Analysed::decide`].
 pub fn analyse(body: &[u8], limits: &Limits) -> Result<Analysed, CaptureError> {
     let document = Document::parse(body).map_err(|error| match error.violation() {
-        Some(violation) => CaptureError::Invalid(vec![ProblemViolation::from_validation(violation)]),
+        Some(violation) => {
+            CaptureError::Invalid(vec![ProblemViolation::from_validation(violation)])
+        }
         None => CaptureError::Invalid(vec![ProblemViolation::new(
             None,
             "",
@@ -155,12 +157,15 @@ fn hash_events(
     let context = match HashContext::from_document_root(document.root()) {
         Ok(context) => context,
         Err(error) => {
-            violations.entry(None).or_default().push(ProblemViolation::new(
-                None,
-                "/@context",
-                "hash",
-                format!("the event hashes cannot be computed: {error}"),
-            ));
+            violations
+                .entry(None)
+                .or_default()
+                .push(ProblemViolation::new(
+                    None,
+                    "/@context",
+                    "hash",
+                    format!("the event hashes cannot be computed: {error}"),
+                ));
             return vec![None; document.events().len()];
         }
     };
@@ -188,7 +193,9 @@ fn hash_events(
 fn event_list_pointer(document: &Document) -> &'static str {
     match document.kind() {
         epcis::document::DocumentKind::Document => "/epcisBody/eventList",
-        epcis::document::DocumentKind::QueryDocument => "/epcisBody/queryResults/resultsBody/eventList",
+        epcis::document::DocumentKind::QueryDocument => {
+            "/epcisBody/queryResults/resultsBody/eventList"
+        }
     }
 }
 
@@ -240,7 +247,12 @@ impl Analysed {
     /// Checks that the device's statement commits to exactly this document's events, in order:
     /// its size and its batch root. Returns the signed batch to store with the entries.
     pub fn device_batch(&self, caller: &Caller) -> Result<Option<SignedBatch>, CaptureError> {
-        let Caller::Device { statement, signature, .. } = caller else {
+        let Caller::Device {
+            statement,
+            signature,
+            ..
+        } = caller
+        else {
             return Ok(None);
         };
         let mut hashes = Vec::with_capacity(self.hashes.len());
@@ -250,7 +262,11 @@ impl Analysed {
                 None => {
                     // The device's batch root cannot be checked without every event's hash.
                     let pointer = self.document.events()[index].pointer();
-                    let mut violations = self.violations.get(&Some(index)).cloned().unwrap_or_default();
+                    let mut violations = self
+                        .violations
+                        .get(&Some(index))
+                        .cloned()
+                        .unwrap_or_default();
                     violations.push(ProblemViolation::new(
                         Some(index),
                         pointer,
@@ -271,7 +287,9 @@ impl Analysed {
                 CaptureError::Unauthenticated(AuthFailure::new(
                     BATCH_STATEMENT_HEADER,
                     rule,
-                    format!("the signed batch statement does not match the document's events: {error}"),
+                    format!(
+                        "the signed batch statement does not match the document's events: {error}"
+                    ),
                 ))
             })
     }
@@ -281,14 +299,21 @@ impl Analysed {
     pub fn locations(&self) -> Vec<NamedLocation> {
         let mut by_value: BTreeMap<&str, NamedLocation> = BTreeMap::new();
         for event in self.document.events() {
-            for (field, value) in [("readPoint", event.read_point()), ("bizLocation", event.biz_location())] {
+            for (field, value) in [
+                ("readPoint", event.read_point()),
+                ("bizLocation", event.biz_location()),
+            ] {
                 let Some(value) = value else { continue };
                 let named = by_value.entry(value).or_insert_with(|| NamedLocation {
                     value: value.to_owned(),
                     candidates: LocationKey::candidates(value),
                     named_by: Vec::new(),
                 });
-                named.named_by.push((event.index(), format!("{}/{field}/id", event.pointer()), field));
+                named.named_by.push((
+                    event.index(),
+                    format!("{}/{field}/id", event.pointer()),
+                    field,
+                ));
             }
         }
         by_value.into_values().collect()
@@ -298,7 +323,13 @@ impl Analysed {
     /// with `proceed` the events without violations are stored (if there is at least one) and the
     /// others reported. Document-level violations always refuse the whole document.
     pub fn decide(&self, behaviour: ErrorBehaviour) -> Result<Decision, CaptureError> {
-        let all = || self.violations.values().flatten().cloned().collect::<Vec<_>>();
+        let all = || {
+            self.violations
+                .values()
+                .flatten()
+                .cloned()
+                .collect::<Vec<_>>()
+        };
         if self.violations.contains_key(&None) {
             return Err(CaptureError::Invalid(all()));
         }
@@ -340,7 +371,9 @@ impl Analysed {
         let mut entries = Vec::with_capacity(accepted.len());
         for &index in accepted {
             let event: &Event = &self.document.events()[index];
-            let Some(hash) = self.hashes[index] else { continue };
+            let Some(hash) = self.hashes[index] else {
+                continue;
+            };
             let json = if event.raw().contains_key("@context") {
                 // `analyse` refused documents with ignoreFields, the only reason this can fail.
                 let alone = self_contained_event(event.raw(), &context)
@@ -368,7 +401,9 @@ impl Analysed {
             let record = LeafRecord::new(hash, captured_at, attestation)
                 .map_err(|error| CaptureError::Internal(error.to_string()))?;
             // The lookup keys from the parsed event: the indexer need not parse it again.
-            entries.push(NewEntry::new(record, json).with_lookup_keys(LookupKeys::of_event(event.raw())));
+            entries.push(
+                NewEntry::new(record, json).with_lookup_keys(LookupKeys::of_event(event.raw())),
+            );
         }
         let batch = match signed {
             Some(signed) => NewBatch::from_device(signed, entries),
@@ -420,11 +455,17 @@ pub fn forbidden(
 ) -> Vec<ProblemViolation> {
     let mut violations = Vec::new();
     for location in locations {
-        if location.candidates.iter().any(|key| allowed.contains(key.as_str())) {
+        if location
+            .candidates
+            .iter()
+            .any(|key| allowed.contains(key.as_str()))
+        {
             continue;
         }
         let who = match caller {
-            Caller::Device { device, site, .. } => format!("device {} of site {}", device.as_str(), site.as_str()),
+            Caller::Device { device, site, .. } => {
+                format!("device {} of site {}", device.as_str(), site.as_str())
+            }
             Caller::Site { site, .. } => format!("site {}", site.as_str()),
         };
         for (event, pointer, field) in &location.named_by {
@@ -432,11 +473,18 @@ pub fn forbidden(
                 Some(*event),
                 pointer.clone(),
                 "siteLocation",
-                format!("event {event}: {field} {} is not a location {who} may speak for", location.value),
+                format!(
+                    "event {event}: {field} {} is not a location {who} may speak for",
+                    location.value
+                ),
             ));
         }
     }
-    violations.sort_by(|a, b| a.event_index.cmp(&b.event_index).then(a.pointer.cmp(&b.pointer)));
+    violations.sort_by(|a, b| {
+        a.event_index
+            .cmp(&b.event_index)
+            .then(a.pointer.cmp(&b.pointer))
+    });
     violations
 }
 
@@ -491,7 +539,10 @@ mod tests {
         }
         let decision = analysed.decide(ErrorBehaviour::Proceed).unwrap();
         assert_eq!(decision.accepted, vec![0, 2]);
-        assert_eq!(decision.rejected.keys().copied().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(
+            decision.rejected.keys().copied().collect::<Vec<_>>(),
+            vec![1]
+        );
     }
 
     #[test]
@@ -501,7 +552,9 @@ mod tests {
             ..Limits::default()
         };
         match analyse(&document(&[event(1), event(2), event(3)]), &limits) {
-            Err(CaptureError::TooLarge { violation, .. }) => assert_eq!(violation.rule, "maxEvents"),
+            Err(CaptureError::TooLarge { violation, .. }) => {
+                assert_eq!(violation.rule, "maxEvents")
+            }
             other => panic!("expected too large, got {other:?}"),
         }
         let limits = Limits {
@@ -519,8 +572,14 @@ mod tests {
 
     #[test]
     fn an_empty_or_non_json_document_is_refused() {
-        assert!(matches!(analyse(&document(&[]), &Limits::default()), Err(CaptureError::Invalid(_))));
-        assert!(matches!(analyse(b"{not json", &Limits::default()), Err(CaptureError::Invalid(_))));
+        assert!(matches!(
+            analyse(&document(&[]), &Limits::default()),
+            Err(CaptureError::Invalid(_))
+        ));
+        assert!(matches!(
+            analyse(b"{not json", &Limits::default()),
+            Err(CaptureError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -531,7 +590,8 @@ mod tests {
             {"example": "https://ns.example.com/epcis/"}
         ]);
         value["epcisBody"]["eventList"][0]["example:field"] = Value::from("x");
-        value["epcisBody"]["eventList"][1]["@context"] = serde_json::json!({"other": "https://o.example/"});
+        value["epcisBody"]["eventList"][1]["@context"] =
+            serde_json::json!({"other": "https://o.example/"});
         value["epcisBody"]["eventList"][1]["other:field"] = Value::from("y");
         let body = serde_json::to_vec(&value).unwrap();
         let analysed = analyse(&body, &Limits::default()).unwrap();
@@ -539,10 +599,13 @@ mod tests {
             site: ledger::SiteId::parse("s").unwrap(),
             token: crate::auth::TokenId::parse("0123456789abcdef").unwrap(),
         };
-        let batch = analysed.batch(&caller, None, &[0, 1], UnixMillis::from_millis(0)).unwrap();
+        let batch = analysed
+            .batch(&caller, None, &[0, 1], UnixMillis::from_millis(0))
+            .unwrap();
         let context = document_context(analysed.document());
         for (index, entry) in batch.entries().iter().enumerate() {
-            let expected = self_contained_event(analysed.document().events()[index].raw(), &context).unwrap();
+            let expected =
+                self_contained_event(analysed.document().events()[index].raw(), &context).unwrap();
             assert_eq!(entry.event(), Value::Object(expected.clone()).to_string());
             let hash = event_hash(&expected, &HashContext::new()).unwrap();
             assert_eq!(Some(hash), analysed.hashes()[index]);
@@ -555,6 +618,9 @@ mod tests {
         let locations = analysed.locations();
         assert_eq!(locations.len(), 1);
         assert_eq!(locations[0].named_by.len(), 2);
-        assert_eq!(locations[0].named_by[1].1, "/epcisBody/eventList/1/readPoint/id");
+        assert_eq!(
+            locations[0].named_by[1].1,
+            "/epcisBody/eventList/1/readPoint/id"
+        );
     }
 }

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use crate::auth::{BATCH_SIGNATURE_HEADER, BATCH_STATEMENT_HEADER, signature_header_value, statement_header_value};
+use crate::auth::{
+    BATCH_SIGNATURE_HEADER, BATCH_STATEMENT_HEADER, signature_header_value, statement_header_value,
+};
 use crate::capture::ErrorBehaviour;
 
 /// Why a device key file could not be read.
@@ -59,16 +61,19 @@ pub fn public_key_file_text(key: &DevicePublicKey) -> String {
 
 /// Reads a private device key file.
 pub fn read_private_key(path: &Path) -> Result<DeviceSigningKey, KeyFileError> {
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| KeyFileError::Read {
-        path: path.display().to_string(),
-        source,
-    })?);
+    let text =
+        Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|source| KeyFileError::Read {
+                path: path.display().to_string(),
+                source,
+            })?,
+        );
     let format = |reason: &str| KeyFileError::Format {
         path: path.display().to_string(),
         reason: reason.to_owned(),
     };
-    let json: PrivateKeyJson =
-        serde_json::from_str(&text).map_err(|_| format("expected {\"algorithm\": \"ed25519\", \"seed\": \"<base64>\"}"))?;
+    let json: PrivateKeyJson = serde_json::from_str(&text)
+        .map_err(|_| format("expected {\"algorithm\": \"ed25519\", \"seed\": \"<base64>\"}"))?;
     if json.algorithm != "ed25519" {
         return Err(format("only ed25519 keys are supported"));
     }
@@ -121,7 +126,9 @@ impl DeviceSigner {
     pub fn new(device: DeviceId, key: DeviceSigningKey) -> Self {
         let start = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+            .map_or(0, |elapsed| {
+                u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
+            });
         Self {
             device,
             key,
@@ -147,13 +154,19 @@ impl DeviceSigner {
     }
 
     /// The two headers for a batch of already computed event hashes.
-    pub fn headers_for_hashes(&self, hashes: &[epcis::EventHash]) -> Result<[(&'static str, String); 2], SignError> {
+    pub fn headers_for_hashes(
+        &self,
+        hashes: &[epcis::EventHash],
+    ) -> Result<[(&'static str, String); 2], SignError> {
         let batch = EventBatch::new(hashes).map_err(|_| SignError::BatchSize)?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+            .map_or(0, |elapsed| {
+                u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+            });
         let sequence = self.next_sequence.fetch_add(1, Ordering::Relaxed);
-        let statement = batch.statement(self.device.clone(), UnixMillis::from_millis(now), sequence);
+        let statement =
+            batch.statement(self.device.clone(), UnixMillis::from_millis(now), sequence);
         let signature = statement.sign(&self.key);
         Ok([
             (BATCH_STATEMENT_HEADER, statement_header_value(&statement)),
@@ -217,7 +230,11 @@ impl CaptureClient {
     }
 
     /// Sends a capture document (`POST /capture`), signed for a device.
-    pub fn capture(&self, document: &[u8], behaviour: Option<ErrorBehaviour>) -> Result<Reply, ClientError> {
+    pub fn capture(
+        &self,
+        document: &[u8],
+        behaviour: Option<ErrorBehaviour>,
+    ) -> Result<Reply, ClientError> {
         let mut request = self
             .agent
             .post(format!("{}/capture", self.base))
@@ -228,7 +245,9 @@ impl CaptureClient {
                     request = request.header(name, value);
                 }
             }
-            Credential::Token(token) => request = request.header("Authorization", format!("Bearer {token}")),
+            Credential::Token(token) => {
+                request = request.header("Authorization", format!("Bearer {token}"))
+            }
         }
         if let Some(behaviour) = behaviour {
             request = request.header(ErrorBehaviour::HEADER, behaviour.as_str());
@@ -237,7 +256,12 @@ impl CaptureClient {
     }
 
     /// Sends a capture with exactly the headers given (for tests of malformed requests).
-    pub fn post_raw(&self, path: &str, headers: &[(&str, String)], body: &[u8]) -> Result<Reply, ClientError> {
+    pub fn post_raw(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Result<Reply, ClientError> {
         let mut request = self.agent.post(format!("{}{path}", self.base));
         for (name, value) in headers {
             request = request.header(*name, value);
@@ -269,7 +293,11 @@ fn reply(mut response: ureq::http::Response<ureq::Body>) -> Result<Reply, Client
         .read_to_vec()
         .map_err(ClientError::Http)?;
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Ok(Reply { status, location, body })
+    Ok(Reply {
+        status,
+        location,
+        body,
+    })
 }
 
 #[cfg(test)]
@@ -284,7 +312,10 @@ mod tests {
         let path = dir.join("device.key");
         std::fs::write(&path, private_key_file_text(&[9; 32]).as_str()).unwrap();
         let key = read_private_key(&path).unwrap();
-        assert_eq!(key.public_key(), DeviceSigningKey::from_seed(&[9; 32]).public_key());
+        assert_eq!(
+            key.public_key(),
+            DeviceSigningKey::from_seed(&[9; 32]).public_key()
+        );
         let public = dir.join("device.pub");
         std::fs::write(&public, public_key_file_text(&key.public_key())).unwrap();
         assert_eq!(read_public_key(&public).unwrap(), key.public_key());

@@ -230,10 +230,11 @@ impl Config {
                     path: path.to_owned(),
                     source,
                 })?;
-                text.parse::<toml::Table>().map_err(|source| ConfigError::Syntax {
-                    path: path.to_owned(),
-                    source,
-                })?
+                text.parse::<toml::Table>()
+                    .map_err(|source| ConfigError::Syntax {
+                        path: path.to_owned(),
+                        source,
+                    })?
             }
             None => toml::Table::new(),
         };
@@ -296,10 +297,20 @@ impl Config {
             return invalid("http.workers must be at least 1");
         }
         if self.database.pool_size < 4 {
-            return invalid("database.pool_size must be at least 4 (the sequencer, the checkpoint signer, the indexer and requests each need one)");
+            return invalid(
+                "database.pool_size must be at least 4 (the sequencer, the checkpoint signer, the indexer and requests each need one)",
+            );
         }
-        if self.database.url.expose_secret().parse::<tokio_postgres::Config>().is_err() {
-            return invalid("database.url is not a PostgreSQL connection URL (postgres://user:password@host:port/database)");
+        if self
+            .database
+            .url
+            .expose_secret()
+            .parse::<tokio_postgres::Config>()
+            .is_err()
+        {
+            return invalid(
+                "database.url is not a PostgreSQL connection URL (postgres://user:password@host:port/database)",
+            );
         }
         if self.limits.max_body_bytes == 0
             || self.limits.max_events_per_document == 0
@@ -308,7 +319,9 @@ impl Config {
             return invalid("limits.* must be at least 1");
         }
         if self.limits.max_events_per_document > ledger::batch::MAX_BATCH_SIZE as usize {
-            return invalid("limits.max_events_per_document must be at most 1048576 (the largest device batch)");
+            return invalid(
+                "limits.max_events_per_document must be at most 1048576 (the largest device batch)",
+            );
         }
         if self.ledger.checkpoint_interval.is_zero() {
             return invalid("ledger.checkpoint_interval must be above zero");
@@ -366,7 +379,11 @@ fn known_key(section: &str, key: &str) -> bool {
         "http" => &["listen", "workers", "shutdown_timeout"],
         "database" => &["url", "pool_size", "connect_timeout"],
         "ledger" => &["checkpoint_key_file", "origin", "checkpoint_interval"],
-        "limits" => &["max_body_bytes", "max_events_per_document", "max_epcs_per_event"],
+        "limits" => &[
+            "max_body_bytes",
+            "max_events_per_document",
+            "max_epcs_per_event",
+        ],
         "log" => &["format", "filter"],
         _ => &[],
     };
@@ -383,7 +400,11 @@ fn apply_overrides(table: &mut toml::Table, overrides: &Overrides) {
         }
     };
     if let Some(url) = &overrides.database_url {
-        set("database", "url", toml::Value::String(url.expose_secret().to_owned()));
+        set(
+            "database",
+            "url",
+            toml::Value::String(url.expose_secret().to_owned()),
+        );
     }
     if let Some(listen) = overrides.listen {
         set("http", "listen", toml::Value::String(listen.to_string()));
@@ -418,7 +439,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => Ok(Duration::from_millis(number)),
         "s" => Ok(Duration::from_secs(number)),
         "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
-        _ => Err(format!("{text:?} has an unknown unit {unit:?}: use ms, s or m")),
+        _ => Err(format!(
+            "{text:?} has an unknown unit {unit:?}: use ms, s or m"
+        )),
     }
 }
 
@@ -504,9 +527,18 @@ mod tests {
 
     #[test]
     fn an_unknown_environment_key_is_named() {
-        let error = Config::load(None, env(&[("TAGTRAIL_INGEST_LIMITS_MAX_EPCS", "5")]), flags())
-            .unwrap_err();
-        assert!(error.to_string().contains("TAGTRAIL_INGEST_LIMITS_MAX_EPCS"), "{error}");
+        let error = Config::load(
+            None,
+            env(&[("TAGTRAIL_INGEST_LIMITS_MAX_EPCS", "5")]),
+            flags(),
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("TAGTRAIL_INGEST_LIMITS_MAX_EPCS"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -524,7 +556,10 @@ mod tests {
         let mut overrides = flags();
         overrides.database_url = None;
         let error = Config::load(None, env(&[]), overrides).unwrap_err();
-        assert!(error.to_string().contains("database.url is required"), "{error}");
+        assert!(
+            error.to_string().contains("database.url is required"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -111,7 +111,12 @@ pub struct Problem {
 
 impl Problem {
     /// A problem of `kind` with status `status`.
-    pub fn new(kind: ExceptionType, title: &'static str, status: StatusCode, detail: impl Into<String>) -> Self {
+    pub fn new(
+        kind: ExceptionType,
+        title: &'static str,
+        status: StatusCode,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             kind: kind.uri(),
             title,
@@ -208,7 +213,9 @@ impl DatabaseError {
             Self::Pool(_) => true,
             Self::Query(error) => {
                 error.is_closed()
-                    || error.as_db_error().is_none_or(|db| is_transient_state(db.code().code()))
+                    || error
+                        .as_db_error()
+                        .is_none_or(|db| is_transient_state(db.code().code()))
             }
             Self::Corrupt { .. } => false,
         }
@@ -292,7 +299,10 @@ impl CaptureError {
 
 fn append_is_transient(error: &ledger::store::AppendError) -> bool {
     use ledger::store::AppendError as E;
-    matches!(error, E::Pool(_) | E::Query(_) | E::Read(_) | E::Index(_) | E::Stopped)
+    matches!(
+        error,
+        E::Pool(_) | E::Query(_) | E::Read(_) | E::Index(_) | E::Stopped
+    )
 }
 
 fn unavailable() -> Problem {
@@ -339,7 +349,9 @@ impl ResponseError for CaptureError {
             Self::Unauthenticated(_) => {
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"tagtrail\", TagTrail-Device realm=\"tagtrail\""),
+                    HeaderValue::from_static(
+                        "Bearer realm=\"tagtrail\", TagTrail-Device realm=\"tagtrail\"",
+                    ),
                 );
             }
             _ => {}
@@ -394,10 +406,19 @@ impl ResponseError for JobError {
                 StatusCode::BAD_REQUEST,
                 format!("{name}: {message}"),
             )
-            .with_violations(vec![ProblemViolation::new(None, *name, "parameter", message.clone())]),
+            .with_violations(vec![ProblemViolation::new(
+                None,
+                *name,
+                "parameter",
+                message.clone(),
+            )]),
             Self::Database(error) => {
                 tracing::error!(error = %ErrorChain(self), "reading capture jobs failed");
-                if error.is_transient() { unavailable() } else { internal() }
+                if error.is_transient() {
+                    unavailable()
+                } else {
+                    internal()
+                }
             }
         };
         problem.response()

@@ -31,8 +31,11 @@ impl CaptureId {
 
     /// Parses an id from a URL; `None` if it is not one.
     pub fn parse(text: &str) -> Option<Self> {
-        (text.len() == 32 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-            .then(|| Self(text.to_owned()))
+        (text.len() == 32
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(text.to_owned()))
     }
 
     /// The id.
@@ -124,7 +127,10 @@ const SELECT_EVENTS: &str =
     "SELECT leaf_index, event_hash, event FROM events WHERE leaf_index = ANY($1)";
 
 /// Records a finished capture.
-pub async fn insert(client: &deadpool_postgres::Client, job: &NewJob<'_>) -> Result<(), DatabaseError> {
+pub async fn insert(
+    client: &deadpool_postgres::Client,
+    job: &NewJob<'_>,
+) -> Result<(), DatabaseError> {
     let (device, token) = match job.caller {
         Caller::Device { device, .. } => (Some(device.as_str()), None),
         Caller::Site { token, .. } => (None, Some(token.as_str())),
@@ -170,7 +176,10 @@ pub async fn find(
             "SELECT {JOB_COLUMNS} FROM capture_jobs WHERE capture_id = $1 AND site_id = $2"
         ))
         .await?;
-    let Some(row) = client.query_opt(&statement, &[&id.as_str(), &site.as_str()]).await? else {
+    let Some(row) = client
+        .query_opt(&statement, &[&id.as_str(), &site.as_str()])
+        .await?
+    else {
         return Ok(None);
     };
     let mut job = job_from_row(&row)?;
@@ -188,16 +197,24 @@ pub async fn find(
         })?;
         let event_id = serde_json::from_str::<serde_json::Map<String, Value>>(event)
             .ok()
-            .and_then(|event| event.get("eventID").and_then(Value::as_str).map(str::to_owned));
+            .and_then(|event| {
+                event
+                    .get("eventID")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
         events.insert(leaf, (EventHash::from_bytes(hash), event_id));
     }
     let mut receipts = Vec::with_capacity(wanted.len());
     for (event_index, leaf) in leaves.iter().enumerate() {
         let Some(leaf) = leaf else { continue };
-        let (hash, event_id) = events.get(leaf).cloned().ok_or_else(|| DatabaseError::Corrupt {
-            what: "capture job",
-            reason: format!("entry {leaf} of job {id} is not in the log"),
-        })?;
+        let (hash, event_id) = events
+            .get(leaf)
+            .cloned()
+            .ok_or_else(|| DatabaseError::Corrupt {
+                what: "capture job",
+                reason: format!("entry {leaf} of job {id} is not in the log"),
+            })?;
         receipts.push(Receipt {
             event_index,
             event_id,
@@ -233,10 +250,11 @@ fn job_from_row(row: &tokio_postgres::Row) -> Result<CaptureJob, DatabaseError> 
     let behaviour: String = row.get(1);
     let leaves: Vec<Option<i64>> = row.get(5);
     let errors: String = row.get(6);
-    let errors: Vec<Value> = serde_json::from_str(&errors).map_err(|error| DatabaseError::Corrupt {
-        what: "capture job errors",
-        reason: error.to_string(),
-    })?;
+    let errors: Vec<Value> =
+        serde_json::from_str(&errors).map_err(|error| DatabaseError::Corrupt {
+            what: "capture job errors",
+            reason: error.to_string(),
+        })?;
     let appended: i32 = row.get(4);
     Ok(CaptureJob {
         capture_id: row.get(0),
@@ -244,7 +262,11 @@ fn job_from_row(row: &tokio_postgres::Row) -> Result<CaptureJob, DatabaseError> 
         finished_at: row.get(3),
         running: false,
         success: errors.is_empty(),
-        capture_error_behaviour: if behaviour == "proceed" { "proceed" } else { "rollback" },
+        capture_error_behaviour: if behaviour == "proceed" {
+            "proceed"
+        } else {
+            "rollback"
+        },
         errors,
         event_count: leaves.len(),
         appended: usize::try_from(appended).unwrap_or(0),

@@ -36,7 +36,9 @@ pub struct LocationKey(String);
 pub enum LocationError {
     #[error("a location must be a URI of 1 to {MAX_LOCATION_LEN} bytes without spaces")]
     Malformed,
-    #[error("{0:?} is not an SGLN pattern: only `urn:epc:idpat:sgln:<company>.<location>.*` is supported")]
+    #[error(
+        "{0:?} is not an SGLN pattern: only `urn:epc:idpat:sgln:<company>.<location>.*` is supported"
+    )]
     BadPattern(String),
     #[error("{0:?} looks like an EPC URI or a Digital Link but is not a valid one: {1}")]
     BadIdentifier(String, String),
@@ -56,8 +58,10 @@ impl SiteLocation {
                 .strip_suffix(".*")
                 .filter(|gln| !gln.contains('*'))
                 .ok_or_else(|| LocationError::BadPattern(text.to_owned()))?;
-            let link = urn_to_digital_link(&format!("urn:epc:id:sgln:{gln}.0"))
-                .map_err(|error| LocationError::BadIdentifier(text.to_owned(), error.to_string()))?;
+            let link =
+                urn_to_digital_link(&format!("urn:epc:id:sgln:{gln}.0")).map_err(|error| {
+                    LocationError::BadIdentifier(text.to_owned(), error.to_string())
+                })?;
             LocationKey(format!("{link}/*"))
         } else {
             strict_key(text)?
@@ -115,9 +119,12 @@ impl fmt::Display for LocationKey {
 /// The key of one identifier: the canonical Digital Link of an SGLN URI or of a Digital Link
 /// with a GLN, otherwise the text itself. GS1 identifiers that do not parse are errors.
 fn strict_key(text: &str) -> Result<LocationKey, LocationError> {
-    let bad = |error: &dyn fmt::Display| LocationError::BadIdentifier(text.to_owned(), error.to_string());
+    let bad =
+        |error: &dyn fmt::Display| LocationError::BadIdentifier(text.to_owned(), error.to_string());
     if text.starts_with("urn:epc:id:sgln:") {
-        return urn_to_digital_link(text).map(LocationKey).map_err(|e| bad(&e));
+        return urn_to_digital_link(text)
+            .map(LocationKey)
+            .map_err(|e| bad(&e));
     }
     if (text.starts_with("https://") || text.starts_with("http://"))
         && let Ok(link) = DigitalLink::parse(text)
@@ -139,7 +146,10 @@ mod tests {
         let link = SiteLocation::parse("https://example.com/414/0614141007776/254/dock-1").unwrap();
         assert_eq!(urn.key(), link.key());
         // GLN 0614141007776: the check digit of 061414100777 is 6 (GS1 General Specifications).
-        assert_eq!(urn.key().as_str(), "https://id.gs1.org/414/0614141007776/254/dock-1");
+        assert_eq!(
+            urn.key().as_str(),
+            "https://id.gs1.org/414/0614141007776/254/dock-1"
+        );
     }
 
     #[test]
@@ -150,17 +160,29 @@ mod tests {
             "urn:epc:id:sgln:0614141.00777.0",
             "https://id.gs1.org/414/0614141007776/254/x",
         ] {
-            assert!(LocationKey::candidates(inside).contains(pattern.key()), "{inside}");
+            assert!(
+                LocationKey::candidates(inside).contains(pattern.key()),
+                "{inside}"
+            );
         }
-        for outside in ["urn:epc:id:sgln:0614141.00888.dock-1", "urn:epc:id:sgln:0614142.00777.0"] {
-            assert!(!LocationKey::candidates(outside).contains(pattern.key()), "{outside}");
+        for outside in [
+            "urn:epc:id:sgln:0614141.00888.dock-1",
+            "urn:epc:id:sgln:0614142.00777.0",
+        ] {
+            assert!(
+                !LocationKey::candidates(outside).contains(pattern.key()),
+                "{outside}"
+            );
         }
     }
 
     #[test]
     fn other_identifiers_match_only_as_written() {
         let geo = SiteLocation::parse("geo:42.698334,23.319941").unwrap();
-        assert_eq!(LocationKey::candidates("geo:42.698334,23.319941"), vec![geo.key().clone()]);
+        assert_eq!(
+            LocationKey::candidates("geo:42.698334,23.319941"),
+            vec![geo.key().clone()]
+        );
         assert!(!LocationKey::candidates("geo:42.698334,23.31994").contains(geo.key()));
     }
 

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use ingest::config::{Config, LogFormat, Overrides};
 use ingest::Application;
+use ingest::config::{Config, LogFormat, Overrides};
 use secrecy::SecretString;
 
 /// tagtrail ingest: accepts EPCIS 2.0 capture documents from devices (signed batch statements)
@@ -25,7 +25,12 @@ struct Args {
     config: Option<PathBuf>,
     /// PostgreSQL URL of the ledger database (postgres://user:password@host:port/database);
     /// connect as a login role that is a member of tagtrail_ingest.
-    #[arg(long, env = "TAGTRAIL_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TAGTRAIL_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     database_url: Option<String>,
     /// The address to listen on, e.g. 127.0.0.1:8080 (port 0: any free port).
     #[arg(long, value_name = "ADDR")]

@@ -8,6 +8,8 @@
 //! | `ingest_ledger_entries` | gauge | | entries in the log (its tree size) |
 //! | `ingest_checkpoint_entries` | gauge | | tree size of the latest signed checkpoint |
 //! | `ingest_checkpoint_age_seconds` | gauge | | time since the latest checkpoint was signed |
+//! | `ingest_lookup_indexed_entries` | gauge | | entries the lookup runs cover (the indexer's lag is `ingest_ledger_entries` minus this) |
+//! | `ingest_lookup_runs` | gauge | | live lookup runs (each lookup reads every one; merging keeps them few) |
 //! | `ingest_db_pool_connections` | gauge | `state` (`in_use`, `idle`) | database connections of this process |
 //! | `ingest_db_pool_max_connections` | gauge | | the pool's size limit |
 //! | `ingest_db_pool_waiting_requests` | gauge | | tasks waiting for a connection |
@@ -86,6 +88,8 @@ pub struct Metrics {
     ledger_entries: Gauge,
     checkpoint_entries: Gauge,
     checkpoint_age: Gauge<f64, AtomicU64>,
+    lookup_indexed: Gauge,
+    lookup_runs: Gauge,
     pool_connections: Family<StateLabels, Gauge>,
     pool_max: Gauge,
     pool_waiting: Gauge,
@@ -102,7 +106,11 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("ingest");
         let captures = Family::<OutcomeLabels, Counter>::default();
-        registry.register("captures", "Capture requests answered, by outcome", captures.clone());
+        registry.register(
+            "captures",
+            "Capture requests answered, by outcome",
+            captures.clone(),
+        );
         let events = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "events",
@@ -120,7 +128,11 @@ impl Metrics {
             capture_duration.clone(),
         );
         let ledger_entries = Gauge::default();
-        registry.register("ledger_entries", "Entries in the log (its tree size)", ledger_entries.clone());
+        registry.register(
+            "ledger_entries",
+            "Entries in the log (its tree size)",
+            ledger_entries.clone(),
+        );
         let checkpoint_entries = Gauge::default();
         registry.register(
             "checkpoint_entries",
@@ -134,6 +146,14 @@ impl Metrics {
             Unit::Seconds,
             checkpoint_age.clone(),
         );
+        let lookup_indexed = Gauge::default();
+        registry.register(
+            "lookup_indexed_entries",
+            "Entries the lookup runs cover",
+            lookup_indexed.clone(),
+        );
+        let lookup_runs = Gauge::default();
+        registry.register("lookup_runs", "Live lookup runs", lookup_runs.clone());
         let pool_connections = Family::<StateLabels, Gauge>::default();
         registry.register(
             "db_pool_connections",
@@ -141,7 +161,11 @@ impl Metrics {
             pool_connections.clone(),
         );
         let pool_max = Gauge::default();
-        registry.register("db_pool_max_connections", "The connection pool's size limit", pool_max.clone());
+        registry.register(
+            "db_pool_max_connections",
+            "The connection pool's size limit",
+            pool_max.clone(),
+        );
         let pool_waiting = Gauge::default();
         registry.register(
             "db_pool_waiting_requests",
@@ -160,7 +184,9 @@ impl Metrics {
             CaptureOutcome::Failed,
         ] {
             // Creating the series makes it appear (at 0) before the first capture.
-            let _ = captures.get_or_create(&OutcomeLabels { outcome: outcome.label() });
+            let _ = captures.get_or_create(&OutcomeLabels {
+                outcome: outcome.label(),
+            });
         }
         for outcome in ["appended", "duplicate", "rejected"] {
             let _ = events.get_or_create(&OutcomeLabels { outcome });
@@ -173,6 +199,8 @@ impl Metrics {
             ledger_entries,
             checkpoint_entries,
             checkpoint_age,
+            lookup_indexed,
+            lookup_runs,
             pool_connections,
             pool_max,
             pool_waiting,
@@ -182,27 +210,44 @@ impl Metrics {
     /// Records an answered capture.
     pub fn capture(&self, outcome: CaptureOutcome, elapsed: Duration) {
         self.captures
-            .get_or_create(&OutcomeLabels { outcome: outcome.label() })
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.label(),
+            })
             .inc();
         self.capture_duration.observe(elapsed.as_secs_f64());
     }
 
     /// Records the events of an answered capture.
     pub fn events(&self, appended: u64, duplicate: u64, rejected: u64) {
-        for (outcome, count) in [("appended", appended), ("duplicate", duplicate), ("rejected", rejected)] {
+        for (outcome, count) in [
+            ("appended", appended),
+            ("duplicate", duplicate),
+            ("rejected", rejected),
+        ] {
             if count > 0 {
-                self.events.get_or_create(&OutcomeLabels { outcome }).inc_by(count);
+                self.events
+                    .get_or_create(&OutcomeLabels { outcome })
+                    .inc_by(count);
             }
         }
     }
 
     /// Sets the ledger gauges.
     pub fn ledger(&self, entries: u64, checkpoint_entries: u64, checkpoint_age: Option<Duration>) {
-        self.ledger_entries.set(i64::try_from(entries).unwrap_or(i64::MAX));
+        self.ledger_entries
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
         self.checkpoint_entries
             .set(i64::try_from(checkpoint_entries).unwrap_or(i64::MAX));
         self.checkpoint_age
             .set(checkpoint_age.map_or(f64::NAN, |age| age.as_secs_f64()));
+    }
+
+    /// Sets the lookup gauges: entries the runs cover, and live runs.
+    pub fn lookups(&self, indexed: u64, runs: u64) {
+        self.lookup_indexed
+            .set(i64::try_from(indexed).unwrap_or(i64::MAX));
+        self.lookup_runs
+            .set(i64::try_from(runs).unwrap_or(i64::MAX));
     }
 
     /// Sets the pool gauges from the pool's status.
@@ -214,8 +259,10 @@ impl Metrics {
         self.pool_connections
             .get_or_create(&StateLabels { state: "idle" })
             .set(i64::try_from(status.available).unwrap_or(i64::MAX));
-        self.pool_max.set(i64::try_from(status.max_size).unwrap_or(i64::MAX));
-        self.pool_waiting.set(i64::try_from(status.waiting).unwrap_or(i64::MAX));
+        self.pool_max
+            .set(i64::try_from(status.max_size).unwrap_or(i64::MAX));
+        self.pool_waiting
+            .set(i64::try_from(status.waiting).unwrap_or(i64::MAX));
     }
 
     /// The text exposition of every metric.
@@ -237,6 +284,7 @@ mod tests {
         metrics.capture(CaptureOutcome::Accepted, Duration::from_millis(3));
         metrics.events(5, 1, 0);
         metrics.ledger(10, 8, Some(Duration::from_millis(1500)));
+        metrics.lookups(9, 2);
         let text = metrics.encode().unwrap();
         for needle in [
             "ingest_captures_total{outcome=\"accepted\"} 1",
@@ -247,6 +295,8 @@ mod tests {
             "ingest_ledger_entries 10",
             "ingest_checkpoint_entries 8",
             "ingest_checkpoint_age_seconds 1.5",
+            "ingest_lookup_indexed_entries 9",
+            "ingest_lookup_runs 2",
             "# TYPE ingest_db_pool_max_connections gauge",
             "# TYPE ingest_db_pool_waiting_requests gauge",
         ] {

@@ -32,7 +32,11 @@ impl DeviceStatus {
     }
 
     fn from_db(text: &str) -> Self {
-        if text == "active" { Self::Active } else { Self::Disabled }
+        if text == "active" {
+            Self::Active
+        } else {
+            Self::Disabled
+        }
     }
 }
 
@@ -88,13 +92,17 @@ pub enum RegistryError {
     LocationTaken { location: String, site: String },
     #[error("location {location} is not a location of site {site}")]
     LocationNotOfSite { location: String, site: String },
-    #[error("location {location} is still named by device {device}; remove the device's restriction first")]
+    #[error(
+        "location {location} is still named by device {device}; remove the device's restriction first"
+    )]
     LocationInUse { location: String, device: String },
     #[error("device {0} already exists")]
     DeviceExists(String),
     #[error("there is no device {0}")]
     NoSuchDevice(String),
-    #[error("this public key is already registered (to device {0}); every device needs a key of its own")]
+    #[error(
+        "this public key is already registered (to device {0}); every device needs a key of its own"
+    )]
     KeyInUse(String),
     #[error("there is no token {0}")]
     NoSuchToken(String),
@@ -297,7 +305,10 @@ pub async fn rekey_device(
 ) -> Result<(), RegistryError> {
     let transaction = client.transaction().await?;
     let exists = transaction
-        .query_opt("SELECT 1 FROM devices WHERE device_id = $1", &[&device.as_str()])
+        .query_opt(
+            "SELECT 1 FROM devices WHERE device_id = $1",
+            &[&device.as_str()],
+        )
         .await?;
     if exists.is_none() {
         return Err(RegistryError::NoSuchDevice(device.as_str().to_owned()));
@@ -308,7 +319,10 @@ pub async fn rekey_device(
 }
 
 /// Every device (of one site, if given).
-pub async fn list_devices(client: &Client, site: Option<&SiteId>) -> Result<Vec<DeviceInfo>, RegistryError> {
+pub async fn list_devices(
+    client: &Client,
+    site: Option<&SiteId>,
+) -> Result<Vec<DeviceInfo>, RegistryError> {
     let rows = client
         .query(
             "SELECT d.device_id, d.site_id,
@@ -337,7 +351,9 @@ pub async fn list_devices(client: &Client, site: Option<&SiteId>) -> Result<Vec<
                 device: row.get(0),
                 site: row.get(1),
                 status: DeviceStatus::from_db(status.as_deref().unwrap_or("disabled")),
-                key: algorithm.zip(key).and_then(|(a, k)| public_key_from_db(&a, &k)),
+                key: algorithm
+                    .zip(key)
+                    .and_then(|(a, k)| public_key_from_db(&a, &k)),
                 key_count: row.get(5),
                 locations: row.get(6),
             }
@@ -347,7 +363,11 @@ pub async fn list_devices(client: &Client, site: Option<&SiteId>) -> Result<Vec<
 
 /// Creates a site API token and returns it; only the SHA-256 of its secret is stored, so this is
 /// the only time it can be shown.
-pub async fn create_token(client: &Client, site: &SiteId, label: &str) -> Result<SiteToken, RegistryError> {
+pub async fn create_token(
+    client: &Client,
+    site: &SiteId,
+    label: &str,
+) -> Result<SiteToken, RegistryError> {
     require_site(client, site).await?;
     let token = SiteToken::generate().map_err(|error| RegistryError::Random(error.to_string()))?;
     let hash: [u8; 32] = Sha256::digest(token.secret_bytes()).into();
@@ -363,7 +383,10 @@ pub async fn create_token(client: &Client, site: &SiteId, label: &str) -> Result
 /// Revokes a token (for good).
 pub async fn revoke_token(client: &Client, token: &TokenId) -> Result<(), RegistryError> {
     let exists = client
-        .query_opt("SELECT 1 FROM site_tokens WHERE token_id = $1", &[&token.as_str()])
+        .query_opt(
+            "SELECT 1 FROM site_tokens WHERE token_id = $1",
+            &[&token.as_str()],
+        )
         .await?;
     if exists.is_none() {
         return Err(RegistryError::NoSuchToken(token.as_str().to_owned()));
@@ -378,7 +401,10 @@ pub async fn revoke_token(client: &Client, token: &TokenId) -> Result<(), Regist
 }
 
 /// Every token (of one site, if given), without secrets.
-pub async fn list_tokens(client: &Client, site: Option<&SiteId>) -> Result<Vec<TokenInfo>, RegistryError> {
+pub async fn list_tokens(
+    client: &Client,
+    site: Option<&SiteId>,
+) -> Result<Vec<TokenInfo>, RegistryError> {
     let rows = client
         .query(
             "SELECT t.token_id, t.site_id, t.label, r.token_id IS NOT NULL
@@ -399,7 +425,10 @@ pub async fn list_tokens(client: &Client, site: Option<&SiteId>) -> Result<Vec<T
         .collect())
 }
 
-async fn require_site<C: tokio_postgres::GenericClient>(client: &C, site: &SiteId) -> Result<(), RegistryError> {
+async fn require_site<C: tokio_postgres::GenericClient>(
+    client: &C,
+    site: &SiteId,
+) -> Result<(), RegistryError> {
     let exists = client
         .query_opt("SELECT 1 FROM sites WHERE site_id = $1", &[&site.as_str()])
         .await?;
@@ -504,7 +533,9 @@ pub(crate) async fn device_for_capture(
             what: "site id",
             reason: error.to_string(),
         })?,
-        key: algorithm.zip(key).and_then(|(a, k)| public_key_from_db(&a, &k)),
+        key: algorithm
+            .zip(key)
+            .and_then(|(a, k)| public_key_from_db(&a, &k)),
         status: DeviceStatus::from_db(status.as_deref().unwrap_or("disabled")),
         restricted: row.get(4),
     }))
@@ -525,9 +556,11 @@ pub(crate) async fn token_for_capture(
             what: "site id",
             reason: error.to_string(),
         })?,
-        secret_sha256: <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| DatabaseError::Corrupt {
-            what: "token hash",
-            reason: format!("{} bytes instead of 32", hash.len()),
+        secret_sha256: <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
+            DatabaseError::Corrupt {
+                what: "token hash",
+                reason: format!("{} bytes instead of 32", hash.len()),
+            }
         })?,
         revoked: row.get(2),
     }))

@@ -40,7 +40,9 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,7 +69,10 @@ impl Application {
 
         let listener = TcpListener::bind(config.http.listen)
             .with_context(|| format!("Failed to listen on {}", config.http.listen))?;
-        let port = listener.local_addr().context("Failed to read the listening address")?.port();
+        let port = listener
+            .local_addr()
+            .context("Failed to read the listening address")?
+            .port();
         let state = web::Data::new(AppState {
             pool,
             sequencer: sequencer.clone(),
@@ -128,8 +133,12 @@ fn read_signer(config: &Config) -> anyhow::Result<NoteSignerKey> {
         std::fs::read_to_string(path)
             .with_context(|| format!("Failed to read the checkpoint key {}", path.display()))?,
     );
-    NoteSignerKey::parse(text.expose_secret().trim())
-        .with_context(|| format!("{} is not a checkpoint signing key (PRIVATE+KEY+...)", path.display()))
+    NoteSignerKey::parse(text.expose_secret().trim()).with_context(|| {
+        format!(
+            "{} is not a checkpoint signing key (PRIVATE+KEY+...)",
+            path.display()
+        )
+    })
 }
 
 /// Opens database connections on one runtime (the one the pool was built on), whichever task asks
@@ -147,7 +156,10 @@ impl deadpool_postgres::Connect for ConnectOnRuntime {
     ) -> std::pin::Pin<
         Box<
             dyn std::future::Future<
-                    Output = Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>,
+                    Output = Result<
+                        (tokio_postgres::Client, tokio::task::JoinHandle<()>),
+                        tokio_postgres::Error,
+                    >,
                 > + Send
                 + '_,
         >,
@@ -177,9 +189,12 @@ impl deadpool_postgres::Connect for ConnectOnRuntime {
                 // real answer.
                 Err(_) => {
                     let (client, connection) = pg_config.connect(tokio_postgres::NoTls).await?;
-                    Ok((client, tokio::spawn(async move {
-                        let _ = connection.await;
-                    })))
+                    Ok((
+                        client,
+                        tokio::spawn(async move {
+                            let _ = connection.await;
+                        }),
+                    ))
                 }
             }
         })

@@ -18,13 +18,19 @@ fn examples() -> Vec<PathBuf> {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "jsonld" || e == "json") {
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "jsonld" || e == "json")
+            {
                 out.push(path);
             }
         }
     }
     let mut out = Vec::new();
-    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/gs1-epcis/examples"), &mut out);
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/gs1-epcis/examples"),
+        &mut out,
+    );
     out.sort();
     out
 }
@@ -51,10 +57,15 @@ fn locations_of(document: &serde_json::Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_official_example_is_captured_with_receipts_matching_the_cli_hashes() {
     let files = examples();
-    assert!(files.len() >= 40, "expected the GS1 examples, found {}", files.len());
+    assert!(
+        files.len() >= 40,
+        "expected the GS1 examples, found {}",
+        files.len()
+    );
     let mut locations: Vec<String> = Vec::new();
     for file in &files {
-        let value: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
         locations.extend(locations_of(&value));
     }
     locations.sort();
@@ -73,7 +84,9 @@ async fn every_official_example_is_captured_with_receipts_matching_the_cli_hashe
         assert_eq!(reply.status, 202, "{}: {}", file.display(), reply.body);
         let got = receipts(&reply);
         assert_eq!(got.len(), expected.len(), "{}", file.display());
-        for ((index, hash, leaf, duplicate), (position, expected)) in got.iter().zip(expected.iter().enumerate()) {
+        for ((index, hash, leaf, duplicate), (position, expected)) in
+            got.iter().zip(expected.iter().enumerate())
+        {
             assert_eq!(*index, position);
             assert_eq!(hash, expected, "{} event {index}", file.display());
             match leaf_of.get(hash) {
@@ -94,7 +107,10 @@ async fn every_official_example_is_captured_with_receipts_matching_the_cli_hashe
     // What is stored is what the receipts say: the event hash at each leaf.
     let rows = app
         .admin
-        .query("SELECT leaf_index, event_hash FROM events ORDER BY leaf_index", &[])
+        .query(
+            "SELECT leaf_index, event_hash FROM events ORDER BY leaf_index",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(rows.len() as u64, next_leaf);
@@ -116,23 +132,37 @@ async fn a_capture_is_answered_with_its_job_which_can_be_read_back() {
     let reply = capture(&client, bytes.clone(), false).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     let location = reply.location.clone().unwrap();
-    assert_eq!(location, format!("/capture/{}", reply.body["captureID"].as_str().unwrap()));
+    assert_eq!(
+        location,
+        format!("/capture/{}", reply.body["captureID"].as_str().unwrap())
+    );
     assert_eq!(reply.body["success"], true);
     assert_eq!(reply.body["running"], false);
     assert_eq!(reply.body["captureErrorBehaviour"], "rollback");
     assert_eq!(reply.body["appended"], 3);
     let expected = cli_hashes(&bytes);
     let posted = receipts(&reply);
-    assert_eq!(posted.iter().map(|r| r.1.clone()).collect::<Vec<_>>(), expected);
-    assert_eq!(posted.iter().map(|r| r.2).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(
+        posted.iter().map(|r| r.1.clone()).collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(
+        posted.iter().map(|r| r.2).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
 
     let job = get(&client, &location).await;
     assert_eq!(job.status, 200, "{}", job.body);
     assert_eq!(job.body["captureID"], reply.body["captureID"]);
     let read = receipts(&job);
     assert_eq!(
-        read.iter().map(|r| (r.0, r.1.clone(), r.2)).collect::<Vec<_>>(),
-        posted.iter().map(|r| (r.0, r.1.clone(), r.2)).collect::<Vec<_>>()
+        read.iter()
+            .map(|r| (r.0, r.1.clone(), r.2))
+            .collect::<Vec<_>>(),
+        posted
+            .iter()
+            .map(|r| (r.0, r.1.clone(), r.2))
+            .collect::<Vec<_>>()
     );
 
     let list = get(&client, "/capture").await;
@@ -141,10 +171,20 @@ async fn a_capture_is_answered_with_its_job_which_can_be_read_back() {
     assert_eq!(list.body[0]["captureID"], reply.body["captureID"]);
 
     // Another site's token sees neither the job nor it in its list.
-    let other = app.site("site-b", &["urn:epc:id:sgln:0614141.00888.0"]).await;
+    let other = app
+        .site("site-b", &["urn:epc:id:sgln:0614141.00888.0"])
+        .await;
     let stranger = app.client(Credential::Token(app.token(&other).await));
     assert_eq!(get(&stranger, &location).await.status, 404);
-    assert_eq!(get(&stranger, "/capture").await.body.as_array().unwrap().len(), 0);
+    assert_eq!(
+        get(&stranger, "/capture")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
     app.stop().await;
 }
 
@@ -187,14 +227,20 @@ async fn proceed_stores_the_valid_events_and_reports_the_others() {
     let errors = reply.body["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0]["violations"][0]["eventIndex"], 1);
-    assert_eq!(errors[0]["violations"][0]["pointer"], "/epcisBody/eventList/1/action");
+    assert_eq!(
+        errors[0]["violations"][0]["pointer"],
+        "/epcisBody/eventList/1/action"
+    );
     assert_eq!(app.counts().await[0], 2);
 
     // The job read back says the same.
     let job = get(&client, reply.location.as_deref().unwrap()).await;
     assert_eq!(job.body["success"], false);
     assert_eq!(job.body["errors"][0]["violations"][0]["eventIndex"], 1);
-    assert_eq!(receipts(&job).iter().map(|r| r.0).collect::<Vec<_>>(), vec![0, 2]);
+    assert_eq!(
+        receipts(&job).iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![0, 2]
+    );
 
     // With nothing valid, proceed stores nothing either.
     let mut all_bad = value.clone();
@@ -222,7 +268,10 @@ async fn resending_a_document_appends_nothing_and_returns_the_same_receipts() {
         a.iter().map(|r| (r.1.clone(), r.2)).collect::<Vec<_>>(),
         b.iter().map(|r| (r.1.clone(), r.2)).collect::<Vec<_>>()
     );
-    assert!(b.iter().all(|r| r.3), "every event is reported as a duplicate");
+    assert!(
+        b.iter().all(|r| r.3),
+        "every event is reported as a duplicate"
+    );
     assert_eq!(app.counts().await[0], events_after_first);
 
     // A document mixing old and new events appends only the new ones, and an event repeated
@@ -249,13 +298,19 @@ async fn resending_a_document_appends_nothing_and_returns_the_same_receipts() {
         if indexed >= 4 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the indexer did not catch up");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the indexer did not catch up"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let late = capture(&client, document(&[1, 2, 3, 4], HERE), false).await;
     assert_eq!(late.status, 202, "{}", late.body);
     assert_eq!(late.body["appended"], 0, "{}", late.body);
-    assert_eq!(receipts(&late).iter().map(|r| r.2).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+    assert_eq!(
+        receipts(&late).iter().map(|r| r.2).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3]
+    );
     assert_eq!(app.counts().await[0], 4);
     app.stop().await;
 }
@@ -274,7 +329,10 @@ async fn captures_over_a_limit_are_refused_with_413_and_store_nothing() {
 
     let too_many = capture(&client, document(&[1, 2, 3, 4, 5, 6], HERE), false).await;
     assert_eq!(too_many.status, 413, "{}", too_many.body);
-    assert_eq!(too_many.body["type"], "epcisException:CaptureLimitExceededException");
+    assert_eq!(
+        too_many.body["type"],
+        "epcisException:CaptureLimitExceededException"
+    );
     assert_eq!(too_many.body["violations"][0]["rule"], "maxEvents");
 
     let big = capture(&client, document(&(0..20).collect::<Vec<_>>(), HERE), false).await;
@@ -314,7 +372,10 @@ async fn refused_requests_store_nothing() {
             client
                 .post_raw(
                     "/capture",
-                    &[("Content-Type", "text/plain".to_owned()), ("Authorization", format!("Bearer {token}"))],
+                    &[
+                        ("Content-Type", "text/plain".to_owned()),
+                        ("Authorization", format!("Bearer {token}")),
+                    ],
                     &body,
                 )
                 .unwrap()
@@ -322,14 +383,21 @@ async fn refused_requests_store_nothing() {
     })
     .await;
     assert_eq!(reply.status, 415, "{}", reply.body);
-    assert_eq!(reply.body["type"], "epcisException:UnsupportedMediaTypeException");
+    assert_eq!(
+        reply.body["type"],
+        "epcisException:UnsupportedMediaTypeException"
+    );
 
     // No credentials, a malformed token, an unknown token, a revoked token.
     let forged = {
         let real = ingest::auth::SiteToken::parse(&token).unwrap();
         format!("tt_{}_{}", real.id(), "0".repeat(64))
     };
-    for authorization in [None, Some("Bearer nonsense".to_owned()), Some(format!("Bearer {forged}"))] {
+    for authorization in [
+        None,
+        Some("Bearer nonsense".to_owned()),
+        Some(format!("Bearer {forged}")),
+    ] {
         let mut headers = vec![("Content-Type", "application/json".to_owned())];
         if let Some(value) = authorization.clone() {
             headers.push(("Authorization", value));
@@ -341,7 +409,9 @@ async fn refused_requests_store_nothing() {
         assert_eq!(reply.body["type"], "epcisException:SecurityException");
     }
     let id = ingest::auth::SiteToken::parse(&token).unwrap().id().clone();
-    ingest::registry::revoke_token(&app.admin, &id).await.unwrap();
+    ingest::registry::revoke_token(&app.admin, &id)
+        .await
+        .unwrap();
     let revoked = capture(&client, body.clone(), false).await;
     assert_eq!(revoked.status, 401, "{}", revoked.body);
 
@@ -367,15 +437,26 @@ async fn refused_requests_store_nothing() {
     })
     .await;
     assert_eq!(reply.status, 400, "{}", reply.body);
-    assert_eq!(reply.body["violations"][0]["pointer"], "GS1-Capture-Error-Behaviour");
+    assert_eq!(
+        reply.body["violations"][0]["pointer"],
+        "GS1-Capture-Error-Behaviour"
+    );
     let reply = capture(&fresh, b"{\"type\": \"EPCISDocument\", ".to_vec(), false).await;
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert_eq!(reply.body["violations"][0]["rule"], "json");
 
     // A token of the site naming a location the site does not own.
-    let elsewhere = capture(&fresh, document(&[9], "urn:epc:id:sgln:0614141.00999.0"), false).await;
+    let elsewhere = capture(
+        &fresh,
+        document(&[9], "urn:epc:id:sgln:0614141.00999.0"),
+        false,
+    )
+    .await;
     assert_eq!(elsewhere.status, 403, "{}", elsewhere.body);
-    assert_eq!(elsewhere.body["violations"][0]["pointer"], "/epcisBody/eventList/0/bizLocation/id");
+    assert_eq!(
+        elsewhere.body["violations"][0]["pointer"],
+        "/epcisBody/eventList/0/bizLocation/id"
+    );
 
     assert_eq!(app.counts().await, before);
     app.stop().await;
@@ -384,17 +465,28 @@ async fn refused_requests_store_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_stored_through_ingest_pass_the_ledger_audit() {
     let mut app = TestApp::spawn().await;
-    let site = app.site("site-a", &["urn:epc:idpat:sgln:0614141.00777.*"]).await;
+    let site = app
+        .site("site-a", &["urn:epc:idpat:sgln:0614141.00777.*"])
+        .await;
     let client = app.client(Credential::Token(app.token(&site).await));
     for first in [0u64, 10, 20] {
         let serials: Vec<u64> = (first..first + 10).collect();
-        let reply = capture(&client, document(&serials, "urn:epc:id:sgln:0614141.00777.dock-1"), false).await;
+        let reply = capture(
+            &client,
+            document(&serials, "urn:epc:id:sgln:0614141.00777.dock-1"),
+            false,
+        )
+        .await;
         assert_eq!(reply.status, 202, "{}", reply.body);
     }
     let store = ledger::store::Store::connect(app.db.url()).unwrap();
-    let report = ledger::store::audit(&store, ledger::store::AuditOptions::default(), std::sync::Arc::new(ledger::store::NoProgress))
-        .await
-        .unwrap();
+    let report = ledger::store::audit(
+        &store,
+        ledger::store::AuditOptions::default(),
+        std::sync::Arc::new(ledger::store::NoProgress),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.problem, None, "{report:?}");
     assert_eq!(report.entries, 30);
     app.stop().await;

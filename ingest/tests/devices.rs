@@ -16,7 +16,11 @@ const DOCK: &str = "urn:epc:id:sgln:0614141.00777.dock-1";
 const STORE: &str = "urn:epc:id:sgln:0614141.00777.0";
 const OTHER_SITE: &str = "urn:epc:id:sgln:0614141.00888.0";
 
-async fn post_with(client: &Arc<CaptureClient>, headers: Vec<(&'static str, String)>, body: Vec<u8>) -> ingest::client::Reply {
+async fn post_with(
+    client: &Arc<CaptureClient>,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+) -> ingest::client::Reply {
     let client = client.clone();
     blocking(move || {
         let mut all = vec![("Content-Type", "application/json".to_owned())];
@@ -33,17 +37,28 @@ fn hashes_of(document: &[u8]) -> Vec<epcis::EventHash> {
         .collect()
 }
 
-fn signed_headers(statement: &BatchStatement, key: &DeviceSigningKey) -> Vec<(&'static str, String)> {
+fn signed_headers(
+    statement: &BatchStatement,
+    key: &DeviceSigningKey,
+) -> Vec<(&'static str, String)> {
     vec![
-        ("TagTrail-Batch-Statement", ingest::auth::statement_header_value(statement)),
-        ("TagTrail-Batch-Signature", ingest::auth::signature_header_value(&statement.sign(key))),
+        (
+            "TagTrail-Batch-Statement",
+            ingest::auth::statement_header_value(statement),
+        ),
+        (
+            "TagTrail-Batch-Signature",
+            ingest::auth::signature_header_value(&statement.sign(key)),
+        ),
     ]
 }
 
 fn statement_over(device: &str, hashes: &[epcis::EventHash]) -> BatchStatement {
-    EventBatch::new(hashes)
-        .unwrap()
-        .statement(DeviceId::parse(device).unwrap(), UnixMillis::from_millis(1_700_000_000_000), 1)
+    EventBatch::new(hashes).unwrap().statement(
+        DeviceId::parse(device).unwrap(),
+        UnixMillis::from_millis(1_700_000_000_000),
+        1,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,7 +70,13 @@ async fn a_device_signed_capture_is_stored_with_its_attestation() {
     let body = document(&[1, 2, 3], DOCK);
     let reply = capture(&client, body.clone(), false).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
-    assert_eq!(receipts(&reply).iter().map(|r| r.1.clone()).collect::<Vec<_>>(), cli_hashes(&body));
+    assert_eq!(
+        receipts(&reply)
+            .iter()
+            .map(|r| r.1.clone())
+            .collect::<Vec<_>>(),
+        cli_hashes(&body)
+    );
 
     // Each leaf record names the device, the statement it signed and the event's place in it.
     let rows = app
@@ -75,7 +96,11 @@ async fn a_device_signed_capture_is_stored_with_its_attestation() {
     for (index, row) in rows.iter().enumerate() {
         let record = LeafRecord::decode(&row.get::<_, Vec<u8>>(0)).unwrap();
         match record.attestation() {
-            Attestation::Device { device, statement, index: at } => {
+            Attestation::Device {
+                device,
+                statement,
+                index: at,
+            } => {
                 assert_eq!(device.as_str(), "dock-door-1");
                 assert_eq!(statement.as_bytes().as_slice(), statement_hash.as_slice());
                 assert_eq!(*at as usize, index);
@@ -98,21 +123,33 @@ async fn unknown_disabled_and_wrongly_signing_devices_are_refused_with_401() {
 
     // Unknown device.
     let stranger = statement_over("dock-door-9", &hashes);
-    let reply = post_with(&client, signed_headers(&stranger, &DeviceSigningKey::from_seed(&[9; 32])), body.clone()).await;
+    let reply = post_with(
+        &client,
+        signed_headers(&stranger, &DeviceSigningKey::from_seed(&[9; 32])),
+        body.clone(),
+    )
+    .await;
     assert_eq!(reply.status, 401, "{}", reply.body);
     assert_eq!(reply.body["violations"][0]["rule"], "deviceUnknown");
 
     // The registered device's statement signed with another key.
     let statement = statement_over("dock-door-1", &hashes);
-    let reply = post_with(&client, signed_headers(&statement, &DeviceSigningKey::from_seed(&[2; 32])), body.clone()).await;
+    let reply = post_with(
+        &client,
+        signed_headers(&statement, &DeviceSigningKey::from_seed(&[2; 32])),
+        body.clone(),
+    )
+    .await;
     assert_eq!(reply.status, 401, "{}", reply.body);
     assert_eq!(reply.body["violations"][0]["rule"], "signature");
 
     // A signature over another statement (a different sequence number).
     let mut headers = signed_headers(&statement, &DeviceSigningKey::from_seed(&[1; 32]));
-    let other = EventBatch::new(&hashes)
-        .unwrap()
-        .statement(DeviceId::parse("dock-door-1").unwrap(), UnixMillis::from_millis(1_700_000_000_000), 2);
+    let other = EventBatch::new(&hashes).unwrap().statement(
+        DeviceId::parse("dock-door-1").unwrap(),
+        UnixMillis::from_millis(1_700_000_000_000),
+        2,
+    );
     headers[0].1 = ingest::auth::statement_header_value(&other);
     let reply = post_with(&client, headers, body.clone()).await;
     assert_eq!(reply.status, 401, "{}", reply.body);
@@ -120,18 +157,26 @@ async fn unknown_disabled_and_wrongly_signing_devices_are_refused_with_401() {
 
     // Disabled: the right signature no longer helps; enabled again, it does.
     let device = DeviceId::parse("dock-door-1").unwrap();
-    ingest::registry::set_device_status(&app.admin, &device, ingest::registry::DeviceStatus::Disabled)
-        .await
-        .unwrap();
+    ingest::registry::set_device_status(
+        &app.admin,
+        &device,
+        ingest::registry::DeviceStatus::Disabled,
+    )
+    .await
+    .unwrap();
     let good = signed_headers(&statement, &DeviceSigningKey::from_seed(&[1; 32]));
     let reply = post_with(&client, good.clone(), body.clone()).await;
     assert_eq!(reply.status, 401, "{}", reply.body);
     assert_eq!(reply.body["violations"][0]["rule"], "deviceDisabled");
     assert_eq!(app.counts().await, before);
 
-    ingest::registry::set_device_status(&app.admin, &device, ingest::registry::DeviceStatus::Active)
-        .await
-        .unwrap();
+    ingest::registry::set_device_status(
+        &app.admin,
+        &device,
+        ingest::registry::DeviceStatus::Active,
+    )
+    .await
+    .unwrap();
     let reply = post_with(&client, good, body).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     app.stop().await;
@@ -151,12 +196,22 @@ async fn a_batch_statement_that_does_not_match_the_document_is_refused_with_401(
     // Signed over the events in another order: same size, another root.
     let mut swapped = hashes.clone();
     swapped.swap(0, 1);
-    let reply = post_with(&client, signed_headers(&statement_over("dock-door-1", &swapped), &key), body.clone()).await;
+    let reply = post_with(
+        &client,
+        signed_headers(&statement_over("dock-door-1", &swapped), &key),
+        body.clone(),
+    )
+    .await;
     assert_eq!(reply.status, 401, "{}", reply.body);
     assert_eq!(reply.body["violations"][0]["rule"], "batchRoot");
 
     // Signed over two of the three events.
-    let reply = post_with(&client, signed_headers(&statement_over("dock-door-1", &hashes[..2]), &key), body.clone()).await;
+    let reply = post_with(
+        &client,
+        signed_headers(&statement_over("dock-door-1", &hashes[..2]), &key),
+        body.clone(),
+    )
+    .await;
     assert_eq!(reply.status, 401, "{}", reply.body);
     assert_eq!(reply.body["violations"][0]["rule"], "batchSize");
 
@@ -193,13 +248,25 @@ async fn a_device_cannot_report_for_another_site() {
     let violations = reply.body["violations"].as_array().unwrap();
     assert_eq!(violations.len(), 1, "{}", reply.body);
     assert_eq!(violations[0]["eventIndex"], 2);
-    assert_eq!(violations[0]["pointer"], "/epcisBody/eventList/2/readPoint/id");
+    assert_eq!(
+        violations[0]["pointer"],
+        "/epcisBody/eventList/2/readPoint/id"
+    );
     assert_eq!(violations[0]["rule"], "siteLocation");
 
     // A location nobody registered.
-    let reply = capture(&client, document(&[4], "urn:epc:id:sgln:0614141.00999.0"), false).await;
+    let reply = capture(
+        &client,
+        document(&[4], "urn:epc:id:sgln:0614141.00999.0"),
+        false,
+    )
+    .await;
     assert_eq!(reply.status, 403, "{}", reply.body);
-    assert_eq!(reply.body["violations"].as_array().unwrap().len(), 2, "readPoint and bizLocation");
+    assert_eq!(
+        reply.body["violations"].as_array().unwrap().len(),
+        2,
+        "readPoint and bizLocation"
+    );
 
     assert_eq!(app.counts().await, before);
     app.stop().await;
@@ -223,10 +290,16 @@ async fn a_restricted_device_speaks_only_for_its_own_locations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_site_pattern_covers_every_extension_of_its_gln_in_either_spelling() {
     let mut app = TestApp::spawn().await;
-    let site = app.site("warehouse-1", &["urn:epc:idpat:sgln:0614141.00777.*"]).await;
+    let site = app
+        .site("warehouse-1", &["urn:epc:idpat:sgln:0614141.00777.*"])
+        .await;
     let signer = app.device("dock-door-1", &site, 1, &[]).await;
     let client = app.client(Credential::Device(signer));
-    for location in [DOCK, STORE, "https://id.gs1.org/414/0614141007776/254/bay-7"] {
+    for location in [
+        DOCK,
+        STORE,
+        "https://id.gs1.org/414/0614141007776/254/bay-7",
+    ] {
         let reply = capture(&client, document(&[location.len() as u64], location), false).await;
         assert_eq!(reply.status, 202, "{location}: {}", reply.body);
     }
@@ -245,7 +318,10 @@ async fn a_rekeyed_device_must_sign_with_its_new_key() {
     ingest::registry::rekey_device(&mut app.admin, &device, &new_key.public_key())
         .await
         .unwrap();
-    let old = app.client(Credential::Device(DeviceSigner::new(device.clone(), DeviceSigningKey::from_seed(&[1; 32]))));
+    let old = app.client(Credential::Device(DeviceSigner::new(
+        device.clone(),
+        DeviceSigningKey::from_seed(&[1; 32]),
+    )));
     let reply = capture(&old, document(&[1], DOCK), false).await;
     assert_eq!(reply.status, 401, "{}", reply.body);
     let new = app.client(Credential::Device(DeviceSigner::new(device, new_key)));
@@ -261,7 +337,10 @@ async fn a_rekeyed_device_must_sign_with_its_new_key() {
         &[],
     )
     .await;
-    assert!(matches!(taken, Err(ingest::registry::RegistryError::KeyInUse(_))), "{taken:?}");
+    assert!(
+        matches!(taken, Err(ingest::registry::RegistryError::KeyInUse(_))),
+        "{taken:?}"
+    );
     app.stop().await;
 }
 

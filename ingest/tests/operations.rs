@@ -13,9 +13,15 @@ const HERE: &str = "urn:epc:id:sgln:0614141.00777.0";
 async fn get_text(address: &str, path: &str) -> (u16, String) {
     let url = format!("{address}{path}");
     blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
         let mut response = agent.get(&url).call().unwrap();
-        (response.status().as_u16(), response.body_mut().read_to_string().unwrap())
+        (
+            response.status().as_u16(),
+            response.body_mut().read_to_string().unwrap(),
+        )
     })
     .await
 }
@@ -43,19 +49,42 @@ async fn metrics_count_captures_and_events_by_outcome_and_report_the_ledger() {
     let mut app = TestApp::spawn().await;
     let site = app.site("site-a", &[HERE]).await;
     let client = app.client(Credential::Token(app.token(&site).await));
-    assert_eq!(capture(&client, document(&[1, 2, 3], HERE), false).await.status, 202);
-    assert_eq!(capture(&client, document(&[3], HERE), false).await.status, 202);
-    assert_eq!(capture(&client, document(&[4], "urn:epc:id:sgln:0614141.00999.0"), false).await.status, 403);
+    assert_eq!(
+        capture(&client, document(&[1, 2, 3], HERE), false)
+            .await
+            .status,
+        202
+    );
+    assert_eq!(
+        capture(&client, document(&[3], HERE), false).await.status,
+        202
+    );
+    assert_eq!(
+        capture(
+            &client,
+            document(&[4], "urn:epc:id:sgln:0614141.00999.0"),
+            false
+        )
+        .await
+        .status,
+        403
+    );
 
-    // The checkpoint signer runs every 100 ms in tests: wait until it covers the three events.
+    // The checkpoint signer runs every 100 ms in tests, the indexer every 100 ms when idle: wait
+    // until both cover the three events.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let text = loop {
         let (status, text) = get_text(&app.address, "/metrics").await;
         assert_eq!(status, 200);
-        if text.contains("ingest_checkpoint_entries 3") {
+        if text.contains("ingest_checkpoint_entries 3")
+            && text.contains("ingest_lookup_indexed_entries 3")
+        {
             break text;
         }
-        assert!(std::time::Instant::now() < deadline, "no checkpoint of 3 entries:\n{text}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint of 3 entries, or lookups not covering them:\n{text}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     for needle in [
@@ -66,6 +95,7 @@ async fn metrics_count_captures_and_events_by_outcome_and_report_the_ledger() {
         "ingest_capture_duration_seconds_count 3",
         "ingest_ledger_entries 3",
         "ingest_checkpoint_age_seconds ",
+        "ingest_lookup_runs ",
         "ingest_db_pool_connections{state=\"in_use\"}",
         "ingest_db_pool_max_connections 16",
         "ingest_db_pool_waiting_requests",
@@ -80,11 +110,26 @@ async fn options_announces_the_capture_limits() {
     let app = TestApp::spawn_with(|config| config.limits.max_events_per_document = 321).await;
     let url = format!("{}/capture", app.address);
     let headers = blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
         let response = agent.options(&url).call().unwrap();
         assert_eq!(response.status().as_u16(), 204);
-        let get = |name: &str| response.headers().get(name).unwrap().to_str().unwrap().to_owned();
-        (get("GS1-EPCIS-Capture-Limit"), get("GS1-EPCIS-Version"), get("GS1-Capture-Error-Behaviour"))
+        let get = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        (
+            get("GS1-EPCIS-Capture-Limit"),
+            get("GS1-EPCIS-Version"),
+            get("GS1-Capture-Error-Behaviour"),
+        )
     })
     .await;
     assert_eq!(headers.0, "321");
@@ -102,7 +147,9 @@ async fn a_graceful_stop_lets_in_flight_captures_finish_and_keeps_what_it_acknow
     for round in 0..8u64 {
         let client = client.clone();
         let serials: Vec<u64> = (round * 500..round * 500 + 500).collect();
-        sent.push(tokio::spawn(async move { capture(&client, document(&serials, HERE), false).await }));
+        sent.push(tokio::spawn(async move {
+            capture(&client, document(&serials, HERE), false).await
+        }));
     }
     // Stop while the captures are being sent and processed.
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -120,10 +167,16 @@ async fn a_graceful_stop_lets_in_flight_captures_finish_and_keeps_what_it_acknow
     // Everything acknowledged is stored at the leaf its receipt names.
     for (_, hash, leaf, _) in acknowledged {
         let row = admin
-            .query_one("SELECT event_hash FROM events WHERE leaf_index = $1", &[&(leaf as i64)])
+            .query_one(
+                "SELECT event_hash FROM events WHERE leaf_index = $1",
+                &[&(leaf as i64)],
+            )
             .await
             .unwrap();
         let stored: Vec<u8> = row.get(0);
-        assert_eq!(epcis::EventHash::from_bytes(stored.try_into().unwrap()).to_ni_uri(), hash);
+        assert_eq!(
+            epcis::EventHash::from_bytes(stored.try_into().unwrap()).to_ni_uri(),
+            hash
+        );
     }
 }

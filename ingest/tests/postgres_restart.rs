@@ -46,18 +46,28 @@ impl PrivatePostgres {
             .unwrap_or_else(|| {
                 panic!("this test needs PostgreSQL's initdb and pg_ctl in /usr/lib/postgresql/<version>/bin (scripts/services installs them)")
             });
-        let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+        let is_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout == b"0\n")
+            .unwrap_or(false);
         let dir = temp_dir("pg");
         let data = dir.0.join("data");
         if is_root {
             // initdb refuses to run as root: the cluster belongs to the postgres OS user.
-            let status = Command::new("chown").args(["postgres:postgres", dir.0.to_str().unwrap()]).status();
+            let status = Command::new("chown")
+                .args(["postgres:postgres", dir.0.to_str().unwrap()])
+                .status();
             assert!(
                 status.is_ok_and(|s| s.success()),
                 "running as root, this test needs the `postgres` OS user to own a private cluster"
             );
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let server = Self {
             bin,
             data,
@@ -67,7 +77,16 @@ impl PrivatePostgres {
         };
         server.run(
             "initdb",
-            &["-D", server.data.to_str().unwrap(), "-U", "tagtrail", "--auth=trust", "--no-sync", "-E", "UTF8"],
+            &[
+                "-D",
+                server.data.to_str().unwrap(),
+                "-U",
+                "tagtrail",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
         );
         server.pg_ctl(&["start", "-w", "-t", "60"]);
         server
@@ -100,20 +119,36 @@ impl PrivatePostgres {
             self.data.parent().unwrap().display()
         );
         let log = self.data.parent().unwrap().join("postgres.log");
-        let mut all = vec!["-D", self.data.to_str().unwrap(), "-o", &options, "-l", log.to_str().unwrap()];
+        let mut all = vec![
+            "-D",
+            self.data.to_str().unwrap(),
+            "-o",
+            &options,
+            "-l",
+            log.to_str().unwrap(),
+        ];
         all.extend_from_slice(args);
         self.run("pg_ctl", &all);
     }
 
     fn url(&self, user: &str, password: &str, database: &str) -> String {
-        format!("postgres://{user}:{password}@127.0.0.1:{}/{database}", self.port)
+        format!(
+            "postgres://{user}:{password}@127.0.0.1:{}/{database}",
+            self.port
+        )
     }
 }
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
         let program = self.bin.join("pg_ctl");
-        let args = ["-D", self.data.to_str().unwrap_or_default(), "stop", "-m", "immediate"];
+        let args = [
+            "-D",
+            self.data.to_str().unwrap_or_default(),
+            "stop",
+            "-m",
+            "immediate",
+        ];
         // Best effort: a cluster left running would only hold a temporary directory and a port.
         let _ = if self.as_postgres {
             Command::new("runuser")
@@ -128,7 +163,9 @@ impl Drop for PrivatePostgres {
 }
 
 async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -137,7 +174,9 @@ async fn connect(url: &str) -> tokio_postgres::Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_duplicate() {
-    let postgres = tokio::task::spawn_blocking(PrivatePostgres::start).await.unwrap();
+    let postgres = tokio::task::spawn_blocking(PrivatePostgres::start)
+        .await
+        .unwrap();
     {
         let setup = connect(&postgres.url("tagtrail", "", "postgres")).await;
         setup.batch_execute("CREATE DATABASE ledger").await.unwrap();
@@ -150,7 +189,10 @@ async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_dupli
     ingest::registry::add_site_locations(&mut admin, &site, &[SiteLocation::parse(HERE).unwrap()])
         .await
         .unwrap();
-    let token = ingest::registry::create_token(&admin, &site, "").await.unwrap().expose();
+    let token = ingest::registry::create_token(&admin, &site, "")
+        .await
+        .unwrap()
+        .expose();
     drop(admin);
 
     let keys = temp_dir("restart-key");
@@ -163,7 +205,10 @@ async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_dupli
     config.http.workers = Some(2);
     config.database.connect_timeout = Duration::from_secs(2);
     let app = Application::build(config).await.unwrap();
-    let client = Arc::new(CaptureClient::new(&format!("http://127.0.0.1:{}", app.port()), Credential::Token(token)));
+    let client = Arc::new(CaptureClient::new(
+        &format!("http://127.0.0.1:{}", app.port()),
+        Credential::Token(token),
+    ));
     let handle = app.handle();
     let server = tokio::spawn(app.run_until_stopped());
 
@@ -172,7 +217,12 @@ async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_dupli
     let failures = Arc::new(AtomicUsize::new(0));
     let successes = Arc::new(AtomicUsize::new(0));
     let sender = {
-        let (client, stop, failures, successes) = (client.clone(), stop.clone(), failures.clone(), successes.clone());
+        let (client, stop, failures, successes) = (
+            client.clone(),
+            stop.clone(),
+            failures.clone(),
+            successes.clone(),
+        );
         tokio::task::spawn_blocking(move || {
             let mut outcomes = Vec::new();
             let mut n = 0u64;
@@ -185,7 +235,11 @@ async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_dupli
                     successes.fetch_add(1, Ordering::Relaxed);
                 } else {
                     if let Ok(reply) = &reply {
-                        assert_eq!(reply.status, 503, "a failed capture must be a retryable 503: {}", reply.body);
+                        assert_eq!(
+                            reply.status, 503,
+                            "a failed capture must be a retryable 503: {}",
+                            reply.body
+                        );
                     }
                     failures.fetch_add(1, Ordering::Relaxed);
                     std::thread::sleep(Duration::from_millis(20));
@@ -209,12 +263,21 @@ async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_dupli
     let postgres = Arc::new(postgres);
     {
         let postgres = postgres.clone();
-        tokio::task::spawn_blocking(move || postgres.pg_ctl(&["stop", "-m", "fast", "-w"])).await.unwrap();
+        tokio::task::spawn_blocking(move || postgres.pg_ctl(&["stop", "-m", "fast", "-w"]))
+            .await
+            .unwrap();
     }
-    wait_for(failures.clone(), 0, "a capture to fail while PostgreSQL is down").await;
+    wait_for(
+        failures.clone(),
+        0,
+        "a capture to fail while PostgreSQL is down",
+    )
+    .await;
     {
         let postgres = postgres.clone();
-        tokio::task::spawn_blocking(move || postgres.pg_ctl(&["start", "-w", "-t", "60"])).await.unwrap();
+        tokio::task::spawn_blocking(move || postgres.pg_ctl(&["start", "-w", "-t", "60"]))
+            .await
+            .unwrap();
     }
     let after = successes.load(Ordering::Relaxed);
     wait_for(successes.clone(), after + 5, "captures after the restart").await;
@@ -236,7 +299,10 @@ async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_dupli
                         match client.capture(&body, None) {
                             Ok(reply) if reply.status == 202 => return reply,
                             other => {
-                                assert!(Instant::now() < deadline, "the retry kept failing: {other:?}");
+                                assert!(
+                                    Instant::now() < deadline,
+                                    "the retry kept failing: {other:?}"
+                                );
                                 std::thread::sleep(Duration::from_millis(100));
                             }
                         }
@@ -247,7 +313,10 @@ async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_dupli
             }
         };
         for (_, hash, leaf, _) in receipts(&reply) {
-            assert!(leaf_of.insert(hash, leaf).is_none(), "an event was sent twice");
+            assert!(
+                leaf_of.insert(hash, leaf).is_none(),
+                "an event was sent twice"
+            );
         }
     }
     handle.stop(true).await;
@@ -256,13 +325,20 @@ async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_dupli
     // Every event once, at the leaf its receipt names.
     let admin = connect(&postgres.url("tagtrail", "", "ledger")).await;
     let row = admin
-        .query_one("SELECT count(*), count(DISTINCT event_hash) FROM events", &[])
+        .query_one(
+            "SELECT count(*), count(DISTINCT event_hash) FROM events",
+            &[],
+        )
         .await
         .unwrap();
     let (rows, distinct): (i64, i64) = (row.get(0), row.get(1));
     assert_eq!(rows, distinct, "an event was appended twice");
     assert_eq!(rows as usize, leaf_of.len());
-    for row in admin.query("SELECT leaf_index, event_hash FROM events", &[]).await.unwrap() {
+    for row in admin
+        .query("SELECT leaf_index, event_hash FROM events", &[])
+        .await
+        .unwrap()
+    {
         let leaf: i64 = row.get(0);
         let hash: Vec<u8> = row.get(1);
         let hash = epcis::EventHash::from_bytes(hash.try_into().unwrap()).to_ni_uri();

@@ -44,7 +44,10 @@ pub(super) async fn capture(
     match result {
         Ok((response, _)) => response,
         Err(error) => {
-            if !matches!(outcome, CaptureOutcome::Failed | CaptureOutcome::Unavailable) {
+            if !matches!(
+                outcome,
+                CaptureOutcome::Failed | CaptureOutcome::Unavailable
+            ) {
                 tracing::info!(status = error.problem().status, error = %error, "capture refused");
             }
             error.error_response()
@@ -88,11 +91,17 @@ async fn capture_document(
     }
 
     let caller = {
-        let client = state.pool.get().await.map_err(|e| CaptureError::Unavailable(e.into()))?;
-        auth::authenticate(&client, credentials).await.map_err(|error| match error {
-            AuthError::Refused(failure) => CaptureError::Unauthenticated(failure),
-            AuthError::Database(error) => database_error(error),
-        })?
+        let client = state
+            .pool
+            .get()
+            .await
+            .map_err(|e| CaptureError::Unavailable(e.into()))?;
+        auth::authenticate(&client, credentials)
+            .await
+            .map_err(|error| match error {
+                AuthError::Refused(failure) => CaptureError::Unauthenticated(failure),
+                AuthError::Database(error) => database_error(error),
+            })?
     };
 
     let body = read_body(payload, &limits, declared.unwrap_or(0)).await?;
@@ -107,10 +116,16 @@ async fn capture_document(
             .flat_map(|location| location.candidates.iter().map(|key| key.as_str()))
             .collect();
         let device = match &caller {
-            Caller::Device { device, restricted, .. } => Some((device, *restricted)),
+            Caller::Device {
+                device, restricted, ..
+            } => Some((device, *restricted)),
             Caller::Site { .. } => None,
         };
-        let client = state.pool.get().await.map_err(|e| CaptureError::Unavailable(e.into()))?;
+        let client = state
+            .pool
+            .get()
+            .await
+            .map_err(|e| CaptureError::Unavailable(e.into()))?;
         let allowed = registry::allowed_locations(&client, caller.site(), device, &keys)
             .await
             .map_err(database_error)?;
@@ -121,8 +136,17 @@ async fn capture_document(
     }
 
     let decision = analysed.decide(behaviour)?;
-    let batch = analysed.batch(&caller, signed, &decision.accepted, UnixMillis::from_millis(created_at))?;
-    let results = state.sequencer.append(batch).await.map_err(CaptureError::Append)?;
+    let batch = analysed.batch(
+        &caller,
+        signed,
+        &decision.accepted,
+        UnixMillis::from_millis(created_at),
+    )?;
+    let results = state
+        .sequencer
+        .append(batch)
+        .await
+        .map_err(CaptureError::Append)?;
 
     let mut leaf_indexes: Vec<Option<u64>> = vec![None; analysed.len()];
     let mut receipts = Vec::with_capacity(decision.accepted.len());
@@ -133,10 +157,14 @@ async fn capture_document(
         if !result.existing {
             appended += 1;
         }
-        let hash = analysed.hashes()[index].map(|hash| hash.to_ni_uri()).unwrap_or_default();
+        let hash = analysed.hashes()[index]
+            .map(|hash| hash.to_ni_uri())
+            .unwrap_or_default();
         receipts.push(Receipt {
             event_index: index,
-            event_id: analysed.document().events()[index].event_id().map(str::to_owned),
+            event_id: analysed.document().events()[index]
+                .event_id()
+                .map(str::to_owned),
             event_hash: hash,
             leaf_index: leaf,
             duplicate: Some(result.existing),
@@ -159,7 +187,11 @@ async fn capture_document(
         .map_err(|error| CaptureError::Internal(format!("failed to read random bytes: {error}")))?;
     let finished_at = now_millis();
     {
-        let client = state.pool.get().await.map_err(|e| CaptureError::Unavailable(e.into()))?;
+        let client = state
+            .pool
+            .get()
+            .await
+            .map_err(|e| CaptureError::Unavailable(e.into()))?;
         jobs::insert(
             &client,
             &NewJob {
@@ -218,7 +250,12 @@ fn check_media_type(headers: &header::HeaderMap) -> Result<(), CaptureError> {
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .unwrap_or("");
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/json" | "application/ld+json" => Ok(()),
         _ => Err(CaptureError::UnsupportedMediaType(value.to_owned())),
@@ -276,8 +313,15 @@ pub(super) async fn get_job(
     let Some(capture_id) = CaptureId::parse(&id) else {
         return Err(JobError::NotFound(id));
     };
-    let client = state.pool.get().await.map_err(|e| JobError::Database(e.into()))?;
-    match jobs::find(&client, &site, &capture_id).await.map_err(JobError::Database)? {
+    let client = state
+        .pool
+        .get()
+        .await
+        .map_err(|e| JobError::Database(e.into()))?;
+    match jobs::find(&client, &site, &capture_id)
+        .await
+        .map_err(JobError::Database)?
+    {
         Some(job) => Ok(HttpResponse::Ok()
             .insert_header(("GS1-EPCIS-Version", EPCIS_VERSION))
             .json(job)),
@@ -304,20 +348,35 @@ pub(super) async fn list_jobs(
             })?,
         None => 30,
     };
-    let client = state.pool.get().await.map_err(|e| JobError::Database(e.into()))?;
-    let list = jobs::recent(&client, &site, per_page).await.map_err(JobError::Database)?;
+    let client = state
+        .pool
+        .get()
+        .await
+        .map_err(|e| JobError::Database(e.into()))?;
+    let list = jobs::recent(&client, &site, per_page)
+        .await
+        .map_err(JobError::Database)?;
     Ok(HttpResponse::Ok()
         .insert_header(("GS1-EPCIS-Version", EPCIS_VERSION))
         .json(list))
 }
 
-async fn job_reader_site(state: &AppState, request: &HttpRequest) -> Result<ledger::SiteId, JobError> {
+async fn job_reader_site(
+    state: &AppState,
+    request: &HttpRequest,
+) -> Result<ledger::SiteId, JobError> {
     let token = auth::bearer_token(request.headers()).map_err(JobError::Unauthenticated)?;
-    let client = state.pool.get().await.map_err(|e| JobError::Database(e.into()))?;
-    auth::site_of_token(&client, &token).await.map_err(|error| match error {
-        AuthError::Refused(failure) => JobError::Unauthenticated(failure),
-        AuthError::Database(error) => JobError::Database(error),
-    })
+    let client = state
+        .pool
+        .get()
+        .await
+        .map_err(|e| JobError::Database(e.into()))?;
+    auth::site_of_token(&client, &token)
+        .await
+        .map_err(|error| match error {
+            AuthError::Refused(failure) => JobError::Unauthenticated(failure),
+            AuthError::Database(error) => JobError::Database(error),
+        })
 }
 
 /// `OPTIONS /capture`: the capture interface's settings.
@@ -331,9 +390,18 @@ pub(super) async fn options(state: web::Data<AppState>) -> HttpResponse {
         ("gs1-cbv-version", CBV_VERSION.to_owned()),
         ("gs1-cbv-min", CBV_VERSION.to_owned()),
         ("gs1-cbv-max", CBV_VERSION.to_owned()),
-        ("gs1-epcis-capture-limit", state.limits.max_events_per_document.to_string()),
-        ("gs1-epcis-capture-file-size-limit", state.limits.max_body_bytes.to_string()),
-        ("gs1-capture-error-behaviour", "rollback, proceed".to_owned()),
+        (
+            "gs1-epcis-capture-limit",
+            state.limits.max_events_per_document.to_string(),
+        ),
+        (
+            "gs1-epcis-capture-file-size-limit",
+            state.limits.max_body_bytes.to_string(),
+        ),
+        (
+            "gs1-capture-error-behaviour",
+            "rollback, proceed".to_owned(),
+        ),
         ("allow", "OPTIONS, GET, POST".to_owned()),
     ];
     for (name, value) in pairs {
@@ -347,5 +415,7 @@ pub(super) async fn options(state: web::Data<AppState>) -> HttpResponse {
 fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }

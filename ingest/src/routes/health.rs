@@ -59,9 +59,15 @@ fn migrations_current(applied: &[(i32, String)]) -> Result<(), String> {
         let version = migration.version();
         let name = format!("V{}__{}", migration.version(), migration.name());
         match applied.iter().find(|(v, _)| *v == version) {
-            None => return Err(format!("migration {name} is not applied: run `tagtrail migrate`")),
+            None => {
+                return Err(format!(
+                    "migration {name} is not applied: run `tagtrail migrate`"
+                ));
+            }
             Some((_, checksum)) if *checksum != migration.checksum().to_string() => {
-                return Err(format!("migration {name} was applied with different contents"));
+                return Err(format!(
+                    "migration {name} was applied with different contents"
+                ));
             }
             Some(_) => {}
         }

@@ -15,7 +15,9 @@ const LEDGER_TIMEOUT: Duration = Duration::from_secs(2);
 const SELECT_LEDGER: &str = "
     SELECT (SELECT coalesce(max(leaf_index) + 1, 0) FROM events),
            c.tree_size,
-           extract(epoch FROM now() - c.signed_at)::float8
+           extract(epoch FROM now() - c.signed_at)::float8,
+           (SELECT coalesce(max(end_leaf), 0) FROM lookup_runs),
+           (SELECT count(*) FROM lookup_runs)
     FROM (SELECT 1) AS one
     LEFT JOIN (SELECT tree_size, signed_at FROM checkpoints ORDER BY tree_size DESC LIMIT 1) c ON true";
 
@@ -23,7 +25,14 @@ const SELECT_LEDGER: &str = "
 pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.pool(state.pool.status());
     match tokio::time::timeout(LEDGER_TIMEOUT, read_ledger(&state)).await {
-        Ok(Ok((entries, checkpoint, age))) => state.metrics.ledger(entries, checkpoint, age),
+        Ok(Ok(gauges)) => {
+            state
+                .metrics
+                .ledger(gauges.entries, gauges.checkpoint, gauges.checkpoint_age);
+            state
+                .metrics
+                .lookups(gauges.lookup_indexed, gauges.lookup_runs);
+        }
         Ok(Err(error)) => tracing::warn!(error = %error, "failed to read the ledger gauges"),
         Err(_) => tracing::warn!("reading the ledger gauges timed out"),
     }
@@ -31,15 +40,30 @@ pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         Ok(text) => HttpResponse::Ok()
             .insert_header((
                 CONTENT_TYPE,
-                HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
             ))
             .body(text),
         Err(_) => HttpResponse::InternalServerError().finish(),
     }
 }
 
-async fn read_ledger(state: &AppState) -> Result<(u64, u64, Option<Duration>), String> {
-    let client = state.pool.get().await.map_err(|e| ErrorChain(&e).to_string())?;
+/// The ledger's gauges as read from the database.
+struct LedgerGauges {
+    entries: u64,
+    checkpoint: u64,
+    checkpoint_age: Option<Duration>,
+    lookup_indexed: u64,
+    lookup_runs: u64,
+}
+
+async fn read_ledger(state: &AppState) -> Result<LedgerGauges, String> {
+    let client = state
+        .pool
+        .get()
+        .await
+        .map_err(|e| ErrorChain(&e).to_string())?;
     let statement = client
         .prepare_cached(SELECT_LEDGER)
         .await
@@ -51,9 +75,14 @@ async fn read_ledger(state: &AppState) -> Result<(u64, u64, Option<Duration>), S
     let entries: i64 = row.get(0);
     let checkpoint: Option<i64> = row.get(1);
     let age: Option<f64> = row.get(2);
-    Ok((
-        u64::try_from(entries).unwrap_or(0),
-        checkpoint.and_then(|size| u64::try_from(size).ok()).unwrap_or(0),
-        age.filter(|age| age.is_finite() && *age >= 0.0).map(Duration::from_secs_f64),
-    ))
+    let count = |value: i64| u64::try_from(value).unwrap_or(0);
+    Ok(LedgerGauges {
+        entries: count(entries),
+        checkpoint: checkpoint.map_or(0, count),
+        checkpoint_age: age
+            .filter(|age| age.is_finite() && *age >= 0.0)
+            .map(Duration::from_secs_f64),
+        lookup_indexed: count(row.get(3)),
+        lookup_runs: count(row.get(4)),
+    })
 }

@@ -88,10 +88,14 @@ impl TestApp {
     /// A service on the given database.
     pub async fn spawn_on(db: TestDatabase, adjust: impl FnOnce(&mut Config)) -> Self {
         let admin = db.connect().await.unwrap();
-        let url = db.login_role(SERVICE_ROLE, "tagtrail_ingest").await.unwrap();
+        let url = db
+            .login_role(SERVICE_ROLE, "tagtrail_ingest")
+            .await
+            .unwrap();
         let key_dir = temp_dir("app");
         let key = write_checkpoint_key(&key_dir.0);
-        let mut config = Config::new(SecretString::from(url), key, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut config =
+            Config::new(SecretString::from(url), key, "127.0.0.1:0".parse().unwrap()).unwrap();
         config.http.workers = Some(2);
         config.ledger.checkpoint_interval = std::time::Duration::from_millis(100);
         adjust(&mut config);
@@ -122,8 +126,13 @@ impl TestApp {
     /// Registers a site owning `locations`.
     pub async fn site(&mut self, site: &str, locations: &[&str]) -> SiteId {
         let site = SiteId::parse(site).unwrap();
-        ingest::registry::add_site(&self.admin, &site, "test site").await.unwrap();
-        let locations: Vec<SiteLocation> = locations.iter().map(|l| SiteLocation::parse(l).unwrap()).collect();
+        ingest::registry::add_site(&self.admin, &site, "test site")
+            .await
+            .unwrap();
+        let locations: Vec<SiteLocation> = locations
+            .iter()
+            .map(|l| SiteLocation::parse(l).unwrap())
+            .collect();
         ingest::registry::add_site_locations(&mut self.admin, &site, &locations)
             .await
             .unwrap();
@@ -131,10 +140,19 @@ impl TestApp {
     }
 
     /// Registers a device of `site` with a key from `seed`; returns its signer.
-    pub async fn device(&mut self, device: &str, site: &SiteId, seed: u8, locations: &[&str]) -> DeviceSigner {
+    pub async fn device(
+        &mut self,
+        device: &str,
+        site: &SiteId,
+        seed: u8,
+        locations: &[&str],
+    ) -> DeviceSigner {
         let id = DeviceId::parse(device).unwrap();
         let key = DeviceSigningKey::from_seed(&[seed; 32]);
-        let locations: Vec<SiteLocation> = locations.iter().map(|l| SiteLocation::parse(l).unwrap()).collect();
+        let locations: Vec<SiteLocation> = locations
+            .iter()
+            .map(|l| SiteLocation::parse(l).unwrap())
+            .collect();
         ingest::registry::add_device(&mut self.admin, &id, site, &key.public_key(), &locations)
             .await
             .unwrap();
@@ -193,7 +211,10 @@ pub async fn get(client: &Arc<CaptureClient>, path: &str) -> Reply {
 
 /// An EPCIS document of ObjectEvents, one per serial, at `location` (readPoint and bizLocation).
 pub fn document(serials: &[u64], location: &str) -> Vec<u8> {
-    let events: Vec<serde_json::Value> = serials.iter().map(|&serial| event(serial, location)).collect();
+    let events: Vec<serde_json::Value> = serials
+        .iter()
+        .map(|&serial| event(serial, location))
+        .collect();
     serde_json::to_vec(&serde_json::json!({
         "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
         "type": "EPCISDocument",
