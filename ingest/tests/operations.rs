@@ -44,6 +44,133 @@ async fn a_migrated_database_is_ready_and_an_empty_one_is_not() {
     app.stop().await;
 }
 
+/// A Prometheus server scraping the service, stopped (and its data removed) on drop.
+struct Prometheus {
+    child: std::process::Child,
+    address: String,
+    _dir: TempDir,
+}
+
+/// A directory removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Prometheus {
+    /// Starts `prometheus` (Debian's package, which `scripts/services` installs) scraping
+    /// `target` (host:port) every second.
+    fn scraping(target: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("tagtrail-prometheus-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TempDir(dir);
+        let config = dir.0.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: ingest\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.0.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect(
+                "prometheus (Debian package prometheus) must be installed: run scripts/services",
+            );
+        Self {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        }
+    }
+
+    /// The value of an instant query that returns one sample, once it does.
+    async fn value(&self, query: &str) -> Option<String> {
+        let url = format!(
+            "{}/api/v1/query?query={}",
+            self.address,
+            query
+                .replace('{', "%7B")
+                .replace('}', "%7D")
+                .replace('"', "%22")
+                .replace('=', "%3D")
+        );
+        let body = blocking(move || {
+            ureq::get(&url)
+                .call()
+                .ok()
+                .and_then(|mut response| response.body_mut().read_to_string().ok())
+        })
+        .await?;
+        let answer: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let result = answer["data"]["result"].as_array()?;
+        match result.as_slice() {
+            [one] => one["value"][1].as_str().map(str::to_owned),
+            _ => None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_metrics_and_reads_what_they_say() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("site-a", &[HERE]).await;
+    let client = app.client(Credential::Token(app.token(&site).await));
+    let reply = capture(&client, document(&[1, 2, 3, 4], HERE), false).await;
+    assert_eq!(receipts(&reply).len(), 4);
+    let target = app.address.trim_start_matches("http://").to_owned();
+    let prometheus = Prometheus::scraping(&target);
+
+    // What a real scraper reads back: the target is up, and the counters and gauges hold the
+    // values this capture gave them (parsed from the OpenMetrics exposition).
+    let expected = [
+        ("up{job=\"ingest\"}", "1"),
+        ("ingest_captures_total{outcome=\"accepted\"}", "1"),
+        ("ingest_events_total{outcome=\"appended\"}", "4"),
+        ("ingest_ledger_entries", "4"),
+        ("ingest_capture_duration_seconds_count", "1"),
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for (query, value) in expected {
+        loop {
+            let got = prometheus.value(query).await;
+            if got.as_deref() == Some(value) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Prometheus never read {query} = {value} (last: {got:?})"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+    drop(prometheus);
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_captures_and_events_by_outcome_and_report_the_ledger() {
     let mut app = TestApp::spawn().await;
