@@ -9,7 +9,7 @@ use std::sync::Arc;
 use ledger::checkpoint::{Origin, TrustedLog};
 use ledger::note::{KeyName, NoteSignerKey, NoteVerifiers};
 use ledger::store::testing::{EventFactory, TestDatabase};
-use ledger::store::{Checkpointer, Indexer, NewBatch, Sequencer, Store};
+use ledger::store::{Checkpointer, Indexer, NewBatch, Sequencer, SequencerConfig, Store};
 use ledger::tree::MemoryTree;
 use ledger::{LeafIndex, TreeSize};
 
@@ -176,6 +176,44 @@ async fn a_duplicate_of_what_another_process_appended_and_indexed_is_found() {
     c.shutdown().await;
     a.shutdown().await;
     assert_eq!(count(&store_a, "SELECT count(*) FROM events").await, 42);
+}
+
+#[tokio::test]
+async fn a_running_sequencer_finds_duplicates_it_forgot_while_the_runs_are_rebuilt() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    // Keep only the latest 5 entries in memory: older ones are found through the runs.
+    let config = SequencerConfig {
+        recent_keep: 5,
+        ..SequencerConfig::default()
+    };
+    let sequencer = Sequencer::start_with(&store, config);
+    let mut device = EventFactory::new("dock-door-1", 1);
+    for first in (0..20).step_by(5) {
+        sequencer
+            .append(device.batch_of(first..first + 5))
+            .await
+            .unwrap();
+        Indexer::new(&store).catch_up().await.unwrap();
+    }
+    let results = sequencer.append(device.batch_of([2])).await.unwrap();
+    assert!(results[0].existing, "found through the runs");
+
+    // The runs are deleted to be rebuilt: entry 2 is neither in them nor in memory any more.
+    db.connect()
+        .await
+        .unwrap()
+        .batch_execute("DELETE FROM lookup_pages; DELETE FROM lookup_runs")
+        .await
+        .unwrap();
+    let results = sequencer.append(device.batch_of([2, 20])).await.unwrap();
+    let got: Vec<(u64, bool)> = results
+        .iter()
+        .map(|r| (r.leaf_index.get(), r.existing))
+        .collect();
+    assert_eq!(got, [(2, true), (20, false)]);
+    sequencer.shutdown().await;
+    assert_eq!(count(&store, "SELECT count(*) FROM events").await, 21);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

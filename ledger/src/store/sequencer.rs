@@ -62,9 +62,13 @@ const SELECT_RECENT: &str = "
 const HASHES_AT: &str = "SELECT leaf_index, event_hash FROM events WHERE leaf_index = ANY($1)";
 /// The event hash pages of every live run, for loading the filter.
 const HASH_PAGES: &str = "SELECT pairs FROM lookup_pages WHERE kind = 4";
-/// The least number of latest entries whose hashes stay in memory (a client retrying a batch it
-/// sent moments ago is answered without a lookup).
-const RECENT_KEEP: u64 = 100_000;
+/// The least number of latest entries whose hashes stay in memory by default (a client retrying
+/// a batch it sent moments ago is answered without a lookup).
+pub const DEFAULT_RECENT_KEEP: u64 = 100_000;
+/// The entries of a range the lookup runs do not cover (while they are rebuilt) whose hash is one
+/// of those asked about.
+const FIND_UNCOVERED: &str = "SELECT leaf_index, event_hash FROM events
+    WHERE leaf_index >= $1 AND leaf_index < $2 AND event_hash = ANY($3)";
 const COPY_EVENTS: &str = "COPY events (leaf_index, event_hash, leaf, event) FROM STDIN BINARY";
 const INSERT_EVENTS: &str = "
     INSERT INTO events (leaf_index, event_hash, leaf, event)
@@ -88,6 +92,8 @@ pub struct SequencerConfig {
     pub max_group: usize,
     /// How far the lookup tables may trail before appends wait for indexing.
     pub max_index_lag: u64,
+    /// The least number of latest entries whose hashes stay in memory.
+    pub recent_keep: u64,
 }
 
 impl Default for SequencerConfig {
@@ -95,6 +101,7 @@ impl Default for SequencerConfig {
         Self {
             max_group: DEFAULT_MAX_GROUP,
             max_index_lag: DEFAULT_MAX_INDEX_LAG,
+            recent_keep: DEFAULT_RECENT_KEEP,
         }
     }
 }
@@ -209,10 +216,10 @@ impl Recent {
         self.leaves.clear();
     }
 
-    /// Forgets entries the runs cover (below `runs_end`) except the latest [`RECENT_KEEP`], once
-    /// those are a good share of the map.
-    fn trim(&mut self, runs_end: u64) {
-        let keep_from = runs_end.min(self.end.saturating_sub(RECENT_KEEP));
+    /// Forgets entries the runs cover (below `runs_end`) except the latest `keep`, once those are
+    /// a good share of the map.
+    fn trim(&mut self, runs_end: u64, keep: u64) {
+        let keep_from = runs_end.min(self.end.saturating_sub(keep));
         if keep_from > self.start && (keep_from - self.start) as usize > self.leaves.len() / 2 {
             self.leaves.retain(|_, leaf| *leaf >= keep_from);
             self.start = keep_from;
@@ -359,8 +366,11 @@ impl Worker {
                 .insert(load_filter(client, &mut self.recent).await?),
         };
         refresh_recent(client, &mut self.recent, filter, size.get()).await?;
-        self.recent.trim(runs_end);
+        self.recent.trim(runs_end, self.config.recent_keep);
         self.runs_end = runs_end;
+        // Normally empty: entries neither in the runs nor in memory, when the runs were deleted to
+        // be rebuilt after this task forgot those entries.
+        let uncovered = runs_end..self.recent.start.max(runs_end);
 
         // Known at once: in the tail. New at once: ruled out by the filter. The rest are looked up
         // in the runs, which cover every entry below the tail.
@@ -378,7 +388,7 @@ impl Worker {
             }
         }
         if !maybe.is_empty() {
-            known.extend(find_in_runs(client, &maybe).await?);
+            known.extend(find_in_runs(client, &maybe, uncovered).await?);
         }
 
         let planned = plan(&self.recent, known, batches, size.get())?;
@@ -539,10 +549,13 @@ async fn refresh_recent(
 }
 
 /// Looks hashes the filter could not rule out up in the lookup runs, and checks the whole hash of
-/// every candidate against the stored event: the entries that hold them.
+/// every candidate against the stored event: the entries that hold them. Hashes not found there
+/// are looked for among the entries of `uncovered` (scanned: a range the runs lack only while
+/// they are rebuilt).
 async fn find_in_runs(
     client: &Object,
     hashes: &[[u8; 32]],
+    uncovered: std::ops::Range<u64>,
 ) -> Result<HashMap<[u8; 32], u64>, AppendError> {
     let keys: Vec<i64> = hashes.iter().map(runs::hash_key).collect();
     let candidates: Vec<i64> = runs::lookup_many(client, Kind::Hash, &keys)
@@ -551,18 +564,34 @@ async fn find_in_runs(
         .map(|(_, leaf)| leaf)
         .collect();
     let mut found = HashMap::new();
-    if candidates.is_empty() {
-        return Ok(found);
-    }
     let asked: HashSet<&[u8; 32]> = hashes.iter().collect();
-    let statement = client.prepare_cached(HASHES_AT).await?;
-    for row in client.query(&statement, &[&candidates]).await? {
-        let leaf: i64 = row.get(0);
-        let hash: &[u8] = row.get(1);
-        if let (Ok(hash), Ok(leaf)) = (<[u8; 32]>::try_from(hash), u64::try_from(leaf))
-            && asked.contains(&hash)
-        {
-            found.insert(hash, leaf);
+    let keep = |found: &mut HashMap<[u8; 32], u64>, rows: Vec<tokio_postgres::Row>| {
+        for row in rows {
+            let leaf: i64 = row.get(0);
+            let hash: &[u8] = row.get(1);
+            if let (Ok(hash), Ok(leaf)) = (<[u8; 32]>::try_from(hash), u64::try_from(leaf))
+                && asked.contains(&hash)
+            {
+                found.insert(hash, leaf);
+            }
+        }
+    };
+    if !candidates.is_empty() {
+        let statement = client.prepare_cached(HASHES_AT).await?;
+        keep(&mut found, client.query(&statement, &[&candidates]).await?);
+    }
+    if !uncovered.is_empty() {
+        let missing: Vec<&[u8]> = hashes
+            .iter()
+            .filter(|hash| !found.contains_key(*hash))
+            .map(|hash| hash.as_slice())
+            .collect();
+        if !missing.is_empty() {
+            let from = i64::try_from(uncovered.start).unwrap_or(i64::MAX);
+            let until = i64::try_from(uncovered.end).unwrap_or(i64::MAX);
+            let statement = client.prepare_cached(FIND_UNCOVERED).await?;
+            let rows = client.query(&statement, &[&from, &until, &missing]).await?;
+            keep(&mut found, rows);
         }
     }
     Ok(found)
