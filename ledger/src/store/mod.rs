@@ -5,16 +5,20 @@
 //!
 //! - [`migrate`] applies the embedded `sql/V*.sql` (refinery), under an advisory lock.
 //! - [`Store`] is a connection pool and every read: tree size, tiles (C2SP tlog-tiles, any width),
-//!   roots, inclusion and consistency proofs (one query each, from the tiles), checkpoints,
+//!   roots, inclusion and consistency proofs (one query each, from the tiles; tiles read for proofs
+//!   are kept in memory, as stored tiles never change), checkpoints,
 //!   entries, device batches, lookups by event hash, EPC, parent, location and time.
 //! - [`Sequencer`] appends [`NewBatch`]es: under the log's advisory lock, in one transaction with
 //!   the events, the changed tiles and the device batches, acknowledged after the durable commit;
-//!   an event already in the log is not appended again. Any number of processes may append.
+//!   an event already in the log is not appended again (an in-memory filter of every event hash
+//!   rules out new events without a query). Any number of processes may append.
 //! - [`Checkpointer`] signs a C2SP checkpoint whenever the tree grew (every 500 ms by default),
 //!   after checking a consistency proof from the previous one.
-//! - [`Indexer`] fills the lookup tables from the entries past its watermark, in sorted batches,
-//!   off the append path: with the [`LookupKeys`] the appender attached to each entry (handed over
-//!   in memory by the sequencer of the same store), or else parsed from the stored JSON.
+//! - [`Indexer`] writes the lookups of the entries past its watermark as sorted runs of pages
+//!   (event hash, EPC, parent, location; `runs`) and a time range per step, off the append path,
+//!   and merges runs in the background: with the [`LookupKeys`] the appender attached to each
+//!   entry (handed over in memory by the sequencer of the same store), or else parsed from the
+//!   stored JSON.
 //! - [`audit`] recomputes everything from the rows and names the first one that does not hold.
 //! - `testing` (feature `testing`): a migrated database per test, and realistic signed events.
 
