@@ -12,8 +12,9 @@
 //! Prints a Markdown table per part. Each part runs on a database of its own, created from the
 //! migrated template and dropped at the end.
 //!
-//! Usage: `ledger-bench [--events N] [--proof-sizes N,N] [--skip-append] [--skip-proofs] [--audit-only]`
-//! (`--audit-only`: build a log of N events with one appender, then time only the audit).
+//! Usage: `ledger-bench [--events N] [--proof-sizes N,N] [--skip-append] [--skip-proofs] [--audit-only]
+//! [--only K]` (`--audit-only`: build a log of N events with one appender, then time only the audit;
+//! `--only K`: of the append runs, only the K-th row, counting from 1).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,6 +44,7 @@ struct Options {
     append: bool,
     proofs: bool,
     audit_only: bool,
+    only: Option<usize>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -52,6 +54,7 @@ fn options() -> anyhow::Result<Options> {
         append: true,
         proofs: true,
         audit_only: false,
+        only: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -69,8 +72,9 @@ fn options() -> anyhow::Result<Options> {
             "--skip-append" => options.append = false,
             "--skip-proofs" => options.proofs = false,
             "--audit-only" => options.audit_only = true,
+            "--only" => options.only = Some(args.next().context("--only needs a number")?.parse()?),
             other => anyhow::bail!(
-                "unknown argument {other}; usage: ledger-bench [--events N] [--proof-sizes N,N] [--skip-append] [--skip-proofs] [--audit-only]"
+                "unknown argument {other}; usage: ledger-bench [--events N] [--proof-sizes N,N] [--skip-append] [--skip-proofs] [--audit-only] [--only K]"
             ),
         }
     }
@@ -89,7 +93,7 @@ fn main() -> anyhow::Result<()> {
             return audit_only(options.events).await;
         }
         if options.append {
-            append_benchmarks(options.events).await?;
+            append_benchmarks(options.events, options.only).await?;
         }
         if options.proofs {
             proof_benchmarks(&options.proof_sizes).await?;
@@ -136,7 +140,7 @@ fn batches(events: &[(String, epcis::EventHash)], size: usize, keys: Keys) -> Ve
 }
 
 #[allow(clippy::print_stdout)]
-async fn append_benchmarks(count: usize) -> anyhow::Result<()> {
+async fn append_benchmarks(count: usize, only: Option<usize>) -> anyhow::Result<()> {
     let started = Instant::now();
     let events = generate_events(count);
     let mean_len = events.iter().map(|(json, _)| json.len()).sum::<usize>() / count.max(1);
@@ -184,7 +188,12 @@ async fn append_benchmarks(count: usize) -> anyhow::Result<()> {
         (1000, 1, true, true, Keys::Parsed),
         (1000, 1, true, false, Keys::Handed),
         (1000, 1, true, false, Keys::Parsed),
-    ] {
+    ]
+    .into_iter()
+    .zip(1..)
+    .filter(|(_, number)| only.is_none_or(|only| only == *number))
+    .map(|(config, _)| config)
+    {
         let run = append_run(&events, size, appenders, shared, indexing, keys).await?;
         let who = match (appenders, shared) {
             (1, _) => "1".to_owned(),
