@@ -353,7 +353,7 @@ impl RunCursor {
                 let kind = Kind::from_code(row.get(0));
                 let bytes: Vec<u8> = row.get(1);
                 match kind {
-                    Some(kind) if !bytes.is_empty() && bytes.len() % PAIR_BYTES == 0 => {
+                    Some(kind) if !bytes.is_empty() && bytes.len().is_multiple_of(PAIR_BYTES) => {
                         pages.push((kind, bytes));
                     }
                     _ => return Err(MergeError::BadPage { run: self.run }),
