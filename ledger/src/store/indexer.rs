@@ -57,7 +57,7 @@ pub enum IndexError {
     Pool(#[source] deadpool_postgres::PoolError),
     #[error("database query failed while indexing")]
     Query(#[source] tokio_postgres::Error),
-    #[error("entry {expected} is missing from the events table (found {found} instead)")]
+    #[error("entry {expected} is missing from the events table (found {found} instead; -1: none)")]
     Gap { expected: u64, found: i64 },
     #[error("the stored event hash of entry {leaf} is not 32 bytes")]
     BadHash { leaf: i64 },
@@ -168,6 +168,13 @@ impl Indexer {
             let until =
                 from.min(runs_end.saturating_add(i64::try_from(self.batch).unwrap_or(i64::MAX)));
             let (keys, count) = self.read_back(&transaction, runs_end, until).await?;
+            if count == 0 {
+                // Entries below the watermark are missing from `events`: nothing to rebuild from.
+                return Err(IndexError::Gap {
+                    expected: u64::try_from(runs_end).unwrap_or(0),
+                    found: -1,
+                });
+            }
             runs::write_run(
                 &transaction,
                 runs_end,
