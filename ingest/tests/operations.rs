@@ -109,20 +109,11 @@ impl Prometheus {
 
     /// The value of an instant query that returns one sample, once it does.
     async fn value(&self, query: &str) -> Option<String> {
-        let url = format!(
-            "{}/api/v1/query?query={}",
-            self.address,
-            query
-                .replace('{', "%7B")
-                .replace('}', "%7D")
-                .replace('"', "%22")
-                .replace('=', "%3D")
-        );
+        let url = format!("{}/api/v1/query", self.address);
+        let query = query.to_owned();
         let body = blocking(move || {
-            ureq::get(&url)
-                .call()
-                .ok()
-                .and_then(|mut response| response.body_mut().read_to_string().ok())
+            let mut response = ureq::get(&url).query("query", &query).call().ok()?;
+            response.body_mut().read_to_string().ok()
         })
         .await?;
         let answer: serde_json::Value = serde_json::from_str(&body).ok()?;

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use ledger::checkpoint::{Origin, TrustedLog};
 use ledger::note::{KeyName, NoteSignerKey, NoteVerifiers};
 use ledger::store::testing::{EventFactory, TestDatabase};
-use ledger::store::{Checkpointer, Indexer, NewBatch, Sequencer, SequencerConfig, Store};
+use ledger::store::{
+    AppendResult, Checkpointer, Indexer, NewBatch, Sequencer, SequencerConfig, Store,
+};
 use ledger::tree::MemoryTree;
 use ledger::{LeafIndex, TreeSize};
 
@@ -18,6 +20,14 @@ fn leaf_hashes(batch: &NewBatch) -> Vec<ledger::Hash> {
         .entries()
         .iter()
         .map(|e| e.record().leaf_hash())
+        .collect()
+}
+
+/// Where each event of an append went: (leaf index, whether it was already in the log).
+fn placed(results: &[AppendResult]) -> Vec<(u64, bool)> {
+    results
+        .iter()
+        .map(|r| (r.leaf_index.get(), r.existing))
         .collect()
 }
 
@@ -42,10 +52,7 @@ async fn appended_events_get_consecutive_leaves_and_a_duplicate_gets_the_existin
     // Events 3 and 7 again, in a new batch with two new events and event 12 twice.
     let mixed = device.batch_of([3, 10, 7, 11, 10]);
     let results = sequencer.append(mixed).await.unwrap();
-    let got: Vec<(u64, bool)> = results
-        .iter()
-        .map(|r| (r.leaf_index.get(), r.existing))
-        .collect();
+    let got = placed(&results);
     assert_eq!(
         got,
         [(3, true), (10, false), (7, true), (11, false), (10, true)]
@@ -98,10 +105,7 @@ async fn a_duplicate_of_an_indexed_event_is_found_through_the_lookup_table() {
     // from the runs' event hash pages.
     let sequencer = Sequencer::start(&store);
     let results = sequencer.append(device.batch_of([42, 50])).await.unwrap();
-    let got: Vec<(u64, bool)> = results
-        .iter()
-        .map(|r| (r.leaf_index.get(), r.existing))
-        .collect();
+    let got = placed(&results);
     assert_eq!(got, [(42, true), (50, false)]);
     sequencer.shutdown().await;
 }
@@ -126,10 +130,7 @@ async fn a_duplicate_is_found_by_the_same_sequencer_after_the_indexer_overtakes_
         .append(device.batch_of([5, 29, 30]))
         .await
         .unwrap();
-    let got: Vec<(u64, bool)> = results
-        .iter()
-        .map(|r| (r.leaf_index.get(), r.existing))
-        .collect();
+    let got = placed(&results);
     assert_eq!(got, [(5, true), (29, true), (30, false)]);
     let again = sequencer.append(device.batch_of(0..31)).await.unwrap();
     assert!(again.iter().all(|r| r.existing));
@@ -152,10 +153,7 @@ async fn a_duplicate_of_what_another_process_appended_and_indexed_is_found() {
     b.shutdown().await;
     Indexer::new(&store_b).catch_up().await.unwrap();
     let results = a.append(device.batch_of([35, 3, 40])).await.unwrap();
-    let got: Vec<(u64, bool)> = results
-        .iter()
-        .map(|r| (r.leaf_index.get(), r.existing))
-        .collect();
+    let got = placed(&results);
     assert_eq!(got, [(35, true), (3, true), (40, false)]);
 
     // The runs are dropped to be rebuilt (they now end below the watermark): a fresh sequencer
@@ -168,10 +166,7 @@ async fn a_duplicate_of_what_another_process_appended_and_indexed_is_found() {
         .unwrap();
     let c = Sequencer::start(&store_b);
     let results = c.append(device.batch_of([0, 39, 41])).await.unwrap();
-    let got: Vec<(u64, bool)> = results
-        .iter()
-        .map(|r| (r.leaf_index.get(), r.existing))
-        .collect();
+    let got = placed(&results);
     assert_eq!(got, [(0, true), (39, true), (41, false)]);
     c.shutdown().await;
     a.shutdown().await;
@@ -207,10 +202,7 @@ async fn a_running_sequencer_finds_duplicates_it_forgot_while_the_runs_are_rebui
         .await
         .unwrap();
     let results = sequencer.append(device.batch_of([2, 20])).await.unwrap();
-    let got: Vec<(u64, bool)> = results
-        .iter()
-        .map(|r| (r.leaf_index.get(), r.existing))
-        .collect();
+    let got = placed(&results);
     assert_eq!(got, [(2, true), (20, false)]);
     sequencer.shutdown().await;
     assert_eq!(count(&store, "SELECT count(*) FROM events").await, 21);

@@ -214,16 +214,7 @@ impl Store {
     pub async fn latest_checkpoint(
         &self,
     ) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
-        let client = self
-            .pool()
-            .get()
-            .await
-            .map_err(CheckpointStoreError::Pool)?;
-        let statement = client.prepare_cached(SELECT_LATEST).await?;
-        match client.query_opt(&statement, &[]).await? {
-            Some(row) => Ok(Some(checkpoint_from_row(&row)?)),
-            None => Ok(None),
-        }
+        self.one_checkpoint(SELECT_LATEST, &[]).await
     }
 
     /// The checkpoint of exactly `size` leaves, if one was signed.
@@ -231,14 +222,23 @@ impl Store {
         &self,
         size: TreeSize,
     ) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
+        let size = i64::try_from(size.get()).unwrap_or(i64::MAX);
+        self.one_checkpoint(SELECT_BY_SIZE, &[&size]).await
+    }
+
+    /// The checkpoint a query selects, if any.
+    async fn one_checkpoint(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
         let client = self
             .pool()
             .get()
             .await
             .map_err(CheckpointStoreError::Pool)?;
-        let statement = client.prepare_cached(SELECT_BY_SIZE).await?;
-        let size = i64::try_from(size.get()).unwrap_or(i64::MAX);
-        match client.query_opt(&statement, &[&size]).await? {
+        let statement = client.prepare_cached(sql).await?;
+        match client.query_opt(&statement, params).await? {
             Some(row) => Ok(Some(checkpoint_from_row(&row)?)),
             None => Ok(None),
         }

@@ -18,7 +18,8 @@ const BITS_SET: u32 = 10;
 /// The number of keys the first segment is sized for; each next one holds twice as many.
 const FIRST_CAPACITY: usize = 1 << 20;
 
-/// A filter of 64-bit keys (the first 8 bytes of event hashes, uniformly distributed).
+/// A filter of 64-bit keys: the lookup runs' keys of event hashes ([`hash_key`](super::runs::hash_key),
+/// their first 8 bytes), uniformly distributed.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HashFilter {
     segments: Vec<Segment>,
@@ -97,7 +98,8 @@ impl HashFilter {
     }
 
     /// Adds a key.
-    pub(crate) fn insert(&mut self, key: u64) {
+    pub(crate) fn insert(&mut self, key: i64) {
+        let key = u64::from_ne_bytes(key.to_ne_bytes());
         let full = self
             .segments
             .last()
@@ -115,7 +117,8 @@ impl HashFilter {
     }
 
     /// False only when the key was never inserted.
-    pub(crate) fn may_contain(&self, key: u64) -> bool {
+    pub(crate) fn may_contain(&self, key: i64) -> bool {
+        let key = u64::from_ne_bytes(key.to_ne_bytes());
         self.segments.iter().any(|segment| segment.may_contain(key))
     }
 
@@ -133,22 +136,15 @@ impl HashFilter {
     }
 }
 
-/// The filter key of an event hash: its first 8 bytes, big-endian (the lookup runs' key of the
-/// hash, as an unsigned number).
-pub(crate) fn filter_key(hash: &[u8; 32]) -> u64 {
-    let mut word = [0; 8];
-    word.copy_from_slice(&hash[..8]);
-    u64::from_be_bytes(word)
-}
-
 #[cfg(test)]
 mod tests {
     use sha2::{Digest, Sha256};
 
     use super::*;
+    use crate::store::runs::hash_key;
 
-    fn key(n: u64) -> u64 {
-        filter_key(&Sha256::digest(n.to_be_bytes()).into())
+    fn key(n: u64) -> i64 {
+        hash_key(&Sha256::digest(n.to_be_bytes()).into())
     }
 
     #[test]
@@ -183,7 +179,7 @@ mod tests {
     #[test]
     fn an_empty_filter_contains_nothing() {
         let filter = HashFilter::new();
-        assert!(!filter.may_contain(0) && !filter.may_contain(u64::MAX));
+        assert!(!filter.may_contain(0) && !filter.may_contain(-1));
         assert_eq!((filter.len(), filter.bytes()), (0, 0));
     }
 }

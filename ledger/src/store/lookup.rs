@@ -1,6 +1,7 @@
 //! Reading entries back: one entry, its device batch, an event by hash, and entries by EPC, parent,
 //! location (through the lookup runs) or time.
 
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use epcis::EventHash;
@@ -18,9 +19,12 @@ use super::runs::{self, Kind};
 const SELECT_ENTRY: &str = "SELECT event_hash, leaf, event FROM events WHERE leaf_index = $1";
 const SELECT_BATCH: &str = "SELECT statement, signature_algorithm, signature, event_hashes
     FROM device_batches WHERE statement_hash = $1";
-const HASH_AT: &str = "SELECT event_hash FROM events WHERE leaf_index = $1";
-const FIND_IN_TAIL: &str = "SELECT leaf_index FROM events
-    WHERE leaf_index >= (SELECT coalesce(max(end_leaf), 0) FROM lookup_runs) AND event_hash = $1";
+const RUNS_END: &str = "SELECT coalesce(max(end_leaf), 0) FROM lookup_runs";
+/// The stored event hashes of some entries.
+const HASHES_AT: &str = "SELECT leaf_index, event_hash FROM events WHERE leaf_index = ANY($1)";
+/// The entries of a range whose hash is one of those asked about (a scan of the range).
+const HASHES_IN_RANGE: &str = "SELECT leaf_index, event_hash FROM events
+    WHERE leaf_index >= $1 AND leaf_index < $2 AND event_hash = ANY($3)";
 const BY_TIME: &str = "SELECT first_leaf, end_leaf FROM event_time_ranges
     WHERE min_time <= $2 AND max_time >= $1 ORDER BY first_leaf";
 
@@ -131,32 +135,19 @@ impl Store {
     /// from the entries they do not cover yet).
     pub async fn find_event(&self, hash: &EventHash) -> Result<Option<LeafIndex>, ReadError> {
         let client = self.pool().get().await?;
-        let bytes = hash.as_bytes();
-        let mut found = None;
-        // The runs key hashes by their first 8 bytes: check the whole hash of each candidate.
-        let check = client.prepare_cached(HASH_AT).await?;
-        for leaf in runs::lookup(&client, Kind::Hash, runs::hash_key(bytes)).await? {
-            let stored = client.query_opt(&check, &[&leaf]).await?;
-            if stored.is_some_and(|row| row.get::<_, &[u8]>(0) == bytes.as_slice()) {
-                found = Some(leaf);
-                break;
-            }
-        }
-        if found.is_none() {
-            let statement = client.prepare_cached(FIND_IN_TAIL).await?;
-            if let Some(row) = client.query_opt(&statement, &[&bytes.as_slice()]).await? {
-                found = Some(row.get::<_, i64>(0));
-            }
-        }
+        // Where the runs end is read first: the runs only grow, so the lookup in them that follows
+        // covers at least that much, and the scan covers the rest.
+        let runs_end: i64 = client.query_one(RUNS_END, &[]).await?.get(0);
+        let unindexed = u64::try_from(runs_end).unwrap_or(0)..u64::MAX;
+        let found = find_hashes(&client, &[*hash.as_bytes()], unindexed).await?;
         found
+            .into_values()
+            .next()
             .map(|leaf| {
-                u64::try_from(leaf)
-                    .ok()
-                    .and_then(|leaf| LeafIndex::new(leaf).ok())
-                    .ok_or_else(|| ReadError::Corrupt {
-                        what: "leaf index",
-                        reason: format!("{leaf} is not a leaf index"),
-                    })
+                LeafIndex::new(leaf).map_err(|_| ReadError::Corrupt {
+                    what: "leaf index",
+                    reason: format!("{leaf} is not a leaf index"),
+                })
             })
             .transpose()
     }
@@ -208,4 +199,51 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Finds the entries holding some event hashes: looks them up in the lookup runs (by their first 8
+/// bytes) and checks each candidate's whole hash against the stored event; hashes not found there
+/// are looked for among the entries of `unindexed` (a scan of that range, which the caller knows
+/// the runs may not cover). Hashes in neither are left out.
+pub(crate) async fn find_hashes(
+    client: &deadpool_postgres::Client,
+    hashes: &[[u8; 32]],
+    unindexed: Range<u64>,
+) -> Result<HashMap<[u8; 32], u64>, tokio_postgres::Error> {
+    let keys: Vec<i64> = hashes.iter().map(runs::hash_key).collect();
+    let candidates: Vec<i64> = runs::lookup_many(client, Kind::Hash, &keys)
+        .await?
+        .into_iter()
+        .map(|(_, leaf)| leaf)
+        .collect();
+    let asked: HashSet<&[u8; 32]> = hashes.iter().collect();
+    let mut found = HashMap::new();
+    let keep = |found: &mut HashMap<[u8; 32], u64>, rows: Vec<tokio_postgres::Row>| {
+        for row in rows {
+            let leaf: i64 = row.get(0);
+            let hash: &[u8] = row.get(1);
+            if let (Ok(hash), Ok(leaf)) = (<[u8; 32]>::try_from(hash), u64::try_from(leaf))
+                && asked.contains(&hash)
+            {
+                found.insert(hash, leaf);
+            }
+        }
+    };
+    if !candidates.is_empty() {
+        let statement = client.prepare_cached(HASHES_AT).await?;
+        keep(&mut found, client.query(&statement, &[&candidates]).await?);
+    }
+    let missing: Vec<&[u8]> = hashes
+        .iter()
+        .filter(|hash| !found.contains_key(*hash))
+        .map(|hash| hash.as_slice())
+        .collect();
+    if !unindexed.is_empty() && !missing.is_empty() {
+        let from = i64::try_from(unindexed.start).unwrap_or(i64::MAX);
+        let until = i64::try_from(unindexed.end).unwrap_or(i64::MAX);
+        let statement = client.prepare_cached(HASHES_IN_RANGE).await?;
+        let rows = client.query(&statement, &[&from, &until, &missing]).await?;
+        keep(&mut found, rows);
+    }
+    Ok(found)
 }

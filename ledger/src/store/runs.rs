@@ -213,6 +213,7 @@ const INSERT_PAGES_SQL: &str = "INSERT INTO lookup_pages (run_id, kind, last_key
     SELECT $1, * FROM unnest($2::smallint[], $3::bigint[], $4::integer[], $5::bigint[], $6::bytea[])";
 const RUN_PAGES: &str =
     "SELECT kind, pairs FROM lookup_pages WHERE run_id = $1 ORDER BY kind, last_key, page";
+const PAGES_OF_KIND: &str = "SELECT pairs FROM lookup_pages WHERE kind = $1";
 const DELETE_PAGES: &str = "DELETE FROM lookup_pages WHERE run_id = ANY($1)";
 const DELETE_RUNS: &str = "DELETE FROM lookup_runs WHERE run_id = ANY($1)";
 /// For each key, in every live run: the pages whose last key is the key, and the first page after
@@ -472,6 +473,25 @@ pub(crate) async fn lookup_many(
         found.extend(leaves_on_page(pairs, key).map(|leaf| (key, leaf)));
     }
     Ok(found)
+}
+
+/// Calls `each` with the key of every pair of `kind` in every live run (in no particular order),
+/// reading the pages as a stream: memory stays at one page.
+pub(crate) async fn for_each_key(
+    client: &deadpool_postgres::Client,
+    kind: Kind,
+    mut each: impl FnMut(i64),
+) -> Result<(), tokio_postgres::Error> {
+    let statement = client.prepare_cached(PAGES_OF_KIND).await?;
+    let rows = client.query_raw(&statement, [kind.code()]).await?;
+    futures_util::pin_mut!(rows);
+    while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+        let pairs: &[u8] = row.get(0);
+        for pair in pairs.chunks_exact(PAIR_BYTES) {
+            each(read_i64(pair));
+        }
+    }
+    Ok(())
 }
 
 /// The key of an event hash in the runs: its first 8 bytes as a big-endian `i64`.

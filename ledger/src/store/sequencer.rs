@@ -35,11 +35,12 @@ use crate::size::{LeafIndex, TreeSize};
 use crate::tiles::{Tile, TileFrontier, TileId, tiles_of_tree};
 
 use super::entry::{AppendResult, NewBatch};
-use super::filter::{HashFilter, filter_key};
+use super::filter::HashFilter;
 use super::indexer::{Indexer, LockWait};
 use super::keys::HandedKeys;
 use super::locks;
 use super::log::{ReadError, Store, index_to_db, read_tiles, tree_size_from_db, width_to_db};
+use super::lookup::find_hashes;
 use super::runs::{self, Kind};
 
 /// The most entries committed in one transaction (a group of queued batches).
@@ -58,17 +59,9 @@ const SELECT_STATE: &str = "
            (SELECT coalesce(max(leaf_index) + 1, 0) FROM events)";
 const SELECT_RECENT: &str = "
     SELECT leaf_index, event_hash FROM events WHERE leaf_index >= $1 AND leaf_index < $2";
-/// The stored event hashes of some entries.
-const HASHES_AT: &str = "SELECT leaf_index, event_hash FROM events WHERE leaf_index = ANY($1)";
-/// The event hash pages of every live run, for loading the filter.
-const HASH_PAGES: &str = "SELECT pairs FROM lookup_pages WHERE kind = 4";
 /// The least number of latest entries whose hashes stay in memory by default (a client retrying
 /// a batch it sent moments ago is answered without a lookup).
 pub const DEFAULT_RECENT_KEEP: u64 = 100_000;
-/// The entries of a range the lookup runs do not cover (while they are rebuilt) whose hash is one
-/// of those asked about.
-const FIND_UNCOVERED: &str = "SELECT leaf_index, event_hash FROM events
-    WHERE leaf_index >= $1 AND leaf_index < $2 AND event_hash = ANY($3)";
 const COPY_EVENTS: &str = "COPY events (leaf_index, event_hash, leaf, event) FROM STDIN BINARY";
 const INSERT_EVENTS: &str = "
     INSERT INTO events (leaf_index, event_hash, leaf, event)
@@ -382,13 +375,13 @@ impl Worker {
                 let hash = entry.event_hash().as_bytes();
                 if let Some(&leaf) = self.recent.leaves.get(hash) {
                     known.insert(*hash, leaf);
-                } else if filter.may_contain(filter_key(hash)) && seen.insert(*hash) {
+                } else if filter.may_contain(runs::hash_key(hash)) && seen.insert(*hash) {
                     maybe.push(*hash);
                 }
             }
         }
         if !maybe.is_empty() {
-            known.extend(find_in_runs(client, &maybe, uncovered).await?);
+            known.extend(find_hashes(client, &maybe, uncovered).await?);
         }
 
         let planned = plan(&self.recent, known, batches, size.get())?;
@@ -429,7 +422,7 @@ impl Worker {
             self.recent
                 .leaves
                 .insert(hash, planned.first_leaf + offset as u64);
-            filter.insert(filter_key(&hash));
+            filter.insert(runs::hash_key(&hash));
         }
         // Committed: hand the lookup keys to the indexer, when every new entry has them (a run
         // with a gap would be read back from the database anyway).
@@ -500,19 +493,7 @@ async fn load_filter(client: &Object, recent: &mut Recent) -> Result<HashFilter,
         .await?
         .get(0);
     let mut filter = HashFilter::new();
-    let statement = client.prepare_cached(HASH_PAGES).await?;
-    let rows = client
-        .query_raw(&statement, std::iter::empty::<i64>())
-        .await?;
-    pin_mut!(rows);
-    while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
-        let pairs: &[u8] = row.get(0);
-        for pair in pairs.chunks_exact(16) {
-            let mut key = [0; 8];
-            key.copy_from_slice(&pair[..8]);
-            filter.insert(u64::from_be_bytes(key));
-        }
-    }
+    runs::for_each_key(client, Kind::Hash, |key| filter.insert(key)).await?;
     recent.reset(u64::try_from(runs_end).unwrap_or(0));
     tracing::info!(
         hashes = filter.len(),
@@ -541,60 +522,11 @@ async fn refresh_recent(
         let hash: &[u8] = row.get(1);
         if let (Ok(hash), Ok(leaf)) = (<[u8; 32]>::try_from(hash), u64::try_from(leaf)) {
             recent.leaves.insert(hash, leaf);
-            filter.insert(filter_key(&hash));
+            filter.insert(runs::hash_key(&hash));
         }
     }
     recent.end = size;
     Ok(())
-}
-
-/// Looks hashes the filter could not rule out up in the lookup runs, and checks the whole hash of
-/// every candidate against the stored event: the entries that hold them. Hashes not found there
-/// are looked for among the entries of `uncovered` (scanned: a range the runs lack only while
-/// they are rebuilt).
-async fn find_in_runs(
-    client: &Object,
-    hashes: &[[u8; 32]],
-    uncovered: std::ops::Range<u64>,
-) -> Result<HashMap<[u8; 32], u64>, AppendError> {
-    let keys: Vec<i64> = hashes.iter().map(runs::hash_key).collect();
-    let candidates: Vec<i64> = runs::lookup_many(client, Kind::Hash, &keys)
-        .await?
-        .into_iter()
-        .map(|(_, leaf)| leaf)
-        .collect();
-    let mut found = HashMap::new();
-    let asked: HashSet<&[u8; 32]> = hashes.iter().collect();
-    let keep = |found: &mut HashMap<[u8; 32], u64>, rows: Vec<tokio_postgres::Row>| {
-        for row in rows {
-            let leaf: i64 = row.get(0);
-            let hash: &[u8] = row.get(1);
-            if let (Ok(hash), Ok(leaf)) = (<[u8; 32]>::try_from(hash), u64::try_from(leaf))
-                && asked.contains(&hash)
-            {
-                found.insert(hash, leaf);
-            }
-        }
-    };
-    if !candidates.is_empty() {
-        let statement = client.prepare_cached(HASHES_AT).await?;
-        keep(&mut found, client.query(&statement, &[&candidates]).await?);
-    }
-    if !uncovered.is_empty() {
-        let missing: Vec<&[u8]> = hashes
-            .iter()
-            .filter(|hash| !found.contains_key(*hash))
-            .map(|hash| hash.as_slice())
-            .collect();
-        if !missing.is_empty() {
-            let from = i64::try_from(uncovered.start).unwrap_or(i64::MAX);
-            let until = i64::try_from(uncovered.end).unwrap_or(i64::MAX);
-            let statement = client.prepare_cached(FIND_UNCOVERED).await?;
-            let rows = client.query(&statement, &[&from, &until, &missing]).await?;
-            keep(&mut found, rows);
-        }
-    }
-    Ok(found)
 }
 
 /// Decides, for every entry of the group, whether it is new (and its leaf index) or already in
