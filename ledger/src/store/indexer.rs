@@ -57,8 +57,10 @@ pub enum IndexError {
     Pool(#[source] deadpool_postgres::PoolError),
     #[error("database query failed while indexing")]
     Query(#[source] tokio_postgres::Error),
-    #[error("entry {expected} is missing from the events table (found {found} instead; -1: none)")]
+    #[error("entry {expected} is missing from the events table (found {found} instead)")]
     Gap { expected: u64, found: i64 },
+    #[error("the entries from {from} on, below the watermark, are missing from the events table")]
+    Missing { from: u64 },
     #[error("the stored event hash of entry {leaf} is not 32 bytes")]
     BadHash { leaf: i64 },
     #[error("the lookup runs end at entry {runs_end}, past the watermark {watermark}")]
@@ -170,9 +172,8 @@ impl Indexer {
             let (keys, count) = self.read_back(&transaction, runs_end, until).await?;
             if count == 0 {
                 // Entries below the watermark are missing from `events`: nothing to rebuild from.
-                return Err(IndexError::Gap {
-                    expected: u64::try_from(runs_end).unwrap_or(0),
-                    found: -1,
+                return Err(IndexError::Missing {
+                    from: u64::try_from(runs_end).unwrap_or(0),
                 });
             }
             runs::write_run(
