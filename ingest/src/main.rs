@@ -10,6 +10,12 @@ use ingest::Application;
 use ingest::config::{Config, LogFormat, Overrides};
 use secrecy::SecretString;
 
+/// jemalloc instead of glibc's malloc: the capture path allocates and frees many small objects per
+/// event on several threads and a large buffer per request, which glibc's allocator served at
+/// about 16 % of the machine's CPU under load (BENCHMARKS.md, "Ingest").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// tagtrail ingest: accepts EPCIS 2.0 capture documents from devices (signed batch statements)
 /// and EPCIS clients (site API tokens), validates and hashes every event, appends it to the
 /// ledger and answers with receipts.

@@ -29,6 +29,10 @@ use tagtrail_bench::harness::start_ingest;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
+/// The allocator of the `ingest` binary, so that the service measured here runs as deployed.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Rows per durable transaction of the COPY baseline.
 const BASELINE_CHUNK: usize = 10_000;
 
