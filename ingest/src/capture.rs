@@ -374,18 +374,17 @@ impl Analysed {
             let Some(hash) = self.hashes[index] else {
                 continue;
             };
-            let json = if event.raw().contains_key("@context") {
+            let json = if event.has_context() {
                 // `analyse` refused documents with ignoreFields, the only reason this can fail.
                 let alone = self_contained_event(event.raw(), &context)
                     .map_err(|error| CaptureError::Internal(error.to_string()))?;
                 Value::Object(alone).to_string()
             } else {
-                // The same JSON without copying the event first.
-                serde_json::to_string(&StoredEvent {
-                    context: shared.as_ref(),
-                    event: event.raw(),
-                })
-                .map_err(|error| CaptureError::Internal(error.to_string()))?
+                // The same JSON, written from the parsed event (no JSON object built for it).
+                match &shared {
+                    Some(context) => event.to_json_with_context(context),
+                    None => event.to_json(),
+                }
             };
             let attestation = match (caller, statement_hash) {
                 (Caller::Device { device, .. }, Some(statement)) => Attestation::Device {
@@ -401,9 +400,8 @@ impl Analysed {
             let record = LeafRecord::new(hash, captured_at, attestation)
                 .map_err(|error| CaptureError::Internal(error.to_string()))?;
             // The lookup keys from the parsed event: the indexer need not parse it again.
-            entries.push(
-                NewEntry::new(record, json).with_lookup_keys(LookupKeys::of_event(event.raw())),
-            );
+            entries
+                .push(NewEntry::new(record, json).with_lookup_keys(LookupKeys::of_parsed(event)));
         }
         let batch = match signed {
             Some(signed) => NewBatch::from_device(signed, entries),
@@ -411,27 +409,6 @@ impl Analysed {
         };
         // Entries are built from the same statement just above: a mismatch would be a bug here.
         batch.map_err(|error| CaptureError::Internal(error.to_string()))
-    }
-}
-
-/// An event as stored: the document's `@context` first, then the event's members (as
-/// [`self_contained_event`] builds it for an event without a context of its own).
-struct StoredEvent<'a> {
-    context: Option<&'a Value>,
-    event: &'a Map<String, Value>,
-}
-
-impl serde::Serialize for StoredEvent<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap as _;
-        let mut map = serializer.serialize_map(Some(self.event.len() + 1))?;
-        if let Some(context) = self.context {
-            map.serialize_entry("@context", context)?;
-        }
-        for (key, value) in self.event {
-            map.serialize_entry(key, value)?;
-        }
-        map.end()
     }
 }
 
@@ -593,22 +570,34 @@ mod tests {
         value["epcisBody"]["eventList"][1]["@context"] =
             serde_json::json!({"other": "https://o.example/"});
         value["epcisBody"]["eventList"][1]["other:field"] = Value::from("y");
-        let body = serde_json::to_vec(&value).unwrap();
-        let analysed = analyse(&body, &Limits::default()).unwrap();
+        // Only the EPCIS context: events are stored without an `@context` of their own.
+        let mut plain = event(3);
+        plain["eventID"] = Value::from("ni:///sha-256;x\"y\u{e9}\n?ver=CBV2.0");
         let caller = Caller::Site {
             site: ledger::SiteId::parse("s").unwrap(),
             token: crate::auth::TokenId::parse("0123456789abcdef").unwrap(),
         };
-        let batch = analysed
-            .batch(&caller, None, &[0, 1], UnixMillis::from_millis(0))
-            .unwrap();
-        let context = document_context(analysed.document());
-        for (index, entry) in batch.entries().iter().enumerate() {
-            let expected =
-                self_contained_event(analysed.document().events()[index].raw(), &context).unwrap();
-            assert_eq!(entry.event(), Value::Object(expected.clone()).to_string());
-            let hash = event_hash(&expected, &HashContext::new()).unwrap();
-            assert_eq!(Some(hash), analysed.hashes()[index]);
+        for body in [
+            serde_json::to_vec(&value).unwrap(),
+            document(&[plain, event(4)]),
+        ] {
+            let analysed = analyse(&body, &Limits::default()).unwrap();
+            let batch = analysed
+                .batch(&caller, None, &[0, 1], UnixMillis::from_millis(0))
+                .unwrap();
+            let context = document_context(analysed.document());
+            for (index, entry) in batch.entries().iter().enumerate() {
+                let event = &analysed.document().events()[index];
+                let expected = self_contained_event(event.raw(), &context).unwrap();
+                assert_eq!(entry.event(), Value::Object(expected.clone()).to_string());
+                let hash = event_hash(&expected, &HashContext::new()).unwrap();
+                assert_eq!(Some(hash), analysed.hashes()[index]);
+                // The keys handed to the indexer are those it would read from the stored text.
+                assert_eq!(
+                    entry.lookup_keys(),
+                    Some(&LookupKeys::of_json(entry.event()).unwrap())
+                );
+            }
         }
     }
 

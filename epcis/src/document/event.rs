@@ -280,6 +280,35 @@ impl Event {
         self.raw().get("@context")
     }
 
+    /// Whether the event carries an `@context` of its own (without building [`raw`](Self::raw)).
+    pub fn has_context(&self) -> bool {
+        self.members.get("@context").is_some()
+    }
+
+    /// The JSON text of the event with `context` as its `@context`, written first, then the
+    /// event's members in their original order: what [`to_json`](Self::to_json) gives an event
+    /// that carries no `@context` of its own, made self-contained. An event that has one keeps
+    /// it (the member is not repeated) and `context` is left out.
+    pub fn to_json_with_context(&self, context: &Value) -> String {
+        struct WithContext<'a>(&'a Value, &'a Object);
+        impl serde::Serialize for WithContext<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap as _;
+                let mut map = serializer.serialize_map(Some(self.1.len() + 1))?;
+                map.serialize_entry("@context", self.0)?;
+                for (key, value) in self.1.iter() {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+        }
+        if self.has_context() {
+            return self.to_json();
+        }
+        // As in `to_json`: serialising JSON values cannot fail.
+        serde_json::to_string(&WithContext(context, &self.members)).unwrap_or_default()
+    }
+
     /// `eventTime`, parsed.
     pub fn event_time(&self) -> Option<Timestamp> {
         self.str_member("eventTime")
@@ -340,9 +369,9 @@ impl Event {
 
     /// `readPoint.id`.
     pub fn read_point(&self) -> Option<&str> {
-        self.object_member("readPoint")
+        self.node_object_member("readPoint")
             .and_then(|point| point.get("id"))
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
     }
 
     /// The whole `readPoint` object (it may carry extension members besides `id`).
@@ -352,9 +381,9 @@ impl Event {
 
     /// `bizLocation.id`.
     pub fn biz_location(&self) -> Option<&str> {
-        self.object_member("bizLocation")
+        self.node_object_member("bizLocation")
             .and_then(|location| location.get("id"))
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
     }
 
     /// The whole `bizLocation` object (it may carry extension members besides `id`).
@@ -364,7 +393,7 @@ impl Event {
 
     /// `epcList` (Object and Transaction events).
     pub fn epc_list(&self) -> Strings<'_> {
-        Strings::of(self.raw().get("epcList"))
+        Strings::of_node(self.members.get("epcList"))
     }
 
     /// `parentID` (Aggregation, Transaction and Association events).
@@ -374,17 +403,17 @@ impl Event {
 
     /// `childEPCs` (Aggregation and Association events).
     pub fn child_epcs(&self) -> Strings<'_> {
-        Strings::of(self.raw().get("childEPCs"))
+        Strings::of_node(self.members.get("childEPCs"))
     }
 
     /// `inputEPCList` (Transformation events).
     pub fn input_epc_list(&self) -> Strings<'_> {
-        Strings::of(self.raw().get("inputEPCList"))
+        Strings::of_node(self.members.get("inputEPCList"))
     }
 
     /// `outputEPCList` (Transformation events).
     pub fn output_epc_list(&self) -> Strings<'_> {
-        Strings::of(self.raw().get("outputEPCList"))
+        Strings::of_node(self.members.get("outputEPCList"))
     }
 
     /// Every instance-level identifier the event names, with the list it comes from:
@@ -479,6 +508,13 @@ impl Event {
 
     fn str_member(&self, key: &str) -> Option<&str> {
         self.members.get(key).and_then(Json::as_str)
+    }
+
+    fn node_object_member(&self, key: &str) -> Option<&Object> {
+        match self.members.get(key) {
+            Some(Node::Object(object)) => Some(object),
+            _ => None,
+        }
     }
 
     fn object_member(&self, key: &str) -> Option<&Map<String, Value>> {

@@ -4,12 +4,21 @@ use std::slice;
 
 use serde_json::{Map, Value};
 
+use crate::json::{Json, Node};
+
 /// The strings of a JSON list member (`epcList`, `childEPCs`, `set`, ...), in order. Elements
 /// that are not strings are skipped; an absent or non-list member yields nothing.
 #[derive(Debug, Clone)]
 pub struct Strings<'a> {
     single: Option<&'a str>,
-    items: slice::Iter<'a, Value>,
+    items: Items<'a>,
+}
+
+/// The list a [`Strings`] walks: from a `serde_json::Value` or from the parsed event itself.
+#[derive(Debug, Clone)]
+enum Items<'a> {
+    Values(slice::Iter<'a, Value>),
+    Nodes(slice::Iter<'a, Node>),
 }
 
 impl<'a> Strings<'a> {
@@ -20,14 +29,23 @@ impl<'a> Strings<'a> {
         };
         Self {
             single: None,
-            items: items.iter(),
+            items: Items::Values(items.iter()),
+        }
+    }
+
+    /// The strings of a list member of a parsed event (no `serde_json::Value` built).
+    pub(crate) fn of_node(member: Option<&'a Node>) -> Self {
+        let items: &'a [Node] = member.and_then(Json::as_array).unwrap_or_default();
+        Self {
+            single: None,
+            items: Items::Nodes(items.iter()),
         }
     }
 
     pub(crate) fn one(single: &'a str) -> Self {
         Self {
             single: Some(single),
-            items: [].iter(),
+            items: Items::Values([].iter()),
         }
     }
 }
@@ -39,7 +57,10 @@ impl<'a> Iterator for Strings<'a> {
         if let Some(single) = self.single.take() {
             return Some(single);
         }
-        self.items.by_ref().find_map(Value::as_str)
+        match &mut self.items {
+            Items::Values(items) => items.by_ref().find_map(Value::as_str),
+            Items::Nodes(items) => items.by_ref().find_map(Json::as_str),
+        }
     }
 }
 

@@ -70,6 +70,26 @@ impl LookupKeys {
         )
     }
 
+    /// The keys of an event as `epcis` parsed it: the same as [`of_event`](Self::of_event) of its
+    /// JSON object, without building that object.
+    pub fn of_parsed(event: &epcis::document::Event) -> Self {
+        let epcs = event
+            .epc_list()
+            .chain(event.child_epcs())
+            .chain(event.input_epc_list())
+            .chain(event.output_epc_list());
+        Self::build(
+            epcs,
+            event.parent_id(),
+            [event.read_point(), event.biz_location()]
+                .into_iter()
+                .flatten(),
+            event
+                .event_time()
+                .map(|time| PgTimestamp::from_unix_nanos(time.unix_nanos())),
+        )
+    }
+
     /// The keys of an event's JSON text, as stored. Fails when the text is not a JSON object or
     /// a member the keys come from has the wrong type; an `eventTime` that is not a valid
     /// timestamp is left out.
