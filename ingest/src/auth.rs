@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::{AuthFailure, DatabaseError};
-use crate::registry::{self, DeviceStatus};
+use crate::registry::{self, DeviceStatus, RegistryGeneration};
 
 /// The header carrying the device's encoded batch statement (base64).
 pub const BATCH_STATEMENT_HEADER: &str = "TagTrail-Batch-Statement";
@@ -331,14 +331,15 @@ impl From<DatabaseError> for AuthError {
 pub async fn authenticate(
     client: &deadpool_postgres::Client,
     credentials: Credentials,
-) -> Result<Caller, AuthError> {
+) -> Result<(Caller, RegistryGeneration), AuthError> {
     match credentials {
         Credentials::Token(token) => {
-            let site = site_of_token(client, &token).await?;
-            Ok(Caller::Site {
+            let (site, generation) = checked_token(client, &token).await?;
+            let caller = Caller::Site {
                 site,
                 token: token.id().clone(),
-            })
+            };
+            Ok((caller, generation))
         }
         Credentials::Device {
             statement,
@@ -378,13 +379,14 @@ pub async fn authenticate(
                     ),
                 ))
             })?;
-            Ok(Caller::Device {
+            let caller = Caller::Device {
                 device,
                 site: record.site,
                 restricted: record.restricted,
                 statement,
                 signature,
-            })
+            };
+            Ok((caller, record.generation))
         }
     }
 }
@@ -394,6 +396,14 @@ pub async fn site_of_token(
     client: &deadpool_postgres::Client,
     token: &SiteToken,
 ) -> Result<SiteId, AuthError> {
+    Ok(checked_token(client, token).await?.0)
+}
+
+/// The site of a valid, unrevoked token and the registry generation it was read at.
+async fn checked_token(
+    client: &deadpool_postgres::Client,
+    token: &SiteToken,
+) -> Result<(SiteId, RegistryGeneration), AuthError> {
     let refused = || {
         AuthError::Refused(AuthFailure::new(
             "Authorization",
@@ -409,7 +419,7 @@ pub async fn site_of_token(
     if !matches || record.revoked {
         return Err(refused());
     }
-    Ok(record.site)
+    Ok((record.site, record.generation))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -19,6 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{Config, DatabaseConfig, Limits};
 use crate::metrics::Metrics;
+use crate::registry::AllowedCache;
 
 /// What every request handler shares.
 #[derive(Debug)]
@@ -27,6 +28,8 @@ pub struct AppState {
     pub(crate) sequencer: Sequencer,
     pub(crate) limits: Limits,
     pub(crate) metrics: Arc<Metrics>,
+    /// Answers of recent location checks, reused within one registry generation.
+    pub(crate) allowed: AllowedCache,
 }
 
 /// A built, listening ingest service.
@@ -78,6 +81,7 @@ impl Application {
             sequencer: sequencer.clone(),
             limits: config.limits,
             metrics: Arc::new(Metrics::new()),
+            allowed: AllowedCache::default(),
         });
         let mut server = HttpServer::new(move || {
             App::new()

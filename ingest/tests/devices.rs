@@ -288,6 +288,130 @@ async fn a_restricted_device_speaks_only_for_its_own_locations() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_location_taken_from_its_site_is_refused_to_the_next_capture() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("warehouse-1", &[DOCK, STORE]).await;
+    let signer = app.device("dock-door-1", &site, 1, &[]).await;
+    let client = app.client(Credential::Device(signer));
+    // The same caller naming the same location twice: the second check may reuse the first's
+    // answer, which was read in the same registry generation.
+    for serial in [1, 2] {
+        let reply = capture(&client, document(&[serial], DOCK), false).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+    }
+    ingest::registry::remove_site_location(
+        &mut app.admin,
+        &site,
+        &ingest::location::SiteLocation::parse(DOCK).unwrap(),
+    )
+    .await
+    .unwrap();
+    let before = app.counts().await;
+    let reply = capture(&client, document(&[3], DOCK), false).await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert!(reply.body.to_string().contains(DOCK), "{}", reply.body);
+    assert_eq!(app.counts().await, before);
+    // The site's other location is still its own.
+    let reply = capture(&client, document(&[4], STORE), false).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_registry_change_moves_the_generation_and_the_service_cannot() {
+    let mut app = TestApp::spawn().await;
+    async fn generation(client: &tokio_postgres::Client) -> i64 {
+        client
+            .query_one("SELECT generation FROM registry_generation", &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+    let mut last = generation(&app.admin).await;
+    let mut moved = |now: i64, what: &str| {
+        assert!(now > last, "{what} left the generation at {now}");
+        last = now;
+    };
+    let site = app.site("warehouse-1", &[DOCK, STORE]).await;
+    moved(generation(&app.admin).await, "adding a site");
+    let _signer = app.device("dock-door-1", &site, 1, &[DOCK]).await;
+    moved(generation(&app.admin).await, "adding a device");
+    let device = DeviceId::parse("dock-door-1").unwrap();
+    ingest::registry::set_device_status(
+        &app.admin,
+        &device,
+        ingest::registry::DeviceStatus::Disabled,
+    )
+    .await
+    .unwrap();
+    moved(generation(&app.admin).await, "disabling a device");
+    ingest::registry::rekey_device(
+        &mut app.admin,
+        &device,
+        &DeviceSigningKey::from_seed(&[9; 32]).public_key(),
+    )
+    .await
+    .unwrap();
+    moved(generation(&app.admin).await, "re-keying a device");
+    let _token = app.token(&site).await;
+    moved(generation(&app.admin).await, "creating a token");
+    ingest::registry::remove_site_location(
+        &mut app.admin,
+        &site,
+        &ingest::location::SiteLocation::parse(STORE).unwrap(),
+    )
+    .await
+    .unwrap();
+    moved(generation(&app.admin).await, "removing a location");
+    // Any statement changing a registry table counts (a statement trigger on each), even one
+    // that changes no row.
+    for table in [
+        "sites",
+        "site_locations",
+        "devices",
+        "device_keys",
+        "device_status_changes",
+        "device_locations",
+        "site_tokens",
+        "site_token_revocations",
+    ] {
+        app.admin
+            .execute(
+                &format!("INSERT INTO {table} SELECT * FROM {table} WHERE false"),
+                &[],
+            )
+            .await
+            .unwrap();
+        moved(generation(&app.admin).await, table);
+    }
+    // The service role reads the generation and cannot move it.
+    let url = app
+        .db
+        .login_role(common::SERVICE_ROLE, "tagtrail_ingest")
+        .await
+        .unwrap();
+    let (service, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let read: i64 = service
+        .query_one("SELECT generation FROM registry_generation", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(read, last);
+    let refused = service
+        .execute("UPDATE registry_generation SET generation = 0", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_site_pattern_covers_every_extension_of_its_gln_in_either_spelling() {
     let mut app = TestApp::spawn().await;
     let site = app

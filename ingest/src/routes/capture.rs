@@ -14,7 +14,7 @@ use crate::capture::{self, ErrorBehaviour};
 use crate::error::{CaptureError, ExceptionType, JobError, Problem, ProblemViolation};
 use crate::jobs::{self, CaptureId, CaptureJob, NewJob, Receipt};
 use crate::metrics::CaptureOutcome;
-use crate::registry;
+use crate::registry::AllowedError;
 use crate::startup::AppState;
 
 /// The EPCIS version this service speaks (`GS1-EPCIS-Version`).
@@ -90,7 +90,7 @@ async fn capture_document(
         return Err(body_too_large(&limits, length));
     }
 
-    let caller = {
+    let (caller, generation) = {
         let client = state
             .pool
             .get()
@@ -121,14 +121,16 @@ async fn capture_document(
             } => Some((device, *restricted)),
             Caller::Site { .. } => None,
         };
-        let client = state
-            .pool
-            .get()
+        // One statement fewer when this caller named these locations before, in the same
+        // registry generation as its authentication.
+        let allowed = state
+            .allowed
+            .allowed(&state.pool, generation, caller.site(), device, &keys)
             .await
-            .map_err(|e| CaptureError::Unavailable(e.into()))?;
-        let allowed = registry::allowed_locations(&client, caller.site(), device, &keys)
-            .await
-            .map_err(database_error)?;
+            .map_err(|error| match error {
+                AllowedError::Pool(error) => CaptureError::Unavailable(error.into()),
+                AllowedError::Database(error) => database_error(error),
+            })?;
         let forbidden = capture::forbidden(&locations, &allowed, &caller);
         if !forbidden.is_empty() {
             return Err(CaptureError::Forbidden(forbidden));
