@@ -72,6 +72,49 @@ async fn appended_events_get_consecutive_leaves_and_a_duplicate_gets_the_existin
 }
 
 #[tokio::test]
+async fn small_and_large_groups_are_stored_byte_for_byte() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1);
+    // 10 entries go in with one INSERT; 3,000 (about 2 MB) with COPY, in several messages.
+    let batches = [device.next_batch(10), device.next_batch(3_000)];
+    let mut expected = Vec::new();
+    for batch in &batches {
+        for entry in batch.entries() {
+            expected.push((
+                entry.event_hash().as_bytes().to_vec(),
+                entry.record().encode(),
+                entry.event().to_owned(),
+            ));
+        }
+    }
+    for batch in batches {
+        sequencer.append(batch).await.unwrap();
+    }
+    let client = store.pool().get().await.unwrap();
+    let rows = client
+        .query(
+            "SELECT leaf_index, event_hash, leaf, event FROM events ORDER BY leaf_index",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), expected.len());
+    for (leaf, (row, (hash, record, event))) in rows.iter().zip(&expected).enumerate() {
+        assert_eq!(row.get::<_, i64>(0), i64::try_from(leaf).unwrap());
+        assert_eq!(&row.get::<_, Vec<u8>>(1), hash, "event hash of leaf {leaf}");
+        assert_eq!(
+            &row.get::<_, Vec<u8>>(2),
+            record,
+            "leaf record of leaf {leaf}"
+        );
+        assert_eq!(&row.get::<_, String>(3), event, "event of leaf {leaf}");
+    }
+    sequencer.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_duplicate_of_an_indexed_event_is_found_through_the_lookup_table() {
     let db = TestDatabase::create().await.unwrap();
     let store = Store::connect(db.url()).unwrap();

@@ -22,12 +22,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use bytes::{BufMut, Bytes, BytesMut};
 use deadpool_postgres::{GenericClient, Object};
-use futures_util::pin_mut;
+use futures_util::{SinkExt, pin_mut};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Statement};
 
 use crate::hash::Hash;
@@ -608,26 +607,81 @@ impl<'a> NewRows<'a> {
     }
 }
 
-/// `COPY`s the rows into `events` (two round trips, not pipelinable).
+/// `COPY`s the rows into `events` (two round trips, not pipelinable). The rows are encoded here in
+/// PostgreSQL's binary COPY format straight into large `CopyData` messages (no per-row future or
+/// dynamically typed parameter).
 async fn copy_entries(
     client: &Client,
     copy: &Statement,
     rows: &NewRows<'_>,
 ) -> Result<(), AppendError> {
-    let sink = client.copy_in(copy).await?;
-    let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::BYTEA, Type::BYTEA, Type::TEXT]);
-    pin_mut!(writer);
+    let sink = client.copy_in::<_, Bytes>(copy).await?;
+    pin_mut!(sink);
+    let mut encoder = CopyEncoder::new();
     for i in 0..rows.len() {
-        let values: [&(dyn ToSql + Sync); 4] = [
-            &rows.leaves[i],
-            &rows.event_hashes[i],
+        encoder.row(
+            rows.leaves[i],
+            rows.event_hashes[i],
             &rows.records[i],
-            &rows.events[i],
-        ];
-        writer.as_mut().write(&values).await?;
+            rows.events[i],
+        );
+        if encoder.len() >= COPY_CHUNK_BYTES {
+            sink.as_mut().send(encoder.take()).await?;
+        }
     }
-    writer.finish().await?;
+    sink.as_mut().send(encoder.finish()).await?;
+    sink.finish().await?;
     Ok(())
+}
+
+/// The size at which an encoded chunk of rows is sent as one `CopyData` message.
+const COPY_CHUNK_BYTES: usize = 512 * 1024;
+
+/// Rows of `events` in PostgreSQL's binary COPY format: the signature, flags and header extension
+/// length, then per row a field count and each field as a length and its bytes (big-endian), and a
+/// trailer of -1.
+struct CopyEncoder {
+    buffer: BytesMut,
+}
+
+impl CopyEncoder {
+    const SIGNATURE: &'static [u8; 11] = b"PGCOPY\n\xff\r\n\0";
+
+    fn new() -> Self {
+        let mut buffer = BytesMut::with_capacity(COPY_CHUNK_BYTES + 64 * 1024);
+        buffer.put_slice(Self::SIGNATURE);
+        buffer.put_i32(0); // flags: no OIDs
+        buffer.put_i32(0); // no header extension
+        Self { buffer }
+    }
+
+    /// One row: `(leaf_index bigint, event_hash bytea, leaf bytea, event text)`.
+    fn row(&mut self, leaf: i64, event_hash: &[u8], record: &[u8], event: &str) {
+        self.buffer.put_i16(4);
+        self.buffer.put_i32(8);
+        self.buffer.put_i64(leaf);
+        for field in [event_hash, record, event.as_bytes()] {
+            // Fields are far below 1 GiB (the request body limit bounds an event).
+            self.buffer
+                .put_i32(i32::try_from(field.len()).unwrap_or(i32::MAX));
+            self.buffer.put_slice(field);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// The rows encoded so far, to be sent.
+    fn take(&mut self) -> Bytes {
+        self.buffer.split().freeze()
+    }
+
+    /// The rest, with the trailer.
+    fn finish(mut self) -> Bytes {
+        self.buffer.put_i16(-1);
+        self.buffer.freeze()
+    }
 }
 
 /// Inserts the rows into `events` with one statement. Sends it on the first poll, so that it can
