@@ -335,6 +335,13 @@ impl Worker {
             return Err(AppendError::Stopped);
         };
         let client = &connection.client;
+        if self.filter.is_none() {
+            // Loading reads every hash page of the runs (about 160 MB at 10M entries): done before
+            // the append lock is taken, so that appenders in other processes are not held up
+            // meanwhile. The runs only grow, and `refresh_recent` reads under the lock every entry
+            // from where they ended when the load began.
+            self.filter = Some(load_filter(client, &mut self.recent).await?);
+        }
 
         let (begun, locked, state) = tokio::join!(
             client.batch_execute("BEGIN"),
