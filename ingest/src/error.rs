@@ -204,6 +204,9 @@ pub enum DatabaseError {
     Query(#[from] tokio_postgres::Error),
     #[error("a stored {what} is malformed: {reason}")]
     Corrupt { what: &'static str, reason: String },
+    /// One failure answered to several callers (the capture jobs written together).
+    #[error(transparent)]
+    Shared(std::sync::Arc<DatabaseError>),
 }
 
 impl DatabaseError {
@@ -218,6 +221,7 @@ impl DatabaseError {
                         .is_none_or(|db| is_transient_state(db.code().code()))
             }
             Self::Corrupt { .. } => false,
+            Self::Shared(error) => error.is_transient(),
         }
     }
 }

@@ -111,12 +111,6 @@ pub struct NewJob<'a> {
     pub errors: &'a [Problem],
 }
 
-const INSERT_JOB: &str = "
-    INSERT INTO capture_jobs (capture_id, site_id, device_id, token_id, error_behaviour, created_at,
-                              finished_at, appended, leaf_indexes, errors)
-    VALUES ($1, $2, $3, $4, $5, to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0),
-            $8, $9, $10::text::jsonb)";
-
 const JOB_COLUMNS: &str = "
     capture_id, error_behaviour,
     to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
@@ -126,34 +120,150 @@ const JOB_COLUMNS: &str = "
 const SELECT_EVENTS: &str =
     "SELECT leaf_index, event_hash, event FROM events WHERE leaf_index = ANY($1)";
 
-/// Records a finished capture.
-pub async fn insert(
-    client: &deadpool_postgres::Client,
-    job: &NewJob<'_>,
-) -> Result<(), DatabaseError> {
-    let (device, token) = match job.caller {
-        Caller::Device { device, .. } => (Some(device.as_str()), None),
-        Caller::Site { token, .. } => (None, Some(token.as_str())),
-    };
-    let leaves: Vec<Option<i64>> = job
-        .leaf_indexes
-        .iter()
-        .map(|leaf| leaf.map(|leaf| i64::try_from(leaf).unwrap_or(i64::MAX)))
-        .collect();
-    let errors = serde_json::to_string(job.errors).unwrap_or_else(|_| "[]".to_owned());
-    let created = i64::try_from(job.created_at_ms).unwrap_or(i64::MAX);
-    let finished = i64::try_from(job.finished_at_ms).unwrap_or(i64::MAX);
-    let appended = i32::try_from(job.appended).unwrap_or(i32::MAX);
-    let statement = client.prepare_cached(INSERT_JOB).await?;
+/// The most capture jobs written in one statement.
+const MAX_JOBS_PER_WRITE: usize = 256;
+
+const INSERT_JOBS: &str = "
+    INSERT INTO capture_jobs (capture_id, site_id, device_id, token_id, error_behaviour, created_at,
+                              finished_at, appended, leaf_indexes, errors)
+    SELECT id, site, device, token, behaviour, to_timestamp(created / 1000.0),
+           to_timestamp(finished / 1000.0), appended, leaves::bigint[], errors::jsonb
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+                $7::bigint[], $8::integer[], $9::text[], $10::text[])
+         AS j(id, site, device, token, behaviour, created, finished, appended, leaves, errors)";
+
+/// A capture job's row, owned, as the [`JobWriter`] takes it.
+struct JobRow {
+    id: String,
+    site: String,
+    device: Option<String>,
+    token: Option<String>,
+    behaviour: &'static str,
+    created: i64,
+    finished: i64,
+    appended: i32,
+    /// The leaf indexes as a PostgreSQL array literal (`{3,NULL,4}`).
+    leaves: String,
+    errors: String,
+}
+
+impl JobRow {
+    fn of(job: &NewJob<'_>) -> Self {
+        let (device, token) = match job.caller {
+            Caller::Device { device, .. } => (Some(device.as_str().to_owned()), None),
+            Caller::Site { token, .. } => (None, Some(token.as_str().to_owned())),
+        };
+        let mut leaves = String::with_capacity(2 + 8 * job.leaf_indexes.len());
+        leaves.push('{');
+        for (i, leaf) in job.leaf_indexes.iter().enumerate() {
+            if i > 0 {
+                leaves.push(',');
+            }
+            match leaf {
+                Some(leaf) => leaves.push_str(&leaf.to_string()),
+                None => leaves.push_str("NULL"),
+            }
+        }
+        leaves.push('}');
+        Self {
+            id: job.id.as_str().to_owned(),
+            site: job.caller.site().as_str().to_owned(),
+            device,
+            token,
+            behaviour: job.behaviour.as_str(),
+            created: i64::try_from(job.created_at_ms).unwrap_or(i64::MAX),
+            finished: i64::try_from(job.finished_at_ms).unwrap_or(i64::MAX),
+            appended: i32::try_from(job.appended).unwrap_or(i32::MAX),
+            leaves,
+            errors: serde_json::to_string(job.errors).unwrap_or_else(|_| "[]".to_owned()),
+        }
+    }
+}
+
+type JobReply = tokio::sync::oneshot::Sender<Result<(), std::sync::Arc<DatabaseError>>>;
+
+/// Records capture jobs: the jobs of captures finishing together are inserted by one statement in
+/// one transaction (one round trip and one durable commit instead of one each). A job is recorded,
+/// durably, when [`record`](Self::record) returns. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct JobWriter {
+    queue: tokio::sync::mpsc::Sender<(JobRow, JobReply)>,
+}
+
+impl std::fmt::Debug for JobRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobRow").field("id", &self.id).finish()
+    }
+}
+
+impl JobWriter {
+    /// Starts the writing task on the current runtime; it ends when the last handle is dropped,
+    /// after writing what was queued.
+    pub fn start(pool: deadpool_postgres::Pool) -> Self {
+        let (queue, mut jobs) = tokio::sync::mpsc::channel::<(JobRow, JobReply)>(1024);
+        tokio::spawn(async move {
+            while let Some(first) = jobs.recv().await {
+                let mut group = vec![first];
+                while group.len() < MAX_JOBS_PER_WRITE {
+                    match jobs.try_recv() {
+                        Ok(job) => group.push(job),
+                        Err(_) => break,
+                    }
+                }
+                let (rows, replies): (Vec<JobRow>, Vec<JobReply>) = group.into_iter().unzip();
+                let outcome = write_jobs(&pool, &rows).await.map_err(std::sync::Arc::new);
+                for reply in replies {
+                    let _ = reply.send(outcome.clone());
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    /// Records a finished capture, durably, together with the jobs of other captures finishing
+    /// at the same time.
+    pub async fn record(&self, job: &NewJob<'_>) -> Result<(), DatabaseError> {
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        let stopped = || DatabaseError::Corrupt {
+            what: "capture job writer",
+            reason: "it has stopped".to_owned(),
+        };
+        self.queue
+            .send((JobRow::of(job), reply))
+            .await
+            .map_err(|_| stopped())?;
+        match outcome.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(DatabaseError::Shared(error)),
+            Err(_) => Err(stopped()),
+        }
+    }
+}
+
+/// Inserts the rows with one statement (its own transaction, committed durably).
+async fn write_jobs(pool: &deadpool_postgres::Pool, rows: &[JobRow]) -> Result<(), DatabaseError> {
+    let client = pool.get().await?;
+    let column = |f: fn(&JobRow) -> Option<&str>| rows.iter().map(f).collect::<Vec<_>>();
+    let ids = column(|r| Some(r.id.as_str()));
+    let sites = column(|r| Some(r.site.as_str()));
+    let devices = column(|r| r.device.as_deref());
+    let tokens = column(|r| r.token.as_deref());
+    let behaviours = column(|r| Some(r.behaviour));
+    let leaves = column(|r| Some(r.leaves.as_str()));
+    let errors = column(|r| Some(r.errors.as_str()));
+    let created: Vec<i64> = rows.iter().map(|r| r.created).collect();
+    let finished: Vec<i64> = rows.iter().map(|r| r.finished).collect();
+    let appended: Vec<i32> = rows.iter().map(|r| r.appended).collect();
+    let statement = client.prepare_cached(INSERT_JOBS).await?;
     client
         .execute(
             &statement,
             &[
-                &job.id.as_str(),
-                &job.caller.site().as_str(),
-                &device,
-                &token,
-                &job.behaviour.as_str(),
+                &ids,
+                &sites,
+                &devices,
+                &tokens,
+                &behaviours,
                 &created,
                 &finished,
                 &appended,

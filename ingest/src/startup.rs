@@ -18,6 +18,7 @@ use ledger::store::{Checkpointer, CheckpointerHandle, Indexer, IndexerHandle, Se
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{Config, DatabaseConfig, Limits};
+use crate::jobs::JobWriter;
 use crate::metrics::Metrics;
 use crate::registry::AllowedCache;
 
@@ -30,6 +31,8 @@ pub struct AppState {
     pub(crate) metrics: Arc<Metrics>,
     /// Answers of recent location checks, reused within one registry generation.
     pub(crate) allowed: AllowedCache,
+    /// Records capture jobs, several per statement.
+    pub(crate) jobs: JobWriter,
 }
 
 /// A built, listening ingest service.
@@ -76,12 +79,14 @@ impl Application {
             .local_addr()
             .context("Failed to read the listening address")?
             .port();
+        let jobs = JobWriter::start(pool.clone());
         let state = web::Data::new(AppState {
             pool,
             sequencer: sequencer.clone(),
             limits: config.limits,
             metrics: Arc::new(Metrics::new()),
             allowed: AllowedCache::default(),
+            jobs,
         });
         let mut server = HttpServer::new(move || {
             App::new()

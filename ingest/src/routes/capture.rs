@@ -188,28 +188,21 @@ async fn capture_document(
     let id = CaptureId::generate()
         .map_err(|error| CaptureError::Internal(format!("failed to read random bytes: {error}")))?;
     let finished_at = now_millis();
-    {
-        let client = state
-            .pool
-            .get()
-            .await
-            .map_err(|e| CaptureError::Unavailable(e.into()))?;
-        jobs::insert(
-            &client,
-            &NewJob {
-                id: &id,
-                caller: &caller,
-                behaviour,
-                created_at_ms: created_at,
-                finished_at_ms: finished_at,
-                appended,
-                leaf_indexes: &leaf_indexes,
-                errors: &errors,
-            },
-        )
+    // Written together with the jobs of other captures finishing now, durably, before the answer.
+    state
+        .jobs
+        .record(&NewJob {
+            id: &id,
+            caller: &caller,
+            behaviour,
+            created_at_ms: created_at,
+            finished_at_ms: finished_at,
+            appended,
+            leaf_indexes: &leaf_indexes,
+            errors: &errors,
+        })
         .await
         .map_err(database_error)?;
-    }
     let rejected = errors.len();
     state.metrics.events(
         appended as u64,
