@@ -1,4 +1,5 @@
 //! The `tagtrail` binary's GS1 commands, run as a user would run them.
+#![allow(clippy::expect_used)] // a failed expect is a failed test
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

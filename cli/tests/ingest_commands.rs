@@ -40,20 +40,7 @@ fn args(list: &[&str]) -> Vec<String> {
 }
 
 fn examples() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "jsonld") {
-                out.push(path);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/gs1-epcis/examples"), &mut out);
-    out.sort();
-    out
+    ledger::store::testing::testdata_documents("gs1-epcis/examples")
 }
 
 fn locations(file: &Path) -> Vec<String> {

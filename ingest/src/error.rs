@@ -204,6 +204,9 @@ pub enum DatabaseError {
     Query(#[from] tokio_postgres::Error),
     #[error("a stored {what} is malformed: {reason}")]
     Corrupt { what: &'static str, reason: String },
+    /// A task the request needed has stopped (the service is shutting down).
+    #[error("the {0} has stopped")]
+    Stopped(&'static str),
     /// One failure answered to several callers (the capture jobs written together).
     #[error(transparent)]
     Shared(std::sync::Arc<DatabaseError>),
@@ -221,6 +224,8 @@ impl DatabaseError {
                         .is_none_or(|db| is_transient_state(db.code().code()))
             }
             Self::Corrupt { .. } => false,
+            // Another replica, or this one restarted, can take the retry.
+            Self::Stopped(_) => true,
             Self::Shared(error) => error.is_transient(),
         }
     }

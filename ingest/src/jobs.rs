@@ -2,7 +2,7 @@
 //! EPCIS 2.0 capture job with one receipt per event.
 
 use std::collections::HashMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use deadpool_postgres::GenericClient as _;
 use epcis::EventHash;
@@ -147,6 +147,12 @@ struct JobRow {
     errors: String,
 }
 
+impl fmt::Debug for JobRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobRow").field("id", &self.id).finish()
+    }
+}
+
 impl JobRow {
     fn of(job: &NewJob<'_>) -> Self {
         let (device, token) = match job.caller {
@@ -159,10 +165,11 @@ impl JobRow {
             if i > 0 {
                 leaves.push(',');
             }
-            match leaf {
-                Some(leaf) => leaves.push_str(&leaf.to_string()),
-                None => leaves.push_str("NULL"),
-            }
+            // Writing to a String cannot fail.
+            let _ = match leaf {
+                Some(leaf) => write!(leaves, "{leaf}"),
+                None => leaves.write_str("NULL"),
+            };
         }
         leaves.push('}');
         Self {
@@ -188,12 +195,6 @@ type JobReply = tokio::sync::oneshot::Sender<Result<(), std::sync::Arc<DatabaseE
 #[derive(Debug, Clone)]
 pub struct JobWriter {
     queue: tokio::sync::mpsc::Sender<(JobRow, JobReply)>,
-}
-
-impl std::fmt::Debug for JobRow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JobRow").field("id", &self.id).finish()
-    }
 }
 
 impl JobWriter {
@@ -224,10 +225,7 @@ impl JobWriter {
     /// at the same time.
     pub async fn record(&self, job: &NewJob<'_>) -> Result<(), DatabaseError> {
         let (reply, outcome) = tokio::sync::oneshot::channel();
-        let stopped = || DatabaseError::Corrupt {
-            what: "capture job writer",
-            reason: "it has stopped".to_owned(),
-        };
+        let stopped = || DatabaseError::Stopped("capture job writer");
         self.queue
             .send((JobRow::of(job), reply))
             .await

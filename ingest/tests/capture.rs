@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use common::{TestApp, blocking, capture, cli_hashes, document, get, receipts};
 use ingest::client::Credential;
@@ -13,26 +13,7 @@ use ingest::client::Credential;
 const HERE: &str = "urn:epc:id:sgln:0614141.00777.0";
 
 fn examples() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path
-                .extension()
-                .is_some_and(|e| e == "jsonld" || e == "json")
-            {
-                out.push(path);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/gs1-epcis/examples"),
-        &mut out,
-    );
-    out.sort();
-    out
+    ledger::store::testing::testdata_documents("gs1-epcis/examples")
 }
 
 /// Every readPoint and bizLocation id of a document.

@@ -3,33 +3,14 @@
 //! GS1 reference documents and the CBV event-hash examples.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use std::path::{Path, PathBuf};
-
 use epcis::document::Document;
 use ledger::store::LookupKeys;
-
-fn documents(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            documents(&path, found);
-        } else if path
-            .extension()
-            .is_some_and(|extension| extension == "json" || extension == "jsonld")
-        {
-            found.push(path);
-        }
-    }
-}
+use ledger::store::testing::testdata_documents;
 
 #[test]
 fn keys_of_parsed_events_are_the_keys_of_their_json() {
-    let testdata: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "testdata"]
-        .iter()
-        .collect();
-    let mut paths = Vec::new();
-    documents(&testdata.join("gs1-epcis").join("examples"), &mut paths);
-    documents(&testdata.join("event-hash").join("examples"), &mut paths);
+    let mut paths = testdata_documents("gs1-epcis/examples");
+    paths.extend(testdata_documents("event-hash/examples"));
     let mut events = 0;
     let mut with_epcs = 0;
     let mut with_locations = 0;

@@ -286,24 +286,21 @@ impl Event {
     }
 
     /// The JSON text of the event with `context` as its `@context`, written first, then the
-    /// event's members in their original order: what [`to_json`](Self::to_json) gives an event
-    /// that carries no `@context` of its own, made self-contained. An event that has one keeps
-    /// it (the member is not repeated) and `context` is left out.
+    /// event's other members in their original order: for an event that carries no `@context` of
+    /// its own, [`to_json`](Self::to_json) made self-contained. An `@context` of the event's own
+    /// is replaced, not merged (merging is the caller's to do, before).
     pub fn to_json_with_context(&self, context: &Value) -> String {
         struct WithContext<'a>(&'a Value, &'a Object);
         impl serde::Serialize for WithContext<'_> {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 use serde::ser::SerializeMap as _;
-                let mut map = serializer.serialize_map(Some(self.1.len() + 1))?;
+                let mut map = serializer.serialize_map(None)?;
                 map.serialize_entry("@context", self.0)?;
-                for (key, value) in self.1.iter() {
+                for (key, value) in self.1.iter().filter(|(key, _)| *key != "@context") {
                     map.serialize_entry(key, value)?;
                 }
                 map.end()
             }
-        }
-        if self.has_context() {
-            return self.to_json();
         }
         // As in `to_json`: serialising JSON values cannot fail.
         serde_json::to_string(&WithContext(context, &self.members)).unwrap_or_default()
@@ -936,6 +933,25 @@ fn time_member(object: &Map<String, Value>, key: &str) -> Option<Timestamp> {
 mod tests {
     use super::*;
     use crate::document::Document;
+
+    #[test]
+    fn json_with_a_context_puts_it_first_and_replaces_the_event_s_own() {
+        let context = serde_json::json!([{"ex": "https://ex.example/"}]);
+        let plain =
+            Event::parse(br#"{"type":"ObjectEvent","action":"OBSERVE","n":[1,2.5,null]}"#).unwrap();
+        assert_eq!(
+            plain.to_json_with_context(&context),
+            r#"{"@context":[{"ex":"https://ex.example/"}],"type":"ObjectEvent","action":"OBSERVE","n":[1,2.5,null]}"#
+        );
+        let own = Event::parse(
+            br#"{"type":"ObjectEvent","@context":{"o":"https://o.example/"},"action":"ADD"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            own.to_json_with_context(&context),
+            r#"{"@context":[{"ex":"https://ex.example/"}],"type":"ObjectEvent","action":"ADD"}"#
+        );
+    }
 
     const FULL_OBJECT_EVENT: &str = include_str!(
         "../../../testdata/gs1-epcis/examples/WithFullCombinationOfFields/object_event_all_possible_fields.jsonld"

@@ -440,6 +440,38 @@ fn now_millis() -> UnixMillis {
     UnixMillis::from_millis(millis)
 }
 
+/// The JSON documents (`.json`, `.jsonld`) under `testdata/<dir>` of this repository, in every
+/// subdirectory, sorted: the GS1 reference examples (`gs1-epcis/examples`) and the CBV event-hash
+/// examples (`event-hash/examples`) that tests walk.
+///
+/// # Panics
+///
+/// When the directory cannot be read (a test without its data is a broken test).
+pub fn testdata_documents(dir: &str) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+        let entries = std::fs::read_dir(dir)
+            .unwrap_or_else(|error| panic!("cannot read {}: {error}", dir.display()));
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path
+                .extension()
+                .is_some_and(|extension| extension == "json" || extension == "jsonld")
+            {
+                found.push(path);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata")
+        .join(dir);
+    let mut found = Vec::new();
+    walk(&root, &mut found);
+    found.sort();
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
