@@ -79,12 +79,8 @@ async fn a_device_signed_capture_is_stored_with_its_attestation() {
     );
 
     // Each leaf record names the device, the statement it signed and the event's place in it.
-    let rows = app
-        .admin
-        .query("SELECT leaf FROM events ORDER BY leaf_index", &[])
-        .await
-        .unwrap();
-    assert_eq!(rows.len(), 3);
+    let records = ledger::store::testing::stored_leaf_records(&app.admin).await;
+    assert_eq!(records.len(), 3);
     let batch = app
         .admin
         .query_one("SELECT statement_hash, statement FROM device_batches", &[])
@@ -93,8 +89,8 @@ async fn a_device_signed_capture_is_stored_with_its_attestation() {
     let statement_hash: Vec<u8> = batch.get(0);
     let statement = BatchStatement::decode(&batch.get::<_, Vec<u8>>(1)).unwrap();
     assert_eq!(statement.device().as_str(), "dock-door-1");
-    for (index, row) in rows.iter().enumerate() {
-        let record = LeafRecord::decode(&row.get::<_, Vec<u8>>(0)).unwrap();
+    for (index, stored) in records.iter().enumerate() {
+        let record = LeafRecord::decode(stored).unwrap();
         match record.attestation() {
             Attestation::Device {
                 device,

@@ -14,6 +14,7 @@ use ledger::store::{
     AUDIT_CONNECTIONS, AuditError, AuditOptions, AuditProblem, AuditReport, Checkpointer,
     NoProgress, Sequencer, Store, audit,
 };
+use ledger::tiles::{decode_entry_bundle, encode_entry_bundle};
 
 /// A log of 700 entries in batches of 250, 250, 100 and 100, with a checkpoint after each.
 async fn written_log() -> (TestDatabase, Store) {
@@ -48,6 +49,46 @@ async fn tamper(db: &TestDatabase, sql: &str) {
         .batch_execute(&format!("SET session_replication_role = replica; {sql}"))
         .await
         .unwrap();
+}
+
+/// Changes the leaf record of entry `leaf` inside its entry bundle row, as the superuser with
+/// triggers disabled: the row is split into its records, `change` is applied to the one, and the
+/// row is written back.
+async fn tamper_leaf_record(db: &TestDatabase, leaf: i64, change: impl FnOnce(&mut Vec<u8>)) {
+    let client = db.connect().await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT bundle_index, first, entries FROM entry_bundles
+             WHERE bundle_index = $1::bigint / 256 AND first <= $1::bigint % 256 AND width > $1::bigint % 256",
+            &[&leaf],
+        )
+        .await
+        .unwrap();
+    let (bundle, first): (i64, i16) = (row.get(0), row.get(1));
+    let mut records: Vec<Vec<u8>> = decode_entry_bundle(row.get(2))
+        .unwrap()
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    change(&mut records[(leaf % 256 - i64::from(first)) as usize]);
+    let entries = encode_entry_bundle(records.iter().map(Vec::as_slice)).unwrap();
+    client
+        .batch_execute("SET session_replication_role = replica")
+        .await
+        .unwrap();
+    let changed = client
+        .execute(
+            "UPDATE entry_bundles SET entries = $3 WHERE bundle_index = $1 AND first = $2",
+            &[&bundle, &first, &entries],
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
+/// Sets a leaf record's capture time (bytes 33..41) to 1 ms: the record still decodes.
+fn change_capture_time(record: &mut Vec<u8>) {
+    record[33..41].copy_from_slice(&1u64.to_be_bytes());
 }
 
 fn entry_of(problem: &AuditProblem) -> Option<u64> {
@@ -130,13 +171,7 @@ async fn a_changed_stored_event_hash_is_caught() {
 #[tokio::test]
 async fn a_changed_leaf_record_is_caught_and_blamed_on_the_entry() {
     let (db, store) = written_log().await;
-    // Change the capture time (bytes 33..41 of the record): the record still decodes.
-    tamper(
-        &db,
-        "UPDATE events SET leaf = overlay(leaf PLACING '\\x0000000000000001'::bytea FROM 34 FOR 8)
-         WHERE leaf_index = 123",
-    )
-    .await;
+    tamper_leaf_record(&db, 123, change_capture_time).await;
     let problem = run_audit(&store).await.problem.expect("a problem");
     assert_eq!(entry_of(&problem), Some(123), "{problem}");
     assert!(
@@ -150,11 +185,7 @@ async fn a_changed_leaf_record_is_caught_and_blamed_on_the_entry() {
 #[tokio::test]
 async fn an_undecodable_leaf_record_is_caught() {
     let (db, store) = written_log().await;
-    tamper(
-        &db,
-        "UPDATE events SET leaf = '\\x02'::bytea || substring(leaf FROM 2) WHERE leaf_index = 7",
-    )
-    .await;
+    tamper_leaf_record(&db, 7, |record| record[0] = 0x02).await;
     let problem = run_audit(&store).await.problem.expect("a problem");
     assert_eq!(entry_of(&problem), Some(7), "{problem}");
     assert!(problem.to_string().contains("malformed"), "{problem}");
@@ -285,18 +316,117 @@ async fn without_event_hashes_the_audit_still_checks_leaves_tiles_and_checkpoint
     let clean = audit(&store, options, Arc::new(NoProgress)).await.unwrap();
     assert_eq!(clean.problem, None);
     assert!(!clean.event_hashes_recomputed);
-    tamper(
-        &db,
-        "UPDATE events SET leaf = overlay(leaf PLACING '\\x0000000000000001'::bytea FROM 34 FOR 8)
-         WHERE leaf_index = 600",
-    )
-    .await;
+    tamper_leaf_record(&db, 600, change_capture_time).await;
     let report = audit(&store, options, Arc::new(NoProgress)).await.unwrap();
     assert_eq!(
         report.problem.as_ref().and_then(entry_of),
         Some(600),
         "{:?}",
         report.problem
+    );
+}
+
+#[tokio::test]
+async fn without_event_hashes_the_audit_still_checks_where_the_events_end() {
+    let (db, store) = written_log().await;
+    let options = AuditOptions {
+        recompute_event_hashes: false,
+        hashing_threads: 0,
+    };
+    // The last event goes: its leaf record is then past the log's events.
+    tamper(&db, "DELETE FROM events WHERE leaf_index = 699").await;
+    for options in [options, AuditOptions::default()] {
+        let problem = audit(&store, options, Arc::new(NoProgress))
+            .await
+            .unwrap()
+            .problem
+            .expect("a problem");
+        assert_eq!(entry_of(&problem), Some(699), "{problem}");
+        assert!(
+            problem.to_string().contains("the log's events end at 699"),
+            "{problem}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_entry_bundle_row_is_caught_as_missing() {
+    let (db, store) = written_log().await;
+    // Entries 500..512: the third append's records in the second bundle.
+    tamper(
+        &db,
+        "DELETE FROM entry_bundles WHERE bundle_index = 1 AND first = 244",
+    )
+    .await;
+    for recompute_event_hashes in [false, true] {
+        let options = AuditOptions {
+            recompute_event_hashes,
+            hashing_threads: 1,
+        };
+        let problem = audit(&store, options, Arc::new(NoProgress))
+            .await
+            .unwrap()
+            .problem
+            .expect("a problem");
+        assert_eq!(entry_of(&problem), Some(500), "{problem}");
+        assert!(
+            problem
+                .to_string()
+                .contains("missing: the next stored leaf record is entry 512"),
+            "{problem}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_entry_bundle_row_that_does_not_hold_its_width_is_caught() {
+    let (db, store) = written_log().await;
+    // The row holding entries 256..500 claims to hold 256..506.
+    tamper(
+        &db,
+        "UPDATE entry_bundles SET width = 250 WHERE bundle_index = 1 AND first = 0",
+    )
+    .await;
+    let problem = run_audit(&store).await.problem.expect("a problem");
+    assert_eq!(entry_of(&problem), Some(500), "{problem}");
+    assert!(
+        problem.to_string().contains(
+            "its entry bundle row (bundle 1, entries 0 to 250) holds 244 records where its first and width say 250"
+        ),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn an_entry_bundle_row_repeating_entries_is_caught() {
+    let (db, store) = written_log().await;
+    // A second row for entries 356..500 (copies of the stored records), between the two real rows
+    // of the second bundle.
+    let client = db.connect().await.unwrap();
+    let stored: Vec<u8> = client
+        .query_one(
+            "SELECT entries FROM entry_bundles WHERE bundle_index = 1 AND first = 0",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let records = decode_entry_bundle(&stored).unwrap();
+    let repeated = encode_entry_bundle(records[100..244].iter().copied()).unwrap();
+    client
+        .execute(
+            "INSERT INTO entry_bundles VALUES (1, 100, 244, $1)",
+            &[&repeated],
+        )
+        .await
+        .unwrap();
+    let problem = run_audit(&store).await.problem.expect("a problem");
+    assert_eq!(entry_of(&problem), Some(500), "{problem}");
+    assert!(
+        problem
+            .to_string()
+            .contains("stored twice: an entry bundle row holds entries from 356 again"),
+        "{problem}"
     );
 }
 

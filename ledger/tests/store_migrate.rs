@@ -4,8 +4,13 @@
 // Test helpers outside `#[test]` functions unwrap too: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ledger::store::migrate;
+use epcis::EventHash;
+use ledger::ids::{SiteId, UnixMillis};
+use ledger::record::{Attestation, LeafRecord};
+use ledger::size::LeafIndex;
 use ledger::store::testing::TestDatabase;
+use ledger::store::{Store, migrate, migrate_to_version};
+use ledger::tiles::decode_entry_bundle;
 
 /// The SQLSTATE of the refusal, and whether the message says why.
 async fn refusal(client: &tokio_postgres::Client, sql: &str) -> (String, String) {
@@ -71,13 +76,15 @@ async fn the_ingest_role_cannot_update_delete_or_truncate_ledger_tables() {
     let client = db.connect().await.unwrap();
     client
         .batch_execute(
-            "INSERT INTO events VALUES (0, sha256('a'), '\\x00', '{}');
+            "INSERT INTO events VALUES (0, sha256('a'), '{}');
+             INSERT INTO entry_bundles VALUES (0, 0, 1, '\\x000100');
              SET ROLE tagtrail_ingest;",
         )
         .await
         .unwrap();
     for table in [
         "events",
+        "entry_bundles",
         "device_batches",
         "tiles",
         "checkpoints",
@@ -95,7 +102,10 @@ async fn the_ingest_role_cannot_update_delete_or_truncate_ledger_tables() {
     }
     // It may append and read.
     client
-        .batch_execute("INSERT INTO events VALUES (1, sha256('b'), '\\x00', '{}')")
+        .batch_execute(
+            "INSERT INTO events VALUES (1, sha256('b'), '{}');
+             INSERT INTO entry_bundles VALUES (0, 1, 2, '\\x000101')",
+        )
         .await
         .unwrap();
     let count: i64 = client
@@ -167,12 +177,13 @@ async fn the_reader_role_can_only_read() {
         .unwrap()
         .get(0);
     assert_eq!(count, 0);
-    let (code, _) = refusal(
-        &client,
-        "INSERT INTO events VALUES (0, sha256('a'), '\\x00', '{}')",
-    )
-    .await;
-    assert_eq!(code, "42501");
+    for sql in [
+        "INSERT INTO events VALUES (0, sha256('a'), '{}')",
+        "INSERT INTO entry_bundles VALUES (0, 0, 1, '\\x000100')",
+    ] {
+        let (code, _) = refusal(&client, sql).await;
+        assert_eq!(code, "42501", "{sql}");
+    }
 }
 
 #[tokio::test]
@@ -182,13 +193,15 @@ async fn triggers_refuse_changes_even_from_the_owner() {
     let client = db.connect().await.unwrap();
     client
         .batch_execute(
-            "INSERT INTO events VALUES (0, sha256('a'), '\\x00', '{}');
+            "INSERT INTO events VALUES (0, sha256('a'), '{}');
+             INSERT INTO entry_bundles VALUES (0, 0, 1, '\\x000100');
              INSERT INTO checkpoints VALUES (1, sha256('r'), 'note');",
         )
         .await
         .unwrap();
     for table in [
         "events",
+        "entry_bundles",
         "device_batches",
         "tiles",
         "checkpoints",
@@ -221,9 +234,150 @@ async fn triggers_refuse_changes_even_from_the_owner() {
 fn first_column(table: &str) -> &'static str {
     match table {
         "events" => "leaf_index",
+        "entry_bundles" => "bundle_index",
         "device_batches" => "statement_hash",
         "tiles" => "level",
         "checkpoints" => "tree_size",
         _ => "verifier_key",
     }
+}
+
+/// Real leaf records of different lengths (site ids of 1 to 60 characters), one per entry.
+fn leaf_records(count: u64) -> Vec<(EventHash, Vec<u8>)> {
+    (0..count)
+        .map(|i| {
+            let hash = EventHash::from_bytes([(i % 251) as u8; 32]);
+            let site = SiteId::parse(&"s".repeat(1 + (i % 60) as usize)).unwrap();
+            let record = LeafRecord::new(
+                hash,
+                UnixMillis::from_millis(1_700_000_000_000 + i),
+                Attestation::Unattested { site },
+            )
+            .unwrap();
+            (hash, record.encode())
+        })
+        .collect()
+}
+
+/// A database at V4 (leaf records in `events.leaf`) holding entries at `leaves`.
+async fn v4_log(leaves: &[u64]) -> (TestDatabase, tokio_postgres::Client, Vec<Vec<u8>>) {
+    let db = TestDatabase::create_empty().await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    let report = migrate_to_version(&mut client, 4).await.unwrap();
+    assert_eq!(
+        report.applied.last().map(String::as_str),
+        Some("V4__registry_generation")
+    );
+    let records = leaf_records(leaves.iter().max().map_or(0, |m| m + 1));
+    let indexes: Vec<i64> = leaves.iter().map(|&l| l as i64).collect();
+    let hashes: Vec<&[u8]> = leaves
+        .iter()
+        .map(|&l| records[l as usize].0.as_bytes().as_slice())
+        .collect();
+    let leaf_bytes: Vec<&[u8]> = leaves
+        .iter()
+        .map(|&l| records[l as usize].1.as_slice())
+        .collect();
+    let events: Vec<String> = leaves.iter().map(|l| format!("{{\"n\":{l}}}")).collect();
+    client
+        .execute(
+            "INSERT INTO events (leaf_index, event_hash, leaf, event)
+             SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::text[])",
+            &[&indexes, &hashes, &leaf_bytes, &events],
+        )
+        .await
+        .unwrap();
+    let records = records.into_iter().map(|(_, record)| record).collect();
+    (db, client, records)
+}
+
+async fn has_leaf_column(client: &tokio_postgres::Client) -> bool {
+    let columns: i64 = client
+        .query_one(
+            "SELECT count(*) FROM information_schema.columns
+             WHERE table_name = 'events' AND column_name = 'leaf'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    columns == 1
+}
+
+#[tokio::test]
+async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
+    let leaves: Vec<u64> = (0..600).collect();
+    let (db, mut client, records) = v4_log(&leaves).await;
+    let report = migrate(&mut client).await.unwrap();
+    assert_eq!(report.applied, ["V5__entry_bundles"]);
+
+    let rows = client
+        .query(
+            "SELECT bundle_index, first, width, entries FROM entry_bundles
+             ORDER BY bundle_index, first",
+            &[],
+        )
+        .await
+        .unwrap();
+    let shape: Vec<(i64, i16, i16)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(shape, [(0, 0, 256), (1, 0, 256), (2, 0, 88)]);
+    let mut moved: Vec<Vec<u8>> = Vec::new();
+    for row in &rows {
+        let entries: &[u8] = row.get(3);
+        moved.extend(
+            decode_entry_bundle(entries)
+                .unwrap()
+                .into_iter()
+                .map(<[u8]>::to_vec),
+        );
+    }
+    assert_eq!(moved, records);
+    assert!(
+        !has_leaf_column(&client).await,
+        "events no longer holds leaf records"
+    );
+
+    // The store reads each entry's record back from its bundle.
+    let store = Store::connect(db.url()).unwrap();
+    for leaf in [0u64, 255, 256, 511, 512, 599] {
+        let entry = store
+            .entry(LeafIndex::new(leaf).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            entry.record.encode(),
+            records[leaf as usize],
+            "entry {leaf}"
+        );
+        assert_eq!(entry.event, format!("{{\"n\":{leaf}}}"));
+    }
+}
+
+#[tokio::test]
+async fn v5_refuses_a_log_with_a_gap_and_changes_nothing() {
+    let leaves: Vec<u64> = (0..300).filter(|&l| l != 270).collect();
+    let (_db, mut client, _) = v4_log(&leaves).await;
+    let error = migrate(&mut client).await.unwrap_err();
+    let message = format!("{error:?}");
+    assert!(
+        message.contains("the events of entry bundle 1 are not consecutive"),
+        "{message}"
+    );
+    assert!(
+        has_leaf_column(&client).await,
+        "the migration was rolled back"
+    );
+    let bundles: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'entry_bundles'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(bundles, 0);
 }

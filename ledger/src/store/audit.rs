@@ -1,18 +1,23 @@
 //! [`audit`]: re-verifies a whole stored log from its rows.
 //!
-//! Every entry is read in leaf order (one `COPY ... TO STDOUT BINARY` stream) together with the
-//! tiles, device batches and checkpoints (three more streams, all in one exported snapshot, so an
-//! audit of a log being appended to sees one consistent state). The audit recomputes each event's
-//! CBV 2.0 hash from its stored JSON (on worker threads), decodes each leaf record and checks that
-//! it names that event and a stored device batch holding it, rebuilds the tree's tiles from the
-//! leaf hashes and compares every stored tile row with them, recomputes the root at every
-//! checkpoint's size and checks the checkpoint's signature, and checks an RFC 9162 consistency
-//! proof between consecutive checkpoints.
+//! The leaf records are read in leaf order from the entry bundle rows (one `COPY ... TO STDOUT
+//! BINARY` stream of one row per 256 entries), together with the tiles, device batches and
+//! checkpoints (three more streams) and, when event hashes are recomputed, the events (two more
+//! streams, alternating blocks of entries), all in one exported snapshot, so an audit of a log being
+//! appended to sees one consistent state. The audit checks that the bundle rows hold every entry
+//! exactly once and up to where the events end, decodes each leaf record and checks that it names
+//! a stored device batch holding its event, rebuilds the tree's tiles from the leaf hashes and
+//! compares every stored tile row with them, recomputes the root at every checkpoint's size and
+//! checks the checkpoint's signature, and checks an RFC 9162 consistency proof between consecutive
+//! checkpoints. With event hashes, it also checks that every entry's event is stored under the
+//! hash its leaf record names, and recomputes that CBV 2.0 hash from the stored JSON (on worker
+//! threads). Without them, the events are not read (only where they end): the log's structure and
+//! signatures are checked at the speed of reading bundles.
 //!
 //! The work is pipelined: the database streams are split into fields in place (no allocation per
-//! row, [`super::copy`]), a decoding thread decodes and hashes each leaf record, the checking thread
-//! checks attestations, tiles and checkpoints, and hashing threads recompute event hashes. Without
-//! event hashes, the event JSON is not read at all.
+//! row, [`super::copy`]), decoding threads split the bundle rows and decode and hash each leaf
+//! record, the checking thread checks attestations, tiles and checkpoints, and hashing threads
+//! recompute event hashes.
 //!
 //! The first problem (in log order) is reported as data, with the entry, tile, batch or checkpoint
 //! it is about. When a stored tile disagrees with the leaves, the next signed checkpoint decides
@@ -40,11 +45,20 @@ use crate::tree::{ConsistencyProof, ProofPlan};
 use epcis::EventHash;
 use epcis::hash::{HashContext, event_hash};
 
+use super::bundles::{BUNDLE, BundleRowError, for_each_record};
 use super::copy::{Column, CopyDecoder, CopyRow};
 use super::log::{ProofError, Store, read_tiles};
 
 /// Rows per chunk handed from the database streams to the checking thread.
 const CHUNK: usize = 4096;
+/// Entry bundle rows per chunk handed to a decoding thread (each holds up to 256 leaf records).
+const BUNDLE_CHUNK: usize = 4;
+/// Threads that split, decode and hash the leaf records of entry bundle rows.
+const DECODERS: usize = 2;
+const BUNDLES: &str = "COPY (SELECT bundle_index, first, width, entries FROM entry_bundles
+    ORDER BY bundle_index, first) TO STDOUT (FORMAT binary)";
+/// `(leaf_index, event_hash, event)`.
+const EVENT_COLUMNS: &[Column] = &[Column::Int8, Column::Bytes, Column::Bytes];
 /// Chunks buffered per stream.
 const CHANNEL_CHUNKS: usize = 8;
 /// The most leaves hashed before the tiles are brought up to date even without a tile row due.
@@ -210,9 +224,9 @@ impl From<tokio_postgres::Error> for AuditError {
     }
 }
 
-/// Connections an audit holds at once (two entry streams, tiles, batches, checkpoints): the
-/// store's pool must have at least this many.
-pub const AUDIT_CONNECTIONS: usize = 5;
+/// Connections an audit holds at once (entry bundles, two event streams, tiles, batches,
+/// checkpoints): the store's pool must have at least this many.
+pub const AUDIT_CONNECTIONS: usize = 6;
 
 /// Audits the whole log in `store`: see the module documentation for what is checked. The store's
 /// pool must hold at least [`AUDIT_CONNECTIONS`] connections (a smaller one is refused at once
@@ -234,6 +248,7 @@ pub async fn audit(
         connections.push(store.pool().get().await.map_err(AuditError::Pool)?);
     }
     let [
+        bundles_client,
         events_client,
         more_events_client,
         tiles_client,
@@ -243,22 +258,24 @@ pub async fn audit(
     else {
         return Err(AuditError::Thread);
     };
-    let events_tx = events_client
+    let bundles_tx = bundles_client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
         .await?;
-    let snapshot: String = events_tx
+    let snapshot: String = bundles_tx
         .query_one("SELECT pg_export_snapshot()", &[])
         .await?
         .get(0);
-    let size: i64 = events_tx
+    // The log's size is where its events end (the primary key's last entry); the leaf records must
+    // end there too.
+    let size: i64 = bundles_tx
         .query_one("SELECT coalesce(max(leaf_index) + 1, 0) FROM events", &[])
         .await?
         .get(0);
     let size = u64::try_from(size).unwrap_or(0);
-    let keys: Vec<String> = events_tx
+    let keys: Vec<String> = bundles_tx
         .query(
             "SELECT verifier_key FROM signing_keys ORDER BY verifier_key",
             &[],
@@ -267,8 +284,9 @@ pub async fn audit(
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let mut others = Vec::with_capacity(4);
+    let mut others = Vec::with_capacity(5);
     for client in [
+        events_client,
         more_events_client,
         tiles_client,
         batches_client,
@@ -284,56 +302,68 @@ pub async fn audit(
             .await?;
         others.push(tx);
     }
-    let [more_events_tx, tiles_tx, batches_tx, checkpoints_tx] = others.as_slice() else {
+    let [
+        events_tx,
+        more_events_tx,
+        tiles_tx,
+        batches_tx,
+        checkpoints_tx,
+    ] = others.as_slice()
+    else {
         return Err(AuditError::Thread);
     };
 
     progress.started(size);
+    let recompute = options.recompute_event_hashes;
+    // Entry bundle rows go round-robin to the decoding threads, which split, decode and hash the
+    // leaf records; the checking thread takes their output back in the same order.
+    let mut bundle_outs = Vec::with_capacity(DECODERS);
+    let mut decoded_ins = Vec::with_capacity(DECODERS);
+    let mut decoders = Vec::with_capacity(DECODERS);
+    for _ in 0..DECODERS {
+        let (bundle_out, bundle_in) = mpsc::channel(CHANNEL_CHUNKS);
+        let (decoded_out, decoded_in) = mpsc::channel(CHANNEL_CHUNKS);
+        bundle_outs.push(bundle_out);
+        decoded_ins.push(decoded_in);
+        decoders.push(tokio::task::spawn_blocking(move || {
+            decode_bundles(bundle_in, decoded_out)
+        }));
+    }
     let (events_out, events_in) = mpsc::channel(CHANNEL_CHUNKS);
     let (more_events_out, more_events_in) = mpsc::channel(CHANNEL_CHUNKS);
     let (tiles_out, tiles_in) = mpsc::channel(CHANNEL_CHUNKS);
     let (batches_out, batches_in) = mpsc::channel(CHANNEL_CHUNKS);
     let (checkpoints_out, checkpoints_in) = mpsc::channel(CHANNEL_CHUNKS);
-    let recompute = options.recompute_event_hashes;
-    let event_columns: &'static [Column] = if recompute {
-        &[Column::Int8, Column::Bytes, Column::Bytes, Column::Bytes]
-    } else {
-        &[Column::Int8, Column::Bytes, Column::Bytes]
-    };
-    // Three stages: the streams split rows into fields (on the runtime), a thread decodes each
-    // leaf record and hashes it, the checking thread does the rest.
-    let (entries_out, entries_in) = mpsc::channel(CHANNEL_CHUNKS);
-    let decoder = tokio::task::spawn_blocking(move || {
-        decode_entries([events_in, more_events_in], size, entries_out)
-    });
     let checker_progress = progress.clone();
     let checker = tokio::task::spawn_blocking(move || {
         let streams = Streams {
-            events: entries_in,
+            entries: Entries {
+                inputs: decoded_ins,
+                next: 0,
+            },
+            events: recompute.then(|| EventRows::new([events_in, more_events_in])),
             tiles: Rows::new(tiles_in),
             batches: Rows::new(batches_in),
             checkpoints: Rows::new(checkpoints_in),
         };
         check(size, keys, options, streams, checker_progress.as_ref())
     });
-    let (
-        events_read,
-        more_events_read,
-        tiles_read,
-        batches_read,
-        checkpoints_read,
-        decoded,
-        checked,
-    ) = tokio::join!(
-        stream_event_blocks(&events_tx, recompute, event_columns, 0, size, events_out),
-        stream_event_blocks(
-            more_events_tx,
-            recompute,
-            event_columns,
-            1,
-            size,
-            more_events_out
-        ),
+    // The bundle rows' senders are dropped when the rows end, which ends the decoders.
+    let bundles_read = async move {
+        let outs = bundle_outs;
+        stream_rows(
+            &bundles_tx,
+            BUNDLES,
+            &[Column::Int8, Column::Int2, Column::Int2, Column::Bytes],
+            BUNDLE_CHUNK,
+            &outs,
+        )
+        .await
+    };
+    let (bundles_read, events_read, more_events_read, tiles_read, batches_read, checkpoints_read) = tokio::join!(
+        bundles_read,
+        stream_event_blocks(recompute, events_tx, 0, size, events_out),
+        stream_event_blocks(recompute, more_events_tx, 1, size, more_events_out),
         stream_all(
             tiles_tx,
             TILES,
@@ -359,13 +389,14 @@ pub async fn audit(
             &[Column::Int8, Column::Bytes, Column::Bytes],
             checkpoints_out
         ),
-        decoder,
-        checker,
     );
-    decoded.map_err(|_| AuditError::Thread)?;
-    let mut outcome = checked.map_err(|_| AuditError::Thread)?;
+    for decoder in decoders {
+        decoder.await.map_err(|_| AuditError::Thread)?;
+    }
+    let mut outcome = checker.await.map_err(|_| AuditError::Thread)?;
     // A stream fails only if reading failed; when the checker stopped early, the streams just stop.
     for read in [
+        bundles_read.map(|_| ()),
         events_read,
         more_events_read,
         tiles_read,
@@ -387,17 +418,19 @@ fn block_is_read(block: u64, size: u64) -> bool {
     block == 0 || block.saturating_mul(EVENT_BLOCK) < size
 }
 
-/// Streams the entries of blocks `first`, `first + EVENT_STREAMS`, ... in leaf order, each block
-/// followed by an empty chunk, until done or the receiver is gone.
+/// Streams the events of blocks `first`, `first + EVENT_STREAMS`, ... in leaf order, each block
+/// followed by an empty chunk, until done or the receiver is gone; nothing unless `wanted`.
 async fn stream_event_blocks(
+    wanted: bool,
     client: &tokio_postgres::Transaction<'_>,
-    with_json: bool,
-    columns: &'static [Column],
     first: u64,
     size: u64,
     out: mpsc::Sender<Vec<CopyRow>>,
 ) -> Result<(), AuditError> {
-    let json = if with_json { ", event" } else { "" };
+    if !wanted {
+        return Ok(());
+    }
+    let outs = [out];
     let mut block = first;
     while block_is_read(block, size) {
         let end = block.saturating_add(1).saturating_mul(EVENT_BLOCK);
@@ -408,10 +441,12 @@ async fn stream_event_blocks(
         };
         // COPY takes no parameters; the bounds are integers formatted here.
         let sql = format!(
-            "COPY (SELECT leaf_index, event_hash, leaf{json} FROM events
+            "COPY (SELECT leaf_index, event_hash, event FROM events
              WHERE {lower}leaf_index < {end} ORDER BY leaf_index) TO STDOUT (FORMAT binary)"
         );
-        if !stream_rows(client, &sql, columns, &out).await? || out.send(Vec::new()).await.is_err() {
+        if !stream_rows(client, &sql, EVENT_COLUMNS, CHUNK, &outs).await?
+            || outs[0].send(Vec::new()).await.is_err()
+        {
             return Ok(());
         }
         block += EVENT_STREAMS as u64;
@@ -419,18 +454,21 @@ async fn stream_event_blocks(
     Ok(())
 }
 
-/// Streams the rows of a `COPY ... TO STDOUT BINARY` in chunks; returns whether the receiver is
-/// still there. Rows are split into fields here (no allocation per row).
+/// Streams the rows of a `COPY ... TO STDOUT BINARY` in chunks of `chunk` rows, handed to `outs`
+/// in turn; returns whether the receivers are still there. Rows are split into fields here (no
+/// allocation per row).
 async fn stream_rows(
     client: &tokio_postgres::Transaction<'_>,
     sql: &str,
     columns: &'static [Column],
-    out: &mpsc::Sender<Vec<CopyRow>>,
+    chunk_rows: usize,
+    outs: &[mpsc::Sender<Vec<CopyRow>>],
 ) -> Result<bool, AuditError> {
     let stream = client.copy_out(sql).await?;
     pin_mut!(stream);
     let mut decoder = CopyDecoder::new(columns);
-    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut chunk = Vec::with_capacity(chunk_rows);
+    let mut turn = outs.iter().cycle();
     while let Some(message) = stream.next().await {
         let Some(row) = decoder
             .decode(message?)
@@ -439,15 +477,23 @@ async fn stream_rows(
             continue;
         };
         chunk.push(row);
-        if chunk.len() == CHUNK {
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+        if chunk.len() == chunk_rows {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_rows));
+            let Some(out) = turn.next() else {
+                return Ok(false);
+            };
             if out.send(full).await.is_err() {
                 return Ok(false);
             }
         }
     }
-    if !chunk.is_empty() && out.send(chunk).await.is_err() {
-        return Ok(false);
+    if !chunk.is_empty() {
+        let Some(out) = turn.next() else {
+            return Ok(false);
+        };
+        if out.send(chunk).await.is_err() {
+            return Ok(false);
+        }
     }
     Ok(true)
 }
@@ -459,7 +505,9 @@ async fn stream_all(
     columns: &'static [Column],
     out: mpsc::Sender<Vec<CopyRow>>,
 ) -> Result<(), AuditError> {
-    stream_rows(client, sql, columns, &out).await.map(|_| ())
+    stream_rows(client, sql, columns, CHUNK, &[out])
+        .await
+        .map(|_| ())
 }
 
 /// Rows of one stream, read on the checking thread.
@@ -498,60 +546,130 @@ impl Rows {
     }
 }
 
-/// An entry row with its leaf record decoded and hashed (by the decoding thread).
+/// The event rows, taken from the streams block by block (back in leaf order), on the checking
+/// thread.
+struct EventRows {
+    streams: [mpsc::Receiver<Vec<CopyRow>>; EVENT_STREAMS],
+    block: usize,
+    chunk: std::vec::IntoIter<CopyRow>,
+    done: bool,
+}
+
+impl EventRows {
+    fn new(streams: [mpsc::Receiver<Vec<CopyRow>>; EVENT_STREAMS]) -> Self {
+        Self {
+            streams,
+            block: 0,
+            chunk: Vec::new().into_iter(),
+            done: false,
+        }
+    }
+
+    fn next(&mut self) -> Option<CopyRow> {
+        loop {
+            if let Some(row) = self.chunk.next() {
+                return Some(row);
+            }
+            if self.done {
+                return None;
+            }
+            match self.streams[self.block % EVENT_STREAMS].blocking_recv() {
+                None => {
+                    self.done = true;
+                    return None;
+                }
+                // The end of a block: the next one comes on the other stream.
+                Some(chunk) if chunk.is_empty() => self.block += 1,
+                Some(chunk) => self.chunk = chunk.into_iter(),
+            }
+        }
+    }
+}
+
+/// A leaf record split out of its entry bundle row, decoded and hashed (by a decoding thread).
+/// A row that does not hold its records ends in an entry whose record is the reason.
 struct DecodedEntry {
-    row: CopyRow,
+    leaf_index: u64,
     record: Result<LeafRecord, String>,
     leaf_hash: Hash,
 }
 
-/// The decoding stage: takes the entry blocks from the streams in turn (back in leaf order),
-/// decodes and hashes the leaf record of every row, until the rows end or the checking thread is
-/// gone.
-fn decode_entries(
-    mut streams: [mpsc::Receiver<Vec<CopyRow>>; EVENT_STREAMS],
-    size: u64,
-    out: mpsc::Sender<Vec<DecodedEntry>>,
-) {
-    let mut block = 0u64;
-    while block_is_read(block, size) {
-        let Some(rows) = streams.get_mut((block % EVENT_STREAMS as u64) as usize) else {
-            return;
-        };
-        loop {
-            match rows.blocking_recv() {
-                None => return,
-                Some(chunk) if chunk.is_empty() => break,
-                Some(chunk) => {
-                    if !decode_chunk(chunk, &out) {
-                        return;
-                    }
-                }
-            }
+/// A decoding thread: splits the entry bundle rows of each chunk into leaf records, decodes and
+/// hashes them, and passes them on in order, until the rows end or the checking thread is gone.
+fn decode_bundles(mut input: mpsc::Receiver<Vec<CopyRow>>, out: mpsc::Sender<Vec<DecodedEntry>>) {
+    while let Some(rows) = input.blocking_recv() {
+        let mut decoded = Vec::with_capacity(rows.len() * BUNDLE as usize);
+        for row in &rows {
+            decode_bundle_row(row, &mut decoded);
         }
-        block += 1;
+        if out.blocking_send(decoded).is_err() {
+            return;
+        }
     }
 }
 
-/// Decodes and hashes the leaf records of a chunk and passes it on; false when the checking
-/// thread is gone.
-fn decode_chunk(chunk: Vec<CopyRow>, out: &mpsc::Sender<Vec<DecodedEntry>>) -> bool {
-    let decoded = chunk
-        .into_iter()
-        .map(|row| {
-            let record_bytes = row.bytes(2);
-            DecodedEntry {
-                record: LeafRecord::decode(record_bytes).map_err(|error| error.to_string()),
-                leaf_hash: leaf_hash(record_bytes),
-                row,
-            }
-        })
-        .collect();
-    out.blocking_send(decoded).is_ok()
+fn decode_bundle_row(row: &CopyRow, out: &mut Vec<DecodedEntry>) {
+    let (bundle, first, width) = (row.int8(0), row.int2(1), row.int2(2));
+    let malformed = |leaf_index: u64, reason: String| DecodedEntry {
+        leaf_index,
+        record: Err(format!(
+            "its entry bundle row (bundle {bundle}, entries {first} to {width}) {reason}"
+        )),
+        leaf_hash: leaf_hash(&[]),
+    };
+    let (Ok(bundle_index), Ok(first_position), Ok(end)) = (
+        u64::try_from(bundle),
+        u16::try_from(first),
+        u16::try_from(width),
+    ) else {
+        out.push(malformed(0, "has a negative position".to_owned()));
+        return;
+    };
+    let start = bundle_index.saturating_mul(BUNDLE) + u64::from(first_position);
+    let result = for_each_record(
+        bundle_index,
+        first_position,
+        end,
+        row.bytes(3),
+        |leaf_index, bytes| {
+            out.push(DecodedEntry {
+                leaf_index,
+                record: LeafRecord::decode(bytes)
+                    .map_err(|error| format!("the leaf record is malformed: {error}")),
+                leaf_hash: leaf_hash(bytes),
+            })
+        },
+    );
+    match result {
+        Ok(()) => {}
+        Err(error @ BundleRowError::Truncated(leaf)) => {
+            out.push(malformed(leaf, error.to_string()))
+        }
+        Err(error @ BundleRowError::Count { expected, found }) => {
+            out.push(malformed(start + expected.min(found), error.to_string()))
+        }
+    }
+}
+
+/// The decoded entries, taken from the decoding threads in turn (back in leaf order).
+struct Entries {
+    inputs: Vec<mpsc::Receiver<Vec<DecodedEntry>>>,
+    next: usize,
+}
+
+impl Entries {
+    fn next_chunk(&mut self) -> Option<Vec<DecodedEntry>> {
+        let count = self.inputs.len();
+        let chunk = self.inputs.get_mut(self.next)?.blocking_recv()?;
+        self.next = (self.next + 1) % count;
+        Some(chunk)
+    }
 }
 
 struct Streams {
-    events: mpsc::Receiver<Vec<DecodedEntry>>,
+    entries: Entries,
+    /// The events, when their hashes are recomputed.
+    events: Option<EventRows>,
     tiles: Rows,
     batches: Rows,
     checkpoints: Rows,
@@ -710,27 +828,40 @@ impl Checker<'_> {
     fn run(&mut self, hashers: &EventHashers) -> Result<(), Found> {
         self.check_checkpoints_at(0)?;
         self.boundary = self.next_boundary();
-        while let Some(chunk) = self.streams.events.blocking_recv() {
+        let mut events = Vec::with_capacity(CHUNK);
+        while let Some(chunk) = self.streams.entries.next_chunk() {
             for entry in &chunk {
-                self.entry(entry)?;
+                self.entry(entry, &mut events)?;
+                if events.len() == CHUNK {
+                    hashers.submit(std::mem::replace(&mut events, Vec::with_capacity(CHUNK)));
+                }
             }
             self.report.entries = self.position;
             self.progress.advanced(self.position);
-            if hashers.enabled() {
-                hashers.submit(chunk);
-            }
             if let Some(found) = hashers.first_problem()
                 && found.position < self.position
             {
                 return Ok(());
             }
         }
+        if !events.is_empty() {
+            hashers.submit(events);
+        }
         if self.position != self.size {
             return Err(entry_problem(
                 self.position,
                 format!(
-                    "missing: the log has {} entries but entry {} is not stored",
+                    "missing: the log has {} entries but the leaf record of entry {} is not stored",
                     self.size, self.position
+                ),
+            ));
+        }
+        if let Some(row) = self.streams.events.as_mut().and_then(EventRows::next) {
+            return Err(entry_problem(
+                self.position,
+                format!(
+                    "an event is stored at leaf index {} past the log's last entry",
+                    row.int8(0)
                 ),
             ));
         }
@@ -751,18 +882,65 @@ impl Checker<'_> {
         Ok(())
     }
 
-    /// Checks one entry and adds its leaf hash to the tree.
-    fn entry(&mut self, entry: &DecodedEntry) -> Result<(), Found> {
-        let row = &entry.row;
+    /// Checks one entry (with its event, when events are read: the event row goes to `events`,
+    /// to have its hash recomputed) and adds its leaf hash to the tree.
+    fn entry(&mut self, entry: &DecodedEntry, events: &mut Vec<CopyRow>) -> Result<(), Found> {
         let expected = self.position;
-        let leaf = row.int8(0);
-        if u64::try_from(leaf).ok() != Some(expected) {
+        let leaf = entry.leaf_index;
+        if leaf != expected {
             return Err(entry_problem(
                 expected,
-                format!("missing: the next stored entry is {leaf}"),
+                if leaf < expected {
+                    format!("stored twice: an entry bundle row holds entries from {leaf} again")
+                } else {
+                    format!("missing: the next stored leaf record is entry {leaf}")
+                },
             ));
         }
-        let stored_hash = row.bytes(1);
+        if leaf >= self.size {
+            return Err(entry_problem(
+                leaf,
+                format!(
+                    "its leaf record is stored but the log's events end at {}",
+                    self.size
+                ),
+            ));
+        }
+        let record = entry
+            .record
+            .as_ref()
+            .map_err(|reason| entry_problem(expected, reason.clone()))?;
+        if let Some(rows) = self.streams.events.as_mut() {
+            let row = rows.next().ok_or_else(|| {
+                entry_problem(expected, "missing: its event is not stored".to_owned())
+            })?;
+            let stored_leaf = row.int8(0);
+            if u64::try_from(stored_leaf).ok() != Some(expected) {
+                return Err(entry_problem(
+                    expected,
+                    format!("missing: its event is not stored (the next is {stored_leaf})"),
+                ));
+            }
+            self.check_event_hash(expected, record, row.bytes(1))?;
+            events.push(row);
+        }
+        self.check_attestation(expected, record)?;
+        self.segment.push(entry.leaf_hash);
+        self.position += 1;
+        if self.position >= self.boundary {
+            self.flush()?;
+            self.boundary = self.next_boundary();
+        }
+        Ok(())
+    }
+
+    /// Checks that an entry's stored event hash is the one its leaf record names.
+    fn check_event_hash(
+        &self,
+        expected: u64,
+        record: &LeafRecord,
+        stored_hash: &[u8],
+    ) -> Result<(), Found> {
         let stored_hash = <[u8; 32]>::try_from(stored_hash).map_err(|_| {
             entry_problem(
                 expected,
@@ -771,9 +949,6 @@ impl Checker<'_> {
                     stored_hash.len()
                 ),
             )
-        })?;
-        let record = entry.record.as_ref().map_err(|error| {
-            entry_problem(expected, format!("the leaf record is malformed: {error}"))
         })?;
         if record.event_hash().as_bytes() != &stored_hash {
             return Err(entry_problem(
@@ -784,13 +959,6 @@ impl Checker<'_> {
                     EventHash::from_bytes(stored_hash).to_hex()
                 ),
             ));
-        }
-        self.check_attestation(expected, record)?;
-        self.segment.push(entry.leaf_hash);
-        self.position += 1;
-        if self.position >= self.boundary {
-            self.flush()?;
-            self.boundary = self.next_boundary();
         }
         Ok(())
     }
@@ -1249,8 +1417,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Threads that recompute event hashes from the stored JSON, chunk by chunk.
 struct EventHashers {
-    enabled: bool,
-    work: Option<std::sync::mpsc::SyncSender<Vec<DecodedEntry>>>,
+    work: Option<std::sync::mpsc::SyncSender<Vec<CopyRow>>>,
     threads: Vec<std::thread::JoinHandle<()>>,
     first: Arc<Mutex<Option<Found>>>,
 }
@@ -1260,13 +1427,12 @@ impl EventHashers {
         let first = Arc::new(Mutex::new(None));
         if !options.recompute_event_hashes {
             return Self {
-                enabled: false,
                 work: None,
                 threads: Vec::new(),
                 first,
             };
         }
-        let (work, queue) = std::sync::mpsc::sync_channel::<Vec<DecodedEntry>>(4);
+        let (work, queue) = std::sync::mpsc::sync_channel::<Vec<CopyRow>>(4);
         let queue = Arc::new(Mutex::new(queue));
         let threads = (0..options.hashing_threads)
             .map(|_| {
@@ -1285,19 +1451,14 @@ impl EventHashers {
             })
             .collect();
         Self {
-            enabled: true,
             work: (options.hashing_threads > 0).then_some(work),
             threads,
             first,
         }
     }
 
-    fn enabled(&self) -> bool {
-        self.enabled
-    }
-
     /// Hands a chunk to the threads (or checks it here when there are none).
-    fn submit(&self, chunk: Vec<DecodedEntry>) {
+    fn submit(&self, chunk: Vec<CopyRow>) {
         match &self.work {
             Some(work) => {
                 if let Err(failed) = work.send(chunk) {
@@ -1331,12 +1492,12 @@ fn record_first(first: &Mutex<Option<Found>>, found: Option<Found>) {
 }
 
 /// Recomputes the event hash of every row of a chunk; returns the first mismatch.
-fn check_event_hashes(chunk: &[DecodedEntry]) -> Option<Found> {
+fn check_event_hashes(chunk: &[CopyRow]) -> Option<Found> {
     let context = HashContext::new();
-    for DecodedEntry { row, .. } in chunk {
+    for row in chunk {
         let leaf = u64::try_from(row.int8(0)).unwrap_or(0);
         let stored = row.bytes(1);
-        let json = match row.text(3) {
+        let json = match row.text(2) {
             Ok(json) => json,
             Err(error) => {
                 return Some(entry_problem(

@@ -11,12 +11,17 @@ use crate::batch::{BatchStatement, DeviceSignature, StatementHash};
 use crate::record::LeafRecord;
 use crate::size::LeafIndex;
 
+use super::bundles::{BUNDLE, record_in_row};
 use super::indexer::PgTimestamp;
 use super::keys::lookup_key;
 use super::log::{ReadError, Store};
 use super::runs::{self, Kind};
 
-const SELECT_ENTRY: &str = "SELECT event_hash, leaf, event FROM events WHERE leaf_index = $1";
+/// An entry's event and the entry bundle row holding its leaf record (none if that row is missing).
+const SELECT_ENTRY: &str = "SELECT e.event_hash, b.first, b.entries, e.event FROM events e
+    LEFT JOIN entry_bundles b ON b.bundle_index = e.leaf_index / 256
+        AND b.first <= e.leaf_index % 256 AND b.width > e.leaf_index % 256
+    WHERE e.leaf_index = $1 ORDER BY b.first DESC LIMIT 1";
 const SELECT_BATCH: &str = "SELECT statement, signature_algorithm, signature, event_hashes
     FROM device_batches WHERE statement_hash = $1";
 const RUNS_END: &str = "SELECT coalesce(max(end_leaf), 0) FROM lookup_runs";
@@ -76,7 +81,21 @@ impl Store {
             reason,
         };
         let stored_hash: &[u8] = row.get(0);
-        let record = LeafRecord::decode(row.get(1)).map_err(|e| corrupt(e.to_string()))?;
+        let first: Option<i16> = row.get(1);
+        let entries: Option<&[u8]> = row.get(2);
+        let position = (index.get() % BUNDLE) as u16;
+        let record = match (first, entries) {
+            (Some(first), Some(entries)) => u16::try_from(first)
+                .ok()
+                .and_then(|first| record_in_row(entries, first, position)),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            corrupt(format!(
+                "entry {index}: no entry bundle row holds its leaf record"
+            ))
+        })?;
+        let record = LeafRecord::decode(record).map_err(|e| corrupt(e.to_string()))?;
         if record.event_hash().as_bytes().as_slice() != stored_hash {
             return Err(corrupt(format!(
                 "entry {index}: its record names another event"
@@ -85,7 +104,7 @@ impl Store {
         Ok(Some(StoredEntry {
             leaf_index: index,
             record,
-            event: row.get(2),
+            event: row.get(3),
         }))
     }
 

@@ -34,11 +34,30 @@ pub enum MigrateError {
 /// transaction, under an advisory lock. Refuses (with an error) a database whose applied migrations
 /// differ from the embedded ones (an edited migration: their checksums differ).
 pub async fn migrate(client: &mut Client) -> Result<MigrationReport, MigrateError> {
+    migrate_up_to(client, None).await
+}
+
+/// Applies the migrations up to and including `V<version>` only, as [`migrate`] does: a test of a
+/// later migration's conversion of stored data starts from the schema before it.
+#[cfg(feature = "testing")]
+pub async fn migrate_to_version(
+    client: &mut Client,
+    version: i32,
+) -> Result<MigrationReport, MigrateError> {
+    migrate_up_to(client, Some(version)).await
+}
+
+async fn migrate_up_to(
+    client: &mut Client,
+    version: Option<i32>,
+) -> Result<MigrationReport, MigrateError> {
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(MigrateError::Lock)?;
+    let target = version.map_or(refinery::Target::Latest, refinery::Target::Version);
     let runner = embedded::migrations::runner()
+        .set_target(target)
         .set_abort_divergent(true)
         .set_abort_missing(true);
     let known = runner.get_migrations().len();

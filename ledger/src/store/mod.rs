@@ -23,6 +23,7 @@
 //! - `testing` (feature `testing`): a migrated database per test, and realistic signed events.
 
 mod audit;
+mod bundles;
 mod checkpointer;
 mod copy;
 mod entry;
@@ -55,6 +56,8 @@ pub use indexer::{DEFAULT_INDEX_BATCH, IndexError, Indexer, IndexerHandle, LockW
 pub use keys::{LookupKeys, lookup_key};
 pub use log::{ConnectError, ProofError, ReadError, Store};
 pub use lookup::{Lookup, StoredBatch, StoredEntry};
+#[cfg(feature = "testing")]
+pub use migrate::migrate_to_version;
 pub use migrate::{MigrateError, MigrationReport, migrate, migrations_fingerprint};
 pub use runs::MergeError;
 pub use sequencer::{

@@ -33,6 +33,7 @@ use crate::hash::Hash;
 use crate::size::{LeafIndex, TreeSize};
 use crate::tiles::{Tile, TileFrontier, TileId, tiles_of_tree};
 
+use super::bundles::BundleRows;
 use super::entry::{AppendResult, NewBatch};
 use super::filter::HashFilter;
 use super::indexer::{Indexer, LockWait};
@@ -61,10 +62,13 @@ const SELECT_RECENT: &str = "
 /// The least number of latest entries whose hashes stay in memory by default (a client retrying
 /// a batch it sent moments ago is answered without a lookup).
 pub const DEFAULT_RECENT_KEEP: u64 = 100_000;
-const COPY_EVENTS: &str = "COPY events (leaf_index, event_hash, leaf, event) FROM STDIN BINARY";
+const COPY_EVENTS: &str = "COPY events (leaf_index, event_hash, event) FROM STDIN BINARY";
 const INSERT_EVENTS: &str = "
-    INSERT INTO events (leaf_index, event_hash, leaf, event)
-    SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::text[])";
+    INSERT INTO events (leaf_index, event_hash, event)
+    SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[])";
+const INSERT_BUNDLES: &str = "
+    INSERT INTO entry_bundles (bundle_index, first, width, entries)
+    SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::smallint[], $4::bytea[])";
 
 /// Groups of more new entries than this are written with `COPY`, smaller ones with one `INSERT`.
 const COPY_ABOVE: usize = 256;
@@ -243,6 +247,7 @@ struct Connection {
     state: Statement,
     copy_events: Statement,
     insert_events: Statement,
+    bundles: Statement,
     tiles: Statement,
     batches: Statement,
 }
@@ -264,6 +269,7 @@ impl Connection {
             state: client.prepare_cached(SELECT_STATE).await?,
             copy_events: client.prepare_cached(COPY_EVENTS).await?,
             insert_events: client.prepare_cached(INSERT_EVENTS).await?,
+            bundles: client.prepare_cached(INSERT_BUNDLES).await?,
             tiles: client.prepare_cached(INSERT_TILES).await?,
             batches: client.prepare_cached(INSERT_BATCHES).await?,
             client,
@@ -404,21 +410,23 @@ impl Worker {
         let no_rows = NewRows {
             leaves: Vec::new(),
             event_hashes: Vec::new(),
-            records: Vec::new(),
             events: Vec::new(),
+            bundles: BundleRows::default(),
         };
-        let (inserted, tiles, signed, committed) = tokio::join!(
+        let (inserted, bundled, tiles, signed, committed) = tokio::join!(
             insert_entries(
                 client,
                 &connection.insert_events,
                 if copied { &no_rows } else { &rows }
             ),
+            write_bundles(client, &connection.bundles, &rows.bundles),
             write_tiles(client, &connection.tiles, &changed),
             write_batches(client, &connection.batches, batches, &planned),
             client.batch_execute("COMMIT"),
         );
         // A failed statement turns the COMMIT into a rollback: check the statements first.
         inserted?;
+        bundled?;
         tiles?;
         signed?;
         committed?;
@@ -576,12 +584,13 @@ fn plan(
     })
 }
 
-/// The new rows of `events`, encoded.
+/// The new rows of `events` and `entry_bundles`, encoded.
 struct NewRows<'a> {
     leaves: Vec<i64>,
     event_hashes: Vec<&'a [u8]>,
-    records: Vec<Vec<u8>>,
     events: Vec<&'a str>,
+    /// The leaf records, cut into entry bundle rows.
+    bundles: BundleRows,
 }
 
 impl<'a> NewRows<'a> {
@@ -591,8 +600,8 @@ impl<'a> NewRows<'a> {
         let mut rows = Self {
             leaves: Vec::with_capacity(count),
             event_hashes: Vec::with_capacity(count),
-            records: Vec::with_capacity(count),
             events: Vec::with_capacity(count),
+            bundles: BundleRows::starting_at(planned.first_leaf, count),
         };
         let mut leaf_hashes = Vec::with_capacity(count);
         for (offset, &(batch, entry)) in planned.new.iter().enumerate() {
@@ -603,9 +612,10 @@ impl<'a> NewRows<'a> {
                 .push(i64::try_from(planned.first_leaf + offset as u64).unwrap_or(i64::MAX));
             rows.event_hashes
                 .push(entry.event_hash().as_bytes().as_slice());
-            rows.records.push(record);
+            rows.bundles.push(&record);
             rows.events.push(entry.event());
         }
+        rows.bundles = rows.bundles.finish();
         (rows, leaf_hashes)
     }
 
@@ -626,12 +636,7 @@ async fn copy_entries(
     pin_mut!(sink);
     let mut encoder = CopyEncoder::new();
     for i in 0..rows.len() {
-        encoder.row(
-            rows.leaves[i],
-            rows.event_hashes[i],
-            &rows.records[i],
-            rows.events[i],
-        );
+        encoder.row(rows.leaves[i], rows.event_hashes[i], rows.events[i]);
         if encoder.len() >= COPY_CHUNK_BYTES {
             sink.as_mut().send(encoder.take()).await?;
         }
@@ -662,12 +667,12 @@ impl CopyEncoder {
         Self { buffer }
     }
 
-    /// One row: `(leaf_index bigint, event_hash bytea, leaf bytea, event text)`.
-    fn row(&mut self, leaf: i64, event_hash: &[u8], record: &[u8], event: &str) {
-        self.buffer.put_i16(4);
+    /// One row: `(leaf_index bigint, event_hash bytea, event text)`.
+    fn row(&mut self, leaf: i64, event_hash: &[u8], event: &str) {
+        self.buffer.put_i16(3);
         self.buffer.put_i32(8);
         self.buffer.put_i64(leaf);
-        for field in [event_hash, record, event.as_bytes()] {
+        for field in [event_hash, event.as_bytes()] {
             // Fields are far below 1 GiB (the request body limit bounds an event).
             self.buffer
                 .put_i32(i32::try_from(field.len()).unwrap_or(i32::MAX));
@@ -702,13 +707,29 @@ async fn insert_entries(
         return Ok(());
     }
     client
+        .execute(insert, &[&rows.leaves, &rows.event_hashes, &rows.events])
+        .await?;
+    Ok(())
+}
+
+/// Inserts the entry bundle rows holding the new leaf records. Sends its statement on the first
+/// poll, so that it can be pipelined.
+async fn write_bundles(
+    client: &Client,
+    insert: &Statement,
+    rows: &BundleRows,
+) -> Result<(), AppendError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    client
         .execute(
             insert,
             &[
-                &rows.leaves,
-                &rows.event_hashes,
-                &rows.records,
-                &rows.events,
+                &rows.bundle_indexes,
+                &rows.firsts,
+                &rows.widths,
+                &rows.entries,
             ],
         )
         .await?;

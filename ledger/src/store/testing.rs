@@ -440,6 +440,47 @@ fn now_millis() -> UnixMillis {
     UnixMillis::from_millis(millis)
 }
 
+/// Every stored leaf record, in leaf order, read from the entry bundle rows (whose consecutiveness
+/// this checks).
+///
+/// # Panics
+///
+/// When the rows cannot be read or do not hold consecutive, well-framed records.
+pub async fn stored_leaf_records(client: &Client) -> Vec<Vec<u8>> {
+    let rows = client
+        .query(
+            "SELECT bundle_index, first, width, entries FROM entry_bundles
+             ORDER BY bundle_index, first",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|error| panic!("cannot read the entry bundles: {error}"));
+    let mut records = Vec::new();
+    for row in rows {
+        let (bundle, first, width): (i64, i16, i16) = (row.get(0), row.get(1), row.get(2));
+        let at = u64::try_from(bundle).unwrap_or(u64::MAX) * super::bundles::BUNDLE
+            + u64::try_from(first).unwrap_or(u64::MAX);
+        assert_eq!(
+            at,
+            records.len() as u64,
+            "entry bundle rows are consecutive"
+        );
+        let (first, width) = (
+            u16::try_from(first).unwrap_or(u16::MAX),
+            u16::try_from(width).unwrap_or(0),
+        );
+        super::bundles::for_each_record(
+            u64::try_from(bundle).unwrap_or(u64::MAX),
+            first,
+            width,
+            row.get(3),
+            |_, record| records.push(record.to_vec()),
+        )
+        .unwrap_or_else(|error| panic!("bundle {bundle} from {first}: {error}"));
+    }
+    records
+}
+
 /// The JSON documents (`.json`, `.jsonld`) under `testdata/<dir>` of this repository, in every
 /// subdirectory, sorted: the GS1 reference examples (`gs1-epcis/examples`) and the CBV event-hash
 /// examples (`event-hash/examples`) that tests walk.
