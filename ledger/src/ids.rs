@@ -84,6 +84,10 @@ fn check_identifier(what: &'static str, text: &str) -> Result<(), IdError> {
             len: text.len(),
         });
     }
+    // Printable ASCII (the usual id) is neither whitespace nor control: no need to decode chars.
+    if text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(());
+    }
     if let Some(found) = text.chars().find(|c| c.is_whitespace() || c.is_control()) {
         return Err(IdError::ForbiddenChar { what, found });
     }

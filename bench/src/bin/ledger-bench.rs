@@ -13,8 +13,9 @@
 //! migrated template and dropped at the end.
 //!
 //! Usage: `ledger-bench [--events N] [--proof-sizes N,N] [--skip-append] [--skip-proofs] [--audit-only]
-//! [--only K]` (`--audit-only`: build a log of N events with one appender, then time only the audit;
-//! `--only K`: of the append runs, only the K-th row, counting from 1).
+//! [--audits R] [--only K]` (`--audit-only`: build a log of N events with one appender, then time only
+//! the audit; `--audits R`: run each kind of audit R times, one row each; `--only K`: of the append
+//! runs, only the K-th row, counting from 1).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,6 +45,7 @@ struct Options {
     append: bool,
     proofs: bool,
     audit_only: bool,
+    audits: usize,
     only: Option<usize>,
 }
 
@@ -54,6 +56,7 @@ fn options() -> anyhow::Result<Options> {
         append: true,
         proofs: true,
         audit_only: false,
+        audits: 1,
         only: None,
     };
     let mut args = std::env::args().skip(1);
@@ -64,17 +67,17 @@ fn options() -> anyhow::Result<Options> {
             }
             "--proof-sizes" => {
                 let list = args.next().context("--proof-sizes needs a list")?;
-                options.proof_sizes = list
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?;
+                options.proof_sizes = list.split(',').map(str::parse).collect::<Result<_, _>>()?;
             }
             "--skip-append" => options.append = false,
             "--skip-proofs" => options.proofs = false,
             "--audit-only" => options.audit_only = true,
+            "--audits" => {
+                options.audits = args.next().context("--audits needs a number")?.parse()?
+            }
             "--only" => options.only = Some(args.next().context("--only needs a number")?.parse()?),
             other => anyhow::bail!(
-                "unknown argument {other}; usage: ledger-bench [--events N] [--proof-sizes N,N] [--skip-append] [--skip-proofs] [--audit-only] [--only K]"
+                "unknown argument {other}; usage: ledger-bench [--events N] [--proof-sizes N,N] [--skip-append] [--skip-proofs] [--audit-only] [--audits R] [--only K]"
             ),
         }
     }
@@ -90,10 +93,10 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         if options.audit_only {
-            return audit_only(options.events).await;
+            return audit_only(options.events, options.audits).await;
         }
         if options.append {
-            append_benchmarks(options.events, options.only).await?;
+            append_benchmarks(options.events, options.only, options.audits).await?;
         }
         if options.proofs {
             proof_benchmarks(&options.proof_sizes).await?;
@@ -140,7 +143,7 @@ fn batches(events: &[(String, epcis::EventHash)], size: usize, keys: Keys) -> Ve
 }
 
 #[allow(clippy::print_stdout)]
-async fn append_benchmarks(count: usize, only: Option<usize>) -> anyhow::Result<()> {
+async fn append_benchmarks(count: usize, only: Option<usize>, audits: usize) -> anyhow::Result<()> {
     let started = Instant::now();
     let events = generate_events(count);
     let mean_len = events.iter().map(|(json, _)| json.len()).sum::<usize>() / count.max(1);
@@ -169,12 +172,16 @@ async fn append_benchmarks(count: usize, only: Option<usize>) -> anyhow::Result<
     let jsonb_rate = copy_baseline(&store, &rows, "jsonb").await?;
     drop(store);
     drop(db);
-    println!("| baseline: plain COPY BINARY into an unindexed table, durable commits of {BASELINE_CHUNK} rows | events/s |");
+    println!(
+        "| baseline: plain COPY BINARY into an unindexed table, durable commits of {BASELINE_CHUNK} rows | events/s |"
+    );
     println!("| --- | ---: |");
     println!("| event column `text` (what the ledger stores) | {text_rate:.0} |");
     println!("| event column `jsonb` | {jsonb_rate:.0} |\n");
 
-    println!("| batch | appenders | lookup keys | lookup indexer | append events/s | × COPY (text) | index lag at end | caught up after | append + catch-up events/s | checkpoints, max gap |");
+    println!(
+        "| batch | appenders | lookup keys | lookup indexer | append events/s | × COPY (text) | index lag at end | caught up after | append + catch-up events/s | checkpoints, max gap |"
+    );
     println!("| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut kept = None;
     let mut indexer_alone = Vec::new();
@@ -206,7 +213,11 @@ async fn append_benchmarks(count: usize, only: Option<usize>) -> anyhow::Result<
         };
         println!(
             "| {size} | {who} | {keys_label} | {} | {:.0} | {:.2} | {} | {:.2} s | {:.0} | {}, {:.2} s |",
-            if indexing { "running" } else { "paused, run after" },
+            if indexing {
+                "running"
+            } else {
+                "paused, run after"
+            },
             run.rate,
             run.rate / text_rate,
             run.lag_at_end,
@@ -224,27 +235,29 @@ async fn append_benchmarks(count: usize, only: Option<usize>) -> anyhow::Result<
     }
     println!();
     for (keys_label, rate) in indexer_alone {
-        println!("lookup indexer alone (catching up {count} entries, nothing else running), keys {keys_label}: {rate:.0} entries/s\n");
+        println!(
+            "lookup indexer alone (catching up {count} entries, nothing else running), keys {keys_label}: {rate:.0} entries/s\n"
+        );
     }
 
     if let Some(db) = kept {
-        audit_table(&db, count).await?;
+        audit_table(&db, count, audits).await?;
     }
     Ok(())
 }
 
 /// Builds a log of `count` events (batches of 1,000, one appender, no indexer) and audits it.
 #[allow(clippy::print_stdout)]
-async fn audit_only(count: usize) -> anyhow::Result<()> {
+async fn audit_only(count: usize, repeats: usize) -> anyhow::Result<()> {
     let events = generate_events(count);
     let run = append_run(&events, 1000, 1, true, false, Keys::Handed).await?;
     println!("appended {count} events at {:.0} events/s\n", run.rate);
-    audit_table(&run.db, count).await
+    audit_table(&run.db, count, repeats).await
 }
 
 /// Times the audit of the log in `db`, with and without recomputing event hashes.
 #[allow(clippy::print_stdout)]
-async fn audit_table(db: &TestDatabase, count: usize) -> anyhow::Result<()> {
+async fn audit_table(db: &TestDatabase, count: usize, repeats: usize) -> anyhow::Result<()> {
     let store = Store::connect(db.url())?;
     println!("| audit of the {count}-entry log | entries/s |");
     println!("| --- | ---: |");
@@ -264,11 +277,17 @@ async fn audit_table(db: &TestDatabase, count: usize) -> anyhow::Result<()> {
             },
         ),
     ] {
-        let started = Instant::now();
-        let report = audit(&store, options, Arc::new(NoProgress)).await?;
-        let seconds = started.elapsed().as_secs_f64();
-        anyhow::ensure!(report.problem.is_none(), "the benchmark log fails its audit: {:?}", report.problem);
-        println!("| {label} | {:.0} |", report.entries as f64 / seconds);
+        for _ in 0..repeats.max(1) {
+            let started = Instant::now();
+            let report = audit(&store, options, Arc::new(NoProgress)).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            anyhow::ensure!(
+                report.problem.is_none(),
+                "the benchmark log fails its audit: {:?}",
+                report.problem
+            );
+            println!("| {label} | {:.0} |", report.entries as f64 / seconds);
+        }
     }
     println!();
     Ok(())
@@ -287,14 +306,21 @@ async fn copy_baseline(
             "CREATE TABLE {table} (leaf_index bigint, event_hash bytea, leaf bytea, event {event_type})"
         ))
         .await?;
-    let column_type = if event_type == "jsonb" { Type::JSONB } else { Type::TEXT };
+    let column_type = if event_type == "jsonb" {
+        Type::JSONB
+    } else {
+        Type::TEXT
+    };
     let started = Instant::now();
     for chunk in rows.chunks(BASELINE_CHUNK) {
         let transaction = client.transaction().await?;
         let sink = transaction
             .copy_in(&format!("COPY {table} FROM STDIN BINARY"))
             .await?;
-        let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::BYTEA, Type::BYTEA, column_type.clone()]);
+        let writer = BinaryCopyInWriter::new(
+            sink,
+            &[Type::INT8, Type::BYTEA, Type::BYTEA, column_type.clone()],
+        );
         pin_mut!(writer);
         for (leaf, hash, record, event) in chunk {
             let hash = hash.as_slice();
@@ -363,7 +389,12 @@ async fn append_run(
     let db = TestDatabase::create().await?;
     let store = Store::connect_with_pool_size(db.url(), 16)?;
     let signer = NoteSignerKey::from_seed(KeyName::parse("bench.tagtrail/log")?, &[7; 32]);
-    let checkpointer = Checkpointer::new(&store, Origin::parse("bench.tagtrail/log")?, Arc::new(signer)).spawn();
+    let checkpointer = Checkpointer::new(
+        &store,
+        Origin::parse("bench.tagtrail/log")?,
+        Arc::new(signer),
+    )
+    .spawn();
     let indexer = indexing.then(|| Indexer::new(&store).spawn());
     let all = batches(events, size, keys);
     let mut shares: Vec<Vec<NewBatch>> = (0..appenders).map(|_| Vec::new()).collect();
@@ -376,7 +407,11 @@ async fn append_run(
     let tasks: Vec<_> = shares
         .into_iter()
         .map(|share| {
-            let sequencer = if shared { one.clone() } else { Sequencer::start(&store) };
+            let sequencer = if shared {
+                one.clone()
+            } else {
+                Sequencer::start(&store)
+            };
             tokio::spawn(async move {
                 for batch in share {
                     sequencer.append(batch).await?;
@@ -414,7 +449,10 @@ async fn append_run(
         )
         .await?;
     let size_now = store.tree_size().await?;
-    anyhow::ensure!(size_now.get() == events.len() as u64, "the log has {size_now} entries");
+    anyhow::ensure!(
+        size_now.get() == events.len() as u64,
+        "the log has {size_now} entries"
+    );
     Ok(AppendRun {
         rate: events.len() as f64 / elapsed.as_secs_f64(),
         elapsed,
@@ -437,7 +475,10 @@ async fn proof_benchmarks(sizes: &[u64]) -> anyhow::Result<()> {
         let tree_size = TreeSize::new(size)?;
         // An independent in-memory tree to verify every proof against.
         let tree = MemoryTree::from_leaf_hashes((0..size).map(synthetic_leaf))?;
-        anyhow::ensure!(tree.root() == root, "the tiles' root differs from the tree's");
+        anyhow::ensure!(
+            tree.root() == root,
+            "the tiles' root differs from the tree's"
+        );
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move |below: u64| {
             state ^= state << 13;
@@ -450,7 +491,9 @@ async fn proof_benchmarks(sizes: &[u64]) -> anyhow::Result<()> {
         for _ in 0..PROOFS {
             let leaf = next(size);
             let started = Instant::now();
-            let proof: InclusionProof = store.inclusion_proof(LeafIndex::new(leaf)?, tree_size).await?;
+            let proof: InclusionProof = store
+                .inclusion_proof(LeafIndex::new(leaf)?, tree_size)
+                .await?;
             inclusion.push(started.elapsed());
             proof.verify(&synthetic_leaf(leaf), &root)?;
 
@@ -478,7 +521,10 @@ fn synthetic_leaf(i: u64) -> Hash {
 
 /// Writes the tiles of a tree of `size` synthetic leaves as the sequencer would with batches of
 /// 1,000 (every full tile, and each batch's partial tiles); returns the row count and the root.
-async fn write_synthetic_tiles(store: &Store, size: u64) -> anyhow::Result<(u64, ledger::RootHash)> {
+async fn write_synthetic_tiles(
+    store: &Store,
+    size: u64,
+) -> anyhow::Result<(u64, ledger::RootHash)> {
     let mut client = store.pool().get().await?;
     let transaction = client.transaction().await?;
     let sink = transaction
