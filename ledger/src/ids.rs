@@ -190,6 +190,22 @@ mod tests {
             })
         );
         assert_eq!(SiteId::parse(""), Err(IdError::Empty { what: "site id" }));
+        // Beyond ASCII: letters are fine, Unicode spaces and controls are not; so is DEL.
+        assert!(SiteId::parse("lager-münchen").is_ok());
+        for (text, found) in [
+            ("dock\u{2003}door", '\u{2003}'),
+            ("dock\u{85}", '\u{85}'),
+            ("dock\u{7f}", '\u{7f}'),
+        ] {
+            assert_eq!(
+                DeviceId::parse(text),
+                Err(IdError::ForbiddenChar {
+                    what: "device id",
+                    found
+                }),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
