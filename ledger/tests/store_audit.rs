@@ -430,6 +430,119 @@ async fn an_entry_bundle_row_repeating_entries_is_caught() {
     );
 }
 
+/// Registers `device` at a site of its own with these public keys, oldest first (as the owner,
+/// the way `tagtrail device add` and `rekey` do).
+async fn register_device(db: &TestDatabase, device: &str, keys: &[Vec<u8>]) {
+    let client = db.connect().await.unwrap();
+    client
+        .execute(
+            "INSERT INTO sites (site_id) VALUES ('site-of-' || $1::text)",
+            &[&device],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO devices (device_id, site_id) VALUES ($1, 'site-of-' || $1::text)",
+            &[&device],
+        )
+        .await
+        .unwrap();
+    for key in keys {
+        client
+            .execute(
+                "INSERT INTO device_keys (device_id, algorithm, public_key) VALUES ($1, 'ed25519', $2)",
+                &[&device, key],
+            )
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn device_signatures_are_checked_against_every_key_the_registry_holds() {
+    let (db, store) = written_log().await;
+    // Written without ingest: the device is not registered, its batches are counted, not checked.
+    let report = run_audit(&store).await;
+    assert_eq!(report.problem, None);
+    assert_eq!(
+        (
+            report.device_signatures_verified,
+            report.unregistered_device_batches
+        ),
+        (0, 4)
+    );
+
+    // Registered with its key, then re-keyed: its batches verify under the older key.
+    let key = EventFactory::new("dock-door-1", 1).public_key().to_bytes();
+    let later = EventFactory::new("dock-door-1", 9).public_key().to_bytes();
+    register_device(&db, "dock-door-1", &[key, later]).await;
+    let report = run_audit(&store).await;
+    assert_eq!(report.problem, None);
+    assert_eq!(
+        (
+            report.device_signatures_verified,
+            report.unregistered_device_batches
+        ),
+        (4, 0)
+    );
+
+    // One signature changed behind the service's back.
+    tamper(
+        &db,
+        "UPDATE device_batches SET signature = overlay(signature PLACING '\\x00'::bytea FROM 5 FOR 1)
+         WHERE first_leaf_index = 250",
+    )
+    .await;
+    let problem = run_audit(&store).await.problem.expect("a problem");
+    assert!(
+        matches!(problem, AuditProblem::DeviceBatch { .. }),
+        "{problem}"
+    );
+    assert!(
+        problem.to_string().contains(
+            "its signature does not verify under any of the 2 keys the registry holds for device dock-door-1"
+        ),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn a_member_of_the_reader_role_can_audit_everything() {
+    let (db, _store) = written_log().await;
+    let key = EventFactory::new("dock-door-1", 1).public_key().to_bytes();
+    register_device(&db, "dock-door-1", &[key]).await;
+    let url = db
+        .login_role("tagtrail_test_auditor", "tagtrail_reader")
+        .await
+        .unwrap();
+    let reader = Store::connect(&url).unwrap();
+    let report = run_audit(&reader).await;
+    assert_eq!(report.problem, None);
+    assert_eq!(
+        (report.entries, report.device_signatures_verified),
+        (700, 4)
+    );
+}
+
+#[tokio::test]
+async fn batches_of_a_device_registered_with_another_key_fail_the_audit() {
+    let (db, store) = written_log().await;
+    let stranger = EventFactory::new("dock-door-1", 7).public_key().to_bytes();
+    register_device(&db, "dock-door-1", &[stranger]).await;
+    let problem = run_audit(&store).await.problem.expect("a problem");
+    assert!(
+        matches!(problem, AuditProblem::DeviceBatch { .. }),
+        "{problem}"
+    );
+    assert!(
+        problem
+            .to_string()
+            .contains("does not verify under any of the 1 keys the registry holds"),
+        "{problem}"
+    );
+}
+
 #[tokio::test]
 async fn an_empty_log_audits_clean() {
     let db = TestDatabase::create().await.unwrap();

@@ -54,7 +54,9 @@ impl MigrateCommand {
 /// Re-verify the whole ledger from the database rows.
 ///
 /// Recomputes every event's CBV 2.0 hash from the stored JSON, decodes every leaf record and
-/// checks it against its event and device batch, rebuilds every tile of the Merkle tree and
+/// checks it against its event and device batch, verifies every device batch's signature under
+/// the keys the registry holds for its device (batches of devices it holds no key for are
+/// counted, not checked), rebuilds every tile of the Merkle tree and
 /// compares the stored ones, recomputes the root at every checkpoint, verifies every checkpoint
 /// signature against the stored signing keys and a consistency proof between consecutive
 /// checkpoints. Exits 0 when everything holds; otherwise prints the first bad entry (or tile,
@@ -111,10 +113,12 @@ impl AuditCommand {
                 };
                 writeln!(
                     out,
-                    "ok: {} entries, {} tiles, {} device batches, {} checkpoints verified{} in {elapsed:.2} s ({rate:.0} entries/s)",
+                    "ok: {} entries, {} tiles, {} device batches ({} signatures verified against the registry, {} by devices it holds no key for), {} checkpoints verified{} in {elapsed:.2} s ({rate:.0} entries/s)",
                     report.entries,
                     report.tiles,
                     report.device_batches,
+                    report.device_signatures_verified,
+                    report.unregistered_device_batches,
                     report.checkpoints,
                     if report.event_hashes_recomputed {
                         ", event hashes recomputed"

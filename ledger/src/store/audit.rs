@@ -6,7 +6,10 @@
 //! streams, alternating blocks of entries), all in one exported snapshot, so an audit of a log being
 //! appended to sees one consistent state. The audit checks that the bundle rows hold every entry
 //! exactly once and up to where the events end, decodes each leaf record and checks that it names
-//! a stored device batch holding its event, rebuilds the tree's tiles from the leaf hashes and
+//! a stored device batch holding its event (and checks each batch's Ed25519 signature under the keys
+//! the registry, `device_keys`, holds for its device: any key the device has had; batches of
+//! devices the registry holds no key for, as in logs written without ingest, are counted and not
+//! checked), rebuilds the tree's tiles from the leaf hashes and
 //! compares every stored tile row with them, recomputes the root at every checkpoint's size and
 //! checks the checkpoint's signature, and checks an RFC 9162 consistency proof between consecutive
 //! checkpoints. With event hashes, it also checks that every entry's event is stored under the
@@ -34,7 +37,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_postgres::IsolationLevel;
 
-use crate::batch::{BatchStatement, EventBatch};
+use crate::batch::{BatchStatement, DevicePublicKey, DeviceSignature, EventBatch};
 use crate::checkpoint::{Checkpoint, Origin, TrustedLog};
 use crate::hash::{Hash, RootHash, leaf_hash};
 use crate::note::{Note, NoteVerifierKey, NoteVerifiers};
@@ -129,6 +132,12 @@ pub struct AuditReport {
     pub tiles: u64,
     /// Device batches checked.
     pub device_batches: u64,
+    /// Device batches whose signature verified under a key the registry (`device_keys`) holds for
+    /// their device.
+    pub device_signatures_verified: u64,
+    /// Device batches by devices the registry holds no key for (logs written without ingest):
+    /// their signatures are not checked.
+    pub unregistered_device_batches: u64,
     /// Checkpoints checked.
     pub checkpoints: u64,
     /// Whether event hashes were recomputed from the stored JSON.
@@ -285,6 +294,24 @@ pub async fn audit(
         .iter()
         .map(|row| row.get(0))
         .collect();
+    // Every key each device has had (keys are never removed, so that earlier batches stay
+    // checkable); a stored key that is not a key is kept as such, to be reported where it is used.
+    let mut device_keys: DeviceKeys = HashMap::new();
+    for row in bundles_tx
+        .query(
+            "SELECT device_id, algorithm, public_key FROM device_keys ORDER BY key_number",
+            &[],
+        )
+        .await?
+    {
+        let algorithm: &str = row.get(1);
+        let bytes: &[u8] = row.get(2);
+        let key = match (algorithm, <[u8; 32]>::try_from(bytes)) {
+            ("ed25519", Ok(bytes)) => DevicePublicKey::from_ed25519_bytes(&bytes).ok(),
+            _ => None,
+        };
+        device_keys.entry(row.get(0)).or_default().push(key);
+    }
     let mut others = Vec::with_capacity(5);
     for client in [
         events_client,
@@ -347,7 +374,14 @@ pub async fn audit(
             batches: Rows::new(batches_in),
             checkpoints: Rows::new(checkpoints_in),
         };
-        check(size, keys, options, streams, checker_progress.as_ref())
+        check(
+            size,
+            keys,
+            device_keys,
+            options,
+            streams,
+            checker_progress.as_ref(),
+        )
     });
     // The bundle rows' senders are dropped when the rows end, which ends the decoders.
     let bundles_read = async move {
@@ -739,6 +773,10 @@ impl std::hash::Hasher for PrefixHasher {
     }
 }
 
+/// The keys the registry holds for each device, oldest first (`None`: a stored key that does not
+/// parse).
+type DeviceKeys = HashMap<String, Vec<Option<DevicePublicKey>>>;
+
 /// A device batch whose leaves may still come.
 struct ActiveBatch {
     device: String,
@@ -758,6 +796,7 @@ struct Checker<'a> {
     trusted: Option<TrustedLog>,
     verifiers: Option<NoteVerifiers>,
     active: HashMap<[u8; 32], ActiveBatch, BuildHasherDefault<PrefixHasher>>,
+    device_keys: DeviceKeys,
     /// The last tile row checked at each level (to require the final partial tiles).
     last_row: Vec<Option<TileId>>,
     suspect: Option<Suspect>,
@@ -770,6 +809,7 @@ struct Checker<'a> {
 fn check(
     size: u64,
     keys: Vec<String>,
+    device_keys: DeviceKeys,
     options: AuditOptions,
     streams: Streams,
     progress: &dyn AuditProgress,
@@ -784,6 +824,7 @@ fn check(
         trusted: None,
         verifiers: None,
         active: HashMap::default(),
+        device_keys,
         last_row: Vec::new(),
         suspect: None,
         checkpoints: Vec::new(),
@@ -791,6 +832,8 @@ fn check(
             entries: 0,
             tiles: 0,
             device_batches: 0,
+            device_signatures_verified: 0,
+            unregistered_device_batches: 0,
             checkpoints: 0,
             event_hashes_recomputed: options.recompute_event_hashes,
             problem: None,
@@ -1109,6 +1152,8 @@ impl Checker<'_> {
                 "its event hashes are not the batch the statement commits to".to_owned(),
             ));
         }
+        self.check_device_signature(&statement, signature)
+            .map_err(problem)?;
         if first != leaf {
             // Batches are loaded when the entries reach their first leaf, which must name them.
             return Err(problem(format!(
@@ -1126,6 +1171,42 @@ impl Checker<'_> {
             },
         );
         Ok(key)
+    }
+
+    /// Checks a batch's signature against the keys the registry holds for its device: it must
+    /// verify under one of them (any key the device has had). Batches of devices without keys are
+    /// counted, not checked.
+    fn check_device_signature(
+        &mut self,
+        statement: &BatchStatement,
+        signature: &[u8],
+    ) -> Result<(), String> {
+        let Some(keys) = self.device_keys.get(statement.device().as_str()) else {
+            self.report.unregistered_device_batches += 1;
+            return Ok(());
+        };
+        let signature = <[u8; 64]>::try_from(signature)
+            .map(DeviceSignature::Ed25519)
+            .map_err(|_| "the signature is not 64 bytes".to_owned())?;
+        if keys
+            .iter()
+            .flatten()
+            .any(|key| statement.verify(key, &signature).is_ok())
+        {
+            self.report.device_signatures_verified += 1;
+            return Ok(());
+        }
+        let unparsable = keys.iter().filter(|key| key.is_none()).count();
+        Err(format!(
+            "its signature does not verify under any of the {} keys the registry holds for device {}{}",
+            keys.len(),
+            statement.device(),
+            if unparsable > 0 {
+                format!(" ({unparsable} of them not Ed25519 public keys)")
+            } else {
+                String::new()
+            }
+        ))
     }
 
     /// The entry count at which the tiles must next be brought up to date: the next tile row or

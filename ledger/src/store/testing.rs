@@ -322,6 +322,11 @@ impl EventFactory {
         }
     }
 
+    /// The device's public key, to register it.
+    pub fn public_key(&self) -> crate::batch::DevicePublicKey {
+        self.key.public_key()
+    }
+
     /// The same factory, making entries without lookup keys (the indexer then parses the stored
     /// JSON, as for entries appended by another process).
     pub fn without_lookup_keys(mut self) -> Self {
