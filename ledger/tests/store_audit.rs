@@ -54,7 +54,7 @@ async fn tamper(db: &TestDatabase, sql: &str) {
 /// Changes the leaf record of entry `leaf` inside its entry bundle row, as the superuser with
 /// triggers disabled: the row is split into its records, `change` is applied to the one, and the
 /// row is written back.
-async fn tamper_leaf_record(db: &TestDatabase, leaf: i64, change: impl FnOnce(&mut Vec<u8>)) {
+async fn tamper_leaf_record(db: &TestDatabase, leaf: i64, change: impl FnOnce(&mut [u8])) {
     let client = db.connect().await.unwrap();
     let row = client
         .query_one(
@@ -70,7 +70,7 @@ async fn tamper_leaf_record(db: &TestDatabase, leaf: i64, change: impl FnOnce(&m
         .into_iter()
         .map(<[u8]>::to_vec)
         .collect();
-    change(&mut records[(leaf % 256 - i64::from(first)) as usize]);
+    change(records[(leaf % 256 - i64::from(first)) as usize].as_mut_slice());
     let entries = encode_entry_bundle(records.iter().map(Vec::as_slice)).unwrap();
     client
         .batch_execute("SET session_replication_role = replica")
@@ -87,7 +87,7 @@ async fn tamper_leaf_record(db: &TestDatabase, leaf: i64, change: impl FnOnce(&m
 }
 
 /// Sets a leaf record's capture time (bytes 33..41) to 1 ms: the record still decodes.
-fn change_capture_time(record: &mut Vec<u8>) {
+fn change_capture_time(record: &mut [u8]) {
     record[33..41].copy_from_slice(&1u64.to_be_bytes());
 }
 

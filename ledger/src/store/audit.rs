@@ -57,6 +57,8 @@ use super::log::{ProofError, Store, read_tiles};
 const CHUNK: usize = 4096;
 /// Entry bundle rows per chunk handed to a decoding thread (each holds up to 256 leaf records).
 const BUNDLE_CHUNK: usize = 4;
+/// Device batch rows per chunk handed to the batch-checking thread (each costs a signature check).
+const BATCH_CHUNK: usize = 32;
 /// Threads that split, decode and hash the leaf records of entry bundle rows.
 const DECODERS: usize = 2;
 const BUNDLES: &str = "COPY (SELECT bundle_index, first, width, entries FROM entry_bundles
@@ -360,7 +362,11 @@ pub async fn audit(
     let (events_out, events_in) = mpsc::channel(CHANNEL_CHUNKS);
     let (more_events_out, more_events_in) = mpsc::channel(CHANNEL_CHUNKS);
     let (tiles_out, tiles_in) = mpsc::channel(CHANNEL_CHUNKS);
-    let (batches_out, batches_in) = mpsc::channel(CHANNEL_CHUNKS);
+    let (batches_out, batch_rows_in) = mpsc::channel(CHANNEL_CHUNKS);
+    let (checked_batches_out, batches_in) = mpsc::channel(CHANNEL_CHUNKS);
+    let batch_checker = tokio::task::spawn_blocking(move || {
+        check_batches(batch_rows_in, device_keys, checked_batches_out)
+    });
     let (checkpoints_out, checkpoints_in) = mpsc::channel(CHANNEL_CHUNKS);
     let checker_progress = progress.clone();
     let checker = tokio::task::spawn_blocking(move || {
@@ -374,14 +380,7 @@ pub async fn audit(
             batches: Rows::new(batches_in),
             checkpoints: Rows::new(checkpoints_in),
         };
-        check(
-            size,
-            keys,
-            device_keys,
-            options,
-            streams,
-            checker_progress.as_ref(),
-        )
+        check(size, keys, options, streams, checker_progress.as_ref())
     });
     // The bundle rows' senders are dropped when the rows end, which ends the decoders.
     let bundles_read = async move {
@@ -405,19 +404,7 @@ pub async fn audit(
             &[Column::Int2, Column::Int8, Column::Int2, Column::Bytes],
             tiles_out
         ),
-        stream_all(
-            batches_tx,
-            BATCHES,
-            &[
-                Column::Bytes,
-                Column::Bytes,
-                Column::Bytes,
-                Column::Bytes,
-                Column::Bytes,
-                Column::Int8
-            ],
-            batches_out
-        ),
+        stream_batches(batches_tx, batches_out),
         stream_all(
             checkpoints_tx,
             CHECKPOINTS,
@@ -428,6 +415,7 @@ pub async fn audit(
     for decoder in decoders {
         decoder.await.map_err(|_| AuditError::Thread)?;
     }
+    batch_checker.await.map_err(|_| AuditError::Thread)?;
     let mut outcome = checker.await.map_err(|_| AuditError::Thread)?;
     // A stream fails only if reading failed; when the checker stopped early, the streams just stop.
     for read in [
@@ -533,6 +521,24 @@ async fn stream_rows(
     Ok(true)
 }
 
+/// Streams the device batches, in small chunks: each is checked (signature included) on its way.
+async fn stream_batches(
+    client: &tokio_postgres::Transaction<'_>,
+    out: mpsc::Sender<Vec<CopyRow>>,
+) -> Result<(), AuditError> {
+    let columns = &[
+        Column::Bytes,
+        Column::Bytes,
+        Column::Bytes,
+        Column::Bytes,
+        Column::Bytes,
+        Column::Int8,
+    ];
+    stream_rows(client, BATCHES, columns, BATCH_CHUNK, &[out])
+        .await
+        .map(|_| ())
+}
+
 /// Streams all rows of one `COPY` query (see [`stream_rows`]).
 async fn stream_all(
     client: &tokio_postgres::Transaction<'_>,
@@ -546,14 +552,14 @@ async fn stream_all(
 }
 
 /// Rows of one stream, read on the checking thread.
-struct Rows {
-    input: mpsc::Receiver<Vec<CopyRow>>,
-    chunk: std::vec::IntoIter<CopyRow>,
-    peeked: Option<CopyRow>,
+struct Rows<T = CopyRow> {
+    input: mpsc::Receiver<Vec<T>>,
+    chunk: std::vec::IntoIter<T>,
+    peeked: Option<T>,
 }
 
-impl Rows {
-    fn new(input: mpsc::Receiver<Vec<CopyRow>>) -> Self {
+impl<T> Rows<T> {
+    fn new(input: mpsc::Receiver<Vec<T>>) -> Self {
         Self {
             input,
             chunk: Vec::new().into_iter(),
@@ -561,7 +567,7 @@ impl Rows {
         }
     }
 
-    fn next(&mut self) -> Option<CopyRow> {
+    fn next(&mut self) -> Option<T> {
         if let Some(row) = self.peeked.take() {
             return Some(row);
         }
@@ -573,7 +579,7 @@ impl Rows {
         }
     }
 
-    fn peek(&mut self) -> Option<&CopyRow> {
+    fn peek(&mut self) -> Option<&T> {
         if self.peeked.is_none() {
             self.peeked = self.next();
         }
@@ -706,7 +712,7 @@ struct Streams {
     /// The events, when their hashes are recomputed.
     events: Option<EventRows>,
     tiles: Rows,
-    batches: Rows,
+    batches: Rows<PreparedBatch>,
     checkpoints: Rows,
 }
 
@@ -749,6 +755,115 @@ struct Suspect {
     /// The first leaf under the first disagreeing hash.
     first_leaf: u64,
     reason: String,
+}
+
+/// A device batch row with the checks that need nothing but the row and the registry's keys done
+/// (on the batch-checking thread): statement, hash, event hashes against the statement's root,
+/// signature.
+struct PreparedBatch {
+    row: CopyRow,
+    checked: Result<CheckedBatch, String>,
+}
+
+struct CheckedBatch {
+    statement_hash: [u8; 32],
+    device: String,
+    size: u32,
+    signature: SignatureVerdict,
+}
+
+enum SignatureVerdict {
+    /// Verified under a key the registry holds for the device.
+    Verified,
+    /// The registry holds no key for the device: not checked.
+    Unregistered,
+}
+
+/// The batch-checking thread: checks each device batch row as it arrives, until the rows end or
+/// the checking thread is gone.
+fn check_batches(
+    mut input: mpsc::Receiver<Vec<CopyRow>>,
+    keys: DeviceKeys,
+    out: mpsc::Sender<Vec<PreparedBatch>>,
+) {
+    while let Some(rows) = input.blocking_recv() {
+        let prepared = rows
+            .into_iter()
+            .map(|row| PreparedBatch {
+                checked: check_batch(&row, &keys),
+                row,
+            })
+            .collect();
+        if out.blocking_send(prepared).is_err() {
+            return;
+        }
+    }
+}
+
+/// Checks a stored device batch on its own: its statement decodes and hashes to its key, its event
+/// hashes are the batch the statement commits to, and its signature verifies under one of the keys
+/// the registry holds for its device (any key the device has had), if it holds any.
+fn check_batch(row: &CopyRow, keys: &DeviceKeys) -> Result<CheckedBatch, String> {
+    let stored_hash = row.bytes(0);
+    let statement_bytes = row.bytes(1);
+    let algorithm = String::from_utf8_lossy(row.bytes(2));
+    let signature = row.bytes(3);
+    let hashes = row.bytes(4);
+    let statement = BatchStatement::decode(statement_bytes)
+        .map_err(|error| format!("the statement is malformed: {error}"))?;
+    let computed: [u8; 32] = Sha256::digest(statement_bytes).into();
+    if computed.as_slice() != stored_hash || statement.hash().as_bytes() != &computed {
+        return Err(format!("the statement hashes to {}", hex(&computed)));
+    }
+    let signature = match (&*algorithm, <[u8; 64]>::try_from(signature)) {
+        ("ed25519", Ok(signature)) => DeviceSignature::Ed25519(signature),
+        _ => {
+            return Err(format!(
+                "the signature is not an Ed25519 signature ({algorithm}, {} bytes)",
+                signature.len()
+            ));
+        }
+    };
+    let events: Vec<EventHash> = hashes
+        .chunks_exact(32)
+        .filter_map(|chunk| <[u8; 32]>::try_from(chunk).ok().map(EventHash::from_bytes))
+        .collect();
+    let root_matches = u32::try_from(events.len()).is_ok_and(|n| n == statement.size())
+        && hashes.len().is_multiple_of(32)
+        && EventBatch::new(&events).is_ok_and(|tree| tree.root() == *statement.root());
+    if !root_matches {
+        return Err("its event hashes are not the batch the statement commits to".to_owned());
+    }
+    let verdict = match keys.get(statement.device().as_str()) {
+        None => SignatureVerdict::Unregistered,
+        Some(keys)
+            if keys
+                .iter()
+                .flatten()
+                .any(|key| statement.verify(key, &signature).is_ok()) =>
+        {
+            SignatureVerdict::Verified
+        }
+        Some(keys) => {
+            let unparsable = keys.iter().filter(|key| key.is_none()).count();
+            return Err(format!(
+                "its signature does not verify under any of the {} keys the registry holds for device {}{}",
+                keys.len(),
+                statement.device(),
+                if unparsable > 0 {
+                    format!(" ({unparsable} of them not Ed25519 public keys)")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+    };
+    Ok(CheckedBatch {
+        statement_hash: computed,
+        device: statement.device().as_str().to_owned(),
+        size: statement.size(),
+        signature: verdict,
+    })
 }
 
 /// Hashes a SHA-256 output (a statement hash, checked before it becomes a key) by its first 8
@@ -796,7 +911,6 @@ struct Checker<'a> {
     trusted: Option<TrustedLog>,
     verifiers: Option<NoteVerifiers>,
     active: HashMap<[u8; 32], ActiveBatch, BuildHasherDefault<PrefixHasher>>,
-    device_keys: DeviceKeys,
     /// The last tile row checked at each level (to require the final partial tiles).
     last_row: Vec<Option<TileId>>,
     suspect: Option<Suspect>,
@@ -809,7 +923,6 @@ struct Checker<'a> {
 fn check(
     size: u64,
     keys: Vec<String>,
-    device_keys: DeviceKeys,
     options: AuditOptions,
     streams: Streams,
     progress: &dyn AuditProgress,
@@ -824,7 +937,6 @@ fn check(
         trusted: None,
         verifiers: None,
         active: HashMap::default(),
-        device_keys,
         last_row: Vec::new(),
         suspect: None,
         checkpoints: Vec::new(),
@@ -1094,14 +1206,14 @@ impl Checker<'_> {
                 .streams
                 .batches
                 .peek()
-                .is_some_and(|row| u64::try_from(row.int8(5)).unwrap_or(0) <= leaf);
+                .is_some_and(|batch| u64::try_from(batch.row.int8(5)).unwrap_or(0) <= leaf);
             if !due {
                 break;
             }
-            let Some(row) = self.streams.batches.next() else {
+            let Some(batch) = self.streams.batches.next() else {
                 break;
             };
-            starting = Some(self.load_batch(&row, leaf)?);
+            starting = Some(self.load_batch(batch, leaf)?);
         }
         if self.active.len() > 64 {
             self.active.retain(|_, batch| batch.end > leaf);
@@ -1109,104 +1221,37 @@ impl Checker<'_> {
         Ok(starting)
     }
 
-    fn load_batch(&mut self, row: &CopyRow, leaf: u64) -> Result<[u8; 32], Found> {
-        let stored_hash = row.bytes(0);
-        let statement_bytes = row.bytes(1);
-        let algorithm = String::from_utf8_lossy(row.bytes(2));
-        let signature = row.bytes(3);
-        let hashes = row.bytes(4);
-        let first = row.int8(5);
-        let first = u64::try_from(first).unwrap_or(0);
+    fn load_batch(&mut self, batch: PreparedBatch, leaf: u64) -> Result<[u8; 32], Found> {
+        let row = &batch.row;
+        let first = u64::try_from(row.int8(5)).unwrap_or(0);
         self.report.device_batches += 1;
         let problem = |reason: String| Found {
             position: first,
             problem: AuditProblem::DeviceBatch {
-                statement_hash: hex(stored_hash),
+                statement_hash: hex(row.bytes(0)),
                 reason,
             },
         };
-        let statement = BatchStatement::decode(statement_bytes)
-            .map_err(|error| problem(format!("the statement is malformed: {error}")))?;
-        let computed: [u8; 32] = Sha256::digest(statement_bytes).into();
-        if computed.as_slice() != stored_hash || statement.hash().as_bytes() != &computed {
-            return Err(problem(format!(
-                "the statement hashes to {}",
-                hex(&computed)
-            )));
+        let checked = batch.checked.map_err(problem)?;
+        match checked.signature {
+            SignatureVerdict::Verified => self.report.device_signatures_verified += 1,
+            SignatureVerdict::Unregistered => self.report.unregistered_device_batches += 1,
         }
-        if algorithm != "ed25519" || signature.len() != 64 {
-            return Err(problem(format!(
-                "the signature is not an Ed25519 signature ({algorithm}, {} bytes)",
-                signature.len()
-            )));
-        }
-        let events: Vec<EventHash> = hashes
-            .chunks_exact(32)
-            .filter_map(|chunk| <[u8; 32]>::try_from(chunk).ok().map(EventHash::from_bytes))
-            .collect();
-        let root_matches = u32::try_from(events.len()).is_ok_and(|n| n == statement.size())
-            && hashes.len().is_multiple_of(32)
-            && EventBatch::new(&events).is_ok_and(|tree| tree.root() == *statement.root());
-        if !root_matches {
-            return Err(problem(
-                "its event hashes are not the batch the statement commits to".to_owned(),
-            ));
-        }
-        self.check_device_signature(&statement, signature)
-            .map_err(problem)?;
         if first != leaf {
             // Batches are loaded when the entries reach their first leaf, which must name them.
             return Err(problem(format!(
                 "its first leaf index {first} is not the first entry holding one of its events"
             )));
         }
-        let mut key = [0u8; 32];
-        key.copy_from_slice(stored_hash);
         self.active.insert(
-            key,
+            checked.statement_hash,
             ActiveBatch {
-                device: statement.device().as_str().to_owned(),
-                hashes: hashes.to_vec(),
-                end: first + u64::from(statement.size()),
+                device: checked.device,
+                hashes: row.bytes(4).to_vec(),
+                end: first + u64::from(checked.size),
             },
         );
-        Ok(key)
-    }
-
-    /// Checks a batch's signature against the keys the registry holds for its device: it must
-    /// verify under one of them (any key the device has had). Batches of devices without keys are
-    /// counted, not checked.
-    fn check_device_signature(
-        &mut self,
-        statement: &BatchStatement,
-        signature: &[u8],
-    ) -> Result<(), String> {
-        let Some(keys) = self.device_keys.get(statement.device().as_str()) else {
-            self.report.unregistered_device_batches += 1;
-            return Ok(());
-        };
-        let signature = <[u8; 64]>::try_from(signature)
-            .map(DeviceSignature::Ed25519)
-            .map_err(|_| "the signature is not 64 bytes".to_owned())?;
-        if keys
-            .iter()
-            .flatten()
-            .any(|key| statement.verify(key, &signature).is_ok())
-        {
-            self.report.device_signatures_verified += 1;
-            return Ok(());
-        }
-        let unparsable = keys.iter().filter(|key| key.is_none()).count();
-        Err(format!(
-            "its signature does not verify under any of the {} keys the registry holds for device {}{}",
-            keys.len(),
-            statement.device(),
-            if unparsable > 0 {
-                format!(" ({unparsable} of them not Ed25519 public keys)")
-            } else {
-                String::new()
-            }
-        ))
+        Ok(checked.statement_hash)
     }
 
     /// The entry count at which the tiles must next be brought up to date: the next tile row or
@@ -1445,7 +1490,7 @@ impl Checker<'_> {
     }
 
     fn finish_batches(&mut self) -> Result<(), Found> {
-        if let Some(row) = self.streams.batches.next() {
+        if let Some(PreparedBatch { row, .. }) = self.streams.batches.next() {
             let stored_hash = row.bytes(0);
             let first = row.int8(5);
             return Err(Found {
