@@ -91,6 +91,13 @@ fn change_capture_time(record: &mut [u8]) {
     record[33..41].copy_from_slice(&1u64.to_be_bytes());
 }
 
+/// Checks that the audit found a problem, first with entry `leaf`, saying `says`.
+fn assert_entry_problem(problem: Option<AuditProblem>, leaf: u64, says: &str) {
+    let problem = problem.expect("a problem");
+    assert_eq!(entry_of(&problem), Some(leaf), "{problem}");
+    assert!(problem.to_string().contains(says), "{problem}");
+}
+
 fn entry_of(problem: &AuditProblem) -> Option<u64> {
     match problem {
         AuditProblem::Entry { leaf_index, .. } => Some(*leaf_index),
@@ -148,11 +155,10 @@ async fn a_changed_event_field_is_caught_by_its_event_hash() {
          WHERE leaf_index IN (300, 500)",
     )
     .await;
-    let problem = run_audit(&store).await.problem.expect("a problem");
-    assert_eq!(entry_of(&problem), Some(300), "{problem}");
-    assert!(
-        problem.to_string().contains("the stored event hashes to"),
-        "{problem}"
+    assert_entry_problem(
+        run_audit(&store).await.problem,
+        300,
+        "the stored event hashes to",
     );
 }
 
@@ -172,13 +178,10 @@ async fn a_changed_stored_event_hash_is_caught() {
 async fn a_changed_leaf_record_is_caught_and_blamed_on_the_entry() {
     let (db, store) = written_log().await;
     tamper_leaf_record(&db, 123, change_capture_time).await;
-    let problem = run_audit(&store).await.problem.expect("a problem");
-    assert_eq!(entry_of(&problem), Some(123), "{problem}");
-    assert!(
-        problem
-            .to_string()
-            .contains("does not hash to what the log committed"),
-        "{problem}"
+    assert_entry_problem(
+        run_audit(&store).await.problem,
+        123,
+        "does not hash to what the log committed",
     );
 }
 
@@ -186,9 +189,7 @@ async fn a_changed_leaf_record_is_caught_and_blamed_on_the_entry() {
 async fn an_undecodable_leaf_record_is_caught() {
     let (db, store) = written_log().await;
     tamper_leaf_record(&db, 7, |record| record[0] = 0x02).await;
-    let problem = run_audit(&store).await.problem.expect("a problem");
-    assert_eq!(entry_of(&problem), Some(7), "{problem}");
-    assert!(problem.to_string().contains("malformed"), "{problem}");
+    assert_entry_problem(run_audit(&store).await.problem, 7, "malformed");
 }
 
 #[tokio::test]
@@ -244,9 +245,7 @@ async fn a_deleted_tile_row_is_caught() {
 async fn a_deleted_entry_is_caught_as_missing() {
     let (db, store) = written_log().await;
     tamper(&db, "DELETE FROM events WHERE leaf_index = 650").await;
-    let problem = run_audit(&store).await.problem.expect("a problem");
-    assert_eq!(entry_of(&problem), Some(650), "{problem}");
-    assert!(problem.to_string().contains("missing"), "{problem}");
+    assert_entry_problem(run_audit(&store).await.problem, 650, "missing");
 }
 
 #[tokio::test]
@@ -336,15 +335,13 @@ async fn without_event_hashes_the_audit_still_checks_where_the_events_end() {
     // The last event goes: its leaf record is then past the log's events.
     tamper(&db, "DELETE FROM events WHERE leaf_index = 699").await;
     for options in [options, AuditOptions::default()] {
-        let problem = audit(&store, options, Arc::new(NoProgress))
-            .await
-            .unwrap()
-            .problem
-            .expect("a problem");
-        assert_eq!(entry_of(&problem), Some(699), "{problem}");
-        assert!(
-            problem.to_string().contains("the log's events end at 699"),
-            "{problem}"
+        assert_entry_problem(
+            audit(&store, options, Arc::new(NoProgress))
+                .await
+                .unwrap()
+                .problem,
+            699,
+            "the log's events end at 699",
         );
     }
 }
@@ -363,17 +360,13 @@ async fn a_deleted_entry_bundle_row_is_caught_as_missing() {
             recompute_event_hashes,
             hashing_threads: 1,
         };
-        let problem = audit(&store, options, Arc::new(NoProgress))
-            .await
-            .unwrap()
-            .problem
-            .expect("a problem");
-        assert_eq!(entry_of(&problem), Some(500), "{problem}");
-        assert!(
-            problem
-                .to_string()
-                .contains("missing: the next stored leaf record is entry 512"),
-            "{problem}"
+        assert_entry_problem(
+            audit(&store, options, Arc::new(NoProgress))
+                .await
+                .unwrap()
+                .problem,
+            500,
+            "missing: the next stored leaf record is entry 512",
         );
     }
 }
@@ -387,13 +380,10 @@ async fn an_entry_bundle_row_that_does_not_hold_its_width_is_caught() {
         "UPDATE entry_bundles SET width = 250 WHERE bundle_index = 1 AND first = 0",
     )
     .await;
-    let problem = run_audit(&store).await.problem.expect("a problem");
-    assert_eq!(entry_of(&problem), Some(500), "{problem}");
-    assert!(
-        problem.to_string().contains(
-            "its entry bundle row (bundle 1, entries 0 to 250) holds 244 records where its first and width say 250"
-        ),
-        "{problem}"
+    assert_entry_problem(
+        run_audit(&store).await.problem,
+        500,
+        "its entry bundle row (bundle 1, entries 0 to 250) holds 244 records where its first and width say 250",
     );
 }
 
@@ -420,13 +410,10 @@ async fn an_entry_bundle_row_repeating_entries_is_caught() {
         )
         .await
         .unwrap();
-    let problem = run_audit(&store).await.problem.expect("a problem");
-    assert_eq!(entry_of(&problem), Some(500), "{problem}");
-    assert!(
-        problem
-            .to_string()
-            .contains("stored twice: an entry bundle row holds entries from 356 again"),
-        "{problem}"
+    assert_entry_problem(
+        run_audit(&store).await.problem,
+        500,
+        "stored twice: an entry bundle row holds entries from 356 again",
     );
 }
 
