@@ -98,6 +98,16 @@ fn assert_entry_problem(problem: Option<AuditProblem>, leaf: u64, says: &str) {
     assert!(problem.to_string().contains(says), "{problem}");
 }
 
+/// Checks that the audit found a problem, first with a device batch, saying `says`.
+fn assert_batch_problem(problem: Option<AuditProblem>, says: &str) {
+    let problem = problem.expect("a problem");
+    assert!(
+        matches!(problem, AuditProblem::DeviceBatch { .. }),
+        "{problem}"
+    );
+    assert!(problem.to_string().contains(says), "{problem}");
+}
+
 fn entry_of(problem: &AuditProblem) -> Option<u64> {
     match problem {
         AuditProblem::Entry { leaf_index, .. } => Some(*leaf_index),
@@ -292,16 +302,9 @@ async fn a_changed_device_batch_is_caught() {
          WHERE first_leaf_index = 500",
     )
     .await;
-    let problem = run_audit(&store).await.problem.expect("a problem");
-    assert!(
-        matches!(problem, AuditProblem::DeviceBatch { .. }),
-        "{problem}"
-    );
-    assert!(
-        problem
-            .to_string()
-            .contains("not the batch the statement commits to"),
-        "{problem}"
+    assert_batch_problem(
+        run_audit(&store).await.problem,
+        "not the batch the statement commits to",
     );
 }
 
@@ -481,16 +484,9 @@ async fn device_signatures_are_checked_against_every_key_the_registry_holds() {
          WHERE first_leaf_index = 250",
     )
     .await;
-    let problem = run_audit(&store).await.problem.expect("a problem");
-    assert!(
-        matches!(problem, AuditProblem::DeviceBatch { .. }),
-        "{problem}"
-    );
-    assert!(
-        problem.to_string().contains(
-            "its signature does not verify under any of the 2 keys the registry holds for device dock-door-1"
-        ),
-        "{problem}"
+    assert_batch_problem(
+        run_audit(&store).await.problem,
+        "its signature does not verify under any of the 2 keys the registry holds for device dock-door-1",
     );
 }
 
@@ -517,16 +513,9 @@ async fn batches_of_a_device_registered_with_another_key_fail_the_audit() {
     let (db, store) = written_log().await;
     let stranger = EventFactory::new("dock-door-1", 7).public_key().to_bytes();
     register_device(&db, "dock-door-1", &[stranger]).await;
-    let problem = run_audit(&store).await.problem.expect("a problem");
-    assert!(
-        matches!(problem, AuditProblem::DeviceBatch { .. }),
-        "{problem}"
-    );
-    assert!(
-        problem
-            .to_string()
-            .contains("does not verify under any of the 1 keys the registry holds"),
-        "{problem}"
+    assert_batch_problem(
+        run_audit(&store).await.problem,
+        "does not verify under any of the 1 keys the registry holds",
     );
 }
 
