@@ -49,7 +49,7 @@ use crate::tree::{ConsistencyProof, ProofPlan};
 use epcis::EventHash;
 use epcis::hash::{HashContext, event_hash};
 
-use super::bundles::{BUNDLE, BundleRowError, for_each_record};
+use super::bundles::{BUNDLE, row_records};
 use super::copy::{Column, CopyDecoder, CopyRow};
 use super::log::{ProofError, Store, read_tiles};
 
@@ -402,13 +402,29 @@ pub async fn audit(
             tiles_tx,
             TILES,
             &[Column::Int2, Column::Int8, Column::Int2, Column::Bytes],
+            CHUNK,
             tiles_out
         ),
-        stream_batches(batches_tx, batches_out),
+        // Small chunks: each batch costs the batch-checking thread a signature check.
+        stream_all(
+            batches_tx,
+            BATCHES,
+            &[
+                Column::Bytes,
+                Column::Bytes,
+                Column::Bytes,
+                Column::Bytes,
+                Column::Bytes,
+                Column::Int8
+            ],
+            BATCH_CHUNK,
+            batches_out
+        ),
         stream_all(
             checkpoints_tx,
             CHECKPOINTS,
             &[Column::Int8, Column::Bytes, Column::Bytes],
+            CHUNK,
             checkpoints_out
         ),
     );
@@ -521,32 +537,15 @@ async fn stream_rows(
     Ok(true)
 }
 
-/// Streams the device batches, in small chunks: each is checked (signature included) on its way.
-async fn stream_batches(
-    client: &tokio_postgres::Transaction<'_>,
-    out: mpsc::Sender<Vec<CopyRow>>,
-) -> Result<(), AuditError> {
-    let columns = &[
-        Column::Bytes,
-        Column::Bytes,
-        Column::Bytes,
-        Column::Bytes,
-        Column::Bytes,
-        Column::Int8,
-    ];
-    stream_rows(client, BATCHES, columns, BATCH_CHUNK, &[out])
-        .await
-        .map(|_| ())
-}
-
-/// Streams all rows of one `COPY` query (see [`stream_rows`]).
+/// Streams all rows of one `COPY` query in chunks of `chunk_rows` (see [`stream_rows`]).
 async fn stream_all(
     client: &tokio_postgres::Transaction<'_>,
     sql: &str,
     columns: &'static [Column],
+    chunk_rows: usize,
     out: mpsc::Sender<Vec<CopyRow>>,
 ) -> Result<(), AuditError> {
-    stream_rows(client, sql, columns, CHUNK, &[out])
+    stream_rows(client, sql, columns, chunk_rows, &[out])
         .await
         .map(|_| ())
 }
@@ -667,28 +666,17 @@ fn decode_bundle_row(row: &CopyRow, out: &mut Vec<DecodedEntry>) {
         return;
     };
     let start = bundle_index.saturating_mul(BUNDLE) + u64::from(first_position);
-    let result = for_each_record(
-        bundle_index,
-        first_position,
-        end,
-        row.bytes(3),
-        |leaf_index, bytes| {
-            out.push(DecodedEntry {
+    // A row that does not hold its records is reported at its first entry.
+    match row_records(first_position, end, row.bytes(3)) {
+        Err(error) => out.push(malformed(start, error.to_string())),
+        Ok(records) => out.extend((start..).zip(records).map(|(leaf_index, bytes)| {
+            DecodedEntry {
                 leaf_index,
                 record: LeafRecord::decode(bytes)
                     .map_err(|error| format!("the leaf record is malformed: {error}")),
                 leaf_hash: leaf_hash(bytes),
-            })
-        },
-    );
-    match result {
-        Ok(()) => {}
-        Err(error @ BundleRowError::Truncated(leaf)) => {
-            out.push(malformed(leaf, error.to_string()))
-        }
-        Err(error @ BundleRowError::Count { expected, found }) => {
-            out.push(malformed(start + expected.min(found), error.to_string()))
-        }
+            }
+        })),
     }
 }
 

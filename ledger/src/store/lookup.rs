@@ -11,14 +11,14 @@ use crate::batch::{BatchStatement, DeviceSignature, StatementHash};
 use crate::record::LeafRecord;
 use crate::size::LeafIndex;
 
-use super::bundles::{BUNDLE, record_in_row};
+use super::bundles::{BUNDLE, row_records};
 use super::indexer::PgTimestamp;
 use super::keys::lookup_key;
 use super::log::{ReadError, Store};
 use super::runs::{self, Kind};
 
 /// An entry's event and the entry bundle row holding its leaf record (none if that row is missing).
-const SELECT_ENTRY: &str = "SELECT e.event_hash, b.first, b.entries, e.event FROM events e
+const SELECT_ENTRY: &str = "SELECT e.event_hash, b.first, b.width, b.entries, e.event FROM events e
     LEFT JOIN entry_bundles b ON b.bundle_index = e.leaf_index / 256
         AND b.first <= e.leaf_index % 256 AND b.width > e.leaf_index % 256
     WHERE e.leaf_index = $1 ORDER BY b.first DESC LIMIT 1";
@@ -81,20 +81,28 @@ impl Store {
             reason,
         };
         let stored_hash: &[u8] = row.get(0);
-        let first: Option<i16> = row.get(1);
-        let entries: Option<&[u8]> = row.get(2);
-        let position = (index.get() % BUNDLE) as u16;
-        let record = match (first, entries) {
-            (Some(first), Some(entries)) => u16::try_from(first)
-                .ok()
-                .and_then(|first| record_in_row(entries, first, position)),
-            _ => None,
-        }
-        .ok_or_else(|| {
-            corrupt(format!(
+        let (first, width, entries): (Option<i16>, Option<i16>, Option<&[u8]>) =
+            (row.get(1), row.get(2), row.get(3));
+        let (Some(first), Some(width), Some(entries)) = (first, width, entries) else {
+            return Err(corrupt(format!(
                 "entry {index}: no entry bundle row holds its leaf record"
+            )));
+        };
+        // The row's CHECK constraints keep both within 0..=256.
+        let (first, width) = (first as u16, width as u16);
+        let records = row_records(first, width, entries).map_err(|error| {
+            corrupt(format!(
+                "entry {index}: its entry bundle row (entries {first} to {width}) {error}"
             ))
         })?;
+        let position = (index.get() % BUNDLE) as u16;
+        let record = records
+            .get(usize::from(position.saturating_sub(first)))
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "entry {index}: its entry bundle row does not hold it"
+                ))
+            })?;
         let record = LeafRecord::decode(record).map_err(|e| corrupt(e.to_string()))?;
         if record.event_hash().as_bytes().as_slice() != stored_hash {
             return Err(corrupt(format!(
@@ -104,7 +112,7 @@ impl Store {
         Ok(Some(StoredEntry {
             leaf_index: index,
             record,
-            event: row.get(3),
+            event: row.get(4),
         }))
     }
 

@@ -117,6 +117,8 @@ pub enum AppendError {
     CorruptFrontier(String),
     #[error("the log is full")]
     TreeFull,
+    #[error("a leaf record does not fit an entry bundle")]
+    Bundle(#[from] crate::tiles::EntryBundleError),
     #[error("the sequencer has stopped")]
     Stopped,
 }
@@ -397,7 +399,7 @@ impl Worker {
         }
 
         let planned = plan(&self.recent, known, batches, size.get())?;
-        let (rows, leaf_hashes) = NewRows::encode(batches, &planned);
+        let (rows, leaf_hashes) = NewRows::encode(batches, &planned)?;
         let changed = frontier
             .append(&leaf_hashes)
             .map_err(|_| AppendError::TreeFull)?;
@@ -595,14 +597,18 @@ struct NewRows<'a> {
 
 impl<'a> NewRows<'a> {
     /// Encodes the planned new entries; returns them and their leaf hashes, in leaf order.
-    fn encode(batches: &[&'a NewBatch], planned: &Planned) -> (Self, Vec<Hash>) {
+    fn encode(
+        batches: &[&'a NewBatch],
+        planned: &Planned,
+    ) -> Result<(Self, Vec<Hash>), AppendError> {
         let count = planned.new.len();
         let mut rows = Self {
             leaves: Vec::with_capacity(count),
             event_hashes: Vec::with_capacity(count),
             events: Vec::with_capacity(count),
-            bundles: BundleRows::starting_at(planned.first_leaf, count),
+            bundles: BundleRows::default(),
         };
+        let mut records = Vec::with_capacity(count);
         let mut leaf_hashes = Vec::with_capacity(count);
         for (offset, &(batch, entry)) in planned.new.iter().enumerate() {
             let entry = &batches[batch].entries()[entry];
@@ -612,11 +618,11 @@ impl<'a> NewRows<'a> {
                 .push(i64::try_from(planned.first_leaf + offset as u64).unwrap_or(i64::MAX));
             rows.event_hashes
                 .push(entry.event_hash().as_bytes().as_slice());
-            rows.bundles.push(&record);
+            records.push(record);
             rows.events.push(entry.event());
         }
-        rows.bundles = rows.bundles.finish();
-        (rows, leaf_hashes)
+        rows.bundles = BundleRows::new(planned.first_leaf, &records)?;
+        Ok((rows, leaf_hashes))
     }
 
     fn len(&self) -> usize {

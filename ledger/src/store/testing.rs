@@ -462,26 +462,17 @@ pub async fn stored_leaf_records(client: &Client) -> Vec<Vec<u8>> {
         .unwrap_or_else(|error| panic!("cannot read the entry bundles: {error}"));
     let mut records = Vec::new();
     for row in rows {
+        // The table's CHECK constraints keep these non-negative and within a bundle.
         let (bundle, first, width): (i64, i16, i16) = (row.get(0), row.get(1), row.get(2));
-        let at = u64::try_from(bundle).unwrap_or(u64::MAX) * super::bundles::BUNDLE
-            + u64::try_from(first).unwrap_or(u64::MAX);
+        let at = bundle as u64 * super::bundles::BUNDLE + first as u64;
         assert_eq!(
             at,
             records.len() as u64,
             "entry bundle rows are consecutive"
         );
-        let (first, width) = (
-            u16::try_from(first).unwrap_or(u16::MAX),
-            u16::try_from(width).unwrap_or(0),
-        );
-        super::bundles::for_each_record(
-            u64::try_from(bundle).unwrap_or(u64::MAX),
-            first,
-            width,
-            row.get(3),
-            |_, record| records.push(record.to_vec()),
-        )
-        .unwrap_or_else(|error| panic!("bundle {bundle} from {first}: {error}"));
+        let held = super::bundles::row_records(first as u16, width as u16, row.get(3))
+            .unwrap_or_else(|error| panic!("bundle {bundle} from {first}: {error}"));
+        records.extend(held.into_iter().map(<[u8]>::to_vec));
     }
     records
 }
