@@ -296,9 +296,9 @@ impl Config {
         if self.http.workers == Some(0) {
             return invalid("http.workers must be at least 1");
         }
-        if self.database.pool_size < 4 {
+        if self.database.pool_size < 5 {
             return invalid(
-                "database.pool_size must be at least 4 (the sequencer, the checkpoint signer, the indexer and requests each need one)",
+                "database.pool_size must be at least 5 (the sequencer needs two connections; the checkpoint signer, the indexer and requests one each)",
             );
         }
         if self
@@ -560,6 +560,25 @@ mod tests {
             error.to_string().contains("database.url is required"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_pool_too_small_for_the_sequencer_and_requests_is_refused() {
+        let small = |size: &str| {
+            Config::load(
+                None,
+                env(&[("TAGTRAIL_INGEST_DATABASE_POOL_SIZE", size)]),
+                flags(),
+            )
+        };
+        let error = small("4").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("database.pool_size must be at least 5"),
+            "{error}"
+        );
+        assert_eq!(small("5").unwrap().database.pool_size, 5);
     }
 
     #[test]

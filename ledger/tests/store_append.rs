@@ -256,15 +256,19 @@ async fn two_appenders_on_separate_connections_keep_one_consistent_log() {
     let store_b = Store::connect(db.url()).unwrap();
     let a = Sequencer::start(&store_a);
     let b = Sequencer::start(&store_b);
-    // Both report the same physical events 0..200 (two readers at one door) and some of their own.
+    // Both report the same physical events 0..6000 (two readers at one door) and some of their
+    // own; each sends two batches at a time, so that each also writes groups on top of its own
+    // committing ones while the other waits its turn.
     let task_a = tokio::spawn(async move {
         let mut shared = EventFactory::new("door", 1);
         let mut own = EventFactory::new("reader-a", 2);
         for round in 0..20u64 {
-            a.append(shared.batch_of(round * 10..round * 10 + 10))
-                .await
-                .unwrap();
-            a.append(own.next_batch(7)).await.unwrap();
+            let (door, mine) = tokio::join!(
+                a.append(shared.batch_of(round * 300..round * 300 + 300)),
+                a.append(own.next_batch(7)),
+            );
+            door.unwrap();
+            mine.unwrap();
         }
         a.shutdown().await;
     });
@@ -272,38 +276,209 @@ async fn two_appenders_on_separate_connections_keep_one_consistent_log() {
         let mut shared = EventFactory::new("door", 1);
         let mut own = EventFactory::new("reader-b", 3);
         for round in (0..20u64).rev() {
-            b.append(shared.batch_of(round * 10..round * 10 + 10))
-                .await
-                .unwrap();
-            b.append(own.next_batch(5)).await.unwrap();
+            let (door, mine) = tokio::join!(
+                b.append(shared.batch_of(round * 300..round * 300 + 300)),
+                b.append(own.next_batch(5)),
+            );
+            door.unwrap();
+            mine.unwrap();
         }
         b.shutdown().await;
     });
     task_a.await.unwrap();
     task_b.await.unwrap();
 
-    let distinct = 200 + 20 * 7 + 20 * 5;
-    assert_eq!(store_a.tree_size().await.unwrap(), TreeSize::from(distinct));
+    assert_one_consistent_log(&store_a, 6000 + 20 * 7 + 20 * 5).await;
+}
+
+/// Checks that the log holds exactly `distinct` entries at leaves `0..distinct`, one per event hash,
+/// that its stored tiles give the root of its stored leaf records, and that it audits clean.
+async fn assert_one_consistent_log(store: &Store, distinct: u64) {
     assert_eq!(
-        count(&store_a, "SELECT count(DISTINCT event_hash) FROM events").await,
-        i64::from(distinct)
+        store.tree_size().await.unwrap(),
+        TreeSize::new(distinct).unwrap()
     );
-    // The stored tiles give the root of the tree of the stored leaves, in leaf order.
-    let client = store_a.pool().get().await.unwrap();
+    assert_eq!(
+        count(store, "SELECT count(DISTINCT event_hash) FROM events").await,
+        i64::try_from(distinct).unwrap()
+    );
+    let client = store.pool().get().await.unwrap();
     let records = stored_leaf_records(&client).await;
     let tree = MemoryTree::from_leaf_hashes(records.iter().map(|record| ledger::leaf_hash(record)))
         .unwrap();
-    assert_eq!(store_a.root_hash(tree.size()).await.unwrap(), tree.root());
-    // And the whole log audits clean.
+    assert_eq!(store.root_hash(tree.size()).await.unwrap(), tree.root());
     let report = ledger::store::audit(
-        &store_a,
+        store,
         ledger::store::AuditOptions::default(),
         Arc::new(ledger::store::NoProgress),
     )
     .await
     .unwrap();
     assert_eq!(report.problem, None);
-    assert_eq!(report.entries, u64::from(distinct));
+    assert_eq!(report.entries, distinct);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_get_groups_written_on_top_of_committing_ones_and_one_consistent_log() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    // Eight callers, each sending five batches of 300 events of one door (overlapping the next
+    // caller's by 100, so that duplicates meet in groups in flight together) and one small batch
+    // of its own reader.
+    let callers: Vec<_> = (0..8u64)
+        .map(|caller| {
+            let sequencer = sequencer.clone();
+            tokio::spawn(async move {
+                let mut door = EventFactory::new("door", 1);
+                let mut own = EventFactory::new(&format!("reader-{caller}"), 2);
+                let mut answers = Vec::new();
+                for round in 0..5u64 {
+                    let first = (round * 8 + caller) * 200;
+                    let numbers: Vec<u64> = (first..first + 300).collect();
+                    let results = sequencer
+                        .append(door.batch_of(numbers.clone()))
+                        .await
+                        .unwrap();
+                    answers.extend(numbers.into_iter().zip(placed(&results)));
+                    let small = own.next_batch(20);
+                    let results = sequencer.append(small).await.unwrap();
+                    assert!(results.iter().all(|r| !r.existing));
+                }
+                answers
+            })
+        })
+        .collect();
+    let mut door_leaves = std::collections::HashMap::new();
+    let mut new_answers = 0;
+    for caller in callers {
+        for (number, (leaf, existing)) in caller.await.unwrap() {
+            // Every answer for one event names the same leaf; exactly one of them appended it.
+            assert_eq!(
+                *door_leaves.entry(number).or_insert(leaf),
+                leaf,
+                "event {number}"
+            );
+            new_answers += u64::from(!existing);
+        }
+    }
+    let door_events = 8 * 5 * 200 + 100;
+    assert_eq!(door_leaves.len() as u64, door_events);
+    assert_eq!(new_answers, door_events);
+
+    let stats = sequencer.stats();
+    sequencer.shutdown().await;
+    assert_one_consistent_log(&store, door_events + 8 * 5 * 20).await;
+    assert!(
+        stats.on_top > 0,
+        "no group was written on top of a committing one: {stats:?}"
+    );
+    assert_eq!(stats.requeued, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_written_on_top_of_one_that_fails_is_rolled_back_and_appended_again() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    let admin = db.connect().await.unwrap();
+    let mut door = EventFactory::new("door", 1);
+    // `b` is large enough to go on top of a committing group on its own.
+    let a = door.batch_of(0..300);
+    let b = door.batch_of(300..1400);
+
+    // Hold up the commit of `a`'s group: an uncommitted row with its batch statement's key makes
+    // its `INSERT ... ON CONFLICT` wait for this transaction.
+    let a_statement = a.signed().unwrap().statement().hash();
+    admin.batch_execute("BEGIN").await.unwrap();
+    admin
+        .execute(
+            "INSERT INTO device_batches VALUES ($1, '\\x00', 'ed25519', '\\x00', '', 0)",
+            &[&a_statement.as_bytes().as_slice()],
+        )
+        .await
+        .unwrap();
+    let first = tokio::spawn({
+        let sequencer = sequencer.clone();
+        async move { sequencer.append(a).await }
+    });
+    let holder = wait_for_append_lock_holder(&admin).await;
+    let second = tokio::spawn({
+        let sequencer = sequencer.clone();
+        async move { sequencer.append(b).await }
+    });
+    // `b`'s group is written on top of `a`'s, and waits for it to commit before it commits.
+    // (Watched from another connection: a transaction sees `pg_stat_activity` as it first read it.)
+    wait_for_idle_writer(&db.connect().await.unwrap()).await;
+
+    // `a`'s group dies before it commits.
+    admin
+        .execute("SELECT pg_terminate_backend($1)", &[&holder])
+        .await
+        .unwrap();
+    admin.batch_execute("ROLLBACK").await.unwrap();
+    assert!(first.await.unwrap().is_err());
+
+    // `b`'s group rolled back and was appended again, where the log really ends.
+    let results = second.await.unwrap().unwrap();
+    assert_eq!(
+        placed(&results),
+        (0..1100).map(|leaf| (leaf, false)).collect::<Vec<_>>()
+    );
+    // The caller of `a` retries.
+    let retried = sequencer.append(door.batch_of(0..300)).await.unwrap();
+    assert_eq!(
+        placed(&retried),
+        (1100..1400).map(|leaf| (leaf, false)).collect::<Vec<_>>()
+    );
+    let stats = sequencer.stats();
+    sequencer.shutdown().await;
+    assert_eq!(stats.requeued, 1);
+    assert_one_consistent_log(&store, 1400).await;
+}
+
+/// Waits until a backend of this database sits in a transaction after writing device batches
+/// (a group written on top of another, waiting for that one's outcome).
+async fn wait_for_idle_writer(admin: &tokio_postgres::Client) {
+    for _ in 0..1000 {
+        let waiting: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND state = 'idle in transaction'
+                   AND query LIKE '%INSERT INTO device_batches%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no group was written on top of the one held up");
+}
+
+/// Waits until some backend of this database holds the sequencer's append lock, and returns its
+/// process id.
+async fn wait_for_append_lock_holder(admin: &tokio_postgres::Client) -> i32 {
+    for _ in 0..1000 {
+        let row = admin
+            .query_opt(
+                "SELECT pid FROM pg_locks
+                 WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                   AND classid = (x'74616774'::bigint)::oid AND objid = (x'72610001'::bigint)::oid
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                &[],
+            )
+            .await
+            .unwrap();
+        if let Some(row) = row {
+            return row.get(0);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("nobody took the append lock");
 }
 
 #[tokio::test]

@@ -26,7 +26,8 @@ use ledger::checkpoint::Origin;
 use ledger::note::{KeyName, NoteSignerKey};
 use ledger::store::testing::{EventFactory, TestDatabase};
 use ledger::store::{
-    AuditOptions, Checkpointer, Indexer, NewBatch, NoProgress, Sequencer, Store, audit,
+    AuditOptions, Checkpointer, Indexer, NewBatch, NoProgress, Sequencer, SequencerStats, Store,
+    audit,
 };
 use ledger::tiles::TileFrontier;
 use ledger::tree::{ConsistencyProof, InclusionProof, MemoryTree};
@@ -180,9 +181,9 @@ async fn append_benchmarks(count: usize, only: Option<usize>, audits: usize) -> 
     println!("| event column `jsonb` | {jsonb_rate:.0} |\n");
 
     println!(
-        "| batch | appenders | lookup keys | lookup indexer | append events/s | × COPY (text) | index lag at end | caught up after | append + catch-up events/s | checkpoints, max gap |"
+        "| batch | appenders | lookup keys | lookup indexer | append events/s | × COPY (text) | groups (on top of a committing one) | index lag at end | caught up after | append + catch-up events/s | checkpoints, max gap |"
     );
-    println!("| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut kept = None;
     let mut indexer_alone = Vec::new();
     for (size, appenders, shared, indexing, keys) in [
@@ -195,6 +196,7 @@ async fn append_benchmarks(count: usize, only: Option<usize>, audits: usize) -> 
         (1000, 1, true, true, Keys::Parsed),
         (1000, 1, true, false, Keys::Handed),
         (1000, 1, true, false, Keys::Parsed),
+        (1000, 16, true, true, Keys::Handed),
     ]
     .into_iter()
     .zip(1..)
@@ -212,7 +214,7 @@ async fn append_benchmarks(count: usize, only: Option<usize>, audits: usize) -> 
             Keys::Parsed => "parsed from stored JSON",
         };
         println!(
-            "| {size} | {who} | {keys_label} | {} | {:.0} | {:.2} | {} | {:.2} s | {:.0} | {}, {:.2} s |",
+            "| {size} | {who} | {keys_label} | {} | {:.0} | {:.2} | {} ({}) | {} | {:.2} s | {:.0} | {}, {:.2} s |",
             if indexing {
                 "running"
             } else {
@@ -220,6 +222,8 @@ async fn append_benchmarks(count: usize, only: Option<usize>, audits: usize) -> 
             },
             run.rate,
             run.rate / text_rate,
+            run.groups.committed,
+            run.groups.on_top,
             run.lag_at_end,
             run.catch_up.as_secs_f64(),
             count as f64 / (run.elapsed + run.catch_up).as_secs_f64(),
@@ -393,6 +397,9 @@ struct AppendRun {
     catch_up: Duration,
     checkpoints: i64,
     max_checkpoint_gap: Duration,
+    /// Groups committed by the sequencers, and how many of them were written on top of a
+    /// committing one.
+    groups: SequencerStats,
     db: TestDatabase,
 }
 
@@ -434,15 +441,26 @@ async fn append_run(
                 for batch in share {
                     sequencer.append(batch).await?;
                 }
+                let stats = if shared {
+                    SequencerStats::default()
+                } else {
+                    sequencer.stats()
+                };
                 sequencer.shutdown().await;
-                anyhow::Ok(())
+                anyhow::Ok(stats)
             })
         })
         .collect();
+    let mut groups = one.stats();
     for task in tasks {
-        task.await??;
+        let own = task.await??;
+        groups.committed += own.committed;
+        groups.on_top += own.on_top;
     }
     let elapsed = started.elapsed();
+    if shared {
+        groups = one.stats();
+    }
     one.shutdown().await;
 
     let client = store.pool().get().await?;
@@ -478,6 +496,7 @@ async fn append_run(
         catch_up,
         checkpoints: row.get(0),
         max_checkpoint_gap: Duration::from_secs_f64(row.get::<_, f64>(1)),
+        groups,
         db,
     })
 }

@@ -9,3 +9,6 @@ pub(crate) const INDEXER: i64 = 0x7461_6774_7261_0002;
 pub(crate) const CHECKPOINTER: i64 = 0x7461_6774_7261_0004;
 /// Held (for the transaction) by whoever merges lookup runs.
 pub(crate) const MERGER: i64 = 0x7461_6774_7261_0005;
+/// Held for the session by an appender while it has groups in flight (a chain, see the sequencer's
+/// pipelining); taken before [`SEQUENCER`].
+pub(crate) const TURN: i64 = 0x7461_6774_7261_0006;

@@ -62,5 +62,5 @@ pub use migrate::{MigrateError, MigrationReport, migrate, migrations_fingerprint
 pub use runs::MergeError;
 pub use sequencer::{
     AppendError, DEFAULT_MAX_GROUP, DEFAULT_MAX_INDEX_LAG, DEFAULT_RECENT_KEEP, Sequencer,
-    SequencerConfig,
+    SequencerConfig, SequencerStats,
 };

@@ -6,11 +6,26 @@
 //! commits (with `synchronous_commit` on) before any caller hears back. After the commit, the
 //! lookup keys the new entries carry are handed to the store's indexer (see `keys`).
 //!
-//! Within a process, appends are queued to one task that takes every batch waiting and commits them
+//! Within a process, appends are queued to one task that takes the batches waiting and commits them
 //! together (group commit): concurrent callers share one transaction, one lock round and one WAL
 //! flush. The task keeps the tree's right edge ([`TileFrontier`]), the hashes of the latest entries
 //! (at least those the lookup runs do not cover yet) and a filter of every event hash in the log
 //! ([`HashFilter`]) in memory, and reads what another process appended before it appends.
+//!
+//! Pipelining: a group's commit (a WAL flush) and its last statements run in a task of their own,
+//! and meanwhile the next groups are written on other connections, on top of it: at the leaf
+//! indexes where it ends, before it has committed. That is safe because of a second advisory
+//! lock, the turn lock, held for the session: an appender takes it before the append lock, and
+//! keeps it while it has groups in flight (a chain), so that no other appender, in any process, can
+//! read or write the log until every group of the chain has committed or rolled back. The first
+//! group of a chain reads the log under the append lock; each later one is written on top of the
+//! one before, and commits only once that one has committed (otherwise it rolls back and is
+//! appended again from what the log holds). A chain ends, and the turn lock is let go, when the
+//! task has nothing more to append, or when another appender waits for the turn lock (checked in
+//! `pg_locks` after each commit). A group goes on top of a committing one only when the backlog is
+//! large ([`CHAIN_FROM`]): smaller groups would cost more CPU per entry than the overlap saves.
+//! While no group is committing, a large backlog is split in two, so that the second half can go
+//! on top of the first.
 //!
 //! Duplicate detection: an event in the in-memory tail is known at once; an event the filter rules
 //! out (nearly every new event) is new without asking the database; the few others are looked up
@@ -19,14 +34,15 @@
 //! task (re)connects. If the indexer falls too far behind, the sequencer runs indexing steps itself
 //! before appending (back-pressure), so the tail stays bounded.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use deadpool_postgres::{GenericClient, Object};
 use futures_util::{SinkExt, pin_mut};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinHandle};
 use tokio_postgres::{Client, Statement};
 
 use crate::hash::Hash;
@@ -37,7 +53,7 @@ use super::bundles::BundleRows;
 use super::entry::{AppendResult, NewBatch};
 use super::filter::HashFilter;
 use super::indexer::{Indexer, LockWait};
-use super::keys::HandedKeys;
+use super::keys::{HandedKeys, KeyHandoff};
 use super::locks;
 use super::log::{ReadError, Store, index_to_db, read_tiles, tree_size_from_db, width_to_db};
 use super::lookup::find_hashes;
@@ -52,7 +68,28 @@ pub const DEFAULT_MAX_INDEX_LAG: u64 = 1_000_000;
 /// How many append requests may wait in the queue.
 const QUEUE_DEPTH: usize = 1024;
 
+/// The connections the appending task uses at most: one for the group it writes, two for groups
+/// committing meanwhile.
+const CONNECTIONS: usize = 3;
+
+/// A group is written on top of a committing one only when the backlog holds at least this many
+/// entries; a smaller one waits for the commit, so that groups stay large (each costs a WAL flush
+/// and a few statements, which matters when the machine is busy). With no group committing, a
+/// backlog of twice this is split into two groups, the second written on top of the first.
+const CHAIN_FROM: usize = 1024;
+
 const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
+/// The turn lock is held for the session, so that it outlives the transactions of a chain.
+const LOCK_TURN: &str = "SELECT pg_advisory_lock($1)";
+const UNLOCK_TURN: &str = "SELECT pg_advisory_unlock($1)";
+/// Whether some session of this database waits for the advisory lock `$1` (a `bigint` key shows
+/// in `pg_locks` as its high and low 32 bits, with `objsubid` 1).
+const WAITING_FOR: &str = "
+    SELECT EXISTS (
+        SELECT 1 FROM pg_locks
+        WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1
+          AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))";
 /// Where the lookup runs end (every entry below is in them) and the tree size.
 const SELECT_STATE: &str = "
     SELECT (SELECT coalesce(max(end_leaf), 0) FROM lookup_runs),
@@ -140,6 +177,34 @@ impl From<ReadError> for AppendError {
 pub struct Sequencer {
     requests: mpsc::Sender<Request>,
     task: Arc<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+/// What a [`Sequencer`] has done so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SequencerStats {
+    /// Groups committed.
+    pub committed: u64,
+    /// Of those, groups written on top of a group that was still committing.
+    pub on_top: u64,
+    /// Groups written on top of one that then did not commit, rolled back and appended again.
+    pub requeued: u64,
+}
+
+/// What the committing tasks learn after their commits, for the appending task.
+#[derive(Debug, Default)]
+struct Signals {
+    /// Another appender waited for the turn lock.
+    turn_wanted: std::sync::atomic::AtomicBool,
+    /// Where the lookup runs ended.
+    runs_end: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    committed: AtomicU64,
+    on_top: AtomicU64,
+    requeued: AtomicU64,
 }
 
 struct Request {
@@ -156,11 +221,21 @@ impl Sequencer {
     /// Starts the appending task with the given tuning.
     pub fn start_with(store: &Store, config: SequencerConfig) -> Self {
         let (requests, queue) = mpsc::channel(QUEUE_DEPTH);
+        let counters = Arc::new(Counters::default());
         let worker = Worker {
             store: store.clone(),
             indexer: Indexer::new(store),
             config,
-            connection: None,
+            counters: Arc::clone(&counters),
+            signals: Arc::default(),
+            backlog: VecDeque::new(),
+            backlog_entries: 0,
+            retry: VecDeque::new(),
+            idle: Vec::new(),
+            open: 0,
+            committing: VecDeque::new(),
+            stale: false,
+            turn: None,
             frontier: None,
             recent: Recent::default(),
             filter: None,
@@ -170,6 +245,7 @@ impl Sequencer {
         Self {
             requests,
             task: Arc::new(task),
+            counters,
         }
     }
 
@@ -186,6 +262,15 @@ impl Sequencer {
             .await
             .map_err(|_| AppendError::Stopped)?;
         result.await.map_err(|_| AppendError::Stopped)?
+    }
+
+    /// What this sequencer has done so far.
+    pub fn stats(&self) -> SequencerStats {
+        SequencerStats {
+            committed: self.counters.committed.load(Ordering::Relaxed),
+            on_top: self.counters.on_top.load(Ordering::Relaxed),
+            requeued: self.counters.requeued.load(Ordering::Relaxed),
+        }
     }
 
     /// Stops accepting appends, lets the queued ones finish, and waits for the task (if this is
@@ -230,14 +315,30 @@ struct Worker {
     store: Store,
     indexer: Indexer,
     config: SequencerConfig,
-    /// A connection kept for appends, with its prepared statements; dropped after an error.
-    connection: Option<Connection>,
-    /// The right edge of the tree as of the last append by this task; `None` when unknown.
+    counters: Arc<Counters>,
+    signals: Arc<Signals>,
+    /// Requests taken from the queue and not in a group yet, and how many entries they hold.
+    backlog: VecDeque<Request>,
+    backlog_entries: usize,
+    /// Groups handed back because the group they were written on did not commit: appended again
+    /// before the backlog.
+    retry: VecDeque<Vec<Request>>,
+    /// Open connections not in use, and how many are open in all (idle, writing or committing).
+    idle: Vec<Connection>,
+    open: usize,
+    /// Groups whose last round trips run in a task of their own, oldest first.
+    committing: VecDeque<Committing>,
+    /// A committing group did not commit: what this task knows of the log may be wrong until every
+    /// committing group has finished.
+    stale: bool,
+    /// The backend of the connection holding the turn lock, while a chain lasts.
+    turn: Option<i32>,
+    /// The right edge of the tree as the newest group leaves it; `None` when unknown.
     frontier: Option<TileFrontier>,
     recent: Recent,
     /// Every event hash of entries `0..recent.end` (and maybe more); `None` when not loaded.
     filter: Option<HashFilter>,
-    /// Where the lookup runs ended at the last append.
+    /// Where the lookup runs ended at the last look.
     runs_end: u64,
 }
 
@@ -245,7 +346,12 @@ struct Worker {
 /// of one round trip can be sent together (pipelined) in order.
 struct Connection {
     client: Object,
+    /// The process id of its backend, as `pg_locks` shows it.
+    backend: i32,
     lock: Statement,
+    lock_turn: Statement,
+    unlock_turn: Statement,
+    waiting: Statement,
     state: Statement,
     copy_events: Statement,
     insert_events: Statement,
@@ -266,8 +372,16 @@ impl Connection {
         client
             .batch_execute("SET plan_cache_mode = force_custom_plan")
             .await?;
+        let backend: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await?
+            .get(0);
         Ok(Self {
+            backend,
             lock: client.prepare_cached(LOCK).await?,
+            lock_turn: client.prepare_cached(LOCK_TURN).await?,
+            unlock_turn: client.prepare_cached(UNLOCK_TURN).await?,
+            waiting: client.prepare_cached(WAITING_FOR).await?,
             state: client.prepare_cached(SELECT_STATE).await?,
             copy_events: client.prepare_cached(COPY_EVENTS).await?,
             insert_events: client.prepare_cached(INSERT_EVENTS).await?,
@@ -277,6 +391,37 @@ impl Connection {
             client,
         })
     }
+
+    /// Closes the connection instead of returning it to the pool: after a failure it may be inside
+    /// a transaction or hold the turn lock, which closing lets go.
+    fn close(self) {
+        drop(Object::take(self.client));
+    }
+}
+
+/// A group whose last round trips run in a task of their own.
+struct Committing {
+    task: JoinHandle<Finished>,
+    /// Whether the group committed; taken by the group written on top of it.
+    outcome: Option<oneshot::Receiver<bool>>,
+}
+
+/// What a committing task gives back.
+struct Finished {
+    /// `None` when it was closed after a failure.
+    connection: Option<Connection>,
+    /// The backend of the connection.
+    backend: i32,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    Committed,
+    /// The callers were told why.
+    Failed,
+    /// The group was written on top of one that did not commit, and rolled back: to be appended
+    /// again.
+    Requeued(Vec<Request>),
 }
 
 /// The rows one transaction writes.
@@ -287,61 +432,248 @@ struct Planned {
     first_leaf: u64,
 }
 
+/// A group written (or, when small, ready to be written) by the appending task, for its committing
+/// task to finish.
+struct Written {
+    /// Whether the transaction has begun (or `BEGIN` is to be sent with the inserts).
+    begun: bool,
+    planned: Planned,
+    /// Whether the new events went in with `COPY` already.
+    copied: bool,
+    bundles: BundleRows,
+    tiles: Vec<Tile>,
+    /// When written on top of a committing group: that group's outcome.
+    on_top: Option<oneshot::Receiver<bool>>,
+}
+
+/// What wakes the appending task while it has nothing to append.
+enum Wake {
+    Request(Option<Request>),
+    Finished(Result<Finished, JoinError>),
+}
+
 impl Worker {
     async fn run(mut self, mut queue: mpsc::Receiver<Request>) {
-        while let Some(first) = queue.recv().await {
-            let mut group = vec![first];
-            let mut count = group[0].batch.len();
-            while count < self.config.max_group {
-                match queue.try_recv() {
-                    Ok(request) => {
-                        count += request.batch.len();
-                        group.push(request);
-                    }
-                    Err(_) => break,
-                }
-            }
-            let batches: Vec<&NewBatch> = group.iter().map(|request| &request.batch).collect();
-            let outcome = self.append_group(&batches).await;
-            if outcome.is_err() {
-                // Whatever we knew may be stale or the connection broken (possibly inside a
-                // transaction): start afresh next time; closing the connection rolls back.
-                self.connection = None;
-                self.frontier = None;
-                self.recent = Recent::default();
-                self.filter = None;
-            }
-            match outcome {
-                Ok(results) => {
-                    for (request, result) in group.into_iter().zip(results) {
-                        let _ = request.reply.send(Ok(result));
+        let mut accepting = true;
+        loop {
+            if accepting {
+                while self.backlog_entries < self.config.max_group {
+                    match queue.try_recv() {
+                        Ok(request) => self.push(request),
+                        Err(_) => break,
                     }
                 }
-                Err(error) => {
-                    tracing::warn!(error = %super::indexer::error_chain(&error), "append failed");
-                    for request in group {
-                        let _ = request.reply.send(Err(error.clone()));
-                    }
+            }
+            if let Some(group) = self.next_group() {
+                self.append_group(group).await;
+                continue;
+            }
+            if self.committing.is_empty() {
+                // The chain has ended.
+                let _ = self.release_turn(None).await;
+            }
+            // Nothing to append: wait for a request, or for the oldest committing group (which may
+            // hand its group back).
+            let wake = match self.committing.front_mut() {
+                Some(oldest) => tokio::select! {
+                    request = queue.recv(), if accepting => Wake::Request(request),
+                    finished = &mut oldest.task => Wake::Finished(finished),
+                },
+                None if accepting => Wake::Request(queue.recv().await),
+                None => break,
+            };
+            match wake {
+                Wake::Request(Some(request)) => self.push(request),
+                Wake::Request(None) => accepting = false,
+                Wake::Finished(finished) => {
+                    self.committing.pop_front();
+                    self.settle(finished);
                 }
             }
         }
     }
 
-    /// One transaction in two round trips: (BEGIN, lock, state, lookup of the hashes) pipelined,
-    /// then (events, tiles, batches, COMMIT) pipelined; a large group's events go first with COPY
-    /// (two more). Reloading the right edge or the tail of the log after another process appended
-    /// costs one more each.
-    async fn append_group(
-        &mut self,
-        batches: &[&NewBatch],
-    ) -> Result<Vec<Vec<AppendResult>>, AppendError> {
-        self.apply_back_pressure().await?;
-        if self.connection.is_none() {
-            self.connection = Some(Connection::open(&self.store).await?);
+    fn push(&mut self, request: Request) {
+        self.backlog_entries += request.batch.len();
+        self.backlog.push_back(request);
+    }
+
+    /// The next group: one handed back, or requests of the backlog up to the group limit (see
+    /// [`CHAIN_FROM`]). With no group committing, a large backlog in one group would leave its
+    /// commit nothing to overlap with: then about half of it is taken, and the rest goes on top.
+    fn next_group(&mut self) -> Option<Vec<Request>> {
+        if let Some(group) = self.retry.pop_front() {
+            return Some(group);
         }
-        let Some(connection) = self.connection.as_ref() else {
-            return Err(AppendError::Stopped);
+        if self.backlog.is_empty()
+            || (!self.committing.is_empty() && self.backlog_entries < CHAIN_FROM)
+        {
+            return None;
+        }
+        let limit = if self.committing.is_empty() && self.backlog_entries >= 2 * CHAIN_FROM {
+            self.backlog_entries.div_ceil(2)
+        } else {
+            self.config.max_group
         };
+        let mut group = Vec::new();
+        let mut count = 0;
+        while let Some(request) = self.backlog.front() {
+            let len = request.batch.len();
+            if !group.is_empty() && count + len > limit {
+                break;
+            }
+            count += len;
+            group.extend(self.backlog.pop_front());
+        }
+        self.backlog_entries -= count;
+        Some(group)
+    }
+
+    /// Writes the group and hands it to a committing task; on failure, tells its callers why.
+    async fn append_group(&mut self, group: Vec<Request>) {
+        if self.stale {
+            self.drain().await;
+        }
+        let connection = match self.connection().await {
+            Ok(connection) => connection,
+            Err(error) => return fail(group, &error),
+        };
+        let written = {
+            let batches: Vec<&NewBatch> = group.iter().map(|request| &request.batch).collect();
+            self.write(&connection, &batches).await
+        };
+        match written {
+            Ok(written) => self.commit(connection, group, written),
+            Err(error) => {
+                // Whatever we knew may be stale or the connection broken (possibly inside a
+                // transaction): start afresh next time.
+                self.close(connection);
+                self.reset();
+                fail(group, &error);
+            }
+        }
+    }
+
+    /// An idle connection, a new one, or the oldest committing group's once it has finished.
+    async fn connection(&mut self) -> Result<Connection, AppendError> {
+        loop {
+            if let Some(connection) = self.idle.pop() {
+                return Ok(connection);
+            }
+            if self.open < CONNECTIONS {
+                let connection = Connection::open(&self.store).await?;
+                self.open += 1;
+                return Ok(connection);
+            }
+            let Some(oldest) = self.committing.pop_front() else {
+                return Err(AppendError::Stopped);
+            };
+            let finished = oldest.task.await;
+            self.settle(finished);
+            if self.stale {
+                self.drain().await;
+            }
+        }
+    }
+
+    /// Takes back what a committing task gives back.
+    fn settle(&mut self, finished: Result<Finished, JoinError>) {
+        let Ok(finished) = finished else {
+            // The task panicked: its callers' replies were dropped (they hear that the sequencer
+            // stopped) and its connection with them, closed (not back in the pool: the task
+            // owned the connection object, and the client inside it is dropped by the unwinding).
+            self.open -= 1;
+            self.turn = None;
+            self.stale = true;
+            return;
+        };
+        match finished.connection {
+            Some(connection) => self.idle.push(connection),
+            None => {
+                self.open -= 1;
+                if self.turn == Some(finished.backend) {
+                    self.turn = None;
+                }
+            }
+        }
+        match finished.outcome {
+            Outcome::Committed => {}
+            Outcome::Failed => self.stale = true,
+            Outcome::Requeued(group) => {
+                self.counters.requeued.fetch_add(1, Ordering::Relaxed);
+                self.retry.push_back(group);
+                self.stale = true;
+            }
+        }
+    }
+
+    /// Waits for every committing group; if one did not commit, forgets what was known of the log.
+    async fn drain(&mut self) {
+        while let Some(committing) = self.committing.pop_front() {
+            let finished = committing.task.await;
+            self.settle(finished);
+        }
+        if self.stale {
+            self.reset();
+        }
+    }
+
+    /// Lets the turn lock go: the chain has ended (no group is committing). The lock is held by
+    /// `current` or by an idle connection; if by neither, its connection was closed, which let it go.
+    async fn release_turn(&mut self, current: Option<&Connection>) -> Result<(), AppendError> {
+        let Some(backend) = self.turn.take() else {
+            return Ok(());
+        };
+        if let Some(current) = current.filter(|current| current.backend == backend) {
+            // On failure the caller closes `current`, which lets the lock go.
+            current
+                .client
+                .execute(&current.unlock_turn, &[&locks::TURN])
+                .await?;
+            return Ok(());
+        }
+        let Some(at) = self.idle.iter().position(|idle| idle.backend == backend) else {
+            return Ok(());
+        };
+        let holder = &self.idle[at];
+        if holder
+            .client
+            .execute(&holder.unlock_turn, &[&locks::TURN])
+            .await
+            .is_err()
+        {
+            self.idle.swap_remove(at).close();
+            self.open -= 1;
+        }
+        Ok(())
+    }
+
+    /// Closes a connection that failed.
+    fn close(&mut self, connection: Connection) {
+        if self.turn == Some(connection.backend) {
+            self.turn = None;
+        }
+        connection.close();
+        self.open -= 1;
+    }
+
+    fn reset(&mut self) {
+        self.frontier = None;
+        self.recent = Recent::default();
+        self.filter = None;
+        self.stale = false;
+    }
+
+    /// Decides where each entry of the group goes and writes what can be written before the
+    /// commit: on top of the newest committing group when it still holds the append lock (one
+    /// round trip to learn it), otherwise under the append lock from the log as it is (one round
+    /// trip for the lock and the state). Large groups' events go in with `COPY` here (two more).
+    async fn write(
+        &mut self,
+        connection: &Connection,
+        batches: &[&NewBatch],
+    ) -> Result<Written, AppendError> {
+        self.apply_back_pressure().await?;
         let client = &connection.client;
         if self.filter.is_none() {
             // Loading reads every hash page of the runs (about 160 MB at 10M entries): done before
@@ -351,33 +683,86 @@ impl Worker {
             self.filter = Some(load_filter(client, &mut self.recent).await?);
         }
 
-        let (begun, locked, state) = tokio::join!(
-            client.batch_execute("BEGIN"),
-            client.execute(&connection.lock, &[&locks::SEQUENCER]),
-            client.query_one(&connection.state, &[]),
-        );
-        begun?;
-        locked?;
-        let state = state?;
-        let runs_end = tree_size_from_db(state.get(0))?.get();
-        let size = tree_size_from_db(state.get(1))?;
+        // Within a chain (this task holds the turn lock), on top of the newest committing group.
+        let chained = match (self.turn, self.committing.back(), &self.frontier) {
+            (Some(_), Some(newest), Some(_)) => newest.outcome.is_some(),
+            _ => false,
+        };
+        let mut begun = false;
+        let mut on_top = None;
+        if chained {
+            // What the committing tasks saw after their commits: no round trip here.
+            if self.signals.turn_wanted.swap(false, Ordering::Relaxed) {
+                // Another appender waits for its turn: end the chain, and let it go first.
+                self.drain().await;
+                self.release_turn(Some(connection)).await?;
+            } else {
+                on_top = self
+                    .committing
+                    .back_mut()
+                    .and_then(|newest| newest.outcome.take());
+                // The runs only grow: where they ended after a commit bounds the tail kept.
+                let runs_end = self.signals.runs_end.load(Ordering::Relaxed);
+                if runs_end > self.runs_end {
+                    self.recent.trim(runs_end, self.config.recent_keep);
+                    self.runs_end = runs_end;
+                }
+            }
+        }
 
-        let mut frontier = match self.frontier.take() {
-            Some(frontier) if frontier.size() == size => frontier,
-            _ => load_frontier(client, size).await?,
+        let (size, frontier) = match (on_top.is_some(), self.frontier.take()) {
+            (true, Some(frontier)) => (frontier.size(), frontier),
+            (_, known) => {
+                // The log as it is, under the append lock; the first group of a chain takes the
+                // turn lock first.
+                let take_turn = self.turn.is_none();
+                let (began, turned, locked, state) = tokio::join!(
+                    begin(client, begun),
+                    async {
+                        if take_turn {
+                            client
+                                .execute(&connection.lock_turn, &[&locks::TURN])
+                                .await
+                                .map(|_| ())
+                        } else {
+                            Ok(())
+                        }
+                    },
+                    client.execute(&connection.lock, &[&locks::SEQUENCER]),
+                    client.query_one(&connection.state, &[]),
+                );
+                began?;
+                begun = true;
+                turned?;
+                if take_turn {
+                    self.turn = Some(connection.backend);
+                }
+                locked?;
+                let state = state?;
+                let runs_end = tree_size_from_db(state.get(0))?.get();
+                let size = tree_size_from_db(state.get(1))?;
+                let frontier = match known {
+                    Some(frontier) if frontier.size() == size => frontier,
+                    _ => load_frontier(client, size).await?,
+                };
+                let filter = match self.filter.as_mut() {
+                    Some(filter) if self.recent.end <= size.get() => filter,
+                    _ => self
+                        .filter
+                        .insert(load_filter(client, &mut self.recent).await?),
+                };
+                refresh_recent(client, &mut self.recent, filter, size.get()).await?;
+                self.recent.trim(runs_end, self.config.recent_keep);
+                self.runs_end = runs_end;
+                (size, frontier)
+            }
         };
-        let filter = match self.filter.as_mut() {
-            Some(filter) if self.recent.end <= size.get() => filter,
-            _ => self
-                .filter
-                .insert(load_filter(client, &mut self.recent).await?),
+        let Some(filter) = self.filter.as_mut() else {
+            return Err(AppendError::Stopped);
         };
-        refresh_recent(client, &mut self.recent, filter, size.get()).await?;
-        self.recent.trim(runs_end, self.config.recent_keep);
-        self.runs_end = runs_end;
         // Normally empty: entries neither in the runs nor in memory, when the runs were deleted to
         // be rebuilt after this task forgot those entries.
-        let uncovered = runs_end..self.recent.start.max(runs_end);
+        let uncovered = self.runs_end..self.recent.start.max(self.runs_end);
 
         // Known at once: in the tail. New at once: ruled out by the filter. The rest are looked up
         // in the runs, which cover every entry below the tail.
@@ -399,40 +784,33 @@ impl Worker {
         }
 
         let planned = plan(&self.recent, known, batches, size.get())?;
-        let (rows, leaf_hashes) = NewRows::encode(batches, &planned)?;
-        let changed = frontier
+        let (bundles, leaf_hashes) = encode_records(batches, &planned)?;
+        let mut frontier = frontier;
+        let tiles = frontier
             .append(&leaf_hashes)
             .map_err(|_| AppendError::TreeFull)?;
-        // Large groups go in with COPY; small ones with one INSERT sent together with the rest,
-        // so that the whole append takes two round trips.
-        let copied = rows.len() > COPY_ABOVE;
+        // Large groups go in with COPY now; small ones with one INSERT sent together with the
+        // rest of the transaction by the committing task.
+        let copied = planned.new.len() > COPY_ABOVE;
         if copied {
-            copy_entries(client, &connection.copy_events, &rows).await?;
+            let (hashes, events) = event_columns(batches, &planned);
+            let (began, copy) = tokio::join!(
+                begin(client, begun),
+                copy_entries(
+                    client,
+                    &connection.copy_events,
+                    planned.first_leaf,
+                    &hashes,
+                    &events,
+                ),
+            );
+            began?;
+            copy?;
+            begun = true;
         }
-        let no_rows = NewRows {
-            leaves: Vec::new(),
-            event_hashes: Vec::new(),
-            events: Vec::new(),
-            bundles: BundleRows::default(),
-        };
-        let (inserted, bundled, tiles, signed, committed) = tokio::join!(
-            insert_entries(
-                client,
-                &connection.insert_events,
-                if copied { &no_rows } else { &rows }
-            ),
-            write_bundles(client, &connection.bundles, &rows.bundles),
-            write_tiles(client, &connection.tiles, &changed),
-            write_batches(client, &connection.batches, batches, &planned),
-            client.batch_execute("COMMIT"),
-        );
-        // A failed statement turns the COMMIT into a rollback: check the statements first.
-        inserted?;
-        bundled?;
-        tiles?;
-        signed?;
-        committed?;
 
+        // From here on, what this task knows is the log as it will be once the group commits;
+        // if it does not, the committing task says so and everything is read again.
         for (offset, &(batch, entry)) in planned.new.iter().enumerate() {
             let hash = *batches[batch].entries()[entry].event_hash().as_bytes();
             self.recent
@@ -440,25 +818,34 @@ impl Worker {
                 .insert(hash, planned.first_leaf + offset as u64);
             filter.insert(runs::hash_key(&hash));
         }
-        // Committed: hand the lookup keys to the indexer, when every new entry has them (a run
-        // with a gap would be read back from the database anyway).
-        let handed: Option<Vec<HandedKeys>> = planned
-            .new
-            .iter()
-            .map(|&(batch, entry)| {
-                let entry = &batches[batch].entries()[entry];
-                entry.lookup_keys().map(|keys| HandedKeys {
-                    event_hash: *entry.event_hash().as_bytes(),
-                    keys: keys.clone(),
-                })
-            })
-            .collect();
-        if let Some(handed) = handed {
-            self.store.handoff().publish(planned.first_leaf, handed);
-        }
         self.recent.end = frontier.size().get();
         self.frontier = Some(frontier);
-        Ok(planned.results)
+        Ok(Written {
+            begun,
+            planned,
+            copied,
+            bundles,
+            tiles,
+            on_top,
+        })
+    }
+
+    /// Hands the written group to a task that finishes its transaction and answers its callers.
+    fn commit(&mut self, connection: Connection, group: Vec<Request>, written: Written) {
+        let (told, outcome) = oneshot::channel();
+        let task = tokio::spawn(finish(
+            connection,
+            group,
+            written,
+            told,
+            Arc::clone(self.store.handoff()),
+            Arc::clone(&self.counters),
+            Arc::clone(&self.signals),
+        ));
+        self.committing.push_back(Committing {
+            task,
+            outcome: Some(outcome),
+        });
     }
 
     /// Runs indexing steps until the lookup tables trail by at most half the allowed lag, if they
@@ -485,6 +872,192 @@ impl Worker {
         // `recent` is trimmed by the append, against where the runs end (which a rebuild of the
         // runs may leave below the watermark).
         Ok(())
+    }
+}
+
+/// Tells every caller of the group why it failed.
+fn fail(group: Vec<Request>, error: &AppendError) {
+    tracing::warn!(error = %super::indexer::error_chain(error), "append failed");
+    for request in group {
+        let _ = request.reply.send(Err(error.clone()));
+    }
+}
+
+/// Why a committing task did not commit.
+enum NotCommitted {
+    /// The group below did not commit, or the log does not end where this one begins.
+    Below,
+    Failed(AppendError),
+}
+
+impl From<tokio_postgres::Error> for NotCommitted {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Failed(error.into())
+    }
+}
+
+impl From<AppendError> for NotCommitted {
+    fn from(error: AppendError) -> Self {
+        Self::Failed(error)
+    }
+}
+
+/// The committing task: writes the rest of the group, commits, tells the group on top whether it
+/// committed, hands the lookup keys to the indexer and answers the callers.
+async fn finish(
+    connection: Connection,
+    group: Vec<Request>,
+    written: Written,
+    told: oneshot::Sender<bool>,
+    handoff: Arc<KeyHandoff>,
+    counters: Arc<Counters>,
+    signals: Arc<Signals>,
+) -> Finished {
+    let mut written = written;
+    let below = written.on_top.take();
+    let on_top = below.is_some();
+    let backend = connection.backend;
+    let batches: Vec<&NewBatch> = group.iter().map(|request| &request.batch).collect();
+    let outcome = write_and_commit(&connection, &batches, &written, below, &signals).await;
+    let planned = written.planned;
+    let _ = told.send(outcome.is_ok());
+    match outcome {
+        Ok(()) => {
+            counters.committed.fetch_add(1, Ordering::Relaxed);
+            if on_top {
+                counters.on_top.fetch_add(1, Ordering::Relaxed);
+            }
+            hand_off(&handoff, &batches, &planned);
+            for (request, result) in group.into_iter().zip(planned.results) {
+                let _ = request.reply.send(Ok(result));
+            }
+            Finished {
+                connection: Some(connection),
+                backend,
+                outcome: Outcome::Committed,
+            }
+        }
+        Err(NotCommitted::Below) => Finished {
+            connection: Some(connection),
+            backend,
+            outcome: Outcome::Requeued(group),
+        },
+        Err(NotCommitted::Failed(error)) => {
+            connection.close();
+            fail(group, &error);
+            Finished {
+                connection: None,
+                backend,
+                outcome: Outcome::Failed,
+            }
+        }
+    }
+}
+
+/// The group's last round trips: the small inserts and `COMMIT` pipelined. On top of another
+/// group, the transaction commits only once that group has committed (after the inserts, unless
+/// it has committed already), and rolls back if it did not. After the commit, in the same round
+/// trip, whether another appender waits for its turn and where the lookup runs end.
+async fn write_and_commit(
+    connection: &Connection,
+    batches: &[&NewBatch],
+    written: &Written,
+    below: Option<oneshot::Receiver<bool>>,
+    signals: &Signals,
+) -> Result<(), NotCommitted> {
+    let client = &connection.client;
+    let planned = &written.planned;
+    let (hashes, events) = if written.copied {
+        (Vec::new(), Vec::new())
+    } else {
+        event_columns(batches, planned)
+    };
+    let first = i64::try_from(planned.first_leaf).unwrap_or(i64::MAX);
+    let inserts = async {
+        let (began, inserted, bundled, tiled, signed) = tokio::join!(
+            begin(client, written.begun),
+            insert_entries(client, &connection.insert_events, first, &hashes, &events),
+            write_bundles(client, &connection.bundles, &written.bundles),
+            write_tiles(client, &connection.tiles, &written.tiles),
+            write_batches(client, &connection.batches, batches, planned),
+        );
+        began?;
+        inserted.and(bundled).and(tiled).and(signed)
+    };
+    let after_commit = async {
+        let (waiting, state) = tokio::join!(
+            client.query_one(&connection.waiting, &[&locks::TURN]),
+            client.query_one(&connection.state, &[]),
+        );
+        // Hints only: the commit is what counts.
+        if waiting.is_ok_and(|waiting| waiting.get::<_, bool>(0)) {
+            signals.turn_wanted.store(true, Ordering::Relaxed);
+        }
+        if let Some(runs_end) = state
+            .ok()
+            .and_then(|row| u64::try_from(row.get::<_, i64>(0)).ok())
+        {
+            signals.runs_end.fetch_max(runs_end, Ordering::Relaxed);
+        }
+    };
+    // Whether the group below committed, if known yet.
+    let below = match below {
+        None => Ok(true),
+        Some(mut below) => match below.try_recv() {
+            Ok(committed) => Ok(committed),
+            Err(oneshot::error::TryRecvError::Closed) => Ok(false),
+            Err(oneshot::error::TryRecvError::Empty) => Err(below),
+        },
+    };
+    let commit = match below {
+        Ok(true) => {
+            let (inserted, committed, ()) =
+                tokio::join!(inserts, client.batch_execute("COMMIT"), after_commit);
+            // A failed statement turns the COMMIT into a rollback: check the statements first.
+            inserted?;
+            committed?;
+            return Ok(());
+        }
+        Ok(false) => false,
+        Err(below) => {
+            inserts.await?;
+            below.await.unwrap_or(false)
+        }
+    };
+    if !commit {
+        client.batch_execute("ROLLBACK").await?;
+        return Err(NotCommitted::Below);
+    }
+    let (committed, ()) = tokio::join!(client.batch_execute("COMMIT"), after_commit);
+    committed?;
+    Ok(())
+}
+
+/// Sends `BEGIN` on the first poll, unless the transaction has begun.
+async fn begin(client: &Client, begun: bool) -> Result<(), tokio_postgres::Error> {
+    if begun {
+        Ok(())
+    } else {
+        client.batch_execute("BEGIN").await
+    }
+}
+
+/// Hands the lookup keys of the committed entries to the indexer, when every new entry has them
+/// (a run with a gap would be read back from the database anyway).
+fn hand_off(handoff: &KeyHandoff, batches: &[&NewBatch], planned: &Planned) {
+    let handed: Option<Vec<HandedKeys>> = planned
+        .new
+        .iter()
+        .map(|&(batch, entry)| {
+            let entry = &batches[batch].entries()[entry];
+            entry.lookup_keys().map(|keys| HandedKeys {
+                event_hash: *entry.event_hash().as_bytes(),
+                keys: keys.clone(),
+            })
+        })
+        .collect();
+    if let Some(handed) = handed {
+        handoff.publish(planned.first_leaf, handed);
     }
 }
 
@@ -586,63 +1159,50 @@ fn plan(
     })
 }
 
-/// The new rows of `events` and `entry_bundles`, encoded.
-struct NewRows<'a> {
-    leaves: Vec<i64>,
-    event_hashes: Vec<&'a [u8]>,
-    events: Vec<&'a str>,
-    /// The leaf records, cut into entry bundle rows.
-    bundles: BundleRows,
+/// The leaf records of the planned new entries, cut into entry bundle rows, and their leaf hashes,
+/// in leaf order.
+fn encode_records(
+    batches: &[&NewBatch],
+    planned: &Planned,
+) -> Result<(BundleRows, Vec<Hash>), AppendError> {
+    let mut records = Vec::with_capacity(planned.new.len());
+    let mut leaf_hashes = Vec::with_capacity(planned.new.len());
+    for &(batch, entry) in &planned.new {
+        let record = batches[batch].entries()[entry].record().encode();
+        leaf_hashes.push(crate::hash::leaf_hash(&record));
+        records.push(record);
+    }
+    Ok((BundleRows::new(planned.first_leaf, &records)?, leaf_hashes))
 }
 
-impl<'a> NewRows<'a> {
-    /// Encodes the planned new entries; returns them and their leaf hashes, in leaf order.
-    fn encode(
-        batches: &[&'a NewBatch],
-        planned: &Planned,
-    ) -> Result<(Self, Vec<Hash>), AppendError> {
-        let count = planned.new.len();
-        let mut rows = Self {
-            leaves: Vec::with_capacity(count),
-            event_hashes: Vec::with_capacity(count),
-            events: Vec::with_capacity(count),
-            bundles: BundleRows::default(),
-        };
-        let mut records = Vec::with_capacity(count);
-        let mut leaf_hashes = Vec::with_capacity(count);
-        for (offset, &(batch, entry)) in planned.new.iter().enumerate() {
+/// The `event_hash` and `event` columns of the planned new entries, in leaf order.
+fn event_columns<'a>(batches: &[&'a NewBatch], planned: &Planned) -> (Vec<&'a [u8]>, Vec<&'a str>) {
+    planned
+        .new
+        .iter()
+        .map(|&(batch, entry)| {
             let entry = &batches[batch].entries()[entry];
-            let record = entry.record().encode();
-            leaf_hashes.push(crate::hash::leaf_hash(&record));
-            rows.leaves
-                .push(i64::try_from(planned.first_leaf + offset as u64).unwrap_or(i64::MAX));
-            rows.event_hashes
-                .push(entry.event_hash().as_bytes().as_slice());
-            records.push(record);
-            rows.events.push(entry.event());
-        }
-        rows.bundles = BundleRows::new(planned.first_leaf, &records)?;
-        Ok((rows, leaf_hashes))
-    }
-
-    fn len(&self) -> usize {
-        self.leaves.len()
-    }
+            (entry.event_hash().as_bytes().as_slice(), entry.event())
+        })
+        .unzip()
 }
 
-/// `COPY`s the rows into `events` (two round trips, not pipelinable). The rows are encoded here in
-/// PostgreSQL's binary COPY format straight into large `CopyData` messages (no per-row future or
-/// dynamically typed parameter).
+/// `COPY`s the rows, from leaf `first` on, into `events` (two round trips, not pipelinable). The
+/// rows are encoded here in PostgreSQL's binary COPY format straight into large `CopyData`
+/// messages (no per-row future or dynamically typed parameter).
 async fn copy_entries(
     client: &Client,
     copy: &Statement,
-    rows: &NewRows<'_>,
+    first: u64,
+    hashes: &[&[u8]],
+    events: &[&str],
 ) -> Result<(), AppendError> {
     let sink = client.copy_in::<_, Bytes>(copy).await?;
     pin_mut!(sink);
     let mut encoder = CopyEncoder::new();
-    for i in 0..rows.len() {
-        encoder.row(rows.leaves[i], rows.event_hashes[i], rows.events[i]);
+    for (offset, (hash, event)) in hashes.iter().zip(events).enumerate() {
+        let leaf = i64::try_from(first + offset as u64).unwrap_or(i64::MAX);
+        encoder.row(leaf, hash, event);
         if encoder.len() >= COPY_CHUNK_BYTES {
             sink.as_mut().send(encoder.take()).await?;
         }
@@ -702,19 +1262,22 @@ impl CopyEncoder {
     }
 }
 
-/// Inserts the rows into `events` with one statement. Sends it on the first poll, so that it can
-/// be pipelined with the rest of the transaction.
+/// Inserts the rows, from leaf `first` on, into `events` with one statement. Sends it on the first
+/// poll, so that it can be pipelined with the rest of the transaction.
 async fn insert_entries(
     client: &Client,
     insert: &Statement,
-    rows: &NewRows<'_>,
+    first: i64,
+    hashes: &[&[u8]],
+    events: &[&str],
 ) -> Result<(), AppendError> {
-    if rows.len() == 0 {
+    if hashes.is_empty() {
         return Ok(());
     }
-    client
-        .execute(insert, &[&rows.leaves, &rows.event_hashes, &rows.events])
-        .await?;
+    let leaves: Vec<i64> = (0..hashes.len())
+        .map(|offset| first.saturating_add(offset as i64))
+        .collect();
+    client.execute(insert, &[&leaves, &hashes, &events]).await?;
     Ok(())
 }
 
