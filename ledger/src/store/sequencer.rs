@@ -342,10 +342,34 @@ struct Worker {
     runs_end: u64,
 }
 
+/// A pool connection that never goes back to the pool: dropping it closes it, so that a session
+/// inside a transaction or holding the turn lock (after a failure, or when the appending task is
+/// dropped) is never handed to another user.
+struct Owned(Option<Object>);
+
+impl std::ops::Deref for Owned {
+    type Target = Object;
+
+    fn deref(&self) -> &Object {
+        match &self.0 {
+            Some(client) => client,
+            None => unreachable!("emptied only when dropped"),
+        }
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            drop(Object::take(client));
+        }
+    }
+}
+
 /// The sequencer's connection and the statements it runs, prepared once so that the statements
 /// of one round trip can be sent together (pipelined) in order.
 struct Connection {
-    client: Object,
+    client: Owned,
     /// The process id of its backend, as `pg_locks` shows it.
     backend: i32,
     lock: Statement,
@@ -388,14 +412,8 @@ impl Connection {
             bundles: client.prepare_cached(INSERT_BUNDLES).await?,
             tiles: client.prepare_cached(INSERT_TILES).await?,
             batches: client.prepare_cached(INSERT_BATCHES).await?,
-            client,
+            client: Owned(Some(client)),
         })
-    }
-
-    /// Closes the connection instead of returning it to the pool: after a failure it may be inside
-    /// a transaction or hold the turn lock, which closing lets go.
-    fn close(self) {
-        drop(Object::take(self.client));
     }
 }
 
@@ -642,18 +660,19 @@ impl Worker {
             .await
             .is_err()
         {
-            self.idle.swap_remove(at).close();
+            // Closing it lets the lock go.
+            drop(self.idle.swap_remove(at));
             self.open -= 1;
         }
         Ok(())
     }
 
-    /// Closes a connection that failed.
+    /// Closes a connection that failed (which lets the turn lock go, if it held it).
     fn close(&mut self, connection: Connection) {
         if self.turn == Some(connection.backend) {
             self.turn = None;
         }
-        connection.close();
+        drop(connection);
         self.open -= 1;
     }
 
@@ -665,16 +684,16 @@ impl Worker {
     }
 
     /// Decides where each entry of the group goes and writes what can be written before the
-    /// commit: on top of the newest committing group when it still holds the append lock (one
-    /// round trip to learn it), otherwise under the append lock from the log as it is (one round
-    /// trip for the lock and the state). Large groups' events go in with `COPY` here (two more).
+    /// commit: within a chain, on top of the newest committing group (no round trip of its own),
+    /// otherwise under the append lock from the log as it is (one round trip for the locks and the
+    /// state). Large groups' events go in with `COPY` here (two round trips).
     async fn write(
         &mut self,
         connection: &Connection,
         batches: &[&NewBatch],
     ) -> Result<Written, AppendError> {
         self.apply_back_pressure().await?;
-        let client = &connection.client;
+        let client: &Object = &connection.client;
         if self.filter.is_none() {
             // Loading reads every hash page of the runs (about 160 MB at 10M entries): done before
             // the append lock is taken, so that appenders in other processes are not held up
@@ -943,7 +962,7 @@ async fn finish(
             outcome: Outcome::Requeued(group),
         },
         Err(NotCommitted::Failed(error)) => {
-            connection.close();
+            drop(connection);
             fail(group, &error);
             Finished {
                 connection: None,
@@ -965,7 +984,7 @@ async fn write_and_commit(
     below: Option<oneshot::Receiver<bool>>,
     signals: &Signals,
 ) -> Result<(), NotCommitted> {
-    let client = &connection.client;
+    let client: &Object = &connection.client;
     let planned = &written.planned;
     let (hashes, events) = if written.copied {
         (Vec::new(), Vec::new())
