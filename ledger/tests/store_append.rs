@@ -431,6 +431,62 @@ async fn an_appender_waiting_for_its_turn_ends_another_process_s_chain() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_hands_the_turn_to_a_waiting_process_before_its_next_group() {
+    let db = TestDatabase::create().await.unwrap();
+    let store_a = Store::connect(db.url()).unwrap();
+    let store_b = Store::connect(db.url()).unwrap();
+    let a = Sequencer::start(&store_a);
+    let b = Sequencer::start(&store_b);
+    let admin = db.connect().await.unwrap();
+    let watcher = db.connect().await.unwrap();
+    let mut door = EventFactory::new("door", 1);
+    let first = door.batch_of(0..300);
+
+    // Hold up the commit of A's first group (see the test below), so that A's chain stays open.
+    admin.batch_execute("BEGIN").await.unwrap();
+    admin
+        .execute(
+            "INSERT INTO device_batches VALUES ($1, '\\x00', 'ed25519', '\\x00', '', 0)",
+            &[&first
+                .signed()
+                .unwrap()
+                .statement()
+                .hash()
+                .as_bytes()
+                .as_slice()],
+        )
+        .await
+        .unwrap();
+    let spawn_append = |sequencer: &Sequencer, batch: NewBatch| {
+        let sequencer = sequencer.clone();
+        tokio::spawn(async move { sequencer.append(batch).await.unwrap() })
+    };
+    let a1 = spawn_append(&a, first);
+    wait_for_append_lock_holder(&admin).await;
+    // Process B asks for its turn while A's chain holds it.
+    let b1 = spawn_append(&b, EventFactory::new("door-b", 3).next_batch(50));
+    wait_for_turn_waiter(&watcher).await;
+    // A's second group goes on top of its first, and sees B waiting.
+    let a2 = spawn_append(&a, door.batch_of(300..1400));
+    wait_for_idle_writer(&watcher).await;
+    // A's third group would go on top too; instead A lets its chain finish and B go first.
+    let a3 = spawn_append(&a, door.batch_of(1400..2500));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    admin.batch_execute("ROLLBACK").await.unwrap();
+
+    let leaves = |results: Vec<AppendResult>| -> Vec<u64> {
+        results.iter().map(|r| r.leaf_index.get()).collect()
+    };
+    assert_eq!(leaves(a1.await.unwrap()), (0..300).collect::<Vec<_>>());
+    assert_eq!(leaves(a2.await.unwrap()), (300..1400).collect::<Vec<_>>());
+    assert_eq!(leaves(b1.await.unwrap()), (1400..1450).collect::<Vec<_>>());
+    assert_eq!(leaves(a3.await.unwrap()), (1450..2550).collect::<Vec<_>>());
+    a.shutdown().await;
+    b.shutdown().await;
+    assert_one_consistent_log(&store_a, 2550).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_written_on_top_of_one_that_fails_is_rolled_back_and_appended_again() {
     let db = TestDatabase::create().await.unwrap();
     let store = Store::connect(db.url()).unwrap();
@@ -491,15 +547,16 @@ async fn a_group_written_on_top_of_one_that_fails_is_rolled_back_and_appended_ag
     assert_one_consistent_log(&store, 1400).await;
 }
 
-/// Waits until a backend of this database sits in a transaction after writing device batches
-/// (a group written on top of another, waiting for that one's outcome).
+/// Waits until a backend of this database sits in a transaction after its last statements (which
+/// end with a look at where the lookup runs end): a group written on top of another, waiting for
+/// that one's outcome.
 async fn wait_for_idle_writer(admin: &tokio_postgres::Client) {
     for _ in 0..1000 {
         let waiting: i64 = admin
             .query_one(
                 "SELECT count(*) FROM pg_stat_activity
                  WHERE datname = current_database() AND state = 'idle in transaction'
-                   AND query LIKE '%INSERT INTO device_batches%'",
+                   AND query LIKE '%FROM lookup_runs%'",
                 &[],
             )
             .await
@@ -511,6 +568,28 @@ async fn wait_for_idle_writer(admin: &tokio_postgres::Client) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("no group was written on top of the one held up");
+}
+
+/// Waits until some backend of this database waits for the sequencers' turn lock.
+async fn wait_for_turn_waiter(watcher: &tokio_postgres::Client) {
+    for _ in 0..1000 {
+        let waiting: bool = watcher
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks
+                 WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1
+                   AND classid = (x'74616774'::bigint)::oid AND objid = (x'72610006'::bigint)::oid
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("nobody came to wait for the turn lock");
 }
 
 /// Waits until some backend of this database holds the sequencer's append lock, and returns its

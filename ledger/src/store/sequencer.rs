@@ -22,7 +22,7 @@
 //! one before, and commits only once that one has committed (otherwise it rolls back and is
 //! appended again from what the log holds). A chain ends, and the turn lock is let go, when the
 //! task has nothing more to append, or when another appender waits for the turn lock (checked in
-//! `pg_locks` after each commit). A group goes on top of a committing one only when the backlog is
+//! `pg_locks` with each group's last statements). A group goes on top of a committing one only when the backlog is
 //! large ([`CHAIN_FROM`]): smaller groups would cost more CPU per entry than the overlap saves.
 //! While no group is committing, a large backlog is split in two, so that the second half can go
 //! on top of the first.
@@ -191,7 +191,7 @@ pub struct SequencerStats {
     pub requeued: u64,
 }
 
-/// What the committing tasks learn after their commits, for the appending task.
+/// What the committing tasks learn with their last statements, for the appending task.
 #[derive(Debug, Default)]
 struct Signals {
     /// Another appender waited for the turn lock.
@@ -710,7 +710,7 @@ impl Worker {
         let mut begun = false;
         let mut on_top = None;
         if chained {
-            // What the committing tasks saw after their commits: no round trip here.
+            // What the committing tasks saw with their last statements: no round trip here.
             if self.signals.turn_wanted.swap(false, Ordering::Relaxed) {
                 // Another appender waits for its turn: end the chain, and let it go first.
                 self.drain().await;
@@ -720,7 +720,7 @@ impl Worker {
                     .committing
                     .back_mut()
                     .and_then(|newest| newest.outcome.take());
-                // The runs only grow: where they ended after a commit bounds the tail kept.
+                // The runs only grow: where a committing task saw them end bounds the tail kept.
                 let runs_end = self.signals.runs_end.load(Ordering::Relaxed);
                 if runs_end > self.runs_end {
                     self.recent.trim(runs_end, self.config.recent_keep);
@@ -975,8 +975,8 @@ async fn finish(
 
 /// The group's last round trips: the small inserts and `COMMIT` pipelined. On top of another
 /// group, the transaction commits only once that group has committed (after the inserts, unless
-/// it has committed already), and rolls back if it did not. After the commit, in the same round
-/// trip, whether another appender waits for its turn and where the lookup runs end.
+/// it has committed already), and rolls back if it did not. With the inserts, in the same round
+/// trip: whether another appender waits for its turn, and where the lookup runs end.
 async fn write_and_commit(
     connection: &Connection,
     batches: &[&NewBatch],
@@ -993,22 +993,17 @@ async fn write_and_commit(
     };
     let first = i64::try_from(planned.first_leaf).unwrap_or(i64::MAX);
     let inserts = async {
-        let (began, inserted, bundled, tiled, signed) = tokio::join!(
+        let (began, inserted, bundled, tiled, signed, waiting, state) = tokio::join!(
             begin(client, written.begun),
             insert_entries(client, &connection.insert_events, first, &hashes, &events),
             write_bundles(client, &connection.bundles, &written.bundles),
             write_tiles(client, &connection.tiles, &written.tiles),
             write_batches(client, &connection.batches, batches, planned),
-        );
-        began?;
-        inserted.and(bundled).and(tiled).and(signed)
-    };
-    let after_commit = async {
-        let (waiting, state) = tokio::join!(
             client.query_one(&connection.waiting, &[&locks::TURN]),
             client.query_one(&connection.state, &[]),
         );
-        // Hints only: the commit is what counts.
+        // Hints for the appending task, read in the same round trip: whether another appender
+        // waits for its turn, and where the lookup runs end.
         if waiting.is_ok_and(|waiting| waiting.get::<_, bool>(0)) {
             signals.turn_wanted.store(true, Ordering::Relaxed);
         }
@@ -1018,6 +1013,8 @@ async fn write_and_commit(
         {
             signals.runs_end.fetch_max(runs_end, Ordering::Relaxed);
         }
+        began?;
+        inserted.and(bundled).and(tiled).and(signed)
     };
     // Whether the group below committed, if known yet.
     let below = match below {
@@ -1030,8 +1027,7 @@ async fn write_and_commit(
     };
     let commit = match below {
         Ok(true) => {
-            let (inserted, committed, ()) =
-                tokio::join!(inserts, client.batch_execute("COMMIT"), after_commit);
+            let (inserted, committed) = tokio::join!(inserts, client.batch_execute("COMMIT"));
             // A failed statement turns the COMMIT into a rollback: check the statements first.
             inserted?;
             committed?;
@@ -1047,8 +1043,7 @@ async fn write_and_commit(
         client.batch_execute("ROLLBACK").await?;
         return Err(NotCommitted::Below);
     }
-    let (committed, ()) = tokio::join!(client.batch_execute("COMMIT"), after_commit);
-    committed?;
+    client.batch_execute("COMMIT").await?;
     Ok(())
 }
 
