@@ -251,13 +251,18 @@ async fn a_running_sequencer_finds_duplicates_it_forgot_while_the_runs_are_rebui
     assert_eq!(count(&store, "SELECT count(*) FROM events").await, 21);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_appenders_on_separate_connections_keep_one_consistent_log() {
+/// A test database with two stores on it, each with its own sequencer: two appending processes.
+async fn two_processes() -> (TestDatabase, (Store, Sequencer), (Store, Sequencer)) {
     let db = TestDatabase::create().await.unwrap();
     let store_a = Store::connect(db.url()).unwrap();
     let store_b = Store::connect(db.url()).unwrap();
-    let a = Sequencer::start(&store_a);
-    let b = Sequencer::start(&store_b);
+    let (a, b) = (Sequencer::start(&store_a), Sequencer::start(&store_b));
+    (db, (store_a, a), (store_b, b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_appenders_on_separate_connections_keep_one_consistent_log() {
+    let (_db, (store_a, a), (_store_b, b)) = two_processes().await;
     // Both report the same physical events 0..6000 (two readers at one door) and some of their
     // own; each sends two batches at a time, so that each also writes groups on top of its own
     // committing ones while the other waits its turn.
@@ -380,11 +385,7 @@ async fn concurrent_callers_get_groups_written_on_top_of_committing_ones_and_one
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_appender_waiting_for_its_turn_ends_another_process_s_chain() {
-    let db = TestDatabase::create().await.unwrap();
-    let store_a = Store::connect(db.url()).unwrap();
-    let store_b = Store::connect(db.url()).unwrap();
-    let a = Sequencer::start(&store_a);
-    let b = Sequencer::start(&store_b);
+    let (_db, (store_a, a), (_store_b, b)) = two_processes().await;
     // Process A: sixteen callers that keep 9,600 entries in flight until told to stop, so that its
     // chain of groups seldom runs dry on its own.
     let stop = Arc::new(AtomicBool::new(false));
@@ -432,11 +433,7 @@ async fn an_appender_waiting_for_its_turn_ends_another_process_s_chain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_hands_the_turn_to_a_waiting_process_before_its_next_group() {
-    let db = TestDatabase::create().await.unwrap();
-    let store_a = Store::connect(db.url()).unwrap();
-    let store_b = Store::connect(db.url()).unwrap();
-    let a = Sequencer::start(&store_a);
-    let b = Sequencer::start(&store_b);
+    let (db, (store_a, a), (_store_b, b)) = two_processes().await;
     let admin = db.connect().await.unwrap();
     let watcher = db.connect().await.unwrap();
     let mut door = EventFactory::new("door", 1);
