@@ -51,6 +51,19 @@ async fn tamper(db: &TestDatabase, sql: &str) {
         .unwrap();
 }
 
+/// Zeroes byte `at` (counting from 1) of `column` of the device batch whose first entry is
+/// `first_leaf`, as the superuser with triggers disabled.
+async fn zero_batch_byte(db: &TestDatabase, column: &str, at: u32, first_leaf: i64) {
+    tamper(
+        db,
+        &format!(
+            "UPDATE device_batches SET {column} = overlay({column} PLACING '\\x00'::bytea FROM {at} FOR 1)
+             WHERE first_leaf_index = {first_leaf}"
+        ),
+    )
+    .await;
+}
+
 /// Changes the leaf record of entry `leaf` inside its entry bundle row, as the superuser with
 /// triggers disabled: the row is split into its records, `change` is applied to the one, and the
 /// row is written back.
@@ -296,12 +309,7 @@ async fn a_changed_checkpoint_note_fails_its_signature() {
 #[tokio::test]
 async fn a_changed_device_batch_is_caught() {
     let (db, store) = written_log().await;
-    tamper(
-        &db,
-        "UPDATE device_batches SET event_hashes = overlay(event_hashes PLACING '\\x00'::bytea FROM 1 FOR 1)
-         WHERE first_leaf_index = 500",
-    )
-    .await;
+    zero_batch_byte(&db, "event_hashes", 1, 500).await;
     assert_batch_problem(
         run_audit(&store).await.problem,
         "not the batch the statement commits to",
@@ -478,12 +486,7 @@ async fn device_signatures_are_checked_against_every_key_the_registry_holds() {
     );
 
     // One signature changed behind the service's back.
-    tamper(
-        &db,
-        "UPDATE device_batches SET signature = overlay(signature PLACING '\\x00'::bytea FROM 5 FOR 1)
-         WHERE first_leaf_index = 250",
-    )
-    .await;
+    zero_batch_byte(&db, "signature", 5, 250).await;
     assert_batch_problem(
         run_audit(&store).await.problem,
         "its signature does not verify under any of the 2 keys the registry holds for device dock-door-1",

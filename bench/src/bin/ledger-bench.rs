@@ -441,21 +441,19 @@ async fn append_run(
                 for batch in share {
                     sequencer.append(batch).await?;
                 }
-                let stats = if shared {
-                    SequencerStats::default()
-                } else {
-                    sequencer.stats()
-                };
+                // A shared sequencer's counters are read once, below.
+                let own = (!shared).then(|| sequencer.stats());
                 sequencer.shutdown().await;
-                anyhow::Ok(stats)
+                anyhow::Ok(own)
             })
         })
         .collect();
-    let mut groups = one.stats();
+    let mut groups = SequencerStats::default();
     for task in tasks {
-        let own = task.await??;
-        groups.committed += own.committed;
-        groups.on_top += own.on_top;
+        if let Some(own) = task.await?? {
+            groups.committed += own.committed;
+            groups.on_top += own.on_top;
+        }
     }
     let elapsed = started.elapsed();
     if shared {

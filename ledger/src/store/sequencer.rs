@@ -736,7 +736,7 @@ impl Worker {
                 // turn lock first.
                 let take_turn = self.turn.is_none();
                 let (began, turned, locked, state) = tokio::join!(
-                    begin(client, begun),
+                    client.batch_execute("BEGIN"),
                     async {
                         if take_turn {
                             client
