@@ -5,7 +5,7 @@
 //! 2. appends through the sequencer, durable, with the lookup indexer and the checkpoint signer
 //!    running as in production: batches of 100 and 1,000 events from 1 and 4 concurrent appenders
 //!    (4 tasks sharing one sequencer, as in one ingest process, and 4 sequencers on 4 connections,
-//!    as 4 ingest processes);
+//!    as 4 ingest processes), and last, 1,000-event batches from 16 tasks sharing one sequencer;
 //! 3. inclusion and consistency proofs read from the stored tiles at 1M and 10M entries;
 //! 4. the audit rate, with and without recomputing event hashes.
 //!
