@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use ledger::checkpoint::{Checkpoint, Origin, TrustedLog};
 use ledger::note::{NoteSignerKey, NoteVerifierKey, NoteVerifiers};
-use ledger::store::testing::{EventFactory, TestDatabase};
+use ledger::store::testing::{EventFactory, TestDatabase, change_event_sql};
 use ledger::store::{Checkpointer, Sequencer, Store};
 use ledger::{RootHash, TreeSize};
 
@@ -135,10 +135,10 @@ async fn audit_exits_0_on_a_sound_ledger_and_1_naming_the_first_bad_entry() {
 
     let client = db.connect().await.unwrap();
     client
-        .batch_execute(
-            "SET session_replication_role = replica;
-             UPDATE events SET event = replace(event, 'in_transit', 'in_progress') WHERE leaf_index = 200",
-        )
+        .batch_execute(&format!(
+            "SET session_replication_role = replica; {}",
+            change_event_sql(200, |event| format!("replace({event}, 'in_transit', 'in_progress')"))
+        ))
         .await
         .unwrap();
     let bad = tagtrail(&["audit", "--database-url", db.url()]);

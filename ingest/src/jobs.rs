@@ -117,9 +117,6 @@ const JOB_COLUMNS: &str = "
     to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
     appended, leaf_indexes, errors::text";
 
-const SELECT_EVENTS: &str =
-    "SELECT leaf_index, event_hash, event FROM events WHERE leaf_index = ANY($1)";
-
 /// The most capture jobs written in one statement.
 const MAX_JOBS_PER_WRITE: usize = 256;
 
@@ -293,7 +290,7 @@ pub async fn find(
     let mut job = job_from_row(&row)?;
     let leaves: Vec<Option<i64>> = row.get(5);
     let wanted: Vec<i64> = leaves.iter().flatten().copied().collect();
-    let statement = client.prepare_cached(SELECT_EVENTS).await?;
+    let statement = client.prepare_cached(ledger::store::EVENTS_AT).await?;
     let mut events: HashMap<i64, (EventHash, Option<String>)> = HashMap::new();
     for row in client.query(&statement, &[&wanted]).await? {
         let leaf: i64 = row.get(0);

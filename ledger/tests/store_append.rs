@@ -114,6 +114,89 @@ async fn small_and_large_groups_are_stored_byte_for_byte() {
     sequencer.shutdown().await;
 }
 
+/// The `n`-th event of `device` with a note of `pad` bytes, as stored, and its CBV 2.0 hash.
+fn padded_event(device: &EventFactory, n: u64, pad: usize) -> (String, epcis::EventHash) {
+    let mut event = device.event(n);
+    event.insert(
+        "example:note".to_owned(),
+        serde_json::Value::String("n".repeat(pad)),
+    );
+    let hash = epcis::hash::event_hash(&event, &epcis::hash::HashContext::new()).unwrap();
+    (serde_json::Value::Object(event).to_string(), hash)
+}
+
+#[tokio::test]
+async fn events_of_every_size_are_packed_per_append_and_read_back_by_leaf() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1);
+    // Events of about 0.6, 3, 7.6 and 40 KB: a pack takes several small ones, and an event too
+    // large for any pack is a pack of its own (compressed or moved out of line by PostgreSQL).
+    let pads = [0, 2_500, 7_000, 40_000];
+    let mut events = Vec::new();
+    // 100 entries go in with one INSERT, 400 with COPY.
+    for (first, count) in [(0u64, 100u64), (100, 400)] {
+        let batch: Vec<(String, epcis::EventHash)> = (first..first + count)
+            .map(|n| {
+                let pad = match n % 25 {
+                    3 => pads[3],
+                    11 => pads[2],
+                    17 => pads[1],
+                    _ => pads[0],
+                };
+                padded_event(&device, n, pad)
+            })
+            .collect();
+        events.extend(batch.iter().map(|(event, _)| event.clone()));
+        sequencer.append(device.batch_from(batch)).await.unwrap();
+    }
+    sequencer.shutdown().await;
+
+    for (leaf, event) in events.iter().enumerate() {
+        let entry = store
+            .entry(LeafIndex::new(leaf as u64).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&entry.event, event, "entry {leaf}");
+    }
+    assert!(
+        store
+            .entry(LeafIndex::new(500).unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let client = store.pool().get().await.unwrap();
+    let packs: Vec<(i64, i32, i32)> = client
+        .query(
+            "SELECT first_leaf, cardinality(events),
+                    (SELECT sum(octet_length(e))::integer FROM unnest(events) e)
+             FROM event_packs ORDER BY first_leaf",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    // Consecutive, and the second append starts a pack of its own.
+    let mut next = 0;
+    for &(first, count, bytes) in &packs {
+        assert_eq!(first, next, "{packs:?}");
+        next += i64::from(count);
+        assert!(
+            count == 1 || bytes + 36 * count <= 7_600,
+            "pack at {first}: {count} events, {bytes} bytes"
+        );
+    }
+    assert_eq!(next, 500);
+    assert!(packs.iter().any(|&(first, ..)| first == 100), "{packs:?}");
+    assert!(packs.iter().any(|&(_, count, _)| count > 5), "{packs:?}");
+    assert_one_consistent_log(&store, 500).await;
+}
+
 #[tokio::test]
 async fn a_duplicate_of_an_indexed_event_is_found_through_the_lookup_table() {
     let db = TestDatabase::create().await.unwrap();

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use ledger::checkpoint::Origin;
 use ledger::note::{KeyName, NoteSignerKey};
-use ledger::store::testing::{EventFactory, TestDatabase};
+use ledger::store::testing::{
+    EventFactory, TestDatabase, change_event_hash_sql, change_event_sql, delete_event_sql,
+};
 use ledger::store::{
     AUDIT_CONNECTIONS, AuditError, AuditOptions, AuditProblem, AuditReport, Checkpointer,
     NoProgress, Sequencer, Store, audit,
@@ -172,12 +174,12 @@ async fn a_log_written_by_the_sequencer_audits_clean() {
 #[tokio::test]
 async fn a_changed_event_field_is_caught_by_its_event_hash() {
     let (db, store) = written_log().await;
-    tamper(
-        &db,
-        "UPDATE events SET event = replace(event, '\"action\":\"OBSERVE\"', '\"action\":\"DELETE\"')
-         WHERE leaf_index IN (300, 500)",
-    )
-    .await;
+    for leaf in [300, 500] {
+        let sql = change_event_sql(leaf, |event| {
+            format!("replace({event}, '\"action\":\"OBSERVE\"', '\"action\":\"DELETE\"')")
+        });
+        tamper(&db, &sql).await;
+    }
     assert_entry_problem(
         run_audit(&store).await.problem,
         300,
@@ -188,11 +190,7 @@ async fn a_changed_event_field_is_caught_by_its_event_hash() {
 #[tokio::test]
 async fn a_changed_stored_event_hash_is_caught() {
     let (db, store) = written_log().await;
-    tamper(
-        &db,
-        "UPDATE events SET event_hash = sha256('x') WHERE leaf_index = 42",
-    )
-    .await;
+    tamper(&db, &change_event_hash_sql(42, "sha256('x')")).await;
     let problem = run_audit(&store).await.problem.expect("a problem");
     assert_eq!(entry_of(&problem), Some(42), "{problem}");
 }
@@ -267,7 +265,7 @@ async fn a_deleted_tile_row_is_caught() {
 #[tokio::test]
 async fn a_deleted_entry_is_caught_as_missing() {
     let (db, store) = written_log().await;
-    tamper(&db, "DELETE FROM events WHERE leaf_index = 650").await;
+    tamper(&db, &delete_event_sql(650)).await;
     assert_entry_problem(run_audit(&store).await.problem, 650, "missing");
 }
 
@@ -344,7 +342,7 @@ async fn without_event_hashes_the_audit_still_checks_where_the_events_end() {
         hashing_threads: 0,
     };
     // The last event goes: its leaf record is then past the log's events.
-    tamper(&db, "DELETE FROM events WHERE leaf_index = 699").await;
+    tamper(&db, &delete_event_sql(699)).await;
     for options in [options, AuditOptions::default()] {
         assert_entry_problem(
             audit(&store, options, Arc::new(NoProgress))

@@ -45,7 +45,7 @@ async fn migrations_apply_to_an_empty_database_and_rerunning_them_applies_nothin
     let tables: i64 = client
         .query_one(
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'
-             AND tablename IN ('events', 'device_batches', 'tiles', 'checkpoints', 'signing_keys')",
+             AND tablename IN ('event_packs', 'device_batches', 'tiles', 'checkpoints', 'signing_keys')",
             &[],
         )
         .await
@@ -75,14 +75,14 @@ async fn the_ingest_role_cannot_update_delete_or_truncate_ledger_tables() {
     let client = db.connect().await.unwrap();
     client
         .batch_execute(
-            "INSERT INTO events VALUES (0, sha256('a'), '{}');
+            "INSERT INTO event_packs VALUES (0, sha256('a'), ARRAY['{}']);
              INSERT INTO entry_bundles VALUES (0, 0, 1, '\\x000100');
              SET ROLE tagtrail_ingest;",
         )
         .await
         .unwrap();
     for table in [
-        "events",
+        "event_packs",
         "entry_bundles",
         "device_batches",
         "tiles",
@@ -102,7 +102,7 @@ async fn the_ingest_role_cannot_update_delete_or_truncate_ledger_tables() {
     // It may append and read.
     client
         .batch_execute(
-            "INSERT INTO events VALUES (1, sha256('b'), '{}');
+            "INSERT INTO event_packs VALUES (1, sha256('b'), ARRAY['{}']);
              INSERT INTO entry_bundles VALUES (0, 1, 2, '\\x000101')",
         )
         .await
@@ -177,7 +177,7 @@ async fn the_reader_role_can_only_read() {
         .get(0);
     assert_eq!(count, 0);
     for sql in [
-        "INSERT INTO events VALUES (0, sha256('a'), '{}')",
+        "INSERT INTO event_packs VALUES (0, sha256('a'), ARRAY['{}'])",
         "INSERT INTO entry_bundles VALUES (0, 0, 1, '\\x000100')",
     ] {
         let (code, _) = refusal(&client, sql).await;
@@ -192,14 +192,14 @@ async fn triggers_refuse_changes_even_from_the_owner() {
     let client = db.connect().await.unwrap();
     client
         .batch_execute(
-            "INSERT INTO events VALUES (0, sha256('a'), '{}');
+            "INSERT INTO event_packs VALUES (0, sha256('a'), ARRAY['{}']);
              INSERT INTO entry_bundles VALUES (0, 0, 1, '\\x000100');
              INSERT INTO checkpoints VALUES (1, sha256('r'), 'note');",
         )
         .await
         .unwrap();
     for table in [
-        "events",
+        "event_packs",
         "entry_bundles",
         "device_batches",
         "tiles",
@@ -232,7 +232,7 @@ async fn triggers_refuse_changes_even_from_the_owner() {
 
 fn first_column(table: &str) -> &'static str {
     match table {
-        "events" => "leaf_index",
+        "event_packs" => "first_leaf",
         "entry_bundles" => "bundle_index",
         "device_batches" => "statement_hash",
         "tiles" => "level",
@@ -308,7 +308,7 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
     let leaves: Vec<u64> = (0..600).collect();
     let (db, mut client, records) = v4_log(&leaves).await;
     let report = migrate(&mut client).await.unwrap();
-    assert_eq!(report.applied, ["V5__entry_bundles"]);
+    assert_eq!(report.applied, ["V5__entry_bundles", "V6__event_packs"]);
 
     let rows = client
         .query(
@@ -368,4 +368,100 @@ async fn v5_refuses_a_log_with_a_gap_and_changes_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(bundles, 0);
+}
+
+/// A database at V5 (one `events` row per entry) holding entries at `leaves`; their rows.
+async fn v5_log(
+    leaves: &[u64],
+) -> (
+    TestDatabase,
+    tokio_postgres::Client,
+    Vec<(i64, Vec<u8>, String)>,
+) {
+    let db = TestDatabase::create_empty().await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    let report = migrate_to_version(&mut client, 5).await.unwrap();
+    assert_eq!(
+        report.applied.last().map(String::as_str),
+        Some("V5__entry_bundles")
+    );
+    let rows: Vec<(i64, Vec<u8>, String)> = leaves
+        .iter()
+        .map(|&leaf| {
+            // Events of different lengths, some with characters that need escaping in COPY text.
+            let event = format!(
+                "{{\"n\":{leaf},\"pad\":\"{}\\t\\u00e9\"}}",
+                "x".repeat(leaf as usize)
+            );
+            (leaf as i64, vec![(leaf % 251) as u8; 32], event)
+        })
+        .collect();
+    for (leaf, hash, event) in &rows {
+        client
+            .execute(
+                "INSERT INTO events (leaf_index, event_hash, event) VALUES ($1, $2, $3)",
+                &[leaf, hash, event],
+            )
+            .await
+            .unwrap();
+    }
+    (db, client, rows)
+}
+
+#[tokio::test]
+async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_before() {
+    let leaves: Vec<u64> = (0..20).collect();
+    let (_db, mut client, rows) = v5_log(&leaves).await;
+    let report = migrate(&mut client).await.unwrap();
+    assert_eq!(report.applied, ["V6__event_packs"]);
+
+    let packs: Vec<(i64, i32)> = client
+        .query(
+            "SELECT first_leaf, cardinality(events) FROM event_packs ORDER BY first_leaf",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(packs, [(0, 8), (8, 8), (16, 4)]);
+    let stored: Vec<(i64, Vec<u8>, String)> = client
+        .query(
+            "SELECT leaf_index, event_hash, event FROM events ORDER BY leaf_index",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(stored, rows);
+}
+
+#[tokio::test]
+async fn v6_refuses_a_log_with_a_gap_and_changes_nothing() {
+    let leaves: Vec<u64> = (0..20).filter(|&l| l != 13).collect();
+    let (_db, mut client, _) = v5_log(&leaves).await;
+    let error = migrate(&mut client).await.unwrap_err();
+    let message = format!("{error:?}");
+    assert!(
+        message.contains("the log has a gap before entry 14"),
+        "{message}"
+    );
+    let packs: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'event_packs'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(packs, 0, "the migration was rolled back");
+    let events: i64 = client
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 19);
 }

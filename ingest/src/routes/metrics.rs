@@ -13,7 +13,8 @@ use crate::startup::AppState;
 const LEDGER_TIMEOUT: Duration = Duration::from_secs(2);
 
 const SELECT_LEDGER: &str = "
-    SELECT (SELECT coalesce(max(leaf_index) + 1, 0) FROM events),
+    SELECT (SELECT coalesce((SELECT first_leaf + cardinality(events) FROM event_packs
+                             ORDER BY first_leaf DESC LIMIT 1), 0)),
            c.tree_size,
            extract(epoch FROM now() - c.signed_at)::float8,
            (SELECT coalesce(max(end_leaf), 0) FROM lookup_runs),

@@ -52,6 +52,7 @@ use epcis::hash::{HashContext, event_hash};
 use super::bundles::{BUNDLE, row_records};
 use super::copy::{Column, CopyDecoder, CopyRow};
 use super::log::{ProofError, Store, read_tiles};
+use super::packs;
 
 /// Rows per chunk handed from the database streams to the checking thread.
 const CHUNK: usize = 4096;
@@ -280,12 +281,9 @@ pub async fn audit(
         .query_one("SELECT pg_export_snapshot()", &[])
         .await?
         .get(0);
-    // The log's size is where its events end (the primary key's last entry); the leaf records must
-    // end there too.
-    let size: i64 = bundles_tx
-        .query_one("SELECT coalesce(max(leaf_index) + 1, 0) FROM events", &[])
-        .await?
-        .get(0);
+    // The log's size is where its events end (the last event pack); the leaf records must end
+    // there too.
+    let size: i64 = bundles_tx.query_one(packs::TREE_SIZE, &[]).await?.get(0);
     let size = u64::try_from(size).unwrap_or(0);
     let keys: Vec<String> = bundles_tx
         .query(
@@ -473,15 +471,10 @@ async fn stream_event_blocks(
     let mut block = first;
     while block_is_read(block, size) {
         let end = block.saturating_add(1).saturating_mul(EVENT_BLOCK);
-        let lower = if block == 0 {
-            String::new()
-        } else {
-            format!("leaf_index >= {} AND ", block * EVENT_BLOCK)
-        };
         // COPY takes no parameters; the bounds are integers formatted here.
         let sql = format!(
-            "COPY (SELECT leaf_index, event_hash, event FROM events
-             WHERE {lower}leaf_index < {end} ORDER BY leaf_index) TO STDOUT (FORMAT binary)"
+            "COPY ({}) TO STDOUT (FORMAT binary)",
+            packs::in_range(&(block * EVENT_BLOCK).to_string(), &end.to_string())
         );
         if !stream_rows(client, &sql, EVENT_COLUMNS, CHUNK, &outs).await?
             || outs[0].send(Vec::new()).await.is_err()
@@ -1762,9 +1755,10 @@ mod database_tests {
         // An entry in the middle of the fourth block (read on the second connection) goes missing.
         let client = db.connect().await.unwrap();
         client
-            .batch_execute(
-                "SET session_replication_role = replica; DELETE FROM events WHERE leaf_index = 53",
-            )
+            .batch_execute(&format!(
+                "SET session_replication_role = replica; {}",
+                crate::store::testing::delete_event_sql(53)
+            ))
             .await
             .unwrap();
         let report = audit(&store, AuditOptions::default(), Arc::new(NoProgress))

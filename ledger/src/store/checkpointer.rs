@@ -20,6 +20,7 @@ use crate::tree::{ConsistencyError, ConsistencyProof, ProofPlan};
 use super::indexer::error_chain;
 use super::locks;
 use super::log::{ProofError, ReadError, Store, read_plan, root_hash_at, tree_size_from_db};
+use super::packs;
 
 /// How often the background signer looks for growth: twice a second, so that a checkpoint follows
 /// new entries within a second even when signing takes a while.
@@ -33,7 +34,6 @@ const INSERT_KEY: &str =
     "INSERT INTO signing_keys (verifier_key) VALUES ($1) ON CONFLICT (verifier_key) DO NOTHING";
 const INSERT_CHECKPOINT: &str =
     "INSERT INTO checkpoints (tree_size, root_hash, note) VALUES ($1, $2, $3)";
-const SELECT_TREE_SIZE: &str = "SELECT coalesce(max(leaf_index) + 1, 0) FROM events";
 
 /// A checkpoint as stored: its size, root and the signed note (C2SP signed-note text).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +130,7 @@ impl Checkpointer {
         if !locked {
             return Ok(None);
         }
-        let size: i64 = transaction.query_one(SELECT_TREE_SIZE, &[]).await?.get(0);
+        let size: i64 = transaction.query_one(packs::TREE_SIZE, &[]).await?.get(0);
         let size = tree_size_from_db(size)?;
         let latest = match transaction.query_opt(SELECT_LATEST, &[]).await? {
             Some(row) => Some(checkpoint_from_row(&row)?),

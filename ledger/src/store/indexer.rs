@@ -22,6 +22,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, accepts, to_sql_checked};
 use super::keys::{HandedKeys, KeyHandoff, LookupKeys};
 use super::locks;
 use super::log::Store;
+use super::packs;
 use super::runs::{self, DEFAULT_FAN_IN, DEFAULT_PAGE_PAIRS, Kind, MergeError, Pair, hash_key};
 
 /// The most entries one indexing step takes.
@@ -225,9 +226,8 @@ impl Indexer {
         // COPY takes no parameters; both bounds are integers formatted here.
         let pending = transaction
             .copy_out(&format!(
-                "COPY (SELECT leaf_index, event_hash, event FROM events
-                 WHERE leaf_index >= {from} AND leaf_index < {until} ORDER BY leaf_index)
-                 TO STDOUT (FORMAT binary)"
+                "COPY ({}) TO STDOUT (FORMAT binary)",
+                packs::in_range(&from.to_string(), &until.to_string())
             ))
             .await?;
         let rows: Vec<BinaryCopyOutRow> =

@@ -13,6 +13,7 @@ use crate::tiles::{NodeNotInTree, Tile, TileError, TileId, TileSet, tiles_for_no
 use crate::tree::{ConsistencyProof, InclusionProof, ProofPlan, ProofPlanError, WrongHashCount};
 
 use super::keys::KeyHandoff;
+use super::packs;
 use super::tile_cache::{DEFAULT_CACHED_TILES, TileCache};
 
 /// How many connections a [`Store`] opens at most when built by [`Store::connect`].
@@ -20,9 +21,6 @@ const DEFAULT_POOL_SIZE: usize = 8;
 
 /// The session setting every store connection gets (see [`Store::connect`]).
 const PLAN_EVERY_EXECUTION: &str = "-c plan_cache_mode=force_custom_plan";
-
-/// The current tree size: one past the highest leaf index (a backward scan of the primary key).
-const SELECT_TREE_SIZE: &str = "SELECT coalesce(max(leaf_index) + 1, 0) FROM events";
 
 /// The narrowest stored version of each tile asked for that is at least as wide as asked (a later,
 /// wider version has the same hashes in front).
@@ -155,7 +153,7 @@ impl Store {
     /// The number of committed entries.
     pub async fn tree_size(&self) -> Result<TreeSize, ReadError> {
         let client = self.pool.get().await?;
-        let statement = client.prepare_cached(SELECT_TREE_SIZE).await?;
+        let statement = client.prepare_cached(packs::TREE_SIZE).await?;
         let size: i64 = client.query_one(&statement, &[]).await?.get(0);
         tree_size_from_db(size)
     }

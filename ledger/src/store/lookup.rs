@@ -15,21 +15,23 @@ use super::bundles::{BUNDLE, row_records};
 use super::indexer::PgTimestamp;
 use super::keys::lookup_key;
 use super::log::{ReadError, Store};
+use super::packs;
 use super::runs::{self, Kind};
 
 /// An entry's event and the entry bundle row holding its leaf record (none if that row is missing).
-const SELECT_ENTRY: &str = "SELECT e.event_hash, b.first, b.width, b.entries, e.event FROM events e
-    LEFT JOIN entry_bundles b ON b.bundle_index = e.leaf_index / 256
-        AND b.first <= e.leaf_index % 256 AND b.width > e.leaf_index % 256
-    WHERE e.leaf_index = $1 ORDER BY b.first DESC LIMIT 1";
+const SELECT_ENTRY: &str = "SELECT e.event_hash, b.first, b.width, b.entries, e.event
+    FROM (SELECT substring(p.event_hashes FROM (32 * ($1 - p.first_leaf) + 1)::integer FOR 32)
+                     AS event_hash,
+                 p.events[($1 - p.first_leaf + 1)::integer] AS event
+          FROM (SELECT first_leaf, event_hashes, events FROM event_packs
+                WHERE first_leaf <= $1 ORDER BY first_leaf DESC LIMIT 1) p
+          WHERE $1 < p.first_leaf + cardinality(p.events)) e
+    LEFT JOIN entry_bundles b ON b.bundle_index = $1 / 256
+        AND b.first <= $1 % 256 AND b.width > $1 % 256
+    ORDER BY b.first DESC LIMIT 1";
 const SELECT_BATCH: &str = "SELECT statement, signature_algorithm, signature, event_hashes
     FROM device_batches WHERE statement_hash = $1";
 const RUNS_END: &str = "SELECT coalesce(max(end_leaf), 0) FROM lookup_runs";
-/// The stored event hashes of some entries.
-const HASHES_AT: &str = "SELECT leaf_index, event_hash FROM events WHERE leaf_index = ANY($1)";
-/// The entries of a range whose hash is one of those asked about (a scan of the range).
-const HASHES_IN_RANGE: &str = "SELECT leaf_index, event_hash FROM events
-    WHERE leaf_index >= $1 AND leaf_index < $2 AND event_hash = ANY($3)";
 const BY_TIME: &str = "SELECT first_leaf, end_leaf FROM event_time_ranges
     WHERE min_time <= $2 AND max_time >= $1 ORDER BY first_leaf";
 
@@ -257,7 +259,8 @@ pub(crate) async fn find_hashes(
         }
     };
     if !candidates.is_empty() {
-        let statement = client.prepare_cached(HASHES_AT).await?;
+        // The stored event hashes of the candidates.
+        let statement = client.prepare_cached(packs::EVENTS_AT).await?;
         keep(&mut found, client.query(&statement, &[&candidates]).await?);
     }
     let missing: Vec<&[u8]> = hashes
@@ -268,7 +271,12 @@ pub(crate) async fn find_hashes(
     if !unindexed.is_empty() && !missing.is_empty() {
         let from = i64::try_from(unindexed.start).unwrap_or(i64::MAX);
         let until = i64::try_from(unindexed.end).unwrap_or(i64::MAX);
-        let statement = client.prepare_cached(HASHES_IN_RANGE).await?;
+        // The entries of the range whose hash is one of those asked about (a scan of the range).
+        let sql = format!(
+            "SELECT leaf_index, event_hash FROM ({}) e WHERE event_hash = ANY($3)",
+            packs::in_range("$1", "$2")
+        );
+        let statement = client.prepare_cached(&sql).await?;
         let rows = client.query(&statement, &[&from, &until, &missing]).await?;
         keep(&mut found, rows);
     }

@@ -2,9 +2,10 @@
 //!
 //! Every append runs under the log's advisory lock, so that any number of processes may append to
 //! one database: the lock holder reads the tree size, skips events whose hash the log already has,
-//! writes the new events with `COPY ... BINARY`, the tiles that changed and the device batches, and
-//! commits (with `synchronous_commit` on) before any caller hears back. After the commit, the
-//! lookup keys the new entries carry are handed to the store's indexer (see `keys`).
+//! writes the new events with `COPY ... BINARY` (a few entries to a row: see `packs`), the tiles
+//! that changed and the device batches, and commits (with `synchronous_commit` on) before any
+//! caller hears back. After the commit, the lookup keys the new entries carry are handed to the
+//! store's indexer (see `keys`).
 //!
 //! Within a process, appends are queued to one task that takes the batches waiting and commits them
 //! together (group commit): concurrent callers share one transaction, one lock round and one WAL
@@ -38,7 +39,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use deadpool_postgres::{GenericClient, Object};
 use futures_util::{SinkExt, pin_mut};
 use tokio::sync::{mpsc, oneshot};
@@ -57,6 +58,7 @@ use super::keys::{HandedKeys, KeyHandoff};
 use super::locks;
 use super::log::{ReadError, Store, index_to_db, read_tiles, tree_size_from_db, width_to_db};
 use super::lookup::find_hashes;
+use super::packs::{self, PackEncoder};
 use super::runs::{self, Kind};
 
 /// The most entries committed in one transaction (a group of queued batches).
@@ -93,16 +95,19 @@ const WAITING_FOR: &str = "
 /// Where the lookup runs end (every entry below is in them) and the tree size.
 const SELECT_STATE: &str = "
     SELECT (SELECT coalesce(max(end_leaf), 0) FROM lookup_runs),
-           (SELECT coalesce(max(leaf_index) + 1, 0) FROM events)";
-const SELECT_RECENT: &str = "
-    SELECT leaf_index, event_hash FROM events WHERE leaf_index >= $1 AND leaf_index < $2";
+           (SELECT coalesce((SELECT first_leaf + cardinality(events) FROM event_packs
+                             ORDER BY first_leaf DESC LIMIT 1), 0))";
 /// The least number of latest entries whose hashes stay in memory by default (a client retrying
 /// a batch it sent moments ago is answered without a lookup).
 pub const DEFAULT_RECENT_KEEP: u64 = 100_000;
-const COPY_EVENTS: &str = "COPY events (leaf_index, event_hash, event) FROM STDIN BINARY";
+const COPY_EVENTS: &str = "COPY event_packs (first_leaf, event_hashes, events) FROM STDIN BINARY";
+/// The packs of the entries from leaf `$1` on, whose event hashes are `$2` (concatenated) and
+/// events `$3`: pack `k` holds positions `$4[k]..$5[k]`.
 const INSERT_EVENTS: &str = "
-    INSERT INTO events (leaf_index, event_hash, event)
-    SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[])";
+    INSERT INTO event_packs (first_leaf, event_hashes, events)
+    SELECT $1::bigint + p.lo, substring($2::bytea FROM 32 * p.lo + 1 FOR 32 * (p.hi - p.lo)),
+           ($3::text[])[p.lo + 1:p.hi]
+    FROM unnest($4::integer[], $5::integer[]) AS p(lo, hi)";
 const INSERT_BUNDLES: &str = "
     INSERT INTO entry_bundles (bundle_index, first, width, entries)
     SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::smallint[], $4::bytea[])";
@@ -1119,7 +1124,7 @@ async fn refresh_recent(
     }
     let from = i64::try_from(recent.end).unwrap_or(i64::MAX);
     let until = i64::try_from(size).unwrap_or(i64::MAX);
-    let statement = client.prepare_cached(SELECT_RECENT).await?;
+    let statement = client.prepare_cached(&packs::in_range("$1", "$2")).await?;
     for row in client.query(&statement, &[&from, &until]).await? {
         let leaf: i64 = row.get(0);
         let hash: &[u8] = row.get(1);
@@ -1201,9 +1206,9 @@ fn event_columns<'a>(batches: &[&'a NewBatch], planned: &Planned) -> (Vec<&'a [u
         .unzip()
 }
 
-/// `COPY`s the rows, from leaf `first` on, into `events` (two round trips, not pipelinable). The
-/// rows are encoded here in PostgreSQL's binary COPY format straight into large `CopyData`
-/// messages (no per-row future or dynamically typed parameter).
+/// `COPY`s the entries, from leaf `first` on, into `event_packs` (two round trips, not
+/// pipelinable). The packs are encoded here in PostgreSQL's binary COPY format straight into large
+/// `CopyData` messages (no per-row future or dynamically typed parameter).
 async fn copy_entries(
     client: &Client,
     copy: &Statement,
@@ -1213,10 +1218,10 @@ async fn copy_entries(
 ) -> Result<(), AppendError> {
     let sink = client.copy_in::<_, Bytes>(copy).await?;
     pin_mut!(sink);
-    let mut encoder = CopyEncoder::new();
-    for (offset, (hash, event)) in hashes.iter().zip(events).enumerate() {
-        let leaf = i64::try_from(first + offset as u64).unwrap_or(i64::MAX);
-        encoder.row(leaf, hash, event);
+    let mut encoder = PackEncoder::new(COPY_CHUNK_BYTES + 64 * 1024);
+    for pack in packs::split(events.iter().copied()) {
+        let leaf = i64::try_from(first + pack.start as u64).unwrap_or(i64::MAX);
+        encoder.pack(leaf, &hashes[pack.clone()], &events[pack]);
         if encoder.len() >= COPY_CHUNK_BYTES {
             sink.as_mut().send(encoder.take()).await?;
         }
@@ -1226,57 +1231,10 @@ async fn copy_entries(
     Ok(())
 }
 
-/// The size at which an encoded chunk of rows is sent as one `CopyData` message.
+/// The size at which encoded packs are sent as one `CopyData` message.
 const COPY_CHUNK_BYTES: usize = 512 * 1024;
 
-/// Rows of `events` in PostgreSQL's binary COPY format: the signature, flags and header extension
-/// length, then per row a field count and each field as a length and its bytes (big-endian), and a
-/// trailer of -1.
-struct CopyEncoder {
-    buffer: BytesMut,
-}
-
-impl CopyEncoder {
-    const SIGNATURE: &'static [u8; 11] = b"PGCOPY\n\xff\r\n\0";
-
-    fn new() -> Self {
-        let mut buffer = BytesMut::with_capacity(COPY_CHUNK_BYTES + 64 * 1024);
-        buffer.put_slice(Self::SIGNATURE);
-        buffer.put_i32(0); // flags: no OIDs
-        buffer.put_i32(0); // no header extension
-        Self { buffer }
-    }
-
-    /// One row: `(leaf_index bigint, event_hash bytea, event text)`.
-    fn row(&mut self, leaf: i64, event_hash: &[u8], event: &str) {
-        self.buffer.put_i16(3);
-        self.buffer.put_i32(8);
-        self.buffer.put_i64(leaf);
-        for field in [event_hash, event.as_bytes()] {
-            // Fields are far below 1 GiB (the request body limit bounds an event).
-            self.buffer
-                .put_i32(i32::try_from(field.len()).unwrap_or(i32::MAX));
-            self.buffer.put_slice(field);
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.buffer.len()
-    }
-
-    /// The rows encoded so far, to be sent.
-    fn take(&mut self) -> Bytes {
-        self.buffer.split().freeze()
-    }
-
-    /// The rest, with the trailer.
-    fn finish(mut self) -> Bytes {
-        self.buffer.put_i16(-1);
-        self.buffer.freeze()
-    }
-}
-
-/// Inserts the rows, from leaf `first` on, into `events` with one statement. Sends it on the first
+/// Inserts the entries, from leaf `first` on, into `event_packs` with one statement. Sends it on the first
 /// poll, so that it can be pipelined with the rest of the transaction.
 async fn insert_entries(
     client: &Client,
@@ -1288,11 +1246,23 @@ async fn insert_entries(
     if hashes.is_empty() {
         return Ok(());
     }
-    let leaves: Vec<i64> = (0..hashes.len())
-        .map(|offset| first.saturating_add(offset as i64))
-        .collect();
-    client.execute(insert, &[&leaves, &hashes, &events]).await?;
+    let mut all = Vec::with_capacity(32 * hashes.len());
+    for hash in hashes {
+        all.extend_from_slice(hash);
+    }
+    let (starts, ends): (Vec<i32>, Vec<i32>) = packs::split(events.iter().copied())
+        .into_iter()
+        .map(|pack| (position(pack.start), position(pack.end)))
+        .unzip();
+    client
+        .execute(insert, &[&first, &all, &events, &starts, &ends])
+        .await?;
     Ok(())
+}
+
+/// A position within a group (at most `max_group` entries).
+fn position(offset: usize) -> i32 {
+    i32::try_from(offset).unwrap_or(i32::MAX)
 }
 
 /// Inserts the entry bundle rows holding the new leaf records. Sends its statement on the first

@@ -477,6 +477,53 @@ pub async fn stored_leaf_records(client: &Client) -> Vec<Vec<u8>> {
     records
 }
 
+/// The first leaf of the event pack holding entry `leaf`, as an SQL expression.
+fn pack_of(leaf: u64) -> String {
+    format!("(SELECT max(first_leaf) FROM event_packs WHERE first_leaf <= {leaf})")
+}
+
+/// SQL that takes entry `leaf`'s event out of the log, as a tamperer with the superuser's rights
+/// would (run it with triggers disabled): the event pack holding it is replaced by packs of the
+/// entries before and after it, so that exactly this entry is missing.
+pub fn delete_event_sql(leaf: u64) -> String {
+    let pack = pack_of(leaf);
+    let next = leaf + 1;
+    format!(
+        "WITH gone AS (DELETE FROM event_packs WHERE first_leaf = {pack} RETURNING *)
+         INSERT INTO event_packs (first_leaf, event_hashes, events)
+         SELECT first_leaf, substring(event_hashes FROM 1 FOR 32 * ({leaf} - first_leaf)::integer),
+                events[1:{leaf} - first_leaf]
+         FROM gone WHERE first_leaf < {leaf}
+         UNION ALL
+         SELECT {next}, substring(event_hashes FROM 32 * ({next} - first_leaf)::integer + 1),
+                events[{next} - first_leaf + 1:]
+         FROM gone WHERE {next} < first_leaf + cardinality(events)"
+    )
+}
+
+/// SQL that replaces entry `leaf`'s stored event by the SQL expression `new_event` makes of the
+/// stored text's (run it with triggers disabled).
+pub fn change_event_sql(leaf: u64, new_event: impl FnOnce(&str) -> String) -> String {
+    let pack = pack_of(leaf);
+    let expression = new_event(&format!("events[{leaf} - first_leaf + 1]"));
+    format!(
+        "UPDATE event_packs SET events[{leaf} - first_leaf + 1] = {expression}
+         WHERE first_leaf = {pack}"
+    )
+}
+
+/// SQL that overwrites entry `leaf`'s stored event hash with `hash`, an SQL expression of 32
+/// bytes (run it with triggers disabled).
+pub fn change_event_hash_sql(leaf: u64, hash: &str) -> String {
+    let pack = pack_of(leaf);
+    format!(
+        "UPDATE event_packs
+         SET event_hashes = overlay(event_hashes PLACING {hash}
+                                    FROM 32 * ({leaf} - first_leaf)::integer + 1 FOR 32)
+         WHERE first_leaf = {pack}"
+    )
+}
+
 /// The JSON documents (`.json`, `.jsonld`) under `testdata/<dir>` of this repository, in every
 /// subdirectory, sorted: the GS1 reference examples (`gs1-epcis/examples`) and the CBV event-hash
 /// examples (`event-hash/examples`) that tests walk.
