@@ -4,8 +4,9 @@
 -- tuple slot in its COPY, per entry: more than the event's bytes. A pack holds consecutive entries
 -- first_leaf .. first_leaf + cardinality(events) of one append: their event hashes (32 bytes each,
 -- in leaf order) and their events' JSON text, exactly as hashed. The sequencer closes a pack at
--- about 7,600 bytes, so that a pack stays in its heap row uncompressed (toast_tuple_target below),
--- and never lets one span two appends. One event larger than that is a pack of its own,
+-- about 7,600 bytes (or 256 entries), so that a pack stays in its heap row uncompressed
+-- (toast_tuple_target below), and never lets one span two appends. A pack that holds leaf i thus
+-- starts after i - 256: readers of a range look no further back. One event larger than that is a pack of its own,
 -- compressed or moved out of line as PostgreSQL sees fit.
 --
 -- `events` becomes a view of the packs, one row per entry as before, for reading by hand; the
@@ -33,6 +34,7 @@ CREATE TABLE event_packs (
     event_hashes bytea NOT NULL,
     events text[] NOT NULL,
     CHECK (array_ndims(events) = 1 AND array_lower(events, 1) = 1
+           AND cardinality(events) BETWEEN 1 AND 256
            AND array_position(events, NULL) IS NULL
            AND octet_length(event_hashes) = 32 * cardinality(events))
 ) WITH (toast_tuple_target = 8160);

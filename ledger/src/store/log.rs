@@ -19,8 +19,9 @@ use super::tile_cache::{DEFAULT_CACHED_TILES, TileCache};
 /// How many connections a [`Store`] opens at most when built by [`Store::connect`].
 const DEFAULT_POOL_SIZE: usize = 8;
 
-/// The session setting every store connection gets (see [`Store::connect`]).
-const PLAN_EVERY_EXECUTION: &str = "-c plan_cache_mode=force_custom_plan";
+/// The session settings every store connection gets (see [`Store::connect`]).
+const SESSION_SETTINGS: &str =
+    "-c plan_cache_mode=force_custom_plan -c max_parallel_workers_per_gather=0";
 
 /// The narrowest stored version of each tile asked for that is at least as wide as asked (a later,
 /// wider version has the same hashes in front).
@@ -111,10 +112,15 @@ impl Store {
         let mut config = tokio_postgres::Config::from_str(url).map_err(ConnectError::InvalidUrl)?;
         // The store's queries take arrays whose best plan depends on their length and on table
         // sizes that change fast: plan each execution rather than reuse a generic plan made when
-        // a table looked empty.
+        // a table looked empty. No parallel plans: the store's queries read a few index ranges,
+        // and a parallel scan chosen from a poor row estimate (a fresh table of event packs,
+        // not analyzed yet) cost the sequencer's reads of other processes' appends several
+        // milliseconds of worker start-up each (four appending processes on one database ran
+        // at 15,000 to 52,000 events/s with parallel plans allowed, depending on the query's
+        // shape, and at 50,000 to 54,000 without; ledger-bench row 6, BENCHMARKS.md).
         let options = match config.get_options() {
-            Some(given) => format!("{given} {PLAN_EVERY_EXECUTION}"),
-            None => PLAN_EVERY_EXECUTION.to_owned(),
+            Some(given) => format!("{given} {SESSION_SETTINGS}"),
+            None => SESSION_SETTINGS.to_owned(),
         };
         config.options(options);
         let manager = Manager::from_config(

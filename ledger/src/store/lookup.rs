@@ -274,7 +274,7 @@ pub(crate) async fn find_hashes(
         // The entries of the range whose hash is one of those asked about (a scan of the range).
         let sql = format!(
             "SELECT leaf_index, event_hash FROM ({}) e WHERE event_hash = ANY($3)",
-            packs::in_range("$1", "$2")
+            packs::hashes_in_range("$1", "$2")
         );
         let statement = client.prepare_cached(&sql).await?;
         let rows = client.query(&statement, &[&from, &until, &missing]).await?;

@@ -14,6 +14,10 @@ use bytes::{BufMut, BytesMut};
 /// this, so that its row stays in its heap page uncompressed (`toast_tuple_target = 8160`).
 pub(crate) const PACK_BYTES: usize = 7_600;
 
+/// The most entries a pack holds (also a CHECK constraint of `event_packs`; with
+/// [`PACK_BYTES`], packs hold at most 211 anyway).
+pub(crate) const MAX_PACK_ENTRIES: usize = 256;
+
 /// What an entry costs a pack besides its event text: its event hash and the array element's
 /// length word.
 const ENTRY_OVERHEAD: usize = 32 + 4;
@@ -49,18 +53,42 @@ pub(crate) fn in_range(from: &str, until: &str) -> String {
             u.event
         FROM event_packs p
         CROSS JOIN LATERAL unnest(p.events) WITH ORDINALITY AS u(event, position)
-        WHERE p.first_leaf >= (SELECT coalesce(max(first_leaf), 0) FROM event_packs
-                               WHERE first_leaf <= {from})
-          AND p.first_leaf < {until}
+        WHERE {}
           AND p.first_leaf + u.position - 1 >= {from}
           AND p.first_leaf + u.position - 1 < {until}
-        ORDER BY p.first_leaf, u.position"
+        ORDER BY p.first_leaf, u.position",
+        packs_holding(from, until)
     )
 }
 
+/// `leaf_index, event_hash` of the entries `from..until` that the log has, in leaf order (bounds
+/// as for [`in_range`]). The events' text is not copied out of the packs; the positions come from
+/// `unnest` of the events rather than from `generate_series`, whose row estimate (1,000 per pack)
+/// makes the planner choose a parallel scan of the whole table.
+pub(crate) fn hashes_in_range(from: &str, until: &str) -> String {
+    format!(
+        "SELECT p.first_leaf + u.position - 1 AS leaf_index,
+            substring(p.event_hashes FROM (32 * u.position - 31)::integer FOR 32) AS event_hash
+        FROM event_packs p
+        CROSS JOIN LATERAL unnest(p.events) WITH ORDINALITY AS u(event, position)
+        WHERE {}
+          AND p.first_leaf + u.position - 1 >= {from}
+          AND p.first_leaf + u.position - 1 < {until}
+        ORDER BY p.first_leaf, u.position",
+        packs_holding(from, until)
+    )
+}
+
+/// The condition on `p.first_leaf` that selects the packs that may hold entries `from..until`: a
+/// range of the primary key whose bounds the planner knows (a pack holding `from` starts at most
+/// [`MAX_PACK_ENTRIES`] - 1 entries before it).
+fn packs_holding(from: &str, until: &str) -> String {
+    format!("p.first_leaf > {from}::bigint - {MAX_PACK_ENTRIES} AND p.first_leaf < {until}::bigint")
+}
+
 /// How consecutive events split into packs: each pack's range of positions, in order. A pack
-/// takes events while they fit in [`PACK_BYTES`]; an event too large for any pack is a pack of
-/// its own.
+/// takes events while they fit in [`PACK_BYTES`] (and [`MAX_PACK_ENTRIES`]); an event too large
+/// for any pack is a pack of its own.
 pub(crate) fn split<'a>(events: impl IntoIterator<Item = &'a str>) -> Vec<Range<usize>> {
     let mut packs = Vec::new();
     let mut start = 0;
@@ -68,7 +96,7 @@ pub(crate) fn split<'a>(events: impl IntoIterator<Item = &'a str>) -> Vec<Range<
     let mut end = 0;
     for event in events {
         let cost = event.len() + ENTRY_OVERHEAD;
-        if end > start && bytes + cost > PACK_BYTES {
+        if end > start && (bytes + cost > PACK_BYTES || end - start == MAX_PACK_ENTRIES) {
             packs.push(start..end);
             start = end;
             bytes = 0;
@@ -160,6 +188,8 @@ mod tests {
         );
         assert_eq!(split(std::iter::empty()), Vec::<Range<usize>>::new());
         assert_eq!(split([large.as_str()]), vec![0..1]);
+        // Empty events cost 36 bytes each: 211 fit.
+        assert_eq!(split(std::iter::repeat_n("", 300)), vec![0..211, 211..300]);
     }
 
     #[test]

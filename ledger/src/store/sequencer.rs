@@ -1124,7 +1124,9 @@ async fn refresh_recent(
     }
     let from = i64::try_from(recent.end).unwrap_or(i64::MAX);
     let until = i64::try_from(size).unwrap_or(i64::MAX);
-    let statement = client.prepare_cached(&packs::in_range("$1", "$2")).await?;
+    let statement = client
+        .prepare_cached(&packs::hashes_in_range("$1", "$2"))
+        .await?;
     for row in client.query(&statement, &[&from, &until]).await? {
         let leaf: i64 = row.get(0);
         let hash: &[u8] = row.get(1);
