@@ -1,7 +1,7 @@
 //! The ledger's load benchmarks against a real PostgreSQL (the one `scripts/services` sets up):
 //!
-//! 1. the baseline: a plain `COPY ... BINARY` of the same event rows into an unindexed table (text
-//!    and jsonb event columns), durable commits of 10,000 rows;
+//! 1. the baseline: a plain `COPY ... BINARY` of the same events, one row each, into an unindexed
+//!    table (text and jsonb event columns), durable commits of 10,000 rows;
 //! 2. appends through the sequencer, durable, with the lookup indexer and the checkpoint signer
 //!    running as in production: batches of 100 and 1,000 events from 1 and 4 concurrent appenders
 //!    (4 tasks sharing one sequencer, as in one ingest process, and 4 sequencers on 4 connections,
@@ -153,7 +153,8 @@ async fn append_benchmarks(count: usize, only: Option<usize>, audits: usize) -> 
         started.elapsed().as_secs_f64()
     );
 
-    // The baseline rows are exactly the rows the sequencer writes.
+    // The baseline rows: one row per entry with what the sequencer stores of it (leaf index, event
+    // hash, leaf record, event), without the ledger's layout (event packs, entry bundles, tiles).
     let rows: Vec<(i64, [u8; 32], Vec<u8>, String)> = batches(&events, 1000, Keys::Parsed)
         .iter()
         .flat_map(|batch| batch.entries().to_vec())

@@ -47,28 +47,24 @@ pub const EVENTS_AT: &str = "SELECT l.leaf,
 /// `from` and `until` are SQL expressions: parameters (`"$1"`), or integers formatted by the
 /// caller where the statement takes none (`COPY`).
 pub(crate) fn in_range(from: &str, until: &str) -> String {
-    format!(
-        "SELECT p.first_leaf + u.position - 1 AS leaf_index,
-            substring(p.event_hashes FROM (32 * u.position - 31)::integer FOR 32) AS event_hash,
-            u.event
-        FROM event_packs p
-        CROSS JOIN LATERAL unnest(p.events) WITH ORDINALITY AS u(event, position)
-        WHERE {}
-          AND p.first_leaf + u.position - 1 >= {from}
-          AND p.first_leaf + u.position - 1 < {until}
-        ORDER BY p.first_leaf, u.position",
-        packs_holding(from, until)
-    )
+    entries_in_range(", u.event", from, until)
 }
 
 /// `leaf_index, event_hash` of the entries `from..until` that the log has, in leaf order (bounds
-/// as for [`in_range`]). The events' text is not copied out of the packs; the positions come from
-/// `unnest` of the events rather than from `generate_series`, whose row estimate (1,000 per pack)
-/// makes the planner choose a parallel scan of the whole table.
+/// as for [`in_range`]); the events' text is not copied out of the packs.
 pub(crate) fn hashes_in_range(from: &str, until: &str) -> String {
+    entries_in_range("", from, until)
+}
+
+/// The entries `from..until`, with `event` (empty, or `", u.event"`) after their leaf index and
+/// event hash. The positions come from `unnest` of the events rather than from
+/// `generate_series`, whose row estimate (1,000 per pack) made the planner choose scans of the
+/// whole table.
+fn entries_in_range(event: &str, from: &str, until: &str) -> String {
     format!(
         "SELECT p.first_leaf + u.position - 1 AS leaf_index,
             substring(p.event_hashes FROM (32 * u.position - 31)::integer FOR 32) AS event_hash
+            {event}
         FROM event_packs p
         CROSS JOIN LATERAL unnest(p.events) WITH ORDINALITY AS u(event, position)
         WHERE {}
