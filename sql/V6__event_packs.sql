@@ -4,10 +4,10 @@
 -- tuple slot in its COPY, per entry: more than the event's bytes. A pack holds consecutive entries
 -- first_leaf .. first_leaf + cardinality(events) of one append: their event hashes (32 bytes each,
 -- in leaf order) and their events' JSON text, exactly as hashed. The sequencer closes a pack at
--- about 7,600 bytes (or 256 entries), so that a pack stays in its heap row uncompressed
--- (toast_tuple_target below), and never lets one span two appends. A pack that holds leaf i thus
--- starts after i - 256: readers of a range look no further back. One event larger than that is a pack of its own,
--- compressed or moved out of line as PostgreSQL sees fit.
+-- about 7,600 bytes, so that a pack stays in its heap row uncompressed (toast_tuple_target below),
+-- and never lets one span two appends; one event larger than that is a pack of its own, compressed
+-- or moved out of line as PostgreSQL sees fit. A pack holds at most 256 entries, so a pack that
+-- holds leaf i starts after i - 256: readers of a range look no further back.
 --
 -- `events` becomes a view of the packs, one row per entry as before, for reading by hand; the
 -- services read ranges and single entries through the packs' primary key (see sql/README.md).

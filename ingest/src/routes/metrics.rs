@@ -1,5 +1,6 @@
 //! `GET /metrics`: the Prometheus text exposition. The ledger and pool gauges are refreshed first.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
@@ -12,15 +13,19 @@ use crate::startup::AppState;
 /// How long reading the ledger gauges may take before the scrape goes on without them.
 const LEDGER_TIMEOUT: Duration = Duration::from_secs(2);
 
-const SELECT_LEDGER: &str = "
-    SELECT (SELECT coalesce((SELECT first_leaf + cardinality(events) FROM event_packs
-                             ORDER BY first_leaf DESC LIMIT 1), 0)),
-           c.tree_size,
-           extract(epoch FROM now() - c.signed_at)::float8,
-           (SELECT coalesce(max(end_leaf), 0) FROM lookup_runs),
-           (SELECT count(*) FROM lookup_runs)
-    FROM (SELECT 1) AS one
-    LEFT JOIN (SELECT tree_size, signed_at FROM checkpoints ORDER BY tree_size DESC LIMIT 1) c ON true";
+static SELECT_LEDGER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT ({}),
+                c.tree_size,
+                extract(epoch FROM now() - c.signed_at)::float8,
+                (SELECT coalesce(max(end_leaf), 0) FROM lookup_runs),
+                (SELECT count(*) FROM lookup_runs)
+         FROM (SELECT 1) AS one
+         LEFT JOIN (SELECT tree_size, signed_at FROM checkpoints ORDER BY tree_size DESC LIMIT 1) c
+             ON true",
+        ledger::store::TREE_SIZE
+    )
+});
 
 /// `GET /metrics`.
 pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
@@ -66,7 +71,7 @@ async fn read_ledger(state: &AppState) -> Result<LedgerGauges, String> {
         .await
         .map_err(|e| ErrorChain(&e).to_string())?;
     let statement = client
-        .prepare_cached(SELECT_LEDGER)
+        .prepare_cached(&SELECT_LEDGER)
         .await
         .map_err(|e| ErrorChain(&e).to_string())?;
     let row = client

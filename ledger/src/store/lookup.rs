@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use epcis::EventHash;
 use epcis::document::Timestamp;
@@ -18,17 +19,18 @@ use super::log::{ReadError, Store};
 use super::packs;
 use super::runs::{self, Kind};
 
-/// An entry's event and the entry bundle row holding its leaf record (none if that row is missing).
-const SELECT_ENTRY: &str = "SELECT e.event_hash, b.first, b.width, b.entries, e.event
-    FROM (SELECT substring(p.event_hashes FROM (32 * ($1 - p.first_leaf) + 1)::integer FOR 32)
-                     AS event_hash,
-                 p.events[($1 - p.first_leaf + 1)::integer] AS event
-          FROM (SELECT first_leaf, event_hashes, events FROM event_packs
-                WHERE first_leaf <= $1 ORDER BY first_leaf DESC LIMIT 1) p
-          WHERE $1 < p.first_leaf + cardinality(p.events)) e
-    LEFT JOIN entry_bundles b ON b.bundle_index = $1 / 256
-        AND b.first <= $1 % 256 AND b.width > $1 % 256
-    ORDER BY b.first DESC LIMIT 1";
+/// An entry's event and the entry bundle row holding its leaf record (none if that row is missing),
+/// for the leaves `$1` (one).
+static SELECT_ENTRY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT e.event_hash, b.first, b.width, b.entries, e.event
+         FROM ({}) e (leaf, event_hash, event)
+         LEFT JOIN entry_bundles b ON b.bundle_index = e.leaf / 256
+             AND b.first <= e.leaf % 256 AND b.width > e.leaf % 256
+         ORDER BY b.first DESC LIMIT 1",
+        packs::EVENTS_AT
+    )
+});
 const SELECT_BATCH: &str = "SELECT statement, signature_algorithm, signature, event_hashes
     FROM device_batches WHERE statement_hash = $1";
 const RUNS_END: &str = "SELECT coalesce(max(end_leaf), 0) FROM lookup_runs";
@@ -73,9 +75,9 @@ impl Store {
     /// The entry at `index`, if the log has it.
     pub async fn entry(&self, index: LeafIndex) -> Result<Option<StoredEntry>, ReadError> {
         let client = self.pool().get().await?;
-        let statement = client.prepare_cached(SELECT_ENTRY).await?;
-        let leaf = i64::try_from(index.get()).unwrap_or(i64::MAX);
-        let Some(row) = client.query_opt(&statement, &[&leaf]).await? else {
+        let statement = client.prepare_cached(&SELECT_ENTRY).await?;
+        let leaf = [i64::try_from(index.get()).unwrap_or(i64::MAX)];
+        let Some(row) = client.query_opt(&statement, &[&leaf.as_slice()]).await? else {
             return Ok(None);
         };
         let corrupt = |reason: String| ReadError::Corrupt {

@@ -60,7 +60,7 @@ pub use lookup::{Lookup, StoredBatch, StoredEntry};
 #[cfg(feature = "testing")]
 pub use migrate::migrate_to_version;
 pub use migrate::{MigrateError, MigrationReport, migrate, migrations_fingerprint};
-pub use packs::EVENTS_AT;
+pub use packs::{EVENTS_AT, TREE_SIZE};
 pub use runs::MergeError;
 pub use sequencer::{
     AppendError, DEFAULT_MAX_GROUP, DEFAULT_MAX_INDEX_LAG, DEFAULT_RECENT_KEEP, Sequencer,

@@ -28,8 +28,8 @@ const COPY_HEADER: &[u8; 19] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// PostgreSQL's type OID of `text`, the element type of `event_packs.events`.
 const TEXT_OID: i32 = 25;
 
-/// The tree size: where the last pack ends.
-pub(crate) const TREE_SIZE: &str = "SELECT coalesce((SELECT first_leaf + cardinality(events)
+/// The tree size: where the last pack ends (also usable as a scalar subquery).
+pub const TREE_SIZE: &str = "SELECT coalesce((SELECT first_leaf + cardinality(events)
     FROM event_packs ORDER BY first_leaf DESC LIMIT 1), 0)";
 
 /// `leaf_index, event_hash, event` of the entries at the leaves `$1` (`bigint[]`) that the log

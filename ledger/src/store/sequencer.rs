@@ -36,8 +36,8 @@
 //! before appending (back-pressure), so the tail stays bounded.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use deadpool_postgres::{GenericClient, Object};
@@ -93,10 +93,12 @@ const WAITING_FOR: &str = "
           AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid
           AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))";
 /// Where the lookup runs end (every entry below is in them) and the tree size.
-const SELECT_STATE: &str = "
-    SELECT (SELECT coalesce(max(end_leaf), 0) FROM lookup_runs),
-           (SELECT coalesce((SELECT first_leaf + cardinality(events) FROM event_packs
-                             ORDER BY first_leaf DESC LIMIT 1), 0))";
+static SELECT_STATE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT (SELECT coalesce(max(end_leaf), 0) FROM lookup_runs), ({})",
+        packs::TREE_SIZE
+    )
+});
 /// The least number of latest entries whose hashes stay in memory by default (a client retrying
 /// a batch it sent moments ago is answered without a lookup).
 pub const DEFAULT_RECENT_KEEP: u64 = 100_000;
@@ -411,7 +413,7 @@ impl Connection {
             lock_turn: client.prepare_cached(LOCK_TURN).await?,
             unlock_turn: client.prepare_cached(UNLOCK_TURN).await?,
             waiting: client.prepare_cached(WAITING_FOR).await?,
-            state: client.prepare_cached(SELECT_STATE).await?,
+            state: client.prepare_cached(&SELECT_STATE).await?,
             copy_events: client.prepare_cached(COPY_EVENTS).await?,
             insert_events: client.prepare_cached(INSERT_EVENTS).await?,
             bundles: client.prepare_cached(INSERT_BUNDLES).await?,
