@@ -21,11 +21,15 @@ fn event_pipeline(c: &mut Criterion) {
     let mut group = c.benchmark_group("event_pipeline");
     group.throughput(Throughput::Elements(EVENTS));
     group.bench_function("baseline_serde_json_value", |b| {
-        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&bytes)).map(|v| black_box(v).is_object()))
+        b.iter(|| {
+            serde_json::from_slice::<serde_json::Value>(black_box(&bytes))
+                .map(|v| black_box(v).is_object())
+        })
     });
     group.bench_function("parse_validate_hash", |b| {
         b.iter(|| {
-            let document = Document::parse(black_box(&bytes)).expect("the generated document parses");
+            let document =
+                Document::parse(black_box(&bytes)).expect("the generated document parses");
             epcis::validate::validate(&document).expect("the generated document is valid");
             epcis::hash::parsed_document_hashes(&document).expect("every event hashes")
         })
@@ -35,11 +39,16 @@ fn event_pipeline(c: &mut Criterion) {
     });
     group.bench_function("validate_only", |b| {
         let document = Document::parse(&bytes).expect("the generated document parses");
-        b.iter(|| epcis::validate::validate(black_box(&document)).expect("the generated document is valid"))
+        b.iter(|| {
+            epcis::validate::validate(black_box(&document))
+                .expect("the generated document is valid")
+        })
     });
     group.bench_function("hash_only", |b| {
         let document = Document::parse(&bytes).expect("the generated document parses");
-        b.iter(|| epcis::hash::parsed_document_hashes(black_box(&document)).expect("every event hashes"))
+        b.iter(|| {
+            epcis::hash::parsed_document_hashes(black_box(&document)).expect("every event hashes")
+        })
     });
     group.finish();
 }
@@ -48,8 +57,11 @@ fn tds_decode(c: &mut Criterion) {
     // 1,024 distinct SGTIN-96 tags (the GS1 TDS example with varying serials).
     let tags: Vec<[u8; 12]> = (0..1024u64)
         .map(|serial| {
-            let tag = EpcTag::parse_tag_uri(&format!("urn:epc:tag:sgtin-96:3.0614141.812345.{}", 6789 + serial))
-                .expect("a valid tag URI");
+            let tag = EpcTag::parse_tag_uri(&format!(
+                "urn:epc:tag:sgtin-96:3.0614141.812345.{}",
+                6789 + serial
+            ))
+            .expect("a valid tag URI");
             tag.bytes().try_into().expect("SGTIN-96 is 12 bytes")
         })
         .collect();

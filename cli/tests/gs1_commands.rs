@@ -20,8 +20,15 @@ fn tagtrail_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the tagtrail binary starts");
-    child.stdin.take().expect("stdin is piped").write_all(stdin).expect("stdin takes the document");
-    child.wait_with_output().expect("the tagtrail binary finishes")
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin)
+        .expect("stdin takes the document");
+    child
+        .wait_with_output()
+        .expect("the tagtrail binary finishes")
 }
 
 fn stdout(output: &Output) -> String {
@@ -44,7 +51,11 @@ fn vectors_with_jsonld_input() -> Vec<PathBuf> {
         .filter(|path| path.extension().is_some_and(|ext| ext == "jsonld"))
         .collect();
     inputs.sort();
-    assert!(inputs.len() >= 20, "expected the GS1 event-hash vectors in {}", dir.display());
+    assert!(
+        inputs.len() >= 20,
+        "expected the GS1 event-hash vectors in {}",
+        dir.display()
+    );
     inputs
 }
 
@@ -52,9 +63,19 @@ fn vectors_with_jsonld_input() -> Vec<PathBuf> {
 fn epcis_hash_prints_the_reference_hash_of_every_vector_event() {
     for input in vectors_with_jsonld_input() {
         let output = tagtrail(&["epcis", "hash", input.to_str().expect("UTF-8 path")]);
-        assert!(output.status.success(), "{}: {}", input.display(), stderr(&output));
-        let expected = std::fs::read_to_string(input.with_extension("hashes")).expect("a .hashes file");
-        let expected: Vec<&str> = expected.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            input.display(),
+            stderr(&output)
+        );
+        let expected =
+            std::fs::read_to_string(input.with_extension("hashes")).expect("a .hashes file");
+        let expected: Vec<&str> = expected
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         let actual = stdout(&output);
         let actual: Vec<&str> = actual.lines().collect();
         assert_eq!(actual, expected, "hashes of {}", input.display());
@@ -64,12 +85,21 @@ fn epcis_hash_prints_the_reference_hash_of_every_vector_event() {
 #[test]
 fn epcis_hash_with_prehash_prints_the_reference_prehash_strings() {
     let input = testdata().join("event-hash/examples/epcisDocWithSingleEvent.jsonld");
-    let output = tagtrail(&["epcis", "hash", "--prehash", input.to_str().expect("UTF-8 path")]);
+    let output = tagtrail(&[
+        "epcis",
+        "hash",
+        "--prehash",
+        input.to_str().expect("UTF-8 path"),
+    ]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let expected = std::fs::read_to_string(input.with_extension("prehashes")).expect("a .prehashes file");
+    let expected =
+        std::fs::read_to_string(input.with_extension("prehashes")).expect("a .prehashes file");
     // The reference file may break one pre-hash string over several lines; the command prints
     // each event's string on one line.
-    assert_eq!(stdout(&output).replace('\n', ""), expected.replace(['\n', '\r'], ""));
+    assert_eq!(
+        stdout(&output).replace('\n', ""),
+        expected.replace(['\n', '\r'], "")
+    );
 }
 
 #[test]
@@ -86,7 +116,11 @@ fn epcis_hash_reads_standard_input_for_a_dash() {
 fn epcis_hash_of_a_file_that_is_not_json_fails_with_the_file_named() {
     let output = tagtrail_with_stdin(&["epcis", "hash", "-"], b"{ not json");
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("- is not a JSON document"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("- is not a JSON document"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -98,17 +132,27 @@ fn epcis_validate_accepts_every_official_example() {
             files.push(entry.to_str().expect("UTF-8 path").to_owned());
         }
     }
-    assert!(files.len() >= 40, "expected the GS1 examples, found {}", files.len());
+    assert!(
+        files.len() >= 40,
+        "expected the GS1 examples, found {}",
+        files.len()
+    );
     let mut args = vec!["epcis", "validate"];
     args.extend(files.iter().map(String::as_str));
     let output = tagtrail(&args);
-    assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
     assert_eq!(stdout(&output), "");
 }
 
 #[test]
 fn epcis_validate_lists_each_problem_with_its_pointer_and_exits_1() {
-    let document = br#"{"@context":"https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+    let document =
+        br#"{"@context":"https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
         "type":"EPCISDocument","schemaVersion":"2.0","creationDate":"2026-01-01T00:00:00Z",
         "epcisBody":{"eventList":[{"type":"ObjectEvent","eventTime":"2026-01-01T00:00:00Z",
         "eventTimeZoneOffset":"+01:00","epcList":[],"action":"SHIP"}]}}"#;
@@ -133,7 +177,13 @@ fn epc_decode_prints_the_three_forms_of_the_tds_example() {
 
 #[test]
 fn epc_decode_json_has_the_documented_keys_and_reports_bad_input() {
-    let output = tagtrail(&["epc", "decode", "--json", "3074257bf7194e4000001a85", "FF00"]);
+    let output = tagtrail(&[
+        "epc",
+        "decode",
+        "--json",
+        "3074257bf7194e4000001a85",
+        "FF00",
+    ]);
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
     let lines: Vec<&str> = text.lines().collect();
@@ -143,19 +193,35 @@ fn epc_decode_json_has_the_documented_keys_and_reports_bad_input() {
     assert_eq!(object["scheme"], "sgtin-96");
     assert_eq!(object["filter"], 3);
     assert_eq!(object["idUri"], "urn:epc:id:sgtin:0614141.812345.6789");
-    assert_eq!(object["tagUri"], "urn:epc:tag:sgtin-96:3.0614141.812345.6789");
-    assert_eq!(object["digitalLink"], "https://id.gs1.org/01/80614141123458/21/6789");
+    assert_eq!(
+        object["tagUri"],
+        "urn:epc:tag:sgtin-96:3.0614141.812345.6789"
+    );
+    assert_eq!(
+        object["digitalLink"],
+        "https://id.gs1.org/01/80614141123458/21/6789"
+    );
     assert!(stderr(&output).contains("FF00"), "{}", stderr(&output));
 }
 
 #[test]
 fn epc_encode_takes_a_tag_uri_or_a_pure_identity_uri_with_scheme_and_filter() {
-    let output = tagtrail(&["epc", "encode", "urn:epc:tag:sgtin-96:3.0614141.812345.6789"]);
+    let output = tagtrail(&[
+        "epc",
+        "encode",
+        "urn:epc:tag:sgtin-96:3.0614141.812345.6789",
+    ]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output), "3074257BF7194E4000001A85\n");
 
     let output = tagtrail(&[
-        "epc", "encode", "urn:epc:id:sgtin:0614141.812345.6789", "--scheme", "sgtin-96", "--filter", "3",
+        "epc",
+        "encode",
+        "urn:epc:id:sgtin:0614141.812345.6789",
+        "--scheme",
+        "sgtin-96",
+        "--filter",
+        "3",
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output), "3074257BF7194E4000001A85\n");
@@ -163,11 +229,27 @@ fn epc_encode_takes_a_tag_uri_or_a_pure_identity_uri_with_scheme_and_filter() {
 
 #[test]
 fn epc_encode_rejects_an_unknown_scheme_and_a_serial_too_large_for_96_bits() {
-    let output = tagtrail(&["epc", "encode", "urn:epc:id:sgtin:0614141.812345.6789", "--scheme", "sgtin-97", "--filter", "1"]);
+    let output = tagtrail(&[
+        "epc",
+        "encode",
+        "urn:epc:id:sgtin:0614141.812345.6789",
+        "--scheme",
+        "sgtin-97",
+        "--filter",
+        "1",
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("unknown scheme \"sgtin-97\""), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("unknown scheme \"sgtin-97\""),
+        "{}",
+        stderr(&output)
+    );
 
-    let output = tagtrail(&["epc", "encode", "urn:epc:tag:sgtin-96:3.0614141.812345.999999999999"]);
+    let output = tagtrail(&[
+        "epc",
+        "encode",
+        "urn:epc:tag:sgtin-96:3.0614141.812345.999999999999",
+    ]);
     assert_eq!(output.status.code(), Some(2));
     assert!(!stderr(&output).is_empty());
     assert_eq!(stdout(&output), "");
@@ -177,10 +259,17 @@ fn epc_encode_rejects_an_unknown_scheme_and_a_serial_too_large_for_96_bits() {
 fn dl_converts_both_ways() {
     let output = tagtrail(&["dl", "from-urn", "urn:epc:id:sgtin:0614141.107346.2017"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(stdout(&output), "https://id.gs1.org/01/10614141073464/21/2017\n");
+    assert_eq!(
+        stdout(&output),
+        "https://id.gs1.org/01/10614141073464/21/2017\n"
+    );
 
     let output = tagtrail(&[
-        "dl", "to-urn", "--company-prefix-length", "7", "https://example.com/01/10614141073464/21/2017",
+        "dl",
+        "to-urn",
+        "--company-prefix-length",
+        "7",
+        "https://example.com/01/10614141073464/21/2017",
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output), "urn:epc:id:sgtin:0614141.107346.2017\n");
@@ -188,16 +277,34 @@ fn dl_converts_both_ways() {
 
 #[test]
 fn dl_to_urn_asks_for_the_company_prefix_length_instead_of_guessing() {
-    let output = tagtrail(&["dl", "to-urn", "https://id.gs1.org/01/10614141073464/21/2017"]);
+    let output = tagtrail(&[
+        "dl",
+        "to-urn",
+        "https://id.gs1.org/01/10614141073464/21/2017",
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("--company-prefix-length"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--company-prefix-length"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn dl_rejects_a_bad_check_digit() {
-    let output = tagtrail(&["dl", "to-urn", "-p", "7", "https://id.gs1.org/01/10614141073465/21/2017"]);
+    let output = tagtrail(&[
+        "dl",
+        "to-urn",
+        "-p",
+        "7",
+        "https://id.gs1.org/01/10614141073465/21/2017",
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).to_lowercase().contains("check digit"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).to_lowercase().contains("check digit"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -65,14 +65,22 @@ fn locations(file: &Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn administration_and_capture_commands_work_end_to_end() {
     let db = TestDatabase::create().await.unwrap();
-    let service_url = db.login_role(SERVICE_ROLE, "tagtrail_ingest").await.unwrap();
+    let service_url = db
+        .login_role(SERVICE_ROLE, "tagtrail_ingest")
+        .await
+        .unwrap();
     let dir = std::env::temp_dir().join(format!("cli-ingest-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let checkpoint_key = dir.join("checkpoint.key");
     let signer = NoteSignerKey::from_seed(KeyName::parse("cli.test/log").unwrap(), &[3; 32]);
     std::fs::write(&checkpoint_key, signer.to_private_text().as_str()).unwrap();
-    let config = Config::new(SecretString::from(service_url), checkpoint_key, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let config = Config::new(
+        SecretString::from(service_url),
+        checkpoint_key,
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
     let app = Application::build(config).await.unwrap();
     let url = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
@@ -84,42 +92,100 @@ async fn administration_and_capture_commands_work_end_to_end() {
     let mut all_locations: Vec<String> = files.iter().flat_map(|f| locations(f)).collect();
     all_locations.sort();
     all_locations.dedup();
-    let mut site_add = args(&["site", "add", "--id", "demo-site", "--name", "Demo", "--database-url", &database]);
+    let mut site_add = args(&[
+        "site",
+        "add",
+        "--id",
+        "demo-site",
+        "--name",
+        "Demo",
+        "--database-url",
+        &database,
+    ]);
     for location in &all_locations {
         site_add.push("--location".to_owned());
         site_add.push(location.clone());
     }
     let printed = stdout(&tagtrail(site_add).await);
-    assert!(printed.starts_with(&format!("site demo-site added with {} location(s)", all_locations.len())), "{printed}");
+    assert!(
+        printed.starts_with(&format!(
+            "site demo-site added with {} location(s)",
+            all_locations.len()
+        )),
+        "{printed}"
+    );
 
     // A device key pair and the device.
     let device_key = dir.join("device.key");
-    let public = stdout(&tagtrail(args(&["device", "keygen", "--out", device_key.to_str().unwrap()])).await);
+    let public = stdout(
+        &tagtrail(args(&[
+            "device",
+            "keygen",
+            "--out",
+            device_key.to_str().unwrap(),
+        ]))
+        .await,
+    );
     assert!(public.contains("\"algorithm\":\"ed25519\""), "{public}");
     let public_path = format!("{}.pub", device_key.display());
     let printed = stdout(
         &tagtrail(args(&[
-            "device", "add", "--id", "dock-door-1", "--site", "demo-site", "--public-key", &public_path, "--database-url", &database,
+            "device",
+            "add",
+            "--id",
+            "dock-door-1",
+            "--site",
+            "demo-site",
+            "--public-key",
+            &public_path,
+            "--database-url",
+            &database,
         ]))
         .await,
     );
-    assert!(printed.starts_with("device dock-door-1 added to site demo-site"), "{printed}");
+    assert!(
+        printed.starts_with("device dock-door-1 added to site demo-site"),
+        "{printed}"
+    );
 
     // A token.
-    let token = stdout(&tagtrail(args(&["token", "create", "--site", "demo-site", "--database-url", &database])).await);
+    let token = stdout(
+        &tagtrail(args(&[
+            "token",
+            "create",
+            "--site",
+            "demo-site",
+            "--database-url",
+            &database,
+        ]))
+        .await,
+    );
     let token = token.trim().to_owned();
-    assert!(token.starts_with("tt_") && token.len() == 3 + 16 + 1 + 64, "{token}");
+    assert!(
+        token.starts_with("tt_") && token.len() == 3 + 16 + 1 + 64,
+        "{token}"
+    );
 
     // Every GS1 example through `tagtrail capture` with the token: receipts carry the hashes of
     // `tagtrail epcis hash`, one line per event.
     for file in &files {
         let file = file.to_str().unwrap();
         let expected = stdout(&tagtrail(args(&["epcis", "hash", file])).await);
-        let printed = stdout(&tagtrail(args(&["capture", "--url", &url, "--token", &token, file])).await);
-        let lines: Vec<serde_json::Value> = printed.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
-        let hashes: Vec<&str> = lines.iter().map(|line| line["eventHash"].as_str().unwrap()).collect();
+        let printed =
+            stdout(&tagtrail(args(&["capture", "--url", &url, "--token", &token, file])).await);
+        let lines: Vec<serde_json::Value> = printed
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let hashes: Vec<&str> = lines
+            .iter()
+            .map(|line| line["eventHash"].as_str().unwrap())
+            .collect();
         assert_eq!(hashes, expected.lines().collect::<Vec<_>>(), "{file}");
-        assert!(lines.iter().all(|line| line["leafIndex"].is_u64()), "{printed}");
+        assert!(
+            lines.iter().all(|line| line["leafIndex"].is_u64()),
+            "{printed}"
+        );
     }
 
     // As the device, signing the batch: one new document, then a retry that appends nothing.
@@ -130,24 +196,59 @@ async fn administration_and_capture_commands_work_end_to_end() {
     std::fs::write(&document, serde_json::to_vec(&value).unwrap()).unwrap();
     let document = document.to_str().unwrap();
     let key = device_key.to_str().unwrap();
-    let capture_args = args(&["capture", "--url", &url, "--device", "dock-door-1", "--key", key, document]);
+    let capture_args = args(&[
+        "capture",
+        "--url",
+        &url,
+        "--device",
+        "dock-door-1",
+        "--key",
+        key,
+        document,
+    ]);
     let first = stdout(&tagtrail(capture_args.clone()).await);
     let expected = stdout(&tagtrail(args(&["epcis", "hash", document])).await);
-    let first_lines: Vec<serde_json::Value> = first.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
-    assert_eq!(first_lines[0]["eventHash"].as_str().unwrap(), expected.lines().next().unwrap());
+    let first_lines: Vec<serde_json::Value> = first
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(
+        first_lines[0]["eventHash"].as_str().unwrap(),
+        expected.lines().next().unwrap()
+    );
     assert_eq!(first_lines[0]["duplicate"], false);
     let again = stdout(&tagtrail(capture_args.clone()).await);
-    let again_lines: Vec<serde_json::Value> = again.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let again_lines: Vec<serde_json::Value> = again
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
     assert_eq!(again_lines[0]["leafIndex"], first_lines[0]["leafIndex"]);
     assert_eq!(again_lines[0]["duplicate"], true);
 
     // Disabled, the device is refused (exit 1, the problem on stderr).
-    stdout(&tagtrail(args(&["device", "disable", "--id", "dock-door-1", "--database-url", &database])).await);
+    stdout(
+        &tagtrail(args(&[
+            "device",
+            "disable",
+            "--id",
+            "dock-door-1",
+            "--database-url",
+            &database,
+        ]))
+        .await,
+    );
     let refused = tagtrail(capture_args).await;
     assert_eq!(refused.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("HTTP 401"), "{:?}", refused);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("HTTP 401"),
+        "{:?}",
+        refused
+    );
     let listed = stdout(&tagtrail(args(&["device", "list", "--database-url", &database])).await);
-    assert!(listed.starts_with("dock-door-1\tdemo-site\tdisabled\tkeys=1"), "{listed}");
+    assert!(
+        listed.starts_with("dock-door-1\tdemo-site\tdisabled\tkeys=1"),
+        "{listed}"
+    );
 
     handle.stop(true).await;
     server.await.unwrap().unwrap();

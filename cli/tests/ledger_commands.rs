@@ -45,10 +45,17 @@ impl Drop for TempDir {
 }
 
 #[test]
-fn keygen_writes_a_private_key_only_its_owner_can_read_and_a_verifier_key_that_verifies_checkpoints() {
+fn keygen_writes_a_private_key_only_its_owner_can_read_and_a_verifier_key_that_verifies_checkpoints()
+ {
     let dir = TempDir::new("keygen");
     let private = dir.0.join("log.key");
-    let output = tagtrail(&["keygen", "--name", "tagtrail.test/log", "--private-key", private.to_str().unwrap()]);
+    let output = tagtrail(&[
+        "keygen",
+        "--name",
+        "tagtrail.test/log",
+        "--private-key",
+        private.to_str().unwrap(),
+    ]);
     assert!(output.status.success(), "{}", text(&output.stderr));
 
     #[cfg(unix)]
@@ -59,37 +66,68 @@ fn keygen_writes_a_private_key_only_its_owner_can_read_and_a_verifier_key_that_v
     }
     let private_text = std::fs::read_to_string(&private).unwrap();
     let public_text = std::fs::read_to_string(dir.0.join("log.key.pub")).unwrap();
-    assert_eq!(public_text, text(&output.stdout), "the verifier key is also printed");
+    assert_eq!(
+        public_text,
+        text(&output.stdout),
+        "the verifier key is also printed"
+    );
     let signer = NoteSignerKey::parse(private_text.trim_end()).unwrap();
     let verifier = NoteVerifierKey::parse(public_text.trim_end()).unwrap();
     assert_eq!(verifier.name().as_str(), "tagtrail.test/log");
     assert_eq!(signer.verifier_key(), verifier);
 
     let origin = Origin::parse("tagtrail.test/log").unwrap();
-    let checkpoint = Checkpoint::new(origin.clone(), TreeSize::from(7), RootHash::from_bytes([1; 32]));
+    let checkpoint = Checkpoint::new(
+        origin.clone(),
+        TreeSize::from(7),
+        RootHash::from_bytes([1; 32]),
+    );
     let note = checkpoint.sign(&[&signer]).unwrap().to_message();
     let trusted = TrustedLog::new(origin, NoteVerifiers::new(vec![verifier]).unwrap());
-    assert_eq!(trusted.open_checkpoint(&note).unwrap().checkpoint(), &checkpoint);
+    assert_eq!(
+        trusted.open_checkpoint(&note).unwrap().checkpoint(),
+        &checkpoint
+    );
 }
 
 #[test]
 fn keygen_never_overwrites_a_key() {
     let dir = TempDir::new("keygen-again");
     let private = dir.0.join("log.key");
-    let args = ["keygen", "--name", "tagtrail.test/log", "--private-key", private.to_str().unwrap()];
+    let args = [
+        "keygen",
+        "--name",
+        "tagtrail.test/log",
+        "--private-key",
+        private.to_str().unwrap(),
+    ];
     assert!(tagtrail(&args).status.success());
     let first = std::fs::read_to_string(&private).unwrap();
     let again = tagtrail(&args);
     assert_eq!(again.status.code(), Some(2));
-    assert!(text(&again.stderr).contains("already exists"), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("already exists"),
+        "{}",
+        text(&again.stderr)
+    );
     assert_eq!(std::fs::read_to_string(&private).unwrap(), first);
 }
 
 #[test]
 fn keygen_refuses_a_name_with_spaces() {
-    let output = tagtrail(&["keygen", "--name", "my log", "--private-key", "/nonexistent/x"]);
+    let output = tagtrail(&[
+        "keygen",
+        "--name",
+        "my log",
+        "--private-key",
+        "/nonexistent/x",
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("--name"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("--name"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,10 +135,18 @@ async fn migrate_applies_the_migrations_once() {
     let db = TestDatabase::create_empty().await.unwrap();
     let first = tagtrail(&["migrate", "--database-url", db.url()]);
     assert!(first.status.success(), "{}", text(&first.stderr));
-    assert!(text(&first.stdout).contains("applied V1__ledger"), "{}", text(&first.stdout));
+    assert!(
+        text(&first.stdout).contains("applied V1__ledger"),
+        "{}",
+        text(&first.stdout)
+    );
     let second = tagtrail(&["migrate", "--database-url", db.url()]);
     assert!(second.status.success(), "{}", text(&second.stderr));
-    assert!(text(&second.stdout).starts_with("up to date"), "{}", text(&second.stdout));
+    assert!(
+        text(&second.stdout).starts_with("up to date"),
+        "{}",
+        text(&second.stdout)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,8 +157,11 @@ async fn audit_exits_0_on_a_sound_ledger_and_1_naming_the_first_bad_entry() {
         ledger::note::KeyName::parse("tagtrail.test/log").unwrap(),
         &[3; 32],
     );
-    let checkpointer =
-        Checkpointer::new(&store, Origin::parse("tagtrail.test/log").unwrap(), Arc::new(signer));
+    let checkpointer = Checkpointer::new(
+        &store,
+        Origin::parse("tagtrail.test/log").unwrap(),
+        Arc::new(signer),
+    );
     let sequencer = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-1", 1);
     for _ in 0..3 {
@@ -122,8 +171,18 @@ async fn audit_exits_0_on_a_sound_ledger_and_1_naming_the_first_bad_entry() {
     sequencer.shutdown().await;
 
     let sound = tagtrail(&["audit", "--database-url", db.url()]);
-    assert_eq!(sound.status.code(), Some(0), "{}{}", text(&sound.stdout), text(&sound.stderr));
-    assert!(text(&sound.stdout).starts_with("ok: 360 entries"), "{}", text(&sound.stdout));
+    assert_eq!(
+        sound.status.code(),
+        Some(0),
+        "{}{}",
+        text(&sound.stdout),
+        text(&sound.stderr)
+    );
+    assert!(
+        text(&sound.stdout).starts_with("ok: 360 entries"),
+        "{}",
+        text(&sound.stdout)
+    );
     // The factory's device is not in the registry: its batches are counted, not checked.
     assert!(
         text(&sound.stdout).contains(
@@ -137,23 +196,47 @@ async fn audit_exits_0_on_a_sound_ledger_and_1_naming_the_first_bad_entry() {
     client
         .batch_execute(&format!(
             "SET session_replication_role = replica; {}",
-            change_event_sql(200, |event| format!("replace({event}, 'in_transit', 'in_progress')"))
+            change_event_sql(200, |event| format!(
+                "replace({event}, 'in_transit', 'in_progress')"
+            ))
         ))
         .await
         .unwrap();
     let bad = tagtrail(&["audit", "--database-url", db.url()]);
-    assert_eq!(bad.status.code(), Some(1), "{}{}", text(&bad.stdout), text(&bad.stderr));
-    assert!(text(&bad.stdout).starts_with("FAILED: entry 200: "), "{}", text(&bad.stdout));
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "{}{}",
+        text(&bad.stdout),
+        text(&bad.stderr)
+    );
+    assert!(
+        text(&bad.stdout).starts_with("FAILED: entry 200: "),
+        "{}",
+        text(&bad.stdout)
+    );
 
     // Without event hashes the changed field goes unnoticed, as documented.
     let fast = tagtrail(&["audit", "--database-url", db.url(), "--skip-event-hashes"]);
     assert_eq!(fast.status.code(), Some(0), "{}", text(&fast.stdout));
-    assert!(text(&fast.stdout).contains("NOT recomputed"), "{}", text(&fast.stdout));
+    assert!(
+        text(&fast.stdout).contains("NOT recomputed"),
+        "{}",
+        text(&fast.stdout)
+    );
 }
 
 #[test]
 fn audit_without_a_reachable_database_exits_2() {
-    let output = tagtrail(&["audit", "--database-url", "postgres://nobody:x@127.0.0.1:1/none"]);
+    let output = tagtrail(&[
+        "audit",
+        "--database-url",
+        "postgres://nobody:x@127.0.0.1:1/none",
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).starts_with("error: "), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).starts_with("error: "),
+        "{}",
+        text(&output.stderr)
+    );
 }

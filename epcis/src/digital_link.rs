@@ -24,8 +24,8 @@ use crate::epc::charset::{
 };
 use crate::epc::components::{Charset, decode_component};
 use crate::epc::{
-    CommonEpc, Cpi, Epc, EpcUri, EpcUriError, Gdti, Giai, Ginc, Grai, Gsin, Gsrn, IdPattern, Itip, Lgtin,
-    PatternScheme, Pgln, Sgcn, Sgln, Sgtin, Sscc, Upui, has_valid_check_digit,
+    CommonEpc, Cpi, Epc, EpcUri, EpcUriError, Gdti, Giai, Ginc, Grai, Gsin, Gsrn, IdPattern, Itip,
+    Lgtin, PatternScheme, Pgln, Sgcn, Sgln, Sgtin, Sscc, Upui, has_valid_check_digit,
 };
 
 /// The host of canonical GS1 Digital Link URIs.

@@ -248,8 +248,19 @@ const DISPOSITIONS: &[&str] = &[
 ];
 
 const BIZ_TRANSACTION_TYPES: &[&str] = &[
-    "bol", "cert", "desadv", "inv", "pedigree", "po", "poc", "prodorder", "recadv", "rma",
-    "testprd", "testres", "upevt",
+    "bol",
+    "cert",
+    "desadv",
+    "inv",
+    "pedigree",
+    "po",
+    "poc",
+    "prodorder",
+    "recadv",
+    "rma",
+    "testprd",
+    "testres",
+    "upevt",
 ];
 
 const SOURCE_DESTINATION_TYPES: &[&str] = &["location", "owning_party", "possessing_party"];
@@ -391,11 +402,15 @@ mod tests {
     #[test]
     fn sensor_vocabularies_expand_into_the_gs1_web_vocabulary() {
         assert_eq!(
-            Vocabulary::MeasurementType.web_uri("Temperature").as_deref(),
+            Vocabulary::MeasurementType
+                .web_uri("Temperature")
+                .as_deref(),
             Some("https://gs1.org/voc/Temperature")
         );
         assert_eq!(
-            Vocabulary::SensorAlertType.web_uri("ALARM_CONDITION").as_deref(),
+            Vocabulary::SensorAlertType
+                .web_uri("ALARM_CONDITION")
+                .as_deref(),
             Some("https://gs1.org/voc/ALARM_CONDITION")
         );
         assert_eq!(
@@ -408,9 +423,13 @@ mod tests {
     fn a_standard_term_is_recognised_in_all_three_forms() {
         assert!(is_standard_biz_step("shipping"));
         assert!(is_standard_biz_step("urn:epcglobal:cbv:bizstep:shipping"));
-        assert!(is_standard_biz_step("https://ref.gs1.org/cbv/BizStep-shipping"));
+        assert!(is_standard_biz_step(
+            "https://ref.gs1.org/cbv/BizStep-shipping"
+        ));
         assert!(!is_standard_biz_step("Shipping"));
-        assert!(!is_standard_biz_step("https://example.com/bizstep/shipping"));
+        assert!(!is_standard_biz_step(
+            "https://example.com/bizstep/shipping"
+        ));
         assert_eq!(
             Vocabulary::Disposition.standard_word("urn:epcglobal:cbv:disp:in_transit"),
             Some("in_transit")
@@ -424,7 +443,9 @@ mod tests {
         assert!(is_standard_biz_transaction_type("po"));
         assert!(is_standard_source_destination_type("owning_party"));
         assert!(is_standard_error_reason("did_not_occur"));
-        assert!(is_standard_measurement_type("https://gs1.org/voc/Temperature"));
+        assert!(is_standard_measurement_type(
+            "https://gs1.org/voc/Temperature"
+        ));
         assert!(is_standard_sensor_alert_type("ERROR_CONDITION"));
         assert!(is_standard_component("longitude"));
         assert!(!is_standard_component("urn:epcglobal:cbv:comp:longitude"));
@@ -439,6 +460,9 @@ mod tests {
             Some("https://ref.gs1.org/cbv/SDT-owning_party")
         );
         assert_eq!(Vocabulary::MeasurementType.urn_to_web_uri("urn:x"), None);
-        assert_eq!(Vocabulary::BizStep.urn_to_web_uri("urn:epcglobal:cbv:disp:x"), None);
+        assert_eq!(
+            Vocabulary::BizStep.urn_to_web_uri("urn:epcglobal:cbv:disp:x"),
+            None
+        );
     }
 }

@@ -16,14 +16,19 @@ fn testdata() -> PathBuf {
 }
 
 fn vector_path(name: &str, extension: &str) -> PathBuf {
-    testdata().join("event-hash/examples").join(format!("{name}.{extension}"))
+    testdata()
+        .join("event-hash/examples")
+        .join(format!("{name}.{extension}"))
 }
 
 /// The non-empty lines of a vector file.
 fn lines(path: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
-    text.split('\n').filter(|line| !line.is_empty()).map(str::to_owned).collect()
+    text.split('\n')
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn load_json(path: &Path) -> Value {
@@ -40,8 +45,7 @@ fn check_vector(name: &str) {
         .unwrap_or_else(|error| panic!("{name}: hashing failed: {error}"));
 
     let expected_hashes = lines(&vector_path(name, "hashes"));
-    let computed_hashes: Vec<String> =
-        computed.iter().map(|(_, hash)| hash.to_ni_uri()).collect();
+    let computed_hashes: Vec<String> = computed.iter().map(|(_, hash)| hash.to_ni_uri()).collect();
 
     let prehash_path = vector_path(name, "prehashes");
     if prehash_path.exists() {
@@ -51,15 +55,18 @@ fn check_vector(name: &str) {
             computed.len(),
             "{name}: number of events"
         );
-        for (index, (expected, (actual, _))) in
-            expected_prehashes.iter().zip(&computed).enumerate()
+        for (index, (expected, (actual, _))) in expected_prehashes.iter().zip(&computed).enumerate()
         {
             assert_eq!(actual, expected, "{name}: pre-hash of event {index}");
         }
     }
     assert_eq!(computed_hashes, expected_hashes, "{name}: event hash IDs");
     for (uri, (_, hash)) in expected_hashes.iter().zip(&computed) {
-        assert_eq!(EventHash::parse_ni(uri).as_ref(), Ok(hash), "{name}: parsed hash ID");
+        assert_eq!(
+            EventHash::parse_ni(uri).as_ref(),
+            Ok(hash),
+            "{name}: parsed hash ID"
+        );
     }
 }
 
@@ -132,7 +139,11 @@ fn jsonld_files(directory: &Path, found: &mut Vec<PathBuf>) {
 fn every_official_epcis_example_document_hashes_without_error() {
     let mut files = Vec::new();
     jsonld_files(&testdata().join("gs1-epcis/examples"), &mut files);
-    assert!(files.len() >= 40, "expected the GS1 example set, found {} files", files.len());
+    assert!(
+        files.len() >= 40,
+        "expected the GS1 example set, found {} files",
+        files.len()
+    );
     let mut failures = Vec::new();
     let mut events = 0;
     for path in &files {
@@ -147,8 +158,15 @@ fn every_official_epcis_example_document_hashes_without_error() {
             Err(error) => failures.push(format!("{}: {error}", path.display())),
         }
     }
-    assert!(failures.is_empty(), "documents that failed to hash:\n{}", failures.join("\n"));
-    assert!(events > files.len(), "the examples hold more events than files ({events})");
+    assert!(
+        failures.is_empty(),
+        "documents that failed to hash:\n{}",
+        failures.join("\n")
+    );
+    assert!(
+        events > files.len(),
+        "the examples hold more events than files ({events})"
+    );
 }
 
 #[test]
@@ -208,12 +226,37 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "type", "eventTime", "eventTimeZoneOffset", "certificationInfo", "epcList",
-            "parentID", "childEPCs", "quantityList", "epcClass", "quantity", "action",
-            "bizStep", "disposition", "persistentDisposition", "set", "readPoint", "id",
-            "bizTransactionList", "bizTransaction", "sourceList", "destinationList",
-            "sensorElementList", "sensorMetadata", "sensorReport", "time", "value", "ilmd",
-            "@context", "example:field", "gs1:x", "comment",
+            "type",
+            "eventTime",
+            "eventTimeZoneOffset",
+            "certificationInfo",
+            "epcList",
+            "parentID",
+            "childEPCs",
+            "quantityList",
+            "epcClass",
+            "quantity",
+            "action",
+            "bizStep",
+            "disposition",
+            "persistentDisposition",
+            "set",
+            "readPoint",
+            "id",
+            "bizTransactionList",
+            "bizTransaction",
+            "sourceList",
+            "destinationList",
+            "sensorElementList",
+            "sensorMetadata",
+            "sensorReport",
+            "time",
+            "value",
+            "ilmd",
+            "@context",
+            "example:field",
+            "gs1:x",
+            "comment",
         ])
         .prop_map(str::to_owned),
         "[a-z:]{1,6}",

@@ -31,7 +31,13 @@ pub struct CaptureCommand {
     #[arg(long, value_name = "FILE", requires = "device")]
     key: Option<PathBuf>,
     /// A site API token (from `tagtrail token create`).
-    #[arg(long, env = "TAGTRAIL_TOKEN", value_name = "TOKEN", hide_env_values = true, required_unless_present = "device")]
+    #[arg(
+        long,
+        env = "TAGTRAIL_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true,
+        required_unless_present = "device"
+    )]
     token: Option<String>,
     /// Store the valid events of a document even if others are invalid
     /// (GS1-Capture-Error-Behaviour: proceed); by default one invalid event refuses the document.
@@ -46,7 +52,8 @@ impl CaptureCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let credential = match (self.device, self.key, self.token) {
             (Some(device), Some(key), _) => {
-                let device = DeviceId::parse(&device).with_context(|| format!("Invalid device id {device:?}"))?;
+                let device = DeviceId::parse(&device)
+                    .with_context(|| format!("Invalid device id {device:?}"))?;
                 let key = super::device::signing_key(&key)?;
                 Credential::Device(DeviceSigner::new(device, key))
             }
@@ -75,11 +82,18 @@ impl CaptureCommand {
                 all_stored = false;
                 #[allow(clippy::print_stderr)]
                 {
-                    eprintln!("{file}: some events were not stored: {}", reply.body["errors"]);
+                    eprintln!(
+                        "{file}: some events were not stored: {}",
+                        reply.body["errors"]
+                    );
                 }
             }
             let capture_id = reply.body["captureID"].clone();
-            for receipt in reply.body["receipts"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+            for receipt in reply.body["receipts"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+            {
                 let mut line = json!({"file": file, "captureID": capture_id});
                 if let (Value::Object(line), Value::Object(receipt)) = (&mut line, receipt) {
                     line.extend(receipt.clone());
@@ -87,6 +101,10 @@ impl CaptureCommand {
                 writeln!(out, "{line}")?;
             }
         }
-        Ok(if all_stored { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        Ok(if all_stored {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
     }
 }

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use ingest::client::{private_key_file_text, public_key_file_text, read_private_key, read_public_key};
+use ingest::client::{
+    private_key_file_text, public_key_file_text, read_private_key, read_public_key,
+};
 use ingest::registry::DeviceStatus;
 use ledger::DeviceId;
 use ledger::batch::DeviceSigningKey;
@@ -85,13 +87,22 @@ impl DeviceCommand {
                 public_path.push(".pub");
                 let public_path = PathBuf::from(public_path);
                 if public_path.exists() {
-                    anyhow::bail!("{} already exists; not overwriting it", public_path.display());
+                    anyhow::bail!(
+                        "{} already exists; not overwriting it",
+                        public_path.display()
+                    );
                 }
                 write_new_file(&path, private_key_file_text(&seed).as_bytes(), 0o600)
-                    .with_context(|| format!("Failed to write the private key to {}", path.display()))?;
+                    .with_context(|| {
+                        format!("Failed to write the private key to {}", path.display())
+                    })?;
                 let public_text = public_key_file_text(&public);
-                write_new_file(&public_path, public_text.as_bytes(), 0o644)
-                    .with_context(|| format!("Failed to write the public key to {}", public_path.display()))?;
+                write_new_file(&public_path, public_text.as_bytes(), 0o644).with_context(|| {
+                    format!(
+                        "Failed to write the public key to {}",
+                        public_path.display()
+                    )
+                })?;
                 write!(out, "{public_text}")?;
             }
             Self::Add {
@@ -112,7 +123,11 @@ impl DeviceCommand {
                     let scope = if locations.is_empty() {
                         "every location of its site".to_owned()
                     } else {
-                        locations.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+                        locations
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(" ")
                     };
                     writeln!(
                         out,
@@ -152,8 +167,12 @@ impl DeviceCommand {
                     Ok(())
                 })?;
             }
-            Self::Disable { device, database } => set_status(&mut out, &device, &database, DeviceStatus::Disabled)?,
-            Self::Enable { device, database } => set_status(&mut out, &device, &database, DeviceStatus::Active)?,
+            Self::Disable { device, database } => {
+                set_status(&mut out, &device, &database, DeviceStatus::Disabled)?
+            }
+            Self::Enable { device, database } => {
+                set_status(&mut out, &device, &database, DeviceStatus::Active)?
+            }
             Self::Rekey {
                 device,
                 public_key,
@@ -165,7 +184,12 @@ impl DeviceCommand {
                     ingest::registry::rekey_device(&mut client, &device, &key)
                         .await
                         .context("Failed to re-key the device")?;
-                    writeln!(out, "device {} re-keyed: {}", device.as_str(), public_key_file_text(&key).trim_end())?;
+                    writeln!(
+                        out,
+                        "device {} re-keyed: {}",
+                        device.as_str(),
+                        public_key_file_text(&key).trim_end()
+                    )?;
                     Ok(())
                 })?;
             }
@@ -185,7 +209,11 @@ fn set_status(
         ingest::registry::set_device_status(&client, &device, status)
             .await
             .context("Failed to change the device's status")?;
-        let word = if status == DeviceStatus::Active { "enabled" } else { "disabled" };
+        let word = if status == DeviceStatus::Active {
+            "enabled"
+        } else {
+            "disabled"
+        };
         writeln!(out, "device {} {word}", device.as_str())?;
         Ok(())
     })

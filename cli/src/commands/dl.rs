@@ -31,7 +31,10 @@ pub enum DlCommand {
 impl DlCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let line = match self {
-            Self::ToUrn { url, company_prefix_length } => {
+            Self::ToUrn {
+                url,
+                company_prefix_length,
+            } => {
                 let Some(length) = company_prefix_length else {
                     anyhow::bail!(
                         "a Digital Link does not say how long the GS1 company prefix is; \

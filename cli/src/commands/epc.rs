@@ -45,7 +45,11 @@ impl EpcCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             Self::Decode { json, hex } => decode(&hex, json),
-            Self::Encode { uri, scheme, filter } => encode(&uri, scheme.as_deref(), filter),
+            Self::Encode {
+                uri,
+                scheme,
+                filter,
+            } => encode(&uri, scheme.as_deref(), filter),
         }
     }
 }
@@ -59,7 +63,13 @@ fn decode(inputs: &[String], json: bool) -> anyhow::Result<ExitCode> {
             Ok(tag) => {
                 writeln!(out, "{}", tag.id_uri)?;
                 writeln!(out, "{}", tag.tag_uri)?;
-                writeln!(out, "{}", tag.digital_link.as_deref().unwrap_or("(no GS1 Digital Link for this scheme)"))?;
+                writeln!(
+                    out,
+                    "{}",
+                    tag.digital_link
+                        .as_deref()
+                        .unwrap_or("(no GS1 Digital Link for this scheme)")
+                )?;
                 writeln!(out)?;
             }
             Err(error) => {
@@ -72,7 +82,11 @@ fn decode(inputs: &[String], json: bool) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn encode(uri: &str, scheme: Option<&str>, filter: Option<u32>) -> anyhow::Result<ExitCode> {
@@ -80,7 +94,10 @@ fn encode(uri: &str, scheme: Option<&str>, filter: Option<u32>) -> anyhow::Resul
         .map(|name| {
             Scheme::from_name(name).with_context(|| {
                 let known: Vec<&str> = Scheme::ALL.iter().map(|s| s.name()).collect();
-                format!("unknown scheme {name:?}; known schemes: {}", known.join(", "))
+                format!(
+                    "unknown scheme {name:?}; known schemes: {}",
+                    known.join(", ")
+                )
             })
         })
         .transpose()?;

@@ -78,5 +78,9 @@ fn validate(files: &[String]) -> anyhow::Result<ExitCode> {
             writeln!(out, "{file}: {problem}")?;
         }
     }
-    Ok(if all_valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

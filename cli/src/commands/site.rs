@@ -13,7 +13,12 @@ use ledger::SiteId;
 #[derive(Debug, Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL URL of the ledger database, as its owner (postgres://user:password@host:port/database).
-    #[arg(long, env = "TAGTRAIL_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TAGTRAIL_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database_url: String,
 }
 
@@ -83,7 +88,12 @@ impl SiteCommand {
                     ingest::registry::add_site_locations(&mut client, &site, &locations)
                         .await
                         .context("Failed to add the site's locations")?;
-                    writeln!(out, "site {} added with {} location(s)", site.as_str(), locations.len())?;
+                    writeln!(
+                        out,
+                        "site {} added with {} location(s)",
+                        site.as_str(),
+                        locations.len()
+                    )?;
                     for location in &locations {
                         writeln!(out, "  {location}")?;
                     }
@@ -128,7 +138,13 @@ impl SiteCommand {
                         .await
                         .context("Failed to list the sites")?
                     {
-                        writeln!(out, "{}\t{}\t{}", site.site, site.name, site.locations.join(" "))?;
+                        writeln!(
+                            out,
+                            "{}\t{}\t{}",
+                            site.site,
+                            site.name,
+                            site.locations.join(" ")
+                        )?;
                     }
                     Ok(())
                 })?;
@@ -160,9 +176,10 @@ where
         .build()
         .context("Failed to start the async runtime")?;
     runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(&database.database_url, tokio_postgres::NoTls)
-            .await
-            .context("Failed to connect to the database")?;
+        let (client, connection) =
+            tokio_postgres::connect(&database.database_url, tokio_postgres::NoTls)
+                .await
+                .context("Failed to connect to the database")?;
         tokio::spawn(async move {
             // Errors of the connection surface on the client's calls.
             let _ = connection.await;

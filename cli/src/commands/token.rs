@@ -43,7 +43,11 @@ impl TokenCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let mut out = std::io::stdout().lock();
         match self {
-            Self::Create { site, label, database } => {
+            Self::Create {
+                site,
+                label,
+                database,
+            } => {
                 let site = parse_site(&site)?;
                 block_on_db(&database, |client| async move {
                     let token = ingest::registry::create_token(&client, &site, &label)
@@ -71,7 +75,11 @@ impl TokenCommand {
                         .context("Failed to list the tokens")?
                     {
                         let state = if token.revoked { "revoked" } else { "active" };
-                        writeln!(out, "{}\t{}\t{state}\t{}", token.token, token.site, token.label)?;
+                        writeln!(
+                            out,
+                            "{}\t{}\t{state}\t{}",
+                            token.token, token.site, token.label
+                        )?;
                     }
                     Ok(())
                 })?;

@@ -105,9 +105,7 @@ impl Document {
         };
         let kind = match root.get("type") {
             Some(Node::String(name)) if name == "EPCISDocument" => DocumentKind::Document,
-            Some(Node::String(name)) if name == "EPCISQueryDocument" => {
-                DocumentKind::QueryDocument
-            }
+            Some(Node::String(name)) if name == "EPCISQueryDocument" => DocumentKind::QueryDocument,
             Some(Node::String(name)) => {
                 return Err(structure(
                     "/type",

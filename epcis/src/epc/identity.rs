@@ -1361,7 +1361,10 @@ mod tests {
             ("urn:epc:id:sgtin:0614141.107346.A%2FB", true),
             ("urn:epc:id:sgtin:0614141.107346.A/B", false),
             ("urn:epc:id:sgtin:0614141.107346.%2", false),
-            ("urn:epc:id:sgtin:0614141.107346.123456789012345678901", false),
+            (
+                "urn:epc:id:sgtin:0614141.107346.123456789012345678901",
+                false,
+            ),
             ("urn:epc:id:sgtin:0614141.107346", false),
             ("urn:epc:id:sscc:0614141.1234567890", true),
             ("urn:epc:id:sscc:0614141.123456789", false),

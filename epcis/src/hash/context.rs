@@ -140,9 +140,7 @@ impl HashContext {
     pub fn expand_key<'a>(&self, key: &'a str) -> std::borrow::Cow<'a, str> {
         match key.split_once(':') {
             Some((prefix, local)) => match self.prefix_iri(prefix) {
-                Some(iri) => {
-                    std::borrow::Cow::Owned(format!("{{{iri}}}{local}"))
-                }
+                Some(iri) => std::borrow::Cow::Owned(format!("{{{iri}}}{local}")),
                 None => std::borrow::Cow::Borrowed(key),
             },
             None => std::borrow::Cow::Borrowed(key),
@@ -224,7 +222,9 @@ impl HashContext {
 
     fn collect_ignore_fields(&mut self, object: &Map<String, Value>) -> Result<(), HashError> {
         for (key, value) in object {
-            let local = key.rsplit_once(':').map_or(key.as_str(), |(_, local)| local);
+            let local = key
+                .rsplit_once(':')
+                .map_or(key.as_str(), |(_, local)| local);
             if local != "ignoreFields" {
                 continue;
             }
@@ -275,7 +275,10 @@ mod tests {
             "epcisBody": {"eventList": []}
         });
         let context = HashContext::from_document(&document).unwrap();
-        assert_eq!(context.prefix_iri("example"), Some("https://other.example.com/"));
+        assert_eq!(
+            context.prefix_iri("example"),
+            Some("https://other.example.com/")
+        );
         assert_eq!(context.expand_key("ext:a"), "{https://ext.example/}a");
         assert_eq!(context.expand_key("unknown:a"), "unknown:a");
         assert_eq!(context.expand_key("bizStep"), "bizStep");

@@ -4,10 +4,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::context::HashContext;
-use crate::document::Document;
 use super::error::HashError;
 use super::id::EventHash;
 use super::prehash::{PrehashBuffers, prehash};
+use crate::document::Document;
 
 /// The CBV 2.0 event hash ID of an event: the SHA-256 of its [`prehash`] string.
 pub fn event_hash(
@@ -35,9 +35,13 @@ pub fn document_hashes(document: &Value) -> Result<Vec<(String, EventHash)>, Has
         .iter()
         .enumerate()
         .map(|(index, event)| {
-            let event = event.as_object().ok_or(HashError::EventNotAnObject { index })?;
-            let text = prehash(event, &context)
-                .map_err(|source| HashError::Event { index, source: Box::new(source) })?;
+            let event = event
+                .as_object()
+                .ok_or(HashError::EventNotAnObject { index })?;
+            let text = prehash(event, &context).map_err(|source| HashError::Event {
+                index,
+                source: Box::new(source),
+            })?;
             let hash = hash_prehash(&text);
             Ok((text, hash))
         })
@@ -58,17 +62,24 @@ pub fn parsed_document_hashes(document: &Document) -> Result<Vec<EventHash>, Has
             buffers
                 .prehash(event.members(), &context)
                 .map(hash_prehash)
-                .map_err(|source| HashError::Event { index, source: Box::new(source) })
+                .map_err(|source| HashError::Event {
+                    index,
+                    source: Box::new(source),
+                })
         })
         .collect()
 }
 
 /// The event list of a capture or query document (or the single `epcisBody.event`).
 fn event_list(document: &Value) -> Result<&[Value], HashError> {
-    let body = document.get("epcisBody").ok_or(HashError::MissingEventList)?;
-    let list = body
-        .get("eventList")
-        .or_else(|| body.get("queryResults")?.get("resultsBody")?.get("eventList"));
+    let body = document
+        .get("epcisBody")
+        .ok_or(HashError::MissingEventList)?;
+    let list = body.get("eventList").or_else(|| {
+        body.get("queryResults")?
+            .get("resultsBody")?
+            .get("eventList")
+    });
     match list {
         Some(Value::Array(events)) => Ok(events),
         Some(_) => Err(HashError::MissingEventList),
@@ -107,7 +118,10 @@ mod tests {
 
     #[test]
     fn documents_without_an_event_list_are_rejected() {
-        assert_eq!(document_hashes(&json!({"epcisBody": {}})), Err(HashError::MissingEventList));
+        assert_eq!(
+            document_hashes(&json!({"epcisBody": {}})),
+            Err(HashError::MissingEventList)
+        );
         assert_eq!(
             document_hashes(&json!({"epcisBody": {"eventList": {}}})),
             Err(HashError::MissingEventList)

@@ -152,7 +152,10 @@ fn constrain_digital_link(uri: &str) -> Option<Cow<'_, str>> {
 /// Whether `uri` is an `http(s):` URI with a primary key path segment followed by at least four
 /// digits and one more character, before any query or fragment.
 fn looks_like_digital_link(uri: &str) -> bool {
-    let Some(rest) = uri.strip_prefix("https:").or_else(|| uri.strip_prefix("http:")) else {
+    let Some(rest) = uri
+        .strip_prefix("https:")
+        .or_else(|| uri.strip_prefix("http:"))
+    else {
         return false;
     };
     let limit = rest.find(['?', '#']).unwrap_or(rest.len());
@@ -175,9 +178,8 @@ fn looks_like_digital_link(uri: &str) -> bool {
 /// letter that is not the second `/` of `//`); a quick filter before the replacements.
 fn may_contain_short_name(uri: &str) -> bool {
     let b = uri.as_bytes();
-    (1..b.len()).any(|i| {
-        b[i - 1] == b'/' && b[i].is_ascii_lowercase() && !(i >= 2 && b[i - 2] == b'/')
-    })
+    (1..b.len())
+        .any(|i| b[i - 1] == b'/' && b[i].is_ascii_lowercase() && !(i >= 2 && b[i - 2] == b'/'))
 }
 
 /// Whether `uri` already starts `https://id.gs1.org/<primary key AI>/dddd<more>`.
@@ -202,9 +204,11 @@ fn leading_digits(text: &str) -> usize {
 fn split_item_key(uri: &str) -> Option<&str> {
     let path = uri.strip_prefix("https://id.gs1.org/")?;
     let rest = if let Some(v) = path.strip_prefix("01/") {
-        v.strip_prefix(v.get(..14)?).filter(|_| v.as_bytes()[..14].iter().all(u8::is_ascii_digit))?
+        v.strip_prefix(v.get(..14)?)
+            .filter(|_| v.as_bytes()[..14].iter().all(u8::is_ascii_digit))?
     } else if let Some(v) = path.strip_prefix("8006/") {
-        v.strip_prefix(v.get(..18)?).filter(|_| v.as_bytes()[..18].iter().all(u8::is_ascii_digit))?
+        v.strip_prefix(v.get(..18)?)
+            .filter(|_| v.as_bytes()[..18].iter().all(u8::is_ascii_digit))?
     } else {
         return None;
     };
@@ -406,10 +410,22 @@ mod tests {
     fn plain_items_pallets_and_locations_convert() {
         // Vectors epcisDocWithSingleEvent, epcisDocWithVariousEventTypes, ralfsChaosExample.
         for (urn, link) in [
-            ("urn:epc:id:sgtin:0614141.107346.2017", "https://id.gs1.org/01/10614141073464/21/2017"),
-            ("urn:epc:id:sscc:5200001.0111111146", "https://id.gs1.org/00/052000011111111461"),
-            ("urn:epc:id:sgln:0012345.11111.400", "https://id.gs1.org/414/0012345111112/254/400"),
-            ("urn:epc:id:sgln:0012345.11111.0", "https://id.gs1.org/414/0012345111112"),
+            (
+                "urn:epc:id:sgtin:0614141.107346.2017",
+                "https://id.gs1.org/01/10614141073464/21/2017",
+            ),
+            (
+                "urn:epc:id:sscc:5200001.0111111146",
+                "https://id.gs1.org/00/052000011111111461",
+            ),
+            (
+                "urn:epc:id:sgln:0012345.11111.400",
+                "https://id.gs1.org/414/0012345111112/254/400",
+            ),
+            (
+                "urn:epc:id:sgln:0012345.11111.0",
+                "https://id.gs1.org/414/0012345111112",
+            ),
         ] {
             assert_eq!(normalised(urn).as_deref(), Some(link), "{urn}");
         }

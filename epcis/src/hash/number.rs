@@ -182,7 +182,12 @@ fn write_python_repr(out: &mut String, value: f64) {
             out.push('.');
             out.push_str(rest);
         }
-        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs());
+        let _ = write!(
+            out,
+            "e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.unsigned_abs()
+        );
     } else if decpt <= 0 {
         out.push_str("0.");
         for _ in 0..-decpt {
@@ -214,7 +219,10 @@ struct StackBuf {
 
 impl StackBuf {
     fn new() -> Self {
-        Self { bytes: [0; 40], len: 0 }
+        Self {
+            bytes: [0; 40],
+            len: 0,
+        }
     }
 
     fn push(&mut self, c: char) {
@@ -293,8 +301,14 @@ mod tests {
     fn large_integral_values_print_the_exact_integer_the_float_holds() {
         assert_eq!(canonical("1e16").as_deref(), Some("10000000000000000"));
         // 12345678901234567890 is not representable; the nearest double is ...7168.
-        assert_eq!(canonical("12345678901234567890").as_deref(), Some("12345678901234567168"));
-        assert_eq!(canonical("1e22").as_deref(), Some("10000000000000000000000"));
+        assert_eq!(
+            canonical("12345678901234567890").as_deref(),
+            Some("12345678901234567168")
+        );
+        assert_eq!(
+            canonical("1e22").as_deref(),
+            Some("10000000000000000000000")
+        );
         assert_eq!(
             canonical("1e300").map(|s| s.len()),
             Some(301),
@@ -305,8 +319,8 @@ mod tests {
     #[test]
     fn text_that_is_not_a_finite_number_is_left_alone() {
         for text in [
-            "", "+", ".", "e5", "1e", "1__0", "_1", "1_", "0x10", "inf", "nan", "Infinity", "1e999",
-            "+01:00", "12 3", "CEL", "1.2.3",
+            "", "+", ".", "e5", "1e", "1__0", "_1", "1_", "0x10", "inf", "nan", "Infinity",
+            "1e999", "+01:00", "12 3", "CEL", "1.2.3",
         ] {
             assert_eq!(canonical(text), None, "{text:?}");
         }

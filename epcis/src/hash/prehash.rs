@@ -78,7 +78,10 @@ impl PrehashBuffers {
             }
         }
 
-        let mut env = Env { context, pool: std::mem::take(&mut self.pool) };
+        let mut env = Env {
+            context,
+            pool: std::mem::take(&mut self.pool),
+        };
         let out = &mut self.out;
         out.clear();
         out.reserve(256 + 96 * event.len());
@@ -93,7 +96,9 @@ impl PrehashBuffers {
         }
         if has_remainder {
             let mut group = env.group();
-            let remainder = event.members().filter(|(key, _)| matches!(classify(key), Slot::Remainder));
+            let remainder = event
+                .members()
+                .filter(|(key, _)| matches!(classify(key), Slot::Remainder));
             for (key, value) in remainder {
                 if context.is_ignored(key) {
                     continue;
@@ -122,7 +127,10 @@ enum Kind {
     /// `name` then sorted `epc=value` members (EPC and class lists).
     Identifiers,
     /// `name` then the sorted members, each `element` followed by its fields.
-    List { element: &'static str, fields: &'static [Field] },
+    List {
+        element: &'static str,
+        fields: &'static [Field],
+    },
     /// `name` followed by the fields of the object (an array writes one sorted entry per
     /// member).
     Record { fields: &'static [Field] },
@@ -137,11 +145,20 @@ struct Rule {
     timestamp: bool,
 }
 
-const PLAIN: Rule = Rule { vocabulary: None, timestamp: false };
-const TIMESTAMP: Rule = Rule { vocabulary: None, timestamp: true };
+const PLAIN: Rule = Rule {
+    vocabulary: None,
+    timestamp: false,
+};
+const TIMESTAMP: Rule = Rule {
+    vocabulary: None,
+    timestamp: true,
+};
 
 const fn vocabulary(vocabulary: Vocabulary) -> Rule {
-    Rule { vocabulary: Some(vocabulary), timestamp: false }
+    Rule {
+        vocabulary: Some(vocabulary),
+        timestamp: false,
+    }
 }
 
 /// A standard field: its JSON name, how it is written, and its path for error messages.
@@ -163,26 +180,62 @@ const QUANTITY_ELEMENT: &[Field] = &[
 ];
 
 const PERSISTENT_DISPOSITION: &[Field] = &[
-    field("set", Kind::Scalar(vocabulary(Vocabulary::Disposition)), "persistentDisposition.set"),
-    field("unset", Kind::Scalar(vocabulary(Vocabulary::Disposition)), "persistentDisposition.unset"),
+    field(
+        "set",
+        Kind::Scalar(vocabulary(Vocabulary::Disposition)),
+        "persistentDisposition.set",
+    ),
+    field(
+        "unset",
+        Kind::Scalar(vocabulary(Vocabulary::Disposition)),
+        "persistentDisposition.unset",
+    ),
 ];
 
 const READ_POINT: &[Field] = &[field("id", Kind::Scalar(PLAIN), "readPoint.id")];
 const BIZ_LOCATION: &[Field] = &[field("id", Kind::Scalar(PLAIN), "bizLocation.id")];
 
 const SENSOR_METADATA: &[Field] = &[
-    field("time", Kind::Scalar(TIMESTAMP), "sensorElementList.sensorMetadata.time"),
-    field("startTime", Kind::Scalar(TIMESTAMP), "sensorElementList.sensorMetadata.startTime"),
-    field("endTime", Kind::Scalar(TIMESTAMP), "sensorElementList.sensorMetadata.endTime"),
-    field("deviceID", Kind::Scalar(PLAIN), "sensorElementList.sensorMetadata.deviceID"),
-    field("deviceMetadata", Kind::Scalar(PLAIN), "sensorElementList.sensorMetadata.deviceMetadata"),
-    field("rawData", Kind::Scalar(PLAIN), "sensorElementList.sensorMetadata.rawData"),
+    field(
+        "time",
+        Kind::Scalar(TIMESTAMP),
+        "sensorElementList.sensorMetadata.time",
+    ),
+    field(
+        "startTime",
+        Kind::Scalar(TIMESTAMP),
+        "sensorElementList.sensorMetadata.startTime",
+    ),
+    field(
+        "endTime",
+        Kind::Scalar(TIMESTAMP),
+        "sensorElementList.sensorMetadata.endTime",
+    ),
+    field(
+        "deviceID",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorMetadata.deviceID",
+    ),
+    field(
+        "deviceMetadata",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorMetadata.deviceMetadata",
+    ),
+    field(
+        "rawData",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorMetadata.rawData",
+    ),
     field(
         "dataProcessingMethod",
         Kind::Scalar(PLAIN),
         "sensorElementList.sensorMetadata.dataProcessingMethod",
     ),
-    field("bizRules", Kind::Scalar(PLAIN), "sensorElementList.sensorMetadata.bizRules"),
+    field(
+        "bizRules",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorMetadata.bizRules",
+    ),
 ];
 
 const SENSOR_REPORT: &[Field] = &[
@@ -196,38 +249,106 @@ const SENSOR_REPORT: &[Field] = &[
         Kind::Scalar(vocabulary(Vocabulary::SensorAlertType)),
         "sensorElementList.sensorReport.exception",
     ),
-    field("deviceID", Kind::Scalar(PLAIN), "sensorElementList.sensorReport.deviceID"),
-    field("deviceMetadata", Kind::Scalar(PLAIN), "sensorElementList.sensorReport.deviceMetadata"),
-    field("rawData", Kind::Scalar(PLAIN), "sensorElementList.sensorReport.rawData"),
+    field(
+        "deviceID",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorReport.deviceID",
+    ),
+    field(
+        "deviceMetadata",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorReport.deviceMetadata",
+    ),
+    field(
+        "rawData",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorReport.rawData",
+    ),
     field(
         "dataProcessingMethod",
         Kind::Scalar(PLAIN),
         "sensorElementList.sensorReport.dataProcessingMethod",
     ),
-    field("time", Kind::Scalar(TIMESTAMP), "sensorElementList.sensorReport.time"),
-    field("microorganism", Kind::Scalar(PLAIN), "sensorElementList.sensorReport.microorganism"),
+    field(
+        "time",
+        Kind::Scalar(TIMESTAMP),
+        "sensorElementList.sensorReport.time",
+    ),
+    field(
+        "microorganism",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorReport.microorganism",
+    ),
     field(
         "chemicalSubstance",
         Kind::Scalar(PLAIN),
         "sensorElementList.sensorReport.chemicalSubstance",
     ),
-    field("value", Kind::Scalar(PLAIN), "sensorElementList.sensorReport.value"),
+    field(
+        "value",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorReport.value",
+    ),
     field(
         "component",
         Kind::Scalar(vocabulary(Vocabulary::Component)),
         "sensorElementList.sensorReport.component",
     ),
-    field("stringValue", Kind::Scalar(PLAIN), "sensorElementList.sensorReport.stringValue"),
-    field("booleanValue", Kind::Scalar(PLAIN), "sensorElementList.sensorReport.booleanValue"),
-    field("hexBinaryValue", Kind::Scalar(PLAIN), "sensorElementList.sensorReport.hexBinaryValue"),
-    field("uriValue", Kind::Scalar(PLAIN), "sensorElementList.sensorReport.uriValue"),
-    field("minValue", Kind::Scalar(PLAIN), "sensorElementList.sensorReport.minValue"),
-    field("maxValue", Kind::Scalar(PLAIN), "sensorElementList.sensorReport.maxValue"),
-    field("meanValue", Kind::Scalar(PLAIN), "sensorElementList.sensorReport.meanValue"),
-    field("sDev", Kind::Scalar(PLAIN), "sensorElementList.sensorReport.sDev"),
-    field("percRank", Kind::Scalar(PLAIN), "sensorElementList.sensorReport.percRank"),
-    field("percValue", Kind::Scalar(PLAIN), "sensorElementList.sensorReport.percValue"),
-    field("uom", Kind::Scalar(PLAIN), "sensorElementList.sensorReport.uom"),
+    field(
+        "stringValue",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorReport.stringValue",
+    ),
+    field(
+        "booleanValue",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorReport.booleanValue",
+    ),
+    field(
+        "hexBinaryValue",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorReport.hexBinaryValue",
+    ),
+    field(
+        "uriValue",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorReport.uriValue",
+    ),
+    field(
+        "minValue",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorReport.minValue",
+    ),
+    field(
+        "maxValue",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorReport.maxValue",
+    ),
+    field(
+        "meanValue",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorReport.meanValue",
+    ),
+    field(
+        "sDev",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorReport.sDev",
+    ),
+    field(
+        "percRank",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorReport.percRank",
+    ),
+    field(
+        "percValue",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorReport.percValue",
+    ),
+    field(
+        "uom",
+        Kind::Scalar(PLAIN),
+        "sensorElementList.sensorReport.uom",
+    ),
     field(
         "coordinateReferenceSystem",
         Kind::Scalar(PLAIN),
@@ -238,21 +359,44 @@ const SENSOR_REPORT: &[Field] = &[
 const SENSOR_ELEMENT: &[Field] = &[
     field(
         "sensorMetadata",
-        Kind::Record { fields: SENSOR_METADATA },
+        Kind::Record {
+            fields: SENSOR_METADATA,
+        },
         "sensorElementList.sensorMetadata",
     ),
-    field("sensorReport", Kind::Record { fields: SENSOR_REPORT }, "sensorElementList.sensorReport"),
+    field(
+        "sensorReport",
+        Kind::Record {
+            fields: SENSOR_REPORT,
+        },
+        "sensorElementList.sensorReport",
+    ),
 ];
 
 const fn quantity_list(name: &'static str) -> Field {
-    field(name, Kind::List { element: "quantityElement", fields: QUANTITY_ELEMENT }, name)
+    field(
+        name,
+        Kind::List {
+            element: "quantityElement",
+            fields: QUANTITY_ELEMENT,
+        },
+        name,
+    )
 }
 
 /// The canonical property order of the event's own fields.
 const EVENT_FIELDS: [Field; 20] = [
     field("eventTime", Kind::Scalar(TIMESTAMP), "eventTime"),
-    field("eventTimeZoneOffset", Kind::Scalar(PLAIN), "eventTimeZoneOffset"),
-    field("certificationInfo", Kind::Scalar(PLAIN), "certificationInfo"),
+    field(
+        "eventTimeZoneOffset",
+        Kind::Scalar(PLAIN),
+        "eventTimeZoneOffset",
+    ),
+    field(
+        "certificationInfo",
+        Kind::Scalar(PLAIN),
+        "certificationInfo",
+    ),
     field("epcList", Kind::Identifiers, "epcList"),
     field("parentID", Kind::Scalar(PLAIN), "parentID"),
     field("inputEPCList", Kind::Identifiers, "inputEPCList"),
@@ -264,18 +408,41 @@ const EVENT_FIELDS: [Field; 20] = [
     quantity_list("outputQuantityList"),
     field("action", Kind::Scalar(PLAIN), "action"),
     field("transformationID", Kind::Scalar(PLAIN), "transformationID"),
-    field("bizStep", Kind::Scalar(vocabulary(Vocabulary::BizStep)), "bizStep"),
-    field("disposition", Kind::Scalar(vocabulary(Vocabulary::Disposition)), "disposition"),
+    field(
+        "bizStep",
+        Kind::Scalar(vocabulary(Vocabulary::BizStep)),
+        "bizStep",
+    ),
+    field(
+        "disposition",
+        Kind::Scalar(vocabulary(Vocabulary::Disposition)),
+        "disposition",
+    ),
     field(
         "persistentDisposition",
-        Kind::Record { fields: PERSISTENT_DISPOSITION },
+        Kind::Record {
+            fields: PERSISTENT_DISPOSITION,
+        },
         "persistentDisposition",
     ),
-    field("readPoint", Kind::Record { fields: READ_POINT }, "readPoint"),
-    field("bizLocation", Kind::Record { fields: BIZ_LOCATION }, "bizLocation"),
+    field(
+        "readPoint",
+        Kind::Record { fields: READ_POINT },
+        "readPoint",
+    ),
+    field(
+        "bizLocation",
+        Kind::Record {
+            fields: BIZ_LOCATION,
+        },
+        "bizLocation",
+    ),
     field(
         "sensorElementList",
-        Kind::List { element: "sensorElement", fields: SENSOR_ELEMENT },
+        Kind::List {
+            element: "sensorElement",
+            fields: SENSOR_ELEMENT,
+        },
         "sensorElementList",
     ),
 ];
@@ -292,7 +459,11 @@ const REMAINDER_LISTS: [Field; 3] = [
                     Kind::Scalar(vocabulary(Vocabulary::BizTransactionType)),
                     "bizTransactionList.type",
                 ),
-                field("bizTransaction", Kind::Scalar(PLAIN), "bizTransactionList.bizTransaction"),
+                field(
+                    "bizTransaction",
+                    Kind::Scalar(PLAIN),
+                    "bizTransactionList.bizTransaction",
+                ),
             ],
         },
         "bizTransactionList",
@@ -322,7 +493,11 @@ const REMAINDER_LISTS: [Field; 3] = [
                     Kind::Scalar(vocabulary(Vocabulary::SourceDestinationType)),
                     "destinationList.type",
                 ),
-                field("destination", Kind::Scalar(PLAIN), "destinationList.destination"),
+                field(
+                    "destination",
+                    Kind::Scalar(PLAIN),
+                    "destinationList.destination",
+                ),
             ],
         },
         "destinationList",
@@ -647,7 +822,12 @@ fn push_generic_entries<J: Json>(group: &mut Group, env: &mut Env<'_>, key: &str
 
 /// Appends the normalised text of a scalar JSON value; returns `false` (appending nothing) when
 /// the value is empty after trimming, or is `null`.
-fn write_scalar_value<J: Json>(out: &mut String, context: &HashContext, rule: Rule, value: &J) -> bool {
+fn write_scalar_value<J: Json>(
+    out: &mut String,
+    context: &HashContext,
+    rule: Rule,
+    value: &J,
+) -> bool {
     match value.view() {
         View::String(text) => write_text_value(out, context, rule, text),
         View::Number(number) => {
@@ -748,13 +928,25 @@ mod tests {
     use super::*;
 
     fn prehash_of(event: Value) -> Result<String, HashError> {
-        let Value::Object(event) = event else { panic!("test events are objects") };
+        let Value::Object(event) = event else {
+            panic!("test events are objects")
+        };
         prehash(&event, &HashContext::default())
     }
 
     #[test]
     fn stripping_trims_what_python_trims() {
-        let cases = ["x", " x ", "\u{1c}x\u{1f}", "x\u{a0}", "\u{85}x", "\u{3000}x y\t", "\n", "", "a b"];
+        let cases = [
+            "x",
+            " x ",
+            "\u{1c}x\u{1f}",
+            "x\u{a0}",
+            "\u{85}x",
+            "\u{3000}x y\t",
+            "\n",
+            "",
+            "a b",
+        ];
         for text in cases {
             let is_trimmed = |c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
             let expected = text.trim_matches(is_trimmed);
@@ -859,7 +1051,10 @@ mod tests {
         );
         assert_eq!(
             prehash_of(json!({"type": "ObjectEvent", "quantityList": ["x"]})),
-            Err(HashError::InvalidField { field: "quantityList", expected: "a list of objects" })
+            Err(HashError::InvalidField {
+                field: "quantityList",
+                expected: "a list of objects"
+            })
         );
         assert_eq!(
             prehash_of(json!({"type": "ObjectEvent", "epcList": [["x"]]})),
@@ -868,8 +1063,14 @@ mod tests {
                 expected: "a list of identifier strings"
             })
         );
-        assert_eq!(prehash_of(json!({"action": "ADD"})), Err(HashError::MissingEventType));
-        assert_eq!(prehash_of(json!({"type": 1})), Err(HashError::MissingEventType));
+        assert_eq!(
+            prehash_of(json!({"action": "ADD"})),
+            Err(HashError::MissingEventType)
+        );
+        assert_eq!(
+            prehash_of(json!({"type": 1})),
+            Err(HashError::MissingEventType)
+        );
     }
 
     #[test]
@@ -879,6 +1080,9 @@ mod tests {
             "readPoint": "urn:epc:id:sgln:4012345.00005.0"
         }))
         .unwrap();
-        assert_eq!(text, "eventType=ObjectEventreadPointid=https://id.gs1.org/414/4012345000054");
+        assert_eq!(
+            text,
+            "eventType=ObjectEventreadPointid=https://id.gs1.org/414/4012345000054"
+        );
     }
 }

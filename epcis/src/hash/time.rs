@@ -299,14 +299,26 @@ mod tests {
             normalised("2024-02-28T22:00:00-03:00").as_deref(),
             Some("2024-02-29T01:00:00.000Z")
         );
-        assert_eq!(normalised("2024-02-29T12:00:00+0530").as_deref(), Some("2024-02-29T06:30:00.000Z"));
+        assert_eq!(
+            normalised("2024-02-29T12:00:00+0530").as_deref(),
+            Some("2024-02-29T06:30:00.000Z")
+        );
     }
 
     #[test]
     fn lenient_forms_are_accepted() {
-        assert_eq!(normalised("2019-10-21 14:45Z").as_deref(), Some("2019-10-21T14:45:00.000Z"));
-        assert_eq!(normalised("2019-10-21T14:45:00").as_deref(), Some("2019-10-21T14:45:00.000Z"));
-        assert_eq!(normalised("2019-10-21T14:45:00+01").as_deref(), Some("2019-10-21T13:45:00.000Z"));
+        assert_eq!(
+            normalised("2019-10-21 14:45Z").as_deref(),
+            Some("2019-10-21T14:45:00.000Z")
+        );
+        assert_eq!(
+            normalised("2019-10-21T14:45:00").as_deref(),
+            Some("2019-10-21T14:45:00.000Z")
+        );
+        assert_eq!(
+            normalised("2019-10-21T14:45:00+01").as_deref(),
+            Some("2019-10-21T13:45:00.000Z")
+        );
     }
 
     #[test]

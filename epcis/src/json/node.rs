@@ -83,7 +83,9 @@ impl Object {
 
     /// The members, in document order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.members.iter().map(|(key, value)| (key.as_ref(), value))
+        self.members
+            .iter()
+            .map(|(key, value)| (key.as_ref(), value))
     }
 
     /// The value of member `key`.
@@ -152,7 +154,11 @@ pub(super) fn insert_member(
         own.iter().position(|(name, _)| *name == key)
     } else {
         if index.is_empty() {
-            index.extend(own.iter().enumerate().map(|(at, (name, _))| (name.clone(), at)));
+            index.extend(
+                own.iter()
+                    .enumerate()
+                    .map(|(at, (name, _))| (name.clone(), at)),
+            );
         }
         index.get(&key).copied()
     };
@@ -271,7 +277,9 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
         let scratch = self.scratch;
         let start = scratch.items.len();
-        while let Some(item) = seq.next_element_seed(NodeSeed { scratch: &mut *scratch })? {
+        while let Some(item) = seq.next_element_seed(NodeSeed {
+            scratch: &mut *scratch,
+        })? {
             scratch.items.push(item);
         }
         Ok(Node::Array(scratch.items.drain(start..).collect()))
@@ -282,7 +290,9 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
         let start = scratch.members.len();
         let mut index = HashMap::new();
         while let Some(key) = access.next_key_seed(KeySeed)? {
-            let value = access.next_value_seed(NodeSeed { scratch: &mut *scratch })?;
+            let value = access.next_value_seed(NodeSeed {
+                scratch: &mut *scratch,
+            })?;
             insert_member(&mut scratch.members, start, &mut index, key, value);
         }
         Ok(Node::Object(Object {
@@ -333,7 +343,9 @@ pub(super) fn standard_name(key: &str) -> Option<&'static str> {
         5 => &["unset", "value"],
         6 => &["action", "reason", "source"],
         7 => &["bizStep", "endTime", "epcList", "eventID", "rawData"],
-        8 => &["@context", "bizRules", "deviceID", "epcClass", "parentID", "quantity"],
+        8 => &[
+            "@context", "bizRules", "deviceID", "epcClass", "parentID", "quantity",
+        ],
         9 => &["childEPCs", "eventTime", "readPoint", "startTime"],
         10 => &["recordTime", "sourceList"],
         11 => &["bizLocation", "destination", "disposition"],
@@ -348,7 +360,11 @@ pub(super) fn standard_name(key: &str) -> Option<&'static str> {
             "inputQuantityList",
             "sensorElementList",
         ],
-        18 => &["bizTransactionList", "correctiveEventIDs", "outputQuantityList"],
+        18 => &[
+            "bizTransactionList",
+            "correctiveEventIDs",
+            "outputQuantityList",
+        ],
         19 => &["eventTimeZoneOffset"],
         20 => &["dataProcessingMethod"],
         21 => &["persistentDisposition"],
@@ -396,7 +412,10 @@ mod tests {
         for sample in SAMPLES {
             let node: Node = serde_json::from_str(sample).unwrap();
             let value: Value = serde_json::from_str(sample).unwrap();
-            assert_eq!(serde_json::to_string(&node).unwrap(), serde_json::to_string(&value).unwrap());
+            assert_eq!(
+                serde_json::to_string(&node).unwrap(),
+                serde_json::to_string(&value).unwrap()
+            );
             assert_eq!(node.to_value(), value);
             assert_eq!(node.clone().into_value(), value);
             assert_eq!(Node::from_value(value), node);
@@ -412,8 +431,13 @@ mod tests {
         text.push_str("\"k3\":\"again\",\"k70\":\"again\"}");
         let node: Node = serde_json::from_str(&text).unwrap();
         let value: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(serde_json::to_string(&node).unwrap(), serde_json::to_string(&value).unwrap());
-        let Node::Object(object) = node else { panic!("an object") };
+        assert_eq!(
+            serde_json::to_string(&node).unwrap(),
+            serde_json::to_string(&value).unwrap()
+        );
+        let Node::Object(object) = node else {
+            panic!("an object")
+        };
         assert_eq!(object.len(), 100);
         assert_eq!(object.get("k70"), Some(&Node::String("again".into())));
     }
@@ -429,8 +453,19 @@ mod tests {
 
     #[test]
     fn what_serde_json_rejects_is_rejected() {
-        for bad in ["{\"a\":}", "[1,]", "\"\\ud800\"", "01", "{\"a\":1}x", "\"\u{1}\"", "1e400"] {
-            assert!(serde_json::from_str::<Node>(bad).is_err(), "{bad} was accepted");
+        for bad in [
+            "{\"a\":}",
+            "[1,]",
+            "\"\\ud800\"",
+            "01",
+            "{\"a\":1}x",
+            "\"\u{1}\"",
+            "1e400",
+        ] {
+            assert!(
+                serde_json::from_str::<Node>(bad).is_err(),
+                "{bad} was accepted"
+            );
         }
     }
 

@@ -379,7 +379,8 @@ mod tests {
         for file in files {
             let text = std::fs::read_to_string(&file).unwrap();
             let expected: Node = serde_json::from_str(&text).unwrap();
-            let read = read(&text).unwrap_or_else(|| panic!("{} was left to serde_json", file.display()));
+            let read =
+                read(&text).unwrap_or_else(|| panic!("{} was left to serde_json", file.display()));
             assert_eq!(read, expected, "{}", file.display());
             assert_eq!(
                 serde_json::to_string(&read).unwrap(),
@@ -390,7 +391,15 @@ mod tests {
 
     #[test]
     fn a_plain_run_ends_at_the_first_quote_backslash_or_control_character() {
-        for text in ["", "abc", "a\"", "0123456789abcdef\\", "é漢字 0123456789\u{1f}x\"", "\"", "ab\u{7f}\u{80}cdefghijkl"] {
+        for text in [
+            "",
+            "abc",
+            "a\"",
+            "0123456789abcdef\\",
+            "é漢字 0123456789\u{1f}x\"",
+            "\"",
+            "ab\u{7f}\u{80}cdefghijkl",
+        ] {
             let bytes = text.as_bytes();
             for from in 0..=bytes.len() {
                 let expected = bytes[from..]
@@ -406,7 +415,10 @@ mod tests {
     fn escapes_and_numbers_read_as_serde_json_reads_them() {
         let text = r#"{"a\"b":"\\\/\b\f\n\r\t\u00e9\ud83d\ude00 x","n":[0,-1,9223372036854775807,-9223372036854775808,18446744073709551615,18446744073709551616,-9223372036854775809,-0,1.5,-2.5e-3,1E300,0.1e+2],"type":"x","type":[true,false,null]}"#;
         let expected: Node = serde_json::from_str(text).unwrap();
-        assert_eq!(serde_json::to_string(&read(text).unwrap()).unwrap(), serde_json::to_string(&expected).unwrap());
+        assert_eq!(
+            serde_json::to_string(&read(text).unwrap()).unwrap(),
+            serde_json::to_string(&expected).unwrap()
+        );
     }
 
     #[test]
@@ -428,7 +440,10 @@ mod tests {
         let Node::Object(transaction) = &list[0] else {
             panic!("an object")
         };
-        assert!(matches!(transaction.get("type"), Some(Node::String(Cow::Borrowed("po")))));
+        assert!(matches!(
+            transaction.get("type"),
+            Some(Node::String(Cow::Borrowed("po")))
+        ));
         let expected: Node = serde_json::from_str(text).unwrap();
         assert_eq!(Node::Object(event), expected);
     }
@@ -436,9 +451,25 @@ mod tests {
     #[test]
     fn what_the_reader_does_not_handle_is_left_to_serde_json() {
         let cases = [
-            "{\"a\":}", "[1,]", "{\"a\":1,}", "\"\\ud800\"", "\"\\udc00\\ud800\"", "01", "-", "1.",
-            "1e", "1e400", "-01", "[1.5.2]", "{\"a\":1}x", "\"\u{1}\"",
-            "\"\\x\"", "tru", "[", "{\"a\" 1}", "",
+            "{\"a\":}",
+            "[1,]",
+            "{\"a\":1,}",
+            "\"\\ud800\"",
+            "\"\\udc00\\ud800\"",
+            "01",
+            "-",
+            "1.",
+            "1e",
+            "1e400",
+            "-01",
+            "[1.5.2]",
+            "{\"a\":1}x",
+            "\"\u{1}\"",
+            "\"\\x\"",
+            "tru",
+            "[",
+            "{\"a\" 1}",
+            "",
         ];
         for case in cases {
             assert_eq!(read(case), None, "{case:?} was read");

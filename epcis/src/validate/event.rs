@@ -1,7 +1,6 @@
 //! The checks of one event: the schema's `Event` definition, the definition of its type
 //! (`ObjectEvent`, ...), and the identifier rules of the standard.
 
-
 use super::Rule;
 use super::format::{is_hex_binary, is_uom};
 use super::identifier::{self, Level};
@@ -306,7 +305,12 @@ fn check_location<J: Json>(value: &J, what: &str, at: &Path<'_>, report: &mut Re
     }
 }
 
-fn check_biz_transaction_list<J: Json>(value: &J, min_items: usize, at: &Path<'_>, report: &mut Report) {
+fn check_biz_transaction_list<J: Json>(
+    value: &J,
+    min_items: usize,
+    at: &Path<'_>,
+    report: &mut Report,
+) {
     let Some(items) = expect_list(value, min_items, at, report) else {
         return;
     };

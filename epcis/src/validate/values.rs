@@ -286,7 +286,13 @@ pub(super) fn check_unique<J: Json>(items: &[J], at: &Path<'_>, report: &mut Rep
     }
 }
 
-fn report_repeat<J: Json>(item: &J, index: usize, first: usize, at: &Path<'_>, report: &mut Report) {
+fn report_repeat<J: Json>(
+    item: &J,
+    index: usize,
+    first: usize,
+    at: &Path<'_>,
+    report: &mut Report,
+) {
     let item = item.to_value();
     report.add(
         &at.index(index),
