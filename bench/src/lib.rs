@@ -100,12 +100,12 @@ pub mod harness {
 
     use actix_web::dev::ServerHandle;
     use anyhow::Context as _;
-    use ingest::location::SiteLocation;
     use ingest::{Application, Config};
     use ledger::batch::DevicePublicKey;
     use ledger::note::{KeyName, NoteSignerKey};
-    use ledger::store::testing::TestDatabase;
     use ledger::{DeviceId, SiteId};
+    use ledger_store::testing::TestDatabase;
+    use registry::location::SiteLocation;
     use secrecy::SecretString;
     use tokio::task::JoinHandle;
 
@@ -137,14 +137,14 @@ pub mod harness {
         let service_url = db.login_role(SERVICE_ROLE, "tagtrail_ingest").await?;
         let mut admin = db.connect().await?;
         let site = SiteId::parse("bench-site")?;
-        ingest::registry::add_site(&admin, &site, "load driver").await?;
+        registry::add_site(&admin, &site, "load driver").await?;
         let locations = locations
             .iter()
             .map(|location| SiteLocation::parse(location))
             .collect::<Result<Vec<_>, _>>()?;
-        ingest::registry::add_site_locations(&mut admin, &site, &locations).await?;
+        registry::add_site_locations(&mut admin, &site, &locations).await?;
         for (device, key) in devices {
-            ingest::registry::add_device(&mut admin, device, &site, key, &[]).await?;
+            registry::add_device(&mut admin, device, &site, key, &[]).await?;
         }
         let dir = std::env::temp_dir().join(format!(
             "tagtrail-bench-{}-{}",

@@ -8,7 +8,7 @@ use std::process::Output;
 
 use ingest::{Application, Config};
 use ledger::note::{KeyName, NoteSignerKey};
-use ledger::store::testing::TestDatabase;
+use ledger_store::testing::TestDatabase;
 use secrecy::SecretString;
 
 const SERVICE_ROLE: &str = "tagtrail_ingest_test";
@@ -40,7 +40,7 @@ fn args(list: &[&str]) -> Vec<String> {
 }
 
 fn examples() -> Vec<PathBuf> {
-    ledger::store::testing::testdata_documents("gs1-epcis/examples")
+    ledger_store::testing::testdata_documents("gs1-epcis/examples")
 }
 
 fn locations(file: &Path) -> Vec<String> {

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use ledger::checkpoint::{Checkpoint, Origin, TrustedLog};
 use ledger::note::{NoteSignerKey, NoteVerifierKey, NoteVerifiers};
-use ledger::store::testing::{EventFactory, TestDatabase, change_event_sql};
-use ledger::store::{Checkpointer, Sequencer, Store};
 use ledger::{RootHash, TreeSize};
+use ledger_store::testing::{EventFactory, TestDatabase, change_event_sql};
+use ledger_store::{Checkpointer, Sequencer, Store};
 
 fn tagtrail(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tagtrail"))

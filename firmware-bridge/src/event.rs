@@ -26,8 +26,8 @@ use crate::smoothing::{SmoothedEvent, Transition};
 pub const PREFIX: &str = "tagtrail";
 /// The namespace IRI the prefix stands for.
 pub const NAMESPACE: &str = "https://tagtrail.dev/ns/bridge#";
-/// The standard EPCIS 2.0 JSON-LD context.
-pub const EPCIS_CONTEXT: &str = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld";
+/// The standard EPCIS 2.0 JSON-LD context (owned by `epcis`).
+pub use epcis::EPCIS_CONTEXT_URL as EPCIS_CONTEXT;
 
 fn ms(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)

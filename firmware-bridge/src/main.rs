@@ -159,7 +159,7 @@ async fn run(path: PathBuf, cancel: CancellationToken) -> anyhow::Result<()> {
             config.device_key_file.display()
         )
     })?;
-    let key = firmware_bridge::uploader::parse_device_key(&key_text)
+    let key = ledger::key_file::parse_private_key_file(&key_text)
         .context("Failed to parse the device key")?;
     tracing::info!(device = %config.device, readers = config.readers.len(), "bridge starting");
     firmware_bridge::startup::run(config, key, cancel)

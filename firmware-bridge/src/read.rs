@@ -3,6 +3,7 @@
 use std::fmt;
 
 use bytes::Bytes;
+use epcis::hex::digit_value as hex_value;
 use ledger::UnixMillis;
 
 /// The configured name of a reader (`dock-door-3`): 1 to 64 ASCII letters, digits, `.`, `_` or `-`.
@@ -106,25 +107,8 @@ pub fn parse_hex(field: &'static str, text: &str) -> Result<Bytes, ReadError> {
     Ok(Bytes::from(out))
 }
 
-fn hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Upper-case hex of `bytes`.
-pub fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0F)]));
-    }
-    out
-}
+/// Upper-case hex of `bytes` (as readers and the Tag Data Standard write the EPC bank).
+pub use epcis::hex::encode_upper as to_hex;
 
 /// Parses an RFC 3339 timestamp, also accepting the `+hhmm` offset without a colon that some
 /// readers send (`2019-06-10T14:31:58.371+0000`).

@@ -4,11 +4,8 @@
 //!
 //! One capture request is one EPCIS document of up to `batch_size` events, in spool order, with
 //!
-//! ```text
-//! Content-Type: application/ld+json
-//! TagTrail-Batch-Statement: <standard padded base64 of the encoded batch statement>
-//! TagTrail-Batch-Signature: ed25519:<standard padded base64 of the signature>
-//! ```
+//! `Content-Type: application/ld+json` and the device's signed batch statement in the headers
+//! `ledger::headers` defines (`TagTrail-Batch-Statement`, `TagTrail-Batch-Signature`).
 //!
 //! The statement (ledger's device batch statement, version 1) commits to the CBV 2.0 hashes of the
 //! document's events; its sequence number comes from a durable counter in the spool, so no two
@@ -35,8 +32,6 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use epcis::EventHash;
 use ledger::batch::{BatchStatement, DeviceSignature, DeviceSigningKey, EventBatch};
 use ledger::{DeviceId, UnixMillis};
@@ -46,60 +41,10 @@ use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
 use crate::config::UploadConfig;
 use crate::spool::{Spool, SpoolError, SpoolSeq, SpooledEvent};
 
-/// The header carrying the encoded batch statement.
-pub const BATCH_STATEMENT_HEADER: &str = "TagTrail-Batch-Statement";
-/// The header carrying the device signature.
-pub const BATCH_SIGNATURE_HEADER: &str = "TagTrail-Batch-Signature";
+pub use ledger::headers::{BATCH_SIGNATURE_HEADER, BATCH_STATEMENT_HEADER};
+
 /// The spool counter that numbers batch statements.
 const SEQUENCE_COUNTER: &str = "batch-sequence";
-
-/// A device key file that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyFileError {
-    /// Neither of the two accepted formats.
-    #[error(
-        "device key file: expected the file `tagtrail device keygen` writes ({{\"algorithm\": \"ed25519\", \"seed\": \"<base64 of 32 bytes>\"}}) or 64 hex digits (the Ed25519 seed)"
-    )]
-    Malformed,
-    /// A key of another algorithm.
-    #[error("device key file: only ed25519 keys are supported, not {0}")]
-    Algorithm(String),
-}
-
-/// The JSON key file of `tagtrail device keygen`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyFileJson {
-    algorithm: String,
-    seed: String,
-}
-
-/// Reads a device signing key from the text of its key file: the JSON file `tagtrail device keygen`
-/// writes (`{"algorithm": "ed25519", "seed": "<standard base64 of the 32-byte seed>"}`), or the bare
-/// seed as 64 hex digits. The seed never appears in an error.
-pub fn parse_device_key(text: &str) -> Result<DeviceSigningKey, KeyFileError> {
-    let text = text.trim();
-    let seed = if text.starts_with('{') {
-        let json: KeyFileJson = serde_json::from_str(text).map_err(|_| KeyFileError::Malformed)?;
-        let encoded = zeroize::Zeroizing::new(json.seed);
-        if json.algorithm != "ed25519" {
-            return Err(KeyFileError::Algorithm(json.algorithm));
-        }
-        zeroize::Zeroizing::new(
-            STANDARD
-                .decode(encoded.as_bytes())
-                .map_err(|_| KeyFileError::Malformed)?,
-        )
-    } else {
-        zeroize::Zeroizing::new(
-            crate::read::parse_hex("key", text)
-                .map_err(|_| KeyFileError::Malformed)?
-                .to_vec(),
-        )
-    };
-    let seed: [u8; 32] = seed[..].try_into().map_err(|_| KeyFileError::Malformed)?;
-    Ok(DeviceSigningKey::from_seed(&seed))
-}
 
 /// Exponential backoff with jitter: the `n`-th delay is drawn from
 /// `[d/2, d]` with `d = min(max, min · 2^n)`.
@@ -153,16 +98,12 @@ pub struct PreparedBatch {
 impl PreparedBatch {
     /// The `TagTrail-Batch-Statement` header value.
     pub fn statement_header(&self) -> String {
-        STANDARD.encode(self.statement.encode())
+        ledger::headers::statement_header_value(&self.statement)
     }
 
     /// The `TagTrail-Batch-Signature` header value.
     pub fn signature_header(&self) -> String {
-        format!(
-            "{}:{}",
-            self.signature.algorithm(),
-            STANDARD.encode(self.signature.to_bytes())
-        )
+        ledger::headers::signature_header_value(&self.signature)
     }
 }
 
@@ -670,48 +611,5 @@ mod tests {
         }
         assert_eq!(plain_http_host("http://[::1]:80/x"), Some("::1"));
         assert_eq!(plain_http_host("http://host:1?q"), Some("host"));
-    }
-
-    #[test]
-    fn a_key_file_must_hold_a_32_byte_seed_in_hex() {
-        assert!(parse_device_key(&format!("{}\n", "11".repeat(32))).is_ok());
-        assert_eq!(
-            parse_device_key("1122").unwrap_err(),
-            KeyFileError::Malformed
-        );
-        assert_eq!(
-            parse_device_key(&"zz".repeat(32)).unwrap_err(),
-            KeyFileError::Malformed
-        );
-    }
-
-    #[test]
-    fn the_key_file_of_tagtrail_device_keygen_is_read() {
-        let seed = [0x11u8; 32];
-        let json = format!(
-            "{{\"algorithm\":\"ed25519\",\"seed\":\"{}\"}}\n",
-            STANDARD.encode(seed)
-        );
-        let from_json = parse_device_key(&json).unwrap();
-        let from_hex = parse_device_key(&"11".repeat(32)).unwrap();
-        assert_eq!(from_json.public_key(), from_hex.public_key());
-        let short = format!(
-            "{{\"algorithm\":\"ed25519\",\"seed\":\"{}\"}}",
-            STANDARD.encode([1u8; 31])
-        );
-        assert_eq!(
-            parse_device_key(&short).unwrap_err(),
-            KeyFileError::Malformed
-        );
-        let other = json.replace("ed25519", "rsa");
-        assert_eq!(
-            parse_device_key(&other).unwrap_err(),
-            KeyFileError::Algorithm("rsa".to_owned())
-        );
-        let error = parse_device_key(&json.replace("seed", "sead")).unwrap_err();
-        assert!(
-            !error.to_string().contains(&STANDARD.encode(seed)),
-            "{error}"
-        );
     }
 }

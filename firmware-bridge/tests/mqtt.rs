@@ -146,7 +146,7 @@ listen = "127.0.0.1:{metrics_port}"
             spool = spool.display(),
         );
         let config = Config::from_toml(&toml).unwrap();
-        let key = firmware_bridge::uploader::parse_device_key(&"42".repeat(32)).unwrap();
+        let key = ledger::key_file::parse_private_key_file(&"42".repeat(32)).unwrap();
         let cancel = CancellationToken::new();
         let run = firmware_bridge::startup::run(config, key, cancel.clone());
         let task = tokio::spawn(async move { run.await.unwrap() });

@@ -7,7 +7,7 @@
 
 use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use ingest::auth::{Credentials, credentials};
-use ingest::capture::ErrorBehaviour;
+use epcis::rest::ErrorBehaviour;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
             // and the id alone parses back to the same id.
             let id = token.id().as_str();
             assert!(id.len() == 16 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{id}");
-            assert_eq!(ingest::auth::TokenId::parse(id).as_ref(), Ok(token.id()));
+            assert_eq!(registry::TokenId::parse(id).as_ref(), Ok(token.id()));
         }
         Err(failure) => {
             assert!(!failure.pointer.is_empty() && !failure.message.is_empty(), "{failure:?}");

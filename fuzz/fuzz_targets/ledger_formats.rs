@@ -1,5 +1,6 @@
 //! Any bytes given to the ledger's decoders of outside input: signed notes and checkpoints, note
-//! keys, leaf records, device batch statements, tile paths, entry bundles and proof bundles. No
+//! keys, leaf records, device batch statements and their HTTP headers, device key files, tile
+//! paths, entry bundles and proof bundles. No
 //! input may panic; a bundle that parses is verified (and may fail) without panicking.
 #![no_main]
 
@@ -18,6 +19,17 @@ fuzz_target!(|data: &[u8]| {
     let _ = NoteVerifierKey::parse(text);
     let _ = NoteSignerKey::parse(text);
     let _ = ledger::tiles::TileId::parse_path(text);
+    if let Ok(statement) = ledger::headers::parse_statement_header(text) {
+        // A header value that parses is the one spelling of its statement.
+        let value = ledger::headers::statement_header_value(&statement);
+        assert_eq!(ledger::headers::parse_statement_header(&value).ok(), Some(statement));
+    }
+    if let Ok(signature) = ledger::headers::parse_signature_header(text) {
+        let value = ledger::headers::signature_header_value(&signature);
+        assert_eq!(value, text.trim(), "a signature header has one spelling");
+    }
+    let _ = ledger::key_file::parse_private_key_file(text);
+    let _ = ledger::key_file::parse_public_key_file(text);
     if let Ok(bundle) = serde_json::from_str::<ProofBundle>(text) {
         let signer = NoteSignerKey::from_seed(
             ledger::note::KeyName::parse("fuzz.example/log").expect("a valid key name"),

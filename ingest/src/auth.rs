@@ -2,147 +2,22 @@
 //! its site's API token.
 //!
 //! A device sends, with the document, the batch statement it signed over the document's events
-//! (the ledger's device batch statement, version 1) and its signature:
-//!
-//! ```text
-//! TagTrail-Batch-Statement: <standard padded base64 of the encoded statement>
-//! TagTrail-Batch-Signature: ed25519:<standard padded base64 of the 64-byte signature>
-//! ```
+//! (the ledger's device batch statement, version 1) and its signature, in the headers
+//! `ledger::headers` defines (`TagTrail-Batch-Statement`, `TagTrail-Batch-Signature`).
 //!
 //! The statement names the device; the signature must verify under the device's current key.
 //! A client without a device key sends `Authorization: Bearer tt_<token id>_<secret>`.
 
-use std::fmt;
-
 use actix_web::http::header::HeaderMap;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use ledger::batch::{BatchStatement, DeviceSignature};
+pub use ledger::headers::{
+    BATCH_SIGNATURE_HEADER, BATCH_STATEMENT_HEADER, signature_header_value, statement_header_value,
+};
+use ledger::headers::{HeaderError, parse_signature_header, parse_statement_header};
 use ledger::{DeviceId, SiteId};
-use secrecy::{ExposeSecret, SecretBox};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use registry::{DeviceStatus, RegistryGeneration, SiteToken, TokenId};
 
 use crate::error::{AuthFailure, DatabaseError};
-use crate::registry::{self, DeviceStatus, RegistryGeneration};
-
-/// The header carrying the device's encoded batch statement (base64).
-pub const BATCH_STATEMENT_HEADER: &str = "TagTrail-Batch-Statement";
-/// The header carrying the device's signature over the statement (`ed25519:<base64>`).
-pub const BATCH_SIGNATURE_HEADER: &str = "TagTrail-Batch-Signature";
-/// The prefix of a site API token.
-const TOKEN_PREFIX: &str = "tt_";
-
-/// The public id of a site API token: 16 lowercase hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TokenId(String);
-
-impl TokenId {
-    /// Parses 16 lowercase hex digits.
-    pub fn parse(text: &str) -> Result<Self, TokenError> {
-        if text.len() == 16
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(TokenError::Malformed)
-        }
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for TokenId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A site API token: `tt_<token id>_<secret: 64 lowercase hex digits>`. Secret: `Debug` shows only
-/// the id.
-pub struct SiteToken {
-    id: TokenId,
-    secret: SecretBox<[u8; 32]>,
-}
-
-/// Why text is not a site API token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
-    #[error("a site API token is tt_<16 hex digits>_<64 hex digits>")]
-    Malformed,
-}
-
-impl SiteToken {
-    /// Parses a token.
-    pub fn parse(text: &str) -> Result<Self, TokenError> {
-        let rest = text
-            .strip_prefix(TOKEN_PREFIX)
-            .ok_or(TokenError::Malformed)?;
-        let (id, secret) = rest.split_once('_').ok_or(TokenError::Malformed)?;
-        let id = TokenId::parse(id)?;
-        if secret.len() != 64 {
-            return Err(TokenError::Malformed);
-        }
-        let mut bytes = Box::new([0u8; 32]);
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = secret
-                .get(2 * i..2 * i + 2)
-                .filter(|pair| {
-                    pair.bytes()
-                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-                })
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-                .ok_or(TokenError::Malformed)?;
-        }
-        Ok(Self {
-            id,
-            secret: SecretBox::new(bytes),
-        })
-    }
-
-    /// A new random token.
-    pub fn generate() -> Result<Self, getrandom::Error> {
-        let mut id = [0u8; 8];
-        getrandom::fill(&mut id)?;
-        let mut secret = Box::new([0u8; 32]);
-        getrandom::fill(secret.as_mut_slice())?;
-        Ok(Self {
-            id: TokenId(hex(&id)),
-            secret: SecretBox::new(secret),
-        })
-    }
-
-    /// The public id.
-    pub fn id(&self) -> &TokenId {
-        &self.id
-    }
-
-    /// The token as the client sends it (secret: show it once, to the administrator).
-    pub fn expose(&self) -> String {
-        format!(
-            "{TOKEN_PREFIX}{}_{}",
-            self.id,
-            hex(self.secret.expose_secret())
-        )
-    }
-
-    pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
-        self.secret.expose_secret()
-    }
-}
-
-impl fmt::Debug for SiteToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SiteToken")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
 
 /// What a request claims to be, before the database is asked.
 #[derive(Debug)]
@@ -205,25 +80,10 @@ pub fn credentials(headers: &HeaderMap) -> Result<Credentials, AuthFailure> {
             "send either a device's batch statement and signature or a site API token, not both",
         )),
         (Some(statement), Some(signature), None) => {
-            let statement = statement
-                .to_str()
-                .ok()
-                .and_then(|text| STANDARD.decode(text.trim()).ok())
-                .ok_or_else(|| {
-                    AuthFailure::new(
-                        BATCH_STATEMENT_HEADER,
-                        "statement",
-                        "the batch statement must be standard padded base64",
-                    )
-                })?;
-            let statement = BatchStatement::decode(&statement).map_err(|error| {
-                AuthFailure::new(
-                    BATCH_STATEMENT_HEADER,
-                    "statement",
-                    format!("not a device batch statement: {error}"),
-                )
-            })?;
-            let signature = parse_signature(signature.to_str().unwrap_or_default())?;
+            let statement = parse_statement_header(statement.to_str().unwrap_or_default())
+                .map_err(header_failure)?;
+            let signature = parse_signature_header(signature.to_str().unwrap_or_default())
+                .map_err(header_failure)?;
             Ok(Credentials::Device {
                 statement,
                 signature,
@@ -276,39 +136,15 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<SiteToken, AuthFailure> {
     }
 }
 
-fn parse_signature(text: &str) -> Result<DeviceSignature, AuthFailure> {
-    let bad = |message: &str| AuthFailure::new(BATCH_SIGNATURE_HEADER, "signature", message);
-    let (algorithm, encoded) = text
-        .trim()
-        .split_once(':')
-        .ok_or_else(|| bad("write the signature as ed25519:<base64>"))?;
-    match algorithm {
-        "ed25519" => {
-            let bytes = STANDARD
-                .decode(encoded)
-                .ok()
-                .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
-                .ok_or_else(|| bad("an Ed25519 signature is standard padded base64 of 64 bytes"))?;
-            Ok(DeviceSignature::Ed25519(bytes))
-        }
-        _ => Err(bad(
-            "unknown signature algorithm: only ed25519 is supported",
-        )),
-    }
-}
-
-/// The header value of a device signature (`ed25519:<base64>`).
-pub fn signature_header_value(signature: &DeviceSignature) -> String {
-    format!(
-        "{}:{}",
-        signature.algorithm(),
-        STANDARD.encode(signature.to_bytes())
-    )
-}
-
-/// The header value of a batch statement (base64 of its encoding).
-pub fn statement_header_value(statement: &BatchStatement) -> String {
-    STANDARD.encode(statement.encode())
+/// A malformed device header: rule `statement` or `signature`, with the header's own reason.
+fn header_failure(error: HeaderError) -> AuthFailure {
+    let rule = match error {
+        HeaderError::StatementEncoding | HeaderError::Statement(_) => "statement",
+        HeaderError::SignatureForm
+        | HeaderError::SignatureEncoding
+        | HeaderError::SignatureAlgorithm => "signature",
+    };
+    AuthFailure::new(error.header(), rule, error.to_string())
 }
 
 /// Why authentication did not succeed: the credentials were refused, or the database could not be
@@ -324,6 +160,12 @@ pub enum AuthError {
 impl From<DatabaseError> for AuthError {
     fn from(error: DatabaseError) -> Self {
         Self::Database(error)
+    }
+}
+
+impl From<registry::ReadError> for AuthError {
+    fn from(error: registry::ReadError) -> Self {
+        Self::Database(error.into())
     }
 }
 
@@ -414,22 +256,10 @@ async fn checked_token(
     let record = registry::token_for_capture(client, token.id())
         .await?
         .ok_or_else(refused)?;
-    let presented: [u8; 32] = Sha256::digest(token.secret_bytes()).into();
-    let matches: bool = presented.ct_eq(&record.secret_sha256).into();
-    if !matches || record.revoked {
+    if !record.accepts(token) {
         return Err(refused());
     }
     Ok((record.site, record.generation))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -440,31 +270,6 @@ mod tests {
     use ledger::batch::{DeviceSigningKey, EventBatch};
 
     use super::*;
-
-    #[test]
-    fn a_generated_token_parses_back_and_hides_its_secret() {
-        let token = SiteToken::generate().unwrap();
-        let text = token.expose();
-        let parsed = SiteToken::parse(&text).unwrap();
-        assert_eq!(parsed.id(), token.id());
-        assert_eq!(parsed.secret_bytes(), token.secret_bytes());
-        assert!(!format!("{token:?}").contains(&text[20..]));
-    }
-
-    #[test]
-    fn malformed_tokens_are_refused() {
-        let good = SiteToken::generate().unwrap().expose();
-        for bad in [
-            "",
-            "tt_",
-            &good[..good.len() - 1],
-            &good.replace("tt_", "xx_"),
-            &good.to_uppercase(),
-            &format!("{good}0"),
-        ] {
-            assert!(SiteToken::parse(bad).is_err(), "{bad}");
-        }
-    }
 
     fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {
         let mut map = HeaderMap::new();

@@ -9,48 +9,15 @@ use epcis::document::{Document, Event};
 use epcis::hash::{HashContext, event_hash, parsed_document_hashes};
 use ledger::UnixMillis;
 use ledger::record::{Attestation, LeafRecord};
-use ledger::store::{LookupKeys, NewBatch, NewEntry, SignedBatch, self_contained_event};
+use ledger_store::{LookupKeys, NewBatch, NewEntry, SignedBatch, self_contained_event};
 use serde_json::{Map, Value};
 
 use crate::auth::{BATCH_STATEMENT_HEADER, Caller};
 use crate::config::Limits;
 use crate::error::{AuthFailure, CaptureError, ProblemViolation};
-use crate::location::LocationKey;
+use registry::LocationKey;
 
-/// What `GS1-Capture-Error-Behaviour` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ErrorBehaviour {
-    /// All or nothing (the default).
-    #[default]
-    Rollback,
-    /// Store the valid events, report the others.
-    Proceed,
-}
-
-impl ErrorBehaviour {
-    /// The header's name.
-    pub const HEADER: &'static str = "GS1-Capture-Error-Behaviour";
-
-    /// Parses the header value (`rollback` or `proceed`).
-    pub fn parse(value: &str) -> Result<Self, CaptureError> {
-        match value.trim() {
-            "rollback" => Ok(Self::Rollback),
-            "proceed" => Ok(Self::Proceed),
-            other => Err(CaptureError::BadHeader {
-                header: Self::HEADER,
-                message: format!("{other:?} is neither rollback nor proceed"),
-            }),
-        }
-    }
-
-    /// The header value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Rollback => "rollback",
-            Self::Proceed => "proceed",
-        }
-    }
-}
+pub use epcis::rest::ErrorBehaviour;
 
 /// A parsed document with what was found about each event.
 #[derive(Debug)]
@@ -281,7 +248,7 @@ impl Analysed {
             .map(Some)
             .map_err(|error| {
                 let rule = match error {
-                    ledger::store::BatchError::WrongBatchSize { .. } => "batchSize",
+                    ledger_store::BatchError::WrongBatchSize { .. } => "batchSize",
                     _ => "batchRoot",
                 };
                 CaptureError::Unauthenticated(AuthFailure::new(
@@ -575,7 +542,7 @@ mod tests {
         plain["eventID"] = Value::from("ni:///sha-256;x\"y\u{e9}\n?ver=CBV2.0");
         let caller = Caller::Site {
             site: ledger::SiteId::parse("s").unwrap(),
-            token: crate::auth::TokenId::parse("0123456789abcdef").unwrap(),
+            token: registry::TokenId::parse("0123456789abcdef").unwrap(),
         };
         for body in [
             serde_json::to_vec(&value).unwrap(),

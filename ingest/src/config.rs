@@ -463,7 +463,7 @@ fn default_connect_timeout() -> Duration {
     Duration::from_secs(5)
 }
 fn default_checkpoint_interval() -> Duration {
-    ledger::store::DEFAULT_CHECKPOINT_INTERVAL
+    ledger_store::DEFAULT_CHECKPOINT_INTERVAL
 }
 fn default_max_body_bytes() -> usize {
     32 * 1024 * 1024

@@ -188,7 +188,7 @@ pub enum CaptureError {
     #[error("the database is unavailable")]
     Unavailable(#[source] DatabaseError),
     #[error("failed to append the events to the ledger")]
-    Append(#[source] ledger::store::AppendError),
+    Append(#[source] ledger_store::AppendError),
     #[error("a database operation of the capture failed")]
     Database(#[source] DatabaseError),
     #[error("the capture failed: {0}")]
@@ -210,6 +210,25 @@ pub enum DatabaseError {
     /// One failure answered to several callers (the capture jobs written together).
     #[error(transparent)]
     Shared(std::sync::Arc<DatabaseError>),
+}
+
+impl From<ledger_store::ReadError> for DatabaseError {
+    fn from(error: ledger_store::ReadError) -> Self {
+        match error {
+            ledger_store::ReadError::Pool(error) => Self::Pool(error),
+            ledger_store::ReadError::Query(error) => Self::Query(error),
+            ledger_store::ReadError::Corrupt { what, reason } => Self::Corrupt { what, reason },
+        }
+    }
+}
+
+impl From<registry::ReadError> for DatabaseError {
+    fn from(error: registry::ReadError) -> Self {
+        match error {
+            registry::ReadError::Query(error) => Self::Query(error),
+            registry::ReadError::Corrupt { what, reason } => Self::Corrupt { what, reason },
+        }
+    }
 }
 
 impl DatabaseError {
@@ -306,8 +325,8 @@ impl CaptureError {
     }
 }
 
-fn append_is_transient(error: &ledger::store::AppendError) -> bool {
-    use ledger::store::AppendError as E;
+fn append_is_transient(error: &ledger_store::AppendError) -> bool {
+    use ledger_store::AppendError as E;
     matches!(
         error,
         E::Pool(_) | E::Query(_) | E::Read(_) | E::Index(_) | E::Stopped

@@ -1,11 +1,10 @@
 //! Capture jobs: the record of each accepted capture (`capture_jobs`), and their JSON shape, the
 //! EPCIS 2.0 capture job with one receipt per event.
 
-use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 
 use deadpool_postgres::GenericClient as _;
-use epcis::EventHash;
+use ledger::LeafIndex;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -272,6 +271,7 @@ async fn write_jobs(pool: &deadpool_postgres::Pool, rows: &[JobRow]) -> Result<(
 
 /// A job of `site` with its receipts, read back from the ledger.
 pub async fn find(
+    store: &ledger_store::Store,
     client: &deadpool_postgres::Client,
     site: &ledger::SiteId,
     id: &CaptureId,
@@ -289,32 +289,27 @@ pub async fn find(
     };
     let mut job = job_from_row(&row)?;
     let leaves: Vec<Option<i64>> = row.get(5);
-    let wanted: Vec<i64> = leaves.iter().flatten().copied().collect();
-    let statement = client.prepare_cached(ledger::store::EVENTS_AT).await?;
-    let mut events: HashMap<i64, (EventHash, Option<String>)> = HashMap::new();
-    for row in client.query(&statement, &[&wanted]).await? {
-        let leaf: i64 = row.get(0);
-        let hash: &[u8] = row.get(1);
-        let event: &str = row.get(2);
-        let hash = <[u8; 32]>::try_from(hash).map_err(|_| DatabaseError::Corrupt {
-            what: "event hash",
-            reason: format!("entry {leaf}: not 32 bytes"),
-        })?;
-        let event_id = serde_json::from_str::<serde_json::Map<String, Value>>(event)
+    let leaf_index = |leaf: i64| {
+        u64::try_from(leaf)
             .ok()
-            .and_then(|event| {
-                event
-                    .get("eventID")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            });
-        events.insert(leaf, (EventHash::from_bytes(hash), event_id));
-    }
+            .and_then(|leaf| LeafIndex::new(leaf).ok())
+            .ok_or_else(|| DatabaseError::Corrupt {
+                what: "capture job",
+                reason: format!("job {id} names entry {leaf}"),
+            })
+    };
+    let wanted: Vec<LeafIndex> = leaves
+        .iter()
+        .flatten()
+        .map(|&leaf| leaf_index(leaf))
+        .collect::<Result<_, _>>()?;
+    let events = store.entry_summaries(&wanted).await?;
     let mut receipts = Vec::with_capacity(wanted.len());
     for (event_index, leaf) in leaves.iter().enumerate() {
         let Some(leaf) = leaf else { continue };
-        let (hash, event_id) = events
-            .get(leaf)
+        let index = leaf_index(*leaf)?;
+        let summary = events
+            .get(&index)
             .cloned()
             .ok_or_else(|| DatabaseError::Corrupt {
                 what: "capture job",
@@ -322,9 +317,9 @@ pub async fn find(
             })?;
         receipts.push(Receipt {
             event_index,
-            event_id,
-            event_hash: hash.to_ni_uri(),
-            leaf_index: u64::try_from(*leaf).unwrap_or(0),
+            event_id: summary.event_id,
+            event_hash: summary.event_hash.to_ni_uri(),
+            leaf_index: index.get(),
             duplicate: None,
         });
     }

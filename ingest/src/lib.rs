@@ -2,13 +2,10 @@
 
 pub mod auth;
 pub mod capture;
-pub mod client;
 pub mod config;
 pub mod error;
 pub mod jobs;
-pub mod location;
 pub mod metrics;
-pub mod registry;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

@@ -11,20 +11,24 @@ use std::sync::Arc;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::Pool;
 use ledger::checkpoint::Origin;
 use ledger::note::NoteSignerKey;
-use ledger::store::{Checkpointer, CheckpointerHandle, Indexer, IndexerHandle, Sequencer, Store};
+use ledger_store::{
+    Checkpointer, CheckpointerHandle, Indexer, IndexerHandle, PoolSettings, Sequencer, Store,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{Config, DatabaseConfig, Limits};
 use crate::jobs::JobWriter;
 use crate::metrics::Metrics;
-use crate::registry::AllowedCache;
+use registry::AllowedCache;
 
 /// What every request handler shares.
 #[derive(Debug)]
 pub struct AppState {
+    /// The ledger store; its pool is [`pool`](Self::pool).
+    pub(crate) store: Store,
     pub(crate) pool: Pool,
     pub(crate) sequencer: Sequencer,
     pub(crate) limits: Limits,
@@ -65,8 +69,8 @@ impl Application {
             .unwrap_or_else(|| signer.name().as_str().to_owned());
         let origin = Origin::parse(&origin_name)
             .with_context(|| format!("Invalid ledger.origin {origin_name:?}"))?;
-        let pool = build_pool(&config.database)?;
-        let store = Store::from_pool(pool.clone());
+        let store = build_store(&config.database)?;
+        let pool = store.pool().clone();
         let sequencer = Sequencer::start(&store);
         let checkpointer = Checkpointer::new(&store, origin, Arc::new(signer))
             .with_interval(config.ledger.checkpoint_interval)
@@ -81,6 +85,7 @@ impl Application {
             .port();
         let jobs = JobWriter::start(pool.clone());
         let state = web::Data::new(AppState {
+            store: store.clone(),
             pool,
             sequencer: sequencer.clone(),
             limits: config.limits,
@@ -210,9 +215,10 @@ impl deadpool_postgres::Connect for ConnectOnRuntime {
     }
 }
 
-/// The connection pool, with time limits on connecting and waiting so that requests fail fast
-/// (503) when the database is away. Connections are opened on demand, on the current runtime.
-fn build_pool(config: &DatabaseConfig) -> anyhow::Result<Pool> {
+/// The ledger store and the pool every request shares with it, with time limits on connecting
+/// and waiting so that requests fail fast (503) when the database is away. Connections are opened
+/// on demand, on the current runtime, with the store's session settings.
+pub fn build_store(config: &DatabaseConfig) -> anyhow::Result<Store> {
     let mut pg: tokio_postgres::Config = config
         .url
         .expose_secret()
@@ -220,21 +226,12 @@ fn build_pool(config: &DatabaseConfig) -> anyhow::Result<Pool> {
         .context("database.url is not a PostgreSQL connection URL")?;
     pg.connect_timeout(config.connect_timeout);
     pg.application_name("tagtrail-ingest");
-    let manager = Manager::from_connect(
-        pg,
-        ConnectOnRuntime {
+    let settings = PoolSettings {
+        max_size: config.pool_size,
+        timeout: Some(config.connect_timeout),
+        connect: Some(Box::new(ConnectOnRuntime {
             runtime: tokio::runtime::Handle::current(),
-        },
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(manager)
-        .max_size(config.pool_size)
-        .runtime(Runtime::Tokio1)
-        .create_timeout(Some(config.connect_timeout))
-        .wait_timeout(Some(config.connect_timeout))
-        .recycle_timeout(Some(config.connect_timeout))
-        .build()
-        .context("Failed to build the database connection pool")
+        })),
+    };
+    Store::build(pg, settings).context("Failed to build the database connection pool")
 }

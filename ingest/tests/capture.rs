@@ -7,13 +7,13 @@ mod common;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use capture_client::Credential;
 use common::{TestApp, blocking, capture, cli_hashes, document, get, receipts};
-use ingest::client::Credential;
 
 const HERE: &str = "urn:epc:id:sgln:0614141.00777.0";
 
 fn examples() -> Vec<PathBuf> {
-    ledger::store::testing::testdata_documents("gs1-epcis/examples")
+    ledger_store::testing::testdata_documents("gs1-epcis/examples")
 }
 
 /// Every readPoint and bizLocation id of a document.
@@ -423,7 +423,7 @@ async fn refused_requests_store_nothing() {
 
     // No credentials, a malformed token, an unknown token, a revoked token.
     let forged = {
-        let real = ingest::auth::SiteToken::parse(&token).unwrap();
+        let real = registry::SiteToken::parse(&token).unwrap();
         format!("tt_{}_{}", real.id(), "0".repeat(64))
     };
     for authorization in [
@@ -441,10 +441,8 @@ async fn refused_requests_store_nothing() {
         assert_eq!(reply.status, 401, "{authorization:?}: {}", reply.body);
         assert_eq!(reply.body["type"], "epcisException:SecurityException");
     }
-    let id = ingest::auth::SiteToken::parse(&token).unwrap().id().clone();
-    ingest::registry::revoke_token(&app.admin, &id)
-        .await
-        .unwrap();
+    let id = registry::SiteToken::parse(&token).unwrap().id().clone();
+    registry::revoke_token(&app.admin, &id).await.unwrap();
     let revoked = capture(&client, body.clone(), false).await;
     assert_eq!(revoked.status, 401, "{}", revoked.body);
 
@@ -512,11 +510,12 @@ async fn events_stored_through_ingest_pass_the_ledger_audit() {
         .await;
         assert_eq!(reply.status, 202, "{}", reply.body);
     }
-    let store = ledger::store::Store::connect(app.db.url()).unwrap();
-    let report = ledger::store::audit(
+    let store = ledger_store::Store::connect(app.db.url()).unwrap();
+    let report = ledger_store::audit(
         &store,
-        ledger::store::AuditOptions::default(),
-        std::sync::Arc::new(ledger::store::NoProgress),
+        ledger_store::AuditOptions::default(),
+        registry::device_keys_in,
+        std::sync::Arc::new(ledger_store::NoProgress),
     )
     .await
     .unwrap();

@@ -6,8 +6,8 @@ mod common;
 
 use std::sync::Arc;
 
+use capture_client::{CaptureClient, Credential, DeviceSigner};
 use common::{TestApp, blocking, capture, cli_hashes, document, receipts};
-use ingest::client::{CaptureClient, Credential, DeviceSigner};
 use ledger::batch::{BatchStatement, DeviceSigningKey, EventBatch};
 use ledger::record::{Attestation, LeafRecord};
 use ledger::{DeviceId, UnixMillis};
@@ -20,7 +20,7 @@ async fn post_with(
     client: &Arc<CaptureClient>,
     headers: Vec<(&'static str, String)>,
     body: Vec<u8>,
-) -> ingest::client::Reply {
+) -> capture_client::Reply {
     let client = client.clone();
     blocking(move || {
         let mut all = vec![("Content-Type", "application/json".to_owned())];
@@ -79,7 +79,7 @@ async fn a_device_signed_capture_is_stored_with_its_attestation() {
     );
 
     // Each leaf record names the device, the statement it signed and the event's place in it.
-    let records = ledger::store::testing::stored_leaf_records(&app.admin).await;
+    let records = ledger_store::testing::stored_leaf_records(&app.admin).await;
     assert_eq!(records.len(), 3);
     let batch = app
         .admin
@@ -153,26 +153,18 @@ async fn unknown_disabled_and_wrongly_signing_devices_are_refused_with_401() {
 
     // Disabled: the right signature no longer helps; enabled again, it does.
     let device = DeviceId::parse("dock-door-1").unwrap();
-    ingest::registry::set_device_status(
-        &app.admin,
-        &device,
-        ingest::registry::DeviceStatus::Disabled,
-    )
-    .await
-    .unwrap();
+    registry::set_device_status(&app.admin, &device, registry::DeviceStatus::Disabled)
+        .await
+        .unwrap();
     let good = signed_headers(&statement, &DeviceSigningKey::from_seed(&[1; 32]));
     let reply = post_with(&client, good.clone(), body.clone()).await;
     assert_eq!(reply.status, 401, "{}", reply.body);
     assert_eq!(reply.body["violations"][0]["rule"], "deviceDisabled");
     assert_eq!(app.counts().await, before);
 
-    ingest::registry::set_device_status(
-        &app.admin,
-        &device,
-        ingest::registry::DeviceStatus::Active,
-    )
-    .await
-    .unwrap();
+    registry::set_device_status(&app.admin, &device, registry::DeviceStatus::Active)
+        .await
+        .unwrap();
     let reply = post_with(&client, good, body).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     app.stop().await;
@@ -295,10 +287,10 @@ async fn a_location_taken_from_its_site_is_refused_to_the_next_capture() {
         let reply = capture(&client, document(&[serial], DOCK), false).await;
         assert_eq!(reply.status, 202, "{}", reply.body);
     }
-    ingest::registry::remove_site_location(
+    registry::remove_site_location(
         &mut app.admin,
         &site,
-        &ingest::location::SiteLocation::parse(DOCK).unwrap(),
+        &registry::location::SiteLocation::parse(DOCK).unwrap(),
     )
     .await
     .unwrap();
@@ -333,15 +325,11 @@ async fn every_registry_change_moves_the_generation_and_the_service_cannot() {
     let _signer = app.device("dock-door-1", &site, 1, &[DOCK]).await;
     moved(generation(&app.admin).await, "adding a device");
     let device = DeviceId::parse("dock-door-1").unwrap();
-    ingest::registry::set_device_status(
-        &app.admin,
-        &device,
-        ingest::registry::DeviceStatus::Disabled,
-    )
-    .await
-    .unwrap();
+    registry::set_device_status(&app.admin, &device, registry::DeviceStatus::Disabled)
+        .await
+        .unwrap();
     moved(generation(&app.admin).await, "disabling a device");
-    ingest::registry::rekey_device(
+    registry::rekey_device(
         &mut app.admin,
         &device,
         &DeviceSigningKey::from_seed(&[9; 32]).public_key(),
@@ -351,10 +339,10 @@ async fn every_registry_change_moves_the_generation_and_the_service_cannot() {
     moved(generation(&app.admin).await, "re-keying a device");
     let _token = app.token(&site).await;
     moved(generation(&app.admin).await, "creating a token");
-    ingest::registry::remove_site_location(
+    registry::remove_site_location(
         &mut app.admin,
         &site,
-        &ingest::location::SiteLocation::parse(STORE).unwrap(),
+        &registry::location::SiteLocation::parse(STORE).unwrap(),
     )
     .await
     .unwrap();
@@ -435,7 +423,7 @@ async fn a_rekeyed_device_must_sign_with_its_new_key() {
     let _old = app.device("dock-door-1", &site, 1, &[]).await;
     let device = DeviceId::parse("dock-door-1").unwrap();
     let new_key = DeviceSigningKey::from_seed(&[5; 32]);
-    ingest::registry::rekey_device(&mut app.admin, &device, &new_key.public_key())
+    registry::rekey_device(&mut app.admin, &device, &new_key.public_key())
         .await
         .unwrap();
     let old = app.client(Credential::Device(DeviceSigner::new(
@@ -449,7 +437,7 @@ async fn a_rekeyed_device_must_sign_with_its_new_key() {
     assert_eq!(reply.status, 202, "{}", reply.body);
 
     // A key cannot be given to a second device.
-    let taken = ingest::registry::add_device(
+    let taken = registry::add_device(
         &mut app.admin,
         &DeviceId::parse("dock-door-2").unwrap(),
         &site,
@@ -458,7 +446,7 @@ async fn a_rekeyed_device_must_sign_with_its_new_key() {
     )
     .await;
     assert!(
-        matches!(taken, Err(ingest::registry::RegistryError::KeyInUse(_))),
+        matches!(taken, Err(registry::RegistryError::KeyInUse(_))),
         "{taken:?}"
     );
     app.stop().await;

@@ -4,9 +4,9 @@
 
 mod common;
 
+use capture_client::Credential;
 use common::{TestApp, blocking, capture, document, receipts};
-use ingest::client::Credential;
-use ledger::store::testing::TestDatabase;
+use ledger_store::testing::TestDatabase;
 
 const HERE: &str = "urn:epc:id:sgln:0614141.00777.0";
 

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use capture_client::{CaptureClient, Credential};
 use common::{KeyDir, SERVICE_ROLE, document, receipts, temp_dir, write_checkpoint_key};
-use ingest::client::{CaptureClient, Credential};
-use ingest::location::SiteLocation;
 use ingest::{Application, Config};
 use ledger::SiteId;
+use registry::location::SiteLocation;
 use secrecy::SecretString;
 
 const HERE: &str = "urn:epc:id:sgln:0614141.00777.0";
@@ -182,14 +182,14 @@ async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_dupli
         setup.batch_execute("CREATE DATABASE ledger").await.unwrap();
     }
     let mut admin = connect(&postgres.url("tagtrail", "", "ledger")).await;
-    ledger::store::migrate(&mut admin).await.unwrap();
+    ledger_store::migrate(&mut admin).await.unwrap();
     common::ensure_service_role(&admin).await;
     let site = SiteId::parse("site-a").unwrap();
-    ingest::registry::add_site(&admin, &site, "").await.unwrap();
-    ingest::registry::add_site_locations(&mut admin, &site, &[SiteLocation::parse(HERE).unwrap()])
+    registry::add_site(&admin, &site, "").await.unwrap();
+    registry::add_site_locations(&mut admin, &site, &[SiteLocation::parse(HERE).unwrap()])
         .await
         .unwrap();
-    let token = ingest::registry::create_token(&admin, &site, "")
+    let token = registry::create_token(&admin, &site, "")
         .await
         .unwrap()
         .expose();

@@ -422,6 +422,36 @@ impl fmt::Debug for DeviceSignature {
     }
 }
 
+/// Every public key each device has had, oldest first, as a registry holds them: what old batches
+/// are checked with (a device's batches stay checkable after it is given a new key). A stored key
+/// that does not parse is kept as such (`None`), so that a verifier can say so where it matters.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceKeyring {
+    keys: std::collections::HashMap<String, Vec<Option<DevicePublicKey>>>,
+}
+
+impl DeviceKeyring {
+    /// An empty keyring.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `device`'s next key (after the ones it holds for it).
+    pub fn add(&mut self, device: &str, key: Option<DevicePublicKey>) {
+        self.keys.entry(device.to_owned()).or_default().push(key);
+    }
+
+    /// The keys of `device`, oldest first; `None` if the keyring knows no key of it.
+    pub fn keys_of(&self, device: &str) -> Option<&[Option<DevicePublicKey>]> {
+        self.keys.get(device).map(Vec::as_slice)
+    }
+
+    /// How many devices it holds keys of.
+    pub fn devices(&self) -> usize {
+        self.keys.len()
+    }
+}
+
 /// Why bytes are not a device key or signature.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceKeyError {

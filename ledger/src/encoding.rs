@@ -24,39 +24,8 @@ pub(crate) fn base64_decode_array<const N: usize>(text: &str) -> Result<[u8; N],
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Base64Error;
 
-const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
-
-/// Lowercase hexadecimal.
-pub(crate) fn hex_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
-    }
-    out
-}
-
-/// Decodes hexadecimal digits (either case) into exactly `N` bytes.
-pub(crate) fn hex_decode_array<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let digits = text.as_bytes();
-    if digits.len() != 2 * N {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (slot, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        *slot = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
-    }
-    Some(out)
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
-    }
-}
+/// Lowercase hexadecimal (the one encoder: `epcis::hex`).
+pub(crate) use epcis::hex::{decode_array as hex_decode_array, encode_lower as hex_encode};
 
 #[cfg(test)]
 mod tests {

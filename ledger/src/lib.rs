@@ -5,11 +5,12 @@ pub mod bundle;
 pub mod checkpoint;
 mod encoding;
 pub mod hash;
+pub mod headers;
 pub mod ids;
+pub mod key_file;
 pub mod note;
 pub mod record;
 pub mod size;
-pub mod store;
 pub mod tiles;
 pub mod tree;
 

@@ -24,7 +24,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ledger::store::testing::TestDatabase;
+use ledger_store::testing::TestDatabase;
 
 /// The login role ingest runs as here: a member of `tagtrail_ingest` only.
 const SERVICE_ROLE: &str = "tagtrail_e2e_ingest";

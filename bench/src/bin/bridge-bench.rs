@@ -28,12 +28,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use capture_client::{CaptureClient, Credential, DeviceSigner};
 use firmware_bridge::config::Config;
 use firmware_bridge::read::{ReaderId, TagRead};
 use firmware_bridge::simulator::{TagPopulation, notice_bytes, portal_pass};
 use firmware_bridge::smoothing::Smoother;
 use futures_util::StreamExt as _;
-use ingest::client::{CaptureClient, Credential, DeviceSigner};
 use ledger::batch::DeviceSigningKey;
 use ledger::{DeviceId, UnixMillis};
 use tagtrail_bench::harness::{IngestUnderTest, start_ingest};

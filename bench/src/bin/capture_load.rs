@@ -19,12 +19,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use capture_client::{CaptureClient, Credential, DeviceSigner};
 use futures_util::pin_mut;
-use ingest::client::{CaptureClient, Credential, DeviceSigner};
 use ledger::batch::DeviceSigningKey;
 use ledger::record::{Attestation, LeafRecord};
-use ledger::store::testing::TestDatabase;
 use ledger::{DeviceId, SiteId, UnixMillis};
+use ledger_store::testing::TestDatabase;
 use tagtrail_bench::harness::start_ingest;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
@@ -228,7 +228,7 @@ fn pipeline_cost() -> anyhow::Result<Duration> {
         .collect();
     let caller = ingest::auth::Caller::Site {
         site: SiteId::parse("bench-site")?,
-        token: ingest::auth::TokenId::parse("0123456789abcdef")?,
+        token: registry::TokenId::parse("0123456789abcdef")?,
     };
     let limits = ingest::config::Limits::default();
     let started = thread_cpu_time();
@@ -237,7 +237,7 @@ fn pipeline_cost() -> anyhow::Result<Duration> {
         let analysed =
             ingest::capture::analyse(body, &limits).map_err(|e| anyhow::anyhow!("{e}"))?;
         let decision = analysed
-            .decide(ingest::capture::ErrorBehaviour::Rollback)
+            .decide(epcis::rest::ErrorBehaviour::Rollback)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let batch = analysed
             .batch(

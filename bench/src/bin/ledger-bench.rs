@@ -24,14 +24,14 @@ use anyhow::Context;
 use futures_util::pin_mut;
 use ledger::checkpoint::Origin;
 use ledger::note::{KeyName, NoteSignerKey};
-use ledger::store::testing::{EventFactory, TestDatabase};
-use ledger::store::{
-    AuditOptions, Checkpointer, Indexer, NewBatch, NoProgress, Sequencer, SequencerStats, Store,
-    audit,
-};
 use ledger::tiles::TileFrontier;
 use ledger::tree::{ConsistencyProof, InclusionProof, MemoryTree};
 use ledger::{Hash, LeafIndex, TreeSize, leaf_hash};
+use ledger_store::testing::{EventFactory, TestDatabase};
+use ledger_store::{
+    AuditOptions, Checkpointer, Indexer, NewBatch, NoProgress, Sequencer, SequencerStats, Store,
+    audit,
+};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
@@ -296,7 +296,8 @@ async fn audit_table(db: &TestDatabase, count: usize, repeats: usize) -> anyhow:
     ] {
         for _ in 0..repeats.max(1) {
             let started = Instant::now();
-            let report = audit(&store, options, Arc::new(NoProgress)).await?;
+            let device_keys = registry::device_keys_in;
+            let report = audit(&store, options, device_keys, Arc::new(NoProgress)).await?;
             let seconds = started.elapsed().as_secs_f64();
             anyhow::ensure!(
                 report.problem.is_none(),

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use capture_client::{CaptureClient, Credential, DeviceSigner};
 use clap::Args;
-use ingest::capture::ErrorBehaviour;
-use ingest::client::{CaptureClient, Credential, DeviceSigner};
+use epcis::rest::ErrorBehaviour;
 use ledger::DeviceId;
 use serde_json::{Value, json};
 

@@ -5,13 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use capture_client::{read_private_key, read_public_key};
 use clap::Subcommand;
-use ingest::client::{
-    private_key_file_text, public_key_file_text, read_private_key, read_public_key,
-};
-use ingest::registry::DeviceStatus;
 use ledger::DeviceId;
 use ledger::batch::DeviceSigningKey;
+use ledger::key_file::{private_key_file_text, public_key_file_text};
+use registry::DeviceStatus;
 use zeroize::Zeroizing;
 
 use super::ledger::write_new_file;
@@ -117,7 +116,7 @@ impl DeviceCommand {
                 let key = read_public_key(&public_key)?;
                 let locations = parse_locations(&locations)?;
                 block_on_db(&database, |mut client| async move {
-                    ingest::registry::add_device(&mut client, &device, &site, &key, &locations)
+                    registry::add_device(&mut client, &device, &site, &key, &locations)
                         .await
                         .context("Failed to add the device")?;
                     let scope = if locations.is_empty() {
@@ -142,7 +141,7 @@ impl DeviceCommand {
             Self::List { site, database } => {
                 let site = site.as_deref().map(parse_site).transpose()?;
                 block_on_db(&database, |client| async move {
-                    for device in ingest::registry::list_devices(&client, site.as_ref())
+                    for device in registry::list_devices(&client, site.as_ref())
                         .await
                         .context("Failed to list the devices")?
                     {
@@ -181,7 +180,7 @@ impl DeviceCommand {
                 let device = parse_device(&device)?;
                 let key = read_public_key(&public_key)?;
                 block_on_db(&database, |mut client| async move {
-                    ingest::registry::rekey_device(&mut client, &device, &key)
+                    registry::rekey_device(&mut client, &device, &key)
                         .await
                         .context("Failed to re-key the device")?;
                     writeln!(
@@ -206,7 +205,7 @@ fn set_status(
 ) -> anyhow::Result<()> {
     let device = parse_device(device)?;
     block_on_db(database, |client| async move {
-        ingest::registry::set_device_status(&client, &device, status)
+        registry::set_device_status(&client, &device, status)
             .await
             .context("Failed to change the device's status")?;
         let word = if status == DeviceStatus::Active {

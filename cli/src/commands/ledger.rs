@@ -36,7 +36,7 @@ impl MigrateCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         runtime()?.block_on(async {
             let mut client = connect(&self.database_url).await?;
-            let report = ledger::store::migrate(&mut client)
+            let report = ledger_store::migrate(&mut client)
                 .await
                 .context("Failed to migrate the database")?;
             let mut out = std::io::stdout().lock();
@@ -84,20 +84,21 @@ pub struct AuditCommand {
 
 impl AuditCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let defaults = ledger::store::AuditOptions::default();
-        let options = ledger::store::AuditOptions {
+        let defaults = ledger_store::AuditOptions::default();
+        let options = ledger_store::AuditOptions {
             recompute_event_hashes: !self.skip_event_hashes,
             hashing_threads: self.threads.unwrap_or(defaults.hashing_threads),
         };
         let progress = Arc::new(Progress::new());
         let started = Instant::now();
         let report = runtime()?.block_on(async {
-            let store = ledger::store::Store::connect_with_pool_size(
+            let store = ledger_store::Store::connect_with_pool_size(
                 &self.database_url,
-                ledger::store::AUDIT_CONNECTIONS,
+                ledger_store::AUDIT_CONNECTIONS,
             )
             .context("Invalid --database-url")?;
-            ledger::store::audit(&store, options, progress.clone())
+            let device_keys = registry::device_keys_in;
+            ledger_store::audit(&store, options, device_keys, progress.clone())
                 .await
                 .context("Failed to audit the ledger")
         })?;
@@ -168,7 +169,7 @@ impl Progress {
     }
 }
 
-impl ledger::store::AuditProgress for Progress {
+impl ledger_store::AuditProgress for Progress {
     fn started(&self, entries: u64) {
         self.total.store(entries, Ordering::Relaxed);
         if let Some(bar) = &self.bar {

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use ingest::location::SiteLocation;
 use ledger::SiteId;
+use registry::location::SiteLocation;
 
 /// The database connection every registry command takes.
 #[derive(Debug, Args)]
@@ -82,10 +82,10 @@ impl SiteCommand {
                 let site = parse_site(&site)?;
                 let locations = parse_locations(&locations)?;
                 block_on_db(&database, |mut client| async move {
-                    ingest::registry::add_site(&client, &site, &name)
+                    registry::add_site(&client, &site, &name)
                         .await
                         .context("Failed to add the site")?;
-                    ingest::registry::add_site_locations(&mut client, &site, &locations)
+                    registry::add_site_locations(&mut client, &site, &locations)
                         .await
                         .context("Failed to add the site's locations")?;
                     writeln!(
@@ -108,7 +108,7 @@ impl SiteCommand {
                 let site = parse_site(&site)?;
                 let locations = parse_locations(&locations)?;
                 block_on_db(&database, |mut client| async move {
-                    ingest::registry::add_site_locations(&mut client, &site, &locations)
+                    registry::add_site_locations(&mut client, &site, &locations)
                         .await
                         .context("Failed to add the locations")?;
                     for location in &locations {
@@ -125,7 +125,7 @@ impl SiteCommand {
                 let site = parse_site(&site)?;
                 let location = SiteLocation::parse(&location).context("Invalid location")?;
                 block_on_db(&database, |mut client| async move {
-                    ingest::registry::remove_site_location(&mut client, &site, &location)
+                    registry::remove_site_location(&mut client, &site, &location)
                         .await
                         .context("Failed to remove the location")?;
                     writeln!(out, "site {}: location {location} removed", site.as_str())?;
@@ -134,7 +134,7 @@ impl SiteCommand {
             }
             Self::List { database } => {
                 block_on_db(&database, |client| async move {
-                    for site in ingest::registry::list_sites(&client)
+                    for site in registry::list_sites(&client)
                         .await
                         .context("Failed to list the sites")?
                     {

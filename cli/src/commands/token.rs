@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use ingest::auth::TokenId;
+use registry::TokenId;
 
 use super::site::{DatabaseArgs, block_on_db, parse_site};
 
@@ -50,7 +50,7 @@ impl TokenCommand {
             } => {
                 let site = parse_site(&site)?;
                 block_on_db(&database, |client| async move {
-                    let token = ingest::registry::create_token(&client, &site, &label)
+                    let token = registry::create_token(&client, &site, &label)
                         .await
                         .context("Failed to create the token")?;
                     writeln!(out, "{}", token.expose())?;
@@ -60,7 +60,7 @@ impl TokenCommand {
             Self::Revoke { token, database } => {
                 let token = TokenId::parse(&token).context("Invalid token id")?;
                 block_on_db(&database, |client| async move {
-                    ingest::registry::revoke_token(&client, &token)
+                    registry::revoke_token(&client, &token)
                         .await
                         .context("Failed to revoke the token")?;
                     writeln!(out, "token {token} revoked")?;
@@ -70,7 +70,7 @@ impl TokenCommand {
             Self::List { site, database } => {
                 let site = site.as_deref().map(parse_site).transpose()?;
                 block_on_db(&database, |client| async move {
-                    for token in ingest::registry::list_tokens(&client, site.as_ref())
+                    for token in registry::list_tokens(&client, site.as_ref())
                         .await
                         .context("Failed to list the tokens")?
                     {

@@ -55,12 +55,9 @@ fn digital_link_must_escape(c: u8) -> bool {
     )
 }
 
-const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
-
 fn push_escaped(out: &mut String, c: u8) {
     out.push('%');
-    out.push(char::from(HEX_UPPER[usize::from(c >> 4)]));
-    out.push(char::from(HEX_UPPER[usize::from(c & 0x0F)]));
+    out.push_str(&crate::hex::encode_upper(&[c]));
 }
 
 /// Writes raw characters (already checked to be ASCII) in EPC URI form.
@@ -113,8 +110,8 @@ pub(crate) fn unescape(escaped: &str) -> Result<String, UnescapeError> {
     while i < bytes.len() {
         let c = bytes[i];
         let decoded = if c == b'%' {
-            let high = bytes.get(i + 1).copied().and_then(hex_value);
-            let low = bytes.get(i + 2).copied().and_then(hex_value);
+            let high = bytes.get(i + 1).copied().and_then(crate::hex::digit_value);
+            let low = bytes.get(i + 2).copied().and_then(crate::hex::digit_value);
             match (high, low) {
                 (Some(h), Some(l)) => {
                     i += 3;
@@ -134,15 +131,6 @@ pub(crate) fn unescape(escaped: &str) -> Result<String, UnescapeError> {
         out.push(char::from(decoded));
     }
     Ok(out)
-}
-
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

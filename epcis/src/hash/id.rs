@@ -44,8 +44,8 @@ impl EventHash {
         }
         let mut out = [0u8; 32];
         for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            let hi = hex_value(pair[0]).ok_or(EventHashParseError::NotHex)?;
-            let lo = hex_value(pair[1]).ok_or(EventHashParseError::NotHex)?;
+            let hi = crate::hex::digit_value(pair[0]).ok_or(EventHashParseError::NotHex)?;
+            let lo = crate::hex::digit_value(pair[1]).ok_or(EventHashParseError::NotHex)?;
             out[i] = (hi << 4) | lo;
         }
         Ok(Self(out))
@@ -53,32 +53,16 @@ impl EventHash {
 
     /// The lowercase hexadecimal digest (64 characters).
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push(HEX_DIGITS[usize::from(b >> 4)] as char);
-            s.push(HEX_DIGITS[usize::from(b & 0x0f)] as char);
-        }
-        s
+        crate::hex::encode_lower(&self.0)
     }
 
     /// The CBV 2.0 event hash ID, `ni:///sha-256;<hex>?ver=CBV2.0`.
     pub fn to_ni_uri(&self) -> String {
         let mut s = String::with_capacity(NI_PREFIX.len() + 64 + NI_SUFFIX.len());
         s.push_str(NI_PREFIX);
-        s.push_str(&self.to_hex());
+        crate::hex::push_lower(&mut s, &self.0);
         s.push_str(NI_SUFFIX);
         s
-    }
-}
-
-const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
-
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 

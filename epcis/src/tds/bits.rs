@@ -19,8 +19,6 @@ const HEX_VALUES: [u8; 256] = {
     table
 };
 
-const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
-
 fn hex_error(hex: &str, position: usize) -> DecodeError {
     let character = hex
         .get(position..)
@@ -78,12 +76,7 @@ pub(crate) fn hex_bytes(hex: &str) -> Result<Vec<u8>, DecodeError> {
 
 /// Upper-case hex of `bytes`.
 pub(crate) fn to_hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
-        out.push(char::from(HEX_UPPER[usize::from(b & 0x0F)]));
-    }
-    out
+    crate::hex::encode_upper(bytes)
 }
 
 /// Reads big-endian bit fields from a byte slice. Reading past the end yields zero bits; callers

@@ -14,8 +14,8 @@ use crate::capture::{self, ErrorBehaviour};
 use crate::error::{CaptureError, ExceptionType, JobError, Problem, ProblemViolation};
 use crate::jobs::{self, CaptureId, CaptureJob, NewJob, Receipt};
 use crate::metrics::CaptureOutcome;
-use crate::registry::AllowedError;
 use crate::startup::AppState;
+use registry::AllowedError;
 
 /// The EPCIS version this service speaks (`GS1-EPCIS-Version`).
 pub const EPCIS_VERSION: &str = "2.0.0";
@@ -77,7 +77,14 @@ async fn capture_document(
     let headers = request.headers();
     check_media_type(headers)?;
     let behaviour = match headers.get(ErrorBehaviour::HEADER) {
-        Some(value) => ErrorBehaviour::parse(value.to_str().unwrap_or_default())?,
+        Some(value) => {
+            ErrorBehaviour::parse(value.to_str().unwrap_or_default()).map_err(|error| {
+                CaptureError::BadHeader {
+                    header: ErrorBehaviour::HEADER,
+                    message: error.to_string(),
+                }
+            })?
+        }
         None => ErrorBehaviour::Rollback,
     };
     let credentials = auth::credentials(headers).map_err(CaptureError::Unauthenticated)?;
@@ -129,7 +136,7 @@ async fn capture_document(
             .await
             .map_err(|error| match error {
                 AllowedError::Pool(error) => CaptureError::Unavailable(error.into()),
-                AllowedError::Database(error) => database_error(error),
+                AllowedError::Read(error) => database_error(error.into()),
             })?;
         let forbidden = capture::forbidden(&locations, &allowed, &caller);
         if !forbidden.is_empty() {
@@ -313,7 +320,7 @@ pub(super) async fn get_job(
         .get()
         .await
         .map_err(|e| JobError::Database(e.into()))?;
-    match jobs::find(&client, &site, &capture_id)
+    match jobs::find(&state.store, &client, &site, &capture_id)
         .await
         .map_err(JobError::Database)?
     {

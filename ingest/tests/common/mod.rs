@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
-use ingest::client::{CaptureClient, Credential, DeviceSigner, Reply};
-use ingest::location::SiteLocation;
+use capture_client::{CaptureClient, Credential, DeviceSigner, Reply};
 use ingest::{Application, Config};
 use ledger::batch::DeviceSigningKey;
 use ledger::note::{KeyName, NoteSignerKey};
-use ledger::store::testing::{TestDatabase, with_database};
 use ledger::{DeviceId, SiteId};
+use ledger_store::testing::{TestDatabase, with_database};
+use registry::location::SiteLocation;
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
@@ -126,14 +126,14 @@ impl TestApp {
     /// Registers a site owning `locations`.
     pub async fn site(&mut self, site: &str, locations: &[&str]) -> SiteId {
         let site = SiteId::parse(site).unwrap();
-        ingest::registry::add_site(&self.admin, &site, "test site")
+        registry::add_site(&self.admin, &site, "test site")
             .await
             .unwrap();
         let locations: Vec<SiteLocation> = locations
             .iter()
             .map(|l| SiteLocation::parse(l).unwrap())
             .collect();
-        ingest::registry::add_site_locations(&mut self.admin, &site, &locations)
+        registry::add_site_locations(&mut self.admin, &site, &locations)
             .await
             .unwrap();
         site
@@ -153,7 +153,7 @@ impl TestApp {
             .iter()
             .map(|l| SiteLocation::parse(l).unwrap())
             .collect();
-        ingest::registry::add_device(&mut self.admin, &id, site, &key.public_key(), &locations)
+        registry::add_device(&mut self.admin, &id, site, &key.public_key(), &locations)
             .await
             .unwrap();
         DeviceSigner::new(id, key)
@@ -161,7 +161,7 @@ impl TestApp {
 
     /// Creates a token of `site`.
     pub async fn token(&self, site: &SiteId) -> String {
-        ingest::registry::create_token(&self.admin, site, "test")
+        registry::create_token(&self.admin, site, "test")
             .await
             .unwrap()
             .expose()
@@ -196,7 +196,7 @@ pub async fn blocking<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'stat
 pub async fn capture(client: &Arc<CaptureClient>, document: Vec<u8>, proceed: bool) -> Reply {
     let client = client.clone();
     blocking(move || {
-        let behaviour = proceed.then_some(ingest::capture::ErrorBehaviour::Proceed);
+        let behaviour = proceed.then_some(epcis::rest::ErrorBehaviour::Proceed);
         client.capture(&document, behaviour).unwrap()
     })
     .await
@@ -269,5 +269,5 @@ pub fn receipts(reply: &Reply) -> Vec<(usize, String, u64, bool)> {
 
 /// The superuser URL of the shared server (for tests that start their own service).
 pub fn admin_url_for(db: &str) -> String {
-    with_database(&ledger::store::testing::admin_url(), db).unwrap()
+    with_database(&ledger_store::testing::admin_url(), db).unwrap()
 }

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use ledger::checkpoint::{Origin, TrustedLog};
 use ledger::note::{KeyName, NoteSignerKey, NoteVerifiers};
-use ledger::store::testing::{EventFactory, TestDatabase, stored_leaf_records};
-use ledger::store::{
-    AppendResult, Checkpointer, Indexer, NewBatch, Sequencer, SequencerConfig, Store,
-};
 use ledger::tree::MemoryTree;
 use ledger::{LeafIndex, TreeSize};
+use ledger_store::testing::{EventFactory, TestDatabase, stored_leaf_records};
+use ledger_store::{
+    AppendResult, Checkpointer, Indexer, NewBatch, Sequencer, SequencerConfig, Store,
+};
 
 fn leaf_hashes(batch: &NewBatch) -> Vec<ledger::Hash> {
     batch
@@ -397,10 +397,11 @@ async fn assert_one_consistent_log(store: &Store, distinct: u64) {
     let tree = MemoryTree::from_leaf_hashes(records.iter().map(|record| ledger::leaf_hash(record)))
         .unwrap();
     assert_eq!(store.root_hash(tree.size()).await.unwrap(), tree.root());
-    let report = ledger::store::audit(
+    let report = ledger_store::audit(
         store,
-        ledger::store::AuditOptions::default(),
-        Arc::new(ledger::store::NoProgress),
+        ledger_store::AuditOptions::default(),
+        registry::device_keys_in,
+        Arc::new(ledger_store::NoProgress),
     )
     .await
     .unwrap();
@@ -794,7 +795,7 @@ async fn checkpoints_are_signed_verifiable_and_consistent_with_the_previous_one(
         assert_eq!(verified.checkpoint().root(), &stored.root);
         assert_eq!(store.root_hash(stored.size).await.unwrap(), stored.root);
         if let Some(old) = previous.replace(stored.clone()) {
-            let old: ledger::store::StoredCheckpoint = old;
+            let old: ledger_store::StoredCheckpoint = old;
             store
                 .consistency_proof(old.size, stored.size)
                 .await

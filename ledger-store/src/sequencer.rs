@@ -46,9 +46,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinError, JoinHandle};
 use tokio_postgres::{Client, Statement};
 
-use crate::hash::Hash;
-use crate::size::{LeafIndex, TreeSize};
-use crate::tiles::{Tile, TileFrontier, TileId, tiles_of_tree};
+use ledger::hash::Hash;
+use ledger::size::{LeafIndex, TreeSize};
+use ledger::tiles::{Tile, TileFrontier, TileId, tiles_of_tree};
 
 use super::bundles::BundleRows;
 use super::entry::{AppendResult, NewBatch};
@@ -162,7 +162,7 @@ pub enum AppendError {
     #[error("the log is full")]
     TreeFull,
     #[error("a leaf record does not fit an entry bundle")]
-    Bundle(#[from] crate::tiles::EntryBundleError),
+    Bundle(#[from] ledger::tiles::EntryBundleError),
     #[error("the sequencer has stopped")]
     Stopped,
 }
@@ -1192,7 +1192,7 @@ fn encode_records(
     let mut leaf_hashes = Vec::with_capacity(planned.new.len());
     for &(batch, entry) in &planned.new {
         let record = batches[batch].entries()[entry].record().encode();
-        leaf_hashes.push(crate::hash::leaf_hash(&record));
+        leaf_hashes.push(ledger::hash::leaf_hash(&record));
         records.push(record);
     }
     Ok((BundleRows::new(planned.first_leaf, &records)?, leaf_hashes))

@@ -141,7 +141,7 @@ mod tests {
     use sha2::{Digest, Sha256};
 
     use super::*;
-    use crate::store::runs::hash_key;
+    use crate::runs::hash_key;
 
     fn key(n: u64) -> i64 {
         hash_key(&Sha256::digest(n.to_be_bytes()).into())

@@ -7,8 +7,8 @@
 use epcis::document::Timestamp;
 use ledger::LeafIndex;
 use ledger::record::Attestation;
-use ledger::store::testing::{EventFactory, TestDatabase};
-use ledger::store::{Indexer, Lookup, Sequencer, Store, lookup_key};
+use ledger_store::testing::{EventFactory, TestDatabase};
+use ledger_store::{Indexer, Lookup, Sequencer, Store, lookup_key};
 
 #[tokio::test]
 async fn the_sql_lookup_key_is_the_rust_one() {

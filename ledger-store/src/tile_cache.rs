@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::tiles::{Tile, TileId};
+use ledger::tiles::{Tile, TileId};
 
 /// How many tiles a store keeps (full tiles are 8 KiB: about 32 MiB at most).
 pub(crate) const DEFAULT_CACHED_TILES: usize = 4096;
@@ -85,7 +85,7 @@ impl Generations {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::Hash;
+    use ledger::hash::Hash;
 
     fn tile(index: u64) -> Tile {
         let id = TileId::new(0, index, 1).unwrap();

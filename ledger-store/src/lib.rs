@@ -1,3 +1,4 @@
+#![doc = include_str!("../README.md")]
 //! The PostgreSQL store of the log: migrations, the sequencer that appends entries, proofs and
 //! tiles read from the database, the checkpoint signer, the trailing lookup indexes and the audit.
 //!
@@ -37,25 +38,26 @@ mod migrate;
 mod packs;
 mod runs;
 mod sequencer;
+mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tile_cache;
 
 pub use audit::{
     AUDIT_CONNECTIONS, AuditError, AuditOptions, AuditProblem, AuditProgress, AuditReport,
-    NoProgress, audit,
+    NoProgress, audit, given_keys,
 };
 pub use checkpointer::{
     CheckpointStoreError, Checkpointer, CheckpointerHandle, DEFAULT_CHECKPOINT_INTERVAL,
     StoredCheckpoint,
 };
 pub use entry::{
-    AppendResult, BatchError, EPCIS_CONTEXT_URL, NewBatch, NewEntry, SelfContainedError,
-    SignedBatch, self_contained_event,
+    AppendResult, BatchError, NewBatch, NewEntry, SelfContainedError, SignedBatch,
+    self_contained_event,
 };
 pub use indexer::{DEFAULT_INDEX_BATCH, IndexError, Indexer, IndexerHandle, LockWait};
 pub use keys::{LookupKeys, lookup_key};
-pub use log::{ConnectError, ProofError, ReadError, Store};
+pub use log::{ConnectError, PoolSettings, ProofError, ReadError, Store, session_settings};
 pub use lookup::{Lookup, StoredBatch, StoredEntry};
 #[cfg(feature = "testing")]
 pub use migrate::migrate_to_version;
@@ -66,3 +68,4 @@ pub use sequencer::{
     AppendError, DEFAULT_MAX_GROUP, DEFAULT_MAX_INDEX_LAG, DEFAULT_RECENT_KEEP, Sequencer,
     SequencerConfig, SequencerStats,
 };
+pub use status::{EntrySummary, LedgerStatus, MigrationStatusError};

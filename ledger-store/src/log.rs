@@ -7,10 +7,10 @@ use std::sync::Arc;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
-use crate::hash::RootHash;
-use crate::size::{LeafIndex, TreeSize};
-use crate::tiles::{NodeNotInTree, Tile, TileError, TileId, TileSet, tiles_for_nodes};
-use crate::tree::{ConsistencyProof, InclusionProof, ProofPlan, ProofPlanError, WrongHashCount};
+use ledger::hash::RootHash;
+use ledger::size::{LeafIndex, TreeSize};
+use ledger::tiles::{NodeNotInTree, Tile, TileError, TileId, TileSet, tiles_for_nodes};
+use ledger::tree::{ConsistencyProof, InclusionProof, ProofPlan, ProofPlanError, WrongHashCount};
 
 use super::keys::KeyHandoff;
 use super::packs;
@@ -19,9 +19,74 @@ use super::tile_cache::{DEFAULT_CACHED_TILES, TileCache};
 /// How many connections a [`Store`] opens at most when built by [`Store::connect`].
 const DEFAULT_POOL_SIZE: usize = 8;
 
-/// The session settings every store connection gets (see [`Store::connect`]).
+/// The session settings every store connection gets (see [`session_settings`]).
 const SESSION_SETTINGS: &str =
     "-c plan_cache_mode=force_custom_plan -c max_parallel_workers_per_gather=0";
+
+/// Adds the store's session settings to `config`'s options (after any it has, so they win):
+///
+/// - `plan_cache_mode=force_custom_plan`: the store's queries take arrays whose best plan depends
+///   on their length and on table sizes that change fast: plan each execution rather than reuse a
+///   generic plan made when a table looked empty.
+/// - `max_parallel_workers_per_gather=0`: no parallel plans. The store's queries read a few index
+///   ranges, and a parallel scan chosen from a poor row estimate (a fresh table of event packs,
+///   not analyzed yet) cost the sequencer's reads of other processes' appends several
+///   milliseconds of worker start-up each (four appending processes on one database ran at
+///   15,000 to 52,000 events/s with parallel plans allowed, depending on the query's shape, and
+///   at 50,000 to 54,000 without; ledger-bench row 6, BENCHMARKS.md).
+pub fn session_settings(config: &mut tokio_postgres::Config) {
+    let options = match config.get_options() {
+        Some(given) => format!("{given} {SESSION_SETTINGS}"),
+        None => SESSION_SETTINGS.to_owned(),
+    };
+    config.options(options);
+}
+
+/// How a [`Store`]'s pool opens and hands out connections.
+pub struct PoolSettings {
+    /// The most connections open at once (at least 1).
+    pub max_size: usize,
+    /// How long opening a connection, waiting for a free one and checking one before reuse may
+    /// take (`None`: no limit).
+    pub timeout: Option<std::time::Duration>,
+    /// How connections are opened (`None`: on the calling task's runtime, without TLS).
+    pub connect: Option<Box<dyn deadpool_postgres::Connect>>,
+}
+
+/// A boxed [`deadpool_postgres::Connect`] as one.
+struct BoxedConnect(Box<dyn deadpool_postgres::Connect>);
+
+impl deadpool_postgres::Connect for BoxedConnect {
+    fn connect(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> futures_util::future::BoxFuture<
+        '_,
+        Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>,
+    > {
+        self.0.connect(config)
+    }
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_size: DEFAULT_POOL_SIZE,
+            timeout: None,
+            connect: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for PoolSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolSettings")
+            .field("max_size", &self.max_size)
+            .field("timeout", &self.timeout)
+            .field("connect", &self.connect.as_ref().map(|_| "custom"))
+            .finish()
+    }
+}
 
 /// The narrowest stored version of each tile asked for that is at least as wide as asked (a later,
 /// wider version has the same hashes in front).
@@ -101,49 +166,52 @@ pub enum ProofError {
 impl Store {
     /// A store on the database at `url` (`postgres://user:password@host:port/database`), with a
     /// pool of up to 8 connections opened on demand. No TLS: the database is expected on a
-    /// trusted network. Connections plan every statement execution
-    /// (`plan_cache_mode=force_custom_plan`).
+    /// trusted network.
     pub fn connect(url: &str) -> Result<Self, ConnectError> {
         Self::connect_with_pool_size(url, DEFAULT_POOL_SIZE)
     }
 
     /// Like [`connect`](Self::connect) with another pool size.
     pub fn connect_with_pool_size(url: &str, size: usize) -> Result<Self, ConnectError> {
-        let mut config = tokio_postgres::Config::from_str(url).map_err(ConnectError::InvalidUrl)?;
-        // The store's queries take arrays whose best plan depends on their length and on table
-        // sizes that change fast: plan each execution rather than reuse a generic plan made when
-        // a table looked empty. No parallel plans: the store's queries read a few index ranges,
-        // and a parallel scan chosen from a poor row estimate (a fresh table of event packs,
-        // not analyzed yet) cost the sequencer's reads of other processes' appends several
-        // milliseconds of worker start-up each (four appending processes on one database ran
-        // at 15,000 to 52,000 events/s with parallel plans allowed, depending on the query's
-        // shape, and at 50,000 to 54,000 without; ledger-bench row 6, BENCHMARKS.md).
-        let options = match config.get_options() {
-            Some(given) => format!("{given} {SESSION_SETTINGS}"),
-            None => SESSION_SETTINGS.to_owned(),
-        };
-        config.options(options);
-        let manager = Manager::from_config(
+        let config = tokio_postgres::Config::from_str(url).map_err(ConnectError::InvalidUrl)?;
+        Self::build(
             config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
+            PoolSettings {
+                max_size: size,
+                ..PoolSettings::default()
             },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(size.max(1))
-            .build()
-            .map_err(ConnectError::Pool)?;
-        Ok(Self::from_pool(pool))
+        )
     }
 
-    /// A store over an existing pool.
-    pub fn from_pool(pool: Pool) -> Self {
-        Self {
+    /// A store whose pool opens connections with `config` and `settings`. Every connection of the
+    /// pool gets the store's session settings ([`session_settings`]), whoever uses it: a service
+    /// that shares the store's pool for its own queries runs them under the same settings.
+    pub fn build(
+        mut config: tokio_postgres::Config,
+        settings: PoolSettings,
+    ) -> Result<Self, ConnectError> {
+        session_settings(&mut config);
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match settings.connect {
+            Some(connect) => Manager::from_connect(config, BoxedConnect(connect), manager_config),
+            None => Manager::from_config(config, NoTls, manager_config),
+        };
+        let mut builder = Pool::builder(manager).max_size(settings.max_size.max(1));
+        if let Some(timeout) = settings.timeout {
+            builder = builder
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .create_timeout(Some(timeout))
+                .wait_timeout(Some(timeout))
+                .recycle_timeout(Some(timeout));
+        }
+        let pool = builder.build().map_err(ConnectError::Pool)?;
+        Ok(Self {
             pool,
             handoff: Arc::default(),
             tile_cache: Arc::new(TileCache::new(DEFAULT_CACHED_TILES)),
-        }
+        })
     }
 
     /// Where this store's sequencers hand the lookup keys of committed entries to its indexer.
@@ -249,7 +317,7 @@ pub(crate) async fn read_tiles<C: GenericClient>(
                 what: "tile",
                 reason: format!("tile ({level}, {index}) was not asked for"),
             })?;
-        let needed = usize::from(wanted.width()) * crate::hash::HASH_LEN;
+        let needed = usize::from(wanted.width()) * ledger::hash::HASH_LEN;
         let prefix = bytes.get(..needed).ok_or_else(|| ReadError::Corrupt {
             what: "tile",
             reason: format!("{wanted:?} is shorter than its width"),
@@ -271,7 +339,7 @@ pub(crate) async fn read_plan<C: GenericClient>(
     plan: &ProofPlan,
     size: TreeSize,
     cache: Option<&TileCache>,
-) -> Result<Vec<crate::hash::Hash>, ProofError> {
+) -> Result<Vec<ledger::hash::Hash>, ProofError> {
     if plan.nodes().is_empty() {
         return Ok(Vec::new());
     }

@@ -7,16 +7,17 @@
 
 use std::sync::Arc;
 
+use ledger::batch::DeviceKeyring;
 use ledger::checkpoint::Origin;
 use ledger::note::{KeyName, NoteSignerKey};
-use ledger::store::testing::{
+use ledger::tiles::{decode_entry_bundle, encode_entry_bundle};
+use ledger_store::testing::{
     EventFactory, TestDatabase, change_event_hash_sql, change_event_sql, delete_event_sql,
 };
-use ledger::store::{
+use ledger_store::{
     AUDIT_CONNECTIONS, AuditError, AuditOptions, AuditProblem, AuditReport, Checkpointer,
-    NoProgress, Sequencer, Store, audit,
+    NoProgress, Sequencer, Store, audit, given_keys,
 };
-use ledger::tiles::{decode_entry_bundle, encode_entry_bundle};
 
 /// A log of 700 entries in batches of 250, 250, 100 and 100, with a checkpoint after each.
 async fn written_log() -> (TestDatabase, Store) {
@@ -39,9 +40,14 @@ async fn written_log() -> (TestDatabase, Store) {
 }
 
 async fn run_audit(store: &Store) -> AuditReport {
-    audit(store, AuditOptions::default(), Arc::new(NoProgress))
-        .await
-        .unwrap()
+    audit(
+        store,
+        AuditOptions::default(),
+        registry::device_keys_in,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap()
 }
 
 /// Runs SQL as the superuser with triggers disabled for the session.
@@ -137,7 +143,12 @@ async fn a_pool_too_small_for_the_audit_is_refused_at_once_not_waited_on() {
     // A pool one connection short used to make the audit wait for ever for its last connection.
     let outcome = tokio::time::timeout(
         std::time::Duration::from_secs(30),
-        audit(&small, AuditOptions::default(), Arc::new(NoProgress)),
+        audit(
+            &small,
+            AuditOptions::default(),
+            given_keys(DeviceKeyring::new()),
+            Arc::new(NoProgress),
+        ),
     )
     .await
     .expect("the audit answers instead of waiting for a connection");
@@ -149,9 +160,14 @@ async fn a_pool_too_small_for_the_audit_is_refused_at_once_not_waited_on() {
         "{outcome:?}"
     );
     let exact = Store::connect_with_pool_size(db.url(), AUDIT_CONNECTIONS).unwrap();
-    let report = audit(&exact, AuditOptions::default(), Arc::new(NoProgress))
-        .await
-        .unwrap();
+    let report = audit(
+        &exact,
+        AuditOptions::default(),
+        given_keys(DeviceKeyring::new()),
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.problem, None);
 }
 
@@ -321,11 +337,25 @@ async fn without_event_hashes_the_audit_still_checks_leaves_tiles_and_checkpoint
         recompute_event_hashes: false,
         hashing_threads: 0,
     };
-    let clean = audit(&store, options, Arc::new(NoProgress)).await.unwrap();
+    let clean = audit(
+        &store,
+        options,
+        registry::device_keys_in,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
     assert_eq!(clean.problem, None);
     assert!(!clean.event_hashes_recomputed);
     tamper_leaf_record(&db, 600, change_capture_time).await;
-    let report = audit(&store, options, Arc::new(NoProgress)).await.unwrap();
+    let report = audit(
+        &store,
+        options,
+        registry::device_keys_in,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         report.problem.as_ref().and_then(entry_of),
         Some(600),
@@ -345,10 +375,15 @@ async fn without_event_hashes_the_audit_still_checks_where_the_events_end() {
     tamper(&db, &delete_event_sql(699)).await;
     for options in [options, AuditOptions::default()] {
         assert_entry_problem(
-            audit(&store, options, Arc::new(NoProgress))
-                .await
-                .unwrap()
-                .problem,
+            audit(
+                &store,
+                options,
+                registry::device_keys_in,
+                Arc::new(NoProgress),
+            )
+            .await
+            .unwrap()
+            .problem,
             699,
             "the log's events end at 699",
         );
@@ -370,10 +405,15 @@ async fn a_deleted_entry_bundle_row_is_caught_as_missing() {
             hashing_threads: 1,
         };
         assert_entry_problem(
-            audit(&store, options, Arc::new(NoProgress))
-                .await
-                .unwrap()
-                .problem,
+            audit(
+                &store,
+                options,
+                registry::device_keys_in,
+                Arc::new(NoProgress),
+            )
+            .await
+            .unwrap()
+            .problem,
             500,
             "missing: the next stored leaf record is entry 512",
         );

@@ -1,103 +1,57 @@
-//! A blocking client of the capture interface, as a device or an EPCIS client uses it: what
-//! `tagtrail capture`, the load driver and the tests send.
-//!
-//! Device key files (written by `tagtrail device keygen`):
-//!
-//! ```text
-//! private key: {"algorithm": "ed25519", "seed": "<standard padded base64 of the 32-byte seed>"}
-//! public key:  {"algorithm": "ed25519", "key": "<standard padded base64 of the 32-byte key>"}
-//! ```
+#![doc = include_str!("../README.md")]
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+pub use epcis::rest::ErrorBehaviour;
 use ledger::batch::{DevicePublicKey, DeviceSigningKey, EventBatch};
+use ledger::headers::{
+    BATCH_SIGNATURE_HEADER, BATCH_STATEMENT_HEADER, signature_header_value, statement_header_value,
+};
+use ledger::key_file::{KeyFileError, parse_private_key_file, parse_public_key_file};
 use ledger::{DeviceId, UnixMillis};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use crate::auth::{
-    BATCH_SIGNATURE_HEADER, BATCH_STATEMENT_HEADER, signature_header_value, statement_header_value,
-};
-use crate::capture::ErrorBehaviour;
-
 /// Why a device key file could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum KeyFileError {
+pub enum ReadKeyError {
     #[error("failed to read {path}")]
     Read {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is not a device key file: {reason}")]
-    Format { path: String, reason: String },
+    #[error("{path}: {source}")]
+    Format {
+        path: String,
+        #[source]
+        source: KeyFileError,
+    },
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PrivateKeyJson {
-    algorithm: String,
-    seed: String,
-}
-
-/// The text of a private device key file for `seed` (secret).
-pub fn private_key_file_text(seed: &[u8; 32]) -> Zeroizing<String> {
-    let json = PrivateKeyJson {
-        algorithm: "ed25519".to_owned(),
-        seed: STANDARD.encode(seed),
-    };
-    Zeroizing::new(serde_json::to_string(&json).unwrap_or_default() + "\n")
-}
-
-/// The text of a public device key file.
-pub fn public_key_file_text(key: &DevicePublicKey) -> String {
-    serde_json::to_string(key).unwrap_or_default() + "\n"
-}
-
-/// Reads a private device key file.
-pub fn read_private_key(path: &Path) -> Result<DeviceSigningKey, KeyFileError> {
-    let text =
-        Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|source| KeyFileError::Read {
-                path: path.display().to_string(),
-                source,
-            })?,
-        );
-    let format = |reason: &str| KeyFileError::Format {
-        path: path.display().to_string(),
-        reason: reason.to_owned(),
-    };
-    let json: PrivateKeyJson = serde_json::from_str(&text)
-        .map_err(|_| format("expected {\"algorithm\": \"ed25519\", \"seed\": \"<base64>\"}"))?;
-    if json.algorithm != "ed25519" {
-        return Err(format("only ed25519 keys are supported"));
-    }
-    let seed = Zeroizing::new(
-        STANDARD
-            .decode(&json.seed)
-            .map_err(|_| format("the seed must be standard padded base64"))?,
-    );
-    let seed: &[u8; 32] = seed
-        .as_slice()
-        .try_into()
-        .map_err(|_| format("the seed must be 32 bytes"))?;
-    Ok(DeviceSigningKey::from_seed(seed))
-}
-
-/// Reads a public device key file.
-pub fn read_public_key(path: &Path) -> Result<DevicePublicKey, KeyFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Read {
+/// Reads a private device key file (`ledger::key_file`'s format).
+pub fn read_private_key(path: &Path) -> Result<DeviceSigningKey, ReadKeyError> {
+    let text = Zeroizing::new(read(path)?);
+    parse_private_key_file(&text).map_err(|source| ReadKeyError::Format {
         path: path.display().to_string(),
         source,
-    })?;
-    serde_json::from_str(&text).map_err(|error| KeyFileError::Format {
+    })
+}
+
+/// Reads a public device key file (`ledger::key_file`'s format).
+pub fn read_public_key(path: &Path) -> Result<DevicePublicKey, ReadKeyError> {
+    parse_public_key_file(&read(path)?).map_err(|source| ReadKeyError::Format {
         path: path.display().to_string(),
-        reason: error.to_string(),
+        source,
+    })
+}
+
+fn read(path: &Path) -> Result<String, ReadKeyError> {
+    std::fs::read_to_string(path).map_err(|source| ReadKeyError::Read {
+        path: path.display().to_string(),
+        source,
     })
 }
 
@@ -305,9 +259,11 @@ fn reply(mut response: ureq::http::Response<ureq::Body>) -> Result<Reply, Client
 mod tests {
     use super::*;
 
+    use ledger::key_file::{private_key_file_text, public_key_file_text};
+
     #[test]
     fn a_private_key_file_round_trips() {
-        let dir = std::env::temp_dir().join(format!("ingest-key-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("capture-client-key-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("device.key");
         std::fs::write(&path, private_key_file_text(&[9; 32]).as_str()).unwrap();

@@ -8,9 +8,9 @@ use std::sync::LazyLock;
 use epcis::EventHash;
 use epcis::document::Timestamp;
 
-use crate::batch::{BatchStatement, DeviceSignature, StatementHash};
-use crate::record::LeafRecord;
-use crate::size::LeafIndex;
+use ledger::batch::{BatchStatement, DeviceSignature, StatementHash};
+use ledger::record::LeafRecord;
+use ledger::size::LeafIndex;
 
 use super::bundles::{BUNDLE, row_records};
 use super::indexer::PgTimestamp;
@@ -49,7 +49,7 @@ pub struct StoredEntry {
 }
 
 /// A device batch as stored: the signed statement and every event hash of the batch, from which
-/// any of its events' [`BatchPath`](crate::batch::BatchPath) is recomputed.
+/// any of its events' [`BatchPath`](ledger::batch::BatchPath) is recomputed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredBatch {
     /// What the device signed.

@@ -3,17 +3,16 @@
 
 use serde_json::{Map, Value};
 
-use crate::batch::{BatchStatement, DeviceSignature, EventBatch};
-use crate::record::{Attestation, LeafRecord};
-use crate::size::LeafIndex;
 use epcis::EventHash;
+use ledger::batch::{BatchStatement, DeviceSignature, EventBatch};
+use ledger::record::{Attestation, LeafRecord};
+use ledger::size::LeafIndex;
 
 use super::keys::LookupKeys;
 
-/// The URL of the standard EPCIS 2.0 JSON-LD context: implied for every stored event, so not
-/// repeated in each one.
-pub const EPCIS_CONTEXT_URL: &str =
-    "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld";
+/// The standard EPCIS 2.0 JSON-LD context is implied for every stored event, so not repeated in
+/// each one.
+use epcis::EPCIS_CONTEXT_URL;
 
 /// One event to append: its leaf record and its JSON text.
 ///

@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use epcis::document::Document;
-use ledger::store::LookupKeys;
-use ledger::store::testing::testdata_documents;
+use ledger_store::LookupKeys;
+use ledger_store::testing::testdata_documents;
 
 #[test]
 fn keys_of_parsed_events_are_the_keys_of_their_json() {

@@ -20,9 +20,9 @@ use tokio_postgres::{Client, NoTls};
 use super::entry::{NewBatch, NewEntry, SignedBatch};
 use super::keys::LookupKeys;
 use super::migrate::{migrate, migrations_fingerprint};
-use crate::batch::{DeviceSigningKey, EventBatch};
-use crate::ids::{DeviceId, UnixMillis};
-use crate::record::{Attestation, LeafRecord};
+use ledger::batch::{DeviceSigningKey, EventBatch};
+use ledger::ids::{DeviceId, UnixMillis};
+use ledger::record::{Attestation, LeafRecord};
 
 /// The superuser URL used when `TAGTRAIL_ADMIN_DATABASE_URL` is unset (what `scripts/services` sets up).
 pub const DEFAULT_ADMIN_URL: &str =
@@ -323,7 +323,7 @@ impl EventFactory {
     }
 
     /// The device's public key, to register it.
-    pub fn public_key(&self) -> crate::batch::DevicePublicKey {
+    pub fn public_key(&self) -> ledger::batch::DevicePublicKey {
         self.key.public_key()
     }
 

@@ -7,9 +7,9 @@
 //! appended to sees one consistent state. The audit checks that the bundle rows hold every entry
 //! exactly once and up to where the events end, decodes each leaf record and checks that it names
 //! a stored device batch holding its event (and checks each batch's Ed25519 signature under the keys
-//! the registry, `device_keys`, holds for its device: any key the device has had; batches of
-//! devices the registry holds no key for, as in logs written without ingest, are counted and not
-//! checked), rebuilds the tree's tiles from the leaf hashes and
+//! its caller gives for its device, read from the registry: any key the device has had; batches of
+//! devices it holds no key for, as in logs written without ingest, are counted and not checked),
+//! rebuilds the tree's tiles from the leaf hashes and
 //! compares every stored tile row with them, recomputes the root at every checkpoint's size and
 //! checks the checkpoint's signature, and checks an RFC 9162 consistency proof between consecutive
 //! checkpoints. With event hashes, it also checks that every entry's event is stored under the
@@ -35,19 +35,19 @@ use deadpool_postgres::{GenericClient, Object};
 use futures_util::{StreamExt, pin_mut};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
-use tokio_postgres::IsolationLevel;
+use tokio_postgres::{IsolationLevel, Transaction};
 
-use crate::batch::{BatchStatement, DevicePublicKey, DeviceSignature, EventBatch};
-use crate::checkpoint::{Checkpoint, Origin, TrustedLog};
-use crate::hash::{Hash, RootHash, leaf_hash};
-use crate::note::{Note, NoteVerifierKey, NoteVerifiers};
-use crate::record::{Attestation, LeafRecord};
-use crate::size::TreeSize;
-use crate::tiles::{TILE_WIDTH, Tile, TileFrontier, TileId, TileSet, tiles_for_nodes};
-use crate::tree::HashReader;
-use crate::tree::{ConsistencyProof, ProofPlan};
 use epcis::EventHash;
 use epcis::hash::{HashContext, event_hash};
+use ledger::batch::{BatchStatement, DeviceKeyring, DeviceSignature, EventBatch};
+use ledger::checkpoint::{Checkpoint, Origin, TrustedLog};
+use ledger::hash::{Hash, RootHash, leaf_hash};
+use ledger::note::{Note, NoteVerifierKey, NoteVerifiers};
+use ledger::record::{Attestation, LeafRecord};
+use ledger::size::TreeSize;
+use ledger::tiles::{TILE_WIDTH, Tile, TileFrontier, TileId, TileSet, tiles_for_nodes};
+use ledger::tree::HashReader;
+use ledger::tree::{ConsistencyProof, ProofPlan};
 
 use super::bundles::{BUNDLE, row_records};
 use super::copy::{Column, CopyDecoder, CopyRow};
@@ -229,6 +229,8 @@ pub enum AuditError {
         /// The pool's size.
         max_size: usize,
     },
+    #[error("failed to read the device keys")]
+    DeviceKeys(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<tokio_postgres::Error> for AuditError {
@@ -244,11 +246,20 @@ pub const AUDIT_CONNECTIONS: usize = 6;
 /// Audits the whole log in `store`: see the module documentation for what is checked. The store's
 /// pool must hold at least [`AUDIT_CONNECTIONS`] connections (a smaller one is refused at once
 /// rather than waited on for ever).
-pub async fn audit(
+///
+/// `device_keys` reads the keys of the devices (any key each has had) in the audit's snapshot,
+/// given its transaction: the `registry` crate's `device_keys`, or [`given_keys`] for a keyring
+/// already in hand. The store does not read the registry's tables itself.
+pub async fn audit<K, E>(
     store: &Store,
     options: AuditOptions,
+    device_keys: K,
     progress: Arc<dyn AuditProgress>,
-) -> Result<AuditReport, AuditError> {
+) -> Result<AuditReport, AuditError>
+where
+    K: AsyncFnOnce(&Transaction<'_>) -> Result<DeviceKeyring, E>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let max_size = store.pool().status().max_size;
     if max_size < AUDIT_CONNECTIONS {
         return Err(AuditError::PoolTooSmall {
@@ -294,24 +305,9 @@ pub async fn audit(
         .iter()
         .map(|row| row.get(0))
         .collect();
-    // Every key each device has had (keys are never removed, so that earlier batches stay
-    // checkable); a stored key that is not a key is kept as such, to be reported where it is used.
-    let mut device_keys: DeviceKeys = HashMap::new();
-    for row in bundles_tx
-        .query(
-            "SELECT device_id, algorithm, public_key FROM device_keys ORDER BY key_number",
-            &[],
-        )
-        .await?
-    {
-        let algorithm: &str = row.get(1);
-        let bytes: &[u8] = row.get(2);
-        let key = match (algorithm, <[u8; 32]>::try_from(bytes)) {
-            ("ed25519", Ok(bytes)) => DevicePublicKey::from_ed25519_bytes(&bytes).ok(),
-            _ => None,
-        };
-        device_keys.entry(row.get(0)).or_default().push(key);
-    }
+    let device_keys = device_keys(&bundles_tx)
+        .await
+        .map_err(|error| AuditError::DeviceKeys(error.into()))?;
     let mut others = Vec::with_capacity(5);
     for client in [
         events_client,
@@ -764,7 +760,7 @@ enum SignatureVerdict {
 /// the checking thread is gone.
 fn check_batches(
     mut input: mpsc::Receiver<Vec<CopyRow>>,
-    keys: DeviceKeys,
+    keys: DeviceKeyring,
     out: mpsc::Sender<Vec<PreparedBatch>>,
 ) {
     while let Some(rows) = input.blocking_recv() {
@@ -784,7 +780,7 @@ fn check_batches(
 /// Checks a stored device batch on its own: its statement decodes and hashes to its key, its event
 /// hashes are the batch the statement commits to, and its signature verifies under one of the keys
 /// the registry holds for its device (any key the device has had), if it holds any.
-fn check_batch(row: &CopyRow, keys: &DeviceKeys) -> Result<CheckedBatch, String> {
+fn check_batch(row: &CopyRow, keys: &DeviceKeyring) -> Result<CheckedBatch, String> {
     let stored_hash = row.bytes(0);
     let statement_bytes = row.bytes(1);
     let algorithm = String::from_utf8_lossy(row.bytes(2));
@@ -815,7 +811,7 @@ fn check_batch(row: &CopyRow, keys: &DeviceKeys) -> Result<CheckedBatch, String>
     if !root_matches {
         return Err("its event hashes are not the batch the statement commits to".to_owned());
     }
-    let verdict = match keys.get(statement.device().as_str()) {
+    let verdict = match keys.keys_of(statement.device().as_str()) {
         None => SignatureVerdict::Unregistered,
         Some(keys)
             if keys
@@ -869,9 +865,12 @@ impl std::hash::Hasher for PrefixHasher {
     }
 }
 
-/// The keys the registry holds for each device, oldest first (`None`: a stored key that does not
-/// parse).
-type DeviceKeys = HashMap<String, Vec<Option<DevicePublicKey>>>;
+/// The `device_keys` argument of [`audit`] for a keyring in hand.
+pub fn given_keys(
+    keyring: DeviceKeyring,
+) -> impl AsyncFnOnce(&Transaction<'_>) -> Result<DeviceKeyring, std::convert::Infallible> {
+    async move |_: &Transaction<'_>| Ok(keyring)
+}
 
 /// A device batch whose leaves may still come.
 struct ActiveBatch {
@@ -1535,15 +1534,7 @@ fn ready_at(row: &CopyRow) -> Option<u64> {
     hashes.checked_mul(1u64 << shift)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
-}
+use epcis::hex::encode_lower as hex;
 
 /// Threads that recompute event hashes from the stored JSON, chunk by chunk.
 struct EventHashers {
@@ -1729,8 +1720,8 @@ mod database_tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::store::Sequencer;
-    use crate::store::testing::{EventFactory, TestDatabase};
+    use crate::Sequencer;
+    use crate::testing::{EventFactory, TestDatabase};
 
     #[tokio::test]
     async fn entries_read_in_alternating_blocks_are_checked_in_leaf_order() {
@@ -1747,7 +1738,11 @@ mod database_tests {
                 recompute_event_hashes,
                 hashing_threads: 1,
             };
-            let report = audit(&store, options, Arc::new(NoProgress)).await.unwrap();
+            // No device keys are registered: the batches are counted, not checked.
+            let keys = given_keys(DeviceKeyring::new());
+            let report = audit(&store, options, keys, Arc::new(NoProgress))
+                .await
+                .unwrap();
             assert_eq!((report.entries, report.device_batches), (70, 10));
             assert!(report.is_clean(), "{:?}", report.problem);
         }
@@ -1757,11 +1752,12 @@ mod database_tests {
         client
             .batch_execute(&format!(
                 "SET session_replication_role = replica; {}",
-                crate::store::testing::delete_event_sql(53)
+                crate::testing::delete_event_sql(53)
             ))
             .await
             .unwrap();
-        let report = audit(&store, AuditOptions::default(), Arc::new(NoProgress))
+        let keys = given_keys(DeviceKeyring::new());
+        let report = audit(&store, AuditOptions::default(), keys, Arc::new(NoProgress))
             .await
             .unwrap();
         match report.problem {

@@ -3,7 +3,7 @@
 //! ([`encode_entry_bundle`]). An append cuts its records at the bundle boundaries and writes one
 //! row per bundle it touches; a bundle is its rows concatenated in `first` order.
 
-use crate::tiles::{EntryBundleError, TILE_WIDTH, decode_entry_bundle, encode_entry_bundle};
+use ledger::tiles::{EntryBundleError, TILE_WIDTH, decode_entry_bundle, encode_entry_bundle};
 
 /// Entries per bundle.
 pub(crate) const BUNDLE: u64 = TILE_WIDTH as u64;

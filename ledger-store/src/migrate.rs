@@ -78,6 +78,11 @@ async fn migrate_up_to(
     })
 }
 
+/// The migrations this build embeds, oldest first.
+pub(crate) fn embedded_migrations() -> Vec<refinery::Migration> {
+    embedded::migrations::runner().get_migrations().clone()
+}
+
 /// A fingerprint of the embedded migrations (names and SQL): changes whenever a migration is added
 /// (or, against the rules, edited). Test harnesses key their template databases on it.
 pub fn migrations_fingerprint() -> [u8; 32] {

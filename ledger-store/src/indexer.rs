@@ -468,7 +468,7 @@ impl ToSql for PgTimestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::keys::lookup_key;
+    use crate::keys::lookup_key;
 
     #[test]
     fn lookup_keys_come_from_the_epc_lists_parent_places_and_time() {
@@ -586,9 +586,9 @@ mod database_tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::size::LeafIndex;
-    use crate::store::testing::{EventFactory, TestDatabase};
-    use crate::store::{Lookup, Sequencer};
+    use crate::testing::{EventFactory, TestDatabase};
+    use crate::{Lookup, Sequencer};
+    use ledger::size::LeafIndex;
 
     async fn rows(store: &Store, sql: &str) -> BTreeSet<(i64, i64)> {
         let client = store.pool().get().await.unwrap();

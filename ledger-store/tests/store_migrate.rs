@@ -8,8 +8,8 @@ use epcis::EventHash;
 use ledger::ids::{SiteId, UnixMillis};
 use ledger::record::{Attestation, LeafRecord};
 use ledger::size::LeafIndex;
-use ledger::store::testing::{TestDatabase, stored_leaf_records};
-use ledger::store::{Store, migrate, migrate_to_version};
+use ledger_store::testing::{TestDatabase, stored_leaf_records};
+use ledger_store::{Store, migrate, migrate_to_version};
 
 /// The SQLSTATE of the refusal, and whether the message says why.
 async fn refusal(client: &tokio_postgres::Client, sql: &str) -> (String, String) {

@@ -11,11 +11,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::checkpoint::{Checkpoint, Origin};
-use crate::hash::RootHash;
-use crate::note::NoteSignerKey;
-use crate::size::TreeSize;
-use crate::tree::{ConsistencyError, ConsistencyProof, ProofPlan};
+use ledger::checkpoint::{Checkpoint, Origin};
+use ledger::hash::RootHash;
+use ledger::note::NoteSignerKey;
+use ledger::size::TreeSize;
+use ledger::tree::{ConsistencyError, ConsistencyProof, ProofPlan};
 
 use super::indexer::error_chain;
 use super::locks;
@@ -67,7 +67,7 @@ pub enum CheckpointStoreError {
         source: ConsistencyError,
     },
     #[error("failed to sign the checkpoint")]
-    Sign(#[source] crate::note::NoteError),
+    Sign(#[source] ledger::note::NoteError),
 }
 
 impl From<tokio_postgres::Error> for CheckpointStoreError {

@@ -1,0 +1,34 @@
+//! Every key each device has had, for verifiers of old batches (the audit).
+
+use ledger::batch::DeviceKeyring;
+
+use crate::admin::public_key_from_db;
+use crate::lookup::ReadError;
+
+/// Every key of every device, oldest first. Keys are never removed, so that earlier batches stay
+/// checkable; a stored key that is not a key is kept as such (`None`), to be reported where it is
+/// used.
+pub async fn device_keys<C: tokio_postgres::GenericClient>(
+    client: &C,
+) -> Result<DeviceKeyring, ReadError> {
+    let mut keyring = DeviceKeyring::new();
+    for row in client
+        .query(
+            "SELECT device_id, algorithm, public_key FROM device_keys ORDER BY key_number",
+            &[],
+        )
+        .await?
+    {
+        let device: &str = row.get(0);
+        keyring.add(device, public_key_from_db(row.get(1), row.get(2)));
+    }
+    Ok(keyring)
+}
+
+/// [`device_keys`] in a transaction: the `device_keys` argument of `ledger_store::audit`, which
+/// reads them in its snapshot.
+pub async fn device_keys_in(
+    transaction: &tokio_postgres::Transaction<'_>,
+) -> Result<DeviceKeyring, ReadError> {
+    device_keys(transaction).await
+}

@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+
+pub mod admin;
+pub mod keys;
+pub mod location;
+pub mod lookup;
+pub mod token;
+
+pub use admin::{
+    DeviceInfo, DeviceStatus, RegistryError, SiteInfo, TokenInfo, add_device, add_site,
+    add_site_locations, create_token, list_devices, list_sites, list_tokens, rekey_device,
+    remove_site_location, revoke_token, set_device_status,
+};
+pub use keys::{device_keys, device_keys_in};
+pub use location::{LocationError, LocationKey, SiteLocation};
+pub use lookup::{
+    AllowedCache, AllowedError, DeviceRecord, ReadError, RegistryGeneration, TokenRecord,
+    allowed_locations, device_for_capture, token_for_capture,
+};
+pub use token::{SiteToken, TokenError, TokenId};
