@@ -296,10 +296,12 @@ impl Config {
         if self.http.workers == Some(0) {
             return invalid("http.workers must be at least 1");
         }
-        if self.database.pool_size < 5 {
-            return invalid(
-                "database.pool_size must be at least 5 (the sequencer needs two connections; the checkpoint signer, the indexer and requests one each)",
-            );
+        let minimum = ledger_store::BACKGROUND_CONNECTIONS + 1;
+        if self.database.pool_size < minimum {
+            return Err(ConfigError::Invalid(format!(
+                "database.pool_size must be at least {minimum} (the ledger's background tasks hold up to {} connections: the sequencer 3, the checkpoint signer, the indexer and its merger one each; requests need at least one more)",
+                ledger_store::BACKGROUND_CONNECTIONS
+            )));
         }
         if self
             .database
@@ -571,14 +573,17 @@ mod tests {
                 flags(),
             )
         };
-        let error = small("4").unwrap_err();
+        // What the store's background tasks hold, plus one for requests.
+        let minimum = ledger_store::BACKGROUND_CONNECTIONS + 1;
+        assert_eq!(minimum, 7);
+        let error = small(&(minimum - 1).to_string()).unwrap_err();
         assert!(
             error
                 .to_string()
-                .contains("database.pool_size must be at least 5"),
+                .contains("database.pool_size must be at least 7"),
             "{error}"
         );
-        assert_eq!(small("5").unwrap().database.pool_size, 5);
+        assert_eq!(small("7").unwrap().database.pool_size, 7);
     }
 
     #[test]

@@ -236,25 +236,13 @@ impl DatabaseError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Pool(_) => true,
-            Self::Query(error) => {
-                error.is_closed()
-                    || error
-                        .as_db_error()
-                        .is_none_or(|db| is_transient_state(db.code().code()))
-            }
+            Self::Query(error) => ledger_store::is_transient_postgres(error),
             Self::Corrupt { .. } => false,
             // Another replica, or this one restarted, can take the retry.
             Self::Stopped(_) => true,
             Self::Shared(error) => error.is_transient(),
         }
     }
-}
-
-/// SQLSTATE classes that mean the server went away or is going away, not that the request was
-/// wrong: 08 (connection exception) and 57 (operator intervention: admin or crash shutdown,
-/// cannot connect now). A retry after a restart succeeds.
-fn is_transient_state(code: &str) -> bool {
-    code.starts_with("08") || code.starts_with("57")
 }
 
 impl CaptureError {
@@ -319,18 +307,10 @@ impl CaptureError {
             .with_violations(violations.clone()),
             Self::Unavailable(_) => unavailable(),
             Self::Database(error) if error.is_transient() => unavailable(),
-            Self::Append(error) if append_is_transient(error) => unavailable(),
+            Self::Append(error) if error.is_transient() => unavailable(),
             Self::Append(_) | Self::Database(_) | Self::Internal(_) => internal(),
         }
     }
-}
-
-fn append_is_transient(error: &ledger_store::AppendError) -> bool {
-    use ledger_store::AppendError as E;
-    matches!(
-        error,
-        E::Pool(_) | E::Query(_) | E::Read(_) | E::Index(_) | E::Stopped
-    )
 }
 
 fn unavailable() -> Problem {

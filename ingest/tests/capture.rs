@@ -523,3 +523,34 @@ async fn events_stored_through_ingest_pass_the_ledger_audit() {
     assert_eq!(report.entries, 30);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_failing_with_an_sql_error_a_retry_would_repeat_is_a_500_not_retry_later() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("site-a", &[HERE]).await;
+    let client = app.client(Credential::Token(app.token(&site).await));
+    // The service's role loses its right to append events: every retry would fail the same way
+    // (SQLSTATE 42501, insufficient privilege), so "retry later" would be a lie.
+    app.admin
+        .batch_execute("REVOKE INSERT ON event_packs FROM tagtrail_ingest")
+        .await
+        .unwrap();
+    let reply = capture(&client, document(&[1, 2, 3], HERE), false).await;
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    assert!(
+        reply.body["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("nothing was acknowledged")
+                && !detail.contains("retry later")),
+        "{}",
+        reply.body
+    );
+    assert_eq!(app.counts().await[0], 0, "nothing was stored");
+    // Given its right back, the service appends the same document.
+    app.admin
+        .batch_execute("GRANT INSERT ON event_packs TO tagtrail_ingest")
+        .await
+        .unwrap();
+    let reply = capture(&client, document(&[1, 2, 3], HERE), false).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+}

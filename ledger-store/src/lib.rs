@@ -42,6 +42,7 @@ mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tile_cache;
+mod transient;
 
 pub use audit::{
     AUDIT_CONNECTIONS, AuditError, AuditOptions, AuditProblem, AuditProgress, AuditReport,
@@ -64,6 +65,13 @@ pub use migrate::migrate_to_version;
 pub use migrate::{MigrateError, MigrationReport, migrate, migrations_fingerprint};
 pub use packs::{EVENTS_AT, TREE_SIZE};
 pub use runs::MergeError;
+pub use transient::{is_transient_postgres, is_transient_sqlstate};
+/// Connections a process running the ledger's background tasks holds at most at once: the
+/// sequencer's appending task (one for the group it writes and two for groups committing beneath
+/// it), the checkpoint signer, the indexer and the indexer's merger, one each. A pool shared with
+/// requests needs at least one more.
+pub const BACKGROUND_CONNECTIONS: usize = sequencer::CONNECTIONS + 3;
+
 pub use sequencer::{
     AppendError, DEFAULT_MAX_GROUP, DEFAULT_MAX_INDEX_LAG, DEFAULT_RECENT_KEEP, Sequencer,
     SequencerConfig, SequencerStats,

@@ -72,7 +72,7 @@ const QUEUE_DEPTH: usize = 1024;
 
 /// The connections the appending task uses at most: one for the group it writes, two for groups
 /// committing meanwhile.
-const CONNECTIONS: usize = 3;
+pub(crate) const CONNECTIONS: usize = 3;
 
 /// A group is written on top of a committing one only when the backlog holds at least this many
 /// entries; a smaller one waits for the commit, so that groups stay large (each costs a WAL flush

@@ -468,7 +468,7 @@ async fn concurrent_callers_get_groups_written_on_top_of_committing_ones_and_one
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_appender_waiting_for_its_turn_ends_another_process_s_chain() {
+async fn a_process_busy_chaining_groups_does_not_starve_another_process() {
     let (_db, (store_a, a), (_store_b, b)) = two_processes().await;
     // Process A: sixteen callers that keep 9,600 entries in flight until told to stop, so that its
     // chain of groups seldom runs dry on its own.
@@ -495,10 +495,11 @@ async fn an_appender_waiting_for_its_turn_ends_another_process_s_chain() {
     }
     assert!(a.stats().on_top > 0, "process A never chained groups");
 
-    // Process B gets its turn while A is still busy: A ends its chain when it sees B waiting for
-    // the turn lock (or when its backlog runs dry between two groups; in runs with the hand-over
-    // disabled, that took B 6 to 22 s here instead of about 1 s, so this is a liveness check,
-    // not a measurement of the hand-over).
+    // Process B gets its turn while A is still busy. This is a liveness check only: B gets in
+    // when A sees it waiting for the turn lock, or else when A's backlog runs dry between two
+    // groups (with the hand-over disabled that took B 6 to 22 s here instead of about 1 s, and
+    // the test still passes). The hand-over itself is checked deterministically by
+    // `a_chain_hands_the_turn_to_a_waiting_process_before_its_next_group`.
     let mut door = EventFactory::new("door-b", 3);
     let results = tokio::time::timeout(Duration::from_secs(60), b.append(door.next_batch(50)))
         .await
