@@ -11,9 +11,33 @@ mod embedded {
 /// itself takes no lock. The value is arbitrary but fixed; advisory locks are per database.
 const MIGRATION_LOCK: i64 = 0x7461_6774_7261_0003;
 
+/// The earlier texts of landed migrations that were edited after they landed (against the rule), as
+/// some databases applied them: `(version, name, text)`. Their history rows are re-stamped with the
+/// landed text's checksum before migrating, and `V7` brings their schema to the landed one.
+const SUPERSEDED: [(i32, &str, &str); 3] = [
+    (
+        3,
+        "lookup_runs",
+        include_str!("../superseded/V3__lookup_runs.ccc72cc.sql"),
+    ),
+    (
+        6,
+        "event_packs",
+        include_str!("../superseded/V6__event_packs.0cba27d.sql"),
+    ),
+    (
+        6,
+        "event_packs",
+        include_str!("../superseded/V6__event_packs.4570cff.sql"),
+    ),
+];
+
 /// What a migration run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationReport {
+    /// Applied migrations whose history was re-stamped because the database applied an earlier
+    /// text of them (`V<version>__<name>`); `V7` then brings their schema up to date.
+    pub repaired: Vec<String>,
     /// The migrations applied by this run (`V<version>__<name>`), oldest first; empty when the
     /// database was already up to date.
     pub applied: Vec<String>,
@@ -28,6 +52,8 @@ pub enum MigrateError {
     Lock(#[source] tokio_postgres::Error),
     #[error("failed to apply the migrations")]
     Apply(#[source] refinery::Error),
+    #[error("failed to re-stamp migrations applied with an earlier text")]
+    Repair(#[source] tokio_postgres::Error),
 }
 
 /// Applies every migration of `sql/` that the database has not applied yet, each in its own
@@ -55,6 +81,15 @@ async fn migrate_up_to(
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(MigrateError::Lock)?;
+    let repaired = match repair_superseded(client).await {
+        Ok(repaired) => repaired,
+        Err(error) => {
+            let _ = client
+                .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+                .await;
+            return Err(MigrateError::Repair(error));
+        }
+    };
     let target = version.map_or(refinery::Target::Latest, refinery::Target::Version);
     let runner = embedded::migrations::runner()
         .set_target(target)
@@ -69,6 +104,7 @@ async fn migrate_up_to(
     let report = result.map_err(MigrateError::Apply)?;
     unlock.map_err(MigrateError::Lock)?;
     Ok(MigrationReport {
+        repaired,
         applied: report
             .applied_migrations()
             .iter()
@@ -76,6 +112,50 @@ async fn migrate_up_to(
             .collect(),
         known,
     })
+}
+
+/// Re-stamps the history rows of migrations applied with one of their [`SUPERSEDED`] texts with the
+/// checksum of the text this build embeds (one statement per row, only where the stored checksum is
+/// exactly the earlier text's), and returns their names.
+async fn repair_superseded(client: &Client) -> Result<Vec<String>, tokio_postgres::Error> {
+    let has_history: bool = client
+        .query_one(
+            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    if !has_history {
+        return Ok(Vec::new());
+    }
+    let embedded = embedded_migrations();
+    let mut repaired = Vec::new();
+    for (version, name, text) in SUPERSEDED {
+        let Some(current) = embedded.iter().find(|m| m.version() == version) else {
+            continue;
+        };
+        // The texts are fixed and well-formed: a failure would be a build error in the tests.
+        let Ok(earlier) = refinery::Migration::unapplied(&format!("V{version}__{name}"), text)
+        else {
+            continue;
+        };
+        let changed = client
+            .execute(
+                "UPDATE refinery_schema_history SET checksum = $1
+                 WHERE version = $2 AND name = $3 AND checksum = $4",
+                &[
+                    &current.checksum().to_string(),
+                    &version,
+                    &name,
+                    &earlier.checksum().to_string(),
+                ],
+            )
+            .await?;
+        if changed > 0 {
+            repaired.push(format!("V{version}__{name}"));
+        }
+    }
+    Ok(repaired)
 }
 
 /// The migrations this build embeds, oldest first.
@@ -95,4 +175,89 @@ pub fn migrations_fingerprint() -> [u8; 32] {
         hasher.update([0]);
     }
     hasher.finalize().into()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+
+    /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
+    /// database that applied it would be refused (its checksum would differ). Adding a migration
+    /// adds its line here; changing a line is the mistake this test exists to catch.
+    const LANDED: [(i32, &str, &str); 7] = [
+        (
+            1,
+            "ledger",
+            "3da1a1e43f944cdc81cad770724ad3340af5da31636fa6ebbb0c53eafdc970be",
+        ),
+        (
+            2,
+            "ingest",
+            "8a4f6b78946e2535964e114bab86e1d593d66848bc5c96eb54495559ddd7b7fc",
+        ),
+        (
+            3,
+            "lookup_runs",
+            "641c0dd6e85e32c31597ea7967b661fb7353a9eefd119121e9381bbe890f6117",
+        ),
+        (
+            4,
+            "registry_generation",
+            "243631007fc83814051ae5f50ba5aa9c5964b11e6abab64a601e02b12d7b4166",
+        ),
+        (
+            5,
+            "entry_bundles",
+            "0fcfcbc5dbc6317c2229e3b3adfe59f369af1cf2fd2bd5fabd61ad24647451cc",
+        ),
+        (
+            6,
+            "event_packs",
+            "d4774bcb297e8eafbdb7fb9664979214c8a97f670ebd0dff0dc4bccd5710a275",
+        ),
+        (
+            7,
+            "superseded_migrations",
+            "b4ce808c97af1c3f52ce636763561abfd4c0b3f97ff894fc2e36e9e8bb966528",
+        ),
+    ];
+
+    #[test]
+    fn landed_migrations_keep_their_bytes() {
+        let embedded = embedded_migrations();
+        let found: Vec<(i32, String, String)> = embedded
+            .iter()
+            .map(|m| {
+                let digest = Sha256::digest(m.sql().unwrap_or_default().as_bytes());
+                (
+                    m.version(),
+                    m.name().to_owned(),
+                    epcis::hex::encode_lower(&digest),
+                )
+            })
+            .collect();
+        let expected: Vec<(i32, String, String)> = LANDED
+            .iter()
+            .map(|(v, n, h)| (*v, (*n).to_owned(), (*h).to_owned()))
+            .collect();
+        assert_eq!(
+            found, expected,
+            "a landed migration changed, or one was added without its line"
+        );
+    }
+
+    #[test]
+    fn every_superseded_text_is_an_earlier_version_of_a_landed_migration() {
+        let embedded = embedded_migrations();
+        for (version, name, text) in SUPERSEDED {
+            let earlier =
+                refinery::Migration::unapplied(&format!("V{version}__{name}"), text).unwrap();
+            let landed = embedded.iter().find(|m| m.version() == version).unwrap();
+            assert_eq!(landed.name(), name);
+            assert_ne!(earlier.checksum(), landed.checksum(), "V{version}: {name}");
+        }
+    }
 }

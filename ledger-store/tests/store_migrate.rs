@@ -308,7 +308,14 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
     let leaves: Vec<u64> = (0..600).collect();
     let (db, mut client, records) = v4_log(&leaves).await;
     let report = migrate(&mut client).await.unwrap();
-    assert_eq!(report.applied, ["V5__entry_bundles", "V6__event_packs"]);
+    assert_eq!(
+        report.applied,
+        [
+            "V5__entry_bundles",
+            "V6__event_packs",
+            "V7__superseded_migrations"
+        ]
+    );
 
     let rows = client
         .query(
@@ -413,7 +420,10 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
     let leaves: Vec<u64> = (0..20).collect();
     let (_db, mut client, rows) = v5_log(&leaves).await;
     let report = migrate(&mut client).await.unwrap();
-    assert_eq!(report.applied, ["V6__event_packs"]);
+    assert_eq!(
+        report.applied,
+        ["V6__event_packs", "V7__superseded_migrations"]
+    );
 
     let packs: Vec<(i64, i32)> = client
         .query(
@@ -464,4 +474,105 @@ async fn v6_refuses_a_log_with_a_gap_and_changes_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(events, 19);
+}
+
+/// A migration as refinery reads it, from its name and text.
+fn migration(name: &str, text: &str) -> refinery::Migration {
+    refinery::Migration::unapplied(name, text).unwrap()
+}
+
+async fn constraint_definitions(client: &tokio_postgres::Client, table: &str) -> Vec<String> {
+    client
+        .query(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint
+             WHERE conrelid = $1::text::regclass AND contype = 'c'",
+            &[&table],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_brought_up_to_date() {
+    // A database migrated by the builds that had the earlier texts of V3 (ccc72cc) and V6
+    // (0cba27d), both edited after they landed.
+    let db = TestDatabase::create_empty().await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    let earlier = [
+        migration("V1__ledger", include_str!("../../sql/V1__ledger.sql")),
+        migration("V2__ingest", include_str!("../../sql/V2__ingest.sql")),
+        migration(
+            "V3__lookup_runs",
+            include_str!("../superseded/V3__lookup_runs.ccc72cc.sql"),
+        ),
+        migration(
+            "V4__registry_generation",
+            include_str!("../../sql/V4__registry_generation.sql"),
+        ),
+        migration(
+            "V5__entry_bundles",
+            include_str!("../../sql/V5__entry_bundles.sql"),
+        ),
+        migration(
+            "V6__event_packs",
+            include_str!("../superseded/V6__event_packs.0cba27d.sql"),
+        ),
+    ];
+    refinery::Runner::new(&earlier)
+        .run_async(&mut client)
+        .await
+        .unwrap();
+    let kinds = constraint_definitions(&client, "lookup_pages").await;
+    assert!(kinds.iter().any(|c| c.contains("kind <= 3")), "{kinds:?}");
+
+    let report = migrate(&mut client).await.unwrap();
+    assert_eq!(report.repaired, ["V3__lookup_runs", "V6__event_packs"]);
+    assert_eq!(report.applied, ["V7__superseded_migrations"]);
+    // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
+    let event_hashes: bool = client
+        .query_one("SELECT to_regclass('event_hashes') IS NOT NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!event_hashes);
+    let kinds = constraint_definitions(&client, "lookup_pages").await;
+    assert!(kinds.iter().any(|c| c.contains("kind <= 4")), "{kinds:?}");
+    assert!(!kinds.iter().any(|c| c.contains("kind <= 3")), "{kinds:?}");
+    let packs = constraint_definitions(&client, "event_packs").await;
+    assert!(
+        packs
+            .iter()
+            .any(|c| c.contains("cardinality(events) <= 256")),
+        "{packs:?}"
+    );
+    let store = Store::connect(db.url()).unwrap();
+    store.migration_status().await.unwrap();
+    // Migrating again changes nothing.
+    let again = migrate(&mut client).await.unwrap();
+    assert!(
+        again.repaired.is_empty() && again.applied.is_empty(),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
+    let db = TestDatabase::create_empty().await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    migrate_to_version(&mut client, 6).await.unwrap();
+    let before = (
+        constraint_definitions(&client, "lookup_pages").await,
+        constraint_definitions(&client, "event_packs").await,
+    );
+    let report = migrate(&mut client).await.unwrap();
+    assert!(report.repaired.is_empty(), "{report:?}");
+    assert_eq!(report.applied, ["V7__superseded_migrations"]);
+    let after = (
+        constraint_definitions(&client, "lookup_pages").await,
+        constraint_definitions(&client, "event_packs").await,
+    );
+    assert_eq!(before, after);
 }

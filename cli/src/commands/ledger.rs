@@ -40,6 +40,12 @@ impl MigrateCommand {
                 .await
                 .context("Failed to migrate the database")?;
             let mut out = std::io::stdout().lock();
+            for name in &report.repaired {
+                writeln!(
+                    out,
+                    "re-stamped {name} (applied with an earlier text of it; V7 updates its schema)"
+                )?;
+            }
             if report.applied.is_empty() {
                 writeln!(out, "up to date ({} migrations)", report.known)?;
             }
