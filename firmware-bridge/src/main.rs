@@ -104,14 +104,8 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("Failed to start the tokio runtime")?;
     runtime.block_on(async move {
-        let cancel = CancellationToken::new();
-        let on_signal = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::info!("shutting down");
-            }
-            on_signal.cancel();
-        });
+        let cancel = service_kit::shutdown::cancel_on_signals()
+            .context("Failed to install the SIGINT/SIGTERM handlers")?;
         match cli.command {
             Command::Run { config } => run(config, cancel).await,
             Command::Simulate {

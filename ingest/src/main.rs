@@ -83,7 +83,10 @@ fn run() -> anyhow::Result<()> {
         .context("Failed to load the settings")?;
     ingest::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
     actix_web::rt::System::new().block_on(async move {
+        let cancel = service_kit::shutdown::cancel_on_signals()
+            .context("Failed to install the SIGINT/SIGTERM handlers")?;
         let application = Application::build(config).await?;
+        application.stop_on(cancel);
         application.run_until_stopped().await
     })
 }

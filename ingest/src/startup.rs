@@ -18,6 +18,7 @@ use ledger_store::{
     Checkpointer, CheckpointerHandle, Indexer, IndexerHandle, PoolSettings, Sequencer, Store,
 };
 use secrecy::{ExposeSecret, SecretString};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, DatabaseConfig, Limits};
 use crate::jobs::JobWriter;
@@ -98,7 +99,9 @@ impl Application {
                 .app_data(state.clone())
                 .configure(crate::routes::configure)
         })
-        .shutdown_timeout(config.http.shutdown_timeout.as_secs().max(1));
+        .shutdown_timeout(config.http.shutdown_timeout.as_secs().max(1))
+        // Signals are the process's (`service_kit::shutdown`), handed in through `stop_on`.
+        .disable_signals();
         if let Some(workers) = config.http.workers {
             server = server.workers(workers);
         }
@@ -127,7 +130,18 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the server stops (SIGINT, SIGTERM or [`ServerHandle::stop`]), then lets the
+    /// Stops the server gracefully (as `handle().stop(true)`) when `cancel` fires: how `main`
+    /// connects the process's SIGINT/SIGTERM token (`service_kit::shutdown::cancel_on_signals`).
+    pub fn stop_on(&self, cancel: CancellationToken) {
+        let handle = self.handle();
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            handle.stop(true).await;
+        });
+    }
+
+    /// Serves until the server stops (the token given to [`stop_on`](Self::stop_on) fired, or
+    /// [`ServerHandle::stop`]), then lets the
     /// sequencer finish what it was given, signs a last checkpoint and stops the indexer.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let served = self.server.await.context("The HTTP server failed");

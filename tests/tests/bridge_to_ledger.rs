@@ -83,14 +83,14 @@ impl Process {
         self.finish()
     }
 
-    /// SIGINT (a graceful stop), then every line it wrote.
-    fn interrupt(mut self) -> Vec<String> {
+    /// SIGTERM (a graceful stop, as a service manager asks for one), then every line it wrote.
+    fn terminate(mut self) -> Vec<String> {
         let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "the process ignored SIGINT");
+            assert!(Instant::now() < deadline, "the process ignored SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
         }
         self.finish()
@@ -217,7 +217,7 @@ impl Ingest {
                 .args(["--listen", &format!("127.0.0.1:{}", self.port)])
                 .arg("--checkpoint-key")
                 .arg(&self.checkpoint_key)
-                .env("RUST_LOG", "warn"),
+                .env("RUST_LOG", "warn,ingest=info"),
         );
         wait_for("ingest to be ready", Duration::from_secs(30), || {
             http_status(self.port, "/health/ready") == Some(200)
@@ -396,13 +396,26 @@ retry_max_ms = 500
         Duration::from_secs(60),
         || spool_depth(&spool) == 0,
     );
-    logs.extend(second.interrupt());
+    logs.extend(second.terminate());
     assert_eq!(
         spool_depth(&spool),
         0,
         "events left in the spool after a graceful stop"
     );
-    drop(ingest_process.take().map(Process::interrupt));
+    // Ingest stops the same way, flushing the ledger before it exits.
+    let ingest_logs = ingest_process
+        .take()
+        .map(Process::terminate)
+        .unwrap_or_default();
+    assert!(
+        ingest_logs
+            .iter()
+            .any(|line| line.contains("HTTP server stopped; flushing the ledger"))
+            && ingest_logs
+                .iter()
+                .any(|line| line.contains("ingest stopped")),
+        "ingest did not stop gracefully on SIGTERM: {ingest_logs:?}"
+    );
 
     // Nothing acknowledged lost.
     let spooled = spooled_hashes(&logs);
