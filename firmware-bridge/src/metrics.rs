@@ -68,7 +68,7 @@ struct OutcomeLabels {
 }
 
 /// A serial reader's counters and the values already exported (frames, checksum, malformed).
-type WatchedSerial = (Arc<SerialCounters>, [u64; 3]);
+type WatchedSerial = (Arc<SerialCounters>, [u64; 4]);
 
 /// Every metric of the bridge.
 #[derive(Debug)]
@@ -77,6 +77,7 @@ pub struct Metrics {
     reads: Family<ReadLabels, Counter>,
     frames: Family<ReaderLabels, Counter>,
     frames_rejected: Family<RejectLabels, Counter>,
+    serial_reconnects: Family<ReaderLabels, Counter>,
     events_built: Family<TransitionLabels, Counter>,
     mqtt_messages: Family<TopicLabels, Counter>,
     spool_depth: Gauge,
@@ -115,6 +116,12 @@ impl Metrics {
             "frames_rejected",
             "Serial frames rejected, by reader and reason",
             frames_rejected.clone(),
+        );
+        let serial_reconnects = Family::<ReaderLabels, Counter>::default();
+        registry.register(
+            "serial_reconnects",
+            "Serial sessions that failed (port missing or lost) and were retried, by reader",
+            serial_reconnects.clone(),
         );
         let events_built = Family::<TransitionLabels, Counter>::default();
         registry.register(
@@ -172,6 +179,7 @@ impl Metrics {
             reads,
             frames,
             frames_rejected,
+            serial_reconnects,
             events_built,
             mqtt_messages,
             spool_depth,
@@ -255,7 +263,7 @@ impl Metrics {
             })
             .inc_by(0);
         if let Ok(mut serial) = self.serial.lock() {
-            serial.insert(reader.to_owned(), (counters, [0; 3]));
+            serial.insert(reader.to_owned(), (counters, [0; 4]));
         }
     }
 
@@ -268,6 +276,7 @@ impl Metrics {
                 counters.frames.load(Ordering::Relaxed),
                 counters.checksum_failures.load(Ordering::Relaxed),
                 counters.malformed.load(Ordering::Relaxed),
+                counters.reconnects.load(Ordering::Relaxed),
             ];
             self.frames
                 .get_or_create(&ReaderLabels {
@@ -286,6 +295,11 @@ impl Metrics {
                     reason: "malformed",
                 })
                 .inc_by(now[2] - seen[2]);
+            self.serial_reconnects
+                .get_or_create(&ReaderLabels {
+                    reader: reader.clone(),
+                })
+                .inc_by(now[3] - seen[3]);
             *seen = now;
         }
     }

@@ -65,6 +65,9 @@ pub struct SerialCounters {
     pub malformed: AtomicU64,
     /// Garbage bytes skipped.
     pub garbage_bytes: AtomicU64,
+    /// Sessions that failed (the port could not be opened, or was lost), each followed by a
+    /// reconnect after a backoff.
+    pub reconnects: AtomicU64,
 }
 
 impl SerialCounters {
@@ -556,6 +559,7 @@ pub async fn supervise_jrd(
             Ok(()) => return,
             Err(SerialError::ChannelClosed) => return,
             Err(error) => {
+                counters.reconnects.fetch_add(1, Ordering::Relaxed);
                 let delay = backoff.next_delay(jitter.unit());
                 tracing::warn!(reader = %reader, error = %error, delay_ms = delay.as_millis() as u64, "serial reader lost; reconnecting");
                 tokio::select! {

@@ -208,12 +208,18 @@ async fn the_supervisor_keeps_trying_until_the_port_appears_and_stops_when_cance
     let supervisor = tokio::spawn(supervise_jrd(
         port,
         tx,
-        counters,
+        counters.clone(),
         cancel.clone(),
         Duration::from_millis(300),
     ));
     // The port does not exist yet: the supervisor must back off and retry, not give up.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::timeout(WAIT, async {
+        while counters.reconnects.load(Ordering::Relaxed) < 3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the supervisor retries a port that does not exist yet");
     assert!(!supervisor.is_finished());
     let (master, slave) = tokio_serial::SerialStream::pair().expect("a pty pair");
     std::os::unix::fs::symlink(slave.name().unwrap(), &link).unwrap();

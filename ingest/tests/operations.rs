@@ -269,8 +269,14 @@ async fn a_graceful_stop_lets_in_flight_captures_finish_and_keeps_what_it_acknow
             capture(&client, document(&serials, HERE), false).await
         }));
     }
-    // Stop while the captures are being sent and processed.
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // Stop while the captures are being sent and processed: once the first events are stored.
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while app.counts().await[0] == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the first capture is stored");
     let db = app.stop().await;
     let admin = db.connect().await.unwrap();
     let mut acknowledged = Vec::new();

@@ -76,6 +76,16 @@ impl Process {
         }
     }
 
+    /// How many lines written so far contain `text`.
+    fn logged(&self, text: &str) -> usize {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.contains(text))
+            .count()
+    }
+
     /// SIGKILL, then every line it wrote.
     fn kill(mut self) -> Vec<String> {
         self.child.kill().unwrap();
@@ -363,7 +373,10 @@ retry_max_ms = 500
         Duration::from_secs(60),
         || ledger_size() >= 5,
     );
-    std::thread::sleep(Duration::from_millis(700));
+    // Killed while events still flow.
+    wait_for("more events in the ledger", Duration::from_secs(60), || {
+        ledger_size() >= 10
+    });
     logs.extend(first.kill());
 
     // 2. Started again on the same spool; then ingest dies mid-stream and comes back.
@@ -376,7 +389,11 @@ retry_max_ms = 500
     );
     drop(ingest_process.take().map(Process::kill));
     // The bridge keeps reading and spooling while its uploads fail.
-    std::thread::sleep(Duration::from_secs(3));
+    wait_for(
+        "uploads to fail while ingest is down",
+        Duration::from_secs(60),
+        || second.logged("upload failed; retrying") >= 2,
+    );
     ingest_process = Some(ingest.start());
     let before = ledger_size();
     wait_for(
