@@ -96,7 +96,8 @@ impl Default for HttpConfig {
 pub struct DatabaseConfig {
     /// `postgres://user:password@host:port/database` (secret: it may hold a password).
     pub url: SecretString,
-    /// The most connections the service opens.
+    /// The most connections of the request pool (registry reads, capture jobs); the ledger store
+    /// opens a pool of its own.
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
     /// How long opening a connection or waiting for a free one may take.
@@ -296,11 +297,10 @@ impl Config {
         if self.http.workers == Some(0) {
             return invalid("http.workers must be at least 1");
         }
-        let minimum = ledger_store::BACKGROUND_CONNECTIONS + 1;
-        if self.database.pool_size < minimum {
+        if self.database.pool_size < MIN_POOL_SIZE {
             return Err(ConfigError::Invalid(format!(
-                "database.pool_size must be at least {minimum} (the ledger's background tasks hold up to {} connections: the sequencer 3, the checkpoint signer, the indexer and its merger one each; requests need at least one more)",
-                ledger_store::BACKGROUND_CONNECTIONS
+                "database.pool_size must be at least {MIN_POOL_SIZE} (the capture job writer holds one connection while it writes; requests need at least one more; the ledger store has a pool of its own, of {} connections)",
+                ledger_store::STORE_CONNECTIONS
             )));
         }
         if self
@@ -458,6 +458,9 @@ fn default_listen() -> SocketAddr {
 fn default_shutdown_timeout() -> Duration {
     Duration::from_secs(30)
 }
+/// The request pool's smallest size: the capture job writer's connection and one for requests.
+const MIN_POOL_SIZE: usize = 2;
+
 fn default_pool_size() -> usize {
     16
 }
@@ -573,17 +576,15 @@ mod tests {
                 flags(),
             )
         };
-        // What the store's background tasks hold, plus one for requests.
-        let minimum = ledger_store::BACKGROUND_CONNECTIONS + 1;
-        assert_eq!(minimum, 7);
-        let error = small(&(minimum - 1).to_string()).unwrap_err();
+        // The job writer's connection and one for requests; the store sizes its own pool.
+        let error = small("1").unwrap_err();
         assert!(
             error
                 .to_string()
-                .contains("database.pool_size must be at least 7"),
+                .contains("database.pool_size must be at least 2"),
             "{error}"
         );
-        assert_eq!(small("7").unwrap().database.pool_size, 7);
+        assert_eq!(small("2").unwrap().database.pool_size, 2);
     }
 
     #[test]

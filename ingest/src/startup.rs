@@ -11,7 +11,7 @@ use std::sync::Arc;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use deadpool_postgres::Pool;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use ledger::checkpoint::Origin;
 use ledger::note::NoteSignerKey;
 use ledger_store::{
@@ -28,8 +28,9 @@ use registry::AllowedCache;
 /// What every request handler shares.
 #[derive(Debug)]
 pub struct AppState {
-    /// The ledger store; its pool is [`pool`](Self::pool).
+    /// The ledger store (with a pool of its own).
     pub(crate) store: Store,
+    /// The pool of the request path's own statements (registry reads, capture jobs).
     pub(crate) pool: Pool,
     pub(crate) sequencer: Sequencer,
     pub(crate) limits: Limits,
@@ -71,7 +72,7 @@ impl Application {
         let origin = Origin::parse(&origin_name)
             .with_context(|| format!("Invalid ledger.origin {origin_name:?}"))?;
         let store = build_store(&config.database)?;
-        let pool = store.pool().clone();
+        let pool = build_request_pool(&config.database)?;
         let sequencer = Sequencer::start(&store);
         let checkpointer = Checkpointer::new(&store, origin, Arc::new(signer))
             .with_interval(config.ledger.checkpoint_interval)
@@ -229,10 +230,8 @@ impl deadpool_postgres::Connect for ConnectOnRuntime {
     }
 }
 
-/// The ledger store and the pool every request shares with it, with time limits on connecting
-/// and waiting so that requests fail fast (503) when the database is away. Connections are opened
-/// on demand, on the current runtime, with the store's session settings.
-pub fn build_store(config: &DatabaseConfig) -> anyhow::Result<Store> {
+/// The connection settings both pools share: the URL, a connect timeout and the application name.
+fn connection_config(config: &DatabaseConfig) -> anyhow::Result<tokio_postgres::Config> {
     let mut pg: tokio_postgres::Config = config
         .url
         .expose_secret()
@@ -240,12 +239,45 @@ pub fn build_store(config: &DatabaseConfig) -> anyhow::Result<Store> {
         .context("database.url is not a PostgreSQL connection URL")?;
     pg.connect_timeout(config.connect_timeout);
     pg.application_name("tagtrail-ingest");
+    Ok(pg)
+}
+
+/// The ledger store, on a pool of its own sized by what it holds
+/// ([`ledger_store::STORE_CONNECTIONS`]) and opened with its session settings, with time limits on
+/// connecting and waiting so that requests fail fast (503) when the database is away.
+/// Connections are opened on demand, on the current runtime.
+pub fn build_store(config: &DatabaseConfig) -> anyhow::Result<Store> {
     let settings = PoolSettings {
-        max_size: config.pool_size,
+        max_size: ledger_store::STORE_CONNECTIONS,
         timeout: Some(config.connect_timeout),
         connect: Some(Box::new(ConnectOnRuntime {
             runtime: tokio::runtime::Handle::current(),
         })),
     };
-    Store::build(pg, settings).context("Failed to build the database connection pool")
+    Store::build(connection_config(config)?, settings)
+        .context("Failed to build the ledger store's connection pool")
+}
+
+/// The pool of the request path's own statements (registry reads, capture jobs):
+/// `database.pool_size` connections, with the same time limits, without the store's session
+/// settings (its statements gain nothing from being planned at every execution, which cost about
+/// 2 µs of machine CPU per captured event; BENCHMARKS.md).
+fn build_request_pool(config: &DatabaseConfig) -> anyhow::Result<Pool> {
+    let manager = Manager::from_connect(
+        connection_config(config)?,
+        ConnectOnRuntime {
+            runtime: tokio::runtime::Handle::current(),
+        },
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(config.pool_size)
+        .runtime(Runtime::Tokio1)
+        .create_timeout(Some(config.connect_timeout))
+        .wait_timeout(Some(config.connect_timeout))
+        .recycle_timeout(Some(config.connect_timeout))
+        .build()
+        .context("Failed to build the database connection pool")
 }

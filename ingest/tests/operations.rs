@@ -304,3 +304,32 @@ async fn a_graceful_stop_lets_in_flight_captures_finish_and_keeps_what_it_acknow
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_s_ledger_store_opens_its_connections_with_the_store_s_session_settings() {
+    let db = ledger_store::testing::TestDatabase::create().await.unwrap();
+    let mut config = ingest::Config::new(
+        secrecy::SecretString::from(db.url().to_owned()),
+        std::path::PathBuf::from("unused.key"),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    config.database.pool_size = 2;
+    let store = ingest::startup::build_store(&config.database).unwrap();
+    let client = store.pool().get().await.unwrap();
+    for (setting, value) in [
+        ("plan_cache_mode", "force_custom_plan"),
+        ("max_parallel_workers_per_gather", "0"),
+    ] {
+        let shown: String = client
+            .query_one(&format!("SHOW {setting}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(shown, value, "{setting} on a store connection");
+    }
+    assert_eq!(
+        store.pool().status().max_size,
+        ledger_store::STORE_CONNECTIONS
+    );
+}

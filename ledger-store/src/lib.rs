@@ -72,6 +72,10 @@ pub use transient::{is_transient_postgres, is_transient_sqlstate};
 /// requests needs at least one more.
 pub const BACKGROUND_CONNECTIONS: usize = sequencer::CONNECTIONS + 3;
 
+/// The pool size a service running the background tasks gives its store: what they hold, and two
+/// more for the reads of requests (proofs, status, entries, migration status).
+pub const STORE_CONNECTIONS: usize = BACKGROUND_CONNECTIONS + 2;
+
 pub use sequencer::{
     AppendError, DEFAULT_MAX_GROUP, DEFAULT_MAX_INDEX_LAG, DEFAULT_RECENT_KEEP, Sequencer,
     SequencerConfig, SequencerStats,
