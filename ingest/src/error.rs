@@ -31,6 +31,8 @@ pub enum ExceptionType {
     UnsupportedMediaType,
     /// No such resource.
     NoSuchResource,
+    /// The request asks for a version of the standards this service does not serve.
+    NotAcceptable,
     /// Something went wrong on the server.
     Implementation,
 }
@@ -44,6 +46,7 @@ impl ExceptionType {
             Self::Security => "epcisException:SecurityException",
             Self::UnsupportedMediaType => "epcisException:UnsupportedMediaTypeException",
             Self::NoSuchResource => "epcisException:NoSuchResourceException",
+            Self::NotAcceptable => "epcisException:NotAcceptableException",
             Self::Implementation => "epcisException:ImplementationException",
         }
     }

@@ -554,3 +554,73 @@ async fn an_append_failing_with_an_sql_error_a_retry_would_repeat_is_a_500_not_r
     let reply = capture(&client, document(&[1, 2, 3], HERE), false).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_the_service_does_not_serve_are_refused_with_406_and_change_nothing() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("site-a", &[HERE]).await;
+    let token = app.token(&site).await;
+    let client = app.client(Credential::Token(token.clone()));
+    let auth = ("Authorization", format!("Bearer {token}"));
+    let post = |headers: Vec<(&'static str, String)>| {
+        let client = client.clone();
+        let auth = auth.clone();
+        blocking(move || {
+            let mut headers = headers;
+            headers.push(("Content-Type", "application/ld+json".to_owned()));
+            headers.push((auth.0, auth.1));
+            client
+                .post_raw("/capture", &headers, &document(&[1, 2], HERE))
+                .unwrap()
+        })
+    };
+    // A capture document of EPCIS 1.2 is not read here.
+    let reply = post(vec![("GS1-EPCIS-Version", "1.2.0".to_owned())]).await;
+    assert_eq!(reply.status, 406, "{}", reply.body);
+    assert_eq!(reply.body["type"], "epcisException:NotAcceptableException");
+    assert_eq!(reply.body["violations"][0]["pointer"], "GS1-EPCIS-Version");
+    let reply = post(vec![("GS1-CBV-Version", "3.0".to_owned())]).await;
+    assert_eq!(reply.status, 406, "{}", reply.body);
+    // A version header that is not a version is a bad request, named.
+    let reply = post(vec![("GS1-EPCIS-Version", "two".to_owned())]).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.body["violations"][0]["rule"], "versionMalformed");
+    assert_eq!(app.counts().await, [0, 0, 0, 0], "nothing was stored");
+    // 2.0 content is captured, and announced as 2.0.0.
+    let reply = post(vec![
+        ("GS1-EPCIS-Version", "2.0".to_owned()),
+        ("GS1-CBV-Version", "2.0.0".to_owned()),
+    ])
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+
+    // Reads: the client's accepted range must include 2.0.0.
+    let get = |name: &'static str, value: &'static str| {
+        let url = format!("{}/capture", app.address);
+        let token = token.clone();
+        blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let mut response = agent
+                .get(&url)
+                .header("Authorization", format!("Bearer {token}"))
+                .header(name, value)
+                .call()
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value =
+                serde_json::from_str(&response.body_mut().read_to_string().unwrap())
+                    .unwrap_or_default();
+            (status, body)
+        })
+    };
+    let (status, body) = get("GS1-EPCIS-Min", "3.0.0").await;
+    assert_eq!(status, 406, "{body}");
+    assert_eq!(body["type"], "epcisException:NotAcceptableException");
+    assert_eq!(get("GS1-EPCIS-Max", "1.2.0").await.0, 406);
+    assert_eq!(get("GS1-CBV-Min", "2.0.1").await.0, 406);
+    assert_eq!(get("GS1-EPCIS-Max", "2").await.0, 200);
+    assert_eq!(get("GS1-EPCIS-Min", "1.0.0").await.0, 200);
+}

@@ -17,10 +17,8 @@ use crate::metrics::CaptureOutcome;
 use crate::startup::AppState;
 use registry::AllowedError;
 
-/// The EPCIS version this service speaks (`GS1-EPCIS-Version`).
-pub const EPCIS_VERSION: &str = "2.0.0";
-/// The CBV version this service speaks (`GS1-CBV-Version`).
-pub const CBV_VERSION: &str = "2.0.0";
+/// The EPCIS and CBV versions this service speaks (`GS1-EPCIS-Version`, `GS1-CBV-Version`).
+pub use epcis::rest::{CBV_VERSION, EPCIS_VERSION};
 /// The header announcing the most events per capture.
 pub const CAPTURE_LIMIT_HEADER: &str = "GS1-EPCIS-Capture-Limit";
 /// The header announcing the largest capture body.
