@@ -147,6 +147,8 @@ pub struct Reply {
     pub status: u16,
     /// The `Location` header, if any.
     pub location: Option<String>,
+    /// The `Retry-After` header of a `503`, if any (seconds).
+    pub retry_after: Option<String>,
     /// The body as JSON (`Value::Null` when empty or not JSON).
     pub body: Value,
 }
@@ -235,11 +237,15 @@ impl CaptureClient {
 
 fn reply(mut response: ureq::http::Response<ureq::Body>) -> Result<Reply, ClientError> {
     let status = response.status().as_u16();
-    let location = response
-        .headers()
-        .get("Location")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let location = header("Location");
+    let retry_after = header("Retry-After");
     let bytes = response
         .body_mut()
         .with_config()
@@ -250,6 +256,7 @@ fn reply(mut response: ureq::http::Response<ureq::Body>) -> Result<Reply, Client
     Ok(Reply {
         status,
         location,
+        retry_after,
         body,
     })
 }

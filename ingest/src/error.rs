@@ -135,12 +135,15 @@ impl Problem {
         self
     }
 
-    /// The response carrying this problem.
+    /// The response carrying this problem; a `503` also says when to retry (`Retry-After`).
     pub fn response(&self) -> HttpResponse {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        HttpResponse::build(status)
-            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
-            .json(self)
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER)));
+        }
+        response.json(self)
     }
 }
 
@@ -316,12 +319,25 @@ impl CaptureError {
     }
 }
 
+/// The seconds a `503` asks the client to wait before retrying.
+pub const RETRY_AFTER: &str = "1";
+
 fn unavailable() -> Problem {
     Problem::new(
         ExceptionType::Implementation,
         "Service unavailable",
         StatusCode::SERVICE_UNAVAILABLE,
         "the ledger database is unavailable; nothing was acknowledged, retry later (retries never duplicate events)",
+    )
+}
+
+/// A read (of capture jobs) that the database could not answer now.
+fn read_unavailable() -> Problem {
+    Problem::new(
+        ExceptionType::Implementation,
+        "Service unavailable",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the ledger database is unavailable; retry later",
     )
 }
 
@@ -366,11 +382,6 @@ impl ResponseError for CaptureError {
                 );
             }
             _ => {}
-        }
-        if problem.status == 503 {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }
@@ -426,9 +437,14 @@ impl ResponseError for JobError {
             Self::Database(error) => {
                 tracing::error!(error = %ErrorChain(self), "reading capture jobs failed");
                 if error.is_transient() {
-                    unavailable()
+                    read_unavailable()
                 } else {
-                    internal()
+                    Problem::new(
+                        ExceptionType::Implementation,
+                        "A server-side error occurred",
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the capture jobs could not be read",
+                    )
                 }
             }
         };

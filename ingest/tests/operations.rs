@@ -333,3 +333,52 @@ async fn ingest_s_ledger_store_opens_its_connections_with_the_store_s_session_se
         ledger_store::STORE_CONNECTIONS
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_the_database_cannot_answer_now_is_a_503_with_retry_after_and_read_wording() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("site-a", &[HERE]).await;
+    let token = app.token(&site).await;
+    let client = app.client(Credential::Token(token));
+    assert_eq!(
+        capture(&client, document(&[1], HERE), false).await.status,
+        202
+    );
+    let read = |client: std::sync::Arc<capture_client::CaptureClient>| {
+        blocking(move || client.get("/capture").unwrap())
+    };
+    // The service can open no connection to its database, and loses those it has: 53300
+    // (too many connections) on every attempt, which a retry after the limit is lifted overcomes.
+    let database: String = app
+        .admin
+        .query_one("SELECT current_database()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    app.admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{database}\" CONNECTION LIMIT 0;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid();"
+        ))
+        .await
+        .unwrap();
+    let reply = read(client.clone()).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(reply.retry_after.as_deref(), Some("1"));
+    let detail = reply.body["detail"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        detail.contains("retry later") && !detail.contains("acknowledged"),
+        "a read is not a capture: {detail}"
+    );
+    let (status, body) = get_text(&app.address, "/health/ready").await;
+    assert_eq!(status, 503, "{body}");
+    app.admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{database}\" CONNECTION LIMIT -1"
+        ))
+        .await
+        .unwrap();
+    let reply = read(client).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}

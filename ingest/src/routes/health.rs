@@ -28,7 +28,12 @@ pub(super) async fn ready(state: web::Data<AppState>) -> HttpResponse {
 }
 
 fn not_ready(reason: &str) -> HttpResponse {
-    HttpResponse::ServiceUnavailable().json(json!({"status": "not ready", "reason": reason}))
+    HttpResponse::ServiceUnavailable()
+        .insert_header((
+            actix_web::http::header::RETRY_AFTER,
+            crate::error::RETRY_AFTER,
+        ))
+        .json(json!({"status": "not ready", "reason": reason}))
 }
 
 async fn check(state: &AppState) -> Result<(), String> {
