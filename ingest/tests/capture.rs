@@ -624,3 +624,24 @@ async fn versions_the_service_does_not_serve_are_refused_with_406_and_change_not
     assert_eq!(get("GS1-EPCIS-Max", "2").await.0, 200);
     assert_eq!(get("GS1-EPCIS-Min", "1.0.0").await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_both_invalid_and_naming_foreign_locations_gets_the_validation_problem() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("site-a", &[HERE]).await;
+    app.site("site-b", &["urn:epc:id:sgln:0614141.00888.0"])
+        .await;
+    let client = app.client(Credential::Token(app.token(&site).await));
+    let mut document: serde_json::Value =
+        serde_json::from_slice(&document(&[1, 2], "urn:epc:id:sgln:0614141.00888.0")).unwrap();
+    // Invalid: an ObjectEvent's action must be ADD, OBSERVE or DELETE.
+    document["epcisBody"]["eventList"][1]["action"] = serde_json::json!("STEAL");
+    let reply = capture(&client, serde_json::to_vec(&document).unwrap(), false).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.body["type"], "epcisException:ValidationException");
+    assert_eq!(app.counts().await, [0, 0, 0, 0]);
+    // Valid, the same document is refused for its locations.
+    document["epcisBody"]["eventList"][1]["action"] = serde_json::json!("OBSERVE");
+    let reply = capture(&client, serde_json::to_vec(&document).unwrap(), false).await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+}

@@ -113,6 +113,10 @@ async fn capture_document(
     let analysed = capture::analyse(&body, &limits)?;
     drop(body);
     let signed = analysed.device_batch(&caller)?;
+    // Validation before location authorisation: a caller sending a document that is both invalid
+    // and names another site's locations is told what is wrong with the document first (it is
+    // authenticated already, and the validation says nothing about other sites).
+    let decision = analysed.decide(behaviour)?;
 
     let locations = analysed.locations();
     if !locations.is_empty() {
@@ -142,7 +146,6 @@ async fn capture_document(
         }
     }
 
-    let decision = analysed.decide(behaviour)?;
     let batch = analysed.batch(
         &caller,
         signed,
