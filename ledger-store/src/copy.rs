@@ -80,6 +80,22 @@ impl CopyRow {
     pub(crate) fn text(&self, i: usize) -> Result<&str, std::str::Utf8Error> {
         std::str::from_utf8(self.bytes(i))
     }
+
+    /// A row of these fields (at most [`MAX_COLUMNS`]; a `bigint` as its 8 big-endian bytes, a
+    /// `smallint` as 2), built in memory as if decoded.
+    #[cfg(test)]
+    pub(crate) fn of(values: &[&[u8]]) -> Self {
+        let mut data = Vec::new();
+        let mut fields = [(0, 0); MAX_COLUMNS];
+        for (value, slot) in values.iter().zip(&mut fields) {
+            *slot = (data.len(), data.len() + value.len());
+            data.extend_from_slice(value);
+        }
+        Self {
+            data: Bytes::from(data),
+            fields,
+        }
+    }
 }
 
 /// Decodes the messages of one binary COPY stream whose rows have the given columns.

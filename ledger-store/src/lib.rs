@@ -46,7 +46,8 @@ mod transient;
 
 pub use audit::{
     AUDIT_CONNECTIONS, AuditError, AuditOptions, AuditProblem, AuditProgress, AuditReport,
-    NoProgress, audit, given_keys,
+    BatchReason, BundleRowProblem, CheckpointReason, ConsistencyFailure, EntryReason, NoProgress,
+    SigningKeyReason, TileReason, audit, given_keys,
 };
 pub use checkpointer::{
     CheckpointStoreError, Checkpointer, CheckpointerHandle, DEFAULT_CHECKPOINT_INTERVAL,

@@ -7,17 +7,22 @@
 
 use std::sync::Arc;
 
-use ledger::batch::DeviceKeyring;
+use epcis::EventHash;
+use ledger::DeviceId;
+use ledger::batch::{DeviceKeyring, StatementHash};
 use ledger::checkpoint::Origin;
 use ledger::note::{KeyName, NoteSignerKey};
-use ledger::tiles::{decode_entry_bundle, encode_entry_bundle};
+use ledger::record::RecordError;
+use ledger::tiles::{TileId, decode_entry_bundle, encode_entry_bundle};
 use ledger_store::testing::{
     EventFactory, TestDatabase, change_event_hash_sql, change_event_sql, delete_event_sql,
 };
 use ledger_store::{
-    AUDIT_CONNECTIONS, AuditError, AuditOptions, AuditProblem, AuditReport, Checkpointer,
-    NoProgress, Sequencer, Store, audit, given_keys,
+    AUDIT_CONNECTIONS, AuditError, AuditOptions, AuditProblem, AuditReport, BatchReason,
+    BundleRowProblem, CheckpointReason, Checkpointer, EntryReason, NoProgress, Sequencer, Store,
+    TileReason, audit, given_keys,
 };
+use sha2::{Digest, Sha256};
 
 /// A log of 700 entries in batches of 250, 250, 100 and 100, with a checkpoint after each.
 async fn written_log() -> (TestDatabase, Store) {
@@ -112,28 +117,55 @@ fn change_capture_time(record: &mut [u8]) {
     record[33..41].copy_from_slice(&1u64.to_be_bytes());
 }
 
-/// Checks that the audit found a problem, first with entry `leaf`, saying `says`.
-fn assert_entry_problem(problem: Option<AuditProblem>, leaf: u64, says: &str) {
-    let problem = problem.expect("a problem");
-    assert_eq!(entry_of(&problem), Some(leaf), "{problem}");
-    assert!(problem.to_string().contains(says), "{problem}");
-}
-
-/// Checks that the audit found a problem, first with a device batch, saying `says`.
-fn assert_batch_problem(problem: Option<AuditProblem>, says: &str) {
-    let problem = problem.expect("a problem");
-    assert!(
-        matches!(problem, AuditProblem::DeviceBatch { .. }),
-        "{problem}"
+/// Checks that the audit found a problem, first with entry `leaf`, for `reason`.
+fn assert_entry_problem(problem: Option<AuditProblem>, leaf: u64, reason: EntryReason) {
+    assert_eq!(
+        problem,
+        Some(AuditProblem::Entry {
+            leaf_index: leaf,
+            reason
+        })
     );
-    assert!(problem.to_string().contains(says), "{problem}");
 }
 
-fn entry_of(problem: &AuditProblem) -> Option<u64> {
+/// The reason of the problem with entry `leaf` the audit found first (failing if it found none,
+/// or one with anything else).
+fn entry_reason(problem: Option<AuditProblem>, leaf: u64) -> EntryReason {
     match problem {
-        AuditProblem::Entry { leaf_index, .. } => Some(*leaf_index),
-        _ => None,
+        Some(AuditProblem::Entry { leaf_index, reason }) if leaf_index == leaf => reason,
+        other => panic!("expected a problem with entry {leaf}, got {other:?}"),
     }
+}
+
+/// The statement hash of the device batch whose first entry is `first_leaf`.
+async fn batch_hash(db: &TestDatabase, first_leaf: i64) -> StatementHash {
+    let client = db.connect().await.unwrap();
+    let hash: Vec<u8> = client
+        .query_one(
+            "SELECT statement_hash FROM device_batches WHERE first_leaf_index = $1",
+            &[&first_leaf],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    StatementHash::from_bytes(hash.try_into().unwrap())
+}
+
+/// Checks that the audit found a problem, first with the device batch whose first entry is
+/// `first_leaf`, for `reason`.
+async fn assert_batch_problem(
+    db: &TestDatabase,
+    problem: Option<AuditProblem>,
+    first_leaf: i64,
+    reason: BatchReason,
+) {
+    assert_eq!(
+        problem,
+        Some(AuditProblem::DeviceBatch {
+            statement_hash: batch_hash(db, first_leaf).await,
+            reason
+        })
+    );
 }
 
 #[tokio::test]
@@ -196,10 +228,14 @@ async fn a_changed_event_field_is_caught_by_its_event_hash() {
         });
         tamper(&db, &sql).await;
     }
-    assert_entry_problem(
-        run_audit(&store).await.problem,
-        300,
-        "the stored event hashes to",
+    let reason = entry_reason(run_audit(&store).await.problem, 300);
+    assert!(
+        matches!(reason, EntryReason::EventHashDiffers { computed, stored } if computed != stored),
+        "{reason}"
+    );
+    assert!(
+        reason.to_string().starts_with("the stored event hashes to"),
+        "{reason}"
     );
 }
 
@@ -207,18 +243,27 @@ async fn a_changed_event_field_is_caught_by_its_event_hash() {
 async fn a_changed_stored_event_hash_is_caught() {
     let (db, store) = written_log().await;
     tamper(&db, &change_event_hash_sql(42, "sha256('x')")).await;
-    let problem = run_audit(&store).await.problem.expect("a problem");
-    assert_eq!(entry_of(&problem), Some(42), "{problem}");
+    let reason = entry_reason(run_audit(&store).await.problem, 42);
+    let changed = EventHash::from_bytes(Sha256::digest(b"x").into());
+    assert!(
+        matches!(reason, EntryReason::EventHashNotNamed { named, stored } if stored == changed && named != changed),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
 async fn a_changed_leaf_record_is_caught_and_blamed_on_the_entry() {
     let (db, store) = written_log().await;
     tamper_leaf_record(&db, 123, change_capture_time).await;
+    // The first tile row over it (the first append's, 250 wide) and the first checkpoint (at 250)
+    // both disagree with its leaf record.
     assert_entry_problem(
         run_audit(&store).await.problem,
         123,
-        "does not hash to what the log committed",
+        EntryReason::LeafChanged {
+            tile: TileId::new(0, 0, 250).unwrap(),
+            checkpoint: 250,
+        },
     );
 }
 
@@ -226,7 +271,11 @@ async fn a_changed_leaf_record_is_caught_and_blamed_on_the_entry() {
 async fn an_undecodable_leaf_record_is_caught() {
     let (db, store) = written_log().await;
     tamper_leaf_record(&db, 7, |record| record[0] = 0x02).await;
-    assert_entry_problem(run_audit(&store).await.problem, 7, "malformed");
+    assert_entry_problem(
+        run_audit(&store).await.problem,
+        7,
+        EntryReason::MalformedRecord(RecordError::UnknownVersion(2)),
+    );
 }
 
 #[tokio::test]
@@ -238,20 +287,20 @@ async fn a_changed_tile_hash_is_caught_and_blamed_on_the_tile() {
          WHERE level = 0 AND tile_index = 1 AND width = 256",
     )
     .await;
-    let problem = run_audit(&store).await.problem.expect("a problem");
-    match &problem {
-        AuditProblem::Tile {
-            level,
-            index,
-            width,
-            reason,
-        } => {
-            assert_eq!((*level, *index, *width), (0, 1, 256), "{problem}");
-            assert!(reason.contains("stored hash 1 differs"), "{problem}");
-            assert!(reason.contains("the tile was changed"), "{problem}");
-        }
-        other => panic!("expected a tile problem, got {other}"),
-    }
+    // Hash 1 of tile 1 (over leaf 257) differs; the next checkpoint (at 600) matches the leaves.
+    assert_eq!(
+        run_audit(&store).await.problem,
+        Some(AuditProblem::Tile {
+            level: 0,
+            index: 1,
+            width: 256,
+            reason: TileReason::Changed {
+                hash: 1,
+                first_leaf: 257,
+                checkpoint: 600
+            },
+        })
+    );
 }
 
 #[tokio::test]
@@ -262,27 +311,28 @@ async fn a_deleted_tile_row_is_caught() {
         "DELETE FROM tiles WHERE level = 0 AND tile_index = 0 AND width = 256",
     )
     .await;
-    let problem = run_audit(&store).await.problem.expect("a problem");
-    assert!(
-        matches!(
-            problem,
-            AuditProblem::Tile {
-                level: 0,
-                index: 0,
-                width: 256,
-                ..
-            }
-        ),
-        "{problem}"
+    assert_eq!(
+        run_audit(&store).await.problem,
+        Some(AuditProblem::Tile {
+            level: 0,
+            index: 0,
+            width: 256,
+            reason: TileReason::MissingFull,
+        })
     );
-    assert!(problem.to_string().contains("missing"), "{problem}");
 }
 
 #[tokio::test]
 async fn a_deleted_entry_is_caught_as_missing() {
     let (db, store) = written_log().await;
     tamper(&db, &delete_event_sql(650)).await;
-    assert_entry_problem(run_audit(&store).await.problem, 650, "missing");
+    assert_entry_problem(
+        run_audit(&store).await.problem,
+        650,
+        EntryReason::EventMissing {
+            next_stored: Some(651),
+        },
+    );
 }
 
 #[tokio::test]
@@ -295,11 +345,13 @@ async fn a_changed_checkpoint_root_column_is_caught() {
     .await;
     let problem = run_audit(&store).await.problem.expect("a problem");
     assert!(
-        matches!(problem, AuditProblem::Checkpoint { tree_size: 500, .. }),
-        "{problem}"
-    );
-    assert!(
-        problem.to_string().contains("differ from the signed note"),
+        matches!(
+            &problem,
+            AuditProblem::Checkpoint {
+                tree_size: 500,
+                reason: CheckpointReason::ColumnsDiffer { signed_size, signed_root },
+            } if signed_size.get() == 500 && signed_root.as_bytes() != &<[u8; 32]>::from(Sha256::digest(b"y"))
+        ),
         "{problem}"
     );
 }
@@ -314,10 +366,15 @@ async fn a_changed_checkpoint_note_fails_its_signature() {
     .await;
     let problem = run_audit(&store).await.problem.expect("a problem");
     assert!(
-        matches!(problem, AuditProblem::Checkpoint { tree_size: 600, .. }),
+        matches!(
+            problem,
+            AuditProblem::Checkpoint {
+                tree_size: 600,
+                reason: CheckpointReason::SignatureFails(_),
+            }
+        ),
         "{problem}"
     );
-    assert!(problem.to_string().contains("does not verify"), "{problem}");
 }
 
 #[tokio::test]
@@ -325,9 +382,12 @@ async fn a_changed_device_batch_is_caught() {
     let (db, store) = written_log().await;
     zero_batch_byte(&db, "event_hashes", 1, 500).await;
     assert_batch_problem(
+        &db,
         run_audit(&store).await.problem,
-        "not the batch the statement commits to",
-    );
+        500,
+        BatchReason::EventsNotCommitted,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -356,11 +416,14 @@ async fn without_event_hashes_the_audit_still_checks_leaves_tiles_and_checkpoint
     )
     .await
     .unwrap();
-    assert_eq!(
-        report.problem.as_ref().and_then(entry_of),
-        Some(600),
-        "{:?}",
-        report.problem
+    // The last append's tile row (entries 512..700) and checkpoint (at 700) disagree with it.
+    assert_entry_problem(
+        report.problem,
+        600,
+        EntryReason::LeafChanged {
+            tile: TileId::new(0, 2, 188).unwrap(),
+            checkpoint: 700,
+        },
     );
 }
 
@@ -385,7 +448,7 @@ async fn without_event_hashes_the_audit_still_checks_where_the_events_end() {
             .unwrap()
             .problem,
             699,
-            "the log's events end at 699",
+            EntryReason::RecordPastEvents { events_end: 699 },
         );
     }
 }
@@ -415,7 +478,7 @@ async fn a_deleted_entry_bundle_row_is_caught_as_missing() {
             .unwrap()
             .problem,
             500,
-            "missing: the next stored leaf record is entry 512",
+            EntryReason::Missing { next_stored: 512 },
         );
     }
 }
@@ -432,7 +495,15 @@ async fn an_entry_bundle_row_that_does_not_hold_its_width_is_caught() {
     assert_entry_problem(
         run_audit(&store).await.problem,
         256,
-        "its entry bundle row (bundle 1, entries 0 to 250) holds 244 records where its first and width say 250",
+        EntryReason::BundleRow {
+            bundle: 1,
+            first: 0,
+            width: 250,
+            problem: BundleRowProblem::Count {
+                expected: 250,
+                found: 244,
+            },
+        },
     );
 }
 
@@ -462,7 +533,7 @@ async fn an_entry_bundle_row_repeating_entries_is_caught() {
     assert_entry_problem(
         run_audit(&store).await.problem,
         500,
-        "stored twice: an entry bundle row holds entries from 356 again",
+        EntryReason::StoredTwice { from: 356 },
     );
 }
 
@@ -525,10 +596,28 @@ async fn device_signatures_are_checked_against_every_key_the_registry_holds() {
 
     // One signature changed behind the service's back.
     zero_batch_byte(&db, "signature", 5, 250).await;
-    assert_batch_problem(
-        run_audit(&store).await.problem,
-        "its signature does not verify under any of the 2 keys the registry holds for device dock-door-1",
+    let problem = run_audit(&store).await.problem;
+    assert_eq!(
+        problem
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        format!(
+            "device batch {}: its signature does not verify under any of the 2 keys the registry holds for device dock-door-1",
+            epcis::hex::encode_lower(batch_hash(&db, 250).await.as_bytes())
+        )
     );
+    assert_batch_problem(
+        &db,
+        problem,
+        250,
+        BatchReason::SignatureFails {
+            device: DeviceId::parse("dock-door-1").unwrap(),
+            keys: 2,
+            unparsable: 0,
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -554,10 +643,18 @@ async fn batches_of_a_device_registered_with_another_key_fail_the_audit() {
     let (db, store) = written_log().await;
     let stranger = EventFactory::new("dock-door-1", 7).public_key().to_bytes();
     register_device(&db, "dock-door-1", &[stranger]).await;
+    // The first batch (at entry 0) is the first that fails.
     assert_batch_problem(
+        &db,
         run_audit(&store).await.problem,
-        "does not verify under any of the 1 keys the registry holds",
-    );
+        0,
+        BatchReason::SignatureFails {
+            device: DeviceId::parse("dock-door-1").unwrap(),
+            keys: 1,
+            unparsable: 0,
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
