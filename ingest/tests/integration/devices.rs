@@ -2,7 +2,7 @@
 //! registered key, and locations checked against the device's site. Every refusal stores nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

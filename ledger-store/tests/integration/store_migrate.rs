@@ -502,23 +502,23 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
     let db = TestDatabase::create_empty().await.unwrap();
     let mut client = db.connect().await.unwrap();
     let earlier = [
-        migration("V1__ledger", include_str!("../../sql/V1__ledger.sql")),
-        migration("V2__ingest", include_str!("../../sql/V2__ingest.sql")),
+        migration("V1__ledger", include_str!("../../../sql/V1__ledger.sql")),
+        migration("V2__ingest", include_str!("../../../sql/V2__ingest.sql")),
         migration(
             "V3__lookup_runs",
-            include_str!("../superseded/V3__lookup_runs.ccc72cc.sql"),
+            include_str!("../../superseded/V3__lookup_runs.ccc72cc.sql"),
         ),
         migration(
             "V4__registry_generation",
-            include_str!("../../sql/V4__registry_generation.sql"),
+            include_str!("../../../sql/V4__registry_generation.sql"),
         ),
         migration(
             "V5__entry_bundles",
-            include_str!("../../sql/V5__entry_bundles.sql"),
+            include_str!("../../../sql/V5__entry_bundles.sql"),
         ),
         migration(
             "V6__event_packs",
-            include_str!("../superseded/V6__event_packs.0cba27d.sql"),
+            include_str!("../../superseded/V6__event_packs.0cba27d.sql"),
         ),
     ];
     refinery::Runner::new(&earlier)

@@ -2,7 +2,7 @@
 //! jobs, rollback and proceed, duplicates, limits and refusals.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

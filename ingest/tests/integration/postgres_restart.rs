@@ -4,7 +4,7 @@
 //! restarting it disturbs no other test.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

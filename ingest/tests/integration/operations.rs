@@ -2,7 +2,7 @@
 //! shutdown.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-mod common;
+use crate::common;
 
 use capture_client::Credential;
 use common::{TestApp, blocking, capture, document, receipts};

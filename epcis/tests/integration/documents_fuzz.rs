@@ -1,7 +1,7 @@
 //! Property tests: parsing and validation never panic, whatever the input, and on random
 //! mutations of the official examples our verdict agrees with the official JSON schema.
 
-mod documents_common;
+use crate::documents_common;
 
 use documents_common::{assert_agrees_with_schema, event_list_pointer, examples, set};
 use epcis::document::{Document, Event};

@@ -43,7 +43,7 @@ fn committed_events_survive_kill_9() {
         .args([
             "--ignored",
             "--exact",
-            "spool_writer_child",
+            "spool::spool_writer_child",
             "--nocapture",
             "--test-threads=1",
         ])

@@ -2,7 +2,7 @@
 //! expected JSON pointer and rule, and the official JSON schema must agree on every mutant
 //! (except where we are stricter by design, see `is_stricter_than_schema`).
 
-mod documents_common;
+use crate::documents_common;
 
 use documents_common::{
     Verdict, assert_agrees_with_schema, event_list_pointer, example, examples,

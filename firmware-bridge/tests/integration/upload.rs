@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on the first surprise.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Every official GS1 EPCIS 2.0 example document, and the schema's own test events, must parse,
 //! validate, and serialise back to the same JSON.
 
-mod documents_common;
+use crate::documents_common;
 
 use std::fs;
 use std::path::PathBuf;

@@ -1,0 +1,8 @@
+//! The integration tests of `cli`, linked as one binary (one link instead of one per file:
+//! a shorter cold build). Each module is one file of tests; shared helpers are modules too.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+mod gs1_commands;
+mod ingest_commands;
+mod ledger_commands;
