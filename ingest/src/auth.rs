@@ -138,11 +138,10 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<SiteToken, AuthFailure> {
 
 /// A malformed device header: rule `statement` or `signature`, with the header's own reason.
 fn header_failure(error: HeaderError) -> AuthFailure {
-    let rule = match error {
-        HeaderError::StatementEncoding | HeaderError::Statement(_) => "statement",
-        HeaderError::SignatureForm
-        | HeaderError::SignatureEncoding
-        | HeaderError::SignatureAlgorithm => "signature",
+    let rule = if error.header() == BATCH_STATEMENT_HEADER {
+        "statement"
+    } else {
+        "signature"
     };
     AuthFailure::new(error.header(), rule, error.to_string())
 }

@@ -81,27 +81,12 @@ async fn migrate_up_to(
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(MigrateError::Lock)?;
-    let repaired = match repair_superseded(client).await {
-        Ok(repaired) => repaired,
-        Err(error) => {
-            let _ = client
-                .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
-                .await;
-            return Err(MigrateError::Repair(error));
-        }
-    };
-    let target = version.map_or(refinery::Target::Latest, refinery::Target::Version);
-    let runner = embedded::migrations::runner()
-        .set_target(target)
-        .set_abort_divergent(true)
-        .set_abort_missing(true);
-    let known = runner.get_migrations().len();
-    let result = runner.run_async(client).await;
+    let result = repair_and_run(client, version).await;
     // The lock is released with the session anyway; releasing it here keeps a pooled client clean.
     let unlock = client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await;
-    let report = result.map_err(MigrateError::Apply)?;
+    let (repaired, known, report) = result?;
     unlock.map_err(MigrateError::Lock)?;
     Ok(MigrationReport {
         repaired,
@@ -112,6 +97,28 @@ async fn migrate_up_to(
             .collect(),
         known,
     })
+}
+
+/// Under the migration lock: re-stamps the rows of superseded texts, then applies the migrations
+/// up to `version` (all of them when `None`).
+async fn repair_and_run(
+    client: &mut Client,
+    version: Option<i32>,
+) -> Result<(Vec<String>, usize, refinery::Report), MigrateError> {
+    let repaired = repair_superseded(client)
+        .await
+        .map_err(MigrateError::Repair)?;
+    let target = version.map_or(refinery::Target::Latest, refinery::Target::Version);
+    let runner = embedded::migrations::runner()
+        .set_target(target)
+        .set_abort_divergent(true)
+        .set_abort_missing(true);
+    let known = runner.get_migrations().len();
+    let report = runner
+        .run_async(client)
+        .await
+        .map_err(MigrateError::Apply)?;
+    Ok((repaired, known, report))
 }
 
 /// Re-stamps the history rows of migrations applied with one of their [`SUPERSEDED`] texts with the
