@@ -364,11 +364,17 @@ impl Analysed {
                 },
             };
             // Indexes are below the event limit, itself at most the largest batch (2^20).
-            let record = LeafRecord::new(hash, captured_at, attestation)
+            let record = LeafRecord::new(hash, json.as_bytes(), captured_at, attestation)
                 .map_err(|error| CaptureError::Internal(error.to_string()))?;
+            // An error declaration is appended as an entry of its own (its CBV hash is the
+            // declared event's), under its declaration key.
+            let entry = match event.raw().get("errorDeclaration") {
+                Some(declaration) => NewEntry::declaration(record, json, declaration),
+                None => NewEntry::new(record, json),
+            }
+            .map_err(|error| CaptureError::Internal(error.to_string()))?;
             // The lookup keys from the parsed event: the indexer need not parse it again.
-            entries
-                .push(NewEntry::new(record, json).with_lookup_keys(LookupKeys::of_parsed(event)));
+            entries.push(entry.with_lookup_keys(LookupKeys::of_parsed(event)));
         }
         let batch = match signed {
             Some(signed) => NewBatch::from_device(signed, entries),

@@ -66,6 +66,16 @@ pub struct Receipt {
     /// answer to the capture itself.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate: Option<bool>,
+    /// Only for an error declaration: the leaf index of the entry it declares erroneous, or
+    /// `null` when the ledger did not hold the declared event (an event of that hash captured
+    /// later is the one declared erroneous).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declares_erroneous: Option<Option<u64>>,
+}
+
+/// A receipt's `declaresErroneous`.
+pub fn declares_erroneous(declares: Option<ledger_store::Declares>) -> Option<Option<u64>> {
+    declares.map(|declares| declares.entry().map(LeafIndex::get))
 }
 
 /// An EPCIS 2.0 capture job with its receipts.
@@ -321,6 +331,7 @@ pub async fn find(
             event_hash: summary.event_hash.to_ni_uri(),
             leaf_index: index.get(),
             duplicate: None,
+            declares_erroneous: declares_erroneous(summary.declares),
         });
     }
     job.receipts = Some(receipts);

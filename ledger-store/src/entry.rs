@@ -1,11 +1,19 @@
 //! What is appended: [`NewBatch`]es of [`NewEntry`]s, each an event's JSON with its leaf record,
 //! and the device's signed batch they came in; and what an append returns, [`AppendResult`].
+//!
+//! Every entry has a key, by which duplicates are found and the lookup by hash finds it: an event's
+//! CBV 2.0 hash, or, for an error declaration (an event carrying `errorDeclaration`, which the CBV
+//! hash leaves out so that it names the event it corrects), the [`declaration_key`] of that hash
+//! and the declaration's content. So a declaration is never taken for a duplicate of the event it
+//! declares erroneous, the same declaration sent twice is, and looking an event up by its hash
+//! finds the event, never one of its declarations.
 
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use epcis::EventHash;
 use ledger::batch::{BatchStatement, DeviceSignature, EventBatch};
-use ledger::record::{Attestation, LeafRecord};
+use ledger::record::{Attestation, EventBinding, LeafRecord};
 use ledger::size::LeafIndex;
 
 use super::keys::LookupKeys;
@@ -18,7 +26,8 @@ use epcis::EPCIS_CONTEXT_URL;
 ///
 /// The JSON must be the event object as hashed, self-contained: `epcis::hash::event_hash` of it
 /// with `HashContext::new()` must give the record's event hash (see [`self_contained_event`]). The
-/// sequencer does not re-hash it (the audit does).
+/// sequencer does not re-hash it (the audit does). A version 2 record must commit to exactly these
+/// bytes (checked here).
 ///
 /// An appender that has parsed the event attaches its lookup keys
 /// ([`with_lookup_keys`](Self::with_lookup_keys)): the indexer then does not read the event back
@@ -28,16 +37,55 @@ pub struct NewEntry {
     record: LeafRecord,
     event: String,
     keys: Option<LookupKeys>,
+    /// The event hash, or the declaration key of an error declaration.
+    key: [u8; 32],
+    declaration: bool,
 }
 
 impl NewEntry {
-    /// Pairs a leaf record with the event's self-contained JSON text.
-    pub fn new(record: LeafRecord, event: String) -> Self {
-        Self {
+    /// Pairs a leaf record with the JSON text of an event without `errorDeclaration`.
+    pub fn new(record: LeafRecord, event: String) -> Result<Self, EntryError> {
+        check_binding(&record, &event)?;
+        Ok(Self {
+            key: *record.event_hash().as_bytes(),
             record,
             event,
             keys: None,
+            declaration: false,
+        })
+    }
+
+    /// Pairs a (version 2) leaf record with the JSON text of an error declaration: an event whose
+    /// `errorDeclaration` member is `declaration`. It is appended as an entry of its own, which
+    /// declares erroneous the entry holding the event of the same CBV 2.0 hash, if the log holds
+    /// that event (or it comes earlier in the same batch); a declaration of an event the log does
+    /// not hold is appended too ([`Declares::Unheld`]), and applies to that event if it comes later.
+    pub fn declaration(
+        record: LeafRecord,
+        event: String,
+        declaration: &Value,
+    ) -> Result<Self, EntryError> {
+        if record.event_digest().is_none() {
+            return Err(EntryError::DeclarationInVersion1);
         }
+        check_binding(&record, &event)?;
+        Ok(Self {
+            key: declaration_key(record.event_hash(), declaration),
+            record,
+            event,
+            keys: None,
+            declaration: true,
+        })
+    }
+
+    /// The key duplicates are found by: the event hash, or a declaration's [`declaration_key`].
+    pub fn key(&self) -> &[u8; 32] {
+        &self.key
+    }
+
+    /// Whether the entry is an error declaration.
+    pub fn is_declaration(&self) -> bool {
+        self.declaration
     }
 
     /// The same entry with the event's lookup keys attached.
@@ -217,6 +265,102 @@ pub struct AppendResult {
     /// Whether the event was already in the log (or earlier in the same append), so that this
     /// entry appended nothing.
     pub existing: bool,
+    /// For an error declaration: what it declares erroneous.
+    pub declares: Option<Declares>,
+}
+
+/// What an error declaration declares erroneous: the event of its CBV 2.0 hash, which is
+/// either an earlier entry of the log or not in the log when the declaration was appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Declares {
+    /// The entry holding the declared event.
+    Entry(LeafIndex),
+    /// The log did not hold the declared event when the declaration was appended (an event of
+    /// that hash appended later is the declared one: readers find declarations by event hash).
+    Unheld,
+}
+
+impl Declares {
+    /// The declared entry, if the log held it.
+    pub fn entry(self) -> Option<LeafIndex> {
+        match self {
+            Self::Entry(leaf) => Some(leaf),
+            Self::Unheld => None,
+        }
+    }
+}
+
+/// Why an event and its record cannot be appended together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    #[error(
+        "the leaf record commits to event bytes with SHA-256 {committed}, the event's are {found}"
+    )]
+    EventNotBound {
+        committed: ledger::record::EventDigest,
+        found: ledger::record::EventDigest,
+    },
+    #[error("an error declaration needs a version 2 leaf record, which binds its bytes")]
+    DeclarationInVersion1,
+}
+
+fn check_binding(record: &LeafRecord, event: &str) -> Result<(), EntryError> {
+    match record.binds_event(event.as_bytes()) {
+        EventBinding::Exact | EventBinding::HashOnly => Ok(()),
+        EventBinding::Differs { committed, found } => {
+            Err(EntryError::EventNotBound { committed, found })
+        }
+    }
+}
+
+/// The domain of the declaration key, so that it can never be a CBV 2.0 event hash.
+const DECLARATION_KEY_DOMAIN: &[u8] = b"tagtrail/error-declaration/v1\n";
+
+/// The key of an error declaration: `SHA-256("tagtrail/error-declaration/v1\n" || event hash ||
+/// canonical JSON of the errorDeclaration member)`, where the canonical JSON has every object's
+/// members sorted by key (bytewise), no whitespace, and strings and numbers as `serde_json` writes
+/// them. The same declaration sent again, in any member order, has the same key; another
+/// declaration of the same event (another reason, other corrective events) has another.
+pub fn declaration_key(event_hash: &EventHash, declaration: &Value) -> [u8; 32] {
+    let mut canonical = Vec::with_capacity(256);
+    write_canonical(declaration, &mut canonical);
+    let mut hasher = Sha256::new();
+    hasher.update(DECLARATION_KEY_DOMAIN);
+    hasher.update(event_hash.as_bytes());
+    hasher.update(&canonical);
+    hasher.finalize().into()
+}
+
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(members) => {
+            let mut keys: Vec<&String> = members.keys().collect();
+            keys.sort_unstable();
+            out.push(b'{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(Value::String(key.clone()).to_string().as_bytes());
+                out.push(b':');
+                if let Some(member) = members.get(key) {
+                    write_canonical(member, out);
+                }
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+    }
 }
 
 /// The self-contained form of an event from a document, as stored: the event object with the
@@ -324,6 +468,74 @@ mod tests {
         let event = json!({"type": "ObjectEvent"});
         let alone = self_contained_event(event.as_object().unwrap(), &document).unwrap();
         assert!(!alone.contains_key("@context"));
+    }
+
+    #[test]
+    fn the_declaration_key_ignores_member_order_and_not_content() {
+        let hash = EventHash::from_bytes([7; 32]);
+        let one = json!({"declarationTime": "2020-01-01T00:00:00Z", "reason": "incorrect_data",
+                         "correctiveEventIDs": ["urn:uuid:a", "urn:uuid:b"]});
+        let reordered = json!({"correctiveEventIDs": ["urn:uuid:a", "urn:uuid:b"],
+                               "reason": "incorrect_data", "declarationTime": "2020-01-01T00:00:00Z"});
+        assert_eq!(
+            declaration_key(&hash, &one),
+            declaration_key(&hash, &reordered)
+        );
+        let other_reason = json!({"declarationTime": "2020-01-01T00:00:00Z", "reason": "did_not_occur",
+                                  "correctiveEventIDs": ["urn:uuid:a", "urn:uuid:b"]});
+        let other_order = json!({"declarationTime": "2020-01-01T00:00:00Z", "reason": "incorrect_data",
+                                 "correctiveEventIDs": ["urn:uuid:b", "urn:uuid:a"]});
+        for other in [other_reason, other_order] {
+            assert_ne!(declaration_key(&hash, &one), declaration_key(&hash, &other));
+        }
+        assert_ne!(
+            declaration_key(&hash, &one),
+            declaration_key(&EventHash::from_bytes([8; 32]), &one)
+        );
+        assert_ne!(&declaration_key(&hash, &one), hash.as_bytes());
+    }
+
+    // Golden: the documented construction, computed independently with sha256sum over
+    // "tagtrail/error-declaration/v1\n", 32 bytes 0x07 and `{"a":1,"b":["x"]}`.
+    #[test]
+    fn the_declaration_key_is_the_documented_hash() {
+        let key = declaration_key(
+            &EventHash::from_bytes([7; 32]),
+            &json!({"b": ["x"], "a": 1}),
+        );
+        let mut input = b"tagtrail/error-declaration/v1\n".to_vec();
+        input.extend_from_slice(&[7; 32]);
+        input.extend_from_slice(br#"{"a":1,"b":["x"]}"#);
+        let expected: [u8; 32] = Sha256::digest(&input).into();
+        assert_eq!(key, expected);
+    }
+
+    #[test]
+    fn an_entry_whose_record_binds_other_bytes_is_refused() {
+        let record = LeafRecord::new(
+            EventHash::from_bytes([1; 32]),
+            b"{}",
+            ledger::UnixMillis::from_millis(1),
+            Attestation::Unattested {
+                site: ledger::SiteId::parse("s").unwrap(),
+            },
+        )
+        .unwrap();
+        assert!(NewEntry::new(record.clone(), "{}".to_owned()).is_ok());
+        assert!(matches!(
+            NewEntry::new(record.clone(), "{ }".to_owned()),
+            Err(EntryError::EventNotBound { .. })
+        ));
+        let old = LeafRecord::version_1(
+            *record.event_hash(),
+            record.captured_at(),
+            record.attestation().clone(),
+        )
+        .unwrap();
+        assert_eq!(
+            NewEntry::declaration(old, "{}".to_owned(), &json!({})),
+            Err(EntryError::DeclarationInVersion1)
+        );
     }
 
     #[test]

@@ -54,8 +54,8 @@ pub use checkpointer::{
     StoredCheckpoint,
 };
 pub use entry::{
-    AppendResult, BatchError, NewBatch, NewEntry, SelfContainedError, SignedBatch,
-    self_contained_event,
+    AppendResult, BatchError, Declares, EntryError, NewBatch, NewEntry, SelfContainedError,
+    SignedBatch, declaration_key, self_contained_event,
 };
 pub use indexer::{DEFAULT_INDEX_BATCH, IndexError, Indexer, IndexerHandle, LockWait};
 pub use keys::{LookupKeys, lookup_key};

@@ -13,6 +13,7 @@ use ledger::record::LeafRecord;
 use ledger::size::LeafIndex;
 
 use super::bundles::{BUNDLE, row_records};
+use super::entry::Declares;
 use super::indexer::PgTimestamp;
 use super::keys::lookup_key;
 use super::log::{ReadError, Store};
@@ -20,10 +21,16 @@ use super::packs;
 use super::runs::{self, Kind};
 
 /// An entry's event and the entry bundle row holding its leaf record (none if that row is missing),
-/// for the leaves `$1` (one).
+/// for the leaves `$1` (one); if it is an error declaration, the entry it declares erroneous (NULL
+/// when the log did not hold it) and its event hash; and the error declarations of its event, found
+/// by its event hash (a declaration is stored under its declaration key, so never finds itself).
 static SELECT_ENTRY: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT e.event_hash, b.first, b.width, b.entries, e.event
+        "SELECT e.event_hash, b.first, b.width, b.entries, e.event,
+                (SELECT d.declared_leaf FROM error_declarations d WHERE d.declaration_leaf = e.leaf),
+                (SELECT d.event_hash FROM error_declarations d WHERE d.declaration_leaf = e.leaf),
+                ARRAY(SELECT d.declaration_leaf FROM error_declarations d
+                      WHERE d.event_hash = e.event_hash ORDER BY d.declaration_leaf)
          FROM ({}) e (leaf, event_hash, event)
          LEFT JOIN entry_bundles b ON b.bundle_index = e.leaf / 256
              AND b.first <= e.leaf % 256 AND b.width > e.leaf % 256
@@ -37,15 +44,30 @@ const RUNS_END: &str = "SELECT coalesce(max(end_leaf), 0) FROM lookup_runs";
 const BY_TIME: &str = "SELECT first_leaf, end_leaf FROM event_time_ranges
     WHERE min_time <= $2 AND max_time >= $1 ORDER BY first_leaf";
 
-/// An entry as stored: its leaf record and its event's JSON.
+/// An entry as stored: its leaf record, its event's JSON, and the error declarations that link it
+/// to other entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEntry {
     /// Where it is in the log.
     pub leaf_index: LeafIndex,
     /// The leaf record the log committed to.
     pub record: LeafRecord,
-    /// The event's self-contained JSON, as hashed.
+    /// The event's self-contained JSON, as hashed, byte for byte as stored (a version 2 record
+    /// commits to these bytes).
     pub event: String,
+    /// For an error declaration: what it declares erroneous.
+    pub declares: Option<Declares>,
+    /// The error declarations of this entry's event, in log order (empty when none declared it
+    /// erroneous), including any appended before the event itself.
+    pub declared_by: Vec<LeafIndex>,
+}
+
+impl StoredEntry {
+    /// Whether the stored event is still the one the record commits to (version 2; a version 1
+    /// record binds the event hash only: `HashOnly`).
+    pub fn binding(&self) -> ledger::record::EventBinding {
+        self.record.binds_event(self.event.as_bytes())
+    }
 }
 
 /// A device batch as stored: the signed statement and every event hash of the batch, from which
@@ -108,15 +130,36 @@ impl Store {
                 ))
             })?;
         let record = LeafRecord::decode(record).map_err(|e| corrupt(e.to_string()))?;
-        if record.event_hash().as_bytes().as_slice() != stored_hash {
+        let declared: Option<i64> = row.get(5);
+        let is_declaration = row.get::<_, Option<&[u8]>>(6).is_some();
+        let declared_hash: Option<&[u8]> = row.get(6);
+        let declared_by: Vec<i64> = row.get(7);
+        // A declaration is stored under its declaration key; the hash it names is in its row.
+        let named = declared_hash.unwrap_or(stored_hash);
+        if record.event_hash().as_bytes().as_slice() != named {
             return Err(corrupt(format!(
                 "entry {index}: its record names another event"
             )));
         }
+        let leaf = |leaf: i64| {
+            u64::try_from(leaf)
+                .ok()
+                .and_then(|leaf| LeafIndex::new(leaf).ok())
+                .ok_or_else(|| corrupt(format!("{leaf} is not a leaf index")))
+        };
         Ok(Some(StoredEntry {
             leaf_index: index,
             record,
             event: row.get(4),
+            declares: match (is_declaration, declared) {
+                (false, _) => None,
+                (true, None) => Some(Declares::Unheld),
+                (true, Some(declared)) => Some(Declares::Entry(leaf(declared)?)),
+            },
+            declared_by: declared_by
+                .into_iter()
+                .map(leaf)
+                .collect::<Result<_, _>>()?,
         }))
     }
 

@@ -194,7 +194,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 7] = [
+    const LANDED: [(i32, &str, &str); 8] = [
         (
             1,
             "ledger",
@@ -229,6 +229,11 @@ mod tests {
             7,
             "superseded_migrations",
             "b4ce808c97af1c3f52ce636763561abfd4c0b3f97ff894fc2e36e9e8bb966528",
+        ),
+        (
+            8,
+            "error_declarations",
+            "da3f6210811a67edfc4ce0747748466835fc06afa6cc3b0f1195f6f6ca168bd0",
         ),
     ];
 

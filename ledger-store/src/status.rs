@@ -9,6 +9,7 @@ use deadpool_postgres::GenericClient as _;
 use epcis::EventHash;
 use ledger::size::{LeafIndex, TreeSize};
 
+use super::entry::Declares;
 use super::log::{ReadError, Store};
 use super::migrate::embedded_migrations;
 use super::packs;
@@ -42,14 +43,28 @@ static SELECT_STATUS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// One entry as receipts show it: its event hash and its event's `eventID`, if it has one.
+/// One entry as receipts show it: its event hash, its event's `eventID`, if it has one, and the
+/// entry it declares erroneous, if it is an error declaration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntrySummary {
-    /// The entry's event hash.
+    /// The entry's CBV 2.0 event hash (for a declaration, that of the event it declares).
     pub event_hash: EventHash,
     /// The event's `eventID`.
     pub event_id: Option<String>,
+    /// For an error declaration: what it declares erroneous.
+    pub declares: Option<Declares>,
 }
+
+/// The entries of `EVENTS_AT`, each with the row of `error_declarations` naming it a declaration.
+static SUMMARIES_AT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT e.leaf, coalesce(d.event_hash, e.event_hash), e.event, d.declared_leaf,
+                d.declaration_leaf IS NOT NULL
+         FROM ({}) e (leaf, event_hash, event)
+         LEFT JOIN error_declarations d ON d.declaration_leaf = e.leaf",
+        packs::EVENTS_AT
+    )
+});
 
 /// Whether the database has every migration this build embeds, unchanged.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +112,7 @@ impl Store {
         leaves: &[LeafIndex],
     ) -> Result<HashMap<LeafIndex, EntrySummary>, ReadError> {
         let client = self.pool().get().await?;
-        let statement = client.prepare_cached(packs::EVENTS_AT).await?;
+        let statement = client.prepare_cached(&SUMMARIES_AT).await?;
         let wanted: Vec<i64> = leaves
             .iter()
             .map(|leaf| i64::try_from(leaf.get()).unwrap_or(i64::MAX))
@@ -120,18 +135,27 @@ impl Store {
                             .and_then(serde_json::Value::as_str)
                             .map(str::to_owned)
                     });
-            let index = u64::try_from(leaf)
-                .ok()
-                .and_then(|leaf| LeafIndex::new(leaf).ok())
-                .ok_or_else(|| ReadError::Corrupt {
-                    what: "leaf index",
-                    reason: format!("{leaf} is not a leaf index"),
-                })?;
+            let declared: Option<i64> = row.get(3);
+            let is_declaration: bool = row.get(4);
+            let index = |leaf: i64| {
+                u64::try_from(leaf)
+                    .ok()
+                    .and_then(|leaf| LeafIndex::new(leaf).ok())
+                    .ok_or_else(|| ReadError::Corrupt {
+                        what: "leaf index",
+                        reason: format!("{leaf} is not a leaf index"),
+                    })
+            };
             found.insert(
-                index,
+                index(leaf)?,
                 EntrySummary {
                     event_hash: EventHash::from_bytes(hash),
                     event_id,
+                    declares: match (is_declaration, declared) {
+                        (false, _) => None,
+                        (true, None) => Some(Declares::Unheld),
+                        (true, Some(declared)) => Some(Declares::Entry(index(declared)?)),
+                    },
                 },
             );
         }

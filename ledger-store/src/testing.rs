@@ -305,6 +305,7 @@ pub struct EventFactory {
     next_event: u64,
     next_sequence: u64,
     lookup_keys: bool,
+    event_ids: bool,
 }
 
 impl EventFactory {
@@ -319,7 +320,26 @@ impl EventFactory {
             next_event: 0,
             next_sequence: 0,
             lookup_keys: true,
+            event_ids: false,
         }
+    }
+
+    /// The same factory, giving every event an `eventID` (`urn:uuid:...`, derived from the device
+    /// and the event's number).
+    pub fn with_event_ids(mut self) -> Self {
+        self.event_ids = true;
+        self
+    }
+
+    /// The `n`-th event declared erroneous by `declaration` (the `errorDeclaration` member), as
+    /// stored, and its CBV 2.0 hash: that of the `n`-th event, which the declaration names.
+    pub fn declaration(&self, n: u64, declaration: Value) -> (String, EventHash) {
+        let mut event = self.event(n);
+        event.insert("errorDeclaration".to_owned(), declaration);
+        // The fixture's events are well-formed ObjectEvents; hashing them cannot fail.
+        #[allow(clippy::expect_used)]
+        let hash = event_hash(&event, &HashContext::new()).expect("a hashable event");
+        (Value::Object(event).to_string(), hash)
     }
 
     /// The device's public key, to register it.
@@ -360,10 +380,25 @@ impl EventFactory {
             "example:reader": {"device": self.device.as_str(), "event": n},
             "@context": {"example": "https://ns.example.com/epcis/"}
         });
-        match json {
+        let mut event = match json {
             Value::Object(map) => map,
             _ => Map::new(),
+        };
+        if self.event_ids {
+            let id = mix(n ^ mix(self.device.as_str().len() as u64 + 7));
+            event.insert(
+                "eventID".to_owned(),
+                Value::String(format!(
+                    "urn:uuid:{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+                    id >> 32,
+                    (id >> 16) & 0xffff,
+                    id & 0xfff,
+                    n & 0xfff,
+                    n & 0xffff_ffff_ffff
+                )),
+            );
         }
+        event
     }
 
     /// The next `count` new events of this device as one signed batch.
@@ -411,12 +446,24 @@ impl EventFactory {
                     index: u32::try_from(index).unwrap_or(u32::MAX),
                 };
                 #[allow(clippy::expect_used)]
-                let record = LeafRecord::new(hash, now, attestation).expect("an index below 2^20");
+                let record = LeafRecord::new(hash, event.as_bytes(), now, attestation)
+                    .expect("an index below 2^20");
                 let keys = self
                     .lookup_keys
                     .then(|| LookupKeys::of_json(&event).ok())
                     .flatten();
-                let entry = NewEntry::new(record, event);
+                // Error declarations (from `declaration`) are appended as such.
+                let declaration = event
+                    .contains("\"errorDeclaration\"")
+                    .then(|| serde_json::from_str::<Map<String, Value>>(&event).ok())
+                    .flatten()
+                    .and_then(|mut parsed| parsed.remove("errorDeclaration"));
+                #[allow(clippy::expect_used)]
+                let entry = match declaration {
+                    Some(declaration) => NewEntry::declaration(record, event, &declaration),
+                    None => NewEntry::new(record, event),
+                }
+                .expect("a record of these bytes");
                 match keys {
                     Some(keys) => entry.with_lookup_keys(keys),
                     None => entry,

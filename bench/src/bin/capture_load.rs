@@ -429,12 +429,14 @@ async fn copy_baseline(events: u64) -> anyhow::Result<f64> {
         let document = epcis::document::Document::parse(&body)?;
         let hashes = epcis::hash::parsed_document_hashes(&document)?;
         for (event, hash) in document.events().iter().zip(hashes) {
+            let json = event.to_json();
             let record = LeafRecord::new(
                 hash,
+                json.as_bytes(),
                 UnixMillis::from_millis(0),
                 Attestation::Unattested { site: site.clone() },
             )?;
-            rows.push((hash, record.encode(), event.to_json()));
+            rows.push((hash, record.encode(), json));
         }
         n += count;
     }

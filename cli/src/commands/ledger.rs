@@ -128,11 +128,25 @@ impl AuditCommand {
                     report.unregistered_device_batches,
                     report.checkpoints,
                     if report.event_hashes_recomputed {
-                        ", event hashes recomputed"
+                        ", event hashes and bytes recomputed"
                     } else {
                         ", event hashes NOT recomputed (--skip-event-hashes)"
                     },
                 )?;
+                writeln!(
+                    out,
+                    "   {} error declarations checked against the entries they declare",
+                    report.error_declarations
+                )?;
+                if report.version_1_entries > 0 {
+                    writeln!(
+                        out,
+                        "note: {} entries carry version 1 leaf records, which bind the CBV 2.0 \
+                         hash only: an edit of what it leaves out (eventID, errorDeclaration, \
+                         the zone of a time, the JSON's spelling) is not detectable for them",
+                        report.version_1_entries
+                    )?;
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Some(problem) => {

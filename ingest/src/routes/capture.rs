@@ -178,6 +178,7 @@ async fn capture_document(
             event_hash: hash,
             leaf_index: leaf,
             duplicate: Some(result.existing),
+            declares_erroneous: jobs::declares_erroneous(result.declares),
         });
     }
     let errors: Vec<Problem> = decision

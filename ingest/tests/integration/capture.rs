@@ -56,8 +56,11 @@ async fn every_official_example_is_captured_with_receipts_matching_the_cli_hashe
     let site = app.site("gs1-examples", &location_refs).await;
     let client = app.client(Credential::Token(app.token(&site).await));
 
+    // Events by hash, and error declarations by the hash of the event they declare.
     let mut leaf_of: HashMap<String, u64> = HashMap::new();
+    let mut declaration_of: HashMap<String, u64> = HashMap::new();
     let mut next_leaf = 0;
+    let mut declared_9_6_1 = 0;
     for file in &files {
         let bytes = std::fs::read(file).unwrap();
         let expected = cli_hashes(&bytes);
@@ -65,12 +68,32 @@ async fn every_official_example_is_captured_with_receipts_matching_the_cli_hashe
         assert_eq!(reply.status, 202, "{}: {}", file.display(), reply.body);
         let got = receipts(&reply);
         assert_eq!(got.len(), expected.len(), "{}", file.display());
-        for ((index, hash, leaf, duplicate), (position, expected)) in
-            got.iter().zip(expected.iter().enumerate())
+        for (((index, hash, leaf, duplicate), (position, expected)), receipt) in got
+            .iter()
+            .zip(expected.iter().enumerate())
+            .zip(reply.body["receipts"].as_array().unwrap())
         {
             assert_eq!(*index, position);
             assert_eq!(hash, expected, "{} event {index}", file.display());
-            match leaf_of.get(hash) {
+            let seen = match receipt.get("declaresErroneous") {
+                // A declaration names the entry of the event it corrects, if captured earlier
+                // (`null` if not: several examples declare events no example holds).
+                Some(declares) => {
+                    assert_eq!(
+                        declares.as_u64(),
+                        leaf_of.get(hash).copied(),
+                        "{} event {index}",
+                        file.display()
+                    );
+                    if file.ends_with(DECLARING_9_6_1) {
+                        assert!(declares.is_u64(), "{}: {receipt}", file.display());
+                        declared_9_6_1 += 1;
+                    }
+                    &mut declaration_of
+                }
+                None => &mut leaf_of,
+            };
+            match seen.get(hash) {
                 // The same event in another example (or twice in one): its first receipt.
                 Some(first) => {
                     assert_eq!(leaf, first, "{} event {index}", file.display());
@@ -79,17 +102,34 @@ async fn every_official_example_is_captured_with_receipts_matching_the_cli_hashe
                 None => {
                     assert_eq!(*leaf, next_leaf, "{} event {index}", file.display());
                     assert!(!duplicate);
-                    leaf_of.insert(hash.clone(), *leaf);
+                    seen.insert(hash.clone(), *leaf);
                     next_leaf += 1;
                 }
             }
         }
     }
-    // What is stored is what the receipts say: the event hash at each leaf.
+    // The declaration of Example_9.6.1 names its original (checked above); every declaration of a
+    // held event was stored and logged after it.
+    assert_eq!(declared_9_6_1, 1);
+    let declared: Vec<_> = declaration_of
+        .iter()
+        .filter_map(|(hash, declaration)| leaf_of.get(hash).map(|event| (*event, *declaration)))
+        .collect();
+    assert!(declared.len() >= 2, "{declaration_of:?}");
+    assert!(
+        declared
+            .iter()
+            .all(|(event, declaration)| event < declaration)
+    );
+    // What is stored is what the receipts say: the event hash at each leaf, and a declaration row
+    // linking each declaration to the event it declares.
     let rows = app
         .admin
         .query(
-            "SELECT leaf_index, event_hash FROM events ORDER BY leaf_index",
+            "SELECT e.leaf_index, coalesce(d.event_hash, e.event_hash), d.declared_leaf,
+                    d.declaration_leaf IS NOT NULL
+             FROM events e LEFT JOIN error_declarations d ON d.declaration_leaf = e.leaf_index
+             ORDER BY e.leaf_index",
             &[],
         )
         .await
@@ -98,10 +138,117 @@ async fn every_official_example_is_captured_with_receipts_matching_the_cli_hashe
     for row in rows {
         let leaf: i64 = row.get(0);
         let hash: Vec<u8> = row.get(1);
+        let declared: Option<i64> = row.get(2);
+        let is_declaration: bool = row.get(3);
         let hash = epcis::EventHash::from_bytes(hash.try_into().unwrap()).to_ni_uri();
-        assert_eq!(leaf_of[&hash], leaf as u64);
+        if is_declaration {
+            assert_eq!(declaration_of[&hash], leaf as u64);
+            let held = leaf_of
+                .get(&hash)
+                .copied()
+                .filter(|event| *event < leaf as u64);
+            assert_eq!(held, declared.map(|declared| declared as u64));
+        } else {
+            assert_eq!(leaf_of[&hash], leaf as u64);
+        }
     }
     app.stop().await;
+}
+
+/// The official example declaring the events of `Example_9.6.1-ObjectEvent.jsonld` erroneous.
+const DECLARING_9_6_1: &str =
+    "WithErrorDeclaration/Example_9.6.1-ObjectEvent-with-error-declaration.jsonld";
+/// The official example of a declaration with its corrective event, whose declared event no
+/// example holds.
+const CORRECTION: &str = "WithErrorDeclaration/ErrorDeclarationAndCorrectiveEvent.jsonld";
+
+/// The rule for a declaration of an event the ledger does not hold: it is stored and logged as an
+/// entry of its own (never lost), its receipt says `declaresErroneous: null`, and the event, if it
+/// comes later, is a new entry that readers find the declaration of by its hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declaration_of_an_event_not_captured_is_stored_and_kept_when_the_event_comes() {
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "testdata",
+        "gs1-epcis",
+        "examples",
+        CORRECTION,
+    ]
+    .iter()
+    .collect();
+    let bytes = std::fs::read(&path).unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let mut app = TestApp::spawn().await;
+    let locations = locations_of(&value);
+    let location_refs: Vec<&str> = locations.iter().map(String::as_str).collect();
+    let site = app.site("corrections", &location_refs).await;
+    let client = app.client(Credential::Token(app.token(&site).await));
+
+    // The declaration and its corrective event: both stored, the declaration of an unheld event.
+    let reply = capture(&client, bytes.clone(), false).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let got = receipts(&reply);
+    assert_eq!(
+        got.iter().map(|r| (r.2, r.3)).collect::<Vec<_>>(),
+        [(0, false), (1, false)]
+    );
+    assert_eq!(
+        reply.body["receipts"][0]["declaresErroneous"],
+        serde_json::Value::Null
+    );
+    assert!(reply.body["receipts"][0].get("declaresErroneous").is_some());
+    assert!(reply.body["receipts"][1].get("declaresErroneous").is_none());
+    let declared_hash = got[0].1.clone();
+
+    // The declared event itself (the declaration taken out) comes later: a new entry.
+    let mut original = value.clone();
+    original["epcisBody"]["eventList"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("errorDeclaration");
+    original["epcisBody"]["eventList"]
+        .as_array_mut()
+        .unwrap()
+        .truncate(1);
+    let reply = capture(&client, serde_json::to_vec(&original).unwrap(), false).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(receipts(&reply), [(0, declared_hash.clone(), 2, false)]);
+    assert!(reply.body["receipts"][0].get("declaresErroneous").is_none());
+
+    // The same document again: nothing appended, and the answer and the job read back say what
+    // the declaration declared when it was stored.
+    let again = capture(&client, bytes, false).await;
+    assert_eq!(again.status, 202, "{}", again.body);
+    assert_eq!(receipts(&again)[0], (0, declared_hash, 0, true));
+    assert_eq!(
+        again.body["receipts"][0]["declaresErroneous"],
+        serde_json::Value::Null
+    );
+    let job = get(&client, again.location.as_deref().unwrap()).await;
+    assert_eq!(
+        job.body["receipts"],
+        again.body["receipts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.as_object_mut().unwrap().remove("duplicate");
+                r
+            })
+            .collect::<serde_json::Value>()
+    );
+    assert_eq!(stored_events(&app).await, 3);
+    app.stop().await;
+}
+
+async fn stored_events(app: &TestApp) -> i64 {
+    app.admin
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .unwrap()
+        .get(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -172,8 +172,16 @@ async fn connect(url: &str) -> tokio_postgres::Client {
     client
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_duplicate() {
+/// A service of its own over a private PostgreSQL holding one site (`site-a`, at `HERE`).
+struct Service {
+    postgres: PrivatePostgres,
+    client: Arc<CaptureClient>,
+    handle: actix_web::dev::ServerHandle,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _keys: KeyDir,
+}
+
+async fn start_service() -> Service {
     let postgres = tokio::task::spawn_blocking(PrivatePostgres::start)
         .await
         .unwrap();
@@ -211,6 +219,24 @@ async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_dupli
     ));
     let handle = app.handle();
     let server = tokio::spawn(app.run_until_stopped());
+    Service {
+        postgres,
+        client,
+        handle,
+        server,
+        _keys: keys,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_duplicate() {
+    let Service {
+        postgres,
+        client,
+        handle,
+        server,
+        _keys,
+    } = start_service().await;
 
     // One sender capturing distinct 10-event documents back to back, recording what failed.
     let stop = Arc::new(AtomicBool::new(false));
@@ -344,4 +370,48 @@ async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_dupli
         let hash = epcis::EventHash::from_bytes(hash.try_into().unwrap()).to_ni_uri();
         assert_eq!(leaf_of[&hash], leaf as u64);
     }
+}
+
+/// After PostgreSQL restarts, the first capture is accepted: connections the restart killed are
+/// found dead before use (by the pools and by the sequencer) and replaced, not used for one 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_capture_after_postgres_is_back_is_accepted() {
+    let Service {
+        postgres,
+        client,
+        handle,
+        server,
+        _keys,
+    } = start_service().await;
+    let capture = |serials: Vec<u64>| {
+        let client = client.clone();
+        tokio::task::spawn_blocking(move || {
+            client.capture(&document(&serials, HERE), None).unwrap()
+        })
+    };
+    // Several captures, so that the pools and the sequencer hold open connections.
+    for n in 0..5u64 {
+        let reply = capture((n * 10..n * 10 + 10).collect()).await.unwrap();
+        assert_eq!(reply.status, 202, "{}", reply.body);
+    }
+    let postgres = Arc::new(postgres);
+    {
+        let postgres = postgres.clone();
+        tokio::task::spawn_blocking(move || {
+            postgres.pg_ctl(&["stop", "-m", "fast", "-w"]);
+            postgres.pg_ctl(&["start", "-w", "-t", "60"]);
+        })
+        .await
+        .unwrap();
+    }
+    for n in 5..8u64 {
+        let reply = capture((n * 10..n * 10 + 10).collect()).await.unwrap();
+        assert_eq!(
+            reply.status, 202,
+            "capture {n}, after the restart: {}",
+            reply.body
+        );
+    }
+    handle.stop(true).await;
+    server.await.unwrap().unwrap();
 }

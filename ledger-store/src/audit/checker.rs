@@ -19,8 +19,9 @@ use ledger::tiles::{TILE_WIDTH, Tile, TileFrontier, TileId};
 use crate::copy::CopyRow;
 
 use super::batches::{PrefixHasher, PreparedBatch, SignatureVerdict, stored_statement_hash};
+use super::declarations::Declarations;
 use super::decode::DecodedEntry;
-use super::hashers::EventHashers;
+use super::hashers::{EventCheck, EventHashers};
 use super::problem::{
     AuditProblem, BatchReason, CheckpointReason, EntryReason, SigningKeyReason, TileReason,
 };
@@ -55,6 +56,7 @@ pub(super) struct Inputs<S: Source> {
     tiles: Peekable<S::Tiles>,
     batches: Peekable<S::Batches>,
     checkpoints: Peekable<S::Checkpoints>,
+    declarations: Declarations,
 }
 
 impl<S: Source> Inputs<S> {
@@ -64,6 +66,7 @@ impl<S: Source> Inputs<S> {
         tiles: S::Tiles,
         batches: S::Batches,
         checkpoints: S::Checkpoints,
+        declarations: Declarations,
     ) -> Self {
         Self {
             entries,
@@ -71,6 +74,7 @@ impl<S: Source> Inputs<S> {
             tiles: tiles.peekable(),
             batches: batches.peekable(),
             checkpoints: checkpoints.peekable(),
+            declarations,
         }
     }
 }
@@ -199,6 +203,8 @@ pub(super) fn check<S: Source>(
             device_signatures_verified: 0,
             unregistered_device_batches: 0,
             checkpoints: 0,
+            error_declarations: 0,
+            version_1_entries: 0,
             event_hashes_recomputed: options.recompute_event_hashes,
             problem: None,
         },
@@ -278,6 +284,12 @@ impl<S: Source> Checker<'_, S> {
                 },
             ));
         }
+        if let Some(declaration_leaf) = self.inputs.declarations.first_past(self.size) {
+            return Err(entry_problem(
+                self.size,
+                EntryReason::DeclarationPastEnd { declaration_leaf },
+            ));
+        }
         if let Some(row) = self.inputs.events.as_mut().and_then(Iterator::next) {
             return Err(entry_problem(
                 self.position,
@@ -305,7 +317,7 @@ impl<S: Source> Checker<'_, S> {
 
     /// Checks one entry (with its event, when events are read: the event row goes to `events`,
     /// to have its hash recomputed) and adds its leaf hash to the tree.
-    fn entry(&mut self, entry: &DecodedEntry, events: &mut Vec<CopyRow>) -> Result<(), Found> {
+    fn entry(&mut self, entry: &DecodedEntry, events: &mut Vec<EventCheck>) -> Result<(), Found> {
         let expected = self.position;
         let leaf = entry.leaf_index;
         if leaf != expected {
@@ -330,6 +342,10 @@ impl<S: Source> Checker<'_, S> {
             .record
             .as_ref()
             .map_err(|reason| entry_problem(expected, reason.clone()))?;
+        if record.event_digest().is_none() {
+            self.report.version_1_entries += 1;
+        }
+        let declaration = self.check_declarations(expected, record)?;
         if let Some(rows) = self.inputs.events.as_mut() {
             let row = rows.next().ok_or_else(|| {
                 entry_problem(expected, EntryReason::EventMissing { next_stored: None })
@@ -343,8 +359,17 @@ impl<S: Source> Checker<'_, S> {
                     },
                 ));
             }
-            self.check_event_hash(expected, record, row.bytes(1))?;
-            events.push(row);
+            // A version 2 entry's stored key (its event hash, or a declaration's key) is checked
+            // by the hashing threads, which know from the event which it must be.
+            if record.event_digest().is_none() {
+                self.check_event_hash(expected, record, row.bytes(1))?;
+            }
+            events.push(EventCheck {
+                row,
+                event_hash: *record.event_hash().as_bytes(),
+                digest: record.event_digest().copied(),
+                declaration,
+            });
         }
         self.check_attestation(expected, record)?;
         self.segment.push(entry.leaf_hash);
@@ -356,7 +381,57 @@ impl<S: Source> Checker<'_, S> {
         Ok(())
     }
 
-    /// Checks that an entry's stored event hash is the one its leaf record names.
+    /// Checks the entry against the error declaration rows: those declaring it erroneous must name
+    /// its event hash; if it is a declaration itself, its record must be version 2 and name the
+    /// row's event hash, and the entry it declares must be earlier and not a declaration (or, when
+    /// the row says the log did not hold the event, no earlier entry may hold it). Returns whether
+    /// it is a declaration.
+    fn check_declarations(&mut self, leaf: u64, record: &LeafRecord) -> Result<bool, Found> {
+        let declarations = &self.inputs.declarations;
+        let hash = record.event_hash().as_bytes();
+        if let Some((declaration, _)) = declarations.of(leaf).iter().find(|(_, row)| row != hash) {
+            return Err(entry_problem(
+                leaf,
+                EntryReason::DeclaredByAnotherEvent {
+                    declaration: *declaration,
+                },
+            ));
+        }
+        let Some(row) = declarations.declaration(leaf) else {
+            // A plain event: no declaration after it may say the log did not hold it.
+            if let Some(declaration) = declarations.unheld_after(hash, leaf) {
+                return Err(entry_problem(
+                    declaration,
+                    EntryReason::DeclaredEventWasHeld { held: leaf },
+                ));
+            }
+            return Ok(false);
+        };
+        if record.event_digest().is_none() {
+            return Err(entry_problem(leaf, EntryReason::DeclarationInVersion1));
+        }
+        if &row.event_hash != hash {
+            return Err(entry_problem(
+                leaf,
+                EntryReason::DeclarationRowDiffers {
+                    named: *record.event_hash(),
+                    row: EventHash::from_bytes(row.event_hash),
+                },
+            ));
+        }
+        if let Some(declared) = row.declared
+            && (declared >= leaf || declarations.declaration(declared).is_some())
+        {
+            return Err(entry_problem(
+                leaf,
+                EntryReason::DeclaresNoEarlierEvent { declared },
+            ));
+        }
+        self.report.error_declarations += 1;
+        Ok(true)
+    }
+
+    /// Checks that a version 1 entry's stored event hash is the one its leaf record names.
     fn check_event_hash(
         &self,
         expected: u64,

@@ -13,9 +13,18 @@
 //! compares every stored tile row with them, recomputes the root at every checkpoint's size and
 //! checks the checkpoint's signature, and checks an RFC 9162 consistency proof between consecutive
 //! checkpoints. With event hashes, it also checks that every entry's event is stored under the
-//! hash its leaf record names, and recomputes that CBV 2.0 hash from the stored JSON (on worker
-//! threads). Without them, the events are not read (only where they end): the log's structure and
-//! signatures are checked at the speed of reading bundles.
+//! hash its leaf record names, recomputes that CBV 2.0 hash from the stored JSON (on worker
+//! threads) and, for a version 2 record, checks the SHA-256 of the stored event's exact bytes
+//! against the record's event digest (so any change to any stored byte is caught, not only to what
+//! the CBV hash covers). Without them, the events are not read (only where they end): the log's
+//! structure and signatures are checked at the speed of reading bundles.
+//!
+//! Error declarations: every row of `error_declarations` must name an entry whose leaf record is
+//! version 2 and names the row's event hash, and an earlier entry, not itself a declaration, with
+//! the same event hash. With event hashes, every stored event carrying `errorDeclaration` (under
+//! a version 2 record) must have its row, every row's entry must carry one, and a declaration must
+//! be stored under its declaration key. The report counts the declarations and the entries whose
+//! records are version 1 (they bind the CBV hash only).
 //!
 //! The work is pipelined: the database streams are split into fields in place (no allocation per
 //! row, [`crate::copy`]), decoding threads split the bundle rows and decode and hash each leaf
@@ -34,7 +43,8 @@
 //! | `decode` | the decoding threads: bundle rows split into decoded, hashed leaf records |
 //! | `batches` | the batch-checking thread: each device batch checked on its own |
 //! | `checker` | the checking thread, pure: entries, tiles, batches and checkpoints in log order |
-//! | `hashers` | the threads that recompute event hashes |
+//! | `declarations` | the rows of `error_declarations`, held in memory, which the entries are checked against |
+//! | `hashers` | the threads that recompute event hashes and check each event's bytes against its record's digest |
 //! | `consistency` | the consistency proofs between checkpoints, read from the tiles |
 //! | `problem` | [`AuditProblem`] and its reasons |
 //! | `report` | [`AuditOptions`], [`AuditProgress`], [`AuditReport`] |
@@ -42,6 +52,7 @@
 mod batches;
 mod checker;
 mod consistency;
+mod declarations;
 mod decode;
 mod hashers;
 mod problem;

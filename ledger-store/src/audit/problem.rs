@@ -12,7 +12,7 @@ use ledger::batch::{StatementError, StatementHash};
 use ledger::checkpoint::CheckpointError;
 use ledger::hash::RootHash;
 use ledger::note::{AmbiguousKey, KeyParseError, NoteError};
-use ledger::record::RecordError;
+use ledger::record::{EventDigest, RecordError};
 use ledger::size::{PositionError, TreeSize};
 use ledger::tiles::{EntryBundleError, FrontierError, MissingTile, TileId, TileIdError};
 use ledger::tree::{ConsistencyError, WrongHashCount};
@@ -93,6 +93,38 @@ pub enum EntryReason {
         computed: EventHash,
         stored: EventHash,
     },
+    /// The stored event's bytes are not those the (version 2) leaf record commits to: a field the
+    /// CBV 2.0 hash leaves out (`eventID`, `errorDeclaration`, the zone of a time) or the JSON's
+    /// spelling was changed.
+    EventBytesDiffer {
+        committed: EventDigest,
+        found: EventDigest,
+    },
+    /// The stored event carries `errorDeclaration` but no error declaration row names the entry.
+    DeclarationNotRecorded,
+    /// An error declaration row names the entry, but its stored event carries no
+    /// `errorDeclaration`.
+    NotADeclaration,
+    /// The entry is an error declaration, but its leaf record is version 1 (the sequencer writes
+    /// declarations with version 2 records only).
+    DeclarationInVersion1,
+    /// The entry is an error declaration of entry `declared`, which is not an earlier entry holding
+    /// a plain event (it is this entry or later, or a declaration itself).
+    DeclaresNoEarlierEvent { declared: u64 },
+    /// The error declaration row of the entry names event hash `row`; the leaf record names
+    /// `named`.
+    DeclarationRowDiffers { named: EventHash, row: EventHash },
+    /// The entry is declared erroneous by entry `declaration`, whose event hash is not this
+    /// entry's.
+    DeclaredByAnotherEvent { declaration: u64 },
+    /// An error declaration is stored under a key other than its declaration key.
+    DeclarationKeyDiffers,
+    /// The entry's error declaration row says the log did not hold the declared event, but entry
+    /// `held`, before it, holds that event.
+    DeclaredEventWasHeld { held: u64 },
+    /// An error declaration row names entry `declaration_leaf`, past the log's last entry
+    /// (reported at the log's size).
+    DeclarationPastEnd { declaration_leaf: u64 },
     /// The leaf record names a device batch that is not stored.
     BatchNotStored { statement: StatementHash },
     /// The leaf record's device, batch and index are not an event of the stored batch.
@@ -326,6 +358,51 @@ impl fmt::Display for EntryReason {
                 "the stored event hashes to {} but its stored event hash is {}",
                 computed.to_hex(),
                 stored.to_hex()
+            ),
+            Self::EventBytesDiffer { committed, found } => write!(
+                f,
+                "the stored event's bytes have SHA-256 {found} but the leaf record commits to \
+                 {committed}: the stored event was changed"
+            ),
+            Self::DeclarationNotRecorded => f.write_str(
+                "the stored event carries an errorDeclaration but no error declaration row names \
+                 the entry",
+            ),
+            Self::NotADeclaration => f.write_str(
+                "an error declaration row names the entry but its stored event carries no \
+                 errorDeclaration",
+            ),
+            Self::DeclarationInVersion1 => f.write_str(
+                "an error declaration row names the entry but its leaf record is version 1, \
+                 which the sequencer never writes for a declaration",
+            ),
+            Self::DeclaresNoEarlierEvent { declared } => write!(
+                f,
+                "the entry's error declaration row names entry {declared}, which is not an earlier \
+                 entry holding a plain event"
+            ),
+            Self::DeclarationRowDiffers { named, row } => write!(
+                f,
+                "the leaf record names event {} but the entry's error declaration row names {}",
+                named.to_hex(),
+                row.to_hex()
+            ),
+            Self::DeclaredByAnotherEvent { declaration } => write!(
+                f,
+                "entry {declaration} is recorded as an error declaration of this entry but names \
+                 another event hash"
+            ),
+            Self::DeclarationKeyDiffers => f.write_str(
+                "the error declaration is stored under a key other than its declaration key",
+            ),
+            Self::DeclaredEventWasHeld { held } => write!(
+                f,
+                "the entry's error declaration row says the log did not hold the declared event, \
+                 but entry {held} holds it"
+            ),
+            Self::DeclarationPastEnd { declaration_leaf } => write!(
+                f,
+                "an error declaration row names entry {declaration_leaf}, past the log's last entry"
             ),
             Self::BatchNotStored { statement } => write!(
                 f,

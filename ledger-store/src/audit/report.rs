@@ -57,6 +57,12 @@ pub struct AuditReport {
     pub unregistered_device_batches: u64,
     /// Checkpoints checked.
     pub checkpoints: u64,
+    /// Entries that are error declarations (each checked against the entry it declares).
+    pub error_declarations: u64,
+    /// Entries whose leaf record is version 1: it binds the CBV 2.0 hash, not the stored bytes, so
+    /// an edit to what the hash leaves out (`eventID`, `errorDeclaration`, the zone of a time)
+    /// goes unnoticed for them.
+    pub version_1_entries: u64,
     /// Whether event hashes were recomputed from the stored JSON.
     pub event_hashes_recomputed: bool,
     /// The first problem in log order; `None` when everything holds.

@@ -17,6 +17,7 @@ use crate::packs;
 use super::batches::check_batches;
 use super::checker::{Inputs, check};
 use super::consistency::check_consistency;
+use super::declarations::Declarations;
 use super::decode::{DECODERS, decode_bundles};
 use super::report::{AuditOptions, AuditProgress, AuditReport};
 use super::streams::{
@@ -123,6 +124,24 @@ where
         .iter()
         .map(|row| row.get(0))
         .collect();
+    let declarations = Declarations::new(
+        bundles_tx
+            .query(
+                "SELECT declaration_leaf, declared_leaf, event_hash FROM error_declarations",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|row| {
+                let leaf = |value: i64| u64::try_from(value).unwrap_or(u64::MAX);
+                let hash: &[u8] = row.get(2);
+                (
+                    leaf(row.get(0)),
+                    row.get::<_, Option<i64>>(1).map(leaf),
+                    <[u8; 32]>::try_from(hash).unwrap_or_default(),
+                )
+            }),
+    );
     let device_keys = device_keys(&bundles_tx)
         .await
         .map_err(|error| AuditError::DeviceKeys(error.into()))?;
@@ -188,6 +207,7 @@ where
             Rows::new(tiles_in),
             Rows::new(batches_in),
             Rows::new(checkpoints_in),
+            declarations,
         );
         check(size, keys, options, inputs, checker_progress.as_ref())
     });

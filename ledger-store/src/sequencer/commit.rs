@@ -14,7 +14,9 @@ use crate::locks;
 
 use super::connection::Connection;
 use super::handle::{AppendError, Counters, Request, Signals};
-use super::statements::{event_columns, insert_entries, write_batches, write_bundles, write_tiles};
+use super::statements::{
+    event_columns, insert_entries, write_batches, write_bundles, write_declarations, write_tiles,
+};
 use super::turn::{Finished, Outcome, fail};
 use super::write::{Planned, Written};
 
@@ -109,12 +111,13 @@ pub(super) async fn write_and_commit(
     };
     let first = i64::try_from(planned.first_leaf).unwrap_or(i64::MAX);
     let inserts = async {
-        let (began, inserted, bundled, tiled, signed, waiting, state) = tokio::join!(
+        let (began, inserted, bundled, tiled, signed, declared, waiting, state) = tokio::join!(
             begin(client, written.begun),
             insert_entries(client, &connection.insert_events, first, &hashes, &events),
             write_bundles(client, &connection.bundles, &written.bundles),
             write_tiles(client, &connection.tiles, &written.tiles),
             write_batches(client, &connection.batches, batches, planned),
+            write_declarations(client, &connection.declarations, planned),
             client.query_one(&connection.waiting, &[&locks::TURN]),
             client.query_one(&connection.state, &[]),
         );
@@ -130,7 +133,7 @@ pub(super) async fn write_and_commit(
             signals.runs_end.fetch_max(runs_end, Ordering::Relaxed);
         }
         began?;
-        inserted.and(bundled).and(tiled).and(signed)
+        inserted.and(bundled).and(tiled).and(signed).and(declared)
     };
     // Whether the group below committed, if known yet.
     let below = match below {
@@ -181,7 +184,7 @@ pub(super) fn hand_off(handoff: &KeyHandoff, batches: &[&NewBatch], planned: &Pl
         .map(|&(batch, entry)| {
             let entry = &batches[batch].entries()[entry];
             entry.lookup_keys().map(|keys| HandedKeys {
-                event_hash: *entry.event_hash().as_bytes(),
+                event_hash: *entry.key(),
                 keys: keys.clone(),
             })
         })

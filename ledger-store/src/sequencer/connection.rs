@@ -50,6 +50,9 @@ pub(super) const INSERT_BATCHES: &str = "
         (statement_hash, statement, signature_algorithm, signature, event_hashes, first_leaf_index)
     SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::text[], $4::bytea[], $5::bytea[], $6::bigint[])
     ON CONFLICT (statement_hash) DO NOTHING";
+pub(super) const INSERT_DECLARATIONS: &str = "
+    INSERT INTO error_declarations (declaration_leaf, declared_leaf, event_hash)
+    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])";
 
 /// A pool connection that never goes back to the pool: dropping it closes it, so that a session
 /// inside a transaction or holding the turn lock (after a failure, or when the appending task is
@@ -91,6 +94,7 @@ pub(super) struct Connection {
     pub(super) bundles: Statement,
     pub(super) tiles: Statement,
     pub(super) batches: Statement,
+    pub(super) declarations: Statement,
 }
 
 impl Connection {
@@ -121,6 +125,7 @@ impl Connection {
             bundles: client.prepare_cached(INSERT_BUNDLES).await?,
             tiles: client.prepare_cached(INSERT_TILES).await?,
             batches: client.prepare_cached(INSERT_BATCHES).await?,
+            declarations: client.prepare_cached(INSERT_DECLARATIONS).await?,
             client: Owned(Some(client)),
         })
     }

@@ -9,7 +9,7 @@ use deadpool_postgres::Object;
 
 use ledger::size::LeafIndex;
 
-use crate::entry::{AppendResult, NewBatch};
+use crate::entry::{AppendResult, Declares, NewBatch};
 use crate::filter::HashFilter;
 use crate::lookup::find_hashes;
 use crate::packs;
@@ -64,11 +64,16 @@ pub(super) async fn known_leaves(
     let mut seen: HashSet<[u8; 32]> = HashSet::new();
     for batch in batches {
         for entry in batch.entries() {
-            let hash = entry.event_hash().as_bytes();
-            if let Some(&leaf) = recent.leaves.get(hash) {
-                known.insert(*hash, leaf);
-            } else if filter.may_contain(runs::hash_key(hash)) && seen.insert(*hash) {
-                maybe.push(*hash);
+            // A declaration is looked up by its key, and the event it declares by its hash.
+            let target = entry
+                .is_declaration()
+                .then(|| entry.event_hash().as_bytes());
+            for key in std::iter::once(entry.key()).chain(target) {
+                if let Some(&leaf) = recent.leaves.get(key) {
+                    known.insert(*key, leaf);
+                } else if filter.may_contain(runs::hash_key(key)) && seen.insert(*key) {
+                    maybe.push(*key);
+                }
             }
         }
     }
@@ -130,7 +135,9 @@ pub(super) async fn refresh_recent(
 }
 
 /// Decides, for every entry of the group, whether it is new (and its leaf index) or already in
-/// the log (in the tail, or `known` from the lookup table).
+/// the log (in the tail, or `known` from the lookup table), and, for an error declaration, which
+/// entry it declares erroneous (the one holding an event of its hash, if the log or the group
+/// holds one).
 pub(super) fn plan(
     recent: &Recent,
     mut known: HashMap<[u8; 32], u64>,
@@ -139,26 +146,50 @@ pub(super) fn plan(
 ) -> Result<Planned, AppendError> {
     let mut results = Vec::with_capacity(batches.len());
     let mut new = Vec::new();
+    let mut declarations = Vec::new();
     let mut next = size;
+    let find = |known: &HashMap<[u8; 32], u64>, key: &[u8; 32]| {
+        recent.leaves.get(key).or_else(|| known.get(key)).copied()
+    };
+    let leaf_index = |leaf: u64| LeafIndex::new(leaf).map_err(|_| AppendError::TreeFull);
     for (b, batch) in batches.iter().enumerate() {
         let mut batch_results = Vec::with_capacity(batch.len());
         for (e, entry) in batch.entries().iter().enumerate() {
-            let hash = entry.event_hash().as_bytes();
-            let existing = recent.leaves.get(hash).or_else(|| known.get(hash)).copied();
-            let (leaf, existing) = match existing {
+            let key = entry.key();
+            let declared = entry
+                .is_declaration()
+                .then(|| find(&known, entry.event_hash().as_bytes()));
+            let (leaf, existing) = match find(&known, key) {
                 Some(leaf) => (leaf, true),
                 None => {
                     let leaf = next;
                     next += 1;
-                    known.insert(*hash, leaf);
+                    known.insert(*key, leaf);
                     new.push((b, e));
+                    if let Some(declared) = declared {
+                        // A new declaration: `declared`, if any, is below it.
+                        declarations.push(PlannedDeclaration {
+                            leaf,
+                            declared,
+                            event_hash: *entry.event_hash().as_bytes(),
+                        });
+                    }
                     (leaf, false)
                 }
             };
-            let leaf_index = LeafIndex::new(leaf).map_err(|_| AppendError::TreeFull)?;
+            // As its row says: the entry holding the event when the declaration was appended (an
+            // event appended after an existing declaration does not change what it declared).
+            let declares = match declared {
+                None => None,
+                Some(Some(declared)) if declared < leaf => {
+                    Some(Declares::Entry(leaf_index(declared)?))
+                }
+                Some(_) => Some(Declares::Unheld),
+            };
             batch_results.push(AppendResult {
-                leaf_index,
+                leaf_index: leaf_index(leaf)?,
                 existing,
+                declares,
             });
         }
         results.push(batch_results);
@@ -166,6 +197,16 @@ pub(super) fn plan(
     Ok(Planned {
         results,
         new,
+        declarations,
         first_leaf: size,
     })
+}
+
+/// A new error declaration and the entry it declares erroneous (if the log holds it), for
+/// `error_declarations`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PlannedDeclaration {
+    pub(super) leaf: u64,
+    pub(super) declared: Option<u64>,
+    pub(super) event_hash: [u8; 32],
 }

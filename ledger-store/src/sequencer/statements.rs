@@ -34,7 +34,8 @@ pub(super) fn encode_records(
     Ok((BundleRows::new(planned.first_leaf, &records)?, leaf_hashes))
 }
 
-/// The `event_hash` and `event` columns of the planned new entries, in leaf order.
+/// The `event_hash` (the entry's key: a declaration's is its declaration key) and `event` columns
+/// of the planned new entries, in leaf order.
 pub(super) fn event_columns<'a>(
     batches: &[&'a NewBatch],
     planned: &Planned,
@@ -44,7 +45,7 @@ pub(super) fn event_columns<'a>(
         .iter()
         .map(|&(batch, entry)| {
             let entry = &batches[batch].entries()[entry];
-            (entry.event_hash().as_bytes().as_slice(), entry.event())
+            (entry.key().as_slice(), entry.event())
         })
         .unzip()
 }
@@ -201,6 +202,40 @@ pub(super) async fn write_batches(
                 &firsts,
             ],
         )
+        .await?;
+    Ok(())
+}
+
+/// Inserts the new error declarations. Sends its statement on the first poll, so that it can be
+/// pipelined.
+pub(super) async fn write_declarations(
+    client: &Client,
+    insert: &Statement,
+    planned: &Planned,
+) -> Result<(), AppendError> {
+    if planned.declarations.is_empty() {
+        return Ok(());
+    }
+    let leaves: Vec<i64> = planned
+        .declarations
+        .iter()
+        .map(|d| i64::try_from(d.leaf).unwrap_or(i64::MAX))
+        .collect();
+    let declared: Vec<Option<i64>> = planned
+        .declarations
+        .iter()
+        .map(|d| {
+            d.declared
+                .map(|leaf| i64::try_from(leaf).unwrap_or(i64::MAX))
+        })
+        .collect();
+    let hashes: Vec<&[u8]> = planned
+        .declarations
+        .iter()
+        .map(|d| d.event_hash.as_slice())
+        .collect();
+    client
+        .execute(insert, &[&leaves, &declared, &hashes])
         .await?;
     Ok(())
 }

@@ -194,11 +194,21 @@ impl Worker {
         }
     }
 
-    /// An idle connection, a new one, or the oldest committing group's once it has finished.
+    /// An idle connection, a new one, or the oldest committing group's once it has finished. An
+    /// idle connection the server has closed (a restart of PostgreSQL, an idle timeout) is found
+    /// dead here, before a group is written on it, and replaced: otherwise the first append after
+    /// the database came back would fail.
     pub(super) async fn connection(&mut self) -> Result<Connection, AppendError> {
         loop {
             if let Some(connection) = self.idle.pop() {
-                return Ok(connection);
+                if !connection.client.is_closed() {
+                    return Ok(connection);
+                }
+                tracing::info!("sequencer connection was closed by the server; opening another");
+                // The turn lock it may have held is gone with it (`close` forgets it), so the next
+                // group takes the locks and reads the log's state afresh.
+                self.close(connection);
+                continue;
             }
             if self.open < CONNECTIONS {
                 let connection = Connection::open(&self.store).await?;

@@ -18,7 +18,7 @@ use crate::runs;
 
 use super::commit::begin;
 use super::connection::Connection;
-use super::dedup::{known_leaves, load_filter, plan, refresh_recent};
+use super::dedup::{PlannedDeclaration, known_leaves, load_filter, plan, refresh_recent};
 use super::handle::AppendError;
 use super::statements::{copy_entries, encode_records, event_columns};
 use super::turn::Worker;
@@ -27,9 +27,12 @@ use super::turn::Worker;
 pub(super) const COPY_ABOVE: usize = 256;
 /// The rows one transaction writes.
 pub(super) struct Planned {
+    /// Per batch: where its entries are.
     pub(super) results: Vec<Vec<AppendResult>>,
     /// Indexes (batch, entry) of the entries to append, in leaf order.
     pub(super) new: Vec<(usize, usize)>,
+    /// The new error declarations, in leaf order.
+    pub(super) declarations: Vec<PlannedDeclaration>,
     pub(super) first_leaf: u64,
 }
 
@@ -181,7 +184,7 @@ impl Worker {
         // From here on, what this task knows is the log as it will be once the group commits;
         // if it does not, the committing task says so and everything is read again.
         for (offset, &(batch, entry)) in planned.new.iter().enumerate() {
-            let hash = *batches[batch].entries()[entry].event_hash().as_bytes();
+            let hash = *batches[batch].entries()[entry].key();
             self.recent
                 .leaves
                 .insert(hash, planned.first_leaf + offset as u64);

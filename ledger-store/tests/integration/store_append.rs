@@ -14,7 +14,7 @@ use ledger::tree::MemoryTree;
 use ledger::{LeafIndex, TreeSize};
 use ledger_store::testing::{EventFactory, TestDatabase, stored_leaf_records};
 use ledger_store::{
-    AppendResult, Checkpointer, Indexer, NewBatch, Sequencer, SequencerConfig, Store,
+    AppendResult, Checkpointer, Declares, Indexer, NewBatch, Sequencer, SequencerConfig, Store,
 };
 
 fn leaf_hashes(batch: &NewBatch) -> Vec<ledger::Hash> {
@@ -832,5 +832,166 @@ async fn the_background_signer_covers_new_entries_and_signs_on_shutdown() {
     background.shutdown().await;
     let latest = store.latest_checkpoint().await.unwrap().unwrap();
     assert_eq!(latest.size, TreeSize::from(20));
+    sequencer.shutdown().await;
+}
+
+fn reason(text: &str) -> serde_json::Value {
+    serde_json::json!({"declarationTime": "2024-02-01T10:00:00Z", "reason": text})
+}
+
+#[tokio::test]
+async fn an_error_declaration_is_its_own_entry_linked_to_the_event_it_declares() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1);
+    sequencer.append(device.next_batch(10)).await.unwrap();
+
+    // Event 3 declared erroneous: the CBV hash is event 3's, yet it is appended, not a duplicate.
+    let (declaration, hash) = device.declaration(3, reason("incorrect_data"));
+    assert_eq!(
+        hash,
+        device.hashed_event(3).1,
+        "the hash leaves the declaration out"
+    );
+    let first = sequencer
+        .append(device.batch_from(vec![(declaration.clone(), hash)]))
+        .await
+        .unwrap();
+    assert_eq!(placed(&first), [(10, false)]);
+    assert_eq!(
+        first[0].declares,
+        Some(Declares::Entry(LeafIndex::new(3).unwrap()))
+    );
+
+    // The same declaration again (a retry) is a duplicate of entry 10, still declaring entry 3;
+    // so is the same declaration with its members in another order.
+    let again = sequencer
+        .append(device.batch_from(vec![(declaration, hash)]))
+        .await
+        .unwrap();
+    assert_eq!(placed(&again), [(10, true)]);
+    assert_eq!(
+        again[0].declares,
+        Some(Declares::Entry(LeafIndex::new(3).unwrap()))
+    );
+    let reordered =
+        serde_json::json!({"reason": "incorrect_data", "declarationTime": "2024-02-01T10:00:00Z"});
+    let reordered = sequencer
+        .append(device.batch_from(vec![device.declaration(3, reordered)]))
+        .await
+        .unwrap();
+    assert_eq!(placed(&reordered), [(10, true)]);
+
+    // Another declaration of the same event (another reason) is another entry.
+    let other = sequencer
+        .append(device.batch_from(vec![device.declaration(3, reason("did_not_occur"))]))
+        .await
+        .unwrap();
+    assert_eq!(placed(&other), [(11, false)]);
+    assert_eq!(
+        other[0].declares,
+        Some(Declares::Entry(LeafIndex::new(3).unwrap()))
+    );
+
+    // Resending the original event is still a duplicate of entry 3, never of a declaration.
+    let original = sequencer.append(device.batch_of([3])).await.unwrap();
+    assert_eq!(placed(&original), [(3, true)]);
+    assert_eq!(original[0].declares, None);
+
+    // Reading shows the links both ways; the lookup by hash finds the event itself.
+    let declared = store
+        .entry(LeafIndex::new(3).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        declared.declared_by,
+        [LeafIndex::new(10).unwrap(), LeafIndex::new(11).unwrap()]
+    );
+    assert_eq!(declared.declares, None);
+    let declaring = store
+        .entry(LeafIndex::new(10).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        declaring.declares,
+        Some(Declares::Entry(LeafIndex::new(3).unwrap()))
+    );
+    assert!(declaring.event.contains("\"errorDeclaration\""));
+    assert_eq!(declaring.binding(), ledger::record::EventBinding::Exact);
+    assert_eq!(
+        store.find_event(&hash).await.unwrap(),
+        LeafIndex::new(3).ok()
+    );
+    let summaries = store
+        .entry_summaries(&[LeafIndex::new(10).unwrap()])
+        .await
+        .unwrap();
+    let summary = &summaries[&LeafIndex::new(10).unwrap()];
+    assert_eq!(summary.event_hash, hash);
+    assert_eq!(
+        summary.declares,
+        Some(Declares::Entry(LeafIndex::new(3).unwrap()))
+    );
+    sequencer.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_declaration_of_an_event_the_log_does_not_hold_is_kept_and_found_once_the_event_comes() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1);
+    sequencer.append(device.next_batch(5)).await.unwrap();
+    // Event 40 was never captured: its declaration is appended, declaring an unheld event.
+    let early = sequencer
+        .append(device.batch_from(vec![device.declaration(40, reason("incorrect_data"))]))
+        .await
+        .unwrap();
+    assert_eq!(placed(&early), [(5, false)]);
+    assert_eq!(early[0].declares, Some(Declares::Unheld));
+    let again = sequencer
+        .append(device.batch_from(vec![device.declaration(40, reason("incorrect_data"))]))
+        .await
+        .unwrap();
+    assert_eq!(placed(&again), [(5, true)]);
+    assert_eq!(again[0].declares, Some(Declares::Unheld));
+    // The event itself comes later: a new entry (not a duplicate of its declaration), and reading
+    // it shows the declaration that came first.
+    let event = sequencer.append(device.batch_of([40])).await.unwrap();
+    assert_eq!(placed(&event), [(6, false)]);
+    // A retry of the declaration still answers what it declared when it was appended.
+    let retry = sequencer
+        .append(device.batch_from(vec![device.declaration(40, reason("incorrect_data"))]))
+        .await
+        .unwrap();
+    assert_eq!(placed(&retry), [(5, true)]);
+    assert_eq!(retry[0].declares, Some(Declares::Unheld));
+    let stored = store
+        .entry(LeafIndex::new(6).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.declared_by, [LeafIndex::new(5).unwrap()]);
+    let declaration = store
+        .entry(LeafIndex::new(5).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(declaration.declares, Some(Declares::Unheld));
+    assert!(declaration.declared_by.is_empty());
+    // An event and its declaration in one batch: the event first, then the declaration of it.
+    let both = device.batch_from(vec![
+        device.hashed_event(41),
+        device.declaration(41, reason("incorrect_data")),
+    ]);
+    let placed_both = sequencer.append(both).await.unwrap();
+    assert_eq!(placed(&placed_both), [(7, false), (8, false)]);
+    assert_eq!(
+        placed_both[1].declares,
+        Some(Declares::Entry(LeafIndex::new(7).unwrap()))
+    );
     sequencer.shutdown().await;
 }

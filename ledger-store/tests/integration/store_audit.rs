@@ -112,9 +112,10 @@ async fn tamper_leaf_record(db: &TestDatabase, leaf: i64, change: impl FnOnce(&m
     assert_eq!(changed, 1);
 }
 
-/// Sets a leaf record's capture time (bytes 33..41) to 1 ms: the record still decodes.
+/// Sets a (version 2) leaf record's capture time (bytes 65..73) to 1 ms: the record still
+/// decodes.
 fn change_capture_time(record: &mut [u8]) {
-    record[33..41].copy_from_slice(&1u64.to_be_bytes());
+    record[65..73].copy_from_slice(&1u64.to_be_bytes());
 }
 
 /// Checks that the audit found a problem, first with entry `leaf`, for `reason`.
@@ -270,11 +271,11 @@ async fn a_changed_leaf_record_is_caught_and_blamed_on_the_entry() {
 #[tokio::test]
 async fn an_undecodable_leaf_record_is_caught() {
     let (db, store) = written_log().await;
-    tamper_leaf_record(&db, 7, |record| record[0] = 0x02).await;
+    tamper_leaf_record(&db, 7, |record| record[0] = 0x03).await;
     assert_entry_problem(
         run_audit(&store).await.problem,
         7,
-        EntryReason::MalformedRecord(RecordError::UnknownVersion(2)),
+        EntryReason::MalformedRecord(RecordError::UnknownVersion(3)),
     );
 }
 
@@ -687,4 +688,285 @@ async fn an_audit_during_appends_sees_one_consistent_snapshot() {
     }
     appending.await.unwrap();
     assert_eq!(run_audit(&store).await.entries, 1700);
+}
+
+/// Rewrites entry `leaf`'s stored event text with `change`, as the superuser with triggers
+/// disabled.
+async fn rewrite_event(db: &TestDatabase, leaf: i64, change: impl FnOnce(&str) -> String) {
+    let client = db.connect().await.unwrap();
+    let text: String = client
+        .query_one("SELECT event FROM events WHERE leaf_index = $1", &[&leaf])
+        .await
+        .unwrap()
+        .get(0);
+    let changed = change(&text);
+    assert_ne!(changed, text, "the tampering changes the stored bytes");
+    client
+        .batch_execute("SET session_replication_role = replica")
+        .await
+        .unwrap();
+    let updated = client
+        .execute(
+            "UPDATE event_packs SET events[$1 - first_leaf + 1] = $2
+             WHERE first_leaf = (SELECT max(first_leaf) FROM event_packs WHERE first_leaf <= $1)",
+            &[&leaf, &changed],
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated, 1);
+}
+
+/// A log of 300 events with eventIDs, then two error declarations of event 7 (entries 300, 301),
+/// a declaration of event 400, not held (entry 302), and event 400 itself (entry 303).
+async fn log_with_declarations() -> (TestDatabase, Store) {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1).with_event_ids();
+    sequencer.append(device.next_batch(300)).await.unwrap();
+    for reason in ["incorrect_data", "did_not_occur"] {
+        let declaration = device.declaration(
+            7,
+            serde_json::json!({"declarationTime": "2024-02-01T10:00:00Z", "reason": reason}),
+        );
+        let placed = sequencer
+            .append(device.batch_from(vec![declaration]))
+            .await
+            .unwrap();
+        assert_eq!(
+            placed[0].declares.and_then(ledger_store::Declares::entry),
+            ledger::LeafIndex::new(7).ok()
+        );
+    }
+    let unheld = device.declaration(
+        400,
+        serde_json::json!({"declarationTime": "2024-02-01T10:00:00Z", "reason": "incorrect_data"}),
+    );
+    let placed = sequencer
+        .append(device.batch_from(vec![unheld]))
+        .await
+        .unwrap();
+    assert_eq!(placed[0].declares, Some(ledger_store::Declares::Unheld));
+    let placed = sequencer.append(device.batch_of([400])).await.unwrap();
+    assert_eq!(placed[0].leaf_index.get(), 303);
+    sequencer.shutdown().await;
+    (db, store)
+}
+
+#[tokio::test]
+async fn a_log_with_error_declarations_audits_clean_and_counts_them() {
+    let (_db, store) = log_with_declarations().await;
+    let report = run_audit(&store).await;
+    assert_eq!(report.problem, None);
+    assert_eq!(report.entries, 304);
+    assert_eq!(report.error_declarations, 3);
+    assert_eq!(report.version_1_entries, 0);
+}
+
+/// The CBV 2.0 hash of entry `leaf`'s stored event, recomputed.
+async fn stored_event_hash(db: &TestDatabase, leaf: i64) -> EventHash {
+    let client = db.connect().await.unwrap();
+    let text: String = client
+        .query_one("SELECT event FROM events WHERE leaf_index = $1", &[&leaf])
+        .await
+        .unwrap()
+        .get(0);
+    let event: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+    epcis::hash::event_hash(&event, &epcis::hash::HashContext::new()).unwrap()
+}
+
+/// Each edit leaves the event's CBV 2.0 hash as it was (what the version 1 record bound, so the
+/// audit did not notice), and is caught by the version 2 record's digest, naming the entry.
+#[tokio::test]
+async fn edits_the_event_hash_leaves_out_are_caught_by_the_event_digest() {
+    type Edit = fn(&str) -> String;
+    let edits: [(&str, Edit); 5] = [
+        ("one byte of the eventID", |event| {
+            let at = event.find("urn:uuid:").unwrap() + "urn:uuid:".len();
+            let old = event.as_bytes()[at];
+            let new = if old == b'0' { "1" } else { "0" };
+            format!("{}{new}{}", &event[..at], &event[at + 1..])
+        }),
+        ("an inserted errorDeclaration", |event| {
+            event.replacen(
+                '{',
+                r#"{"errorDeclaration":{"declarationTime":"2024-02-01T10:00:00Z","reason":"incorrect_data"},"#,
+                1,
+            )
+        }),
+        ("eventTime as the same instant in another zone", |event| {
+            // "2023-11-14T22:13:20.120Z" becomes "2023-11-14T23:13:20.120+01:00".
+            let at = event.find("\"eventTime\":\"").unwrap() + "\"eventTime\":\"".len();
+            let time = &event[at..at + 24];
+            assert!(time.ends_with('Z') && &time[11..13] == "22", "{time}");
+            let shifted = format!("{}23{}+01:00", &time[..11], &time[13..23]);
+            format!("{}{shifted}{}", &event[..at], &event[at + 24..])
+        }),
+        ("a space between two members", |event| {
+            event.replacen(',', ", ", 1)
+        }),
+        ("two members swapped", |event| {
+            // The first member is `"type":"ObjectEvent"`: move it to the end.
+            let first = "\"type\":\"ObjectEvent\",";
+            assert!(event.starts_with(&format!("{{{first}")), "{event}");
+            format!(
+                "{{{},{}}}",
+                &event[1 + first.len()..event.len() - 1],
+                first.trim_end_matches(',')
+            )
+        }),
+    ];
+    for (what, edit) in edits {
+        let (db, store) = log_with_declarations().await;
+        let before = stored_event_hash(&db, 123).await;
+        rewrite_event(&db, 123, edit).await;
+        assert_eq!(
+            stored_event_hash(&db, 123).await,
+            before,
+            "{what}: the CBV hash leaves it out"
+        );
+        let reason = entry_reason(run_audit(&store).await.problem, 123);
+        assert!(
+            matches!(reason, EntryReason::EventBytesDiffer { committed, found } if committed != found),
+            "{what}: {reason}"
+        );
+        assert!(
+            reason.to_string().contains("the stored event was changed"),
+            "{reason}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_edited_error_declaration_is_caught() {
+    let (db, store) = log_with_declarations().await;
+    rewrite_event(&db, 300, |event| {
+        event.replace("incorrect_data", "did_not_occur")
+    })
+    .await;
+    let reason = entry_reason(run_audit(&store).await.problem, 300);
+    assert!(
+        matches!(reason, EntryReason::EventBytesDiffer { .. }),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_removed_declaration_row_is_caught_at_the_declaration() {
+    let (db, store) = log_with_declarations().await;
+    tamper(
+        &db,
+        "DELETE FROM error_declarations WHERE declaration_leaf = 301",
+    )
+    .await;
+    assert_entry_problem(
+        run_audit(&store).await.problem,
+        301,
+        EntryReason::DeclarationNotRecorded,
+    );
+}
+
+#[tokio::test]
+async fn a_declaration_row_moved_to_another_event_is_caught_at_that_event() {
+    let (db, store) = log_with_declarations().await;
+    tamper(
+        &db,
+        "UPDATE error_declarations SET declared_leaf = 8 WHERE declaration_leaf = 300",
+    )
+    .await;
+    assert_entry_problem(
+        run_audit(&store).await.problem,
+        8,
+        EntryReason::DeclaredByAnotherEvent { declaration: 300 },
+    );
+}
+
+#[tokio::test]
+async fn a_declaration_row_for_a_plain_event_is_caught() {
+    let (db, store) = log_with_declarations().await;
+    // Entry 200 holds a plain event; a row claims it declares entry 7 (whose hash it is not).
+    tamper(
+        &db,
+        "INSERT INTO error_declarations (declaration_leaf, declared_leaf, event_hash)
+         SELECT 200, 7, event_hash FROM events WHERE leaf_index = 7",
+    )
+    .await;
+    let reason = entry_reason(run_audit(&store).await.problem, 200);
+    assert!(
+        matches!(reason, EntryReason::DeclarationRowDiffers { .. }),
+        "{reason}"
+    );
+    // A row naming an entry past the log's end.
+    let (db, store) = log_with_declarations().await;
+    tamper(
+        &db,
+        "INSERT INTO error_declarations (declaration_leaf, declared_leaf, event_hash)
+         SELECT 999, 7, event_hash FROM events WHERE leaf_index = 7",
+    )
+    .await;
+    assert_entry_problem(
+        run_audit(&store).await.problem,
+        304,
+        EntryReason::DeclarationPastEnd {
+            declaration_leaf: 999,
+        },
+    );
+}
+
+#[tokio::test]
+async fn a_declaration_row_hiding_the_event_it_declares_is_caught() {
+    let (db, store) = log_with_declarations().await;
+    // Entry 300 declares entry 7; a row rewritten to say the log did not hold the event.
+    tamper(
+        &db,
+        "UPDATE error_declarations SET declared_leaf = NULL WHERE declaration_leaf = 300",
+    )
+    .await;
+    assert_entry_problem(
+        run_audit(&store).await.problem,
+        300,
+        EntryReason::DeclaredEventWasHeld { held: 7 },
+    );
+}
+
+/// Entries with version 1 records (as written before the event digest) still audit clean, are
+/// counted, and show the weakness that made version 2 necessary.
+#[tokio::test]
+async fn version_1_entries_are_counted_and_bind_only_the_event_hash() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    let device = EventFactory::new("dock-door-1", 1).with_event_ids();
+    let entries = (0..20)
+        .map(|n| {
+            let (text, hash) = device.hashed_event(n);
+            let record = ledger::record::LeafRecord::version_1(
+                hash,
+                ledger::UnixMillis::from_millis(1_700_000_000_000),
+                ledger::record::Attestation::Unattested {
+                    site: ledger::SiteId::parse("plant-1").unwrap(),
+                },
+            )
+            .unwrap();
+            ledger_store::NewEntry::new(record, text).unwrap()
+        })
+        .collect();
+    sequencer
+        .append(ledger_store::NewBatch::unattested(entries).unwrap())
+        .await
+        .unwrap();
+    sequencer
+        .append(EventFactory::new("dock-door-2", 2).next_batch(5))
+        .await
+        .unwrap();
+    sequencer.shutdown().await;
+    let report = run_audit(&store).await;
+    assert_eq!(report.problem, None);
+    assert_eq!(report.version_1_entries, 20);
+    rewrite_event(&db, 4, |event| event.replacen("urn:uuid:", "urn:uuid:0", 1)).await;
+    assert_eq!(
+        run_audit(&store).await.problem,
+        None,
+        "a version 1 record does not bind the eventID: the reason version 2 exists"
+    );
 }

@@ -247,7 +247,8 @@ fn leaf_records(count: u64) -> Vec<(EventHash, Vec<u8>)> {
         .map(|i| {
             let hash = EventHash::from_bytes([(i % 251) as u8; 32]);
             let site = SiteId::parse(&"s".repeat(1 + (i % 60) as usize)).unwrap();
-            let record = LeafRecord::new(
+            // Logs migrated from V4 were written with version 1 records.
+            let record = LeafRecord::version_1(
                 hash,
                 UnixMillis::from_millis(1_700_000_000_000 + i),
                 Attestation::Unattested { site },
@@ -313,7 +314,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
         [
             "V5__entry_bundles",
             "V6__event_packs",
-            "V7__superseded_migrations"
+            "V7__superseded_migrations",
+            "V8__error_declarations"
         ]
     );
 
@@ -422,7 +424,11 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
     let report = migrate(&mut client).await.unwrap();
     assert_eq!(
         report.applied,
-        ["V6__event_packs", "V7__superseded_migrations"]
+        [
+            "V6__event_packs",
+            "V7__superseded_migrations",
+            "V8__error_declarations"
+        ]
     );
 
     let packs: Vec<(i64, i32)> = client
@@ -530,7 +536,10 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
 
     let report = migrate(&mut client).await.unwrap();
     assert_eq!(report.repaired, ["V3__lookup_runs", "V6__event_packs"]);
-    assert_eq!(report.applied, ["V7__superseded_migrations"]);
+    assert_eq!(
+        report.applied,
+        ["V7__superseded_migrations", "V8__error_declarations"]
+    );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
     let event_hashes: bool = client
         .query_one("SELECT to_regclass('event_hashes') IS NOT NULL", &[])
@@ -569,7 +578,10 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
     );
     let report = migrate(&mut client).await.unwrap();
     assert!(report.repaired.is_empty(), "{report:?}");
-    assert_eq!(report.applied, ["V7__superseded_migrations"]);
+    assert_eq!(
+        report.applied,
+        ["V7__superseded_migrations", "V8__error_declarations"]
+    );
     let after = (
         constraint_definitions(&client, "lookup_pages").await,
         constraint_definitions(&client, "event_packs").await,

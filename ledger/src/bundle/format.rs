@@ -1,4 +1,4 @@
-//! The proof bundle JSON format, version 1.
+//! The proof bundle JSON format, version 2.
 
 use std::fmt;
 
@@ -19,10 +19,12 @@ use crate::tree::{ConsistencyProof, InclusionProof};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProofBundle {
-    /// The format version; always 1 for this layout.
+    /// The format version; always 2 for this layout.
     pub version: BundleVersion,
-    /// The EPCIS 2.0 event, exactly as captured (a JSON object).
-    pub event: Map<String, Value>,
+    /// The EPCIS 2.0 event's JSON text, byte for byte as the ledger stores and serves it (a JSON
+    /// string holding a JSON object): a version 2 leaf record commits to the SHA-256 of exactly
+    /// these bytes.
+    pub event: String,
     /// The `@context` and `ignoreFields` members of the capture document's root, which the event
     /// hash depends on. Absent: the standard EPCIS 2.0 context and no ignored fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,17 +78,27 @@ pub fn document_context(root: &Map<String, Value>) -> Option<Map<String, Value>>
     (!context.is_empty()).then_some(context)
 }
 
+impl ProofBundle {
+    /// The event, parsed from its exact text.
+    pub fn event_object(&self) -> Result<Map<String, Value>, serde_json::Error> {
+        serde_json::from_str(&self.event)
+    }
+}
+
 /// The version of the proof bundle format.
+///
+/// Version 1 carried the event as a JSON object; no service ever served it, and it could not
+/// carry the exact bytes a version 2 leaf record commits to, so it is no longer read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BundleVersion {
-    /// Version 1, described by this crate.
-    V1,
+    /// Version 2, described by this crate.
+    V2,
 }
 
 impl Serialize for BundleVersion {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            Self::V1 => serializer.serialize_u8(1),
+            Self::V2 => serializer.serialize_u8(2),
         }
     }
 }
@@ -94,9 +106,9 @@ impl Serialize for BundleVersion {
 impl<'de> Deserialize<'de> for BundleVersion {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match u64::deserialize(deserializer)? {
-            1 => Ok(Self::V1),
+            2 => Ok(Self::V2),
             other => Err(serde::de::Error::custom(format!(
-                "unknown proof bundle version {other}: this software reads version 1"
+                "unknown proof bundle version {other}: this software reads version 2"
             ))),
         }
     }

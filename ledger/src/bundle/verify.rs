@@ -13,7 +13,7 @@ use crate::batch::{BatchStatement, DevicePublicKey};
 use crate::checkpoint::{TrustedLog, VerifiedCheckpoint};
 use crate::hash::leaf_hash;
 use crate::ids::DeviceId;
-use crate::record::{Attestation, LeafRecord};
+use crate::record::{Attestation, EventBinding, LeafRecord};
 
 use super::format::{DeviceAttestation, ProofBundle};
 
@@ -78,6 +78,8 @@ pub enum CheckName {
     EventHash,
     /// The leaf record decodes and binds the event hash.
     LeafRecord,
+    /// The leaf record (version 2) commits to the digest of the event's exact bytes.
+    EventBytes,
     /// The batch statement decodes, is the one the record names, and is by the record's device.
     BatchStatement,
     /// The device's signature over the batch statement verifies.
@@ -105,6 +107,7 @@ impl fmt::Display for CheckName {
         let name = match self {
             Self::EventHash => "event hash",
             Self::LeafRecord => "leaf record",
+            Self::EventBytes => "event bytes",
             Self::BatchStatement => "batch statement",
             Self::DeviceSignature => "device signature",
             Self::DeviceKeyRegistered => "device key registered",
@@ -228,7 +231,14 @@ pub fn recompute_event_hash(
 pub fn verify_bundle(bundle: &ProofBundle, trusted: &TrustedKeys) -> Report {
     let mut report = Report::default();
 
-    match recompute_event_hash(&bundle.event, bundle.document_context.as_ref()) {
+    let hashed = bundle
+        .event_object()
+        .map_err(|error| format!("the event is not a JSON object: {error}"))
+        .and_then(|event| {
+            recompute_event_hash(&event, bundle.document_context.as_ref())
+                .map_err(|error| format!("the event cannot be hashed: {error}"))
+        });
+    match hashed {
         Ok(hash) if hash == bundle.event_hash => report.passed(CheckName::EventHash),
         Ok(hash) => report.failed(
             CheckName::EventHash,
@@ -237,10 +247,7 @@ pub fn verify_bundle(bundle: &ProofBundle, trusted: &TrustedKeys) -> Report {
                 bundle.event_hash
             ),
         ),
-        Err(error) => report.failed(
-            CheckName::EventHash,
-            format!("the event cannot be hashed: {error}"),
-        ),
+        Err(reason) => report.failed(CheckName::EventHash, reason),
     }
 
     let record = match LeafRecord::decode(&bundle.leaf_record) {
@@ -267,6 +274,7 @@ pub fn verify_bundle(bundle: &ProofBundle, trusted: &TrustedKeys) -> Report {
         }
     };
 
+    check_event_bytes(&mut report, bundle, record.as_ref());
     check_attestation(&mut report, bundle, record.as_ref(), trusted);
 
     let checkpoint = match trusted.log.open_checkpoint(&bundle.checkpoint) {
@@ -286,6 +294,31 @@ pub fn verify_bundle(bundle: &ProofBundle, trusted: &TrustedKeys) -> Report {
     check_inclusion(&mut report, bundle, checkpoint.as_ref());
     check_anchor(&mut report, bundle, checkpoint.as_ref(), trusted);
     report
+}
+
+fn check_event_bytes(report: &mut Report, bundle: &ProofBundle, record: Option<&LeafRecord>) {
+    let Some(record) = record else {
+        report.skipped(
+            CheckName::EventBytes,
+            "the leaf record does not decode, so it commits to no event bytes",
+        );
+        return;
+    };
+    match record.binds_event(bundle.event.as_bytes()) {
+        EventBinding::Exact => report.passed(CheckName::EventBytes),
+        EventBinding::Differs { committed, found } => report.failed(
+            CheckName::EventBytes,
+            format!(
+                "the event's bytes have SHA-256 {found}; the leaf record commits to {committed}: \
+                 the event was changed after it was logged"
+            ),
+        ),
+        EventBinding::HashOnly => report.skipped(
+            CheckName::EventBytes,
+            "a version 1 leaf record commits to the CBV 2.0 hash only: fields the hash leaves out \
+             (eventID, errorDeclaration, the zone of a time, the JSON's spelling) are not covered",
+        ),
+    }
 }
 
 fn check_attestation(

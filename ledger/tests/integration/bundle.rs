@@ -93,8 +93,9 @@ fn scenario(document_name: &str, attested: bool) -> Scenario {
     );
     let signature = statement.sign(&device_key);
 
+    // Filler entries of an older log: version 1 records.
     let filler = |i: u8| {
-        LeafRecord::new(
+        LeafRecord::version_1(
             EventHash::from_bytes([i; 32]),
             UnixMillis::from_millis(u64::from(i)),
             Attestation::Unattested {
@@ -109,6 +110,11 @@ fn scenario(document_name: &str, attested: bool) -> Scenario {
         tree.push_record(&filler(i)).unwrap();
     }
     let first = tree.size().get();
+    // Each event's exact text, as a store would keep and serve it.
+    let texts: Vec<String> = events
+        .iter()
+        .map(|event| serde_json::to_string(event).unwrap())
+        .collect();
     let mut records = Vec::new();
     for (i, hash) in hashes.iter().enumerate() {
         let attestation = if attested {
@@ -124,6 +130,7 @@ fn scenario(document_name: &str, attested: bool) -> Scenario {
         };
         let record = LeafRecord::new(
             *hash,
+            texts[i].as_bytes(),
             UnixMillis::from_millis(1_700_000_000_500),
             attestation,
         )
@@ -161,13 +168,13 @@ fn scenario(document_name: &str, attested: bool) -> Scenario {
         }],
     };
 
-    let bundles = events
+    let bundles = texts
         .into_iter()
         .enumerate()
         .map(|(i, event)| {
             let index = LeafIndex::new(first + i as u64).unwrap();
             ProofBundle {
-                version: BundleVersion::V1,
+                version: BundleVersion::V2,
                 event,
                 document_context: context.clone(),
                 event_hash: hashes[i],
@@ -226,7 +233,7 @@ fn every_event_of_the_gs1_reference_documents_verifies_with_every_check_passed()
             assert_eq!(&parsed, bundle);
             let report = verify_bundle(&parsed, &scenario.trusted);
             assert_eq!(report.verdict(), Verdict::Valid, "{name}: {report:#?}");
-            assert_eq!(report.checks().len(), 11);
+            assert_eq!(report.checks().len(), 12);
         }
     }
 }
@@ -255,7 +262,9 @@ fn the_bundle_json_has_the_documented_shape() {
             "anchored"
         ]
     );
-    assert_eq!(json["version"], json!(1));
+    assert_eq!(json["version"], json!(2));
+    let event: Value = serde_json::from_str(json["event"].as_str().unwrap()).unwrap();
+    assert!(event.is_object());
     assert!(
         json["eventHash"]
             .as_str()
@@ -291,21 +300,113 @@ fn the_document_context_carries_custom_prefixes_that_the_hash_needs() {
     assert!(failed(&report, CheckName::EventHash), "{report:#?}");
 }
 
-#[test]
-fn a_changed_event_fails_the_event_hash_check_only() {
-    let scenario = scenario(MANY, true);
-    let bundle = edit(&scenario.bundles[0], |json| {
-        json["event"]["eventTime"] = json!("2001-01-01T00:00:00.000Z");
-    });
-    let report = verify_bundle(&bundle, &scenario.trusted);
-    assert_eq!(report.verdict(), Verdict::Invalid);
-    let failures: Vec<CheckName> = report
+/// Edits the event's text through its parsed form.
+fn edit_event(bundle: &ProofBundle, change: impl FnOnce(&mut Map<String, Value>)) -> ProofBundle {
+    let mut event = bundle.event_object().unwrap();
+    change(&mut event);
+    let mut edited = bundle.clone();
+    edited.event = serde_json::to_string(&event).unwrap();
+    edited
+}
+
+fn failures(report: &ledger::bundle::Report) -> Vec<CheckName> {
+    report
         .checks()
         .iter()
         .filter(|c| matches!(c.outcome, Outcome::Failed(_)))
         .map(|c| c.name)
-        .collect();
-    assert_eq!(failures, [CheckName::EventHash]);
+        .collect()
+}
+
+#[test]
+fn a_changed_event_fails_the_event_hash_and_bytes_checks_only() {
+    let scenario = scenario(MANY, true);
+    let bundle = edit_event(&scenario.bundles[0], |event| {
+        event.insert("eventTime".into(), json!("2001-01-01T00:00:00.000Z"));
+    });
+    let report = verify_bundle(&bundle, &scenario.trusted);
+    assert_eq!(report.verdict(), Verdict::Invalid);
+    assert_eq!(
+        failures(&report),
+        [CheckName::EventHash, CheckName::EventBytes]
+    );
+}
+
+// What the CBV 2.0 hash leaves out is still bound by the record's event digest.
+#[test]
+fn edits_the_event_hash_does_not_see_fail_the_event_bytes_check() {
+    let scenario = scenario(MANY, true);
+    let original = &scenario.bundles[0];
+    let event = original.event_object().unwrap();
+    let time = event["eventTime"].as_str().unwrap().to_owned();
+    assert!(time.ends_with('Z') || time.contains('+'), "{time}");
+    let edits: Vec<(&str, ProofBundle)> = vec![
+        (
+            "eventID",
+            edit_event(original, |event| {
+                event.insert(
+                    "eventID".into(),
+                    json!("urn:uuid:00000000-0000-4000-8000-000000000000"),
+                );
+            }),
+        ),
+        (
+            "errorDeclaration",
+            edit_event(original, |event| {
+                event.insert(
+                    "errorDeclaration".into(),
+                    json!({"declarationTime": "2020-01-01T00:00:00Z", "reason": "incorrect_data"}),
+                );
+            }),
+        ),
+        ("one space", {
+            let mut spaced = original.clone();
+            spaced.event = spaced.event.replacen(':', ": ", 1);
+            spaced
+        }),
+    ];
+    for (what, bundle) in edits {
+        let report = verify_bundle(&bundle, &scenario.trusted);
+        assert_eq!(
+            report.outcome(CheckName::EventHash),
+            Some(&Outcome::Passed),
+            "{what}: the CBV hash leaves it out"
+        );
+        assert_eq!(failures(&report), [CheckName::EventBytes], "{what}");
+    }
+}
+
+#[test]
+fn a_version_1_record_leaves_the_event_bytes_unchecked_and_says_why() {
+    let scenario = scenario(MANY, false);
+    let mut bundle = scenario.bundles[0].clone();
+    let record = LeafRecord::decode(&bundle.leaf_record).unwrap();
+    let old = LeafRecord::version_1(
+        *record.event_hash(),
+        record.captured_at(),
+        record.attestation().clone(),
+    )
+    .unwrap();
+    bundle.leaf_record = old.encode();
+    let report = verify_bundle(&bundle, &scenario.trusted);
+    match report.outcome(CheckName::EventBytes) {
+        Some(Outcome::Skipped(reason)) => assert!(reason.contains("version 1"), "{reason}"),
+        other => panic!("expected a skipped event bytes check, got {other:?}"),
+    }
+    // The record changed, so the inclusion proof no longer holds: a v1 record cannot be swapped in.
+    assert!(failed(&report, CheckName::Inclusion));
+}
+
+#[test]
+fn an_event_that_is_not_a_json_object_fails_the_event_hash_check() {
+    let scenario = scenario(MANY, true);
+    let mut bundle = scenario.bundles[0].clone();
+    bundle.event = "[1, 2]".to_owned();
+    let report = verify_bundle(&bundle, &scenario.trusted);
+    match report.outcome(CheckName::EventHash) {
+        Some(Outcome::Failed(reason)) => assert!(reason.contains("not a JSON object"), "{reason}"),
+        other => panic!("expected a failed event hash check, got {other:?}"),
+    }
 }
 
 #[test]
@@ -486,11 +587,17 @@ fn without_a_device_registry_the_key_check_is_skipped() {
 fn bundles_of_other_versions_or_with_unknown_fields_are_refused() {
     let scenario = scenario(MANY, true);
     let mut json = serde_json::to_value(&scenario.bundles[0]).unwrap();
-    json["version"] = json!(2);
-    let error = serde_json::from_value::<ProofBundle>(json)
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("version 2"), "{error}");
+    // Version 1 carried the event as an object, without the exact bytes a record commits to.
+    for version in [1, 3] {
+        json["version"] = json!(version);
+        let error = serde_json::from_value::<ProofBundle>(json.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&format!("unknown proof bundle version {version}")),
+            "{error}"
+        );
+    }
     let mut json = serde_json::to_value(&scenario.bundles[0]).unwrap();
     json["extra"] = json!(true);
     assert!(serde_json::from_value::<ProofBundle>(json).is_err());

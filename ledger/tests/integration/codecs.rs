@@ -38,9 +38,16 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
-    fn leaf_records_round_trip(event in any::<[u8; 32]>(), at in any::<u64>(), attestation in attestation()) {
-        let record = LeafRecord::new(EventHash::from_bytes(event), UnixMillis::from_millis(at), attestation).unwrap();
+    fn leaf_records_round_trip(
+        event in any::<[u8; 32]>(),
+        text in prop::collection::vec(any::<u8>(), 0..64),
+        at in any::<u64>(),
+        attestation in attestation(),
+    ) {
+        let record = LeafRecord::new(EventHash::from_bytes(event), &text, UnixMillis::from_millis(at), attestation.clone()).unwrap();
         prop_assert_eq!(LeafRecord::decode(&record.encode()), Ok(record));
+        let old = LeafRecord::version_1(EventHash::from_bytes(event), UnixMillis::from_millis(at), attestation).unwrap();
+        prop_assert_eq!(LeafRecord::decode(&old.encode()), Ok(old));
     }
 
     #[test]
@@ -49,7 +56,7 @@ proptest! {
         attestation in attestation(),
         cut in any::<prop::sample::Index>(),
     ) {
-        let bytes = LeafRecord::new(EventHash::from_bytes(event), UnixMillis::from_millis(1), attestation)
+        let bytes = LeafRecord::new(EventHash::from_bytes(event), b"{}", UnixMillis::from_millis(1), attestation)
             .unwrap()
             .encode();
         let len = cut.index(bytes.len());
@@ -125,9 +132,11 @@ proptest! {
         let mut with_context = b"tagtrail/device-batch/v1\n".to_vec();
         with_context.extend_from_slice(&bytes);
         let _ = BatchStatement::decode(&with_context);
-        let mut with_version = vec![1u8];
-        with_version.extend_from_slice(&bytes);
-        let _ = LeafRecord::decode(&with_version);
+        for version in [1u8, 2] {
+            let mut with_version = vec![version];
+            with_version.extend_from_slice(&bytes);
+            let _ = LeafRecord::decode(&with_version);
+        }
     }
 
     #[test]

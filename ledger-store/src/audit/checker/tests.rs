@@ -16,6 +16,7 @@ use ledger::tree::MemoryTree;
 
 use super::{Inputs, Source, check};
 use crate::audit::batches::PreparedBatch;
+use crate::audit::declarations::Declarations;
 use crate::audit::decode::decode_bundle_row;
 use crate::audit::problem::{
     AuditProblem, BatchReason, CheckpointReason, EntryReason, SigningKeyReason, TileReason,
@@ -225,6 +226,7 @@ impl Log {
                 .into_iter(),
             batches.into_iter(),
             self.checkpoints.clone().into_iter(),
+            Declarations::default(),
         );
         check(self.size, self.keys.clone(), options, inputs, &NoProgress).report
     }
@@ -233,6 +235,26 @@ impl Log {
     fn problem(&self) -> Option<AuditProblem> {
         self.audit(recomputing(0)).problem
     }
+}
+
+/// The record of the same version, event hash and event digest, with another capture time and
+/// attestation.
+fn remade(
+    record: &LeafRecord,
+    captured_at: ledger::UnixMillis,
+    attestation: Attestation,
+) -> LeafRecord {
+    let v1 = LeafRecord::version_1(*record.event_hash(), captured_at, attestation)
+        .unwrap()
+        .encode();
+    let Some(digest) = record.event_digest() else {
+        return LeafRecord::decode(&v1).unwrap();
+    };
+    let mut v2 = vec![2];
+    v2.extend_from_slice(&v1[1..33]);
+    v2.extend_from_slice(digest.as_bytes());
+    v2.extend_from_slice(&v1[33..]);
+    LeafRecord::decode(&v2).unwrap()
 }
 
 fn recomputing(hashing_threads: usize) -> AuditOptions {
@@ -310,12 +332,11 @@ fn a_checkpoint_over_the_memory_tree_s_root_of_the_stored_records_verifies() {
 fn a_changed_leaf_record_is_blamed_on_its_entry_by_the_next_checkpoint() {
     let mut log = Log::written();
     log.change_record(123, |record| {
-        LeafRecord::new(
-            *record.event_hash(),
+        remade(
+            record,
             ledger::UnixMillis::from_millis(1),
             record.attestation().clone(),
         )
-        .unwrap()
     });
     for options in [recomputing(1), STRUCTURE_ONLY] {
         assert_eq!(
@@ -522,7 +543,7 @@ fn a_leaf_record_naming_an_event_its_batch_does_not_hold_is_reported() {
             statement,
             index: 6,
         };
-        LeafRecord::new(*record.event_hash(), record.captured_at(), attestation).unwrap()
+        remade(record, record.captured_at(), attestation)
     });
     assert_eq!(
         log.problem(),
