@@ -19,9 +19,13 @@ impl ErrorBehaviour {
     pub const HEADER: &'static str = "GS1-Capture-Error-Behaviour";
 
     /// Parses the header value (`rollback` or `proceed`; surrounding white space is ignored).
+    ///
+    /// The official OpenAPI document gives the request header the same enumeration as the
+    /// `OPTIONS` answer, `rollback`, `proceed` or `all`, without saying what `all` asks of a
+    /// capture; it is read as `rollback`, the default, which the binding calls "all or nothing".
     pub fn parse(value: &str) -> Result<Self, UnknownErrorBehaviour> {
         match value.trim() {
-            "rollback" => Ok(Self::Rollback),
+            "rollback" | "all" => Ok(Self::Rollback),
             "proceed" => Ok(Self::Proceed),
             other => Err(UnknownErrorBehaviour(other.to_owned())),
         }
@@ -42,9 +46,9 @@ impl fmt::Display for ErrorBehaviour {
     }
 }
 
-/// A `GS1-Capture-Error-Behaviour` value that is neither `rollback` nor `proceed`.
+/// A `GS1-Capture-Error-Behaviour` value that is not `rollback`, `proceed` or `all`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is neither rollback nor proceed")]
+#[error("{0:?} is neither rollback nor proceed (nor all, read as rollback)")]
 pub struct UnknownErrorBehaviour(pub String);
 
 #[cfg(test)]
@@ -63,8 +67,10 @@ mod tests {
         let error = ErrorBehaviour::parse("Proceed").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "\"Proceed\" is neither rollback nor proceed"
+            "\"Proceed\" is neither rollback nor proceed (nor all, read as rollback)"
         );
+        // The official document's enumeration: `all` is read as the default.
+        assert_eq!(ErrorBehaviour::parse("all"), Ok(ErrorBehaviour::Rollback));
     }
 }
 

@@ -60,14 +60,6 @@ pub fn analyse(body: &[u8], limits: &Limits) -> Result<Analysed, CaptureError> {
             ),
         });
     }
-    if events.is_empty() {
-        return Err(CaptureError::Invalid(vec![ProblemViolation::new(
-            None,
-            event_list_pointer(&document),
-            "minItems",
-            "a capture document needs at least one event",
-        )]));
-    }
     for event in events {
         let count = event.epcs().count();
         if count > limits.max_epcs_per_event {
@@ -300,6 +292,14 @@ impl Analysed {
         if self.violations.contains_key(&None) {
             return Err(CaptureError::Invalid(all()));
         }
+        // A document without events is valid (the official schema allows an empty event list):
+        // its capture stores nothing and succeeds.
+        if self.is_empty() {
+            return Ok(Decision {
+                accepted: Vec::new(),
+                rejected: BTreeMap::new(),
+            });
+        }
         if behaviour == ErrorBehaviour::Rollback && !self.violations.is_empty() {
             return Err(CaptureError::Invalid(all()));
         }
@@ -521,11 +521,17 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_or_non_json_document_is_refused() {
-        assert!(matches!(
-            analyse(&document(&[]), &Limits::default()),
-            Err(CaptureError::Invalid(_))
-        ));
+    fn a_document_without_events_is_accepted_and_stores_nothing() {
+        let analysed = analyse(&document(&[]), &Limits::default()).unwrap();
+        assert!(analysed.is_empty());
+        for behaviour in [ErrorBehaviour::Rollback, ErrorBehaviour::Proceed] {
+            let decision = analysed.decide(behaviour).unwrap();
+            assert!(decision.accepted.is_empty() && decision.rejected.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_non_json_document_is_refused() {
         assert!(matches!(
             analyse(b"{not json", &Limits::default()),
             Err(CaptureError::Invalid(_))

@@ -29,8 +29,8 @@ pub enum ExceptionType {
     Security,
     /// Neither `application/json` nor `application/ld+json`.
     UnsupportedMediaType,
-    /// No such resource.
-    NoSuchResource,
+    /// No such resource (a capture job), as the official OpenAPI document's schema names it.
+    NoSuchName,
     /// The request asks for a version of the standards this service does not serve.
     NotAcceptable,
     /// Something went wrong on the server.
@@ -45,7 +45,7 @@ impl ExceptionType {
             Self::CaptureLimitExceeded => "epcisException:CaptureLimitExceededException",
             Self::Security => "epcisException:SecurityException",
             Self::UnsupportedMediaType => "epcisException:UnsupportedMediaTypeException",
-            Self::NoSuchResource => "epcisException:NoSuchResourceException",
+            Self::NoSuchName => "epcisException:NoSuchNameException",
             Self::NotAcceptable => "epcisException:NotAcceptableException",
             Self::Implementation => "epcisException:ImplementationException",
         }
@@ -417,7 +417,7 @@ impl ResponseError for JobError {
                 return CaptureError::Unauthenticated(failure.clone()).error_response();
             }
             Self::NotFound(id) => Problem::new(
-                ExceptionType::NoSuchResource,
+                ExceptionType::NoSuchName,
                 "No such capture job",
                 StatusCode::NOT_FOUND,
                 format!("there is no capture job {id:?} of the caller's site"),

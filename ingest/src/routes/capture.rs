@@ -152,11 +152,15 @@ async fn capture_document(
         &decision.accepted,
         UnixMillis::from_millis(created_at),
     )?;
-    let results = state
-        .sequencer
-        .append(batch)
-        .await
-        .map_err(CaptureError::Append)?;
+    let results = if batch.is_empty() {
+        Vec::new()
+    } else {
+        state
+            .sequencer
+            .append(batch)
+            .await
+            .map_err(CaptureError::Append)?
+    };
 
     let mut leaf_indexes: Vec<Option<u64>> = vec![None; analysed.len()];
     let mut receipts = Vec::with_capacity(decision.accepted.len());
@@ -333,8 +337,10 @@ pub(super) async fn get_job(
     }
 }
 
-/// `GET /capture?perPage=N`: the caller's site's most recent capture jobs (default 30, at most
-/// 1000), newest first, without receipts.
+/// `GET /capture?perPage=N`: the caller's site's most recent capture jobs (default 30), newest
+/// first, without receipts. `perPage` is brought into 1 to 1000 (the binding lets a server return
+/// fewer than asked, and documents no `400` for this operation); one that is not an integer is a
+/// `400`.
 pub(super) async fn list_jobs(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -343,12 +349,12 @@ pub(super) async fn list_jobs(
     let site = job_reader_site(&state, &request).await?;
     let per_page = match query.get("perPage") {
         Some(text) => text
+            .trim()
             .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| JobError::BadParameter {
+            .map(|n| n.clamp(1, 1000))
+            .map_err(|_| JobError::BadParameter {
                 name: "perPage",
-                message: "a whole number from 1 to 1000".to_owned(),
+                message: "a whole number (brought into 1 to 1000)".to_owned(),
             })?,
         None => 30,
     };
@@ -385,15 +391,7 @@ async fn job_reader_site(
 
 /// `OPTIONS /capture`: the capture interface's settings.
 pub(super) async fn options(state: web::Data<AppState>) -> HttpResponse {
-    let mut response = HttpResponse::NoContent().finish();
-    let headers = response.headers_mut();
-    let pairs = [
-        ("gs1-epcis-version", EPCIS_VERSION.to_owned()),
-        ("gs1-epcis-min", EPCIS_VERSION.to_owned()),
-        ("gs1-epcis-max", EPCIS_VERSION.to_owned()),
-        ("gs1-cbv-version", CBV_VERSION.to_owned()),
-        ("gs1-cbv-min", CBV_VERSION.to_owned()),
-        ("gs1-cbv-max", CBV_VERSION.to_owned()),
+    discovery(&[
         (
             "gs1-epcis-capture-limit",
             state.limits.max_events_per_document.to_string(),
@@ -404,12 +402,32 @@ pub(super) async fn options(state: web::Data<AppState>) -> HttpResponse {
         ),
         (
             "gs1-capture-error-behaviour",
-            "rollback, proceed".to_owned(),
+            // The binding's value for a service that offers both behaviours.
+            "all".to_owned(),
         ),
         ("allow", "OPTIONS, GET, POST".to_owned()),
+    ])
+}
+
+/// `OPTIONS /capture/{captureID}`: the versions served and the methods allowed on a capture job.
+pub(super) async fn job_options() -> HttpResponse {
+    discovery(&[("allow", "OPTIONS, GET".to_owned())])
+}
+
+/// A `204` discovery answer: the version headers, then `extra`.
+fn discovery(extra: &[(&'static str, String)]) -> HttpResponse {
+    let mut response = HttpResponse::NoContent().finish();
+    let headers = response.headers_mut();
+    let versions = [
+        ("gs1-epcis-version", EPCIS_VERSION.to_owned()),
+        ("gs1-epcis-min", EPCIS_VERSION.to_owned()),
+        ("gs1-epcis-max", EPCIS_VERSION.to_owned()),
+        ("gs1-cbv-version", CBV_VERSION.to_owned()),
+        ("gs1-cbv-min", CBV_VERSION.to_owned()),
+        ("gs1-cbv-max", CBV_VERSION.to_owned()),
     ];
-    for (name, value) in pairs {
-        if let Ok(value) = HeaderValue::from_str(&value) {
+    for (name, value) in versions.iter().chain(extra) {
+        if let Ok(value) = HeaderValue::from_str(value) {
             headers.insert(HeaderName::from_static(name), value);
         }
     }

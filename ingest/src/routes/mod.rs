@@ -25,7 +25,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(
             web::resource("/capture/{capture_id}")
                 .wrap(from_fn(versions::negotiate))
-                .route(web::get().to(capture::get_job)),
+                .route(web::get().to(capture::get_job))
+                .route(web::method(actix_web::http::Method::OPTIONS).to(capture::job_options)),
         )
         .service(web::resource("/health/live").route(web::get().to(health::live)))
         .service(web::resource("/health/ready").route(web::get().to(health::ready)))

@@ -35,21 +35,19 @@ impl VersionError {
             VersionProblem::Unsupported { header, .. } => (*header, "versionUnsupported"),
             VersionProblem::OutOfRange { header, .. } => (*header, "versionOutOfRange"),
         };
-        let problem = if self.0.is_malformed() {
-            Problem::new(
-                ExceptionType::Validation,
-                "Malformed version header",
-                StatusCode::BAD_REQUEST,
-                self.0.to_string(),
-            )
+        // A version that does not parse cannot be served either: 406, which the REST binding
+        // documents for every operation (400 it does not, for the reads).
+        let title = if self.0.is_malformed() {
+            "Malformed version header"
         } else {
-            Problem::new(
-                ExceptionType::NotAcceptable,
-                "Conflicting request and response headers",
-                StatusCode::NOT_ACCEPTABLE,
-                self.0.to_string(),
-            )
+            "Conflicting request and response headers"
         };
+        let problem = Problem::new(
+            ExceptionType::NotAcceptable,
+            title,
+            StatusCode::NOT_ACCEPTABLE,
+            self.0.to_string(),
+        );
         problem.with_violations(vec![ProblemViolation::new(
             None,
             header,
@@ -61,11 +59,7 @@ impl VersionError {
 
 impl ResponseError for VersionError {
     fn status_code(&self) -> StatusCode {
-        if self.0.is_malformed() {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::NOT_ACCEPTABLE
-        }
+        StatusCode::NOT_ACCEPTABLE
     }
 
     fn error_response(&self) -> HttpResponse {

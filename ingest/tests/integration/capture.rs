@@ -728,9 +728,11 @@ async fn versions_the_service_does_not_serve_are_refused_with_406_and_change_not
     assert_eq!(reply.body["violations"][0]["pointer"], "GS1-EPCIS-Version");
     let reply = post(vec![("GS1-CBV-Version", "3.0".to_owned())]).await;
     assert_eq!(reply.status, 406, "{}", reply.body);
-    // A version header that is not a version is a bad request, named.
+    // A version header that is not a version cannot be served either: 406, named (the official
+    // OpenAPI document gives 406, not 400, to every capture operation).
     let reply = post(vec![("GS1-EPCIS-Version", "two".to_owned())]).await;
-    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.status, 406, "{}", reply.body);
+    assert_eq!(reply.body["title"], "Malformed version header");
     assert_eq!(reply.body["violations"][0]["rule"], "versionMalformed");
     assert_eq!(app.counts().await, [0, 0, 0, 0], "nothing was stored");
     // 2.0 content is captured, and announced as 2.0.0.
@@ -791,4 +793,76 @@ async fn a_document_both_invalid_and_naming_foreign_locations_gets_the_validatio
     document["epcisBody"]["eventList"][1]["action"] = serde_json::json!("OBSERVE");
     let reply = capture(&client, serde_json::to_vec(&document).unwrap(), false).await;
     assert_eq!(reply.status, 403, "{}", reply.body);
+}
+
+/// What the official OpenAPI document asks of the capture interface besides the documents: an
+/// empty event list is a valid capture, a capture job has discovery, an unknown job is a
+/// `NoSuchNameException`, and `perPage` is brought into range rather than refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_capture_interface_answers_as_the_official_openapi_document_describes() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("site-a", &[HERE]).await;
+    let client = app.client(Credential::Token(app.token(&site).await));
+    let empty = serde_json::json!({
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument", "schemaVersion": "2.0",
+        "creationDate": "2024-01-01T00:00:00Z", "epcisBody": {"eventList": []}
+    });
+    let reply = capture(&client, serde_json::to_vec(&empty).unwrap(), false).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["success"], true);
+    assert_eq!(reply.body["eventCount"], 0);
+    assert_eq!(reply.body["receipts"], serde_json::json!([]));
+    assert_eq!(app.counts().await[0], 0, "nothing appended");
+
+    let job = get(&client, "/capture/00000000000000000000000000000000").await;
+    assert_eq!(job.status, 404, "{}", job.body);
+    assert_eq!(job.body["type"], "epcisException:NoSuchNameException");
+
+    let listed = get(&client, "/capture?perPage=0").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(
+        listed.body.as_array().unwrap().len(),
+        1,
+        "perPage 0 is read as 1"
+    );
+    let refused = get(&client, "/capture?perPage=many").await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+
+    let address = app.address.clone();
+    let options = blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let response = agent
+            .options(&format!(
+                "{address}/capture/00000000000000000000000000000000"
+            ))
+            .call()
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response
+                .headers()
+                .get("allow")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned(),
+            response
+                .headers()
+                .get("gs1-epcis-version")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        )
+    })
+    .await;
+    assert_eq!(
+        options,
+        (204, "OPTIONS, GET".to_owned(), "2.0.0".to_owned())
+    );
+    app.stop().await;
 }

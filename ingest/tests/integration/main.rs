@@ -5,6 +5,7 @@
 
 mod capture;
 mod common;
+mod conformance;
 mod devices;
 mod operations;
 mod postgres_restart;

@@ -252,7 +252,7 @@ async fn options_announces_the_capture_limits() {
     .await;
     assert_eq!(headers.0, "321");
     assert_eq!(headers.1, "2.0.0");
-    assert_eq!(headers.2, "rollback, proceed");
+    assert_eq!(headers.2, "all");
     app.stop().await;
 }
 
