@@ -367,8 +367,13 @@ impl Analysed {
             let record = LeafRecord::new(hash, json.as_bytes(), captured_at, attestation)
                 .map_err(|error| CaptureError::Internal(error.to_string()))?;
             // An error declaration is appended as an entry of its own (its CBV hash is the
-            // declared event's), under its declaration key.
-            let entry = match event.raw().get("errorDeclaration") {
+            // declared event's), under its declaration key. Only a declaration (rare) builds the
+            // event's JSON object: `raw()` costs a copy of the whole event.
+            let declaration = event
+                .has_error_declaration()
+                .then(|| event.raw().get("errorDeclaration"))
+                .flatten();
+            let entry = match declaration {
                 Some(declaration) => NewEntry::declaration(record, json, declaration),
                 None => NewEntry::new(record, json),
             }

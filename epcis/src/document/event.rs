@@ -285,6 +285,11 @@ impl Event {
         self.members.get("@context").is_some()
     }
 
+    /// Whether the event carries an `errorDeclaration` (without building [`raw`](Self::raw)).
+    pub fn has_error_declaration(&self) -> bool {
+        self.members.get("errorDeclaration").is_some()
+    }
+
     /// The JSON text of the event with `context` as its `@context`, written first, then the
     /// event's other members in their original order: for an event that carries no `@context` of
     /// its own, [`to_json`](Self::to_json) made self-contained. An `@context` of the event's own
