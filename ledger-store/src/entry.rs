@@ -281,6 +281,15 @@ pub enum Declares {
 }
 
 impl Declares {
+    /// What a row of `error_declarations` says, if the entry has one (`is_declaration`): the
+    /// declared entry (`declared`, NULL when the log did not hold it).
+    pub(crate) fn of_row(is_declaration: bool, declared: Option<LeafIndex>) -> Option<Self> {
+        is_declaration.then_some(match declared {
+            Some(leaf) => Self::Entry(leaf),
+            None => Self::Unheld,
+        })
+    }
+
     /// The declared entry, if the log held it.
     pub fn entry(self) -> Option<LeafIndex> {
         match self {

@@ -151,11 +151,7 @@ impl Store {
             leaf_index: index,
             record,
             event: row.get(4),
-            declares: match (is_declaration, declared) {
-                (false, _) => None,
-                (true, None) => Some(Declares::Unheld),
-                (true, Some(declared)) => Some(Declares::Entry(leaf(declared)?)),
-            },
+            declares: Declares::of_row(is_declaration, declared.map(leaf).transpose()?),
             declared_by: declared_by
                 .into_iter()
                 .map(leaf)

@@ -151,11 +151,7 @@ impl Store {
                 EntrySummary {
                     event_hash: EventHash::from_bytes(hash),
                     event_id,
-                    declares: match (is_declaration, declared) {
-                        (false, _) => None,
-                        (true, None) => Some(Declares::Unheld),
-                        (true, Some(declared)) => Some(Declares::Entry(index(declared)?)),
-                    },
+                    declares: Declares::of_row(is_declaration, declared.map(index).transpose()?),
                 },
             );
         }

@@ -45,9 +45,14 @@ async fn written_log() -> (TestDatabase, Store) {
 }
 
 async fn run_audit(store: &Store) -> AuditReport {
+    audit_with(store, AuditOptions::default()).await
+}
+
+/// An audit with `options`, the device keys read from the registry in its snapshot.
+async fn audit_with(store: &Store, options: AuditOptions) -> AuditReport {
     audit(
         store,
-        AuditOptions::default(),
+        options,
         registry::device_keys_in,
         Arc::new(NoProgress),
     )
@@ -398,25 +403,11 @@ async fn without_event_hashes_the_audit_still_checks_leaves_tiles_and_checkpoint
         recompute_event_hashes: false,
         hashing_threads: 0,
     };
-    let clean = audit(
-        &store,
-        options,
-        registry::device_keys_in,
-        Arc::new(NoProgress),
-    )
-    .await
-    .unwrap();
+    let clean = audit_with(&store, options).await;
     assert_eq!(clean.problem, None);
     assert!(!clean.event_hashes_recomputed);
     tamper_leaf_record(&db, 600, change_capture_time).await;
-    let report = audit(
-        &store,
-        options,
-        registry::device_keys_in,
-        Arc::new(NoProgress),
-    )
-    .await
-    .unwrap();
+    let report = audit_with(&store, options).await;
     // The last append's tile row (entries 512..700) and checkpoint (at 700) disagree with it.
     assert_entry_problem(
         report.problem,
@@ -439,15 +430,7 @@ async fn without_event_hashes_the_audit_still_checks_where_the_events_end() {
     tamper(&db, &delete_event_sql(699)).await;
     for options in [options, AuditOptions::default()] {
         assert_entry_problem(
-            audit(
-                &store,
-                options,
-                registry::device_keys_in,
-                Arc::new(NoProgress),
-            )
-            .await
-            .unwrap()
-            .problem,
+            audit_with(&store, options).await.problem,
             699,
             EntryReason::RecordPastEvents { events_end: 699 },
         );
@@ -469,15 +452,7 @@ async fn a_deleted_entry_bundle_row_is_caught_as_missing() {
             hashing_threads: 1,
         };
         assert_entry_problem(
-            audit(
-                &store,
-                options,
-                registry::device_keys_in,
-                Arc::new(NoProgress),
-            )
-            .await
-            .unwrap()
-            .problem,
+            audit_with(&store, options).await.problem,
             500,
             EntryReason::Missing { next_stored: 512 },
         );
