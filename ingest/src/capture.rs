@@ -8,7 +8,7 @@ use epcis::EventHash;
 use epcis::document::{Document, Event};
 use epcis::hash::{HashContext, event_hash, parsed_document_hashes};
 use ledger::UnixMillis;
-use ledger::record::{Attestation, LeafRecord};
+use ledger::record::Attestation;
 use ledger_store::{LookupKeys, NewBatch, NewEntry, SignedBatch, self_contained_event};
 use serde_json::{Map, Value};
 
@@ -364,8 +364,6 @@ impl Analysed {
                 },
             };
             // Indexes are below the event limit, itself at most the largest batch (2^20).
-            let record = LeafRecord::new(hash, json.as_bytes(), captured_at, attestation)
-                .map_err(|error| CaptureError::Internal(error.to_string()))?;
             // An error declaration is appended as an entry of its own (its CBV hash is the
             // declared event's), under its declaration key. Only a declaration (rare) builds the
             // event's JSON object: `raw()` costs a copy of the whole event.
@@ -373,11 +371,9 @@ impl Analysed {
                 .has_error_declaration()
                 .then(|| event.raw().get("errorDeclaration"))
                 .flatten();
-            let entry = match declaration {
-                Some(declaration) => NewEntry::declaration(record, json, declaration),
-                None => NewEntry::new(record, json),
-            }
-            .map_err(|error| CaptureError::Internal(error.to_string()))?;
+            // The record hashes the stored bytes once; it binds them by construction.
+            let entry = NewEntry::recorded(json, hash, captured_at, attestation, declaration)
+                .map_err(|error| CaptureError::Internal(error.to_string()))?;
             // The lookup keys from the parsed event: the indexer need not parse it again.
             entries.push(entry.with_lookup_keys(LookupKeys::of_parsed(event)));
         }

@@ -12,8 +12,9 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use epcis::EventHash;
+use ledger::UnixMillis;
 use ledger::batch::{BatchStatement, DeviceSignature, EventBatch};
-use ledger::record::{Attestation, EventBinding, LeafRecord};
+use ledger::record::{Attestation, EventBinding, LeafRecord, RecordError};
 use ledger::size::LeafIndex;
 
 use super::keys::LookupKeys;
@@ -75,6 +76,31 @@ impl NewEntry {
             event,
             keys: None,
             declaration: true,
+        })
+    }
+
+    /// Builds the version 2 leaf record of an event's JSON text and pairs the two, hashing the
+    /// bytes once (the record binds them by construction, so there is nothing to check). With
+    /// `declaration`, the event's `errorDeclaration` member, the entry is an error declaration (see
+    /// [`declaration`](Self::declaration)).
+    pub fn recorded(
+        event: String,
+        event_hash: EventHash,
+        captured_at: UnixMillis,
+        attestation: Attestation,
+        declaration: Option<&Value>,
+    ) -> Result<Self, EntryError> {
+        let record = LeafRecord::new(event_hash, event.as_bytes(), captured_at, attestation)?;
+        let (key, declaration) = match declaration {
+            Some(declaration) => (declaration_key(record.event_hash(), declaration), true),
+            None => (*record.event_hash().as_bytes(), false),
+        };
+        Ok(Self {
+            key,
+            record,
+            event,
+            keys: None,
+            declaration,
         })
     }
 
@@ -311,6 +337,8 @@ pub enum EntryError {
     },
     #[error("an error declaration needs a version 2 leaf record, which binds its bytes")]
     DeclarationInVersion1,
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
 
 fn check_binding(record: &LeafRecord, event: &str) -> Result<(), EntryError> {
@@ -545,6 +573,41 @@ mod tests {
             NewEntry::declaration(old, "{}".to_owned(), &json!({})),
             Err(EntryError::DeclarationInVersion1)
         );
+    }
+
+    #[test]
+    fn a_recorded_entry_is_the_entry_of_its_record() {
+        let hash = EventHash::from_bytes([1; 32]);
+        let at = ledger::UnixMillis::from_millis(1);
+        let site = Attestation::Unattested {
+            site: ledger::SiteId::parse("s").unwrap(),
+        };
+        let event = r#"{"type":"ObjectEvent"}"#.to_owned();
+        let record = LeafRecord::new(hash, event.as_bytes(), at, site.clone()).unwrap();
+        let recorded = NewEntry::recorded(event.clone(), hash, at, site.clone(), None).unwrap();
+        assert_eq!(
+            recorded,
+            NewEntry::new(record.clone(), event.clone()).unwrap()
+        );
+        assert_eq!(recorded.key(), hash.as_bytes());
+        let declaration = json!({"reason": "incorrect_data"});
+        let declared =
+            NewEntry::recorded(event.clone(), hash, at, site.clone(), Some(&declaration)).unwrap();
+        assert_eq!(
+            declared,
+            NewEntry::declaration(record, event.clone(), &declaration).unwrap()
+        );
+        assert!(declared.is_declaration());
+        assert_eq!(declared.key(), &declaration_key(&hash, &declaration));
+        let device = Attestation::Device {
+            device: ledger::DeviceId::parse("d").unwrap(),
+            statement: ledger::batch::StatementHash::from_bytes([0; 32]),
+            index: 1 << 20,
+        };
+        assert!(matches!(
+            NewEntry::recorded(event, hash, at, device, None),
+            Err(EntryError::Record(RecordError::BatchIndexTooLarge(_)))
+        ));
     }
 
     #[test]

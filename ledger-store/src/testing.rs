@@ -22,7 +22,7 @@ use super::keys::LookupKeys;
 use super::migrate::{migrate, migrations_fingerprint};
 use ledger::batch::{DeviceSigningKey, EventBatch};
 use ledger::ids::{DeviceId, UnixMillis};
-use ledger::record::{Attestation, LeafRecord};
+use ledger::record::Attestation;
 
 /// The superuser URL used when `TAGTRAIL_ADMIN_DATABASE_URL` is unset (what `scripts/services` sets up).
 pub const DEFAULT_ADMIN_URL: &str =
@@ -445,9 +445,6 @@ impl EventFactory {
                     statement: statement_hash,
                     index: u32::try_from(index).unwrap_or(u32::MAX),
                 };
-                #[allow(clippy::expect_used)]
-                let record = LeafRecord::new(hash, event.as_bytes(), now, attestation)
-                    .expect("an index below 2^20");
                 let keys = self
                     .lookup_keys
                     .then(|| LookupKeys::of_json(&event).ok())
@@ -459,11 +456,8 @@ impl EventFactory {
                     .flatten()
                     .and_then(|mut parsed| parsed.remove("errorDeclaration"));
                 #[allow(clippy::expect_used)]
-                let entry = match declaration {
-                    Some(declaration) => NewEntry::declaration(record, event, &declaration),
-                    None => NewEntry::new(record, event),
-                }
-                .expect("a record of these bytes");
+                let entry = NewEntry::recorded(event, hash, now, attestation, declaration.as_ref())
+                    .expect("an index below 2^20");
                 match keys {
                     Some(keys) => entry.with_lookup_keys(keys),
                     None => entry,
