@@ -32,19 +32,41 @@
 //! An unknown key, in the file or in a `TAGTRAIL_INGEST_<SECTION>_...` variable, is an error that
 //! names it.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+use service_kit::config::{Required, Schema, duration};
+
+pub use service_kit::config::{ConfigError, parse_duration};
+pub use service_kit::log::{LogConfig, LogFormat};
 
 /// The prefix of the environment variables that override settings.
 pub const ENV_PREFIX: &str = "TAGTRAIL_INGEST_";
 
-/// The sections of the file, in the order the environment variables are matched.
-const SECTIONS: [&str; 5] = ["http", "database", "ledger", "limits", "log"];
+/// The sections and keys of the settings.
+const SCHEMA: Schema = Schema {
+    env_prefix: ENV_PREFIX,
+    sections: &[
+        ("http", &["listen", "workers", "shutdown_timeout"]),
+        ("database", &["url", "pool_size", "connect_timeout"]),
+        (
+            "ledger",
+            &["checkpoint_key_file", "origin", "checkpoint_interval"],
+        ),
+        (
+            "limits",
+            &[
+                "max_body_bytes",
+                "max_events_per_document",
+                "max_epcs_per_event",
+            ],
+        ),
+        ("log", &["format", "filter"]),
+    ],
+};
 
 /// Every setting of the service.
 #[derive(Debug, Clone, Deserialize)]
@@ -145,38 +167,6 @@ impl Default for Limits {
     }
 }
 
-/// `[log]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    /// Human-readable lines or one JSON object per line.
-    #[serde(default)]
-    pub format: LogFormat,
-    /// Which events to log (`tracing_subscriber::EnvFilter` syntax).
-    #[serde(default = "default_filter")]
-    pub filter: String,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            format: LogFormat::default(),
-            filter: default_filter(),
-        }
-    }
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line (production).
-    Json,
-}
-
 /// Settings given on the command line, which win over the file and the environment.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -190,31 +180,26 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
 }
 
-/// Why the settings could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("failed to read the config file {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the config file {path} is not valid TOML")]
-    Syntax {
-        path: PathBuf,
-        #[source]
-        source: toml::de::Error,
-    },
-    #[error("{variable} does not name a setting: there is no key `{key}` in [{section}]")]
-    UnknownVariable {
-        variable: String,
-        section: &'static str,
-        key: String,
-    },
-    #[error("{variable} is not valid Unicode")]
-    NotUnicode { variable: String },
-    #[error("invalid settings: {0}")]
-    Invalid(String),
+impl Overrides {
+    /// The flags as (section, key, value) settings.
+    fn flags(&self) -> Vec<(&'static str, &'static str, toml::Value)> {
+        let text = |value: String| toml::Value::String(value);
+        let mut flags = Vec::new();
+        if let Some(url) = &self.database_url {
+            flags.push(("database", "url", text(url.expose_secret().to_owned())));
+        }
+        if let Some(listen) = self.listen {
+            flags.push(("http", "listen", text(listen.to_string())));
+        }
+        if let Some(path) = &self.checkpoint_key_file {
+            let path = path.to_string_lossy().into_owned();
+            flags.push(("ledger", "checkpoint_key_file", text(path)));
+        }
+        if let Some(format) = self.log_format {
+            flags.push(("log", "format", text(format.name().to_owned())));
+        }
+        flags
+    }
 }
 
 impl Config {
@@ -225,41 +210,19 @@ impl Config {
         environment: impl IntoIterator<Item = (String, String)>,
         overrides: Overrides,
     ) -> Result<Self, ConfigError> {
-        let mut table = match path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.to_owned(),
-                    source,
-                })?;
-                text.parse::<toml::Table>()
-                    .map_err(|source| ConfigError::Syntax {
-                        path: path.to_owned(),
-                        source,
-                    })?
-            }
-            None => toml::Table::new(),
-        };
-        apply_environment(&mut table, environment)?;
-        apply_overrides(&mut table, &overrides);
-        for (section, key, flag) in [
-            ("database", "url", "--database-url"),
-            ("ledger", "checkpoint_key_file", "--checkpoint-key"),
-        ] {
-            let present = table
-                .get(section)
-                .and_then(toml::Value::as_table)
-                .is_some_and(|table| table.contains_key(key));
-            if !present {
-                return Err(ConfigError::Invalid(format!(
-                    "{section}.{key} is required: set it in the config file, with {ENV_PREFIX}{}_{} or with {flag}",
-                    section.to_uppercase(),
-                    key.to_uppercase()
-                )));
-            }
-        }
-        let config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|error: toml::de::Error| ConfigError::Invalid(error.message().to_owned()))?;
+        let required = [
+            Required {
+                section: "database",
+                key: "url",
+                flag: "--database-url",
+            },
+            Required {
+                section: "ledger",
+                key: "checkpoint_key_file",
+                flag: "--checkpoint-key",
+            },
+        ];
+        let config: Config = SCHEMA.load(path, environment, overrides.flags(), &required)?;
         config.check()?;
         Ok(config)
     }
@@ -332,126 +295,6 @@ impl Config {
     }
 }
 
-/// Puts `TAGTRAIL_INGEST_<SECTION>_<KEY>=value` into the table, the value read as a TOML value
-/// (`8080`, `true`, `"text"`) when it is one, else as a string.
-fn apply_environment(
-    table: &mut toml::Table,
-    environment: impl IntoIterator<Item = (String, String)>,
-) -> Result<(), ConfigError> {
-    let mut found: BTreeMap<String, (&'static str, String, String)> = BTreeMap::new();
-    for (variable, value) in environment {
-        let Some(rest) = variable.strip_prefix(ENV_PREFIX) else {
-            continue;
-        };
-        let lower = rest.to_ascii_lowercase();
-        let Some(section) = SECTIONS
-            .iter()
-            .find(|section| lower.starts_with(&format!("{section}_")))
-        else {
-            continue;
-        };
-        let key = lower[section.len() + 1..].to_owned();
-        found.insert(variable.clone(), (section, key, value));
-    }
-    for (variable, (section, key, value)) in found {
-        if !known_key(section, &key) {
-            return Err(ConfigError::UnknownVariable {
-                variable,
-                section,
-                key,
-            });
-        }
-        let parsed = format!("v = {value}")
-            .parse::<toml::Table>()
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or(toml::Value::String(value));
-        let entry = table
-            .entry(section.to_owned())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        if let toml::Value::Table(section_table) = entry {
-            section_table.insert(key, parsed);
-        }
-    }
-    Ok(())
-}
-
-fn known_key(section: &str, key: &str) -> bool {
-    let keys: &[&str] = match section {
-        "http" => &["listen", "workers", "shutdown_timeout"],
-        "database" => &["url", "pool_size", "connect_timeout"],
-        "ledger" => &["checkpoint_key_file", "origin", "checkpoint_interval"],
-        "limits" => &[
-            "max_body_bytes",
-            "max_events_per_document",
-            "max_epcs_per_event",
-        ],
-        "log" => &["format", "filter"],
-        _ => &[],
-    };
-    keys.contains(&key)
-}
-
-fn apply_overrides(table: &mut toml::Table, overrides: &Overrides) {
-    let mut set = |section: &str, key: &str, value: toml::Value| {
-        let entry = table
-            .entry(section.to_owned())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        if let toml::Value::Table(section_table) = entry {
-            section_table.insert(key.to_owned(), value);
-        }
-    };
-    if let Some(url) = &overrides.database_url {
-        set(
-            "database",
-            "url",
-            toml::Value::String(url.expose_secret().to_owned()),
-        );
-    }
-    if let Some(listen) = overrides.listen {
-        set("http", "listen", toml::Value::String(listen.to_string()));
-    }
-    if let Some(path) = &overrides.checkpoint_key_file {
-        set(
-            "ledger",
-            "checkpoint_key_file",
-            toml::Value::String(path.to_string_lossy().into_owned()),
-        );
-    }
-    if let Some(format) = overrides.log_format {
-        let name = match format {
-            LogFormat::Text => "text",
-            LogFormat::Json => "json",
-        };
-        set("log", "format", toml::Value::String(name.to_owned()));
-    }
-}
-
-/// Parses a duration written as a number and a unit: `250ms`, `30s`, `5m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?} has no unit: write e.g. \"500ms\", \"30s\" or \"5m\""))?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} does not start with a whole number"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(number)),
-        "s" => Ok(Duration::from_secs(number)),
-        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
-        _ => Err(format!(
-            "{text:?} has an unknown unit {unit:?}: use ms, s or m"
-        )),
-    }
-}
-
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    parse_duration(&text).map_err(serde::de::Error::custom)
-}
-
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -478,9 +321,6 @@ fn default_max_events() -> usize {
 }
 fn default_max_epcs() -> usize {
     20_000
-}
-fn default_filter() -> String {
-    "info".to_owned()
 }
 
 #[cfg(test)]
@@ -585,14 +425,6 @@ mod tests {
             "{error}"
         );
         assert_eq!(small("2").unwrap().database.pool_size, 2);
-    }
-
-    #[test]
-    fn durations_need_a_unit() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("30").is_err());
-        assert!(parse_duration("3h").is_err());
     }
 
     #[test]

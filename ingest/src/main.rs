@@ -45,16 +45,8 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     checkpoint_key: Option<PathBuf>,
     /// Log format: text or json.
-    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    #[arg(long, value_name = "FORMAT", value_parser = LogFormat::parse)]
     log_format: Option<LogFormat>,
-}
-
-fn parse_format(text: &str) -> Result<LogFormat, String> {
-    match text {
-        "text" => Ok(LogFormat::Text),
-        "json" => Ok(LogFormat::Json),
-        _ => Err("use text or json".to_owned()),
-    }
 }
 
 fn main() -> ExitCode {

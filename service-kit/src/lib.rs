@@ -1,3 +1,5 @@
 #![doc = include_str!("../README.md")]
 
+pub mod config;
+pub mod log;
 pub mod shutdown;

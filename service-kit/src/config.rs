@@ -1,0 +1,297 @@
+//! Layered settings, the same for every service: a TOML file, then `<PREFIX><SECTION>_<KEY>`
+//! environment variables, then command-line flags; each layer wins over the one before. A service
+//! describes its sections and keys ([`Schema`]), deserializes the merged table into its own
+//! settings type and checks them.
+//!
+//! An unknown key in a `<PREFIX><SECTION>_...` variable is an error that names the variable (an
+//! unknown key in the file is caught by the service's `deny_unknown_fields`). A variable's value is
+//! read as a TOML value when it is one (`8080`, `true`, `"text"`), else as a string.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+/// The sections of a service's settings and the keys of each, in the order environment variables
+/// are matched (so a section whose name is a prefix of another must come after it).
+#[derive(Debug, Clone, Copy)]
+pub struct Schema {
+    /// The prefix of the service's environment variables, e.g. `TAGTRAIL_INGEST_`.
+    pub env_prefix: &'static str,
+    /// Each section's name and keys.
+    pub sections: &'static [(&'static str, &'static [&'static str])],
+}
+
+/// A setting that must be given, and the flag that gives it.
+#[derive(Debug, Clone, Copy)]
+pub struct Required {
+    pub section: &'static str,
+    pub key: &'static str,
+    pub flag: &'static str,
+}
+
+/// Why the settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("failed to read the config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid TOML")]
+    Syntax {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("{variable} does not name a setting: there is no key `{key}` in [{section}]")]
+    UnknownVariable {
+        variable: String,
+        section: &'static str,
+        key: String,
+    },
+    #[error("invalid settings: {0}")]
+    Invalid(String),
+}
+
+impl Schema {
+    /// Loads the settings: the file at `path` if any, then the schema's variables of
+    /// `environment`, then `flags` (section, key, value); refuses a missing required setting,
+    /// naming how to give it; deserializes the result.
+    pub fn load<T: DeserializeOwned>(
+        &self,
+        path: Option<&Path>,
+        environment: impl IntoIterator<Item = (String, String)>,
+        flags: Vec<(&'static str, &'static str, toml::Value)>,
+        required: &[Required],
+    ) -> Result<T, ConfigError> {
+        let mut table = match path {
+            Some(path) => read_table(path)?,
+            None => toml::Table::new(),
+        };
+        self.apply_environment(&mut table, environment)?;
+        for (section, key, value) in flags {
+            set(&mut table, section, key, value);
+        }
+        for required in required {
+            let present = table
+                .get(required.section)
+                .and_then(toml::Value::as_table)
+                .is_some_and(|table| table.contains_key(required.key));
+            if !present {
+                return Err(ConfigError::Invalid(format!(
+                    "{section}.{key} is required: set it in the config file, with {prefix}{}_{} or with {flag}",
+                    required.section.to_uppercase(),
+                    required.key.to_uppercase(),
+                    section = required.section,
+                    key = required.key,
+                    prefix = self.env_prefix,
+                    flag = required.flag,
+                )));
+            }
+        }
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|error: toml::de::Error| ConfigError::Invalid(error.message().to_owned()))
+    }
+
+    fn apply_environment(
+        &self,
+        table: &mut toml::Table,
+        environment: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        // Sorted by variable name, so that errors do not depend on the environment's order.
+        let mut found: BTreeMap<String, (&'static str, String, String)> = BTreeMap::new();
+        for (variable, value) in environment {
+            let Some(rest) = variable.strip_prefix(self.env_prefix) else {
+                continue;
+            };
+            let lower = rest.to_ascii_lowercase();
+            let Some((section, _)) = self
+                .sections
+                .iter()
+                .find(|(section, _)| lower.starts_with(&format!("{section}_")))
+            else {
+                continue;
+            };
+            let key = lower[section.len() + 1..].to_owned();
+            found.insert(variable.clone(), (section, key, value));
+        }
+        for (variable, (section, key, value)) in found {
+            let known = self
+                .sections
+                .iter()
+                .any(|(name, keys)| *name == section && keys.contains(&key.as_str()));
+            if !known {
+                return Err(ConfigError::UnknownVariable {
+                    variable,
+                    section,
+                    key,
+                });
+            }
+            let parsed = format!("v = {value}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or(toml::Value::String(value));
+            set(table, section, &key, parsed);
+        }
+        Ok(())
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    text.parse::<toml::Table>()
+        .map_err(|source| ConfigError::Syntax {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+fn set(table: &mut toml::Table, section: &str, key: &str, value: toml::Value) {
+    let entry = table
+        .entry(section.to_owned())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if let toml::Value::Table(section_table) = entry {
+        section_table.insert(key.to_owned(), value);
+    }
+}
+
+/// Parses a duration written as a number and a unit: `250ms`, `30s`, `5m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit: write e.g. \"500ms\", \"30s\" or \"5m\""))?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a whole number"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(number)),
+        "s" => Ok(Duration::from_secs(number)),
+        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
+        _ => Err(format!(
+            "{text:?} has an unknown unit {unit:?}: use ms, s or m"
+        )),
+    }
+}
+
+/// Deserializes a [`parse_duration`] text (`#[serde(deserialize_with = "...")]`).
+pub fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    const SCHEMA: Schema = Schema {
+        env_prefix: "TEST_",
+        sections: &[("http", &["listen", "workers"]), ("log", &["format"])],
+    };
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Settings {
+        http: Http,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Http {
+        listen: String,
+        workers: Option<u32>,
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn flags_win_over_the_environment_which_wins_over_the_file() {
+        let dir = std::env::temp_dir().join(format!("service-kit-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("settings.toml");
+        std::fs::write(&file, "[http]\nlisten = \"file\"\nworkers = 1\n").unwrap();
+        let settings: Settings = SCHEMA
+            .load(
+                Some(&file),
+                env(&[("TEST_HTTP_WORKERS", "3"), ("OTHER_HTTP_LISTEN", "x")]),
+                vec![],
+                &[],
+            )
+            .unwrap();
+        assert_eq!(
+            (settings.http.listen.as_str(), settings.http.workers),
+            ("file", Some(3))
+        );
+        let settings: Settings = SCHEMA
+            .load(
+                Some(&file),
+                env(&[("TEST_HTTP_LISTEN", "env")]),
+                vec![("http", "listen", toml::Value::String("flag".to_owned()))],
+                &[],
+            )
+            .unwrap();
+        assert_eq!(settings.http.listen, "flag");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_unknown_variable_and_a_missing_setting_are_named() {
+        let error = SCHEMA
+            .load::<Settings>(None, env(&[("TEST_HTTP_LISTN", "x")]), vec![], &[])
+            .unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::UnknownVariable { variable, key, .. }
+                if variable == "TEST_HTTP_LISTN" && key == "listn"),
+            "{error}"
+        );
+        let required = Required {
+            section: "http",
+            key: "listen",
+            flag: "--listen",
+        };
+        let error = SCHEMA
+            .load::<Settings>(None, env(&[]), vec![], &[required])
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid settings: http.listen is required: set it in the config file, with TEST_HTTP_LISTEN or with --listen"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let error = SCHEMA
+            .load::<Settings>(
+                Some(Path::new("/nonexistent/x.toml")),
+                env(&[]),
+                vec![],
+                &[],
+            )
+            .unwrap_err();
+        assert!(error.to_string().contains("/nonexistent/x.toml"), "{error}");
+    }
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert!(parse_duration("30").unwrap_err().contains("no unit"));
+        assert!(parse_duration("3h").unwrap_err().contains("unknown unit"));
+    }
+}
