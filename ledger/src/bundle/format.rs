@@ -244,18 +244,19 @@ pub struct HexValueError {
     digits: usize,
 }
 
-mod ni_uri {
+/// The `ni:///sha-256;...?ver=CBV2.0` form of an event hash (shared with the provenance bundle).
+pub(super) mod ni_uri {
     use epcis::EventHash;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(
+    pub(in crate::bundle) fn serialize<S: Serializer>(
         hash: &EventHash,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&hash.to_ni_uri())
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+    pub(in crate::bundle) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<EventHash, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
@@ -263,14 +264,18 @@ mod ni_uri {
     }
 }
 
-mod base64_bytes {
+/// Bytes as standard padded base64 (shared with the provenance bundle).
+pub(super) mod base64_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    pub(in crate::bundle) fn serialize<S: Serializer>(
+        bytes: &[u8],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&super::base64_encode(bytes))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+    pub(in crate::bundle) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Vec<u8>, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;

@@ -1,12 +1,21 @@
-//! Proof bundles: the versioned JSON that lets anyone check one event offline, and its verifier.
+//! Proof bundles: the versioned JSON that lets anyone check one event (a proof bundle) or an
+//! item's whole history (a provenance bundle) offline, C2SP tlog-proofs of one entry, and their
+//! verifiers.
 
 mod format;
+mod provenance;
+mod tlog_proof;
 mod verify;
 
 pub use format::{
     AnchorRef, AnchoredCheckpoint, BundleVersion, ChainId, ContractAddress, DeviceAttestation,
     HexValueError, ProofBundle, TxHash, document_context,
 };
+pub use provenance::{
+    EventReport, ProvenanceBundle, ProvenanceEvent, ProvenanceReport, ProvenanceVersion, Why,
+    verify_provenance,
+};
+pub use tlog_proof::{TLOG_PROOF_HEADER, TlogProof, TlogProofError, verify_tlog_proof};
 pub use verify::{
     Check, CheckName, DeviceRegistry, Outcome, Report, TrustedKeys, Verdict, recompute_event_hash,
     verify_bundle,

@@ -100,6 +100,10 @@ pub enum CheckName {
     AnchorCoversEvent,
     /// The anchor transactions hold the anchored checkpoint (checked by verifiers with chain access).
     AnchorOnChain,
+    /// A provenance bundle lists at least one event and no entry (leaf index) twice.
+    EventList,
+    /// Every inclusion proof of a provenance bundle is for the tree size of its one checkpoint.
+    OneCheckpoint,
 }
 
 impl fmt::Display for CheckName {
@@ -118,6 +122,8 @@ impl fmt::Display for CheckName {
             Self::Consistency => "consistency",
             Self::AnchorCoversEvent => "anchor covers event",
             Self::AnchorOnChain => "anchor on chain",
+            Self::EventList => "event list",
+            Self::OneCheckpoint => "one checkpoint",
         };
         f.write_str(name)
     }

@@ -6,6 +6,7 @@
 
 use epcis::EventHash;
 use ledger::batch::{BatchStatement, MAX_BATCH_SIZE, StatementHash};
+use ledger::bundle::{TLOG_PROOF_HEADER, TlogProof};
 use ledger::checkpoint::Checkpoint;
 use ledger::note::{Note, NoteSignerKey, NoteVerifierKey};
 use ledger::record::{Attestation, LeafRecord};
@@ -148,6 +149,22 @@ proptest! {
         let _ = TileId::parse_path(&text);
         let _ = EntryBundleId::parse_path(&text);
         let _ = serde_json::from_str::<ledger::bundle::ProofBundle>(&text);
+        let _ = serde_json::from_str::<ledger::bundle::ProvenanceBundle>(&text);
+        let _ = TlogProof::decode(&text);
+        let _ = TlogProof::decode(&format!("{TLOG_PROOF_HEADER}\n{text}"));
+    }
+
+    #[test]
+    fn tlog_proofs_round_trip(
+        extra in prop::collection::vec(any::<u8>(), 0..120),
+        index in 0u64..1 << 63,
+        hashes in prop::collection::vec(any::<[u8; 32]>(), 0..=63),
+        checkpoint in "[ -~]{1,30}(\n[ -~]{0,30}){0,4}\n?",
+    ) {
+        let hashes = hashes.into_iter().map(ledger::Hash::from_bytes).collect();
+        let proof = TlogProof::new(ledger::LeafIndex::new(index).unwrap(), hashes, checkpoint)
+            .with_extra(extra);
+        prop_assert_eq!(TlogProof::decode(&proof.encode()), Ok(proof));
     }
 
     #[test]

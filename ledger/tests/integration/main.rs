@@ -6,5 +6,6 @@
 mod bundle;
 mod codecs;
 mod proofs;
+mod provenance;
 mod rfc6962_vectors;
 mod tiles;

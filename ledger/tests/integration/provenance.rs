@@ -1,0 +1,679 @@
+//! Provenance bundles and tlog-proofs: a fixed custody history (an item commissioned, packed into a
+//! case, shipped in the case, transformed into another item, sold as that item) logged among other
+//! entries, signed and anchored with fixed keys; its JSON and tlog-proof text checked byte for byte
+//! against `tests/golden/`, then every kind of tampering.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use epcis::EventHash;
+use ledger::batch::{DeviceSigningKey, EventBatch};
+use ledger::bundle::{
+    AnchorRef, AnchoredCheckpoint, ChainId, CheckName, ContractAddress, DeviceAttestation,
+    DeviceRegistry, Outcome, ProvenanceBundle, ProvenanceEvent, ProvenanceReport,
+    ProvenanceVersion, Report, TlogProof, TrustedKeys, TxHash, Verdict, Why, recompute_event_hash,
+    verify_provenance, verify_tlog_proof,
+};
+use ledger::checkpoint::{Checkpoint, Origin, TrustedLog};
+use ledger::note::{KeyName, Note, NoteSignerKey, NoteVerifiers};
+use ledger::record::{Attestation, LeafRecord};
+use ledger::tree::{MemoryTree, prove_consistency, prove_inclusion};
+use ledger::{DeviceId, LeafIndex, SiteId, TreeSize, UnixMillis};
+use serde_json::{Map, Value, json};
+
+const LOG: &str = "tagtrail.test/log";
+const ITEM: &str = "urn:epc:id:sgtin:0614141.107346.2018";
+const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
+const NEW_ITEM: &str = "urn:epc:id:sgtin:0614141.107346.9001";
+const TRANSFORMATION: &str = "urn:uuid:6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+
+const GOLDEN_PROVENANCE: &str = include_str!("../golden/provenance-v1.json");
+const GOLDEN_TLOG_PROOF: &str = include_str!("../golden/entry.tlog-proof");
+
+/// The item's history: each event's exact text and why it belongs to the history.
+fn history() -> Vec<(String, Why)> {
+    let events = [
+        (
+            json!({"type": "ObjectEvent", "eventTime": "2024-03-01T08:00:00.000Z",
+                   "eventTimeZoneOffset": "+01:00", "epcList": [ITEM], "action": "ADD",
+                   "bizStep": "commissioning", "disposition": "active",
+                   "readPoint": {"id": "urn:epc:id:sgln:0614141.00777.0"}}),
+            Why::Direct,
+        ),
+        (
+            json!({"type": "AggregationEvent", "eventTime": "2024-03-01T09:00:00.000Z",
+                   "eventTimeZoneOffset": "+01:00", "parentID": CASE, "childEPCs": [ITEM],
+                   "action": "ADD", "bizStep": "packing", "disposition": "in_progress",
+                   "readPoint": {"id": "urn:epc:id:sgln:0614141.00777.0"}}),
+            Why::Direct,
+        ),
+        (
+            json!({"type": "ObjectEvent", "eventTime": "2024-03-02T10:00:00.000Z",
+                   "eventTimeZoneOffset": "+01:00", "epcList": [CASE], "action": "OBSERVE",
+                   "bizStep": "shipping", "disposition": "in_transit",
+                   "readPoint": {"id": "urn:epc:id:sgln:0614141.00777.1"}}),
+            Why::Container {
+                container: CASE.to_owned(),
+            },
+        ),
+        (
+            json!({"type": "TransformationEvent", "eventTime": "2024-03-03T11:00:00.000Z",
+                   "eventTimeZoneOffset": "+01:00", "inputEPCList": [ITEM],
+                   "outputEPCList": [NEW_ITEM], "transformationID": TRANSFORMATION,
+                   "bizStep": "repackaging",
+                   "readPoint": {"id": "urn:epc:id:sgln:0614141.00888.0"}}),
+            Why::Direct,
+        ),
+        (
+            json!({"type": "ObjectEvent", "eventTime": "2024-03-04T12:00:00.000Z",
+                   "eventTimeZoneOffset": "+01:00", "epcList": [NEW_ITEM], "action": "OBSERVE",
+                   "bizStep": "retail_selling", "disposition": "retail_sold",
+                   "readPoint": {"id": "urn:epc:id:sgln:0614141.00999.0"}}),
+            Why::Transformation {
+                via: NEW_ITEM.to_owned(),
+                transformation: Some(TRANSFORMATION.to_owned()),
+            },
+        ),
+    ];
+    events
+        .into_iter()
+        .map(|(event, why)| (serde_json::to_string(&event).unwrap(), why))
+        .collect()
+}
+
+struct Scenario {
+    bundle: ProvenanceBundle,
+    trusted: TrustedKeys,
+    tree: MemoryTree,
+    origin: Origin,
+    log_key: NoteSignerKey,
+}
+
+impl Scenario {
+    fn signed_checkpoint(&self, size: TreeSize) -> String {
+        Checkpoint::new(self.origin.clone(), size, self.tree.root_at(size).unwrap())
+            .sign(&[&self.log_key])
+            .unwrap()
+            .to_message()
+    }
+}
+
+/// The history logged by one device batch, interleaved with other entries: leaves 2, 4, 5, 7
+/// and 8 of a checkpoint of 10 leaves; a later checkpoint of 16 leaves is anchored.
+fn scenario() -> Scenario {
+    let history = history();
+    let hashes: Vec<EventHash> = history
+        .iter()
+        .map(|(text, _)| {
+            let event: Map<String, Value> = serde_json::from_str(text).unwrap();
+            recompute_event_hash(&event, None).unwrap()
+        })
+        .collect();
+    let device_key = DeviceSigningKey::from_seed(&[7; 32]);
+    let device = DeviceId::parse("dock-door-1").unwrap();
+    let batch = EventBatch::new(&hashes).unwrap();
+    let statement = batch.statement(
+        device.clone(),
+        UnixMillis::from_millis(1_709_280_000_000),
+        1,
+    );
+    let signature = statement.sign(&device_key);
+    let other_entry = |i: u8| {
+        LeafRecord::new(
+            EventHash::from_bytes([i; 32]),
+            &[i],
+            UnixMillis::from_millis(1_709_280_000_000 + u64::from(i)),
+            Attestation::Unattested {
+                site: SiteId::parse("other-site").unwrap(),
+            },
+        )
+        .unwrap()
+        .encode()
+    };
+
+    let mut tree = MemoryTree::new();
+    let mut logged = Vec::new();
+    let mut others = 0u8;
+    for (i, ((text, why), hash)) in history.into_iter().zip(&hashes).enumerate() {
+        while [2, 4, 5, 7, 8][i] > tree.size().get() {
+            tree.push_record(&other_entry(others)).unwrap();
+            others += 1;
+        }
+        let index = u32::try_from(i).unwrap();
+        let record = LeafRecord::new(
+            *hash,
+            text.as_bytes(),
+            UnixMillis::from_millis(1_709_280_000_500),
+            Attestation::Device {
+                device: device.clone(),
+                statement: statement.hash(),
+                index,
+            },
+        )
+        .unwrap()
+        .encode();
+        let leaf = LeafIndex::new(tree.size().get()).unwrap();
+        tree.push_record(&record).unwrap();
+        logged.push((text, why, *hash, record, leaf, index));
+    }
+    while tree.size().get() < 16 {
+        tree.push_record(&other_entry(others)).unwrap();
+        others += 1;
+    }
+    let (size, anchored_size) = (TreeSize::from(10), TreeSize::from(16));
+
+    let origin = Origin::parse(LOG).unwrap();
+    let log_key = NoteSignerKey::from_seed(KeyName::parse(LOG).unwrap(), &[9; 32]);
+    let sign = |n: TreeSize| {
+        Checkpoint::new(origin.clone(), n, tree.root_at(n).unwrap())
+            .sign(&[&log_key])
+            .unwrap()
+            .to_message()
+    };
+    let events = logged
+        .into_iter()
+        .map(
+            |(event, why, event_hash, leaf_record, leaf, index)| ProvenanceEvent {
+                event,
+                document_context: None,
+                event_hash,
+                leaf_record,
+                device_attestation: Some(DeviceAttestation {
+                    statement: statement.encode(),
+                    public_key: device_key.public_key(),
+                    signature: signature.clone(),
+                    batch_path: batch.path(index).unwrap(),
+                }),
+                inclusion: prove_inclusion(&tree, leaf, size).unwrap(),
+                why: vec![why],
+            },
+        )
+        .collect();
+    let bundle = ProvenanceBundle {
+        version: ProvenanceVersion::V1,
+        item: ITEM.to_owned(),
+        checkpoint: sign(size),
+        events,
+        anchored: Some(AnchoredCheckpoint {
+            checkpoint: sign(anchored_size),
+            consistency: prove_consistency(&tree, size, anchored_size).unwrap(),
+            anchors: vec![AnchorRef {
+                chain_id: ChainId::new(31_337),
+                tx_hash: TxHash::from_bytes([0xaa; 32]),
+                block_number: 12,
+                contract: ContractAddress::from_bytes([0x5f; 20]),
+            }],
+        }),
+    };
+
+    let mut devices = DeviceRegistry::new();
+    devices.add(device, device_key.public_key());
+    let log = TrustedLog::new(
+        origin.clone(),
+        NoteVerifiers::new(vec![log_key.verifier_key()]).unwrap(),
+    );
+    Scenario {
+        bundle,
+        trusted: TrustedKeys::new(log).with_devices(devices),
+        tree,
+        origin,
+        log_key,
+    }
+}
+
+/// Every failed check: `None` for the bundle's own checks, else the event's position.
+fn failures(report: &ProvenanceReport) -> Vec<(Option<usize>, CheckName)> {
+    let failed = |report: &Report| -> Vec<CheckName> {
+        report
+            .checks()
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Failed(_)))
+            .map(|c| c.name)
+            .collect()
+    };
+    let mut all: Vec<(Option<usize>, CheckName)> = failed(report.bundle_checks())
+        .into_iter()
+        .map(|name| (None, name))
+        .collect();
+    for event in report.events() {
+        all.extend(
+            failed(&event.report)
+                .into_iter()
+                .map(|name| (Some(event.position), name)),
+        );
+    }
+    all
+}
+
+/// Edits a bundle through its JSON form, as an attacker would.
+fn edit(bundle: &ProvenanceBundle, change: impl FnOnce(&mut Value)) -> ProvenanceBundle {
+    let mut json = serde_json::to_value(bundle).unwrap();
+    change(&mut json);
+    serde_json::from_value(json).unwrap()
+}
+
+fn flip_base64_byte(field: &mut Value, at: usize) {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut bytes = engine.decode(field.as_str().unwrap()).unwrap();
+    bytes[at] ^= 0x01;
+    *field = json!(engine.encode(bytes));
+}
+
+#[test]
+fn the_provenance_bundle_has_its_golden_json_text() {
+    let scenario = scenario();
+    let text = serde_json::to_string_pretty(&scenario.bundle).unwrap() + "\n";
+    assert_eq!(text, GOLDEN_PROVENANCE);
+}
+
+#[test]
+fn the_golden_provenance_bundle_decodes_to_the_same_bundle_and_verifies() {
+    let scenario = scenario();
+    let decoded: ProvenanceBundle = serde_json::from_str(GOLDEN_PROVENANCE).unwrap();
+    assert_eq!(decoded, scenario.bundle);
+    let compact = serde_json::to_string(&decoded).unwrap();
+    assert_eq!(
+        serde_json::from_str::<ProvenanceBundle>(&compact).unwrap(),
+        decoded
+    );
+
+    let report = verify_provenance(&decoded, &scenario.trusted);
+    assert_eq!(report.verdict(), Verdict::Valid, "{report:#?}");
+    let bundle_checks: Vec<CheckName> = report
+        .bundle_checks()
+        .checks()
+        .iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(
+        bundle_checks,
+        [CheckName::EventList, CheckName::OneCheckpoint]
+    );
+    let leaves: Vec<(usize, u64)> = report
+        .events()
+        .iter()
+        .map(|e| (e.position, e.leaf_index.get()))
+        .collect();
+    assert_eq!(leaves, [(0, 2), (1, 4), (2, 5), (3, 7), (4, 8)]);
+    for event in report.events() {
+        assert_eq!(event.report.checks().len(), 12, "{event:#?}");
+    }
+}
+
+#[test]
+fn the_json_has_the_documented_shape() {
+    let json: Value = serde_json::from_str(GOLDEN_PROVENANCE).unwrap();
+    let keys =
+        |value: &Value| -> Vec<String> { value.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(
+        keys(&json),
+        ["version", "item", "checkpoint", "events", "anchored"]
+    );
+    assert_eq!(json["version"], json!(1));
+    assert_eq!(json["item"], json!(ITEM));
+    assert_eq!(
+        keys(&json["events"][0]),
+        [
+            "event",
+            "eventHash",
+            "leafRecord",
+            "deviceAttestation",
+            "inclusion",
+            "why"
+        ]
+    );
+    assert_eq!(json["events"][0]["why"], json!([{"kind": "direct"}]));
+    assert_eq!(
+        json["events"][2]["why"],
+        json!([{"kind": "container", "container": CASE}])
+    );
+    assert_eq!(
+        json["events"][4]["why"],
+        json!([{"kind": "transformation", "via": NEW_ITEM, "transformation": TRANSFORMATION}])
+    );
+}
+
+#[test]
+fn the_why_annotations_refuse_unknown_kinds_and_members() {
+    for why in [
+        json!({"kind": "sibling"}),
+        json!({"kind": "container"}),
+        json!({"kind": "direct", "extra": 1}),
+        json!({"kind": "container", "container": CASE, "via": ITEM}),
+        json!({"container": CASE}),
+        json!({"kind": "transformation", "via": NEW_ITEM, "transformation": null}),
+    ] {
+        assert!(
+            serde_json::from_value::<Why>(why.clone()).is_err(),
+            "{why} must be refused"
+        );
+    }
+    assert_eq!(
+        serde_json::from_value::<Why>(json!({"kind": "transformation", "via": NEW_ITEM})).unwrap(),
+        Why::Transformation {
+            via: NEW_ITEM.to_owned(),
+            transformation: None
+        }
+    );
+}
+
+#[test]
+fn a_changed_event_field_fails_that_event_s_hash_and_bytes_checks_only() {
+    let scenario = scenario();
+    let bundle = edit(&scenario.bundle, |json| {
+        let field = &mut json["events"][2]["event"];
+        let text = field.as_str().unwrap().replace("in_transit", "in_progress");
+        *field = json!(text);
+    });
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    assert_eq!(report.verdict(), Verdict::Invalid);
+    assert_eq!(
+        failures(&report),
+        [
+            (Some(2), CheckName::EventHash),
+            (Some(2), CheckName::EventBytes)
+        ]
+    );
+}
+
+#[test]
+fn a_changed_leaf_record_byte_fails_the_leaf_record_check() {
+    let scenario = scenario();
+    // Byte 1 is the first byte of the event hash the record binds.
+    let bundle = edit(&scenario.bundle, |json| {
+        flip_base64_byte(&mut json["events"][1]["leafRecord"], 1);
+    });
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    let failed = failures(&report);
+    assert_eq!(failed[0], (Some(1), CheckName::LeafRecord), "{failed:?}");
+    assert!(failed.contains(&(Some(1), CheckName::Inclusion)));
+    assert!(failed.iter().all(|(event, _)| *event == Some(1)));
+}
+
+#[test]
+fn a_changed_proof_hash_fails_that_event_s_inclusion() {
+    let scenario = scenario();
+    let bundle = edit(&scenario.bundle, |json| {
+        flip_base64_byte(&mut json["events"][3]["inclusion"]["hashes"][0], 31);
+    });
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    assert_eq!(failures(&report), [(Some(3), CheckName::Inclusion)]);
+}
+
+#[test]
+fn a_changed_checkpoint_signature_fails_every_event_s_checkpoint_check() {
+    let scenario = scenario();
+    let note = Note::parse(&scenario.bundle.checkpoint).unwrap();
+    let forger = NoteSignerKey::from_seed(KeyName::parse(LOG).unwrap(), &[10; 32]);
+    // The log's key name with another key's id and signature: no trusted signature.
+    let forged = Note::sign(note.text(), &[&forger]).unwrap().to_message();
+    // The log's own key id with a corrupted signature: a trusted signature that fails.
+    let corrupted = edit(&scenario.bundle, |json| {
+        let note = json["checkpoint"].as_str().unwrap().to_owned();
+        let (head, line) = note.trim_end().rsplit_once(' ').unwrap();
+        let mut signature = json!(line);
+        flip_base64_byte(&mut signature, 20);
+        json["checkpoint"] = json!(format!("{head} {}\n", signature.as_str().unwrap()));
+    });
+    for bundle in [
+        ProvenanceBundle {
+            checkpoint: forged,
+            ..scenario.bundle.clone()
+        },
+        corrupted,
+    ] {
+        let report = verify_provenance(&bundle, &scenario.trusted);
+        assert_eq!(report.verdict(), Verdict::Invalid);
+        assert!(matches!(
+            report.bundle_checks().outcome(CheckName::OneCheckpoint),
+            Some(Outcome::Skipped(_))
+        ));
+        let expected: Vec<(Option<usize>, CheckName)> =
+            (0..5).map(|i| (Some(i), CheckName::Checkpoint)).collect();
+        assert_eq!(failures(&report), expected);
+    }
+}
+
+#[test]
+fn a_changed_device_signature_fails_the_device_signature_check() {
+    let scenario = scenario();
+    let bundle = edit(&scenario.bundle, |json| {
+        flip_base64_byte(
+            &mut json["events"][0]["deviceAttestation"]["signature"]["signature"],
+            10,
+        );
+    });
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    assert_eq!(failures(&report), [(Some(0), CheckName::DeviceSignature)]);
+}
+
+#[test]
+fn events_proved_against_different_checkpoint_sizes_fail_the_one_checkpoint_check() {
+    let scenario = scenario();
+    let mut bundle = scenario.bundle.clone();
+    let event = &mut bundle.events[1];
+    event.inclusion = prove_inclusion(
+        &scenario.tree,
+        event.inclusion.leaf_index(),
+        TreeSize::from(12),
+    )
+    .unwrap();
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    assert_eq!(
+        failures(&report),
+        [
+            (None, CheckName::OneCheckpoint),
+            (Some(1), CheckName::Inclusion)
+        ]
+    );
+    match report.bundle_checks().outcome(CheckName::OneCheckpoint) {
+        Some(Outcome::Failed(reason)) => {
+            assert!(reason.contains("event 1 (leaf 4)"), "{reason}");
+            assert!(reason.contains("12 leaves"), "{reason}");
+        }
+        other => panic!("expected a failed one checkpoint check, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_duplicated_event_fails_the_event_list_check() {
+    let scenario = scenario();
+    let mut bundle = scenario.bundle.clone();
+    bundle.events.push(bundle.events[1].clone());
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    assert_eq!(failures(&report), [(None, CheckName::EventList)]);
+    match report.bundle_checks().outcome(CheckName::EventList) {
+        Some(Outcome::Failed(reason)) => {
+            assert!(reason.contains("events 1 and 5"), "{reason}");
+        }
+        other => panic!("expected a failed event list check, got {other:?}"),
+    }
+    // Each event is still reported, in the bundle's order.
+    let positions: Vec<usize> = report.events().iter().map(|e| e.position).collect();
+    assert_eq!(positions, [0, 1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn a_bundle_without_events_is_invalid() {
+    let scenario = scenario();
+    let bundle = ProvenanceBundle {
+        events: Vec::new(),
+        ..scenario.bundle.clone()
+    };
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    assert_eq!(report.verdict(), Verdict::Invalid);
+    assert_eq!(failures(&report), [(None, CheckName::EventList)]);
+}
+
+#[test]
+fn events_are_reported_in_the_order_given() {
+    let scenario = scenario();
+    let mut bundle = scenario.bundle.clone();
+    bundle.events.reverse();
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    assert_eq!(report.verdict(), Verdict::Valid);
+    let leaves: Vec<u64> = report.events().iter().map(|e| e.leaf_index.get()).collect();
+    assert_eq!(leaves, [8, 7, 5, 4, 2]);
+}
+
+#[test]
+fn an_anchor_older_than_some_events_leaves_those_not_yet_anchored() {
+    let scenario = scenario();
+    let mut bundle = scenario.bundle.clone();
+    let older = TreeSize::from(5);
+    let anchored = bundle.anchored.as_mut().unwrap();
+    anchored.checkpoint = scenario.signed_checkpoint(older);
+    anchored.consistency = prove_consistency(&scenario.tree, older, TreeSize::from(10)).unwrap();
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    assert_eq!(report.verdict(), Verdict::Incomplete);
+    let covered: Vec<bool> = report
+        .events()
+        .iter()
+        .map(|e| e.report.outcome(CheckName::AnchorCoversEvent) == Some(&Outcome::Passed))
+        .collect();
+    assert_eq!(covered, [true, true, false, false, false]);
+}
+
+#[test]
+fn provenance_bundles_of_other_versions_or_with_unknown_fields_are_refused() {
+    let mut json: Value = serde_json::from_str(GOLDEN_PROVENANCE).unwrap();
+    for version in [0, 2] {
+        json["version"] = json!(version);
+        let error = serde_json::from_value::<ProvenanceBundle>(json.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&format!(
+                "unknown provenance bundle version {version}: this software reads version 1"
+            )),
+            "{error}"
+        );
+    }
+    let mut json: Value = serde_json::from_str(GOLDEN_PROVENANCE).unwrap();
+    json["events"][0]["extra"] = json!(true);
+    assert!(serde_json::from_value::<ProvenanceBundle>(json).is_err());
+}
+
+#[test]
+fn each_event_s_single_event_bundle_verifies_on_its_own() {
+    let scenario = scenario();
+    for position in 0..scenario.bundle.events.len() {
+        let single = scenario.bundle.proof_bundle(position).unwrap();
+        assert_eq!(single.checkpoint, scenario.bundle.checkpoint);
+        let report = ledger::bundle::verify_bundle(&single, &scenario.trusted);
+        assert_eq!(report.verdict(), Verdict::Valid, "{report:#?}");
+    }
+    assert!(scenario.bundle.proof_bundle(5).is_none());
+}
+
+fn tlog_proof_of(scenario: &Scenario, position: usize) -> TlogProof {
+    let event = &scenario.bundle.events[position];
+    TlogProof::of_leaf_record(
+        event.leaf_record.clone(),
+        &event.inclusion,
+        scenario.bundle.checkpoint.clone(),
+    )
+}
+
+#[test]
+fn the_tlog_proof_of_an_entry_has_its_golden_text_and_verifies() {
+    let scenario = scenario();
+    let proof = tlog_proof_of(&scenario, 1);
+    assert_eq!(proof.encode(), GOLDEN_TLOG_PROOF);
+    let decoded = TlogProof::decode(GOLDEN_TLOG_PROOF).unwrap();
+    assert_eq!(decoded, proof);
+    let event_hash = scenario.bundle.events[1].event_hash;
+    let report = verify_tlog_proof(&decoded, scenario.trusted.log(), Some(&event_hash));
+    assert_eq!(report.verdict(), Verdict::Valid, "{report:#?}");
+    let names: Vec<CheckName> = report.checks().iter().map(|c| c.name).collect();
+    assert_eq!(
+        names,
+        [
+            CheckName::LeafRecord,
+            CheckName::Checkpoint,
+            CheckName::Inclusion
+        ]
+    );
+}
+
+#[test]
+fn a_tlog_proof_with_a_changed_hash_fails_inclusion() {
+    let scenario = scenario();
+    let proof = tlog_proof_of(&scenario, 1);
+    let hash = proof.hashes()[1].to_base64();
+    let mut changed = hash.clone().into_bytes();
+    changed[0] = if changed[0] == b'A' { b'B' } else { b'A' };
+    let text = GOLDEN_TLOG_PROOF.replacen(&hash, std::str::from_utf8(&changed).unwrap(), 1);
+    let tampered = TlogProof::decode(&text).unwrap();
+    let report = verify_tlog_proof(&tampered, scenario.trusted.log(), None);
+    assert_eq!(report.verdict(), Verdict::Invalid);
+    assert!(matches!(
+        report.outcome(CheckName::Inclusion),
+        Some(Outcome::Failed(_))
+    ));
+    assert_eq!(
+        report.outcome(CheckName::Checkpoint),
+        Some(&Outcome::Passed)
+    );
+}
+
+#[test]
+fn a_tlog_proof_of_another_event_or_index_or_log_fails() {
+    let scenario = scenario();
+    let proof = tlog_proof_of(&scenario, 1);
+    let other_event = scenario.bundle.events[0].event_hash;
+    let report = verify_tlog_proof(&proof, scenario.trusted.log(), Some(&other_event));
+    assert!(matches!(
+        report.outcome(CheckName::LeafRecord),
+        Some(Outcome::Failed(_))
+    ));
+
+    let moved = TlogProof::new(
+        LeafIndex::from(5),
+        proof.hashes().to_vec(),
+        proof.checkpoint().to_owned(),
+    )
+    .with_extra(proof.extra().unwrap().to_vec());
+    let report = verify_tlog_proof(&moved, scenario.trusted.log(), None);
+    assert!(matches!(
+        report.outcome(CheckName::Inclusion),
+        Some(Outcome::Failed(_))
+    ));
+
+    let other_log = TrustedLog::new(
+        scenario.origin.clone(),
+        NoteVerifiers::new(vec![
+            NoteSignerKey::from_seed(KeyName::parse(LOG).unwrap(), &[10; 32]).verifier_key(),
+        ])
+        .unwrap(),
+    );
+    let report = verify_tlog_proof(&proof, &other_log, None);
+    assert!(matches!(
+        report.outcome(CheckName::Checkpoint),
+        Some(Outcome::Failed(_))
+    ));
+    assert!(matches!(
+        report.outcome(CheckName::Inclusion),
+        Some(Outcome::Skipped(_))
+    ));
+}
+
+#[test]
+fn a_tlog_proof_without_a_leaf_record_fails_the_leaf_record_check() {
+    let scenario = scenario();
+    let proof = tlog_proof_of(&scenario, 1);
+    let bare = TlogProof::new(
+        proof.index(),
+        proof.hashes().to_vec(),
+        proof.checkpoint().to_owned(),
+    );
+    let report = verify_tlog_proof(&bare, scenario.trusted.log(), None);
+    assert!(matches!(
+        report.outcome(CheckName::LeafRecord),
+        Some(Outcome::Failed(_))
+    ));
+    assert!(matches!(
+        report.outcome(CheckName::Inclusion),
+        Some(Outcome::Skipped(_))
+    ));
+}
