@@ -39,6 +39,7 @@ enum Command {
     #[command(subcommand)]
     Token(commands::token::TokenCommand),
     Capture(commands::capture::CaptureCommand),
+    Verify(commands::verify::VerifyCommand),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
         Command::Device(cmd) => cmd.run(),
         Command::Token(cmd) => cmd.run(),
         Command::Capture(cmd) => cmd.run(),
+        Command::Verify(cmd) => cmd.run(),
     };
     match result {
         Ok(code) => code,

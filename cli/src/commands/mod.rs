@@ -8,3 +8,4 @@ pub mod epcis;
 pub mod ledger;
 pub mod site;
 pub mod token;
+pub mod verify;

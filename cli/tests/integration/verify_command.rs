@@ -1,0 +1,707 @@
+//! `tagtrail verify`, run as a consumer or an auditor would run it: bundles of a log built in
+//! memory with fixed keys, written to files, checked by the binary with no database and no network.
+
+// Test helpers outside `#[test]` functions unwrap too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use epcis::EventHash;
+use ledger::batch::{BatchStatement, DeviceSigningKey, EventBatch};
+use ledger::bundle::{
+    AnchorRef, AnchoredCheckpoint, ChainId, ContractAddress, DeviceAttestation, ProofBundle,
+    ProvenanceBundle, ProvenanceEvent, ProvenanceVersion, TlogProof, TxHash, Why,
+    recompute_event_hash,
+};
+use ledger::checkpoint::{Checkpoint, Origin};
+use ledger::key_file::public_key_file_text;
+use ledger::note::{KeyName, Note, NoteSignerKey};
+use ledger::record::{Attestation, LeafRecord};
+use ledger::tree::{InclusionProof, MemoryTree, prove_consistency, prove_inclusion};
+use ledger::{DeviceId, Hash, LeafIndex, SiteId, TreeSize, UnixMillis};
+use serde_json::{Map, Value, json};
+
+const LOG: &str = "tagtrail.test/log";
+const ITEM: &str = "urn:epc:id:sgtin:0614141.107346.2018";
+const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
+
+/// A log of a few events of one item among other entries, with a fixed log key and device key.
+struct Log {
+    log_key: NoteSignerKey,
+    device_key: DeviceSigningKey,
+    /// One single-event proof bundle per event of the item.
+    bundles: Vec<ProofBundle>,
+    provenance: ProvenanceBundle,
+    tree: MemoryTree,
+}
+
+impl Log {
+    /// `attested`: the events came in one device-signed batch (else with a site token);
+    /// `anchored`: the bundles carry a later, anchored checkpoint.
+    fn new(attested: bool, anchored: bool) -> Self {
+        let events = [
+            (
+                json!({"type": "ObjectEvent", "eventTime": "2024-03-01T08:00:00.000Z",
+                       "eventTimeZoneOffset": "+01:00", "epcList": [ITEM], "action": "ADD",
+                       "bizStep": "commissioning", "disposition": "active"}),
+                Why::Direct,
+            ),
+            (
+                json!({"type": "AggregationEvent", "eventTime": "2024-03-01T09:00:00.000Z",
+                       "eventTimeZoneOffset": "+01:00", "parentID": CASE, "childEPCs": [ITEM],
+                       "action": "ADD", "bizStep": "packing"}),
+                Why::Direct,
+            ),
+            (
+                json!({"type": "ObjectEvent", "eventTime": "2024-03-02T10:00:00.000Z",
+                       "eventTimeZoneOffset": "+01:00", "epcList": [CASE], "action": "OBSERVE",
+                       "bizStep": "shipping", "disposition": "in_transit"}),
+                Why::Container {
+                    container: CASE.to_owned(),
+                },
+            ),
+        ];
+        let texts: Vec<String> = events
+            .iter()
+            .map(|(event, _)| serde_json::to_string(event).unwrap())
+            .collect();
+        let hashes: Vec<EventHash> = texts
+            .iter()
+            .map(|text| {
+                let event: Map<String, Value> = serde_json::from_str(text).unwrap();
+                recompute_event_hash(&event, None).unwrap()
+            })
+            .collect();
+
+        let device_key = DeviceSigningKey::from_seed(&[7; 32]);
+        let device = DeviceId::parse("dock-door-1").unwrap();
+        let batch = EventBatch::new(&hashes).unwrap();
+        let statement = batch.statement(
+            device.clone(),
+            UnixMillis::from_millis(1_709_280_000_000),
+            1,
+        );
+        let signature = statement.sign(&device_key);
+
+        let mut tree = MemoryTree::new();
+        let other_entry = |i: u8| {
+            LeafRecord::new(
+                EventHash::from_bytes([i; 32]),
+                &[i],
+                UnixMillis::from_millis(u64::from(i)),
+                Attestation::Unattested {
+                    site: SiteId::parse("other-site").unwrap(),
+                },
+            )
+            .unwrap()
+            .encode()
+        };
+        tree.push_record(&other_entry(0)).unwrap();
+        tree.push_record(&other_entry(1)).unwrap();
+        let mut logged = Vec::new();
+        for (i, hash) in hashes.iter().enumerate() {
+            let attestation = if attested {
+                Attestation::Device {
+                    device: device.clone(),
+                    statement: statement.hash(),
+                    index: u32::try_from(i).unwrap(),
+                }
+            } else {
+                Attestation::Unattested {
+                    site: SiteId::parse("brand-plant-1").unwrap(),
+                }
+            };
+            let record = LeafRecord::new(
+                *hash,
+                texts[i].as_bytes(),
+                UnixMillis::from_millis(1_709_280_000_500),
+                attestation,
+            )
+            .unwrap()
+            .encode();
+            let leaf = LeafIndex::new(tree.size().get()).unwrap();
+            tree.push_record(&record).unwrap();
+            logged.push((record, leaf));
+        }
+        tree.push_record(&other_entry(2)).unwrap();
+        let size = tree.size();
+        for i in 3..9 {
+            tree.push_record(&other_entry(i)).unwrap();
+        }
+        let anchored_size = tree.size();
+
+        let log_key = NoteSignerKey::from_seed(KeyName::parse(LOG).unwrap(), &[9; 32]);
+        let origin = Origin::parse(LOG).unwrap();
+        let sign = |n: TreeSize| {
+            Checkpoint::new(origin.clone(), n, tree.root_at(n).unwrap())
+                .sign(&[&log_key])
+                .unwrap()
+                .to_message()
+        };
+        let checkpoint = sign(size);
+        let anchored = anchored.then(|| AnchoredCheckpoint {
+            checkpoint: sign(anchored_size),
+            consistency: prove_consistency(&tree, size, anchored_size).unwrap(),
+            anchors: vec![AnchorRef {
+                chain_id: ChainId::new(31_337),
+                tx_hash: TxHash::from_bytes([0xaa; 32]),
+                block_number: 12,
+                contract: ContractAddress::from_bytes([0x5f; 20]),
+            }],
+        });
+
+        let provenance_events: Vec<ProvenanceEvent> = events
+            .into_iter()
+            .zip(texts)
+            .zip(logged)
+            .enumerate()
+            .map(
+                |(i, (((_, why), event), (leaf_record, leaf)))| ProvenanceEvent {
+                    event,
+                    document_context: None,
+                    event_hash: hashes[i],
+                    leaf_record,
+                    device_attestation: attested.then(|| DeviceAttestation {
+                        statement: statement.encode(),
+                        public_key: device_key.public_key(),
+                        signature: signature.clone(),
+                        batch_path: batch.path(u32::try_from(i).unwrap()).unwrap(),
+                    }),
+                    inclusion: prove_inclusion(&tree, leaf, size).unwrap(),
+                    why: vec![why],
+                },
+            )
+            .collect();
+        let provenance = ProvenanceBundle {
+            version: ProvenanceVersion::V1,
+            item: ITEM.to_owned(),
+            checkpoint,
+            events: provenance_events,
+            anchored,
+        };
+        let bundles = (0..provenance.events.len())
+            .map(|i| provenance.proof_bundle(i).unwrap())
+            .collect();
+        Self {
+            log_key,
+            device_key,
+            bundles,
+            provenance,
+            tree,
+        }
+    }
+
+    fn verifier_key(&self) -> String {
+        self.log_key.verifier_key().to_string()
+    }
+
+    fn device_keys_file(&self) -> String {
+        format!(
+            "# devices of brand-plant-1\n\ndock-door-1 {}",
+            public_key_file_text(&self.device_key.public_key())
+        )
+    }
+
+    fn tlog_proof(&self, position: usize) -> TlogProof {
+        let bundle = &self.bundles[position];
+        TlogProof::of_leaf_record(
+            bundle.leaf_record.clone(),
+            &bundle.inclusion,
+            bundle.checkpoint.clone(),
+        )
+    }
+}
+
+/// A directory of its own under the system temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("tagtrail-verify-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn write(&self, name: &str, content: impl AsRef<[u8]>) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, content).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    fn write_json(&self, name: &str, value: &impl Json) -> String {
+        self.write(name, value.json())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What the tests write as JSON files, as a service would serve it.
+trait Json {
+    fn json(&self) -> String;
+}
+
+macro_rules! json_files {
+    ($($type:ty),*) => {
+        $(impl Json for $type {
+            fn json(&self) -> String {
+                serde_json::to_string_pretty(self).unwrap()
+            }
+        })*
+    };
+}
+
+json_files!(ProofBundle, ProvenanceBundle, Value);
+
+fn tagtrail(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tagtrail"))
+        .args(args)
+        .output()
+        .expect("the tagtrail binary runs")
+}
+
+/// Runs `tagtrail verify --log-key KEY [--device-keys FILE] FILE...`.
+fn verify(log: &Log, dir: &TempDir, device_keys: bool, files: &[&str]) -> Output {
+    let key = log.verifier_key();
+    let mut args = vec!["verify", "--log-key", key.as_str()];
+    let keys_file;
+    if device_keys {
+        keys_file = dir.write("device-keys.txt", log.device_keys_file());
+        args.extend(["--device-keys", keys_file.as_str()]);
+    }
+    args.extend(files);
+    tagtrail(&args)
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn last_line(output: &Output) -> String {
+    stdout(output).lines().last().unwrap_or_default().to_owned()
+}
+
+/// Asserts the exit status, showing what the command printed when it differs.
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+const BUNDLE_CHECKS: [&str; 12] = [
+    "event hash",
+    "leaf record",
+    "event bytes",
+    "batch statement",
+    "device signature",
+    "device key registered",
+    "batch inclusion",
+    "checkpoint",
+    "inclusion",
+    "anchored checkpoint",
+    "consistency",
+    "anchor covers event",
+];
+
+#[test]
+fn a_valid_proof_bundle_exits_0_and_prints_every_check() {
+    let log = Log::new(true, true);
+    let dir = TempDir::new("valid-bundle");
+    let file = dir.write_json("bundle.json", &log.bundles[1]);
+    let output = verify(&log, &dir, true, &[&file]);
+    assert_exit(&output, 0);
+    let printed = stdout(&output);
+    for check in BUNDLE_CHECKS {
+        assert!(
+            printed.contains(&format!("\n  {check}: ok\n")),
+            "{check}:\n{printed}"
+        );
+    }
+    assert!(
+        printed.starts_with(&format!(
+            "{file}: proof bundle of event {}, leaf 3 in a tree of 6\n",
+            log.bundles[1].event_hash
+        )),
+        "{printed}"
+    );
+    assert!(printed.contains(&format!("{file}: valid: 12 checks passed\n")));
+    assert_eq!(last_line(&output), "valid: every check of 1 file passed");
+}
+
+#[test]
+fn a_valid_provenance_bundle_exits_0_and_prints_each_event_s_checks() {
+    let log = Log::new(true, true);
+    let dir = TempDir::new("valid-provenance");
+    let file = dir.write_json("history.json", &log.provenance);
+    let output = verify(&log, &dir, true, &[&file]);
+    assert_exit(&output, 0);
+    let printed = stdout(&output);
+    assert!(printed.contains("\n  event list: ok\n  one checkpoint: ok\n"));
+    for (position, leaf) in [(0, 2), (1, 3), (2, 4)] {
+        assert!(
+            printed.contains(&format!("\n  event {position} (leaf {leaf}): ")),
+            "{printed}"
+        );
+    }
+    assert!(printed.contains(&format!("why: names its container {CASE}\n")));
+    for check in BUNDLE_CHECKS {
+        assert_eq!(
+            printed.matches(&format!("\n    {check}: ok\n")).count(),
+            3,
+            "{check}:\n{printed}"
+        );
+    }
+    assert_eq!(last_line(&output), "valid: every check of 1 file passed");
+}
+
+#[test]
+fn a_valid_tlog_proof_and_several_files_at_once_exit_0() {
+    let log = Log::new(true, true);
+    let dir = TempDir::new("valid-tlog");
+    let proof = dir.write("entry.tlog-proof", log.tlog_proof(2).encode());
+    let bundle = dir.write_json("bundle.json", &log.bundles[0]);
+    let output = verify(&log, &dir, true, &[&proof, &bundle]);
+    assert_exit(&output, 0);
+    let printed = stdout(&output);
+    assert!(
+        printed.contains(&format!(
+            "{proof}: tlog-proof of the entry of event {}, leaf 4\n  leaf record: ok\n  checkpoint: ok\n  inclusion: ok\n",
+            log.bundles[2].event_hash
+        )),
+        "{printed}"
+    );
+    assert_eq!(last_line(&output), "valid: every check of 2 files passed");
+}
+
+#[test]
+fn a_log_key_may_be_given_as_a_file() {
+    let log = Log::new(true, true);
+    let dir = TempDir::new("key-file");
+    let key = dir.write("log.pub", format!("{}\n", log.verifier_key()));
+    let file = dir.write_json("bundle.json", &log.bundles[0]);
+    let output = tagtrail(&["verify", "--log-key", &key, &file]);
+    assert_exit(&output, 0);
+}
+
+#[test]
+fn without_an_anchor_or_device_keys_the_check_is_incomplete_and_exits_0() {
+    let log = Log::new(true, false);
+    let dir = TempDir::new("incomplete");
+    let file = dir.write_json("history.json", &log.provenance);
+    let output = verify(&log, &dir, false, &[&file]);
+    assert_exit(&output, 0);
+    let printed = stdout(&output);
+    assert!(
+        printed.contains(
+            "\n    anchored checkpoint: skipped: the bundle carries no anchored checkpoint\n"
+        ),
+        "{printed}"
+    );
+    assert!(
+        printed
+            .contains("\n    device key registered: skipped: no device key registry was given\n")
+    );
+    assert_eq!(
+        last_line(&output),
+        "incomplete: not anchored yet, device keys not checked (give --device-keys); nothing failed in 1 file"
+    );
+}
+
+#[test]
+fn an_event_no_device_signed_exits_3_saying_so() {
+    let log = Log::new(false, true);
+    let dir = TempDir::new("unattested");
+    let file = dir.write_json("bundle.json", &log.bundles[0]);
+    let output = verify(&log, &dir, true, &[&file]);
+    assert_exit(&output, 3);
+    assert_eq!(
+        last_line(&output),
+        format!(
+            "incomplete: {file}: batch statement not checked: unattested: accepted with the API \
+             token of site brand-plant-1; no device signed it"
+        )
+    );
+}
+
+/// Every alteration, with the check the last line must name.
+#[test]
+fn every_alteration_exits_1_naming_the_check_that_fails() {
+    let log = Log::new(true, true);
+    let dir = TempDir::new("altered");
+    let original = &log.bundles[1];
+
+    let mut changed_event = original.clone();
+    changed_event.event = changed_event.event.replace("packing", "unpacking");
+
+    let mut changed_record = original.clone();
+    // Byte 1 starts the event hash the record binds.
+    changed_record.leaf_record[1] ^= 0x01;
+
+    let mut changed_proof = original.clone();
+    let mut hashes = original.inclusion.hashes().to_vec();
+    hashes[0] = flipped(&hashes[0]);
+    changed_proof.inclusion = InclusionProof::new(
+        original.inclusion.leaf_index(),
+        original.inclusion.tree_size(),
+        hashes,
+    );
+
+    // The log's own signature of another checkpoint under this checkpoint's text.
+    let mut changed_checkpoint = original.clone();
+    let text = Note::parse(&original.checkpoint).unwrap().text().to_owned();
+    let other = original.anchored.as_ref().unwrap().checkpoint.as_str();
+    let signature = &other[other.rfind("\n\n").unwrap() + 2..];
+    changed_checkpoint.checkpoint = format!("{text}\n{signature}");
+
+    let mut changed_device_signature = original.clone();
+    let attestation = changed_device_signature
+        .device_attestation
+        .as_mut()
+        .unwrap();
+    let statement = BatchStatement::decode(&attestation.statement).unwrap();
+    attestation.signature = statement.sign(&DeviceSigningKey::from_seed(&[8; 32]));
+
+    let mut duplicated = log.provenance.clone();
+    duplicated.events.push(duplicated.events[0].clone());
+
+    let mut two_sizes = log.provenance.clone();
+    let event = &mut two_sizes.events[2];
+    event.inclusion =
+        prove_inclusion(&log.tree, event.inclusion.leaf_index(), TreeSize::from(7)).unwrap();
+
+    let proof = log.tlog_proof(1);
+    let mut proof_hashes = proof.hashes().to_vec();
+    proof_hashes[1] = flipped(&proof_hashes[1]);
+    let changed_tlog_proof =
+        TlogProof::new(proof.index(), proof_hashes, proof.checkpoint().to_owned())
+            .with_extra(proof.extra().unwrap().to_vec());
+
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "event field",
+            dir.write_json("event.json", &changed_event),
+            "event hash",
+        ),
+        (
+            "leaf record",
+            dir.write_json("record.json", &changed_record),
+            "leaf record",
+        ),
+        (
+            "proof hash",
+            dir.write_json("proof.json", &changed_proof),
+            "inclusion",
+        ),
+        (
+            "checkpoint signature",
+            dir.write_json("checkpoint.json", &changed_checkpoint),
+            "checkpoint",
+        ),
+        (
+            "device signature",
+            dir.write_json("device.json", &changed_device_signature),
+            "device signature",
+        ),
+        (
+            "duplicated event",
+            dir.write_json("duplicated.json", &duplicated),
+            "event list",
+        ),
+        (
+            "proofs for two tree sizes",
+            dir.write_json("two-sizes.json", &two_sizes),
+            "one checkpoint",
+        ),
+        (
+            "tlog-proof hash",
+            dir.write("changed.tlog-proof", changed_tlog_proof.encode()),
+            "inclusion",
+        ),
+    ];
+    for (what, file, check) in cases {
+        let output = verify(&log, &dir, true, &[&file]);
+        assert_exit(&output, 1);
+        let last = last_line(&output);
+        assert!(
+            last.starts_with(&format!("FAILED: {file}: {check}: ")),
+            "{what}: {last}"
+        );
+        assert!(
+            stdout(&output).contains(&format!("{check}: FAILED: ")),
+            "{what}: {}",
+            stdout(&output)
+        );
+    }
+
+    // Among several files, the first failure is named.
+    let good = dir.write_json("good.json", &log.bundles[0]);
+    let changed = dir.write_json("proof.json", &changed_proof);
+    let output = verify(&log, &dir, true, &[&good, &changed]);
+    assert_exit(&output, 1);
+    assert!(
+        last_line(&output).starts_with(&format!("FAILED: {changed}: inclusion: ")),
+        "{}",
+        last_line(&output)
+    );
+}
+
+#[test]
+fn a_provenance_failure_names_the_event() {
+    let log = Log::new(true, true);
+    let dir = TempDir::new("provenance-event");
+    let mut history = log.provenance.clone();
+    history.events[2].event = history.events[2].event.replace("in_transit", "in_progress");
+    let file = dir.write_json("history.json", &history);
+    let output = verify(&log, &dir, true, &[&file]);
+    assert_exit(&output, 1);
+    assert!(
+        last_line(&output).starts_with(&format!("FAILED: {file}: event 2 (leaf 4): event hash: ")),
+        "{}",
+        last_line(&output)
+    );
+}
+
+#[test]
+fn a_wrong_log_key_or_origin_fails_the_checkpoint_check() {
+    let log = Log::new(true, true);
+    let dir = TempDir::new("wrong-key");
+    let file = dir.write_json("bundle.json", &log.bundles[0]);
+    let other = NoteSignerKey::from_seed(KeyName::parse(LOG).unwrap(), &[10; 32])
+        .verifier_key()
+        .to_string();
+    let output = tagtrail(&["verify", "--log-key", &other, &file]);
+    assert_exit(&output, 1);
+    assert!(
+        last_line(&output).starts_with(&format!(
+            "FAILED: {file}: checkpoint: the checkpoint does not verify: "
+        )),
+        "{}",
+        last_line(&output)
+    );
+
+    let key = log.verifier_key();
+    let output = tagtrail(&[
+        "verify",
+        "--log-key",
+        &key,
+        "--origin",
+        "tagtrail.test/other-log",
+        &file,
+    ]);
+    assert_exit(&output, 1);
+    assert!(
+        last_line(&output).contains("checkpoint: the checkpoint does not verify: the checkpoint is for log tagtrail.test/log, expected tagtrail.test/other-log"),
+        "{}",
+        last_line(&output)
+    );
+}
+
+#[test]
+fn unreadable_or_unknown_files_exit_2_naming_the_file() {
+    let log = Log::new(true, true);
+    let dir = TempDir::new("unreadable");
+    let missing = dir.0.join("missing.json").to_str().unwrap().to_owned();
+    let not_json = dir.write("notes.txt", "these are not the droids\n");
+    let mut json = serde_json::to_value(&log.bundles[0]).unwrap();
+    json["version"] = json!(3);
+    let bundle_v3 = dir.write_json("bundle-v3.json", &json);
+    let mut json = serde_json::to_value(&log.provenance).unwrap();
+    json["version"] = json!(2);
+    let provenance_v2 = dir.write_json("history-v2.json", &json);
+    let tlog_v2 = dir.write(
+        "entry.tlog-proof",
+        log.tlog_proof(0)
+            .encode()
+            .replacen("tlog-proof@v1", "tlog-proof@v2", 1),
+    );
+    let other_json = dir.write("other.json", "{\"hello\": \"world\"}");
+    for (file, message) in [
+        (missing.as_str(), "Failed to read"),
+        (not_json.as_str(), "neither JSON"),
+        (
+            bundle_v3.as_str(),
+            "unknown proof bundle version 3: this software reads version 2",
+        ),
+        (
+            provenance_v2.as_str(),
+            "unknown provenance bundle version 2: this software reads version 1",
+        ),
+        (tlog_v2.as_str(), "unknown tlog-proof version `v2`"),
+        (
+            other_json.as_str(),
+            "neither a proof bundle (with `event` and `eventHash`) nor a provenance bundle",
+        ),
+    ] {
+        let output = verify(&log, &dir, false, &[file]);
+        assert_exit(&output, 2);
+        let error = stderr(&output);
+        assert!(error.starts_with("error: "), "{error}");
+        assert!(error.contains(file), "{file}: {error}");
+        assert!(error.contains(message), "{file}: {error}");
+        assert!(stdout(&output).is_empty(), "nothing is checked");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let log = Log::new(true, true);
+    let dir = TempDir::new("usage");
+    let file = dir.write_json("bundle.json", &log.bundles[0]);
+    let key = log.verifier_key();
+
+    let without_key = tagtrail(&["verify", &file]);
+    assert_exit(&without_key, 2);
+    assert!(stderr(&without_key).contains("--log-key"));
+
+    let bad_key = tagtrail(&["verify", "--log-key", "not+a+key", &file]);
+    assert_exit(&bad_key, 2);
+    assert!(stderr(&bad_key).contains("Invalid --log-key not+a+key"));
+
+    let other_name =
+        NoteSignerKey::from_seed(KeyName::parse("other.example/log").unwrap(), &[1; 32])
+            .verifier_key()
+            .to_string();
+    let two_names = tagtrail(&["verify", "--log-key", &key, "--log-key", &other_name, &file]);
+    assert_exit(&two_names, 2);
+    assert!(
+        stderr(&two_names).contains("--origin"),
+        "{}",
+        stderr(&two_names)
+    );
+
+    let bad_devices = dir.write("devices.txt", "dock-door-1 not-a-key\n");
+    let output = tagtrail(&[
+        "verify",
+        "--log-key",
+        &key,
+        "--device-keys",
+        &bad_devices,
+        &file,
+    ]);
+    assert_exit(&output, 2);
+    assert!(
+        stderr(&output).contains(&format!("{bad_devices} line 1")),
+        "{}",
+        stderr(&output)
+    );
+}
+
+fn flipped(hash: &Hash) -> Hash {
+    let mut bytes = *hash.as_bytes();
+    bytes[0] ^= 0x01;
+    Hash::from_bytes(bytes)
+}
