@@ -3,7 +3,11 @@
 //! ([`encode_entry_bundle`]). An append cuts its records at the bundle boundaries and writes one
 //! row per bundle it touches; a bundle is its rows concatenated in `first` order.
 
-use ledger::tiles::{EntryBundleError, TILE_WIDTH, decode_entry_bundle, encode_entry_bundle};
+use ledger::tiles::{
+    EntryBundleError, EntryBundleId, TILE_WIDTH, decode_entry_bundle, encode_entry_bundle,
+};
+
+use super::log::{ReadError, Store};
 
 /// Entries per bundle.
 pub(crate) const BUNDLE: u64 = TILE_WIDTH as u64;
@@ -71,6 +75,55 @@ pub(crate) fn row_records(
         });
     }
     Ok(records)
+}
+
+/// The rows of one entry bundle below a width, in `first` order.
+const SELECT_BUNDLE: &str = "SELECT first, width, entries FROM entry_bundles
+    WHERE bundle_index = $1 AND first < $2 ORDER BY first";
+
+impl Store {
+    /// The entry bundle `id` at exactly its width (the C2SP tlog-tiles `tile/entries/<N>[.p/<W>]`
+    /// resource: the leaf records of entries `256 N` to `256 N + W - 1`), or `None` if the log
+    /// does not hold that many entries of the bundle.
+    pub async fn entry_bundle(&self, id: EntryBundleId) -> Result<Option<Vec<u8>>, ReadError> {
+        let client = self.pool().get().await?;
+        let statement = client.prepare_cached(SELECT_BUNDLE).await?;
+        let index = i64::try_from(id.index()).unwrap_or(i64::MAX);
+        let width = id.width();
+        let rows = client
+            .query(
+                &statement,
+                &[&index, &i16::try_from(width).unwrap_or(i16::MAX)],
+            )
+            .await?;
+        let corrupt = |reason: String| ReadError::Corrupt {
+            what: "entry bundle",
+            reason: format!("bundle {}: {reason}", id.index()),
+        };
+        let mut bundle = Vec::new();
+        let mut reached: u16 = 0;
+        for row in &rows {
+            // The row's CHECK constraints keep both within 0..=256.
+            let (first, end) = (row.get::<_, i16>(0) as u16, row.get::<_, i16>(1) as u16);
+            let entries: &[u8] = row.get(2);
+            if first != reached {
+                return Err(corrupt(format!("no row holds entry {reached}")));
+            }
+            let records =
+                row_records(first, end, entries).map_err(|error| corrupt(error.to_string()))?;
+            if end <= width {
+                // A row is itself an encoded run of records: whole rows are copied as they are.
+                bundle.extend_from_slice(entries);
+            } else {
+                let wanted = usize::from(width - first);
+                let piece = encode_entry_bundle(records.into_iter().take(wanted))
+                    .map_err(|error| corrupt(error.to_string()))?;
+                bundle.extend_from_slice(&piece);
+            }
+            reached = end.min(width);
+        }
+        Ok((reached == width).then_some(bundle))
+    }
 }
 
 #[cfg(test)]

@@ -20,22 +20,33 @@ use super::log::{ReadError, Store};
 use super::packs;
 use super::runs::{self, Kind};
 
-/// An entry's event and the entry bundle row holding its leaf record (none if that row is missing),
-/// for the leaves `$1` (one); if it is an error declaration, the entry it declares erroneous (NULL
-/// when the log did not hold it) and its event hash; and the error declarations of its event, found
-/// by its event hash (a declaration is stored under its declaration key, so never finds itself).
-static SELECT_ENTRY: LazyLock<String> = LazyLock::new(|| {
+/// The entries at the leaves `$1`, in leaf order: each one's event and the entry bundle row holding
+/// its leaf record (none if that row is missing); if it is an error declaration, the entry it
+/// declares erroneous (NULL when the log did not hold it) and its event hash; and the error
+/// declarations of its event, found by its event hash (a declaration is stored under its
+/// declaration key, so never finds itself).
+static SELECT_ENTRIES: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT e.event_hash, b.first, b.width, b.entries, e.event,
+        "SELECT e.leaf, e.event_hash, b.first, b.width, b.entries, e.event,
                 (SELECT d.declared_leaf FROM error_declarations d WHERE d.declaration_leaf = e.leaf),
                 (SELECT d.event_hash FROM error_declarations d WHERE d.declaration_leaf = e.leaf),
                 ARRAY(SELECT d.declaration_leaf FROM error_declarations d
                       WHERE d.event_hash = e.event_hash ORDER BY d.declaration_leaf)
          FROM ({}) e (leaf, event_hash, event)
-         LEFT JOIN entry_bundles b ON b.bundle_index = e.leaf / 256
-             AND b.first <= e.leaf % 256 AND b.width > e.leaf % 256
-         ORDER BY b.first DESC LIMIT 1",
+         LEFT JOIN LATERAL (SELECT first, width, entries FROM entry_bundles
+             WHERE bundle_index = e.leaf / 256 AND first <= e.leaf % 256 AND width > e.leaf % 256
+             ORDER BY first DESC LIMIT 1) b ON true
+         ORDER BY e.leaf",
         packs::EVENTS_AT
+    )
+});
+/// The entries `$1..$2` whose event text contains one of the strings `$3`.
+static SCAN_FOR: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT e.leaf_index FROM ({}) e
+         WHERE EXISTS (SELECT 1 FROM unnest($3::text[]) id WHERE strpos(e.event, id) > 0)
+         ORDER BY e.leaf_index",
+        packs::in_range("$1", "$2")
     )
 });
 const SELECT_BATCH: &str = "SELECT statement, signature_algorithm, signature, event_hashes
@@ -96,67 +107,22 @@ pub enum Lookup<'a> {
 impl Store {
     /// The entry at `index`, if the log has it.
     pub async fn entry(&self, index: LeafIndex) -> Result<Option<StoredEntry>, ReadError> {
+        Ok(self.entries(&[index]).await?.pop())
+    }
+
+    /// The entries at `indexes` that the log has, in leaf order (one query; an index asked for
+    /// twice is answered once).
+    pub async fn entries(&self, indexes: &[LeafIndex]) -> Result<Vec<StoredEntry>, ReadError> {
         let client = self.pool().get().await?;
-        let statement = client.prepare_cached(&SELECT_ENTRY).await?;
-        let leaf = [i64::try_from(index.get()).unwrap_or(i64::MAX)];
-        let Some(row) = client.query_opt(&statement, &[&leaf.as_slice()]).await? else {
-            return Ok(None);
-        };
-        let corrupt = |reason: String| ReadError::Corrupt {
-            what: "entry",
-            reason,
-        };
-        let stored_hash: &[u8] = row.get(0);
-        let (first, width, entries): (Option<i16>, Option<i16>, Option<&[u8]>) =
-            (row.get(1), row.get(2), row.get(3));
-        let (Some(first), Some(width), Some(entries)) = (first, width, entries) else {
-            return Err(corrupt(format!(
-                "entry {index}: no entry bundle row holds its leaf record"
-            )));
-        };
-        // The row's CHECK constraints keep both within 0..=256.
-        let (first, width) = (first as u16, width as u16);
-        let records = row_records(first, width, entries).map_err(|error| {
-            corrupt(format!(
-                "entry {index}: its entry bundle row (entries {first} to {width}) {error}"
-            ))
-        })?;
-        let position = (index.get() % BUNDLE) as u16;
-        let record = records
-            .get(usize::from(position.saturating_sub(first)))
-            .ok_or_else(|| {
-                corrupt(format!(
-                    "entry {index}: its entry bundle row does not hold it"
-                ))
-            })?;
-        let record = LeafRecord::decode(record).map_err(|e| corrupt(e.to_string()))?;
-        let declared: Option<i64> = row.get(5);
-        let is_declaration = row.get::<_, Option<&[u8]>>(6).is_some();
-        let declared_hash: Option<&[u8]> = row.get(6);
-        let declared_by: Vec<i64> = row.get(7);
-        // A declaration is stored under its declaration key; the hash it names is in its row.
-        let named = declared_hash.unwrap_or(stored_hash);
-        if record.event_hash().as_bytes().as_slice() != named {
-            return Err(corrupt(format!(
-                "entry {index}: its record names another event"
-            )));
-        }
-        let leaf = |leaf: i64| {
-            u64::try_from(leaf)
-                .ok()
-                .and_then(|leaf| LeafIndex::new(leaf).ok())
-                .ok_or_else(|| corrupt(format!("{leaf} is not a leaf index")))
-        };
-        Ok(Some(StoredEntry {
-            leaf_index: index,
-            record,
-            event: row.get(4),
-            declares: Declares::of_row(is_declaration, declared.map(leaf).transpose()?),
-            declared_by: declared_by
-                .into_iter()
-                .map(leaf)
-                .collect::<Result<_, _>>()?,
-        }))
+        let statement = client.prepare_cached(&SELECT_ENTRIES).await?;
+        let mut leaves: Vec<i64> = indexes
+            .iter()
+            .map(|index| i64::try_from(index.get()).unwrap_or(i64::MAX))
+            .collect();
+        leaves.sort_unstable();
+        leaves.dedup();
+        let rows = client.query(&statement, &[&leaves]).await?;
+        rows.iter().map(entry_from_row).collect()
     }
 
     /// The device batch with this statement hash, if stored.
@@ -226,13 +192,31 @@ impl Store {
     /// identifiers may (with probability 2^-64) share a lookup key, so check the events. Entries
     /// appended in the last moments (above the indexer's watermark) are not included.
     pub async fn lookup(&self, lookup: Lookup<'_>) -> Result<Vec<LeafIndex>, ReadError> {
-        let (kind, id) = match lookup {
-            Lookup::Epc(id) => (Kind::Epc, id),
-            Lookup::Parent(id) => (Kind::Parent, id),
-            Lookup::Location(id) => (Kind::Location, id),
-        };
+        self.lookup_any(&[lookup]).await
+    }
+
+    /// The indexed entries that match any of `lookups`, in leaf order, each once (one query per
+    /// kind of lookup); candidates, as for [`lookup`](Self::lookup).
+    pub async fn lookup_any(&self, lookups: &[Lookup<'_>]) -> Result<Vec<LeafIndex>, ReadError> {
         let client = self.pool().get().await?;
-        let leaves = runs::lookup(&client, kind, lookup_key(id)).await?;
+        let mut leaves = Vec::new();
+        for kind in [Kind::Epc, Kind::Parent, Kind::Location] {
+            let keys: Vec<i64> = lookups
+                .iter()
+                .filter_map(|lookup| match (lookup, kind) {
+                    (Lookup::Epc(id), Kind::Epc)
+                    | (Lookup::Parent(id), Kind::Parent)
+                    | (Lookup::Location(id), Kind::Location) => Some(lookup_key(id)),
+                    _ => None,
+                })
+                .collect();
+            if !keys.is_empty() {
+                let found = runs::lookup_many(&client, kind, &keys).await?;
+                leaves.extend(found.into_iter().map(|(_, leaf)| leaf));
+            }
+        }
+        leaves.sort_unstable();
+        leaves.dedup();
         leaves
             .into_iter()
             .map(|leaf| {
@@ -241,6 +225,44 @@ impl Store {
                     .and_then(|leaf| LeafIndex::new(leaf).ok())
                     .ok_or_else(|| ReadError::Corrupt {
                         what: "lookup run",
+                        reason: format!("{leaf} is not a leaf index"),
+                    })
+            })
+            .collect()
+    }
+
+    /// How far the lookups reach: entries below this leaf are indexed (the runs only grow).
+    pub async fn indexed_through(&self) -> Result<u64, ReadError> {
+        let client = self.pool().get().await?;
+        let runs_end: i64 = client.query_one(RUNS_END, &[]).await?.get(0);
+        Ok(u64::try_from(runs_end).unwrap_or(0))
+    }
+
+    /// The entries of `range` whose event text contains one of `ids`: how a reader finds the
+    /// entries the lookups do not cover yet (those from [`indexed_through`](Self::indexed_through)
+    /// on), by a scan of that range. These are candidates, like [`lookup`](Self::lookup)'s: an
+    /// identifier may appear as part of another, so check the events.
+    pub async fn scan_for(
+        &self,
+        ids: &[&str],
+        range: Range<u64>,
+    ) -> Result<Vec<LeafIndex>, ReadError> {
+        if range.is_empty() || ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.pool().get().await?;
+        let statement = client.prepare_cached(&SCAN_FOR).await?;
+        let from = i64::try_from(range.start).unwrap_or(i64::MAX);
+        let until = i64::try_from(range.end).unwrap_or(i64::MAX);
+        let rows = client.query(&statement, &[&from, &until, &ids]).await?;
+        rows.iter()
+            .map(|row| {
+                let leaf: i64 = row.get(0);
+                u64::try_from(leaf)
+                    .ok()
+                    .and_then(|leaf| LeafIndex::new(leaf).ok())
+                    .ok_or_else(|| ReadError::Corrupt {
+                        what: "leaf index",
                         reason: format!("{leaf} is not a leaf index"),
                     })
             })
@@ -269,6 +291,66 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// An entry from a row of [`SELECT_ENTRIES`].
+fn entry_from_row(row: &tokio_postgres::Row) -> Result<StoredEntry, ReadError> {
+    let corrupt = |reason: String| ReadError::Corrupt {
+        what: "entry",
+        reason,
+    };
+    let leaf = |leaf: i64| {
+        u64::try_from(leaf)
+            .ok()
+            .and_then(|leaf| LeafIndex::new(leaf).ok())
+            .ok_or_else(|| corrupt(format!("{leaf} is not a leaf index")))
+    };
+    let index = leaf(row.get(0))?;
+    let stored_hash: &[u8] = row.get(1);
+    let (first, width, entries): (Option<i16>, Option<i16>, Option<&[u8]>) =
+        (row.get(2), row.get(3), row.get(4));
+    let (Some(first), Some(width), Some(entries)) = (first, width, entries) else {
+        return Err(corrupt(format!(
+            "entry {index}: no entry bundle row holds its leaf record"
+        )));
+    };
+    // The row's CHECK constraints keep both within 0..=256.
+    let (first, width) = (first as u16, width as u16);
+    let records = row_records(first, width, entries).map_err(|error| {
+        corrupt(format!(
+            "entry {index}: its entry bundle row (entries {first} to {width}) {error}"
+        ))
+    })?;
+    let position = (index.get() % BUNDLE) as u16;
+    let record = records
+        .get(usize::from(position.saturating_sub(first)))
+        .ok_or_else(|| {
+            corrupt(format!(
+                "entry {index}: its entry bundle row does not hold it"
+            ))
+        })?;
+    let record = LeafRecord::decode(record).map_err(|e| corrupt(e.to_string()))?;
+    let declared: Option<i64> = row.get(6);
+    let declared_hash: Option<&[u8]> = row.get(7);
+    let is_declaration = declared_hash.is_some();
+    let declared_by: Vec<i64> = row.get(8);
+    // A declaration is stored under its declaration key; the hash it names is in its row.
+    let named = declared_hash.unwrap_or(stored_hash);
+    if record.event_hash().as_bytes().as_slice() != named {
+        return Err(corrupt(format!(
+            "entry {index}: its record names another event"
+        )));
+    }
+    Ok(StoredEntry {
+        leaf_index: index,
+        record,
+        event: row.get(5),
+        declares: Declares::of_row(is_declaration, declared.map(leaf).transpose()?),
+        declared_by: declared_by
+            .into_iter()
+            .map(leaf)
+            .collect::<Result<_, _>>()?,
+    })
 }
 
 /// Finds the entries holding some event hashes: looks them up in the lookup runs (by their first 8

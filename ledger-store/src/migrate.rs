@@ -194,7 +194,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 8] = [
+    const LANDED: [(i32, &str, &str); 9] = [
         (
             1,
             "ledger",
@@ -234,6 +234,11 @@ mod tests {
             8,
             "error_declarations",
             "da3f6210811a67edfc4ce0747748466835fc06afa6cc3b0f1195f6f6ca168bd0",
+        ),
+        (
+            9,
+            "reader_role",
+            "ef524e8d8c20589a72871ae0101615d9b1a06d42c615f097144072fc460ee537",
         ),
     ];
 

@@ -441,22 +441,6 @@ pub(crate) async fn merge_runs(
     Ok(inputs.len())
 }
 
-/// The leaf indexes paired with `key` of `kind` in every live run, in leaf order.
-pub(crate) async fn lookup(
-    client: &deadpool_postgres::Client,
-    kind: Kind,
-    key: i64,
-) -> Result<Vec<i64>, tokio_postgres::Error> {
-    let mut leaves: Vec<i64> = lookup_many(client, kind, &[key])
-        .await?
-        .into_iter()
-        .map(|(_, leaf)| leaf)
-        .collect();
-    leaves.sort_unstable();
-    leaves.dedup();
-    Ok(leaves)
-}
-
 /// Every (key, leaf index) pair of `kind` whose key is one of `keys`, in every live run, in one
 /// query (in no particular order).
 pub(crate) async fn lookup_many(

@@ -1,6 +1,6 @@
 //! Every key each device has had, for verifiers of old batches (the audit).
 
-use ledger::batch::DeviceKeyring;
+use ledger::batch::{DeviceKeyring, DevicePublicKey};
 
 use crate::admin::public_key_from_db;
 use crate::lookup::ReadError;
@@ -31,4 +31,23 @@ pub async fn device_keys_in(
     transaction: &tokio_postgres::Transaction<'_>,
 ) -> Result<DeviceKeyring, ReadError> {
     device_keys(transaction).await
+}
+
+/// Every key one device has had, newest first (a stored key that is not a key as `None`): the
+/// candidates for the key that signed one of its batches.
+pub async fn keys_of_device<C: tokio_postgres::GenericClient>(
+    client: &C,
+    device: &str,
+) -> Result<Vec<Option<DevicePublicKey>>, ReadError> {
+    let rows = client
+        .query(
+            "SELECT algorithm, public_key FROM device_keys WHERE device_id = $1
+             ORDER BY key_number DESC",
+            &[&device],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| public_key_from_db(row.get(0), row.get(1)))
+        .collect())
 }

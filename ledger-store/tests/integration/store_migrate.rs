@@ -315,7 +315,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V5__entry_bundles",
             "V6__event_packs",
             "V7__superseded_migrations",
-            "V8__error_declarations"
+            "V8__error_declarations",
+            "V9__reader_role"
         ]
     );
 
@@ -427,7 +428,8 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
         [
             "V6__event_packs",
             "V7__superseded_migrations",
-            "V8__error_declarations"
+            "V8__error_declarations",
+            "V9__reader_role"
         ]
     );
 
@@ -538,7 +540,11 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
     assert_eq!(report.repaired, ["V3__lookup_runs", "V6__event_packs"]);
     assert_eq!(
         report.applied,
-        ["V7__superseded_migrations", "V8__error_declarations"]
+        [
+            "V7__superseded_migrations",
+            "V8__error_declarations",
+            "V9__reader_role"
+        ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
     let event_hashes: bool = client
@@ -580,7 +586,11 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
     assert!(report.repaired.is_empty(), "{report:?}");
     assert_eq!(
         report.applied,
-        ["V7__superseded_migrations", "V8__error_declarations"]
+        [
+            "V7__superseded_migrations",
+            "V8__error_declarations",
+            "V9__reader_role"
+        ]
     );
     let after = (
         constraint_definitions(&client, "lookup_pages").await,
