@@ -1,1 +1,15 @@
 #![doc = include_str!("../README.md")]
+
+pub mod config;
+pub mod history;
+pub mod item;
+pub mod metrics;
+pub mod problem;
+pub mod proofs;
+pub mod rate_limit;
+pub mod reader;
+pub mod routes;
+pub mod startup;
+
+pub use config::Config;
+pub use startup::Application;

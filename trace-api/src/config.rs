@@ -1,0 +1,391 @@
+//! The service's settings: a TOML file, `TAGTRAIL_TRACE_<SECTION>_<KEY>` environment overrides,
+//! then the command-line flags (`service_kit::config`), checked once at start-up.
+//!
+//! ```toml
+//! [http]
+//! listen = "127.0.0.1:8090"     # address to bind
+//! workers = 2                   # HTTP worker threads (default: one per CPU)
+//! shutdown_timeout = "10s"      # how long in-flight requests may take to finish on shutdown
+//! request_timeout = "10s"       # the longest a request may take (answered 503 after)
+//!
+//! [database]
+//! url = "postgres://tagtrail_trace_svc:...@127.0.0.1:5432/tagtrail"   # a primary or a replica
+//! pool_size = 16
+//! connect_timeout = "5s"
+//! statement_timeout = "5s"      # the longest one statement may run
+//!
+//! [limits]
+//! page_size = 100               # history events per page unless ?limit= says otherwise
+//! max_page_size = 1000
+//! max_history_events = 10000    # an item with a longer history is refused (ask narrower)
+//! max_bundle_events = 1000      # the most events one provenance bundle carries
+//! requests_per_second = 50      # per client address, sustained
+//! burst = 200                   # per client address, at once
+//! max_clients = 100000          # client addresses tracked by the rate limiter
+//!
+//! [log]
+//! format = "text"               # or "json"
+//! filter = "info"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use service_kit::config::{Required, Schema, duration};
+
+pub use service_kit::config::ConfigError;
+pub use service_kit::log::{LogConfig, LogFormat};
+
+/// The prefix of the environment variables that override settings.
+pub const ENV_PREFIX: &str = "TAGTRAIL_TRACE_";
+
+const SCHEMA: Schema = Schema {
+    env_prefix: ENV_PREFIX,
+    sections: &[
+        (
+            "http",
+            &["listen", "workers", "shutdown_timeout", "request_timeout"],
+        ),
+        (
+            "database",
+            &["url", "pool_size", "connect_timeout", "statement_timeout"],
+        ),
+        (
+            "limits",
+            &[
+                "page_size",
+                "max_page_size",
+                "max_history_events",
+                "max_bundle_events",
+                "requests_per_second",
+                "burst",
+                "max_clients",
+            ],
+        ),
+        ("log", &["format", "filter"]),
+    ],
+};
+
+/// Every setting of the service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// The address to listen on; port 0 picks a free port.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// HTTP worker threads; `None` means one per CPU.
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// How long in-flight requests may run after a shutdown signal.
+    #[serde(default = "default_shutdown_timeout", deserialize_with = "duration")]
+    pub shutdown_timeout: Duration,
+    /// The longest a request may take.
+    #[serde(default = "default_request_timeout", deserialize_with = "duration")]
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            workers: None,
+            shutdown_timeout: default_shutdown_timeout(),
+            request_timeout: default_request_timeout(),
+        }
+    }
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://user:password@host:port/database` (secret: it may hold a password). A login
+    /// role in `tagtrail_reader`, on the primary or on a streaming replica.
+    pub url: SecretString,
+    /// The most connections open at once.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// How long opening a connection or waiting for a free one may take.
+    #[serde(default = "default_connect_timeout", deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+    /// The longest one statement may run (PostgreSQL's `statement_timeout`).
+    #[serde(default = "default_statement_timeout", deserialize_with = "duration")]
+    pub statement_timeout: Duration,
+}
+
+/// `[limits]`: what one request may ask for and how often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// History events per page when the request does not say.
+    #[serde(default = "default_page_size")]
+    pub page_size: usize,
+    /// The most history events per page.
+    #[serde(default = "default_max_page_size")]
+    pub max_page_size: usize,
+    /// The most events of one item's history (a longer one is refused).
+    #[serde(default = "default_max_history_events")]
+    pub max_history_events: usize,
+    /// The most events one provenance bundle carries.
+    #[serde(default = "default_max_bundle_events")]
+    pub max_bundle_events: usize,
+    /// Requests per second per client address, sustained.
+    #[serde(default = "default_requests_per_second")]
+    pub requests_per_second: u32,
+    /// Requests per client address at once.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// Client addresses the rate limiter tracks (the least recently seen are forgotten).
+    #[serde(default = "default_max_clients")]
+    pub max_clients: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            page_size: default_page_size(),
+            max_page_size: default_max_page_size(),
+            max_history_events: default_max_history_events(),
+            max_bundle_events: default_max_bundle_events(),
+            requests_per_second: default_requests_per_second(),
+            burst: default_burst(),
+            max_clients: default_max_clients(),
+        }
+    }
+}
+
+/// Settings given on the command line, which win over the file and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub database_url: Option<SecretString>,
+    pub listen: Option<SocketAddr>,
+    pub log_format: Option<LogFormat>,
+}
+
+impl Overrides {
+    fn flags(&self) -> Vec<(&'static str, &'static str, toml::Value)> {
+        let text = |value: String| toml::Value::String(value);
+        let mut flags = Vec::new();
+        if let Some(url) = &self.database_url {
+            flags.push(("database", "url", text(url.expose_secret().to_owned())));
+        }
+        if let Some(listen) = self.listen {
+            flags.push(("http", "listen", text(listen.to_string())));
+        }
+        if let Some(format) = self.log_format {
+            flags.push(("log", "format", text(format.name().to_owned())));
+        }
+        flags
+    }
+}
+
+impl Config {
+    /// Loads the settings: the file at `path` if any, then the `TAGTRAIL_TRACE_*` variables of
+    /// `environment`, then `overrides`; then checks them.
+    pub fn load(
+        path: Option<&Path>,
+        environment: impl IntoIterator<Item = (String, String)>,
+        overrides: Overrides,
+    ) -> Result<Self, ConfigError> {
+        let required = [Required {
+            section: "database",
+            key: "url",
+            flag: "--database-url",
+        }];
+        let config: Config = SCHEMA.load(path, environment, overrides.flags(), &required)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The settings of a test or an embedding program, built in code and checked.
+    pub fn new(database_url: SecretString, listen: SocketAddr) -> Result<Self, ConfigError> {
+        let config = Self {
+            http: HttpConfig {
+                listen,
+                ..HttpConfig::default()
+            },
+            database: DatabaseConfig {
+                url: database_url,
+                pool_size: default_pool_size(),
+                connect_timeout: default_connect_timeout(),
+                statement_timeout: default_statement_timeout(),
+            },
+            limits: Limits::default(),
+            log: LogConfig::default(),
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |message: &str| Err(ConfigError::Invalid(message.to_owned()));
+        if self.http.workers == Some(0) {
+            return invalid("http.workers must be at least 1");
+        }
+        if self.http.request_timeout.is_zero() || self.database.statement_timeout.is_zero() {
+            return invalid(
+                "http.request_timeout and database.statement_timeout must be above zero",
+            );
+        }
+        if self.database.pool_size == 0 {
+            return invalid("database.pool_size must be at least 1");
+        }
+        if self
+            .database
+            .url
+            .expose_secret()
+            .parse::<tokio_postgres::Config>()
+            .is_err()
+        {
+            return invalid(
+                "database.url is not a PostgreSQL connection URL (postgres://user:password@host:port/database)",
+            );
+        }
+        let limits = &self.limits;
+        if limits.page_size == 0 || limits.page_size > limits.max_page_size {
+            return invalid("limits.page_size must be between 1 and limits.max_page_size");
+        }
+        if limits.max_history_events == 0 || limits.max_bundle_events == 0 {
+            return invalid(
+                "limits.max_history_events and limits.max_bundle_events must be at least 1",
+            );
+        }
+        if limits.requests_per_second == 0 || limits.burst == 0 || limits.max_clients == 0 {
+            return invalid(
+                "limits.requests_per_second, limits.burst and limits.max_clients must be at least 1",
+            );
+        }
+        Ok(())
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8090))
+}
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_pool_size() -> usize {
+    16
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_statement_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_page_size() -> usize {
+    100
+}
+fn default_max_page_size() -> usize {
+    1000
+}
+fn default_max_history_events() -> usize {
+    10_000
+}
+fn default_max_bundle_events() -> usize {
+    1000
+}
+fn default_requests_per_second() -> u32 {
+    50
+}
+fn default_burst() -> u32 {
+    200
+}
+fn default_max_clients() -> usize {
+    100_000
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn url() -> Overrides {
+        Overrides {
+            database_url: Some(SecretString::from("postgres://u:p@127.0.0.1:5432/db")),
+            ..Overrides::default()
+        }
+    }
+
+    #[test]
+    fn the_database_url_alone_is_enough() {
+        let config = Config::load(None, env(&[]), url()).unwrap();
+        assert_eq!(config.limits, Limits::default());
+        let error = Config::load(None, env(&[]), Overrides::default()).unwrap_err();
+        assert!(error.to_string().contains("--database-url"), "{error}");
+    }
+
+    #[test]
+    fn limits_come_from_the_environment_and_are_checked() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("TAGTRAIL_TRACE_LIMITS_MAX_PAGE_SIZE", "50"),
+                ("TAGTRAIL_TRACE_LIMITS_PAGE_SIZE", "10"),
+            ]),
+            url(),
+        )
+        .unwrap();
+        assert_eq!(
+            (config.limits.page_size, config.limits.max_page_size),
+            (10, 50)
+        );
+        let error = Config::load(
+            None,
+            env(&[("TAGTRAIL_TRACE_LIMITS_PAGE_SIZE", "0")]),
+            url(),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("limits.page_size"), "{error}");
+        let error =
+            Config::load(None, env(&[("TAGTRAIL_TRACE_LIMITS_PAGESIZE", "1")]), url()).unwrap_err();
+        assert!(
+            error.to_string().contains("TAGTRAIL_TRACE_LIMITS_PAGESIZE"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_bad_url_is_refused() {
+        let overrides = Overrides {
+            database_url: Some(SecretString::from("mysql://x")),
+            ..Overrides::default()
+        };
+        let error = Config::load(None, env(&[]), overrides).unwrap_err();
+        assert!(error.to_string().contains("database.url"), "{error}");
+    }
+
+    #[test]
+    fn the_sample_config_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("trace-api.example.toml");
+        let config = Config::load(Some(&path), env(&[]), Overrides::default()).unwrap();
+        assert_eq!(config.http.listen.port(), 8090);
+    }
+}

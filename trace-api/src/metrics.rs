@@ -1,0 +1,172 @@
+//! The service's Prometheus metrics (`GET /metrics`, OpenMetrics text).
+//!
+//! | metric | type | labels | what |
+//! | --- | --- | --- | --- |
+//! | `trace_requests_total` | counter | `route`, `status` | requests answered, by route template and status code |
+//! | `trace_request_duration_seconds` | histogram | `route` | time from request to answer |
+//! | `trace_rate_limited_total` | counter | | requests refused with `429` |
+//! | `trace_checkpoint_entries` | gauge | | tree size of the newest checkpoint this database holds |
+//! | `trace_checkpoint_age_seconds` | gauge | | time since that checkpoint was signed (on a replica: includes the replica's lag) |
+//! | `trace_lookup_indexed_entries` | gauge | | entries the lookups cover (the rest of a checkpoint is scanned) |
+//! | `trace_db_pool_connections` | gauge | `state` | database connections (`in_use`, `idle`) |
+//!
+//! Routes are labelled by their template (`/items/{id}/history`), never by the path asked, so
+//! the label set stays bounded.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+/// The metrics of one trace-api process.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<RouteLabels, Histogram>,
+    rate_limited: Counter,
+    checkpoint_entries: Gauge,
+    checkpoint_age: Gauge<f64, AtomicU64>,
+    indexed: Gauge,
+    pool_connections: Family<StateLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric (at zero).
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("trace");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests answered, by route template and status code",
+            requests.clone(),
+        );
+        // 100 µs to ~3 s.
+        let duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                0.0001, 2.0, 15,
+            ))
+        });
+        registry.register_with_unit(
+            "request_duration",
+            "Time from request to answer, by route template",
+            Unit::Seconds,
+            duration.clone(),
+        );
+        let rate_limited = Counter::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused because their address exceeded its rate",
+            rate_limited.clone(),
+        );
+        let checkpoint_entries = Gauge::default();
+        registry.register(
+            "checkpoint_entries",
+            "Tree size of the newest checkpoint the database holds",
+            checkpoint_entries.clone(),
+        );
+        let checkpoint_age = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "checkpoint_age",
+            "Time since the newest checkpoint the database holds was signed",
+            Unit::Seconds,
+            checkpoint_age.clone(),
+        );
+        let indexed = Gauge::default();
+        registry.register(
+            "lookup_indexed_entries",
+            "Entries the lookups cover",
+            indexed.clone(),
+        );
+        let pool_connections = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "db_pool_connections",
+            "Database connections of this process, by state",
+            pool_connections.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            duration,
+            rate_limited,
+            checkpoint_entries,
+            checkpoint_age,
+            indexed,
+            pool_connections,
+        }
+    }
+
+    /// Counts an answered request.
+    pub fn request(&self, route: &str, status: u16, took: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.duration
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts a request refused by the rate limiter.
+    pub fn rate_limited(&self) {
+        self.rate_limited.inc();
+    }
+
+    /// Sets the ledger gauges.
+    pub fn ledger(&self, checkpoint: u64, age: Option<Duration>, indexed: u64) {
+        self.checkpoint_entries
+            .set(i64::try_from(checkpoint).unwrap_or(i64::MAX));
+        self.checkpoint_age
+            .set(age.map_or(f64::NAN, |age| age.as_secs_f64()));
+        self.indexed.set(i64::try_from(indexed).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the pool gauges.
+    pub fn pool(&self, status: deadpool_postgres::Status) {
+        let in_use = status.size.saturating_sub(status.available);
+        for (state, count) in [("in_use", in_use), ("idle", status.available)] {
+            self.pool_connections
+                .get_or_create(&StateLabels { state })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}

@@ -1,0 +1,193 @@
+//! Errors of the HTTP handlers, answered as RFC 7807 problem details (`application/problem+json`).
+//! A client mistake says what is wrong; anything else is an opaque `500` (or `503`: retry) whose
+//! cause chain goes to the log, never to the client.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+/// The media type of problem details.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// What a request could not be answered with.
+#[derive(Debug)]
+pub enum Problem {
+    /// `400`: the request is malformed; the text says how.
+    BadRequest(String),
+    /// `404`: nothing by that name; the text says what was looked for.
+    NotFound(String),
+    /// `404` with `Retry-After`: it exists but no checkpoint covers it yet.
+    NotYetProvable(String),
+    /// `422`: the request is well-formed but asks for too much.
+    TooMuch(String),
+    /// `429`: the client's rate is exhausted; retry after so many seconds.
+    RateLimited { retry_after: u64 },
+    /// `503`: the database is unreachable or too slow; retry.
+    Unavailable(String),
+    /// `500`: a bug or corrupt data; the detail is logged, not shown.
+    Internal(String),
+}
+
+impl Problem {
+    fn title(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "Bad request",
+            Self::NotFound(_) => "Not found",
+            Self::NotYetProvable(_) => "Not in a checkpoint yet",
+            Self::TooMuch(_) => "Too much asked",
+            Self::RateLimited { .. } => "Too many requests",
+            Self::Unavailable(_) => "Service unavailable",
+            Self::Internal(_) => "Internal error",
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad-request",
+            Self::NotFound(_) => "not-found",
+            Self::NotYetProvable(_) => "not-yet-provable",
+            Self::TooMuch(_) => "too-much",
+            Self::RateLimited { .. } => "rate-limited",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::BadRequest(text)
+            | Self::NotFound(text)
+            | Self::NotYetProvable(text)
+            | Self::TooMuch(text) => text.clone(),
+            Self::RateLimited { retry_after } => {
+                format!("this address sent too many requests: retry in {retry_after} s")
+            }
+            Self::Unavailable(_) => "the ledger database is unavailable: retry shortly".to_owned(),
+            Self::Internal(_) => "the server failed to answer; the error is logged".to_owned(),
+        }
+    }
+
+    /// A `503` for a database that failed or was too slow (the cause is logged).
+    pub fn unavailable(cause: &dyn std::error::Error) -> Self {
+        Self::Unavailable(ErrorChain(cause).to_string())
+    }
+
+    /// A `500` (the cause is logged).
+    pub fn internal(cause: &dyn std::error::Error) -> Self {
+        Self::Internal(ErrorChain(cause).to_string())
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.title(), self.detail())
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) | Self::NotYetProvable(_) => StatusCode::NOT_FOUND,
+            Self::TooMuch(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Unavailable(cause) => tracing::warn!(cause = %cause, "answering 503"),
+            Self::Internal(cause) => tracing::error!(cause = %cause, "answering 500"),
+            _ => {}
+        }
+        let status = self.status_code();
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        let retry = match self {
+            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::NotYetProvable(_) | Self::Unavailable(_) => Some(1),
+            _ => None,
+        };
+        if let Some(seconds) = retry {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.body(
+            json!({
+                "type": format!("https://tagtrail.dev/problems/{}", self.kind()),
+                "title": self.title(),
+                "status": status.as_u16(),
+                "detail": self.detail(),
+            })
+            .to_string(),
+        )
+    }
+}
+
+/// An error with its sources, joined by `: `.
+#[derive(Debug)]
+pub struct ErrorChain<'a>(pub &'a dyn std::error::Error);
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            write!(f, ": {error}")?;
+            source = error.source();
+        }
+        Ok(())
+    }
+}
+
+impl From<ledger_store::ReadError> for Problem {
+    fn from(error: ledger_store::ReadError) -> Self {
+        match error {
+            ledger_store::ReadError::Corrupt { .. } => Self::internal(&error),
+            _ => Self::unavailable(&error),
+        }
+    }
+}
+
+impl From<ledger_store::CheckpointStoreError> for Problem {
+    fn from(error: ledger_store::CheckpointStoreError) -> Self {
+        match error {
+            ledger_store::CheckpointStoreError::Read(error) => error.into(),
+            ledger_store::CheckpointStoreError::Pool(_)
+            | ledger_store::CheckpointStoreError::Query(_) => Self::unavailable(&error),
+            _ => Self::internal(&error),
+        }
+    }
+}
+
+impl From<crate::reader::ViewError> for Problem {
+    fn from(error: crate::reader::ViewError) -> Self {
+        match error {
+            crate::reader::ViewError::Read(error) => error.into(),
+            crate::reader::ViewError::Checkpoint(error) => error.into(),
+            crate::reader::ViewError::NoCheckpoint => Self::NotYetProvable(
+                "the ledger has no signed checkpoint yet: nothing can be proved".to_owned(),
+            ),
+        }
+    }
+}
+
+impl From<crate::proofs::ProofsError> for Problem {
+    fn from(error: crate::proofs::ProofsError) -> Self {
+        match error {
+            crate::proofs::ProofsError::Read(error) => error.into(),
+            crate::proofs::ProofsError::Proof(ledger_store::ProofError::Read(error)) => {
+                error.into()
+            }
+            crate::proofs::ProofsError::Registry(registry::ReadError::Query(_)) => {
+                Self::unavailable(&error)
+            }
+            _ => Self::internal(&error),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Per-client rate limits: a token bucket per client address (`requests_per_second` sustained,
+//! `burst` at once), in memory, for at most `max_clients` addresses (when full, the addresses
+//! not seen for longest are forgotten: a forgotten client starts again with a full bucket).
+//!
+//! Behind a reverse proxy every request comes from the proxy's address: limit there instead, or
+//! run one trace-api per proxy. `X-Forwarded-For` is not trusted, since any client can write it.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// The buckets of every client seen.
+#[derive(Debug)]
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    max_clients: usize,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl RateLimiter {
+    /// A limiter of `rate` requests per second and `burst` at once per address.
+    pub fn new(rate: u32, burst: u32, max_clients: usize) -> Self {
+        Self {
+            rate: f64::from(rate.max(1)),
+            burst: f64::from(burst.max(1)),
+            max_clients: max_clients.max(1),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one request from `client`'s bucket at `now`: `Ok`, or `Err(seconds)` to wait before
+    /// the next one is allowed.
+    pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), u64> {
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buckets.len() >= self.max_clients && !buckets.contains_key(&client) {
+            forget_oldest(&mut buckets, self.max_clients / 10 + 1);
+        }
+        let bucket = buckets.entry(client).or_insert(Bucket {
+            tokens: self.burst,
+            at: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = ((1.0 - bucket.tokens) / self.rate).ceil();
+            // At least one second, at most what one token takes at the slowest rate (1/s).
+            Err((wait as u64).max(1))
+        }
+    }
+}
+
+/// Forgets the `count` clients seen longest ago.
+fn forget_oldest(buckets: &mut HashMap<IpAddr, Bucket>, count: usize) {
+    let mut by_age: Vec<(Instant, IpAddr)> = buckets
+        .iter()
+        .map(|(ip, bucket)| (bucket.at, *ip))
+        .collect();
+    by_age.sort_unstable();
+    for (_, ip) in by_age.into_iter().take(count) {
+        buckets.remove(&ip);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_client_gets_its_burst_then_its_rate() {
+        let limiter = RateLimiter::new(2, 3, 10);
+        let client: IpAddr = "192.0.2.1".parse().unwrap();
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(limiter.check(client, start), Ok(()));
+        }
+        assert_eq!(limiter.check(client, start), Err(1));
+        // Half a second later at 2/s: one more.
+        let later = start + Duration::from_millis(500);
+        assert_eq!(limiter.check(client, later), Ok(()));
+        assert!(limiter.check(client, later).is_err());
+        // Another client is not affected.
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        assert_eq!(limiter.check(other, later), Ok(()));
+    }
+
+    #[test]
+    fn the_table_of_clients_stays_bounded() {
+        let limiter = RateLimiter::new(1, 1, 4);
+        let start = Instant::now();
+        for n in 0..100u8 {
+            let client = IpAddr::from([10, 0, 0, n]);
+            assert_eq!(
+                limiter.check(client, start + Duration::from_millis(u64::from(n))),
+                Ok(())
+            );
+        }
+        assert!(limiter.buckets.lock().unwrap().len() <= 4);
+    }
+}

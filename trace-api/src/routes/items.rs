@@ -1,0 +1,251 @@
+//! `GET /items/{id}/history` (custody history, paged) and `GET /items/{id}/bundle` (the
+//! provenance bundle that proves it). `{id}` is an EPC URI, a GS1 Digital Link or the tag's EPC
+//! bank in hex (percent-encoded in the path).
+
+use std::sync::Arc;
+
+use actix_web::http::header::CACHE_CONTROL;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use ledger::bundle::{ProvenanceBundle, ProvenanceEvent, ProvenanceVersion, Why as BundleWhy};
+
+use ledger::record::Attestation;
+use ledger::size::TreeSize;
+use ledger_store::{Declares, StoredEntry};
+
+use crate::history::{HistoryError, HistoryEvent, Why, history as custody};
+use crate::item::Item;
+use crate::problem::Problem;
+use crate::proofs::{Attestations, inclusion};
+use crate::reader::{View, names_of};
+use crate::startup::AppState;
+
+/// The query of `GET /items/{id}/history`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HistoryQuery {
+    /// Events per page (1 to the configured maximum).
+    limit: Option<usize>,
+    /// Where the previous page ended (its `next`).
+    cursor: Option<String>,
+}
+
+/// A position in a history: the checkpoint it is read at and how many events came before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cursor {
+    size: u64,
+    offset: usize,
+}
+
+impl Cursor {
+    fn encode(self) -> String {
+        format!("{}.{}", self.size, self.offset)
+    }
+
+    fn parse(text: &str) -> Result<Self, Problem> {
+        let bad = || {
+            Problem::BadRequest(format!(
+                "cursor {text:?} is not one this service gave: pass the `next` of the previous page as it is"
+            ))
+        };
+        let (size, offset) = text.split_once('.').ok_or_else(bad)?;
+        Ok(Self {
+            size: size.parse().map_err(|_| bad())?,
+            offset: offset.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// Reads the item of a route.
+fn item(id: &str) -> Result<Item, Problem> {
+    Item::parse(id).map_err(|error| Problem::BadRequest(error.to_string()))
+}
+
+/// The history of an item in a view.
+async fn events_of(
+    view: &View,
+    item: &Item,
+    limit: usize,
+) -> Result<Vec<HistoryEvent<Arc<StoredEntry>>>, Problem> {
+    custody(view, item.names.clone(), names_of, limit)
+        .await
+        .map_err(|error| match error {
+            HistoryError::Source(error) => Problem::from(error),
+            HistoryError::TooLong { limit } => Problem::TooMuch(format!(
+                "the history of {} has more than {limit} events (this service's limit)",
+                item.asked
+            )),
+        })
+}
+
+/// `GET /items/{id}/history`.
+pub(super) async fn history(
+    id: web::Path<String>,
+    query: web::Query<HistoryQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let item = item(&id)?;
+    let limits = state.limits;
+    let page = query.limit.unwrap_or(limits.page_size);
+    if page == 0 || page > limits.max_page_size {
+        return Err(Problem::BadRequest(format!(
+            "limit must be between 1 and {}",
+            limits.max_page_size
+        )));
+    }
+    let (view, offset) = match &query.cursor {
+        None => (View::latest(&state.store).await?, 0),
+        Some(text) => {
+            let cursor = Cursor::parse(text)?;
+            let unknown = || {
+                Problem::BadRequest(format!(
+                    "cursor {text:?} names a checkpoint this database does not hold"
+                ))
+            };
+            let size = TreeSize::new(cursor.size).map_err(|_| unknown())?;
+            let view = View::at(&state.store, size).await?.ok_or_else(unknown)?;
+            (view, cursor.offset)
+        }
+    };
+    let events = events_of(&view, &item, limits.max_history_events).await?;
+    let total = events.len();
+    let end = offset.saturating_add(page).min(total);
+    let shown: Vec<Value> = events
+        .get(offset.min(total)..end)
+        .unwrap_or_default()
+        .iter()
+        .map(history_event)
+        .collect();
+    let next = (end < total).then(|| {
+        Cursor {
+            size: view.size().get(),
+            offset: end,
+        }
+        .encode()
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-cache"))
+        .json(json!({
+            "item": {
+                "asked": item.asked,
+                "form": item.form.name(),
+                "epcs": item.epcs,
+            },
+            "checkpoint": {
+                "treeSize": view.size().get(),
+                "note": view.checkpoint.note,
+            },
+            "total": total,
+            "events": shown,
+            "next": next,
+        })))
+}
+
+/// One event of a history as answered.
+fn history_event(event: &HistoryEvent<Arc<StoredEntry>>) -> Value {
+    let entry = &event.event.payload;
+    let record = &entry.record;
+    let reported_by = match record.attestation() {
+        Attestation::Device { device, .. } => json!({"device": device.as_str()}),
+        Attestation::Unattested { site } => json!({"site": site.as_str()}),
+    };
+    let declares = match entry.declares {
+        None => Value::Null,
+        Some(Declares::Entry(leaf)) => json!(leaf.get()),
+        Some(Declares::Unheld) => json!("unheld"),
+    };
+    let why: Vec<Value> = event.why.iter().map(why_json).collect();
+    json!({
+        "leafIndex": entry.leaf_index.get(),
+        "eventHash": record.event_hash().to_ni_uri(),
+        "eventTime": event.event.event.get("eventTime"),
+        "capturedAt": record.captured_at().to_rfc3339(),
+        "reportedBy": reported_by,
+        "why": why,
+        "declares": declares,
+        "declaredErroneousBy": entry.declared_by.iter().map(|leaf| leaf.get()).collect::<Vec<_>>(),
+        "event": Value::Object(event.event.event.clone()),
+    })
+}
+
+fn why_json(why: &Why) -> Value {
+    match why {
+        Why::Direct => json!({"kind": "direct"}),
+        Why::Container { container } => json!({"kind": "container", "container": container}),
+        Why::Transformation {
+            via,
+            transformation,
+        } => json!({"kind": "transformation", "via": via, "transformation": transformation.get()}),
+    }
+}
+
+/// `GET /items/{id}/bundle`: the provenance bundle of the item's whole history (version 1,
+/// `ledger::bundle::ProvenanceBundle`): every event with its leaf record, device attestation and
+/// inclusion proof to one checkpoint, in history order.
+pub(super) async fn bundle(
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let item = item(&id)?;
+    let view = View::latest(&state.store).await?;
+    let history = events_of(&view, &item, state.limits.max_bundle_events).await?;
+    if history.is_empty() {
+        return Err(Problem::NotFound(format!(
+            "no event of the ledger (as of its checkpoint of {} entries) names {}",
+            view.size(),
+            item.asked
+        )));
+    }
+    let mut attestations = Attestations::default();
+    let mut events = Vec::with_capacity(history.len());
+    for event in &history {
+        let entry = &event.event.payload;
+        events.push(ProvenanceEvent {
+            event: entry.event.clone(),
+            document_context: None,
+            event_hash: *entry.record.event_hash(),
+            leaf_record: entry.record.encode(),
+            device_attestation: attestations.of(&view, entry).await?,
+            inclusion: inclusion(&view, entry).await?,
+            why: event
+                .why
+                .iter()
+                .map(|why| bundle_why(why, &history))
+                .collect(),
+        });
+    }
+    let bundle = ProvenanceBundle {
+        version: ProvenanceVersion::V1,
+        item: item.asked.clone(),
+        checkpoint: view.checkpoint.note.clone(),
+        events,
+        anchored: None,
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-cache"))
+        .json(bundle))
+}
+
+/// A reason as the bundle writes it: a transformation by its `transformationID`, if it has one.
+fn bundle_why(why: &Why, history: &[HistoryEvent<Arc<StoredEntry>>]) -> BundleWhy {
+    match why {
+        Why::Direct => BundleWhy::Direct,
+        Why::Container { container } => BundleWhy::Container {
+            container: container.clone(),
+        },
+        Why::Transformation {
+            via,
+            transformation,
+        } => BundleWhy::Transformation {
+            via: via.clone(),
+            transformation: history
+                .iter()
+                .find(|event| event.event.leaf == *transformation)
+                .and_then(|event| event.event.event.get("transformationID"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        },
+    }
+}

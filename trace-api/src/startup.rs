@@ -1,0 +1,139 @@
+//! [`Application`]: the HTTP server of one trace-api process. It only reads: its database role
+//! (`tagtrail_reader`) can SELECT and nothing else, and every connection is read-only.
+
+use std::net::TcpListener;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use ledger_store::{PoolSettings, Store};
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, DatabaseConfig, Limits};
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    pub(crate) store: Store,
+    pub(crate) limits: Limits,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) request_timeout: Duration,
+}
+
+/// A built, listening trace-api service.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Opens the connection pool (lazily: the database may come up later) and binds the listener
+    /// (port 0 picks a free port). Must run inside a tokio runtime.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = build_store(&config.database)?;
+        let listener = TcpListener::bind(config.http.listen)
+            .with_context(|| format!("Failed to listen on {}", config.http.listen))?;
+        let port = listener
+            .local_addr()
+            .context("Failed to read the listening address")?
+            .port();
+        let limits = config.limits;
+        let state = web::Data::new(AppState {
+            store,
+            limits,
+            metrics: Arc::new(Metrics::new()),
+            limiter: RateLimiter::new(limits.requests_per_second, limits.burst, limits.max_clients),
+            request_timeout: config.http.request_timeout,
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PathConfig::default().error_handler(|error, _| {
+                    crate::problem::Problem::BadRequest(error.to_string()).into()
+                }))
+                .app_data(web::QueryConfig::default().error_handler(|error, _| {
+                    crate::problem::Problem::BadRequest(format!("bad query: {error}")).into()
+                }))
+                .wrap(from_fn(crate::routes::around))
+                .configure(crate::routes::configure)
+        })
+        .shutdown_timeout(config.http.shutdown_timeout.as_secs().max(1))
+        // Requests have no body: bound what a client may send with one.
+        .max_connection_rate(256)
+        .client_request_timeout(Duration::from_secs(5))
+        // Signals are the process's (`service_kit::shutdown`), handed in through `stop_on`.
+        .disable_signals();
+        if let Some(workers) = config.http.workers {
+            server = server.workers(workers);
+        }
+        let server = server
+            .listen(listener)
+            .context("Failed to start the HTTP server")?
+            .run();
+        tracing::info!(port, "trace-api listening");
+        Ok(Self { port, server })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Stops the server gracefully when `cancel` fires (`service_kit::shutdown`).
+    pub fn stop_on(&self, cancel: CancellationToken) {
+        let handle = self.handle();
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            handle.stop(true).await;
+        });
+    }
+
+    /// Serves until the server stops.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let served = self.server.await.context("The HTTP server failed");
+        tracing::info!("trace-api stopped");
+        served
+    }
+}
+
+/// The store on the configured database, with read-only sessions and a statement timeout.
+fn build_store(database: &DatabaseConfig) -> anyhow::Result<Store> {
+    let mut pg_config = tokio_postgres::Config::from_str(database.url.expose_secret())
+        .context("database.url is not a PostgreSQL connection URL")?;
+    let millis = database.statement_timeout.as_millis();
+    let options = format!(
+        "{} -c default_transaction_read_only=on -c statement_timeout={millis}",
+        pg_config.get_options().unwrap_or_default()
+    );
+    pg_config.options(options.trim());
+    Store::build(
+        pg_config,
+        PoolSettings {
+            max_size: database.pool_size,
+            timeout: Some(database.connect_timeout),
+            connect: None,
+        },
+    )
+    .context("Failed to set up the database pool")
+}

@@ -1,0 +1,291 @@
+//! A pipeline for the tests: ingest and trace-api on a new database, a site and a device, and a
+//! blocking HTTP client of trace-api.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use capture_client::{CaptureClient, Credential, DeviceSigner};
+use ledger::batch::DeviceSigningKey;
+use ledger::checkpoint::TrustedLog;
+use ledger::note::{KeyName, NoteSignerKey, NoteVerifiers};
+use ledger::{DeviceId, SiteId};
+use ledger_store::testing::TestDatabase;
+use registry::location::SiteLocation;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+/// The login role trace-api runs as in tests: a member of `tagtrail_reader` only.
+pub const READER_ROLE: &str = "tagtrail_trace_test";
+const INGEST_ROLE: &str = "tagtrail_ingest_test";
+/// The location every test event is read at.
+pub const LOCATION: &str = "urn:epc:id:sgln:0614141.00777.0";
+
+/// Ingest and trace-api on one database.
+pub struct Pipeline {
+    pub db: TestDatabase,
+    pub ingest: String,
+    pub trace: String,
+    pub signer: NoteSignerKey,
+    pub device: DeviceSigningKey,
+    handles: Vec<ServerHandle>,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    key_dir: PathBuf,
+}
+
+impl Pipeline {
+    /// Starts both services; `adjust` changes trace-api's settings.
+    pub async fn start(adjust: impl FnOnce(&mut trace_api::Config)) -> Self {
+        let db = TestDatabase::create().await.unwrap();
+        let admin = db.connect().await.unwrap();
+        let mut admin = admin;
+        let ingest_url = db.login_role(INGEST_ROLE, "tagtrail_ingest").await.unwrap();
+        let reader_url = db.login_role(READER_ROLE, "tagtrail_reader").await.unwrap();
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let key_dir = std::env::temp_dir().join(format!(
+            "trace-api-test-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&key_dir).unwrap();
+        let signer = NoteSignerKey::from_seed(KeyName::parse("trace.test/log").unwrap(), &[7; 32]);
+        let key_file = key_dir.join("checkpoint.key");
+        std::fs::write(&key_file, signer.to_private_text().as_str()).unwrap();
+
+        let site = SiteId::parse("test-site").unwrap();
+        registry::add_site(&admin, &site, "test site")
+            .await
+            .unwrap();
+        let location = [SiteLocation::parse(LOCATION).unwrap()];
+        registry::add_site_locations(&mut admin, &site, &location)
+            .await
+            .unwrap();
+        let device = DeviceSigningKey::from_seed(&[9; 32]);
+        registry::add_device(
+            &mut admin,
+            &DeviceId::parse("reader-1").unwrap(),
+            &site,
+            &device.public_key(),
+            &location,
+        )
+        .await
+        .unwrap();
+
+        let mut ingest_config = ingest::Config::new(
+            SecretString::from(ingest_url),
+            key_file,
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .unwrap();
+        ingest_config.http.workers = Some(2);
+        ingest_config.ledger.checkpoint_interval = Duration::from_millis(100);
+        let ingest_app = ingest::Application::build(ingest_config).await.unwrap();
+        let ingest = format!("http://127.0.0.1:{}", ingest_app.port());
+
+        let mut trace_config = trace_api::Config::new(
+            SecretString::from(reader_url),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .unwrap();
+        trace_config.http.workers = Some(2);
+        adjust(&mut trace_config);
+        let trace_app = trace_api::Application::build(trace_config).await.unwrap();
+        let trace = format!("http://127.0.0.1:{}", trace_app.port());
+        let handles = vec![ingest_app.handle(), trace_app.handle()];
+        let tasks = vec![
+            tokio::spawn(ingest_app.run_until_stopped()),
+            tokio::spawn(trace_app.run_until_stopped()),
+        ];
+        Self {
+            db,
+            ingest,
+            trace,
+            signer,
+            device,
+            handles,
+            tasks,
+            key_dir,
+        }
+    }
+
+    /// The log as a verifier trusts it: its origin and checkpoint key.
+    pub fn trusted_log(&self) -> TrustedLog {
+        TrustedLog::new(
+            ledger::checkpoint::Origin::parse("trace.test/log").unwrap(),
+            NoteVerifiers::new(vec![self.signer.verifier_key()]).unwrap(),
+        )
+    }
+
+    /// Captures `events` (EPCIS event objects) as the device, and waits until a checkpoint
+    /// trace-api serves covers them. Returns the event hashes of the receipts.
+    pub async fn capture(&self, events: Vec<Value>) -> Vec<String> {
+        let document = json!({
+            "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+            "type": "EPCISDocument",
+            "schemaVersion": "2.0",
+            "creationDate": "2026-01-01T00:00:00Z",
+            "epcisBody": {"eventList": events},
+        });
+        let bytes = serde_json::to_vec(&document).unwrap();
+        let signer = DeviceSigner::new(
+            DeviceId::parse("reader-1").unwrap(),
+            DeviceSigningKey::from_seed(&[9; 32]),
+        );
+        let client = Arc::new(CaptureClient::new(&self.ingest, Credential::Device(signer)));
+        let reply = tokio::task::spawn_blocking(move || client.capture(&bytes, None).unwrap())
+            .await
+            .unwrap();
+        assert!(
+            reply.status / 100 == 2,
+            "capture failed: {} {}",
+            reply.status,
+            reply.body
+        );
+        let receipts = reply.body["receipts"].as_array().unwrap().clone();
+        let largest = receipts
+            .iter()
+            .filter_map(|r| r["leafIndex"].as_u64())
+            .max()
+            .unwrap();
+        self.wait_for_checkpoint(largest + 1).await;
+        receipts
+            .iter()
+            .map(|r| r["eventHash"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Waits until trace-api's checkpoint covers `size` entries.
+    pub async fn wait_for_checkpoint(&self, size: u64) {
+        for _ in 0..600 {
+            let (status, text) = self.get_text("/log/checkpoint").await;
+            if status == 200 {
+                let covered: u64 = text.lines().nth(1).unwrap().parse().unwrap();
+                if covered >= size {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no checkpoint covered {size} entries within 30 s");
+    }
+
+    /// `GET path` of trace-api: status and JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let (status, headers, bytes) = self.get_raw(path).await;
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "{path}: not JSON ({headers:?}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        (status, body)
+    }
+
+    /// `GET path` of trace-api: status and text body.
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let (status, _, bytes) = self.get_raw(path).await;
+        (status, String::from_utf8(bytes).unwrap())
+    }
+
+    /// `GET path` of trace-api: status, headers and body.
+    pub async fn get_raw(&self, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let url = format!("{}{path}", self.trace);
+        tokio::task::spawn_blocking(move || get(&url))
+            .await
+            .unwrap()
+    }
+
+    /// Stops both services.
+    pub async fn stop(mut self) {
+        for handle in &self.handles {
+            handle.stop(true).await;
+        }
+        for task in self.tasks.drain(..) {
+            task.await.unwrap().unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&self.key_dir);
+    }
+}
+
+/// A blocking `GET` that does not treat 4xx/5xx as errors.
+pub fn get(url: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent.get(url).call().unwrap();
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                value.to_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_vec()
+        .unwrap();
+    (status, headers, body)
+}
+
+/// The value of a header.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_str())
+}
+
+/// Percent-encodes a path segment.
+pub fn segment(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// An event at minute `minute` of 2026-01-01.
+pub fn at(minute: u32) -> String {
+    format!("2026-01-01T10:{minute:02}:00.000Z")
+}
+
+/// An ObjectEvent of `epcs`.
+pub fn object(minute: u32, action: &str, epcs: &[&str], biz_step: &str) -> Value {
+    json!({
+        "type": "ObjectEvent",
+        "eventTime": at(minute),
+        "eventTimeZoneOffset": "+00:00",
+        "epcList": epcs,
+        "action": action,
+        "bizStep": biz_step,
+        "readPoint": {"id": LOCATION},
+    })
+}
+
+/// An AggregationEvent.
+pub fn aggregation(minute: u32, action: &str, parent: &str, children: &[&str]) -> Value {
+    json!({
+        "type": "AggregationEvent",
+        "eventTime": at(minute),
+        "eventTimeZoneOffset": "+00:00",
+        "parentID": parent,
+        "childEPCs": children,
+        "action": action,
+        "bizStep": if action == "DELETE" { "unpacking" } else { "packing" },
+        "readPoint": {"id": LOCATION},
+    })
+}

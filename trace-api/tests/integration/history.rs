@@ -1,0 +1,295 @@
+//! `GET /items/{id}/history`: an item's events and those of its containers while it was inside,
+//! in event-time order, in every identifier form, paged at one checkpoint.
+
+use serde_json::{Value, json};
+
+use crate::common::{Pipeline, aggregation, object, segment};
+
+const ITEM: &str = "urn:epc:id:sgtin:0614141.812345.6789";
+/// The SGTIN-96 encoding of `ITEM` (filter 3), as a reader reads the tag's EPC bank.
+const ITEM_HEX: &str = "3074257BF7194E4000001A85";
+const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
+const PALLET: &str = "urn:epc:id:sscc:0614141.2234567890";
+const OTHER: &str = "urn:epc:id:sgtin:0614141.812345.1000";
+
+/// The journey: (minute, event, reasons expected in the item's history; none: not in it).
+fn journey() -> Vec<(u32, Value, Vec<Value>)> {
+    let direct = json!({"kind": "direct"});
+    let case = json!({"kind": "container", "container": CASE});
+    let pallet = json!({"kind": "container", "container": PALLET});
+    vec![
+        // Sold last, but captured first: the history is in event-time order, not log order.
+        (
+            10,
+            object(10, "OBSERVE", &[ITEM], "retail_selling"),
+            vec![direct.clone()],
+        ),
+        (
+            0,
+            object(0, "ADD", &[ITEM], "commissioning"),
+            vec![direct.clone()],
+        ),
+        (1, object(1, "OBSERVE", &[CASE], "inspecting"), vec![]),
+        (
+            2,
+            aggregation(2, "ADD", CASE, &[ITEM]),
+            vec![case.clone(), direct.clone()],
+        ),
+        (
+            3,
+            aggregation(3, "ADD", PALLET, &[CASE]),
+            vec![case.clone(), pallet.clone()],
+        ),
+        (
+            4,
+            object(4, "OBSERVE", &[PALLET], "shipping"),
+            vec![pallet.clone()],
+        ),
+        (
+            5,
+            aggregation(5, "DELETE", PALLET, &[]),
+            vec![pallet.clone()],
+        ),
+        (6, object(6, "OBSERVE", &[PALLET], "shipping"), vec![]),
+        (
+            7,
+            object(7, "OBSERVE", &[CASE], "receiving"),
+            vec![case.clone()],
+        ),
+        (
+            8,
+            aggregation(8, "DELETE", CASE, &[ITEM]),
+            vec![case.clone(), direct.clone()],
+        ),
+        (9, object(9, "OBSERVE", &[CASE], "storing"), vec![]),
+        (11, object(11, "OBSERVE", &[OTHER], "storing"), vec![]),
+    ]
+}
+
+/// Sorts reasons as the service does (direct first, then containers by name).
+fn sorted(mut reasons: Vec<Value>) -> Vec<Value> {
+    reasons.sort_by_key(|why| match why["kind"].as_str().unwrap() {
+        "direct" => (0, String::new()),
+        _ => (1, why["container"].as_str().unwrap_or_default().to_owned()),
+    });
+    reasons
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_follows_the_item_through_its_case_and_pallet() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let journey = journey();
+    let hashes = pipeline
+        .capture(journey.iter().map(|(_, event, _)| event.clone()).collect())
+        .await;
+    let (status, body) = pipeline
+        .get(&format!("/items/{}/history", segment(ITEM)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut expected: Vec<(u32, String, Vec<Value>)> = journey
+        .iter()
+        .zip(&hashes)
+        .filter(|((_, _, why), _)| !why.is_empty())
+        .map(|((minute, _, why), hash)| (*minute, hash.clone(), sorted(why.clone())))
+        .collect();
+    expected.sort_by_key(|(minute, _, _)| *minute);
+    let events = body["events"].as_array().unwrap();
+    let found: Vec<(String, Vec<Value>)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["eventHash"].as_str().unwrap().to_owned(),
+                sorted(e["why"].as_array().unwrap().clone()),
+            )
+        })
+        .collect();
+    let wanted: Vec<(String, Vec<Value>)> = expected
+        .iter()
+        .map(|(_, hash, why)| (hash.clone(), why.clone()))
+        .collect();
+    assert_eq!(found, wanted);
+    assert_eq!(body["total"], expected.len());
+    assert_eq!(body["next"], Value::Null);
+    assert_eq!(body["item"]["form"], "epc-uri");
+    // Each event says who reported it, when it was captured and where it is in the log.
+    for event in events {
+        assert_eq!(event["reportedBy"], json!({"device": "reader-1"}));
+        assert!(event["capturedAt"].as_str().unwrap().ends_with('Z'));
+        assert!(
+            event["leafIndex"].as_u64().unwrap() < body["checkpoint"]["treeSize"].as_u64().unwrap()
+        );
+        assert_eq!(event["event"]["eventTime"], event["eventTime"]);
+    }
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_identifier_form_finds_the_same_history_and_bad_ones_say_why() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    pipeline
+        .capture(journey().into_iter().map(|(_, event, _)| event).collect())
+        .await;
+    let link = epcis::digital_link::urn_to_digital_link(ITEM).unwrap();
+    let mut answers = Vec::new();
+    for (id, form) in [
+        (ITEM, "epc-uri"),
+        (link.as_str(), "digital-link"),
+        (ITEM_HEX, "tag-hex"),
+    ] {
+        let (status, body) = pipeline
+            .get(&format!("/items/{}/history", segment(id)))
+            .await;
+        assert_eq!(status, 200, "{id}: {body}");
+        assert_eq!(body["item"]["form"], form);
+        assert!(
+            body["item"]["epcs"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(ITEM)),
+            "{body}"
+        );
+        let hashes: Vec<Value> = body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["eventHash"].clone())
+            .collect();
+        answers.push(hashes);
+    }
+    assert_eq!(answers[0].len(), 8);
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0], answers[2]);
+
+    for (bad, names) in [
+        ("banana", vec!["epc-uri", "digital-link", "tag-hex"]),
+        ("urn:epc:id:sgtin:0614141.812345", vec!["epc-uri"]),
+        ("https://example.com/nothing", vec!["digital-link"]),
+        ("30FF", vec!["tag-hex"]),
+    ] {
+        let (status, body) = pipeline
+            .get(&format!("/items/{}/history", segment(bad)))
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        let detail = body["detail"].as_str().unwrap();
+        for name in names {
+            assert!(detail.contains(&format!("as {name},")), "{bad}: {detail}");
+        }
+    }
+    // An item no event names has an empty history.
+    let (status, body) = pipeline
+        .get(&format!(
+            "/items/{}/history",
+            segment("urn:epc:id:sgtin:0614141.812345.4242")
+        ))
+        .await;
+    assert_eq!((status, body["total"].as_u64()), (200, Some(0)), "{body}");
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_stay_on_the_checkpoint_of_the_first_page() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let events: Vec<Value> = (0..7)
+        .map(|minute| object(minute, "OBSERVE", &[ITEM], "storing"))
+        .collect();
+    let hashes = pipeline.capture(events).await;
+    let base = format!("/items/{}/history", segment(ITEM));
+    let (status, first) = pipeline.get(&format!("{base}?limit=3")).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["events"].as_array().unwrap().len(), 3);
+    // More of the item's events arrive between pages: the pages go on at the first checkpoint.
+    pipeline
+        .capture(vec![object(30, "OBSERVE", &[ITEM], "storing")])
+        .await;
+    let mut seen: Vec<Value> = first["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventHash"].clone())
+        .collect();
+    let mut next = first["next"].as_str().map(str::to_owned);
+    while let Some(cursor) = next {
+        let (status, page) = pipeline
+            .get(&format!("{base}?limit=3&cursor={}", segment(&cursor)))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["checkpoint"], first["checkpoint"]);
+        assert_eq!(page["total"], 7);
+        seen.extend(
+            page["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["eventHash"].clone()),
+        );
+        next = page["next"].as_str().map(str::to_owned);
+    }
+    let wanted: Vec<Value> = hashes.iter().map(|h| json!(h)).collect();
+    assert_eq!(seen, wanted);
+    // A new first page sees the new event.
+    let (_, fresh) = pipeline.get(&base).await;
+    assert_eq!(fresh["total"], 8);
+
+    for (query, what) in [
+        ("?limit=0", "limit"),
+        ("?limit=100000", "limit"),
+        ("?cursor=nonsense", "cursor"),
+        ("?cursor=999999.0", "checkpoint"),
+        ("?colour=blue", "colour"),
+    ] {
+        let (status, body) = pipeline.get(&format!("{base}{query}")).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains(what),
+            "{query}: {body}"
+        );
+    }
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transformation_brings_in_the_inputs_history_before_it() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let flour = "urn:epc:id:sgtin:0614141.812345.7001";
+    let bread = "urn:epc:id:sgtin:0614141.812345.7002";
+    let transformation = json!({
+        "type": "TransformationEvent",
+        "eventTime": crate::common::at(5),
+        "eventTimeZoneOffset": "+00:00",
+        "transformationID": "urn:epc:id:gdti:0614141.12345.400",
+        "inputEPCList": [flour],
+        "outputEPCList": [bread],
+        "bizStep": "commissioning",
+        "readPoint": {"id": crate::common::LOCATION},
+    });
+    let hashes = pipeline
+        .capture(vec![
+            object(1, "ADD", &[flour], "commissioning"),
+            transformation,
+            object(6, "OBSERVE", &[flour], "storing"),
+            object(7, "OBSERVE", &[bread], "shipping"),
+        ])
+        .await;
+    let (status, body) = pipeline
+        .get(&format!("/items/{}/history", segment(bread)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let found: Vec<(Value, Vec<Value>)> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["eventHash"].clone(), e["why"].as_array().unwrap().clone()))
+        .collect();
+    let transformation_leaf = body["events"][1]["leafIndex"].clone();
+    let via =
+        json!({"kind": "transformation", "via": flour, "transformation": transformation_leaf});
+    assert_eq!(
+        found,
+        vec![
+            (json!(hashes[0]), vec![via.clone()]),
+            (json!(hashes[1]), vec![json!({"kind": "direct"}), via]),
+            (json!(hashes[3]), vec![json!({"kind": "direct"})]),
+        ]
+    );
+    pipeline.stop().await;
+}

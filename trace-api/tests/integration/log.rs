@@ -1,0 +1,155 @@
+//! The C2SP tlog-tiles endpoints, checked by a client written from the specification alone: it
+//! reads the checkpoint, fetches the hash tiles and entry bundles the checkpoint's tree needs,
+//! hashes every entry into its leaf, recomputes the root by RFC 6962 and compares it with the
+//! checkpoint's (whose signature the ledger's verifier checks).
+
+use sha2::{Digest, Sha256};
+
+use crate::common::{Pipeline, header, object};
+
+/// `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]` as the specification spells it: `N` in
+/// groups of three digits, every group but the last prefixed with `x`.
+fn tile_path(prefix: &str, index: u64, width: u64) -> String {
+    let digits = index.to_string();
+    let padded = format!("{index:0width$}", width = digits.len().div_ceil(3) * 3);
+    let groups: Vec<&str> = padded
+        .as_bytes()
+        .chunks(3)
+        .map(|group| std::str::from_utf8(group).unwrap())
+        .collect();
+    let mut path = format!("/log/tile/{prefix}/");
+    for (i, group) in groups.iter().enumerate() {
+        if i + 1 < groups.len() {
+            path.push_str(&format!("x{group}/"));
+        } else {
+            path.push_str(group);
+        }
+    }
+    if width < 256 {
+        path.push_str(&format!(".p/{width}"));
+    }
+    path
+}
+
+#[test]
+fn tile_paths_are_spelled_as_the_specification_says() {
+    assert_eq!(tile_path("0", 1_234_067, 256), "/log/tile/0/x001/x234/067");
+    assert_eq!(tile_path("entries", 5, 17), "/log/tile/entries/005.p/17");
+}
+
+fn leaf_hash(entry: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update([0u8]);
+    hasher.update(entry);
+    hasher.finalize().into()
+}
+
+fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update([1u8]);
+    hasher.update(left);
+    hasher.update(right);
+    hasher.finalize().into()
+}
+
+/// RFC 6962 §2.1 Merkle tree hash of the leaves.
+fn root(leaves: &[[u8; 32]]) -> [u8; 32] {
+    match leaves.len() {
+        0 => Sha256::digest([]).into(),
+        1 => leaves[0],
+        n => {
+            let k = n.next_power_of_two() / 2;
+            node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
+        }
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for byte in text.bytes().filter(|&b| b != b'=') {
+        let value = ALPHABET.iter().position(|&a| a == byte).unwrap() as u32;
+        bits = (bits << 6) | value;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    out
+}
+
+/// Splits an entry bundle: each entry is a big-endian u16 length and that many bytes.
+fn entries(bundle: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = bundle;
+    while !rest.is_empty() {
+        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+        out.push(&rest[2..2 + len]);
+        rest = &rest[2 + len..];
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spec_client_rebuilds_the_checkpoint_root_from_the_tiles() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    // 300 entries: one full tile and entry bundle, and a partial one of each.
+    for round in 0..3u32 {
+        let events = (0..100u32)
+            .map(|n| {
+                let epc = format!("urn:epc:id:sgtin:0614141.812345.{}", round * 100 + n);
+                object(n % 60, "OBSERVE", &[epc.as_str()], "storing")
+            })
+            .collect();
+        pipeline.capture(events).await;
+    }
+    let (status, headers, note) = pipeline.get_raw("/log/checkpoint").await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "cache-control"), Some("no-cache"));
+    let note = String::from_utf8(note).unwrap();
+    // The checkpoint: origin, size, base64 root, blank line, signatures.
+    let mut lines = note.lines();
+    assert_eq!(lines.next(), Some("trace.test/log"));
+    let size: u64 = lines.next().unwrap().parse().unwrap();
+    let checkpoint_root = base64_decode(lines.next().unwrap());
+    assert!(size >= 300, "{note}");
+    // The signature, by the ledger's note verifier.
+    let verified = pipeline.trusted_log().open_checkpoint(&note);
+    assert!(verified.is_ok(), "{verified:?}");
+
+    let mut leaves = Vec::new();
+    let mut index = 0;
+    while index * 256 < size {
+        let width = (size - index * 256).min(256);
+        let (status, headers, tile) = pipeline.get_raw(&tile_path("0", index, width)).await;
+        assert_eq!(status, 200, "{}", tile_path("0", index, width));
+        assert_eq!(
+            header(&headers, "cache-control"),
+            Some("public, max-age=604800, immutable")
+        );
+        assert_eq!(tile.len() as u64, 32 * width);
+        let (status, _, bundle) = pipeline.get_raw(&tile_path("entries", index, width)).await;
+        assert_eq!(status, 200);
+        let bundle_entries = entries(&bundle);
+        assert_eq!(bundle_entries.len() as u64, width);
+        for (position, entry) in bundle_entries.iter().enumerate() {
+            let leaf = leaf_hash(entry);
+            assert_eq!(leaf.as_slice(), &tile[32 * position..32 * position + 32]);
+            leaves.push(leaf);
+        }
+        index += 1;
+    }
+    assert_eq!(root(&leaves).as_slice(), checkpoint_root.as_slice());
+
+    // Beyond the tree, and not a tile path.
+    let (status, _, _) = pipeline.get_raw(&tile_path("0", 999, 256)).await;
+    assert_eq!(status, 404);
+    let (status, _, _) = pipeline.get_raw(&tile_path("entries", 999, 256)).await;
+    assert_eq!(status, 404);
+    let (status, body) = pipeline.get("/log/tile/0/1234").await;
+    assert_eq!(status, 400, "{body}");
+    pipeline.stop().await;
+}

@@ -1,0 +1,110 @@
+//! The service as an operator and a client see it: problems for what is wrong, rate limits,
+//! health, metrics, the OpenAPI document, and a database role that can only read.
+
+use crate::common::{Pipeline, header, object};
+
+const ITEM: &str = "urn:epc:id:sgtin:0614141.812345.6789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_problems_and_clients_are_rate_limited() {
+    let pipeline = Pipeline::start(|config| {
+        config.limits.requests_per_second = 1;
+        config.limits.burst = 3;
+    })
+    .await;
+    pipeline
+        .capture(vec![object(0, "ADD", &[ITEM], "commissioning")])
+        .await;
+    // The capture's wait read /log/checkpoint: let the bucket refill (1 per second) first.
+    let mut status = 429;
+    for _ in 0..100 {
+        let (code, headers, body) = pipeline.get_raw("/no/such/route").await;
+        status = code;
+        if code == 404 {
+            assert_eq!(
+                header(&headers, "content-type"),
+                Some("application/problem+json")
+            );
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["status"], 404);
+            assert!(body["type"].as_str().unwrap().ends_with("/not-found"));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 404);
+    // The burst runs out: 429 with Retry-After, counted in the metrics; probes are never limited.
+    let mut limited = None;
+    for _ in 0..10 {
+        let (code, headers, _) = pipeline.get_raw("/log/checkpoint").await;
+        if code == 429 {
+            limited = Some(header(&headers, "retry-after").map(str::to_owned));
+            break;
+        }
+    }
+    let retry_after = limited.expect("no 429 within 10 requests of a burst of 3");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    let (status, _) = pipeline.get("/health/live").await;
+    assert_eq!(status, 200);
+    let (status, body) = pipeline.get("/health/ready").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, metrics) = pipeline.get_text("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("trace_rate_limited_total"), "{metrics}");
+    assert!(
+        metrics.contains(r#"trace_requests_total{route="/log/checkpoint",status="429"}"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("trace_checkpoint_entries 1"), "{metrics}");
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_names_every_route_and_the_role_can_only_read() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let (status, document) = pipeline.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    let paths = document["paths"].as_object().unwrap();
+    for path in [
+        "/items/{id}/history",
+        "/items/{id}/bundle",
+        "/events/{hash}/bundle",
+        "/events/{hash}/proof",
+        "/log/checkpoint",
+        "/health/live",
+        "/health/ready",
+        "/metrics",
+    ] {
+        assert!(paths.contains_key(path), "{path} is not in /openapi.json");
+    }
+    // The service's role reads the ledger and cannot change anything.
+    let url = pipeline
+        .db
+        .login_role(crate::common::READER_ROLE, "tagtrail_reader")
+        .await
+        .unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM checkpoints", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(count >= 0);
+    for statement in [
+        "INSERT INTO sites (site_id, name) VALUES ('x', 'x')",
+        "DELETE FROM checkpoints",
+        "SELECT count(*) FROM site_tokens",
+        "SELECT count(*) FROM capture_jobs",
+    ] {
+        let error = client.batch_execute(statement).await.unwrap_err();
+        assert_eq!(
+            error.code(),
+            Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{statement}: {error}"
+        );
+    }
+    pipeline.stop().await;
+}
