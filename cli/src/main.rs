@@ -29,6 +29,7 @@ enum Command {
     Migrate(commands::ledger::MigrateCommand),
     Audit(commands::ledger::AuditCommand),
     Keygen(commands::ledger::KeygenCommand),
+    ExportLog(commands::ledger::ExportLogCommand),
     /// Sites and the locations they speak for (ingest's registry).
     #[command(subcommand)]
     Site(commands::site::SiteCommand),
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
         Command::Migrate(cmd) => cmd.run(),
         Command::Audit(cmd) => cmd.run(),
         Command::Keygen(cmd) => cmd.run(),
+        Command::ExportLog(cmd) => cmd.run(),
         Command::Site(cmd) => cmd.run(),
         Command::Device(cmd) => cmd.run(),
         Command::Token(cmd) => cmd.run(),

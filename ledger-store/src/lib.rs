@@ -21,13 +21,15 @@
 //!   entry (handed over in memory by the sequencer of the same store), or else parsed from the
 //!   stored JSON.
 //! - [`audit`] recomputes everything from the rows and names the first one that does not hold.
-//! - `testing` (feature `testing`): a migrated database per test, and realistic signed events.
+//! - `testing` (feature `testing`): a migrated database per test, private PostgreSQL clusters
+//!   (restarts, streaming replicas), and realistic signed events.
 
 mod audit;
 mod bundles;
 mod checkpointer;
 mod copy;
 mod entry;
+mod export;
 mod filter;
 mod indexer;
 mod keys;
@@ -57,6 +59,7 @@ pub use entry::{
     AppendResult, BatchError, Declares, EntryError, NewBatch, NewEntry, SelfContainedError,
     SignedBatch, declaration_key, self_contained_event,
 };
+pub use export::{ExportError, ExportReport};
 pub use indexer::{DEFAULT_INDEX_BATCH, IndexError, Indexer, IndexerHandle, LockWait};
 pub use keys::{LookupKeys, lookup_key};
 pub use log::{ConnectError, PoolSettings, ProofError, ReadError, Store, session_settings};

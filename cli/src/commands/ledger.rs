@@ -1,5 +1,5 @@
-//! `tagtrail migrate`, `tagtrail audit` and `tagtrail keygen`: administration of the PostgreSQL
-//! ledger and of its checkpoint signing key.
+//! `tagtrail migrate`, `tagtrail audit`, `tagtrail keygen` and `tagtrail export-log`: administration
+//! of the PostgreSQL ledger, of its checkpoint signing key and of its published copy.
 
 use std::fs::OpenOptions;
 use std::io::{IsTerminal, Write};
@@ -52,6 +52,53 @@ impl MigrateCommand {
             for name in &report.applied {
                 writeln!(out, "applied {name}")?;
             }
+            Ok(ExitCode::SUCCESS)
+        })
+    }
+}
+
+/// Write the log as static files in the C2SP tlog-tiles layout, to publish it from any web server
+/// or object store.
+///
+/// Writes `checkpoint`, `tile/<L>/<N>[.p/<W>]` and `tile/entries/<N>[.p/<W>]` under DIR, byte for
+/// byte what trace-api serves under /log/, as of the newest signed checkpoint. Tiles go first and
+/// the checkpoint last, each file through a temporary name, so a server never publishes a
+/// checkpoint whose tiles are missing. Existing files are kept (a tile at a given width never
+/// changes): run it again, e.g. every minute, to publish what the log grew by. Serve full tiles
+/// with `Cache-Control: public, max-age=604800, immutable` and `checkpoint` with `no-cache`.
+#[derive(Debug, Args)]
+pub struct ExportLogCommand {
+    /// PostgreSQL URL of the ledger database (a role in tagtrail_reader is enough).
+    #[arg(
+        long,
+        env = "TAGTRAIL_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database_url: String,
+    /// The directory to write into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+}
+
+impl ExportLogCommand {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        runtime()?.block_on(async {
+            let store = ledger_store::Store::connect(&self.database_url)
+                .context("Invalid --database-url")?;
+            let report = store
+                .export_files(&self.dir)
+                .await
+                .context("Failed to export the log")?;
+            writeln!(
+                std::io::stdout().lock(),
+                "exported the log at {} entries to {}: {} tiles and {} entry bundles written, {} files already there",
+                report.size,
+                self.dir.display(),
+                report.tiles,
+                report.bundles,
+                report.kept
+            )?;
             Ok(ExitCode::SUCCESS)
         })
     }

@@ -226,6 +226,82 @@ async fn audit_exits_0_on_a_sound_ledger_and_1_naming_the_first_bad_entry() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_log_writes_the_tiles_then_only_what_the_log_grew_by() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let dir = TempDir::new("export-log");
+    let out = dir.0.join("log");
+    let export = || {
+        tagtrail(&[
+            "export-log",
+            "--database-url",
+            db.url(),
+            "--dir",
+            out.to_str().unwrap(),
+        ])
+    };
+    // No checkpoint yet: nothing to publish, said plainly.
+    let empty = export();
+    assert_eq!(empty.status.code(), Some(2), "{}", text(&empty.stdout));
+    assert!(
+        text(&empty.stderr).contains("no signed checkpoint"),
+        "{}",
+        text(&empty.stderr)
+    );
+
+    let signer = NoteSignerKey::from_seed(
+        ledger::note::KeyName::parse("tagtrail.test/log").unwrap(),
+        &[3; 32],
+    );
+    let checkpointer = Checkpointer::new(
+        &store,
+        Origin::parse("tagtrail.test/log").unwrap(),
+        Arc::new(signer),
+    );
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1);
+    sequencer.append(device.next_batch(300)).await.unwrap();
+    checkpointer.sign_latest().await.unwrap();
+    let first = export();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    // 300 entries: level 0 tiles 000 (full) and 001.p/44, level 1 tile 000.p/1, two entry bundles.
+    assert_eq!(
+        text(&first.stdout).trim(),
+        format!(
+            "exported the log at 300 entries to {}: 3 tiles and 2 entry bundles written, 0 files already there",
+            out.display()
+        )
+    );
+    for name in [
+        "checkpoint",
+        "tile/0/000",
+        "tile/0/001.p/44",
+        "tile/1/000.p/1",
+        "tile/entries/000",
+        "tile/entries/001.p/44",
+    ] {
+        assert!(out.join(name).is_file(), "{name}");
+    }
+    let note = std::fs::read_to_string(out.join("checkpoint")).unwrap();
+    assert_eq!(note.lines().nth(1), Some("300"));
+
+    sequencer.append(device.next_batch(10)).await.unwrap();
+    checkpointer.sign_latest().await.unwrap();
+    sequencer.shutdown().await;
+    let second = export();
+    // Only level 0's partial tile grew (001.p/54) and the partial entry bundle; level 1 still holds
+    // one hash (000.p/1), kept with the full tile and entry bundle 000.
+    assert_eq!(
+        text(&second.stdout).trim(),
+        format!(
+            "exported the log at 310 entries to {}: 1 tiles and 1 entry bundles written, 3 files already there",
+            out.display()
+        )
+    );
+    assert!(out.join("tile/0/001.p/54").is_file());
+}
+
 #[test]
 fn audit_without_a_reachable_database_exits_2() {
     let output = tagtrail(&[
