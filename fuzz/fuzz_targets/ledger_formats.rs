@@ -1,10 +1,14 @@
 //! Any bytes given to the ledger's decoders of outside input: signed notes and checkpoints, note
 //! keys, leaf records, device batch statements and their HTTP headers, device key files, tile
-//! paths, entry bundles and proof bundles. No
-//! input may panic; a bundle that parses is verified (and may fail) without panicking.
+//! paths, entry bundles, proof and provenance bundles and C2SP tlog-proofs. No input may panic; a
+//! bundle or proof that parses is verified (and may fail) without panicking, and a tlog-proof that
+//! parses has one spelling.
 #![no_main]
 
-use ledger::bundle::{ProofBundle, TrustedKeys, verify_bundle};
+use ledger::bundle::{
+    ProofBundle, ProvenanceBundle, TlogProof, TrustedKeys, verify_bundle, verify_provenance,
+    verify_tlog_proof,
+};
 use ledger::checkpoint::{Checkpoint, Origin, TrustedLog};
 use ledger::note::{Note, NoteSignerKey, NoteVerifierKey, NoteVerifiers};
 use libfuzzer_sys::fuzz_target;
@@ -19,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = NoteVerifierKey::parse(text);
     let _ = NoteSignerKey::parse(text);
     let _ = ledger::tiles::TileId::parse_path(text);
+    let _ = ledger::tiles::EntryBundleId::parse_path(text);
     if let Ok(statement) = ledger::headers::parse_statement_header(text) {
         // A header value that parses is the one spelling of its statement.
         let value = ledger::headers::statement_header_value(&statement);
@@ -30,13 +35,23 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = ledger::key_file::parse_private_key_file(text);
     let _ = ledger::key_file::parse_public_key_file(text);
-    if let Ok(bundle) = serde_json::from_str::<ProofBundle>(text) {
+    let log = || {
         let signer = NoteSignerKey::from_seed(
             ledger::note::KeyName::parse("fuzz.example/log").expect("a valid key name"),
             &[7; 32],
         );
         let verifiers = NoteVerifiers::new(vec![signer.verifier_key()]).expect("one key is never ambiguous");
         let origin = Origin::parse("fuzz.example/log").expect("a valid origin");
-        let _ = verify_bundle(&bundle, &TrustedKeys::new(TrustedLog::new(origin, verifiers)));
+        TrustedLog::new(origin, verifiers)
+    };
+    if let Ok(bundle) = serde_json::from_str::<ProofBundle>(text) {
+        let _ = verify_bundle(&bundle, &TrustedKeys::new(log()));
+    }
+    if let Ok(bundle) = serde_json::from_str::<ProvenanceBundle>(text) {
+        let _ = verify_provenance(&bundle, &TrustedKeys::new(log()));
+    }
+    if let Ok(proof) = TlogProof::decode(text) {
+        let _ = verify_tlog_proof(&proof, &log(), None);
+        assert_eq!(TlogProof::decode(&proof.encode()).ok(), Some(proof), "a tlog-proof round-trips");
     }
 });
