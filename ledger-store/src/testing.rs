@@ -7,7 +7,12 @@
 //! `CREATE DATABASE <unique name> TEMPLATE <template>`, dropped when the [`TestDatabase`] is dropped.
 //!
 //! The server is the superuser URL in `TAGTRAIL_ADMIN_DATABASE_URL` (written by `scripts/services`),
-//! or [`DEFAULT_ADMIN_URL`] when it is unset.
+//! or [`DEFAULT_ADMIN_URL`] when it is unset. A test that must restart its server, or replicate
+//! from it, runs a [`PrivateCluster`] of its own instead.
+
+mod cluster;
+
+pub use cluster::{ClusterError, PrivateCluster};
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -110,32 +115,11 @@ impl TestDatabase {
         &self.url
     }
 
-    /// Makes sure the login role `role` exists as a member of `group` only (its password is its
-    /// name; roles are cluster-wide and tests run concurrently, so an existing one is kept), and
-    /// returns this database's URL logging in as it: how a service under test connects with least
-    /// privilege. `role` and `group` are plain lower-case SQL identifiers.
+    /// Makes sure the login role `role` exists as a member of `group` only
+    /// ([`create_login_role`]), and returns this database's URL logging in as it: how a service
+    /// under test connects with least privilege.
     pub async fn login_role(&self, role: &str, group: &str) -> Result<String, TestDatabaseError> {
-        let plain = |name: &str| {
-            !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
-        };
-        if !plain(role) || !plain(group) {
-            return Err(TestDatabaseError::BadUrl(format!(
-                "role names must be plain identifiers: {role}, {group}"
-            )));
-        }
-        self.connect()
-            .await?
-            .batch_execute(&format!(
-                "DO $$ BEGIN
-                     CREATE ROLE {role} LOGIN PASSWORD '{role}' IN ROLE {group};
-                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-                 END $$;"
-            ))
-            .await
-            .map_err(|e| TestDatabaseError::Sql("create the login role", e))?;
+        create_login_role(&self.connect().await?, role, group).await?;
         let bad = || TestDatabaseError::BadUrl(redact(&self.url));
         let (scheme, rest) = self.url.split_once("://").ok_or_else(bad)?;
         let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
@@ -174,6 +158,37 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Makes sure the login role `role` exists as a member of `group` only, with its name as its
+/// password, through a superuser connection `admin` (roles are cluster-wide and tests run
+/// concurrently, so an existing one is kept). `role` and `group` are plain lower-case SQL
+/// identifiers.
+pub async fn create_login_role(
+    admin: &Client,
+    role: &str,
+    group: &str,
+) -> Result<(), TestDatabaseError> {
+    let plain = |name: &str| {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
+    };
+    if !plain(role) || !plain(group) {
+        return Err(TestDatabaseError::BadUrl(format!(
+            "role names must be plain identifiers: {role}, {group}"
+        )));
+    }
+    admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN
+                 CREATE ROLE {role} LOGIN PASSWORD '{role}' IN ROLE {group};
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+             END $$;"
+        ))
+        .await
+        .map_err(|e| TestDatabaseError::Sql("create the login role", e))
+}
+
 /// The superuser URL: `TAGTRAIL_ADMIN_DATABASE_URL`, or [`DEFAULT_ADMIN_URL`].
 pub fn admin_url() -> String {
     std::env::var(ADMIN_URL_VARIABLE)
@@ -202,7 +217,7 @@ pub fn with_database(url: &str, database: &str) -> Result<String, TestDatabaseEr
 }
 
 /// Connects without TLS (the test server is local) and drives the connection on the runtime.
-async fn connect(url: &str) -> Result<Client, TestDatabaseError> {
+pub async fn connect(url: &str) -> Result<Client, TestDatabaseError> {
     let (client, connection) = tokio_postgres::connect(url, NoTls)
         .await
         .map_err(|e| TestDatabaseError::Connect(redact(url), e))?;

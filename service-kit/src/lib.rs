@@ -3,3 +3,5 @@
 pub mod config;
 pub mod log;
 pub mod shutdown;
+#[cfg(feature = "testing")]
+pub mod testing;

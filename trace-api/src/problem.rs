@@ -21,6 +21,8 @@ pub enum Problem {
     NotFound(String),
     /// `404` with `Retry-After`: it exists but no checkpoint covers it yet.
     NotYetProvable(String),
+    /// `405` with `Allow: GET`: the resource exists, and the service only reads.
+    MethodNotAllowed,
     /// `422`: the request is well-formed but asks for too much.
     TooMuch(String),
     /// `429`: the client's rate is exhausted; retry after so many seconds.
@@ -37,6 +39,7 @@ impl Problem {
             Self::BadRequest(_) => "Bad request",
             Self::NotFound(_) => "Not found",
             Self::NotYetProvable(_) => "Not in a checkpoint yet",
+            Self::MethodNotAllowed => "Method not allowed",
             Self::TooMuch(_) => "Too much asked",
             Self::RateLimited { .. } => "Too many requests",
             Self::Unavailable(_) => "Service unavailable",
@@ -49,6 +52,7 @@ impl Problem {
             Self::BadRequest(_) => "bad-request",
             Self::NotFound(_) => "not-found",
             Self::NotYetProvable(_) => "not-yet-provable",
+            Self::MethodNotAllowed => "method-not-allowed",
             Self::TooMuch(_) => "too-much",
             Self::RateLimited { .. } => "rate-limited",
             Self::Unavailable(_) => "unavailable",
@@ -62,6 +66,7 @@ impl Problem {
             | Self::NotFound(text)
             | Self::NotYetProvable(text)
             | Self::TooMuch(text) => text.clone(),
+            Self::MethodNotAllowed => "this resource answers GET only".to_owned(),
             Self::RateLimited { retry_after } => {
                 format!("this address sent too many requests: retry in {retry_after} s")
             }
@@ -92,6 +97,7 @@ impl ResponseError for Problem {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) | Self::NotYetProvable(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooMuch(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -116,6 +122,9 @@ impl ResponseError for Problem {
         };
         if let Some(seconds) = retry {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let Self::MethodNotAllowed = self {
+            response.insert_header((header::ALLOW, HeaderValue::from_static("GET")));
         }
         response.body(
             json!({

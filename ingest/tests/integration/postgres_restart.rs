@@ -1,13 +1,10 @@
 //! A capture racing a restart of PostgreSQL gets an error, and its retry succeeds without
-//! duplicating anything. The test runs a private PostgreSQL cluster (initdb + pg_ctl from
-//! /usr/lib/postgresql/*/bin, on a free port, as the `postgres` OS user when run as root) so that
-//! restarting it disturbs no other test.
+//! duplicating anything. The test runs a private PostgreSQL cluster
+//! (`ledger_store::testing::PrivateCluster`) so that restarting it disturbs no other test.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 use crate::common;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -16,165 +13,15 @@ use capture_client::{CaptureClient, Credential};
 use common::{KeyDir, SERVICE_ROLE, document, receipts, temp_dir, write_checkpoint_key};
 use ingest::{Application, Config};
 use ledger::SiteId;
+use ledger_store::testing::{PrivateCluster, connect};
 use registry::location::SiteLocation;
 use secrecy::SecretString;
 
 const HERE: &str = "urn:epc:id:sgln:0614141.00777.0";
 
-/// A PostgreSQL cluster of this test's own, stopped and removed on drop.
-struct PrivatePostgres {
-    bin: PathBuf,
-    data: PathBuf,
-    port: u16,
-    as_postgres: bool,
-    _dir: KeyDir,
-}
-
-impl PrivatePostgres {
-    fn start() -> Self {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()
-            .and_then(|versions| {
-                let mut bins: Vec<PathBuf> = versions
-                    .flatten()
-                    .map(|entry| entry.path().join("bin"))
-                    .filter(|bin| bin.join("initdb").exists() && bin.join("pg_ctl").exists())
-                    .collect();
-                bins.sort();
-                bins.pop()
-            })
-            .unwrap_or_else(|| {
-                panic!("this test needs PostgreSQL's initdb and pg_ctl in /usr/lib/postgresql/<version>/bin (scripts/services installs them)")
-            });
-        let is_root = Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| o.stdout == b"0\n")
-            .unwrap_or(false);
-        let dir = temp_dir("pg");
-        let data = dir.0.join("data");
-        if is_root {
-            // initdb refuses to run as root: the cluster belongs to the postgres OS user.
-            let status = Command::new("chown")
-                .args(["postgres:postgres", dir.0.to_str().unwrap()])
-                .status();
-            assert!(
-                status.is_ok_and(|s| s.success()),
-                "running as root, this test needs the `postgres` OS user to own a private cluster"
-            );
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let server = Self {
-            bin,
-            data,
-            port,
-            as_postgres: is_root,
-            _dir: dir,
-        };
-        server.run(
-            "initdb",
-            &[
-                "-D",
-                server.data.to_str().unwrap(),
-                "-U",
-                "tagtrail",
-                "--auth=trust",
-                "--no-sync",
-                "-E",
-                "UTF8",
-            ],
-        );
-        server.pg_ctl(&["start", "-w", "-t", "60"]);
-        server
-    }
-
-    fn run(&self, tool: &str, args: &[&str]) {
-        let program = self.bin.join(tool);
-        let output = if self.as_postgres {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--", program.to_str().unwrap()])
-                .args(args)
-                .current_dir("/tmp")
-                .output()
-        } else {
-            Command::new(&program).args(args).output()
-        }
-        .unwrap_or_else(|error| panic!("failed to run {tool}: {error}"));
-        assert!(
-            output.status.success(),
-            "{tool} {args:?} failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-
-    fn pg_ctl(&self, args: &[&str]) {
-        let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=on",
-            self.port,
-            self.data.parent().unwrap().display()
-        );
-        let log = self.data.parent().unwrap().join("postgres.log");
-        let mut all = vec![
-            "-D",
-            self.data.to_str().unwrap(),
-            "-o",
-            &options,
-            "-l",
-            log.to_str().unwrap(),
-        ];
-        all.extend_from_slice(args);
-        self.run("pg_ctl", &all);
-    }
-
-    fn url(&self, user: &str, password: &str, database: &str) -> String {
-        format!(
-            "postgres://{user}:{password}@127.0.0.1:{}/{database}",
-            self.port
-        )
-    }
-}
-
-impl Drop for PrivatePostgres {
-    fn drop(&mut self) {
-        let program = self.bin.join("pg_ctl");
-        let args = [
-            "-D",
-            self.data.to_str().unwrap_or_default(),
-            "stop",
-            "-m",
-            "immediate",
-        ];
-        // Best effort: a cluster left running would only hold a temporary directory and a port.
-        let _ = if self.as_postgres {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--", program.to_str().unwrap_or_default()])
-                .args(args)
-                .current_dir("/tmp")
-                .output()
-        } else {
-            Command::new(&program).args(args).output()
-        };
-    }
-}
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
-
 /// A service of its own over a private PostgreSQL holding one site (`site-a`, at `HERE`).
 struct Service {
-    postgres: PrivatePostgres,
+    postgres: PrivateCluster,
     client: Arc<CaptureClient>,
     handle: actix_web::dev::ServerHandle,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -182,14 +29,20 @@ struct Service {
 }
 
 async fn start_service() -> Service {
-    let postgres = tokio::task::spawn_blocking(PrivatePostgres::start)
+    let postgres = tokio::task::spawn_blocking(PrivateCluster::start)
         .await
+        .unwrap()
         .unwrap();
+    let superuser = PrivateCluster::SUPERUSER;
     {
-        let setup = connect(&postgres.url("tagtrail", "", "postgres")).await;
+        let setup = connect(&postgres.url(superuser, "", "postgres"))
+            .await
+            .unwrap();
         setup.batch_execute("CREATE DATABASE ledger").await.unwrap();
     }
-    let mut admin = connect(&postgres.url("tagtrail", "", "ledger")).await;
+    let mut admin = connect(&postgres.url(superuser, "", "ledger"))
+        .await
+        .unwrap();
     ledger_store::migrate(&mut admin).await.unwrap();
     common::ensure_service_role(&admin).await;
     let site = SiteId::parse("site-a").unwrap();
@@ -289,9 +142,11 @@ async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_dupli
     let postgres = Arc::new(postgres);
     {
         let postgres = postgres.clone();
-        tokio::task::spawn_blocking(move || postgres.pg_ctl(&["stop", "-m", "fast", "-w"]))
-            .await
-            .unwrap();
+        tokio::task::spawn_blocking(move || {
+            postgres.pg_ctl(&["stop", "-m", "fast", "-w"]).unwrap()
+        })
+        .await
+        .unwrap();
     }
     wait_for(
         failures.clone(),
@@ -301,7 +156,7 @@ async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_dupli
     .await;
     {
         let postgres = postgres.clone();
-        tokio::task::spawn_blocking(move || postgres.pg_ctl(&["start", "-w", "-t", "60"]))
+        tokio::task::spawn_blocking(move || postgres.pg_ctl(&["start", "-w", "-t", "60"]).unwrap())
             .await
             .unwrap();
     }
@@ -349,7 +204,9 @@ async fn a_capture_racing_a_postgres_restart_fails_and_its_retry_stores_no_dupli
     server.await.unwrap().unwrap();
 
     // Every event once, at the leaf its receipt names.
-    let admin = connect(&postgres.url("tagtrail", "", "ledger")).await;
+    let admin = connect(&postgres.url(PrivateCluster::SUPERUSER, "", "ledger"))
+        .await
+        .unwrap();
     let row = admin
         .query_one(
             "SELECT count(*), count(DISTINCT event_hash) FROM events",
@@ -398,8 +255,8 @@ async fn the_first_capture_after_postgres_is_back_is_accepted() {
     {
         let postgres = postgres.clone();
         tokio::task::spawn_blocking(move || {
-            postgres.pg_ctl(&["stop", "-m", "fast", "-w"]);
-            postgres.pg_ctl(&["start", "-w", "-t", "60"]);
+            postgres.pg_ctl(&["stop", "-m", "fast", "-w"]).unwrap();
+            postgres.pg_ctl(&["start", "-w", "-t", "60"]).unwrap();
         })
         .await
         .unwrap();

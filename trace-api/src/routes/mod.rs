@@ -1,12 +1,14 @@
 //! The HTTP interface. Every route answers JSON (or the C2SP tlog-tiles resources), errors as
-//! RFC 7807 problems; every request passes the rate limiter and is counted by route template.
+//! RFC 7807 problems; every request passes the rate limiter, is counted by route template and
+//! says how long the server took (`Server-Timing: app;dur=<ms>`).
 
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, ResponseError, web};
+use actix_web::{FromRequest, Handler, HttpResponse, Resource, Responder, ResponseError, web};
 
 use crate::problem::Problem;
 use crate::startup::AppState;
@@ -21,17 +23,34 @@ mod openapi;
 /// Registers every route.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .route("/items/{id}/history", web::get().to(items::history))
-        .route("/items/{id}/bundle", web::get().to(items::bundle))
-        .route("/events/{hash}/bundle", web::get().to(events::bundle))
-        .route("/events/{hash}/proof", web::get().to(events::proof))
-        .route("/log/checkpoint", web::get().to(log::checkpoint))
-        .route("/log/tile/{path:.+}", web::get().to(log::tile))
-        .route("/health/live", web::get().to(health::live))
-        .route("/health/ready", web::get().to(health::ready))
-        .route("/metrics", web::get().to(metrics::metrics))
-        .route("/openapi.json", web::get().to(openapi::document))
+        .service(get("/items/{id}/history", items::history))
+        .service(get("/items/{id}/bundle", items::bundle))
+        .service(get("/events/{hash}/bundle", events::bundle))
+        .service(get("/events/{hash}/proof", events::proof))
+        .service(get("/log/checkpoint", log::checkpoint))
+        .service(get("/log/tile/{path:.+}", log::tile))
+        .service(get("/health/live", health::live))
+        .service(get("/health/ready", health::ready))
+        .service(get("/metrics", metrics::metrics))
+        .service(get("/openapi.json", openapi::document))
         .default_service(web::to(not_found));
+}
+
+/// A resource that `handler` answers for `GET`; any other method is a `405` naming `GET` in
+/// `Allow` (RFC 9110), not a `404`: the resource exists, the service only reads.
+fn get<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler))
+        .default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, Problem> {
+    Err(Problem::MethodNotAllowed)
 }
 
 async fn not_found() -> Result<HttpResponse, Problem> {
@@ -78,8 +97,17 @@ pub async fn around(
             return Err(problem.into());
         }
     };
+    let took = started.elapsed();
     state
         .metrics
-        .request(&route, response.status().as_u16(), started.elapsed());
+        .request(&route, response.status().as_u16(), took);
+    let mut response = response;
+    // The server's own time, for clients and load drivers (W3C Server Timing).
+    if let Ok(value) = HeaderValue::from_str(&format!("app;dur={:.3}", took.as_secs_f64() * 1000.0))
+    {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("server-timing"), value);
+    }
     Ok(response)
 }

@@ -1,5 +1,5 @@
-//! A pipeline for the tests: ingest and trace-api on a new database, a site and a device, and a
-//! blocking HTTP client of trace-api.
+//! A pipeline for the tests: ingest and trace-api on a new database (or on a server of the test's
+//! own), a site and a device, and a blocking HTTP client of trace-api.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use capture_client::{CaptureClient, Credential, DeviceSigner};
 use ledger::batch::DeviceSigningKey;
+use ledger::bundle::{DeviceRegistry, TrustedKeys};
 use ledger::checkpoint::TrustedLog;
 use ledger::note::{KeyName, NoteSignerKey, NoteVerifiers};
 use ledger::{DeviceId, SiteId};
@@ -20,30 +21,56 @@ use tokio::task::JoinHandle;
 
 /// The login role trace-api runs as in tests: a member of `tagtrail_reader` only.
 pub const READER_ROLE: &str = "tagtrail_trace_test";
-const INGEST_ROLE: &str = "tagtrail_ingest_test";
+/// The login role ingest runs as in tests: a member of `tagtrail_ingest` only.
+pub const INGEST_ROLE: &str = "tagtrail_ingest_test";
 /// The location every test event is read at.
 pub const LOCATION: &str = "urn:epc:id:sgln:0614141.00777.0";
 
-/// Ingest and trace-api on one database.
-pub struct Pipeline {
-    pub db: TestDatabase,
+/// Ingest and trace-api on one database, which `db` keeps (a [`TestDatabase`], or a server of the
+/// test's own).
+pub struct Pipeline<Db = TestDatabase> {
+    pub db: Db,
     pub ingest: String,
     pub trace: String,
     pub signer: NoteSignerKey,
     pub device: DeviceSigningKey,
-    handles: Vec<ServerHandle>,
-    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
-    key_dir: PathBuf,
+    reader: TraceApi,
+    ingest_handle: ServerHandle,
+    ingest_task: JoinHandle<anyhow::Result<()>>,
+    _key_dir: KeyDir,
+}
+
+/// The directory of the checkpoint key, removed on drop (also when a test fails).
+struct KeyDir(PathBuf);
+
+impl Drop for KeyDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl Pipeline {
-    /// Starts both services; `adjust` changes trace-api's settings.
+    /// Starts both services on a new database; `adjust` changes trace-api's settings.
     pub async fn start(adjust: impl FnOnce(&mut trace_api::Config)) -> Self {
         let db = TestDatabase::create().await.unwrap();
-        let admin = db.connect().await.unwrap();
-        let mut admin = admin;
+        let mut admin = db.connect().await.unwrap();
         let ingest_url = db.login_role(INGEST_ROLE, "tagtrail_ingest").await.unwrap();
         let reader_url = db.login_role(READER_ROLE, "tagtrail_reader").await.unwrap();
+        Self::start_on(db, &mut admin, ingest_url, reader_url, adjust).await
+    }
+}
+
+impl<Db> Pipeline<Db> {
+    /// Starts both services on a migrated database that `db` keeps: registers the site and the
+    /// device through `admin` (a superuser connection to it), then runs ingest as `ingest_url`
+    /// and trace-api as `reader_url` (with its settings changed by `adjust`).
+    pub async fn start_on(
+        db: Db,
+        admin: &mut tokio_postgres::Client,
+        ingest_url: String,
+        reader_url: String,
+        adjust: impl FnOnce(&mut trace_api::Config),
+    ) -> Self {
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let key_dir = std::env::temp_dir().join(format!(
             "trace-api-test-{}-{}",
@@ -51,21 +78,20 @@ impl Pipeline {
             COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&key_dir).unwrap();
+        let key_dir = KeyDir(key_dir);
         let signer = NoteSignerKey::from_seed(KeyName::parse("trace.test/log").unwrap(), &[7; 32]);
-        let key_file = key_dir.join("checkpoint.key");
+        let key_file = key_dir.0.join("checkpoint.key");
         std::fs::write(&key_file, signer.to_private_text().as_str()).unwrap();
 
         let site = SiteId::parse("test-site").unwrap();
-        registry::add_site(&admin, &site, "test site")
-            .await
-            .unwrap();
+        registry::add_site(admin, &site, "test site").await.unwrap();
         let location = [SiteLocation::parse(LOCATION).unwrap()];
-        registry::add_site_locations(&mut admin, &site, &location)
+        registry::add_site_locations(admin, &site, &location)
             .await
             .unwrap();
         let device = DeviceSigningKey::from_seed(&[9; 32]);
         registry::add_device(
-            &mut admin,
+            admin,
             &DeviceId::parse("reader-1").unwrap(),
             &site,
             &device.public_key(),
@@ -84,30 +110,19 @@ impl Pipeline {
         ingest_config.ledger.checkpoint_interval = Duration::from_millis(100);
         let ingest_app = ingest::Application::build(ingest_config).await.unwrap();
         let ingest = format!("http://127.0.0.1:{}", ingest_app.port());
-
-        let mut trace_config = trace_api::Config::new(
-            SecretString::from(reader_url),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .unwrap();
-        trace_config.http.workers = Some(2);
-        adjust(&mut trace_config);
-        let trace_app = trace_api::Application::build(trace_config).await.unwrap();
-        let trace = format!("http://127.0.0.1:{}", trace_app.port());
-        let handles = vec![ingest_app.handle(), trace_app.handle()];
-        let tasks = vec![
-            tokio::spawn(ingest_app.run_until_stopped()),
-            tokio::spawn(trace_app.run_until_stopped()),
-        ];
+        let ingest_handle = ingest_app.handle();
+        let ingest_task = tokio::spawn(ingest_app.run_until_stopped());
+        let reader = TraceApi::start(reader_url, adjust).await;
         Self {
             db,
             ingest,
-            trace,
+            trace: reader.url.clone(),
             signer,
             device,
-            handles,
-            tasks,
-            key_dir,
+            reader,
+            ingest_handle,
+            ingest_task,
+            _key_dir: key_dir,
         }
     }
 
@@ -117,6 +132,16 @@ impl Pipeline {
             ledger::checkpoint::Origin::parse("trace.test/log").unwrap(),
             NoteVerifiers::new(vec![self.signer.verifier_key()]).unwrap(),
         )
+    }
+
+    /// What a verifier of bundles trusts: the log and the device's registered key.
+    pub fn trusted_keys(&self) -> TrustedKeys {
+        let mut devices = DeviceRegistry::new();
+        devices.add(
+            DeviceId::parse("reader-1").unwrap(),
+            self.device.public_key(),
+        );
+        TrustedKeys::new(self.trusted_log()).with_devices(devices)
     }
 
     /// Captures `events` (EPCIS event objects) as the device, and waits until a checkpoint
@@ -157,22 +182,83 @@ impl Pipeline {
             .collect()
     }
 
+    /// The pipeline's trace-api.
+    pub fn trace_api(&self) -> &TraceApi {
+        &self.reader
+    }
+
     /// Waits until trace-api's checkpoint covers `size` entries.
     pub async fn wait_for_checkpoint(&self, size: u64) {
+        self.reader.wait_for_checkpoint(size).await;
+    }
+
+    /// `GET path` of trace-api: status and JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.reader.get(path).await
+    }
+
+    /// `GET path` of trace-api: status and text body.
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        self.reader.get_text(path).await
+    }
+
+    /// `GET path` of trace-api: status, headers and body.
+    pub async fn get_raw(&self, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        self.reader.get_raw(path).await
+    }
+
+    /// Stops both services.
+    pub async fn stop(self) {
+        self.ingest_handle.stop(true).await;
+        self.ingest_task.await.unwrap().unwrap();
+        self.reader.stop().await;
+    }
+}
+
+/// A trace-api service on a database of its own choosing, read through HTTP.
+pub struct TraceApi {
+    /// Where it listens (`http://127.0.0.1:<port>`).
+    pub url: String,
+    handle: ServerHandle,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl TraceApi {
+    /// Starts trace-api on `reader_url` (a member of `tagtrail_reader`), its settings changed by
+    /// `adjust`.
+    pub async fn start(reader_url: String, adjust: impl FnOnce(&mut trace_api::Config)) -> Self {
+        let mut config = trace_api::Config::new(
+            SecretString::from(reader_url),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .unwrap();
+        config.http.workers = Some(2);
+        adjust(&mut config);
+        let app = trace_api::Application::build(config).await.unwrap();
+        let url = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        let task = tokio::spawn(app.run_until_stopped());
+        Self { url, handle, task }
+    }
+
+    /// The tree size of the checkpoint it serves (`None`: it serves none).
+    pub async fn checkpoint_size(&self) -> Option<u64> {
+        let (status, text) = self.get_text("/log/checkpoint").await;
+        (status == 200).then(|| text.lines().nth(1).unwrap().parse().unwrap())
+    }
+
+    /// Waits until its checkpoint covers `size` entries.
+    pub async fn wait_for_checkpoint(&self, size: u64) {
         for _ in 0..600 {
-            let (status, text) = self.get_text("/log/checkpoint").await;
-            if status == 200 {
-                let covered: u64 = text.lines().nth(1).unwrap().parse().unwrap();
-                if covered >= size {
-                    return;
-                }
+            if self.checkpoint_size().await >= Some(size) {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("no checkpoint covered {size} entries within 30 s");
     }
 
-    /// `GET path` of trace-api: status and JSON body.
+    /// `GET path`: status and JSON body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let (status, headers, bytes) = self.get_raw(path).await;
         let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
@@ -184,29 +270,24 @@ impl Pipeline {
         (status, body)
     }
 
-    /// `GET path` of trace-api: status and text body.
+    /// `GET path`: status and text body.
     pub async fn get_text(&self, path: &str) -> (u16, String) {
         let (status, _, bytes) = self.get_raw(path).await;
         (status, String::from_utf8(bytes).unwrap())
     }
 
-    /// `GET path` of trace-api: status, headers and body.
+    /// `GET path`: status, headers and body.
     pub async fn get_raw(&self, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
-        let url = format!("{}{path}", self.trace);
+        let url = format!("{}{path}", self.url);
         tokio::task::spawn_blocking(move || get(&url))
             .await
             .unwrap()
     }
 
-    /// Stops both services.
-    pub async fn stop(mut self) {
-        for handle in &self.handles {
-            handle.stop(true).await;
-        }
-        for task in self.tasks.drain(..) {
-            task.await.unwrap().unwrap();
-        }
-        let _ = std::fs::remove_dir_all(&self.key_dir);
+    /// Stops it gracefully.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        self.task.await.unwrap().unwrap();
     }
 }
 

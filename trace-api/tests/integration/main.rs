@@ -1,11 +1,14 @@
 //! The integration tests of `trace-api`, linked as one binary: an ingest service and a trace-api
-//! on one database of their own (trace-api as a member of `tagtrail_reader` only), events captured
-//! through ingest by a registered device, and the answers checked from outside.
+//! on one database of their own (trace-api as a member of `tagtrail_reader` only; in `replica`, a
+//! second trace-api on a streaming replica of it), events captured through ingest by a registered
+//! device, and the answers checked from outside.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 mod common;
+mod conformance;
 mod history;
 mod log;
 mod proofs;
+mod replica;
 mod service;

@@ -2,10 +2,9 @@
 //! offline against the log's key and the device's registered key; altered ones fail naming the
 //! check; the C2SP tlog-proof of an event verifies too.
 
-use ledger::DeviceId;
 use ledger::bundle::{
-    CheckName, DeviceRegistry, Outcome, ProofBundle, ProvenanceBundle, TlogProof, TrustedKeys,
-    Verdict, verify_bundle, verify_provenance, verify_tlog_proof,
+    CheckName, Outcome, ProofBundle, ProvenanceBundle, TlogProof, Verdict, verify_bundle,
+    verify_provenance, verify_tlog_proof,
 };
 use serde_json::Value;
 
@@ -14,18 +13,9 @@ use crate::common::{Pipeline, aggregation, header, object, segment};
 const ITEM: &str = "urn:epc:id:sgtin:0614141.812345.6789";
 const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
 
-fn trusted(pipeline: &Pipeline) -> TrustedKeys {
-    let mut devices = DeviceRegistry::new();
-    devices.add(
-        DeviceId::parse("reader-1").unwrap(),
-        pipeline.device.public_key(),
-    );
-    TrustedKeys::new(pipeline.trusted_log()).with_devices(devices)
-}
-
 /// Every check passed except those of the anchor, skipped because nothing is anchored yet (the
 /// anchor worker is not built): the verdict is "incomplete", never "valid" without an anchor.
-fn passed_but_not_anchored(report: &ledger::bundle::Report) {
+pub(crate) fn passed_but_not_anchored(report: &ledger::bundle::Report) {
     assert_eq!(report.verdict(), Verdict::Incomplete, "{report:?}");
     for check in report.checks() {
         let anchor = matches!(
@@ -68,7 +58,7 @@ async fn bundles_verify_offline_and_altered_ones_fail() {
             ),
         ])
         .await;
-    let trusted = trusted(&pipeline);
+    let trusted = pipeline.trusted_keys();
 
     // The item's provenance bundle: three events, one checkpoint, every check passed.
     let (status, body) = pipeline

@@ -62,13 +62,7 @@ pub fn write_checkpoint_key(dir: &std::path::Path) -> PathBuf {
 /// Makes sure the service's login role exists on a server that is not a [`TestDatabase`]'s (the
 /// private PostgreSQL of the restart test).
 pub async fn ensure_service_role(admin: &tokio_postgres::Client) {
-    admin
-        .batch_execute(&format!(
-            "DO $$ BEGIN
-                 CREATE ROLE {SERVICE_ROLE} LOGIN PASSWORD '{SERVICE_ROLE}' IN ROLE tagtrail_ingest;
-             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-             END $$;"
-        ))
+    ledger_store::testing::create_login_role(admin, SERVICE_ROLE, "tagtrail_ingest")
         .await
         .unwrap();
 }

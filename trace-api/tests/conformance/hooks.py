@@ -1,0 +1,59 @@
+"""Schemathesis hooks for trace-api's conformance run (`trace-api/tests/integration/conformance.rs`).
+
+Random identifiers almost never name an item or event the ledger holds. The test passes the
+identifiers of the data it captured in `TAGTRAIL_CONFORMANCE_VALUES`, a JSON object from a
+parameter's name (`id`, `hash`, `path`, `cursor`) to values of it, and with them:
+
+- every parameter of that name gets them as its `examples` (the examples phase sends each one);
+- a generated path or query parameter of that name is, about half the time, one of them instead
+  of what was generated (the other phases meet real data too).
+
+Nothing else of the document is changed: no schema, status code or content type.
+"""
+
+import json
+import os
+
+import schemathesis
+from hypothesis import strategies as st
+
+VALUES = json.loads(os.environ["TAGTRAIL_CONFORMANCE_VALUES"])
+
+
+@schemathesis.hook
+def before_load_schema(context, raw_schema):
+    for path in raw_schema.get("paths", {}).values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                values = VALUES.get(parameter.get("name"))
+                if values:
+                    parameter["examples"] = {
+                        f"captured-{number}": {"value": value} for number, value in enumerate(values)
+                    }
+
+
+def _with_captured(strategy):
+    """Draws what `strategy` generates, or that with a captured value for a parameter."""
+
+    def mix(generated):
+        # Negative generation yields its own wrapper: leave it as it is.
+        names = [name for name in generated if name in VALUES] if isinstance(generated, dict) else []
+        if not names:
+            return st.just(generated)
+        captured = st.fixed_dictionaries(
+            {**{name: st.just(value) for name, value in generated.items()},
+             **{name: st.sampled_from(VALUES[name]) for name in names}}
+        )
+        return st.one_of(st.just(generated), captured)
+
+    return strategy.flatmap(mix)
+
+
+@schemathesis.hook
+def before_generate_path_parameters(context, strategy):
+    return _with_captured(strategy)
+
+
+@schemathesis.hook
+def before_generate_query(context, strategy):
+    return _with_captured(strategy)

@@ -1,0 +1,125 @@
+//! Conformance of the service to its own OpenAPI document (`trace-api/openapi.json`, as served at
+//! `/openapi.json`): schemathesis (from PyPI, in the virtual environment `scripts/services`
+//! creates) sends every operation of the document generated requests, and checks that no answer
+//! is a server error and that every answer's status code, content type and body are the ones the
+//! document gives for it.
+//!
+//! Random identifiers almost never name an item or event the ledger holds, so alone they would
+//! only meet the `400` and `404` answers. The test captures an item's journey through a case
+//! first, and the hooks (`tests/conformance/hooks.py`) give schemathesis the identifiers of that
+//! data to use besides its own: the item as an EPC URI, a Digital Link and its tag's hex, the case,
+//! each event hash as hex and as an `ni:` URI, the tiles of the log and a history cursor; the
+//! service's request metrics show afterwards that every route reading the ledger answered some
+//! of them `200`.
+//!
+//! The rate limits are raised out of the way: throttled, most requests would be answered the
+//! (documented) `429` before reaching a route, and test nothing else. The limiter and its `429`
+//! are tested in `service.rs`.
+
+use epcis::EventHash;
+use serde_json::json;
+use service_kit::testing::{Schemathesis, workspace_path};
+
+use crate::common::{Pipeline, aggregation, object, segment};
+
+const ITEM: &str = "urn:epc:id:sgtin:0614141.812345.6789";
+/// `ITEM` as a GS1 Digital Link.
+const ITEM_LINK: &str = "https://id.gs1.org/01/80614141123458/21/6789";
+/// The SGTIN-96 encoding of `ITEM` (filter 3), as a reader reads the tag's EPC bank.
+const ITEM_HEX: &str = "3074257BF7194E4000001A85";
+const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
+/// An item of no event.
+const STRANGER: &str = "urn:epc:id:sgtin:0614141.812345.1";
+/// The operations schemathesis tests: every one of the document but `GET /openapi.json`, which
+/// it leaves out as the document it loaded (`service.rs` tests that route).
+const OPERATIONS: usize = 9;
+/// What is checked of every answer. Not `positive_data_acceptance`: a schema can say that an item
+/// is a string of at most 512 characters, not which strings are EPC URIs or Digital Links, so most
+/// schema-valid identifiers are rightly refused (`400`).
+const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
+                      response_schema_conformance,response_headers_conformance,\
+                      negative_data_rejection,unsupported_method,allow_header_conformance";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_conforms_to_its_openapi_document() {
+    let pipeline = Pipeline::start(|config| {
+        config.limits.requests_per_second = 1_000_000;
+        config.limits.burst = 1_000_000;
+    })
+    .await;
+    let hashes = pipeline
+        .capture(vec![
+            object(0, "ADD", &[ITEM], "commissioning"),
+            aggregation(1, "ADD", CASE, &[ITEM]),
+            object(2, "OBSERVE", &[CASE], "shipping"),
+            aggregation(3, "DELETE", CASE, &[ITEM]),
+            object(4, "OBSERVE", &[ITEM], "retail_selling"),
+        ])
+        .await;
+
+    let mut events = Vec::new();
+    for ni in &hashes {
+        events.push(EventHash::parse_ni(ni).unwrap().to_hex());
+        events.push(ni.clone());
+    }
+    // An event hash the ledger does not hold.
+    events.push("00".repeat(32));
+    let (status, history) = pipeline
+        .get(&format!("/items/{}/history?limit=2", segment(ITEM)))
+        .await;
+    assert_eq!(status, 200, "{history}");
+    let size = &history["checkpoint"]["treeSize"];
+    let values = json!({
+        "id": [ITEM, ITEM_LINK, ITEM_HEX, CASE, STRANGER],
+        "hash": events,
+        "path": [
+            format!("0/000.p/{size}"),
+            format!("entries/000.p/{size}"),
+            "0/000",
+            "1/000.p/1",
+        ],
+        "cursor": [history["next"].clone()],
+    });
+
+    let conformance = workspace_path(&["trace-api", "tests", "conformance"]);
+    let report = Schemathesis::run(
+        &conformance.join("schemathesis.toml"),
+        &format!("{}/openapi.json", pipeline.trace),
+    )
+    .unwrap()
+    .args([
+        "--url",
+        &pipeline.trace,
+        "--checks",
+        CHECKS,
+        "--max-examples",
+        "250",
+        "--seed",
+        "20261124",
+        "--workers",
+        "2",
+    ])
+    .hooks(&conformance.join("hooks.py"))
+    .env("TAGTRAIL_CONFORMANCE_VALUES", values.to_string())
+    .finish()
+    .await
+    .unwrap();
+    assert!(report.passed, "schemathesis failed:\n{}", report.text);
+    assert!(report.tested_every_operation(OPERATIONS), "{}", report.text);
+    // The captured identifiers reached the routes: each that reads the ledger answered some.
+    let (_, metrics) = pipeline.get_text("/metrics").await;
+    for route in [
+        "/items/{id}/history",
+        "/items/{id}/bundle",
+        "/events/{hash}/bundle",
+        "/events/{hash}/proof",
+        "/log/tile/{path:.+}",
+    ] {
+        let answered = format!(r#"trace_requests_total{{route="{route}",status="200"}} "#);
+        assert!(
+            metrics.contains(&answered),
+            "no 200 from {route}:\n{metrics}"
+        );
+    }
+    pipeline.stop().await;
+}
