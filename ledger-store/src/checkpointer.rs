@@ -28,6 +28,12 @@ pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 
 const SELECT_LATEST: &str =
     "SELECT tree_size, root_hash, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1";
+/// The newest checkpoint and how far the lookups reach, for readers (one round trip).
+const SELECT_READER_VIEW: &str = "SELECT c.tree_size, c.root_hash, c.note,
+        (SELECT coalesce(max(end_leaf), 0) FROM lookup_runs)
+    FROM (SELECT 1) AS one
+    LEFT JOIN (SELECT tree_size, root_hash, note FROM checkpoints
+               ORDER BY tree_size DESC LIMIT 1) c ON true";
 const SELECT_BY_SIZE: &str =
     "SELECT tree_size, root_hash, note FROM checkpoints WHERE tree_size = $1";
 const INSERT_KEY: &str =
@@ -215,6 +221,27 @@ impl Store {
         &self,
     ) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
         self.one_checkpoint(SELECT_LATEST, &[]).await
+    }
+
+    /// The checkpoint with the largest tree size, if any, and how far the lookups reach
+    /// ([`indexed_through`](Self::indexed_through)), read together: what a reader needs to answer
+    /// as of the newest checkpoint.
+    pub async fn reader_view(
+        &self,
+    ) -> Result<(Option<StoredCheckpoint>, u64), CheckpointStoreError> {
+        let client = self
+            .pool()
+            .get()
+            .await
+            .map_err(CheckpointStoreError::Pool)?;
+        let statement = client.prepare_cached(SELECT_READER_VIEW).await?;
+        let row = client.query_one(&statement, &[]).await?;
+        let indexed: i64 = row.get(3);
+        let checkpoint = match row.get::<_, Option<i64>>(0) {
+            Some(_) => Some(checkpoint_from_row(&row)?),
+            None => None,
+        };
+        Ok((checkpoint, u64::try_from(indexed).unwrap_or(0)))
     }
 
     /// The checkpoint of exactly `size` leaves, if one was signed.

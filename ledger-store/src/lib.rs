@@ -62,7 +62,10 @@ pub use entry::{
 pub use export::{ExportError, ExportReport};
 pub use indexer::{DEFAULT_INDEX_BATCH, IndexError, Indexer, IndexerHandle, LockWait};
 pub use keys::{LookupKeys, lookup_key};
-pub use log::{ConnectError, PoolSettings, ProofError, ReadError, Store, session_settings};
+pub use log::{
+    ConnectError, PoolSettings, ProofError, ReadError, Store, reader_session_settings,
+    session_settings,
+};
 pub use lookup::{Lookup, StoredBatch, StoredEntry};
 #[cfg(feature = "testing")]
 pub use migrate::migrate_to_version;

@@ -35,9 +35,29 @@ const SESSION_SETTINGS: &str =
 ///   15,000 to 52,000 events/s with parallel plans allowed, depending on the query's shape, and
 ///   at 50,000 to 54,000 without; ledger-bench row 6, BENCHMARKS.md).
 pub fn session_settings(config: &mut tokio_postgres::Config) {
+    add_options(config, SESSION_SETTINGS);
+}
+
+/// The session settings of a store that only reads ([`Store::build_reader`]).
+const READER_SESSION_SETTINGS: &str = "-c plan_cache_mode=auto -c max_parallel_workers_per_gather=0 -c default_transaction_read_only=on";
+
+/// Adds the session settings of a store that only reads to `config`'s options (after any it has,
+/// so they win):
+///
+/// - `plan_cache_mode=auto`: a reader asks the same few queries thousands of times a second with
+///   small arrays (the leaves of one history), on tables that only grow: PostgreSQL's cached
+///   generic plans serve them, where planning every execution halved the rate of the lookup and
+///   entry queries (pgbench on a 1,000,000-entry ledger, BENCHMARKS.md "trace-api").
+/// - `max_parallel_workers_per_gather=0`, as for appenders.
+/// - `default_transaction_read_only=on`: nothing a reader runs can write, whatever its role may do.
+pub fn reader_session_settings(config: &mut tokio_postgres::Config) {
+    add_options(config, READER_SESSION_SETTINGS);
+}
+
+fn add_options(config: &mut tokio_postgres::Config, settings: &str) {
     let options = match config.get_options() {
-        Some(given) => format!("{given} {SESSION_SETTINGS}"),
-        None => SESSION_SETTINGS.to_owned(),
+        Some(given) => format!("{given} {settings}"),
+        None => settings.to_owned(),
     };
     config.options(options);
 }
@@ -191,6 +211,24 @@ impl Store {
         settings: PoolSettings,
     ) -> Result<Self, ConnectError> {
         session_settings(&mut config);
+        Self::build_pool(config, settings)
+    }
+
+    /// A store that only reads (trace-api, monitors): its connections get the reader's session
+    /// settings ([`reader_session_settings`]) instead, including read-only transactions; it must
+    /// not be given to a sequencer, a checkpointer or an indexer.
+    pub fn build_reader(
+        mut config: tokio_postgres::Config,
+        settings: PoolSettings,
+    ) -> Result<Self, ConnectError> {
+        reader_session_settings(&mut config);
+        Self::build_pool(config, settings)
+    }
+
+    fn build_pool(
+        config: tokio_postgres::Config,
+        settings: PoolSettings,
+    ) -> Result<Self, ConnectError> {
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };

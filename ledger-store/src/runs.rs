@@ -220,12 +220,12 @@ const DELETE_RUNS: &str = "DELETE FROM lookup_runs WHERE run_id = ANY($1)";
 /// them if it starts at or below the key (pages hold consecutive pairs, so these are every page
 /// holding it).
 const LOOKUP_PAGES: &str = "SELECT asked.key, p.pairs
-    FROM unnest($2::bigint[]) AS asked (key) CROSS JOIN lookup_runs r, LATERAL (
+    FROM unnest($1::smallint[], $2::bigint[]) AS asked (kind, key) CROSS JOIN lookup_runs r, LATERAL (
         (SELECT pairs FROM lookup_pages
-         WHERE run_id = r.run_id AND kind = $1 AND last_key = asked.key)
+         WHERE run_id = r.run_id AND kind = asked.kind AND last_key = asked.key)
         UNION ALL
         (SELECT pairs FROM (SELECT first_key, pairs FROM lookup_pages
-                            WHERE run_id = r.run_id AND kind = $1 AND last_key > asked.key
+                            WHERE run_id = r.run_id AND kind = asked.kind AND last_key > asked.key
                             ORDER BY last_key, page LIMIT 1) next
          WHERE next.first_key <= asked.key)
     ) p";
@@ -448,8 +448,20 @@ pub(crate) async fn lookup_many(
     kind: Kind,
     keys: &[i64],
 ) -> Result<Vec<(i64, i64)>, tokio_postgres::Error> {
+    let asked: Vec<(Kind, i64)> = keys.iter().map(|&key| (kind, key)).collect();
+    lookup_mixed(client, &asked).await
+}
+
+/// Every (key, leaf index) pair of each asked kind and key, in every live run, in one query (in no
+/// particular order; a pair is answered once per time it is asked).
+pub(crate) async fn lookup_mixed(
+    client: &deadpool_postgres::Client,
+    asked: &[(Kind, i64)],
+) -> Result<Vec<(i64, i64)>, tokio_postgres::Error> {
+    let kinds: Vec<i16> = asked.iter().map(|(kind, _)| kind.code()).collect();
+    let keys: Vec<i64> = asked.iter().map(|(_, key)| *key).collect();
     let statement = client.prepare_cached(LOOKUP_PAGES).await?;
-    let rows = client.query(&statement, &[&kind.code(), &keys]).await?;
+    let rows = client.query(&statement, &[&kinds, &keys]).await?;
     let mut found = Vec::new();
     for row in &rows {
         let key: i64 = row.get(0);

@@ -23,6 +23,9 @@
 //! burst = 200                   # per client address, at once
 //! max_clients = 100000          # client addresses tracked by the rate limiter
 //!
+//! [ledger]
+//! checkpoint_refresh = "100ms"  # answers are as of a checkpoint at most this much older than the newest
+//!
 //! [log]
 //! format = "text"               # or "json"
 //! filter = "info"
@@ -65,6 +68,7 @@ const SCHEMA: Schema = Schema {
                 "max_clients",
             ],
         ),
+        ("ledger", &["checkpoint_refresh"]),
         ("log", &["format", "filter"]),
     ],
 };
@@ -79,7 +83,28 @@ pub struct Config {
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
+    pub ledger: LedgerConfig,
+    #[serde(default)]
     pub log: LogConfig,
+}
+
+/// `[ledger]`: how the service follows the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// How long the newest checkpoint (and how far the lookups reach) is reused before it is read
+    /// again: answers are as of a checkpoint at most this much older than the newest. `0ms` reads
+    /// it for every request.
+    #[serde(default = "default_checkpoint_refresh", deserialize_with = "duration")]
+    pub checkpoint_refresh: Duration,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_refresh: default_checkpoint_refresh(),
+        }
+    }
 }
 
 /// `[http]`.
@@ -227,6 +252,7 @@ impl Config {
                 statement_timeout: default_statement_timeout(),
             },
             limits: Limits::default(),
+            ledger: LedgerConfig::default(),
             log: LogConfig::default(),
         };
         config.check()?;
@@ -275,6 +301,9 @@ impl Config {
     }
 }
 
+fn default_checkpoint_refresh() -> Duration {
+    Duration::from_millis(100)
+}
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8090))
 }

@@ -18,6 +18,52 @@ use crate::item::Item;
 pub struct View {
     pub store: Store,
     pub checkpoint: Arc<StoredCheckpoint>,
+    /// How far the lookups reached when the view was taken (they only grow).
+    pub indexed: u64,
+}
+
+/// The newest view, reused for a short while: most requests need no query to learn the newest
+/// checkpoint. Views only move forwards.
+#[derive(Debug)]
+pub struct ViewCache {
+    refresh: std::time::Duration,
+    current: std::sync::Mutex<Option<(std::time::Instant, View)>>,
+}
+
+impl ViewCache {
+    /// A cache that reads the newest checkpoint again when its view is older than `refresh`.
+    pub fn new(refresh: std::time::Duration) -> Self {
+        Self {
+            refresh,
+            current: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The newest view, from the cache if it is fresh enough.
+    pub async fn latest(&self, store: &Store) -> Result<View, ViewError> {
+        let now = std::time::Instant::now();
+        if let Some((at, view)) = &*self.lock()
+            && now.saturating_duration_since(*at) < self.refresh
+        {
+            return Ok(view.clone());
+        }
+        let view = View::latest(store).await?;
+        let mut current = self.lock();
+        // Another request may have read a newer one meanwhile: keep the larger.
+        let newer = current
+            .as_ref()
+            .is_none_or(|(_, cached)| cached.size() <= view.size());
+        if newer {
+            *current = Some((now, view.clone()));
+        }
+        Ok(view)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(std::time::Instant, View)>> {
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Why the ledger could not be read.
@@ -32,23 +78,25 @@ pub enum ViewError {
 }
 
 impl View {
-    /// The ledger as of its newest checkpoint.
+    /// The ledger as of its newest checkpoint (one query).
     pub async fn latest(store: &Store) -> Result<Self, ViewError> {
-        let checkpoint = store
-            .latest_checkpoint()
-            .await?
-            .ok_or(ViewError::NoCheckpoint)?;
+        let (checkpoint, indexed) = store.reader_view().await?;
         Ok(Self {
             store: store.clone(),
-            checkpoint: Arc::new(checkpoint),
+            checkpoint: Arc::new(checkpoint.ok_or(ViewError::NoCheckpoint)?),
+            indexed,
         })
     }
 
     /// The ledger as of the checkpoint of `size` entries, if one was signed.
     pub async fn at(store: &Store, size: TreeSize) -> Result<Option<Self>, ViewError> {
-        Ok(store.checkpoint(size).await?.map(|checkpoint| Self {
+        let Some(checkpoint) = store.checkpoint(size).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
             store: store.clone(),
             checkpoint: Arc::new(checkpoint),
+            indexed: store.indexed_through().await?,
         }))
     }
 
@@ -62,21 +110,24 @@ impl View {
         leaf.get() < self.size().get()
     }
 
-    /// The entries of the checkpoint's tree whose events name one of `names` (exactly), found
-    /// through the lookups and, for entries they do not cover yet, a scan.
-    pub async fn entries_naming(&self, names: &[String]) -> Result<Vec<StoredEntry>, ViewError> {
+    /// The entries of the checkpoint's tree whose events name one of `names` (exactly), each with
+    /// its event parsed, found through the lookups and, for entries they did not cover when the
+    /// view was taken, a scan.
+    pub async fn entries_naming(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(StoredEntry, Map<String, Value>)>, ViewError> {
         let lookups: Vec<Lookup<'_>> = names
             .iter()
             .flat_map(|name| [Lookup::Epc(name), Lookup::Parent(name)])
             .collect();
         let mut leaves = self.store.lookup_any(&lookups).await?;
-        // The runs only grow: what they did not cover when asked is scanned.
-        let indexed = self.store.indexed_through().await?;
-        let names_text: Vec<&str> = names.iter().map(String::as_str).collect();
-        if indexed < self.size().get() {
+        // The runs only grow: what they did not cover when the view was taken is scanned.
+        if self.indexed < self.size().get() {
+            let names_text: Vec<&str> = names.iter().map(String::as_str).collect();
             leaves.extend(
                 self.store
-                    .scan_for(&names_text, indexed..self.size().get())
+                    .scan_for(&names_text, self.indexed..self.size().get())
                     .await?,
             );
         }
@@ -86,17 +137,13 @@ impl View {
         let entries = self.store.entries(&leaves).await?;
         Ok(entries
             .into_iter()
-            .filter(|entry| names_event(&entry.event, names))
+            .filter_map(|entry| {
+                let event: Map<String, Value> = serde_json::from_str(&entry.event).ok()?;
+                let named = event_ids(&event).any(|id| names.iter().any(|name| name == id));
+                named.then_some((entry, event))
+            })
             .collect())
     }
-}
-
-/// Whether an event's JSON names one of `names` in its EPC lists or as its `parentID`.
-fn names_event(event: &str, names: &[String]) -> bool {
-    let Ok(event) = serde_json::from_str::<Map<String, Value>>(event) else {
-        return false;
-    };
-    event_ids(&event).any(|id| names.iter().any(|name| name == id))
 }
 
 /// Every identifier an event names: its EPC lists and its `parentID`.
@@ -120,16 +167,15 @@ impl EventSource for View {
         let entries = self.entries_naming(names).await?;
         Ok(entries
             .into_iter()
-            .filter_map(|entry| {
-                let event: Map<String, Value> = serde_json::from_str(&entry.event).ok()?;
+            .map(|(entry, event)| {
                 // Ingest validated eventTime; an entry without one sorts first.
                 let time = SourceEvent::<()>::event_time(&event).unwrap_or(i128::MIN);
-                Some(SourceEvent {
+                SourceEvent {
                     leaf: entry.leaf_index,
                     event,
                     time,
                     payload: Arc::new(entry),
-                })
+                }
             })
             .collect())
     }

@@ -26,6 +26,8 @@ pub struct AppState {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limiter: RateLimiter,
     pub(crate) request_timeout: Duration,
+    /// The newest checkpoint, reused for `ledger.checkpoint_refresh`.
+    pub(crate) views: crate::reader::ViewCache,
 }
 
 /// A built, listening trace-api service.
@@ -60,6 +62,7 @@ impl Application {
             metrics: Arc::new(Metrics::new()),
             limiter: RateLimiter::new(limits.requests_per_second, limits.burst, limits.max_clients),
             request_timeout: config.http.request_timeout,
+            views: crate::reader::ViewCache::new(config.ledger.checkpoint_refresh),
         });
         let mut server = HttpServer::new(move || {
             App::new()
@@ -117,17 +120,20 @@ impl Application {
     }
 }
 
-/// The store on the configured database, with read-only sessions and a statement timeout.
+/// The store on the configured database, as a reader (read-only sessions), with a statement
+/// timeout.
 fn build_store(database: &DatabaseConfig) -> anyhow::Result<Store> {
     let mut pg_config = tokio_postgres::Config::from_str(database.url.expose_secret())
         .context("database.url is not a PostgreSQL connection URL")?;
     let millis = database.statement_timeout.as_millis();
     let options = format!(
-        "{} -c default_transaction_read_only=on -c statement_timeout={millis}",
+        "{} -c statement_timeout={millis}",
         pg_config.get_options().unwrap_or_default()
     );
     pg_config.options(options.trim());
-    Store::build(
+    pg_config.application_name("tagtrail-trace-api");
+    // The reader's session settings: read-only transactions, cached generic plans.
+    Store::build_reader(
         pg_config,
         PoolSettings {
             max_size: database.pool_size,

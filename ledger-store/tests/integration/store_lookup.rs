@@ -6,8 +6,8 @@
 
 use epcis::document::Timestamp;
 use ledger::LeafIndex;
-use ledger::record::Attestation;
-use ledger_store::testing::{EventFactory, TestDatabase};
+use ledger::record::{Attestation, EventBinding};
+use ledger_store::testing::{EventFactory, TestDatabase, change_event_sql};
 use ledger_store::{Indexer, Lookup, Sequencer, Store, lookup_key};
 
 #[tokio::test]
@@ -121,4 +121,49 @@ async fn entries_are_found_by_leaf_hash_epc_location_and_time() {
         .await
         .unwrap();
     assert!(later.is_empty());
+}
+
+#[tokio::test]
+async fn many_entries_are_read_in_one_query_each_with_its_own_record() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    // Two devices whose ids differ in length: their records differ in length too.
+    let mut short = EventFactory::new("dock-1", 1);
+    let mut long = EventFactory::new("dock-door-number-2", 2);
+    for _ in 0..3 {
+        sequencer.append(short.next_batch(100)).await.unwrap();
+        sequencer.append(long.next_batch(90)).await.unwrap();
+    }
+    sequencer.shutdown().await;
+    let leaves: Vec<LeafIndex> = [0u32, 99, 100, 189, 190, 255, 256, 300, 569]
+        .into_iter()
+        .map(LeafIndex::from)
+        .collect();
+    let entries = store.entries(&leaves).await.unwrap();
+    assert_eq!(entries.len(), leaves.len());
+    for (entry, leaf) in entries.iter().zip(&leaves) {
+        assert_eq!(entry.leaf_index, *leaf);
+        assert_eq!(entry.binding(), EventBinding::Exact, "entry {leaf}");
+        assert_eq!(store.entry(*leaf).await.unwrap().as_ref(), Some(entry));
+    }
+    // An event changed behind the store's back: its sliced record no longer binds it, so the
+    // record is read from its whole row, and the reader sees the difference.
+    let client = db.connect().await.unwrap();
+    client
+        .batch_execute(&format!(
+            "SET session_replication_role = replica; {}",
+            change_event_sql(300, |event| format!(
+                "replace({event}, 'in_transit', 'in_progress')"
+            ))
+        ))
+        .await
+        .unwrap();
+    let changed = store.entry(LeafIndex::from(300)).await.unwrap().unwrap();
+    assert!(
+        matches!(changed.binding(), EventBinding::Differs { .. }),
+        "{:?}",
+        changed.binding()
+    );
+    assert_eq!(changed.record, entries[7].record);
 }

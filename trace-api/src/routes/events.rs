@@ -32,7 +32,7 @@ pub(super) fn parse_hash(text: &str) -> Result<EventHash, Problem> {
 /// The entry of an event hash and the view that proves it.
 async fn provable_entry(state: &AppState, hash: &str) -> Result<(View, StoredEntry), Problem> {
     let hash = parse_hash(hash)?;
-    let view = View::latest(&state.store).await?;
+    let view = state.views.latest(&state.store).await?;
     let leaf = state.store.find_event(&hash).await?.ok_or_else(|| {
         Problem::NotFound(format!("the ledger holds no event {}", hash.to_ni_uri()))
     })?;

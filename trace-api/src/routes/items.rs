@@ -96,7 +96,7 @@ pub(super) async fn history(
         )));
     }
     let (view, offset) = match &query.cursor {
-        None => (View::latest(&state.store).await?, 0),
+        None => (state.views.latest(&state.store).await?, 0),
         Some(text) => {
             let cursor = Cursor::parse(text)?;
             let unknown = || {
@@ -189,7 +189,7 @@ pub(super) async fn bundle(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     let item = item(&id)?;
-    let view = View::latest(&state.store).await?;
+    let view = state.views.latest(&state.store).await?;
     let history = events_of(&view, &item, state.limits.max_bundle_events).await?;
     if history.is_empty() {
         return Err(Problem::NotFound(format!(

@@ -233,6 +233,9 @@ impl TraceApi {
         )
         .unwrap();
         config.http.workers = Some(2);
+        // Tests read right after the checkpoint they waited for: no reuse of an older one (the
+        // reuse itself is tested in service.rs).
+        config.ledger.checkpoint_refresh = std::time::Duration::ZERO;
         adjust(&mut config);
         let app = trace_api::Application::build(config).await.unwrap();
         let url = format!("http://127.0.0.1:{}", app.port());

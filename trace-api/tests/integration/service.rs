@@ -108,3 +108,37 @@ async fn the_openapi_document_names_every_route_and_the_role_can_only_read() {
     }
     pipeline.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_checkpoint_is_reused_for_its_refresh_time() {
+    let pipeline = Pipeline::start(|config| {
+        config.ledger.checkpoint_refresh = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    pipeline
+        .capture(vec![object(0, "ADD", &[ITEM], "commissioning")])
+        .await;
+    let history = format!("/items/{}/history", crate::common::segment(ITEM));
+    let (status, first) = pipeline.get(&history).await;
+    assert_eq!((status, first["total"].as_u64()), (200, Some(1)), "{first}");
+    // A newer checkpoint: /log/checkpoint shows it at once, answers keep the reused one.
+    pipeline
+        .capture(vec![object(1, "OBSERVE", &[ITEM], "shipping")])
+        .await;
+    let (_, again) = pipeline.get(&history).await;
+    assert_eq!(again["checkpoint"], first["checkpoint"]);
+    assert_eq!(again["total"], 1);
+    pipeline.stop().await;
+
+    // With no reuse, the next answer is as of the newest checkpoint.
+    let pipeline = Pipeline::start(|_| {}).await;
+    pipeline
+        .capture(vec![object(0, "ADD", &[ITEM], "commissioning")])
+        .await;
+    pipeline
+        .capture(vec![object(1, "OBSERVE", &[ITEM], "shipping")])
+        .await;
+    let (_, fresh) = pipeline.get(&history).await;
+    assert_eq!(fresh["total"], 2);
+    pipeline.stop().await;
+}
