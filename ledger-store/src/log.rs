@@ -302,6 +302,43 @@ impl Store {
         Ok(InclusionProof::new(index, size, hashes))
     }
 
+    /// The inclusion proofs of leaves `indexes` in the tree of `size` leaves, in the given order,
+    /// from the stored tiles: one query for the tiles of all of them that the tile cache does not
+    /// hold (a provenance bundle's events share the upper tiles).
+    pub async fn inclusion_proofs(
+        &self,
+        indexes: &[LeafIndex],
+        size: TreeSize,
+    ) -> Result<Vec<InclusionProof>, ProofError> {
+        let plans = indexes
+            .iter()
+            .map(|&index| ProofPlan::inclusion(index, size))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut nodes: Vec<ledger::tree::NodeId> = plans
+            .iter()
+            .flat_map(|plan| plan.nodes().iter().copied())
+            .collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        if nodes.is_empty() {
+            return Ok(plans
+                .iter()
+                .zip(indexes)
+                .map(|(_, &index)| InclusionProof::new(index, size, Vec::new()))
+                .collect());
+        }
+        let client = self.pool.get().await.map_err(ReadError::from)?;
+        let set = read_node_tiles(&client, &nodes, size, Some(&self.tile_cache)).await?;
+        plans
+            .iter()
+            .zip(indexes)
+            .map(|(plan, &index)| {
+                let hashes = plan_hashes(&set, plan, size)?;
+                Ok(InclusionProof::new(index, size, plan.assemble(&hashes)?))
+            })
+            .collect()
+    }
+
     /// The consistency proof from the tree of `old` leaves to the tree of `new` leaves, from the
     /// stored tiles (one query).
     pub async fn consistency_proof(
@@ -381,7 +418,20 @@ pub(crate) async fn read_plan<C: GenericClient>(
     if plan.nodes().is_empty() {
         return Ok(Vec::new());
     }
-    let ids = tiles_for_nodes(plan.nodes(), size)?;
+    let set = read_node_tiles(client, plan.nodes(), size, cache).await?;
+    let hashes = plan_hashes(&set, plan, size)?;
+    Ok(plan.assemble(&hashes)?)
+}
+
+/// Reads the tiles holding `nodes` in the tree of `size` leaves (those not in `cache` in one
+/// query).
+async fn read_node_tiles<C: GenericClient>(
+    client: &C,
+    nodes: &[ledger::tree::NodeId],
+    size: TreeSize,
+    cache: Option<&TileCache>,
+) -> Result<TileSet, ProofError> {
+    let ids = tiles_for_nodes(nodes, size)?;
     let tiles = match cache {
         Some(cache) => {
             let (mut tiles, missing) = cache.split(&ids);
@@ -404,16 +454,23 @@ pub(crate) async fn read_plan<C: GenericClient>(
             size,
         });
     }
-    let set = TileSet::from(tiles);
-    let mut hashes = Vec::with_capacity(plan.nodes().len());
-    for &node in plan.nodes() {
-        // Every tile the nodes need was read at the width the tree of `size` gives it.
-        let hash = set
-            .node_hash(node)
-            .map_err(|_| ProofError::NotInTree(NodeNotInTree { node, size }))?;
-        hashes.push(hash);
-    }
-    Ok(plan.assemble(&hashes)?)
+    Ok(TileSet::from(tiles))
+}
+
+/// The hashes of a plan's nodes, from tiles read for the tree of `size` leaves.
+fn plan_hashes(
+    set: &TileSet,
+    plan: &ProofPlan,
+    size: TreeSize,
+) -> Result<Vec<ledger::hash::Hash>, ProofError> {
+    plan.nodes()
+        .iter()
+        .map(|&node| {
+            // Every tile the nodes need was read at the width the tree of `size` gives it.
+            set.node_hash(node)
+                .map_err(|_| ProofError::NotInTree(NodeNotInTree { node, size }))
+        })
+        .collect()
 }
 
 /// The root of the tree of `size` leaves from the stored tiles.

@@ -76,8 +76,9 @@ static SCAN_FOR: LazyLock<String> = LazyLock::new(|| {
         packs::in_range("$1", "$2")
     )
 });
-const SELECT_BATCH: &str = "SELECT statement, signature_algorithm, signature, event_hashes
-    FROM device_batches WHERE statement_hash = $1";
+const SELECT_BATCHES: &str = "SELECT statement, signature_algorithm, signature, event_hashes,
+        statement_hash
+    FROM device_batches WHERE statement_hash = ANY($1)";
 const RUNS_END: &str = "SELECT coalesce(max(end_leaf), 0) FROM lookup_runs";
 const BY_TIME: &str = "SELECT first_leaf, end_leaf FROM event_time_ranges
     WHERE min_time <= $2 AND max_time >= $1 ORDER BY first_leaf";
@@ -176,41 +177,60 @@ impl Store {
         &self,
         hash: &StatementHash,
     ) -> Result<Option<StoredBatch>, ReadError> {
+        Ok(self.device_batches(&[*hash]).await?.remove(hash))
+    }
+
+    /// The stored device batches of these statement hashes (one query; those not stored are
+    /// left out).
+    pub async fn device_batches(
+        &self,
+        hashes: &[StatementHash],
+    ) -> Result<HashMap<StatementHash, StoredBatch>, ReadError> {
         let client = self.pool().get().await?;
-        let statement = client.prepare_cached(SELECT_BATCH).await?;
-        let Some(row) = client
-            .query_opt(&statement, &[&hash.as_bytes().as_slice()])
-            .await?
-        else {
-            return Ok(None);
-        };
+        let statement = client.prepare_cached(SELECT_BATCHES).await?;
+        let asked: Vec<&[u8]> = hashes
+            .iter()
+            .map(|hash| hash.as_bytes().as_slice())
+            .collect();
+        let rows = client.query(&statement, &[&asked]).await?;
         let corrupt = |reason: String| ReadError::Corrupt {
             what: "device batch",
             reason,
         };
-        let batch_statement =
-            BatchStatement::decode(row.get(0)).map_err(|e| corrupt(e.to_string()))?;
-        let algorithm: &str = row.get(1);
-        let signature: &[u8] = row.get(2);
-        let signature = match (algorithm, <[u8; 64]>::try_from(signature)) {
-            ("ed25519", Ok(bytes)) => DeviceSignature::Ed25519(bytes),
-            _ => {
-                return Err(corrupt(format!(
-                    "unknown signature {algorithm} of {} bytes",
-                    signature.len()
-                )));
-            }
-        };
-        let hashes: &[u8] = row.get(3);
-        let event_hashes = hashes
-            .chunks_exact(32)
-            .filter_map(|chunk| <[u8; 32]>::try_from(chunk).ok().map(EventHash::from_bytes))
-            .collect();
-        Ok(Some(StoredBatch {
-            statement: batch_statement,
-            signature,
-            event_hashes,
-        }))
+        let mut batches = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let batch_statement =
+                BatchStatement::decode(row.get(0)).map_err(|e| corrupt(e.to_string()))?;
+            let algorithm: &str = row.get(1);
+            let signature: &[u8] = row.get(2);
+            let signature = match (algorithm, <[u8; 64]>::try_from(signature)) {
+                ("ed25519", Ok(bytes)) => DeviceSignature::Ed25519(bytes),
+                _ => {
+                    return Err(corrupt(format!(
+                        "unknown signature {algorithm} of {} bytes",
+                        signature.len()
+                    )));
+                }
+            };
+            let hashes: &[u8] = row.get(3);
+            let event_hashes = hashes
+                .chunks_exact(32)
+                .filter_map(|chunk| <[u8; 32]>::try_from(chunk).ok().map(EventHash::from_bytes))
+                .collect();
+            let stored_hash: &[u8] = row.get(4);
+            let key = <[u8; 32]>::try_from(stored_hash)
+                .map(StatementHash::from_bytes)
+                .map_err(|_| corrupt("a statement hash of other than 32 bytes".to_owned()))?;
+            batches.insert(
+                key,
+                StoredBatch {
+                    statement: batch_statement,
+                    signature,
+                    event_hashes,
+                },
+            );
+        }
+        Ok(batches)
     }
 
     /// The leaf index of the event with this hash, if the log has it (from the lookup runs, or

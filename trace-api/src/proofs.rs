@@ -3,6 +3,7 @@
 //! and its inclusion proof to the view's checkpoint.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use ledger::batch::{DevicePublicKey, EventBatch, StatementHash};
 use ledger::bundle::{BundleVersion, DeviceAttestation, ProofBundle};
@@ -27,7 +28,75 @@ pub enum ProofsError {
     BadBatch { leaf: u64 },
 }
 
-impl std::fmt::Debug for Attestations {
+/// Device batches with their trees built, shared by every request: a stored batch never
+/// changes, and building the tree of a batch of 1,000 events costs 2,000 SHA-256. Bounded: when
+/// the newer half is full it becomes the older half and the oldest are forgotten.
+#[derive(Debug)]
+pub struct BatchTrees {
+    half: usize,
+    halves: Mutex<(BatchMap, BatchMap)>,
+}
+
+type BatchMap = HashMap<StatementHash, Arc<Built>>;
+
+/// A stored batch and its tree.
+#[derive(Debug)]
+pub struct Built {
+    stored: ledger_store::StoredBatch,
+    tree: EventBatch,
+}
+
+impl BatchTrees {
+    /// A cache of at most about `capacity` batches.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            half: (capacity / 2).max(1),
+            halves: Mutex::new((HashMap::new(), HashMap::new())),
+        }
+    }
+
+    fn get(&self, hash: &StatementHash) -> Option<Arc<Built>> {
+        let mut halves = self.lock();
+        if let Some(built) = halves.0.get(hash) {
+            return Some(built.clone());
+        }
+        let built = halves.1.remove(hash)?;
+        Self::insert_into(&mut halves, self.half, *hash, built.clone());
+        Some(built)
+    }
+
+    fn insert(&self, hash: StatementHash, built: Arc<Built>) {
+        Self::insert_into(&mut self.lock(), self.half, hash, built);
+    }
+
+    fn insert_into(
+        halves: &mut (BatchMap, BatchMap),
+        half: usize,
+        hash: StatementHash,
+        built: Arc<Built>,
+    ) {
+        if halves.0.len() >= half {
+            halves.1 = std::mem::take(&mut halves.0);
+        }
+        halves.0.insert(hash, built);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (BatchMap, BatchMap)> {
+        self.halves
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Device attestations rebuilt for one answer: the batches (from [`BatchTrees`] or read together)
+/// and each device's keys, read once.
+pub struct Attestations<'a> {
+    trees: &'a BatchTrees,
+    keys: HashMap<String, Vec<Option<DevicePublicKey>>>,
+    batches: HashMap<StatementHash, Arc<Built>>,
+}
+
+impl std::fmt::Debug for Attestations<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Attestations")
             .field("devices", &self.keys.len())
@@ -36,15 +105,65 @@ impl std::fmt::Debug for Attestations {
     }
 }
 
-/// Device attestations already rebuilt for one answer: a batch's events share its statement, and
-/// each device's keys are read once.
-#[derive(Default)]
-pub struct Attestations {
-    keys: HashMap<String, Vec<Option<DevicePublicKey>>>,
-    batches: HashMap<StatementHash, Option<(ledger_store::StoredBatch, EventBatch)>>,
-}
+impl<'a> Attestations<'a> {
+    /// Attestations drawing on the shared batch trees.
+    pub fn new(trees: &'a BatchTrees) -> Self {
+        Self {
+            trees,
+            keys: HashMap::new(),
+            batches: HashMap::new(),
+        }
+    }
 
-impl Attestations {
+    /// Reads the batches and device keys of `entries` that are not at hand yet: one query for all
+    /// the batches, one per device.
+    pub async fn prepare(
+        &mut self,
+        view: &View,
+        entries: &[&StoredEntry],
+    ) -> Result<(), ProofsError> {
+        let mut missing = Vec::new();
+        let mut devices: Vec<&str> = Vec::new();
+        for entry in entries {
+            let Attestation::Device {
+                device, statement, ..
+            } = entry.record.attestation()
+            else {
+                continue;
+            };
+            if !self.batches.contains_key(statement) {
+                match self.trees.get(statement) {
+                    Some(built) => {
+                        self.batches.insert(*statement, built);
+                    }
+                    None if !missing.contains(statement) => missing.push(*statement),
+                    None => {}
+                }
+            }
+            if !self.keys.contains_key(device.as_str()) && !devices.contains(&device.as_str()) {
+                devices.push(device.as_str());
+            }
+        }
+        if !missing.is_empty() {
+            for (hash, stored) in view.store.device_batches(&missing).await? {
+                let Ok(tree) = EventBatch::new(&stored.event_hashes) else {
+                    continue;
+                };
+                let built = Arc::new(Built { stored, tree });
+                self.trees.insert(hash, built.clone());
+                self.batches.insert(hash, built);
+            }
+        }
+        if !devices.is_empty() {
+            let client = view.store.pool().get().await.map_err(ReadError::from)?;
+            for device in devices {
+                let keys = registry::keys::keys_of_device(&**client, device).await?;
+                self.keys.insert(device.to_owned(), keys);
+            }
+        }
+        Ok(())
+    }
+
     /// The device attestation of an entry: `None` for an event accepted with a site token.
     /// The public key is the device's registered key that verifies the batch signature (the
     /// newest such, if several); when none does (the registry lost it), the newest key is given,
@@ -63,33 +182,22 @@ impl Attestations {
             return Ok(None);
         };
         let leaf = entry.leaf_index.get();
-        if !self.batches.contains_key(statement) {
-            let stored = view.store.device_batch(statement).await?;
-            let built = match stored {
-                Some(stored) => {
-                    let tree = EventBatch::new(&stored.event_hashes)
-                        .map_err(|_| ProofsError::BadBatch { leaf })?;
-                    Some((stored, tree))
-                }
-                None => None,
-            };
-            self.batches.insert(*statement, built);
-        }
-        let Some(Some((stored, tree))) = self.batches.get(statement) else {
-            return Err(ProofsError::MissingBatch { leaf });
-        };
-        let path = tree.path(*index).ok_or(ProofsError::BadBatch { leaf })?;
-        if !self.keys.contains_key(device.as_str()) {
-            let client = view.store.pool().get().await.map_err(ReadError::from)?;
-            let keys = registry::keys::keys_of_device(&**client, device.as_str()).await?;
-            self.keys.insert(device.as_str().to_owned(), keys);
-        }
+        self.prepare(view, &[entry]).await?;
+        let built = self
+            .batches
+            .get(statement)
+            .ok_or(ProofsError::MissingBatch { leaf })?;
+        let path = built
+            .tree
+            .path(*index)
+            .ok_or(ProofsError::BadBatch { leaf })?;
         let keys = self
             .keys
             .get(device.as_str())
             .map(Vec::as_slice)
             .unwrap_or_default();
         let usable: Vec<&DevicePublicKey> = keys.iter().flatten().collect();
+        let stored = &built.stored;
         let public_key = usable
             .iter()
             .find(|key| stored.statement.verify(key, &stored.signature).is_ok())
@@ -121,7 +229,7 @@ pub async fn inclusion(view: &View, entry: &StoredEntry) -> Result<InclusionProo
 pub async fn event_bundle(
     view: &View,
     entry: &StoredEntry,
-    attestations: &mut Attestations,
+    attestations: &mut Attestations<'_>,
 ) -> Result<ProofBundle, ProofsError> {
     Ok(ProofBundle {
         version: BundleVersion::V2,

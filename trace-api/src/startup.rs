@@ -18,6 +18,9 @@ use crate::config::{Config, DatabaseConfig, Limits};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 
+/// Device batches whose trees are kept built (a batch of 1,000 events takes about 64 KiB).
+const BATCH_TREES: usize = 1024;
+
 /// What every request handler shares.
 #[derive(Debug)]
 pub struct AppState {
@@ -28,6 +31,8 @@ pub struct AppState {
     pub(crate) request_timeout: Duration,
     /// The newest checkpoint, reused for `ledger.checkpoint_refresh`.
     pub(crate) views: crate::reader::ViewCache,
+    /// Device batches with their trees, shared by every request.
+    pub(crate) batches: crate::proofs::BatchTrees,
 }
 
 /// A built, listening trace-api service.
@@ -63,6 +68,7 @@ impl Application {
             limiter: RateLimiter::new(limits.requests_per_second, limits.burst, limits.max_clients),
             request_timeout: config.http.request_timeout,
             views: crate::reader::ViewCache::new(config.ledger.checkpoint_refresh),
+            batches: crate::proofs::BatchTrees::new(BATCH_TREES),
         });
         let mut server = HttpServer::new(move || {
             App::new()

@@ -12,13 +12,13 @@ use serde_json::{Value, json};
 use ledger::bundle::{ProvenanceBundle, ProvenanceEvent, ProvenanceVersion, Why as BundleWhy};
 
 use ledger::record::Attestation;
-use ledger::size::TreeSize;
+use ledger::size::{LeafIndex, TreeSize};
 use ledger_store::{Declares, StoredEntry};
 
 use crate::history::{HistoryError, HistoryEvent, Why, history as custody};
 use crate::item::Item;
 use crate::problem::Problem;
-use crate::proofs::{Attestations, inclusion};
+use crate::proofs::{Attestations, ProofsError};
 use crate::reader::{View, names_of};
 use crate::startup::AppState;
 
@@ -198,9 +198,17 @@ pub(super) async fn bundle(
             item.asked
         )));
     }
-    let mut attestations = Attestations::default();
+    let entries: Vec<&StoredEntry> = history.iter().map(|e| e.event.payload.as_ref()).collect();
+    let mut attestations = Attestations::new(&state.batches);
+    attestations.prepare(&view, &entries).await?;
+    let leaves: Vec<LeafIndex> = entries.iter().map(|entry| entry.leaf_index).collect();
+    let proofs = view
+        .store
+        .inclusion_proofs(&leaves, view.size())
+        .await
+        .map_err(ProofsError::from)?;
     let mut events = Vec::with_capacity(history.len());
-    for event in &history {
+    for (event, inclusion) in history.iter().zip(proofs) {
         let entry = &event.event.payload;
         events.push(ProvenanceEvent {
             event: entry.event.clone(),
@@ -208,7 +216,7 @@ pub(super) async fn bundle(
             event_hash: *entry.record.event_hash(),
             leaf_record: entry.record.encode(),
             device_attestation: attestations.of(&view, entry).await?,
-            inclusion: inclusion(&view, entry).await?,
+            inclusion,
             why: event
                 .why
                 .iter()
