@@ -6,8 +6,6 @@
 //! (or the name of the header), a stable rule code and a message. Anything else is an opaque `500`
 //! (or `503` when the database is unreachable: retry) whose cause chain goes to the log.
 
-use std::fmt;
-
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
@@ -452,18 +450,5 @@ impl ResponseError for JobError {
     }
 }
 
-/// Displays an error and every error in its `source` chain, separated by `: `.
-#[derive(Debug)]
-pub struct ErrorChain<'a>(pub &'a dyn std::error::Error);
-
-impl fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(error) = source {
-            write!(f, ": {error}")?;
-            source = error.source();
-        }
-        Ok(())
-    }
-}
+/// An error and its causes on one line (shared by every service).
+pub use service_kit::ErrorChain;

@@ -1,7 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 pub mod config;
+pub mod error_chain;
 pub mod log;
 pub mod shutdown;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+pub use error_chain::ErrorChain;

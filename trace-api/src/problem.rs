@@ -138,21 +138,8 @@ impl ResponseError for Problem {
     }
 }
 
-/// An error with its sources, joined by `: `.
-#[derive(Debug)]
-pub struct ErrorChain<'a>(pub &'a dyn std::error::Error);
-
-impl fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(error) = source {
-            write!(f, ": {error}")?;
-            source = error.source();
-        }
-        Ok(())
-    }
-}
+/// An error and its causes on one line (shared by every service).
+pub use service_kit::ErrorChain;
 
 impl From<ledger_store::ReadError> for Problem {
     fn from(error: ledger_store::ReadError) -> Self {
