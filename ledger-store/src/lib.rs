@@ -44,6 +44,7 @@ mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tile_cache;
+pub use tile_cache::CacheCounts;
 mod transient;
 
 pub use audit::{

@@ -14,7 +14,7 @@ use ledger::tree::{ConsistencyProof, InclusionProof, ProofPlan, ProofPlanError, 
 
 use super::keys::KeyHandoff;
 use super::packs;
-use super::tile_cache::{DEFAULT_CACHED_TILES, TileCache};
+use super::tile_cache::{CacheCounts, DEFAULT_CACHED_TILES, TileCache};
 
 /// How many connections a [`Store`] opens at most when built by [`Store::connect`].
 const DEFAULT_POOL_SIZE: usize = 8;
@@ -273,8 +273,20 @@ impl Store {
     /// The tiles asked for, each at exactly the width asked for; a tile the log does not have (at
     /// that width) is left out of the result.
     pub async fn tiles(&self, ids: &[TileId]) -> Result<Vec<Tile>, ReadError> {
-        let client = self.pool.get().await?;
-        read_tiles(&client, ids).await
+        // A tile at a given width never changes: the cache serves what it holds.
+        let (mut tiles, missing) = self.tile_cache.split(ids);
+        if !missing.is_empty() {
+            let client = self.pool.get().await?;
+            let read = read_tiles(&client, &missing).await?;
+            self.tile_cache.insert(&read);
+            tiles.extend(read);
+        }
+        Ok(tiles)
+    }
+
+    /// How often the store's tile cache answered tile reads and proofs from memory.
+    pub fn tile_cache_counts(&self) -> CacheCounts {
+        self.tile_cache.counts()
     }
 
     /// One tile at the width asked for (the C2SP tlog-tiles `tile/<L>/<N>[.p/<W>]` resource), or

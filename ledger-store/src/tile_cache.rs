@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ledger::tiles::{Tile, TileId};
 
@@ -23,6 +24,17 @@ pub(crate) struct TileCache {
     generations: Mutex<Generations>,
     /// Tiles per generation.
     generation_size: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// How often a cache answered from memory since the store was built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheCounts {
+    /// Tiles served from the cache.
+    pub hits: u64,
+    /// Tiles that had to be read.
+    pub misses: u64,
 }
 
 #[derive(Debug, Default)]
@@ -37,6 +49,16 @@ impl TileCache {
         Self {
             generations: Mutex::new(Generations::default()),
             generation_size: (tiles / 2).max(1),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The hits and misses so far.
+    pub(crate) fn counts(&self) -> CacheCounts {
+        CacheCounts {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
         }
     }
 
@@ -45,6 +67,7 @@ impl TileCache {
         let mut found = Vec::with_capacity(ids.len());
         let mut missing = Vec::new();
         let Ok(mut generations) = self.generations.lock() else {
+            self.misses.fetch_add(ids.len() as u64, Ordering::Relaxed);
             return (found, ids.to_vec());
         };
         for id in ids {
@@ -60,6 +83,9 @@ impl TileCache {
                 None => missing.push(*id),
             }
         }
+        self.hits.fetch_add(found.len() as u64, Ordering::Relaxed);
+        self.misses
+            .fetch_add(missing.len() as u64, Ordering::Relaxed);
         (found, missing)
     }
 

@@ -9,11 +9,14 @@
 //! | `trace_checkpoint_age_seconds` | gauge | | time since that checkpoint was signed (on a replica: includes the replica's lag) |
 //! | `trace_lookup_indexed_entries` | gauge | | entries the lookups cover (the rest of a checkpoint is scanned) |
 //! | `trace_db_pool_connections` | gauge | `state` | database connections (`in_use`, `idle`) |
+//! | `trace_cache_hits_total` | counter | `cache` | answers from memory: `tiles` (hash tiles, for proofs and `/log/tile`), `batches` (built device batch trees), `checkpoint` (the reused newest checkpoint) |
+//! | `trace_cache_misses_total` | counter | `cache` | the same caches' reads from the database |
 //!
 //! Routes are labelled by their template (`/items/{id}/history`), never by the path asked, so
 //! the label set stays bounded.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -40,6 +43,34 @@ struct StateLabels {
     state: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    cache: &'static str,
+}
+
+/// Hits and misses of one cache, counted where they happen.
+#[derive(Debug, Default)]
+pub struct CacheCounter {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl CacheCounter {
+    /// Counts one lookup.
+    pub fn count(&self, hit: bool) {
+        let counter = if hit { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> ledger_store::CacheCounts {
+        ledger_store::CacheCounts {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// The metrics of one trace-api process.
 #[derive(Debug)]
 pub struct Metrics {
@@ -51,6 +82,10 @@ pub struct Metrics {
     checkpoint_age: Gauge<f64, AtomicU64>,
     indexed: Gauge,
     pool_connections: Family<StateLabels, Gauge>,
+    cache_hits: Family<CacheLabels, Counter>,
+    cache_misses: Family<CacheLabels, Counter>,
+    /// What the cache counters showed at the last scrape (they are read, not incremented, here).
+    cache_seen: Mutex<std::collections::HashMap<&'static str, ledger_store::CacheCounts>>,
 }
 
 impl Default for Metrics {
@@ -112,6 +147,18 @@ impl Metrics {
             "Database connections of this process, by state",
             pool_connections.clone(),
         );
+        let cache_hits = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "cache_hits",
+            "Reads answered from memory, by cache",
+            cache_hits.clone(),
+        );
+        let cache_misses = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "cache_misses",
+            "Reads that went to the database, by cache",
+            cache_misses.clone(),
+        );
         Self {
             registry,
             requests,
@@ -121,6 +168,9 @@ impl Metrics {
             checkpoint_age,
             indexed,
             pool_connections,
+            cache_hits,
+            cache_misses,
+            cache_seen: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -161,6 +211,23 @@ impl Metrics {
                 .get_or_create(&StateLabels { state })
                 .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
+    }
+
+    /// Brings a cache's counters up to `counts` (cumulative since the process started).
+    pub fn cache(&self, cache: &'static str, counts: ledger_store::CacheCounts) {
+        let mut seen = self
+            .cache_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = seen.entry(cache).or_default();
+        let labels = CacheLabels { cache };
+        self.cache_hits
+            .get_or_create(&labels)
+            .inc_by(counts.hits.saturating_sub(before.hits));
+        self.cache_misses
+            .get_or_create(&labels)
+            .inc_by(counts.misses.saturating_sub(before.misses));
+        *before = counts;
     }
 
     /// The text exposition.

@@ -35,6 +35,7 @@ pub enum ProofsError {
 pub struct BatchTrees {
     half: usize,
     halves: Mutex<(BatchMap, BatchMap)>,
+    counts: crate::metrics::CacheCounter,
 }
 
 type BatchMap = HashMap<StatementHash, Arc<Built>>;
@@ -52,10 +53,22 @@ impl BatchTrees {
         Self {
             half: (capacity / 2).max(1),
             halves: Mutex::new((HashMap::new(), HashMap::new())),
+            counts: crate::metrics::CacheCounter::default(),
         }
     }
 
+    /// How often a batch's tree was at hand.
+    pub fn counts(&self) -> ledger_store::CacheCounts {
+        self.counts.counts()
+    }
+
     fn get(&self, hash: &StatementHash) -> Option<Arc<Built>> {
+        let found = self.find(hash);
+        self.counts.count(found.is_some());
+        found
+    }
+
+    fn find(&self, hash: &StatementHash) -> Option<Arc<Built>> {
         let mut halves = self.lock();
         if let Some(built) = halves.0.get(hash) {
             return Some(built.clone());
@@ -131,13 +144,12 @@ impl<'a> Attestations<'a> {
             else {
                 continue;
             };
-            if !self.batches.contains_key(statement) {
+            if !self.batches.contains_key(statement) && !missing.contains(statement) {
                 match self.trees.get(statement) {
                     Some(built) => {
                         self.batches.insert(*statement, built);
                     }
-                    None if !missing.contains(statement) => missing.push(*statement),
-                    None => {}
+                    None => missing.push(*statement),
                 }
             }
             if !self.keys.contains_key(device.as_str()) && !devices.contains(&device.as_str()) {

@@ -28,6 +28,7 @@ pub struct View {
 pub struct ViewCache {
     refresh: std::time::Duration,
     current: std::sync::Mutex<Option<(std::time::Instant, View)>>,
+    counts: crate::metrics::CacheCounter,
 }
 
 impl ViewCache {
@@ -36,7 +37,13 @@ impl ViewCache {
         Self {
             refresh,
             current: std::sync::Mutex::new(None),
+            counts: crate::metrics::CacheCounter::default(),
         }
+    }
+
+    /// How often the newest view was reused.
+    pub fn counts(&self) -> ledger_store::CacheCounts {
+        self.counts.counts()
     }
 
     /// The newest view, from the cache if it is fresh enough.
@@ -45,8 +52,10 @@ impl ViewCache {
         if let Some((at, view)) = &*self.lock()
             && now.saturating_duration_since(*at) < self.refresh
         {
+            self.counts.count(true);
             return Ok(view.clone());
         }
+        self.counts.count(false);
         let view = View::latest(store).await?;
         let mut current = self.lock();
         // Another request may have read a newer one meanwhile: keep the larger.

@@ -12,6 +12,11 @@ const LEDGER_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.pool(state.store.pool().status());
+    state
+        .metrics
+        .cache("tiles", state.store.tile_cache_counts());
+    state.metrics.cache("batches", state.batches.counts());
+    state.metrics.cache("checkpoint", state.views.counts());
     match tokio::time::timeout(LEDGER_TIMEOUT, state.store.status()).await {
         Ok(Ok(status)) => state.metrics.ledger(
             status.checkpoint.map_or(0, |size| size.get()),

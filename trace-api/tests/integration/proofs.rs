@@ -149,6 +149,19 @@ async fn bundles_verify_offline_and_altered_ones_fail() {
     let report = verify_tlog_proof(&proof, &pipeline.trusted_log(), Some(&other));
     assert_eq!(report.verdict(), Verdict::Invalid, "{report:?}");
 
+    // The events' batch trees were built once and reused; proofs shared their upper tiles.
+    let (_, metrics) = pipeline.get_text("/metrics").await;
+    let count = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    assert_eq!(count(r#"trace_cache_misses_total{cache="batches"}"#), 1);
+    assert!(count(r#"trace_cache_hits_total{cache="batches"}"#) >= 2);
+    assert!(count(r#"trace_cache_hits_total{cache="tiles"}"#) >= 1);
+
     // What is not there, or not an event hash.
     let (status, body) = pipeline
         .get(&format!("/events/{}/bundle", "ab".repeat(32)))
