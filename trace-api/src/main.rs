@@ -10,6 +10,12 @@ use secrecy::SecretString;
 use trace_api::Application;
 use trace_api::config::{Config, LogFormat, Overrides};
 
+/// jemalloc instead of glibc's malloc, as in ingest: every answer allocates and frees many small
+/// JSON values on several threads, and glibc's allocator took about a tenth of the service's CPU
+/// under load (BENCHMARKS.md, "trace-api").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// tagtrail trace-api: reads the ledger back with its proofs. Custody histories of items (through
 /// the containers they travelled in), single-event and provenance proof bundles, and the C2SP
 /// tlog-tiles endpoints for log monitors. It only reads: give it a role in tagtrail_reader, on the

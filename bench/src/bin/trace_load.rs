@@ -445,6 +445,13 @@ fn main() -> anyhow::Result<()> {
             ("provenance bundle (10 events)", bundle.clone()),
             ("hash tile (full, level 0)", tile.clone()),
         ] {
+            if options
+                .only
+                .as_ref()
+                .is_some_and(|only| !name.starts_with(only.as_str()))
+            {
+                continue;
+            }
             let (samples, took) =
                 load(&base, options.clients, options.seconds, None, path.clone())?;
             report(name, &options.clients.to_string(), &samples, took);
