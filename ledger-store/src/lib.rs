@@ -38,6 +38,7 @@ mod log;
 mod lookup;
 mod migrate;
 mod packs;
+mod run_cache;
 mod runs;
 mod sequencer;
 mod status;

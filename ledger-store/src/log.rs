@@ -14,6 +14,7 @@ use ledger::tree::{ConsistencyProof, InclusionProof, ProofPlan, ProofPlanError, 
 
 use super::keys::KeyHandoff;
 use super::packs;
+use super::run_cache::{DEFAULT_CACHED_LOOKUPS, RunCache};
 use super::tile_cache::{CacheCounts, DEFAULT_CACHED_TILES, TileCache};
 
 /// How many connections a [`Store`] opens at most when built by [`Store::connect`].
@@ -126,6 +127,8 @@ pub struct Store {
     handoff: Arc<KeyHandoff>,
     /// Tiles read for proofs, kept for the next ones (stored tiles never change).
     tile_cache: Arc<TileCache>,
+    /// What each lookup run answered, kept for the next lookups (runs never change).
+    run_cache: Arc<RunCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -249,6 +252,7 @@ impl Store {
             pool,
             handoff: Arc::default(),
             tile_cache: Arc::new(TileCache::new(DEFAULT_CACHED_TILES)),
+            run_cache: Arc::new(RunCache::new(DEFAULT_CACHED_LOOKUPS)),
         })
     }
 
@@ -287,6 +291,15 @@ impl Store {
     /// How often the store's tile cache answered tile reads and proofs from memory.
     pub fn tile_cache_counts(&self) -> CacheCounts {
         self.tile_cache.counts()
+    }
+
+    /// How often lookups found a run's answer in memory (hits) or read its pages (misses).
+    pub fn lookup_cache_counts(&self) -> CacheCounts {
+        self.run_cache.counts()
+    }
+
+    pub(crate) fn run_cache(&self) -> &RunCache {
+        &self.run_cache
     }
 
     /// One tile at the width asked for (the C2SP tlog-tiles `tile/<L>/<N>[.p/<W>]` resource), or

@@ -261,8 +261,9 @@ impl Store {
         self.lookup_any(&[lookup]).await
     }
 
-    /// The indexed entries that match any of `lookups`, in leaf order, each once (one query);
-    /// candidates, as for [`lookup`](Self::lookup).
+    /// The indexed entries that match any of `lookups`, in leaf order, each once (one query,
+    /// which reads pages only from runs whose answer the store does not hold yet: runs never
+    /// change); candidates, as for [`lookup`](Self::lookup).
     pub async fn lookup_any(&self, lookups: &[Lookup<'_>]) -> Result<Vec<LeafIndex>, ReadError> {
         let client = self.pool().get().await?;
         let asked: Vec<(Kind, i64)> = lookups
@@ -273,11 +274,7 @@ impl Store {
                 Lookup::Location(id) => (Kind::Location, lookup_key(id)),
             })
             .collect();
-        let mut leaves: Vec<i64> = runs::lookup_mixed(&client, &asked)
-            .await?
-            .into_iter()
-            .map(|(_, leaf)| leaf)
-            .collect();
+        let mut leaves = runs::lookup_cached(&client, &asked, self.run_cache()).await?;
         leaves.sort_unstable();
         leaves.dedup();
         leaves

@@ -471,6 +471,102 @@ pub(crate) async fn lookup_mixed(
     Ok(found)
 }
 
+/// For each asked (kind, key) and each live run, that run's pages for it; runs listed in
+/// `$3, $4, $5` (run id, kind, key) are skipped for that (kind, key) (their answer is known). A row
+/// with NULL pairs says the run holds nothing for it; a row with NULL kind lists a live run.
+const LOOKUP_UNKNOWN: &str = "WITH asked AS (SELECT * FROM unnest($1::smallint[], $2::bigint[]) AS a (kind, key)),
+         known AS (SELECT * FROM unnest($3::bigint[], $4::smallint[], $5::bigint[]) AS k (run_id, kind, key))
+    SELECT r.run_id, asked.kind, asked.key, p.pairs
+    FROM asked CROSS JOIN lookup_runs r
+    LEFT JOIN LATERAL (
+        (SELECT pairs FROM lookup_pages
+         WHERE run_id = r.run_id AND kind = asked.kind AND last_key = asked.key)
+        UNION ALL
+        (SELECT pairs FROM (SELECT first_key, pairs FROM lookup_pages
+                            WHERE run_id = r.run_id AND kind = asked.kind AND last_key > asked.key
+                            ORDER BY last_key, page LIMIT 1) next
+         WHERE next.first_key <= asked.key)
+    ) p ON true
+    WHERE NOT EXISTS (SELECT 1 FROM known
+                      WHERE known.run_id = r.run_id AND known.kind = asked.kind
+                        AND known.key = asked.key)
+    UNION ALL
+    SELECT run_id, NULL, NULL, NULL FROM lookup_runs";
+
+/// Every leaf paired with each asked (kind, key) in every live run, in one query, reading pages
+/// only from the runs whose answer `cache` does not hold (and adding theirs to it).
+pub(crate) async fn lookup_cached(
+    client: &deadpool_postgres::Client,
+    asked: &[(Kind, i64)],
+    cache: &super::run_cache::RunCache,
+) -> Result<Vec<i64>, tokio_postgres::Error> {
+    use super::run_cache::{Answers, Asked, asked as cache_key};
+    use std::collections::{HashMap, HashSet};
+
+    let mut keys: Vec<(i16, i64)> = asked
+        .iter()
+        .map(|&(kind, key)| cache_key(kind, key))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let known: HashMap<Asked, Answers> = keys.iter().map(|&key| (key, cache.known(key))).collect();
+    let (mut known_runs, mut known_kinds, mut known_keys) = (Vec::new(), Vec::new(), Vec::new());
+    for (&(kind, key), answers) in &known {
+        for (run, _) in answers {
+            known_runs.push(*run);
+            known_kinds.push(kind);
+            known_keys.push(key);
+        }
+    }
+    let kinds: Vec<i16> = keys.iter().map(|(kind, _)| *kind).collect();
+    let key_values: Vec<i64> = keys.iter().map(|(_, key)| *key).collect();
+    let statement = client.prepare_cached(LOOKUP_UNKNOWN).await?;
+    let rows = client
+        .query(
+            &statement,
+            &[&kinds, &key_values, &known_runs, &known_kinds, &known_keys],
+        )
+        .await?;
+    let mut live = HashSet::new();
+    let mut read: HashMap<(i16, i64), HashMap<i64, Vec<i64>>> = HashMap::new();
+    for row in &rows {
+        let run: i64 = row.get(0);
+        let (Some(kind), Some(key)) = (row.get::<_, Option<i16>>(1), row.get::<_, Option<i64>>(2))
+        else {
+            live.insert(run);
+            continue;
+        };
+        let leaves = read.entry((kind, key)).or_default().entry(run).or_default();
+        if let Some(pairs) = row.get::<_, Option<&[u8]>>(3) {
+            leaves.extend(leaves_on_page(pairs, key));
+        }
+    }
+    let mut found = Vec::new();
+    let (mut from_memory, mut from_database) = (0, 0);
+    for key in &keys {
+        for (run, leaves) in known.get(key).into_iter().flatten() {
+            // A run merged away since it was cached is not live: its leaves are in a live run.
+            if live.contains(run) {
+                found.extend(leaves.iter().copied());
+                from_memory += 1;
+            }
+        }
+        if let Some(runs) = read.remove(key) {
+            from_database += runs.len() as u64;
+            let answers: Vec<(i64, std::sync::Arc<[i64]>)> = runs
+                .into_iter()
+                .map(|(run, leaves)| {
+                    found.extend(leaves.iter().copied());
+                    (run, leaves.into())
+                })
+                .collect();
+            cache.add(*key, answers);
+        }
+    }
+    cache.count(from_memory, from_database);
+    Ok(found)
+}
+
 /// Calls `each` with the key of every pair of `kind` in every live run (in no particular order),
 /// reading the pages as a stream: memory stays at one page.
 pub(crate) async fn for_each_key(

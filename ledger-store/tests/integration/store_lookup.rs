@@ -167,3 +167,54 @@ async fn many_entries_are_read_in_one_query_each_with_its_own_record() {
     );
     assert_eq!(changed.record, entries[7].record);
 }
+
+#[tokio::test]
+async fn lookups_remembered_per_run_stay_right_when_runs_are_merged() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1);
+    // Small pages and a fan-in of 2: every step writes a run, and merges follow quickly.
+    let indexer = Indexer::new(&store).with_runs(4, 2).with_batch(20);
+    let epc_of = |n: u64| device.event(n)["epcList"][0].as_str().unwrap().to_owned();
+    let (first, second) = (epc_of(5), epc_of(65));
+    sequencer.append(device.next_batch(60)).await.unwrap();
+    indexer.step(ledger_store::LockWait::Wait).await.unwrap();
+    indexer.step(ledger_store::LockWait::Wait).await.unwrap();
+    let asked = [Lookup::Epc(&first), Lookup::Epc(&second)];
+    let before = store.lookup_any(&asked).await.unwrap();
+    assert!(before.contains(&LeafIndex::from(5u32)), "{before:?}");
+    let counts = store.lookup_cache_counts();
+    // Asked again, nothing changed: every run's answer comes from memory.
+    assert_eq!(store.lookup_any(&asked).await.unwrap(), before);
+    let again = store.lookup_cache_counts();
+    assert_eq!(again.misses, counts.misses);
+    assert!(again.hits > counts.hits);
+    // More entries, indexed and merged: the remembered runs are gone, their pairs moved.
+    sequencer.append(device.next_batch(60)).await.unwrap();
+    sequencer.shutdown().await;
+    let client = db.connect().await.unwrap();
+    let run_ids = || async {
+        let rows = client
+            .query("SELECT run_id FROM lookup_runs ORDER BY run_id", &[])
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|row| row.get::<_, i64>(0))
+            .collect::<Vec<_>>()
+    };
+    let remembered = run_ids().await;
+    indexer.catch_up().await.unwrap();
+    while indexer.merge_step().await.unwrap() > 0 {}
+    let live = run_ids().await;
+    assert!(
+        remembered.iter().any(|run| !live.contains(run)),
+        "runs {remembered:?} were not merged away (live: {live:?})"
+    );
+    let after = store.lookup_any(&asked).await.unwrap();
+    assert!(after.contains(&LeafIndex::from(5u32)), "{after:?}");
+    assert!(after.contains(&LeafIndex::from(65u32)), "{after:?}");
+    // The same answer as a store that never remembered anything.
+    let fresh = Store::connect(db.url()).unwrap();
+    assert_eq!(fresh.lookup_any(&asked).await.unwrap(), after);
+}

@@ -1,0 +1,116 @@
+//! [`RunCache`]: what the lookups found in each run, kept for the next lookups.
+//!
+//! A lookup run never changes once written (merging writes a new run and deletes its inputs), so
+//! the leaves a run holds for a (kind, key) are that run's answer for good, including "none". A
+//! reader that asks about the same items again (a consumer page, a hot product) then sends the
+//! database the list of runs it already knows the answer for, and reads pages only from the
+//! others; the query still lists the live runs, in the same snapshot as the pages it reads, so a
+//! merged-away run is never trusted and a new one is never missed.
+//!
+//! Two generations approximate least-recently-used eviction, as in the tile cache.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::runs::Kind;
+use super::tile_cache::CacheCounts;
+
+/// (kind code, key) of a lookup.
+pub(crate) type Asked = (i16, i64);
+
+/// The answers of every run known for one (kind, key): run id and its leaves.
+pub(crate) type Answers = Vec<(i64, Arc<[i64]>)>;
+
+/// How many (kind, key) answers a store keeps.
+pub(crate) const DEFAULT_CACHED_LOOKUPS: usize = 65_536;
+
+/// A bounded cache of per-run lookup answers.
+#[derive(Debug)]
+pub(crate) struct RunCache {
+    generations: Mutex<(HashMap<Asked, Answers>, HashMap<Asked, Answers>)>,
+    generation_size: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl RunCache {
+    pub(crate) fn new(lookups: usize) -> Self {
+        Self {
+            generations: Mutex::new((HashMap::new(), HashMap::new())),
+            generation_size: (lookups / 2).max(1),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The runs whose answer is known for `asked`, with the answers.
+    pub(crate) fn known(&self, asked: Asked) -> Answers {
+        let mut generations = self.lock();
+        if let Some(answers) = generations.0.get(&asked) {
+            return answers.clone();
+        }
+        match generations.1.remove(&asked) {
+            Some(answers) => {
+                let copy = answers.clone();
+                self.insert_into(&mut generations, asked, answers);
+                copy
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Adds the answers of more runs for `asked`.
+    pub(crate) fn add(&self, asked: Asked, answers: impl IntoIterator<Item = (i64, Arc<[i64]>)>) {
+        let mut generations = self.lock();
+        let mut known = generations
+            .0
+            .remove(&asked)
+            .or_else(|| generations.1.remove(&asked))
+            .unwrap_or_default();
+        for (run, leaves) in answers {
+            if !known.iter().any(|(known_run, _)| *known_run == run) {
+                known.push((run, leaves));
+            }
+        }
+        self.insert_into(&mut generations, asked, known);
+    }
+
+    /// Counts the runs answered from memory and from the database for one lookup.
+    pub(crate) fn count(&self, from_memory: u64, from_database: u64) {
+        self.hits.fetch_add(from_memory, Ordering::Relaxed);
+        self.misses.fetch_add(from_database, Ordering::Relaxed);
+    }
+
+    pub(crate) fn counts(&self) -> CacheCounts {
+        CacheCounts {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    fn insert_into(
+        &self,
+        generations: &mut (HashMap<Asked, Answers>, HashMap<Asked, Answers>),
+        asked: Asked,
+        answers: Answers,
+    ) {
+        if generations.0.len() >= self.generation_size {
+            generations.1 = std::mem::take(&mut generations.0);
+        }
+        generations.0.insert(asked, answers);
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, (HashMap<Asked, Answers>, HashMap<Asked, Answers>)> {
+        self.generations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The code of a kind, as the cache keys it.
+pub(crate) fn asked(kind: Kind, key: i64) -> Asked {
+    (kind.code(), key)
+}
