@@ -40,11 +40,14 @@ pub struct BatchTrees {
 
 type BatchMap = HashMap<StatementHash, Arc<Built>>;
 
-/// A stored batch and its tree.
+/// A stored batch, its tree, and the registered key its signature verified under, once found
+/// (keys are never removed from the registry, so that key stays the answer; none is kept while
+/// no key verifies it).
 #[derive(Debug)]
 pub struct Built {
     stored: ledger_store::StoredBatch,
     tree: EventBatch,
+    key: std::sync::OnceLock<DevicePublicKey>,
 }
 
 impl BatchTrees {
@@ -152,7 +155,15 @@ impl<'a> Attestations<'a> {
                     None => missing.push(*statement),
                 }
             }
-            if !self.keys.contains_key(device.as_str()) && !devices.contains(&device.as_str()) {
+            // A batch whose verifying key is known needs no key read.
+            let key_known = self
+                .batches
+                .get(statement)
+                .is_some_and(|built| built.key.get().is_some());
+            if !key_known
+                && !self.keys.contains_key(device.as_str())
+                && !devices.contains(&device.as_str())
+            {
                 devices.push(device.as_str());
             }
         }
@@ -161,7 +172,11 @@ impl<'a> Attestations<'a> {
                 let Ok(tree) = EventBatch::new(&stored.event_hashes) else {
                     continue;
                 };
-                let built = Arc::new(Built { stored, tree });
+                let built = Arc::new(Built {
+                    stored,
+                    tree,
+                    key: std::sync::OnceLock::new(),
+                });
                 self.trees.insert(hash, built.clone());
                 self.batches.insert(hash, built);
             }
@@ -203,21 +218,40 @@ impl<'a> Attestations<'a> {
             .tree
             .path(*index)
             .ok_or(ProofsError::BadBatch { leaf })?;
-        let keys = self
-            .keys
-            .get(device.as_str())
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let usable: Vec<&DevicePublicKey> = keys.iter().flatten().collect();
         let stored = &built.stored;
-        let public_key = usable
-            .iter()
-            .find(|key| stored.statement.verify(key, &stored.signature).is_ok())
-            .or(usable.first())
-            .map(|key| (*key).clone());
-        let Some(public_key) = public_key else {
-            // A device with no usable key: nothing can verify its signature.
-            return Ok(None);
+        let public_key = match built.key.get() {
+            Some(key) => key.clone(),
+            None => {
+                if !self.keys.contains_key(device.as_str()) {
+                    // The batch's key was known when the keys were read, but not now: read them.
+                    let client = view.store.pool().get().await.map_err(ReadError::from)?;
+                    let keys = registry::keys::keys_of_device(&**client, device.as_str()).await?;
+                    self.keys.insert(device.as_str().to_owned(), keys);
+                }
+                let keys = self
+                    .keys
+                    .get(device.as_str())
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let usable: Vec<&DevicePublicKey> = keys.iter().flatten().collect();
+                let verifying = usable
+                    .iter()
+                    .find(|key| stored.statement.verify(key, &stored.signature).is_ok())
+                    .map(|key| (*key).clone());
+                match verifying {
+                    Some(key) => {
+                        let _ = built.key.set(key.clone());
+                        key
+                    }
+                    // No key verifies it (the registry lost it): the newest key is given, and
+                    // the bundle's signature check fails, as it should.
+                    None => match usable.first() {
+                        Some(key) => (*key).clone(),
+                        // A device with no usable key: nothing can verify its signature.
+                        None => return Ok(None),
+                    },
+                }
+            }
         };
         Ok(Some(DeviceAttestation {
             statement: stored.statement.encode(),

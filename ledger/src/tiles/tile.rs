@@ -1,6 +1,7 @@
 //! Tile contents, node hashes computed from tiles, and entry bundles.
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use crate::hash::{HASH_LEN, Hash, node_hash};
 use crate::size::TreeSize;
@@ -9,11 +10,25 @@ use crate::tree::{HashReader, NodeId};
 use super::id::{TILE_HEIGHT, TILE_WIDTH, TileId, tile_width_in};
 
 /// A tile's contents: `width` consecutive hashes of tree level `8 * level`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Cloning is cheap (the hashes are shared), and the hashes of the complete subtrees inside the
+/// tile are computed once, when a node hash first needs them, and shared by every clone: a proof
+/// needs a subtree of up to 128 hashes per tile level, which cost 127 SHA-256 each time.
+#[derive(Clone, Debug)]
 pub struct Tile {
     id: TileId,
-    hashes: Vec<Hash>,
+    hashes: Arc<[Hash]>,
+    /// Row `h - 1` holds the roots of the complete subtrees of height `h` (1 to 8) in the tile.
+    subtrees: Arc<OnceLock<Vec<Vec<Hash>>>>,
 }
+
+impl PartialEq for Tile {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.hashes == other.hashes
+    }
+}
+
+impl Eq for Tile {}
 
 impl Tile {
     /// Pairs an id with its hashes; their number must equal the id's width.
@@ -24,7 +39,43 @@ impl Tile {
                 found: hashes.len(),
             });
         }
-        Ok(Self { id, hashes })
+        Ok(Self::from_parts(id, hashes))
+    }
+
+    fn from_parts(id: TileId, hashes: Vec<Hash>) -> Self {
+        Self {
+            id,
+            hashes: hashes.into(),
+            subtrees: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The root of the `1 << height` hashes from `first` (aligned to that count), if the tile holds
+    /// them all.
+    fn subtree_root(&self, first: usize, height: u8) -> Option<Hash> {
+        let count = 1usize << height;
+        if first.checked_add(count)? > self.hashes.len() {
+            return None;
+        }
+        if height == 0 {
+            return self.hashes.get(first).copied();
+        }
+        let rows = self.subtrees.get_or_init(|| {
+            let mut rows: Vec<Vec<Hash>> = Vec::with_capacity(usize::from(TILE_HEIGHT));
+            let mut below: &[Hash] = &self.hashes;
+            for _ in 0..TILE_HEIGHT {
+                let row: Vec<Hash> = below
+                    .chunks_exact(2)
+                    .map(|pair| node_hash(&pair[0], &pair[1]))
+                    .collect();
+                rows.push(row);
+                below = rows.last().map_or(&[], Vec::as_slice);
+            }
+            rows
+        });
+        rows.get(usize::from(height) - 1)?
+            .get(first >> height)
+            .copied()
     }
 
     /// Reads a tile as served: the concatenated 32-byte hashes, `32 * width` bytes.
@@ -43,13 +94,13 @@ impl Tile {
                 Hash::from_bytes(hash)
             })
             .collect();
-        Ok(Self { id, hashes })
+        Ok(Self::from_parts(id, hashes))
     }
 
     /// The tile as served: the concatenated hashes (`32 * width` bytes).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.hashes.len() * HASH_LEN);
-        for hash in &self.hashes {
+        for hash in self.hashes.iter() {
             out.extend_from_slice(hash.as_bytes());
         }
         out
@@ -221,8 +272,7 @@ impl TileSet {
             needed_width: first.saturating_add(count),
         };
         let tile = self.get(tile_level, tile_index).ok_or(missing)?;
-        let hashes = tile.hashes.get(first..first + count).ok_or(missing)?;
-        Ok(perfect_root(hashes))
+        tile.subtree_root(first, height).ok_or(missing)
     }
 }
 
