@@ -31,6 +31,7 @@ mod copy;
 mod entry;
 mod export;
 mod filter;
+mod generations;
 mod indexer;
 mod keys;
 mod locks;

@@ -12,10 +12,15 @@ use ledger::size::{LeafIndex, TreeSize};
 use ledger::tiles::{NodeNotInTree, Tile, TileError, TileId, TileSet, tiles_for_nodes};
 use ledger::tree::{ConsistencyProof, InclusionProof, ProofPlan, ProofPlanError, WrongHashCount};
 
+use super::generations::Generations;
 use super::keys::KeyHandoff;
+use super::lookup::FixedEntry;
 use super::packs;
 use super::run_cache::{DEFAULT_CACHED_LOOKUPS, RunCache};
 use super::tile_cache::{CacheCounts, DEFAULT_CACHED_TILES, TileCache};
+
+/// How many entries a reader's store keeps (about 1 KB each: their records and event texts).
+const DEFAULT_CACHED_ENTRIES: usize = 32_768;
 
 /// How many connections a [`Store`] opens at most when built by [`Store::connect`].
 const DEFAULT_POOL_SIZE: usize = 8;
@@ -129,6 +134,8 @@ pub struct Store {
     tile_cache: Arc<TileCache>,
     /// What each lookup run answered, kept for the next lookups (runs never change).
     run_cache: Arc<RunCache>,
+    /// A reader's entries read, without their declarations (nothing else of an entry changes).
+    entry_cache: Option<Arc<Generations<u64, Arc<FixedEntry>>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -218,14 +225,18 @@ impl Store {
     }
 
     /// A store that only reads (trace-api, monitors): its connections get the reader's session
-    /// settings ([`reader_session_settings`]) instead, including read-only transactions; it must
-    /// not be given to a sequencer, a checkpointer or an indexer.
+    /// settings ([`reader_session_settings`]) instead, including read-only transactions, and it
+    /// keeps the entries it reads (all of an entry but its declarations never changes; a row
+    /// changed behind the log's back is the audit's to find); it must not be given to a
+    /// sequencer, a checkpointer or an indexer.
     pub fn build_reader(
         mut config: tokio_postgres::Config,
         settings: PoolSettings,
     ) -> Result<Self, ConnectError> {
         reader_session_settings(&mut config);
-        Self::build_pool(config, settings)
+        let mut store = Self::build_pool(config, settings)?;
+        store.entry_cache = Some(Arc::new(Generations::new(DEFAULT_CACHED_ENTRIES)));
+        Ok(store)
     }
 
     fn build_pool(
@@ -253,6 +264,7 @@ impl Store {
             handoff: Arc::default(),
             tile_cache: Arc::new(TileCache::new(DEFAULT_CACHED_TILES)),
             run_cache: Arc::new(RunCache::new(DEFAULT_CACHED_LOOKUPS)),
+            entry_cache: None,
         })
     }
 
@@ -300,6 +312,17 @@ impl Store {
 
     pub(crate) fn run_cache(&self) -> &RunCache {
         &self.run_cache
+    }
+
+    pub(crate) fn entry_cache(&self) -> Option<&Generations<u64, Arc<FixedEntry>>> {
+        self.entry_cache.as_deref()
+    }
+
+    /// How often entries were read from a reader's cache (a store that appends keeps none).
+    pub fn entry_cache_counts(&self) -> CacheCounts {
+        self.entry_cache
+            .as_ref()
+            .map_or_else(CacheCounts::default, |cache| cache.counts())
     }
 
     /// One tile at the width asked for (the C2SP tlog-tiles `tile/<L>/<N>[.p/<W>]` resource), or

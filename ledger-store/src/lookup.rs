@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+use std::sync::Arc;
 use std::sync::LazyLock;
 
 use epcis::EventHash;
@@ -60,6 +61,19 @@ static SELECT_ENTRIES: LazyLock<String> = LazyLock::new(|| {
         packs::EVENTS_AT
     )
 });
+
+/// For each stored key `$1` (an event hash, or a declaration's key, which no declaration names):
+/// the error declarations of that event, in log order.
+const SELECT_DECLARED_BY: &str = "SELECT d.event_hash, d.declaration_leaf FROM error_declarations d
+    WHERE d.event_hash = ANY($1) ORDER BY d.declaration_leaf";
+
+/// What never changes of an entry once stored: all of it but `declared_by` (kept empty here), and
+/// the key it is stored under (its event hash, or a declaration's key).
+#[derive(Debug)]
+pub(crate) struct FixedEntry {
+    entry: StoredEntry,
+    key: [u8; 32],
+}
 
 /// The whole entry bundle row holding leaf `$1` (`first`, `width`, `entries`).
 const SELECT_BUNDLE_ROW: &str = "SELECT first, width, entries FROM entry_bundles
@@ -141,34 +155,80 @@ impl Store {
     /// The entries at `indexes` that the log has, in leaf order (one query; an index asked for
     /// twice is answered once).
     pub async fn entries(&self, indexes: &[LeafIndex]) -> Result<Vec<StoredEntry>, ReadError> {
-        let client = self.pool().get().await?;
-        let statement = client.prepare_cached(&SELECT_ENTRIES).await?;
-        let mut leaves: Vec<i64> = indexes
-            .iter()
-            .map(|index| i64::try_from(index.get()).unwrap_or(i64::MAX))
-            .collect();
+        let mut leaves: Vec<u64> = indexes.iter().map(|index| index.get()).collect();
         leaves.sort_unstable();
         leaves.dedup();
-        let rows = client.query(&statement, &[&leaves]).await?;
-        let mut entries = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let entry = match entry_from_row(row, RecordSource::Sliced)? {
-                Some(entry) => entry,
-                // The slice was not the entry's record: read its whole row.
-                None => {
-                    let leaf: i64 = row.get(0);
-                    let statement = client.prepare_cached(SELECT_BUNDLE_ROW).await?;
-                    let bundle = client.query_opt(&statement, &[&leaf]).await?;
-                    entry_from_row(row, RecordSource::Row(bundle.as_ref()))?.ok_or_else(|| {
-                        ReadError::Corrupt {
-                            what: "entry",
-                            reason: format!("entry {leaf}: its record does not bind its event"),
-                        }
-                    })?
-                }
-            };
-            entries.push(entry);
+        // A reader's store keeps what never changes of the entries it read (their records, events
+        // and what they declare); only who declares them erroneous can grow, and is asked for.
+        let mut cached = Vec::new();
+        let mut missing = Vec::new();
+        for leaf in leaves {
+            match self.entry_cache().and_then(|cache| cache.get(&leaf)) {
+                Some(fixed) => cached.push(fixed),
+                None => missing.push(i64::try_from(leaf).unwrap_or(i64::MAX)),
+            }
         }
+        let client = self.pool().get().await?;
+        let mut entries = Vec::with_capacity(cached.len() + missing.len());
+        if !cached.is_empty() {
+            let statement = client.prepare_cached(SELECT_DECLARED_BY).await?;
+            let keys: Vec<&[u8]> = cached.iter().map(|fixed| fixed.key.as_slice()).collect();
+            let rows = client.query(&statement, &[&keys]).await?;
+            let mut declared_by: HashMap<Vec<u8>, Vec<LeafIndex>> = HashMap::new();
+            for row in &rows {
+                let key: &[u8] = row.get(0);
+                let leaf: i64 = row.get(1);
+                let leaf = u64::try_from(leaf)
+                    .ok()
+                    .and_then(|leaf| LeafIndex::new(leaf).ok())
+                    .ok_or_else(|| ReadError::Corrupt {
+                        what: "error declaration",
+                        reason: format!("{leaf} is not a leaf index"),
+                    })?;
+                declared_by.entry(key.to_vec()).or_default().push(leaf);
+            }
+            for fixed in cached {
+                let mut entry = fixed.entry.clone();
+                entry.declared_by = declared_by.remove(fixed.key.as_slice()).unwrap_or_default();
+                entries.push(entry);
+            }
+        }
+        if !missing.is_empty() {
+            let statement = client.prepare_cached(&SELECT_ENTRIES).await?;
+            let rows = client.query(&statement, &[&missing]).await?;
+            for row in &rows {
+                let entry = match entry_from_row(row, RecordSource::Sliced)? {
+                    Some(entry) => entry,
+                    // The slice was not the entry's record: read its whole row.
+                    None => {
+                        let leaf: i64 = row.get(0);
+                        let statement = client.prepare_cached(SELECT_BUNDLE_ROW).await?;
+                        let bundle = client.query_opt(&statement, &[&leaf]).await?;
+                        entry_from_row(row, RecordSource::Row(bundle.as_ref()))?.ok_or_else(
+                            || ReadError::Corrupt {
+                                what: "entry",
+                                reason: format!("entry {leaf}: its record does not bind its event"),
+                            },
+                        )?
+                    }
+                };
+                if let Some(cache) = self.entry_cache() {
+                    let key: &[u8] = row.get(1);
+                    if let Ok(key) = <[u8; 32]>::try_from(key) {
+                        let fixed = FixedEntry {
+                            entry: StoredEntry {
+                                declared_by: Vec::new(),
+                                ..entry.clone()
+                            },
+                            key,
+                        };
+                        cache.insert(entry.leaf_index.get(), Arc::new(fixed));
+                    }
+                }
+                entries.push(entry);
+            }
+        }
+        entries.sort_by_key(|entry| entry.leaf_index);
         Ok(entries)
     }
 

@@ -7,12 +7,12 @@
 //! others; the query still lists the live runs, in the same snapshot as the pages it reads, so a
 //! merged-away run is never trusted and a new one is never missed.
 //!
-//! Two generations approximate least-recently-used eviction, as in the tile cache.
+//! Bounded by [`Generations`] (approximately least recently used).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
+use super::generations::Generations;
 use super::runs::Kind;
 use super::tile_cache::CacheCounts;
 
@@ -28,8 +28,7 @@ pub(crate) const DEFAULT_CACHED_LOOKUPS: usize = 65_536;
 /// A bounded cache of per-run lookup answers.
 #[derive(Debug)]
 pub(crate) struct RunCache {
-    generations: Mutex<(HashMap<Asked, Answers>, HashMap<Asked, Answers>)>,
-    generation_size: usize,
+    answers: Generations<Asked, Answers>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -37,8 +36,7 @@ pub(crate) struct RunCache {
 impl RunCache {
     pub(crate) fn new(lookups: usize) -> Self {
         Self {
-            generations: Mutex::new((HashMap::new(), HashMap::new())),
-            generation_size: (lookups / 2).max(1),
+            answers: Generations::new(lookups),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -46,37 +44,22 @@ impl RunCache {
 
     /// The runs whose answer is known for `asked`, with the answers.
     pub(crate) fn known(&self, asked: Asked) -> Answers {
-        let mut generations = self.lock();
-        if let Some(answers) = generations.0.get(&asked) {
-            return answers.clone();
-        }
-        match generations.1.remove(&asked) {
-            Some(answers) => {
-                let copy = answers.clone();
-                self.insert_into(&mut generations, asked, answers);
-                copy
-            }
-            None => Vec::new(),
-        }
+        self.answers.peek(&asked).unwrap_or_default()
     }
 
     /// Adds the answers of more runs for `asked`.
     pub(crate) fn add(&self, asked: Asked, answers: impl IntoIterator<Item = (i64, Arc<[i64]>)>) {
-        let mut generations = self.lock();
-        let mut known = generations
-            .0
-            .remove(&asked)
-            .or_else(|| generations.1.remove(&asked))
-            .unwrap_or_default();
+        let mut known = self.answers.peek(&asked).unwrap_or_default();
         for (run, leaves) in answers {
             if !known.iter().any(|(known_run, _)| *known_run == run) {
                 known.push((run, leaves));
             }
         }
-        self.insert_into(&mut generations, asked, known);
+        self.answers.insert(asked, known);
     }
 
-    /// Counts the runs answered from memory and from the database for one lookup.
+    /// Counts the runs answered from memory and from the database for one lookup (per run, not
+    /// per (kind, key): what the database was spared).
     pub(crate) fn count(&self, from_memory: u64, from_database: u64) {
         self.hits.fetch_add(from_memory, Ordering::Relaxed);
         self.misses.fetch_add(from_database, Ordering::Relaxed);
@@ -87,26 +70,6 @@ impl RunCache {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
         }
-    }
-
-    fn insert_into(
-        &self,
-        generations: &mut (HashMap<Asked, Answers>, HashMap<Asked, Answers>),
-        asked: Asked,
-        answers: Answers,
-    ) {
-        if generations.0.len() >= self.generation_size {
-            generations.1 = std::mem::take(&mut generations.0);
-        }
-        generations.0.insert(asked, answers);
-    }
-
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, (HashMap<Asked, Answers>, HashMap<Asked, Answers>)> {
-        self.generations
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

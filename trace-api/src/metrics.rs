@@ -9,7 +9,7 @@
 //! | `trace_checkpoint_age_seconds` | gauge | | time since that checkpoint was signed (on a replica: includes the replica's lag) |
 //! | `trace_lookup_indexed_entries` | gauge | | entries the lookups cover (the rest of a checkpoint is scanned) |
 //! | `trace_db_pool_connections` | gauge | `state` | database connections (`in_use`, `idle`) |
-//! | `trace_cache_hits_total` | counter | `cache` | answers from memory: `tiles` (hash tiles, for proofs and `/log/tile`), `lookups` (a lookup run's answer for an identifier), `batches` (built device batch trees), `checkpoint` (the reused newest checkpoint) |
+//! | `trace_cache_hits_total` | counter | `cache` | answers from memory: `tiles` (hash tiles, for proofs and `/log/tile`), `lookups` (a lookup run's answer for an identifier), `entries` (an entry's record and event), `batches` (built device batch trees), `checkpoint` (the reused newest checkpoint) |
 //! | `trace_cache_misses_total` | counter | `cache` | the same caches' reads from the database |
 //!
 //! Routes are labelled by their template (`/items/{id}/history`), never by the path asked, so

@@ -218,3 +218,44 @@ async fn lookups_remembered_per_run_stay_right_when_runs_are_merged() {
     let fresh = Store::connect(db.url()).unwrap();
     assert_eq!(fresh.lookup_any(&asked).await.unwrap(), after);
 }
+
+#[tokio::test]
+async fn a_reader_keeps_entries_but_sees_declarations_made_later() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1).with_event_ids();
+    sequencer.append(device.next_batch(20)).await.unwrap();
+    let config: tokio_postgres::Config = db.url().parse().unwrap();
+    let reader = Store::build_reader(config, ledger_store::PoolSettings::default()).unwrap();
+    let leaves: Vec<LeafIndex> = [3u32, 7, 11].into_iter().map(LeafIndex::from).collect();
+    let first = reader.entries(&leaves).await.unwrap();
+    assert!(first.iter().all(|entry| entry.declared_by.is_empty()));
+    // Entry 7's event is declared erroneous after the reader read it.
+    let declaration = device.declaration(
+        7,
+        serde_json::json!({
+            "declarationTime": "2026-01-01T00:00:00Z",
+            "reason": "urn:epcglobal:cbv:er:incorrect_data"
+        }),
+    );
+    let appended = sequencer
+        .append(device.batch_from(vec![declaration]))
+        .await
+        .unwrap();
+    sequencer.shutdown().await;
+    let declaring = appended[0].leaf_index;
+    let second = reader.entries(&leaves).await.unwrap();
+    assert_eq!(reader.entry_cache_counts().hits, 3);
+    for (before, after) in first.iter().zip(&second) {
+        assert_eq!(
+            (&before.record, &before.event),
+            (&after.record, &after.event)
+        );
+    }
+    assert_eq!(second[1].declared_by, [declaring]);
+    assert!(second[0].declared_by.is_empty() && second[2].declared_by.is_empty());
+    // What it reads is what a store without the cache reads.
+    assert_eq!(second, store.entries(&leaves).await.unwrap());
+    assert_eq!(store.entry_cache_counts().hits, 0);
+}
