@@ -5,106 +5,61 @@
 //! cannot serve anything stale. Every proof of a large tree reads the same few upper tiles and the
 //! partial tiles of the right edge; with them cached, a proof reads little but its level-0 tile.
 //!
-//! Two generations approximate least-recently-used eviction at O(1) cost: hits and new tiles go to
-//! the young generation; when it is full it becomes the old one and the previous old one is
-//! dropped. A tile used in either generation survives the next turn.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+//! Bounded by [`Generations`] (approximately least recently used, at O(1) cost).
 
 use ledger::tiles::{Tile, TileId};
+
+use super::generations::Generations;
 
 /// How many tiles a store keeps (full tiles are 8 KiB: about 32 MiB at most).
 pub(crate) const DEFAULT_CACHED_TILES: usize = 4096;
 
-/// A bounded cache of tiles by id (level, index and width).
-#[derive(Debug)]
-pub(crate) struct TileCache {
-    generations: Mutex<Generations>,
-    /// Tiles per generation.
-    generation_size: usize,
-    hits: AtomicU64,
-    misses: AtomicU64,
-}
-
 /// How often a cache answered from memory since the store was built.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheCounts {
-    /// Tiles served from the cache.
+    /// Reads answered from memory.
     pub hits: u64,
-    /// Tiles that had to be read.
+    /// Reads that went to the database.
     pub misses: u64,
 }
 
-#[derive(Debug, Default)]
-struct Generations {
-    young: HashMap<TileId, Tile>,
-    old: HashMap<TileId, Tile>,
+/// A bounded cache of tiles by id (level, index and width).
+#[derive(Debug)]
+pub(crate) struct TileCache {
+    tiles: Generations<TileId, Tile>,
 }
 
 impl TileCache {
     /// A cache of up to about `tiles` tiles.
     pub(crate) fn new(tiles: usize) -> Self {
         Self {
-            generations: Mutex::new(Generations::default()),
-            generation_size: (tiles / 2).max(1),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            tiles: Generations::new(tiles),
         }
     }
 
-    /// The hits and misses so far.
+    /// The hits and misses so far (one per tile asked for).
     pub(crate) fn counts(&self) -> CacheCounts {
-        CacheCounts {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-        }
+        self.tiles.counts()
     }
 
     /// The cached tiles among `ids`, and the ids that are not cached, in the order given.
     pub(crate) fn split(&self, ids: &[TileId]) -> (Vec<Tile>, Vec<TileId>) {
         let mut found = Vec::with_capacity(ids.len());
         let mut missing = Vec::new();
-        let Ok(mut generations) = self.generations.lock() else {
-            self.misses.fetch_add(ids.len() as u64, Ordering::Relaxed);
-            return (found, ids.to_vec());
-        };
         for id in ids {
-            let tile = match generations.young.get(id) {
-                Some(tile) => Some(tile.clone()),
-                None => generations.old.remove(id).inspect(|tile| {
-                    // Promote what is still used.
-                    generations.insert(tile.clone(), self.generation_size);
-                }),
-            };
-            match tile {
+            match self.tiles.get(id) {
                 Some(tile) => found.push(tile),
                 None => missing.push(*id),
             }
         }
-        self.hits.fetch_add(found.len() as u64, Ordering::Relaxed);
-        self.misses
-            .fetch_add(missing.len() as u64, Ordering::Relaxed);
         (found, missing)
     }
 
     /// Keeps tiles just read.
     pub(crate) fn insert(&self, tiles: &[Tile]) {
-        if let Ok(mut generations) = self.generations.lock() {
-            for tile in tiles {
-                generations.insert(tile.clone(), self.generation_size);
-            }
+        for tile in tiles {
+            self.tiles.insert(tile.id(), tile.clone());
         }
-    }
-}
-
-impl Generations {
-    fn insert(&mut self, tile: Tile, generation_size: usize) {
-        if self.young.len() >= generation_size {
-            self.old = std::mem::take(&mut self.young);
-        }
-        self.young.insert(tile.id(), tile);
     }
 }
 
