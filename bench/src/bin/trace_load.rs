@@ -8,13 +8,16 @@
 //! (`urn:epc:id:sgtin:0614141.999999.<p>`), each named by one event in every tenth of the log. The
 //! database (`tagtrail_trace_load_<N>`) is kept, so later runs reuse it (`--rebuild` starts over).
 //!
+//! It also asks about items nobody asked about before (the first EPC of a random event of the
+//! bulk, named by that one event), so that the caches cannot answer: the cold path.
+//!
 //! For each route it reports requests/s with `--clients` clients as fast as they go, the clients'
 //! latency percentiles, and the server's own time (the `Server-Timing` header trace-api adds);
 //! then, paced at `--rate` requests/s (5,000 by default), the latency measured from each request's
 //! scheduled time (no coordinated omission).
 //!
 //! Usage: `trace_load [--entries N] [--probes P] [--clients C] [--seconds S] [--rate R] [--rebuild]
-//! [--only history|provenance|hash]`
+//! [--only history|provenance|hash|cold]`
 //! (the `trace-api` binary must be built next to this one: `cargo build --release -p trace-api
 //! -p tagtrail-bench --bin trace_load`).
 
@@ -78,7 +81,7 @@ fn options() -> anyhow::Result<Options> {
             "--rebuild" => options.rebuild = true,
             "--only" => options.only = Some(args.next().context("--only needs a route name")?),
             other => anyhow::bail!(
-                "unknown argument {other:?}; usage: trace_load [--entries N] [--probes P] [--clients C] [--seconds S] [--rate R] [--rebuild] [--only history|provenance|hash]"
+                "unknown argument {other:?}; usage: trace_load [--entries N] [--probes P] [--clients C] [--seconds S] [--rate R] [--rebuild] [--only history|provenance|hash|cold]"
             ),
         }
     }
@@ -396,6 +399,27 @@ fn main() -> anyhow::Result<()> {
         Arc::new(move |n| format!("/items/{}/history", percent_encode(&probe(n % probes))));
     let bundle: Arc<dyn Fn(u64) -> String + Send + Sync> =
         Arc::new(move |n| format!("/items/{}/bundle", percent_encode(&probe(n % probes))));
+    // Items nobody asked about before: the first EPC of a pseudo-random bulk event (each names one
+    // event), a different one for every request of the run.
+    let bulk = options.entries.saturating_sub(probes * PROBE_ROUNDS).max(1);
+    let factory = Arc::new(EventFactory::new(DEVICE, 1));
+    // Its own counter, not the request number: no phase asks about another phase's items.
+    let asked = Arc::new(AtomicU64::new(0));
+    let cold = {
+        let factory = factory.clone();
+        move |_: u64| {
+            let n = asked.fetch_add(1, Ordering::Relaxed);
+            let event = factory.event(n.wrapping_mul(0x9E37_79B9_7F4A_7C15) % bulk);
+            let epc = event["epcList"][0].as_str().unwrap_or_default().to_owned();
+            percent_encode(&epc)
+        }
+    };
+    let cold_history: Arc<dyn Fn(u64) -> String + Send + Sync> = {
+        let cold = cold.clone();
+        Arc::new(move |n| format!("/items/{}/history", cold(n)))
+    };
+    let cold_bundle: Arc<dyn Fn(u64) -> String + Send + Sync> =
+        Arc::new(move |n| format!("/items/{}/bundle", cold(n)));
     let full_tiles = (options.entries / 256).max(1);
     let tile: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(move |n| {
         let index = (n.wrapping_mul(2_654_435_761)) % full_tiles;
@@ -444,6 +468,14 @@ fn main() -> anyhow::Result<()> {
             ("history (10 events)", history.clone()),
             ("provenance bundle (10 events)", bundle.clone()),
             ("hash tile (full, level 0)", tile.clone()),
+            (
+                "cold history (1-event items never asked)",
+                cold_history.clone(),
+            ),
+            (
+                "cold provenance bundle (1-event items never asked)",
+                cold_bundle.clone(),
+            ),
         ] {
             if options
                 .only
