@@ -1,5 +1,5 @@
 //! [`Generations`]: a bounded map with approximately least-recently-used eviction at O(1) cost,
-//! for the store's caches of things that never change. Hits and new entries go to the young
+//! for caches of things that never change (the store's, and its readers'). Hits and new entries go to the young
 //! generation; when it is full it becomes the old one and the previous old one is dropped, so an
 //! entry used in either generation survives the next turn.
 
@@ -12,7 +12,7 @@ use super::tile_cache::CacheCounts;
 
 /// A bounded, shared map from keys to values that never change once known.
 #[derive(Debug)]
-pub(crate) struct Generations<K, V> {
+pub struct Generations<K, V> {
     maps: Mutex<(HashMap<K, V>, HashMap<K, V>)>,
     generation_size: usize,
     hits: AtomicU64,
@@ -21,7 +21,7 @@ pub(crate) struct Generations<K, V> {
 
 impl<K: Hash + Eq + Clone, V: Clone> Generations<K, V> {
     /// A map of up to about `capacity` entries.
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize) -> Self {
         Self {
             maps: Mutex::new((HashMap::new(), HashMap::new())),
             generation_size: (capacity / 2).max(1),
@@ -31,7 +31,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Generations<K, V> {
     }
 
     /// The value of `key`, if held (counted as a hit or a miss).
-    pub(crate) fn get(&self, key: &K) -> Option<V> {
+    pub fn get(&self, key: &K) -> Option<V> {
         let found = self.peek(key);
         let counter = if found.is_some() {
             &self.hits
@@ -43,7 +43,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Generations<K, V> {
     }
 
     /// The value of `key`, if held, without counting.
-    pub(crate) fn peek(&self, key: &K) -> Option<V> {
+    pub fn peek(&self, key: &K) -> Option<V> {
         let mut maps = self.lock();
         if let Some(value) = maps.0.get(key) {
             return Some(value.clone());
@@ -54,13 +54,13 @@ impl<K: Hash + Eq + Clone, V: Clone> Generations<K, V> {
     }
 
     /// Holds `value` for `key`.
-    pub(crate) fn insert(&self, key: K, value: V) {
+    pub fn insert(&self, key: K, value: V) {
         let mut maps = self.lock();
         self.insert_into(&mut maps, key, value);
     }
 
     /// Hits and misses so far.
-    pub(crate) fn counts(&self) -> CacheCounts {
+    pub fn counts(&self) -> CacheCounts {
         CacheCounts {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),

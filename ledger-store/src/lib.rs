@@ -32,6 +32,7 @@ mod entry;
 mod export;
 mod filter;
 mod generations;
+pub use generations::Generations;
 mod indexer;
 mod keys;
 mod locks;

@@ -16,6 +16,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::LazyLock;
 
 use deadpool_postgres::Transaction;
 
@@ -219,16 +220,28 @@ const DELETE_RUNS: &str = "DELETE FROM lookup_runs WHERE run_id = ANY($1)";
 /// For each key, in every live run: the pages whose last key is the key, and the first page after
 /// them if it starts at or below the key (pages hold consecutive pairs, so these are every page
 /// holding it).
-const LOOKUP_PAGES: &str = "SELECT asked.key, p.pairs
-    FROM unnest($1::smallint[], $2::bigint[]) AS asked (kind, key) CROSS JOIN lookup_runs r, LATERAL (
-        (SELECT pairs FROM lookup_pages
-         WHERE run_id = r.run_id AND kind = asked.kind AND last_key = asked.key)
-        UNION ALL
-        (SELECT pairs FROM (SELECT first_key, pairs FROM lookup_pages
-                            WHERE run_id = r.run_id AND kind = asked.kind AND last_key > asked.key
-                            ORDER BY last_key, page LIMIT 1) next
-         WHERE next.first_key <= asked.key)
-    ) p";
+static LOOKUP_PAGES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT asked.key, p.pairs
+         FROM unnest($2::bigint[]) AS asked (key) CROSS JOIN lookup_runs r, LATERAL ({}) p",
+        pages_of("$1")
+    )
+});
+
+/// The pages of run `r.run_id` that may hold pairs of `asked.key` of kind `kind` (an SQL
+/// expression): those ending at the key, and the first one ending after it if it starts at or
+/// before it.
+fn pages_of(kind: &str) -> String {
+    format!(
+        "(SELECT pairs FROM lookup_pages
+          WHERE run_id = r.run_id AND kind = {kind} AND last_key = asked.key)
+         UNION ALL
+         (SELECT pairs FROM (SELECT first_key, pairs FROM lookup_pages
+                             WHERE run_id = r.run_id AND kind = {kind} AND last_key > asked.key
+                             ORDER BY last_key, page LIMIT 1) next
+          WHERE next.first_key <= asked.key)"
+    )
+}
 
 /// The live runs, ordered by first leaf.
 pub(crate) async fn list_runs(
@@ -448,20 +461,8 @@ pub(crate) async fn lookup_many(
     kind: Kind,
     keys: &[i64],
 ) -> Result<Vec<(i64, i64)>, tokio_postgres::Error> {
-    let asked: Vec<(Kind, i64)> = keys.iter().map(|&key| (kind, key)).collect();
-    lookup_mixed(client, &asked).await
-}
-
-/// Every (key, leaf index) pair of each asked kind and key, in every live run, in one query (in no
-/// particular order; a pair is answered once per time it is asked).
-pub(crate) async fn lookup_mixed(
-    client: &deadpool_postgres::Client,
-    asked: &[(Kind, i64)],
-) -> Result<Vec<(i64, i64)>, tokio_postgres::Error> {
-    let kinds: Vec<i16> = asked.iter().map(|(kind, _)| kind.code()).collect();
-    let keys: Vec<i64> = asked.iter().map(|(_, key)| *key).collect();
-    let statement = client.prepare_cached(LOOKUP_PAGES).await?;
-    let rows = client.query(&statement, &[&kinds, &keys]).await?;
+    let statement = client.prepare_cached(&LOOKUP_PAGES).await?;
+    let rows = client.query(&statement, &[&kind.code(), &keys]).await?;
     let mut found = Vec::new();
     for row in &rows {
         let key: i64 = row.get(0);
@@ -474,24 +475,22 @@ pub(crate) async fn lookup_mixed(
 /// For each asked (kind, key) and each live run, that run's pages for it; runs listed in
 /// `$3, $4, $5` (run id, kind, key) are skipped for that (kind, key) (their answer is known). A row
 /// with NULL pairs says the run holds nothing for it; a row with NULL kind lists a live run.
-const LOOKUP_UNKNOWN: &str = "WITH asked AS (SELECT * FROM unnest($1::smallint[], $2::bigint[]) AS a (kind, key)),
-         known AS (SELECT * FROM unnest($3::bigint[], $4::smallint[], $5::bigint[]) AS k (run_id, kind, key))
-    SELECT r.run_id, asked.kind, asked.key, p.pairs
-    FROM asked CROSS JOIN lookup_runs r
-    LEFT JOIN LATERAL (
-        (SELECT pairs FROM lookup_pages
-         WHERE run_id = r.run_id AND kind = asked.kind AND last_key = asked.key)
-        UNION ALL
-        (SELECT pairs FROM (SELECT first_key, pairs FROM lookup_pages
-                            WHERE run_id = r.run_id AND kind = asked.kind AND last_key > asked.key
-                            ORDER BY last_key, page LIMIT 1) next
-         WHERE next.first_key <= asked.key)
-    ) p ON true
-    WHERE NOT EXISTS (SELECT 1 FROM known
-                      WHERE known.run_id = r.run_id AND known.kind = asked.kind
-                        AND known.key = asked.key)
-    UNION ALL
-    SELECT run_id, NULL, NULL, NULL FROM lookup_runs";
+static LOOKUP_UNKNOWN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH asked AS (SELECT * FROM unnest($1::smallint[], $2::bigint[]) AS a (kind, key)),
+              known AS (SELECT * FROM unnest($3::bigint[], $4::smallint[], $5::bigint[])
+                        AS k (run_id, kind, key))
+         SELECT r.run_id, asked.kind, asked.key, p.pairs
+         FROM asked CROSS JOIN lookup_runs r
+         LEFT JOIN LATERAL ({}) p ON true
+         WHERE NOT EXISTS (SELECT 1 FROM known
+                           WHERE known.run_id = r.run_id AND known.kind = asked.kind
+                             AND known.key = asked.key)
+         UNION ALL
+         SELECT run_id, NULL, NULL, NULL FROM lookup_runs",
+        pages_of("asked.kind")
+    )
+});
 
 /// Every leaf paired with each asked (kind, key) in every live run, in one query, reading pages
 /// only from the runs whose answer `cache` does not hold (and adding theirs to it).
@@ -520,7 +519,7 @@ pub(crate) async fn lookup_cached(
     }
     let kinds: Vec<i16> = keys.iter().map(|(kind, _)| *kind).collect();
     let key_values: Vec<i64> = keys.iter().map(|(_, key)| *key).collect();
-    let statement = client.prepare_cached(LOOKUP_UNKNOWN).await?;
+    let statement = client.prepare_cached(&LOOKUP_UNKNOWN).await?;
     let rows = client
         .query(
             &statement,

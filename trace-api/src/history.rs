@@ -36,12 +36,11 @@ pub struct SourceEvent<T> {
     pub payload: T,
 }
 
-impl<T> SourceEvent<T> {
-    /// Reads an event's `eventTime`; `None` when it has none or it does not parse.
-    pub fn event_time(event: &Map<String, Value>) -> Option<i128> {
-        let text = event.get("eventTime")?.as_str()?;
-        Timestamp::parse(text).ok().map(Timestamp::unix_nanos)
-    }
+/// An event's `eventTime` in nanoseconds since the Unix epoch; `None` when it has none or it
+/// does not parse.
+pub fn event_time(event: &Map<String, Value>) -> Option<i128> {
+    let text = event.get("eventTime")?.as_str()?;
+    Timestamp::parse(text).ok().map(Timestamp::unix_nanos)
 }
 
 /// Where events come from.

@@ -3,7 +3,7 @@
 //! and its inclusion proof to the view's checkpoint.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ledger::batch::{DevicePublicKey, EventBatch, StatementHash};
 use ledger::bundle::{BundleVersion, DeviceAttestation, ProofBundle};
@@ -29,16 +29,9 @@ pub enum ProofsError {
 }
 
 /// Device batches with their trees built, shared by every request: a stored batch never
-/// changes, and building the tree of a batch of 1,000 events costs 2,000 SHA-256. Bounded: when
-/// the newer half is full it becomes the older half and the oldest are forgotten.
-#[derive(Debug)]
-pub struct BatchTrees {
-    half: usize,
-    halves: Mutex<(BatchMap, BatchMap)>,
-    counts: crate::metrics::CacheCounter,
-}
-
-type BatchMap = HashMap<StatementHash, Arc<Built>>;
+/// changes, and building the tree of a batch of 1,000 events costs 2,000 SHA-256. Bounded
+/// ([`ledger_store::Generations`]: approximately least recently used).
+pub type BatchTrees = ledger_store::Generations<StatementHash, Arc<Built>>;
 
 /// A stored batch, its tree, and the registered key its signature verified under, once found
 /// (keys are never removed from the registry, so that key stays the answer; none is kept while
@@ -48,60 +41,6 @@ pub struct Built {
     stored: ledger_store::StoredBatch,
     tree: EventBatch,
     key: std::sync::OnceLock<DevicePublicKey>,
-}
-
-impl BatchTrees {
-    /// A cache of at most about `capacity` batches.
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            half: (capacity / 2).max(1),
-            halves: Mutex::new((HashMap::new(), HashMap::new())),
-            counts: crate::metrics::CacheCounter::default(),
-        }
-    }
-
-    /// How often a batch's tree was at hand.
-    pub fn counts(&self) -> ledger_store::CacheCounts {
-        self.counts.counts()
-    }
-
-    fn get(&self, hash: &StatementHash) -> Option<Arc<Built>> {
-        let found = self.find(hash);
-        self.counts.count(found.is_some());
-        found
-    }
-
-    fn find(&self, hash: &StatementHash) -> Option<Arc<Built>> {
-        let mut halves = self.lock();
-        if let Some(built) = halves.0.get(hash) {
-            return Some(built.clone());
-        }
-        let built = halves.1.remove(hash)?;
-        Self::insert_into(&mut halves, self.half, *hash, built.clone());
-        Some(built)
-    }
-
-    fn insert(&self, hash: StatementHash, built: Arc<Built>) {
-        Self::insert_into(&mut self.lock(), self.half, hash, built);
-    }
-
-    fn insert_into(
-        halves: &mut (BatchMap, BatchMap),
-        half: usize,
-        hash: StatementHash,
-        built: Arc<Built>,
-    ) {
-        if halves.0.len() >= half {
-            halves.1 = std::mem::take(&mut halves.0);
-        }
-        halves.0.insert(hash, built);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, (BatchMap, BatchMap)> {
-        self.halves
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 }
 
 /// Device attestations rebuilt for one answer: the batches (from [`BatchTrees`] or read together)
@@ -223,7 +162,7 @@ impl<'a> Attestations<'a> {
             Some(key) => key.clone(),
             None => {
                 if !self.keys.contains_key(device.as_str()) {
-                    // The batch's key was known when the keys were read, but not now: read them.
+                    // Not read by `prepare`, which skips the devices of batches whose key it knew.
                     let client = view.store.pool().get().await.map_err(ReadError::from)?;
                     let keys = registry::keys::keys_of_device(&**client, device.as_str()).await?;
                     self.keys.insert(device.as_str().to_owned(), keys);

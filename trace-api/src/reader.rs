@@ -178,7 +178,7 @@ impl EventSource for View {
             .into_iter()
             .map(|(entry, event)| {
                 // Ingest validated eventTime; an entry without one sorts first.
-                let time = SourceEvent::<()>::event_time(&event).unwrap_or(i128::MIN);
+                let time = crate::history::event_time(&event).unwrap_or(i128::MIN);
                 SourceEvent {
                     leaf: entry.leaf_index,
                     event,

@@ -27,7 +27,7 @@ impl EventSource for Memory {
             .map(|(leaf, event)| SourceEvent {
                 leaf: LeafIndex::new(leaf as u64).unwrap(),
                 event: event.clone(),
-                time: SourceEvent::<()>::event_time(event).unwrap(),
+                time: event_time(event).unwrap(),
                 payload: (),
             })
             .collect())
