@@ -328,12 +328,7 @@ fn default_max_epcs() -> usize {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use service_kit::config::environment as env;
 
     fn flags() -> Overrides {
         Overrides {

@@ -164,6 +164,15 @@ fn set(table: &mut toml::Table, section: &str, key: &str, value: toml::Value) {
     }
 }
 
+/// Variables as [`Schema::load`] takes them, from pairs written in code (tests, embedding
+/// programs that do not read the process environment).
+pub fn environment(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
 /// Parses a duration written as a number and a unit: `250ms`, `30s`, `5m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -213,12 +222,7 @@ mod tests {
         workers: Option<u32>,
     }
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use super::environment as env;
 
     #[test]
     fn flags_win_over_the_environment_which_wins_over_the_file() {

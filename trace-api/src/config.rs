@@ -349,12 +349,7 @@ fn default_max_clients() -> usize {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use service_kit::config::environment as env;
 
     fn url() -> Overrides {
         Overrides {
