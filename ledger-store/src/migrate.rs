@@ -167,7 +167,10 @@ async fn repair_superseded(client: &Client) -> Result<Vec<String>, tokio_postgre
 
 /// The migrations this build embeds, oldest first.
 pub(crate) fn embedded_migrations() -> Vec<refinery::Migration> {
-    embedded::migrations::runner().get_migrations().clone()
+    // In version order: refinery lists them by file name, where V10 sorts before V2.
+    let mut migrations = embedded::migrations::runner().get_migrations().clone();
+    migrations.sort_by_key(refinery::Migration::version);
+    migrations
 }
 
 /// A fingerprint of the embedded migrations (names and SQL): changes whenever a migration is added
@@ -194,7 +197,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 9] = [
+    const LANDED: [(i32, &str, &str); 10] = [
         (
             1,
             "ledger",
@@ -239,6 +242,11 @@ mod tests {
             9,
             "reader_role",
             "ef524e8d8c20589a72871ae0101615d9b1a06d42c615f097144072fc460ee537",
+        ),
+        (
+            10,
+            "anchors",
+            "02bcceac5bd872cbc55d4426279a99f111442812ed3301f3b2464923212a68ad",
         ),
     ];
 

@@ -173,7 +173,7 @@ pub fn environment(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Parses a duration written as a number and a unit: `250ms`, `30s`, `5m`.
+/// Parses a duration written as a number and a unit: `250ms`, `30s`, `5m`, `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -187,8 +187,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => Ok(Duration::from_millis(number)),
         "s" => Ok(Duration::from_secs(number)),
         "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
+        "h" => Ok(Duration::from_secs(number.saturating_mul(3600))),
         _ => Err(format!(
-            "{text:?} has an unknown unit {unit:?}: use ms, s or m"
+            "{text:?} has an unknown unit {unit:?}: use ms, s, m or h"
         )),
     }
 }

@@ -1,0 +1,174 @@
+//! The worker process: one task per chain, and (when `metrics.listen` is set) an HTTP listener for
+//! `/metrics`, `/health/live` and `/health/ready`.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use ledger_store::Store;
+use secrecy::ExposeSecret;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::AnchorStore;
+use crate::worker::ChainWorker;
+
+/// What the HTTP endpoints read.
+#[derive(Debug)]
+struct State {
+    store: Store,
+    metrics: Arc<Metrics>,
+    chains: usize,
+    started: Arc<AtomicUsize>,
+}
+
+/// Runs the worker until `cancel`: returns an error when the settings are wrong for a chain (the
+/// other chains are stopped too) or the database or listener cannot be set up.
+/// `on_listening` gets the metrics port once it listens (tests use port 0).
+pub async fn run(
+    config: Config,
+    environment: &BTreeMap<String, String>,
+    cancel: CancellationToken,
+    on_listening: impl FnOnce(Option<u16>),
+) -> anyhow::Result<()> {
+    let chains = config
+        .chain_settings(environment)
+        .context("Failed to read the chains' settings")?;
+    let store = Store::connect_with_pool_size(
+        config.database.url.expose_secret(),
+        config.database.pool_size,
+    )
+    .context("Failed to set up the database pool")?;
+    let anchors = AnchorStore::new(store.pool().clone());
+    let metrics = Arc::new(Metrics::new());
+    let started = Arc::new(AtomicUsize::new(0));
+
+    let server = match config.metrics.listen {
+        Some(address) => {
+            let listener = TcpListener::bind(address)
+                .with_context(|| format!("Failed to listen on {address}"))?;
+            let port = listener
+                .local_addr()
+                .context("Failed to read the address")?
+                .port();
+            let state = web::Data::new(State {
+                store: store.clone(),
+                metrics: metrics.clone(),
+                chains: chains.len(),
+                started: started.clone(),
+            });
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(state.clone())
+                    .route("/metrics", web::get().to(metrics_route))
+                    .route("/health/live", web::get().to(live))
+                    .route("/health/ready", web::get().to(ready))
+            })
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .context("Failed to start the metrics listener")?
+            .run();
+            tracing::info!(port, "anchor metrics listening");
+            on_listening(Some(port));
+            Some(server)
+        }
+        None => {
+            on_listening(None);
+            None
+        }
+    };
+    let server_handle = server.as_ref().map(actix_web::dev::Server::handle);
+    let server_task = server.map(tokio::spawn);
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for settings in chains {
+        let anchors = anchors.clone();
+        let metrics = metrics.clone();
+        let cancel = cancel.clone();
+        let started = started.clone();
+        tasks.spawn(async move {
+            let name = settings.name.clone();
+            match ChainWorker::start(settings, anchors, metrics, &cancel).await {
+                Ok(Some(worker)) => {
+                    started.fetch_add(1, Ordering::Relaxed);
+                    worker.run(cancel).await;
+                    Ok(())
+                }
+                Ok(None) => Ok(()),
+                Err(error) => {
+                    tracing::error!(chain = %name, error = %error, "cannot anchor on this chain");
+                    Err(anyhow::Error::new(error))
+                }
+            }
+        });
+    }
+    let mut outcome = Ok(());
+    while let Some(joined) = tasks.join_next().await {
+        let result = joined
+            .context("a chain's task failed")
+            .and_then(|result| result);
+        if let Err(error) = result {
+            cancel.cancel();
+            if outcome.is_ok() {
+                outcome = Err(error);
+            }
+        }
+    }
+    if let Some(handle) = server_handle {
+        handle.stop(true).await;
+    }
+    if let Some(task) = server_task {
+        let _ = task.await;
+    }
+    tracing::info!("anchor stopped");
+    outcome
+}
+
+async fn metrics_route(state: web::Data<State>) -> HttpResponse {
+    match state.metrics.encode() {
+        Ok(text) => HttpResponse::Ok()
+            .insert_header((
+                CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            ))
+            .body(text),
+        Err(_) => HttpResponse::InternalServerError().finish(),
+    }
+}
+
+async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "live"}))
+}
+
+async fn ready(state: web::Data<State>) -> HttpResponse {
+    let not_ready = |reason: String| {
+        HttpResponse::ServiceUnavailable().json(json!({"status": "not ready", "reason": reason}))
+    };
+    let checked = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        state.store.migration_status(),
+    )
+    .await;
+    match checked {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return not_ready(service_kit::ErrorChain(&error).to_string()),
+        Err(_) => return not_ready("the database did not answer within 2 s".to_owned()),
+    }
+    let started = state.started.load(Ordering::Relaxed);
+    if started < state.chains {
+        return not_ready(format!(
+            "{started} of {} chains reached (see the log)",
+            state.chains
+        ));
+    }
+    HttpResponse::Ok().json(json!({"status": "ready"}))
+}

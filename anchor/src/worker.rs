@@ -1,0 +1,886 @@
+//! One chain's anchoring loop: a state machine whose state is in PostgreSQL ([`crate::store`]).
+//!
+//! Each tick (every `poll`) the worker looks at the chain's unfinished anchor, if any:
+//!
+//! - a receipt for one of its transactions: `included` (and the block recorded), or `reverted`;
+//!   an included anchor whose block is no longer the chain's block at that height, or whose
+//!   receipt is gone, was reorged: back to `pending` (or `included` in its new block), counted;
+//! - deep enough (`confirmations`, or at or below the `finalized` block): `confirmed`, with the
+//!   block header and the receipt's trie proof checked and stored;
+//! - no receipt: the newest transaction is sent again if the node does not know it (dropped,
+//!   reorged out, or sent just before a crash), and replaced with fees 12.5 % higher when it has
+//!   waited `bump_after` (geth wants at least 10 % on both the fee cap and the tip), never above the
+//!   fee cap; if the nonce was used by a transaction that is not ours, `abandoned`.
+//!
+//! With nothing unfinished and `interval` passed since the last anchor, it anchors the newest
+//! checkpoint if the tree grew: it signs the transaction, records it, then sends it. Every
+//! transaction of one anchor has the anchor's nonce, so at most one is ever mined: a checkpoint is
+//! never paid for twice on one chain, whatever restarts, reorgs and bumps happen.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::format::{Payload, anchor_topic, contract_code, contract_runtime};
+use crate::metrics::{Event, Metrics};
+use crate::proof::{self, ProvenReceipt};
+use crate::rpc::{self, BlockId, Rpc, RpcError};
+use crate::store::{Anchor, AnchorStore, Attempt, ChainKey, CheckpointRow, Inclusion, StoreError};
+use crate::tx::{Eip1559, Signer};
+
+/// When an included anchor counts as final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finality {
+    /// This many blocks, its own included (1 = in the newest block).
+    Confirmations(u64),
+    /// At or below the chain's `finalized` block.
+    Finalized,
+}
+
+/// Everything one chain's worker needs, checked.
+#[derive(Debug, Clone)]
+pub struct ChainSettings {
+    pub name: String,
+    pub rpc: Rpc,
+    pub chain_id: u64,
+    pub signer: Arc<Signer>,
+    /// `None`: the contract the signer's first transaction creates (deployed if missing).
+    pub contract: Option<Address>,
+    pub interval: Duration,
+    pub poll: Duration,
+    pub finality: Finality,
+    /// The most the worker offers per gas (`maxFeePerGas`), in wei.
+    pub fee_cap: u128,
+    pub bump_after: Duration,
+    pub gas_limit: u64,
+}
+
+/// Why a chain's worker cannot run (configuration errors; the process reports them and stops).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "chain {chain}: the node at {endpoint} serves chain id {found}, the settings say {expected}"
+    )]
+    WrongChain {
+        chain: String,
+        endpoint: String,
+        expected: u64,
+        found: u64,
+    },
+    #[error(
+        "chain {chain}: the code at {contract} is not the tagtrail anchor contract (anchor/contract/anchor.evm)"
+    )]
+    NotTheContract { chain: String, contract: Address },
+    #[error(
+        "chain {chain}: there is no contract at {contract}, and the key {sender} has sent {nonce} transactions, so the worker cannot deploy it there: deploy it (`anchor deploy`) and set `contract`"
+    )]
+    NoContract {
+        chain: String,
+        contract: Address,
+        sender: Address,
+        nonce: u64,
+    },
+    #[error(
+        "chain {chain}: the chain has no `finalized` block, so `finality = \"finalized\"` cannot work there"
+    )]
+    NoFinalizedBlock { chain: String },
+    #[error("chain {chain}: the contract deployment failed: {reason}")]
+    Deploy { chain: String, reason: String },
+    #[error("chain {chain}: the anchor contract could not be signed for")]
+    Sign { chain: String },
+}
+
+/// Why a tick stopped early (retried on the next tick, with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum TickError {
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    #[error("the anchor records could not be read or written")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What a tick did, for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing to do (no checkpoint, tree did not grow, interval not over, halted).
+    Idle,
+    /// A new anchor was signed, recorded and sent.
+    Sent { tree_size: u64, tx_hash: B256 },
+    /// The unfinished anchor is waiting (pending, or included and not yet deep enough).
+    Waiting,
+    /// The unfinished anchor was confirmed.
+    Confirmed { tree_size: u64 },
+}
+
+/// One chain's worker.
+#[derive(Debug)]
+pub struct ChainWorker {
+    settings: ChainSettings,
+    key: ChainKey,
+    store: AnchorStore,
+    metrics: Arc<Metrics>,
+}
+
+const GWEI: u128 = 1_000_000_000;
+
+impl ChainWorker {
+    /// Checks the chain (its id, the contract's code; deploys the contract at the signer's default
+    /// address if it is missing there) and returns the worker. RPC errors are retried until
+    /// `cancel`; configuration errors are returned.
+    pub async fn start(
+        settings: ChainSettings,
+        store: AnchorStore,
+        metrics: Arc<Metrics>,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Self>, StartError> {
+        metrics.register_chain(&settings.name);
+        let mut backoff = Backoff::new(settings.poll);
+        loop {
+            match check_chain(&settings).await {
+                Ok(Ok(contract)) => {
+                    let key = ChainKey {
+                        name: settings.name.clone(),
+                        chain_id: settings.chain_id,
+                        contract,
+                        sender: settings.signer.address(),
+                    };
+                    tracing::info!(
+                        chain = %settings.name,
+                        node = settings.rpc.endpoint(),
+                        %contract,
+                        sender = %key.sender,
+                        "anchoring on this chain"
+                    );
+                    return Ok(Some(Self {
+                        settings,
+                        key,
+                        store,
+                        metrics,
+                    }));
+                }
+                Ok(Err(error)) => return Err(error),
+                Err(error) => {
+                    metrics.count(&settings.name, Event::RpcError);
+                    let wait = backoff.next();
+                    tracing::warn!(
+                        chain = %settings.name,
+                        error = %error,
+                        retry_in = ?wait,
+                        "cannot reach the chain yet"
+                    );
+                    tokio::select! {
+                        () = cancel.cancelled() => return Ok(None),
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// The chain, contract and sender this worker anchors with.
+    pub fn key(&self) -> &ChainKey {
+        &self.key
+    }
+
+    /// Ticks every `poll` until `cancel`, backing off (up to a minute) while ticks fail.
+    pub async fn run(self, cancel: CancellationToken) {
+        let mut backoff = Backoff::new(self.settings.poll);
+        loop {
+            let wait = match self.tick().await {
+                Ok(progress) => {
+                    backoff.reset();
+                    if progress != Progress::Idle && progress != Progress::Waiting {
+                        tracing::debug!(chain = %self.key.name, ?progress, "tick");
+                    }
+                    self.settings.poll
+                }
+                Err(error) => {
+                    if matches!(error, TickError::Rpc(_)) {
+                        self.metrics.count(&self.key.name, Event::RpcError);
+                    }
+                    let wait = backoff.next();
+                    tracing::warn!(
+                        chain = %self.key.name,
+                        error = %service_kit::ErrorChain(&error),
+                        retry_in = ?wait,
+                        "anchoring tick failed"
+                    );
+                    wait
+                }
+            };
+            if let Err(error) = self.refresh_gauges().await {
+                tracing::warn!(chain = %self.key.name, error = %service_kit::ErrorChain(&error), "failed to read the anchor gauges");
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn refresh_gauges(&self) -> Result<(), StoreError> {
+        let counts = self.store.counts(&self.key).await?;
+        let (entries, seconds) = self.store.lag(&self.key).await?;
+        self.metrics
+            .state(&self.key.name, &counts, entries, seconds);
+        Ok(())
+    }
+
+    /// One step of the state machine.
+    pub async fn tick(&self) -> Result<Progress, TickError> {
+        if let Some((anchor, attempts)) = self.store.open_anchor(&self.key).await? {
+            return self.advance(anchor, attempts).await;
+        }
+        let last = self.store.last_anchor(&self.key).await?;
+        if let Some(last) = &last {
+            if last.state == crate::store::State::Reverted {
+                tracing::error!(
+                    chain = %self.key.name,
+                    tree_size = last.tree_size,
+                    tx = ?last.tx_hash,
+                    "anchoring on this chain is stopped: an anchor transaction reverted (is `contract` the tagtrail anchor contract?); fix the settings and restart"
+                );
+                return Ok(Progress::Idle);
+            }
+            if last.age_seconds < self.settings.interval.as_secs_f64() {
+                return Ok(Progress::Idle);
+            }
+        }
+        let Some(checkpoint) = self.store.newest_checkpoint().await? else {
+            return Ok(Progress::Idle);
+        };
+        if last
+            .as_ref()
+            .is_some_and(|last| checkpoint.tree_size <= last.tree_size)
+        {
+            return Ok(Progress::Idle);
+        }
+        self.anchor_new(&checkpoint).await
+    }
+
+    async fn anchor_new(&self, checkpoint: &CheckpointRow) -> Result<Progress, TickError> {
+        let (origin, payload) = Payload::of_checkpoint(&checkpoint.note).map_err(|error| {
+            TickError::Invalid(format!("checkpoint {}: {error}", checkpoint.tree_size))
+        })?;
+        let calldata = payload.calldata(&origin);
+        let sender = self.key.sender;
+        let (nonce, base_fee, suggested_tip) = self
+            .settings
+            .rpc
+            .run(move |rpc| {
+                Ok((
+                    rpc.transaction_count(&sender, "pending")?,
+                    base_fee(rpc)?,
+                    rpc.max_priority_fee()?,
+                ))
+            })
+            .await?;
+        let Some((max_fee, tip)) = self.initial_fees(base_fee, suggested_tip) else {
+            return Ok(Progress::Idle);
+        };
+        let attempt = self.sign(nonce, max_fee, tip, calldata.clone())?;
+        let Some(_) = self
+            .store
+            .create(&self.key, checkpoint, &calldata, nonce, &attempt)
+            .await?
+        else {
+            return Ok(Progress::Idle);
+        };
+        tracing::info!(
+            chain = %self.key.name,
+            tree_size = checkpoint.tree_size,
+            nonce,
+            tx = %attempt.tx_hash,
+            max_fee_gwei = max_fee as f64 / GWEI as f64,
+            "anchoring checkpoint"
+        );
+        self.send(&attempt).await?;
+        Ok(Progress::Sent {
+            tree_size: checkpoint.tree_size,
+            tx_hash: attempt.tx_hash,
+        })
+    }
+
+    fn initial_fees(&self, base_fee: u128, suggested_tip: u128) -> Option<(u128, u128)> {
+        let cap = self.settings.fee_cap;
+        let tip = suggested_tip.min(cap);
+        if base_fee.saturating_add(tip) > cap {
+            self.metrics.count(&self.key.name, Event::FeeCapped);
+            tracing::warn!(
+                chain = %self.key.name,
+                base_fee_gwei = base_fee as f64 / GWEI as f64,
+                cap_gwei = cap as f64 / GWEI as f64,
+                "the fee cap holds the anchor back: the base fee plus tip is above it"
+            );
+            return None;
+        }
+        Some(((2 * base_fee).saturating_add(tip).min(cap), tip))
+    }
+
+    fn sign(
+        &self,
+        nonce: u64,
+        max_fee: u128,
+        tip: u128,
+        data: Vec<u8>,
+    ) -> Result<Attempt, TickError> {
+        let signed = self
+            .settings
+            .signer
+            .sign(&Eip1559 {
+                chain_id: self.settings.chain_id,
+                nonce,
+                max_priority_fee_per_gas: tip,
+                max_fee_per_gas: max_fee,
+                gas_limit: self.settings.gas_limit,
+                to: Some(self.key.contract),
+                data,
+            })
+            .map_err(|error| TickError::Invalid(error.to_string()))?;
+        Ok(Attempt {
+            tx_hash: signed.hash,
+            raw: signed.raw,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: tip,
+            age_seconds: 0.0,
+        })
+    }
+
+    /// Sends a recorded transaction. A node that already has it, or has mined it, or has moved
+    /// on past its nonce, is not an error here: the next tick reads the chain.
+    async fn send(&self, attempt: &Attempt) -> Result<(), TickError> {
+        let raw = attempt.raw.clone();
+        match self
+            .settings
+            .rpc
+            .run(move |rpc| rpc.send_raw_transaction(&raw))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) if error.is_node_error() => {
+                tracing::info!(
+                    chain = %self.key.name,
+                    tx = %attempt.tx_hash,
+                    answer = error.node_message().unwrap_or_default(),
+                    "the node did not take the transaction"
+                );
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn advance(&self, anchor: Anchor, attempts: Vec<Attempt>) -> Result<Progress, TickError> {
+        let mut view = self.chain_view(&attempts).await?;
+        match view.receipt.take() {
+            Some((attempt_hash, receipt)) => {
+                self.advance_included(&anchor, attempt_hash, &receipt, &view)
+                    .await
+            }
+            None => self.advance_pending(anchor, attempts, view).await,
+        }
+    }
+
+    /// What the chain says about an anchor's transactions, read in one blocking call.
+    async fn chain_view(&self, attempts: &[Attempt]) -> Result<ChainView, TickError> {
+        let hashes: Vec<B256> = attempts.iter().map(|attempt| attempt.tx_hash).collect();
+        let finality = self.settings.finality;
+        let view = self
+            .settings
+            .rpc
+            .run(move |rpc| {
+                let mut receipt = None;
+                for hash in &hashes {
+                    if let Some(found) = rpc.receipt(hash)? {
+                        receipt = Some((*hash, found));
+                        break;
+                    }
+                }
+                let latest = rpc.block_number()?;
+                let finalized = match finality {
+                    Finality::Finalized => rpc.block_head(BlockId::Finalized)?.map(|(n, _)| n),
+                    Finality::Confirmations(_) => None,
+                };
+                let canonical = match &receipt {
+                    Some((_, receipt)) => {
+                        let number = rpc::parse_quantity(
+                            "eth_getTransactionReceipt",
+                            rpc::field("eth_getTransactionReceipt", receipt, "blockNumber")?,
+                        )?;
+                        rpc.block_head(BlockId::Number(number))?
+                            .map(|(_, hash)| hash)
+                    }
+                    None => None,
+                };
+                Ok(ChainView {
+                    receipt,
+                    latest,
+                    finalized,
+                    canonical,
+                })
+            })
+            .await?;
+        Ok(view)
+    }
+
+    async fn advance_included(
+        &self,
+        anchor: &Anchor,
+        attempt_hash: B256,
+        receipt: &Value,
+        view: &ChainView,
+    ) -> Result<Progress, TickError> {
+        const METHOD: &str = "eth_getTransactionReceipt";
+        let block_number =
+            rpc::parse_quantity(METHOD, rpc::field(METHOD, receipt, "blockNumber")?)?;
+        let block_hash = rpc::parse_b256(METHOD, rpc::field(METHOD, receipt, "blockHash")?)?;
+        if view.canonical != Some(block_hash) {
+            // The node's receipt names a block that is not (or no longer) the chain's block at
+            // that height: a reorg is under way. Look again next tick.
+            return Ok(Progress::Waiting);
+        }
+        let gas_used = rpc::parse_quantity(METHOD, rpc::field(METHOD, receipt, "gasUsed")?)?;
+        let price = rpc::parse_u128(METHOD, rpc::field(METHOD, receipt, "effectiveGasPrice")?)?;
+        let inclusion = Inclusion {
+            tx_hash: attempt_hash,
+            block_number,
+            block_hash,
+            gas_used,
+            fee_paid_wei: price.saturating_mul(u128::from(gas_used)),
+        };
+        let success = rpc::field(METHOD, receipt, "status")?.as_str() == Some("0x1");
+        if !success {
+            self.store.set_reverted(anchor.id, &inclusion).await?;
+            tracing::error!(
+                chain = %self.key.name,
+                tree_size = anchor.tree_size,
+                tx = %attempt_hash,
+                contract = %self.key.contract,
+                "the anchor transaction reverted: anchoring on this chain stops until the settings are fixed"
+            );
+            return Ok(Progress::Idle);
+        }
+        if anchor.block_hash != Some(block_hash) {
+            let moved = anchor.block_hash.is_some();
+            self.store
+                .set_included(anchor.id, &inclusion, moved)
+                .await?;
+            if moved {
+                self.metrics.count(&self.key.name, Event::Reorg);
+                tracing::warn!(
+                    chain = %self.key.name,
+                    tree_size = anchor.tree_size,
+                    block = block_number,
+                    "a reorg moved the anchor to another block"
+                );
+            } else {
+                tracing::info!(
+                    chain = %self.key.name,
+                    tree_size = anchor.tree_size,
+                    block = block_number,
+                    tx = %attempt_hash,
+                    "anchor included"
+                );
+            }
+        }
+        let deep_enough = match self.settings.finality {
+            Finality::Confirmations(depth) => {
+                view.latest.saturating_add(1) >= block_number.saturating_add(depth)
+            }
+            Finality::Finalized => view
+                .finalized
+                .is_some_and(|finalized| finalized >= block_number),
+        };
+        if !deep_enough {
+            return Ok(Progress::Waiting);
+        }
+        let proof = self
+            .self_contained_proof(anchor, block_number, block_hash, receipt)
+            .await?;
+        self.store.set_confirmed(anchor.id, &proof).await?;
+        self.metrics
+            .confirmed(&self.key.name, gas_used, inclusion.fee_paid_wei);
+        tracing::info!(
+            chain = %self.key.name,
+            tree_size = anchor.tree_size,
+            block = block_number,
+            tx = %attempt_hash,
+            gas_used,
+            "anchor confirmed"
+        );
+        Ok(Progress::Confirmed {
+            tree_size: anchor.tree_size,
+        })
+    }
+
+    /// Builds the block header and receipt proof, checks them against the block hash, and checks
+    /// that the proven receipt holds exactly the event this anchor sent.
+    async fn self_contained_proof(
+        &self,
+        anchor: &Anchor,
+        block_number: u64,
+        block_hash: B256,
+        receipt: &Value,
+    ) -> Result<Value, TickError> {
+        const METHOD: &str = "eth_getTransactionReceipt";
+        let index = rpc::parse_quantity(METHOD, rpc::field(METHOD, receipt, "transactionIndex")?)?;
+        let (block, receipts) = self
+            .settings
+            .rpc
+            .run(move |rpc| {
+                let block =
+                    rpc.block(BlockId::Number(block_number))?
+                        .ok_or(RpcError::Malformed {
+                            method: "eth_getBlockByNumber",
+                            detail: format!("block {block_number} is gone"),
+                        })?;
+                Ok((block, rpc.block_receipts(block_number)?))
+            })
+            .await?;
+        let built = proof::build(&block, &receipts, index)
+            .map_err(|error| TickError::Invalid(format!("the receipt proof: {error}")))?;
+        let proven = proof::verify(&built, block_hash).map_err(|error| {
+            TickError::Invalid(format!("the receipt proof does not verify: {error}"))
+        })?;
+        if !emits_anchor(&proven, &self.key.contract, &anchor.calldata) {
+            return Err(TickError::Invalid(format!(
+                "the receipt of the anchor of checkpoint {} does not hold its event",
+                anchor.tree_size
+            )));
+        }
+        serde_json::to_value(&built).map_err(|error| TickError::Invalid(error.to_string()))
+    }
+
+    async fn advance_pending(
+        &self,
+        anchor: Anchor,
+        attempts: Vec<Attempt>,
+        view: ChainView,
+    ) -> Result<Progress, TickError> {
+        let newest = attempts
+            .first()
+            .ok_or_else(|| TickError::Invalid(format!("anchor {} has no transaction", anchor.id)))?
+            .clone();
+        if anchor.block_hash.is_some() {
+            self.store.set_reorged_out(anchor.id).await?;
+            self.metrics.count(&self.key.name, Event::Reorg);
+            tracing::warn!(
+                chain = %self.key.name,
+                tree_size = anchor.tree_size,
+                "a reorg took the anchor out of the chain: sending it again"
+            );
+        }
+        let _ = view;
+        let sender = self.key.sender;
+        let hash = newest.tx_hash;
+        let (mined_nonces, known, base_fee, suggested_tip) = self
+            .settings
+            .rpc
+            .run(move |rpc| {
+                Ok((
+                    rpc.transaction_count(&sender, "latest")?,
+                    rpc.transaction(&hash)?.is_some(),
+                    base_fee(rpc)?,
+                    rpc.max_priority_fee()?,
+                ))
+            })
+            .await?;
+        if mined_nonces > anchor.nonce {
+            // The nonce is used. Ours only if one of our transactions has a receipt: look once
+            // more, now that the count is known (a transaction mined between the two reads).
+            let hashes: Vec<B256> = attempts.iter().map(|attempt| attempt.tx_hash).collect();
+            let ours = self
+                .settings
+                .rpc
+                .run(move |rpc| {
+                    for hash in &hashes {
+                        if rpc.receipt(hash)?.is_some() {
+                            return Ok(true);
+                        }
+                    }
+                    Ok(false)
+                })
+                .await?;
+            if ours {
+                return Ok(Progress::Waiting);
+            }
+            self.store.set_abandoned(anchor.id).await?;
+            tracing::error!(
+                chain = %self.key.name,
+                tree_size = anchor.tree_size,
+                nonce = anchor.nonce,
+                sender = %sender,
+                "the anchor's nonce was used by a transaction that is not one of ours (is the key used elsewhere?); nothing was paid for it, it will be anchored again"
+            );
+            return Ok(Progress::Idle);
+        }
+        if newest.age_seconds >= self.settings.bump_after.as_secs_f64()
+            && let Some((max_fee, tip)) = self.bumped_fees(&newest, base_fee, suggested_tip)
+        {
+            let attempt = self.sign(anchor.nonce, max_fee, tip, anchor.calldata.clone())?;
+            self.store.add_attempt(anchor.id, &attempt).await?;
+            self.metrics.count(&self.key.name, Event::FeeBump);
+            tracing::info!(
+                chain = %self.key.name,
+                tree_size = anchor.tree_size,
+                nonce = anchor.nonce,
+                tx = %attempt.tx_hash,
+                max_fee_gwei = max_fee as f64 / GWEI as f64,
+                tip_gwei = tip as f64 / GWEI as f64,
+                "the anchor waited too long: replacing it with higher fees"
+            );
+            self.send(&attempt).await?;
+            return Ok(Progress::Waiting);
+        }
+        if !known {
+            self.metrics.count(&self.key.name, Event::Resent);
+            tracing::info!(
+                chain = %self.key.name,
+                tree_size = anchor.tree_size,
+                tx = %newest.tx_hash,
+                "the node does not know the anchor transaction (dropped, reorged out or never sent): sending it again"
+            );
+            self.send(&newest).await?;
+        }
+        Ok(Progress::Waiting)
+    }
+
+    /// The fees of a replacement: both at least 12.5 % above the old ones (geth needs 10 %), the
+    /// fee cap at least twice the base fee plus the tip, never above the configured cap; `None`
+    /// when the cap leaves no room for a valid replacement.
+    fn bumped_fees(
+        &self,
+        old: &Attempt,
+        base_fee: u128,
+        suggested_tip: u128,
+    ) -> Option<(u128, u128)> {
+        let raise = |value: u128| value.saturating_add(value.div_ceil(8));
+        let cap = self.settings.fee_cap;
+        let tip = raise(old.max_priority_fee_per_gas).max(suggested_tip);
+        let wanted = raise(old.max_fee_per_gas).max((2 * base_fee).saturating_add(tip));
+        let max_fee = wanted.min(cap);
+        let minimum = old
+            .max_fee_per_gas
+            .saturating_add(old.max_fee_per_gas.div_ceil(10));
+        if max_fee < minimum || tip > max_fee {
+            self.metrics.count(&self.key.name, Event::FeeCapped);
+            tracing::warn!(
+                chain = %self.key.name,
+                max_fee_gwei = old.max_fee_per_gas as f64 / GWEI as f64,
+                base_fee_gwei = base_fee as f64 / GWEI as f64,
+                cap_gwei = cap as f64 / GWEI as f64,
+                "the fee cap holds the anchor back: it cannot be replaced with higher fees"
+            );
+            return None;
+        }
+        Some((max_fee, tip))
+    }
+}
+
+/// The chain's answers for one unfinished anchor.
+#[derive(Debug)]
+struct ChainView {
+    /// The receipt of one of the anchor's transactions, if any is in a block.
+    receipt: Option<(B256, Value)>,
+    latest: u64,
+    finalized: Option<u64>,
+    /// The hash of the chain's block at the receipt's height.
+    canonical: Option<B256>,
+}
+
+/// Whether a proven receipt holds the anchor event of `calldata` from `contract`.
+pub fn emits_anchor(receipt: &ProvenReceipt, contract: &Address, calldata: &[u8]) -> bool {
+    receipt.success
+        && calldata.len() >= 32
+        && receipt.logs.iter().any(|log| {
+            log.address == *contract
+                && log.topics.len() == 2
+                && log.topics[0] == anchor_topic()
+                && log.topics[1].as_slice() == &calldata[..32]
+                && log.data.as_ref() == &calldata[32..]
+        })
+}
+
+/// The base fee of the next block, from the newest block's `baseFeePerGas` (0 on a chain without
+/// EIP-1559, where the tip is the whole price).
+fn base_fee(rpc: &Rpc) -> Result<u128, RpcError> {
+    const METHOD: &str = "eth_getBlockByNumber";
+    let block = rpc.block(BlockId::Latest)?.ok_or(RpcError::Malformed {
+        method: METHOD,
+        detail: "no latest block".to_owned(),
+    })?;
+    match block.get("baseFeePerGas") {
+        Some(fee) => rpc::parse_u128(METHOD, fee),
+        None => Ok(0),
+    }
+}
+
+/// Checks the node's chain id and the contract (deploying it at the default address if needed);
+/// the outer error is a reachability problem (retried), the inner one a configuration error.
+async fn check_chain(settings: &ChainSettings) -> Result<Result<Address, StartError>, RpcError> {
+    let settings = settings.clone();
+    settings
+        .rpc
+        .clone()
+        .run(move |rpc| {
+            let found = rpc.chain_id()?;
+            if found != settings.chain_id {
+                return Ok(Err(StartError::WrongChain {
+                    chain: settings.name.clone(),
+                    endpoint: rpc.endpoint().to_owned(),
+                    expected: settings.chain_id,
+                    found,
+                }));
+            }
+            if settings.finality == Finality::Finalized
+                && rpc.block_head(BlockId::Finalized)?.is_none()
+            {
+                return Ok(Err(StartError::NoFinalizedBlock {
+                    chain: settings.name.clone(),
+                }));
+            }
+            let sender = settings.signer.address();
+            let contract = settings
+                .contract
+                .unwrap_or_else(|| crate::format::create_address(&sender, 0));
+            let code = rpc.code(&contract)?;
+            if code == contract_runtime() {
+                return Ok(Ok(contract));
+            }
+            if !code.is_empty() {
+                return Ok(Err(StartError::NotTheContract {
+                    chain: settings.name.clone(),
+                    contract,
+                }));
+            }
+            let nonce = rpc.transaction_count(&sender, "latest")?;
+            if settings.contract.is_some() || nonce > 0 {
+                return Ok(Err(StartError::NoContract {
+                    chain: settings.name.clone(),
+                    contract,
+                    sender,
+                    nonce,
+                }));
+            }
+            match deploy_contract(
+                rpc,
+                &settings.signer,
+                settings.fee_cap,
+                Duration::from_secs(120),
+            ) {
+                Ok(deployed) if deployed == contract => Ok(Ok(contract)),
+                Ok(deployed) => Ok(Err(StartError::Deploy {
+                    chain: settings.name.clone(),
+                    reason: format!("it went to {deployed}, not {contract}"),
+                })),
+                Err(DeployError::Rpc(error)) => Err(error),
+                Err(error) => Ok(Err(StartError::Deploy {
+                    chain: settings.name.clone(),
+                    reason: error.to_string(),
+                })),
+            }
+        })
+        .await
+}
+
+/// Why the contract could not be deployed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    #[error("the deployment transaction could not be signed")]
+    Sign,
+    #[error("the deployment transaction {0} reverted")]
+    Reverted(B256),
+    #[error(
+        "the contract did not appear at {address} in time (transaction {tx}); look again later"
+    )]
+    Timeout { address: Address, tx: B256 },
+}
+
+/// Deploys the anchor contract with the signer's next nonce and waits (up to `wait`) until its code
+/// is there; returns its address. The worker uses it for a key that has sent nothing yet, so that
+/// the contract is where [`crate::format::create_address`]`(sender, 0)` says: safe to repeat after a
+/// crash, as only one transaction with nonce 0 can ever be mined.
+pub fn deploy_contract(
+    rpc: &Rpc,
+    signer: &Signer,
+    fee_cap: u128,
+    wait: Duration,
+) -> Result<Address, DeployError> {
+    let chain_id = rpc.chain_id()?;
+    let sender = signer.address();
+    let nonce = rpc.transaction_count(&sender, "pending")?;
+    let address = crate::format::create_address(&sender, nonce);
+    let base_fee = base_fee(rpc)?;
+    let max_fee = (2 * base_fee)
+        .saturating_add(rpc.max_priority_fee()?)
+        .min(fee_cap);
+    let tip = rpc.max_priority_fee()?.min(max_fee);
+    let signed = signer
+        .sign(&Eip1559 {
+            chain_id,
+            nonce,
+            max_priority_fee_per_gas: tip,
+            max_fee_per_gas: max_fee,
+            gas_limit: 100_000,
+            to: None,
+            data: contract_code(),
+        })
+        .map_err(|_| DeployError::Sign)?;
+    tracing::info!(%address, tx = %signed.hash, "deploying the anchor contract");
+    if let Err(error) = rpc.send_raw_transaction(&signed.raw) {
+        if !error.is_node_error() {
+            return Err(error.into());
+        }
+        tracing::info!(
+            answer = error.node_message().unwrap_or_default(),
+            "the node did not take the deployment"
+        );
+    }
+    let deadline = std::time::Instant::now() + wait;
+    while std::time::Instant::now() < deadline {
+        if rpc.code(&address)? == contract_runtime() {
+            return Ok(address);
+        }
+        if let Some(receipt) = rpc.receipt(&signed.hash)?
+            && receipt.get("status").and_then(Value::as_str) != Some("0x1")
+        {
+            return Err(DeployError::Reverted(signed.hash));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(DeployError::Timeout {
+        address,
+        tx: signed.hash,
+    })
+}
+
+/// Doubling waits between failed attempts, from `poll` up to a minute.
+#[derive(Debug)]
+struct Backoff {
+    first: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new(first: Duration) -> Self {
+        let first = first.max(Duration::from_millis(100));
+        Self { first, next: first }
+    }
+
+    fn next(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(Duration::from_secs(60));
+        wait
+    }
+
+    fn reset(&mut self) {
+        self.next = self.first;
+    }
+}
