@@ -5,4 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a failed unwrap is a failed test
 
 mod common;
+mod contract;
+mod process;
 mod worker;
