@@ -17,14 +17,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on the first surprise.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use ledger_store::testing::TestDatabase;
+use support::services::{Ingest, Process, TempDir, binary, free_port, tagtrail, wait_for};
 
 /// The login role ingest runs as here: a member of `tagtrail_ingest` only.
 const SERVICE_ROLE: &str = "tagtrail_e2e_ingest";
@@ -32,146 +33,6 @@ const SERVICE_ROLE: &str = "tagtrail_e2e_ingest";
 const TAGS: u64 = 150;
 const DEVICE: &str = "urn:tagtrail:device:e2e-dock-1";
 const READ_POINT: &str = "urn:epc:id:sgln:0614141.00777.0";
-
-/// A workspace binary, built beside this test's executable (`target/<profile>/<name>`).
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = profile_dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run the workspace's tests (`cargo test --workspace` or scripts/test), which build every binary",
-        path.display()
-    );
-    path
-}
-
-/// A child process, killed (SIGKILL) when dropped; its standard output collected line by line.
-struct Process {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Process {
-    fn spawn(command: &mut Command) -> Process {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Process {
-            child,
-            lines,
-            reader: Some(reader),
-        }
-    }
-
-    /// How many lines written so far contain `text`.
-    fn logged(&self, text: &str) -> usize {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|line| line.contains(text))
-            .count()
-    }
-
-    /// SIGKILL, then every line it wrote.
-    fn kill(mut self) -> Vec<String> {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.finish()
-    }
-
-    /// SIGTERM (a graceful stop, as a service manager asks for one), then every line it wrote.
-    fn terminate(mut self) -> Vec<String> {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "the process ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.finish()
-    }
-
-    fn finish(&mut self) -> Vec<String> {
-        if let Some(reader) = self.reader.take() {
-            reader.join().unwrap();
-        }
-        std::mem::take(&mut *self.lines.lock().unwrap())
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn wait_for(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The status code of a plain HTTP GET, or `None` when nothing answers.
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    answer.get(9..12)?.parse().ok()
-}
-
-fn tagtrail(args: &[&str]) -> Output {
-    let output = Command::new(binary("tagtrail"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "tagtrail {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 /// `(event hash hex, event JSON)` of every ledger entry, in leaf order.
 fn ledger_events(runtime: &tokio::runtime::Runtime, db: &TestDatabase) -> Vec<(String, String)> {
@@ -211,29 +72,6 @@ fn spool_depth(path: &Path) -> u64 {
     firmware_bridge::spool::Spool::open(path, u64::MAX)
         .map(|spool| spool.depth())
         .unwrap_or(u64::MAX)
-}
-
-struct Ingest {
-    port: u16,
-    database_url: String,
-    checkpoint_key: PathBuf,
-}
-
-impl Ingest {
-    fn start(&self) -> Process {
-        let process = Process::spawn(
-            Command::new(binary("ingest"))
-                .args(["--database-url", &self.database_url])
-                .args(["--listen", &format!("127.0.0.1:{}", self.port)])
-                .arg("--checkpoint-key")
-                .arg(&self.checkpoint_key)
-                .env("RUST_LOG", "warn,ingest=info"),
-        );
-        wait_for("ingest to be ready", Duration::from_secs(30), || {
-            http_status(self.port, "/health/ready") == Some(200)
-        });
-        process
-    }
 }
 
 #[test]
