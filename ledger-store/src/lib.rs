@@ -8,7 +8,8 @@
 //! - [`Store`] is a connection pool and every read: tree size, tiles (C2SP tlog-tiles, any width),
 //!   roots, inclusion and consistency proofs (one query each, from the tiles; tiles read for proofs
 //!   are kept in memory, as stored tiles never change), checkpoints,
-//!   entries, device batches, lookups by event hash, EPC, parent, location and time.
+//!   entries, device batches, lookups by event hash, EPC, parent, location and time, and the
+//!   confirmed anchors a bundle refers to (the anchor worker's table).
 //! - [`Sequencer`] appends [`NewBatch`]es: under the log's advisory lock, in one transaction with
 //!   the events, the changed tiles and the device batches, acknowledged after the durable commit;
 //!   an event already in the log is not appended again (an in-memory filter of every event hash
@@ -24,6 +25,7 @@
 //! - `testing` (feature `testing`): a migrated database per test, private PostgreSQL clusters
 //!   (restarts, streaming replicas), and realistic signed events.
 
+mod anchors;
 mod audit;
 mod bundles;
 mod checkpointer;
@@ -32,6 +34,7 @@ mod entry;
 mod export;
 mod filter;
 mod generations;
+pub use anchors::StoredAnchored;
 pub use generations::Generations;
 mod indexer;
 mod keys;

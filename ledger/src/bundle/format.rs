@@ -154,6 +154,58 @@ pub struct AnchorRef {
     pub block_number: u64,
     /// The anchor contract's address.
     pub contract: ContractAddress,
+    /// The hash of that block, when the anchor was confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_hash: Option<BlockHash>,
+    /// The block header and the receipt's trie proof, to check the anchor from the block hash
+    /// alone (the `anchor` crate's `proof::verify`), after nodes drop old blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<ReceiptEvidence>,
+}
+
+/// What a self-contained anchor keeps: the block header, RLP-encoded as hashed, and the
+/// Merkle-Patricia proof of the anchor transaction's receipt in the block's receipts trie, root
+/// first (the `anchor` crate's `ReceiptProof`, the same JSON).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReceiptEvidence {
+    pub header: HexBytes,
+    pub receipt_index: u64,
+    pub receipt_proof: Vec<HexBytes>,
+}
+
+/// Bytes written as `0x` and lowercase hex digits (read in either case).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct HexBytes(pub Vec<u8>);
+
+impl fmt::Debug for HexBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HexBytes(0x{})", hex_encode(&self.0))
+    }
+}
+
+impl Serialize for HexBytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format!("0x{}", hex_encode(&self.0)))
+    }
+}
+
+impl<'de> Deserialize<'de> for HexBytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        let digits = text
+            .strip_prefix("0x")
+            .filter(|digits| digits.len() % 2 == 0)
+            .ok_or_else(|| {
+                serde::de::Error::custom("expected `0x` and an even number of hex digits")
+            })?;
+        let bytes = (0..digits.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(&digits[at..at + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| serde::de::Error::custom("expected hex digits"))?;
+        Ok(Self(bytes))
+    }
 }
 
 /// An EIP-155 chain id (1 for Ethereum mainnet).
@@ -176,6 +228,10 @@ impl ChainId {
 /// A 32-byte transaction hash; `0x` and 64 hex digits in JSON.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TxHash([u8; 32]);
+
+/// A 32-byte block hash; `0x` and 64 hex digits in JSON.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BlockHash([u8; 32]);
 
 /// A 20-byte contract address; `0x` and 40 hex digits in JSON (written lowercase, read in any case).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -234,6 +290,7 @@ macro_rules! hex_value {
 }
 
 hex_value!(TxHash, 32, "transaction hash");
+hex_value!(BlockHash, 32, "block hash");
 hex_value!(ContractAddress, 20, "contract address");
 
 /// Text that is not `0x` followed by the expected number of hex digits.

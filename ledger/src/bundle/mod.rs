@@ -8,8 +8,9 @@ mod tlog_proof;
 mod verify;
 
 pub use format::{
-    AnchorRef, AnchoredCheckpoint, BundleVersion, ChainId, ContractAddress, DeviceAttestation,
-    HexValueError, ProofBundle, TxHash, document_context,
+    AnchorRef, AnchoredCheckpoint, BlockHash, BundleVersion, ChainId, ContractAddress,
+    DeviceAttestation, HexBytes, HexValueError, ProofBundle, ReceiptEvidence, TxHash,
+    document_context,
 };
 pub use provenance::{
     EventReport, ProvenanceBundle, ProvenanceEvent, ProvenanceReport, ProvenanceVersion, Why,

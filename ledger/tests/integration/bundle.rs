@@ -165,6 +165,8 @@ fn scenario(document_name: &str, attested: bool) -> Scenario {
             tx_hash: TxHash::from_bytes([0xaa; 32]),
             block_number: 12,
             contract: ContractAddress::from_bytes([0x5f; 20]),
+            block_hash: None,
+            receipt: None,
         }],
     };
 

@@ -201,6 +201,8 @@ fn scenario() -> Scenario {
                 tx_hash: TxHash::from_bytes([0xaa; 32]),
                 block_number: 12,
                 contract: ContractAddress::from_bytes([0x5f; 20]),
+                block_hash: None,
+                receipt: None,
             }],
         }),
     };

@@ -13,8 +13,9 @@ use crate::common::{Pipeline, aggregation, header, object, segment};
 const ITEM: &str = "urn:epc:id:sgtin:0614141.812345.6789";
 const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
 
-/// Every check passed except those of the anchor, skipped because nothing is anchored yet (the
-/// anchor worker is not built): the verdict is "incomplete", never "valid" without an anchor.
+/// Every check passed except those of the anchor, skipped because nothing is anchored (no anchor
+/// worker runs in these tests; `anchored.rs` runs one): the verdict is "incomplete", never "valid"
+/// without an anchor.
 pub(crate) fn passed_but_not_anchored(report: &ledger::bundle::Report) {
     assert_eq!(report.verdict(), Verdict::Incomplete, "{report:?}");
     for check in report.checks() {

@@ -1,0 +1,161 @@
+//! Bundles with anchors: the anchor worker publishes a checkpoint to a real local chain, and the
+//! bundles trace-api serves carry that anchored checkpoint, the consistency proof to it and the
+//! anchor's self-contained evidence. Events the anchor covers verify completely offline; later
+//! ones say "not yet anchored"; the evidence checks against the block hash with no node, and on
+//! chain through one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::B256;
+use anchor::proof::ReceiptProof;
+use anchor::testing::Anvil;
+use anchor::tx::Signer;
+use anchor::verify::{AnchorLocation, Expected, verify_on_chain, verify_self_contained};
+use anchor::worker::{ChainSettings, ChainWorker, Finality, Progress};
+use ledger::bundle::{
+    CheckName, Outcome, ProofBundle, ProvenanceBundle, Verdict, verify_bundle, verify_provenance,
+};
+use ledger::checkpoint::Checkpoint;
+use ledger::note::Note;
+use tokio_util::sync::CancellationToken;
+
+use crate::common::{Pipeline, object, segment};
+
+const ITEM: &str = "urn:epc:id:sgtin:0614141.812345.4242";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundles_carry_the_anchor_that_covers_their_events() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let first = pipeline
+        .capture(vec![
+            object(0, "ADD", &[ITEM], "commissioning"),
+            object(1, "OBSERVE", &[ITEM], "shipping"),
+        ])
+        .await;
+
+    // Nothing anchored yet: no `anchored` member.
+    let (status, body) = pipeline
+        .get(&format!("/items/{}/bundle", segment(ITEM)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("anchored").is_none(), "{body}");
+
+    // The anchor worker, as a member of tagtrail_anchor only, anchors the newest checkpoint.
+    let anvil = Anvil::start();
+    let signer = Signer::generate();
+    anvil.fund(&signer.address());
+    let url = pipeline
+        .db
+        .login_role("tagtrail_anchor_trace_test", "tagtrail_anchor")
+        .await
+        .unwrap();
+    let store = ledger_store::Store::connect(&url).unwrap();
+    let worker = ChainWorker::start(
+        ChainSettings {
+            name: "local".to_owned(),
+            rpc: anvil.rpc(),
+            chain_id: anvil.chain_id,
+            signer: Arc::new(signer),
+            contract: None,
+            interval: Duration::ZERO,
+            poll: Duration::from_millis(100),
+            finality: Finality::Confirmations(1),
+            fee_cap: 100_000_000_000,
+            bump_after: Duration::from_secs(3600),
+            gas_limit: 40_000,
+        },
+        anchor::store::AnchorStore::new(store.pool().clone()),
+        Arc::new(anchor::metrics::Metrics::new()),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let anchored_size = match worker.tick().await.unwrap() {
+        Progress::Sent { tree_size, .. } => tree_size,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        worker.tick().await.unwrap(),
+        Progress::Confirmed {
+            tree_size: anchored_size
+        }
+    );
+
+    // More events for the item, after the anchor.
+    pipeline
+        .capture(vec![object(2, "OBSERVE", &[ITEM], "receiving")])
+        .await;
+    let trusted = pipeline.trusted_keys();
+    let (status, body) = pipeline
+        .get(&format!("/items/{}/bundle", segment(ITEM)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let bundle: ProvenanceBundle = serde_json::from_value(body).unwrap();
+    let anchored = bundle.anchored.clone().expect("an anchored checkpoint");
+    let anchored_checkpoint =
+        Checkpoint::from_text(Note::parse(&anchored.checkpoint).unwrap().text()).unwrap();
+    assert_eq!(anchored_checkpoint.size().get(), anchored_size);
+    assert_eq!(anchored.anchors.len(), 1);
+    let reference = anchored.anchors[0].clone();
+    assert_eq!(reference.chain_id.get(), anvil.chain_id);
+
+    // The first two events are covered: every offline check passes. The third is not yet.
+    let report = verify_provenance(&bundle, &trusted);
+    assert_eq!(report.events().len(), 3);
+    for event in &report.events()[..2] {
+        assert_eq!(event.report.verdict(), Verdict::Valid, "{:?}", event.report);
+    }
+    let last = &report.events()[2].report;
+    assert_eq!(last.outcome(CheckName::Consistency), Some(&Outcome::Passed));
+    assert!(matches!(
+        last.outcome(CheckName::AnchorCoversEvent),
+        Some(Outcome::Skipped(why)) if why.contains("not yet anchored")
+    ));
+
+    // The single-event bundle of a covered event carries the same anchor.
+    let (status, body) = pipeline
+        .get(&format!("/events/{}/bundle", segment(&first[0])))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let single: ProofBundle = serde_json::from_value(body).unwrap();
+    assert_eq!(single.anchored.as_ref().unwrap().anchors, anchored.anchors);
+    assert_eq!(verify_bundle(&single, &trusted).verdict(), Verdict::Valid);
+
+    // The evidence: against the block hash alone, and on chain.
+    let origin = trusted.log().origin().clone();
+    let keys = trusted.log().keys().clone();
+    let expected = Expected {
+        origin: &origin,
+        size: anchored_checkpoint.size(),
+        root: *anchored_checkpoint.root(),
+        keys: Some(&keys),
+    };
+    let contract = alloy_primitives::Address::from(*reference.contract.as_bytes());
+    let block_hash = B256::from(*reference.block_hash.unwrap().as_bytes());
+    let proof: ReceiptProof =
+        serde_json::from_value(serde_json::to_value(reference.receipt.clone().unwrap()).unwrap())
+            .unwrap();
+    let (report, _) = verify_self_contained(&proof, block_hash, &contract, &expected);
+    assert!(report.is_valid(), "{report:?}");
+    let location = AnchorLocation {
+        chain_id: reference.chain_id.get(),
+        tx_hash: B256::from(*reference.tx_hash.as_bytes()),
+        block_number: reference.block_number,
+        contract,
+    };
+    assert!(verify_on_chain(&anvil.rpc(), &location, &expected, 1).is_valid());
+
+    // An altered anchored checkpoint fails its check.
+    let mut altered = single.clone();
+    altered.anchored.as_mut().unwrap().checkpoint = altered
+        .anchored
+        .as_ref()
+        .unwrap()
+        .checkpoint
+        .replacen('A', "B", 1);
+    let report = verify_bundle(&altered, &trusted);
+    assert_eq!(report.verdict(), Verdict::Invalid);
+    pipeline.stop().await;
+}
