@@ -30,6 +30,7 @@ enum Command {
     Audit(commands::ledger::AuditCommand),
     Keygen(commands::ledger::KeygenCommand),
     ExportLog(commands::ledger::ExportLogCommand),
+    Anchors(commands::anchors::AnchorsCommand),
     /// Sites and the locations they speak for (ingest's registry).
     #[command(subcommand)]
     Site(commands::site::SiteCommand),
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
         Command::Audit(cmd) => cmd.run(),
         Command::Keygen(cmd) => cmd.run(),
         Command::ExportLog(cmd) => cmd.run(),
+        Command::Anchors(cmd) => cmd.run(),
         Command::Site(cmd) => cmd.run(),
         Command::Device(cmd) => cmd.run(),
         Command::Token(cmd) => cmd.run(),

@@ -9,11 +9,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use alloy_primitives::Address;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use ledger::note::{KeyName, NoteSignerKey};
 use zeroize::Zeroizing;
+
+use super::anchor_audit::ChainCheck;
 
 /// Apply the database migrations (sql/V*.sql, embedded in this binary) that have not been applied.
 ///
@@ -115,6 +118,13 @@ impl ExportLogCommand {
 /// checkpoints. Exits 0 when everything holds; otherwise prints the first bad entry (or tile,
 /// batch, checkpoint) and what is wrong with it, and exits 1. Safe to run while the log is being
 /// appended to: it audits one consistent snapshot.
+///
+/// With --rpc it then proves the stored log consistent with every checkpoint of it anchored on that
+/// chain, read from the chain itself (`eth_getLogs` by the log's origin), not from the database: the
+/// log must still reach each anchored tree size and have the anchored root there, which catches a
+/// tail deleted back to an earlier checkpoint or a rewritten history. Only anchors signed by one of
+/// the log's keys count; others are listed as ignored (anyone can emit events). One line per
+/// anchor, then the verdict as the last line (exit 1 when an anchored checkpoint does not hold).
 #[derive(Debug, Args)]
 pub struct AuditCommand {
     /// PostgreSQL URL of the ledger database (a read-only role such as a member of
@@ -133,6 +143,26 @@ pub struct AuditCommand {
     /// Threads recomputing event hashes, besides the one rebuilding the tree. Default: one per CPU.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Also check the log against its anchors on the chain behind this JSON-RPC URL (http:// or
+    /// https://; only its scheme and host are ever printed).
+    #[arg(long = "rpc", value_name = "URL")]
+    rpc: Option<String>,
+    /// With --rpc: only the anchors emitted by this contract (0x and 40 hex digits). Default: any
+    /// contract (an anchor counts by its signature, not by who emitted it).
+    #[arg(long, value_name = "ADDR", requires = "rpc")]
+    contract: Option<Address>,
+    /// With --rpc: the first block searched (on a public chain, the anchor contract's deployment
+    /// block saves the node work). Default: 0.
+    #[arg(long, value_name = "N", requires = "rpc")]
+    from_block: Option<u64>,
+    /// With --rpc: the log's origin. Default: the first line of its stored checkpoints.
+    #[arg(long, value_name = "ORIGIN", requires = "rpc")]
+    origin: Option<String>,
+    /// With --rpc: the log's checkpoint verifier key as published (`<name>+<key id>+<base64 key>`,
+    /// or a file holding it; repeat it for several). Default: the keys in the database's
+    /// signing_keys table, which whoever can rewrite the log can rewrite too.
+    #[arg(long = "log-key", value_name = "KEY", requires = "rpc")]
+    log_keys: Vec<String>,
 }
 
 impl AuditCommand {
@@ -142,14 +172,28 @@ impl AuditCommand {
             recompute_event_hashes: !self.skip_event_hashes,
             hashing_threads: self.threads.unwrap_or(defaults.hashing_threads),
         };
+        let chain = self
+            .rpc
+            .as_deref()
+            .map(|url| {
+                ChainCheck::connect(
+                    url,
+                    self.contract,
+                    self.from_block.unwrap_or(0),
+                    self.origin.as_deref(),
+                    &self.log_keys,
+                )
+            })
+            .transpose()?;
         let progress = Arc::new(Progress::new());
         let started = Instant::now();
-        let report = runtime()?.block_on(async {
-            let store = ledger_store::Store::connect_with_pool_size(
-                &self.database_url,
-                ledger_store::AUDIT_CONNECTIONS,
-            )
-            .context("Invalid --database-url")?;
+        let runtime = runtime()?;
+        let store = ledger_store::Store::connect_with_pool_size(
+            &self.database_url,
+            ledger_store::AUDIT_CONNECTIONS,
+        )
+        .context("Invalid --database-url")?;
+        let report = runtime.block_on(async {
             let device_keys = registry::device_keys_in;
             ledger_store::audit(&store, options, device_keys, progress.clone())
                 .await
@@ -194,7 +238,20 @@ impl AuditCommand {
                         report.version_1_entries
                     )?;
                 }
-                Ok(ExitCode::SUCCESS)
+                let Some(chain) = chain else {
+                    return Ok(ExitCode::SUCCESS);
+                };
+                out.flush()?;
+                match chain.run(&runtime, &store, report.entries, &mut out)? {
+                    Ok(verdict) => {
+                        writeln!(out, "{verdict}")?;
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(failure) => {
+                        writeln!(out, "FAILED: {failure}")?;
+                        Ok(ExitCode::from(1))
+                    }
+                }
             }
             Some(problem) => {
                 writeln!(out, "FAILED: {problem}")?;
@@ -346,7 +403,7 @@ pub(crate) fn write_new_file(path: &Path, content: &[u8], mode: u32) -> std::io:
 }
 
 /// The command's runtime: two worker threads are plenty for one connection and one hashing task.
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,5 +1,7 @@
 //! One module per command family.
 
+pub mod anchor_audit;
+pub mod anchors;
 pub mod capture;
 pub mod device;
 pub mod dl;

@@ -98,7 +98,7 @@ impl VerifyCommand {
 }
 
 /// A `--log-key` value: the key's text, or the path of a file holding it.
-fn read_log_key(value: &str) -> anyhow::Result<NoteVerifierKey> {
+pub(crate) fn read_log_key(value: &str) -> anyhow::Result<NoteVerifierKey> {
     let as_text = match NoteVerifierKey::parse(value) {
         Ok(key) => return Ok(key),
         Err(error) => error,
