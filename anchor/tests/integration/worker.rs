@@ -536,3 +536,26 @@ async fn gas_per_anchor_does_not_depend_on_how_many_events_it_covers() {
         gas[0].0, gas[1].0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_finalized_an_anchor_is_confirmed_at_the_finalized_block() {
+    // Two slots per epoch: anvil's finalized block trails the newest by 2 × 1 blocks.
+    let anvil = Anvil::start_with(31337, &["--slots-in-an-epoch", "1"]);
+    let ledger = Ledger::create().await;
+    let mut settings = settings(&anvil, "local");
+    settings.finality = Finality::Finalized;
+    let (worker, _) = worker(settings, &ledger).await;
+    ledger.add_checkpoint(30).await;
+    sent_hash(&worker.tick().await.unwrap());
+    let included = anvil.block_number();
+    assert_eq!(worker.tick().await.unwrap(), Progress::Waiting);
+    anvil.mine(1);
+    assert_eq!(worker.tick().await.unwrap(), Progress::Waiting);
+    anvil.mine(1);
+    let finalized = anvil.call("eth_getBlockByNumber", json!(["finalized", false]));
+    assert_eq!(finalized["number"], format!("{included:#x}"));
+    assert_eq!(
+        worker.tick().await.unwrap(),
+        Progress::Confirmed { tree_size: 30 }
+    );
+}
