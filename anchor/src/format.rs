@@ -381,4 +381,31 @@ mod tests {
             "0x5FbDB2315678afecb367f032d93F642f64180aa3"
         );
     }
+
+    proptest::proptest! {
+        /// What anyone can emit on chain never panics the decoder, and what decodes re-encodes
+        /// to itself (the same property the `anchor_formats` fuzz target checks).
+        #[test]
+        fn any_event_data_decodes_or_is_refused(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..160)) {
+            if let Ok(payload) = Payload::decode(&data) {
+                proptest::prop_assert_eq!(payload.encode(), data);
+            }
+        }
+
+        #[test]
+        fn any_well_formed_payload_round_trips(
+            size in 0u64..ledger::MAX_TREE_SIZE,
+            root in proptest::prelude::any::<[u8; 32]>(),
+            key_id in proptest::prelude::any::<u32>(),
+            signature in proptest::collection::vec(proptest::prelude::any::<u8>(), 64),
+        ) {
+            let payload = Payload {
+                size: TreeSize::new(size).expect("in range"),
+                root: RootHash::from_bytes(root),
+                key_id: KeyId::from_u32(key_id),
+                signature: signature.try_into().expect("64 bytes"),
+            };
+            proptest::prop_assert_eq!(Payload::decode(&payload.encode()), Ok(payload));
+        }
+    }
 }

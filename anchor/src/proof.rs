@@ -1322,4 +1322,24 @@ mod tests {
         unprefixed["header"] = Value::from("f9");
         assert!(serde_json::from_value::<ReceiptProof>(unprefixed).is_err());
     }
+
+    proptest::proptest! {
+        /// Arbitrary header and node bytes, checked against the hash of that header (so the
+        /// header check passes and the decoding and trie walk run on garbage): refused, never a
+        /// panic and never a receipt.
+        #[test]
+        fn arbitrary_proofs_are_refused_without_panicking(
+            header in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            nodes in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), 0..4),
+            index in 0u64..300,
+        ) {
+            let proof = ReceiptProof {
+                header: header.into(),
+                receipt_index: index,
+                receipt_proof: nodes.into_iter().map(Bytes::from).collect(),
+            };
+            let hash = keccak256(&proof.header);
+            proptest::prop_assert!(verify(&proof, hash).is_err());
+        }
+    }
 }
