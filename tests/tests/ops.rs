@@ -6,19 +6,20 @@
 //!   `runbook` is its section of `docs/OPERATIONS.md`; every dashboard in `dashboards/` is a
 //!   Grafana dashboard whose panels query the `datasource` variable.
 //! - The live check: the simulated dock door and MQTT readers feed `firmware-bridge`, which
-//!   uploads to `ingest`; `trace-api` serves histories and proofs; a real Prometheus scrapes all
-//!   three every second with the repository's configuration and rules. Once the pipeline flows,
-//!   every dashboard panel's query and every alert's expression is evaluated through the HTTP API:
-//!   none may name a metric that no scraped service exports, every panel must return data, and
-//!   every operand of an alert's comparisons must return data (the whole alert expression is
-//!   expected to return nothing while all is well). No alert may fire.
+//!   uploads to `ingest`; `trace-api` serves histories and proofs; the `anchor` worker anchors the
+//!   growing log's checkpoints on a local chain of the test's own (anvil); a real Prometheus scrapes
+//!   all four every second with the repository's configuration and rules. Once the pipeline flows,
+//!   every scrape target is up and every dashboard panel's query and every alert's expression is
+//!   evaluated through the HTTP API: none may name a metric that no scraped service exports, every
+//!   panel must return data, and every operand of an alert's comparisons must return data (the
+//!   whole alert expression is expected to return nothing while all is well). No alert may fire.
 //!
 //! Prometheus and promtool are the paths `TAGTRAIL_PROMETHEUS_BIN` and `TAGTRAIL_PROMTOOL_BIN` name
-//! (written by `scripts/services`); the services are the workspace's binaries, built beside this
-//! test's executable (`scripts/test` builds them).
+//! and anvil the one `TAGTRAIL_ANVIL_BIN` names (written by `scripts/services`); the services are
+//! the workspace's binaries, built beside this test's executable (`scripts/test` builds them).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on the first surprise.
-#![allow(clippy::print_stdout)] // The live check reports what it skipped.
+#![allow(clippy::print_stdout)] // The live check reports its timings.
 
 mod support;
 
@@ -27,6 +28,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use anchor::testing::Anvil;
+use anchor::tx::Signer;
 use ledger_store::testing::TestDatabase;
 use support::prometheus::{
     PROMTOOL_VARIABLE, Prometheus, Targets, render_config, repository_path, tool,
@@ -35,20 +38,6 @@ use support::promql;
 use support::services::{
     Ingest, Process, TempDir, binary, free_port, http_status, tagtrail, wait_for,
 };
-
-/// Queries the live check does not evaluate yet, because the anchor worker does not run in it:
-/// a dashboard (`dashboards/<file>`, every panel), a panel (`dashboards/<file>: <title>`) or an
-/// alert (`alerts.yml: <name>`). Remove this list when the anchor worker joins the test. Each entry
-/// must still name something (a stale entry fails the test), and the test prints what it skipped.
-const SKIPPED_UNTIL_THE_ANCHOR_WORKER_RUNS_IN_THIS_TEST: &[&str] = &[
-    "dashboards/anchor.json",
-    "dashboards/overview.json: Anchor lag",
-    "dashboards/overview.json: Anchor lag by chain",
-    "alerts.yml: AnchorLagHigh",
-    "alerts.yml: AnchorRpcErrors",
-    "alerts.yml: AnchorFeeCapped",
-    "alerts.yml: AnchorReorg",
-];
 
 /// What Grafana's built-in interval variables stand for in the live check.
 const GRAFANA_INTERVALS: &[(&str, &str)] = &[
@@ -227,17 +216,6 @@ fn dashboard_checks() -> Vec<(String, Check)> {
         }
     }
     checks
-}
-
-fn skipped(id: &str) -> bool {
-    SKIPPED_UNTIL_THE_ANCHOR_WORKER_RUNS_IN_THIS_TEST
-        .iter()
-        .any(|entry| skipped_by(id, entry))
-}
-
-/// Whether the skip-list entry `entry` covers the check `id`.
-fn skipped_by(id: &str, entry: &str) -> bool {
-    id == entry || id.starts_with(&format!("{entry}: "))
 }
 
 /// Whether `expr` returns at least one sample that is a number: `Err` says why not.
@@ -477,6 +455,9 @@ fn every_dashboard_query_and_alert_expression_reads_data_from_the_running_pipeli
     let trace_url = runtime
         .block_on(db.login_role("tagtrail_ops_trace", "tagtrail_reader"))
         .unwrap();
+    let anchor_url = runtime
+        .block_on(db.login_role("tagtrail_ops_anchor", "tagtrail_anchor"))
+        .unwrap();
     let sql_number = |sql: &str| -> i64 {
         runtime.block_on(async {
             let client = db.connect().await.unwrap();
@@ -528,6 +509,46 @@ fn every_dashboard_query_and_alert_expression_reads_data_from_the_running_pipeli
         checkpoint_key: checkpoint_key.into(),
     };
     let _ingest = ingest.start();
+
+    // The anchor worker on a local chain of the test's own, with a funded key of its own: it deploys
+    // the anchor contract, then anchors the newest checkpoint whenever the log grew, at most every
+    // second. anvil mines a block per transaction, so with one confirmation an anchor is confirmed
+    // in the block that includes it and anchors keep flowing while the log grows.
+    let anvil = Anvil::start();
+    let signer = Signer::generate();
+    anvil.fund(&signer.address());
+    let chain_key = dir.path("chain.key");
+    std::fs::write(&chain_key, signer.to_hex().as_str()).unwrap();
+    let anchor_metrics = free_port();
+    let anchor_config = dir.path("anchor.toml");
+    std::fs::write(
+        &anchor_config,
+        format!(
+            r#"
+[database]
+url = "{anchor_url}"
+
+[metrics]
+listen = "127.0.0.1:{anchor_metrics}"
+
+[chains.local]
+rpc_url = "{rpc_url}"
+chain_id = {chain_id}
+key_file = "{chain_key}"
+interval = "1s"
+confirmations = 1
+poll = "200ms"
+"#,
+            rpc_url = anvil.url,
+            chain_id = anvil.chain_id,
+        ),
+    )
+    .unwrap();
+    let mut anchor = Process::spawn(
+        Command::new(binary("anchor"))
+            .args(["--config", &anchor_config])
+            .env("RUST_LOG", "warn"),
+    );
 
     // The gateway: a simulated JRD dock door on a pseudo-terminal, a Zebra packing-line reader and
     // a cold-room sensor over MQTT (this test's own topic prefix and client ids).
@@ -653,6 +674,22 @@ listen = "127.0.0.1:{bridge_metrics}"
     wait_for("trace-api to be ready", Duration::from_secs(30), || {
         http_status(trace_port, "/health/ready") == Some(200)
     });
+    wait_for(
+        "the anchor worker to be ready",
+        Duration::from_secs(30),
+        || {
+            assert!(!anchor.exited(), "the anchor worker exited");
+            http_status(anchor_metrics, "/health/ready") == Some(200)
+        },
+    );
+    wait_for(
+        "a checkpoint anchored and confirmed on the local chain",
+        Duration::from_secs(60),
+        || {
+            assert!(!anchor.exited(), "the anchor worker exited");
+            sql_number("SELECT count(*) FROM anchors WHERE state = 'confirmed'") > 0
+        },
+    );
     let event_hash: String = runtime.block_on(async {
         let client = db.connect().await.unwrap();
         client
@@ -684,7 +721,7 @@ listen = "127.0.0.1:{bridge_metrics}"
             ingest: vec![format!("127.0.0.1:{}", ingest.port)],
             bridge: vec![format!("127.0.0.1:{bridge_metrics}")],
             trace_api: vec![format!("127.0.0.1:{trace_port}")],
-            anchor: Vec::new(),
+            anchor: vec![format!("127.0.0.1:{anchor_metrics}")],
         },
         "1s",
     );
@@ -707,16 +744,7 @@ listen = "127.0.0.1:{bridge_metrics}"
             Check::Alert { expr: rule.query },
         )
     }));
-    let stale: Vec<&&str> = SKIPPED_UNTIL_THE_ANCHOR_WORKER_RUNS_IN_THIS_TEST
-        .iter()
-        .filter(|entry| !checks.iter().any(|(id, _)| skipped_by(id, entry)))
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "SKIPPED_UNTIL_THE_ANCHOR_WORKER_RUNS_IN_THIS_TEST names what no dashboard or alert has: {stale:?}"
-    );
-    let (skipped_checks, checks): (Vec<_>, Vec<_>) =
-        checks.into_iter().partition(|(id, _)| skipped(id));
+    let jobs = ["ingest", "firmware-bridge", "trace-api", "anchor"];
 
     // Until every check passes at once: the services keep flowing and trace-api keeps being asked.
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -725,24 +753,35 @@ listen = "127.0.0.1:{bridge_metrics}"
         rounds += 1;
         read_the_ledger_back();
         assert!(!bridge.exited(), "firmware-bridge exited");
+        assert!(!anchor.exited(), "the anchor worker exited");
         let exported = prometheus.metric_names();
-        let failures: Vec<String> = checks
+        let targets = prometheus.targets();
+        let failures: Vec<String> = jobs
             .iter()
-            .flat_map(|(id, check)| {
+            .filter(|job| !targets.iter().any(|(found, ..)| found == *job))
+            .map(|job| format!("job {job}: no scrape target"))
+            .chain(
+                targets
+                    .iter()
+                    .filter(|(_, _, health, _)| health != "up")
+                    .map(|(job, instance, health, error)| {
+                        format!("job {job}: target {instance} is {health}: {error}")
+                    }),
+            )
+            .chain(checks.iter().flat_map(|(id, check)| {
                 problems(&prometheus, &exported, check)
                     .into_iter()
                     .map(move |problem| format!("{id}: {problem}"))
-            })
+            }))
             .collect();
         if failures.is_empty() {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "after {rounds} rounds, {} queries still fail:\n{}\nscrape targets: {:#?}",
+            "after {rounds} rounds, {} checks still fail:\n{}\nscrape targets: {targets:#?}",
             failures.len(),
             failures.join("\n"),
-            prometheus.targets()
         );
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -773,16 +812,10 @@ listen = "127.0.0.1:{bridge_metrics}"
             .count(),
     );
     println!(
-        "skipped {} queries until the anchor worker runs in this test (SKIPPED_UNTIL_THE_ANCHOR_WORKER_RUNS_IN_THIS_TEST):",
-        skipped_checks.len()
+        "{} anchors confirmed on the local chain, up to tree size {}",
+        sql_number("SELECT count(*) FROM anchors WHERE state = 'confirmed'"),
+        sql_number("SELECT coalesce(max(tree_size), 0) FROM anchors WHERE state = 'confirmed'"),
     );
-    for (id, check) in &skipped_checks {
-        let expr = match check {
-            Check::Panel { expr } | Check::Alert { expr } => expr.clone(),
-            Check::Variable { metric, label } => format!("label_values({metric}, {label})"),
-        };
-        println!("  skipped {id}: {expr}");
-    }
     if !active.is_empty() {
         println!("pending alerts at the end (not firing): {active:?}");
     }
