@@ -200,6 +200,22 @@ impl Anvil {
         (!receipt.is_null()).then_some(receipt)
     }
 
+    /// Waits (up to 10 s) until a transaction is in a block (with automine on, anvil mines it
+    /// soon after `eth_sendRawTransaction` answers, not always before) and returns its receipt.
+    pub fn mined(&self, hash: &B256) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(receipt) = self.receipt(hash) {
+                return receipt;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{hash} was not mined within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The balance of an address, in wei.
     pub fn balance(&self, address: &Address) -> u128 {
         let text = self.call("eth_getBalance", json!([address.to_string(), "latest"]));
@@ -213,5 +229,25 @@ impl Drop for Anvil {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// The settings of a worker on `anvil` with a new key it funds: anchoring at every tick, polling
+/// every 100 ms, confirmed at 2 blocks, the contract deployed at the key's default address.
+pub fn chain_settings(anvil: &Anvil, name: &str) -> crate::worker::ChainSettings {
+    let signer = crate::tx::Signer::generate();
+    anvil.fund(&signer.address());
+    crate::worker::ChainSettings {
+        name: name.to_owned(),
+        rpc: anvil.rpc(),
+        chain_id: anvil.chain_id,
+        signer: std::sync::Arc::new(signer),
+        contract: None,
+        interval: Duration::ZERO,
+        poll: Duration::from_millis(100),
+        finality: crate::worker::Finality::Confirmations(2),
+        fee_cap: 100_000_000_000,
+        bump_after: Duration::from_secs(3600),
+        gas_limit: 40_000,
     }
 }

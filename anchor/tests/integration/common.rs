@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use anchor::metrics::Metrics;
 use anchor::store::{AnchorStore, CheckpointRow};
-use anchor::tx::Signer;
-use anchor::worker::{ChainSettings, ChainWorker, Finality};
+use anchor::worker::{ChainSettings, ChainWorker};
 use ledger::checkpoint::{Checkpoint, Origin};
 use ledger::note::{KeyName, NoteSignerKey, NoteVerifiers};
 use ledger::{RootHash, TreeSize};
@@ -91,21 +90,7 @@ impl Ledger {
 
 /// The settings of a worker on `anvil` with a new, funded key, anchoring at every tick.
 pub fn settings(anvil: &Anvil, name: &str) -> ChainSettings {
-    let signer = Signer::generate();
-    anvil.fund(&signer.address());
-    ChainSettings {
-        name: name.to_owned(),
-        rpc: anvil.rpc(),
-        chain_id: anvil.chain_id,
-        signer: Arc::new(signer),
-        contract: None,
-        interval: Duration::ZERO,
-        poll: Duration::from_millis(100),
-        finality: Finality::Confirmations(2),
-        fee_cap: 100_000_000_000,
-        bump_after: Duration::from_secs(3600),
-        gas_limit: 40_000,
-    }
+    anchor::testing::chain_settings(anvil, name)
 }
 
 /// A started worker (its contract deployed) and its metrics.
@@ -141,5 +126,33 @@ pub async fn wait_for<F: FnMut() -> bool>(limit: Duration, what: &str, mut condi
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What most worker tests start from: a chain of the test's own, a database, and a started
+/// worker (its contract deployed) whose settings `adjust` changed.
+pub struct Scene {
+    pub anvil: Anvil,
+    pub ledger: Ledger,
+    pub worker: ChainWorker,
+    pub metrics: Arc<Metrics>,
+    /// The worker's sending address.
+    pub sender: alloy_primitives::Address,
+}
+
+impl Scene {
+    pub async fn on(anvil: Anvil, adjust: impl FnOnce(&mut ChainSettings)) -> Self {
+        let ledger = Ledger::create().await;
+        let mut settings = settings(&anvil, "local");
+        adjust(&mut settings);
+        let sender = settings.signer.address();
+        let (worker, metrics) = worker(settings, &ledger).await;
+        Self {
+            anvil,
+            ledger,
+            worker,
+            metrics,
+            sender,
+        }
     }
 }

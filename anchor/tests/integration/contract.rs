@@ -43,7 +43,7 @@ fn send(anvil: &Anvil, signer: &Signer, to: Option<Address>, data: Vec<u8>) -> V
         })
         .unwrap();
     anvil.call("eth_sendRawTransaction", json!([hex(&signed.raw)]));
-    anvil.receipt(&signed.hash).unwrap()
+    anvil.mined(&signed.hash)
 }
 
 fn estimate(anvil: &Anvil, from: &Address, to: &Address, data: &[u8]) -> u64 {

@@ -8,8 +8,9 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use alloy_primitives::Address;
+use alloy_primitives::B256;
 use anchor::format::create_address;
-use anchor::store::State;
+use anchor::store::{AnchorStore, State};
 use anchor::tx::Signer;
 use anchor::worker::deploy_contract;
 use serde_json::json;
@@ -131,6 +132,34 @@ fn deployed_key(anvil: &Anvil, dir: &Path) -> (PathBuf, Address, Address) {
     (path, signer.address(), contract)
 }
 
+/// Waits (up to 20 s) until the worker has recorded an anchor and the node knows its transaction.
+async fn sent_anchor(store: &AnchorStore, anvil: &Anvil) -> B256 {
+    for _ in 0..400 {
+        if let Some(anchor) = store.list(10).await.unwrap().first() {
+            let hash = store.attempts(anchor.id).await.unwrap()[0].tx_hash;
+            if !anvil
+                .call("eth_getTransactionByHash", json!([hash.to_string()]))
+                .is_null()
+            {
+                return hash;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the worker sent no anchor in 20 s");
+}
+
+/// Waits (up to 20 s) until the newest anchor is confirmed; whether it was.
+async fn confirmed_anchor(store: &AnchorStore) -> bool {
+    for _ in 0..400 {
+        if store.list(10).await.unwrap()[0].state == State::Confirmed {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 fn get(url: &str) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -170,36 +199,14 @@ async fn killed_between_sending_and_confirmation_it_resumes_without_paying_twice
     // First run: the anchor is signed, recorded and sent; nothing mines it.
     let mut worker = Worker::start(&config, dir.0.join("first.log"));
     let store = ledger.store();
-    let mut sent = None;
-    for _ in 0..400 {
-        if let Some(anchor) = store.list(10).await.unwrap().first() {
-            let attempts = store.attempts(anchor.id).await.unwrap();
-            let hash = attempts[0].tx_hash;
-            if !anvil
-                .call("eth_getTransactionByHash", json!([hash.to_string()]))
-                .is_null()
-            {
-                sent = Some(hash);
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let sent = sent.expect("the worker sent an anchor");
+    let sent = sent_anchor(&store, &anvil).await;
     let status = worker.signal("-KILL");
     assert!(!status.success());
 
     // While it was down the transaction was mined; the restarted worker finds it and confirms it.
     anvil.mine(1);
     let _worker = Worker::start(&config, dir.0.join("second.log"));
-    let mut confirmed = false;
-    for _ in 0..400 {
-        if store.list(10).await.unwrap()[0].state == State::Confirmed {
-            confirmed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let confirmed = confirmed_anchor(&store).await;
     assert!(confirmed, "the restarted worker confirmed the anchor");
     let anchors = store.list(10).await.unwrap();
     assert_eq!(anchors.len(), 1);
@@ -237,34 +244,13 @@ async fn a_transaction_lost_with_the_killed_worker_is_sent_again_on_restart() {
     );
     let mut worker = Worker::start(&config, dir.0.join("first.log"));
     let store = ledger.store();
-    let mut sent = None;
-    for _ in 0..400 {
-        if let Some(anchor) = store.list(10).await.unwrap().first() {
-            let hash = store.attempts(anchor.id).await.unwrap()[0].tx_hash;
-            if !anvil
-                .call("eth_getTransactionByHash", json!([hash.to_string()]))
-                .is_null()
-            {
-                sent = Some(hash);
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let sent = sent.expect("the worker sent an anchor");
+    let sent = sent_anchor(&store, &anvil).await;
     worker.signal("-KILL");
     // As if the node never got it (or lost it): it is recorded, but nowhere on the chain.
     anvil.call("anvil_dropTransaction", json!([sent.to_string()]));
     anvil.automine(true);
     let restarted = Worker::start(&config, dir.0.join("second.log"));
-    let mut confirmed = false;
-    for _ in 0..400 {
-        if store.list(10).await.unwrap()[0].state == State::Confirmed {
-            confirmed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let confirmed = confirmed_anchor(&store).await;
     assert!(confirmed, "log:\n{}", restarted.log());
     assert_eq!(store.list(10).await.unwrap()[0].tx_hash, Some(sent));
     assert!(

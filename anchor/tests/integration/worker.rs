@@ -16,13 +16,21 @@ use anchor::worker::{Finality, Progress};
 use ledger::{RootHash, TreeSize};
 use serde_json::json;
 
-use crate::common::{Anvil, Ledger, metric, settings, worker};
+use crate::common::{Anvil, Ledger, Scene, metric, settings, worker};
 
 /// The anchors of the test's database, as the worker's role reads them.
 async fn anchors(ledger: &Ledger) -> Vec<anchor::store::Anchor> {
     let mut all = ledger.store().list(100).await.unwrap();
     all.reverse();
     all
+}
+
+/// The transaction of a tick that sent one, once the chain (mining a block per transaction) has
+/// it in a block.
+fn mined(anvil: &Anvil, progress: &Progress) -> B256 {
+    let hash = sent_hash(progress);
+    anvil.mined(&hash);
+    hash
 }
 
 fn sent_hash(progress: &Progress) -> B256 {
@@ -34,11 +42,13 @@ fn sent_hash(progress: &Progress) -> B256 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkpoint_is_anchored_confirmed_and_checkable_from_the_chain_alone() {
-    let anvil = Anvil::start();
-    let ledger = Ledger::create().await;
-    let settings = settings(&anvil, "local");
-    let sender = settings.signer.address();
-    let (worker, metrics) = worker(settings, &ledger).await;
+    let Scene {
+        anvil,
+        ledger,
+        worker,
+        metrics,
+        sender,
+    } = Scene::on(Anvil::start(), |_| {}).await;
     // The worker deployed the contract as the key's first transaction.
     let contract = create_address(&sender, 0);
     assert_eq!(worker.key().contract, contract);
@@ -47,7 +57,7 @@ async fn a_checkpoint_is_anchored_confirmed_and_checkable_from_the_chain_alone()
     // No checkpoint yet: nothing to do.
     assert_eq!(worker.tick().await.unwrap(), Progress::Idle);
     let checkpoint = ledger.add_checkpoint(10).await;
-    let tx = sent_hash(&worker.tick().await.unwrap());
+    let tx = mined(&anvil, &worker.tick().await.unwrap());
     // Automine put it in a block at once; 2 confirmations are needed, it has 1.
     assert_eq!(worker.tick().await.unwrap(), Progress::Waiting);
     let stored = anchors(&ledger).await;
@@ -153,19 +163,23 @@ async fn a_checkpoint_is_anchored_confirmed_and_checkable_from_the_chain_alone()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_interval_spaces_anchors_and_the_newest_checkpoint_is_taken() {
-    let anvil = Anvil::start();
-    let ledger = Ledger::create().await;
-    let mut settings = settings(&anvil, "local");
-    settings.interval = Duration::from_secs(3600);
-    settings.finality = Finality::Confirmations(1);
-    let (worker, _) = worker(settings, &ledger).await;
+    let Scene {
+        anvil,
+        ledger,
+        worker,
+        metrics: _,
+        sender: _,
+    } = Scene::on(Anvil::start(), |settings| {
+        settings.interval = Duration::from_secs(3600);
+        settings.finality = Finality::Confirmations(1);
+    })
+    .await;
     ledger.add_checkpoint(5).await;
     ledger.add_checkpoint(8).await;
     // The newest checkpoint, not each one.
-    assert!(matches!(
-        worker.tick().await.unwrap(),
-        Progress::Sent { tree_size: 8, .. }
-    ));
+    let sent = worker.tick().await.unwrap();
+    assert!(matches!(sent, Progress::Sent { tree_size: 8, .. }));
+    mined(&anvil, &sent);
     assert_eq!(
         worker.tick().await.unwrap(),
         Progress::Confirmed { tree_size: 8 }
@@ -178,13 +192,17 @@ async fn the_interval_spaces_anchors_and_the_newest_checkpoint_is_taken() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_transaction_is_replaced_with_higher_fees_and_paid_once() {
-    let anvil = Anvil::start();
-    let ledger = Ledger::create().await;
-    let mut settings = settings(&anvil, "local");
-    settings.bump_after = Duration::ZERO;
-    settings.finality = Finality::Confirmations(1);
-    let sender = settings.signer.address();
-    let (worker, metrics) = worker(settings, &ledger).await;
+    let Scene {
+        anvil,
+        ledger,
+        worker,
+        metrics,
+        sender,
+    } = Scene::on(Anvil::start(), |settings| {
+        settings.bump_after = Duration::ZERO;
+        settings.finality = Finality::Confirmations(1);
+    })
+    .await;
     anvil.automine(false);
     ledger.add_checkpoint(3).await;
     let first = sent_hash(&worker.tick().await.unwrap());
@@ -278,12 +296,16 @@ async fn the_fee_cap_holds_a_bump_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_transaction_is_sent_again() {
-    let anvil = Anvil::start();
-    let ledger = Ledger::create().await;
-    let mut settings = settings(&anvil, "local");
-    settings.finality = Finality::Confirmations(1);
-    let sender = settings.signer.address();
-    let (worker, metrics) = worker(settings, &ledger).await;
+    let Scene {
+        anvil,
+        ledger,
+        worker,
+        metrics,
+        sender,
+    } = Scene::on(Anvil::start(), |settings| {
+        settings.finality = Finality::Confirmations(1);
+    })
+    .await;
     anvil.automine(false);
     ledger.add_checkpoint(6).await;
     let tx = sent_hash(&worker.tick().await.unwrap());
@@ -309,14 +331,18 @@ async fn a_dropped_transaction_is_sent_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reorg_that_drops_the_transaction_is_noticed_and_the_anchor_sent_again() {
-    let anvil = Anvil::start();
-    let ledger = Ledger::create().await;
-    let mut settings = settings(&anvil, "local");
-    settings.finality = Finality::Confirmations(3);
-    let sender = settings.signer.address();
-    let (worker, metrics) = worker(settings, &ledger).await;
+    let Scene {
+        anvil,
+        ledger,
+        worker,
+        metrics,
+        sender,
+    } = Scene::on(Anvil::start(), |settings| {
+        settings.finality = Finality::Confirmations(3);
+    })
+    .await;
     ledger.add_checkpoint(7).await;
-    let tx = sent_hash(&worker.tick().await.unwrap());
+    let tx = mined(&anvil, &worker.tick().await.unwrap());
     assert_eq!(worker.tick().await.unwrap(), Progress::Waiting);
     let before = anchors(&ledger).await[0].clone();
     assert_eq!(before.state, State::Included);
@@ -330,7 +356,7 @@ async fn a_reorg_that_drops_the_transaction_is_noticed_and_the_anchor_sent_again
         1.0
     );
     // Sent again as signed (automine mined it at once), then confirmed in its new block.
-    assert!(anvil.receipt(&tx).is_some());
+    anvil.mined(&tx);
     assert_eq!(worker.tick().await.unwrap(), Progress::Waiting);
     anvil.mine(2);
     assert_eq!(
@@ -346,14 +372,18 @@ async fn a_reorg_that_drops_the_transaction_is_noticed_and_the_anchor_sent_again
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reorg_that_moves_the_transaction_to_another_block_is_followed() {
-    let anvil = Anvil::start();
-    let ledger = Ledger::create().await;
-    let mut settings = settings(&anvil, "local");
-    settings.finality = Finality::Confirmations(4);
-    let sender = settings.signer.address();
-    let (worker, metrics) = worker(settings, &ledger).await;
+    let Scene {
+        anvil,
+        ledger,
+        worker,
+        metrics,
+        sender,
+    } = Scene::on(Anvil::start(), |settings| {
+        settings.finality = Finality::Confirmations(4);
+    })
+    .await;
     ledger.add_checkpoint(9).await;
-    let tx = sent_hash(&worker.tick().await.unwrap());
+    let tx = mined(&anvil, &worker.tick().await.unwrap());
     anvil.mine(2);
     assert_eq!(worker.tick().await.unwrap(), Progress::Waiting);
     let before = anchors(&ledger).await[0].clone();
@@ -395,7 +425,7 @@ async fn a_node_that_goes_away_and_comes_back_is_waited_for() {
     let sender = settings.signer.address();
     let (worker, _) = worker(settings, &ledger).await;
     ledger.add_checkpoint(11).await;
-    sent_hash(&worker.tick().await.unwrap());
+    mined(&anvil, &worker.tick().await.unwrap());
     anvil.stop();
     // The node is gone: the tick fails with a clear reachability error, and nothing changes.
     let error = worker.tick().await.unwrap_err();
@@ -428,8 +458,8 @@ async fn two_chains_are_anchored_at_once_each_with_its_own_state() {
     let (worker_b, _) = worker(b, &ledger).await;
     ledger.add_checkpoint(20).await;
     let (one, two) = tokio::join!(worker_a.tick(), worker_b.tick());
-    sent_hash(&one.unwrap());
-    sent_hash(&two.unwrap());
+    mined(&first, &one.unwrap());
+    mined(&second, &two.unwrap());
     let (one, two) = tokio::join!(worker_a.tick(), worker_b.tick());
     assert_eq!(one.unwrap(), Progress::Confirmed { tree_size: 20 });
     assert_eq!(two.unwrap(), Progress::Confirmed { tree_size: 20 });
@@ -503,15 +533,20 @@ async fn a_wrong_chain_id_and_a_foreign_contract_are_refused_at_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gas_per_anchor_does_not_depend_on_how_many_events_it_covers() {
-    let anvil = Anvil::start();
-    let ledger = Ledger::create().await;
-    let mut settings = settings(&anvil, "local");
-    settings.finality = Finality::Confirmations(1);
-    let (worker, _) = worker(settings, &ledger).await;
+    let Scene {
+        anvil,
+        ledger,
+        worker,
+        metrics: _,
+        sender: _,
+    } = Scene::on(Anvil::start(), |settings| {
+        settings.finality = Finality::Confirmations(1);
+    })
+    .await;
     let mut gas = Vec::new();
     for size in [10u64, 10_000_000] {
         ledger.add_checkpoint(size).await;
-        sent_hash(&worker.tick().await.unwrap());
+        mined(&anvil, &worker.tick().await.unwrap());
         assert_eq!(
             worker.tick().await.unwrap(),
             Progress::Confirmed { tree_size: size }
@@ -540,13 +575,21 @@ async fn gas_per_anchor_does_not_depend_on_how_many_events_it_covers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_finalized_an_anchor_is_confirmed_at_the_finalized_block() {
     // Two slots per epoch: anvil's finalized block trails the newest by 2 × 1 blocks.
-    let anvil = Anvil::start_with(31337, &["--slots-in-an-epoch", "1"]);
-    let ledger = Ledger::create().await;
-    let mut settings = settings(&anvil, "local");
-    settings.finality = Finality::Finalized;
-    let (worker, _) = worker(settings, &ledger).await;
+    let Scene {
+        anvil,
+        ledger,
+        worker,
+        metrics: _,
+        sender: _,
+    } = Scene::on(
+        Anvil::start_with(31337, &["--slots-in-an-epoch", "1"]),
+        |settings| {
+            settings.finality = Finality::Finalized;
+        },
+    )
+    .await;
     ledger.add_checkpoint(30).await;
-    sent_hash(&worker.tick().await.unwrap());
+    mined(&anvil, &worker.tick().await.unwrap());
     let included = anvil.block_number();
     assert_eq!(worker.tick().await.unwrap(), Progress::Waiting);
     anvil.mine(1);

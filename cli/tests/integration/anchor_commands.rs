@@ -6,14 +6,13 @@
 
 use std::process::{Command, Output};
 use std::sync::Arc;
-use std::time::Duration;
 
 use alloy_primitives::{Address, B256};
 use anchor::format::Payload;
 use anchor::metrics::Metrics;
 use anchor::store::AnchorStore;
 use anchor::tx::{Eip1559, Signer};
-use anchor::worker::{ChainSettings, ChainWorker, Finality, Progress};
+use anchor::worker::{ChainWorker, Progress};
 use ledger::checkpoint::{Checkpoint, Origin};
 use ledger::note::{KeyName, NoteSignerKey};
 use ledger::{RootHash, TreeSize};
@@ -106,21 +105,7 @@ impl AnchoredLog {
         // The worker, as its binary builds it, with its own role and a new funded key.
         let anchor_url = db.login_role(ANCHOR_ROLE, "tagtrail_anchor").await.unwrap();
         let anchor_store = AnchorStore::new(Store::connect(&anchor_url).unwrap().pool().clone());
-        let signer = Signer::generate();
-        anvil.fund(&signer.address());
-        let settings = ChainSettings {
-            name: "local".to_owned(),
-            rpc: anvil.rpc(),
-            chain_id: anvil.chain_id,
-            signer: Arc::new(signer),
-            contract: None,
-            interval: Duration::ZERO,
-            poll: Duration::from_millis(100),
-            finality: Finality::Confirmations(2),
-            fee_cap: 100_000_000_000,
-            bump_after: Duration::from_secs(3600),
-            gas_limit: 40_000,
-        };
+        let settings = anchor::testing::chain_settings(&anvil, "local");
         let worker = ChainWorker::start(
             settings,
             anchor_store.clone(),
@@ -138,6 +123,7 @@ impl AnchoredLog {
             } => tx_hash,
             other => panic!("expected the checkpoint of 360 sent, got {other:?}"),
         };
+        anvil.mined(&tx);
         assert_eq!(worker.tick().await.unwrap(), Progress::Waiting);
         anvil.mine(1);
         assert_eq!(
@@ -187,7 +173,7 @@ impl AnchoredLog {
             })
             .unwrap();
         let hash = self.anvil.rpc().send_raw_transaction(&signed.raw).unwrap();
-        let receipt = self.anvil.receipt(&hash).expect("automine mined it");
+        let receipt = self.anvil.mined(&hash);
         assert_eq!(receipt["status"], "0x1", "{receipt}");
         let block = receipt["blockNumber"]
             .as_str()

@@ -5,12 +5,10 @@
 //! chain through one.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use alloy_primitives::B256;
 use anchor::proof::ReceiptProof;
 use anchor::testing::Anvil;
-use anchor::tx::Signer;
 use anchor::verify::{AnchorLocation, Expected, verify_on_chain, verify_self_contained};
 use anchor::worker::{ChainSettings, ChainWorker, Finality, Progress};
 use ledger::bundle::{
@@ -43,8 +41,6 @@ async fn bundles_carry_the_anchor_that_covers_their_events() {
 
     // The anchor worker, as a member of tagtrail_anchor only, anchors the newest checkpoint.
     let anvil = Anvil::start();
-    let signer = Signer::generate();
-    anvil.fund(&signer.address());
     let url = pipeline
         .db
         .login_role("tagtrail_anchor_trace_test", "tagtrail_anchor")
@@ -53,17 +49,8 @@ async fn bundles_carry_the_anchor_that_covers_their_events() {
     let store = ledger_store::Store::connect(&url).unwrap();
     let worker = ChainWorker::start(
         ChainSettings {
-            name: "local".to_owned(),
-            rpc: anvil.rpc(),
-            chain_id: anvil.chain_id,
-            signer: Arc::new(signer),
-            contract: None,
-            interval: Duration::ZERO,
-            poll: Duration::from_millis(100),
             finality: Finality::Confirmations(1),
-            fee_cap: 100_000_000_000,
-            bump_after: Duration::from_secs(3600),
-            gas_limit: 40_000,
+            ..anchor::testing::chain_settings(&anvil, "local")
         },
         anchor::store::AnchorStore::new(store.pool().clone()),
         Arc::new(anchor::metrics::Metrics::new()),
@@ -73,7 +60,10 @@ async fn bundles_carry_the_anchor_that_covers_their_events() {
     .unwrap()
     .unwrap();
     let anchored_size = match worker.tick().await.unwrap() {
-        Progress::Sent { tree_size, .. } => tree_size,
+        Progress::Sent { tree_size, tx_hash } => {
+            anvil.mined(&tx_hash);
+            tree_size
+        }
         other => panic!("{other:?}"),
     };
     assert_eq!(
