@@ -1,5 +1,8 @@
 //! `tagtrail verify`: offline checks of proof bundles, provenance bundles and C2SP tlog-proofs,
-//! with no database and no network.
+//! with no database and no network; with `--rpc`, also the bundles' anchors on chain
+//! (`verify/on_chain.rs`).
+
+mod on_chain;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,8 +12,8 @@ use anyhow::Context;
 use clap::Args;
 use ledger::DeviceId;
 use ledger::bundle::{
-    Check, CheckName, DeviceRegistry, Outcome, ProofBundle, ProvenanceBundle, Report,
-    TLOG_PROOF_HEADER, TlogProof, TrustedKeys, verify_bundle, verify_provenance, verify_tlog_proof,
+    CheckName, DeviceRegistry, Outcome, ProofBundle, ProvenanceBundle, Report, TLOG_PROOF_HEADER,
+    TlogProof, TrustedKeys, verify_bundle, verify_provenance, verify_tlog_proof,
 };
 use ledger::checkpoint::{Origin, TrustedLog};
 use ledger::key_file::parse_public_key_file;
@@ -18,21 +21,25 @@ use ledger::note::{NoteVerifierKey, NoteVerifiers};
 use ledger::record::LeafRecord;
 
 use crate::input::read_input;
+use on_chain::{AnchorVerdict, Chain, OnChain};
 
-/// Check proof bundles, provenance bundles and C2SP tlog-proofs offline (no database, no network).
+/// Check proof bundles, provenance bundles and C2SP tlog-proofs offline (no database, no network;
+/// with --rpc, also the bundles' anchors on chain).
 ///
 /// Each FILE is recognised by its content: a proof bundle (JSON, `"version": 2`, one event), a
 /// provenance bundle (JSON, `"version": 1`, `"events"`: an item's history), or a tlog-proof (text
 /// starting `c2sp.org/tlog-proof@v1`, with the entry's leaf record as its extra data). Every check is
 /// printed, one per line (`ok`, `FAILED: reason` or `skipped: reason`), per event for provenance
-/// bundles, then a summary line per file and one for the whole run.
+/// bundles, then a summary line per file and one for the whole run. The `anchor on chain` check of
+/// a bundle lists each of its anchors with the checks made on it.
 ///
 /// Exit status: 0 when nothing failed and nothing was skipped, except the checks that need an
-/// anchor the bundle does not have yet and the device key check without --device-keys (the last
-/// line then says `incomplete: ...`); 1 when a check failed (the last line names the first one);
-/// 3 when nothing failed but the evidence itself leaves checks undone (an event accepted with a
-/// site token and signed by no device, a version 1 leaf record); 2 for usage errors and files that
-/// cannot be read or are not one of the three formats.
+/// anchor the bundle does not have yet, the on-chain check of the anchors without --rpc (or with a
+/// node of another chain) and the device key check without --device-keys (the last line then says
+/// `incomplete: ...`); 1 when a check failed (the last line names the first one); 3 when nothing
+/// failed but the evidence itself leaves checks undone (an event accepted with a site token and
+/// signed by no device, a version 1 leaf record); 2 for usage errors, files that cannot be read or
+/// are not one of the three formats, and a --rpc node that cannot be reached.
 #[derive(Debug, Args)]
 pub struct VerifyCommand {
     /// The files to check ('-' reads standard input).
@@ -51,6 +58,17 @@ pub struct VerifyCommand {
     /// check is skipped.
     #[arg(long, value_name = "FILE")]
     device_keys: Option<PathBuf>,
+    /// Also look the bundles' anchors up on chain through this JSON-RPC node (http:// or
+    /// https://; only its scheme and host are ever printed): each anchor's transaction, its block,
+    /// the checkpoint it holds and its signature, and the bundle's stored block hash and receipt
+    /// proof against that block. Anchors on another chain than the node's are skipped.
+    #[arg(long = "rpc", value_name = "URL")]
+    rpc: Option<String>,
+    /// How deep an anchor's block must be (counting its own) for the anchor to pass with --rpc.
+    /// The default is the anchor worker's; a local chain that mines a block per transaction
+    /// needs 1.
+    #[arg(long, value_name = "N", default_value_t = 12, requires = "rpc")]
+    confirmations: u64,
 }
 
 impl VerifyCommand {
@@ -63,13 +81,37 @@ impl VerifyCommand {
             .iter()
             .map(|name| Ok((name.as_str(), decode_file(name)?)))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let policy = SkipPolicy {
-            device_keys_given: self.device_keys.is_some(),
-        };
+        let chain = self
+            .rpc
+            .as_deref()
+            .map(|url| Chain::connect(url, self.confirmations))
+            .transpose()?;
         let mut out = std::io::stdout().lock();
         let mut run = Run::default();
         for (name, evidence) in &files {
-            let file = check_file(&mut out, name, evidence, &trusted, policy)?;
+            let anchored = match evidence {
+                Evidence::Bundle(bundle) => Some(bundle.anchored.as_ref()),
+                Evidence::Provenance(bundle) => Some(bundle.anchored.as_ref()),
+                Evidence::TlogProof(_) => None,
+            };
+            let on_chain = anchored
+                .map(|anchored| OnChain::of(anchored, chain.as_ref(), trusted.log().keys()))
+                .transpose()
+                .with_context(|| format!("{name}: the anchors could not be looked up"))?;
+            let policy = SkipPolicy {
+                device_keys_given: self.device_keys.is_some(),
+                on_chain: on_chain
+                    .as_ref()
+                    .map_or(Skip::Evidence, |on_chain| on_chain.skip),
+            };
+            let file = check_file(
+                &mut out,
+                name,
+                evidence,
+                &trusted,
+                on_chain.as_ref(),
+                policy,
+            )?;
             writeln!(out, "{name}: {}", file.summary())?;
             run.add(name, file);
         }
@@ -191,11 +233,14 @@ fn decode_file(name: &str) -> anyhow::Result<Evidence> {
     }
 }
 
-/// Which skipped checks leave a run acceptable (exit 0): those waiting for an anchor, and the
-/// device key check when no device keys were given. The verifier, not the evidence, lacks them.
+/// Which skipped checks leave a run acceptable (exit 0): those waiting for an anchor, the on-chain
+/// check of the anchors without a node of their chain, and the device key check when no device
+/// keys were given. The verifier, not the evidence, lacks them.
 #[derive(Clone, Copy, Debug)]
 struct SkipPolicy {
     device_keys_given: bool,
+    /// Why the file's `anchor on chain` check was skipped, if it was.
+    on_chain: Skip,
 }
 
 /// Why a check was skipped, as far as the exit status is concerned.
@@ -203,6 +248,10 @@ struct SkipPolicy {
 enum Skip {
     NotAnchored,
     NoDeviceKeys,
+    /// No --rpc was given to look the anchors up.
+    NoRpc,
+    /// The --rpc node serves another chain than the anchors'.
+    OtherChain,
     /// The evidence itself leaves the check undone.
     Evidence,
 }
@@ -213,9 +262,61 @@ impl SkipPolicy {
             CheckName::AnchoredCheckpoint
             | CheckName::Consistency
             | CheckName::AnchorCoversEvent => Skip::NotAnchored,
+            CheckName::AnchorOnChain => self.on_chain,
             CheckName::DeviceKeyRegistered if !self.device_keys_given => Skip::NoDeviceKeys,
             _ => Skip::Evidence,
         }
+    }
+}
+
+/// The checks skipped for want of something the verifier may still get: the run is acceptable,
+/// and its last line says what was not covered.
+#[derive(Clone, Copy, Debug, Default)]
+struct Waiting {
+    not_anchored: bool,
+    no_rpc: bool,
+    other_chain: bool,
+    no_device_keys: bool,
+}
+
+impl Waiting {
+    /// Notes an acceptable skip; `false` for a skip the evidence itself causes.
+    fn note(&mut self, skip: Skip) -> bool {
+        match skip {
+            Skip::NotAnchored => self.not_anchored = true,
+            Skip::NoRpc => self.no_rpc = true,
+            Skip::OtherChain => self.other_chain = true,
+            Skip::NoDeviceKeys => self.no_device_keys = true,
+            Skip::Evidence => return false,
+        }
+        true
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.not_anchored |= other.not_anchored;
+        self.no_rpc |= other.no_rpc;
+        self.other_chain |= other.other_chain;
+        self.no_device_keys |= other.no_device_keys;
+    }
+
+    /// What the run waits for, when only acceptable checks were skipped.
+    fn describe(self) -> Option<String> {
+        let parts: Vec<&str> = [
+            (self.not_anchored, "not anchored yet"),
+            (self.no_rpc, "anchors not looked up on chain (give --rpc)"),
+            (
+                self.other_chain,
+                "anchors not looked up on chain (the node serves another chain)",
+            ),
+            (
+                self.no_device_keys,
+                "device keys not checked (give --device-keys)",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(waiting, part)| waiting.then_some(part))
+        .collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
     }
 }
 
@@ -227,8 +328,7 @@ struct FileOutcome {
     first_failure: Option<String>,
     /// The first check the evidence itself leaves undone.
     first_gap: Option<String>,
-    not_anchored: bool,
-    no_device_keys: bool,
+    waiting: Waiting,
 }
 
 impl FileOutcome {
@@ -241,15 +341,13 @@ impl FileOutcome {
                     self.first_failure
                         .get_or_insert_with(|| format!("{at}{}: {reason}", check.name));
                 }
-                Outcome::Skipped(reason) => match policy.classify(check.name) {
-                    Skip::NotAnchored => self.not_anchored = true,
-                    Skip::NoDeviceKeys => self.no_device_keys = true,
-                    Skip::Evidence => {
+                Outcome::Skipped(reason) => {
+                    if !self.waiting.note(policy.classify(check.name)) {
                         self.first_gap.get_or_insert_with(|| {
                             format!("{at}{} not checked: {reason}", check.name)
                         });
                     }
-                },
+                }
             }
         }
     }
@@ -261,22 +359,10 @@ impl FileOutcome {
         if let Some(gap) = &self.first_gap {
             return format!("incomplete: {gap}");
         }
-        match self.waiting() {
+        match self.waiting.describe() {
             Some(waiting) => format!("incomplete: {waiting}; every other check passed"),
             None => format!("valid: {} checks passed", self.passed),
         }
-    }
-
-    /// What the run waits for, when only acceptable checks were skipped.
-    fn waiting(&self) -> Option<String> {
-        let mut parts = Vec::new();
-        if self.not_anchored {
-            parts.push("not anchored yet");
-        }
-        if self.no_device_keys {
-            parts.push("device keys not checked (give --device-keys)");
-        }
-        (!parts.is_empty()).then(|| parts.join(", "))
     }
 }
 
@@ -285,8 +371,7 @@ impl FileOutcome {
 struct Run {
     first_failure: Option<String>,
     first_gap: Option<String>,
-    not_anchored: bool,
-    no_device_keys: bool,
+    waiting: Waiting,
 }
 
 impl Run {
@@ -299,8 +384,7 @@ impl Run {
             self.first_gap
                 .get_or_insert_with(|| format!("{name}: {gap}"));
         }
-        self.not_anchored |= file.not_anchored;
-        self.no_device_keys |= file.no_device_keys;
+        self.waiting.merge(file.waiting);
     }
 
     fn conclusion(self, files: usize) -> (String, u8) {
@@ -311,13 +395,7 @@ impl Run {
         if let Some(gap) = self.first_gap {
             return (format!("incomplete: {gap}"), 3);
         }
-        let waiting = FileOutcome {
-            not_anchored: self.not_anchored,
-            no_device_keys: self.no_device_keys,
-            ..FileOutcome::default()
-        }
-        .waiting();
-        match waiting {
+        match self.waiting.describe() {
             Some(waiting) => (
                 format!("incomplete: {waiting}; nothing failed in {files}"),
                 0,
@@ -328,17 +406,47 @@ impl Run {
 }
 
 /// A check in plain words: `<name>: ok`, `<name>: FAILED: <reason>`, `<name>: skipped: <reason>`.
-fn check_line(check: &Check) -> String {
-    match &check.outcome {
-        Outcome::Passed => format!("{}: ok", check.name),
-        Outcome::Failed(reason) => format!("{}: FAILED: {reason}", check.name),
-        Outcome::Skipped(reason) => format!("{}: skipped: {reason}", check.name),
+fn check_line(name: impl std::fmt::Display, outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Passed => format!("{name}: ok"),
+        Outcome::Failed(reason) => format!("{name}: FAILED: {reason}"),
+        Outcome::Skipped(reason) => format!("{name}: skipped: {reason}"),
     }
 }
 
-fn print_checks(out: &mut impl Write, report: &Report, indent: &str) -> std::io::Result<()> {
+/// Prints a report's checks, with each anchor looked up under the `anchor on chain` check.
+fn print_checks(
+    out: &mut impl Write,
+    report: &Report,
+    indent: &str,
+    on_chain: Option<&OnChain>,
+) -> std::io::Result<()> {
     for check in report.checks() {
-        writeln!(out, "{indent}{}", check_line(check))?;
+        writeln!(out, "{indent}{}", check_line(check.name, &check.outcome))?;
+        if check.name == CheckName::AnchorOnChain
+            && let Some(on_chain) = on_chain
+        {
+            print_anchors(out, on_chain, &format!("{indent}  "))?;
+        }
+    }
+    Ok(())
+}
+
+/// Each anchor looked up, then its checks indented under it.
+fn print_anchors(out: &mut impl Write, on_chain: &OnChain, indent: &str) -> std::io::Result<()> {
+    for anchor in &on_chain.anchors {
+        let verdict = match &anchor.verdict {
+            AnchorVerdict::Verified => "verified".to_owned(),
+            // The reason is on the check's own line, below.
+            AnchorVerdict::Failed { check, .. } => format!("FAILED: {check}"),
+            AnchorVerdict::OtherChain { reason, .. } | AnchorVerdict::Unchecked(reason) => {
+                format!("skipped: {reason}")
+            }
+        };
+        writeln!(out, "{indent}anchor in {}: {verdict}", anchor.place)?;
+        for (name, outcome) in &anchor.checks {
+            writeln!(out, "{indent}  {}", check_line(name, outcome))?;
+        }
     }
     Ok(())
 }
@@ -349,6 +457,7 @@ fn check_file(
     name: &str,
     evidence: &Evidence,
     trusted: &TrustedKeys,
+    on_chain: Option<&OnChain>,
     policy: SkipPolicy,
 ) -> std::io::Result<FileOutcome> {
     let mut outcome = FileOutcome::default();
@@ -361,8 +470,11 @@ fn check_file(
                 bundle.inclusion.leaf_index(),
                 bundle.inclusion.tree_size()
             )?;
-            let report = verify_bundle(bundle, trusted);
-            print_checks(out, &report, "  ")?;
+            let mut report = verify_bundle(bundle, trusted);
+            if let Some(on_chain) = on_chain {
+                report.push(CheckName::AnchorOnChain, on_chain.outcome.clone());
+            }
+            print_checks(out, &report, "  ", on_chain)?;
             outcome.record(&report, "", policy);
         }
         Evidence::Provenance(bundle) => {
@@ -373,13 +485,19 @@ fn check_file(
                 count(bundle.events.len(), "event")
             )?;
             let report = verify_provenance(bundle, trusted);
-            print_checks(out, report.bundle_checks(), "  ")?;
-            outcome.record(report.bundle_checks(), "", policy);
+            // The anchors are the bundle's, shared by every event: looked up once, reported with
+            // the checks of the bundle as a whole.
+            let mut bundle_checks = report.bundle_checks().clone();
+            if let Some(on_chain) = on_chain {
+                bundle_checks.push(CheckName::AnchorOnChain, on_chain.outcome.clone());
+            }
+            print_checks(out, &bundle_checks, "  ", on_chain)?;
+            outcome.record(&bundle_checks, "", policy);
             for (event, checked) in bundle.events.iter().zip(report.events()) {
                 let at = format!("event {} (leaf {})", checked.position, checked.leaf_index);
                 let why: Vec<String> = event.why.iter().map(ToString::to_string).collect();
                 writeln!(out, "  {at}: {}; why: {}", event.event_hash, why.join("; "))?;
-                print_checks(out, &checked.report, "    ")?;
+                print_checks(out, &checked.report, "    ", None)?;
                 outcome.record(&checked.report, &format!("{at}: "), policy);
             }
         }
@@ -393,7 +511,7 @@ fn check_file(
                 );
             writeln!(out, "{name}: tlog-proof of {entry}, leaf {}", proof.index())?;
             let report = verify_tlog_proof(proof, trusted.log(), None);
-            print_checks(out, &report, "  ")?;
+            print_checks(out, &report, "  ", None)?;
             outcome.record(&report, "", policy);
         }
     }

@@ -8,3 +8,4 @@ mod gs1_commands;
 mod ingest_commands;
 mod ledger_commands;
 mod verify_command;
+mod verify_rpc;
