@@ -297,6 +297,7 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert!(parse_duration("30").unwrap_err().contains("no unit"));
-        assert!(parse_duration("3h").unwrap_err().contains("unknown unit"));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("3d").unwrap_err().contains("unknown unit"));
     }
 }
