@@ -16,6 +16,7 @@
 //! checkpoint_key_file = "checkpoint-signer.key"   # written by `tagtrail keygen`
 //! origin = "tagtrail.example/log"                 # default: the key's name
 //! checkpoint_interval = "500ms"
+//! published_checkpoint_file = "/var/lib/tagtrail/log.published"   # default: <key file>.published
 //!
 //! [limits]
 //! max_body_bytes = 33554432
@@ -54,7 +55,12 @@ const SCHEMA: Schema = Schema {
         ("database", &["url", "pool_size", "connect_timeout"]),
         (
             "ledger",
-            &["checkpoint_key_file", "origin", "checkpoint_interval"],
+            &[
+                "checkpoint_key_file",
+                "origin",
+                "checkpoint_interval",
+                "published_checkpoint_file",
+            ],
         ),
         (
             "limits",
@@ -139,6 +145,24 @@ pub struct LedgerConfig {
     /// How often the checkpoint signer looks for growth.
     #[serde(default = "default_checkpoint_interval", deserialize_with = "duration")]
     pub checkpoint_interval: Duration,
+    /// The file recording the newest checkpoint the log published, outside the database (the
+    /// signer refuses to sign while the database does not hold its tree: a restored old backup);
+    /// by default the key file's path with `.published` appended. See
+    /// [`published_checkpoint_file`](Self::published_checkpoint_file).
+    #[serde(default)]
+    pub published_checkpoint_file: Option<PathBuf>,
+}
+
+impl LedgerConfig {
+    /// Where the newest published checkpoint is kept: `published_checkpoint_file`, or
+    /// `<checkpoint_key_file>.published` next to the key.
+    pub fn published_checkpoint_file(&self) -> PathBuf {
+        self.published_checkpoint_file.clone().unwrap_or_else(|| {
+            let mut path = self.checkpoint_key_file.clone().into_os_string();
+            path.push(".published");
+            PathBuf::from(path)
+        })
+    }
 }
 
 /// `[limits]`: what one capture may hold. Larger captures get `413` with a
@@ -247,6 +271,7 @@ impl Config {
                 checkpoint_key_file,
                 origin: None,
                 checkpoint_interval: default_checkpoint_interval(),
+                published_checkpoint_file: None,
             },
             limits: Limits::default(),
             log: LogConfig::default(),
@@ -290,6 +315,16 @@ impl Config {
         }
         if self.ledger.checkpoint_interval.is_zero() {
             return invalid("ledger.checkpoint_interval must be above zero");
+        }
+        if self
+            .ledger
+            .published_checkpoint_file
+            .as_ref()
+            .is_some_and(|path| path.file_name().is_none())
+        {
+            return invalid(
+                "ledger.published_checkpoint_file must name a file (in a directory ingest may write to)",
+            );
         }
         Ok(())
     }
@@ -420,6 +455,40 @@ mod tests {
             "{error}"
         );
         assert_eq!(small("2").unwrap().database.pool_size, 2);
+    }
+
+    #[test]
+    fn the_published_checkpoint_file_is_next_to_the_key_unless_set() {
+        let config = Config::load(None, env(&[]), flags()).unwrap();
+        assert_eq!(
+            config.ledger.published_checkpoint_file(),
+            PathBuf::from("key.published")
+        );
+        let config = Config::load(
+            None,
+            env(&[(
+                "TAGTRAIL_INGEST_LEDGER_PUBLISHED_CHECKPOINT_FILE",
+                "/var/lib/tagtrail/log.published",
+            )]),
+            flags(),
+        )
+        .unwrap();
+        assert_eq!(
+            config.ledger.published_checkpoint_file(),
+            PathBuf::from("/var/lib/tagtrail/log.published")
+        );
+        let error = Config::load(
+            None,
+            env(&[("TAGTRAIL_INGEST_LEDGER_PUBLISHED_CHECKPOINT_FILE", "/")]),
+            flags(),
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("ledger.published_checkpoint_file"),
+            "{error}"
+        );
     }
 
     #[test]

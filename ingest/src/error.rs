@@ -197,6 +197,16 @@ pub enum CaptureError {
     Database(#[source] DatabaseError),
     #[error("the capture failed: {0}")]
     Internal(String),
+    /// The ledger database contradicts the newest checkpoint the log published (an older backup
+    /// restored): appending to it would fork the log.
+    #[error("captures are refused: {}", .0.summary())]
+    LogBehindPublished(ledger_store::Refusal),
+    /// The ledger database has not been compared with the newest published checkpoint yet (it
+    /// did not answer since start-up).
+    #[error(
+        "captures wait until the ledger database is compared with the newest published checkpoint"
+    )]
+    NotChecked,
 }
 
 /// A failed database operation.
@@ -313,6 +323,21 @@ impl CaptureError {
             Self::Database(error) if error.is_transient() => unavailable(),
             Self::Append(error) if error.is_transient() => unavailable(),
             Self::Append(_) | Self::Database(_) | Self::Internal(_) => internal(),
+            Self::LogBehindPublished(refusal) => Problem::new(
+                T::Implementation,
+                "Service unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "{}: the log cannot take new events until its operator recovers the published tree; nothing was stored, retry later (retries never duplicate events)",
+                    refusal.summary()
+                ),
+            ),
+            Self::NotChecked => Problem::new(
+                T::Implementation,
+                "Service unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the ledger database has not been checked against the log's newest published checkpoint yet; nothing was stored, retry later",
+            ),
         }
     }
 }
@@ -355,7 +380,9 @@ impl ResponseError for CaptureError {
 
     fn error_response(&self) -> HttpResponse {
         let problem = self.problem();
-        if problem.status >= 500 {
+        // The signer logs a refusal (once a minute while it lasts), not every capture it stops.
+        let logged_elsewhere = matches!(self, Self::LogBehindPublished(_) | Self::NotChecked);
+        if problem.status >= 500 && !logged_elsewhere {
             tracing::error!(error = %ErrorChain(self), "capture failed");
         }
         let mut response = problem.response();

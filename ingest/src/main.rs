@@ -41,7 +41,10 @@ struct Args {
     /// The address to listen on, e.g. 127.0.0.1:8080 (port 0: any free port).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
-    /// The checkpoint signing key written by `tagtrail keygen` (PRIVATE+KEY+...).
+    /// The checkpoint signing key written by `tagtrail keygen` (PRIVATE+KEY+...). The newest
+    /// checkpoint published is kept next to it, in FILE.published, unless
+    /// [ledger] published_checkpoint_file says otherwise: ingest refuses to sign while the database
+    /// does not hold that checkpoint's tree (a restored old backup).
     #[arg(long, value_name = "FILE")]
     checkpoint_key: Option<PathBuf>,
     /// Log format: text or json.

@@ -8,6 +8,8 @@
 //! | `ingest_ledger_entries` | gauge | | entries in the log (its tree size) |
 //! | `ingest_checkpoint_entries` | gauge | | tree size of the latest signed checkpoint |
 //! | `ingest_checkpoint_age_seconds` | gauge | | time since the latest checkpoint was signed |
+//! | `ingest_checkpoint_signing_refused` | gauge | | 1 while the checkpoint signer refuses to sign (and captures are refused) because the database does not hold the tree of the newest checkpoint published, else 0 |
+//! | `ingest_published_checkpoint_entries` | gauge | | tree size of the newest checkpoint published, as kept in the published-checkpoint file (0: none yet) |
 //! | `ingest_lookup_indexed_entries` | gauge | | entries the lookup runs cover (the indexer's lag is `ingest_ledger_entries` minus this) |
 //! | `ingest_lookup_runs` | gauge | | live lookup runs (each lookup reads every one; merging keeps them few) |
 //! | `ingest_db_pool_connections` | gauge | `state` (`in_use`, `idle`) | database connections of this process |
@@ -15,8 +17,10 @@
 //! | `ingest_db_pool_waiting_requests` | gauge | | tasks waiting for a connection |
 //!
 //! Capture outcomes: `accepted`, `partial` (proceed with rejected events), `invalid`,
-//! `unauthenticated`, `forbidden`, `too_large`, `unsupported_media_type`, `unavailable`, `failed`.
-//! The ledger gauges are read from the database when scraped.
+//! `unauthenticated`, `forbidden`, `too_large`, `unsupported_media_type`, `unavailable` (a `503`:
+//! the database unavailable, or the log refusing captures while its database is behind what it
+//! published), `failed`. The ledger gauges are read from the database when scraped, the signer's
+//! from its state.
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -88,6 +92,8 @@ pub struct Metrics {
     ledger_entries: Gauge,
     checkpoint_entries: Gauge,
     checkpoint_age: Gauge<f64, AtomicU64>,
+    signing_refused: Gauge,
+    published_entries: Gauge,
     lookup_indexed: Gauge,
     lookup_runs: Gauge,
     pool_connections: Family<StateLabels, Gauge>,
@@ -146,6 +152,18 @@ impl Metrics {
             Unit::Seconds,
             checkpoint_age.clone(),
         );
+        let signing_refused = Gauge::default();
+        registry.register(
+            "checkpoint_signing_refused",
+            "1 while the checkpoint signer refuses to sign because the database does not hold the tree of the newest checkpoint published (captures are refused too), else 0",
+            signing_refused.clone(),
+        );
+        let published_entries = Gauge::default();
+        registry.register(
+            "published_checkpoint_entries",
+            "Tree size of the newest checkpoint published, as kept in the published-checkpoint file",
+            published_entries.clone(),
+        );
         let lookup_indexed = Gauge::default();
         registry.register(
             "lookup_indexed_entries",
@@ -199,6 +217,8 @@ impl Metrics {
             ledger_entries,
             checkpoint_entries,
             checkpoint_age,
+            signing_refused,
+            published_entries,
             lookup_indexed,
             lookup_runs,
             pool_connections,
@@ -240,6 +260,14 @@ impl Metrics {
             .set(i64::try_from(checkpoint_entries).unwrap_or(i64::MAX));
         self.checkpoint_age
             .set(checkpoint_age.map_or(f64::NAN, |age| age.as_secs_f64()));
+    }
+
+    /// Sets the signer's gauges: whether it refuses to sign, and the tree size of the newest
+    /// checkpoint published (0 when none is known).
+    pub fn signing(&self, refused: bool, published_entries: u64) {
+        self.signing_refused.set(i64::from(refused));
+        self.published_entries
+            .set(i64::try_from(published_entries).unwrap_or(i64::MAX));
     }
 
     /// Sets the lookup gauges: entries the runs cover, and live runs.
@@ -285,6 +313,7 @@ mod tests {
         metrics.events(5, 1, 0);
         metrics.ledger(10, 8, Some(Duration::from_millis(1500)));
         metrics.lookups(9, 2);
+        metrics.signing(true, 12);
         let text = metrics.encode().unwrap();
         for needle in [
             "ingest_captures_total{outcome=\"accepted\"} 1",
@@ -297,6 +326,8 @@ mod tests {
             "ingest_checkpoint_age_seconds 1.5",
             "ingest_lookup_indexed_entries 9",
             "ingest_lookup_runs 2",
+            "ingest_checkpoint_signing_refused 1",
+            "ingest_published_checkpoint_entries 12",
             "# TYPE ingest_db_pool_max_connections gauge",
             "# TYPE ingest_db_pool_waiting_requests gauge",
         ] {

@@ -4,6 +4,11 @@
 //! captures of all workers together, in group commits), the checkpoint signer and the lookup
 //! indexer. Several processes may share one database: the sequencer, the signer and the indexer
 //! take PostgreSQL advisory locks.
+//!
+//! The signer keeps the newest checkpoint the log published in a file outside the database
+//! (`ledger.published_checkpoint_file`), and refuses to sign while the database does not hold
+//! that checkpoint's tree (an older backup restored); the process then refuses captures too, and
+//! is not ready ([`ledger_store::SigningGate`]).
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -15,7 +20,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use ledger::checkpoint::Origin;
 use ledger::note::NoteSignerKey;
 use ledger_store::{
-    Checkpointer, CheckpointerHandle, Indexer, IndexerHandle, PoolSettings, Sequencer, Store,
+    CheckpointStoreError, Checkpointer, CheckpointerHandle, Indexer, IndexerHandle, PoolSettings,
+    Sequencer, SigningGate, Store,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
@@ -39,6 +45,14 @@ pub struct AppState {
     pub(crate) allowed: AllowedCache,
     /// Records capture jobs, several per statement.
     pub(crate) jobs: JobWriter,
+    /// Whether the checkpoint signer signs: captures are refused while it does not (the database
+    /// contradicts the newest published checkpoint, or was not compared with it yet).
+    pub(crate) signing: SigningGate,
+    /// The signer, for a capture to compare the database with the published checkpoint when no
+    /// comparison holds (after a lost connection) rather than wait for the signer's next tick;
+    /// one comparison at a time.
+    pub(crate) checkpointer: Checkpointer,
+    pub(crate) comparing: tokio::sync::Mutex<()>,
 }
 
 /// A built, listening ingest service.
@@ -59,9 +73,10 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Reads the checkpoint key, opens the connection pool (lazily: the database may come up
-    /// later), starts the sequencer, checkpoint signer and indexer, and binds the listener (port 0
-    /// picks a free port). Must run inside a tokio runtime.
+    /// Reads the checkpoint key and the published-checkpoint file, opens the connection pool
+    /// (lazily: the database may come up later), compares the database with the file if it
+    /// answers, starts the sequencer, checkpoint signer and indexer, and binds the listener (port
+    /// 0 picks a free port). Must run inside a tokio runtime.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let signer = read_signer(&config)?;
         let origin_name = config
@@ -73,10 +88,21 @@ impl Application {
             .with_context(|| format!("Invalid ledger.origin {origin_name:?}"))?;
         let store = build_store(&config.database)?;
         let pool = build_request_pool(&config.database)?;
-        let sequencer = Sequencer::start(&store);
+        let published = config.ledger.published_checkpoint_file();
         let checkpointer = Checkpointer::new(&store, origin, Arc::new(signer))
             .with_interval(config.ledger.checkpoint_interval)
-            .spawn();
+            .with_published_file(published.clone())
+            .with_context(|| {
+                format!(
+                    "Failed to read the published-checkpoint file {} (ledger.published_checkpoint_file)",
+                    published.display()
+                )
+            })?;
+        let signing = checkpointer.gate();
+        check_published(&checkpointer, config.database.connect_timeout).await?;
+        let sequencer = Sequencer::start(&store);
+        let comparer = checkpointer.clone();
+        let checkpointer = checkpointer.spawn();
         let indexer = Indexer::new(&store).spawn();
 
         let listener = TcpListener::bind(config.http.listen)
@@ -94,6 +120,9 @@ impl Application {
             metrics: Arc::new(Metrics::new()),
             allowed: AllowedCache::default(),
             jobs,
+            signing,
+            checkpointer: comparer,
+            comparing: tokio::sync::Mutex::new(()),
         });
         let mut server = HttpServer::new(move || {
             App::new()
@@ -152,6 +181,37 @@ impl Application {
         self.indexer.shutdown().await;
         tracing::info!("ingest stopped");
         served
+    }
+}
+
+/// Compares the database with the published-checkpoint file before captures are accepted. A
+/// refusal is not a start-up failure: the process runs, refuses captures, answers `/health/ready`
+/// with the reason and exports it, and the signer compares again at every tick, so that it resumes
+/// by itself once the database holds the published tree again (a point-in-time recovery).
+/// A database that does not answer yet leaves the comparison to the signer's first tick.
+async fn check_published(
+    checkpointer: &Checkpointer,
+    timeout: std::time::Duration,
+) -> anyhow::Result<()> {
+    match tokio::time::timeout(timeout, checkpointer.check()).await {
+        // Logged by the signer, with the sizes, the roots and the file.
+        Ok(Ok(())) | Ok(Err(CheckpointStoreError::Refused(_))) => Ok(()),
+        Ok(Err(CheckpointStoreError::Published(error))) => Err(anyhow::Error::new(error).context(
+            "Failed to record the database's newest checkpoint in the published-checkpoint file",
+        )),
+        Ok(Err(error)) => {
+            tracing::warn!(
+                error = %crate::error::ErrorChain(&error),
+                "could not compare the database with the published checkpoint at start-up; captures wait until the signer has"
+            );
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!(
+                "the database did not answer at start-up; captures wait until the signer has compared it with the published checkpoint"
+            );
+            Ok(())
+        }
     }
 }
 

@@ -15,7 +15,10 @@
 //!   an event already in the log is not appended again (an in-memory filter of every event hash
 //!   rules out new events without a query). Any number of processes may append.
 //! - [`Checkpointer`] signs a C2SP checkpoint whenever the tree grew (every 500 ms by default),
-//!   after checking a consistency proof from the previous one.
+//!   after checking a consistency proof from the previous one; with a [`PublishedFile`] it
+//!   records each checkpoint outside the database before storing it, and refuses to sign while
+//!   the database does not hold the newest published tree (a restored old backup), saying why
+//!   ([`Refusal`], [`SigningGate`]).
 //! - [`Indexer`] writes the lookups of the entries past its watermark as sorted runs of pages
 //!   (event hash, EPC, parent, location; `runs`) and a time range per step, off the append path,
 //!   and merges runs in the background: with the [`LookupKeys`] the appender attached to each
@@ -43,6 +46,7 @@ mod log;
 mod lookup;
 mod migrate;
 mod packs;
+mod published;
 mod run_cache;
 mod runs;
 mod sequencer;
@@ -78,6 +82,9 @@ pub use lookup::{Lookup, StoredBatch, StoredEntry};
 pub use migrate::migrate_to_version;
 pub use migrate::{MigrateError, MigrationReport, migrate, migrations_fingerprint};
 pub use packs::{EVENTS_AT, TREE_SIZE};
+pub use published::{
+    PublishedFile, PublishedFileError, REFUSAL_RUNBOOK, Refusal, SigningGate, SigningState,
+};
 pub use runs::MergeError;
 pub use transient::{is_transient_postgres, is_transient_sqlstate};
 /// Connections a process running the ledger's background tasks holds at most at once: the

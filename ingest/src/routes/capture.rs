@@ -8,6 +8,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::StreamExt as _;
 use ledger::UnixMillis;
+use ledger_store::SigningState;
 
 use crate::auth::{self, AuthError, Caller};
 use crate::capture::{self, ErrorBehaviour};
@@ -72,6 +73,7 @@ async fn capture_document(
     payload: web::Payload,
     created_at: u64,
 ) -> Result<(HttpResponse, bool), CaptureError> {
+    check_published(state).await?;
     let headers = request.headers();
     check_media_type(headers)?;
     let behaviour = match headers.get(ErrorBehaviour::HEADER) {
@@ -243,6 +245,26 @@ async fn capture_document(
         .insert_header(("GS1-CBV-Version", CBV_VERSION))
         .json(job);
     Ok((response, rejected > 0))
+}
+
+/// Nothing is appended to a log whose database contradicts what it published: the entries would
+/// take leaf indexes the published tree gave to others (a fork). When no comparison holds (the
+/// database was away, and the one that answers now may be a restored backup), one is made now.
+async fn check_published(state: &AppState) -> Result<(), CaptureError> {
+    let mut signing = state.signing.state();
+    if signing == SigningState::Unchecked {
+        let _one_at_a_time = state.comparing.lock().await;
+        if state.signing.state() == SigningState::Unchecked {
+            // Its outcome is the gate's new state; an error leaves it unchecked.
+            let _ = state.checkpointer.check().await;
+        }
+        signing = state.signing.state();
+    }
+    match signing {
+        SigningState::Consistent { .. } => Ok(()),
+        SigningState::Refused(refusal) => Err(CaptureError::LogBehindPublished(refusal)),
+        SigningState::Unchecked => Err(CaptureError::NotChecked),
+    }
 }
 
 fn database_error(error: crate::error::DatabaseError) -> CaptureError {

@@ -1,10 +1,11 @@
-//! `GET /health/live` (the process answers) and `GET /health/ready` (the database answers and has
-//! every migration this build knows applied, unchanged; the store answers that).
+//! `GET /health/live` (the process answers) and `GET /health/ready` (the database answers, has
+//! every migration this build knows applied, unchanged (the store answers that), and holds the
+//! tree of the newest checkpoint the log published (the checkpoint signer answers that)).
 
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
-use ledger_store::MigrationStatusError;
+use ledger_store::{MigrationStatusError, SigningState};
 use serde_json::json;
 
 use crate::error::ErrorChain;
@@ -37,6 +38,9 @@ fn not_ready(reason: &str) -> HttpResponse {
 }
 
 async fn check(state: &AppState) -> Result<(), String> {
+    if let Some(refusal) = state.signing.refusal() {
+        return Err(refusal.to_string());
+    }
     state
         .store
         .migration_status()
@@ -46,5 +50,12 @@ async fn check(state: &AppState) -> Result<(), String> {
                 format!("the database cannot be reached: {}", ErrorChain(&error))
             }
             other => ErrorChain(&other).to_string(),
-        })
+        })?;
+    match state.signing.state() {
+        SigningState::Unchecked => Err(
+            "the database has not been compared with the newest published checkpoint yet"
+                .to_owned(),
+        ),
+        _ => Ok(()),
+    }
 }

@@ -1,4 +1,5 @@
-//! `GET /metrics`: the Prometheus text exposition. The ledger and pool gauges are refreshed first.
+//! `GET /metrics`: the Prometheus text exposition. The ledger, signer and pool gauges are refreshed
+//! first.
 
 use std::time::Duration;
 
@@ -14,6 +15,10 @@ const LEDGER_TIMEOUT: Duration = Duration::from_secs(2);
 /// `GET /metrics`.
 pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.pool(state.pool.status());
+    state.metrics.signing(
+        state.signing.refusal().is_some(),
+        state.signing.published_size().map_or(0, |size| size.get()),
+    );
     match tokio::time::timeout(LEDGER_TIMEOUT, read_ledger(&state)).await {
         Ok(Ok(gauges)) => {
             state

@@ -9,3 +9,4 @@ mod conformance;
 mod devices;
 mod operations;
 mod postgres_restart;
+mod restore;
