@@ -17,20 +17,13 @@ pub struct StoredAnchored {
     pub anchors: Vec<AnchorRef>,
 }
 
-/// The smallest confirmed anchored size that covers the leaf (is above it), within the tree; else
-/// the largest confirmed anchored size within the tree. Then every confirmed anchor of that size.
-const SELECT_ANCHORED: &str = "
-    WITH chosen AS (
-        SELECT coalesce(
-            (SELECT min(tree_size) FROM anchors
-             WHERE state = 'confirmed' AND tree_size > $1 AND tree_size <= $2),
-            (SELECT max(tree_size) FROM anchors
-             WHERE state = 'confirmed' AND tree_size <= $2)) AS size)
-    SELECT a.tree_size, a.checkpoint, a.chain_id, a.tx_hash, a.block_number, a.contract,
-           a.block_hash, a.proof::text
-    FROM anchors a, chosen
-    WHERE a.state = 'confirmed' AND a.tree_size = chosen.size
-    ORDER BY a.chain_id, a.contract, a.anchor_id";
+/// The confirmed anchors of the largest confirmed anchored tree size within the tree.
+const SELECT_NEWEST_ANCHORED: &str = "
+    SELECT tree_size, checkpoint, chain_id, tx_hash, block_number, contract, block_hash, proof::text
+    FROM anchors
+    WHERE state = 'confirmed' AND tree_size = (
+        SELECT max(tree_size) FROM anchors WHERE state = 'confirmed' AND tree_size <= $1)
+    ORDER BY chain_id, contract, anchor_id";
 
 fn corrupt(reason: impl Into<String>) -> ReadError {
     ReadError::Corrupt {
@@ -46,20 +39,17 @@ fn array<const N: usize>(bytes: Vec<u8>, what: &str) -> Result<[u8; N], ReadErro
 }
 
 impl Store {
-    /// The confirmed anchored checkpoint a bundle of entries up to `highest_leaf`, proved to the
-    /// tree of `within` leaves, should carry: the smallest that covers every entry, or (when none
-    /// does yet) the largest within the tree; `None` when no checkpoint within the tree is
-    /// anchored.
-    pub async fn anchored_for(
+    /// The newest confirmed anchored checkpoint within the tree of `within` leaves, with its
+    /// anchors on every chain (what a bundle proved to that tree carries); `None` when nothing
+    /// within the tree is anchored yet.
+    pub async fn newest_anchored(
         &self,
-        highest_leaf: u64,
         within: TreeSize,
     ) -> Result<Option<StoredAnchored>, ReadError> {
         let client = self.pool().get().await?;
-        let statement = client.prepare_cached(SELECT_ANCHORED).await?;
-        let leaf = i64::try_from(highest_leaf).unwrap_or(i64::MAX);
+        let statement = client.prepare_cached(SELECT_NEWEST_ANCHORED).await?;
         let size = i64::try_from(within.get()).unwrap_or(i64::MAX);
-        let rows = client.query(&statement, &[&leaf, &size]).await?;
+        let rows = client.query(&statement, &[&size]).await?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };

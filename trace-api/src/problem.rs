@@ -169,6 +169,8 @@ impl From<crate::reader::ViewError> for Problem {
             crate::reader::ViewError::NoCheckpoint => Self::NotYetProvable(
                 "the ledger has no signed checkpoint yet: nothing can be proved".to_owned(),
             ),
+            crate::reader::ViewError::Proof(ledger_store::ProofError::Read(error)) => error.into(),
+            error @ crate::reader::ViewError::Proof(_) => Self::internal(&error),
         }
     }
 }

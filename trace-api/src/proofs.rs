@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ledger::batch::{DevicePublicKey, EventBatch, StatementHash};
-use ledger::bundle::{AnchoredCheckpoint, BundleVersion, DeviceAttestation, ProofBundle};
+use ledger::bundle::{BundleVersion, DeviceAttestation, ProofBundle};
 use ledger::record::Attestation;
 use ledger::tree::InclusionProof;
 use ledger_store::{ProofError, ReadError, StoredEntry};
@@ -209,30 +209,8 @@ pub async fn inclusion(view: &View, entry: &StoredEntry) -> Result<InclusionProo
         .await?)
 }
 
-/// The anchored checkpoint a bundle of entries up to `highest_leaf` carries, with the consistency
-/// proof between the view's tree and the anchored one: the smallest confirmed anchored checkpoint
-/// that covers every entry, or, when none does yet, the newest one within the view (the verifier
-/// then says "not yet anchored"); `None` when nothing within the view is anchored.
-pub async fn anchored(
-    view: &View,
-    highest_leaf: u64,
-) -> Result<Option<AnchoredCheckpoint>, ProofsError> {
-    let Some(stored) = view.store.anchored_for(highest_leaf, view.size()).await? else {
-        return Ok(None);
-    };
-    let consistency = view
-        .store
-        .consistency_proof(stored.size, view.size())
-        .await?;
-    Ok(Some(AnchoredCheckpoint {
-        checkpoint: stored.checkpoint,
-        consistency,
-        anchors: stored.anchors,
-    }))
-}
-
-/// The single-event proof bundle of an entry of the view's tree, with the anchored checkpoint
-/// that covers it (or the newest one, or none).
+/// The single-event proof bundle of an entry of the view's tree, with the view's anchored
+/// checkpoint (the newest within its tree), if any.
 pub async fn event_bundle(
     view: &View,
     entry: &StoredEntry,
@@ -247,6 +225,6 @@ pub async fn event_bundle(
         device_attestation: attestations.of(view, entry).await?,
         inclusion: inclusion(view, entry).await?,
         checkpoint: view.checkpoint.note.clone(),
-        anchored: anchored(view, entry.leaf_index.get()).await?,
+        anchored: view.anchored.as_deref().cloned(),
     })
 }

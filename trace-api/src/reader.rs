@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use ledger::bundle::AnchoredCheckpoint;
 use ledger::size::{LeafIndex, TreeSize};
 use ledger_store::{Lookup, ReadError, Store, StoredCheckpoint, StoredEntry};
 
@@ -20,6 +21,11 @@ pub struct View {
     pub checkpoint: Arc<StoredCheckpoint>,
     /// How far the lookups reached when the view was taken (they only grow).
     pub indexed: u64,
+    /// The newest confirmed anchored checkpoint within the view's tree, the consistency proof
+    /// from it to the view's checkpoint, and its anchors: what every bundle of this view carries
+    /// (read once per view, not per request). Only [`View::latest`] reads it: [`View::at`] serves
+    /// history pages, which carry no proofs, and leaves it `None`.
+    pub anchored: Option<Arc<AnchoredCheckpoint>>,
 }
 
 /// The newest view, reused for a short while: most requests need no query to learn the newest
@@ -84,26 +90,32 @@ pub enum ViewError {
     Checkpoint(#[from] ledger_store::CheckpointStoreError),
     #[error("the ledger has no signed checkpoint yet")]
     NoCheckpoint,
+    #[error(transparent)]
+    Proof(#[from] ledger_store::ProofError),
 }
 
 impl View {
-    /// The ledger as of its newest checkpoint (one query).
+    /// The ledger as of its newest checkpoint (one query, and one for its anchored checkpoint).
     pub async fn latest(store: &Store) -> Result<Self, ViewError> {
         let (checkpoint, indexed) = store.reader_view().await?;
+        let checkpoint = checkpoint.ok_or(ViewError::NoCheckpoint)?;
         Ok(Self {
             store: store.clone(),
-            checkpoint: Arc::new(checkpoint.ok_or(ViewError::NoCheckpoint)?),
+            anchored: anchored(store, checkpoint.size).await?,
+            checkpoint: Arc::new(checkpoint),
             indexed,
         })
     }
 
-    /// The ledger as of the checkpoint of `size` entries, if one was signed.
+    /// The ledger as of the checkpoint of `size` entries, if one was signed, for a history page:
+    /// without its anchored checkpoint.
     pub async fn at(store: &Store, size: TreeSize) -> Result<Option<Self>, ViewError> {
         let Some(checkpoint) = store.checkpoint(size).await? else {
             return Ok(None);
         };
         Ok(Some(Self {
             store: store.clone(),
+            anchored: None,
             checkpoint: Arc::new(checkpoint),
             indexed: store.indexed_through().await?,
         }))
@@ -153,6 +165,23 @@ impl View {
             })
             .collect())
     }
+}
+
+/// The newest confirmed anchored checkpoint within the tree of `size` leaves, with the consistency
+/// proof from its tree to that one (from the smaller to the larger: equal sizes give an empty one).
+async fn anchored(
+    store: &Store,
+    size: TreeSize,
+) -> Result<Option<Arc<AnchoredCheckpoint>>, ViewError> {
+    let Some(stored) = store.newest_anchored(size).await? else {
+        return Ok(None);
+    };
+    let consistency = store.consistency_proof(stored.size, size).await?;
+    Ok(Some(Arc::new(AnchoredCheckpoint {
+        checkpoint: stored.checkpoint,
+        consistency,
+        anchors: stored.anchors,
+    })))
 }
 
 /// Every identifier an event names: its EPC lists and its `parentID`.
