@@ -149,14 +149,14 @@ impl AnchoredLog {
             }),
             inclusion: self.store.inclusion_proof(index, size).await.unwrap(),
             checkpoint: self.store.checkpoint(size).await.unwrap().unwrap().note,
-            anchored: Some(self.anchored(leaf, size).await),
+            anchored: Some(self.anchored(size).await),
         }
     }
 
-    /// The anchored checkpoint the store gives a bundle of entries up to `leaf` proved to `size`,
-    /// with the consistency proof to it.
-    async fn anchored(&self, leaf: u64, size: TreeSize) -> AnchoredCheckpoint {
-        let stored = self.store.anchored_for(leaf, size).await.unwrap().unwrap();
+    /// The anchored checkpoint the store gives a bundle proved to `size` (the newest within its
+    /// tree, as trace-api does), with the consistency proof to it.
+    async fn anchored(&self, size: TreeSize) -> AnchoredCheckpoint {
+        let stored = self.store.newest_anchored(size).await.unwrap().unwrap();
         AnchoredCheckpoint {
             consistency: self
                 .store
@@ -171,12 +171,7 @@ impl AnchoredLog {
     /// The anchor of the checkpoint of `size`, with its stored evidence.
     async fn anchor_of(&self, size: u64) -> AnchorRef {
         let within = TreeSize::new(size).unwrap();
-        let stored = self
-            .store
-            .anchored_for(size - 1, within)
-            .await
-            .unwrap()
-            .unwrap();
+        let stored = self.store.newest_anchored(within).await.unwrap().unwrap();
         assert_eq!(stored.size, within);
         assert_eq!(stored.anchors.len(), 1);
         stored.anchors[0].clone()
@@ -329,7 +324,7 @@ fn anchor_place(anchor: &AnchorRef) -> String {
 async fn verify_rpc_finds_the_anchor_on_chain_with_its_stored_evidence_and_exits_0() {
     let log = AnchoredLog::create("valid").await;
     let bundle = log.bundle(LEAF, 360).await;
-    let anchor = log.anchor_of(240).await;
+    let anchor = log.anchor_of(360).await;
     assert_eq!(
         bundle.anchored.as_ref().unwrap().anchors,
         std::slice::from_ref(&anchor)
@@ -483,9 +478,9 @@ async fn every_altered_anchor_exits_1_naming_the_check_that_fails() {
     let signatures = &anchored.checkpoint[note.text().len()..];
     anchored.checkpoint = format!("{}\n{signatures}", lines.join("\n"));
 
-    // A real anchor of the log, of another checkpoint (360) than the bundle's anchored one (240).
+    // A real anchor of the log, of another checkpoint (240) than the bundle's anchored one (360).
     let mut other_checkpoint = original.clone();
-    let later = log.anchor_of(360).await;
+    let later = log.anchor_of(240).await;
     anchors(&mut other_checkpoint)[0] = later.clone();
 
     // A node of the stored receipt proof changed: its parent no longer refers to it.
@@ -518,7 +513,7 @@ async fn every_altered_anchor_exits_1_naming_the_check_that_fails() {
             other_checkpoint,
             later,
             "commitment",
-            "the anchor is of tree size 360, the checkpoint's is 240".to_owned(),
+            "the anchor is of tree size 240, the checkpoint's is 360".to_owned(),
             on_chain,
         ),
         (
