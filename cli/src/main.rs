@@ -29,6 +29,7 @@ enum Command {
     Migrate(commands::ledger::MigrateCommand),
     Audit(commands::ledger::AuditCommand),
     Keygen(commands::ledger::KeygenCommand),
+    LogKeys(commands::log_keys::LogKeysCommand),
     ExportLog(commands::ledger::ExportLogCommand),
     Anchors(commands::anchors::AnchorsCommand),
     /// Sites and the locations they speak for (ingest's registry).
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
         Command::Migrate(cmd) => cmd.run(),
         Command::Audit(cmd) => cmd.run(),
         Command::Keygen(cmd) => cmd.run(),
+        Command::LogKeys(cmd) => cmd.run(),
         Command::ExportLog(cmd) => cmd.run(),
         Command::Anchors(cmd) => cmd.run(),
         Command::Site(cmd) => cmd.run(),

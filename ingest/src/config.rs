@@ -14,6 +14,7 @@
 //!
 //! [ledger]
 //! checkpoint_key_file = "checkpoint-signer.key"   # written by `tagtrail keygen`
+//! additional_checkpoint_key_files = ["new.key"]  # during a key rotation: these sign too
 //! origin = "tagtrail.example/log"                 # default: the key's name
 //! checkpoint_interval = "500ms"
 //! published_checkpoint_file = "/var/lib/tagtrail/log.published"   # default: <key file>.published
@@ -29,7 +30,10 @@
 //! ```
 //!
 //! Every key can be set from the environment: `TAGTRAIL_INGEST_HTTP_LISTEN`,
-//! `TAGTRAIL_INGEST_LIMITS_MAX_EVENTS_PER_DOCUMENT`, ... (the section and the key, upper case).
+//! `TAGTRAIL_INGEST_LIMITS_MAX_EVENTS_PER_DOCUMENT`, ... (the section and the key, upper case;
+//! the value is read as a TOML value when it is one, so
+//! `TAGTRAIL_INGEST_LEDGER_ADDITIONAL_CHECKPOINT_KEY_FILES='["a.key", "b.key"]'` is a list, and
+//! a bare path one file).
 //! An unknown key, in the file or in a `TAGTRAIL_INGEST_<SECTION>_...` variable, is an error that
 //! names it.
 
@@ -38,7 +42,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use service_kit::config::{Required, Schema, duration};
 
 pub use service_kit::config::{ConfigError, parse_duration};
@@ -57,6 +61,7 @@ const SCHEMA: Schema = Schema {
             "ledger",
             &[
                 "checkpoint_key_file",
+                "additional_checkpoint_key_files",
                 "origin",
                 "checkpoint_interval",
                 "published_checkpoint_file",
@@ -137,8 +142,15 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerConfig {
-    /// The checkpoint signing key (`PRIVATE+KEY+<name>+<id>+<base64>`, from `tagtrail keygen`).
+    /// The checkpoint signing key (`PRIVATE+KEY+<name>+<id>+<base64>`, from `tagtrail keygen`):
+    /// the log's primary key, whose signature comes first in every checkpoint (the one an anchor
+    /// carries).
     pub checkpoint_key_file: PathBuf,
+    /// More checkpoint signing keys, during a key rotation (docs/OPERATIONS.md, "Checkpoint key
+    /// rotation"): each signs every checkpoint too, after the primary key, in this order. Each
+    /// must be another key than every other one (its own key id) with the primary key's name.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub additional_checkpoint_key_files: Vec<PathBuf>,
     /// The log's origin line in its checkpoints; by default the key's name.
     #[serde(default)]
     pub origin: Option<String>,
@@ -157,12 +169,32 @@ impl LedgerConfig {
     /// Where the newest published checkpoint is kept: `published_checkpoint_file`, or
     /// `<checkpoint_key_file>.published` next to the key.
     pub fn published_checkpoint_file(&self) -> PathBuf {
-        self.published_checkpoint_file.clone().unwrap_or_else(|| {
-            let mut path = self.checkpoint_key_file.clone().into_os_string();
-            path.push(".published");
-            PathBuf::from(path)
-        })
+        self.published_checkpoint_file
+            .clone()
+            .unwrap_or_else(|| default_published_file(&self.checkpoint_key_file))
     }
+}
+
+/// The published-checkpoint file of a key file when it is not set: `<key file>.published`.
+pub fn default_published_file(key_file: &Path) -> PathBuf {
+    let mut path = key_file.to_owned().into_os_string();
+    path.push(".published");
+    PathBuf::from(path)
+}
+
+/// Deserializes a list of paths, or one path alone (what an environment variable holding a bare
+/// path gives).
+fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<PathBuf>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(PathBuf),
+        Many(Vec<PathBuf>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(path) => vec![path],
+        OneOrMany::Many(paths) => paths,
+    })
 }
 
 /// `[limits]`: what one capture may hold. Larger captures get `413` with a
@@ -200,6 +232,9 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     /// `--checkpoint-key`.
     pub checkpoint_key_file: Option<PathBuf>,
+    /// `--additional-checkpoint-key`, repeated (replaces the list of the file and the
+    /// environment when given).
+    pub additional_checkpoint_key_files: Vec<PathBuf>,
     /// `--log-format`.
     pub log_format: Option<LogFormat>,
 }
@@ -218,6 +253,18 @@ impl Overrides {
         if let Some(path) = &self.checkpoint_key_file {
             let path = path.to_string_lossy().into_owned();
             flags.push(("ledger", "checkpoint_key_file", text(path)));
+        }
+        if !self.additional_checkpoint_key_files.is_empty() {
+            let paths = self
+                .additional_checkpoint_key_files
+                .iter()
+                .map(|path| text(path.to_string_lossy().into_owned()))
+                .collect();
+            flags.push((
+                "ledger",
+                "additional_checkpoint_key_files",
+                toml::Value::Array(paths),
+            ));
         }
         if let Some(format) = self.log_format {
             flags.push(("log", "format", text(format.name().to_owned())));
@@ -269,6 +316,7 @@ impl Config {
             },
             ledger: LedgerConfig {
                 checkpoint_key_file,
+                additional_checkpoint_key_files: Vec::new(),
                 origin: None,
                 checkpoint_interval: default_checkpoint_interval(),
                 published_checkpoint_file: None,
@@ -312,6 +360,21 @@ impl Config {
             return invalid(
                 "limits.max_events_per_document must be at most 1048576 (the largest device batch)",
             );
+        }
+        let keys = &self.ledger.additional_checkpoint_key_files;
+        for (i, path) in keys.iter().enumerate() {
+            if *path == self.ledger.checkpoint_key_file {
+                return Err(ConfigError::Invalid(format!(
+                    "ledger.additional_checkpoint_key_files lists {}, the primary key (ledger.checkpoint_key_file): each checkpoint key is configured once",
+                    path.display()
+                )));
+            }
+            if keys[..i].contains(path) {
+                return Err(ConfigError::Invalid(format!(
+                    "ledger.additional_checkpoint_key_files lists {} twice: each checkpoint key is configured once",
+                    path.display()
+                )));
+            }
         }
         if self.ledger.checkpoint_interval.is_zero() {
             return invalid("ledger.checkpoint_interval must be above zero");
@@ -370,6 +433,7 @@ mod tests {
             database_url: Some(SecretString::from("postgres://u:p@127.0.0.1:5432/db")),
             listen: None,
             checkpoint_key_file: Some(PathBuf::from("key")),
+            additional_checkpoint_key_files: Vec::new(),
             log_format: None,
         }
     }
@@ -489,6 +553,73 @@ mod tests {
                 .contains("ledger.published_checkpoint_file"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn additional_checkpoint_keys_come_from_the_file_the_environment_or_the_flags() {
+        assert!(
+            Config::load(None, env(&[]), flags())
+                .unwrap()
+                .ledger
+                .additional_checkpoint_key_files
+                .is_empty()
+        );
+        let dir = std::env::temp_dir().join(format!("ingest-config-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ingest.toml");
+        std::fs::write(
+            &path,
+            "[ledger]\nadditional_checkpoint_key_files = [\"new.key\", \"newer.key\"]\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&path), env(&[]), flags()).unwrap();
+        assert_eq!(
+            config.ledger.additional_checkpoint_key_files,
+            [PathBuf::from("new.key"), PathBuf::from("newer.key")]
+        );
+        // The environment: a TOML list, or a bare path.
+        let variable = "TAGTRAIL_INGEST_LEDGER_ADDITIONAL_CHECKPOINT_KEY_FILES";
+        for (value, expected) in [
+            (
+                r#"["/etc/a.key", "/etc/b.key"]"#,
+                vec!["/etc/a.key", "/etc/b.key"],
+            ),
+            ("/etc/tagtrail/new.key", vec!["/etc/tagtrail/new.key"]),
+            ("[]", vec![]),
+        ] {
+            let config = Config::load(Some(&path), env(&[(variable, value)]), flags()).unwrap();
+            let expected: Vec<PathBuf> = expected.into_iter().map(PathBuf::from).collect();
+            assert_eq!(
+                config.ledger.additional_checkpoint_key_files, expected,
+                "{value}"
+            );
+        }
+        // The flags replace the list.
+        let mut overrides = flags();
+        overrides.additional_checkpoint_key_files = vec![PathBuf::from("flag.key")];
+        let config = Config::load(Some(&path), env(&[]), overrides).unwrap();
+        assert_eq!(
+            config.ledger.additional_checkpoint_key_files,
+            [PathBuf::from("flag.key")]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_checkpoint_key_configured_twice_is_refused_naming_it() {
+        let variable = "TAGTRAIL_INGEST_LEDGER_ADDITIONAL_CHECKPOINT_KEY_FILES";
+        for (value, needle) in [
+            (r#"["new.key", "new.key"]"#, "lists new.key twice"),
+            (r#"["new.key", "key"]"#, "lists key, the primary key"),
+        ] {
+            let error = Config::load(None, env(&[(variable, value)]), flags()).unwrap_err();
+            let message = error.to_string();
+            assert!(message.contains(needle), "{message}");
+            assert!(
+                message.contains("ledger.additional_checkpoint_key_files"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

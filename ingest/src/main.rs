@@ -47,6 +47,12 @@ struct Args {
     /// does not hold that checkpoint's tree (a restored old backup).
     #[arg(long, value_name = "FILE")]
     checkpoint_key: Option<PathBuf>,
+    /// During a rotation of the checkpoint key: another key (from `tagtrail keygen --name` with
+    /// the same name as --checkpoint-key) that signs every checkpoint too, after the primary key.
+    /// Repeat it for several; given, it replaces [ledger] additional_checkpoint_key_files.
+    /// See docs/OPERATIONS.md, "Checkpoint key rotation".
+    #[arg(long = "additional-checkpoint-key", value_name = "FILE")]
+    additional_checkpoint_keys: Vec<PathBuf>,
     /// Log format: text or json.
     #[arg(long, value_name = "FORMAT", value_parser = LogFormat::parse)]
     log_format: Option<LogFormat>,
@@ -72,6 +78,7 @@ fn run() -> anyhow::Result<()> {
         database_url: args.database_url.map(SecretString::from),
         listen: args.listen,
         checkpoint_key_file: args.checkpoint_key,
+        additional_checkpoint_key_files: args.additional_checkpoint_keys,
         log_format: args.log_format,
     };
     let config = Config::load(args.config.as_deref(), std::env::vars(), overrides)

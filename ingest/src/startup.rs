@@ -9,24 +9,29 @@
 //! (`ledger.published_checkpoint_file`), and refuses to sign while the database does not hold
 //! that checkpoint's tree (an older backup restored); the process then refuses captures too, and
 //! is not ready ([`ledger_store::SigningGate`]).
+//!
+//! The signer signs every checkpoint with the primary checkpoint key and, during a key rotation,
+//! with the additional keys after it (`ledger.additional_checkpoint_key_files`; docs/OPERATIONS.md,
+//! "Checkpoint key rotation").
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use ledger::checkpoint::Origin;
-use ledger::note::NoteSignerKey;
+use ledger::checkpoint::{Checkpoint, Origin, TrustedLog};
+use ledger::note::{Note, NoteSignerKey, NoteVerifiers};
 use ledger_store::{
     CheckpointStoreError, Checkpointer, CheckpointerHandle, Indexer, IndexerHandle, PoolSettings,
-    Sequencer, SigningGate, Store,
+    PublishedFile, Sequencer, SigningGate, Store, StoredCheckpoint,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, DatabaseConfig, Limits};
+use crate::config::{Config, DatabaseConfig, LedgerConfig, Limits, default_published_file};
 use crate::jobs::JobWriter;
 use crate::metrics::Metrics;
 use registry::AllowedCache;
@@ -73,25 +78,32 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Reads the checkpoint key and the published-checkpoint file, opens the connection pool
+    /// Reads the checkpoint keys and the published-checkpoint file, opens the connection pool
     /// (lazily: the database may come up later), compares the database with the file if it
     /// answers, starts the sequencer, checkpoint signer and indexer, and binds the listener (port
     /// 0 picks a free port). Must run inside a tokio runtime.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let signer = read_signer(&config)?;
-        let origin_name = config
-            .ledger
-            .origin
-            .clone()
-            .unwrap_or_else(|| signer.name().as_str().to_owned());
+        let signers = read_signers(&config.ledger)?;
+        let primary = signers[0].name().as_str().to_owned();
+        let origin_name = config.ledger.origin.clone().unwrap_or(primary);
         let origin = Origin::parse(&origin_name)
             .with_context(|| format!("Invalid ledger.origin {origin_name:?}"))?;
         let store = build_store(&config.database)?;
         let pool = build_request_pool(&config.database)?;
         let published = config.ledger.published_checkpoint_file();
-        let checkpointer = Checkpointer::new(&store, origin, Arc::new(signer))
+        carry_over_published_file(&config.ledger, &published, &origin)?;
+        tracing::info!(
+            origin = %origin,
+            primary = %signers[0].verifier_key(),
+            additional = ?signers[1..].iter().map(|key| key.verifier_key().to_string()).collect::<Vec<_>>(),
+            "signing checkpoints with these keys, in this order"
+        );
+        let signers = signers.into_iter().map(Arc::new).collect();
+        let checkpointer = Checkpointer::with_signers(&store, origin, signers)
+            .context("Invalid checkpoint keys")?
             .with_interval(config.ledger.checkpoint_interval)
             .with_published_file(published.clone())
+            .await
             .with_context(|| {
                 format!(
                     "Failed to read the published-checkpoint file {} (ledger.published_checkpoint_file)",
@@ -215,19 +227,145 @@ async fn check_published(
     }
 }
 
-/// Reads the checkpoint signing key file (`tagtrail keygen`'s private key).
-fn read_signer(config: &Config) -> anyhow::Result<NoteSignerKey> {
-    let path = &config.ledger.checkpoint_key_file;
+/// Reads the checkpoint signing keys (`tagtrail keygen`'s private keys): the primary key, then the
+/// additional ones, in order. Each must be another key (a key id of its own), with the primary
+/// key's name: the log's origin by default, which must stay when the keys swap roles (and
+/// verifiers take the origin from the keys' name when they all have one).
+fn read_signers(ledger: &LedgerConfig) -> anyhow::Result<Vec<NoteSignerKey>> {
+    const ADDITIONAL: &str = "ledger.additional_checkpoint_key_files";
+    let primary_file = &ledger.checkpoint_key_file;
+    let mut signers = vec![read_signer(
+        primary_file,
+        "the checkpoint key",
+        "ledger.checkpoint_key_file",
+    )?];
+    let mut files = vec![primary_file];
+    for path in &ledger.additional_checkpoint_key_files {
+        let key = read_signer(path, "the additional checkpoint key", ADDITIONAL)?;
+        if let Some(i) = signers.iter().position(|signer| signer.id() == key.id()) {
+            let what = if signers[i].verifier_key() == key.verifier_key() {
+                "the same key"
+            } else {
+                "a key with the same key id"
+            };
+            anyhow::bail!(
+                "{ADDITIONAL}: {} holds {what} as {} ({}): each checkpoint key is configured once",
+                path.display(),
+                files[i].display(),
+                signers[i].verifier_key()
+            );
+        }
+        let name = signers[0].name();
+        if key.name() != name {
+            anyhow::bail!(
+                "{ADDITIONAL}: the key in {} is named {}, and the primary checkpoint key in {} is named {name}: a log's checkpoint keys all have one name, its origin, so that the origin stays when the keys swap roles and verifiers can trust them together; make the new key with `tagtrail keygen --name {name}`",
+                path.display(),
+                key.name(),
+                primary_file.display()
+            );
+        }
+        signers.push(key);
+        files.push(path);
+    }
+    Ok(signers)
+}
+
+/// Reads one checkpoint signing key file; `what` and `setting` name it in errors.
+fn read_signer(path: &Path, what: &str, setting: &str) -> anyhow::Result<NoteSignerKey> {
     let text = SecretString::from(
         std::fs::read_to_string(path)
-            .with_context(|| format!("Failed to read the checkpoint key {}", path.display()))?,
+            .with_context(|| format!("Failed to read {what} {} ({setting})", path.display()))?,
     );
     NoteSignerKey::parse(text.expose_secret().trim()).with_context(|| {
         format!(
-            "{} is not a checkpoint signing key (PRIVATE+KEY+...)",
+            "{} ({setting}) is not a checkpoint signing key (PRIVATE+KEY+...)",
             path.display()
         )
     })
+}
+
+/// Carries the published-checkpoint file over to the primary key when the keys swapped roles (a key
+/// rotation made the new key the primary and the old one additional). By default the file is next
+/// to the primary key (`<key file>.published`): the new primary key has none yet, while the old
+/// one's holds the newest checkpoint published. Without this, the file would be made again from
+/// the database, and a database restored from an older backup meanwhile would go unnoticed.
+///
+/// Only when `ledger.published_checkpoint_file` is not set (a set path does not move) and the
+/// primary key's file is missing: the newest of the additional keys' files is copied there
+/// (durably), and then read and verified by the checkpointer like any other.
+fn carry_over_published_file(
+    ledger: &LedgerConfig,
+    published: &Path,
+    origin: &Origin,
+) -> anyhow::Result<()> {
+    let missing = || {
+        published
+            .try_exists()
+            .map(|exists| !exists)
+            .with_context(|| {
+                format!(
+                    "Failed to look for the published-checkpoint file {}",
+                    published.display()
+                )
+            })
+    };
+    if ledger.published_checkpoint_file.is_some() || !missing()? {
+        return Ok(());
+    }
+    let mut newest: Option<(PathBuf, StoredCheckpoint)> = None;
+    for key in &ledger.additional_checkpoint_key_files {
+        let candidate = default_published_file(key);
+        let note = match std::fs::read_to_string(&candidate) {
+            Ok(note) => note,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => {
+                return Err(error).with_context(|| {
+                    format!(
+                        "Failed to read the published-checkpoint file {} of the additional checkpoint key {}",
+                        candidate.display(),
+                        key.display()
+                    )
+                });
+            }
+        };
+        let checkpoint = Note::parse(&note)
+            .ok()
+            .and_then(|parsed| Checkpoint::from_text(parsed.text()).ok())
+            .with_context(|| {
+                format!(
+                    "The published-checkpoint file {} (of the additional checkpoint key {}) is not a signed checkpoint; see {}",
+                    candidate.display(),
+                    key.display(),
+                    ledger_store::REFUSAL_RUNBOOK
+                )
+            })?;
+        if newest
+            .as_ref()
+            .is_none_or(|(_, found)| checkpoint.size() > found.size)
+        {
+            let stored = StoredCheckpoint {
+                size: checkpoint.size(),
+                root: *checkpoint.root(),
+                note,
+            };
+            newest = Some((candidate, stored));
+        }
+    }
+    let Some((from, checkpoint)) = newest else {
+        return Ok(());
+    };
+    // Only written here: the checkpointer reads it back and verifies it with the log's keys.
+    let log = TrustedLog::new(origin.clone(), NoteVerifiers::default());
+    PublishedFile::new(published, log)
+        .write(&checkpoint)
+        .context("Failed to carry the published-checkpoint file over to the primary key")?;
+    tracing::info!(
+        from = %from.display(),
+        to = %published.display(),
+        published_size = checkpoint.size.get(),
+        "the primary checkpoint key changed: carried the published-checkpoint file over from the additional key's"
+    );
+    Ok(())
 }
 
 /// Opens database connections on one runtime (the one the pool was built on), whichever task asks

@@ -13,18 +13,28 @@
 //! the file. While the database holds fewer entries than the file's checkpoint, or another root at
 //! its size, nothing is signed ([`CheckpointStoreError::Refused`]) and the [`SigningGate`] says
 //! why.
+//!
+//! A checkpoint may carry several signatures ([`Checkpointer::with_signers`]): during a rotation of
+//! the log's key (docs/OPERATIONS.md, "Checkpoint key rotation") every checkpoint is signed by the
+//! primary key first (the signature an anchor carries) and then by the additional keys, and every
+//! key that signs is registered in `signing_keys`. A checkpoint published before, in the file or
+//! in the database, is accepted when signed by any key the log signed with, retired ones included
+//! (see [`Checkpointer::with_published_file`] for why that is sound).
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::GenericClient;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use ledger::checkpoint::{Checkpoint, Origin, TrustedLog};
+use ledger::checkpoint::{Checkpoint, CheckpointError, Origin, TrustedLog};
 use ledger::hash::RootHash;
-use ledger::note::{NoteSignerKey, NoteVerifiers};
+use ledger::note::{
+    KeyId, KeyParseError, NoteError, NoteSignerKey, NoteVerifierKey, NoteVerifiers,
+};
 use ledger::size::TreeSize;
 use ledger::tree::{ConsistencyError, ConsistencyProof, ProofPlan};
 
@@ -33,7 +43,7 @@ use super::locks;
 use super::log::{ProofError, ReadError, Store, read_plan, root_hash_at, tree_size_from_db};
 use super::packs;
 use super::published::{
-    PublishedFile, PublishedFileError, Refusal, SigningGate, SigningState, Witness,
+    PublishedFile, PublishedFileError, Refusal, SigningGate, SigningState, Witness, open_checkpoint,
 };
 
 /// How often the background signer looks for growth: twice a second, so that a checkpoint follows
@@ -50,8 +60,12 @@ const SELECT_READER_VIEW: &str = "SELECT c.tree_size, c.root_hash, c.note,
                ORDER BY tree_size DESC LIMIT 1) c ON true";
 const SELECT_BY_SIZE: &str =
     "SELECT tree_size, root_hash, note FROM checkpoints WHERE tree_size = $1";
-const INSERT_KEY: &str =
-    "INSERT INTO signing_keys (verifier_key) VALUES ($1) ON CONFLICT (verifier_key) DO NOTHING";
+/// Registers the signers' verifier keys (`$1`, a text array); a key already there is left as it
+/// was (with the time it was first added).
+const INSERT_KEYS: &str = "INSERT INTO signing_keys (verifier_key) SELECT unnest($1::text[])
+    ON CONFLICT (verifier_key) DO NOTHING";
+const SELECT_SIGNING_KEYS: &str =
+    "SELECT verifier_key, added_at FROM signing_keys ORDER BY added_at, verifier_key";
 const INSERT_CHECKPOINT: &str =
     "INSERT INTO checkpoints (tree_size, root_hash, note) VALUES ($1, $2, $3)";
 
@@ -97,6 +111,47 @@ pub enum CheckpointStoreError {
     Published(#[source] PublishedFileError),
 }
 
+/// A key that signed checkpoints of the log, as `signing_keys` holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    /// Its verifier key (`<name>+<key id>+<base64 key>`).
+    pub key: NoteVerifierKey,
+    /// When a checkpointer first registered it: with the first checkpoint it signed.
+    pub added_at: SystemTime,
+}
+
+/// Why a checkpointer cannot sign with the keys it was given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointKeysError {
+    #[error("a checkpoint signer needs at least one key")]
+    NoKey,
+    /// A signature names its key by name and id, and an anchor by id alone: two keys with one id
+    /// could not be told apart.
+    #[error(
+        "checkpoint keys {first} and {second} (counting from 1, the primary key first) have the same key id {id}: the same key twice?"
+    )]
+    SameKeyId {
+        id: KeyId,
+        first: usize,
+        second: usize,
+    },
+}
+
+/// Why the keys the log signed with (`signing_keys`) could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningKeysError {
+    #[error("failed to get a database connection")]
+    Pool(#[source] deadpool_postgres::PoolError),
+    #[error("database query failed")]
+    Query(#[source] tokio_postgres::Error),
+    #[error("the stored signing key {key:?} is not a verifier key")]
+    Corrupt {
+        key: String,
+        #[source]
+        source: KeyParseError,
+    },
+}
+
 impl From<tokio_postgres::Error> for CheckpointStoreError {
     fn from(error: tokio_postgres::Error) -> Self {
         Self::Query(error)
@@ -109,12 +164,16 @@ impl From<ProofError> for CheckpointStoreError {
     }
 }
 
-/// Signs checkpoints of the stored tree with one key under one origin.
+/// Signs checkpoints of the stored tree under one origin, with one key or, during a key rotation,
+/// several.
 #[derive(Debug, Clone)]
 pub struct Checkpointer {
     store: Store,
     origin: Origin,
-    signer: Arc<NoteSignerKey>,
+    /// The keys that sign every checkpoint, in the order of their signatures: the primary key
+    /// first (the signature an anchor carries), then the additional keys of a rotation. Never
+    /// empty; no two share a key id.
+    signers: Arc<[Arc<NoteSignerKey>]>,
     interval: Duration,
     /// The record of the newest checkpoint published, outside the database, when kept.
     witness: Option<Arc<Witness>>,
@@ -127,22 +186,147 @@ impl Checkpointer {
         Self {
             store: store.clone(),
             origin,
-            signer,
+            signers: Arc::from(vec![signer]),
             interval: DEFAULT_CHECKPOINT_INTERVAL,
             witness: None,
         }
     }
 
+    /// A signer for the log `origin` that signs every checkpoint with each of `signers`, in this
+    /// order: the log's primary key first (its signature is the one an anchor carries), then the
+    /// additional keys of a key rotation. Every one of them is registered in `signing_keys`
+    /// with every checkpoint. Refuses an empty list and two keys with one key id.
+    pub fn with_signers(
+        store: &Store,
+        origin: Origin,
+        signers: Vec<Arc<NoteSignerKey>>,
+    ) -> Result<Self, CheckpointKeysError> {
+        if signers.is_empty() {
+            return Err(CheckpointKeysError::NoKey);
+        }
+        for (second, key) in signers.iter().enumerate() {
+            if let Some(first) = signers[..second]
+                .iter()
+                .position(|other| other.id() == key.id())
+            {
+                return Err(CheckpointKeysError::SameKeyId {
+                    id: key.id(),
+                    first: first + 1,
+                    second: second + 1,
+                });
+            }
+        }
+        Ok(Self {
+            store: store.clone(),
+            origin,
+            signers: Arc::from(signers),
+            interval: DEFAULT_CHECKPOINT_INTERVAL,
+            witness: None,
+        })
+    }
+
     /// The same signer keeping the newest checkpoint it publishes in the file at `path`, and
     /// refusing to sign while the database does not hold that checkpoint's tree (see
-    /// [`published`](super::published)). Reads the file now: a file that is there but is not a
-    /// checkpoint of this log signed by this key is an error. Blocks on the file system.
-    pub fn with_published_file(mut self, path: PathBuf) -> Result<Self, PublishedFileError> {
-        // One key cannot be ambiguous with itself.
-        let keys = NoteVerifiers::new(vec![self.signer.verifier_key()]).unwrap_or_default();
-        let file = PublishedFile::new(path, TrustedLog::new(self.origin.clone(), keys));
-        self.witness = Some(Witness::open(file)?);
+    /// [`published`](super::published)). Reads the file now (off the runtime): a file that is
+    /// there but is not a checkpoint of this log is an error.
+    ///
+    /// The file's checkpoint must be signed by one of this signer's keys or, after a key rotation
+    /// retired the key that signed it, by one the log signed with before: only then (a note none
+    /// of the configured keys signed) are the keys in the database's `signing_keys` read, and an
+    /// error says so when the database cannot be asked.
+    ///
+    /// Why trusting `signing_keys` here, and for the database's newest checkpoint that the
+    /// comparison records in the file, is sound although whoever can write the database can add
+    /// a key of their own to that table:
+    ///
+    /// - The file is this signer's own record, written by nobody else, on the ingest host next to
+    ///   (or as well kept as) its private key. Whoever can write the file can already lower it to
+    ///   any genuine older checkpoint of the log, which verifies under any set of the log's keys:
+    ///   its signature guards against a corrupt file and another log's file, not against a forger,
+    ///   and a key added to the table puts nothing into the file.
+    /// - A checkpoint of the database is recorded in the file only after the database was found
+    ///   to hold the file's tree, and only when the database's tree at its size has its root: the
+    ///   file only ever moves forward along a tree that extends the one it held. A key added to
+    ///   the table can at most get a checkpoint the log never signed recorded, of a tree
+    ///   consistent with everything published before, and nothing signed after it can fork from
+    ///   what was published. A key removed from the table (past its append-only trigger) can only
+    ///   keep ingest from starting.
+    ///
+    /// Verifiers do not trust `signing_keys`: they trust the keys the operator published.
+    pub async fn with_published_file(mut self, path: PathBuf) -> Result<Self, PublishedFileError> {
+        let file = PublishedFile::new(path, self.trusted_log(Vec::new()));
+        let reader = file.clone();
+        let note = tokio::task::spawn_blocking(move || reader.read_note())
+            .await
+            .map_err(|error| PublishedFileError::Read {
+                path: file.path().to_owned(),
+                source: std::io::Error::other(error),
+            })??;
+        let newest = match note {
+            None => None,
+            Some(note) => Some(
+                self.open_published(&note, || async {
+                    let keys = self.store.signing_keys().await?;
+                    Ok(keys.into_iter().map(|stored| stored.key).collect())
+                })
+                .await
+                .map_err(|error| match error {
+                    OpenError::Invalid(source) => file.invalid(source),
+                    OpenError::FormerKeys(source) => PublishedFileError::FormerKeys {
+                        path: file.path().to_owned(),
+                        source,
+                    },
+                })?,
+            ),
+        };
+        self.witness = Some(Witness::new(file, newest));
         Ok(self)
+    }
+
+    /// The log as this signer trusts it: its origin, and its signers' verifier keys followed by
+    /// `former` (keys it signed with before, from `signing_keys`), each name and id once (a
+    /// former key that claims a signer's name and id is left out: the signer's is the key).
+    fn trusted_log(&self, former: Vec<NoteVerifierKey>) -> TrustedLog {
+        let mut keys: Vec<NoteVerifierKey> = self
+            .signers
+            .iter()
+            .map(|signer| signer.verifier_key())
+            .collect();
+        for key in former {
+            if !keys
+                .iter()
+                .any(|known| known.name() == key.name() && known.id() == key.id())
+            {
+                keys.push(key);
+            }
+        }
+        // No two keys share a name and an id: the signers' ids differ (`with_signers`), and the
+        // former keys were added only when new.
+        TrustedLog::new(
+            self.origin.clone(),
+            NoteVerifiers::new(keys).unwrap_or_default(),
+        )
+    }
+
+    /// `note` opened as a checkpoint of this log published before: signed by one of this
+    /// signer's keys or else by one of `former()`, the keys the log signed with before (asked
+    /// only then). See [`with_published_file`](Self::with_published_file) for why that is sound.
+    async fn open_published<F, Fut>(
+        &self,
+        note: &str,
+        former: F,
+    ) -> Result<StoredCheckpoint, OpenError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<NoteVerifierKey>, SigningKeysError>>,
+    {
+        match open_checkpoint(&self.trusted_log(Vec::new()), note) {
+            Err(CheckpointError::Note(NoteError::NoTrustedSignature)) => {
+                let former = former().await.map_err(OpenError::FormerKeys)?;
+                open_checkpoint(&self.trusted_log(former), note).map_err(OpenError::Invalid)
+            }
+            opened => opened.map_err(OpenError::Invalid),
+        }
     }
 
     /// Whether this signer signs, and why not: [`SigningState::Unchecked`] until it has compared
@@ -241,7 +425,7 @@ impl Checkpointer {
                 .as_ref()
                 .is_none_or(|published| latest.size > published.size)
         {
-            match witness.file().open(&latest.note) {
+            match self.recordable(client, latest, size).await? {
                 Ok(checkpoint) => {
                     let created = newest.is_none();
                     witness
@@ -259,14 +443,62 @@ impl Checkpointer {
                         );
                     }
                 }
-                Err(error) => tracing::warn!(
-                    error = %error,
+                Err(why) => tracing::warn!(
+                    error = %why,
                     size = latest.size.get(),
-                    "the database's newest checkpoint is not signed by this signer's key: not recorded in the published-checkpoint file"
+                    "the database's newest checkpoint is not recorded in the published-checkpoint file"
                 ),
             }
         }
         Ok(())
+    }
+
+    /// The database's newest checkpoint as the published-checkpoint file may record it: a
+    /// checkpoint of this log signed by one of its keys (the former ones read through `client`
+    /// when needed), of a tree the database holds (it has `size` entries, and the checkpoint's
+    /// root at its size). `Ok(Err(why))` when it is not; `Err` when the database could not be
+    /// read.
+    async fn recordable<C: GenericClient>(
+        &self,
+        client: &C,
+        latest: &StoredCheckpoint,
+        size: TreeSize,
+    ) -> Result<Result<StoredCheckpoint, String>, CheckpointStoreError> {
+        let checkpoint = match self
+            .open_published(&latest.note, || signing_keys_in(client))
+            .await
+        {
+            Ok(checkpoint) => checkpoint,
+            Err(OpenError::Invalid(error)) => {
+                return Ok(Err(format!(
+                    "it is not a checkpoint of this log signed by one of its keys: {error}"
+                )));
+            }
+            Err(OpenError::FormerKeys(error)) => {
+                return Ok(Err(format!(
+                    "none of the configured keys signed it, and the keys the log signed with before could not be read: {}",
+                    error_chain(&error)
+                )));
+            }
+        };
+        if checkpoint.size > size {
+            return Ok(Err(format!(
+                "it covers {} entries, and the database holds {size}",
+                checkpoint.size
+            )));
+        }
+        let root = root_hash_at(client, checkpoint.size)
+            .await
+            .map_err(|error| self.uncompared(error.into()))?;
+        if root != checkpoint.root {
+            return Ok(Err(format!(
+                "the database's tree at {} entries has root {}, not the checkpoint's {}",
+                checkpoint.size,
+                root.to_base64(),
+                checkpoint.root.to_base64()
+            )));
+        }
+        Ok(Ok(checkpoint))
     }
 
     /// The same signer looking for growth every `interval`.
@@ -323,8 +555,9 @@ impl Checkpointer {
                     source,
                 })?;
         }
+        let signers: Vec<&NoteSignerKey> = self.signers.iter().map(AsRef::as_ref).collect();
         let note = Checkpoint::new(self.origin.clone(), size, root)
-            .sign(&[self.signer.as_ref()])
+            .sign(&signers)
             .map_err(CheckpointStoreError::Sign)?
             .to_message();
         // Recorded outside the database before the row publishes it: a restored database can
@@ -350,8 +583,12 @@ impl Checkpointer {
                 });
             }
         }
-        let verifier = self.signer.verifier_key().to_string();
-        transaction.execute(INSERT_KEY, &[&verifier]).await?;
+        let verifiers: Vec<String> = self
+            .signers
+            .iter()
+            .map(|signer| signer.verifier_key().to_string())
+            .collect();
+        transaction.execute(INSERT_KEYS, &[&verifiers]).await?;
         let size_db = i64::try_from(size.get()).unwrap_or(i64::MAX);
         transaction
             .execute(
@@ -407,7 +644,35 @@ impl CheckpointerHandle {
     }
 }
 
+/// Why a published checkpoint could not be opened.
+#[derive(Debug)]
+enum OpenError {
+    /// It is not a checkpoint of this log signed by one of its keys.
+    Invalid(CheckpointError),
+    /// None of the configured keys signed it, and the keys the log signed with before could not
+    /// be read.
+    FormerKeys(SigningKeysError),
+}
+
 impl Store {
+    /// Every key that signed a checkpoint of this log, as the `signing_keys` table lists them
+    /// (the checkpointer registers each of its keys there with every checkpoint), oldest first.
+    pub async fn signing_keys(&self) -> Result<Vec<SigningKey>, SigningKeysError> {
+        let client = self.pool().get().await.map_err(SigningKeysError::Pool)?;
+        let rows = client
+            .query(SELECT_SIGNING_KEYS, &[])
+            .await
+            .map_err(SigningKeysError::Query)?;
+        rows.iter()
+            .map(|row| {
+                Ok(SigningKey {
+                    key: verifier_key_from_row(row)?,
+                    added_at: row.get(1),
+                })
+            })
+            .collect()
+    }
+
     /// The checkpoint with the largest tree size, if any.
     pub async fn latest_checkpoint(
         &self,
@@ -462,6 +727,23 @@ impl Store {
             None => Ok(None),
         }
     }
+}
+
+/// The verifier keys in `signing_keys`, oldest first, read through `client`.
+async fn signing_keys_in<C: GenericClient>(
+    client: &C,
+) -> Result<Vec<NoteVerifierKey>, SigningKeysError> {
+    let rows = client
+        .query(SELECT_SIGNING_KEYS, &[])
+        .await
+        .map_err(SigningKeysError::Query)?;
+    rows.iter().map(verifier_key_from_row).collect()
+}
+
+/// The verifier key of a `signing_keys` row.
+fn verifier_key_from_row(row: &tokio_postgres::Row) -> Result<NoteVerifierKey, SigningKeysError> {
+    let key: String = row.get(0);
+    NoteVerifierKey::parse(&key).map_err(|source| SigningKeysError::Corrupt { key, source })
 }
 
 /// The stored tree's size and its newest checkpoint, as the transaction sees them.

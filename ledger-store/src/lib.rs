@@ -15,6 +15,7 @@
 //!   an event already in the log is not appended again (an in-memory filter of every event hash
 //!   rules out new events without a query). Any number of processes may append.
 //! - [`Checkpointer`] signs a C2SP checkpoint whenever the tree grew (every 500 ms by default),
+//!   with one key or, during a key rotation, several (the primary key's signature first),
 //!   after checking a consistency proof from the previous one; with a [`PublishedFile`] it
 //!   records each checkpoint outside the database before storing it, and refuses to sign while
 //!   the database does not hold the newest published tree (a restored old backup), saying why
@@ -63,8 +64,8 @@ pub use audit::{
     SigningKeyReason, TileReason, audit, given_keys,
 };
 pub use checkpointer::{
-    CheckpointStoreError, Checkpointer, CheckpointerHandle, DEFAULT_CHECKPOINT_INTERVAL,
-    StoredCheckpoint,
+    CheckpointKeysError, CheckpointStoreError, Checkpointer, CheckpointerHandle,
+    DEFAULT_CHECKPOINT_INTERVAL, SigningKey, SigningKeysError, StoredCheckpoint,
 };
 pub use entry::{
     AppendResult, BatchError, Declares, EntryError, NewBatch, NewEntry, SelfContainedError,

@@ -15,8 +15,10 @@
 //! root hash on its first three lines, then the signatures), so an operator can read it, and
 //! compare it with what monitors saw. It is written as a temporary file next to it, flushed,
 //! renamed over it, and its directory flushed: after a crash it holds the old note or the new one,
-//! whole. It is read back only as a checkpoint of this log's origin signed by its key: anything
-//! else is an error at start-up, never ignored.
+//! whole. It is read back only as a checkpoint of this log's origin signed by one of its keys (the
+//! checkpointer's, or, after a key rotation, one the log signed with before: see
+//! [`Checkpointer::with_published_file`](super::Checkpointer::with_published_file)): anything else
+//! is an error at start-up, never ignored.
 
 use std::fmt;
 use std::io::Write as _;
@@ -30,7 +32,7 @@ use ledger::checkpoint::{CheckpointError, TrustedLog};
 use ledger::hash::RootHash;
 use ledger::size::TreeSize;
 
-use super::checkpointer::StoredCheckpoint;
+use super::checkpointer::{SigningKeysError, StoredCheckpoint};
 
 /// Where the operator's documentation of a refusal is (what it means, how to recover).
 pub const REFUSAL_RUNBOOK: &str = "docs/OPERATIONS.md#checkpointsigningrefused";
@@ -55,13 +57,24 @@ pub enum PublishedFileError {
         source: std::io::Error,
     },
     #[error(
-        "the published-checkpoint file {} is not a checkpoint of this log signed by its key (corrupt, or another log's): refusing to start without knowing what was published; see {REFUSAL_RUNBOOK}",
+        "the published-checkpoint file {} is not a checkpoint of this log signed by one of its keys (corrupt, or another log's): refusing to start without knowing what was published; see {REFUSAL_RUNBOOK}",
         .path.display()
     )]
     Invalid {
         path: PathBuf,
         #[source]
         source: CheckpointError,
+    },
+    /// The file is signed by none of the configured keys, and the keys the log signed with before
+    /// (a key rotation) could not be read from the database to check it.
+    #[error(
+        "the published-checkpoint file {} is signed by none of the configured checkpoint keys, and the keys this log signed with before (the database's signing_keys) could not be read to check it: start ingest once the database answers; see {REFUSAL_RUNBOOK}",
+        .path.display()
+    )]
+    FormerKeys {
+        path: PathBuf,
+        #[source]
+        source: SigningKeysError,
     },
     #[error("the published-checkpoint file {} is not UTF-8 text (corrupt); see {REFUSAL_RUNBOOK}", .path.display())]
     NotText { path: PathBuf },
@@ -74,7 +87,8 @@ pub enum PublishedFileError {
 }
 
 impl PublishedFile {
-    /// The file at `path`, holding checkpoints of `log` (its origin, signed by one of its keys).
+    /// The file at `path`, holding checkpoints of `log` (its origin, signed by one of its keys;
+    /// [`read`](Self::read) trusts only these).
     pub fn new(path: impl Into<PathBuf>, log: TrustedLog) -> Self {
         Self {
             path: path.into(),
@@ -89,6 +103,17 @@ impl PublishedFile {
 
     /// The checkpoint the file holds; `None` when there is no file. Blocks on the file system.
     pub fn read(&self) -> Result<Option<StoredCheckpoint>, PublishedFileError> {
+        match self.read_note()? {
+            Some(note) => self
+                .open(&note)
+                .map(Some)
+                .map_err(|source| self.invalid(source)),
+            None => Ok(None),
+        }
+    }
+
+    /// The file's text, not verified yet; `None` when there is no file. Blocks on the file system.
+    pub fn read_note(&self) -> Result<Option<String>, PublishedFileError> {
         let bytes = match std::fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -99,14 +124,10 @@ impl PublishedFile {
                 });
             }
         };
-        let text = String::from_utf8(bytes).map_err(|_| PublishedFileError::NotText {
-            path: self.path.clone(),
-        })?;
-        self.open(&text)
+        String::from_utf8(bytes)
             .map(Some)
-            .map_err(|source| PublishedFileError::Invalid {
+            .map_err(|_| PublishedFileError::NotText {
                 path: self.path.clone(),
-                source,
             })
     }
 
@@ -136,15 +157,32 @@ impl PublishedFile {
             .map_err(failed)
     }
 
-    /// Parses and verifies a note as a checkpoint of this log.
+    /// Parses and verifies a note as a checkpoint of this log, signed by one of the keys the file
+    /// was made with.
     pub(crate) fn open(&self, note: &str) -> Result<StoredCheckpoint, CheckpointError> {
-        let verified = self.log.open_checkpoint(note)?;
-        Ok(StoredCheckpoint {
-            size: verified.checkpoint().size(),
-            root: *verified.checkpoint().root(),
-            note: note.to_owned(),
-        })
+        open_checkpoint(&self.log, note)
     }
+
+    /// The error of a file whose note is not a checkpoint of this log.
+    pub(crate) fn invalid(&self, source: CheckpointError) -> PublishedFileError {
+        PublishedFileError::Invalid {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Parses and verifies a note as a checkpoint of `log`.
+pub(crate) fn open_checkpoint(
+    log: &TrustedLog,
+    note: &str,
+) -> Result<StoredCheckpoint, CheckpointError> {
+    let verified = log.open_checkpoint(note)?;
+    Ok(StoredCheckpoint {
+        size: verified.checkpoint().size(),
+        root: *verified.checkpoint().root(),
+        note: note.to_owned(),
+    })
 }
 
 /// Why the checkpointer refuses to sign: the database does not hold the tree of the newest
@@ -269,9 +307,9 @@ pub(crate) struct Witness {
 }
 
 impl Witness {
-    /// Reads the file (an error if it is there but not a checkpoint of this log by its key).
-    pub(crate) fn open(file: PublishedFile) -> Result<Arc<Self>, PublishedFileError> {
-        let newest = file.read()?;
+    /// The witness of `file`, holding `newest` (its checkpoint, read and verified; `None` when
+    /// there is no file yet).
+    pub(crate) fn new(file: PublishedFile, newest: Option<StoredCheckpoint>) -> Arc<Self> {
         match &newest {
             Some(newest) => tracing::info!(
                 path = %file.path().display(),
@@ -284,12 +322,12 @@ impl Witness {
             ),
         }
         let (state, _) = watch::channel(SigningState::Unchecked);
-        Ok(Arc::new(Self {
+        Arc::new(Self {
             file,
             newest: Mutex::new(newest),
             state,
             logged: std::sync::Mutex::new(None),
-        }))
+        })
     }
 
     pub(crate) fn gate(&self) -> SigningGate {

@@ -138,7 +138,7 @@ fn write_table(out: &mut impl Write, anchors: &[Anchor]) -> std::io::Result<()> 
 }
 
 /// `42s`, `5m 3s`, `2h 10m`, `3d 4h`.
-fn age(seconds: f64) -> String {
+pub(crate) fn age(seconds: f64) -> String {
     // Ages are never negative and far below u64::MAX seconds; `as` saturates anyway.
     let seconds = seconds.max(0.0) as u64;
     match seconds {

@@ -323,7 +323,8 @@ impl ledger_store::AuditProgress for Progress {
 /// Writes the private key (`PRIVATE+KEY+<name>+<id>+<base64>`) to a new file readable only by
 /// its owner (mode 0600), and the public verifier key (`<name>+<id>+<base64>`) to a second file
 /// and to standard output. Publish the verifier key; keep the private key secret. Existing files
-/// are never overwritten.
+/// are never overwritten. To rotate a log's key, make the new one with the same name (the log's
+/// origin): docs/OPERATIONS.md, "Checkpoint key rotation".
 #[derive(Debug, Args)]
 pub struct KeygenCommand {
     /// The key name: by convention the log's origin, a schema-less URL such as

@@ -8,6 +8,7 @@ pub mod dl;
 pub mod epc;
 pub mod epcis;
 pub mod ledger;
+pub mod log_keys;
 pub mod site;
 pub mod token;
 pub mod verify;

@@ -6,6 +6,7 @@
 mod anchor_commands;
 mod gs1_commands;
 mod ingest_commands;
+mod key_rotation;
 mod ledger_commands;
 mod verify_command;
 mod verify_rpc;

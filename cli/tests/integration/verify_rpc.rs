@@ -90,14 +90,15 @@ impl AnchoredLog {
         .unwrap();
         let anchor_newest = |size: u64| {
             let worker = &worker;
+            let anvil = &anvil;
             async move {
-                assert!(
-                    matches!(
-                        worker.tick().await.unwrap(),
-                        Progress::Sent { tree_size, .. } if tree_size == size
-                    ),
-                    "the checkpoint of {size} is sent"
-                );
+                match worker.tick().await.unwrap() {
+                    // Mined soon after it was sent, not always before: wait for it.
+                    Progress::Sent { tree_size, tx_hash } if tree_size == size => {
+                        anvil.mined(&tx_hash);
+                    }
+                    other => panic!("the checkpoint of {size} is sent, not {other:?}"),
+                }
                 assert_eq!(
                     worker.tick().await.unwrap(),
                     Progress::Confirmed { tree_size: size }
@@ -119,38 +120,10 @@ impl AnchoredLog {
     }
 
     /// The single-event bundle of entry `leaf` proved to the checkpoint of `size`, with the
-    /// anchored checkpoint that covers it (the smallest anchored one above it), as trace-api
-    /// serves it.
+    /// newest anchored checkpoint within that tree, as trace-api serves it.
     async fn bundle(&self, leaf: u64, size: u64) -> ProofBundle {
-        let index = LeafIndex::new(leaf).unwrap();
-        let size = TreeSize::new(size).unwrap();
-        let entry = self.store.entry(index).await.unwrap().unwrap();
-        let Attestation::Device {
-            statement,
-            index: i,
-            ..
-        } = entry.record.attestation()
-        else {
-            panic!("the factory's events are device-signed");
-        };
-        let batch = self.store.device_batch(statement).await.unwrap().unwrap();
-        let tree = EventBatch::new(&batch.event_hashes).unwrap();
-        ProofBundle {
-            version: BundleVersion::V2,
-            event: entry.event.clone(),
-            document_context: None,
-            event_hash: *entry.record.event_hash(),
-            leaf_record: entry.record.encode(),
-            device_attestation: Some(DeviceAttestation {
-                statement: batch.statement.encode(),
-                public_key: self.device.public_key(),
-                signature: batch.signature.clone(),
-                batch_path: tree.path(*i).unwrap(),
-            }),
-            inclusion: self.store.inclusion_proof(index, size).await.unwrap(),
-            checkpoint: self.store.checkpoint(size).await.unwrap().unwrap().note,
-            anchored: Some(self.anchored(size).await),
-        }
+        let anchored = self.anchored(TreeSize::new(size).unwrap()).await;
+        proof_bundle(&self.store, &self.device, leaf, size, Some(anchored)).await
     }
 
     /// The anchored checkpoint the store gives a bundle proved to `size` (the newest within its
@@ -230,6 +203,46 @@ impl AnchoredLog {
 
     fn write(&self, name: &str, bundle: &impl Json) -> String {
         self.dir.write(name, bundle.json())
+    }
+}
+
+/// The single-event bundle of entry `leaf` (appended by `device`, an [`EventFactory`]) proved to
+/// the stored checkpoint of `size`, with `anchored`, as trace-api serves it.
+pub(crate) async fn proof_bundle(
+    store: &Store,
+    device: &EventFactory,
+    leaf: u64,
+    size: u64,
+    anchored: Option<AnchoredCheckpoint>,
+) -> ProofBundle {
+    let index = LeafIndex::new(leaf).unwrap();
+    let size = TreeSize::new(size).unwrap();
+    let entry = store.entry(index).await.unwrap().unwrap();
+    let Attestation::Device {
+        statement,
+        index: i,
+        ..
+    } = entry.record.attestation()
+    else {
+        panic!("the factory's events are device-signed");
+    };
+    let batch = store.device_batch(statement).await.unwrap().unwrap();
+    let tree = EventBatch::new(&batch.event_hashes).unwrap();
+    ProofBundle {
+        version: BundleVersion::V2,
+        event: entry.event.clone(),
+        document_context: None,
+        event_hash: *entry.record.event_hash(),
+        leaf_record: entry.record.encode(),
+        device_attestation: Some(DeviceAttestation {
+            statement: batch.statement.encode(),
+            public_key: device.public_key(),
+            signature: batch.signature.clone(),
+            batch_path: tree.path(*i).unwrap(),
+        }),
+        inclusion: store.inclusion_proof(index, size).await.unwrap(),
+        checkpoint: store.checkpoint(size).await.unwrap().unwrap().note,
+        anchored,
     }
 }
 

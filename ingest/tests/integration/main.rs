@@ -7,6 +7,7 @@ mod capture;
 mod common;
 mod conformance;
 mod devices;
+mod key_rotation;
 mod operations;
 mod postgres_restart;
 mod restore;

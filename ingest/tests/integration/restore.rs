@@ -63,7 +63,7 @@ impl LogKey {
 }
 
 /// Polls `condition` until it holds (a minute at most), failing with `what`.
-async fn wait_until<F, Fut>(what: &str, mut condition: F)
+pub(crate) async fn wait_until<F, Fut>(what: &str, mut condition: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -76,7 +76,7 @@ where
 }
 
 /// The newest stored checkpoint: its size and its note.
-async fn newest_checkpoint(client: &tokio_postgres::Client) -> Option<(u64, String)> {
+pub(crate) async fn newest_checkpoint(client: &tokio_postgres::Client) -> Option<(u64, String)> {
     client
         .query_opt(
             "SELECT tree_size, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1",
@@ -87,7 +87,7 @@ async fn newest_checkpoint(client: &tokio_postgres::Client) -> Option<(u64, Stri
         .map(|row| (row.get::<_, i64>(0) as u64, row.get(1)))
 }
 
-async fn count(client: &tokio_postgres::Client, table: &str) -> i64 {
+pub(crate) async fn count(client: &tokio_postgres::Client, table: &str) -> i64 {
     client
         .query_one(&format!("SELECT count(*) FROM {table}"), &[])
         .await
@@ -96,7 +96,7 @@ async fn count(client: &tokio_postgres::Client, table: &str) -> i64 {
 }
 
 /// Waits until a checkpoint covers `size` entries; returns its note.
-async fn signed(client: &tokio_postgres::Client, size: u64) -> String {
+pub(crate) async fn signed(client: &tokio_postgres::Client, size: u64) -> String {
     wait_until(&format!("a checkpoint of {size} entries"), || async move {
         newest_checkpoint(client).await.map(|(n, _)| n) == Some(size)
     })
@@ -104,7 +104,7 @@ async fn signed(client: &tokio_postgres::Client, size: u64) -> String {
     newest_checkpoint(client).await.unwrap().1
 }
 
-async fn get_text(address: &str, path: &str) -> (u16, String) {
+pub(crate) async fn get_text(address: &str, path: &str) -> (u16, String) {
     let url = format!("{address}{path}");
     blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -121,7 +121,7 @@ async fn get_text(address: &str, path: &str) -> (u16, String) {
 }
 
 /// Waits until `/health/ready` answers `status` with a body containing `needle`; returns the body.
-async fn ready_says(address: &str, status: u16, needle: &str) -> String {
+pub(crate) async fn ready_says(address: &str, status: u16, needle: &str) -> String {
     let mut last = String::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -150,7 +150,7 @@ fn run(command: &mut Command) {
 }
 
 /// `pg_dump` of a database, in the custom format.
-async fn pg_dump(url: &str, file: &Path) {
+pub(crate) async fn pg_dump(url: &str, file: &Path) {
     let (url, file) = (url.to_owned(), file.to_owned());
     blocking(move || {
         run(Command::new("pg_dump")
@@ -162,7 +162,7 @@ async fn pg_dump(url: &str, file: &Path) {
 
 /// Replaces the test database by the content of a dump: dropped (cutting every connection),
 /// created empty and restored in one transaction.
-async fn restore_dump(db: &TestDatabase, file: &Path) {
+pub(crate) async fn restore_dump(db: &TestDatabase, file: &Path) {
     let admin = connect(&admin_url()).await.unwrap();
     admin
         .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", db.name()))

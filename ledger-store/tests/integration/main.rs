@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
+mod checkpoint_keys;
 mod lookup_keys;
 mod store_append;
 mod store_audit;

@@ -51,12 +51,26 @@ pub fn temp_dir(tag: &str) -> KeyDir {
     KeyDir(path)
 }
 
+/// The name of the tests' checkpoint keys, and so their log's origin.
+pub const LOG_NAME: &str = "ingest.test/log";
+
 /// Writes a checkpoint signing key file (as `tagtrail keygen` would) into `dir`.
 pub fn write_checkpoint_key(dir: &std::path::Path) -> PathBuf {
-    let signer = NoteSignerKey::from_seed(KeyName::parse("ingest.test/log").unwrap(), &[42; 32]);
-    let path = dir.join("checkpoint.key");
+    write_checkpoint_key_as(dir, "checkpoint.key", LOG_NAME, 42).0
+}
+
+/// Writes the checkpoint signing key of `seed` named `name` (as `tagtrail keygen --name` would) to
+/// `dir/file`; returns its path and the key.
+pub fn write_checkpoint_key_as(
+    dir: &std::path::Path,
+    file: &str,
+    name: &str,
+    seed: u8,
+) -> (PathBuf, NoteSignerKey) {
+    let signer = NoteSignerKey::from_seed(KeyName::parse(name).unwrap(), &[seed; 32]);
+    let path = dir.join(file);
     std::fs::write(&path, signer.to_private_text().as_str()).unwrap();
-    path
+    (path, signer)
 }
 
 /// Makes sure the service's login role exists on a server that is not a [`TestDatabase`]'s (the
