@@ -9,6 +9,8 @@
 //! | `firmware_bridge_events_built_total` | counter | `transition` (`arrival`, `departure`, `sensor`) |
 //! | `firmware_bridge_mqtt_messages_total` | counter | `topic` (configured, without the prefix), `outcome` (`accepted`, `rejected`) |
 //! | `firmware_bridge_spool_depth_events` | gauge | |
+//! | `firmware_bridge_spool_max_events` | gauge | | (the configured `[spool] max_events`: at it, new events are refused) |
+//! | `firmware_bridge_spool_bytes` | gauge | | (the spool's size on disk: database file, WAL and its index) |
 //! | `firmware_bridge_spool_oldest_age_seconds` | gauge | |
 //! | `firmware_bridge_spool_refused_total` | counter | (events refused because the spool was full) |
 //! | `firmware_bridge_upload_events_total` | counter | `outcome` (`uploaded`, `quarantined`) |
@@ -81,6 +83,8 @@ pub struct Metrics {
     events_built: Family<TransitionLabels, Counter>,
     mqtt_messages: Family<TopicLabels, Counter>,
     spool_depth: Gauge,
+    spool_max: Gauge,
+    spool_bytes: Gauge,
     spool_oldest_age: Gauge,
     spool_refused: Counter,
     upload_events: Family<OutcomeLabels, Counter>,
@@ -142,6 +146,20 @@ impl Metrics {
             Unit::Other("events".into()),
             spool_depth.clone(),
         );
+        let spool_max = Gauge::default();
+        registry.register_with_unit(
+            "spool_max",
+            "Events the spool holds at most ([spool] max_events); beyond, new events are refused",
+            Unit::Other("events".into()),
+            spool_max.clone(),
+        );
+        let spool_bytes = Gauge::default();
+        registry.register_with_unit(
+            "spool",
+            "Size of the spool on disk (database file, write-ahead log and its index)",
+            Unit::Bytes,
+            spool_bytes.clone(),
+        );
         let spool_oldest_age = Gauge::default();
         registry.register_with_unit(
             "spool_oldest_age",
@@ -183,6 +201,8 @@ impl Metrics {
             events_built,
             mqtt_messages,
             spool_depth,
+            spool_max,
+            spool_bytes,
             spool_oldest_age,
             spool_refused,
             upload_events,
@@ -234,6 +254,18 @@ impl Metrics {
         self.spool_oldest_age
             .set(i64::try_from(oldest_age_seconds).unwrap_or(i64::MAX));
         self.spool_refused.inc_by(refused);
+    }
+
+    /// Records the spool's limit (`[spool] max_events`).
+    pub fn spool_max(&self, max_events: u64) {
+        self.spool_max
+            .set(i64::try_from(max_events).unwrap_or(i64::MAX));
+    }
+
+    /// Records the spool's size on disk.
+    pub fn spool_bytes(&self, bytes: u64) {
+        self.spool_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     /// Records one upload attempt.
@@ -363,6 +395,8 @@ mod tests {
         metrics.read("dock-door-3", "arrived");
         metrics.event_built("arrival");
         metrics.spool(3, 10, 0);
+        metrics.spool_max(1_000);
+        metrics.spool_bytes(4096);
         metrics.upload(0.02, 5, 0, false);
         metrics.watch_mqtt_topic("sensors/cold-room-1");
         metrics.mqtt_message("sensors/cold-room-1", "rejected", 1);
@@ -378,6 +412,8 @@ mod tests {
             "firmware_bridge_mqtt_messages_total{topic=\"sensors/cold-room-1\",outcome=\"accepted\"} 0",
             "firmware_bridge_mqtt_messages_total{topic=\"sensors/cold-room-1\",outcome=\"rejected\"} 1",
             "firmware_bridge_spool_depth_events 3",
+            "firmware_bridge_spool_max_events 1000",
+            "firmware_bridge_spool_bytes 4096",
             "firmware_bridge_spool_oldest_age_seconds 10",
             "firmware_bridge_spool_refused_total 0",
             "firmware_bridge_upload_events_total{outcome=\"uploaded\"} 5",

@@ -151,6 +151,24 @@ impl Spool {
         self.max_events
     }
 
+    /// Bytes the spool takes on disk now: its database file, its write-ahead log and the log's
+    /// shared-memory index (a file that is missing counts as 0; an in-memory spool is 0). The WAL
+    /// holds committed events until SQLite checkpoints them into the database file, so the sum,
+    /// not the database file alone, is what the file system must hold.
+    pub fn disk_bytes(&self) -> u64 {
+        let Some(path) = self.connection.path().filter(|path| !path.is_empty()) else {
+            return 0;
+        };
+        [
+            path.to_owned(),
+            format!("{path}-wal"),
+            format!("{path}-shm"),
+        ]
+        .iter()
+        .map(|file| std::fs::metadata(file).map_or(0, |metadata| metadata.len()))
+        .sum()
+    }
+
     /// Whether new events would be refused.
     pub fn is_full(&self) -> bool {
         self.depth >= self.max_events
@@ -299,6 +317,26 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn the_metrics_disk_size_counts_the_database_and_its_wal() {
+        let dir = temp_dir("disk-bytes");
+        let path = dir.join("spool.sqlite");
+        let mut spool = Spool::open(&path, 100).unwrap();
+        let empty = spool.disk_bytes();
+        assert!(empty > 0, "an opened spool has a file");
+        let event = "x".repeat(10_000);
+        spool
+            .append(
+                &[event.as_str(), event.as_str()],
+                UnixMillis::from_millis(1),
+            )
+            .unwrap();
+        let wal = std::fs::metadata(dir.join("spool.sqlite-wal")).map_or(0, |m| m.len());
+        assert!(spool.disk_bytes() >= empty + 20_000, "two 10 kB events");
+        assert!(spool.disk_bytes() >= wal);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -81,6 +81,10 @@ pub async fn run(
         None => None,
     };
     let metrics = Arc::new(Metrics::new());
+    metrics.spool_max(config.spool.max_events);
+    if let Ok(spool) = spool.lock() {
+        metrics.spool_bytes(spool.disk_bytes());
+    }
     let mut tasks = Vec::new();
     if let Some(address) = config.metrics_listen {
         let listener = tokio::net::TcpListener::bind(address)
@@ -291,13 +295,14 @@ pub(crate) async fn spool_json(
         });
         // The uploader's connection removes events: read the depth as it is now.
         let depth = spool.refresh_depth().unwrap_or(spool.depth());
-        Ok::<_, String>((outcome, depth, oldest))
+        Ok::<_, String>((outcome, depth, oldest, spool.disk_bytes()))
     })
     .await;
-    if let Ok(Ok((outcome, depth, oldest))) = &result {
+    if let Ok(Ok((outcome, depth, oldest, bytes))) = &result {
         metrics.spool(*depth, *oldest, outcome.refused as u64);
+        metrics.spool_bytes(*bytes);
     }
-    let result = result.map(|inner| inner.map(|(outcome, _, _)| outcome));
+    let result = result.map(|inner| inner.map(|(outcome, ..)| outcome));
     match result {
         Ok(Ok(outcome)) if outcome.refused > 0 => {
             tracing::error!(
@@ -345,7 +350,11 @@ async fn upload_loop(
                     let oldest = spool.oldest().ok().flatten().map_or(0, |oldest| {
                         now.as_millis().saturating_sub(oldest.as_millis()) / 1000
                     });
-                    spool.refresh_depth().ok().map(|depth| (depth, oldest))
+                    let bytes = spool.disk_bytes();
+                    spool
+                        .refresh_depth()
+                        .ok()
+                        .map(|depth| (depth, oldest, bytes))
                 }
             };
             Ok::<_, String>((outcome, state))
@@ -353,8 +362,9 @@ async fn upload_loop(
         .await;
         let attempt = attempt.map(|result| {
             result.map(|(outcome, state)| {
-                if let Some((depth, oldest)) = state {
+                if let Some((depth, oldest, bytes)) = state {
                     metrics.spool(depth, oldest, 0);
+                    metrics.spool_bytes(bytes);
                 }
                 outcome
             })

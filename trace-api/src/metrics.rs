@@ -9,6 +9,8 @@
 //! | `trace_checkpoint_age_seconds` | gauge | | time since that checkpoint was signed (on a replica: includes the replica's lag) |
 //! | `trace_lookup_indexed_entries` | gauge | | entries the lookups cover (the rest of a checkpoint is scanned) |
 //! | `trace_db_pool_connections` | gauge | `state` | database connections (`in_use`, `idle`) |
+//! | `trace_db_pool_max_connections` | gauge | | the pool's size limit (`[database] pool_size`) |
+//! | `trace_db_pool_waiting_requests` | gauge | | requests waiting for a connection of the pool |
 //! | `trace_cache_hits_total` | counter | `cache` | answers from memory: `tiles` (hash tiles, for proofs and `/log/tile`), `lookups` (a lookup run's answer for an identifier), `entries` (an entry's record and event), `batches` (built device batch trees), `checkpoint` (the reused newest checkpoint) |
 //! | `trace_cache_misses_total` | counter | `cache` | the same caches' reads from the database |
 //!
@@ -82,6 +84,8 @@ pub struct Metrics {
     checkpoint_age: Gauge<f64, AtomicU64>,
     indexed: Gauge,
     pool_connections: Family<StateLabels, Gauge>,
+    pool_max: Gauge,
+    pool_waiting: Gauge,
     cache_hits: Family<CacheLabels, Counter>,
     cache_misses: Family<CacheLabels, Counter>,
     /// What the cache counters showed at the last scrape (they are read, not incremented, here).
@@ -147,6 +151,18 @@ impl Metrics {
             "Database connections of this process, by state",
             pool_connections.clone(),
         );
+        let pool_max = Gauge::default();
+        registry.register(
+            "db_pool_max_connections",
+            "The connection pool's size limit",
+            pool_max.clone(),
+        );
+        let pool_waiting = Gauge::default();
+        registry.register(
+            "db_pool_waiting_requests",
+            "Requests waiting for a connection of the pool",
+            pool_waiting.clone(),
+        );
         let cache_hits = Family::<CacheLabels, Counter>::default();
         registry.register(
             "cache_hits",
@@ -168,6 +184,8 @@ impl Metrics {
             checkpoint_age,
             indexed,
             pool_connections,
+            pool_max,
+            pool_waiting,
             cache_hits,
             cache_misses,
             cache_seen: Mutex::new(std::collections::HashMap::new()),
@@ -211,6 +229,10 @@ impl Metrics {
                 .get_or_create(&StateLabels { state })
                 .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
+        self.pool_max
+            .set(i64::try_from(status.max_size).unwrap_or(i64::MAX));
+        self.pool_waiting
+            .set(i64::try_from(status.waiting).unwrap_or(i64::MAX));
     }
 
     /// Brings a cache's counters up to `counts` (cumulative since the process started).
@@ -235,5 +257,31 @@ impl Metrics {
         let mut text = String::new();
         encode(&mut text, &self.registry)?;
         Ok(text)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_gauges_follow_the_pool_status() {
+        let metrics = Metrics::new();
+        metrics.pool(deadpool_postgres::Status {
+            max_size: 16,
+            size: 16,
+            available: 0,
+            waiting: 3,
+        });
+        let text = metrics.encode().unwrap();
+        for needle in [
+            "trace_db_pool_connections{state=\"in_use\"} 16",
+            "trace_db_pool_connections{state=\"idle\"} 0",
+            "trace_db_pool_max_connections 16",
+            "trace_db_pool_waiting_requests 3",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
     }
 }

@@ -56,6 +56,15 @@ async fn errors_are_problems_and_clients_are_rate_limited() {
         "{metrics}"
     );
     assert!(metrics.contains("trace_checkpoint_entries 1"), "{metrics}");
+    // The pool's limit (the default `[database] pool_size`) and its waiters, read at the scrape.
+    assert!(
+        metrics.contains("trace_db_pool_max_connections 16"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("trace_db_pool_waiting_requests 0"),
+        "{metrics}"
+    );
     pipeline.stop().await;
 }
 
