@@ -669,6 +669,8 @@ listen = "127.0.0.1:{bridge_metrics}"
         Command::new(binary("trace-api"))
             .args(["--database-url", &trace_url])
             .args(["--listen", &format!("127.0.0.1:{trace_port}")])
+            // Audit the log every 2 s, so the audit alerts' operands have data.
+            .env("TAGTRAIL_TRACE_AUDIT_INTERVAL", "2s")
             .env("RUST_LOG", "warn"),
     );
     wait_for("trace-api to be ready", Duration::from_secs(30), || {

@@ -26,6 +26,9 @@
 //! [ledger]
 //! checkpoint_refresh = "100ms"  # answers are as of a checkpoint at most this much older than the newest
 //!
+//! [audit]
+//! interval = "1h"              # re-verify the whole log (as `tagtrail audit` does) this often; "0s": never
+//!
 //! [log]
 //! format = "text"               # or "json"
 //! filter = "info"
@@ -69,6 +72,7 @@ const SCHEMA: Schema = Schema {
             ],
         ),
         ("ledger", &["checkpoint_refresh"]),
+        ("audit", &["interval"]),
         ("log", &["format", "filter"]),
     ],
 };
@@ -85,7 +89,28 @@ pub struct Config {
     #[serde(default)]
     pub ledger: LedgerConfig,
     #[serde(default)]
+    pub audit: AuditConfig,
+    #[serde(default)]
     pub log: LogConfig,
+}
+
+/// `[audit]`: the periodic re-verification of the log the service serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// How long to wait after one full audit (the one `tagtrail audit` runs, without `--rpc`)
+    /// before the next; the first runs at start-up. `0s` never audits. Its results are the
+    /// `trace_audit_*` metrics.
+    #[serde(default = "default_audit_interval", deserialize_with = "duration")]
+    pub interval: Duration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            interval: default_audit_interval(),
+        }
+    }
 }
 
 /// `[ledger]`: how the service follows the ledger.
@@ -253,6 +278,7 @@ impl Config {
             },
             limits: Limits::default(),
             ledger: LedgerConfig::default(),
+            audit: AuditConfig::default(),
             log: LogConfig::default(),
         };
         config.check()?;
@@ -301,6 +327,9 @@ impl Config {
     }
 }
 
+fn default_audit_interval() -> Duration {
+    Duration::from_secs(3600)
+}
 fn default_checkpoint_refresh() -> Duration {
     Duration::from_millis(100)
 }
@@ -411,5 +440,15 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("trace-api.example.toml");
         let config = Config::load(Some(&path), env(&[]), Overrides::default()).unwrap();
         assert_eq!(config.http.listen.port(), 8090);
+        assert_eq!(config.audit, AuditConfig::default());
+    }
+
+    #[test]
+    fn the_audit_interval_comes_from_the_environment() {
+        let config = Config::load(None, env(&[]), url()).unwrap();
+        assert_eq!(config.audit.interval, Duration::from_secs(3600));
+        let config =
+            Config::load(None, env(&[("TAGTRAIL_TRACE_AUDIT_INTERVAL", "0s")]), url()).unwrap();
+        assert!(config.audit.interval.is_zero());
     }
 }

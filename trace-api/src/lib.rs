@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod audit;
 pub mod config;
 pub mod history;
 pub mod item;

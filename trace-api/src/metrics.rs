@@ -13,6 +13,11 @@
 //! | `trace_db_pool_waiting_requests` | gauge | | requests waiting for a connection of the pool |
 //! | `trace_cache_hits_total` | counter | `cache` | answers from memory: `tiles` (hash tiles, for proofs and `/log/tile`), `lookups` (a lookup run's answer for an identifier), `entries` (an entry's record and event), `batches` (built device batch trees), `checkpoint` (the reused newest checkpoint) |
 //! | `trace_cache_misses_total` | counter | `cache` | the same caches' reads from the database |
+//! | `trace_audit_last_run_timestamp_seconds` | gauge | | when the last periodic audit (`[audit] interval`) ended, whatever its outcome (0: none yet) |
+//! | `trace_audit_last_success_timestamp_seconds` | gauge | | when the last audit that found the whole log sound ended (0: none yet) |
+//! | `trace_audit_entries` | gauge | | entries verified by the last successful audit |
+//! | `trace_audit_failures_total` | counter | | audits that found a bad row (entry, tile, batch or checkpoint; logged at error level) |
+//! | `trace_audit_errors_total` | counter | | audits that could not run (database unreachable; logged at warn level), not failures |
 //!
 //! Routes are labelled by their template (`/items/{id}/history`), never by the path asked, so
 //! the label set stays bounded.
@@ -88,6 +93,11 @@ pub struct Metrics {
     pool_waiting: Gauge,
     cache_hits: Family<CacheLabels, Counter>,
     cache_misses: Family<CacheLabels, Counter>,
+    audit_last_run: Gauge<f64, AtomicU64>,
+    audit_last_success: Gauge<f64, AtomicU64>,
+    audit_entries: Gauge,
+    audit_failures: Counter,
+    audit_errors: Counter,
     /// What the cache counters showed at the last scrape (they are read, not incremented, here).
     cache_seen: Mutex<std::collections::HashMap<&'static str, ledger_store::CacheCounts>>,
 }
@@ -175,6 +185,38 @@ impl Metrics {
             "Reads that went to the database, by cache",
             cache_misses.clone(),
         );
+        let audit_last_run = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "audit_last_run_timestamp",
+            "When the last periodic audit ended, whatever its outcome",
+            Unit::Seconds,
+            audit_last_run.clone(),
+        );
+        let audit_last_success = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "audit_last_success_timestamp",
+            "When the last audit that found the whole log sound ended",
+            Unit::Seconds,
+            audit_last_success.clone(),
+        );
+        let audit_entries = Gauge::default();
+        registry.register(
+            "audit_entries",
+            "Entries verified by the last successful audit",
+            audit_entries.clone(),
+        );
+        let audit_failures = Counter::default();
+        registry.register(
+            "audit_failures",
+            "Audits that found a bad row",
+            audit_failures.clone(),
+        );
+        let audit_errors = Counter::default();
+        registry.register(
+            "audit_errors",
+            "Audits that could not run (the database could not be read)",
+            audit_errors.clone(),
+        );
         Self {
             registry,
             requests,
@@ -188,6 +230,11 @@ impl Metrics {
             pool_waiting,
             cache_hits,
             cache_misses,
+            audit_last_run,
+            audit_last_success,
+            audit_entries,
+            audit_failures,
+            audit_errors,
             cache_seen: Mutex::new(std::collections::HashMap::new()),
         }
     }
@@ -250,6 +297,26 @@ impl Metrics {
             .get_or_create(&labels)
             .inc_by(counts.misses.saturating_sub(before.misses));
         *before = counts;
+    }
+
+    /// Records an audit that found the log sound, ended at `at` (since the Unix epoch).
+    pub fn audit_succeeded(&self, at: Duration, entries: u64) {
+        self.audit_last_run.set(at.as_secs_f64());
+        self.audit_last_success.set(at.as_secs_f64());
+        self.audit_entries
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+
+    /// Records an audit that found a bad row, ended at `at`.
+    pub fn audit_failed(&self, at: Duration) {
+        self.audit_last_run.set(at.as_secs_f64());
+        self.audit_failures.inc();
+    }
+
+    /// Records an audit that could not run, ended at `at`.
+    pub fn audit_errored(&self, at: Duration) {
+        self.audit_last_run.set(at.as_secs_f64());
+        self.audit_errors.inc();
     }
 
     /// The text exposition.

@@ -39,6 +39,8 @@ pub struct AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    /// Stops the background audit when the server stops.
+    audit: CancellationToken,
 }
 
 impl std::fmt::Debug for Application {
@@ -61,10 +63,16 @@ impl Application {
             .context("Failed to read the listening address")?
             .port();
         let limits = config.limits;
+        let metrics = Arc::new(Metrics::new());
+        // The audit's own pool (lazily connected), started once the server runs.
+        let audit_store = (!config.audit.interval.is_zero())
+            .then(|| crate::audit::build_store(&config.database))
+            .transpose()?;
+        let audit_metrics = metrics.clone();
         let state = web::Data::new(AppState {
             store,
             limits,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             limiter: RateLimiter::new(limits.requests_per_second, limits.burst, limits.max_clients),
             request_timeout: config.http.request_timeout,
             views: crate::reader::ViewCache::new(config.ledger.checkpoint_refresh),
@@ -95,8 +103,16 @@ impl Application {
             .listen(listener)
             .context("Failed to start the HTTP server")?
             .run();
+        let audit = CancellationToken::new();
+        if let Some(store) = audit_store {
+            crate::audit::spawn(store, config.audit.interval, audit_metrics, audit.clone());
+        }
         tracing::info!(port, "trace-api listening");
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            audit,
+        })
     }
 
     /// The port the server listens on.
@@ -120,6 +136,8 @@ impl Application {
 
     /// Serves until the server stops.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        // The audit stops with the server, however the server ends.
+        let _stop_audit = self.audit.drop_guard();
         let served = self.server.await.context("The HTTP server failed");
         tracing::info!("trace-api stopped");
         served

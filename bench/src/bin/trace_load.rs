@@ -226,6 +226,8 @@ fn start_service(url: &str) -> anyhow::Result<(Child, String)> {
         format!("postgres://tagtrail_trace_bench:tagtrail_trace_bench@{host}")
     };
     let child = Command::new(binary)
+        // Not its periodic audit: a full audit at start-up would share the CPUs with the load.
+        .env("TAGTRAIL_TRACE_AUDIT_INTERVAL", "0s")
         .args([
             "--database-url",
             &reader_url,

@@ -158,3 +158,86 @@ async fn the_newest_checkpoint_is_reused_for_its_refresh_time() {
     assert_eq!(fresh["total"], 2);
     pipeline.stop().await;
 }
+
+/// The value of the unlabelled sample `name` in a metrics exposition.
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let (metric, value) = line.split_once(' ')?;
+        (metric == name).then(|| value.parse().ok())?
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_is_audited_periodically_and_a_changed_row_is_a_failure() {
+    let pipeline = Pipeline::start(|config| {
+        config.audit.interval = std::time::Duration::from_millis(200);
+    })
+    .await;
+    pipeline
+        .capture(vec![
+            object(0, "ADD", &[ITEM], "commissioning"),
+            object(1, "OBSERVE", &[ITEM], "shipping"),
+        ])
+        .await;
+    pipeline.wait_for_checkpoint(2).await;
+    let metrics = wait_for_metrics(&pipeline, |metrics| {
+        sample(metrics, "trace_audit_entries") == Some(2.0)
+    })
+    .await;
+    assert!(
+        sample(&metrics, "trace_audit_last_success_timestamp_seconds").unwrap() > 0.0,
+        "{metrics}"
+    );
+    assert!(
+        sample(&metrics, "trace_audit_last_run_timestamp_seconds").unwrap() > 0.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "trace_audit_failures_total"),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "trace_audit_errors_total"),
+        Some(0.0),
+        "{metrics}"
+    );
+
+    // A device batch's signature changed behind the ledger's back (as the superuser, past the
+    // append-only trigger): the next audit fails.
+    let admin = pipeline.db.connect().await.unwrap();
+    let changed = admin
+        .batch_execute(
+            "SET session_replication_role = replica;
+             UPDATE device_batches
+                SET signature = overlay(signature PLACING '\\x00'::bytea FROM 5 FOR 1)",
+        )
+        .await;
+    changed.unwrap();
+    let metrics = wait_for_metrics(&pipeline, |metrics| {
+        sample(metrics, "trace_audit_failures_total") >= Some(1.0)
+    })
+    .await;
+    // The last success still counts the entries it verified.
+    assert_eq!(
+        sample(&metrics, "trace_audit_entries"),
+        Some(2.0),
+        "{metrics}"
+    );
+    pipeline.stop().await;
+}
+
+/// Reads `/metrics` until `done` holds of it (30 s at most).
+async fn wait_for_metrics(pipeline: &Pipeline, done: impl Fn(&str) -> bool) -> String {
+    let mut metrics = String::new();
+    for _ in 0..300 {
+        let (status, text) = pipeline.get_text("/metrics").await;
+        assert_eq!(status, 200);
+        metrics = text;
+        if done(&metrics) {
+            return metrics;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the metrics did not reach the expected state within 30 s:\n{metrics}");
+}
