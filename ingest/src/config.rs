@@ -18,6 +18,7 @@
 //! origin = "tagtrail.example/log"                 # default: the key's name
 //! checkpoint_interval = "500ms"
 //! published_checkpoint_file = "/var/lib/tagtrail/log.published"   # default: <key file>.published
+//! anchor_rpc_url = "https://rpc.example/KEY"   # optional: the newest anchor on chain counts as published
 //!
 //! [limits]
 //! max_body_bytes = 33554432
@@ -65,6 +66,9 @@ const SCHEMA: Schema = Schema {
                 "origin",
                 "checkpoint_interval",
                 "published_checkpoint_file",
+                "anchor_rpc_url",
+                "anchor_contract",
+                "anchor_from_block",
             ],
         ),
         (
@@ -163,6 +167,18 @@ pub struct LedgerConfig {
     /// [`published_checkpoint_file`](Self::published_checkpoint_file).
     #[serde(default)]
     pub published_checkpoint_file: Option<PathBuf>,
+    /// A chain's JSON-RPC URL where the log is anchored (secret: it may hold an API key). At
+    /// start-up ingest looks up the newest anchor of its origin signed by its keys there, and
+    /// records it as published when it is newer than the published-checkpoint file, so that a
+    /// database restored from before it is refused even when that file was lost too.
+    #[serde(default)]
+    pub anchor_rpc_url: Option<secrecy::SecretString>,
+    /// The anchor contract to look in (default: every contract's events for the origin).
+    #[serde(default)]
+    pub anchor_contract: Option<String>,
+    /// The first block to search for anchors (the contract's deployment block on a public chain).
+    #[serde(default)]
+    pub anchor_from_block: u64,
 }
 
 impl LedgerConfig {
@@ -320,6 +336,9 @@ impl Config {
                 origin: None,
                 checkpoint_interval: default_checkpoint_interval(),
                 published_checkpoint_file: None,
+                anchor_rpc_url: None,
+                anchor_contract: None,
+                anchor_from_block: 0,
             },
             limits: Limits::default(),
             log: LogConfig::default(),

@@ -98,6 +98,7 @@ impl Application {
             additional = ?signers[1..].iter().map(|key| key.verifier_key().to_string()).collect::<Vec<_>>(),
             "signing checkpoints with these keys, in this order"
         );
+        record_newest_anchor(&config.ledger, &published, &origin, &signers).await?;
         let signers = signers.into_iter().map(Arc::new).collect();
         let checkpointer = Checkpointer::with_signers(&store, origin, signers)
             .context("Invalid checkpoint keys")?
@@ -478,4 +479,91 @@ fn build_request_pool(config: &DatabaseConfig) -> anyhow::Result<Pool> {
         .recycle_timeout(Some(config.connect_timeout))
         .build()
         .context("Failed to build the database connection pool")
+}
+
+/// With `ledger.anchor_rpc_url`: the newest anchor of the log on that chain, signed by one of its
+/// keys, recorded in the published-checkpoint file when it is newer than what the file holds
+/// (the file may have been lost with the database). The anchor's payload holds everything its
+/// signed note needs: origin, size, root, key id and signature.
+async fn record_newest_anchor(
+    ledger: &crate::config::LedgerConfig,
+    published: &std::path::Path,
+    origin: &Origin,
+    signers: &[NoteSignerKey],
+) -> anyhow::Result<()> {
+    let Some(url) = &ledger.anchor_rpc_url else {
+        return Ok(());
+    };
+    let contract = match &ledger.anchor_contract {
+        Some(text) => Some(
+            text.parse::<alloy_primitives::Address>()
+                .with_context(|| format!("ledger.anchor_contract {text:?} is not an address"))?,
+        ),
+        None => None,
+    };
+    let keys =
+        ledger::note::NoteVerifiers::new(signers.iter().map(NoteSignerKey::verifier_key).collect())
+            .context("Invalid checkpoint keys")?;
+    let rpc = anchor::rpc::Rpc::new(url, std::time::Duration::from_secs(30));
+    let (search_origin, from) = (origin.clone(), ledger.anchor_from_block);
+    let found = tokio::task::spawn_blocking(move || {
+        anchor::verify::find_anchors(&rpc, &search_origin, contract.as_ref(), from, None)
+    })
+    .await
+    .context("The anchor lookup failed")?
+    .context("Failed to look up the log's anchors (ledger.anchor_rpc_url)")?;
+    let Some((payload, key)) = found
+        .iter()
+        .filter_map(|anchor| anchor.payload.as_ref().ok())
+        .filter(|payload| payload.signed_by(origin, &keys))
+        .max_by_key(|payload| payload.size)
+        .and_then(|payload| {
+            keys.keys()
+                .iter()
+                .find(|key| key.id() == payload.key_id)
+                .map(|key| (payload, key))
+        })
+    else {
+        return Ok(());
+    };
+    let file = ledger_store::PublishedFile::new(
+        published,
+        ledger::checkpoint::TrustedLog::new(origin.clone(), keys.clone()),
+    );
+    let recorded = file.read().with_context(|| {
+        format!(
+            "Failed to read the published-checkpoint file {}",
+            published.display()
+        )
+    })?;
+    if recorded.is_some_and(|checkpoint| checkpoint.size >= payload.size) {
+        return Ok(());
+    }
+    let mut signature = Vec::with_capacity(68);
+    signature.extend_from_slice(&payload.key_id.to_be_bytes());
+    signature.extend_from_slice(&payload.signature);
+    use base64::Engine as _;
+    let note = format!(
+        "{}\n\u{2014} {} {}\n",
+        payload.checkpoint_text(origin),
+        key.name(),
+        base64::engine::general_purpose::STANDARD.encode(&signature)
+    );
+    file.write(&ledger_store::StoredCheckpoint {
+        size: payload.size,
+        root: payload.root,
+        note,
+    })
+    .with_context(|| {
+        format!(
+            "Failed to record the newest anchor in {}",
+            published.display()
+        )
+    })?;
+    tracing::warn!(
+        size = payload.size.get(),
+        file = %published.display(),
+        "the newest anchor on chain is newer than the published-checkpoint file: recorded it there"
+    );
+    Ok(())
 }

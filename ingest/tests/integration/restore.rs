@@ -685,3 +685,90 @@ async fn a_base_backup_without_its_wal_is_refused_and_point_in_time_recovery_res
     handle.stop(true).await;
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_published_file_lost_too_the_newest_anchor_on_chain_refuses_an_old_backup() {
+    use anchor::worker::{ChainSettings, ChainWorker, Finality, Progress};
+
+    let log = LogKey::new("anchor-key");
+    let dumps = temp_dir("anchor-dumps");
+    let old_dump = dumps.0.join("old.dump");
+    let db = TestDatabase::create().await.unwrap();
+    let mut app = TestApp::spawn_on(db, log.adjust()).await;
+    let site = app.site("site-a", &[HERE]).await;
+    let token = app.token(&site).await;
+    let client = app.client(Credential::Token(token.clone()));
+    assert_eq!(
+        capture(&client, document(&[1, 2, 3, 4, 5], HERE), false)
+            .await
+            .status,
+        202
+    );
+    signed(&app.admin, 5).await;
+    pg_dump(app.db.url(), &old_dump).await;
+    assert_eq!(
+        capture(&client, document(&[6, 7, 8, 9, 10], HERE), false)
+            .await
+            .status,
+        202
+    );
+    signed(&app.admin, 10).await;
+
+    // The anchor worker publishes the checkpoint of 10 on a chain of the test's own.
+    let anvil = anchor::testing::Anvil::start();
+    let url = app
+        .db
+        .login_role("tagtrail_anchor_ingest_test", "tagtrail_anchor")
+        .await
+        .unwrap();
+    let store = Store::connect(&url).unwrap();
+    let worker = ChainWorker::start(
+        ChainSettings {
+            finality: Finality::Confirmations(1),
+            ..anchor::testing::chain_settings(&anvil, "local")
+        },
+        anchor::store::AnchorStore::new(store.pool().clone()),
+        Arc::new(anchor::metrics::Metrics::new()),
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    match worker.tick().await.unwrap() {
+        Progress::Sent {
+            tree_size: 10,
+            tx_hash,
+        } => {
+            anvil.mined(&tx_hash);
+        }
+        other => panic!("expected the checkpoint of 10 sent, got {other:?}"),
+    }
+    assert_eq!(
+        worker.tick().await.unwrap(),
+        Progress::Confirmed { tree_size: 10 }
+    );
+    drop(worker);
+    drop(store);
+    let db = app.stop().await;
+
+    // The older backup restored, and the published-checkpoint file lost with the old machine.
+    restore_dump(&db, &old_dump).await;
+    std::fs::remove_file(&log.published).unwrap();
+    let rpc = anvil.url.clone();
+    let adjust = log.adjust();
+    let app = TestApp::spawn_on(db, move |config| {
+        adjust(config);
+        config.ledger.anchor_rpc_url = Some(SecretString::from(rpc));
+    })
+    .await;
+    // The chain still knows the checkpoint of 10: recorded as published, so the restored log of 5
+    // is refused.
+    ready_says(&app.address, 503, "holds 5 entries, fewer than the 10").await;
+    let recorded = log.published_note().unwrap();
+    assert!(recorded.contains("\n10\n"), "{recorded}");
+    let client = app.client(Credential::Token(token));
+    let refused = capture(&client, document(&[11], HERE), false).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(count(&app.admin, "checkpoints").await, 1);
+    app.stop().await;
+}
