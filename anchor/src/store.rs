@@ -453,39 +453,6 @@ impl AnchorStore {
         self.anchors("ORDER BY anchor_id DESC LIMIT $1", &[&limit])
             .await
     }
-
-    /// The confirmed anchors of the smallest anchored checkpoint at or above `size` (for bundles:
-    /// the anchored checkpoint a proof extends to), on every chain.
-    pub async fn confirmed_at_or_above(&self, size: u64) -> Result<Vec<Anchor>, StoreError> {
-        let size = int(size)?;
-        self.anchors(
-            "WHERE state = 'confirmed' AND tree_size = (
-                 SELECT min(tree_size) FROM anchors WHERE state = 'confirmed' AND tree_size >= $1)
-             ORDER BY chain_id, contract",
-            &[&size],
-        )
-        .await
-    }
-
-    /// The confirmed anchors of the largest anchored checkpoint.
-    pub async fn newest_confirmed(&self) -> Result<Vec<Anchor>, StoreError> {
-        self.anchors(
-            "WHERE state = 'confirmed' AND tree_size = (
-                 SELECT max(tree_size) FROM anchors WHERE state = 'confirmed')
-             ORDER BY chain_id, contract",
-            &[],
-        )
-        .await
-    }
-
-    /// Every confirmed anchor, by tree size (`tagtrail audit --rpc`).
-    pub async fn all_confirmed(&self) -> Result<Vec<Anchor>, StoreError> {
-        self.anchors(
-            "WHERE state = 'confirmed' ORDER BY tree_size, chain_id",
-            &[],
-        )
-        .await
-    }
 }
 
 async fn insert_attempt(

@@ -382,7 +382,7 @@ impl ChainWorker {
                 self.advance_included(&anchor, attempt_hash, &receipt, &view)
                     .await
             }
-            None => self.advance_pending(anchor, attempts, view).await,
+            None => self.advance_pending(anchor, attempts).await,
         }
     }
 
@@ -560,7 +560,6 @@ impl ChainWorker {
         &self,
         anchor: Anchor,
         attempts: Vec<Attempt>,
-        view: ChainView,
     ) -> Result<Progress, TickError> {
         let newest = attempts
             .first()
@@ -575,7 +574,6 @@ impl ChainWorker {
                 "a reorg took the anchor out of the chain: sending it again"
             );
         }
-        let _ = view;
         let sender = self.key.sender;
         let hash = newest.tx_hash;
         let (mined_nonces, known, base_fee, suggested_tip) = self

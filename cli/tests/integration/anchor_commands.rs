@@ -4,7 +4,7 @@
 //! events told apart by their signature, and a log whose tail was deleted back to an earlier
 //! checkpoint, which the audit of the rows alone cannot see.
 
-use std::process::{Command, Output};
+use crate::run::{stdout_of, tagtrail, text};
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
@@ -28,30 +28,6 @@ const ORIGIN: &str = "tagtrail.test/anchored-log";
 /// `tagtrail_reader` only.
 const ANCHOR_ROLE: &str = "tagtrail_anchor_cli_test";
 const READER_ROLE: &str = "tagtrail_reader_cli_test";
-
-fn tagtrail(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tagtrail"))
-        .args(args)
-        .env_remove("TAGTRAIL_DATABASE_URL")
-        .output()
-        .expect("the tagtrail binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The command's stdout, after checking its exit status.
-fn stdout_of(output: &Output, code: i32) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stdout)
-}
 
 fn origin() -> Origin {
     Origin::parse(ORIGIN).unwrap()

@@ -4,8 +4,8 @@
 //! period's bundles with the keys a verifier of that period trusts, `tagtrail audit` checks the
 //! whole log (it trusts the keys of `signing_keys`), and `tagtrail log-keys` shows every step.
 
+use crate::run::{stdout_of, tagtrail, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use ingest::{Application, Config};
@@ -178,30 +178,6 @@ impl Drop for Log {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn tagtrail(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tagtrail"))
-        .args(args)
-        .env_remove("TAGTRAIL_DATABASE_URL")
-        .output()
-        .expect("the tagtrail binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The command's stdout, after checking its exit status.
-fn stdout_of(output: &Output, code: i32) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stdout)
 }
 
 /// `tagtrail verify` of `files` trusting `keys`: its exit status and last line.

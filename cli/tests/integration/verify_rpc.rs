@@ -4,6 +4,7 @@
 //! commitment, signature and depth, and the bundle's stored block hash and receipt proof; altered
 //! anchors fail naming the check, a node of another chain skips them, a dead node exits 2.
 
+use crate::run::{stdout_of, text};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
@@ -286,22 +287,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The command's stdout, after checking its exit status.
-fn stdout_of(output: &Output, code: i32) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stdout)
 }
 
 fn last_line(printed: &str) -> &str {

@@ -1,0 +1,29 @@
+//! Running the `tagtrail` binary in the tests that check its output.
+
+use std::process::{Command, Output};
+
+/// `tagtrail ARGS...`, without a database URL from the environment.
+pub fn tagtrail(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tagtrail"))
+        .args(args)
+        .env_remove("TAGTRAIL_DATABASE_URL")
+        .output()
+        .expect("the tagtrail binary runs")
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The command's stdout, after checking its exit status.
+pub fn stdout_of(output: &Output, code: i32) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
