@@ -49,12 +49,14 @@ mod migrate;
 mod packs;
 mod published;
 mod run_cache;
+mod run_filters;
 mod runs;
 mod sequencer;
 mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tile_cache;
+pub use run_filters::LookupFilterStatus;
 pub use tile_cache::CacheCounts;
 mod transient;
 

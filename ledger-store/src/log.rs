@@ -17,6 +17,7 @@ use super::keys::KeyHandoff;
 use super::lookup::FixedEntry;
 use super::packs;
 use super::run_cache::{DEFAULT_CACHED_LOOKUPS, RunCache};
+use super::run_filters::{DEFAULT_FILTER_BYTES, LookupFilterStatus, RunFilters};
 use super::tile_cache::{CacheCounts, DEFAULT_CACHED_TILES, TileCache};
 
 /// How many entries a reader's store keeps (about 1 KB each: their records and event texts).
@@ -45,15 +46,19 @@ pub fn session_settings(config: &mut tokio_postgres::Config) {
 }
 
 /// The session settings of a store that only reads ([`Store::build_reader`]).
-const READER_SESSION_SETTINGS: &str = "-c plan_cache_mode=auto -c max_parallel_workers_per_gather=0 -c default_transaction_read_only=on";
+const READER_SESSION_SETTINGS: &str = "-c plan_cache_mode=force_generic_plan -c max_parallel_workers_per_gather=0 -c default_transaction_read_only=on";
 
 /// Adds the session settings of a store that only reads to `config`'s options (after any it has,
 /// so they win):
 ///
-/// - `plan_cache_mode=auto`: a reader asks the same few queries thousands of times a second with
-///   small arrays (the leaves of one history), on tables that only grow: PostgreSQL's cached
+/// - `plan_cache_mode=force_generic_plan`: a reader asks the same few queries thousands of times a
+///   second with small arrays (the leaves of one history), on tables that only grow: cached
 ///   generic plans serve them, where planning every execution halved the rate of the lookup and
-///   entry queries (pgbench on a 1,000,000-entry ledger, BENCHMARKS.md "trace-api").
+///   entry queries (pgbench on a 1,000,000-entry ledger, BENCHMARKS.md "trace-api"). `auto` is
+///   not enough: it compares the generic plan's estimate with the custom plans' and, for the
+///   lookup query (whose arrays a custom plan sees as constants, estimated small), went on planning
+///   every execution: planning was then most of PostgreSQL's time, and trace-api answered 2.7 times
+///   fewer histories of items never asked about (10,000,000 entries, BENCHMARKS.md).
 /// - `max_parallel_workers_per_gather=0`, as for appenders.
 /// - `default_transaction_read_only=on`: nothing a reader runs can write, whatever its role may do.
 pub fn reader_session_settings(config: &mut tokio_postgres::Config) {
@@ -136,6 +141,8 @@ pub struct Store {
     run_cache: Arc<RunCache>,
     /// A reader's entries read, without their declarations (nothing else of an entry changes).
     entry_cache: Option<Arc<Generations<u64, Arc<FixedEntry>>>>,
+    /// A reader's Bloom filters of the lookup runs, so that lookups skip runs that hold nothing.
+    run_filters: Option<Arc<RunFilters>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -236,7 +243,15 @@ impl Store {
         reader_session_settings(&mut config);
         let mut store = Self::build_pool(config, settings)?;
         store.entry_cache = Some(Arc::new(Generations::new(DEFAULT_CACHED_ENTRIES)));
+        store.run_filters = Some(Arc::new(RunFilters::new(DEFAULT_FILTER_BYTES)));
         Ok(store)
+    }
+
+    /// The same store with Bloom filters of the lookup runs taking at most about `bytes` bytes
+    /// (a reader's default: 512 MiB; 0 turns them off).
+    pub fn with_lookup_filter_bytes(mut self, bytes: usize) -> Self {
+        self.run_filters = (bytes > 0).then(|| Arc::new(RunFilters::new(bytes)));
+        self
     }
 
     fn build_pool(
@@ -265,6 +280,7 @@ impl Store {
             tile_cache: Arc::new(TileCache::new(DEFAULT_CACHED_TILES)),
             run_cache: Arc::new(RunCache::new(DEFAULT_CACHED_LOOKUPS)),
             entry_cache: None,
+            run_filters: None,
         })
     }
 
@@ -312,6 +328,25 @@ impl Store {
 
     pub(crate) fn run_cache(&self) -> &RunCache {
         &self.run_cache
+    }
+
+    /// How far a reader's run filters are built (nothing for a store without them).
+    pub fn lookup_filter_status(&self) -> LookupFilterStatus {
+        self.run_filters
+            .as_ref()
+            .map_or_else(LookupFilterStatus::default, |filters| filters.status())
+    }
+
+    pub(crate) fn run_filters(&self) -> Option<&Arc<RunFilters>> {
+        self.run_filters.as_ref()
+    }
+
+    /// How many (run, key) probes of lookups a reader's run filters spared (hits) and how many
+    /// runs were asked (misses).
+    pub fn lookup_filter_counts(&self) -> CacheCounts {
+        self.run_filters
+            .as_ref()
+            .map_or_else(CacheCounts::default, |filters| filters.counts())
     }
 
     pub(crate) fn entry_cache(&self) -> Option<&Generations<u64, Arc<FixedEntry>>> {

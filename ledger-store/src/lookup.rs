@@ -334,7 +334,12 @@ impl Store {
                 Lookup::Location(id) => (Kind::Location, lookup_key(id)),
             })
             .collect();
-        let mut leaves = runs::lookup_cached(&client, &asked, self.run_cache()).await?;
+        let filters = self.run_filters();
+        let (mut leaves, live) =
+            runs::lookup_cached(&client, &asked, self.run_cache(), filters.map(|f| &**f)).await?;
+        if let Some(filters) = filters {
+            filters.keep_live(&live, self.pool());
+        }
         leaves.sort_unstable();
         leaves.dedup();
         leaves
