@@ -33,19 +33,23 @@ pub async fn device_keys_in(
     device_keys(transaction).await
 }
 
+/// The query of [`keys_of_device`] (`$1`: the device id), for callers that keep it prepared.
+pub const KEYS_OF_DEVICE: &str = "SELECT algorithm, public_key FROM device_keys
+    WHERE device_id = $1 ORDER BY key_number DESC";
+
 /// Every key one device has had, newest first (a stored key that is not a key as `None`): the
-/// candidates for the key that signed one of its batches.
-pub async fn keys_of_device<C: tokio_postgres::GenericClient>(
+/// candidates for the key that signed one of its batches. `query` is [`KEYS_OF_DEVICE`], as text
+/// or prepared (a service that asks often keeps it prepared: planning it is most of its cost).
+pub async fn keys_of_device<C, Q>(
     client: &C,
+    query: &Q,
     device: &str,
-) -> Result<Vec<Option<DevicePublicKey>>, ReadError> {
-    let rows = client
-        .query(
-            "SELECT algorithm, public_key FROM device_keys WHERE device_id = $1
-             ORDER BY key_number DESC",
-            &[&device],
-        )
-        .await?;
+) -> Result<Vec<Option<DevicePublicKey>>, ReadError>
+where
+    C: tokio_postgres::GenericClient,
+    Q: tokio_postgres::ToStatement + ?Sized + Sync + Send,
+{
+    let rows = client.query(query, &[&device]).await?;
     Ok(rows
         .iter()
         .map(|row| public_key_from_db(row.get(0), row.get(1)))

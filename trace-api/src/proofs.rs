@@ -122,8 +122,12 @@ impl<'a> Attestations<'a> {
         }
         if !devices.is_empty() {
             let client = view.store.pool().get().await.map_err(ReadError::from)?;
+            let query = client
+                .prepare_cached(registry::keys::KEYS_OF_DEVICE)
+                .await
+                .map_err(ReadError::from)?;
             for device in devices {
-                let keys = registry::keys::keys_of_device(&**client, device).await?;
+                let keys = registry::keys::keys_of_device(&**client, &query, device).await?;
                 self.keys.insert(device.to_owned(), keys);
             }
         }
@@ -164,7 +168,12 @@ impl<'a> Attestations<'a> {
                 if !self.keys.contains_key(device.as_str()) {
                     // Not read by `prepare`, which skips the devices of batches whose key it knew.
                     let client = view.store.pool().get().await.map_err(ReadError::from)?;
-                    let keys = registry::keys::keys_of_device(&**client, device.as_str()).await?;
+                    let query = client
+                        .prepare_cached(registry::keys::KEYS_OF_DEVICE)
+                        .await
+                        .map_err(ReadError::from)?;
+                    let keys =
+                        registry::keys::keys_of_device(&**client, &query, device.as_str()).await?;
                     self.keys.insert(device.as_str().to_owned(), keys);
                 }
                 let keys = self
