@@ -104,5 +104,6 @@ pub(crate) fn build_store(database: &DatabaseConfig) -> anyhow::Result<Store> {
             connect: None,
         },
     )
+    .map(|store| store.with_lookup_filter_bytes(0))
     .context("Failed to set up the audit's database pool")
 }

@@ -25,6 +25,7 @@
 //!
 //! [ledger]
 //! checkpoint_refresh = "100ms"  # answers are as of a checkpoint at most this much older than the newest
+//! lookup_filter_mib = 512       # memory for the Bloom filters of the lookup runs (0: none)
 //!
 //! [audit]
 //! interval = "1h"              # re-verify the whole log (as `tagtrail audit` does) this often; "0s": never
@@ -71,7 +72,7 @@ const SCHEMA: Schema = Schema {
                 "max_clients",
             ],
         ),
-        ("ledger", &["checkpoint_refresh"]),
+        ("ledger", &["checkpoint_refresh", "lookup_filter_mib"]),
         ("audit", &["interval"]),
         ("log", &["format", "filter"]),
     ],
@@ -122,12 +123,18 @@ pub struct LedgerConfig {
     /// it for every request.
     #[serde(default = "default_checkpoint_refresh", deserialize_with = "duration")]
     pub checkpoint_refresh: Duration,
+    /// How much memory (MiB) the Bloom filters of the lookup runs may take: with a filter, a
+    /// lookup asks the database only about the runs that may hold its keys. About 1.25 bytes per
+    /// indexed identifier; runs beyond the budget are asked about every time. `0` builds none.
+    #[serde(default = "default_lookup_filter_mib")]
+    pub lookup_filter_mib: usize,
 }
 
 impl Default for LedgerConfig {
     fn default() -> Self {
         Self {
             checkpoint_refresh: default_checkpoint_refresh(),
+            lookup_filter_mib: default_lookup_filter_mib(),
         }
     }
 }
@@ -329,6 +336,9 @@ impl Config {
 
 fn default_audit_interval() -> Duration {
     Duration::from_secs(3600)
+}
+fn default_lookup_filter_mib() -> usize {
+    512
 }
 fn default_checkpoint_refresh() -> Duration {
     Duration::from_millis(100)

@@ -88,6 +88,8 @@ pub struct Metrics {
     checkpoint_entries: Gauge,
     checkpoint_age: Gauge<f64, AtomicU64>,
     indexed: Gauge,
+    filter_bytes: Gauge,
+    unfiltered_runs: Gauge,
     pool_connections: Family<StateLabels, Gauge>,
     pool_max: Gauge,
     pool_waiting: Gauge,
@@ -154,6 +156,18 @@ impl Metrics {
             "lookup_indexed_entries",
             "Entries the lookups cover",
             indexed.clone(),
+        );
+        let filter_bytes = Gauge::default();
+        registry.register(
+            "lookup_filter_bytes",
+            "Memory the Bloom filters of the lookup runs take",
+            filter_bytes.clone(),
+        );
+        let unfiltered_runs = Gauge::default();
+        registry.register(
+            "lookup_unfiltered_runs",
+            "Live lookup runs without a Bloom filter yet (every lookup asks the database about them)",
+            unfiltered_runs.clone(),
         );
         let pool_connections = Family::<StateLabels, Gauge>::default();
         registry.register(
@@ -225,6 +239,8 @@ impl Metrics {
             checkpoint_entries,
             checkpoint_age,
             indexed,
+            filter_bytes,
+            unfiltered_runs,
             pool_connections,
             pool_max,
             pool_waiting,
@@ -266,6 +282,14 @@ impl Metrics {
         self.checkpoint_age
             .set(age.map_or(f64::NAN, |age| age.as_secs_f64()));
         self.indexed.set(i64::try_from(indexed).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the gauges of the lookup runs' filters.
+    pub fn lookup_filters(&self, status: ledger_store::LookupFilterStatus) {
+        self.filter_bytes
+            .set(i64::try_from(status.bytes).unwrap_or(i64::MAX));
+        self.unfiltered_runs
+            .set(i64::try_from(status.unfiltered_runs).unwrap_or(i64::MAX));
     }
 
     /// Sets the pool gauges.

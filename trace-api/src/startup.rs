@@ -55,7 +55,8 @@ impl Application {
     /// Opens the connection pool (lazily: the database may come up later) and binds the listener
     /// (port 0 picks a free port). Must run inside a tokio runtime.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let store = build_store(&config.database)?;
+        let store = build_store(&config.database)?
+            .with_lookup_filter_bytes(config.ledger.lookup_filter_mib.saturating_mul(1 << 20));
         let listener = TcpListener::bind(config.http.listen)
             .with_context(|| format!("Failed to listen on {}", config.http.listen))?;
         let port = listener

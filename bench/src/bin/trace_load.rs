@@ -455,6 +455,35 @@ fn main() -> anyhow::Result<()> {
     for n in 0..probes.min(100) {
         get(&agent, &format!("{base}{}", bundle(n)))?;
     }
+    // The service builds its Bloom filters of the lookup runs in the background, prompted by
+    // lookups: measure once every live run has one (a service that has been up a while).
+    let started = Instant::now();
+    loop {
+        get(&agent, &format!("{base}{}", history(0)))?;
+        let mut metrics = String::new();
+        agent
+            .get(&format!("{base}/metrics"))
+            .call()?
+            .body_mut()
+            .read_to_string()
+            .map(|body| metrics = body)?;
+        let unfiltered = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("trace_lookup_unfiltered_runs "))
+            .and_then(|value| value.trim().parse::<u64>().ok());
+        if unfiltered == Some(0) {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "the lookup run filters were not built within 10 minutes ({unfiltered:?} runs left)"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!(
+        "Lookup run filters built in {:.1} s.",
+        started.elapsed().as_secs_f64()
+    );
 
     println!(
         "Ledger of {} entries; {} probe items of {PROBE_ROUNDS} events each, spread over the log.",

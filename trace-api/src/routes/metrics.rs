@@ -15,6 +15,18 @@ pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state
         .metrics
         .cache("tiles", state.store.tile_cache_counts());
+    state
+        .metrics
+        .cache("lookups", state.store.lookup_cache_counts());
+    state
+        .metrics
+        .cache("lookup_filters", state.store.lookup_filter_counts());
+    state
+        .metrics
+        .cache("entries", state.store.entry_cache_counts());
+    state
+        .metrics
+        .lookup_filters(state.store.lookup_filter_status());
     state.metrics.cache("batches", state.batches.counts());
     state.metrics.cache("checkpoint", state.views.counts());
     match tokio::time::timeout(LEDGER_TIMEOUT, state.store.status()).await {
