@@ -12,23 +12,18 @@ const LEDGER_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.pool(state.store.pool().status());
-    state
-        .metrics
-        .cache("tiles", state.store.tile_cache_counts());
-    state
-        .metrics
-        .cache("lookups", state.store.lookup_cache_counts());
-    state
-        .metrics
-        .cache("lookup_filters", state.store.lookup_filter_counts());
-    state
-        .metrics
-        .cache("entries", state.store.entry_cache_counts());
-    state
-        .metrics
-        .lookup_filters(state.store.lookup_filter_status());
-    state.metrics.cache("batches", state.batches.counts());
-    state.metrics.cache("checkpoint", state.views.counts());
+    let store = &state.store;
+    for (cache, counts) in [
+        ("tiles", store.tile_cache_counts()),
+        ("lookups", store.lookup_cache_counts()),
+        ("lookup_filters", store.lookup_filter_counts()),
+        ("entries", store.entry_cache_counts()),
+        ("batches", state.batches.counts()),
+        ("checkpoint", state.views.counts()),
+    ] {
+        state.metrics.cache(cache, counts);
+    }
+    state.metrics.lookup_filters(store.lookup_filter_status());
     match tokio::time::timeout(LEDGER_TIMEOUT, state.store.status()).await {
         Ok(Ok(status)) => state.metrics.ledger(
             status.checkpoint.map_or(0, |size| size.get()),
