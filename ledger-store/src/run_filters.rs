@@ -167,24 +167,28 @@ impl RunFilters {
     /// Given the live runs a lookup just saw: drops the filters of runs merged away, and starts
     /// building the missing ones in the background (one task at a time, each run once).
     pub(crate) fn keep_live(self: &Arc<Self>, live: &HashSet<i64>, pool: &Pool) {
-        let missing = {
-            let mut filters = self.filters.write().unwrap_or_else(|e| e.into_inner());
-            let gone: Vec<i64> = filters
-                .keys()
-                .filter(|run| !live.contains(run))
-                .copied()
-                .collect();
-            for run in gone {
-                if let Some(filter) = filters.remove(&run) {
-                    self.used.fetch_sub(filter.bytes(), Ordering::Relaxed);
-                }
-            }
+        // Under the read lock: most lookups change nothing.
+        let (any_gone, missing) = {
+            let filters = self.filters.read().unwrap_or_else(|e| e.into_inner());
+            let any_gone = filters.keys().any(|run| !live.contains(run));
             let unfiltered = live.iter().filter(|run| !filters.contains_key(run)).count();
             self.unfiltered.store(unfiltered as u64, Ordering::Relaxed);
             let over_budget = self.over_budget.read().unwrap_or_else(|e| e.into_inner());
-            live.iter()
-                .any(|run| !filters.contains_key(run) && !over_budget.contains(run))
+            let missing = live
+                .iter()
+                .any(|run| !filters.contains_key(run) && !over_budget.contains(run));
+            (any_gone, missing)
         };
+        if any_gone {
+            let mut filters = self.filters.write().unwrap_or_else(|e| e.into_inner());
+            filters.retain(|run, filter| {
+                let keep = live.contains(run);
+                if !keep {
+                    self.used.fetch_sub(filter.bytes(), Ordering::Relaxed);
+                }
+                keep
+            });
+        }
         if missing && !self.building.swap(true, Ordering::AcqRel) {
             let filters = self.clone();
             let pool = pool.clone();

@@ -219,6 +219,90 @@ async fn lookups_remembered_per_run_stay_right_when_runs_are_merged() {
     assert_eq!(fresh.lookup_any(&asked).await.unwrap(), after);
 }
 
+/// Looks up `asked` through `reader` until every live run has a filter (they are built in the
+/// background), returning the last answer; the answer must not change while they are built.
+async fn lookup_until_filtered(reader: &Store, asked: &[Lookup<'_>]) -> Vec<LeafIndex> {
+    let first = reader.lookup_any(asked).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let answer = reader.lookup_any(asked).await.unwrap();
+        assert_eq!(answer, first, "a filter changed a lookup's answer");
+        if reader.lookup_filter_status().unfiltered_runs == 0 {
+            return answer;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run filters were not built: {:?}",
+            reader.lookup_filter_status()
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+/// What the filters of the live runs take: 10 bits per pair, in 64-bit words.
+async fn filter_bytes_of_live_runs(client: &tokio_postgres::Client) -> u64 {
+    let rows = client
+        .query("SELECT pairs FROM lookup_runs", &[])
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| (row.get::<_, i64>(0) as u64 * 10).div_ceil(64) * 8)
+        .sum()
+}
+
+#[tokio::test]
+async fn a_readers_run_filters_spare_probes_and_follow_merges() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1);
+    let indexer = Indexer::new(&store).with_runs(4, 2).with_batch(20);
+    let epc_of = |n: u64| device.event(n)["epcList"][0].as_str().unwrap().to_owned();
+    let (first, second, third) = (epc_of(5), epc_of(65), epc_of(25));
+    sequencer.append(device.next_batch(60)).await.unwrap();
+    indexer.step(ledger_store::LockWait::Wait).await.unwrap();
+    indexer.step(ledger_store::LockWait::Wait).await.unwrap();
+    let config: tokio_postgres::Config = db.url().parse().unwrap();
+    let reader = Store::build_reader(config, ledger_store::PoolSettings::default()).unwrap();
+    let client = db.connect().await.unwrap();
+    let asked = [Lookup::Epc(&first), Lookup::Epc(&second)];
+
+    let before = lookup_until_filtered(&reader, &asked).await;
+    assert!(before.contains(&LeafIndex::from(5u32)), "{before:?}");
+    assert_eq!(
+        reader.lookup_filter_status().bytes,
+        filter_bytes_of_live_runs(&client).await
+    );
+    // A new item's lookup (the run cache knows nothing of it) asks only the runs that may hold
+    // it: entry 25's EPC is in the second run alone.
+    let spared = reader.lookup_filter_counts();
+    let found = reader.lookup_any(&[Lookup::Epc(&third)]).await.unwrap();
+    assert!(found.contains(&LeafIndex::from(25u32)), "{found:?}");
+    let now = reader.lookup_filter_counts();
+    assert!(now.hits > spared.hits, "{spared:?} then {now:?}");
+
+    // More entries, indexed and merged: the filters of runs merged away are dropped, the new
+    // runs get theirs, and the answers stay those of a store without filters.
+    sequencer.append(device.next_batch(60)).await.unwrap();
+    sequencer.shutdown().await;
+    indexer.catch_up().await.unwrap();
+    while indexer.merge_step().await.unwrap() > 0 {}
+    let after = lookup_until_filtered(&reader, &asked).await;
+    assert_eq!(after, store.lookup_any(&asked).await.unwrap());
+    assert!(after.contains(&LeafIndex::from(65u32)), "{after:?}");
+    assert_eq!(
+        reader.lookup_filter_status().bytes,
+        filter_bytes_of_live_runs(&client).await
+    );
+    // Without filters, the same answers.
+    let config: tokio_postgres::Config = db.url().parse().unwrap();
+    let unfiltered = Store::build_reader(config, ledger_store::PoolSettings::default())
+        .unwrap()
+        .with_lookup_filter_bytes(0);
+    assert_eq!(unfiltered.lookup_any(&asked).await.unwrap(), after);
+    assert_eq!(unfiltered.lookup_filter_status().bytes, 0);
+}
+
 #[tokio::test]
 async fn a_reader_keeps_entries_but_sees_declarations_made_later() {
     let db = TestDatabase::create().await.unwrap();
