@@ -44,11 +44,15 @@ pub(crate) struct RunFilter {
 }
 
 impl RunFilter {
+    /// How many 64-bit words the filter of a run of `pairs` pairs takes.
+    fn words_for(pairs: u64) -> usize {
+        usize::try_from((pairs.max(1) * BITS_PER_PAIR).div_ceil(64)).unwrap_or(usize::MAX)
+    }
+
     /// An empty filter sized for `pairs` pairs.
     fn new(pairs: u64) -> Self {
-        let words = (pairs.max(1) * BITS_PER_PAIR).div_ceil(64);
         Self {
-            words: vec![0; usize::try_from(words).unwrap_or(usize::MAX)].into_boxed_slice(),
+            words: vec![0; Self::words_for(pairs)].into_boxed_slice(),
         }
     }
 
@@ -56,11 +60,10 @@ impl RunFilter {
         self.words.len() * 8
     }
 
-    /// The bit positions of (kind, key): double hashing of the key (already a hash of the
-    /// identifier, or an event hash's first bytes), mixed with its kind, reduced to the filter's
-    /// size without a division (multiply and shift).
-    fn positions(&self, kind: Kind, key: i64) -> impl Iterator<Item = usize> {
-        let bits = self.words.len() as u64 * 64;
+    /// The bit positions of (kind, key) in a filter of `bits` bits: double hashing of the key
+    /// (already a hash of the identifier, or an event hash's first bytes), mixed with its kind,
+    /// reduced to the filter's size without a division (multiply and shift).
+    fn positions(bits: u64, kind: Kind, key: i64) -> impl Iterator<Item = usize> {
         let seed =
             (key as u64) ^ (u64::from(kind.code() as u16)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let first = mix(seed);
@@ -71,16 +74,19 @@ impl RunFilter {
         })
     }
 
+    fn bits(&self) -> u64 {
+        self.words.len() as u64 * 64
+    }
+
     fn insert(&mut self, kind: Kind, key: i64) {
-        let positions: Vec<usize> = self.positions(kind, key).collect();
-        for bit in positions {
+        for bit in Self::positions(self.bits(), kind, key) {
             self.words[bit / 64] |= 1 << (bit % 64);
         }
     }
 
     /// Whether the run may hold pairs of (kind, key); `false` is certain.
     pub(crate) fn may_hold(&self, kind: Kind, key: i64) -> bool {
-        self.positions(kind, key)
+        Self::positions(self.bits(), kind, key)
             .all(|bit| self.words[bit / 64] & (1 << (bit % 64)) != 0)
     }
 }
@@ -223,8 +229,7 @@ impl RunFilters {
                 continue;
             }
             let pairs = u64::try_from(pairs).unwrap_or(0);
-            let bytes = usize::try_from((pairs.max(1) * BITS_PER_PAIR).div_ceil(64) * 8)
-                .unwrap_or(usize::MAX);
+            let bytes = RunFilter::words_for(pairs).saturating_mul(8);
             if self.used.load(Ordering::Relaxed).saturating_add(bytes) > self.budget {
                 self.over_budget
                     .write()

@@ -660,10 +660,13 @@ pub(crate) async fn lookup_cached(
     }
     let mut filtered = 0;
     if let Some(filters) = filters {
-        for &(kind, key) in asked {
+        for &(code, key) in &keys {
+            let Some(kind) = Kind::from_code(code) else {
+                continue;
+            };
             for run in filters.runs_without(kind, key) {
                 known_runs.push(run);
-                known_kinds.push(kind.code());
+                known_kinds.push(code);
                 known_keys.push(key);
                 filtered += 1;
             }
