@@ -150,6 +150,23 @@ fn run(command: &mut Command) {
 }
 
 /// `pg_dump` of a database, in the custom format.
+/// Captures events 1 to 5 through `client`, waits for their checkpoint, dumps the database to
+/// `dump`, then captures events 6 to 10: the dump holds a log of 5, and the checkpoint of 10 it
+/// returns is published.
+async fn ten_events_dumped_at_five(
+    app: &TestApp,
+    client: &Arc<CaptureClient>,
+    dump: &Path,
+) -> String {
+    let first = capture(client, document(&[1, 2, 3, 4, 5], HERE), false).await;
+    assert_eq!(first.status, 202);
+    signed(&app.admin, 5).await;
+    pg_dump(app.db.url(), dump).await;
+    let second = capture(client, document(&[6, 7, 8, 9, 10], HERE), false).await;
+    assert_eq!(second.status, 202);
+    signed(&app.admin, 10).await
+}
+
 pub(crate) async fn pg_dump(url: &str, file: &Path) {
     let (url, file) = (url.to_owned(), file.to_owned());
     blocking(move || {
@@ -193,21 +210,7 @@ async fn restoring_an_older_dump_stops_signing_and_captures_until_the_newer_dump
     let site = app.site("site-a", &[HERE]).await;
     let token = app.token(&site).await;
     let client = app.client(Credential::Token(token.clone()));
-    assert_eq!(
-        capture(&client, document(&[1, 2, 3, 4, 5], HERE), false)
-            .await
-            .status,
-        202
-    );
-    signed(&app.admin, 5).await;
-    pg_dump(app.db.url(), &old_dump).await;
-    assert_eq!(
-        capture(&client, document(&[6, 7, 8, 9, 10], HERE), false)
-            .await
-            .status,
-        202
-    );
-    let published = signed(&app.admin, 10).await;
+    let published = ten_events_dumped_at_five(&app, &client, &old_dump).await;
     assert_eq!(log.published_note().as_deref(), Some(published.as_str()));
     pg_dump(app.db.url(), &new_dump).await;
     let db = app.stop().await;
@@ -698,21 +701,7 @@ async fn with_the_published_file_lost_too_the_newest_anchor_on_chain_refuses_an_
     let site = app.site("site-a", &[HERE]).await;
     let token = app.token(&site).await;
     let client = app.client(Credential::Token(token.clone()));
-    assert_eq!(
-        capture(&client, document(&[1, 2, 3, 4, 5], HERE), false)
-            .await
-            .status,
-        202
-    );
-    signed(&app.admin, 5).await;
-    pg_dump(app.db.url(), &old_dump).await;
-    assert_eq!(
-        capture(&client, document(&[6, 7, 8, 9, 10], HERE), false)
-            .await
-            .status,
-        202
-    );
-    signed(&app.admin, 10).await;
+    ten_events_dumped_at_five(&app, &client, &old_dump).await;
 
     // The anchor worker publishes the checkpoint of 10 on a chain of the test's own.
     let anvil = anchor::testing::Anvil::start();
