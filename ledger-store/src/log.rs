@@ -18,7 +18,7 @@ use super::lookup::FixedEntry;
 use super::packs;
 use super::run_cache::{DEFAULT_CACHED_LOOKUPS, RunCache};
 use super::run_filters::{DEFAULT_FILTER_BYTES, LookupFilterStatus, RunFilters};
-use super::tile_cache::{CacheCounts, DEFAULT_CACHED_TILES, TileCache};
+use super::tile_cache::{CacheCounts, DEFAULT_CACHED_TILES, TILE_CACHE_BYTES_PER_TILE, TileCache};
 
 /// How many entries a reader's store keeps (about 1 KB each: their records and event texts).
 const DEFAULT_CACHED_ENTRIES: usize = 32_768;
@@ -251,6 +251,17 @@ impl Store {
     /// (a reader's default: 512 MiB; 0 turns them off).
     pub fn with_lookup_filter_bytes(mut self, bytes: usize) -> Self {
         self.run_filters = (bytes > 0).then(|| Arc::new(RunFilters::new(bytes)));
+        self
+    }
+
+    /// The same store with a tile cache of at most about `bytes` bytes
+    /// ([`TILE_CACHE_BYTES_PER_TILE`] per tile; by default 4,096 tiles, 66 MiB). Tiles never
+    /// change, so a cache that holds every full tile of the log serves monitors and proofs
+    /// without reading them again: level 0 alone is 3,907 tiles (32 MB of hashes) per million
+    /// entries, budgeted here as about 64 MiB.
+    pub fn with_tile_cache_bytes(mut self, bytes: usize) -> Self {
+        let tiles = (bytes / TILE_CACHE_BYTES_PER_TILE).max(2);
+        self.tile_cache = Arc::new(TileCache::new(tiles));
         self
     }
 

@@ -11,7 +11,11 @@ use ledger::tiles::{Tile, TileId};
 
 use super::generations::Generations;
 
-/// How many tiles a store keeps (full tiles are 8 KiB: about 32 MiB at most).
+/// The most memory one cached tile takes: a full tile's 256 hashes (8 KiB) and, once a proof
+/// has used it, the roots of its inner subtrees (255 more hashes), with their headers.
+pub const TILE_CACHE_BYTES_PER_TILE: usize = 16_896;
+
+/// How many tiles a store keeps unless told otherwise (at most 66 MiB).
 pub(crate) const DEFAULT_CACHED_TILES: usize = 4096;
 
 /// How often a cache answered from memory since the store was built.

@@ -26,6 +26,7 @@
 //! [ledger]
 //! checkpoint_refresh = "100ms"  # answers are as of a checkpoint at most this much older than the newest
 //! lookup_filter_mib = 512       # memory for the Bloom filters of the lookup runs (0: none)
+//! tile_cache_mib = 1024         # memory for tiles kept for monitors and proofs (about 64 MiB per million entries)
 //!
 //! [audit]
 //! interval = "1h"              # re-verify the whole log (as `tagtrail audit` does) this often; "0s": never
@@ -72,7 +73,10 @@ const SCHEMA: Schema = Schema {
                 "max_clients",
             ],
         ),
-        ("ledger", &["checkpoint_refresh", "lookup_filter_mib"]),
+        (
+            "ledger",
+            &["checkpoint_refresh", "lookup_filter_mib", "tile_cache_mib"],
+        ),
         ("audit", &["interval"]),
         ("log", &["format", "filter"]),
     ],
@@ -128,6 +132,12 @@ pub struct LedgerConfig {
     /// indexed identifier; runs beyond the budget are asked about every time. `0` builds none.
     #[serde(default = "default_lookup_filter_mib")]
     pub lookup_filter_mib: usize,
+    /// How much memory (MiB) the tiles kept in memory may take (16.5 KiB each, counting the
+    /// inner hashes a proof adds): tiles never change, so every tile held is a tile request or a
+    /// part of a proof that needs no query. Holding every tile of the log takes about 64 MiB per
+    /// million entries; memory is taken only as tiles are read.
+    #[serde(default = "default_tile_cache_mib")]
+    pub tile_cache_mib: usize,
 }
 
 impl Default for LedgerConfig {
@@ -135,6 +145,7 @@ impl Default for LedgerConfig {
         Self {
             checkpoint_refresh: default_checkpoint_refresh(),
             lookup_filter_mib: default_lookup_filter_mib(),
+            tile_cache_mib: default_tile_cache_mib(),
         }
     }
 }
@@ -339,6 +350,9 @@ fn default_audit_interval() -> Duration {
 }
 fn default_lookup_filter_mib() -> usize {
     512
+}
+fn default_tile_cache_mib() -> usize {
+    1024
 }
 fn default_checkpoint_refresh() -> Duration {
     Duration::from_millis(100)

@@ -56,7 +56,8 @@ impl Application {
     /// (port 0 picks a free port). Must run inside a tokio runtime.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let store = build_store(&config.database)?
-            .with_lookup_filter_bytes(config.ledger.lookup_filter_mib.saturating_mul(1 << 20));
+            .with_lookup_filter_bytes(config.ledger.lookup_filter_mib.saturating_mul(1 << 20))
+            .with_tile_cache_bytes(config.ledger.tile_cache_mib.saturating_mul(1 << 20));
         let listener = TcpListener::bind(config.http.listen)
             .with_context(|| format!("Failed to listen on {}", config.http.listen))?;
         let port = listener
