@@ -41,6 +41,7 @@ use ledger::tree::{ConsistencyError, ConsistencyProof, ProofPlan};
 use super::indexer::error_chain;
 use super::locks;
 use super::log::{ProofError, ReadError, Store, read_plan, root_hash_at, tree_size_from_db};
+use super::lookup::{Declarations, LiveRuns};
 use super::packs;
 use super::published::{
     PublishedFile, PublishedFileError, Refusal, SigningGate, SigningState, Witness, open_checkpoint,
@@ -54,7 +55,9 @@ const SELECT_LATEST: &str =
     "SELECT tree_size, root_hash, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1";
 /// The newest checkpoint and how far the lookups reach, for readers (one round trip).
 const SELECT_READER_VIEW: &str = "SELECT c.tree_size, c.root_hash, c.note,
-        (SELECT coalesce(max(end_leaf), 0) FROM lookup_runs)
+        (SELECT coalesce(max(end_leaf), 0) FROM lookup_runs),
+        (SELECT coalesce(array_agg(run_id), '{}') FROM lookup_runs),
+        (SELECT coalesce(max(declaration_leaf), -1) FROM error_declarations)
     FROM (SELECT 1) AS one
     LEFT JOIN (SELECT tree_size, root_hash, note FROM checkpoints
                ORDER BY tree_size DESC LIMIT 1) c ON true";
@@ -78,6 +81,18 @@ pub struct StoredCheckpoint {
     pub root: RootHash,
     /// The signed note, as published (`<origin>\n<size>\n<root>\n\n— <key> <signature>\n`).
     pub note: String,
+}
+
+/// What a reader answers as of: the newest checkpoint, the live lookup runs and the newest error
+/// declaration, all of one snapshot ([`Store::reader_view`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderView {
+    /// The checkpoint with the largest tree size, if any was signed.
+    pub checkpoint: Option<StoredCheckpoint>,
+    /// The live lookup runs (for [`Store::lookup_any_within`]) and how far they reach.
+    pub runs: LiveRuns,
+    /// How far the error declarations went (for [`Store::entries_as_of`]).
+    pub declarations: Declarations,
 }
 
 /// Why a checkpoint could not be signed or read.
@@ -680,12 +695,10 @@ impl Store {
         self.one_checkpoint(SELECT_LATEST, &[]).await
     }
 
-    /// The checkpoint with the largest tree size, if any, and how far the lookups reach
-    /// ([`indexed_through`](Self::indexed_through)), read together: what a reader needs to answer
-    /// as of the newest checkpoint.
-    pub async fn reader_view(
-        &self,
-    ) -> Result<(Option<StoredCheckpoint>, u64), CheckpointStoreError> {
+    /// The checkpoint with the largest tree size, if any, the live lookup runs and how far they
+    /// reach ([`indexed_through`](Self::indexed_through)), and the newest error declaration, read
+    /// together in one snapshot: what a reader needs to answer as of the newest checkpoint.
+    pub async fn reader_view(&self) -> Result<ReaderView, CheckpointStoreError> {
         let client = self
             .pool()
             .get()
@@ -694,11 +707,16 @@ impl Store {
         let statement = client.prepare_cached(SELECT_READER_VIEW).await?;
         let row = client.query_one(&statement, &[]).await?;
         let indexed: i64 = row.get(3);
+        let runs: Vec<i64> = row.get(4);
         let checkpoint = match row.get::<_, Option<i64>>(0) {
             Some(_) => Some(checkpoint_from_row(&row)?),
             None => None,
         };
-        Ok((checkpoint, u64::try_from(indexed).unwrap_or(0)))
+        Ok(ReaderView {
+            checkpoint,
+            runs: LiveRuns::new(runs, u64::try_from(indexed).unwrap_or(0)),
+            declarations: Declarations(row.get(5)),
+        })
     }
 
     /// The checkpoint of exactly `size` leaves, if one was signed.

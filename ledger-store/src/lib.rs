@@ -57,7 +57,7 @@ mod status;
 pub mod testing;
 mod tile_cache;
 pub use run_filters::LookupFilterStatus;
-pub use tile_cache::CacheCounts;
+pub use tile_cache::{CacheCounts, TILE_CACHE_BYTES_PER_TILE};
 mod transient;
 
 pub use audit::{
@@ -67,7 +67,7 @@ pub use audit::{
 };
 pub use checkpointer::{
     CheckpointKeysError, CheckpointStoreError, Checkpointer, CheckpointerHandle,
-    DEFAULT_CHECKPOINT_INTERVAL, SigningKey, SigningKeysError, StoredCheckpoint,
+    DEFAULT_CHECKPOINT_INTERVAL, ReaderView, SigningKey, SigningKeysError, StoredCheckpoint,
 };
 pub use entry::{
     AppendResult, BatchError, Declares, EntryError, NewBatch, NewEntry, SelfContainedError,
@@ -80,7 +80,7 @@ pub use log::{
     ConnectError, PoolSettings, ProofError, ReadError, Store, reader_session_settings,
     session_settings,
 };
-pub use lookup::{Lookup, StoredBatch, StoredEntry};
+pub use lookup::{Declarations, LiveRuns, Lookup, StoredBatch, StoredEntry};
 #[cfg(feature = "testing")]
 pub use migrate::migrate_to_version;
 pub use migrate::{MigrateError, MigrationReport, migrate, migrations_fingerprint};

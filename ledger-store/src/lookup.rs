@@ -63,16 +63,49 @@ static SELECT_ENTRIES: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// For each stored key `$1` (an event hash, or a declaration's key, which no declaration names):
-/// the error declarations of that event, in log order.
-const SELECT_DECLARED_BY: &str = "SELECT d.event_hash, d.declaration_leaf FROM error_declarations d
-    WHERE d.event_hash = ANY($1) ORDER BY d.declaration_leaf";
+/// the error declarations of that event; and, in a row with a NULL key, the newest declaration's
+/// leaf in the same snapshot (-1 when there is none).
+const SELECT_DECLARED_BY: &str = "SELECT NULL::bytea, coalesce(max(declaration_leaf), -1)
+        FROM error_declarations
+    UNION ALL
+    SELECT d.event_hash, d.declaration_leaf FROM error_declarations d WHERE d.event_hash = ANY($1)";
+
+/// How far the error declarations went in one snapshot: the leaf of the newest (-1 when there is
+/// none). Declarations are entries, committed in log order, so a snapshot that holds this one
+/// holds every earlier one, and a later declaration has a larger leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Declarations(pub(crate) i64);
 
 /// What never changes of an entry once stored: all of it but `declared_by` (kept empty here), and
-/// the key it is stored under (its event hash, or a declaration's key).
+/// the key it is stored under (its event hash, or a declaration's key); and its declarations as
+/// last read, with how far the declarations went then.
 #[derive(Debug)]
 pub(crate) struct FixedEntry {
     entry: StoredEntry,
     key: [u8; 32],
+    declared: std::sync::Mutex<Option<(Declarations, Vec<LeafIndex>)>>,
+}
+
+impl FixedEntry {
+    /// The entry with its declarations, if they were read in a snapshot at least as new as
+    /// `wanted`'s (no declaration can have come between).
+    fn declared_as_of(&self, wanted: Declarations) -> Option<StoredEntry> {
+        let declared = self.declared.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, leaves) = declared
+            .as_ref()
+            .filter(|(through, _)| *through >= wanted)?;
+        Some(StoredEntry {
+            declared_by: leaves.clone(),
+            ..self.entry.clone()
+        })
+    }
+
+    fn remember(&self, through: Declarations, leaves: &[LeafIndex]) {
+        let mut declared = self.declared.lock().unwrap_or_else(|e| e.into_inner());
+        if declared.as_ref().is_none_or(|(known, _)| *known < through) {
+            *declared = Some((through, leaves.to_vec()));
+        }
+    }
 }
 
 /// The whole entry bundle row holding leaf `$1` (`first`, `width`, `entries`).
@@ -96,6 +129,47 @@ const SELECT_BATCHES: &str = "SELECT statement, signature_algorithm, signature, 
 const RUNS_END: &str = "SELECT coalesce(max(end_leaf), 0) FROM lookup_runs";
 const BY_TIME: &str = "SELECT first_leaf, end_leaf FROM event_time_ranges
     WHERE min_time <= $2 AND max_time >= $1 ORDER BY first_leaf";
+
+/// The lookup runs live in one snapshot of the database, and how far they reach together (every
+/// entry below [`end`](Self::end) is in one of them). Runs never change and are only merged into
+/// larger ones, so what they answer stays the answer for the entries they cover.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveRuns {
+    ids: Arc<[i64]>,
+    end: u64,
+}
+
+impl LiveRuns {
+    pub(crate) fn new(ids: Vec<i64>, end: u64) -> Self {
+        Self {
+            ids: ids.into(),
+            end,
+        }
+    }
+
+    /// The entries below this leaf are indexed.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+}
+
+/// Leaf indexes from a lookup's leaves, sorted, each once.
+fn leaf_indexes(mut leaves: Vec<i64>) -> Result<Vec<LeafIndex>, ReadError> {
+    leaves.sort_unstable();
+    leaves.dedup();
+    leaves
+        .into_iter()
+        .map(|leaf| {
+            u64::try_from(leaf)
+                .ok()
+                .and_then(|leaf| LeafIndex::new(leaf).ok())
+                .ok_or_else(|| ReadError::Corrupt {
+                    what: "lookup run",
+                    reason: format!("{leaf} is not a leaf index"),
+                })
+        })
+        .collect()
+}
 
 /// An entry as stored: its leaf record, its event's JSON, and the error declarations that link it
 /// to other entries.
@@ -155,29 +229,51 @@ impl Store {
     /// The entries at `indexes` that the log has, in leaf order (one query; an index asked for
     /// twice is answered once).
     pub async fn entries(&self, indexes: &[LeafIndex]) -> Result<Vec<StoredEntry>, ReadError> {
+        self.entries_as_of(indexes, None).await
+    }
+
+    /// As [`entries`](Self::entries), for a reader answering as of a snapshot in which the
+    /// declarations went as far as `declarations` ([`reader_view`](Self::reader_view)): an
+    /// entry the store keeps, whose declarations it read in a snapshot at least that new, needs
+    /// no query.
+    pub async fn entries_as_of(
+        &self,
+        indexes: &[LeafIndex],
+        declarations: Option<Declarations>,
+    ) -> Result<Vec<StoredEntry>, ReadError> {
         let mut leaves: Vec<u64> = indexes.iter().map(|index| index.get()).collect();
         leaves.sort_unstable();
         leaves.dedup();
         // A reader's store keeps what never changes of the entries it read (their records, events
         // and what they declare); only who declares them erroneous can grow, and is asked for.
+        let mut entries = Vec::with_capacity(leaves.len());
         let mut cached = Vec::new();
         let mut missing = Vec::new();
         for leaf in leaves {
             match self.entry_cache().and_then(|cache| cache.get(&leaf)) {
-                Some(fixed) => cached.push(fixed),
+                Some(fixed) => match declarations.and_then(|wanted| fixed.declared_as_of(wanted)) {
+                    Some(entry) => entries.push(entry),
+                    None => cached.push(fixed),
+                },
                 None => missing.push(i64::try_from(leaf).unwrap_or(i64::MAX)),
             }
         }
+        if cached.is_empty() && missing.is_empty() {
+            return Ok(entries);
+        }
         let client = self.pool().get().await?;
-        let mut entries = Vec::with_capacity(cached.len() + missing.len());
         if !cached.is_empty() {
             let statement = client.prepare_cached(SELECT_DECLARED_BY).await?;
             let keys: Vec<&[u8]> = cached.iter().map(|fixed| fixed.key.as_slice()).collect();
             let rows = client.query(&statement, &[&keys]).await?;
             let mut declared_by: HashMap<Vec<u8>, Vec<LeafIndex>> = HashMap::new();
+            let mut through = None;
             for row in &rows {
-                let key: &[u8] = row.get(0);
                 let leaf: i64 = row.get(1);
+                let Some(key) = row.get::<_, Option<&[u8]>>(0) else {
+                    through = Some(Declarations(leaf));
+                    continue;
+                };
                 let leaf = u64::try_from(leaf)
                     .ok()
                     .and_then(|leaf| LeafIndex::new(leaf).ok())
@@ -190,6 +286,10 @@ impl Store {
             for fixed in cached {
                 let mut entry = fixed.entry.clone();
                 entry.declared_by = declared_by.remove(fixed.key.as_slice()).unwrap_or_default();
+                entry.declared_by.sort_unstable();
+                if let Some(through) = through {
+                    fixed.remember(through, &entry.declared_by);
+                }
                 entries.push(entry);
             }
         }
@@ -221,6 +321,7 @@ impl Store {
                                 ..entry.clone()
                             },
                             key,
+                            declared: std::sync::Mutex::new(None),
                         };
                         cache.insert(entry.leaf_index.get(), Arc::new(fixed));
                     }
@@ -325,7 +426,19 @@ impl Store {
     /// which reads pages only from runs whose answer the store does not hold yet: runs never
     /// change); candidates, as for [`lookup`](Self::lookup).
     pub async fn lookup_any(&self, lookups: &[Lookup<'_>]) -> Result<Vec<LeafIndex>, ReadError> {
-        let client = self.pool().get().await?;
+        self.lookup_any_within(lookups, None).await
+    }
+
+    /// As [`lookup_any`](Self::lookup_any), answered from memory without a query when the store
+    /// knows the answer of every run of `runs` (a reader's snapshot of the live runs, from
+    /// [`reader_view`](Self::reader_view)) for every lookup, from its cache or its filters. The
+    /// answer then covers the entries below [`LiveRuns::end`]; a query, when one is needed,
+    /// covers at least as many (the runs only grow).
+    pub async fn lookup_any_within(
+        &self,
+        lookups: &[Lookup<'_>],
+        runs: Option<&LiveRuns>,
+    ) -> Result<Vec<LeafIndex>, ReadError> {
         let asked: Vec<(Kind, i64)> = lookups
             .iter()
             .map(|lookup| match lookup {
@@ -335,25 +448,19 @@ impl Store {
             })
             .collect();
         let filters = self.run_filters();
-        let (mut leaves, live) =
+        if let Some(runs) = runs
+            && let Some(leaves) =
+                runs::lookup_known(&asked, &runs.ids, self.run_cache(), filters.map(|f| &**f))
+        {
+            return leaf_indexes(leaves);
+        }
+        let client = self.pool().get().await?;
+        let (leaves, live) =
             runs::lookup_cached(&client, &asked, self.run_cache(), filters.map(|f| &**f)).await?;
         if let Some(filters) = filters {
             filters.keep_live(&live, self.pool());
         }
-        leaves.sort_unstable();
-        leaves.dedup();
-        leaves
-            .into_iter()
-            .map(|leaf| {
-                u64::try_from(leaf)
-                    .ok()
-                    .and_then(|leaf| LeafIndex::new(leaf).ok())
-                    .ok_or_else(|| ReadError::Corrupt {
-                        what: "lookup run",
-                        reason: format!("{leaf} is not a leaf index"),
-                    })
-            })
-            .collect()
+        leaf_indexes(leaves)
     }
 
     /// How far the lookups reach: entries below this leaf are indexed (the runs only grow).

@@ -629,6 +629,48 @@ static LOOKUP_UNKNOWN: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// Every leaf paired with each asked (kind, key) in the runs `live` (the runs live in some earlier
+/// snapshot), from memory alone: `Some` when, for every (kind, key), each of those runs has its
+/// answer in `cache` or a filter that rules the key out; `None` when the database must be asked.
+///
+/// Runs never change, so the answer is exact for that snapshot: the runs cover every entry below
+/// the end they had in it. A run merged away since is still answered for from memory; its pairs
+/// are in a newer run that the snapshot did not have.
+pub(crate) fn lookup_known(
+    asked: &[(Kind, i64)],
+    live: &[i64],
+    cache: &super::run_cache::RunCache,
+    filters: Option<&super::run_filters::RunFilters>,
+) -> Option<Vec<i64>> {
+    let mut found = Vec::new();
+    let (mut from_memory, mut filtered) = (0, 0);
+    for &(kind, key) in asked {
+        let known = cache.known(super::run_cache::asked(kind, key));
+        let mut ruled_out = None;
+        for run in live {
+            if let Some((_, leaves)) = known.iter().find(|(known_run, _)| known_run == run) {
+                found.extend(leaves.iter().copied());
+                from_memory += 1;
+                continue;
+            }
+            let without = ruled_out.get_or_insert_with(|| {
+                filters
+                    .map(|f| f.runs_without(kind, key))
+                    .unwrap_or_default()
+            });
+            if !without.contains(run) {
+                return None;
+            }
+            filtered += 1;
+        }
+    }
+    cache.count(from_memory, 0);
+    if let Some(filters) = filters {
+        filters.count(filtered, 0);
+    }
+    Some(found)
+}
+
 /// Every leaf paired with each asked (kind, key) in every live run, in one query, reading pages
 /// only from the runs whose answer `cache` does not hold (and adding theirs to it).
 ///

@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 
 use ledger::bundle::AnchoredCheckpoint;
 use ledger::size::{LeafIndex, TreeSize};
-use ledger_store::{Lookup, ReadError, Store, StoredCheckpoint, StoredEntry};
+use ledger_store::{
+    Declarations, LiveRuns, Lookup, ReadError, Store, StoredCheckpoint, StoredEntry,
+};
 
 use crate::history::{EventSource, SourceEvent};
 use crate::item::Item;
@@ -21,6 +23,10 @@ pub struct View {
     pub checkpoint: Arc<StoredCheckpoint>,
     /// How far the lookups reached when the view was taken (they only grow).
     pub indexed: u64,
+    /// The lookup runs live when the view was taken (reaching `indexed`), and how far the error
+    /// declarations went then: with them, what the store keeps answers without a query. Only
+    /// [`View::latest`] reads them.
+    pub snapshot: Option<(LiveRuns, Declarations)>,
     /// The newest confirmed anchored checkpoint within the view's tree, the consistency proof
     /// from it to the view's checkpoint, and its anchors: what every bundle of this view carries
     /// (read once per view, not per request). Only [`View::latest`] reads it: [`View::at`] serves
@@ -97,13 +103,14 @@ pub enum ViewError {
 impl View {
     /// The ledger as of its newest checkpoint (one query, and one for its anchored checkpoint).
     pub async fn latest(store: &Store) -> Result<Self, ViewError> {
-        let (checkpoint, indexed) = store.reader_view().await?;
-        let checkpoint = checkpoint.ok_or(ViewError::NoCheckpoint)?;
+        let view = store.reader_view().await?;
+        let checkpoint = view.checkpoint.ok_or(ViewError::NoCheckpoint)?;
         Ok(Self {
             store: store.clone(),
             anchored: anchored(store, checkpoint.size).await?,
             checkpoint: Arc::new(checkpoint),
-            indexed,
+            indexed: view.runs.end(),
+            snapshot: Some((view.runs, view.declarations)),
         })
     }
 
@@ -118,6 +125,7 @@ impl View {
             anchored: None,
             checkpoint: Arc::new(checkpoint),
             indexed: store.indexed_through().await?,
+            snapshot: None,
         }))
     }
 
@@ -142,7 +150,8 @@ impl View {
             .iter()
             .flat_map(|name| [Lookup::Epc(name), Lookup::Parent(name)])
             .collect();
-        let mut leaves = self.store.lookup_any(&lookups).await?;
+        let runs = self.snapshot.as_ref().map(|(runs, _)| runs);
+        let mut leaves = self.store.lookup_any_within(&lookups, runs).await?;
         // The runs only grow: what they did not cover when the view was taken is scanned.
         if self.indexed < self.size().get() {
             let names_text: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -155,7 +164,11 @@ impl View {
         leaves.retain(|&leaf| self.holds(leaf));
         leaves.sort_unstable();
         leaves.dedup();
-        let entries = self.store.entries(&leaves).await?;
+        let declarations = self
+            .snapshot
+            .as_ref()
+            .map(|(_, declarations)| *declarations);
+        let entries = self.store.entries_as_of(&leaves, declarations).await?;
         Ok(entries
             .into_iter()
             .filter_map(|entry| {

@@ -343,3 +343,116 @@ async fn a_reader_keeps_entries_but_sees_declarations_made_later() {
     assert_eq!(second, store.entries(&leaves).await.unwrap());
     assert_eq!(store.entry_cache_counts().hits, 0);
 }
+
+/// Runs `read` while another session holds `tables` locked against every reader: it must answer
+/// without a query (a query would wait for the lock until the test's deadline).
+async fn without_the_database<T>(
+    db: &TestDatabase,
+    tables: &str,
+    read: impl std::future::Future<Output = T>,
+) -> T {
+    let mut locker = db.connect().await.unwrap();
+    let lock = locker.transaction().await.unwrap();
+    lock.batch_execute(&format!("LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE"))
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(60), read)
+        .await
+        .unwrap_or_else(|_| panic!("the read queried {tables}, held locked"));
+    lock.rollback().await.unwrap();
+    answer
+}
+
+#[tokio::test]
+async fn a_reader_answers_what_it_knows_as_of_its_view_from_memory() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1).with_event_ids();
+    let indexer = Indexer::new(&store).with_runs(4, 2).with_batch(20);
+    let epc_of = |n: u64| device.event(n)["epcList"][0].as_str().unwrap().to_owned();
+    let (first, second) = (epc_of(5), epc_of(65));
+    sequencer.append(device.next_batch(60)).await.unwrap();
+    indexer.step(ledger_store::LockWait::Wait).await.unwrap();
+    indexer.step(ledger_store::LockWait::Wait).await.unwrap();
+    let config: tokio_postgres::Config = db.url().parse().unwrap();
+    let reader = Store::build_reader(config, ledger_store::PoolSettings::default()).unwrap();
+    let asked = [Lookup::Epc(&first), Lookup::Epc(&second)];
+
+    let old = reader.reader_view().await.unwrap();
+    assert_eq!(old.runs.end(), 40);
+    let found = reader
+        .lookup_any_within(&asked, Some(&old.runs))
+        .await
+        .unwrap();
+    assert_eq!(found, [LeafIndex::from(5u32)]);
+    let entries = reader
+        .entries_as_of(&found, Some(old.declarations))
+        .await
+        .unwrap();
+    assert!(entries[0].declared_by.is_empty());
+    let entries = reader
+        .entries_as_of(&found, Some(old.declarations))
+        .await
+        .unwrap();
+    // Asked again as of the same view: the runs' answers and the entry with its declarations are
+    // known, so neither needs the database.
+    let (again, kept) = without_the_database(&db, "lookup_runs, error_declarations", async {
+        let again = reader
+            .lookup_any_within(&asked, Some(&old.runs))
+            .await
+            .unwrap();
+        let kept = reader
+            .entries_as_of(&again, Some(old.declarations))
+            .await
+            .unwrap();
+        (again, kept)
+    })
+    .await;
+    assert_eq!((again, &kept), (found.clone(), &entries));
+
+    // Entry 5 is declared erroneous, more entries name the second EPC, and the runs are merged.
+    let declaration = device.declaration(
+        5,
+        serde_json::json!({
+            "declarationTime": "2026-01-01T00:00:00Z",
+            "reason": "urn:epcglobal:cbv:er:incorrect_data"
+        }),
+    );
+    let declaring = sequencer
+        .append(device.batch_from(vec![declaration]))
+        .await
+        .unwrap()[0]
+        .leaf_index;
+    sequencer.append(device.next_batch(20)).await.unwrap();
+    sequencer.shutdown().await;
+    indexer.catch_up().await.unwrap();
+    while indexer.merge_step().await.unwrap() > 0 {}
+
+    // The old view still answers for what its runs covered, from memory, though they are gone.
+    let stale = without_the_database(
+        &db,
+        "lookup_runs",
+        reader.lookup_any_within(&asked, Some(&old.runs)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stale, found);
+    // A newer view sees the new entries and the declaration, as a store without caches does.
+    let new = reader.reader_view().await.unwrap();
+    assert!(new.declarations > old.declarations);
+    assert_eq!(new.runs.end(), 81);
+    let found = reader
+        .lookup_any_within(&asked, Some(&new.runs))
+        .await
+        .unwrap();
+    assert_eq!(found, store.lookup_any(&asked).await.unwrap());
+    // The declaration (leaf 60) names entry 5's EPC too; event 65 came after it, at leaf 66.
+    assert_eq!(found, [5u32, 60, 66].map(LeafIndex::from));
+    let entries = reader
+        .entries_as_of(&found, Some(new.declarations))
+        .await
+        .unwrap();
+    assert_eq!(entries[0].declared_by, [declaring]);
+    assert_eq!(entries, store.entries(&found).await.unwrap());
+}
