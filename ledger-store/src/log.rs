@@ -258,7 +258,8 @@ impl Store {
     /// ([`TILE_CACHE_BYTES_PER_TILE`] per tile; by default 4,096 tiles, 66 MiB). Tiles never
     /// change, so a cache that holds every full tile of the log serves monitors and proofs
     /// without reading them again: level 0 alone is 3,907 tiles (32 MB of hashes) per million
-    /// entries, budgeted here as about 64 MiB.
+    /// entries, budgeted here as about 64 MiB. The cache keeps at least the most recently used
+    /// half of its budget ([`Generations`]).
     pub fn with_tile_cache_bytes(mut self, bytes: usize) -> Self {
         let tiles = (bytes / TILE_CACHE_BYTES_PER_TILE).max(2);
         self.tile_cache = Arc::new(TileCache::new(tiles));

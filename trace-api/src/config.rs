@@ -26,7 +26,7 @@
 //! [ledger]
 //! checkpoint_refresh = "100ms"  # answers are as of a checkpoint at most this much older than the newest
 //! lookup_filter_mib = 512       # memory for the Bloom filters of the lookup runs (0: none)
-//! tile_cache_mib = 1024         # memory for tiles kept for monitors and proofs (about 64 MiB per million entries)
+//! tile_cache_mib = 2048         # memory for tiles kept for monitors and proofs (128 MiB per million entries holds all)
 //!
 //! [audit]
 //! interval = "1h"              # re-verify the whole log (as `tagtrail audit` does) this often; "0s": never
@@ -134,8 +134,9 @@ pub struct LedgerConfig {
     pub lookup_filter_mib: usize,
     /// How much memory (MiB) the tiles kept in memory may take (16.5 KiB each, counting the
     /// inner hashes a proof adds): tiles never change, so every tile held is a tile request or a
-    /// part of a proof that needs no query. Holding every tile of the log takes about 64 MiB per
-    /// million entries; memory is taken only as tiles are read.
+    /// part of a proof that needs no query. The cache keeps at least the most recently used half of
+    /// its budget, so holding every tile of the log takes twice their size: about 128 MiB per
+    /// million entries. Memory is taken only as tiles are read.
     #[serde(default = "default_tile_cache_mib")]
     pub tile_cache_mib: usize,
 }
@@ -352,7 +353,7 @@ fn default_lookup_filter_mib() -> usize {
     512
 }
 fn default_tile_cache_mib() -> usize {
-    1024
+    2048
 }
 fn default_checkpoint_refresh() -> Duration {
     Duration::from_millis(100)
