@@ -157,25 +157,16 @@ pub async fn history<S: EventSource>(
             Why::Container { .. } => unpacked(&events, &subject.names, subject.window),
             _ => subject.window,
         };
-        for event in &events {
-            if !window.contains(event.time) {
-                continue;
-            }
-            let entry = found.entry(event.leaf).or_insert_with(|| HistoryEvent {
-                event: event.clone(),
-                why: Vec::new(),
-            });
-            if !entry.why.contains(&subject.why) {
-                entry.why.push(subject.why.clone());
-            }
-            if found.len() > limit {
-                return Err(HistoryError::TooLong { limit });
-            }
-        }
+        let transformations = if subject.why == Why::Direct {
+            transformed(&events, &subject.names)
+        } else {
+            Vec::new()
+        };
+        let mut next = Vec::new();
         if subject.follow_containers && subject.depth < MAX_CONTAINER_DEPTH {
             for (container, span) in containers(&events, &subject.names) {
                 if let Some(span) = span.intersect(window) {
-                    queue.push(Subject {
+                    next.push(Subject {
                         names: names_of(&container),
                         window: span,
                         why: Why::Container { container },
@@ -185,9 +176,24 @@ pub async fn history<S: EventSource>(
                 }
             }
         }
-        if subject.why == Why::Direct {
-            queue.extend(transformed(&events, &subject.names));
+        // The events are moved into the history, not copied: what else they lead to is known.
+        for event in events {
+            if !window.contains(event.time) {
+                continue;
+            }
+            let entry = found.entry(event.leaf).or_insert_with(|| HistoryEvent {
+                event,
+                why: Vec::new(),
+            });
+            if !entry.why.contains(&subject.why) {
+                entry.why.push(subject.why.clone());
+            }
+            if found.len() > limit {
+                return Err(HistoryError::TooLong { limit });
+            }
         }
+        queue.extend(next);
+        queue.extend(transformations);
     }
     let mut events: Vec<HistoryEvent<S::Payload>> = found.into_values().collect();
     for event in &mut events {

@@ -113,9 +113,9 @@ pub(super) async fn history(
     let total = events.len();
     let end = offset.saturating_add(page).min(total);
     let shown: Vec<Value> = events
-        .get(offset.min(total)..end)
-        .unwrap_or_default()
-        .iter()
+        .into_iter()
+        .skip(offset)
+        .take(end.saturating_sub(offset))
         .map(history_event)
         .collect();
     let next = (end < total).then(|| {
@@ -144,7 +144,7 @@ pub(super) async fn history(
 }
 
 /// One event of a history as answered.
-fn history_event(event: &HistoryEvent<Arc<StoredEntry>>) -> Value {
+fn history_event(event: HistoryEvent<Arc<StoredEntry>>) -> Value {
     let entry = &event.event.payload;
     let record = &entry.record;
     let reported_by = match record.attestation() {
@@ -166,7 +166,7 @@ fn history_event(event: &HistoryEvent<Arc<StoredEntry>>) -> Value {
         "why": why,
         "declares": declares,
         "declaredErroneousBy": entry.declared_by.iter().map(|leaf| leaf.get()).collect::<Vec<_>>(),
-        "event": Value::Object(event.event.event.clone()),
+        "event": Value::Object(event.event.event),
     })
 }
 
