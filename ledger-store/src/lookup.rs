@@ -159,16 +159,19 @@ fn leaf_indexes(mut leaves: Vec<i64>) -> Result<Vec<LeafIndex>, ReadError> {
     leaves.dedup();
     leaves
         .into_iter()
-        .map(|leaf| {
-            u64::try_from(leaf)
-                .ok()
-                .and_then(|leaf| LeafIndex::new(leaf).ok())
-                .ok_or_else(|| ReadError::Corrupt {
-                    what: "lookup run",
-                    reason: format!("{leaf} is not a leaf index"),
-                })
-        })
+        .map(|leaf| leaf_index(leaf, "lookup run"))
         .collect()
+}
+
+/// A leaf index read from the database, where `what` holds it.
+fn leaf_index(leaf: i64, what: &'static str) -> Result<LeafIndex, ReadError> {
+    u64::try_from(leaf)
+        .ok()
+        .and_then(|leaf| LeafIndex::new(leaf).ok())
+        .ok_or_else(|| ReadError::Corrupt {
+            what,
+            reason: format!("{leaf} is not a leaf index"),
+        })
 }
 
 /// An entry as stored: its leaf record, its event's JSON, and the error declarations that link it
@@ -274,13 +277,7 @@ impl Store {
                     through = Some(Declarations(leaf));
                     continue;
                 };
-                let leaf = u64::try_from(leaf)
-                    .ok()
-                    .and_then(|leaf| LeafIndex::new(leaf).ok())
-                    .ok_or_else(|| ReadError::Corrupt {
-                        what: "error declaration",
-                        reason: format!("{leaf} is not a leaf index"),
-                    })?;
+                let leaf = leaf_index(leaf, "error declaration")?;
                 declared_by.entry(key.to_vec()).or_default().push(leaf);
             }
             for fixed in cached {
@@ -488,16 +485,7 @@ impl Store {
         let until = i64::try_from(range.end).unwrap_or(i64::MAX);
         let rows = client.query(&statement, &[&from, &until, &ids]).await?;
         rows.iter()
-            .map(|row| {
-                let leaf: i64 = row.get(0);
-                u64::try_from(leaf)
-                    .ok()
-                    .and_then(|leaf| LeafIndex::new(leaf).ok())
-                    .ok_or_else(|| ReadError::Corrupt {
-                        what: "leaf index",
-                        reason: format!("{leaf} is not a leaf index"),
-                    })
-            })
+            .map(|row| leaf_index(row.get(0), "leaf index"))
             .collect()
     }
 

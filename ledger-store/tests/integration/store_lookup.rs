@@ -262,8 +262,7 @@ async fn a_readers_run_filters_spare_probes_and_follow_merges() {
     sequencer.append(device.next_batch(60)).await.unwrap();
     indexer.step(ledger_store::LockWait::Wait).await.unwrap();
     indexer.step(ledger_store::LockWait::Wait).await.unwrap();
-    let config: tokio_postgres::Config = db.url().parse().unwrap();
-    let reader = Store::build_reader(config, ledger_store::PoolSettings::default()).unwrap();
+    let reader = reader_of(&db);
     let client = db.connect().await.unwrap();
     let asked = [Lookup::Epc(&first), Lookup::Epc(&second)];
 
@@ -295,10 +294,7 @@ async fn a_readers_run_filters_spare_probes_and_follow_merges() {
         filter_bytes_of_live_runs(&client).await
     );
     // Without filters, the same answers.
-    let config: tokio_postgres::Config = db.url().parse().unwrap();
-    let unfiltered = Store::build_reader(config, ledger_store::PoolSettings::default())
-        .unwrap()
-        .with_lookup_filter_bytes(0);
+    let unfiltered = reader_of(&db).with_lookup_filter_bytes(0);
     assert_eq!(unfiltered.lookup_any(&asked).await.unwrap(), after);
     assert_eq!(unfiltered.lookup_filter_status().bytes, 0);
 }
@@ -310,25 +306,13 @@ async fn a_reader_keeps_entries_but_sees_declarations_made_later() {
     let sequencer = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-1", 1).with_event_ids();
     sequencer.append(device.next_batch(20)).await.unwrap();
-    let config: tokio_postgres::Config = db.url().parse().unwrap();
-    let reader = Store::build_reader(config, ledger_store::PoolSettings::default()).unwrap();
+    let reader = reader_of(&db);
     let leaves: Vec<LeafIndex> = [3u32, 7, 11].into_iter().map(LeafIndex::from).collect();
     let first = reader.entries(&leaves).await.unwrap();
     assert!(first.iter().all(|entry| entry.declared_by.is_empty()));
     // Entry 7's event is declared erroneous after the reader read it.
-    let declaration = device.declaration(
-        7,
-        serde_json::json!({
-            "declarationTime": "2026-01-01T00:00:00Z",
-            "reason": "urn:epcglobal:cbv:er:incorrect_data"
-        }),
-    );
-    let appended = sequencer
-        .append(device.batch_from(vec![declaration]))
-        .await
-        .unwrap();
+    let declaring = declare(&sequencer, &mut device, 7).await;
     sequencer.shutdown().await;
-    let declaring = appended[0].leaf_index;
     let second = reader.entries(&leaves).await.unwrap();
     assert_eq!(reader.entry_cache_counts().hits, 3);
     for (before, after) in first.iter().zip(&second) {
@@ -342,6 +326,28 @@ async fn a_reader_keeps_entries_but_sees_declarations_made_later() {
     // What it reads is what a store without the cache reads.
     assert_eq!(second, store.entries(&leaves).await.unwrap());
     assert_eq!(store.entry_cache_counts().hits, 0);
+}
+
+/// A reader's store on the test's database.
+fn reader_of(db: &TestDatabase) -> Store {
+    let config: tokio_postgres::Config = db.url().parse().unwrap();
+    Store::build_reader(config, ledger_store::PoolSettings::default()).unwrap()
+}
+
+/// Appends an error declaration of `device`'s event `n`; returns the declaration's leaf.
+async fn declare(sequencer: &Sequencer, device: &mut EventFactory, n: u64) -> LeafIndex {
+    let declaration = device.declaration(
+        n,
+        serde_json::json!({
+            "declarationTime": "2026-01-01T00:00:00Z",
+            "reason": "urn:epcglobal:cbv:er:incorrect_data"
+        }),
+    );
+    sequencer
+        .append(device.batch_from(vec![declaration]))
+        .await
+        .unwrap()[0]
+        .leaf_index
 }
 
 /// Runs `read` while another session holds `tables` locked against every reader: it must answer
@@ -375,8 +381,7 @@ async fn a_reader_answers_what_it_knows_as_of_its_view_from_memory() {
     sequencer.append(device.next_batch(60)).await.unwrap();
     indexer.step(ledger_store::LockWait::Wait).await.unwrap();
     indexer.step(ledger_store::LockWait::Wait).await.unwrap();
-    let config: tokio_postgres::Config = db.url().parse().unwrap();
-    let reader = Store::build_reader(config, ledger_store::PoolSettings::default()).unwrap();
+    let reader = reader_of(&db);
     let asked = [Lookup::Epc(&first), Lookup::Epc(&second)];
 
     let old = reader.reader_view().await.unwrap();
@@ -412,18 +417,7 @@ async fn a_reader_answers_what_it_knows_as_of_its_view_from_memory() {
     assert_eq!((again, &kept), (found.clone(), &entries));
 
     // Entry 5 is declared erroneous, more entries name the second EPC, and the runs are merged.
-    let declaration = device.declaration(
-        5,
-        serde_json::json!({
-            "declarationTime": "2026-01-01T00:00:00Z",
-            "reason": "urn:epcglobal:cbv:er:incorrect_data"
-        }),
-    );
-    let declaring = sequencer
-        .append(device.batch_from(vec![declaration]))
-        .await
-        .unwrap()[0]
-        .leaf_index;
+    let declaring = declare(&sequencer, &mut device, 5).await;
     sequencer.append(device.next_batch(20)).await.unwrap();
     sequencer.shutdown().await;
     indexer.catch_up().await.unwrap();
