@@ -242,7 +242,7 @@ impl Checkpointer {
 
     /// The same signer keeping the newest checkpoint it publishes in the file at `path`, and
     /// refusing to sign while the database does not hold that checkpoint's tree (see
-    /// [`published`](super::published)). Reads the file now (off the runtime): a file that is
+    /// `ledger-store/src/published.rs`). Reads the file now (off the runtime): a file that is
     /// there but is not a checkpoint of this log is an error.
     ///
     /// The file's checkpoint must be signed by one of this signer's keys or, after a key rotation

@@ -245,7 +245,7 @@ impl Indexer {
         Ok((keys, count))
     }
 
-    /// Merges one group of lookup runs if one is due (see [`runs`](super::runs)), in its own
+    /// Merges one group of lookup runs if one is due (see `ledger-store/src/runs.rs`), in its own
     /// transaction; returns how many runs were merged (0: none due, or another process merges).
     pub async fn merge_step(&self) -> Result<usize, IndexError> {
         let mut client = self.pool.get().await.map_err(IndexError::Pool)?;

@@ -22,6 +22,8 @@ pub struct DatabaseArgs {
     pub database_url: String,
 }
 
+// The doc comments are `--help` text, printed as written: its example URL stays bare.
+#[allow(rustdoc::bare_urls)]
 #[derive(Debug, Subcommand)]
 pub enum SiteCommand {
     /// Register a site, optionally with its first locations.
