@@ -6,17 +6,15 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::tile_cache::CacheCounts;
+use super::tile_cache::{CacheCounter, CacheCounts};
 
 /// A bounded, shared map from keys to values that never change once known.
 #[derive(Debug)]
 pub struct Generations<K, V> {
     maps: Mutex<(HashMap<K, V>, HashMap<K, V>)>,
     generation_size: usize,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    counter: CacheCounter,
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> Generations<K, V> {
@@ -25,20 +23,14 @@ impl<K: Hash + Eq + Clone, V: Clone> Generations<K, V> {
         Self {
             maps: Mutex::new((HashMap::new(), HashMap::new())),
             generation_size: (capacity / 2).max(1),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            counter: CacheCounter::default(),
         }
     }
 
     /// The value of `key`, if held (counted as a hit or a miss).
     pub fn get(&self, key: &K) -> Option<V> {
         let found = self.peek(key);
-        let counter = if found.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.counter.count(found.is_some());
         found
     }
 
@@ -61,10 +53,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Generations<K, V> {
 
     /// Hits and misses so far.
     pub fn counts(&self) -> CacheCounts {
-        CacheCounts {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-        }
+        self.counter.counts()
     }
 
     fn insert_into(&self, maps: &mut (HashMap<K, V>, HashMap<K, V>), key: K, value: V) {

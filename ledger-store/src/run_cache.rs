@@ -10,11 +10,10 @@
 //! Bounded by [`Generations`] (approximately least recently used).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::generations::Generations;
 use super::runs::Kind;
-use super::tile_cache::CacheCounts;
+use super::tile_cache::{CacheCounter, CacheCounts};
 
 /// (kind code, key) of a lookup.
 pub(crate) type Asked = (i16, i64);
@@ -29,16 +28,14 @@ pub(crate) const DEFAULT_CACHED_LOOKUPS: usize = 65_536;
 #[derive(Debug)]
 pub(crate) struct RunCache {
     answers: Generations<Asked, Answers>,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    counter: CacheCounter,
 }
 
 impl RunCache {
     pub(crate) fn new(lookups: usize) -> Self {
         Self {
             answers: Generations::new(lookups),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            counter: CacheCounter::default(),
         }
     }
 
@@ -61,15 +58,11 @@ impl RunCache {
     /// Counts the runs answered from memory and from the database for one lookup (per run, not
     /// per (kind, key): what the database was spared).
     pub(crate) fn count(&self, from_memory: u64, from_database: u64) {
-        self.hits.fetch_add(from_memory, Ordering::Relaxed);
-        self.misses.fetch_add(from_database, Ordering::Relaxed);
+        self.counter.add(from_memory, from_database);
     }
 
     pub(crate) fn counts(&self) -> CacheCounts {
-        CacheCounts {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-        }
+        self.counter.counts()
     }
 }
 

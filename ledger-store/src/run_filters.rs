@@ -21,7 +21,7 @@ use deadpool_postgres::Pool;
 
 use super::log::ReadError;
 use super::runs::{self, Kind};
-use super::tile_cache::CacheCounts;
+use super::tile_cache::{CacheCounter, CacheCounts};
 
 /// Bits per pair of a run: with [`HASHES`] bit positions per key, about 1 % of the keys a run does
 /// not hold pass its filter (fewer, as a key often has several pairs in a run).
@@ -107,8 +107,8 @@ pub(crate) struct RunFilters {
     building: AtomicBool,
     /// Runs not filtered because the budget would not hold their filter (not tried again).
     over_budget: RwLock<HashSet<i64>>,
-    skipped: AtomicU64,
-    probed: AtomicU64,
+    /// Probes spared (hits) and made (misses).
+    probes: CacheCounter,
     /// Live runs without a filter, as of the last lookup or build.
     unfiltered: AtomicU64,
 }
@@ -132,8 +132,7 @@ impl RunFilters {
             used: AtomicUsize::new(0),
             building: AtomicBool::new(false),
             over_budget: RwLock::default(),
-            skipped: AtomicU64::new(0),
-            probed: AtomicU64::new(0),
+            probes: CacheCounter::default(),
             unfiltered: AtomicU64::new(0),
         }
     }
@@ -150,16 +149,12 @@ impl RunFilters {
 
     /// Counts, for one lookup, the (run, key) probes the filters spared and those made.
     pub(crate) fn count(&self, skipped: u64, probed: u64) {
-        self.skipped.fetch_add(skipped, Ordering::Relaxed);
-        self.probed.fetch_add(probed, Ordering::Relaxed);
+        self.probes.add(skipped, probed);
     }
 
     /// Probes spared (hits) and made (misses) so far.
     pub(crate) fn counts(&self) -> CacheCounts {
-        CacheCounts {
-            hits: self.skipped.load(Ordering::Relaxed),
-            misses: self.probed.load(Ordering::Relaxed),
-        }
+        self.probes.counts()
     }
 
     /// How far the filters are built.
@@ -170,22 +165,30 @@ impl RunFilters {
         }
     }
 
-    /// Given the live runs a lookup just saw: drops the filters of runs merged away, and starts
+    /// Given the live runs a lookup just saw: forgets the runs merged away (their filters, or
+    /// that the budget left them without one), and starts
     /// building the missing ones in the background (one task at a time, each run once).
     pub(crate) fn keep_live(self: &Arc<Self>, live: &HashSet<i64>, pool: &Pool) {
         // Under the read lock: most lookups change nothing.
         let (any_gone, missing) = {
             let filters = self.filters.read().unwrap_or_else(|e| e.into_inner());
-            let any_gone = filters.keys().any(|run| !live.contains(run));
+            let over_budget = self.over_budget.read().unwrap_or_else(|e| e.into_inner());
+            let any_gone = filters
+                .keys()
+                .chain(over_budget.iter())
+                .any(|run| !live.contains(run));
             let unfiltered = live.iter().filter(|run| !filters.contains_key(run)).count();
             self.unfiltered.store(unfiltered as u64, Ordering::Relaxed);
-            let over_budget = self.over_budget.read().unwrap_or_else(|e| e.into_inner());
             let missing = live
                 .iter()
                 .any(|run| !filters.contains_key(run) && !over_budget.contains(run));
             (any_gone, missing)
         };
         if any_gone {
+            self.over_budget
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|run| live.contains(run));
             let mut filters = self.filters.write().unwrap_or_else(|e| e.into_inner());
             filters.retain(|run, filter| {
                 let keep = live.contains(run);

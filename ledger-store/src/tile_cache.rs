@@ -27,6 +27,36 @@ pub struct CacheCounts {
     pub misses: u64,
 }
 
+/// Hits and misses of one cache, counted where they happen.
+#[derive(Debug, Default)]
+pub struct CacheCounter {
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
+}
+
+impl CacheCounter {
+    /// Counts one read, answered from memory (`hit`) or not.
+    pub fn count(&self, hit: bool) {
+        if hit { self.add(1, 0) } else { self.add(0, 1) }
+    }
+
+    /// Counts several reads at once.
+    pub fn add(&self, hits: u64, misses: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.hits.fetch_add(hits, Relaxed);
+        self.misses.fetch_add(misses, Relaxed);
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> CacheCounts {
+        use std::sync::atomic::Ordering::Relaxed;
+        CacheCounts {
+            hits: self.hits.load(Relaxed),
+            misses: self.misses.load(Relaxed),
+        }
+    }
+}
+
 /// A bounded cache of tiles by id (level, index and width).
 #[derive(Debug)]
 pub(crate) struct TileCache {

@@ -11,7 +11,7 @@
 //! | `trace_db_pool_connections` | gauge | `state` | database connections (`in_use`, `idle`) |
 //! | `trace_db_pool_max_connections` | gauge | | the pool's size limit (`[database] pool_size`) |
 //! | `trace_db_pool_waiting_requests` | gauge | | requests waiting for a connection of the pool |
-//! | `trace_cache_hits_total` | counter | `cache` | answers from memory: `tiles` (hash tiles, for proofs and `/log/tile`), `lookups` (a lookup run's answer for an identifier), `entries` (an entry's record and event), `batches` (built device batch trees), `checkpoint` (the reused newest checkpoint) |
+//! | `trace_cache_hits_total` | counter | `cache` | answers from memory: `tiles` (hash tiles, for proofs and `/log/tile`), `lookups` (a lookup run's answer for an identifier), `lookup_filters` (a (run, identifier) probe a Bloom filter spared, or made), `entries` (an entry's record and event), `batches` (built device batch trees), `checkpoint` (the reused newest checkpoint) |
 //! | `trace_cache_misses_total` | counter | `cache` | the same caches' reads from the database |
 //! | `trace_audit_last_run_timestamp_seconds` | gauge | | when the last periodic audit (`[audit] interval`) ended, whatever its outcome (0: none yet) |
 //! | `trace_audit_last_success_timestamp_seconds` | gauge | | when the last audit that found the whole log sound ended (0: none yet) |
@@ -23,7 +23,7 @@
 //! the label set stays bounded.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -53,29 +53,6 @@ struct StateLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     cache: &'static str,
-}
-
-/// Hits and misses of one cache, counted where they happen.
-#[derive(Debug, Default)]
-pub struct CacheCounter {
-    hits: AtomicU64,
-    misses: AtomicU64,
-}
-
-impl CacheCounter {
-    /// Counts one lookup.
-    pub fn count(&self, hit: bool) {
-        let counter = if hit { &self.hits } else { &self.misses };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The counts so far.
-    pub fn counts(&self) -> ledger_store::CacheCounts {
-        ledger_store::CacheCounts {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-        }
-    }
 }
 
 /// The metrics of one trace-api process.

@@ -120,16 +120,23 @@ impl<'a> Attestations<'a> {
                 self.batches.insert(hash, built);
             }
         }
-        if !devices.is_empty() {
-            let client = view.store.pool().get().await.map_err(ReadError::from)?;
-            let query = client
-                .prepare_cached(registry::keys::KEYS_OF_DEVICE)
-                .await
-                .map_err(ReadError::from)?;
-            for device in devices {
-                let keys = registry::keys::keys_of_device(&**client, &query, device).await?;
-                self.keys.insert(device.to_owned(), keys);
-            }
+        self.read_keys(view, &devices).await
+    }
+
+    /// Reads the registered keys of `devices` (one query each, on one connection, the query kept
+    /// prepared).
+    async fn read_keys(&mut self, view: &View, devices: &[&str]) -> Result<(), ProofsError> {
+        if devices.is_empty() {
+            return Ok(());
+        }
+        let client = view.store.pool().get().await.map_err(ReadError::from)?;
+        let query = client
+            .prepare_cached(registry::keys::KEYS_OF_DEVICE)
+            .await
+            .map_err(ReadError::from)?;
+        for &device in devices {
+            let keys = registry::keys::keys_of_device(&**client, &query, device).await?;
+            self.keys.insert(device.to_owned(), keys);
         }
         Ok(())
     }
@@ -153,9 +160,11 @@ impl<'a> Attestations<'a> {
         };
         let leaf = entry.leaf_index.get();
         self.prepare(view, &[entry]).await?;
+        // Shared, not borrowed: reading the device's keys below needs `self`.
         let built = self
             .batches
             .get(statement)
+            .cloned()
             .ok_or(ProofsError::MissingBatch { leaf })?;
         let path = built
             .tree
@@ -167,14 +176,7 @@ impl<'a> Attestations<'a> {
             None => {
                 if !self.keys.contains_key(device.as_str()) {
                     // Not read by `prepare`, which skips the devices of batches whose key it knew.
-                    let client = view.store.pool().get().await.map_err(ReadError::from)?;
-                    let query = client
-                        .prepare_cached(registry::keys::KEYS_OF_DEVICE)
-                        .await
-                        .map_err(ReadError::from)?;
-                    let keys =
-                        registry::keys::keys_of_device(&**client, &query, device.as_str()).await?;
-                    self.keys.insert(device.as_str().to_owned(), keys);
+                    self.read_keys(view, &[device.as_str()]).await?;
                 }
                 let keys = self
                     .keys

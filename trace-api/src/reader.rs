@@ -40,7 +40,7 @@ pub struct View {
 pub struct ViewCache {
     refresh: std::time::Duration,
     current: std::sync::Mutex<Option<(std::time::Instant, View)>>,
-    counts: crate::metrics::CacheCounter,
+    counts: ledger_store::CacheCounter,
 }
 
 impl ViewCache {
@@ -49,7 +49,7 @@ impl ViewCache {
         Self {
             refresh,
             current: std::sync::Mutex::new(None),
-            counts: crate::metrics::CacheCounter::default(),
+            counts: ledger_store::CacheCounter::default(),
         }
     }
 
