@@ -976,6 +976,28 @@ impl Epc {
     }
 
     /// The scheme name as written in the URI, e.g. `sgtin`.
+    /// The GS1 company prefix the EPC was issued under; `None` for a GID, whose manager number is
+    /// not a GS1 company prefix.
+    pub fn company_prefix(&self) -> Option<&CompanyPrefix> {
+        Some(match self {
+            Self::Sgtin(v) => v.company_prefix(),
+            Self::Sscc(v) => v.company_prefix(),
+            Self::Sgln(v) => v.company_prefix(),
+            Self::Grai(v) => v.company_prefix(),
+            Self::Giai(v) => v.company_prefix(),
+            Self::Gsrn(v) | Self::Gsrnp(v) => v.company_prefix(),
+            Self::Gdti(v) => v.company_prefix(),
+            Self::Sgcn(v) => v.company_prefix(),
+            Self::Cpi(v) => v.company_prefix(),
+            Self::Pgln(v) => v.company_prefix(),
+            Self::Itip(v) => v.company_prefix(),
+            Self::Ginc(v) => v.company_prefix(),
+            Self::Gsin(v) => v.company_prefix(),
+            Self::Upui(v) => v.company_prefix(),
+            Self::Gid(_) => return None,
+        })
+    }
+
     pub fn scheme(&self) -> &'static str {
         match self {
             Self::Sgtin(_) => "sgtin",
