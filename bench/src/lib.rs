@@ -137,7 +137,7 @@ pub mod harness {
         let service_url = db.login_role(SERVICE_ROLE, "tagtrail_ingest").await?;
         let mut admin = db.connect().await?;
         let site = SiteId::parse("bench-site")?;
-        registry::add_site(&admin, &site, "load driver").await?;
+        registry::add_site(&admin, &site, "load driver", None).await?;
         let locations = locations
             .iter()
             .map(|location| SiteLocation::parse(location))

@@ -32,6 +32,10 @@ enum Command {
     LogKeys(commands::log_keys::LogKeysCommand),
     ExportLog(commands::ledger::ExportLogCommand),
     Anchors(commands::anchors::AnchorsCommand),
+    /// Organisations: who custody is held by, their company prefixes and delegates.
+    #[command(subcommand)]
+    Org(commands::org::OrgCommand),
+    Participants(commands::org::ParticipantsCommand),
     /// Sites and the locations they speak for (ingest's registry).
     #[command(subcommand)]
     Site(commands::site::SiteCommand),
@@ -57,6 +61,8 @@ fn main() -> ExitCode {
         Command::LogKeys(cmd) => cmd.run(),
         Command::ExportLog(cmd) => cmd.run(),
         Command::Anchors(cmd) => cmd.run(),
+        Command::Org(cmd) => cmd.run(),
+        Command::Participants(cmd) => cmd.run(),
         Command::Site(cmd) => cmd.run(),
         Command::Device(cmd) => cmd.run(),
         Command::Token(cmd) => cmd.run(),

@@ -197,7 +197,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 10] = [
+    const LANDED: [(i32, &str, &str); 11] = [
         (
             1,
             "ledger",
@@ -247,6 +247,11 @@ mod tests {
             10,
             "anchors",
             "02bcceac5bd872cbc55d4426279a99f111442812ed3301f3b2464923212a68ad",
+        ),
+        (
+            11,
+            "organisations",
+            "eda3145557e7da06fa36236ba096a1cd033e46241864c7e61783934afccbf9f2",
         ),
     ];
 

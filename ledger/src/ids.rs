@@ -1,5 +1,5 @@
 //! Identifiers and timestamps bound into leaf records and batch statements: [`DeviceId`],
-//! [`SiteId`] and [`UnixMillis`].
+//! [`SiteId`], [`OrganisationId`] and [`UnixMillis`].
 
 use std::fmt;
 
@@ -20,6 +20,13 @@ pub struct DeviceId(String);
 /// Same syntax as [`DeviceId`].
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SiteId(String);
+
+/// The identifier of an organisation (a brand, a carrier, a retailer): the party sites belong to
+/// and custody is held by.
+///
+/// Same syntax as [`DeviceId`].
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrganisationId(String);
 
 macro_rules! identifier {
     ($type:ident, $what:literal) => {
@@ -73,6 +80,7 @@ macro_rules! identifier {
 
 identifier!(DeviceId, "device id");
 identifier!(SiteId, "site id");
+identifier!(OrganisationId, "organisation id");
 
 fn check_identifier(what: &'static str, text: &str) -> Result<(), IdError> {
     if text.is_empty() {

@@ -1,7 +1,8 @@
-//! Administration of the registry (`tagtrail site|device|token`), run as the database owner.
+//! Administration of the registry (`tagtrail org|site|device|token`), run as the database owner.
 
+use epcis::epc::CompanyPrefix;
 use ledger::batch::DevicePublicKey;
-use ledger::{DeviceId, SiteId};
+use ledger::{DeviceId, OrganisationId, SiteId};
 use sha2::{Digest, Sha256};
 use tokio_postgres::Client;
 
@@ -100,24 +101,197 @@ pub enum RegistryError {
     KeyInUse(String),
     #[error("there is no token {0}")]
     NoSuchToken(String),
+    #[error("organisation {0} already exists")]
+    OrganisationExists(String),
+    #[error("there is no organisation {0}")]
+    NoSuchOrganisation(String),
+    #[error("company prefix {prefix} already belongs to organisation {organisation}")]
+    PrefixTaken {
+        prefix: String,
+        organisation: String,
+    },
+    #[error("organisation {0} cannot delegate to itself")]
+    SelfDelegation(String),
     #[error("failed to read random bytes from the operating system: {0}")]
     Random(String),
     #[error("database query failed")]
     Query(#[from] tokio_postgres::Error),
 }
 
-/// Registers a site.
-pub async fn add_site(client: &Client, site: &SiteId, name: &str) -> Result<(), RegistryError> {
-    let inserted = client
-        .execute(
-            "INSERT INTO sites (site_id, name) VALUES ($1, $2) ON CONFLICT (site_id) DO NOTHING",
-            &[&site.as_str(), &name],
-        )
-        .await?;
+/// Registers a site of an organisation. Without one, the site is an organisation of its own: one
+/// with the site's id, created if it does not exist.
+pub async fn add_site(
+    client: &Client,
+    site: &SiteId,
+    name: &str,
+    organisation: Option<&OrganisationId>,
+) -> Result<(), RegistryError> {
+    let inserted = match organisation {
+        Some(organisation) => {
+            require_organisation(client, organisation).await?;
+            client
+                .execute(
+                    "INSERT INTO sites (site_id, name, organisation_id) VALUES ($1, $2, $3)
+                     ON CONFLICT (site_id) DO NOTHING",
+                    &[&site.as_str(), &name, &organisation.as_str()],
+                )
+                .await?
+        }
+        // The site becomes an organisation of its own (`sql/V11__organisations.sql`).
+        None => {
+            client
+                .execute(
+                    "INSERT INTO sites (site_id, name) VALUES ($1, $2)
+                     ON CONFLICT (site_id) DO NOTHING",
+                    &[&site.as_str(), &name],
+                )
+                .await?
+        }
+    };
     if inserted == 0 {
         return Err(RegistryError::SiteExists(site.as_str().to_owned()));
     }
     Ok(())
+}
+
+/// Registers an organisation with the company prefixes it owns (all or nothing).
+pub async fn add_organisation(
+    client: &mut Client,
+    organisation: &OrganisationId,
+    prefixes: &[CompanyPrefix],
+) -> Result<(), RegistryError> {
+    let transaction = client.transaction().await?;
+    let inserted = transaction
+        .execute(
+            "INSERT INTO organisations (organisation_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[&organisation.as_str()],
+        )
+        .await?;
+    if inserted == 0 {
+        return Err(RegistryError::OrganisationExists(
+            organisation.as_str().to_owned(),
+        ));
+    }
+    insert_prefixes(&transaction, organisation, prefixes).await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
+/// Adds company prefixes to an organisation (all or nothing). A prefix it already owns is left
+/// as it is; one another organisation owns is refused.
+pub async fn add_organisation_prefixes(
+    client: &mut Client,
+    organisation: &OrganisationId,
+    prefixes: &[CompanyPrefix],
+) -> Result<(), RegistryError> {
+    let transaction = client.transaction().await?;
+    require_organisation(&transaction, organisation).await?;
+    insert_prefixes(&transaction, organisation, prefixes).await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
+async fn insert_prefixes(
+    transaction: &tokio_postgres::Transaction<'_>,
+    organisation: &OrganisationId,
+    prefixes: &[CompanyPrefix],
+) -> Result<(), RegistryError> {
+    for prefix in prefixes {
+        let owner: String = transaction
+            .query_one(
+                "WITH added AS (INSERT INTO organisation_prefixes (company_prefix, organisation_id)
+                                VALUES ($1, $2) ON CONFLICT (company_prefix) DO NOTHING
+                                RETURNING organisation_id)
+                 SELECT organisation_id FROM added
+                 UNION ALL
+                 SELECT organisation_id FROM organisation_prefixes WHERE company_prefix = $1
+                 LIMIT 1",
+                &[&prefix.as_str(), &organisation.as_str()],
+            )
+            .await?
+            .get(0);
+        if owner != organisation.as_str() {
+            return Err(RegistryError::PrefixTaken {
+                prefix: prefix.as_str().to_owned(),
+                organisation: owner,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Lets `delegate` act with `organisation`'s authority (a brand names its logistics partner).
+pub async fn add_delegate(
+    client: &mut Client,
+    organisation: &OrganisationId,
+    delegate: &OrganisationId,
+) -> Result<(), RegistryError> {
+    if organisation == delegate {
+        return Err(RegistryError::SelfDelegation(
+            organisation.as_str().to_owned(),
+        ));
+    }
+    let transaction = client.transaction().await?;
+    require_organisation(&transaction, organisation).await?;
+    require_organisation(&transaction, delegate).await?;
+    transaction
+        .execute(
+            "INSERT INTO organisation_delegates (organisation_id, delegate_id) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+            &[&organisation.as_str(), &delegate.as_str()],
+        )
+        .await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
+/// An organisation as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganisationInfo {
+    pub organisation: String,
+    pub prefixes: Vec<String>,
+    pub delegates: Vec<String>,
+    pub sites: Vec<String>,
+}
+
+/// Every organisation with its prefixes, delegates and sites.
+pub async fn list_organisations(client: &Client) -> Result<Vec<OrganisationInfo>, RegistryError> {
+    let rows = client
+        .query(
+            "SELECT o.organisation_id,
+                    ARRAY(SELECT company_prefix FROM organisation_prefixes p
+                          WHERE p.organisation_id = o.organisation_id ORDER BY company_prefix),
+                    ARRAY(SELECT delegate_id FROM organisation_delegates d
+                          WHERE d.organisation_id = o.organisation_id ORDER BY delegate_id),
+                    ARRAY(SELECT site_id FROM sites s
+                          WHERE s.organisation_id = o.organisation_id ORDER BY site_id)
+             FROM organisations o ORDER BY o.organisation_id",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| OrganisationInfo {
+            organisation: row.get(0),
+            prefixes: row.get(1),
+            delegates: row.get(2),
+            sites: row.get(3),
+        })
+        .collect())
+}
+
+async fn require_organisation<C: tokio_postgres::GenericClient>(
+    client: &C,
+    organisation: &OrganisationId,
+) -> Result<(), RegistryError> {
+    client
+        .query_opt(
+            "SELECT 1 FROM organisations WHERE organisation_id = $1",
+            &[&organisation.as_str()],
+        )
+        .await?
+        .map(|_| ())
+        .ok_or_else(|| RegistryError::NoSuchOrganisation(organisation.as_str().to_owned()))
 }
 
 /// Adds locations to a site, all or none. A location already of this site is left as it is.

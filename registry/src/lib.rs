@@ -4,11 +4,13 @@ pub mod admin;
 pub mod keys;
 pub mod location;
 pub mod lookup;
+pub mod parties;
 pub mod token;
 
 pub use admin::{
-    DeviceInfo, DeviceStatus, RegistryError, SiteInfo, TokenInfo, add_device, add_site,
-    add_site_locations, create_token, list_devices, list_sites, list_tokens, rekey_device,
+    DeviceInfo, DeviceStatus, OrganisationInfo, RegistryError, SiteInfo, TokenInfo, add_delegate,
+    add_device, add_organisation, add_organisation_prefixes, add_site, add_site_locations,
+    create_token, list_devices, list_organisations, list_sites, list_tokens, rekey_device,
     remove_site_location, revoke_token, set_device_status,
 };
 pub use keys::{device_keys, device_keys_in};
@@ -17,4 +19,5 @@ pub use lookup::{
     AllowedCache, AllowedError, DeviceRecord, ReadError, RegistryGeneration, TokenRecord,
     allowed_locations, device_for_capture, token_for_capture,
 };
+pub use parties::{PartiesCache, participants, parties};
 pub use token::{SiteToken, TokenError, TokenId};

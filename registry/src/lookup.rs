@@ -27,6 +27,12 @@ pub enum ReadError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RegistryGeneration(i64);
 
+impl RegistryGeneration {
+    pub(crate) fn new(generation: i64) -> Self {
+        Self(generation)
+    }
+}
+
 /// A device as the capture path needs it.
 #[derive(Debug, Clone)]
 pub struct DeviceRecord {

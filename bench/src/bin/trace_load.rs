@@ -151,7 +151,7 @@ async fn ledger(options: &Options) -> anyhow::Result<String> {
     ledger_store::migrate(&mut client).await?;
     let mut factory = EventFactory::new(DEVICE, 1);
     let site = SiteId::parse("bench-site")?;
-    registry::add_site(&client, &site, "bench").await?;
+    registry::add_site(&client, &site, "bench", None).await?;
     registry::add_device(
         &mut client,
         &DeviceId::parse(DEVICE)?,

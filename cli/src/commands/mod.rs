@@ -9,6 +9,7 @@ pub mod epc;
 pub mod epcis;
 pub mod ledger;
 pub mod log_keys;
+pub mod org;
 pub mod site;
 pub mod token;
 pub mod verify;

@@ -39,6 +39,10 @@ pub enum SiteCommand {
         /// A display name.
         #[arg(long, default_value = "")]
         name: String,
+        /// The organisation it belongs to (registered with `tagtrail org add`). Without it, the
+        /// site is an organisation of its own, with the site's id.
+        #[arg(long = "org", value_name = "ORGANISATION")]
+        organisation: Option<String>,
         /// Locations the site speaks for (repeat the flag for several).
         #[arg(long = "location", value_name = "LOCATION")]
         locations: Vec<String>,
@@ -78,13 +82,18 @@ impl SiteCommand {
             Self::Add {
                 site,
                 name,
+                organisation,
                 locations,
                 database,
             } => {
                 let site = parse_site(&site)?;
+                let organisation = organisation
+                    .as_deref()
+                    .map(super::org::parse_organisation)
+                    .transpose()?;
                 let locations = parse_locations(&locations)?;
                 block_on_db(&database, |mut client| async move {
-                    registry::add_site(&client, &site, &name)
+                    registry::add_site(&client, &site, &name, organisation.as_ref())
                         .await
                         .context("Failed to add the site")?;
                     registry::add_site_locations(&mut client, &site, &locations)

@@ -46,7 +46,7 @@ async fn start_service() -> Service {
     ledger_store::migrate(&mut admin).await.unwrap();
     common::ensure_service_role(&admin).await;
     let site = SiteId::parse("site-a").unwrap();
-    registry::add_site(&admin, &site, "").await.unwrap();
+    registry::add_site(&admin, &site, "", None).await.unwrap();
     registry::add_site_locations(&mut admin, &site, &[SiteLocation::parse(HERE).unwrap()])
         .await
         .unwrap();

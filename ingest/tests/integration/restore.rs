@@ -608,7 +608,7 @@ async fn a_base_backup_without_its_wal_is_refused_and_point_in_time_recovery_res
     ledger_store::migrate(&mut owner).await.unwrap();
     common::ensure_service_role(&owner).await;
     let site = SiteId::parse("site-a").unwrap();
-    registry::add_site(&owner, &site, "").await.unwrap();
+    registry::add_site(&owner, &site, "", None).await.unwrap();
     registry::add_site_locations(&mut owner, &site, &[SiteLocation::parse(HERE).unwrap()])
         .await
         .unwrap();

@@ -317,7 +317,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V7__superseded_migrations",
             "V8__error_declarations",
             "V9__reader_role",
-            "V10__anchors"
+            "V10__anchors",
+            "V11__organisations"
         ]
     );
 
@@ -431,7 +432,8 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
             "V7__superseded_migrations",
             "V8__error_declarations",
             "V9__reader_role",
-            "V10__anchors"
+            "V10__anchors",
+            "V11__organisations"
         ]
     );
 
@@ -546,7 +548,8 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             "V7__superseded_migrations",
             "V8__error_declarations",
             "V9__reader_role",
-            "V10__anchors"
+            "V10__anchors",
+            "V11__organisations"
         ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
@@ -593,7 +596,8 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
             "V7__superseded_migrations",
             "V8__error_declarations",
             "V9__reader_role",
-            "V10__anchors"
+            "V10__anchors",
+            "V11__organisations"
         ]
     );
     let after = (

@@ -134,7 +134,7 @@ impl TestApp {
     /// Registers a site owning `locations`.
     pub async fn site(&mut self, site: &str, locations: &[&str]) -> SiteId {
         let site = SiteId::parse(site).unwrap();
-        registry::add_site(&self.admin, &site, "test site")
+        registry::add_site(&self.admin, &site, "test site", None)
             .await
             .unwrap();
         let locations: Vec<SiteLocation> = locations

@@ -1,0 +1,199 @@
+//! The registry as custody authority reads it: which organisation owns which company prefixes and
+//! delegates to whom, and which organisation each site and device reports for. Read-only.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use epcis::epc::CompanyPrefix;
+use ledger::bundle::{DeviceEntry, OrganisationEntry, Participants, SiteEntry};
+use ledger::history::Parties;
+use ledger::{DeviceId, OrganisationId, SiteId};
+use tokio_postgres::GenericClient;
+
+use crate::admin::public_key_from_db;
+use crate::lookup::{ReadError, RegistryGeneration};
+
+const SELECT_ORGANISATIONS: &str = "
+    SELECT o.organisation_id,
+           ARRAY(SELECT company_prefix FROM organisation_prefixes p
+                 WHERE p.organisation_id = o.organisation_id ORDER BY company_prefix),
+           ARRAY(SELECT delegate_id FROM organisation_delegates d
+                 WHERE d.organisation_id = o.organisation_id ORDER BY delegate_id)
+    FROM organisations o ORDER BY o.organisation_id";
+
+const SELECT_SITES: &str = "SELECT site_id, organisation_id FROM sites ORDER BY site_id";
+
+const SELECT_DEVICES: &str = "
+    SELECT d.device_id, d.site_id,
+           ARRAY(SELECT algorithm FROM device_keys k WHERE k.device_id = d.device_id
+                 ORDER BY key_number),
+           ARRAY(SELECT public_key FROM device_keys k WHERE k.device_id = d.device_id
+                 ORDER BY key_number)
+    FROM devices d ORDER BY d.device_id";
+
+fn corrupt(what: &'static str) -> impl Fn(ledger::IdError) -> ReadError {
+    move |error| ReadError::Corrupt {
+        what,
+        reason: error.to_string(),
+    }
+}
+
+/// Every organisation, site and device with every key each device has had: the participants
+/// file (`tagtrail participants`), which verifiers read with `tagtrail verify --participants`.
+/// Run it in one transaction for one snapshot.
+pub async fn participants<C: GenericClient>(client: &C) -> Result<Participants, ReadError> {
+    let mut organisations = Vec::new();
+    for row in client.query(SELECT_ORGANISATIONS, &[]).await? {
+        let delegates: Vec<String> = row.get(2);
+        organisations.push(OrganisationEntry {
+            id: OrganisationId::parse(row.get(0)).map_err(corrupt("organisation id"))?,
+            company_prefixes: row.get(1),
+            delegates: delegates
+                .iter()
+                .map(|id| OrganisationId::parse(id).map_err(corrupt("organisation id")))
+                .collect::<Result<_, _>>()?,
+        });
+    }
+    let mut sites = Vec::new();
+    for row in client.query(SELECT_SITES, &[]).await? {
+        sites.push(SiteEntry {
+            id: SiteId::parse(row.get(0)).map_err(corrupt("site id"))?,
+            organisation: OrganisationId::parse(row.get(1)).map_err(corrupt("organisation id"))?,
+        });
+    }
+    let mut devices = Vec::new();
+    for row in client.query(SELECT_DEVICES, &[]).await? {
+        let algorithms: Vec<String> = row.get(2);
+        let keys: Vec<Vec<u8>> = row.get(3);
+        devices.push(DeviceEntry {
+            id: DeviceId::parse(row.get(0)).map_err(corrupt("device id"))?,
+            site: SiteId::parse(row.get(1)).map_err(corrupt("site id"))?,
+            // A stored key that is not a key verifies nothing: it is left out.
+            public_keys: algorithms
+                .iter()
+                .zip(&keys)
+                .filter_map(|(algorithm, key)| public_key_from_db(algorithm, key))
+                .collect(),
+        });
+    }
+    Ok(Participants {
+        version: 1,
+        organisations,
+        sites,
+        devices,
+    })
+}
+
+/// The parties of the registry and the generation they were read at.
+pub async fn parties<C: GenericClient>(
+    client: &C,
+) -> Result<(RegistryGeneration, Parties), ReadError> {
+    let generation = current_generation(client).await?;
+    let mut parties = Parties::new();
+    for row in client.query(SELECT_ORGANISATIONS, &[]).await? {
+        let organisation = OrganisationId::parse(row.get(0)).map_err(corrupt("organisation id"))?;
+        let prefixes: Vec<String> = row.get(1);
+        for prefix in prefixes {
+            let prefix = CompanyPrefix::parse(&prefix).map_err(|error| ReadError::Corrupt {
+                what: "company prefix",
+                reason: error.to_string(),
+            })?;
+            parties.add_prefix(organisation.clone(), prefix);
+        }
+        let delegates: Vec<String> = row.get(2);
+        for delegate in delegates {
+            let delegate = OrganisationId::parse(&delegate).map_err(corrupt("organisation id"))?;
+            parties.add_delegate(organisation.clone(), delegate);
+        }
+    }
+    for row in client.query(SELECT_SITES, &[]).await? {
+        parties.add_site(
+            SiteId::parse(row.get(0)).map_err(corrupt("site id"))?,
+            OrganisationId::parse(row.get(1)).map_err(corrupt("organisation id"))?,
+        );
+    }
+    for row in client
+        .query("SELECT device_id, site_id FROM devices", &[])
+        .await?
+    {
+        parties.add_device(
+            DeviceId::parse(row.get(0)).map_err(corrupt("device id"))?,
+            SiteId::parse(row.get(1)).map_err(corrupt("site id"))?,
+        );
+    }
+    Ok((generation, parties))
+}
+
+async fn current_generation<C: GenericClient>(client: &C) -> Result<RegistryGeneration, ReadError> {
+    let row = client
+        .query_one("SELECT generation FROM registry_generation", &[])
+        .await?;
+    Ok(RegistryGeneration::new(row.get(0)))
+}
+
+/// The parties, read again when the registry's generation has changed, looked at no more often
+/// than every `recheck`: a service's view of who may speak for what.
+#[derive(Debug)]
+pub struct PartiesCache {
+    recheck: Duration,
+    current: Mutex<Option<Cached>>,
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    generation: RegistryGeneration,
+    parties: std::sync::Arc<Parties>,
+    checked: Instant,
+}
+
+impl PartiesCache {
+    /// A cache that asks for the registry's generation at most every `recheck`.
+    pub fn new(recheck: Duration) -> Self {
+        Self {
+            recheck,
+            current: Mutex::new(None),
+        }
+    }
+
+    fn cached(&self) -> Option<Cached> {
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn store(&self, cached: Cached) {
+        *self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cached);
+    }
+
+    /// The parties as of at most `recheck` ago.
+    pub async fn get<C: GenericClient>(
+        &self,
+        client: &C,
+    ) -> Result<std::sync::Arc<Parties>, ReadError> {
+        let cached = self.cached();
+        if let Some(cached) = &cached
+            && cached.checked.elapsed() < self.recheck
+        {
+            return Ok(cached.parties.clone());
+        }
+        if let Some(mut cached) = cached
+            && current_generation(client).await? == cached.generation
+        {
+            cached.checked = Instant::now();
+            self.store(cached.clone());
+            return Ok(cached.parties);
+        }
+        let (generation, parties) = parties(client).await?;
+        let parties = std::sync::Arc::new(parties);
+        self.store(Cached {
+            generation,
+            parties: parties.clone(),
+            checked: Instant::now(),
+        });
+        Ok(parties)
+    }
+}
