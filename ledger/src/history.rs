@@ -10,15 +10,33 @@
 //! outputs; one that produced it, the earlier events of its inputs. Transformations are followed
 //! one step, never through a second transformation or a related item's containers.
 //!
-//! The algorithm is pure: it asks an [`EventSource`] for the events naming some identifiers, so it
-//! runs the same on the ledger and on events built in memory (the tests).
+//! Only events whose reporter had authority for what they do ([`authority`]) shape a history: an
+//! unauthorised `ADD`, `DELETE` or transformation is shown (when it names the item), marked with
+//! why it has no authority, and opens or closes no window.
+//!
+//! The algorithm is pure and runs in three steps: it gathers every event naming the item, each
+//! container it was ever said to be in (recursively) and each item a transformation relates it
+//! to, from an [`EventSource`]; judges each event's authority in event-time order
+//! ([`authority::assess`]); then puts the history together from the events that count. So it
+//! runs the same on the ledger (trace-api) and on the events of a provenance bundle
+//! ([`in_memory`], which `tagtrail verify` runs to recompute a bundle's story).
+
+pub mod authority;
+mod item;
 
 use std::collections::{BTreeMap, HashSet};
+use std::task::{Context, Poll, Waker};
 
 use serde_json::{Map, Value};
 
 use epcis::document::Timestamp;
-use ledger::size::LeafIndex;
+
+use crate::bundle::Why as BundleWhy;
+use crate::ids::OrganisationId;
+use crate::size::LeafIndex;
+
+pub use authority::{Authority, Parties, assess};
+pub use item::{Form, Item, ItemError, MAX_ITEM_LEN};
 
 /// The most levels of containers followed (item in case in pallet in container ...).
 pub const MAX_CONTAINER_DEPTH: usize = 8;
@@ -32,8 +50,32 @@ pub struct SourceEvent<T> {
     pub event: Map<String, Value>,
     /// Its `eventTime`, in nanoseconds since the Unix epoch.
     pub time: i128,
+    /// The organisation that reported it, when the registry knows it.
+    pub reporter: Option<OrganisationId>,
+    /// When it was captured (its leaf record's time), in nanoseconds since the Unix epoch.
+    pub captured: Option<i128>,
     /// What the source attaches (the stored entry, for the service).
     pub payload: T,
+}
+
+impl SourceEvent<()> {
+    /// An event of the log as the history reads it: its time from its `eventTime` (an event
+    /// whose `eventTime` does not parse sorts first), its capture time from its leaf record.
+    pub fn of(
+        leaf: LeafIndex,
+        event: Map<String, Value>,
+        reporter: Option<OrganisationId>,
+        captured: Option<crate::UnixMillis>,
+    ) -> Self {
+        SourceEvent {
+            leaf,
+            time: event_time(&event).unwrap_or(i128::MIN),
+            event,
+            reporter,
+            captured: captured.map(|millis| i128::from(millis.as_millis()) * 1_000_000),
+            payload: (),
+        }
+    }
 }
 
 /// An event's `eventTime` in nanoseconds since the Unix epoch; `None` when it has none or it
@@ -73,12 +115,44 @@ pub enum Why {
     },
 }
 
-/// One event of a history, with every reason it is there.
+/// One event of a history, with every reason it is there and its reporter's authority.
 #[derive(Debug, Clone)]
 pub struct HistoryEvent<T> {
     pub event: SourceEvent<T>,
     pub why: Vec<Why>,
+    pub authority: Authority,
 }
+
+/// An item's history, and the events outside it that its authority marks rest on.
+#[derive(Debug, Clone)]
+pub struct History<T> {
+    /// The history, in event-time order, then log order; every event has a reason.
+    pub events: Vec<HistoryEvent<T>>,
+    /// The events gathered with it (of its containers and related items, outside the times the
+    /// history takes from them) that change some item's state, with their authority and no
+    /// reason: a verifier judges authority over the history and these, as the service did. In
+    /// event-time order, then log order.
+    pub context: Vec<HistoryEvent<T>>,
+}
+
+/// How the events' authority is decided.
+#[derive(Debug, Clone, Copy)]
+pub enum Judge<'a> {
+    /// From the registry of parties, in event-time order ([`assess`]).
+    Parties(&'a Parties),
+    /// As claimed (a provenance bundle's marks, when the verifier has no registry): an event
+    /// without a claim is an observation.
+    Claimed(&'a BTreeMap<LeafIndex, Authority>),
+}
+
+/// How many events naming the item, its containers and its related items may be gathered for a
+/// history of at most `limit` events: containers have events outside the item's time with them.
+pub const GATHER_FACTOR: usize = 4;
+
+/// The most identifiers a history asks its source about (the item's, its containers', the items
+/// a transformation relates it to): one transformation listing thousands of outputs must not
+/// cost thousands of queries per request.
+pub const MAX_SUBJECTS: usize = 256;
 
 /// Why a history could not be put together.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +161,12 @@ pub enum HistoryError<E> {
     Source(#[source] E),
     #[error("the history has more than {limit} events: ask about a narrower item")]
     TooLong { limit: usize },
+    #[error("more than {limit} events name the item, its containers and the items related to it")]
+    TooMany { limit: usize },
+    #[error(
+        "the item is related to more than {limit} containers and items: ask about a narrower item"
+    )]
+    TooManySubjects { limit: usize },
 }
 
 /// A span of event times, `from..until` (nanoseconds; open ends as the extremes).
@@ -128,14 +208,101 @@ struct Subject {
 
 /// Puts together the history of the item named by `names` (events in event-time order, then log
 /// order), with at most `limit` events. `names_of` gives the names a container identifier stands
-/// for (its other forms).
+/// for (its other forms); `judge` decides each event's authority.
 pub async fn history<S: EventSource>(
     source: &S,
     names: Vec<String>,
     names_of: impl Fn(&str) -> Vec<String>,
+    judge: Judge<'_>,
     limit: usize,
-) -> Result<Vec<HistoryEvent<S::Payload>>, HistoryError<S::Error>> {
-    let mut found: BTreeMap<LeafIndex, HistoryEvent<S::Payload>> = BTreeMap::new();
+) -> Result<History<S::Payload>, HistoryError<S::Error>> {
+    let pool = gather(
+        source,
+        &names,
+        &names_of,
+        limit.saturating_mul(GATHER_FACTOR),
+    )
+    .await?;
+    let marks = match judge {
+        Judge::Parties(parties) => assess(pool.values(), parties),
+        Judge::Claimed(claimed) => claimed.clone(),
+    };
+    assemble(pool, &marks, names, &names_of, limit).map_err(|limit| HistoryError::TooLong { limit })
+}
+
+/// Every event naming the item, every container it was ever said to be in (recursively, up to
+/// [`MAX_CONTAINER_DEPTH`]) and every item a transformation naming it relates it to: what the
+/// history and the authority of its events may depend on.
+async fn gather<S: EventSource>(
+    source: &S,
+    names: &[String],
+    names_of: &impl Fn(&str) -> Vec<String>,
+    limit: usize,
+) -> Result<BTreeMap<LeafIndex, SourceEvent<S::Payload>>, HistoryError<S::Error>> {
+    let mut pool = BTreeMap::new();
+    let mut seen: HashSet<Vec<String>> = HashSet::new();
+    // (names, depth, follow containers, follow transformations)
+    let mut queue = vec![(names.to_vec(), 0, true, true)];
+    while let Some((names, depth, follow_containers, follow_transformations)) = queue.pop() {
+        if !seen.insert(names.clone()) {
+            continue;
+        }
+        if seen.len() > MAX_SUBJECTS {
+            return Err(HistoryError::TooManySubjects {
+                limit: MAX_SUBJECTS,
+            });
+        }
+        let events = source
+            .events_naming(&names)
+            .await
+            .map_err(HistoryError::Source)?;
+        let named = |id: &str| names.iter().any(|name| name == id);
+        for event in &events {
+            if follow_containers
+                && depth < MAX_CONTAINER_DEPTH
+                && is_aggregation(&event.event)
+                && let Some(parent) = event.event.get("parentID").and_then(Value::as_str)
+                && text_list(&event.event, "childEPCs").any(named)
+            {
+                queue.push((names_of(parent), depth + 1, true, false));
+            }
+            if follow_transformations
+                && event.event.get("type").and_then(Value::as_str) == Some("TransformationEvent")
+            {
+                for id in text_list(&event.event, "inputEPCList")
+                    .chain(text_list(&event.event, "outputEPCList"))
+                    .filter(|id| !named(id))
+                {
+                    queue.push((vec![id.to_owned()], 1, false, false));
+                }
+            }
+        }
+        for event in events {
+            pool.entry(event.leaf).or_insert(event);
+        }
+        if pool.len() > limit {
+            return Err(HistoryError::TooMany { limit });
+        }
+    }
+    Ok(pool)
+}
+
+/// The history from the gathered events: windows, containers and transformations from the
+/// events that count only. `Err(limit)` when it has more than `limit` events.
+fn assemble<T>(
+    mut pool: BTreeMap<LeafIndex, SourceEvent<T>>,
+    marks: &BTreeMap<LeafIndex, Authority>,
+    names: Vec<String>,
+    names_of: &impl Fn(&str) -> Vec<String>,
+    limit: usize,
+) -> Result<History<T>, usize> {
+    // Only authorised events (and observations) shape the history, and no error declaration
+    // does: it repeats the declared event, it does not pack or transform again.
+    let counts = |event: &SourceEvent<T>| {
+        marks.get(&event.leaf).is_none_or(Authority::counts)
+            && !event.event.contains_key("errorDeclaration")
+    };
+    let mut found: BTreeMap<LeafIndex, Vec<Why>> = BTreeMap::new();
     let mut seen: HashSet<(Vec<String>, Window)> = HashSet::new();
     let mut queue = vec![Subject {
         names,
@@ -148,25 +315,27 @@ pub async fn history<S: EventSource>(
         if !seen.insert((subject.names.clone(), subject.window)) {
             continue;
         }
-        let events = source
-            .events_naming(&subject.names)
-            .await
-            .map_err(HistoryError::Source)?;
+        let named = |event: &&SourceEvent<T>| {
+            event_ids(&event.event).any(|id| subject.names.iter().any(|name| name == id))
+        };
+        let events: Vec<&SourceEvent<T>> = pool.values().filter(named).collect();
+        let effective: Vec<&SourceEvent<T>> = events
+            .iter()
+            .copied()
+            .filter(|event| counts(event))
+            .collect();
         let window = match &subject.why {
             // A container's history for the item ends where the container was unpacked.
-            Why::Container { .. } => unpacked(&events, &subject.names, subject.window),
+            Why::Container { .. } => unpacked(&effective, &subject.names, subject.window),
             _ => subject.window,
         };
-        let transformations = if subject.why == Why::Direct {
-            transformed(&events, &subject.names)
-        } else {
-            Vec::new()
-        };
-        let mut next = Vec::new();
+        if subject.why == Why::Direct {
+            queue.extend(transformed(&effective, &subject.names));
+        }
         if subject.follow_containers && subject.depth < MAX_CONTAINER_DEPTH {
-            for (container, span) in containers(&events, &subject.names) {
+            for (container, span) in containers(&effective, &subject.names) {
                 if let Some(span) = span.intersect(window) {
-                    next.push(Subject {
+                    queue.push(Subject {
                         names: names_of(&container),
                         window: span,
                         why: Why::Container { container },
@@ -176,31 +345,154 @@ pub async fn history<S: EventSource>(
                 }
             }
         }
-        // The events are moved into the history, not copied: what else they lead to is known.
         for event in events {
             if !window.contains(event.time) {
                 continue;
             }
-            let entry = found.entry(event.leaf).or_insert_with(|| HistoryEvent {
-                event,
-                why: Vec::new(),
-            });
-            if !entry.why.contains(&subject.why) {
-                entry.why.push(subject.why.clone());
+            let why = found.entry(event.leaf).or_default();
+            if !why.contains(&subject.why) {
+                why.push(subject.why.clone());
             }
             if found.len() > limit {
-                return Err(HistoryError::TooLong { limit });
+                return Err(limit);
             }
         }
-        queue.extend(next);
-        queue.extend(transformations);
     }
-    let mut events: Vec<HistoryEvent<S::Payload>> = found.into_values().collect();
-    for event in &mut events {
-        event.why.sort();
-    }
+    // The events are moved out of the pool into the history, not copied.
+    let mut events: Vec<HistoryEvent<T>> = found
+        .into_iter()
+        .filter_map(|(leaf, mut why)| {
+            why.sort();
+            let event = pool.remove(&leaf)?;
+            let authority = marks.get(&leaf).cloned().unwrap_or(Authority::Observation);
+            Some(HistoryEvent {
+                event,
+                why,
+                authority,
+            })
+        })
+        .collect();
     events.sort_by_key(|e| (e.event.time, e.event.leaf));
-    Ok(events)
+    // What the judgement also rested on: the gathered events outside the history that change
+    // some item's state (observations change nothing anyone's authority depends on).
+    let mut context: Vec<HistoryEvent<T>> = pool
+        .into_values()
+        .filter(|event| authority::changes_state(&event.event))
+        .map(|event| HistoryEvent {
+            authority: marks
+                .get(&event.leaf)
+                .cloned()
+                .unwrap_or(Authority::Observation),
+            event,
+            why: Vec::new(),
+        })
+        .collect();
+    context.sort_by_key(|e| (e.event.time, e.event.leaf));
+    Ok(History { events, context })
+}
+
+/// Every identifier an event names: its EPC lists (`epcList`, `childEPCs`, `inputEPCList`,
+/// `outputEPCList`) and its `parentID`.
+pub fn event_ids(event: &Map<String, Value>) -> impl Iterator<Item = &str> {
+    ["epcList", "childEPCs", "inputEPCList", "outputEPCList"]
+        .into_iter()
+        .flat_map(|member| text_list(event, member))
+        .chain(event.get("parentID").and_then(Value::as_str))
+}
+
+/// The names a container identifier stands for: its other forms when it is an item identifier
+/// (an EPC URI and its canonical Digital Link), else itself.
+pub fn names_of(id: &str) -> Vec<String> {
+    match Item::parse(id) {
+        Ok(item) if item.names.iter().any(|name| name == id) => item.names,
+        _ => vec![id.to_owned()],
+    }
+}
+
+/// Events held in memory, each at its leaf index: the events of a provenance bundle, say.
+#[derive(Debug, Clone, Default)]
+pub struct Memory {
+    events: Vec<SourceEvent<usize>>,
+}
+
+impl Memory {
+    /// Events in any order; each carries its position in `events` as its payload.
+    pub fn new(events: impl IntoIterator<Item = SourceEvent<()>>) -> Self {
+        let events = events
+            .into_iter()
+            .enumerate()
+            .map(|(position, event)| SourceEvent {
+                leaf: event.leaf,
+                event: event.event,
+                time: event.time,
+                reporter: event.reporter,
+                captured: event.captured,
+                payload: position,
+            })
+            .collect();
+        Self { events }
+    }
+}
+
+impl EventSource for Memory {
+    type Error = std::convert::Infallible;
+    type Payload = usize;
+
+    async fn events_naming(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<SourceEvent<usize>>, Self::Error> {
+        Ok(self
+            .events
+            .iter()
+            .filter(|e| event_ids(&e.event).any(|id| names.iter().any(|name| name == id)))
+            .cloned()
+            .collect())
+    }
+}
+
+/// The history of the item named by `names` among events held in memory ([`history`] over
+/// [`Memory`], with no runtime: its answers are always ready). `None` only if the history has
+/// more than `limit` events.
+pub fn in_memory(
+    source: &Memory,
+    names: Vec<String>,
+    judge: Judge<'_>,
+    limit: usize,
+) -> Option<History<usize>> {
+    let future = std::pin::pin!(history(source, names, names_of, judge, limit));
+    match future.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(events)) => Some(events),
+        // Pending cannot happen: the memory source answers at once and nothing else waits.
+        Poll::Ready(Err(_)) | Poll::Pending => None,
+    }
+}
+
+/// The reasons of one event of `history` as a provenance bundle writes them: a transformation by
+/// the `transformationID` of its event (when it has one), which is in the history too.
+pub fn bundle_whys<T>(event: &HistoryEvent<T>, history: &[HistoryEvent<T>]) -> Vec<BundleWhy> {
+    event
+        .why
+        .iter()
+        .map(|why| match why {
+            Why::Direct => BundleWhy::Direct,
+            Why::Container { container } => BundleWhy::Container {
+                container: container.clone(),
+            },
+            Why::Transformation {
+                via,
+                transformation,
+            } => BundleWhy::Transformation {
+                via: via.clone(),
+                transformation: history
+                    .iter()
+                    .find(|event| event.event.leaf == *transformation)
+                    .and_then(|event| event.event.event.get("transformationID"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            },
+        })
+        .collect()
 }
 
 fn text_list<'a>(event: &'a Map<String, Value>, member: &str) -> impl Iterator<Item = &'a str> {
@@ -223,7 +515,7 @@ fn action(event: &Map<String, Value>) -> Option<&str> {
 /// The containers `names` were packed into, each with the span it was inside: from an `ADD` or
 /// `OBSERVE` naming it a child of a parent, until a `DELETE` naming it a child of that parent or
 /// an `ADD`/`OBSERVE` into another parent.
-fn containers<T>(events: &[SourceEvent<T>], names: &[String]) -> Vec<(String, Window)> {
+fn containers<T>(events: &[&SourceEvent<T>], names: &[String]) -> Vec<(String, Window)> {
     let named = |id: &str| names.iter().any(|name| name == id);
     let mut moves: Vec<(i128, LeafIndex, &str, bool)> = events
         .iter()
@@ -273,7 +565,7 @@ fn containers<T>(events: &[SourceEvent<T>], names: &[String]) -> Vec<(String, Wi
 
 /// The window cut after the first `DELETE` of the container with no children listed (everything
 /// unpacked) at or after its start.
-fn unpacked<T>(events: &[SourceEvent<T>], container: &[String], window: Window) -> Window {
+fn unpacked<T>(events: &[&SourceEvent<T>], container: &[String], window: Window) -> Window {
     let unpack = events
         .iter()
         .filter(|e| is_aggregation(&e.event) && action(&e.event) == Some("DELETE"))
@@ -298,10 +590,10 @@ fn unpacked<T>(events: &[SourceEvent<T>], container: &[String], window: Window) 
 
 /// The items related to `names` through TransformationEvents, one step: the outputs of a
 /// transformation that consumed it, from then on; the inputs of one that produced it, until then.
-fn transformed<T>(events: &[SourceEvent<T>], names: &[String]) -> Vec<Subject> {
+fn transformed<T>(events: &[&SourceEvent<T>], names: &[String]) -> Vec<Subject> {
     let named = |id: &str| names.iter().any(|name| name == id);
     let mut related = Vec::new();
-    for event in events {
+    for event in events.iter().copied() {
         if event.event.get("type").and_then(Value::as_str) != Some("TransformationEvent") {
             continue;
         }

@@ -6,6 +6,7 @@ pub mod checkpoint;
 mod encoding;
 pub mod hash;
 pub mod headers;
+pub mod history;
 pub mod ids;
 pub mod key_file;
 pub mod note;
@@ -15,5 +16,5 @@ pub mod tiles;
 pub mod tree;
 
 pub use hash::{HASH_LEN, Hash, HashParseError, RootHash, leaf_hash, node_hash};
-pub use ids::{DeviceId, IdError, SiteId, UnixMillis};
+pub use ids::{DeviceId, IdError, OrganisationId, SiteId, UnixMillis};
 pub use size::{LeafIndex, MAX_TREE_SIZE, PositionError, TreeSize};

@@ -2,8 +2,6 @@
 
 mod audit;
 pub mod config;
-pub mod history;
-pub mod item;
 pub mod metrics;
 pub mod problem;
 pub mod proofs;

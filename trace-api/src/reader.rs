@@ -13,8 +13,7 @@ use ledger_store::{
     Declarations, LiveRuns, Lookup, ReadError, Store, StoredCheckpoint, StoredEntry,
 };
 
-use crate::history::{EventSource, SourceEvent};
-use crate::item::Item;
+use ledger::history::{EventSource, Parties, SourceEvent, event_ids};
 
 /// The ledger as of one checkpoint.
 #[derive(Debug, Clone)]
@@ -197,17 +196,15 @@ async fn anchored(
     })))
 }
 
-/// Every identifier an event names: its EPC lists and its `parentID`.
-pub fn event_ids(event: &Map<String, Value>) -> impl Iterator<Item = &str> {
-    ["epcList", "childEPCs", "inputEPCList", "outputEPCList"]
-        .into_iter()
-        .filter_map(|member| event.get(member).and_then(Value::as_array))
-        .flatten()
-        .filter_map(Value::as_str)
-        .chain(event.get("parentID").and_then(Value::as_str))
+/// A view's events with who reported each, as the history reads them.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewSource<'a> {
+    pub view: &'a View,
+    /// Who each entry's device or site reports for.
+    pub parties: &'a Parties,
 }
 
-impl EventSource for View {
+impl EventSource for ViewSource<'_> {
     type Error = ViewError;
     type Payload = Arc<StoredEntry>;
 
@@ -215,28 +212,21 @@ impl EventSource for View {
         &self,
         names: &[String],
     ) -> Result<Vec<SourceEvent<Arc<StoredEntry>>>, ViewError> {
-        let entries = self.entries_naming(names).await?;
+        let entries = self.view.entries_naming(names).await?;
         Ok(entries
             .into_iter()
             .map(|(entry, event)| {
                 // Ingest validated eventTime; an entry without one sorts first.
-                let time = crate::history::event_time(&event).unwrap_or(i128::MIN);
+                let time = ledger::history::event_time(&event).unwrap_or(i128::MIN);
                 SourceEvent {
                     leaf: entry.leaf_index,
+                    reporter: self.parties.reporter(entry.record.attestation()).cloned(),
+                    captured: Some(i128::from(entry.record.captured_at().as_millis()) * 1_000_000),
                     event,
                     time,
                     payload: Arc::new(entry),
                 }
             })
             .collect())
-    }
-}
-
-/// The names a container identifier stands for: its other forms when it is an item identifier,
-/// else itself.
-pub fn names_of(id: &str) -> Vec<String> {
-    match Item::parse(id) {
-        Ok(item) if item.names.iter().any(|name| name == id) => item.names,
-        _ => vec![id.to_owned()],
     }
 }

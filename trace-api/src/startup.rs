@@ -33,6 +33,9 @@ pub struct AppState {
     pub(crate) views: crate::reader::ViewCache,
     /// Device batches with their trees, shared by every request.
     pub(crate) batches: crate::proofs::BatchTrees,
+    /// Who reports for which organisation and owns which company prefixes (custody authority),
+    /// read again when the registry changes.
+    pub(crate) parties: registry::PartiesCache,
 }
 
 /// A built, listening trace-api service.
@@ -79,6 +82,7 @@ impl Application {
             request_timeout: config.http.request_timeout,
             views: crate::reader::ViewCache::new(config.ledger.checkpoint_refresh),
             batches: crate::proofs::BatchTrees::new(BATCH_TREES),
+            parties: registry::PartiesCache::new(config.ledger.checkpoint_refresh),
         });
         let mut server = HttpServer::new(move || {
             App::new()

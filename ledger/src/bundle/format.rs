@@ -199,11 +199,9 @@ impl<'de> Deserialize<'de> for HexBytes {
             .ok_or_else(|| {
                 serde::de::Error::custom("expected `0x` and an even number of hex digits")
             })?;
-        let bytes = (0..digits.len())
-            .step_by(2)
-            .map(|at| u8::from_str_radix(&digits[at..at + 2], 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| serde::de::Error::custom("expected hex digits"))?;
+        // Digits only: no sign, no slicing inside a multi-byte character.
+        let bytes = epcis::hex::decode(digits)
+            .ok_or_else(|| serde::de::Error::custom("expected hex digits"))?;
         Ok(Self(bytes))
     }
 }
@@ -338,5 +336,22 @@ pub(super) mod base64_bytes {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         super::base64_decode(&text)
             .map_err(|_| serde::de::Error::custom("expected standard padded base64"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_bytes_read_digits_only_and_never_panic() {
+        let read = |text: &str| serde_json::from_value::<HexBytes>(serde_json::json!(text));
+        assert_eq!(read("0x0aff").unwrap().0, [0x0a, 0xff]);
+        assert_eq!(read("0x").unwrap().0, Vec::<u8>::new());
+        // A sign, a multi-byte character split at an even byte count, odd lengths, no prefix.
+        for bad in ["0x+f", "0xaé1", "0xabc", "abcd", "0x 0"] {
+            assert!(read(bad).is_err(), "{bad:?} must be refused");
+        }
     }
 }

@@ -3,7 +3,9 @@
 //! verifiers.
 
 mod format;
+mod participants;
 mod provenance;
+mod story;
 mod tlog_proof;
 mod verify;
 
@@ -12,10 +14,14 @@ pub use format::{
     DeviceAttestation, HexBytes, HexValueError, ProofBundle, ReceiptEvidence, TxHash,
     document_context,
 };
+pub use participants::{
+    DeviceEntry, OrganisationEntry, Participants, ParticipantsError, SiteEntry,
+};
 pub use provenance::{
     EventReport, ProvenanceBundle, ProvenanceEvent, ProvenanceReport, ProvenanceVersion, Why,
     verify_provenance,
 };
+pub use story::{AUTHORITY_UNCHECKED, COMPLETENESS_UNPROVEN};
 pub use tlog_proof::{TLOG_PROOF_HEADER, TlogProof, TlogProofError, verify_tlog_proof};
 pub use verify::{
     Check, CheckName, DeviceRegistry, Outcome, Report, TrustedKeys, Verdict, recompute_event_hash,

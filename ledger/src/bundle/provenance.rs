@@ -4,7 +4,9 @@
 //! Each event carries what a [`ProofBundle`] carries for one event, except the checkpoint and the
 //! anchor, which all events share. Verification builds each event's single-event bundle
 //! ([`ProvenanceBundle::proof_bundle`]) and runs [`verify_bundle`] on it, so every event gets
-//! exactly the checks a proof bundle gets; the bundle as a whole adds two of its own.
+//! exactly the checks a proof bundle gets; the bundle as a whole adds five of its own: the event
+//! list, one checkpoint, the story (recomputed from the events, `story.rs`), the authority marks
+//! and completeness.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,6 +16,8 @@ use serde_json::{Map, Value};
 
 use epcis::EventHash;
 
+use crate::history::Authority;
+use crate::ids::OrganisationId;
 use crate::size::LeafIndex;
 use crate::tree::InclusionProof;
 
@@ -32,8 +36,9 @@ use super::verify::{CheckName, Outcome, Report, TrustedKeys, Verdict, verify_bun
 pub struct ProvenanceBundle {
     /// The format version; always 1 for this layout.
     pub version: ProvenanceVersion,
-    /// The identifier the history was asked for (an EPC URI, or a class-level identifier such as
-    /// an LGTIN), as the asker wrote it. Informational: no check depends on it.
+    /// The identifier the history was asked for (an EPC URI, a GS1 Digital Link or the hex of a
+    /// tag's EPC bank), as the asker wrote it. The story check recomputes the history of this
+    /// item from the events.
     pub item: String,
     /// The signed checkpoint (a C2SP signed note, as published) whose tree every event's inclusion
     /// proof leads to.
@@ -68,13 +73,27 @@ pub struct ProvenanceEvent {
     pub device_attestation: Option<DeviceAttestation>,
     /// The inclusion proof of the leaf record in the tree of the bundle's checkpoint.
     pub inclusion: InclusionProof,
-    /// Why the event is part of the item's history (one reason or more). Informational: a
-    /// verifier can recompute them from the events, and no check depends on them.
+    /// Why the event is part of the item's history (one reason or more, in any order); none for a
+    /// context event (listed after the history: a state change of a container or related item
+    /// outside the history that the authority marks rest on). The story check recomputes them
+    /// from the events.
     pub why: Vec<Why>,
+    /// The organisation that reported the event (the one its leaf record's device or site
+    /// belongs to), when the log's registry knows it. Absent in bundles written before custody
+    /// authority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_by: Option<OrganisationId>,
+    /// Whether the reporter had authority for what the event does (`crate::history::authority`):
+    /// `{"kind": "observation"}`, `{"kind": "authorised"}` or `{"kind": "unauthorised",
+    /// "reason": "..."}`. The story check recomputes it with a registry of the parties, and
+    /// puts the history together from the events that count either way. Absent in bundles
+    /// written before custody authority: every event then counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<Authority>,
 }
 
-/// Why an event belongs to an item's history. Informational: it is read off the events
-/// themselves, so a verifier can recompute it, and no check depends on it.
+/// Why an event belongs to an item's history. It is read off the events themselves, and the
+/// story check recomputes it.
 ///
 /// In JSON: `{"kind": "direct"}`, `{"kind": "container", "container": "<EPC>"}` or
 /// `{"kind": "transformation", "via": "<EPC>", "transformation": "<transformationID>"}` (the last
@@ -223,7 +242,8 @@ pub struct ProvenanceReport {
 }
 
 impl ProvenanceReport {
-    /// The checks of the bundle as a whole ([`CheckName::EventList`], [`CheckName::OneCheckpoint`]).
+    /// The checks of the bundle as a whole ([`CheckName::EventList`], [`CheckName::OneCheckpoint`],
+    /// [`CheckName::Story`], [`CheckName::Authority`], [`CheckName::Complete`]).
     pub fn bundle_checks(&self) -> &Report {
         &self.bundle
     }
@@ -252,13 +272,16 @@ impl ProvenanceReport {
 /// Checks a provenance bundle offline against trusted keys. Never fails: every check is in the
 /// report, and [`ProvenanceReport::verdict`] sums them up.
 ///
-/// The bundle as a whole must list at least one event and no entry twice, and every inclusion
-/// proof must be for the tree size of the bundle's checkpoint; each event gets every check of
-/// [`verify_bundle`], run on its single-event bundle. The `why` annotations are not checked.
+/// The bundle as a whole must list at least one event and no entry twice, every inclusion proof
+/// must be for the tree size of the bundle's checkpoint, and its item, events, order and reasons
+/// must be the history its events give ([`CheckName::Story`]); completeness
+/// ([`CheckName::Complete`]) cannot be proven yet and is always skipped. Each event gets every
+/// check of [`verify_bundle`], run on its single-event bundle.
 pub fn verify_provenance(bundle: &ProvenanceBundle, trusted: &TrustedKeys) -> ProvenanceReport {
     let mut checks = Report::default();
     check_event_list(&mut checks, bundle);
     check_one_checkpoint(&mut checks, bundle, trusted);
+    super::story::check_story(&mut checks, bundle, trusted.parties());
     let events = (0..bundle.events.len())
         .filter_map(|position| {
             let single = bundle.proof_bundle(position)?;

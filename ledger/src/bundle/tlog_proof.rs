@@ -230,9 +230,20 @@ pub enum TlogProofError {
 /// `event`, when the caller knows which event it asked about), the checkpoint is signed by the
 /// log, and the record is in the checkpoint's tree at the proof's index. Never fails: every check
 /// is in the report ([`CheckName::LeafRecord`], [`CheckName::Checkpoint`],
-/// [`CheckName::Inclusion`]).
+/// [`CheckName::Inclusion`]). Without `event`, [`CheckName::EventHash`] is skipped: the proof then
+/// shows that an entry is in the log, not which event it is.
 pub fn verify_tlog_proof(proof: &TlogProof, log: &TrustedLog, event: Option<&EventHash>) -> Report {
     let mut report = Report::default();
+    if event.is_none() {
+        report.push(
+            CheckName::EventHash,
+            Outcome::Skipped(
+                "no event was given: the proof shows that an entry is in the log, not which \
+                 event it is"
+                    .to_owned(),
+            ),
+        );
+    }
     let record = proof.extra();
     match record.map(LeafRecord::decode) {
         None => report.push(

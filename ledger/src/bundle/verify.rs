@@ -12,6 +12,7 @@ use epcis::hash::HashContext;
 use crate::batch::{BatchStatement, DevicePublicKey};
 use crate::checkpoint::{TrustedLog, VerifiedCheckpoint};
 use crate::hash::leaf_hash;
+use crate::history::Parties;
 use crate::ids::DeviceId;
 use crate::record::{Attestation, EventBinding, LeafRecord};
 
@@ -23,12 +24,17 @@ use super::format::{DeviceAttestation, ProofBundle};
 pub struct TrustedKeys {
     log: TrustedLog,
     devices: Option<DeviceRegistry>,
+    parties: Option<Parties>,
 }
 
 impl TrustedKeys {
     /// Trusts the log's checkpoint keys; device keys are not checked against a registry.
     pub fn new(log: TrustedLog) -> Self {
-        Self { log, devices: None }
+        Self {
+            log,
+            devices: None,
+            parties: None,
+        }
     }
 
     /// Also checks that the device key in a bundle is registered for the reporting device.
@@ -37,9 +43,22 @@ impl TrustedKeys {
         self
     }
 
+    /// Also judges who had authority for each event of a provenance bundle with this registry
+    /// of the parties (organisations, their company prefixes and delegates, their sites and
+    /// devices).
+    pub fn with_parties(mut self, parties: Parties) -> Self {
+        self.parties = Some(parties);
+        self
+    }
+
     /// The trusted log.
     pub fn log(&self) -> &TrustedLog {
         &self.log
+    }
+
+    /// The registry of the parties, when one was given.
+    pub fn parties(&self) -> Option<&Parties> {
+        self.parties.as_ref()
     }
 }
 
@@ -60,6 +79,15 @@ impl DeviceRegistry {
         let keys = self.keys.entry(device).or_default();
         if !keys.contains(&key) {
             keys.push(key);
+        }
+    }
+
+    /// Adds every key of another registry.
+    pub fn extend(&mut self, other: &Self) {
+        for (device, keys) in &other.keys {
+            for key in keys {
+                self.add(device.clone(), key.clone());
+            }
         }
     }
 
@@ -100,10 +128,22 @@ pub enum CheckName {
     AnchorCoversEvent,
     /// The anchor transactions hold the anchored checkpoint (checked by verifiers with chain access).
     AnchorOnChain,
+    /// No anchor of the log's origin on chain, signed by a trusted key, contradicts a checkpoint
+    /// of the bundle (another root at the same tree size: a split view). Checked by verifiers
+    /// with chain access.
+    ChainAgrees,
     /// A provenance bundle lists at least one event and no entry (leaf index) twice.
     EventList,
     /// Every inclusion proof of a provenance bundle is for the tree size of its one checkpoint.
     OneCheckpoint,
+    /// A provenance bundle's item, its events, their order and every reason are the history its
+    /// events give for that item.
+    Story,
+    /// No event of the item's history was left out of a provenance bundle.
+    Complete,
+    /// Each event's reporter and authority in a provenance bundle are the ones a registry of the
+    /// parties gives.
+    Authority,
 }
 
 impl fmt::Display for CheckName {
@@ -122,8 +162,12 @@ impl fmt::Display for CheckName {
             Self::Consistency => "consistency",
             Self::AnchorCoversEvent => "anchor covers event",
             Self::AnchorOnChain => "anchor on chain",
+            Self::ChainAgrees => "chain agrees",
             Self::EventList => "event list",
             Self::OneCheckpoint => "one checkpoint",
+            Self::Story => "story",
+            Self::Complete => "complete",
+            Self::Authority => "authority",
         };
         f.write_str(name)
     }

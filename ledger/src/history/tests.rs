@@ -1,41 +1,9 @@
-use std::convert::Infallible;
-
 use serde_json::json;
 
 use super::*;
 
-/// Events in memory, in log order.
-struct Memory(Vec<Map<String, Value>>);
-
-impl EventSource for Memory {
-    type Error = Infallible;
-    type Payload = ();
-
-    async fn events_naming(&self, names: &[String]) -> Result<Vec<SourceEvent<()>>, Infallible> {
-        let named = |event: &Map<String, Value>| {
-            ["epcList", "childEPCs", "inputEPCList", "outputEPCList"]
-                .iter()
-                .flat_map(|member| text_list(event, member))
-                .chain(event.get("parentID").and_then(Value::as_str))
-                .any(|id| names.iter().any(|name| name == id))
-        };
-        Ok(self
-            .0
-            .iter()
-            .enumerate()
-            .filter(|(_, event)| named(event))
-            .map(|(leaf, event)| SourceEvent {
-                leaf: LeafIndex::new(leaf as u64).unwrap(),
-                event: event.clone(),
-                time: event_time(event).unwrap(),
-                payload: (),
-            })
-            .collect())
-    }
-}
-
 fn at(minute: u32) -> String {
-    format!("2026-01-01T00:{minute:02}:00Z")
+    format!("2026-01-01T{:02}:{:02}:00Z", minute / 60, minute % 60)
 }
 
 fn object(minute: u32, epcs: &[&str]) -> Map<String, Value> {
@@ -53,15 +21,19 @@ fn aggregation(minute: u32, action: &str, parent: &str, children: &[&str]) -> Ma
     .clone()
 }
 
-async fn run(events: Vec<Map<String, Value>>, item: &str) -> Vec<(u64, Vec<Why>)> {
-    history(
-        &Memory(events),
+/// The history of `item` among `events`, each at its position as leaf index.
+fn run(events: Vec<Map<String, Value>>, item: &str) -> Vec<(u64, Vec<Why>)> {
+    let memory = Memory::new(events.into_iter().enumerate().map(|(leaf, event)| {
+        SourceEvent::of(LeafIndex::new(leaf as u64).unwrap(), event, None, None)
+    }));
+    in_memory(
+        &memory,
         vec![item.to_owned()],
-        |id| vec![id.to_owned()],
+        Judge::Claimed(&BTreeMap::new()),
         1000,
     )
-    .await
     .unwrap()
+    .events
     .into_iter()
     .map(|e| (e.event.leaf.get(), e.why))
     .collect()
@@ -71,13 +43,6 @@ fn container(id: &str) -> Why {
     Why::Container {
         container: id.to_owned(),
     }
-}
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(future)
 }
 
 #[test]
@@ -96,7 +61,7 @@ fn events_of_the_case_and_the_pallet_count_while_the_item_is_inside() {
         object(10, &["case"]),                       // 10: after: no
         object(11, &["item"]),                       // 11: direct
     ];
-    let found = block_on(run(events, "item"));
+    let found = run(events, "item");
     assert_eq!(
         found,
         vec![
@@ -122,7 +87,7 @@ fn joining_another_container_leaves_the_first() {
         object(3, &["case-a"]),
         object(4, &["case-b"]),
     ];
-    let found: Vec<u64> = block_on(run(events, "item"))
+    let found: Vec<u64> = run(events, "item")
         .into_iter()
         .map(|(leaf, _)| leaf)
         .collect();
@@ -144,7 +109,7 @@ fn transformations_bring_in_inputs_before_and_outputs_after_one_step() {
         object(6, &["flour"]),                     // 4: after: no
         object(7, &["bread"]),                     // 5: direct
     ];
-    let found = block_on(run(events, "bread"));
+    let found = run(events, "bread");
     let via = Why::Transformation {
         via: "flour".to_owned(),
         transformation: LeafIndex::new(3).unwrap(),
@@ -162,14 +127,21 @@ fn transformations_bring_in_inputs_before_and_outputs_after_one_step() {
 
 #[test]
 fn a_history_longer_than_the_limit_is_refused() {
-    let events: Vec<_> = (0..5).map(|minute| object(minute, &["item"])).collect();
-    let result = block_on(history(
-        &Memory(events),
-        vec!["item".to_owned()],
-        |id| vec![id.to_owned()],
-        4,
-    ));
-    assert!(matches!(result, Err(HistoryError::TooLong { limit: 4 })));
+    let memory = Memory::new((0..5).map(|minute| {
+        let leaf = LeafIndex::new(minute.into()).unwrap();
+        SourceEvent::of(leaf, object(minute, &["item"]), None, None)
+    }));
+    let everyone = BTreeMap::new();
+    let limited = |limit| {
+        in_memory(
+            &memory,
+            vec!["item".to_owned()],
+            Judge::Claimed(&everyone),
+            limit,
+        )
+    };
+    assert!(limited(4).is_none());
+    assert_eq!(limited(5).unwrap().events.len(), 5);
 }
 
 #[test]
@@ -179,9 +151,465 @@ fn a_container_packed_into_itself_does_not_loop() {
         aggregation(1, "ADD", "a", &["b"]),
         object(2, &["a"]),
     ];
-    let found: Vec<u64> = block_on(run(events, "a"))
-        .into_iter()
-        .map(|(leaf, _)| leaf)
-        .collect();
+    let found: Vec<u64> = run(events, "a").into_iter().map(|(leaf, _)| leaf).collect();
     assert_eq!(found, [0, 1, 2]);
+}
+
+/// Two organisations as a new tenant gets them: A, a brand owning company prefix 0614141, and B,
+/// another registered party owning 0712345; L is a logistics partner A delegates to.
+mod custody {
+    use super::*;
+    use crate::ids::OrganisationId;
+    use epcis::epc::CompanyPrefix;
+
+    const ITEM: &str = "urn:epc:id:sgtin:0614141.107346.2017";
+    const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
+    const B_PALLET: &str = "urn:epc:id:sscc:0712345.0000000001";
+    const B_ITEM: &str = "urn:epc:id:sgtin:0712345.000001.1";
+
+    fn org(id: &str) -> OrganisationId {
+        OrganisationId::parse(id).unwrap()
+    }
+
+    fn parties() -> Parties {
+        let mut parties = Parties::new();
+        parties.add_prefix(org("A"), CompanyPrefix::parse("0614141").unwrap());
+        parties.add_prefix(org("B"), CompanyPrefix::parse("0712345").unwrap());
+        parties.add_delegate(org("A"), org("L"));
+        parties
+    }
+
+    fn with(mut event: Map<String, Value>, member: &str, value: Value) -> Map<String, Value> {
+        event.insert(member.to_owned(), value);
+        event
+    }
+
+    fn step(event: Map<String, Value>, step: &str) -> Map<String, Value> {
+        with(event, "bizStep", json!(step))
+    }
+
+    fn commission(minute: u32, epcs: &[&str]) -> Map<String, Value> {
+        with(object(minute, epcs), "action", json!("ADD"))
+    }
+
+    /// Each event with its reporter, logged in the order given (leaf = position), captured at its
+    /// event time unless `captured` says otherwise.
+    struct Log(Vec<(Map<String, Value>, &'static str, Option<i128>)>);
+
+    impl Log {
+        fn new() -> Self {
+            Self(Vec::new())
+        }
+
+        fn by(mut self, reporter: &'static str, event: Map<String, Value>) -> Self {
+            self.0.push((event, reporter, None));
+            self
+        }
+
+        /// An event reported `days` after its eventTime.
+        fn late(mut self, reporter: &'static str, event: Map<String, Value>, days: i128) -> Self {
+            let time = event_time(&event).unwrap();
+            self.0
+                .push((event, reporter, Some(time + days * 86_400 * 1_000_000_000)));
+            self
+        }
+
+        /// The memory source of the log.
+        fn memory(&self) -> Memory {
+            Memory::new(
+                self.0
+                    .iter()
+                    .enumerate()
+                    .map(|(leaf, (event, reporter, captured))| {
+                        let time = event_time(event).unwrap();
+                        let mut source = SourceEvent::of(
+                            LeafIndex::new(leaf as u64).unwrap(),
+                            event.clone(),
+                            Some(org(reporter)),
+                            None,
+                        );
+                        source.captured = Some(captured.unwrap_or(time));
+                        source
+                    }),
+            )
+        }
+
+        /// The history of `item`: (leaf, authority kind, whys).
+        fn history(&self, item: &str) -> Vec<(u64, String, Vec<Why>)> {
+            let memory = Memory::new(self.0.iter().enumerate().map(
+                |(leaf, (event, reporter, captured))| {
+                    let time = event_time(event).unwrap();
+                    let mut source = SourceEvent::of(
+                        LeafIndex::new(leaf as u64).unwrap(),
+                        event.clone(),
+                        Some(org(reporter)),
+                        None,
+                    );
+                    source.captured = Some(captured.unwrap_or(time));
+                    source
+                },
+            ));
+            let parties = parties();
+            in_memory(
+                &memory,
+                vec![item.to_owned()],
+                Judge::Parties(&parties),
+                1000,
+            )
+            .unwrap()
+            .events
+            .into_iter()
+            .map(|e| {
+                let kind = match e.authority {
+                    Authority::Observation => "observation".to_owned(),
+                    Authority::Authorised => "authorised".to_owned(),
+                    Authority::Unauthorised { reason } => format!("unauthorised: {reason}"),
+                };
+                (e.event.leaf.get(), kind, e.why)
+            })
+            .collect()
+        }
+    }
+
+    fn leaves(history: &[(u64, String, Vec<Why>)]) -> Vec<u64> {
+        history.iter().map(|(leaf, _, _)| *leaf).collect()
+    }
+
+    fn kind(history: &[(u64, String, Vec<Why>)], leaf: u64) -> &str {
+        &history.iter().find(|(l, _, _)| *l == leaf).unwrap().1
+    }
+
+    /// A's own journey: commissioned, packed, shipped, received and unpacked by A.
+    fn a_journey() -> Log {
+        Log::new()
+            .by("A", commission(0, &[ITEM])) // 0
+            .by("A", aggregation(10, "ADD", CASE, &[ITEM])) // 1
+            .by("A", step(object(20, &[CASE]), "receiving")) // 2
+            .by("A", step(object(30, &[CASE]), "shipping")) // 3
+    }
+
+    #[test]
+    fn b_packing_a_s_item_into_its_pallet_is_shown_unauthorised_and_changes_nothing() {
+        let log = a_journey()
+            // Backdated between A's events, with no location: B claims A's item.
+            .by("B", aggregation(15, "ADD", B_PALLET, &[ITEM])) // 4
+            .by("B", step(object(40, &[B_PALLET]), "destroying")); // 5
+        let history = log.history(ITEM);
+        // A's events stay; B's ADD is shown (it names the item), its pallet's events are not.
+        assert_eq!(leaves(&history), [0, 1, 4, 2, 3]);
+        assert!(
+            kind(&history, 4).starts_with(&format!(
+                "unauthorised: {ITEM} is in the custody of A, not of B"
+            )),
+            "{history:?}"
+        );
+        assert_eq!(kind(&history, 1), "authorised");
+        // A's receiving of its own case is within its custody.
+        assert_eq!(kind(&history, 2), "authorised");
+    }
+
+    #[test]
+    fn b_unpacking_a_s_case_is_unauthorised_and_a_s_case_events_stay() {
+        // Shown (an event of the case while the item is in it), and it closes nothing.
+        let log = a_journey().by("B", aggregation(15, "DELETE", CASE, &[])); // 4
+        let history = log.history(ITEM);
+        assert_eq!(leaves(&history), [0, 1, 4, 2, 3]);
+        assert!(kind(&history, 4).contains("in the custody of A, not of B"));
+        let log = a_journey().by("B", aggregation(15, "DELETE", CASE, &[ITEM])); // 4
+        let history = log.history(ITEM);
+        assert_eq!(leaves(&history), [0, 1, 4, 2, 3]);
+        assert!(kind(&history, 4).contains("in the custody of A, not of B"));
+    }
+
+    #[test]
+    fn b_transforming_into_a_s_item_does_not_become_its_origin() {
+        let transformation = json!({"type": "TransformationEvent", "eventTime": at(5),
+            "inputEPCList": [B_ITEM], "outputEPCList": [ITEM]})
+        .as_object()
+        .unwrap()
+        .clone();
+        let log = a_journey()
+            .by("B", object(1, &[B_ITEM])) // 4: B's own item, before
+            .by("B", transformation); // 5
+        let history = log.history(ITEM);
+        assert_eq!(leaves(&history), [0, 5, 1, 2, 3]);
+        assert!(kind(&history, 5).contains("company prefix of A, not of B"));
+    }
+
+    #[test]
+    fn b_may_not_commission_or_declare_erroneous_what_is_a_s() {
+        let declaration = with(
+            aggregation(10, "ADD", CASE, &[ITEM]),
+            "errorDeclaration",
+            json!({"declarationTime": at(50), "reason": "incorrect_data"}),
+        );
+        let log = a_journey()
+            .by("B", commission(1, &[ITEM])) // 4
+            .by("B", declaration); // 5
+        let history = log.history(ITEM);
+        assert!(kind(&history, 4).contains("company prefix of A, not of B"));
+        assert!(kind(&history, 5).contains("in the custody of A, not of B"));
+    }
+
+    #[test]
+    fn a_hand_over_by_shipping_and_receiving_gives_the_receiver_custody() {
+        let log = a_journey()
+            .by("B", step(object(40, &[CASE]), "receiving")) // 4: hand-over
+            .by("B", aggregation(50, "DELETE", CASE, &[])) // 5: B unpacks its case
+            .by("B", aggregation(60, "ADD", B_PALLET, &[ITEM])) // 6: into B's pallet
+            .by("B", step(object(70, &[B_PALLET]), "storing")); // 7
+        let history = log.history(ITEM);
+        assert_eq!(leaves(&history), [0, 1, 2, 3, 4, 5, 6, 7], "{history:?}");
+        for leaf in [4, 5, 6] {
+            assert_eq!(kind(&history, leaf), "authorised", "{history:?}");
+        }
+        assert_eq!(kind(&history, 7), "observation");
+        // Afterwards A no longer has custody.
+        let log = log.by("A", aggregation(80, "DELETE", B_PALLET, &[ITEM])); // 8
+        assert!(kind(&log.history(ITEM), 8).contains("in the custody of B, not of A"));
+    }
+
+    #[test]
+    fn receiving_what_was_not_shipped_takes_no_custody() {
+        let log = Log::new()
+            .by("A", commission(0, &[ITEM])) // 0
+            .by("B", step(object(5, &[ITEM]), "receiving")) // 1
+            .by("B", aggregation(6, "ADD", B_PALLET, &[ITEM])); // 2
+        let history = log.history(ITEM);
+        assert!(kind(&history, 1).starts_with("unauthorised: no hand-over"));
+        assert!(kind(&history, 2).contains("in the custody of A, not of B"));
+    }
+
+    #[test]
+    fn a_delegate_acts_with_the_brand_s_authority() {
+        let log = Log::new()
+            .by("A", commission(0, &[ITEM])) // 0
+            .by("L", aggregation(5, "ADD", CASE, &[ITEM])) // 1
+            .by("L", step(object(6, &[CASE]), "inspecting")); // 2
+        let history = log.history(ITEM);
+        assert_eq!(leaves(&history), [0, 1, 2]);
+        assert_eq!(kind(&history, 1), "authorised");
+    }
+
+    #[test]
+    fn a_state_change_reported_after_the_late_window_changes_nothing() {
+        let log = Log::new()
+            .by("A", commission(0, &[ITEM])) // 0
+            .late("A", aggregation(5, "ADD", CASE, &[ITEM]), 31) // 1
+            .by("A", step(object(6, &[CASE]), "inspecting")); // 2
+        let history = log.history(ITEM);
+        assert_eq!(leaves(&history), [0, 1]);
+        assert!(kind(&history, 1).contains("31 days after it happened"));
+        // Within the window it counts.
+        let log = Log::new()
+            .by("A", commission(0, &[ITEM]))
+            .late("A", aggregation(5, "ADD", CASE, &[ITEM]), 29)
+            .by("A", step(object(6, &[CASE]), "inspecting"));
+        assert_eq!(leaves(&log.history(ITEM)), [0, 1, 2]);
+    }
+
+    #[test]
+    fn a_party_cannot_change_the_past_of_an_item_it_handed_over() {
+        let log = a_journey()
+            .by("B", step(object(40, &[CASE]), "receiving")) // 4: hand-over, logged
+            // A, logged after the hand-over, backdates an unpacking to before it.
+            .by("A", aggregation(25, "DELETE", CASE, &[])); // 5
+        let history = log.history(ITEM);
+        assert!(
+            kind(&history, 5)
+                .contains("A handed urn:epc:id:sscc:0614141.1234567890 over (entry 4)"),
+            "{history:?}"
+        );
+        // The same unpacking logged before the hand-over counts.
+        let log = Log::new()
+            .by("A", commission(0, &[ITEM]))
+            .by("A", aggregation(10, "ADD", CASE, &[ITEM]))
+            .by("A", aggregation(25, "DELETE", CASE, &[])) // 2
+            .by("A", step(object(30, &[ITEM]), "shipping"))
+            .by("B", step(object(40, &[ITEM]), "receiving"));
+        assert_eq!(kind(&log.history(ITEM), 2), "authorised");
+    }
+
+    #[test]
+    fn an_unregistered_prefix_belongs_to_its_first_commissioner() {
+        let item = "urn:epc:id:sgtin:0999999.000001.1";
+        let log = Log::new()
+            .by("B", commission(0, &[item])) // 0
+            .by("A", commission(1, &[item])) // 1
+            .by("A", aggregation(2, "ADD", CASE, &[item])); // 2
+        let history = log.history(item);
+        assert_eq!(kind(&history, 0), "authorised");
+        assert!(kind(&history, 1).contains("in the custody of B, not of A"));
+        assert!(kind(&history, 2).contains("in the custody of B, not of A"));
+        // Dated before B's claim, logged after it: log order settles who was first.
+        let log = Log::new()
+            .by("B", commission(5, &[item])) // 0
+            .by("A", commission(1, &[item])); // 1
+        let history = log.history(item);
+        assert_eq!(kind(&history, 0), "authorised");
+        assert!(kind(&history, 1).contains("brought into being by B first (entry 0)"));
+    }
+
+    #[test]
+    fn a_backdated_receipt_logged_after_the_real_one_takes_nothing() {
+        // A ships to C, C receives (logged); then A, or a third party B, logs a receipt dated
+        // between the shipping and C's receipt.
+        for thief in ["A", "B"] {
+            let log = a_journey()
+                .by("C", step(object(40, &[CASE]), "receiving")) // 4: the real hand-over
+                .by(thief, step(object(35, &[CASE]), "receiving")); // 5: backdated
+            let history = log.history(ITEM);
+            assert_eq!(kind(&history, 4), "authorised", "{thief}: {history:?}");
+            // A is caught as the party that handed the case over, B as a later receipt.
+            let expected = if thief == "A" {
+                "A handed urn:epc:id:sscc:0614141.1234567890 over (entry 4)"
+            } else {
+                "C received urn:epc:id:sscc:0614141.1234567890 in entry 4"
+            };
+            assert!(kind(&history, 5).contains(expected), "{thief}: {history:?}");
+        }
+    }
+
+    #[test]
+    fn another_split_of_a_registered_gtin_is_still_the_owner_s() {
+        // The same GTIN and serial as ITEM, with a 6-digit company prefix: one item.
+        let split = "urn:epc:id:sgtin:061414.1107346.2017";
+        let log = a_journey().by("B", commission(1, &[split])); // 4
+        let history = log.history(split);
+        assert!(
+            kind(&history, 4).contains("company prefix of A, not of B"),
+            "{history:?}"
+        );
+        let parties = parties();
+        assert_eq!(parties.owner_of(split), Some(&org("A")));
+        assert!(parties.may_commission(Some(&org("B")), split).is_err());
+    }
+
+    #[test]
+    fn containers_cannot_be_packed_into_a_loop() {
+        let pallet = "urn:epc:id:sscc:0614141.2234567890";
+        let log = Log::new()
+            .by("A", commission(0, &[ITEM]))
+            .by("A", aggregation(1, "ADD", CASE, &[ITEM]))
+            .by("A", aggregation(2, "ADD", pallet, &[CASE]))
+            .by("A", aggregation(3, "ADD", CASE, &[pallet])); // 3
+        let history = log.history(ITEM);
+        assert!(
+            kind(&history, 3).contains("would put a container inside itself"),
+            "{history:?}"
+        );
+    }
+
+    #[test]
+    fn the_owner_cannot_take_back_by_transformation_what_it_handed_over() {
+        let transformation = json!({"type": "TransformationEvent", "eventTime": at(50),
+            "inputEPCList": [], "outputEPCList": [ITEM]})
+        .as_object()
+        .unwrap()
+        .clone();
+        let log = a_journey()
+            .by("C", step(object(40, &[CASE]), "receiving")) // 4
+            .by("C", aggregation(45, "DELETE", CASE, &[])) // 5
+            .by("A", transformation); // 6
+        let history = log.history(ITEM);
+        assert!(
+            kind(&history, 6).contains("in the custody of C, not of A"),
+            "{history:?}"
+        );
+    }
+
+    #[test]
+    fn only_the_custodian_may_say_an_item_was_sold_or_destroyed() {
+        let sold = with(
+            step(object(25, &[ITEM]), "retail_selling"),
+            "disposition",
+            json!("retail_sold"),
+        );
+        let stolen = with(object(26, &[ITEM]), "disposition", json!("stolen"));
+        let log = a_journey()
+            .by("B", sold.clone())
+            .by("B", stolen)
+            .by("A", sold); // 4, 5, 6
+        let history = log.history(ITEM);
+        assert!(kind(&history, 4).contains("not of B"), "{history:?}");
+        assert!(kind(&history, 5).contains("not of B"), "{history:?}");
+        assert_eq!(kind(&history, 6), "authorised");
+    }
+
+    /// A verifier has only the bundle: the history and its context events. Judged over those
+    /// alone, every mark and reason must come out as the service judged them over everything it
+    /// gathered, or an honest bundle would fail.
+    #[test]
+    fn the_history_and_its_context_judge_alone_as_everything_gathered_did() {
+        let pallet = "urn:epc:id:sscc:0812345.0000000001";
+        let returnable = Log::new()
+            .by("A", commission(0, &[ITEM]))
+            // A returnable pallet of Z's (a prefix nobody registered: Z brought it into being),
+            // shipped to A long before the item is packed into it.
+            .by("Z", commission(1, &[pallet]))
+            .by("Z", step(object(2, &[pallet]), "shipping"))
+            .by("A", step(object(3, &[pallet]), "receiving"))
+            .by("A", aggregation(10, "ADD", pallet, &[ITEM]))
+            .by("A", step(object(20, &[pallet]), "shipping"))
+            .by("C", step(object(30, &[pallet]), "receiving"))
+            .by("C", aggregation(40, "DELETE", pallet, &[]));
+        let transformed = a_journey()
+            .by("C", step(object(40, &[CASE]), "receiving"))
+            .by("B", aggregation(15, "ADD", B_PALLET, &[ITEM]));
+        for log in [returnable, transformed] {
+            let parties = parties();
+            let judge = Judge::Parties(&parties);
+            let all = in_memory(&log.memory(), vec![ITEM.to_owned()], judge, 1000).unwrap();
+            assert!(
+                all.events
+                    .iter()
+                    .any(|e| e.authority == Authority::Authorised),
+                "{all:?}"
+            );
+            let kept: Vec<SourceEvent<()>> = all
+                .events
+                .iter()
+                .chain(&all.context)
+                .map(|e| SourceEvent {
+                    leaf: e.event.leaf,
+                    event: e.event.event.clone(),
+                    time: e.event.time,
+                    reporter: e.event.reporter.clone(),
+                    captured: e.event.captured,
+                    payload: (),
+                })
+                .collect();
+            let alone = in_memory(&Memory::new(kept), vec![ITEM.to_owned()], judge, 1000).unwrap();
+            let summary = |history: &History<usize>| -> Vec<(u64, Authority, Vec<Why>)> {
+                history
+                    .events
+                    .iter()
+                    .chain(&history.context)
+                    .map(|e| (e.event.leaf.get(), e.authority.clone(), e.why.clone()))
+                    .collect()
+            };
+            assert_eq!(summary(&alone), summary(&all));
+        }
+    }
+}
+
+#[test]
+fn authority_marks_refuse_unknown_kinds_and_members() {
+    for bad in [
+        json!({"kind": "observation", "extra": 1}),
+        json!({"kind": "authorised", "reason": "because"}),
+        json!({"kind": "unauthorised"}),
+        json!({"kind": "trusted"}),
+    ] {
+        assert!(
+            serde_json::from_value::<Authority>(bad.clone()).is_err(),
+            "{bad} must be refused"
+        );
+    }
+    let mark = Authority::Unauthorised {
+        reason: "no".to_owned(),
+    };
+    let json = serde_json::to_value(&mark).unwrap();
+    assert_eq!(json, json!({"kind": "unauthorised", "reason": "no"}));
+    assert_eq!(serde_json::from_value::<Authority>(json).unwrap(), mark);
 }

@@ -8,16 +8,17 @@
 use epcis::EventHash;
 use ledger::batch::{DeviceSigningKey, EventBatch};
 use ledger::bundle::{
-    AnchorRef, AnchoredCheckpoint, ChainId, CheckName, ContractAddress, DeviceAttestation,
-    DeviceRegistry, Outcome, ProvenanceBundle, ProvenanceEvent, ProvenanceReport,
-    ProvenanceVersion, Report, TlogProof, TrustedKeys, TxHash, Verdict, Why, recompute_event_hash,
-    verify_provenance, verify_tlog_proof,
+    AUTHORITY_UNCHECKED, AnchorRef, AnchoredCheckpoint, ChainId, CheckName, ContractAddress,
+    DeviceAttestation, DeviceEntry, OrganisationEntry, Outcome, Participants, ProvenanceBundle,
+    ProvenanceEvent, ProvenanceReport, ProvenanceVersion, Report, SiteEntry, TlogProof,
+    TrustedKeys, TxHash, Verdict, Why, recompute_event_hash, verify_provenance, verify_tlog_proof,
 };
 use ledger::checkpoint::{Checkpoint, Origin, TrustedLog};
+use ledger::history::Authority;
 use ledger::note::{KeyName, Note, NoteSignerKey, NoteVerifiers};
 use ledger::record::{Attestation, LeafRecord};
 use ledger::tree::{MemoryTree, prove_consistency, prove_inclusion};
-use ledger::{DeviceId, LeafIndex, SiteId, TreeSize, UnixMillis};
+use ledger::{DeviceId, LeafIndex, OrganisationId, SiteId, TreeSize, UnixMillis};
 use serde_json::{Map, Value, json};
 
 const LOG: &str = "tagtrail.test/log";
@@ -28,32 +29,48 @@ const TRANSFORMATION: &str = "urn:uuid:6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 
 const GOLDEN_PROVENANCE: &str = include_str!("../golden/provenance-v1.json");
 const GOLDEN_TLOG_PROOF: &str = include_str!("../golden/entry.tlog-proof");
+const GOLDEN_PARTICIPANTS: &str = include_str!("../golden/participants.json");
+const GOLDEN_LOG_KEY: &str = include_str!("../golden/log-key.pub");
+const GOLDEN_DEVICE_KEY: &str = include_str!("../golden/dock-door-1.key.pub");
+/// The organisation that owns the golden history's company prefix.
+const BRAND: &str = "brand";
 
-/// The item's history: each event's exact text and why it belongs to the history.
-fn history() -> Vec<(String, Why)> {
+/// The item's history: each event's exact text, why it belongs to the history and its reporter's
+/// authority (every event is the brand's: it owns the company prefix of the item, the case and the
+/// new item, so it may commission, pack, ship, transform and sell them).
+fn history() -> Vec<(String, Vec<Why>, Authority)> {
     let events = [
         (
             json!({"type": "ObjectEvent", "eventTime": "2024-03-01T08:00:00.000Z",
                    "eventTimeZoneOffset": "+01:00", "epcList": [ITEM], "action": "ADD",
                    "bizStep": "commissioning", "disposition": "active",
                    "readPoint": {"id": "urn:epc:id:sgln:0614141.00777.0"}}),
-            Why::Direct,
+            vec![Why::Direct],
+            Authority::Authorised,
         ),
         (
             json!({"type": "AggregationEvent", "eventTime": "2024-03-01T09:00:00.000Z",
                    "eventTimeZoneOffset": "+01:00", "parentID": CASE, "childEPCs": [ITEM],
                    "action": "ADD", "bizStep": "packing", "disposition": "in_progress",
                    "readPoint": {"id": "urn:epc:id:sgln:0614141.00777.0"}}),
-            Why::Direct,
+            // It names the item, and the case it is in from then on.
+            vec![
+                Why::Direct,
+                Why::Container {
+                    container: CASE.to_owned(),
+                },
+            ],
+            Authority::Authorised,
         ),
         (
             json!({"type": "ObjectEvent", "eventTime": "2024-03-02T10:00:00.000Z",
                    "eventTimeZoneOffset": "+01:00", "epcList": [CASE], "action": "OBSERVE",
                    "bizStep": "shipping", "disposition": "in_transit",
                    "readPoint": {"id": "urn:epc:id:sgln:0614141.00777.1"}}),
-            Why::Container {
+            vec![Why::Container {
                 container: CASE.to_owned(),
-            },
+            }],
+            Authority::Authorised,
         ),
         (
             json!({"type": "TransformationEvent", "eventTime": "2024-03-03T11:00:00.000Z",
@@ -61,22 +78,31 @@ fn history() -> Vec<(String, Why)> {
                    "outputEPCList": [NEW_ITEM], "transformationID": TRANSFORMATION,
                    "bizStep": "repackaging",
                    "readPoint": {"id": "urn:epc:id:sgln:0614141.00888.0"}}),
-            Why::Direct,
+            // It names the item, and the new item whose history starts with it.
+            vec![
+                Why::Direct,
+                Why::Transformation {
+                    via: NEW_ITEM.to_owned(),
+                    transformation: Some(TRANSFORMATION.to_owned()),
+                },
+            ],
+            Authority::Authorised,
         ),
         (
             json!({"type": "ObjectEvent", "eventTime": "2024-03-04T12:00:00.000Z",
                    "eventTimeZoneOffset": "+01:00", "epcList": [NEW_ITEM], "action": "OBSERVE",
                    "bizStep": "retail_selling", "disposition": "retail_sold",
                    "readPoint": {"id": "urn:epc:id:sgln:0614141.00999.0"}}),
-            Why::Transformation {
+            vec![Why::Transformation {
                 via: NEW_ITEM.to_owned(),
                 transformation: Some(TRANSFORMATION.to_owned()),
-            },
+            }],
+            Authority::Authorised,
         ),
     ];
     events
         .into_iter()
-        .map(|(event, why)| (serde_json::to_string(&event).unwrap(), why))
+        .map(|(event, why, authority)| (serde_json::to_string(&event).unwrap(), why, authority))
         .collect()
 }
 
@@ -103,7 +129,7 @@ fn scenario() -> Scenario {
     let history = history();
     let hashes: Vec<EventHash> = history
         .iter()
-        .map(|(text, _)| {
+        .map(|(text, _, _)| {
             let event: Map<String, Value> = serde_json::from_str(text).unwrap();
             recompute_event_hash(&event, None).unwrap()
         })
@@ -133,7 +159,7 @@ fn scenario() -> Scenario {
     let mut tree = MemoryTree::new();
     let mut logged = Vec::new();
     let mut others = 0u8;
-    for (i, ((text, why), hash)) in history.into_iter().zip(&hashes).enumerate() {
+    for (i, ((text, why, authority), hash)) in history.into_iter().zip(&hashes).enumerate() {
         while [2, 4, 5, 7, 8][i] > tree.size().get() {
             tree.push_record(&other_entry(others)).unwrap();
             others += 1;
@@ -153,7 +179,7 @@ fn scenario() -> Scenario {
         .encode();
         let leaf = LeafIndex::new(tree.size().get()).unwrap();
         tree.push_record(&record).unwrap();
-        logged.push((text, why, *hash, record, leaf, index));
+        logged.push((text, why, authority, *hash, record, leaf, index));
     }
     while tree.size().get() < 16 {
         tree.push_record(&other_entry(others)).unwrap();
@@ -172,7 +198,7 @@ fn scenario() -> Scenario {
     let events = logged
         .into_iter()
         .map(
-            |(event, why, event_hash, leaf_record, leaf, index)| ProvenanceEvent {
+            |(event, why, authority, event_hash, leaf_record, leaf, index)| ProvenanceEvent {
                 event,
                 document_context: None,
                 event_hash,
@@ -184,7 +210,9 @@ fn scenario() -> Scenario {
                     batch_path: batch.path(index).unwrap(),
                 }),
                 inclusion: prove_inclusion(&tree, leaf, size).unwrap(),
-                why: vec![why],
+                why,
+                reported_by: Some(OrganisationId::parse(BRAND).unwrap()),
+                authority: Some(authority),
             },
         )
         .collect();
@@ -207,19 +235,61 @@ fn scenario() -> Scenario {
         }),
     };
 
-    let mut devices = DeviceRegistry::new();
-    devices.add(device, device_key.public_key());
+    let participants = participants(&device_key);
     let log = TrustedLog::new(
         origin.clone(),
         NoteVerifiers::new(vec![log_key.verifier_key()]).unwrap(),
     );
     Scenario {
         bundle,
-        trusted: TrustedKeys::new(log).with_devices(devices),
+        trusted: TrustedKeys::new(log)
+            .with_devices(participants.device_keys())
+            .with_parties(participants.parties().unwrap()),
         tree,
         origin,
         log_key,
     }
+}
+
+/// The registry of the golden files: the brand owns company prefix 0614141, its plant's device
+/// reported every event; a carrier is listed too (`tests/golden/participants.json`).
+fn participants(device_key: &DeviceSigningKey) -> Participants {
+    Participants {
+        version: 1,
+        organisations: vec![
+            OrganisationEntry {
+                id: OrganisationId::parse(BRAND).unwrap(),
+                company_prefixes: vec!["0614141".to_owned()],
+                delegates: Vec::new(),
+            },
+            OrganisationEntry {
+                id: OrganisationId::parse("carrier").unwrap(),
+                company_prefixes: vec!["0712345".to_owned()],
+                delegates: Vec::new(),
+            },
+        ],
+        sites: vec![SiteEntry {
+            id: SiteId::parse("brand-plant-1").unwrap(),
+            organisation: OrganisationId::parse(BRAND).unwrap(),
+        }],
+        devices: vec![DeviceEntry {
+            id: DeviceId::parse("dock-door-1").unwrap(),
+            site: SiteId::parse("brand-plant-1").unwrap(),
+            public_keys: vec![device_key.public_key()],
+        }],
+    }
+}
+
+/// Asserts that every check passed but completeness, which nothing can prove yet.
+fn assert_valid_but_unproven_complete(report: &ProvenanceReport) {
+    assert_eq!(report.verdict(), Verdict::Incomplete, "{report:#?}");
+    let skipped: Vec<CheckName> = std::iter::once(report.bundle_checks())
+        .chain(report.events().iter().map(|e| &e.report))
+        .flat_map(|r| r.checks().iter())
+        .filter(|c| matches!(c.outcome, Outcome::Skipped(_)))
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(skipped, [CheckName::Complete], "{report:#?}");
 }
 
 /// Every failed check: `None` for the bundle's own checks, else the event's position.
@@ -280,7 +350,7 @@ fn the_golden_provenance_bundle_decodes_to_the_same_bundle_and_verifies() {
     );
 
     let report = verify_provenance(&decoded, &scenario.trusted);
-    assert_eq!(report.verdict(), Verdict::Valid, "{report:#?}");
+    assert_valid_but_unproven_complete(&report);
     let bundle_checks: Vec<CheckName> = report
         .bundle_checks()
         .checks()
@@ -289,7 +359,13 @@ fn the_golden_provenance_bundle_decodes_to_the_same_bundle_and_verifies() {
         .collect();
     assert_eq!(
         bundle_checks,
-        [CheckName::EventList, CheckName::OneCheckpoint]
+        [
+            CheckName::EventList,
+            CheckName::OneCheckpoint,
+            CheckName::Story,
+            CheckName::Authority,
+            CheckName::Complete
+        ]
     );
     let leaves: Vec<(usize, u64)> = report
         .events()
@@ -321,13 +397,28 @@ fn the_json_has_the_documented_shape() {
             "leafRecord",
             "deviceAttestation",
             "inclusion",
-            "why"
+            "why",
+            "reportedBy",
+            "authority"
         ]
     );
+    assert_eq!(
+        json["events"][0]["authority"],
+        json!({"kind": "authorised"})
+    );
+    assert_eq!(
+        json["events"][4]["authority"],
+        json!({"kind": "authorised"})
+    );
+    assert_eq!(json["events"][0]["reportedBy"], json!(BRAND));
     assert_eq!(json["events"][0]["why"], json!([{"kind": "direct"}]));
     assert_eq!(
         json["events"][2]["why"],
         json!([{"kind": "container", "container": CASE}])
+    );
+    assert_eq!(
+        json["events"][1]["why"],
+        json!([{"kind": "direct"}, {"kind": "container", "container": CASE}])
     );
     assert_eq!(
         json["events"][4]["why"],
@@ -483,7 +574,11 @@ fn a_duplicated_event_fails_the_event_list_check() {
     let mut bundle = scenario.bundle.clone();
     bundle.events.push(bundle.events[1].clone());
     let report = verify_provenance(&bundle, &scenario.trusted);
-    assert_eq!(failures(&report), [(None, CheckName::EventList)]);
+    // The story has the entry once: the copy is no part of it.
+    assert_eq!(
+        failures(&report),
+        [(None, CheckName::EventList), (None, CheckName::Story)]
+    );
     match report.bundle_checks().outcome(CheckName::EventList) {
         Some(Outcome::Failed(reason)) => {
             assert!(reason.contains("events 1 and 5"), "{reason}");
@@ -508,14 +603,153 @@ fn a_bundle_without_events_is_invalid() {
 }
 
 #[test]
-fn events_are_reported_in_the_order_given() {
+fn events_are_reported_in_the_order_given_and_a_reordered_story_fails() {
     let scenario = scenario();
     let mut bundle = scenario.bundle.clone();
     bundle.events.reverse();
     let report = verify_provenance(&bundle, &scenario.trusted);
-    assert_eq!(report.verdict(), Verdict::Valid);
+    assert_eq!(failures(&report), [(None, CheckName::Story)]);
+    let reason = story_failure(&report);
+    assert!(
+        reason.contains("out of order") && reason.contains("event 4 (leaf 2) at position 0"),
+        "{reason}"
+    );
     let leaves: Vec<u64> = report.events().iter().map(|e| e.leaf_index.get()).collect();
     assert_eq!(leaves, [8, 7, 5, 4, 2]);
+}
+
+fn story_failure(report: &ProvenanceReport) -> String {
+    match report.bundle_checks().outcome(CheckName::Story) {
+        Some(Outcome::Failed(reason)) => reason.clone(),
+        other => panic!("expected a failed story check, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_relabelled_item_fails_the_story_naming_the_first_event_that_is_not_its() {
+    let scenario = scenario();
+    for item in ["urn:epc:id:sgtin:0614141.107346.9999", NEW_ITEM] {
+        let bundle = ProvenanceBundle {
+            item: item.to_owned(),
+            ..scenario.bundle.clone()
+        };
+        let report = verify_provenance(&bundle, &scenario.trusted);
+        assert_eq!(failures(&report), [(None, CheckName::Story)], "{item}");
+        let reason = story_failure(&report);
+        assert!(reason.contains(&format!("history of {item}")), "{reason}");
+    }
+    let bundle = ProvenanceBundle {
+        item: "not an item".to_owned(),
+        ..scenario.bundle.clone()
+    };
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    assert!(story_failure(&report).starts_with("the bundle's item: "));
+}
+
+#[test]
+fn another_item_s_event_mixed_in_fails_the_story() {
+    let scenario = scenario();
+    // A real logged entry of the tree (its proofs verify), but about another item.
+    let other = json!({"type": "ObjectEvent", "eventTime": "2024-03-02T00:00:00.000Z",
+        "eventTimeZoneOffset": "+00:00", "epcList": ["urn:epc:id:sgtin:0614141.107346.7"],
+        "action": "OBSERVE", "bizStep": "inspecting"});
+    let mut bundle = scenario.bundle.clone();
+    let mut stranger = bundle.events[2].clone();
+    stranger.event = serde_json::to_string(&other).unwrap();
+    bundle.events.insert(2, stranger);
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    assert!(failures(&report).contains(&(None, CheckName::Story)));
+    let reason = story_failure(&report);
+    assert!(
+        reason.contains("event 2 (leaf 5) is not part of the history of"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_rewritten_reason_fails_the_story() {
+    let scenario = scenario();
+    let bundle = edit(&scenario.bundle, |json| {
+        json["events"][2]["why"] = json!([{"kind": "direct"}]);
+    });
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    assert_eq!(failures(&report), [(None, CheckName::Story)]);
+    let reason = story_failure(&report);
+    assert!(
+        reason.contains("event 2 (leaf 5): the bundle says it names the item; its events say it names its container"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_removed_event_leaves_completeness_unproven_never_valid() {
+    let scenario = scenario();
+    let mut bundle = scenario.bundle.clone();
+    // The sale: nothing else depended on it, so what is left still tells a coherent story.
+    bundle.events.pop();
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    assert_valid_but_unproven_complete(&report);
+}
+
+#[test]
+fn a_changed_authority_mark_or_reporter_fails_the_authority_check() {
+    let scenario = scenario();
+    let flipped = edit(&scenario.bundle, |json| {
+        json["events"][4]["authority"] = json!({"kind": "observation"});
+    });
+    let report = verify_provenance(&flipped, &scenario.trusted);
+    assert_eq!(failures(&report), [(None, CheckName::Authority)]);
+    let relabelled = edit(&scenario.bundle, |json| {
+        json["events"][0]["reportedBy"] = json!("carrier");
+    });
+    let report = verify_provenance(&relabelled, &scenario.trusted);
+    assert_eq!(failures(&report), [(None, CheckName::Authority)]);
+    match report.bundle_checks().outcome(CheckName::Authority) {
+        Some(Outcome::Failed(reason)) => assert!(
+            reason.contains("reported by carrier; the registry says brand"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn without_a_registry_the_authority_marks_are_taken_as_claimed_and_the_check_skipped() {
+    let scenario = scenario();
+    let trusted = TrustedKeys::new(scenario.trusted.log().clone());
+    let report = verify_provenance(&scenario.bundle, &trusted);
+    assert_eq!(failures(&report), []);
+    assert!(matches!(
+        report.bundle_checks().outcome(CheckName::Authority),
+        Some(Outcome::Skipped(reason)) if reason == AUTHORITY_UNCHECKED
+    ));
+    // A packing claimed unauthorised shapes nothing: the case's shipping is then no part of the
+    // history, and a bundle that still lists it fails the story.
+    let unauthorised = edit(&scenario.bundle, |json| {
+        json["events"][1]["authority"] = json!({"kind": "unauthorised", "reason": "forged"});
+    });
+    let report = verify_provenance(&unauthorised, &trusted);
+    assert!(story_failure(&report).contains("event 2 (leaf 5) is not part of the history"));
+}
+
+#[test]
+fn the_golden_registry_and_keys_are_published_beside_the_golden_files() {
+    let scenario = scenario();
+    let device_key = DeviceSigningKey::from_seed(&[7; 32]);
+    let participants: Participants = serde_json::from_str(GOLDEN_PARTICIPANTS).unwrap();
+    assert_eq!(participants, self::participants(&device_key));
+    assert_eq!(
+        serde_json::to_string_pretty(&participants).unwrap() + "\n",
+        GOLDEN_PARTICIPANTS
+    );
+    assert_eq!(
+        GOLDEN_LOG_KEY.trim(),
+        scenario.log_key.verifier_key().to_string()
+    );
+    assert_eq!(
+        GOLDEN_DEVICE_KEY,
+        ledger::key_file::public_key_file_text(&device_key.public_key())
+    );
 }
 
 #[test]

@@ -9,17 +9,19 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use ledger::bundle::{ProvenanceBundle, ProvenanceEvent, ProvenanceVersion, Why as BundleWhy};
+use ledger::bundle::{ProvenanceBundle, ProvenanceEvent, ProvenanceVersion};
+use ledger::history::{
+    History, HistoryError, HistoryEvent, Item, Judge, Why, bundle_whys, history as custody,
+    names_of,
+};
 
 use ledger::record::Attestation;
 use ledger::size::{LeafIndex, TreeSize};
-use ledger_store::{Declares, StoredEntry};
+use ledger_store::{Declares, ReadError, StoredEntry};
 
-use crate::history::{HistoryError, HistoryEvent, Why, history as custody};
-use crate::item::Item;
 use crate::problem::Problem;
 use crate::proofs::{Attestations, ProofsError};
-use crate::reader::{View, names_of};
+use crate::reader::{View, ViewSource};
 use crate::startup::AppState;
 
 /// The query of `GET /items/{id}/history`.
@@ -63,21 +65,58 @@ fn item(id: &str) -> Result<Item, Problem> {
     Item::parse(id).map_err(|error| Problem::BadRequest(error.to_string()))
 }
 
-/// The history of an item in a view.
+/// The history of an item in a view, each event judged with the registry's parties, and the
+/// context events its marks rest on.
 async fn events_of(
+    state: &AppState,
     view: &View,
     item: &Item,
     limit: usize,
-) -> Result<Vec<HistoryEvent<Arc<StoredEntry>>>, Problem> {
-    custody(view, item.names.clone(), names_of, limit)
-        .await
-        .map_err(|error| match error {
-            HistoryError::Source(error) => Problem::from(error),
-            HistoryError::TooLong { limit } => Problem::TooMuch(format!(
-                "the history of {} has more than {limit} events (this service's limit)",
-                item.asked
-            )),
-        })
+) -> Result<History<Arc<StoredEntry>>, Problem> {
+    let parties = {
+        let client = view
+            .store
+            .pool()
+            .get()
+            .await
+            .map_err(|error| Problem::unavailable(&ReadError::from(error)))?;
+        state
+            .parties
+            .get(&**client)
+            .await
+            .map_err(|error| match error {
+                registry::ReadError::Query(error) => Problem::unavailable(&error),
+                corrupt => Problem::internal(&corrupt),
+            })?
+    };
+    let source = ViewSource {
+        view,
+        parties: &parties,
+    };
+    custody(
+        &source,
+        item.names.clone(),
+        names_of,
+        Judge::Parties(&parties),
+        limit,
+    )
+    .await
+    .map_err(|error| match error {
+        HistoryError::Source(error) => Problem::from(error),
+        HistoryError::TooLong { limit } => Problem::TooMuch(format!(
+            "the history of {} has more than {limit} events (this service's limit)",
+            item.asked
+        )),
+        HistoryError::TooManySubjects { limit } => Problem::TooMuch(format!(
+            "{} is related to more than {limit} containers and items (this service's limit)",
+            item.asked
+        )),
+        HistoryError::TooMany { limit } => Problem::TooMuch(format!(
+            "more than {limit} events name {}, its containers and the items related to it \
+             (this service's limit)",
+            item.asked
+        )),
+    })
 }
 
 /// `GET /items/{id}/history`.
@@ -109,7 +148,9 @@ pub(super) async fn history(
             (view, cursor.offset)
         }
     };
-    let events = events_of(&view, &item, limits.max_history_events).await?;
+    let events = events_of(&state, &view, &item, limits.max_history_events)
+        .await?
+        .events;
     let total = events.len();
     let end = offset.saturating_add(page).min(total);
     let shown: Vec<Value> = events
@@ -147,10 +188,11 @@ pub(super) async fn history(
 fn history_event(event: HistoryEvent<Arc<StoredEntry>>) -> Value {
     let entry = &event.event.payload;
     let record = &entry.record;
-    let reported_by = match record.attestation() {
+    let mut reported_by = match record.attestation() {
         Attestation::Device { device, .. } => json!({"device": device.as_str()}),
         Attestation::Unattested { site } => json!({"site": site.as_str()}),
     };
+    reported_by["organisation"] = json!(event.event.reporter);
     let declares = match entry.declares {
         None => Value::Null,
         Some(Declares::Entry(leaf)) => json!(leaf.get()),
@@ -164,6 +206,7 @@ fn history_event(event: HistoryEvent<Arc<StoredEntry>>) -> Value {
         "capturedAt": record.captured_at().to_rfc3339(),
         "reportedBy": reported_by,
         "why": why,
+        "authority": event.authority,
         "declares": declares,
         "declaredErroneousBy": entry.declared_by.iter().map(|leaf| leaf.get()).collect::<Vec<_>>(),
         "event": Value::Object(event.event.event),
@@ -183,22 +226,26 @@ fn why_json(why: &Why) -> Value {
 
 /// `GET /items/{id}/bundle`: the provenance bundle of the item's whole history (version 1,
 /// `ledger::bundle::ProvenanceBundle`): every event with its leaf record, device attestation and
-/// inclusion proof to one checkpoint, in history order.
+/// inclusion proof to one checkpoint, in history order, then the context events the history's
+/// authority marks rest on (no reason).
 pub(super) async fn bundle(
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     let item = item(&id)?;
     let view = state.views.latest(&state.store).await?;
-    let history = events_of(&view, &item, state.limits.max_bundle_events).await?;
-    if history.is_empty() {
+    let History { events, context } =
+        events_of(&state, &view, &item, state.limits.max_bundle_events).await?;
+    if events.is_empty() {
         return Err(Problem::NotFound(format!(
             "no event of the ledger (as of its checkpoint of {} entries) names {}",
             view.size(),
             item.asked
         )));
     }
-    let entries: Vec<&StoredEntry> = history.iter().map(|e| e.event.payload.as_ref()).collect();
+    // The history's events, then the context events its authority marks rest on (no reason).
+    let listed: Vec<&HistoryEvent<Arc<StoredEntry>>> = events.iter().chain(&context).collect();
+    let entries: Vec<&StoredEntry> = listed.iter().map(|e| e.event.payload.as_ref()).collect();
     let mut attestations = Attestations::new(&state.batches);
     attestations.prepare(&view, &entries).await?;
     let leaves: Vec<LeafIndex> = entries.iter().map(|entry| entry.leaf_index).collect();
@@ -207,53 +254,29 @@ pub(super) async fn bundle(
         .inclusion_proofs(&leaves, view.size())
         .await
         .map_err(ProofsError::from)?;
-    let mut events = Vec::with_capacity(history.len());
-    for (event, inclusion) in history.iter().zip(proofs) {
+    let mut bundled = Vec::with_capacity(listed.len());
+    for (event, inclusion) in listed.iter().zip(proofs) {
         let entry = &event.event.payload;
-        events.push(ProvenanceEvent {
+        bundled.push(ProvenanceEvent {
             event: entry.event.clone(),
             document_context: None,
             event_hash: *entry.record.event_hash(),
             leaf_record: entry.record.encode(),
             device_attestation: attestations.of(&view, entry).await?,
             inclusion,
-            why: event
-                .why
-                .iter()
-                .map(|why| bundle_why(why, &history))
-                .collect(),
+            why: bundle_whys(event, &events),
+            reported_by: event.event.reporter.clone(),
+            authority: Some(event.authority.clone()),
         });
     }
     let bundle = ProvenanceBundle {
         version: ProvenanceVersion::V1,
         item: item.asked.clone(),
         checkpoint: view.checkpoint.note.clone(),
-        events,
+        events: bundled,
         anchored: view.anchored.as_deref().cloned(),
     };
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-cache"))
         .json(bundle))
-}
-
-/// A reason as the bundle writes it: a transformation by its `transformationID`, if it has one.
-fn bundle_why(why: &Why, history: &[HistoryEvent<Arc<StoredEntry>>]) -> BundleWhy {
-    match why {
-        Why::Direct => BundleWhy::Direct,
-        Why::Container { container } => BundleWhy::Container {
-            container: container.clone(),
-        },
-        Why::Transformation {
-            via,
-            transformation,
-        } => BundleWhy::Transformation {
-            via: via.clone(),
-            transformation: history
-                .iter()
-                .find(|event| event.event.leaf == *transformation)
-                .and_then(|event| event.event.event.get("transformationID"))
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        },
-    }
 }

@@ -137,14 +137,13 @@ async fn bundles_carry_the_anchor_that_covers_their_events() {
     };
     assert!(verify_on_chain(&anvil.rpc(), &location, &expected, 1).is_valid());
 
-    // An altered anchored checkpoint fails its check.
+    // An altered anchored checkpoint (another root under the log's signature) fails its check.
     let mut altered = single.clone();
-    altered.anchored.as_mut().unwrap().checkpoint = altered
-        .anchored
-        .as_ref()
-        .unwrap()
-        .checkpoint
-        .replacen('A', "B", 1);
+    let checkpoint = &mut altered.anchored.as_mut().unwrap().checkpoint;
+    let root = checkpoint.lines().nth(2).unwrap().to_owned();
+    let other = ledger::RootHash::from_bytes([0x11; 32]).to_base64();
+    assert_ne!(root, other);
+    *checkpoint = checkpoint.replacen(&root, &other, 1);
     let report = verify_bundle(&altered, &trusted);
     assert_eq!(report.verdict(), Verdict::Invalid);
     pipeline.stop().await;

@@ -11,8 +11,9 @@ use capture_client::{CaptureClient, Credential, DeviceSigner};
 use ledger::batch::DeviceSigningKey;
 use ledger::bundle::{DeviceRegistry, TrustedKeys};
 use ledger::checkpoint::TrustedLog;
+use ledger::history::Parties;
 use ledger::note::{KeyName, NoteSignerKey, NoteVerifiers};
-use ledger::{DeviceId, SiteId};
+use ledger::{DeviceId, OrganisationId, SiteId};
 use ledger_store::testing::TestDatabase;
 use registry::location::SiteLocation;
 use secrecy::SecretString;
@@ -25,6 +26,8 @@ pub const READER_ROLE: &str = "tagtrail_trace_test";
 pub const INGEST_ROLE: &str = "tagtrail_ingest_test";
 /// The location every test event is read at.
 pub const LOCATION: &str = "urn:epc:id:sgln:0614141.00777.0";
+/// The site the device belongs to: registered without an organisation, it is one of its own.
+pub const SITE: &str = "test-site";
 
 /// Ingest and trace-api on one database, which `db` keeps (a [`TestDatabase`], or a server of the
 /// test's own).
@@ -83,8 +86,10 @@ impl<Db> Pipeline<Db> {
         let key_file = key_dir.0.join("checkpoint.key");
         std::fs::write(&key_file, signer.to_private_text().as_str()).unwrap();
 
-        let site = SiteId::parse("test-site").unwrap();
-        registry::add_site(admin, &site, "test site").await.unwrap();
+        let site = SiteId::parse(SITE).unwrap();
+        registry::add_site(admin, &site, "test site", None)
+            .await
+            .unwrap();
         let location = [SiteLocation::parse(LOCATION).unwrap()];
         registry::add_site_locations(admin, &site, &location)
             .await
@@ -141,7 +146,20 @@ impl<Db> Pipeline<Db> {
             DeviceId::parse("reader-1").unwrap(),
             self.device.public_key(),
         );
-        TrustedKeys::new(self.trusted_log()).with_devices(devices)
+        // The registry as `tagtrail participants` gives it: the site is an organisation of its
+        // own (it was added without one), and the device is the site's.
+        let mut parties = Parties::new();
+        parties.add_site(
+            SiteId::parse(SITE).unwrap(),
+            OrganisationId::parse(SITE).unwrap(),
+        );
+        parties.add_device(
+            DeviceId::parse("reader-1").unwrap(),
+            SiteId::parse(SITE).unwrap(),
+        );
+        TrustedKeys::new(self.trusted_log())
+            .with_devices(devices)
+            .with_parties(parties)
     }
 
     /// Captures `events` (EPCIS event objects) as the device, and waits until a checkpoint
@@ -342,9 +360,17 @@ pub fn segment(text: &str) -> String {
     out
 }
 
-/// An event at minute `minute` of 2026-01-01.
+/// An event at minute `minute` after 10:00 UTC yesterday: recent, so that custody authority's
+/// late-report window (30 days) lets the events shape histories, and never in the future.
 pub fn at(minute: u32) -> String {
-    format!("2026-01-01T10:{minute:02}:00.000Z")
+    const DAY: u64 = 86_400_000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let yesterday = (u64::try_from(now).unwrap() / DAY - 1) * DAY;
+    let millis = yesterday + 10 * 3_600_000 + u64::from(minute) * 60_000;
+    ledger::UnixMillis::from_millis(millis).to_rfc3339()
 }
 
 /// An ObjectEvent of `epcs`.

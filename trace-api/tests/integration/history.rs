@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{Pipeline, aggregation, object, segment};
+use crate::common::{Pipeline, SITE, aggregation, object, segment};
 
 const ITEM: &str = "urn:epc:id:sgtin:0614141.812345.6789";
 /// The SGTIN-96 encoding of `ITEM` (filter 3), as a reader reads the tag's EPC bank.
@@ -111,9 +111,24 @@ async fn the_history_follows_the_item_through_its_case_and_pallet() {
     assert_eq!(body["total"], expected.len());
     assert_eq!(body["next"], Value::Null);
     assert_eq!(body["item"]["form"], "epc-uri");
-    // Each event says who reported it, when it was captured and where it is in the log.
+    // Each event says who reported it (the device, and the organisation of its site), whether
+    // that party had authority for what it does, when it was captured and where it is in the log.
     for event in events {
-        assert_eq!(event["reportedBy"], json!({"device": "reader-1"}));
+        assert_eq!(
+            event["reportedBy"],
+            json!({"device": "reader-1", "organisation": SITE})
+        );
+        let kind = event["authority"]["kind"].as_str().unwrap();
+        let observes = event["event"]["type"] == "ObjectEvent"
+            && event["event"]["action"] == "OBSERVE"
+            && !["shipping", "receiving", "retail_selling"]
+                .contains(&event["event"]["bizStep"].as_str().unwrap());
+        let expected = if observes {
+            "observation"
+        } else {
+            "authorised"
+        };
+        assert_eq!(kind, expected, "{event}");
         assert!(event["capturedAt"].as_str().unwrap().ends_with('Z'));
         assert!(
             event["leafIndex"].as_u64().unwrap() < body["checkpoint"]["treeSize"].as_u64().unwrap()

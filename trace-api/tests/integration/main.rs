@@ -8,6 +8,7 @@
 mod anchored;
 mod common;
 mod conformance;
+mod custody;
 mod history;
 mod log;
 mod proofs;

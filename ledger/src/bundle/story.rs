@@ -1,0 +1,224 @@
+//! The story a provenance bundle tells, recomputed from its own events: the item it is about,
+//! which of its events belong to that item's history, in what order, and why. The same function
+//! as trace-api's ([`crate::history`]) puts the history together, so a bundle whose `item` was
+//! relabelled, whose events were mixed with another item's, reordered, or given other reasons
+//! fails, naming the first difference.
+//!
+//! Who had authority for each event decides which events shape the history. With a registry of
+//! the parties the verifier judges it itself and compares each event's `reportedBy` and
+//! `authority` with its own ([`CheckName::Authority`]); without one it takes the bundle's marks
+//! as claimed, puts the history together from them, and skips that check.
+//!
+//! What the events cannot show is an event left out: unless the log commits to which events name
+//! an item (an index), a trimmed history reads like a shorter one. That check is always reported,
+//! and skipped with the reason, so that no verifier calls such a bundle complete.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::history::{History, Item, Judge, Memory, Parties, SourceEvent, bundle_whys, in_memory};
+use crate::record::LeafRecord;
+
+use super::provenance::{ProvenanceBundle, Why};
+use super::verify::{CheckName, Outcome, Report};
+
+/// Why [`CheckName::Complete`] is skipped for every provenance bundle today.
+pub const COMPLETENESS_UNPROVEN: &str = "the log commits to no index of the events that name an \
+    item, so nothing shows that no event of its history was left out of the bundle";
+
+/// Why [`CheckName::Authority`] is skipped without a registry of the parties.
+pub const AUTHORITY_UNCHECKED: &str = "no registry of the parties was given: each event's \
+    reporter and authority were taken as the bundle claims them";
+
+/// Recomputes the bundle's story ([`CheckName::Story`]), checks its authority marks against
+/// `parties` ([`CheckName::Authority`]) and reports that its completeness cannot be proven
+/// ([`CheckName::Complete`]).
+pub(super) fn check_story(
+    report: &mut Report,
+    bundle: &ProvenanceBundle,
+    parties: Option<&Parties>,
+) {
+    let (story, authority) = story(bundle, parties);
+    report.push(CheckName::Story, story);
+    report.push(CheckName::Authority, authority);
+    report.push(
+        CheckName::Complete,
+        Outcome::Skipped(COMPLETENESS_UNPROVEN.to_owned()),
+    );
+}
+
+/// The story check's outcome and the authority check's.
+fn story(bundle: &ProvenanceBundle, parties: Option<&Parties>) -> (Outcome, Outcome) {
+    let not_judged = || Outcome::Skipped("the story could not be put together".to_owned());
+    let item = match Item::parse(&bundle.item) {
+        Ok(item) => item,
+        Err(error) => {
+            return (
+                Outcome::Failed(format!("the bundle's item: {error}")),
+                not_judged(),
+            );
+        }
+    };
+    let mut events = Vec::with_capacity(bundle.events.len());
+    let mut claimed = BTreeMap::new();
+    for (position, event) in bundle.events.iter().enumerate() {
+        let leaf = event.inclusion.leaf_index();
+        let parsed = match serde_json::from_str::<Map<String, Value>>(&event.event) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                return (
+                    Outcome::Failed(format!(
+                        "event {position} (leaf {leaf}) is not a JSON object: {error}"
+                    )),
+                    not_judged(),
+                );
+            }
+        };
+        let record = LeafRecord::decode(&event.leaf_record).ok();
+        let reporter = match parties {
+            Some(parties) => record
+                .as_ref()
+                .and_then(|record| parties.reporter(record.attestation()).cloned()),
+            None => event.reported_by.clone(),
+        };
+        if let Some(authority) = &event.authority {
+            claimed.insert(leaf, authority.clone());
+        }
+        let captured = record.as_ref().map(LeafRecord::captured_at);
+        events.push(SourceEvent::of(leaf, parsed, reporter, captured));
+    }
+    let memory = Memory::new(events);
+    let judge = match parties {
+        Some(parties) => Judge::Parties(parties),
+        None => Judge::Claimed(&claimed),
+    };
+    // The history cannot hold more events than the bundle gives it.
+    let Some(history) = in_memory(&memory, item.names.clone(), judge, bundle.events.len()) else {
+        return (
+            Outcome::Failed("the history could not be put together".to_owned()),
+            not_judged(),
+        );
+    };
+    let story = match first_difference(bundle, &history) {
+        Some(difference) => Outcome::Failed(difference),
+        None => Outcome::Passed,
+    };
+    let authority = match parties {
+        None => Outcome::Skipped(AUTHORITY_UNCHECKED.to_owned()),
+        Some(_) => match first_misjudged(bundle, &history) {
+            Some(difference) => Outcome::Failed(difference),
+            None => Outcome::Passed,
+        },
+    };
+    (story, authority)
+}
+
+/// The first event whose reporter or authority the bundle states otherwise than the registry
+/// gives them.
+fn first_misjudged(bundle: &ProvenanceBundle, history: &History<usize>) -> Option<String> {
+    for event in history.events.iter().chain(&history.context) {
+        let position = event.event.payload;
+        let stated = &bundle.events[position];
+        let at = format!("event {position} (leaf {})", event.event.leaf);
+        if stated.reported_by != event.event.reporter {
+            return Some(format!(
+                "{at}: the bundle says it was reported by {}; the registry says {}",
+                organisation(stated.reported_by.as_ref()),
+                organisation(event.event.reporter.as_ref())
+            ));
+        }
+        match &stated.authority {
+            None => {
+                return Some(format!(
+                    "{at}: the bundle does not say who had authority for it"
+                ));
+            }
+            Some(authority) if *authority != event.authority => {
+                return Some(format!(
+                    "{at}: the bundle says {authority}; the registry gives {}",
+                    event.authority
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+fn organisation(id: Option<&crate::OrganisationId>) -> String {
+    id.map_or_else(
+        || "no registered organisation".to_owned(),
+        ToString::to_string,
+    )
+}
+
+/// The first way the bundle differs from the history its events give, in plain words. The
+/// bundle lists the history's events (each with its reasons), in order, then the context events
+/// its authority marks rest on (no reason), in any order.
+fn first_difference(bundle: &ProvenanceBundle, history: &History<usize>) -> Option<String> {
+    let at = |position: usize| {
+        let leaf = bundle.events[position].inclusion.leaf_index();
+        format!("event {position} (leaf {leaf})")
+    };
+    let in_history: Vec<usize> = history.events.iter().map(|e| e.event.payload).collect();
+    let in_context: Vec<usize> = history.context.iter().map(|e| e.event.payload).collect();
+    for (position, event) in bundle.events.iter().enumerate() {
+        let listed_in_history = !event.why.is_empty();
+        if listed_in_history && !in_history.contains(&position) {
+            return Some(format!(
+                "{} is not part of the history of {}: it names neither the item, nor a container \
+                 the item was in at the time, nor an item it was made from or into",
+                at(position),
+                bundle.item
+            ));
+        }
+        if !listed_in_history && !in_context.contains(&position) {
+            let what = if in_history.contains(&position) {
+                "is part of the history, listed without a reason"
+            } else {
+                "is listed as context (no reason), but no authority mark of the history rests on it"
+            };
+            return Some(format!("{} {what}", at(position)));
+        }
+    }
+    let listed: Vec<usize> = (0..bundle.events.len())
+        .filter(|&position| !bundle.events[position].why.is_empty())
+        .collect();
+    for (place, event) in history.events.iter().enumerate() {
+        let position = event.event.payload;
+        if listed.get(place) != Some(&position) {
+            return Some(format!(
+                "the bundle lists its events out of order: the history (by event time, then leaf \
+                 index) has {} at position {place}",
+                at(position)
+            ));
+        }
+        let claimed = &bundle.events[position].why;
+        let computed = bundle_whys(event, &history.events);
+        if !same_reasons(claimed, &computed) {
+            return Some(format!(
+                "{}: the bundle says it {}; its events say it {}",
+                at(position),
+                reasons(claimed),
+                reasons(&computed)
+            ));
+        }
+    }
+    None
+}
+
+/// The same reasons, in any order.
+fn same_reasons(a: &[Why], b: &[Why]) -> bool {
+    a.len() == b.len() && a.iter().all(|why| b.contains(why)) && b.iter().all(|why| a.contains(why))
+}
+
+fn reasons(whys: &[Why]) -> String {
+    if whys.is_empty() {
+        return "is there for no reason".to_owned();
+    }
+    whys.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" and ")
+}

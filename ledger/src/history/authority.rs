@@ -1,0 +1,835 @@
+//! Who may speak for an item: the custody-authority model (`docs/ARCHITECTURE.md`, "Custody
+//! authority").
+//!
+//! Every event has a reporter: the organisation of the site that sent it (directly with a site
+//! token, or through one of its devices). What an event *does* decides whether its reporter
+//! needed authority for it:
+//! - an **observation** (seeing an item, a temperature reading, a transaction that moves nothing)
+//!   may be reported by anyone;
+//! - **commissioning** an EPC (an ObjectEvent `ADD`) is for the organisation that owns its GS1
+//!   company prefix, or, for a prefix nobody registered, for the first to commission it;
+//! - **changing an item's state** — packing it (AggregationEvent `ADD`/`OBSERVE`, which also needs
+//!   the container), unpacking a container (`DELETE`), transforming it, decommissioning or
+//!   destroying it (ObjectEvent `DELETE`, or those business steps), declaring its events
+//!   erroneous, and shipping it — is for the party that has custody of it at that time;
+//! - custody starts with the owner of the company prefix (or the first commissioner) and passes
+//!   by the events the parties state: the holder ships an item (`shipping` or `departing`) and
+//!   another party receives it (`receiving`, `arriving` or `accepting`); a packed item is in the
+//!   custody of whoever holds its outermost container, and stays with that party when unpacked;
+//!   an item a transformation produces is in its reporter's custody;
+//! - an organisation may name delegates (a brand its logistics partners), who act with its
+//!   authority.
+//!
+//! Events are taken in event-time order, then log order. An event without authority is still
+//! shown, marked with the reason, but changes nothing: no container window, transformation or
+//! custody depends on it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use epcis::epc::{CompanyPrefix, Epc};
+
+use crate::ids::{DeviceId, OrganisationId, SiteId};
+use crate::record::Attestation;
+use crate::size::LeafIndex;
+
+use super::{Item, MAX_CONTAINER_DEPTH, SourceEvent, text_list};
+
+/// The registry as custody needs it: who owns which company prefixes, who acts for whom, and
+/// which organisation each site and device belongs to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Parties {
+    prefixes: BTreeMap<CompanyPrefix, OrganisationId>,
+    delegates: BTreeMap<OrganisationId, BTreeSet<OrganisationId>>,
+    sites: BTreeMap<SiteId, OrganisationId>,
+    devices: BTreeMap<DeviceId, SiteId>,
+}
+
+impl Parties {
+    /// No organisation: every event is an observation or unauthorised.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `organisation` owns the EPCs issued under `prefix`.
+    pub fn add_prefix(&mut self, organisation: OrganisationId, prefix: CompanyPrefix) {
+        self.prefixes.insert(prefix, organisation);
+    }
+
+    /// `delegate` may act with `organisation`'s authority.
+    pub fn add_delegate(&mut self, organisation: OrganisationId, delegate: OrganisationId) {
+        self.delegates
+            .entry(organisation)
+            .or_default()
+            .insert(delegate);
+    }
+
+    /// `site` belongs to `organisation`.
+    pub fn add_site(&mut self, site: SiteId, organisation: OrganisationId) {
+        self.sites.insert(site, organisation);
+    }
+
+    /// `device` belongs to `site`.
+    pub fn add_device(&mut self, device: DeviceId, site: SiteId) {
+        self.devices.insert(device, site);
+    }
+
+    /// The organisation that reported an entry, as its leaf record attests it: a device's site's,
+    /// or the site's whose token sent it. `None` when the registry does not know it.
+    pub fn reporter(&self, attestation: &Attestation) -> Option<&OrganisationId> {
+        let site = match attestation {
+            Attestation::Device { device, .. } => self.devices.get(device)?,
+            Attestation::Unattested { site } => site,
+        };
+        self.sites.get(site)
+    }
+
+    /// The organisation that owns the company prefix of an EPC named in an event (an EPC URI, or
+    /// a GS1 Digital Link split at a registered prefix).
+    pub fn owner_of(&self, id: &str) -> Option<&OrganisationId> {
+        self.registered_epc(id).map(|(_, owner)| owner)
+    }
+
+    /// Every company prefix with its owner, every delegation, site and device, for writing the
+    /// registry out (`tagtrail participants`).
+    pub fn prefixes(&self) -> impl Iterator<Item = (&CompanyPrefix, &OrganisationId)> {
+        self.prefixes.iter()
+    }
+
+    /// Every organisation that named delegates, with them.
+    pub fn delegations(
+        &self,
+    ) -> impl Iterator<Item = (&OrganisationId, &BTreeSet<OrganisationId>)> {
+        self.delegates.iter()
+    }
+
+    /// Every site with its organisation.
+    pub fn sites(&self) -> impl Iterator<Item = (&SiteId, &OrganisationId)> {
+        self.sites.iter()
+    }
+
+    /// Every device with its site.
+    pub fn devices(&self) -> impl Iterator<Item = (&DeviceId, &SiteId)> {
+        self.devices.iter()
+    }
+
+    /// The EPC URI an identifier stands for under a registered prefix, and that prefix's owner.
+    /// A GS1 key and serial is one item however its EPC URI splits the company prefix from the
+    /// reference: `urn:epc:id:sgtin:061414.1107346.2017` is the same item as
+    /// `urn:epc:id:sgtin:0614141.107346.2017`, and a Digital Link names them all, so every split
+    /// is looked up and the registered one wins.
+    fn registered_epc(&self, id: &str) -> Option<(String, &OrganisationId)> {
+        let owner_of = |uri: &str| {
+            let epc = Epc::parse(uri).ok()?;
+            self.prefixes.get(epc.company_prefix()?)
+        };
+        if id.starts_with("urn:")
+            && let Some(owner) = owner_of(id)
+        {
+            return Some((id.to_owned(), owner));
+        }
+        let item = Item::parse(id).ok()?;
+        // Items are kept by their Digital Link too: each split of its key is an EPC URI.
+        let link = item
+            .names
+            .iter()
+            .find(|name| !name.starts_with("urn:"))
+            .cloned()?;
+        let splits = Item::parse(&link).ok()?;
+        splits
+            .epcs
+            .into_iter()
+            .find_map(|uri| owner_of(&uri).map(|owner| (uri, owner)))
+    }
+
+    /// The organisation a site belongs to.
+    pub fn organisation_of(&self, site: &SiteId) -> Option<&OrganisationId> {
+        self.sites.get(site)
+    }
+
+    /// Why `reporter` may not commission the EPC `id` (one issued under another organisation's
+    /// company prefix), if it may not. EPCs under prefixes nobody registered are checked in the
+    /// views (the first to commission one has it).
+    pub fn may_commission(
+        &self,
+        reporter: Option<&OrganisationId>,
+        id: &str,
+    ) -> Result<(), String> {
+        match (self.owner_of(id), reporter) {
+            (None, _) => Ok(()),
+            (Some(owner), Some(reporter)) if self.acts_for(reporter, owner) => Ok(()),
+            (Some(owner), Some(reporter)) => Err(format!(
+                "{id} is issued under a company prefix of {owner}, not of {reporter}"
+            )),
+            (Some(owner), None) => Err(format!(
+                "{id} is issued under a company prefix of {owner}, and the reporter belongs to no \
+                 registered organisation"
+            )),
+        }
+    }
+
+    /// Whether `reporter` may act for `holder`: the same organisation, or one it delegated to.
+    pub fn acts_for(&self, reporter: &OrganisationId, holder: &OrganisationId) -> bool {
+        reporter == holder
+            || self
+                .delegates
+                .get(holder)
+                .is_some_and(|delegates| delegates.contains(reporter))
+    }
+}
+
+/// Whether an event's reporter had authority for what the event does.
+///
+/// In JSON: `{"kind": "observation"}`, `{"kind": "authorised"}` or `{"kind": "unauthorised",
+/// "reason": "..."}`; unknown members are refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    from = "AuthorityJson"
+)]
+pub enum Authority {
+    /// The event changes no item's state: anyone may report it.
+    Observation,
+    /// The reporter had authority for what the event does.
+    Authorised,
+    /// The reporter had no authority for what the event does: it is shown, and changes nothing.
+    Unauthorised {
+        /// Why, in plain words.
+        reason: String,
+    },
+}
+
+/// How [`Authority`] is read: the same, with the unit variants as empty structs so that unknown
+/// members are refused for them too (serde ignores them for a unit variant of an internally
+/// tagged enum).
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+enum AuthorityJson {
+    Observation {},
+    Authorised {},
+    Unauthorised { reason: String },
+}
+
+impl From<AuthorityJson> for Authority {
+    fn from(json: AuthorityJson) -> Self {
+        match json {
+            AuthorityJson::Observation {} => Self::Observation,
+            AuthorityJson::Authorised {} => Self::Authorised,
+            AuthorityJson::Unauthorised { reason } => Self::Unauthorised { reason },
+        }
+    }
+}
+
+impl Authority {
+    /// Whether the event may change how a history is put together.
+    pub fn counts(&self) -> bool {
+        !matches!(self, Self::Unauthorised { .. })
+    }
+}
+
+impl fmt::Display for Authority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Observation => f.write_str("observation"),
+            Self::Authorised => f.write_str("authorised"),
+            Self::Unauthorised { reason } => write!(f, "unauthorised: {reason}"),
+        }
+    }
+}
+
+/// What an event does, as far as custody is concerned.
+#[derive(Debug)]
+enum Act<'a> {
+    Observe,
+    Commission(Vec<&'a str>),
+    End(Vec<&'a str>),
+    Pack {
+        parent: &'a str,
+        children: Vec<&'a str>,
+    },
+    Unpack {
+        parent: &'a str,
+        /// `None`: the whole container.
+        children: Option<Vec<&'a str>>,
+    },
+    Transform {
+        inputs: Vec<&'a str>,
+        outputs: Vec<&'a str>,
+    },
+    Ship(Vec<&'a str>),
+    Receive(Vec<&'a str>),
+    Declare(Vec<&'a str>),
+}
+
+impl Act<'_> {
+    /// Every identifier whose state the event changes.
+    fn ids(&self) -> Vec<&str> {
+        match self {
+            Act::Observe => Vec::new(),
+            Act::Commission(ids)
+            | Act::End(ids)
+            | Act::Ship(ids)
+            | Act::Receive(ids)
+            | Act::Declare(ids) => ids.clone(),
+            Act::Pack { parent, children } => {
+                let mut ids = children.clone();
+                ids.push(parent);
+                ids
+            }
+            Act::Unpack { parent, children } => {
+                let mut ids = children.clone().unwrap_or_default();
+                ids.push(parent);
+                ids
+            }
+            Act::Transform { inputs, outputs } => inputs.iter().chain(outputs).copied().collect(),
+        }
+    }
+}
+
+/// Whether an event changes some item's state (anything but an observation): what a judgement
+/// of authority can depend on.
+pub fn changes_state(event: &Map<String, Value>) -> bool {
+    !matches!(act(event), Act::Observe)
+}
+
+/// The CBV business step of an event without its namespace (`shipping` for
+/// `urn:epcglobal:cbv:bizstep:shipping`, `https://ref.gs1.org/cbv/BizStep-shipping` or
+/// `shipping`).
+fn biz_step(event: &Map<String, Value>) -> Option<&str> {
+    let step = event.get("bizStep")?.as_str()?;
+    Some(
+        step.strip_prefix("urn:epcglobal:cbv:bizstep:")
+            .or_else(|| step.strip_prefix("https://ref.gs1.org/cbv/BizStep-"))
+            .unwrap_or(step),
+    )
+}
+
+fn act(event: &Map<String, Value>) -> Act<'_> {
+    let kind = event.get("type").and_then(Value::as_str).unwrap_or("");
+    let action = event.get("action").and_then(Value::as_str);
+    let list = |member: &str| text_list(event, member).collect::<Vec<_>>();
+    let named = || {
+        let mut ids = list("epcList");
+        ids.extend(event.get("parentID").and_then(Value::as_str));
+        ids.extend(list("childEPCs"));
+        ids.extend(list("inputEPCList"));
+        ids.extend(list("outputEPCList"));
+        ids
+    };
+    if event.contains_key("errorDeclaration") {
+        return Act::Declare(named());
+    }
+    if kind == "TransformationEvent" {
+        return Act::Transform {
+            inputs: list("inputEPCList"),
+            outputs: list("outputEPCList"),
+        };
+    }
+    if kind == "AggregationEvent"
+        && let Some(parent) = event.get("parentID").and_then(Value::as_str)
+    {
+        let children = list("childEPCs");
+        match action {
+            Some("ADD" | "OBSERVE") if !children.is_empty() => {
+                return Act::Pack { parent, children };
+            }
+            Some("DELETE") => {
+                return Act::Unpack {
+                    parent,
+                    children: (!children.is_empty()).then_some(children),
+                };
+            }
+            _ => {}
+        }
+    }
+    if kind == "ObjectEvent" && action == Some("ADD") {
+        return Act::Commission(list("epcList"));
+    }
+    let step = biz_step(event);
+    let disposition = event.get("disposition").and_then(Value::as_str).map(|d| {
+        d.strip_prefix("urn:epcglobal:cbv:disp:")
+            .or_else(|| d.strip_prefix("https://ref.gs1.org/cbv/Disp-"))
+            .unwrap_or(d)
+    });
+    // What ends an item's life in the supply chain (or says it did) changes its state: only its
+    // custodian may report it, so that nobody else can make a genuine item look sold or gone.
+    if (kind == "ObjectEvent" && action == Some("DELETE"))
+        || matches!(
+            step,
+            Some("decommissioning" | "destroying" | "retail_selling" | "dispensing" | "killing")
+        )
+        || matches!(
+            disposition,
+            Some("destroyed" | "retail_sold" | "stolen" | "disposed" | "inactive")
+        )
+    {
+        return Act::End(named());
+    }
+    match step {
+        Some("shipping" | "departing") => Act::Ship(named()),
+        Some("receiving" | "arriving" | "accepting") => Act::Receive(named()),
+        _ => Act::Observe,
+    }
+}
+
+/// How long after its `eventTime` an event may be reported and still change an item's state: 30
+/// days, which covers a bridge's offline spool. Later reports are judged without authority.
+pub const LATE_REPORT_WINDOW_SECONDS: i128 = 30 * 24 * 60 * 60;
+
+/// A custody hand-over: the holder shipped `key` and `to` received it.
+#[derive(Clone, Debug)]
+struct Handover {
+    key: String,
+    from: OrganisationId,
+    time: i128,
+    leaf: LeafIndex,
+}
+
+/// What log order settles, whatever the events' times say: a backdated event cannot take away
+/// what an event logged before it already established.
+#[derive(Debug, Default)]
+struct Settled {
+    /// Every receipt of each key: (leaf, eventTime, reporter).
+    receipts: HashMap<String, Vec<(LeafIndex, i128, OrganisationId)>>,
+    /// The first (lowest-leaf) claim to have brought each key into being (commissioned it, or
+    /// produced it by a transformation), for keys under no registered prefix.
+    origins: HashMap<String, (LeafIndex, OrganisationId)>,
+}
+
+impl Settled {
+    fn of<T>(order: &[&SourceEvent<T>], parties: &Parties) -> Self {
+        let key = |id: &str| match parties.registered_epc(id) {
+            Some((uri, _)) => uri,
+            None => id.to_owned(),
+        };
+        let mut settled = Self::default();
+        for event in order {
+            let Some(reporter) = &event.reporter else {
+                continue;
+            };
+            let origins: Vec<&str> = match act(&event.event) {
+                Act::Receive(ids) => {
+                    for id in ids {
+                        settled.receipts.entry(key(id)).or_default().push((
+                            event.leaf,
+                            event.time,
+                            reporter.clone(),
+                        ));
+                    }
+                    Vec::new()
+                }
+                Act::Commission(ids) => ids,
+                Act::Transform { outputs, .. } => outputs,
+                _ => Vec::new(),
+            };
+            for id in origins {
+                if parties.owner_of(id).is_some() {
+                    continue;
+                }
+                let claim = settled
+                    .origins
+                    .entry(key(id))
+                    .or_insert((event.leaf, reporter.clone()));
+                if event.leaf < claim.0 {
+                    *claim = (event.leaf, reporter.clone());
+                }
+            }
+        }
+        settled
+    }
+}
+
+/// Custody as events change it, in event-time order.
+struct Custody<'p> {
+    parties: &'p Parties,
+    /// The hand-overs of an earlier pass over the same events: a party cannot change the past of
+    /// an item it handed over once the hand-over is in the log.
+    known_handovers: Vec<Handover>,
+    /// The hand-overs of this pass.
+    handovers: Vec<Handover>,
+    /// What log order settles: each key's receipts, and the first claim to bring each key into
+    /// being (for keys under no registered prefix).
+    settled: &'p Settled,
+    /// Who holds each EPC (by its key), once known.
+    holder: HashMap<String, OrganisationId>,
+    /// EPCs whose holder shipped them and nobody has received yet.
+    shipped: HashSet<String>,
+    /// The container each packed EPC is in.
+    parent: HashMap<String, String>,
+}
+
+impl<'p> Custody<'p> {
+    fn new(parties: &'p Parties, known_handovers: Vec<Handover>, settled: &'p Settled) -> Self {
+        Self {
+            parties,
+            known_handovers,
+            handovers: Vec::new(),
+            settled,
+            holder: HashMap::new(),
+            shipped: HashSet::new(),
+            parent: HashMap::new(),
+        }
+    }
+
+    /// The key an identifier's custody is kept under: the EPC URI under a registered company
+    /// prefix (a Digital Link and its EPC URI are one item), else the identifier itself.
+    fn key(&self, id: &str) -> String {
+        match self.parties.registered_epc(id) {
+            Some((uri, _)) => uri,
+            None => id.to_owned(),
+        }
+    }
+
+    /// The holder of `key` itself: as events left it, else the owner of its company prefix.
+    fn own_holder(&self, key: &str) -> Option<OrganisationId> {
+        self.holder
+            .get(key)
+            .or_else(|| self.parties.owner_of(key))
+            .cloned()
+    }
+
+    /// The outermost container `key` is packed in (itself when it is not packed).
+    fn outermost(&self, key: &str) -> String {
+        let mut top = key.to_owned();
+        for _ in 0..MAX_CONTAINER_DEPTH {
+            match self.parent.get(&top) {
+                Some(parent) if parent != key => top = parent.clone(),
+                _ => break,
+            }
+        }
+        top
+    }
+
+    /// Who has custody of `key` now: the holder of its outermost container, else its own.
+    fn custodian(&self, key: &str) -> Option<OrganisationId> {
+        self.own_holder(&self.outermost(key))
+            .or_else(|| self.own_holder(key))
+    }
+
+    /// Whether `reporter` may change `id`'s state now.
+    fn check(&self, reporter: &OrganisationId, id: &str) -> Result<(), String> {
+        match self.custodian(&self.key(id)) {
+            Some(holder) if self.parties.acts_for(reporter, &holder) => Ok(()),
+            Some(holder) => Err(format!(
+                "{id} is in the custody of {holder}, not of {reporter}"
+            )),
+            None => Err(format!(
+                "nobody has custody of {id}: it was not commissioned by the owner of its company \
+                 prefix"
+            )),
+        }
+    }
+
+    fn check_all(&self, reporter: &OrganisationId, ids: &[&str]) -> Result<(), String> {
+        ids.iter().try_for_each(|id| self.check(reporter, id))
+    }
+
+    /// Whether `reporter` may bring `id` into being (commission it, or produce it): not while
+    /// another party has custody of it; under a registered prefix, only its owner (or a
+    /// delegate); under none, the first to claim it in log order.
+    fn check_origin(&self, reporter: &OrganisationId, id: &str) -> Result<(), String> {
+        let key = self.key(id);
+        if let Some(holder) = self.holder.get(&key)
+            && !self.parties.acts_for(reporter, holder)
+        {
+            return Err(format!(
+                "{id} is in the custody of {holder}, not of {reporter}"
+            ));
+        }
+        if let Some(owner) = self.parties.owner_of(&key) {
+            return if self.parties.acts_for(reporter, owner) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{id} is issued under a company prefix of {owner}, not of {reporter}"
+                ))
+            };
+        }
+        match self.settled.origins.get(&key) {
+            Some((leaf, first)) if !self.parties.acts_for(reporter, first) => Err(format!(
+                "{id} was brought into being by {first} first (entry {leaf})"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Judges one event and applies what it does when its reporter had authority.
+    fn apply<T>(&mut self, event: &SourceEvent<T>) -> Authority {
+        let act = act(&event.event);
+        if matches!(act, Act::Observe) {
+            return Authority::Observation;
+        }
+        let Some(reporter) = event.reporter.as_ref() else {
+            return Authority::Unauthorised {
+                reason: "its reporter belongs to no registered organisation".to_owned(),
+            };
+        };
+        let judged = late(event)
+            .map_or(Ok(()), Err)
+            .and_then(|()| self.check_past(reporter, event, &act))
+            .and_then(|()| self.judge(reporter, &act, event));
+        match judged {
+            Ok(()) => {
+                self.change(reporter, &act, event);
+                Authority::Authorised
+            }
+            Err(reason) => Authority::Unauthorised { reason },
+        }
+    }
+
+    /// Refuses a change of an item's past by the party that handed it over, once the hand-over
+    /// was logged before the change was.
+    fn check_past<T>(
+        &self,
+        reporter: &OrganisationId,
+        event: &SourceEvent<T>,
+        act: &Act<'_>,
+    ) -> Result<(), String> {
+        for id in act.ids() {
+            let key = self.key(id);
+            let top = self.outermost(&key);
+            let handed = self.known_handovers.iter().find(|handover| {
+                (handover.key == key || handover.key == top)
+                    && handover.time > event.time
+                    && handover.leaf < event.leaf
+                    && self.parties.acts_for(reporter, &handover.from)
+            });
+            if let Some(handover) = handed {
+                return Err(format!(
+                    "{} handed {id} over (entry {}) before this change of its past was reported",
+                    handover.from, handover.leaf
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn judge<T>(
+        &self,
+        reporter: &OrganisationId,
+        act: &Act<'_>,
+        event: &SourceEvent<T>,
+    ) -> Result<(), String> {
+        match act {
+            Act::Observe => Ok(()),
+            Act::Commission(ids) => ids
+                .iter()
+                .try_for_each(|id| self.check_origin(reporter, id)),
+            Act::End(ids) | Act::Ship(ids) | Act::Declare(ids) => self.check_all(reporter, ids),
+            Act::Pack { parent, children } => {
+                self.check_nesting(parent, children)?;
+                self.check_all(reporter, children)?;
+                // A container nobody holds yet (an unregistered SSCC) is the packer's.
+                match self.custodian(&self.key(parent)) {
+                    None => Ok(()),
+                    Some(_) => self.check(reporter, parent),
+                }
+            }
+            Act::Unpack { parent, .. } => self.check(reporter, parent),
+            Act::Transform { inputs, outputs } => {
+                self.check_all(reporter, inputs)?;
+                outputs
+                    .iter()
+                    .try_for_each(|id| self.check_origin(reporter, id))
+            }
+            Act::Receive(ids) => ids.iter().try_for_each(|id| {
+                let key = self.key(id);
+                let top = self.outermost(&key);
+                if self.shipped.contains(&top) {
+                    // A hand-over (or, by the holder, a return): settled by the first receipt
+                    // in log order.
+                    return self.check_first_receipt(reporter, id, &key, event);
+                }
+                if self.check(reporter, id).is_ok() {
+                    return Ok(());
+                }
+                Err(match self.custodian(&top) {
+                    Some(holder) => format!(
+                        "no hand-over: {id} is in the custody of {holder}, who has not shipped it"
+                    ),
+                    None => format!("no hand-over: nobody has custody of {id}"),
+                })
+            }),
+        }
+    }
+
+    /// A receipt dated before a receipt of the same item by another party that the log already
+    /// held takes nothing: the first receipt logged settles a hand-over.
+    fn check_first_receipt<T>(
+        &self,
+        reporter: &OrganisationId,
+        id: &str,
+        key: &str,
+        event: &SourceEvent<T>,
+    ) -> Result<(), String> {
+        let earlier = self.settled.receipts.get(key).and_then(|receipts| {
+            receipts.iter().find(|(leaf, time, by)| {
+                *leaf < event.leaf && *time > event.time && !self.parties.acts_for(reporter, by)
+            })
+        });
+        match earlier {
+            Some((leaf, _, by)) => Err(format!(
+                "{by} received {id} in entry {leaf}, logged before this receipt and dated after it"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a packing that would put a container inside itself, or nest deeper than
+    /// [`MAX_CONTAINER_DEPTH`].
+    fn check_nesting(&self, parent: &str, children: &[&str]) -> Result<(), String> {
+        let mut chain = vec![self.key(parent)];
+        while let Some(next) = self.parent.get(chain.last().map_or("", String::as_str)) {
+            if chain.contains(next) || chain.len() >= MAX_CONTAINER_DEPTH {
+                return Err(format!(
+                    "{parent} is already nested {MAX_CONTAINER_DEPTH} deep (or in a loop)"
+                ));
+            }
+            chain.push(next.clone());
+        }
+        if chain.len() >= MAX_CONTAINER_DEPTH {
+            return Err(format!(
+                "packing into {parent} would nest containers more than {MAX_CONTAINER_DEPTH} deep"
+            ));
+        }
+        match children
+            .iter()
+            .find(|child| chain.contains(&self.key(child)))
+        {
+            Some(child) => Err(format!(
+                "packing {child} into {parent} would put a container inside itself"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn change<T>(&mut self, reporter: &OrganisationId, act: &Act<'_>, event: &SourceEvent<T>) {
+        match act {
+            Act::Observe | Act::End(_) | Act::Declare(_) => {}
+            Act::Commission(ids) => {
+                for id in ids {
+                    let key = self.key(id);
+                    if self.own_holder(&key).is_none() {
+                        self.holder.insert(key, reporter.clone());
+                    }
+                }
+            }
+            Act::Pack { parent, children } => {
+                let parent = self.key(parent);
+                if self.custodian(&parent).is_none() {
+                    self.holder.insert(parent.clone(), reporter.clone());
+                }
+                for child in children {
+                    let child = self.key(child);
+                    self.parent.insert(child, parent.clone());
+                }
+            }
+            Act::Unpack { parent, children } => {
+                let parent = self.key(parent);
+                let holder = self.custodian(&parent);
+                let children: Vec<String> = match children {
+                    Some(children) => children.iter().map(|id| self.key(id)).collect(),
+                    None => self
+                        .parent
+                        .iter()
+                        .filter(|(_, container)| **container == parent)
+                        .map(|(child, _)| child.clone())
+                        .collect(),
+                };
+                for child in children {
+                    if self.parent.get(&child) == Some(&parent) {
+                        self.parent.remove(&child);
+                        if let Some(holder) = &holder {
+                            self.holder.insert(child, holder.clone());
+                        }
+                    }
+                }
+            }
+            Act::Transform { outputs, .. } => {
+                for id in outputs {
+                    let key = self.key(id);
+                    self.holder.insert(key, reporter.clone());
+                }
+            }
+            Act::Ship(ids) => {
+                for id in ids {
+                    let top = self.outermost(&self.key(id));
+                    self.shipped.insert(top);
+                }
+            }
+            Act::Receive(ids) => {
+                for id in ids {
+                    let top = self.outermost(&self.key(id));
+                    if self.shipped.remove(&top) {
+                        match self.custodian(&top) {
+                            // The holder (or its delegate) took it back: nothing changes hands.
+                            Some(from) if self.parties.acts_for(reporter, &from) => {}
+                            from => {
+                                if let Some(from) = from {
+                                    self.handovers.push(Handover {
+                                        key: top.clone(),
+                                        from,
+                                        time: event.time,
+                                        leaf: event.leaf,
+                                    });
+                                }
+                                self.holder.insert(top, reporter.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Why a state change reported too long after its `eventTime` has no authority, if it was.
+fn late<T>(event: &SourceEvent<T>) -> Option<String> {
+    const NANOS: i128 = 1_000_000_000;
+    let captured = event.captured?;
+    // A declaration repeats the declared event's eventTime; it is as late as its own time says.
+    let time = event
+        .event
+        .get("errorDeclaration")
+        .and_then(|declaration| declaration.get("declarationTime"))
+        .and_then(Value::as_str)
+        .and_then(|text| epcis::document::Timestamp::parse(text).ok())
+        .map_or(event.time, epcis::document::Timestamp::unix_nanos);
+    let delay = captured.saturating_sub(time);
+    (delay > LATE_REPORT_WINDOW_SECONDS * NANOS).then(|| {
+        format!(
+            "reported {} days after it happened, beyond the {}-day late-report window",
+            delay / (NANOS * 86_400),
+            LATE_REPORT_WINDOW_SECONDS / 86_400
+        )
+    })
+}
+
+/// Judges every event of `events` (any order), in event-time order then log order: the authority
+/// of each, by leaf index.
+///
+/// Two passes: the first finds the hand-overs, the second judges every event knowing them, so
+/// that a change of an item's past by the party that had already handed it over (in log order)
+/// is refused.
+pub fn assess<'a, T: 'a>(
+    events: impl IntoIterator<Item = &'a SourceEvent<T>>,
+    parties: &Parties,
+) -> BTreeMap<LeafIndex, Authority> {
+    let mut order: Vec<&SourceEvent<T>> = events.into_iter().collect();
+    order.sort_by_key(|event| (event.time, event.leaf));
+    let settled = Settled::of(&order, parties);
+    let mut first = Custody::new(parties, Vec::new(), &settled);
+    for event in &order {
+        first.apply(event);
+    }
+    let mut custody = Custody::new(parties, first.handovers, &settled);
+    order
+        .into_iter()
+        .map(|event| (event.leaf, custody.apply(event)))
+        .collect()
+}

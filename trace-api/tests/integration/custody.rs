@@ -1,0 +1,262 @@
+//! Custody authority through the real services, as a hostile participant would test it: two
+//! organisations, each with a site of its own; A owns the item's company prefix and reports with a
+//! device, B with its site token from its own location. B's attempts to reshape A's item's history
+//! are stored (they name B's own location) and shown, marked unauthorised, and change nothing; the
+//! bundle of the history verifies, its story and marks recomputed by the verifier.
+
+use std::sync::Arc;
+
+use capture_client::{CaptureClient, Credential};
+use ledger::bundle::{CheckName, Outcome, ProvenanceBundle, verify_provenance};
+use serde_json::{Value, json};
+
+use crate::common::{Pipeline, SITE, aggregation, object, segment};
+
+const ITEM: &str = "urn:epc:id:sgtin:0614141.812345.6789";
+const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
+const B_PALLET: &str = "urn:epc:id:sscc:0712345.0000000001";
+const B_LOCATION: &str = "urn:epc:id:sgln:0712345.00001.0";
+
+/// Registers B (organisation `rival`, its site `rival-depot` at `B_LOCATION`) and gives A's
+/// organisation (the pipeline's site, an organisation of its own) the item's company prefix.
+/// Returns B's site token.
+async fn register_b(pipeline: &Pipeline) -> String {
+    let mut admin = pipeline.db.connect().await.unwrap();
+    let a = ledger::OrganisationId::parse(SITE).unwrap();
+    registry::add_organisation_prefixes(
+        &mut admin,
+        &a,
+        &[epcis::epc::CompanyPrefix::parse("0614141").unwrap()],
+    )
+    .await
+    .unwrap();
+    let b = ledger::OrganisationId::parse("rival").unwrap();
+    registry::add_organisation(
+        &mut admin,
+        &b,
+        &[epcis::epc::CompanyPrefix::parse("0712345").unwrap()],
+    )
+    .await
+    .unwrap();
+    let site = ledger::SiteId::parse("rival-depot").unwrap();
+    registry::add_site(&admin, &site, "", Some(&b))
+        .await
+        .unwrap();
+    registry::add_site_locations(
+        &mut admin,
+        &site,
+        &[registry::location::SiteLocation::parse(B_LOCATION).unwrap()],
+    )
+    .await
+    .unwrap();
+    registry::create_token(&admin, &site, "rival")
+        .await
+        .unwrap()
+        .expose()
+}
+
+/// Captures `events` with B's token; returns the status and body.
+async fn capture_as_b(pipeline: &Pipeline, token: &str, events: Vec<Value>) -> (u16, Value) {
+    let document = json!({
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument", "schemaVersion": "2.0",
+        "creationDate": "2026-01-01T00:00:00Z", "epcisBody": {"eventList": events},
+    });
+    let bytes = serde_json::to_vec(&document).unwrap();
+    let client = Arc::new(CaptureClient::new(
+        &pipeline.ingest,
+        Credential::Token(token.to_owned()),
+    ));
+    let reply = tokio::task::spawn_blocking(move || client.capture(&bytes, None).unwrap())
+        .await
+        .unwrap();
+    if let Some(largest) = reply.body["receipts"].as_array().and_then(|receipts| {
+        receipts
+            .iter()
+            .filter_map(|r| r["leafIndex"].as_u64())
+            .max()
+    }) {
+        pipeline.wait_for_checkpoint(largest + 1).await;
+    }
+    (reply.status, reply.body)
+}
+
+/// An eventTime `seconds` after minute 0 of the common events.
+fn at_seconds(seconds: u64) -> String {
+    let minute = crate::common::at(0);
+    let base = epcis::document::Timestamp::parse(&minute)
+        .unwrap()
+        .unix_nanos()
+        / 1_000_000;
+    ledger::UnixMillis::from_millis(u64::try_from(base).unwrap() + seconds * 1000).to_rfc3339()
+}
+
+/// B's event, from B's own location.
+fn at_b(mut event: Value) -> Value {
+    event["readPoint"] = json!({"id": B_LOCATION});
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_organisation_cannot_reshape_an_item_s_history() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let token = register_b(&pipeline).await;
+    // A: commissioned, packed, received, shipped (device-signed, A's location).
+    let a = pipeline
+        .capture(vec![
+            object(0, "ADD", &[ITEM], "commissioning"),
+            aggregation(1, "ADD", CASE, &[ITEM]),
+            object(3, "OBSERVE", &[CASE], "receiving"),
+            object(5, "OBSERVE", &[CASE], "shipping"),
+        ])
+        .await;
+
+    // Without a location of its own, B's event is refused at capture.
+    let mut unlocated = aggregation(2, "ADD", B_PALLET, &[ITEM]);
+    unlocated.as_object_mut().unwrap().remove("readPoint");
+    let (status, body) = capture_as_b(&pipeline, &token, vec![unlocated]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["violations"][0]["rule"], "location");
+    // B commissioning A's EPC is refused at capture.
+    let (status, body) = capture_as_b(
+        &pipeline,
+        &token,
+        vec![at_b(object(2, "ADD", &[ITEM], "commissioning"))],
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["violations"][0]["rule"], "commissioning");
+
+    // From its own location, backdated between A's events: B packs A's item into its pallet,
+    // unpacks A's case, transforms its own item into A's, and destroys its pallet.
+    let transformation = json!({"type": "TransformationEvent", "eventTime": at_seconds(150),
+        "eventTimeZoneOffset": "+00:00", "inputEPCList": ["urn:epc:id:sgtin:0712345.000001.1"],
+        "outputEPCList": [ITEM], "readPoint": {"id": B_LOCATION}});
+    let (status, body) = capture_as_b(
+        &pipeline,
+        &token,
+        vec![
+            at_b(aggregation(2, "ADD", B_PALLET, &[ITEM])),
+            at_b(aggregation(2, "DELETE", CASE, &[])),
+            transformation,
+            at_b(object(4, "OBSERVE", &[B_PALLET], "destroying")),
+        ],
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let b: Vec<String> = body["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["eventHash"].as_str().unwrap().to_owned())
+        .collect();
+
+    let (status, history) = pipeline
+        .get(&format!("/items/{}/history", segment(ITEM)))
+        .await;
+    assert_eq!(status, 200, "{history}");
+    let shown: Vec<(String, String, Value)> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["eventHash"].as_str().unwrap().to_owned(),
+                e["authority"]["kind"].as_str().unwrap().to_owned(),
+                e["reportedBy"]["organisation"].clone(),
+            )
+        })
+        .collect();
+    let hashes: Vec<&str> = shown.iter().map(|(hash, _, _)| hash.as_str()).collect();
+    // A's receiving and shipping are still there (B's unpacking did not close the case: it is
+    // shown, as an event of the case while the item was in it); B's ADD and transformation name
+    // the item and are shown; B's pallet's destroying is not (the item was never in it).
+    assert_eq!(
+        hashes,
+        [&a[0], &a[1], &b[0], &b[1], &b[2], &a[2], &a[3]].map(String::as_str)
+    );
+    for (hash, kind, organisation) in &shown {
+        if b.contains(hash) {
+            assert_eq!(kind, "unauthorised", "{history}");
+            assert_eq!(organisation, &json!("rival"));
+        } else {
+            assert_eq!(kind, "authorised", "{history}");
+            assert_eq!(organisation, &json!(SITE));
+        }
+    }
+    let reasons: Vec<&str> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["authority"]["reason"].as_str())
+        .collect();
+    assert!(
+        reasons[0].contains("in the custody of test-site, not of rival"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].contains(&format!("{CASE} is in the custody of test-site")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[2].contains("company prefix of test-site, not of rival"),
+        "{reasons:?}"
+    );
+
+    // The bundle carries the same marks, and the verifier recomputes story and authority.
+    let (status, body) = pipeline
+        .get(&format!("/items/{}/bundle", segment(ITEM)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let bundle: ProvenanceBundle = serde_json::from_value(body).unwrap();
+    let mut parties = ledger::history::Parties::new();
+    for (site, organisation) in [(SITE, SITE), ("rival-depot", "rival")] {
+        parties.add_site(
+            ledger::SiteId::parse(site).unwrap(),
+            ledger::OrganisationId::parse(organisation).unwrap(),
+        );
+    }
+    parties.add_device(
+        ledger::DeviceId::parse("reader-1").unwrap(),
+        ledger::SiteId::parse(SITE).unwrap(),
+    );
+    parties.add_prefix(
+        ledger::OrganisationId::parse(SITE).unwrap(),
+        epcis::epc::CompanyPrefix::parse("0614141").unwrap(),
+    );
+    parties.add_prefix(
+        ledger::OrganisationId::parse("rival").unwrap(),
+        epcis::epc::CompanyPrefix::parse("0712345").unwrap(),
+    );
+    let trusted = pipeline.trusted_keys().with_parties(parties);
+    let report = verify_provenance(&bundle, &trusted);
+    for check in [CheckName::Story, CheckName::Authority] {
+        assert_eq!(
+            report.bundle_checks().outcome(check),
+            Some(&Outcome::Passed),
+            "{check}: {report:?}"
+        );
+    }
+    // B's events are unattested (a token): their device checks are left undone, nothing failed.
+    assert!(report.events().iter().all(|event| {
+        event
+            .report
+            .checks()
+            .iter()
+            .all(|check| !matches!(check.outcome, Outcome::Failed(_)))
+    }));
+    // Relabelling B's ADD as authorised fails the verifier's authority check.
+    let mut forged = bundle.clone();
+    let position = forged
+        .events
+        .iter()
+        .position(|event| event.event_hash.to_ni_uri() == b[0])
+        .unwrap();
+    forged.events[position].authority = Some(ledger::history::Authority::Authorised);
+    let report = verify_provenance(&forged, &trusted);
+    assert!(matches!(
+        report.bundle_checks().outcome(CheckName::Authority),
+        Some(Outcome::Failed(_))
+    ));
+    pipeline.stop().await;
+}
