@@ -12,13 +12,13 @@ use anyhow::Context;
 use clap::Args;
 use ledger::DeviceId;
 use ledger::bundle::{
-    CheckName, DeviceRegistry, Outcome, ProofBundle, ProvenanceBundle, Report, TLOG_PROOF_HEADER,
-    TlogProof, TrustedKeys, verify_bundle, verify_provenance, verify_tlog_proof,
+    CheckName, DeviceRegistry, Outcome, Participants, ProofBundle, ProvenanceBundle, Report,
+    TLOG_PROOF_HEADER, TlogProof, TrustedKeys, verify_bundle, verify_provenance, verify_tlog_proof,
 };
 use ledger::checkpoint::{Origin, TrustedLog};
 use ledger::key_file::parse_public_key_file;
 use ledger::note::{NoteVerifierKey, NoteVerifiers};
-use ledger::record::LeafRecord;
+use ledger::record::{EventBinding, LeafRecord};
 
 use crate::input::read_input;
 use on_chain::{AnchorVerdict, Chain, OnChain};
@@ -28,18 +28,21 @@ use on_chain::{AnchorVerdict, Chain, OnChain};
 ///
 /// Each FILE is recognised by its content: a proof bundle (JSON, `"version": 2`, one event), a
 /// provenance bundle (JSON, `"version": 1`, `"events"`: an item's history), or a tlog-proof (text
-/// starting `c2sp.org/tlog-proof@v1`, with the entry's leaf record as its extra data). Every check is
-/// printed, one per line (`ok`, `FAILED: reason` or `skipped: reason`), per event for provenance
-/// bundles, then a summary line per file and one for the whole run. The `anchor on chain` check of
-/// a bundle lists each of its anchors with the checks made on it.
+/// starting `c2sp.org/tlog-proof@v1`, with the entry's leaf record as its extra data). A summary
+/// line is printed per file, then one for the whole run; --verbose prints every check, one per
+/// line (`ok`, `FAILED: reason` or `skipped: reason`), per event for provenance bundles.
 ///
-/// Exit status: 0 when nothing failed and nothing was skipped, except the checks that need an
-/// anchor the bundle does not have yet, the on-chain check of the anchors without --rpc (or with a
-/// node of another chain) and the device key check without --device-keys (the last line then says
-/// `incomplete: ...`); 1 when a check failed (the last line names the first one); 3 when nothing
-/// failed but the evidence itself leaves checks undone (an event accepted with a site token and
-/// signed by no device, a version 1 leaf record); 2 for usage errors, files that cannot be read or
-/// are not one of the three formats, and a --rpc node that cannot be reached.
+/// Exit status: 0 when every check that matters for the claim ran and passed (or was left undone
+/// only for a reason named with --allow); 1 when a check failed (the last line names the first
+/// one); 2 for usage errors, files that cannot be read or are not one of the three formats, and a
+/// --rpc node that cannot be reached; 3 to 11 when nothing failed but checks were left undone,
+/// each reason with its own status (the lowest applies): 3 the evidence itself leaves checks
+/// undone (an event accepted with a site token, a version 1 leaf record), 4 not anchored (yet),
+/// 5 anchors not confirmed deeply enough yet, 6 anchors not looked up on chain (no --rpc), 7
+/// anchors on a chain the --rpc node does not serve, 8 device keys not checked (no
+/// --device-keys), 9 a tlog-proof checked without its event (--event), 10 a history whose
+/// completeness nothing proves yet, 11 a history whose authority marks were not judged (no
+/// --participants).
 #[derive(Debug, Args)]
 pub struct VerifyCommand {
     /// The files to check ('-' reads standard input).
@@ -58,6 +61,13 @@ pub struct VerifyCommand {
     /// check is skipped.
     #[arg(long, value_name = "FILE")]
     device_keys: Option<PathBuf>,
+    /// The registry of the parties, as `tagtrail participants` writes it (JSON: organisations
+    /// with their company prefixes and delegates, sites, devices with their public keys). With
+    /// it, who had authority for each event of a provenance bundle is judged, not taken from the
+    /// bundle, and the device keys are checked against it (with --device-keys too, a key either
+    /// lists counts).
+    #[arg(long, value_name = "FILE")]
+    participants: Option<PathBuf>,
     /// Also look the bundles' anchors up on chain through this JSON-RPC node (http:// or
     /// https://; only its scheme and host are ever printed): each anchor's transaction, its block,
     /// the checkpoint it holds and its signature, and the bundle's stored block hash and receipt
@@ -69,6 +79,20 @@ pub struct VerifyCommand {
     /// needs 1.
     #[arg(long, value_name = "N", default_value_t = 12, requires = "rpc")]
     confirmations: u64,
+    /// The event a tlog-proof is about: its JSON text, exactly as the ledger serves it. Every
+    /// tlog-proof of the run must be of this event (its leaf record binds the event's hash and
+    /// bytes). Without it, a tlog-proof shows that an entry is in the log, not which event.
+    #[arg(long, value_name = "FILE")]
+    event: Option<String>,
+    /// Accept checks left undone for these reasons (exit 0 when nothing else is missing):
+    /// unanchored, unconfirmed, unchecked-anchors, other-chain, unregistered-devices,
+    /// event-not-shown, incomplete-history, unchecked-authority. Repeat it or separate them with
+    /// commas.
+    #[arg(long, value_name = "REASON", value_delimiter = ',')]
+    allow: Vec<Gap>,
+    /// Print every check, not only a summary per file.
+    #[arg(long, short)]
+    verbose: bool,
 }
 
 impl VerifyCommand {
@@ -81,41 +105,52 @@ impl VerifyCommand {
             .iter()
             .map(|name| Ok((name.as_str(), decode_file(name)?)))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let event = self.event.as_deref().map(ShownEvent::read).transpose()?;
         let chain = self
             .rpc
             .as_deref()
             .map(|url| Chain::connect(url, self.confirmations))
             .transpose()?;
         let mut out = std::io::stdout().lock();
+        let mut sink = std::io::sink();
         let mut run = Run::default();
         for (name, evidence) in &files {
-            let anchored = match evidence {
-                Evidence::Bundle(bundle) => Some(bundle.anchored.as_ref()),
-                Evidence::Provenance(bundle) => Some(bundle.anchored.as_ref()),
+            let details: &mut dyn Write = if self.verbose { &mut out } else { &mut sink };
+            let checkpoints = match evidence {
+                Evidence::Bundle(bundle) => Some((&bundle.checkpoint, bundle.anchored.as_ref())),
+                Evidence::Provenance(bundle) => {
+                    Some((&bundle.checkpoint, bundle.anchored.as_ref()))
+                }
                 Evidence::TlogProof(_) => None,
             };
-            let on_chain = anchored
-                .map(|anchored| OnChain::of(anchored, chain.as_ref(), trusted.log().keys()))
+            let on_chain = checkpoints
+                .map(|(checkpoint, anchored)| {
+                    OnChain::of(checkpoint, anchored, chain.as_ref(), &trusted)
+                })
                 .transpose()
                 .with_context(|| format!("{name}: the anchors could not be looked up"))?;
-            let policy = SkipPolicy {
-                device_keys_given: self.device_keys.is_some(),
+            let policy = GapPolicy {
+                device_keys_given: self.device_keys.is_some() || self.participants.is_some(),
                 on_chain: on_chain
                     .as_ref()
-                    .map_or(Skip::Evidence, |on_chain| on_chain.skip),
+                    .map_or(Gap::Evidence, |on_chain| on_chain.gap),
+                chain_agrees: on_chain
+                    .as_ref()
+                    .map_or(Gap::Evidence, |on_chain| on_chain.agrees_gap),
             };
             let file = check_file(
-                &mut out,
+                details,
                 name,
                 evidence,
                 &trusted,
                 on_chain.as_ref(),
+                event.as_ref(),
                 policy,
             )?;
-            writeln!(out, "{name}: {}", file.summary())?;
+            writeln!(out, "{name}: {}", file.summary(&self.allow))?;
             run.add(name, file);
         }
-        let (line, code) = run.conclusion(files.len());
+        let (line, code) = run.conclusion(files.len(), &self.allow);
         writeln!(out, "{line}")?;
         Ok(ExitCode::from(code))
     }
@@ -131,11 +166,28 @@ impl VerifyCommand {
             None => origin_of(&keys)?,
         };
         let verifiers = NoteVerifiers::new(keys).context("Invalid --log-key")?;
-        let trusted = TrustedKeys::new(TrustedLog::new(origin, verifiers));
-        match &self.device_keys {
-            Some(path) => Ok(trusted.with_devices(read_device_keys(path)?)),
-            None => Ok(trusted),
+        let mut trusted = TrustedKeys::new(TrustedLog::new(origin, verifiers));
+        let mut devices = match &self.device_keys {
+            Some(path) => Some(read_device_keys(path)?),
+            None => None,
+        };
+        if let Some(path) = &self.participants {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("Failed to read the participants file {}", path.display())
+            })?;
+            let participants: Participants = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a participants file", path.display()))?;
+            let parties = participants
+                .parties()
+                .with_context(|| format!("{}: not a usable participants file", path.display()))?;
+            let registry = devices.get_or_insert_with(DeviceRegistry::new);
+            registry.extend(&participants.device_keys());
+            trusted = trusted.with_parties(parties);
         }
+        Ok(match devices {
+            Some(devices) => trusted.with_devices(devices),
+            None => trusted,
+        })
     }
 }
 
@@ -233,90 +285,134 @@ fn decode_file(name: &str) -> anyhow::Result<Evidence> {
     }
 }
 
-/// Which skipped checks leave a run acceptable (exit 0): those waiting for an anchor, the on-chain
-/// check of the anchors without a node of their chain, and the device key check when no device
-/// keys were given. The verifier, not the evidence, lacks them.
+/// Why a check was left undone, as far as the exit status is concerned. Each reason has its own
+/// exit status (the lowest applies), and each but the evidence's can be accepted with --allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+enum Gap {
+    /// The evidence itself leaves the check undone (exit 3; never accepted).
+    #[value(skip)]
+    Evidence,
+    /// The bundle carries no anchored checkpoint, or its anchored tree does not reach the event
+    /// (exit 4).
+    Unanchored,
+    /// The anchor is on chain, not yet as deep as --confirmations (exit 5).
+    Unconfirmed,
+    /// The anchors were not looked up on chain: no --rpc (exit 6).
+    UncheckedAnchors,
+    /// The --rpc node serves another chain than the anchors' (exit 7).
+    OtherChain,
+    /// No --device-keys: nothing says the key a bundle carries is the device's (exit 8).
+    UnregisteredDevices,
+    /// A tlog-proof checked without the event it is about: no --event (exit 9).
+    EventNotShown,
+    /// Nothing proves that a history lists every event of the item (exit 10).
+    IncompleteHistory,
+    /// No --participants: each event's reporter and authority were taken as the bundle claims
+    /// them (exit 11).
+    UncheckedAuthority,
+}
+
+impl Gap {
+    /// The exit status of a run whose first unaccepted gap is this one.
+    fn exit_code(self) -> u8 {
+        match self {
+            Self::Evidence => 3,
+            Self::Unanchored => 4,
+            Self::Unconfirmed => 5,
+            Self::UncheckedAnchors => 6,
+            Self::OtherChain => 7,
+            Self::UnregisteredDevices => 8,
+            Self::EventNotShown => 9,
+            Self::IncompleteHistory => 10,
+            Self::UncheckedAuthority => 11,
+        }
+    }
+
+    /// What the run lacks, in the summary line; `None` for the evidence's gaps, whose first
+    /// reason is given instead.
+    fn describe(self) -> Option<&'static str> {
+        Some(match self {
+            Self::Evidence => return None,
+            Self::Unanchored => "not anchored yet",
+            Self::Unconfirmed => "anchors not confirmed deeply enough yet",
+            Self::UncheckedAnchors => "anchors not looked up on chain (give --rpc)",
+            Self::OtherChain => "anchors not looked up on chain (the node serves another chain)",
+            Self::UnregisteredDevices => "device keys not checked (give --device-keys)",
+            Self::EventNotShown => "the event of a tlog-proof was not shown (give --event)",
+            Self::IncompleteHistory => "the history is not proven complete",
+            Self::UncheckedAuthority => {
+                "who had authority for each event not checked (give --participants)"
+            }
+        })
+    }
+}
+
+/// How the skipped checks of one file are classified.
 #[derive(Clone, Copy, Debug)]
-struct SkipPolicy {
+struct GapPolicy {
     device_keys_given: bool,
     /// Why the file's `anchor on chain` check was skipped, if it was.
-    on_chain: Skip,
+    on_chain: Gap,
+    /// Why its `chain agrees` check was skipped, if it was.
+    chain_agrees: Gap,
 }
 
-/// Why a check was skipped, as far as the exit status is concerned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Skip {
-    NotAnchored,
-    NoDeviceKeys,
-    /// No --rpc was given to look the anchors up.
-    NoRpc,
-    /// The --rpc node serves another chain than the anchors'.
-    OtherChain,
-    /// The evidence itself leaves the check undone.
-    Evidence,
-}
-
-impl SkipPolicy {
-    fn classify(self, name: CheckName) -> Skip {
+impl GapPolicy {
+    fn classify(self, name: CheckName) -> Gap {
         match name {
             CheckName::AnchoredCheckpoint
             | CheckName::Consistency
-            | CheckName::AnchorCoversEvent => Skip::NotAnchored,
+            | CheckName::AnchorCoversEvent => Gap::Unanchored,
             CheckName::AnchorOnChain => self.on_chain,
-            CheckName::DeviceKeyRegistered if !self.device_keys_given => Skip::NoDeviceKeys,
-            _ => Skip::Evidence,
+            CheckName::ChainAgrees => self.chain_agrees,
+            CheckName::DeviceKeyRegistered if !self.device_keys_given => Gap::UnregisteredDevices,
+            CheckName::EventHash => Gap::EventNotShown,
+            CheckName::Complete => Gap::IncompleteHistory,
+            CheckName::Authority => Gap::UncheckedAuthority,
+            _ => Gap::Evidence,
         }
     }
 }
 
-/// The checks skipped for want of something the verifier may still get: the run is acceptable,
-/// and its last line says what was not covered.
-#[derive(Clone, Copy, Debug, Default)]
-struct Waiting {
-    not_anchored: bool,
-    no_rpc: bool,
-    other_chain: bool,
-    no_device_keys: bool,
+/// What was not checked, and why.
+#[derive(Debug, Default)]
+struct Gaps {
+    /// Each reason, once, with the first check it left undone.
+    found: std::collections::BTreeMap<Gap, String>,
 }
 
-impl Waiting {
-    /// Notes an acceptable skip; `false` for a skip the evidence itself causes.
-    fn note(&mut self, skip: Skip) -> bool {
-        match skip {
-            Skip::NotAnchored => self.not_anchored = true,
-            Skip::NoRpc => self.no_rpc = true,
-            Skip::OtherChain => self.other_chain = true,
-            Skip::NoDeviceKeys => self.no_device_keys = true,
-            Skip::Evidence => return false,
+impl Gaps {
+    fn note(&mut self, gap: Gap, first: impl FnOnce() -> String) {
+        self.found.entry(gap).or_insert_with(first);
+    }
+
+    fn merge(&mut self, other: Self, name: &str) {
+        for (gap, first) in other.found {
+            self.found
+                .entry(gap)
+                .or_insert_with(|| format!("{name}: {first}"));
         }
-        true
     }
 
-    fn merge(&mut self, other: Self) {
-        self.not_anchored |= other.not_anchored;
-        self.no_rpc |= other.no_rpc;
-        self.other_chain |= other.other_chain;
-        self.no_device_keys |= other.no_device_keys;
+    /// The gaps not accepted by --allow, lowest exit status first.
+    fn unaccepted<'a>(&'a self, allow: &'a [Gap]) -> impl Iterator<Item = (Gap, &'a str)> + 'a {
+        self.found
+            .iter()
+            .filter(|(gap, _)| !allow.contains(gap))
+            .map(|(gap, first)| (*gap, first.as_str()))
     }
 
-    /// What the run waits for, when only acceptable checks were skipped.
-    fn describe(self) -> Option<String> {
-        let parts: Vec<&str> = [
-            (self.not_anchored, "not anchored yet"),
-            (self.no_rpc, "anchors not looked up on chain (give --rpc)"),
-            (
-                self.other_chain,
-                "anchors not looked up on chain (the node serves another chain)",
-            ),
-            (
-                self.no_device_keys,
-                "device keys not checked (give --device-keys)",
-            ),
-        ]
-        .into_iter()
-        .filter_map(|(waiting, part)| waiting.then_some(part))
-        .collect();
-        (!parts.is_empty()).then(|| parts.join(", "))
+    /// `incomplete: ...` naming every unaccepted gap (the evidence's by its first check), or
+    /// `None` when every gap was accepted.
+    fn describe(&self, allow: &[Gap]) -> Option<String> {
+        let parts: Vec<String> = self
+            .unaccepted(allow)
+            .map(|(gap, first)| match gap.describe() {
+                Some(words) => words.to_owned(),
+                None => first.to_owned(),
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 }
 
@@ -324,16 +420,15 @@ impl Waiting {
 #[derive(Debug, Default)]
 struct FileOutcome {
     passed: usize,
+    skipped: usize,
     /// The first failed check: where (an event, or the bundle), its name and the reason.
     first_failure: Option<String>,
-    /// The first check the evidence itself leaves undone.
-    first_gap: Option<String>,
-    waiting: Waiting,
+    gaps: Gaps,
 }
 
 impl FileOutcome {
     /// Records the checks of one report; `at` says where they were made ("" or "event 2 (leaf 7): ").
-    fn record(&mut self, report: &Report, at: &str, policy: SkipPolicy) {
+    fn record(&mut self, report: &Report, at: &str, policy: GapPolicy) {
         for check in report.checks() {
             match &check.outcome {
                 Outcome::Passed => self.passed += 1,
@@ -342,26 +437,26 @@ impl FileOutcome {
                         .get_or_insert_with(|| format!("{at}{}: {reason}", check.name));
                 }
                 Outcome::Skipped(reason) => {
-                    if !self.waiting.note(policy.classify(check.name)) {
-                        self.first_gap.get_or_insert_with(|| {
-                            format!("{at}{} not checked: {reason}", check.name)
-                        });
-                    }
+                    self.skipped += 1;
+                    self.gaps.note(policy.classify(check.name), || {
+                        format!("{at}{} not checked: {reason}", check.name)
+                    });
                 }
             }
         }
     }
 
-    fn summary(&self) -> String {
+    fn summary(&self, allow: &[Gap]) -> String {
         if let Some(failure) = &self.first_failure {
             return format!("FAILED: {failure}");
         }
-        if let Some(gap) = &self.first_gap {
-            return format!("incomplete: {gap}");
-        }
-        match self.waiting.describe() {
-            Some(waiting) => format!("incomplete: {waiting}; every other check passed"),
-            None => format!("valid: {} checks passed", self.passed),
+        match self.gaps.describe(allow) {
+            Some(missing) => format!("incomplete: {missing}; every other check passed"),
+            None if self.gaps.found.is_empty() => format!("valid: {} checks passed", self.passed),
+            None => format!(
+                "valid as allowed: {} checks passed, {} left undone as --allow accepts",
+                self.passed, self.skipped
+            ),
         }
     }
 }
@@ -370,8 +465,7 @@ impl FileOutcome {
 #[derive(Debug, Default)]
 struct Run {
     first_failure: Option<String>,
-    first_gap: Option<String>,
-    waiting: Waiting,
+    gaps: Gaps,
 }
 
 impl Run {
@@ -380,28 +474,49 @@ impl Run {
             self.first_failure
                 .get_or_insert_with(|| format!("{name}: {failure}"));
         }
-        if let Some(gap) = file.first_gap {
-            self.first_gap
-                .get_or_insert_with(|| format!("{name}: {gap}"));
-        }
-        self.waiting.merge(file.waiting);
+        self.gaps.merge(file.gaps, name);
     }
 
-    fn conclusion(self, files: usize) -> (String, u8) {
+    fn conclusion(self, files: usize, allow: &[Gap]) -> (String, u8) {
         let files = count(files, "file");
         if let Some(failure) = self.first_failure {
             return (format!("FAILED: {failure}"), 1);
         }
-        if let Some(gap) = self.first_gap {
-            return (format!("incomplete: {gap}"), 3);
-        }
-        match self.waiting.describe() {
-            Some(waiting) => (
-                format!("incomplete: {waiting}; nothing failed in {files}"),
+        let first = self.gaps.unaccepted(allow).next().map(|(gap, _)| gap);
+        match (first, self.gaps.describe(allow)) {
+            (Some(gap), Some(missing)) => (
+                format!("incomplete: {missing}; nothing failed in {files}"),
+                gap.exit_code(),
+            ),
+            _ if self.gaps.found.is_empty() => (format!("valid: every check of {files} passed"), 0),
+            _ => (
+                format!(
+                    "valid as allowed: nothing failed in {files}; checks left undone only for \
+                     the reasons --allow names"
+                ),
                 0,
             ),
-            None => (format!("valid: every check of {files} passed"), 0),
         }
+    }
+}
+
+/// The event a tlog-proof is about (`--event`): its exact text and CBV 2.0 hash.
+#[derive(Debug)]
+struct ShownEvent {
+    text: String,
+    hash: epcis::EventHash,
+}
+
+impl ShownEvent {
+    fn read(name: &str) -> anyhow::Result<Self> {
+        let bytes = read_input(name)?;
+        let text = String::from_utf8(bytes)
+            .with_context(|| format!("--event {name}: the event must be UTF-8 JSON text"))?;
+        let event: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+            .with_context(|| format!("--event {name}: not a JSON object"))?;
+        let hash = ledger::bundle::recompute_event_hash(&event, None)
+            .with_context(|| format!("--event {name}: the event cannot be hashed"))?;
+        Ok(Self { text, hash })
     }
 }
 
@@ -416,7 +531,7 @@ fn check_line(name: impl std::fmt::Display, outcome: &Outcome) -> String {
 
 /// Prints a report's checks, with each anchor looked up under the `anchor on chain` check.
 fn print_checks(
-    out: &mut impl Write,
+    out: &mut dyn Write,
     report: &Report,
     indent: &str,
     on_chain: Option<&OnChain>,
@@ -433,7 +548,7 @@ fn print_checks(
 }
 
 /// Each anchor looked up, then its checks indented under it.
-fn print_anchors(out: &mut impl Write, on_chain: &OnChain, indent: &str) -> std::io::Result<()> {
+fn print_anchors(out: &mut dyn Write, on_chain: &OnChain, indent: &str) -> std::io::Result<()> {
     for anchor in &on_chain.anchors {
         let verdict = match &anchor.verdict {
             AnchorVerdict::Verified => "verified".to_owned(),
@@ -442,6 +557,7 @@ fn print_anchors(out: &mut impl Write, on_chain: &OnChain, indent: &str) -> std:
             AnchorVerdict::OtherChain { reason, .. } | AnchorVerdict::Unchecked(reason) => {
                 format!("skipped: {reason}")
             }
+            AnchorVerdict::Unconfirmed => "skipped: not confirmed deeply enough yet".to_owned(),
         };
         writeln!(out, "{indent}anchor in {}: {verdict}", anchor.place)?;
         for (name, outcome) in &anchor.checks {
@@ -453,12 +569,13 @@ fn print_anchors(out: &mut impl Write, on_chain: &OnChain, indent: &str) -> std:
 
 /// Checks one file, printing its heading and every check.
 fn check_file(
-    out: &mut impl Write,
+    out: &mut dyn Write,
     name: &str,
     evidence: &Evidence,
     trusted: &TrustedKeys,
     on_chain: Option<&OnChain>,
-    policy: SkipPolicy,
+    event: Option<&ShownEvent>,
+    policy: GapPolicy,
 ) -> std::io::Result<FileOutcome> {
     let mut outcome = FileOutcome::default();
     match evidence {
@@ -472,7 +589,7 @@ fn check_file(
             )?;
             let mut report = verify_bundle(bundle, trusted);
             if let Some(on_chain) = on_chain {
-                report.push(CheckName::AnchorOnChain, on_chain.outcome.clone());
+                on_chain.push_checks(&mut report);
             }
             print_checks(out, &report, "  ", on_chain)?;
             outcome.record(&report, "", policy);
@@ -489,7 +606,7 @@ fn check_file(
             // the checks of the bundle as a whole.
             let mut bundle_checks = report.bundle_checks().clone();
             if let Some(on_chain) = on_chain {
-                bundle_checks.push(CheckName::AnchorOnChain, on_chain.outcome.clone());
+                on_chain.push_checks(&mut bundle_checks);
             }
             print_checks(out, &bundle_checks, "  ", on_chain)?;
             outcome.record(&bundle_checks, "", policy);
@@ -510,12 +627,35 @@ fn check_file(
                     |record| format!("the entry of event {}", record.event_hash()),
                 );
             writeln!(out, "{name}: tlog-proof of {entry}, leaf {}", proof.index())?;
-            let report = verify_tlog_proof(proof, trusted.log(), None);
+            let mut report = verify_tlog_proof(proof, trusted.log(), event.map(|e| &e.hash));
+            if let Some(event) = event {
+                report.push(CheckName::EventBytes, event_bytes(proof, &event.text));
+            }
             print_checks(out, &report, "  ", None)?;
             outcome.record(&report, "", policy);
         }
     }
     Ok(outcome)
+}
+
+/// Whether a tlog-proof's leaf record commits to the exact bytes of the event given with --event.
+fn event_bytes(proof: &TlogProof, text: &str) -> Outcome {
+    let Some(record) = proof
+        .extra()
+        .and_then(|bytes| LeafRecord::decode(bytes).ok())
+    else {
+        return Outcome::Skipped("the proof carries no leaf record to bind the event".to_owned());
+    };
+    match record.binds_event(text.as_bytes()) {
+        EventBinding::Exact => Outcome::Passed,
+        EventBinding::Differs { committed, found } => Outcome::Failed(format!(
+            "the event's bytes have SHA-256 {found}; the leaf record commits to {committed}"
+        )),
+        EventBinding::HashOnly => Outcome::Skipped(
+            "a version 1 leaf record commits to the CBV 2.0 hash only, not the event's bytes"
+                .to_owned(),
+        ),
+    }
 }
 
 /// `1 event`, `2 events`.

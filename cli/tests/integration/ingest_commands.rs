@@ -192,7 +192,8 @@ async fn administration_and_capture_commands_work_end_to_end() {
     let document = dir.join("new.json");
     let mut value: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
-    value["epcisBody"]["eventList"][0]["eventTime"] = "2031-01-01T00:00:00Z".into();
+    // Another time than the example's makes it another event (a past one: a future eventTime is refused).
+    value["epcisBody"]["eventList"][0]["eventTime"] = "2025-01-01T00:00:00Z".into();
     std::fs::write(&document, serde_json::to_vec(&value).unwrap()).unwrap();
     let document = document.to_str().unwrap();
     let key = device_key.to_str().unwrap();

@@ -182,7 +182,11 @@ impl Drop for Log {
 
 /// `tagtrail verify` of `files` trusting `keys`: its exit status and last line.
 fn verify(keys: &[&str], files: &[String]) -> (i32, String) {
-    let mut args = vec!["verify"];
+    let mut args = vec![
+        "verify",
+        "--allow",
+        "unanchored,unchecked-anchors,unregistered-devices,event-not-shown",
+    ];
     for key in keys {
         args.extend(["--log-key", key]);
     }
@@ -193,8 +197,9 @@ fn verify(keys: &[&str], files: &[String]) -> (i32, String) {
     (output.status.code().unwrap_or(-1), last)
 }
 
-/// Asserts that `tagtrail verify` accepts `files` with `keys` (exit 0: the bundles carry no
-/// anchor and no device keys are given, which leave checks skipped without failing).
+/// Asserts that `tagtrail verify` accepts `files` with `keys`: exit 0 once what these files
+/// cannot show is allowed (they carry no anchor, no device keys are given, a tlog-proof is checked
+/// without its event): nothing failed.
 fn accepted(keys: &[&str], files: &[String]) {
     let (code, last) = verify(keys, files);
     assert_eq!(code, 0, "{files:?} with {keys:?}: {last}");

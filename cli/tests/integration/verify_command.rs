@@ -15,16 +15,19 @@ use ledger::bundle::{
     recompute_event_hash,
 };
 use ledger::checkpoint::{Checkpoint, Origin};
+use ledger::history::Authority;
 use ledger::key_file::public_key_file_text;
 use ledger::note::{KeyName, Note, NoteSignerKey};
 use ledger::record::{Attestation, LeafRecord};
 use ledger::tree::{InclusionProof, MemoryTree, prove_consistency, prove_inclusion};
-use ledger::{DeviceId, Hash, LeafIndex, SiteId, TreeSize, UnixMillis};
+use ledger::{DeviceId, Hash, LeafIndex, OrganisationId, SiteId, TreeSize, UnixMillis};
 use serde_json::{Map, Value, json};
 
 const LOG: &str = "tagtrail.test/log";
 const ITEM: &str = "urn:epc:id:sgtin:0614141.107346.2018";
 const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
+/// The organisation that owns company prefix 0614141.
+const BRAND: &str = "brand";
 
 /// A log of a few events of one item among other entries, with a fixed log key and device key.
 struct Log {
@@ -45,21 +48,26 @@ impl Log {
                 json!({"type": "ObjectEvent", "eventTime": "2024-03-01T08:00:00.000Z",
                        "eventTimeZoneOffset": "+01:00", "epcList": [ITEM], "action": "ADD",
                        "bizStep": "commissioning", "disposition": "active"}),
-                Why::Direct,
+                vec![Why::Direct],
             ),
             (
                 json!({"type": "AggregationEvent", "eventTime": "2024-03-01T09:00:00.000Z",
                        "eventTimeZoneOffset": "+01:00", "parentID": CASE, "childEPCs": [ITEM],
                        "action": "ADD", "bizStep": "packing"}),
-                Why::Direct,
+                vec![
+                    Why::Direct,
+                    Why::Container {
+                        container: CASE.to_owned(),
+                    },
+                ],
             ),
             (
                 json!({"type": "ObjectEvent", "eventTime": "2024-03-02T10:00:00.000Z",
                        "eventTimeZoneOffset": "+01:00", "epcList": [CASE], "action": "OBSERVE",
                        "bizStep": "shipping", "disposition": "in_transit"}),
-                Why::Container {
+                vec![Why::Container {
                     container: CASE.to_owned(),
-                },
+                }],
             ),
         ];
         let texts: Vec<String> = events
@@ -171,7 +179,11 @@ impl Log {
                         batch_path: batch.path(u32::try_from(i).unwrap()).unwrap(),
                     }),
                     inclusion: prove_inclusion(&tree, leaf, size).unwrap(),
-                    why: vec![why],
+                    why,
+                    // The brand owns the item's and the case's company prefix: it may
+                    // commission, pack and ship them.
+                    reported_by: Some(OrganisationId::parse(BRAND).unwrap()),
+                    authority: Some(Authority::Authorised),
                 },
             )
             .collect();
@@ -196,6 +208,20 @@ impl Log {
 
     fn verifier_key(&self) -> String {
         self.log_key.verifier_key().to_string()
+    }
+
+    /// The registry: the brand owns prefix 0614141 and its plant's device reported every event.
+    fn participants_file(&self) -> String {
+        serde_json::to_string_pretty(&json!({
+            "version": 1,
+            "organisations": [{"id": BRAND, "companyPrefixes": ["0614141"]},
+                              {"id": "rival", "companyPrefixes": ["0712345"]}],
+            "sites": [{"id": "brand-plant-1", "organisation": BRAND},
+                      {"id": "rival-depot", "organisation": "rival"}],
+            "devices": [{"id": "dock-door-1", "site": "brand-plant-1",
+                         "publicKeys": [self.device_key.public_key()]}],
+        }))
+        .unwrap()
     }
 
     fn device_keys_file(&self) -> String {
@@ -268,17 +294,23 @@ fn tagtrail(args: &[&str]) -> Output {
         .expect("the tagtrail binary runs")
 }
 
-/// Runs `tagtrail verify --log-key KEY [--device-keys FILE] FILE...`.
+/// Runs `tagtrail verify --verbose --log-key KEY [--device-keys FILE] FILE...`.
 fn verify(log: &Log, dir: &TempDir, device_keys: bool, files: &[&str]) -> Output {
-    let key = log.verifier_key();
-    let mut args = vec!["verify", "--log-key", key.as_str()];
-    let keys_file;
+    let keys_file = dir.write("device-keys.txt", log.device_keys_file());
+    let mut args = vec!["--verbose"];
     if device_keys {
-        keys_file = dir.write("device-keys.txt", log.device_keys_file());
         args.extend(["--device-keys", keys_file.as_str()]);
     }
-    args.extend(files);
-    tagtrail(&args)
+    verify_with(log, &args, files)
+}
+
+/// Runs `tagtrail verify --log-key KEY ARGS... FILE...`.
+fn verify_with(log: &Log, args: &[&str], files: &[&str]) -> Output {
+    let key = log.verifier_key();
+    let mut all = vec!["verify", "--log-key", key.as_str()];
+    all.extend(args);
+    all.extend(files);
+    tagtrail(&all)
 }
 
 fn stdout(output: &Output) -> String {
@@ -320,12 +352,14 @@ const BUNDLE_CHECKS: [&str; 12] = [
 ];
 
 #[test]
-fn a_valid_proof_bundle_exits_0_and_prints_every_check() {
+fn a_valid_proof_bundle_prints_every_check_and_is_valid_only_once_its_anchors_are_allowed_unchecked()
+ {
     let log = Log::new(true, true);
     let dir = TempDir::new("valid-bundle");
     let file = dir.write_json("bundle.json", &log.bundles[1]);
     let output = verify(&log, &dir, true, &[&file]);
-    assert_exit(&output, 0);
+    // Offline, the anchors are not looked up on chain (`verify_rpc.rs` does): said, and not 0.
+    assert_exit(&output, 6);
     let printed = stdout(&output);
     for check in BUNDLE_CHECKS {
         assert!(
@@ -340,9 +374,11 @@ fn a_valid_proof_bundle_exits_0_and_prints_every_check() {
         )),
         "{printed}"
     );
-    // Offline, the anchor is not looked up on chain (`verify_rpc.rs` does): said, and accepted.
     assert!(printed.contains(
         "\n  anchor on chain: skipped: no --rpc given: the anchors were not looked up on chain\n"
+    ));
+    assert!(printed.contains(
+        "\n  chain agrees: skipped: no --rpc given: the chain was not searched for the log's anchors\n"
     ));
     assert!(printed.contains(&format!(
         "{file}: incomplete: anchors not looked up on chain (give --rpc); every other check passed\n"
@@ -351,17 +387,58 @@ fn a_valid_proof_bundle_exits_0_and_prints_every_check() {
         last_line(&output),
         "incomplete: anchors not looked up on chain (give --rpc); nothing failed in 1 file"
     );
+
+    let keys = dir.write("device-keys.txt", log.device_keys_file());
+    let allowed = verify_with(
+        &log,
+        &["--device-keys", &keys, "--allow", "unchecked-anchors"],
+        &[&file],
+    );
+    assert_exit(&allowed, 0);
+    assert_eq!(
+        stdout(&allowed),
+        format!(
+            "{file}: valid as allowed: 12 checks passed, 2 left undone as --allow accepts\n\
+             valid as allowed: nothing failed in 1 file; checks left undone only for the reasons \
+             --allow names\n"
+        )
+    );
 }
 
 #[test]
-fn a_valid_provenance_bundle_exits_0_and_prints_each_event_s_checks() {
+fn without_verbose_a_summary_line_per_file_is_printed() {
+    let log = Log::new(true, true);
+    let dir = TempDir::new("summary");
+    let first = dir.write_json("first.json", &log.bundles[0]);
+    let second = dir.write_json("second.json", &log.bundles[2]);
+    let keys = dir.write("device-keys.txt", log.device_keys_file());
+    let output = verify_with(&log, &["--device-keys", &keys], &[&first, &second]);
+    assert_exit(&output, 6);
+    let summary =
+        "incomplete: anchors not looked up on chain (give --rpc); every other check passed";
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "{first}: {summary}\n{second}: {summary}\nincomplete: anchors not looked up on chain \
+             (give --rpc); nothing failed in 2 files\n"
+        )
+    );
+}
+
+#[test]
+fn a_valid_provenance_bundle_prints_each_event_s_checks_and_says_what_it_cannot_prove() {
     let log = Log::new(true, true);
     let dir = TempDir::new("valid-provenance");
     let file = dir.write_json("history.json", &log.provenance);
     let output = verify(&log, &dir, true, &[&file]);
-    assert_exit(&output, 0);
+    assert_exit(&output, 6);
     let printed = stdout(&output);
-    assert!(printed.contains("\n  event list: ok\n  one checkpoint: ok\n"));
+    assert!(printed.contains("\n  event list: ok\n  one checkpoint: ok\n  story: ok\n"));
+    assert!(printed.contains(
+        "\n  authority: skipped: no registry of the parties was given: each event's reporter and \
+         authority were taken as the bundle claims them\n"
+    ));
+    assert!(printed.contains("\n  complete: skipped: the log commits to no index"));
     for (position, leaf) in [(0, 2), (1, 3), (2, 4)] {
         assert!(
             printed.contains(&format!("\n  event {position} (leaf {leaf}): ")),
@@ -378,29 +455,66 @@ fn a_valid_provenance_bundle_exits_0_and_prints_each_event_s_checks() {
     }
     assert_eq!(
         last_line(&output),
-        "incomplete: anchors not looked up on chain (give --rpc); nothing failed in 1 file"
+        "incomplete: anchors not looked up on chain (give --rpc); the history is not proven \
+         complete; who had authority for each event not checked (give --participants); nothing \
+         failed in 1 file"
     );
+
+    // With the registry the marks are judged; what no evidence can show yet must be allowed.
+    let participants = dir.write("participants.json", log.participants_file());
+    let judged = verify_with(
+        &log,
+        &[
+            "--verbose",
+            "--participants",
+            &participants,
+            "--allow",
+            "unchecked-anchors,incomplete-history",
+        ],
+        &[&file],
+    );
+    assert_exit(&judged, 0);
+    assert!(stdout(&judged).contains("\n  authority: ok\n"));
 }
 
 #[test]
-fn a_valid_tlog_proof_and_several_files_at_once_exit_0() {
+fn a_valid_tlog_proof_says_which_event_only_when_given_it() {
     let log = Log::new(true, true);
     let dir = TempDir::new("valid-tlog");
     let proof = dir.write("entry.tlog-proof", log.tlog_proof(2).encode());
-    let bundle = dir.write_json("bundle.json", &log.bundles[0]);
-    let output = verify(&log, &dir, true, &[&proof, &bundle]);
-    assert_exit(&output, 0);
-    let printed = stdout(&output);
+    let output = verify(&log, &dir, true, &[&proof]);
+    assert_exit(&output, 9);
     assert!(
-        printed.contains(&format!(
-            "{proof}: tlog-proof of the entry of event {}, leaf 4\n  leaf record: ok\n  checkpoint: ok\n  inclusion: ok\n",
+        stdout(&output).contains(&format!(
+            "{proof}: tlog-proof of the entry of event {}, leaf 4\n  event hash: skipped: no event \
+             was given: the proof shows that an entry is in the log, not which event it is\n  leaf \
+             record: ok\n  checkpoint: ok\n  inclusion: ok\n",
             log.bundles[2].event_hash
         )),
-        "{printed}"
+        "{}",
+        stdout(&output)
     );
     assert_eq!(
         last_line(&output),
-        "incomplete: anchors not looked up on chain (give --rpc); nothing failed in 2 files"
+        "incomplete: the event of a tlog-proof was not shown (give --event); nothing failed in 1 file"
+    );
+
+    let event = dir.write("event.json", &log.bundles[2].event);
+    let shown = verify_with(&log, &["--verbose", "--event", &event], &[&proof]);
+    assert_exit(&shown, 0);
+    assert!(stdout(&shown).contains("\n  leaf record: ok\n"));
+    assert!(stdout(&shown).contains("\n  event bytes: ok\n"));
+    assert_eq!(last_line(&shown), "valid: every check of 1 file passed");
+
+    let other = dir.write("other.json", &log.bundles[0].event);
+    let wrong = verify_with(&log, &["--event", &other], &[&proof]);
+    assert_exit(&wrong, 1);
+    assert!(
+        last_line(&wrong).starts_with(&format!(
+            "FAILED: {proof}: leaf record: the leaf record binds"
+        )),
+        "{}",
+        last_line(&wrong)
     );
 }
 
@@ -410,17 +524,24 @@ fn a_log_key_may_be_given_as_a_file() {
     let dir = TempDir::new("key-file");
     let key = dir.write("log.pub", format!("{}\n", log.verifier_key()));
     let file = dir.write_json("bundle.json", &log.bundles[0]);
-    let output = tagtrail(&["verify", "--log-key", &key, &file]);
+    let output = tagtrail(&[
+        "verify",
+        "--log-key",
+        &key,
+        "--allow",
+        "unchecked-anchors,unregistered-devices",
+        &file,
+    ]);
     assert_exit(&output, 0);
 }
 
 #[test]
-fn without_an_anchor_or_device_keys_the_check_is_incomplete_and_exits_0() {
+fn without_an_anchor_or_device_keys_the_run_is_incomplete_with_the_lowest_status() {
     let log = Log::new(true, false);
     let dir = TempDir::new("incomplete");
     let file = dir.write_json("history.json", &log.provenance);
     let output = verify(&log, &dir, false, &[&file]);
-    assert_exit(&output, 0);
+    assert_exit(&output, 4);
     let printed = stdout(&output);
     assert!(
         printed.contains(
@@ -434,8 +555,44 @@ fn without_an_anchor_or_device_keys_the_check_is_incomplete_and_exits_0() {
     );
     assert_eq!(
         last_line(&output),
-        "incomplete: not anchored yet, device keys not checked (give --device-keys); nothing failed in 1 file"
+        "incomplete: not anchored yet; anchors not looked up on chain (give --rpc); device keys \
+         not checked (give --device-keys); the history is not proven complete; who had authority \
+         for each event not checked (give --participants); nothing failed in 1 file"
     );
+    // Each reason has its own status, and --allow takes them away one by one.
+    for (allowed, code) in [
+        ("unanchored", 6),
+        ("unanchored,unchecked-anchors", 8),
+        ("unanchored,unchecked-anchors,unregistered-devices", 10),
+        (
+            "unanchored,unchecked-anchors,unregistered-devices,incomplete-history",
+            11,
+        ),
+        (
+            "unanchored,unchecked-anchors,unregistered-devices,incomplete-history,unchecked-authority",
+            0,
+        ),
+    ] {
+        let output = verify_with(&log, &["--allow", allowed], &[&file]);
+        assert_exit(&output, code);
+    }
+}
+
+#[test]
+fn an_unknown_allow_reason_is_a_usage_error() {
+    let log = Log::new(true, true);
+    let dir = TempDir::new("allow-unknown");
+    let file = dir.write_json("bundle.json", &log.bundles[0]);
+    let output = verify_with(&log, &["--allow", "everything"], &[&file]);
+    assert_exit(&output, 2);
+    assert!(
+        stderr(&output).contains("everything"),
+        "{}",
+        stderr(&output)
+    );
+    // The evidence's own gaps cannot be allowed away.
+    let output = verify_with(&log, &["--allow", "evidence"], &[&file]);
+    assert_exit(&output, 2);
 }
 
 #[test]
@@ -449,8 +606,102 @@ fn an_event_no_device_signed_exits_3_saying_so() {
         last_line(&output),
         format!(
             "incomplete: {file}: batch statement not checked: unattested: accepted with the API \
-             token of site brand-plant-1; no device signed it"
+             token of site brand-plant-1; no device signed it; anchors not looked up on chain \
+             (give --rpc); nothing failed in 1 file"
         )
+    );
+}
+
+/// Forged provenance bundles, as a participant who controls what a consumer is handed would make
+/// them: each must fail, naming the check it breaks, or at least never read as valid.
+#[test]
+fn forged_provenance_bundles_fail_the_story_or_are_never_valid() {
+    let log = Log::new(true, true);
+    let dir = TempDir::new("forged");
+    let participants = dir.write("participants.json", log.participants_file());
+    let allow = "unchecked-anchors,incomplete-history";
+    let run = |bundle: &ProvenanceBundle, name: &str| {
+        let file = dir.write_json(name, bundle);
+        let output = verify_with(
+            &log,
+            &["--participants", &participants, "--allow", allow],
+            &[&file],
+        );
+        (file, output)
+    };
+    let (_, honest) = run(&log.provenance, "honest.json");
+    assert_exit(&honest, 0);
+
+    let mut relabelled = log.provenance.clone();
+    relabelled.item = "urn:epc:id:sgtin:0614141.107346.9999".to_owned();
+    let mut mixed = log.provenance.clone();
+    mixed.events[2].why = vec![Why::Direct];
+    let mut reordered = log.provenance.clone();
+    reordered.events.swap(0, 1);
+    let mut marked = log.provenance.clone();
+    marked.events[1].authority = Some(Authority::Observation);
+    for (what, bundle, check) in [
+        ("relabelled item", relabelled, "story"),
+        ("rewritten why", mixed, "story"),
+        ("reordered events", reordered, "story"),
+        ("changed authority mark", marked, "authority"),
+    ] {
+        let (file, output) = run(&bundle, "forged.json");
+        assert_exit(&output, 1);
+        assert!(
+            last_line(&output).starts_with(&format!("FAILED: {file}: {check}: ")),
+            "{what}: {}",
+            last_line(&output)
+        );
+    }
+
+    // The last event cut off: nothing shows it (until the log commits to an index), so the run
+    // says the history is not proven complete, and only an explicit --allow makes it 0.
+    let mut trimmed = log.provenance.clone();
+    trimmed.events.pop();
+    let file = dir.write_json("trimmed.json", &trimmed);
+    let output = verify_with(
+        &log,
+        &[
+            "--participants",
+            &participants,
+            "--allow",
+            "unchecked-anchors",
+        ],
+        &[&file],
+    );
+    assert_exit(&output, 10);
+    assert!(last_line(&output).contains("the history is not proven complete"));
+
+    // Stripped of its anchors: not anchored, never valid.
+    let mut stripped = log.provenance.clone();
+    stripped.anchored = None;
+    let (_, output) = run(&stripped, "stripped.json");
+    assert_exit(&output, 4);
+}
+
+#[test]
+fn a_statement_re_signed_with_another_key_is_never_valid() {
+    let log = Log::new(true, true);
+    let dir = TempDir::new("re-signed");
+    let mut bundle = log.bundles[0].clone();
+    let forger = DeviceSigningKey::from_seed(&[8; 32]);
+    let attestation = bundle.device_attestation.as_mut().unwrap();
+    let statement = BatchStatement::decode(&attestation.statement).unwrap();
+    attestation.signature = statement.sign(&forger);
+    attestation.public_key = forger.public_key();
+    let file = dir.write_json("re-signed.json", &bundle);
+    // The key the bundle carries is not evidence: without the registry, device keys not checked.
+    let output = verify_with(&log, &["--allow", "unchecked-anchors"], &[&file]);
+    assert_exit(&output, 8);
+    assert!(last_line(&output).contains("device keys not checked (give --device-keys)"));
+    let keys = dir.write("device-keys.txt", log.device_keys_file());
+    let output = verify_with(&log, &["--device-keys", &keys], &[&file]);
+    assert_exit(&output, 1);
+    assert!(
+        last_line(&output).contains("device key registered: the key is not registered"),
+        "{}",
+        last_line(&output)
     );
 }
 

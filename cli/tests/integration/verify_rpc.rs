@@ -19,10 +19,11 @@ use ledger::bundle::{
     AnchorRef, AnchoredCheckpoint, BundleVersion, DeviceAttestation, ProofBundle, ProvenanceBundle,
     ProvenanceEvent, ProvenanceVersion, TxHash, Why,
 };
-use ledger::checkpoint::Origin;
+use ledger::checkpoint::{Checkpoint, Origin};
 use ledger::key_file::public_key_file_text;
 use ledger::note::{KeyName, Note, NoteSignerKey};
 use ledger::record::Attestation;
+use ledger::tree::{MemoryTree, prove_inclusion};
 use ledger::{LeafIndex, RootHash, TreeSize};
 use ledger_store::testing::{EventFactory, TestDatabase};
 use ledger_store::{Checkpointer, Sequencer, Store};
@@ -151,13 +152,17 @@ impl AnchoredLog {
         stored.anchors[0].clone()
     }
 
-    /// A provenance bundle of three events of the first batch, proved to the checkpoint of 360.
+    /// The provenance bundle of the first item of the event at `LEAF` (the only event naming
+    /// it), proved to the checkpoint of 360.
     async fn provenance(&self) -> ProvenanceBundle {
-        let mut events = Vec::new();
-        let mut shared = None;
-        for leaf in [LEAF, LEAF + 1, LEAF + 2] {
-            let bundle = self.bundle(leaf, 360).await;
-            events.push(ProvenanceEvent {
+        let bundle = self.bundle(LEAF, 360).await;
+        let event: serde_json::Value = serde_json::from_str(&bundle.event).unwrap();
+        let item = event["epcList"][0].as_str().unwrap().to_owned();
+        ProvenanceBundle {
+            version: ProvenanceVersion::V1,
+            item,
+            checkpoint: bundle.checkpoint,
+            events: vec![ProvenanceEvent {
                 event: bundle.event,
                 document_context: None,
                 event_hash: bundle.event_hash,
@@ -165,16 +170,10 @@ impl AnchoredLog {
                 device_attestation: bundle.device_attestation,
                 inclusion: bundle.inclusion,
                 why: vec![Why::Direct],
-            });
-            shared = Some((bundle.checkpoint, bundle.anchored));
-        }
-        let (checkpoint, anchored) = shared.unwrap();
-        ProvenanceBundle {
-            version: ProvenanceVersion::V1,
-            item: "urn:epc:id:sgtin:4012345.011111.1".to_owned(),
-            checkpoint,
-            events,
-            anchored,
+                reported_by: None,
+                authority: None,
+            }],
+            anchored: bundle.anchored,
         }
     }
 
@@ -188,7 +187,14 @@ impl AnchoredLog {
                 public_key_file_text(&self.device.public_key())
             ),
         );
-        let mut all = vec!["verify", "--log-key", &key, "--device-keys", &devices];
+        let mut all = vec![
+            "verify",
+            "--verbose",
+            "--log-key",
+            &key,
+            "--device-keys",
+            &devices,
+        ];
         all.extend_from_slice(args);
         all.push(file);
         Command::new(env!("CARGO_BIN_EXE_tagtrail"))
@@ -338,42 +344,72 @@ async fn verify_rpc_finds_the_anchor_on_chain_with_its_stored_evidence_and_exits
     for check in ANCHOR_CHECKS {
         expected.push_str(&format!("      {check}: ok\n"));
     }
-    expected.push_str(&format!("{file}: valid: 13 checks passed\n"));
+    expected.push_str(&format!(
+        "  chain agrees: ok\n{file}: valid: 14 checks passed\n"
+    ));
     assert!(
         printed.ends_with(&format!("{expected}valid: every check of 1 file passed\n")),
         "{printed}"
     );
 
-    // A provenance bundle looks its anchors up once, with the checks of the bundle as a whole.
+    // A provenance bundle looks its anchors up with the checks of the bundle as a whole; what
+    // no evidence shows yet (completeness) and what no registry was given for (authority) must
+    // be allowed for the run to be 0.
     let history = log.write("history.json", &log.provenance().await);
-    let printed = stdout_of(&log.verify_rpc(&history), 0);
+    let printed = stdout_of(
+        &log.verify(
+            &history,
+            &[
+                "--rpc",
+                &log.anvil.url,
+                "--confirmations",
+                "1",
+                "--allow",
+                "incomplete-history,unchecked-authority",
+            ],
+        ),
+        0,
+    );
+    assert!(
+        printed.contains(
+            "\n  event list: ok\n  one checkpoint: ok\n  story: ok\n  authority: skipped: no registry of the parties was given: each event's reporter and authority were taken as the bundle claims them\n  complete: skipped: "
+        ),
+        "{printed}"
+    );
     assert!(
         printed.contains(&format!(
-            "\n  event list: ok\n  one checkpoint: ok\n  anchor on chain: ok\n    {}: verified\n      chain id: ok\n",
+            "\n  anchor on chain: ok\n    {}: verified\n      chain id: ok\n",
             anchor_place(&anchor)
         )),
         "{printed}"
     );
     assert_eq!(printed.matches("anchor on chain").count(), 1, "{printed}");
-    assert_eq!(printed.matches("    anchor covers event: ok\n").count(), 3);
-    assert_eq!(last_line(&printed), "valid: every check of 1 file passed");
+    assert_eq!(printed.matches("    anchor covers event: ok\n").count(), 1);
+    assert!(last_line(&printed).starts_with("valid as allowed: nothing failed in 1 file"));
+    let unallowed = stdout_of(&log.verify_rpc(&history), 10);
+    assert!(last_line(&unallowed).contains("the history is not proven complete"));
 
-    // The default depth is the anchor worker's, 12 blocks: not reached yet on this chain.
+    // The default depth is the anchor worker's, 12 blocks: not reached yet on this chain. The
+    // anchor is there: the run waits for depth (exit 5), nothing failed.
     let newest = log.anvil.block_number();
-    let shallow = stdout_of(&log.verify(&file, &["--rpc", &log.anvil.url]), 1);
+    let shallow = stdout_of(&log.verify(&file, &["--rpc", &log.anvil.url]), 5);
     let depth = newest + 1 - anchor.block_number;
     assert!(
         shallow.contains(&format!(
-            "      confirmations: FAILED: {depth} confirmations, 12 required\n"
+            "\n    {}: skipped: not confirmed deeply enough yet\n",
+            anchor_place(&anchor)
+        )),
+        "{shallow}"
+    );
+    assert!(
+        shallow.contains(&format!(
+            "      confirmations: skipped: not confirmed yet: {depth} confirmations, 12 required\n"
         )),
         "{shallow}"
     );
     assert_eq!(
         last_line(&shallow),
-        format!(
-            "FAILED: {file}: anchor on chain: the anchor in tx {} (chain 31337, block {}): confirmations: {depth} confirmations, 12 required",
-            anchor.tx_hash, anchor.block_number
-        )
+        "incomplete: anchors not confirmed deeply enough yet; nothing failed in 1 file"
     );
     log.anvil.mine(12);
     let deep = stdout_of(&log.verify(&file, &["--rpc", &log.anvil.url]), 0);
@@ -388,7 +424,7 @@ async fn without_rpc_or_with_a_node_of_another_chain_the_anchors_are_skipped_and
     let anchor = bundle.anchored.as_ref().unwrap().anchors[0].clone();
     let file = log.write("bundle.json", &bundle);
 
-    let printed = stdout_of(&log.verify(&file, &[]), 0);
+    let printed = stdout_of(&log.verify(&file, &[]), 6);
     assert!(
         printed.contains(
             "\n  anchor covers event: ok\n  anchor on chain: skipped: no --rpc given: the anchors were not looked up on chain\n"
@@ -408,10 +444,10 @@ async fn without_rpc_or_with_a_node_of_another_chain_the_anchors_are_skipped_and
 
     // A node of another chain: the anchor is not looked up there, and nothing failed.
     let other = Anvil::start_with(1337, &[]);
-    let printed = stdout_of(&log.verify(&file, &["--rpc", &other.url]), 0);
+    let printed = stdout_of(&log.verify(&file, &["--rpc", &other.url]), 7);
     assert!(
         printed.contains(&format!(
-            "\n  anchor on chain: skipped: the node serves chain 1337; the anchors are on chain 31337\n    {}: skipped: the node serves chain 1337; this anchor is on chain 31337\n{file}: ",
+            "\n  anchor on chain: skipped: the node serves chain 1337; the anchors are on chain 31337\n    {}: skipped: the node serves chain 1337; this anchor is on chain 31337\n  chain agrees: ok\n{file}: ",
             anchor_place(&anchor)
         )),
         "{printed}"
@@ -559,7 +595,7 @@ async fn every_altered_anchor_exits_1_naming_the_check_that_fails() {
     let reason = format!("the chain has no transaction {tx} in a block");
     assert!(
         printed.contains(&format!(
-            "\n  anchor on chain: FAILED: the anchor in tx {tx} (chain 31337, block {block}): receipt: {reason}\n    anchor in tx {tx} (chain 31337, block {block}): FAILED: receipt\n      chain id: ok\n      receipt: FAILED: {reason}\n      stored block hash: ok\n      stored receipt proof: ok\n      stored receipt: ok\n      stored commitment: ok\n      stored signature: ok\n{file}: FAILED: "
+            "\n  anchor on chain: FAILED: the anchor in tx {tx} (chain 31337, block {block}): receipt: {reason}\n    anchor in tx {tx} (chain 31337, block {block}): FAILED: receipt\n      chain id: ok\n      receipt: FAILED: {reason}\n      stored block hash: ok\n      stored receipt proof: ok\n      stored receipt: ok\n      stored commitment: ok\n      stored signature: ok\n  chain agrees: ok\n{file}: FAILED: "
         )),
         "{printed}"
     );
@@ -582,4 +618,62 @@ async fn every_altered_anchor_exits_1_naming_the_check_that_fails() {
             "{check}: {printed}"
         );
     }
+}
+
+/// A log forked under the log's own key: a tree of the same size as an anchored checkpoint, with
+/// the bundle's entry at the same place but other entries around it, so that every offline check
+/// of the bundle passes. Only the chain can tell; with --rpc the `chain agrees` check fails,
+/// naming both roots. The honest bundle stripped of its anchors is not anchored (exit 4), and
+/// says that the chain holds an anchor it should have proved consistency with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_that_contradicts_an_anchor_on_chain_fails_as_a_split_view() {
+    let log = AnchoredLog::create("split-view").await;
+    let honest = log.bundle(LEAF, 360).await;
+    let mut tree = MemoryTree::new();
+    for leaf in 0..360u64 {
+        if leaf == LEAF {
+            tree.push_record(&honest.leaf_record).unwrap();
+        } else {
+            tree.push_record(&leaf.to_be_bytes()).unwrap();
+        }
+    }
+    let size = TreeSize::from(360);
+    let forked_root = tree.root_at(size).unwrap();
+    let mut forked = honest.clone();
+    forked.checkpoint = Checkpoint::new(Origin::parse(ORIGIN).unwrap(), size, forked_root)
+        .sign(&[&log_key()])
+        .unwrap()
+        .to_message();
+    forked.inclusion = prove_inclusion(&tree, LeafIndex::new(LEAF).unwrap(), size).unwrap();
+    forked.anchored = None;
+    let file = log.write("forked.json", &forked);
+
+    // Offline it reads as merely not anchored: nothing there contradicts it.
+    let offline = stdout_of(&log.verify(&file, &[]), 4);
+    assert!(offline.contains("\n  inclusion: ok\n"), "{offline}");
+
+    let printed = stdout_of(&log.verify_rpc(&file), 1);
+    let anchor = log.anchor_of(360).await;
+    let last = last_line(&printed);
+    assert!(
+        last.starts_with(&format!(
+            "FAILED: {file}: chain agrees: split view: the bundle's checkpoint of {ORIGIN} has root {forked_root} at tree size 360; the log's anchor in tx {} (chain 31337, block {}) has root ",
+            anchor.tx_hash, anchor.block_number
+        )),
+        "{last}"
+    );
+
+    let mut stripped = honest.clone();
+    stripped.anchored = None;
+    let file = log.write("stripped.json", &stripped);
+    // Not a matter of time: the anchor exists, the bundle leaves it out (exit 3, no --allow).
+    let printed = stdout_of(&log.verify_rpc(&file), 3);
+    assert!(
+        printed.contains(&format!(
+            "anchor on chain: skipped: the bundle carries no anchored checkpoint, though the chain holds an anchor of this log at tree size 360 (tx {}, block {})",
+            anchor.tx_hash, anchor.block_number
+        )),
+        "{printed}"
+    );
+    assert!(printed.contains("\n  chain agrees: ok\n"), "{printed}");
 }

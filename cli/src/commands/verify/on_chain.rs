@@ -7,20 +7,31 @@
 //! against the node's block at that height: a verifier who trusts the node sees that the evidence
 //! the bundle will still carry after nodes drop old receipts is real. The anchors of a provenance
 //! bundle are shared by its events and looked up once.
+//!
+//! The chain is also searched for every anchor of the log's origin (`find_anchors`, once per
+//! run): an anchor signed by a trusted key whose root differs from one of the bundle's checkpoints
+//! at the same tree size shows a split view (the `chain agrees` check fails, naming both), and an
+//! unanchored bundle of a log the chain holds anchors for says so.
+
+use std::cell::OnceCell;
 
 use alloy_primitives::{Address, B256};
+use anchor::format::Payload;
 use anchor::proof::ReceiptProof;
 use anchor::rpc::{BlockId, Rpc};
 use anchor::verify::{
-    self as anchor_verify, AnchorLocation, AnchorReport, Expected, verify_on_chain,
-    verify_self_contained,
+    self as anchor_verify, AnchorCheck, AnchorLocation, AnchorReport, Expected, FoundAnchor,
+    find_anchors, verify_on_chain, verify_self_contained,
 };
 use anyhow::Context;
-use ledger::bundle::{AnchorRef, AnchoredCheckpoint, BlockHash, Outcome, ReceiptEvidence};
+use ledger::bundle::{
+    AnchorRef, AnchoredCheckpoint, BlockHash, CheckName, Outcome, ReceiptEvidence, Report,
+    TrustedKeys,
+};
 use ledger::checkpoint::Checkpoint;
 use ledger::note::{Note, NoteVerifiers};
 
-use super::Skip;
+use super::Gap;
 use crate::commands::anchors::rpc_client;
 
 /// `verify_on_chain` reports a call the node could not answer as the checks it left undone,
@@ -34,6 +45,8 @@ pub(super) struct Chain {
     rpc: Rpc,
     chain_id: u64,
     confirmations: u64,
+    /// The log's anchors on chain signed by a trusted key, looked up once per run.
+    log_anchors: OnceCell<Vec<(FoundAnchor, Payload)>>,
 }
 
 impl Chain {
@@ -48,7 +61,73 @@ impl Chain {
             rpc,
             chain_id,
             confirmations,
+            log_anchors: OnceCell::new(),
         })
+    }
+
+    /// Every anchor of the trusted log's origin on chain, from any contract, whose signature is
+    /// by one of its keys (anyone can emit an event with the log's topics; only the log can sign
+    /// its checkpoints).
+    fn log_anchors(&self, trusted: &TrustedKeys) -> anyhow::Result<&[(FoundAnchor, Payload)]> {
+        if let Some(found) = self.log_anchors.get() {
+            return Ok(found);
+        }
+        let origin = trusted.log().origin();
+        let found = find_anchors(&self.rpc, origin, None, 0, None)
+            .context("Failed to search the chain for the log's anchors")?
+            .into_iter()
+            .filter_map(|anchor| {
+                let payload = anchor.payload.clone().ok()?;
+                payload
+                    .signed_by(origin, trusted.log().keys())
+                    .then_some((anchor, payload))
+            })
+            .collect();
+        Ok(self.log_anchors.get_or_init(|| found))
+    }
+
+    /// The `chain agrees` check: no signed anchor of the log contradicts a checkpoint of the
+    /// bundle (the bundle's and its anchored one, those that verify) at the same tree size.
+    fn agrees(
+        &self,
+        checkpoints: &[Checkpoint],
+        trusted: &TrustedKeys,
+    ) -> anyhow::Result<(Outcome, Option<String>)> {
+        let anchors = self.log_anchors(trusted)?;
+        for checkpoint in checkpoints {
+            let contradicting = anchors.iter().find(|(_, payload)| {
+                payload.size == checkpoint.size() && payload.root != *checkpoint.root()
+            });
+            if let Some((anchor, payload)) = contradicting {
+                return Ok((
+                    Outcome::Failed(format!(
+                        "split view: the bundle's checkpoint of {} has root {} at tree size {}; \
+                         the log's anchor in tx {} (chain {}, block {}) has root {} at that size",
+                        checkpoint.origin().as_str(),
+                        checkpoint.root(),
+                        checkpoint.size(),
+                        anchor.tx_hash,
+                        self.chain_id,
+                        anchor.block_number,
+                        payload.root
+                    )),
+                    None,
+                ));
+            }
+        }
+        let newest = anchors.iter().max_by_key(|(_, payload)| payload.size);
+        let covering = newest.and_then(|(anchor, payload)| {
+            checkpoints
+                .iter()
+                .any(|checkpoint| payload.size >= checkpoint.size())
+                .then(|| {
+                    format!(
+                        "the chain holds an anchor of this log at tree size {} (tx {}, block {})",
+                        payload.size, anchor.tx_hash, anchor.block_number
+                    )
+                })
+        });
+        Ok((Outcome::Passed, covering))
     }
 
     /// Looks up every anchor of `anchored`: each must hold the anchored checkpoint's origin, size
@@ -65,7 +144,7 @@ impl Chain {
             Ok(checkpoint) => checkpoint,
             Err(error) => {
                 return Ok(OnChain::skipped(
-                    Skip::Evidence,
+                    Gap::Evidence,
                     format!(
                         "the anchored checkpoint is not a checkpoint ({error}): nothing to look for"
                     ),
@@ -74,7 +153,7 @@ impl Chain {
         };
         if anchored.anchors.is_empty() {
             return Ok(OnChain::skipped(
-                Skip::Evidence,
+                Gap::Evidence,
                 "the anchored checkpoint names no anchor",
             ));
         }
@@ -140,9 +219,14 @@ impl Chain {
             Outcome::Failed(reason) => Some((check.clone(), reason.clone())),
             _ => None,
         });
+        let unconfirmed = matches!(
+            on_chain.outcome(AnchorCheck::Confirmations),
+            Some(anchor_verify::Outcome::Failed(_))
+        );
         let verdict = match failure {
             Some((check, reason)) => AnchorVerdict::Failed { check, reason },
             None if on_chain.is_valid() => AnchorVerdict::Verified,
+            None if unconfirmed => AnchorVerdict::Unconfirmed,
             None => AnchorVerdict::Unchecked("not every check could be made".to_owned()),
         };
         Ok(AnchorLookup {
@@ -209,10 +293,20 @@ impl Chain {
             AnchorVerdict::OtherChain { chain, .. } => Some(chain),
             _ => None,
         };
-        let (outcome, skip) = if let Some(failure) = failure {
-            (Outcome::Failed(failure), Skip::Evidence)
+        let unconfirmed =
+            |anchor: &AnchorLookup| matches!(anchor.verdict, AnchorVerdict::Unconfirmed);
+        let (outcome, gap) = if let Some(failure) = failure {
+            (Outcome::Failed(failure), Gap::Evidence)
         } else if anchors.iter().any(verified) {
-            (Outcome::Passed, Skip::Evidence)
+            (Outcome::Passed, Gap::Evidence)
+        } else if let Some(anchor) = anchors.iter().find(|anchor| unconfirmed(anchor)) {
+            (
+                Outcome::Skipped(format!(
+                    "the anchor in {} is not {} blocks deep yet",
+                    anchor.place, self.confirmations
+                )),
+                Gap::Unconfirmed,
+            )
         } else if anchors.iter().all(|anchor| other_chain(anchor).is_some()) {
             let mut chains: Vec<String> = Vec::new();
             for chain in anchors.iter().filter_map(other_chain) {
@@ -227,17 +321,19 @@ impl Chain {
                     self.chain_id,
                     chains.join(", ")
                 )),
-                Skip::OtherChain,
+                Gap::OtherChain,
             )
         } else {
             (
                 Outcome::Skipped("no anchor could be checked on chain".to_owned()),
-                Skip::Evidence,
+                Gap::Evidence,
             )
         };
         OnChain {
             outcome,
-            skip,
+            gap,
+            agrees: Outcome::Skipped(String::new()),
+            agrees_gap: Gap::Evidence,
             anchors,
         }
     }
@@ -259,6 +355,10 @@ fn named(report: &AnchorReport, prefix: &str) -> Vec<(String, Outcome)> {
         .map(|(check, outcome)| {
             let outcome = match outcome {
                 anchor_verify::Outcome::Passed => Outcome::Passed,
+                // Not deep enough yet is a wait, not a failure: the anchor is there.
+                anchor_verify::Outcome::Failed(reason) if *check == AnchorCheck::Confirmations => {
+                    Outcome::Skipped(format!("not confirmed yet: {reason}"))
+                }
                 anchor_verify::Outcome::Failed(reason) => Outcome::Failed(reason.clone()),
                 anchor_verify::Outcome::Skipped(reason) => Outcome::Skipped(reason.clone()),
             };
@@ -267,41 +367,83 @@ fn named(report: &AnchorReport, prefix: &str) -> Vec<(String, Outcome)> {
         .collect()
 }
 
-/// The `anchor on chain` check of one file and what each anchor gave.
+/// The `anchor on chain` and `chain agrees` checks of one file and what each anchor gave.
 #[derive(Debug)]
 pub(super) struct OnChain {
-    /// The check's outcome, for the bundle's report.
-    pub(super) outcome: Outcome,
+    /// The `anchor on chain` check's outcome, for the bundle's report.
+    outcome: Outcome,
     /// Why it was skipped, as far as the exit status is concerned (when it was).
-    pub(super) skip: Skip,
+    pub(super) gap: Gap,
+    /// The `chain agrees` check's outcome.
+    agrees: Outcome,
+    /// Why that was skipped (when it was).
+    pub(super) agrees_gap: Gap,
     /// Each anchor of the bundle, in its order (none when nothing was looked up).
     pub(super) anchors: Vec<AnchorLookup>,
 }
 
 impl OnChain {
-    /// The check for a bundle's `anchored` member, through `chain` when a node was given.
+    /// The checks for a bundle's `checkpoint` and `anchored` member, through `chain` when a node
+    /// was given.
     pub(super) fn of(
+        checkpoint: &str,
         anchored: Option<&AnchoredCheckpoint>,
         chain: Option<&Chain>,
-        keys: &NoteVerifiers,
+        trusted: &TrustedKeys,
     ) -> anyhow::Result<Self> {
-        match (anchored, chain) {
-            (None, _) => Ok(Self::skipped(
-                Skip::NotAnchored,
-                "the bundle carries no anchored checkpoint",
-            )),
-            (Some(_), None) => Ok(Self::skipped(
-                Skip::NoRpc,
-                "no --rpc given: the anchors were not looked up on chain",
-            )),
-            (Some(anchored), Some(chain)) => chain.check(anchored, keys),
-        }
+        let Some(chain) = chain else {
+            let mut on_chain = match anchored {
+                None => Self::skipped(Gap::Unanchored, "the bundle carries no anchored checkpoint"),
+                Some(_) => Self::skipped(
+                    Gap::UncheckedAnchors,
+                    "no --rpc given: the anchors were not looked up on chain",
+                ),
+            };
+            on_chain.agrees = Outcome::Skipped(
+                "no --rpc given: the chain was not searched for the log's anchors".to_owned(),
+            );
+            on_chain.agrees_gap = Gap::UncheckedAnchors;
+            return Ok(on_chain);
+        };
+        // The bundle's checkpoints that verify (a forged one fails its own check).
+        let checkpoints: Vec<Checkpoint> = std::iter::once(checkpoint)
+            .chain(anchored.map(|anchored| anchored.checkpoint.as_str()))
+            .filter_map(|note| trusted.log().open_checkpoint(note).ok())
+            .map(|verified| verified.checkpoint().clone())
+            .collect();
+        let (agrees, covering) = chain.agrees(&checkpoints, trusted)?;
+        let mut on_chain = match (anchored, covering) {
+            // The chain already anchors this log at the bundle's size or beyond: an honest
+            // bundle would prove its consistency with that anchor. Not a wait, and no --allow
+            // accepts it.
+            (None, Some(covering)) => Self::skipped(
+                Gap::Evidence,
+                format!(
+                    "the bundle carries no anchored checkpoint, though {covering}: an honest \
+                     log's bundle proves its consistency with it"
+                ),
+            ),
+            (None, None) => {
+                Self::skipped(Gap::Unanchored, "the bundle carries no anchored checkpoint")
+            }
+            (Some(anchored), _) => chain.check(anchored, trusted.log().keys())?,
+        };
+        on_chain.agrees = agrees;
+        Ok(on_chain)
     }
 
-    fn skipped(skip: Skip, reason: impl Into<String>) -> Self {
+    /// Adds the file's `anchor on chain` and `chain agrees` checks to a report.
+    pub(super) fn push_checks(&self, report: &mut Report) {
+        report.push(CheckName::AnchorOnChain, self.outcome.clone());
+        report.push(CheckName::ChainAgrees, self.agrees.clone());
+    }
+
+    fn skipped(gap: Gap, reason: impl Into<String>) -> Self {
         Self {
             outcome: Outcome::Skipped(reason.into()),
-            skip,
+            gap,
+            agrees: Outcome::Skipped(String::new()),
+            agrees_gap: Gap::Evidence,
             anchors: Vec::new(),
         }
     }
@@ -327,6 +469,8 @@ pub(super) enum AnchorVerdict {
     Failed { check: String, reason: String },
     /// The node serves another chain than the anchor's.
     OtherChain { chain: u64, reason: String },
+    /// Every check passed but the block is not deep enough yet.
+    Unconfirmed,
     /// Some check could not be made, and none failed.
     Unchecked(String),
 }
