@@ -47,7 +47,7 @@ pub fn analyse(body: &[u8], limits: &Limits) -> Result<Analysed, CaptureError> {
     let events = document.events();
     if events.len() > limits.max_events_per_document {
         return Err(CaptureError::TooLarge {
-            limits: *limits,
+            limits: Box::new(*limits),
             violation: ProblemViolation::new(
                 None,
                 event_list_pointer(&document),
@@ -64,7 +64,7 @@ pub fn analyse(body: &[u8], limits: &Limits) -> Result<Analysed, CaptureError> {
         let count = event.epcs().count();
         if count > limits.max_epcs_per_event {
             return Err(CaptureError::TooLarge {
-                limits: *limits,
+                limits: Box::new(*limits),
                 violation: ProblemViolation::new(
                     Some(event.index()),
                     event.pointer(),
@@ -253,6 +253,86 @@ impl Analysed {
             })
     }
 
+    /// Records the custody rules every event must keep whoever captures it (docs/ARCHITECTURE.md,
+    /// "Custody authority"): it names a location (`readPoint` or `bizLocation`) that the
+    /// location check then requires to be the caller's own, and its `eventTime` is no later than
+    /// `now` plus the allowed clock skew. A violation is the event's, decided with the rest.
+    pub fn check_custody_rules(&mut self, now: UnixMillis, clock_skew: std::time::Duration) {
+        let latest = i128::from(now.as_millis()) * 1_000_000
+            + i128::try_from(clock_skew.as_nanos()).unwrap_or(i128::MAX);
+        for event in self.document.events() {
+            let index = event.index();
+            if event.read_point().is_none() && event.biz_location().is_none() {
+                self.violations
+                    .entry(Some(index))
+                    .or_default()
+                    .push(ProblemViolation::new(
+                        Some(index),
+                        event.pointer(),
+                        "location",
+                        format!(
+                            "event {index} names neither a readPoint nor a bizLocation: every \
+                             event must name a location of the site that reports it"
+                        ),
+                    ));
+            }
+            if let Some(time) = event.event_time()
+                && time.unix_nanos() > latest
+            {
+                self.violations
+                    .entry(Some(index))
+                    .or_default()
+                    .push(ProblemViolation::new(
+                        Some(index),
+                        format!("{}/eventTime", event.pointer()),
+                        "eventTime",
+                        format!(
+                            "event {index}: eventTime is in the future: more than {} s after \
+                             this capture (the clock skew this service allows)",
+                            clock_skew.as_secs()
+                        ),
+                    ));
+            }
+        }
+    }
+
+    /// Whether an event commissions EPCs (an ObjectEvent `ADD`): only then is the registry of
+    /// company prefixes read.
+    pub fn commissions(&self) -> bool {
+        self.document.events().iter().any(is_commissioning)
+    }
+
+    /// The violations of commissioning EPCs of another organisation's company prefix: only its
+    /// owner (or the owner's delegates) may commission them.
+    pub fn foreign_commissioning(
+        &self,
+        parties: &ledger::history::Parties,
+        reporter: Option<&ledger::OrganisationId>,
+    ) -> Vec<ProblemViolation> {
+        let mut violations = Vec::new();
+        for event in self
+            .document
+            .events()
+            .iter()
+            .filter(|e| is_commissioning(e))
+        {
+            for (position, epc) in event.epc_list().enumerate() {
+                if let Err(why) = parties.may_commission(reporter, epc) {
+                    violations.push(ProblemViolation::new(
+                        Some(event.index()),
+                        format!("{}/epcList/{position}", event.pointer()),
+                        "commissioning",
+                        format!(
+                            "event {}: {why}: only its owner may commission it",
+                            event.index()
+                        ),
+                    ));
+                }
+            }
+        }
+        violations
+    }
+
     /// Every distinct location named by an event (`readPoint.id`, `bizLocation.id`), with the
     /// events and pointers naming it, and the keys it may be registered under.
     pub fn locations(&self) -> Vec<NamedLocation> {
@@ -384,6 +464,10 @@ impl Analysed {
         // Entries are built from the same statement just above: a mismatch would be a bug here.
         batch.map_err(|error| CaptureError::Internal(error.to_string()))
     }
+}
+
+fn is_commissioning(event: &Event) -> bool {
+    event.type_name() == "ObjectEvent" && event.action().map(|a| a.as_str()) == Some("ADD")
 }
 
 /// A location named in the document.

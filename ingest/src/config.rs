@@ -24,6 +24,7 @@
 //! max_body_bytes = 33554432
 //! max_events_per_document = 10000
 //! max_epcs_per_event = 20000
+//! clock_skew = "5m"             # how far in the future an eventTime may be
 //!
 //! [log]
 //! format = "text"               # or "json"
@@ -77,6 +78,7 @@ const SCHEMA: Schema = Schema {
                 "max_body_bytes",
                 "max_events_per_document",
                 "max_epcs_per_event",
+                "clock_skew",
             ],
         ),
         ("log", &["format", "filter"]),
@@ -227,6 +229,10 @@ pub struct Limits {
     /// The most EPCs one event may list (`epcList`, `childEPCs`, `inputEPCList`, `outputEPCList`).
     #[serde(default = "default_max_epcs")]
     pub max_epcs_per_event: usize,
+    /// How far in the future an event's `eventTime` may be (reporters' clocks drift): later ones
+    /// are refused.
+    #[serde(default = "default_clock_skew", deserialize_with = "duration")]
+    pub clock_skew: Duration,
 }
 
 impl Default for Limits {
@@ -235,6 +241,7 @@ impl Default for Limits {
             max_body_bytes: default_max_body_bytes(),
             max_events_per_document: default_max_events(),
             max_epcs_per_event: default_max_epcs(),
+            clock_skew: default_clock_skew(),
         }
     }
 }
@@ -438,6 +445,10 @@ fn default_max_events() -> usize {
 }
 fn default_max_epcs() -> usize {
     20_000
+}
+
+fn default_clock_skew() -> Duration {
+    Duration::from_secs(300)
 }
 
 #[cfg(test)]

@@ -184,7 +184,8 @@ pub enum CaptureError {
     Forbidden(Vec<ProblemViolation>),
     #[error("the capture exceeds a limit")]
     TooLarge {
-        limits: Limits,
+        /// Boxed: the limits are the largest part of the error, which every capture step returns.
+        limits: Box<Limits>,
         violation: ProblemViolation,
     },
     #[error("the document is not a valid EPCIS 2.0 capture document")]

@@ -48,6 +48,9 @@ pub struct AppState {
     pub(crate) metrics: Arc<Metrics>,
     /// Answers of recent location checks, reused within one registry generation.
     pub(crate) allowed: AllowedCache,
+    /// Who owns which company prefixes (only commissioning captures read it), read again when
+    /// the registry changes.
+    pub(crate) parties: registry::PartiesCache,
     /// Records capture jobs, several per statement.
     pub(crate) jobs: JobWriter,
     /// Whether the checkpoint signer signs: captures are refused while it does not (the database
@@ -132,6 +135,7 @@ impl Application {
             limits: config.limits,
             metrics: Arc::new(Metrics::new()),
             allowed: AllowedCache::default(),
+            parties: registry::PartiesCache::new(std::time::Duration::from_secs(1)),
             jobs,
             signing,
             checkpointer: comparer,

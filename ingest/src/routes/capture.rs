@@ -112,8 +112,9 @@ async fn capture_document(
     };
 
     let body = read_body(payload, &limits, declared.unwrap_or(0)).await?;
-    let analysed = capture::analyse(&body, &limits)?;
+    let mut analysed = capture::analyse(&body, &limits)?;
     drop(body);
+    analysed.check_custody_rules(UnixMillis::from_millis(created_at), limits.clock_skew);
     let signed = analysed.device_batch(&caller)?;
     // Validation before location authorisation: a caller sending a document that is both invalid
     // and names another site's locations is told what is wrong with the document first (it is
@@ -143,6 +144,26 @@ async fn capture_document(
                 AllowedError::Read(error) => database_error(error.into()),
             })?;
         let forbidden = capture::forbidden(&locations, &allowed, &caller);
+        if !forbidden.is_empty() {
+            return Err(CaptureError::Forbidden(forbidden));
+        }
+    }
+
+    if analysed.commissions() {
+        let parties = {
+            let client = state
+                .pool
+                .get()
+                .await
+                .map_err(|e| CaptureError::Unavailable(e.into()))?;
+            state
+                .parties
+                .get(&**client)
+                .await
+                .map_err(|error| database_error(error.into()))?
+        };
+        let reporter = parties.organisation_of(caller.site());
+        let forbidden = analysed.foreign_commissioning(&parties, reporter);
         if !forbidden.is_empty() {
             return Err(CaptureError::Forbidden(forbidden));
         }
@@ -294,7 +315,7 @@ fn check_media_type(headers: &header::HeaderMap) -> Result<(), CaptureError> {
 
 fn body_too_large(limits: &crate::config::Limits, length: usize) -> CaptureError {
     CaptureError::TooLarge {
-        limits: *limits,
+        limits: Box::new(*limits),
         violation: ProblemViolation::new(
             None,
             "",

@@ -866,3 +866,163 @@ async fn the_capture_interface_answers_as_the_official_openapi_document_describe
     );
     app.stop().await;
 }
+
+/// The custody rules every capture keeps (docs/ARCHITECTURE.md, "Custody authority"), as a
+/// registered participant who lies would test them: an event with no location of its own, one
+/// dated in the future, and one commissioning another organisation's EPC are refused with the rule
+/// they break, and store nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custody_rules_refuse_unlocated_future_and_foreign_commissioning_events() {
+    let mut app = TestApp::spawn().await;
+    let brand = ledger::OrganisationId::parse("brand").unwrap();
+    let rival = ledger::OrganisationId::parse("rival").unwrap();
+    let partner = ledger::OrganisationId::parse("partner").unwrap();
+    let prefix = epcis::epc::CompanyPrefix::parse("0614141").unwrap();
+    registry::add_organisation(&mut app.admin, &brand, &[prefix])
+        .await
+        .unwrap();
+    registry::add_organisation(&mut app.admin, &rival, &[])
+        .await
+        .unwrap();
+    registry::add_organisation(&mut app.admin, &partner, &[])
+        .await
+        .unwrap();
+    registry::add_delegate(&mut app.admin, &brand, &partner)
+        .await
+        .unwrap();
+    let brand_site = site_of(&mut app.admin, "brand-plant", &brand, HERE).await;
+    let rival_site = site_of(
+        &mut app.admin,
+        "rival-depot",
+        &rival,
+        "urn:epc:id:sgln:0712345.00001.0",
+    )
+    .await;
+    let partner_site = site_of(
+        &mut app.admin,
+        "partner-hub",
+        &partner,
+        "urn:epc:id:sgln:0812345.00001.0",
+    )
+    .await;
+    let client_of = |token: String| app.client(Credential::Token(token));
+    let brand_client = client_of(app.token(&brand_site).await);
+    let rival_client = client_of(app.token(&rival_site).await);
+    let partner_client = client_of(app.token(&partner_site).await);
+    let before = app.counts().await;
+    let doc = |event: serde_json::Value| {
+        serde_json::to_vec(&serde_json::json!({
+            "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+            "type": "EPCISDocument", "schemaVersion": "2.0",
+            "creationDate": "2024-01-01T00:00:00Z", "epcisBody": {"eventList": [event]}
+        }))
+        .unwrap()
+    };
+
+    // No readPoint and no bizLocation: where it was seen is nobody's.
+    let mut unlocated = common::event(1, HERE);
+    let unlocated_map = unlocated.as_object_mut().unwrap();
+    unlocated_map.remove("readPoint");
+    unlocated_map.remove("bizLocation");
+    let reply = capture(&brand_client, doc(unlocated), false).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.body["violations"][0]["rule"], "location");
+    assert_eq!(
+        reply.body["violations"][0]["pointer"],
+        "/epcisBody/eventList/0"
+    );
+
+    // Dated an hour ahead: refused; a minute ahead is within the 5-minute clock skew.
+    let in_an_hour = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    let in_a_minute = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    let at = |time: std::time::SystemTime| {
+        let millis = time
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        ledger::UnixMillis::from_millis(u64::try_from(millis).unwrap()).to_rfc3339()
+    };
+    let mut future = common::event(2, HERE);
+    future["eventTime"] = serde_json::json!(at(in_an_hour));
+    let reply = capture(&brand_client, doc(future), false).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.body["violations"][0]["rule"], "eventTime");
+    assert_eq!(
+        reply.body["violations"][0]["pointer"],
+        "/epcisBody/eventList/0/eventTime"
+    );
+
+    // The rival commissions the brand's EPC from its own location: forbidden.
+    let commission = |serial: u64, location: &str, time: String| {
+        let mut event = common::event(serial, location);
+        event["action"] = serde_json::json!("ADD");
+        event["bizStep"] = serde_json::json!("commissioning");
+        event["eventTime"] = serde_json::json!(time);
+        event
+    };
+    let reply = capture(
+        &rival_client,
+        doc(commission(
+            3,
+            "urn:epc:id:sgln:0712345.00001.0",
+            at(in_a_minute),
+        )),
+        false,
+    )
+    .await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert_eq!(reply.body["violations"][0]["rule"], "commissioning");
+    assert_eq!(
+        reply.body["violations"][0]["pointer"],
+        "/epcisBody/eventList/0/epcList/0"
+    );
+    assert!(
+        reply.body["violations"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("company prefix of brand, not of rival"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(app.counts().await, before, "nothing refused was stored");
+
+    // The brand commissions its own EPC (a minute ahead: within the skew), and so may the partner
+    // it delegates to.
+    let reply = capture(
+        &brand_client,
+        doc(commission(3, HERE, at(in_a_minute))),
+        false,
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let reply = capture(
+        &partner_client,
+        doc(commission(
+            4,
+            "urn:epc:id:sgln:0812345.00001.0",
+            at(in_a_minute),
+        )),
+        false,
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    app.stop().await;
+}
+
+/// Registers a site of `organisation` that speaks for `location`.
+async fn site_of(
+    admin: &mut tokio_postgres::Client,
+    id: &str,
+    organisation: &ledger::OrganisationId,
+    location: &str,
+) -> ledger::SiteId {
+    let site = ledger::SiteId::parse(id).unwrap();
+    let location = registry::location::SiteLocation::parse(location).unwrap();
+    registry::add_site(admin, &site, "", Some(organisation))
+        .await
+        .unwrap();
+    registry::add_site_locations(admin, &site, &[location])
+        .await
+        .unwrap();
+    site
+}
