@@ -1,13 +1,14 @@
 //! Any bytes given to the ledger's decoders of outside input: signed notes and checkpoints, note
 //! keys, leaf records, device batch statements and their HTTP headers, device key files, tile
-//! paths, entry bundles, proof and provenance bundles and C2SP tlog-proofs. No input may panic; a
-//! bundle or proof that parses is verified (and may fail) without panicking, and a tlog-proof that
-//! parses has one spelling.
+//! paths, entry bundles, proof and provenance bundles, participants files and C2SP tlog-proofs. No
+//! input may panic; a bundle or proof that parses is verified (and may fail) without panicking,
+//! a provenance bundle's story and authority marks are recomputed (with and without the parties of
+//! a participants file that parses), and a tlog-proof that parses has one spelling.
 #![no_main]
 
 use ledger::bundle::{
-    ProofBundle, ProvenanceBundle, TlogProof, TrustedKeys, verify_bundle, verify_provenance,
-    verify_tlog_proof,
+    Participants, ProofBundle, ProvenanceBundle, TlogProof, TrustedKeys, verify_bundle,
+    verify_provenance, verify_tlog_proof,
 };
 use ledger::checkpoint::{Checkpoint, Origin, TrustedLog};
 use ledger::note::{Note, NoteSignerKey, NoteVerifierKey, NoteVerifiers};
@@ -47,8 +48,20 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(bundle) = serde_json::from_str::<ProofBundle>(text) {
         let _ = verify_bundle(&bundle, &TrustedKeys::new(log()));
     }
+    let parties = serde_json::from_str::<Participants>(text)
+        .ok()
+        .and_then(|participants| participants.parties().ok());
     if let Ok(bundle) = serde_json::from_str::<ProvenanceBundle>(text) {
         let _ = verify_provenance(&bundle, &TrustedKeys::new(log()));
+        // The registry of the fuzz log: one brand owning the prefix of the GS1 examples.
+        let mut registry = ledger::history::Parties::new();
+        let brand = ledger::OrganisationId::parse("brand").expect("a valid organisation id");
+        registry.add_prefix(
+            brand,
+            epcis::epc::CompanyPrefix::parse("0614141").expect("a valid company prefix"),
+        );
+        let trusted = TrustedKeys::new(log()).with_parties(parties.unwrap_or(registry));
+        let _ = verify_provenance(&bundle, &trusted);
     }
     if let Ok(proof) = TlogProof::decode(text) {
         let _ = verify_tlog_proof(&proof, &log(), None);
