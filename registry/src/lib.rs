@@ -19,5 +19,5 @@ pub use lookup::{
     AllowedCache, AllowedError, DeviceRecord, ReadError, RegistryGeneration, TokenRecord,
     allowed_locations, device_for_capture, token_for_capture,
 };
-pub use parties::{PartiesCache, participants, parties};
+pub use parties::{PartiesCache, PartiesError, participants, parties};
 pub use token::{SiteToken, TokenError, TokenId};

@@ -131,6 +131,15 @@ async fn current_generation<C: GenericClient>(client: &C) -> Result<RegistryGene
     Ok(RegistryGeneration::new(row.get(0)))
 }
 
+/// Why the parties could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PartiesError {
+    #[error("no database connection")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
 /// The parties, read again when the registry's generation has changed, looked at no more often
 /// than every `recheck`: a service's view of who may speak for what.
 #[derive(Debug)]
@@ -169,17 +178,27 @@ impl PartiesCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cached);
     }
 
-    /// The parties as of at most `recheck` ago.
-    pub async fn get<C: GenericClient>(
+    /// The parties as of at most `recheck` ago; a connection is taken from `pool` only when
+    /// they must be looked at again.
+    pub async fn get(
+        &self,
+        pool: &deadpool_postgres::Pool,
+    ) -> Result<std::sync::Arc<Parties>, PartiesError> {
+        if let Some(cached) = self.cached()
+            && cached.checked.elapsed() < self.recheck
+        {
+            return Ok(cached.parties);
+        }
+        let client = pool.get().await?;
+        Ok(self.refresh(&**client).await?)
+    }
+
+    /// Looks at the registry's generation, and reads the parties again when it changed.
+    async fn refresh<C: GenericClient>(
         &self,
         client: &C,
     ) -> Result<std::sync::Arc<Parties>, ReadError> {
         let cached = self.cached();
-        if let Some(cached) = &cached
-            && cached.checked.elapsed() < self.recheck
-        {
-            return Ok(cached.parties.clone());
-        }
         if let Some(mut cached) = cached
             && current_generation(client).await? == cached.generation
         {

@@ -150,18 +150,14 @@ async fn capture_document(
     }
 
     if analysed.commissions() {
-        let parties = {
-            let client = state
-                .pool
-                .get()
-                .await
-                .map_err(|e| CaptureError::Unavailable(e.into()))?;
-            state
-                .parties
-                .get(&**client)
-                .await
-                .map_err(|error| database_error(error.into()))?
-        };
+        let parties = state
+            .parties
+            .get(&state.pool)
+            .await
+            .map_err(|error| match error {
+                registry::PartiesError::Pool(error) => CaptureError::Unavailable(error.into()),
+                registry::PartiesError::Read(error) => database_error(error.into()),
+            })?;
         let reporter = parties.organisation_of(caller.site());
         let forbidden = analysed.foreign_commissioning(&parties, reporter);
         if !forbidden.is_empty() {

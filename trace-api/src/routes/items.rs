@@ -17,7 +17,7 @@ use ledger::history::{
 
 use ledger::record::Attestation;
 use ledger::size::{LeafIndex, TreeSize};
-use ledger_store::{Declares, ReadError, StoredEntry};
+use ledger_store::{Declares, StoredEntry};
 
 use crate::problem::Problem;
 use crate::proofs::{Attestations, ProofsError};
@@ -73,22 +73,17 @@ async fn events_of(
     item: &Item,
     limit: usize,
 ) -> Result<History<Arc<StoredEntry>>, Problem> {
-    let parties = {
-        let client = view
-            .store
-            .pool()
-            .get()
-            .await
-            .map_err(|error| Problem::unavailable(&ReadError::from(error)))?;
-        state
-            .parties
-            .get(&**client)
-            .await
-            .map_err(|error| match error {
-                registry::ReadError::Query(error) => Problem::unavailable(&error),
-                corrupt => Problem::internal(&corrupt),
-            })?
-    };
+    let parties = state
+        .parties
+        .get(view.store.pool())
+        .await
+        .map_err(|error| match error {
+            registry::PartiesError::Pool(error) => Problem::unavailable(&error),
+            registry::PartiesError::Read(registry::ReadError::Query(error)) => {
+                Problem::unavailable(&error)
+            }
+            registry::PartiesError::Read(corrupt) => Problem::internal(&corrupt),
+        })?;
     let source = ViewSource {
         view,
         parties: &parties,
