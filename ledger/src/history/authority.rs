@@ -122,27 +122,51 @@ impl Parties {
     /// `urn:epc:id:sgtin:0614141.107346.2017`, and a Digital Link names them all, so every split
     /// is looked up and the registered one wins.
     fn registered_epc(&self, id: &str) -> Option<(String, &OrganisationId)> {
-        let owner_of = |uri: &str| {
-            let epc = Epc::parse(uri).ok()?;
-            self.prefixes.get(epc.company_prefix()?)
-        };
-        if id.starts_with("urn:")
-            && let Some(owner) = owner_of(id)
-        {
-            return Some((id.to_owned(), owner));
+        if self.prefixes.is_empty() {
+            return None;
+        }
+        if id.starts_with("urn:") {
+            let epc = Epc::parse(id).ok()?;
+            if let Some(owner) = epc.company_prefix().and_then(|p| self.prefixes.get(p)) {
+                return Some((id.to_owned(), owner));
+            }
+            return self.resplit(id);
         }
         let item = Item::parse(id).ok()?;
-        // Items are kept by their Digital Link too: each split of its key is an EPC URI.
-        let link = item
-            .names
-            .iter()
-            .find(|name| !name.starts_with("urn:"))
-            .cloned()?;
-        let splits = Item::parse(&link).ok()?;
-        splits
-            .epcs
-            .into_iter()
-            .find_map(|uri| owner_of(&uri).map(|owner| (uri, owner)))
+        item.epcs.into_iter().find_map(|uri| {
+            let epc = Epc::parse(&uri).ok()?;
+            let owner = self.prefixes.get(epc.company_prefix()?)?;
+            Some((uri, owner))
+        })
+    }
+
+    /// The SGTIN or SSCC of `uri` split at a registered company prefix, if one is the start of
+    /// its digits (the company prefix and the reference without its leading indicator or
+    /// extension digit, which every split shares). `uri` parsed as an EPC already.
+    fn resplit(&self, uri: &str) -> Option<(String, &OrganisationId)> {
+        let (scheme, body) = uri.strip_prefix("urn:epc:id:")?.split_once(':')?;
+        if !matches!(scheme, "sgtin" | "sscc") {
+            return None;
+        }
+        let mut parts = body.split('.');
+        let (company, reference) = (parts.next()?, parts.next()?);
+        let serial = parts.next();
+        let (lead, tail) = reference.split_at_checked(1)?;
+        let digits = format!("{company}{tail}");
+        (6..=digits.len().min(12)).find_map(|length| {
+            let prefix = CompanyPrefix::parse(digits.get(..length)?).ok()?;
+            let owner = self.prefixes.get(&prefix)?;
+            let mut resplit = format!(
+                "urn:epc:id:{scheme}:{}.{lead}{}",
+                &digits[..length],
+                &digits[length..]
+            );
+            if let Some(serial) = serial {
+                resplit.push('.');
+                resplit.push_str(serial);
+            }
+            Some((resplit, owner))
+        })
     }
 
     /// The organisation a site belongs to.

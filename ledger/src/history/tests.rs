@@ -483,6 +483,21 @@ mod custody {
         let parties = parties();
         assert_eq!(parties.owner_of(split), Some(&org("A")));
         assert!(parties.may_commission(Some(&org("B")), split).is_err());
+        // A case's SSCC split otherwise, and the Digital Link of the item.
+        assert_eq!(
+            parties.owner_of("urn:epc:id:sscc:061414.11234567890"),
+            Some(&org("A"))
+        );
+        assert_eq!(
+            parties.owner_of("https://id.gs1.org/01/10614141073464/21/2017"),
+            Some(&org("A"))
+        );
+        // Neither prefix of B's, nor any split of an unregistered key.
+        assert_eq!(parties.owner_of("urn:epc:id:sgtin:0999999.000001.1"), None);
+        assert_eq!(
+            parties.owner_of("urn:epc:id:sgln:0614141.00777.0"),
+            Some(&org("A"))
+        );
     }
 
     #[test]
