@@ -236,19 +236,7 @@ mod custody {
 
         /// The history of `item`: (leaf, authority kind, whys).
         fn history(&self, item: &str) -> Vec<(u64, String, Vec<Why>)> {
-            let memory = Memory::new(self.0.iter().enumerate().map(
-                |(leaf, (event, reporter, captured))| {
-                    let time = event_time(event).unwrap();
-                    let mut source = SourceEvent::of(
-                        LeafIndex::new(leaf as u64).unwrap(),
-                        event.clone(),
-                        Some(org(reporter)),
-                        None,
-                    );
-                    source.captured = Some(captured.unwrap_or(time));
-                    source
-                },
-            ));
+            let memory = self.memory();
             let parties = parties();
             in_memory(
                 &memory,
