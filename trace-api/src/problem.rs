@@ -124,7 +124,7 @@ impl ResponseError for Problem {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         if let Self::MethodNotAllowed = self {
-            response.insert_header((header::ALLOW, HeaderValue::from_static("GET")));
+            response.insert_header((header::ALLOW, HeaderValue::from_static("GET, HEAD")));
         }
         response.body(
             json!({

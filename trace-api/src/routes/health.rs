@@ -19,9 +19,21 @@ pub(super) async fn live() -> HttpResponse {
 pub(super) async fn ready(state: web::Data<AppState>) -> HttpResponse {
     match tokio::time::timeout(READY_TIMEOUT, check(&state)).await {
         Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready"})),
-        Ok(Err(reason)) => not_ready(&reason),
+        Ok(Err(NotReady::NoCheckpoint)) => not_ready("the ledger has no signed checkpoint yet"),
+        // The database's own words go to the log, never to whoever asks.
+        Ok(Err(NotReady::Database(cause))) => {
+            tracing::warn!(error = %cause, "not ready: the database cannot be read");
+            not_ready("the database cannot be read (the cause is in the service's log)")
+        }
         Err(_) => not_ready("the database did not answer within 2 s"),
     }
+}
+
+/// Why the service is not ready.
+enum NotReady {
+    NoCheckpoint,
+    /// The database failed (the cause, for the log).
+    Database(String),
 }
 
 fn not_ready(reason: &str) -> HttpResponse {
@@ -30,15 +42,15 @@ fn not_ready(reason: &str) -> HttpResponse {
         .json(json!({"status": "not ready", "reason": reason}))
 }
 
-async fn check(state: &AppState) -> Result<(), String> {
+async fn check(state: &AppState) -> Result<(), NotReady> {
     state
         .store
         .migration_status()
         .await
-        .map_err(|error| ErrorChain(&error).to_string())?;
+        .map_err(|error| NotReady::Database(ErrorChain(&error).to_string()))?;
     match state.store.latest_checkpoint().await {
         Ok(Some(_)) => Ok(()),
-        Ok(None) => Err("the ledger has no signed checkpoint yet".to_owned()),
-        Err(error) => Err(ErrorChain(&error).to_string()),
+        Ok(None) => Err(NotReady::NoCheckpoint),
+        Err(error) => Err(NotReady::Database(ErrorChain(&error).to_string())),
     }
 }

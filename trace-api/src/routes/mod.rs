@@ -36,8 +36,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
-/// A resource that `handler` answers for `GET`; any other method is a `405` naming `GET` in
-/// `Allow` (RFC 9110), not a `404`: the resource exists, the service only reads.
+/// A resource that `handler` answers for `GET` and `HEAD` (the same answer without its body, as
+/// RFC 9110 asks); any other method is a `405` naming both in `Allow`, not a `404`: the resource
+/// exists, the service only reads.
 fn get<F, Args>(path: &str, handler: F) -> Resource
 where
     F: Handler<Args>,
@@ -45,7 +46,8 @@ where
     F::Output: Responder + 'static,
 {
     web::resource(path)
-        .route(web::get().to(handler))
+        .route(web::get().to(handler.clone()))
+        .route(web::head().to(handler))
         .default_service(web::to(method_not_allowed))
 }
 
@@ -57,6 +59,15 @@ async fn not_found() -> Result<HttpResponse, Problem> {
     Err(Problem::NotFound(
         "no such resource: see /openapi.json for this service's routes".to_owned(),
     ))
+}
+
+/// Browsers must take every answer as the type it says (JSON, problem JSON, tiles as octets),
+/// never guess another from its bytes.
+fn nosniff(headers: &mut actix_web::http::header::HeaderMap) {
+    headers.insert(
+        HeaderName::from_static("x-content-type-options"),
+        HeaderValue::from_static("nosniff"),
+    );
 }
 
 /// The rate limiter, the request timeout and the request metrics, around every route.
@@ -78,7 +89,8 @@ pub async fn around(
         && let Err(retry_after) = state.limiter.check(peer.ip(), started)
     {
         state.metrics.rate_limited();
-        let response = Problem::RateLimited { retry_after }.error_response();
+        let mut response = Problem::RateLimited { retry_after }.error_response();
+        nosniff(response.headers_mut());
         state
             .metrics
             .request(&route, response.status().as_u16(), started.elapsed());
@@ -102,6 +114,7 @@ pub async fn around(
         .metrics
         .request(&route, response.status().as_u16(), took);
     let mut response = response;
+    nosniff(response.headers_mut());
     // The server's own time, for clients and load drivers (W3C Server Timing).
     if let Ok(value) = HeaderValue::from_str(&format!("app;dur={:.3}", took.as_secs_f64() * 1000.0))
     {

@@ -241,3 +241,81 @@ async fn wait_for_metrics(pipeline: &Pipeline, done: impl Fn(&str) -> bool) -> S
     }
     panic!("the metrics did not reach the expected state within 30 s:\n{metrics}");
 }
+
+/// `HEAD` answers as `GET` without a body; every answer tells browsers not to guess its type;
+/// other methods are `405` naming both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_answers_like_get_without_a_body_and_no_answer_may_be_sniffed() {
+    use std::io::{Read, Write};
+    let pipeline = Pipeline::start(|_| {}).await;
+    pipeline
+        .capture(vec![object(0, "ADD", &[ITEM], "commissioning")])
+        .await;
+    let (status, headers, body) = pipeline.get_raw("/log/checkpoint").await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    let address = pipeline.trace.trim_start_matches("http://").to_owned();
+    let raw = |request: String| {
+        let address = address.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(address).unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).unwrap();
+            String::from_utf8(answer).unwrap()
+        })
+    };
+    let head = raw("HEAD /log/checkpoint HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".into())
+        .await
+        .unwrap();
+    let (head_lines, rest) = head.split_once("\r\n\r\n").unwrap();
+    assert!(head_lines.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head_lines
+            .to_ascii_lowercase()
+            .contains(&format!("content-length: {}", body.len())),
+        "{head}"
+    );
+    assert!(
+        head_lines
+            .to_ascii_lowercase()
+            .contains("x-content-type-options: nosniff")
+    );
+    assert_eq!(rest, "", "HEAD has no body");
+    let post = raw("POST /log/checkpoint HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into())
+        .await
+        .unwrap();
+    assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+    assert!(
+        post.to_ascii_lowercase().contains("allow: get, head"),
+        "{post}"
+    );
+    let (status, headers, _) = pipeline.get_raw("/no/such/route").await;
+    assert_eq!(status, 404);
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    pipeline.stop().await;
+}
+
+/// Readiness says why it is not ready in its own words: the database's error text (which names
+/// databases, roles and hosts) goes to the log only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_never_hands_the_database_s_error_text_to_a_client() {
+    let missing = "tagtrail_no_such_database_for_readiness";
+    let url = format!(
+        "{}/{missing}",
+        ledger_store::testing::admin_url()
+            .rsplit_once('/')
+            .unwrap()
+            .0
+    );
+    let service = crate::common::TraceApi::start(url, |_| {}).await;
+    let (status, body) = service.get("/health/ready").await;
+    assert_eq!(status, 503, "{body}");
+    let reason = body["reason"].as_str().unwrap();
+    assert_eq!(
+        reason,
+        "the database cannot be read (the cause is in the service's log)"
+    );
+    assert!(!body.to_string().contains(missing), "{body}");
+    service.stop().await;
+}
