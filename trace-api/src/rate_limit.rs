@@ -1,6 +1,9 @@
 //! Per-client rate limits: a token bucket per client address (`requests_per_second` sustained,
 //! `burst` at once), in memory, for at most `max_clients` addresses (when full, the addresses
-//! not seen for longest are forgotten: a forgotten client starts again with a full bucket).
+//! not seen for longest are forgotten: a forgotten client starts again with a full bucket). An
+//! IPv6 client is its /64: one host is usually given a whole /64 and can rotate through it
+//! freely, so each of its addresses is the same client. An IPv4-mapped IPv6 address is its IPv4
+//! address.
 //!
 //! Behind a reverse proxy every request comes from the proxy's address: limit there instead, or
 //! run one trace-api per proxy. `X-Forwarded-For` is not trusted, since any client can write it.
@@ -39,6 +42,7 @@ impl RateLimiter {
     /// Takes one request from `client`'s bucket at `now`: `Ok`, or `Err(seconds)` to wait before
     /// the next one is allowed.
     pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), u64> {
+        let client = client_of(client);
         let mut buckets = self
             .buckets
             .lock()
@@ -61,6 +65,21 @@ impl RateLimiter {
             // At least one second, at most what one token takes at the slowest rate (1/s).
             Err((wait as u64).max(1))
         }
+    }
+}
+
+/// The client an address belongs to: an IPv4 address itself, an IPv6 address its /64.
+fn client_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(segments.into())
+            }
+        },
     }
 }
 
@@ -99,6 +118,33 @@ mod tests {
         // Another client is not affected.
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         assert_eq!(limiter.check(other, later), Ok(()));
+    }
+
+    #[test]
+    fn every_address_of_one_ipv6_slash_64_is_one_client() {
+        let limiter = RateLimiter::new(1, 2, 10);
+        let start = Instant::now();
+        // A host rotating through its /64 gets the /64's burst, no more.
+        for (n, address) in [
+            "2001:db8:1:2::1",
+            "2001:db8:1:2:ffff::9",
+            "2001:db8:1:2:abcd::",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let address: IpAddr = address.parse().unwrap();
+            let expected = if n < 2 { Ok(()) } else { Err(1) };
+            assert_eq!(limiter.check(address, start), expected, "{address}");
+        }
+        // The next /64 is another client; an IPv4-mapped address is its IPv4 address.
+        let next: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(limiter.check(next, start), Ok(()));
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(limiter.check(v4, start), Ok(()));
+        assert_eq!(limiter.check(mapped, start), Ok(()));
+        assert_eq!(limiter.check(v4, start), Err(1));
     }
 
     #[test]
