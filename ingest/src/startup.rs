@@ -144,6 +144,11 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                // Clients must take every answer as the type it says, never guess from its bytes.
+                .wrap(
+                    actix_web::middleware::DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff")),
+                )
                 .configure(crate::routes::configure)
         })
         .shutdown_timeout(config.http.shutdown_timeout.as_secs().max(1))

@@ -41,16 +41,18 @@ async fn check(state: &AppState) -> Result<(), String> {
     if let Some(refusal) = state.signing.refusal() {
         return Err(refusal.to_string());
     }
-    state
-        .store
-        .migration_status()
-        .await
-        .map_err(|error| match error {
-            MigrationStatusError::Pool(error) => {
-                format!("the database cannot be reached: {}", ErrorChain(&error))
-            }
-            other => ErrorChain(&other).to_string(),
-        })?;
+    state.store.migration_status().await.map_err(|error| {
+        // The database's own words (database, role and host names) go to the log only.
+        tracing::warn!(error = %ErrorChain(&error), "not ready: the database cannot be read");
+        match error {
+            MigrationStatusError::Pool(_) => "the database cannot be reached (the cause is in \
+                                                  the service's log)"
+                .to_owned(),
+            _ => "the database cannot be read, or lacks this build's migrations (the cause \
+                      is in the service's log)"
+                .to_owned(),
+        }
+    })?;
     match state.signing.state() {
         SigningState::Unchecked => Err(
             "the database has not been compared with the newest published checkpoint yet"

@@ -35,12 +35,53 @@ async fn a_migrated_database_is_ready_and_an_empty_one_is_not() {
     app.stop().await;
 
     let empty = TestDatabase::create_empty().await.unwrap();
+    let name = empty.name().to_owned();
     // The service role needs the group role the migrations create; the shared template has made it.
     let app = TestApp::spawn_on(empty, |_| {}).await;
     assert_eq!(get_text(&app.address, "/health/live").await.0, 200);
     let (status, body) = get_text(&app.address, "/health/ready").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("not ready"), "{body}");
+    // The database's own words stay in the log.
+    assert!(body.contains("the cause is in the service's log"), "{body}");
+    assert!(!body.contains(&name), "{body}");
+    app.stop().await;
+}
+
+/// `HEAD` answers as `GET` without a body; every answer says `nosniff`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_answers_like_get_without_a_body_and_no_answer_may_be_sniffed() {
+    use std::io::{Read, Write};
+    let app = TestApp::spawn().await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let raw = |request: String| {
+        let address = address.clone();
+        blocking(move || {
+            let mut stream = std::net::TcpStream::connect(address).unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).unwrap();
+            String::from_utf8(answer).unwrap()
+        })
+    };
+    for path in ["/health/live", "/health/ready", "/metrics"] {
+        let request = format!("HEAD {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        let answer = raw(request).await;
+        let (head, rest) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("x-content-type-options: nosniff"),
+            "{path}: {head}"
+        );
+        assert_eq!(rest, "", "{path}: HEAD has no body");
+    }
+    // A capture job without credentials: the same 401 as GET, without its body.
+    let answer =
+        raw("HEAD /capture/00000000 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await;
+    let (head, rest) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 401"), "{answer}");
+    assert_eq!(rest, "");
     app.stop().await;
 }
 
