@@ -78,7 +78,8 @@ async fn head_answers_like_get_without_a_body_and_no_answer_may_be_sniffed() {
     }
     // A capture job without credentials: the same 401 as GET, without its body.
     let answer =
-        raw("HEAD /capture/00000000 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await;
+        raw("HEAD /capture/00000000 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".to_owned())
+            .await;
     let (head, rest) = answer.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 401"), "{answer}");
     assert_eq!(rest, "");
