@@ -5,6 +5,10 @@
 //! cannot serve anything stale. Every proof of a large tree reads the same few upper tiles and the
 //! partial tiles of the right edge; with them cached, a proof reads little but its level-0 tile.
 //!
+//! One entry per tile position (level and index), the widest read: a narrower width of the same
+//! tile is its first hashes, so it is answered from that entry, and a client asking for every
+//! width of every full tile cannot make the cache hold 256 copies of each.
+//!
 //! Bounded by [`Generations`] (approximately least recently used, at O(1) cost).
 
 use ledger::tiles::{Tile, TileId};
@@ -57,10 +61,10 @@ impl CacheCounter {
     }
 }
 
-/// A bounded cache of tiles by id (level, index and width).
+/// A bounded cache of tiles by position (level and index), each the widest read.
 #[derive(Debug)]
 pub(crate) struct TileCache {
-    tiles: Generations<TileId, Tile>,
+    tiles: Generations<(u8, u64), Tile>,
 }
 
 impl TileCache {
@@ -81,7 +85,11 @@ impl TileCache {
         let mut found = Vec::with_capacity(ids.len());
         let mut missing = Vec::new();
         for id in ids {
-            match self.tiles.get(id) {
+            let narrowed = self
+                .tiles
+                .get(&(id.level(), id.index()))
+                .and_then(|tile| narrowed(tile, *id));
+            match narrowed {
                 Some(tile) => found.push(tile),
                 None => missing.push(*id),
             }
@@ -89,11 +97,30 @@ impl TileCache {
         (found, missing)
     }
 
-    /// Keeps tiles just read.
+    /// Keeps tiles just read, unless a wider read of the same tile is kept already.
     pub(crate) fn insert(&self, tiles: &[Tile]) {
         for tile in tiles {
-            self.tiles.insert(tile.id(), tile.clone());
+            let id = tile.id();
+            let position = (id.level(), id.index());
+            let wider = self
+                .tiles
+                .peek(&position)
+                .is_some_and(|kept| kept.id().width() >= id.width());
+            if !wider {
+                self.tiles.insert(position, tile.clone());
+            }
         }
+    }
+}
+
+/// `tile` as read at `id`'s width: itself, or its first hashes; `None` when it is narrower.
+fn narrowed(tile: Tile, id: TileId) -> Option<Tile> {
+    match tile.id().width().cmp(&id.width()) {
+        std::cmp::Ordering::Equal => Some(tile),
+        std::cmp::Ordering::Greater => {
+            Tile::new(id, tile.hashes()[..usize::from(id.width())].to_vec()).ok()
+        }
+        std::cmp::Ordering::Less => None,
     }
 }
 
@@ -119,6 +146,33 @@ mod tests {
         let (found, missing) = cache.split(&ids);
         assert_eq!(found, [tile(3), tile(1)]);
         assert_eq!(missing, [ids[1], ids[3]]);
+    }
+
+    #[test]
+    fn a_wider_read_answers_every_narrower_width_from_one_entry() {
+        let hashes: Vec<Hash> = (0..200u8).map(|i| Hash::from_bytes([i; 32])).collect();
+        let wide = Tile::new(TileId::new(0, 7, 200).unwrap(), hashes.clone()).unwrap();
+        let cache = TileCache::new(8);
+        cache.insert(std::slice::from_ref(&wide));
+        for width in [1u16, 5, 199, 200] {
+            let id = TileId::new(0, 7, width).unwrap();
+            let (found, missing) = cache.split(&[id]);
+            assert!(missing.is_empty(), "{width}");
+            assert_eq!(found[0].id(), id);
+            assert_eq!(found[0].hashes(), &hashes[..usize::from(width)]);
+        }
+        // A wider width than kept is read; a narrower read never replaces the wider entry.
+        let wider = TileId::new(0, 7, 201).unwrap();
+        assert_eq!(cache.split(&[wider]).1, [wider]);
+        let narrow = Tile::new(TileId::new(0, 7, 3).unwrap(), hashes[..3].to_vec()).unwrap();
+        cache.insert(&[narrow]);
+        assert_eq!(cache.split(&[TileId::new(0, 7, 150).unwrap()]).1, []);
+        // One entry for every width asked: filling the cache with widths is not possible.
+        for width in 1..=200u16 {
+            let id = TileId::new(0, 7, width).unwrap();
+            cache.insert(&cache.split(&[id]).0);
+        }
+        assert_eq!(cache.tiles.peek(&(0, 7)).unwrap().id().width(), 200);
     }
 
     #[test]
