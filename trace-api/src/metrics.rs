@@ -5,6 +5,7 @@
 //! | `trace_requests_total` | counter | `route`, `status` | requests answered, by route template and status code |
 //! | `trace_request_duration_seconds` | histogram | `route` | time from request to answer |
 //! | `trace_rate_limited_total` | counter | | requests refused with `429` |
+//! | `trace_readiness_checks_total` | counter | | readiness checks that asked the database (at most about one a second, however many probes come) |
 //! | `trace_checkpoint_entries` | gauge | | tree size of the newest checkpoint this database holds |
 //! | `trace_checkpoint_age_seconds` | gauge | | time since that checkpoint was signed (on a replica: includes the replica's lag) |
 //! | `trace_lookup_indexed_entries` | gauge | | entries the lookups cover (the rest of a checkpoint is scanned) |
@@ -62,6 +63,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     duration: Family<RouteLabels, Histogram>,
     rate_limited: Counter,
+    readiness_checks: Counter,
     checkpoint_entries: Gauge,
     checkpoint_age: Gauge<f64, AtomicU64>,
     indexed: Gauge,
@@ -114,6 +116,12 @@ impl Metrics {
             "rate_limited",
             "Requests refused because their address exceeded its rate",
             rate_limited.clone(),
+        );
+        let readiness_checks = Counter::default();
+        registry.register(
+            "readiness_checks",
+            "Readiness checks that asked the database (answers are reused for a second)",
+            readiness_checks.clone(),
         );
         let checkpoint_entries = Gauge::default();
         registry.register(
@@ -213,6 +221,7 @@ impl Metrics {
             requests,
             duration,
             rate_limited,
+            readiness_checks,
             checkpoint_entries,
             checkpoint_age,
             indexed,
@@ -250,6 +259,11 @@ impl Metrics {
     /// Counts a request refused by the rate limiter.
     pub fn rate_limited(&self) {
         self.rate_limited.inc();
+    }
+
+    /// Counts a readiness check that asked the database.
+    pub fn readiness_checked(&self) {
+        self.readiness_checks.inc();
     }
 
     /// Sets the ledger gauges.

@@ -36,6 +36,8 @@ pub struct AppState {
     /// Who reports for which organisation and owns which company prefixes (custody authority),
     /// read again when the registry changes.
     pub(crate) parties: registry::PartiesCache,
+    /// The newest readiness answer, reused for a second.
+    pub(crate) readiness: crate::routes::health::Readiness,
 }
 
 /// A built, listening trace-api service.
@@ -83,6 +85,7 @@ impl Application {
             views: crate::reader::ViewCache::new(config.ledger.checkpoint_refresh),
             batches: crate::proofs::BatchTrees::new(BATCH_TREES),
             parties: registry::PartiesCache::new(config.ledger.checkpoint_refresh),
+            readiness: crate::routes::health::Readiness::default(),
         });
         let mut server = HttpServer::new(move || {
             App::new()

@@ -1,7 +1,7 @@
 //! `GET /health/live` (the process answers) and `GET /health/ready` (the database answers, has
 //! this build's migrations, and holds a signed checkpoint to answer from).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -17,15 +17,53 @@ pub(super) async fn live() -> HttpResponse {
 }
 
 pub(super) async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    match tokio::time::timeout(READY_TIMEOUT, check(&state)).await {
-        Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready"})),
-        Ok(Err(NotReady::NoCheckpoint)) => not_ready("the ledger has no signed checkpoint yet"),
+    match state.readiness.answer(|| checked(&state)).await {
+        None => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Some(reason) => not_ready(reason),
+    }
+}
+
+/// The readiness check, with a reason for the client when not ready (`None`: ready).
+async fn checked(state: &AppState) -> Option<&'static str> {
+    state.metrics.readiness_checked();
+    match tokio::time::timeout(READY_TIMEOUT, check(state)).await {
+        Ok(Ok(())) => None,
+        Ok(Err(NotReady::NoCheckpoint)) => Some("the ledger has no signed checkpoint yet"),
         // The database's own words go to the log, never to whoever asks.
         Ok(Err(NotReady::Database(cause))) => {
             tracing::warn!(error = %cause, "not ready: the database cannot be read");
-            not_ready("the database cannot be read (the cause is in the service's log)")
+            Some("the database cannot be read (the cause is in the service's log)")
         }
-        Err(_) => not_ready("the database did not answer within 2 s"),
+        Err(_) => Some("the database did not answer within 2 s"),
+    }
+}
+
+/// The newest readiness answer, reused for [`Readiness::REUSE`]: a flood of probes (they are
+/// not rate limited) costs one database check a second, never the pool. One check runs at a
+/// time; the probes that arrive meanwhile wait for its answer.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    newest: tokio::sync::Mutex<Option<(Instant, Option<&'static str>)>>,
+}
+
+impl Readiness {
+    /// How long an answer is reused.
+    pub const REUSE: Duration = Duration::from_secs(1);
+
+    async fn answer<F, Fut>(&self, check: F) -> Option<&'static str>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Option<&'static str>>,
+    {
+        let mut newest = self.newest.lock().await;
+        if let Some((at, answer)) = *newest
+            && at.elapsed() < Self::REUSE
+        {
+            return answer;
+        }
+        let answer = check().await;
+        *newest = Some((Instant::now(), answer));
+        answer
     }
 }
 

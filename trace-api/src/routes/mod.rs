@@ -14,7 +14,7 @@ use crate::problem::Problem;
 use crate::startup::AppState;
 
 mod events;
-mod health;
+pub(crate) mod health;
 mod items;
 mod log;
 mod metrics;

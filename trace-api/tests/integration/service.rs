@@ -319,3 +319,46 @@ async fn readiness_never_hands_the_database_s_error_text_to_a_client() {
     assert!(!body.to_string().contains(missing), "{body}");
     service.stop().await;
 }
+
+/// Probes are not rate limited, so a flood of them must not reach the database at its rate: the
+/// readiness answer is reused for a second, and probes arriving during a check wait for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_readiness_probes_asks_the_database_about_once_a_second() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    pipeline
+        .capture(vec![object(0, "ADD", &[ITEM], "commissioning")])
+        .await;
+    let checks = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("trace_readiness_checks_total "))
+            .map_or(0, |value| value.trim().parse().unwrap())
+    };
+    let before = checks(&pipeline.get_text("/metrics").await.1);
+    let started = std::time::Instant::now();
+    let url = format!("{}/health/ready", pipeline.trace);
+    let probes: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            tokio::task::spawn_blocking(move || {
+                (0..40)
+                    .map(|_| crate::common::get(&url).0)
+                    .filter(|&status| status == 200)
+                    .count()
+            })
+        })
+        .collect();
+    let mut ready = 0;
+    for probe in probes {
+        ready += probe.await.unwrap();
+    }
+    let seconds = started.elapsed().as_secs();
+    assert_eq!(ready, 320, "every probe is answered ready");
+    let asked = checks(&pipeline.get_text("/metrics").await.1) - before;
+    // One check per second of reuse, plus the one under way when the flood began and ended.
+    assert!(
+        asked <= seconds + 2,
+        "{asked} database checks for 320 probes in {seconds} s"
+    );
+    pipeline.stop().await;
+}
