@@ -167,8 +167,16 @@ proptest! {
         let mut codec = Ru5102Codec::default();
         let decoded = ru_decode_all(&mut codec, &bytes);
         // With no start byte, the only way back in step is the CRC: the flipped frame must never
-        // be accepted, and the frame after it must come out intact.
+        // be accepted (a CRC-16 detects every single-bit error), and the frame after it must come
+        // out intact, unless the decoder, resynchronising byte by byte through the corrupted
+        // frame, met bytes whose CRC-16 matched by chance (about 2^-16 at each place it tries)
+        // and took them, with part of the next frame, for a frame. Such a chance frame is the
+        // only excuse: a lost frame with no chance match is a decoder bug.
+        // `proptest-regressions/codecs.txt` keeps one such case, so it is tried on every run.
         prop_assert!(!decoded.iter().any(|f| f.to_bytes() == flipped), "accepted a corrupted frame");
-        prop_assert_eq!(decoded.last(), Some(&next));
+        let chance_match = decoded.iter().any(|f| *f != next);
+        if !chance_match {
+            prop_assert_eq!(decoded.last(), Some(&next));
+        }
     }
 }
