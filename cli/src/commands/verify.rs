@@ -133,7 +133,7 @@ impl VerifyCommand {
                 device_keys_given: self.device_keys.is_some() || self.participants.is_some(),
                 on_chain: on_chain
                     .as_ref()
-                    .map_or(Gap::Evidence, |on_chain| on_chain.gap),
+                    .map_or(Gap::Evidence, |on_chain| on_chain.anchors.gap),
                 chain_agrees: on_chain
                     .as_ref()
                     .map_or(Gap::Evidence, |on_chain| on_chain.agrees_gap),
@@ -549,7 +549,7 @@ fn print_checks(
 
 /// Each anchor looked up, then its checks indented under it.
 fn print_anchors(out: &mut dyn Write, on_chain: &OnChain, indent: &str) -> std::io::Result<()> {
-    for anchor in &on_chain.anchors {
+    for anchor in &on_chain.anchors.anchors {
         let verdict = match &anchor.verdict {
             AnchorVerdict::Verified => "verified".to_owned(),
             // The reason is on the check's own line, below.

@@ -136,14 +136,14 @@ impl Chain {
         &self,
         anchored: &AnchoredCheckpoint,
         keys: &NoteVerifiers,
-    ) -> anyhow::Result<OnChain> {
+    ) -> anyhow::Result<AnchorsChecked> {
         let checkpoint = Note::parse(&anchored.checkpoint)
             .map_err(|error| error.to_string())
             .and_then(|note| Checkpoint::from_text(note.text()).map_err(|error| error.to_string()));
         let checkpoint = match checkpoint {
             Ok(checkpoint) => checkpoint,
             Err(error) => {
-                return Ok(OnChain::skipped(
+                return Ok(AnchorsChecked::skipped(
                     Gap::Evidence,
                     format!(
                         "the anchored checkpoint is not a checkpoint ({error}): nothing to look for"
@@ -152,7 +152,7 @@ impl Chain {
             }
         };
         if anchored.anchors.is_empty() {
-            return Ok(OnChain::skipped(
+            return Ok(AnchorsChecked::skipped(
                 Gap::Evidence,
                 "the anchored checkpoint names no anchor",
             ));
@@ -281,7 +281,7 @@ impl Chain {
 
     /// One outcome for every anchor: passed when one verified and none failed, failed naming the
     /// first failure, skipped when none could be checked.
-    fn conclude(&self, anchors: Vec<AnchorLookup>) -> OnChain {
+    fn conclude(&self, anchors: Vec<AnchorLookup>) -> AnchorsChecked {
         let failure = anchors.iter().find_map(|anchor| match &anchor.verdict {
             AnchorVerdict::Failed { check, reason } => {
                 Some(format!("the anchor in {}: {check}: {reason}", anchor.place))
@@ -329,11 +329,9 @@ impl Chain {
                 Gap::Evidence,
             )
         };
-        OnChain {
+        AnchorsChecked {
             outcome,
             gap,
-            agrees: Outcome::Skipped(String::new()),
-            agrees_gap: Gap::Evidence,
             anchors,
         }
     }
@@ -367,19 +365,35 @@ fn named(report: &AnchorReport, prefix: &str) -> Vec<(String, Outcome)> {
         .collect()
 }
 
-/// The `anchor on chain` and `chain agrees` checks of one file and what each anchor gave.
+/// The `anchor on chain` check of one file and what each anchor gave.
 #[derive(Debug)]
-pub(super) struct OnChain {
-    /// The `anchor on chain` check's outcome, for the bundle's report.
+pub(super) struct AnchorsChecked {
+    /// The check's outcome, for the bundle's report.
     outcome: Outcome,
     /// Why it was skipped, as far as the exit status is concerned (when it was).
     pub(super) gap: Gap,
+    /// Each anchor of the bundle, in its order (none when nothing was looked up).
+    pub(super) anchors: Vec<AnchorLookup>,
+}
+
+impl AnchorsChecked {
+    fn skipped(gap: Gap, reason: impl Into<String>) -> Self {
+        Self {
+            outcome: Outcome::Skipped(reason.into()),
+            gap,
+            anchors: Vec::new(),
+        }
+    }
+}
+
+/// The `anchor on chain` and `chain agrees` checks of one file.
+#[derive(Debug)]
+pub(super) struct OnChain {
+    pub(super) anchors: AnchorsChecked,
     /// The `chain agrees` check's outcome.
     agrees: Outcome,
     /// Why that was skipped (when it was).
     pub(super) agrees_gap: Gap,
-    /// Each anchor of the bundle, in its order (none when nothing was looked up).
-    pub(super) anchors: Vec<AnchorLookup>,
 }
 
 impl OnChain {
@@ -392,18 +406,23 @@ impl OnChain {
         trusted: &TrustedKeys,
     ) -> anyhow::Result<Self> {
         let Some(chain) = chain else {
-            let mut on_chain = match anchored {
-                None => Self::skipped(Gap::Unanchored, "the bundle carries no anchored checkpoint"),
-                Some(_) => Self::skipped(
+            let anchors = match anchored {
+                None => AnchorsChecked::skipped(
+                    Gap::Unanchored,
+                    "the bundle carries no anchored checkpoint",
+                ),
+                Some(_) => AnchorsChecked::skipped(
                     Gap::UncheckedAnchors,
                     "no --rpc given: the anchors were not looked up on chain",
                 ),
             };
-            on_chain.agrees = Outcome::Skipped(
-                "no --rpc given: the chain was not searched for the log's anchors".to_owned(),
-            );
-            on_chain.agrees_gap = Gap::UncheckedAnchors;
-            return Ok(on_chain);
+            return Ok(Self {
+                anchors,
+                agrees: Outcome::Skipped(
+                    "no --rpc given: the chain was not searched for the log's anchors".to_owned(),
+                ),
+                agrees_gap: Gap::UncheckedAnchors,
+            });
         };
         // The bundle's checkpoints that verify (a forged one fails its own check).
         let checkpoints: Vec<Checkpoint> = std::iter::once(checkpoint)
@@ -412,40 +431,35 @@ impl OnChain {
             .map(|verified| verified.checkpoint().clone())
             .collect();
         let (agrees, covering) = chain.agrees(&checkpoints, trusted)?;
-        let mut on_chain = match (anchored, covering) {
+        let anchors = match (anchored, covering) {
             // The chain already anchors this log at the bundle's size or beyond: an honest
             // bundle would prove its consistency with that anchor. Not a wait, and no --allow
             // accepts it.
-            (None, Some(covering)) => Self::skipped(
+            (None, Some(covering)) => AnchorsChecked::skipped(
                 Gap::Evidence,
                 format!(
                     "the bundle carries no anchored checkpoint, though {covering}: an honest \
                      log's bundle proves its consistency with it"
                 ),
             ),
-            (None, None) => {
-                Self::skipped(Gap::Unanchored, "the bundle carries no anchored checkpoint")
-            }
+            (None, None) => AnchorsChecked::skipped(
+                Gap::Unanchored,
+                "the bundle carries no anchored checkpoint",
+            ),
             (Some(anchored), _) => chain.check(anchored, trusted.log().keys())?,
         };
-        on_chain.agrees = agrees;
-        Ok(on_chain)
+        // Passed or failed: with a node, the chain was searched.
+        Ok(Self {
+            anchors,
+            agrees,
+            agrees_gap: Gap::Evidence,
+        })
     }
 
     /// Adds the file's `anchor on chain` and `chain agrees` checks to a report.
     pub(super) fn push_checks(&self, report: &mut Report) {
-        report.push(CheckName::AnchorOnChain, self.outcome.clone());
+        report.push(CheckName::AnchorOnChain, self.anchors.outcome.clone());
         report.push(CheckName::ChainAgrees, self.agrees.clone());
-    }
-
-    fn skipped(gap: Gap, reason: impl Into<String>) -> Self {
-        Self {
-            outcome: Outcome::Skipped(reason.into()),
-            gap,
-            agrees: Outcome::Skipped(String::new()),
-            agrees_gap: Gap::Evidence,
-            anchors: Vec::new(),
-        }
     }
 }
 
