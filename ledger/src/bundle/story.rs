@@ -161,11 +161,18 @@ fn first_difference(bundle: &ProvenanceBundle, history: &History<usize>) -> Opti
         let leaf = bundle.events[position].inclusion.leaf_index();
         format!("event {position} (leaf {leaf})")
     };
-    let in_history: Vec<usize> = history.events.iter().map(|e| e.event.payload).collect();
-    let in_context: Vec<usize> = history.context.iter().map(|e| e.event.payload).collect();
+    // Flags by position, not searches: a bundle of many events costs linear time here.
+    let mut in_history = vec![false; bundle.events.len()];
+    let mut in_context = vec![false; bundle.events.len()];
+    for event in &history.events {
+        in_history[event.event.payload] = true;
+    }
+    for event in &history.context {
+        in_context[event.event.payload] = true;
+    }
     for (position, event) in bundle.events.iter().enumerate() {
         let listed_in_history = !event.why.is_empty();
-        if listed_in_history && !in_history.contains(&position) {
+        if listed_in_history && !in_history[position] {
             return Some(format!(
                 "{} is not part of the history of {}: it names neither the item, nor a container \
                  the item was in at the time, nor an item it was made from or into",
@@ -173,8 +180,8 @@ fn first_difference(bundle: &ProvenanceBundle, history: &History<usize>) -> Opti
                 bundle.item
             ));
         }
-        if !listed_in_history && !in_context.contains(&position) {
-            let what = if in_history.contains(&position) {
+        if !listed_in_history && !in_context[position] {
+            let what = if in_history[position] {
                 "is part of the history, listed without a reason"
             } else {
                 "is listed as context (no reason), but no authority mark of the history rests on it"

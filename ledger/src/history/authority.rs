@@ -473,7 +473,7 @@ struct Custody<'p> {
     parties: &'p Parties,
     /// The hand-overs of an earlier pass over the same events: a party cannot change the past of
     /// an item it handed over once the hand-over is in the log.
-    known_handovers: Vec<Handover>,
+    known_handovers: HashMap<String, Vec<Handover>>,
     /// The hand-overs of this pass.
     handovers: Vec<Handover>,
     /// What log order settles: each key's receipts, and the first claim to bring each key into
@@ -489,9 +489,17 @@ struct Custody<'p> {
 
 impl<'p> Custody<'p> {
     fn new(parties: &'p Parties, known_handovers: Vec<Handover>, settled: &'p Settled) -> Self {
+        // By key: a change is compared with the hand-overs of what it names only.
+        let mut by_key: HashMap<String, Vec<Handover>> = HashMap::new();
+        for handover in known_handovers {
+            by_key
+                .entry(handover.key.clone())
+                .or_default()
+                .push(handover);
+        }
         Self {
             parties,
-            known_handovers,
+            known_handovers: by_key,
             handovers: Vec::new(),
             settled,
             holder: HashMap::new(),
@@ -617,12 +625,15 @@ impl<'p> Custody<'p> {
         for id in act.ids() {
             let key = self.key(id);
             let top = self.outermost(&key);
-            let handed = self.known_handovers.iter().find(|handover| {
-                (handover.key == key || handover.key == top)
-                    && handover.time > event.time
-                    && handover.leaf < event.leaf
-                    && self.parties.acts_for(reporter, &handover.from)
-            });
+            let handed = [&key, &top]
+                .into_iter()
+                .filter_map(|key| self.known_handovers.get(key))
+                .flatten()
+                .find(|handover| {
+                    handover.time > event.time
+                        && handover.leaf < event.leaf
+                        && self.parties.acts_for(reporter, &handover.from)
+                });
             if let Some(handover) = handed {
                 return Err(format!(
                     "{} handed {id} over (entry {}) before this change of its past was reported",
