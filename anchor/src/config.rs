@@ -111,6 +111,34 @@ pub struct ChainConfig {
     /// The gas limit of an anchor transaction (it uses about 26,500).
     #[serde(default = "default_gas_limit")]
     pub gas_limit: u64,
+    /// More nodes of the same chain (other providers), secret like `rpc_url`: asked for receipts
+    /// and to agree on blocks before anything is final.
+    #[serde(default)]
+    pub witness_rpc_urls: Vec<SecretString>,
+    /// How many of all the chain's nodes must agree; by default a majority of them.
+    #[serde(default)]
+    pub quorum: Option<usize>,
+    /// Readiness fails (and the `AnchorStalled` alert fires) while a checkpoint signed this long
+    /// ago has no confirmed anchor; by default `interval` plus an hour.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub stall_after: Option<Duration>,
+}
+
+impl ChainConfig {
+    fn nodes(&self) -> usize {
+        self.witness_rpc_urls.len() + 1
+    }
+
+    fn quorum(&self) -> usize {
+        self.quorum.unwrap_or(self.nodes() / 2 + 1)
+    }
+}
+
+fn optional_duration<'de, D>(deserializer: D) -> Result<Option<Duration>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    duration(deserializer).map(Some)
 }
 
 /// Settings given on the command line, which win over the file and the environment.
@@ -230,6 +258,23 @@ impl Config {
                     "chains.{name}.rpc_url must be an http:// or https:// URL"
                 ));
             }
+            for (index, witness) in chain.witness_rpc_urls.iter().enumerate() {
+                let url = witness.expose_secret();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return invalid(format!(
+                        "chains.{name}.witness_rpc_urls[{index}] must be an http:// or https:// URL"
+                    ));
+                }
+            }
+            if chain.quorum() == 0 || chain.quorum() > chain.nodes() {
+                return invalid(format!(
+                    "chains.{name}.quorum must be between 1 and the number of nodes ({})",
+                    chain.nodes()
+                ));
+            }
+            if chain.stall_after.is_some_and(|stall| stall.is_zero()) {
+                return invalid(format!("chains.{name}.stall_after must be above zero"));
+            }
             if chain.chain_id == 0 {
                 return invalid(format!("chains.{name}.chain_id must be above zero"));
             }
@@ -310,6 +355,15 @@ impl Config {
                     fee_cap,
                     bump_after: chain.bump_after,
                     gas_limit: chain.gas_limit,
+                    witnesses: chain
+                        .witness_rpc_urls
+                        .iter()
+                        .map(|url| Rpc::new(url, chain.rpc_timeout))
+                        .collect(),
+                    quorum: chain.quorum(),
+                    stall_after: chain
+                        .stall_after
+                        .unwrap_or_else(|| chain.interval + Duration::from_secs(3600)),
                 })
             })
             .collect()
@@ -428,6 +482,22 @@ mod tests {
                 "rpc_url = \"http://x\"\nchain_id = 1\nkey_env = \"K\"\ncolour = 1",
                 "colour",
             ),
+            (
+                "rpc_url = \"http://x\"\nchain_id = 1\nkey_env = \"K\"\nwitness_rpc_urls = [\"ws://y\"]",
+                "chains.x.witness_rpc_urls[0]",
+            ),
+            (
+                "rpc_url = \"http://x\"\nchain_id = 1\nkey_env = \"K\"\nquorum = 2",
+                "chains.x.quorum",
+            ),
+            (
+                "rpc_url = \"http://x\"\nchain_id = 1\nkey_env = \"K\"\nquorum = 0",
+                "chains.x.quorum",
+            ),
+            (
+                "rpc_url = \"http://x\"\nchain_id = 1\nkey_env = \"K\"\nstall_after = \"0s\"",
+                "chains.x.stall_after",
+            ),
         ];
         for (number, (chain, expected)) in cases.iter().enumerate() {
             let path = dir.join(format!("{number}.toml"));
@@ -467,5 +537,9 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("anchor.example.toml");
         let config = Config::load(Some(&path), env(&[]), Overrides::default()).unwrap();
         assert_eq!(config.chains.len(), 2);
+        let sepolia = &config.chains["sepolia"];
+        assert_eq!(sepolia.nodes(), 3);
+        assert_eq!(sepolia.quorum(), 2, "a majority by default");
+        assert_eq!(config.chains["local"].quorum(), 1);
     }
 }

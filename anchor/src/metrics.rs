@@ -14,6 +14,12 @@
 //! | `tagtrail_anchor_reorgs_total` | counter | `chain` | reorgs that removed or moved an anchor's transaction |
 //! | `tagtrail_anchor_resent_total` | counter | `chain` | signed transactions sent again (dropped, reorged out, or after a restart) |
 //! | `tagtrail_anchor_rpc_errors_total` | counter | `chain` | failed JSON-RPC calls (retried with backoff) |
+//! | `tagtrail_anchor_node_disagreements_total` | counter | `chain` | answers of a node that another node, or the block's own hashes, contradicted |
+//! | `tagtrail_anchor_reverted_total` | counter | `chain` | anchors proven reverted from their block (each followed by a new anchor) |
+//! | `tagtrail_anchor_stalled` | gauge | `chain` | 1 while a checkpoint signed more than `stall_after` ago has no confirmed anchor (readiness fails meanwhile) |
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -50,6 +56,11 @@ pub struct Metrics {
     reorgs: Family<ChainLabels, Counter>,
     resent: Family<ChainLabels, Counter>,
     rpc_errors: Family<ChainLabels, Counter>,
+    node_disagreements: Family<ChainLabels, Counter>,
+    reverted: Family<ChainLabels, Counter>,
+    stalled: Family<ChainLabels, Gauge>,
+    /// The chains `stalled` is 1 for, for readiness.
+    stalled_chains: Mutex<BTreeSet<String>>,
 }
 
 /// One counter of a chain.
@@ -60,6 +71,8 @@ pub enum Event {
     Reorg,
     Resent,
     RpcError,
+    NodeDisagreement,
+    Reverted,
 }
 
 impl Default for Metrics {
@@ -122,6 +135,24 @@ impl Metrics {
         registry.register("resent", "Signed transactions sent again", resent.clone());
         let rpc_errors = Family::default();
         registry.register("rpc_errors", "Failed JSON-RPC calls", rpc_errors.clone());
+        let node_disagreements = Family::default();
+        registry.register(
+            "node_disagreements",
+            "Node answers contradicted by another node or by the block's hashes",
+            node_disagreements.clone(),
+        );
+        let reverted = Family::default();
+        registry.register(
+            "reverted",
+            "Anchors proven reverted from their block",
+            reverted.clone(),
+        );
+        let stalled = Family::default();
+        registry.register(
+            "stalled",
+            "1 while a checkpoint older than stall_after has no confirmed anchor",
+            stalled.clone(),
+        );
         Self {
             registry,
             anchors,
@@ -135,6 +166,10 @@ impl Metrics {
             reorgs,
             resent,
             rpc_errors,
+            node_disagreements,
+            reverted,
+            stalled,
+            stalled_chains: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -156,12 +191,15 @@ impl Metrics {
             &self.reorgs,
             &self.resent,
             &self.rpc_errors,
+            &self.node_disagreements,
+            &self.reverted,
         ] {
             family.get_or_create(&labels).inc_by(0);
         }
         self.fee_paid_gwei.get_or_create(&labels).inc_by(0.0);
         self.lag_seconds.get_or_create(&labels).set(0.0);
         self.lag_entries.get_or_create(&labels).set(0);
+        self.stalled.get_or_create(&labels).set(0);
         for state in State::ALL {
             self.anchors
                 .get_or_create(&StateLabels {
@@ -180,6 +218,8 @@ impl Metrics {
             Event::Reorg => &self.reorgs,
             Event::Resent => &self.resent,
             Event::RpcError => &self.rpc_errors,
+            Event::NodeDisagreement => &self.node_disagreements,
+            Event::Reverted => &self.reverted,
         };
         family.get_or_create(&Self::chain(chain)).inc();
     }
@@ -214,6 +254,32 @@ impl Metrics {
             .get_or_create(&labels)
             .set(i64::try_from(lag_entries).unwrap_or(i64::MAX));
         self.lag_seconds.get_or_create(&labels).set(lag_seconds);
+    }
+
+    /// Whether a chain's anchoring has stalled (see `stall_after`).
+    pub fn set_stalled(&self, chain: &str, stalled: bool) {
+        self.stalled
+            .get_or_create(&Self::chain(chain))
+            .set(i64::from(stalled));
+        let mut chains = self
+            .stalled_chains
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if stalled {
+            chains.insert(chain.to_owned());
+        } else {
+            chains.remove(chain);
+        }
+    }
+
+    /// The chains whose anchoring has stalled, by name.
+    pub fn stalled_chains(&self) -> Vec<String> {
+        self.stalled_chains
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// The OpenMetrics text of every metric.

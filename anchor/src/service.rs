@@ -160,7 +160,13 @@ async fn ready(state: web::Data<State>) -> HttpResponse {
     .await;
     match checked {
         Ok(Ok(())) => {}
-        Ok(Err(error)) => return not_ready(service_kit::ErrorChain(&error).to_string()),
+        Ok(Err(error)) => {
+            // The database's own words stay in the log: they may name hosts, roles and databases.
+            tracing::warn!(error = %service_kit::ErrorChain(&error), "readiness: the database check failed");
+            return not_ready(
+                "the database cannot be reached or is not migrated (see the log)".to_owned(),
+            );
+        }
         Err(_) => return not_ready("the database did not answer within 2 s".to_owned()),
     }
     let started = state.started.load(Ordering::Relaxed);
@@ -168,6 +174,13 @@ async fn ready(state: web::Data<State>) -> HttpResponse {
         return not_ready(format!(
             "{started} of {} chains reached (see the log)",
             state.chains
+        ));
+    }
+    let stalled = state.metrics.stalled_chains();
+    if !stalled.is_empty() {
+        return not_ready(format!(
+            "anchoring has stalled on {}: a checkpoint older than stall_after has no confirmed anchor (see the log)",
+            stalled.join(", ")
         ));
     }
     HttpResponse::Ok().json(json!({"status": "ready"}))

@@ -283,6 +283,54 @@ impl AnchorStore {
             .next())
     }
 
+    /// The largest checkpoint the chain has a live (pending, included or confirmed) anchor of.
+    pub async fn anchored_size(&self, chain: &ChainKey) -> Result<Option<u64>, StoreError> {
+        let chain_id = int(chain.chain_id)?;
+        let rows = self
+            .query(
+                "SELECT max(tree_size) FROM anchors
+                 WHERE chain_id = $1 AND contract = $2
+                   AND state IN ('pending', 'included', 'confirmed')",
+                &[&chain_id, &chain.contract.as_slice()],
+            )
+            .await?;
+        rows.first()
+            .and_then(|row| row.get::<_, Option<i64>>(0))
+            .map(uint)
+            .transpose()
+    }
+
+    /// How many anchors in a row, newest first, reverted: the run the next anchor waits for.
+    pub async fn reverted_run(&self, chain: &ChainKey) -> Result<u32, StoreError> {
+        let chain_id = int(chain.chain_id)?;
+        let rows = self
+            .query(
+                "SELECT count(*) FROM anchors
+                 WHERE chain_id = $1 AND contract = $2 AND state = 'reverted'
+                   AND anchor_id > coalesce((SELECT max(anchor_id) FROM anchors
+                                             WHERE chain_id = $1 AND contract = $2
+                                               AND state IN ('pending', 'included', 'confirmed')), 0)",
+                &[&chain_id, &chain.contract.as_slice()],
+            )
+            .await?;
+        let count: i64 = rows.first().map_or(0, |row| row.get(0));
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    /// The block of the chain's newest confirmed anchor: where a search for its later anchors
+    /// starts (anchors are sent in nonce order, one at a time).
+    pub async fn last_confirmed_block(&self, chain: &ChainKey) -> Result<u64, StoreError> {
+        let chain_id = int(chain.chain_id)?;
+        let rows = self
+            .query(
+                "SELECT coalesce(max(block_number), 0) FROM anchors
+                 WHERE chain_id = $1 AND contract = $2 AND state = 'confirmed'",
+                &[&chain_id, &chain.contract.as_slice()],
+            )
+            .await?;
+        rows.first().map_or(Ok(0), |row| uint(row.get::<_, i64>(0)))
+    }
+
     /// Records a new anchor and its first signed transaction, in one transaction, before it is
     /// sent. `None` when the checkpoint already has a live anchor on this chain (another worker
     /// got there first): nothing is written then.
@@ -342,7 +390,7 @@ impl AnchorStore {
             "UPDATE anchors SET state = 'included', tx_hash = $2, block_number = $3,
                     block_hash = $4, gas_used = $5, fee_paid_wei = $6::text::numeric,
                     included_at = now(), reorgs = reorgs + $7
-             WHERE anchor_id = $1",
+             WHERE anchor_id = $1 AND state IN ('pending', 'included')",
             &[
                 &anchor_id,
                 &inclusion.tx_hash.as_slice(),
@@ -363,7 +411,7 @@ impl AnchorStore {
             "UPDATE anchors SET state = 'pending', tx_hash = NULL, block_number = NULL,
                     block_hash = NULL, gas_used = NULL, fee_paid_wei = NULL, included_at = NULL,
                     reorgs = reorgs + 1
-             WHERE anchor_id = $1",
+             WHERE anchor_id = $1 AND state = 'included'",
             &[&anchor_id],
         )
         .await?;
@@ -381,7 +429,7 @@ impl AnchorStore {
         Ok(())
     }
 
-    /// The transaction ran and failed.
+    /// The transaction ran and failed (proven from its block's receipt trie).
     pub async fn set_reverted(
         &self,
         anchor_id: i64,
@@ -390,7 +438,7 @@ impl AnchorStore {
         self.query(
             "UPDATE anchors SET state = 'reverted', tx_hash = $2, block_number = $3,
                     block_hash = NULL, gas_used = $4, fee_paid_wei = $5::text::numeric
-             WHERE anchor_id = $1",
+             WHERE anchor_id = $1 AND state IN ('pending', 'included')",
             &[
                 &anchor_id,
                 &inclusion.tx_hash.as_slice(),

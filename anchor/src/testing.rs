@@ -249,5 +249,186 @@ pub fn chain_settings(anvil: &Anvil, name: &str) -> crate::worker::ChainSettings
         fee_cap: 100_000_000_000,
         bump_after: Duration::from_secs(3600),
         gas_limit: 40_000,
+        witnesses: Vec::new(),
+        quorum: 1,
+        stall_after: Duration::from_secs(3600),
+    }
+}
+
+/// What a lying node does to one answer: given the method, its parameters and the honest result,
+/// the result it gives instead.
+pub type Lie = dyn Fn(&str, &Value, Value) -> Value + Send + Sync;
+
+/// A JSON-RPC node in front of a real one (anvil) that passes every call on, and changes the
+/// answers it is told to: the faulty or lying node of the worker's tests. A plain HTTP/1.1 server
+/// on a free port (one thread per connection), stopped on drop.
+pub struct FaultyNode {
+    pub url: String,
+    port: u16,
+    lie: std::sync::Arc<std::sync::Mutex<Option<Box<Lie>>>>,
+    lies_told: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FaultyNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultyNode")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FaultyNode {
+    /// A node passing every call on to `upstream`, honest until told to lie.
+    pub fn start(upstream: &str) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU64};
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let lie: Arc<Mutex<Option<Box<Lie>>>> = Arc::new(Mutex::new(None));
+        let lies_told = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let upstream = upstream.to_owned();
+        let thread = {
+            let (lie, lies_told, stop) = (lie.clone(), lies_told.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let (lie, lies_told, upstream) =
+                        (lie.clone(), lies_told.clone(), upstream.clone());
+                    std::thread::spawn(move || serve(stream, &upstream, &lie, &lies_told));
+                }
+            })
+        };
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            lie,
+            lies_told,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// From now on, every answer goes through `lie` (which returns the honest result for the
+    /// calls it leaves alone).
+    pub fn lie(&self, lie: impl Fn(&str, &Value, Value) -> Value + Send + Sync + 'static) {
+        *self.lie.lock().unwrap() = Some(Box::new(lie));
+    }
+
+    /// From now on, every answer is the real node's.
+    pub fn honest(&self) {
+        *self.lie.lock().unwrap() = None;
+    }
+
+    /// How many answers a lie changed so far.
+    pub fn lies_told(&self) -> u64 {
+        self.lies_told.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A client of this node as the worker uses it.
+    pub fn rpc(&self) -> Rpc {
+        Rpc::new(
+            &SecretString::from(self.url.clone()),
+            Duration::from_secs(5),
+        )
+    }
+}
+
+impl Drop for FaultyNode {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accepting thread so that it sees the flag.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Serves one connection's requests (keep-alive) until the client closes it.
+fn serve(
+    stream: std::net::TcpStream,
+    upstream: &str,
+    lie: &std::sync::Mutex<Option<Box<Lie>>>,
+    lies_told: &std::sync::atomic::AtomicU64,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let http: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut length = 0usize;
+        let mut line = String::new();
+        let mut first = true;
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if line == "\r\n" || line == "\n" {
+                break;
+            }
+            if !first
+                && let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            first = false;
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let Ok(mut response) = http
+            .post(upstream)
+            .header("Content-Type", "application/json")
+            .send(&body[..])
+        else {
+            return;
+        };
+        let Ok(text) = response.body_mut().read_to_string() else {
+            return;
+        };
+        let answer = match (
+            serde_json::from_slice::<Value>(&body),
+            serde_json::from_str::<Value>(&text),
+        ) {
+            (Ok(request), Ok(mut answer)) => {
+                if let (Some(method), Some(result)) = (
+                    request.get("method").and_then(Value::as_str),
+                    answer.get_mut("result"),
+                ) && let Some(lie) = lie.lock().unwrap().as_ref()
+                {
+                    let params = request.get("params").cloned().unwrap_or(Value::Null);
+                    let told = lie(method, &params, result.clone());
+                    if told != *result {
+                        lies_told.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        *result = told;
+                    }
+                }
+                answer.to_string()
+            }
+            _ => text,
+        };
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            answer.len()
+        );
+        if writer.write_all(head.as_bytes()).is_err()
+            || writer.write_all(answer.as_bytes()).is_err()
+        {
+            return;
+        }
     }
 }

@@ -2,20 +2,28 @@
 //!
 //! Each tick (every `poll`) the worker looks at the chain's unfinished anchor, if any:
 //!
-//! - a receipt for one of its transactions: `included` (and the block recorded), or `reverted`;
-//!   an included anchor whose block is no longer the chain's block at that height, or whose
-//!   receipt is gone, was reorged: back to `pending` (or `included` in its new block), counted;
-//! - deep enough (`confirmations`, or at or below the `finalized` block): `confirmed`, with the
-//!   block header and the receipt's trie proof checked and stored;
+//! - a receipt for one of its transactions, from any of the chain's nodes: `included` once
+//!   `quorum` nodes agree that the receipt's block is the chain's block at that height; an included
+//!   anchor whose block is no longer that, or whose receipt is gone from every node, was reorged:
+//!   back to `pending` (or `included` in its new block), counted;
+//! - deep enough on `quorum` nodes (`confirmations`, or at or below the `finalized` block): the
+//!   block header and the receipt's trie proof are built and checked against the agreed block
+//!   hash, and the *proven* receipt decides: `confirmed` (it holds the anchor's event), or
+//!   `reverted` (it failed). What a node's `eth_getTransactionReceipt` says about the status counts
+//!   for nothing: a lying `0x0` is caught by the proof and counted as a disagreement;
 //! - no receipt: the newest transaction is sent again if the node does not know it (dropped,
 //!   reorged out, or sent just before a crash), and replaced with fees 12.5 % higher when it has
 //!   waited `bump_after` (geth wants at least 10 % on both the fee cap and the tip), never above the
-//!   fee cap; if the nonce was used by a transaction that is not ours, `abandoned`.
+//!   fee cap; `abandoned` only when `quorum` nodes say the nonce is used and no node has a receipt,
+//!   a mined transaction or an anchor event of any of ours since the last confirmed anchor.
 //!
 //! With nothing unfinished and `interval` passed since the last anchor, it anchors the newest
-//! checkpoint if the tree grew: it signs the transaction, records it, then sends it. Every
-//! transaction of one anchor has the anchor's nonce, so at most one is ever mined: a checkpoint is
-//! never paid for twice on one chain, whatever restarts, reorgs and bumps happen.
+//! checkpoint if the tree grew past the last live anchor: it signs the transaction, records it,
+//! then sends it. After a reverted anchor it anchors the newest checkpoint again (even the same
+//! one), waiting `interval` doubled for each revert in a row (at most a day), so a real fault
+//! cannot burn fees every tick. Every transaction of one anchor has the anchor's nonce, so at most
+//! one is ever mined: a checkpoint is never paid for twice on one chain, whatever restarts, reorgs,
+//! bumps and workers sharing one database happen.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::format::{Payload, anchor_topic, contract_code, contract_runtime};
 use crate::metrics::{Event, Metrics};
-use crate::proof::{self, ProvenReceipt};
+use crate::proof::{self, ProvenReceipt, ReceiptProof};
 use crate::rpc::{self, BlockId, Rpc, RpcError};
 use crate::store::{Anchor, AnchorStore, Attempt, ChainKey, CheckpointRow, Inclusion, StoreError};
 use crate::tx::{Eip1559, Signer};
@@ -56,7 +64,28 @@ pub struct ChainSettings {
     pub fee_cap: u128,
     pub bump_after: Duration,
     pub gas_limit: u64,
+    /// More nodes of the same chain, asked for receipts and to agree on blocks (see `quorum`).
+    pub witnesses: Vec<Rpc>,
+    /// How many nodes, of `rpc` and the witnesses, must agree that the anchor's block is the
+    /// chain's and deep enough before the anchor is recorded as included, confirmed or reverted,
+    /// and that its nonce is used before it is abandoned. At least 1.
+    pub quorum: usize,
+    /// Readiness fails, and `tagtrail_anchor_stalled` is 1, while a checkpoint signed longer ago
+    /// than this has no confirmed anchor on the chain.
+    pub stall_after: Duration,
 }
+
+impl ChainSettings {
+    /// Every node of the chain: the one transactions are sent through first, then the witnesses.
+    fn nodes(&self) -> Vec<Rpc> {
+        std::iter::once(self.rpc.clone())
+            .chain(self.witnesses.iter().cloned())
+            .collect()
+    }
+}
+
+/// The most a run of reverted anchors spaces the next one.
+const MAX_REVERT_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// Why a chain's worker cannot run (configuration errors; the process reports them and stops).
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +118,14 @@ pub enum StartError {
     NoFinalizedBlock { chain: String },
     #[error("chain {chain}: the contract deployment failed: {reason}")]
     Deploy { chain: String, reason: String },
+    #[error(
+        "chain {chain}: a quorum of {quorum} cannot be met by {nodes} nodes (rpc_url and witness_rpc_urls)"
+    )]
+    Quorum {
+        chain: String,
+        quorum: usize,
+        nodes: usize,
+    },
     #[error("chain {chain}: the anchor contract could not be signed for")]
     Sign { chain: String },
 }
@@ -228,6 +265,16 @@ impl ChainWorker {
         let (entries, seconds) = self.store.lag(&self.key).await?;
         self.metrics
             .state(&self.key.name, &counts, entries, seconds);
+        let stalled = seconds > self.settings.stall_after.as_secs_f64();
+        if stalled && !self.metrics.stalled_chains().contains(&self.key.name) {
+            tracing::error!(
+                chain = %self.key.name,
+                lag_seconds = seconds,
+                lag_entries = entries,
+                "anchoring on this chain has stalled: a checkpoint this old has no confirmed anchor"
+            );
+        }
+        self.metrics.set_stalled(&self.key.name, stalled);
         Ok(())
     }
 
@@ -236,28 +283,22 @@ impl ChainWorker {
         if let Some((anchor, attempts)) = self.store.open_anchor(&self.key).await? {
             return self.advance(anchor, attempts).await;
         }
-        let last = self.store.last_anchor(&self.key).await?;
-        if let Some(last) = &last {
-            if last.state == crate::store::State::Reverted {
-                tracing::error!(
-                    chain = %self.key.name,
-                    tree_size = last.tree_size,
-                    tx = ?last.tx_hash,
-                    "anchoring on this chain is stopped: an anchor transaction reverted (is `contract` the tagtrail anchor contract?); fix the settings and restart"
-                );
-                return Ok(Progress::Idle);
-            }
-            if last.age_seconds < self.settings.interval.as_secs_f64() {
+        if let Some(last) = self.store.last_anchor(&self.key).await? {
+            let wait = if last.state == crate::store::State::Reverted {
+                let run = self.store.reverted_run(&self.key).await?;
+                revert_wait(self.settings.interval, run)
+            } else {
+                self.settings.interval
+            };
+            if last.age_seconds < wait.as_secs_f64() {
                 return Ok(Progress::Idle);
             }
         }
         let Some(checkpoint) = self.store.newest_checkpoint().await? else {
             return Ok(Progress::Idle);
         };
-        if last
-            .as_ref()
-            .is_some_and(|last| checkpoint.tree_size <= last.tree_size)
-        {
+        let anchored = self.store.anchored_size(&self.key).await?;
+        if anchored.is_some_and(|size| checkpoint.tree_size <= size) {
             return Ok(Progress::Idle);
         }
         self.anchor_new(&checkpoint).await
@@ -376,72 +417,63 @@ impl ChainWorker {
     }
 
     async fn advance(&self, anchor: Anchor, attempts: Vec<Attempt>) -> Result<Progress, TickError> {
-        let mut view = self.chain_view(&attempts).await?;
-        match view.receipt.take() {
-            Some((attempt_hash, receipt)) => {
-                self.advance_included(&anchor, attempt_hash, &receipt, &view)
-                    .await
-            }
+        let hashes = hashes_of(&attempts);
+        let found = self
+            .on_nodes(move |nodes| find_receipt(nodes, &hashes))
+            .await?;
+        match found {
+            Some(found) => self.advance_included(&anchor, &found).await,
             None => self.advance_pending(anchor, attempts).await,
         }
     }
 
-    /// What the chain says about an anchor's transactions, read in one blocking call.
-    async fn chain_view(&self, attempts: &[Attempt]) -> Result<ChainView, TickError> {
-        let hashes: Vec<B256> = attempts.iter().map(|attempt| attempt.tx_hash).collect();
-        let finality = self.settings.finality;
-        let view = self
-            .settings
-            .rpc
-            .run(move |rpc| {
-                let mut receipt = None;
-                for hash in &hashes {
-                    if let Some(found) = rpc.receipt(hash)? {
-                        receipt = Some((*hash, found));
-                        break;
-                    }
-                }
-                let latest = rpc.block_number()?;
-                let finalized = match finality {
-                    Finality::Finalized => rpc.block_head(BlockId::Finalized)?.map(|(n, _)| n),
-                    Finality::Confirmations(_) => None,
-                };
-                let canonical = match &receipt {
-                    Some((_, receipt)) => {
-                        let number = rpc::parse_quantity(
-                            "eth_getTransactionReceipt",
-                            rpc::field("eth_getTransactionReceipt", receipt, "blockNumber")?,
-                        )?;
-                        rpc.block_head(BlockId::Number(number))?
-                            .map(|(_, hash)| hash)
-                    }
-                    None => None,
-                };
-                Ok(ChainView {
-                    receipt,
-                    latest,
-                    finalized,
-                    canonical,
-                })
-            })
-            .await?;
-        Ok(view)
+    /// Runs a blocking call over every node of the chain.
+    async fn on_nodes<T, F>(&self, call: F) -> Result<T, RpcError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&[Rpc]) -> Result<T, RpcError> + Send + 'static,
+    {
+        let nodes = self.settings.nodes();
+        self.settings.rpc.run(move |_| call(&nodes)).await
+    }
+
+    /// Counts and logs what one node said that the others (or the block's hashes) contradict.
+    fn disagreement(&self, anchor: &Anchor, what: &str) {
+        self.metrics.count(&self.key.name, Event::NodeDisagreement);
+        tracing::warn!(
+            chain = %self.key.name,
+            tree_size = anchor.tree_size,
+            "a node's answer was contradicted: {what}"
+        );
     }
 
     async fn advance_included(
         &self,
         anchor: &Anchor,
-        attempt_hash: B256,
-        receipt: &Value,
-        view: &ChainView,
+        found: &Found,
     ) -> Result<Progress, TickError> {
         const METHOD: &str = "eth_getTransactionReceipt";
+        let receipt = &found.receipt;
+        let attempt_hash = found.hash;
         let block_number =
             rpc::parse_quantity(METHOD, rpc::field(METHOD, receipt, "blockNumber")?)?;
         let block_hash = rpc::parse_b256(METHOD, rpc::field(METHOD, receipt, "blockHash")?)?;
-        if view.canonical != Some(block_hash) {
-            // The node's receipt names a block that is not (or no longer) the chain's block at
-            // that height: a reorg is under way. Look again next tick.
+        let finality = self.settings.finality;
+        let agreement = self
+            .on_nodes(move |nodes| Ok(agreement(nodes, block_number, block_hash, finality)))
+            .await?;
+        if agreement.other_block > 0 {
+            self.disagreement(
+                anchor,
+                &format!(
+                    "{} of the chain's nodes have another block at height {block_number} than the receipt names (a reorg, or a lie)",
+                    agreement.other_block
+                ),
+            );
+        }
+        if agreement.same_block < self.settings.quorum {
+            // Too few nodes say the receipt's block is the chain's block at that height: a
+            // reorg is under way, or a node lies. Look again next tick.
             return Ok(Progress::Waiting);
         }
         let gas_used = rpc::parse_quantity(METHOD, rpc::field(METHOD, receipt, "gasUsed")?)?;
@@ -453,18 +485,6 @@ impl ChainWorker {
             gas_used,
             fee_paid_wei: price.saturating_mul(u128::from(gas_used)),
         };
-        let success = rpc::field(METHOD, receipt, "status")?.as_str() == Some("0x1");
-        if !success {
-            self.store.set_reverted(anchor.id, &inclusion).await?;
-            tracing::error!(
-                chain = %self.key.name,
-                tree_size = anchor.tree_size,
-                tx = %attempt_hash,
-                contract = %self.key.contract,
-                "the anchor transaction reverted: anchoring on this chain stops until the settings are fixed"
-            );
-            return Ok(Progress::Idle);
-        }
         if anchor.block_hash != Some(block_hash) {
             let moved = anchor.block_hash.is_some();
             self.store
@@ -488,20 +508,46 @@ impl ChainWorker {
                 );
             }
         }
-        let deep_enough = match self.settings.finality {
-            Finality::Confirmations(depth) => {
-                view.latest.saturating_add(1) >= block_number.saturating_add(depth)
-            }
-            Finality::Finalized => view
-                .finalized
-                .is_some_and(|finalized| finalized >= block_number),
-        };
-        if !deep_enough {
+        if agreement.deep < self.settings.quorum {
             return Ok(Progress::Waiting);
         }
-        let proof = self
-            .self_contained_proof(anchor, block_number, block_hash, receipt)
+        let (built, proven) = self
+            .self_contained_proof(found, block_number, block_hash)
             .await?;
+        let claimed = rpc::field(METHOD, receipt, "status")?.as_str() == Some("0x1");
+        if claimed != proven.success {
+            self.disagreement(
+                anchor,
+                &format!(
+                    "the receipt of {attempt_hash} says {}, the block's receipt trie says {}",
+                    if claimed { "success" } else { "failure" },
+                    if proven.success { "success" } else { "failure" },
+                ),
+            );
+        }
+        if !proven.success {
+            self.store.set_reverted(anchor.id, &inclusion).await?;
+            self.metrics.count(&self.key.name, Event::Reverted);
+            let run = self.store.reverted_run(&self.key).await?;
+            tracing::error!(
+                chain = %self.key.name,
+                tree_size = anchor.tree_size,
+                tx = %attempt_hash,
+                block = block_number,
+                contract = %self.key.contract,
+                retry_in = ?revert_wait(self.settings.interval, run),
+                "the anchor transaction reverted (proven from its block): the newest checkpoint will be anchored again"
+            );
+            return Ok(Progress::Idle);
+        }
+        if !emits_anchor(&proven, &self.key.contract, &anchor.calldata) {
+            return Err(TickError::Invalid(format!(
+                "the receipt of the anchor of checkpoint {} does not hold its event",
+                anchor.tree_size
+            )));
+        }
+        let proof =
+            serde_json::to_value(&built).map_err(|error| TickError::Invalid(error.to_string()))?;
         self.store.set_confirmed(anchor.id, &proof).await?;
         self.metrics
             .confirmed(&self.key.name, gas_used, inclusion.fee_paid_wei);
@@ -518,42 +564,39 @@ impl ChainWorker {
         })
     }
 
-    /// Builds the block header and receipt proof, checks them against the block hash, and checks
-    /// that the proven receipt holds exactly the event this anchor sent.
+    /// Builds the block header and receipt proof from the node that gave the receipt (or, when
+    /// its answer does not verify, from the others) and checks it against the agreed block hash:
+    /// the receipt it proves is the block's own, whatever any node said.
     async fn self_contained_proof(
         &self,
-        anchor: &Anchor,
+        found: &Found,
         block_number: u64,
         block_hash: B256,
-        receipt: &Value,
-    ) -> Result<Value, TickError> {
+    ) -> Result<(ReceiptProof, ProvenReceipt), TickError> {
         const METHOD: &str = "eth_getTransactionReceipt";
-        let index = rpc::parse_quantity(METHOD, rpc::field(METHOD, receipt, "transactionIndex")?)?;
-        let (block, receipts) = self
-            .settings
-            .rpc
-            .run(move |rpc| {
-                let block =
-                    rpc.block(BlockId::Number(block_number))?
-                        .ok_or(RpcError::Malformed {
-                            method: "eth_getBlockByNumber",
-                            detail: format!("block {block_number} is gone"),
-                        })?;
-                Ok((block, rpc.block_receipts(block_number)?))
+        let index = rpc::parse_quantity(
+            METHOD,
+            rpc::field(METHOD, &found.receipt, "transactionIndex")?,
+        )?;
+        let first = found.node;
+        let proven = self
+            .on_nodes(move |nodes| {
+                let mut failures = Vec::new();
+                let order = std::iter::once(first).chain((0..nodes.len()).filter(|&i| i != first));
+                for node in order.filter_map(|i| nodes.get(i)) {
+                    match prove_on(node, block_number, block_hash, index) {
+                        Ok(proven) => return Ok(Ok(proven)),
+                        Err(failure) => failures.push(format!("{}: {failure}", node.endpoint())),
+                    }
+                }
+                Ok(Err(failures.join("; ")))
             })
             .await?;
-        let built = proof::build(&block, &receipts, index)
-            .map_err(|error| TickError::Invalid(format!("the receipt proof: {error}")))?;
-        let proven = proof::verify(&built, block_hash).map_err(|error| {
-            TickError::Invalid(format!("the receipt proof does not verify: {error}"))
-        })?;
-        if !emits_anchor(&proven, &self.key.contract, &anchor.calldata) {
-            return Err(TickError::Invalid(format!(
-                "the receipt of the anchor of checkpoint {} does not hold its event",
-                anchor.tree_size
-            )));
-        }
-        serde_json::to_value(&built).map_err(|error| TickError::Invalid(error.to_string()))
+        proven.map_err(|failures| {
+            TickError::Invalid(format!(
+                "no node gave a receipt proof of block {block_number} that verifies: {failures}"
+            ))
+        })
     }
 
     async fn advance_pending(
@@ -589,23 +632,36 @@ impl ChainWorker {
             })
             .await?;
         if mined_nonces > anchor.nonce {
-            // The nonce is used. Ours only if one of our transactions has a receipt: look once
-            // more, now that the count is known (a transaction mined between the two reads).
-            let hashes: Vec<B256> = attempts.iter().map(|attempt| attempt.tx_hash).collect();
-            let ours = self
-                .settings
-                .rpc
-                .run(move |rpc| {
-                    for hash in &hashes {
-                        if rpc.receipt(hash)?.is_some() {
-                            return Ok(true);
-                        }
-                    }
-                    Ok(false)
+            // The nonce is used. Ours if any node has a receipt or a mined transaction of ours,
+            // or an anchor event sent by one of them: look on every node, now that the count is
+            // known (a transaction mined between the two reads, or a node that hides it).
+            let hashes = hashes_of(&attempts);
+            let origin = Payload::of_checkpoint(&anchor.checkpoint)
+                .map_err(|error| TickError::Invalid(format!("anchor {}: {error}", anchor.id)))?
+                .0;
+            let since = self.store.last_confirmed_block(&self.key).await?;
+            let contract = self.key.contract;
+            let nonce = anchor.nonce;
+            let quorum = self.settings.quorum;
+            let taken = self
+                .on_nodes(move |nodes| {
+                    Ok(taken_by_another(
+                        nodes, &sender, nonce, &hashes, &origin, &contract, since, quorum,
+                    ))
                 })
                 .await?;
-            if ours {
-                return Ok(Progress::Waiting);
+            match taken {
+                Taken::Ours => return Ok(Progress::Waiting),
+                Taken::Unsure(why) => {
+                    tracing::warn!(
+                        chain = %self.key.name,
+                        tree_size = anchor.tree_size,
+                        nonce = anchor.nonce,
+                        "the anchor's nonce looks used by another transaction, but {why}: not abandoning it yet"
+                    );
+                    return Ok(Progress::Waiting);
+                }
+                Taken::ByAnother => {}
             }
             self.store.set_abandoned(anchor.id).await?;
             tracing::error!(
@@ -680,15 +736,192 @@ impl ChainWorker {
     }
 }
 
-/// The chain's answers for one unfinished anchor.
+/// A receipt of one of an anchor's transactions, and the node that gave it.
 #[derive(Debug)]
-struct ChainView {
-    /// The receipt of one of the anchor's transactions, if any is in a block.
-    receipt: Option<(B256, Value)>,
-    latest: u64,
-    finalized: Option<u64>,
-    /// The hash of the chain's block at the receipt's height.
-    canonical: Option<B256>,
+struct Found {
+    node: usize,
+    hash: B256,
+    receipt: Value,
+}
+
+fn hashes_of(attempts: &[Attempt]) -> Vec<B256> {
+    attempts.iter().map(|attempt| attempt.tx_hash).collect()
+}
+
+/// The first receipt of any of `hashes` on any node, the sending node first. An error only when no
+/// node answered at all.
+fn find_receipt(nodes: &[Rpc], hashes: &[B256]) -> Result<Option<Found>, RpcError> {
+    let mut first_error = None;
+    let mut answered = false;
+    for (index, node) in nodes.iter().enumerate() {
+        let mut looked = Ok(None);
+        for hash in hashes {
+            looked = node
+                .receipt(hash)
+                .map(|receipt| receipt.map(|r| (*hash, r)));
+            if !matches!(looked, Ok(None)) {
+                break;
+            }
+        }
+        match looked {
+            Ok(Some((hash, receipt))) => {
+                return Ok(Some(Found {
+                    node: index,
+                    hash,
+                    receipt,
+                }));
+            }
+            Ok(None) => answered = true,
+            Err(error) => {
+                tracing::warn!(node = node.endpoint(), error = %error, "a node did not answer");
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    match first_error {
+        Some(error) if !answered => Err(error),
+        _ => Ok(None),
+    }
+}
+
+/// How many nodes agree on a block.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Agreement {
+    /// Nodes whose block at the height has the hash.
+    same_block: usize,
+    /// Of those, the nodes on which it is deep enough.
+    deep: usize,
+    /// Nodes whose block at the height has another hash.
+    other_block: usize,
+}
+
+/// Asks every node for its block at `number` and, where it is `hash`, whether it is deep enough.
+/// A node that does not answer counts for nothing.
+fn agreement(nodes: &[Rpc], number: u64, hash: B256, finality: Finality) -> Agreement {
+    let mut agreement = Agreement::default();
+    for node in nodes {
+        match node.block_head(BlockId::Number(number)) {
+            Ok(Some((_, found))) if found == hash => agreement.same_block += 1,
+            Ok(Some(_)) => {
+                agreement.other_block += 1;
+                continue;
+            }
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::warn!(node = node.endpoint(), error = %error, "a node did not answer");
+                continue;
+            }
+        }
+        let deep = match finality {
+            Finality::Confirmations(depth) => node
+                .block_number()
+                .map(|latest| latest.saturating_add(1) >= number.saturating_add(depth)),
+            Finality::Finalized => node
+                .block_head(BlockId::Finalized)
+                .map(|finalized| finalized.is_some_and(|(finalized, _)| finalized >= number)),
+        };
+        if deep.unwrap_or(false) {
+            agreement.deep += 1;
+        }
+    }
+    agreement
+}
+
+/// The receipt proof of transaction `index` of block `number`, from one node, checked against
+/// `hash`.
+fn prove_on(
+    node: &Rpc,
+    number: u64,
+    hash: B256,
+    index: u64,
+) -> Result<(ReceiptProof, ProvenReceipt), String> {
+    let block = node
+        .block(BlockId::Number(number))
+        .map_err(|error| error.to_string())?
+        .ok_or_else(|| format!("block {number} is gone"))?;
+    let receipts = node
+        .block_receipts(number)
+        .map_err(|error| error.to_string())?;
+    let built = proof::build(&block, &receipts, index)
+        .map_err(|error| format!("the receipt proof: {error}"))?;
+    let proven = proof::verify(&built, hash)
+        .map_err(|error| format!("the receipt proof does not verify: {error}"))?;
+    Ok((built, proven))
+}
+
+/// Whether an anchor's used nonce went to a transaction that is not one of ours.
+#[derive(Debug, PartialEq, Eq)]
+enum Taken {
+    /// One of ours is mined (a receipt, a transaction in a block, or its event).
+    Ours,
+    /// Not ours, on `quorum` nodes that answered every question.
+    ByAnother,
+    /// Too few nodes say so, or answered: why.
+    Unsure(String),
+}
+
+/// Looks on every node for evidence that one of `hashes` (the anchor's transactions, nonce
+/// `nonce`) is mined: a receipt, a transaction in a block, or an anchor event of `origin` on
+/// `contract` since block `since` sent by one of them. `ByAnother` only when at least `quorum`
+/// nodes answered everything, said the nonce is used, and found nothing of ours.
+#[allow(clippy::too_many_arguments)]
+fn taken_by_another(
+    nodes: &[Rpc],
+    sender: &Address,
+    nonce: u64,
+    hashes: &[B256],
+    origin: &ledger::checkpoint::Origin,
+    contract: &Address,
+    since: u64,
+    quorum: usize,
+) -> Taken {
+    let mut sure = 0;
+    for node in nodes {
+        let answer = (|| -> Result<Option<bool>, RpcError> {
+            if node.transaction_count(sender, "latest")? <= nonce {
+                return Ok(None);
+            }
+            for hash in hashes {
+                if node.receipt(hash)?.is_some() {
+                    return Ok(Some(true));
+                }
+                let in_block = node
+                    .transaction(hash)?
+                    .is_some_and(|tx| tx.get("blockHash").is_some_and(|block| !block.is_null()));
+                if in_block {
+                    return Ok(Some(true));
+                }
+            }
+            let events = crate::verify::find_anchors(node, origin, Some(contract), since, None)?;
+            Ok(Some(
+                events.iter().any(|event| hashes.contains(&event.tx_hash)),
+            ))
+        })();
+        match answer {
+            Ok(Some(true)) => return Taken::Ours,
+            Ok(Some(false)) => sure += 1,
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(node = node.endpoint(), error = %error, "a node did not answer");
+            }
+        }
+    }
+    if sure >= quorum {
+        Taken::ByAnother
+    } else {
+        Taken::Unsure(format!(
+            "only {sure} of the chain's nodes (quorum {quorum}) say so and find none of ours"
+        ))
+    }
+}
+
+/// How long after a run of `run` reverted anchors the next one is sent: `interval` doubled for each
+/// revert after the first, at most [`MAX_REVERT_WAIT`] (or `interval`, if that is longer).
+fn revert_wait(interval: Duration, run: u32) -> Duration {
+    let doublings = run.saturating_sub(1).min(20);
+    interval
+        .saturating_mul(1 << doublings)
+        .min(MAX_REVERT_WAIT.max(interval))
 }
 
 /// Whether a proven receipt holds the anchor event of `calldata` from `contract`.
@@ -733,6 +966,33 @@ async fn check_chain(settings: &ChainSettings) -> Result<Result<Address, StartEr
                     endpoint: rpc.endpoint().to_owned(),
                     expected: settings.chain_id,
                     found,
+                }));
+            }
+            for witness in &settings.witnesses {
+                match witness.chain_id() {
+                    Ok(found) if found != settings.chain_id => {
+                        return Ok(Err(StartError::WrongChain {
+                            chain: settings.name.clone(),
+                            endpoint: witness.endpoint().to_owned(),
+                            expected: settings.chain_id,
+                            found,
+                        }));
+                    }
+                    Ok(_) => {}
+                    // A witness that is down counts for nothing until it is back.
+                    Err(error) => tracing::warn!(
+                        chain = %settings.name,
+                        node = witness.endpoint(),
+                        error = %error,
+                        "a witness node cannot be reached"
+                    ),
+                }
+            }
+            if settings.quorum == 0 || settings.quorum > settings.witnesses.len() + 1 {
+                return Ok(Err(StartError::Quorum {
+                    chain: settings.name.clone(),
+                    quorum: settings.quorum,
+                    nodes: settings.witnesses.len() + 1,
                 }));
             }
             if settings.finality == Finality::Finalized

@@ -197,7 +197,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 11] = [
+    const LANDED: [(i32, &str, &str); 12] = [
         (
             1,
             "ledger",
@@ -252,6 +252,11 @@ mod tests {
             11,
             "organisations",
             "eda3145557e7da06fa36236ba096a1cd033e46241864c7e61783934afccbf9f2",
+        ),
+        (
+            12,
+            "anchor_retries",
+            "74d75df9d414a275b291a4aad6aa77c1a576adaac59a3df4abbc9b99207ed52f",
         ),
     ];
 

@@ -6,5 +6,6 @@
 
 mod common;
 mod contract;
+mod faulty;
 mod process;
 mod worker;

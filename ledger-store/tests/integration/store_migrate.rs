@@ -318,7 +318,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V8__error_declarations",
             "V9__reader_role",
             "V10__anchors",
-            "V11__organisations"
+            "V11__organisations",
+            "V12__anchor_retries"
         ]
     );
 
@@ -433,7 +434,8 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
             "V8__error_declarations",
             "V9__reader_role",
             "V10__anchors",
-            "V11__organisations"
+            "V11__organisations",
+            "V12__anchor_retries"
         ]
     );
 
@@ -549,7 +551,8 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             "V8__error_declarations",
             "V9__reader_role",
             "V10__anchors",
-            "V11__organisations"
+            "V11__organisations",
+            "V12__anchor_retries"
         ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
@@ -597,7 +600,8 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
             "V8__error_declarations",
             "V9__reader_role",
             "V10__anchors",
-            "V11__organisations"
+            "V11__organisations",
+            "V12__anchor_retries"
         ]
     );
     let after = (
