@@ -32,12 +32,13 @@ use alloy_primitives::{Address, B256};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::format::{Payload, anchor_topic, contract_code, contract_runtime};
+use crate::format::{Payload, contract_code, contract_runtime};
 use crate::metrics::{Event, Metrics};
 use crate::proof::{self, ProvenReceipt, ReceiptProof};
 use crate::rpc::{self, BlockId, Rpc, RpcError};
 use crate::store::{Anchor, AnchorStore, Attempt, ChainKey, CheckpointRow, Inclusion, StoreError};
 use crate::tx::{Eip1559, Signer};
+pub use crate::verify::emits_anchor;
 
 /// When an included anchor counts as final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +101,7 @@ pub enum StartError {
         found: u64,
     },
     #[error(
-        "chain {chain}: the code at {contract} is not the tagtrail anchor contract (anchor/contract/anchor.evm)"
+        "chain {chain}: the code at {contract} is not the tagtrail anchor contract (anchor-verify/contract/anchor.evm)"
     )]
     NotTheContract { chain: String, contract: Address },
     #[error(
@@ -922,19 +923,6 @@ fn revert_wait(interval: Duration, run: u32) -> Duration {
     interval
         .saturating_mul(1 << doublings)
         .min(MAX_REVERT_WAIT.max(interval))
-}
-
-/// Whether a proven receipt holds the anchor event of `calldata` from `contract`.
-pub fn emits_anchor(receipt: &ProvenReceipt, contract: &Address, calldata: &[u8]) -> bool {
-    receipt.success
-        && calldata.len() >= 32
-        && receipt.logs.iter().any(|log| {
-            log.address == *contract
-                && log.topics.len() == 2
-                && log.topics[0] == anchor_topic()
-                && log.topics[1].as_slice() == &calldata[..32]
-                && log.data.as_ref() == &calldata[32..]
-        })
 }
 
 /// The base fee of the next block, from the newest block's `baseFeePerGas` (0 on a chain without

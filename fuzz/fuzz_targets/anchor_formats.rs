@@ -5,8 +5,8 @@
 //! says why not.
 #![no_main]
 
-use anchor::format::Payload;
-use anchor::proof::{ReceiptProof, header_rlp, receipt_encoding, verify};
+use anchor_verify::format::Payload;
+use anchor_verify::proof::{ReceiptProof, header_rlp, receipt_encoding, verify};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -513,10 +513,10 @@ async fn record_newest_anchor(
     let keys =
         ledger::note::NoteVerifiers::new(signers.iter().map(NoteSignerKey::verifier_key).collect())
             .context("Invalid checkpoint keys")?;
-    let rpc = anchor::rpc::Rpc::new(url, std::time::Duration::from_secs(30));
+    let rpc = anchor_verify::rpc::Rpc::new(url, std::time::Duration::from_secs(30));
     let (search_origin, from) = (origin.clone(), ledger.anchor_from_block);
     let found = tokio::task::spawn_blocking(move || {
-        anchor::verify::find_anchors(&rpc, &search_origin, contract.as_ref(), from, None)
+        anchor_verify::verify::find_anchors(&rpc, &search_origin, contract.as_ref(), from, None)
     })
     .await
     .context("The anchor lookup failed")?

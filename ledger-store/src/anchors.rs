@@ -11,19 +11,62 @@ use crate::log::{ReadError, Store};
 pub struct StoredAnchored {
     /// The anchored checkpoint's tree size.
     pub size: TreeSize,
-    /// The anchored checkpoint, as published (the signed note).
+    /// The log's own checkpoint of that size (the signed note), as `checkpoints` holds it.
     pub checkpoint: String,
-    /// Its confirmed anchors, on every chain, with their self-contained evidence.
-    pub anchors: Vec<AnchorRef>,
+    /// Its confirmed anchors, on every chain, with their self-contained evidence, as read: the
+    /// caller checks the evidence before it serves it.
+    pub anchors: Vec<StoredAnchor>,
+    /// The confirmed anchors of that size that cannot be served at all, and why: a row that does
+    /// not parse, or that names another checkpoint than the log's of its size.
+    pub refused: Vec<(i64, String)>,
 }
 
-/// The confirmed anchors of the largest confirmed anchored tree size within the tree.
+/// One confirmed anchor row, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAnchor {
+    /// The row's id (`anchors.anchor_id`), to name it in logs.
+    pub id: i64,
+    pub anchor: AnchorRef,
+}
+
+/// The confirmed anchors of the largest confirmed anchored tree size within the tree, with the
+/// log's checkpoint of that size.
 const SELECT_NEWEST_ANCHORED: &str = "
-    SELECT tree_size, checkpoint, chain_id, tx_hash, block_number, contract, block_hash, proof::text
-    FROM anchors
-    WHERE state = 'confirmed' AND tree_size = (
+    SELECT a.anchor_id, a.tree_size, a.checkpoint, c.note, a.chain_id, a.tx_hash, a.block_number,
+           a.contract, a.block_hash, a.proof::text
+    FROM anchors a LEFT JOIN checkpoints c ON c.tree_size = a.tree_size
+    WHERE a.state = 'confirmed' AND a.tree_size = (
         SELECT max(tree_size) FROM anchors WHERE state = 'confirmed' AND tree_size <= $1)
-    ORDER BY chain_id, contract, anchor_id";
+    ORDER BY a.chain_id, a.contract, a.anchor_id";
+
+/// One of the anchor worker's records in any state, as `tagtrail anchors` lists it (the worker
+/// writes them; this is their read side).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnchorRecord {
+    pub id: i64,
+    /// `pending`, `included`, `confirmed`, `reverted` or `abandoned` (`sql/V10__anchors.sql`).
+    pub state: String,
+    /// The worker's name for the chain.
+    pub chain: String,
+    pub chain_id: u64,
+    pub contract: [u8; 20],
+    pub tree_size: u64,
+    pub tx_hash: Option<[u8; 32]>,
+    pub block_number: Option<u64>,
+    pub block_hash: Option<[u8; 32]>,
+    pub gas_used: Option<u64>,
+    /// In wei, as the database's decimal text (it may exceed 2^64).
+    pub fee_paid_wei: Option<String>,
+    pub reorgs: i32,
+    /// Seconds since the worker recorded it.
+    pub age_seconds: f64,
+}
+
+const SELECT_RECORDS: &str = "
+    SELECT anchor_id, state, chain, chain_id, contract, tree_size, tx_hash, block_number,
+           block_hash, gas_used, fee_paid_wei::text, reorgs,
+           extract(epoch FROM now() - created_at)::float8
+    FROM anchors ORDER BY anchor_id DESC LIMIT $1";
 
 fn corrupt(reason: impl Into<String>) -> ReadError {
     ReadError::Corrupt {
@@ -38,10 +81,51 @@ fn array<const N: usize>(bytes: Vec<u8>, what: &str) -> Result<[u8; N], ReadErro
         .map_err(|_| corrupt(format!("{what} is not {N} bytes")))
 }
 
+fn unsigned(value: i64, what: &str) -> Result<u64, ReadError> {
+    u64::try_from(value).map_err(|_| corrupt(format!("a negative {what}")))
+}
+
 impl Store {
+    /// The anchor worker's records, newest first, at most `limit`.
+    pub async fn anchor_records(&self, limit: i64) -> Result<Vec<AnchorRecord>, ReadError> {
+        let client = self.pool().get().await?;
+        let rows = client.query(SELECT_RECORDS, &[&limit]).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AnchorRecord {
+                    id: row.get(0),
+                    state: row.get(1),
+                    chain: row.get(2),
+                    chain_id: unsigned(row.get(3), "chain id")?,
+                    contract: array(row.get(4), "a contract address")?,
+                    tree_size: unsigned(row.get(5), "tree size")?,
+                    tx_hash: row
+                        .get::<_, Option<Vec<u8>>>(6)
+                        .map(|bytes| array(bytes, "a transaction hash"))
+                        .transpose()?,
+                    block_number: row
+                        .get::<_, Option<i64>>(7)
+                        .map(|number| unsigned(number, "block number"))
+                        .transpose()?,
+                    block_hash: row
+                        .get::<_, Option<Vec<u8>>>(8)
+                        .map(|bytes| array(bytes, "a block hash"))
+                        .transpose()?,
+                    gas_used: row
+                        .get::<_, Option<i64>>(9)
+                        .map(|gas| unsigned(gas, "gas"))
+                        .transpose()?,
+                    fee_paid_wei: row.get(10),
+                    reorgs: row.get(11),
+                    age_seconds: row.get(12),
+                })
+            })
+            .collect()
+    }
+
     /// The newest confirmed anchored checkpoint within the tree of `within` leaves, with its
     /// anchors on every chain (what a bundle proved to that tree carries); `None` when nothing
-    /// within the tree is anchored yet.
+    /// within the tree is anchored yet, or the log has no checkpoint of that size.
     pub async fn newest_anchored(
         &self,
         within: TreeSize,
@@ -53,42 +137,63 @@ impl Store {
         let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let tree_size: i64 = first.get(0);
+        let tree_size = TreeSize::new(unsigned(first.get(1), "size")?)
+            .map_err(|error| corrupt(error.to_string()))?;
+        let Some(logged) = first.get::<_, Option<String>>(3) else {
+            return Ok(None);
+        };
         let mut anchors = Vec::with_capacity(rows.len());
+        let mut refused = Vec::new();
         for row in &rows {
-            let chain_id: i64 = row.get(2);
-            let block_number: i64 = row.get(4);
-            let receipt = row
-                .get::<_, Option<String>>(7)
-                .map(|text| {
-                    serde_json::from_str::<ReceiptEvidence>(&text)
-                        .map_err(|error| corrupt(format!("its receipt proof: {error}")))
-                })
-                .transpose()?;
-            anchors.push(AnchorRef {
-                chain_id: ChainId::new(
-                    u64::try_from(chain_id).map_err(|_| corrupt("a negative chain id"))?,
-                ),
-                tx_hash: TxHash::from_bytes(array(
-                    row.get::<_, Option<Vec<u8>>>(3)
-                        .ok_or_else(|| corrupt("a confirmed anchor has no transaction"))?,
-                    "a transaction hash",
-                )?),
-                block_number: u64::try_from(block_number)
-                    .map_err(|_| corrupt("a negative block number"))?,
-                contract: ContractAddress::from_bytes(array(row.get(5), "a contract address")?),
-                block_hash: row
-                    .get::<_, Option<Vec<u8>>>(6)
-                    .map(|bytes| array(bytes, "a block hash").map(BlockHash::from_bytes))
-                    .transpose()?,
-                receipt,
-            });
+            let id: i64 = row.get(0);
+            let named: String = row.get(2);
+            if named != logged {
+                refused.push((
+                    id,
+                    "it names another checkpoint than the log's of its size".to_owned(),
+                ));
+                continue;
+            }
+            match anchor_ref(row) {
+                Ok(anchor) => anchors.push(StoredAnchor { id, anchor }),
+                Err(error) => refused.push((id, error.to_string())),
+            }
         }
         Ok(Some(StoredAnchored {
-            size: TreeSize::new(u64::try_from(tree_size).map_err(|_| corrupt("a negative size"))?)
-                .map_err(|error| corrupt(error.to_string()))?,
-            checkpoint: first.get(1),
+            size: tree_size,
+            checkpoint: logged,
             anchors,
+            refused,
         }))
     }
+}
+
+/// An anchor row's reference (columns 4 to 9 of [`SELECT_NEWEST_ANCHORED`]).
+fn anchor_ref(row: &tokio_postgres::Row) -> Result<AnchorRef, ReadError> {
+    let receipt = row
+        .get::<_, Option<String>>(9)
+        .map(|text| {
+            serde_json::from_str::<ReceiptEvidence>(&text)
+                .map_err(|error| corrupt(format!("its receipt proof: {error}")))
+        })
+        .transpose()?;
+    Ok(AnchorRef {
+        chain_id: ChainId::new(unsigned(row.get(4), "chain id")?),
+        tx_hash: TxHash::from_bytes(array(
+            row.get::<_, Option<Vec<u8>>>(5)
+                .ok_or_else(|| corrupt("a confirmed anchor has no transaction"))?,
+            "a transaction hash",
+        )?),
+        block_number: unsigned(
+            row.try_get::<_, i64>(6)
+                .map_err(|_| corrupt("a confirmed anchor has no block number"))?,
+            "block number",
+        )?,
+        contract: ContractAddress::from_bytes(array(row.get(7), "a contract address")?),
+        block_hash: row
+            .get::<_, Option<Vec<u8>>>(8)
+            .map(|bytes| array(bytes, "a block hash").map(BlockHash::from_bytes))
+            .transpose()?,
+        receipt,
+    })
 }

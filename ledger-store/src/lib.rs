@@ -38,7 +38,7 @@ mod entry;
 mod export;
 mod filter;
 mod generations;
-pub use anchors::StoredAnchored;
+pub use anchors::{AnchorRecord, StoredAnchor, StoredAnchored};
 pub use generations::Generations;
 mod indexer;
 mod keys;

@@ -19,6 +19,7 @@
 //! | `trace_audit_entries` | gauge | | entries verified by the last successful audit |
 //! | `trace_audit_failures_total` | counter | | audits that found a bad row (entry, tile, batch or checkpoint; logged at error level) |
 //! | `trace_audit_errors_total` | counter | | audits that could not run (database unreachable; logged at warn level), not failures |
+//! | `trace_evidence_refused` | gauge | `kind` | rows of evidence the service would not serve because they do not verify (`anchor`: a confirmed anchor row whose proof or checkpoint does not check out; logged at error level, named in readiness) |
 //!
 //! Routes are labelled by their template (`/items/{id}/history`), never by the path asked, so
 //! the label set stays bounded.
@@ -52,6 +53,11 @@ struct StateLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     cache: &'static str,
 }
@@ -79,6 +85,7 @@ pub struct Metrics {
     audit_entries: Gauge,
     audit_failures: Counter,
     audit_errors: Counter,
+    evidence_refused: Family<KindLabels, Gauge>,
     /// What the cache counters showed at the last scrape (they are read, not incremented, here).
     cache_seen: Mutex<std::collections::HashMap<&'static str, ledger_store::CacheCounts>>,
 }
@@ -135,6 +142,15 @@ impl Metrics {
             "Time since the newest checkpoint the database holds was signed",
             Unit::Seconds,
             checkpoint_age.clone(),
+        );
+        let evidence_refused = Family::<KindLabels, Gauge>::default();
+        evidence_refused
+            .get_or_create(&KindLabels { kind: "anchor" })
+            .set(0);
+        registry.register(
+            "evidence_refused",
+            "Rows of evidence not served because they do not verify",
+            evidence_refused.clone(),
         );
         let indexed = Gauge::default();
         registry.register(
@@ -237,6 +253,7 @@ impl Metrics {
             audit_entries,
             audit_failures,
             audit_errors,
+            evidence_refused,
             cache_seen: Mutex::new(std::collections::HashMap::new()),
         }
     }
@@ -281,6 +298,13 @@ impl Metrics {
             .set(i64::try_from(status.bytes).unwrap_or(i64::MAX));
         self.unfiltered_runs
             .set(i64::try_from(status.unfiltered_runs).unwrap_or(i64::MAX));
+    }
+
+    /// How many rows of evidence of `kind` are refused now.
+    pub fn evidence_refused(&self, kind: &'static str, count: usize) {
+        self.evidence_refused
+            .get_or_create(&KindLabels { kind })
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// Sets the pool gauges.

@@ -3,6 +3,7 @@
 //! replica that has not caught up, that is the newest checkpoint the replica holds: the answer is
 //! older, never unprovable.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -10,7 +11,7 @@ use serde_json::{Map, Value};
 use ledger::bundle::AnchoredCheckpoint;
 use ledger::size::{LeafIndex, TreeSize};
 use ledger_store::{
-    Declarations, LiveRuns, Lookup, ReadError, Store, StoredCheckpoint, StoredEntry,
+    Declarations, LiveRuns, Lookup, ReadError, Store, StoredAnchor, StoredCheckpoint, StoredEntry,
 };
 
 use ledger::history::{EventSource, Parties, SourceEvent, event_ids};
@@ -40,6 +41,47 @@ pub struct ViewCache {
     refresh: std::time::Duration,
     current: std::sync::Mutex<Option<(std::time::Instant, View)>>,
     counts: ledger_store::CacheCounter,
+    /// The anchor rows the newest view would not serve.
+    pub refused: RefusedEvidence,
+}
+
+/// Rows of evidence read and not served because they do not verify, by anchor row id, with why:
+/// each is logged once (at error level: a row that does not verify was written by something
+/// other than the anchor worker), counted (`trace_evidence_refused`) and named by readiness.
+#[derive(Debug, Default)]
+pub struct RefusedEvidence {
+    anchors: std::sync::Mutex<BTreeMap<i64, String>>,
+}
+
+impl RefusedEvidence {
+    /// The anchor rows refused by the newest reading, and why.
+    pub fn anchors(&self) -> Vec<(i64, String)> {
+        self.lock()
+            .iter()
+            .map(|(id, why)| (*id, why.clone()))
+            .collect()
+    }
+
+    /// What the newest reading refused: logs the rows not refused before.
+    fn replace(&self, refused: BTreeMap<i64, String>) {
+        let mut current = self.lock();
+        for (id, why) in &refused {
+            if current.get(id) != Some(why) {
+                tracing::error!(
+                    anchor = id,
+                    reason = %why,
+                    "an anchor row does not verify: it is not served (bundles carry the newest anchor that does)"
+                );
+            }
+        }
+        *current = refused;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i64, String>> {
+        self.anchors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl ViewCache {
@@ -49,6 +91,7 @@ impl ViewCache {
             refresh,
             current: std::sync::Mutex::new(None),
             counts: ledger_store::CacheCounter::default(),
+            refused: RefusedEvidence::default(),
         }
     }
 
@@ -67,7 +110,7 @@ impl ViewCache {
             return Ok(view.clone());
         }
         self.counts.count(false);
-        let view = View::latest(store).await?;
+        let view = View::latest(store, &self.refused).await?;
         let mut current = self.lock();
         // Another request may have read a newer one meanwhile: keep the larger.
         let newer = current
@@ -100,13 +143,14 @@ pub enum ViewError {
 }
 
 impl View {
-    /// The ledger as of its newest checkpoint (one query, and one for its anchored checkpoint).
-    pub async fn latest(store: &Store) -> Result<Self, ViewError> {
+    /// The ledger as of its newest checkpoint (one query, and one for its anchored checkpoint);
+    /// the anchor rows that do not verify go to `refused`.
+    pub async fn latest(store: &Store, refused: &RefusedEvidence) -> Result<Self, ViewError> {
         let view = store.reader_view().await?;
         let checkpoint = view.checkpoint.ok_or(ViewError::NoCheckpoint)?;
         Ok(Self {
             store: store.clone(),
-            anchored: anchored(store, checkpoint.size).await?,
+            anchored: anchored(store, checkpoint.size, refused).await?,
             checkpoint: Arc::new(checkpoint),
             indexed: view.runs.end(),
             snapshot: Some((view.runs, view.declarations)),
@@ -179,21 +223,53 @@ impl View {
     }
 }
 
-/// The newest confirmed anchored checkpoint within the tree of `size` leaves, with the consistency
-/// proof from its tree to that one (from the smaller to the larger: equal sizes give an empty one).
+/// How many anchored sizes, newest first, are tried for one whose anchors verify.
+const ANCHORED_TRIES: usize = 4;
+
+/// The newest confirmed anchored checkpoint within the tree of `size` leaves whose anchors verify
+/// (`anchor_verify::verify::check_stored`: the receipt proof against the row's block hash, and the
+/// event against the log's own checkpoint of that size), with only those anchors and the
+/// consistency proof from its tree to that one (from the smaller to the larger: equal sizes give
+/// an empty one). The rows that do not verify are never served and go to `refused`.
 async fn anchored(
     store: &Store,
     size: TreeSize,
+    refused: &RefusedEvidence,
 ) -> Result<Option<Arc<AnchoredCheckpoint>>, ViewError> {
-    let Some(stored) = store.newest_anchored(size).await? else {
-        return Ok(None);
-    };
-    let consistency = store.consistency_proof(stored.size, size).await?;
-    Ok(Some(Arc::new(AnchoredCheckpoint {
-        checkpoint: stored.checkpoint,
-        consistency,
-        anchors: stored.anchors,
-    })))
+    let mut refusals = BTreeMap::new();
+    let mut within = size;
+    for _ in 0..ANCHORED_TRIES {
+        let Some(stored) = store.newest_anchored(within).await? else {
+            break;
+        };
+        refusals.extend(stored.refused);
+        let mut anchors = Vec::with_capacity(stored.anchors.len());
+        for StoredAnchor { id, anchor } in stored.anchors {
+            match anchor_verify::verify::check_stored(&anchor, &stored.checkpoint) {
+                Ok(()) => anchors.push(anchor),
+                Err(why) => {
+                    refusals.insert(id, why);
+                }
+            }
+        }
+        if !anchors.is_empty() {
+            refused.replace(refusals);
+            let consistency = store.consistency_proof(stored.size, size).await?;
+            return Ok(Some(Arc::new(AnchoredCheckpoint {
+                checkpoint: stored.checkpoint,
+                consistency,
+                anchors,
+            })));
+        }
+        // Nothing anchored at that size can be served: the next older anchored checkpoint.
+        let smaller = stored.size.get().saturating_sub(1);
+        match TreeSize::new(smaller) {
+            Ok(smaller) if smaller.get() > 0 => within = smaller,
+            _ => break,
+        }
+    }
+    refused.replace(refusals);
+    Ok(None)
 }
 
 /// A view's events with who reported each, as the history reads them.

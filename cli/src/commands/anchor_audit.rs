@@ -11,9 +11,9 @@
 use std::io::Write;
 
 use alloy_primitives::Address;
-use anchor::format::Payload;
-use anchor::rpc::Rpc;
-use anchor::verify::{FoundAnchor, find_anchors};
+use anchor_verify::format::Payload;
+use anchor_verify::rpc::Rpc;
+use anchor_verify::verify::{FoundAnchor, find_anchors};
 use anyhow::Context;
 use ledger::checkpoint::{Checkpoint, Origin};
 use ledger::note::{Note, NoteVerifierKey, NoteVerifiers};

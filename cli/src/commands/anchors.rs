@@ -5,14 +5,14 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use alloy_primitives::Address;
-use anchor::rpc::Rpc;
-use anchor::store::{Anchor, AnchorStore};
-use anchor::verify::{FoundAnchor, find_anchors};
+use alloy_primitives::{Address, B256};
+use anchor_verify::rpc::Rpc;
+use anchor_verify::verify::{FoundAnchor, find_anchors};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use ledger::checkpoint::Origin;
 use ledger::note::NoteVerifiers;
+use ledger_store::AnchorRecord;
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -64,8 +64,8 @@ impl AnchorsCommand {
         let url = self.database_url.context("--database-url is required")?;
         let anchors = super::ledger::runtime()?.block_on(async {
             let store = ledger_store::Store::connect(&url).context("Invalid --database-url")?;
-            AnchorStore::new(store.pool().clone())
-                .list(i64::from(self.limit))
+            store
+                .anchor_records(i64::from(self.limit))
                 .await
                 .context("Failed to read the anchors")
         })?;
@@ -83,34 +83,38 @@ impl AnchorsCommand {
     }
 }
 
-fn anchor_json(anchor: &Anchor) -> serde_json::Value {
+fn hash_text(bytes: Option<[u8; 32]>) -> Option<String> {
+    bytes.map(|bytes| B256::from(bytes).to_string())
+}
+
+fn anchor_json(anchor: &AnchorRecord) -> serde_json::Value {
     json!({
         "id": anchor.id,
-        "state": anchor.state.as_str(),
+        "state": anchor.state,
         "chain": anchor.chain,
         "chainId": anchor.chain_id,
-        "contract": anchor.contract.to_string(),
-        "txHash": anchor.tx_hash.map(|hash| hash.to_string()),
+        "contract": Address::from(anchor.contract).to_string(),
+        "txHash": hash_text(anchor.tx_hash),
         "blockNumber": anchor.block_number,
-        "blockHash": anchor.block_hash.map(|hash| hash.to_string()),
+        "blockHash": hash_text(anchor.block_hash),
         "treeSize": anchor.tree_size,
         "gasUsed": anchor.gas_used,
         // A string: wei do not fit the integers every JSON reader takes exactly.
-        "feePaidWei": anchor.fee_paid_wei.map(|fee| fee.to_string()),
+        "feePaidWei": anchor.fee_paid_wei,
         "reorgs": anchor.reorgs,
         "ageSeconds": anchor.age_seconds,
     })
 }
 
-fn write_table(out: &mut impl Write, anchors: &[Anchor]) -> std::io::Result<()> {
+fn write_table(out: &mut impl Write, anchors: &[AnchorRecord]) -> std::io::Result<()> {
     let dash = || "-".to_owned();
     let rows: Vec<[String; 6]> = anchors
         .iter()
         .map(|anchor| {
             [
-                anchor.state.as_str().to_owned(),
+                anchor.state.clone(),
                 format!("{} ({})", anchor.chain, anchor.chain_id),
-                anchor.tx_hash.map_or_else(dash, |hash| hash.to_string()),
+                hash_text(anchor.tx_hash).unwrap_or_else(dash),
                 anchor
                     .block_number
                     .map_or_else(dash, |block| block.to_string()),

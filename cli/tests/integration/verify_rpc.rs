@@ -142,7 +142,11 @@ impl AnchoredLog {
                 .await
                 .unwrap(),
             checkpoint: stored.checkpoint,
-            anchors: stored.anchors,
+            anchors: stored
+                .anchors
+                .into_iter()
+                .map(|stored| stored.anchor)
+                .collect(),
         }
     }
 
@@ -152,7 +156,7 @@ impl AnchoredLog {
         let stored = self.store.newest_anchored(within).await.unwrap().unwrap();
         assert_eq!(stored.size, within);
         assert_eq!(stored.anchors.len(), 1);
-        stored.anchors[0].clone()
+        stored.anchors[0].anchor.clone()
     }
 
     /// The provenance bundle of the first item of the event at `LEAF` (the only event naming

@@ -18,7 +18,21 @@ pub(super) async fn live() -> HttpResponse {
 
 pub(super) async fn ready(state: web::Data<AppState>) -> HttpResponse {
     match state.readiness.answer(|| checked(&state)).await {
-        None => HttpResponse::Ok().json(json!({"status": "ready"})),
+        None => {
+            // Ready: the other answers are served. Evidence that did not verify is not, and
+            // readiness says so (the reasons are in the log).
+            let refused = state.views.refused.anchors();
+            if refused.is_empty() {
+                HttpResponse::Ok().json(json!({"status": "ready"}))
+            } else {
+                let ids: Vec<i64> = refused.iter().map(|(id, _)| *id).collect();
+                HttpResponse::Ok().json(json!({
+                    "status": "ready",
+                    "refusedEvidence": {"anchors": ids},
+                    "note": "these anchor rows do not verify and are not served (see the service's log)"
+                }))
+            }
+        }
         Some(reason) => not_ready(reason),
     }
 }

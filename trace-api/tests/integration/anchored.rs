@@ -148,3 +148,138 @@ async fn bundles_carry_the_anchor_that_covers_their_events() {
     assert_eq!(report.verdict(), Verdict::Invalid);
     pipeline.stop().await;
 }
+
+/// Anchors the newest checkpoint with `worker` and waits for its confirmation: its tree size.
+async fn anchor_newest(worker: &ChainWorker, anvil: &Anvil) -> u64 {
+    let size = match worker.tick().await.unwrap() {
+        Progress::Sent { tree_size, tx_hash } => {
+            anvil.mined(&tx_hash);
+            tree_size
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        worker.tick().await.unwrap(),
+        Progress::Confirmed { tree_size: size }
+    );
+    size
+}
+
+/// The tree size of the anchored checkpoint an item's bundle carries, if any.
+async fn bundle_anchored_size(pipeline: &Pipeline) -> Option<u64> {
+    let (status, body) = pipeline
+        .get(&format!("/items/{}/bundle", segment(ITEM)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let bundle: ProvenanceBundle = serde_json::from_value(body).unwrap();
+    bundle.anchored.map(|anchored| {
+        Checkpoint::from_text(Note::parse(&anchored.checkpoint).unwrap().text())
+            .unwrap()
+            .size()
+            .get()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anchor_rows_that_do_not_verify_are_not_served_and_the_rest_still_is() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    pipeline
+        .capture(vec![object(0, "ADD", &[ITEM], "commissioning")])
+        .await;
+    let anvil = Anvil::start();
+    let url = pipeline
+        .db
+        .login_role("tagtrail_anchor_trace_tamper", "tagtrail_anchor")
+        .await
+        .unwrap();
+    let store = ledger_store::Store::connect(&url).unwrap();
+    let worker = ChainWorker::start(
+        ChainSettings {
+            finality: Finality::Confirmations(1),
+            ..anchor::testing::chain_settings(&anvil, "local")
+        },
+        anchor::store::AnchorStore::new(store.pool().clone()),
+        Arc::new(anchor::metrics::Metrics::new()),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let older = anchor_newest(&worker, &anvil).await;
+    pipeline
+        .capture(vec![object(1, "OBSERVE", &[ITEM], "shipping")])
+        .await;
+    let newer = anchor_newest(&worker, &anvil).await;
+    assert!(newer > older);
+    assert_eq!(bundle_anchored_size(&pipeline).await, Some(newer));
+
+    // Tampering with the newer anchor's row, as a superuser (or the anchor role) could.
+    let admin = pipeline.db.connect().await.unwrap();
+    let newer_id: i64 = admin
+        .query_one(
+            "SELECT anchor_id FROM anchors WHERE state = 'confirmed' AND tree_size = $1",
+            &[&i64::try_from(newer).unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let tampering = [
+        // A proof that does not even read.
+        (
+            "UPDATE anchors SET proof = '{\"garbage\": 1}' WHERE anchor_id = $1",
+            "UPDATE anchors SET proof = $2::text::jsonb WHERE anchor_id = $1",
+        ),
+        // Another block hash: the proof does not verify against it.
+        (
+            "UPDATE anchors SET block_hash = '\\x1111111111111111111111111111111111111111111111111111111111111111' WHERE anchor_id = $1",
+            "UPDATE anchors SET block_hash = $2::text::bytea WHERE anchor_id = $1",
+        ),
+        // Another checkpoint than the log's of that size.
+        (
+            "UPDATE anchors SET checkpoint = checkpoint || ' ' WHERE anchor_id = $1",
+            "UPDATE anchors SET checkpoint = $2 WHERE anchor_id = $1",
+        ),
+    ];
+    for (number, (tamper, restore)) in tampering.iter().enumerate() {
+        let column = [
+            "proof::text",
+            "'\\x' || encode(block_hash, 'hex')",
+            "checkpoint",
+        ][number];
+        let saved: String = admin
+            .query_one(
+                &format!("SELECT {column} FROM anchors WHERE anchor_id = $1"),
+                &[&newer_id],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        admin.execute(*tamper, &[&newer_id]).await.unwrap();
+        // Every answer is still served; bundles carry the older anchor, which verifies.
+        assert_eq!(
+            bundle_anchored_size(&pipeline).await,
+            Some(older),
+            "tampering {number}"
+        );
+        let (status, body) = pipeline
+            .get(&format!("/items/{}/history", segment(ITEM)))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = pipeline.get("/health/ready").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["refusedEvidence"]["anchors"],
+            serde_json::json!([newer_id])
+        );
+        let (_, metrics) = pipeline.get_text("/metrics").await;
+        assert!(
+            metrics.contains("trace_evidence_refused{kind=\"anchor\"} 1"),
+            "{metrics}"
+        );
+        admin.execute(*restore, &[&newer_id, &saved]).await.unwrap();
+        assert_eq!(bundle_anchored_size(&pipeline).await, Some(newer));
+    }
+    let (_, body) = pipeline.get("/health/ready").await;
+    assert!(body.get("refusedEvidence").is_none(), "{body}");
+    pipeline.stop().await;
+}

@@ -2,7 +2,7 @@
 //!
 //! Offline, a bundle shows that its checkpoint is consistent with an anchored one signed by the
 //! log, and says where that one was anchored; only the chain can say the anchor is there. Each
-//! anchor is checked with `anchor::verify::verify_on_chain` and, when the bundle keeps the block
+//! anchor is checked with `anchor_verify::verify::verify_on_chain` and, when the bundle keeps the block
 //! hash and the receipt's trie proof, so is that stored evidence (`verify_self_contained`),
 //! against the node's block at that height: a verifier who trusts the node sees that the evidence
 //! the bundle will still carry after nodes drop old receipts is real. The anchors of a provenance
@@ -16,12 +16,12 @@
 use std::cell::OnceCell;
 
 use alloy_primitives::{Address, B256};
-use anchor::format::Payload;
-use anchor::proof::ReceiptProof;
-use anchor::rpc::{BlockId, Rpc};
-use anchor::verify::{
-    self as anchor_verify, AnchorCheck, AnchorLocation, AnchorReport, Expected, FoundAnchor,
-    find_anchors, verify_on_chain, verify_self_contained,
+use anchor_verify::format::Payload;
+use anchor_verify::proof::ReceiptProof;
+use anchor_verify::rpc::{BlockId, Rpc};
+use anchor_verify::verify::{
+    AnchorCheck, AnchorLocation, AnchorReport, Expected, FoundAnchor, find_anchors,
+    verify_on_chain, verify_self_contained,
 };
 use anyhow::Context;
 use ledger::bundle::{
@@ -221,7 +221,7 @@ impl Chain {
         });
         let unconfirmed = matches!(
             on_chain.outcome(AnchorCheck::Confirmations),
-            Some(anchor_verify::Outcome::Failed(_))
+            Some(Outcome::Failed(_))
         );
         let verdict = match failure {
             Some((check, reason)) => AnchorVerdict::Failed { check, reason },
@@ -340,7 +340,7 @@ impl Chain {
 /// The first reason a check was skipped because the node could not answer, if any.
 fn node_failure(report: &AnchorReport) -> Option<&str> {
     report.checks.iter().find_map(|(_, outcome)| match outcome {
-        anchor_verify::Outcome::Skipped(reason) => reason.strip_prefix(NODE_COULD_NOT_ANSWER),
+        Outcome::Skipped(reason) => reason.strip_prefix(NODE_COULD_NOT_ANSWER),
         _ => None,
     })
 }
@@ -352,13 +352,11 @@ fn named(report: &AnchorReport, prefix: &str) -> Vec<(String, Outcome)> {
         .iter()
         .map(|(check, outcome)| {
             let outcome = match outcome {
-                anchor_verify::Outcome::Passed => Outcome::Passed,
                 // Not deep enough yet is a wait, not a failure: the anchor is there.
-                anchor_verify::Outcome::Failed(reason) if *check == AnchorCheck::Confirmations => {
+                Outcome::Failed(reason) if *check == AnchorCheck::Confirmations => {
                     Outcome::Skipped(format!("not confirmed yet: {reason}"))
                 }
-                anchor_verify::Outcome::Failed(reason) => Outcome::Failed(reason.clone()),
-                anchor_verify::Outcome::Skipped(reason) => Outcome::Skipped(reason.clone()),
+                other => other.clone(),
             };
             (format!("{prefix}{check}"), outcome)
         })

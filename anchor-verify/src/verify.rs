@@ -14,6 +14,7 @@
 use std::fmt;
 
 use alloy_primitives::{Address, B256};
+use ledger::bundle::AnchorRef;
 use ledger::checkpoint::Origin;
 use ledger::note::NoteVerifiers;
 use ledger::{RootHash, TreeSize};
@@ -60,14 +61,7 @@ impl fmt::Display for AnchorCheck {
     }
 }
 
-/// How a check went.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", content = "detail", rename_all = "snake_case")]
-pub enum Outcome {
-    Passed,
-    Failed(String),
-    Skipped(String),
-}
+pub use crate::Outcome;
 
 /// Every check of one anchor, in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -338,6 +332,54 @@ pub fn verify_self_contained(
             (report, None)
         }
     }
+}
+
+/// Whether a proven receipt holds the anchor event of `calldata` from `contract`: a successful
+/// transaction whose logs include one from `contract` with the anchor topic, the calldata's origin
+/// topic and the rest of the calldata as its data, byte for byte.
+pub fn emits_anchor(receipt: &ProvenReceipt, contract: &Address, calldata: &[u8]) -> bool {
+    receipt.success
+        && calldata.len() >= 32
+        && receipt.logs.iter().any(|log| {
+            log.address == *contract
+                && log.topics.len() == 2
+                && log.topics[0] == anchor_topic()
+                && log.topics[1].as_slice() == &calldata[..32]
+                && log.data.as_ref() == &calldata[32..]
+        })
+}
+
+/// Checks a stored anchor (an anchors row, or a bundle's reference) with no node, before it is
+/// served: its receipt evidence verifies against its own block hash, the header is of its block
+/// number, and the proven receipt holds exactly the anchor event of `checkpoint` (the log's signed
+/// note: origin, size, root, key id and signature, byte for byte). What it cannot check without a
+/// chain: that the block hash is the chain's, and the transaction hash (the receipt trie does not
+/// hold it); verifiers with a node check both.
+pub fn check_stored(anchor: &AnchorRef, checkpoint: &str) -> Result<(), String> {
+    let (origin, payload) =
+        Payload::of_checkpoint(checkpoint).map_err(|error| format!("the checkpoint: {error}"))?;
+    let evidence = anchor.receipt.as_ref().ok_or("it keeps no receipt proof")?;
+    let block_hash = anchor.block_hash.as_ref().ok_or("it has no block hash")?;
+    // The same JSON as `ledger::bundle::ReceiptEvidence`.
+    let proof = serde_json::to_value(evidence)
+        .and_then(serde_json::from_value::<ReceiptProof>)
+        .map_err(|error| format!("its receipt proof does not read: {error}"))?;
+    let proven = crate::proof::verify(&proof, B256::from(*block_hash.as_bytes()))
+        .map_err(|error| format!("its receipt proof does not verify: {error}"))?;
+    if proven.block_number != anchor.block_number {
+        return Err(format!(
+            "its header is of block {}, it says block {}",
+            proven.block_number, anchor.block_number
+        ));
+    }
+    let contract = Address::from(*anchor.contract.as_bytes());
+    if !emits_anchor(&proven, &contract, &payload.calldata(&origin)) {
+        return Err(format!(
+            "its receipt does not hold the anchor event of the log's checkpoint of {} from {contract}",
+            payload.size
+        ));
+    }
+    Ok(())
 }
 
 /// An anchor event found on chain.

@@ -32,7 +32,7 @@ pub const PAYLOAD_VERSION: u8 = 1;
 pub const PAYLOAD_LEN: usize = 1 + 8 + 32 + 4 + 64;
 
 /// The anchor contract's code, as deployed: 11 bytes of init code, then the 64-byte runtime
-/// (`anchor/contract/anchor.evm` is the listing).
+/// (`anchor-verify/contract/anchor.evm` is the listing).
 pub const CONTRACT_HEX: &str = include_str!("../contract/anchor.hex");
 
 /// Length of the init code at the start of [`CONTRACT_HEX`].
@@ -233,7 +233,7 @@ mod tests {
         ("REVERT", 0xfd),
     ];
 
-    /// Assembles `anchor/contract/anchor.evm`: each line is the instruction's bytes in hex, its
+    /// Assembles `anchor-verify/contract/anchor.evm`: each line is the instruction's bytes in hex, its
     /// mnemonic and a comment; the bytes must be the mnemonic's opcode and, for PUSHn, n more.
     fn assemble(listing: &str) -> Vec<u8> {
         let mut code = Vec::new();
