@@ -19,7 +19,7 @@
 //! | `trace_audit_entries` | gauge | | entries verified by the last successful audit |
 //! | `trace_audit_failures_total` | counter | | audits that found a bad row (entry, tile, batch or checkpoint; logged at error level) |
 //! | `trace_audit_errors_total` | counter | | audits that could not run (database unreachable; logged at warn level), not failures |
-//! | `trace_evidence_refused` | gauge | `kind` | rows of evidence the service would not serve because they do not verify (`anchor`: a confirmed anchor row whose proof or checkpoint does not check out; logged at error level, named in readiness) |
+//! | `trace_evidence_refused` | gauge | `kind` | rows of evidence the service would not serve because they do not verify (`anchor`: a confirmed anchor row whose proof or checkpoint does not check out; `declaration`: an error declaration row its declaring entry in the log does not bear out; logged at error level, named in readiness) |
 //!
 //! Routes are labelled by their template (`/items/{id}/history`), never by the path asked, so
 //! the label set stays bounded.
@@ -144,9 +144,9 @@ impl Metrics {
             checkpoint_age.clone(),
         );
         let evidence_refused = Family::<KindLabels, Gauge>::default();
-        evidence_refused
-            .get_or_create(&KindLabels { kind: "anchor" })
-            .set(0);
+        for kind in ["anchor", "declaration"] {
+            evidence_refused.get_or_create(&KindLabels { kind }).set(0);
+        }
         registry.register(
             "evidence_refused",
             "Rows of evidence not served because they do not verify",

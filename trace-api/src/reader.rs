@@ -32,6 +32,8 @@ pub struct View {
     /// (read once per view, not per request). Only [`View::latest`] reads it: [`View::at`] serves
     /// history pages, which carry no proofs, and leaves it `None`.
     pub anchored: Option<Arc<AnchoredCheckpoint>>,
+    /// Where the rows that do not verify are reported.
+    pub refused: Arc<RefusedEvidence>,
 }
 
 /// The newest view, reused for a short while: most requests need no query to learn the newest
@@ -41,19 +43,47 @@ pub struct ViewCache {
     refresh: std::time::Duration,
     current: std::sync::Mutex<Option<(std::time::Instant, View)>>,
     counts: ledger_store::CacheCounter,
-    /// The anchor rows the newest view would not serve.
-    pub refused: RefusedEvidence,
+    /// The evidence rows views would not serve.
+    pub refused: Arc<RefusedEvidence>,
 }
 
-/// Rows of evidence read and not served because they do not verify, by anchor row id, with why:
-/// each is logged once (at error level: a row that does not verify was written by something
-/// other than the anchor worker), counted (`trace_evidence_refused`) and named by readiness.
+/// Rows of evidence read and not served because they do not verify, with why: anchor rows (by
+/// id; as of the newest reading) and error declarations (by declaring leaf; once refused, always:
+/// the table is append-only). Each is logged once at error level (a row that does not verify was
+/// written by something other than the service that owns the table), counted
+/// (`trace_evidence_refused`) and named by readiness.
 #[derive(Debug, Default)]
 pub struct RefusedEvidence {
     anchors: std::sync::Mutex<BTreeMap<i64, String>>,
+    declarations: std::sync::Mutex<BTreeMap<u64, String>>,
 }
 
 impl RefusedEvidence {
+    /// The error declarations refused so far (by declaring leaf), and why.
+    pub fn declarations(&self) -> Vec<(u64, String)> {
+        self.declarations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(leaf, why)| (*leaf, why.clone()))
+            .collect()
+    }
+
+    fn refuse_declaration(&self, leaf: u64, why: String) {
+        let mut refused = self
+            .declarations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        refused.entry(leaf).or_insert_with(|| {
+            tracing::error!(
+                declaration = leaf,
+                reason = %why,
+                "an error declaration row does not match the log: it is not served"
+            );
+            why
+        });
+    }
+
     /// The anchor rows refused by the newest reading, and why.
     pub fn anchors(&self) -> Vec<(i64, String)> {
         self.lock()
@@ -91,7 +121,7 @@ impl ViewCache {
             refresh,
             current: std::sync::Mutex::new(None),
             counts: ledger_store::CacheCounter::default(),
-            refused: RefusedEvidence::default(),
+            refused: Arc::new(RefusedEvidence::default()),
         }
     }
 
@@ -110,7 +140,7 @@ impl ViewCache {
             return Ok(view.clone());
         }
         self.counts.count(false);
-        let view = View::latest(store, &self.refused).await?;
+        let view = View::latest(store, self.refused.clone()).await?;
         let mut current = self.lock();
         // Another request may have read a newer one meanwhile: keep the larger.
         let newer = current
@@ -145,12 +175,13 @@ pub enum ViewError {
 impl View {
     /// The ledger as of its newest checkpoint (one query, and one for its anchored checkpoint);
     /// the anchor rows that do not verify go to `refused`.
-    pub async fn latest(store: &Store, refused: &RefusedEvidence) -> Result<Self, ViewError> {
+    pub async fn latest(store: &Store, refused: Arc<RefusedEvidence>) -> Result<Self, ViewError> {
         let view = store.reader_view().await?;
         let checkpoint = view.checkpoint.ok_or(ViewError::NoCheckpoint)?;
         Ok(Self {
             store: store.clone(),
-            anchored: anchored(store, checkpoint.size, refused).await?,
+            anchored: anchored(store, checkpoint.size, &refused).await?,
+            refused,
             checkpoint: Arc::new(checkpoint),
             indexed: view.runs.end(),
             snapshot: Some((view.runs, view.declarations)),
@@ -159,13 +190,18 @@ impl View {
 
     /// The ledger as of the checkpoint of `size` entries, if one was signed, for a history page:
     /// without its anchored checkpoint.
-    pub async fn at(store: &Store, size: TreeSize) -> Result<Option<Self>, ViewError> {
+    pub async fn at(
+        store: &Store,
+        size: TreeSize,
+        refused: Arc<RefusedEvidence>,
+    ) -> Result<Option<Self>, ViewError> {
         let Some(checkpoint) = store.checkpoint(size).await? else {
             return Ok(None);
         };
         Ok(Some(Self {
             store: store.clone(),
             anchored: None,
+            refused,
             checkpoint: Arc::new(checkpoint),
             indexed: store.indexed_through().await?,
             snapshot: None,
@@ -211,7 +247,8 @@ impl View {
             .snapshot
             .as_ref()
             .map(|(_, declarations)| *declarations);
-        let entries = self.store.entries_as_of(&leaves, declarations).await?;
+        let mut entries = self.store.entries_as_of(&leaves, declarations).await?;
+        self.check_declarations(&mut entries, declarations).await?;
         Ok(entries
             .into_iter()
             .filter_map(|entry| {
@@ -225,6 +262,95 @@ impl View {
 
 /// How many anchored sizes, newest first, are tried for one whose anchors verify.
 const ANCHORED_TRIES: usize = 4;
+
+impl View {
+    /// Keeps of each entry's error declarations those this view serves: within its tree, and
+    /// whose declaring entry in the log is an error declaration of that very event (its leaf
+    /// record commits to the same event hash, and its stored event, which the record binds,
+    /// carries `errorDeclaration`). `error_declarations` is written by ingest's role; a row it
+    /// did not write that way is refused, never shown. A declaration appended after the view's
+    /// checkpoint is left for a later view.
+    async fn check_declarations(
+        &self,
+        entries: &mut [StoredEntry],
+        declarations: Option<Declarations>,
+    ) -> Result<(), ViewError> {
+        // An entry the table calls a declaration must be one in the log.
+        for entry in entries.iter_mut() {
+            if entry.declares.is_some() && !declares_an_error(entry) {
+                self.refused.refuse_declaration(
+                    entry.leaf_index.get(),
+                    format!(
+                        "entry {} carries no errorDeclaration its record binds",
+                        entry.leaf_index
+                    ),
+                );
+                entry.declares = None;
+            }
+        }
+        let mut declaring: Vec<LeafIndex> = entries
+            .iter()
+            .flat_map(|entry| entry.declared_by.iter().copied())
+            .filter(|&leaf| self.holds(leaf))
+            .collect();
+        if declaring.is_empty() {
+            for entry in entries.iter_mut() {
+                entry.declared_by.clear();
+            }
+            return Ok(());
+        }
+        declaring.sort_unstable();
+        declaring.dedup();
+        let found: std::collections::HashMap<u64, StoredEntry> = self
+            .store
+            .entries_as_of(&declaring, declarations)
+            .await?
+            .into_iter()
+            .map(|entry| (entry.leaf_index.get(), entry))
+            .collect();
+        for entry in entries.iter_mut() {
+            let declared = entry.record.event_hash();
+            entry.declared_by.retain(|&leaf| {
+                if !self.holds(leaf) {
+                    return false;
+                }
+                let why = match found.get(&leaf.get()) {
+                    None => Some(format!("the log has no entry {leaf}")),
+                    Some(declaring) if declaring.record.event_hash() != declared => Some(format!(
+                        "entry {leaf} is not a declaration of entry {}: it commits to another event hash",
+                        entry.leaf_index
+                    )),
+                    Some(declaring) if !declares_an_error(declaring) => Some(format!(
+                        "entry {leaf} carries no errorDeclaration its record binds"
+                    )),
+                    Some(_) => None,
+                };
+                match why {
+                    Some(why) => {
+                        self.refused.refuse_declaration(leaf.get(), why);
+                        false
+                    }
+                    None => true,
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Whether a stored entry is an error declaration as its record commits to it: its event carries
+/// `errorDeclaration`, and the record binds the stored event text (or, for a version 1 record,
+/// binds the hash only, which the caller compared).
+fn declares_an_error(entry: &StoredEntry) -> bool {
+    use ledger::record::EventBinding;
+    let bound = matches!(
+        entry.binding(),
+        EventBinding::Exact | EventBinding::HashOnly
+    );
+    bound
+        && serde_json::from_str::<Map<String, Value>>(&entry.event)
+            .is_ok_and(|event| event.contains_key("errorDeclaration"))
+}
 
 /// The newest confirmed anchored checkpoint within the tree of `size` leaves whose anchors verify
 /// (`anchor_verify::verify::check_stored`: the receipt proof against the row's block hash, and the

@@ -21,15 +21,27 @@ pub(super) async fn ready(state: web::Data<AppState>) -> HttpResponse {
         None => {
             // Ready: the other answers are served. Evidence that did not verify is not, and
             // readiness says so (the reasons are in the log).
-            let refused = state.views.refused.anchors();
-            if refused.is_empty() {
+            let anchors: Vec<i64> = state
+                .views
+                .refused
+                .anchors()
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            let declarations: Vec<u64> = state
+                .views
+                .refused
+                .declarations()
+                .into_iter()
+                .map(|(leaf, _)| leaf)
+                .collect();
+            if anchors.is_empty() && declarations.is_empty() {
                 HttpResponse::Ok().json(json!({"status": "ready"}))
             } else {
-                let ids: Vec<i64> = refused.iter().map(|(id, _)| *id).collect();
                 HttpResponse::Ok().json(json!({
                     "status": "ready",
-                    "refusedEvidence": {"anchors": ids},
-                    "note": "these anchor rows do not verify and are not served (see the service's log)"
+                    "refusedEvidence": {"anchors": anchors, "declarations": declarations},
+                    "note": "these rows do not verify and are not served (see the service's log)"
                 }))
             }
         }

@@ -139,7 +139,9 @@ pub(super) async fn history(
                 ))
             };
             let size = TreeSize::new(cursor.size).map_err(|_| unknown())?;
-            let view = View::at(&state.store, size).await?.ok_or_else(unknown)?;
+            let view = View::at(&state.store, size, state.views.refused.clone())
+                .await?
+                .ok_or_else(unknown)?;
             (view, cursor.offset)
         }
     };

@@ -24,9 +24,13 @@ pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         state.metrics.cache(cache, counts);
     }
     state.metrics.lookup_filters(store.lookup_filter_status());
+    let refused = &state.views.refused;
     state
         .metrics
-        .evidence_refused("anchor", state.views.refused.anchors().len());
+        .evidence_refused("anchor", refused.anchors().len());
+    state
+        .metrics
+        .evidence_refused("declaration", refused.declarations().len());
     match tokio::time::timeout(LEDGER_TIMEOUT, state.store.status()).await {
         Ok(Ok(status)) => state.metrics.ledger(
             status.checkpoint.map_or(0, |size| size.get()),

@@ -308,3 +308,80 @@ async fn a_transformation_brings_in_the_inputs_history_before_it() {
     );
     pipeline.stop().await;
 }
+
+/// The history of `item` as served: each event's (leafIndex, declares, declaredErroneousBy).
+async fn declarations_in(pipeline: &Pipeline, item: &str) -> Vec<(u64, Value, Value)> {
+    let (status, body) = pipeline
+        .get(&format!("/items/{}/history", segment(item)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| {
+            (
+                event["leafIndex"].as_u64().unwrap(),
+                event["declares"].clone(),
+                event["declaredErroneousBy"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_declaration_rows_the_log_does_not_bear_out_are_not_served() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let commissioned = object(0, "ADD", &[ITEM], "commissioning");
+    let mut declaration = object(0, "ADD", &[ITEM], "commissioning");
+    declaration["errorDeclaration"] = json!({
+        "declarationTime": crate::common::at(2),
+        "reason": "incorrect_data",
+    });
+    pipeline.capture(vec![commissioned]).await;
+    pipeline
+        .capture(vec![object(1, "OBSERVE", &[ITEM], "shipping")])
+        .await;
+    pipeline.capture(vec![declaration]).await;
+    let honest = declarations_in(&pipeline, ITEM).await;
+    // The commissioning (leaf 0) is declared erroneous by the declaration (leaf 2), which says so.
+    assert!(honest.contains(&(0, Value::Null, json!([2]))), "{honest:?}");
+    assert!(honest.contains(&(1, Value::Null, json!([]))), "{honest:?}");
+
+    // Rows ingest's role can write but the log does not bear out: the shipping event (leaf 1)
+    // "declares" the commissioning erroneous, and an entry far beyond the log does too.
+    let admin = pipeline.db.connect().await.unwrap();
+    let hash: Vec<u8> = admin
+        .query_one(
+            "SELECT event_hash FROM error_declarations WHERE declaration_leaf = 2",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    for forged in [1i64, 3019] {
+        admin
+            .execute(
+                "INSERT INTO error_declarations (declaration_leaf, declared_leaf, event_hash)
+                 VALUES ($1, 0, $2)",
+                &[&forged, &hash],
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(declarations_in(&pipeline, ITEM).await, honest);
+    let (status, body) = pipeline.get("/health/ready").await;
+    assert_eq!(status, 200, "{body}");
+    // Leaf 1 contradicts the log and is refused; 3019 is not in any checkpoint's tree yet.
+    assert_eq!(
+        body["refusedEvidence"]["declarations"],
+        json!([1]),
+        "{body}"
+    );
+    let (_, metrics) = pipeline.get_text("/metrics").await;
+    assert!(
+        metrics.contains("trace_evidence_refused{kind=\"declaration\"} 1"),
+        "{metrics}"
+    );
+    pipeline.stop().await;
+}
