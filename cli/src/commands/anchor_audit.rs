@@ -2,11 +2,17 @@
 //! it anchored on a chain.
 //!
 //! The anchors are read from the chain, not from the `anchors` table: a superuser who rewrote the
-//! log could have deleted those rows too, but not the chain's events. Anyone can emit an event with
-//! the log's origin topic, so only anchors whose signature is by one of the log's keys count; the
-//! others are listed as ignored. Each anchored checkpoint (size, root) must be one the stored log
-//! still has: a size beyond the log means its tail was deleted, another root at that size means its
-//! history was rewritten.
+//! log could have deleted those rows too, but not the chain's events. Each anchored checkpoint
+//! (size, root) signed by one of the log's keys must be one the stored log still has: a size
+//! beyond the log means its tail was deleted, another root at that size means its history was
+//! rewritten.
+//!
+//! Anyone can emit an event with the log's origin topic, so an anchor signed by another key proves
+//! nothing by itself, but it is not ignored on the database's word: a superuser who deleted the
+//! log's checkpoints and signing keys and started again under a new key would make every old
+//! anchor "someone else's". With the keys read from the database, an anchor of the origin by a key
+//! the database does not list fails the audit; the auditor who knows the log's keys names them
+//! (`--log-key`), and then anchors of other keys are listed as ignored.
 
 use std::io::Write;
 
@@ -127,12 +133,21 @@ impl ChainCheck {
             };
             let size = payload.size.get();
             if !payload.signed_by(&log.origin, &log.keys) {
-                ignored += 1;
-                writeln!(
-                    out,
-                    "  {place}, tree size {size}: ignored: not signed by the log's keys (key {}): anyone can emit events",
-                    payload.key_id
-                )?;
+                if self.keys.is_some() {
+                    ignored += 1;
+                    writeln!(
+                        out,
+                        "  {place}, tree size {size}: ignored: not signed by the keys given (key {}): anyone can emit events",
+                        payload.key_id
+                    )?;
+                } else {
+                    let failure = format!(
+                        "an anchor of the log's origin ({place}, tree size {size}) is signed by key {}, which the database does not list: anyone may have emitted it, or the log's keys were replaced and the old ones dropped; name the log's keys with --log-key to ignore anchors of other keys",
+                        payload.key_id
+                    );
+                    writeln!(out, "  {place}, tree size {size}: FAILED: {failure}")?;
+                    first_failure.get_or_insert(failure);
+                }
                 continue;
             }
             checked += 1;
