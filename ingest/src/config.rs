@@ -57,7 +57,15 @@ pub const ENV_PREFIX: &str = "TAGTRAIL_INGEST_";
 const SCHEMA: Schema = Schema {
     env_prefix: ENV_PREFIX,
     sections: &[
-        ("http", &["listen", "workers", "shutdown_timeout"]),
+        (
+            "http",
+            &[
+                "listen",
+                "workers",
+                "shutdown_timeout",
+                "max_connections_per_client",
+            ],
+        ),
         ("database", &["url", "pool_size", "connect_timeout"]),
         (
             "ledger",
@@ -117,6 +125,10 @@ pub struct HttpConfig {
     /// How long in-flight requests may run after a shutdown signal.
     #[serde(default = "default_shutdown_timeout", deserialize_with = "duration")]
     pub shutdown_timeout: Duration,
+    /// The most connections one client (an IPv4 address, an IPv6 /64) may hold open; the
+    /// requests of one more are answered 429 and the connection closed.
+    #[serde(default = "default_max_connections_per_client")]
+    pub max_connections_per_client: usize,
 }
 
 impl Default for HttpConfig {
@@ -125,8 +137,13 @@ impl Default for HttpConfig {
             listen: default_listen(),
             workers: None,
             shutdown_timeout: default_shutdown_timeout(),
+            max_connections_per_client: default_max_connections_per_client(),
         }
     }
+}
+
+fn default_max_connections_per_client() -> usize {
+    64
 }
 
 /// `[database]`.
@@ -358,6 +375,9 @@ impl Config {
         let invalid = |message: &str| Err(ConfigError::Invalid(message.to_owned()));
         if self.http.workers == Some(0) {
             return invalid("http.workers must be at least 1");
+        }
+        if self.http.max_connections_per_client == 0 {
+            return invalid("http.max_connections_per_client must be at least 1");
         }
         if self.database.pool_size < MIN_POOL_SIZE {
             return Err(ConfigError::Invalid(format!(

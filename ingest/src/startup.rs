@@ -141,9 +141,14 @@ impl Application {
             checkpointer: comparer,
             comparing: tokio::sync::Mutex::new(()),
         });
+        let connections =
+            service_kit::clients::ConnectionLimits::new(config.http.max_connections_per_client);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(actix_web::middleware::from_fn(
+                    crate::routes::connection_cap,
+                ))
                 // Clients must take every answer as the type it says, never guess from its bytes.
                 .wrap(
                     actix_web::middleware::DefaultHeaders::new()
@@ -152,6 +157,18 @@ impl Application {
                 .configure(crate::routes::configure)
         })
         .shutdown_timeout(config.http.shutdown_timeout.as_secs().max(1))
+        // One client holds at most so many connections (`routes::connection_cap` refuses the
+        // rest). A client that has not sent its request's head within 5 s, or leaves a
+        // kept-alive connection idle for 5 s, is cut off.
+        .on_connect(move |connection, extensions| {
+            let peer = connection
+                .downcast_ref::<actix_web::rt::net::TcpStream>()
+                .and_then(|stream| stream.peer_addr().ok())
+                .map(|peer| peer.ip());
+            extensions.insert(connections.open(peer));
+        })
+        .client_request_timeout(std::time::Duration::from_secs(5))
+        .keep_alive(std::time::Duration::from_secs(5))
         // Signals are the process's (`service_kit::shutdown`), handed in through `stop_on`.
         .disable_signals();
         if let Some(workers) = config.http.workers {

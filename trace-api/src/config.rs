@@ -55,7 +55,13 @@ const SCHEMA: Schema = Schema {
     sections: &[
         (
             "http",
-            &["listen", "workers", "shutdown_timeout", "request_timeout"],
+            &[
+                "listen",
+                "workers",
+                "shutdown_timeout",
+                "request_timeout",
+                "max_connections_per_client",
+            ],
         ),
         (
             "database",
@@ -167,6 +173,10 @@ pub struct HttpConfig {
     /// The longest a request may take.
     #[serde(default = "default_request_timeout", deserialize_with = "duration")]
     pub request_timeout: Duration,
+    /// The most connections one client (an IPv4 address, an IPv6 /64) may hold open; the
+    /// requests of one more are answered 429 and the connection closed.
+    #[serde(default = "default_max_connections_per_client")]
+    pub max_connections_per_client: usize,
 }
 
 impl Default for HttpConfig {
@@ -176,8 +186,13 @@ impl Default for HttpConfig {
             workers: None,
             shutdown_timeout: default_shutdown_timeout(),
             request_timeout: default_request_timeout(),
+            max_connections_per_client: default_max_connections_per_client(),
         }
     }
+}
+
+fn default_max_connections_per_client() -> usize {
+    64
 }
 
 /// `[database]`.
@@ -308,6 +323,9 @@ impl Config {
         let invalid = |message: &str| Err(ConfigError::Invalid(message.to_owned()));
         if self.http.workers == Some(0) {
             return invalid("http.workers must be at least 1");
+        }
+        if self.http.max_connections_per_client == 0 {
+            return invalid("http.max_connections_per_client must be at least 1");
         }
         if self.http.request_timeout.is_zero() || self.database.statement_timeout.is_zero() {
             return invalid(

@@ -27,6 +27,8 @@ pub enum Problem {
     TooMuch(String),
     /// `429`: the client's rate is exhausted; retry after so many seconds.
     RateLimited { retry_after: u64 },
+    /// `429`: this client already holds `cap` open connections; this one is closed.
+    TooManyConnections { cap: usize },
     /// `503`: the database is unreachable or too slow; retry.
     Unavailable(String),
     /// `500`: a bug or corrupt data; the detail is logged, not shown.
@@ -42,6 +44,7 @@ impl Problem {
             Self::MethodNotAllowed => "Method not allowed",
             Self::TooMuch(_) => "Too much asked",
             Self::RateLimited { .. } => "Too many requests",
+            Self::TooManyConnections { .. } => "Too many connections",
             Self::Unavailable(_) => "Service unavailable",
             Self::Internal(_) => "Internal error",
         }
@@ -55,6 +58,7 @@ impl Problem {
             Self::MethodNotAllowed => "method-not-allowed",
             Self::TooMuch(_) => "too-much",
             Self::RateLimited { .. } => "rate-limited",
+            Self::TooManyConnections { .. } => "too-many-connections",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -70,6 +74,9 @@ impl Problem {
             Self::RateLimited { retry_after } => {
                 format!("this address sent too many requests: retry in {retry_after} s")
             }
+            Self::TooManyConnections { cap } => format!(
+                "this address already holds {cap} open connections: reuse one of them (this one is closed)"
+            ),
             Self::Unavailable(_) => "the ledger database is unavailable: retry shortly".to_owned(),
             Self::Internal(_) => "the server failed to answer; the error is logged".to_owned(),
         }
@@ -99,7 +106,9 @@ impl ResponseError for Problem {
             Self::NotFound(_) | Self::NotYetProvable(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooMuch(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooManyConnections { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -117,7 +126,9 @@ impl ResponseError for Problem {
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         let retry = match self {
             Self::RateLimited { retry_after } => Some(*retry_after),
-            Self::NotYetProvable(_) | Self::Unavailable(_) => Some(1),
+            Self::NotYetProvable(_) | Self::Unavailable(_) | Self::TooManyConnections { .. } => {
+                Some(1)
+            }
             _ => None,
         };
         if let Some(seconds) = retry {

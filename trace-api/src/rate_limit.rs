@@ -13,6 +13,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use service_kit::clients::client_of;
+
 /// The buckets of every client seen.
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -65,21 +67,6 @@ impl RateLimiter {
             // At least one second, at most what one token takes at the slowest rate (1/s).
             Err((wait as u64).max(1))
         }
-    }
-}
-
-/// The client an address belongs to: an IPv4 address itself, an IPv6 address its /64.
-fn client_of(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V4(_) => address,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut segments = v6.segments();
-                segments[4..].fill(0);
-                IpAddr::V6(segments.into())
-            }
-        },
     }
 }
 

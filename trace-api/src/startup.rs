@@ -87,6 +87,8 @@ impl Application {
             parties: registry::PartiesCache::new(config.ledger.checkpoint_refresh),
             readiness: crate::routes::health::Readiness::default(),
         });
+        let connections =
+            service_kit::clients::ConnectionLimits::new(config.http.max_connections_per_client);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -100,9 +102,20 @@ impl Application {
                 .configure(crate::routes::configure)
         })
         .shutdown_timeout(config.http.shutdown_timeout.as_secs().max(1))
-        // Requests have no body: bound what a client may send with one.
+        // One client holds at most so many connections (`routes::around` refuses the rest).
+        .on_connect(move |connection, extensions| {
+            let peer = connection
+                .downcast_ref::<actix_web::rt::net::TcpStream>()
+                .and_then(|stream| stream.peer_addr().ok())
+                .map(|peer| peer.ip());
+            extensions.insert(connections.open(peer));
+        })
+        // Requests have no body: bound what a client may send with one. A client that has not
+        // sent its request's head within 5 s, or leaves a kept-alive connection idle for 5 s,
+        // is cut off.
         .max_connection_rate(256)
         .client_request_timeout(Duration::from_secs(5))
+        .keep_alive(Duration::from_secs(5))
         // Signals are the process's (`service_kit::shutdown`), handed in through `stop_on`.
         .disable_signals();
         if let Some(workers) = config.http.workers {

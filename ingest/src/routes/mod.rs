@@ -46,3 +46,38 @@ where
         .route(web::get().to(handler.clone()))
         .route(web::head().to(handler))
 }
+
+/// Refuses the requests of a connection beyond its client's cap of open connections
+/// (`[http] max_connections_per_client`; a client is an IPv4 address or an IPv6 /64) with `429`,
+/// and closes it. Probes and scrapes on the same listener are never refused: they come from the
+/// operator.
+pub async fn connection_cap(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let operator = request.path().starts_with("/health") || request.path() == "/metrics";
+    let over = request
+        .conn_data::<service_kit::clients::ConnectionSlot>()
+        .filter(|slot| slot.over())
+        .map(service_kit::clients::ConnectionSlot::cap);
+    if let (false, Some(cap)) = (operator, over) {
+        let mut response = crate::error::Problem::new(
+            crate::error::ExceptionType::CaptureLimitExceeded,
+            "Too many connections",
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "this address already holds {cap} open connections: reuse one of them (this one is closed)"
+            ),
+        )
+        .response();
+        response.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from_static("1"),
+        );
+        response
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+        return Ok(request.into_response(response));
+    }
+    Ok(next.call(request).await?.map_into_boxed_body())
+}

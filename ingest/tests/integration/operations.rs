@@ -424,3 +424,46 @@ async fn a_read_the_database_cannot_answer_now_is_a_503_with_retry_after_and_rea
     let reply = read(client).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_holds_at_most_its_share_of_connections() {
+    use std::io::{Read, Write};
+    let app = TestApp::spawn_with(|config| config.http.max_connections_per_client = 1).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let (kept, refused, rest, probe) = blocking(move || {
+        let connect = || std::net::TcpStream::connect(&address).unwrap();
+        let ask = |stream: &mut std::net::TcpStream, path: &str| {
+            write!(
+                stream,
+                "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n"
+            )
+            .unwrap();
+            let mut buffer = vec![0u8; 8192];
+            let read = stream.read(&mut buffer).unwrap();
+            String::from_utf8_lossy(&buffer[..read]).into_owned()
+        };
+        let mut first = connect();
+        let mut second = connect();
+        let kept = ask(&mut first, "/capture");
+        let refused = ask(&mut second, "/capture");
+        let mut rest = Vec::new();
+        second.read_to_end(&mut rest).unwrap();
+        // Probes are the operator's: answered on any connection.
+        let probe = ask(&mut connect(), "/health/live");
+        (kept, refused, rest, probe)
+    })
+    .await;
+    // The first connection's request reaches the route (401: no credentials).
+    assert!(kept.starts_with("HTTP/1.1 401"), "{kept}");
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    let lower = refused.to_ascii_lowercase();
+    assert!(lower.contains("\r\nconnection: close"), "{refused}");
+    assert!(lower.contains("\r\nretry-after: 1"), "{refused}");
+    assert!(
+        refused.contains("already holds 1 open connections"),
+        "{refused}"
+    );
+    assert!(rest.is_empty(), "the refused connection was closed");
+    assert!(probe.starts_with("HTTP/1.1 200"), "{probe}");
+    app.stop().await;
+}

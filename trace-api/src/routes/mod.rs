@@ -85,6 +85,21 @@ pub async fn around(
     // Probes and scrapes are never limited: they come from the operator.
     let limited = !(route.starts_with("/health") || route == "/metrics");
     if limited
+        && let Some(slot) = request.conn_data::<service_kit::clients::ConnectionSlot>()
+        && slot.over()
+    {
+        state.metrics.rate_limited();
+        let mut response = Problem::TooManyConnections { cap: slot.cap() }.error_response();
+        nosniff(response.headers_mut());
+        response
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+        state
+            .metrics
+            .request(&route, response.status().as_u16(), started.elapsed());
+        return Ok(request.into_response(response));
+    }
+    if limited
         && let Some(peer) = request.peer_addr()
         && let Err(retry_after) = state.limiter.check(peer.ip(), started)
     {

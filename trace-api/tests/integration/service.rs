@@ -36,7 +36,7 @@ async fn errors_are_problems_and_clients_are_rate_limited() {
     // The burst runs out: 429 with Retry-After, counted in the metrics; probes are never limited.
     let mut limited = None;
     for _ in 0..10 {
-        let (code, headers, _) = pipeline.get_raw("/log/checkpoint").await;
+        let (code, headers, _) = pipeline.get_raw("/openapi.json").await;
         if code == 429 {
             limited = Some(header(&headers, "retry-after").map(str::to_owned));
             break;
@@ -251,7 +251,7 @@ async fn head_answers_like_get_without_a_body_and_no_answer_may_be_sniffed() {
     pipeline
         .capture(vec![object(0, "ADD", &[ITEM], "commissioning")])
         .await;
-    let (status, headers, body) = pipeline.get_raw("/log/checkpoint").await;
+    let (status, headers, body) = pipeline.get_raw("/openapi.json").await;
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
     let address = pipeline.trace.trim_start_matches("http://").to_owned();
@@ -360,5 +360,133 @@ async fn a_flood_of_readiness_probes_asks_the_database_about_once_a_second() {
         asked <= seconds + 2,
         "{asked} database checks for 320 probes in {seconds} s"
     );
+    pipeline.stop().await;
+}
+
+/// One raw HTTP/1.1 request on `stream` and the status of its answer, and whether the server
+/// said it closes the connection.
+fn raw_get(stream: &mut std::net::TcpStream, path: &str) -> (u16, bool, String) {
+    use std::io::{Read, Write};
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    // Read until the head and the whole body (its Content-Length) are in.
+    loop {
+        let read = stream.read(&mut buffer).unwrap();
+        assert!(read > 0, "the server closed before answering");
+        answer.extend_from_slice(&buffer[..read]);
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                let status = head[9..12].parse().unwrap();
+                let closes = head.to_ascii_lowercase().contains("\r\nconnection: close");
+                return (status, closes, body.to_owned());
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_holds_at_most_its_share_of_connections_and_slow_ones_are_cut() {
+    let pipeline = Pipeline::start(|config| config.http.max_connections_per_client = 2).await;
+    let address = pipeline
+        .trace_api()
+        .url
+        .trim_start_matches("http://")
+        .to_owned();
+    let outcome = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let connect = || std::net::TcpStream::connect(&address).unwrap();
+        // This test's client shares 127.0.0.1 with the harness, which may hold a kept-alive
+        // connection of its own: open connections until one is refused.
+        let mut open = Vec::new();
+        let mut served = Vec::new();
+        let (refused, mut third) = loop {
+            let mut stream = connect();
+            let answer = raw_get(&mut stream, "/openapi.json");
+            if answer.0 != 200 {
+                break (answer, stream);
+            }
+            served.push(answer);
+            open.push(stream);
+            assert!(
+                open.len() <= 2,
+                "more than 2 connections were served at once"
+            );
+        };
+        // The connections within the cap keep being served.
+        let also = raw_get(open.last_mut().unwrap(), "/openapi.json");
+        // The refused connection is closed by the server.
+        let mut rest = Vec::new();
+        let closed = third.read_to_end(&mut rest).map(|_| rest.is_empty());
+        drop(third);
+        let first = open.remove(0);
+        drop(first);
+        // One of the two closed: a new connection is served again (the server drops the
+        // count when it notices the close; retry until it has).
+        let again = (0..200).find_map(|_| {
+            let answer = raw_get(&mut connect(), "/openapi.json");
+            if answer.0 == 200 {
+                return Some(answer);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            None
+        });
+        // A client that never finishes its request's head is cut off (5 s), without an answer.
+        let mut slow = connect();
+        slow.write_all(b"GET /openapi.json HTTP/1.1\r\nHost: l")
+            .unwrap();
+        slow.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        let mut cut = Vec::new();
+        let slow_outcome = slow.read_to_end(&mut cut).map(|_| cut);
+        (
+            served,
+            also,
+            refused,
+            closed,
+            again,
+            slow_outcome.map_err(|error| error.kind()),
+        )
+    })
+    .await
+    .unwrap();
+    let (served, also, refused, closed, again, slow) = outcome;
+    assert!(
+        !served.is_empty(),
+        "no connection was served before the cap"
+    );
+    assert_eq!(also.0, 200, "{also:?}");
+    assert_eq!(refused.0, 429, "{refused:?}");
+    assert!(
+        refused.1,
+        "the refused connection is announced closed: {refused:?}"
+    );
+    assert!(
+        refused.2.contains("too-many-connections") && refused.2.contains("2 open connections"),
+        "{refused:?}"
+    );
+    assert_eq!(closed.ok(), Some(true), "the refused connection was closed");
+    assert!(
+        again.is_some(),
+        "a connection was served again once one closed"
+    );
+    // Cut off: the server closed the connection (possibly after a 408 head) well before the
+    // test's own 30 s read timeout, which would show as an error here.
+    let cut = slow.expect("the slow connection was cut by the server, not by the test's timeout");
+    let text = String::from_utf8_lossy(&cut);
+    assert!(cut.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
     pipeline.stop().await;
 }
