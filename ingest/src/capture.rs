@@ -61,6 +61,22 @@ pub fn analyse(body: &[u8], limits: &Limits) -> Result<Analysed, CaptureError> {
         });
     }
     for event in events {
+        let size = json_size(event.raw());
+        if size > limits.max_event_bytes {
+            return Err(CaptureError::TooLarge {
+                limits: Box::new(*limits),
+                violation: ProblemViolation::new(
+                    Some(event.index()),
+                    event.pointer(),
+                    "maxEventBytes",
+                    format!(
+                        "event {} is {size} bytes of JSON; at most {} are accepted per event",
+                        event.index(),
+                        limits.max_event_bytes
+                    ),
+                ),
+            });
+        }
         let count = event.epcs().count();
         if count > limits.max_epcs_per_event {
             return Err(CaptureError::TooLarge {
@@ -102,6 +118,24 @@ pub fn analyse(body: &[u8], limits: &Limits) -> Result<Analysed, CaptureError> {
         hashes,
         violations,
     })
+}
+
+/// The length of a value's compact JSON, counted as it is written (nothing is kept).
+fn json_size(value: &serde_json::Map<String, serde_json::Value>) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing to a counter cannot fail; a map of JSON values always serializes.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
 }
 
 /// The event hashes, all at once when every event hashes; otherwise event by event, recording a
@@ -589,6 +623,22 @@ mod tests {
         match analyse(&document(&[event(1), event(2), event(3)]), &limits) {
             Err(CaptureError::TooLarge { violation, .. }) => {
                 assert_eq!(violation.rule, "maxEvents")
+            }
+            other => panic!("expected too large, got {other:?}"),
+        }
+        let limits = Limits {
+            max_event_bytes: 100,
+            ..Limits::default()
+        };
+        match analyse(&document(&[event(1)]), &limits) {
+            Err(CaptureError::TooLarge { violation, .. }) => {
+                assert_eq!(violation.rule, "maxEventBytes");
+                assert_eq!(violation.event_index, Some(0));
+                let size = serde_json::to_string(&event(1)).unwrap().len();
+                assert!(
+                    violation.message.contains(&format!("{size} bytes")),
+                    "{violation:?}"
+                );
             }
             other => panic!("expected too large, got {other:?}"),
         }

@@ -24,6 +24,7 @@
 //! max_body_bytes = 33554432
 //! max_events_per_document = 10000
 //! max_epcs_per_event = 20000
+//! max_event_bytes = 1048576     # one event's compact JSON
 //! clock_skew = "5m"             # how far in the future an eventTime may be
 //!
 //! [log]
@@ -86,6 +87,7 @@ const SCHEMA: Schema = Schema {
                 "max_body_bytes",
                 "max_events_per_document",
                 "max_epcs_per_event",
+                "max_event_bytes",
                 "clock_skew",
             ],
         ),
@@ -246,6 +248,10 @@ pub struct Limits {
     /// The most EPCs one event may list (`epcList`, `childEPCs`, `inputEPCList`, `outputEPCList`).
     #[serde(default = "default_max_epcs")]
     pub max_epcs_per_event: usize,
+    /// The largest event, in bytes of its compact JSON as the document carries it (what a reader
+    /// of the ledger loads for every history naming it).
+    #[serde(default = "default_max_event_bytes")]
+    pub max_event_bytes: usize,
     /// How far in the future an event's `eventTime` may be (reporters' clocks drift): later ones
     /// are refused.
     #[serde(default = "default_clock_skew", deserialize_with = "duration")]
@@ -258,6 +264,7 @@ impl Default for Limits {
             max_body_bytes: default_max_body_bytes(),
             max_events_per_document: default_max_events(),
             max_epcs_per_event: default_max_epcs(),
+            max_event_bytes: default_max_event_bytes(),
             clock_skew: default_clock_skew(),
         }
     }
@@ -399,6 +406,7 @@ impl Config {
         if self.limits.max_body_bytes == 0
             || self.limits.max_events_per_document == 0
             || self.limits.max_epcs_per_event == 0
+            || self.limits.max_event_bytes == 0
         {
             return invalid("limits.* must be at least 1");
         }
@@ -465,6 +473,9 @@ fn default_max_events() -> usize {
 }
 fn default_max_epcs() -> usize {
     20_000
+}
+fn default_max_event_bytes() -> usize {
+    1024 * 1024
 }
 
 fn default_clock_skew() -> Duration {

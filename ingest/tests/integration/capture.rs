@@ -501,6 +501,7 @@ async fn captures_over_a_limit_are_refused_with_413_and_store_nothing() {
         config.limits.max_body_bytes = 4_000;
         config.limits.max_events_per_document = 5;
         config.limits.max_epcs_per_event = 2;
+        config.limits.max_event_bytes = 1_000;
     })
     .await;
     let site = app.site("site-a", &[HERE]).await;
@@ -529,6 +530,13 @@ async fn captures_over_a_limit_are_refused_with_413_and_store_nothing() {
     assert_eq!(many_epcs.status, 413, "{}", many_epcs.body);
     assert_eq!(many_epcs.body["violations"][0]["rule"], "maxEpcs");
     assert_eq!(many_epcs.body["violations"][0]["eventIndex"], 0);
+
+    let mut value: serde_json::Value = serde_json::from_slice(&document(&[1, 2], HERE)).unwrap();
+    value["epcisBody"]["eventList"][1]["example:note"] = serde_json::json!("x".repeat(1_500));
+    let big_event = capture(&client, serde_json::to_vec(&value).unwrap(), true).await;
+    assert_eq!(big_event.status, 413, "{}", big_event.body);
+    assert_eq!(big_event.body["violations"][0]["rule"], "maxEventBytes");
+    assert_eq!(big_event.body["violations"][0]["eventIndex"], 1);
 
     assert_eq!(app.counts().await, before);
     app.stop().await;
