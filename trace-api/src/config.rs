@@ -77,6 +77,8 @@ const SCHEMA: Schema = Schema {
                 "requests_per_second",
                 "burst",
                 "max_clients",
+                "max_answer_bytes",
+                "max_inflight_bytes",
             ],
         ),
         (
@@ -238,6 +240,13 @@ pub struct Limits {
     /// Client addresses the rate limiter tracks (the least recently seen are forgotten).
     #[serde(default = "default_max_clients")]
     pub max_clients: usize,
+    /// The most bytes of event text one history or provenance bundle may load (`422` beyond).
+    #[serde(default = "default_max_answer_bytes")]
+    pub max_answer_bytes: usize,
+    /// The most bytes of event text every answer in flight may load together (an answer waits
+    /// for its share briefly, then is refused with `503`).
+    #[serde(default = "default_max_inflight_bytes")]
+    pub max_inflight_bytes: usize,
 }
 
 impl Default for Limits {
@@ -250,8 +259,17 @@ impl Default for Limits {
             requests_per_second: default_requests_per_second(),
             burst: default_burst(),
             max_clients: default_max_clients(),
+            max_answer_bytes: default_max_answer_bytes(),
+            max_inflight_bytes: default_max_inflight_bytes(),
         }
     }
+}
+
+fn default_max_answer_bytes() -> usize {
+    64 * 1024 * 1024
+}
+fn default_max_inflight_bytes() -> usize {
+    512 * 1024 * 1024
 }
 
 /// Settings given on the command line, which win over the file and the environment.
@@ -323,6 +341,13 @@ impl Config {
         let invalid = |message: &str| Err(ConfigError::Invalid(message.to_owned()));
         if self.http.workers == Some(0) {
             return invalid("http.workers must be at least 1");
+        }
+        if self.limits.max_answer_bytes < 1024
+            || self.limits.max_inflight_bytes < self.limits.max_answer_bytes
+        {
+            return invalid(
+                "limits.max_answer_bytes must be at least 1024, and limits.max_inflight_bytes at least limits.max_answer_bytes",
+            );
         }
         if self.http.max_connections_per_client == 0 {
             return invalid("http.max_connections_per_client must be at least 1");

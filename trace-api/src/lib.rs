@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod audit;
+pub mod budget;
 pub mod config;
 pub mod metrics;
 pub mod problem;

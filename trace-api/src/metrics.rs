@@ -19,6 +19,7 @@
 //! | `trace_audit_entries` | gauge | | entries verified by the last successful audit |
 //! | `trace_audit_failures_total` | counter | | audits that found a bad row (entry, tile, batch or checkpoint; logged at error level) |
 //! | `trace_audit_errors_total` | counter | | audits that could not run (database unreachable; logged at warn level), not failures |
+//! | `trace_answer_bytes_in_flight` | gauge | | bytes of event text the answers in flight hold against `limits.max_inflight_bytes` |
 //! | `trace_evidence_refused` | gauge | `kind` | rows of evidence the service would not serve because they do not verify (`anchor`: a confirmed anchor row whose proof or checkpoint does not check out; `declaration`: an error declaration row its declaring entry in the log does not bear out; logged at error level, named in readiness) |
 //!
 //! Routes are labelled by their template (`/items/{id}/history`), never by the path asked, so
@@ -86,6 +87,7 @@ pub struct Metrics {
     audit_failures: Counter,
     audit_errors: Counter,
     evidence_refused: Family<KindLabels, Gauge>,
+    answer_bytes: Gauge,
     /// What the cache counters showed at the last scrape (they are read, not incremented, here).
     cache_seen: Mutex<std::collections::HashMap<&'static str, ledger_store::CacheCounts>>,
 }
@@ -151,6 +153,12 @@ impl Metrics {
             "evidence_refused",
             "Rows of evidence not served because they do not verify",
             evidence_refused.clone(),
+        );
+        let answer_bytes = Gauge::default();
+        registry.register(
+            "answer_bytes_in_flight",
+            "Bytes of event text the answers in flight hold",
+            answer_bytes.clone(),
         );
         let indexed = Gauge::default();
         registry.register(
@@ -254,6 +262,7 @@ impl Metrics {
             audit_failures,
             audit_errors,
             evidence_refused,
+            answer_bytes,
             cache_seen: Mutex::new(std::collections::HashMap::new()),
         }
     }
@@ -298,6 +307,12 @@ impl Metrics {
             .set(i64::try_from(status.bytes).unwrap_or(i64::MAX));
         self.unfiltered_runs
             .set(i64::try_from(status.unfiltered_runs).unwrap_or(i64::MAX));
+    }
+
+    /// The bytes the answers in flight hold.
+    pub fn answer_bytes(&self, bytes: usize) {
+        self.answer_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     /// How many rows of evidence of `kind` are refused now.

@@ -31,6 +31,8 @@ pub enum Problem {
     TooManyConnections { cap: usize },
     /// `503`: the database is unreachable or too slow; retry.
     Unavailable(String),
+    /// `503`: answers in flight hold the memory budget (`limits.max_inflight_bytes`); retry.
+    Busy,
     /// `500`: a bug or corrupt data; the detail is logged, not shown.
     Internal(String),
 }
@@ -45,7 +47,7 @@ impl Problem {
             Self::TooMuch(_) => "Too much asked",
             Self::RateLimited { .. } => "Too many requests",
             Self::TooManyConnections { .. } => "Too many connections",
-            Self::Unavailable(_) => "Service unavailable",
+            Self::Unavailable(_) | Self::Busy => "Service unavailable",
             Self::Internal(_) => "Internal error",
         }
     }
@@ -60,6 +62,7 @@ impl Problem {
             Self::RateLimited { .. } => "rate-limited",
             Self::TooManyConnections { .. } => "too-many-connections",
             Self::Unavailable(_) => "unavailable",
+            Self::Busy => "busy",
             Self::Internal(_) => "internal",
         }
     }
@@ -78,6 +81,10 @@ impl Problem {
                 "this address already holds {cap} open connections: reuse one of them (this one is closed)"
             ),
             Self::Unavailable(_) => "the ledger database is unavailable: retry shortly".to_owned(),
+            Self::Busy => {
+                "the service is loading as much as it may for other answers: retry shortly"
+                    .to_owned()
+            }
             Self::Internal(_) => "the server failed to answer; the error is logged".to_owned(),
         }
     }
@@ -109,7 +116,7 @@ impl ResponseError for Problem {
             Self::RateLimited { .. } | Self::TooManyConnections { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -126,9 +133,10 @@ impl ResponseError for Problem {
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         let retry = match self {
             Self::RateLimited { retry_after } => Some(*retry_after),
-            Self::NotYetProvable(_) | Self::Unavailable(_) | Self::TooManyConnections { .. } => {
-                Some(1)
-            }
+            Self::NotYetProvable(_)
+            | Self::Unavailable(_)
+            | Self::Busy
+            | Self::TooManyConnections { .. } => Some(1),
             _ => None,
         };
         if let Some(seconds) = retry {
@@ -182,6 +190,10 @@ impl From<crate::reader::ViewError> for Problem {
             ),
             crate::reader::ViewError::Proof(ledger_store::ProofError::Read(error)) => error.into(),
             error @ crate::reader::ViewError::Proof(_) => Self::internal(&error),
+            crate::reader::ViewError::Budget(exceeded @ crate::budget::Exceeded::Answer { .. }) => {
+                Self::TooMuch(exceeded.to_string())
+            }
+            crate::reader::ViewError::Budget(crate::budget::Exceeded::Busy) => Self::Busy,
         }
     }
 }

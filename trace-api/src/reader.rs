@@ -16,6 +16,8 @@ use ledger_store::{
 
 use ledger::history::{EventSource, Parties, SourceEvent, event_ids};
 
+use crate::budget::AnswerBudget;
+
 /// The ledger as of one checkpoint.
 #[derive(Debug, Clone)]
 pub struct View {
@@ -170,6 +172,8 @@ pub enum ViewError {
     NoCheckpoint,
     #[error(transparent)]
     Proof(#[from] ledger_store::ProofError),
+    #[error(transparent)]
+    Budget(#[from] crate::budget::Exceeded),
 }
 
 impl View {
@@ -220,10 +224,12 @@ impl View {
 
     /// The entries of the checkpoint's tree whose events name one of `names` (exactly), each with
     /// its event parsed, found through the lookups and, for entries they did not cover when the
-    /// view was taken, a scan.
+    /// view was taken, a scan. They are loaded [`LOAD_CHUNK`] at a time, each batch counted
+    /// against `budget` before the next is loaded.
     pub async fn entries_naming(
         &self,
         names: &[String],
+        budget: &AnswerBudget,
     ) -> Result<Vec<(StoredEntry, Map<String, Value>)>, ViewError> {
         let lookups: Vec<Lookup<'_>> = names
             .iter()
@@ -247,7 +253,16 @@ impl View {
             .snapshot
             .as_ref()
             .map(|(_, declarations)| *declarations);
-        let mut entries = self.store.entries_as_of(&leaves, declarations).await?;
+        let mut entries = Vec::with_capacity(leaves.len());
+        for chunk in leaves.chunks(LOAD_CHUNK) {
+            let loaded = self.store.entries_as_of(chunk, declarations).await?;
+            let bytes = loaded
+                .iter()
+                .map(|entry| entry.event.len() + RECORD_BYTES)
+                .sum();
+            budget.take(bytes).await?;
+            entries.extend(loaded);
+        }
         self.check_declarations(&mut entries, declarations).await?;
         Ok(entries
             .into_iter()
@@ -259,6 +274,12 @@ impl View {
             .collect())
     }
 }
+
+/// How many entries a history loads at once before counting them against its budget.
+const LOAD_CHUNK: usize = 32;
+
+/// What an entry's leaf record and bookkeeping are counted as, beside its event text.
+const RECORD_BYTES: usize = 256;
 
 /// How many anchored sizes, newest first, are tried for one whose anchors verify.
 const ANCHORED_TRIES: usize = 4;
@@ -404,6 +425,8 @@ pub struct ViewSource<'a> {
     pub view: &'a View,
     /// Who each entry's device or site reports for.
     pub parties: &'a Parties,
+    /// What the answer may load.
+    pub budget: &'a AnswerBudget,
 }
 
 impl EventSource for ViewSource<'_> {
@@ -414,7 +437,7 @@ impl EventSource for ViewSource<'_> {
         &self,
         names: &[String],
     ) -> Result<Vec<SourceEvent<Arc<StoredEntry>>>, ViewError> {
-        let entries = self.view.entries_naming(names).await?;
+        let entries = self.view.entries_naming(names, self.budget).await?;
         Ok(entries
             .into_iter()
             .map(|(entry, event)| {

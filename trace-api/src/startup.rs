@@ -38,6 +38,8 @@ pub struct AppState {
     pub(crate) parties: registry::PartiesCache,
     /// The newest readiness answer, reused for a second.
     pub(crate) readiness: crate::routes::health::Readiness,
+    /// The bytes of events answers may load, each and together.
+    pub(crate) budget: crate::budget::Budget,
 }
 
 /// A built, listening trace-api service.
@@ -86,6 +88,10 @@ impl Application {
             batches: crate::proofs::BatchTrees::new(BATCH_TREES),
             parties: registry::PartiesCache::new(config.ledger.checkpoint_refresh),
             readiness: crate::routes::health::Readiness::default(),
+            budget: crate::budget::Budget::new(
+                config.limits.max_answer_bytes,
+                config.limits.max_inflight_bytes,
+            ),
         });
         let connections =
             service_kit::clients::ConnectionLimits::new(config.http.max_connections_per_client);

@@ -84,9 +84,11 @@ async fn events_of(
             }
             registry::PartiesError::Read(corrupt) => Problem::internal(&corrupt),
         })?;
+    let budget = state.budget.answer();
     let source = ViewSource {
         view,
         parties: &parties,
+        budget: &budget,
     };
     custody(
         &source,

@@ -24,6 +24,7 @@ pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         state.metrics.cache(cache, counts);
     }
     state.metrics.lookup_filters(store.lookup_filter_status());
+    state.metrics.answer_bytes(state.budget.in_flight_bytes());
     let refused = &state.views.refused;
     state
         .metrics

@@ -385,3 +385,50 @@ async fn error_declaration_rows_the_log_does_not_bear_out_are_not_served() {
     );
     pipeline.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_that_would_load_more_than_its_byte_budget_is_refused_before_it_does() {
+    // Each padded event is about 3 KB of JSON; the budget is 16 KB per answer.
+    let pipeline = Pipeline::start(|config| {
+        config.limits.max_answer_bytes = 16 * 1024;
+        config.limits.max_inflight_bytes = 64 * 1024;
+    })
+    .await;
+    let padded = |minute: u32, step: &str| {
+        let mut event = object(minute, "OBSERVE", &[ITEM], step);
+        event["example:note"] = json!("x".repeat(3_000));
+        event
+    };
+    let mut events = vec![object(0, "ADD", &[ITEM], "commissioning")];
+    events.extend((1..=12).map(|minute| padded(minute, "inspecting")));
+    events.push(object(0, "ADD", &[OTHER], "commissioning"));
+    pipeline.capture(events).await;
+
+    let (status, body) = pipeline
+        .get(&format!("/items/{}/history", segment(ITEM)))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["type"], "https://tagtrail.dev/problems/too-much");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("more than 16384 bytes of events"),
+        "{body}"
+    );
+    let (status, _) = pipeline
+        .get(&format!("/items/{}/bundle", segment(ITEM)))
+        .await;
+    assert_eq!(status, 422);
+    // Other items are answered, and the refused answers gave their share back.
+    let (status, body) = pipeline
+        .get(&format!("/items/{}/history", segment(OTHER)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, metrics) = pipeline.get_text("/metrics").await;
+    assert!(
+        metrics.contains("trace_answer_bytes_in_flight 0"),
+        "{metrics}"
+    );
+    pipeline.stop().await;
+}
