@@ -36,7 +36,7 @@ async fn errors_are_problems_and_clients_are_rate_limited() {
     // The burst runs out: 429 with Retry-After, counted in the metrics; probes are never limited.
     let mut limited = None;
     for _ in 0..10 {
-        let (code, headers, _) = pipeline.get_raw("/openapi.json").await;
+        let (code, headers, _) = pipeline.get_raw("/log/checkpoint").await;
         if code == 429 {
             limited = Some(header(&headers, "retry-after").map(str::to_owned));
             break;
@@ -251,7 +251,7 @@ async fn head_answers_like_get_without_a_body_and_no_answer_may_be_sniffed() {
     pipeline
         .capture(vec![object(0, "ADD", &[ITEM], "commissioning")])
         .await;
-    let (status, headers, body) = pipeline.get_raw("/openapi.json").await;
+    let (status, headers, body) = pipeline.get_raw("/log/checkpoint").await;
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
     let address = pipeline.trace.trim_start_matches("http://").to_owned();
