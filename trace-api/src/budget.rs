@@ -136,7 +136,11 @@ mod tests {
         let second = budget.answer();
         // 10 + 10 KiB > 16 KiB: the second waits (2 s), then is refused.
         assert_eq!(second.take(10 * 1024).await, Err(Exceeded::Busy));
-        assert_eq!(second.used(), 10 * 1024, "what it loaded is counted, refused or not");
+        assert_eq!(
+            second.used(),
+            10 * 1024,
+            "what it loaded is counted, refused or not"
+        );
         drop(second);
         drop(first);
         let third = budget.answer();
