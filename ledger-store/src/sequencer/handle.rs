@@ -98,6 +98,8 @@ pub struct SequencerStats {
     pub on_top: u64,
     /// Groups written on top of one that then did not commit, rolled back and appended again.
     pub requeued: u64,
+    /// Chains ended before their next group because another process waited for the turn.
+    pub handed_over: u64,
 }
 
 /// What the committing tasks learn with their last statements, for the appending task.
@@ -114,6 +116,7 @@ pub(super) struct Counters {
     pub(super) committed: AtomicU64,
     pub(super) on_top: AtomicU64,
     pub(super) requeued: AtomicU64,
+    pub(super) handed_over: AtomicU64,
 }
 
 pub(super) struct Request {
@@ -179,6 +182,7 @@ impl Sequencer {
             committed: self.counters.committed.load(Ordering::Relaxed),
             on_top: self.counters.on_top.load(Ordering::Relaxed),
             requeued: self.counters.requeued.load(Ordering::Relaxed),
+            handed_over: self.counters.handed_over.load(Ordering::Relaxed),
         }
     }
 

@@ -81,6 +81,7 @@ impl Worker {
             // What the committing tasks saw with their last statements: no round trip here.
             if self.signals.turn_wanted.swap(false, Ordering::Relaxed) {
                 // Another appender waits for its turn: end the chain, and let it go first.
+                self.counters.handed_over.fetch_add(1, Ordering::Relaxed);
                 self.drain().await;
                 self.release_turn(Some(connection)).await?;
             } else {

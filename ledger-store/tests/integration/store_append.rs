@@ -551,9 +551,17 @@ async fn a_chain_hands_the_turn_to_a_waiting_process_before_its_next_group() {
     // A's second group goes on top of its first, and sees B waiting.
     let a2 = spawn_append(&a, door.batch_of(300..1400));
     wait_for_idle_writer(&watcher).await;
-    // A's third group would go on top too; instead A lets its chain finish and B go first.
+    // A's third group would go on top too; instead A lets its chain finish and B go first. Wait
+    // until A has decided so (with the hand-over gone, this never happens and the test fails).
     let a3 = spawn_append(&a, door.batch_of(1400..2500));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while a.stats().handed_over == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "A never handed the turn over"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     admin.batch_execute("ROLLBACK").await.unwrap();
 
     let leaves = |results: Vec<AppendResult>| -> Vec<u64> {
