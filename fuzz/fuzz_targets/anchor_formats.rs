@@ -11,7 +11,11 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(payload) = Payload::decode(data) {
-        assert_eq!(payload.encode(), data, "a decoded payload re-encodes to its bytes");
+        assert_eq!(
+            payload.encode(),
+            data,
+            "a decoded payload re-encodes to its bytes"
+        );
     }
     if let Ok(proof) = serde_json::from_slice::<ReceiptProof>(data) {
         let hash = alloy_primitives::keccak256(&proof.header);

@@ -7,7 +7,9 @@ use epcis::digital_link::DigitalLink;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(link) = DigitalLink::parse(text) {
         let canonical = link.canonical();
         let again = DigitalLink::parse(&canonical).expect("a canonical link parses");

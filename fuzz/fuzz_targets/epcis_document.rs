@@ -10,18 +10,30 @@ fuzz_target!(|data: &[u8]| {
     let reference = serde_json::from_slice::<serde_json::Value>(data);
     match epcis::document::Document::parse(data) {
         Ok(document) => {
-            let value = reference.expect("the document parser accepted JSON that serde_json refuses");
-            assert_eq!(document.to_value(), value, "the document parser read different values");
+            let value =
+                reference.expect("the document parser accepted JSON that serde_json refuses");
+            assert_eq!(
+                document.to_value(),
+                value,
+                "the document parser read different values"
+            );
             let _ = epcis::validate::validate(&document);
             let hashes = epcis::hash::parsed_document_hashes(&document);
             let reference_hashes = epcis::hash::document_hashes(&value);
             if let (Ok(hashes), Ok(reference_hashes)) = (&hashes, &reference_hashes) {
-                let reference_hashes: Vec<_> = reference_hashes.iter().map(|(_, hash)| *hash).collect();
-                assert_eq!(hashes, &reference_hashes, "hashes differ between the two paths");
+                let reference_hashes: Vec<_> =
+                    reference_hashes.iter().map(|(_, hash)| *hash).collect();
+                assert_eq!(
+                    hashes, &reference_hashes,
+                    "hashes differ between the two paths"
+                );
             }
         }
         Err(epcis::document::ParseError::Json(_)) => {
-            assert!(reference.is_err(), "the document parser refused JSON that serde_json accepts");
+            assert!(
+                reference.is_err(),
+                "the document parser refused JSON that serde_json accepts"
+            );
         }
         Err(_) => {}
     }

@@ -6,8 +6,8 @@
 #![no_main]
 
 use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
-use ingest::auth::{Credentials, credentials};
 use epcis::rest::ErrorBehaviour;
+use ingest::auth::{Credentials, credentials};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,7 +24,9 @@ fuzz_target!(|data: &[u8]| {
             continue;
         }
         // Bytes a client cannot send as a header value never reach the service.
-        let Ok(value) = HeaderValue::from_bytes(value) else { return };
+        let Ok(value) = HeaderValue::from_bytes(value) else {
+            return;
+        };
         headers.insert(name, value);
     }
     match credentials(&headers) {
@@ -38,14 +40,26 @@ fuzz_target!(|data: &[u8]| {
             // A token that parses has the documented shape: its id is 16 lower-case hex digits,
             // and the id alone parses back to the same id.
             let id = token.id().as_str();
-            assert!(id.len() == 16 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{id}");
+            assert!(
+                id.len() == 16
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                "{id}"
+            );
             assert_eq!(registry::TokenId::parse(id).as_ref(), Ok(token.id()));
         }
         Err(failure) => {
-            assert!(!failure.pointer.is_empty() && !failure.message.is_empty(), "{failure:?}");
+            assert!(
+                !failure.pointer.is_empty() && !failure.message.is_empty(),
+                "{failure:?}"
+            );
         }
     }
-    if let Some(behaviour) = parts.next().and_then(|value| std::str::from_utf8(value).ok()) {
+    if let Some(behaviour) = parts
+        .next()
+        .and_then(|value| std::str::from_utf8(value).ok())
+    {
         let _ = ErrorBehaviour::parse(behaviour);
     }
 });

@@ -18,7 +18,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = ledger::record::LeafRecord::decode(data);
     let _ = ledger::batch::BatchStatement::decode(data);
     let _ = ledger::tiles::decode_entry_bundle(data);
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let _ = Note::parse(text);
     let _ = Checkpoint::from_text(text);
     let _ = NoteVerifierKey::parse(text);
@@ -28,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(statement) = ledger::headers::parse_statement_header(text) {
         // A header value that parses is the one spelling of its statement.
         let value = ledger::headers::statement_header_value(&statement);
-        assert_eq!(ledger::headers::parse_statement_header(&value).ok(), Some(statement));
+        assert_eq!(
+            ledger::headers::parse_statement_header(&value).ok(),
+            Some(statement)
+        );
     }
     if let Ok(signature) = ledger::headers::parse_signature_header(text) {
         let value = ledger::headers::signature_header_value(&signature);
@@ -41,7 +46,8 @@ fuzz_target!(|data: &[u8]| {
             ledger::note::KeyName::parse("fuzz.example/log").expect("a valid key name"),
             &[7; 32],
         );
-        let verifiers = NoteVerifiers::new(vec![signer.verifier_key()]).expect("one key is never ambiguous");
+        let verifiers =
+            NoteVerifiers::new(vec![signer.verifier_key()]).expect("one key is never ambiguous");
         let origin = Origin::parse("fuzz.example/log").expect("a valid origin");
         TrustedLog::new(origin, verifiers)
     };
@@ -65,6 +71,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(proof) = TlogProof::decode(text) {
         let _ = verify_tlog_proof(&proof, &log(), None);
-        assert_eq!(TlogProof::decode(&proof.encode()).ok(), Some(proof), "a tlog-proof round-trips");
+        assert_eq!(
+            TlogProof::decode(&proof.encode()).ok(),
+            Some(proof),
+            "a tlog-proof round-trips"
+        );
     }
 });

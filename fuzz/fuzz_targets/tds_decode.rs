@@ -10,7 +10,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = tag.describe();
         let uri = tag.tag_uri();
         let reparsed = EpcTag::parse_tag_uri(&uri).expect("a decoded tag's URI parses");
-        assert_eq!(reparsed.bytes(), tag.bytes(), "tag URI round trip changed the bits");
+        assert_eq!(
+            reparsed.bytes(),
+            tag.bytes(),
+            "tag URI round trip changed the bits"
+        );
     }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = EpcTag::from_hex(text);
