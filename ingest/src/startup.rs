@@ -161,11 +161,7 @@ impl Application {
         // rest). A client that has not sent its request's head within 5 s, or leaves a
         // kept-alive connection idle for 5 s, is cut off.
         .on_connect(move |connection, extensions| {
-            let peer = connection
-                .downcast_ref::<actix_web::rt::net::TcpStream>()
-                .and_then(|stream| stream.peer_addr().ok())
-                .map(|peer| peer.ip());
-            extensions.insert(connections.open(peer));
+            extensions.insert(connections.open_connection(connection));
         })
         .client_request_timeout(std::time::Duration::from_secs(5))
         .keep_alive(std::time::Duration::from_secs(5))

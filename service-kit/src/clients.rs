@@ -67,6 +67,17 @@ impl ConnectionLimits {
         }
     }
 
+    /// A connection opens: `connection` is what an HTTP server hands its on-connect hook (a
+    /// `tokio::net::TcpStream` for a TCP listener; anything else has no address and is not
+    /// limited).
+    pub fn open_connection(self: &Arc<Self>, connection: &dyn std::any::Any) -> ConnectionSlot {
+        let peer = connection
+            .downcast_ref::<tokio::net::TcpStream>()
+            .and_then(|stream| stream.peer_addr().ok())
+            .map(|peer| peer.ip());
+        self.open(peer)
+    }
+
     /// How many connections `client`'s address has open now.
     pub fn open_of(&self, client: IpAddr) -> usize {
         self.lock().get(&client_of(client)).copied().unwrap_or(0)

@@ -76,7 +76,7 @@ pub struct AnswerBudget {
 
 impl AnswerBudget {
     /// Counts `bytes` more loaded by this answer: `Err` when that is over the answer's budget, or
-    /// the shared budget stays spent for [`WAIT`].
+    /// the shared budget stays spent for `WAIT` (2 s).
     pub async fn take(&self, bytes: usize) -> Result<(), Exceeded> {
         let used = self.used.fetch_add(bytes, Ordering::Relaxed) + bytes;
         if used > self.per_answer {

@@ -224,7 +224,7 @@ impl View {
 
     /// The entries of the checkpoint's tree whose events name one of `names` (exactly), each with
     /// its event parsed, found through the lookups and, for entries they did not cover when the
-    /// view was taken, a scan. They are loaded [`LOAD_CHUNK`] at a time, each batch counted
+    /// view was taken, a scan. They are loaded `LOAD_CHUNK` (32) at a time, each batch counted
     /// against `budget` before the next is loaded.
     pub async fn entries_naming(
         &self,

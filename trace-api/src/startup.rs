@@ -110,11 +110,7 @@ impl Application {
         .shutdown_timeout(config.http.shutdown_timeout.as_secs().max(1))
         // One client holds at most so many connections (`routes::around` refuses the rest).
         .on_connect(move |connection, extensions| {
-            let peer = connection
-                .downcast_ref::<actix_web::rt::net::TcpStream>()
-                .and_then(|stream| stream.peer_addr().ok())
-                .map(|peer| peer.ip());
-            extensions.insert(connections.open(peer));
+            extensions.insert(connections.open_connection(connection));
         })
         // Requests have no body: bound what a client may send with one. A client that has not
         // sent its request's head within 5 s, or leaves a kept-alive connection idle for 5 s,

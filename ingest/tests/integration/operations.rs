@@ -442,9 +442,10 @@ async fn one_client_holds_at_most_its_share_of_connections() {
             let read = stream.read(&mut buffer).unwrap();
             String::from_utf8_lossy(&buffer[..read]).into_owned()
         };
+        // One after the other: the server's workers take connections in no fixed order.
         let mut first = connect();
-        let mut second = connect();
         let kept = ask(&mut first, "/capture");
+        let mut second = connect();
         let refused = ask(&mut second, "/capture");
         let mut rest = Vec::new();
         second.read_to_end(&mut rest).unwrap();

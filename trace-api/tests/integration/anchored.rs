@@ -40,25 +40,7 @@ async fn bundles_carry_the_anchor_that_covers_their_events() {
     assert!(body.get("anchored").is_none(), "{body}");
 
     // The anchor worker, as a member of tagtrail_anchor only, anchors the newest checkpoint.
-    let anvil = Anvil::start();
-    let url = pipeline
-        .db
-        .login_role("tagtrail_anchor_trace_test", "tagtrail_anchor")
-        .await
-        .unwrap();
-    let store = ledger_store::Store::connect(&url).unwrap();
-    let worker = ChainWorker::start(
-        ChainSettings {
-            finality: Finality::Confirmations(1),
-            ..anchor::testing::chain_settings(&anvil, "local")
-        },
-        anchor::store::AnchorStore::new(store.pool().clone()),
-        Arc::new(anchor::metrics::Metrics::new()),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let (anvil, worker) = anchor_worker(&pipeline, "tagtrail_anchor_trace_test").await;
     let anchored_size = match worker.tick().await.unwrap() {
         Progress::Sent { tree_size, tx_hash } => {
             anvil.mined(&tx_hash);
@@ -149,6 +131,31 @@ async fn bundles_carry_the_anchor_that_covers_their_events() {
     pipeline.stop().await;
 }
 
+/// A local chain and an anchor worker on it for the pipeline's database, running as `role`, a
+/// member of tagtrail_anchor only, confirming at one block.
+async fn anchor_worker(pipeline: &Pipeline, role: &str) -> (Anvil, ChainWorker) {
+    let anvil = Anvil::start();
+    let url = pipeline
+        .db
+        .login_role(role, "tagtrail_anchor")
+        .await
+        .unwrap();
+    let store = ledger_store::Store::connect(&url).unwrap();
+    let worker = ChainWorker::start(
+        ChainSettings {
+            finality: Finality::Confirmations(1),
+            ..anchor::testing::chain_settings(&anvil, "local")
+        },
+        anchor::store::AnchorStore::new(store.pool().clone()),
+        Arc::new(anchor::metrics::Metrics::new()),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    (anvil, worker)
+}
+
 /// Anchors the newest checkpoint with `worker` and waits for its confirmation: its tree size.
 async fn anchor_newest(worker: &ChainWorker, anvil: &Anvil) -> u64 {
     let size = match worker.tick().await.unwrap() {
@@ -186,25 +193,7 @@ async fn anchor_rows_that_do_not_verify_are_not_served_and_the_rest_still_is() {
     pipeline
         .capture(vec![object(0, "ADD", &[ITEM], "commissioning")])
         .await;
-    let anvil = Anvil::start();
-    let url = pipeline
-        .db
-        .login_role("tagtrail_anchor_trace_tamper", "tagtrail_anchor")
-        .await
-        .unwrap();
-    let store = ledger_store::Store::connect(&url).unwrap();
-    let worker = ChainWorker::start(
-        ChainSettings {
-            finality: Finality::Confirmations(1),
-            ..anchor::testing::chain_settings(&anvil, "local")
-        },
-        anchor::store::AnchorStore::new(store.pool().clone()),
-        Arc::new(anchor::metrics::Metrics::new()),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let (anvil, worker) = anchor_worker(&pipeline, "tagtrail_anchor_trace_tamper").await;
     let older = anchor_newest(&worker, &anvil).await;
     pipeline
         .capture(vec![object(1, "OBSERVE", &[ITEM], "shipping")])
