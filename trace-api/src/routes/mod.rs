@@ -20,20 +20,31 @@ mod log;
 mod metrics;
 mod openapi;
 
-/// Registers every route.
-pub fn configure(config: &mut web::ServiceConfig) {
-    config
-        .service(get("/items/{id}/history", items::history))
-        .service(get("/items/{id}/bundle", items::bundle))
-        .service(get("/events/{hash}/bundle", events::bundle))
-        .service(get("/events/{hash}/proof", events::proof))
-        .service(get("/log/checkpoint", log::checkpoint))
-        .service(get("/log/tile/{path:.+}", log::tile))
-        .service(get("/health/live", health::live))
-        .service(get("/health/ready", health::ready))
-        .service(get("/metrics", metrics::metrics))
-        .service(get("/openapi.json", openapi::document))
-        .default_service(web::to(not_found));
+/// The routes, each registered from this one list: [`ROUTES`] and [`configure`] cannot disagree.
+macro_rules! routes {
+    ($($path:literal => $handler:path),* $(,)?) => {
+        /// Every route's path template, as registered (a `{name:regex}` segment keeps its regex).
+        pub const ROUTES: &[&str] = &[$($path),*];
+
+        /// Registers every route.
+        pub fn configure(config: &mut web::ServiceConfig) {
+            $(config.service(get($path, $handler));)*
+            config.default_service(web::to(not_found));
+        }
+    };
+}
+
+routes! {
+    "/items/{id}/history" => items::history,
+    "/items/{id}/bundle" => items::bundle,
+    "/events/{hash}/bundle" => events::bundle,
+    "/events/{hash}/proof" => events::proof,
+    "/log/checkpoint" => log::checkpoint,
+    "/log/tile/{path:.+}" => log::tile,
+    "/health/live" => health::live,
+    "/health/ready" => health::ready,
+    "/metrics" => metrics::metrics,
+    "/openapi.json" => openapi::document,
 }
 
 /// A resource that `handler` answers for `GET` and `HEAD` (the same answer without its body, as

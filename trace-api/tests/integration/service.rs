@@ -74,18 +74,34 @@ async fn the_openapi_document_names_every_route_and_the_role_can_only_read() {
     let (status, document) = pipeline.get("/openapi.json").await;
     assert_eq!(status, 200);
     let paths = document["paths"].as_object().unwrap();
-    for path in [
-        "/items/{id}/history",
-        "/items/{id}/bundle",
-        "/events/{hash}/bundle",
-        "/events/{hash}/proof",
-        "/log/checkpoint",
-        "/health/live",
-        "/health/ready",
-        "/metrics",
-    ] {
+    // Every route the router registers, its `{name:regex}` segments as OpenAPI writes them, and
+    // nothing else.
+    let registered: Vec<String> = trace_api::routes::ROUTES
+        .iter()
+        .map(|route| {
+            route
+                .split('/')
+                .map(|segment| match segment.split_once(':') {
+                    Some((name, _)) if segment.starts_with('{') => format!("{name}}}"),
+                    _ => segment.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    assert!(
+        registered.contains(&"/log/tile/{path}".to_owned()),
+        "{registered:?}"
+    );
+    for path in &registered {
         assert!(paths.contains_key(path), "{path} is not in /openapi.json");
     }
+    let documented: Vec<&String> = paths.keys().collect();
+    assert_eq!(
+        documented.len(),
+        registered.len(),
+        "{documented:?} {registered:?}"
+    );
     // The service's role reads the ledger and cannot change anything.
     let url = pipeline
         .db
