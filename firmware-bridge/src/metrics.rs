@@ -7,6 +7,7 @@
 //! | `firmware_bridge_frames_total` | counter | `reader` (frames that passed their checks) |
 //! | `firmware_bridge_frames_rejected_total` | counter | `reader`, `reason` (`checksum`, `malformed`) |
 //! | `firmware_bridge_events_built_total` | counter | `transition` (`arrival`, `departure`, `sensor`) |
+//! | `firmware_bridge_tags_present` | gauge | | (tags the smoother holds as present at any read point: each departs after `absence`) |
 //! | `firmware_bridge_mqtt_messages_total` | counter | `topic` (configured, without the prefix), `outcome` (`accepted`, `rejected`) |
 //! | `firmware_bridge_spool_depth_events` | gauge | |
 //! | `firmware_bridge_spool_max_events` | gauge | | (the configured `[spool] max_events`: at it, new events are refused) |
@@ -81,6 +82,7 @@ pub struct Metrics {
     frames_rejected: Family<RejectLabels, Counter>,
     serial_reconnects: Family<ReaderLabels, Counter>,
     events_built: Family<TransitionLabels, Counter>,
+    tags_present: Gauge,
     mqtt_messages: Family<TopicLabels, Counter>,
     spool_depth: Gauge,
     spool_max: Gauge,
@@ -132,6 +134,12 @@ impl Metrics {
             "events_built",
             "EPCIS events built, by transition",
             events_built.clone(),
+        );
+        let tags_present = Gauge::default();
+        registry.register(
+            "tags_present",
+            "Tags held as present at any read point",
+            tags_present.clone(),
         );
         let mqtt_messages = Family::<TopicLabels, Counter>::default();
         registry.register(
@@ -199,6 +207,7 @@ impl Metrics {
             frames_rejected,
             serial_reconnects,
             events_built,
+            tags_present,
             mqtt_messages,
             spool_depth,
             spool_max,
@@ -210,6 +219,12 @@ impl Metrics {
             upload_duration,
             serial: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How many tags are present now.
+    pub fn tags_present(&self, count: usize) {
+        self.tags_present
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// Counts one read's outcome.

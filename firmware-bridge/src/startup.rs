@@ -221,6 +221,7 @@ async fn smooth_and_spool(
                 Some(read) => {
                     let outcome = smoother.push(&read, &mut events);
                     metrics.read(read.reader.as_str(), outcome.label());
+                    metrics.tags_present(smoother.present_tags());
                     if let ReadOutcome::Undecodable { epc_hex, reason } = &outcome {
                         tracing::warn!(reader = %read.reader, antenna = read.antenna, epc = %epc_hex, error = %reason, "undecodable EPC");
                     }
@@ -232,6 +233,7 @@ async fn smooth_and_spool(
             },
             _ = tick.tick() => {
                 smoother.advance(system_now(), &mut events);
+                metrics.tags_present(smoother.present_tags());
                 spool_events(&spool, &mut events, &metrics).await;
             }
         }

@@ -68,6 +68,18 @@ fn spooled_hashes(lines: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The bridge's `firmware_bridge_tags_present`, read from its metrics endpoint (`None` while it
+/// cannot be read).
+fn tags_present(port: u16) -> Option<u64> {
+    let mut response = ureq::get(&format!("http://127.0.0.1:{port}/metrics"))
+        .call()
+        .ok()?;
+    let text = response.body_mut().read_to_string().ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("firmware_bridge_tags_present "))
+        .and_then(|value| value.trim().parse().ok())
+}
+
 fn spool_depth(path: &Path) -> u64 {
     firmware_bridge::spool::Spool::open(path, u64::MAX)
         .map(|spool| spool.depth())
@@ -135,6 +147,7 @@ fn simulated_reads_reach_the_ledger_exactly_once_through_kill_9_of_bridge_and_in
     let mut ingest_process = Some(ingest.start());
 
     let link = path("ttyJRD");
+    let bridge_metrics_port = free_port();
     let spool = dir.0.join("spool.sqlite");
     let config = path("bridge.toml");
     std::fs::write(
@@ -166,6 +179,9 @@ action = "OBSERVE"
 [spool]
 path = "{spool}"
 
+[metrics]
+listen = "127.0.0.1:{metrics_port}"
+
 [upload]
 url = "http://127.0.0.1:{port}/capture"
 batch_size = 25
@@ -174,6 +190,7 @@ retry_max_ms = 500
 "#,
             spool = spool.display(),
             port = ingest.port,
+            metrics_port = bridge_metrics_port,
         ),
     )
     .unwrap();
@@ -242,10 +259,9 @@ retry_max_ms = 500
 
     // 3. The reader goes quiet: every tag departs, the spool drains, the bridge stops gracefully.
     drop(simulator.kill());
-    wait_for("the spool to drain", Duration::from_secs(60), || {
-        spool_depth(&spool) == 0
+    wait_for("every tag to depart", Duration::from_secs(60), || {
+        tags_present(bridge_metrics_port) == Some(0)
     });
-    std::thread::sleep(Duration::from_secs(2));
     wait_for(
         "the last departures to drain",
         Duration::from_secs(60),
