@@ -260,6 +260,14 @@ impl Config {
             }
             for (index, witness) in chain.witness_rpc_urls.iter().enumerate() {
                 let url = witness.expose_secret();
+                let earlier = std::iter::once(&chain.rpc_url)
+                    .chain(&chain.witness_rpc_urls[..index])
+                    .any(|other| other.expose_secret() == url);
+                if earlier {
+                    return invalid(format!(
+                        "chains.{name}.witness_rpc_urls[{index}] repeats another node of the chain: each node counts once toward the quorum"
+                    ));
+                }
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return invalid(format!(
                         "chains.{name}.witness_rpc_urls[{index}] must be an http:// or https:// URL"
@@ -489,6 +497,10 @@ mod tests {
             (
                 "rpc_url = \"http://x\"\nchain_id = 1\nkey_env = \"K\"\nquorum = 2",
                 "chains.x.quorum",
+            ),
+            (
+                "rpc_url = \"http://x\"\nchain_id = 1\nkey_env = \"K\"\nwitness_rpc_urls = [\"http://x\"]",
+                "repeats another node",
             ),
             (
                 "rpc_url = \"http://x\"\nchain_id = 1\nkey_env = \"K\"\nquorum = 0",

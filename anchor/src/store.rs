@@ -283,14 +283,16 @@ impl AnchorStore {
             .next())
     }
 
-    /// The largest checkpoint the chain has a live (pending, included or confirmed) anchor of.
+    /// The largest checkpoint the chain has a live (pending, included or confirmed) anchor of; a row
+    /// naming a size beyond the newest checkpoint (which the worker never writes) does not count.
     pub async fn anchored_size(&self, chain: &ChainKey) -> Result<Option<u64>, StoreError> {
         let chain_id = int(chain.chain_id)?;
         let rows = self
             .query(
                 "SELECT max(tree_size) FROM anchors
                  WHERE chain_id = $1 AND contract = $2
-                   AND state IN ('pending', 'included', 'confirmed')",
+                   AND state IN ('pending', 'included', 'confirmed')
+                   AND tree_size <= (SELECT coalesce(max(tree_size), 0) FROM checkpoints)",
                 &[&chain_id, &chain.contract.as_slice()],
             )
             .await?;

@@ -459,6 +459,19 @@ impl ChainWorker {
         let block_number =
             rpc::parse_quantity(METHOD, rpc::field(METHOD, receipt, "blockNumber")?)?;
         let block_hash = rpc::parse_b256(METHOD, rpc::field(METHOD, receipt, "blockHash")?)?;
+        if found.rival_claims > 0 {
+            self.disagreement(
+                anchor,
+                &format!(
+                    "the chain's nodes gave {} different receipts of the anchor's transactions",
+                    found.rival_claims + 1
+                ),
+            );
+        }
+        if found.support < self.settings.quorum {
+            // Too few nodes give this receipt: one may have invented it, or the others lag.
+            return Ok(Progress::Waiting);
+        }
         let finality = self.settings.finality;
         let agreement = self
             .on_nodes(move |nodes| Ok(agreement(nodes, block_number, block_hash, finality)))
@@ -527,6 +540,21 @@ impl ChainWorker {
             );
         }
         if !proven.success {
+            // The receipt trie does not say whose transaction sits at that index: that our nonce
+            // was used in that very block, on a quorum of nodes, does.
+            let (sender, nonce) = (self.key.sender, anchor.nonce);
+            let spent = self
+                .on_nodes(move |nodes| Ok(nonce_spent_in(nodes, &sender, nonce, block_number)))
+                .await?;
+            if spent < self.settings.quorum {
+                self.disagreement(
+                    anchor,
+                    &format!(
+                        "a failed receipt at block {block_number} was given for the anchor, but only {spent} nodes say its nonce was used in that block"
+                    ),
+                );
+                return Ok(Progress::Waiting);
+            }
             self.store.set_reverted(anchor.id, &inclusion).await?;
             self.metrics.count(&self.key.name, Event::Reverted);
             let run = self.store.reverted_run(&self.key).await?;
@@ -737,23 +765,32 @@ impl ChainWorker {
     }
 }
 
-/// A receipt of one of an anchor's transactions, and the node that gave it.
+/// A receipt of one of an anchor's transactions, the node that gave it first, and how many nodes
+/// gave the same.
 #[derive(Debug)]
 struct Found {
     node: usize,
     hash: B256,
     receipt: Value,
+    /// Nodes that gave this receipt (the same transaction, block hash and index).
+    support: usize,
+    /// Other receipts other nodes gave.
+    rival_claims: usize,
 }
 
 fn hashes_of(attempts: &[Attempt]) -> Vec<B256> {
     attempts.iter().map(|attempt| attempt.tx_hash).collect()
 }
 
-/// The first receipt of any of `hashes` on any node, the sending node first. An error only when no
-/// node answered at all.
+/// The receipt of one of `hashes` the most nodes give alike (the same transaction, block hash and
+/// index), and how many give it: each node's first receipt of any of them is one claim, so a node
+/// that invents a receipt is outvoted, and one that hides it is outvoted too. An error only when
+/// no node answered at all.
 fn find_receipt(nodes: &[Rpc], hashes: &[B256]) -> Result<Option<Found>, RpcError> {
     let mut first_error = None;
     let mut answered = false;
+    // (claim, node that gave it first, receipt, support)
+    let mut claims: Vec<(String, usize, B256, Value, usize)> = Vec::new();
     for (index, node) in nodes.iter().enumerate() {
         let mut looked = Ok(None);
         for hash in hashes {
@@ -766,11 +803,16 @@ fn find_receipt(nodes: &[Rpc], hashes: &[B256]) -> Result<Option<Found>, RpcErro
         }
         match looked {
             Ok(Some((hash, receipt))) => {
-                return Ok(Some(Found {
-                    node: index,
-                    hash,
-                    receipt,
-                }));
+                answered = true;
+                let claim = format!(
+                    "{hash} {} {}",
+                    receipt.get("blockHash").unwrap_or(&Value::Null),
+                    receipt.get("transactionIndex").unwrap_or(&Value::Null)
+                );
+                match claims.iter_mut().find(|(known, ..)| *known == claim) {
+                    Some(found) => found.4 += 1,
+                    None => claims.push((claim, index, hash, receipt, 1)),
+                }
             }
             Ok(None) => answered = true,
             Err(error) => {
@@ -779,10 +821,40 @@ fn find_receipt(nodes: &[Rpc], hashes: &[B256]) -> Result<Option<Found>, RpcErro
             }
         }
     }
-    match first_error {
-        Some(error) if !answered => Err(error),
-        _ => Ok(None),
+    if let Some(error) = first_error
+        && !answered
+    {
+        return Err(error);
     }
+    let rival_claims = claims.len().saturating_sub(1);
+    // The best-supported claim; on a tie, the one the earliest node gave.
+    let best = claims
+        .into_iter()
+        .max_by(|a, b| a.4.cmp(&b.4).then(b.1.cmp(&a.1)));
+    Ok(best.map(|(_, node, hash, receipt, support)| Found {
+        node,
+        hash,
+        receipt,
+        support,
+        rival_claims,
+    }))
+}
+
+/// How many nodes say the sender's nonce `nonce` was used in block `number` exactly (its count of
+/// sent transactions is above `nonce` at that block and not at the one before): the check that
+/// a failed receipt at depth is our transaction's, whatever index a node named.
+fn nonce_spent_in(nodes: &[Rpc], sender: &Address, nonce: u64, number: u64) -> usize {
+    nodes
+        .iter()
+        .filter(|node| {
+            let at = |block: u64| node.transaction_count(sender, &rpc::quantity(block));
+            match (at(number), number.checked_sub(1).map(at)) {
+                (Ok(after), Some(Ok(before))) => after > nonce && before <= nonce,
+                (Ok(after), None) => after > nonce,
+                _ => false,
+            }
+        })
+        .count()
 }
 
 /// How many nodes agree on a block.

@@ -29,14 +29,16 @@ pub struct StoredAnchor {
     pub anchor: AnchorRef,
 }
 
-/// The confirmed anchors of the largest confirmed anchored tree size within the tree, with the
+/// The confirmed anchors of the largest confirmed anchored tree size within the tree of which the
+/// log has a checkpoint (a row naming a size the log never signed is no anchor of it), with the
 /// log's checkpoint of that size.
 const SELECT_NEWEST_ANCHORED: &str = "
     SELECT a.anchor_id, a.tree_size, a.checkpoint, c.note, a.chain_id, a.tx_hash, a.block_number,
            a.contract, a.block_hash, a.proof::text
     FROM anchors a LEFT JOIN checkpoints c ON c.tree_size = a.tree_size
     WHERE a.state = 'confirmed' AND a.tree_size = (
-        SELECT max(tree_size) FROM anchors WHERE state = 'confirmed' AND tree_size <= $1)
+        SELECT max(tree_size) FROM anchors JOIN checkpoints USING (tree_size)
+        WHERE state = 'confirmed' AND tree_size <= $1)
     ORDER BY a.chain_id, a.contract, a.anchor_id";
 
 /// One of the anchor worker's records in any state, as `tagtrail anchors` lists it (the worker

@@ -369,3 +369,75 @@ async fn a_stall_is_reported_until_anchoring_resumes() {
     running.await.unwrap();
     assert_eq!(anchored_on_chain(&anvil), [4]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invented_failed_receipt_neither_reverts_nor_stalls_an_anchor() {
+    let anvil = Anvil::start();
+    let ledger = Ledger::create().await;
+    let liar = FaultyNode::start(&anvil.url);
+    let honest = FaultyNode::start(&anvil.url);
+    let mut alone = settings(&anvil, "local");
+    alone.rpc = liar.rpc();
+    let mut outvoting = alone.clone();
+    outvoting.rpc = anvil.rpc();
+    outvoting.witnesses = vec![liar.rpc(), honest.rpc()];
+    outvoting.quorum = 2;
+    let (alone, alone_metrics) = worker(alone, &ledger).await;
+    let (outvoting, _) = worker(outvoting, &ledger).await;
+    let contract = alone.key().contract;
+    // A real failed transaction of someone else: a call the contract refuses.
+    let dev = anvil.call("eth_accounts", json!([]))[0].clone();
+    let failed: B256 = serde_json::from_value(anvil.call(
+        "eth_sendTransaction",
+        json!([{"from": dev, "to": contract.to_string(), "data": "0x01"}]),
+    ))
+    .unwrap();
+    let failed_receipt = anvil.mined(&failed);
+    assert_eq!(failed_receipt["status"], "0x0");
+    anvil.mine(3);
+
+    anvil.automine(false);
+    ledger.add_checkpoint(13).await;
+    let ours = sent_hash(&outvoting.tick().await.unwrap());
+    // The liar answers for our pending transaction with the failed one's receipt.
+    let invented = failed_receipt.clone();
+    let ours_text = ours.to_string();
+    liar.lie(move |method, params, result| {
+        if method == "eth_getTransactionReceipt" && params[0] == json!(ours_text) {
+            let mut receipt = invented.clone();
+            receipt["transactionHash"] = json!(ours_text);
+            return receipt;
+        }
+        result
+    });
+    for _ in 0..3 {
+        // Alone, the liar's receipt names a real, deep block whose receipt at that index failed:
+        // but the sender's nonce was not used in that block.
+        assert_eq!(alone.tick().await.unwrap(), Progress::Waiting);
+        // Among three nodes, two of which must agree, the invented receipt is one claim.
+        assert_eq!(outvoting.tick().await.unwrap(), Progress::Waiting);
+    }
+    assert!(liar.lies_told() > 0, "the liar never lied");
+    // The lone worker may have taken the liar's block for the anchor's (one node, quorum 1: it
+    // cannot tell), but nothing final: not reverted, not abandoned.
+    let state = anchors(&ledger).await[0].state;
+    assert!(
+        [State::Pending, State::Included].contains(&state),
+        "{state:?}"
+    );
+    assert!(disagreements(&alone_metrics) >= 1.0);
+    // The transaction is mined: the honest receipts outvote the invented one.
+    anvil.automine(true);
+    anvil.mine(2);
+    assert_eq!(
+        outvoting.tick().await.unwrap(),
+        Progress::Confirmed { tree_size: 13 }
+    );
+    let all = anchors(&ledger).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(
+        (all[0].state, all[0].tx_hash),
+        (State::Confirmed, Some(ours))
+    );
+    assert_eq!(anchored_on_chain(&anvil), [13]);
+}

@@ -49,18 +49,17 @@ where
 
 /// Refuses the requests of a connection beyond its client's cap of open connections
 /// (`[http] max_connections_per_client`; a client is an IPv4 address or an IPv6 /64) with `429`,
-/// and closes it. Probes and scrapes on the same listener are never refused: they come from the
-/// operator.
+/// and closes it, whatever it asks: probes and scrapes on it too, or opening connections to send
+/// probes would get around the cap.
 pub async fn connection_cap(
     request: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
-    let operator = request.path().starts_with("/health") || request.path() == "/metrics";
     let over = request
         .conn_data::<service_kit::clients::ConnectionSlot>()
         .filter(|slot| slot.over())
         .map(service_kit::clients::ConnectionSlot::cap);
-    if let (false, Some(cap)) = (operator, over) {
+    if let Some(cap) = over {
         let mut response = crate::error::Problem::new(
             crate::error::ExceptionType::CaptureLimitExceeded,
             "Too many connections",

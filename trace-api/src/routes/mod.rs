@@ -93,10 +93,9 @@ pub async fn around(
     let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    // Probes and scrapes are never limited: they come from the operator.
-    let limited = !(route.starts_with("/health") || route == "/metrics");
-    if limited
-        && let Some(slot) = request.conn_data::<service_kit::clients::ConnectionSlot>()
+    // A connection beyond its client's cap is refused whatever it asks: probes and scrapes on it
+    // too, or opening connections to send probes would get around the cap.
+    if let Some(slot) = request.conn_data::<service_kit::clients::ConnectionSlot>()
         && slot.over()
     {
         state.metrics.rate_limited();
@@ -110,6 +109,8 @@ pub async fn around(
             .request(&route, response.status().as_u16(), started.elapsed());
         return Ok(request.into_response(response));
     }
+    // Probes and scrapes are not rate limited: they come from the operator.
+    let limited = !(route.starts_with("/health") || route == "/metrics");
     if limited
         && let Some(peer) = request.peer_addr()
         && let Err(retry_after) = state.limiter.check(peer.ip(), started)
