@@ -9,10 +9,11 @@
 //!
 //! Anyone can emit an event with the log's origin topic, so an anchor signed by another key proves
 //! nothing by itself, but it is not ignored on the database's word: a superuser who deleted the
-//! log's checkpoints and signing keys and started again under a new key would make every old
-//! anchor "someone else's". With the keys read from the database, an anchor of the origin by a key
-//! the database does not list fails the audit; the auditor who knows the log's keys names them
-//! (`--log-key`), and then anchors of other keys are listed as ignored.
+//! log's checkpoints and signing keys, rewrote the log and started again under a new key would make
+//! every old anchor "someone else's". With the keys read from the database, an anchor of the origin
+//! by a key the database does not list fails the audit when it contradicts the stored log (and is
+//! listed as ignored when the log has what it says); the auditor who knows the log's keys names
+//! them (`--log-key`), and then anchors of other keys are ignored whatever they say.
 
 use std::io::Write;
 
@@ -141,12 +142,34 @@ impl ChainCheck {
                         payload.key_id
                     )?;
                 } else {
-                    let failure = format!(
-                        "an anchor of the log's origin ({place}, tree size {size}) is signed by key {}, which the database does not list: anyone may have emitted it, or the log's keys were replaced and the old ones dropped; name the log's keys with --log-key to ignore anchors of other keys",
-                        payload.key_id
-                    );
-                    writeln!(out, "  {place}, tree size {size}: FAILED: {failure}")?;
-                    first_failure.get_or_insert(failure);
+                    // Harmless when the stored log has what it says; otherwise the database's
+                    // word cannot tell a stranger's anchor from the log's own under a dropped key.
+                    let outcome = self.check_anchor(
+                        runtime,
+                        store,
+                        audited,
+                        &mut current_size,
+                        anchor,
+                        payload,
+                    )?;
+                    match outcome {
+                        Ok(detail) => {
+                            ignored += 1;
+                            writeln!(
+                                out,
+                                "  {place}, tree size {size}: ignored: signed by key {}, which the database does not list, and consistent with the stored log ({detail})",
+                                payload.key_id
+                            )?;
+                        }
+                        Err(contradiction) => {
+                            let failure = format!(
+                                "an anchor of the log's origin ({place}, tree size {size}) is signed by key {}, which the database does not list, and contradicts the stored log ({contradiction}): anyone may have emitted it, or the log's keys were replaced and the old ones dropped; name the log's keys with --log-key to ignore anchors of other keys",
+                                payload.key_id
+                            );
+                            writeln!(out, "  {place}, tree size {size}: FAILED: {failure}")?;
+                            first_failure.get_or_insert(failure);
+                        }
+                    }
                 }
                 continue;
             }

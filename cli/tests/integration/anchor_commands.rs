@@ -430,14 +430,27 @@ async fn audit_rpc_weighs_a_strangers_anchor_and_fails_on_an_anchored_root_the_l
             &log.anvil.url,
         ])
     };
+    // A stranger's anchor of what the log really has at 360: harmless.
+    let real = signed_checkpoint(360, log.checkpoint_root(360).await, &stranger_key());
+    let (consistent_tx, consistent_block) = log.emit(&real);
     let forged = signed_checkpoint(360, RootHash::from_bytes([0x66; 32]), &stranger_key());
     let (stranger_tx, stranger_block) = log.emit(&forged);
-    // With the keys the database lists, an anchor of the origin by another key fails the audit:
-    // it may be a stranger's, or the log's own under a key that was dropped from the database.
+    // With the keys the database lists, an anchor of the origin by another key that contradicts
+    // the stored log fails the audit: it may be a stranger's, or the log's own under a key that
+    // was dropped from the database after the log was rewritten.
     let unknown = stdout_of(&audit_rpc(), 1);
+    assert!(
+        unknown.contains(&format!(
+            "  block {consistent_block}, tx {consistent_tx}, tree size 360: ignored: signed by key {}, which the database does not list, and consistent with the stored log (the stored tree has the anchored root",
+            stranger_key().id()
+        )),
+        "{unknown}"
+    );
     let failure = format!(
-        "an anchor of the log's origin (block {stranger_block}, tx {stranger_tx}, tree size 360) is signed by key {}, which the database does not list: anyone may have emitted it, or the log's keys were replaced and the old ones dropped; name the log's keys with --log-key to ignore anchors of other keys",
-        stranger_key().id()
+        "an anchor of the log's origin (block {stranger_block}, tx {stranger_tx}, tree size 360) is signed by key {}, which the database does not list, and contradicts the stored log (the stored tree at size 360 has root {}, the anchor says {} (anchored in tx {stranger_tx}, block {stranger_block}, chain 31337): the log was rewritten after that checkpoint was published): anyone may have emitted it, or the log's keys were replaced and the old ones dropped; name the log's keys with --log-key to ignore anchors of other keys",
+        stranger_key().id(),
+        log.checkpoint_root(360).await.to_base64(),
+        RootHash::from_bytes([0x66; 32]).to_base64(),
     );
     assert_eq!(
         unknown.lines().last(),
@@ -474,7 +487,7 @@ async fn audit_rpc_weighs_a_strangers_anchor_and_fails_on_an_anchored_root_the_l
     assert_eq!(
         named.lines().last(),
         Some(
-            "ok: the log holds every checkpoint of it anchored on chain 31337 (1 anchor checked, 1 ignored)"
+            "ok: the log holds every checkpoint of it anchored on chain 31337 (1 anchor checked, 2 ignored)"
         )
     );
 
