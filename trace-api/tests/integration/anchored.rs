@@ -41,19 +41,7 @@ async fn bundles_carry_the_anchor_that_covers_their_events() {
 
     // The anchor worker, as a member of tagtrail_anchor only, anchors the newest checkpoint.
     let (anvil, worker) = anchor_worker(&pipeline, "tagtrail_anchor_trace_test").await;
-    let anchored_size = match worker.tick().await.unwrap() {
-        Progress::Sent { tree_size, tx_hash } => {
-            anvil.mined(&tx_hash);
-            tree_size
-        }
-        other => panic!("{other:?}"),
-    };
-    assert_eq!(
-        worker.tick().await.unwrap(),
-        Progress::Confirmed {
-            tree_size: anchored_size
-        }
-    );
+    let anchored_size = anchor_newest(&worker, &anvil).await;
 
     // More events for the item, after the anchor.
     pipeline
