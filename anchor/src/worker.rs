@@ -423,7 +423,24 @@ impl ChainWorker {
             .on_nodes(move |nodes| find_receipt(nodes, &hashes))
             .await?;
         match found {
-            Some(found) => self.advance_included(&anchor, &found).await,
+            // A receipt too few nodes give is no receipt for an anchor not yet in a block: it is
+            // followed as pending (sent again, its fees bumped), so an invented receipt cannot
+            // hold it back. An included anchor waits for its nodes to agree again instead.
+            Some(found) if found.support >= self.settings.quorum || anchor.block_hash.is_some() => {
+                self.advance_included(&anchor, &found).await
+            }
+            Some(found) => {
+                if found.rival_claims > 0 {
+                    self.disagreement(
+                        &anchor,
+                        &format!(
+                            "the chain's nodes gave {} different receipts of the anchor's transactions",
+                            found.rival_claims + 1
+                        ),
+                    );
+                }
+                self.advance_pending(anchor, attempts).await
+            }
             None => self.advance_pending(anchor, attempts).await,
         }
     }

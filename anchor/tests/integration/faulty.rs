@@ -382,8 +382,12 @@ async fn an_invented_failed_receipt_neither_reverts_nor_stalls_an_anchor() {
     outvoting.rpc = anvil.rpc();
     outvoting.witnesses = vec![liar.rpc(), honest.rpc()];
     outvoting.quorum = 2;
+    // Every tick of a pending anchor replaces it with higher fees: the invented receipt must not
+    // hold that back.
+    outvoting.bump_after = Duration::ZERO;
+    let sender = alone.signer.address();
     let (alone, alone_metrics) = worker(alone, &ledger).await;
-    let (outvoting, _) = worker(outvoting, &ledger).await;
+    let (outvoting, outvoting_metrics) = worker(outvoting, &ledger).await;
     let contract = alone.key().contract;
     // A real failed transaction of someone else: a call the contract refuses.
     let dev = anvil.call("eth_accounts", json!([]))[0].clone();
@@ -410,12 +414,22 @@ async fn an_invented_failed_receipt_neither_reverts_nor_stalls_an_anchor() {
         }
         result
     });
+    // Among three nodes, two of which must agree, the invented receipt is one claim: the anchor is
+    // followed as pending, its fees bumped.
     for _ in 0..3 {
-        // Alone, the liar's receipt names a real, deep block whose receipt at that index failed:
-        // but the sender's nonce was not used in that block.
-        assert_eq!(alone.tick().await.unwrap(), Progress::Waiting);
-        // Among three nodes, two of which must agree, the invented receipt is one claim.
         assert_eq!(outvoting.tick().await.unwrap(), Progress::Waiting);
+    }
+    assert!(
+        metric(
+            &outvoting_metrics,
+            "tagtrail_anchor_fee_bumps_total{chain=\"local\"}"
+        ) >= 1.0,
+        "the invented receipt held the fee bumps back"
+    );
+    // Alone, the liar's receipt names a real, deep block whose receipt at that index failed: but
+    // the sender's nonce was not used in that block.
+    for _ in 0..3 {
+        assert_eq!(alone.tick().await.unwrap(), Progress::Waiting);
     }
     assert!(liar.lies_told() > 0, "the liar never lied");
     // The lone worker may have taken the liar's block for the anchor's (one node, quorum 1: it
@@ -435,9 +449,14 @@ async fn an_invented_failed_receipt_neither_reverts_nor_stalls_an_anchor() {
     );
     let all = anchors(&ledger).await;
     assert_eq!(all.len(), 1, "{all:?}");
-    assert_eq!(
-        (all[0].state, all[0].tx_hash),
-        (State::Confirmed, Some(ours))
+    assert_eq!(all[0].state, State::Confirmed);
+    let attempts = ledger.store().attempts(all[0].id).await.unwrap();
+    assert!(
+        attempts
+            .iter()
+            .any(|attempt| Some(attempt.tx_hash) == all[0].tx_hash),
+        "{all:?}"
     );
     assert_eq!(anchored_on_chain(&anvil), [13]);
+    assert_eq!(anvil.nonce(&sender), 2, "one deployment, one anchor paid");
 }
