@@ -255,6 +255,25 @@ pub fn chain_settings(anvil: &Anvil, name: &str) -> crate::worker::ChainSettings
     }
 }
 
+/// A started worker (its contract deployed) on `anvil` with a new funded key ([`chain_settings`]),
+/// confirming at one block, for the database at `database_url` (a login role in
+/// `tagtrail_anchor`, or the owner).
+pub async fn started_worker(anvil: &Anvil, database_url: &str) -> crate::worker::ChainWorker {
+    let store = ledger_store::Store::connect(database_url).unwrap();
+    crate::worker::ChainWorker::start(
+        crate::worker::ChainSettings {
+            finality: crate::worker::Finality::Confirmations(1),
+            ..chain_settings(anvil, "local")
+        },
+        crate::store::AnchorStore::new(store.pool().clone()),
+        std::sync::Arc::new(crate::metrics::Metrics::new()),
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}
+
 /// What a lying node does to one answer: given the method, its parameters and the honest result,
 /// the result it gives instead.
 pub type Lie = dyn Fn(&str, &Value, Value) -> Value + Send + Sync;

@@ -43,6 +43,13 @@ fn stranger_key() -> NoteSignerKey {
     NoteSignerKey::from_seed(KeyName::parse(ORIGIN).unwrap(), &[9; 32])
 }
 
+/// `tagtrail audit --database-url DATABASE --rpc RPC` with `extra` arguments.
+fn run_audit_rpc(database: &str, rpc: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["audit", "--database-url", database, "--rpc", rpc];
+    args.extend_from_slice(extra);
+    tagtrail(&args)
+}
+
 /// A signed checkpoint of the log's origin.
 fn signed_checkpoint(size: u64, root: RootHash, key: &NoteSignerKey) -> String {
     Checkpoint::new(origin(), TreeSize::new(size).unwrap(), root)
@@ -348,15 +355,7 @@ async fn anchors_find_lists_the_logs_anchors_from_the_chain_alone_and_tells_whos
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_rpc_fails_naming_the_anchored_size_once_the_logs_tail_is_deleted_back_before_it() {
     let log = AnchoredLog::create().await;
-    let audit_rpc = || {
-        tagtrail(&[
-            "audit",
-            "--database-url",
-            &log.reader_url,
-            "--rpc",
-            &log.anvil.url,
-        ])
-    };
+    let audit_rpc = || run_audit_rpc(&log.reader_url, &log.anvil.url, &[]);
     let intact = stdout_of(&audit_rpc(), 0);
     assert!(intact.starts_with("ok: 360 entries"), "{intact}");
     let root = log.checkpoint_root(360).await.to_base64();
@@ -421,15 +420,7 @@ async fn audit_rpc_fails_naming_the_anchored_size_once_the_logs_tail_is_deleted_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_rpc_weighs_a_strangers_anchor_and_fails_on_an_anchored_root_the_log_does_not_have() {
     let log = AnchoredLog::create().await;
-    let audit_rpc = || {
-        tagtrail(&[
-            "audit",
-            "--database-url",
-            &log.reader_url,
-            "--rpc",
-            &log.anvil.url,
-        ])
-    };
+    let audit_rpc = || run_audit_rpc(&log.reader_url, &log.anvil.url, &[]);
     // A stranger's anchor of what the log really has at 360: harmless.
     let real = signed_checkpoint(360, log.checkpoint_root(360).await, &stranger_key());
     let (consistent_tx, consistent_block) = log.emit(&real);
@@ -466,15 +457,7 @@ async fn audit_rpc_weighs_a_strangers_anchor_and_fails_on_an_anchored_root_the_l
     // knows the log's key names it: the stranger's anchor is ignored.
     let key = log_key().verifier_key().to_string();
     let named = stdout_of(
-        &tagtrail(&[
-            "audit",
-            "--database-url",
-            &log.reader_url,
-            "--rpc",
-            &log.anvil.url,
-            "--log-key",
-            &key,
-        ]),
+        &run_audit_rpc(&log.reader_url, &log.anvil.url, &["--log-key", &key]),
         0,
     );
     assert!(
@@ -497,15 +480,7 @@ async fn audit_rpc_weighs_a_strangers_anchor_and_fails_on_an_anchored_root_the_l
     let other_root = RootHash::from_bytes([0x77; 32]);
     let (rewritten_tx, rewritten_block) = log.emit(&signed_checkpoint(120, other_root, &log_key()));
     let rewritten = stdout_of(
-        &tagtrail(&[
-            "audit",
-            "--database-url",
-            &log.reader_url,
-            "--rpc",
-            &log.anvil.url,
-            "--log-key",
-            &key,
-        ]),
+        &run_audit_rpc(&log.reader_url, &log.anvil.url, &["--log-key", &key]),
         1,
     );
     let failure = format!(
@@ -614,15 +589,7 @@ async fn audit_rpc_of_a_log_with_no_key_fails_until_the_auditor_gives_its_origin
     // With the log's published key (whose name is its origin), the chain is searched.
     let key = log_key().verifier_key().to_string();
     let given = stdout_of(
-        &tagtrail(&[
-            "audit",
-            "--database-url",
-            db.url(),
-            "--rpc",
-            &anvil.url,
-            "--log-key",
-            &key,
-        ]),
+        &run_audit_rpc(db.url(), &anvil.url, &["--log-key", &key]),
         0,
     );
     assert!(

@@ -7,13 +7,9 @@
 use crate::run::{stdout_of, text};
 use std::process::{Command, Output};
 use std::sync::Arc;
-use std::time::Duration;
 
-use anchor::metrics::Metrics;
-use anchor::store::AnchorStore;
 use anchor::testing::Anvil;
-use anchor::tx::Signer;
-use anchor::worker::{ChainSettings, ChainWorker, Finality, Progress};
+use anchor::worker::Progress;
 use ledger::batch::EventBatch;
 use ledger::bundle::{
     AnchorRef, AnchoredCheckpoint, BundleVersion, DeviceAttestation, ProofBundle, ProvenanceBundle,
@@ -27,7 +23,6 @@ use ledger::tree::{MemoryTree, prove_inclusion};
 use ledger::{LeafIndex, RootHash, TreeSize};
 use ledger_store::testing::{EventFactory, TestDatabase};
 use ledger_store::{Checkpointer, Sequencer, Store};
-use tokio_util::sync::CancellationToken;
 
 /// The log every test anchors.
 const ORIGIN: &str = "tagtrail.test/verified-on-chain";
@@ -67,32 +62,7 @@ impl AnchoredLog {
             checkpointer.sign_latest().await.unwrap();
         }
 
-        let signer = Signer::generate();
-        anvil.fund(&signer.address());
-        let worker = ChainWorker::start(
-            ChainSettings {
-                name: "local".to_owned(),
-                rpc: anvil.rpc(),
-                chain_id: anvil.chain_id,
-                signer: Arc::new(signer),
-                contract: None,
-                interval: Duration::ZERO,
-                poll: Duration::from_millis(100),
-                finality: Finality::Confirmations(1),
-                fee_cap: 100_000_000_000,
-                bump_after: Duration::from_secs(3600),
-                gas_limit: 40_000,
-                witnesses: Vec::new(),
-                quorum: 1,
-                stall_after: Duration::from_secs(3600),
-            },
-            AnchorStore::new(store.pool().clone()),
-            Arc::new(Metrics::new()),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+        let worker = anchor::testing::started_worker(&anvil, db.url()).await;
         let anchor_newest = |size: u64| {
             let worker = &worker;
             let anvil = &anvil;

@@ -691,7 +691,7 @@ async fn a_base_backup_without_its_wal_is_refused_and_point_in_time_recovery_res
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_published_file_lost_too_the_newest_anchor_on_chain_refuses_an_old_backup() {
-    use anchor::worker::{ChainSettings, ChainWorker, Finality, Progress};
+    use anchor::worker::Progress;
 
     let log = LogKey::new("anchor-key");
     let dumps = temp_dir("anchor-dumps");
@@ -710,19 +710,7 @@ async fn with_the_published_file_lost_too_the_newest_anchor_on_chain_refuses_an_
         .login_role("tagtrail_anchor_ingest_test", "tagtrail_anchor")
         .await
         .unwrap();
-    let store = Store::connect(&url).unwrap();
-    let worker = ChainWorker::start(
-        ChainSettings {
-            finality: Finality::Confirmations(1),
-            ..anchor::testing::chain_settings(&anvil, "local")
-        },
-        anchor::store::AnchorStore::new(store.pool().clone()),
-        Arc::new(anchor::metrics::Metrics::new()),
-        &tokio_util::sync::CancellationToken::new(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let worker = anchor::testing::started_worker(&anvil, &url).await;
     match worker.tick().await.unwrap() {
         Progress::Sent {
             tree_size: 10,
@@ -736,8 +724,8 @@ async fn with_the_published_file_lost_too_the_newest_anchor_on_chain_refuses_an_
         worker.tick().await.unwrap(),
         Progress::Confirmed { tree_size: 10 }
     );
+    // Its pool's connections close with it.
     drop(worker);
-    drop(store);
     let db = app.stop().await;
 
     // The older backup restored, and the published-checkpoint file lost with the old machine.

@@ -4,19 +4,16 @@
 //! ones say "not yet anchored"; the evidence checks against the block hash with no node, and on
 //! chain through one.
 
-use std::sync::Arc;
-
 use alloy_primitives::B256;
 use anchor::proof::ReceiptProof;
 use anchor::testing::Anvil;
 use anchor::verify::{AnchorLocation, Expected, verify_on_chain, verify_self_contained};
-use anchor::worker::{ChainSettings, ChainWorker, Finality, Progress};
+use anchor::worker::{ChainWorker, Progress};
 use ledger::bundle::{
     CheckName, Outcome, ProofBundle, ProvenanceBundle, Verdict, verify_bundle, verify_provenance,
 };
 use ledger::checkpoint::Checkpoint;
 use ledger::note::Note;
-use tokio_util::sync::CancellationToken;
 
 use crate::common::{Pipeline, object, segment};
 
@@ -128,19 +125,7 @@ async fn anchor_worker(pipeline: &Pipeline, role: &str) -> (Anvil, ChainWorker) 
         .login_role(role, "tagtrail_anchor")
         .await
         .unwrap();
-    let store = ledger_store::Store::connect(&url).unwrap();
-    let worker = ChainWorker::start(
-        ChainSettings {
-            finality: Finality::Confirmations(1),
-            ..anchor::testing::chain_settings(&anvil, "local")
-        },
-        anchor::store::AnchorStore::new(store.pool().clone()),
-        Arc::new(anchor::metrics::Metrics::new()),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let worker = anchor::testing::started_worker(&anvil, &url).await;
     (anvil, worker)
 }
 
