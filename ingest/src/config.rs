@@ -4,6 +4,8 @@
 //! ```toml
 //! [http]
 //! listen = "127.0.0.1:8080"     # address to bind
+//! operator_listen = "127.0.0.1:9090"   # /health/* and /metrics here only, not rate limited
+//!                               # (default: none; they are public routes, limited like the rest)
 //! workers = 2                   # HTTP worker threads (default: one per CPU)
 //! shutdown_timeout = "30s"      # how long in-flight captures may take to finish on shutdown
 //!
@@ -26,6 +28,9 @@
 //! max_epcs_per_event = 20000
 //! max_event_bytes = 1048576     # one event's compact JSON
 //! clock_skew = "5m"             # how far in the future an eventTime may be
+//! requests_per_second = 1000    # per client address (an IPv4 address, an IPv6 /64), sustained
+//! burst = 2000                  # per client address, at once
+//! max_clients = 100000          # client addresses tracked by the rate limiter
 //!
 //! [log]
 //! format = "text"               # or "json"
@@ -62,6 +67,7 @@ const SCHEMA: Schema = Schema {
             "http",
             &[
                 "listen",
+                "operator_listen",
                 "workers",
                 "shutdown_timeout",
                 "max_connections_per_client",
@@ -89,6 +95,9 @@ const SCHEMA: Schema = Schema {
                 "max_epcs_per_event",
                 "max_event_bytes",
                 "clock_skew",
+                "requests_per_second",
+                "burst",
+                "max_clients",
             ],
         ),
         ("log", &["format", "filter"]),
@@ -121,6 +130,11 @@ pub struct HttpConfig {
     /// The address to listen on; port 0 picks a free port.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Where the health probes and the metrics are served, apart from the public
+    /// (`service_kit::listeners`): there only, and not rate limited. `None`: they are public
+    /// routes on `listen`, rate limited like every other.
+    #[serde(default)]
+    pub operator_listen: Option<SocketAddr>,
     /// HTTP worker threads; `None` means one per CPU.
     #[serde(default)]
     pub workers: Option<usize>,
@@ -137,6 +151,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            operator_listen: None,
             workers: None,
             shutdown_timeout: default_shutdown_timeout(),
             max_connections_per_client: default_max_connections_per_client(),
@@ -256,6 +271,27 @@ pub struct Limits {
     /// are refused.
     #[serde(default = "default_clock_skew", deserialize_with = "duration")]
     pub clock_skew: Duration,
+    /// Requests per second one client (an IPv4 address, an IPv6 /64) may send, sustained; more
+    /// are answered `429` before anything else is done with them (a device or site is
+    /// authenticated only after that). Devices behind one gateway's address share it.
+    #[serde(default = "default_requests_per_second")]
+    pub requests_per_second: u32,
+    /// Requests one client may send at once.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// Client addresses the rate limiter tracks (the least recently seen are forgotten).
+    #[serde(default = "default_max_clients")]
+    pub max_clients: usize,
+}
+
+fn default_requests_per_second() -> u32 {
+    1000
+}
+fn default_burst() -> u32 {
+    2000
+}
+fn default_max_clients() -> usize {
+    100_000
 }
 
 impl Default for Limits {
@@ -266,6 +302,9 @@ impl Default for Limits {
             max_epcs_per_event: default_max_epcs(),
             max_event_bytes: default_max_event_bytes(),
             clock_skew: default_clock_skew(),
+            requests_per_second: default_requests_per_second(),
+            burst: default_burst(),
+            max_clients: default_max_clients(),
         }
     }
 }
@@ -385,6 +424,17 @@ impl Config {
         }
         if self.http.max_connections_per_client == 0 {
             return invalid("http.max_connections_per_client must be at least 1");
+        }
+        if !service_kit::listeners::apart(self.http.listen, self.http.operator_listen) {
+            return invalid("http.operator_listen must be another address than http.listen");
+        }
+        if self.limits.requests_per_second == 0
+            || self.limits.burst == 0
+            || self.limits.max_clients == 0
+        {
+            return invalid(
+                "limits.requests_per_second, limits.burst and limits.max_clients must be at least 1",
+            );
         }
         if self.database.pool_size < MIN_POOL_SIZE {
             return Err(ConfigError::Invalid(format!(

@@ -424,6 +424,12 @@ pub enum JobError {
     BadParameter { name: &'static str, message: String },
     #[error("failed to read capture jobs")]
     Database(#[source] DatabaseError),
+    /// The job's record does not verify ([`crate::jobs::JobSealer`]): nothing of it is served.
+    #[error("capture job {id:?} cannot be tied to the log: {reason}")]
+    Unverified {
+        id: String,
+        reason: crate::jobs::SealError,
+    },
 }
 
 impl ResponseError for JobError {
@@ -433,7 +439,7 @@ impl ResponseError for JobError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadParameter { .. } => StatusCode::BAD_REQUEST,
             Self::Database(error) if error.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Database(_) | Self::Unverified { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -460,6 +466,14 @@ impl ResponseError for JobError {
                 "parameter",
                 message.clone(),
             )]),
+            Self::Unverified { id, reason } => Problem::new(
+                ExceptionType::Implementation,
+                "Capture job not verifiable",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!(
+                    "the record of capture job {id:?} does not verify ({reason}): its receipts cannot be tied to the log, and are not served"
+                ),
+            ),
             Self::Database(error) => {
                 tracing::error!(error = %ErrorChain(self), "reading capture jobs failed");
                 if error.is_transient() {

@@ -99,6 +99,8 @@ pub struct Metrics {
     pool_connections: Family<StateLabels, Gauge>,
     pool_max: Gauge,
     pool_waiting: Gauge,
+    rate_limited: Counter,
+    jobs_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -190,6 +192,18 @@ impl Metrics {
             "Tasks waiting for a database connection",
             pool_waiting.clone(),
         );
+        let rate_limited = Counter::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused with 429: over their client's rate or its connections",
+            rate_limited.clone(),
+        );
+        let jobs_refused = Counter::default();
+        registry.register(
+            "capture_jobs_refused",
+            "Capture jobs left out of an answer because their records do not verify",
+            jobs_refused.clone(),
+        );
         for outcome in [
             CaptureOutcome::Accepted,
             CaptureOutcome::Partial,
@@ -224,7 +238,19 @@ impl Metrics {
             pool_connections,
             pool_max,
             pool_waiting,
+            rate_limited,
+            jobs_refused,
         }
+    }
+
+    /// Records a capture job left out of an answer (its record does not verify).
+    pub fn capture_job_refused(&self) {
+        self.jobs_refused.inc();
+    }
+
+    /// Records a request refused with `429` (over its client's rate or connections).
+    pub fn rate_limited(&self) {
+        self.rate_limited.inc();
     }
 
     /// Records an answered capture.

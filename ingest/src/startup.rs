@@ -14,7 +14,6 @@
 //! with the additional keys after it (`ledger.additional_checkpoint_key_files`; docs/OPERATIONS.md,
 //! "Checkpoint key rotation").
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -61,11 +60,30 @@ pub struct AppState {
     /// one comparison at a time.
     pub(crate) checkpointer: Checkpointer,
     pub(crate) comparing: tokio::sync::Mutex<()>,
+    /// Requests per client address (`limits.requests_per_second`, `limits.burst`).
+    pub(crate) limiter: service_kit::rate_limit::RateLimiter,
+    /// Which listener serves which routes (the operator routes apart, when configured).
+    pub(crate) routing: service_kit::listeners::Routing,
+    /// The newest readiness answer, reused for a second.
+    pub(crate) readiness: crate::routes::health::Readiness,
+    /// Seals capture jobs and checks them when they are read back.
+    pub(crate) sealer: Arc<crate::jobs::JobSealer>,
+    /// The jobs not served because their records do not verify.
+    pub(crate) refused_jobs: crate::jobs::RefusedJobs,
+}
+
+impl AppState {
+    /// A capture job is not served for `reason`: logged (once), counted, named by readiness.
+    pub(crate) fn refused_job(&self, id: &str, reason: &crate::jobs::SealError) {
+        self.metrics.capture_job_refused();
+        self.refused_jobs.record(id, reason);
+    }
 }
 
 /// A built, listening ingest service.
 pub struct Application {
     port: u16,
+    operator_port: Option<u16>,
     server: Server,
     sequencer: Sequencer,
     checkpointer: CheckpointerHandle,
@@ -102,7 +120,8 @@ impl Application {
             "signing checkpoints with these keys, in this order"
         );
         record_newest_anchor(&config.ledger, &published, &origin, &signers).await?;
-        let signers = signers.into_iter().map(Arc::new).collect();
+        let signers: Vec<Arc<NoteSignerKey>> = signers.into_iter().map(Arc::new).collect();
+        let sealer = Arc::new(crate::jobs::JobSealer::new(&signers));
         let checkpointer = Checkpointer::with_signers(&store, origin, signers)
             .context("Invalid checkpoint keys")?
             .with_interval(config.ledger.checkpoint_interval)
@@ -121,13 +140,13 @@ impl Application {
         let checkpointer = checkpointer.spawn();
         let indexer = Indexer::new(&store).spawn();
 
-        let listener = TcpListener::bind(config.http.listen)
-            .with_context(|| format!("Failed to listen on {}", config.http.listen))?;
-        let port = listener
-            .local_addr()
-            .context("Failed to read the listening address")?
-            .port();
-        let jobs = JobWriter::start(pool.clone());
+        let listeners = service_kit::listeners::Listeners::bind(
+            config.http.listen,
+            config.http.operator_listen,
+        )?;
+        let routing = listeners.routing;
+        let port = routing.public.port();
+        let jobs = JobWriter::start(pool.clone(), sealer.clone());
         let state = web::Data::new(AppState {
             store: store.clone(),
             pool,
@@ -140,15 +159,24 @@ impl Application {
             signing,
             checkpointer: comparer,
             comparing: tokio::sync::Mutex::new(()),
+            limiter: service_kit::rate_limit::RateLimiter::new(
+                config.limits.requests_per_second,
+                config.limits.burst,
+                config.limits.max_clients,
+            ),
+            routing,
+            readiness: crate::routes::health::Readiness::new(
+                crate::routes::health::READINESS_REUSE,
+            ),
+            sealer,
+            refused_jobs: crate::jobs::RefusedJobs::default(),
         });
         let connections =
             service_kit::clients::ConnectionLimits::new(config.http.max_connections_per_client);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap(actix_web::middleware::from_fn(
-                    crate::routes::connection_cap,
-                ))
+                .wrap(actix_web::middleware::from_fn(crate::routes::admit))
                 // Clients must take every answer as the type it says, never guess from its bytes.
                 .wrap(
                     actix_web::middleware::DefaultHeaders::new()
@@ -157,8 +185,7 @@ impl Application {
                 .configure(crate::routes::configure)
         })
         .shutdown_timeout(config.http.shutdown_timeout.as_secs().max(1))
-        // One client holds at most so many connections (`routes::connection_cap` refuses the
-        // rest). A client that has not sent its request's head within 5 s, or leaves a
+        // One client holds at most so many connections (`routes::admit` refuses the rest). A client that has not sent its request's head within 5 s, or leaves a
         // kept-alive connection idle for 5 s, is cut off.
         .on_connect(move |connection, extensions| {
             extensions.insert(connections.open_connection(connection));
@@ -170,13 +197,20 @@ impl Application {
         if let Some(workers) = config.http.workers {
             server = server.workers(workers);
         }
-        let server = server
-            .listen(listener)
-            .context("Failed to start the HTTP server")?
-            .run();
-        tracing::info!(port, "ingest listening");
+        server = server
+            .listen(listeners.public)
+            .context("Failed to start the HTTP server")?;
+        if let Some(operator) = listeners.operator {
+            server = server
+                .listen(operator)
+                .context("Failed to start the operator listener")?;
+        }
+        let server = server.run();
+        let operator_port = routing.operator.map(|address| address.port());
+        tracing::info!(port, operator_port, "ingest listening");
         Ok(Self {
             port,
+            operator_port,
             server,
             sequencer,
             checkpointer,
@@ -187,6 +221,11 @@ impl Application {
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the operator listener (`http.operator_listen`), if configured.
+    pub fn operator_port(&self) -> Option<u16> {
+        self.operator_port
     }
 
     /// A handle to stop the server: `handle.stop(true)` stops accepting connections and lets

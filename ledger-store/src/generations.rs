@@ -1,7 +1,9 @@
 //! [`Generations`]: a bounded map with approximately least-recently-used eviction at O(1) cost,
 //! for caches of things that never change (the store's, and its readers'). Hits and new entries go to the young
 //! generation; when it is full it becomes the old one and the previous old one is dropped, so an
-//! entry used in either generation survives the next turn.
+//! entry used in either generation survives the next turn. A generation is full at its count of
+//! entries or, for a map that weighs its values ([`Generations::weighed`]), at its bytes: values
+//! of any size (events written by a client, say) then cannot make it hold more memory than that.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -12,17 +14,41 @@ use super::tile_cache::{CacheCounter, CacheCounts};
 /// A bounded, shared map from keys to values that never change once known.
 #[derive(Debug)]
 pub struct Generations<K, V> {
-    maps: Mutex<(HashMap<K, V>, HashMap<K, V>)>,
+    maps: Mutex<Maps<K, V>>,
     generation_size: usize,
+    generation_bytes: usize,
+    weigh: fn(&V) -> usize,
     counter: CacheCounter,
+}
+
+/// The young and the old generation, with the bytes each holds.
+#[derive(Debug)]
+struct Maps<K, V> {
+    young: HashMap<K, V>,
+    old: HashMap<K, V>,
+    young_bytes: usize,
+    old_bytes: usize,
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> Generations<K, V> {
     /// A map of up to about `capacity` entries.
     pub fn new(capacity: usize) -> Self {
+        Self::weighed(capacity, usize::MAX, |_| 0)
+    }
+
+    /// A map of up to about `capacity` entries and `max_bytes` bytes of values as `weigh` counts
+    /// them; a value heavier than half of `max_bytes` is not held.
+    pub fn weighed(capacity: usize, max_bytes: usize, weigh: fn(&V) -> usize) -> Self {
         Self {
-            maps: Mutex::new((HashMap::new(), HashMap::new())),
+            maps: Mutex::new(Maps {
+                young: HashMap::new(),
+                old: HashMap::new(),
+                young_bytes: 0,
+                old_bytes: 0,
+            }),
             generation_size: (capacity / 2).max(1),
+            generation_bytes: (max_bytes / 2).max(1),
+            weigh,
             counter: CacheCounter::default(),
         }
     }
@@ -37,15 +63,16 @@ impl<K: Hash + Eq + Clone, V: Clone> Generations<K, V> {
     /// The value of `key`, if held, without counting.
     pub fn peek(&self, key: &K) -> Option<V> {
         let mut maps = self.lock();
-        if let Some(value) = maps.0.get(key) {
+        if let Some(value) = maps.young.get(key) {
             return Some(value.clone());
         }
-        let value = maps.1.remove(key)?;
+        let value = maps.old.remove(key)?;
+        maps.old_bytes = maps.old_bytes.saturating_sub((self.weigh)(&value));
         self.insert_into(&mut maps, key.clone(), value.clone());
         Some(value)
     }
 
-    /// Holds `value` for `key`.
+    /// Holds `value` for `key` (unless it alone weighs more than a generation may).
     pub fn insert(&self, key: K, value: V) {
         let mut maps = self.lock();
         self.insert_into(&mut maps, key, value);
@@ -56,14 +83,42 @@ impl<K: Hash + Eq + Clone, V: Clone> Generations<K, V> {
         self.counter.counts()
     }
 
-    fn insert_into(&self, maps: &mut (HashMap<K, V>, HashMap<K, V>), key: K, value: V) {
-        if maps.0.len() >= self.generation_size && !maps.0.contains_key(&key) {
-            maps.1 = std::mem::take(&mut maps.0);
-        }
-        maps.0.insert(key, value);
+    /// How many values are held.
+    pub fn len(&self) -> usize {
+        let maps = self.lock();
+        maps.young.len() + maps.old.len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<K, V>, HashMap<K, V>)> {
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes of the values held, as weighed.
+    pub fn bytes(&self) -> usize {
+        let maps = self.lock();
+        maps.young_bytes.saturating_add(maps.old_bytes)
+    }
+
+    fn insert_into(&self, maps: &mut Maps<K, V>, key: K, value: V) {
+        let weight = (self.weigh)(&value);
+        if weight > self.generation_bytes {
+            return;
+        }
+        if let Some(replaced) = maps.young.remove(&key) {
+            maps.young_bytes = maps.young_bytes.saturating_sub((self.weigh)(&replaced));
+        }
+        if maps.young.len() >= self.generation_size
+            || maps.young_bytes.saturating_add(weight) > self.generation_bytes
+        {
+            maps.old = std::mem::take(&mut maps.young);
+            maps.old_bytes = std::mem::take(&mut maps.young_bytes);
+        }
+        maps.young_bytes = maps.young_bytes.saturating_add(weight);
+        maps.young.insert(key, value);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Maps<K, V>> {
         self.maps
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -88,9 +143,35 @@ mod tests {
         assert_eq!(map.peek(&0), Some(0));
         assert_eq!(map.peek(&1), None);
         let maps = map.lock();
-        assert!(maps.0.len() + maps.1.len() <= 4);
+        assert!(maps.young.len() + maps.old.len() <= 4);
         drop(maps);
         assert_eq!(map.get(&99), None);
         assert_eq!(map.counts(), CacheCounts { hits: 1, misses: 1 });
+    }
+
+    #[test]
+    fn a_weighed_map_holds_no_more_bytes_than_its_bound_whatever_the_values() {
+        let map: Generations<u32, Vec<u8>> = Generations::weighed(1_000, 100, Vec::len);
+        for key in 0..50 {
+            map.insert(key, vec![0; 30]);
+            assert!(map.bytes() <= 100, "{} bytes after {key}", map.bytes());
+        }
+        // The newest are kept.
+        assert_eq!(map.peek(&49).map(|value| value.len()), Some(30));
+        // A value heavier than a generation is not held at all.
+        map.insert(99, vec![0; 51]);
+        assert_eq!(map.peek(&99), None);
+        // Replacing a value counts its bytes once.
+        map.insert(49, vec![0; 10]);
+        map.insert(49, vec![0; 10]);
+        assert!(map.bytes() <= 100);
+        let maps = map.lock();
+        let counted: usize = maps
+            .young
+            .values()
+            .chain(maps.old.values())
+            .map(Vec::len)
+            .sum();
+        assert_eq!(counted, maps.young_bytes + maps.old_bytes);
     }
 }

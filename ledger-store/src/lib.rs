@@ -57,7 +57,7 @@ mod status;
 pub mod testing;
 mod tile_cache;
 pub use run_filters::LookupFilterStatus;
-pub use tile_cache::{CacheCounter, CacheCounts, TILE_CACHE_BYTES_PER_TILE};
+pub use tile_cache::{CacheCounter, CacheCounts, CacheSize, TILE_CACHE_BYTES_PER_TILE};
 mod transient;
 
 pub use audit::{

@@ -22,6 +22,9 @@ use super::tile_cache::{CacheCounts, DEFAULT_CACHED_TILES, TILE_CACHE_BYTES_PER_
 
 /// How many entries a reader's store keeps (about 1 KB each: their records and event texts).
 const DEFAULT_CACHED_ENTRIES: usize = 32_768;
+/// How many bytes of event text a reader's store keeps at most: events are written by clients,
+/// up to ingest's per-event limit each, and must not make the cache hold more than this.
+const DEFAULT_CACHED_ENTRY_BYTES: usize = 64 << 20;
 
 /// How many connections a [`Store`] opens at most when built by [`Store::connect`].
 const DEFAULT_POOL_SIZE: usize = 8;
@@ -242,7 +245,11 @@ impl Store {
     ) -> Result<Self, ConnectError> {
         reader_session_settings(&mut config);
         let mut store = Self::build_pool(config, settings)?;
-        store.entry_cache = Some(Arc::new(Generations::new(DEFAULT_CACHED_ENTRIES)));
+        store.entry_cache = Some(Arc::new(Generations::weighed(
+            DEFAULT_CACHED_ENTRIES,
+            DEFAULT_CACHED_ENTRY_BYTES,
+            |entry: &Arc<FixedEntry>| entry.cached_bytes(),
+        )));
         store.run_filters = Some(Arc::new(RunFilters::new(DEFAULT_FILTER_BYTES)));
         Ok(store)
     }
@@ -331,6 +338,22 @@ impl Store {
     /// How often the store's tile cache answered tile reads and proofs from memory.
     pub fn tile_cache_counts(&self) -> CacheCounts {
         self.tile_cache.counts()
+    }
+
+    /// The tiles kept in memory now.
+    pub fn tile_cache_size(&self) -> crate::CacheSize {
+        self.tile_cache.size()
+    }
+
+    /// The entries a reader's store keeps in memory now (their event text and a record's worth
+    /// each); nothing for a writer's.
+    pub fn entry_cache_size(&self) -> crate::CacheSize {
+        self.entry_cache
+            .as_ref()
+            .map_or_else(crate::CacheSize::default, |cache| crate::CacheSize {
+                entries: cache.len(),
+                bytes: cache.bytes(),
+            })
     }
 
     /// How often lookups found a run's answer in memory (hits) or read its pages (misses).

@@ -87,6 +87,11 @@ pub(crate) struct FixedEntry {
 }
 
 impl FixedEntry {
+    /// What it is counted as in the entry cache: its event text and a record's worth more.
+    pub(crate) fn cached_bytes(&self) -> usize {
+        self.entry.event.len() + 256
+    }
+
     /// The entry with its declarations, if they were read in a snapshot at least as new as
     /// `wanted`'s (no declaration can have come between).
     fn declared_as_of(&self, wanted: Declarations) -> Option<StoredEntry> {

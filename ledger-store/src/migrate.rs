@@ -197,7 +197,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 12] = [
+    const LANDED: [(i32, &str, &str); 13] = [
         (
             1,
             "ledger",
@@ -257,6 +257,11 @@ mod tests {
             12,
             "anchor_retries",
             "74d75df9d414a275b291a4aad6aa77c1a576adaac59a3df4abbc9b99207ed52f",
+        ),
+        (
+            13,
+            "sealed_capture_jobs",
+            "e5a4105b242d784c063736bb096dc524f00d079b92a45dc5cb8491c2647e68a8",
         ),
     ];
 

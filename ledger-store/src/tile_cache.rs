@@ -31,6 +31,15 @@ pub struct CacheCounts {
     pub misses: u64,
 }
 
+/// What a cache holds now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheSize {
+    /// Values held.
+    pub entries: usize,
+    /// Their bytes, as the cache counts them.
+    pub bytes: usize,
+}
+
 /// Hits and misses of one cache, counted where they happen.
 #[derive(Debug, Default)]
 pub struct CacheCounter {
@@ -78,6 +87,15 @@ impl TileCache {
     /// The hits and misses so far (one per tile asked for).
     pub(crate) fn counts(&self) -> CacheCounts {
         self.tiles.counts()
+    }
+
+    /// The tiles held, and what they are counted as.
+    pub(crate) fn size(&self) -> CacheSize {
+        let entries = self.tiles.len();
+        CacheSize {
+            entries,
+            bytes: entries.saturating_mul(TILE_CACHE_BYTES_PER_TILE),
+        }
     }
 
     /// The cached tiles among `ids`, and the ids that are not cached, in the order given.

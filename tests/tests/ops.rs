@@ -21,6 +21,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on the first surprise.
 #![allow(clippy::print_stdout)] // The live check reports its timings.
 
+mod hostile;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

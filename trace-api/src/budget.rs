@@ -1,12 +1,15 @@
 //! Memory bounded by configuration, not by data: every answer that loads events (histories and
 //! provenance bundles) counts the bytes of the event text it loads against two budgets,
 //! `limits.max_answer_bytes` for itself and `limits.max_inflight_bytes` for every answer in
-//! flight at once. Events are loaded a few at a time, so an answer learns it is over its budget
-//! after loading at most one more small batch, never after loading every event that names the
-//! item. Over its own budget, an answer is refused (`422`); while the shared budget is spent, an
-//! answer waits for it briefly, then is refused (`503`, retry), so a few huge answers cannot take
-//! the memory every other client needs. The budget counts stored event text; parsed events and
-//! the answer built from them cost a small multiple of it.
+//! flight at once. Events are loaded a few at a time, and before a batch is loaded its share of
+//! the shared budget is reserved as if each of its events were as large as an event may be
+//! (`limits.max_event_bytes`, ingest's limit); once loaded, the reservation is settled to what the
+//! batch holds. So the events every answer in flight holds never exceed the shared budget, and an
+//! answer learns it is over its own after one batch more at most. Over its own budget, an answer
+//! is refused (`422`); while the shared budget is spent, an answer waits for it briefly, then is
+//! refused (`503`, retry), so a few huge answers cannot take the memory every other client needs.
+//! The budget counts stored event text; parsed events and the answer built from them cost a small
+//! multiple of it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +26,7 @@ pub struct Budget {
     shared: Arc<Semaphore>,
     total_kib: usize,
     per_answer: usize,
+    max_entry: usize,
 }
 
 /// Why an answer may not load more.
@@ -36,27 +40,35 @@ pub enum Exceeded {
 
 impl Budget {
     /// At most `per_answer` bytes per answer and `in_flight` bytes for all at once
-    /// (`per_answer <= in_flight`, both at least 1 KiB: the settings check that).
-    pub fn new(per_answer: usize, in_flight: usize) -> Self {
+    /// (`per_answer <= in_flight`, both at least 1 KiB: the settings check that), for entries
+    /// of at most `max_entry` bytes each as counted (a larger one is counted as it is, once
+    /// loaded).
+    pub fn new(per_answer: usize, in_flight: usize, max_entry: usize) -> Self {
         let total_kib = (in_flight / 1024).clamp(1, Semaphore::MAX_PERMITS);
         Self {
             shared: Arc::new(Semaphore::new(total_kib)),
             total_kib,
             per_answer,
+            max_entry: max_entry.max(1),
         }
     }
 
     /// The budget of one answer.
     pub fn answer(&self) -> AnswerBudget {
+        // A batch reserves at most an eighth of the shared budget: eight answers can always load
+        // at once, however large events may be.
+        let batch = (self.total_kib.saturating_mul(1024) / 8 / self.max_entry).clamp(1, MAX_BATCH);
         AnswerBudget {
             shared: self.shared.clone(),
             per_answer: self.per_answer,
+            max_entry: self.max_entry,
+            batch,
             used: AtomicUsize::new(0),
             held: std::sync::Mutex::new(Vec::new()),
         }
     }
 
-    /// Bytes held by answers in flight now.
+    /// Bytes held or reserved by answers in flight now.
     pub fn in_flight_bytes(&self) -> usize {
         self.total_kib
             .saturating_sub(self.shared.available_permits())
@@ -64,45 +76,103 @@ impl Budget {
     }
 }
 
+/// The most entries loaded at once.
+const MAX_BATCH: usize = 32;
+
 /// What one answer has loaded, and the share of the shared budget it holds (given back when the
 /// answer is done and this is dropped).
 #[derive(Debug)]
 pub struct AnswerBudget {
     shared: Arc<Semaphore>,
     per_answer: usize,
+    max_entry: usize,
+    batch: usize,
     used: AtomicUsize,
     held: std::sync::Mutex<Vec<OwnedSemaphorePermit>>,
 }
 
+/// A share of the shared budget reserved for a batch not loaded yet.
+#[derive(Debug)]
+pub struct Reserved(Option<OwnedSemaphorePermit>);
+
 impl AnswerBudget {
-    /// Counts `bytes` more loaded by this answer: `Err` when that is over the answer's budget, or
-    /// the shared budget stays spent for `WAIT` (2 s).
-    pub async fn take(&self, bytes: usize) -> Result<(), Exceeded> {
+    /// How many entries to load at once.
+    pub fn batch_len(&self) -> usize {
+        self.batch
+    }
+
+    /// Reserves the shared budget for `entries` entries as large as an entry may be, before they
+    /// are loaded: `Err(Busy)` when the shared budget stays spent for `WAIT` (2 s).
+    pub async fn reserve(&self, entries: usize) -> Result<Reserved, Exceeded> {
+        self.acquire(entries.saturating_mul(self.max_entry))
+            .await
+            .map(Reserved)
+    }
+
+    /// Settles a reservation to the `bytes` its batch holds once loaded: what was not needed goes
+    /// back to the shared budget (more is taken for entries larger than the limit); `Err` when the
+    /// answer is over its own budget, or the shared budget stays spent for more.
+    pub async fn settle(&self, reserved: Reserved, bytes: usize) -> Result<(), Exceeded> {
         let used = self.used.fetch_add(bytes, Ordering::Relaxed) + bytes;
         if used > self.per_answer {
             return Err(Exceeded::Answer {
                 limit: self.per_answer,
             });
         }
-        let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
-        if kib == 0 {
-            return Ok(());
+        let needed = kib(bytes);
+        let mut permit = reserved.0;
+        let have = permit.as_ref().map_or(0, |permit| permit.num_permits());
+        if have > needed {
+            // Dropping the split-off part gives it back.
+            drop(
+                permit
+                    .as_mut()
+                    .and_then(|permit| permit.split(have - needed)),
+            );
+        } else if needed > have {
+            let more = self.acquire((needed - have).saturating_mul(1024)).await?;
+            self.hold(more);
         }
-        let permit = tokio::time::timeout(WAIT, self.shared.clone().acquire_many_owned(kib))
-            .await
-            .map_err(|_| Exceeded::Busy)?
-            .map_err(|_| Exceeded::Busy)?;
-        self.held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(permit);
+        self.hold(permit);
         Ok(())
+    }
+
+    /// Counts `bytes` more loaded by this answer (loaded without a reservation): `Err` when that
+    /// is over the answer's budget, or the shared budget stays spent for `WAIT` (2 s).
+    pub async fn take(&self, bytes: usize) -> Result<(), Exceeded> {
+        self.settle(Reserved(None), bytes).await
     }
 
     /// Bytes this answer loaded.
     pub fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)
     }
+
+    async fn acquire(&self, bytes: usize) -> Result<Option<OwnedSemaphorePermit>, Exceeded> {
+        let kib = u32::try_from(kib(bytes)).unwrap_or(u32::MAX);
+        if kib == 0 {
+            return Ok(None);
+        }
+        let permit = tokio::time::timeout(WAIT, self.shared.clone().acquire_many_owned(kib))
+            .await
+            .map_err(|_| Exceeded::Busy)?
+            .map_err(|_| Exceeded::Busy)?;
+        Ok(Some(permit))
+    }
+
+    fn hold(&self, permit: Option<OwnedSemaphorePermit>) {
+        if let Some(permit) = permit {
+            self.held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(permit);
+        }
+    }
+}
+
+/// `bytes` in whole KiB, rounded up.
+fn kib(bytes: usize) -> usize {
+    bytes.div_ceil(1024)
 }
 
 #[cfg(test)]
@@ -112,7 +182,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_over_its_budget_is_refused_and_the_shared_budget_comes_back() {
-        let budget = Budget::new(10 * 1024, 16 * 1024);
+        let budget = Budget::new(10 * 1024, 16 * 1024, 1024);
         let answer = budget.answer();
         answer.take(6 * 1024).await.unwrap();
         assert_eq!(budget.in_flight_bytes(), 6 * 1024);
@@ -129,8 +199,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batch_reserves_its_worst_case_before_loading_and_keeps_what_it_holds() {
+        // Entries of up to 4 KiB; 64 KiB in flight: a batch reserves at most 8 KiB (2 entries).
+        let budget = Budget::new(32 * 1024, 64 * 1024, 4 * 1024);
+        let answer = budget.answer();
+        assert_eq!(answer.batch_len(), 2);
+        let reserved = answer.reserve(2).await.unwrap();
+        assert_eq!(
+            budget.in_flight_bytes(),
+            8 * 1024,
+            "reserved before loading"
+        );
+        answer.settle(reserved, 3 * 1024).await.unwrap();
+        assert_eq!(budget.in_flight_bytes(), 3 * 1024, "the rest given back");
+        // Entries larger than the limit (stored before it) take what they hold.
+        let reserved = answer.reserve(1).await.unwrap();
+        answer.settle(reserved, 9 * 1024).await.unwrap();
+        assert_eq!(budget.in_flight_bytes(), 12 * 1024);
+        // The shared budget holds every reservation: a second answer cannot reserve past it.
+        let other = budget.answer();
+        let mut held = Vec::new();
+        for _ in 0..6 {
+            held.push(other.reserve(2).await.unwrap());
+        }
+        assert_eq!(budget.in_flight_bytes(), 60 * 1024);
+        assert_eq!(other.reserve(2).await.unwrap_err(), Exceeded::Busy);
+        drop(held);
+        drop(answer);
+        assert_eq!(budget.in_flight_bytes(), 0);
+    }
+
+    #[tokio::test]
     async fn answers_share_the_in_flight_budget_and_wait_briefly_for_it() {
-        let budget = Budget::new(10 * 1024, 16 * 1024);
+        let budget = Budget::new(10 * 1024, 16 * 1024, 1024);
         let first = budget.answer();
         first.take(10 * 1024).await.unwrap();
         let second = budget.answer();

@@ -4,6 +4,8 @@
 //! ```toml
 //! [http]
 //! listen = "127.0.0.1:8090"     # address to bind
+//! operator_listen = "127.0.0.1:9091"   # /health/* and /metrics here only, not rate limited
+//!                               # (default: none; they are public routes, limited like the rest)
 //! workers = 2                   # HTTP worker threads (default: one per CPU)
 //! shutdown_timeout = "10s"      # how long in-flight requests may take to finish on shutdown
 //! request_timeout = "10s"       # the longest a request may take (answered 503 after)
@@ -22,6 +24,9 @@
 //! requests_per_second = 50      # per client address, sustained
 //! burst = 200                   # per client address, at once
 //! max_clients = 100000          # client addresses tracked by the rate limiter
+//! max_answer_bytes = 67108864   # event text one history or bundle may load (422 beyond)
+//! max_inflight_bytes = 536870912   # event text every answer in flight may hold (503 beyond)
+//! max_event_bytes = 1048576     # the largest event the ledger holds (ingest's limit)
 //!
 //! [ledger]
 //! checkpoint_refresh = "100ms"  # answers are as of a checkpoint at most this much older than the newest
@@ -57,6 +62,7 @@ const SCHEMA: Schema = Schema {
             "http",
             &[
                 "listen",
+                "operator_listen",
                 "workers",
                 "shutdown_timeout",
                 "request_timeout",
@@ -79,6 +85,7 @@ const SCHEMA: Schema = Schema {
                 "max_clients",
                 "max_answer_bytes",
                 "max_inflight_bytes",
+                "max_event_bytes",
             ],
         ),
         (
@@ -166,6 +173,11 @@ pub struct HttpConfig {
     /// The address to listen on; port 0 picks a free port.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Where the health probes and the metrics are served, apart from the public
+    /// (`service_kit::listeners`): there only, and not rate limited. `None`: they are public
+    /// routes on `listen`, rate limited like every other.
+    #[serde(default)]
+    pub operator_listen: Option<SocketAddr>,
     /// HTTP worker threads; `None` means one per CPU.
     #[serde(default)]
     pub workers: Option<usize>,
@@ -185,6 +197,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            operator_listen: None,
             workers: None,
             shutdown_timeout: default_shutdown_timeout(),
             request_timeout: default_request_timeout(),
@@ -247,6 +260,12 @@ pub struct Limits {
     /// for its share briefly, then is refused with `503`).
     #[serde(default = "default_max_inflight_bytes")]
     pub max_inflight_bytes: usize,
+    /// The largest event the ledger holds, in bytes of its text (ingest's
+    /// `limits.max_event_bytes`): before a batch of events is loaded, this much per event is
+    /// reserved of `max_inflight_bytes`, so what answers hold never exceeds it. A larger event
+    /// (stored under a larger limit) is counted as it is, once loaded.
+    #[serde(default = "default_max_event_bytes")]
+    pub max_event_bytes: usize,
 }
 
 impl Default for Limits {
@@ -261,6 +280,7 @@ impl Default for Limits {
             max_clients: default_max_clients(),
             max_answer_bytes: default_max_answer_bytes(),
             max_inflight_bytes: default_max_inflight_bytes(),
+            max_event_bytes: default_max_event_bytes(),
         }
     }
 }
@@ -270,6 +290,9 @@ fn default_max_answer_bytes() -> usize {
 }
 fn default_max_inflight_bytes() -> usize {
     512 * 1024 * 1024
+}
+fn default_max_event_bytes() -> usize {
+    1024 * 1024
 }
 
 /// Settings given on the command line, which win over the file and the environment.
@@ -342,6 +365,13 @@ impl Config {
         if self.http.workers == Some(0) {
             return invalid("http.workers must be at least 1");
         }
+        if self.limits.max_event_bytes == 0
+            || self.limits.max_inflight_bytes / 8 < self.limits.max_event_bytes
+        {
+            return invalid(
+                "limits.max_event_bytes must be at least 1, and limits.max_inflight_bytes at least 8 times it (eight answers may each load an event of the largest size at once)",
+            );
+        }
         if self.limits.max_answer_bytes < 1024
             || self.limits.max_inflight_bytes < self.limits.max_answer_bytes
         {
@@ -351,6 +381,9 @@ impl Config {
         }
         if self.http.max_connections_per_client == 0 {
             return invalid("http.max_connections_per_client must be at least 1");
+        }
+        if !service_kit::listeners::apart(self.http.listen, self.http.operator_listen) {
+            return invalid("http.operator_listen must be another address than http.listen");
         }
         if self.http.request_timeout.is_zero() || self.database.statement_timeout.is_zero() {
             return invalid(

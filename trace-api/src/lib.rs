@@ -6,7 +6,6 @@ pub mod config;
 pub mod metrics;
 pub mod problem;
 pub mod proofs;
-pub mod rate_limit;
 pub mod reader;
 pub mod routes;
 pub mod startup;

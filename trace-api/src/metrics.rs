@@ -14,6 +14,8 @@
 //! | `trace_db_pool_waiting_requests` | gauge | | requests waiting for a connection of the pool |
 //! | `trace_cache_hits_total` | counter | `cache` | answers from memory: `tiles` (hash tiles, for proofs and `/log/tile`), `lookups` (a lookup run's answer for an identifier), `lookup_filters` (a (run, identifier) probe a Bloom filter spared, or made), `entries` (an entry's record and event), `batches` (built device batch trees), `checkpoint` (the reused newest checkpoint) |
 //! | `trace_cache_misses_total` | counter | `cache` | the same caches' reads from the database |
+//! | `trace_cache_entries` | gauge | `cache` (`tiles`, `entries`) | what the cache holds now: tiles (one per tile position, the widest read), entries |
+//! | `trace_cache_bytes` | gauge | `cache` (`tiles`, `entries`) | the bytes the cache counts for what it holds (entries: their event text and 256 bytes each; bounded at 64 MiB) |
 //! | `trace_audit_last_run_timestamp_seconds` | gauge | | when the last periodic audit (`[audit] interval`) ended, whatever its outcome (0: none yet) |
 //! | `trace_audit_last_success_timestamp_seconds` | gauge | | when the last audit that found the whole log sound ended (0: none yet) |
 //! | `trace_audit_entries` | gauge | | entries verified by the last successful audit |
@@ -81,6 +83,8 @@ pub struct Metrics {
     pool_waiting: Gauge,
     cache_hits: Family<CacheLabels, Counter>,
     cache_misses: Family<CacheLabels, Counter>,
+    cache_entries: Family<CacheLabels, Gauge>,
+    cache_bytes: Family<CacheLabels, Gauge>,
     audit_last_run: Gauge<f64, AtomicU64>,
     audit_last_success: Gauge<f64, AtomicU64>,
     audit_entries: Gauge,
@@ -208,6 +212,18 @@ impl Metrics {
             "Reads that went to the database, by cache",
             cache_misses.clone(),
         );
+        let cache_entries = Family::<CacheLabels, Gauge>::default();
+        registry.register(
+            "cache_entries",
+            "What a cache holds now, by cache",
+            cache_entries.clone(),
+        );
+        let cache_bytes = Family::<CacheLabels, Gauge>::default();
+        registry.register(
+            "cache_bytes",
+            "The bytes a cache counts for what it holds, by cache",
+            cache_bytes.clone(),
+        );
         let audit_last_run = Gauge::<f64, AtomicU64>::default();
         registry.register_with_unit(
             "audit_last_run_timestamp",
@@ -256,6 +272,8 @@ impl Metrics {
             pool_waiting,
             cache_hits,
             cache_misses,
+            cache_entries,
+            cache_bytes,
             audit_last_run,
             audit_last_success,
             audit_entries,
@@ -334,6 +352,18 @@ impl Metrics {
             .set(i64::try_from(status.max_size).unwrap_or(i64::MAX));
         self.pool_waiting
             .set(i64::try_from(status.waiting).unwrap_or(i64::MAX));
+    }
+
+    /// Records what a cache holds now.
+    pub fn cache_size(&self, cache: &'static str, size: ledger_store::CacheSize) {
+        let labels = CacheLabels { cache };
+        let clamp = |value: usize| i64::try_from(value).unwrap_or(i64::MAX);
+        self.cache_entries
+            .get_or_create(&labels)
+            .set(clamp(size.entries));
+        self.cache_bytes
+            .get_or_create(&labels)
+            .set(clamp(size.bytes));
     }
 
     /// Brings a cache's counters up to `counts` (cumulative since the process started).

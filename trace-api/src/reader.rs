@@ -224,8 +224,8 @@ impl View {
 
     /// The entries of the checkpoint's tree whose events name one of `names` (exactly), each with
     /// its event parsed, found through the lookups and, for entries they did not cover when the
-    /// view was taken, a scan. They are loaded `LOAD_CHUNK` (32) at a time, each batch counted
-    /// against `budget` before the next is loaded.
+    /// view was taken, a scan. They are loaded a batch at a time against `budget`
+    /// (`load_counted`), and so are the entries that declare them erroneous.
     pub async fn entries_naming(
         &self,
         names: &[String],
@@ -253,17 +253,9 @@ impl View {
             .snapshot
             .as_ref()
             .map(|(_, declarations)| *declarations);
-        let mut entries = Vec::with_capacity(leaves.len());
-        for chunk in leaves.chunks(LOAD_CHUNK) {
-            let loaded = self.store.entries_as_of(chunk, declarations).await?;
-            let bytes = loaded
-                .iter()
-                .map(|entry| entry.event.len() + RECORD_BYTES)
-                .sum();
-            budget.take(bytes).await?;
-            entries.extend(loaded);
-        }
-        self.check_declarations(&mut entries, declarations).await?;
+        let mut entries = self.load_counted(&leaves, declarations, budget).await?;
+        self.check_declarations(&mut entries, declarations, budget)
+            .await?;
         Ok(entries
             .into_iter()
             .filter_map(|entry| {
@@ -275,11 +267,8 @@ impl View {
     }
 }
 
-/// How many entries a history loads at once before counting them against its budget.
-const LOAD_CHUNK: usize = 32;
-
 /// What an entry's leaf record and bookkeeping are counted as, beside its event text.
-const RECORD_BYTES: usize = 256;
+pub(crate) const RECORD_BYTES: usize = 256;
 
 /// How many anchored sizes, newest first, are tried for one whose anchors verify.
 const ANCHORED_TRIES: usize = 4;
@@ -295,6 +284,7 @@ impl View {
         &self,
         entries: &mut [StoredEntry],
         declarations: Option<Declarations>,
+        budget: &AnswerBudget,
     ) -> Result<(), ViewError> {
         // An entry the table calls a declaration must be one in the log.
         for entry in entries.iter_mut() {
@@ -322,9 +312,10 @@ impl View {
         }
         declaring.sort_unstable();
         declaring.dedup();
+        // The declaring entries count against the answer's budget like the others: a party that
+        // declares one event erroneous many times cannot make its answers load them unbounded.
         let found: std::collections::HashMap<u64, StoredEntry> = self
-            .store
-            .entries_as_of(&declaring, declarations)
+            .load_counted(&declaring, declarations, budget)
             .await?
             .into_iter()
             .map(|entry| (entry.leaf_index.get(), entry))
@@ -356,6 +347,31 @@ impl View {
             });
         }
         Ok(())
+    }
+}
+
+impl View {
+    /// The entries at `leaves`, loaded a batch at a time: each batch's worst case reserved of the
+    /// shared budget before it is loaded, then settled to what it holds (so what answers hold
+    /// never exceeds the budget, and an answer over its own learns it after one batch).
+    async fn load_counted(
+        &self,
+        leaves: &[LeafIndex],
+        declarations: Option<Declarations>,
+        budget: &AnswerBudget,
+    ) -> Result<Vec<StoredEntry>, ViewError> {
+        let mut entries = Vec::with_capacity(leaves.len());
+        for batch in leaves.chunks(budget.batch_len()) {
+            let reserved = budget.reserve(batch.len()).await?;
+            let loaded = self.store.entries_as_of(batch, declarations).await?;
+            let bytes = loaded
+                .iter()
+                .map(|entry| entry.event.len() + RECORD_BYTES)
+                .sum();
+            budget.settle(reserved, bytes).await?;
+            entries.extend(loaded);
+        }
+        Ok(entries)
     }
 }
 

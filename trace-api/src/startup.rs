@@ -1,7 +1,6 @@
 //! [`Application`]: the HTTP server of one trace-api process. It only reads: its database role
 //! (`tagtrail_reader`) can SELECT and nothing else, and every connection is read-only.
 
-use std::net::TcpListener;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, DatabaseConfig, Limits};
 use crate::metrics::Metrics;
-use crate::rate_limit::RateLimiter;
+use service_kit::rate_limit::RateLimiter;
 
 /// Device batches whose trees are kept built (a batch of 1,000 events takes about 64 KiB).
 const BATCH_TREES: usize = 1024;
@@ -40,11 +39,14 @@ pub struct AppState {
     pub(crate) readiness: crate::routes::health::Readiness,
     /// The bytes of events answers may load, each and together.
     pub(crate) budget: crate::budget::Budget,
+    /// Which listener serves which routes (the operator routes apart, when configured).
+    pub(crate) routing: service_kit::listeners::Routing,
 }
 
 /// A built, listening trace-api service.
 pub struct Application {
     port: u16,
+    operator_port: Option<u16>,
     server: Server,
     /// Stops the background audit when the server stops.
     audit: CancellationToken,
@@ -65,12 +67,12 @@ impl Application {
         let store = build_store(&config.database)?
             .with_lookup_filter_bytes(config.ledger.lookup_filter_mib.saturating_mul(1 << 20))
             .with_tile_cache_bytes(config.ledger.tile_cache_mib.saturating_mul(1 << 20));
-        let listener = TcpListener::bind(config.http.listen)
-            .with_context(|| format!("Failed to listen on {}", config.http.listen))?;
-        let port = listener
-            .local_addr()
-            .context("Failed to read the listening address")?
-            .port();
+        let listeners = service_kit::listeners::Listeners::bind(
+            config.http.listen,
+            config.http.operator_listen,
+        )?;
+        let routing = listeners.routing;
+        let port = routing.public.port();
         let limits = config.limits;
         let metrics = Arc::new(Metrics::new());
         // The audit's own pool (lazily connected), started once the server runs.
@@ -87,11 +89,18 @@ impl Application {
             views: crate::reader::ViewCache::new(config.ledger.checkpoint_refresh),
             batches: crate::proofs::BatchTrees::new(BATCH_TREES),
             parties: registry::PartiesCache::new(config.ledger.checkpoint_refresh),
-            readiness: crate::routes::health::Readiness::default(),
+            readiness: crate::routes::health::Readiness::new(
+                crate::routes::health::READINESS_REUSE,
+            ),
             budget: crate::budget::Budget::new(
                 config.limits.max_answer_bytes,
                 config.limits.max_inflight_bytes,
+                config
+                    .limits
+                    .max_event_bytes
+                    .saturating_add(crate::reader::RECORD_BYTES),
             ),
+            routing,
         });
         let connections =
             service_kit::clients::ConnectionLimits::new(config.http.max_connections_per_client);
@@ -123,17 +132,24 @@ impl Application {
         if let Some(workers) = config.http.workers {
             server = server.workers(workers);
         }
-        let server = server
-            .listen(listener)
-            .context("Failed to start the HTTP server")?
-            .run();
+        server = server
+            .listen(listeners.public)
+            .context("Failed to start the HTTP server")?;
+        if let Some(operator) = listeners.operator {
+            server = server
+                .listen(operator)
+                .context("Failed to start the operator listener")?;
+        }
+        let server = server.run();
         let audit = CancellationToken::new();
         if let Some(store) = audit_store {
             crate::audit::spawn(store, config.audit.interval, audit_metrics, audit.clone());
         }
-        tracing::info!(port, "trace-api listening");
+        let operator_port = routing.operator.map(|address| address.port());
+        tracing::info!(port, operator_port, "trace-api listening");
         Ok(Self {
             port,
+            operator_port,
             server,
             audit,
         })
@@ -142,6 +158,11 @@ impl Application {
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the operator listener (`http.operator_listen`), if configured.
+    pub fn operator_port(&self) -> Option<u16> {
+        self.operator_port
     }
 
     /// A handle to stop the server.

@@ -365,13 +365,17 @@ pub(super) async fn get_job(
         .get()
         .await
         .map_err(|e| JobError::Database(e.into()))?;
-    match jobs::find(&state.store, &client, &site, &capture_id)
+    match jobs::find(&state.store, &client, &state.sealer, &site, &capture_id)
         .await
         .map_err(JobError::Database)?
     {
-        Some(job) => Ok(HttpResponse::Ok()
+        Some(Ok(job)) => Ok(HttpResponse::Ok()
             .insert_header(("GS1-EPCIS-Version", EPCIS_VERSION))
             .json(job)),
+        Some(Err(reason)) => {
+            state.refused_job(&id, &reason);
+            Err(JobError::Unverified { id, reason })
+        }
         None => Err(JobError::NotFound(id)),
     }
 }
@@ -402,9 +406,16 @@ pub(super) async fn list_jobs(
         .get()
         .await
         .map_err(|e| JobError::Database(e.into()))?;
-    let list = jobs::recent(&client, &site, per_page)
+    // A job whose record does not verify is left out (and logged, counted, named by readiness).
+    let list: Vec<jobs::CaptureJob> = jobs::recent(&client, &state.sealer, &site, per_page)
         .await
-        .map_err(JobError::Database)?;
+        .map_err(JobError::Database)?
+        .into_iter()
+        .filter_map(|job| {
+            job.map_err(|(id, reason)| state.refused_job(&id, &reason))
+                .ok()
+        })
+        .collect();
     Ok(HttpResponse::Ok()
         .insert_header(("GS1-EPCIS-Version", EPCIS_VERSION))
         .json(list))

@@ -316,6 +316,135 @@ async fn a_capture_is_answered_with_its_job_which_can_be_read_back() {
     app.stop().await;
 }
 
+/// A capture job's record is sealed by ingest (a MAC under a secret derived from its checkpoint
+/// key): one edited by a superuser, or written by the service role itself, is not served; the
+/// other jobs are, and the refusal is logged, counted and named by readiness.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_job_edited_or_forged_in_the_database_is_not_served() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("site-a", &[HERE]).await;
+    let client = app.client(Credential::Token(app.token(&site).await));
+    let mut ids = Vec::new();
+    for (tags, proceed) in [(&[1, 2][..], false), (&[3][..], false)] {
+        let reply = capture(&client, document(tags, HERE), proceed).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        ids.push(reply.body["captureID"].as_str().unwrap().to_owned());
+    }
+    // A job with errors (proceed): its problems come back from `jsonb` reordered, and still verify.
+    let mut value: serde_json::Value = serde_json::from_slice(&document(&[4, 5], HERE)).unwrap();
+    value["epcisBody"]["eventList"][1]["action"] = "LOOK".into();
+    let reply = capture(&client, serde_json::to_vec(&value).unwrap(), true).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["success"], false);
+    let with_errors = reply.body["captureID"].as_str().unwrap().to_owned();
+    let job = get(&client, &format!("/capture/{with_errors}")).await;
+    assert_eq!(job.status, 200, "{}", job.body);
+    assert_eq!(job.body["errors"], reply.body["errors"]);
+
+    // A superuser points the first job's receipts at other entries (triggers bypassed).
+    app.admin
+        .batch_execute(&format!(
+            "ALTER TABLE capture_jobs DISABLE TRIGGER capture_jobs_append_only;
+             UPDATE capture_jobs SET leaf_indexes = '{{2,2}}' WHERE capture_id = '{}';
+             ALTER TABLE capture_jobs ENABLE TRIGGER capture_jobs_append_only;",
+            ids[0]
+        ))
+        .await
+        .unwrap();
+    // The service role writes jobs of its own: one copying a real job's seal, one without any.
+    let (copied, unsealed) = ("a".repeat(32), "b".repeat(32));
+    app.admin
+        .batch_execute(&format!(
+            "SET ROLE tagtrail_ingest;
+             INSERT INTO capture_jobs (capture_id, site_id, token_id, error_behaviour, created_at,
+                                       finished_at, appended, leaf_indexes, seal)
+             SELECT '{copied}', site_id, token_id, error_behaviour, created_at, finished_at,
+                    appended, leaf_indexes, seal
+             FROM capture_jobs WHERE capture_id = '{}';
+             INSERT INTO capture_jobs (capture_id, site_id, token_id, error_behaviour, created_at,
+                                       finished_at, appended, leaf_indexes)
+             SELECT '{unsealed}', site_id, token_id, error_behaviour, created_at, finished_at,
+                    appended, leaf_indexes
+             FROM capture_jobs WHERE capture_id = '{}';
+             RESET ROLE;",
+            ids[1], ids[1]
+        ))
+        .await
+        .unwrap();
+
+    for (id, reason) in [
+        (&ids[0], "its seal does not match"),
+        (&copied, "its seal does not match"),
+        (&unsealed, "it has no seal"),
+    ] {
+        let job = get(&client, &format!("/capture/{id}")).await;
+        assert_eq!(job.status, 500, "{id}: {}", job.body);
+        assert_eq!(job.body["type"], "epcisException:ImplementationException");
+        let detail = job.body["detail"].as_str().unwrap();
+        assert!(detail.contains("does not verify"), "{detail}");
+        assert!(detail.contains(reason), "{detail}");
+        assert!(job.body.get("receipts").is_none(), "{}", job.body);
+    }
+    // The untouched jobs are served; the list leaves the others out.
+    assert_eq!(
+        get(&client, &format!("/capture/{}", ids[1])).await.status,
+        200
+    );
+    let list = get(&client, "/capture").await;
+    assert_eq!(list.status, 200);
+    let mut listed: Vec<&str> = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["captureID"].as_str().unwrap())
+        .collect();
+    listed.sort_unstable();
+    let mut expected = vec![ids[1].as_str(), with_errors.as_str()];
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+
+    // Readiness names them (the service still takes captures); the metric counts each refusal.
+    let ready = get(&client, "/health/ready").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    let mut named: Vec<&str> = ready.body["refusedEvidence"]["captureJobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap())
+        .collect();
+    named.sort_unstable();
+    let mut refused = vec![ids[0].as_str(), copied.as_str(), unsealed.as_str()];
+    refused.sort_unstable();
+    assert_eq!(named, refused);
+    let metrics = blocking({
+        let url = format!("{}/metrics", app.address);
+        move || {
+            ureq::get(&url)
+                .call()
+                .unwrap()
+                .body_mut()
+                .read_to_string()
+                .unwrap()
+        }
+    })
+    .await;
+    let count: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("ingest_capture_jobs_refused_total "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        count, 6,
+        "3 refused reading them one by one, 3 left out of the list"
+    );
+    let reply = capture(&client, document(&[6], HERE), false).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_invalid_event_rejects_the_whole_document_by_default() {
     let mut app = TestApp::spawn().await;

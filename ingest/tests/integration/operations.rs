@@ -469,3 +469,75 @@ async fn one_client_holds_at_most_its_share_of_connections() {
     assert!(probe.starts_with("HTTP/1.1 429"), "{probe}");
     app.stop().await;
 }
+
+/// One raw HTTP/1.1 request from the loopback address `from`, on a connection of its own: the
+/// head of the answer.
+async fn ask_from(from: &str, address: &str, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    let target = address.trim_start_matches("http://").parse().unwrap();
+    let mut stream = socket.connect(target).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Every public route is rate limited per client address, before anything else is done with the
+/// request; another address is not affected; the operator listener, when configured, serves the
+/// probes and the metrics without a limit, and the public listener does not serve them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_client_address_is_rate_limited_and_operator_routes_are_apart() {
+    let app = TestApp::spawn_with(|config| {
+        config.limits.requests_per_second = 1;
+        config.limits.burst = 3;
+        config.http.operator_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let get = "GET /capture HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let post = "POST /capture HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+    let mut answers = Vec::new();
+    for request in [get, post, get, post, get] {
+        answers.push(ask_from("127.0.0.1", &app.address, request).await);
+    }
+    // The burst of 3 reaches the routes (401: no credentials); then 429, GET and POST alike.
+    for answer in &answers[..3] {
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        assert!(answer.contains("SecurityException"), "{answer}");
+    }
+    for answer in &answers[3..] {
+        assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("\r\nretry-after: 1"),
+            "{answer}"
+        );
+        assert!(answer.contains("more than 1 requests a second"), "{answer}");
+    }
+    // Another address has a bucket of its own.
+    let other = ask_from("127.0.0.2", &app.address, get).await;
+    assert!(other.starts_with("HTTP/1.1 401"), "{other}");
+    // The probes and the metrics: on the operator's listener only, and not limited there.
+    let operator = app.operator.clone().unwrap();
+    for path in ["/health/live", "/health/ready", "/metrics"] {
+        let (status, body) = get_text(&app.address, path).await;
+        assert_eq!(status, 404, "{path} on the public listener: {body}");
+        assert!(body.contains("operator's listener"), "{body}");
+        for _ in 0..5 {
+            let (status, body) = get_text(&operator, path).await;
+            assert_eq!(status, 200, "{path} on the operator listener: {body}");
+        }
+    }
+    let (status, body) = get_text(&operator, "/capture").await;
+    assert_eq!(status, 404, "{body}");
+    let (_, metrics) = get_text(&operator, "/metrics").await;
+    let refused: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("ingest_rate_limited_total "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(refused >= 2, "{metrics}");
+    app.stop().await;
+}

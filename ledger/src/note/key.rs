@@ -258,6 +258,20 @@ impl NoteSignerKey {
         self.key.sign(message).to_bytes()
     }
 
+    /// A 32-byte secret for `purpose`, another use than signing notes (a MAC key), derived from
+    /// this key: HMAC-SHA-256 keyed with the seed over `tagtrail derived secret v1`, a zero byte
+    /// and the purpose. It tells nothing of the key, and secrets of two purposes tell nothing of
+    /// each other. Zeroed when dropped.
+    pub fn derive_secret(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        use hmac::{KeyInit as _, Mac as _};
+        // HMAC takes a key of any length: this cannot fail.
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.key.as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"tagtrail derived secret v1\0");
+        mac.update(purpose.as_bytes());
+        Zeroizing::new(mac.finalize().into_bytes().into())
+    }
+
     /// The secret text form of the key, to store in a secrets file. Zeroed when dropped.
     pub fn to_private_text(&self) -> Zeroizing<String> {
         let mut key = Zeroizing::new(Vec::with_capacity(33));
@@ -328,6 +342,21 @@ mod tests {
     // The Go checksum database's public key, whose base64 contains `+`.
     const SUMDB_VERIFIER: &str =
         "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8";
+
+    #[test]
+    fn a_derived_secret_is_hmac_sha256_of_the_seed_and_differs_by_purpose_and_key() {
+        let name = KeyName::parse("example.com/log").unwrap();
+        let key = NoteSignerKey::from_seed(name.clone(), &[7; 32]);
+        // HMAC-SHA-256(key = 32 bytes of 7, "tagtrail derived secret v1\0capture-job seal v1"),
+        // computed with Python's hmac module.
+        let expected = "7e53e3f080c6f0e050aad50daf0fac86a2da7668ff7487165c413ea22d403dd1";
+        let secret = key.derive_secret("capture-job seal v1");
+        let hex: String = secret.iter().map(|byte| format!("{byte:02x}")).collect();
+        assert_eq!(hex, expected);
+        assert_ne!(*key.derive_secret("another purpose"), *secret);
+        let other = NoteSignerKey::from_seed(name, &[8; 32]);
+        assert_ne!(*other.derive_secret("capture-job seal v1"), *secret);
+    }
 
     #[test]
     fn the_go_reference_verifier_key_parses_and_prints_back() {

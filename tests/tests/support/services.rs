@@ -49,6 +49,11 @@ impl Process {
         }
     }
 
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// How many lines written so far contain `text`.
     pub fn logged(&self, text: &str) -> usize {
         self.lines

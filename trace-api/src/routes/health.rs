@@ -1,7 +1,7 @@
 //! `GET /health/live` (the process answers) and `GET /health/ready` (the database answers, has
 //! this build's migrations, and holds a signed checkpoint to answer from).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -64,34 +64,12 @@ async fn checked(state: &AppState) -> Option<&'static str> {
     }
 }
 
-/// The newest readiness answer, reused for [`Readiness::REUSE`]: a flood of probes (they are
-/// not rate limited) costs one database check a second, never the pool. One check runs at a
-/// time; the probes that arrive meanwhile wait for its answer.
-#[derive(Debug, Default)]
-pub struct Readiness {
-    newest: tokio::sync::Mutex<Option<(Instant, Option<&'static str>)>>,
-}
+/// The newest readiness answer, reused for [`READINESS_REUSE`]: a flood of probes costs one
+/// database check a second, never the pool.
+pub type Readiness = service_kit::reused::Reused<Option<&'static str>>;
 
-impl Readiness {
-    /// How long an answer is reused.
-    pub const REUSE: Duration = Duration::from_secs(1);
-
-    async fn answer<F, Fut>(&self, check: F) -> Option<&'static str>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Option<&'static str>>,
-    {
-        let mut newest = self.newest.lock().await;
-        if let Some((at, answer)) = *newest
-            && at.elapsed() < Self::REUSE
-        {
-            return answer;
-        }
-        let answer = check().await;
-        *newest = Some((Instant::now(), answer));
-        answer
-    }
-}
+/// How long a readiness answer is reused.
+pub const READINESS_REUSE: Duration = Duration::from_secs(1);
 
 /// Why the service is not ready.
 enum NotReady {

@@ -23,6 +23,10 @@ pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     ] {
         state.metrics.cache(cache, counts);
     }
+    state.metrics.cache_size("tiles", store.tile_cache_size());
+    state
+        .metrics
+        .cache_size("entries", store.entry_cache_size());
     state.metrics.lookup_filters(store.lookup_filter_status());
     state.metrics.answer_bytes(state.budget.in_flight_bytes());
     let refused = &state.views.refused;

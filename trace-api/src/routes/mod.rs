@@ -10,6 +10,8 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, Handler, HttpResponse, Resource, Responder, ResponseError, web};
 
+use service_kit::listeners::Admission;
+
 use crate::problem::Problem;
 use crate::startup::AppState;
 
@@ -109,9 +111,22 @@ pub async fn around(
             .request(&route, response.status().as_u16(), started.elapsed());
         return Ok(request.into_response(response));
     }
-    // Probes and scrapes are not rate limited: they come from the operator.
-    let limited = !(route.starts_with("/health") || route == "/metrics");
-    if limited
+    // Probes and scrapes are not rate limited on the operator's own listener; without one they
+    // are public routes like the others.
+    let admission = state
+        .routing
+        .admit(request.app_config().local_addr(), request.path());
+    if admission == Admission::NotHere {
+        let mut response =
+            Problem::NotFound(service_kit::listeners::not_here(request.path()).to_owned())
+                .error_response();
+        nosniff(response.headers_mut());
+        state
+            .metrics
+            .request("unmatched", response.status().as_u16(), started.elapsed());
+        return Ok(request.into_response(response));
+    }
+    if admission == Admission::Limited
         && let Some(peer) = request.peer_addr()
         && let Err(retry_after) = state.limiter.check(peer.ip(), started)
     {

@@ -225,6 +225,16 @@ impl<Db> Pipeline<Db> {
         self.reader.get_raw(path).await
     }
 
+    /// trace-api's operator listener (`http://127.0.0.1:<port>`), when configured.
+    pub fn operator(&self) -> &str {
+        self.reader.operator.as_deref().unwrap()
+    }
+
+    /// `GET path` on trace-api's operator listener: status and text body.
+    pub async fn get_operator(&self, path: &str) -> (u16, String) {
+        self.reader.get_operator(path).await
+    }
+
     /// Stops both services.
     pub async fn stop(self) {
         self.ingest_handle.stop(true).await;
@@ -237,6 +247,8 @@ impl<Db> Pipeline<Db> {
 pub struct TraceApi {
     /// Where it listens (`http://127.0.0.1:<port>`).
     pub url: String,
+    /// Where its operator listener listens, if configured (`http.operator_listen`).
+    pub operator: Option<String>,
     handle: ServerHandle,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -257,9 +269,17 @@ impl TraceApi {
         adjust(&mut config);
         let app = trace_api::Application::build(config).await.unwrap();
         let url = format!("http://127.0.0.1:{}", app.port());
+        let operator = app
+            .operator_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let handle = app.handle();
         let task = tokio::spawn(app.run_until_stopped());
-        Self { url, handle, task }
+        Self {
+            url,
+            operator,
+            handle,
+            task,
+        }
     }
 
     /// The tree size of the checkpoint it serves (`None`: it serves none).
@@ -303,6 +323,16 @@ impl TraceApi {
         tokio::task::spawn_blocking(move || get(&url))
             .await
             .unwrap()
+    }
+
+    /// `GET path` on the operator listener (configured: `http.operator_listen`): status and
+    /// text body.
+    pub async fn get_operator(&self, path: &str) -> (u16, String) {
+        let url = format!("{}{path}", self.operator.as_ref().unwrap());
+        let (status, _, bytes) = tokio::task::spawn_blocking(move || get(&url))
+            .await
+            .unwrap();
+        (status, String::from_utf8(bytes).unwrap())
     }
 
     /// Stops it gracefully.

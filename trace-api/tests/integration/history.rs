@@ -392,6 +392,7 @@ async fn a_history_that_would_load_more_than_its_byte_budget_is_refused_before_i
     let pipeline = Pipeline::start(|config| {
         config.limits.max_answer_bytes = 16 * 1024;
         config.limits.max_inflight_bytes = 64 * 1024;
+        config.limits.max_event_bytes = 4 * 1024;
     })
     .await;
     let padded = |minute: u32, step: &str| {

@@ -10,6 +10,7 @@ async fn errors_are_problems_and_clients_are_rate_limited() {
     let pipeline = Pipeline::start(|config| {
         config.limits.requests_per_second = 1;
         config.limits.burst = 3;
+        config.http.operator_listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
     pipeline
@@ -33,7 +34,8 @@ async fn errors_are_problems_and_clients_are_rate_limited() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(status, 404);
-    // The burst runs out: 429 with Retry-After, counted in the metrics; probes are never limited.
+    // The burst runs out: 429 with Retry-After, counted in the metrics; probes on the operator's
+    // listener are not limited.
     let mut limited = None;
     for _ in 0..10 {
         let (code, headers, _) = pipeline.get_raw("/log/checkpoint").await;
@@ -44,11 +46,13 @@ async fn errors_are_problems_and_clients_are_rate_limited() {
     }
     let retry_after = limited.expect("no 429 within 10 requests of a burst of 3");
     assert_eq!(retry_after.as_deref(), Some("1"));
-    let (status, _) = pipeline.get("/health/live").await;
-    assert_eq!(status, 200);
-    let (status, body) = pipeline.get("/health/ready").await;
+    for _ in 0..10 {
+        let (status, body) = pipeline.get_operator("/health/live").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = pipeline.get_operator("/health/ready").await;
     assert_eq!(status, 200, "{body}");
-    let (status, metrics) = pipeline.get_text("/metrics").await;
+    let (status, metrics) = pipeline.get_operator("/metrics").await;
     assert_eq!(status, 200);
     assert!(metrics.contains("trace_rate_limited_total"), "{metrics}");
     assert!(
@@ -65,6 +69,62 @@ async fn errors_are_problems_and_clients_are_rate_limited() {
         metrics.contains("trace_db_pool_waiting_requests 0"),
         "{metrics}"
     );
+    pipeline.stop().await;
+}
+
+/// With an operator listener (`http.operator_listen`), the probes and the metrics are served there
+/// only, and it serves nothing else; without one they are public routes, limited like the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_routes_are_apart_on_their_own_listener_or_limited_like_the_rest() {
+    let pipeline = Pipeline::start(|config| {
+        config.http.operator_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    for path in ["/health/live", "/health/ready", "/metrics"] {
+        let (status, headers, body) = pipeline.get_raw(path).await;
+        assert_eq!(status, 404, "{path} on the public listener");
+        assert_eq!(
+            header(&headers, "content-type"),
+            Some("application/problem+json")
+        );
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("operator's listener"),
+            "{body}"
+        );
+        let (status, text) = pipeline.get_operator(path).await;
+        assert!(status == 200 || path == "/health/ready", "{path}: {text}");
+    }
+    for path in ["/log/checkpoint", "/openapi.json", "/items/x/history"] {
+        let (status, text) = pipeline.get_operator(path).await;
+        assert_eq!(status, 404, "{path} on the operator listener: {text}");
+        assert!(text.contains("health probes and metrics only"), "{text}");
+    }
+    let (status, _) = pipeline.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    pipeline.stop().await;
+
+    // Without one: a flood of probes costs the flooder its own budget.
+    let pipeline = Pipeline::start(|config| {
+        config.limits.requests_per_second = 1;
+        config.limits.burst = 3;
+    })
+    .await;
+    let mut refused = None;
+    for n in 0..10 {
+        let (status, headers, _) = pipeline.get_raw("/health/live").await;
+        if status == 429 {
+            refused = Some((n, header(&headers, "retry-after").map(str::to_owned)));
+            break;
+        }
+        assert_eq!(status, 200);
+    }
+    let (n, retry_after) = refused.expect("probes beyond the burst are limited");
+    assert!(n <= 3, "the {n}th probe was the first refused");
+    assert_eq!(retry_after.as_deref(), Some("1"));
     pipeline.stop().await;
 }
 
@@ -340,7 +400,11 @@ async fn readiness_never_hands_the_database_s_error_text_to_a_client() {
 /// readiness answer is reused for a second, and probes arriving during a check wait for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_readiness_probes_asks_the_database_about_once_a_second() {
-    let pipeline = Pipeline::start(|_| {}).await;
+    // On the operator's listener, where probes are not rate limited.
+    let pipeline = Pipeline::start(|config| {
+        config.http.operator_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
     pipeline
         .capture(vec![object(0, "ADD", &[ITEM], "commissioning")])
         .await;
@@ -350,9 +414,9 @@ async fn a_flood_of_readiness_probes_asks_the_database_about_once_a_second() {
             .find_map(|line| line.strip_prefix("trace_readiness_checks_total "))
             .map_or(0, |value| value.trim().parse().unwrap())
     };
-    let before = checks(&pipeline.get_text("/metrics").await.1);
+    let before = checks(&pipeline.get_operator("/metrics").await.1);
     let started = std::time::Instant::now();
-    let url = format!("{}/health/ready", pipeline.trace);
+    let url = format!("{}/health/ready", pipeline.operator());
     let probes: Vec<_> = (0..8)
         .map(|_| {
             let url = url.clone();
@@ -370,7 +434,7 @@ async fn a_flood_of_readiness_probes_asks_the_database_about_once_a_second() {
     }
     let seconds = started.elapsed().as_secs();
     assert_eq!(ready, 320, "every probe is answered ready");
-    let asked = checks(&pipeline.get_text("/metrics").await.1) - before;
+    let asked = checks(&pipeline.get_operator("/metrics").await.1) - before;
     // One check per second of reuse, plus the one under way when the flood began and ended.
     assert!(
         asked <= seconds + 2,

@@ -23,6 +23,8 @@ pub const SERVICE_ROLE: &str = "tagtrail_ingest_test";
 /// A running service and its database.
 pub struct TestApp {
     pub address: String,
+    /// The operator listener (`http.operator_listen`), when configured.
+    pub operator: Option<String>,
     pub db: TestDatabase,
     pub admin: tokio_postgres::Client,
     handle: ServerHandle,
@@ -109,10 +111,14 @@ impl TestApp {
         adjust(&mut config);
         let app = Application::build(config).await.unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
+        let operator = app
+            .operator_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let handle = app.handle();
         let task = tokio::spawn(app.run_until_stopped());
         Self {
             address,
+            operator,
             db,
             admin,
             handle,

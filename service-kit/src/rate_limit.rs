@@ -6,14 +6,14 @@
 //! address.
 //!
 //! Behind a reverse proxy every request comes from the proxy's address: limit there instead, or
-//! run one trace-api per proxy. `X-Forwarded-For` is not trusted, since any client can write it.
+//! run one service per proxy. `X-Forwarded-For` is not trusted, since any client can write it.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use service_kit::clients::client_of;
+use crate::clients::client_of;
 
 /// The buckets of every client seen.
 #[derive(Debug)]
