@@ -177,7 +177,7 @@ impl ChainWorker {
         cancel: &CancellationToken,
     ) -> Result<Option<Self>, StartError> {
         metrics.register_chain(&settings.name);
-        let mut backoff = Backoff::new(settings.poll);
+        let mut backoff = backoff(settings.poll);
         loop {
             match check_chain(&settings).await {
                 Ok(Ok(contract)) => {
@@ -204,7 +204,7 @@ impl ChainWorker {
                 Ok(Err(error)) => return Err(error),
                 Err(error) => {
                     metrics.count(&settings.name, Event::RpcError);
-                    let wait = backoff.next();
+                    let wait = backoff.next_delay();
                     tracing::warn!(
                         chain = %settings.name,
                         error = %error,
@@ -227,7 +227,7 @@ impl ChainWorker {
 
     /// Ticks every `poll` until `cancel`, backing off (up to a minute) while ticks fail.
     pub async fn run(self, cancel: CancellationToken) {
-        let mut backoff = Backoff::new(self.settings.poll);
+        let mut backoff = backoff(self.settings.poll);
         loop {
             let wait = match self.tick().await {
                 Ok(progress) => {
@@ -241,7 +241,7 @@ impl ChainWorker {
                     if matches!(error, TickError::Rpc(_)) {
                         self.metrics.count(&self.key.name, Event::RpcError);
                     }
-                    let wait = backoff.next();
+                    let wait = backoff.next_delay();
                     tracing::warn!(
                         chain = %self.key.name,
                         error = %service_kit::ErrorChain(&error),
@@ -1196,26 +1196,11 @@ pub fn deploy_contract(
     })
 }
 
-/// Doubling waits between failed attempts, from `poll` up to a minute.
-#[derive(Debug)]
-struct Backoff {
-    first: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    fn new(first: Duration) -> Self {
-        let first = first.max(Duration::from_millis(100));
-        Self { first, next: first }
-    }
-
-    fn next(&mut self) -> Duration {
-        let wait = self.next;
-        self.next = (self.next * 2).min(Duration::from_secs(60));
-        wait
-    }
-
-    fn reset(&mut self) {
-        self.next = self.first;
-    }
+/// Waits between failed attempts: from `poll` (at least 100 ms), doubling up to a minute, with
+/// jitter.
+fn backoff(poll: Duration) -> service_kit::backoff::Backoff {
+    service_kit::backoff::Backoff::new(
+        poll.max(Duration::from_millis(100)),
+        Duration::from_secs(60),
+    )
 }

@@ -47,10 +47,10 @@ use crate::metrics::Metrics;
 use crate::read::{ReaderId, TagRead};
 use crate::serial::system_now;
 use crate::simulator::{
-    SensorWalk, TimedNotice, Xorshift, impinj_tag_inventory, sensor_telemetry, zebra_tag_data,
+    SensorWalk, TimedNotice, impinj_tag_inventory, sensor_telemetry, zebra_tag_data,
 };
 use crate::spool::Spool;
-use crate::uploader::Backoff;
+use service_kit::backoff::Backoff;
 
 /// First reconnection delay after the broker is lost (doubling, with jitter, up to [`RETRY_MAX`]).
 pub const RETRY_MIN: Duration = Duration::from_millis(250);
@@ -237,7 +237,6 @@ async fn poll_loop(
         .map(|route| SubscribeFilter::new(route.filter.clone(), QoS::AtLeastOnce))
         .collect();
     let mut backoff = Backoff::new(RETRY_MIN, RETRY_MAX);
-    let mut jitter = Xorshift::new(system_now().as_millis() | 1);
     loop {
         let event = tokio::select! {
             () = cancel.cancelled() => break,
@@ -278,7 +277,7 @@ async fn poll_loop(
             }
             Ok(_) => {}
             Err(error) => {
-                let delay = backoff.next_delay(jitter.unit());
+                let delay = backoff.next_delay();
                 let refused = matches!(
                     error,
                     rumqttc::ConnectionError::ConnectionRefused(
@@ -585,7 +584,6 @@ async fn sleep_until(due: Option<tokio::time::Instant>) {
 /// connection errors.
 async fn drive_publisher(mut eventloop: EventLoop, stop: CancellationToken) {
     let mut backoff = Backoff::new(RETRY_MIN, RETRY_MAX);
-    let mut jitter = Xorshift::new(system_now().as_millis() | 1);
     loop {
         let event = tokio::select! {
             () = stop.cancelled() => return,
@@ -600,7 +598,7 @@ async fn drive_publisher(mut eventloop: EventLoop, stop: CancellationToken) {
             Ok(_) => {}
             Err(rumqttc::ConnectionError::RequestsDone) => return,
             Err(error) => {
-                let delay = backoff.next_delay(jitter.unit());
+                let delay = backoff.next_delay();
                 tracing::warn!(error = %error, delay_ms = delay.as_millis() as u64, "simulator's MQTT connection failed; reconnecting");
                 tokio::select! {
                     () = stop.cancelled() => return,

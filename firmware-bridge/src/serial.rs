@@ -528,8 +528,7 @@ pub async fn supervise_jrd(
     if capture_tid && protocol == SerialProtocol::Ru5102 {
         tracing::warn!(reader = %reader, "TID capture is not implemented for RU5102 readers; their events carry EPCs only");
     }
-    let mut backoff = crate::uploader::Backoff::new(Duration::from_millis(100), max_delay);
-    let mut jitter = Xorshift::new(system_now().as_millis());
+    let mut backoff = service_kit::backoff::Backoff::new(Duration::from_millis(100), max_delay);
     while !cancel.is_cancelled() {
         let outcome = match open_port(&path, baud) {
             Ok(port) => {
@@ -560,7 +559,7 @@ pub async fn supervise_jrd(
             Err(SerialError::ChannelClosed) => return,
             Err(error) => {
                 counters.reconnects.fetch_add(1, Ordering::Relaxed);
-                let delay = backoff.next_delay(jitter.unit());
+                let delay = backoff.next_delay();
                 tracing::warn!(reader = %reader, error = %error, delay_ms = delay.as_millis() as u64, "serial reader lost; reconnecting");
                 tokio::select! {
                     () = cancel.cancelled() => return,

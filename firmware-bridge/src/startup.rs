@@ -26,7 +26,8 @@ use crate::read::TagRead;
 use crate::serial::{SerialCounters, SerialProtocol, SerialReader, supervise_jrd, system_now};
 use crate::smoothing::{ReadOutcome, Smoother};
 use crate::spool::Spool;
-use crate::uploader::{Backoff, UploadOutcome, Uploader};
+use crate::uploader::{UploadOutcome, Uploader};
+use service_kit::backoff::Backoff;
 
 /// How often the smoother's clock advances and built events are spooled.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -333,7 +334,6 @@ async fn upload_loop(
     cancel: CancellationToken,
 ) {
     let uploader = Arc::new(uploader);
-    let mut jitter = crate::simulator::Xorshift::new(system_now().as_millis() | 1);
     while !cancel.is_cancelled() {
         let (uploader, spool) = (uploader.clone(), spool.clone());
         let started = std::time::Instant::now();
@@ -401,13 +401,13 @@ async fn upload_loop(
                 Duration::ZERO
             }
             Ok(Err(error)) => {
-                let delay = backoff.next_delay(jitter.unit());
+                let delay = backoff.next_delay();
                 tracing::warn!(error = %error, delay_ms = delay.as_millis() as u64, "upload failed; retrying");
                 delay
             }
             Err(error) => {
                 tracing::error!(error = %error, "the upload task panicked");
-                backoff.next_delay(jitter.unit())
+                backoff.next_delay()
             }
         };
         if !pause.is_zero() {

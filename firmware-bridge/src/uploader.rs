@@ -14,7 +14,7 @@
 //! own before deleting.
 //!
 //! Failures: a network error, `408`, `429` or a `5xx` keeps the events and is retried after a
-//! jittered exponential backoff ([`Backoff`]); since ingest is idempotent by event hash, sending a
+//! jittered exponential backoff (`service_kit::backoff::Backoff`); since ingest is idempotent by event hash, sending a
 //! batch again after a lost answer appends nothing twice. Any other `4xx` means ingest will never
 //! take these events as they are: they are moved to the spool's quarantine with the answer, kept
 //! for an operator, so they cannot block the queue.
@@ -45,40 +45,6 @@ pub use ledger::headers::{BATCH_SIGNATURE_HEADER, BATCH_STATEMENT_HEADER};
 
 /// The spool counter that numbers batch statements.
 const SEQUENCE_COUNTER: &str = "batch-sequence";
-
-/// Exponential backoff with jitter: the `n`-th delay is drawn from
-/// `[d/2, d]` with `d = min(max, min · 2^n)`.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    min: Duration,
-    max: Duration,
-    failures: u32,
-}
-
-impl Backoff {
-    /// A backoff between `min` and `max`.
-    pub fn new(min: Duration, max: Duration) -> Self {
-        Backoff {
-            min,
-            max: max.max(min),
-            failures: 0,
-        }
-    }
-
-    /// The delay before the next attempt, given a jitter value in `[0, 1)`.
-    pub fn next_delay(&mut self, jitter: f64) -> Duration {
-        let factor = 2u32.saturating_pow(self.failures.min(30));
-        let ceiling = self.min.saturating_mul(factor).min(self.max);
-        self.failures = self.failures.saturating_add(1);
-        let jitter = jitter.clamp(0.0, 1.0);
-        ceiling.mul_f64(0.5 + jitter / 2.0)
-    }
-
-    /// Back to the shortest delay (after a success).
-    pub fn reset(&mut self) {
-        self.failures = 0;
-    }
-}
 
 /// A batch ready to send.
 #[derive(Debug)]
@@ -567,23 +533,6 @@ fn body_start(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_maximum_and_stays_within_its_jitter() {
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
-        assert_eq!(backoff.next_delay(0.999_999).as_millis(), 99);
-        assert_eq!(backoff.next_delay(0.0), Duration::from_millis(100));
-        assert_eq!(backoff.next_delay(0.0), Duration::from_millis(200));
-        for _ in 0..40 {
-            let delay = backoff.next_delay(0.5);
-            assert!(
-                delay <= Duration::from_millis(1000) && delay >= Duration::from_millis(500),
-                "{delay:?}"
-            );
-        }
-        backoff.reset();
-        assert!(backoff.next_delay(1.0) <= Duration::from_millis(100));
-    }
 
     #[test]
     fn only_plain_http_to_another_machine_counts_as_unencrypted_off_the_gateway() {

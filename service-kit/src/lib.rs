@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod backoff;
 pub mod clients;
 pub mod config;
 pub mod error_chain;
