@@ -197,13 +197,10 @@ impl Application {
         if let Some(workers) = config.http.workers {
             server = server.workers(workers);
         }
-        server = server
-            .listen(listeners.public)
-            .context("Failed to start the HTTP server")?;
-        if let Some(operator) = listeners.operator {
+        for listener in listeners {
             server = server
-                .listen(operator)
-                .context("Failed to start the operator listener")?;
+                .listen(listener)
+                .context("Failed to start the HTTP server")?;
         }
         let server = server.run();
         let operator_port = routing.operator.map(|address| address.port());

@@ -91,6 +91,17 @@ impl Listeners {
     }
 }
 
+impl IntoIterator for Listeners {
+    type Item = TcpListener;
+    type IntoIter =
+        std::iter::Chain<std::iter::Once<TcpListener>, std::option::IntoIter<TcpListener>>;
+
+    /// The listeners a server listens on: the public one, then the operator's, if any.
+    fn into_iter(self) -> Self::IntoIter {
+        std::iter::once(self.public).chain(self.operator)
+    }
+}
+
 /// Which listener serves which routes: a copy lives in each service's request state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Routing {

@@ -25,7 +25,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use ledger_store::testing::TestDatabase;
-use support::services::{Ingest, Process, TempDir, binary, free_port, tagtrail, wait_for};
+use support::services::{
+    Ingest, Process, TempDir, binary, free_port, gateway_device, log_and_site, runtime, tagtrail,
+    wait_for,
+};
 
 /// The login role ingest runs as here: a member of `tagtrail_ingest` only.
 const SERVICE_ROLE: &str = "tagtrail_e2e_ingest";
@@ -88,11 +91,7 @@ fn spool_depth(path: &Path) -> u64 {
 
 #[test]
 fn simulated_reads_reach_the_ledger_exactly_once_through_kill_9_of_bridge_and_ingest() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let db = runtime.block_on(TestDatabase::create()).unwrap();
     let service_url = runtime
         .block_on(db.login_role(SERVICE_ROLE, "tagtrail_ingest"))
@@ -105,39 +104,15 @@ fn simulated_reads_reach_the_ledger_exactly_once_through_kill_9_of_bridge_and_in
 
     // The registry, as an operator sets it up: a site, the gateway's key pair and the device.
     let checkpoint_key = path("checkpoint.key");
-    tagtrail(&[
-        "keygen",
-        "--name",
-        "e2e.test/log",
-        "--private-key",
+    log_and_site(
+        &database,
         &checkpoint_key,
-    ]);
-    tagtrail(&[
-        "site",
-        "add",
-        "--id",
-        "e2e-site",
-        "--name",
-        "E2E dock",
-        "--location",
+        "e2e.test/log",
+        ("e2e-site", "E2E dock"),
         READ_POINT,
-        "--database-url",
-        &database,
-    ]);
+    );
     let device_key = path("device.key");
-    tagtrail(&["device", "keygen", "--out", &device_key]);
-    tagtrail(&[
-        "device",
-        "add",
-        "--id",
-        DEVICE,
-        "--site",
-        "e2e-site",
-        "--public-key",
-        &format!("{device_key}.pub"),
-        "--database-url",
-        &database,
-    ]);
+    gateway_device(&database, &device_key, DEVICE, "e2e-site");
 
     let ingest = Ingest {
         port: free_port(),

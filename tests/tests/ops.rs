@@ -37,7 +37,8 @@ use support::prometheus::{
 };
 use support::promql;
 use support::services::{
-    Ingest, Process, TempDir, binary, free_port, http_status, tagtrail, wait_for,
+    Ingest, Process, TempDir, binary, free_port, gateway_device, http_status, log_and_site,
+    runtime, wait_for,
 };
 
 /// What Grafana's built-in interval variables stand for in the live check.
@@ -444,11 +445,7 @@ async fn forget_mqtt_session(host: &str, port: u16, client_id: &str) {
 #[test]
 fn every_dashboard_query_and_alert_expression_reads_data_from_the_running_pipeline() {
     let started = Instant::now();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let db = runtime.block_on(TestDatabase::create()).unwrap();
     let ingest_url = runtime
         .block_on(db.login_role("tagtrail_ops_ingest", "tagtrail_ingest"))
@@ -470,39 +467,15 @@ fn every_dashboard_query_and_alert_expression_reads_data_from_the_running_pipeli
 
     // The registry: a site, the gateway's key pair and device.
     let checkpoint_key = dir.path("checkpoint.key");
-    tagtrail(&[
-        "keygen",
-        "--name",
-        "ops.test/log",
-        "--private-key",
+    log_and_site(
+        &database,
         &checkpoint_key,
-    ]);
-    tagtrail(&[
-        "site",
-        "add",
-        "--id",
-        "ops-site",
-        "--name",
-        "Ops dock",
-        "--location",
+        "ops.test/log",
+        ("ops-site", "Ops dock"),
         LOCATIONS,
-        "--database-url",
-        &database,
-    ]);
+    );
     let device_key = dir.path("device.key");
-    tagtrail(&["device", "keygen", "--out", &device_key]);
-    tagtrail(&[
-        "device",
-        "add",
-        "--id",
-        DEVICE,
-        "--site",
-        "ops-site",
-        "--public-key",
-        &format!("{device_key}.pub"),
-        "--database-url",
-        &database,
-    ]);
+    gateway_device(&database, &device_key, DEVICE, "ops-site");
 
     let ingest = Ingest {
         port: free_port(),

@@ -29,7 +29,7 @@ use ledger_store::testing::TestDatabase;
 use serde_json::{Value, json};
 
 use crate::support::services::{
-    Process, TempDir, binary, free_port, http_status, tagtrail, wait_for,
+    Process, TempDir, binary, free_port, http_status, log_and_site, runtime, tagtrail, wait_for,
 };
 
 const LOCATION: &str = "urn:epc:id:sgln:0614141.00888.0";
@@ -51,11 +51,7 @@ impl Deployment {
     /// A new database, its registry (one site owning `LOCATION`, a token) and ingest, ready;
     /// `ingest_env` sets ingest's settings (`TAGTRAIL_INGEST_*`).
     fn start(name: &str, ingest_env: &[(&str, &str)]) -> Deployment {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         let db = runtime.block_on(TestDatabase::create()).unwrap();
         let ingest_url = runtime
             .block_on(db.login_role(&format!("tagtrail_{name}_ingest"), "tagtrail_ingest"))
@@ -66,25 +62,13 @@ impl Deployment {
         let dir = TempDir::new(&format!("tagtrail-hostile-{name}"));
         let database = db.url().to_owned();
         let checkpoint_key = dir.path("checkpoint.key");
-        tagtrail(&[
-            "keygen",
-            "--name",
-            "hostile.test/log",
-            "--private-key",
-            &checkpoint_key,
-        ]);
-        tagtrail(&[
-            "site",
-            "add",
-            "--id",
-            "hostile-site",
-            "--name",
-            "Hostile test site",
-            "--location",
-            LOCATION,
-            "--database-url",
+        log_and_site(
             &database,
-        ]);
+            &checkpoint_key,
+            "hostile.test/log",
+            ("hostile-site", "Hostile test site"),
+            LOCATION,
+        );
         let token = String::from_utf8(
             tagtrail(&[
                 "token",
@@ -279,8 +263,8 @@ fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: 
     exchange(stream, method, path, headers, body)
 }
 
-/// As [`request`], from the loopback address `from` (each address is a client of its own).
-fn request_from(from: Ipv4Addr, port: u16, method: &str, path: &str) -> Answer {
+/// A connection to `port` from the loopback address `from` (each address is a client of its own).
+fn connect_from(from: Ipv4Addr, port: u16) -> TcpStream {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -296,7 +280,12 @@ fn request_from(from: Ipv4Addr, port: u16, method: &str, path: &str) -> Answer {
             .unwrap()
     });
     stream.set_nonblocking(false).unwrap();
-    exchange(stream, method, path, &[], b"")
+    stream
+}
+
+/// As [`request`], from the loopback address `from`.
+fn request_from(from: Ipv4Addr, port: u16, method: &str, path: &str) -> Answer {
+    exchange(connect_from(from, port), method, path, &[], b"")
 }
 
 fn exchange(
@@ -778,23 +767,7 @@ fn ingest_limits_each_address_and_refuses_an_oversized_event_storing_nothing() {
         "epcisBody": {"eventList": [oversized]}
     }))
     .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .unwrap();
-    let stream = runtime.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket
-            .bind((Ipv4Addr::new(127, 0, 0, 3), 0).into())
-            .unwrap();
-        socket
-            .connect((Ipv4Addr::LOCALHOST, deployment.ingest_port).into())
-            .await
-            .unwrap()
-            .into_std()
-            .unwrap()
-    });
-    stream.set_nonblocking(false).unwrap();
+    let stream = connect_from(Ipv4Addr::new(127, 0, 0, 3), deployment.ingest_port);
     let answer = exchange(
         stream,
         "POST",

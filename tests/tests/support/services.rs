@@ -171,6 +171,56 @@ pub fn tagtrail(args: &[&str]) -> Output {
     output
 }
 
+/// What an operator sets up before ingest runs, through the `tagtrail` binary: the log's
+/// checkpoint key (named `log`) written to `key_path`, and a site owning `location`.
+pub fn log_and_site(
+    database: &str,
+    key_path: &str,
+    log: &str,
+    (site, name): (&str, &str),
+    location: &str,
+) {
+    tagtrail(&["keygen", "--name", log, "--private-key", key_path]);
+    tagtrail(&[
+        "site",
+        "add",
+        "--id",
+        site,
+        "--name",
+        name,
+        "--location",
+        location,
+        "--database-url",
+        database,
+    ]);
+}
+
+/// A gateway's device: its key pair made (`key_path` and `key_path.pub`) and registered at `site`.
+pub fn gateway_device(database: &str, key_path: &str, device: &str, site: &str) {
+    tagtrail(&["device", "keygen", "--out", key_path]);
+    tagtrail(&[
+        "device",
+        "add",
+        "--id",
+        device,
+        "--site",
+        site,
+        "--public-key",
+        &format!("{key_path}.pub"),
+        "--database-url",
+        database,
+    ]);
+}
+
+/// A runtime for a test's own database work.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// How to start the `ingest` binary (again) on one port, database and checkpoint key.
 pub struct Ingest {
     pub port: u16,
