@@ -19,6 +19,7 @@ use std::time::Duration;
 use epcis::document::Action;
 use ledger::DeviceId;
 use serde::Deserialize;
+use service_kit::config::optional_duration;
 
 use crate::adapter::sensor::{MeasurementMap, MeasurementSpec};
 use crate::read::ReaderId;
@@ -238,6 +239,8 @@ pub struct Config {
     pub mqtt: Option<MqttConfig>,
     /// Address of the metrics endpoint.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Settings written under a deprecated name: what to tell the operator (at start-up).
+    pub deprecated: Vec<String>,
 }
 
 /// The read points, looked up by reader and antenna.
@@ -296,10 +299,13 @@ struct RawDevice {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSmoothing {
-    #[serde(default = "default_cycle_ms")]
-    cycle_ms: u64,
-    #[serde(default = "default_absence_ms")]
-    absence_ms: u64,
+    #[serde(default, deserialize_with = "optional_duration")]
+    cycle: Option<Duration>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    absence: Option<Duration>,
+    /// The old names, in milliseconds: read, with a warning, for one release.
+    cycle_ms: Option<u64>,
+    absence_ms: Option<u64>,
     #[serde(default = "default_max_epcs")]
     max_epcs_per_event: usize,
 }
@@ -307,18 +313,39 @@ struct RawSmoothing {
 impl Default for RawSmoothing {
     fn default() -> Self {
         RawSmoothing {
-            cycle_ms: default_cycle_ms(),
-            absence_ms: default_absence_ms(),
+            cycle: None,
+            absence: None,
+            cycle_ms: None,
+            absence_ms: None,
             max_epcs_per_event: default_max_epcs(),
         }
     }
 }
 
-fn default_cycle_ms() -> u64 {
-    500
-}
-fn default_absence_ms() -> u64 {
-    5000
+/// A duration setting, written `"500ms"` under `key`, or in milliseconds under its old name
+/// `<key>_ms` (still read for one release, with a note in `deprecated`); both at once is an
+/// error, neither is `default`.
+fn duration_setting(
+    section: &str,
+    (key, value): (&str, Option<Duration>),
+    old: Option<u64>,
+    default: Duration,
+    deprecated: &mut Vec<String>,
+) -> Result<Duration, ConfigError> {
+    match (value, old) {
+        (Some(_), Some(_)) => Err(invalid(
+            format!("{section}.{key}_ms"),
+            format!("is the old name of {section}.{key}: set only {section}.{key}"),
+        )),
+        (Some(value), None) => Ok(value),
+        (None, Some(millis)) => {
+            deprecated.push(format!(
+                "{section}.{key}_ms is deprecated and will not be read after this release: write {section}.{key} = \"{millis}ms\""
+            ));
+            Ok(Duration::from_millis(millis))
+        }
+        (None, None) => Ok(default),
+    }
 }
 fn default_max_epcs() -> usize {
     500
@@ -389,20 +416,17 @@ struct RawUpload {
     ca_file: Option<PathBuf>,
     #[serde(default = "default_batch_size")]
     batch_size: usize,
-    #[serde(default = "default_retry_min_ms")]
-    retry_min_ms: u64,
-    #[serde(default = "default_retry_max_ms")]
-    retry_max_ms: u64,
+    #[serde(default, deserialize_with = "optional_duration")]
+    retry_min: Option<Duration>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    retry_max: Option<Duration>,
+    /// The old names, in milliseconds: read, with a warning, for one release.
+    retry_min_ms: Option<u64>,
+    retry_max_ms: Option<u64>,
 }
 
 fn default_batch_size() -> usize {
     1000
-}
-fn default_retry_min_ms() -> u64 {
-    200
-}
-fn default_retry_max_ms() -> u64 {
-    60_000
 }
 
 #[derive(Deserialize)]
@@ -438,7 +462,13 @@ const OVERRIDABLE: &[(&str, &[&str])] = &[
     ("device", &["id", "key_file"]),
     (
         "smoothing",
-        &["cycle_ms", "absence_ms", "max_epcs_per_event"],
+        &[
+            "cycle",
+            "absence",
+            "max_epcs_per_event",
+            "cycle_ms",
+            "absence_ms",
+        ],
     ),
     ("spool", &["path", "max_events", "when_full"]),
     (
@@ -447,6 +477,8 @@ const OVERRIDABLE: &[(&str, &[&str])] = &[
             "url",
             "ca_file",
             "batch_size",
+            "retry_min",
+            "retry_max",
             "retry_min_ms",
             "retry_max_ms",
         ],
@@ -526,9 +558,22 @@ impl Config {
         };
         let device = DeviceId::parse(&raw.device.id)
             .map_err(|error| invalid("device.id", error.to_string()))?;
+        let mut deprecated = Vec::new();
         let smoothing = SmoothingParams::new(
-            Duration::from_millis(raw.smoothing.cycle_ms),
-            Duration::from_millis(raw.smoothing.absence_ms),
+            duration_setting(
+                "smoothing",
+                ("cycle", raw.smoothing.cycle),
+                raw.smoothing.cycle_ms,
+                Duration::from_millis(500),
+                &mut deprecated,
+            )?,
+            duration_setting(
+                "smoothing",
+                ("absence", raw.smoothing.absence),
+                raw.smoothing.absence_ms,
+                Duration::from_secs(5),
+                &mut deprecated,
+            )?,
             raw.smoothing.max_epcs_per_event,
         )
         .map_err(|error| invalid("smoothing", error.to_string()))?;
@@ -662,10 +707,24 @@ impl Config {
                         format!("must be 1 to {}", ledger::batch::MAX_BATCH_SIZE),
                     ));
                 }
-                if upload.retry_min_ms == 0 || upload.retry_min_ms > upload.retry_max_ms {
+                let retry_min = duration_setting(
+                    "upload",
+                    ("retry_min", upload.retry_min),
+                    upload.retry_min_ms,
+                    Duration::from_millis(200),
+                    &mut deprecated,
+                )?;
+                let retry_max = duration_setting(
+                    "upload",
+                    ("retry_max", upload.retry_max),
+                    upload.retry_max_ms,
+                    Duration::from_secs(60),
+                    &mut deprecated,
+                )?;
+                if retry_min.is_zero() || retry_min > retry_max {
                     return Err(invalid(
-                        "upload.retry_min_ms",
-                        "must be at least 1 and at most retry_max_ms",
+                        "upload.retry_min",
+                        "must be above zero and at most upload.retry_max",
                     ));
                 }
                 if upload
@@ -682,8 +741,8 @@ impl Config {
                     url: upload.url,
                     ca_file: upload.ca_file,
                     batch_size: upload.batch_size,
-                    retry_min: Duration::from_millis(upload.retry_min_ms),
-                    retry_max: Duration::from_millis(upload.retry_max_ms),
+                    retry_min,
+                    retry_max,
                 })
             })
             .transpose()?;
@@ -725,6 +784,7 @@ impl Config {
                 topic_prefix: mqtt.topic_prefix,
             }),
             metrics_listen: raw.metrics.map(|metrics| metrics.listen),
+            deprecated,
         })
     }
 }
@@ -774,7 +834,7 @@ mod tests {
                     "http://ingest.example:9000/capture",
                 ),
                 ("TAGTRAIL_BRIDGE_SPOOL_MAX_EVENTS", "5000"),
-                ("TAGTRAIL_BRIDGE_SMOOTHING_CYCLE_MS", "250"),
+                ("TAGTRAIL_BRIDGE_SMOOTHING_CYCLE", "250ms"),
                 ("TAGTRAIL_BRIDGE_MQTT_CLIENT_ID", "from-env"),
                 ("TAGTRAIL_BRIDGE_CONFIG", "/etc/tagtrail/bridge.toml"),
                 ("PATH", "/usr/bin"),
@@ -790,6 +850,52 @@ mod tests {
         assert_eq!(config.spool.max_events, 5000);
         assert_eq!(config.smoothing.cycle(), Duration::from_millis(250));
         assert_eq!(config.mqtt.unwrap().client_id, "from-env");
+    }
+
+    #[test]
+    fn durations_have_units_and_the_old_millisecond_keys_are_read_with_a_warning() {
+        let config = Config::from_toml(EXAMPLE).unwrap();
+        assert_eq!(config.smoothing.cycle(), Duration::from_millis(500));
+        assert_eq!(config.smoothing.absence(), Duration::from_secs(5));
+        assert_eq!(config.upload.unwrap().retry_max, Duration::from_secs(60));
+        assert!(config.deprecated.is_empty());
+
+        let old = EXAMPLE
+            .replace("cycle = \"500ms\"", "cycle_ms = 250")
+            .replace("retry_min = \"200ms\"", "retry_min_ms = 100");
+        let config = Config::from_toml(&old).unwrap();
+        assert_eq!(config.smoothing.cycle(), Duration::from_millis(250));
+        assert_eq!(config.upload.unwrap().retry_min, Duration::from_millis(100));
+        assert_eq!(
+            config.deprecated,
+            [
+                "smoothing.cycle_ms is deprecated and will not be read after this release: write smoothing.cycle = \"250ms\"",
+                "upload.retry_min_ms is deprecated and will not be read after this release: write upload.retry_min = \"100ms\"",
+            ]
+        );
+        // From the environment too, but never both names at once.
+        let both = Config::load(
+            EXAMPLE,
+            env(&[("TAGTRAIL_BRIDGE_SMOOTHING_CYCLE_MS", "250")]),
+        );
+        assert_eq!(
+            both.unwrap_err(),
+            ConfigError::Invalid {
+                key: "smoothing.cycle_ms".to_owned(),
+                rule: "is the old name of smoothing.cycle: set only smoothing.cycle".to_owned(),
+            }
+        );
+        let unitless = EXAMPLE.replace("cycle = \"500ms\"", "cycle = \"500\"");
+        let error = Config::from_toml(&unitless).unwrap_err().to_string();
+        assert!(error.contains("has no unit"), "{error}");
+        let backwards = EXAMPLE.replace("retry_min = \"200ms\"", "retry_min = \"2m\"");
+        assert_eq!(
+            Config::from_toml(&backwards).unwrap_err(),
+            ConfigError::Invalid {
+                key: "upload.retry_min".to_owned(),
+                rule: "must be above zero and at most upload.retry_max".to_owned(),
+            }
+        );
     }
 
     #[test]

@@ -155,6 +155,9 @@ async fn run(path: PathBuf, cancel: CancellationToken) -> anyhow::Result<()> {
     })?;
     let key = ledger::key_file::parse_private_key_file(&key_text)
         .context("Failed to parse the device key")?;
+    for note in &config.deprecated {
+        tracing::warn!("{}: {note}", path.display());
+    }
     tracing::info!(device = %config.device, readers = config.readers.len(), "bridge starting");
     firmware_bridge::startup::run(config, key, cancel)
         .await

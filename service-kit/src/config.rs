@@ -200,6 +200,13 @@ pub fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, 
     parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
+/// Deserializes an optional [`parse_duration`] text (`#[serde(default, deserialize_with = "...")]`).
+pub fn optional_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    duration(deserializer).map(Some)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {

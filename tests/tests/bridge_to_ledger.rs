@@ -134,8 +134,8 @@ id = "{DEVICE}"
 key_file = "{device_key}"
 
 [smoothing]
-cycle_ms = 200
-absence_ms = 1500
+cycle = "200ms"
+absence = "1500ms"
 max_epcs_per_event = 40
 
 [[reader]]
@@ -160,8 +160,8 @@ listen = "127.0.0.1:{metrics_port}"
 [upload]
 url = "http://127.0.0.1:{port}/capture"
 batch_size = 25
-retry_min_ms = 50
-retry_max_ms = 500
+retry_min = "50ms"
+retry_max = "500ms"
 "#,
             spool = spool.display(),
             port = ingest.port,

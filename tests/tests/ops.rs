@@ -542,8 +542,8 @@ id = "{DEVICE}"
 key_file = "{device_key}"
 
 [smoothing]
-cycle_ms = 200
-absence_ms = 1500
+cycle = "200ms"
+absence = "1500ms"
 
 [[reader]]
 id = "dock-door-1"
@@ -583,8 +583,8 @@ path = "{spool}"
 [upload]
 url = "http://127.0.0.1:{ingest_port}/capture"
 batch_size = 50
-retry_min_ms = 50
-retry_max_ms = 500
+retry_min = "50ms"
+retry_max = "500ms"
 
 [mqtt]
 host = "{mqtt_host}"

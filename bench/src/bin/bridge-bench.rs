@@ -173,8 +173,8 @@ id = "{DEVICE}"
 key_file = "unused-in-process"
 
 [smoothing]
-cycle_ms = {cycle_ms}
-absence_ms = 60000
+cycle = "{cycle_ms}ms"
+absence = "60000ms"
 max_epcs_per_event = 500
 
 [[reader]]
@@ -196,8 +196,8 @@ path = "{spool}"
 [upload]
 url = "{upload}/capture"
 batch_size = 1000
-retry_min_ms = 20
-retry_max_ms = 500
+retry_min = "20ms"
+retry_max = "500ms"
 
 {metrics}"#,
         spool = spool.display(),

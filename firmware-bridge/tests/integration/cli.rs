@@ -69,8 +69,8 @@ id = "urn:tagtrail:device:cli-test"
 key_file = "{key}"
 
 [smoothing]
-cycle_ms = 200
-absence_ms = 60000
+cycle = "200ms"
+absence = "60000ms"
 max_epcs_per_event = 500
 
 [[reader]]

@@ -94,8 +94,8 @@ id = "urn:tagtrail:device:mqtt-test"
 key_file = "{key}"
 
 [smoothing]
-cycle_ms = 200
-absence_ms = 600000
+cycle = "200ms"
+absence = "600000ms"
 max_epcs_per_event = 500
 
 [[reader]]
