@@ -93,6 +93,8 @@ mod tests {
     }
 }
 
+pub mod trace;
+
 pub mod harness {
     //! An ingest service in this process, on a database of its own, for the load drivers.
 

@@ -27,6 +27,7 @@
 //! max_answer_bytes = 67108864   # event text one history or bundle may load (422 beyond)
 //! max_inflight_bytes = 536870912   # event text every answer in flight may hold (503 beyond)
 //! max_event_bytes = 1048576     # the largest event the ledger holds (ingest's limit)
+//! max_answers_per_client = 4    # histories and bundles one client address may have loading at once
 //!
 //! [ledger]
 //! checkpoint_refresh = "100ms"  # answers are as of a checkpoint at most this much older than the newest
@@ -86,6 +87,7 @@ const SCHEMA: Schema = Schema {
                 "max_answer_bytes",
                 "max_inflight_bytes",
                 "max_event_bytes",
+                "max_answers_per_client",
             ],
         ),
         (
@@ -266,6 +268,11 @@ pub struct Limits {
     /// (stored under a larger limit) is counted as it is, once loaded.
     #[serde(default = "default_max_event_bytes")]
     pub max_event_bytes: usize,
+    /// Histories and bundles one client (an IPv4 address, an IPv6 /64) may have loading at once;
+    /// one more is answered `429` at once. A client's rate limit counts requests, not what they
+    /// cost: this keeps one client's expensive answers from taking every worker.
+    #[serde(default = "default_max_answers_per_client")]
+    pub max_answers_per_client: usize,
 }
 
 impl Default for Limits {
@@ -281,6 +288,7 @@ impl Default for Limits {
             max_answer_bytes: default_max_answer_bytes(),
             max_inflight_bytes: default_max_inflight_bytes(),
             max_event_bytes: default_max_event_bytes(),
+            max_answers_per_client: default_max_answers_per_client(),
         }
     }
 }
@@ -293,6 +301,9 @@ fn default_max_inflight_bytes() -> usize {
 }
 fn default_max_event_bytes() -> usize {
     1024 * 1024
+}
+fn default_max_answers_per_client() -> usize {
+    4
 }
 
 /// Settings given on the command line, which win over the file and the environment.
@@ -379,8 +390,10 @@ impl Config {
                 "limits.max_answer_bytes must be at least 1024, and limits.max_inflight_bytes at least limits.max_answer_bytes",
             );
         }
-        if self.http.max_connections_per_client == 0 {
-            return invalid("http.max_connections_per_client must be at least 1");
+        if self.http.max_connections_per_client == 0 || self.limits.max_answers_per_client == 0 {
+            return invalid(
+                "http.max_connections_per_client and limits.max_answers_per_client must be at least 1",
+            );
         }
         if !service_kit::listeners::apart(self.http.listen, self.http.operator_listen) {
             return invalid("http.operator_listen must be another address than http.listen");

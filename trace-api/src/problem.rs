@@ -29,6 +29,8 @@ pub enum Problem {
     RateLimited { retry_after: u64 },
     /// `429`: this client already holds `cap` open connections; this one is closed.
     TooManyConnections { cap: usize },
+    /// `429`: this client already has `cap` answers loading events; retry when one is done.
+    TooManyAnswers { cap: usize },
     /// `503`: the database is unreachable or too slow; retry.
     Unavailable(String),
     /// `503`: answers in flight hold the memory budget (`limits.max_inflight_bytes`); retry.
@@ -47,6 +49,7 @@ impl Problem {
             Self::TooMuch(_) => "Too much asked",
             Self::RateLimited { .. } => "Too many requests",
             Self::TooManyConnections { .. } => "Too many connections",
+            Self::TooManyAnswers { .. } => "Too many answers in flight",
             Self::Unavailable(_) | Self::Busy => "Service unavailable",
             Self::Internal(_) => "Internal error",
         }
@@ -61,6 +64,7 @@ impl Problem {
             Self::TooMuch(_) => "too-much",
             Self::RateLimited { .. } => "rate-limited",
             Self::TooManyConnections { .. } => "too-many-connections",
+            Self::TooManyAnswers { .. } => "too-many-answers",
             Self::Unavailable(_) => "unavailable",
             Self::Busy => "busy",
             Self::Internal(_) => "internal",
@@ -79,6 +83,9 @@ impl Problem {
             }
             Self::TooManyConnections { cap } => format!(
                 "this address already holds {cap} open connections: reuse one of them (this one is closed)"
+            ),
+            Self::TooManyAnswers { cap } => format!(
+                "this address already has {cap} histories or bundles being loaded: ask again when one is answered"
             ),
             Self::Unavailable(_) => "the ledger database is unavailable: retry shortly".to_owned(),
             Self::Busy => {
@@ -113,9 +120,9 @@ impl ResponseError for Problem {
             Self::NotFound(_) | Self::NotYetProvable(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooMuch(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } | Self::TooManyConnections { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            Self::RateLimited { .. }
+            | Self::TooManyConnections { .. }
+            | Self::TooManyAnswers { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -136,7 +143,8 @@ impl ResponseError for Problem {
             Self::NotYetProvable(_)
             | Self::Unavailable(_)
             | Self::Busy
-            | Self::TooManyConnections { .. } => Some(1),
+            | Self::TooManyConnections { .. }
+            | Self::TooManyAnswers { .. } => Some(1),
             _ => None,
         };
         if let Some(seconds) = retry {

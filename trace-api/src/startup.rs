@@ -19,6 +19,8 @@ use service_kit::rate_limit::RateLimiter;
 
 /// Device batches whose trees are kept built (a batch of 1,000 events takes about 64 KiB).
 const BATCH_TREES: usize = 1024;
+/// Refused answers remembered (a few hundred bytes each).
+const REFUSED_ANSWERS: usize = 16_384;
 
 /// What every request handler shares.
 #[derive(Debug)]
@@ -41,6 +43,11 @@ pub struct AppState {
     pub(crate) budget: crate::budget::Budget,
     /// Which listener serves which routes (the operator routes apart, when configured).
     pub(crate) routing: service_kit::listeners::Routing,
+    /// The histories and bundles each client has loading (`limits.max_answers_per_client`).
+    pub(crate) answers: Arc<service_kit::clients::ConnectionLimits>,
+    /// Answers refused as too large, by what they asked and the checkpoint they were as of: asked
+    /// again, they are refused without loading anything.
+    pub(crate) refused_answers: crate::routes::RefusedAnswers,
 }
 
 /// A built, listening trace-api service.
@@ -101,6 +108,10 @@ impl Application {
                     .saturating_add(crate::reader::RECORD_BYTES),
             ),
             routing,
+            answers: service_kit::clients::ConnectionLimits::new(
+                config.limits.max_answers_per_client,
+            ),
+            refused_answers: crate::routes::RefusedAnswers::new(REFUSED_ANSWERS),
         });
         let connections =
             service_kit::clients::ConnectionLimits::new(config.http.max_connections_per_client);

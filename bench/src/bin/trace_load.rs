@@ -21,27 +21,16 @@
 //! (the `trace-api` binary must be built next to this one: `cargo build --release -p trace-api
 //! -p tagtrail-bench --bin trace_load`).
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use epcis::hash::{HashContext, event_hash};
-use ledger::checkpoint::Origin;
-use ledger::note::{KeyName, NoteSignerKey};
-use ledger::{DeviceId, SiteId};
-use ledger_store::testing::{EventFactory, admin_url, with_database};
-use ledger_store::{Checkpointer, Indexer, Sequencer, Store};
-use serde_json::json;
-
-/// Entries per appended batch.
-const BATCH: usize = 1000;
-/// The device whose batches fill the ledger.
-const DEVICE: &str = "bench-reader-1";
-/// Each probe item is named once in every tenth of the log: 10 events.
-const PROBE_ROUNDS: u64 = 10;
+use ledger_store::testing::EventFactory;
+use tagtrail_bench::trace::{
+    DEVICE, LedgerSpec, PROBE_ROUNDS, ledger, percent_encode, percentile, probe, start_trace_api,
+    wait_ready,
+};
 
 struct Options {
     entries: u64,
@@ -86,161 +75,6 @@ fn options() -> anyhow::Result<Options> {
         }
     }
     Ok(options)
-}
-
-/// The EPC of probe item `p`.
-fn probe(p: u64) -> String {
-    format!("urn:epc:id:sgtin:0614141.999999.{p}")
-}
-
-/// The event naming probe `p` in round `round`, as stored, and its hash.
-fn probe_event(p: u64, round: u64) -> (String, epcis::EventHash) {
-    let event = json!({
-        "type": "ObjectEvent",
-        "eventTime": ledger::UnixMillis::from_millis(1_700_000_000_000 + round * 86_400_000 + p).to_rfc3339(),
-        "eventTimeZoneOffset": "+00:00",
-        "epcList": [probe(p)],
-        "action": "OBSERVE",
-        "bizStep": "shipping",
-        "disposition": "in_transit",
-        "readPoint": {"id": format!("urn:epc:id:sgln:4012345.00001.{round}")},
-    });
-    let map = event.as_object().cloned().unwrap_or_default();
-    #[allow(clippy::expect_used)] // a fixed, valid ObjectEvent
-    let hash = event_hash(&map, &HashContext::new()).expect("a hashable event");
-    (event.to_string(), hash)
-}
-
-/// Connects as the database's superuser.
-async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
-    Ok(client)
-}
-
-/// The ledger database of `entries` entries: reused when complete, else (re)built.
-#[allow(clippy::print_stderr)] // progress of a long build
-async fn ledger(options: &Options) -> anyhow::Result<String> {
-    let admin = admin_url();
-    let name = format!("tagtrail_trace_load_{}", options.entries);
-    let url = with_database(&admin, &name)?;
-    let server = connect(&admin).await?;
-    let exists = server
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-        .await?
-        .is_some();
-    if exists && !options.rebuild {
-        let store = Store::connect(&url)?;
-        let status = store.status().await?;
-        let complete = status.entries.get() >= options.entries
-            && status.checkpoint == Some(status.entries)
-            && status.indexed == status.entries.get();
-        if complete {
-            eprintln!("reusing {name}: {} entries", status.entries);
-            return Ok(url);
-        }
-    }
-    // Two statements: DROP and CREATE DATABASE cannot run in the implicit transaction of a batch.
-    server
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await?;
-    server
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let mut client = connect(&url).await?;
-    ledger_store::migrate(&mut client).await?;
-    let mut factory = EventFactory::new(DEVICE, 1);
-    let site = SiteId::parse("bench-site")?;
-    registry::add_site(&client, &site, "bench", None).await?;
-    registry::add_device(
-        &mut client,
-        &DeviceId::parse(DEVICE)?,
-        &site,
-        &factory.public_key(),
-        &[],
-    )
-    .await?;
-
-    let store = Store::connect_with_pool_size(&url, 8)?;
-    let sequencer = Sequencer::start(&store);
-    let signer = NoteSignerKey::from_seed(KeyName::parse("bench.example/log")?, &[5; 32]);
-    let checkpointer = Checkpointer::new(
-        &store,
-        Origin::parse("bench.example/log")?,
-        Arc::new(signer),
-    );
-    let indexer = Indexer::new(&store);
-    let started = Instant::now();
-    let tenth = (options.entries / PROBE_ROUNDS).max(1);
-    let mut appended = 0u64;
-    let mut round = 0;
-    while appended < options.entries {
-        // Each tenth of the log starts with one event of every probe item.
-        if appended >= round * tenth && round < PROBE_ROUNDS {
-            let events: Vec<_> = (0..options.probes).map(|p| probe_event(p, round)).collect();
-            for chunk in events.chunks(BATCH) {
-                sequencer.append(factory.batch_from(chunk.to_vec())).await?;
-                appended += chunk.len() as u64;
-            }
-            round += 1;
-            continue;
-        }
-        let count = BATCH.min((options.entries - appended) as usize);
-        sequencer.append(factory.next_batch(count)).await?;
-        appended += count as u64;
-        if appended % 1_000_000 < BATCH as u64 {
-            checkpointer.sign_latest().await?;
-            indexer.catch_up().await?;
-            eprintln!(
-                "{appended} entries in {:.0} s",
-                started.elapsed().as_secs_f64()
-            );
-        }
-    }
-    sequencer.shutdown().await;
-    checkpointer.sign_latest().await?;
-    indexer.catch_up().await?;
-    client.batch_execute("VACUUM ANALYZE").await?;
-    eprintln!(
-        "built {name}: {appended} entries in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(url)
-}
-
-/// The `trace-api` binary next to this one, started on `url` as a reader on a free port.
-fn start_service(url: &str) -> anyhow::Result<(Child, String)> {
-    let binary = std::env::current_exe()?
-        .parent()
-        .context("the driver has no directory")?
-        .join("trace-api");
-    anyhow::ensure!(
-        binary.exists(),
-        "{} is missing: cargo build --release -p trace-api",
-        binary.display()
-    );
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let reader_url = {
-        let (_, rest) = url.split_once("://").context("a postgres:// URL")?;
-        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-        format!("postgres://tagtrail_trace_bench:tagtrail_trace_bench@{host}")
-    };
-    let child = Command::new(binary)
-        // Not its periodic audit: a full audit at start-up would share the CPUs with the load.
-        .env("TAGTRAIL_TRACE_AUDIT_INTERVAL", "0s")
-        .args([
-            "--database-url",
-            &reader_url,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        // One client address makes every request: no per-address limit here.
-        .env("TAGTRAIL_TRACE_LIMITS_REQUESTS_PER_SECOND", "100000000")
-        .env("TAGTRAIL_TRACE_LIMITS_BURST", "100000000")
-        .env("TAGTRAIL_TRACE_LOG_FILTER", "warn")
-        .stdout(Stdio::null())
-        .spawn()?;
-    Ok((child, format!("http://127.0.0.1:{port}")))
 }
 
 /// One answered request: client latency and server time, in microseconds.
@@ -328,14 +162,6 @@ fn load(
     Ok((samples, start.elapsed()))
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[index] as f64 / 1000.0
-}
-
 /// One row of the report.
 #[allow(clippy::print_stdout)] // the driver's report
 fn report(name: &str, clients: &str, samples: &[Sample], took: Duration) {
@@ -355,18 +181,6 @@ fn report(name: &str, clients: &str, samples: &[Sample], took: Duration) {
     );
 }
 
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 #[allow(clippy::print_stdout)] // the driver's report
 fn main() -> anyhow::Result<()> {
     let options = options()?;
@@ -374,28 +188,23 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let url = runtime.block_on(async {
-        let url = ledger(&options).await?;
-        let client = connect(&url).await?;
-        client
-            .batch_execute(
-                "DO $$ BEGIN
-                     CREATE ROLE tagtrail_trace_bench LOGIN PASSWORD 'tagtrail_trace_bench' IN ROLE tagtrail_reader;
-                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-                 END $$;",
-            )
-            .await?;
-        anyhow::Ok(url)
-    })?;
-    let (mut child, base) = start_service(&url)?;
-    let ready = (0..200).any(|_| {
-        std::thread::sleep(Duration::from_millis(50));
-        ureq::get(&format!("{base}/health/ready")).call().is_ok()
-    });
-    if !ready {
-        let _ = child.kill();
-        anyhow::bail!("trace-api did not become ready");
-    }
+    let url = runtime.block_on(ledger(&LedgerSpec {
+        name: format!("tagtrail_trace_load_{}", options.entries),
+        entries: options.entries,
+        probes: options.probes,
+        extra: Vec::new(),
+        rebuild: options.rebuild,
+    }))?;
+    // One client address makes every request: no per-address limit here.
+    let (mut child, port) = start_trace_api(
+        &url,
+        &[
+            ("TAGTRAIL_TRACE_LIMITS_REQUESTS_PER_SECOND", "100000000"),
+            ("TAGTRAIL_TRACE_LIMITS_BURST", "100000000"),
+        ],
+    )?;
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&mut child, &base)?;
     let probes = options.probes;
     let history: Arc<dyn Fn(u64) -> String + Send + Sync> =
         Arc::new(move |n| format!("/items/{}/history", percent_encode(&probe(n % probes))));

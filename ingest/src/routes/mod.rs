@@ -117,13 +117,18 @@ pub async fn admit(
         && let Some(peer) = request.peer_addr()
         && let Err(retry_after) = state.limiter.check(peer.ip(), std::time::Instant::now())
     {
-        let response = too_many(
+        let mut response = too_many(
             format!(
                 "this address sent more than {} requests a second: wait {retry_after} s",
                 state.limits.requests_per_second
             ),
             retry_after,
         );
+        // Closed too: a client over its rate must reconnect (accepted at a bounded rate) before
+        // it can ask again.
+        response
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
         return Ok(request.into_response(response));
     }
     Ok(next.call(request).await?.map_into_boxed_body())

@@ -478,8 +478,10 @@ fn large_events_never_take_trace_api_past_its_memory_budget() {
         .status
     });
     for status in statuses.iter().chain(&bundles) {
+        // 422: over the answer's budget; 503: the shared budget stayed spent; 429: the address
+        // already has `limits.max_answers_per_client` answers loading.
         assert!(
-            *status == 422 || *status == 503,
+            [422, 503, 429].contains(status),
             "an answer over the budget was served or failed otherwise: {status}"
         );
     }

@@ -84,21 +84,36 @@ async fn events_of(
             }
             registry::PartiesError::Read(corrupt) => Problem::internal(&corrupt),
         })?;
+    let size = view.size().get();
+    if let Some(why) = state.refused_answers.get(&item.names, limit, size) {
+        return Err(Problem::TooMuch(why));
+    }
     let budget = state.budget.answer();
     let source = ViewSource {
         view,
         parties: &parties,
         budget: &budget,
     };
-    custody(
+    let judged = custody(
         &source,
         item.names.clone(),
         names_of,
         Judge::Parties(&parties),
         limit,
     )
-    .await
-    .map_err(|error| match error {
+    .await;
+    judged.map_err(|error| {
+        let problem = history_problem(error, item);
+        if let Problem::TooMuch(why) = &problem {
+            state.refused_answers.insert(&item.names, limit, size, why);
+        }
+        problem
+    })
+}
+
+/// The problem of a history that could not be assembled.
+fn history_problem(error: HistoryError<crate::reader::ViewError>, item: &Item) -> Problem {
+    match error {
         HistoryError::Source(error) => Problem::from(error),
         HistoryError::TooLong { limit } => Problem::TooMuch(format!(
             "the history of {} has more than {limit} events (this service's limit)",
@@ -113,7 +128,7 @@ async fn events_of(
              (this service's limit)",
             item.asked
         )),
-    })
+    }
 }
 
 /// `GET /items/{id}/history`.

@@ -49,6 +49,32 @@ routes! {
     "/openapi.json" => openapi::document,
 }
 
+/// The routes whose answers load events (counted per client: `limits.max_answers_per_client`).
+const LOADING_ROUTES: &[&str] = &["/items/{id}/history", "/items/{id}/bundle"];
+
+/// Answers refused as asking too much (`422`), by the identifiers asked for, the limit and the
+/// checkpoint size they were as of: the same question as of the same checkpoint is refused again
+/// without loading anything, so repeating an expensive request costs the service nothing.
+#[derive(Debug)]
+pub struct RefusedAnswers(ledger_store::Generations<(Vec<String>, usize, u64), String>);
+
+impl RefusedAnswers {
+    /// Remembers up to about `capacity` refusals.
+    pub fn new(capacity: usize) -> Self {
+        Self(ledger_store::Generations::new(capacity))
+    }
+
+    /// Why the question was refused before, if it was.
+    pub fn get(&self, names: &[String], limit: usize, size: u64) -> Option<String> {
+        self.0.get(&(names.to_vec(), limit, size))
+    }
+
+    /// Remembers a refusal.
+    pub fn insert(&self, names: &[String], limit: usize, size: u64, why: &str) {
+        self.0.insert((names.to_vec(), limit, size), why.to_owned());
+    }
+}
+
 /// A resource that `handler` answers for `GET` and `HEAD` (the same answer without its body, as
 /// RFC 9110 asks); any other method is a `405` naming both in `Allow`, not a `404`: the resource
 /// exists, the service only reads.
@@ -133,11 +159,35 @@ pub async fn around(
         state.metrics.rate_limited();
         let mut response = Problem::RateLimited { retry_after }.error_response();
         nosniff(response.headers_mut());
+        // The connection is closed too: a client over its rate must open a new one (which the
+        // server accepts at a bounded rate) before it can ask again, so a flood of requests on
+        // kept-alive connections cannot keep the workers busy answering 429s.
+        response
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
         state
             .metrics
             .request(&route, response.status().as_u16(), started.elapsed());
         return Ok(request.into_response(response));
     }
+    // Answers that load events: at most so many per client at once.
+    let _answer_slot = if LOADING_ROUTES.contains(&route.as_str()) {
+        let slot = state
+            .answers
+            .open(request.peer_addr().map(|peer| peer.ip()));
+        if slot.over() {
+            state.metrics.rate_limited();
+            let mut response = Problem::TooManyAnswers { cap: slot.cap() }.error_response();
+            nosniff(response.headers_mut());
+            state
+                .metrics
+                .request(&route, response.status().as_u16(), started.elapsed());
+            return Ok(request.into_response(response));
+        }
+        Some(slot)
+    } else {
+        None
+    };
     let timeout = state.request_timeout;
     let response = match tokio::time::timeout(timeout, next.call(request)).await {
         Ok(response) => response?.map_into_boxed_body(),

@@ -421,6 +421,26 @@ async fn a_history_that_would_load_more_than_its_byte_budget_is_refused_before_i
         .get(&format!("/items/{}/bundle", segment(ITEM)))
         .await;
     assert_eq!(status, 422);
+    // Asked again as of the same checkpoint, the answer is refused without loading an entry
+    // (neither from the store's cache nor from the database).
+    let entry_reads = |metrics: &str| -> Vec<String> {
+        metrics
+            .lines()
+            .filter(|line| line.starts_with("trace_cache_") && line.contains("cache=\"entries\""))
+            .filter(|line| line.contains("_hits_total") || line.contains("_misses_total"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let before = entry_reads(&pipeline.get_text("/metrics").await.1);
+    assert_eq!(before.len(), 2, "{before:?}");
+    for _ in 0..3 {
+        let (status, again) = pipeline
+            .get(&format!("/items/{}/history", segment(ITEM)))
+            .await;
+        assert_eq!(status, 422);
+        assert_eq!(again["detail"], body["detail"]);
+    }
+    assert_eq!(entry_reads(&pipeline.get_text("/metrics").await.1), before);
     // Other items are answered, and the refused answers gave their share back.
     let (status, body) = pipeline
         .get(&format!("/items/{}/history", segment(OTHER)))

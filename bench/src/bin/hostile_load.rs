@@ -1,0 +1,455 @@
+//! The hostile-client load driver: how trace-api serves other clients while one address attacks
+//! it, and how much memory it takes, against the release binary with its default settings.
+//!
+//! A ledger of its own (`--entries`, 200,000 by default, in `tagtrail_hostile_load_<N>`; kept for
+//! later runs): realistic ObjectEvents, 1,000 probe items of 10 events spread over the log, and
+//! 200 events of 0.76 MB naming one returnable asset (the memory attack's data). Victims: four
+//! clients, each from its own loopback address (127.0.0.2 to .5), each asking for warm probe
+//! histories at 40 requests/s (under the default limit of 50 per address) on a kept-alive
+//! connection; their latency is measured from each request's scheduled time. Then, phase by
+//! phase, one address (127.0.0.1) attacks with 16 threads as fast as they go, and the victims'
+//! latency, the attacker's answers and trace-api's peak resident set (`VmHWM`, reset before each
+//! phase) are reported:
+//!
+//! - `none`: no attack (the baseline the ratios divide by);
+//! - `probes`: `/health/ready` and `/metrics`, alternately;
+//! - `histories`: warm probe histories (a public route);
+//! - `tiles`: every partial width of full hash tiles;
+//! - `large events`: the asset's history with `?limit=1000` (each would load 152 MB of events);
+//! - `slow clients`: connections that send their request's head a byte every 300 ms.
+//!
+//! Target (the hardening issue): a flood of any public route from one address leaves the other
+//! clients' p99 within 2 × its unloaded value.
+//!
+//! Usage: `hostile_load [--entries N] [--seconds S] [--rebuild]` (the `trace-api` binary must be
+//! built next to this one: `cargo build --release -p trace-api -p tagtrail-bench --bin
+//! hostile_load`).
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{Ipv4Addr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::json;
+use tagtrail_bench::trace::{
+    LedgerSpec, hashed, ledger, percent_encode, percentile, probe, start_trace_api, wait_ready,
+};
+
+/// The returnable asset the large events name.
+const ASSET: &str = "urn:epc:id:grai:0614141.12345.400";
+/// Probe items whose histories the victims ask for.
+const PROBES: u64 = 1000;
+/// Victim clients, one per address.
+const VICTIMS: u8 = 4;
+/// Each victim's requests per second.
+const VICTIM_RATE: f64 = 40.0;
+/// The attacker's threads.
+const ATTACKERS: usize = 16;
+
+struct Options {
+    entries: u64,
+    seconds: u64,
+    rebuild: bool,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut options = Options {
+        entries: 200_000,
+        seconds: 10,
+        rebuild: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--entries" => options.entries = args.next().context("--entries N")?.parse()?,
+            "--seconds" => options.seconds = args.next().context("--seconds S")?.parse()?,
+            "--rebuild" => options.rebuild = true,
+            other => anyhow::bail!(
+                "unknown argument {other:?}; usage: hostile_load [--entries N] [--seconds S] [--rebuild]"
+            ),
+        }
+    }
+    Ok(options)
+}
+
+/// The 200 large events naming the asset.
+fn large_events() -> Vec<(String, epcis::EventHash)> {
+    (0..200u64)
+        .map(|n| {
+            hashed(&json!({
+                "type": "ObjectEvent",
+                "eventTime": ledger::UnixMillis::from_millis(1_700_000_000_000 + n * 60_000).to_rfc3339(),
+                "eventTimeZoneOffset": "+00:00",
+                "epcList": [ASSET],
+                "action": "OBSERVE",
+                "bizStep": "inspecting",
+                "readPoint": {"id": "urn:epc:id:sgln:4012345.00001.0"},
+                "example:note": "x".repeat(760_000),
+            }))
+        })
+        .collect()
+}
+
+/// A connection from a loopback address of the caller's choosing.
+fn connect_from(from: Ipv4Addr, port: u16) -> anyhow::Result<TcpStream> {
+    if from == Ipv4Addr::LOCALHOST {
+        // The attacker's address: the system picks it (no runtime to bind one).
+        let stream = TcpStream::connect((from, port))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        return Ok(stream);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind((from, 0).into())?;
+        socket
+            .connect((Ipv4Addr::LOCALHOST, port).into())
+            .await?
+            .into_std()
+    })?;
+    stream.set_nonblocking(false)?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    Ok(stream)
+}
+
+/// A kept-alive HTTP/1.1 client from one address: reconnects when the server closes.
+struct Client {
+    from: Ipv4Addr,
+    port: u16,
+    connection: Option<BufReader<TcpStream>>,
+}
+
+impl Client {
+    /// `GET path`: the status (the body read and dropped).
+    fn get(&mut self, path: &str) -> anyhow::Result<u16> {
+        for _attempt in 0..2 {
+            if self.connection.is_none() {
+                self.connection = Some(BufReader::new(connect_from(self.from, self.port)?));
+            }
+            let Some(connection) = self.connection.as_mut() else {
+                continue;
+            };
+            match exchange(connection, path) {
+                Ok((status, close)) => {
+                    if close {
+                        self.connection = None;
+                    }
+                    return Ok(status);
+                }
+                // A kept-alive connection the server closed meanwhile: once more on a new one.
+                Err(_) => self.connection = None,
+            }
+        }
+        anyhow::bail!("GET {path} failed twice")
+    }
+}
+
+/// One request on a kept-alive connection: the status and whether the server closes it.
+fn exchange(connection: &mut BufReader<TcpStream>, path: &str) -> anyhow::Result<(u16, bool)> {
+    // One write of the whole request (no small segments for Nagle's algorithm to hold back).
+    connection
+        .get_mut()
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())?;
+    let mut line = String::new();
+    connection.read_line(&mut line)?;
+    let status: u16 = line.get(9..12).context("no status line")?.parse()?;
+    let (mut length, mut chunked, mut close) = (0usize, false, false);
+    loop {
+        line.clear();
+        connection.read_line(&mut line)?;
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':').context("a header")?;
+        let (name, value) = (name.to_ascii_lowercase(), value.trim().to_ascii_lowercase());
+        match name.as_str() {
+            "content-length" => length = value.parse()?,
+            "transfer-encoding" => chunked = value.contains("chunked"),
+            "connection" => close = value.contains("close"),
+            _ => {}
+        }
+    }
+    if chunked {
+        loop {
+            line.clear();
+            connection.read_line(&mut line)?;
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)?;
+            let mut chunk = vec![0; size + 2];
+            connection.read_exact(&mut chunk)?;
+            if size == 0 {
+                break;
+            }
+        }
+    } else {
+        let mut body = vec![0; length];
+        connection.read_exact(&mut body)?;
+    }
+    Ok((status, close))
+}
+
+/// One attacking request: given the port and the request's number, its status.
+type Attack = Arc<dyn Fn(u16, u64) -> anyhow::Result<u16> + Send + Sync>;
+
+/// What one phase measured.
+struct Phase {
+    victims: Vec<u64>,
+    victim_failures: u64,
+    attacks: u64,
+    refused: u64,
+    peak_kib: u64,
+    took: Duration,
+}
+
+/// The peak resident set of `pid` (kB), then reset to the current one.
+fn peak_and_reset(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let peak = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .context("no VmHWM")?
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()?;
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")?;
+    Ok(peak)
+}
+
+/// Runs the victims for `seconds` while `attack` (if any) runs on `ATTACKERS` threads.
+fn phase(port: u16, pid: u32, seconds: u64, attack: Option<Attack>) -> anyhow::Result<Phase> {
+    peak_and_reset(pid)?;
+    let start = Instant::now();
+    let end = start + Duration::from_secs(seconds);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (attacks, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let attackers: Vec<_> = attack
+        .iter()
+        .flat_map(|attack| {
+            (0..ATTACKERS).map(|thread| {
+                let (attack, stop) = (attack.clone(), stop.clone());
+                let (attacks, refused) = (attacks.clone(), refused.clone());
+                std::thread::spawn(move || {
+                    let mut n = thread as u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        if let Ok(status) = attack(port, n) {
+                            attacks.fetch_add(1, Ordering::Relaxed);
+                            if status == 429 {
+                                refused.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        n += ATTACKERS as u64;
+                    }
+                })
+            })
+        })
+        .collect();
+    let victims: Vec<_> = (0..VICTIMS)
+        .map(|v| {
+            std::thread::spawn(move || -> anyhow::Result<(Vec<u64>, u64)> {
+                let mut client = Client {
+                    from: Ipv4Addr::new(127, 0, 0, 2 + v),
+                    port,
+                    connection: None,
+                };
+                let (mut latencies, mut failures) = (Vec::new(), 0);
+                for n in 0u64.. {
+                    let scheduled = start + Duration::from_secs_f64(n as f64 / VICTIM_RATE);
+                    if scheduled >= end {
+                        break;
+                    }
+                    if let Some(wait) = scheduled.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    let item = percent_encode(&probe((n * 7 + u64::from(v) * 251) % PROBES));
+                    match client.get(&format!("/items/{item}/history")) {
+                        Ok(200) => latencies.push(scheduled.elapsed().as_micros() as u64),
+                        _ => failures += 1,
+                    }
+                }
+                Ok((latencies, failures))
+            })
+        })
+        .collect();
+    let mut phase = Phase {
+        victims: Vec::new(),
+        victim_failures: 0,
+        attacks: 0,
+        refused: 0,
+        peak_kib: 0,
+        took: Duration::ZERO,
+    };
+    for victim in victims {
+        let (latencies, failures) = victim
+            .join()
+            .map_err(|_| anyhow::anyhow!("a victim panicked"))??;
+        phase.victims.extend(latencies);
+        phase.victim_failures += failures;
+    }
+    phase.took = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for attacker in attackers {
+        attacker
+            .join()
+            .map_err(|_| anyhow::anyhow!("an attacker panicked"))?;
+    }
+    phase.victims.sort_unstable();
+    phase.attacks = attacks.load(Ordering::Relaxed);
+    phase.refused = refused.load(Ordering::Relaxed);
+    phase.peak_kib = peak_and_reset(pid)?;
+    Ok(phase)
+}
+
+/// An attack of one kept-alive client per thread, asking for `path(n)`.
+fn flood(path: impl Fn(u64) -> String + Send + Sync + 'static) -> Attack {
+    thread_local! {
+        static CLIENT: std::cell::RefCell<Option<Client>> = const { std::cell::RefCell::new(None) };
+    }
+    Arc::new(move |port, n| {
+        CLIENT.with(|client| {
+            let mut client = client.borrow_mut();
+            let client = client.get_or_insert_with(|| Client {
+                from: Ipv4Addr::LOCALHOST,
+                port,
+                connection: None,
+            });
+            client.get(&path(n))
+        })
+    })
+}
+
+/// A connection that sends its request's head a byte every 300 ms until the server cuts it.
+fn slow_client(port: u16, _n: u64) -> anyhow::Result<u16> {
+    let mut stream = connect_from(Ipv4Addr::LOCALHOST, port)?;
+    stream.set_read_timeout(Some(Duration::from_millis(300)))?;
+    let head =
+        b"GET /log/checkpoint HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaa";
+    for byte in head {
+        if stream.write_all(&[*byte]).is_err() {
+            break;
+        }
+        let mut buffer = [0u8; 256];
+        match stream.read(&mut buffer) {
+            Ok(_) => break,
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    Ok(408)
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)] // the driver's report
+fn main() -> anyhow::Result<()> {
+    let options = options()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let url = runtime.block_on(ledger(&LedgerSpec {
+        name: format!("tagtrail_hostile_load_{}", options.entries),
+        entries: options.entries,
+        probes: PROBES,
+        extra: large_events(),
+        rebuild: options.rebuild,
+    }))?;
+    // As deployed: the default limits and budgets.
+    let (mut child, port) = start_trace_api(&url, &[])?;
+    let pid = child.id();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&mut child, &base)?;
+    let full_tiles = (options.entries / 256).max(1);
+    let result = (|| -> anyhow::Result<()> {
+        // Warm: every probe's history once, from a victim's address.
+        let mut warm = Client {
+            from: Ipv4Addr::new(127, 0, 0, 9),
+            port,
+            connection: None,
+        };
+        for p in 0..PROBES {
+            let path = format!("/items/{}/history", percent_encode(&probe(p)));
+            // Within the address's limit: a 429 is waited out.
+            while warm.get(&path)? == 429 {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let attacks: Vec<(&str, Option<Attack>)> = vec![
+            ("none", None),
+            (
+                "probes",
+                Some(flood(|n| {
+                    if n % 2 == 0 {
+                        "/health/ready"
+                    } else {
+                        "/metrics"
+                    }
+                    .to_owned()
+                })),
+            ),
+            (
+                "histories",
+                Some(flood(|n| {
+                    format!("/items/{}/history", percent_encode(&probe(n % PROBES)))
+                })),
+            ),
+            (
+                "tiles",
+                Some(flood(move |n| {
+                    let tile = (n / 255) % full_tiles.min(1000);
+                    format!("/log/tile/0/{tile:03}.p/{}", 1 + n % 255)
+                })),
+            ),
+            (
+                "large events",
+                Some(flood(|_| {
+                    format!("/items/{}/history?limit=1000", percent_encode(ASSET))
+                })),
+            ),
+            ("slow clients", Some(Arc::new(slow_client))),
+        ];
+        println!(
+            "Ledger of {} entries; {VICTIMS} victims at {VICTIM_RATE:.0} requests/s each (warm histories), {ATTACKERS} attacking threads from one address, {} s per phase.",
+            options.entries, options.seconds
+        );
+        println!();
+        println!(
+            "| attack | victim requests | victim failures | victim p50 ms | victim p99 ms | victim max ms | p99 ÷ unloaded | attacker requests/s | attacker 429 | trace-api peak RSS MB |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        let mut unloaded = None;
+        for (name, attack) in attacks {
+            let measured = phase(port, pid, options.seconds, attack)?;
+            let p99 = percentile(&measured.victims, 0.99);
+            let base_p99 = *unloaded.get_or_insert(p99);
+            println!(
+                "| {name} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} % | {:.0} |",
+                measured.victims.len(),
+                measured.victim_failures,
+                percentile(&measured.victims, 0.5),
+                p99,
+                percentile(&measured.victims, 1.0),
+                if base_p99 > 0.0 { p99 / base_p99 } else { 0.0 },
+                measured.attacks as f64 / measured.took.as_secs_f64(),
+                if measured.attacks > 0 {
+                    100.0 * measured.refused as f64 / measured.attacks as f64
+                } else {
+                    0.0
+                },
+                measured.peak_kib as f64 / 1024.0,
+            );
+        }
+        Ok(())
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
