@@ -21,7 +21,12 @@
 //! Target (the hardening issue): a flood of any public route from one address leaves the other
 //! clients' p99 within 2 × its unloaded value.
 //!
-//! Usage: `hostile_load [--entries N] [--seconds S] [--rebuild]` (the `trace-api` binary must be
+//! With `--nice` the attacker runs in a process of its own at the lowest CPU priority
+//! (`nice -n 19`, this program's `--attacker` mode): on one machine the attacking threads
+//! otherwise take the cores trace-api and the victims need, which an attacker on its own machine
+//! would not; the figures then show what trace-api itself does with the flood.
+//!
+//! Usage: `hostile_load [--entries N] [--seconds S] [--rebuild] [--nice]` (the `trace-api` binary must be
 //! built next to this one: `cargo build --release -p trace-api -p tagtrail-bench --bin
 //! hostile_load`).
 
@@ -52,6 +57,8 @@ struct Options {
     entries: u64,
     seconds: u64,
     rebuild: bool,
+    /// The attacker in a process of its own at the lowest CPU priority (`nice -n 19`).
+    nice: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -59,6 +66,7 @@ fn options() -> anyhow::Result<Options> {
         entries: 200_000,
         seconds: 10,
         rebuild: false,
+        nice: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -66,8 +74,9 @@ fn options() -> anyhow::Result<Options> {
             "--entries" => options.entries = args.next().context("--entries N")?.parse()?,
             "--seconds" => options.seconds = args.next().context("--seconds S")?.parse()?,
             "--rebuild" => options.rebuild = true,
+            "--nice" => options.nice = true,
             other => anyhow::bail!(
-                "unknown argument {other:?}; usage: hostile_load [--entries N] [--seconds S] [--rebuild]"
+                "unknown argument {other:?}; usage: hostile_load [--entries N] [--seconds S] [--rebuild] [--nice]"
             ),
         }
     }
@@ -223,33 +232,71 @@ fn peak_and_reset(pid: u32) -> anyhow::Result<u64> {
 }
 
 /// Runs the victims for `seconds` while `attack` (if any) runs on `ATTACKERS` threads.
-fn phase(port: u16, pid: u32, seconds: u64, attack: Option<Attack>) -> anyhow::Result<Phase> {
+/// Who attacks during a phase.
+enum Attacker {
+    Nobody,
+    /// Threads of this process.
+    Threads(Attack),
+    /// This program's `--attacker` mode in a process of its own, at `nice -n 19`.
+    Niced(&'static str),
+}
+
+/// Runs `ATTACKERS` threads of `attack` until `stop`, counting requests and 429s.
+fn attack_threads(
+    attack: &Attack,
+    port: u16,
+    stop: &Arc<AtomicBool>,
+    counts: &Arc<(AtomicU64, AtomicU64)>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..ATTACKERS)
+        .map(|thread| {
+            let (attack, stop, counts) = (attack.clone(), stop.clone(), counts.clone());
+            std::thread::spawn(move || {
+                let mut n = thread as u64;
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(status) = attack(port, n) {
+                        counts.0.fetch_add(1, Ordering::Relaxed);
+                        if status == 429 {
+                            counts.1.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    n += ATTACKERS as u64;
+                }
+            })
+        })
+        .collect()
+}
+
+/// Runs the victims for `seconds` while `attacker` attacks.
+fn phase(port: u16, pid: u32, options: &Options, attacker: Attacker) -> anyhow::Result<Phase> {
+    let seconds = options.seconds;
     peak_and_reset(pid)?;
     let start = Instant::now();
     let end = start + Duration::from_secs(seconds);
     let stop = Arc::new(AtomicBool::new(false));
-    let (attacks, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let attackers: Vec<_> = attack
-        .iter()
-        .flat_map(|attack| {
-            (0..ATTACKERS).map(|thread| {
-                let (attack, stop) = (attack.clone(), stop.clone());
-                let (attacks, refused) = (attacks.clone(), refused.clone());
-                std::thread::spawn(move || {
-                    let mut n = thread as u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        if let Ok(status) = attack(port, n) {
-                            attacks.fetch_add(1, Ordering::Relaxed);
-                            if status == 429 {
-                                refused.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        n += ATTACKERS as u64;
-                    }
-                })
-            })
-        })
-        .collect();
+    let counts = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    let mut attackers = Vec::new();
+    let mut child = None;
+    match &attacker {
+        Attacker::Nobody => {}
+        Attacker::Threads(attack) => attackers = attack_threads(attack, port, &stop, &counts),
+        Attacker::Niced(name) => {
+            child = Some(
+                std::process::Command::new("nice")
+                    .args(["-n", "19"])
+                    .arg(std::env::current_exe()?)
+                    .args(["--attacker", name])
+                    .args([
+                        seconds.to_string(),
+                        port.to_string(),
+                        options.entries.to_string(),
+                    ])
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .context("Failed to start the attacker (nice)")?,
+            );
+        }
+    }
     let victims: Vec<_> = (0..VICTIMS)
         .map(|v| {
             std::thread::spawn(move || -> anyhow::Result<(Vec<u64>, u64)> {
@@ -300,8 +347,18 @@ fn phase(port: u16, pid: u32, seconds: u64, attack: Option<Attack>) -> anyhow::R
             .map_err(|_| anyhow::anyhow!("an attacker panicked"))?;
     }
     phase.victims.sort_unstable();
-    phase.attacks = attacks.load(Ordering::Relaxed);
-    phase.refused = refused.load(Ordering::Relaxed);
+    phase.attacks = counts.0.load(Ordering::Relaxed);
+    phase.refused = counts.1.load(Ordering::Relaxed);
+    if let Some(child) = child {
+        // It attacked for `seconds` of its own: its counts are of that time.
+        let output = child.wait_with_output()?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let mut numbers = text
+            .split_whitespace()
+            .filter_map(|word| word.parse::<u64>().ok());
+        phase.attacks = numbers.next().context("the attacker printed no count")?;
+        phase.refused = numbers.next().context("the attacker printed no count")?;
+    }
     phase.peak_kib = peak_and_reset(pid)?;
     Ok(phase)
 }
@@ -348,8 +405,70 @@ fn slow_client(port: u16, _n: u64) -> anyhow::Result<u16> {
     Ok(408)
 }
 
+/// The attacks, in the order they run.
+const ATTACKS: [&str; 5] = [
+    "probes",
+    "histories",
+    "tiles",
+    "large events",
+    "slow clients",
+];
+
+/// The attack of that name, for a ledger of `entries` entries.
+fn attack_named(name: &str, entries: u64) -> anyhow::Result<Attack> {
+    let full_tiles = (entries / 256).max(1);
+    Ok(match name {
+        "probes" => flood(|n| {
+            if n % 2 == 0 {
+                "/health/ready"
+            } else {
+                "/metrics"
+            }
+            .to_owned()
+        }),
+        "histories" => flood(|n| format!("/items/{}/history", percent_encode(&probe(n % PROBES)))),
+        "tiles" => flood(move |n| {
+            let tile = (n / 255) % full_tiles.min(1000);
+            format!("/log/tile/0/{tile:03}.p/{}", 1 + n % 255)
+        }),
+        "large events" => flood(|_| format!("/items/{}/history?limit=1000", percent_encode(ASSET))),
+        "slow clients" => Arc::new(slow_client),
+        other => anyhow::bail!("no attack {other:?}"),
+    })
+}
+
+/// `--attacker NAME SECONDS PORT ENTRIES`: attacks alone for so long, then prints its requests
+/// and its 429s.
+#[allow(clippy::print_stdout)] // read by the driver
+fn attacker_mode(args: &[String]) -> anyhow::Result<()> {
+    let [name, seconds, port, entries] = args else {
+        anyhow::bail!("--attacker NAME SECONDS PORT ENTRIES");
+    };
+    let attack = attack_named(name, entries.parse()?)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let counts = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    let threads = attack_threads(&attack, port.parse()?, &stop, &counts);
+    std::thread::sleep(Duration::from_secs(seconds.parse()?));
+    stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("an attacker panicked"))?;
+    }
+    println!(
+        "{} {}",
+        counts.0.load(Ordering::Relaxed),
+        counts.1.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
 #[allow(clippy::print_stdout, clippy::print_stderr)] // the driver's report
 fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--attacker") {
+        return attacker_mode(&args[1..]);
+    }
     let options = options()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -367,7 +486,6 @@ fn main() -> anyhow::Result<()> {
     let pid = child.id();
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&mut child, &base)?;
-    let full_tiles = (options.entries / 256).max(1);
     let result = (|| -> anyhow::Result<()> {
         // Warm: every probe's history once, from a victim's address.
         let mut warm = Client {
@@ -382,43 +500,15 @@ fn main() -> anyhow::Result<()> {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
-        let attacks: Vec<(&str, Option<Attack>)> = vec![
-            ("none", None),
-            (
-                "probes",
-                Some(flood(|n| {
-                    if n % 2 == 0 {
-                        "/health/ready"
-                    } else {
-                        "/metrics"
-                    }
-                    .to_owned()
-                })),
-            ),
-            (
-                "histories",
-                Some(flood(|n| {
-                    format!("/items/{}/history", percent_encode(&probe(n % PROBES)))
-                })),
-            ),
-            (
-                "tiles",
-                Some(flood(move |n| {
-                    let tile = (n / 255) % full_tiles.min(1000);
-                    format!("/log/tile/0/{tile:03}.p/{}", 1 + n % 255)
-                })),
-            ),
-            (
-                "large events",
-                Some(flood(|_| {
-                    format!("/items/{}/history?limit=1000", percent_encode(ASSET))
-                })),
-            ),
-            ("slow clients", Some(Arc::new(slow_client))),
-        ];
         println!(
-            "Ledger of {} entries; {VICTIMS} victims at {VICTIM_RATE:.0} requests/s each (warm histories), {ATTACKERS} attacking threads from one address, {} s per phase.",
-            options.entries, options.seconds
+            "Ledger of {} entries; {VICTIMS} victims at {VICTIM_RATE:.0} requests/s each (warm histories), {ATTACKERS} attacking threads from one address ({}), {} s per phase.",
+            options.entries,
+            if options.nice {
+                "a process of their own at nice 19"
+            } else {
+                "in the driver's process"
+            },
+            options.seconds
         );
         println!();
         println!(
@@ -426,8 +516,13 @@ fn main() -> anyhow::Result<()> {
         );
         println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         let mut unloaded = None;
-        for (name, attack) in attacks {
-            let measured = phase(port, pid, options.seconds, attack)?;
+        for name in std::iter::once("none").chain(ATTACKS) {
+            let attacker = match name {
+                "none" => Attacker::Nobody,
+                name if options.nice => Attacker::Niced(name),
+                name => Attacker::Threads(attack_named(name, options.entries)?),
+            };
+            let measured = phase(port, pid, &options, attacker)?;
             let p99 = percentile(&measured.victims, 0.99);
             let base_p99 = *unloaded.get_or_insert(p99);
             println!(
