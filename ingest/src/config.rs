@@ -31,6 +31,7 @@
 //! requests_per_second = 1000    # per client address (an IPv4 address, an IPv6 /64), sustained
 //! burst = 2000                  # per client address, at once
 //! max_clients = 100000          # client addresses tracked by the rate limiter
+//! rate_limited_delay = "1s"     # a 429 is answered this late (at most its Retry-After)
 //!
 //! [log]
 //! format = "text"               # or "json"
@@ -98,6 +99,7 @@ const SCHEMA: Schema = Schema {
                 "requests_per_second",
                 "burst",
                 "max_clients",
+                "rate_limited_delay",
             ],
         ),
         ("log", &["format", "filter"]),
@@ -282,6 +284,11 @@ pub struct Limits {
     /// Client addresses the rate limiter tracks (the least recently seen are forgotten).
     #[serde(default = "default_max_clients")]
     pub max_clients: usize,
+    /// How long a request over its client's rate waits before its `429` (never longer than the
+    /// `Retry-After` it is given): a client flooding on its connections gets about one answer
+    /// per connection per delay.
+    #[serde(default = "default_rate_limited_delay", deserialize_with = "duration")]
+    pub rate_limited_delay: Duration,
 }
 
 fn default_requests_per_second() -> u32 {
@@ -292,6 +299,9 @@ fn default_burst() -> u32 {
 }
 fn default_max_clients() -> usize {
     100_000
+}
+fn default_rate_limited_delay() -> Duration {
+    Duration::from_secs(1)
 }
 
 impl Default for Limits {
@@ -305,6 +315,7 @@ impl Default for Limits {
             requests_per_second: default_requests_per_second(),
             burst: default_burst(),
             max_clients: default_max_clients(),
+            rate_limited_delay: default_rate_limited_delay(),
         }
     }
 }

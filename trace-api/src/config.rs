@@ -24,6 +24,7 @@
 //! requests_per_second = 50      # per client address, sustained
 //! burst = 200                   # per client address, at once
 //! max_clients = 100000          # client addresses tracked by the rate limiter
+//! rate_limited_delay = "1s"     # a 429 is answered this late (at most its Retry-After)
 //! max_answer_bytes = 67108864   # event text one history or bundle may load (422 beyond)
 //! max_inflight_bytes = 536870912   # event text every answer in flight may hold (503 beyond)
 //! max_event_bytes = 1048576     # the largest event the ledger holds (ingest's limit)
@@ -84,6 +85,7 @@ const SCHEMA: Schema = Schema {
                 "requests_per_second",
                 "burst",
                 "max_clients",
+                "rate_limited_delay",
                 "max_answer_bytes",
                 "max_inflight_bytes",
                 "max_event_bytes",
@@ -255,6 +257,11 @@ pub struct Limits {
     /// Client addresses the rate limiter tracks (the least recently seen are forgotten).
     #[serde(default = "default_max_clients")]
     pub max_clients: usize,
+    /// How long a request over its client's rate waits before its `429` (never longer than the
+    /// `Retry-After` it is given): a client flooding on its connections gets about one answer
+    /// per connection per delay, so its flood cannot keep the workers busy.
+    #[serde(default = "default_rate_limited_delay", deserialize_with = "duration")]
+    pub rate_limited_delay: Duration,
     /// The most bytes of event text one history or provenance bundle may load (`422` beyond).
     #[serde(default = "default_max_answer_bytes")]
     pub max_answer_bytes: usize,
@@ -285,6 +292,7 @@ impl Default for Limits {
             requests_per_second: default_requests_per_second(),
             burst: default_burst(),
             max_clients: default_max_clients(),
+            rate_limited_delay: default_rate_limited_delay(),
             max_answer_bytes: default_max_answer_bytes(),
             max_inflight_bytes: default_max_inflight_bytes(),
             max_event_bytes: default_max_event_bytes(),
@@ -485,6 +493,9 @@ fn default_burst() -> u32 {
 }
 fn default_max_clients() -> usize {
     100_000
+}
+fn default_rate_limited_delay() -> Duration {
+    Duration::from_secs(1)
 }
 
 #[cfg(test)]

@@ -492,6 +492,9 @@ async fn each_client_address_is_rate_limited_and_operator_routes_are_apart() {
     let app = TestApp::spawn_with(|config| {
         config.limits.requests_per_second = 1;
         config.limits.burst = 3;
+        // A 429 waits this long before it is sent (by default a second, in which the bucket
+        // of one request a second would refill).
+        config.limits.rate_limited_delay = std::time::Duration::from_millis(10);
         config.http.operator_listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;

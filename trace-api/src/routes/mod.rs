@@ -157,6 +157,15 @@ pub async fn around(
         && let Err(retry_after) = state.limiter.check(peer.ip(), started)
     {
         state.metrics.rate_limited();
+        // Answered late (an async wait: no worker is held): a flood gets about one answer per
+        // connection per delay, and the connections an address may hold are capped.
+        tokio::time::sleep(
+            state
+                .limits
+                .rate_limited_delay
+                .min(std::time::Duration::from_secs(retry_after)),
+        )
+        .await;
         let mut response = Problem::RateLimited { retry_after }.error_response();
         nosniff(response.headers_mut());
         // The connection is closed too: a client over its rate must open a new one (which the
