@@ -48,6 +48,8 @@ pub struct AppState {
     /// Answers refused as too large, by what they asked and the checkpoint they were as of: asked
     /// again, they are refused without loading anything.
     pub(crate) refused_answers: crate::routes::RefusedAnswers,
+    /// The questions being answered, one at a time each.
+    pub(crate) answer_gates: crate::routes::AnswerGates,
 }
 
 /// A built, listening trace-api service.
@@ -112,6 +114,7 @@ impl Application {
                 config.limits.max_answers_per_client,
             ),
             refused_answers: crate::routes::RefusedAnswers::new(REFUSED_ANSWERS),
+            answer_gates: crate::routes::AnswerGates::default(),
         });
         let connections =
             service_kit::clients::ConnectionLimits::new(config.http.max_connections_per_client);

@@ -88,6 +88,12 @@ async fn events_of(
     if let Some(why) = state.refused_answers.get(&item.names, limit, size) {
         return Err(Problem::TooMuch(why));
     }
+    // The same question being answered already: wait for it, then ask whether it was refused.
+    let gate = state.answer_gates.gate(&item.names, limit);
+    let _turn = gate.lock().await;
+    if let Some(why) = state.refused_answers.get(&item.names, limit, size) {
+        return Err(Problem::TooMuch(why));
+    }
     let budget = state.budget.answer();
     let source = ViewSource {
         view,

@@ -52,11 +52,12 @@ routes! {
 /// The routes whose answers load events (counted per client: `limits.max_answers_per_client`).
 const LOADING_ROUTES: &[&str] = &["/items/{id}/history", "/items/{id}/bundle"];
 
-/// Answers refused as asking too much (`422`), by the identifiers asked for, the limit and the
-/// checkpoint size they were as of: the same question as of the same checkpoint is refused again
-/// without loading anything, so repeating an expensive request costs the service nothing.
+/// Answers refused as asking too much (`422`), by the identifiers asked for and the limit, with the
+/// smallest checkpoint size they were refused as of. A history only grows with the log (more
+/// entries can only name more events), so the same question as of that checkpoint or a later one
+/// is refused again without loading anything: repeating an expensive request costs nothing.
 #[derive(Debug)]
-pub struct RefusedAnswers(ledger_store::Generations<(Vec<String>, usize, u64), String>);
+pub struct RefusedAnswers(ledger_store::Generations<(Vec<String>, usize), (u64, String)>);
 
 impl RefusedAnswers {
     /// Remembers up to about `capacity` refusals.
@@ -64,14 +65,56 @@ impl RefusedAnswers {
         Self(ledger_store::Generations::new(capacity))
     }
 
-    /// Why the question was refused before, if it was.
+    /// Why the question, asked as of a checkpoint of `size` entries, was refused before.
     pub fn get(&self, names: &[String], limit: usize, size: u64) -> Option<String> {
-        self.0.get(&(names.to_vec(), limit, size))
+        self.0
+            .get(&(names.to_vec(), limit))
+            .filter(|(refused_at, _)| *refused_at <= size)
+            .map(|(_, why)| why)
     }
 
-    /// Remembers a refusal.
+    /// Remembers a refusal as of a checkpoint of `size` entries.
     pub fn insert(&self, names: &[String], limit: usize, size: u64, why: &str) {
-        self.0.insert((names.to_vec(), limit, size), why.to_owned());
+        let key = (names.to_vec(), limit);
+        if self
+            .0
+            .peek(&key)
+            .is_none_or(|(refused_at, _)| size < refused_at)
+        {
+            self.0.insert(key, (size, why.to_owned()));
+        }
+    }
+}
+
+/// A question: the identifiers asked about and the limit.
+type Question = (Vec<String>, usize);
+/// The gate of a question, while some answer holds it.
+type Gate = std::sync::Weak<tokio::sync::Mutex<()>>;
+
+/// One gate per question being answered: the same question (identifiers and limit) asked again
+/// while it is being answered waits for that answer to end, so that a refusal is learned once
+/// instead of by every copy of the request loading the same events.
+#[derive(Debug, Default)]
+pub struct AnswerGates(std::sync::Mutex<std::collections::HashMap<Question, Gate>>);
+
+impl AnswerGates {
+    /// The gate of a question (made if none is open).
+    pub fn gate(&self, names: &[String], limit: usize) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut gates = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (names.to_vec(), limit);
+        if let Some(gate) = gates.get(&key).and_then(std::sync::Weak::upgrade) {
+            return gate;
+        }
+        // Gates no answer holds any more are dropped now and then: the map stays small.
+        if gates.len() >= 1024 {
+            gates.retain(|_, gate| gate.strong_count() > 0);
+        }
+        let gate = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        gates.insert(key, std::sync::Arc::downgrade(&gate));
+        gate
     }
 }
 
@@ -224,4 +267,42 @@ pub async fn around(
             .insert(HeaderName::from_static("server-timing"), value);
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_holds_for_its_checkpoint_and_every_later_one_not_for_earlier_ones() {
+        let refused = RefusedAnswers::new(16);
+        let names = vec!["urn:epc:id:grai:0614141.12345.400".to_owned()];
+        refused.insert(&names, 1000, 50, "too much");
+        assert_eq!(refused.get(&names, 1000, 50).as_deref(), Some("too much"));
+        assert_eq!(refused.get(&names, 1000, 900).as_deref(), Some("too much"));
+        assert_eq!(refused.get(&names, 1000, 49), None, "an older checkpoint");
+        assert_eq!(refused.get(&names, 10, 50), None, "another limit");
+        // A refusal as of a later checkpoint does not forget the earlier one.
+        refused.insert(&names, 1000, 70, "too much");
+        assert_eq!(refused.get(&names, 1000, 60).as_deref(), Some("too much"));
+    }
+
+    #[test]
+    fn one_gate_per_question_while_it_is_held_and_none_kept_after() {
+        let gates = AnswerGates::default();
+        let names = vec!["a".to_owned()];
+        let held = gates.gate(&names, 1);
+        assert!(std::sync::Arc::ptr_eq(&held, &gates.gate(&names, 1)));
+        assert!(!std::sync::Arc::ptr_eq(&held, &gates.gate(&names, 2)));
+        drop(held);
+        for n in 0..2000 {
+            drop(gates.gate(&[n.to_string()], 1));
+        }
+        let kept = gates
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len();
+        assert!(kept <= 1024, "{kept} gates kept");
+    }
 }
