@@ -163,7 +163,8 @@ impl Application {
                 config.limits.requests_per_second,
                 config.limits.burst,
                 config.limits.max_clients,
-            ),
+            )
+            .with_refusal_delay(config.limits.rate_limited_delay),
             routing,
             readiness: crate::routes::health::Readiness::new(
                 crate::routes::health::READINESS_REUSE,

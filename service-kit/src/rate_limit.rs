@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::clients::client_of;
 
@@ -21,6 +21,8 @@ pub struct RateLimiter {
     rate: f64,
     burst: f64,
     max_clients: usize,
+    /// How long a refused request waits before its `429` ([`RateLimiter::answer_late`]).
+    refusal_delay: Duration,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
 }
 
@@ -37,8 +39,29 @@ impl RateLimiter {
             rate: f64::from(rate.max(1)),
             burst: f64::from(burst.max(1)),
             max_clients: max_clients.max(1),
+            refusal_delay: Duration::ZERO,
             buckets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Refused requests wait `delay` before they are answered (see [`Self::answer_late`]).
+    pub fn with_refusal_delay(mut self, delay: Duration) -> Self {
+        self.refusal_delay = delay;
+        self
+    }
+
+    /// How long a request refused with `retry_after` waits: the refusal delay, never longer than
+    /// the `Retry-After` it is given.
+    pub fn refusal_wait(&self, retry_after: u64) -> Duration {
+        self.refusal_delay.min(Duration::from_secs(retry_after))
+    }
+
+    /// Waits [`Self::refusal_wait`] before a refused request is answered. An async wait holds
+    /// no worker: a client flooding over its rate gets about one answer per connection per
+    /// delay (and the connections one client may hold are capped), so its flood cannot keep the
+    /// workers busy answering `429`s.
+    pub async fn answer_late(&self, retry_after: u64) {
+        tokio::time::sleep(self.refusal_wait(retry_after)).await;
     }
 
     /// Takes one request from `client`'s bucket at `now`: `Ok`, or `Err(seconds)` to wait before
@@ -88,6 +111,19 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_refused_request_waits_the_delay_but_never_past_its_retry_after() {
+        let limiter = RateLimiter::new(1, 1, 4);
+        assert_eq!(
+            limiter.refusal_wait(3),
+            Duration::ZERO,
+            "no delay by default"
+        );
+        let limiter = limiter.with_refusal_delay(Duration::from_secs(2));
+        assert_eq!(limiter.refusal_wait(3), Duration::from_secs(2));
+        assert_eq!(limiter.refusal_wait(1), Duration::from_secs(1));
+    }
 
     #[test]
     fn a_client_gets_its_burst_then_its_rate() {

@@ -93,7 +93,8 @@ impl Application {
             store,
             limits,
             metrics,
-            limiter: RateLimiter::new(limits.requests_per_second, limits.burst, limits.max_clients),
+            limiter: RateLimiter::new(limits.requests_per_second, limits.burst, limits.max_clients)
+                .with_refusal_delay(limits.rate_limited_delay),
             request_timeout: config.http.request_timeout,
             views: crate::reader::ViewCache::new(config.ledger.checkpoint_refresh),
             batches: crate::proofs::BatchTrees::new(BATCH_TREES),

@@ -117,15 +117,7 @@ pub async fn admit(
         && let Some(peer) = request.peer_addr()
         && let Err(retry_after) = state.limiter.check(peer.ip(), std::time::Instant::now())
     {
-        // Answered late (an async wait: no worker is held): a flood gets about one answer per
-        // connection per delay, and the connections an address may hold are capped.
-        tokio::time::sleep(
-            state
-                .limits
-                .rate_limited_delay
-                .min(std::time::Duration::from_secs(retry_after)),
-        )
-        .await;
+        state.limiter.answer_late(retry_after).await;
         let mut response = too_many(
             format!(
                 "this address sent more than {} requests a second: wait {retry_after} s",

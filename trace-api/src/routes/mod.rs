@@ -152,6 +152,28 @@ fn nosniff(headers: &mut actix_web::http::header::HeaderMap) {
     );
 }
 
+/// A request refused before its route ran: the problem as the answer (`nosniff`, the connection
+/// closed when `close`), counted under `route`.
+fn refused(
+    state: &AppState,
+    route: &str,
+    started: Instant,
+    problem: Problem,
+    close: bool,
+) -> actix_web::HttpResponse {
+    let mut response = problem.error_response();
+    nosniff(response.headers_mut());
+    if close {
+        response
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
+    state
+        .metrics
+        .request(route, response.status().as_u16(), started.elapsed());
+    response
+}
+
 /// The rate limiter, the request timeout and the request metrics, around every route.
 pub async fn around(
     request: ServiceRequest,
@@ -170,14 +192,8 @@ pub async fn around(
         && slot.over()
     {
         state.metrics.rate_limited();
-        let mut response = Problem::TooManyConnections { cap: slot.cap() }.error_response();
-        nosniff(response.headers_mut());
-        response
-            .head_mut()
-            .set_connection_type(actix_web::http::ConnectionType::Close);
-        state
-            .metrics
-            .request(&route, response.status().as_u16(), started.elapsed());
+        let problem = Problem::TooManyConnections { cap: slot.cap() };
+        let response = refused(&state, &route, started, problem, true);
         return Ok(request.into_response(response));
     }
     // Probes and scrapes are not rate limited on the operator's own listener; without one they
@@ -186,13 +202,9 @@ pub async fn around(
         .routing
         .admit(request.app_config().local_addr(), request.path());
     if admission == Admission::NotHere {
-        let mut response =
-            Problem::NotFound(service_kit::listeners::not_here(request.path()).to_owned())
-                .error_response();
-        nosniff(response.headers_mut());
-        state
-            .metrics
-            .request("unmatched", response.status().as_u16(), started.elapsed());
+        let problem =
+            Problem::NotFound(service_kit::listeners::not_here(request.path()).to_owned());
+        let response = refused(&state, "unmatched", started, problem, false);
         return Ok(request.into_response(response));
     }
     if admission == Admission::Limited
@@ -200,26 +212,11 @@ pub async fn around(
         && let Err(retry_after) = state.limiter.check(peer.ip(), started)
     {
         state.metrics.rate_limited();
-        // Answered late (an async wait: no worker is held): a flood gets about one answer per
-        // connection per delay, and the connections an address may hold are capped.
-        tokio::time::sleep(
-            state
-                .limits
-                .rate_limited_delay
-                .min(std::time::Duration::from_secs(retry_after)),
-        )
-        .await;
-        let mut response = Problem::RateLimited { retry_after }.error_response();
-        nosniff(response.headers_mut());
-        // The connection is closed too: a client over its rate must open a new one (which the
-        // server accepts at a bounded rate) before it can ask again, so a flood of requests on
-        // kept-alive connections cannot keep the workers busy answering 429s.
-        response
-            .head_mut()
-            .set_connection_type(actix_web::http::ConnectionType::Close);
-        state
-            .metrics
-            .request(&route, response.status().as_u16(), started.elapsed());
+        state.limiter.answer_late(retry_after).await;
+        // Closed too: a client over its rate must open a new connection before it asks again,
+        // so a flood on kept-alive connections cannot keep the workers answering 429s.
+        let problem = Problem::RateLimited { retry_after };
+        let response = refused(&state, &route, started, problem, true);
         return Ok(request.into_response(response));
     }
     // Answers that load events: at most so many per client at once.
@@ -229,11 +226,8 @@ pub async fn around(
             .open(request.peer_addr().map(|peer| peer.ip()));
         if slot.over() {
             state.metrics.rate_limited();
-            let mut response = Problem::TooManyAnswers { cap: slot.cap() }.error_response();
-            nosniff(response.headers_mut());
-            state
-                .metrics
-                .request(&route, response.status().as_u16(), started.elapsed());
+            let problem = Problem::TooManyAnswers { cap: slot.cap() };
+            let response = refused(&state, &route, started, problem, false);
             return Ok(request.into_response(response));
         }
         Some(slot)
