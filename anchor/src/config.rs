@@ -37,6 +37,7 @@ const SCHEMA: Schema = Schema {
         ("metrics", &["listen"]),
         ("log", &["format", "filter"]),
     ],
+    strict: false,
 };
 
 /// Every setting of the worker.

@@ -17,16 +17,20 @@
 //! | `tagtrail_anchor_node_disagreements_total` | counter | `chain` | answers of a node that another node, or the block's own hashes, contradicted |
 //! | `tagtrail_anchor_reverted_total` | counter | `chain` | anchors proven reverted from their block (each followed by a new anchor) |
 //! | `tagtrail_anchor_stalled` | gauge | `chain` | 1 while a checkpoint signed more than `stall_after` ago has no confirmed anchor (readiness fails meanwhile) |
+//!
+//! And, as every service has them (without the `chain` label): `tagtrail_anchor_db_pool_connections`
+//! (`state`: `in_use`, `idle`), `tagtrail_anchor_db_pool_max_connections` and
+//! `tagtrail_anchor_db_pool_waiting_requests`, read at each scrape.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use service_kit::metrics::PoolGauges;
 
 use crate::store::State;
 
@@ -58,6 +62,7 @@ pub struct Metrics {
     rpc_errors: Family<ChainLabels, Counter>,
     node_disagreements: Family<ChainLabels, Counter>,
     reverted: Family<ChainLabels, Counter>,
+    pool: PoolGauges,
     stalled: Family<ChainLabels, Gauge>,
     /// The chains `stalled` is 1 for, for readiness.
     stalled_chains: Mutex<BTreeSet<String>>,
@@ -153,8 +158,10 @@ impl Metrics {
             "1 while a checkpoint older than stall_after has no confirmed anchor",
             stalled.clone(),
         );
+        let pool = PoolGauges::register(&mut registry);
         Self {
             registry,
+            pool,
             anchors,
             lag_seconds,
             lag_entries,
@@ -284,8 +291,11 @@ impl Metrics {
 
     /// The OpenMetrics text of every metric.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
-        let mut text = String::new();
-        encode(&mut text, &self.registry)?;
-        Ok(text)
+        service_kit::metrics::text(&self.registry)
+    }
+
+    /// Sets the database pool gauges from the pool's status.
+    pub fn pool(&self, status: deadpool_postgres::Status) {
+        self.pool.set(status);
     }
 }

@@ -6,7 +6,6 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use ledger_store::Store;
@@ -67,7 +66,7 @@ pub async fn run(
                 App::new()
                     .app_data(state.clone())
                     .route("/metrics", web::get().to(metrics_route))
-                    .route("/health/live", web::get().to(live))
+                    .route("/health/live", web::get().to(service_kit::http::live))
                     .route("/health/ready", web::get().to(ready))
             })
             .workers(1)
@@ -132,21 +131,8 @@ pub async fn run(
 }
 
 async fn metrics_route(state: web::Data<State>) -> HttpResponse {
-    match state.metrics.encode() {
-        Ok(text) => HttpResponse::Ok()
-            .insert_header((
-                CONTENT_TYPE,
-                HeaderValue::from_static(
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
-            ))
-            .body(text),
-        Err(_) => HttpResponse::InternalServerError().finish(),
-    }
-}
-
-async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "live"}))
+    state.metrics.pool(state.store.pool().status());
+    service_kit::http::metrics_answer(state.metrics.encode())
 }
 
 async fn ready(state: web::Data<State>) -> HttpResponse {

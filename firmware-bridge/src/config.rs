@@ -2,45 +2,38 @@
 //! smoothing, sensors, spool and upload. Unknown keys are refused; every value is checked at start-up
 //! and an error names the key.
 //!
-//! Every key of the single-table sections (`device`, `smoothing`, `spool`, `upload`, `mqtt`,
-//! `metrics`) can be set from the environment as `TAGTRAIL_BRIDGE_<SECTION>_<KEY>`
-//! (`TAGTRAIL_BRIDGE_UPLOAD_URL`, `TAGTRAIL_BRIDGE_SPOOL_MAX_EVENTS`, ...), which wins over the file;
-//! the value is read as a TOML value when it is one (`5000`, `true`) and as a string otherwise. A
-//! variable naming no such setting is an error that names it. Readers, read points and sensors are
-//! lists and are set in the file only.
+//! The file is read as every service's settings are (`service_kit::config`): every key of the
+//! single-table sections (`device`, `smoothing`, `spool`, `upload`, `mqtt`, `metrics`, `log`) can
+//! be set from the environment as `TAGTRAIL_BRIDGE_<SECTION>_<KEY>` (`TAGTRAIL_BRIDGE_UPLOAD_URL`,
+//! `TAGTRAIL_BRIDGE_SPOOL_MAX_EVENTS`, ...), which wins over the file, and `--log-format` wins over
+//! both; the value is read as a TOML value when it is one (`5000`, `true`) and as a string
+//! otherwise. A variable naming no such setting is an error that names it. Readers, read points
+//! and sensors are lists and are set in the file only.
 //!
 //! See the crate README for a complete example.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use epcis::document::Action;
 use ledger::DeviceId;
 use serde::Deserialize;
-use service_kit::config::optional_duration;
+use service_kit::config::{Schema, optional_duration};
+pub use service_kit::log::{LogConfig, LogFormat};
 
 use crate::adapter::sensor::{MeasurementMap, MeasurementSpec};
 use crate::read::ReaderId;
 use crate::smoothing::SmoothingParams;
 
 /// A configuration that cannot be used, naming the key at fault.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// Not TOML, an unknown key, a missing key or a value of the wrong type.
-    #[error("config: {0}")]
-    Syntax(String),
-    /// A `TAGTRAIL_BRIDGE_...` variable that names no setting.
-    #[error(
-        "environment variable {variable}: no such setting (settable: TAGTRAIL_BRIDGE_<SECTION>_<KEY> for the keys of {sections})"
-    )]
-    UnknownVariable {
-        /// The variable.
-        variable: String,
-        /// The sections that can be set.
-        sections: String,
-    },
+    /// Not TOML, an unknown key, a missing key, a value of the wrong type, or a
+    /// `TAGTRAIL_BRIDGE_...` variable that names no setting.
+    #[error(transparent)]
+    Settings(#[from] service_kit::config::ConfigError),
     /// A value that parses but breaks a rule.
     #[error("config key {key}: {rule}")]
     Invalid {
@@ -239,6 +232,8 @@ pub struct Config {
     pub mqtt: Option<MqttConfig>,
     /// Address of the metrics endpoint.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Logging (`[log]`, as every service's).
+    pub log: LogConfig,
     /// Settings written under a deprecated name: what to tell the operator (at start-up).
     pub deprecated: Vec<String>,
 }
@@ -287,6 +282,8 @@ struct RawConfig {
     upload: Option<RawUpload>,
     mqtt: Option<RawMqtt>,
     metrics: Option<RawMetrics>,
+    #[serde(default)]
+    log: LogConfig,
 }
 
 #[derive(Deserialize)]
@@ -457,69 +454,41 @@ struct RawMetrics {
 /// The prefix of the environment variables that override the file's settings.
 pub const ENV_PREFIX: &str = "TAGTRAIL_BRIDGE_";
 
-/// The sections an environment variable can set, with their keys.
-const OVERRIDABLE: &[(&str, &[&str])] = &[
-    ("device", &["id", "key_file"]),
-    (
-        "smoothing",
-        &[
-            "cycle",
-            "absence",
-            "max_epcs_per_event",
-            "cycle_ms",
-            "absence_ms",
-        ],
-    ),
-    ("spool", &["path", "max_events", "when_full"]),
-    (
-        "upload",
-        &[
-            "url",
-            "ca_file",
-            "batch_size",
-            "retry_min",
-            "retry_max",
-            "retry_min_ms",
-            "retry_max_ms",
-        ],
-    ),
-    ("mqtt", &["host", "port", "client_id", "topic_prefix"]),
-    ("metrics", &["listen"]),
-];
-
-/// The `(section, key, value)` each `TAGTRAIL_BRIDGE_<SECTION>_<KEY>` variable sets, in variable
-/// order; an error for a variable that names no setting.
-fn environment_overrides(
-    environment: impl IntoIterator<Item = (String, String)>,
-) -> Result<Vec<(&'static str, &'static str, String)>, ConfigError> {
-    let mut found = BTreeMap::new();
-    for (variable, value) in environment {
-        let Some(rest) = variable.strip_prefix(ENV_PREFIX) else {
-            continue;
-        };
-        // `TAGTRAIL_BRIDGE_CONFIG` names the file itself (the command line's `--config`).
-        if rest == "CONFIG" {
-            continue;
-        }
-        let setting = OVERRIDABLE.iter().find_map(|(section, keys)| {
-            let key = rest
-                .strip_prefix(&section.to_ascii_uppercase())?
-                .strip_prefix('_')?;
-            keys.iter()
-                .find(|known| known.eq_ignore_ascii_case(key))
-                .map(|known| (*section, *known))
-        });
-        let Some((section, key)) = setting else {
-            let sections: Vec<&str> = OVERRIDABLE.iter().map(|(section, _)| *section).collect();
-            return Err(ConfigError::UnknownVariable {
-                variable,
-                sections: sections.join(", "),
-            });
-        };
-        found.insert(variable, (section, key, value));
-    }
-    Ok(found.into_values().collect())
-}
+/// The sections an environment variable can set, with their keys; any other
+/// `TAGTRAIL_BRIDGE_...` variable but `TAGTRAIL_BRIDGE_CONFIG` (the file) is an error.
+const SCHEMA: Schema = Schema {
+    env_prefix: ENV_PREFIX,
+    sections: &[
+        ("device", &["id", "key_file"]),
+        (
+            "smoothing",
+            &[
+                "cycle",
+                "absence",
+                "max_epcs_per_event",
+                "cycle_ms",
+                "absence_ms",
+            ],
+        ),
+        ("spool", &["path", "max_events", "when_full"]),
+        (
+            "upload",
+            &[
+                "url",
+                "ca_file",
+                "batch_size",
+                "retry_min",
+                "retry_max",
+                "retry_min_ms",
+                "retry_max_ms",
+            ],
+        ),
+        ("mqtt", &["host", "port", "client_id", "topic_prefix"]),
+        ("metrics", &["listen"]),
+        ("log", &["format", "filter"]),
+    ],
+    strict: true,
+};
 
 impl Config {
     /// Parses and checks a configuration file's text.
@@ -533,29 +502,39 @@ impl Config {
         text: &str,
         environment: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let syntax = |error: toml::de::Error| ConfigError::Syntax(error.to_string());
-        let overrides = environment_overrides(environment)?;
-        let raw: RawConfig = if overrides.is_empty() {
-            // Straight from the text, so that errors keep their line and column.
-            toml::from_str(text).map_err(syntax)?
-        } else {
-            let mut table: toml::Table = text.parse().map_err(syntax)?;
-            for (section, key, value) in overrides {
-                let value = format!("v = {value}")
-                    .parse::<toml::Table>()
-                    .ok()
-                    .and_then(|mut parsed| parsed.remove("v"))
-                    .unwrap_or(toml::Value::String(value));
-                let entry = table
-                    .entry(section)
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-                let toml::Value::Table(entries) = entry else {
-                    return Err(invalid(section, "must be a table"));
-                };
-                entries.insert(key.to_owned(), value);
+        Self::load_flagged(text, Path::new("(text)"), environment, None)
+    }
+
+    /// Reads the configuration file at `path`, applies the variables of `environment` and then
+    /// `--log-format` (`log_format`) over it, and checks the result.
+    pub fn read(
+        path: &Path,
+        environment: impl IntoIterator<Item = (String, String)>,
+        log_format: Option<LogFormat>,
+    ) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            service_kit::config::ConfigError::Read {
+                path: path.to_owned(),
+                source,
             }
-            toml::Value::Table(table).try_into().map_err(syntax)?
-        };
+        })?;
+        Self::load_flagged(&text, path, environment, log_format)
+    }
+
+    fn load_flagged(
+        text: &str,
+        path: &Path,
+        environment: impl IntoIterator<Item = (String, String)>,
+        log_format: Option<LogFormat>,
+    ) -> Result<Self, ConfigError> {
+        let flags = log_format
+            .map(|format| {
+                let value = toml::Value::String(format.name().to_owned());
+                ("log", "format", value)
+            })
+            .into_iter()
+            .collect();
+        let raw: RawConfig = SCHEMA.load_text(text, path, environment, flags, &[])?;
         let device = DeviceId::parse(&raw.device.id)
             .map_err(|error| invalid("device.id", error.to_string()))?;
         let mut deprecated = Vec::new();
@@ -784,6 +763,7 @@ impl Config {
                 topic_prefix: mqtt.topic_prefix,
             }),
             metrics_listen: raw.metrics.map(|metrics| metrics.listen),
+            log: raw.log,
             deprecated,
         })
     }
@@ -879,22 +859,16 @@ mod tests {
             env(&[("TAGTRAIL_BRIDGE_SMOOTHING_CYCLE_MS", "250")]),
         );
         assert_eq!(
-            both.unwrap_err(),
-            ConfigError::Invalid {
-                key: "smoothing.cycle_ms".to_owned(),
-                rule: "is the old name of smoothing.cycle: set only smoothing.cycle".to_owned(),
-            }
+            both.unwrap_err().to_string(),
+            "config key smoothing.cycle_ms: is the old name of smoothing.cycle: set only smoothing.cycle"
         );
         let unitless = EXAMPLE.replace("cycle = \"500ms\"", "cycle = \"500\"");
         let error = Config::from_toml(&unitless).unwrap_err().to_string();
         assert!(error.contains("has no unit"), "{error}");
         let backwards = EXAMPLE.replace("retry_min = \"200ms\"", "retry_min = \"2m\"");
         assert_eq!(
-            Config::from_toml(&backwards).unwrap_err(),
-            ConfigError::Invalid {
-                key: "upload.retry_min".to_owned(),
-                rule: "must be above zero and at most upload.retry_max".to_owned(),
-            }
+            Config::from_toml(&backwards).unwrap_err().to_string(),
+            "config key upload.retry_min: must be above zero and at most upload.retry_max"
         );
     }
 
@@ -957,7 +931,10 @@ mod tests {
         ] {
             let error = Config::load(EXAMPLE, env(&[(variable, "x")])).unwrap_err();
             assert!(
-                matches!(&error, ConfigError::UnknownVariable { variable: named, .. } if named == variable),
+                matches!(&error, ConfigError::Settings(
+                    service_kit::config::ConfigError::UnknownSection { variable: named, .. }
+                    | service_kit::config::ConfigError::UnknownVariable { variable: named, .. }
+                ) if named == variable),
                 "{error}"
             );
         }
@@ -970,7 +947,13 @@ mod tests {
             env(&[("TAGTRAIL_BRIDGE_SPOOL_MAX_EVENTS", "lots")]),
         )
         .unwrap_err();
-        assert!(matches!(error, ConfigError::Syntax(_)), "{error}");
+        assert!(
+            matches!(
+                error,
+                ConfigError::Settings(service_kit::config::ConfigError::Invalid(_))
+            ),
+            "{error}"
+        );
         let error =
             Config::load(EXAMPLE, env(&[("TAGTRAIL_BRIDGE_DEVICE_ID", "not a urn")])).unwrap_err();
         assert!(

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use firmware_bridge::config::Config;
+use firmware_bridge::config::{Config, LogConfig, LogFormat};
 use firmware_bridge::mqtt::{BrokerAddress, SimulatedPublisher};
 use firmware_bridge::serial::SimulatedJrdModule;
 use firmware_bridge::simulator::{TagPopulation, TimedNotice, portal_pass};
@@ -18,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log format: text or json (wins over the configuration's [log] format).
+    #[arg(long, global = true, value_name = "FORMAT", value_parser = LogFormat::parse)]
+    log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,32 +93,29 @@ struct MqttSimulation {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .json()
-        .flatten_event(true)
-        .try_init()
-        .map_err(|error| anyhow::anyhow!("Failed to install the log subscriber: {error}"))?;
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("Failed to start the tokio runtime")?;
-    runtime.block_on(async move {
-        let cancel = service_kit::shutdown::cancel_on_signals()
-            .context("Failed to install the SIGINT/SIGTERM handlers")?;
-        match cli.command {
-            Command::Run { config } => run(config, cancel).await,
-            Command::Simulate {
-                link,
-                mqtt,
-                tags,
-                first_serial,
-                pass_ms,
-                reads_per_tag,
-            } => {
+    match cli.command {
+        Command::Run { config: path } => {
+            // The settings (with their [log]) before anything is logged.
+            let config = Config::read(&path, std::env::vars(), cli.log_format)
+                .with_context(|| format!("Failed to load the configuration {}", path.display()))?;
+            service_kit::log::init(&config.log).map_err(anyhow::Error::msg)?;
+            in_runtime(|cancel| run(config, path, cancel))
+        }
+        Command::Simulate {
+            link,
+            mqtt,
+            tags,
+            first_serial,
+            pass_ms,
+            reads_per_tag,
+        } => {
+            let log = LogConfig {
+                format: cli.log_format.unwrap_or_default(),
+                ..LogConfig::default()
+            };
+            service_kit::log::init(&log).map_err(anyhow::Error::msg)?;
+            in_runtime(|cancel| async move {
                 let population = TagPopulation::sgtin96(tags, first_serial);
                 let pass = portal_pass(&population, pass_ms, reads_per_tag, first_serial);
                 let publisher = mqtt_publisher(mqtt, pass.clone(), pass_ms)?;
@@ -137,16 +137,29 @@ fn main() -> anyhow::Result<()> {
                 };
                 let (serial, published) = tokio::join!(serial, published);
                 serial.and(published)
-            }
+            })
         }
+    }
+}
+
+/// Runs `task` on a multi-threaded runtime until it ends, with a token cancelled on SIGINT or
+/// SIGTERM.
+fn in_runtime<F>(task: impl FnOnce(CancellationToken) -> F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("Failed to start the tokio runtime")?;
+    runtime.block_on(async move {
+        let cancel = service_kit::shutdown::cancel_on_signals()
+            .context("Failed to install the SIGINT/SIGTERM handlers")?;
+        task(cancel).await
     })
 }
 
-async fn run(path: PathBuf, cancel: CancellationToken) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("Failed to read the configuration {}", path.display()))?;
-    let config = Config::load(&text, std::env::vars())
-        .with_context(|| format!("Failed to load the configuration {}", path.display()))?;
+async fn run(config: Config, path: PathBuf, cancel: CancellationToken) -> anyhow::Result<()> {
     let key_text = std::fs::read_to_string(&config.device_key_file).with_context(|| {
         format!(
             "Failed to read the device key {}",

@@ -25,7 +25,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -354,10 +353,8 @@ impl Metrics {
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
         self.sync_serial();
-        let mut out = String::new();
         // Writing into a String cannot fail.
-        let _ = encode(&mut out, &self.registry);
-        out
+        service_kit::metrics::text(&self.registry).unwrap_or_default()
     }
 }
 
@@ -386,7 +383,8 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, cancel: Cancell
             let response = if request.starts_with(b"GET /metrics ") {
                 let body = metrics.render();
                 format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    service_kit::metrics::CONTENT_TYPE,
                     body.len()
                 )
             } else {

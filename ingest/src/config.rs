@@ -104,6 +104,7 @@ const SCHEMA: Schema = Schema {
         ),
         ("log", &["format", "filter"]),
     ],
+    strict: false,
 };
 
 /// Every setting of the service.

@@ -26,12 +26,12 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
+use service_kit::metrics::PoolGauges;
 
 /// How a capture request ended (a bounded label set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,11 +77,6 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StateLabels {
-    state: &'static str,
-}
-
 /// The metrics of one ingest process.
 #[derive(Debug)]
 pub struct Metrics {
@@ -96,9 +91,7 @@ pub struct Metrics {
     published_entries: Gauge,
     lookup_indexed: Gauge,
     lookup_runs: Gauge,
-    pool_connections: Family<StateLabels, Gauge>,
-    pool_max: Gauge,
-    pool_waiting: Gauge,
+    pool: PoolGauges,
     rate_limited: Counter,
     jobs_refused: Counter,
 }
@@ -174,24 +167,7 @@ impl Metrics {
         );
         let lookup_runs = Gauge::default();
         registry.register("lookup_runs", "Live lookup runs", lookup_runs.clone());
-        let pool_connections = Family::<StateLabels, Gauge>::default();
-        registry.register(
-            "db_pool_connections",
-            "Database connections of this process, by state",
-            pool_connections.clone(),
-        );
-        let pool_max = Gauge::default();
-        registry.register(
-            "db_pool_max_connections",
-            "The connection pool's size limit",
-            pool_max.clone(),
-        );
-        let pool_waiting = Gauge::default();
-        registry.register(
-            "db_pool_waiting_requests",
-            "Tasks waiting for a database connection",
-            pool_waiting.clone(),
-        );
+        let pool = PoolGauges::register(&mut registry);
         let rate_limited = Counter::default();
         registry.register(
             "rate_limited",
@@ -235,9 +211,7 @@ impl Metrics {
             published_entries,
             lookup_indexed,
             lookup_runs,
-            pool_connections,
-            pool_max,
-            pool_waiting,
+            pool,
             rate_limited,
             jobs_refused,
         }
@@ -306,24 +280,12 @@ impl Metrics {
 
     /// Sets the pool gauges from the pool's status.
     pub fn pool(&self, status: deadpool_postgres::Status) {
-        let in_use = status.size.saturating_sub(status.available);
-        self.pool_connections
-            .get_or_create(&StateLabels { state: "in_use" })
-            .set(i64::try_from(in_use).unwrap_or(i64::MAX));
-        self.pool_connections
-            .get_or_create(&StateLabels { state: "idle" })
-            .set(i64::try_from(status.available).unwrap_or(i64::MAX));
-        self.pool_max
-            .set(i64::try_from(status.max_size).unwrap_or(i64::MAX));
-        self.pool_waiting
-            .set(i64::try_from(status.waiting).unwrap_or(i64::MAX));
+        self.pool.set(status);
     }
 
     /// The text exposition of every metric.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
-        let mut out = String::new();
-        encode(&mut out, &self.registry)?;
-        Ok(out)
+        service_kit::metrics::text(&self.registry)
     }
 }
 

@@ -22,6 +22,10 @@ pub struct Schema {
     pub env_prefix: &'static str,
     /// Each section's name and keys.
     pub sections: &'static [(&'static str, &'static [&'static str])],
+    /// Whether a variable with the prefix that names no section is an error too (except
+    /// `<PREFIX>CONFIG`, the settings file's own variable). Only where no other program's
+    /// variables share the prefix (`TAGTRAIL_TRACE_` is also the start of `TAGTRAIL_TRACE_API_`).
+    pub strict: bool,
 }
 
 /// A setting that must be given, and the flag that gives it.
@@ -53,6 +57,18 @@ pub enum ConfigError {
         section: &'static str,
         key: String,
     },
+    #[error(
+        "{variable} does not name a setting: settable are {prefix}<SECTION>_<KEY> for the keys of {sections}"
+    )]
+    UnknownSection {
+        variable: String,
+        prefix: &'static str,
+        sections: String,
+    },
+    /// A setting of the file that does not fit (an unknown key, a wrong type), with its line
+    /// and column.
+    #[error("the config file {path}: {message}")]
+    Setting { path: PathBuf, message: String },
     #[error("invalid settings: {0}")]
     Invalid(String),
 }
@@ -68,13 +84,52 @@ impl Schema {
         flags: Vec<(&'static str, &'static str, toml::Value)>,
         required: &[Required],
     ) -> Result<T, ConfigError> {
-        let mut table = match path {
-            Some(path) => read_table(path)?,
-            None => toml::Table::new(),
-        };
-        self.apply_environment(&mut table, environment)?;
+        match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                self.load_text(&text, path, environment, flags, required)
+            }
+            None => self.merge(toml::Table::new(), None, environment, flags, required),
+        }
+    }
+
+    /// [`Self::load`] of a file's text already read; `path` names it in errors. When neither
+    /// the environment nor a flag sets anything, the settings are read straight from the text,
+    /// so that an error in the file names its line and column.
+    pub fn load_text<T: DeserializeOwned>(
+        &self,
+        text: &str,
+        path: &Path,
+        environment: impl IntoIterator<Item = (String, String)>,
+        flags: Vec<(&'static str, &'static str, toml::Value)>,
+        required: &[Required],
+    ) -> Result<T, ConfigError> {
+        let table = text
+            .parse::<toml::Table>()
+            .map_err(|source| ConfigError::Syntax {
+                path: path.to_owned(),
+                source,
+            })?;
+        self.merge(table, Some((text, path)), environment, flags, required)
+    }
+
+    /// The settings of `table` (parsed from `file`'s text, if any) with the environment and the
+    /// flags applied, checked for what is required, deserialized.
+    fn merge<T: DeserializeOwned>(
+        &self,
+        mut table: toml::Table,
+        file: Option<(&str, &Path)>,
+        environment: impl IntoIterator<Item = (String, String)>,
+        flags: Vec<(&'static str, &'static str, toml::Value)>,
+        required: &[Required],
+    ) -> Result<T, ConfigError> {
+        let set_by_environment = self.apply_environment(&mut table, environment)?;
+        let untouched = !set_by_environment && flags.is_empty();
         for (section, key, value) in flags {
-            set(&mut table, section, key, value);
+            set(&mut table, section, key, value)?;
         }
         for required in required {
             let present = table
@@ -93,18 +148,26 @@ impl Schema {
                 )));
             }
         }
+        if let (true, Some((text, path))) = (untouched, file) {
+            return toml::from_str(text).map_err(|error: toml::de::Error| ConfigError::Setting {
+                path: path.to_owned(),
+                message: error.to_string().trim_end().to_owned(),
+            });
+        }
         toml::Value::Table(table)
             .try_into()
             .map_err(|error: toml::de::Error| ConfigError::Invalid(error.message().to_owned()))
     }
 
+    /// Applies the schema's variables of `environment` to `table`: whether any was set.
     fn apply_environment(
         &self,
         table: &mut toml::Table,
         environment: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<(), ConfigError> {
+    ) -> Result<bool, ConfigError> {
         // Sorted by variable name, so that errors do not depend on the environment's order.
         let mut found: BTreeMap<String, (&'static str, String, String)> = BTreeMap::new();
+        let mut unknown = None;
         for (variable, value) in environment {
             let Some(rest) = variable.strip_prefix(self.env_prefix) else {
                 continue;
@@ -115,11 +178,25 @@ impl Schema {
                 .iter()
                 .find(|(section, _)| lower.starts_with(&format!("{section}_")))
             else {
+                // The first in name order, like the other errors.
+                let first = unknown.as_ref().is_none_or(|known| variable < *known);
+                if self.strict && rest != "CONFIG" && first {
+                    unknown = Some(variable);
+                }
                 continue;
             };
             let key = lower[section.len() + 1..].to_owned();
             found.insert(variable.clone(), (section, key, value));
         }
+        if let Some(variable) = unknown {
+            let sections: Vec<&str> = self.sections.iter().map(|(section, _)| *section).collect();
+            return Err(ConfigError::UnknownSection {
+                variable,
+                prefix: self.env_prefix,
+                sections: sections.join(", "),
+            });
+        }
+        let set_any = !found.is_empty();
         for (variable, (section, key, value)) in found {
             let known = self
                 .sections
@@ -137,30 +214,30 @@ impl Schema {
                 .ok()
                 .and_then(|mut t| t.remove("v"))
                 .unwrap_or(toml::Value::String(value));
-            set(table, section, &key, parsed);
+            set(table, section, &key, parsed)?;
         }
-        Ok(())
+        Ok(set_any)
     }
 }
 
-fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    text.parse::<toml::Table>()
-        .map_err(|source| ConfigError::Syntax {
-            path: path.to_owned(),
-            source,
-        })
-}
-
-fn set(table: &mut toml::Table, section: &str, key: &str, value: toml::Value) {
+/// Sets `[section] key`; an error when the file has `section` as something other than a table.
+fn set(
+    table: &mut toml::Table,
+    section: &str,
+    key: &str,
+    value: toml::Value,
+) -> Result<(), ConfigError> {
     let entry = table
         .entry(section.to_owned())
         .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    if let toml::Value::Table(section_table) = entry {
-        section_table.insert(key.to_owned(), value);
+    match entry {
+        toml::Value::Table(section_table) => {
+            section_table.insert(key.to_owned(), value);
+            Ok(())
+        }
+        _ => Err(ConfigError::Invalid(format!(
+            "{section} must be a table to set {section}.{key}"
+        ))),
     }
 }
 
@@ -215,6 +292,7 @@ mod tests {
     const SCHEMA: Schema = Schema {
         env_prefix: "TEST_",
         sections: &[("http", &["listen", "workers"]), ("log", &["format"])],
+        strict: false,
     };
 
     #[derive(Debug, Deserialize)]
@@ -283,6 +361,63 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "invalid settings: http.listen is required: set it in the config file, with TEST_HTTP_LISTEN or with --listen"
+        );
+    }
+
+    #[test]
+    fn a_strict_schema_refuses_a_variable_of_no_section() {
+        let strict = Schema {
+            strict: true,
+            ..SCHEMA
+        };
+        let variables = [
+            ("TEST_LISTEN", "x"),
+            ("TEST_HTTPLISTEN", "x"),
+            ("TEST_CONFIG", "settings.toml"),
+        ];
+        let error = strict
+            .load::<Settings>(None, env(&variables), vec![], &[])
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "TEST_HTTPLISTEN does not name a setting: settable are TEST_<SECTION>_<KEY> for the keys of http, log"
+        );
+        // The same variables are someone else's to a schema that is not strict.
+        let settings: Settings = SCHEMA
+            .load(
+                None,
+                env(&[variables[0], variables[1], ("TEST_HTTP_LISTEN", "env")]),
+                vec![],
+                &[],
+            )
+            .unwrap();
+        assert_eq!(settings.http.listen, "env");
+    }
+
+    #[test]
+    fn an_error_in_the_file_names_its_line_unless_other_layers_were_merged() {
+        let text = "[http]\nlisten = \"file\"\nworkers = \"many\"\n";
+        let path = Path::new("settings.toml");
+        let error = SCHEMA
+            .load_text::<Settings>(text, path, env(&[]), vec![], &[])
+            .unwrap_err();
+        let ConfigError::Setting { message, .. } = &error else {
+            panic!("{error}");
+        };
+        assert!(message.contains("line 3"), "{message}");
+        // A file whose section is not a table cannot take a variable's setting.
+        let error = SCHEMA
+            .load_text::<Settings>(
+                "http = 1\n",
+                path,
+                env(&[("TEST_HTTP_LISTEN", "x")]),
+                vec![],
+                &[],
+            )
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid settings: http must be a table to set http.listen"
         );
     }
 

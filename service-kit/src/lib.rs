@@ -4,8 +4,12 @@ pub mod backoff;
 pub mod clients;
 pub mod config;
 pub mod error_chain;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod listeners;
 pub mod log;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod rate_limit;
 pub mod reused;
 pub mod shutdown;

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
 
 /// `[log]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
     /// Human-readable lines or one JSON object per line.

@@ -172,7 +172,7 @@ retry_max = "500ms"
     let bridge = || {
         Process::spawn(
             Command::new(binary("firmware-bridge"))
-                .args(["run", "--config", &config])
+                .args(["run", "--config", &config, "--log-format", "json"])
                 .env("RUST_LOG", "info,firmware_bridge=debug"),
         )
     };

@@ -99,6 +99,7 @@ const SCHEMA: Schema = Schema {
         ("audit", &["interval"]),
         ("log", &["format", "filter"]),
     ],
+    strict: false,
 };
 
 /// Every setting of the service.

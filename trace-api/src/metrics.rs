@@ -32,12 +32,12 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
+use service_kit::metrics::PoolGauges;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -48,11 +48,6 @@ struct RequestLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     route: String,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StateLabels {
-    state: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -78,9 +73,7 @@ pub struct Metrics {
     indexed: Gauge,
     filter_bytes: Gauge,
     unfiltered_runs: Gauge,
-    pool_connections: Family<StateLabels, Gauge>,
-    pool_max: Gauge,
-    pool_waiting: Gauge,
+    pool: PoolGauges,
     cache_hits: Family<CacheLabels, Counter>,
     cache_misses: Family<CacheLabels, Counter>,
     cache_entries: Family<CacheLabels, Gauge>,
@@ -182,24 +175,7 @@ impl Metrics {
             "Live lookup runs without a Bloom filter yet (every lookup asks the database about them)",
             unfiltered_runs.clone(),
         );
-        let pool_connections = Family::<StateLabels, Gauge>::default();
-        registry.register(
-            "db_pool_connections",
-            "Database connections of this process, by state",
-            pool_connections.clone(),
-        );
-        let pool_max = Gauge::default();
-        registry.register(
-            "db_pool_max_connections",
-            "The connection pool's size limit",
-            pool_max.clone(),
-        );
-        let pool_waiting = Gauge::default();
-        registry.register(
-            "db_pool_waiting_requests",
-            "Requests waiting for a connection of the pool",
-            pool_waiting.clone(),
-        );
+        let pool = PoolGauges::register(&mut registry);
         let cache_hits = Family::<CacheLabels, Counter>::default();
         registry.register(
             "cache_hits",
@@ -267,9 +243,7 @@ impl Metrics {
             indexed,
             filter_bytes,
             unfiltered_runs,
-            pool_connections,
-            pool_max,
-            pool_waiting,
+            pool,
             cache_hits,
             cache_misses,
             cache_entries,
@@ -342,16 +316,7 @@ impl Metrics {
 
     /// Sets the pool gauges.
     pub fn pool(&self, status: deadpool_postgres::Status) {
-        let in_use = status.size.saturating_sub(status.available);
-        for (state, count) in [("in_use", in_use), ("idle", status.available)] {
-            self.pool_connections
-                .get_or_create(&StateLabels { state })
-                .set(i64::try_from(count).unwrap_or(i64::MAX));
-        }
-        self.pool_max
-            .set(i64::try_from(status.max_size).unwrap_or(i64::MAX));
-        self.pool_waiting
-            .set(i64::try_from(status.waiting).unwrap_or(i64::MAX));
+        self.pool.set(status);
     }
 
     /// Records what a cache holds now.
@@ -405,9 +370,7 @@ impl Metrics {
 
     /// The text exposition.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
-        let mut text = String::new();
-        encode(&mut text, &self.registry)?;
-        Ok(text)
+        service_kit::metrics::text(&self.registry)
     }
 }
 

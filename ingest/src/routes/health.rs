@@ -14,11 +14,6 @@ use crate::startup::AppState;
 /// How long the readiness check waits for the database.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// `GET /health/live`.
-pub(super) async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "live"}))
-}
-
 /// How long a readiness answer is reused: a flood of probes costs one check a second.
 pub const READINESS_REUSE: Duration = Duration::from_secs(1);
 

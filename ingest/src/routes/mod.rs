@@ -30,7 +30,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::head().to(capture::get_job))
                 .route(web::method(actix_web::http::Method::OPTIONS).to(capture::job_options)),
         )
-        .service(readable("/health/live", health::live))
+        .service(readable("/health/live", service_kit::http::live))
         .service(readable("/health/ready", health::ready))
         .service(readable("/metrics", metrics::metrics));
 }

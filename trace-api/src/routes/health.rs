@@ -12,10 +12,6 @@ use crate::startup::AppState;
 /// How long the readiness check waits for the database.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub(super) async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "live"}))
-}
-
 pub(super) async fn ready(state: web::Data<AppState>) -> HttpResponse {
     match state.readiness.answer(|| checked(&state)).await {
         None => {

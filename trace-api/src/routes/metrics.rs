@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use actix_web::{HttpResponse, web};
 
 use crate::startup::AppState;
@@ -45,15 +44,5 @@ pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         Ok(Err(error)) => tracing::warn!(error = %error, "failed to read the ledger gauges"),
         Err(_) => tracing::warn!("reading the ledger gauges timed out"),
     }
-    match state.metrics.encode() {
-        Ok(text) => HttpResponse::Ok()
-            .insert_header((
-                CONTENT_TYPE,
-                HeaderValue::from_static(
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
-            ))
-            .body(text),
-        Err(_) => HttpResponse::InternalServerError().finish(),
-    }
+    service_kit::http::metrics_answer(state.metrics.encode())
 }

@@ -43,7 +43,7 @@ routes! {
     "/events/{hash}/proof" => events::proof,
     "/log/checkpoint" => log::checkpoint,
     "/log/tile/{path:.+}" => log::tile,
-    "/health/live" => health::live,
+    "/health/live" => service_kit::http::live,
     "/health/ready" => health::ready,
     "/metrics" => metrics::metrics,
     "/openapi.json" => openapi::document,
