@@ -233,6 +233,7 @@ impl From<ledger_store::ReadError> for DatabaseError {
             ledger_store::ReadError::Pool(error) => Self::Pool(error),
             ledger_store::ReadError::Query(error) => Self::Query(error),
             ledger_store::ReadError::Corrupt { what, reason } => Self::Corrupt { what, reason },
+            ledger_store::ReadError::Stopped => Self::Stopped("ledger reader"),
         }
     }
 }

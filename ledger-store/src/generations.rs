@@ -17,6 +17,8 @@ pub struct Generations<K, V> {
     maps: Mutex<Maps<K, V>>,
     generation_size: usize,
     generation_bytes: usize,
+    /// The heaviest value held.
+    max_value: usize,
     weigh: fn(&V) -> usize,
     counter: CacheCounter,
 }
@@ -48,9 +50,17 @@ impl<K: Hash + Eq + Clone, V: Clone> Generations<K, V> {
             }),
             generation_size: (capacity / 2).max(1),
             generation_bytes: (max_bytes / 2).max(1),
+            max_value: usize::MAX,
             weigh,
             counter: CacheCounter::default(),
         }
+    }
+
+    /// The same map holding no value that weighs more than `bytes`: such values are asked for
+    /// anew each time, so that a few heavy ones cannot push every light one out.
+    pub fn holding_at_most(mut self, bytes: usize) -> Self {
+        self.max_value = bytes;
+        self
     }
 
     /// The value of `key`, if held (counted as a hit or a miss).
@@ -68,14 +78,20 @@ impl<K: Hash + Eq + Clone, V: Clone> Generations<K, V> {
         }
         let value = maps.old.remove(key)?;
         maps.old_bytes = maps.old_bytes.saturating_sub((self.weigh)(&value));
-        self.insert_into(&mut maps, key.clone(), value.clone());
+        let retired = self.insert_into(&mut maps, key.clone(), value.clone());
+        // The retired generation is dropped (its memory freed) after the lock is released.
+        drop(maps);
+        drop(retired);
         Some(value)
     }
 
-    /// Holds `value` for `key` (unless it alone weighs more than a generation may).
+    /// Holds `value` for `key` (unless it alone weighs more than a generation may, or than
+    /// [`Self::holding_at_most`] says).
     pub fn insert(&self, key: K, value: V) {
         let mut maps = self.lock();
-        self.insert_into(&mut maps, key, value);
+        let retired = self.insert_into(&mut maps, key, value);
+        drop(maps);
+        drop(retired);
     }
 
     /// Hits and misses so far.
@@ -100,22 +116,29 @@ impl<K: Hash + Eq + Clone, V: Clone> Generations<K, V> {
         maps.young_bytes.saturating_add(maps.old_bytes)
     }
 
-    fn insert_into(&self, maps: &mut Maps<K, V>, key: K, value: V) {
+    /// Holds `value`; the generation it retired to make room, if any, for the caller to drop
+    /// once it has let the lock go.
+    fn insert_into(&self, maps: &mut Maps<K, V>, key: K, value: V) -> Option<HashMap<K, V>> {
         let weight = (self.weigh)(&value);
-        if weight > self.generation_bytes {
-            return;
+        if weight > self.generation_bytes || weight > self.max_value {
+            return None;
         }
         if let Some(replaced) = maps.young.remove(&key) {
             maps.young_bytes = maps.young_bytes.saturating_sub((self.weigh)(&replaced));
         }
+        let mut retired = None;
         if maps.young.len() >= self.generation_size
             || maps.young_bytes.saturating_add(weight) > self.generation_bytes
         {
-            maps.old = std::mem::take(&mut maps.young);
+            retired = Some(std::mem::replace(
+                &mut maps.old,
+                std::mem::take(&mut maps.young),
+            ));
             maps.old_bytes = std::mem::take(&mut maps.young_bytes);
         }
         maps.young_bytes = maps.young_bytes.saturating_add(weight);
         maps.young.insert(key, value);
+        retired
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Maps<K, V>> {
@@ -173,5 +196,22 @@ mod tests {
             .map(Vec::len)
             .sum();
         assert_eq!(counted, maps.young_bytes + maps.old_bytes);
+    }
+
+    #[test]
+    fn a_map_holding_at_most_so_much_per_value_keeps_its_light_values_from_heavy_ones() {
+        let map: Generations<u32, Vec<u8>> =
+            Generations::weighed(1_000, 100, Vec::len).holding_at_most(10);
+        for key in 0..4 {
+            map.insert(key, vec![0; 10]);
+        }
+        // Heavy values, however many, are not held and push nothing out.
+        for key in 100..200 {
+            map.insert(key, vec![0; 11]);
+            assert_eq!(map.peek(&key), None);
+        }
+        for key in 0..4 {
+            assert_eq!(map.peek(&key).map(|value| value.len()), Some(10), "{key}");
+        }
     }
 }

@@ -25,6 +25,11 @@ const DEFAULT_CACHED_ENTRIES: usize = 32_768;
 /// How many bytes of event text a reader's store keeps at most: events are written by clients,
 /// up to ingest's per-event limit each, and must not make the cache hold more than this.
 const DEFAULT_CACHED_ENTRY_BYTES: usize = 64 << 20;
+/// The largest entry a reader's store keeps (its event text and record): larger ones are read
+/// each time they are asked for. Without this, one client asking for histories of a few hundred
+/// large events would push every other client's entries out of the cache, and their answers
+/// would all read the database again.
+const MAX_CACHED_ENTRY_BYTES: usize = 64 << 10;
 
 /// How many connections a [`Store`] opens at most when built by [`Store::connect`].
 const DEFAULT_POOL_SIZE: usize = 8;
@@ -174,6 +179,9 @@ pub enum ReadError {
     Query(#[source] tokio_postgres::Error),
     #[error("a stored {what} is malformed: {reason}")]
     Corrupt { what: &'static str, reason: String },
+    /// The work was dropped before it finished (the process is stopping).
+    #[error("reading stopped before it finished")]
+    Stopped,
 }
 
 impl From<deadpool_postgres::PoolError> for ReadError {
@@ -245,11 +253,14 @@ impl Store {
     ) -> Result<Self, ConnectError> {
         reader_session_settings(&mut config);
         let mut store = Self::build_pool(config, settings)?;
-        store.entry_cache = Some(Arc::new(Generations::weighed(
-            DEFAULT_CACHED_ENTRIES,
-            DEFAULT_CACHED_ENTRY_BYTES,
-            |entry: &Arc<FixedEntry>| entry.cached_bytes(),
-        )));
+        store.entry_cache = Some(Arc::new(
+            Generations::weighed(
+                DEFAULT_CACHED_ENTRIES,
+                DEFAULT_CACHED_ENTRY_BYTES,
+                |entry: &Arc<FixedEntry>| entry.cached_bytes(),
+            )
+            .holding_at_most(MAX_CACHED_ENTRY_BYTES),
+        ));
         store.run_filters = Some(Arc::new(RunFilters::new(DEFAULT_FILTER_BYTES)));
         Ok(store)
     }

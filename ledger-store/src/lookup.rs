@@ -188,8 +188,9 @@ pub struct StoredEntry {
     /// The leaf record the log committed to.
     pub record: LeafRecord,
     /// The event's self-contained JSON, as hashed, byte for byte as stored (a version 2 record
-    /// commits to these bytes).
-    pub event: String,
+    /// commits to these bytes). Shared: a reader's cache hands out entries without copying
+    /// their text.
+    pub event: std::sync::Arc<str>,
     /// For an error declaration: what it declares erroneous.
     pub declares: Option<Declares>,
     /// The error declarations of this entry's event, in log order (empty when none declared it
@@ -298,8 +299,9 @@ impl Store {
         if !missing.is_empty() {
             let statement = client.prepare_cached(&SELECT_ENTRIES).await?;
             let rows = client.query(&statement, &[&missing]).await?;
-            for row in &rows {
-                let entry = match entry_from_row(row, RecordSource::Sliced)? {
+            for (row, sliced) in sliced_entries(rows).await? {
+                let row = &row;
+                let entry = match sliced {
                     Some(entry) => entry,
                     // The slice was not the entry's record: read its whole row.
                     None => {
@@ -529,6 +531,33 @@ enum RecordSource<'a> {
     Row(Option<&'a tokio_postgres::Row>),
 }
 
+/// Rows of [`SELECT_ENTRIES`] holding more event text than this are read into entries off the
+/// async workers: reading one checks its record against its event, a SHA-256 of all its bytes,
+/// and tens of megabytes of that would hold up every other task of the worker.
+const BLOCKING_BYTES: usize = 256 * 1024;
+
+/// The entries of rows of [`SELECT_ENTRIES`] as their sliced records give them (`None` for one
+/// whose slice was not its record), each with its row.
+async fn sliced_entries(
+    rows: Vec<tokio_postgres::Row>,
+) -> Result<Vec<(tokio_postgres::Row, Option<StoredEntry>)>, ReadError> {
+    let bytes: usize = rows.iter().map(|row| row.get::<_, &str>(6).len()).sum();
+    let read = move || {
+        rows.into_iter()
+            .map(|row| {
+                let entry = entry_from_row(&row, RecordSource::Sliced)?;
+                Ok((row, entry))
+            })
+            .collect()
+    };
+    if bytes < BLOCKING_BYTES {
+        return read();
+    }
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(|_| ReadError::Stopped)?
+}
+
 /// An entry from a row of [`SELECT_ENTRIES`]; `None` when its sliced record is not the entry's
 /// (read the whole row and ask again with [`RecordSource::Row`]).
 fn entry_from_row(
@@ -547,7 +576,7 @@ fn entry_from_row(
     };
     let index = leaf(row.get(0))?;
     let stored_hash: &[u8] = row.get(1);
-    let event: String = row.get(6);
+    let event: &str = row.get(6);
     let (first, width, sliced, entries): RecordColumns<'_> = match source {
         RecordSource::Sliced => (row.get(2), row.get(3), row.get(4), row.get(5)),
         RecordSource::Row(Some(bundle)) => {
@@ -616,7 +645,7 @@ fn entry_from_row(
     Ok(Some(StoredEntry {
         leaf_index: index,
         record,
-        event,
+        event: Arc::from(event),
         declares: Declares::of_row(is_declaration, declared.map(leaf).transpose()?),
         declared_by: declared_by
             .into_iter()

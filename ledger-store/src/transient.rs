@@ -54,7 +54,7 @@ impl ReadError {
         match self {
             Self::Pool(_) => true,
             Self::Query(error) => is_transient_postgres(error),
-            Self::Corrupt { .. } => false,
+            Self::Corrupt { .. } | Self::Stopped => false,
         }
     }
 }

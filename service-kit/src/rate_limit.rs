@@ -1,6 +1,10 @@
 //! Per-client rate limits: a token bucket per client address (`requests_per_second` sustained,
 //! `burst` at once), in memory, for at most `max_clients` addresses (when full, the addresses
-//! not seen for longest are forgotten: a forgotten client starts again with a full bucket). An
+//! not seen for longest are forgotten: a forgotten client starts again with a full bucket). A
+//! bucket can also count work whose cost is known only once it is done (bytes an answer loaded):
+//! [`RateLimiter::admit`] lets a client in unless its bucket is in debt, and
+//! [`RateLimiter::charge`] takes the cost afterwards, into debt if need be, so a client that
+//! asked for much waits until its rate has paid it back. An
 //! IPv6 client is its /64: one host is usually given a whole /64 and can rotate through it
 //! freely, so each of its addresses is the same client. An IPv4-mapped IPv6 address is its IPv4
 //! address.
@@ -35,9 +39,15 @@ struct Bucket {
 impl RateLimiter {
     /// A limiter of `rate` requests per second and `burst` at once per address.
     pub fn new(rate: u32, burst: u32, max_clients: usize) -> Self {
+        Self::of_amounts(u64::from(rate), u64::from(burst), max_clients)
+    }
+
+    /// A limiter of `rate` units of work per second and `burst` at once per address (units the
+    /// caller charges: [`Self::admit`] and [`Self::charge`]).
+    pub fn of_amounts(rate: u64, burst: u64, max_clients: usize) -> Self {
         Self {
-            rate: f64::from(rate.max(1)),
-            burst: f64::from(burst.max(1)),
+            rate: rate.max(1) as f64,
+            burst: burst.max(1) as f64,
             max_clients: max_clients.max(1),
             refusal_delay: Duration::ZERO,
             buckets: Mutex::new(HashMap::new()),
@@ -67,6 +77,42 @@ impl RateLimiter {
     /// Takes one request from `client`'s bucket at `now`: `Ok`, or `Err(seconds)` to wait before
     /// the next one is allowed.
     pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), u64> {
+        self.with_bucket(client, now, |bucket| {
+            if bucket.tokens >= 1.0 {
+                bucket.tokens -= 1.0;
+                Ok(())
+            } else {
+                // At least one second, at most what one token takes at the slowest rate (1/s).
+                Err((((1.0 - bucket.tokens) / self.rate).ceil() as u64).max(1))
+            }
+        })
+    }
+
+    /// Whether `client` may start work whose cost is charged when it is done: `Ok` unless its
+    /// bucket is in debt, else `Err(seconds)` until the debt is paid back.
+    pub fn admit(&self, client: IpAddr, now: Instant) -> Result<(), u64> {
+        self.with_bucket(client, now, |bucket| {
+            if bucket.tokens >= 0.0 {
+                Ok(())
+            } else {
+                // Whole seconds until the debt is paid back (at least one).
+                Err(((-bucket.tokens / self.rate).ceil() as u64).max(1))
+            }
+        })
+    }
+
+    /// Takes `amount` of work done for `client` out of its bucket, into debt if need be.
+    pub fn charge(&self, client: IpAddr, now: Instant, amount: u64) {
+        self.with_bucket(client, now, |bucket| bucket.tokens -= amount as f64);
+    }
+
+    /// `client`'s bucket, refilled to `now`, handed to `take`.
+    fn with_bucket<T>(
+        &self,
+        client: IpAddr,
+        now: Instant,
+        take: impl FnOnce(&mut Bucket) -> T,
+    ) -> T {
         let client = client_of(client);
         let mut buckets = self
             .buckets
@@ -82,14 +128,7 @@ impl RateLimiter {
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
         bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait = ((1.0 - bucket.tokens) / self.rate).ceil();
-            // At least one second, at most what one token takes at the slowest rate (1/s).
-            Err((wait as u64).max(1))
-        }
+        take(bucket)
     }
 }
 
@@ -168,6 +207,27 @@ mod tests {
         assert_eq!(limiter.check(v4, start), Ok(()));
         assert_eq!(limiter.check(mapped, start), Ok(()));
         assert_eq!(limiter.check(v4, start), Err(1));
+    }
+
+    #[test]
+    fn work_charged_afterwards_is_paid_back_at_the_rate_before_more_is_admitted() {
+        // 1,000 bytes per second, 4,000 at once.
+        let limiter = RateLimiter::of_amounts(1000, 4000, 10);
+        let client: IpAddr = "192.0.2.1".parse().unwrap();
+        let start = Instant::now();
+        assert_eq!(limiter.admit(client, start), Ok(()));
+        // An answer of 10,000 bytes: 6,000 in debt, six seconds to pay back.
+        limiter.charge(client, start, 10_000);
+        assert_eq!(limiter.admit(client, start), Err(6));
+        let later = start + Duration::from_millis(5_500);
+        assert_eq!(limiter.admit(client, later), Err(1));
+        let paid = start + Duration::from_millis(6_001);
+        assert_eq!(limiter.admit(client, paid), Ok(()));
+        // Another client is not affected, and admitting takes nothing.
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        for _ in 0..3 {
+            assert_eq!(limiter.admit(other, start), Ok(()));
+        }
     }
 
     #[test]

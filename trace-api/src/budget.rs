@@ -10,11 +10,19 @@
 //! refused (`503`, retry), so a few huge answers cannot take the memory every other client needs.
 //! The budget counts stored event text; parsed events and the answer built from them cost a small
 //! multiple of it.
+//!
+//! What an answer loaded is also charged to its client (an IPv4 address, an IPv6 /64), at
+//! `limits.answer_bytes_per_second` with `limits.max_answer_bytes` at once: a client whose
+//! answers loaded more than that waits (`429`) until its rate has paid them back. So one client
+//! asking again and again for a large history takes a bounded share of the machine, however
+//! its requests are spread.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use service_kit::rate_limit::RateLimiter;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How long an answer waits for the shared budget before it is refused.
@@ -27,6 +35,8 @@ pub struct Budget {
     total_kib: usize,
     per_answer: usize,
     max_entry: usize,
+    /// Bytes loaded per client, when charged.
+    per_client: Option<Arc<RateLimiter>>,
 }
 
 /// Why an answer may not load more.
@@ -50,10 +60,39 @@ impl Budget {
             total_kib,
             per_answer,
             max_entry: max_entry.max(1),
+            per_client: None,
         }
     }
 
-    /// The budget of one answer.
+    /// Charges what answers load to their clients: `bytes_per_second` sustained, an answer's
+    /// budget at once, for at most `max_clients` clients ([`RateLimiter`]).
+    pub fn charged_per_client(mut self, bytes_per_second: u64, max_clients: usize) -> Self {
+        let burst = u64::try_from(self.per_answer).unwrap_or(u64::MAX);
+        self.per_client = Some(Arc::new(RateLimiter::of_amounts(
+            bytes_per_second,
+            burst,
+            max_clients,
+        )));
+        self
+    }
+
+    /// Whether `client` may start an answer now: `Err(seconds)` while what its answers loaded is
+    /// not paid back.
+    pub fn admit(&self, client: Option<IpAddr>, now: Instant) -> Result<(), u64> {
+        match (&self.per_client, client) {
+            (Some(limiter), Some(client)) => limiter.admit(client, now),
+            _ => Ok(()),
+        }
+    }
+
+    /// The budget of one answer for `client`, which is charged what it loads when it is done.
+    pub fn answer_for(&self, client: Option<IpAddr>) -> AnswerBudget {
+        let mut answer = self.answer();
+        answer.charge_to = self.per_client.clone().zip(client);
+        answer
+    }
+
+    /// The budget of one answer, charged to no client.
     pub fn answer(&self) -> AnswerBudget {
         // A batch reserves at most an eighth of the shared budget: eight answers can always load
         // at once, however large events may be.
@@ -65,6 +104,7 @@ impl Budget {
             batch,
             used: AtomicUsize::new(0),
             held: std::sync::Mutex::new(Vec::new()),
+            charge_to: None,
         }
     }
 
@@ -89,6 +129,18 @@ pub struct AnswerBudget {
     batch: usize,
     used: AtomicUsize,
     held: std::sync::Mutex<Vec<OwnedSemaphorePermit>>,
+    /// The client charged what this answer loaded, when it is dropped (done, refused or timed
+    /// out alike: the work was done).
+    charge_to: Option<(Arc<RateLimiter>, IpAddr)>,
+}
+
+impl Drop for AnswerBudget {
+    fn drop(&mut self) {
+        if let Some((limiter, client)) = &self.charge_to {
+            let used = u64::try_from(self.used()).unwrap_or(u64::MAX);
+            limiter.charge(*client, Instant::now(), used);
+        }
+    }
 }
 
 /// A share of the shared budget reserved for a batch not loaded yet.
@@ -196,6 +248,38 @@ mod tests {
             0,
             "given back when the answer is done"
         );
+    }
+
+    #[tokio::test]
+    async fn a_client_is_charged_what_its_answers_loaded_refused_or_not() {
+        // 10 KiB per answer, 1 KiB per second per client.
+        let budget = Budget::new(10 * 1024, 64 * 1024, 1024).charged_per_client(1024, 16);
+        let client: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let now = Instant::now();
+        assert_eq!(budget.admit(Some(client), now), Ok(()));
+        let answer = budget.answer_for(Some(client));
+        answer.take(6 * 1024).await.unwrap();
+        assert!(answer.take(6 * 1024).await.is_err(), "over its own budget");
+        drop(answer);
+        // 12 KiB loaded against 10 KiB of credit: 2 KiB of debt, paid back in 2 s.
+        let charged = Instant::now();
+        assert_eq!(budget.admit(Some(client), charged), Err(2));
+        let almost = charged + Duration::from_millis(1_900);
+        assert!(budget.admit(Some(client), almost).is_err());
+        let paid = charged + Duration::from_millis(2_100);
+        assert_eq!(budget.admit(Some(client), paid), Ok(()));
+        assert_eq!(budget.admit(Some(other), Instant::now()), Ok(()));
+        // Answers of no known client (none in this service: every request has a peer) and
+        // budgets without a rate are not charged.
+        assert_eq!(budget.admit(None, now), Ok(()));
+        let unlimited = Budget::new(10 * 1024, 64 * 1024, 1024);
+        unlimited
+            .answer_for(Some(other))
+            .take(10 * 1024)
+            .await
+            .unwrap();
+        assert_eq!(unlimited.admit(Some(other), Instant::now()), Ok(()));
     }
 
     #[tokio::test]

@@ -29,6 +29,7 @@
 //! max_inflight_bytes = 536870912   # event text every answer in flight may hold (503 beyond)
 //! max_event_bytes = 1048576     # the largest event the ledger holds (ingest's limit)
 //! max_answers_per_client = 4    # histories and bundles one client address may have loading at once
+//! answer_bytes_per_second = 8388608   # event text one client's answers may load, sustained (429 beyond)
 //!
 //! [ledger]
 //! checkpoint_refresh = "100ms"  # answers are as of a checkpoint at most this much older than the newest
@@ -90,6 +91,7 @@ const SCHEMA: Schema = Schema {
                 "max_inflight_bytes",
                 "max_event_bytes",
                 "max_answers_per_client",
+                "answer_bytes_per_second",
             ],
         ),
         (
@@ -281,6 +283,12 @@ pub struct Limits {
     /// cost: this keeps one client's expensive answers from taking every worker.
     #[serde(default = "default_max_answers_per_client")]
     pub max_answers_per_client: usize,
+    /// Bytes of event text one client's histories and bundles may load per second, sustained
+    /// (`max_answer_bytes` at once): what an answer loaded is charged to its client when it is
+    /// done, and a client in debt is answered `429` until its rate has paid it back. The request
+    /// rate counts requests, not what they cost; this counts the cost.
+    #[serde(default = "default_answer_bytes_per_second")]
+    pub answer_bytes_per_second: u64,
 }
 
 impl Default for Limits {
@@ -298,6 +306,7 @@ impl Default for Limits {
             max_inflight_bytes: default_max_inflight_bytes(),
             max_event_bytes: default_max_event_bytes(),
             max_answers_per_client: default_max_answers_per_client(),
+            answer_bytes_per_second: default_answer_bytes_per_second(),
         }
     }
 }
@@ -313,6 +322,10 @@ fn default_max_event_bytes() -> usize {
 }
 fn default_max_answers_per_client() -> usize {
     4
+}
+
+fn default_answer_bytes_per_second() -> u64 {
+    8 * 1024 * 1024
 }
 
 /// Settings given on the command line, which win over the file and the environment.
@@ -398,6 +411,9 @@ impl Config {
             return invalid(
                 "limits.max_answer_bytes must be at least 1024, and limits.max_inflight_bytes at least limits.max_answer_bytes",
             );
+        }
+        if self.limits.answer_bytes_per_second < 1024 {
+            return invalid("limits.answer_bytes_per_second must be at least 1024");
         }
         if self.http.max_connections_per_client == 0 || self.limits.max_answers_per_client == 0 {
             return invalid(

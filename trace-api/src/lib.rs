@@ -3,6 +3,7 @@
 mod audit;
 pub mod budget;
 pub mod config;
+pub mod lane;
 pub mod metrics;
 pub mod problem;
 pub mod proofs;

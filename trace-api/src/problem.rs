@@ -31,6 +31,9 @@ pub enum Problem {
     TooManyConnections { cap: usize },
     /// `429`: this client already has `cap` answers loading events; retry when one is done.
     TooManyAnswers { cap: usize },
+    /// `429`: this client's answers loaded more event text than its byte rate has paid back
+    /// (`limits.answer_bytes_per_second`); retry after `retry_after` seconds.
+    AnswerBytesSpent { retry_after: u64 },
     /// `503`: the database is unreachable or too slow; retry.
     Unavailable(String),
     /// `503`: answers in flight hold the memory budget (`limits.max_inflight_bytes`); retry.
@@ -50,6 +53,7 @@ impl Problem {
             Self::RateLimited { .. } => "Too many requests",
             Self::TooManyConnections { .. } => "Too many connections",
             Self::TooManyAnswers { .. } => "Too many answers in flight",
+            Self::AnswerBytesSpent { .. } => "Too much loaded for this client",
             Self::Unavailable(_) | Self::Busy => "Service unavailable",
             Self::Internal(_) => "Internal error",
         }
@@ -65,6 +69,7 @@ impl Problem {
             Self::RateLimited { .. } => "rate-limited",
             Self::TooManyConnections { .. } => "too-many-connections",
             Self::TooManyAnswers { .. } => "too-many-answers",
+            Self::AnswerBytesSpent { .. } => "answer-bytes-spent",
             Self::Unavailable(_) => "unavailable",
             Self::Busy => "busy",
             Self::Internal(_) => "internal",
@@ -86,6 +91,9 @@ impl Problem {
             ),
             Self::TooManyAnswers { cap } => format!(
                 "this address already has {cap} histories or bundles being loaded: ask again when one is answered"
+            ),
+            Self::AnswerBytesSpent { retry_after } => format!(
+                "the histories and bundles this address asked for loaded more than its share of the service: retry in {retry_after} s"
             ),
             Self::Unavailable(_) => "the ledger database is unavailable: retry shortly".to_owned(),
             Self::Busy => {
@@ -122,7 +130,8 @@ impl ResponseError for Problem {
             Self::TooMuch(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. }
             | Self::TooManyConnections { .. }
-            | Self::TooManyAnswers { .. } => StatusCode::TOO_MANY_REQUESTS,
+            | Self::TooManyAnswers { .. }
+            | Self::AnswerBytesSpent { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -139,7 +148,9 @@ impl ResponseError for Problem {
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         let retry = match self {
-            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::RateLimited { retry_after } | Self::AnswerBytesSpent { retry_after } => {
+                Some(*retry_after)
+            }
             Self::NotYetProvable(_)
             | Self::Unavailable(_)
             | Self::Busy
@@ -202,6 +213,7 @@ impl From<crate::reader::ViewError> for Problem {
                 Self::TooMuch(exceeded.to_string())
             }
             crate::reader::ViewError::Budget(crate::budget::Exceeded::Busy) => Self::Busy,
+            error @ crate::reader::ViewError::Lane(_) => Self::internal(&error),
         }
     }
 }

@@ -229,7 +229,7 @@ pub async fn event_bundle(
 ) -> Result<ProofBundle, ProofsError> {
     Ok(ProofBundle {
         version: BundleVersion::V2,
-        event: entry.event.clone(),
+        event: entry.event.to_string(),
         document_context: None,
         event_hash: *entry.record.event_hash(),
         leaf_record: entry.record.encode(),

@@ -17,6 +17,7 @@ use ledger_store::{
 use ledger::history::{EventSource, Parties, SourceEvent, event_ids};
 
 use crate::budget::AnswerBudget;
+use crate::lane::Lane;
 
 /// The ledger as of one checkpoint.
 #[derive(Debug, Clone)]
@@ -174,6 +175,8 @@ pub enum ViewError {
     Proof(#[from] ledger_store::ProofError),
     #[error(transparent)]
     Budget(#[from] crate::budget::Exceeded),
+    #[error(transparent)]
+    Lane(#[from] crate::lane::LaneFailed),
 }
 
 impl View {
@@ -230,6 +233,7 @@ impl View {
         &self,
         names: &[String],
         budget: &AnswerBudget,
+        lane: &Lane,
     ) -> Result<Vec<(StoredEntry, Map<String, Value>)>, ViewError> {
         let lookups: Vec<Lookup<'_>> = names
             .iter()
@@ -256,14 +260,21 @@ impl View {
         let mut entries = self.load_counted(&leaves, declarations, budget).await?;
         self.check_declarations(&mut entries, declarations, budget)
             .await?;
-        Ok(entries
-            .into_iter()
-            .filter_map(|entry| {
-                let event: Map<String, Value> = serde_json::from_str(&entry.event).ok()?;
-                let named = event_ids(&event).any(|id| names.iter().any(|name| name == id));
-                named.then_some((entry, event))
-            })
-            .collect())
+        // Parsing grows with the events' bytes: a large answer's is done on the slow lane.
+        let bytes = entries.iter().map(|entry| entry.event.len()).sum();
+        let names = names.to_vec();
+        lane.run_sized(bytes, move || {
+            entries
+                .into_iter()
+                .filter_map(|entry| {
+                    let event: Map<String, Value> = serde_json::from_str(&entry.event).ok()?;
+                    let named = event_ids(&event).any(|id| names.iter().any(|name| name == id));
+                    named.then_some((entry, event))
+                })
+                .collect()
+        })
+        .await
+        .map_err(ViewError::Lane)
     }
 }
 
@@ -443,6 +454,8 @@ pub struct ViewSource<'a> {
     pub parties: &'a Parties,
     /// What the answer may load.
     pub budget: &'a AnswerBudget,
+    /// Where large answers parse their events.
+    pub lane: &'a Lane,
 }
 
 impl EventSource for ViewSource<'_> {
@@ -453,7 +466,10 @@ impl EventSource for ViewSource<'_> {
         &self,
         names: &[String],
     ) -> Result<Vec<SourceEvent<Arc<StoredEntry>>>, ViewError> {
-        let entries = self.view.entries_naming(names, self.budget).await?;
+        let entries = self
+            .view
+            .entries_naming(names, self.budget, self.lane)
+            .await?;
         Ok(entries
             .into_iter()
             .map(|(entry, event)| {

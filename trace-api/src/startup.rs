@@ -41,6 +41,8 @@ pub struct AppState {
     pub(crate) readiness: crate::routes::health::Readiness,
     /// The bytes of events answers may load, each and together.
     pub(crate) budget: crate::budget::Budget,
+    /// Where large answers do the work that grows with their bytes.
+    pub(crate) lane: crate::lane::Lane,
     /// Which listener serves which routes (the operator routes apart, when configured).
     pub(crate) routing: service_kit::listeners::Routing,
     /// The histories and bundles each client has loading (`limits.max_answers_per_client`).
@@ -109,7 +111,16 @@ impl Application {
                     .limits
                     .max_event_bytes
                     .saturating_add(crate::reader::RECORD_BYTES),
+            )
+            .charged_per_client(
+                config.limits.answer_bytes_per_second,
+                config.limits.max_clients,
             ),
+            // As many threads as cores: at a lower priority, they use what the workers leave.
+            lane: crate::lane::Lane::start(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            )
+            .context("Failed to start the slow lane's threads")?,
             routing,
             answers: service_kit::clients::ConnectionLimits::new(
                 config.limits.max_answers_per_client,

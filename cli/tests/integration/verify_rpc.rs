@@ -214,7 +214,7 @@ pub(crate) async fn proof_bundle(
     let tree = EventBatch::new(&batch.event_hashes).unwrap();
     ProofBundle {
         version: BundleVersion::V2,
-        event: entry.event.clone(),
+        event: entry.event.to_string(),
         document_context: None,
         event_hash: *entry.record.event_hash(),
         leaf_record: entry.record.encode(),

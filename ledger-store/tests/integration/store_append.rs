@@ -159,7 +159,7 @@ async fn events_of_every_size_are_packed_per_append_and_read_back_by_leaf() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(&entry.event, event, "entry {leaf}");
+        assert_eq!(&*entry.event, event.as_str(), "entry {leaf}");
     }
     assert!(
         store

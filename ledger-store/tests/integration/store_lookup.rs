@@ -39,7 +39,7 @@ async fn entries_are_found_by_leaf_hash_epc_location_and_time() {
     // By leaf, with its batch.
     let entry = store.entry(LeafIndex::from(12)).await.unwrap().unwrap();
     let (json, hash) = device.hashed_event(12);
-    assert_eq!(entry.event, json);
+    assert_eq!(&*entry.event, json.as_str());
     assert_eq!(entry.record.event_hash(), &hash);
     let Attestation::Device {
         statement, index, ..

@@ -355,7 +355,7 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             records[leaf as usize],
             "entry {leaf}"
         );
-        assert_eq!(entry.event, format!("{{\"n\":{leaf}}}"));
+        assert_eq!(&*entry.event, format!("{{\"n\":{leaf}}}").as_str());
     }
 }
 

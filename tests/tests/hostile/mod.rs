@@ -508,6 +508,54 @@ fn large_events_never_take_trace_api_past_its_memory_budget() {
     );
 }
 
+/// The attack: a history that is answered, but loads a lot (here 800 kB of events), asked for
+/// again and again from one address. Each answer is charged to its client: once its answers
+/// have loaded more than `limits.max_answer_bytes` beyond what its byte rate has paid back, it is
+/// answered `429 answer-bytes-spent` (with the seconds to wait), while another address asking
+/// for the same history is answered.
+#[test]
+fn a_client_asking_again_and_again_for_a_large_history_waits_for_its_byte_rate() {
+    const EVENTS: usize = 8;
+    let deployment = Deployment::start("answers", &[]);
+    let item = "urn:epc:id:grai:0614141.12345.401";
+    let events = (0..EVENTS)
+        .map(|n| event(item, u32::try_from(n).unwrap(), "OBSERVE", "inspecting", 100_000))
+        .collect();
+    let answer = deployment.capture(events);
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    deployment.wait_for_checkpoint(i64::try_from(EVENTS).unwrap());
+    let trace = deployment.trace_api(&[
+        // 1 MiB per answer and at once per client, 1 KiB per second sustained.
+        ("TAGTRAIL_TRACE_LIMITS_MAX_ANSWER_BYTES", "1048576"),
+        ("TAGTRAIL_TRACE_LIMITS_ANSWER_BYTES_PER_SECOND", "1024"),
+        ("TAGTRAIL_TRACE_LIMITS_RATE_LIMITED_DELAY", "0s"),
+    ]);
+    let history = format!("/items/{item}/history");
+    let (attacker, other) = (Ipv4Addr::new(127, 0, 0, 7), Ipv4Addr::new(127, 0, 0, 8));
+    // Two answers fit in the client's first 1 MiB (the second into debt).
+    for _ in 0..2 {
+        let answer = request_from(attacker, trace.port, "GET", &history);
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert_eq!(answer.json()["total"], EVENTS);
+    }
+    let refused = request_from(attacker, trace.port, "GET", &history);
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert_eq!(
+        refused.json()["type"],
+        "https://tagtrail.dev/problems/answer-bytes-spent"
+    );
+    // About 600 kB of debt at 1 KiB/s: minutes, not the one second of a request over its rate.
+    let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((300..=900).contains(&retry), "Retry-After: {retry}");
+    let bundle = request_from(attacker, trace.port, "GET", &format!("/items/{item}/bundle"));
+    assert_eq!(bundle.status, 429, "bundles load events too: {}", bundle.text());
+    // Another address is answered, and routes that load no events still answer the first.
+    let answer = request_from(other, trace.port, "GET", &history);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let checkpoint = request_from(attacker, trace.port, "GET", "/log/checkpoint");
+    assert_eq!(checkpoint.status, 200, "{}", checkpoint.text());
+}
+
 /// A log of `count` small events (one document), its checkpoint signed.
 fn small_log(deployment: &Deployment, count: u32) {
     let events = (0..count)

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use actix_web::http::header::CACHE_CONTROL;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -60,6 +60,11 @@ impl Cursor {
     }
 }
 
+/// The client a request's answer is charged to (its address; the budget takes its /64).
+fn client(request: &HttpRequest) -> Option<std::net::IpAddr> {
+    request.peer_addr().map(|peer| peer.ip())
+}
+
 /// Reads the item of a route.
 fn item(id: &str) -> Result<Item, Problem> {
     Item::parse(id).map_err(|error| Problem::BadRequest(error.to_string()))
@@ -69,6 +74,7 @@ fn item(id: &str) -> Result<Item, Problem> {
 /// context events its marks rest on.
 async fn events_of(
     state: &AppState,
+    client: Option<std::net::IpAddr>,
     view: &View,
     item: &Item,
     limit: usize,
@@ -94,11 +100,12 @@ async fn events_of(
     if let Some(why) = state.refused_answers.get(&item.names, limit, size) {
         return Err(Problem::TooMuch(why));
     }
-    let budget = state.budget.answer();
+    let budget = state.budget.answer_for(client);
     let source = ViewSource {
         view,
         parties: &parties,
         budget: &budget,
+        lane: &state.lane,
     };
     let judged = custody(
         &source,
@@ -139,6 +146,7 @@ fn history_problem(error: HistoryError<crate::reader::ViewError>, item: &Item) -
 
 /// `GET /items/{id}/history`.
 pub(super) async fn history(
+    request: HttpRequest,
     id: web::Path<String>,
     query: web::Query<HistoryQuery>,
     state: web::Data<AppState>,
@@ -168,16 +176,21 @@ pub(super) async fn history(
             (view, cursor.offset)
         }
     };
-    let events = events_of(&state, &view, &item, limits.max_history_events)
-        .await?
-        .events;
+    let events = events_of(
+        &state,
+        client(&request),
+        &view,
+        &item,
+        limits.max_history_events,
+    )
+    .await?
+    .events;
     let total = events.len();
     let end = offset.saturating_add(page).min(total);
-    let shown: Vec<Value> = events
+    let page: Vec<HistoryEvent<Arc<StoredEntry>>> = events
         .into_iter()
         .skip(offset)
         .take(end.saturating_sub(offset))
-        .map(history_event)
         .collect();
     let next = (end < total).then(|| {
         Cursor {
@@ -186,22 +199,74 @@ pub(super) async fn history(
         }
         .encode()
     });
-    Ok(HttpResponse::Ok()
+    let head = json!({
+        "item": {
+            "asked": item.asked,
+            "form": item.form.name(),
+            "epcs": item.epcs,
+        },
+        "checkpoint": {
+            "treeSize": view.size().get(),
+            "note": view.checkpoint.note,
+        },
+        "total": total,
+    });
+    // Writing the answer grows with its events' bytes: a large one is written on the slow lane.
+    let bytes = page.iter().map(|e| e.event.payload.event.len()).sum();
+    let body = state
+        .lane
+        .run_sized(bytes, move || {
+            let mut answer = head;
+            answer["events"] = page.into_iter().map(history_event).collect();
+            answer["next"] = json!(next);
+            serde_json::to_vec(&answer)
+        })
+        .await
+        .map_err(|error| Problem::internal(&error))?
+        .map_err(|error| Problem::internal(&error))?;
+    Ok(json_answer(body))
+}
+
+/// A JSON answer of `body`, which the client checks again before using it (`no-cache`). A large
+/// one goes to the connection a slice at a time ([`Slices`]).
+fn json_answer(body: Vec<u8>) -> HttpResponse {
+    let mut answer = HttpResponse::Ok();
+    answer
         .insert_header((CACHE_CONTROL, "no-cache"))
-        .json(json!({
-            "item": {
-                "asked": item.asked,
-                "form": item.form.name(),
-                "epcs": item.epcs,
-            },
-            "checkpoint": {
-                "treeSize": view.size().get(),
-                "note": view.checkpoint.note,
-            },
-            "total": total,
-            "events": shown,
-            "next": next,
-        })))
+        .content_type("application/json");
+    if body.len() <= SLICE_BYTES {
+        answer.body(body)
+    } else {
+        answer.body(Slices(web::Bytes::from(body)))
+    }
+}
+
+/// How much of a large answer is handed to the connection at once.
+const SLICE_BYTES: usize = 64 * 1024;
+
+/// A large answer's bytes, handed to the connection [`SLICE_BYTES`] at a time (slices of one
+/// buffer, not copies). Handed whole, 50 MB would be copied into the connection's write buffer
+/// at once, and every other request of the worker would wait for that copy.
+struct Slices(web::Bytes);
+
+impl actix_web::body::MessageBody for Slices {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        actix_web::body::BodySize::Sized(self.0.len() as u64)
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<web::Bytes, Self::Error>>> {
+        let rest = &mut self.get_mut().0;
+        if rest.is_empty() {
+            return std::task::Poll::Ready(None);
+        }
+        let slice = rest.split_to(SLICE_BYTES.min(rest.len()));
+        std::task::Poll::Ready(Some(Ok(slice)))
+    }
 }
 
 /// One event of a history as answered.
@@ -249,13 +314,15 @@ fn why_json(why: &Why) -> Value {
 /// inclusion proof to one checkpoint, in history order, then the context events the history's
 /// authority marks rest on (no reason).
 pub(super) async fn bundle(
+    request: HttpRequest,
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     let item = item(&id)?;
     let view = state.views.latest(&state.store).await?;
+    let limit = state.limits.max_bundle_events;
     let History { events, context } =
-        events_of(&state, &view, &item, state.limits.max_bundle_events).await?;
+        events_of(&state, client(&request), &view, &item, limit).await?;
     if events.is_empty() {
         return Err(Problem::NotFound(format!(
             "no event of the ledger (as of its checkpoint of {} entries) names {}",
@@ -278,7 +345,7 @@ pub(super) async fn bundle(
     for (event, inclusion) in listed.iter().zip(proofs) {
         let entry = &event.event.payload;
         bundled.push(ProvenanceEvent {
-            event: entry.event.clone(),
+            event: entry.event.to_string(),
             document_context: None,
             event_hash: *entry.record.event_hash(),
             leaf_record: entry.record.encode(),
@@ -289,6 +356,7 @@ pub(super) async fn bundle(
             authority: Some(event.authority.clone()),
         });
     }
+    let bytes = bundled.iter().map(|event| event.event.len()).sum();
     let bundle = ProvenanceBundle {
         version: ProvenanceVersion::V1,
         item: item.asked.clone(),
@@ -296,7 +364,11 @@ pub(super) async fn bundle(
         events: bundled,
         anchored: view.anchored.as_deref().cloned(),
     };
-    Ok(HttpResponse::Ok()
-        .insert_header((CACHE_CONTROL, "no-cache"))
-        .json(bundle))
+    let body = state
+        .lane
+        .run_sized(bytes, move || serde_json::to_vec(&bundle))
+        .await
+        .map_err(|error| Problem::internal(&error))?
+        .map_err(|error| Problem::internal(&error))?;
+    Ok(json_answer(body))
 }

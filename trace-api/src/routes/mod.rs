@@ -219,11 +219,19 @@ pub async fn around(
         let response = refused(&state, &route, started, problem, true);
         return Ok(request.into_response(response));
     }
-    // Answers that load events: at most so many per client at once.
+    // Answers that load events: none for a client whose answers loaded more than its byte rate
+    // has paid back, and at most so many per client at once.
     let _answer_slot = if LOADING_ROUTES.contains(&route.as_str()) {
-        let slot = state
-            .answers
-            .open(request.peer_addr().map(|peer| peer.ip()));
+        let client = request.peer_addr().map(|peer| peer.ip());
+        if let Err(retry_after) = state.budget.admit(client, started) {
+            // Late and closed, as a request over its rate is.
+            state.metrics.rate_limited();
+            state.limiter.answer_late(retry_after).await;
+            let problem = Problem::AnswerBytesSpent { retry_after };
+            let response = refused(&state, &route, started, problem, true);
+            return Ok(request.into_response(response));
+        }
+        let slot = state.answers.open(client);
         if slot.over() {
             state.metrics.rate_limited();
             let problem = Problem::TooManyAnswers { cap: slot.cap() };

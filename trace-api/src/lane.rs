@@ -1,0 +1,142 @@
+//! The slow lane: work that grows with the bytes of the events an answer holds (parsing their
+//! JSON, writing a large answer) runs on a few threads of its own at a lower CPU priority
+//! (`nice` 10) when an answer is large, instead of on the HTTP workers.
+//!
+//! A worker owns every connection it accepted: while it parses 50 MB of events, the requests of
+//! every other client on that worker wait, however cheap they are. On the lane they do not: the
+//! workers stay free, and the kernel runs the lane's threads only when the workers leave a core
+//! to spare (a thread at nice 10 weighs a tenth of one at nice 0). A client asking for large
+//! answers slows down its own answers, not other clients'.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+
+/// The CPU priority of the lane's threads (0 is the workers'; 19 the lowest).
+const NICE: i32 = 10;
+
+/// Answers holding at least this many bytes of event text go on the lane; smaller ones are
+/// cheaper to do in place than to hand over.
+pub const LANE_BYTES: usize = 256 * 1024;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The lane's threads, fed through one queue.
+#[derive(Debug)]
+pub struct Lane {
+    jobs: Mutex<Sender<Job>>,
+}
+
+/// The lane's thread ended without an answer (the job panicked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a job of the slow lane failed")]
+pub struct LaneFailed;
+
+impl Lane {
+    /// Starts `threads` threads (at least one). They end when the lane is dropped.
+    pub fn start(threads: usize) -> std::io::Result<Self> {
+        let (sender, receiver) = channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..threads.max(1) {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("slow-lane-{n}"))
+                .spawn(move || serve(&receiver))?;
+        }
+        Ok(Self {
+            jobs: Mutex::new(sender),
+        })
+    }
+
+    /// Runs `job` on the lane and waits for its result without holding the caller's thread.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, LaneFailed> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            if let Ok(result) = std::panic::catch_unwind(AssertUnwindSafe(job)) {
+                // The caller may have gone (its request timed out): nothing to do then.
+                let _ = answer.send(result);
+            }
+        });
+        self.jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .send(job)
+            .map_err(|_| LaneFailed)?;
+        answered.await.map_err(|_| LaneFailed)
+    }
+
+    /// Runs `job` on the lane when `bytes` (of event text it works on) reach [`LANE_BYTES`],
+    /// else in place.
+    pub async fn run_sized<T: Send + 'static>(
+        &self,
+        bytes: usize,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, LaneFailed> {
+        if bytes < LANE_BYTES {
+            return Ok(job());
+        }
+        self.run(job).await
+    }
+}
+
+/// A lane thread: lowers its own priority, then runs jobs until the lane is dropped.
+fn serve(receiver: &Mutex<Receiver<Job>>) {
+    lower_priority();
+    loop {
+        let job = {
+            let receiver = receiver
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            receiver.recv()
+        };
+        match job {
+            Ok(job) => job(),
+            Err(_) => return,
+        }
+    }
+}
+
+/// Sets this thread's nice value to [`NICE`] (on Linux a thread's priority is its own). Failing
+/// that, the lane still keeps the work off the workers; it is logged.
+fn lower_priority() {
+    let thread = rustix::thread::gettid();
+    if let Err(error) = rustix::process::setpriority_process(Some(thread), NICE) {
+        tracing::warn!(%error, "could not lower the slow lane's CPU priority");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn jobs_run_on_the_lane_at_a_lower_priority_and_a_panic_is_an_error() {
+        let lane = Lane::start(2).unwrap();
+        let (name, nice) = lane
+            .run(|| {
+                let name = std::thread::current().name().map(str::to_owned);
+                let nice = rustix::process::getpriority_process(Some(rustix::thread::gettid()));
+                (name, nice.unwrap())
+            })
+            .await
+            .unwrap();
+        assert!(name.unwrap().starts_with("slow-lane-"));
+        assert_eq!(nice, NICE);
+        #[allow(clippy::panic)]
+        let failed = lane.run(|| panic!("a bug")).await;
+        assert_eq!(failed, Err::<(), _>(LaneFailed));
+        // The lane still serves after a panic.
+        assert_eq!(lane.run(|| 7).await, Ok(7));
+        // Small work is done in place.
+        let here = std::thread::current().id();
+        let ran_on = lane
+            .run_sized(LANE_BYTES - 1, move || std::thread::current().id())
+            .await
+            .unwrap();
+        assert_eq!(ran_on, here);
+    }
+}
