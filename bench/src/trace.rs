@@ -197,6 +197,15 @@ async fn build(
 /// The `trace-api` binary next to the running driver, started on `url` as a reader on a free
 /// port with the settings `env` (`TAGTRAIL_TRACE_*`): the process and its port.
 pub fn start_trace_api(url: &str, env: &[(&str, &str)]) -> anyhow::Result<(Child, u16)> {
+    start_trace_api_on(url, env, std::net::Ipv4Addr::LOCALHOST.into())
+}
+
+/// [`start_trace_api`] listening on `host` (`::` for IPv6 and, dual-stack, IPv4 clients too).
+pub fn start_trace_api_on(
+    url: &str,
+    env: &[(&str, &str)],
+    host: std::net::IpAddr,
+) -> anyhow::Result<(Child, u16)> {
     let binary = std::env::current_exe()?
         .parent()
         .context("the driver has no directory")?
@@ -206,7 +215,8 @@ pub fn start_trace_api(url: &str, env: &[(&str, &str)]) -> anyhow::Result<(Child
         "{} is missing: cargo build --release -p trace-api",
         binary.display()
     );
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let listen = std::net::SocketAddr::new(host, 0);
+    let port = TcpListener::bind(listen)?.local_addr()?.port();
     let reader_url = {
         let (_, rest) = url.split_once("://").context("a postgres:// URL")?;
         let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
@@ -221,7 +231,7 @@ pub fn start_trace_api(url: &str, env: &[(&str, &str)]) -> anyhow::Result<(Child
             "--database-url",
             &reader_url,
             "--listen",
-            &format!("127.0.0.1:{port}"),
+            &std::net::SocketAddr::new(host, port).to_string(),
         ]);
     for (key, value) in env {
         command.env(key, value);

@@ -1,7 +1,7 @@
 //! The hostile-client load driver: how trace-api serves other clients while one address attacks
 //! it, and how much memory it takes, against the release binary with its default settings.
 //!
-//! A ledger of its own (`--entries`, 200,000 by default, in `tagtrail_hostile_load_<N>`; kept for
+//! A ledger of its own (`--entries`, 200,000 by default, in `tagtrail_hostile_load_v2_<N>`; kept for
 //! later runs): realistic ObjectEvents, 1,000 probe items of 10 events spread over the log, and
 //! 200 events of 0.76 MB naming one returnable asset (the memory attack's data). Victims: four
 //! clients, each from its own loopback address (127.0.0.2 to .5), each asking for warm probe
@@ -14,8 +14,12 @@
 //! - `none`: no attack (the baseline the ratios divide by);
 //! - `probes`: `/health/ready` and `/metrics`, alternately;
 //! - `histories`: warm probe histories (a public route);
+//! - `histories from a /64`: the same, each new connection from the next of 64 addresses of one
+//!   IPv6 /64 (added to the loopback interface for the run, which needs root; the phase is not
+//!   run without);
 //! - `tiles`: every partial width of full hash tiles;
 //! - `large events`: the asset's history with `?limit=1000` (each would load 152 MB of events);
+//! - `large answers`: another asset's history of 60 such events (46 MB, answered);
 //! - `slow clients`: connections that send their request's head a byte every 300 ms.
 //!
 //! Target (the hardening issue): a flood of any public route from one address leaves the other
@@ -26,12 +30,13 @@
 //! otherwise take the cores trace-api and the victims need, which an attacker on its own machine
 //! would not; the figures then show what trace-api itself does with the flood.
 //!
-//! Usage: `hostile_load [--entries N] [--seconds S] [--rebuild] [--nice]` (the `trace-api` binary must be
+//! Usage: `hostile_load [--entries N] [--seconds S] [--rebuild] [--nice] [--attack NAME]...`
+//! (`--attack`: only the attacks named, after the unloaded baseline; the `trace-api` binary must be
 //! built next to this one: `cargo build --release -p trace-api -p tagtrail-bench --bin
 //! hostile_load`).
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{Ipv4Addr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -39,11 +44,15 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::json;
 use tagtrail_bench::trace::{
-    LedgerSpec, hashed, ledger, percent_encode, percentile, probe, start_trace_api, wait_ready,
+    LedgerSpec, hashed, ledger, percent_encode, percentile, probe, start_trace_api_on, wait_ready,
 };
 
-/// The returnable asset the large events name.
+/// The returnable asset the large events name (a history too large to answer).
 const ASSET: &str = "urn:epc:id:grai:0614141.12345.400";
+/// The returnable asset fewer large events name (a large history that is answered).
+const ANSWERED: &str = "urn:epc:id:grai:0614141.12345.401";
+/// The large events naming [`ANSWERED`]: 46 MB, under the default 64 MiB an answer may load.
+const ANSWERED_EVENTS: u64 = 60;
 /// Probe items whose histories the victims ask for.
 const PROBES: u64 = 1000;
 /// Victim clients, one per address.
@@ -59,6 +68,8 @@ struct Options {
     rebuild: bool,
     /// The attacker in a process of its own at the lowest CPU priority (`nice -n 19`).
     nice: bool,
+    /// The attacks to run (`--attack NAME`, repeated); every one when none is named.
+    only: Vec<String>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -67,6 +78,7 @@ fn options() -> anyhow::Result<Options> {
         seconds: 10,
         rebuild: false,
         nice: false,
+        only: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -75,23 +87,32 @@ fn options() -> anyhow::Result<Options> {
             "--seconds" => options.seconds = args.next().context("--seconds S")?.parse()?,
             "--rebuild" => options.rebuild = true,
             "--nice" => options.nice = true,
+            "--attack" => {
+                let name = args.next().context("--attack NAME")?;
+                anyhow::ensure!(
+                    ATTACKS.contains(&name.as_str()),
+                    "no attack {name:?}: the attacks are {ATTACKS:?}"
+                );
+                options.only.push(name);
+            }
             other => anyhow::bail!(
-                "unknown argument {other:?}; usage: hostile_load [--entries N] [--seconds S] [--rebuild] [--nice]"
+                "unknown argument {other:?}; usage: hostile_load [--entries N] [--seconds S] [--rebuild] [--nice] [--attack NAME]..."
             ),
         }
     }
     Ok(options)
 }
 
-/// The 200 large events naming the asset.
+/// The 200 large events naming [`ASSET`], then the [`ANSWERED_EVENTS`] naming [`ANSWERED`].
 fn large_events() -> Vec<(String, epcis::EventHash)> {
-    (0..200u64)
+    (0..200 + ANSWERED_EVENTS)
         .map(|n| {
+            let asset = if n < 200 { ASSET } else { ANSWERED };
             hashed(&json!({
                 "type": "ObjectEvent",
                 "eventTime": ledger::UnixMillis::from_millis(1_700_000_000_000 + n * 60_000).to_rfc3339(),
                 "eventTimeZoneOffset": "+00:00",
-                "epcList": [ASSET],
+                "epcList": [asset],
                 "action": "OBSERVE",
                 "bizStep": "inspecting",
                 "readPoint": {"id": "urn:epc:id:sgln:4012345.00001.0"},
@@ -101,11 +122,11 @@ fn large_events() -> Vec<(String, epcis::EventHash)> {
         .collect()
 }
 
-/// A connection from a loopback address of the caller's choosing.
-fn connect_from(from: Ipv4Addr, port: u16) -> anyhow::Result<TcpStream> {
-    if from == Ipv4Addr::LOCALHOST {
+/// A connection from a loopback address of the caller's choosing (an IPv6 one to `::1`).
+fn connect_from(from: IpAddr, port: u16) -> anyhow::Result<TcpStream> {
+    if from == IpAddr::V4(Ipv4Addr::LOCALHOST) {
         // The attacker's address: the system picks it (no runtime to bind one).
-        let stream = TcpStream::connect((from, port))?;
+        let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         return Ok(stream);
@@ -114,12 +135,18 @@ fn connect_from(from: Ipv4Addr, port: u16) -> anyhow::Result<TcpStream> {
         .enable_io()
         .build()?;
     let stream = runtime.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4()?;
+        let (socket, to) = match from {
+            IpAddr::V4(_) => (
+                tokio::net::TcpSocket::new_v4()?,
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ),
+            IpAddr::V6(_) => (
+                tokio::net::TcpSocket::new_v6()?,
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ),
+        };
         socket.bind((from, 0).into())?;
-        socket
-            .connect((Ipv4Addr::LOCALHOST, port).into())
-            .await?
-            .into_std()
+        socket.connect((to, port).into()).await?.into_std()
     })?;
     stream.set_nonblocking(false)?;
     stream.set_nodelay(true)?;
@@ -129,7 +156,7 @@ fn connect_from(from: Ipv4Addr, port: u16) -> anyhow::Result<TcpStream> {
 
 /// A kept-alive HTTP/1.1 client from one address: reconnects when the server closes.
 struct Client {
-    from: Ipv4Addr,
+    from: IpAddr,
     port: u16,
     connection: Option<BufReader<TcpStream>>,
 }
@@ -214,6 +241,44 @@ struct Phase {
     refused: u64,
     peak_kib: u64,
     took: Duration,
+    /// CPU seconds trace-api and PostgreSQL (every `postgres` process) spent in the phase.
+    cpu: (f64, f64),
+}
+
+/// CPU seconds (user and system) `/proc/<pid>/stat` shows the process has spent; 0 for one gone.
+fn cpu_seconds(pid: u32) -> f64 {
+    // Clock ticks per second: 100 on every Linux this runs on (`getconf CLK_TCK`).
+    const TICKS: f64 = 100.0;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (in parentheses, which may hold spaces): utime is the 14th
+    // field of the line, stime the 15th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |n: usize| {
+        fields
+            .get(n)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / TICKS
+}
+
+/// CPU seconds every process named `postgres` has spent (server and backends; a backend that
+/// ended in between takes its share with it, so this undercounts short connections).
+fn postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "postgres")
+        })
+        .map(cpu_seconds)
+        .sum()
 }
 
 /// The peak resident set of `pid` (kB), then reset to the current one.
@@ -271,6 +336,7 @@ fn attack_threads(
 fn phase(port: u16, pid: u32, options: &Options, attacker: Attacker) -> anyhow::Result<Phase> {
     let seconds = options.seconds;
     peak_and_reset(pid)?;
+    let cpu_before = (cpu_seconds(pid), postgres_cpu_seconds());
     let start = Instant::now();
     let end = start + Duration::from_secs(seconds);
     let stop = Arc::new(AtomicBool::new(false));
@@ -301,7 +367,7 @@ fn phase(port: u16, pid: u32, options: &Options, attacker: Attacker) -> anyhow::
         .map(|v| {
             std::thread::spawn(move || -> anyhow::Result<(Vec<u64>, u64)> {
                 let mut client = Client {
-                    from: Ipv4Addr::new(127, 0, 0, 2 + v),
+                    from: Ipv4Addr::new(127, 0, 0, 2 + v).into(),
                     port,
                     connection: None,
                 };
@@ -331,6 +397,7 @@ fn phase(port: u16, pid: u32, options: &Options, attacker: Attacker) -> anyhow::
         refused: 0,
         peak_kib: 0,
         took: Duration::ZERO,
+        cpu: (0.0, 0.0),
     };
     for victim in victims {
         let (latencies, failures) = victim
@@ -360,6 +427,10 @@ fn phase(port: u16, pid: u32, options: &Options, attacker: Attacker) -> anyhow::
         phase.refused = numbers.next().context("the attacker printed no count")?;
     }
     phase.peak_kib = peak_and_reset(pid)?;
+    phase.cpu = (
+        cpu_seconds(pid) - cpu_before.0,
+        postgres_cpu_seconds() - cpu_before.1,
+    );
     Ok(phase)
 }
 
@@ -372,7 +443,7 @@ fn flood(path: impl Fn(u64) -> String + Send + Sync + 'static) -> Attack {
         CLIENT.with(|client| {
             let mut client = client.borrow_mut();
             let client = client.get_or_insert_with(|| Client {
-                from: Ipv4Addr::LOCALHOST,
+                from: Ipv4Addr::LOCALHOST.into(),
                 port,
                 connection: None,
             });
@@ -381,9 +452,80 @@ fn flood(path: impl Fn(u64) -> String + Send + Sync + 'static) -> Attack {
     })
 }
 
+/// The /64 the `histories from a /64` attack rotates through (a unique local prefix).
+const SLASH64: &str = "fd74:7467:7261:696c";
+/// How many of its addresses the attack uses.
+const SLASH64_ADDRESSES: u64 = 64;
+
+/// The `n`th address of [`SLASH64`] the attack uses.
+fn slash64_address(n: u64) -> IpAddr {
+    let host = 1 + n % SLASH64_ADDRESSES;
+    format!("{SLASH64}::{host:x}")
+        .parse()
+        .unwrap_or(IpAddr::V6(Ipv6Addr::LOCALHOST))
+}
+
+/// The attack's addresses, added to the loopback interface (`ip -6 addr add`, which needs
+/// root) and removed when this is dropped.
+struct Slash64;
+
+impl Slash64 {
+    fn add() -> anyhow::Result<Self> {
+        let added = Slash64;
+        for n in 0..SLASH64_ADDRESSES {
+            let address = format!("{}/128", slash64_address(n));
+            let status = std::process::Command::new("ip")
+                .args(["-6", "addr", "add", &address, "dev", "lo", "nodad"])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .context("Failed to run ip")?;
+            anyhow::ensure!(
+                status.success(),
+                "ip -6 addr add {address} dev lo failed (root?)"
+            );
+        }
+        Ok(added)
+    }
+}
+
+impl Drop for Slash64 {
+    fn drop(&mut self) {
+        for n in 0..SLASH64_ADDRESSES {
+            let address = format!("{}/128", slash64_address(n));
+            let _ = std::process::Command::new("ip")
+                .args(["-6", "addr", "del", &address, "dev", "lo"])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// [`flood`], each new connection from the next address of [`SLASH64`]: a host rotating
+/// through its /64, which the limits must count as one client.
+fn flood_from_slash64(path: impl Fn(u64) -> String + Send + Sync + 'static) -> Attack {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        static CLIENT: std::cell::RefCell<Option<Client>> = const { std::cell::RefCell::new(None) };
+    }
+    Arc::new(move |port, n| {
+        CLIENT.with(|client| {
+            let mut client = client.borrow_mut();
+            let client = client.get_or_insert_with(|| Client {
+                from: slash64_address(0),
+                port,
+                connection: None,
+            });
+            if client.connection.is_none() {
+                client.from = slash64_address(NEXT.fetch_add(1, Ordering::Relaxed));
+            }
+            client.get(&path(n))
+        })
+    })
+}
+
 /// A connection that sends its request's head a byte every 300 ms until the server cuts it.
 fn slow_client(port: u16, _n: u64) -> anyhow::Result<u16> {
-    let mut stream = connect_from(Ipv4Addr::LOCALHOST, port)?;
+    let mut stream = connect_from(Ipv4Addr::LOCALHOST.into(), port)?;
     stream.set_read_timeout(Some(Duration::from_millis(300)))?;
     let head =
         b"GET /log/checkpoint HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaa";
@@ -406,11 +548,13 @@ fn slow_client(port: u16, _n: u64) -> anyhow::Result<u16> {
 }
 
 /// The attacks, in the order they run.
-const ATTACKS: [&str; 5] = [
+const ATTACKS: [&str; 7] = [
     "probes",
     "histories",
+    "histories from a /64",
     "tiles",
     "large events",
+    "large answers",
     "slow clients",
 ];
 
@@ -427,11 +571,17 @@ fn attack_named(name: &str, entries: u64) -> anyhow::Result<Attack> {
             .to_owned()
         }),
         "histories" => flood(|n| format!("/items/{}/history", percent_encode(&probe(n % PROBES)))),
+        "histories from a /64" => {
+            flood_from_slash64(|n| format!("/items/{}/history", percent_encode(&probe(n % PROBES))))
+        }
         "tiles" => flood(move |n| {
             let tile = (n / 255) % full_tiles.min(1000);
             format!("/log/tile/0/{tile:03}.p/{}", 1 + n % 255)
         }),
         "large events" => flood(|_| format!("/items/{}/history?limit=1000", percent_encode(ASSET))),
+        "large answers" => {
+            flood(|_| format!("/items/{}/history?limit=1000", percent_encode(ANSWERED)))
+        }
         "slow clients" => Arc::new(slow_client),
         other => anyhow::bail!("no attack {other:?}"),
     })
@@ -475,21 +625,24 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let url = runtime.block_on(ledger(&LedgerSpec {
-        name: format!("tagtrail_hostile_load_{}", options.entries),
+        // Version 2: with the answered asset's events.
+        name: format!("tagtrail_hostile_load_v2_{}", options.entries),
         entries: options.entries,
         probes: PROBES,
         extra: large_events(),
         rebuild: options.rebuild,
     }))?;
-    // As deployed: the default limits and budgets.
-    let (mut child, port) = start_trace_api(&url, &[])?;
+    // As deployed: the default limits and budgets; on every address, IPv6 and (dual-stack)
+    // IPv4, for the attack from a /64.
+    let (mut child, port) = start_trace_api_on(&url, &[], Ipv6Addr::UNSPECIFIED.into())?;
+    let slash64 = Slash64::add();
     let pid = child.id();
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&mut child, &base)?;
     let result = (|| -> anyhow::Result<()> {
         // Warm: every probe's history once, from a victim's address.
         let mut warm = Client {
-            from: Ipv4Addr::new(127, 0, 0, 9),
+            from: Ipv4Addr::new(127, 0, 0, 9).into(),
             port,
             connection: None,
         };
@@ -512,11 +665,18 @@ fn main() -> anyhow::Result<()> {
         );
         println!();
         println!(
-            "| attack | victim requests | victim failures | victim p50 ms | victim p99 ms | victim max ms | p99 ÷ unloaded | attacker requests/s | attacker 429 | trace-api peak RSS MB |"
+            "| attack | victim requests | victim failures | victim p50 ms | victim p99 ms | victim max ms | p99 ÷ unloaded | attacker requests/s | attacker 429 | trace-api peak RSS MB | trace-api CPU s | PostgreSQL CPU s |"
         );
-        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         let mut unloaded = None;
-        for name in std::iter::once("none").chain(ATTACKS) {
+        let chosen = ATTACKS
+            .into_iter()
+            .filter(|name| options.only.is_empty() || options.only.iter().any(|o| o == name));
+        for name in std::iter::once("none").chain(chosen) {
+            if let ("histories from a /64", Err(error)) = (name, &slash64) {
+                println!("| {name} | not run: {error:#} |");
+                continue;
+            }
             let attacker = match name {
                 "none" => Attacker::Nobody,
                 name if options.nice => Attacker::Niced(name),
@@ -526,7 +686,7 @@ fn main() -> anyhow::Result<()> {
             let p99 = percentile(&measured.victims, 0.99);
             let base_p99 = *unloaded.get_or_insert(p99);
             println!(
-                "| {name} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} % | {:.0} |",
+                "| {name} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} % | {:.0} | {:.1} | {:.1} |",
                 measured.victims.len(),
                 measured.victim_failures,
                 percentile(&measured.victims, 0.5),
@@ -540,6 +700,8 @@ fn main() -> anyhow::Result<()> {
                     0.0
                 },
                 measured.peak_kib as f64 / 1024.0,
+                measured.cpu.0,
+                measured.cpu.1,
             );
         }
         Ok(())
