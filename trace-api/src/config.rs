@@ -29,7 +29,7 @@
 //! max_inflight_bytes = 536870912   # event text every answer in flight may hold (503 beyond)
 //! max_event_bytes = 1048576     # the largest event the ledger holds (ingest's limit)
 //! max_answers_per_client = 4    # histories and bundles one client address may have loading at once
-//! answer_bytes_per_second = 8388608   # event text one client's answers may load, sustained (429 beyond)
+//! answer_bytes_per_second = 2097152   # event text one client's answers may load, sustained (429 beyond)
 //!
 //! [ledger]
 //! checkpoint_refresh = "100ms"  # answers are as of a checkpoint at most this much older than the newest
@@ -325,7 +325,7 @@ fn default_max_answers_per_client() -> usize {
 }
 
 fn default_answer_bytes_per_second() -> u64 {
-    8 * 1024 * 1024
+    2 * 1024 * 1024
 }
 
 /// Settings given on the command line, which win over the file and the environment.

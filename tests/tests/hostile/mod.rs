@@ -519,7 +519,15 @@ fn a_client_asking_again_and_again_for_a_large_history_waits_for_its_byte_rate()
     let deployment = Deployment::start("answers", &[]);
     let item = "urn:epc:id:grai:0614141.12345.401";
     let events = (0..EVENTS)
-        .map(|n| event(item, u32::try_from(n).unwrap(), "OBSERVE", "inspecting", 100_000))
+        .map(|n| {
+            event(
+                item,
+                u32::try_from(n).unwrap(),
+                "OBSERVE",
+                "inspecting",
+                100_000,
+            )
+        })
         .collect();
     let answer = deployment.capture(events);
     assert_eq!(answer.status, 202, "{}", answer.text());
@@ -547,8 +555,18 @@ fn a_client_asking_again_and_again_for_a_large_history_waits_for_its_byte_rate()
     // About 600 kB of debt at 1 KiB/s: minutes, not the one second of a request over its rate.
     let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
     assert!((300..=900).contains(&retry), "Retry-After: {retry}");
-    let bundle = request_from(attacker, trace.port, "GET", &format!("/items/{item}/bundle"));
-    assert_eq!(bundle.status, 429, "bundles load events too: {}", bundle.text());
+    let bundle = request_from(
+        attacker,
+        trace.port,
+        "GET",
+        &format!("/items/{item}/bundle"),
+    );
+    assert_eq!(
+        bundle.status,
+        429,
+        "bundles load events too: {}",
+        bundle.text()
+    );
     // Another address is answered, and routes that load no events still answer the first.
     let answer = request_from(other, trace.port, "GET", &history);
     assert_eq!(answer.status, 200, "{}", answer.text());

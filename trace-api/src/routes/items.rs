@@ -237,34 +237,59 @@ fn json_answer(body: Vec<u8>) -> HttpResponse {
     if body.len() <= SLICE_BYTES {
         answer.body(body)
     } else {
-        answer.body(Slices(web::Bytes::from(body)))
+        answer.body(Slices::new(web::Bytes::from(body)))
     }
 }
 
 /// How much of a large answer is handed to the connection at once.
 const SLICE_BYTES: usize = 64 * 1024;
 
+/// How much of a large answer is handed to the connection before its task lets the worker's
+/// other tasks run.
+const BYTES_BETWEEN_TURNS: usize = 1024 * 1024;
+
 /// A large answer's bytes, handed to the connection [`SLICE_BYTES`] at a time (slices of one
-/// buffer, not copies). Handed whole, 50 MB would be copied into the connection's write buffer
-/// at once, and every other request of the worker would wait for that copy.
-struct Slices(web::Bytes);
+/// buffer, not copies), the worker's other tasks taking a turn after every
+/// [`BYTES_BETWEEN_TURNS`]. Handed whole, 50 MB would be copied into the connection's write
+/// buffer at once; handed in slices to a client that reads as fast as they come, they would all
+/// be written in one turn of the task. Either way every other request of the worker would wait.
+struct Slices {
+    rest: web::Bytes,
+    since_turn: usize,
+}
+
+impl Slices {
+    fn new(bytes: web::Bytes) -> Self {
+        Self {
+            rest: bytes,
+            since_turn: 0,
+        }
+    }
+}
 
 impl actix_web::body::MessageBody for Slices {
     type Error = std::convert::Infallible;
 
     fn size(&self) -> actix_web::body::BodySize {
-        actix_web::body::BodySize::Sized(self.0.len() as u64)
+        actix_web::body::BodySize::Sized(self.rest.len() as u64)
     }
 
     fn poll_next(
         self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
+        context: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<web::Bytes, Self::Error>>> {
-        let rest = &mut self.get_mut().0;
-        if rest.is_empty() {
+        let this = self.get_mut();
+        if this.rest.is_empty() {
             return std::task::Poll::Ready(None);
         }
-        let slice = rest.split_to(SLICE_BYTES.min(rest.len()));
+        if this.since_turn >= BYTES_BETWEEN_TURNS {
+            // Ready again at once, after the tasks already waiting.
+            this.since_turn = 0;
+            context.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        let slice = this.rest.split_to(SLICE_BYTES.min(this.rest.len()));
+        this.since_turn += slice.len();
         std::task::Poll::Ready(Some(Ok(slice)))
     }
 }
