@@ -393,6 +393,9 @@ async fn a_history_that_would_load_more_than_its_byte_budget_is_refused_before_i
         config.limits.max_answer_bytes = 16 * 1024;
         config.limits.max_inflight_bytes = 64 * 1024;
         config.limits.max_event_bytes = 4 * 1024;
+        // What the refused answers loaded is charged to this client too: paid back at once
+        // here, so that this test sees the refusals themselves (the byte rate has its own).
+        config.limits.answer_bytes_per_second = 1 << 30;
     })
     .await;
     let padded = |minute: u32, step: &str| {
