@@ -18,9 +18,10 @@
 //! | `tagtrail_anchor_reverted_total` | counter | `chain` | anchors proven reverted from their block (each followed by a new anchor) |
 //! | `tagtrail_anchor_stalled` | gauge | `chain` | 1 while a checkpoint signed more than `stall_after` ago has no confirmed anchor (readiness fails meanwhile) |
 //!
-//! And, as every service has them (without the `chain` label): `tagtrail_anchor_db_pool_connections`
-//! (`state`: `in_use`, `idle`), `tagtrail_anchor_db_pool_max_connections` and
-//! `tagtrail_anchor_db_pool_waiting_requests`, read at each scrape.
+//! And, as every service has them (without the `chain` label), of the pool of the worker's own
+//! tables: `tagtrail_anchor_db_pool_connections` (`state`: `in_use`, `idle`),
+//! `tagtrail_anchor_db_pool_max_connections` and `tagtrail_anchor_db_pool_waiting_requests`, read
+//! at each scrape.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -295,7 +296,7 @@ impl Metrics {
     }
 
     /// Sets the database pool gauges from the pool's status.
-    pub fn pool(&self, status: deadpool_postgres::Status) {
+    pub fn pool(&self, status: impl Into<service_kit::metrics::PoolStatus>) {
         self.pool.set(status);
     }
 }

@@ -22,6 +22,7 @@ use crate::worker::ChainWorker;
 #[derive(Debug)]
 struct State {
     store: Store,
+    anchors: AnchorStore,
     metrics: Arc<Metrics>,
     chains: usize,
     started: Arc<AtomicUsize>,
@@ -44,7 +45,11 @@ pub async fn run(
         config.database.pool_size,
     )
     .context("Failed to set up the database pool")?;
-    let anchors = AnchorStore::new(store.pool().clone());
+    let anchors = AnchorStore::connect(
+        config.database.url.expose_secret(),
+        config.database.pool_size,
+    )
+    .context("Failed to set up the anchors' database pool")?;
     let metrics = Arc::new(Metrics::new());
     let started = Arc::new(AtomicUsize::new(0));
 
@@ -58,6 +63,7 @@ pub async fn run(
                 .port();
             let state = web::Data::new(State {
                 store: store.clone(),
+                anchors: anchors.clone(),
                 metrics: metrics.clone(),
                 chains: chains.len(),
                 started: started.clone(),
@@ -131,7 +137,8 @@ pub async fn run(
 }
 
 async fn metrics_route(state: web::Data<State>) -> HttpResponse {
-    state.metrics.pool(state.store.pool().status());
+    // The pool of the worker's own tables, which its chains' tasks work on.
+    state.metrics.pool(state.anchors.pool_status());
     service_kit::http::metrics_answer(state.metrics.encode())
 }
 

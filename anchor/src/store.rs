@@ -178,9 +178,31 @@ fn anchor(row: &Row) -> Result<Anchor, StoreError> {
 }
 
 impl AnchorStore {
-    /// The worker's tables in the database behind `pool`.
-    pub fn new(pool: Pool) -> Self {
-        Self { pool }
+    /// The worker's tables in the database at `url` (a login role in `tagtrail_anchor`), over a
+    /// pool of its own of at most `size` connections: the ledger store's pool is that crate's,
+    /// with the session settings of its own work.
+    pub fn connect(url: &str, size: usize) -> Result<Self, ledger_store::ConnectError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(ledger_store::ConnectError::InvalidUrl)?;
+        let manager = deadpool_postgres::Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(ledger_store::ConnectError::Pool)?;
+        Ok(Self { pool })
+    }
+
+    /// What its pool holds and who waits for it.
+    pub fn pool_status(&self) -> deadpool_postgres::Status {
+        self.pool.status()
     }
 
     async fn query(

@@ -259,13 +259,12 @@ pub fn chain_settings(anvil: &Anvil, name: &str) -> crate::worker::ChainSettings
 /// confirming at one block, for the database at `database_url` (a login role in
 /// `tagtrail_anchor`, or the owner).
 pub async fn started_worker(anvil: &Anvil, database_url: &str) -> crate::worker::ChainWorker {
-    let store = ledger_store::Store::connect(database_url).unwrap();
     crate::worker::ChainWorker::start(
         crate::worker::ChainSettings {
             finality: crate::worker::Finality::Confirmations(1),
             ..chain_settings(anvil, "local")
         },
-        crate::store::AnchorStore::new(store.pool().clone()),
+        crate::store::AnchorStore::connect(database_url, 8).unwrap(),
         std::sync::Arc::new(crate::metrics::Metrics::new()),
         &tokio_util::sync::CancellationToken::new(),
     )

@@ -61,6 +61,8 @@ const SELECT_READER_VIEW: &str = "SELECT c.tree_size, c.root_hash, c.note,
     FROM (SELECT 1) AS one
     LEFT JOIN (SELECT tree_size, root_hash, note FROM checkpoints
                ORDER BY tree_size DESC LIMIT 1) c ON true";
+const SELECT_OLDEST: &str =
+    "SELECT tree_size, root_hash, note FROM checkpoints ORDER BY tree_size LIMIT 1";
 const SELECT_BY_SIZE: &str =
     "SELECT tree_size, root_hash, note FROM checkpoints WHERE tree_size = $1";
 /// Registers the signers' verifier keys (`$1`, a text array); a key already there is left as it
@@ -717,6 +719,13 @@ impl Store {
             runs: LiveRuns::new(runs, u64::try_from(indexed).unwrap_or(0)),
             declarations: Declarations(row.get(5)),
         })
+    }
+
+    /// The checkpoint with the smallest tree size, if any (its origin line names the log).
+    pub async fn oldest_checkpoint(
+        &self,
+    ) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
+        self.one_checkpoint(SELECT_OLDEST, &[]).await
     }
 
     /// The checkpoint of exactly `size` leaves, if one was signed.

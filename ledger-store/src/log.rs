@@ -319,9 +319,25 @@ impl Store {
         &self.handoff
     }
 
-    /// The connection pool.
-    pub fn pool(&self) -> &Pool {
+    /// The connection pool: this crate's alone, so that no other crate runs SQL on the
+    /// ledger's tables.
+    pub(crate) fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// A connection of the store's pool, with its session settings, for tests and benchmark
+    /// drivers that look at the ledger's tables with SQL of their own (built with the `testing`
+    /// feature only: no service can reach the pool).
+    #[cfg(feature = "testing")]
+    pub async fn test_client(
+        &self,
+    ) -> Result<deadpool_postgres::Object, deadpool_postgres::PoolError> {
+        self.pool.get().await
+    }
+
+    /// What the connection pool holds and who waits for it (for the services' pool gauges).
+    pub fn pool_status(&self) -> deadpool_postgres::Status {
+        self.pool.status()
     }
 
     /// The number of committed entries.

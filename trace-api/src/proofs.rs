@@ -47,6 +47,8 @@ pub struct Built {
 /// and each device's keys, read once.
 pub struct Attestations<'a> {
     trees: &'a BatchTrees,
+    /// The registry's connections (devices' keys).
+    registry: &'a deadpool_postgres::Pool,
     keys: HashMap<String, Vec<Option<DevicePublicKey>>>,
     batches: HashMap<StatementHash, Arc<Built>>,
 }
@@ -61,10 +63,12 @@ impl std::fmt::Debug for Attestations<'_> {
 }
 
 impl<'a> Attestations<'a> {
-    /// Attestations drawing on the shared batch trees.
-    pub fn new(trees: &'a BatchTrees) -> Self {
+    /// Attestations drawing on the shared batch trees, reading devices' keys from the registry
+    /// through `registry`.
+    pub fn new(trees: &'a BatchTrees, registry: &'a deadpool_postgres::Pool) -> Self {
         Self {
             trees,
+            registry,
             keys: HashMap::new(),
             batches: HashMap::new(),
         }
@@ -120,16 +124,16 @@ impl<'a> Attestations<'a> {
                 self.batches.insert(hash, built);
             }
         }
-        self.read_keys(view, &devices).await
+        self.read_keys(&devices).await
     }
 
     /// Reads the registered keys of `devices` (one query each, on one connection, the query kept
     /// prepared).
-    async fn read_keys(&mut self, view: &View, devices: &[&str]) -> Result<(), ProofsError> {
+    async fn read_keys(&mut self, devices: &[&str]) -> Result<(), ProofsError> {
         if devices.is_empty() {
             return Ok(());
         }
-        let client = view.store.pool().get().await.map_err(ReadError::from)?;
+        let client = self.registry.get().await.map_err(ReadError::from)?;
         let query = client
             .prepare_cached(registry::keys::KEYS_OF_DEVICE)
             .await
@@ -176,7 +180,7 @@ impl<'a> Attestations<'a> {
             None => {
                 if !self.keys.contains_key(device.as_str()) {
                     // Not read by `prepare`, which skips the devices of batches whose key it knew.
-                    self.read_keys(view, &[device.as_str()]).await?;
+                    self.read_keys(&[device.as_str()]).await?;
                 }
                 let keys = self
                     .keys

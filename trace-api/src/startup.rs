@@ -39,6 +39,8 @@ pub struct AppState {
     pub(crate) parties: registry::PartiesCache,
     /// The newest readiness answer, reused for a second.
     pub(crate) readiness: crate::routes::health::Readiness,
+    /// The registry's connections (parties, devices' keys).
+    pub(crate) registry: deadpool_postgres::Pool,
     /// The bytes of events answers may load, each and together.
     pub(crate) budget: crate::budget::Budget,
     /// Where large answers do the work that grows with their bytes.
@@ -91,8 +93,10 @@ impl Application {
             .then(|| crate::audit::build_store(&config.database))
             .transpose()?;
         let audit_metrics = metrics.clone();
+        let registry = build_registry_pool(&config.database)?;
         let state = web::Data::new(AppState {
             store,
+            registry,
             limits,
             metrics,
             limiter: RateLimiter::new(limits.requests_per_second, limits.burst, limits.max_clients)
@@ -215,6 +219,46 @@ impl Application {
 /// The store on the configured database, as a reader (read-only sessions), with a statement
 /// timeout.
 fn build_store(database: &DatabaseConfig) -> anyhow::Result<Store> {
+    // The reader's session settings: read-only transactions, cached generic plans.
+    Store::build_reader(
+        session_config(database)?,
+        PoolSettings {
+            max_size: database.pool_size,
+            timeout: Some(database.connect_timeout),
+            connect: None,
+        },
+    )
+    .context("Failed to set up the database pool")
+}
+
+/// How many connections the registry's pool opens at most: its reads (parties, devices' keys)
+/// are a few small queries an answer, mostly answered from caches.
+const REGISTRY_POOL_SIZE: usize = 4;
+
+/// The pool for the registry's tables (the ledger store's pool is that crate's alone): read-only
+/// sessions with the statement timeout, opened lazily.
+fn build_registry_pool(database: &DatabaseConfig) -> anyhow::Result<deadpool_postgres::Pool> {
+    let mut pg_config = session_config(database)?;
+    ledger_store::reader_session_settings(&mut pg_config);
+    let manager = deadpool_postgres::Manager::from_config(
+        pg_config,
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    deadpool_postgres::Pool::builder(manager)
+        .max_size(REGISTRY_POOL_SIZE.min(database.pool_size).max(1))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .create_timeout(Some(database.connect_timeout))
+        .wait_timeout(Some(database.connect_timeout))
+        .build()
+        .context("Failed to set up the registry's database pool")
+}
+
+/// The configured database's connection settings with the statement timeout and this
+/// service's application name.
+fn session_config(database: &DatabaseConfig) -> anyhow::Result<tokio_postgres::Config> {
     let mut pg_config = tokio_postgres::Config::from_str(database.url.expose_secret())
         .context("database.url is not a PostgreSQL connection URL")?;
     let millis = database.statement_timeout.as_millis();
@@ -224,14 +268,5 @@ fn build_store(database: &DatabaseConfig) -> anyhow::Result<Store> {
     );
     pg_config.options(options.trim());
     pg_config.application_name("tagtrail-trace-api");
-    // The reader's session settings: read-only transactions, cached generic plans.
-    Store::build_reader(
-        pg_config,
-        PoolSettings {
-            max_size: database.pool_size,
-            timeout: Some(database.connect_timeout),
-            connect: None,
-        },
-    )
-    .context("Failed to set up the database pool")
+    Ok(pg_config)
 }

@@ -77,8 +77,7 @@ impl Ledger {
 
     /// The worker's tables as the worker's role sees them.
     pub fn store(&self) -> AnchorStore {
-        let store = ledger_store::Store::connect(&self.anchor_url).unwrap();
-        AnchorStore::new(store.pool().clone())
+        AnchorStore::connect(&self.anchor_url, 8).unwrap()
     }
 
     /// One value of a superuser query (`SELECT count(*) ...`).

@@ -323,7 +323,7 @@ async fn copy_baseline(
     rows: &[(i64, [u8; 32], Vec<u8>, String)],
     event_type: &str,
 ) -> anyhow::Result<f64> {
-    let mut client = store.pool().get().await?;
+    let mut client = store.test_client().await?;
     let table = format!("copy_baseline_{event_type}");
     client
         .batch_execute(&format!(
@@ -463,7 +463,7 @@ async fn append_run(
     }
     one.shutdown().await;
 
-    let client = store.pool().get().await?;
+    let client = store.test_client().await?;
     let watermark: i64 = client
         .query_one("SELECT indexed_size FROM index_watermark", &[])
         .await?
@@ -562,7 +562,7 @@ async fn write_synthetic_tiles(
     store: &Store,
     size: u64,
 ) -> anyhow::Result<(u64, ledger::RootHash)> {
-    let mut client = store.pool().get().await?;
+    let mut client = store.test_client().await?;
     let transaction = client.transaction().await?;
     let sink = transaction
         .copy_in("COPY tiles (level, tile_index, width, hashes) FROM STDIN BINARY")

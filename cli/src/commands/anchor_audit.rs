@@ -23,7 +23,7 @@ use anchor_verify::rpc::Rpc;
 use anchor_verify::verify::{FoundAnchor, find_anchors};
 use anyhow::Context;
 use ledger::checkpoint::{Checkpoint, Origin};
-use ledger::note::{Note, NoteVerifierKey, NoteVerifiers};
+use ledger::note::{Note, NoteVerifiers};
 use ledger_store::Store;
 use tokio::runtime::Runtime;
 
@@ -262,30 +262,16 @@ impl ChainCheck {
     /// The log's origin and keys: the options' when given, else the database's (the stored
     /// checkpoints' first line, the `signing_keys` table). `Err` says why they cannot be known.
     async fn identity(&self, store: &Store) -> anyhow::Result<Result<LogIdentity, String>> {
-        let client = store
-            .pool()
-            .get()
-            .await
-            .context("Failed to connect to the database")?;
         let keys = match &self.keys {
             Some(keys) => keys.clone(),
             None => {
-                let rows = client
-                    .query(
-                        "SELECT verifier_key FROM signing_keys ORDER BY verifier_key",
-                        &[],
-                    )
+                let keys = store
+                    .signing_keys()
                     .await
-                    .context("Failed to read the log's signing keys")?;
-                let keys = rows
-                    .iter()
-                    .map(|row| {
-                        let text: String = row.get(0);
-                        NoteVerifierKey::parse(&text).with_context(|| {
-                            format!("The stored signing key {text} is not a verifier key")
-                        })
-                    })
-                    .collect::<anyhow::Result<Vec<_>>>()?;
+                    .context("Failed to read the log's signing keys")?
+                    .into_iter()
+                    .map(|stored| stored.key)
+                    .collect();
                 NoteVerifiers::new(keys).context("The stored signing keys are ambiguous")?
             }
         };
@@ -298,14 +284,11 @@ impl ChainCheck {
         let origin = match &self.origin {
             Some(origin) => Some(origin.clone()),
             None => {
-                let note: Option<String> = client
-                    .query_opt(
-                        "SELECT note FROM checkpoints ORDER BY tree_size LIMIT 1",
-                        &[],
-                    )
+                let note = store
+                    .oldest_checkpoint()
                     .await
                     .context("Failed to read the log's checkpoints")?
-                    .map(|row| row.get(0));
+                    .map(|checkpoint| checkpoint.note);
                 match note {
                     Some(note) => Some(checkpoint_origin(&note)?),
                     None => key_origin(&keys),

@@ -87,7 +87,7 @@ impl AnchoredLog {
 
         // The worker, as its binary builds it, with its own role and a new funded key.
         let anchor_url = db.login_role(ANCHOR_ROLE, "tagtrail_anchor").await.unwrap();
-        let anchor_store = AnchorStore::new(Store::connect(&anchor_url).unwrap().pool().clone());
+        let anchor_store = AnchorStore::connect(&anchor_url, 8).unwrap();
         let settings = anchor::testing::chain_settings(&anvil, "local");
         let worker = ChainWorker::start(
             settings,

@@ -358,7 +358,7 @@ async fn ingest_s_ledger_store_opens_its_connections_with_the_store_s_session_se
     .unwrap();
     config.database.pool_size = 2;
     let store = ingest::startup::build_store(&config.database).unwrap();
-    let client = store.pool().get().await.unwrap();
+    let client = store.test_client().await.unwrap();
     for (setting, value) in [
         ("plan_cache_mode", "force_custom_plan"),
         ("max_parallel_workers_per_gather", "0"),
@@ -371,7 +371,7 @@ async fn ingest_s_ledger_store_opens_its_connections_with_the_store_s_session_se
         assert_eq!(shown, value, "{setting} on a store connection");
     }
     assert_eq!(
-        store.pool().status().max_size,
+        store.pool_status().max_size,
         ledger_store::STORE_CONNECTIONS
     );
 }

@@ -34,7 +34,7 @@ fn placed(results: &[AppendResult]) -> Vec<(u64, bool)> {
 }
 
 async fn count(store: &Store, sql: &str) -> i64 {
-    let client = store.pool().get().await.unwrap();
+    let client = store.test_client().await.unwrap();
     client.query_one(sql, &[]).await.unwrap().get(0)
 }
 
@@ -94,7 +94,7 @@ async fn small_and_large_groups_are_stored_byte_for_byte() {
     for batch in batches {
         sequencer.append(batch).await.unwrap();
     }
-    let client = store.pool().get().await.unwrap();
+    let client = store.test_client().await.unwrap();
     let rows = client
         .query(
             "SELECT leaf_index, event_hash, event FROM events ORDER BY leaf_index",
@@ -168,7 +168,7 @@ async fn events_of_every_size_are_packed_per_append_and_read_back_by_leaf() {
             .unwrap()
             .is_none()
     );
-    let client = store.pool().get().await.unwrap();
+    let client = store.test_client().await.unwrap();
     let packs: Vec<(i64, i32, i32)> = client
         .query(
             "SELECT first_leaf, cardinality(events),
@@ -392,7 +392,7 @@ async fn assert_one_consistent_log(store: &Store, distinct: u64) {
         count(store, "SELECT count(DISTINCT event_hash) FROM events").await,
         i64::try_from(distinct).unwrap()
     );
-    let client = store.pool().get().await.unwrap();
+    let client = store.test_client().await.unwrap();
     let records = stored_leaf_records(&client).await;
     let tree = MemoryTree::from_leaf_hashes(records.iter().map(|record| ledger::leaf_hash(record)))
         .unwrap();

@@ -54,7 +54,12 @@ pub(super) async fn bundle(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     let (view, entry) = provable_entry(&state, &hash).await?;
-    let bundle = event_bundle(&view, &entry, &mut Attestations::new(&state.batches)).await?;
+    let bundle = event_bundle(
+        &view,
+        &entry,
+        &mut Attestations::new(&state.batches, &state.registry),
+    )
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-cache"))
         .json(bundle))

@@ -81,7 +81,7 @@ async fn events_of(
 ) -> Result<History<Arc<StoredEntry>>, Problem> {
     let parties = state
         .parties
-        .get(view.store.pool())
+        .get(&state.registry)
         .await
         .map_err(|error| match error {
             registry::PartiesError::Pool(error) => Problem::unavailable(&error),
@@ -358,7 +358,7 @@ pub(super) async fn bundle(
     // The history's events, then the context events its authority marks rest on (no reason).
     let listed: Vec<&HistoryEvent<Arc<StoredEntry>>> = events.iter().chain(&context).collect();
     let entries: Vec<&StoredEntry> = listed.iter().map(|e| e.event.payload.as_ref()).collect();
-    let mut attestations = Attestations::new(&state.batches);
+    let mut attestations = Attestations::new(&state.batches, &state.registry);
     attestations.prepare(&view, &entries).await?;
     let leaves: Vec<LeafIndex> = entries.iter().map(|entry| entry.leaf_index).collect();
     let proofs = view

@@ -10,7 +10,9 @@ use crate::startup::AppState;
 const LEDGER_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    state.metrics.pool(state.store.pool().status());
+    // The ledger store's pool, which answers take their connections from (`[database]
+    // pool_size`); the registry's small pool is mostly spared by its caches.
+    state.metrics.pool(state.store.pool_status());
     let store = &state.store;
     for (cache, counts) in [
         ("tiles", store.tile_cache_counts()),
