@@ -436,6 +436,15 @@ fn phase(port: u16, pid: u32, options: &Options, attacker: Attacker) -> anyhow::
 
 /// An attack of one kept-alive client per thread, asking for `path(n)`.
 fn flood(path: impl Fn(u64) -> String + Send + Sync + 'static) -> Attack {
+    flood_from(|| Ipv4Addr::LOCALHOST.into(), path)
+}
+
+/// [`flood`], each new connection from the address `source` gives (the threads of a phase are
+/// its own: each starts without a connection).
+fn flood_from(
+    source: impl Fn() -> IpAddr + Send + Sync + 'static,
+    path: impl Fn(u64) -> String + Send + Sync + 'static,
+) -> Attack {
     thread_local! {
         static CLIENT: std::cell::RefCell<Option<Client>> = const { std::cell::RefCell::new(None) };
     }
@@ -443,10 +452,14 @@ fn flood(path: impl Fn(u64) -> String + Send + Sync + 'static) -> Attack {
         CLIENT.with(|client| {
             let mut client = client.borrow_mut();
             let client = client.get_or_insert_with(|| Client {
-                from: Ipv4Addr::LOCALHOST.into(),
+                from: Ipv4Addr::UNSPECIFIED.into(),
                 port,
                 connection: None,
             });
+            // A new connection (the first, or after the server closed one): from `source`.
+            if client.connection.is_none() {
+                client.from = source();
+            }
             client.get(&path(n))
         })
     })
@@ -504,23 +517,10 @@ impl Drop for Slash64 {
 /// through its /64, which the limits must count as one client.
 fn flood_from_slash64(path: impl Fn(u64) -> String + Send + Sync + 'static) -> Attack {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    thread_local! {
-        static CLIENT: std::cell::RefCell<Option<Client>> = const { std::cell::RefCell::new(None) };
-    }
-    Arc::new(move |port, n| {
-        CLIENT.with(|client| {
-            let mut client = client.borrow_mut();
-            let client = client.get_or_insert_with(|| Client {
-                from: slash64_address(0),
-                port,
-                connection: None,
-            });
-            if client.connection.is_none() {
-                client.from = slash64_address(NEXT.fetch_add(1, Ordering::Relaxed));
-            }
-            client.get(&path(n))
-        })
-    })
+    flood_from(
+        || slash64_address(NEXT.fetch_add(1, Ordering::Relaxed)),
+        path,
+    )
 }
 
 /// A connection that sends its request's head a byte every 300 ms until the server cuts it.
