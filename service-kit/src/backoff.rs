@@ -71,6 +71,12 @@ mod tests {
         assert_eq!(backoff.next_delay_with(0.999_999).as_millis(), 99);
         assert_eq!(backoff.next_delay_with(0.0), Duration::from_millis(100));
         assert_eq!(backoff.next_delay_with(0.0), Duration::from_millis(200));
+        // 800 ms at most now, then the 1,000 ms cap: from half of each.
+        let delay = backoff.next_delay();
+        assert!(
+            delay <= Duration::from_millis(800) && delay >= Duration::from_millis(400),
+            "{delay:?}"
+        );
         for _ in 0..40 {
             let delay = backoff.next_delay();
             assert!(
