@@ -99,11 +99,13 @@ fn serve(receiver: &Mutex<Receiver<Job>>) {
     }
 }
 
-/// Sets this thread's nice value to [`NICE`] (on Linux a thread's priority is its own). Failing
-/// that, the lane still keeps the work off the workers; it is logged.
+/// Sets this thread's nice value to [`NICE`] (on Linux a thread's priority is its own), or leaves
+/// it if the process already runs at a lower priority. Failing that, the lane still keeps the
+/// work off the workers; it is logged.
 fn lower_priority() {
     let thread = rustix::thread::gettid();
-    if let Err(error) = rustix::process::setpriority_process(Some(thread), NICE) {
+    let current = rustix::process::getpriority_process(Some(thread)).unwrap_or(0);
+    if let Err(error) = rustix::process::setpriority_process(Some(thread), current.max(NICE)) {
         tracing::warn!(%error, "could not lower the slow lane's CPU priority");
     }
 }
@@ -115,6 +117,8 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_run_on_the_lane_at_a_lower_priority_and_a_panic_is_an_error() {
+        let process_nice =
+            rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
         let lane = Lane::start(2).unwrap();
         let (name, nice) = lane
             .run(|| {
@@ -125,7 +129,7 @@ mod tests {
             .await
             .unwrap();
         assert!(name.unwrap().starts_with("slow-lane-"));
-        assert_eq!(nice, NICE);
+        assert_eq!(nice, process_nice.max(NICE));
         #[allow(clippy::panic)]
         let failed = lane.run(|| panic!("a bug")).await;
         assert_eq!(failed, Err::<(), _>(LaneFailed));
