@@ -15,7 +15,7 @@ use std::time::Duration;
 use alloy_primitives::Address;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use service_kit::config::{Required, Schema, duration};
+use service_kit::config::{CommonFlags, DATABASE_URL, Flag, Schema, duration};
 
 pub use service_kit::config::ConfigError;
 pub use service_kit::log::{LogConfig, LogFormat};
@@ -145,9 +145,8 @@ where
 /// Settings given on the command line, which win over the file and the environment.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
-    pub database_url: Option<SecretString>,
-    pub metrics_listen: Option<SocketAddr>,
-    pub log_format: Option<LogFormat>,
+    /// `--database-url`, `--metrics-listen` (its `listen`) and `--log-format`.
+    pub common: CommonFlags,
     /// A chain given by flags (named [`FLAG_CHAIN`]).
     pub chain: Option<FlagChain>,
 }
@@ -164,18 +163,9 @@ pub struct FlagChain {
 }
 
 impl Overrides {
-    fn flags(&self) -> Vec<(&'static str, &'static str, toml::Value)> {
+    fn flags(&self) -> Vec<Flag> {
         let text = |value: String| toml::Value::String(value);
-        let mut flags = Vec::new();
-        if let Some(url) = &self.database_url {
-            flags.push(("database", "url", text(url.expose_secret().to_owned())));
-        }
-        if let Some(listen) = self.metrics_listen {
-            flags.push(("metrics", "listen", text(listen.to_string())));
-        }
-        if let Some(format) = self.log_format {
-            flags.push(("log", "format", text(format.name().to_owned())));
-        }
+        let mut flags = self.common.settings("metrics");
         if let Some(chain) = &self.chain {
             let mut table = toml::Table::new();
             table.insert(
@@ -219,12 +209,7 @@ impl Config {
         environment: impl IntoIterator<Item = (String, String)>,
         overrides: Overrides,
     ) -> Result<Self, ConfigError> {
-        let required = [Required {
-            section: "database",
-            key: "url",
-            flag: "--database-url",
-        }];
-        let config: Config = SCHEMA.load(path, environment, overrides.flags(), &required)?;
+        let config: Config = SCHEMA.load(path, environment, overrides.flags(), &[DATABASE_URL])?;
         config.check()?;
         Ok(config)
     }
@@ -413,7 +398,10 @@ mod tests {
 
     fn flags() -> Overrides {
         Overrides {
-            database_url: Some(SecretString::from("postgres://u:p@127.0.0.1:5432/db")),
+            common: CommonFlags {
+                database_url: Some(SecretString::from("postgres://u:p@127.0.0.1:5432/db")),
+                ..CommonFlags::default()
+            },
             chain: Some(FlagChain {
                 rpc_url: SecretString::from("http://127.0.0.1:8545"),
                 chain_id: 31337,
@@ -422,7 +410,6 @@ mod tests {
                 interval: Some(Duration::from_secs(5)),
                 confirmations: Some(2),
             }),
-            ..Overrides::default()
         }
     }
 

@@ -11,6 +11,7 @@ use anchor::config::{Config, FlagChain, LogFormat, Overrides};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
+use service_kit::config::CommonFlags;
 
 /// tagtrail anchor: publishes the ledger's newest signed checkpoint to each configured EVM chain
 /// every interval (when the tree grew), follows each transaction until it is confirmed, replaces it
@@ -77,16 +78,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("anchor: {error:#}");
-            }
-            ExitCode::FAILURE
-        }
-    }
+    service_kit::shutdown::exit_code("anchor", run())
 }
 
 fn run() -> anyhow::Result<()> {
@@ -112,9 +104,11 @@ fn run() -> anyhow::Result<()> {
         _ => None,
     };
     let overrides = Overrides {
-        database_url: args.database_url.map(SecretString::from),
-        metrics_listen: args.metrics_listen,
-        log_format: args.log_format,
+        common: CommonFlags {
+            database_url: args.database_url.map(SecretString::from),
+            listen: args.metrics_listen,
+            log_format: args.log_format,
+        },
         chain,
     };
     let environment: BTreeMap<String, String> = std::env::vars().collect();

@@ -109,6 +109,7 @@ pub mod harness {
     use ledger_store::testing::TestDatabase;
     use registry::location::SiteLocation;
     use secrecy::SecretString;
+    use service_kit::http::HttpService as _;
     use tokio::task::JoinHandle;
 
     /// The login role ingest runs as (a member of `tagtrail_ingest` only).

@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
-use service_kit::config::{Required, Schema, duration};
+use service_kit::config::{CommonFlags, DATABASE_URL, Flag, Required, Schema, duration};
 
 pub use service_kit::config::{ConfigError, parse_duration};
 pub use service_kit::log::{LogConfig, LogFormat};
@@ -64,16 +64,7 @@ pub const ENV_PREFIX: &str = "TAGTRAIL_INGEST_";
 const SCHEMA: Schema = Schema {
     env_prefix: ENV_PREFIX,
     sections: &[
-        (
-            "http",
-            &[
-                "listen",
-                "operator_listen",
-                "workers",
-                "shutdown_timeout",
-                "max_connections_per_client",
-            ],
-        ),
+        service_kit::config::HTTP_SECTION,
         ("database", &["url", "pool_size", "connect_timeout"]),
         (
             "ledger",
@@ -126,45 +117,8 @@ pub struct Config {
     pub log: LogConfig,
 }
 
-/// `[http]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    /// The address to listen on; port 0 picks a free port.
-    #[serde(default = "default_listen")]
-    pub listen: SocketAddr,
-    /// Where the health probes and the metrics are served, apart from the public
-    /// (`service_kit::listeners`): there only, and not rate limited. `None`: they are public
-    /// routes on `listen`, rate limited like every other.
-    #[serde(default)]
-    pub operator_listen: Option<SocketAddr>,
-    /// HTTP worker threads; `None` means one per CPU.
-    #[serde(default)]
-    pub workers: Option<usize>,
-    /// How long in-flight requests may run after a shutdown signal.
-    #[serde(default = "default_shutdown_timeout", deserialize_with = "duration")]
-    pub shutdown_timeout: Duration,
-    /// The most connections one client (an IPv4 address, an IPv6 /64) may hold open; the
-    /// requests of one more are answered 429 and the connection closed.
-    #[serde(default = "default_max_connections_per_client")]
-    pub max_connections_per_client: usize,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            listen: default_listen(),
-            operator_listen: None,
-            workers: None,
-            shutdown_timeout: default_shutdown_timeout(),
-            max_connections_per_client: default_max_connections_per_client(),
-        }
-    }
-}
-
-fn default_max_connections_per_client() -> usize {
-    64
-}
+/// `[http]`: 127.0.0.1:8080, 30 s to finish after a shutdown signal, no request time limit of its own (a capture answers once its events are durable).
+pub type HttpConfig = service_kit::config::HttpConfig<8080, 30, 0>;
 
 /// `[database]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -324,30 +278,20 @@ impl Default for Limits {
 /// Settings given on the command line, which win over the file and the environment.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
-    /// `--database-url`.
-    pub database_url: Option<SecretString>,
-    /// `--listen`.
-    pub listen: Option<SocketAddr>,
+    /// `--database-url`, `--listen` and `--log-format`.
+    pub common: CommonFlags,
     /// `--checkpoint-key`.
     pub checkpoint_key_file: Option<PathBuf>,
     /// `--additional-checkpoint-key`, repeated (replaces the list of the file and the
     /// environment when given).
     pub additional_checkpoint_key_files: Vec<PathBuf>,
-    /// `--log-format`.
-    pub log_format: Option<LogFormat>,
 }
 
 impl Overrides {
     /// The flags as (section, key, value) settings.
-    fn flags(&self) -> Vec<(&'static str, &'static str, toml::Value)> {
+    fn flags(&self) -> Vec<Flag> {
         let text = |value: String| toml::Value::String(value);
-        let mut flags = Vec::new();
-        if let Some(url) = &self.database_url {
-            flags.push(("database", "url", text(url.expose_secret().to_owned())));
-        }
-        if let Some(listen) = self.listen {
-            flags.push(("http", "listen", text(listen.to_string())));
-        }
+        let mut flags = self.common.settings("http");
         if let Some(path) = &self.checkpoint_key_file {
             let path = path.to_string_lossy().into_owned();
             flags.push(("ledger", "checkpoint_key_file", text(path)));
@@ -364,9 +308,6 @@ impl Overrides {
                 toml::Value::Array(paths),
             ));
         }
-        if let Some(format) = self.log_format {
-            flags.push(("log", "format", text(format.name().to_owned())));
-        }
         flags
     }
 }
@@ -380,11 +321,7 @@ impl Config {
         overrides: Overrides,
     ) -> Result<Self, ConfigError> {
         let required = [
-            Required {
-                section: "database",
-                key: "url",
-                flag: "--database-url",
-            },
+            DATABASE_URL,
             Required {
                 section: "ledger",
                 key: "checkpoint_key_file",
@@ -431,15 +368,7 @@ impl Config {
 
     fn check(&self) -> Result<(), ConfigError> {
         let invalid = |message: &str| Err(ConfigError::Invalid(message.to_owned()));
-        if self.http.workers == Some(0) {
-            return invalid("http.workers must be at least 1");
-        }
-        if self.http.max_connections_per_client == 0 {
-            return invalid("http.max_connections_per_client must be at least 1");
-        }
-        if !service_kit::listeners::apart(self.http.listen, self.http.operator_listen) {
-            return invalid("http.operator_listen must be another address than http.listen");
-        }
+        self.http.check()?;
         if self.limits.requests_per_second == 0
             || self.limits.burst == 0
             || self.limits.max_clients == 0
@@ -509,12 +438,6 @@ impl Config {
     }
 }
 
-fn default_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8080))
-}
-fn default_shutdown_timeout() -> Duration {
-    Duration::from_secs(30)
-}
 /// The request pool's smallest size: the capture job writer's connection and one for requests.
 const MIN_POOL_SIZE: usize = 2;
 
@@ -553,18 +476,19 @@ mod tests {
 
     fn flags() -> Overrides {
         Overrides {
-            database_url: Some(SecretString::from("postgres://u:p@127.0.0.1:5432/db")),
-            listen: None,
+            common: CommonFlags {
+                database_url: Some(SecretString::from("postgres://u:p@127.0.0.1:5432/db")),
+                ..CommonFlags::default()
+            },
             checkpoint_key_file: Some(PathBuf::from("key")),
             additional_checkpoint_key_files: Vec::new(),
-            log_format: None,
         }
     }
 
     #[test]
     fn flags_alone_are_enough() {
         let config = Config::load(None, env(&[]), flags()).unwrap();
-        assert_eq!(config.http.listen, default_listen());
+        assert_eq!(config.http.listen, HttpConfig::default().listen);
         assert_eq!(config.limits, Limits::default());
         assert_eq!(config.ledger.checkpoint_key_file, PathBuf::from("key"));
     }
@@ -616,7 +540,7 @@ mod tests {
     #[test]
     fn a_missing_database_url_is_named() {
         let mut overrides = flags();
-        overrides.database_url = None;
+        overrides.common.database_url = None;
         let error = Config::load(None, env(&[]), overrides).unwrap_err();
         assert!(
             error.to_string().contains("database.url is required"),

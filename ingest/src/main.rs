@@ -9,6 +9,7 @@ use clap::Parser;
 use ingest::Application;
 use ingest::config::{Config, LogFormat, Overrides};
 use secrecy::SecretString;
+use service_kit::config::CommonFlags;
 
 /// jemalloc instead of glibc's malloc: the capture path allocates and frees many small objects per
 /// event on several threads and a large buffer per request, which glibc's allocator served at
@@ -59,36 +60,22 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            // Before (or without) a log subscriber, the only place to report start-up failures.
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("ingest: {error:#}");
-            }
-            ExitCode::FAILURE
-        }
-    }
+    service_kit::shutdown::exit_code("ingest", run())
 }
 
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let overrides = Overrides {
-        database_url: args.database_url.map(SecretString::from),
-        listen: args.listen,
+        common: CommonFlags {
+            database_url: args.database_url.map(SecretString::from),
+            listen: args.listen,
+            log_format: args.log_format,
+        },
         checkpoint_key_file: args.checkpoint_key,
         additional_checkpoint_key_files: args.additional_checkpoint_keys,
-        log_format: args.log_format,
     };
     let config = Config::load(args.config.as_deref(), std::env::vars(), overrides)
         .context("Failed to load the settings")?;
     ingest::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
-    actix_web::rt::System::new().block_on(async move {
-        let cancel = service_kit::shutdown::cancel_on_signals()
-            .context("Failed to install the SIGINT/SIGTERM handlers")?;
-        let application = Application::build(config).await?;
-        application.stop_on(cancel);
-        application.run_until_stopped().await
-    })
+    service_kit::http::run_until_signalled(Application::build(config))
 }

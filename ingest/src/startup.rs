@@ -17,7 +17,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -28,7 +27,7 @@ use ledger_store::{
     PublishedFile, Sequencer, SigningGate, Store, StoredCheckpoint,
 };
 use secrecy::{ExposeSecret, SecretString};
-use tokio_util::sync::CancellationToken;
+use service_kit::http::{HttpService, Serving};
 
 use crate::config::{Config, DatabaseConfig, LedgerConfig, Limits, default_published_file};
 use crate::jobs::JobWriter;
@@ -82,9 +81,7 @@ impl AppState {
 
 /// A built, listening ingest service.
 pub struct Application {
-    port: u16,
-    operator_port: Option<u16>,
-    server: Server,
+    serving: Serving,
     sequencer: Sequencer,
     checkpointer: CheckpointerHandle,
     indexer: IndexerHandle,
@@ -93,7 +90,7 @@ pub struct Application {
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Application")
-            .field("port", &self.port)
+            .field("serving", &self.serving)
             .finish_non_exhaustive()
     }
 }
@@ -172,9 +169,7 @@ impl Application {
             sealer,
             refused_jobs: crate::jobs::RefusedJobs::default(),
         });
-        let connections =
-            service_kit::clients::ConnectionLimits::new(config.http.max_connections_per_client);
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .wrap(actix_web::middleware::from_fn(crate::routes::admit))
@@ -184,69 +179,34 @@ impl Application {
                         .add(("X-Content-Type-Options", "nosniff")),
                 )
                 .configure(crate::routes::configure)
-        })
-        .shutdown_timeout(config.http.shutdown_timeout.as_secs().max(1))
-        // One client holds at most so many connections (`routes::admit` refuses the rest). A client that has not sent its request's head within 5 s, or leaves a
-        // kept-alive connection idle for 5 s, is cut off.
-        .on_connect(move |connection, extensions| {
-            extensions.insert(connections.open_connection(connection));
-        })
-        .client_request_timeout(std::time::Duration::from_secs(5))
-        .keep_alive(std::time::Duration::from_secs(5))
-        // Signals are the process's (`service_kit::shutdown`), handed in through `stop_on`.
-        .disable_signals();
-        if let Some(workers) = config.http.workers {
-            server = server.workers(workers);
-        }
-        for listener in listeners {
-            server = server
-                .listen(listener)
-                .context("Failed to start the HTTP server")?;
-        }
-        let server = server.run();
+        });
+        // One client holds at most so many connections (`routes::admit` refuses the rest).
+        let serving = service_kit::http::start(server, listeners, (&config.http).into())
+            .context("Failed to start the HTTP server")?;
         let operator_port = routing.operator.map(|address| address.port());
         tracing::info!(port, operator_port, "ingest listening");
         Ok(Self {
-            port,
-            operator_port,
-            server,
+            serving,
             sequencer,
             checkpointer,
             indexer,
         })
     }
+}
 
-    /// The port the server listens on.
-    pub fn port(&self) -> u16 {
-        self.port
+impl HttpService for Application {
+    fn serving(&self) -> &Serving {
+        &self.serving
     }
 
-    /// The port of the operator listener (`http.operator_listen`), if configured.
-    pub fn operator_port(&self) -> Option<u16> {
-        self.operator_port
-    }
-
-    /// A handle to stop the server: `handle.stop(true)` stops accepting connections and lets
-    /// in-flight requests finish (up to `http.shutdown_timeout`).
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
-    }
-
-    /// Stops the server gracefully (as `handle().stop(true)`) when `cancel` fires: how `main`
-    /// connects the process's SIGINT/SIGTERM token (`service_kit::shutdown::cancel_on_signals`).
-    pub fn stop_on(&self, cancel: CancellationToken) {
-        let handle = self.handle();
-        tokio::spawn(async move {
-            cancel.cancelled().await;
-            handle.stop(true).await;
-        });
-    }
-
-    /// Serves until the server stops (the token given to [`stop_on`](Self::stop_on) fired, or
-    /// [`ServerHandle::stop`]), then lets the
-    /// sequencer finish what it was given, signs a last checkpoint and stops the indexer.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let served = self.server.await.context("The HTTP server failed");
+    /// Serves until the server stops, then lets the sequencer finish what it was given, signs a
+    /// last checkpoint and stops the indexer.
+    async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let served = self
+            .serving
+            .finish()
+            .await
+            .context("The HTTP server failed");
         tracing::info!("HTTP server stopped; flushing the ledger");
         self.sequencer.shutdown().await;
         self.checkpointer.shutdown().await;

@@ -81,7 +81,7 @@ impl Schema {
         &self,
         path: Option<&Path>,
         environment: impl IntoIterator<Item = (String, String)>,
-        flags: Vec<(&'static str, &'static str, toml::Value)>,
+        flags: Vec<Flag>,
         required: &[Required],
     ) -> Result<T, ConfigError> {
         match path {
@@ -104,7 +104,7 @@ impl Schema {
         text: &str,
         path: &Path,
         environment: impl IntoIterator<Item = (String, String)>,
-        flags: Vec<(&'static str, &'static str, toml::Value)>,
+        flags: Vec<Flag>,
         required: &[Required],
     ) -> Result<T, ConfigError> {
         let table = text
@@ -123,7 +123,7 @@ impl Schema {
         mut table: toml::Table,
         file: Option<(&str, &Path)>,
         environment: impl IntoIterator<Item = (String, String)>,
-        flags: Vec<(&'static str, &'static str, toml::Value)>,
+        flags: Vec<Flag>,
         required: &[Required],
     ) -> Result<T, ConfigError> {
         let set_by_environment = self.apply_environment(&mut table, environment)?;
@@ -238,6 +238,150 @@ fn set(
         _ => Err(ConfigError::Invalid(format!(
             "{section} must be a table to set {section}.{key}"
         ))),
+    }
+}
+
+/// The `[http]` section of a [`Schema`]: the keys of [`HttpConfig`].
+pub const HTTP_SECTION: (&str, &[&str]) = (
+    "http",
+    &[
+        "listen",
+        "operator_listen",
+        "workers",
+        "shutdown_timeout",
+        "request_timeout",
+        "max_connections_per_client",
+    ],
+);
+
+/// `[http]`, the same keys in every service that serves HTTP; the defaults are the service's:
+/// `LISTEN_PORT` (on 127.0.0.1), `SHUTDOWN_SECONDS`, `REQUEST_SECONDS` (0: the service sets no
+/// time limit on a request of its own, and refuses the setting).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig<
+    const LISTEN_PORT: u16,
+    const SHUTDOWN_SECONDS: u64,
+    const REQUEST_SECONDS: u64,
+> {
+    /// The address to listen on; port 0 picks a free port.
+    #[serde(default = "default_listen::<LISTEN_PORT>")]
+    pub listen: std::net::SocketAddr,
+    /// Where the health probes and the metrics are served, apart from the public
+    /// ([`crate::listeners`]): there only, and not rate limited. `None`: they are public routes
+    /// on `listen`, rate limited like every other.
+    #[serde(default)]
+    pub operator_listen: Option<std::net::SocketAddr>,
+    /// HTTP worker threads; `None` means one per CPU.
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// How long in-flight requests may run after a shutdown signal.
+    #[serde(default = "seconds::<SHUTDOWN_SECONDS>", deserialize_with = "duration")]
+    pub shutdown_timeout: Duration,
+    /// The longest a request may take.
+    #[serde(
+        default = "some_seconds::<REQUEST_SECONDS>",
+        deserialize_with = "optional_duration"
+    )]
+    pub request_timeout: Option<Duration>,
+    /// The most connections one client (an IPv4 address, an IPv6 /64) may hold open; the
+    /// requests of one more are answered 429 and the connection closed.
+    #[serde(default = "default_max_connections_per_client")]
+    pub max_connections_per_client: usize,
+}
+
+impl<const L: u16, const S: u64, const R: u64> Default for HttpConfig<L, S, R> {
+    fn default() -> Self {
+        Self {
+            listen: default_listen::<L>(),
+            operator_listen: None,
+            workers: None,
+            shutdown_timeout: seconds::<S>(),
+            request_timeout: some_seconds::<R>(),
+            max_connections_per_client: default_max_connections_per_client(),
+        }
+    }
+}
+
+impl<const L: u16, const S: u64, const R: u64> HttpConfig<L, S, R> {
+    /// Refuses settings a server cannot run with: no workers, no connection per client, the
+    /// operator listener on the public address, a zero request time limit, or one the service
+    /// does not have.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |message: &str| Err(ConfigError::Invalid(message.to_owned()));
+        if self.workers == Some(0) {
+            return invalid("http.workers must be at least 1");
+        }
+        if self.max_connections_per_client == 0 {
+            return invalid("http.max_connections_per_client must be at least 1");
+        }
+        if !crate::listeners::apart(self.listen, self.operator_listen) {
+            return invalid("http.operator_listen must be another address than http.listen");
+        }
+        match self.request_timeout {
+            Some(timeout) if R == 0 => Err(ConfigError::Invalid(format!(
+                "http.request_timeout ({timeout:?}) is not a setting of this service: it sets no \
+                 time limit of its own on a request"
+            ))),
+            Some(timeout) if timeout.is_zero() => {
+                invalid("http.request_timeout must be above zero")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn default_listen<const PORT: u16>() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], PORT))
+}
+fn seconds<const SECONDS: u64>() -> Duration {
+    Duration::from_secs(SECONDS)
+}
+fn some_seconds<const SECONDS: u64>() -> Option<Duration> {
+    (SECONDS > 0).then(|| Duration::from_secs(SECONDS))
+}
+fn default_max_connections_per_client() -> usize {
+    64
+}
+
+/// A setting given by a flag: `[section] key = value`.
+pub type Flag = (&'static str, &'static str, toml::Value);
+
+/// The database URL, which every service with a database must be given.
+pub const DATABASE_URL: Required = Required {
+    section: "database",
+    key: "url",
+    flag: "--database-url",
+};
+
+/// The flags every service takes alike, which win over the file and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct CommonFlags {
+    /// `--database-url`: `[database] url`.
+    pub database_url: Option<secrecy::SecretString>,
+    /// `--listen` (the anchor worker's `--metrics-listen`): `listen` of the section
+    /// [`settings`](Self::settings) is given.
+    pub listen: Option<std::net::SocketAddr>,
+    /// `--log-format`: `[log] format`.
+    pub log_format: Option<crate::log::LogFormat>,
+}
+
+impl CommonFlags {
+    /// The flags given, as settings; `--listen` sets `[listen_section] listen`.
+    pub fn settings(&self, listen_section: &'static str) -> Vec<Flag> {
+        use secrecy::ExposeSecret;
+        let text = |value: String| toml::Value::String(value);
+        let mut flags = Vec::new();
+        if let Some(url) = &self.database_url {
+            flags.push(("database", "url", text(url.expose_secret().to_owned())));
+        }
+        if let Some(listen) = self.listen {
+            flags.push((listen_section, "listen", text(listen.to_string())));
+        }
+        if let Some(format) = self.log_format {
+            flags.push(("log", "format", text(format.name().to_owned())));
+        }
+        flags
     }
 }
 
@@ -441,5 +585,96 @@ mod tests {
         assert!(parse_duration("30").unwrap_err().contains("no unit"));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert!(parse_duration("3d").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn the_common_flags_are_settings_and_win_over_the_file() {
+        #[derive(Debug, Deserialize)]
+        struct Service {
+            database: toml::Table,
+            metrics: toml::Table,
+            log: crate::log::LogConfig,
+        }
+        const SERVICE: Schema = Schema {
+            env_prefix: "TEST_",
+            sections: &[
+                ("database", &["url"]),
+                ("metrics", &["listen"]),
+                ("log", &["format", "filter"]),
+            ],
+            strict: true,
+        };
+        let flags = CommonFlags {
+            database_url: Some(secrecy::SecretString::from("postgres://flag/db")),
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            log_format: Some(crate::log::LogFormat::Json),
+        };
+        let text = "[database]\nurl = \"postgres://file/db\"\n[metrics]\nlisten = \"x\"\n";
+        let service: Service = SERVICE
+            .load_text(
+                text,
+                Path::new("s.toml"),
+                env(&[]),
+                flags.settings("metrics"),
+                &[DATABASE_URL],
+            )
+            .unwrap();
+        assert_eq!(service.database["url"].as_str(), Some("postgres://flag/db"));
+        assert_eq!(service.metrics["listen"].as_str(), Some("127.0.0.1:9100"));
+        assert_eq!(service.log.format, crate::log::LogFormat::Json);
+        // Without the flag, the required URL is asked for by its flag.
+        let error = SERVICE
+            .load::<Service>(
+                None,
+                env(&[]),
+                CommonFlags::default().settings("metrics"),
+                &[DATABASE_URL],
+            )
+            .unwrap_err();
+        assert!(error.to_string().contains("--database-url"), "{error}");
+    }
+
+    #[test]
+    fn http_settings_default_per_service_and_refuse_what_cannot_run() {
+        type WithLimit = HttpConfig<8090, 10, 10>;
+        type WithoutLimit = HttpConfig<8080, 30, 0>;
+        let with = WithLimit::default();
+        assert_eq!(with.listen, "127.0.0.1:8090".parse().unwrap());
+        assert_eq!(with.shutdown_timeout, Duration::from_secs(10));
+        assert_eq!(with.request_timeout, Some(Duration::from_secs(10)));
+        let without: WithoutLimit = toml::from_str("workers = 2").unwrap();
+        assert_eq!(without.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(without.request_timeout, None);
+        assert_eq!(without.workers, Some(2));
+        without.check().unwrap();
+        with.check().unwrap();
+        // A time limit the service does not apply is refused, not ignored.
+        let error = toml::from_str::<WithoutLimit>("request_timeout = \"5s\"")
+            .unwrap()
+            .check()
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("http.request_timeout"),
+            "{error}"
+        );
+        for (text, named) in [
+            ("request_timeout = \"0s\"", "http.request_timeout"),
+            ("workers = 0", "http.workers"),
+            (
+                "max_connections_per_client = 0",
+                "http.max_connections_per_client",
+            ),
+            (
+                "listen = \"127.0.0.1:1\"\noperator_listen = \"127.0.0.1:1\"",
+                "http.operator_listen",
+            ),
+        ] {
+            let error = toml::from_str::<WithLimit>(text)
+                .unwrap()
+                .check()
+                .unwrap_err();
+            assert!(error.to_string().contains(named), "{text}: {error}");
+        }
+        assert!(toml::from_str::<WithLimit>("listen_on = \"x\"").is_err());
     }
 }

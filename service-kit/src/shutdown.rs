@@ -23,6 +23,25 @@ pub fn cancel_on_signals() -> std::io::Result<CancellationToken> {
     Ok(cancel)
 }
 
+/// The exit status of a service's `main` for what it ran: success, or failure with the error and
+/// its causes written to standard error (before, or without, a log subscriber, the only place a
+/// start-up failure can be reported), as `<name>: <error>: <cause>...`.
+pub fn exit_code<E: std::fmt::Display>(
+    name: &str,
+    result: Result<(), E>,
+) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("{name}: {error:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 mod tests {

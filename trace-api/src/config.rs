@@ -50,9 +50,9 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use service_kit::config::{Required, Schema, duration};
+use service_kit::config::{DATABASE_URL, Schema, duration};
 
-pub use service_kit::config::ConfigError;
+pub use service_kit::config::{CommonFlags, ConfigError};
 pub use service_kit::log::{LogConfig, LogFormat};
 
 /// The prefix of the environment variables that override settings.
@@ -61,17 +61,7 @@ pub const ENV_PREFIX: &str = "TAGTRAIL_TRACE_";
 const SCHEMA: Schema = Schema {
     env_prefix: ENV_PREFIX,
     sections: &[
-        (
-            "http",
-            &[
-                "listen",
-                "operator_listen",
-                "workers",
-                "shutdown_timeout",
-                "request_timeout",
-                "max_connections_per_client",
-            ],
-        ),
+        service_kit::config::HTTP_SECTION,
         (
             "database",
             &["url", "pool_size", "connect_timeout", "statement_timeout"],
@@ -173,49 +163,8 @@ impl Default for LedgerConfig {
     }
 }
 
-/// `[http]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    /// The address to listen on; port 0 picks a free port.
-    #[serde(default = "default_listen")]
-    pub listen: SocketAddr,
-    /// Where the health probes and the metrics are served, apart from the public
-    /// (`service_kit::listeners`): there only, and not rate limited. `None`: they are public
-    /// routes on `listen`, rate limited like every other.
-    #[serde(default)]
-    pub operator_listen: Option<SocketAddr>,
-    /// HTTP worker threads; `None` means one per CPU.
-    #[serde(default)]
-    pub workers: Option<usize>,
-    /// How long in-flight requests may run after a shutdown signal.
-    #[serde(default = "default_shutdown_timeout", deserialize_with = "duration")]
-    pub shutdown_timeout: Duration,
-    /// The longest a request may take.
-    #[serde(default = "default_request_timeout", deserialize_with = "duration")]
-    pub request_timeout: Duration,
-    /// The most connections one client (an IPv4 address, an IPv6 /64) may hold open; the
-    /// requests of one more are answered 429 and the connection closed.
-    #[serde(default = "default_max_connections_per_client")]
-    pub max_connections_per_client: usize,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            listen: default_listen(),
-            operator_listen: None,
-            workers: None,
-            shutdown_timeout: default_shutdown_timeout(),
-            request_timeout: default_request_timeout(),
-            max_connections_per_client: default_max_connections_per_client(),
-        }
-    }
-}
-
-fn default_max_connections_per_client() -> usize {
-    64
-}
+/// `[http]`: 127.0.0.1:8090, 10 s to finish after a shutdown signal, 10 s per request.
+pub type HttpConfig = service_kit::config::HttpConfig<8090, 10, 10>;
 
 /// `[database]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -328,30 +277,9 @@ fn default_answer_bytes_per_second() -> u64 {
     2 * 1024 * 1024
 }
 
-/// Settings given on the command line, which win over the file and the environment.
-#[derive(Debug, Clone, Default)]
-pub struct Overrides {
-    pub database_url: Option<SecretString>,
-    pub listen: Option<SocketAddr>,
-    pub log_format: Option<LogFormat>,
-}
-
-impl Overrides {
-    fn flags(&self) -> Vec<(&'static str, &'static str, toml::Value)> {
-        let text = |value: String| toml::Value::String(value);
-        let mut flags = Vec::new();
-        if let Some(url) = &self.database_url {
-            flags.push(("database", "url", text(url.expose_secret().to_owned())));
-        }
-        if let Some(listen) = self.listen {
-            flags.push(("http", "listen", text(listen.to_string())));
-        }
-        if let Some(format) = self.log_format {
-            flags.push(("log", "format", text(format.name().to_owned())));
-        }
-        flags
-    }
-}
+/// Settings given on the command line (`--database-url`, `--listen`, `--log-format`), which win
+/// over the file and the environment.
+pub type Overrides = CommonFlags;
 
 impl Config {
     /// Loads the settings: the file at `path` if any, then the `TAGTRAIL_TRACE_*` variables of
@@ -361,12 +289,8 @@ impl Config {
         environment: impl IntoIterator<Item = (String, String)>,
         overrides: Overrides,
     ) -> Result<Self, ConfigError> {
-        let required = [Required {
-            section: "database",
-            key: "url",
-            flag: "--database-url",
-        }];
-        let config: Config = SCHEMA.load(path, environment, overrides.flags(), &required)?;
+        let flags = overrides.settings("http");
+        let config: Config = SCHEMA.load(path, environment, flags, &[DATABASE_URL])?;
         config.check()?;
         Ok(config)
     }
@@ -395,9 +319,7 @@ impl Config {
 
     fn check(&self) -> Result<(), ConfigError> {
         let invalid = |message: &str| Err(ConfigError::Invalid(message.to_owned()));
-        if self.http.workers == Some(0) {
-            return invalid("http.workers must be at least 1");
-        }
+        self.http.check()?;
         if self.limits.max_event_bytes == 0
             || self.limits.max_inflight_bytes / 8 < self.limits.max_event_bytes
         {
@@ -415,18 +337,11 @@ impl Config {
         if self.limits.answer_bytes_per_second < 1024 {
             return invalid("limits.answer_bytes_per_second must be at least 1024");
         }
-        if self.http.max_connections_per_client == 0 || self.limits.max_answers_per_client == 0 {
-            return invalid(
-                "http.max_connections_per_client and limits.max_answers_per_client must be at least 1",
-            );
+        if self.limits.max_answers_per_client == 0 {
+            return invalid("limits.max_answers_per_client must be at least 1");
         }
-        if !service_kit::listeners::apart(self.http.listen, self.http.operator_listen) {
-            return invalid("http.operator_listen must be another address than http.listen");
-        }
-        if self.http.request_timeout.is_zero() || self.database.statement_timeout.is_zero() {
-            return invalid(
-                "http.request_timeout and database.statement_timeout must be above zero",
-            );
+        if self.database.statement_timeout.is_zero() {
+            return invalid("database.statement_timeout must be above zero");
         }
         if self.database.pool_size == 0 {
             return invalid("database.pool_size must be at least 1");
@@ -471,15 +386,6 @@ fn default_tile_cache_mib() -> usize {
 }
 fn default_checkpoint_refresh() -> Duration {
     Duration::from_millis(100)
-}
-fn default_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8090))
-}
-fn default_shutdown_timeout() -> Duration {
-    Duration::from_secs(10)
-}
-fn default_request_timeout() -> Duration {
-    Duration::from_secs(10)
 }
 fn default_pool_size() -> usize {
     16

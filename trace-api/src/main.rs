@@ -42,17 +42,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            // Before (or without) a log subscriber, the only place to report start-up failures.
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("trace-api: {error:#}");
-            }
-            ExitCode::FAILURE
-        }
-    }
+    service_kit::shutdown::exit_code("trace-api", run())
 }
 
 fn run() -> anyhow::Result<()> {
@@ -65,11 +55,5 @@ fn run() -> anyhow::Result<()> {
     let config = Config::load(args.config.as_deref(), std::env::vars(), overrides)
         .context("Failed to load the settings")?;
     service_kit::log::init(&config.log).map_err(anyhow::Error::msg)?;
-    actix_web::rt::System::new().block_on(async move {
-        let cancel = service_kit::shutdown::cancel_on_signals()
-            .context("Failed to install the SIGINT/SIGTERM handlers")?;
-        let application = Application::build(config).await?;
-        application.stop_on(cancel);
-        application.run_until_stopped().await
-    })
+    service_kit::http::run_until_signalled(Application::build(config))
 }

@@ -5,12 +5,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use ledger_store::{PoolSettings, Store};
 use secrecy::ExposeSecret;
+use service_kit::http::{HttpService, Serving};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, DatabaseConfig, Limits};
@@ -58,9 +58,7 @@ pub struct AppState {
 
 /// A built, listening trace-api service.
 pub struct Application {
-    port: u16,
-    operator_port: Option<u16>,
-    server: Server,
+    serving: Serving,
     /// Stops the background audit when the server stops.
     audit: CancellationToken,
 }
@@ -68,7 +66,7 @@ pub struct Application {
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Application")
-            .field("port", &self.port)
+            .field("serving", &self.serving)
             .finish_non_exhaustive()
     }
 }
@@ -101,7 +99,8 @@ impl Application {
             metrics,
             limiter: RateLimiter::new(limits.requests_per_second, limits.burst, limits.max_clients)
                 .with_refusal_delay(limits.rate_limited_delay),
-            request_timeout: config.http.request_timeout,
+            // Always set: trace-api's `[http]` has a default request time limit.
+            request_timeout: config.http.request_timeout.unwrap_or(Duration::MAX),
             views: crate::reader::ViewCache::new(config.ledger.checkpoint_refresh),
             batches: crate::proofs::BatchTrees::new(BATCH_TREES),
             parties: registry::PartiesCache::new(config.ledger.checkpoint_refresh),
@@ -132,9 +131,7 @@ impl Application {
             refused_answers: crate::routes::RefusedAnswers::new(REFUSED_ANSWERS),
             answer_gates: crate::routes::AnswerGates::default(),
         });
-        let connections =
-            service_kit::clients::ConnectionLimits::new(config.http.max_connections_per_client);
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(web::PathConfig::default().error_handler(|error, _| {
@@ -146,71 +143,35 @@ impl Application {
                 .wrap(from_fn(crate::routes::around))
                 .configure(crate::routes::configure)
         })
-        .shutdown_timeout(config.http.shutdown_timeout.as_secs().max(1))
+        // At most 256 connections being set up at once per worker.
+        .max_connection_rate(256);
         // One client holds at most so many connections (`routes::around` refuses the rest).
-        .on_connect(move |connection, extensions| {
-            extensions.insert(connections.open_connection(connection));
-        })
-        // Requests have no body: bound what a client may send with one. A client that has not
-        // sent its request's head within 5 s, or leaves a kept-alive connection idle for 5 s,
-        // is cut off.
-        .max_connection_rate(256)
-        .client_request_timeout(Duration::from_secs(5))
-        .keep_alive(Duration::from_secs(5))
-        // Signals are the process's (`service_kit::shutdown`), handed in through `stop_on`.
-        .disable_signals();
-        if let Some(workers) = config.http.workers {
-            server = server.workers(workers);
-        }
-        for listener in listeners {
-            server = server
-                .listen(listener)
-                .context("Failed to start the HTTP server")?;
-        }
-        let server = server.run();
+        let serving = service_kit::http::start(server, listeners, (&config.http).into())
+            .context("Failed to start the HTTP server")?;
         let audit = CancellationToken::new();
         if let Some(store) = audit_store {
             crate::audit::spawn(store, config.audit.interval, audit_metrics, audit.clone());
         }
         let operator_port = routing.operator.map(|address| address.port());
         tracing::info!(port, operator_port, "trace-api listening");
-        Ok(Self {
-            port,
-            operator_port,
-            server,
-            audit,
-        })
+        Ok(Self { serving, audit })
+    }
+}
+
+impl HttpService for Application {
+    fn serving(&self) -> &Serving {
+        &self.serving
     }
 
-    /// The port the server listens on.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The port of the operator listener (`http.operator_listen`), if configured.
-    pub fn operator_port(&self) -> Option<u16> {
-        self.operator_port
-    }
-
-    /// A handle to stop the server.
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
-    }
-
-    /// Stops the server gracefully when `cancel` fires (`service_kit::shutdown`).
-    pub fn stop_on(&self, cancel: CancellationToken) {
-        let handle = self.handle();
-        tokio::spawn(async move {
-            cancel.cancelled().await;
-            handle.stop(true).await;
-        });
-    }
-
-    /// Serves until the server stops.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+    /// Serves until the server stops; the background audit stops with it.
+    async fn run_until_stopped(self) -> anyhow::Result<()> {
         // The audit stops with the server, however the server ends.
         let _stop_audit = self.audit.drop_guard();
-        let served = self.server.await.context("The HTTP server failed");
+        let served = self
+            .serving
+            .finish()
+            .await
+            .context("The HTTP server failed");
         tracing::info!("trace-api stopped");
         served
     }

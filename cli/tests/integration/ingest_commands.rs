@@ -3,6 +3,7 @@
 //! `tagtrail capture` prints carry the event hashes `tagtrail epcis hash` prints.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
+use service_kit::http::HttpService as _;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 

@@ -5,6 +5,7 @@
 //! whole log (it trusts the keys of `signing_keys`), and `tagtrail log-keys` shows every step.
 
 use crate::run::{stdout_of, tagtrail, text};
+use service_kit::http::HttpService as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 use crate::common;
+use service_kit::http::HttpService as _;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

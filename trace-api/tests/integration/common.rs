@@ -2,6 +2,7 @@
 //! own), a site and a device, and a blocking HTTP client of trace-api.
 #![allow(dead_code)]
 
+use service_kit::http::HttpService as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

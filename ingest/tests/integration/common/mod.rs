@@ -3,6 +3,7 @@
 //! library's own administration functions, and a client.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // test helpers: a failed unwrap is a failed test
 
+use service_kit::http::HttpService as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
