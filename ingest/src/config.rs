@@ -528,6 +528,30 @@ mod tests {
     }
 
     #[test]
+    fn a_request_time_limit_is_refused_not_ignored() {
+        // ingest applies none of its own: accepting the key would promise a limit nobody keeps.
+        let from_environment = Config::load(
+            None,
+            env(&[("TAGTRAIL_INGEST_HTTP_REQUEST_TIMEOUT", "5s")]),
+            flags(),
+        )
+        .unwrap_err();
+        let dir = std::env::temp_dir().join(format!("ingest-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("request-timeout.toml");
+        std::fs::write(&path, "[http]\nrequest_timeout = \"5s\"\n").unwrap();
+        let from_file = Config::load(Some(&path), env(&[]), flags()).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        for error in [from_environment, from_file] {
+            let text = error.to_string();
+            assert!(
+                text.contains("http.request_timeout") && text.contains("not a setting"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn an_unknown_file_key_is_refused_with_its_name() {
         let dir = std::env::temp_dir().join(format!("ingest-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -181,7 +181,7 @@ impl Application {
                 .configure(crate::routes::configure)
         });
         // One client holds at most so many connections (`routes::admit` refuses the rest).
-        let serving = service_kit::http::start(server, listeners, (&config.http).into())
+        let serving = service_kit::http::start(server, listeners, &config.http)
             .context("Failed to start the HTTP server")?;
         let operator_port = routing.operator.map(|address| address.port());
         tracing::info!(port, operator_port, "ingest listening");

@@ -24,44 +24,19 @@ pub fn metrics_answer(text: Result<String, std::fmt::Error>) -> HttpResponse {
     }
 }
 
-/// How every service's HTTP server is run alike (its `[http]` settings).
-#[derive(Debug, Clone, Copy)]
-pub struct ServerSettings {
-    /// How long in-flight requests may run after a shutdown signal.
-    pub shutdown_timeout: std::time::Duration,
-    /// The most connections one client (an IPv4 address, an IPv6 /64) may hold open; the service's
-    /// admission middleware refuses the requests of one more
-    /// ([`ConnectionSlot::over`](crate::clients::ConnectionSlot::over)).
-    pub max_connections_per_client: usize,
-    /// HTTP worker threads; `None` means one per CPU.
-    pub workers: Option<usize>,
-}
-
 /// A client that has not sent its request's head within this long, or leaves a kept-alive
 /// connection idle for this long, is cut off.
 pub const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-impl<const L: u16, const S: u64, const R: u64> From<&crate::config::HttpConfig<L, S, R>>
-    for ServerSettings
-{
-    fn from(http: &crate::config::HttpConfig<L, S, R>) -> Self {
-        Self {
-            shutdown_timeout: http.shutdown_timeout,
-            max_connections_per_client: http.max_connections_per_client,
-            workers: http.workers,
-        }
-    }
-}
-
-/// Starts `server` on `listeners` with `settings`: each connection holds a slot of its client
-/// (a [`ConnectionSlot`](crate::clients::ConnectionSlot) in the connection's extensions, which
-/// the service's admission middleware reads to refuse a client over
-/// `settings.max_connections_per_client`); slow and idle clients are cut ([`CLIENT_TIMEOUT`]);
-/// the process's signals are not the server's (stop it with [`HttpService::stop_on`]).
-pub fn start<F, I, S, B>(
+/// Starts `server` on `listeners` with the service's `[http]` settings: each connection holds a
+/// slot of its client (a [`ConnectionSlot`](crate::clients::ConnectionSlot) in the connection's
+/// extensions, which the service's admission middleware reads to refuse a client over
+/// `http.max_connections_per_client`); slow and idle clients are cut ([`CLIENT_TIMEOUT`]); the
+/// process's signals are not the server's (stop it with [`HttpService::stop_on`]).
+pub fn start<F, I, S, B, const L: u16, const T: u64, const R: u64>(
     server: actix_web::HttpServer<F, I, S, B>,
     listeners: crate::listeners::Listeners,
-    settings: ServerSettings,
+    http: &crate::config::HttpConfig<L, T, R>,
 ) -> std::io::Result<Serving>
 where
     F: Fn() -> I + Send + Clone + 'static,
@@ -76,16 +51,16 @@ where
     B: actix_web::body::MessageBody + 'static,
 {
     let routing = listeners.routing;
-    let connections = crate::clients::ConnectionLimits::new(settings.max_connections_per_client);
+    let connections = crate::clients::ConnectionLimits::new(http.max_connections_per_client);
     let mut server = server
-        .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
+        .shutdown_timeout(http.shutdown_timeout.as_secs().max(1))
         .on_connect(move |connection, extensions| {
             extensions.insert(connections.open_connection(connection));
         })
         .client_request_timeout(CLIENT_TIMEOUT)
         .keep_alive(CLIENT_TIMEOUT)
         .disable_signals();
-    if let Some(workers) = settings.workers {
+    if let Some(workers) = http.workers {
         server = server.workers(workers);
     }
     for listener in listeners {

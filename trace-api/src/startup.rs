@@ -146,7 +146,7 @@ impl Application {
         // At most 256 connections being set up at once per worker.
         .max_connection_rate(256);
         // One client holds at most so many connections (`routes::around` refuses the rest).
-        let serving = service_kit::http::start(server, listeners, (&config.http).into())
+        let serving = service_kit::http::start(server, listeners, &config.http)
             .context("Failed to start the HTTP server")?;
         let audit = CancellationToken::new();
         if let Some(store) = audit_store {
