@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
-use ledger_store::Store;
 use secrecy::ExposeSecret;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +20,6 @@ use crate::worker::ChainWorker;
 /// What the HTTP endpoints read.
 #[derive(Debug)]
 struct State {
-    store: Store,
     anchors: AnchorStore,
     metrics: Arc<Metrics>,
     chains: usize,
@@ -40,11 +38,6 @@ pub async fn run(
     let chains = config
         .chain_settings(environment)
         .context("Failed to read the chains' settings")?;
-    let store = Store::connect_with_pool_size(
-        config.database.url.expose_secret(),
-        config.database.pool_size,
-    )
-    .context("Failed to set up the database pool")?;
     let anchors = AnchorStore::connect(
         config.database.url.expose_secret(),
         config.database.pool_size,
@@ -62,7 +55,6 @@ pub async fn run(
                 .context("Failed to read the address")?
                 .port();
             let state = web::Data::new(State {
-                store: store.clone(),
                 anchors: anchors.clone(),
                 metrics: metrics.clone(),
                 chains: chains.len(),
@@ -148,7 +140,7 @@ async fn ready(state: web::Data<State>) -> HttpResponse {
     };
     let checked = tokio::time::timeout(
         std::time::Duration::from_secs(2),
-        state.store.migration_status(),
+        state.anchors.log().migration_status(),
     )
     .await;
     match checked {

@@ -11,6 +11,8 @@ use serde_json::Value;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use ledger_store::StoredCheckpoint;
+
 /// Why the worker's tables could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -20,6 +22,10 @@ pub enum StoreError {
     Query(#[from] tokio_postgres::Error),
     #[error("the database holds a malformed anchor row: {0}")]
     Malformed(&'static str),
+    #[error("failed to read the log's checkpoints")]
+    Checkpoints(#[from] ledger_store::CheckpointStoreError),
+    #[error("failed to read the log")]
+    Log(#[from] ledger_store::ReadError),
 }
 
 /// Which anchors belong together: one chain, one contract, one sending key.
@@ -94,6 +100,10 @@ pub struct Anchor {
     pub age_seconds: f64,
 }
 
+/// Connections the worker's reader of the log holds at most: its chains read the newest checkpoint
+/// and the lag, a query at a time.
+const LOG_CONNECTIONS: usize = 2;
+
 const ANCHOR_COLUMNS: &str = "anchor_id, chain, chain_id, contract, tree_size, checkpoint, calldata,
     nonce, state, tx_hash, block_number, block_hash, gas_used, fee_paid_wei::text, proof::text, reorgs,
     extract(epoch FROM now() - created_at)::float8";
@@ -119,18 +129,13 @@ pub struct Inclusion {
     pub fee_paid_wei: u128,
 }
 
-/// A newest checkpoint, as the worker reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckpointRow {
-    pub tree_size: u64,
-    pub root_hash: [u8; 32],
-    pub note: String,
-}
-
-/// The worker's tables, over a pool of connections as a member of `tagtrail_anchor`.
+/// The worker's tables, over a pool of connections as a member of `tagtrail_anchor`, and the log's
+/// checkpoints, read through the ledger store's reading face (the `checkpoints` table is
+/// ledger-store's: no SQL of this crate names it).
 #[derive(Clone, Debug)]
 pub struct AnchorStore {
     pool: Pool,
+    log: ledger_store::Reader,
 }
 
 fn int(value: u64) -> Result<i64, StoreError> {
@@ -179,12 +184,13 @@ fn anchor(row: &Row) -> Result<Anchor, StoreError> {
 
 impl AnchorStore {
     /// The worker's tables in the database at `url` (a login role in `tagtrail_anchor`), over a
-    /// pool of its own of at most `size` connections: the ledger store's pool is that crate's,
-    /// with the session settings of its own work.
+    /// pool of its own of at most `size` connections, and the log's checkpoints, over a ledger
+    /// [`Reader`](ledger_store::Reader) of two (read-only sessions; its pool is that crate's).
     pub fn connect(url: &str, size: usize) -> Result<Self, ledger_store::ConnectError> {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(ledger_store::ConnectError::InvalidUrl)?;
+        let log_config = config.clone();
         let manager = deadpool_postgres::Manager::from_config(
             config,
             tokio_postgres::NoTls,
@@ -197,7 +203,20 @@ impl AnchorStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(ledger_store::ConnectError::Pool)?;
-        Ok(Self { pool })
+        let log = ledger_store::Reader::build(
+            log_config,
+            ledger_store::PoolSettings {
+                max_size: LOG_CONNECTIONS,
+                ..ledger_store::PoolSettings::default()
+            },
+        )?
+        .with_lookup_filter_bytes(0);
+        Ok(Self { pool, log })
+    }
+
+    /// The log as the worker reads it: its checkpoints, its migration status.
+    pub fn log(&self) -> &ledger_store::Reader {
+        &self.log
     }
 
     /// What its pool holds and who waits for it.
@@ -224,25 +243,8 @@ impl AnchorStore {
     }
 
     /// The newest signed checkpoint, if any.
-    pub async fn newest_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
-        let rows = self
-            .query(
-                "SELECT tree_size, root_hash, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1",
-                &[],
-            )
-            .await?;
-        rows.first()
-            .map(|row| {
-                let root: Vec<u8> = row.get(1);
-                Ok(CheckpointRow {
-                    tree_size: uint(row.get(0))?,
-                    root_hash: root
-                        .try_into()
-                        .map_err(|_| StoreError::Malformed("a root hash"))?,
-                    note: row.get(2),
-                })
-            })
-            .transpose()
+    pub async fn newest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        Ok(self.log.latest_checkpoint().await?)
     }
 
     /// The chain's unfinished anchor (pending or included) and its attempts, newest first.
@@ -305,17 +307,23 @@ impl AnchorStore {
             .next())
     }
 
-    /// The largest checkpoint the chain has a live (pending, included or confirmed) anchor of; a row
-    /// naming a size beyond the newest checkpoint (which the worker never writes) does not count.
-    pub async fn anchored_size(&self, chain: &ChainKey) -> Result<Option<u64>, StoreError> {
+    /// The largest checkpoint the chain has a live (pending, included or confirmed) anchor of, up
+    /// to `newest` (the newest checkpoint's size): a row naming a size beyond it (which the worker
+    /// never writes) does not count.
+    pub async fn anchored_size(
+        &self,
+        chain: &ChainKey,
+        newest: u64,
+    ) -> Result<Option<u64>, StoreError> {
         let chain_id = int(chain.chain_id)?;
+        let newest = int(newest)?;
         let rows = self
             .query(
                 "SELECT max(tree_size) FROM anchors
                  WHERE chain_id = $1 AND contract = $2
                    AND state IN ('pending', 'included', 'confirmed')
-                   AND tree_size <= (SELECT coalesce(max(tree_size), 0) FROM checkpoints)",
-                &[&chain_id, &chain.contract.as_slice()],
+                   AND tree_size <= $3",
+                &[&chain_id, &chain.contract.as_slice(), &newest],
             )
             .await?;
         rows.first()
@@ -361,7 +369,7 @@ impl AnchorStore {
     pub async fn create(
         &self,
         chain: &ChainKey,
-        checkpoint: &CheckpointRow,
+        checkpoint: &StoredCheckpoint,
         calldata: &[u8],
         nonce: u64,
         attempt: &Attempt,
@@ -379,8 +387,8 @@ impl AnchorStore {
                     &int(chain.chain_id)?,
                     &chain.contract.as_slice(),
                     &chain.sender.as_slice(),
-                    &int(checkpoint.tree_size)?,
-                    &checkpoint.root_hash.as_slice(),
+                    &int(checkpoint.size.get())?,
+                    &checkpoint.root.as_bytes().as_slice(),
                     &checkpoint.note,
                     &calldata,
                     &int(nonce)?,
@@ -506,18 +514,26 @@ impl AnchorStore {
         let chain_id = int(chain.chain_id)?;
         let rows = self
             .query(
-                "WITH anchored AS (
-                     SELECT coalesce(max(tree_size), 0) AS size FROM anchors
-                     WHERE chain_id = $1 AND contract = $2 AND state = 'confirmed')
-                 SELECT coalesce((SELECT max(tree_size) FROM checkpoints), 0) - anchored.size,
-                        coalesce(extract(epoch FROM now() - (SELECT min(signed_at) FROM checkpoints
-                                 WHERE tree_size > anchored.size))::float8, 0)
-                 FROM anchored",
+                "SELECT coalesce(max(tree_size), 0) FROM anchors
+                 WHERE chain_id = $1 AND contract = $2 AND state = 'confirmed'",
                 &[&chain_id, &chain.contract.as_slice()],
             )
             .await?;
-        let row = rows.first().ok_or(StoreError::Malformed("no lag row"))?;
-        Ok((uint(row.get::<_, i64>(0).max(0))?, row.get(1)))
+        let anchored = uint(
+            rows.first()
+                .ok_or(StoreError::Malformed("no anchored size"))?
+                .get(0),
+        )?;
+        let newest = self
+            .log
+            .latest_checkpoint()
+            .await?
+            .map_or(0, |checkpoint| checkpoint.size.get());
+        let waiting = self.log.signed_since(anchored).await?;
+        Ok((
+            newest.saturating_sub(anchored),
+            waiting.map_or(0.0, |age| age.as_secs_f64()),
+        ))
     }
 
     /// Every anchor, newest first (`tagtrail anchors`), at most `limit`.

@@ -36,9 +36,10 @@ use crate::format::{Payload, contract_code, contract_runtime};
 use crate::metrics::{Event, Metrics};
 use crate::proof::{self, ProvenReceipt, ReceiptProof};
 use crate::rpc::{self, BlockId, Rpc, RpcError};
-use crate::store::{Anchor, AnchorStore, Attempt, ChainKey, CheckpointRow, Inclusion, StoreError};
+use crate::store::{Anchor, AnchorStore, Attempt, ChainKey, Inclusion, StoreError};
 use crate::tx::{Eip1559, Signer};
 pub use crate::verify::emits_anchor;
+use ledger_store::StoredCheckpoint;
 
 /// When an included anchor counts as final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,16 +299,19 @@ impl ChainWorker {
         let Some(checkpoint) = self.store.newest_checkpoint().await? else {
             return Ok(Progress::Idle);
         };
-        let anchored = self.store.anchored_size(&self.key).await?;
-        if anchored.is_some_and(|size| checkpoint.tree_size <= size) {
+        let anchored = self
+            .store
+            .anchored_size(&self.key, checkpoint.size.get())
+            .await?;
+        if anchored.is_some_and(|size| checkpoint.size.get() <= size) {
             return Ok(Progress::Idle);
         }
         self.anchor_new(&checkpoint).await
     }
 
-    async fn anchor_new(&self, checkpoint: &CheckpointRow) -> Result<Progress, TickError> {
+    async fn anchor_new(&self, checkpoint: &StoredCheckpoint) -> Result<Progress, TickError> {
         let (origin, payload) = Payload::of_checkpoint(&checkpoint.note).map_err(|error| {
-            TickError::Invalid(format!("checkpoint {}: {error}", checkpoint.tree_size))
+            TickError::Invalid(format!("checkpoint {}: {error}", checkpoint.size))
         })?;
         let calldata = payload.calldata(&origin);
         let sender = self.key.sender;
@@ -335,7 +339,7 @@ impl ChainWorker {
         };
         tracing::info!(
             chain = %self.key.name,
-            tree_size = checkpoint.tree_size,
+            tree_size = checkpoint.size.get(),
             nonce,
             tx = %attempt.tx_hash,
             max_fee_gwei = max_fee as f64 / GWEI as f64,
@@ -343,7 +347,7 @@ impl ChainWorker {
         );
         self.send(&attempt).await?;
         Ok(Progress::Sent {
-            tree_size: checkpoint.tree_size,
+            tree_size: checkpoint.size.get(),
             tx_hash: attempt.tx_hash,
         })
     }

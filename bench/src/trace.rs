@@ -14,7 +14,7 @@ use ledger::checkpoint::Origin;
 use ledger::note::{KeyName, NoteSignerKey};
 use ledger::{DeviceId, SiteId};
 use ledger_store::testing::{EventFactory, admin_url, with_database};
-use ledger_store::{Checkpointer, Indexer, Sequencer, Store};
+use ledger_store::{Checkpointer, Indexer, Sequencer, Writer};
 use serde_json::json;
 
 /// Entries per appended batch.
@@ -86,7 +86,7 @@ pub async fn ledger(spec: &LedgerSpec) -> anyhow::Result<String> {
         .await?
         .is_some();
     let complete = if exists && !spec.rebuild {
-        let store = Store::connect(&url)?;
+        let store = Writer::connect(&url)?;
         let status = store.status().await?;
         status.entries.get() >= spec.entries
             && status.checkpoint == Some(status.entries)
@@ -139,7 +139,7 @@ async fn build(
     )
     .await?;
 
-    let store = Store::connect_with_pool_size(url, 8)?;
+    let store = Writer::connect_with_pool_size(url, 8)?;
     let sequencer = Sequencer::start(&store);
     let signer = NoteSignerKey::from_seed(KeyName::parse("bench.example/log")?, &[5; 32]);
     let checkpointer = Checkpointer::new(

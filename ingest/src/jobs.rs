@@ -478,7 +478,7 @@ async fn write_jobs(pool: &deadpool_postgres::Pool, rows: &[JobRow]) -> Result<(
 /// A job of `site` read back: with its receipts from the ledger when its seal verifies
 /// ([`JobSealer`]), else why it is not served.
 pub async fn find(
-    store: &ledger_store::Store,
+    store: &ledger_store::Log,
     client: &deadpool_postgres::Client,
     sealer: &JobSealer,
     site: &ledger::SiteId,

@@ -24,7 +24,7 @@ use ledger::checkpoint::{Checkpoint, Origin, TrustedLog};
 use ledger::note::{Note, NoteSignerKey, NoteVerifiers};
 use ledger_store::{
     CheckpointStoreError, Checkpointer, CheckpointerHandle, Indexer, IndexerHandle, PoolSettings,
-    PublishedFile, Sequencer, SigningGate, Store, StoredCheckpoint,
+    PublishedFile, Sequencer, SigningGate, StoredCheckpoint, Writer,
 };
 use secrecy::{ExposeSecret, SecretString};
 use service_kit::http::{HttpService, Serving};
@@ -38,7 +38,7 @@ use registry::AllowedCache;
 #[derive(Debug)]
 pub struct AppState {
     /// The ledger store (with a pool of its own).
-    pub(crate) store: Store,
+    pub(crate) store: Writer,
     /// The pool of the request path's own statements (registry reads, capture jobs).
     pub(crate) pool: Pool,
     pub(crate) sequencer: Sequencer,
@@ -464,7 +464,7 @@ fn connection_config(config: &DatabaseConfig) -> anyhow::Result<tokio_postgres::
 /// ([`ledger_store::STORE_CONNECTIONS`]) and opened with its session settings, with time limits on
 /// connecting and waiting so that requests fail fast (503) when the database is away.
 /// Connections are opened on demand, on the current runtime.
-pub fn build_store(config: &DatabaseConfig) -> anyhow::Result<Store> {
+pub fn build_store(config: &DatabaseConfig) -> anyhow::Result<Writer> {
     let settings = PoolSettings {
         max_size: ledger_store::STORE_CONNECTIONS,
         timeout: Some(config.connect_timeout),
@@ -472,7 +472,7 @@ pub fn build_store(config: &DatabaseConfig) -> anyhow::Result<Store> {
             runtime: tokio::runtime::Handle::current(),
         })),
     };
-    Store::build(connection_config(config)?, settings)
+    Writer::build(connection_config(config)?, settings)
         .context("Failed to build the ledger store's connection pool")
 }
 

@@ -4,7 +4,7 @@
 use ledger::bundle::{AnchorRef, BlockHash, ChainId, ContractAddress, ReceiptEvidence, TxHash};
 use ledger::size::TreeSize;
 
-use crate::log::{ReadError, Store};
+use crate::log::{ReadError, Reader};
 
 /// The anchored checkpoint a proof to a tree extends to, and where it was anchored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +87,7 @@ fn unsigned(value: i64, what: &str) -> Result<u64, ReadError> {
     u64::try_from(value).map_err(|_| corrupt(format!("a negative {what}")))
 }
 
-impl Store {
+impl Reader {
     /// The anchor worker's records, newest first, at most `limit`.
     pub async fn anchor_records(&self, limit: i64) -> Result<Vec<AnchorRecord>, ReadError> {
         let client = self.pool().get().await?;

@@ -7,7 +7,7 @@ use ledger::tiles::{
     EntryBundleError, EntryBundleId, TILE_WIDTH, decode_entry_bundle, encode_entry_bundle,
 };
 
-use super::log::{ReadError, Store};
+use super::log::{Log, ReadError};
 
 /// Entries per bundle.
 pub(crate) const BUNDLE: u64 = TILE_WIDTH as u64;
@@ -81,7 +81,7 @@ pub(crate) fn row_records(
 const SELECT_BUNDLE: &str = "SELECT first, width, entries FROM entry_bundles
     WHERE bundle_index = $1 AND first < $2 ORDER BY first";
 
-impl Store {
+impl Log {
     /// The entry bundle `id` at exactly its width (the C2SP tlog-tiles `tile/entries/<N>[.p/<W>]`
     /// resource: the leaf records of entries `256 N` to `256 N + W - 1`), or `None` if the log
     /// does not hold that many entries of the bundle.

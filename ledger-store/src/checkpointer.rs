@@ -40,7 +40,9 @@ use ledger::tree::{ConsistencyError, ConsistencyProof, ProofPlan};
 
 use super::indexer::error_chain;
 use super::locks;
-use super::log::{ProofError, ReadError, Store, read_plan, root_hash_at, tree_size_from_db};
+use super::log::{
+    Log, ProofError, ReadError, Reader, Writer, read_plan, root_hash_at, tree_size_from_db,
+};
 use super::lookup::{Declarations, LiveRuns};
 use super::packs;
 use super::published::{
@@ -65,6 +67,9 @@ const SELECT_OLDEST: &str =
     "SELECT tree_size, root_hash, note FROM checkpoints ORDER BY tree_size LIMIT 1";
 const SELECT_BY_SIZE: &str =
     "SELECT tree_size, root_hash, note FROM checkpoints WHERE tree_size = $1";
+/// Seconds since the oldest checkpoint larger than `$1` was signed (NULL: there is none).
+const SELECT_SIGNED_SINCE: &str = "SELECT extract(epoch FROM now() - min(signed_at))::float8
+    FROM checkpoints WHERE tree_size > $1";
 /// Registers the signers' verifier keys (`$1`, a text array); a key already there is left as it
 /// was (with the time it was first added).
 const INSERT_KEYS: &str = "INSERT INTO signing_keys (verifier_key) SELECT unnest($1::text[])
@@ -86,14 +91,14 @@ pub struct StoredCheckpoint {
 }
 
 /// What a reader answers as of: the newest checkpoint, the live lookup runs and the newest error
-/// declaration, all of one snapshot ([`Store::reader_view`]).
+/// declaration, all of one snapshot ([`Reader::reader_view`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReaderView {
     /// The checkpoint with the largest tree size, if any was signed.
     pub checkpoint: Option<StoredCheckpoint>,
-    /// The live lookup runs (for [`Store::lookup_any_within`]) and how far they reach.
+    /// The live lookup runs (for [`Reader::lookup_any_within`]) and how far they reach.
     pub runs: LiveRuns,
-    /// How far the error declarations went (for [`Store::entries_as_of`]).
+    /// How far the error declarations went (for [`Reader::entries_as_of`]).
     pub declarations: Declarations,
 }
 
@@ -185,7 +190,7 @@ impl From<ProofError> for CheckpointStoreError {
 /// several.
 #[derive(Debug, Clone)]
 pub struct Checkpointer {
-    store: Store,
+    store: Writer,
     origin: Origin,
     /// The keys that sign every checkpoint, in the order of their signatures: the primary key
     /// first (the signature an anchor carries), then the additional keys of a rotation. Never
@@ -199,7 +204,7 @@ pub struct Checkpointer {
 impl Checkpointer {
     /// A signer for the log `origin` (its checkpoints' first line) with `signer`, looking for growth
     /// every [`DEFAULT_CHECKPOINT_INTERVAL`].
-    pub fn new(store: &Store, origin: Origin, signer: Arc<NoteSignerKey>) -> Self {
+    pub fn new(store: &Writer, origin: Origin, signer: Arc<NoteSignerKey>) -> Self {
         Self {
             store: store.clone(),
             origin,
@@ -214,7 +219,7 @@ impl Checkpointer {
     /// additional keys of a key rotation. Every one of them is registered in `signing_keys`
     /// with every checkpoint. Refuses an empty list and two keys with one key id.
     pub fn with_signers(
-        store: &Store,
+        store: &Writer,
         origin: Origin,
         signers: Vec<Arc<NoteSignerKey>>,
     ) -> Result<Self, CheckpointKeysError> {
@@ -671,7 +676,7 @@ enum OpenError {
     FormerKeys(SigningKeysError),
 }
 
-impl Store {
+impl Log {
     /// Every key that signed a checkpoint of this log, as the `signing_keys` table lists them
     /// (the checkpointer registers each of its keys there with every checkpoint), oldest first.
     pub async fn signing_keys(&self) -> Result<Vec<SigningKey>, SigningKeysError> {
@@ -697,6 +702,52 @@ impl Store {
         self.one_checkpoint(SELECT_LATEST, &[]).await
     }
 
+    /// The checkpoint with the smallest tree size, if any (its origin line names the log).
+    pub async fn oldest_checkpoint(
+        &self,
+    ) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
+        self.one_checkpoint(SELECT_OLDEST, &[]).await
+    }
+
+    /// The checkpoint of exactly `size` leaves, if one was signed.
+    pub async fn checkpoint(
+        &self,
+        size: TreeSize,
+    ) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
+        let size = i64::try_from(size.get()).unwrap_or(i64::MAX);
+        self.one_checkpoint(SELECT_BY_SIZE, &[&size]).await
+    }
+
+    /// How long ago the oldest checkpoint of more than `size` leaves was signed, by the
+    /// database's clock (`None`: no checkpoint is that large). How far anchors trail the log.
+    pub async fn signed_since(&self, size: u64) -> Result<Option<Duration>, ReadError> {
+        let client = self.pool().get().await?;
+        let statement = client.prepare_cached(SELECT_SIGNED_SINCE).await?;
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        let seconds: Option<f64> = client.query_one(&statement, &[&size]).await?.get(0);
+        Ok(seconds.map(|seconds| Duration::from_secs_f64(seconds.max(0.0))))
+    }
+
+    /// The checkpoint a query selects, if any.
+    async fn one_checkpoint(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
+        let client = self
+            .pool()
+            .get()
+            .await
+            .map_err(CheckpointStoreError::Pool)?;
+        let statement = client.prepare_cached(sql).await?;
+        match client.query_opt(&statement, params).await? {
+            Some(row) => Ok(Some(checkpoint_from_row(&row)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Reader {
     /// The checkpoint with the largest tree size, if any, the live lookup runs and how far they
     /// reach ([`indexed_through`](Self::indexed_through)), and the newest error declaration, read
     /// together in one snapshot: what a reader needs to answer as of the newest checkpoint.
@@ -719,40 +770,6 @@ impl Store {
             runs: LiveRuns::new(runs, u64::try_from(indexed).unwrap_or(0)),
             declarations: Declarations(row.get(5)),
         })
-    }
-
-    /// The checkpoint with the smallest tree size, if any (its origin line names the log).
-    pub async fn oldest_checkpoint(
-        &self,
-    ) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
-        self.one_checkpoint(SELECT_OLDEST, &[]).await
-    }
-
-    /// The checkpoint of exactly `size` leaves, if one was signed.
-    pub async fn checkpoint(
-        &self,
-        size: TreeSize,
-    ) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
-        let size = i64::try_from(size.get()).unwrap_or(i64::MAX);
-        self.one_checkpoint(SELECT_BY_SIZE, &[&size]).await
-    }
-
-    /// The checkpoint a query selects, if any.
-    async fn one_checkpoint(
-        &self,
-        sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
-        let client = self
-            .pool()
-            .get()
-            .await
-            .map_err(CheckpointStoreError::Pool)?;
-        let statement = client.prepare_cached(sql).await?;
-        match client.query_opt(&statement, params).await? {
-            Some(row) => Ok(Some(checkpoint_from_row(&row)?)),
-            None => Ok(None),
-        }
     }
 }
 

@@ -13,7 +13,7 @@ use ledger::size::TreeSize;
 use ledger::tiles::{EntryBundleId, TILE_WIDTH, TileId, tiles_of_tree};
 
 use super::checkpointer::CheckpointStoreError;
-use super::log::{ReadError, Store};
+use super::log::{Log, ReadError};
 
 /// Tiles read per query.
 const TILES_PER_READ: usize = 256;
@@ -50,7 +50,7 @@ pub enum ExportError {
     },
 }
 
-impl Store {
+impl Log {
     /// Writes the log as of its newest checkpoint into `dir` (see the module documentation).
     pub async fn export_files(&self, dir: &Path) -> Result<ExportReport, ExportError> {
         let checkpoint = self

@@ -21,7 +21,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, accepts, to_sql_checked};
 
 use super::keys::{HandedKeys, KeyHandoff, LookupKeys};
 use super::locks;
-use super::log::Store;
+use super::log::Writer;
 use super::packs;
 use super::runs::{self, DEFAULT_FAN_IN, DEFAULT_PAGE_PAIRS, Kind, MergeError, Pair, hash_key};
 
@@ -89,7 +89,7 @@ pub enum LockWait {
 
 impl Indexer {
     /// An indexer over the store's database, taking up to [`DEFAULT_INDEX_BATCH`] entries a step.
-    pub fn new(store: &Store) -> Self {
+    pub fn new(store: &Writer) -> Self {
         Self {
             pool: store.pool().clone(),
             handoff: store.handoff().clone(),
@@ -590,7 +590,7 @@ mod database_tests {
     use crate::{Lookup, Sequencer};
     use ledger::size::LeafIndex;
 
-    async fn rows(store: &Store, sql: &str) -> BTreeSet<(i64, i64)> {
+    async fn rows(store: &crate::Log, sql: &str) -> BTreeSet<(i64, i64)> {
         let client = store.pool().get().await.unwrap();
         client
             .query(sql, &[])
@@ -602,7 +602,7 @@ mod database_tests {
     }
 
     /// Every (kind, identifier) of the stored events and the entries that name it, from the JSON.
-    async fn named_in_events(store: &Store) -> BTreeMap<(u8, String), BTreeSet<u64>> {
+    async fn named_in_events(store: &crate::Log) -> BTreeMap<(u8, String), BTreeSet<u64>> {
         let client = store.pool().get().await.unwrap();
         let mut named: BTreeMap<(u8, String), BTreeSet<u64>> = BTreeMap::new();
         for row in client
@@ -631,7 +631,7 @@ mod database_tests {
 
     /// Asserts that every identifier's lookup gives exactly the entries naming it; returns how
     /// many (identifier, entry) pairs that was.
-    async fn assert_lookups_match_events(store: &Store) -> usize {
+    async fn assert_lookups_match_events(store: &crate::Reader) -> usize {
         let named = named_in_events(store).await;
         let mut pairs = 0;
         for ((kind, id), leaves) in &named {
@@ -661,7 +661,7 @@ mod database_tests {
     }
 
     /// The live runs as (first leaf, end leaf, level, pairs), and the pairs on their pages.
-    async fn live_runs(store: &Store) -> (Vec<(i64, i64, i16, i64)>, i64) {
+    async fn live_runs(store: &crate::Log) -> (Vec<(i64, i64, i16, i64)>, i64) {
         let client = store.pool().get().await.unwrap();
         let runs = client
             .query(
@@ -687,7 +687,8 @@ mod database_tests {
     #[tokio::test]
     async fn handed_over_keys_and_keys_parsed_from_stored_events_index_alike() {
         let db = TestDatabase::create().await.unwrap();
-        let store = Store::connect(db.url()).unwrap();
+        let store = crate::Writer::connect(db.url()).unwrap();
+        let reader = crate::Reader::connect(db.url()).unwrap();
         let sequencer = Sequencer::start(&store);
         let mut keyed = EventFactory::new("dock-door-1", 1);
         let mut bare = EventFactory::new("elsewhere", 2).without_lookup_keys();
@@ -700,7 +701,7 @@ mod database_tests {
         indexer.catch_up().await.unwrap();
         assert_eq!(indexer.watermark().await.unwrap(), 40);
 
-        let pairs = assert_lookups_match_events(&store).await;
+        let pairs = assert_lookups_match_events(&reader).await;
         let (runs, on_pages) = live_runs(&store).await;
         let expected_runs: Vec<(i64, i64)> = vec![(0, 10), (10, 20), (20, 30), (30, 40)];
         assert_eq!(
@@ -718,7 +719,7 @@ mod database_tests {
             .unwrap()
         {
             let hash = epcis::EventHash::from_bytes(row.get::<_, &[u8]>(1).try_into().unwrap());
-            let found = store.find_event(&hash).await.unwrap().map(LeafIndex::get);
+            let found = reader.find_event(&hash).await.unwrap().map(LeafIndex::get);
             assert_eq!(found, Some(u64::try_from(row.get::<_, i64>(0)).unwrap()));
         }
         let ranges = rows(&store, "SELECT first_leaf, end_leaf FROM event_time_ranges").await;
@@ -728,7 +729,8 @@ mod database_tests {
     #[tokio::test]
     async fn merged_runs_answer_every_lookup_and_dropped_runs_are_rebuilt() {
         let db = TestDatabase::create().await.unwrap();
-        let store = Store::connect(db.url()).unwrap();
+        let store = crate::Writer::connect(db.url()).unwrap();
+        let reader = crate::Reader::connect(db.url()).unwrap();
         let sequencer = Sequencer::start(&store);
         let mut factory = EventFactory::new("dock-door-2", 3);
         for _ in 0..6 {
@@ -738,7 +740,7 @@ mod database_tests {
         // 30 steps of 5 entries, pages of 3 pairs (keys span pages), merges of 3 runs.
         let indexer = Indexer::new(&store).with_batch(5).with_runs(3, 3);
         indexer.catch_up().await.unwrap();
-        let pairs = i64::try_from(assert_lookups_match_events(&store).await).unwrap() + 150;
+        let pairs = i64::try_from(assert_lookups_match_events(&reader).await).unwrap() + 150;
         let (runs, on_pages) = live_runs(&store).await;
         // 30 level-0 runs merge like a base-3 counter: 30 = 1·27 + 1·3 → one level-3 run and
         // one level-1 run.
@@ -753,7 +755,7 @@ mod database_tests {
             .await
             .unwrap();
         assert!(
-            store
+            reader
                 .lookup(Lookup::Location("urn:epc:id:sgln:4012345.00001.0"))
                 .await
                 .unwrap()
@@ -761,7 +763,7 @@ mod database_tests {
         );
         indexer.catch_up().await.unwrap();
         assert_eq!(
-            i64::try_from(assert_lookups_match_events(&store).await).unwrap() + 150,
+            i64::try_from(assert_lookups_match_events(&reader).await).unwrap() + 150,
             pairs
         );
         let (rebuilt, on_pages) = live_runs(&store).await;
@@ -778,7 +780,7 @@ mod database_tests {
     #[tokio::test]
     async fn runs_past_the_watermark_are_refused() {
         let db = TestDatabase::create().await.unwrap();
-        let store = Store::connect(db.url()).unwrap();
+        let store = crate::Writer::connect(db.url()).unwrap();
         let admin = db.connect().await.unwrap();
         admin
             .batch_execute(

@@ -1,5 +1,5 @@
 //! [`LookupKeys`]: what the lookup tables hold of one event, and the hand-off that brings them
-//! from the sequencer to the indexer of the same [`Store`](super::Store) without reading the event
+//! from the sequencer to the indexer of the same [`Writer`](super::Writer) without reading the event
 //! back.
 //!
 //! Ingest has parsed every event it appends: it computes the keys from the parsed object

@@ -5,11 +5,16 @@
 //! The schema and roles are in `sql/` (see its README). The pieces:
 //!
 //! - [`migrate`] applies the embedded `sql/V*.sql` (refinery), under an advisory lock.
-//! - [`Store`] is a connection pool and every read: tree size, tiles (C2SP tlog-tiles, any width),
-//!   roots, inclusion and consistency proofs (one query each, from the tiles; tiles read for proofs
-//!   are kept in memory, as stored tiles never change), checkpoints,
-//!   entries, device batches, lookups by event hash, EPC, parent, location and time, and the
-//!   confirmed anchors a bundle refers to (the anchor worker's table).
+//! - The store has two faces, each built on its own with its own pool and session settings:
+//!   a [`Writer`] (what the sequencer, checkpointer and indexer are made from, and the audit and
+//!   export run on) and a [`Reader`] (trace-api, the anchor worker's view of the checkpoints, the
+//!   CLI's reading commands), which keeps what never changes of what it read. Both read the
+//!   [`Log`]: tree size, tiles (C2SP tlog-tiles, any width), roots, inclusion and consistency
+//!   proofs (one query each, from the tiles; tiles read for proofs are kept in memory, as stored
+//!   tiles never change), checkpoints, signing keys and the ledger's status. Only the reader
+//!   reads entries, device batches, lookups by event hash, EPC, parent, location and time, entry
+//!   bundles and the confirmed anchors a bundle refers to (the anchor worker's table). The pool
+//!   is this crate's alone: no other crate runs SQL on the ledger's tables.
 //! - [`Sequencer`] appends [`NewBatch`]es: under the log's advisory lock, in one transaction with
 //!   the events, the changed tiles and the device batches, acknowledged after the durable commit;
 //!   an event already in the log is not appended again (an in-memory filter of every event hash
@@ -77,8 +82,8 @@ pub use export::{ExportError, ExportReport};
 pub use indexer::{DEFAULT_INDEX_BATCH, IndexError, Indexer, IndexerHandle, LockWait};
 pub use keys::{LookupKeys, lookup_key};
 pub use log::{
-    ConnectError, PoolSettings, ProofError, ReadError, Store, reader_session_settings,
-    session_settings,
+    ConnectError, Log, PoolSettings, ProofError, ReadError, Reader, Writer,
+    reader_session_settings, session_settings,
 };
 pub use lookup::{Declarations, LiveRuns, Lookup, StoredBatch, StoredEntry};
 #[cfg(feature = "testing")]

@@ -1,4 +1,4 @@
-//! [`Store`]: the log as stored in PostgreSQL, and everything read from it — the tree size, tiles,
+//! The store's two faces, [`Writer`] and [`Reader`], and the [`Log`] both read: the tree size, tiles,
 //! roots and proofs computed from tiles, checkpoints and entries.
 
 use std::str::FromStr;
@@ -20,25 +20,26 @@ use super::run_cache::{DEFAULT_CACHED_LOOKUPS, RunCache};
 use super::run_filters::{DEFAULT_FILTER_BYTES, LookupFilterStatus, RunFilters};
 use super::tile_cache::{CacheCounts, DEFAULT_CACHED_TILES, TILE_CACHE_BYTES_PER_TILE, TileCache};
 
-/// How many entries a reader's store keeps (about 1 KB each: their records and event texts).
+/// How many entries a [`Reader`] keeps (about 1 KB each: their records and event texts).
 const DEFAULT_CACHED_ENTRIES: usize = 32_768;
-/// How many bytes of event text a reader's store keeps at most: events are written by clients,
+/// How many bytes of event text a [`Reader`] keeps at most: events are written by clients,
 /// up to ingest's per-event limit each, and must not make the cache hold more than this.
 const DEFAULT_CACHED_ENTRY_BYTES: usize = 64 << 20;
-/// The largest entry a reader's store keeps (its event text and record): larger ones are read
+/// The largest entry a [`Reader`] keeps (its event text and record): larger ones are read
 /// each time they are asked for. Without this, one client asking for histories of a few hundred
 /// large events would push every other client's entries out of the cache, and their answers
 /// would all read the database again.
 const MAX_CACHED_ENTRY_BYTES: usize = 64 << 10;
 
-/// How many connections a [`Store`] opens at most when built by [`Store::connect`].
+/// How many connections a face opens at most when built by [`Writer::connect`] or
+/// [`Reader::connect`].
 const DEFAULT_POOL_SIZE: usize = 8;
 
-/// The session settings every store connection gets (see [`session_settings`]).
+/// The session settings of every [`Writer`] connection (see [`session_settings`]).
 const SESSION_SETTINGS: &str =
     "-c plan_cache_mode=force_custom_plan -c max_parallel_workers_per_gather=0";
 
-/// Adds the store's session settings to `config`'s options (after any it has, so they win):
+/// Adds the writing face's session settings to `config`'s options (after any it has, so they win):
 ///
 /// - `plan_cache_mode=force_custom_plan`: the store's queries take arrays whose best plan depends
 ///   on their length and on table sizes that change fast: plan each execution rather than reuse a
@@ -53,10 +54,10 @@ pub fn session_settings(config: &mut tokio_postgres::Config) {
     add_options(config, SESSION_SETTINGS);
 }
 
-/// The session settings of a store that only reads ([`Store::build_reader`]).
+/// The session settings of the reading face ([`Reader::build`]).
 const READER_SESSION_SETTINGS: &str = "-c plan_cache_mode=force_generic_plan -c max_parallel_workers_per_gather=0 -c default_transaction_read_only=on";
 
-/// Adds the session settings of a store that only reads to `config`'s options (after any it has,
+/// Adds the reading face's session settings to `config`'s options (after any it has,
 /// so they win):
 ///
 /// - `plan_cache_mode=force_generic_plan`: a reader asks the same few queries thousands of times a
@@ -81,7 +82,7 @@ fn add_options(config: &mut tokio_postgres::Config, settings: &str) {
     config.options(options);
 }
 
-/// How a [`Store`]'s pool opens and hands out connections.
+/// How a face's pool opens and hands out connections.
 pub struct PoolSettings {
     /// The most connections open at once (at least 1).
     pub max_size: usize,
@@ -136,28 +137,79 @@ const SELECT_TILES: &str = "
       ON t.level = want.level AND t.tile_index = want.tile_index AND t.width >= want.width
     ORDER BY t.level, t.tile_index, t.width";
 
-/// A handle on a PostgreSQL database holding a log: a connection pool and the reads of the log.
-/// Appending goes through a [`Sequencer`](super::Sequencer) made from it.
+/// The log as both faces of the store read it: the tree's size, its tiles, roots and proofs,
+/// its checkpoints and signing keys, and the ledger's status, over the face's own connection pool
+/// (with that face's session settings) and a cache of the tiles read for proofs (stored tiles
+/// never change). It is reached through a [`Writer`] or a [`Reader`], which both dereference to
+/// it, and is never built on its own.
 #[derive(Clone)]
-pub struct Store {
+pub struct Log {
     pool: Pool,
-    /// Lookup keys of committed entries, from this store's sequencers to its indexer.
-    handoff: Arc<KeyHandoff>,
     /// Tiles read for proofs, kept for the next ones (stored tiles never change).
     tile_cache: Arc<TileCache>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+/// The writing face of the store, for the processes that append (ingest) and the operator's tools
+/// (audit, export): what a [`Sequencer`](super::Sequencer), a
+/// [`Checkpointer`](super::Checkpointer) and an [`Indexer`](super::Indexer) are made from, and
+/// the [`Log`] reads they need. Its connections get the appenders' session settings
+/// ([`session_settings`]). It keeps no entries and no lookup answers: reading entries and lookups
+/// is the [`Reader`]'s.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    log: Log,
+    /// Lookup keys of committed entries, from this writer's sequencers to its indexer.
+    handoff: Arc<KeyHandoff>,
+}
+
+/// The reading face of the store, for the services that answer from the log (trace-api, the
+/// anchor worker's view of the checkpoints) and the CLI's reading commands: every [`Log`] read,
+/// and entries, device batches, lookups by event hash, EPC, parent, location and time, entry
+/// bundles and the confirmed anchors. Its connections get the reader's session settings
+/// ([`reader_session_settings`], read-only transactions among them), and it keeps what never
+/// changes of what it read: entries (all but their declarations), the lookup runs' answers, and
+/// Bloom filters of the runs.
+#[derive(Clone)]
+pub struct Reader {
+    log: Log,
     /// What each lookup run answered, kept for the next lookups (runs never change).
     run_cache: Arc<RunCache>,
-    /// A reader's entries read, without their declarations (nothing else of an entry changes).
-    entry_cache: Option<Arc<Generations<u64, Arc<FixedEntry>>>>,
-    /// A reader's Bloom filters of the lookup runs, so that lookups skip runs that hold nothing.
+    /// The entries read, without their declarations (nothing else of an entry changes).
+    entry_cache: Arc<Generations<u64, Arc<FixedEntry>>>,
+    /// Bloom filters of the lookup runs, so that lookups skip runs that hold nothing (`None`:
+    /// turned off).
     run_filters: Option<Arc<RunFilters>>,
 }
 
-impl std::fmt::Debug for Store {
+impl std::fmt::Debug for Reader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("pool", &self.pool.status())
+        f.debug_struct("Reader")
+            .field("pool", &self.log.pool.status())
             .finish()
+    }
+}
+
+impl std::ops::Deref for Writer {
+    type Target = Log;
+
+    fn deref(&self) -> &Log {
+        &self.log
+    }
+}
+
+impl std::ops::Deref for Reader {
+    type Target = Log;
+
+    fn deref(&self) -> &Log {
+        &self.log
     }
 }
 
@@ -211,8 +263,41 @@ pub enum ProofError {
     WrongHashCount(#[from] WrongHashCount),
 }
 
-impl Store {
-    /// A store on the database at `url` (`postgres://user:password@host:port/database`), with a
+/// A pool opening connections with `config` and `settings`.
+fn open_pool(config: tokio_postgres::Config, settings: PoolSettings) -> Result<Pool, ConnectError> {
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match settings.connect {
+        Some(connect) => Manager::from_connect(config, BoxedConnect(connect), manager_config),
+        None => Manager::from_config(config, NoTls, manager_config),
+    };
+    let mut builder = Pool::builder(manager).max_size(settings.max_size.max(1));
+    if let Some(timeout) = settings.timeout {
+        builder = builder
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(timeout))
+            .wait_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout));
+    }
+    builder.build().map_err(ConnectError::Pool)
+}
+
+/// The configuration of a pool of `size` connections to the database at `url`.
+fn url_settings(
+    url: &str,
+    size: usize,
+) -> Result<(tokio_postgres::Config, PoolSettings), ConnectError> {
+    let config = tokio_postgres::Config::from_str(url).map_err(ConnectError::InvalidUrl)?;
+    let settings = PoolSettings {
+        max_size: size,
+        ..PoolSettings::default()
+    };
+    Ok((config, settings))
+}
+
+impl Writer {
+    /// A writer on the database at `url` (`postgres://user:password@host:port/database`), with a
     /// pool of up to 8 connections opened on demand. No TLS: the database is expected on a
     /// trusted network.
     pub fn connect(url: &str) -> Result<Self, ConnectError> {
@@ -221,58 +306,69 @@ impl Store {
 
     /// Like [`connect`](Self::connect) with another pool size.
     pub fn connect_with_pool_size(url: &str, size: usize) -> Result<Self, ConnectError> {
-        let config = tokio_postgres::Config::from_str(url).map_err(ConnectError::InvalidUrl)?;
-        Self::build(
-            config,
-            PoolSettings {
-                max_size: size,
-                ..PoolSettings::default()
-            },
-        )
+        let (config, settings) = url_settings(url, size)?;
+        Self::build(config, settings)
     }
 
-    /// A store whose pool opens connections with `config` and `settings`. Every connection of the
-    /// pool gets the store's session settings ([`session_settings`]), whoever uses it: a service
-    /// that shares the store's pool for its own queries runs them under the same settings.
+    /// A writer whose pool opens connections with `config` and `settings`, each with the
+    /// appenders' session settings ([`session_settings`]).
     pub fn build(
         mut config: tokio_postgres::Config,
         settings: PoolSettings,
     ) -> Result<Self, ConnectError> {
         session_settings(&mut config);
-        Self::build_pool(config, settings)
+        Ok(Self {
+            log: Log::new(open_pool(config, settings)?),
+            handoff: Arc::default(),
+        })
     }
 
-    /// A store that only reads (trace-api, monitors): its connections get the reader's session
-    /// settings ([`reader_session_settings`]) instead, including read-only transactions, and it
+    /// Where this writer's sequencers hand the lookup keys of committed entries to its indexer.
+    pub(crate) fn handoff(&self) -> &Arc<KeyHandoff> {
+        &self.handoff
+    }
+}
+
+impl Reader {
+    /// A reader on the database at `url`, with a pool of up to 8 connections opened on demand
+    /// (no TLS, as for [`Writer::connect`]).
+    pub fn connect(url: &str) -> Result<Self, ConnectError> {
+        let (config, settings) = url_settings(url, DEFAULT_POOL_SIZE)?;
+        Self::build(config, settings)
+    }
+
+    /// A reader whose pool opens connections with `config` and `settings`, each with the reader's
+    /// session settings ([`reader_session_settings`]), read-only transactions among them. It
     /// keeps the entries it reads (all of an entry but its declarations never changes; a row
-    /// changed behind the log's back is the audit's to find); it must not be given to a
-    /// sequencer, a checkpointer or an indexer.
-    pub fn build_reader(
+    /// changed behind the log's back is the audit's to find).
+    pub fn build(
         mut config: tokio_postgres::Config,
         settings: PoolSettings,
     ) -> Result<Self, ConnectError> {
         reader_session_settings(&mut config);
-        let mut store = Self::build_pool(config, settings)?;
-        store.entry_cache = Some(Arc::new(
-            Generations::weighed(
-                DEFAULT_CACHED_ENTRIES,
-                DEFAULT_CACHED_ENTRY_BYTES,
-                |entry: &Arc<FixedEntry>| entry.cached_bytes(),
-            )
-            .holding_at_most(MAX_CACHED_ENTRY_BYTES),
-        ));
-        store.run_filters = Some(Arc::new(RunFilters::new(DEFAULT_FILTER_BYTES)));
-        Ok(store)
+        Ok(Self {
+            log: Log::new(open_pool(config, settings)?),
+            run_cache: Arc::new(RunCache::new(DEFAULT_CACHED_LOOKUPS)),
+            entry_cache: Arc::new(
+                Generations::weighed(
+                    DEFAULT_CACHED_ENTRIES,
+                    DEFAULT_CACHED_ENTRY_BYTES,
+                    |entry: &Arc<FixedEntry>| entry.cached_bytes(),
+                )
+                .holding_at_most(MAX_CACHED_ENTRY_BYTES),
+            ),
+            run_filters: Some(Arc::new(RunFilters::new(DEFAULT_FILTER_BYTES))),
+        })
     }
 
-    /// The same store with Bloom filters of the lookup runs taking at most about `bytes` bytes
-    /// (a reader's default: 512 MiB; 0 turns them off).
+    /// The same reader with Bloom filters of the lookup runs taking at most about `bytes` bytes
+    /// (by default 512 MiB; 0 turns them off).
     pub fn with_lookup_filter_bytes(mut self, bytes: usize) -> Self {
         self.run_filters = (bytes > 0).then(|| Arc::new(RunFilters::new(bytes)));
         self
     }
 
-    /// The same store with a tile cache of at most about `bytes` bytes
+    /// The same reader with a tile cache of at most about `bytes` bytes
     /// ([`TILE_CACHE_BYTES_PER_TILE`] per tile; by default 4,096 tiles, 66 MiB). Tiles never
     /// change, so a cache that holds every full tile of the log serves monitors and proofs
     /// without reading them again: level 0 alone is 3,907 tiles (32 MB of hashes) per million
@@ -280,43 +376,62 @@ impl Store {
     /// half of its budget ([`Generations`]).
     pub fn with_tile_cache_bytes(mut self, bytes: usize) -> Self {
         let tiles = (bytes / TILE_CACHE_BYTES_PER_TILE).max(2);
-        self.tile_cache = Arc::new(TileCache::new(tiles));
+        self.log.tile_cache = Arc::new(TileCache::new(tiles));
         self
     }
 
-    fn build_pool(
-        config: tokio_postgres::Config,
-        settings: PoolSettings,
-    ) -> Result<Self, ConnectError> {
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
-        let manager = match settings.connect {
-            Some(connect) => Manager::from_connect(config, BoxedConnect(connect), manager_config),
-            None => Manager::from_config(config, NoTls, manager_config),
-        };
-        let mut builder = Pool::builder(manager).max_size(settings.max_size.max(1));
-        if let Some(timeout) = settings.timeout {
-            builder = builder
-                .runtime(deadpool_postgres::Runtime::Tokio1)
-                .create_timeout(Some(timeout))
-                .wait_timeout(Some(timeout))
-                .recycle_timeout(Some(timeout));
+    /// The entries kept in memory now (their event text and a record's worth each).
+    pub fn entry_cache_size(&self) -> crate::CacheSize {
+        crate::CacheSize {
+            entries: self.entry_cache.len(),
+            bytes: self.entry_cache.bytes(),
         }
-        let pool = builder.build().map_err(ConnectError::Pool)?;
-        Ok(Self {
-            pool,
-            handoff: Arc::default(),
-            tile_cache: Arc::new(TileCache::new(DEFAULT_CACHED_TILES)),
-            run_cache: Arc::new(RunCache::new(DEFAULT_CACHED_LOOKUPS)),
-            entry_cache: None,
-            run_filters: None,
-        })
     }
 
-    /// Where this store's sequencers hand the lookup keys of committed entries to its indexer.
-    pub(crate) fn handoff(&self) -> &Arc<KeyHandoff> {
-        &self.handoff
+    /// How often entries were read from the cache.
+    pub fn entry_cache_counts(&self) -> CacheCounts {
+        self.entry_cache.counts()
+    }
+
+    /// How often lookups found a run's answer in memory (hits) or read its pages (misses).
+    pub fn lookup_cache_counts(&self) -> CacheCounts {
+        self.run_cache.counts()
+    }
+
+    /// How far the run filters are built (nothing when they are turned off).
+    pub fn lookup_filter_status(&self) -> LookupFilterStatus {
+        self.run_filters
+            .as_ref()
+            .map_or_else(LookupFilterStatus::default, |filters| filters.status())
+    }
+
+    /// How many (run, key) probes of lookups the run filters spared (hits) and how many runs were
+    /// asked (misses).
+    pub fn lookup_filter_counts(&self) -> CacheCounts {
+        self.run_filters
+            .as_ref()
+            .map_or_else(CacheCounts::default, |filters| filters.counts())
+    }
+
+    pub(crate) fn run_cache(&self) -> &RunCache {
+        &self.run_cache
+    }
+
+    pub(crate) fn run_filters(&self) -> Option<&Arc<RunFilters>> {
+        self.run_filters.as_ref()
+    }
+
+    pub(crate) fn entry_cache(&self) -> &Generations<u64, Arc<FixedEntry>> {
+        &self.entry_cache
+    }
+}
+
+impl Log {
+    fn new(pool: Pool) -> Self {
+        Self {
+            pool,
+            tile_cache: Arc::new(TileCache::new(DEFAULT_CACHED_TILES)),
+        }
     }
 
     /// The connection pool: this crate's alone, so that no other crate runs SQL on the
@@ -325,7 +440,7 @@ impl Store {
         &self.pool
     }
 
-    /// A connection of the store's pool, with its session settings, for tests and benchmark
+    /// A connection of the face's pool, with its session settings, for tests and benchmark
     /// drivers that look at the ledger's tables with SQL of their own (built with the `testing`
     /// feature only: no service can reach the pool).
     #[cfg(feature = "testing")]
@@ -362,7 +477,7 @@ impl Store {
         Ok(tiles)
     }
 
-    /// How often the store's tile cache answered tile reads and proofs from memory.
+    /// How often the tile cache answered tile reads and proofs from memory.
     pub fn tile_cache_counts(&self) -> CacheCounts {
         self.tile_cache.counts()
     }
@@ -370,56 +485,6 @@ impl Store {
     /// The tiles kept in memory now.
     pub fn tile_cache_size(&self) -> crate::CacheSize {
         self.tile_cache.size()
-    }
-
-    /// The entries a reader's store keeps in memory now (their event text and a record's worth
-    /// each); nothing for a writer's.
-    pub fn entry_cache_size(&self) -> crate::CacheSize {
-        self.entry_cache
-            .as_ref()
-            .map_or_else(crate::CacheSize::default, |cache| crate::CacheSize {
-                entries: cache.len(),
-                bytes: cache.bytes(),
-            })
-    }
-
-    /// How often lookups found a run's answer in memory (hits) or read its pages (misses).
-    pub fn lookup_cache_counts(&self) -> CacheCounts {
-        self.run_cache.counts()
-    }
-
-    pub(crate) fn run_cache(&self) -> &RunCache {
-        &self.run_cache
-    }
-
-    /// How far a reader's run filters are built (nothing for a store without them).
-    pub fn lookup_filter_status(&self) -> LookupFilterStatus {
-        self.run_filters
-            .as_ref()
-            .map_or_else(LookupFilterStatus::default, |filters| filters.status())
-    }
-
-    pub(crate) fn run_filters(&self) -> Option<&Arc<RunFilters>> {
-        self.run_filters.as_ref()
-    }
-
-    /// How many (run, key) probes of lookups a reader's run filters spared (hits) and how many
-    /// runs were asked (misses).
-    pub fn lookup_filter_counts(&self) -> CacheCounts {
-        self.run_filters
-            .as_ref()
-            .map_or_else(CacheCounts::default, |filters| filters.counts())
-    }
-
-    pub(crate) fn entry_cache(&self) -> Option<&Generations<u64, Arc<FixedEntry>>> {
-        self.entry_cache.as_deref()
-    }
-
-    /// How often entries were read from a reader's cache (a store that appends keeps none).
-    pub fn entry_cache_counts(&self) -> CacheCounts {
-        self.entry_cache
-            .as_ref()
-            .map_or_else(CacheCounts::default, |cache| cache.counts())
     }
 
     /// One tile at the width asked for (the C2SP tlog-tiles `tile/<L>/<N>[.p/<W>]` resource), or

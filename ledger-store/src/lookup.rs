@@ -17,7 +17,7 @@ use super::bundles::{BUNDLE, row_records};
 use super::entry::Declares;
 use super::indexer::PgTimestamp;
 use super::keys::lookup_key;
-use super::log::{ReadError, Store};
+use super::log::{ReadError, Reader};
 use super::packs;
 use super::runs::{self, Kind};
 
@@ -229,7 +229,7 @@ pub enum Lookup<'a> {
     Location(&'a str),
 }
 
-impl Store {
+impl Reader {
     /// The entry at `index`, if the log has it.
     pub async fn entry(&self, index: LeafIndex) -> Result<Option<StoredEntry>, ReadError> {
         Ok(self.entries(&[index]).await?.pop())
@@ -253,13 +253,13 @@ impl Store {
         let mut leaves: Vec<u64> = indexes.iter().map(|index| index.get()).collect();
         leaves.sort_unstable();
         leaves.dedup();
-        // A reader's store keeps what never changes of the entries it read (their records, events
+        // A reader keeps what never changes of the entries it read (their records, events
         // and what they declare); only who declares them erroneous can grow, and is asked for.
         let mut entries = Vec::with_capacity(leaves.len());
         let mut cached = Vec::new();
         let mut missing = Vec::new();
         for leaf in leaves {
-            match self.entry_cache().and_then(|cache| cache.get(&leaf)) {
+            match self.entry_cache().get(&leaf) {
                 Some(fixed) => match declarations.and_then(|wanted| fixed.declared_as_of(wanted)) {
                     Some(entry) => entries.push(entry),
                     None => cached.push(fixed),
@@ -316,19 +316,18 @@ impl Store {
                         )?
                     }
                 };
-                if let Some(cache) = self.entry_cache() {
-                    let key: &[u8] = row.get(1);
-                    if let Ok(key) = <[u8; 32]>::try_from(key) {
-                        let fixed = FixedEntry {
-                            entry: StoredEntry {
-                                declared_by: Vec::new(),
-                                ..entry.clone()
-                            },
-                            key,
-                            declared: std::sync::Mutex::new(None),
-                        };
-                        cache.insert(entry.leaf_index.get(), Arc::new(fixed));
-                    }
+                let key: &[u8] = row.get(1);
+                if let Ok(key) = <[u8; 32]>::try_from(key) {
+                    let fixed = FixedEntry {
+                        entry: StoredEntry {
+                            declared_by: Vec::new(),
+                            ..entry.clone()
+                        },
+                        key,
+                        declared: std::sync::Mutex::new(None),
+                    };
+                    self.entry_cache()
+                        .insert(entry.leaf_index.get(), Arc::new(fixed));
                 }
                 entries.push(entry);
             }

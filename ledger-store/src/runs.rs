@@ -954,7 +954,7 @@ mod database_tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::log::Store;
+    use crate::log::Writer;
     use crate::run_cache::RunCache;
     use crate::run_filters::RunFilters;
     use crate::testing::TestDatabase;
@@ -1002,7 +1002,7 @@ mod database_tests {
         // pages, and the slice of its first page is cut short).
         for page_pairs in [DEFAULT_PAGE_PAIRS, 40] {
             let db = TestDatabase::create().await.unwrap();
-            let store = Store::connect(db.url()).unwrap();
+            let store = Writer::connect(db.url()).unwrap();
             let mut client = store.pool().get().await.unwrap();
             let transaction = client.transaction().await.unwrap();
             write_run(&transaction, 0, 10_000, &pairs, page_pairs)

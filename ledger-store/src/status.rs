@@ -10,7 +10,7 @@ use epcis::EventHash;
 use ledger::size::{LeafIndex, TreeSize};
 
 use super::entry::Declares;
-use super::log::{ReadError, Store};
+use super::log::{Log, ReadError};
 use super::migrate::embedded_migrations;
 use super::packs;
 
@@ -79,7 +79,7 @@ pub enum MigrationStatusError {
     Changed(String),
 }
 
-impl Store {
+impl Log {
     /// The ledger's gauges.
     pub async fn status(&self) -> Result<LedgerStatus, ReadError> {
         let client = self.pool().get().await?;

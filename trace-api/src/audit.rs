@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use ledger_store::{AuditOptions, NoProgress, PoolSettings, Store};
+use ledger_store::{AuditOptions, NoProgress, PoolSettings, Reader};
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
@@ -25,7 +25,7 @@ const HASHING_THREADS: usize = 1;
 /// Starts the audit loop: one audit at once, then one every `interval` after the previous ended,
 /// until `cancel` fires (an audit under way is abandoned). `interval` must not be zero.
 pub(crate) fn spawn(
-    store: Store,
+    store: Reader,
     interval: Duration,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
@@ -45,7 +45,7 @@ pub(crate) fn spawn(
 }
 
 /// Runs one audit and records its outcome.
-async fn run_once(store: &Store, metrics: &Metrics) {
+async fn run_once(store: &Reader, metrics: &Metrics) {
     let options = AuditOptions {
         recompute_event_hashes: true,
         hashing_threads: HASHING_THREADS,
@@ -92,11 +92,11 @@ async fn run_once(store: &Store, metrics: &Metrics) {
 
 /// The audit's own pool on the configured database: a reader's read-only sessions, no statement
 /// timeout.
-pub(crate) fn build_store(database: &DatabaseConfig) -> anyhow::Result<Store> {
+pub(crate) fn build_store(database: &DatabaseConfig) -> anyhow::Result<Reader> {
     let mut pg_config = tokio_postgres::Config::from_str(database.url.expose_secret())
         .context("database.url is not a PostgreSQL connection URL")?;
     pg_config.application_name("tagtrail-trace-api-audit");
-    Store::build_reader(
+    Reader::build(
         pg_config,
         PoolSettings {
             max_size: ledger_store::AUDIT_CONNECTIONS,

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use ledger::bundle::AnchoredCheckpoint;
 use ledger::size::{LeafIndex, TreeSize};
 use ledger_store::{
-    Declarations, LiveRuns, Lookup, ReadError, Store, StoredAnchor, StoredCheckpoint, StoredEntry,
+    Declarations, LiveRuns, Lookup, ReadError, Reader, StoredAnchor, StoredCheckpoint, StoredEntry,
 };
 
 use ledger::history::{EventSource, Parties, SourceEvent, event_ids};
@@ -22,7 +22,7 @@ use crate::lane::Lane;
 /// The ledger as of one checkpoint.
 #[derive(Debug, Clone)]
 pub struct View {
-    pub store: Store,
+    pub store: Reader,
     pub checkpoint: Arc<StoredCheckpoint>,
     /// How far the lookups reached when the view was taken (they only grow).
     pub indexed: u64,
@@ -134,7 +134,7 @@ impl ViewCache {
     }
 
     /// The newest view, from the cache if it is fresh enough.
-    pub async fn latest(&self, store: &Store) -> Result<View, ViewError> {
+    pub async fn latest(&self, store: &Reader) -> Result<View, ViewError> {
         let now = std::time::Instant::now();
         if let Some((at, view)) = &*self.lock()
             && now.saturating_duration_since(*at) < self.refresh
@@ -182,7 +182,7 @@ pub enum ViewError {
 impl View {
     /// The ledger as of its newest checkpoint (one query, and one for its anchored checkpoint);
     /// the anchor rows that do not verify go to `refused`.
-    pub async fn latest(store: &Store, refused: Arc<RefusedEvidence>) -> Result<Self, ViewError> {
+    pub async fn latest(store: &Reader, refused: Arc<RefusedEvidence>) -> Result<Self, ViewError> {
         let view = store.reader_view().await?;
         let checkpoint = view.checkpoint.ok_or(ViewError::NoCheckpoint)?;
         Ok(Self {
@@ -198,7 +198,7 @@ impl View {
     /// The ledger as of the checkpoint of `size` entries, if one was signed, for a history page:
     /// without its anchored checkpoint.
     pub async fn at(
-        store: &Store,
+        store: &Reader,
         size: TreeSize,
         refused: Arc<RefusedEvidence>,
     ) -> Result<Option<Self>, ViewError> {
@@ -406,7 +406,7 @@ fn declares_an_error(entry: &StoredEntry) -> bool {
 /// consistency proof from its tree to that one (from the smaller to the larger: equal sizes give
 /// an empty one). The rows that do not verify are never served and go to `refused`.
 async fn anchored(
-    store: &Store,
+    store: &Reader,
     size: TreeSize,
     refused: &RefusedEvidence,
 ) -> Result<Option<Arc<AnchoredCheckpoint>>, ViewError> {

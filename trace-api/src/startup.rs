@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use ledger_store::{PoolSettings, Store};
+use ledger_store::{PoolSettings, Reader};
 use secrecy::ExposeSecret;
 use service_kit::http::{HttpService, Serving};
 use tokio_util::sync::CancellationToken;
@@ -25,7 +25,7 @@ const REFUSED_ANSWERS: usize = 16_384;
 /// What every request handler shares.
 #[derive(Debug)]
 pub struct AppState {
-    pub(crate) store: Store,
+    pub(crate) store: Reader,
     pub(crate) limits: Limits,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limiter: RateLimiter,
@@ -179,9 +179,9 @@ impl HttpService for Application {
 
 /// The store on the configured database, as a reader (read-only sessions), with a statement
 /// timeout.
-fn build_store(database: &DatabaseConfig) -> anyhow::Result<Store> {
+fn build_store(database: &DatabaseConfig) -> anyhow::Result<Reader> {
     // The reader's session settings: read-only transactions, cached generic plans.
-    Store::build_reader(
+    Reader::build(
         session_config(database)?,
         PoolSettings {
             max_size: database.pool_size,

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anchor::metrics::Metrics;
-use anchor::store::{AnchorStore, CheckpointRow};
+use anchor::store::AnchorStore;
 use anchor::worker::{ChainSettings, ChainWorker};
 use ledger::checkpoint::{Checkpoint, Origin};
 use ledger::note::{KeyName, NoteSignerKey, NoteVerifiers};
 use ledger::{RootHash, TreeSize};
+use ledger_store::StoredCheckpoint;
 use ledger_store::testing::TestDatabase;
 use tokio_util::sync::CancellationToken;
 
@@ -50,7 +51,7 @@ impl Ledger {
 
     /// Stores a signed checkpoint of `size` entries (the root is made up: the worker anchors what
     /// the checkpoint says; the ledger's own tests cover the roots).
-    pub async fn add_checkpoint(&self, size: u64) -> CheckpointRow {
+    pub async fn add_checkpoint(&self, size: u64) -> StoredCheckpoint {
         let mut root = [0u8; 32];
         root[..8].copy_from_slice(&size.to_be_bytes());
         root[8..].copy_from_slice(&[0x5a; 24]);
@@ -68,9 +69,9 @@ impl Ledger {
             )
             .await
             .unwrap();
-        CheckpointRow {
-            tree_size: size,
-            root_hash: root,
+        StoredCheckpoint {
+            size: TreeSize::new(size).unwrap(),
+            root: RootHash::from_bytes(root),
             note,
         }
     }

@@ -94,7 +94,7 @@ async fn a_checkpoint_is_anchored_confirmed_and_checkable_from_the_chain_alone()
         assert_eq!(found[0].contract, contract);
         let payload = found[0].payload.clone().unwrap();
         assert_eq!(payload.size.get(), 10);
-        assert_eq!(payload.root.as_bytes(), &checkpoint.root_hash);
+        assert_eq!(payload.root, checkpoint.root);
         assert!(payload.signed_by(&ledger.origin, &ledger.keys()));
     }
     let other = ledger::checkpoint::Origin::parse("another.example/log").unwrap();
@@ -109,7 +109,7 @@ async fn a_checkpoint_is_anchored_confirmed_and_checkable_from_the_chain_alone()
     let expected = Expected {
         origin: &ledger.origin,
         size: TreeSize::new(10).unwrap(),
-        root: RootHash::from_bytes(checkpoint.root_hash),
+        root: checkpoint.root,
         keys: Some(&keys),
     };
     let location = AnchorLocation {

@@ -29,7 +29,7 @@ use ledger::tree::{ConsistencyProof, InclusionProof, MemoryTree};
 use ledger::{Hash, LeafIndex, TreeSize, leaf_hash};
 use ledger_store::testing::{EventFactory, TestDatabase};
 use ledger_store::{
-    AuditOptions, Checkpointer, Indexer, NewBatch, NoProgress, Sequencer, SequencerStats, Store,
+    AuditOptions, Checkpointer, Indexer, NewBatch, NoProgress, Sequencer, SequencerStats, Writer,
     audit,
 };
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -169,7 +169,7 @@ async fn append_benchmarks(count: usize, only: Option<usize>, audits: usize) -> 
         })
         .collect();
     let db = TestDatabase::create().await?;
-    let store = Store::connect(db.url())?;
+    let store = Writer::connect(db.url())?;
     let text_rate = copy_baseline(&store, &rows, "text").await?;
     let jsonb_rate = copy_baseline(&store, &rows, "jsonb").await?;
     drop(store);
@@ -275,7 +275,7 @@ async fn audit_table(db: &TestDatabase, count: usize, repeats: usize) -> anyhow:
             &[&key],
         )
         .await?;
-    let store = Store::connect(db.url())?;
+    let store = Writer::connect(db.url())?;
     println!("| audit of the {count}-entry log | entries/s |");
     println!("| --- | ---: |");
     for (label, options) in [
@@ -319,7 +319,7 @@ async fn audit_table(db: &TestDatabase, count: usize, repeats: usize) -> anyhow:
 
 /// COPYs the rows into a fresh unindexed table with the event column of type `event_type`.
 async fn copy_baseline(
-    store: &Store,
+    store: &Writer,
     rows: &[(i64, [u8; 32], Vec<u8>, String)],
     event_type: &str,
 ) -> anyhow::Result<f64> {
@@ -414,7 +414,7 @@ async fn append_run(
     keys: Keys,
 ) -> anyhow::Result<AppendRun> {
     let db = TestDatabase::create().await?;
-    let store = Store::connect_with_pool_size(db.url(), 16)?;
+    let store = Writer::connect_with_pool_size(db.url(), 16)?;
     let signer = NoteSignerKey::from_seed(KeyName::parse("bench.tagtrail/log")?, &[7; 32]);
     let checkpointer = Checkpointer::new(
         &store,
@@ -507,7 +507,7 @@ async fn proof_benchmarks(sizes: &[u64]) -> anyhow::Result<()> {
     println!("| ---: | ---: | ---: | ---: |");
     for &size in sizes {
         let db = TestDatabase::create().await?;
-        let store = Store::connect(db.url())?;
+        let store = Writer::connect(db.url())?;
         let (rows, root) = write_synthetic_tiles(&store, size).await?;
         let tree_size = TreeSize::new(size)?;
         // An independent in-memory tree to verify every proof against.
@@ -559,7 +559,7 @@ fn synthetic_leaf(i: u64) -> Hash {
 /// Writes the tiles of a tree of `size` synthetic leaves as the sequencer would with batches of
 /// 1,000 (every full tile, and each batch's partial tiles); returns the row count and the root.
 async fn write_synthetic_tiles(
-    store: &Store,
+    store: &Writer,
     size: u64,
 ) -> anyhow::Result<(u64, ledger::RootHash)> {
     let mut client = store.test_client().await?;

@@ -24,7 +24,7 @@ use anchor_verify::verify::{FoundAnchor, find_anchors};
 use anyhow::Context;
 use ledger::checkpoint::{Checkpoint, Origin};
 use ledger::note::{Note, NoteVerifiers};
-use ledger_store::Store;
+use ledger_store::Log;
 use tokio::runtime::Runtime;
 
 use super::anchors::{log_verifiers, rpc_client};
@@ -82,7 +82,7 @@ impl ChainCheck {
     pub(crate) fn run(
         &self,
         runtime: &Runtime,
-        store: &Store,
+        store: &Log,
         audited: u64,
         out: &mut impl Write,
     ) -> anyhow::Result<Result<String, String>> {
@@ -211,7 +211,7 @@ impl ChainCheck {
     fn check_anchor(
         &self,
         runtime: &Runtime,
-        store: &Store,
+        store: &Log,
         audited: u64,
         current_size: &mut Option<u64>,
         anchor: &FoundAnchor,
@@ -261,7 +261,7 @@ impl ChainCheck {
 
     /// The log's origin and keys: the options' when given, else the database's (the stored
     /// checkpoints' first line, the `signing_keys` table). `Err` says why they cannot be known.
-    async fn identity(&self, store: &Store) -> anyhow::Result<Result<LogIdentity, String>> {
+    async fn identity(&self, store: &Log) -> anyhow::Result<Result<LogIdentity, String>> {
         let keys = match &self.keys {
             Some(keys) => keys.clone(),
             None => {

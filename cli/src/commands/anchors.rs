@@ -63,7 +63,7 @@ impl AnchorsCommand {
         // Required by clap unless a subcommand is given.
         let url = self.database_url.context("--database-url is required")?;
         let anchors = super::ledger::runtime()?.block_on(async {
-            let store = ledger_store::Store::connect(&url).context("Invalid --database-url")?;
+            let store = ledger_store::Reader::connect(&url).context("Invalid --database-url")?;
             store
                 .anchor_records(i64::from(self.limit))
                 .await

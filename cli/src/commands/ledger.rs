@@ -87,7 +87,7 @@ pub struct ExportLogCommand {
 impl ExportLogCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         runtime()?.block_on(async {
-            let store = ledger_store::Store::connect(&self.database_url)
+            let store = ledger_store::Writer::connect(&self.database_url)
                 .context("Invalid --database-url")?;
             let report = store
                 .export_files(&self.dir)
@@ -188,7 +188,7 @@ impl AuditCommand {
         let progress = Arc::new(Progress::new());
         let started = Instant::now();
         let runtime = runtime()?;
-        let store = ledger_store::Store::connect_with_pool_size(
+        let store = ledger_store::Writer::connect_with_pool_size(
             &self.database_url,
             ledger_store::AUDIT_CONNECTIONS,
         )

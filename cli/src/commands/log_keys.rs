@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use clap::Args;
 use ledger::note::Note;
-use ledger_store::{SigningKey, Store, StoredCheckpoint};
+use ledger_store::{Reader, SigningKey, StoredCheckpoint};
 use serde_json::json;
 
 use super::anchors::age;
@@ -45,7 +45,7 @@ pub struct LogKeysCommand {
 impl LogKeysCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let (keys, newest) = runtime()?.block_on(async {
-            let store = Store::connect(&self.database_url).context("Invalid --database-url")?;
+            let store = Reader::connect(&self.database_url).context("Invalid --database-url")?;
             let keys = store
                 .signing_keys()
                 .await

@@ -17,7 +17,7 @@ use ledger::checkpoint::{Checkpoint, Origin};
 use ledger::note::{KeyName, NoteSignerKey};
 use ledger::{RootHash, TreeSize};
 use ledger_store::testing::{EventFactory, TestDatabase};
-use ledger_store::{Checkpointer, Sequencer, Store};
+use ledger_store::{Checkpointer, Sequencer, Writer};
 use tokio_util::sync::CancellationToken;
 
 use anchor::testing::{Anvil, free_port};
@@ -74,7 +74,7 @@ impl AnchoredLog {
     async fn create() -> Self {
         let anvil = Anvil::start();
         let db = TestDatabase::create().await.unwrap();
-        let store = Store::connect(db.url()).unwrap();
+        let store = Writer::connect(db.url()).unwrap();
         let checkpointer = Checkpointer::new(&store, origin(), Arc::new(log_key()));
         let sequencer = Sequencer::start(&store);
         let mut device = EventFactory::new("dock-door-1", 1);

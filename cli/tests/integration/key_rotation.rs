@@ -14,7 +14,7 @@ use ledger::bundle::TlogProof;
 use ledger::note::{KeyName, NoteSignerKey};
 use ledger::{LeafIndex, TreeSize};
 use ledger_store::testing::{EventFactory, TestDatabase};
-use ledger_store::{Sequencer, Store};
+use ledger_store::{Reader, Sequencer, Writer};
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -28,7 +28,8 @@ const SERVICE_ROLE: &str = "tagtrail_ingest_test";
 /// A log, its two keys (written as `tagtrail keygen` writes them) and a device appending to it.
 struct Log {
     // Dropped before the database: its connections go first.
-    store: Store,
+    store: Writer,
+    reader: Reader,
     db: TestDatabase,
     service_url: String,
     device: EventFactory,
@@ -72,7 +73,8 @@ impl Log {
         let (old, old_key) = write("old.key", 21);
         let (new, new_key) = write("new.key", 22);
         Self {
-            store: Store::connect(db.url()).unwrap(),
+            store: Writer::connect(db.url()).unwrap(),
+            reader: Reader::connect(db.url()).unwrap(),
             db,
             service_url,
             device: EventFactory::new("dock-door-1", 1),
@@ -137,9 +139,9 @@ impl Log {
     /// The proof bundle and the tlog-proof of entry `leaf` at the checkpoint of `size`, written to
     /// `<name>.json` and `<name>.tlog-proof`, as trace-api serves them.
     async fn evidence(&self, name: &str, leaf: u64, size: u64) -> [String; 2] {
-        let bundle = proof_bundle(&self.store, &self.device, leaf, size, None).await;
+        let bundle = proof_bundle(&self.reader, &self.device, leaf, size, None).await;
         let entry = self
-            .store
+            .reader
             .entry(LeafIndex::new(leaf).unwrap())
             .await
             .unwrap()

@@ -12,7 +12,7 @@ use ledger::checkpoint::{Checkpoint, Origin, TrustedLog};
 use ledger::note::{NoteSignerKey, NoteVerifierKey, NoteVerifiers};
 use ledger::{RootHash, TreeSize};
 use ledger_store::testing::{EventFactory, TestDatabase, change_event_sql};
-use ledger_store::{Checkpointer, Sequencer, Store};
+use ledger_store::{Checkpointer, Sequencer, Writer};
 
 fn tagtrail(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tagtrail"))
@@ -152,7 +152,7 @@ async fn migrate_applies_the_migrations_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_exits_0_on_a_sound_ledger_and_1_naming_the_first_bad_entry() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let signer = NoteSignerKey::from_seed(
         ledger::note::KeyName::parse("tagtrail.test/log").unwrap(),
         &[3; 32],
@@ -229,7 +229,7 @@ async fn audit_exits_0_on_a_sound_ledger_and_1_naming_the_first_bad_entry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_log_writes_the_tiles_then_only_what_the_log_grew_by() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let dir = TempDir::new("export-log");
     let out = dir.0.join("log");
     let export = || {

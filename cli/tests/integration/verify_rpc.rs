@@ -22,7 +22,7 @@ use ledger::record::Attestation;
 use ledger::tree::{MemoryTree, prove_inclusion};
 use ledger::{LeafIndex, RootHash, TreeSize};
 use ledger_store::testing::{EventFactory, TestDatabase};
-use ledger_store::{Checkpointer, Sequencer, Store};
+use ledger_store::{Checkpointer, Reader, Sequencer, Writer};
 
 /// The log every test anchors.
 const ORIGIN: &str = "tagtrail.test/verified-on-chain";
@@ -42,7 +42,7 @@ fn log_key() -> NoteSignerKey {
 struct AnchoredLog {
     anvil: Anvil,
     // Dropped after the store's connections: the database goes with it.
-    store: Store,
+    reader: Reader,
     device: EventFactory,
     _db: TestDatabase,
     dir: TempDir,
@@ -52,7 +52,7 @@ impl AnchoredLog {
     async fn create(name: &str) -> Self {
         let anvil = Anvil::start();
         let db = TestDatabase::create().await.unwrap();
-        let store = Store::connect(db.url()).unwrap();
+        let store = Writer::connect(db.url()).unwrap();
         let checkpointer =
             Checkpointer::new(&store, Origin::parse(ORIGIN).unwrap(), Arc::new(log_key()));
         let sequencer = Sequencer::start(&store);
@@ -87,7 +87,7 @@ impl AnchoredLog {
         anchor_newest(360).await;
         Self {
             anvil,
-            store,
+            reader: Reader::connect(db.url()).unwrap(),
             device,
             _db: db,
             dir: TempDir::new(name),
@@ -98,16 +98,16 @@ impl AnchoredLog {
     /// newest anchored checkpoint within that tree, as trace-api serves it.
     async fn bundle(&self, leaf: u64, size: u64) -> ProofBundle {
         let anchored = self.anchored(TreeSize::new(size).unwrap()).await;
-        proof_bundle(&self.store, &self.device, leaf, size, Some(anchored)).await
+        proof_bundle(&self.reader, &self.device, leaf, size, Some(anchored)).await
     }
 
     /// The anchored checkpoint the store gives a bundle proved to `size` (the newest within its
     /// tree, as trace-api does), with the consistency proof to it.
     async fn anchored(&self, size: TreeSize) -> AnchoredCheckpoint {
-        let stored = self.store.newest_anchored(size).await.unwrap().unwrap();
+        let stored = self.reader.newest_anchored(size).await.unwrap().unwrap();
         AnchoredCheckpoint {
             consistency: self
-                .store
+                .reader
                 .consistency_proof(stored.size, size)
                 .await
                 .unwrap(),
@@ -123,7 +123,7 @@ impl AnchoredLog {
     /// The anchor of the checkpoint of `size`, with its stored evidence.
     async fn anchor_of(&self, size: u64) -> AnchorRef {
         let within = TreeSize::new(size).unwrap();
-        let stored = self.store.newest_anchored(within).await.unwrap().unwrap();
+        let stored = self.reader.newest_anchored(within).await.unwrap().unwrap();
         assert_eq!(stored.size, within);
         assert_eq!(stored.anchors.len(), 1);
         stored.anchors[0].anchor.clone()
@@ -193,7 +193,7 @@ impl AnchoredLog {
 /// The single-event bundle of entry `leaf` (appended by `device`, an [`EventFactory`]) proved to
 /// the stored checkpoint of `size`, with `anchored`, as trace-api serves it.
 pub(crate) async fn proof_bundle(
-    store: &Store,
+    store: &Reader,
     device: &EventFactory,
     leaf: u64,
     size: u64,

@@ -794,7 +794,7 @@ async fn events_stored_through_ingest_pass_the_ledger_audit() {
         .await;
         assert_eq!(reply.status, 202, "{}", reply.body);
     }
-    let store = ledger_store::Store::connect(app.db.url()).unwrap();
+    let store = ledger_store::Writer::connect(app.db.url()).unwrap();
     let report = ledger_store::audit(
         &store,
         ledger_store::AuditOptions::default(),

@@ -24,7 +24,7 @@ use common::{
 use ingest::{Application, Config};
 use ledger::SiteId;
 use ledger_store::testing::{EventFactory, PrivateCluster, TestDatabase, admin_url, connect};
-use ledger_store::{Sequencer, Store};
+use ledger_store::{Sequencer, Writer};
 use registry::location::SiteLocation;
 use secrecy::SecretString;
 
@@ -252,7 +252,7 @@ async fn restoring_an_older_dump_stops_signing_and_captures_until_the_newer_dump
     // The log grows behind ingest's back (another writer, as a superuser): the signer compares
     // the grown tree at every tick and still signs nothing, whether it is behind the published
     // size or past it with another root there.
-    let store = Store::connect(app.db.url()).unwrap();
+    let store = Writer::connect(app.db.url()).unwrap();
     let other = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-9", 9);
     other.append(device.next_batch(2)).await.unwrap();

@@ -11,7 +11,7 @@ use ledger::batch::DeviceKeyring;
 use tokio::sync::mpsc;
 use tokio_postgres::{IsolationLevel, Transaction};
 
-use crate::log::{ProofError, Store};
+use crate::log::{Log, ProofError};
 use crate::packs;
 
 use super::batches::check_batches;
@@ -70,7 +70,7 @@ pub const AUDIT_CONNECTIONS: usize = 6;
 /// given its transaction: the `registry` crate's `device_keys`, or [`given_keys`] for a keyring
 /// already in hand. The store does not read the registry's tables itself.
 pub async fn audit<K, E>(
-    store: &Store,
+    store: &Log,
     options: AuditOptions,
     device_keys: K,
     progress: Arc<dyn AuditProgress>,
@@ -275,7 +275,7 @@ mod database_tests {
     #[tokio::test]
     async fn entries_read_in_alternating_blocks_are_checked_in_leaf_order() {
         let db = TestDatabase::create().await.unwrap();
-        let store = Store::connect(db.url()).unwrap();
+        let store = crate::Writer::connect(db.url()).unwrap();
         let sequencer = Sequencer::start(&store);
         let mut device = EventFactory::new("dock-door-1", 1);
         for _ in 0..10 {

@@ -5,7 +5,7 @@ use std::sync::{Arc, LazyLock};
 use deadpool_postgres::Object;
 use tokio_postgres::Statement;
 
-use crate::log::Store;
+use crate::log::Writer;
 use crate::packs;
 
 use super::handle::AppendError;
@@ -98,7 +98,7 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    pub(super) async fn open(store: &Store) -> Result<Self, AppendError> {
+    pub(super) async fn open(store: &Writer) -> Result<Self, AppendError> {
         let client = store
             .pool()
             .get()

@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::entry::{AppendResult, NewBatch};
 use crate::indexer::Indexer;
-use crate::log::{ReadError, Store};
+use crate::log::{ReadError, Writer};
 
 use super::dedup::{DEFAULT_RECENT_KEEP, Recent};
 use super::turn::Worker;
@@ -126,12 +126,12 @@ pub(super) struct Request {
 
 impl Sequencer {
     /// Starts the appending task on the store's database with the default tuning.
-    pub fn start(store: &Store) -> Self {
+    pub fn start(store: &Writer) -> Self {
         Self::start_with(store, SequencerConfig::default())
     }
 
     /// Starts the appending task with the given tuning.
-    pub fn start_with(store: &Store, config: SequencerConfig) -> Self {
+    pub fn start_with(store: &Writer, config: SequencerConfig) -> Self {
         let (requests, queue) = mpsc::channel(QUEUE_DEPTH);
         let counters = Arc::new(Counters::default());
         let worker = Worker {

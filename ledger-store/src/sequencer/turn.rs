@@ -15,7 +15,7 @@ use crate::entry::NewBatch;
 use crate::filter::HashFilter;
 use crate::indexer::{Indexer, LockWait};
 use crate::locks;
-use crate::log::Store;
+use crate::log::Writer;
 
 use super::commit::finish;
 use super::connection::Connection;
@@ -31,7 +31,7 @@ pub(super) const CHAIN_FROM: usize = 1024;
 
 /// What the appending task owns.
 pub(super) struct Worker {
-    pub(super) store: Store,
+    pub(super) store: Writer,
     pub(super) indexer: Indexer,
     pub(super) config: SequencerConfig,
     pub(super) counters: Arc<Counters>,

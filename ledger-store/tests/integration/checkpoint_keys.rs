@@ -10,7 +10,7 @@ use ledger::RootHash;
 use ledger::checkpoint::{Checkpoint, Origin};
 use ledger::note::{KeyName, Note, NoteSignerKey};
 use ledger_store::testing::{EventFactory, TestDatabase};
-use ledger_store::{CheckpointKeysError, Checkpointer, Sequencer, Store};
+use ledger_store::{CheckpointKeysError, Checkpointer, Sequencer, Writer};
 
 const ORIGIN: &str = "tagtrail.test/log";
 
@@ -38,7 +38,7 @@ fn signers(note: &str) -> Vec<u32> {
 #[tokio::test]
 async fn several_keys_sign_every_checkpoint_in_order_and_each_is_registered() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let (a, b) = (key(1), key(2));
     assert_eq!(
         Checkpointer::with_signers(&store, origin(), Vec::new()).unwrap_err(),
@@ -85,7 +85,7 @@ async fn several_keys_sign_every_checkpoint_in_order_and_each_is_registered() {
 #[tokio::test]
 async fn a_database_checkpoint_is_recorded_only_when_a_log_key_signed_it_for_the_stored_tree() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let dir = std::env::temp_dir().join(format!("ledger-store-keys-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

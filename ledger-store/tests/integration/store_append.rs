@@ -14,7 +14,7 @@ use ledger::tree::MemoryTree;
 use ledger::{LeafIndex, TreeSize};
 use ledger_store::testing::{EventFactory, TestDatabase, stored_leaf_records};
 use ledger_store::{
-    AppendResult, Checkpointer, Declares, Indexer, NewBatch, Sequencer, SequencerConfig, Store,
+    AppendResult, Checkpointer, Declares, Indexer, NewBatch, Sequencer, SequencerConfig, Writer,
 };
 
 fn leaf_hashes(batch: &NewBatch) -> Vec<ledger::Hash> {
@@ -33,7 +33,7 @@ fn placed(results: &[AppendResult]) -> Vec<(u64, bool)> {
         .collect()
 }
 
-async fn count(store: &Store, sql: &str) -> i64 {
+async fn count(store: &Writer, sql: &str) -> i64 {
     let client = store.test_client().await.unwrap();
     client.query_one(sql, &[]).await.unwrap().get(0)
 }
@@ -41,7 +41,7 @@ async fn count(store: &Store, sql: &str) -> i64 {
 #[tokio::test]
 async fn appended_events_get_consecutive_leaves_and_a_duplicate_gets_the_existing_leaf() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let sequencer = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-1", 1);
 
@@ -76,7 +76,7 @@ async fn appended_events_get_consecutive_leaves_and_a_duplicate_gets_the_existin
 #[tokio::test]
 async fn small_and_large_groups_are_stored_byte_for_byte() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let sequencer = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-1", 1);
     // 10 entries go in with one INSERT; 3,000 (about 2 MB) with COPY, in several messages.
@@ -128,7 +128,8 @@ fn padded_event(device: &EventFactory, n: u64, pad: usize) -> (String, epcis::Ev
 #[tokio::test]
 async fn events_of_every_size_are_packed_per_append_and_read_back_by_leaf() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
+    let reader = ledger_store::Reader::connect(db.url()).unwrap();
     let sequencer = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-1", 1);
     // Events of about 0.6, 3, 7.6 and 40 KB: a pack takes several small ones, and an event too
@@ -154,7 +155,7 @@ async fn events_of_every_size_are_packed_per_append_and_read_back_by_leaf() {
     sequencer.shutdown().await;
 
     for (leaf, event) in events.iter().enumerate() {
-        let entry = store
+        let entry = reader
             .entry(LeafIndex::new(leaf as u64).unwrap())
             .await
             .unwrap()
@@ -162,7 +163,7 @@ async fn events_of_every_size_are_packed_per_append_and_read_back_by_leaf() {
         assert_eq!(&*entry.event, event.as_str(), "entry {leaf}");
     }
     assert!(
-        store
+        reader
             .entry(LeafIndex::new(500).unwrap())
             .await
             .unwrap()
@@ -200,7 +201,7 @@ async fn events_of_every_size_are_packed_per_append_and_read_back_by_leaf() {
 #[tokio::test]
 async fn a_duplicate_of_an_indexed_event_is_found_through_the_lookup_table() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let mut device = EventFactory::new("dock-door-1", 1);
     let sequencer = Sequencer::start(&store);
     sequencer.append(device.next_batch(50)).await.unwrap();
@@ -242,7 +243,7 @@ async fn a_duplicate_is_found_by_the_same_sequencer_after_the_indexer_overtakes_
     // the others; when the indexer caught up in between, the refresh dropped the remembered ones
     // and the duplicate was appended again.
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let mut device = EventFactory::new("dock-door-1", 1);
     let sequencer = Sequencer::start(&store);
     sequencer.append(device.next_batch(30)).await.unwrap();
@@ -268,8 +269,8 @@ async fn a_duplicate_is_found_by_the_same_sequencer_after_the_indexer_overtakes_
 #[tokio::test]
 async fn a_duplicate_of_what_another_process_appended_and_indexed_is_found() {
     let db = TestDatabase::create().await.unwrap();
-    let store_a = Store::connect(db.url()).unwrap();
-    let store_b = Store::connect(db.url()).unwrap();
+    let store_a = Writer::connect(db.url()).unwrap();
+    let store_b = Writer::connect(db.url()).unwrap();
     let a = Sequencer::start(&store_a);
     let mut device = EventFactory::new("dock-door-1", 1);
     a.append(device.batch_of(0..30)).await.unwrap();
@@ -302,7 +303,7 @@ async fn a_duplicate_of_what_another_process_appended_and_indexed_is_found() {
 #[tokio::test]
 async fn a_running_sequencer_finds_duplicates_it_forgot_while_the_runs_are_rebuilt() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     // Keep only the latest 5 entries in memory: older ones are found through the runs.
     let config = SequencerConfig {
         recent_keep: 5,
@@ -335,10 +336,10 @@ async fn a_running_sequencer_finds_duplicates_it_forgot_while_the_runs_are_rebui
 }
 
 /// A test database with two stores on it, each with its own sequencer: two appending processes.
-async fn two_processes() -> (TestDatabase, (Store, Sequencer), (Store, Sequencer)) {
+async fn two_processes() -> (TestDatabase, (Writer, Sequencer), (Writer, Sequencer)) {
     let db = TestDatabase::create().await.unwrap();
-    let store_a = Store::connect(db.url()).unwrap();
-    let store_b = Store::connect(db.url()).unwrap();
+    let store_a = Writer::connect(db.url()).unwrap();
+    let store_b = Writer::connect(db.url()).unwrap();
     let (a, b) = (Sequencer::start(&store_a), Sequencer::start(&store_b));
     (db, (store_a, a), (store_b, b))
 }
@@ -383,7 +384,7 @@ async fn two_appenders_on_separate_connections_keep_one_consistent_log() {
 
 /// Checks that the log holds exactly `distinct` entries at leaves `0..distinct`, one per event hash,
 /// that its stored tiles give the root of its stored leaf records, and that it audits clean.
-async fn assert_one_consistent_log(store: &Store, distinct: u64) {
+async fn assert_one_consistent_log(store: &Writer, distinct: u64) {
     assert_eq!(
         store.tree_size().await.unwrap(),
         TreeSize::new(distinct).unwrap()
@@ -412,7 +413,7 @@ async fn assert_one_consistent_log(store: &Store, distinct: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_callers_get_groups_written_on_top_of_committing_ones_and_one_consistent_log() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let sequencer = Sequencer::start(&store);
     // Eight callers, each sending five batches of 300 events of one door (overlapping the next
     // caller's by 100, so that duplicates meet in groups in flight together) and one small batch
@@ -579,7 +580,7 @@ async fn a_chain_hands_the_turn_to_a_waiting_process_before_its_next_group() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_written_on_top_of_one_that_fails_is_rolled_back_and_appended_again() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let sequencer = Sequencer::start(&store);
     let admin = db.connect().await.unwrap();
     let mut door = EventFactory::new("door", 1);
@@ -707,7 +708,7 @@ async fn wait_for_append_lock_holder(admin: &tokio_postgres::Client) -> i32 {
 #[tokio::test]
 async fn proofs_read_from_the_stored_tiles_verify_at_sizes_around_tile_edges() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let sequencer = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-1", 1);
     let mut tree = MemoryTree::new();
@@ -775,7 +776,7 @@ async fn proofs_read_from_the_stored_tiles_verify_at_sizes_around_tile_edges() {
 #[tokio::test]
 async fn checkpoints_are_signed_verifiable_and_consistent_with_the_previous_one() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let origin = Origin::parse("tagtrail.test/log").unwrap();
     let signer = NoteSignerKey::from_seed(KeyName::parse("tagtrail.test/log").unwrap(), &[9; 32]);
     let trusted = TrustedLog::new(
@@ -828,7 +829,7 @@ async fn checkpoints_are_signed_verifiable_and_consistent_with_the_previous_one(
 #[tokio::test]
 async fn the_background_signer_covers_new_entries_and_signs_on_shutdown() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let origin = Origin::parse("tagtrail.test/log").unwrap();
     let signer = NoteSignerKey::from_seed(KeyName::parse("tagtrail.test/log").unwrap(), &[9; 32]);
     let background = Checkpointer::new(&store, origin, Arc::new(signer))
@@ -850,7 +851,8 @@ fn reason(text: &str) -> serde_json::Value {
 #[tokio::test]
 async fn an_error_declaration_is_its_own_entry_linked_to_the_event_it_declares() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
+    let reader = ledger_store::Reader::connect(db.url()).unwrap();
     let sequencer = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-1", 1);
     sequencer.append(device.next_batch(10)).await.unwrap();
@@ -908,7 +910,7 @@ async fn an_error_declaration_is_its_own_entry_linked_to_the_event_it_declares()
     assert_eq!(original[0].declares, None);
 
     // Reading shows the links both ways; the lookup by hash finds the event itself.
-    let declared = store
+    let declared = reader
         .entry(LeafIndex::new(3).unwrap())
         .await
         .unwrap()
@@ -918,7 +920,7 @@ async fn an_error_declaration_is_its_own_entry_linked_to_the_event_it_declares()
         [LeafIndex::new(10).unwrap(), LeafIndex::new(11).unwrap()]
     );
     assert_eq!(declared.declares, None);
-    let declaring = store
+    let declaring = reader
         .entry(LeafIndex::new(10).unwrap())
         .await
         .unwrap()
@@ -930,7 +932,7 @@ async fn an_error_declaration_is_its_own_entry_linked_to_the_event_it_declares()
     assert!(declaring.event.contains("\"errorDeclaration\""));
     assert_eq!(declaring.binding(), ledger::record::EventBinding::Exact);
     assert_eq!(
-        store.find_event(&hash).await.unwrap(),
+        reader.find_event(&hash).await.unwrap(),
         LeafIndex::new(3).ok()
     );
     let summaries = store
@@ -949,7 +951,8 @@ async fn an_error_declaration_is_its_own_entry_linked_to_the_event_it_declares()
 #[tokio::test]
 async fn a_declaration_of_an_event_the_log_does_not_hold_is_kept_and_found_once_the_event_comes() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
+    let reader = ledger_store::Reader::connect(db.url()).unwrap();
     let sequencer = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-1", 1);
     sequencer.append(device.next_batch(5)).await.unwrap();
@@ -977,13 +980,13 @@ async fn a_declaration_of_an_event_the_log_does_not_hold_is_kept_and_found_once_
         .unwrap();
     assert_eq!(placed(&retry), [(5, true)]);
     assert_eq!(retry[0].declares, Some(Declares::Unheld));
-    let stored = store
+    let stored = reader
         .entry(LeafIndex::new(6).unwrap())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(stored.declared_by, [LeafIndex::new(5).unwrap()]);
-    let declaration = store
+    let declaration = reader
         .entry(LeafIndex::new(5).unwrap())
         .await
         .unwrap()

@@ -19,15 +19,15 @@ use ledger_store::testing::{
 };
 use ledger_store::{
     AUDIT_CONNECTIONS, AuditError, AuditOptions, AuditProblem, AuditReport, BatchReason,
-    BundleRowProblem, CheckpointReason, Checkpointer, EntryReason, NoProgress, Sequencer, Store,
-    TileReason, audit, given_keys,
+    BundleRowProblem, CheckpointReason, Checkpointer, EntryReason, NoProgress, Sequencer,
+    TileReason, Writer, audit, given_keys,
 };
 use sha2::{Digest, Sha256};
 
 /// A log of 700 entries in batches of 250, 250, 100 and 100, with a checkpoint after each.
-async fn written_log() -> (TestDatabase, Store) {
+async fn written_log() -> (TestDatabase, Writer) {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let signer = NoteSignerKey::from_seed(KeyName::parse("tagtrail.test/log").unwrap(), &[5; 32]);
     let checkpointer = Checkpointer::new(
         &store,
@@ -44,12 +44,12 @@ async fn written_log() -> (TestDatabase, Store) {
     (db, store)
 }
 
-async fn run_audit(store: &Store) -> AuditReport {
+async fn run_audit(store: &Writer) -> AuditReport {
     audit_with(store, AuditOptions::default()).await
 }
 
 /// An audit with `options`, the device keys read from the registry in its snapshot.
-async fn audit_with(store: &Store, options: AuditOptions) -> AuditReport {
+async fn audit_with(store: &Writer, options: AuditOptions) -> AuditReport {
     audit(
         store,
         options,
@@ -177,7 +177,7 @@ async fn assert_batch_problem(
 #[tokio::test]
 async fn a_pool_too_small_for_the_audit_is_refused_at_once_not_waited_on() {
     let (db, _store) = written_log().await;
-    let small = Store::connect_with_pool_size(db.url(), AUDIT_CONNECTIONS - 1).unwrap();
+    let small = Writer::connect_with_pool_size(db.url(), AUDIT_CONNECTIONS - 1).unwrap();
     // A pool one connection short used to make the audit wait for ever for its last connection.
     let outcome = tokio::time::timeout(
         std::time::Duration::from_secs(30),
@@ -197,7 +197,7 @@ async fn a_pool_too_small_for_the_audit_is_refused_at_once_not_waited_on() {
         ),
         "{outcome:?}"
     );
-    let exact = Store::connect_with_pool_size(db.url(), AUDIT_CONNECTIONS).unwrap();
+    let exact = Writer::connect_with_pool_size(db.url(), AUDIT_CONNECTIONS).unwrap();
     let report = audit(
         &exact,
         AuditOptions::default(),
@@ -605,7 +605,7 @@ async fn a_member_of_the_reader_role_can_audit_everything() {
         .login_role("tagtrail_test_auditor", "tagtrail_reader")
         .await
         .unwrap();
-    let reader = Store::connect(&url).unwrap();
+    let reader = Writer::connect(&url).unwrap();
     let report = run_audit(&reader).await;
     assert_eq!(report.problem, None);
     assert_eq!(
@@ -636,7 +636,7 @@ async fn batches_of_a_device_registered_with_another_key_fail_the_audit() {
 #[tokio::test]
 async fn an_empty_log_audits_clean() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let report = run_audit(&store).await;
     assert_eq!(report.problem, None);
     assert_eq!(report.entries, 0);
@@ -693,9 +693,9 @@ async fn rewrite_event(db: &TestDatabase, leaf: i64, change: impl FnOnce(&str) -
 
 /// A log of 300 events with eventIDs, then two error declarations of event 7 (entries 300, 301),
 /// a declaration of event 400, not held (entry 302), and event 400 itself (entry 303).
-async fn log_with_declarations() -> (TestDatabase, Store) {
+async fn log_with_declarations() -> (TestDatabase, Writer) {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let sequencer = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-1", 1).with_event_ids();
     sequencer.append(device.next_batch(300)).await.unwrap();
@@ -909,7 +909,7 @@ async fn a_declaration_row_hiding_the_event_it_declares_is_caught() {
 #[tokio::test]
 async fn version_1_entries_are_counted_and_bind_only_the_event_hash() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let sequencer = Sequencer::start(&store);
     let device = EventFactory::new("dock-door-1", 1).with_event_ids();
     let entries = (0..20)

@@ -8,7 +8,7 @@ use epcis::document::Timestamp;
 use ledger::LeafIndex;
 use ledger::record::{Attestation, EventBinding};
 use ledger_store::testing::{EventFactory, TestDatabase, change_event_sql};
-use ledger_store::{Indexer, Lookup, Sequencer, Store, lookup_key};
+use ledger_store::{Indexer, Lookup, Reader, Sequencer, Writer, lookup_key};
 
 #[tokio::test]
 async fn the_sql_lookup_key_is_the_rust_one() {
@@ -27,7 +27,8 @@ async fn the_sql_lookup_key_is_the_rust_one() {
 #[tokio::test]
 async fn entries_are_found_by_leaf_hash_epc_location_and_time() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
+    let reader = Reader::connect(db.url()).unwrap();
     let sequencer = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-1", 1);
     sequencer.append(device.next_batch(30)).await.unwrap();
@@ -37,7 +38,7 @@ async fn entries_are_found_by_leaf_hash_epc_location_and_time() {
     sequencer.shutdown().await;
 
     // By leaf, with its batch.
-    let entry = store.entry(LeafIndex::from(12)).await.unwrap().unwrap();
+    let entry = reader.entry(LeafIndex::from(12)).await.unwrap().unwrap();
     let (json, hash) = device.hashed_event(12);
     assert_eq!(&*entry.event, json.as_str());
     assert_eq!(entry.record.event_hash(), &hash);
@@ -47,32 +48,32 @@ async fn entries_are_found_by_leaf_hash_epc_location_and_time() {
     else {
         panic!("a device-attested entry");
     };
-    let batch = store.device_batch(statement).await.unwrap().unwrap();
+    let batch = reader.device_batch(statement).await.unwrap().unwrap();
     assert_eq!(batch.statement.hash(), *statement);
     let path = ledger::batch::EventBatch::new(&batch.event_hashes)
         .unwrap()
         .path(*index)
         .unwrap();
     path.verify(&hash, &batch.statement).unwrap();
-    assert_eq!(store.entry(LeafIndex::from(40)).await.unwrap(), None);
+    assert_eq!(reader.entry(LeafIndex::from(40)).await.unwrap(), None);
 
     // By event hash: indexed, and in the tail the lookup tables do not cover yet.
     assert_eq!(
-        store.find_event(&hash).await.unwrap(),
+        reader.find_event(&hash).await.unwrap(),
         Some(LeafIndex::from(12))
     );
     let (_, newest) = device.hashed_event(35);
     assert_eq!(
-        store.find_event(&newest).await.unwrap(),
+        reader.find_event(&newest).await.unwrap(),
         Some(LeafIndex::from(35))
     );
     let (_, unknown) = EventFactory::new("elsewhere", 2).hashed_event(0);
-    assert_eq!(store.find_event(&unknown).await.unwrap(), None);
+    assert_eq!(reader.find_event(&unknown).await.unwrap(), None);
 
     // By EPC: every EPC of event 7 leads to entry 7 (and only indexed entries are found).
     let event = device.event(7);
     for epc in event["epcList"].as_array().unwrap() {
-        let found = store
+        let found = reader
             .lookup(Lookup::Epc(epc.as_str().unwrap()))
             .await
             .unwrap();
@@ -81,23 +82,23 @@ async fn entries_are_found_by_leaf_hash_epc_location_and_time() {
     let event = device.event(33);
     let epc = event["epcList"][0].as_str().unwrap();
     assert!(
-        store.lookup(Lookup::Epc(epc)).await.unwrap().is_empty(),
+        reader.lookup(Lookup::Epc(epc)).await.unwrap().is_empty(),
         "not indexed yet"
     );
 
     // By location: the business location of every event, and one read point of every 20th.
-    let everywhere = store
+    let everywhere = reader
         .lookup(Lookup::Location("urn:epc:id:sgln:4012345.00001.0"))
         .await
         .unwrap();
     assert_eq!(everywhere.len(), 30);
-    let door_3 = store
+    let door_3 = reader
         .lookup(Lookup::Location("urn:epc:id:sgln:4012345.00001.3"))
         .await
         .unwrap();
     assert_eq!(door_3, [LeafIndex::from(3), LeafIndex::from(23)]);
     assert!(
-        store
+        reader
             .lookup(Lookup::Parent("urn:epc:id:sscc:4012345.0000000001"))
             .await
             .unwrap()
@@ -105,7 +106,7 @@ async fn entries_are_found_by_leaf_hash_epc_location_and_time() {
     );
 
     // By time: the factory's events are 20 ms apart from 2023-11-14T22:13:20Z.
-    let ranges = store
+    let ranges = reader
         .leaf_ranges_by_time(
             Timestamp::parse("2023-11-14T22:13:20.100Z").unwrap(),
             Timestamp::parse("2023-11-14T22:13:20.200Z").unwrap(),
@@ -113,7 +114,7 @@ async fn entries_are_found_by_leaf_hash_epc_location_and_time() {
         .await
         .unwrap();
     assert_eq!(ranges, vec![0..30]);
-    let later = store
+    let later = reader
         .leaf_ranges_by_time(
             Timestamp::parse("2024-01-01T00:00:00Z").unwrap(),
             Timestamp::parse("2024-01-02T00:00:00Z").unwrap(),
@@ -126,7 +127,8 @@ async fn entries_are_found_by_leaf_hash_epc_location_and_time() {
 #[tokio::test]
 async fn many_entries_are_read_in_one_query_each_with_its_own_record() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
+    let reader = Reader::connect(db.url()).unwrap();
     let sequencer = Sequencer::start(&store);
     // Two devices whose ids differ in length: their records differ in length too.
     let mut short = EventFactory::new("dock-1", 1);
@@ -140,15 +142,16 @@ async fn many_entries_are_read_in_one_query_each_with_its_own_record() {
         .into_iter()
         .map(LeafIndex::from)
         .collect();
-    let entries = store.entries(&leaves).await.unwrap();
+    let entries = reader.entries(&leaves).await.unwrap();
     assert_eq!(entries.len(), leaves.len());
     for (entry, leaf) in entries.iter().zip(&leaves) {
         assert_eq!(entry.leaf_index, *leaf);
         assert_eq!(entry.binding(), EventBinding::Exact, "entry {leaf}");
-        assert_eq!(store.entry(*leaf).await.unwrap().as_ref(), Some(entry));
+        assert_eq!(reader.entry(*leaf).await.unwrap().as_ref(), Some(entry));
     }
-    // An event changed behind the store's back: its sliced record no longer binds it, so the
-    // record is read from its whole row, and the reader sees the difference.
+    // An event changed behind the log's back: its sliced record no longer binds it, so the
+    // record is read from its whole row, and a reader that did not keep the entry sees the
+    // difference (one that kept it answers what it read: finding changed rows is the audit's).
     let client = db.connect().await.unwrap();
     client
         .batch_execute(&format!(
@@ -159,7 +162,14 @@ async fn many_entries_are_read_in_one_query_each_with_its_own_record() {
         ))
         .await
         .unwrap();
-    let changed = store.entry(LeafIndex::from(300)).await.unwrap().unwrap();
+    let kept = reader.entry(LeafIndex::from(300)).await.unwrap().unwrap();
+    assert_eq!(kept, entries[7]);
+    let changed = Reader::connect(db.url())
+        .unwrap()
+        .entry(LeafIndex::from(300))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(
         matches!(changed.binding(), EventBinding::Differs { .. }),
         "{:?}",
@@ -171,7 +181,8 @@ async fn many_entries_are_read_in_one_query_each_with_its_own_record() {
 #[tokio::test]
 async fn lookups_remembered_per_run_stay_right_when_runs_are_merged() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
+    let reader = Reader::connect(db.url()).unwrap();
     let sequencer = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-1", 1);
     // Small pages and a fan-in of 2: every step writes a run, and merges follow quickly.
@@ -182,12 +193,12 @@ async fn lookups_remembered_per_run_stay_right_when_runs_are_merged() {
     indexer.step(ledger_store::LockWait::Wait).await.unwrap();
     indexer.step(ledger_store::LockWait::Wait).await.unwrap();
     let asked = [Lookup::Epc(&first), Lookup::Epc(&second)];
-    let before = store.lookup_any(&asked).await.unwrap();
+    let before = reader.lookup_any(&asked).await.unwrap();
     assert!(before.contains(&LeafIndex::from(5u32)), "{before:?}");
-    let counts = store.lookup_cache_counts();
+    let counts = reader.lookup_cache_counts();
     // Asked again, nothing changed: every run's answer comes from memory.
-    assert_eq!(store.lookup_any(&asked).await.unwrap(), before);
-    let again = store.lookup_cache_counts();
+    assert_eq!(reader.lookup_any(&asked).await.unwrap(), before);
+    let again = reader.lookup_cache_counts();
     assert_eq!(again.misses, counts.misses);
     assert!(again.hits > counts.hits);
     // More entries, indexed and merged: the remembered runs are gone, their pairs moved.
@@ -211,17 +222,19 @@ async fn lookups_remembered_per_run_stay_right_when_runs_are_merged() {
         remembered.iter().any(|run| !live.contains(run)),
         "runs {remembered:?} were not merged away (live: {live:?})"
     );
-    let after = store.lookup_any(&asked).await.unwrap();
+    let after = reader.lookup_any(&asked).await.unwrap();
     assert!(after.contains(&LeafIndex::from(5u32)), "{after:?}");
     assert!(after.contains(&LeafIndex::from(65u32)), "{after:?}");
-    // The same answer as a store that never remembered anything.
-    let fresh = Store::connect(db.url()).unwrap();
+    // The same answer as a reader that never remembered anything and has no filters.
+    let fresh = Reader::connect(db.url())
+        .unwrap()
+        .with_lookup_filter_bytes(0);
     assert_eq!(fresh.lookup_any(&asked).await.unwrap(), after);
 }
 
 /// Looks up `asked` through `reader` until every live run has a filter (they are built in the
 /// background), returning the last answer; the answer must not change while they are built.
-async fn lookup_until_filtered(reader: &Store, asked: &[Lookup<'_>]) -> Vec<LeafIndex> {
+async fn lookup_until_filtered(reader: &Reader, asked: &[Lookup<'_>]) -> Vec<LeafIndex> {
     let first = reader.lookup_any(asked).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
@@ -253,7 +266,7 @@ async fn filter_bytes_of_live_runs(client: &tokio_postgres::Client) -> u64 {
 #[tokio::test]
 async fn a_readers_run_filters_spare_probes_and_follow_merges() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let sequencer = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-1", 1);
     let indexer = Indexer::new(&store).with_runs(4, 2).with_batch(20);
@@ -287,7 +300,7 @@ async fn a_readers_run_filters_spare_probes_and_follow_merges() {
     indexer.catch_up().await.unwrap();
     while indexer.merge_step().await.unwrap() > 0 {}
     let after = lookup_until_filtered(&reader, &asked).await;
-    assert_eq!(after, store.lookup_any(&asked).await.unwrap());
+    assert_eq!(after, reader.lookup_any(&asked).await.unwrap());
     assert!(after.contains(&LeafIndex::from(65u32)), "{after:?}");
     assert_eq!(
         reader.lookup_filter_status().bytes,
@@ -302,7 +315,7 @@ async fn a_readers_run_filters_spare_probes_and_follow_merges() {
 #[tokio::test]
 async fn a_reader_keeps_entries_but_sees_declarations_made_later() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let sequencer = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-1", 1).with_event_ids();
     sequencer.append(device.next_batch(20)).await.unwrap();
@@ -323,15 +336,16 @@ async fn a_reader_keeps_entries_but_sees_declarations_made_later() {
     }
     assert_eq!(second[1].declared_by, [declaring]);
     assert!(second[0].declared_by.is_empty() && second[2].declared_by.is_empty());
-    // What it reads is what a store without the cache reads.
-    assert_eq!(second, store.entries(&leaves).await.unwrap());
-    assert_eq!(store.entry_cache_counts().hits, 0);
+    // What it reads is what a reader that kept nothing reads.
+    let fresh = reader_of(&db);
+    assert_eq!(second, fresh.entries(&leaves).await.unwrap());
+    assert_eq!(fresh.entry_cache_counts().hits, 0);
 }
 
 /// A reader's store on the test's database.
-fn reader_of(db: &TestDatabase) -> Store {
+fn reader_of(db: &TestDatabase) -> Reader {
     let config: tokio_postgres::Config = db.url().parse().unwrap();
-    Store::build_reader(config, ledger_store::PoolSettings::default()).unwrap()
+    Reader::build(config, ledger_store::PoolSettings::default()).unwrap()
 }
 
 /// Appends an error declaration of `device`'s event `n`; returns the declaration's leaf.
@@ -372,7 +386,7 @@ async fn without_the_database<T>(
 #[tokio::test]
 async fn a_reader_answers_what_it_knows_as_of_its_view_from_memory() {
     let db = TestDatabase::create().await.unwrap();
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     let sequencer = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-1", 1).with_event_ids();
     let indexer = Indexer::new(&store).with_runs(4, 2).with_batch(20);
@@ -440,7 +454,7 @@ async fn a_reader_answers_what_it_knows_as_of_its_view_from_memory() {
         .lookup_any_within(&asked, Some(&new.runs))
         .await
         .unwrap();
-    assert_eq!(found, store.lookup_any(&asked).await.unwrap());
+    assert_eq!(found, reader.lookup_any(&asked).await.unwrap());
     // The declaration (leaf 60) names entry 5's EPC too; event 65 came after it, at leaf 66.
     assert_eq!(found, [5u32, 60, 66].map(LeafIndex::from));
     let entries = reader
@@ -448,5 +462,5 @@ async fn a_reader_answers_what_it_knows_as_of_its_view_from_memory() {
         .await
         .unwrap();
     assert_eq!(entries[0].declared_by, [declaring]);
-    assert_eq!(entries, store.entries(&found).await.unwrap());
+    assert_eq!(entries, reader.entries(&found).await.unwrap());
 }

@@ -9,7 +9,7 @@ use ledger::ids::{SiteId, UnixMillis};
 use ledger::record::{Attestation, LeafRecord};
 use ledger::size::LeafIndex;
 use ledger_store::testing::{TestDatabase, stored_leaf_records};
-use ledger_store::{Store, migrate, migrate_to_version};
+use ledger_store::{Writer, migrate, migrate_to_version};
 
 /// The SQLSTATE of the refusal, and whether the message says why.
 async fn refusal(client: &tokio_postgres::Client, sql: &str) -> (String, String) {
@@ -342,10 +342,10 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
         "events no longer holds leaf records"
     );
 
-    // The store reads each entry's record back from its bundle.
-    let store = Store::connect(db.url()).unwrap();
+    // A reader reads each entry's record back from its bundle.
+    let reader = ledger_store::Reader::connect(db.url()).unwrap();
     for leaf in [0u64, 255, 256, 511, 512, 599] {
-        let entry = store
+        let entry = reader
             .entry(LeafIndex::new(leaf).unwrap())
             .await
             .unwrap()
@@ -575,7 +575,7 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             .any(|c| c.contains("cardinality(events) <= 256")),
         "{packs:?}"
     );
-    let store = Store::connect(db.url()).unwrap();
+    let store = Writer::connect(db.url()).unwrap();
     store.migration_status().await.unwrap();
     // Migrating again changes nothing.
     let again = migrate(&mut client).await.unwrap();

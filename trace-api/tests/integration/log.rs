@@ -182,7 +182,7 @@ async fn the_exported_files_are_what_the_service_serves() {
         })
         .collect();
     pipeline.capture(events).await;
-    let store = ledger_store::Store::connect(pipeline.db.url()).unwrap();
+    let store = ledger_store::Writer::connect(pipeline.db.url()).unwrap();
     let dir = std::env::temp_dir().join(format!("trace-api-export-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let report = store.export_files(&dir).await.unwrap();
