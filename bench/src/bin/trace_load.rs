@@ -199,8 +199,14 @@ fn main() -> anyhow::Result<()> {
     let (mut child, port) = start_trace_api(
         &url,
         &[
+            // One address drives the whole load: no per-client limit may stand in its way.
             ("TAGTRAIL_TRACE_LIMITS_REQUESTS_PER_SECOND", "100000000"),
             ("TAGTRAIL_TRACE_LIMITS_BURST", "100000000"),
+            ("TAGTRAIL_TRACE_LIMITS_MAX_ANSWERS_PER_CLIENT", "1024"),
+            (
+                "TAGTRAIL_TRACE_LIMITS_ANSWER_BYTES_PER_SECOND",
+                "1000000000000",
+            ),
         ],
     )?;
     let base = format!("http://127.0.0.1:{port}");
