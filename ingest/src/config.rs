@@ -541,7 +541,7 @@ mod tests {
         let path = dir.join("request-timeout.toml");
         std::fs::write(&path, "[http]\nrequest_timeout = \"5s\"\n").unwrap();
         let from_file = Config::load(Some(&path), env(&[]), flags()).unwrap_err();
-        std::fs::remove_file(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
         for error in [from_environment, from_file] {
             let text = error.to_string();
             assert!(

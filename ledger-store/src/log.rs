@@ -163,7 +163,7 @@ impl std::fmt::Debug for Log {
 /// the [`Log`] reads they need. Its connections get the appenders' session settings
 /// ([`session_settings`]). It keeps no entries and no lookup answers: reading entries and lookups
 /// is the [`Reader`]'s.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Writer {
     log: Log,
     /// Lookup keys of committed entries, from this writer's sequencers to its indexer.
@@ -187,6 +187,15 @@ pub struct Reader {
     /// Bloom filters of the lookup runs, so that lookups skip runs that hold nothing (`None`:
     /// turned off).
     run_filters: Option<Arc<RunFilters>>,
+}
+
+// Both print their pool only: the writer's hand-off may hold thousands of entries' keys.
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("pool", &self.log.pool.status())
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Reader {

@@ -191,6 +191,41 @@ async fn the_interval_spaces_anchors_and_the_newest_checkpoint_is_taken() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lag_counts_what_the_newest_confirmed_anchor_leaves_out() {
+    let Scene {
+        anvil,
+        ledger,
+        worker,
+        metrics: _,
+        sender: _,
+    } = Scene::on(Anvil::start(), |settings| {
+        settings.finality = Finality::Confirmations(1);
+    })
+    .await;
+    let store = ledger.store();
+    // No checkpoint: nothing lags.
+    assert_eq!(store.lag(worker.key()).await.unwrap(), (0, 0.0));
+    // Nothing anchored: the whole tree lags, since the oldest checkpoint was signed.
+    ledger.add_checkpoint(5).await;
+    ledger.add_checkpoint(8).await;
+    let (entries, seconds) = store.lag(worker.key()).await.unwrap();
+    assert_eq!(entries, 8);
+    assert!(seconds > 0.0 && seconds < 60.0, "{seconds} s");
+    let sent = worker.tick().await.unwrap();
+    mined(&anvil, &sent);
+    assert_eq!(
+        worker.tick().await.unwrap(),
+        Progress::Confirmed { tree_size: 8 }
+    );
+    assert_eq!(store.lag(worker.key()).await.unwrap(), (0, 0.0));
+    // The tree grew past the confirmed anchor: only the growth lags.
+    ledger.add_checkpoint(12).await;
+    let (entries, seconds) = store.lag(worker.key()).await.unwrap();
+    assert_eq!(entries, 4);
+    assert!(seconds > 0.0 && seconds < 60.0, "{seconds} s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_transaction_is_replaced_with_higher_fees_and_paid_once() {
     let Scene {
         anvil,
