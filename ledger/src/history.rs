@@ -14,12 +14,14 @@
 //! unauthorised `ADD`, `DELETE` or transformation is shown (when it names the item), marked with
 //! why it has no authority, and opens or closes no window.
 //!
-//! The algorithm is pure and runs in three steps: it gathers every event naming the item, each
-//! container it was ever said to be in (recursively) and each item a transformation relates it
-//! to, from an [`EventSource`]; judges each event's authority in event-time order
-//! ([`authority::assess`]); then puts the history together from the events that count. So it
-//! runs the same on the ledger (trace-api) and on the events of a provenance bundle
-//! ([`in_memory`], which `tagtrail verify` runs to recompute a bundle's story).
+//! The algorithm is pure and runs in two steps: it gathers, from an [`EventSource`], every event
+//! naming the item, and in rounds the events of each container and related item that a packing
+//! or transformation by a party that spoke for the item leads to, judging each event's authority
+//! in event-time order after every round ([`authority::assess_relations`]); then it puts the
+//! history together from the events that count. So a party without custody of an item cannot
+//! make its history read anything of that party's choosing, and the algorithm runs the same on
+//! the ledger (trace-api) and on the events of a provenance bundle ([`in_memory`], which
+//! `tagtrail verify` runs to recompute a bundle's story).
 
 pub mod authority;
 mod item;
@@ -35,7 +37,7 @@ use crate::bundle::Why as BundleWhy;
 use crate::ids::OrganisationId;
 use crate::size::LeafIndex;
 
-pub use authority::{Authority, Parties, assess};
+pub use authority::{Authority, Parties, Spoken, assess, assess_relations};
 pub use item::{Form, Item, ItemError, MAX_ITEM_LEN};
 
 /// The most levels of containers followed (item in case in pallet in container ...).
@@ -85,19 +87,28 @@ pub fn event_time(event: &Map<String, Value>) -> Option<i128> {
     Timestamp::parse(text).ok().map(Timestamp::unix_nanos)
 }
 
+/// The events naming some identifiers, or `None` when more than the caller may take name them.
+pub type Named<T> = Option<Vec<SourceEvent<T>>>;
+
 /// Where events come from.
 pub trait EventSource {
     /// What goes wrong reading them.
     type Error;
     /// What each event carries besides the history's needs.
-    type Payload: Clone;
+    type Payload: Clone + Sync;
     /// Every event that names one of `names` in `epcList`, `childEPCs`, `inputEPCList`,
     /// `outputEPCList` or `parentID` (exactly: candidates that merely share a lookup key must be
-    /// left out), in any order.
+    /// left out), in any order, but those `known` says the caller holds already.
+    ///
+    /// `None` when more than `most` events it would load are candidates: decided by counting
+    /// before any is loaded (the source's index may count a few candidates that turn out not to
+    /// name them), so that what a request costs is bounded however many events name an item.
     fn events_naming(
         &self,
         names: &[String],
-    ) -> impl Future<Output = Result<Vec<SourceEvent<Self::Payload>>, Self::Error>>;
+        known: &(dyn Fn(LeafIndex) -> bool + Sync),
+        most: usize,
+    ) -> impl Future<Output = Result<Named<Self::Payload>, Self::Error>>;
 }
 
 /// Why an event is in an item's history.
@@ -216,75 +227,173 @@ pub async fn history<S: EventSource>(
     judge: Judge<'_>,
     limit: usize,
 ) -> Result<History<S::Payload>, HistoryError<S::Error>> {
-    let pool = gather(
+    let (pool, marks) = gather(
         source,
         &names,
         &names_of,
+        judge,
         limit.saturating_mul(GATHER_FACTOR),
     )
     .await?;
-    let marks = match judge {
-        Judge::Parties(parties) => assess(pool.values(), parties),
-        Judge::Claimed(claimed) => claimed.clone(),
-    };
     assemble(pool, &marks, names, &names_of, limit).map_err(|limit| HistoryError::TooLong { limit })
 }
 
-/// Every event naming the item, every container it was ever said to be in (recursively, up to
-/// [`MAX_CONTAINER_DEPTH`]) and every item a transformation naming it relates it to: what the
-/// history and the authority of its events may depend on.
+/// The gathered events by leaf, and the authority of each.
+type Gathered<T> = (
+    BTreeMap<LeafIndex, SourceEvent<T>>,
+    BTreeMap<LeafIndex, Authority>,
+);
+
+/// An identifier the gathering asks its source about.
+struct Asked {
+    names: Vec<String>,
+    depth: usize,
+    /// The item and its containers: the containers they were packed into are gathered too.
+    follow_containers: bool,
+    /// The item: the items a transformation relates it to are gathered too.
+    follow_transformations: bool,
+}
+
+/// The events the history and the authority of its events may depend on, with that authority:
+/// every event naming the item, and, through the events that relate it to others, the events of
+/// every container it was packed into (recursively, up to [`MAX_CONTAINER_DEPTH`]) and of every
+/// item a transformation relates it to (one step).
+///
+/// Gathered in rounds, each judged before the next: a relation is followed only when its reporter
+/// spoke for the item's side of it ([`authority::assess_relations`]; as claimed, with
+/// [`Judge::Claimed`], every relation is followed), so that a party without custody of an item
+/// cannot make its history gather a container or an item of its choosing, however many events
+/// those have. A round can show custody the previous ones could not (a container received by
+/// another party), so rounds go on until one follows nothing new. At most `limit` events are
+/// gathered, counted before they are loaded ([`EventSource::events_naming`]).
 async fn gather<S: EventSource>(
     source: &S,
     names: &[String],
     names_of: &impl Fn(&str) -> Vec<String>,
+    judge: Judge<'_>,
     limit: usize,
-) -> Result<BTreeMap<LeafIndex, SourceEvent<S::Payload>>, HistoryError<S::Error>> {
-    let mut pool = BTreeMap::new();
+) -> Result<Gathered<S::Payload>, HistoryError<S::Error>> {
+    let mut pool: BTreeMap<LeafIndex, SourceEvent<S::Payload>> = BTreeMap::new();
     let mut seen: HashSet<Vec<String>> = HashSet::new();
-    // (names, depth, follow containers, follow transformations)
-    let mut queue = vec![(names.to_vec(), 0, true, true)];
-    while let Some((names, depth, follow_containers, follow_transformations)) = queue.pop() {
-        if !seen.insert(names.clone()) {
-            continue;
-        }
-        if seen.len() > MAX_SUBJECTS {
-            return Err(HistoryError::TooManySubjects {
-                limit: MAX_SUBJECTS,
-            });
-        }
-        let events = source
-            .events_naming(&names)
-            .await
-            .map_err(HistoryError::Source)?;
-        let named = |id: &str| names.iter().any(|name| name == id);
-        for event in &events {
-            if follow_containers
-                && depth < MAX_CONTAINER_DEPTH
-                && is_aggregation(&event.event)
-                && let Some(parent) = event.event.get("parentID").and_then(Value::as_str)
-                && text_list(&event.event, "childEPCs").any(named)
-            {
-                queue.push((names_of(parent), depth + 1, true, false));
+    let mut asked: Vec<Asked> = Vec::new();
+    let mut pending = vec![Asked {
+        names: names.to_vec(),
+        depth: 0,
+        follow_containers: true,
+        follow_transformations: true,
+    }];
+    loop {
+        for subject in pending.drain(..) {
+            if !seen.insert(subject.names.clone()) {
+                continue;
             }
-            if follow_transformations
-                && event.event.get("type").and_then(Value::as_str) == Some("TransformationEvent")
-            {
-                for id in text_list(&event.event, "inputEPCList")
-                    .chain(text_list(&event.event, "outputEPCList"))
-                    .filter(|id| !named(id))
-                {
-                    queue.push((vec![id.to_owned()], 1, false, false));
-                }
+            if seen.len() > MAX_SUBJECTS {
+                return Err(HistoryError::TooManySubjects {
+                    limit: MAX_SUBJECTS,
+                });
             }
+            let events = {
+                let most = limit.saturating_sub(pool.len());
+                let known = |leaf: LeafIndex| pool.contains_key(&leaf);
+                source
+                    .events_naming(&subject.names, &known, most)
+                    .await
+                    .map_err(HistoryError::Source)?
+                    .ok_or(HistoryError::TooMany { limit })?
+            };
+            for event in events {
+                pool.entry(event.leaf).or_insert(event);
+            }
+            if pool.len() > limit {
+                return Err(HistoryError::TooMany { limit });
+            }
+            asked.push(subject);
         }
-        for event in events {
-            pool.entry(event.leaf).or_insert(event);
+        // Which relations the events so far let the history follow.
+        let (marks, spoken) = match judge {
+            Judge::Parties(parties) => {
+                let relating: HashSet<&str> = asked
+                    .iter()
+                    .filter(|subject| subject.follow_containers)
+                    .flat_map(|subject| subject.names.iter().map(String::as_str))
+                    .collect();
+                let (marks, spoken) =
+                    authority::assess_relations(pool.values(), parties, |id| relating.contains(id));
+                (marks, Some(spoken))
+            }
+            Judge::Claimed(claimed) => (claimed.clone(), None),
+        };
+        let spoke = |leaf: LeafIndex, id: &str| {
+            spoken
+                .as_ref()
+                .is_none_or(|spoken| spoken.contains(&(leaf, id.to_owned())))
+        };
+        for subject in &asked {
+            pending.extend(
+                related(&pool, subject, &spoke, names_of)
+                    .into_iter()
+                    .filter(|next| !seen.contains(&next.names)),
+            );
         }
-        if pool.len() > limit {
-            return Err(HistoryError::TooMany { limit });
+        if pending.is_empty() {
+            return Ok((pool, marks));
         }
     }
-    Ok(pool)
+}
+
+/// What the gathered events relate `subject` to, through relations its side was spoken for in
+/// (`spoke`): the containers it was packed into, and, for the item, the outputs of a
+/// transformation that consumed it and the inputs of one that produced it.
+fn related<T>(
+    pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
+    subject: &Asked,
+    spoke: &impl Fn(LeafIndex, &str) -> bool,
+    names_of: &impl Fn(&str) -> Vec<String>,
+) -> Vec<Asked> {
+    let named = |id: &str| subject.names.iter().any(|name| name == id);
+    let spoken_in = |event: &SourceEvent<T>, member: &str| {
+        text_list(&event.event, member).any(|id| named(id) && spoke(event.leaf, id))
+    };
+    let mut next = Vec::new();
+    for event in pool.values() {
+        if subject.follow_containers
+            && subject.depth < MAX_CONTAINER_DEPTH
+            && is_aggregation(&event.event)
+            && matches!(action(&event.event), Some("ADD" | "OBSERVE"))
+            && let Some(parent) = event.event.get("parentID").and_then(Value::as_str)
+            && spoken_in(event, "childEPCs")
+        {
+            next.push(Asked {
+                names: names_of(parent),
+                depth: subject.depth + 1,
+                follow_containers: true,
+                follow_transformations: false,
+            });
+        }
+        if subject.follow_transformations
+            && event.event.get("type").and_then(Value::as_str) == Some("TransformationEvent")
+        {
+            let consumed = spoken_in(event, "inputEPCList");
+            let produced = spoken_in(event, "outputEPCList");
+            let sides = [("outputEPCList", consumed), ("inputEPCList", produced)];
+            for (member, followed) in sides {
+                if !followed {
+                    continue;
+                }
+                next.extend(
+                    text_list(&event.event, member)
+                        .filter(|id| !named(id))
+                        .map(|id| Asked {
+                            names: vec![id.to_owned()],
+                            depth: 1,
+                            follow_containers: false,
+                            follow_transformations: false,
+                        }),
+                );
+            }
+        }
+    }
+    next
 }
 
 /// The history from the gathered events: windows, containers and transformations from the
@@ -441,13 +550,17 @@ impl EventSource for Memory {
     async fn events_naming(
         &self,
         names: &[String],
-    ) -> Result<Vec<SourceEvent<usize>>, Self::Error> {
-        Ok(self
+        known: &(dyn Fn(LeafIndex) -> bool + Sync),
+        most: usize,
+    ) -> Result<Named<usize>, Self::Error> {
+        let events: Vec<SourceEvent<usize>> = self
             .events
             .iter()
+            .filter(|e| !known(e.leaf))
             .filter(|e| event_ids(&e.event).any(|id| names.iter().any(|name| name == id)))
             .cloned()
-            .collect())
+            .collect();
+        Ok((events.len() <= most).then_some(events))
     }
 }
 

@@ -14,7 +14,7 @@ use ledger_store::{
     Declarations, LiveRuns, Lookup, ReadError, Reader, StoredAnchor, StoredCheckpoint, StoredEntry,
 };
 
-use ledger::history::{EventSource, Parties, SourceEvent, event_ids};
+use ledger::history::{EventSource, Named, Parties, SourceEvent, event_ids};
 
 use crate::budget::AnswerBudget;
 use crate::lane::Lane;
@@ -227,14 +227,18 @@ impl View {
 
     /// The entries of the checkpoint's tree whose events name one of `names` (exactly), each with
     /// its event parsed, found through the lookups and, for entries they did not cover when the
-    /// view was taken, a scan. They are loaded a batch at a time against `budget`
+    /// view was taken, a scan, but those `known` says the caller holds. `None`, before any entry
+    /// is loaded, when more than `most` candidates remain (the lookups may count a few that turn
+    /// out not to name them). They are loaded a batch at a time against `budget`
     /// (`load_counted`), and so are the entries that declare them erroneous.
     pub async fn entries_naming(
         &self,
         names: &[String],
+        known: &(dyn Fn(LeafIndex) -> bool + Sync),
+        most: usize,
         budget: &AnswerBudget,
         lane: &Lane,
-    ) -> Result<Vec<(StoredEntry, Map<String, Value>)>, ViewError> {
+    ) -> Result<Option<Vec<(StoredEntry, Map<String, Value>)>>, ViewError> {
         let lookups: Vec<Lookup<'_>> = names
             .iter()
             .flat_map(|name| [Lookup::Epc(name), Lookup::Parent(name)])
@@ -250,9 +254,12 @@ impl View {
                     .await?,
             );
         }
-        leaves.retain(|&leaf| self.holds(leaf));
+        leaves.retain(|&leaf| self.holds(leaf) && !known(leaf));
         leaves.sort_unstable();
         leaves.dedup();
+        if leaves.len() > most {
+            return Ok(None);
+        }
         let declarations = self
             .snapshot
             .as_ref()
@@ -274,6 +281,7 @@ impl View {
                 .collect()
         })
         .await
+        .map(Some)
         .map_err(ViewError::Lane)
     }
 }
@@ -465,25 +473,34 @@ impl EventSource for ViewSource<'_> {
     async fn events_naming(
         &self,
         names: &[String],
-    ) -> Result<Vec<SourceEvent<Arc<StoredEntry>>>, ViewError> {
-        let entries = self
+        known: &(dyn Fn(LeafIndex) -> bool + Sync),
+        most: usize,
+    ) -> Result<Named<Arc<StoredEntry>>, ViewError> {
+        let Some(entries) = self
             .view
-            .entries_naming(names, self.budget, self.lane)
-            .await?;
-        Ok(entries
-            .into_iter()
-            .map(|(entry, event)| {
-                // Ingest validated eventTime; an entry without one sorts first.
-                let time = ledger::history::event_time(&event).unwrap_or(i128::MIN);
-                SourceEvent {
-                    leaf: entry.leaf_index,
-                    reporter: self.parties.reporter(entry.record.attestation()).cloned(),
-                    captured: Some(i128::from(entry.record.captured_at().as_millis()) * 1_000_000),
-                    event,
-                    time,
-                    payload: Arc::new(entry),
-                }
-            })
-            .collect())
+            .entries_naming(names, known, most, self.budget, self.lane)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(
+            entries
+                .into_iter()
+                .map(|(entry, event)| {
+                    // Ingest validated eventTime; an entry without one sorts first.
+                    let time = ledger::history::event_time(&event).unwrap_or(i128::MIN);
+                    SourceEvent {
+                        leaf: entry.leaf_index,
+                        reporter: self.parties.reporter(entry.record.attestation()).cloned(),
+                        captured: Some(
+                            i128::from(entry.record.captured_at().as_millis()) * 1_000_000,
+                        ),
+                        event,
+                        time,
+                        payload: Arc::new(entry),
+                    }
+                })
+                .collect(),
+        ))
     }
 }

@@ -614,6 +614,34 @@ impl<'p> Custody<'p> {
         }
     }
 
+    /// The identifiers `of` accepts that `event` relates to others and its reporter spoke for
+    /// now (before the event is applied): see [`assess_relations`].
+    fn spoken_for<'e, T>(
+        &self,
+        event: &'e SourceEvent<T>,
+        of: &impl Fn(&str) -> bool,
+    ) -> Vec<&'e str> {
+        let act = act(&event.event);
+        let (held, originated) = match &act {
+            Act::Pack { children, .. } => (children.as_slice(), &[][..]),
+            Act::Transform { inputs, outputs } => (inputs.as_slice(), outputs.as_slice()),
+            _ => return Vec::new(),
+        };
+        let Some(reporter) = event.reporter.as_ref() else {
+            return Vec::new();
+        };
+        if late(event).is_some() || self.check_past(reporter, event, &act).is_err() {
+            return Vec::new();
+        }
+        let held = held
+            .iter()
+            .filter(|id| of(id) && self.check(reporter, id).is_ok());
+        let originated = originated
+            .iter()
+            .filter(|id| of(id) && self.check_origin(reporter, id).is_ok());
+        held.chain(originated).copied().collect()
+    }
+
     /// Refuses a change of an item's past by the party that handed it over, once the hand-over
     /// was logged before the change was.
     fn check_past<T>(
@@ -855,6 +883,28 @@ pub fn assess<'a, T: 'a>(
     events: impl IntoIterator<Item = &'a SourceEvent<T>>,
     parties: &Parties,
 ) -> BTreeMap<LeafIndex, Authority> {
+    assess_relations(events, parties, |_| false).0
+}
+
+/// Of an event that relates identifiers to others (packs children into a container, or
+/// transforms inputs into outputs), one identifier its reporter spoke for at the event's time:
+/// a child or an input it had custody of, an output it could bring into being.
+pub type Spoken = (LeafIndex, String);
+
+/// Judges every event as [`assess`] does, and also tells, for the identifiers `of` accepts,
+/// which of the relating events' identifiers their reporters spoke for ([`Spoken`]), whatever
+/// the event's other side (the container, the other items) turns out to be.
+///
+/// That is what a history follows through when it gathers events: a container an item was
+/// packed into by a party that had custody of the item, the outputs of a transformation that
+/// consumed it by its custodian, the inputs of one that produced it by a party that could. The
+/// other side is judged once its events are gathered too; a party without custody of the item
+/// makes nobody gather anything.
+pub fn assess_relations<'a, T: 'a>(
+    events: impl IntoIterator<Item = &'a SourceEvent<T>>,
+    parties: &Parties,
+    of: impl Fn(&str) -> bool,
+) -> (BTreeMap<LeafIndex, Authority>, HashSet<Spoken>) {
     let mut order: Vec<&SourceEvent<T>> = events.into_iter().collect();
     order.sort_by_key(|event| (event.time, event.leaf));
     let settled = Settled::of(&order, parties);
@@ -863,8 +913,18 @@ pub fn assess<'a, T: 'a>(
         first.apply(event);
     }
     let mut custody = Custody::new(parties, first.handovers, &settled);
-    order
+    let mut spoken = HashSet::new();
+    let marks = order
         .into_iter()
-        .map(|event| (event.leaf, custody.apply(event)))
-        .collect()
+        .map(|event| {
+            spoken.extend(
+                custody
+                    .spoken_for(event, &of)
+                    .into_iter()
+                    .map(|id| (event.leaf, id.to_owned())),
+            );
+            (event.leaf, custody.apply(event))
+        })
+        .collect();
+    (marks, spoken)
 }

@@ -539,6 +539,128 @@ mod custody {
         assert_eq!(kind(&history, 6), "authorised");
     }
 
+    fn transformation(minute: u32, inputs: &[&str], outputs: &[&str]) -> Map<String, Value> {
+        json!({"type": "TransformationEvent", "eventTime": at(minute),
+            "inputEPCList": inputs, "outputEPCList": outputs})
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    /// A memory source that remembers what it was asked about (each identifier by the first of
+    /// its names) and which events it gave.
+    struct Recording {
+        memory: Memory,
+        asked: std::sync::Mutex<Vec<String>>,
+        given: std::sync::Mutex<Vec<u64>>,
+    }
+
+    impl EventSource for Recording {
+        type Error = std::convert::Infallible;
+        type Payload = usize;
+
+        async fn events_naming(
+            &self,
+            names: &[String],
+            known: &(dyn Fn(LeafIndex) -> bool + Sync),
+            most: usize,
+        ) -> Result<Named<usize>, Self::Error> {
+            // Each identifier by its first name (a container's Digital Link follows it).
+            self.asked.lock().unwrap().push(names[0].clone());
+            let events = self.memory.events_naming(names, known, most).await?;
+            let given = events.iter().flatten().map(|event| event.leaf.get());
+            self.given.lock().unwrap().extend(given);
+            Ok(events)
+        }
+    }
+
+    /// What a history of `item` of at most `limit` events asked its source about, and its
+    /// leaves (or why it could not be put together). Every event is given once.
+    fn gathered(log: &Log, item: &str, limit: usize) -> (Vec<String>, Result<Vec<u64>, String>) {
+        let source = Recording {
+            memory: log.memory(),
+            asked: Default::default(),
+            given: Default::default(),
+        };
+        let parties = parties();
+        let future = history(
+            &source,
+            vec![item.to_owned()],
+            names_of,
+            Judge::Parties(&parties),
+            limit,
+        );
+        let answer = match std::pin::pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(answer) => answer,
+            Poll::Pending => unreachable!("a memory source answers at once"),
+        };
+        let leaves = answer
+            .map(|history| history.events.iter().map(|e| e.event.leaf.get()).collect())
+            .map_err(|error| error.to_string());
+        let mut given = source.given.into_inner().unwrap();
+        let count = given.len();
+        given.sort_unstable();
+        given.dedup();
+        assert_eq!(given.len(), count, "an event was given twice: {given:?}");
+        (source.asked.into_inner().unwrap(), leaves)
+    }
+
+    /// B relates A's item to its own pallet and item, which have many events: a history that
+    /// gathered them would be refused (more than 4 x 10 events). None of them is gathered.
+    #[test]
+    fn what_another_party_relates_an_item_to_is_never_gathered() {
+        let mut log = a_journey()
+            .by("B", aggregation(15, "ADD", B_PALLET, &[ITEM])) // 4
+            .by("B", transformation(16, &[ITEM], &[B_ITEM])) // 5: consumes A's item
+            .by("B", transformation(17, &[B_ITEM], &[ITEM])); // 6: claims to produce it
+        for minute in 0..50 {
+            log = log.by("B", object(40 + minute, &[B_PALLET, B_ITEM]));
+        }
+        let (asked, history) = gathered(&log, ITEM, 10);
+        assert_eq!(history.unwrap(), [0, 1, 4, 5, 6, 2, 3]);
+        assert_eq!(
+            asked,
+            [ITEM, CASE],
+            "only the item and A's case are asked about"
+        );
+        // The same pallet, packed by B once A's case was handed over to it, is followed: its
+        // events are the item's, and too many of them are refused.
+        let mut log = a_journey()
+            .by("B", step(object(35, &[CASE]), "receiving")) // 4
+            .by("B", aggregation(36, "DELETE", CASE, &[])) // 5
+            .by("B", aggregation(37, "ADD", B_PALLET, &[ITEM])); // 6
+        for minute in 0..50 {
+            log = log.by("B", object(40 + minute, &[B_PALLET]));
+        }
+        let (asked, history) = gathered(&log, ITEM, 10);
+        assert_eq!(asked, [ITEM, CASE, B_PALLET]);
+        assert!(
+            history
+                .unwrap_err()
+                .starts_with("more than 40 events name the item"),
+            "the custodian's pallet, with its 50 events"
+        );
+    }
+
+    /// Custody the item's own events cannot show (a receipt of its case by another party) is
+    /// found in a later round: the new holder's container and transformation are followed.
+    #[test]
+    fn a_later_round_follows_a_holder_only_a_container_s_events_show() {
+        let tote = "urn:epc:id:sscc:0999999.0000000001";
+        let juice = "urn:epc:id:sgtin:0999999.000002.1";
+        let log = a_journey()
+            .by("C", step(object(40, &[CASE]), "receiving")) // 4: the hand-over
+            .by("C", aggregation(45, "DELETE", CASE, &[])) // 5
+            .by("C", aggregation(50, "ADD", tote, &[ITEM])) // 6
+            .by("C", step(object(55, &[tote]), "storing")) // 7
+            .by("C", aggregation(57, "DELETE", tote, &[])) // 8
+            .by("C", transformation(60, &[ITEM], &[juice])) // 9
+            .by("C", object(65, &[juice])); // 10
+        let (asked, history) = gathered(&log, ITEM, 1000);
+        assert_eq!(history.unwrap(), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(asked, [ITEM, CASE, tote, juice]);
+    }
+
     /// A verifier has only the bundle: the history and its context events. Judged over those
     /// alone, every mark and reason must come out as the service judged them over everything it
     /// gathered, or an honest bundle would fail.

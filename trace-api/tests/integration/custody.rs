@@ -16,6 +16,7 @@ const ITEM: &str = "urn:epc:id:sgtin:0614141.812345.6789";
 const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
 const B_PALLET: &str = "urn:epc:id:sscc:0712345.0000000001";
 const B_LOCATION: &str = "urn:epc:id:sgln:0712345.00001.0";
+const B_ITEM: &str = "urn:epc:id:sgtin:0712345.000001.1";
 
 /// Registers B (organisation `rival`, its site `rival-depot` at `B_LOCATION`) and gives A's
 /// organisation (the pipeline's site, an organisation of its own) the item's company prefix.
@@ -53,6 +54,31 @@ async fn register_b(pipeline: &Pipeline) -> String {
         .await
         .unwrap()
         .expose()
+}
+
+/// The registry as a verifier is given it: both organisations' sites, A's device, both
+/// prefixes.
+fn parties() -> ledger::history::Parties {
+    let mut parties = ledger::history::Parties::new();
+    for (site, organisation) in [(SITE, SITE), ("rival-depot", "rival")] {
+        parties.add_site(
+            ledger::SiteId::parse(site).unwrap(),
+            ledger::OrganisationId::parse(organisation).unwrap(),
+        );
+    }
+    parties.add_device(
+        ledger::DeviceId::parse("reader-1").unwrap(),
+        ledger::SiteId::parse(SITE).unwrap(),
+    );
+    parties.add_prefix(
+        ledger::OrganisationId::parse(SITE).unwrap(),
+        epcis::epc::CompanyPrefix::parse("0614141").unwrap(),
+    );
+    parties.add_prefix(
+        ledger::OrganisationId::parse("rival").unwrap(),
+        epcis::epc::CompanyPrefix::parse("0712345").unwrap(),
+    );
+    parties
 }
 
 /// Captures `events` with B's token; returns the status and body.
@@ -130,7 +156,7 @@ async fn another_organisation_cannot_reshape_an_item_s_history() {
     // From its own location, backdated between A's events: B packs A's item into its pallet,
     // unpacks A's case, transforms its own item into A's, and destroys its pallet.
     let transformation = json!({"type": "TransformationEvent", "eventTime": at_seconds(150),
-        "eventTimeZoneOffset": "+00:00", "inputEPCList": ["urn:epc:id:sgtin:0712345.000001.1"],
+        "eventTimeZoneOffset": "+00:00", "inputEPCList": [B_ITEM],
         "outputEPCList": [ITEM], "readPoint": {"id": B_LOCATION}});
     let (status, body) = capture_as_b(
         &pipeline,
@@ -209,26 +235,7 @@ async fn another_organisation_cannot_reshape_an_item_s_history() {
         .await;
     assert_eq!(status, 200, "{body}");
     let bundle: ProvenanceBundle = serde_json::from_value(body).unwrap();
-    let mut parties = ledger::history::Parties::new();
-    for (site, organisation) in [(SITE, SITE), ("rival-depot", "rival")] {
-        parties.add_site(
-            ledger::SiteId::parse(site).unwrap(),
-            ledger::OrganisationId::parse(organisation).unwrap(),
-        );
-    }
-    parties.add_device(
-        ledger::DeviceId::parse("reader-1").unwrap(),
-        ledger::SiteId::parse(SITE).unwrap(),
-    );
-    parties.add_prefix(
-        ledger::OrganisationId::parse(SITE).unwrap(),
-        epcis::epc::CompanyPrefix::parse("0614141").unwrap(),
-    );
-    parties.add_prefix(
-        ledger::OrganisationId::parse("rival").unwrap(),
-        epcis::epc::CompanyPrefix::parse("0712345").unwrap(),
-    );
-    let trusted = pipeline.trusted_keys().with_parties(parties);
+    let trusted = pipeline.trusted_keys().with_parties(parties());
     let report = verify_provenance(&bundle, &trusted);
     for check in [CheckName::Story, CheckName::Authority] {
         assert_eq!(
@@ -258,5 +265,75 @@ async fn another_organisation_cannot_reshape_an_item_s_history() {
         report.bundle_checks().outcome(CheckName::Authority),
         Some(Outcome::Failed(_))
     ));
+    pipeline.stop().await;
+}
+
+/// B relates A's item to its own pallet (packing it in) and its own item (transforming A's item
+/// into it), then gives both more events than a bundle of A's item may gather (4 x 8): A's item
+/// still answers, and its bundle, which holds none of B's pallet's or item's events, verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_organisation_cannot_make_an_item_unanswerable() {
+    let pipeline = Pipeline::start(|config| config.limits.max_bundle_events = 8).await;
+    let token = register_b(&pipeline).await;
+    let a = pipeline
+        .capture(vec![
+            object(0, "ADD", &[ITEM], "commissioning"),
+            aggregation(1, "ADD", CASE, &[ITEM]),
+            object(3, "OBSERVE", &[CASE], "receiving"),
+            object(5, "OBSERVE", &[CASE], "shipping"),
+        ])
+        .await;
+    let mut events = vec![
+        at_b(aggregation(2, "ADD", B_PALLET, &[ITEM])),
+        json!({"type": "TransformationEvent", "eventTime": at_seconds(150),
+            "eventTimeZoneOffset": "+00:00", "inputEPCList": [ITEM], "outputEPCList": [B_ITEM],
+            "readPoint": {"id": B_LOCATION}}),
+    ];
+    for minute in 0..40 {
+        events.push(at_b(object(
+            10 + minute,
+            "OBSERVE",
+            &[B_PALLET, B_ITEM],
+            "inspecting",
+        )));
+    }
+    let (status, body) = capture_as_b(&pipeline, &token, events).await;
+    assert_eq!(status, 202, "{body}");
+    let b: Vec<String> = body["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|r| r["eventHash"].as_str().unwrap().to_owned())
+        .collect();
+
+    let (status, history) = pipeline
+        .get(&format!("/items/{}/history", segment(ITEM)))
+        .await;
+    assert_eq!(status, 200, "{history}");
+    let (status, body) = pipeline
+        .get(&format!("/items/{}/bundle", segment(ITEM)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let bundle: ProvenanceBundle = serde_json::from_value(body).unwrap();
+    let bundled: Vec<String> = bundle
+        .events
+        .iter()
+        .map(|event| event.event_hash.to_ni_uri())
+        .collect();
+    // A's events and B's two that name the item (unauthorised), nothing of B's pallet or item.
+    assert_eq!(
+        bundled,
+        [&a[0], &a[1], &b[0], &b[1], &a[2], &a[3]].map(String::as_str)
+    );
+    let trusted = pipeline.trusted_keys().with_parties(parties());
+    let report = verify_provenance(&bundle, &trusted);
+    for check in [CheckName::Story, CheckName::Authority] {
+        assert_eq!(
+            report.bundle_checks().outcome(check),
+            Some(&Outcome::Passed),
+            "{check}: {report:?}"
+        );
+    }
     pipeline.stop().await;
 }
