@@ -26,7 +26,7 @@
 pub mod authority;
 mod item;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::task::{Context, Poll, Waker};
 
 use serde_json::{Map, Value};
@@ -264,8 +264,11 @@ struct Asked {
 /// [`Judge::Claimed`], every relation is followed), so that a party without custody of an item
 /// cannot make its history gather a container or an item of its choosing, however many events
 /// those have. A round can show custody the previous ones could not (a container received by
-/// another party), so rounds go on until one follows nothing new. At most `limit` events are
-/// gathered, counted before they are loaded ([`EventSource::events_naming`]).
+/// another party), so rounds go on until one follows nothing new. Each round is one question to
+/// the source, about all its new identifiers at once, so a request costs at most a few round
+/// trips however many containers and items it follows; more than [`MAX_SUBJECTS`] identifiers
+/// are refused before they are asked about. At most `limit` events are gathered, counted before
+/// they are loaded ([`EventSource::events_naming`]).
 async fn gather<S: EventSource>(
     source: &S,
     names: &[String],
@@ -283,32 +286,36 @@ async fn gather<S: EventSource>(
         follow_transformations: true,
     }];
     loop {
-        for subject in pending.drain(..) {
-            if !seen.insert(subject.names.clone()) {
-                continue;
-            }
-            if seen.len() > MAX_SUBJECTS {
-                return Err(HistoryError::TooManySubjects {
-                    limit: MAX_SUBJECTS,
-                });
-            }
-            let events = {
-                let most = limit.saturating_sub(pool.len());
-                let known = |leaf: LeafIndex| pool.contains_key(&leaf);
-                source
-                    .events_naming(&subject.names, &known, most)
-                    .await
-                    .map_err(HistoryError::Source)?
-                    .ok_or(HistoryError::TooMany { limit })?
-            };
-            for event in events {
-                pool.entry(event.leaf).or_insert(event);
-            }
-            if pool.len() > limit {
-                return Err(HistoryError::TooMany { limit });
-            }
-            asked.push(subject);
+        // The round's new identifiers, each once, asked about in one question.
+        let round: Vec<Asked> = pending
+            .drain(..)
+            .filter(|subject| seen.insert(subject.names.clone()))
+            .collect();
+        if seen.len() > MAX_SUBJECTS {
+            return Err(HistoryError::TooManySubjects {
+                limit: MAX_SUBJECTS,
+            });
         }
+        let names: Vec<String> = round
+            .iter()
+            .flat_map(|subject| subject.names.iter().cloned())
+            .collect();
+        let events = {
+            let most = limit.saturating_sub(pool.len());
+            let known = |leaf: LeafIndex| pool.contains_key(&leaf);
+            source
+                .events_naming(&names, &known, most)
+                .await
+                .map_err(HistoryError::Source)?
+                .ok_or(HistoryError::TooMany { limit })?
+        };
+        for event in events {
+            pool.entry(event.leaf).or_insert(event);
+        }
+        if pool.len() > limit {
+            return Err(HistoryError::TooMany { limit });
+        }
+        asked.extend(round);
         // Which relations the events so far let the history follow.
         let (marks, spoken) = match judge {
             Judge::Parties(parties) => {
@@ -328,68 +335,74 @@ async fn gather<S: EventSource>(
                 .as_ref()
                 .is_none_or(|spoken| spoken.contains(&(leaf, id.to_owned())))
         };
-        for subject in &asked {
-            pending.extend(
-                related(&pool, subject, &spoke, names_of)
-                    .into_iter()
-                    .filter(|next| !seen.contains(&next.names)),
-            );
-        }
+        pending = related(&pool, &asked, &spoke, names_of);
+        pending.retain(|next| !seen.contains(&next.names));
         if pending.is_empty() {
             return Ok((pool, marks));
         }
     }
 }
 
-/// What the gathered events relate `subject` to, through relations its side was spoken for in
-/// (`spoke`): the containers it was packed into, and, for the item, the outputs of a
-/// transformation that consumed it and the inputs of one that produced it.
+/// What the gathered events relate the `asked` identifiers to, through relations their side was
+/// spoken for in (`spoke`): the containers they were packed into, and, for the item, the outputs
+/// of a transformation that consumed it and the inputs of one that produced it. One pass over
+/// the events, whatever the number of identifiers.
 fn related<T>(
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
-    subject: &Asked,
+    asked: &[Asked],
     spoke: &impl Fn(LeafIndex, &str) -> bool,
     names_of: &impl Fn(&str) -> Vec<String>,
 ) -> Vec<Asked> {
-    let named = |id: &str| subject.names.iter().any(|name| name == id);
-    let spoken_in = |event: &SourceEvent<T>, member: &str| {
-        text_list(&event.event, member).any(|id| named(id) && spoke(event.leaf, id))
-    };
+    // Each name by the identifier first asked about under it (the shallowest).
+    let mut by_name: HashMap<&str, &Asked> = HashMap::new();
+    for subject in asked {
+        for name in &subject.names {
+            by_name.entry(name.as_str()).or_insert(subject);
+        }
+    }
+    let by_name = &by_name;
     let mut next = Vec::new();
     for event in pool.values() {
-        if subject.follow_containers
-            && subject.depth < MAX_CONTAINER_DEPTH
-            && is_aggregation(&event.event)
+        // The asked identifiers an event lists in `member` and was spoken for there, if `wanted`.
+        let spoken_in = |member: &'static str, wanted: fn(&Asked) -> bool| {
+            text_list(&event.event, member).filter_map(move |id| {
+                let subject = by_name.get(id).copied()?;
+                (wanted(subject) && spoke(event.leaf, id)).then_some(subject)
+            })
+        };
+        if is_aggregation(&event.event)
             && matches!(action(&event.event), Some("ADD" | "OBSERVE"))
             && let Some(parent) = event.event.get("parentID").and_then(Value::as_str)
-            && spoken_in(event, "childEPCs")
         {
-            next.push(Asked {
+            let packed =
+                |subject: &Asked| subject.follow_containers && subject.depth < MAX_CONTAINER_DEPTH;
+            next.extend(spoken_in("childEPCs", packed).map(|subject| Asked {
                 names: names_of(parent),
                 depth: subject.depth + 1,
                 follow_containers: true,
                 follow_transformations: false,
-            });
+            }));
         }
-        if subject.follow_transformations
-            && event.event.get("type").and_then(Value::as_str) == Some("TransformationEvent")
-        {
-            let consumed = spoken_in(event, "inputEPCList");
-            let produced = spoken_in(event, "outputEPCList");
-            let sides = [("outputEPCList", consumed), ("inputEPCList", produced)];
-            for (member, followed) in sides {
-                if !followed {
-                    continue;
+        if event.event.get("type").and_then(Value::as_str) == Some("TransformationEvent") {
+            let transforms = |subject: &Asked| subject.follow_transformations;
+            // Consumed: the outputs are related; produced: the inputs are.
+            let sides = [
+                ("inputEPCList", "outputEPCList"),
+                ("outputEPCList", "inputEPCList"),
+            ];
+            for (side, other) in sides {
+                for subject in spoken_in(side, transforms) {
+                    next.extend(
+                        text_list(&event.event, other)
+                            .filter(|id| !subject.names.iter().any(|name| name == id))
+                            .map(|id| Asked {
+                                names: vec![id.to_owned()],
+                                depth: 1,
+                                follow_containers: false,
+                                follow_transformations: false,
+                            }),
+                    );
                 }
-                next.extend(
-                    text_list(&event.event, member)
-                        .filter(|id| !named(id))
-                        .map(|id| Asked {
-                            names: vec![id.to_owned()],
-                            depth: 1,
-                            follow_containers: false,
-                            follow_transformations: false,
-                        }),
-                );
             }
         }
     }

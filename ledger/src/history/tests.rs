@@ -547,11 +547,11 @@ mod custody {
         .clone()
     }
 
-    /// A memory source that remembers what it was asked about (each identifier by the first of
-    /// its names) and which events it gave.
+    /// A memory source that remembers what it was asked about (each question's names) and which
+    /// events it gave.
     struct Recording {
         memory: Memory,
-        asked: std::sync::Mutex<Vec<String>>,
+        asked: std::sync::Mutex<Vec<Vec<String>>>,
         given: std::sync::Mutex<Vec<u64>>,
     }
 
@@ -565,8 +565,7 @@ mod custody {
             known: &(dyn Fn(LeafIndex) -> bool + Sync),
             most: usize,
         ) -> Result<Named<usize>, Self::Error> {
-            // Each identifier by its first name (a container's Digital Link follows it).
-            self.asked.lock().unwrap().push(names[0].clone());
+            self.asked.lock().unwrap().push(names.to_vec());
             let events = self.memory.events_naming(names, known, most).await?;
             let given = events.iter().flatten().map(|event| event.leaf.get());
             self.given.lock().unwrap().extend(given);
@@ -574,9 +573,14 @@ mod custody {
         }
     }
 
-    /// What a history of `item` of at most `limit` events asked its source about, and its
-    /// leaves (or why it could not be put together). Every event is given once.
-    fn gathered(log: &Log, item: &str, limit: usize) -> (Vec<String>, Result<Vec<u64>, String>) {
+    /// The questions a history of `item` of at most `limit` events asked its source (each by its
+    /// EPC URIs: an item's and a container's Digital Link forms go with them), and its leaves (or
+    /// why it could not be put together). Every event is given once.
+    fn gathered(
+        log: &Log,
+        item: &str,
+        limit: usize,
+    ) -> (Vec<Vec<String>>, Result<Vec<u64>, String>) {
         let source = Recording {
             memory: log.memory(),
             asked: Default::default(),
@@ -602,7 +606,17 @@ mod custody {
         given.sort_unstable();
         given.dedup();
         assert_eq!(given.len(), count, "an event was given twice: {given:?}");
-        (source.asked.into_inner().unwrap(), leaves)
+        let asked = source.asked.into_inner().unwrap();
+        let asked = asked
+            .into_iter()
+            .map(|names| {
+                names
+                    .into_iter()
+                    .filter(|name| name.starts_with("urn:"))
+                    .collect()
+            })
+            .collect();
+        (asked, leaves)
     }
 
     /// B relates A's item to its own pallet and item, which have many events: a history that
@@ -620,7 +634,7 @@ mod custody {
         assert_eq!(history.unwrap(), [0, 1, 4, 5, 6, 2, 3]);
         assert_eq!(
             asked,
-            [ITEM, CASE],
+            [[ITEM], [CASE]],
             "only the item and A's case are asked about"
         );
         // The same pallet, packed by B once A's case was handed over to it, is followed: its
@@ -633,7 +647,7 @@ mod custody {
             log = log.by("B", object(40 + minute, &[B_PALLET]));
         }
         let (asked, history) = gathered(&log, ITEM, 10);
-        assert_eq!(asked, [ITEM, CASE, B_PALLET]);
+        assert_eq!(asked, [[ITEM], [CASE], [B_PALLET]]);
         assert!(
             history
                 .unwrap_err()
@@ -658,7 +672,24 @@ mod custody {
             .by("C", object(65, &[juice])); // 10
         let (asked, history) = gathered(&log, ITEM, 1000);
         assert_eq!(history.unwrap(), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-        assert_eq!(asked, [ITEM, CASE, tote, juice]);
+        assert_eq!(asked, [vec![ITEM], vec![CASE], vec![tote, juice]]);
+    }
+
+    /// A transformation of the item into more identifiers than a history may ask about is
+    /// refused before any of them is asked about, whoever reported it.
+    #[test]
+    fn too_many_related_items_are_refused_unasked() {
+        let outputs: Vec<String> = (0..=MAX_SUBJECTS)
+            .map(|serial| format!("urn:epc:id:sgtin:0614141.000002.{serial}"))
+            .collect();
+        let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+        let log = a_journey().by("A", transformation(40, &[ITEM], &outputs));
+        let (asked, history) = gathered(&log, ITEM, 1000);
+        assert_eq!(asked, [[ITEM]]);
+        assert_eq!(
+            history.unwrap_err(),
+            "the item is related to more than 256 containers and items: ask about a narrower item"
+        );
     }
 
     /// A verifier has only the bundle: the history and its context events. Judged over those
