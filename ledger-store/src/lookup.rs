@@ -10,7 +10,7 @@ use epcis::EventHash;
 use epcis::document::Timestamp;
 
 use ledger::batch::{BatchStatement, DeviceSignature, StatementHash};
-use ledger::record::{EventBinding, LeafRecord};
+use ledger::record::{Attestation, EventBinding, LeafRecord};
 use ledger::size::LeafIndex;
 
 use super::bundles::{BUNDLE, row_records};
@@ -37,26 +37,13 @@ use super::runs::{self, Kind};
 /// records.
 static SELECT_ENTRIES: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT e.leaf, e.event_hash, b.first, b.width,
-                b.total = (b.width - b.first) * (b.len + 2),
-                CASE WHEN b.total = (b.width - b.first) * (b.len + 2)
-                     THEN substring(b.entries
-                                    FROM ((e.leaf % 256 - b.first) * (b.len + 2) + 1)::integer
-                                    FOR b.len + 2)
-                     ELSE b.entries END,
+        "SELECT e.leaf, e.event_hash, {RECORD_COLUMNS},
                 e.event,
                 (SELECT d.declared_leaf FROM error_declarations d WHERE d.declaration_leaf = e.leaf),
                 (SELECT d.event_hash FROM error_declarations d WHERE d.declaration_leaf = e.leaf),
                 ARRAY(SELECT d.declaration_leaf FROM error_declarations d
                       WHERE d.event_hash = e.event_hash ORDER BY d.declaration_leaf)
-         FROM ({}) e (leaf, event_hash, event)
-         LEFT JOIN LATERAL (
-             SELECT first, width, entries, octet_length(entries) AS total,
-                    get_byte(substring(entries FROM 1 FOR 2), 0) * 256
-                        + get_byte(substring(entries FROM 1 FOR 2), 1) AS len
-             FROM entry_bundles
-             WHERE bundle_index = e.leaf / 256 AND first <= e.leaf % 256 AND width > e.leaf % 256
-             ORDER BY first DESC LIMIT 1) b ON true
+         FROM ({}) e (leaf, event_hash, event) {BUNDLE_ROW_JOIN}
          ORDER BY e.leaf",
         packs::EVENTS_AT
     )
@@ -118,6 +105,36 @@ const SELECT_BUNDLE_ROW: &str = "SELECT first, width, entries FROM entry_bundles
     WHERE bundle_index = $1::bigint / 256 AND first <= $1::bigint % 256
         AND width > $1::bigint % 256
     ORDER BY first DESC LIMIT 1";
+
+/// The leaf records of the leaves `$1`, in leaf order, as [`SELECT_ENTRIES`] reads them (its
+/// columns 2 to 5: `first`, `width`, `uniform`, the sliced record or the whole row), without
+/// their events.
+static SELECT_RECORDS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT e.leaf, {RECORD_COLUMNS} FROM unnest($1::bigint[]) AS e(leaf) {BUNDLE_ROW_JOIN}
+         ORDER BY e.leaf"
+    )
+});
+
+/// The leaf record columns of the entry at `e.leaf` from its bundle row `b` ([`BUNDLE_ROW_JOIN`]):
+/// `first`, `width`, whether every record of the row has the first one's length, and then only
+/// the entry's record (its length prefix and bytes) or else the whole row.
+const RECORD_COLUMNS: &str = "b.first, b.width,
+    b.total = (b.width - b.first) * (b.len + 2),
+    CASE WHEN b.total = (b.width - b.first) * (b.len + 2)
+         THEN substring(b.entries FROM ((e.leaf % 256 - b.first) * (b.len + 2) + 1)::integer
+                        FOR b.len + 2)
+         ELSE b.entries END";
+
+/// The entry bundle row `b` holding the entry at `e.leaf` (NULLs if none does), with its size
+/// and its first record's length.
+const BUNDLE_ROW_JOIN: &str = "LEFT JOIN LATERAL (
+        SELECT first, width, entries, octet_length(entries) AS total,
+               get_byte(substring(entries FROM 1 FOR 2), 0) * 256
+                   + get_byte(substring(entries FROM 1 FOR 2), 1) AS len
+        FROM entry_bundles
+        WHERE bundle_index = e.leaf / 256 AND first <= e.leaf % 256 AND width > e.leaf % 256
+        ORDER BY first DESC LIMIT 1) b ON true";
 
 /// The entries `$1..$2` whose event text contains one of the strings `$3`.
 static SCAN_FOR: LazyLock<String> = LazyLock::new(|| {
@@ -336,6 +353,43 @@ impl Reader {
         Ok(entries)
     }
 
+    /// Who attested each of `leaves`, from its leaf record alone: what a reader needs to choose
+    /// among many entries before loading their events, which cost far more. Each leaf with its
+    /// record's attestation, in leaf order; `None` for a leaf whose record could not be read (no
+    /// row holds it, or its row does not decode): this is for choosing, never evidence, and an
+    /// entry that is loaded is checked in full. Entries the reader keeps need no query. With the
+    /// bytes read.
+    pub async fn attestations(
+        &self,
+        leaves: &[LeafIndex],
+    ) -> Result<(Vec<(LeafIndex, Option<Attestation>)>, usize), ReadError> {
+        let mut bytes = 0;
+        let mut attested = Vec::with_capacity(leaves.len());
+        let mut missing = Vec::new();
+        for &leaf in leaves {
+            match self.entry_cache().get(&leaf.get()) {
+                Some(fixed) => {
+                    attested.push((leaf, Some(fixed.entry.record.attestation().clone())))
+                }
+                None => missing.push(i64::try_from(leaf.get()).unwrap_or(i64::MAX)),
+            }
+        }
+        if !missing.is_empty() {
+            missing.sort_unstable();
+            missing.dedup();
+            let client = self.pool().get().await?;
+            let statement = client.prepare_cached(&SELECT_RECORDS).await?;
+            for row in client.query(&statement, &[&missing]).await? {
+                let leaf = leaf_index(row.get(0), "leaf record")?;
+                bytes += row.get::<_, Option<&[u8]>>(4).map_or(0, <[u8]>::len);
+                attested.push((leaf, attestation_of(&row, leaf)));
+            }
+        }
+        attested.sort_by_key(|(leaf, _)| *leaf);
+        attested.dedup_by_key(|(leaf, _)| *leaf);
+        Ok((attested, bytes))
+    }
+
     /// The device batch with this statement hash, if stored.
     pub async fn device_batch(
         &self,
@@ -528,6 +582,28 @@ enum RecordSource<'a> {
     Sliced,
     /// The whole bundle row, read again ([`SELECT_BUNDLE_ROW`]; `None`: no row holds the entry).
     Row(Option<&'a tokio_postgres::Row>),
+}
+
+/// The attestation of the record in a row of [`SELECT_RECORDS`] for `leaf`, if it decodes.
+fn attestation_of(row: &tokio_postgres::Row, leaf: LeafIndex) -> Option<Attestation> {
+    let (first, width, sliced, entries): RecordColumns<'_> =
+        (row.get(1), row.get(2), row.get(3), row.get(4));
+    let (first, width, sliced, entries) = (first?, width?, sliced?, entries?);
+    let record = if sliced {
+        let (len, record) = entries.split_first_chunk::<2>()?;
+        (usize::from(u16::from_be_bytes(*len)) == record.len()).then_some(record)?
+    } else {
+        // The row's CHECK constraints keep both within 0..=256.
+        let (first, width) = (first as u16, width as u16);
+        let position = (leaf.get() % BUNDLE) as u16;
+        let records = row_records(first, width, entries).ok()?;
+        records
+            .get(usize::from(position.checked_sub(first)?))
+            .copied()?
+    };
+    LeafRecord::decode(record)
+        .ok()
+        .map(|record| record.attestation().clone())
 }
 
 /// Rows of [`SELECT_ENTRIES`] holding more event text than this are read into entries off the
