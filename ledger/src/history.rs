@@ -22,6 +22,11 @@
 //! make its history read anything of that party's choosing, and the algorithm runs the same on
 //! the ledger (trace-api) and on the events of a provenance bundle ([`in_memory`], which
 //! `tagtrail verify` runs to recompute a bundle's story).
+//!
+//! No reporter's events can push out another's: when more events are candidates than a history
+//! may take, they are shared out by reporter before any is loaded ([`share`]), and a history that
+//! still holds too many keeps the authorised state changes it rests on and shares out the rest;
+//! what was left out is counted by reporter ([`History::omitted`]).
 
 pub mod authority;
 mod item;
@@ -87,8 +92,93 @@ pub fn event_time(event: &Map<String, Value>) -> Option<i128> {
     Timestamp::parse(text).ok().map(Timestamp::unix_nanos)
 }
 
-/// The events naming some identifiers, or `None` when more than the caller may take name them.
-pub type Named<T> = Option<Vec<SourceEvent<T>>>;
+/// What a source gives for some identifiers: the events it loaded, and those it left out.
+#[derive(Debug, Clone)]
+pub struct Found<T> {
+    /// The events loaded.
+    pub events: Vec<SourceEvent<T>>,
+    /// What was left out, by reporter ([`share`]).
+    pub omitted: Vec<Omitted>,
+}
+
+/// The events naming some identifiers, or `None` when too many are candidates to choose among.
+pub type Named<T> = Option<Found<T>>;
+
+/// How many more candidates than it may take a source chooses among ([`share`]) before it
+/// refuses: learning who reported each candidate costs a little per candidate.
+pub const SHARE_CEILING: usize = 4;
+
+/// Events a history left out: more events named what it follows than it may take, and these were
+/// their reporter's beyond its share ([`share`]). In JSON (a history, a provenance bundle):
+/// `{"reportedBy": "<organisation>", "events": <count>}`, without `reportedBy` when the reporter
+/// is not known.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Omitted {
+    /// The organisation that reported them; `None` for entries whose reporter the registry does
+    /// not know.
+    #[serde(
+        rename = "reportedBy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reporter: Option<OrganisationId>,
+    /// How many were left out.
+    pub events: usize,
+}
+
+/// An event that names what a history follows, before it is loaded: where it is and who
+/// reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub leaf: LeafIndex,
+    pub reporter: Option<OrganisationId>,
+}
+
+/// Which of `candidates` a history takes when it may take at most `most`: all of them when they
+/// fit; otherwise each reporter's up to one cap, the largest with which they fit, so that a
+/// reporter with fewer events than the cap keeps every one and one with more keeps its first
+/// `cap` in log order. No reporter's events, however many, can push out another's beyond its
+/// equal part. Returns the leaves taken, in leaf order, and what each capped reporter lost.
+pub fn share(mut candidates: Vec<Candidate>, most: usize) -> (Vec<LeafIndex>, Vec<Omitted>) {
+    candidates.sort_unstable_by(|a, b| (&a.reporter, a.leaf).cmp(&(&b.reporter, b.leaf)));
+    candidates.dedup_by(|a, b| a.leaf == b.leaf);
+    if candidates.len() <= most {
+        let mut leaves: Vec<LeafIndex> = candidates.into_iter().map(|c| c.leaf).collect();
+        leaves.sort_unstable();
+        return (leaves, Vec::new());
+    }
+    // Each reporter's run of candidates, smallest first.
+    let mut runs: Vec<&[Candidate]> = candidates
+        .chunk_by(|a, b| a.reporter == b.reporter)
+        .collect();
+    runs.sort_by_key(|run| run.len());
+    let mut cap = usize::MAX;
+    let mut left = most;
+    for (taken, run) in runs.iter().enumerate() {
+        let sharing = runs.len() - taken;
+        if run.len().saturating_mul(sharing) > left {
+            cap = left / sharing;
+            break;
+        }
+        left -= run.len();
+    }
+    // Runs kept whole never exceed the cap: the equal part of what is left only grows past them.
+    let mut leaves = Vec::with_capacity(most);
+    let mut omitted = Vec::new();
+    for run in runs {
+        leaves.extend(run.iter().take(cap).map(|candidate| candidate.leaf));
+        if run.len() > cap {
+            omitted.push(Omitted {
+                reporter: run[0].reporter.clone(),
+                events: run.len() - cap,
+            });
+        }
+    }
+    leaves.sort_unstable();
+    omitted.sort_by(|a, b| a.reporter.cmp(&b.reporter));
+    (leaves, omitted)
+}
 
 /// Where events come from.
 pub trait EventSource {
@@ -100,9 +190,12 @@ pub trait EventSource {
     /// `outputEPCList` or `parentID` (exactly: candidates that merely share a lookup key must be
     /// left out), in any order, but those `known` says the caller holds already.
     ///
-    /// `None` when more than `most` events it would load are candidates: decided by counting
-    /// before any is loaded (the source's index may count a few candidates that turn out not to
-    /// name them), so that what a request costs is bounded however many events name an item.
+    /// At most `most` of them: when more are candidates, those [`share`] takes, with who reported
+    /// each learnt before any event is loaded, and what it left out. `None` when more than
+    /// `most` × [`SHARE_CEILING`] are candidates. Candidates are counted before any is loaded
+    /// (the source's index may count a few that turn out not to name them), so that what a
+    /// request costs is bounded however many events name an item, and no reporter's events
+    /// push out another's beyond its equal part.
     fn events_naming(
         &self,
         names: &[String],
@@ -134,7 +227,8 @@ pub struct HistoryEvent<T> {
     pub authority: Authority,
 }
 
-/// An item's history, and the events outside it that its authority marks rest on.
+/// An item's history, the events outside it that its authority marks rest on, and what it left
+/// out.
 #[derive(Debug, Clone)]
 pub struct History<T> {
     /// The history, in event-time order, then log order; every event has a reason.
@@ -144,6 +238,10 @@ pub struct History<T> {
     /// reason: a verifier judges authority over the history and these, as the service did. In
     /// event-time order, then log order.
     pub context: Vec<HistoryEvent<T>>,
+    /// The events left out, by reporter: more events named the item, its containers and related
+    /// items than the history may take, and these were their reporters' beyond an equal share
+    /// ([`share`]). Empty when nothing was.
+    pub omitted: Vec<Omitted>,
 }
 
 /// How the events' authority is decided.
@@ -172,7 +270,10 @@ pub enum HistoryError<E> {
     Source(#[source] E),
     #[error("the history has more than {limit} events: ask about a narrower item")]
     TooLong { limit: usize },
-    #[error("more than {limit} events name the item, its containers and the items related to it")]
+    #[error(
+        "more than {limit} events name the item, its containers and the items related to it, \
+         too many to choose among"
+    )]
     TooMany { limit: usize },
     #[error(
         "the item is related to more than {limit} containers and items: ask about a narrower item"
@@ -227,21 +328,32 @@ pub async fn history<S: EventSource>(
     judge: Judge<'_>,
     limit: usize,
 ) -> Result<History<S::Payload>, HistoryError<S::Error>> {
-    let (pool, marks) = gather(
-        source,
-        &names,
-        &names_of,
-        judge,
-        limit.saturating_mul(GATHER_FACTOR),
-    )
-    .await?;
-    assemble(pool, &marks, names, &names_of, limit).map_err(|limit| HistoryError::TooLong { limit })
+    let (pool, marks, mut omitted) = gather(source, &names, &names_of, judge, limit).await?;
+    let mut history = assemble(pool, &marks, names, &names_of, limit)
+        .map_err(|limit| HistoryError::TooLong { limit })?;
+    omitted.append(&mut history.omitted);
+    history.omitted = merged(omitted);
+    Ok(history)
 }
 
-/// The gathered events by leaf, and the authority of each.
+/// What was left out, one entry a reporter.
+fn merged(mut omitted: Vec<Omitted>) -> Vec<Omitted> {
+    omitted.sort_by(|a, b| a.reporter.cmp(&b.reporter));
+    omitted.dedup_by(|later, kept| {
+        let same = later.reporter == kept.reporter;
+        if same {
+            kept.events += later.events;
+        }
+        same
+    });
+    omitted
+}
+
+/// The gathered events by leaf, the authority of each, and what was left out.
 type Gathered<T> = (
     BTreeMap<LeafIndex, SourceEvent<T>>,
     BTreeMap<LeafIndex, Authority>,
+    Vec<Omitted>,
 );
 
 /// An identifier the gathering asks its source about.
@@ -267,8 +379,9 @@ struct Asked {
 /// another party), so rounds go on until one follows nothing new. Each round is one question to
 /// the source, about all its new identifiers at once, so a request costs at most a few round
 /// trips however many containers and items it follows; more than [`MAX_SUBJECTS`] identifiers
-/// are refused before they are asked about. At most `limit` events are gathered, counted before
-/// they are loaded ([`EventSource::events_naming`]).
+/// are refused before they are asked about. At most `limit` events naming the item are gathered,
+/// and [`GATHER_FACTOR`] × `limit` in all, chosen by reporter when more are candidates
+/// ([`EventSource::events_naming`]).
 async fn gather<S: EventSource>(
     source: &S,
     names: &[String],
@@ -276,6 +389,8 @@ async fn gather<S: EventSource>(
     judge: Judge<'_>,
     limit: usize,
 ) -> Result<Gathered<S::Payload>, HistoryError<S::Error>> {
+    let total = limit.saturating_mul(GATHER_FACTOR);
+    let mut omitted = Vec::new();
     let mut pool: BTreeMap<LeafIndex, SourceEvent<S::Payload>> = BTreeMap::new();
     let mut seen: HashSet<Vec<String>> = HashSet::new();
     let mut asked: Vec<Asked> = Vec::new();
@@ -300,20 +415,27 @@ async fn gather<S: EventSource>(
             .iter()
             .flat_map(|subject| subject.names.iter().cloned())
             .collect();
-        let events = {
-            let most = limit.saturating_sub(pool.len());
+        // Every event naming the item is in its history: no more than the history may hold.
+        let most = match pool.is_empty() {
+            true => limit,
+            false => total.saturating_sub(pool.len()),
+        };
+        let found = {
             let known = |leaf: LeafIndex| pool.contains_key(&leaf);
             source
                 .events_naming(&names, &known, most)
                 .await
                 .map_err(HistoryError::Source)?
-                .ok_or(HistoryError::TooMany { limit })?
+                .ok_or(HistoryError::TooMany {
+                    limit: most.saturating_mul(SHARE_CEILING),
+                })?
         };
-        for event in events {
+        omitted.extend(found.omitted);
+        for event in found.events {
             pool.entry(event.leaf).or_insert(event);
         }
-        if pool.len() > limit {
-            return Err(HistoryError::TooMany { limit });
+        if pool.len() > total {
+            return Err(HistoryError::TooMany { limit: total });
         }
         asked.extend(round);
         // Which relations the events so far let the history follow.
@@ -338,7 +460,7 @@ async fn gather<S: EventSource>(
         pending = related(&pool, &asked, &spoke, names_of);
         pending.retain(|next| !seen.contains(&next.names));
         if pending.is_empty() {
-            return Ok((pool, marks));
+            return Ok((pool, marks, omitted));
         }
     }
 }
@@ -410,7 +532,10 @@ fn related<T>(
 }
 
 /// The history from the gathered events: windows, containers and transformations from the
-/// events that count only. `Err(limit)` when it has more than `limit` events.
+/// events that count only. When more than `limit` events belong to it, the observations and
+/// unauthorised events (which change nothing) are shared out by reporter ([`share`]) and the
+/// rest left out, with the gathered events: a verifier judging the events kept judges as the
+/// service did. `Err(limit)` when more than `limit` authorised state changes belong to it.
 fn assemble<T>(
     mut pool: BTreeMap<LeafIndex, SourceEvent<T>>,
     marks: &BTreeMap<LeafIndex, Authority>,
@@ -475,11 +600,23 @@ fn assemble<T>(
             if !why.contains(&subject.why) {
                 why.push(subject.why.clone());
             }
-            if found.len() > limit {
-                return Err(limit);
-            }
         }
     }
+    let omitted = match found.len() > limit {
+        true => {
+            let (kept, omitted) = trim(&found, &pool, marks, limit).ok_or(limit)?;
+            // Left out of the context too: the events a bundle shows are all a verifier judges.
+            found.retain(|leaf, _| {
+                let keep = kept.contains(leaf);
+                if !keep {
+                    pool.remove(leaf);
+                }
+                keep
+            });
+            omitted
+        }
+        false => Vec::new(),
+    };
     // The events are moved out of the pool into the history, not copied.
     let mut events: Vec<HistoryEvent<T>> = found
         .into_iter()
@@ -510,7 +647,45 @@ fn assemble<T>(
         })
         .collect();
     context.sort_by_key(|e| (e.event.time, e.event.leaf));
-    Ok(History { events, context })
+    Ok(History {
+        events,
+        context,
+        omitted,
+    })
+}
+
+/// Which of the `found` events a history of at most `limit` keeps: every authorised state change
+/// (the story rests on them), and of the rest each reporter's share ([`share`]); with what was
+/// left out. `None` when the authorised state changes alone are more than `limit`.
+fn trim<T>(
+    found: &BTreeMap<LeafIndex, Vec<Why>>,
+    pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
+    marks: &BTreeMap<LeafIndex, Authority>,
+    limit: usize,
+) -> Option<(HashSet<LeafIndex>, Vec<Omitted>)> {
+    let shapes = |event: &SourceEvent<T>| {
+        marks.get(&event.leaf).is_none_or(Authority::counts)
+            && authority::changes_state(&event.event)
+    };
+    let (required, optional): (Vec<&SourceEvent<T>>, Vec<&SourceEvent<T>>) = found
+        .keys()
+        .filter_map(|leaf| pool.get(leaf))
+        .partition(|event| shapes(event));
+    let room = limit.checked_sub(required.len())?;
+    let candidates = optional
+        .into_iter()
+        .map(|event| Candidate {
+            leaf: event.leaf,
+            reporter: event.reporter.clone(),
+        })
+        .collect();
+    let (shared, omitted) = share(candidates, room);
+    let kept = required
+        .into_iter()
+        .map(|event| event.leaf)
+        .chain(shared)
+        .collect();
+    Some((kept, omitted))
 }
 
 /// Every identifier an event names: its EPC lists (`epcList`, `childEPCs`, `inputEPCList`,
@@ -566,14 +741,30 @@ impl EventSource for Memory {
         known: &(dyn Fn(LeafIndex) -> bool + Sync),
         most: usize,
     ) -> Result<Named<usize>, Self::Error> {
-        let events: Vec<SourceEvent<usize>> = self
+        let named: Vec<&SourceEvent<usize>> = self
             .events
             .iter()
             .filter(|e| !known(e.leaf))
             .filter(|e| event_ids(&e.event).any(|id| names.iter().any(|name| name == id)))
+            .collect();
+        if named.len() > most.saturating_mul(SHARE_CEILING) {
+            return Ok(None);
+        }
+        let candidates = named
+            .iter()
+            .map(|e| Candidate {
+                leaf: e.leaf,
+                reporter: e.reporter.clone(),
+            })
+            .collect();
+        let (taken, omitted) = share(candidates, most);
+        let taken: HashSet<LeafIndex> = taken.into_iter().collect();
+        let events = named
+            .into_iter()
+            .filter(|e| taken.contains(&e.leaf))
             .cloned()
             .collect();
-        Ok((events.len() <= most).then_some(events))
+        Ok(Some(Found { events, omitted }))
     }
 }
 

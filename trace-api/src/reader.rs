@@ -9,12 +9,15 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use ledger::bundle::AnchoredCheckpoint;
+use ledger::record::Attestation;
 use ledger::size::{LeafIndex, TreeSize};
 use ledger_store::{
     Declarations, LiveRuns, Lookup, ReadError, Reader, StoredAnchor, StoredCheckpoint, StoredEntry,
 };
 
-use ledger::history::{EventSource, Named, Parties, SourceEvent, event_ids};
+use ledger::history::{
+    Candidate, EventSource, Found, Named, Parties, SHARE_CEILING, SourceEvent, event_ids, share,
+};
 
 use crate::budget::AnswerBudget;
 use crate::lane::Lane;
@@ -225,20 +228,16 @@ impl View {
         leaf.get() < self.size().get()
     }
 
-    /// The entries of the checkpoint's tree whose events name one of `names` (exactly), each with
-    /// its event parsed, found through the lookups and, for entries they did not cover when the
-    /// view was taken, a scan, but those `known` says the caller holds. `None`, before any entry
-    /// is loaded, when more than `most` candidates remain (the lookups may count a few that turn
-    /// out not to name them). They are loaded a batch at a time against `budget`
-    /// (`load_counted`), and so are the entries that declare them erroneous.
-    pub async fn entries_naming(
+    /// The leaves of the checkpoint's tree whose events may name one of `names`, found through
+    /// the lookups and, for entries they did not cover when the view was taken, a scan, but
+    /// those `known` says the caller holds; in leaf order. Nothing is loaded: the lookups may
+    /// count a few that turn out not to name them ([`entries_naming`](Self::entries_naming)
+    /// leaves those out).
+    pub async fn candidates_naming(
         &self,
         names: &[String],
         known: &(dyn Fn(LeafIndex) -> bool + Sync),
-        most: usize,
-        budget: &AnswerBudget,
-        lane: &Lane,
-    ) -> Result<Option<Vec<(StoredEntry, Map<String, Value>)>>, ViewError> {
+    ) -> Result<Vec<LeafIndex>, ViewError> {
         let lookups: Vec<Lookup<'_>> = names
             .iter()
             .flat_map(|name| [Lookup::Epc(name), Lookup::Parent(name)])
@@ -257,14 +256,36 @@ impl View {
         leaves.retain(|&leaf| self.holds(leaf) && !known(leaf));
         leaves.sort_unstable();
         leaves.dedup();
-        if leaves.len() > most {
-            return Ok(None);
-        }
+        Ok(leaves)
+    }
+
+    /// Who attested each of `leaves` (from their leaf records alone, counted against `budget`),
+    /// to choose among them before loading any event.
+    pub async fn attestations(
+        &self,
+        leaves: &[LeafIndex],
+        budget: &AnswerBudget,
+    ) -> Result<Vec<(LeafIndex, Option<Attestation>)>, ViewError> {
+        let (attested, bytes) = self.store.attestations(leaves).await?;
+        budget.take(bytes.max(leaves.len() * RECORD_BYTES)).await?;
+        Ok(attested)
+    }
+
+    /// The entries at `leaves` whose events name one of `names` (exactly), each with its event
+    /// parsed. They are loaded a batch at a time against `budget` (`load_counted`), and so are
+    /// the entries that declare them erroneous.
+    pub async fn entries_naming(
+        &self,
+        names: &[String],
+        leaves: &[LeafIndex],
+        budget: &AnswerBudget,
+        lane: &Lane,
+    ) -> Result<Vec<(StoredEntry, Map<String, Value>)>, ViewError> {
         let declarations = self
             .snapshot
             .as_ref()
             .map(|(_, declarations)| *declarations);
-        let mut entries = self.load_counted(&leaves, declarations, budget).await?;
+        let mut entries = self.load_counted(leaves, declarations, budget).await?;
         self.check_declarations(&mut entries, declarations, budget)
             .await?;
         // Parsing grows with the events' bytes: a large answer's is done on the slow lane.
@@ -281,7 +302,6 @@ impl View {
                 .collect()
         })
         .await
-        .map(Some)
         .map_err(ViewError::Lane)
     }
 }
@@ -476,31 +496,43 @@ impl EventSource for ViewSource<'_> {
         known: &(dyn Fn(LeafIndex) -> bool + Sync),
         most: usize,
     ) -> Result<Named<Arc<StoredEntry>>, ViewError> {
-        let Some(entries) = self
-            .view
-            .entries_naming(names, known, most, self.budget, self.lane)
-            .await?
-        else {
+        let leaves = self.view.candidates_naming(names, known).await?;
+        if leaves.len() > most.saturating_mul(SHARE_CEILING) {
             return Ok(None);
-        };
-        Ok(Some(
-            entries
+        }
+        let (leaves, omitted) = if leaves.len() > most {
+            let attested = self.view.attestations(&leaves, self.budget).await?;
+            let candidates = attested
                 .into_iter()
-                .map(|(entry, event)| {
-                    // Ingest validated eventTime; an entry without one sorts first.
-                    let time = ledger::history::event_time(&event).unwrap_or(i128::MIN);
-                    SourceEvent {
-                        leaf: entry.leaf_index,
-                        reporter: self.parties.reporter(entry.record.attestation()).cloned(),
-                        captured: Some(
-                            i128::from(entry.record.captured_at().as_millis()) * 1_000_000,
-                        ),
-                        event,
-                        time,
-                        payload: Arc::new(entry),
-                    }
+                .map(|(leaf, attestation)| Candidate {
+                    leaf,
+                    reporter: attestation
+                        .and_then(|attestation| self.parties.reporter(&attestation).cloned()),
                 })
-                .collect(),
-        ))
+                .collect();
+            share(candidates, most)
+        } else {
+            (leaves, Vec::new())
+        };
+        let entries = self
+            .view
+            .entries_naming(names, &leaves, self.budget, self.lane)
+            .await?;
+        let events = entries
+            .into_iter()
+            .map(|(entry, event)| {
+                // Ingest validated eventTime; an entry without one sorts first.
+                let time = ledger::history::event_time(&event).unwrap_or(i128::MIN);
+                SourceEvent {
+                    leaf: entry.leaf_index,
+                    reporter: self.parties.reporter(entry.record.attestation()).cloned(),
+                    captured: Some(i128::from(entry.record.captured_at().as_millis()) * 1_000_000),
+                    event,
+                    time,
+                    payload: Arc::new(entry),
+                }
+            })
+            .collect();
+        Ok(Some(Found { events, omitted }))
     }
 }

@@ -193,6 +193,7 @@ impl Log {
             checkpoint,
             events: provenance_events,
             anchored,
+            omitted: Vec::new(),
         };
         let bundles = (0..provenance.events.len())
             .map(|i| provenance.proof_bundle(i).unwrap())

@@ -151,6 +151,7 @@ impl AnchoredLog {
                 authority: None,
             }],
             anchored: bundle.anchored,
+            omitted: Vec::new(),
         }
     }
 

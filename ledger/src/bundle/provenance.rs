@@ -49,6 +49,12 @@ pub struct ProvenanceBundle {
     /// [`checkpoint`](Self::checkpoint), and where it was anchored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchored: Option<AnchoredCheckpoint>,
+    /// Events of the history the writer left out, by reporter: more events named the item, its
+    /// containers and related items than a bundle carries, and these were their reporters'
+    /// beyond an equal share (`ledger::history::share`). The writer's word: nothing in the
+    /// bundle proves it, and the verifier's completeness check says so. Absent when nothing was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub omitted: Vec<crate::history::Omitted>,
 }
 
 /// One event of a provenance bundle: the fields of a [`ProofBundle`] that differ from event to

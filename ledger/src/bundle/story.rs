@@ -42,10 +42,29 @@ pub(super) fn check_story(
     let (story, authority) = story(bundle, parties);
     report.push(CheckName::Story, story);
     report.push(CheckName::Authority, authority);
-    report.push(
-        CheckName::Complete,
-        Outcome::Skipped(COMPLETENESS_UNPROVEN.to_owned()),
-    );
+    report.push(CheckName::Complete, Outcome::Skipped(completeness(bundle)));
+}
+
+/// Why [`CheckName::Complete`] is skipped for `bundle`: what its writer says it left out, if
+/// anything, and that nothing proves the rest.
+fn completeness(bundle: &ProvenanceBundle) -> String {
+    if bundle.omitted.is_empty() {
+        return COMPLETENESS_UNPROVEN.to_owned();
+    }
+    let total: usize = bundle.omitted.iter().map(|omitted| omitted.events).sum();
+    let by: Vec<String> = bundle
+        .omitted
+        .iter()
+        .map(|omitted| match &omitted.reporter {
+            Some(reporter) => format!("{} by {reporter}", omitted.events),
+            None => format!("{} by reporters the writer did not know", omitted.events),
+        })
+        .collect();
+    format!(
+        "the writer says it left out {total} events of this history ({}): more named the item \
+         than a bundle carries; and {COMPLETENESS_UNPROVEN}",
+        by.join(", ")
+    )
 }
 
 /// The story check's outcome and the authority check's.

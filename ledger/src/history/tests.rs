@@ -125,8 +125,10 @@ fn transformations_bring_in_inputs_before_and_outputs_after_one_step() {
     );
 }
 
+/// A history of more events than its limit keeps its first (log order) and says how many it left
+/// out; more candidates than it can choose among are refused.
 #[test]
-fn a_history_longer_than_the_limit_is_refused() {
+fn a_history_longer_than_the_limit_keeps_its_first_events_and_says_so() {
     let memory = Memory::new((0..5).map(|minute| {
         let leaf = LeafIndex::new(minute.into()).unwrap();
         SourceEvent::of(leaf, object(minute, &["item"]), None, None)
@@ -140,8 +142,19 @@ fn a_history_longer_than_the_limit_is_refused() {
             limit,
         )
     };
-    assert!(limited(4).is_none());
+    let shared = limited(4).unwrap();
+    let leaves: Vec<u64> = shared.events.iter().map(|e| e.event.leaf.get()).collect();
+    assert_eq!(leaves, [0, 1, 2, 3]);
+    assert_eq!(
+        shared.omitted,
+        [Omitted {
+            reporter: None,
+            events: 1
+        }]
+    );
     assert_eq!(limited(5).unwrap().events.len(), 5);
+    assert!(limited(5).unwrap().omitted.is_empty());
+    assert!(limited(1).is_none(), "5 candidates, more than 4 x 1");
 }
 
 #[test]
@@ -567,7 +580,10 @@ mod custody {
         ) -> Result<Named<usize>, Self::Error> {
             self.asked.lock().unwrap().push(names.to_vec());
             let events = self.memory.events_naming(names, known, most).await?;
-            let given = events.iter().flatten().map(|event| event.leaf.get());
+            let given = events
+                .iter()
+                .flat_map(|found| &found.events)
+                .map(|event| event.leaf.get());
             self.given.lock().unwrap().extend(given);
             Ok(events)
         }
@@ -638,7 +654,9 @@ mod custody {
             "only the item and A's case are asked about"
         );
         // The same pallet, packed by B once A's case was handed over to it, is followed: its
-        // events are the item's, and too many of them are refused.
+        // events are the item's. There are too many: the history keeps the 7 state changes it
+        // rests on and the pallet's first 3 observations, and says it left out 47 of B's (17 the
+        // gathering could not take, 30 the history could not hold).
         let mut log = a_journey()
             .by("B", step(object(35, &[CASE]), "receiving")) // 4
             .by("B", aggregation(36, "DELETE", CASE, &[])) // 5
@@ -648,11 +666,21 @@ mod custody {
         }
         let (asked, history) = gathered(&log, ITEM, 10);
         assert_eq!(asked, [[ITEM], [CASE], [B_PALLET]]);
-        assert!(
-            history
-                .unwrap_err()
-                .starts_with("more than 40 events name the item"),
-            "the custodian's pallet, with its 50 events"
+        assert_eq!(history.unwrap(), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        let parties = parties();
+        let judged = in_memory(
+            &log.memory(),
+            vec![ITEM.to_owned()],
+            Judge::Parties(&parties),
+            10,
+        )
+        .unwrap();
+        assert_eq!(
+            judged.omitted,
+            [Omitted {
+                reporter: Some(org("B")),
+                events: 47
+            }]
         );
     }
 
@@ -692,9 +720,95 @@ mod custody {
         );
     }
 
+    /// A's journey, C's receipt of A's case, then B's flood of A's item: 5 unauthorised packings
+    /// into B's pallet, then 30 observations (leaves 5 to 39).
+    fn flooded() -> Log {
+        let mut log = a_journey().by("C", step(object(35, &[CASE]), "receiving")); // 4
+        for minute in 0..5 {
+            log = log.by("B", aggregation(40 + minute, "ADD", B_PALLET, &[ITEM]));
+        }
+        for minute in 0..30 {
+            log = log.by("B", object(50 + minute, &[ITEM]));
+        }
+        log
+    }
+
+    /// More events name A's item than its history may hold (12), nearly all B's: the history is
+    /// answered, with every event of A and C, B's first in log order up to an equal share, and
+    /// what was left out of B's said. First the item's own events are shared out (A's 2, B's
+    /// first 10 of 35), then the history (A's and C's 5 state changes, which it rests on, and 7
+    /// of B's).
+    #[test]
+    fn another_party_s_flood_is_shared_out_not_refused() {
+        let parties = parties();
+        let history = in_memory(
+            &flooded().memory(),
+            vec![ITEM.to_owned()],
+            Judge::Parties(&parties),
+            12,
+        )
+        .unwrap();
+        let leaves: Vec<u64> = history.events.iter().map(|e| e.event.leaf.get()).collect();
+        assert_eq!(leaves, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!(
+            history.omitted,
+            [Omitted {
+                reporter: Some(org("B")),
+                events: 28
+            }]
+        );
+        for event in &history.events[5..10] {
+            assert!(!event.authority.counts(), "{event:?}");
+        }
+        // Without B's flood the history is A's and C's alone, and nothing is left out.
+        let calm = in_memory(
+            &a_journey()
+                .by("C", step(object(35, &[CASE]), "receiving"))
+                .memory(),
+            vec![ITEM.to_owned()],
+            Judge::Parties(&parties),
+            12,
+        )
+        .unwrap();
+        let calm_leaves: Vec<u64> = calm.events.iter().map(|e| e.event.leaf.get()).collect();
+        assert_eq!(calm_leaves, [0, 1, 2, 3, 4]);
+        assert!(calm.omitted.is_empty());
+    }
+
+    /// More candidates than a history can choose among are refused before any is loaded; so is
+    /// a history whose authorised state changes alone are more than it may hold.
+    #[test]
+    fn a_flood_beyond_the_share_ceiling_is_refused_unloaded() {
+        let mut log = a_journey();
+        for minute in 0..(12 * SHARE_CEILING) {
+            log = log.by("B", object(40 + minute as u32, &[ITEM]));
+        }
+        let (asked, history) = gathered(&log, ITEM, 12);
+        assert_eq!(asked, [[ITEM]]);
+        assert_eq!(
+            history.unwrap_err(),
+            "more than 48 events name the item, its containers and the items related to it, too \
+             many to choose among"
+        );
+        // A's case, with the item inside, shipped and received 12 times.
+        let mut log = Log::new()
+            .by("A", commission(0, &[ITEM]))
+            .by("A", aggregation(1, "ADD", CASE, &[ITEM]));
+        for minute in 0..12 {
+            log = log.by("A", step(object(2 + 2 * minute, &[CASE]), "shipping"));
+            log = log.by("A", step(object(3 + 2 * minute, &[CASE]), "receiving"));
+        }
+        let (_, history) = gathered(&log, ITEM, 12);
+        assert_eq!(
+            history.unwrap_err(),
+            "the history has more than 12 events: ask about a narrower item"
+        );
+    }
+
     /// A verifier has only the bundle: the history and its context events. Judged over those
-    /// alone, every mark and reason must come out as the service judged them over everything it
-    /// gathered, or an honest bundle would fail.
+    /// alone (with the bundle's length as its limit, as `tagtrail verify` does), every mark and
+    /// reason must come out as the service judged them over everything it gathered, or an honest
+    /// bundle would fail; so must a history a flood had to be shared out of.
     #[test]
     fn the_history_and_its_context_judge_alone_as_everything_gathered_did() {
         let pallet = "urn:epc:id:sscc:0812345.0000000001";
@@ -712,10 +826,10 @@ mod custody {
         let transformed = a_journey()
             .by("C", step(object(40, &[CASE]), "receiving"))
             .by("B", aggregation(15, "ADD", B_PALLET, &[ITEM]));
-        for log in [returnable, transformed] {
+        for (log, limit) in [(returnable, 1000), (transformed, 1000), (flooded(), 12)] {
             let parties = parties();
             let judge = Judge::Parties(&parties);
-            let all = in_memory(&log.memory(), vec![ITEM.to_owned()], judge, 1000).unwrap();
+            let all = in_memory(&log.memory(), vec![ITEM.to_owned()], judge, limit).unwrap();
             assert!(
                 all.events
                     .iter()
@@ -735,7 +849,9 @@ mod custody {
                     payload: (),
                 })
                 .collect();
-            let alone = in_memory(&Memory::new(kept), vec![ITEM.to_owned()], judge, 1000).unwrap();
+            let shown = kept.len();
+            let alone = in_memory(&Memory::new(kept), vec![ITEM.to_owned()], judge, shown).unwrap();
+            assert!(alone.omitted.is_empty(), "{alone:?}");
             let summary = |history: &History<usize>| -> Vec<(u64, Authority, Vec<Why>)> {
                 history
                     .events
@@ -768,4 +884,69 @@ fn authority_marks_refuse_unknown_kinds_and_members() {
     let json = serde_json::to_value(&mark).unwrap();
     assert_eq!(json, json!({"kind": "unauthorised", "reason": "no"}));
     assert_eq!(serde_json::from_value::<Authority>(json).unwrap(), mark);
+}
+
+fn candidates(reporters: &[(&str, u64)]) -> Vec<Candidate> {
+    let mut leaf = 0;
+    let mut all = Vec::new();
+    for &(reporter, count) in reporters {
+        for _ in 0..count {
+            all.push(Candidate {
+                leaf: LeafIndex::new(leaf).unwrap(),
+                reporter: crate::ids::OrganisationId::parse(reporter).ok(),
+            });
+            leaf += 1;
+        }
+    }
+    all
+}
+
+fn omitted(reporter: &str, events: usize) -> Omitted {
+    Omitted {
+        reporter: Some(crate::ids::OrganisationId::parse(reporter).unwrap()),
+        events,
+    }
+}
+
+#[test]
+fn candidates_that_fit_are_all_taken() {
+    let (taken, left) = share(candidates(&[("A", 3), ("B", 4)]), 7);
+    assert_eq!(taken.len(), 7);
+    assert!(left.is_empty());
+}
+
+#[test]
+fn each_reporter_keeps_up_to_an_equal_share_its_first_in_log_order() {
+    // A's 4 fit whole; B's 100 keep the first 6.
+    let (taken, left) = share(candidates(&[("A", 4), ("B", 100)]), 10);
+    let taken: Vec<u64> = taken.iter().map(|leaf| leaf.get()).collect();
+    assert_eq!(taken, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(left, [omitted("B", 94)]);
+    // A's 3 fit whole; B and C share the 17 left equally (8 each, one place unused), whichever
+    // comes first in the log.
+    let mut interleaved = candidates(&[("C", 50), ("A", 3), ("B", 50)]);
+    interleaved.reverse();
+    let (taken, left) = share(interleaved, 20);
+    let taken: Vec<u64> = taken.iter().map(|leaf| leaf.get()).collect();
+    let expected: Vec<u64> = (0..8).chain(50..53).chain(53..61).collect();
+    assert_eq!(taken, expected);
+    assert_eq!(left, [omitted("B", 42), omitted("C", 42)]);
+    // Unknown reporters are one reporter of their own.
+    let mut unknown = candidates(&[("A", 2), ("B", 9)]);
+    for candidate in &mut unknown[2..] {
+        candidate.reporter = None;
+    }
+    let (taken, left) = share(unknown, 5);
+    assert_eq!(taken.len(), 5);
+    assert_eq!(
+        left,
+        [Omitted {
+            reporter: None,
+            events: 6
+        }]
+    );
+    // Nothing may be taken: everything is left out.
+    let (taken, left) = share(candidates(&[("A", 2)]), 0);
+    assert!(taken.is_empty());
+    assert_eq!(left, [omitted("A", 2)]);
 }

@@ -233,6 +233,7 @@ fn scenario() -> Scenario {
                 receipt: None,
             }],
         }),
+        omitted: Vec::new(),
     };
 
     let participants = participants(&device_key);

@@ -176,15 +176,16 @@ pub(super) async fn history(
             (view, cursor.offset)
         }
     };
-    let events = events_of(
+    let History {
+        events, omitted, ..
+    } = events_of(
         &state,
         client(&request),
         &view,
         &item,
         limits.max_history_events,
     )
-    .await?
-    .events;
+    .await?;
     let total = events.len();
     let end = offset.saturating_add(page).min(total);
     let page: Vec<HistoryEvent<Arc<StoredEntry>>> = events
@@ -210,6 +211,7 @@ pub(super) async fn history(
             "note": view.checkpoint.note,
         },
         "total": total,
+        "omitted": omitted,
     });
     // Writing the answer grows with its events' bytes: a large one is written on the slow lane.
     let bytes = page.iter().map(|e| e.event.payload.event.len()).sum();
@@ -346,8 +348,11 @@ pub(super) async fn bundle(
     let item = item(&id)?;
     let view = state.views.latest(&state.store).await?;
     let limit = state.limits.max_bundle_events;
-    let History { events, context } =
-        events_of(&state, client(&request), &view, &item, limit).await?;
+    let History {
+        events,
+        context,
+        omitted,
+    } = events_of(&state, client(&request), &view, &item, limit).await?;
     if events.is_empty() {
         return Err(Problem::NotFound(format!(
             "no event of the ledger (as of its checkpoint of {} entries) names {}",
@@ -388,6 +393,7 @@ pub(super) async fn bundle(
         checkpoint: view.checkpoint.note.clone(),
         events: bundled,
         anchored: view.anchored.as_deref().cloned(),
+        omitted,
     };
     let body = state
         .lane

@@ -123,19 +123,42 @@ fn at_b(mut event: Value) -> Value {
     event
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_organisation_cannot_reshape_an_item_s_history() {
-    let pipeline = Pipeline::start(|_| {}).await;
-    let token = register_b(&pipeline).await;
-    // A: commissioned, packed, received, shipped (device-signed, A's location).
-    let a = pipeline
+/// The verifier's report of `bundle`, given the registry, whose story and authority checks passed.
+fn story_and_authority_verified(
+    pipeline: &Pipeline,
+    bundle: &ProvenanceBundle,
+) -> ledger::bundle::ProvenanceReport {
+    let trusted = pipeline.trusted_keys().with_parties(parties());
+    let report = verify_provenance(bundle, &trusted);
+    for check in [CheckName::Story, CheckName::Authority] {
+        assert_eq!(
+            report.bundle_checks().outcome(check),
+            Some(&Outcome::Passed),
+            "{check}: {report:?}"
+        );
+    }
+    report
+}
+
+/// A's item: commissioned, packed into its case, received and shipped, device-signed at A's
+/// location; the event hashes.
+async fn a_s_journey(pipeline: &Pipeline) -> Vec<String> {
+    pipeline
         .capture(vec![
             object(0, "ADD", &[ITEM], "commissioning"),
             aggregation(1, "ADD", CASE, &[ITEM]),
             object(3, "OBSERVE", &[CASE], "receiving"),
             object(5, "OBSERVE", &[CASE], "shipping"),
         ])
-        .await;
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_organisation_cannot_reshape_an_item_s_history() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let token = register_b(&pipeline).await;
+    // A: commissioned, packed, received, shipped (device-signed, A's location).
+    let a = a_s_journey(&pipeline).await;
 
     // Without a location of its own, B's event is refused at capture.
     let mut unlocated = aggregation(2, "ADD", B_PALLET, &[ITEM]);
@@ -235,15 +258,7 @@ async fn another_organisation_cannot_reshape_an_item_s_history() {
         .await;
     assert_eq!(status, 200, "{body}");
     let bundle: ProvenanceBundle = serde_json::from_value(body).unwrap();
-    let trusted = pipeline.trusted_keys().with_parties(parties());
-    let report = verify_provenance(&bundle, &trusted);
-    for check in [CheckName::Story, CheckName::Authority] {
-        assert_eq!(
-            report.bundle_checks().outcome(check),
-            Some(&Outcome::Passed),
-            "{check}: {report:?}"
-        );
-    }
+    let report = story_and_authority_verified(&pipeline, &bundle);
     // B's events are unattested (a token): their device checks are left undone, nothing failed.
     assert!(report.events().iter().all(|event| {
         event
@@ -260,6 +275,7 @@ async fn another_organisation_cannot_reshape_an_item_s_history() {
         .position(|event| event.event_hash.to_ni_uri() == b[0])
         .unwrap();
     forged.events[position].authority = Some(ledger::history::Authority::Authorised);
+    let trusted = pipeline.trusted_keys().with_parties(parties());
     let report = verify_provenance(&forged, &trusted);
     assert!(matches!(
         report.bundle_checks().outcome(CheckName::Authority),
@@ -275,14 +291,7 @@ async fn another_organisation_cannot_reshape_an_item_s_history() {
 async fn another_organisation_cannot_make_an_item_unanswerable() {
     let pipeline = Pipeline::start(|config| config.limits.max_bundle_events = 8).await;
     let token = register_b(&pipeline).await;
-    let a = pipeline
-        .capture(vec![
-            object(0, "ADD", &[ITEM], "commissioning"),
-            aggregation(1, "ADD", CASE, &[ITEM]),
-            object(3, "OBSERVE", &[CASE], "receiving"),
-            object(5, "OBSERVE", &[CASE], "shipping"),
-        ])
-        .await;
+    let a = a_s_journey(&pipeline).await;
     let mut events = vec![
         at_b(aggregation(2, "ADD", B_PALLET, &[ITEM])),
         json!({"type": "TransformationEvent", "eventTime": at_seconds(150),
@@ -299,13 +308,7 @@ async fn another_organisation_cannot_make_an_item_unanswerable() {
     }
     let (status, body) = capture_as_b(&pipeline, &token, events).await;
     assert_eq!(status, 202, "{body}");
-    let b: Vec<String> = body["receipts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .take(2)
-        .map(|r| r["eventHash"].as_str().unwrap().to_owned())
-        .collect();
+    let b = receipt_hashes(&body);
 
     let (status, history) = pipeline
         .get(&format!("/items/{}/history", segment(ITEM)))
@@ -326,14 +329,86 @@ async fn another_organisation_cannot_make_an_item_unanswerable() {
         bundled,
         [&a[0], &a[1], &b[0], &b[1], &a[2], &a[3]].map(String::as_str)
     );
-    let trusted = pipeline.trusted_keys().with_parties(parties());
-    let report = verify_provenance(&bundle, &trusted);
-    for check in [CheckName::Story, CheckName::Authority] {
-        assert_eq!(
-            report.bundle_checks().outcome(check),
-            Some(&Outcome::Passed),
-            "{check}: {report:?}"
-        );
-    }
+    story_and_authority_verified(&pipeline, &bundle);
+    pipeline.stop().await;
+}
+
+/// The event hashes of a capture answer's receipts, in order.
+fn receipt_hashes(body: &Value) -> Vec<String> {
+    body["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["eventHash"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// B floods A's item with 30 observations, more than its history (12) or its bundle (8) may
+/// hold: both still answer, with every event of A's, B's first in log order up to an equal
+/// share, and how many of B's were left out. Who reported each candidate is read from its leaf
+/// record before any event is loaded. The bundle's story and authority verify, and its
+/// completeness check repeats what its writer left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_organisation_s_flood_is_shared_out_not_refused() {
+    let pipeline = Pipeline::start(|config| {
+        config.limits.max_history_events = 12;
+        config.limits.max_bundle_events = 8;
+    })
+    .await;
+    let token = register_b(&pipeline).await;
+    let a = a_s_journey(&pipeline).await;
+    let flood = (0..30)
+        .map(|minute| at_b(object(10 + minute, "OBSERVE", &[ITEM], "inspecting")))
+        .collect();
+    let (status, body) = capture_as_b(&pipeline, &token, flood).await;
+    assert_eq!(status, 202, "{body}");
+    let b = receipt_hashes(&body);
+    assert_eq!(b.len(), 30);
+
+    // The history: A's 4 state changes and B's first 8 (of the 10 its share of the item's own
+    // events took).
+    let (status, history) = pipeline
+        .get(&format!("/items/{}/history?limit=100", segment(ITEM)))
+        .await;
+    assert_eq!(status, 200, "{history}");
+    let listed: Vec<&str> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["eventHash"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = a.iter().chain(&b[..8]).map(String::as_str).collect();
+    assert_eq!(listed, expected);
+    assert_eq!(history["total"], 12);
+    assert_eq!(
+        history["omitted"],
+        json!([{"reportedBy": "rival", "events": 22}])
+    );
+
+    // The bundle: A's 4 and B's first 4.
+    let (status, body) = pipeline
+        .get(&format!("/items/{}/bundle", segment(ITEM)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["omitted"],
+        json!([{"reportedBy": "rival", "events": 26}])
+    );
+    let bundle: ProvenanceBundle = serde_json::from_value(body).unwrap();
+    let bundled: Vec<String> = bundle
+        .events
+        .iter()
+        .map(|event| event.event_hash.to_ni_uri())
+        .collect();
+    let expected: Vec<&String> = a.iter().chain(&b[..4]).collect();
+    assert_eq!(bundled.iter().collect::<Vec<_>>(), expected);
+    let report = story_and_authority_verified(&pipeline, &bundle);
+    let Some(Outcome::Skipped(why)) = report.bundle_checks().outcome(CheckName::Complete) else {
+        panic!("completeness must be reported skipped: {report:?}");
+    };
+    assert!(
+        why.starts_with("the writer says it left out 26 events of this history (26 by rival)"),
+        "{why}"
+    );
     pipeline.stop().await;
 }
