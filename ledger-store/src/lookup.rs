@@ -107,14 +107,21 @@ const SELECT_BUNDLE_ROW: &str = "SELECT first, width, entries FROM entry_bundles
     ORDER BY first DESC LIMIT 1";
 
 /// The leaf records of the leaves `$1`, in leaf order, as [`SELECT_ENTRIES`] reads them (its
-/// columns 2 to 5: `first`, `width`, `uniform`, the sliced record or the whole row), without
-/// their events.
+/// columns 2 to 5: `first`, `width`, `uniform`, the sliced record), without their events, and
+/// without the whole row where the records' lengths differ (NULL): those rows are read once
+/// each ([`SELECT_ROWS`]).
 static SELECT_RECORDS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT e.leaf, {RECORD_COLUMNS} FROM unnest($1::bigint[]) AS e(leaf) {BUNDLE_ROW_JOIN}
-         ORDER BY e.leaf"
+        "SELECT leaf, first, width, uniform, CASE WHEN uniform THEN record END
+         FROM (SELECT e.leaf, {RECORD_COLUMNS} FROM unnest($1::bigint[]) AS e(leaf)
+               {BUNDLE_ROW_JOIN}) r (leaf, first, width, uniform, record)
+         ORDER BY leaf"
     )
 });
+
+/// The entry bundle rows `(bundle_index, first)` of `$1` and `$2`, whole.
+const SELECT_ROWS: &str = "SELECT bundle_index, first, entries FROM entry_bundles
+    WHERE (bundle_index, first) IN (SELECT * FROM unnest($1::bigint[], $2::smallint[]))";
 
 /// The leaf record columns of the entry at `e.leaf` from its bundle row `b` ([`BUNDLE_ROW_JOIN`]):
 /// `first`, `width`, whether every record of the row has the first one's length, and then only
@@ -379,10 +386,45 @@ impl Reader {
             missing.dedup();
             let client = self.pool().get().await?;
             let statement = client.prepare_cached(&SELECT_RECORDS).await?;
+            // Leaves whose row's records differ in length, by row: (bundle index, first).
+            let mut unsliced: HashMap<(i64, i16), Vec<(LeafIndex, i16)>> = HashMap::new();
             for row in client.query(&statement, &[&missing]).await? {
                 let leaf = leaf_index(row.get(0), "leaf record")?;
-                bytes += row.get::<_, Option<&[u8]>>(4).map_or(0, <[u8]>::len);
-                attested.push((leaf, attestation_of(&row, leaf)));
+                let (first, width, uniform): (Option<i16>, Option<i16>, Option<bool>) =
+                    (row.get(1), row.get(2), row.get(3));
+                match (first, width, uniform, row.get::<_, Option<&[u8]>>(4)) {
+                    (Some(_), Some(_), Some(true), Some(sliced)) => {
+                        bytes += sliced.len();
+                        attested.push((leaf, sliced_attestation(sliced)));
+                    }
+                    (Some(first), Some(width), Some(false), _) => {
+                        let bundle = i64::try_from(leaf.get() / BUNDLE).unwrap_or(i64::MAX);
+                        unsliced
+                            .entry((bundle, first))
+                            .or_default()
+                            .push((leaf, width));
+                    }
+                    _ => attested.push((leaf, None)),
+                }
+            }
+            if !unsliced.is_empty() {
+                let (bundles, firsts): (Vec<i64>, Vec<i16>) = unsliced.keys().copied().unzip();
+                let statement = client.prepare_cached(SELECT_ROWS).await?;
+                for row in client.query(&statement, &[&bundles, &firsts]).await? {
+                    let key: (i64, i16) = (row.get(0), row.get(1));
+                    let entries: &[u8] = row.get(2);
+                    bytes += entries.len();
+                    for (leaf, width) in unsliced.remove(&key).unwrap_or_default() {
+                        attested.push((leaf, row_attestation(key.1, width, entries, leaf)));
+                    }
+                }
+                // Rows gone since the first query: nothing to say of their leaves.
+                attested.extend(
+                    unsliced
+                        .into_values()
+                        .flatten()
+                        .map(|(leaf, _)| (leaf, None)),
+                );
             }
         }
         attested.sort_by_key(|(leaf, _)| *leaf);
@@ -584,23 +626,26 @@ enum RecordSource<'a> {
     Row(Option<&'a tokio_postgres::Row>),
 }
 
-/// The attestation of the record in a row of [`SELECT_RECORDS`] for `leaf`, if it decodes.
-fn attestation_of(row: &tokio_postgres::Row, leaf: LeafIndex) -> Option<Attestation> {
-    let (first, width, sliced, entries): RecordColumns<'_> =
-        (row.get(1), row.get(2), row.get(3), row.get(4));
-    let (first, width, sliced, entries) = (first?, width?, sliced?, entries?);
-    let record = if sliced {
-        let (len, record) = entries.split_first_chunk::<2>()?;
-        (usize::from(u16::from_be_bytes(*len)) == record.len()).then_some(record)?
-    } else {
-        // The row's CHECK constraints keep both within 0..=256.
-        let (first, width) = (first as u16, width as u16);
-        let position = (leaf.get() % BUNDLE) as u16;
-        let records = row_records(first, width, entries).ok()?;
-        records
-            .get(usize::from(position.checked_sub(first)?))
-            .copied()?
-    };
+/// The attestation of a record sliced by [`SELECT_RECORDS`] (its length prefix and bytes), if it
+/// decodes.
+fn sliced_attestation(sliced: &[u8]) -> Option<Attestation> {
+    let (len, record) = sliced.split_first_chunk::<2>()?;
+    let record = (usize::from(u16::from_be_bytes(*len)) == record.len()).then_some(record)?;
+    attestation(record)
+}
+
+/// The attestation of `leaf`'s record in the whole bundle row holding entries `first..width`,
+/// if it decodes.
+fn row_attestation(first: i16, width: i16, entries: &[u8], leaf: LeafIndex) -> Option<Attestation> {
+    // The row's CHECK constraints keep both within 0..=256.
+    let (first, width) = (first as u16, width as u16);
+    let position = (leaf.get() % BUNDLE) as u16;
+    let records = row_records(first, width, entries).ok()?;
+    let record = records.get(usize::from(position.checked_sub(first)?))?;
+    attestation(record)
+}
+
+fn attestation(record: &[u8]) -> Option<Attestation> {
     LeafRecord::decode(record)
         .ok()
         .map(|record| record.attestation().clone())

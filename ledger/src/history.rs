@@ -23,10 +23,11 @@
 //! the ledger (trace-api) and on the events of a provenance bundle ([`in_memory`], which
 //! `tagtrail verify` runs to recompute a bundle's story).
 //!
-//! No reporter's events can push out another's: when more events are candidates than a history
-//! may take, they are shared out by reporter before any is loaded ([`share`]), and a history that
-//! still holds too many keeps the authorised state changes it rests on and shares out the rest;
-//! what was left out is counted by reporter ([`History::omitted`]).
+//! One reporter's events cannot push out another's: when more events are candidates than a
+//! history may take, they are shared out by reporter before any is loaded ([`share`]), and a
+//! history that still holds too many keeps every state change and shares out the observations;
+//! what was left out is counted by reporter ([`History::omitted`]). A party that, as judged, has
+//! authority over the item is never left out: the history is refused instead.
 
 pub mod authority;
 mod item;
@@ -92,20 +93,22 @@ pub fn event_time(event: &Map<String, Value>) -> Option<i128> {
     Timestamp::parse(text).ok().map(Timestamp::unix_nanos)
 }
 
-/// What a source gives for some identifiers: the events it loaded, and those it left out.
+/// What a source gives for some identifiers: the events it loaded, and the candidates it left
+/// out ([`share`]).
 #[derive(Debug, Clone)]
 pub struct Found<T> {
     /// The events loaded.
     pub events: Vec<SourceEvent<T>>,
-    /// What was left out, by reporter ([`share`]).
-    pub omitted: Vec<Omitted>,
+    /// The candidates left out.
+    pub left_out: Vec<Candidate>,
 }
 
 /// The events naming some identifiers, or `None` when too many are candidates to choose among.
 pub type Named<T> = Option<Found<T>>;
 
-/// How many more candidates than it may take a source chooses among ([`share`]) before it
-/// refuses: learning who reported each candidate costs a little per candidate.
+/// How many times a history's limit of candidates a source chooses among in one round
+/// ([`share`]) before it refuses: learning who reported each candidate costs a little per
+/// candidate.
 pub const SHARE_CEILING: usize = 4;
 
 /// Events a history left out: more events named what it follows than it may take, and these were
@@ -136,11 +139,12 @@ pub struct Candidate {
 }
 
 /// Which of `candidates` a history takes when it may take at most `most`: all of them when they
-/// fit; otherwise each reporter's up to one cap, the largest with which they fit, so that a
-/// reporter with fewer events than the cap keeps every one and one with more keeps its first
-/// `cap` in log order. No reporter's events, however many, can push out another's beyond its
-/// equal part. Returns the leaves taken, in leaf order, and what each capped reporter lost.
-pub fn share(mut candidates: Vec<Candidate>, most: usize) -> (Vec<LeafIndex>, Vec<Omitted>) {
+/// fit; otherwise each reporter's up to one cap, the largest with which they fit (the places
+/// left over go one each to the capped reporters whose first candidate is earliest in the log),
+/// so that a reporter with fewer events than the cap keeps every one and one with more keeps its
+/// first in log order. However many events one reporter has, every other keeps at least its
+/// equal part. Returns the leaves taken, in leaf order, and the candidates left out.
+pub fn share(mut candidates: Vec<Candidate>, most: usize) -> (Vec<LeafIndex>, Vec<Candidate>) {
     candidates.sort_unstable_by(|a, b| (&a.reporter, a.leaf).cmp(&(&b.reporter, b.leaf)));
     candidates.dedup_by(|a, b| a.leaf == b.leaf);
     if candidates.len() <= most {
@@ -148,36 +152,51 @@ pub fn share(mut candidates: Vec<Candidate>, most: usize) -> (Vec<LeafIndex>, Ve
         leaves.sort_unstable();
         return (leaves, Vec::new());
     }
-    // Each reporter's run of candidates, smallest first.
+    // Each reporter's run of candidates (in log order), smallest first, then earliest first.
     let mut runs: Vec<&[Candidate]> = candidates
         .chunk_by(|a, b| a.reporter == b.reporter)
         .collect();
-    runs.sort_by_key(|run| run.len());
+    runs.sort_by_key(|run| (run.len(), run[0].leaf));
     let mut cap = usize::MAX;
+    let mut spare = 0;
     let mut left = most;
     for (taken, run) in runs.iter().enumerate() {
         let sharing = runs.len() - taken;
         if run.len().saturating_mul(sharing) > left {
             cap = left / sharing;
+            spare = left % sharing;
             break;
         }
         left -= run.len();
     }
     // Runs kept whole never exceed the cap: the equal part of what is left only grows past them.
+    // The capped runs are longer than the cap, so each can take one spare place.
+    let mut capped: Vec<&[Candidate]> =
+        runs.iter().copied().filter(|run| run.len() > cap).collect();
+    capped.sort_by_key(|run| run[0].leaf);
+    let extra: HashSet<LeafIndex> = capped.iter().take(spare).map(|run| run[0].leaf).collect();
     let mut leaves = Vec::with_capacity(most);
-    let mut omitted = Vec::new();
+    let mut left_out = Vec::new();
     for run in runs {
-        leaves.extend(run.iter().take(cap).map(|candidate| candidate.leaf));
-        if run.len() > cap {
-            omitted.push(Omitted {
-                reporter: run[0].reporter.clone(),
-                events: run.len() - cap,
-            });
-        }
+        let keep = cap.saturating_add(usize::from(extra.contains(&run[0].leaf)));
+        let (kept, out) = run.split_at(keep.min(run.len()));
+        leaves.extend(kept.iter().map(|candidate| candidate.leaf));
+        left_out.extend_from_slice(out);
     }
     leaves.sort_unstable();
-    omitted.sort_by(|a, b| a.reporter.cmp(&b.reporter));
-    (leaves, omitted)
+    (leaves, left_out)
+}
+
+/// What was left out, counted by reporter.
+fn counted(left_out: impl IntoIterator<Item = Candidate>) -> Vec<Omitted> {
+    let mut counts: BTreeMap<Option<OrganisationId>, usize> = BTreeMap::new();
+    for candidate in left_out {
+        *counts.entry(candidate.reporter).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(reporter, events)| Omitted { reporter, events })
+        .collect()
 }
 
 /// Where events come from.
@@ -191,16 +210,17 @@ pub trait EventSource {
     /// left out), in any order, but those `known` says the caller holds already.
     ///
     /// At most `most` of them: when more are candidates, those [`share`] takes, with who reported
-    /// each learnt before any event is loaded, and what it left out. `None` when more than
-    /// `most` × [`SHARE_CEILING`] are candidates. Candidates are counted before any is loaded
-    /// (the source's index may count a few that turn out not to name them), so that what a
-    /// request costs is bounded however many events name an item, and no reporter's events
-    /// push out another's beyond its equal part.
+    /// each learnt before any event is loaded, and the candidates it left out. `None` when more
+    /// than `ceiling` are candidates. Candidates are counted before any is loaded (the source's
+    /// index may count a few that turn out not to name them), so that what a request costs is
+    /// bounded however many events name an item, and no reporter's events push out another's
+    /// beyond its equal part.
     fn events_naming(
         &self,
         names: &[String],
         known: &(dyn Fn(LeafIndex) -> bool + Sync),
         most: usize,
+        ceiling: usize,
     ) -> impl Future<Output = Result<Named<Self::Payload>, Self::Error>>;
 }
 
@@ -238,9 +258,11 @@ pub struct History<T> {
     /// reason: a verifier judges authority over the history and these, as the service did. In
     /// event-time order, then log order.
     pub context: Vec<HistoryEvent<T>>,
-    /// The events left out, by reporter: more events named the item, its containers and related
-    /// items than the history may take, and these were their reporters' beyond an equal share
-    /// ([`share`]). Empty when nothing was.
+    /// The events naming the item, its containers and related items that were not read or not
+    /// shown, by reporter: more named them than the history may take, and these were their
+    /// reporters' beyond an equal share ([`share`]). Only parties without authority over the
+    /// item as judged (none of whose events kept is an authorised state change) and
+    /// observations are ever left out. Empty when nothing was.
     pub omitted: Vec<Omitted>,
 }
 
@@ -279,6 +301,11 @@ pub enum HistoryError<E> {
         "the item is related to more than {limit} containers and items: ask about a narrower item"
     )]
     TooManySubjects { limit: usize },
+    #[error(
+        "more events of a party with authority over the item than a history of {limit} may \
+         read: ask about a narrower item"
+    )]
+    CustodianLeftOut { limit: usize },
 }
 
 /// A span of event times, `from..until` (nanoseconds; open ends as the extremes).
@@ -328,32 +355,34 @@ pub async fn history<S: EventSource>(
     judge: Judge<'_>,
     limit: usize,
 ) -> Result<History<S::Payload>, HistoryError<S::Error>> {
-    let (pool, marks, mut omitted) = gather(source, &names, &names_of, judge, limit).await?;
-    let mut history = assemble(pool, &marks, names, &names_of, limit)
+    let (pool, marks, left_out) = gather(source, &names, &names_of, judge, limit).await?;
+    // Events left out unread may be state changes: judging without them is sound only for
+    // parties that, as judged, have no authority over the item (their left-out events could
+    // only be refused or observations), so a party that has is never left out.
+    let authorised: HashSet<&OrganisationId> = pool
+        .values()
+        .filter(|event| marks.get(&event.leaf) == Some(&Authority::Authorised))
+        .filter_map(|event| event.reporter.as_ref())
+        .collect();
+    if left_out.iter().any(|candidate| {
+        candidate
+            .reporter
+            .as_ref()
+            .is_some_and(|r| authorised.contains(r))
+    }) {
+        return Err(HistoryError::CustodianLeftOut { limit });
+    }
+    let (mut history, trimmed) = assemble(pool, &marks, names, &names_of, limit)
         .map_err(|limit| HistoryError::TooLong { limit })?;
-    omitted.append(&mut history.omitted);
-    history.omitted = merged(omitted);
+    history.omitted = counted(left_out.into_iter().chain(trimmed));
     Ok(history)
 }
 
-/// What was left out, one entry a reporter.
-fn merged(mut omitted: Vec<Omitted>) -> Vec<Omitted> {
-    omitted.sort_by(|a, b| a.reporter.cmp(&b.reporter));
-    omitted.dedup_by(|later, kept| {
-        let same = later.reporter == kept.reporter;
-        if same {
-            kept.events += later.events;
-        }
-        same
-    });
-    omitted
-}
-
-/// The gathered events by leaf, the authority of each, and what was left out.
+/// The gathered events by leaf, the authority of each, and the candidates left out unread.
 type Gathered<T> = (
     BTreeMap<LeafIndex, SourceEvent<T>>,
     BTreeMap<LeafIndex, Authority>,
-    Vec<Omitted>,
+    Vec<Candidate>,
 );
 
 /// An identifier the gathering asks its source about.
@@ -379,9 +408,10 @@ struct Asked {
 /// another party), so rounds go on until one follows nothing new. Each round is one question to
 /// the source, about all its new identifiers at once, so a request costs at most a few round
 /// trips however many containers and items it follows; more than [`MAX_SUBJECTS`] identifiers
-/// are refused before they are asked about. At most `limit` events naming the item are gathered,
-/// and [`GATHER_FACTOR`] × `limit` in all, chosen by reporter when more are candidates
-/// ([`EventSource::events_naming`]).
+/// are refused before they are asked about. At most `limit` events are gathered a round, and
+/// [`GATHER_FACTOR`] × `limit` in all, chosen by reporter when more are candidates
+/// ([`EventSource::events_naming`]); a round refuses more than [`SHARE_CEILING`] × `limit`
+/// candidates.
 async fn gather<S: EventSource>(
     source: &S,
     names: &[String],
@@ -390,7 +420,8 @@ async fn gather<S: EventSource>(
     limit: usize,
 ) -> Result<Gathered<S::Payload>, HistoryError<S::Error>> {
     let total = limit.saturating_mul(GATHER_FACTOR);
-    let mut omitted = Vec::new();
+    let ceiling = limit.saturating_mul(SHARE_CEILING);
+    let mut left_out: BTreeMap<LeafIndex, Candidate> = BTreeMap::new();
     let mut pool: BTreeMap<LeafIndex, SourceEvent<S::Payload>> = BTreeMap::new();
     let mut seen: HashSet<Vec<String>> = HashSet::new();
     let mut asked: Vec<Asked> = Vec::new();
@@ -415,23 +446,21 @@ async fn gather<S: EventSource>(
             .iter()
             .flat_map(|subject| subject.names.iter().cloned())
             .collect();
-        // Every event naming the item is in its history: no more than the history may hold.
-        let most = match pool.is_empty() {
-            true => limit,
-            false => total.saturating_sub(pool.len()),
-        };
+        // No round takes more than a history holds (every event naming the item is in it), so
+        // that one flooded container leaves room for the next.
+        let most = limit.min(total.saturating_sub(pool.len()));
         let found = {
             let known = |leaf: LeafIndex| pool.contains_key(&leaf);
             source
-                .events_naming(&names, &known, most)
+                .events_naming(&names, &known, most, ceiling)
                 .await
                 .map_err(HistoryError::Source)?
-                .ok_or(HistoryError::TooMany {
-                    limit: most.saturating_mul(SHARE_CEILING),
-                })?
+                .ok_or(HistoryError::TooMany { limit: ceiling })?
         };
-        omitted.extend(found.omitted);
+        left_out.extend(found.left_out.into_iter().map(|c| (c.leaf, c)));
         for event in found.events {
+            // Read after all (it names another identifier too): not left out.
+            left_out.remove(&event.leaf);
             pool.entry(event.leaf).or_insert(event);
         }
         if pool.len() > total {
@@ -460,7 +489,7 @@ async fn gather<S: EventSource>(
         pending = related(&pool, &asked, &spoke, names_of);
         pending.retain(|next| !seen.contains(&next.names));
         if pending.is_empty() {
-            return Ok((pool, marks, omitted));
+            return Ok((pool, marks, left_out.into_values().collect()));
         }
     }
 }
@@ -532,17 +561,17 @@ fn related<T>(
 }
 
 /// The history from the gathered events: windows, containers and transformations from the
-/// events that count only. When more than `limit` events belong to it, the observations and
-/// unauthorised events (which change nothing) are shared out by reporter ([`share`]) and the
-/// rest left out, with the gathered events: a verifier judging the events kept judges as the
-/// service did. `Err(limit)` when more than `limit` authorised state changes belong to it.
+/// events that count only. When more than `limit` events belong to it, its observations (which
+/// no judgement of authority depends on) are shared out by reporter ([`share`]) and the rest left
+/// out, with the candidates left out: a verifier judging the events kept judges as the service
+/// did. `Err(limit)` when more than `limit` state changes belong to it.
 fn assemble<T>(
     mut pool: BTreeMap<LeafIndex, SourceEvent<T>>,
     marks: &BTreeMap<LeafIndex, Authority>,
     names: Vec<String>,
     names_of: &impl Fn(&str) -> Vec<String>,
     limit: usize,
-) -> Result<History<T>, usize> {
+) -> Result<(History<T>, Vec<Candidate>), usize> {
     // Only authorised events (and observations) shape the history, and no error declaration
     // does: it repeats the declared event, it does not pack or transform again.
     let counts = |event: &SourceEvent<T>| {
@@ -602,9 +631,9 @@ fn assemble<T>(
             }
         }
     }
-    let omitted = match found.len() > limit {
+    let trimmed = match found.len() > limit {
         true => {
-            let (kept, omitted) = trim(&found, &pool, marks, limit).ok_or(limit)?;
+            let (kept, trimmed) = trim(&found, &pool, limit).ok_or(limit)?;
             // Left out of the context too: the events a bundle shows are all a verifier judges.
             found.retain(|leaf, _| {
                 let keep = kept.contains(leaf);
@@ -613,7 +642,7 @@ fn assemble<T>(
                 }
                 keep
             });
-            omitted
+            trimmed
         }
         false => Vec::new(),
     };
@@ -647,30 +676,27 @@ fn assemble<T>(
         })
         .collect();
     context.sort_by_key(|e| (e.event.time, e.event.leaf));
-    Ok(History {
+    let history = History {
         events,
         context,
-        omitted,
-    })
+        omitted: Vec::new(),
+    };
+    Ok((history, trimmed))
 }
 
-/// Which of the `found` events a history of at most `limit` keeps: every authorised state change
-/// (the story rests on them), and of the rest each reporter's share ([`share`]); with what was
-/// left out. `None` when the authorised state changes alone are more than `limit`.
+/// Which of the `found` events a history of at most `limit` keeps: every state change, authorised
+/// or not (the judgement of others' authority may rest on any of them), and of the observations
+/// each reporter's share ([`share`]); with the observations left out. `None` when the state
+/// changes alone are more than `limit`.
 fn trim<T>(
     found: &BTreeMap<LeafIndex, Vec<Why>>,
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
-    marks: &BTreeMap<LeafIndex, Authority>,
     limit: usize,
-) -> Option<(HashSet<LeafIndex>, Vec<Omitted>)> {
-    let shapes = |event: &SourceEvent<T>| {
-        marks.get(&event.leaf).is_none_or(Authority::counts)
-            && authority::changes_state(&event.event)
-    };
+) -> Option<(HashSet<LeafIndex>, Vec<Candidate>)> {
     let (required, optional): (Vec<&SourceEvent<T>>, Vec<&SourceEvent<T>>) = found
         .keys()
         .filter_map(|leaf| pool.get(leaf))
-        .partition(|event| shapes(event));
+        .partition(|event| authority::changes_state(&event.event));
     let room = limit.checked_sub(required.len())?;
     let candidates = optional
         .into_iter()
@@ -679,13 +705,13 @@ fn trim<T>(
             reporter: event.reporter.clone(),
         })
         .collect();
-    let (shared, omitted) = share(candidates, room);
+    let (shared, trimmed) = share(candidates, room);
     let kept = required
         .into_iter()
         .map(|event| event.leaf)
         .chain(shared)
         .collect();
-    Some((kept, omitted))
+    Some((kept, trimmed))
 }
 
 /// Every identifier an event names: its EPC lists (`epcList`, `childEPCs`, `inputEPCList`,
@@ -740,6 +766,7 @@ impl EventSource for Memory {
         names: &[String],
         known: &(dyn Fn(LeafIndex) -> bool + Sync),
         most: usize,
+        ceiling: usize,
     ) -> Result<Named<usize>, Self::Error> {
         let named: Vec<&SourceEvent<usize>> = self
             .events
@@ -747,7 +774,7 @@ impl EventSource for Memory {
             .filter(|e| !known(e.leaf))
             .filter(|e| event_ids(&e.event).any(|id| names.iter().any(|name| name == id)))
             .collect();
-        if named.len() > most.saturating_mul(SHARE_CEILING) {
+        if named.len() > ceiling {
             return Ok(None);
         }
         let candidates = named
@@ -757,14 +784,14 @@ impl EventSource for Memory {
                 reporter: e.reporter.clone(),
             })
             .collect();
-        let (taken, omitted) = share(candidates, most);
+        let (taken, left_out) = share(candidates, most);
         let taken: HashSet<LeafIndex> = taken.into_iter().collect();
         let events = named
             .into_iter()
             .filter(|e| taken.contains(&e.leaf))
             .cloned()
             .collect();
-        Ok(Some(Found { events, omitted }))
+        Ok(Some(Found { events, left_out }))
     }
 }
 

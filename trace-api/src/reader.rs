@@ -16,7 +16,7 @@ use ledger_store::{
 };
 
 use ledger::history::{
-    Candidate, EventSource, Found, Named, Parties, SHARE_CEILING, SourceEvent, event_ids, share,
+    Candidate, EventSource, Found, Named, Parties, SourceEvent, event_ids, share,
 };
 
 use crate::budget::AnswerBudget;
@@ -259,15 +259,21 @@ impl View {
         Ok(leaves)
     }
 
-    /// Who attested each of `leaves` (from their leaf records alone, counted against `budget`),
-    /// to choose among them before loading any event.
+    /// Who attested each of `leaves` (from their leaf records alone), to choose among them
+    /// before loading any event. Read 256 leaves at a time, each batch counted against
+    /// `budget` as it is read (at least 256 bytes a leaf): what is held at once is one
+    /// batch's rows, and an answer over its byte budget stops.
     pub async fn attestations(
         &self,
         leaves: &[LeafIndex],
         budget: &AnswerBudget,
     ) -> Result<Vec<(LeafIndex, Option<Attestation>)>, ViewError> {
-        let (attested, bytes) = self.store.attestations(leaves).await?;
-        budget.take(bytes.max(leaves.len() * RECORD_BYTES)).await?;
+        let mut attested = Vec::with_capacity(leaves.len());
+        for batch in leaves.chunks(ATTESTATION_BATCH) {
+            let (mut read, bytes) = self.store.attestations(batch).await?;
+            budget.take(bytes.max(batch.len() * RECORD_BYTES)).await?;
+            attested.append(&mut read);
+        }
         Ok(attested)
     }
 
@@ -308,6 +314,9 @@ impl View {
 
 /// What an entry's leaf record and bookkeeping are counted as, beside its event text.
 pub(crate) const RECORD_BYTES: usize = 256;
+
+/// How many leaves' attestations are read at once.
+const ATTESTATION_BATCH: usize = 256;
 
 /// How many anchored sizes, newest first, are tried for one whose anchors verify.
 const ANCHORED_TRIES: usize = 4;
@@ -495,12 +504,13 @@ impl EventSource for ViewSource<'_> {
         names: &[String],
         known: &(dyn Fn(LeafIndex) -> bool + Sync),
         most: usize,
+        ceiling: usize,
     ) -> Result<Named<Arc<StoredEntry>>, ViewError> {
         let leaves = self.view.candidates_naming(names, known).await?;
-        if leaves.len() > most.saturating_mul(SHARE_CEILING) {
+        if leaves.len() > ceiling {
             return Ok(None);
         }
-        let (leaves, omitted) = if leaves.len() > most {
+        let (leaves, left_out) = if leaves.len() > most {
             let attested = self.view.attestations(&leaves, self.budget).await?;
             let candidates = attested
                 .into_iter()
@@ -533,6 +543,6 @@ impl EventSource for ViewSource<'_> {
                 }
             })
             .collect();
-        Ok(Some(Found { events, omitted }))
+        Ok(Some(Found { events, left_out }))
     }
 }

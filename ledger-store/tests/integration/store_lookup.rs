@@ -464,3 +464,73 @@ async fn a_reader_answers_what_it_knows_as_of_its_view_from_memory() {
     assert_eq!(entries[0].declared_by, [declaring]);
     assert_eq!(entries, reader.entries(&found).await.unwrap());
 }
+
+/// Who attested each entry, read from the leaf records alone, is what the entries themselves
+/// say: for a row of one device's batch (its records sliced out), and for a row whose records
+/// differ in length (sites with ids of different lengths, appended at once: the row is read
+/// whole); a leaf the log does not hold has no answer, and leaves the reader keeps need no query.
+#[tokio::test]
+async fn attestations_are_read_from_the_records_alone() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Writer::connect(db.url()).unwrap();
+    let reader = Reader::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1);
+    sequencer.append(device.next_batch(5)).await.unwrap();
+    // One unattested batch from two sites, alternating: one bundle row, records of two lengths.
+    let other = EventFactory::new("unused", 2);
+    let mixed = (0..6)
+        .map(|n| {
+            let (event, hash) = other.hashed_event(n);
+            let site = ["s", "a-much-longer-site"][n as usize % 2];
+            let attestation = Attestation::Unattested {
+                site: ledger::SiteId::parse(site).unwrap(),
+            };
+            let captured = ledger::UnixMillis::from_millis(1_700_000_000_000);
+            ledger_store::NewEntry::recorded(event, hash, captured, attestation, None).unwrap()
+        })
+        .collect();
+    sequencer
+        .append(ledger_store::NewBatch::unattested(mixed).unwrap())
+        .await
+        .unwrap();
+    sequencer.shutdown().await;
+    // Rows whose records are not all as long as their first: the mixed one.
+    let unequal: i64 = store
+        .test_client()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT count(*) FROM entry_bundles WHERE octet_length(entries) <>
+                 (width - first) * (get_byte(entries, 0) * 256 + get_byte(entries, 1) + 2)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(unequal, 1);
+
+    let leaves: Vec<LeafIndex> = (0..12).map(LeafIndex::from).collect();
+    let (attested, bytes) = reader.attestations(&leaves).await.unwrap();
+    assert!(bytes > 0);
+    let expected: Vec<(LeafIndex, Option<Attestation>)> = reader
+        .entries(&leaves[..11])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| (entry.leaf_index, Some(entry.record.attestation().clone())))
+        .chain([(LeafIndex::from(11), None)])
+        .collect();
+    assert_eq!(attested, expected);
+    for (leaf, attestation) in &attested[5..11] {
+        let Some(Attestation::Unattested { site }) = attestation else {
+            panic!("leaf {leaf}: {attestation:?}");
+        };
+        let expected = ["s", "a-much-longer-site"][(leaf.get() as usize - 5) % 2];
+        assert_eq!(site.to_string(), expected);
+    }
+    // Kept by the reader now (it read those entries): answered with no bytes read.
+    let (again, bytes) = reader.attestations(&leaves[..11]).await.unwrap();
+    assert_eq!(again, expected[..11]);
+    assert_eq!(bytes, 0);
+}

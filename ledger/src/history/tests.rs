@@ -577,9 +577,13 @@ mod custody {
             names: &[String],
             known: &(dyn Fn(LeafIndex) -> bool + Sync),
             most: usize,
+            ceiling: usize,
         ) -> Result<Named<usize>, Self::Error> {
             self.asked.lock().unwrap().push(names.to_vec());
-            let events = self.memory.events_naming(names, known, most).await?;
+            let events = self
+                .memory
+                .events_naming(names, known, most, ceiling)
+                .await?;
             let given = events
                 .iter()
                 .flat_map(|found| &found.events)
@@ -654,34 +658,24 @@ mod custody {
             "only the item and A's case are asked about"
         );
         // The same pallet, packed by B once A's case was handed over to it, is followed: its
-        // events are the item's. There are too many: the history keeps the 7 state changes it
-        // rests on and the pallet's first 3 observations, and says it left out 47 of B's (17 the
-        // gathering could not take, 30 the history could not hold).
-        let mut log = a_journey()
-            .by("B", step(object(35, &[CASE]), "receiving")) // 4
-            .by("B", aggregation(36, "DELETE", CASE, &[])) // 5
-            .by("B", aggregation(37, "ADD", B_PALLET, &[ITEM])); // 6
-        for minute in 0..50 {
-            log = log.by("B", object(40 + minute, &[B_PALLET]));
+        // events are the item's, and B has custody, so none of them may be left out: 50 are
+        // more than a round chooses among (4 x 10), 30 more than it may read (10).
+        for (observations, refused) in [
+            (50, "more than 40 events name the item"),
+            (30, "more events of a party with authority over the item"),
+        ] {
+            let mut log = a_journey()
+                .by("B", step(object(35, &[CASE]), "receiving")) // 4
+                .by("B", aggregation(36, "DELETE", CASE, &[])) // 5
+                .by("B", aggregation(37, "ADD", B_PALLET, &[ITEM])); // 6
+            for minute in 0..observations {
+                log = log.by("B", object(40 + minute, &[B_PALLET]));
+            }
+            let (asked, history) = gathered(&log, ITEM, 10);
+            assert_eq!(asked, [[ITEM], [CASE], [B_PALLET]]);
+            let refusal = history.unwrap_err();
+            assert!(refusal.starts_with(refused), "{refusal}");
         }
-        let (asked, history) = gathered(&log, ITEM, 10);
-        assert_eq!(asked, [[ITEM], [CASE], [B_PALLET]]);
-        assert_eq!(history.unwrap(), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-        let parties = parties();
-        let judged = in_memory(
-            &log.memory(),
-            vec![ITEM.to_owned()],
-            Judge::Parties(&parties),
-            10,
-        )
-        .unwrap();
-        assert_eq!(
-            judged.omitted,
-            [Omitted {
-                reporter: Some(org("B")),
-                events: 47
-            }]
-        );
     }
 
     /// Custody the item's own events cannot show (a receipt of its case by another party) is
@@ -776,7 +770,7 @@ mod custody {
     }
 
     /// More candidates than a history can choose among are refused before any is loaded; so is
-    /// a history whose authorised state changes alone are more than it may hold.
+    /// a history whose state changes alone are more than it may hold.
     #[test]
     fn a_flood_beyond_the_share_ceiling_is_refused_unloaded() {
         let mut log = a_journey();
@@ -790,13 +784,13 @@ mod custody {
             "more than 48 events name the item, its containers and the items related to it, too \
              many to choose among"
         );
-        // A's case, with the item inside, shipped and received 12 times.
+        // A's case, with the item inside, shipped and received: 13 state changes, each read.
         let mut log = Log::new()
             .by("A", commission(0, &[ITEM]))
             .by("A", aggregation(1, "ADD", CASE, &[ITEM]));
-        for minute in 0..12 {
-            log = log.by("A", step(object(2 + 2 * minute, &[CASE]), "shipping"));
-            log = log.by("A", step(object(3 + 2 * minute, &[CASE]), "receiving"));
+        for minute in 0..11 {
+            let step_name = ["shipping", "receiving"][minute as usize % 2];
+            log = log.by("A", step(object(2 + minute, &[CASE]), step_name));
         }
         let (_, history) = gathered(&log, ITEM, 12);
         assert_eq!(
@@ -908,6 +902,10 @@ fn omitted(reporter: &str, events: usize) -> Omitted {
     }
 }
 
+fn leaves_of(taken: &[LeafIndex]) -> Vec<u64> {
+    taken.iter().map(|leaf| leaf.get()).collect()
+}
+
 #[test]
 fn candidates_that_fit_are_all_taken() {
     let (taken, left) = share(candidates(&[("A", 3), ("B", 4)]), 7);
@@ -919,34 +917,39 @@ fn candidates_that_fit_are_all_taken() {
 fn each_reporter_keeps_up_to_an_equal_share_its_first_in_log_order() {
     // A's 4 fit whole; B's 100 keep the first 6.
     let (taken, left) = share(candidates(&[("A", 4), ("B", 100)]), 10);
-    let taken: Vec<u64> = taken.iter().map(|leaf| leaf.get()).collect();
-    assert_eq!(taken, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    assert_eq!(left, [omitted("B", 94)]);
-    // A's 3 fit whole; B and C share the 17 left equally (8 each, one place unused), whichever
-    // comes first in the log.
+    assert_eq!(leaves_of(&taken), (0..10).collect::<Vec<u64>>());
+    assert_eq!(counted(left), [omitted("B", 94)]);
+    // A's 3 fit whole; C and B share the 17 left: 8 each, and the place left over goes to C,
+    // whose first candidate is earlier in the log.
     let mut interleaved = candidates(&[("C", 50), ("A", 3), ("B", 50)]);
     interleaved.reverse();
     let (taken, left) = share(interleaved, 20);
-    let taken: Vec<u64> = taken.iter().map(|leaf| leaf.get()).collect();
-    let expected: Vec<u64> = (0..8).chain(50..53).chain(53..61).collect();
-    assert_eq!(taken, expected);
-    assert_eq!(left, [omitted("B", 42), omitted("C", 42)]);
+    let expected: Vec<u64> = (0..9).chain(50..53).chain(53..61).collect();
+    assert_eq!(leaves_of(&taken), expected);
+    assert_eq!(counted(left), [omitted("B", 42), omitted("C", 41)]);
     // Unknown reporters are one reporter of their own.
     let mut unknown = candidates(&[("A", 2), ("B", 9)]);
     for candidate in &mut unknown[2..] {
         candidate.reporter = None;
     }
     let (taken, left) = share(unknown, 5);
-    assert_eq!(taken.len(), 5);
+    assert_eq!(leaves_of(&taken), [0, 1, 2, 3, 4]);
     assert_eq!(
-        left,
+        counted(left),
         [Omitted {
             reporter: None,
             events: 6
         }]
     );
+    // More reporters than places: the earliest reporters' first candidates.
+    let (taken, left) = share(candidates(&[("A", 2), ("B", 2), ("C", 2)]), 2);
+    assert_eq!(leaves_of(&taken), [0, 2]);
+    assert_eq!(
+        counted(left),
+        [omitted("A", 1), omitted("B", 1), omitted("C", 2)]
+    );
     // Nothing may be taken: everything is left out.
     let (taken, left) = share(candidates(&[("A", 2)]), 0);
     assert!(taken.is_empty());
-    assert_eq!(left, [omitted("A", 2)]);
+    assert_eq!(counted(left), [omitted("A", 2)]);
 }

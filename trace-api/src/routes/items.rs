@@ -132,6 +132,11 @@ fn history_problem(error: HistoryError<crate::reader::ViewError>, item: &Item) -
             "the history of {} has more than {limit} events (this service's limit)",
             item.asked
         )),
+        HistoryError::CustodianLeftOut { limit } => Problem::TooMuch(format!(
+            "more events of a party with authority over {} than a history of {limit} may read \
+             (this service's limit)",
+            item.asked
+        )),
         HistoryError::TooManySubjects { limit } => Problem::TooMuch(format!(
             "{} is related to more than {limit} containers and items (this service's limit)",
             item.asked
