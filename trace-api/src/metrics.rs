@@ -12,6 +12,9 @@
 //! | `trace_db_pool_connections` | gauge | `state` | database connections (`in_use`, `idle`) |
 //! | `trace_db_pool_max_connections` | gauge | | the pool's size limit (`[database] pool_size`) |
 //! | `trace_db_pool_waiting_requests` | gauge | | requests waiting for a connection of the pool |
+//! | `trace_registry_db_pool_connections` | gauge | `state` | the registry's pool (participants, devices' keys; 4 connections at most), the same three gauges |
+//! | `trace_registry_db_pool_max_connections` | gauge | | |
+//! | `trace_registry_db_pool_waiting_requests` | gauge | | |
 //! | `trace_cache_hits_total` | counter | `cache` | answers from memory: `tiles` (hash tiles, for proofs and `/log/tile`), `lookups` (a lookup run's answer for an identifier), `lookup_filters` (a (run, identifier) probe a Bloom filter spared, or made), `entries` (an entry's record and event), `batches` (built device batch trees), `checkpoint` (the reused newest checkpoint) |
 //! | `trace_cache_misses_total` | counter | `cache` | the same caches' reads from the database |
 //! | `trace_cache_entries` | gauge | `cache` (`tiles`, `entries`) | what the cache holds now: tiles (one per tile position, the widest read), entries |
@@ -74,6 +77,7 @@ pub struct Metrics {
     filter_bytes: Gauge,
     unfiltered_runs: Gauge,
     pool: PoolGauges,
+    registry_pool: PoolGauges,
     cache_hits: Family<CacheLabels, Counter>,
     cache_misses: Family<CacheLabels, Counter>,
     cache_entries: Family<CacheLabels, Gauge>,
@@ -176,6 +180,7 @@ impl Metrics {
             unfiltered_runs.clone(),
         );
         let pool = PoolGauges::register(&mut registry);
+        let registry_pool = PoolGauges::register(registry.sub_registry_with_prefix("registry"));
         let cache_hits = Family::<CacheLabels, Counter>::default();
         registry.register(
             "cache_hits",
@@ -244,6 +249,7 @@ impl Metrics {
             filter_bytes,
             unfiltered_runs,
             pool,
+            registry_pool,
             cache_hits,
             cache_misses,
             cache_entries,
@@ -317,6 +323,11 @@ impl Metrics {
     /// Sets the pool gauges.
     pub fn pool(&self, status: deadpool_postgres::Status) {
         self.pool.set(status);
+    }
+
+    /// Sets the registry pool's gauges.
+    pub fn registry_pool(&self, status: deadpool_postgres::Status) {
+        self.registry_pool.set(status);
     }
 
     /// Records what a cache holds now.
@@ -394,6 +405,34 @@ mod tests {
             "trace_db_pool_connections{state=\"idle\"} 0",
             "trace_db_pool_max_connections 16",
             "trace_db_pool_waiting_requests 3",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_registry_pool_has_gauges_of_its_own() {
+        let metrics = Metrics::new();
+        metrics.pool(deadpool_postgres::Status {
+            max_size: 16,
+            size: 1,
+            available: 1,
+            waiting: 0,
+        });
+        metrics.registry_pool(deadpool_postgres::Status {
+            max_size: 2,
+            size: 2,
+            available: 0,
+            waiting: 5,
+        });
+        let text = metrics.encode().unwrap();
+        for needle in [
+            "trace_registry_db_pool_connections{state=\"in_use\"} 2",
+            "trace_registry_db_pool_connections{state=\"idle\"} 0",
+            "trace_registry_db_pool_max_connections 2",
+            "trace_registry_db_pool_waiting_requests 5",
+            "trace_db_pool_max_connections 16",
+            "trace_db_pool_waiting_requests 0",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }

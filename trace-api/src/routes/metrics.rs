@@ -11,8 +11,9 @@ const LEDGER_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     // The ledger store's pool, which answers take their connections from (`[database]
-    // pool_size`); the registry's small pool is mostly spared by its caches.
+    // pool_size`), and the registry's small one, mostly spared by its caches.
     state.metrics.pool(state.store.pool_status());
+    state.metrics.registry_pool(state.registry.status());
     let store = &state.store;
     for (cache, counts) in [
         ("tiles", store.tile_cache_counts()),
