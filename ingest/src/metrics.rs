@@ -12,9 +12,12 @@
 //! | `ingest_published_checkpoint_entries` | gauge | | tree size of the newest checkpoint published, as kept in the published-checkpoint file (0: none yet) |
 //! | `ingest_lookup_indexed_entries` | gauge | | entries the lookup runs cover (the indexer's lag is `ingest_ledger_entries` minus this) |
 //! | `ingest_lookup_runs` | gauge | | live lookup runs (each lookup reads every one; merging keeps them few) |
-//! | `ingest_db_pool_connections` | gauge | `state` (`in_use`, `idle`) | database connections of this process |
+//! | `ingest_db_pool_connections` | gauge | `state` (`in_use`, `idle`) | connections of the request path's pool (registry reads, capture jobs) |
 //! | `ingest_db_pool_max_connections` | gauge | | the pool's size limit |
 //! | `ingest_db_pool_waiting_requests` | gauge | | tasks waiting for a connection |
+//! | `ingest_store_db_pool_connections` | gauge | `state` (`in_use`, `idle`) | the ledger store's own pool (the sequencer, checkpointer and indexer take theirs from it), the same three gauges |
+//! | `ingest_store_db_pool_max_connections` | gauge | | |
+//! | `ingest_store_db_pool_waiting_requests` | gauge | | |
 //!
 //! Capture outcomes: `accepted`, `partial` (proceed with rejected events), `invalid`,
 //! `unauthenticated`, `forbidden`, `too_large`, `unsupported_media_type`, `unavailable` (a `503`:
@@ -92,6 +95,7 @@ pub struct Metrics {
     lookup_indexed: Gauge,
     lookup_runs: Gauge,
     pool: PoolGauges,
+    store_pool: PoolGauges,
     rate_limited: Counter,
     jobs_refused: Counter,
 }
@@ -168,6 +172,7 @@ impl Metrics {
         let lookup_runs = Gauge::default();
         registry.register("lookup_runs", "Live lookup runs", lookup_runs.clone());
         let pool = PoolGauges::register(&mut registry);
+        let store_pool = PoolGauges::register(registry.sub_registry_with_prefix("store"));
         let rate_limited = Counter::default();
         registry.register(
             "rate_limited",
@@ -212,6 +217,7 @@ impl Metrics {
             lookup_indexed,
             lookup_runs,
             pool,
+            store_pool,
             rate_limited,
             jobs_refused,
         }
@@ -283,6 +289,11 @@ impl Metrics {
         self.pool.set(status);
     }
 
+    /// Sets the ledger store's pool gauges from its status.
+    pub fn store_pool(&self, status: deadpool_postgres::Status) {
+        self.store_pool.set(status);
+    }
+
     /// The text exposition of every metric.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         service_kit::metrics::text(&self.registry)
@@ -302,6 +313,14 @@ mod tests {
         metrics.ledger(10, 8, Some(Duration::from_millis(1500)));
         metrics.lookups(9, 2);
         metrics.signing(true, 12);
+        let status = |size, available| deadpool_postgres::Status {
+            max_size: 8,
+            size,
+            available,
+            waiting: 0,
+        };
+        metrics.pool(status(3, 1));
+        metrics.store_pool(status(5, 0));
         let text = metrics.encode().unwrap();
         for needle in [
             "ingest_captures_total{outcome=\"accepted\"} 1",
@@ -318,6 +337,11 @@ mod tests {
             "ingest_published_checkpoint_entries 12",
             "# TYPE ingest_db_pool_max_connections gauge",
             "# TYPE ingest_db_pool_waiting_requests gauge",
+            "ingest_db_pool_connections{state=\"in_use\"} 2",
+            "ingest_store_db_pool_connections{state=\"in_use\"} 5",
+            "ingest_store_db_pool_connections{state=\"idle\"} 0",
+            "ingest_store_db_pool_max_connections 8",
+            "ingest_store_db_pool_waiting_requests 0",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }

@@ -14,6 +14,7 @@ const LEDGER_TIMEOUT: Duration = Duration::from_secs(2);
 /// `GET /metrics`.
 pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.pool(state.pool.status());
+    state.metrics.store_pool(state.store.pool_status());
     state.metrics.signing(
         state.signing.refusal().is_some(),
         state.signing.published_size().map_or(0, |size| size.get()),
