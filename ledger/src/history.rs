@@ -138,6 +138,16 @@ pub struct Candidate {
     pub reporter: Option<OrganisationId>,
 }
 
+impl Candidate {
+    /// A loaded event as a candidate.
+    pub fn of<T>(event: &SourceEvent<T>) -> Self {
+        Self {
+            leaf: event.leaf,
+            reporter: event.reporter.clone(),
+        }
+    }
+}
+
 /// Which of `candidates` a history takes when it may take at most `most`: all of them when they
 /// fit; otherwise each reporter's up to one cap, the largest with which they fit (the places
 /// left over go one each to the capped reporters whose first candidate is earliest in the log),
@@ -205,23 +215,52 @@ pub trait EventSource {
     type Error;
     /// What each event carries besides the history's needs.
     type Payload: Clone + Sync;
-    /// Every event that names one of `names` in `epcList`, `childEPCs`, `inputEPCList`,
-    /// `outputEPCList` or `parentID` (exactly: candidates that merely share a lookup key must be
-    /// left out), in any order, but those `known` says the caller holds already.
-    ///
-    /// At most `most` of them: when more are candidates, those [`share`] takes, with who reported
-    /// each learnt before any event is loaded, and the candidates it left out. `None` when more
-    /// than `ceiling` are candidates. Candidates are counted before any is loaded (the source's
-    /// index may count a few that turn out not to name them), so that what a request costs is
-    /// bounded however many events name an item, and no reporter's events push out another's
-    /// beyond its equal part.
-    fn events_naming(
+    /// The leaves of every event that may name one of `names` in `epcList`, `childEPCs`,
+    /// `inputEPCList`, `outputEPCList` or `parentID`, but those `known` says the caller holds
+    /// already, in any order: counted, none loaded (an index may count a few that turn out not
+    /// to name them), so that a history can refuse or choose before any event is read.
+    fn candidates(
         &self,
         names: &[String],
         known: &(dyn Fn(LeafIndex) -> bool + Sync),
-        most: usize,
-        ceiling: usize,
-    ) -> impl Future<Output = Result<Named<Self::Payload>, Self::Error>>;
+    ) -> impl Future<Output = Result<Vec<LeafIndex>, Self::Error>>;
+    /// Who reported each of `leaves`, learnt without loading their events.
+    fn reporters(
+        &self,
+        leaves: &[LeafIndex],
+    ) -> impl Future<Output = Result<Vec<Candidate>, Self::Error>>;
+    /// The events at `leaves` that name one of `names` exactly (candidates that merely share a
+    /// lookup key are left out), in any order.
+    fn load(
+        &self,
+        names: &[String],
+        leaves: &[LeafIndex],
+    ) -> impl Future<Output = Result<Vec<SourceEvent<Self::Payload>>, Self::Error>>;
+}
+
+/// Every event naming one of `names` that `source` has, but those `known` says the caller holds:
+/// at most `most` of them, and when more are candidates, those [`share`] takes, with who
+/// reported each learnt before any event is loaded, and the candidates it left out. `None` when
+/// more than `ceiling` are candidates, decided before anything but the count is read, so that
+/// what a request costs is bounded however many events name an item, and no reporter's events
+/// push out another's beyond its equal part.
+async fn events_naming<S: EventSource>(
+    source: &S,
+    names: &[String],
+    known: &(dyn Fn(LeafIndex) -> bool + Sync),
+    most: usize,
+    ceiling: usize,
+) -> Result<Named<S::Payload>, S::Error> {
+    let leaves = source.candidates(names, known).await?;
+    if leaves.len() > ceiling {
+        return Ok(None);
+    }
+    let (leaves, left_out) = match leaves.len() > most {
+        true => share(source.reporters(&leaves).await?, most),
+        false => (leaves, Vec::new()),
+    };
+    let events = source.load(names, &leaves).await?;
+    Ok(Some(Found { events, left_out }))
 }
 
 /// Why an event is in an item's history.
@@ -410,7 +449,7 @@ struct Asked {
 /// trips however many containers and items it follows; more than [`MAX_SUBJECTS`] identifiers
 /// are refused before they are asked about. At most `limit` events are gathered a round, and
 /// [`GATHER_FACTOR`] × `limit` in all, chosen by reporter when more are candidates
-/// ([`EventSource::events_naming`]); a round refuses more than [`SHARE_CEILING`] × `limit`
+/// ([`EventSource::reporters`]); a round refuses more than [`SHARE_CEILING`] × `limit`
 /// candidates.
 async fn gather<S: EventSource>(
     source: &S,
@@ -451,8 +490,7 @@ async fn gather<S: EventSource>(
         let most = limit.min(total.saturating_sub(pool.len()));
         let found = {
             let known = |leaf: LeafIndex| pool.contains_key(&leaf);
-            source
-                .events_naming(&names, &known, most, ceiling)
+            events_naming(source, &names, &known, most, ceiling)
                 .await
                 .map_err(HistoryError::Source)?
                 .ok_or(HistoryError::TooMany { limit: ceiling })?
@@ -698,13 +736,7 @@ fn trim<T>(
         .filter_map(|leaf| pool.get(leaf))
         .partition(|event| authority::changes_state(&event.event));
     let room = limit.checked_sub(required.len())?;
-    let candidates = optional
-        .into_iter()
-        .map(|event| Candidate {
-            leaf: event.leaf,
-            reporter: event.reporter.clone(),
-        })
-        .collect();
+    let candidates = optional.into_iter().map(Candidate::of).collect();
     let (shared, trimmed) = share(candidates, room);
     let kept = required
         .into_iter()
@@ -757,41 +789,43 @@ impl Memory {
     }
 }
 
+impl Memory {
+    /// The events at `leaves`.
+    fn at<'a>(&'a self, leaves: &[LeafIndex]) -> impl Iterator<Item = &'a SourceEvent<usize>> {
+        let leaves: HashSet<LeafIndex> = leaves.iter().copied().collect();
+        self.events.iter().filter(move |e| leaves.contains(&e.leaf))
+    }
+}
+
 impl EventSource for Memory {
     type Error = std::convert::Infallible;
     type Payload = usize;
 
-    async fn events_naming(
+    async fn candidates(
         &self,
         names: &[String],
         known: &(dyn Fn(LeafIndex) -> bool + Sync),
-        most: usize,
-        ceiling: usize,
-    ) -> Result<Named<usize>, Self::Error> {
-        let named: Vec<&SourceEvent<usize>> = self
+    ) -> Result<Vec<LeafIndex>, Self::Error> {
+        Ok(self
             .events
             .iter()
             .filter(|e| !known(e.leaf))
             .filter(|e| event_ids(&e.event).any(|id| names.iter().any(|name| name == id)))
-            .collect();
-        if named.len() > ceiling {
-            return Ok(None);
-        }
-        let candidates = named
-            .iter()
-            .map(|e| Candidate {
-                leaf: e.leaf,
-                reporter: e.reporter.clone(),
-            })
-            .collect();
-        let (taken, left_out) = share(candidates, most);
-        let taken: HashSet<LeafIndex> = taken.into_iter().collect();
-        let events = named
-            .into_iter()
-            .filter(|e| taken.contains(&e.leaf))
-            .cloned()
-            .collect();
-        Ok(Some(Found { events, left_out }))
+            .map(|e| e.leaf)
+            .collect())
+    }
+
+    async fn reporters(&self, leaves: &[LeafIndex]) -> Result<Vec<Candidate>, Self::Error> {
+        Ok(self.at(leaves).map(Candidate::of).collect())
+    }
+
+    async fn load(
+        &self,
+        _names: &[String],
+        leaves: &[LeafIndex],
+    ) -> Result<Vec<SourceEvent<usize>>, Self::Error> {
+        // The candidates name them exactly.
+        Ok(self.at(leaves).cloned().collect())
     }
 }
 

@@ -15,9 +15,7 @@ use ledger_store::{
     Declarations, LiveRuns, Lookup, ReadError, Reader, StoredAnchor, StoredCheckpoint, StoredEntry,
 };
 
-use ledger::history::{
-    Candidate, EventSource, Found, Named, Parties, SourceEvent, event_ids, share,
-};
+use ledger::history::{Candidate, EventSource, Parties, SourceEvent, event_ids};
 
 use crate::budget::AnswerBudget;
 use crate::lane::Lane;
@@ -499,36 +497,36 @@ impl EventSource for ViewSource<'_> {
     type Error = ViewError;
     type Payload = Arc<StoredEntry>;
 
-    async fn events_naming(
+    async fn candidates(
         &self,
         names: &[String],
         known: &(dyn Fn(LeafIndex) -> bool + Sync),
-        most: usize,
-        ceiling: usize,
-    ) -> Result<Named<Arc<StoredEntry>>, ViewError> {
-        let leaves = self.view.candidates_naming(names, known).await?;
-        if leaves.len() > ceiling {
-            return Ok(None);
-        }
-        let (leaves, left_out) = if leaves.len() > most {
-            let attested = self.view.attestations(&leaves, self.budget).await?;
-            let candidates = attested
-                .into_iter()
-                .map(|(leaf, attestation)| Candidate {
-                    leaf,
-                    reporter: attestation
-                        .and_then(|attestation| self.parties.reporter(&attestation).cloned()),
-                })
-                .collect();
-            share(candidates, most)
-        } else {
-            (leaves, Vec::new())
-        };
+    ) -> Result<Vec<LeafIndex>, ViewError> {
+        self.view.candidates_naming(names, known).await
+    }
+
+    async fn reporters(&self, leaves: &[LeafIndex]) -> Result<Vec<Candidate>, ViewError> {
+        let attested = self.view.attestations(leaves, self.budget).await?;
+        Ok(attested
+            .into_iter()
+            .map(|(leaf, attestation)| Candidate {
+                leaf,
+                reporter: attestation
+                    .and_then(|attestation| self.parties.reporter(&attestation).cloned()),
+            })
+            .collect())
+    }
+
+    async fn load(
+        &self,
+        names: &[String],
+        leaves: &[LeafIndex],
+    ) -> Result<Vec<SourceEvent<Arc<StoredEntry>>>, ViewError> {
         let entries = self
             .view
-            .entries_naming(names, &leaves, self.budget, self.lane)
+            .entries_naming(names, leaves, self.budget, self.lane)
             .await?;
-        let events = entries
+        Ok(entries
             .into_iter()
             .map(|(entry, event)| {
                 // Ingest validated eventTime; an entry without one sorts first.
@@ -542,7 +540,6 @@ impl EventSource for ViewSource<'_> {
                     payload: Arc::new(entry),
                 }
             })
-            .collect();
-        Ok(Some(Found { events, left_out }))
+            .collect())
     }
 }

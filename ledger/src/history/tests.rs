@@ -572,22 +572,26 @@ mod custody {
         type Error = std::convert::Infallible;
         type Payload = usize;
 
-        async fn events_naming(
+        async fn candidates(
             &self,
             names: &[String],
             known: &(dyn Fn(LeafIndex) -> bool + Sync),
-            most: usize,
-            ceiling: usize,
-        ) -> Result<Named<usize>, Self::Error> {
+        ) -> Result<Vec<LeafIndex>, Self::Error> {
             self.asked.lock().unwrap().push(names.to_vec());
-            let events = self
-                .memory
-                .events_naming(names, known, most, ceiling)
-                .await?;
-            let given = events
-                .iter()
-                .flat_map(|found| &found.events)
-                .map(|event| event.leaf.get());
+            self.memory.candidates(names, known).await
+        }
+
+        async fn reporters(&self, leaves: &[LeafIndex]) -> Result<Vec<Candidate>, Self::Error> {
+            self.memory.reporters(leaves).await
+        }
+
+        async fn load(
+            &self,
+            names: &[String],
+            leaves: &[LeafIndex],
+        ) -> Result<Vec<SourceEvent<usize>>, Self::Error> {
+            let events = self.memory.load(names, leaves).await?;
+            let given = events.iter().map(|event| event.leaf.get());
             self.given.lock().unwrap().extend(given);
             Ok(events)
         }
@@ -601,6 +605,16 @@ mod custody {
         item: &str,
         limit: usize,
     ) -> (Vec<Vec<String>>, Result<Vec<u64>, String>) {
+        let (asked, _, leaves) = gathered_loading(log, item, limit);
+        (asked, leaves)
+    }
+
+    /// The questions asked, the leaves of the events loaded (in leaf order) and the history's
+    /// leaves or why it could not be put together.
+    type Gathering = (Vec<Vec<String>>, Vec<u64>, Result<Vec<u64>, String>);
+
+    /// As [`gathered`], with the leaves of the events loaded.
+    fn gathered_loading(log: &Log, item: &str, limit: usize) -> Gathering {
         let source = Recording {
             memory: log.memory(),
             asked: Default::default(),
@@ -636,7 +650,7 @@ mod custody {
                     .collect()
             })
             .collect();
-        (asked, leaves)
+        (asked, given, leaves)
     }
 
     /// B relates A's item to its own pallet and item, which have many events: a history that
@@ -754,6 +768,10 @@ mod custody {
         for event in &history.events[5..10] {
             assert!(!event.authority.counts(), "{event:?}");
         }
+        // B's events beyond its share were never loaded: A's 2 and B's first 10 of the item's,
+        // then the case's 3.
+        let (_, loaded, _) = gathered_loading(&flooded(), ITEM, 12);
+        assert_eq!(loaded, (0..15).collect::<Vec<u64>>());
         // Without B's flood the history is A's and C's alone, and nothing is left out.
         let calm = in_memory(
             &a_journey()
@@ -777,8 +795,9 @@ mod custody {
         for minute in 0..(12 * SHARE_CEILING) {
             log = log.by("B", object(40 + minute as u32, &[ITEM]));
         }
-        let (asked, history) = gathered(&log, ITEM, 12);
+        let (asked, loaded, history) = gathered_loading(&log, ITEM, 12);
         assert_eq!(asked, [[ITEM]]);
+        assert!(loaded.is_empty(), "loaded {loaded:?}");
         assert_eq!(
             history.unwrap_err(),
             "more than 48 events name the item, its containers and the items related to it, too \

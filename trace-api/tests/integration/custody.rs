@@ -314,16 +314,7 @@ async fn another_organisation_cannot_make_an_item_unanswerable() {
         .get(&format!("/items/{}/history", segment(ITEM)))
         .await;
     assert_eq!(status, 200, "{history}");
-    let (status, body) = pipeline
-        .get(&format!("/items/{}/bundle", segment(ITEM)))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let bundle: ProvenanceBundle = serde_json::from_value(body).unwrap();
-    let bundled: Vec<String> = bundle
-        .events
-        .iter()
-        .map(|event| event.event_hash.to_ni_uri())
-        .collect();
+    let (bundle, bundled, _) = item_bundle(&pipeline).await;
     // A's events and B's two that name the item (unauthorised), nothing of B's pallet or item.
     assert_eq!(
         bundled,
@@ -331,6 +322,21 @@ async fn another_organisation_cannot_make_an_item_unanswerable() {
     );
     story_and_authority_verified(&pipeline, &bundle);
     pipeline.stop().await;
+}
+
+/// The item's provenance bundle, its events' hashes in its order, and its JSON.
+async fn item_bundle(pipeline: &Pipeline) -> (ProvenanceBundle, Vec<String>, Value) {
+    let (status, body) = pipeline
+        .get(&format!("/items/{}/bundle", segment(ITEM)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let bundle: ProvenanceBundle = serde_json::from_value(body.clone()).unwrap();
+    let hashes = bundle
+        .events
+        .iter()
+        .map(|event| event.event_hash.to_ni_uri())
+        .collect();
+    (bundle, hashes, body)
 }
 
 /// The event hashes of a capture answer's receipts, in order.
@@ -386,20 +392,11 @@ async fn another_organisation_s_flood_is_shared_out_not_refused() {
     );
 
     // The bundle: A's 4 and B's first 4.
-    let (status, body) = pipeline
-        .get(&format!("/items/{}/bundle", segment(ITEM)))
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let (bundle, bundled, body) = item_bundle(&pipeline).await;
     assert_eq!(
         body["omitted"],
         json!([{"reportedBy": "rival", "events": 26}])
     );
-    let bundle: ProvenanceBundle = serde_json::from_value(body).unwrap();
-    let bundled: Vec<String> = bundle
-        .events
-        .iter()
-        .map(|event| event.event_hash.to_ni_uri())
-        .collect();
     let expected: Vec<&String> = a.iter().chain(&b[..4]).collect();
     assert_eq!(bundled.iter().collect::<Vec<_>>(), expected);
     let report = story_and_authority_verified(&pipeline, &bundle);
