@@ -1,7 +1,8 @@
 //! Any bytes given to the ledger's decoders of outside input: signed notes and checkpoints, note
 //! keys, leaf records, device batch statements and their HTTP headers, device key files, tile
-//! paths, entry bundles, proof and provenance bundles, participants files and C2SP tlog-proofs. No
-//! input may panic; a bundle or proof that parses is verified (and may fail) without panicking,
+//! paths, entry bundles, proof and provenance bundles, participants files, C2SP tlog-proofs, and
+//! sealed values and key sets (which, when they decode, encode to the same bytes). No input may
+//! panic; a bundle or proof that parses is verified (and may fail) without panicking,
 //! a provenance bundle's story and authority marks are recomputed (with and without the parties of
 //! a participants file that parses), and a tlog-proof that parses has one spelling.
 #![no_main]
@@ -18,6 +19,12 @@ fuzz_target!(|data: &[u8]| {
     let _ = ledger::record::LeafRecord::decode(data);
     let _ = ledger::batch::BatchStatement::decode(data);
     let _ = ledger::tiles::decode_entry_bundle(data);
+    if let Ok(field) = ledger::sealed::SealedField::decode(data) {
+        assert_eq!(field.encode(), data, "a sealed value has one encoding");
+    }
+    if let Ok(keys) = ledger::sealed::KeySet::decode(data) {
+        assert_eq!(keys.encode(), data, "a key set has one encoding");
+    }
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
@@ -41,6 +48,12 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = ledger::key_file::parse_private_key_file(text);
     let _ = ledger::key_file::parse_public_key_file(text);
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+        let _ = ledger::sealed::SealedField::from_json(&value);
+        if let Some(event) = value.as_object() {
+            let _ = ledger::sealed::sealed_fields(event);
+        }
+    }
     let log = || {
         let signer = NoteSignerKey::from_seed(
             ledger::note::KeyName::parse("fuzz.example/log").expect("a valid key name"),

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod key_file;
 pub mod note;
 pub mod record;
+pub mod sealed;
 pub mod size;
 pub mod tiles;
 pub mod tree;
