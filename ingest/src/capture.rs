@@ -27,6 +27,8 @@ pub struct Analysed {
     hashes: Vec<Option<EventHash>>,
     /// Violations by event index; document-level ones under `None`.
     violations: BTreeMap<Option<usize>, Vec<ProblemViolation>>,
+    /// The keys of the document's sealed values.
+    sealed: crate::sealed::SealedKeys,
 }
 
 /// Parses, checks the limits, validates and hashes a capture document. Refuses at once what no
@@ -113,10 +115,12 @@ pub fn analyse(body: &[u8], limits: &Limits) -> Result<Analysed, CaptureError> {
         }
     }
     let hashes = hash_events(&document, &mut violations);
+    let sealed = crate::sealed::check(&document, &mut violations);
     Ok(Analysed {
         document,
         hashes,
         violations,
+        sealed,
     })
 }
 
@@ -230,6 +234,12 @@ impl Analysed {
     /// Whether the document has no events (never true after [`analyse`]).
     pub fn is_empty(&self) -> bool {
         self.document.events().is_empty()
+    }
+
+    /// The key sets of the accepted events' sealed values (empty when none was sealed for
+    /// recipients).
+    pub fn key_sets(&self, accepted: &[usize]) -> Vec<ledger::sealed::KeySet> {
+        self.sealed.for_events(accepted)
     }
 
     /// Each event's hash (`None`: cannot be hashed).

@@ -7,6 +7,7 @@ pub mod error;
 pub mod jobs;
 pub mod metrics;
 pub mod routes;
+pub mod sealed;
 pub mod startup;
 pub mod telemetry;
 

@@ -55,6 +55,8 @@ mod packs;
 mod published;
 mod run_cache;
 mod run_filters;
+mod sealed_keys;
+pub use sealed_keys::{Erasure, FieldKeys};
 mod runs;
 mod sequencer;
 mod status;

@@ -197,7 +197,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 13] = [
+    const LANDED: [(i32, &str, &str); 14] = [
         (
             1,
             "ledger",
@@ -262,6 +262,11 @@ mod tests {
             13,
             "sealed_capture_jobs",
             "e5a4105b242d784c063736bb096dc524f00d079b92a45dc5cb8491c2647e68a8",
+        ),
+        (
+            14,
+            "sealed_fields",
+            "59d5c3298dd509aa688d85215b23b01be45b629949cff6a2455a59e35edb207b",
         ),
     ];
 

@@ -11,3 +11,4 @@ mod key_rotation;
 mod operations;
 mod postgres_restart;
 mod restore;
+mod sealed;

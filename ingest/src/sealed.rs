@@ -1,0 +1,160 @@
+//! Sealed fields at capture (`ledger::sealed`): every sealed value of a document must read, and
+//! the document must carry exactly one key for each value sealed for recipients and no other
+//! key, so that no acknowledged event holds a ciphertext nobody can ever open. The keys are kept
+//! (`Writer::keep_field_keys`) before the events are appended; they never enter the log.
+
+use std::collections::{BTreeMap, HashMap};
+
+use epcis::document::Document;
+use ledger::sealed::{Commitment, KEYS_MEMBER, KeySet, sealed_fields};
+use serde_json::Value;
+
+use crate::error::ProblemViolation;
+
+/// The most key sets one capture document may carry.
+pub const MAX_KEY_SETS: usize = 64;
+
+/// The key sets of a document, and which event's values each commitment seals.
+#[derive(Debug, Default)]
+pub struct SealedKeys {
+    sets: Vec<KeySet>,
+    /// The event each commitment with a key belongs to.
+    owner: HashMap<Commitment, usize>,
+}
+
+impl SealedKeys {
+    /// The key sets for the values of the accepted events (given in ascending order).
+    pub fn for_events(&self, accepted: &[usize]) -> Vec<KeySet> {
+        debug_assert!(accepted.is_sorted());
+        if self.sets.is_empty() {
+            return Vec::new();
+        }
+        self.sets
+            .iter()
+            .filter_map(|set| {
+                set.retain_fields(|commitment| {
+                    self.owner
+                        .get(commitment)
+                        .is_some_and(|event| accepted.binary_search(event).is_ok())
+                })
+            })
+            .collect()
+    }
+}
+
+/// Checks the sealed values and key sets of a document; records what is wrong as violations
+/// (per event where an event is at fault, for the document otherwise).
+pub fn check(
+    document: &Document,
+    violations: &mut BTreeMap<Option<usize>, Vec<ProblemViolation>>,
+) -> SealedKeys {
+    let mut keys = SealedKeys::default();
+    // Which set holds the key of each commitment.
+    let mut held: HashMap<Commitment, bool> = HashMap::new();
+    match document.root().get(KEYS_MEMBER) {
+        None => {}
+        Some(Value::Array(items)) if items.len() <= MAX_KEY_SETS => {
+            for (i, item) in items.iter().enumerate() {
+                let pointer = format!("/{KEYS_MEMBER}/{i}");
+                let parsed = match item {
+                    Value::String(text) => KeySet::parse_base64(text).map_err(|e| e.to_string()),
+                    _ => Err("a key set is a string of standard base64".to_owned()),
+                };
+                match parsed {
+                    Ok(set) => {
+                        for key in set.field_keys() {
+                            if held.insert(*key.commitment(), false).is_some() {
+                                document_violation(
+                                    violations,
+                                    pointer.clone(),
+                                    format!(
+                                        "two key sets hold a key for the sealed value {}",
+                                        key.commitment().to_hex()
+                                    ),
+                                );
+                            }
+                        }
+                        keys.sets.push(set);
+                    }
+                    Err(message) => document_violation(violations, pointer, message),
+                }
+            }
+        }
+        Some(Value::Array(items)) => document_violation(
+            violations,
+            format!("/{KEYS_MEMBER}"),
+            format!(
+                "the document carries {} key sets; at most {MAX_KEY_SETS} are accepted",
+                items.len()
+            ),
+        ),
+        Some(_) => document_violation(
+            violations,
+            format!("/{KEYS_MEMBER}"),
+            "`sealed:keys` is a list of key sets".to_owned(),
+        ),
+    }
+    for event in document.events() {
+        for found in sealed_fields(event.raw()) {
+            let pointer = format!("{}{}", event.pointer(), found.pointer);
+            let mut violation = |message: String| {
+                violations
+                    .entry(Some(event.index()))
+                    .or_default()
+                    .push(ProblemViolation::new(
+                        Some(event.index()),
+                        pointer.clone(),
+                        "sealedField",
+                        message,
+                    ));
+            };
+            match found.field {
+                Err(error) => violation(error.to_string()),
+                Ok(field) if field.is_encrypted() => match held.get_mut(field.commitment()) {
+                    Some(used) if !*used => {
+                        *used = true;
+                        keys.owner.insert(*field.commitment(), event.index());
+                    }
+                    Some(_) => violation(format!(
+                        "the sealed value {} appears twice in the document",
+                        field.commitment().to_hex()
+                    )),
+                    None => violation(
+                        "the value is sealed for recipients, but the document carries no key \
+                         for it in `sealed:keys`: nobody could ever open it"
+                            .to_owned(),
+                    ),
+                },
+                Ok(_) => {}
+            }
+        }
+    }
+    let mut unused: Vec<String> = held
+        .iter()
+        .filter(|(_, used)| !**used)
+        .map(|(commitment, _)| commitment.to_hex())
+        .collect();
+    unused.sort_unstable();
+    for commitment in unused {
+        document_violation(
+            violations,
+            format!("/{KEYS_MEMBER}"),
+            format!(
+                "a key set holds a key for {commitment}, which no value of the document sealed \
+                 for recipients has"
+            ),
+        );
+    }
+    keys
+}
+
+fn document_violation(
+    violations: &mut BTreeMap<Option<usize>, Vec<ProblemViolation>>,
+    pointer: String,
+    message: String,
+) {
+    violations
+        .entry(None)
+        .or_default()
+        .push(ProblemViolation::new(None, pointer, "sealedKeys", message));
+}

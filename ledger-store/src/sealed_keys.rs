@@ -1,0 +1,217 @@
+//! The keys that open sealed event values (`sealed_grants`, `sealed_field_keys`), kept apart from
+//! the log, and their erasure (`erasures`): see `ledger::sealed` and the ledger README.
+
+use deadpool_postgres::GenericClient as _;
+use ledger::LeafIndex;
+use ledger::sealed::{Commitment, Envelope, FieldKey, KeySet, RecipientKey};
+
+use crate::{ReadError, Reader, Writer};
+
+/// What the store holds for one sealed value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldKeys {
+    /// Its field key and the batch key's envelopes, one per recipient.
+    Kept {
+        field_key: FieldKey,
+        envelopes: Vec<Envelope>,
+    },
+    /// Its keys were destroyed at this time (milliseconds since the epoch).
+    Erased { at_unix_ms: u64 },
+    /// The store never held keys for it (a commitment-only value, or not a sealed value of ours).
+    Unknown,
+}
+
+/// One commitment's erasure, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    pub commitment: Commitment,
+    /// Whether keys were destroyed now (`false`: there were none, or an earlier erasure took them).
+    pub keys_destroyed: bool,
+    /// When the erasure was recorded (the earlier one's time, if it was erased before).
+    pub erased_at_unix_ms: u64,
+    /// Whether an earlier erasure had recorded it already.
+    pub already_erased: bool,
+}
+
+const INSERT_GRANTS: &str = "
+    INSERT INTO sealed_grants (grant_id, recipient, sealed_key)
+    SELECT $1, recipient, sealed_key FROM unnest($2::bytea[], $3::bytea[]) AS t (recipient, sealed_key)
+    ON CONFLICT DO NOTHING";
+
+// A commitment erased once never gets keys again (a retried capture must not bring them back);
+// erasure locks the table against concurrent inserts while it works, so this check and the
+// insert see its outcome whole.
+const INSERT_FIELD_KEYS: &str = "
+    INSERT INTO sealed_field_keys (commitment, grant_id, wrapped)
+    SELECT commitment, $1, wrapped FROM unnest($2::bytea[], $3::bytea[]) AS t (commitment, wrapped)
+    WHERE NOT EXISTS (SELECT 1 FROM erasures e WHERE e.commitment = t.commitment)
+    ON CONFLICT DO NOTHING RETURNING commitment";
+
+const SELECT_FIELD_KEYS: &str = "
+    SELECT f.wrapped, g.recipient, g.sealed_key
+    FROM sealed_field_keys f JOIN sealed_grants g USING (grant_id)
+    WHERE f.commitment = $1
+    ORDER BY g.recipient";
+
+const SELECT_ERASURE: &str = "
+    SELECT (extract(epoch FROM erased_at) * 1000)::bigint FROM erasures WHERE commitment = $1";
+
+const LOCK_FIELD_KEYS: &str = "LOCK TABLE sealed_field_keys IN SHARE ROW EXCLUSIVE MODE";
+
+const DELETE_FIELD_KEYS: &str = "
+    DELETE FROM sealed_field_keys WHERE commitment = ANY($1::bytea[]) RETURNING commitment, grant_id";
+
+const DELETE_ORPHAN_GRANTS: &str = "
+    DELETE FROM sealed_grants g WHERE g.grant_id = ANY($1::bytea[])
+    AND NOT EXISTS (SELECT 1 FROM sealed_field_keys f WHERE f.grant_id = g.grant_id)";
+
+const RECORD_ERASURES: &str = "
+    INSERT INTO erasures (leaf_index, commitment, request)
+    SELECT $1, commitment, $3 FROM unnest($2::bytea[]) AS t (commitment)
+    ON CONFLICT (commitment) DO NOTHING RETURNING commitment";
+
+const SELECT_ERASURES: &str = "
+    SELECT commitment, (extract(epoch FROM erased_at) * 1000)::bigint FROM erasures WHERE commitment = ANY($1::bytea[])";
+
+impl Writer {
+    /// Keeps the key sets a capture document carried, before its events are appended, so that an
+    /// acknowledged event's sealed values can be opened by their recipients. Idempotent (a retried
+    /// capture changes nothing); a commitment that was erased gets no keys again.
+    pub async fn keep_field_keys(&self, sets: &[KeySet]) -> Result<(), ReadError> {
+        if sets.is_empty() {
+            return Ok(());
+        }
+        let mut client = self.pool().get().await?;
+        let transaction = client.transaction().await?;
+        for set in sets {
+            let grant = set.grant_id().to_vec();
+            let recipients: Vec<Vec<u8>> = set
+                .envelopes()
+                .iter()
+                .map(|e| e.recipient().as_bytes().to_vec())
+                .collect();
+            let sealed: Vec<&[u8]> = set.envelopes().iter().map(Envelope::sealed_key).collect();
+            let commitments: Vec<&[u8]> = set
+                .field_keys()
+                .iter()
+                .map(|k| k.commitment().as_bytes().as_slice())
+                .collect();
+            let wrapped: Vec<&[u8]> = set.field_keys().iter().map(FieldKey::wrapped).collect();
+            let kept = transaction
+                .query(INSERT_FIELD_KEYS, &[&grant, &commitments, &wrapped])
+                .await?;
+            // The envelopes only where a field key needs them (none when every field was
+            // erased, or kept before).
+            if !kept.is_empty() {
+                transaction
+                    .execute(INSERT_GRANTS, &[&grant, &recipients, &sealed])
+                    .await?;
+            }
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Erases sealed values of the entry at `leaf`: destroys their field keys (and the envelopes
+    /// of batch keys no other field needs), and records each erasure with the operator's
+    /// reference for the request, in one transaction. Erasing again changes nothing and says
+    /// when it was first done. The rows are then vacuumed, so that the destroyed keys do not
+    /// stay in the tables' free space.
+    pub async fn erase(
+        &self,
+        leaf: LeafIndex,
+        commitments: &[Commitment],
+        request: &str,
+    ) -> Result<Vec<Erasure>, ReadError> {
+        let leaf = i64::try_from(leaf.get()).map_err(|_| ReadError::Corrupt {
+            what: "leaf index",
+            reason: "beyond 2^63".to_owned(),
+        })?;
+        let wanted: Vec<&[u8]> = commitments
+            .iter()
+            .map(|c| c.as_bytes().as_slice())
+            .collect();
+        let mut client = self.pool().get().await?;
+        let transaction = client.transaction().await?;
+        transaction.batch_execute(LOCK_FIELD_KEYS).await?;
+        let deleted = transaction.query(DELETE_FIELD_KEYS, &[&wanted]).await?;
+        let destroyed: Vec<Vec<u8>> = deleted.iter().map(|row| row.get(0)).collect();
+        let grants: Vec<Vec<u8>> = deleted.iter().map(|row| row.get(1)).collect();
+        transaction
+            .execute(DELETE_ORPHAN_GRANTS, &[&grants])
+            .await?;
+        let recorded = transaction
+            .query(RECORD_ERASURES, &[&leaf, &wanted, &request])
+            .await?;
+        let fresh: Vec<Vec<u8>> = recorded.iter().map(|row| row.get(0)).collect();
+        let rows = transaction.query(SELECT_ERASURES, &[&wanted]).await?;
+        transaction.commit().await?;
+        client
+            .batch_execute("VACUUM sealed_field_keys, sealed_grants")
+            .await?;
+        let mut erasures = Vec::with_capacity(rows.len());
+        for commitment in commitments {
+            let row = rows
+                .iter()
+                .find(|row| row.get::<_, &[u8]>(0) == commitment.as_bytes())
+                .ok_or_else(|| ReadError::Corrupt {
+                    what: "erasure",
+                    reason: format!("no record of {}", commitment.to_hex()),
+                })?;
+            erasures.push(Erasure {
+                commitment: *commitment,
+                keys_destroyed: destroyed
+                    .iter()
+                    .any(|d| d.as_slice() == commitment.as_bytes()),
+                erased_at_unix_ms: millis(row.get(1))?,
+                already_erased: !fresh.iter().any(|f| f.as_slice() == commitment.as_bytes()),
+            });
+        }
+        Ok(erasures)
+    }
+}
+
+impl Reader {
+    /// What the store holds for the sealed value with this commitment.
+    pub async fn field_keys(&self, commitment: &Commitment) -> Result<FieldKeys, ReadError> {
+        let client = self.pool().get().await?;
+        let key = commitment.as_bytes().as_slice();
+        let rows = client.query(SELECT_FIELD_KEYS, &[&key]).await?;
+        if let Some(first) = rows.first() {
+            let corrupt = |reason: &str| ReadError::Corrupt {
+                what: "sealed field key",
+                reason: reason.to_owned(),
+            };
+            let field_key = FieldKey::from_parts(*commitment, first.get(0))
+                .ok_or_else(|| corrupt("a wrapped key is not 48 bytes"))?;
+            let envelopes = rows
+                .iter()
+                .map(|row| {
+                    let recipient: [u8; 32] = row
+                        .get::<_, &[u8]>(1)
+                        .try_into()
+                        .map_err(|_| corrupt("a recipient key is not 32 bytes"))?;
+                    Envelope::from_parts(RecipientKey::from_bytes(recipient), row.get(2))
+                        .ok_or_else(|| corrupt("an envelope is not 80 bytes"))
+                })
+                .collect::<Result<_, _>>()?;
+            return Ok(FieldKeys::Kept {
+                field_key,
+                envelopes,
+            });
+        }
+        match client.query_opt(SELECT_ERASURE, &[&key]).await? {
+            Some(row) => Ok(FieldKeys::Erased {
+                at_unix_ms: millis(row.get(0))?,
+            }),
+            None => Ok(FieldKeys::Unknown),
+        }
+    }
+}
+
+fn millis(value: i64) -> Result<u64, ReadError> {
+    u64::try_from(value).map_err(|_| ReadError::Corrupt {
+        what: "erasure",
+        reason: "a time before 1970".to_owned(),
+    })
+}
