@@ -159,6 +159,19 @@ impl fmt::Debug for SealedField {
     }
 }
 
+/// A sealed value's bytes before its ciphertext: version, form, commitment.
+fn header(commitment: &Commitment, encrypted: bool) -> [u8; HEADER_LEN] {
+    let mut header = [0; HEADER_LEN];
+    header[0] = VERSION;
+    header[1] = if encrypted {
+        FORM_ENCRYPTED
+    } else {
+        FORM_COMMITTED
+    };
+    header[2..].copy_from_slice(commitment.as_bytes());
+    header
+}
+
 /// The form byte of a sealed value.
 const FORM_COMMITTED: u8 = 0;
 const FORM_ENCRYPTED: u8 = 1;
@@ -184,15 +197,7 @@ impl SealedField {
     }
 
     fn header(&self) -> [u8; HEADER_LEN] {
-        let mut header = [0; HEADER_LEN];
-        header[0] = VERSION;
-        header[1] = if self.is_encrypted() {
-            FORM_ENCRYPTED
-        } else {
-            FORM_COMMITTED
-        };
-        header[2..].copy_from_slice(self.commitment.as_bytes());
-        header
+        header(&self.commitment, self.is_encrypted())
     }
 
     /// Reads the binary form; refuses anything [`SealedField::encode`] would not write.
@@ -696,12 +701,7 @@ impl Sealer {
         let mut plaintext = Zeroizing::new(Vec::with_capacity(SALT_LEN + value.len()));
         plaintext.extend_from_slice(salt.as_ref());
         plaintext.extend_from_slice(value);
-        let mut field = SealedField {
-            commitment,
-            ciphertext: Some(Vec::new()),
-        };
-        let ciphertext = aead_seal(&field_key, &field.header(), &plaintext);
-        field.ciphertext = Some(ciphertext);
+        let ciphertext = aead_seal(&field_key, &header(&commitment, true), &plaintext);
         let wrap_key = wrap_key(&self.batch_key, &commitment);
         let wrapped = aead_seal(&wrap_key, commitment.as_bytes(), field_key.as_ref());
         self.field_keys.push(FieldKey {
@@ -710,7 +710,10 @@ impl Sealer {
                 .try_into()
                 .unwrap_or_else(|_| unreachable!("a key and a tag")),
         });
-        Ok(field)
+        Ok(SealedField {
+            commitment,
+            ciphertext: Some(ciphertext),
+        })
     }
 
     /// How many values were sealed.

@@ -109,6 +109,30 @@ async fn sealed_consumer_data_is_captured_opened_by_its_recipient_erased_and_sti
         assert_eq!(opened, json!({"example:address": ADDRESS}));
     }
 
+    // A participant copies the sealed value into an event of its own, with a key set of its own
+    // for that commitment: the event is captured (the value is opaque to it), but the keys the
+    // recipients open with stay the original ones.
+    let thief = RecipientSecret::generate(&mut random);
+    let (mut copy, _, thief_set) = sealed_document(&[&thief]);
+    copy["epcisBody"]["eventList"][1]["example:delivery"] = event["example:delivery"].clone();
+    copy["epcisBody"]["eventList"][1]["epcList"] = json!(["urn:epc:id:sgtin:0614141.107346.99"]);
+    let mut forged = thief_set.encode();
+    let at = 2 + 112 * thief_set.envelopes().len() + 2;
+    forged[at..at + 32].copy_from_slice(commitment.as_bytes());
+    copy[KEYS_MEMBER] = json!([KeySet::decode(&forged).unwrap().to_base64()]);
+    let reply = capture(&client, serde_json::to_vec(&copy).unwrap(), false).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let FieldKeys::Kept {
+        envelopes: kept, ..
+    } = reader.field_keys(&commitment).await.unwrap()
+    else {
+        panic!("the keys are gone");
+    };
+    assert_eq!(
+        kept, envelopes,
+        "the copier's keys replaced none of the recipients'"
+    );
+
     // Erasure destroys the keys, records what was erased (no personal data), and is final:
     // resending the original capture does not bring the keys back.
     let writer = Writer::connect(app.db.url()).unwrap();
@@ -127,6 +151,8 @@ async fn sealed_consumer_data_is_captured_opened_by_its_recipient_erased_and_sti
         .unwrap();
     assert!(!again[0].keys_destroyed && again[0].already_erased);
     assert_eq!(again[0].erased_at_unix_ms, erased[0].erased_at_unix_ms);
+    let logged = app.counts().await[0];
+    assert_eq!(logged, 3, "the two events and the copier's new one");
     let reply = capture(&client, body, false).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     assert!(matches!(
@@ -166,7 +192,7 @@ async fn sealed_consumer_data_is_captured_opened_by_its_recipient_erased_and_sti
         .unwrap()
         .get(0);
     assert_eq!(stored, events[1]);
-    assert_eq!(app.counts().await[0], 2);
+    assert_eq!(app.counts().await[0], logged);
     app.stop().await;
 }
 

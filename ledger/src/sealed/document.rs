@@ -104,11 +104,13 @@ pub fn declare_namespace(object: &mut Map<String, Value>) -> Result<(), FieldPat
                 items.push(declaration());
             }
         }
-        Some(Value::Object(map)) => {
-            if !declared(&Value::Object(map.clone()))? {
+        Some(Value::Object(map)) => match map.get(PREFIX) {
+            None => {
                 map.insert(PREFIX.to_owned(), Value::String(NAMESPACE.to_owned()));
             }
-        }
+            Some(Value::String(iri)) if iri == NAMESPACE => {}
+            Some(_) => return Err(FieldPathError::PrefixTaken),
+        },
         Some(other) => {
             let first = other.take();
             *other = Value::Array(vec![first, declaration()]);
@@ -169,18 +171,13 @@ pub fn seal_event_fields(
     Ok(openings)
 }
 
-/// The standard event fields that are never sealed (custody, hashing and queries rest on them).
+/// Whether a member name is an extension field's (`prefix:name`, not a full IRI, not this
+/// vocabulary's own): standard fields are never sealed (custody, hashing and queries rest on
+/// them).
 fn is_extension_name(name: &str) -> bool {
-    match name.split_once(':') {
-        Some((prefix, local)) => {
-            !prefix.is_empty()
-                && !local.is_empty()
-                && prefix != PREFIX
-                && !local.starts_with("//")
-                && !name.contains('/')
-        }
-        None => false,
-    }
+    name.split_once(':').is_some_and(|(prefix, local)| {
+        !prefix.is_empty() && !local.is_empty() && prefix != PREFIX && !name.contains('/')
+    })
 }
 
 fn check_path(pointer: &str) -> Result<Vec<String>, FieldPathError> {
@@ -196,14 +193,14 @@ fn check_path(pointer: &str) -> Result<Vec<String>, FieldPathError> {
         let mut decoded = String::with_capacity(token.len());
         let mut chars = token.chars();
         while let Some(c) = chars.next() {
-            match (c, c == '~') {
-                (_, true) => match chars.next() {
-                    Some('0') => decoded.push('~'),
-                    Some('1') => decoded.push('/'),
+            decoded.push(match c {
+                '~' => match chars.next() {
+                    Some('0') => '~',
+                    Some('1') => '/',
                     _ => return Err(bad("`~` must be followed by 0 or 1")),
                 },
-                (c, false) => decoded.push(c),
-            }
+                c => c,
+            });
         }
         tokens.push(decoded);
     }
