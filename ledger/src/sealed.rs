@@ -353,6 +353,16 @@ impl RecipientKey {
         crate::encoding::base64_decode_array(text).ok().map(Self)
     }
 
+    /// 64 lowercase hex digits, as trace-api's paths write it.
+    pub fn to_hex(&self) -> String {
+        hex_encode(&self.0)
+    }
+
+    /// Parses 64 hex digits.
+    pub fn parse_hex(text: &str) -> Option<Self> {
+        crate::encoding::hex_decode_array(text).map(Self)
+    }
+
     fn to_hpke(self) -> Result<<X25519HkdfSha256 as hpke::Kem>::PublicKey, SealError> {
         <X25519HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(&self.0)
             .map_err(|_| SealError::RecipientKey)
