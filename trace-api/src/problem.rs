@@ -23,6 +23,8 @@ pub enum Problem {
     NotYetProvable(String),
     /// `405` with `Allow: GET`: the resource exists, and the service only reads.
     MethodNotAllowed,
+    /// `410`: it existed and was destroyed for good (a sealed value's keys, erased).
+    Gone(String),
     /// `422`: the request is well-formed but asks for too much.
     TooMuch(String),
     /// `429`: the client's rate is exhausted; retry after so many seconds.
@@ -49,6 +51,7 @@ impl Problem {
             Self::NotFound(_) => "Not found",
             Self::NotYetProvable(_) => "Not in a checkpoint yet",
             Self::MethodNotAllowed => "Method not allowed",
+            Self::Gone(_) => "Gone",
             Self::TooMuch(_) => "Too much asked",
             Self::RateLimited { .. } => "Too many requests",
             Self::TooManyConnections { .. } => "Too many connections",
@@ -65,6 +68,7 @@ impl Problem {
             Self::NotFound(_) => "not-found",
             Self::NotYetProvable(_) => "not-yet-provable",
             Self::MethodNotAllowed => "method-not-allowed",
+            Self::Gone(_) => "gone",
             Self::TooMuch(_) => "too-much",
             Self::RateLimited { .. } => "rate-limited",
             Self::TooManyConnections { .. } => "too-many-connections",
@@ -81,6 +85,7 @@ impl Problem {
             Self::BadRequest(text)
             | Self::NotFound(text)
             | Self::NotYetProvable(text)
+            | Self::Gone(text)
             | Self::TooMuch(text) => text.clone(),
             Self::MethodNotAllowed => "this resource answers GET only".to_owned(),
             Self::RateLimited { retry_after } => {
@@ -127,6 +132,7 @@ impl ResponseError for Problem {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) | Self::NotYetProvable(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Gone(_) => StatusCode::GONE,
             Self::TooMuch(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. }
             | Self::TooManyConnections { .. }

@@ -21,6 +21,7 @@ mod items;
 mod log;
 mod metrics;
 mod openapi;
+mod sealed;
 
 /// The routes, each registered from this one list: [`ROUTES`] and [`configure`] cannot disagree.
 macro_rules! routes {
@@ -41,6 +42,7 @@ routes! {
     "/items/{id}/bundle" => items::bundle,
     "/events/{hash}/bundle" => events::bundle,
     "/events/{hash}/proof" => events::proof,
+    "/sealed/{commitment}/{recipient}" => sealed::keys,
     "/log/checkpoint" => log::checkpoint,
     "/log/tile/{path:.+}" => log::tile,
     "/health/live" => service_kit::http::live,

@@ -166,13 +166,18 @@ impl<Db> Pipeline<Db> {
     /// Captures `events` (EPCIS event objects) as the device, and waits until a checkpoint
     /// trace-api serves covers them. Returns the event hashes of the receipts.
     pub async fn capture(&self, events: Vec<Value>) -> Vec<String> {
-        let document = json!({
+        self.capture_document(json!({
             "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
             "type": "EPCISDocument",
             "schemaVersion": "2.0",
             "creationDate": "2026-01-01T00:00:00Z",
             "epcisBody": {"eventList": events},
-        });
+        }))
+        .await
+    }
+
+    /// Captures a whole EPCIS document as the device, as [`capture`](Self::capture) does.
+    pub async fn capture_document(&self, document: Value) -> Vec<String> {
         let bytes = serde_json::to_vec(&document).unwrap();
         let signer = DeviceSigner::new(
             DeviceId::parse("reader-1").unwrap(),

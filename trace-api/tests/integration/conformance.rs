@@ -8,7 +8,8 @@
 //! only meet the `400` and `404` answers. The test captures an item's journey through a case
 //! first, and the hooks (`tests/conformance/hooks.py`) give schemathesis the identifiers of that
 //! data to use besides its own: the item as an EPC URI, a Digital Link and its tag's hex, the case,
-//! each event hash as hex and as an `ni:` URI, the tiles of the log and a history cursor; the
+//! each event hash as hex and as an `ni:` URI, the tiles of the log, a history cursor, and a
+//! sealed value's commitment with one of its recipients' keys; the
 //! service's request metrics show afterwards that every route reading the ledger answered some
 //! of them `200`.
 //!
@@ -17,6 +18,7 @@
 //! are tested in `service.rs`.
 
 use epcis::EventHash;
+use ledger::sealed::{self, KEYS_MEMBER, RecipientSecret, SealedField, Sealer};
 use serde_json::json;
 use service_kit::testing::{Schemathesis, workspace_path};
 
@@ -32,7 +34,7 @@ const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
 const STRANGER: &str = "urn:epc:id:sgtin:0614141.812345.1";
 /// The operations schemathesis tests: every one of the document but `GET /openapi.json`, which
 /// it leaves out as the document it loaded (`service.rs` tests that route).
-const OPERATIONS: usize = 9;
+const OPERATIONS: usize = 10;
 /// What is checked of every answer. Not `positive_data_acceptance`: a schema can say that an item
 /// is a string of at most 512 characters, not which strings are EPC URIs or Digital Links, so most
 /// schema-valid identifiers are rightly refused (`400`).
@@ -57,6 +59,48 @@ async fn the_service_conforms_to_its_openapi_document() {
         ])
         .await;
 
+    // An event with a value sealed for a recipient.
+    let mut seed = 0x5eed_u64;
+    let mut random = |bytes: &mut [u8]| {
+        for byte in bytes {
+            // xorshift64: test randomness, reproducible.
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            *byte = seed.to_le_bytes()[0];
+        }
+    };
+    let recipient = RecipientSecret::generate(&mut random);
+    let mut sealer = Sealer::new(&[recipient.public_key()], &mut random).unwrap();
+    let mut event = object(5, "OBSERVE", &[ITEM], "loading");
+    event["example:delivery"] = json!({"example:address": "1 Rue de la Paix"});
+    sealed::seal_event_fields(
+        event.as_object_mut().unwrap(),
+        &["/example:delivery"],
+        Some(&mut sealer),
+        &mut random,
+    )
+    .unwrap();
+    let commitment = SealedField::from_json(&event["example:delivery"])
+        .unwrap()
+        .unwrap()
+        .commitment()
+        .to_hex();
+    let mut document = json!({
+        "@context": [
+            "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+            {"example": "https://example.com/epcis/",
+             "sealed": "https://tagtrail.dev/ns/sealed#"}
+        ],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-01-01T00:00:00Z",
+        "epcisBody": {"eventList": [event]},
+    });
+    document[KEYS_MEMBER] = json!([sealer.key_set().to_base64()]);
+    let mut hashes = hashes;
+    hashes.extend(pipeline.capture_document(document).await);
+
     let mut events = Vec::new();
     for ni in &hashes {
         events.push(EventHash::parse_ni(ni).unwrap().to_hex());
@@ -79,6 +123,8 @@ async fn the_service_conforms_to_its_openapi_document() {
             "1/000.p/1",
         ],
         "cursor": [history["next"].clone()],
+        "commitment": [commitment, "00".repeat(32)],
+        "recipient": [recipient.public_key().to_hex(), "11".repeat(32)],
     });
 
     let conformance = workspace_path(&["trace-api", "tests", "conformance"]);
@@ -114,6 +160,7 @@ async fn the_service_conforms_to_its_openapi_document() {
         "/events/{hash}/bundle",
         "/events/{hash}/proof",
         "/log/tile/{path:.+}",
+        "/sealed/{commitment}/{recipient}",
     ] {
         let answered = format!(r#"trace_requests_total{{route="{route}",status="200"}} "#);
         assert!(
