@@ -46,6 +46,12 @@ enum Command {
     #[command(subcommand)]
     Token(commands::token::TokenCommand),
     Capture(commands::capture::CaptureCommand),
+    /// Recipients of sealed values: their X25519 keys.
+    #[command(subcommand)]
+    Recipient(commands::sealed::RecipientCommand),
+    Seal(commands::sealed::SealCommand),
+    Open(commands::sealed::OpenCommand),
+    Erase(commands::sealed::EraseCommand),
     Verify(commands::verify::VerifyCommand),
 }
 
@@ -67,6 +73,10 @@ fn main() -> ExitCode {
         Command::Device(cmd) => cmd.run(),
         Command::Token(cmd) => cmd.run(),
         Command::Capture(cmd) => cmd.run(),
+        Command::Recipient(cmd) => cmd.run(),
+        Command::Seal(cmd) => cmd.run(),
+        Command::Open(cmd) => cmd.run(),
+        Command::Erase(cmd) => cmd.run(),
         Command::Verify(cmd) => cmd.run(),
     };
     match result {

@@ -10,6 +10,7 @@ pub mod epcis;
 pub mod ledger;
 pub mod log_keys;
 pub mod org;
+pub mod sealed;
 pub mod site;
 pub mod token;
 pub mod verify;

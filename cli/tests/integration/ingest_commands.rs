@@ -11,10 +11,62 @@ use ingest::{Application, Config};
 use ledger::note::{KeyName, NoteSignerKey};
 use ledger_store::testing::TestDatabase;
 use secrecy::SecretString;
+use tokio::task::JoinHandle;
 
 const SERVICE_ROLE: &str = "tagtrail_ingest_test";
 
-async fn tagtrail(args: Vec<String>) -> Output {
+/// An ingest service in-process, on a database of its own, and a directory for the test's files.
+pub struct Ingest {
+    pub db: TestDatabase,
+    /// Its base URL.
+    pub url: String,
+    pub dir: PathBuf,
+    handle: actix_web::dev::ServerHandle,
+    server: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Ingest {
+    /// Starts one; `name` tells the test's directory apart.
+    pub async fn start(name: &str) -> Self {
+        let db = TestDatabase::create().await.unwrap();
+        let service_url = db
+            .login_role(SERVICE_ROLE, "tagtrail_ingest")
+            .await
+            .unwrap();
+        let dir = std::env::temp_dir().join(format!("cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let checkpoint_key = dir.join("checkpoint.key");
+        let signer = NoteSignerKey::from_seed(KeyName::parse("cli.test/log").unwrap(), &[3; 32]);
+        std::fs::write(&checkpoint_key, signer.to_private_text().as_str()).unwrap();
+        let config = Config::new(
+            SecretString::from(service_url),
+            checkpoint_key,
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .unwrap();
+        let app = Application::build(config).await.unwrap();
+        let url = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        let server = tokio::spawn(app.run_until_stopped());
+        Self {
+            db,
+            url,
+            dir,
+            handle,
+            server,
+        }
+    }
+
+    /// Stops the service and removes the directory.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        self.server.await.unwrap().unwrap();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub async fn tagtrail(args: Vec<String>) -> Output {
     tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_tagtrail"))
             .args(&args)
@@ -25,7 +77,7 @@ async fn tagtrail(args: Vec<String>) -> Output {
     .unwrap()
 }
 
-fn stdout(output: &Output) -> String {
+pub fn stdout(output: &Output) -> String {
     assert!(
         output.status.success(),
         "exit {:?}\nstdout: {}\nstderr: {}",
@@ -36,7 +88,7 @@ fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
-fn args(list: &[&str]) -> Vec<String> {
+pub fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
 
@@ -65,28 +117,9 @@ fn locations(file: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn administration_and_capture_commands_work_end_to_end() {
-    let db = TestDatabase::create().await.unwrap();
-    let service_url = db
-        .login_role(SERVICE_ROLE, "tagtrail_ingest")
-        .await
-        .unwrap();
-    let dir = std::env::temp_dir().join(format!("cli-ingest-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let checkpoint_key = dir.join("checkpoint.key");
-    let signer = NoteSignerKey::from_seed(KeyName::parse("cli.test/log").unwrap(), &[3; 32]);
-    std::fs::write(&checkpoint_key, signer.to_private_text().as_str()).unwrap();
-    let config = Config::new(
-        SecretString::from(service_url),
-        checkpoint_key,
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .unwrap();
-    let app = Application::build(config).await.unwrap();
-    let url = format!("http://127.0.0.1:{}", app.port());
-    let handle = app.handle();
-    let server = tokio::spawn(app.run_until_stopped());
-    let database = db.url().to_owned();
+    let ingest = Ingest::start("ingest").await;
+    let (url, dir) = (ingest.url.clone(), ingest.dir.clone());
+    let database = ingest.db.url().to_owned();
 
     // A site owning every location of the GS1 examples.
     let files = examples();
@@ -252,7 +285,5 @@ async fn administration_and_capture_commands_work_end_to_end() {
         "{listed}"
     );
 
-    handle.stop(true).await;
-    server.await.unwrap().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    ingest.stop().await;
 }

@@ -10,5 +10,6 @@ mod key_rotation;
 mod ledger_commands;
 mod org_commands;
 mod run;
+mod sealed_commands;
 mod verify_command;
 mod verify_rpc;

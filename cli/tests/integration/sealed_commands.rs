@@ -1,0 +1,317 @@
+//! `tagtrail recipient keygen|seal|open|erase` against an ingest service started in-process: a
+//! document sealed for recipients is captured and opened from its own keys; one sealed as
+//! commitments only is opened with its openings, and a forged opening is not; erasure writes its
+//! record and is idempotent; every bad input is refused with a specific error and changes nothing.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::{Value, json};
+
+use crate::ingest_commands::{Ingest, args, stdout, tagtrail};
+
+const HERE: &str = "urn:epc:id:sgln:0614141.00777.0";
+const ADDRESS: &str = "12 Quai des Brumes, 75001 Paris";
+const ORDER: &str = "PO-2026-0042";
+
+fn document(minute: u32) -> Value {
+    json!({
+        "@context": [
+            "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+            {"example": "https://example.com/epcis/"}
+        ],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-01-01T00:00:00Z",
+        "epcisBody": {"eventList": [{
+            "type": "ObjectEvent",
+            "eventTime": format!("2026-01-01T10:{minute:02}:00Z"),
+            "eventTimeZoneOffset": "+00:00",
+            "epcList": ["urn:epc:id:sgtin:0614141.107346.2018"],
+            "action": "OBSERVE",
+            "bizStep": "loading",
+            "readPoint": {"id": HERE},
+            "example:delivery": {"example:address": ADDRESS},
+            "example:order": ORDER
+        }]}
+    })
+}
+
+fn write(path: &Path, value: &Value) -> String {
+    std::fs::write(path, serde_json::to_vec(value).unwrap()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The command failed as a usage error (exit 2) saying `why`.
+fn refused(output: &Output, why: &str) {
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(output));
+    assert!(stderr(output).contains(why), "{}", stderr(output));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealing_opening_and_erasing_work_and_refuse_bad_input() {
+    let ingest = Ingest::start("sealed").await;
+    let database = ingest.db.url().to_owned();
+    let dir = ingest.dir.clone();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    stdout(
+        &tagtrail(args(&[
+            "site",
+            "add",
+            "--id",
+            "carrier-site",
+            "--location",
+            HERE,
+            "--database-url",
+            &database,
+        ]))
+        .await,
+    );
+    let token = stdout(
+        &tagtrail(args(&[
+            "token",
+            "create",
+            "--site",
+            "carrier-site",
+            "--database-url",
+            &database,
+        ]))
+        .await,
+    );
+    let token = token.trim().to_owned();
+    for who in ["carrier", "stranger"] {
+        stdout(&tagtrail(args(&["recipient", "keygen", "--out", &path(who)])).await);
+    }
+    // Not over an existing key.
+    refused(
+        &tagtrail(args(&["recipient", "keygen", "--out", &path("carrier")])).await,
+        "already exists",
+    );
+
+    // Sealed for the carrier: the document keeps its keys, so the carrier opens it offline.
+    let plain = write(&dir.join("plain.json"), &document(1));
+    let carrier_pub = format!("{}.pub", path("carrier"));
+    let sealed = path("sealed.json");
+    stdout(
+        &tagtrail(args(&[
+            "seal",
+            &plain,
+            "--field",
+            "/example:delivery",
+            "--recipient",
+            &carrier_pub,
+            "--out",
+            &sealed,
+        ]))
+        .await,
+    );
+    let sealed_text = std::fs::read_to_string(&sealed).unwrap();
+    assert!(!sealed_text.contains(ADDRESS) && sealed_text.contains(ORDER));
+    let opened = tagtrail(args(&["open", &sealed, "--key", &path("carrier")])).await;
+    let opened_text = stdout(&opened);
+    let opened_value: Value = serde_json::from_str(&opened_text).unwrap();
+    assert_eq!(
+        opened_value["epcisBody"]["eventList"][0]["example:delivery"],
+        json!({"example:address": ADDRESS})
+    );
+    assert!(opened_value.get("sealed:keys").is_none());
+    assert!(stderr(&opened).contains("event 0 /example:delivery: opened"));
+    let other = tagtrail(args(&["open", &sealed, "--key", &path("stranger")])).await;
+    assert_eq!(other.status.code(), Some(1), "{}", stderr(&other));
+    assert!(!String::from_utf8_lossy(&other.stdout).contains(ADDRESS));
+
+    // Captured; the receipt's hash is the sealed event's.
+    let receipt = stdout(
+        &tagtrail(args(&[
+            "capture",
+            "--url",
+            &ingest.url,
+            "--token",
+            &token,
+            &sealed,
+        ]))
+        .await,
+    );
+    let receipt: Value = serde_json::from_str(receipt.trim()).unwrap();
+    let hashed = stdout(&tagtrail(args(&["epcis", "hash", &sealed])).await);
+    assert_eq!(receipt["eventHash"].as_str().unwrap(), hashed.trim());
+    let leaf = receipt["leafIndex"].as_u64().unwrap().to_string();
+
+    // Commitments only: whoever holds the openings proves the value; a forged one proves nothing.
+    let committed = path("committed.json");
+    let openings = path("openings.json");
+    let plain_2 = write(&dir.join("plain-2.json"), &document(2));
+    stdout(
+        &tagtrail(args(&[
+            "seal",
+            &plain_2,
+            "--field",
+            "/example:order",
+            "--openings",
+            &openings,
+            "--out",
+            &committed,
+        ]))
+        .await,
+    );
+    assert!(!std::fs::read_to_string(&committed).unwrap().contains(ORDER));
+    let proved = stdout(&tagtrail(args(&["open", &committed, "--openings", &openings])).await);
+    assert!(proved.contains(ORDER), "{proved}");
+    let forged_path = dir.join("forged.json");
+    let forged = std::fs::read_to_string(&openings)
+        .unwrap()
+        .replace(ORDER, "PO-2026-0043");
+    std::fs::write(&forged_path, forged).unwrap();
+    let disproved = tagtrail(args(&[
+        "open",
+        &committed,
+        "--openings",
+        forged_path.to_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(disproved.status.code(), Some(1), "{}", stderr(&disproved));
+    assert!(stderr(&disproved).contains("does not match its commitment"));
+    let receipt_2 = stdout(
+        &tagtrail(args(&[
+            "capture",
+            "--url",
+            &ingest.url,
+            "--token",
+            &token,
+            &committed,
+        ]))
+        .await,
+    );
+    let receipt_2: Value = serde_json::from_str(receipt_2.trim()).unwrap();
+    let leaf_2 = receipt_2["leafIndex"].as_u64().unwrap().to_string();
+
+    // Bad input to seal: each refused with its reason, nothing written.
+    let nowhere = path("nowhere.json");
+    for (extra, why) in [
+        (vec!["--field", "/example:delivry"], "has no such field"),
+        (vec!["--field", "/epcList"], "cannot seal `/epcList`"),
+        (
+            vec!["--field", "/example:delivery", "--event", "3"],
+            "has no event 3",
+        ),
+        (
+            vec!["--field", "/example:delivery", "--recipient", "not-a-key"],
+            "recipient key",
+        ),
+    ] {
+        let mut command = args(&[
+            "seal",
+            &plain,
+            "--recipient",
+            &carrier_pub,
+            "--out",
+            &nowhere,
+        ]);
+        command.extend(extra.iter().map(|s| (*s).to_owned()));
+        refused(&tagtrail(command).await, why);
+        assert!(!Path::new(&nowhere).exists());
+    }
+    refused(
+        &tagtrail(args(&["seal", &plain, "--field", "/example:delivery"])).await,
+        "nobody could ever open them",
+    );
+    refused(
+        &tagtrail(args(&[
+            "seal",
+            &sealed,
+            "--field",
+            "/example:delivery",
+            "--recipient",
+            &carrier_pub,
+        ]))
+        .await,
+        "sealed already",
+    );
+
+    // Erasure: its record, then again (nothing more destroyed, the first time said).
+    let erase = |leaf: &str, request: &str, extra: &[&str]| {
+        let mut command = args(&[
+            "erase",
+            "--leaf",
+            leaf,
+            "--request",
+            request,
+            "--database-url",
+            &database,
+        ]);
+        command.extend(extra.iter().map(|s| (*s).to_owned()));
+        tagtrail(command)
+    };
+    let first: Value =
+        serde_json::from_str(&stdout(&erase(&leaf, "ticket 4711", &[]).await)).unwrap();
+    assert_eq!(first["leafIndex"].as_u64().unwrap().to_string(), leaf);
+    assert_eq!(first["eventHash"], receipt["eventHash"]);
+    assert_eq!(first["request"], "ticket 4711");
+    assert_eq!(first["erased"][0]["field"], "/example:delivery");
+    assert_eq!(first["erased"][0]["keysDestroyed"], true);
+    assert_eq!(first["erased"][0]["alreadyErased"], false);
+    let again: Value =
+        serde_json::from_str(&stdout(&erase(&leaf, "ticket 4712", &[]).await)).unwrap();
+    assert_eq!(again["erased"][0]["keysDestroyed"], false);
+    assert_eq!(again["erased"][0]["alreadyErased"], true);
+    assert_eq!(
+        again["erased"][0]["erasedAt"],
+        first["erased"][0]["erasedAt"]
+    );
+    // A commitment-only value has no keys to destroy; its erasure is still recorded.
+    let committed_erased: Value =
+        serde_json::from_str(&stdout(&erase(&leaf_2, "ticket 4713", &[]).await)).unwrap();
+    assert_eq!(committed_erased["erased"][0]["keysDestroyed"], false);
+    assert_eq!(committed_erased["erased"][0]["alreadyErased"], false);
+
+    // An event with nothing sealed.
+    let unsealed = write(&dir.join("unsealed.json"), &document(3));
+    let receipt_3 = stdout(
+        &tagtrail(args(&[
+            "capture",
+            "--url",
+            &ingest.url,
+            "--token",
+            &token,
+            &unsealed,
+        ]))
+        .await,
+    );
+    let receipt_3: Value = serde_json::from_str(receipt_3.trim()).unwrap();
+    let leaf_3 = receipt_3["leafIndex"].as_u64().unwrap().to_string();
+
+    // Bad input to erase: refused, nothing recorded.
+    let count = || async {
+        let client = ingest.db.connect().await.unwrap();
+        client
+            .query_one("SELECT count(*) FROM erasures", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let recorded = count().await;
+    refused(
+        &erase(&leaf_3, "ticket 1", &[]).await,
+        "holds no sealed value",
+    );
+    refused(
+        &erase("999999", "ticket 1", &[]).await,
+        "has no entry 999999",
+    );
+    refused(
+        &erase(&leaf, "ticket 1", &["--field", "/example:order"]).await,
+        "no sealed value at /example:order",
+    );
+    refused(&erase(&leaf, "", &[]).await, "--request must be 1 to 200");
+    refused(
+        &erase(&leaf, &"x".repeat(201), &[]).await,
+        "--request must be 1 to 200",
+    );
+    assert_eq!(count().await, recorded);
+
+    ingest.stop().await;
+}
