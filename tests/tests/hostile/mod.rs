@@ -17,6 +17,9 @@
 //! - ingest: every public route is rate limited per address before anything else is done with a
 //!   request; an oversized event is refused and stores nothing.
 //! - HTTP manners: `HEAD` on every `GET` resource, `nosniff` on every answer, of both services.
+//! - Sealed data (`sealed.rs`): consumer data sealed before capture never appears in clear in
+//!   any public answer, log line or metric; only its recipients open it; erased, it opens for no
+//!   one, and the event still verifies.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -27,6 +30,8 @@ use std::net::Ipv4Addr;
 
 use ledger_store::testing::TestDatabase;
 use serde_json::{Value, json};
+
+mod sealed;
 
 use crate::support::services::{
     Process, TempDir, binary, free_port, http_status, log_and_site, runtime, tagtrail, wait_for,
@@ -45,6 +50,8 @@ struct Deployment {
     ingest_port: u16,
     trace_url: String,
     token: String,
+    /// The log's checkpoint verifier key file.
+    log_key: String,
 }
 
 impl Deployment {
@@ -106,6 +113,7 @@ impl Deployment {
             ingest_port,
             trace_url,
             token,
+            log_key: format!("{checkpoint_key}.pub"),
         }
     }
 
@@ -185,8 +193,8 @@ struct TraceApi {
 }
 
 impl TraceApi {
-    /// A counter or gauge of its metrics (on the operator's listener when it has one).
-    fn metric(&self, line_start: &str) -> f64 {
+    /// Its metrics, as scraped (on the operator's listener when it has one).
+    fn metrics_text(&self) -> String {
         let answer = request(
             self.operator.unwrap_or(self.port),
             "GET",
@@ -195,8 +203,12 @@ impl TraceApi {
             b"",
         );
         assert_eq!(answer.status, 200, "{}", answer.text());
-        answer
-            .text()
+        answer.text()
+    }
+
+    /// A counter or gauge of its metrics (on the operator's listener when it has one).
+    fn metric(&self, line_start: &str) -> f64 {
+        self.metrics_text()
             .lines()
             .find_map(|line| line.strip_prefix(line_start))
             .unwrap_or_else(|| panic!("no {line_start} in the metrics"))
@@ -890,6 +902,7 @@ fn every_get_resource_answers_head_and_no_answer_may_be_sniffed() {
         format!("/items/{item}/bundle"),
         format!("/events/{hash}/bundle"),
         format!("/events/{hash}/proof"),
+        format!("/sealed/{hash}/{hash}"),
         "/openapi.json".to_owned(),
         "/health/live".to_owned(),
         "/health/ready".to_owned(),
