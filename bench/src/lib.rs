@@ -69,9 +69,90 @@ pub fn object_event_document(first: u64, events: u64) -> Vec<u8> {
     doc.into_bytes()
 }
 
+/// The consumer's delivery data each event of [`delivery_event_document`] carries, as five
+/// extension fields (JSON Pointers from the event's root), and their values.
+pub const DELIVERY_FIELDS: [(&str, &str); 5] = [
+    ("/example:name", "Jeanne Moreau-Lefebvre"),
+    ("/example:street", "12 Quai des Brumes"),
+    ("/example:city", "75001 Paris"),
+    ("/example:phone", "+33 6 12 34 56 78"),
+    ("/example:email", "jeanne.moreau@example.com"),
+];
+
+/// Bytes from the operating system's generator.
+pub fn random(bytes: &mut [u8]) {
+    // The operating system's generator failing is not something to measure through.
+    #[allow(clippy::expect_used)]
+    getrandom::fill(bytes).expect("the operating system gives random bytes");
+}
+
+/// Adds the five [`DELIVERY_FIELDS`] to an event, in clear.
+pub fn add_delivery_fields(event: &mut serde_json::Map<String, serde_json::Value>) {
+    for (pointer, value) in DELIVERY_FIELDS {
+        event.insert(pointer[1..].to_owned(), value.into());
+    }
+}
+
+/// An [`object_event_document`] whose events also carry the five [`DELIVERY_FIELDS`]: in clear
+/// without recipients, sealed for `recipients` otherwise (one sealer for the document, as
+/// `tagtrail seal` does, its key set in `sealed:keys`).
+pub fn delivery_event_document(
+    first: u64,
+    events: u64,
+    recipients: &[ledger::sealed::RecipientKey],
+) -> Vec<u8> {
+    use ledger::sealed::{self, KEYS_MEMBER, Sealer};
+    // The generated document is valid JSON; sealing fields it has cannot fail.
+    #[allow(clippy::expect_used)]
+    {
+        let mut document: serde_json::Value =
+            serde_json::from_slice(&object_event_document(first, events)).expect("JSON");
+        let mut sealer = (!recipients.is_empty())
+            .then(|| Sealer::new(recipients, &mut random).expect("recipients"));
+        let pointers: Vec<&str> = DELIVERY_FIELDS.iter().map(|(p, _)| *p).collect();
+        if let Some(list) = document["epcisBody"]["eventList"].as_array_mut() {
+            for event in list {
+                let event = event.as_object_mut().expect("an event object");
+                add_delivery_fields(event);
+                if let Some(sealer) = sealer.as_mut() {
+                    sealed::seal_event_fields(event, &pointers, Some(sealer), &mut random)
+                        .expect("sealable");
+                }
+            }
+        }
+        if let Some(sealer) = &sealer {
+            let root = document.as_object_mut().expect("an object");
+            sealed::declare_namespace(root).expect("a free prefix");
+            root.insert(
+                KEYS_MEMBER.to_owned(),
+                vec![sealer.key_set().to_base64()].into(),
+            );
+        }
+        serde_json::to_vec(&document).expect("JSON")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sealed_delivery_document_is_valid_and_holds_no_delivery_data_in_clear() {
+        let recipient = ledger::sealed::RecipientSecret::generate(&mut random);
+        let clear = delivery_event_document(0, 3, &[]);
+        let sealed = delivery_event_document(0, 3, &[recipient.public_key()]);
+        let text = String::from_utf8_lossy(&sealed);
+        for (_, value) in DELIVERY_FIELDS {
+            assert!(String::from_utf8_lossy(&clear).contains(value));
+            assert!(!text.contains(value), "{value} in clear");
+        }
+        for bytes in [&clear, &sealed] {
+            let document = epcis::document::Document::parse(bytes).expect("parses");
+            if let Err(violations) = epcis::validate::validate(&document) {
+                panic!("generated document is invalid: {violations:#?}");
+            }
+        }
+    }
 
     #[test]
     fn generated_documents_are_valid_epcis_with_distinct_event_hashes() {

@@ -13,6 +13,13 @@
 //!
 //! Usage: `capture_load [--events N] [--clients N] [--quick] [--only K]` (`--only K`: run the K-th
 //! scenario alone, counting from 1).
+//!
+//! `capture_load --sealed-ab ROUNDS [--events N] [--quick]`: the cost of sealed fields instead.
+//! First the CPU time of sealing the five fields of a consumer's delivery data in an event (for
+//! two recipients), then ROUNDS rounds of the first scenario captured twice, in alternating
+//! order: events carrying the five fields in clear, and the same events with them sealed
+//! (`tagtrail_bench::delivery_event_document`); it prints each run's events/s and the ratio of
+//! sealed to clear.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,6 +48,7 @@ struct Options {
     clients: usize,
     quick: bool,
     only: Option<usize>,
+    sealed_ab: Option<usize>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -49,6 +57,7 @@ fn options() -> anyhow::Result<Options> {
         clients: 16,
         quick: false,
         only: None,
+        sealed_ab: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -61,8 +70,15 @@ fn options() -> anyhow::Result<Options> {
             }
             "--quick" => options.quick = true,
             "--only" => options.only = Some(args.next().context("--only needs a number")?.parse()?),
+            "--sealed-ab" => {
+                options.sealed_ab = Some(
+                    args.next()
+                        .context("--sealed-ab needs a number of rounds")?
+                        .parse()?,
+                )
+            }
             other => anyhow::bail!(
-                "unknown argument {other:?}; usage: capture_load [--events N] [--clients N] [--quick] [--only K]"
+                "unknown argument {other:?}; usage: capture_load [--events N] [--clients N] [--quick] [--only K | --sealed-ab ROUNDS]"
             ),
         }
     }
@@ -77,6 +93,16 @@ struct Scenario {
     clients: usize,
     /// Events per second to offer, or `None` for as fast as the clients go.
     rate: Option<f64>,
+    /// What the events carry besides the dock door's read.
+    fields: Fields,
+}
+
+/// The events' delivery data (`tagtrail_bench::DELIVERY_FIELDS`).
+#[derive(Clone)]
+enum Fields {
+    None,
+    Clear,
+    Sealed(Vec<ledger::sealed::RecipientKey>),
 }
 
 /// A document to send: its number, its bytes and its two device headers.
@@ -111,6 +137,7 @@ fn main() -> anyhow::Result<()> {
                 documents: docs_of(n, 100),
                 clients: options.clients,
                 rate: None,
+                fields: Fields::None,
             },
             Scenario {
                 name: "100-event documents at 25,000 events/s".into(),
@@ -118,6 +145,7 @@ fn main() -> anyhow::Result<()> {
                 documents: docs_of(n / 2, 100),
                 clients: options.clients,
                 rate: Some(25_000.0),
+                fields: Fields::None,
             },
             Scenario {
                 name: "1-event documents, as fast as possible".into(),
@@ -125,6 +153,7 @@ fn main() -> anyhow::Result<()> {
                 documents: docs_of(n / 30, 1),
                 clients: options.clients,
                 rate: None,
+                fields: Fields::None,
             },
             Scenario {
                 name: "10-event documents, as fast as possible".into(),
@@ -132,6 +161,7 @@ fn main() -> anyhow::Result<()> {
                 documents: docs_of(n / 5, 10),
                 clients: options.clients,
                 rate: None,
+                fields: Fields::None,
             },
             Scenario {
                 name: "1,000-event documents, as fast as possible".into(),
@@ -139,9 +169,13 @@ fn main() -> anyhow::Result<()> {
                 documents: docs_of(n, 1000),
                 clients: options.clients.min(8),
                 rate: None,
+                fields: Fields::None,
             },
         ];
 
+        if let Some(rounds) = options.sealed_ab {
+            return sealed_ab(rounds, docs_of(n, 100), options.clients).await;
+        }
         let per_event = pipeline_cost()?;
         let baseline_events = (n / scale).max(BASELINE_CHUNK as u64);
         let baseline = copy_baseline(baseline_events).await?;
@@ -186,6 +220,98 @@ fn main() -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// `--sealed-ab`: the CPU cost of sealing, then interleaved captures of the same events with
+/// their delivery data in clear and sealed.
+#[allow(clippy::print_stdout)] // the driver's report
+async fn sealed_ab(rounds: usize, documents: u64, clients: usize) -> anyhow::Result<()> {
+    use ledger::sealed::{RecipientSecret, Sealer, seal_event_fields};
+    use tagtrail_bench::{DELIVERY_FIELDS, add_delivery_fields, random};
+
+    let recipients: Vec<_> = (0..2)
+        .map(|_| RecipientSecret::generate(&mut random).public_key())
+        .collect();
+    let pointers: Vec<&str> = DELIVERY_FIELDS.iter().map(|(p, _)| *p).collect();
+    let mut event =
+        serde_json::from_str::<serde_json::Value>(&tagtrail_bench::object_event_json(7))?;
+    let event = event
+        .as_object_mut()
+        .context("the generated event is an object")?;
+    add_delivery_fields(event);
+    const EVENTS: u32 = 20_000;
+    const SEALERS: u32 = 2_000;
+    // Fresh copies are made before the clock starts: only sealing is timed.
+    let mut copies: Vec<_> = (0..EVENTS).map(|_| event.clone()).collect();
+    let mut sealer = Sealer::new(&recipients, &mut random)?;
+    let started = thread_cpu_time();
+    for copy in &mut copies {
+        seal_event_fields(copy, &pointers, Some(&mut sealer), &mut random)?;
+    }
+    let per_event = thread_cpu_time().saturating_sub(started) / EVENTS;
+    let started = thread_cpu_time();
+    for _ in 0..SEALERS {
+        std::hint::black_box(Sealer::new(&recipients, &mut random)?);
+    }
+    let per_sealer = thread_cpu_time().saturating_sub(started) / SEALERS;
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!("## Sealed fields (2-core machine)\n");
+    println!(
+        "CPU time on one core, two recipients: sealing the 5 delivery fields of an event **{:.1} µs**; a document's sealer (one HPKE encapsulation per recipient) **{:.1} µs**; so per event of a 1-event document {:.1} µs, of a 100-event document {:.1} µs.\n",
+        us(per_event),
+        us(per_sealer),
+        us(per_event + per_sealer),
+        us(per_event) + us(per_sealer) / 100.0,
+    );
+    println!("| round | order | clear events/s | sealed events/s | sealed / clear |");
+    println!("| --- | --- | --- | --- | --- |");
+    let mut ratios = Vec::with_capacity(rounds);
+    let mut first_event = 2_000_000_000u64;
+    for round in 1..=rounds {
+        let scenario = |fields| Scenario {
+            name: String::new(),
+            events_per_document: 100,
+            documents,
+            clients,
+            rate: None,
+            fields,
+        };
+        let clear_first = round % 2 == 1;
+        let order = if clear_first {
+            [Fields::Clear, Fields::Sealed(recipients.clone())]
+        } else {
+            [Fields::Sealed(recipients.clone()), Fields::Clear]
+        };
+        let mut rates = [0.0f64; 2];
+        for fields in order {
+            let sealed = matches!(fields, Fields::Sealed(_));
+            let outcome = run_scenario(&scenario(fields), first_event).await?;
+            first_event += documents * 100;
+            anyhow::ensure!(
+                outcome.failures == 0,
+                "{} captures failed",
+                outcome.failures
+            );
+            rates[usize::from(sealed)] = outcome.events as f64 / outcome.elapsed.as_secs_f64();
+        }
+        let ratio = rates[1] / rates[0];
+        ratios.push(ratio);
+        println!(
+            "| {round} | {} | {:.0} | {:.0} | {ratio:.2} |",
+            if clear_first {
+                "clear, sealed"
+            } else {
+                "sealed, clear"
+            },
+            rates[0],
+            rates[1],
+        );
+    }
+    println!(
+        "\nMean sealed / clear over {rounds} rounds: **{:.2}**.",
+        ratios.iter().sum::<f64>() / ratios.len().max(1) as f64
+    );
+    Ok(())
 }
 
 /// The CPU time the machine has spent since boot, all cores (user, nice, system, interrupts), from
@@ -277,10 +403,20 @@ async fn run_scenario(scenario: &Scenario, first_event: u64) -> anyhow::Result<O
     let mut work: Vec<Vec<SignedDocument>> = vec![Vec::new(); scenario.clients];
     for k in 0..scenario.documents {
         let client = (k as usize) % scenario.clients;
-        let body = tagtrail_bench::object_event_document(
-            first_event + k * scenario.events_per_document,
-            scenario.events_per_document,
-        );
+        let first = first_event + k * scenario.events_per_document;
+        let body = match &scenario.fields {
+            Fields::None => {
+                tagtrail_bench::object_event_document(first, scenario.events_per_document)
+            }
+            Fields::Clear => {
+                tagtrail_bench::delivery_event_document(first, scenario.events_per_document, &[])
+            }
+            Fields::Sealed(recipients) => tagtrail_bench::delivery_event_document(
+                first,
+                scenario.events_per_document,
+                recipients,
+            ),
+        };
         let headers = signers[client].headers(&body)?;
         work[client].push((k, body, headers));
     }
