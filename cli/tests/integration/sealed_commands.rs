@@ -83,6 +83,14 @@ async fn sealing_opening_and_erasing_work_and_refuse_bad_input() {
         .await,
     );
     let token = token.trim().to_owned();
+    // `tagtrail capture` with the site's token: the receipt of the document's one event.
+    let capture = |file: &str| {
+        let command = args(&["capture", "--url", &ingest.url, "--token", &token, file]);
+        async move {
+            let printed = stdout(&tagtrail(command).await);
+            serde_json::from_str::<Value>(printed.trim()).unwrap()
+        }
+    };
     for who in ["carrier", "stranger"] {
         stdout(&tagtrail(args(&["recipient", "keygen", "--out", &path(who)])).await);
     }
@@ -125,18 +133,7 @@ async fn sealing_opening_and_erasing_work_and_refuse_bad_input() {
     assert!(!String::from_utf8_lossy(&other.stdout).contains(ADDRESS));
 
     // Captured; the receipt's hash is the sealed event's.
-    let receipt = stdout(
-        &tagtrail(args(&[
-            "capture",
-            "--url",
-            &ingest.url,
-            "--token",
-            &token,
-            &sealed,
-        ]))
-        .await,
-    );
-    let receipt: Value = serde_json::from_str(receipt.trim()).unwrap();
+    let receipt = capture(&sealed).await;
     let hashed = stdout(&tagtrail(args(&["epcis", "hash", &sealed])).await);
     assert_eq!(receipt["eventHash"].as_str().unwrap(), hashed.trim());
     let leaf = receipt["leafIndex"].as_u64().unwrap().to_string();
@@ -175,18 +172,7 @@ async fn sealing_opening_and_erasing_work_and_refuse_bad_input() {
     .await;
     assert_eq!(disproved.status.code(), Some(1), "{}", stderr(&disproved));
     assert!(stderr(&disproved).contains("does not match its commitment"));
-    let receipt_2 = stdout(
-        &tagtrail(args(&[
-            "capture",
-            "--url",
-            &ingest.url,
-            "--token",
-            &token,
-            &committed,
-        ]))
-        .await,
-    );
-    let receipt_2: Value = serde_json::from_str(receipt_2.trim()).unwrap();
+    let receipt_2 = capture(&committed).await;
     let leaf_2 = receipt_2["leafIndex"].as_u64().unwrap().to_string();
 
     // Bad input to seal: each refused with its reason, nothing written.
@@ -270,18 +256,7 @@ async fn sealing_opening_and_erasing_work_and_refuse_bad_input() {
 
     // An event with nothing sealed.
     let unsealed = write(&dir.join("unsealed.json"), &document(3));
-    let receipt_3 = stdout(
-        &tagtrail(args(&[
-            "capture",
-            "--url",
-            &ingest.url,
-            "--token",
-            &token,
-            &unsealed,
-        ]))
-        .await,
-    );
-    let receipt_3: Value = serde_json::from_str(receipt_3.trim()).unwrap();
+    let receipt_3 = capture(&unsealed).await;
     let leaf_3 = receipt_3["leafIndex"].as_u64().unwrap().to_string();
 
     // Bad input to erase: refused, nothing recorded.
