@@ -1,7 +1,7 @@
 //! Any bytes given to the ledger's decoders of outside input: signed notes and checkpoints, note
-//! keys, leaf records, device batch statements and their HTTP headers, device key files, tile
-//! paths, entry bundles, proof and provenance bundles, participants files, C2SP tlog-proofs, and
-//! sealed values and key sets (which, when they decode, encode to the same bytes). No input may
+//! keys, leaf records, device batch statements and their HTTP headers, device and recipient key
+//! files, tile paths, entry bundles, proof and provenance bundles, participants files, C2SP
+//! tlog-proofs, and sealed values, their commitments in hex, and key sets (which, when they decode, encode to the same bytes). No input may
 //! panic; a bundle or proof that parses is verified (and may fail) without panicking,
 //! a provenance bundle's story and authority marks are recomputed (with and without the parties of
 //! a participants file that parses), and a tlog-proof that parses has one spelling.
@@ -48,6 +48,15 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = ledger::key_file::parse_private_key_file(text);
     let _ = ledger::key_file::parse_public_key_file(text);
+    let _ = ledger::key_file::parse_recipient_secret_file(text);
+    if let Ok(key) = ledger::key_file::parse_recipient_key(text) {
+        // trace-api's path spelling reads back to the same key.
+        assert_eq!(
+            ledger::sealed::RecipientKey::parse_hex(&key.to_hex()),
+            Some(key)
+        );
+    }
+    let _ = ledger::sealed::Commitment::parse_hex(text);
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
         let _ = ledger::sealed::SealedField::from_json(&value);
         if let Some(event) = value.as_object() {
