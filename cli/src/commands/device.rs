@@ -13,7 +13,7 @@ use ledger::key_file::{private_key_file_text, public_key_file_text};
 use registry::DeviceStatus;
 use zeroize::Zeroizing;
 
-use super::ledger::write_new_file;
+use super::ledger::write_key_pair;
 use super::site::{DatabaseArgs, block_on_db, parse_locations, parse_site};
 
 #[derive(Debug, Subcommand)]
@@ -82,26 +82,13 @@ impl DeviceCommand {
                     .map_err(|error| anyhow::anyhow!("{error}"))
                     .context("Failed to read random bytes from the operating system")?;
                 let public = DeviceSigningKey::from_seed(&seed).public_key();
-                let mut public_path = path.clone().into_os_string();
-                public_path.push(".pub");
-                let public_path = PathBuf::from(public_path);
-                if public_path.exists() {
-                    anyhow::bail!(
-                        "{} already exists; not overwriting it",
-                        public_path.display()
-                    );
-                }
-                write_new_file(&path, private_key_file_text(&seed).as_bytes(), 0o600)
-                    .with_context(|| {
-                        format!("Failed to write the private key to {}", path.display())
-                    })?;
                 let public_text = public_key_file_text(&public);
-                write_new_file(&public_path, public_text.as_bytes(), 0o644).with_context(|| {
-                    format!(
-                        "Failed to write the public key to {}",
-                        public_path.display()
-                    )
-                })?;
+                write_key_pair(
+                    &path,
+                    private_key_file_text(&seed).as_bytes(),
+                    None,
+                    public_text.as_bytes(),
+                )?;
                 write!(out, "{public_text}")?;
             }
             Self::Add {

@@ -349,40 +349,42 @@ impl KeygenCommand {
             .context("Failed to read random bytes from the operating system")?;
         let signer = NoteSignerKey::from_seed(name, &seed);
         let verifier = signer.verifier_key().to_string();
-        let public_path = self.public_key.clone().unwrap_or_else(|| {
-            let mut path = self.private_key.clone().into_os_string();
-            path.push(".pub");
-            PathBuf::from(path)
-        });
-        if public_path.exists() {
-            anyhow::bail!(
-                "{} already exists; not overwriting it",
-                public_path.display()
-            );
-        }
-        let private_text = signer.to_private_text();
-        write_new_file(
+        let private_text = Zeroizing::new(format!("{}\n", signer.to_private_text().as_str()));
+        write_key_pair(
             &self.private_key,
-            format!("{}\n", private_text.as_str()).as_bytes(),
-            0o600,
-        )
-        .with_context(|| {
-            format!(
-                "Failed to write the private key to {}",
-                self.private_key.display()
-            )
-        })?;
-        write_new_file(&public_path, format!("{verifier}\n").as_bytes(), 0o644).with_context(
-            || {
-                format!(
-                    "Failed to write the verifier key to {}",
-                    public_path.display()
-                )
-            },
+            private_text.as_bytes(),
+            self.public_key.as_deref(),
+            format!("{verifier}\n").as_bytes(),
         )?;
         writeln!(std::io::stdout().lock(), "{verifier}")?;
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Writes a key pair's files: the private key to `private` (mode 0600) and the public key to
+/// `public` (default: `private` with `.pub` appended; mode 0644). Neither may exist: the public
+/// path is checked before the private key is written, so a refusal writes nothing.
+pub(crate) fn write_key_pair(
+    private: &Path,
+    private_text: &[u8],
+    public: Option<&Path>,
+    public_text: &[u8],
+) -> anyhow::Result<()> {
+    let public = public.map_or_else(
+        || {
+            let mut name = private.as_os_str().to_owned();
+            name.push(".pub");
+            PathBuf::from(name)
+        },
+        Path::to_path_buf,
+    );
+    if public.exists() {
+        anyhow::bail!("{} already exists; not overwriting it", public.display());
+    }
+    write_new_file(private, private_text, 0o600)
+        .with_context(|| format!("Failed to write the private key to {}", private.display()))?;
+    write_new_file(&public, public_text, 0o644)
+        .with_context(|| format!("Failed to write the public key to {}", public.display()))
 }
 
 /// Creates `path` (failing if it exists) with `mode` from the start, so that the content is never

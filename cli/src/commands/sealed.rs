@@ -24,7 +24,7 @@ use ledger_store::{Reader, Writer};
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
-use super::ledger::{runtime, write_new_file};
+use super::ledger::{runtime, write_key_pair, write_new_file};
 use super::site::DatabaseArgs;
 use crate::input::read_input;
 
@@ -53,31 +53,16 @@ impl RecipientCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let Self::Keygen { out: path } = self;
         let secret = RecipientSecret::generate(&mut random);
-        let public_path = with_suffix(&path, ".pub");
-        if public_path.exists() {
-            bail!(
-                "{} already exists; not overwriting it",
-                public_path.display()
-            );
-        }
-        write_new_file(&path, recipient_secret_file_text(&secret).as_bytes(), 0o600)
-            .with_context(|| format!("Failed to write the private key to {}", path.display()))?;
         let public_text = recipient_key_file_text(&secret.public_key());
-        write_new_file(&public_path, public_text.as_bytes(), 0o644).with_context(|| {
-            format!(
-                "Failed to write the public key to {}",
-                public_path.display()
-            )
-        })?;
+        write_key_pair(
+            &path,
+            recipient_secret_file_text(&secret).as_bytes(),
+            None,
+            public_text.as_bytes(),
+        )?;
         write!(std::io::stdout().lock(), "{public_text}")?;
         Ok(ExitCode::SUCCESS)
     }
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 /// Seal private fields of a capture document's events, before it is captured.
