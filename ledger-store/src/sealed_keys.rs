@@ -115,8 +115,10 @@ impl Writer {
     /// Erases sealed values of the entry at `leaf`: destroys their field keys (and the envelopes
     /// of batch keys no other field needs), and records each erasure with the operator's
     /// reference for the request, in one transaction. Erasing again changes nothing and says
-    /// when it was first done. The rows are then vacuumed, so that the destroyed keys do not
-    /// stay in the tables' free space.
+    /// when it was first done. The tables are then vacuumed, so that the space the destroyed
+    /// keys took is reused (PostgreSQL does not zero it: until it is overwritten, the bytes stay
+    /// on disk, as they do in backups and WAL archives). A failed vacuum is logged and does not
+    /// undo or hide the erasure, which was committed before it.
     pub async fn erase(
         &self,
         leaf: LeafIndex,
@@ -146,9 +148,15 @@ impl Writer {
         let fresh: Vec<Vec<u8>> = recorded.iter().map(|row| row.get(0)).collect();
         let rows = transaction.query(SELECT_ERASURES, &[&wanted]).await?;
         transaction.commit().await?;
-        client
+        if let Err(error) = client
             .batch_execute("VACUUM sealed_field_keys, sealed_grants")
-            .await?;
+            .await
+        {
+            tracing::warn!(
+                error = %crate::indexer::error_chain(&error),
+                "the erasure is committed, but vacuuming the key tables failed: run VACUUM on them"
+            );
+        }
         let mut erasures = Vec::with_capacity(rows.len());
         for commitment in commitments {
             let row = rows

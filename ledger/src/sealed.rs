@@ -581,8 +581,11 @@ impl KeySet {
         if count == 0 {
             return Err(KeySetError::NoFieldKeys);
         }
-        let mut field_keys: Vec<FieldKey> = Vec::with_capacity(usize::from(count));
-        let mut seen = std::collections::HashSet::with_capacity(usize::from(count));
+        // Room for what the bytes can hold, not for what the count claims: a short key set
+        // claiming 65,535 keys must not cost megabytes before it is found short.
+        let room = usize::from(count).min(reader.remaining() / FIELD_KEY_LEN);
+        let mut field_keys: Vec<FieldKey> = Vec::with_capacity(room);
+        let mut seen = std::collections::HashSet::with_capacity(room);
         for _ in 0..count {
             let commitment = Commitment(reader.array("field key commitment")?);
             if !seen.insert(commitment) {

@@ -123,7 +123,8 @@ async fn sealed_consumer_data_is_captured_opened_by_its_recipient_erased_and_sti
     let reply = capture(&client, serde_json::to_vec(&copy).unwrap(), false).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     let FieldKeys::Kept {
-        envelopes: kept, ..
+        field_key: kept_key,
+        envelopes: kept,
     } = reader.field_keys(&commitment).await.unwrap()
     else {
         panic!("the keys are gone");
@@ -132,6 +133,7 @@ async fn sealed_consumer_data_is_captured_opened_by_its_recipient_erased_and_sti
         kept, envelopes,
         "the copier's keys replaced none of the recipients'"
     );
+    assert_eq!(kept_key, field_key, "nor the value's field key");
 
     // Erasure destroys the keys, records what was erased (no personal data), and is final:
     // resending the original capture does not bring the keys back.

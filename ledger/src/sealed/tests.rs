@@ -507,3 +507,42 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_sealer_that_encrypted_another_value_than_it_committed_to_is_caught() {
+    let mut random = stream();
+    let carrier = recipient(&mut random);
+    let mut sealer = Sealer::new(&[carrier.public_key()], &mut random).unwrap();
+    // A lying sealer: the commitment is to one value, the ciphertext holds another; everything
+    // else (field key, its wrapping, the envelope) is made correctly.
+    let salt = [3u8; SALT_LEN];
+    let commitment = Commitment::of(&salt, br#""committed""#);
+    let field_key = [7u8; KEY_LEN];
+    let mut plaintext = salt.to_vec();
+    plaintext.extend_from_slice(br#""encrypted""#);
+    let ciphertext = aead_seal(&field_key, &header(&commitment, true), &plaintext);
+    let wrapped = aead_seal(
+        &wrap_key(&sealer.batch_key, &commitment),
+        commitment.as_bytes(),
+        &field_key,
+    );
+    sealer.field_keys.push(FieldKey {
+        commitment,
+        wrapped: wrapped.try_into().unwrap(),
+    });
+    let keys = sealer.key_set();
+    let field = SealedField {
+        commitment,
+        ciphertext: Some(ciphertext),
+    };
+    assert_eq!(
+        open(
+            &field,
+            &keys.field_keys()[0],
+            &keys.envelopes()[0],
+            &carrier
+        )
+        .unwrap_err(),
+        OpenError::Commitment
+    );
+}

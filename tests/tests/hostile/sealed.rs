@@ -167,7 +167,7 @@ fn sealed_consumer_data_is_shown_sealed_opened_by_its_recipients_erased_and_stil
         let file: Value =
             serde_json::from_str(&std::fs::read_to_string(format!("{}.pub", key(who))).unwrap())
                 .unwrap();
-        hex_of(&base64_bytes(file["key"].as_str().unwrap()))
+        epcis::hex::encode_lower(&base64_bytes(file["key"].as_str().unwrap()))
     };
     let bundle = request(
         trace.port,
@@ -358,11 +358,7 @@ fn commitment_of(field: &str) -> String {
         bytes.len() > 34 && bytes[0] == 1 && bytes[1] == 1,
         "{field}"
     );
-    hex_of(&bytes[2..34])
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    epcis::hex::encode_lower(&bytes[2..34])
 }
 
 /// Standard padded base64, decoded (the test's own decoder: the services' is under test).

@@ -5,7 +5,8 @@
 //!
 //! The recipient is part of the question, so that the answer never lists who else may read the
 //! value: a value the recipient cannot open and a value the service holds no keys for answer the
-//! same `404`. A value whose keys were erased answers `410` with the time of the erasure (the
+//! same `404`. Whoever already knows a public key can still ask whether it is one of a value's
+//! recipients (`200` or `404`): a consumer's key should serve one purchase only. A value whose keys were erased answers `410` with the time of the erasure (the
 //! erasure record holds no personal data). Answers are never cached (`no-store`): an erasure
 //! takes effect at once, for every client.
 
