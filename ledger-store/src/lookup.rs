@@ -362,9 +362,9 @@ impl Reader {
 
     /// Who attested each of `leaves`, from its leaf record alone: what a reader needs to choose
     /// among many entries before loading their events, which cost far more. Each leaf with its
-    /// record's attestation, in leaf order; `None` for a leaf whose record could not be read (no
-    /// row holds it, or its row does not decode): this is for choosing, never evidence, and an
-    /// entry that is loaded is checked in full. Entries the reader keeps need no query. With the
+    /// record's attestation, in leaf order; `None` for a leaf no row holds (yet, or any longer): this
+    /// is for choosing, never evidence, and an entry that is loaded is checked in full. A row or
+    /// record that does not decode is [`ReadError::Corrupt`]. Entries the reader keeps need no query. With the
     /// bytes read.
     pub async fn attestations(
         &self,
@@ -392,12 +392,20 @@ impl Reader {
                 let leaf = leaf_index(row.get(0), "leaf record")?;
                 let (first, width, uniform): (Option<i16>, Option<i16>, Option<bool>) =
                     (row.get(1), row.get(2), row.get(3));
-                match (first, width, uniform, row.get::<_, Option<&[u8]>>(4)) {
-                    (Some(_), Some(_), Some(true), Some(sliced)) => {
+                let sliced = match (uniform, row.get::<_, Option<&[u8]>>(4)) {
+                    (Some(true), Some(sliced)) => {
                         bytes += sliced.len();
-                        attested.push((leaf, sliced_attestation(sliced)));
+                        sliced_attestation(sliced)
                     }
-                    (Some(first), Some(width), Some(false), _) => {
+                    _ => None,
+                };
+                match (first, width, sliced) {
+                    (Some(_), Some(_), Some(attestation)) => {
+                        attested.push((leaf, Some(attestation)));
+                    }
+                    // Records of unequal lengths (or equal lengths by coincidence only, so that
+                    // the slice was not the record): the whole row is read.
+                    (Some(first), Some(width), None) => {
                         let bundle = i64::try_from(leaf.get() / BUNDLE).unwrap_or(i64::MAX);
                         unsliced
                             .entry((bundle, first))
@@ -415,7 +423,8 @@ impl Reader {
                     let entries: &[u8] = row.get(2);
                     bytes += entries.len();
                     for (leaf, width) in unsliced.remove(&key).unwrap_or_default() {
-                        attested.push((leaf, row_attestation(key.1, width, entries, leaf)));
+                        let attestation = row_attestation(key.1, width, entries, leaf)?;
+                        attested.push((leaf, Some(attestation)));
                     }
                 }
                 // Rows gone since the first query: nothing to say of their leaves.
@@ -634,15 +643,32 @@ fn sliced_attestation(sliced: &[u8]) -> Option<Attestation> {
     attestation(record)
 }
 
-/// The attestation of `leaf`'s record in the whole bundle row holding entries `first..width`,
-/// if it decodes.
-fn row_attestation(first: i16, width: i16, entries: &[u8], leaf: LeafIndex) -> Option<Attestation> {
+/// The attestation of `leaf`'s record in the whole bundle row holding entries `first..width`.
+/// A row that does not decode, or whose record does not, is corrupt: left as an unknown
+/// reporter, a custodian's events could be shared out of a history as if anyone's.
+fn row_attestation(
+    first: i16,
+    width: i16,
+    entries: &[u8],
+    leaf: LeafIndex,
+) -> Result<Attestation, ReadError> {
+    let corrupt = |reason: String| ReadError::Corrupt {
+        what: "leaf record",
+        reason: format!("entry {leaf}: {reason}"),
+    };
     // The row's CHECK constraints keep both within 0..=256.
     let (first, width) = (first as u16, width as u16);
     let position = (leaf.get() % BUNDLE) as u16;
-    let records = row_records(first, width, entries).ok()?;
-    let record = records.get(usize::from(position.checked_sub(first)?))?;
-    attestation(record)
+    let records = row_records(first, width, entries).map_err(|error| {
+        corrupt(format!(
+            "its entry bundle row (entries {first} to {width}) {error}"
+        ))
+    })?;
+    let record = position
+        .checked_sub(first)
+        .and_then(|at| records.get(usize::from(at)))
+        .ok_or_else(|| corrupt("its entry bundle row does not hold it".to_owned()))?;
+    attestation(record).ok_or_else(|| corrupt("its leaf record does not decode".to_owned()))
 }
 
 fn attestation(record: &[u8]) -> Option<Attestation> {

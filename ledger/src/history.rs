@@ -25,9 +25,10 @@
 //!
 //! One reporter's events cannot push out another's: when more events are candidates than a
 //! history may take, they are shared out by reporter before any is loaded ([`share`]), and a
-//! history that still holds too many keeps every state change and shares out the observations;
-//! what was left out is counted by reporter ([`History::omitted`]). A party that, as judged, has
-//! authority over the item is never left out: the history is refused instead.
+//! history that still holds too many keeps every authorised state change and shares out the
+//! rest, refused changes with observations; what was left out is counted by reporter
+//! ([`History::omitted`]). A party that, as judged, has authority over the item is never left
+//! out, and neither is any party all of whose events would be: the history is refused instead.
 
 pub mod authority;
 mod item;
@@ -103,8 +104,18 @@ pub struct Found<T> {
     pub left_out: Vec<Candidate>,
 }
 
-/// The events naming some identifiers, or `None` when too many are candidates to choose among.
-pub type Named<T> = Option<Found<T>>;
+/// The events naming some identifiers, or why none were loaded.
+pub type Named<T> = Result<Found<T>, Refused>;
+
+/// Why a source's candidates were not loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// More were candidates than a history chooses among.
+    TooMany,
+    /// Sharing them out would leave some reporter with none of its events read: its events
+    /// might change the item's state, and nothing could show that they did not.
+    Crowded,
+}
 
 /// How many times a history's limit of candidates a source chooses among in one round
 /// ([`share`]) before it refuses: learning who reported each candidate costs a little per
@@ -240,10 +251,12 @@ pub trait EventSource {
 
 /// Every event naming one of `names` that `source` has, but those `known` says the caller holds:
 /// at most `most` of them, and when more are candidates, those [`share`] takes, with who
-/// reported each learnt before any event is loaded, and the candidates it left out. `None` when
-/// more than `ceiling` are candidates, decided before anything but the count is read, so that
-/// what a request costs is bounded however many events name an item, and no reporter's events
-/// push out another's beyond its equal part.
+/// reported each learnt before any event is loaded, and the candidates it left out. Refused
+/// when more than `ceiling` are candidates, decided before anything but the count is read, so
+/// that what a request costs is bounded however many events name an item, and no reporter's
+/// events push out another's beyond its equal part; refused too when the share would leave a
+/// reporter with none of its events (more reporters than places, or no place left): a party
+/// none of whose events is read cannot be judged, and a custodian's events could go unseen.
 async fn events_naming<S: EventSource>(
     source: &S,
     names: &[String],
@@ -253,14 +266,42 @@ async fn events_naming<S: EventSource>(
 ) -> Result<Named<S::Payload>, S::Error> {
     let leaves = source.candidates(names, known).await?;
     if leaves.len() > ceiling {
-        return Ok(None);
+        return Ok(Err(Refused::TooMany));
     }
     let (leaves, left_out) = match leaves.len() > most {
-        true => share(source.reporters(&leaves).await?, most),
+        true => {
+            let candidates = source.reporters(&leaves).await?;
+            let reporters: HashMap<LeafIndex, Option<OrganisationId>> = candidates
+                .iter()
+                .map(|candidate| (candidate.leaf, candidate.reporter.clone()))
+                .collect();
+            let (leaves, left_out) = share(candidates, most);
+            if starved(&leaves, &left_out, &reporters) {
+                return Ok(Err(Refused::Crowded));
+            }
+            (leaves, left_out)
+        }
         false => (leaves, Vec::new()),
     };
     let events = source.load(names, &leaves).await?;
-    Ok(Some(Found { events, left_out }))
+    Ok(Ok(Found { events, left_out }))
+}
+
+/// Whether a share left some registered reporter with none of its candidates: a reporter of a
+/// candidate `left_out` that reported none of those `taken` (`reporters` gives each leaf's).
+/// Entries of reporters the registry does not know have no authority over anything.
+fn starved(
+    taken: &[LeafIndex],
+    left_out: &[Candidate],
+    reporters: &HashMap<LeafIndex, Option<OrganisationId>>,
+) -> bool {
+    let kept: HashSet<&Option<OrganisationId>> = taken
+        .iter()
+        .filter_map(|leaf| reporters.get(leaf))
+        .collect();
+    left_out
+        .iter()
+        .any(|candidate| candidate.reporter.is_some() && !kept.contains(&candidate.reporter))
 }
 
 /// Why an event is in an item's history.
@@ -345,6 +386,12 @@ pub enum HistoryError<E> {
          read: ask about a narrower item"
     )]
     CustodianLeftOut { limit: usize },
+    #[error(
+        "the events naming the item, its containers and the items related to it come from more \
+         parties than a history of {limit} events can read one event of each: ask about a \
+         narrower item"
+    )]
+    Crowded { limit: usize },
 }
 
 /// A span of event times, `from..until` (nanoseconds; open ends as the extremes).
@@ -411,7 +458,11 @@ pub async fn history<S: EventSource>(
     }) {
         return Err(HistoryError::CustodianLeftOut { limit });
     }
-    let (mut history, trimmed) = assemble(pool, &marks, names, &names_of, limit)
+    let parties = match judge {
+        Judge::Parties(parties) => Some(parties),
+        Judge::Claimed(_) => None,
+    };
+    let (mut history, trimmed) = assemble(pool, &marks, parties, names, &names_of, limit)
         .map_err(|limit| HistoryError::TooLong { limit })?;
     history.omitted = counted(left_out.into_iter().chain(trimmed));
     Ok(history)
@@ -490,10 +541,14 @@ async fn gather<S: EventSource>(
         let most = limit.min(total.saturating_sub(pool.len()));
         let found = {
             let known = |leaf: LeafIndex| pool.contains_key(&leaf);
-            events_naming(source, &names, &known, most, ceiling)
+            match events_naming(source, &names, &known, most, ceiling)
                 .await
                 .map_err(HistoryError::Source)?
-                .ok_or(HistoryError::TooMany { limit: ceiling })?
+            {
+                Ok(found) => found,
+                Err(Refused::TooMany) => return Err(HistoryError::TooMany { limit: ceiling }),
+                Err(Refused::Crowded) => return Err(HistoryError::Crowded { limit }),
+            }
         };
         left_out.extend(found.left_out.into_iter().map(|c| (c.leaf, c)));
         for event in found.events {
@@ -599,13 +654,14 @@ fn related<T>(
 }
 
 /// The history from the gathered events: windows, containers and transformations from the
-/// events that count only. When more than `limit` events belong to it, its observations (which
-/// no judgement of authority depends on) are shared out by reporter ([`share`]) and the rest left
-/// out, with the candidates left out: a verifier judging the events kept judges as the service
-/// did. `Err(limit)` when more than `limit` state changes belong to it.
+/// events that count only. When more than `limit` events belong to it, those [`trim`] keeps stay
+/// and the rest are left out, with the candidates left out: a verifier judging the events kept
+/// judges as the service did. `Err(limit)` when more than `limit` state changes belong to it
+/// that the judgement rests on.
 fn assemble<T>(
     mut pool: BTreeMap<LeafIndex, SourceEvent<T>>,
     marks: &BTreeMap<LeafIndex, Authority>,
+    parties: Option<&Parties>,
     names: Vec<String>,
     names_of: &impl Fn(&str) -> Vec<String>,
     limit: usize,
@@ -671,7 +727,7 @@ fn assemble<T>(
     }
     let trimmed = match found.len() > limit {
         true => {
-            let (kept, trimmed) = trim(&found, &pool, limit).ok_or(limit)?;
+            let (kept, trimmed) = trim(&found, &pool, marks, parties, limit).ok_or(limit)?;
             // Left out of the context too: the events a bundle shows are all a verifier judges.
             found.retain(|leaf, _| {
                 let keep = kept.contains(leaf);
@@ -722,19 +778,58 @@ fn assemble<T>(
     Ok((history, trimmed))
 }
 
-/// Which of the `found` events a history of at most `limit` keeps: every state change, authorised
-/// or not (the judgement of others' authority may rest on any of them), and of the observations
-/// each reporter's share ([`share`]); with the observations left out. `None` when the state
-/// changes alone are more than `limit`.
+/// Which of the `found` events a history of at most `limit` keeps, with those it leaves out:
+/// every authorised state change (what the history and its custody rest on), and of the
+/// unauthorised ones and the observations each reporter's share ([`share`]), so that a party
+/// flooding an item with changes it had no right to make is shared out like any flood, never
+/// makes the history unanswerable.
+///
+/// A refused change can still weigh in the judgement of others (a receipt logged first settles
+/// a hand-over, whoever sent it; a first claim to an unregistered identifier holds), and a
+/// verifier judges the events kept alone: so the events kept (`pool` less those left out) are
+/// judged again, and when any mark comes out otherwise, every state change is kept instead.
+/// `None` when those are more than `limit`.
 fn trim<T>(
     found: &BTreeMap<LeafIndex, Vec<Why>>,
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
+    marks: &BTreeMap<LeafIndex, Authority>,
+    parties: Option<&Parties>,
     limit: usize,
+) -> Option<(HashSet<LeafIndex>, Vec<Candidate>)> {
+    let authorised = |event: &SourceEvent<T>| {
+        authority::changes_state(&event.event)
+            && marks.get(&event.leaf) == Some(&Authority::Authorised)
+    };
+    if let Some((kept, trimmed)) = trim_keeping(found, pool, limit, authorised) {
+        let judged_alike = parties.is_none_or(|parties| {
+            let shown = pool
+                .values()
+                .filter(|event| !found.contains_key(&event.leaf) || kept.contains(&event.leaf));
+            let again = authority::assess(shown, parties);
+            again
+                .iter()
+                .all(|(leaf, authority)| marks.get(leaf) == Some(authority))
+        });
+        if judged_alike {
+            return Some((kept, trimmed));
+        }
+    }
+    trim_keeping(found, pool, limit, |event: &SourceEvent<T>| {
+        authority::changes_state(&event.event)
+    })
+}
+
+/// [`trim`] keeping every event `required` accepts, and each reporter's share of the others.
+fn trim_keeping<T>(
+    found: &BTreeMap<LeafIndex, Vec<Why>>,
+    pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
+    limit: usize,
+    required: impl Fn(&SourceEvent<T>) -> bool,
 ) -> Option<(HashSet<LeafIndex>, Vec<Candidate>)> {
     let (required, optional): (Vec<&SourceEvent<T>>, Vec<&SourceEvent<T>>) = found
         .keys()
         .filter_map(|leaf| pool.get(leaf))
-        .partition(|event| authority::changes_state(&event.event));
+        .partition(|event| required(event));
     let room = limit.checked_sub(required.len())?;
     let candidates = optional.into_iter().map(Candidate::of).collect();
     let (shared, trimmed) = share(candidates, room);

@@ -533,4 +533,33 @@ async fn attestations_are_read_from_the_records_alone() {
     let (again, bytes) = reader.attestations(&leaves[..11]).await.unwrap();
     assert_eq!(again, expected[..11]);
     assert_eq!(bytes, 0);
+
+    // A record that does not decode is corruption, not an unknown reporter (a custodian's
+    // events would be shared out of a history as anyone's): the first record of the device's
+    // row (uniform, so first sliced, then read whole) gets a version byte no record has.
+    // (Past the append-only trigger, as only someone with the database's keys could.)
+    let client = store.test_client().await.unwrap();
+    client
+        .batch_execute("SET session_replication_role = replica")
+        .await
+        .unwrap();
+    let changed = client
+        .execute(
+            "UPDATE entry_bundles SET entries = set_byte(entries, 2, 255)
+             WHERE bundle_index = 0 AND first = 0",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed, 1);
+    let fresh = Reader::connect(db.url()).unwrap();
+    let error = fresh.attestations(&leaves[..1]).await.unwrap_err();
+    assert!(
+        matches!(&error, ledger_store::ReadError::Corrupt { what: "leaf record", reason }
+            if reason.starts_with("entry 0: ")),
+        "{error:?}"
+    );
+    // The other rows' records still read.
+    let (others, _) = fresh.attestations(&leaves[5..11]).await.unwrap();
+    assert_eq!(others, expected[5..11]);
 }

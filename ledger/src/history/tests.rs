@@ -818,6 +818,140 @@ mod custody {
         );
     }
 
+    /// B packs A's item into its pallet 30 times (each unauthorised), more than a history of 12
+    /// holds with A's and C's own events (leaves 5 to 34).
+    fn flooded_with_packings() -> Log {
+        let mut log = a_journey().by("C", step(object(35, &[CASE]), "receiving")); // 4
+        for minute in 0..30 {
+            log = log.by("B", aggregation(40 + minute, "ADD", B_PALLET, &[ITEM]));
+        }
+        log
+    }
+
+    /// Changes B had no right to make are shared out like observations: the history is
+    /// answered with every event of A and C, B's first in log order up to an equal share, and
+    /// the rest of B's counted. Before, every state change was kept, authorised or not, and
+    /// 12 of B's packings made A's item unanswerable.
+    #[test]
+    fn a_flood_of_refused_changes_is_shared_out_not_refused() {
+        let parties = parties();
+        let history = in_memory(
+            &flooded_with_packings().memory(),
+            vec![ITEM.to_owned()],
+            Judge::Parties(&parties),
+            12,
+        )
+        .unwrap();
+        let leaves: Vec<u64> = history.events.iter().map(|e| e.event.leaf.get()).collect();
+        assert_eq!(leaves, (0..12).collect::<Vec<u64>>());
+        for event in &history.events[..5] {
+            assert_eq!(event.authority, Authority::Authorised, "{event:?}");
+        }
+        for event in &history.events[5..] {
+            assert!(
+                matches!(&event.authority, Authority::Unauthorised { reason }
+                    if reason.contains("in the custody of C, not of B")),
+                "{event:?}"
+            );
+        }
+        assert_eq!(
+            history.omitted,
+            [Omitted {
+                reporter: Some(org("B")),
+                events: 23
+            }]
+        );
+        // B's pallet is never gathered: B spoke for nothing it packed.
+        let (asked, _) = gathered(&flooded_with_packings(), ITEM, 12);
+        assert_eq!(asked, [[ITEM], [CASE]]);
+    }
+
+    /// A refused change can weigh in the judgement of others; a verifier judges the events kept
+    /// alone. When the events a share of refused changes keeps judge otherwise than everything
+    /// gathered did, every state change is kept instead: here the marks say B's first packing
+    /// was authorised, which the events kept (without it or with it) do not bear out, so the
+    /// share is not taken, and with every state change kept the history is too long.
+    #[test]
+    fn a_share_the_events_kept_judge_otherwise_is_not_taken() {
+        let log = flooded_with_packings();
+        let memory = log.memory();
+        let pool: BTreeMap<LeafIndex, SourceEvent<usize>> = memory
+            .at(&(0..35).map(LeafIndex::from).collect::<Vec<_>>())
+            .map(|event| (event.leaf, event.clone()))
+            .collect();
+        let found: BTreeMap<LeafIndex, Vec<Why>> =
+            pool.keys().map(|leaf| (*leaf, vec![Why::Direct])).collect();
+        let parties = parties();
+        let mut marks = assess(pool.values(), &parties);
+        let (kept, trimmed) = trim(&found, &pool, &marks, Some(&parties), 12).unwrap();
+        assert_eq!(kept.len(), 12);
+        assert_eq!(trimmed.len(), 23);
+        // Judged as claimed (no registry), nothing is judged again: the share stands.
+        marks.insert(LeafIndex::from(5), Authority::Authorised);
+        assert!(trim(&found, &pool, &marks, None, 12).is_some());
+        assert!(trim(&found, &pool, &marks, Some(&parties), 12).is_none());
+        assert_eq!(
+            trim(&found, &pool, &marks, Some(&parties), 35).map(|(kept, _)| kept.len()),
+            Some(35)
+        );
+    }
+
+    /// More registered parties name an item than a round may read events of (or no place is
+    /// left in the history for a round's events): some party would have none of its events
+    /// read, so nothing could show it changed nothing, and the history is refused, not
+    /// answered without it. Entries of no registered organisation may go unread.
+    #[test]
+    fn a_round_that_would_read_nothing_of_a_party_is_refused() {
+        let parties = parties();
+        let mut log = a_journey();
+        for (n, name) in ["C", "D", "E", "F", "G", "H", "I", "J", "K"]
+            .iter()
+            .enumerate()
+        {
+            log = log.by(name, object(40 + n as u32, &[ITEM]));
+        }
+        // 2 of A's and one each of 9 others' name the item: 10 parties, 8 places.
+        let (asked, loaded, history) = gathered_loading(&log, ITEM, 8);
+        assert_eq!(asked, [[ITEM]]);
+        assert!(loaded.is_empty(), "loaded {loaded:?}");
+        assert_eq!(
+            history.unwrap_err(),
+            "the events naming the item, its containers and the items related to it come from \
+             more parties than a history of 8 events can read one event of each: ask about a \
+             narrower item"
+        );
+        // Reporters the registry does not know are shared out, not a reason to refuse.
+        let anonymous: Vec<SourceEvent<()>> = (0..9)
+            .map(|n| SourceEvent::of(LeafIndex::from(4 + n), object(40 + n, &[ITEM]), None, None))
+            .collect();
+        let known: Vec<SourceEvent<()>> = a_journey()
+            .memory()
+            .at(&(0..4).map(LeafIndex::from).collect::<Vec<_>>())
+            .map(|event| {
+                SourceEvent::of(
+                    event.leaf,
+                    event.event.clone(),
+                    event.reporter.clone(),
+                    None,
+                )
+            })
+            .collect();
+        let answered = in_memory(
+            &Memory::new(known.into_iter().chain(anonymous)),
+            vec![ITEM.to_owned()],
+            Judge::Parties(&parties),
+            8,
+        )
+        .unwrap();
+        assert_eq!(
+            answered.omitted,
+            [Omitted {
+                reporter: None,
+                events: 5
+            }]
+        );
+    }
+
     /// A verifier has only the bundle: the history and its context events. Judged over those
     /// alone (with the bundle's length as its limit, as `tagtrail verify` does), every mark and
     /// reason must come out as the service judged them over everything it gathered, or an honest
@@ -839,7 +973,12 @@ mod custody {
         let transformed = a_journey()
             .by("C", step(object(40, &[CASE]), "receiving"))
             .by("B", aggregation(15, "ADD", B_PALLET, &[ITEM]));
-        for (log, limit) in [(returnable, 1000), (transformed, 1000), (flooded(), 12)] {
+        for (log, limit) in [
+            (returnable, 1000),
+            (transformed, 1000),
+            (flooded(), 12),
+            (flooded_with_packings(), 12),
+        ] {
             let parties = parties();
             let judge = Judge::Parties(&parties);
             let all = in_memory(&log.memory(), vec![ITEM.to_owned()], judge, limit).unwrap();

@@ -141,6 +141,12 @@ fn history_problem(error: HistoryError<crate::reader::ViewError>, item: &Item) -
             "{} is related to more than {limit} containers and items (this service's limit)",
             item.asked
         )),
+        HistoryError::Crowded { limit } => Problem::TooMuch(format!(
+            "the events naming {}, its containers and the items related to it come from more \
+             parties than a history of {limit} events can read one event of each (this \
+             service's limit)",
+            item.asked
+        )),
         HistoryError::TooMany { limit } => Problem::TooMuch(format!(
             "more than {limit} events name {}, its containers and the items related to it \
              (this service's limit)",

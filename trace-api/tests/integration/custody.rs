@@ -356,6 +356,26 @@ fn receipt_hashes(body: &Value) -> Vec<String> {
 /// completeness check repeats what its writer left out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_organisation_s_flood_is_shared_out_not_refused() {
+    let flood = (0..30)
+        .map(|minute| at_b(object(10 + minute, "OBSERVE", &[ITEM], "inspecting")))
+        .collect();
+    a_flood_is_shared_out(flood).await;
+}
+
+/// The same with 30 packings of A's item into B's pallet, each refused (A has custody): changes
+/// B had no right to make are shared out like observations. Before, every state change was kept,
+/// and these made A's item a permanent `422`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_organisation_s_flood_of_refused_changes_is_shared_out() {
+    let flood = (0..30)
+        .map(|minute| at_b(aggregation(10 + minute, "ADD", B_PALLET, &[ITEM])))
+        .collect();
+    a_flood_is_shared_out(flood).await;
+}
+
+/// B's 30 `flood` events of A's item, all after A's journey, leave it answerable: see
+/// [`another_organisation_s_flood_is_shared_out_not_refused`].
+async fn a_flood_is_shared_out(flood: Vec<Value>) {
     let pipeline = Pipeline::start(|config| {
         config.limits.max_history_events = 12;
         config.limits.max_bundle_events = 8;
@@ -363,9 +383,6 @@ async fn another_organisation_s_flood_is_shared_out_not_refused() {
     .await;
     let token = register_b(&pipeline).await;
     let a = a_s_journey(&pipeline).await;
-    let flood = (0..30)
-        .map(|minute| at_b(object(10 + minute, "OBSERVE", &[ITEM], "inspecting")))
-        .collect();
     let (status, body) = capture_as_b(&pipeline, &token, flood).await;
     assert_eq!(status, 202, "{body}");
     let b = receipt_hashes(&body);
