@@ -15,6 +15,7 @@ pub mod sealed;
 pub mod size;
 pub mod tiles;
 pub mod tree;
+pub mod verdict;
 
 pub use hash::{HASH_LEN, Hash, HashParseError, RootHash, leaf_hash, node_hash};
 pub use ids::{DeviceId, IdError, OrganisationId, SiteId, UnixMillis};

@@ -321,6 +321,13 @@ pub fn changes_state(event: &Map<String, Value>) -> bool {
     !matches!(act(event), Act::Observe)
 }
 
+/// Whether an event ends an item's life in the supply chain, or says it did: decommissioning,
+/// destroying, killing, selling or dispensing it (by business step or disposition), or an
+/// ObjectEvent `DELETE`.
+pub fn ends_life(event: &Map<String, Value>) -> bool {
+    matches!(act(event), Act::End(_))
+}
+
 /// The CBV business step of an event without its namespace (`shipping` for
 /// `urn:epcglobal:cbv:bizstep:shipping`, `https://ref.gs1.org/cbv/BizStep-shipping` or
 /// `shipping`).

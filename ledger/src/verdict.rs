@@ -1,0 +1,793 @@
+//! A consumer's verdict on an item: `genuine`, `suspicious`, `unknown` or `not_anchored_yet`,
+//! with the reasons for it as machine-readable codes, each naming the entries it rests on.
+//!
+//! The verdict is judged from the item's custody history ([`crate::history`]) as the custody-
+//! authority rules marked it: only events with authority bring an item into being, end its life
+//! or take an end back; an event its reporter had no authority for changes nothing (one note,
+//! `refused_events_ignored`, names them), and counts only as what anyone may report, a sighting.
+//! No event whose reporter the registry does not know is evidence, nor an event declared
+//! erroneous by a party with authority to, nor an error declaration itself. Every rule is one row of [`RULES`]: its code,
+//! what a finding weighs ([`Weight`]), its meaning in plain words and the function that looks
+//! for it; adding a rule is adding a row. Which findings make which verdict:
+//! - any `suspicious` finding: **suspicious**;
+//! - else any `unknown` one (nothing shows the item was ever brought into being by a party
+//!   entitled to): **unknown**;
+//! - else any `pending` one (some evidence is not anchored on chain yet): **not_anchored_yet**;
+//! - else **genuine**.
+//!
+//! How sightings weigh. Registered parties' events are signed and attributed, and anyone may
+//! report seeing an item, so a sighting by any registered party counts (a warehouse receiving an
+//! object under a sold item's label is how a copy shows, and its receipt is refused as a change
+//! of custody); the reason names the entries, and so their reporters, who answer for them. After a sale, only the item re-entering the supply chain is
+//! suspicious (a business step of the chain, or packing), not a door reader of a shop the buyer
+//! walks into; after it was destroyed or decommissioned, any sighting is. The party that ended
+//! the item's life may still see it for [`END_GRACE_SECONDS`] (the exit door after the till).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::history::{Authority, History, Why, authority};
+use crate::ids::OrganisationId;
+use crate::size::LeafIndex;
+
+/// The namespace the bridge writes its reads under (`tagtrail:tids`: each tag's EPC and TID).
+pub const BRIDGE_NAMESPACE: &str = "https://tagtrail.dev/ns/bridge#";
+
+/// How long after the party that sold, destroyed or decommissioned an item it may still see it
+/// without that being suspicious: the tag passing its own exit door after the till.
+pub const END_GRACE_SECONDS: i128 = 2 * 60 * 60;
+
+/// The fastest an item travels between two places, in kilometres an hour (faster than an
+/// airliner over the ground).
+pub const MAX_SPEED_KMH: f64 = 1_000.0;
+
+/// Places closer than this (kilometres) are never too far apart: coordinates of sites are
+/// approximate, and a metropolitan area's sites are an hour apart by road at most.
+pub const NEAR_KM: f64 = 50.0;
+
+/// Clocks of readers disagree: this much (seconds) is added to the time between two sightings
+/// before the speed they need is judged.
+pub const CLOCK_SKEW_SECONDS: i128 = 15 * 60;
+
+/// The most entries a reason names as its evidence; its detail says how many there were.
+pub const MAX_EVIDENCE: usize = 16;
+
+/// The verdict on an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Brought into being by a party entitled to, nothing suspicious, every piece of evidence
+    /// anchored.
+    Genuine,
+    /// Something the history shows cannot be explained by one genuine object.
+    Suspicious,
+    /// Nothing shows the item was brought into being by a party entitled to.
+    Unknown,
+    /// Nothing suspicious, but some of the evidence is not anchored on chain yet.
+    NotAnchoredYet,
+}
+
+/// What a finding weighs in the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Weight {
+    /// Speaks for the item.
+    Supports,
+    /// Makes the item suspicious.
+    Suspicious,
+    /// Leaves the item unknown.
+    Unknown,
+    /// Holds the verdict at `not_anchored_yet`.
+    Pending,
+    /// Said so that nothing is hidden; weighs nothing.
+    Note,
+}
+
+/// A place, in WGS 84 degrees.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Place {
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+impl Place {
+    /// The great-circle distance to `other`, in kilometres.
+    pub fn kilometres_to(self, other: Place) -> f64 {
+        const EARTH_RADIUS_KM: f64 = 6_371.0;
+        let (lat1, lat2) = (self.latitude.to_radians(), other.latitude.to_radians());
+        let dlat = lat2 - lat1;
+        let dlon = (other.longitude - self.longitude).to_radians();
+        let a = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
+        2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin()
+    }
+}
+
+/// What a verdict is judged from.
+pub struct Facts<'a, T> {
+    /// The item's history, as the custody-authority rules marked it.
+    pub history: &'a History<T>,
+    /// The item's EPC URIs (the names its tags' reads give).
+    pub epcs: &'a [String],
+    /// How many entries of the log an anchor on chain covers (entries below it are); `None`
+    /// when none does yet.
+    pub anchored: Option<u64>,
+    /// The coordinates of a location (a `readPoint` or `bizLocation` identifier), when the
+    /// registry has them.
+    pub place: &'a dyn Fn(&str) -> Option<Place>,
+    /// Whether the entry was declared erroneous by a party with authority to.
+    pub withdrawn: &'a dyn Fn(LeafIndex) -> bool,
+}
+
+impl<T> std::fmt::Debug for Facts<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Facts")
+            .field("events", &self.history.events.len())
+            .field("epcs", &self.epcs)
+            .field("anchored", &self.anchored)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One reason for a verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reason {
+    /// The rule's code ([`RULES`]).
+    pub code: &'static str,
+    /// What it weighs.
+    pub weight: Weight,
+    /// The entries it rests on (leaf indexes, at most [`MAX_EVIDENCE`]).
+    pub evidence: Vec<u64>,
+    /// What was found, in plain words.
+    pub detail: String,
+}
+
+/// A verdict and its reasons, in the order of [`RULES`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub reasons: Vec<Reason>,
+}
+
+/// One rule of the verdict.
+pub struct Rule {
+    /// Its code, as reasons carry it.
+    pub code: &'static str,
+    /// What a finding of it weighs.
+    pub weight: Weight,
+    /// What a finding means, in plain words.
+    pub meaning: &'static str,
+    /// Its findings.
+    find: fn(&Case<'_>) -> Vec<Finding>,
+}
+
+impl std::fmt::Debug for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rule")
+            .field("code", &self.code)
+            .field("weight", &self.weight)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every rule, in the order reasons are given.
+pub static RULES: &[Rule] = &[
+    Rule {
+        code: "commissioned",
+        weight: Weight::Supports,
+        meaning: "brought into being by a party entitled to (the owner of its company prefix, \
+                  or the party a transformation with authority produced it for)",
+        find: commissioned,
+    },
+    Rule {
+        code: "never_commissioned",
+        weight: Weight::Unknown,
+        meaning: "no event with authority brought the item into being",
+        find: never_commissioned,
+    },
+    Rule {
+        code: "tid_mismatch",
+        weight: Weight::Suspicious,
+        meaning: "a tag read with the item's EPC has another chip (TID) than the one recorded \
+                  for it: the label was copied to another tag",
+        find: tid_mismatch,
+    },
+    Rule {
+        code: "tid_matches",
+        weight: Weight::Supports,
+        meaning: "later reads of the item's tag have the chip (TID) recorded when it was \
+                  commissioned",
+        find: tid_matches,
+    },
+    Rule {
+        code: "seen_after_end",
+        weight: Weight::Suspicious,
+        meaning: "the item was seen after it was destroyed or decommissioned, or back in the \
+                  supply chain after it was sold",
+        find: seen_after_end,
+    },
+    Rule {
+        code: "impossible_travel",
+        weight: Weight::Suspicious,
+        meaning: "two sightings are farther apart than one object can travel in the time \
+                  between them",
+        find: impossible_travel,
+    },
+    Rule {
+        code: "ended",
+        weight: Weight::Note,
+        meaning: "the item's custodian says it was sold, destroyed or decommissioned",
+        find: ended,
+    },
+    Rule {
+        code: "not_anchored_yet",
+        weight: Weight::Pending,
+        meaning: "some of the evidence is not anchored on chain yet",
+        find: not_anchored_yet,
+    },
+    Rule {
+        code: "anchored",
+        weight: Weight::Supports,
+        meaning: "every piece of evidence is anchored on chain",
+        find: anchored,
+    },
+    Rule {
+        code: "refused_events_ignored",
+        weight: Weight::Note,
+        meaning: "events whose reporters had no authority for what they do changed nothing; \
+                  they count only as sightings",
+        find: refused_events_ignored,
+    },
+    Rule {
+        code: "history_partly_shown",
+        weight: Weight::Note,
+        meaning: "more events named the item than a history holds; those left out were of \
+                  parties without authority over it, or observations",
+        find: history_partly_shown,
+    },
+];
+
+/// The verdict on an item from `facts`.
+pub fn judge<T>(facts: &Facts<'_, T>) -> Judgement {
+    let case = Case::of(facts);
+    let mut reasons = Vec::new();
+    for rule in RULES {
+        for finding in (rule.find)(&case) {
+            let count = finding.evidence.len();
+            let mut detail = finding.detail;
+            if count > MAX_EVIDENCE {
+                detail.push_str(&format!(
+                    " ({count} entries; the first {MAX_EVIDENCE} named)"
+                ));
+            }
+            reasons.push(Reason {
+                code: rule.code,
+                weight: rule.weight,
+                evidence: finding
+                    .evidence
+                    .into_iter()
+                    .take(MAX_EVIDENCE)
+                    .map(LeafIndex::get)
+                    .collect(),
+                detail,
+            });
+        }
+    }
+    let weighs = |weight: Weight| reasons.iter().any(|reason| reason.weight == weight);
+    let verdict = if weighs(Weight::Suspicious) {
+        Verdict::Suspicious
+    } else if weighs(Weight::Unknown) {
+        Verdict::Unknown
+    } else if weighs(Weight::Pending) {
+        Verdict::NotAnchoredYet
+    } else {
+        Verdict::Genuine
+    };
+    Judgement { verdict, reasons }
+}
+
+/// What a rule found: the entries it rests on and what they show.
+struct Finding {
+    evidence: Vec<LeafIndex>,
+    detail: String,
+}
+
+/// One event of the history as the rules see it.
+struct Sighting<'a> {
+    leaf: LeafIndex,
+    time: i128,
+    reporter: Option<&'a OrganisationId>,
+    authority: &'a Authority,
+    event: &'a Map<String, Value>,
+    /// It names the item itself (not a container it was in, nor a related item).
+    direct: bool,
+    /// It names the item or a container it was in at the time.
+    of_the_object: bool,
+}
+
+/// The facts, put the way the rules read them.
+struct Case<'a> {
+    /// Every event of the history, in event-time order, then log order.
+    all: Vec<Sighting<'a>>,
+    epcs: &'a [String],
+    anchored: Option<u64>,
+    place: &'a dyn Fn(&str) -> Option<Place>,
+    withdrawn: &'a dyn Fn(LeafIndex) -> bool,
+    omitted: usize,
+}
+
+impl<'a> Case<'a> {
+    fn of<T>(facts: &Facts<'a, T>) -> Self {
+        let all = facts
+            .history
+            .events
+            .iter()
+            .map(|event| Sighting {
+                leaf: event.event.leaf,
+                time: event.event.time,
+                reporter: event.event.reporter.as_ref(),
+                authority: &event.authority,
+                event: &event.event.event,
+                direct: event.why.contains(&Why::Direct),
+                of_the_object: event
+                    .why
+                    .iter()
+                    .any(|why| matches!(why, Why::Direct | Why::Container { .. })),
+            })
+            .collect();
+        Self {
+            all,
+            epcs: facts.epcs,
+            anchored: facts.anchored,
+            place: facts.place,
+            withdrawn: facts.withdrawn,
+            omitted: facts
+                .history
+                .omitted
+                .iter()
+                .map(|omitted| omitted.events)
+                .sum(),
+        }
+    }
+
+    /// The events that are evidence: reported by a registered party, not withdrawn, not a
+    /// declaration. What they change counts only when they had authority for it.
+    fn evidence(&self) -> impl Iterator<Item = &Sighting<'a>> {
+        self.all.iter().filter(|sighting| {
+            sighting.reporter.is_some()
+                && !sighting.event.contains_key("errorDeclaration")
+                && !(self.withdrawn)(sighting.leaf)
+        })
+    }
+
+    /// The event that brought the item into being with authority: an ObjectEvent `ADD` naming
+    /// it, or a transformation that output it.
+    fn origin(&self) -> Option<&Sighting<'a>> {
+        self.evidence().find(|sighting| {
+            sighting.direct
+                && *sighting.authority == Authority::Authorised
+                && (is_commissioning(sighting.event)
+                    || names_in(sighting.event, "outputEPCList", self.epcs))
+        })
+    }
+
+    /// The item's tag reads: each TID read for one of its EPCs (upper-case hex), with the
+    /// entries that read it, first in event-time order.
+    fn tids(&self) -> BTreeMap<String, Vec<LeafIndex>> {
+        let mut reads: BTreeMap<String, Vec<LeafIndex>> = BTreeMap::new();
+        for sighting in self.evidence().filter(|sighting| sighting.direct) {
+            for tid in tids_of(sighting.event, self.epcs) {
+                reads.entry(tid).or_default().push(sighting.leaf);
+            }
+        }
+        reads
+    }
+}
+
+fn commissioned(case: &Case<'_>) -> Vec<Finding> {
+    case.origin()
+        .map(|origin| Finding {
+            evidence: vec![origin.leaf],
+            detail: format!(
+                "brought into being by {} at {}",
+                organisation(origin.reporter),
+                event_time(origin.event)
+            ),
+        })
+        .into_iter()
+        .collect()
+}
+
+fn never_commissioned(case: &Case<'_>) -> Vec<Finding> {
+    match case.origin() {
+        Some(_) => Vec::new(),
+        None => vec![Finding {
+            evidence: Vec::new(),
+            detail: "no event with authority commissioned the item or produced it".to_owned(),
+        }],
+    }
+}
+
+fn tid_mismatch(case: &Case<'_>) -> Vec<Finding> {
+    let reads = case.tids();
+    if reads.len() < 2 {
+        return Vec::new();
+    }
+    // The TID recorded at commissioning, when it was; else the first read.
+    let recorded = case
+        .origin()
+        .and_then(|origin| tids_of(origin.event, case.epcs).into_iter().next());
+    let tids: Vec<&String> = reads.keys().collect();
+    let mut evidence: Vec<LeafIndex> = reads
+        .values()
+        .filter_map(|leaves| leaves.first().copied())
+        .collect();
+    evidence.sort_unstable();
+    let detail = match recorded {
+        Some(recorded) => format!(
+            "chips {} were read with the item's EPC; the one recorded at commissioning is \
+             {recorded}",
+            join(&tids)
+        ),
+        None => format!("chips {} were read with the item's EPC", join(&tids)),
+    };
+    vec![Finding { evidence, detail }]
+}
+
+fn tid_matches(case: &Case<'_>) -> Vec<Finding> {
+    let reads = case.tids();
+    let Some(origin) = case.origin() else {
+        return Vec::new();
+    };
+    let Some(recorded) = tids_of(origin.event, case.epcs).into_iter().next() else {
+        return Vec::new();
+    };
+    match reads.get(&recorded) {
+        Some(leaves) if reads.len() == 1 && leaves.len() > 1 => vec![Finding {
+            evidence: leaves.clone(),
+            detail: format!(
+                "{} later reads have the chip recorded at commissioning ({recorded})",
+                leaves.len() - 1
+            ),
+        }],
+        _ => Vec::new(),
+    }
+}
+
+/// The last end of the item's life (by an event with authority) that nothing its custodian did
+/// later took back, with the entries seen after it. A later state change with authority (a
+/// return received, say) takes an end back.
+fn seen_after_end(case: &Case<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut end: Option<&Sighting<'_>> = None;
+    let mut seen: Vec<LeafIndex> = Vec::new();
+    let mut flush = |end: Option<&Sighting<'_>>, seen: &mut Vec<LeafIndex>| {
+        if let Some(end) = end
+            && !seen.is_empty()
+        {
+            let mut evidence = vec![end.leaf];
+            evidence.append(seen);
+            findings.push(Finding {
+                detail: format!(
+                    "{} sightings after the item was {} (entry {})",
+                    evidence.len() - 1,
+                    ending(end.event),
+                    end.leaf
+                ),
+                evidence,
+            });
+        }
+    };
+    for sighting in case.evidence().filter(|sighting| sighting.of_the_object) {
+        let authorised = *sighting.authority == Authority::Authorised;
+        if authorised && authority::ends_life(sighting.event) {
+            if end.is_none() {
+                end = Some(sighting);
+            }
+            continue;
+        }
+        let Some(ended) = end else {
+            continue;
+        };
+        if authorised && authority::changes_state(sighting.event) {
+            // Its custodian carried on with it (a return): the end is taken back.
+            flush(end.take(), &mut seen);
+            continue;
+        }
+        let own_grace = sighting.reporter == ended.reporter
+            && sighting.time - ended.time <= END_GRACE_SECONDS * 1_000_000_000;
+        if own_grace {
+            continue;
+        }
+        let sold = matches!(ending(ended.event), "sold");
+        if !sold || re_enters_chain(sighting.event) {
+            seen.push(sighting.leaf);
+        }
+    }
+    flush(end, &mut seen);
+    findings
+}
+
+fn impossible_travel(case: &Case<'_>) -> Vec<Finding> {
+    let placed: Vec<(&Sighting<'_>, Place, &str)> = case
+        .evidence()
+        .filter(|sighting| sighting.of_the_object)
+        .filter_map(|sighting| {
+            let location = location(sighting.event)?;
+            Some((sighting, (case.place)(location)?, location))
+        })
+        .collect();
+    let mut findings = Vec::new();
+    for pair in placed.windows(2) {
+        let [(from, at, from_place), (to, there, to_place)] = pair else {
+            continue;
+        };
+        let kilometres = at.kilometres_to(*there);
+        if kilometres <= NEAR_KM {
+            continue;
+        }
+        let seconds = (to.time - from.time) / 1_000_000_000 + CLOCK_SKEW_SECONDS;
+        let hours = seconds as f64 / 3_600.0;
+        if kilometres > MAX_SPEED_KMH * hours {
+            findings.push(Finding {
+                evidence: vec![from.leaf, to.leaf],
+                detail: format!(
+                    "seen at {from_place} and, {} minutes later, at {to_place}, {kilometres:.0} km \
+                     away",
+                    (to.time - from.time) / 60_000_000_000
+                ),
+            });
+        }
+    }
+    findings
+}
+
+fn ended(case: &Case<'_>) -> Vec<Finding> {
+    case.evidence()
+        .filter(|sighting| {
+            sighting.of_the_object
+                && *sighting.authority == Authority::Authorised
+                && authority::ends_life(sighting.event)
+        })
+        .map(|sighting| Finding {
+            evidence: vec![sighting.leaf],
+            detail: format!(
+                "{} says it was {} at {}",
+                organisation(sighting.reporter),
+                ending(sighting.event),
+                event_time(sighting.event)
+            ),
+        })
+        .collect()
+}
+
+/// The evidence entries no anchor covers yet.
+fn unanchored(case: &Case<'_>) -> Vec<LeafIndex> {
+    case.evidence()
+        .map(|sighting| sighting.leaf)
+        .filter(|leaf| case.anchored.is_none_or(|size| leaf.get() >= size))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+fn not_anchored_yet(case: &Case<'_>) -> Vec<Finding> {
+    let evidence = unanchored(case);
+    if evidence.is_empty() {
+        return Vec::new();
+    }
+    let detail = match case.anchored {
+        Some(size) => format!(
+            "{} entries are past the newest anchored checkpoint ({size} entries)",
+            evidence.len()
+        ),
+        None => "no checkpoint of the log is anchored yet".to_owned(),
+    };
+    vec![Finding { evidence, detail }]
+}
+
+fn anchored(case: &Case<'_>) -> Vec<Finding> {
+    let (Some(size), true) = (case.anchored, unanchored(case).is_empty()) else {
+        return Vec::new();
+    };
+    if case.evidence().next().is_none() {
+        return Vec::new();
+    }
+    vec![Finding {
+        evidence: Vec::new(),
+        detail: format!("every entry is within the anchored checkpoint of {size} entries"),
+    }]
+}
+
+fn refused_events_ignored(case: &Case<'_>) -> Vec<Finding> {
+    let refused: Vec<&Sighting<'_>> = case
+        .all
+        .iter()
+        .filter(|sighting| !sighting.authority.counts())
+        .collect();
+    if refused.is_empty() {
+        return Vec::new();
+    }
+    let by: BTreeSet<String> = refused
+        .iter()
+        .map(|sighting| organisation(sighting.reporter))
+        .collect();
+    vec![Finding {
+        evidence: refused.iter().map(|sighting| sighting.leaf).collect(),
+        detail: format!(
+            "{} events reported without authority (by {}) changed nothing",
+            refused.len(),
+            by.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+    }]
+}
+
+fn history_partly_shown(case: &Case<'_>) -> Vec<Finding> {
+    match case.omitted {
+        0 => Vec::new(),
+        omitted => vec![Finding {
+            evidence: Vec::new(),
+            detail: format!(
+                "{omitted} events of parties without authority over the item were left out"
+            ),
+        }],
+    }
+}
+
+fn organisation(reporter: Option<&OrganisationId>) -> String {
+    reporter.map_or_else(|| "an unregistered party".to_owned(), ToString::to_string)
+}
+
+fn event_time(event: &Map<String, Value>) -> &str {
+    event
+        .get("eventTime")
+        .and_then(Value::as_str)
+        .unwrap_or("an unknown time")
+}
+
+fn join(tids: &[&String]) -> String {
+    tids.iter()
+        .map(|tid| tid.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn is_commissioning(event: &Map<String, Value>) -> bool {
+    event.get("type").and_then(Value::as_str) == Some("ObjectEvent")
+        && event.get("action").and_then(Value::as_str) == Some("ADD")
+}
+
+fn names_in(event: &Map<String, Value>, member: &str, epcs: &[String]) -> bool {
+    event
+        .get(member)
+        .and_then(Value::as_array)
+        .is_some_and(|list| {
+            list.iter().any(|id| {
+                id.as_str()
+                    .is_some_and(|id| epcs.iter().any(|epc| epc == id))
+            })
+        })
+}
+
+/// A CBV term without its namespace (`shipping` for `urn:epcglobal:cbv:bizstep:shipping` or
+/// `https://ref.gs1.org/cbv/BizStep-shipping`).
+fn term<'e>(event: &'e Map<String, Value>, member: &str, urn: &str, web: &str) -> Option<&'e str> {
+    let value = event.get(member)?.as_str()?;
+    Some(
+        value
+            .strip_prefix(urn)
+            .or_else(|| value.strip_prefix(web))
+            .unwrap_or(value),
+    )
+}
+
+/// How an event ended the item's life, in a word: `sold`, `destroyed` or `decommissioned`.
+fn ending(event: &Map<String, Value>) -> &'static str {
+    let step = term(
+        event,
+        "bizStep",
+        "urn:epcglobal:cbv:bizstep:",
+        "https://ref.gs1.org/cbv/BizStep-",
+    );
+    let disposition = term(
+        event,
+        "disposition",
+        "urn:epcglobal:cbv:disp:",
+        "https://ref.gs1.org/cbv/Disp-",
+    );
+    if matches!(step, Some("retail_selling" | "dispensing")) || disposition == Some("retail_sold") {
+        "sold"
+    } else if matches!(step, Some("destroying"))
+        || matches!(disposition, Some("destroyed" | "disposed"))
+    {
+        "destroyed"
+    } else {
+        "decommissioned"
+    }
+}
+
+/// Whether an event puts an item back in the supply chain: packing it, or a business step of
+/// the chain (receiving, shipping, storing and the like).
+fn re_enters_chain(event: &Map<String, Value>) -> bool {
+    if event.get("type").and_then(Value::as_str) == Some("AggregationEvent") {
+        return true;
+    }
+    matches!(
+        term(
+            event,
+            "bizStep",
+            "urn:epcglobal:cbv:bizstep:",
+            "https://ref.gs1.org/cbv/BizStep-"
+        ),
+        Some(
+            "accepting"
+                | "arriving"
+                | "commissioning"
+                | "departing"
+                | "loading"
+                | "packing"
+                | "picking"
+                | "receiving"
+                | "shipping"
+                | "staging_outbound"
+                | "stocking"
+                | "storing"
+                | "unloading"
+                | "unpacking"
+        )
+    )
+}
+
+/// Where an event happened: its `readPoint`, else its `bizLocation`.
+fn location(event: &Map<String, Value>) -> Option<&str> {
+    ["readPoint", "bizLocation"]
+        .into_iter()
+        .find_map(|member| event.get(member)?.get("id")?.as_str())
+}
+
+/// The TIDs (upper-case hex) an event's bridge reads give for any of `epcs`: the members
+/// `<prefix>:tids` of the prefix its `@context` gives [`BRIDGE_NAMESPACE`].
+fn tids_of(event: &Map<String, Value>, epcs: &[String]) -> Vec<String> {
+    let Some(prefix) = prefix_of(event, BRIDGE_NAMESPACE) else {
+        return Vec::new();
+    };
+    let member = |name: &str| format!("{prefix}:{name}");
+    let Some(reads) = event.get(&member("tids")).and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let (epc_member, tid_member) = (member("epc"), member("tid"));
+    let mut tids: Vec<String> = reads
+        .iter()
+        .filter(|read| {
+            read.get(&epc_member)
+                .and_then(Value::as_str)
+                .is_some_and(|epc| epcs.iter().any(|name| name == epc))
+        })
+        .filter_map(|read| read.get(&tid_member)?.as_str())
+        .filter(|tid| {
+            !tid.is_empty() && tid.len() <= 128 && tid.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+        .map(str::to_ascii_uppercase)
+        .collect();
+    tids.dedup();
+    tids
+}
+
+/// The prefix an event's `@context` gives `namespace`, if any.
+fn prefix_of<'e>(event: &'e Map<String, Value>, namespace: &str) -> Option<&'e str> {
+    let declared = |object: &'e Map<String, Value>| {
+        object
+            .iter()
+            .find(|(_, iri)| iri.as_str() == Some(namespace))
+            .map(|(prefix, _)| prefix.as_str())
+    };
+    match event.get("@context")? {
+        Value::Object(object) => declared(object),
+        Value::Array(items) => items.iter().filter_map(Value::as_object).find_map(declared),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,370 @@
+//! The verdict's rules on realistic event sequences, some written by a hostile participant: A is
+//! a brand owning company prefix 0614141, C its retailer, B another registered party.
+
+use serde_json::json;
+
+use super::*;
+use crate::history::{Judge, Memory, Parties, SourceEvent, in_memory};
+use epcis::epc::CompanyPrefix;
+
+const ITEM: &str = "urn:epc:id:sgtin:0614141.107346.2017";
+const A_FACTORY: &str = "urn:epc:id:sgln:0614141.00001.0";
+const C_SHOP: &str = "urn:epc:id:sgln:0614141.00002.0";
+const B_WAREHOUSE: &str = "urn:epc:id:sgln:0712345.00001.0";
+const B_DEPOT: &str = "urn:epc:id:sgln:0712345.00002.0";
+const TID: &str = "E2801190200053A8B1C00A1B";
+
+fn org(id: &str) -> OrganisationId {
+    OrganisationId::parse(id).unwrap()
+}
+
+/// `2026-03-01` plus `minutes`.
+fn at(minutes: u32) -> String {
+    let (days, rest) = (minutes / 1440, minutes % 1440);
+    format!(
+        "2026-03-{:02}T{:02}:{:02}:00Z",
+        1 + days,
+        rest / 60,
+        rest % 60
+    )
+}
+
+/// An ObjectEvent of the item (no business step when `step` is empty).
+fn event(minutes: u32, action: &str, step: &str, place: &str) -> Map<String, Value> {
+    let mut event = json!({"type": "ObjectEvent", "eventTime": at(minutes),
+        "eventTimeZoneOffset": "+00:00", "action": action, "epcList": [ITEM],
+        "readPoint": {"id": place}})
+    .as_object()
+    .unwrap()
+    .clone();
+    if !step.is_empty() {
+        event.insert("bizStep".to_owned(), json!(step));
+    }
+    event
+}
+
+/// The event with the bridge's read of the item's tag (chip `tid`).
+fn read(mut event: Map<String, Value>, tid: &str) -> Map<String, Value> {
+    event.insert(
+        "@context".to_owned(),
+        json!([{"tagtrail": BRIDGE_NAMESPACE}]),
+    );
+    event.insert(
+        "tagtrail:tids".to_owned(),
+        json!([{"tagtrail:epc": ITEM, "tagtrail:tid": tid}]),
+    );
+    event
+}
+
+/// A log of events with their reporters, in log order.
+#[derive(Default)]
+struct Log(Vec<(Map<String, Value>, &'static str)>);
+
+impl Log {
+    fn by(mut self, reporter: &'static str, event: Map<String, Value>) -> Self {
+        self.0.push((event, reporter));
+        self
+    }
+
+    fn history(&self) -> History<usize> {
+        let mut parties = Parties::new();
+        parties.add_prefix(org("A"), CompanyPrefix::parse("0614141").unwrap());
+        parties.add_prefix(org("B"), CompanyPrefix::parse("0712345").unwrap());
+        let memory = Memory::new(self.0.iter().enumerate().map(|(leaf, (event, reporter))| {
+            let mut source = SourceEvent::of(
+                LeafIndex::new(leaf as u64).unwrap(),
+                event.clone(),
+                Some(org(reporter)),
+                None,
+            );
+            source.captured = Some(source.time);
+            source
+        }));
+        in_memory(
+            &memory,
+            vec![ITEM.to_owned()],
+            Judge::Parties(&parties),
+            1000,
+        )
+        .unwrap()
+    }
+
+    /// The verdict with every entry anchored, coordinates for the three places, nothing
+    /// withdrawn.
+    fn judged(&self) -> Judgement {
+        self.judged_with(Some(1_000), &|_| false)
+    }
+
+    fn judged_with(
+        &self,
+        anchored: Option<u64>,
+        withdrawn: &dyn Fn(LeafIndex) -> bool,
+    ) -> Judgement {
+        let history = self.history();
+        let epcs = [ITEM.to_owned()];
+        judge(&Facts {
+            history: &history,
+            epcs: &epcs,
+            anchored,
+            place: &place,
+            withdrawn,
+        })
+    }
+}
+
+/// Amsterdam, Rotterdam (57 km away), Schiphol and Shanghai.
+fn place(id: &str) -> Option<Place> {
+    let (latitude, longitude) = match id {
+        A_FACTORY => (52.37, 4.90),
+        B_DEPOT => (52.31, 4.76),
+        C_SHOP => (51.92, 4.48),
+        B_WAREHOUSE => (31.23, 121.47),
+        _ => return None,
+    };
+    Some(Place {
+        latitude,
+        longitude,
+    })
+}
+
+fn codes(judgement: &Judgement) -> Vec<&'static str> {
+    judgement.reasons.iter().map(|reason| reason.code).collect()
+}
+
+fn reason<'j>(judgement: &'j Judgement, code: &str) -> &'j Reason {
+    judgement
+        .reasons
+        .iter()
+        .find(|reason| reason.code == code)
+        .unwrap_or_else(|| panic!("no {code}: {judgement:?}"))
+}
+
+/// A commissions the item at its factory (recording the tag's chip), ships it, C receives it
+/// at its shop and sells it: leaves 0 to 4.
+fn a_genuine_life() -> Log {
+    Log::default()
+        .by("A", read(event(0, "ADD", "commissioning", A_FACTORY), TID)) // 0
+        .by("A", read(event(60, "OBSERVE", "shipping", A_FACTORY), TID)) // 1
+        .by("C", read(event(300, "OBSERVE", "receiving", C_SHOP), TID)) // 2
+        .by("C", event(2_000, "OBSERVE", "retail_selling", C_SHOP)) // 3
+}
+
+#[test]
+fn a_genuine_item_is_genuine_and_says_why() {
+    let judged = a_genuine_life().judged();
+    assert_eq!(judged.verdict, Verdict::Genuine, "{judged:?}");
+    assert_eq!(
+        codes(&judged),
+        ["commissioned", "tid_matches", "ended", "anchored"]
+    );
+    assert_eq!(reason(&judged, "commissioned").evidence, [0]);
+    assert_eq!(reason(&judged, "tid_matches").evidence, [0, 1, 2]);
+    assert_eq!(reason(&judged, "ended").evidence, [3]);
+    assert_eq!(
+        reason(&judged, "ended").detail,
+        "C says it was sold at 2026-03-02T09:20:00Z"
+    );
+}
+
+#[test]
+fn evidence_not_anchored_yet_holds_the_verdict() {
+    let judged = a_genuine_life().judged_with(Some(3), &|_| false);
+    assert_eq!(judged.verdict, Verdict::NotAnchoredYet);
+    assert_eq!(reason(&judged, "not_anchored_yet").evidence, [3]);
+    let judged = a_genuine_life().judged_with(None, &|_| false);
+    assert_eq!(judged.verdict, Verdict::NotAnchoredYet);
+    assert_eq!(
+        reason(&judged, "not_anchored_yet").detail,
+        "no checkpoint of the log is anchored yet"
+    );
+    assert!(!codes(&judged).contains(&"anchored"));
+}
+
+#[test]
+fn an_item_nobody_entitled_brought_into_being_is_unknown() {
+    // Seen, never commissioned.
+    let seen = Log::default().by("C", event(0, "OBSERVE", "inspecting", C_SHOP));
+    let judged = seen.judged();
+    assert_eq!(judged.verdict, Verdict::Unknown);
+    assert_eq!(codes(&judged), ["never_commissioned", "anchored"]);
+    // B commissions A's item (its company prefix is A's): refused, a sighting only.
+    let forged = Log::default().by("B", event(0, "ADD", "commissioning", B_WAREHOUSE));
+    let judged = forged.judged();
+    assert_eq!(judged.verdict, Verdict::Unknown);
+    assert_eq!(
+        codes(&judged),
+        ["never_commissioned", "anchored", "refused_events_ignored"]
+    );
+    assert_eq!(reason(&judged, "refused_events_ignored").evidence, [0]);
+}
+
+/// B, near A's factory, says A's item was destroyed there, and packs it into its pallet while
+/// it travels: both refused; they end nothing and move nothing.
+#[test]
+fn a_hostile_party_s_refused_changes_change_nothing() {
+    let log = a_genuine_life()
+        .by("B", event(100, "OBSERVE", "destroying", B_DEPOT)) // 4
+        .by(
+            "B",
+            json!({"type": "AggregationEvent", "eventTime": at(200), "action": "ADD",
+                "parentID": "urn:epc:id:sscc:0712345.0000000001", "childEPCs": [ITEM],
+                "bizStep": "packing", "readPoint": {"id": B_DEPOT}})
+            .as_object()
+            .unwrap()
+            .clone(),
+        ); // 5
+    let judged = log.judged();
+    assert_eq!(judged.verdict, Verdict::Genuine, "{judged:?}");
+    assert_eq!(reason(&judged, "refused_events_ignored").evidence, [4, 5]);
+    assert_eq!(reason(&judged, "ended").evidence, [3]);
+}
+
+#[test]
+fn a_tag_read_with_another_chip_is_a_copied_label() {
+    let log = a_genuine_life().by(
+        "C",
+        read(
+            event(400, "OBSERVE", "storing", C_SHOP),
+            "E2801190200053A8B1C0FFFF",
+        ),
+    ); // 4
+    let judged = log.judged();
+    assert_eq!(judged.verdict, Verdict::Suspicious);
+    let mismatch = reason(&judged, "tid_mismatch");
+    assert_eq!(mismatch.evidence, [0, 4]);
+    assert_eq!(
+        mismatch.detail,
+        format!(
+            "chips {TID}, E2801190200053A8B1C0FFFF were read with the item's EPC; the one \
+             recorded at commissioning is {TID}"
+        )
+    );
+    assert!(!codes(&judged).contains(&"tid_matches"));
+    // The same chip in lower case is the same chip.
+    let log = a_genuine_life().by(
+        "C",
+        read(
+            event(400, "OBSERVE", "storing", C_SHOP),
+            &TID.to_lowercase(),
+        ),
+    );
+    assert_eq!(log.judged().verdict, Verdict::Genuine);
+}
+
+#[test]
+fn a_destroyed_item_seen_again_is_suspicious() {
+    let log = Log::default()
+        .by("A", event(0, "ADD", "commissioning", A_FACTORY)) // 0
+        .by("A", event(60, "DELETE", "destroying", A_FACTORY)) // 1
+        .by("A", event(100, "OBSERVE", "inspecting", A_FACTORY)) // 2: A's own, in the grace
+        .by("C", event(200, "OBSERVE", "inspecting", C_SHOP)); // 3
+    let judged = log.judged();
+    assert_eq!(judged.verdict, Verdict::Suspicious);
+    let seen = reason(&judged, "seen_after_end");
+    assert_eq!(seen.evidence, [1, 3]);
+    assert_eq!(
+        seen.detail,
+        "1 sightings after the item was destroyed (entry 1)"
+    );
+}
+
+#[test]
+fn a_sold_item_is_suspicious_only_back_in_the_supply_chain() {
+    // The shop's door after the till, then another shop's door the buyer walks through.
+    let walked = a_genuine_life()
+        .by("C", event(2_010, "OBSERVE", "departing", C_SHOP)) // 4: C's own, in the grace
+        .by("B", event(5_000, "OBSERVE", "", B_WAREHOUSE)); // 5: no business step
+    let judged = walked.judged();
+    assert_eq!(judged.verdict, Verdict::Genuine, "{judged:?}");
+    // A warehouse receiving the sold item (a receipt refused as a change of custody, and a
+    // sighting): its label is on another object.
+    let copied = a_genuine_life().by("B", event(5_000, "OBSERVE", "receiving", B_WAREHOUSE)); // 4
+    let judged = copied.judged();
+    assert_eq!(judged.verdict, Verdict::Suspicious);
+    assert_eq!(reason(&judged, "seen_after_end").evidence, [3, 4]);
+    assert_eq!(
+        reason(&judged, "seen_after_end").detail,
+        "1 sightings after the item was sold (entry 3)"
+    );
+}
+
+/// The retailer takes a return (a receipt it has authority for): the sale is taken back, and
+/// the item back on the shelf is not suspicious.
+#[test]
+fn a_return_takes_the_end_back() {
+    let log = a_genuine_life()
+        .by("C", event(4_000, "OBSERVE", "receiving", C_SHOP)) // 4
+        .by("C", event(4_100, "OBSERVE", "storing", C_SHOP)); // 5
+    let judged = log.judged();
+    assert_eq!(judged.verdict, Verdict::Genuine, "{judged:?}");
+}
+
+/// An end declared erroneous by its custodian weighs nothing.
+#[test]
+fn a_withdrawn_end_weighs_nothing() {
+    let log = a_genuine_life().by("B", event(5_000, "OBSERVE", "receiving", B_WAREHOUSE)); // 4
+    let judged = log.judged_with(Some(1_000), &|leaf| leaf.get() == 3);
+    assert_eq!(judged.verdict, Verdict::Genuine, "{judged:?}");
+    assert!(!codes(&judged).contains(&"ended"));
+}
+
+#[test]
+fn sightings_farther_apart_than_one_object_travels_are_suspicious() {
+    // Shanghai two hours after Rotterdam.
+    let log = a_genuine_life().by("B", event(420, "OBSERVE", "inspecting", B_WAREHOUSE)); // 4
+    let judged = log.judged();
+    assert_eq!(judged.verdict, Verdict::Suspicious);
+    let travel = reason(&judged, "impossible_travel");
+    assert_eq!(travel.evidence, [2, 4]);
+    assert!(
+        travel.detail.starts_with(&format!(
+            "seen at {C_SHOP} and, 120 minutes later, at {B_WAREHOUSE}, "
+        )),
+        "{}",
+        travel.detail
+    );
+    // A day after the sale: a flight.
+    let log = a_genuine_life().by("B", event(3_440, "OBSERVE", "inspecting", B_WAREHOUSE));
+    assert_eq!(log.judged().verdict, Verdict::Genuine);
+    // Amsterdam to Rotterdam (57 km) in 4 hours, and places without coordinates: fine.
+    let log = a_genuine_life().by(
+        "C",
+        event(
+            301,
+            "OBSERVE",
+            "inspecting",
+            "urn:epc:id:sgln:0614141.00009.0",
+        ),
+    );
+    assert_eq!(log.judged().verdict, Verdict::Genuine);
+}
+
+#[test]
+fn distances_are_great_circles() {
+    let amsterdam = Place {
+        latitude: 52.37,
+        longitude: 4.90,
+    };
+    let shanghai = Place {
+        latitude: 31.23,
+        longitude: 121.47,
+    };
+    let km = amsterdam.kilometres_to(shanghai);
+    assert!((8_850.0..8_900.0).contains(&km), "{km}");
+    assert_eq!(amsterdam.kilometres_to(amsterdam), 0.0);
+}
+
+#[test]
+fn every_rule_has_its_own_code() {
+    let codes: BTreeSet<&str> = RULES.iter().map(|rule| rule.code).collect();
+    assert_eq!(codes.len(), RULES.len());
+    for rule in RULES {
+        assert!(
+            rule.code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_'),
+            "{}",
+            rule.code
+        );
+    }
+}
