@@ -61,7 +61,7 @@ impl Cursor {
 }
 
 /// The client a request's answer is charged to (its address; the budget takes its /64).
-fn client(request: &HttpRequest) -> Option<std::net::IpAddr> {
+pub(super) fn client(request: &HttpRequest) -> Option<std::net::IpAddr> {
     request.peer_addr().map(|peer| peer.ip())
 }
 
@@ -72,7 +72,7 @@ fn item(id: &str) -> Result<Item, Problem> {
 
 /// The history of an item in a view, each event judged with the registry's parties, and the
 /// context events its marks rest on.
-async fn events_of(
+pub(super) async fn events_of(
     state: &AppState,
     client: Option<std::net::IpAddr>,
     view: &View,
@@ -242,7 +242,7 @@ pub(super) async fn history(
 
 /// A JSON answer of `body`, which the client checks again before using it (`no-cache`). A large
 /// one goes to the connection a slice at a time ([`Slices`]).
-fn json_answer(body: Vec<u8>) -> HttpResponse {
+pub(super) fn json_answer(body: Vec<u8>) -> HttpResponse {
     let mut answer = HttpResponse::Ok();
     answer
         .insert_header((CACHE_CONTROL, "no-cache"))

@@ -21,6 +21,7 @@ mod items;
 mod log;
 mod metrics;
 mod openapi;
+mod scan;
 mod sealed;
 
 /// The routes, each registered from this one list: [`ROUTES`] and [`configure`] cannot disagree.
@@ -40,6 +41,8 @@ macro_rules! routes {
 routes! {
     "/items/{id}/history" => items::history,
     "/items/{id}/bundle" => items::bundle,
+    "/01/{gtin}/21/{serial}" => scan::verdict,
+    "/00/{sscc}" => scan::verdict,
     "/events/{hash}/bundle" => events::bundle,
     "/events/{hash}/proof" => events::proof,
     "/sealed/{commitment}/{recipient}" => sealed::keys,
@@ -52,7 +55,12 @@ routes! {
 }
 
 /// The routes whose answers load events (counted per client: `limits.max_answers_per_client`).
-const LOADING_ROUTES: &[&str] = &["/items/{id}/history", "/items/{id}/bundle"];
+const LOADING_ROUTES: &[&str] = &[
+    "/items/{id}/history",
+    "/items/{id}/bundle",
+    "/01/{gtin}/21/{serial}",
+    "/00/{sscc}",
+];
 
 /// Answers refused as asking too much (`422`), by the identifiers asked for and the limit, with the
 /// smallest checkpoint size they were refused as of. A history only grows with the log (more

@@ -7,7 +7,8 @@
 //! Random identifiers almost never name an item or event the ledger holds, so alone they would
 //! only meet the `400` and `404` answers. The test captures an item's journey through a case
 //! first, and the hooks (`tests/conformance/hooks.py`) give schemathesis the identifiers of that
-//! data to use besides its own: the item as an EPC URI, a Digital Link and its tag's hex, the case,
+//! data to use besides its own: the item as an EPC URI, a Digital Link (and its GTIN and serial,
+//! with a GTIN whose check digit is wrong) and its tag's hex, the case (and its SSCC),
 //! each event hash as hex and as an `ni:` URI, the tiles of the log, a history cursor, and a
 //! sealed value's commitment with one of its recipients' keys; the
 //! service's request metrics show afterwards that every route reading the ledger answered some
@@ -30,11 +31,13 @@ const ITEM_LINK: &str = "https://id.gs1.org/01/80614141123458/21/6789";
 /// The SGTIN-96 encoding of `ITEM` (filter 3), as a reader reads the tag's EPC bank.
 const ITEM_HEX: &str = "3074257BF7194E4000001A85";
 const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
+/// `CASE`'s SSCC, as its Digital Link gives it.
+const CASE_SSCC: &str = "106141412345678908";
 /// An item of no event.
 const STRANGER: &str = "urn:epc:id:sgtin:0614141.812345.1";
 /// The operations schemathesis tests: every one of the document but `GET /openapi.json`, which
 /// it leaves out as the document it loaded (`service.rs` tests that route).
-const OPERATIONS: usize = 10;
+const OPERATIONS: usize = 12;
 /// What is checked of every answer. Not `positive_data_acceptance`: a schema can say that an item
 /// is a string of at most 512 characters, not which strings are EPC URIs or Digital Links, so most
 /// schema-valid identifiers are rightly refused (`400`).
@@ -123,6 +126,9 @@ async fn the_service_conforms_to_its_openapi_document() {
             "1/000.p/1",
         ],
         "cursor": [history["next"].clone()],
+        "gtin": ["80614141123458", "80614141123457"],
+        "serial": ["6789", "1"],
+        "sscc": [CASE_SSCC],
         "commitment": [commitment, "00".repeat(32)],
         "recipient": [recipient.public_key().to_hex(), "11".repeat(32)],
     });
@@ -161,6 +167,8 @@ async fn the_service_conforms_to_its_openapi_document() {
         "/events/{hash}/proof",
         "/log/tile/{path:.+}",
         "/sealed/{commitment}/{recipient}",
+        "/01/{gtin}/21/{serial}",
+        "/00/{sscc}",
     ] {
         let answered = format!(r#"trace_requests_total{{route="{route}",status="200"}} "#);
         assert!(

@@ -426,3 +426,149 @@ async fn a_flood_is_shared_out(flood: Vec<Value>) {
     );
     pipeline.stop().await;
 }
+
+/// The codes of a verdict's reasons, in order.
+fn reason_codes(answer: &Value) -> Vec<&str> {
+    answer["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|reason| reason["code"].as_str().unwrap())
+        .collect()
+}
+
+/// The reason with `code` of a verdict.
+fn reason<'a>(answer: &'a Value, code: &str) -> &'a Value {
+    answer["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|reason| reason["code"] == code)
+        .unwrap_or_else(|| panic!("no {code}: {answer}"))
+}
+
+/// A consumer scans A's item's GS1 Digital Link: the verdict is data with reasons naming the
+/// entries they rest on (no anchor here: `not_anchored_yet`). B's refused "destroying" of A's
+/// item changes nothing; A's own destroying, then B's sighting of the item, make it suspicious.
+/// A link with a wrong check digit is a `400` problem, an item no event names is `unknown`, the
+/// query string (an NFC tag's tap data) passes through, and a logistic unit's SSCC link answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_answers_the_verdict_as_data() {
+    const SCAN: &str = "/01/80614141123458/21/6789";
+    let pipeline = Pipeline::start(|_| {}).await;
+    let token = register_b(&pipeline).await;
+    a_s_journey(&pipeline).await;
+    let (status, answer) = pipeline.get(SCAN).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["verdict"], "not_anchored_yet", "{answer}");
+    assert!(
+        answer["item"]["epcs"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(ITEM)),
+        "{answer}"
+    );
+    assert_eq!(reason_codes(&answer), ["commissioned", "not_anchored_yet"]);
+    let first = &answer["journey"][0];
+    assert_eq!(first["bizStep"], "commissioning");
+    assert_eq!(
+        reason(&answer, "commissioned")["evidence"],
+        json!([first["leafIndex"]])
+    );
+    assert_eq!(
+        answer["links"]["bundle"],
+        "/items/https:%2F%2Fid.gs1.org%2F01%2F80614141123458%2F21%2F6789/bundle"
+    );
+    let (status, _) = pipeline
+        .get(answer["links"]["history"].as_str().unwrap())
+        .await;
+    assert_eq!(status, 200);
+
+    // B says A's item was destroyed: refused, it ends nothing.
+    let (status, body) = capture_as_b(
+        &pipeline,
+        &token,
+        vec![at_b(object(6, "OBSERVE", &[ITEM], "destroying"))],
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let refused = receipt_leaves(&body);
+    let (_, answer) = pipeline.get(SCAN).await;
+    assert_eq!(answer["verdict"], "not_anchored_yet", "{answer}");
+    assert_eq!(
+        reason_codes(&answer),
+        ["commissioned", "not_anchored_yet", "refused_events_ignored"]
+    );
+    assert_eq!(
+        reason(&answer, "refused_events_ignored")["evidence"],
+        json!(refused)
+    );
+    // Tap data in the query string passes through.
+    let (status, tapped) = pipeline
+        .get(&format!(
+            "{SCAN}?linkType=gs1:verificationService&e=EF963FF7828658A599F3041510671E88&c=94EED9EE65337086"
+        ))
+        .await;
+    assert_eq!(status, 200, "{tapped}");
+    assert_eq!(tapped["verdict"], answer["verdict"]);
+
+    // A destroys it; B sees it afterwards.
+    let destroyed = pipeline
+        .capture(vec![object(7, "DELETE", &[ITEM], "destroying")])
+        .await;
+    assert_eq!(destroyed.len(), 1);
+    let (status, body) = capture_as_b(
+        &pipeline,
+        &token,
+        vec![at_b(object(9, "OBSERVE", &[ITEM], "inspecting"))],
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let seen = receipt_leaves(&body);
+    let (_, answer) = pipeline.get(SCAN).await;
+    assert_eq!(answer["verdict"], "suspicious", "{answer}");
+    let after = reason(&answer, "seen_after_end");
+    assert_eq!(after["weight"], "suspicious");
+    let evidence = after["evidence"].as_array().unwrap();
+    assert_eq!(evidence.len(), 2, "{after}");
+    assert_eq!(evidence[1], json!(seen[0]));
+
+    // A wrong check digit: a problem, not a page.
+    let (status, problem) = pipeline.get("/01/80614141123457/21/6789").await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("/01/80614141123457/21/6789 is not a GS1 Digital Link of one item"),
+        "{problem}"
+    );
+    // A serial no event names: unknown.
+    let (status, unknown) = pipeline.get("/01/80614141123458/21/1").await;
+    assert_eq!(status, 200, "{unknown}");
+    assert_eq!(unknown["verdict"], "unknown");
+    assert_eq!(reason_codes(&unknown), ["never_commissioned"]);
+    assert_eq!(unknown["journey"], json!([]));
+    // The case, by its SSCC: packed by A, never commissioned.
+    let (status, case) = pipeline.get("/00/106141412345678908").await;
+    assert_eq!(status, 200, "{case}");
+    assert!(
+        case["item"]["epcs"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(CASE)),
+        "{case}"
+    );
+    assert_eq!(case["verdict"], "unknown");
+    pipeline.stop().await;
+}
+
+/// The leaf indexes of a capture answer's receipts, in order.
+fn receipt_leaves(body: &Value) -> Vec<u64> {
+    body["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["leafIndex"].as_u64().unwrap())
+        .collect()
+}
