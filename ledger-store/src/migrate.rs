@@ -197,7 +197,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 14] = [
+    const LANDED: [(i32, &str, &str); 15] = [
         (
             1,
             "ledger",
@@ -267,6 +267,11 @@ mod tests {
             14,
             "sealed_fields",
             "59d5c3298dd509aa688d85215b23b01be45b629949cff6a2455a59e35edb207b",
+        ),
+        (
+            15,
+            "location_places",
+            "b21ccc414d0505069bcb9658f013fd26b716ef1f48c9b1674766e6b27b056c52",
         ),
     ];
 

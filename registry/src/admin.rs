@@ -83,6 +83,8 @@ pub enum RegistryError {
     SiteExists(String),
     #[error("there is no site {0}")]
     NoSuchSite(String),
+    #[error("no site speaks for location {0}: add it to a site first")]
+    NoSuchLocation(String),
     #[error("location {location} already belongs to site {site}")]
     LocationTaken { location: String, site: String },
     #[error("location {location} is not a location of site {site}")]

@@ -5,6 +5,7 @@ pub mod keys;
 pub mod location;
 pub mod lookup;
 pub mod parties;
+pub mod places;
 pub mod token;
 
 pub use admin::{
@@ -20,4 +21,5 @@ pub use lookup::{
     allowed_locations, device_for_capture, token_for_capture,
 };
 pub use parties::{PartiesCache, PartiesError, participants, parties};
+pub use places::{PlaceError, Places, place, places, set_location_place};
 pub use token::{SiteToken, TokenError, TokenId};

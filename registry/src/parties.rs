@@ -12,6 +12,7 @@ use tokio_postgres::GenericClient;
 
 use crate::admin::public_key_from_db;
 use crate::lookup::{ReadError, RegistryGeneration};
+use crate::places::{Places, places};
 
 const SELECT_ORGANISATIONS: &str = "
     SELECT o.organisation_id,
@@ -152,6 +153,7 @@ pub struct PartiesCache {
 struct Cached {
     generation: RegistryGeneration,
     parties: std::sync::Arc<Parties>,
+    places: std::sync::Arc<Places>,
     checked: Instant,
 }
 
@@ -184,35 +186,48 @@ impl PartiesCache {
         &self,
         pool: &deadpool_postgres::Pool,
     ) -> Result<std::sync::Arc<Parties>, PartiesError> {
+        Ok(self.current(pool).await?.parties)
+    }
+
+    /// The places of the registry's locations ([`Places`]), as of at most `recheck` ago, read
+    /// with the parties.
+    pub async fn places(
+        &self,
+        pool: &deadpool_postgres::Pool,
+    ) -> Result<std::sync::Arc<Places>, PartiesError> {
+        Ok(self.current(pool).await?.places)
+    }
+
+    async fn current(&self, pool: &deadpool_postgres::Pool) -> Result<Cached, PartiesError> {
         if let Some(cached) = self.cached()
             && cached.checked.elapsed() < self.recheck
         {
-            return Ok(cached.parties);
+            return Ok(cached);
         }
         let client = pool.get().await?;
         Ok(self.refresh(&**client).await?)
     }
 
-    /// Looks at the registry's generation, and reads the parties again when it changed.
-    async fn refresh<C: GenericClient>(
-        &self,
-        client: &C,
-    ) -> Result<std::sync::Arc<Parties>, ReadError> {
+    /// Looks at the registry's generation, and reads the parties and places again when it
+    /// changed.
+    async fn refresh<C: GenericClient>(&self, client: &C) -> Result<Cached, ReadError> {
         let cached = self.cached();
         if let Some(mut cached) = cached
             && current_generation(client).await? == cached.generation
         {
             cached.checked = Instant::now();
             self.store(cached.clone());
-            return Ok(cached.parties);
+            return Ok(cached);
         }
         let (generation, parties) = parties(client).await?;
-        let parties = std::sync::Arc::new(parties);
-        self.store(Cached {
+        let places = places(client).await?;
+        let cached = Cached {
             generation,
-            parties: parties.clone(),
+            parties: std::sync::Arc::new(parties),
+            places: std::sync::Arc::new(places),
             checked: Instant::now(),
-        });
-        Ok(parties)
+        };
+        self.store(cached.clone());
+        Ok(cached)
     }
 }

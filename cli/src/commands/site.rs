@@ -68,6 +68,25 @@ pub enum SiteCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Say where a location of a site is (WGS 84 degrees), or clear it with --clear. The consumer's
+    /// verdict reads it: two sightings farther apart than one object can travel in the time between
+    /// them make an item suspicious.
+    Place {
+        /// The location (as registered, or any spelling of it).
+        #[arg(long, value_name = "LOCATION")]
+        location: String,
+        /// Degrees north (negative: south), -90 to 90.
+        #[arg(long, allow_negative_numbers = true, required_unless_present = "clear")]
+        latitude: Option<f64>,
+        /// Degrees east (negative: west), -180 to 180.
+        #[arg(long, allow_negative_numbers = true, required_unless_present = "clear")]
+        longitude: Option<f64>,
+        /// Forget where it is.
+        #[arg(long, conflicts_with_all = ["latitude", "longitude"])]
+        clear: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// List the sites and their locations.
     List {
         #[command(flatten)]
@@ -140,6 +159,36 @@ impl SiteCommand {
                         .await
                         .context("Failed to remove the location")?;
                     writeln!(out, "site {}: location {location} removed", site.as_str())?;
+                    Ok(())
+                })?;
+            }
+            Self::Place {
+                location,
+                latitude,
+                longitude,
+                clear,
+                database,
+            } => {
+                let location = SiteLocation::parse(&location).context("Invalid location")?;
+                let place = match (clear, latitude, longitude) {
+                    (true, _, _) => None,
+                    (false, Some(latitude), Some(longitude)) => {
+                        Some(registry::place(latitude, longitude).context("Invalid coordinates")?)
+                    }
+                    _ => anyhow::bail!("give --latitude and --longitude, or --clear"),
+                };
+                block_on_db(&database, |client| async move {
+                    registry::set_location_place(&client, &location, place)
+                        .await
+                        .context("Failed to set the location's place")?;
+                    match place {
+                        Some(place) => writeln!(
+                            out,
+                            "location {location} is at {}, {}",
+                            place.latitude, place.longitude
+                        )?,
+                        None => writeln!(out, "location {location}: place cleared")?,
+                    }
                     Ok(())
                 })?;
             }

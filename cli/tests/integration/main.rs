@@ -11,5 +11,6 @@ mod ledger_commands;
 mod org_commands;
 mod run;
 mod sealed_commands;
+mod site_places;
 mod verify_command;
 mod verify_rpc;

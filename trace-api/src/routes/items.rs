@@ -70,6 +70,17 @@ fn item(id: &str) -> Result<Item, Problem> {
     Item::parse(id).map_err(|error| Problem::BadRequest(error.to_string()))
 }
 
+/// The problem of a registry that could not be read.
+pub(super) fn registry_problem(error: registry::PartiesError) -> Problem {
+    match error {
+        registry::PartiesError::Pool(error) => Problem::unavailable(&error),
+        registry::PartiesError::Read(registry::ReadError::Query(error)) => {
+            Problem::unavailable(&error)
+        }
+        registry::PartiesError::Read(corrupt) => Problem::internal(&corrupt),
+    }
+}
+
 /// The history of an item in a view, each event judged with the registry's parties, and the
 /// context events its marks rest on.
 pub(super) async fn events_of(
@@ -83,13 +94,7 @@ pub(super) async fn events_of(
         .parties
         .get(&state.registry)
         .await
-        .map_err(|error| match error {
-            registry::PartiesError::Pool(error) => Problem::unavailable(&error),
-            registry::PartiesError::Read(registry::ReadError::Query(error)) => {
-                Problem::unavailable(&error)
-            }
-            registry::PartiesError::Read(corrupt) => Problem::internal(&corrupt),
-        })?;
+        .map_err(registry_problem)?;
     let size = view.size().get();
     if let Some(why) = state.refused_answers.get(&item.names, limit, size) {
         return Err(Problem::TooMuch(why));

@@ -53,7 +53,12 @@ pub(super) async fn verdict(
         .anchored
         .as_ref()
         .map(|anchored| anchored.consistency.old_size().get());
-    let judgement = judge(&history, &item, anchored);
+    let places = state
+        .parties
+        .places(&state.registry)
+        .await
+        .map_err(super::items::registry_problem)?;
+    let judgement = judge(&history, &item, anchored, &places);
     // The link itself names the item for the other routes (an EPC URI would name one split of
     // its company prefix).
     let id = segment(&item.asked);
@@ -85,6 +90,7 @@ fn judge(
     history: &History<Arc<StoredEntry>>,
     item: &Item,
     anchored: Option<u64>,
+    places: &registry::Places,
 ) -> verdict::Judgement {
     let authorised: HashSet<LeafIndex> = history
         .events
@@ -103,8 +109,7 @@ fn judge(
                 .any(|declaration| authorised.contains(declaration))
         })
     };
-    // The registry keeps no coordinates of places yet: no sighting is placed.
-    let place = |_: &str| None;
+    let place = |location: &str| places.of(location);
     verdict::judge(&Facts {
         history,
         epcs: &item.epcs,

@@ -10,7 +10,7 @@ use capture_client::{CaptureClient, Credential};
 use ledger::bundle::{CheckName, Outcome, ProvenanceBundle, verify_provenance};
 use serde_json::{Value, json};
 
-use crate::common::{Pipeline, SITE, aggregation, object, segment};
+use crate::common::{LOCATION, Pipeline, SITE, aggregation, object, segment};
 
 const ITEM: &str = "urn:epc:id:sgtin:0614141.812345.6789";
 const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
@@ -571,4 +571,81 @@ fn receipt_leaves(body: &Value) -> Vec<u64> {
         .iter()
         .map(|r| r["leafIndex"].as_u64().unwrap())
         .collect()
+}
+
+/// The scan of `SCAN`'s item once `done` accepts it (the registry's places are read again when
+/// the registry changes, within the cache's recheck).
+async fn scan_until(pipeline: &Pipeline, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, answer) = pipeline.get("/01/80614141123458/21/6789").await;
+        assert_eq!(status, 200, "{answer}");
+        if done(&answer) {
+            return answer;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never {what}: {answer}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// With the registry's places (A's location in Amsterdam, B's in Shanghai), B's sighting of A's
+/// item minutes after A last handled it is travel one object cannot make: suspicious, naming
+/// both entries. With B's place cleared, the sighting is nowhere in particular and weighs
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_finds_travel_one_object_cannot_make() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let token = register_b(&pipeline).await;
+    a_s_journey(&pipeline).await;
+    let admin = pipeline.db.connect().await.unwrap();
+    let located = |id: &str| registry::SiteLocation::parse(id).unwrap();
+    let amsterdam = registry::place(52.37, 4.90).unwrap();
+    let shanghai = registry::place(31.23, 121.47).unwrap();
+    registry::set_location_place(&admin, &located(LOCATION), Some(amsterdam))
+        .await
+        .unwrap();
+    registry::set_location_place(&admin, &located(B_LOCATION), Some(shanghai))
+        .await
+        .unwrap();
+    let (status, body) = capture_as_b(
+        &pipeline,
+        &token,
+        vec![at_b(object(10, "OBSERVE", &[ITEM], "inspecting"))],
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let seen = receipt_leaves(&body)[0];
+    let answer = scan_until(&pipeline, "suspicious", |answer| {
+        answer["verdict"] == "suspicious"
+    })
+    .await;
+    let travel = reason(&answer, "impossible_travel");
+    let shipped = answer["journey"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["bizStep"] == "shipping")
+        .unwrap();
+    assert_eq!(
+        travel["evidence"],
+        json!([shipped["leafIndex"], seen]),
+        "{answer}"
+    );
+    assert_eq!(
+        reason_codes(&answer),
+        ["commissioned", "impossible_travel", "not_anchored_yet"]
+    );
+
+    registry::set_location_place(&admin, &located(B_LOCATION), None)
+        .await
+        .unwrap();
+    let answer = scan_until(&pipeline, "unsuspicious", |answer| {
+        answer["verdict"] != "suspicious"
+    })
+    .await;
+    assert_eq!(answer["verdict"], "not_anchored_yet");
+    pipeline.stop().await;
 }
