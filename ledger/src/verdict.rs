@@ -496,7 +496,7 @@ fn seen_after_end(case: &Case<'_>) -> Vec<Finding> {
             continue;
         }
         let own_grace = sighting.reporter == ended.reporter
-            && sighting.time - ended.time <= END_GRACE_SECONDS * 1_000_000_000;
+            && sighting.time.saturating_sub(ended.time) <= END_GRACE_SECONDS * 1_000_000_000;
         if own_grace {
             continue;
         }
@@ -512,7 +512,8 @@ fn seen_after_end(case: &Case<'_>) -> Vec<Finding> {
 fn impossible_travel(case: &Case<'_>) -> Vec<Finding> {
     let placed: Vec<(&Sighting<'_>, Place, &str)> = case
         .evidence()
-        .filter(|sighting| sighting.of_the_object)
+        // A sighting whose eventTime did not parse is at no time in particular.
+        .filter(|sighting| sighting.of_the_object && sighting.time != i128::MIN)
         .filter_map(|sighting| {
             let location = location(sighting.event)?;
             Some((sighting, (case.place)(location)?, location))
@@ -527,7 +528,9 @@ fn impossible_travel(case: &Case<'_>) -> Vec<Finding> {
         if kilometres <= NEAR_KM {
             continue;
         }
-        let seconds = (to.time - from.time) / 1_000_000_000 + CLOCK_SKEW_SECONDS;
+        // Times of events whose eventTime did not parse are the extremes: no overflow.
+        let apart = to.time.saturating_sub(from.time);
+        let seconds = (apart / 1_000_000_000).saturating_add(CLOCK_SKEW_SECONDS);
         let hours = seconds as f64 / 3_600.0;
         if kilometres > MAX_SPEED_KMH * hours {
             findings.push(Finding {
@@ -535,7 +538,7 @@ fn impossible_travel(case: &Case<'_>) -> Vec<Finding> {
                 detail: format!(
                     "seen at {from_place} and, {} minutes later, at {to_place}, {kilometres:.0} km \
                      away",
-                    (to.time - from.time) / 60_000_000_000
+                    apart / 60_000_000_000
                 ),
             });
         }

@@ -339,6 +339,17 @@ fn sightings_farther_apart_than_one_object_travels_are_suspicious() {
     assert_eq!(log.judged().verdict, Verdict::Genuine);
 }
 
+/// An event whose eventTime does not parse (ingest refuses them; a source could still give
+/// one) is at no time in particular: it is placed nowhere in time, and nothing overflows.
+#[test]
+fn a_sighting_without_a_time_is_at_no_time() {
+    let mut untimed = event(0, "OBSERVE", "inspecting", B_WAREHOUSE);
+    untimed.remove("eventTime");
+    let log = a_genuine_life().by("B", untimed.clone()).by("B", untimed);
+    let judged = log.judged();
+    assert_eq!(judged.verdict, Verdict::Genuine, "{judged:?}");
+}
+
 #[test]
 fn distances_are_great_circles() {
     let amsterdam = Place {
