@@ -11,7 +11,7 @@
 //! for it; adding a rule is adding a row. Which findings make which verdict:
 //! - any `suspicious` finding: **suspicious**;
 //! - else any `unknown` one (nothing shows the item was ever brought into being by a party
-//!   entitled to): **unknown**;
+//!   entitled to, or not every event naming it could be read): **unknown**;
 //! - else any `pending` one (some evidence is not anchored on chain yet): **not_anchored_yet**;
 //! - else **genuine**.
 //!
@@ -108,8 +108,12 @@ impl Place {
 pub struct Facts<'a, T> {
     /// The item's history, as the custody-authority rules marked it.
     pub history: &'a History<T>,
-    /// The item's EPC URIs (the names its tags' reads give).
-    pub epcs: &'a [String],
+    /// Every name of the item (its EPC URIs and Digital Links: what events and tag reads may
+    /// name it by).
+    pub names: &'a [String],
+    /// Why the history could not be read, when it could not (a flood beyond what a history
+    /// reads): `history` is then empty, and the verdict says so instead of judging.
+    pub refused: Option<&'a str>,
     /// How many entries of the log an anchor on chain covers (entries below it are); `None`
     /// when none does yet.
     pub anchored: Option<u64>,
@@ -124,7 +128,8 @@ impl<T> std::fmt::Debug for Facts<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Facts")
             .field("events", &self.history.events.len())
-            .field("epcs", &self.epcs)
+            .field("names", &self.names)
+            .field("refused", &self.refused)
             .field("anchored", &self.anchored)
             .finish_non_exhaustive()
     }
@@ -241,10 +246,16 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         code: "history_partly_shown",
-        weight: Weight::Note,
-        meaning: "more events named the item than a history holds; those left out were of \
-                  parties without authority over it, or observations",
+        weight: Weight::Unknown,
+        meaning: "more events named the item than a history holds: some were left out (never a \
+                  change with authority), and nothing can be said of what they showed",
         find: history_partly_shown,
+    },
+    Rule {
+        code: "history_refused",
+        weight: Weight::Unknown,
+        meaning: "more events named the item than a history reads: it was not judged",
+        find: history_refused,
     },
 ];
 
@@ -310,7 +321,8 @@ struct Sighting<'a> {
 struct Case<'a> {
     /// Every event of the history, in event-time order, then log order.
     all: Vec<Sighting<'a>>,
-    epcs: &'a [String],
+    names: &'a [String],
+    refused: Option<&'a str>,
     anchored: Option<u64>,
     place: &'a dyn Fn(&str) -> Option<Place>,
     withdrawn: &'a dyn Fn(LeafIndex) -> bool,
@@ -338,7 +350,8 @@ impl<'a> Case<'a> {
             .collect();
         Self {
             all,
-            epcs: facts.epcs,
+            names: facts.names,
+            refused: facts.refused,
             anchored: facts.anchored,
             place: facts.place,
             withdrawn: facts.withdrawn,
@@ -362,13 +375,15 @@ impl<'a> Case<'a> {
     }
 
     /// The event that brought the item into being with authority: an ObjectEvent `ADD` naming
-    /// it, or a transformation that output it.
+    /// it, a transformation that output it, or (a container: an SSCC is made by packing it) a
+    /// packing into it.
     fn origin(&self) -> Option<&Sighting<'a>> {
         self.evidence().find(|sighting| {
             sighting.direct
                 && *sighting.authority == Authority::Authorised
                 && (is_commissioning(sighting.event)
-                    || names_in(sighting.event, "outputEPCList", self.epcs))
+                    || names_in(sighting.event, "outputEPCList", self.names)
+                    || is_packing_into(sighting.event, self.names))
         })
     }
 
@@ -377,7 +392,7 @@ impl<'a> Case<'a> {
     fn tids(&self) -> BTreeMap<String, Vec<LeafIndex>> {
         let mut reads: BTreeMap<String, Vec<LeafIndex>> = BTreeMap::new();
         for sighting in self.evidence().filter(|sighting| sighting.direct) {
-            for tid in tids_of(sighting.event, self.epcs) {
+            for tid in tids_of(sighting.event, self.names) {
                 reads.entry(tid).or_default().push(sighting.leaf);
             }
         }
@@ -417,7 +432,7 @@ fn tid_mismatch(case: &Case<'_>) -> Vec<Finding> {
     // The TID recorded at commissioning, when it was; else the first read.
     let recorded = case
         .origin()
-        .and_then(|origin| tids_of(origin.event, case.epcs).into_iter().next());
+        .and_then(|origin| tids_of(origin.event, case.names).into_iter().next());
     let tids: Vec<&String> = reads.keys().collect();
     let mut evidence: Vec<LeafIndex> = reads
         .values()
@@ -440,7 +455,7 @@ fn tid_matches(case: &Case<'_>) -> Vec<Finding> {
     let Some(origin) = case.origin() else {
         return Vec::new();
     };
-    let Some(recorded) = tids_of(origin.event, case.epcs).into_iter().next() else {
+    let Some(recorded) = tids_of(origin.event, case.names).into_iter().next() else {
         return Vec::new();
     };
     match reads.get(&recorded) {
@@ -479,7 +494,10 @@ fn seen_after_end(case: &Case<'_>) -> Vec<Finding> {
             });
         }
     };
-    for sighting in case.evidence().filter(|sighting| sighting.of_the_object) {
+    // Direct events only: a container's events do not end the item's life, nor take an end
+    // back, and the item may have left the container when it was sold without any event
+    // saying so.
+    for sighting in case.evidence().filter(|sighting| sighting.direct) {
         let authorised = *sighting.authority == Authority::Authorised;
         if authorised && authority::ends_life(sighting.event) {
             if end.is_none() {
@@ -549,7 +567,7 @@ fn impossible_travel(case: &Case<'_>) -> Vec<Finding> {
 fn ended(case: &Case<'_>) -> Vec<Finding> {
     case.evidence()
         .filter(|sighting| {
-            sighting.of_the_object
+            sighting.direct
                 && *sighting.authority == Authority::Authorised
                 && authority::ends_life(sighting.event)
         })
@@ -632,10 +650,21 @@ fn history_partly_shown(case: &Case<'_>) -> Vec<Finding> {
         omitted => vec![Finding {
             evidence: Vec::new(),
             detail: format!(
-                "{omitted} events of parties without authority over the item were left out"
+                "{omitted} events naming the item were left out (counted by reporter in the \
+                 history)"
             ),
         }],
     }
+}
+
+fn history_refused(case: &Case<'_>) -> Vec<Finding> {
+    case.refused
+        .map(|why| Finding {
+            evidence: Vec::new(),
+            detail: format!("the history could not be read: {why}"),
+        })
+        .into_iter()
+        .collect()
 }
 
 fn organisation(reporter: Option<&OrganisationId>) -> String {
@@ -654,6 +683,16 @@ fn join(tids: &[&String]) -> String {
         .map(|tid| tid.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Whether an event packs children into one of `names` (an AggregationEvent `ADD`).
+fn is_packing_into(event: &Map<String, Value>, names: &[String]) -> bool {
+    event.get("type").and_then(Value::as_str) == Some("AggregationEvent")
+        && event.get("action").and_then(Value::as_str) == Some("ADD")
+        && event
+            .get("parentID")
+            .and_then(Value::as_str)
+            .is_some_and(|parent| names.iter().any(|name| name == parent))
 }
 
 fn is_commissioning(event: &Map<String, Value>) -> bool {

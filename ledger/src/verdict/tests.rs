@@ -101,10 +101,11 @@ impl Log {
         withdrawn: &dyn Fn(LeafIndex) -> bool,
     ) -> Judgement {
         let history = self.history();
-        let epcs = [ITEM.to_owned()];
+        let names = [ITEM.to_owned()];
         judge(&Facts {
             history: &history,
-            epcs: &epcs,
+            names: &names,
+            refused: None,
             anchored,
             place: &place,
             withdrawn,
@@ -378,4 +379,74 @@ fn every_rule_has_its_own_code() {
             rule.code
         );
     }
+}
+
+/// A history refused as too much to read is not judged: unknown, saying why; a history some of
+/// whose events were left out is unknown too, whatever the rest shows.
+#[test]
+fn what_could_not_be_read_leaves_the_item_unknown() {
+    let history = a_genuine_life().history();
+    let names = [ITEM.to_owned()];
+    let judged = |history: &History<usize>, refused: Option<&str>| {
+        judge(&Facts {
+            history,
+            names: &names,
+            refused,
+            anchored: Some(1_000),
+            place: &place,
+            withdrawn: &|_| false,
+        })
+    };
+    let empty = History {
+        events: Vec::new(),
+        context: Vec::new(),
+        omitted: Vec::new(),
+    };
+    let refused = judged(&empty, Some("more than 40000 events name it"));
+    assert_eq!(refused.verdict, Verdict::Unknown);
+    assert_eq!(
+        reason(&refused, "history_refused").detail,
+        "the history could not be read: more than 40000 events name it"
+    );
+    let mut partly = history.clone();
+    partly.omitted = vec![crate::history::Omitted {
+        reporter: Some(org("B")),
+        events: 3,
+    }];
+    let judged = judged(&partly, None);
+    assert_eq!(judged.verdict, Verdict::Unknown);
+    assert_eq!(
+        reason(&judged, "history_partly_shown").weight,
+        Weight::Unknown
+    );
+}
+
+/// A container's events do not end the item's life: a case of sold items stored again is not
+/// a sighting of the item after its sale.
+#[test]
+fn a_container_s_events_are_not_the_item_s_end() {
+    const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
+    let aggregation = |minutes: u32, action: &str| {
+        json!({"type": "AggregationEvent", "eventTime": at(minutes), "action": action,
+            "parentID": CASE, "childEPCs": [ITEM], "readPoint": {"id": C_SHOP}})
+        .as_object()
+        .unwrap()
+        .clone()
+    };
+    let case_event = |minutes: u32, step: &str| {
+        json!({"type": "ObjectEvent", "eventTime": at(minutes), "action": "OBSERVE",
+            "epcList": [CASE], "bizStep": step, "readPoint": {"id": C_SHOP}})
+        .as_object()
+        .unwrap()
+        .clone()
+    };
+    let log = Log::default()
+        .by("A", event(0, "ADD", "commissioning", A_FACTORY)) // 0
+        .by("A", aggregation(10, "ADD")) // 1
+        .by("A", case_event(60, "shipping")) // 2
+        .by("C", case_event(300, "receiving")) // 3
+        .by("C", event(2_000, "OBSERVE", "retail_selling", C_SHOP)) // 4
+        .by("C", case_event(3_000, "storing")); // 5: the case, with no unpacking said
+    let judged = log.judged();
+    assert_eq!(judged.verdict, Verdict::Genuine, "{judged:?}");
 }
