@@ -22,7 +22,7 @@ pub enum Problem {
     /// `404` with `Retry-After`: it exists but no checkpoint covers it yet.
     NotYetProvable(String),
     /// `405` with `Allow: GET`: the resource exists, and the service only reads.
-    MethodNotAllowed,
+    MethodNotAllowed { allow: &'static str },
     /// `410`: it existed and was destroyed for good (a sealed value's keys, erased).
     Gone(String),
     /// `422`: the request is well-formed but asks for too much.
@@ -50,7 +50,7 @@ impl Problem {
             Self::BadRequest(_) => "Bad request",
             Self::NotFound(_) => "Not found",
             Self::NotYetProvable(_) => "Not in a checkpoint yet",
-            Self::MethodNotAllowed => "Method not allowed",
+            Self::MethodNotAllowed { .. } => "Method not allowed",
             Self::Gone(_) => "Gone",
             Self::TooMuch(_) => "Too much asked",
             Self::RateLimited { .. } => "Too many requests",
@@ -67,7 +67,7 @@ impl Problem {
             Self::BadRequest(_) => "bad-request",
             Self::NotFound(_) => "not-found",
             Self::NotYetProvable(_) => "not-yet-provable",
-            Self::MethodNotAllowed => "method-not-allowed",
+            Self::MethodNotAllowed { .. } => "method-not-allowed",
             Self::Gone(_) => "gone",
             Self::TooMuch(_) => "too-much",
             Self::RateLimited { .. } => "rate-limited",
@@ -87,7 +87,7 @@ impl Problem {
             | Self::NotYetProvable(text)
             | Self::Gone(text)
             | Self::TooMuch(text) => text.clone(),
-            Self::MethodNotAllowed => "this resource answers GET only".to_owned(),
+            Self::MethodNotAllowed { allow } => format!("this resource answers {allow} only"),
             Self::RateLimited { retry_after } => {
                 format!("this address sent too many requests: retry in {retry_after} s")
             }
@@ -131,7 +131,7 @@ impl ResponseError for Problem {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) | Self::NotYetProvable(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Gone(_) => StatusCode::GONE,
             Self::TooMuch(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. }
@@ -167,8 +167,8 @@ impl ResponseError for Problem {
         if let Some(seconds) = retry {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
-        if let Self::MethodNotAllowed = self {
-            response.insert_header((header::ALLOW, HeaderValue::from_static("GET, HEAD")));
+        if let Self::MethodNotAllowed { allow } = self {
+            response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
         }
         response.body(
             json!({

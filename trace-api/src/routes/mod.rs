@@ -43,6 +43,7 @@ routes! {
     "/items/{id}/bundle" => items::bundle,
     "/01/{gtin}/21/{serial}" => scan::verdict,
     "/00/{sscc}" => scan::verdict,
+    "/.well-known/gs1resolver" => scan::description,
     "/events/{hash}/bundle" => events::bundle,
     "/events/{hash}/proof" => events::proof,
     "/sealed/{commitment}/{recipient}" => sealed::keys,
@@ -128,23 +129,56 @@ impl AnswerGates {
     }
 }
 
+/// The routes a GS1 Digital Link resolver answers (GS1-Conformant Resolver standard): they answer
+/// `OPTIONS` too, and every answer of theirs allows any origin (CORS), so that an app or a page
+/// of another site can ask.
+const RESOLVER_ROUTES: &[&str] = &[
+    "/01/{gtin}/21/{serial}",
+    "/00/{sscc}",
+    "/.well-known/gs1resolver",
+];
+
 /// A resource that `handler` answers for `GET` and `HEAD` (the same answer without its body, as
-/// RFC 9110 asks); any other method is a `405` naming both in `Allow`, not a `404`: the resource
-/// exists, the service only reads.
+/// RFC 9110 asks), and a resolver route for `OPTIONS` too; any other method is a `405` naming
+/// those in `Allow`, not a `404`: the resource exists, the service only reads.
 fn get<F, Args>(path: &str, handler: F) -> Resource
 where
     F: Handler<Args>,
     Args: FromRequest + 'static,
     F::Output: Responder + 'static,
 {
-    web::resource(path)
+    let resource = web::resource(path)
         .route(web::get().to(handler.clone()))
-        .route(web::head().to(handler))
-        .default_service(web::to(method_not_allowed))
+        .route(web::head().to(handler));
+    if RESOLVER_ROUTES.contains(&path) {
+        resource
+            .route(web::method(actix_web::http::Method::OPTIONS).to(scan::options))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(Problem::MethodNotAllowed {
+                    allow: "GET, HEAD, OPTIONS",
+                })
+            }))
+    } else {
+        resource.default_service(web::to(method_not_allowed))
+    }
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, Problem> {
-    Err(Problem::MethodNotAllowed)
+    Err(Problem::MethodNotAllowed { allow: "GET, HEAD" })
+}
+
+/// Any origin may read a resolver route's answers, and see their `Link` and `Location`.
+fn cors(route: &str, headers: &mut actix_web::http::header::HeaderMap) {
+    if RESOLVER_ROUTES.contains(&route) {
+        headers.insert(
+            HeaderName::from_static("access-control-allow-origin"),
+            HeaderValue::from_static("*"),
+        );
+        headers.insert(
+            HeaderName::from_static("access-control-expose-headers"),
+            HeaderValue::from_static("Link, Location"),
+        );
+    }
 }
 
 async fn not_found() -> Result<HttpResponse, Problem> {
@@ -173,6 +207,7 @@ fn refused(
 ) -> actix_web::HttpResponse {
     let mut response = problem.error_response();
     nosniff(response.headers_mut());
+    cors(route, response.headers_mut());
     if close {
         response
             .head_mut()
@@ -271,6 +306,7 @@ pub async fn around(
         .request(&route, response.status().as_u16(), took);
     let mut response = response;
     nosniff(response.headers_mut());
+    cors(&route, response.headers_mut());
     // The server's own time, for clients and load drivers (W3C Server Timing).
     if let Ok(value) = HeaderValue::from_str(&format!("app;dur={:.3}", took.as_secs_f64() * 1000.0))
     {

@@ -1,25 +1,38 @@
 //! `GET /01/{gtin}/21/{serial}` and `GET /00/{sscc}`: what a consumer's scan of a GS1 Digital
 //! Link (the QR code on the product, the URL an NFC tag gives) reaches when the link's domain
-//! resolves here. The answer is the verdict on the item (`ledger::verdict`: genuine,
-//! suspicious, unknown or not anchored yet, with its reasons), its journey, and where its
-//! history and the bundle that proves it are. The link's query string (its `linkType`, an NFC
-//! tag's tap data) is passed through untouched: nothing of it changes the verdict yet.
+//! resolves here, answered as a GS1-Conformant Resolver answers:
+//! - no `linkType`, or `linkType=gs1:verificationService` (the default link): the verdict on the
+//!   item (`ledger::verdict`: genuine, suspicious, unknown or not anchored yet, with its
+//!   reasons), its journey, and where its history and the bundle that proves it are;
+//! - `linkType=linkset` (or `all`), or `Accept: application/linkset+json` without a `linkType`:
+//!   the RFC 9264 linkset of what is served for the item, as `application/linkset+json`;
+//! - `linkType=gs1:traceability` (the history) or the provenance bundle's link type: a `307` to
+//!   it. The query string is not passed on: both targets are this service's own routes, which
+//!   refuse parameters they do not take (a tap's data would make the target a `400`);
+//! - any other link type: `404`, there is no such link.
+//!
+//! Every answer carries a `Link` header naming the linkset, and allows any origin (CORS);
+//! `OPTIONS` answers the preflight. `GET /.well-known/gs1resolver` describes the resolver.
 //!
 //! A link whose syntax or check digit is wrong is a `400` problem, never a page that says
-//! "error"; an item no event names is answered, as `unknown`: the verdict is data.
+//! "error"; an item no event names is answered, as `unknown`, and so is one whose history is
+//! refused as too much to read: the verdict is data. The rest of the query string (an NFC tag's
+//! tap data) is accepted: nothing of it changes the verdict yet.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use ledger::history::{Authority, History, HistoryEvent, Item};
+use ledger::OrganisationId;
+use ledger::history::{Authority, History, HistoryEvent, Item, Parties};
 use ledger::size::LeafIndex;
 use ledger::verdict::{self, Facts};
 use ledger_store::StoredEntry;
 
-use super::items::{client, events_of, json_answer};
+use super::items::{client, events_of, json_answer, registry_problem};
 use crate::problem::Problem;
 use crate::startup::AppState;
 
@@ -27,92 +40,339 @@ use crate::startup::AppState;
 /// stand in for (GS1 Digital Link 1.x: the path is what identifies).
 const LINK_DOMAIN: &str = "https://id.gs1.org";
 
-/// `GET /01/{gtin}/21/{serial}`, `GET /00/{sscc}`: the verdict on the item the link names.
+/// The GS1 Web Vocabulary, whose link types the linkset names.
+const GS1_VOC: &str = "https://ref.gs1.org/voc/";
+
+/// The link type of the provenance bundle (GS1 defines none for it).
+const BUNDLE_LINK_TYPE: &str = "https://tagtrail.dev/voc/provenanceBundle";
+
+/// The JSON-LD context that turns a GS1 linkset into JSON-LD.
+const LINKSET_CONTEXT: &str = "https://ref.gs1.org/standards/resolver/linkset-context";
+
+/// How much of a refused path a `400` repeats.
+const ECHOED_PATH: usize = 200;
+
+/// What a request of a resolver route asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Asked {
+    /// The verdict (the default link, `gs1:verificationService`).
+    Verdict,
+    /// The linkset.
+    Linkset,
+    /// The item's history (`gs1:traceability`).
+    History,
+    /// Its provenance bundle.
+    Bundle,
+    /// A link type this resolver has no link of.
+    Other(String),
+}
+
+impl Asked {
+    /// From the request's `linkType` (a CURIE `gs1:...`, or the full URI) and `Accept`.
+    fn of(request: &HttpRequest) -> Self {
+        let accept = request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("");
+        let Some(link_type) = link_type(request.query_string()) else {
+            return match accept.contains("application/linkset+json") {
+                true => Self::Linkset,
+                false => Self::Verdict,
+            };
+        };
+        let term = link_type
+            .strip_prefix("gs1:")
+            .or_else(|| link_type.strip_prefix(GS1_VOC))
+            .or_else(|| link_type.strip_prefix("https://gs1.org/voc/"));
+        match (link_type.as_str(), term) {
+            ("linkset" | "all", _) => Self::Linkset,
+            (_, Some("verificationService" | "defaultLink")) => Self::Verdict,
+            (_, Some("traceability")) => Self::History,
+            (BUNDLE_LINK_TYPE, _) => Self::Bundle,
+            _ => Self::Other(link_type),
+        }
+    }
+}
+
+/// The `linkType` of a query string, percent-decoded (the first, if several).
+fn link_type(query: &str) -> Option<String> {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query).ok()?;
+    pairs
+        .into_inner()
+        .into_iter()
+        .find(|(name, _)| name == "linkType")
+        .map(|(_, value)| value)
+}
+
+/// The resolver's root as the request reached it (`https://host`).
+fn root(request: &HttpRequest) -> String {
+    let connection = request.connection_info();
+    format!("{}://{}", connection.scheme(), connection.host())
+}
+
+/// The item a resolver path names, or the `400` problem of a path that names none.
+fn linked_item(request: &HttpRequest) -> Result<Item, Problem> {
+    // The path as sent (still percent-encoded): the Digital Link's own syntax decides.
+    let path = request.uri().path();
+    Item::parse(&format!("{LINK_DOMAIN}{path}")).map_err(|error| {
+        let shown: String = path.chars().take(ECHOED_PATH).collect();
+        Problem::BadRequest(format!(
+            "{shown} is not a GS1 Digital Link of one item: {error}"
+        ))
+    })
+}
+
+/// The `Link` header value naming the linkset of `anchor`.
+fn linkset_link(anchor: &str) -> String {
+    format!("<{anchor}?linkType=linkset>; rel=\"linkset\"; type=\"application/linkset+json\"")
+}
+
+/// `linkset_link` as a header (a host that is no header text gives a relative link).
+fn linkset_header(anchor: &str) -> HeaderValue {
+    HeaderValue::from_str(&linkset_link(anchor)).unwrap_or_else(|_| {
+        HeaderValue::from_static(
+            "<?linkType=linkset>; rel=\"linkset\"; type=\"application/linkset+json\"",
+        )
+    })
+}
+
+/// `OPTIONS` of a resolver route: what it allows, for a browser's CORS preflight. A path that
+/// names no item is the `400` its `GET` would be.
+pub(super) async fn options(request: HttpRequest) -> Result<HttpResponse, Problem> {
+    if request.uri().path() != "/.well-known/gs1resolver" {
+        linked_item(&request)?;
+    }
+    let anchor = format!("{}{}", root(&request), request.uri().path());
+    Ok(HttpResponse::NoContent()
+        .insert_header((header::ALLOW, "GET, HEAD, OPTIONS"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS"))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Accept, Accept-Language",
+        ))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+        .insert_header((header::LINK, linkset_header(&anchor)))
+        .finish())
+}
+
+/// `GET /.well-known/gs1resolver`: the resolver description file (GS1-Conformant Resolver).
+pub(super) async fn description(request: HttpRequest) -> HttpResponse {
+    let body = json!({
+        "name": "tagtrail trace-api",
+        "resolverRoot": root(&request),
+        "supportedPrimaryKeys": ["01", "00"],
+        "supportedLinkType": [{"namespace": GS1_VOC, "prefix": "gs1:"}],
+        "linkTypeDefaultCanBeLinkset": false,
+        "jsonLdContextLocation": LINKSET_CONTEXT,
+    });
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body.to_string())
+}
+
+/// The linkset of the item at `anchor` (RFC 9264, as GS1's linkset schema constrains it): the
+/// verdict (also the default link), the history and the provenance bundle, the last two at
+/// `root`'s routes under `id`.
+fn linkset(anchor: &str, root: &str, id: &str, item: &Item) -> Value {
+    let verdict = json!([{
+        "href": format!("{anchor}?linkType=gs1:verificationService"),
+        "title": "Is it genuine? The verdict on this item, with its reasons",
+        "type": "application/json",
+    }]);
+    let mut links = serde_json::Map::new();
+    links.insert("anchor".to_owned(), json!(anchor));
+    links.insert(
+        "itemDescription".to_owned(),
+        json!(format!("{} {}", item.form.name(), item.asked)),
+    );
+    links.insert(format!("{GS1_VOC}defaultLink"), verdict.clone());
+    links.insert(format!("{GS1_VOC}verificationService"), verdict);
+    links.insert(
+        format!("{GS1_VOC}traceability"),
+        json!([{
+            "href": format!("{root}/items/{id}/history"),
+            "title": "Its custody history",
+            "type": "application/json",
+        }]),
+    );
+    links.insert(
+        BUNDLE_LINK_TYPE.to_owned(),
+        json!([{
+            "href": format!("{root}/items/{id}/bundle"),
+            "title": "Its provenance bundle: every event with the proofs to check it",
+            "type": "application/json",
+        }]),
+    );
+    json!({ "linkset": [Value::Object(links)] })
+}
+
+/// `GET /01/{gtin}/21/{serial}`, `GET /00/{sscc}`: what the link's `linkType` asks for (the
+/// verdict by default).
 pub(super) async fn verdict(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    // The path as sent (still percent-encoded): the Digital Link's own syntax decides.
-    let link = format!("{LINK_DOMAIN}{}", request.uri().path());
-    let item = Item::parse(&link).map_err(|error| {
-        Problem::BadRequest(format!(
-            "{} is not a GS1 Digital Link of one item: {error}",
-            request.uri().path()
-        ))
-    })?;
+    let item = linked_item(&request)?;
+    let root = root(&request);
+    let anchor = format!("{root}{}", request.uri().path());
+    // The link itself names the item for the other routes (an EPC URI would name one split of
+    // its company prefix).
+    let id = segment(&item.asked);
+    let redirect = |target: String| {
+        HttpResponse::TemporaryRedirect()
+            .insert_header((header::LOCATION, target))
+            .insert_header((header::LINK, linkset_header(&anchor)))
+            .finish()
+    };
+    match Asked::of(&request) {
+        Asked::Verdict => {}
+        Asked::Linkset => {
+            let body = linkset(&anchor, &root, &id, &item).to_string();
+            let links = format!(
+                "{}, <{LINKSET_CONTEXT}>; rel=\"http://www.w3.org/ns/json-ld#context\"; \
+                 type=\"application/ld+json\"",
+                linkset_link(&anchor)
+            );
+            let mut answer = HttpResponse::Ok();
+            answer.content_type("application/linkset+json");
+            if let Ok(links) = HeaderValue::from_str(&links) {
+                answer.insert_header((header::LINK, links));
+            }
+            return Ok(answer.body(body));
+        }
+        Asked::History => return Ok(redirect(format!("{root}/items/{id}/history"))),
+        Asked::Bundle => return Ok(redirect(format!("{root}/items/{id}/bundle"))),
+        Asked::Other(link_type) => {
+            let shown: String = link_type.chars().take(ECHOED_PATH).collect();
+            return Err(Problem::NotFound(format!(
+                "no link of type {shown} for {}: this resolver has gs1:verificationService (the \
+                 default), gs1:traceability, {BUNDLE_LINK_TYPE} and the linkset",
+                item.asked
+            )));
+        }
+    }
     let view = state.views.latest(&state.store).await?;
-    let history = events_of(
+    // A history refused as too much to read is judged as that: unknown, saying why.
+    let (history, refused) = match events_of(
         &state,
         client(&request),
         &view,
         &item,
         state.limits.max_history_events,
     )
-    .await?;
+    .await
+    {
+        Ok(history) => (history, None),
+        Err(Problem::TooMuch(why)) => (
+            History {
+                events: Vec::new(),
+                context: Vec::new(),
+                omitted: Vec::new(),
+            },
+            Some(why),
+        ),
+        Err(problem) => return Err(problem),
+    };
     let anchored = view
         .anchored
         .as_ref()
         .map(|anchored| anchored.consistency.old_size().get());
+    let parties = state
+        .parties
+        .get(&state.registry)
+        .await
+        .map_err(registry_problem)?;
     let places = state
         .parties
         .places(&state.registry)
         .await
-        .map_err(super::items::registry_problem)?;
-    let judgement = judge(&history, &item, anchored, &places);
-    // The link itself names the item for the other routes (an EPC URI would name one split of
-    // its company prefix).
-    let id = segment(&item.asked);
-    let body = json!({
-        "item": {
-            "asked": item.asked,
-            "form": item.form.name(),
-            "epcs": item.epcs,
-        },
-        "verdict": judgement.verdict,
-        "reasons": judgement.reasons,
-        "checkpoint": {
-            "treeSize": view.size().get(),
-            "anchoredTreeSize": anchored,
-        },
-        "journey": history.events.iter().map(step).collect::<Vec<Value>>(),
-        "links": {
-            "history": format!("/items/{id}/history"),
-            "bundle": format!("/items/{id}/bundle"),
-        },
-    });
-    let body = serde_json::to_vec(&body).map_err(|error| Problem::internal(&error))?;
-    Ok(json_answer(body))
+        .map_err(registry_problem)?;
+    let size = view.size().get();
+    // Judging and writing grow with the history: a long one is done on the slow lane.
+    let bytes = history.events.len() * 512;
+    let body = state
+        .lane
+        .run_sized(bytes, move || {
+            let judgement = judge(
+                &history,
+                &item,
+                refused.as_deref(),
+                anchored,
+                &parties,
+                &places,
+            );
+            serde_json::to_vec(&json!({
+                "item": {
+                    "asked": item.asked,
+                    "form": item.form.name(),
+                    "epcs": item.epcs,
+                },
+                "verdict": judgement.verdict,
+                "reasons": judgement.reasons,
+                "checkpoint": {
+                    "treeSize": size,
+                    "anchoredTreeSize": anchored,
+                },
+                "journey": history.events.iter().map(step).collect::<Vec<Value>>(),
+                "links": {
+                    "history": format!("/items/{id}/history"),
+                    "bundle": format!("/items/{id}/bundle"),
+                },
+            }))
+        })
+        .await
+        .map_err(|error| Problem::internal(&error))?
+        .map_err(|error| Problem::internal(&error))?;
+    let mut answer = json_answer(body);
+    answer
+        .headers_mut()
+        .insert(header::LINK, linkset_header(&anchor));
+    Ok(answer)
 }
 
-/// The verdict on `item` from its history: an entry counts as withdrawn when an error
-/// declaration of it with authority is in the history.
+/// The verdict on `item` from its history. An entry counts as withdrawn when an error
+/// declaration of it is in the history, with authority, by its own reporter or a party acting
+/// for it: a custodian cannot withdraw another party's sighting of what it holds.
 fn judge(
     history: &History<Arc<StoredEntry>>,
     item: &Item,
+    refused: Option<&str>,
     anchored: Option<u64>,
+    parties: &Parties,
     places: &registry::Places,
 ) -> verdict::Judgement {
-    let authorised: HashSet<LeafIndex> = history
+    let events: HashMap<LeafIndex, &HistoryEvent<Arc<StoredEntry>>> = history
         .events
         .iter()
-        .filter(|event| event.authority == Authority::Authorised)
-        .map(|event| event.event.leaf)
+        .map(|event| (event.event.leaf, event))
         .collect();
-    let declared: HashMap<LeafIndex, &[LeafIndex]> = history
-        .events
-        .iter()
-        .map(|event| (event.event.leaf, event.event.payload.declared_by.as_slice()))
-        .collect();
+    let reporter = |leaf: &LeafIndex| -> Option<&OrganisationId> {
+        events
+            .get(leaf)
+            .and_then(|event| event.event.reporter.as_ref())
+    };
     let withdrawn = |leaf: LeafIndex| {
-        declared.get(&leaf).is_some_and(|by| {
-            by.iter()
-                .any(|declaration| authorised.contains(declaration))
-        })
+        let (Some(declared), Some(by)) = (events.get(&leaf), reporter(&leaf)) else {
+            return false;
+        };
+        declared
+            .event
+            .payload
+            .declared_by
+            .iter()
+            .any(|declaration| {
+                events
+                    .get(declaration)
+                    .is_some_and(|event| event.authority == Authority::Authorised)
+                    && reporter(declaration).is_some_and(|declarer| parties.acts_for(declarer, by))
+            })
     };
     let place = |location: &str| places.of(location);
     verdict::judge(&Facts {
         history,
-        epcs: &item.epcs,
+        names: &item.names,
+        refused,
         anchored,
         place: &place,
         withdrawn: &withdrawn,

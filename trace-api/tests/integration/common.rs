@@ -231,6 +231,24 @@ impl<Db> Pipeline<Db> {
         self.reader.get_raw(path).await
     }
 
+    /// `GET path` of trace-api with `headers`, redirects not followed.
+    pub async fn get_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        self.reader.get_with(path, headers).await
+    }
+
+    /// `METHOD path` of trace-api, redirects not followed.
+    pub async fn request_raw(
+        &self,
+        method: &str,
+        path: &str,
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        self.reader.request_raw(method, path).await
+    }
+
     /// trace-api's operator listener (`http://127.0.0.1:<port>`), when configured.
     pub fn operator(&self) -> &str {
         self.reader.operator.as_deref().unwrap()
@@ -331,6 +349,41 @@ impl TraceApi {
             .unwrap()
     }
 
+    /// `GET path` with `headers`, redirects not followed: status, headers and body.
+    pub async fn get_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        self.request_with("GET", path, headers).await
+    }
+
+    /// `METHOD path`, redirects not followed: status, headers and body.
+    pub async fn request_raw(
+        &self,
+        method: &str,
+        path: &str,
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        self.request_with(method, path, &[]).await
+    }
+
+    async fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let url = format!("{}{path}", self.url);
+        let method = method.to_owned();
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        tokio::task::spawn_blocking(move || request(&method, &url, &headers))
+            .await
+            .unwrap()
+    }
+
     /// `GET path` on the operator listener (configured: `http.operator_listen`): status and
     /// text body.
     pub async fn get_operator(&self, path: &str) -> (u16, String) {
@@ -372,6 +425,37 @@ pub fn get(url: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
         .limit(64 * 1024 * 1024)
         .read_to_vec()
         .unwrap();
+    (status, headers, body)
+}
+
+/// `METHOD url` with `headers`, redirects not followed: status, headers and body.
+pub fn request(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    let mut response = agent.run(builder.body(()).unwrap()).unwrap();
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                value.to_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let body = response.body_mut().read_to_vec().unwrap_or_default();
     (status, headers, body)
 }
 

@@ -549,7 +549,7 @@ async fn a_scan_answers_the_verdict_as_data() {
     assert_eq!(unknown["verdict"], "unknown");
     assert_eq!(reason_codes(&unknown), ["never_commissioned"]);
     assert_eq!(unknown["journey"], json!([]));
-    // The case, by its SSCC: packed by A, never commissioned.
+    // The case, by its SSCC: brought into being by A's packing.
     let (status, case) = pipeline.get("/00/106141412345678908").await;
     assert_eq!(status, 200, "{case}");
     assert!(
@@ -559,7 +559,12 @@ async fn a_scan_answers_the_verdict_as_data() {
             .contains(&json!(CASE)),
         "{case}"
     );
-    assert_eq!(case["verdict"], "unknown");
+    assert_eq!(case["verdict"], "not_anchored_yet", "{case}");
+    assert_eq!(
+        reason(&case, "commissioned")["evidence"],
+        json!([case["journey"][0]["leafIndex"]])
+    );
+    assert_eq!(case["journey"][0]["type"], "AggregationEvent");
     pipeline.stop().await;
 }
 
@@ -647,5 +652,129 @@ async fn a_scan_finds_travel_one_object_cannot_make() {
     })
     .await;
     assert_eq!(answer["verdict"], "not_anchored_yet");
+    pipeline.stop().await;
+}
+
+/// The scan routes answer as a GS1-Conformant Resolver does: the linkset (by `linkType` or by
+/// `Accept`), a `307` to the history (which answers), a `404` for a link type
+/// there is no link of, the `Link` header naming the linkset and CORS on every answer, the
+/// preflight, the description file, and `405` naming `OPTIONS` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scan_routes_answer_as_a_gs1_resolver() {
+    const SCAN: &str = "/01/80614141123458/21/6789";
+    let pipeline = Pipeline::start(|_| {}).await;
+    a_s_journey(&pipeline).await;
+    let header = |headers: &[(String, String)], name: &str| {
+        headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.clone())
+            .unwrap_or_else(|| panic!("no {name}: {headers:?}"))
+    };
+    let host = pipeline.trace.clone();
+    let anchor = format!("{host}{SCAN}");
+
+    // The verdict (the default): the Link header names the linkset; any origin may read it.
+    let (status, headers, _) = pipeline.get_raw(SCAN).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "access-control-allow-origin"), "*");
+    assert_eq!(
+        header(&headers, "link"),
+        format!("<{anchor}?linkType=linkset>; rel=\"linkset\"; type=\"application/linkset+json\"")
+    );
+
+    // The linkset, asked for either way.
+    for (path, accept) in [
+        (format!("{SCAN}?linkType=linkset"), "application/json"),
+        (format!("{SCAN}?linkType=all"), "*/*"),
+        (SCAN.to_owned(), "application/linkset+json"),
+    ] {
+        let (status, headers, body) = pipeline.get_with(&path, &[("accept", accept)]).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(header(&headers, "content-type"), "application/linkset+json");
+        assert!(
+            header(&headers, "link").contains(
+                "<https://ref.gs1.org/standards/resolver/linkset-context>; \
+                 rel=\"http://www.w3.org/ns/json-ld#context\""
+            ),
+            "{headers:?}"
+        );
+        let linkset: Value = serde_json::from_slice(&body).unwrap();
+        let links = &linkset["linkset"][0];
+        assert_eq!(links["anchor"], anchor);
+        assert_eq!(
+            links["https://ref.gs1.org/voc/verificationService"][0]["href"],
+            format!("{anchor}?linkType=gs1:verificationService")
+        );
+        assert_eq!(
+            links["https://ref.gs1.org/voc/defaultLink"],
+            links["https://ref.gs1.org/voc/verificationService"]
+        );
+        assert_eq!(
+            links["https://ref.gs1.org/voc/traceability"][0]["href"],
+            format!(
+                "{host}/items/https:%2F%2Fid.gs1.org%2F01%2F80614141123458%2F21%2F6789/history"
+            )
+        );
+    }
+
+    // The history's link type: a 307 there (the history takes no tap data: not passed on).
+    let (status, headers, body) = pipeline
+        .request_raw(
+            "GET",
+            &format!("{SCAN}?linkType=gs1%3Atraceability&foo=bar"),
+        )
+        .await;
+    assert_eq!(status, 307, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        header(&headers, "location"),
+        format!("{host}/items/https:%2F%2Fid.gs1.org%2F01%2F80614141123458%2F21%2F6789/history")
+    );
+    let (status, _) = pipeline
+        .get(&format!("{SCAN}?linkType=gs1:traceability&foo=bar"))
+        .await;
+    assert_eq!(status, 200, "the redirect followed answers");
+    let (status, verdict) = pipeline
+        .get(&format!(
+            "{SCAN}?linkType=https://ref.gs1.org/voc/verificationService"
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(verdict["verdict"], "not_anchored_yet");
+    // A link type there is no link of.
+    let (status, problem) = pipeline.get(&format!("{SCAN}?linkType=gs1:pip")).await;
+    assert_eq!(status, 404, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("no link of type gs1:pip for "),
+        "{problem}"
+    );
+
+    // The preflight, and a method the route does not answer.
+    let (status, headers, body) = pipeline.request_raw("OPTIONS", SCAN).await;
+    assert_eq!(status, 204);
+    assert!(body.is_empty());
+    assert_eq!(
+        header(&headers, "access-control-allow-methods"),
+        "GET, HEAD, OPTIONS"
+    );
+    assert_eq!(header(&headers, "access-control-allow-origin"), "*");
+    assert!(header(&headers, "link").contains("rel=\"linkset\""));
+    let (status, headers, _) = pipeline.request_raw("DELETE", SCAN).await;
+    assert_eq!(status, 405);
+    assert_eq!(header(&headers, "allow"), "GET, HEAD, OPTIONS");
+    let (status, headers, _) = pipeline
+        .request_raw("DELETE", &format!("/items/{}/history", segment(ITEM)))
+        .await;
+    assert_eq!(status, 405);
+    assert_eq!(header(&headers, "allow"), "GET, HEAD");
+
+    // The description file.
+    let (status, description) = pipeline.get("/.well-known/gs1resolver").await;
+    assert_eq!(status, 200);
+    assert_eq!(description["resolverRoot"], host);
+    assert_eq!(description["supportedPrimaryKeys"], json!(["01", "00"]));
     pipeline.stop().await;
 }
