@@ -163,6 +163,8 @@ pub struct Rule {
     pub weight: Weight,
     /// What a finding means, in plain words.
     pub meaning: &'static str,
+    /// The same in Simplified Chinese.
+    pub meaning_zh: &'static str,
     /// Its findings.
     find: fn(&Case<'_>) -> Vec<Finding>,
 }
@@ -183,12 +185,14 @@ pub static RULES: &[Rule] = &[
         weight: Weight::Supports,
         meaning: "brought into being by a party entitled to (the owner of its company prefix, \
                   or the party a transformation with authority produced it for)",
+        meaning_zh: "由有权的一方创建（其厂商识别代码的所有者，或经授权的加工产出）",
         find: commissioned,
     },
     Rule {
         code: "never_commissioned",
         weight: Weight::Unknown,
         meaning: "no event with authority brought the item into being",
+        meaning_zh: "没有任何有权的事件创建过此商品",
         find: never_commissioned,
     },
     Rule {
@@ -196,6 +200,7 @@ pub static RULES: &[Rule] = &[
         weight: Weight::Suspicious,
         meaning: "a tag read with the item's EPC has another chip (TID) than the one recorded \
                   for it: the label was copied to another tag",
+        meaning_zh: "以此商品的 EPC 读到了另一枚标签芯片（TID）：标签被复制到了别的芯片上",
         find: tid_mismatch,
     },
     Rule {
@@ -203,6 +208,7 @@ pub static RULES: &[Rule] = &[
         weight: Weight::Supports,
         meaning: "later reads of the item's tag have the chip (TID) recorded when it was \
                   commissioned",
+        meaning_zh: "后来读到的标签芯片（TID）与赋码时登记的一致",
         find: tid_matches,
     },
     Rule {
@@ -210,6 +216,7 @@ pub static RULES: &[Rule] = &[
         weight: Weight::Suspicious,
         meaning: "the item was seen after it was destroyed or decommissioned, or back in the \
                   supply chain after it was sold",
+        meaning_zh: "商品在销毁或停用后仍被看到，或售出后又回到了供应链中",
         find: seen_after_end,
     },
     Rule {
@@ -217,24 +224,28 @@ pub static RULES: &[Rule] = &[
         weight: Weight::Suspicious,
         meaning: "two sightings are farther apart than one object can travel in the time \
                   between them",
+        meaning_zh: "两次出现的地点相距太远，同一件物品在其间的时间内不可能到达",
         find: impossible_travel,
     },
     Rule {
         code: "ended",
         weight: Weight::Note,
         meaning: "the item's custodian says it was sold, destroyed or decommissioned",
+        meaning_zh: "保管方称该商品已售出、销毁或停用",
         find: ended,
     },
     Rule {
         code: "not_anchored_yet",
         weight: Weight::Pending,
         meaning: "some of the evidence is not anchored on chain yet",
+        meaning_zh: "部分证据尚未锚定到区块链上",
         find: not_anchored_yet,
     },
     Rule {
         code: "anchored",
         weight: Weight::Supports,
         meaning: "every piece of evidence is anchored on chain",
+        meaning_zh: "全部证据均已锚定到区块链上",
         find: anchored,
     },
     Rule {
@@ -242,6 +253,7 @@ pub static RULES: &[Rule] = &[
         weight: Weight::Note,
         meaning: "events whose reporters had no authority for what they do changed nothing; \
                   they count only as sightings",
+        meaning_zh: "无权方报告的变更未被采纳，只作为目击记录",
         find: refused_events_ignored,
     },
     Rule {
@@ -249,15 +261,22 @@ pub static RULES: &[Rule] = &[
         weight: Weight::Unknown,
         meaning: "more events named the item than a history holds: some were left out (never a \
                   change with authority), and nothing can be said of what they showed",
+        meaning_zh: "指向该商品的事件过多，部分未被读取，无法判断其内容",
         find: history_partly_shown,
     },
     Rule {
         code: "history_refused",
         weight: Weight::Unknown,
         meaning: "more events named the item than a history reads: it was not judged",
+        meaning_zh: "指向该商品的事件过多，无法读取其历史，未作判断",
         find: history_refused,
     },
 ];
+
+/// The rule with `code`.
+pub fn rule(code: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|rule| rule.code == code)
+}
 
 /// The verdict on an item from `facts`.
 pub fn judge<T>(facts: &Facts<'_, T>) -> Judgement {

@@ -21,6 +21,7 @@ mod items;
 mod log;
 mod metrics;
 mod openapi;
+mod page;
 mod scan;
 mod sealed;
 

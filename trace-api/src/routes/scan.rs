@@ -291,6 +291,15 @@ pub(super) async fn verdict(
     let size = view.size().get();
     // Judging and writing grow with the history: a long one is done on the slow lane.
     let bytes = history.events.len() * 512;
+    let header_text = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("")
+    };
+    let html = super::page::wants_html(header_text(header::ACCEPT))
+        .then(|| super::page::Language::of(header_text(header::ACCEPT_LANGUAGE)));
     let body = state
         .lane
         .run_sized(bytes, move || {
@@ -302,7 +311,7 @@ pub(super) async fn verdict(
                 &parties,
                 &places,
             );
-            serde_json::to_vec(&json!({
+            let answer = json!({
                 "item": {
                     "asked": item.asked,
                     "form": item.form.name(),
@@ -319,15 +328,34 @@ pub(super) async fn verdict(
                     "history": format!("/items/{id}/history"),
                     "bundle": format!("/items/{id}/bundle"),
                 },
-            }))
+            });
+            match html {
+                Some(language) => Ok(super::page::render(&answer, language).into_bytes()),
+                None => serde_json::to_vec(&answer),
+            }
         })
         .await
         .map_err(|error| Problem::internal(&error))?
         .map_err(|error| Problem::internal(&error))?;
-    let mut answer = json_answer(body);
-    answer
-        .headers_mut()
-        .insert(header::LINK, linkset_header(&anchor));
+    let mut answer = match html {
+        // The page: no script, no external asset, nothing framed.
+        Some(_) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .insert_header((
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; \
+                 form-action 'none'; frame-ancestors 'none'",
+            ))
+            .body(body),
+        None => json_answer(body),
+    };
+    let headers = answer.headers_mut();
+    headers.insert(header::LINK, linkset_header(&anchor));
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Language"),
+    );
     Ok(answer)
 }
 

@@ -771,6 +771,28 @@ async fn the_scan_routes_answer_as_a_gs1_resolver() {
     assert_eq!(status, 405);
     assert_eq!(header(&headers, "allow"), "GET, HEAD");
 
+    // A browser gets the page: the same verdict, in its language, with no script allowed.
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    for (language, lang, said) in [
+        ("en-GB,en;q=0.9", "en", "<strong>Not anchored yet</strong>"),
+        ("zh-CN,zh;q=0.9", "zh-Hans", "<strong>尚未锚定</strong>"),
+    ] {
+        let (status, headers, body) = pipeline
+            .get_with(SCAN, &[("accept", browser), ("accept-language", language)])
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(header(&headers, "content-type"), "text/html; charset=utf-8");
+        assert!(header(&headers, "content-security-policy").starts_with("default-src 'none'"));
+        assert_eq!(header(&headers, "vary"), "Accept, Accept-Language");
+        let page = String::from_utf8(body).unwrap();
+        assert!(
+            page.starts_with(&format!("<!doctype html><html lang=\"{lang}\">")),
+            "{page}"
+        );
+        assert!(page.contains(said), "{page}");
+        assert!(page.len() < 30 * 1024);
+    }
+
     // The description file.
     let (status, description) = pipeline.get("/.well-known/gs1resolver").await;
     assert_eq!(status, 200);

@@ -1,0 +1,409 @@
+//! The scan page: the verdict a scan route answers in JSON, written as one HTML page for the
+//! consumer's browser. Mobile first, no external asset (the CSS is inline, there is no script
+//! yet), landmarks and headings for screen readers, text that says what colour only hints at,
+//! in English or Simplified Chinese by `Accept-Language`. Every text that comes from the log
+//! (identifiers, places, reporters, details) is escaped; nothing personal is shown, since the
+//! verdict's journey holds no event fields but the standard ones. A long journey is cut to its
+//! last [`SHOWN_STEPS`] steps so that the page stays under 30 KB.
+
+use serde_json::Value;
+
+/// The most journey steps a page shows (the newest); the rest are in the history.
+pub const SHOWN_STEPS: usize = 40;
+
+/// The most reasons a page shows (in the verdict's order: the table's); the rest are in the
+/// JSON answer.
+pub const SHOWN_REASONS: usize = 16;
+
+/// Whether an `Accept` header asks for HTML before JSON: a browser's does (`text/html,...`),
+/// an app's (`application/json`) and a bare `*/*` do not.
+pub fn wants_html(accept: &str) -> bool {
+    let quality = |wanted: &str| {
+        accept
+            .split(',')
+            .filter_map(|part| {
+                let mut pieces = part.split(';');
+                let range = pieces.next()?.trim();
+                range.eq_ignore_ascii_case(wanted).then(|| {
+                    pieces
+                        .find_map(|piece| piece.trim().strip_prefix("q="))
+                        .and_then(|q| q.parse::<f32>().ok())
+                        .unwrap_or(1.0)
+                })
+            })
+            .fold(0.0_f32, f32::max)
+    };
+    let html = quality("text/html");
+    html > 0.0 && html >= quality("application/json")
+}
+
+/// The languages of the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    English,
+    Chinese,
+}
+
+impl Language {
+    /// The first language of an `Accept-Language` header the page is written in (English when
+    /// none is): `zh`, `zh-CN`, `zh-Hans` and the like are Simplified Chinese.
+    pub fn of(accept_language: &str) -> Self {
+        let mut ranked: Vec<(f32, &str)> = accept_language
+            .split(',')
+            .filter_map(|part| {
+                let mut pieces = part.split(';');
+                let tag = pieces.next()?.trim();
+                let quality = pieces
+                    .find_map(|piece| piece.trim().strip_prefix("q="))
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                (!tag.is_empty() && quality > 0.0).then_some((quality, tag))
+            })
+            .collect();
+        // Highest quality first; equal ones keep their order.
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (_, tag) in ranked {
+            let tag = tag.to_ascii_lowercase();
+            if tag == "zh" || tag.starts_with("zh-") {
+                // Traditional Chinese is not written here: English serves it better than the
+                // wrong script.
+                if tag.contains("hant") || tag.ends_with("-tw") || tag.ends_with("-hk") {
+                    continue;
+                }
+                return Self::Chinese;
+            }
+            if tag == "en" || tag.starts_with("en-") {
+                return Self::English;
+            }
+        }
+        Self::English
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Self::English => "en",
+            Self::Chinese => "zh-Hans",
+        }
+    }
+}
+
+/// The fixed words of the page, in one language.
+struct Words {
+    title: &'static str,
+    verdicts: [(&'static str, &'static str, &'static str); 4],
+    why: &'static str,
+    journey: &'static str,
+    earlier: &'static str,
+    checked: &'static str,
+    checkpoint: &'static str,
+    anchored: &'static str,
+    not_anchored: &'static str,
+    bundle: &'static str,
+    history: &'static str,
+    by: &'static str,
+    refused: &'static str,
+    entries: &'static str,
+    nothing: &'static str,
+}
+
+const ENGLISH: Words = Words {
+    title: "Is it genuine?",
+    verdicts: [
+        (
+            "genuine",
+            "Genuine",
+            "Its maker brought it into being, nothing in its journey is suspicious, and every record is anchored.",
+        ),
+        (
+            "suspicious",
+            "Suspicious",
+            "Something in its records cannot be explained by one genuine item. Do not rely on it.",
+        ),
+        (
+            "unknown",
+            "Unknown",
+            "Nothing we hold shows that its maker brought it into being.",
+        ),
+        (
+            "not_anchored_yet",
+            "Not anchored yet",
+            "Nothing is suspicious so far, but some records are not anchored yet. Check again in a few minutes.",
+        ),
+    ],
+    why: "Why",
+    journey: "Its journey",
+    earlier: "earlier steps are in the full history",
+    checked: "How this was checked",
+    checkpoint: "Log checkpoint",
+    anchored: "Anchored on chain up to entry",
+    not_anchored: "No checkpoint is anchored on chain yet",
+    bundle: "Download the proof bundle",
+    history: "The full history (JSON)",
+    by: "reported by",
+    refused: "reported without authority: changed nothing",
+    entries: "entries",
+    nothing: "No event names this item.",
+};
+
+const CHINESE: Words = Words {
+    title: "是正品吗？",
+    verdicts: [
+        (
+            "genuine",
+            "正品",
+            "由其制造方创建，流转过程中没有可疑之处，所有记录均已锚定。",
+        ),
+        (
+            "suspicious",
+            "可疑",
+            "其记录中有无法用同一件正品解释的情况。请勿轻信。",
+        ),
+        (
+            "unknown",
+            "未知",
+            "我们掌握的记录无法证明它由其制造方创建。",
+        ),
+        (
+            "not_anchored_yet",
+            "尚未锚定",
+            "目前没有可疑之处，但部分记录尚未锚定。请几分钟后再查。",
+        ),
+    ],
+    why: "依据",
+    journey: "流转记录",
+    earlier: "更早的步骤见完整历史",
+    checked: "如何核验",
+    checkpoint: "日志检查点",
+    anchored: "已锚定到区块链，截至条目",
+    not_anchored: "尚无检查点锚定到区块链",
+    bundle: "下载证明包",
+    history: "完整历史（JSON）",
+    by: "报告方",
+    refused: "无权报告：未被采纳",
+    entries: "条",
+    nothing: "没有事件提到此商品。",
+};
+
+/// HTML text: `&`, `<`, `>`, `"` and `'` escaped.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A CBV term without its namespace, readable (`retail selling`).
+fn term(value: &Value) -> Option<String> {
+    let text = value.as_str()?;
+    let bare = text
+        .rsplit_once(['-', ':'])
+        .filter(|_| text.starts_with("urn:") || text.starts_with("http"))
+        .map_or(text, |(_, bare)| bare);
+    Some(bare.replace('_', " "))
+}
+
+const STYLE: &str = "body{margin:0;font:16px/1.5 system-ui,sans-serif;color:#1a1a1a;background:#fff}\
+header,main,footer{max-width:40rem;margin:0 auto;padding:1rem}\
+.v{border-radius:.5rem;padding:1rem;border:3px solid}\
+.genuine{background:#e6f4ea;border-color:#1e7b34}.suspicious{background:#fdecea;border-color:#b3261e}\
+.unknown{background:#f1f3f4;border-color:#5f6368}.not_anchored_yet{background:#fff4e0;border-color:#8a5a00}\
+h1{font-size:1.1rem;margin:0}.v p{margin:.25rem 0 0}.v strong{font-size:1.6rem}\
+h2{font-size:1.1rem;margin:1.5rem 0 .5rem}ul,ol{padding-left:1.25rem}li{margin:.35rem 0}\
+.d{color:#444;font-size:.9rem;word-break:break-word}a{color:#0b57d0}footer{color:#444;font-size:.85rem}";
+
+/// The page of a scan's `answer` (the JSON the scan route answers) in `language`.
+pub fn render(answer: &Value, language: Language) -> String {
+    let words = match language {
+        Language::English => &ENGLISH,
+        Language::Chinese => &CHINESE,
+    };
+    let verdict = answer["verdict"].as_str().unwrap_or("unknown");
+    let (_, headline, explanation) = words
+        .verdicts
+        .iter()
+        .find(|(code, _, _)| *code == verdict)
+        .copied()
+        .unwrap_or(words.verdicts[2]);
+    let item = escape(answer["item"]["asked"].as_str().unwrap_or(""));
+    let mut page = String::with_capacity(8 * 1024);
+    page.push_str(&format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{} {}</title><style>{STYLE}</style></head><body>",
+        language.code(),
+        escape(headline),
+        escape(words.title)
+    ));
+    page.push_str(&format!(
+        "<header><h1>{}</h1><p class=\"d\">{item}</p></header><main>\
+         <section class=\"v {verdict}\" aria-live=\"polite\"><strong>{}</strong><p>{}</p></section>",
+        escape(words.title),
+        escape(headline),
+        escape(explanation)
+    ));
+    // Why: each reason's meaning, and what was found.
+    page.push_str(&format!("<section><h2>{}</h2><ul>", escape(words.why)));
+    let reasons: &[Value] = answer["reasons"].as_array().map_or(&[], Vec::as_slice);
+    for reason in reasons.iter().take(SHOWN_REASONS) {
+        let code = reason["code"].as_str().unwrap_or("");
+        let meaning = ledger::verdict::rule(code).map_or(code, |rule| match language {
+            Language::English => rule.meaning,
+            Language::Chinese => rule.meaning_zh,
+        });
+        page.push_str(&format!(
+            "<li>{}<br><span class=\"d\">{}</span></li>",
+            escape(meaning),
+            escape(reason["detail"].as_str().unwrap_or(""))
+        ));
+    }
+    page.push_str("</ul>");
+    if reasons.len() > SHOWN_REASONS {
+        page.push_str(&format!(
+            "<p class=\"d\">+{}</p>",
+            reasons.len() - SHOWN_REASONS
+        ));
+    }
+    page.push_str("</section>");
+    // The journey, newest steps last, cut to the newest SHOWN_STEPS.
+    page.push_str(&format!("<section><h2>{}</h2>", escape(words.journey)));
+    let steps: &[Value] = answer["journey"].as_array().map_or(&[], Vec::as_slice);
+    if steps.is_empty() {
+        page.push_str(&format!("<p>{}</p>", escape(words.nothing)));
+    } else {
+        let skipped = steps.len().saturating_sub(SHOWN_STEPS);
+        if skipped > 0 {
+            page.push_str(&format!(
+                "<p class=\"d\">{skipped} {}</p>",
+                escape(words.earlier)
+            ));
+        }
+        page.push_str("<ol>");
+        for step in &steps[skipped..] {
+            let what = term(&step["bizStep"])
+                .or_else(|| step["type"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let place = step["bizLocation"]
+                .as_str()
+                .or(step["readPoint"].as_str())
+                .unwrap_or("");
+            let refused = match step["authority"]["kind"] == "unauthorised" {
+                true => format!(" — {}", words.refused),
+                false => String::new(),
+            };
+            page.push_str(&format!(
+                "<li><strong>{}</strong> <time>{}</time><br><span class=\"d\">{} · {} {}{}</span></li>",
+                escape(&what),
+                escape(step["eventTime"].as_str().unwrap_or("")),
+                escape(place),
+                escape(words.by),
+                escape(step["reportedBy"].as_str().unwrap_or("?")),
+                escape(&refused)
+            ));
+        }
+        page.push_str("</ol>");
+    }
+    page.push_str("</section>");
+    // How it was checked.
+    let checkpoint = &answer["checkpoint"];
+    page.push_str(&format!(
+        "<section><h2>{}</h2><ul><li>{}: {} {}</li><li>{}</li>\
+         <li><a href=\"{}\">{}</a></li><li><a href=\"{}\">{}</a></li></ul></section>",
+        escape(words.checked),
+        escape(words.checkpoint),
+        checkpoint["treeSize"].as_u64().unwrap_or(0),
+        escape(words.entries),
+        match checkpoint["anchoredTreeSize"].as_u64() {
+            Some(size) => format!("{} {size}", escape(words.anchored)),
+            None => escape(words.not_anchored),
+        },
+        escape(answer["links"]["bundle"].as_str().unwrap_or("")),
+        escape(words.bundle),
+        escape(answer["links"]["history"].as_str().unwrap_or("")),
+        escape(words.history),
+    ));
+    page.push_str("</main><footer>tagtrail</footer></body></html>");
+    page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn answer(steps: usize) -> Value {
+        let step = json!({"leafIndex": 1, "eventTime": "2026-03-01T10:00:00Z",
+            "type": "ObjectEvent", "bizStep": "urn:epcglobal:cbv:bizstep:retail_selling",
+            "readPoint": "urn:epc:id:sgln:0614141.00002.<script>alert(1)</script>",
+            "reportedBy": "shop & co", "authority": {"kind": "authorised"}});
+        json!({
+            "item": {"asked": "https://id.gs1.org/01/80614141123458/21/6789"},
+            "verdict": "suspicious",
+            "reasons": [{"code": "tid_mismatch", "weight": "suspicious", "evidence": [1, 2],
+                "detail": "chips <A>, \"B\" were read"}],
+            "checkpoint": {"treeSize": 12, "anchoredTreeSize": 10},
+            "journey": vec![step; steps],
+            "links": {"history": "/items/x/history", "bundle": "/items/x/bundle"},
+        })
+    }
+
+    #[test]
+    fn the_page_says_the_verdict_and_escapes_what_the_log_gave() {
+        let page = render(&answer(3), Language::English);
+        assert!(page.starts_with("<!doctype html><html lang=\"en\">"));
+        assert!(page.contains("<strong>Suspicious</strong>"));
+        assert!(page.contains("<strong>retail selling</strong>"));
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(page.contains("shop &amp; co"));
+        assert!(page.contains("chips &lt;A&gt;, &quot;B&quot; were read"));
+        assert!(!page.contains("<script"));
+        assert!(page.contains("Anchored on chain up to entry 10"));
+        assert!(page.contains("<a href=\"/items/x/bundle\">"));
+    }
+
+    #[test]
+    fn chinese_is_chosen_by_accept_language() {
+        assert_eq!(Language::of("zh-CN,zh;q=0.9,en;q=0.8"), Language::Chinese);
+        assert_eq!(Language::of("en-GB,zh-CN;q=0.5"), Language::English);
+        assert_eq!(Language::of("fr;q=1, zh-Hans;q=0.8"), Language::Chinese);
+        assert_eq!(Language::of("zh-TW"), Language::English);
+        assert_eq!(Language::of("en;q=0.1, zh;q=0.9"), Language::Chinese);
+        assert_eq!(Language::of(""), Language::English);
+        assert_eq!(Language::of("zh;q=0"), Language::English);
+        let page = render(&answer(1), Language::Chinese);
+        assert!(page.starts_with("<!doctype html><html lang=\"zh-Hans\">"));
+        assert!(page.contains("<strong>可疑</strong>"));
+        assert!(page.contains("以此商品的 EPC 读到了另一枚标签芯片"));
+    }
+
+    #[test]
+    fn browsers_get_html_and_apps_json() {
+        assert!(wants_html(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        ));
+        assert!(!wants_html("application/json"));
+        assert!(!wants_html("*/*"));
+        assert!(!wants_html(""));
+        assert!(!wants_html("text/html;q=0.5, application/json"));
+        assert!(!wants_html("text/html;q=0"));
+        assert!(wants_html("application/json;q=0.5, text/html"));
+    }
+
+    #[test]
+    fn a_long_journey_keeps_the_page_under_30_kb() {
+        let mut long = answer(10_000);
+        let reason = long["reasons"][0].clone();
+        long["reasons"] = json!(vec![reason; 500]);
+        let page = render(&long, Language::English);
+        assert!(page.len() < 30 * 1024, "{} bytes", page.len());
+        assert!(page.contains(&format!("{} earlier steps", 10_000 - SHOWN_STEPS)));
+        assert_eq!(page.matches("<li><strong>").count(), SHOWN_STEPS);
+    }
+}
