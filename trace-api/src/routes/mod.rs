@@ -43,6 +43,7 @@ routes! {
     "/items/{id}/history" => items::history,
     "/items/{id}/bundle" => items::bundle,
     "/01/{gtin}/21/{serial}" => scan::verdict,
+    "/01/{gtin}/10/{lot}/21/{serial}" => scan::verdict,
     "/00/{sscc}" => scan::verdict,
     "/.well-known/gs1resolver" => scan::description,
     "/events/{hash}/bundle" => events::bundle,
@@ -61,6 +62,7 @@ const LOADING_ROUTES: &[&str] = &[
     "/items/{id}/history",
     "/items/{id}/bundle",
     "/01/{gtin}/21/{serial}",
+    "/01/{gtin}/10/{lot}/21/{serial}",
     "/00/{sscc}",
 ];
 
@@ -135,6 +137,7 @@ impl AnswerGates {
 /// of another site can ask.
 const RESOLVER_ROUTES: &[&str] = &[
     "/01/{gtin}/21/{serial}",
+    "/01/{gtin}/10/{lot}/21/{serial}",
     "/00/{sscc}",
     "/.well-known/gs1resolver",
 ];

@@ -37,7 +37,7 @@ const CASE_SSCC: &str = "106141412345678908";
 const STRANGER: &str = "urn:epc:id:sgtin:0614141.812345.1";
 /// The operations schemathesis tests: every one of the document but `GET /openapi.json`, which
 /// it leaves out as the document it loaded (`service.rs` tests that route).
-const OPERATIONS: usize = 16;
+const OPERATIONS: usize = 18;
 /// What is checked of every answer. Not `positive_data_acceptance`: a schema can say that an item
 /// is a string of at most 512 characters, not which strings are EPC URIs or Digital Links, so most
 /// schema-valid identifiers are rightly refused (`400`).
@@ -128,6 +128,7 @@ async fn the_service_conforms_to_its_openapi_document() {
         "cursor": [history["next"].clone()],
         "gtin": ["80614141123458", "80614141123457"],
         "serial": ["6789", "1"],
+        "lot": ["L1"],
         "sscc": [CASE_SSCC],
         "linkType": ["linkset", "gs1:verificationService", "gs1:traceability", "gs1:pip"],
         "commitment": [commitment, "00".repeat(32)],
@@ -169,6 +170,7 @@ async fn the_service_conforms_to_its_openapi_document() {
         "/log/tile/{path:.+}",
         "/sealed/{commitment}/{recipient}",
         "/01/{gtin}/21/{serial}",
+        "/01/{gtin}/10/{lot}/21/{serial}",
         "/00/{sscc}",
     ] {
         let answered = format!(r#"trace_requests_total{{route="{route}",status="200"}} "#);

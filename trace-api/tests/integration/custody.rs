@@ -543,6 +543,11 @@ async fn a_scan_answers_the_verdict_as_data() {
             .starts_with("/01/80614141123457/21/6789 is not a GS1 Digital Link of one item"),
         "{problem}"
     );
+    // The same item by a link that names its lot too.
+    let (status, with_lot) = pipeline.get("/01/80614141123458/10/L1/21/6789").await;
+    assert_eq!(status, 200, "{with_lot}");
+    assert_eq!(with_lot["verdict"], answer["verdict"]);
+    assert_eq!(with_lot["reasons"], answer["reasons"]);
     // A serial no event names: unknown.
     let (status, unknown) = pipeline.get("/01/80614141123458/21/1").await;
     assert_eq!(status, 200, "{unknown}");
