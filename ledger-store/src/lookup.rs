@@ -362,22 +362,22 @@ impl Reader {
 
     /// Who attested each of `leaves`, from its leaf record alone: what a reader needs to choose
     /// among many entries before loading their events, which cost far more. Each leaf with its
-    /// record's attestation, in leaf order; `None` for a leaf no row holds (yet, or any longer): this
-    /// is for choosing, never evidence, and an entry that is loaded is checked in full. A row or
-    /// record that does not decode is [`ReadError::Corrupt`]. Entries the reader keeps need no query. With the
+    /// record's attestation, in leaf order: this is for choosing, never evidence, and an entry that
+    /// is loaded is checked in full. A leaf no entry bundle row holds (its row is written with
+    /// it and never deleted: a leaf past the log, or a row lost), and a row or record that does
+    /// not decode, are [`ReadError::Corrupt`]: left as an unknown reporter, a custodian's events
+    /// could be shared out of a history as anyone's. Entries the reader keeps need no query. With the
     /// bytes read.
     pub async fn attestations(
         &self,
         leaves: &[LeafIndex],
-    ) -> Result<(Vec<(LeafIndex, Option<Attestation>)>, usize), ReadError> {
+    ) -> Result<(Vec<(LeafIndex, Attestation)>, usize), ReadError> {
         let mut bytes = 0;
         let mut attested = Vec::with_capacity(leaves.len());
         let mut missing = Vec::new();
         for &leaf in leaves {
             match self.entry_cache().get(&leaf.get()) {
-                Some(fixed) => {
-                    attested.push((leaf, Some(fixed.entry.record.attestation().clone())))
-                }
+                Some(fixed) => attested.push((leaf, fixed.entry.record.attestation().clone())),
                 None => missing.push(i64::try_from(leaf.get()).unwrap_or(i64::MAX)),
             }
         }
@@ -401,7 +401,7 @@ impl Reader {
                 };
                 match (first, width, sliced) {
                     (Some(_), Some(_), Some(attestation)) => {
-                        attested.push((leaf, Some(attestation)));
+                        attested.push((leaf, attestation));
                     }
                     // Records of unequal lengths (or equal lengths by coincidence only, so that
                     // the slice was not the record): the whole row is read.
@@ -412,7 +412,7 @@ impl Reader {
                             .or_default()
                             .push((leaf, width));
                     }
-                    _ => attested.push((leaf, None)),
+                    _ => return Err(no_row(leaf)),
                 }
             }
             if !unsliced.is_empty() {
@@ -424,16 +424,14 @@ impl Reader {
                     bytes += entries.len();
                     for (leaf, width) in unsliced.remove(&key).unwrap_or_default() {
                         let attestation = row_attestation(key.1, width, entries, leaf)?;
-                        attested.push((leaf, Some(attestation)));
+                        attested.push((leaf, attestation));
                     }
                 }
-                // Rows gone since the first query: nothing to say of their leaves.
-                attested.extend(
-                    unsliced
-                        .into_values()
-                        .flatten()
-                        .map(|(leaf, _)| (leaf, None)),
-                );
+                // Rows are never deleted: one the first query found and the second did not is
+                // corruption too.
+                if let Some((leaf, _)) = unsliced.into_values().flatten().next() {
+                    return Err(no_row(leaf));
+                }
             }
         }
         attested.sort_by_key(|(leaf, _)| *leaf);
@@ -633,6 +631,14 @@ enum RecordSource<'a> {
     Sliced,
     /// The whole bundle row, read again ([`SELECT_BUNDLE_ROW`]; `None`: no row holds the entry).
     Row(Option<&'a tokio_postgres::Row>),
+}
+
+/// A leaf whose record no entry bundle row holds.
+fn no_row(leaf: LeafIndex) -> ReadError {
+    ReadError::Corrupt {
+        what: "leaf record",
+        reason: format!("entry {leaf}: no entry bundle row holds it"),
+    }
 }
 
 /// The attestation of a record sliced by [`SELECT_RECORDS`] (its length prefix and bytes), if it

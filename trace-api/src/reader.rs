@@ -265,7 +265,7 @@ impl View {
         &self,
         leaves: &[LeafIndex],
         budget: &AnswerBudget,
-    ) -> Result<Vec<(LeafIndex, Option<Attestation>)>, ViewError> {
+    ) -> Result<Vec<(LeafIndex, Attestation)>, ViewError> {
         let mut attested = Vec::with_capacity(leaves.len());
         for batch in leaves.chunks(ATTESTATION_BATCH) {
             let (mut read, bytes) = self.store.attestations(batch).await?;
@@ -511,8 +511,7 @@ impl EventSource for ViewSource<'_> {
             .into_iter()
             .map(|(leaf, attestation)| Candidate {
                 leaf,
-                reporter: attestation
-                    .and_then(|attestation| self.parties.reporter(&attestation).cloned()),
+                reporter: self.parties.reporter(&attestation).cloned(),
             })
             .collect())
     }

@@ -510,20 +510,19 @@ async fn attestations_are_read_from_the_records_alone() {
         .get(0);
     assert_eq!(unequal, 1);
 
-    let leaves: Vec<LeafIndex> = (0..12).map(LeafIndex::from).collect();
+    let leaves: Vec<LeafIndex> = (0..11).map(LeafIndex::from).collect();
     let (attested, bytes) = reader.attestations(&leaves).await.unwrap();
     assert!(bytes > 0);
-    let expected: Vec<(LeafIndex, Option<Attestation>)> = reader
-        .entries(&leaves[..11])
+    let expected: Vec<(LeafIndex, Attestation)> = reader
+        .entries(&leaves)
         .await
         .unwrap()
         .into_iter()
-        .map(|entry| (entry.leaf_index, Some(entry.record.attestation().clone())))
-        .chain([(LeafIndex::from(11), None)])
+        .map(|entry| (entry.leaf_index, entry.record.attestation().clone()))
         .collect();
     assert_eq!(attested, expected);
     for (leaf, attestation) in &attested[5..11] {
-        let Some(Attestation::Unattested { site }) = attestation else {
+        let Attestation::Unattested { site } = attestation else {
             panic!("leaf {leaf}: {attestation:?}");
         };
         let expected = ["s", "a-much-longer-site"][(leaf.get() as usize - 5) % 2];
@@ -562,4 +561,14 @@ async fn attestations_are_read_from_the_records_alone() {
     // The other rows' records still read.
     let (others, _) = fresh.attestations(&leaves[5..11]).await.unwrap();
     assert_eq!(others, expected[5..11]);
+    // A leaf no row holds (past the log here; a lost row alike) is not an unknown reporter.
+    let error = fresh
+        .attestations(&[LeafIndex::from(11)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ledger_store::ReadError::Corrupt { what: "leaf record", reason }
+            if reason == "entry 11: no entry bundle row holds it"),
+        "{error:?}"
+    );
 }
