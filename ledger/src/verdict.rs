@@ -408,11 +408,30 @@ impl<'a> Case<'a> {
 
     /// The item's tag reads: each TID read for one of its EPCs (upper-case hex), with the
     /// entries that read it, first in event-time order.
+    ///
+    /// Readers read more or fewer words of a TID (two name the chip's make and model, six its
+    /// serial too): a read that is the start of a longer one is of the same chip, and counts
+    /// under the longer one.
     fn tids(&self) -> BTreeMap<String, Vec<LeafIndex>> {
         let mut reads: BTreeMap<String, Vec<LeafIndex>> = BTreeMap::new();
         for sighting in self.evidence().filter(|sighting| sighting.direct) {
             for tid in tids_of(sighting.event, self.names) {
                 reads.entry(tid).or_default().push(sighting.leaf);
+            }
+        }
+        let tids: Vec<String> = reads.keys().cloned().collect();
+        for short in &tids {
+            let longer = tids
+                .iter()
+                .filter(|long| long.len() > short.len() && long.starts_with(short.as_str()))
+                .max_by_key(|long| long.len());
+            if let Some(longer) = longer
+                && let Some(leaves) = reads.remove(short)
+            {
+                let merged = reads.entry(longer.clone()).or_default();
+                merged.extend(leaves);
+                merged.sort_unstable();
+                merged.dedup();
             }
         }
         reads
@@ -477,8 +496,12 @@ fn tid_matches(case: &Case<'_>) -> Vec<Finding> {
     let Some(recorded) = tids_of(origin.event, case.names).into_iter().next() else {
         return Vec::new();
     };
-    match reads.get(&recorded) {
-        Some(leaves) if reads.len() == 1 && leaves.len() > 1 => vec![Finding {
+    // The recorded chip, as the longest read of it names it.
+    let read = reads
+        .iter()
+        .find(|(tid, _)| tid.starts_with(recorded.as_str()) || recorded.starts_with(tid.as_str()));
+    match read {
+        Some((_, leaves)) if reads.len() == 1 && leaves.len() > 1 => vec![Finding {
             evidence: leaves.clone(),
             detail: format!(
                 "{} later reads have the chip recorded at commissioning ({recorded})",

@@ -241,6 +241,14 @@ fn a_tag_read_with_another_chip_is_a_copied_label() {
         )
     );
     assert!(!codes(&judged).contains(&"tid_matches"));
+    // A reader that reads only the TID's first words (make and model) reads the same chip.
+    let log = a_genuine_life().by(
+        "C",
+        read(event(400, "OBSERVE", "storing", C_SHOP), &TID[..8]),
+    );
+    let judged = log.judged();
+    assert_eq!(judged.verdict, Verdict::Genuine, "{judged:?}");
+    assert_eq!(reason(&judged, "tid_matches").evidence, [0, 1, 2, 4]);
     // The same chip in lower case is the same chip.
     let log = a_genuine_life().by(
         "C",
