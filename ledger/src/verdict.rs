@@ -51,6 +51,9 @@ pub const NEAR_KM: f64 = 50.0;
 /// before the speed they need is judged.
 pub const CLOCK_SKEW_SECONDS: i128 = 15 * 60;
 
+/// How many earlier sightings each sighting is compared with for impossible travel.
+pub const TRAVEL_WINDOW: usize = 64;
+
 /// The most entries a reason names as its evidence; its detail says how many there were.
 pub const MAX_EVIDENCE: usize = 16;
 
@@ -580,27 +583,32 @@ fn impossible_travel(case: &Case<'_>) -> Vec<Finding> {
         })
         .collect();
     let mut findings = Vec::new();
-    for pair in placed.windows(2) {
-        let [(from, at, from_place), (to, there, to_place)] = pair else {
-            continue;
-        };
-        let kilometres = at.kilometres_to(*there);
-        if kilometres <= NEAR_KM {
-            continue;
-        }
-        // Times of events whose eventTime did not parse are the extremes: no overflow.
-        let apart = to.time.saturating_sub(from.time);
-        let seconds = (apart / 1_000_000_000).saturating_add(CLOCK_SKEW_SECONDS);
-        let hours = seconds as f64 / 3_600.0;
-        if kilometres > MAX_SPEED_KMH * hours {
-            findings.push(Finding {
-                evidence: vec![from.leaf, to.leaf],
-                detail: format!(
-                    "seen at {from_place} and, {} minutes later, at {to_place}, {kilometres:.0} km \
-                     away",
-                    apart / 60_000_000_000
-                ),
-            });
+    // Each sighting against the ones before it, not only the last: a chain of sightings each
+    // near enough to the one before (the clock allowance counted on every leg) must not carry
+    // an object across the world in minutes. At most TRAVEL_WINDOW back, and one finding a
+    // sighting, so that the cost stays linear in the history.
+    for (next, (to, there, to_place)) in placed.iter().enumerate() {
+        let earlier = &placed[next.saturating_sub(TRAVEL_WINDOW)..next];
+        for (from, at, from_place) in earlier.iter().rev() {
+            let kilometres = at.kilometres_to(*there);
+            if kilometres <= NEAR_KM {
+                continue;
+            }
+            // Times of events whose eventTime did not parse are the extremes: no overflow.
+            let apart = to.time.saturating_sub(from.time);
+            let seconds = (apart / 1_000_000_000).saturating_add(CLOCK_SKEW_SECONDS);
+            let hours = seconds as f64 / 3_600.0;
+            if kilometres > MAX_SPEED_KMH * hours {
+                findings.push(Finding {
+                    evidence: vec![from.leaf, to.leaf],
+                    detail: format!(
+                        "seen at {from_place} and, {} minutes later, at {to_place}, \
+                         {kilometres:.0} km away",
+                        apart / 60_000_000_000
+                    ),
+                });
+                break;
+            }
         }
     }
     findings

@@ -113,8 +113,19 @@ impl Log {
     }
 }
 
-/// Amsterdam, Rotterdam (57 km away), Schiphol and Shanghai.
+/// A stop of a chain eastwards from Amsterdam, one every 2.5 degrees of longitude (about 170 km).
+fn stop(k: u32) -> String {
+    format!("urn:epc:id:sgln:0712345.00100.{k}")
+}
+
+/// Amsterdam, Rotterdam (57 km away), Schiphol, Shanghai and the stops of a chain eastwards.
 fn place(id: &str) -> Option<Place> {
+    if let Some(k) = id.strip_prefix("urn:epc:id:sgln:0712345.00100.") {
+        return Some(Place {
+            latitude: 52.37,
+            longitude: 4.90 + 2.5 * k.parse::<f64>().ok()?,
+        });
+    }
     let (latitude, longitude) = match id {
         A_FACTORY => (52.37, 4.90),
         B_DEPOT => (52.31, 4.76),
@@ -357,6 +368,32 @@ fn a_sighting_without_a_time_is_at_no_time() {
     let log = a_genuine_life().by("B", untimed.clone()).by("B", untimed);
     let judged = log.judged();
     assert_eq!(judged.verdict, Verdict::Genuine, "{judged:?}");
+}
+
+/// B's sightings along a chain of stops, each about 170 km from the one before and a minute
+/// later (within what one leg's clock allowance lets pass): 30 of them carry the item 5,000 km
+/// in half an hour, which the legs alone would not show.
+#[test]
+fn a_chain_of_near_sightings_cannot_carry_an_object_across_the_world() {
+    let mut log = a_genuine_life();
+    for k in 1..=30 {
+        log = log.by("B", event(2_100 + k, "OBSERVE", "inspecting", &stop(k)));
+    }
+    let judged = log.judged();
+    assert_eq!(judged.verdict, Verdict::Suspicious, "{judged:?}");
+    // Never two neighbouring stops (each leg alone is possible): a stop against an earlier one.
+    let found: Vec<&Reason> = judged
+        .reasons
+        .iter()
+        .filter(|reason| reason.code == "impossible_travel")
+        .collect();
+    assert!(!found.is_empty());
+    for reason in found {
+        let [from, to] = reason.evidence[..] else {
+            panic!("{reason:?}");
+        };
+        assert!(to - from > 1, "{reason:?}");
+    }
 }
 
 #[test]
