@@ -1,6 +1,8 @@
-//! What trace-api reads from a request's path: item identifiers in every form (EPC URI, Digital
-//! Link, tag hex) and event hashes (hex or `ni:` URI). No input may panic; an identifier that
-//! parses stands for at least one EPC, every one of which it is named by.
+//! What trace-api reads from a request: item identifiers in every form (EPC URI, Digital Link, tag
+//! hex) and event hashes (hex or `ni:` URI) from its path, the scan page's language and form from
+//! `Accept-Language` and `Accept`, a resolver link type from the query string. No input may
+//! panic; an identifier that parses stands for at least one EPC, every one of which it is named
+//! by; a link type read back is no longer than the query it came from.
 #![no_main]
 
 use ledger::history::Item;
@@ -21,4 +23,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = epcis::EventHash::parse_hex(text);
     let _ = epcis::EventHash::parse_ni(text);
+    let _ = trace_api::negotiate::Language::of(text);
+    let _ = trace_api::negotiate::wants_html(text);
+    if let Some(link_type) = trace_api::negotiate::link_type(text) {
+        assert!(link_type.len() <= text.len(), "{link_type:?} from {text:?}");
+    }
 });

@@ -5,6 +5,7 @@ pub mod budget;
 pub mod config;
 pub mod lane;
 pub mod metrics;
+pub mod negotiate;
 pub mod problem;
 pub mod proofs;
 pub mod reader;

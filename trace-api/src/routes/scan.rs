@@ -33,6 +33,7 @@ use ledger::verdict::{self, Facts};
 use ledger_store::StoredEntry;
 
 use super::items::{client, events_of, json_answer, registry_problem};
+use crate::negotiate::link_type;
 use crate::problem::Problem;
 use crate::startup::AppState;
 
@@ -93,16 +94,6 @@ impl Asked {
             _ => Self::Other(link_type),
         }
     }
-}
-
-/// The `linkType` of a query string, percent-decoded (the first, if several).
-fn link_type(query: &str) -> Option<String> {
-    let pairs = web::Query::<Vec<(String, String)>>::from_query(query).ok()?;
-    pairs
-        .into_inner()
-        .into_iter()
-        .find(|(name, _)| name == "linkType")
-        .map(|(_, value)| value)
 }
 
 /// The resolver's root as the request reached it (`https://host`).
