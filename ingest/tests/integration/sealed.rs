@@ -262,6 +262,51 @@ async fn sealed_values_and_keys_that_disagree_are_refused_and_store_nothing() {
             "sealedKeys",
             "a list of key sets",
         ),
+        // Too many key sets to read: refused before any is decoded.
+        (
+            "too many key sets",
+            {
+                let mut v = good.clone();
+                v[KEYS_MEMBER] = json!(vec![set.to_base64(); 65]);
+                v
+            },
+            "sealedKeys",
+            "the document carries 65 key sets; at most 64 are accepted",
+        ),
+        // One value's key in two sets: which one opens it?
+        (
+            "a key in two sets",
+            {
+                let mut v = good.clone();
+                v[KEYS_MEMBER] = json!([set.to_base64(), set.to_base64()]);
+                v
+            },
+            "sealedKeys",
+            "two key sets hold a key for the sealed value",
+        ),
+        (
+            "a key set that is not a string",
+            {
+                let mut v = good.clone();
+                v[KEYS_MEMBER] = json!([1]);
+                v
+            },
+            "sealedKeys",
+            "a key set is a string of standard base64",
+        ),
+        // The same sealed value in two events: one key, two owners, and erasing one would
+        // destroy the other's.
+        (
+            "one sealed value twice",
+            {
+                let mut v = good.clone();
+                let copied = v["epcisBody"]["eventList"][1]["example:delivery"].clone();
+                v["epcisBody"]["eventList"][0]["example:delivery"] = copied;
+                v
+            },
+            "sealedField",
+            "appears twice in the document",
+        ),
         (
             "malformed sealed value",
             {
