@@ -189,13 +189,14 @@ impl PartiesCache {
         Ok(self.current(pool).await?.parties)
     }
 
-    /// The places of the registry's locations ([`Places`]), as of at most `recheck` ago, read
-    /// with the parties.
-    pub async fn places(
+    /// The parties and the places of the registry's locations ([`Places`]) together, from one
+    /// look at the registry, as of at most `recheck` ago.
+    pub async fn with_places(
         &self,
         pool: &deadpool_postgres::Pool,
-    ) -> Result<std::sync::Arc<Places>, PartiesError> {
-        Ok(self.current(pool).await?.places)
+    ) -> Result<(std::sync::Arc<Parties>, std::sync::Arc<Places>), PartiesError> {
+        let cached = self.current(pool).await?;
+        Ok((cached.parties, cached.places))
     }
 
     async fn current(&self, pool: &deadpool_postgres::Pool) -> Result<Cached, PartiesError> {

@@ -7,17 +7,13 @@ use ledger::OrganisationId;
 use ledger::bundle::Participants;
 use ledger_store::testing::TestDatabase;
 
-use crate::run::{stdout_of, tagtrail, text};
+use crate::run::{on_database, stdout_of, text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn organisations_prefixes_and_delegates_are_registered_and_published() {
     let db = TestDatabase::create().await.unwrap();
     let url = db.url().to_owned();
-    let run = |args: &[&str]| {
-        let mut all = args.to_vec();
-        all.extend(["--database-url", url.as_str()]);
-        tagtrail(&all)
-    };
+    let run = on_database(&url);
     assert_eq!(
         stdout_of(
             &run(&["org", "add", "--id", "brand", "--prefix", "0614141"]),

@@ -27,3 +27,12 @@ pub fn stdout_of(output: &Output, code: i32) -> String {
     );
     text(&output.stdout)
 }
+
+/// `tagtrail ARGS... --database-url URL`: a runner of registry commands on one database.
+pub fn on_database(url: &str) -> impl Fn(&[&str]) -> Output + '_ {
+    move |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--database-url", url]);
+        tagtrail(&all)
+    }
+}

@@ -4,17 +4,13 @@
 
 use ledger_store::testing::TestDatabase;
 
-use crate::run::{stdout_of, tagtrail, text};
+use crate::run::{on_database, stdout_of, text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn locations_are_placed_refused_and_cleared() {
     let db = TestDatabase::create().await.unwrap();
     let url = db.url().to_owned();
-    let run = |args: &[&str]| {
-        let mut all = args.to_vec();
-        all.extend(["--database-url", url.as_str()]);
-        tagtrail(&all)
-    };
+    let run = on_database(&url);
     stdout_of(
         &run(&[
             "site",

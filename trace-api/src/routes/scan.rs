@@ -269,14 +269,9 @@ pub(super) async fn verdict(
         .anchored
         .as_ref()
         .map(|anchored| anchored.consistency.old_size().get());
-    let parties = state
+    let (parties, places) = state
         .parties
-        .get(&state.registry)
-        .await
-        .map_err(registry_problem)?;
-    let places = state
-        .parties
-        .places(&state.registry)
+        .with_places(&state.registry)
         .await
         .map_err(registry_problem)?;
     let size = view.size().get();

@@ -401,31 +401,13 @@ impl TraceApi {
     }
 }
 
-/// A blocking `GET` that does not treat 4xx/5xx as errors.
+/// A blocking `GET` that does not treat 4xx/5xx as errors (redirects followed).
 pub fn get(url: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
-    let mut response = agent.get(url).call().unwrap();
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                value.to_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024 * 1024)
-        .read_to_vec()
-        .unwrap();
-    (status, headers, body)
+    answered(agent.get(url).call().unwrap())
 }
 
 /// `METHOD url` with `headers`, redirects not followed: status, headers and body.
@@ -443,7 +425,13 @@ pub fn request(
     for (name, value) in headers {
         builder = builder.header(name, value);
     }
-    let mut response = agent.run(builder.body(()).unwrap()).unwrap();
+    answered(agent.run(builder.body(()).unwrap()).unwrap())
+}
+
+/// A response's status, headers and body (up to 64 MiB).
+fn answered(
+    mut response: ureq::http::Response<ureq::Body>,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let status = response.status().as_u16();
     let headers = response
         .headers()
@@ -455,7 +443,12 @@ pub fn request(
             )
         })
         .collect();
-    let body = response.body_mut().read_to_vec().unwrap_or_default();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_vec()
+        .unwrap();
     (status, headers, body)
 }
 

@@ -757,6 +757,13 @@ async fn the_scan_routes_answer_as_a_gs1_resolver() {
         "{problem}"
     );
 
+    // A huge link type is refused the same way, and not echoed whole.
+    let huge = "x".repeat(4000);
+    let (status, problem) = pipeline.get(&format!("{SCAN}?linkType={huge}")).await;
+    assert_eq!(status, 404, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.len() < 600, "{} bytes", detail.len());
+
     // The preflight, and a method the route does not answer.
     let (status, headers, body) = pipeline.request_raw("OPTIONS", SCAN).await;
     assert_eq!(status, 204);
