@@ -46,6 +46,9 @@ enum Command {
     #[command(subcommand)]
     Token(commands::token::TokenCommand),
     Capture(commands::capture::CaptureCommand),
+    /// NFC tags that cannot be copied (NTAG 424 DNA): their keys, registration and tap URLs.
+    #[command(subcommand)]
+    Nfc(commands::nfc::NfcCommand),
     /// Recipients of sealed values: their X25519 keys.
     #[command(subcommand)]
     Recipient(commands::sealed::RecipientCommand),
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Device(cmd) => cmd.run(),
         Command::Token(cmd) => cmd.run(),
         Command::Capture(cmd) => cmd.run(),
+        Command::Nfc(cmd) => cmd.run(),
         Command::Recipient(cmd) => cmd.run(),
         Command::Seal(cmd) => cmd.run(),
         Command::Open(cmd) => cmd.run(),

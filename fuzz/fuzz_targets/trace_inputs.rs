@@ -1,11 +1,14 @@
 //! What trace-api reads from a request: item identifiers in every form (EPC URI, Digital Link, tag
 //! hex) and event hashes (hex or `ni:` URI) from its path, the scan page's language and form from
-//! `Accept-Language` and `Accept`, a resolver link type from the query string. No input may
-//! panic; an identifier that parses stands for at least one EPC, every one of which it is named
-//! by; a link type read back is no longer than the query it came from.
+//! `Accept-Language` and `Accept`, a resolver link type and an NFC tap (NTAG 424 DNA SUN message)
+//! from the query string. No input may panic; an identifier that parses stands for at least one
+//! EPC, every one of which it is named by; a link type read back is no longer than the query it
+//! came from; a tap read back prints as a query that reads as the same tap, and checking it with
+//! keys answers (a tap no key made is never accepted).
 #![no_main]
 
 use ledger::history::Item;
+use ledger::nfc::{Form, KeyVersion, Keys, Sun, SunKey};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -25,6 +28,22 @@ fuzz_target!(|data: &[u8]| {
     let _ = epcis::EventHash::parse_ni(text);
     let _ = trace_api::negotiate::Language::of(text);
     let _ = trace_api::negotiate::wants_html(text);
+    if let Ok(Some(sun)) = Sun::from_query(text) {
+        for form in [Form::Named, Form::Short] {
+            assert_eq!(Sun::from_query(&sun.query(form)), Ok(Some(sun.clone())));
+        }
+        let keys = Keys::new(vec![KeyVersion {
+            version: 1,
+            meta_read: SunKey::from_bytes([0x42; 16]),
+            file_read_master: SunKey::from_bytes([0x43; 16]),
+        }])
+        .unwrap();
+        if let Ok(tap) = keys.verify(&sun) {
+            // Only a tap made with these keys verifies: made again, it is the same message.
+            let made = keys.version(1).unwrap().tap(tap.uid, tap.counter, [0; 5]);
+            assert_eq!(made.mac, sun.mac);
+        }
+    }
     if let Some(link_type) = trace_api::negotiate::link_type(text) {
         assert!(link_type.len() <= text.len(), "{link_type:?} from {text:?}");
     }

@@ -197,7 +197,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 15] = [
+    const LANDED: [(i32, &str, &str); 16] = [
         (
             1,
             "ledger",
@@ -272,6 +272,11 @@ mod tests {
             15,
             "location_places",
             "b21ccc414d0505069bcb9658f013fd26b716ef1f48c9b1674766e6b27b056c52",
+        ),
+        (
+            16,
+            "nfc_tags",
+            "4c81a5e2a8c0bab85eddd4a08795ecedf08d07f3fc900b649166320a31433cb2",
         ),
     ];
 

@@ -9,6 +9,7 @@ pub mod headers;
 pub mod history;
 pub mod ids;
 pub mod key_file;
+pub mod nfc;
 pub mod note;
 pub mod record;
 pub mod sealed;

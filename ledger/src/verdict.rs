@@ -30,6 +30,7 @@ use serde_json::{Map, Value};
 
 use crate::history::{Authority, History, Why, authority};
 use crate::ids::OrganisationId;
+use crate::nfc::TapCheck;
 use crate::size::LeafIndex;
 
 /// The namespace the bridge writes its reads under (`tagtrail:tids`: each tag's EPC and TID).
@@ -125,6 +126,8 @@ pub struct Facts<'a, T> {
     pub place: &'a dyn Fn(&str) -> Option<Place>,
     /// Whether the entry was declared erroneous by a party with authority to.
     pub withdrawn: &'a dyn Fn(LeafIndex) -> bool,
+    /// What came of the NFC tap the scan carried, if it carried one ([`crate::nfc`]).
+    pub tap: Option<&'a TapCheck>,
 }
 
 impl<T> std::fmt::Debug for Facts<'_, T> {
@@ -229,6 +232,38 @@ pub static RULES: &[Rule] = &[
                   between them",
         meaning_zh: "两次出现的地点相距太远，同一件物品在其间的时间内不可能到达",
         find: impossible_travel,
+    },
+    Rule {
+        code: "nfc_tap_verified",
+        weight: Weight::Supports,
+        meaning: "the scan came from a tap of the item's own NFC tag: its signed message \
+                  verifies and its counter was never used before, so the tag was there",
+        meaning_zh: "本次扫描来自商品自带的 NFC 标签：其签名消息验证通过且计数器从未用过，标签确实在场",
+        find: nfc_tap_verified,
+    },
+    Rule {
+        code: "nfc_tap_replayed",
+        weight: Weight::Suspicious,
+        meaning: "the NFC tap's message was used before: a link read from the tag is being \
+                  opened again, from a copy of the tag or a saved link (opening the same page \
+                  twice counts too: tap the tag again)",
+        meaning_zh: "该 NFC 标签消息已被使用过：从标签读取的链接被再次打开，可能来自复制的标签或保存的链接（同一页面打开两次也算，请再次轻触标签）",
+        find: nfc_tap_replayed,
+    },
+    Rule {
+        code: "nfc_tap_refused",
+        weight: Weight::Suspicious,
+        meaning: "the scan carries an NFC tap that does not verify: the link was altered, or the \
+                  tag is not the item's own",
+        meaning_zh: "本次扫描携带的 NFC 标签消息验证失败：链接被篡改，或标签并非该商品所有",
+        find: nfc_tap_refused,
+    },
+    Rule {
+        code: "nfc_tap_unchecked",
+        weight: Weight::Note,
+        meaning: "the scan carries an NFC tap this service could not check; it weighs nothing",
+        meaning_zh: "本次扫描携带的 NFC 标签消息无法由本服务核验，不计入判断",
+        find: nfc_tap_unchecked,
     },
     Rule {
         code: "ended",
@@ -349,6 +384,7 @@ struct Case<'a> {
     place: &'a dyn Fn(&str) -> Option<Place>,
     withdrawn: &'a dyn Fn(LeafIndex) -> bool,
     omitted: usize,
+    tap: Option<&'a TapCheck>,
 }
 
 impl<'a> Case<'a> {
@@ -383,6 +419,7 @@ impl<'a> Case<'a> {
                 .iter()
                 .map(|omitted| omitted.events)
                 .sum(),
+            tap: facts.tap,
         }
     }
 
@@ -510,6 +547,51 @@ fn tid_matches(case: &Case<'_>) -> Vec<Finding> {
                 "{} later reads have the chip recorded at commissioning ({recorded})",
                 leaves.len() - 1
             ),
+        }],
+        _ => Vec::new(),
+    }
+}
+
+fn nfc_tap_verified(case: &Case<'_>) -> Vec<Finding> {
+    match case.tap {
+        Some(TapCheck::Accepted { uid, counter }) => vec![Finding {
+            evidence: Vec::new(),
+            detail: format!("tag {uid} read {counter}, a counter never used before"),
+        }],
+        _ => Vec::new(),
+    }
+}
+
+fn nfc_tap_replayed(case: &Case<'_>) -> Vec<Finding> {
+    match case.tap {
+        Some(TapCheck::Replayed { uid, counter, last }) => vec![Finding {
+            evidence: Vec::new(),
+            detail: format!(
+                "tag {uid}'s message with counter {counter} was used before (the last \
+                 accepted is {last})"
+            ),
+        }],
+        _ => Vec::new(),
+    }
+}
+
+fn nfc_tap_refused(case: &Case<'_>) -> Vec<Finding> {
+    let detail = match case.tap {
+        Some(TapCheck::Refused(refusal)) => format!("the tap was refused: {}", refusal.meaning()),
+        Some(TapCheck::Malformed(error)) => format!("the tap was refused: {error}"),
+        _ => return Vec::new(),
+    };
+    vec![Finding {
+        evidence: Vec::new(),
+        detail,
+    }]
+}
+
+fn nfc_tap_unchecked(case: &Case<'_>) -> Vec<Finding> {
+    match case.tap {
+        Some(TapCheck::Unchecked(why)) => vec![Finding {
+            evidence: Vec::new(),
+            detail: format!("the tap was not checked: {why}"),
         }],
         _ => Vec::new(),
     }

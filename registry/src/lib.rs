@@ -4,6 +4,7 @@ pub mod admin;
 pub mod keys;
 pub mod location;
 pub mod lookup;
+pub mod nfc;
 pub mod parties;
 pub mod places;
 pub mod token;

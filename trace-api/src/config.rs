@@ -39,6 +39,11 @@
 //! [audit]
 //! interval = "1h"              # re-verify the whole log (as `tagtrail audit` does) this often; "0s": never
 //!
+//! [scans]                       # what consumers' scans write (default: nothing; NFC taps unchecked)
+//! url = "postgres://tagtrail_scans_svc:...@primary:5432/tagtrail"   # a login role in tagtrail_scans, on the primary
+//! nfc_keys = "/etc/tagtrail/nfc-keys.json"   # NTAG 424 DNA keys (`tagtrail nfc keygen`), outside the database
+//! pool_size = 4
+//!
 //! [log]
 //! format = "text"               # or "json"
 //! filter = "info"
@@ -89,6 +94,7 @@ const SCHEMA: Schema = Schema {
             &["checkpoint_refresh", "lookup_filter_mib", "tile_cache_mib"],
         ),
         ("audit", &["interval"]),
+        ("scans", &["url", "nfc_keys", "pool_size"]),
         ("log", &["format", "filter"]),
     ],
     strict: false,
@@ -108,7 +114,25 @@ pub struct Config {
     #[serde(default)]
     pub audit: AuditConfig,
     #[serde(default)]
+    pub scans: ScansConfig,
+    #[serde(default)]
     pub log: LogConfig,
+}
+
+/// `[scans]`: what consumers' scans write, on the primary. Without it the service only reads
+/// (and runs on a replica alone): a scan's NFC tap is then not checked, and its verdict says so.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScansConfig {
+    /// `postgres://user:password@host:port/database` of the primary (secret: it may hold a
+    /// password): a login role in `tagtrail_scans`, which may read NFC tags and move their
+    /// counters, nothing else.
+    pub url: Option<SecretString>,
+    /// The NFC key file (`tagtrail nfc keygen`): the NTAG 424 DNA keys taps are checked with.
+    /// Read once at start-up; the keys are zeroed when dropped and never logged.
+    pub nfc_keys: Option<std::path::PathBuf>,
+    /// The most connections open at once to the primary (default 4).
+    pub pool_size: Option<usize>,
 }
 
 /// `[audit]`: the periodic re-verification of the log the service serves.
@@ -311,6 +335,7 @@ impl Config {
             limits: Limits::default(),
             ledger: LedgerConfig::default(),
             audit: AuditConfig::default(),
+            scans: ScansConfig::default(),
             log: LogConfig::default(),
         };
         config.check()?;
@@ -355,6 +380,24 @@ impl Config {
         {
             return invalid(
                 "database.url is not a PostgreSQL connection URL (postgres://user:password@host:port/database)",
+            );
+        }
+        if self.scans.pool_size == Some(0) {
+            return invalid("scans.pool_size must be at least 1");
+        }
+        if let Some(url) = &self.scans.url
+            && url
+                .expose_secret()
+                .parse::<tokio_postgres::Config>()
+                .is_err()
+        {
+            return invalid(
+                "scans.url is not a PostgreSQL connection URL (postgres://user:password@host:port/database)",
+            );
+        }
+        if self.scans.nfc_keys.is_some() != self.scans.url.is_some() {
+            return invalid(
+                "scans.nfc_keys and scans.url go together: a tap is checked with the keys and its counter kept in the database",
             );
         }
         let limits = &self.limits;
@@ -489,6 +532,56 @@ mod tests {
         let config = Config::load(Some(&path), env(&[]), Overrides::default()).unwrap();
         assert_eq!(config.http.listen.port(), 8090);
         assert_eq!(config.audit, AuditConfig::default());
+    }
+
+    #[test]
+    fn scans_are_optional_and_checked() {
+        let config = Config::load(None, env(&[]), url()).unwrap();
+        assert!(config.scans.url.is_none() && config.scans.nfc_keys.is_none());
+        let config = Config::load(
+            None,
+            env(&[
+                (
+                    "TAGTRAIL_TRACE_SCANS_URL",
+                    "postgres://s:p@127.0.0.1:5432/db",
+                ),
+                (
+                    "TAGTRAIL_TRACE_SCANS_NFC_KEYS",
+                    "/etc/tagtrail/nfc-keys.json",
+                ),
+            ]),
+            url(),
+        )
+        .unwrap();
+        assert_eq!(
+            config.scans.nfc_keys.as_deref(),
+            Some(Path::new("/etc/tagtrail/nfc-keys.json"))
+        );
+        for (settings, why) in [
+            (
+                vec![("TAGTRAIL_TRACE_SCANS_NFC_KEYS", "/k.json")],
+                "go together",
+            ),
+            (
+                vec![("TAGTRAIL_TRACE_SCANS_URL", "postgres://s:p@h:5432/db")],
+                "go together",
+            ),
+            (
+                vec![
+                    ("TAGTRAIL_TRACE_SCANS_URL", "mysql://x"),
+                    ("TAGTRAIL_TRACE_SCANS_NFC_KEYS", "/k.json"),
+                ],
+                "scans.url",
+            ),
+            (
+                vec![("TAGTRAIL_TRACE_SCANS_POOL_SIZE", "0")],
+                "scans.pool_size",
+            ),
+        ] {
+            let error = Config::load(None, env(&settings), url()).unwrap_err();
+            assert!(error.to_string().contains(why), "{error}");
+            assert!(!error.to_string().contains("s:p@"), "{error}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod proofs;
 pub mod reader;
 pub mod routes;
 pub mod startup;
+pub mod taps;
 
 pub use config::Config;
 pub use startup::Application;

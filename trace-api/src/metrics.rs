@@ -26,6 +26,7 @@
 //! | `trace_audit_errors_total` | counter | | audits that could not run (database unreachable; logged at warn level), not failures |
 //! | `trace_answer_bytes_in_flight` | gauge | | bytes of event text the answers in flight hold against `limits.max_inflight_bytes` |
 //! | `trace_evidence_refused` | gauge | `kind` | rows of evidence the service would not serve because they do not verify (`anchor`: a confirmed anchor row whose proof or checkpoint does not check out; `declaration`: an error declaration row its declaring entry in the log does not bear out; logged at error level, named in readiness) |
+//! | `trace_nfc_taps_total` | counter | `outcome` | NFC taps scans carried, by what their check came to: `accepted`, `replayed`, `refused` (not a valid tap of the item's tag), `malformed`, `unchecked` (no `[scans]`, or the database failed: logged at warn level) |
 //!
 //! Routes are labelled by their template (`/items/{id}/history`), never by the path asked, so
 //! the label set stays bounded.
@@ -59,6 +60,11 @@ struct KindLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     cache: &'static str,
 }
@@ -88,6 +94,7 @@ pub struct Metrics {
     audit_failures: Counter,
     audit_errors: Counter,
     evidence_refused: Family<KindLabels, Gauge>,
+    nfc_taps: Family<OutcomeLabels, Counter>,
     answer_bytes: Gauge,
     /// What the cache counters showed at the last scrape (they are read, not incremented, here).
     cache_seen: Mutex<std::collections::HashMap<&'static str, ledger_store::CacheCounts>>,
@@ -154,6 +161,15 @@ impl Metrics {
             "evidence_refused",
             "Rows of evidence not served because they do not verify",
             evidence_refused.clone(),
+        );
+        let nfc_taps = Family::<OutcomeLabels, Counter>::default();
+        for outcome in ["accepted", "replayed", "refused", "malformed", "unchecked"] {
+            nfc_taps.get_or_create(&OutcomeLabels { outcome }).inc_by(0);
+        }
+        registry.register(
+            "nfc_taps",
+            "NFC taps scans carried, by what their check came to",
+            nfc_taps.clone(),
         );
         let answer_bytes = Gauge::default();
         registry.register(
@@ -260,6 +276,7 @@ impl Metrics {
             audit_failures,
             audit_errors,
             evidence_refused,
+            nfc_taps,
             answer_bytes,
             cache_seen: Mutex::new(std::collections::HashMap::new()),
         }
@@ -278,6 +295,21 @@ impl Metrics {
                 route: route.to_owned(),
             })
             .observe(took.as_secs_f64());
+    }
+
+    /// Counts an NFC tap by what its check came to.
+    pub fn nfc_tap(&self, check: &ledger::nfc::TapCheck) {
+        use ledger::nfc::TapCheck;
+        let outcome = match check {
+            TapCheck::Accepted { .. } => "accepted",
+            TapCheck::Replayed { .. } => "replayed",
+            TapCheck::Refused(_) => "refused",
+            TapCheck::Malformed(_) => "malformed",
+            TapCheck::Unchecked(_) => "unchecked",
+        };
+        self.nfc_taps
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// Counts a request refused by the rate limiter.

@@ -54,6 +54,8 @@ pub struct AppState {
     pub(crate) refused_answers: crate::routes::RefusedAnswers,
     /// The questions being answered, one at a time each.
     pub(crate) answer_gates: crate::routes::AnswerGates,
+    /// What checks NFC taps (`[scans]`), when configured.
+    pub(crate) taps: Option<crate::taps::Taps>,
 }
 
 /// A built, listening trace-api service.
@@ -92,6 +94,7 @@ impl Application {
             .transpose()?;
         let audit_metrics = metrics.clone();
         let registry = build_registry_pool(&config.database)?;
+        let taps = crate::taps::Taps::load(&config.scans, &config.database)?;
         let state = web::Data::new(AppState {
             store,
             registry,
@@ -130,6 +133,7 @@ impl Application {
             ),
             refused_answers: crate::routes::RefusedAnswers::new(REFUSED_ANSWERS),
             answer_gates: crate::routes::AnswerGates::default(),
+            taps,
         });
         let server = HttpServer::new(move || {
             App::new()

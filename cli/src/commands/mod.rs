@@ -9,6 +9,7 @@ pub mod epc;
 pub mod epcis;
 pub mod ledger;
 pub mod log_keys;
+pub mod nfc;
 pub mod org;
 pub mod sealed;
 pub mod site;

@@ -8,6 +8,7 @@ mod gs1_commands;
 mod ingest_commands;
 mod key_rotation;
 mod ledger_commands;
+mod nfc_commands;
 mod org_commands;
 mod run;
 mod sealed_commands;

@@ -322,7 +322,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V12__anchor_retries",
             "V13__sealed_capture_jobs",
             "V14__sealed_fields",
-            "V15__location_places"
+            "V15__location_places",
+            "V16__nfc_tags"
         ]
     );
 
@@ -441,7 +442,8 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
             "V12__anchor_retries",
             "V13__sealed_capture_jobs",
             "V14__sealed_fields",
-            "V15__location_places"
+            "V15__location_places",
+            "V16__nfc_tags"
         ]
     );
 
@@ -561,7 +563,8 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             "V12__anchor_retries",
             "V13__sealed_capture_jobs",
             "V14__sealed_fields",
-            "V15__location_places"
+            "V15__location_places",
+            "V16__nfc_tags"
         ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
@@ -613,7 +616,8 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
             "V12__anchor_retries",
             "V13__sealed_capture_jobs",
             "V14__sealed_fields",
-            "V15__location_places"
+            "V15__location_places",
+            "V16__nfc_tags"
         ]
     );
     let after = (

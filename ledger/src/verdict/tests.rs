@@ -100,6 +100,20 @@ impl Log {
         anchored: Option<u64>,
         withdrawn: &dyn Fn(LeafIndex) -> bool,
     ) -> Judgement {
+        self.judged_after(anchored, withdrawn, None)
+    }
+
+    /// The verdict on a scan that carried an NFC tap, checked as `tap` says.
+    fn judged_tapped(&self, tap: &TapCheck) -> Judgement {
+        self.judged_after(Some(1_000), &|_| false, Some(tap))
+    }
+
+    fn judged_after(
+        &self,
+        anchored: Option<u64>,
+        withdrawn: &dyn Fn(LeafIndex) -> bool,
+        tap: Option<&TapCheck>,
+    ) -> Judgement {
         let history = self.history();
         let names = [ITEM.to_owned()];
         judge(&Facts {
@@ -109,6 +123,7 @@ impl Log {
             anchored,
             place: &place,
             withdrawn,
+            tap,
         })
     }
 }
@@ -269,6 +284,64 @@ fn a_tag_read_with_another_chip_is_a_copied_label() {
         ),
     );
     assert_eq!(log.judged().verdict, Verdict::Genuine);
+}
+
+/// A valid tap of the item's own tag speaks for it; a replayed or refused one makes it
+/// suspicious whatever the history shows; one the service could not check weighs nothing.
+#[test]
+fn nfc_taps_weigh_as_their_check_came_out() {
+    use crate::nfc::{Refusal, SunError, Uid};
+    let uid = Uid([0x04, 0xDE, 0x5F, 0x1E, 0xAC, 0xC0, 0x40]);
+    let life = a_genuine_life();
+
+    let accepted = life.judged_tapped(&TapCheck::Accepted { uid, counter: 61 });
+    assert_eq!(accepted.verdict, Verdict::Genuine, "{accepted:?}");
+    assert_eq!(
+        reason(&accepted, "nfc_tap_verified").detail,
+        "tag 04DE5F1EACC040 read 61, a counter never used before"
+    );
+
+    let replayed = life.judged_tapped(&TapCheck::Replayed {
+        uid,
+        counter: 61,
+        last: 64,
+    });
+    assert_eq!(replayed.verdict, Verdict::Suspicious);
+    assert_eq!(
+        reason(&replayed, "nfc_tap_replayed").detail,
+        "tag 04DE5F1EACC040's message with counter 61 was used before (the last accepted is 64)"
+    );
+    assert!(!codes(&replayed).contains(&"nfc_tap_verified"));
+
+    for refusal in [
+        Refusal::NotOurs,
+        Refusal::BadMac,
+        Refusal::Unregistered,
+        Refusal::OtherItem,
+    ] {
+        let refused = life.judged_tapped(&TapCheck::Refused(refusal));
+        assert_eq!(refused.verdict, Verdict::Suspicious, "{refusal:?}");
+        assert!(
+            reason(&refused, "nfc_tap_refused")
+                .detail
+                .contains(refusal.meaning())
+        );
+    }
+    let malformed = life.judged_tapped(&TapCheck::Malformed(SunError::Repeated("c")));
+    assert_eq!(malformed.verdict, Verdict::Suspicious);
+    assert_eq!(
+        reason(&malformed, "nfc_tap_refused").detail,
+        "the tap was refused: the tap's parameter `c` is given more than once"
+    );
+
+    let unchecked = life.judged_tapped(&TapCheck::Unchecked("this service holds no NFC keys"));
+    assert_eq!(unchecked.verdict, Verdict::Genuine);
+    assert_eq!(reason(&unchecked, "nfc_tap_unchecked").weight, Weight::Note);
+
+    // A valid tap does not make an item nobody entitled brought into being genuine.
+    let orphan = Log::default().by("C", read(event(300, "OBSERVE", "receiving", C_SHOP), TID));
+    let judged = orphan.judged_tapped(&TapCheck::Accepted { uid, counter: 1 });
+    assert_eq!(judged.verdict, Verdict::Unknown, "{judged:?}");
 }
 
 #[test]
@@ -440,6 +513,7 @@ fn what_could_not_be_read_leaves_the_item_unknown() {
             anchored: Some(1_000),
             place: &place,
             withdrawn: &|_| false,
+            tap: None,
         })
     };
     let empty = History {

@@ -16,8 +16,10 @@
 //!
 //! A link whose syntax or check digit is wrong is a `400` problem, never a page that says
 //! "error"; an item no event names is answered, as `unknown`, and so is one whose history is
-//! refused as too much to read: the verdict is data. The rest of the query string (an NFC tag's
-//! tap data) is accepted: nothing of it changes the verdict yet.
+//! refused as too much to read: the verdict is data. The rest of the query string is accepted:
+//! an NFC tag's Secure Unique NFC message in it (`picc_data`/`cmac` or `e`/`c`) is checked and
+//! its counter spent (`crate::taps`) by a `GET` of the verdict only, never by `HEAD`, the
+//! linkset or a redirect; what came of it weighs in the verdict.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -274,6 +276,20 @@ pub(super) async fn verdict(
         .with_places(&state.registry)
         .await
         .map_err(registry_problem)?;
+    // The tap's counter is spent only once everything else the answer needs was read: a
+    // failed answer does not leave the consumer a spent tap.
+    let tap = match *request.method() == actix_web::http::Method::GET {
+        true => {
+            crate::taps::Taps::check(
+                state.taps.as_ref(),
+                request.query_string(),
+                &item.names,
+                &state.metrics,
+            )
+            .await
+        }
+        false => None,
+    };
     let size = view.size().get();
     // Judging and writing grow with the history: a long one is done on the slow lane.
     let bytes = history.events.len() * 512;
@@ -294,8 +310,8 @@ pub(super) async fn verdict(
                 &item,
                 refused.as_deref(),
                 anchored,
-                &parties,
-                &places,
+                (&parties, &places),
+                tap.as_ref(),
             );
             let answer = json!({
                 "item": {
@@ -353,8 +369,8 @@ fn judge(
     item: &Item,
     refused: Option<&str>,
     anchored: Option<u64>,
-    parties: &Parties,
-    places: &registry::Places,
+    (parties, places): (&Parties, &registry::Places),
+    tap: Option<&ledger::nfc::TapCheck>,
 ) -> verdict::Judgement {
     let events: HashMap<LeafIndex, &HistoryEvent<Arc<StoredEntry>>> = history
         .events
@@ -390,6 +406,7 @@ fn judge(
         anchored,
         place: &place,
         withdrawn: &withdrawn,
+        tap,
     })
 }
 

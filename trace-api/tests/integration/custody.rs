@@ -511,6 +511,12 @@ async fn a_scan_answers_the_verdict_as_data() {
         .await;
     assert_eq!(status, 200, "{tapped}");
     assert_eq!(tapped["verdict"], answer["verdict"]);
+    // This service has no NFC keys: the tap is named, and weighs nothing.
+    assert_eq!(
+        reason(&tapped, "nfc_tap_unchecked")["weight"],
+        "note",
+        "{tapped}"
+    );
 
     // A destroys it; B sees it afterwards.
     let destroyed = pipeline

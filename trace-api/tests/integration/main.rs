@@ -11,6 +11,7 @@ mod conformance;
 mod custody;
 mod history;
 mod log;
+mod nfc;
 mod proofs;
 mod replica;
 mod service;

@@ -1,0 +1,377 @@
+//! NFC taps through the real service (`[scans]`): an NTAG 424 DNA tap verifies once; a replayed,
+//! altered, foreign or unregistered tap makes the verdict suspicious and spends nothing; of
+//! concurrent requests with one counter exactly one is accepted; `HEAD`, the linkset and
+//! redirects spend no tap; a re-programmed tag's counter starts again; the scans role may move
+//! counters and nothing else.
+
+use ledger::nfc::{Form, KeyVersion, Keys, SunKey, Uid};
+use ledger_store::testing::TestDatabase;
+use serde_json::Value;
+
+use crate::common::{INGEST_ROLE, Pipeline, READER_ROLE, object};
+
+const ITEM: &str = "urn:epc:id:sgtin:0614141.812345.6789";
+const SCAN: &str = "/01/80614141123458/21/6789";
+const LINK: &str = "https://id.gs1.org/01/80614141123458/21/6789";
+const OTHER_LINK: &str = "https://id.gs1.org/01/80614141123458/21/6790";
+const SCANS_ROLE: &str = "tagtrail_scans_test";
+
+const TAG: Uid = Uid([0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66]);
+const OTHER_TAG: Uid = Uid([0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x67]);
+const UNKNOWN_TAG: Uid = Uid([0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x68]);
+
+fn keys() -> Keys {
+    let version = |number: u16, seed: u8| KeyVersion {
+        version: number,
+        meta_read: SunKey::from_bytes([seed; 16]),
+        file_read_master: SunKey::from_bytes([seed + 1; 16]),
+    };
+    Keys::new(vec![version(1, 0x10), version(2, 0x20)]).unwrap()
+}
+
+/// The scan URL a tag of key version `version` gives on the tap reading `counter`.
+fn tap(uid: Uid, version: u16, counter: u32, form: Form) -> String {
+    let sun = keys()
+        .version(version)
+        .unwrap()
+        .tap(uid, counter, [counter as u8; 5]);
+    format!("{SCAN}?{}", sun.query(form))
+}
+
+fn codes(answer: &Value) -> Vec<&str> {
+    answer["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|reason| reason["code"].as_str().unwrap())
+        .collect()
+}
+
+fn detail<'a>(answer: &'a Value, code: &str) -> &'a str {
+    answer["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|reason| reason["code"] == code)
+        .and_then(|reason| reason["detail"].as_str())
+        .unwrap_or_else(|| panic!("no {code}: {answer}"))
+}
+
+/// Asserts the scan at `path` carried a tap whose check came out as `code`; returns the answer.
+async fn scanned(pipeline: &Pipeline, path: &str, code: &str) -> Value {
+    let (status, answer) = pipeline.get(path).await;
+    assert_eq!(status, 200, "{path}: {answer}");
+    let taps: Vec<&str> = codes(&answer)
+        .into_iter()
+        .filter(|code| code.starts_with("nfc_"))
+        .collect();
+    assert_eq!(taps, [code], "{path}: {answer}");
+    let suspicious = code == "nfc_tap_replayed" || code == "nfc_tap_refused";
+    assert_eq!(
+        answer["verdict"] == "suspicious",
+        suspicious,
+        "{path}: {answer}"
+    );
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nfc_taps_verify_once_and_anything_else_is_suspicious() {
+    let db = TestDatabase::create().await.unwrap();
+    let mut admin = db.connect().await.unwrap();
+    let ingest_url = db.login_role(INGEST_ROLE, "tagtrail_ingest").await.unwrap();
+    let reader_url = db.login_role(READER_ROLE, "tagtrail_reader").await.unwrap();
+    let scans_url = db.login_role(SCANS_ROLE, "tagtrail_scans").await.unwrap();
+    let dir = std::env::temp_dir().join(format!("trace-api-nfc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("nfc-keys.json");
+    std::fs::write(&key_file, keys().file_text().as_bytes()).unwrap();
+    registry::nfc::register_tag(&admin, TAG, LINK, 1)
+        .await
+        .unwrap();
+    registry::nfc::register_tag(&admin, OTHER_TAG, OTHER_LINK, 1)
+        .await
+        .unwrap();
+    let scans = secrecy::SecretString::from(scans_url.clone());
+    let keys_path = key_file.clone();
+    let pipeline = Pipeline::start_on(db, &mut admin, ingest_url, reader_url, move |config| {
+        config.scans.url = Some(scans);
+        config.scans.nfc_keys = Some(keys_path);
+        // Eight scans at once from one address, below.
+        config.limits.max_answers_per_client = 8;
+    })
+    .await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    pipeline
+        .capture(vec![object(0, "ADD", &[ITEM], "commissioning")])
+        .await;
+
+    // A tap verifies once; the same URL again, or an older counter, is a replay.
+    let first = tap(TAG, 1, 5, Form::Named);
+    let answer = scanned(&pipeline, &first, "nfc_tap_verified").await;
+    assert_eq!(
+        detail(&answer, "nfc_tap_verified"),
+        "tag 04112233445566 read 5, a counter never used before"
+    );
+    let again = scanned(&pipeline, &first, "nfc_tap_replayed").await;
+    assert!(
+        detail(&again, "nfc_tap_replayed").contains("the last accepted is 5"),
+        "{again}"
+    );
+    scanned(&pipeline, &tap(TAG, 1, 4, Form::Short), "nfc_tap_replayed").await;
+    scanned(&pipeline, &tap(TAG, 1, 6, Form::Short), "nfc_tap_verified").await;
+
+    // An altered MAC is refused and spends nothing: the real tap of that counter verifies.
+    let real = tap(TAG, 1, 7, Form::Short);
+    let (head, mac) = real.split_at(real.len() - 1);
+    let altered = format!("{head}{}", if mac == "0" { "1" } else { "0" });
+    let refused = scanned(&pipeline, &altered, "nfc_tap_refused").await;
+    assert!(
+        detail(&refused, "nfc_tap_refused").contains("MAC does not verify"),
+        "{refused}"
+    );
+    scanned(&pipeline, &real, "nfc_tap_verified").await;
+
+    // HEAD, the linkset and a redirect spend no tap.
+    let eight = tap(TAG, 1, 8, Form::Named);
+    let (status, _, _) = pipeline.request_raw("HEAD", &eight).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = pipeline
+        .request_raw("GET", &format!("{eight}&linkType=linkset"))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _, _) = pipeline
+        .request_raw("GET", &format!("{eight}&linkType=gs1:traceability"))
+        .await;
+    assert_eq!(status, 307);
+    scanned(&pipeline, &eight, "nfc_tap_verified").await;
+
+    // Malformed tap data is refused by name.
+    let malformed = scanned(
+        &pipeline,
+        &format!("{SCAN}?e=zz&c=94EED9EE65337086"),
+        "nfc_tap_refused",
+    )
+    .await;
+    assert!(
+        detail(&malformed, "nfc_tap_refused").contains("`e` is not 32 hex digits"),
+        "{malformed}"
+    );
+    // Another item's tag, a tag nobody registered, another deployment's tag.
+    let foreign = scanned(
+        &pipeline,
+        &tap(OTHER_TAG, 1, 1, Form::Short),
+        "nfc_tap_refused",
+    )
+    .await;
+    assert!(
+        detail(&foreign, "nfc_tap_refused").contains("belongs to another item"),
+        "{foreign}"
+    );
+    scanned(
+        &pipeline,
+        &tap(UNKNOWN_TAG, 1, 1, Form::Short),
+        "nfc_tap_refused",
+    )
+    .await;
+    let theirs = KeyVersion {
+        version: 1,
+        meta_read: SunKey::from_bytes([0x77; 16]),
+        file_read_master: SunKey::from_bytes([0x78; 16]),
+    }
+    .tap(TAG, 50, [0; 5]);
+    scanned(
+        &pipeline,
+        &format!("{SCAN}?{}", theirs.query(Form::Short)),
+        "nfc_tap_refused",
+    )
+    .await;
+
+    // Concurrent requests with one counter: exactly one is accepted.
+    let nine = tap(TAG, 1, 9, Form::Named);
+    let answers = futures_util::future::join_all((0..8).map(|_| pipeline.get(&nine))).await;
+    let verified = answers
+        .iter()
+        .filter(|(status, answer)| {
+            assert_eq!(*status, 200, "{answer}");
+            codes(answer).contains(&"nfc_tap_verified")
+        })
+        .count();
+    let replayed = answers
+        .iter()
+        .filter(|(_, answer)| codes(answer).contains(&"nfc_tap_replayed"))
+        .count();
+    assert_eq!((verified, replayed), (1, 7), "{answers:?}");
+
+    // Re-programmed under version 2: version 1's URLs no longer verify, and the counter
+    // starts again.
+    let admin = pipeline.db.connect().await.unwrap();
+    assert_eq!(
+        registry::nfc::register_tag(&admin, TAG, LINK, 1)
+            .await
+            .unwrap(),
+        registry::nfc::Registered::Unchanged
+    );
+    assert!(
+        registry::nfc::register_tag(&admin, TAG, OTHER_LINK, 1)
+            .await
+            .is_err(),
+        "a registered tag moved to another item without a newer key version"
+    );
+    assert_eq!(
+        registry::nfc::register_tag(&admin, TAG, LINK, 2)
+            .await
+            .unwrap(),
+        registry::nfc::Registered::Reprogrammed { from: 1 }
+    );
+    assert!(
+        registry::nfc::register_tag(&admin, TAG, LINK, 1)
+            .await
+            .is_err(),
+        "a tag went back to an older key version"
+    );
+    // Only what a consumer scans takes a tag: not a location.
+    assert!(matches!(
+        registry::nfc::register_tag(
+            &admin,
+            UNKNOWN_TAG,
+            "https://id.gs1.org/414/0614141007776",
+            1
+        )
+        .await,
+        Err(registry::nfc::TagError::Item(_))
+    ));
+    scanned(&pipeline, &tap(TAG, 1, 100, Form::Short), "nfc_tap_refused").await;
+    scanned(&pipeline, &tap(TAG, 2, 1, Form::Short), "nfc_tap_verified").await;
+    scanned(&pipeline, &tap(TAG, 2, 1, Form::Short), "nfc_tap_replayed").await;
+
+    // The metrics count each outcome.
+    let (_, metrics) = pipeline.get_text("/metrics").await;
+    for line in [
+        "trace_nfc_taps_total{outcome=\"accepted\"} 6",
+        "trace_nfc_taps_total{outcome=\"replayed\"} 10",
+        "trace_nfc_taps_total{outcome=\"malformed\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+
+    // The scans role reads tags and moves counters; it cannot re-point a tag, add one or read
+    // the ledger.
+    let (scans, connection) = tokio_postgres::connect(&scans_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    for statement in [
+        format!("UPDATE nfc_tags SET item = '{OTHER_LINK}'"),
+        "UPDATE nfc_tags SET key_version = 9".to_owned(),
+        "INSERT INTO nfc_tags (uid, item, key_version) VALUES ('\\x04000000000000', 'https://id.gs1.org/01/1', 1)".to_owned(),
+        "DELETE FROM nfc_tags".to_owned(),
+        "SELECT count(*) FROM events".to_owned(),
+    ] {
+        let error = scans.execute(&statement, &[]).await.unwrap_err();
+        assert_eq!(
+            error.code(),
+            Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{statement}: {error}"
+        );
+    }
+    pipeline.stop().await;
+}
+
+/// A tap the service has no keys for weighs nothing, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_scans_a_tap_is_unchecked() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    pipeline
+        .capture(vec![object(0, "ADD", &[ITEM], "commissioning")])
+        .await;
+    let plain = pipeline.get(SCAN).await.1;
+    let tapped = scanned(&pipeline, &tap(TAG, 1, 1, Form::Named), "nfc_tap_unchecked").await;
+    assert_eq!(tapped["verdict"], plain["verdict"]);
+    assert_eq!(
+        detail(&tapped, "nfc_tap_unchecked"),
+        "the tap was not checked: this service holds no NFC keys"
+    );
+    pipeline.stop().await;
+}
+
+/// Two transactions accept one counter at once: the second waits for the first's row lock and
+/// then finds the counter spent (a replay); had the first rolled back, the second is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counter_raced_by_two_transactions_is_accepted_once() {
+    use ledger::nfc::{Tap, TapCheck};
+    let db = TestDatabase::create().await.unwrap();
+    let admin = db.connect().await.unwrap();
+    registry::nfc::register_tag(&admin, TAG, LINK, 1)
+        .await
+        .unwrap();
+    let url = db.login_role(SCANS_ROLE, "tagtrail_scans").await.unwrap();
+    let names = vec![LINK.to_owned()];
+    let connect = || async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+    };
+    for first_commits in [true, false] {
+        let counter = if first_commits { 3 } else { 4 };
+        let tap = Tap {
+            uid: TAG,
+            counter,
+            version: 1,
+        };
+        let mut first = connect().await;
+        let mut second = connect().await;
+        let first_txn = first.transaction().await.unwrap();
+        assert_eq!(
+            registry::nfc::accept_tap(&first_txn, &tap, &names)
+                .await
+                .unwrap(),
+            TapCheck::Accepted { uid: TAG, counter }
+        );
+        let names_2 = names.clone();
+        let racing = tokio::spawn(async move {
+            let txn = second.transaction().await.unwrap();
+            let check = registry::nfc::accept_tap(&txn, &tap, &names_2)
+                .await
+                .unwrap();
+            txn.commit().await.unwrap();
+            check
+        });
+        // Wait until the second waits for the first's lock.
+        let mut waited = 0;
+        while admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+            == 0
+        {
+            waited += 1;
+            assert!(waited < 1000, "the second transaction never waited");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        if first_commits {
+            first_txn.commit().await.unwrap();
+            assert_eq!(
+                racing.await.unwrap(),
+                TapCheck::Replayed {
+                    uid: TAG,
+                    counter,
+                    last: counter
+                }
+            );
+        } else {
+            first_txn.rollback().await.unwrap();
+            assert_eq!(
+                racing.await.unwrap(),
+                TapCheck::Accepted { uid: TAG, counter }
+            );
+        }
+    }
+}
