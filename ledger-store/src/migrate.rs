@@ -197,7 +197,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 16] = [
+    const LANDED: [(i32, &str, &str); 17] = [
         (
             1,
             "ledger",
@@ -277,6 +277,11 @@ mod tests {
             16,
             "nfc_tags",
             "4c81a5e2a8c0bab85eddd4a08795ecedf08d07f3fc900b649166320a31433cb2",
+        ),
+        (
+            17,
+            "consumer_scans",
+            "334175cfe3d6b8756f4fe649745450c062b3c801b60070f6d8cda3b9f5706bf2",
         ),
     ];
 

@@ -128,7 +128,39 @@ pub struct Facts<'a, T> {
     pub withdrawn: &'a dyn Fn(LeafIndex) -> bool,
     /// What came of the NFC tap the scan carried, if it carried one ([`crate::nfc`]).
     pub tap: Option<&'a TapCheck>,
+    /// Consumers' scans of the item, as kept (nothing personal), the one being answered among
+    /// them; in any order.
+    pub scans: &'a [ConsumerScan],
 }
+
+/// How a consumer scanned the item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanHow {
+    /// The link was opened without a tap (its QR code, or typed): anyone can do that anywhere,
+    /// so it proves nothing about where the object is.
+    Qr,
+    /// A tap of the item's NFC tag whose message verified with a fresh counter: the tag was there.
+    Nfc,
+}
+
+/// A consumer's scan, as trace-api keeps it: when (rounded), how, and the centre of a coarse
+/// cell when the edge said where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerScan {
+    /// Its id as kept; `None` for the scan being answered.
+    pub id: Option<u64>,
+    /// When, in Unix nanoseconds, rounded down to [`SCAN_TIME_SLACK_SECONDS`].
+    pub time: i128,
+    pub how: ScanHow,
+    pub place: Option<Place>,
+}
+
+/// How far (kilometres) a scan's cell centre may be from where it was: half the diagonal of a
+/// one-degree cell at the equator.
+pub const CELL_SLACK_KM: f64 = 80.0;
+
+/// How much a scan's kept time may be before it happened (it is rounded down to this, seconds).
+pub const SCAN_TIME_SLACK_SECONDS: i128 = 15 * 60;
 
 impl<T> std::fmt::Debug for Facts<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -150,6 +182,9 @@ pub struct Reason {
     pub weight: Weight,
     /// The entries it rests on (leaf indexes, at most [`MAX_EVIDENCE`]).
     pub evidence: Vec<u64>,
+    /// The consumer scans it rests on (their ids, at most [`MAX_EVIDENCE`]; left out when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scans: Vec<u64>,
     /// What was found, in plain words.
     pub detail: String,
 }
@@ -266,6 +301,24 @@ pub static RULES: &[Rule] = &[
         find: nfc_tap_unchecked,
     },
     Rule {
+        code: "copied_label",
+        weight: Weight::Suspicious,
+        meaning: "a tap of the item's NFC tag and another sighting of it (a tap, or a reader's) \
+                  are farther apart than one object can travel in the time between them: one of \
+                  them is a copy",
+        meaning_zh: "该商品 NFC 标签的一次轻触与另一次出现（轻触或读写器读取）相距太远，同一物品在其间不可能到达：其中之一是复制品",
+        find: copied_label,
+    },
+    Rule {
+        code: "scanned_far_apart",
+        weight: Weight::Note,
+        meaning: "the item's link was opened in places farther apart than one object can travel \
+                  in the time between; anyone can open a link anywhere, so this alone weighs \
+                  nothing",
+        meaning_zh: "该商品链接在相距太远的地方被打开，同一物品在其间不可能到达；任何人都能在任何地方打开链接，因此单凭这一点不计入判断",
+        find: scanned_far_apart,
+    },
+    Rule {
         code: "ended",
         weight: Weight::Note,
         meaning: "the item's custodian says it was sold, destroyed or decommissioned",
@@ -338,6 +391,7 @@ pub fn judge<T>(facts: &Facts<'_, T>) -> Judgement {
                     .take(MAX_EVIDENCE)
                     .map(LeafIndex::get)
                     .collect(),
+                scans: finding.scans.into_iter().take(MAX_EVIDENCE).collect(),
                 detail,
             });
         }
@@ -358,6 +412,8 @@ pub fn judge<T>(facts: &Facts<'_, T>) -> Judgement {
 /// What a rule found: the entries it rests on and what they show.
 struct Finding {
     evidence: Vec<LeafIndex>,
+    /// The consumer scans it rests on (their ids; none for the scan being answered).
+    scans: Vec<u64>,
     detail: String,
 }
 
@@ -385,6 +441,7 @@ struct Case<'a> {
     withdrawn: &'a dyn Fn(LeafIndex) -> bool,
     omitted: usize,
     tap: Option<&'a TapCheck>,
+    scans: &'a [ConsumerScan],
 }
 
 impl<'a> Case<'a> {
@@ -420,6 +477,7 @@ impl<'a> Case<'a> {
                 .map(|omitted| omitted.events)
                 .sum(),
             tap: facts.tap,
+            scans: facts.scans,
         }
     }
 
@@ -481,6 +539,7 @@ impl<'a> Case<'a> {
 fn commissioned(case: &Case<'_>) -> Vec<Finding> {
     case.origin()
         .map(|origin| Finding {
+            scans: Vec::new(),
             evidence: vec![origin.leaf],
             detail: format!(
                 "brought into being by {} at {}",
@@ -496,6 +555,7 @@ fn never_commissioned(case: &Case<'_>) -> Vec<Finding> {
     match case.origin() {
         Some(_) => Vec::new(),
         None => vec![Finding {
+            scans: Vec::new(),
             evidence: Vec::new(),
             detail: "no event with authority commissioned the item or produced it".to_owned(),
         }],
@@ -525,7 +585,11 @@ fn tid_mismatch(case: &Case<'_>) -> Vec<Finding> {
         ),
         None => format!("chips {} were read with the item's EPC", join(&tids)),
     };
-    vec![Finding { evidence, detail }]
+    vec![Finding {
+        scans: Vec::new(),
+        evidence,
+        detail,
+    }]
 }
 
 fn tid_matches(case: &Case<'_>) -> Vec<Finding> {
@@ -542,6 +606,7 @@ fn tid_matches(case: &Case<'_>) -> Vec<Finding> {
         .find(|(tid, _)| tid.starts_with(recorded.as_str()) || recorded.starts_with(tid.as_str()));
     match read {
         Some((_, leaves)) if reads.len() == 1 && leaves.len() > 1 => vec![Finding {
+            scans: Vec::new(),
             evidence: leaves.clone(),
             detail: format!(
                 "{} later reads have the chip recorded at commissioning ({recorded})",
@@ -555,6 +620,7 @@ fn tid_matches(case: &Case<'_>) -> Vec<Finding> {
 fn nfc_tap_verified(case: &Case<'_>) -> Vec<Finding> {
     match case.tap {
         Some(TapCheck::Accepted { uid, counter }) => vec![Finding {
+            scans: Vec::new(),
             evidence: Vec::new(),
             detail: format!("tag {uid} read {counter}, a counter never used before"),
         }],
@@ -565,6 +631,7 @@ fn nfc_tap_verified(case: &Case<'_>) -> Vec<Finding> {
 fn nfc_tap_replayed(case: &Case<'_>) -> Vec<Finding> {
     match case.tap {
         Some(TapCheck::Replayed { uid, counter, last }) => vec![Finding {
+            scans: Vec::new(),
             evidence: Vec::new(),
             detail: format!(
                 "tag {uid}'s message with counter {counter} was used before (the last \
@@ -582,6 +649,7 @@ fn nfc_tap_refused(case: &Case<'_>) -> Vec<Finding> {
         _ => return Vec::new(),
     };
     vec![Finding {
+        scans: Vec::new(),
         evidence: Vec::new(),
         detail,
     }]
@@ -590,6 +658,7 @@ fn nfc_tap_refused(case: &Case<'_>) -> Vec<Finding> {
 fn nfc_tap_unchecked(case: &Case<'_>) -> Vec<Finding> {
     match case.tap {
         Some(TapCheck::Unchecked(why)) => vec![Finding {
+            scans: Vec::new(),
             evidence: Vec::new(),
             detail: format!("the tap was not checked: {why}"),
         }],
@@ -611,6 +680,7 @@ fn seen_after_end(case: &Case<'_>) -> Vec<Finding> {
             let mut evidence = vec![end.leaf];
             evidence.append(seen);
             findings.push(Finding {
+                scans: Vec::new(),
                 detail: format!(
                     "{} sightings after the item was {} (entry {})",
                     evidence.len() - 1,
@@ -682,6 +752,7 @@ fn impossible_travel(case: &Case<'_>) -> Vec<Finding> {
             let hours = seconds as f64 / 3_600.0;
             if kilometres > MAX_SPEED_KMH * hours {
                 findings.push(Finding {
+                    scans: Vec::new(),
                     evidence: vec![from.leaf, to.leaf],
                     detail: format!(
                         "seen at {from_place} and, {} minutes later, at {to_place}, \
@@ -696,6 +767,177 @@ fn impossible_travel(case: &Case<'_>) -> Vec<Finding> {
     findings
 }
 
+/// A sighting with a place, for travel: a reader's (an entry) or a consumer's scan.
+#[derive(Clone, Copy)]
+struct Seen<'a> {
+    time: i128,
+    place: Place,
+    /// How far the place may be from where it was, kilometres.
+    slack_km: f64,
+    /// How much earlier than it happened its time may say, seconds.
+    early: i128,
+    what: SeenWhat<'a>,
+}
+
+#[derive(Clone, Copy)]
+enum SeenWhat<'a> {
+    Entry(LeafIndex, &'a str),
+    Scan(Option<u64>, ScanHow),
+}
+
+impl Seen<'_> {
+    /// Whether one object cannot have been at both: farther apart (less both slacks) than
+    /// [`MAX_SPEED_KMH`] covers in the time between (plus the clocks' allowance and both
+    /// roundings).
+    fn too_far_from(&self, other: &Seen<'_>) -> Option<(f64, i128)> {
+        let kilometres = self.place.kilometres_to(other.place) - self.slack_km - other.slack_km;
+        if kilometres <= NEAR_KM {
+            return None;
+        }
+        let apart = (self.time - other.time).abs();
+        let seconds = (apart / 1_000_000_000)
+            .saturating_add(CLOCK_SKEW_SECONDS)
+            .saturating_add(self.early.max(other.early));
+        let hours = seconds as f64 / 3_600.0;
+        (kilometres > MAX_SPEED_KMH * hours).then_some((kilometres, apart / 60_000_000_000))
+    }
+
+    fn describe(&self) -> String {
+        match self.what {
+            SeenWhat::Entry(leaf, location) => format!("entry {leaf} at {location}"),
+            SeenWhat::Scan(_, ScanHow::Nfc) => format!(
+                "a tap near {:.1}, {:.1}",
+                self.place.latitude, self.place.longitude
+            ),
+            SeenWhat::Scan(_, ScanHow::Qr) => format!(
+                "a scan near {:.1}, {:.1}",
+                self.place.latitude, self.place.longitude
+            ),
+        }
+    }
+
+    fn cite(&self, finding: &mut Finding) {
+        match self.what {
+            SeenWhat::Entry(leaf, _) => finding.evidence.push(leaf),
+            SeenWhat::Scan(Some(id), _) => finding.scans.push(id),
+            SeenWhat::Scan(None, _) => {}
+        }
+    }
+}
+
+impl<'a> Case<'a> {
+    /// The object's sightings by registered readers that have a place.
+    fn placed_entries(&self) -> Vec<Seen<'a>> {
+        self.evidence()
+            .filter(|sighting| sighting.of_the_object && sighting.time != i128::MIN)
+            .filter_map(|sighting| {
+                let location = location(sighting.event)?;
+                Some(Seen {
+                    time: sighting.time,
+                    place: (self.place)(location)?,
+                    slack_km: 0.0,
+                    early: 0,
+                    what: SeenWhat::Entry(sighting.leaf, location),
+                })
+            })
+            .collect()
+    }
+
+    /// Consumers' scans made `how` that have a place, newest first.
+    fn placed_scans(&self, how: ScanHow) -> Vec<Seen<'a>> {
+        let mut scans: Vec<Seen<'a>> = self
+            .scans
+            .iter()
+            .filter(|scan| scan.how == how)
+            .filter_map(|scan| {
+                Some(Seen {
+                    time: scan.time,
+                    place: scan.place?,
+                    slack_km: CELL_SLACK_KM,
+                    early: SCAN_TIME_SLACK_SECONDS,
+                    what: SeenWhat::Scan(scan.id, scan.how),
+                })
+            })
+            .collect();
+        scans.sort_by_key(|scan| std::cmp::Reverse(scan.time));
+        scans
+    }
+}
+
+/// The first of `others` one object could not also have been at with `seen`, as a finding.
+fn conflict(seen: &Seen<'_>, others: &[Seen<'_>]) -> Option<Finding> {
+    others.iter().find_map(|other| {
+        let (kilometres, minutes) = seen.too_far_from(other)?;
+        let mut finding = Finding {
+            evidence: Vec::new(),
+            scans: Vec::new(),
+            detail: format!(
+                "{} and {}, {minutes} minutes apart, are at least {kilometres:.0} km apart",
+                other.describe(),
+                seen.describe()
+            ),
+        };
+        other.cite(&mut finding);
+        seen.cite(&mut finding);
+        Some(finding)
+    })
+}
+
+/// Verified taps against each other and against readers' sightings. At most [`TRAVEL_WINDOW`]
+/// taps (the newest), one finding a tap.
+fn copied_label(case: &Case<'_>) -> Vec<Finding> {
+    let taps = case.placed_scans(ScanHow::Nfc);
+    let taps = &taps[..taps.len().min(TRAVEL_WINDOW)];
+    let entries = case.placed_entries();
+    taps.iter()
+        .enumerate()
+        .filter_map(|(i, tap)| {
+            conflict(tap, &taps[i + 1..]).or_else(|| {
+                // The entries nearest in time to the tap first.
+                let mut near: Vec<&Seen<'_>> = entries.iter().collect();
+                near.sort_by_key(|entry| (entry.time - tap.time).abs());
+                let near: Vec<Seen<'_>> = near.into_iter().take(TRAVEL_WINDOW).copied().collect();
+                conflict(tap, &near)
+            })
+        })
+        .collect()
+}
+
+/// Scans without a tap far apart: said, weighing nothing. One finding, naming the pairs found
+/// among the newest [`TRAVEL_WINDOW`] scans.
+fn scanned_far_apart(case: &Case<'_>) -> Vec<Finding> {
+    let scans = case.placed_scans(ScanHow::Qr);
+    let scans = &scans[..scans.len().min(TRAVEL_WINDOW)];
+    let mut pairs = 0;
+    let mut cited = Finding {
+        evidence: Vec::new(),
+        scans: Vec::new(),
+        detail: String::new(),
+    };
+    for (i, scan) in scans.iter().enumerate() {
+        if let Some(found) = conflict(scan, &scans[i + 1..]) {
+            pairs += 1;
+            if cited.detail.is_empty() {
+                cited.detail = found.detail;
+            }
+            for id in found.scans {
+                if !cited.scans.contains(&id) {
+                    cited.scans.push(id);
+                }
+            }
+        }
+    }
+    if pairs == 0 {
+        return Vec::new();
+    }
+    cited.detail = format!(
+        "{pairs} of the newest {} scans were made too far from a later one; the first: {}",
+        scans.len(),
+        cited.detail
+    );
+    vec![cited]
+}
+
 fn ended(case: &Case<'_>) -> Vec<Finding> {
     case.evidence()
         .filter(|sighting| {
@@ -704,6 +946,7 @@ fn ended(case: &Case<'_>) -> Vec<Finding> {
                 && authority::ends_life(sighting.event)
         })
         .map(|sighting| Finding {
+            scans: Vec::new(),
             evidence: vec![sighting.leaf],
             detail: format!(
                 "{} says it was {} at {}",
@@ -737,7 +980,11 @@ fn not_anchored_yet(case: &Case<'_>) -> Vec<Finding> {
         ),
         None => "no checkpoint of the log is anchored yet".to_owned(),
     };
-    vec![Finding { evidence, detail }]
+    vec![Finding {
+        scans: Vec::new(),
+        evidence,
+        detail,
+    }]
 }
 
 fn anchored(case: &Case<'_>) -> Vec<Finding> {
@@ -748,6 +995,7 @@ fn anchored(case: &Case<'_>) -> Vec<Finding> {
         return Vec::new();
     }
     vec![Finding {
+        scans: Vec::new(),
         evidence: Vec::new(),
         detail: format!("every entry is within the anchored checkpoint of {size} entries"),
     }]
@@ -767,6 +1015,7 @@ fn refused_events_ignored(case: &Case<'_>) -> Vec<Finding> {
         .map(|sighting| organisation(sighting.reporter))
         .collect();
     vec![Finding {
+        scans: Vec::new(),
         evidence: refused.iter().map(|sighting| sighting.leaf).collect(),
         detail: format!(
             "{} events reported without authority (by {}) changed nothing",
@@ -780,6 +1029,7 @@ fn history_partly_shown(case: &Case<'_>) -> Vec<Finding> {
     match case.omitted {
         0 => Vec::new(),
         omitted => vec![Finding {
+            scans: Vec::new(),
             evidence: Vec::new(),
             detail: format!(
                 "{omitted} events naming the item were left out (counted by reporter in the \
@@ -792,6 +1042,7 @@ fn history_partly_shown(case: &Case<'_>) -> Vec<Finding> {
 fn history_refused(case: &Case<'_>) -> Vec<Finding> {
     case.refused
         .map(|why| Finding {
+            scans: Vec::new(),
             evidence: Vec::new(),
             detail: format!("the history could not be read: {why}"),
         })

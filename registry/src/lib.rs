@@ -7,6 +7,7 @@ pub mod lookup;
 pub mod nfc;
 pub mod parties;
 pub mod places;
+pub mod scans;
 pub mod token;
 
 pub use admin::{

@@ -42,6 +42,9 @@
 //! [scans]                       # what consumers' scans write (default: nothing; NFC taps unchecked)
 //! url = "postgres://tagtrail_scans_svc:...@primary:5432/tagtrail"   # a login role in tagtrail_scans, on the primary
 //! nfc_keys = "/etc/tagtrail/nfc-keys.json"   # NTAG 424 DNA keys (`tagtrail nfc keygen`), outside the database
+//! region_header = "CF-IPCountry"   # a header the edge sets to the client's country (default: none kept)
+//! position_header = "X-Coarse-Position"   # "latitude,longitude" the edge sets; kept as a one-degree cell
+//! retention = "30d"             # scans are deleted once older
 //! pool_size = 4
 //!
 //! [log]
@@ -94,7 +97,17 @@ const SCHEMA: Schema = Schema {
             &["checkpoint_refresh", "lookup_filter_mib", "tile_cache_mib"],
         ),
         ("audit", &["interval"]),
-        ("scans", &["url", "nfc_keys", "pool_size"]),
+        (
+            "scans",
+            &[
+                "url",
+                "nfc_keys",
+                "region_header",
+                "position_header",
+                "retention",
+                "pool_size",
+            ],
+        ),
         ("log", &["format", "filter"]),
     ],
     strict: false,
@@ -120,8 +133,9 @@ pub struct Config {
 }
 
 /// `[scans]`: what consumers' scans write, on the primary. Without it the service only reads
-/// (and runs on a replica alone): a scan's NFC tap is then not checked, and its verdict says so.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// (and runs on a replica alone): scans are not kept, and a scan's NFC tap is not checked (its
+/// verdict says so).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScansConfig {
     /// `postgres://user:password@host:port/database` of the primary (secret: it may hold a
@@ -131,8 +145,34 @@ pub struct ScansConfig {
     /// The NFC key file (`tagtrail nfc keygen`): the NTAG 424 DNA keys taps are checked with.
     /// Read once at start-up; the keys are zeroed when dropped and never logged.
     pub nfc_keys: Option<std::path::PathBuf>,
+    /// The header the edge (a CDN, a load balancer) sets to the client's region: an ISO 3166
+    /// code (`NL`, `CN-SH`) is kept with the scan, anything else is not. None: no region is kept.
+    pub region_header: Option<String>,
+    /// The header the edge sets to the client's approximate position, `latitude,longitude` in
+    /// degrees: kept only as the one-degree cell it falls in. None: no position is kept.
+    pub position_header: Option<String>,
+    /// How long scans are kept (default 30 days).
+    #[serde(default = "default_scan_retention", deserialize_with = "duration")]
+    pub retention: Duration,
     /// The most connections open at once to the primary (default 4).
     pub pool_size: Option<usize>,
+}
+
+impl Default for ScansConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            nfc_keys: None,
+            region_header: None,
+            position_header: None,
+            retention: default_scan_retention(),
+            pool_size: None,
+        }
+    }
+}
+
+fn default_scan_retention() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
 }
 
 /// `[audit]`: the periodic re-verification of the log the service serves.
@@ -395,10 +435,13 @@ impl Config {
                 "scans.url is not a PostgreSQL connection URL (postgres://user:password@host:port/database)",
             );
         }
-        if self.scans.nfc_keys.is_some() != self.scans.url.is_some() {
+        if self.scans.nfc_keys.is_some() && self.scans.url.is_none() {
             return invalid(
-                "scans.nfc_keys and scans.url go together: a tap is checked with the keys and its counter kept in the database",
+                "scans.nfc_keys needs scans.url: a tap is checked with the keys and its counter kept in the database",
             );
+        }
+        if self.scans.retention < Duration::from_secs(3600) {
+            return invalid("scans.retention must be at least 1h");
         }
         let limits = &self.limits;
         if limits.page_size == 0 || limits.page_size > limits.max_page_size {
@@ -560,11 +603,11 @@ mod tests {
         for (settings, why) in [
             (
                 vec![("TAGTRAIL_TRACE_SCANS_NFC_KEYS", "/k.json")],
-                "go together",
+                "needs scans.url",
             ),
             (
-                vec![("TAGTRAIL_TRACE_SCANS_URL", "postgres://s:p@h:5432/db")],
-                "go together",
+                vec![("TAGTRAIL_TRACE_SCANS_RETENTION", "10m")],
+                "scans.retention",
             ),
             (
                 vec![

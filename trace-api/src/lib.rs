@@ -10,8 +10,8 @@ pub mod problem;
 pub mod proofs;
 pub mod reader;
 pub mod routes;
+pub mod scans;
 pub mod startup;
-pub mod taps;
 
 pub use config::Config;
 pub use startup::Application;

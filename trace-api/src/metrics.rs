@@ -27,6 +27,8 @@
 //! | `trace_answer_bytes_in_flight` | gauge | | bytes of event text the answers in flight hold against `limits.max_inflight_bytes` |
 //! | `trace_evidence_refused` | gauge | `kind` | rows of evidence the service would not serve because they do not verify (`anchor`: a confirmed anchor row whose proof or checkpoint does not check out; `declaration`: an error declaration row its declaring entry in the log does not bear out; logged at error level, named in readiness) |
 //! | `trace_nfc_taps_total` | counter | `outcome` | NFC taps scans carried, by what their check came to: `accepted`, `replayed`, `refused` (not a valid tap of the item's tag), `malformed`, `unchecked` (no `[scans]`, or the database failed: logged at warn level) |
+//! | `trace_scans_recorded_total` | counter | | consumers' scans kept (`[scans]`: item, rounded time, kind, coarse region and cell) |
+//! | `trace_scans_dropped_total` | counter | | scans not kept: the queue was full, or the database failed (logged at warn level) |
 //!
 //! Routes are labelled by their template (`/items/{id}/history`), never by the path asked, so
 //! the label set stays bounded.
@@ -95,6 +97,8 @@ pub struct Metrics {
     audit_errors: Counter,
     evidence_refused: Family<KindLabels, Gauge>,
     nfc_taps: Family<OutcomeLabels, Counter>,
+    scans_recorded: Counter,
+    scans_dropped: Counter,
     answer_bytes: Gauge,
     /// What the cache counters showed at the last scrape (they are read, not incremented, here).
     cache_seen: Mutex<std::collections::HashMap<&'static str, ledger_store::CacheCounts>>,
@@ -170,6 +174,18 @@ impl Metrics {
             "nfc_taps",
             "NFC taps scans carried, by what their check came to",
             nfc_taps.clone(),
+        );
+        let scans_recorded = Counter::default();
+        registry.register(
+            "scans_recorded",
+            "Consumers' scans kept",
+            scans_recorded.clone(),
+        );
+        let scans_dropped = Counter::default();
+        registry.register(
+            "scans_dropped",
+            "Consumers' scans not kept (queue full, or the database failed)",
+            scans_dropped.clone(),
         );
         let answer_bytes = Gauge::default();
         registry.register(
@@ -277,6 +293,8 @@ impl Metrics {
             audit_errors,
             evidence_refused,
             nfc_taps,
+            scans_recorded,
+            scans_dropped,
             answer_bytes,
             cache_seen: Mutex::new(std::collections::HashMap::new()),
         }
@@ -310,6 +328,16 @@ impl Metrics {
         self.nfc_taps
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// Counts scans kept.
+    pub fn scans_recorded(&self, count: u64) {
+        self.scans_recorded.inc_by(count);
+    }
+
+    /// Counts scans not kept.
+    pub fn scans_dropped(&self, count: u64) {
+        self.scans_dropped.inc_by(count);
     }
 
     /// Counts a request refused by the rate limiter.

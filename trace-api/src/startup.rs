@@ -54,8 +54,8 @@ pub struct AppState {
     pub(crate) refused_answers: crate::routes::RefusedAnswers,
     /// The questions being answered, one at a time each.
     pub(crate) answer_gates: crate::routes::AnswerGates,
-    /// What checks NFC taps (`[scans]`), when configured.
-    pub(crate) taps: Option<crate::taps::Taps>,
+    /// What consumers' scans write (`[scans]`: NFC tap counters, kept scans), when configured.
+    pub(crate) scans: Option<crate::scans::Scans>,
 }
 
 /// A built, listening trace-api service.
@@ -93,8 +93,15 @@ impl Application {
             .then(|| crate::audit::build_store(&config.database))
             .transpose()?;
         let audit_metrics = metrics.clone();
+        // The background work (the audit, the scans' writer) stops with the server.
+        let audit = CancellationToken::new();
+        let scans = crate::scans::Scans::start(
+            &config.scans,
+            &config.database,
+            metrics.clone(),
+            audit.clone(),
+        )?;
         let registry = build_registry_pool(&config.database)?;
-        let taps = crate::taps::Taps::load(&config.scans, &config.database)?;
         let state = web::Data::new(AppState {
             store,
             registry,
@@ -133,7 +140,7 @@ impl Application {
             ),
             refused_answers: crate::routes::RefusedAnswers::new(REFUSED_ANSWERS),
             answer_gates: crate::routes::AnswerGates::default(),
-            taps,
+            scans,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -152,7 +159,6 @@ impl Application {
         // One client holds at most so many connections (`routes::around` refuses the rest).
         let serving = service_kit::http::start(server, listeners, &config.http)
             .context("Failed to start the HTTP server")?;
-        let audit = CancellationToken::new();
         if let Some(store) = audit_store {
             crate::audit::spawn(store, config.audit.interval, audit_metrics, audit.clone());
         }

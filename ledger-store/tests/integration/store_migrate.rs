@@ -323,7 +323,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V13__sealed_capture_jobs",
             "V14__sealed_fields",
             "V15__location_places",
-            "V16__nfc_tags"
+            "V16__nfc_tags",
+            "V17__consumer_scans"
         ]
     );
 
@@ -443,7 +444,8 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
             "V13__sealed_capture_jobs",
             "V14__sealed_fields",
             "V15__location_places",
-            "V16__nfc_tags"
+            "V16__nfc_tags",
+            "V17__consumer_scans"
         ]
     );
 
@@ -564,7 +566,8 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             "V13__sealed_capture_jobs",
             "V14__sealed_fields",
             "V15__location_places",
-            "V16__nfc_tags"
+            "V16__nfc_tags",
+            "V17__consumer_scans"
         ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
@@ -617,7 +620,8 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
             "V13__sealed_capture_jobs",
             "V14__sealed_fields",
             "V15__location_places",
-            "V16__nfc_tags"
+            "V16__nfc_tags",
+            "V17__consumer_scans"
         ]
     );
     let after = (

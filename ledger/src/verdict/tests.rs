@@ -108,11 +108,26 @@ impl Log {
         self.judged_after(Some(1_000), &|_| false, Some(tap))
     }
 
+    /// The verdict with consumers' `scans` of the item.
+    fn judged_scanned(&self, scans: &[ConsumerScan]) -> Judgement {
+        self.judged_full(Some(1_000), &|_| false, None, scans)
+    }
+
     fn judged_after(
         &self,
         anchored: Option<u64>,
         withdrawn: &dyn Fn(LeafIndex) -> bool,
         tap: Option<&TapCheck>,
+    ) -> Judgement {
+        self.judged_full(anchored, withdrawn, tap, &[])
+    }
+
+    fn judged_full(
+        &self,
+        anchored: Option<u64>,
+        withdrawn: &dyn Fn(LeafIndex) -> bool,
+        tap: Option<&TapCheck>,
+        scans: &[ConsumerScan],
     ) -> Judgement {
         let history = self.history();
         let names = [ITEM.to_owned()];
@@ -124,6 +139,7 @@ impl Log {
             place: &place,
             withdrawn,
             tap,
+            scans,
         })
     }
 }
@@ -344,6 +360,114 @@ fn nfc_taps_weigh_as_their_check_came_out() {
     assert_eq!(judged.verdict, Verdict::Unknown, "{judged:?}");
 }
 
+/// A consumer's scan `minutes` into the story, kept as `id` (`None`: the one being answered),
+/// in the cell whose centre is at `(latitude, longitude)`.
+fn scan(
+    id: Option<u64>,
+    minutes: u32,
+    how: ScanHow,
+    latitude: f64,
+    longitude: f64,
+) -> ConsumerScan {
+    let time = epcis::document::Timestamp::parse(&at(minutes))
+        .unwrap()
+        .unix_nanos();
+    ConsumerScan {
+        id,
+        time,
+        how,
+        place: Some(Place {
+            latitude,
+            longitude,
+        }),
+    }
+}
+
+/// Two taps of the tag an hour apart in Amsterdam and Shanghai: one is a copy. A tap in Lagos
+/// an hour after the shop received the item in Rotterdam: one is a copy. Taps days apart, or
+/// near each other, are one object.
+#[test]
+fn taps_one_object_cannot_explain_are_a_copied_label() {
+    let life = a_genuine_life();
+    let judged = life.judged_scanned(&[
+        scan(Some(7), 3_000, ScanHow::Nfc, 52.5, 4.5),
+        scan(None, 3_060, ScanHow::Nfc, 31.5, 121.5),
+    ]);
+    assert_eq!(judged.verdict, Verdict::Suspicious, "{judged:?}");
+    let copied = reason(&judged, "copied_label");
+    assert_eq!(copied.scans, [7]);
+    assert!(copied.evidence.is_empty());
+    assert!(
+        copied
+            .detail
+            .starts_with("a tap near 52.5, 4.5 and a tap near 31.5, 121.5, 60 minutes apart"),
+        "{}",
+        copied.detail
+    );
+
+    let judged = life.judged_scanned(&[scan(Some(8), 360, ScanHow::Nfc, 6.5, 3.5)]);
+    assert_eq!(judged.verdict, Verdict::Suspicious, "{judged:?}");
+    let copied = reason(&judged, "copied_label");
+    assert_eq!(
+        (copied.evidence.as_slice(), copied.scans.as_slice()),
+        ([2].as_slice(), [8].as_slice())
+    );
+
+    // A week later in Shanghai; the same afternoon in the next cell.
+    let judged = life.judged_scanned(&[
+        scan(Some(9), 3_000, ScanHow::Nfc, 52.5, 4.5),
+        scan(Some(10), 3_060, ScanHow::Nfc, 52.5, 5.5),
+        scan(None, 13_000, ScanHow::Nfc, 31.5, 121.5),
+    ]);
+    assert_eq!(judged.verdict, Verdict::Genuine, "{judged:?}");
+    assert!(!codes(&judged).contains(&"copied_label"));
+}
+
+/// Anyone can open a link anywhere: a flood of scans without a tap from all over the world is
+/// said, and weighs nothing; nor do scans without a place.
+#[test]
+fn a_flood_of_link_scans_from_everywhere_weighs_nothing() {
+    let life = a_genuine_life();
+    let flood: Vec<ConsumerScan> = (0..500u32)
+        .map(|k| {
+            let latitude = f64::from(k % 120) - 59.5;
+            let longitude = f64::from((k * 37) % 340) - 169.5;
+            scan(
+                Some(u64::from(k)),
+                3_000 + k % 60,
+                ScanHow::Qr,
+                latitude,
+                longitude,
+            )
+        })
+        .collect();
+    let judged = life.judged_scanned(&flood);
+    assert_eq!(judged.verdict, Verdict::Genuine, "{judged:?}");
+    let said = reason(&judged, "scanned_far_apart");
+    assert_eq!(said.weight, Weight::Note);
+    assert!(!said.scans.is_empty() && said.scans.len() <= MAX_EVIDENCE);
+    assert!(
+        said.detail.contains("of the newest 64 scans"),
+        "{}",
+        said.detail
+    );
+    // A flood with no place, and one more tap at home, change nothing either.
+    let mut unplaced: Vec<ConsumerScan> = flood
+        .into_iter()
+        .map(|scan| ConsumerScan {
+            place: None,
+            ..scan
+        })
+        .collect();
+    unplaced.push(scan(None, 3_100, ScanHow::Nfc, 51.5, 4.5));
+    let judged = life.judged_scanned(&unplaced);
+    assert_eq!(judged.verdict, Verdict::Genuine, "{judged:?}");
+    assert_eq!(
+        codes(&judged),
+        ["commissioned", "tid_matches", "ended", "anchored"]
+    );
+}
+
 #[test]
 fn a_destroyed_item_seen_again_is_suspicious() {
     let log = Log::default()
@@ -514,6 +638,7 @@ fn what_could_not_be_read_leaves_the_item_unknown() {
             place: &place,
             withdrawn: &|_| false,
             tap: None,
+            scans: &[],
         })
     };
     let empty = History {

@@ -18,8 +18,10 @@
 //! "error"; an item no event names is answered, as `unknown`, and so is one whose history is
 //! refused as too much to read: the verdict is data. The rest of the query string is accepted:
 //! an NFC tag's Secure Unique NFC message in it (`picc_data`/`cmac` or `e`/`c`) is checked and
-//! its counter spent (`crate::taps`) by a `GET` of the verdict only, never by `HEAD`, the
-//! linkset or a redirect; what came of it weighs in the verdict.
+//! its counter spent (`crate::scans`) by a `GET` of the verdict only, never by `HEAD`, the
+//! linkset or a redirect; what came of it weighs in the verdict. Such a `GET` is also kept as a
+//! consumer's scan (nothing personal: `registry::scans`), and the item's kept scans weigh in the
+//! verdict (`copied_label`, `scanned_far_apart`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -276,12 +278,22 @@ pub(super) async fn verdict(
         .with_places(&state.registry)
         .await
         .map_err(registry_problem)?;
+    let scanned = *request.method() == actix_web::http::Method::GET;
+    let link = item
+        .names
+        .iter()
+        .find(|name| registry::nfc::is_scanned_item(name))
+        .cloned();
+    let mut consumer_scans = match (&state.scans, &link, scanned) {
+        (Some(_), Some(link), true) => kept_scans(&state, link).await?,
+        _ => Vec::new(),
+    };
     // The tap's counter is spent only once everything else the answer needs was read: a
     // failed answer does not leave the consumer a spent tap.
-    let tap = match *request.method() == actix_web::http::Method::GET {
+    let tap = match scanned {
         true => {
-            crate::taps::Taps::check(
-                state.taps.as_ref(),
+            crate::scans::Scans::check_tap(
+                state.scans.as_ref(),
                 request.query_string(),
                 &item.names,
                 &state.metrics,
@@ -290,6 +302,43 @@ pub(super) async fn verdict(
         }
         false => None,
     };
+    if let (Some(scans), Some(link), true) = (&state.scans, link, scanned) {
+        let (region, cell) = scans.whereabouts(|name| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        });
+        let how = match tap {
+            Some(ledger::nfc::TapCheck::Accepted { .. }) => verdict::ScanHow::Nfc,
+            _ => verdict::ScanHow::Qr,
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+            });
+        consumer_scans.push(verdict::ConsumerScan {
+            id: None,
+            time: i128::from(registry::scans::rounded(now)) * 1_000_000_000,
+            how,
+            place: cell.map(registry::scans::Cell::centre),
+        });
+        scans.record(
+            registry::scans::NewScan {
+                item: link,
+                at: now,
+                kind: match how {
+                    verdict::ScanHow::Nfc => registry::scans::ScanKind::Nfc,
+                    verdict::ScanHow::Qr => registry::scans::ScanKind::Qr,
+                },
+                region,
+                cell,
+            },
+            &state.metrics,
+        );
+    }
     let size = view.size().get();
     // Judging and writing grow with the history: a long one is done on the slow lane.
     let bytes = history.events.len() * 512;
@@ -312,6 +361,7 @@ pub(super) async fn verdict(
                 anchored,
                 (&parties, &places),
                 tap.as_ref(),
+                &consumer_scans,
             );
             let answer = json!({
                 "item": {
@@ -371,6 +421,7 @@ fn judge(
     anchored: Option<u64>,
     (parties, places): (&Parties, &registry::Places),
     tap: Option<&ledger::nfc::TapCheck>,
+    scans: &[verdict::ConsumerScan],
 ) -> verdict::Judgement {
     let events: HashMap<LeafIndex, &HistoryEvent<Arc<StoredEntry>>> = history
         .events
@@ -407,7 +458,32 @@ fn judge(
         place: &place,
         withdrawn: &withdrawn,
         tap,
+        scans,
     })
+}
+
+/// The kept scans of the item at `link` (the newest), as the verdict weighs them.
+async fn kept_scans(state: &AppState, link: &str) -> Result<Vec<verdict::ConsumerScan>, Problem> {
+    let client = state
+        .registry
+        .get()
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
+    let kept = registry::scans::recent_scans(&**client, link)
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
+    Ok(kept
+        .into_iter()
+        .map(|scan| verdict::ConsumerScan {
+            id: Some(scan.id),
+            time: i128::from(scan.at) * 1_000_000_000,
+            how: match scan.kind {
+                registry::scans::ScanKind::Nfc => verdict::ScanHow::Nfc,
+                registry::scans::ScanKind::Qr => verdict::ScanHow::Qr,
+            },
+            place: scan.cell.map(registry::scans::Cell::centre),
+        })
+        .collect())
 }
 
 /// One step of the journey as the scan shows it: when, what, where, who said so and whether

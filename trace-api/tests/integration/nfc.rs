@@ -375,3 +375,209 @@ async fn a_counter_raced_by_two_transactions_is_accepted_once() {
         }
     }
 }
+
+/// The columns `consumer_scans` has: nothing that could name a person.
+const SCAN_COLUMNS: [&str; 7] = [
+    "scan_id",
+    "item",
+    "scanned_at",
+    "kind",
+    "region",
+    "cell_latitude",
+    "cell_longitude",
+];
+
+/// Scans are kept with nothing personal (the edge's region code and a one-degree cell, the time
+/// rounded down to 15 minutes), weigh in the verdict as they prove presence, and expire: two taps
+/// of one tag in Amsterdam and Shanghai within minutes are a copied label; a flood of link scans
+/// from everywhere is said, and weighs nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_scans_weigh_as_what_they_prove() {
+    const OTHER: &str = "urn:epc:id:sgtin:0614141.812345.6790";
+    const OTHER_SCAN: &str = "/01/80614141123458/21/6790";
+    let db = TestDatabase::create().await.unwrap();
+    let mut admin = db.connect().await.unwrap();
+    let ingest_url = db.login_role(INGEST_ROLE, "tagtrail_ingest").await.unwrap();
+    let reader_url = db.login_role(READER_ROLE, "tagtrail_reader").await.unwrap();
+    let scans_url = db.login_role(SCANS_ROLE, "tagtrail_scans").await.unwrap();
+    let dir = std::env::temp_dir().join(format!("trace-api-scans-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("nfc-keys.json");
+    std::fs::write(&key_file, keys().file_text().as_bytes()).unwrap();
+    registry::nfc::register_tag(&admin, TAG, LINK, 1)
+        .await
+        .unwrap();
+    let scans = secrecy::SecretString::from(scans_url.clone());
+    let pipeline = Pipeline::start_on(db, &mut admin, ingest_url, reader_url, move |config| {
+        config.scans.url = Some(scans);
+        config.scans.nfc_keys = Some(key_file);
+        config.scans.region_header = Some("X-Edge-Region".to_owned());
+        config.scans.position_header = Some("X-Edge-Position".to_owned());
+    })
+    .await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    pipeline
+        .capture(vec![
+            object(0, "ADD", &[ITEM], "commissioning"),
+            object(1, "ADD", &[OTHER], "commissioning"),
+        ])
+        .await;
+    let admin = pipeline.db.connect().await.unwrap();
+    let kept = || async {
+        admin
+            .query(
+                "SELECT scan_id, item, kind, region, cell_latitude, cell_longitude,
+                        extract(epoch FROM scanned_at)::int8 % 900 = 0
+                 FROM consumer_scans ORDER BY scan_id",
+                &[],
+            )
+            .await
+            .unwrap()
+    };
+    let wait_for = |count: usize| {
+        let kept = &kept;
+        async move {
+            for _ in 0..600 {
+                if kept().await.len() >= count {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("{count} scans were not kept within 30 s");
+        }
+    };
+    let columns: Vec<String> = admin
+        .query(
+            "SELECT column_name::text FROM information_schema.columns
+             WHERE table_name = 'consumer_scans' ORDER BY ordinal_position",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(columns, SCAN_COLUMNS);
+
+    // A tap in Amsterdam: kept as a tap in region NL, cell (52, 4), the time rounded.
+    let (status, _, body) = pipeline
+        .get_with(
+            &tap(TAG, 1, 1, Form::Short),
+            &[
+                ("Accept", "application/json"),
+                ("X-Edge-Region", "nl"),
+                ("X-Edge-Position", "52.37, 4.89"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert!(codes(&answer).contains(&"nfc_tap_verified"), "{answer}");
+    wait_for(1).await;
+    let rows = kept().await;
+    let first: i64 = rows[0].get(0);
+    assert_eq!(rows[0].get::<_, String>(1), LINK);
+    assert_eq!(rows[0].get::<_, String>(2), "nfc");
+    assert_eq!(rows[0].get::<_, Option<String>>(3).as_deref(), Some("NL"));
+    assert_eq!(
+        (
+            rows[0].get::<_, Option<i16>>(4),
+            rows[0].get::<_, Option<i16>>(5)
+        ),
+        (Some(52), Some(4))
+    );
+    assert!(rows[0].get::<_, bool>(6), "the time is kept rounded");
+
+    // The next tap, minutes later in Shanghai: one of the two is a copy.
+    let (_, _, body) = pipeline
+        .get_with(
+            &tap(TAG, 1, 2, Form::Short),
+            &[
+                ("X-Edge-Region", "CN-SH"),
+                ("X-Edge-Position", "31.23,121.47"),
+            ],
+        )
+        .await;
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(answer["verdict"], "suspicious", "{answer}");
+    let copied = answer["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|reason| reason["code"] == "copied_label")
+        .unwrap_or_else(|| panic!("no copied_label: {answer}"));
+    assert_eq!(copied["scans"], serde_json::json!([first]), "{answer}");
+
+    // Garbage in the edge's headers is not kept.
+    pipeline
+        .get_with(
+            OTHER_SCAN,
+            &[("X-Edge-Region", "<script>"), ("X-Edge-Position", "91,0")],
+        )
+        .await;
+    wait_for(3).await;
+    let rows = kept().await;
+    assert_eq!(rows[2].get::<_, Option<String>>(3), None);
+    assert_eq!(rows[2].get::<_, Option<i16>>(4), None);
+    assert_eq!(rows[2].get::<_, String>(2), "qr");
+
+    // A flood of link scans of the other item from all over the world: said, weighs nothing.
+    for k in 0..12 {
+        let position = format!("{},{}", -55 + 10 * k, -170 + 29 * k);
+        let (status, _, _) = pipeline
+            .get_with(OTHER_SCAN, &[("X-Edge-Position", position.as_str())])
+            .await;
+        assert_eq!(status, 200);
+    }
+    wait_for(15).await;
+    let (_, answer) = pipeline.get(OTHER_SCAN).await;
+    assert_ne!(answer["verdict"], "suspicious", "{answer}");
+    assert!(codes(&answer).contains(&"scanned_far_apart"), "{answer}");
+    wait_for(16).await;
+
+    // Scans older than the retention are deleted, by the scans role, and only those.
+    admin
+        .execute(
+            "INSERT INTO consumer_scans (item, scanned_at, kind)
+             VALUES ($1, date_bin('15 minutes', now() - interval '40 days', TIMESTAMPTZ '2000-01-01 00:00:00+00'), 'qr')",
+            &[&LINK],
+        )
+        .await
+        .unwrap();
+    let (scans, connection) = tokio_postgres::connect(&scans_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let before = kept().await.len();
+    assert_eq!(
+        registry::scans::expire_scans(&scans, 30 * 24 * 3600)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(kept().await.len(), before - 1);
+    // It may not change what it kept.
+    let error = scans
+        .execute("UPDATE consumer_scans SET region = 'NL'", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+    );
+    // Counted once written (the count follows the write).
+    let mut counted = String::new();
+    for _ in 0..600 {
+        counted = pipeline.get_text("/metrics").await.1;
+        if counted.contains("trace_scans_recorded_total 16") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        counted.contains("trace_scans_recorded_total 16"),
+        "{counted}"
+    );
+    assert!(counted.contains("trace_scans_dropped_total 0"), "{counted}");
+    pipeline.stop().await;
+}
