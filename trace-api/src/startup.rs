@@ -152,6 +152,8 @@ impl Application {
                     crate::problem::Problem::BadRequest(format!("bad query: {error}")).into()
                 }))
                 .wrap(from_fn(crate::routes::around))
+                // Outermost: a Digital Link with a trailing slash is the link without it.
+                .wrap(from_fn(crate::routes::trailing_slash))
                 .configure(crate::routes::configure)
         })
         // At most 256 connections being set up at once per worker.

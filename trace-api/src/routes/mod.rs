@@ -223,6 +223,31 @@ fn refused(
     response
 }
 
+/// A GS1 Digital Link path with trailing slashes (`/01/{gtin}/21/{serial}/`) is taken as the
+/// path without them, as a GS1-Conformant Resolver should tolerate: the request is answered, and
+/// counted, as the link's own route. Other paths are left as they are.
+pub async fn trailing_slash(
+    mut request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    let path = request.path();
+    let trimmed = path.trim_end_matches('/');
+    if (path.starts_with("/01/") || path.starts_with("/00/"))
+        && trimmed.len() > "/01/".len()
+        && trimmed.len() < path.len()
+    {
+        let uri = match request.query_string() {
+            "" => trimmed.to_owned(),
+            query => format!("{trimmed}?{query}"),
+        };
+        if let Ok(uri) = uri.parse::<actix_web::http::Uri>() {
+            request.match_info_mut().get_mut().update(&uri);
+            request.head_mut().uri = uri;
+        }
+    }
+    next.call(request).await
+}
+
 /// The rate limiter, the request timeout and the request metrics, around every route.
 pub async fn around(
     request: ServiceRequest,

@@ -14,4 +14,5 @@ mod log;
 mod nfc;
 mod proofs;
 mod replica;
+mod resolver;
 mod service;
