@@ -276,12 +276,12 @@ mod tests {
         (
             16,
             "nfc_tags",
-            "4c81a5e2a8c0bab85eddd4a08795ecedf08d07f3fc900b649166320a31433cb2",
+            "52113c2e8a73d1b9f9b3ef55b6379924450e911c3672abb09d77cba82aa17a14",
         ),
         (
             17,
             "consumer_scans",
-            "334175cfe3d6b8756f4fe649745450c062b3c801b60070f6d8cda3b9f5706bf2",
+            "56074922953dc8e11a71eb86020ae3d2171c919ab97c58ddcd97a501f4cbb2a3",
         ),
     ];
 

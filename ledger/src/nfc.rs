@@ -116,8 +116,12 @@ pub enum TapCheck {
     Replayed { uid: Uid, counter: u32, last: u32 },
     /// Not a valid tap of this item's tag.
     Refused(Refusal),
-    /// The tap's parameters are malformed.
+    /// The tap's parameters are malformed (a Digital Link may carry other parameters named
+    /// like a tap's): weighs nothing.
     Malformed(SunError),
+    /// A valid SUN message whose counter could not be checked against the last accepted (the
+    /// database failed): it may be a replay, so the item is left unknown.
+    Unconfirmed { uid: Uid, counter: u32 },
     /// The service could not check it (no NFC keys, or no database to record taps in): it weighs
     /// nothing.
     Unchecked(&'static str),

@@ -294,26 +294,36 @@ pub static RULES: &[Rule] = &[
         find: nfc_tap_refused,
     },
     Rule {
+        code: "nfc_tap_unconfirmed",
+        weight: Weight::Unknown,
+        meaning: "the NFC tap's message verifies, but whether it was used before could not be \
+                  checked: it may be a replay, so nothing is concluded (try again)",
+        meaning_zh: "NFC 标签消息验证通过，但无法确认是否已被使用过：可能是重放，因此不作结论（请重试）",
+        find: nfc_tap_unconfirmed,
+    },
+    Rule {
         code: "nfc_tap_unchecked",
         weight: Weight::Note,
-        meaning: "the scan carries an NFC tap this service could not check; it weighs nothing",
+        meaning: "the scan carries NFC tap data this service could not check (no keys here, or \
+                  malformed parameters); it weighs nothing",
         meaning_zh: "本次扫描携带的 NFC 标签消息无法由本服务核验，不计入判断",
         find: nfc_tap_unchecked,
     },
     Rule {
         code: "copied_label",
         weight: Weight::Suspicious,
-        meaning: "a tap of the item's NFC tag and another sighting of it (a tap, or a reader's) \
-                  are farther apart than one object can travel in the time between them: one of \
-                  them is a copy",
-        meaning_zh: "该商品 NFC 标签的一次轻触与另一次出现（轻触或读写器读取）相距太远，同一物品在其间不可能到达：其中之一是复制品",
+        meaning: "a tap of the item's NFC tag and a registered reader's sighting of its label \
+                  are farther apart than one object can travel in the time between them: the \
+                  label the reader saw is a copy",
+        meaning_zh: "该商品 NFC 标签的一次轻触与已登记读写器对其标签的读取相距太远，同一物品在其间不可能到达：读写器读到的标签是复制品",
         find: copied_label,
     },
     Rule {
         code: "scanned_far_apart",
         weight: Weight::Note,
-        meaning: "the item's link was opened in places farther apart than one object can travel \
-                  in the time between; anyone can open a link anywhere, so this alone weighs \
+        meaning: "the item's link was opened (or its tag tapped) in places farther apart than one \
+                  object can travel in the time between; anyone can open a link anywhere, and \
+                  where a scan came from is only what the network says, so this alone weighs \
                   nothing",
         meaning_zh: "该商品链接在相距太远的地方被打开，同一物品在其间不可能到达；任何人都能在任何地方打开链接，因此单凭这一点不计入判断",
         find: scanned_far_apart,
@@ -645,7 +655,6 @@ fn nfc_tap_replayed(case: &Case<'_>) -> Vec<Finding> {
 fn nfc_tap_refused(case: &Case<'_>) -> Vec<Finding> {
     let detail = match case.tap {
         Some(TapCheck::Refused(refusal)) => format!("the tap was refused: {}", refusal.meaning()),
-        Some(TapCheck::Malformed(error)) => format!("the tap was refused: {error}"),
         _ => return Vec::new(),
     };
     vec![Finding {
@@ -655,15 +664,28 @@ fn nfc_tap_refused(case: &Case<'_>) -> Vec<Finding> {
     }]
 }
 
-fn nfc_tap_unchecked(case: &Case<'_>) -> Vec<Finding> {
+fn nfc_tap_unconfirmed(case: &Case<'_>) -> Vec<Finding> {
     match case.tap {
-        Some(TapCheck::Unchecked(why)) => vec![Finding {
+        Some(TapCheck::Unconfirmed { uid, counter }) => vec![Finding {
             scans: Vec::new(),
             evidence: Vec::new(),
-            detail: format!("the tap was not checked: {why}"),
+            detail: format!("tag {uid} read {counter}; whether that was used before is unknown"),
         }],
         _ => Vec::new(),
     }
+}
+
+fn nfc_tap_unchecked(case: &Case<'_>) -> Vec<Finding> {
+    let detail = match case.tap {
+        Some(TapCheck::Unchecked(why)) => format!("the tap was not checked: {why}"),
+        Some(TapCheck::Malformed(error)) => format!("the tap was not checked: {error}"),
+        _ => return Vec::new(),
+    };
+    vec![Finding {
+        scans: Vec::new(),
+        evidence: Vec::new(),
+        detail,
+    }]
 }
 
 /// The last end of the item's life (by an event with authority) that nothing its custodian did
@@ -805,14 +827,9 @@ impl Seen<'_> {
     fn describe(&self) -> String {
         match self.what {
             SeenWhat::Entry(leaf, location) => format!("entry {leaf} at {location}"),
-            SeenWhat::Scan(_, ScanHow::Nfc) => format!(
-                "a tap near {:.1}, {:.1}",
-                self.place.latitude, self.place.longitude
-            ),
-            SeenWhat::Scan(_, ScanHow::Qr) => format!(
-                "a scan near {:.1}, {:.1}",
-                self.place.latitude, self.place.longitude
-            ),
+            // Where a consumer was is never repeated: the serial is public, so anyone could ask.
+            SeenWhat::Scan(_, ScanHow::Nfc) => "a tap".to_owned(),
+            SeenWhat::Scan(_, ScanHow::Qr) => "a scan".to_owned(),
         }
     }
 
@@ -883,30 +900,32 @@ fn conflict(seen: &Seen<'_>, others: &[Seen<'_>]) -> Option<Finding> {
     })
 }
 
-/// Verified taps against each other and against readers' sightings. At most [`TRAVEL_WINDOW`]
-/// taps (the newest), one finding a tap.
+/// Verified taps against readers' sightings: at most [`TRAVEL_WINDOW`] taps (the newest), each
+/// against the [`TRAVEL_WINDOW`] sightings nearest it in time, one finding a tap. Taps are not
+/// compared with each other: two taps with fresh counters both come from the one chip, so a
+/// conflict between them says only that where a scan came from was misjudged.
 fn copied_label(case: &Case<'_>) -> Vec<Finding> {
     let taps = case.placed_scans(ScanHow::Nfc);
     let taps = &taps[..taps.len().min(TRAVEL_WINDOW)];
-    let entries = case.placed_entries();
+    let mut entries = case.placed_entries();
+    entries.sort_by_key(|entry| entry.time);
     taps.iter()
-        .enumerate()
-        .filter_map(|(i, tap)| {
-            conflict(tap, &taps[i + 1..]).or_else(|| {
-                // The entries nearest in time to the tap first.
-                let mut near: Vec<&Seen<'_>> = entries.iter().collect();
-                near.sort_by_key(|entry| (entry.time - tap.time).abs());
-                let near: Vec<Seen<'_>> = near.into_iter().take(TRAVEL_WINDOW).copied().collect();
-                conflict(tap, &near)
-            })
+        .filter_map(|tap| {
+            // The sightings nearest in time: a window around where the tap falls.
+            let at = entries.partition_point(|entry| entry.time < tap.time);
+            let window = &entries
+                [at.saturating_sub(TRAVEL_WINDOW / 2)..(at + TRAVEL_WINDOW / 2).min(entries.len())];
+            conflict(tap, window)
         })
         .collect()
 }
 
-/// Scans without a tap far apart: said, weighing nothing. One finding, naming the pairs found
-/// among the newest [`TRAVEL_WINDOW`] scans.
+/// Scans (link scans and taps) far apart: said, weighing nothing. One finding, naming the pairs
+/// found among the newest [`TRAVEL_WINDOW`] scans.
 fn scanned_far_apart(case: &Case<'_>) -> Vec<Finding> {
-    let scans = case.placed_scans(ScanHow::Qr);
+    let mut scans = case.placed_scans(ScanHow::Qr);
+    scans.extend(case.placed_scans(ScanHow::Nfc));
+    scans.sort_by_key(|scan| std::cmp::Reverse(scan.time));
     let scans = &scans[..scans.len().min(TRAVEL_WINDOW)];
     let mut pairs = 0;
     let mut cited = Finding {

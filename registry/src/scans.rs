@@ -9,8 +9,11 @@ use tokio_postgres::GenericClient;
 /// Scan times are kept rounded down to this many seconds (15 minutes).
 pub const TIME_ROUNDING_SECONDS: i64 = 15 * 60;
 
-/// The most scans of one item a verdict reads (the newest).
+/// The most link scans (QR) of one item a verdict reads (the newest).
 pub const MAX_RECENT: i64 = 256;
+
+/// The most taps of one item a verdict reads (the newest), apart from its link scans.
+pub const MAX_RECENT_TAPS: i64 = 64;
 
 /// How an item was scanned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,17 +159,24 @@ pub async fn expire_scans<C: GenericClient>(
         .await
 }
 
-/// The newest scans of `item` (at most [`MAX_RECENT`]), newest first.
+/// The newest link scans of `item` (at most [`MAX_RECENT`]) and, apart from them, its newest taps
+/// (at most [`MAX_RECENT_TAPS`]): a flood of link scans cannot push the taps out.
 pub async fn recent_scans<C: GenericClient>(
     client: &C,
     item: &str,
 ) -> Result<Vec<KeptScan>, tokio_postgres::Error> {
     let rows = client
         .query(
-            "SELECT scan_id, extract(epoch FROM scanned_at)::int8, kind, region,
-                    cell_latitude, cell_longitude
-             FROM consumer_scans WHERE item = $1 ORDER BY scanned_at DESC, scan_id DESC LIMIT $2",
-            &[&item, &MAX_RECENT],
+            "(SELECT scan_id, extract(epoch FROM scanned_at)::int8, kind, region,
+                     cell_latitude, cell_longitude
+              FROM consumer_scans WHERE item = $1 AND kind = 'nfc'
+              ORDER BY scanned_at DESC, scan_id DESC LIMIT $3)
+             UNION ALL
+             (SELECT scan_id, extract(epoch FROM scanned_at)::int8, kind, region,
+                     cell_latitude, cell_longitude
+              FROM consumer_scans WHERE item = $1 AND kind = 'qr'
+              ORDER BY scanned_at DESC, scan_id DESC LIMIT $2)",
+            &[&item, &MAX_RECENT, &MAX_RECENT_TAPS],
         )
         .await?;
     Ok(rows

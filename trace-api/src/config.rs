@@ -44,6 +44,7 @@
 //! nfc_keys = "/etc/tagtrail/nfc-keys.json"   # NTAG 424 DNA keys (`tagtrail nfc keygen`), outside the database
 //! region_header = "CF-IPCountry"   # a header the edge sets to the client's country (default: none kept)
 //! position_header = "X-Coarse-Position"   # "latitude,longitude" the edge sets; kept as a one-degree cell
+//! edges = ["10.0.0.5"]          # the addresses the two headers are believed from (the edge's)
 //! retention = "30d"             # scans are deleted once older
 //! pool_size = 4
 //!
@@ -104,6 +105,7 @@ const SCHEMA: Schema = Schema {
                 "nfc_keys",
                 "region_header",
                 "position_header",
+                "edges",
                 "retention",
                 "pool_size",
             ],
@@ -151,6 +153,10 @@ pub struct ScansConfig {
     /// The header the edge sets to the client's approximate position, `latitude,longitude` in
     /// degrees: kept only as the one-degree cell it falls in. None: no position is kept.
     pub position_header: Option<String>,
+    /// The addresses of the edge: the two headers are believed only on requests from these (a
+    /// client reaching the service another way could say anything). Required with either header.
+    #[serde(default)]
+    pub edges: Vec<std::net::IpAddr>,
     /// How long scans are kept (default 30 days).
     #[serde(default = "default_scan_retention", deserialize_with = "duration")]
     pub retention: Duration,
@@ -165,6 +171,7 @@ impl Default for ScansConfig {
             nfc_keys: None,
             region_header: None,
             position_header: None,
+            edges: Vec::new(),
             retention: default_scan_retention(),
             pool_size: None,
         }
@@ -440,6 +447,13 @@ impl Config {
                 "scans.nfc_keys needs scans.url: a tap is checked with the keys and its counter kept in the database",
             );
         }
+        if (self.scans.region_header.is_some() || self.scans.position_header.is_some())
+            && self.scans.edges.is_empty()
+        {
+            return invalid(
+                "scans.region_header and scans.position_header need scans.edges: the addresses of the edge that sets them",
+            );
+        }
         if self.scans.retention < Duration::from_secs(3600) {
             return invalid("scans.retention must be at least 1h");
         }
@@ -608,6 +622,10 @@ mod tests {
             (
                 vec![("TAGTRAIL_TRACE_SCANS_RETENTION", "10m")],
                 "scans.retention",
+            ),
+            (
+                vec![("TAGTRAIL_TRACE_SCANS_POSITION_HEADER", "X-Position")],
+                "need scans.edges",
             ),
             (
                 vec![

@@ -26,7 +26,7 @@
 //! | `trace_audit_errors_total` | counter | | audits that could not run (database unreachable; logged at warn level), not failures |
 //! | `trace_answer_bytes_in_flight` | gauge | | bytes of event text the answers in flight hold against `limits.max_inflight_bytes` |
 //! | `trace_evidence_refused` | gauge | `kind` | rows of evidence the service would not serve because they do not verify (`anchor`: a confirmed anchor row whose proof or checkpoint does not check out; `declaration`: an error declaration row its declaring entry in the log does not bear out; logged at error level, named in readiness) |
-//! | `trace_nfc_taps_total` | counter | `outcome` | NFC taps scans carried, by what their check came to: `accepted`, `replayed`, `refused` (not a valid tap of the item's tag), `malformed`, `unchecked` (no `[scans]`, or the database failed: logged at warn level) |
+//! | `trace_nfc_taps_total` | counter | `outcome` | NFC taps scans carried, by what their check came to: `accepted`, `replayed`, `refused` (not a valid tap of the item's tag), `malformed`, `unchecked` (no NFC keys), `unconfirmed` (the message verified but the database failed: logged at warn level; the verdict is then unknown) |
 //! | `trace_scans_recorded_total` | counter | | consumers' scans kept (`[scans]`: item, rounded time, kind, coarse region and cell) |
 //! | `trace_scans_dropped_total` | counter | | scans not kept: the queue was full, or the database failed (logged at warn level) |
 //!
@@ -167,7 +167,14 @@ impl Metrics {
             evidence_refused.clone(),
         );
         let nfc_taps = Family::<OutcomeLabels, Counter>::default();
-        for outcome in ["accepted", "replayed", "refused", "malformed", "unchecked"] {
+        for outcome in [
+            "accepted",
+            "replayed",
+            "refused",
+            "malformed",
+            "unchecked",
+            "unconfirmed",
+        ] {
             nfc_taps.get_or_create(&OutcomeLabels { outcome }).inc_by(0);
         }
         registry.register(
@@ -324,6 +331,7 @@ impl Metrics {
             TapCheck::Refused(_) => "refused",
             TapCheck::Malformed(_) => "malformed",
             TapCheck::Unchecked(_) => "unchecked",
+            TapCheck::Unconfirmed { .. } => "unconfirmed",
         };
         self.nfc_taps
             .get_or_create(&OutcomeLabels { outcome })

@@ -46,6 +46,7 @@ pub struct Scans {
     queue: mpsc::Sender<NewScan>,
     region_header: Option<String>,
     position_header: Option<String>,
+    edges: Vec<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for Scans {
@@ -112,6 +113,7 @@ impl Scans {
             queue,
             region_header: scans.region_header.clone(),
             position_header: scans.position_header.clone(),
+            edges: scans.edges.clone(),
         }))
     }
 
@@ -150,18 +152,27 @@ impl Scans {
         match accepted.await {
             Ok(check) => check,
             Err(error) => {
+                // Its MAC verified, but it may be a replay: unknown, never genuine.
                 tracing::warn!(error = %format!("{error:#}"), "an NFC tap could not be recorded");
-                TapCheck::Unchecked("the tap could not be recorded (the database failed)")
+                TapCheck::Unconfirmed {
+                    uid: tap.uid,
+                    counter: tap.counter,
+                }
             }
         }
     }
 
     /// Where the edge says the scan came from: a region code from the region header, a cell
-    /// from the position header (`latitude,longitude` in degrees). Anything else is not kept.
+    /// from the position header (`latitude,longitude` in degrees), believed only when the request
+    /// came from one of the configured edges (`peer`); anything else is not kept.
     pub fn whereabouts(
         &self,
+        peer: Option<std::net::IpAddr>,
         header: impl Fn(&str) -> Option<String>,
     ) -> (Option<String>, Option<Cell>) {
+        if !peer.is_some_and(|peer| self.edges.contains(&peer)) {
+            return (None, None);
+        }
         let region = self
             .region_header
             .as_deref()
@@ -251,4 +262,66 @@ fn read_keys(path: &Path) -> anyhow::Result<Keys> {
             .with_context(|| format!("Failed to read the NFC key file {}", path.display()))?,
     );
     Keys::parse(&text).with_context(|| format!("The NFC key file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scans(edges: Vec<std::net::IpAddr>) -> Scans {
+        let manager = deadpool_postgres::Manager::from_config(
+            tokio_postgres::Config::new(),
+            tokio_postgres::NoTls,
+            deadpool_postgres::ManagerConfig::default(),
+        );
+        let pool = deadpool_postgres::Pool::builder(manager)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .unwrap();
+        Scans {
+            keys: None,
+            pool,
+            queue: mpsc::channel(1).0,
+            region_header: Some("X-Region".to_owned()),
+            position_header: Some("X-Position".to_owned()),
+            edges,
+        }
+    }
+
+    fn headers(name: &str) -> Option<String> {
+        match name {
+            "X-Region" => Some(" nl ".to_owned()),
+            "X-Position" => Some("52.37,4.89".to_owned()),
+            _ => None,
+        }
+    }
+
+    /// The edge's headers are believed from the edge alone: a client reaching the service
+    /// another way could say it was anywhere.
+    #[test]
+    fn whereabouts_are_believed_from_the_edge_alone() {
+        let edge: std::net::IpAddr = "10.0.0.5".parse().unwrap();
+        let scans = scans(vec![edge]);
+        let (region, cell) = scans.whereabouts(Some(edge), headers);
+        assert_eq!(region.as_deref(), Some("NL"));
+        assert_eq!(
+            cell,
+            Some(Cell {
+                latitude: 52,
+                longitude: 4
+            })
+        );
+        assert_eq!(
+            scans.whereabouts(Some("10.0.0.6".parse().unwrap()), headers),
+            (None, None)
+        );
+        assert_eq!(scans.whereabouts(None, headers), (None, None));
+        // Not a region code, not a position: not kept.
+        let odd = |name: &str| match name {
+            "X-Region" => Some("<b>".to_owned()),
+            "X-Position" => Some("52.37;4.89".to_owned()),
+            _ => None,
+        };
+        assert_eq!(scans.whereabouts(Some(edge), odd), (None, None));
+    }
 }

@@ -303,7 +303,8 @@ pub(super) async fn verdict(
         false => None,
     };
     if let (Some(scans), Some(link), true) = (&state.scans, link, scanned) {
-        let (region, cell) = scans.whereabouts(|name| {
+        let peer = request.peer_addr().map(|peer| peer.ip());
+        let (region, cell) = scans.whereabouts(peer, |name| {
             request
                 .headers()
                 .get(name)

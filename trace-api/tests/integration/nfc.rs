@@ -146,15 +146,16 @@ async fn nfc_taps_verify_once_and_anything_else_is_suspicious() {
     assert_eq!(status, 307);
     scanned(&pipeline, &eight, "nfc_tap_verified").await;
 
-    // Malformed tap data is refused by name.
+    // Malformed tap data is named, and weighs nothing (a Digital Link may carry parameters
+    // named like a tap's).
     let malformed = scanned(
         &pipeline,
         &format!("{SCAN}?e=zz&c=94EED9EE65337086"),
-        "nfc_tap_refused",
+        "nfc_tap_unchecked",
     )
     .await;
     assert!(
-        detail(&malformed, "nfc_tap_refused").contains("`e` is not 32 hex digits"),
+        detail(&malformed, "nfc_tap_unchecked").contains("`e` is not 32 hex digits"),
         "{malformed}"
     );
     // Another item's tag, a tag nobody registered, another deployment's tag.
@@ -168,6 +169,11 @@ async fn nfc_taps_verify_once_and_anything_else_is_suspicious() {
         detail(&foreign, "nfc_tap_refused").contains("belongs to another item"),
         "{foreign}"
     );
+    // The refusal spent nothing of the other item's tag: its own scan accepts that counter.
+    let (_, other) = pipeline
+        .get(&tap(OTHER_TAG, 1, 1, Form::Short).replace("/21/6789", "/21/6790"))
+        .await;
+    assert!(codes(&other).contains(&"nfc_tap_verified"), "{other}");
     scanned(
         &pipeline,
         &tap(UNKNOWN_TAG, 1, 1, Form::Short),
@@ -248,7 +254,7 @@ async fn nfc_taps_verify_once_and_anything_else_is_suspicious() {
     // The metrics count each outcome.
     let (_, metrics) = pipeline.get_text("/metrics").await;
     for line in [
-        "trace_nfc_taps_total{outcome=\"accepted\"} 6",
+        "trace_nfc_taps_total{outcome=\"accepted\"} 7",
         "trace_nfc_taps_total{outcome=\"replayed\"} 10",
         "trace_nfc_taps_total{outcome=\"malformed\"} 1",
     ] {
@@ -262,6 +268,8 @@ async fn nfc_taps_verify_once_and_anything_else_is_suspicious() {
         .unwrap();
     tokio::spawn(connection);
     for statement in [
+        // Back, which would make every URL read from the tag verify again.
+        "UPDATE nfc_tags SET last_counter = -1".to_owned(),
         format!("UPDATE nfc_tags SET item = '{OTHER_LINK}'"),
         "UPDATE nfc_tags SET key_version = 9".to_owned(),
         "INSERT INTO nfc_tags (uid, item, key_version) VALUES ('\\x04000000000000', 'https://id.gs1.org/01/1', 1)".to_owned(),
@@ -413,6 +421,7 @@ async fn kept_scans_weigh_as_what_they_prove() {
         config.scans.nfc_keys = Some(key_file);
         config.scans.region_header = Some("X-Edge-Region".to_owned());
         config.scans.position_header = Some("X-Edge-Position".to_owned());
+        config.scans.edges = vec!["127.0.0.1".parse().unwrap()];
     })
     .await;
     std::fs::remove_dir_all(&dir).unwrap();
@@ -488,7 +497,22 @@ async fn kept_scans_weigh_as_what_they_prove() {
     );
     assert!(rows[0].get::<_, bool>(6), "the time is kept rounded");
 
-    // The next tap, minutes later in Shanghai: one of the two is a copy.
+    // The shop's reader (at LOCATION, placed in Amsterdam) reads the item's label now; the tag
+    // is tapped minutes later in Shanghai: the label the reader saw is a copy.
+    registry::set_location_place(
+        &admin,
+        &registry::SiteLocation::parse(crate::common::LOCATION).unwrap(),
+        Some(registry::place(52.37, 4.89).unwrap()),
+    )
+    .await
+    .unwrap();
+    let mut seen = object(0, "OBSERVE", &[ITEM], "inspecting");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    seen["eventTime"] =
+        Value::from(ledger::UnixMillis::from_millis(now.as_millis() as u64).to_rfc3339());
+    assert_eq!(pipeline.capture(vec![seen]).await.len(), 1);
     let (_, _, body) = pipeline
         .get_with(
             &tap(TAG, 1, 2, Form::Short),
@@ -500,13 +524,40 @@ async fn kept_scans_weigh_as_what_they_prove() {
         .await;
     let answer: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(answer["verdict"], "suspicious", "{answer}");
-    let copied = answer["reasons"]
+    let copied = |answer: &Value| {
+        answer["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|reason| reason["code"] == "copied_label")
+            .cloned()
+            .unwrap_or_else(|| panic!("no copied_label: {answer}"))
+    };
+    let reader_leaf = answer["journey"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|reason| reason["code"] == "copied_label")
-        .unwrap_or_else(|| panic!("no copied_label: {answer}"));
-    assert_eq!(copied["scans"], serde_json::json!([first]), "{answer}");
+        .find(|step| step["bizStep"] == "inspecting")
+        .map(|step| step["leafIndex"].clone())
+        .unwrap();
+    assert_eq!(
+        copied(&answer)["evidence"],
+        serde_json::json!([reader_leaf])
+    );
+    // Where the consumer was is not repeated.
+    let said = copied(&answer)["detail"].as_str().unwrap().to_owned();
+    assert!(!said.contains("31.") && !said.contains("121"), "{said}");
+    // Kept, the tap is evidence for every later scan, by its id.
+    wait_for(2).await;
+    let second: i64 = kept().await[1].get(0);
+    let (_, later) = pipeline.get(SCAN).await;
+    assert_eq!(
+        copied(&later)["scans"],
+        serde_json::json!([second]),
+        "{later}"
+    );
+    // The first tap, in Amsterdam with the reader, conflicts with nothing.
+    assert_ne!(first, second);
 
     // Garbage in the edge's headers is not kept.
     pipeline
@@ -515,11 +566,11 @@ async fn kept_scans_weigh_as_what_they_prove() {
             &[("X-Edge-Region", "<script>"), ("X-Edge-Position", "91,0")],
         )
         .await;
-    wait_for(3).await;
+    wait_for(4).await;
     let rows = kept().await;
-    assert_eq!(rows[2].get::<_, Option<String>>(3), None);
-    assert_eq!(rows[2].get::<_, Option<i16>>(4), None);
-    assert_eq!(rows[2].get::<_, String>(2), "qr");
+    assert_eq!(rows[3].get::<_, Option<String>>(3), None);
+    assert_eq!(rows[3].get::<_, Option<i16>>(4), None);
+    assert_eq!(rows[3].get::<_, String>(2), "qr");
 
     // A flood of link scans of the other item from all over the world: said, weighs nothing.
     for k in 0..12 {
@@ -529,11 +580,11 @@ async fn kept_scans_weigh_as_what_they_prove() {
             .await;
         assert_eq!(status, 200);
     }
-    wait_for(15).await;
+    wait_for(16).await;
     let (_, answer) = pipeline.get(OTHER_SCAN).await;
     assert_ne!(answer["verdict"], "suspicious", "{answer}");
     assert!(codes(&answer).contains(&"scanned_far_apart"), "{answer}");
-    wait_for(16).await;
+    wait_for(17).await;
 
     // Scans older than the retention are deleted, by the scans role, and only those.
     admin
@@ -569,13 +620,13 @@ async fn kept_scans_weigh_as_what_they_prove() {
     let mut counted = String::new();
     for _ in 0..600 {
         counted = pipeline.get_text("/metrics").await.1;
-        if counted.contains("trace_scans_recorded_total 16") {
+        if counted.contains("trace_scans_recorded_total 17") {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(
-        counted.contains("trace_scans_recorded_total 16"),
+        counted.contains("trace_scans_recorded_total 17"),
         "{counted}"
     );
     assert!(counted.contains("trace_scans_dropped_total 0"), "{counted}");
