@@ -512,3 +512,23 @@ pub fn aggregation(minute: u32, action: &str, parent: &str, children: &[&str]) -
         "readPoint": {"id": LOCATION},
     })
 }
+
+/// The codes of a verdict's reasons, in order.
+pub fn reason_codes(answer: &Value) -> Vec<&str> {
+    answer["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|reason| reason["code"].as_str().unwrap())
+        .collect()
+}
+
+/// The reason with `code` of a verdict.
+pub fn reason<'a>(answer: &'a Value, code: &str) -> &'a Value {
+    answer["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|reason| reason["code"] == code)
+        .unwrap_or_else(|| panic!("no {code}: {answer}"))
+}

@@ -10,7 +10,7 @@ use capture_client::{CaptureClient, Credential};
 use ledger::bundle::{CheckName, Outcome, ProvenanceBundle, verify_provenance};
 use serde_json::{Value, json};
 
-use crate::common::{LOCATION, Pipeline, SITE, aggregation, object, segment};
+use crate::common::{LOCATION, Pipeline, SITE, aggregation, object, reason, reason_codes, segment};
 
 const ITEM: &str = "urn:epc:id:sgtin:0614141.812345.6789";
 const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
@@ -425,26 +425,6 @@ async fn a_flood_is_shared_out(flood: Vec<Value>) {
         "{why}"
     );
     pipeline.stop().await;
-}
-
-/// The codes of a verdict's reasons, in order.
-fn reason_codes(answer: &Value) -> Vec<&str> {
-    answer["reasons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|reason| reason["code"].as_str().unwrap())
-        .collect()
-}
-
-/// The reason with `code` of a verdict.
-fn reason<'a>(answer: &'a Value, code: &str) -> &'a Value {
-    answer["reasons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|reason| reason["code"] == code)
-        .unwrap_or_else(|| panic!("no {code}: {answer}"))
 }
 
 /// A consumer scans A's item's GS1 Digital Link: the verdict is data with reasons naming the

@@ -8,7 +8,7 @@ use ledger::nfc::{Form, KeyVersion, Keys, SunKey, Uid};
 use ledger_store::testing::TestDatabase;
 use serde_json::Value;
 
-use crate::common::{INGEST_ROLE, Pipeline, READER_ROLE, object};
+use crate::common::{INGEST_ROLE, Pipeline, READER_ROLE, object, reason, reason_codes};
 
 const ITEM: &str = "urn:epc:id:sgtin:0614141.812345.6789";
 const SCAN: &str = "/01/80614141123458/21/6789";
@@ -39,22 +39,49 @@ fn tap(uid: Uid, version: u16, counter: u32, form: Form) -> String {
 }
 
 fn codes(answer: &Value) -> Vec<&str> {
-    answer["reasons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|reason| reason["code"].as_str().unwrap())
-        .collect()
+    reason_codes(answer)
 }
 
 fn detail<'a>(answer: &'a Value, code: &str) -> &'a str {
-    answer["reasons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|reason| reason["code"] == code)
-        .and_then(|reason| reason["detail"].as_str())
-        .unwrap_or_else(|| panic!("no {code}: {answer}"))
+    reason(answer, code)["detail"].as_str().unwrap()
+}
+
+/// Trace-api with `[scans]` (the scans role, the test's NFC keys) and ingest on a database of
+/// their own, `tags` registered under key version 1 first; the rest of its settings as `adjust`
+/// says. Returns the scans role's URL too.
+async fn start_with_scans(
+    tags: &[(Uid, &str)],
+    adjust: impl FnOnce(&mut trace_api::Config) + Send + 'static,
+) -> (Pipeline, String) {
+    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let db = TestDatabase::create().await.unwrap();
+    let mut admin = db.connect().await.unwrap();
+    let ingest_url = db.login_role(INGEST_ROLE, "tagtrail_ingest").await.unwrap();
+    let reader_url = db.login_role(READER_ROLE, "tagtrail_reader").await.unwrap();
+    let scans_url = db.login_role(SCANS_ROLE, "tagtrail_scans").await.unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "trace-api-nfc-{}-{}",
+        std::process::id(),
+        STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("nfc-keys.json");
+    std::fs::write(&key_file, keys().file_text().as_bytes()).unwrap();
+    for (uid, link) in tags {
+        registry::nfc::register_tag(&admin, *uid, link, 1)
+            .await
+            .unwrap();
+    }
+    let scans = secrecy::SecretString::from(scans_url.clone());
+    let pipeline = Pipeline::start_on(db, &mut admin, ingest_url, reader_url, move |config| {
+        config.scans.url = Some(scans);
+        config.scans.nfc_keys = Some(key_file);
+        adjust(config);
+    })
+    .await;
+    // The keys were read at start-up.
+    std::fs::remove_dir_all(&dir).unwrap();
+    (pipeline, scans_url)
 }
 
 /// Asserts the scan at `path` carried a tap whose check came out as `code`; returns the answer.
@@ -77,31 +104,12 @@ async fn scanned(pipeline: &Pipeline, path: &str, code: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nfc_taps_verify_once_and_anything_else_is_suspicious() {
-    let db = TestDatabase::create().await.unwrap();
-    let mut admin = db.connect().await.unwrap();
-    let ingest_url = db.login_role(INGEST_ROLE, "tagtrail_ingest").await.unwrap();
-    let reader_url = db.login_role(READER_ROLE, "tagtrail_reader").await.unwrap();
-    let scans_url = db.login_role(SCANS_ROLE, "tagtrail_scans").await.unwrap();
-    let dir = std::env::temp_dir().join(format!("trace-api-nfc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key_file = dir.join("nfc-keys.json");
-    std::fs::write(&key_file, keys().file_text().as_bytes()).unwrap();
-    registry::nfc::register_tag(&admin, TAG, LINK, 1)
-        .await
-        .unwrap();
-    registry::nfc::register_tag(&admin, OTHER_TAG, OTHER_LINK, 1)
-        .await
-        .unwrap();
-    let scans = secrecy::SecretString::from(scans_url.clone());
-    let keys_path = key_file.clone();
-    let pipeline = Pipeline::start_on(db, &mut admin, ingest_url, reader_url, move |config| {
-        config.scans.url = Some(scans);
-        config.scans.nfc_keys = Some(keys_path);
-        // Eight scans at once from one address, below.
-        config.limits.max_answers_per_client = 8;
-    })
-    .await;
-    std::fs::remove_dir_all(&dir).unwrap();
+    let (pipeline, scans_url) =
+        start_with_scans(&[(TAG, LINK), (OTHER_TAG, OTHER_LINK)], |config| {
+            // Eight scans at once from one address, below.
+            config.limits.max_answers_per_client = 8;
+        })
+        .await;
     pipeline
         .capture(vec![object(0, "ADD", &[ITEM], "commissioning")])
         .await;
@@ -403,28 +411,12 @@ const SCAN_COLUMNS: [&str; 7] = [
 async fn kept_scans_weigh_as_what_they_prove() {
     const OTHER: &str = "urn:epc:id:sgtin:0614141.812345.6790";
     const OTHER_SCAN: &str = "/01/80614141123458/21/6790";
-    let db = TestDatabase::create().await.unwrap();
-    let mut admin = db.connect().await.unwrap();
-    let ingest_url = db.login_role(INGEST_ROLE, "tagtrail_ingest").await.unwrap();
-    let reader_url = db.login_role(READER_ROLE, "tagtrail_reader").await.unwrap();
-    let scans_url = db.login_role(SCANS_ROLE, "tagtrail_scans").await.unwrap();
-    let dir = std::env::temp_dir().join(format!("trace-api-scans-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key_file = dir.join("nfc-keys.json");
-    std::fs::write(&key_file, keys().file_text().as_bytes()).unwrap();
-    registry::nfc::register_tag(&admin, TAG, LINK, 1)
-        .await
-        .unwrap();
-    let scans = secrecy::SecretString::from(scans_url.clone());
-    let pipeline = Pipeline::start_on(db, &mut admin, ingest_url, reader_url, move |config| {
-        config.scans.url = Some(scans);
-        config.scans.nfc_keys = Some(key_file);
+    let (pipeline, scans_url) = start_with_scans(&[(TAG, LINK)], |config| {
         config.scans.region_header = Some("X-Edge-Region".to_owned());
         config.scans.position_header = Some("X-Edge-Position".to_owned());
         config.scans.edges = vec!["127.0.0.1".parse().unwrap()];
     })
     .await;
-    std::fs::remove_dir_all(&dir).unwrap();
     pipeline
         .capture(vec![
             object(0, "ADD", &[ITEM], "commissioning"),
