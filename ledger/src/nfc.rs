@@ -33,7 +33,7 @@ use aes::cipher::{Array, BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
 use cmac::{Cmac, Mac};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 #[cfg(test)]
 mod tests;
@@ -177,12 +177,16 @@ impl SunKey {
         &self.0
     }
 
+    /// The cipher under this key (the key is read in place, never copied out of its zeroed
+    /// home; the cipher's round keys are zeroed when it is dropped).
     fn cipher(&self) -> Aes128 {
-        Aes128::new(&Array::from(*self.0))
+        Aes128::new_from_slice(self.0.as_slice())
+            .unwrap_or_else(|_| unreachable!("a 16-byte key is an AES-128 key"))
     }
 
     fn cmac(&self, message: &[u8]) -> Zeroizing<[u8; 16]> {
-        let mut mac = <Cmac<Aes128> as KeyInit>::new(&Array::from(*self.0));
+        let mut mac = <Cmac<Aes128> as KeyInit>::new_from_slice(self.0.as_slice())
+            .unwrap_or_else(|_| unreachable!("a 16-byte key is an AES-128 key"));
         mac.update(message);
         let mut out = Zeroizing::new([0u8; 16]);
         out.copy_from_slice(&mac.finalize().into_bytes());
@@ -324,6 +328,7 @@ pub fn decrypt(meta_read: &SunKey, picc: &[u8; PICC_LEN]) -> Option<Picc> {
     let mut block = Array::from(*picc);
     meta_read.cipher().decrypt_block(&mut block);
     let plain = Zeroizing::new(<[u8; PICC_LEN]>::from(block));
+    block.as_mut_slice().zeroize();
     if plain[0] != PICC_DATA_TAG {
         return None;
     }
@@ -366,6 +371,8 @@ pub fn diversify(master: &SunKey, input: &[u8]) -> Option<SunKey> {
     let mut l = Array::from([0u8; 16]);
     cipher.encrypt_block(&mut l);
     let k1 = Zeroizing::new(double(&l.into()));
+    // L (the cipher of the zero block) gives both subkeys: secret as they are.
+    l.as_mut_slice().zeroize();
     let k2 = Zeroizing::new(double(&k1));
     let mut message = Zeroizing::new([0u8; 32]);
     message[0] = 0x01;
@@ -387,7 +394,7 @@ pub fn diversify(master: &SunKey, input: &[u8]) -> Option<SunKey> {
         cipher.encrypt_block(&mut state);
     }
     let key = SunKey::from_bytes(state.into());
-    state.iter_mut().for_each(|byte| *byte = 0);
+    state.as_mut_slice().zeroize();
     Some(key)
 }
 

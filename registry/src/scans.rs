@@ -146,15 +146,21 @@ pub async fn record_scans<C: GenericClient>(
         .await
 }
 
-/// Deletes the scans kept longer than `seconds`; returns how many.
+/// Deletes at most `limit` of the scans kept longer than `seconds` (the oldest first); returns
+/// how many. Bounded, so that each statement stays short however many expired at once: call it
+/// again while it deletes `limit`.
 pub async fn expire_scans<C: GenericClient>(
     client: &C,
     seconds: i64,
+    limit: i64,
 ) -> Result<u64, tokio_postgres::Error> {
     client
         .execute(
-            "DELETE FROM consumer_scans WHERE scanned_at < now() - make_interval(secs => $1)",
-            &[&(seconds as f64)],
+            "DELETE FROM consumer_scans WHERE scan_id IN (
+                 SELECT scan_id FROM consumer_scans
+                 WHERE scanned_at < now() - make_interval(secs => $1)
+                 ORDER BY scanned_at LIMIT $2)",
+            &[&(seconds as f64), &limit],
         )
         .await
 }

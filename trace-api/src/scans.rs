@@ -6,7 +6,8 @@
 //!   rounded down to 15 minutes, a QR scan or a verified tap, and a region code and a one-degree
 //!   cell only when the edge sets the configured headers. They go through a bounded queue to one
 //!   writer that inserts them in batches (a full queue drops scans, counted: they are signals,
-//!   never acknowledged) and deletes those older than `[scans] retention`.
+//!   never acknowledged); a task apart deletes those older than `[scans] retention`, in bounded
+//!   statements.
 //!
 //! The verdict weighs both (`ledger::verdict`: the `nfc_tap_*` rules, `copied_label`,
 //! `scanned_far_apart`).
@@ -37,6 +38,9 @@ const BATCH: usize = 2_000;
 
 /// How often expired scans are deleted.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(600);
+
+/// The most expired scans one statement deletes.
+const EXPIRY_BATCH: i64 = 10_000;
 
 /// What the service writes for consumers' scans.
 #[derive(Clone)]
@@ -106,7 +110,8 @@ impl Scans {
             .context("Failed to set up the scans database pool")?;
         let (queue, waiting) = mpsc::channel(QUEUE);
         let retention = i64::try_from(scans.retention.as_secs()).unwrap_or(i64::MAX);
-        tokio::spawn(write(waiting, pool.clone(), retention, metrics, stop));
+        tokio::spawn(write(waiting, pool.clone(), metrics, stop.clone()));
+        tokio::spawn(expire(pool.clone(), retention, stop));
         Ok(Some(Self {
             keys,
             pool,
@@ -201,15 +206,39 @@ impl Scans {
     }
 }
 
-/// The writer: batches of queued scans, one statement each, and the hourly expiry.
+/// Every [`EXPIRY_INTERVAL`], deletes the scans kept longer than `retention` seconds, in bounded
+/// statements, apart from the writer (a long expiry never holds scans back).
+async fn expire(pool: deadpool_postgres::Pool, retention: i64, stop: CancellationToken) {
+    let mut expiry = tokio::time::interval(EXPIRY_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = expiry.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        loop {
+            let expired = async {
+                let client = pool.get().await?;
+                anyhow::Ok(registry::scans::expire_scans(&**client, retention, EXPIRY_BATCH).await?)
+            };
+            match expired.await {
+                Ok(deleted) if deleted == EXPIRY_BATCH as u64 && !stop.is_cancelled() => {}
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "expired scans could not be deleted");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The writer: batches of queued scans, one statement each.
 async fn write(
     mut waiting: mpsc::Receiver<NewScan>,
     pool: deadpool_postgres::Pool,
-    retention: i64,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) {
-    let mut expiry = tokio::time::interval(EXPIRY_INTERVAL);
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         tokio::select! {
@@ -218,15 +247,6 @@ async fn write(
                     return;
                 }
                 keep(&pool, &mut batch, &metrics).await;
-            }
-            _ = expiry.tick() => {
-                let expired = async {
-                    let client = pool.get().await?;
-                    anyhow::Ok(registry::scans::expire_scans(&**client, retention).await?)
-                };
-                if let Err(error) = expired.await {
-                    tracing::warn!(error = %format!("{error:#}"), "expired scans could not be deleted");
-                }
             }
             () = stop.cancelled() => {
                 waiting.close();

@@ -591,14 +591,29 @@ async fn kept_scans_weigh_as_what_they_prove() {
         .await
         .unwrap();
     tokio::spawn(connection);
+    admin
+        .execute(
+            "INSERT INTO consumer_scans (item, scanned_at, kind)
+             VALUES ($1, date_bin('15 minutes', now() - interval '31 days', TIMESTAMPTZ '2000-01-01 00:00:00+00'), 'nfc')",
+            &[&LINK],
+        )
+        .await
+        .unwrap();
     let before = kept().await.len();
+    // In bounded statements, the oldest first.
     assert_eq!(
-        registry::scans::expire_scans(&scans, 30 * 24 * 3600)
+        registry::scans::expire_scans(&scans, 30 * 24 * 3600, 1)
             .await
             .unwrap(),
         1
     );
-    assert_eq!(kept().await.len(), before - 1);
+    assert_eq!(
+        registry::scans::expire_scans(&scans, 30 * 24 * 3600, 1000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(kept().await.len(), before - 2);
     // It may not change what it kept.
     let error = scans
         .execute("UPDATE consumer_scans SET region = 'NL'", &[])
