@@ -747,44 +747,31 @@ fn seen_after_end(case: &Case<'_>) -> Vec<Finding> {
 }
 
 fn impossible_travel(case: &Case<'_>) -> Vec<Finding> {
-    let placed: Vec<(&Sighting<'_>, Place, &str)> = case
-        .evidence()
-        // A sighting whose eventTime did not parse is at no time in particular.
-        .filter(|sighting| sighting.of_the_object && sighting.time != i128::MIN)
-        .filter_map(|sighting| {
-            let location = location(sighting.event)?;
-            Some((sighting, (case.place)(location)?, location))
-        })
-        .collect();
+    let placed = case.placed_entries();
     let mut findings = Vec::new();
     // Each sighting against the ones before it, not only the last: a chain of sightings each
     // near enough to the one before (the clock allowance counted on every leg) must not carry
     // an object across the world in minutes. At most TRAVEL_WINDOW back, and one finding a
     // sighting, so that the cost stays linear in the history.
-    for (next, (to, there, to_place)) in placed.iter().enumerate() {
+    for (next, to) in placed.iter().enumerate() {
         let earlier = &placed[next.saturating_sub(TRAVEL_WINDOW)..next];
-        for (from, at, from_place) in earlier.iter().rev() {
-            let kilometres = at.kilometres_to(*there);
-            if kilometres <= NEAR_KM {
-                continue;
+        let found = earlier.iter().rev().find_map(|from| {
+            let (kilometres, minutes) = to.too_far_from(from)?;
+            match (from.what, to.what) {
+                (SeenWhat::Entry(from_leaf, from_place), SeenWhat::Entry(to_leaf, to_place)) => {
+                    Some(Finding {
+                        scans: Vec::new(),
+                        evidence: vec![from_leaf, to_leaf],
+                        detail: format!(
+                            "seen at {from_place} and, {minutes} minutes later, at {to_place}, \
+                             {kilometres:.0} km away"
+                        ),
+                    })
+                }
+                _ => None,
             }
-            // Times of events whose eventTime did not parse are the extremes: no overflow.
-            let apart = to.time.saturating_sub(from.time);
-            let seconds = (apart / 1_000_000_000).saturating_add(CLOCK_SKEW_SECONDS);
-            let hours = seconds as f64 / 3_600.0;
-            if kilometres > MAX_SPEED_KMH * hours {
-                findings.push(Finding {
-                    scans: Vec::new(),
-                    evidence: vec![from.leaf, to.leaf],
-                    detail: format!(
-                        "seen at {from_place} and, {} minutes later, at {to_place}, \
-                         {kilometres:.0} km away",
-                        apart / 60_000_000_000
-                    ),
-                });
-                break;
-            }
-        }
+        });
+        findings.extend(found);
     }
     findings
 }
@@ -816,7 +803,8 @@ impl Seen<'_> {
         if kilometres <= NEAR_KM {
             return None;
         }
-        let apart = (self.time - other.time).abs();
+        // Times of events whose eventTime did not parse are the extremes: no overflow.
+        let apart = self.time.saturating_sub(other.time).saturating_abs();
         let seconds = (apart / 1_000_000_000)
             .saturating_add(CLOCK_SKEW_SECONDS)
             .saturating_add(self.early.max(other.early));
@@ -843,9 +831,10 @@ impl Seen<'_> {
 }
 
 impl<'a> Case<'a> {
-    /// The object's sightings by registered readers that have a place.
+    /// The object's sightings by registered readers that have a place, in event-time order.
     fn placed_entries(&self) -> Vec<Seen<'a>> {
         self.evidence()
+            // A sighting whose eventTime did not parse is at no time in particular.
             .filter(|sighting| sighting.of_the_object && sighting.time != i128::MIN)
             .filter_map(|sighting| {
                 let location = location(sighting.event)?;

@@ -4,6 +4,7 @@
 //! coarse region code and a one-degree cell, each only when the edge gave one. Written in batches
 //! and expired by trace-api (`[scans]`).
 
+use ledger::verdict::ScanHow;
 use tokio_postgres::GenericClient;
 
 /// Scan times are kept rounded down to this many seconds (15 minutes).
@@ -15,29 +16,19 @@ pub const MAX_RECENT: i64 = 256;
 /// The most taps of one item a verdict reads (the newest), apart from its link scans.
 pub const MAX_RECENT_TAPS: i64 = 64;
 
-/// How an item was scanned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScanKind {
-    /// Its link was opened with no tap (a QR code, or typed): proves nothing about possession.
-    Qr,
-    /// A tap of its NFC tag whose message verified with a counter never used before.
-    Nfc,
+/// How a scan's kind is kept.
+fn kind_text(how: ScanHow) -> &'static str {
+    match how {
+        ScanHow::Qr => "qr",
+        ScanHow::Nfc => "nfc",
+    }
 }
 
-impl ScanKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Qr => "qr",
-            Self::Nfc => "nfc",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "qr" => Some(Self::Qr),
-            "nfc" => Some(Self::Nfc),
-            _ => None,
-        }
+fn kind_of(text: &str) -> Option<ScanHow> {
+    match text {
+        "qr" => Some(ScanHow::Qr),
+        "nfc" => Some(ScanHow::Nfc),
+        _ => None,
     }
 }
 
@@ -92,7 +83,7 @@ pub struct NewScan {
     pub item: String,
     /// When, in Unix seconds (rounded down when kept).
     pub at: i64,
-    pub kind: ScanKind,
+    pub kind: ScanHow,
     /// A region code ([`is_region`]); others are not kept.
     pub region: Option<String>,
     pub cell: Option<Cell>,
@@ -104,7 +95,7 @@ pub struct KeptScan {
     pub id: u64,
     /// When, in Unix seconds, rounded down to [`TIME_ROUNDING_SECONDS`].
     pub at: i64,
-    pub kind: ScanKind,
+    pub kind: ScanHow,
     pub region: Option<String>,
     pub cell: Option<Cell>,
 }
@@ -121,7 +112,7 @@ pub async fn record_scans<C: GenericClient>(
 ) -> Result<u64, tokio_postgres::Error> {
     let items: Vec<&str> = scans.iter().map(|scan| scan.item.as_str()).collect();
     let times: Vec<i64> = scans.iter().map(|scan| rounded(scan.at)).collect();
-    let kinds: Vec<&str> = scans.iter().map(|scan| scan.kind.as_str()).collect();
+    let kinds: Vec<&str> = scans.iter().map(|scan| kind_text(scan.kind)).collect();
     let regions: Vec<Option<&str>> = scans
         .iter()
         .map(|scan| scan.region.as_deref().filter(|code| is_region(code)))
@@ -193,7 +184,7 @@ pub async fn recent_scans<C: GenericClient>(
             Some(KeptScan {
                 id: u64::try_from(row.get::<_, i64>(0)).ok()?,
                 at: row.get(1),
-                kind: ScanKind::parse(row.get(2))?,
+                kind: kind_of(row.get(2))?,
                 region: row.get(3),
                 cell: latitude.zip(longitude).map(|(latitude, longitude)| Cell {
                     latitude,

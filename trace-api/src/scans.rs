@@ -13,14 +13,13 @@
 //! `scanned_far_apart`).
 
 use std::path::Path;
-use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use ledger::nfc::{Keys, Sun, TapCheck};
+use ledger::verdict::{ConsumerScan, ScanHow};
 use registry::scans::{Cell, NewScan};
-use secrecy::ExposeSecret as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -85,29 +84,15 @@ impl Scans {
             .map(read_keys)
             .transpose()?
             .map(Arc::new);
-        let mut pg_config = tokio_postgres::Config::from_str(url.expose_secret())
-            .context("scans.url is not a PostgreSQL connection URL")?;
-        let options = format!(
-            "{} -c statement_timeout={}",
-            pg_config.get_options().unwrap_or_default(),
-            database.statement_timeout.as_millis()
-        );
-        pg_config.options(options.trim());
-        pg_config.application_name("tagtrail-trace-api-scans");
-        let manager = deadpool_postgres::Manager::from_config(
+        let pg_config =
+            crate::startup::session_config_of(url, database, "tagtrail-trace-api-scans")
+                .context("scans.url is not a PostgreSQL connection URL")?;
+        let pool = crate::startup::lazy_pool(
             pg_config,
-            tokio_postgres::NoTls,
-            deadpool_postgres::ManagerConfig {
-                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-            },
-        );
-        let pool = deadpool_postgres::Pool::builder(manager)
-            .max_size(scans.pool_size.unwrap_or(DEFAULT_POOL_SIZE))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .create_timeout(Some(database.connect_timeout))
-            .wait_timeout(Some(database.connect_timeout))
-            .build()
-            .context("Failed to set up the scans database pool")?;
+            scans.pool_size.unwrap_or(DEFAULT_POOL_SIZE),
+            database,
+        )
+        .context("Failed to set up the scans database pool")?;
         let (queue, waiting) = mpsc::channel(QUEUE);
         let retention = i64::try_from(scans.retention.as_secs()).unwrap_or(i64::MAX);
         tokio::spawn(write(waiting, pool.clone(), metrics, stop.clone()));
@@ -167,13 +152,52 @@ impl Scans {
         }
     }
 
+    /// Queues the scan of the item at `link` being answered to be kept (a tap when `tap` was
+    /// accepted; where the edge says it came from, [`Self::whereabouts`]); returns it as the
+    /// verdict weighs it.
+    pub fn keep<'h>(
+        &self,
+        link: String,
+        tap: Option<&TapCheck>,
+        peer: Option<std::net::IpAddr>,
+        header: impl Fn(&str) -> &'h str,
+        metrics: &Metrics,
+    ) -> ConsumerScan {
+        let (region, cell) = self.whereabouts(peer, header);
+        let how = match tap {
+            Some(TapCheck::Accepted { .. }) => ScanHow::Nfc,
+            _ => ScanHow::Qr,
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+            });
+        self.record(
+            NewScan {
+                item: link,
+                at: now,
+                kind: how,
+                region,
+                cell,
+            },
+            metrics,
+        );
+        ConsumerScan {
+            id: None,
+            time: i128::from(registry::scans::rounded(now)) * 1_000_000_000,
+            how,
+            place: cell.map(Cell::centre),
+        }
+    }
+
     /// Where the edge says the scan came from: a region code from the region header, a cell
     /// from the position header (`latitude,longitude` in degrees), believed only when the request
     /// came from one of the configured edges (`peer`); anything else is not kept.
-    pub fn whereabouts(
+    pub fn whereabouts<'h>(
         &self,
         peer: Option<std::net::IpAddr>,
-        header: impl Fn(&str) -> Option<String>,
+        header: impl Fn(&str) -> &'h str,
     ) -> (Option<String>, Option<Cell>) {
         if !peer.is_some_and(|peer| self.edges.contains(&peer)) {
             return (None, None);
@@ -181,13 +205,13 @@ impl Scans {
         let region = self
             .region_header
             .as_deref()
-            .and_then(&header)
+            .map(&header)
             .map(|code| code.trim().to_ascii_uppercase())
             .filter(|code| registry::scans::is_region(code));
         let cell = self
             .position_header
             .as_deref()
-            .and_then(&header)
+            .map(&header)
             .and_then(|position| {
                 let (latitude, longitude) = position.split_once(',')?;
                 Cell::of(
@@ -199,7 +223,7 @@ impl Scans {
     }
 
     /// Queues `scan` to be kept; a full queue drops it (counted).
-    pub fn record(&self, scan: NewScan, metrics: &Metrics) {
+    fn record(&self, scan: NewScan, metrics: &Metrics) {
         if self.queue.try_send(scan).is_err() {
             metrics.scans_dropped(1);
         }
@@ -308,11 +332,11 @@ mod tests {
         }
     }
 
-    fn headers(name: &str) -> Option<String> {
+    fn headers(name: &str) -> &'static str {
         match name {
-            "X-Region" => Some(" nl ".to_owned()),
-            "X-Position" => Some("52.37,4.89".to_owned()),
-            _ => None,
+            "X-Region" => " nl ",
+            "X-Position" => "52.37,4.89",
+            _ => "",
         }
     }
 
@@ -338,9 +362,9 @@ mod tests {
         assert_eq!(scans.whereabouts(None, headers), (None, None));
         // Not a region code, not a position: not kept.
         let odd = |name: &str| match name {
-            "X-Region" => Some("<b>".to_owned()),
-            "X-Position" => Some("52.37;4.89".to_owned()),
-            _ => None,
+            "X-Region" => "<b>",
+            "X-Position" => "52.37;4.89",
+            _ => "",
         };
         assert_eq!(scans.whereabouts(Some(edge), odd), (None, None));
     }

@@ -213,6 +213,21 @@ const REGISTRY_POOL_SIZE: usize = 4;
 fn build_registry_pool(database: &DatabaseConfig) -> anyhow::Result<deadpool_postgres::Pool> {
     let mut pg_config = session_config(database)?;
     ledger_store::reader_session_settings(&mut pg_config);
+    lazy_pool(
+        pg_config,
+        REGISTRY_POOL_SIZE.min(database.pool_size).max(1),
+        database,
+    )
+    .context("Failed to set up the registry's database pool")
+}
+
+/// A pool of at most `size` connections with `pg_config`, opened as they are needed, waiting
+/// at most `[database] connect_timeout` for one.
+pub(crate) fn lazy_pool(
+    pg_config: tokio_postgres::Config,
+    size: usize,
+    database: &DatabaseConfig,
+) -> Result<deadpool_postgres::Pool, deadpool_postgres::BuildError> {
     let manager = deadpool_postgres::Manager::from_config(
         pg_config,
         tokio_postgres::NoTls,
@@ -221,25 +236,34 @@ fn build_registry_pool(database: &DatabaseConfig) -> anyhow::Result<deadpool_pos
         },
     );
     deadpool_postgres::Pool::builder(manager)
-        .max_size(REGISTRY_POOL_SIZE.min(database.pool_size).max(1))
+        .max_size(size)
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .create_timeout(Some(database.connect_timeout))
         .wait_timeout(Some(database.connect_timeout))
         .build()
-        .context("Failed to set up the registry's database pool")
 }
 
 /// The configured database's connection settings with the statement timeout and this
 /// service's application name.
 fn session_config(database: &DatabaseConfig) -> anyhow::Result<tokio_postgres::Config> {
-    let mut pg_config = tokio_postgres::Config::from_str(database.url.expose_secret())
-        .context("database.url is not a PostgreSQL connection URL")?;
+    session_config_of(&database.url, database, "tagtrail-trace-api")
+        .context("database.url is not a PostgreSQL connection URL")
+}
+
+/// The connection settings of `url` with `[database] statement_timeout` and the application
+/// name `name`.
+pub(crate) fn session_config_of(
+    url: &secrecy::SecretString,
+    database: &DatabaseConfig,
+    name: &str,
+) -> Result<tokio_postgres::Config, tokio_postgres::Error> {
+    let mut pg_config = tokio_postgres::Config::from_str(url.expose_secret())?;
     let millis = database.statement_timeout.as_millis();
     let options = format!(
         "{} -c statement_timeout={millis}",
         pg_config.get_options().unwrap_or_default()
     );
     pg_config.options(options.trim());
-    pg_config.application_name("tagtrail-trace-api");
+    pg_config.application_name(name);
     Ok(pg_config)
 }

@@ -302,56 +302,23 @@ pub(super) async fn verdict(
         }
         false => None,
     };
-    if let (Some(scans), Some(link), true) = (&state.scans, link, scanned) {
-        let peer = request.peer_addr().map(|peer| peer.ip());
-        let (region, cell) = scans.whereabouts(peer, |name| {
-            request
-                .headers()
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned)
-        });
-        let how = match tap {
-            Some(ledger::nfc::TapCheck::Accepted { .. }) => verdict::ScanHow::Nfc,
-            _ => verdict::ScanHow::Qr,
-        };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| {
-                i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
-            });
-        consumer_scans.push(verdict::ConsumerScan {
-            id: None,
-            time: i128::from(registry::scans::rounded(now)) * 1_000_000_000,
-            how,
-            place: cell.map(registry::scans::Cell::centre),
-        });
-        scans.record(
-            registry::scans::NewScan {
-                item: link,
-                at: now,
-                kind: match how {
-                    verdict::ScanHow::Nfc => registry::scans::ScanKind::Nfc,
-                    verdict::ScanHow::Qr => registry::scans::ScanKind::Qr,
-                },
-                region,
-                cell,
-            },
-            &state.metrics,
-        );
-    }
-    let size = view.size().get();
-    // Judging and writing grow with the history: a long one is done on the slow lane.
-    let bytes = history.events.len() * 512;
-    let header_text = |name| {
+    let header_text = |name: &str| {
         request
             .headers()
             .get(name)
             .and_then(|value| value.to_str().ok())
             .unwrap_or("")
     };
-    let html = super::page::wants_html(header_text(header::ACCEPT))
-        .then(|| super::page::Language::of(header_text(header::ACCEPT_LANGUAGE)));
+    if let (Some(scans), Some(link), true) = (&state.scans, link, scanned) {
+        let peer = request.peer_addr().map(|peer| peer.ip());
+        let this = scans.keep(link, tap.as_ref(), peer, header_text, &state.metrics);
+        consumer_scans.push(this);
+    }
+    let size = view.size().get();
+    // Judging and writing grow with the history: a long one is done on the slow lane.
+    let bytes = history.events.len() * 512;
+    let html = super::page::wants_html(header_text(header::ACCEPT.as_str()))
+        .then(|| super::page::Language::of(header_text(header::ACCEPT_LANGUAGE.as_str())));
     let body = state
         .lane
         .run_sized(bytes, move || {
@@ -478,10 +445,7 @@ async fn kept_scans(state: &AppState, link: &str) -> Result<Vec<verdict::Consume
         .map(|scan| verdict::ConsumerScan {
             id: Some(scan.id),
             time: i128::from(scan.at) * 1_000_000_000,
-            how: match scan.kind {
-                registry::scans::ScanKind::Nfc => verdict::ScanHow::Nfc,
-                registry::scans::ScanKind::Qr => verdict::ScanHow::Qr,
-            },
+            how: scan.kind,
             place: scan.cell.map(registry::scans::Cell::centre),
         })
         .collect())

@@ -532,3 +532,16 @@ pub fn reason<'a>(answer: &'a Value, code: &str) -> &'a Value {
         .find(|reason| reason["code"] == code)
         .unwrap_or_else(|| panic!("no {code}: {answer}"))
 }
+
+/// Asserts that `client`'s role may run none of `statements`: each is refused for want of
+/// privilege (by a grant, or by a trigger that guards what a grant allows).
+pub async fn assert_refused(client: &tokio_postgres::Client, statements: &[&str]) {
+    for statement in statements {
+        let error = client.batch_execute(statement).await.unwrap_err();
+        assert_eq!(
+            error.code(),
+            Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{statement}: {error}"
+        );
+    }
+}
