@@ -35,6 +35,8 @@
 //! checkpoint_refresh = "100ms"  # answers are as of a checkpoint at most this much older than the newest
 //! lookup_filter_mib = 512       # memory for the Bloom filters of the lookup runs (0: none)
 //! tile_cache_mib = 2048         # memory for tiles kept for monitors and proofs (128 MiB per million entries holds all)
+//! checkpoint_keys = ["tagtrail.example/log+1a2b3c4d+AQ..."]   # the log's verifier keys, as `tagtrail keygen`
+//!                               # prints them: the scan page re-checks the bundle with them (default: none, it says so)
 //!
 //! [audit]
 //! interval = "1h"              # re-verify the whole log (as `tagtrail audit` does) this often; "0s": never
@@ -95,7 +97,12 @@ const SCHEMA: Schema = Schema {
         ),
         (
             "ledger",
-            &["checkpoint_refresh", "lookup_filter_mib", "tile_cache_mib"],
+            &[
+                "checkpoint_refresh",
+                "lookup_filter_mib",
+                "tile_cache_mib",
+                "checkpoint_keys",
+            ],
         ),
         ("audit", &["interval"]),
         (
@@ -202,7 +209,7 @@ impl Default for AuditConfig {
 }
 
 /// `[ledger]`: how the service follows the ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerConfig {
     /// How long the newest checkpoint (and how far the lookups reach) is reused before it is read
@@ -222,6 +229,12 @@ pub struct LedgerConfig {
     /// million entries. Memory is taken only as tiles are read.
     #[serde(default = "default_tile_cache_mib")]
     pub tile_cache_mib: usize,
+    /// The log's checkpoint verifier keys (`<name>+<key id>+<base64 key>`, as `tagtrail keygen`
+    /// prints them; several during a key rotation). The scan page hands them to the consumer's
+    /// browser, which re-checks the item's bundle against them; without them the page says
+    /// nothing was checked on the device. Public: they are what the log publishes.
+    #[serde(default)]
+    pub checkpoint_keys: Vec<String>,
 }
 
 impl Default for LedgerConfig {
@@ -230,6 +243,7 @@ impl Default for LedgerConfig {
             checkpoint_refresh: default_checkpoint_refresh(),
             lookup_filter_mib: default_lookup_filter_mib(),
             tile_cache_mib: default_tile_cache_mib(),
+            checkpoint_keys: Vec::new(),
         }
     }
 }
@@ -454,6 +468,14 @@ impl Config {
                 "scans.region_header and scans.position_header need scans.edges: the addresses of the edge that sets them",
             );
         }
+        for key in &self.ledger.checkpoint_keys {
+            if let Err(error) = ledger::note::NoteVerifierKey::parse(key) {
+                return invalid(&format!(
+                    "ledger.checkpoint_keys: {key:?} is not a checkpoint verifier key ({error}); \
+                     expected `<name>+<key id>+<base64 key>` as `tagtrail keygen` prints it"
+                ));
+            }
+        }
         if self.scans.retention < Duration::from_secs(3600) {
             return invalid("scans.retention must be at least 1h");
         }
@@ -581,6 +603,34 @@ mod tests {
         };
         let error = Config::load(None, env(&[]), overrides).unwrap_err();
         assert!(error.to_string().contains("database.url"), "{error}");
+    }
+
+    #[test]
+    fn checkpoint_keys_are_read_from_the_environment_and_bad_ones_refused() {
+        let name = ledger::note::KeyName::parse("trace.test/log").unwrap();
+        let key = ledger::note::NoteSignerKey::from_seed(name, &[7; 32])
+            .verifier_key()
+            .to_string();
+        let variable = format!("[\"{key}\"]");
+        let config = Config::load(
+            None,
+            env(&[("TAGTRAIL_TRACE_LEDGER_CHECKPOINT_KEYS", &variable)]),
+            url(),
+        )
+        .unwrap();
+        assert_eq!(config.ledger.checkpoint_keys, [key]);
+        let error = Config::load(
+            None,
+            env(&[(
+                "TAGTRAIL_TRACE_LEDGER_CHECKPOINT_KEYS",
+                "[\"tagtrail.example/log+00+AQ\"]",
+            )]),
+            url(),
+        )
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("ledger.checkpoint_keys"), "{message}");
+        assert!(message.contains("tagtrail keygen"), "{message}");
     }
 
     #[test]

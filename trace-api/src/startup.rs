@@ -56,6 +56,9 @@ pub struct AppState {
     pub(crate) answer_gates: crate::routes::AnswerGates,
     /// What consumers' scans write (`[scans]`: NFC tap counters, kept scans), when configured.
     pub(crate) scans: Option<crate::scans::Scans>,
+    /// The log's checkpoint verifier keys (`ledger.checkpoint_keys`, in their text form), which
+    /// the scan page's in-browser check trusts.
+    pub(crate) checkpoint_keys: Arc<[String]>,
 }
 
 /// A built, listening trace-api service.
@@ -102,9 +105,21 @@ impl Application {
             audit.clone(),
         )?;
         let registry = build_registry_pool(&config.database)?;
+        let checkpoint_keys = config
+            .ledger
+            .checkpoint_keys
+            .iter()
+            .map(|key| {
+                ledger::note::NoteVerifierKey::parse(key)
+                    .map(|key| key.to_string())
+                    .with_context(|| format!("ledger.checkpoint_keys: {key:?}"))
+            })
+            .collect::<anyhow::Result<Vec<String>>>()?
+            .into();
         let state = web::Data::new(AppState {
             store,
             registry,
+            checkpoint_keys,
             limits,
             metrics,
             limiter: RateLimiter::new(limits.requests_per_second, limits.burst, limits.max_clients)

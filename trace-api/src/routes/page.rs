@@ -1,12 +1,24 @@
 //! The scan page: the verdict a scan route answers in JSON, written as one HTML page for the
-//! consumer's browser. Mobile first, no external asset (the CSS is inline, there is no script
-//! yet), landmarks and headings for screen readers, text that says what colour only hints at,
-//! in English or Simplified Chinese by `Accept-Language`. Every text that comes from the log
-//! (identifiers, places, reporters, details) is escaped; nothing personal is shown, since the
-//! verdict's journey holds no event fields but the standard ones. A long journey is cut to its
-//! last [`SHOWN_STEPS`] steps so that the page stays under 30 KB.
+//! consumer's browser. Mobile first, no external asset (the CSS and the one script are inline),
+//! readable without the script, landmarks and headings for screen readers, text that says what
+//! colour only hints at, in English or Simplified Chinese by `Accept-Language`. Every text that
+//! comes from the log (identifiers, places, reporters, details) is escaped; nothing personal is
+//! shown, since the verdict's journey holds no event fields but the standard ones. A long journey
+//! is cut to its last [`SHOWN_STEPS`] steps so that the page stays under 30 KB.
+//!
+//! The script ([`CHECK_SCRIPT`], `check.js`) re-checks on the consumer's own device what the
+//! page rests on: it fetches the item's provenance bundle and verifies, with WebCrypto, the log's
+//! signature on its checkpoint (against the keys of `ledger.checkpoint_keys`, handed over in a
+//! JSON data block), each event's exact bytes against its leaf record, each inclusion proof, the
+//! consistency proof to the anchored checkpoint and that checkpoint's signature, and that every
+//! journey step shown is one of the bundle's events. It then says "verified on this device" or
+//! exactly what failed. The [`CONTENT_SECURITY_POLICY`] lets that one script run (by its hash)
+//! and fetch from this origin only.
 
-use serde_json::Value;
+use std::sync::LazyLock;
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 pub use crate::negotiate::{Language, wants_html};
 
@@ -34,6 +46,10 @@ struct Words {
     refused: &'static str,
     entries: &'static str,
     nothing: &'static str,
+    device: &'static str,
+    /// The in-browser check's words, by the codes `check.js` reports (`{name}`: a value it
+    /// fills in).
+    check: &'static [(&'static str, &'static str)],
 }
 
 const ENGLISH: Words = Words {
@@ -73,6 +89,95 @@ const ENGLISH: Words = Words {
     refused: "reported without authority: changed nothing",
     entries: "entries",
     nothing: "No event names this item.",
+    device: "Checked on this device",
+    check: &[
+        ("checking", "Checking the proofs on this device…"),
+        ("verified", "Verified on this device"),
+        (
+            "failed",
+            "The check on this device failed: do not rely on this page",
+        ),
+        ("unchecked", "Not checked on this device"),
+        (
+            "ok_signature",
+            "The log's signature on its checkpoint of {size} entries (key {key}).",
+        ),
+        (
+            "ok_events",
+            "{events} events are in that checkpoint's tree, and {bytes} of them are byte for byte the ones the log recorded.",
+        ),
+        (
+            "ok_anchored",
+            "That checkpoint is consistent with the one anchored on chain {chain} in block {block} ({anchored} entries).",
+        ),
+        (
+            "no_anchor",
+            "No anchored checkpoint covers these records yet.",
+        ),
+        (
+            "ok_journey",
+            "Each of the {shown} steps shown above is one of these events.",
+        ),
+        (
+            "part_journey",
+            "{checked} of the {shown} steps shown above are among these events; the bundle's writer says it left out others' events, the rest among them.",
+        ),
+        ("norecord", "There is no record of this item to check."),
+        (
+            "not_checked",
+            "Not checked here: the devices' signatures, the event hashes and the anchoring transaction itself (tagtrail verify checks them all).",
+        ),
+        (
+            "unsupported",
+            "This browser cannot check Ed25519 signatures: nothing was checked on this device.",
+        ),
+        (
+            "nokey",
+            "This service publishes no key of its log to check against: nothing was checked on this device.",
+        ),
+        ("fetch", "The proof bundle could not be fetched ({status})."),
+        ("format", "The proof bundle cannot be read: {what}."),
+        (
+            "note",
+            "The log's checkpoint is not a well-formed signed note.",
+        ),
+        (
+            "note_anchored",
+            "The anchored checkpoint is not a well-formed signed note.",
+        ),
+        (
+            "signature",
+            "No signature by the log's key verifies on its checkpoint.",
+        ),
+        (
+            "signature_anchored",
+            "No signature by the log's key verifies on the anchored checkpoint.",
+        ),
+        (
+            "size",
+            "The event at entry {leaf} is proved in a tree of {got} entries, not in the checkpoint's {want}.",
+        ),
+        (
+            "bytes",
+            "The event at entry {leaf} is not, byte for byte, the one the log recorded.",
+        ),
+        (
+            "record",
+            "The leaf record of the event at entry {leaf} is malformed.",
+        ),
+        (
+            "inclusion",
+            "The event at entry {leaf} is not in the checkpoint's tree: its inclusion proof fails.",
+        ),
+        (
+            "consistency",
+            "The checkpoint of {old} entries is not consistent with the one of {new}: the log was forked or rewritten.",
+        ),
+        (
+            "missing",
+            "The step at entry {leaf} shown above is not in the proof bundle.",
+        ),
+    ],
 };
 
 const CHINESE: Words = Words {
@@ -112,6 +217,68 @@ const CHINESE: Words = Words {
     refused: "无权报告：未被采纳",
     entries: "条",
     nothing: "没有事件提到此商品。",
+    device: "在本机核验",
+    check: &[
+        ("checking", "正在本机核验证明……"),
+        ("verified", "已在本机核验"),
+        ("failed", "本机核验失败：请勿相信本页"),
+        ("unchecked", "未在本机核验"),
+        (
+            "ok_signature",
+            "日志对其 {size} 条检查点的签名（密钥 {key}）。",
+        ),
+        (
+            "ok_events",
+            "{events} 个事件在该检查点的树中，其中 {bytes} 个与日志记录的逐字节一致。",
+        ),
+        (
+            "ok_anchored",
+            "该检查点与链 {chain} 第 {block} 块中锚定的检查点（{anchored} 条）一致。",
+        ),
+        ("no_anchor", "尚无锚定的检查点涵盖这些记录。"),
+        ("ok_journey", "上面显示的 {shown} 个步骤都是这些事件之一。"),
+        (
+            "part_journey",
+            "上面显示的 {shown} 个步骤中有 {checked} 个在这些事件中；证明包的生成方称其省略了他方的事件，其余步骤在其中。",
+        ),
+        ("norecord", "没有此商品的记录可供核验。"),
+        (
+            "not_checked",
+            "此处未核验：设备签名、事件哈希和锚定交易本身（tagtrail verify 会全部核验）。",
+        ),
+        (
+            "unsupported",
+            "此浏览器无法核验 Ed25519 签名：未在本机核验任何内容。",
+        ),
+        (
+            "nokey",
+            "此服务未公布可用于核验的日志密钥：未在本机核验任何内容。",
+        ),
+        ("fetch", "无法获取证明包（{status}）。"),
+        ("format", "无法读取证明包：{what}。"),
+        ("note", "日志的检查点不是格式正确的签名笔记。"),
+        ("note_anchored", "锚定的检查点不是格式正确的签名笔记。"),
+        ("signature", "检查点上没有可通过核验的日志密钥签名。"),
+        (
+            "signature_anchored",
+            "锚定的检查点上没有可通过核验的日志密钥签名。",
+        ),
+        (
+            "size",
+            "条目 {leaf} 的事件证明所用的树有 {got} 条，而不是检查点的 {want} 条。",
+        ),
+        ("bytes", "条目 {leaf} 的事件与日志记录的不是逐字节一致。"),
+        ("record", "条目 {leaf} 的事件的叶记录格式错误。"),
+        (
+            "inclusion",
+            "条目 {leaf} 的事件不在检查点的树中：其包含证明不成立。",
+        ),
+        (
+            "consistency",
+            "{old} 条的检查点与 {new} 条的检查点不一致：日志被分叉或改写。",
+        ),
+        ("missing", "上面显示的条目 {leaf} 的步骤不在证明包中。"),
+    ],
 };
 
 /// HTML text: `&`, `<`, `>`, `"` and `'` escaped.
@@ -146,11 +313,35 @@ header,main,footer{max-width:40rem;margin:0 auto;padding:1rem}\
 .genuine{background:#e6f4ea;border-color:#1e7b34}.suspicious{background:#fdecea;border-color:#b3261e}\
 .unknown{background:#f1f3f4;border-color:#5f6368}.not_anchored_yet{background:#fff4e0;border-color:#8a5a00}\
 h1{font-size:1.1rem;margin:0}.v p{margin:.25rem 0 0}.v strong{font-size:1.6rem}\
+#tt-status{font-weight:600;margin:.75rem 0 .25rem}[data-state=verified] #tt-status{color:#1e7b34}\
+[data-state=failed] #tt-status{color:#b3261e}[data-state=verified] #tt-status::before{content:\"\\2713  \"}\
+[data-state=failed] #tt-status::before{content:\"\\2717  \"}summary{cursor:pointer;color:#444}\
 h2{font-size:1.1rem;margin:1.5rem 0 .5rem}ul,ol{padding-left:1.25rem}li{margin:.35rem 0}\
 .d{color:#444;font-size:.9rem;word-break:break-word}a{color:#0b57d0}footer{color:#444;font-size:.85rem}";
 
-/// The page of a scan's `answer` (the JSON the scan route answers) in `language`.
-pub fn render(answer: &Value, language: Language) -> String {
+/// The script that re-checks the page's bundle in the browser.
+pub const CHECK_SCRIPT: &str = include_str!("check.js");
+
+/// The page's Content-Security-Policy: no external asset, inline styles, the one script
+/// [`CHECK_SCRIPT`] by its hash, fetches from this origin only, nothing framed.
+pub static CONTENT_SECURITY_POLICY: LazyLock<String> = LazyLock::new(|| {
+    let hash = ledger::Hash::from_bytes(Sha256::digest(CHECK_SCRIPT.as_bytes()).into());
+    format!(
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{}'; \
+         connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        hash.to_base64()
+    )
+});
+
+/// JSON to go inside a `<script>` element: `<` written as `\u003c`, so no `</script>` (or
+/// `<!--`) in the data can end the element early.
+fn script_data(value: &Value) -> String {
+    value.to_string().replace('<', "\\u003c")
+}
+
+/// The page of a scan's `answer` (the JSON the scan route answers) in `language`; its script
+/// checks the bundle against `checkpoint_keys` (verifier key texts).
+pub fn render(answer: &Value, language: Language, checkpoint_keys: &[String]) -> String {
     let words = match language {
         Language::English => &ENGLISH,
         Language::Chinese => &CHINESE,
@@ -174,10 +365,13 @@ pub fn render(answer: &Value, language: Language) -> String {
     ));
     page.push_str(&format!(
         "<header><h1>{}</h1><p class=\"d\">{item}</p></header><main>\
-         <section class=\"v {verdict}\" aria-live=\"polite\"><strong>{}</strong><p>{}</p></section>",
+         <section class=\"v {verdict}\" aria-live=\"polite\"><strong>{}</strong><p>{}</p></section>\
+         <section id=\"tt-check\" hidden aria-live=\"polite\"><p id=\"tt-status\"></p>\
+         <details><summary>{}</summary><ul id=\"tt-details\"></ul></details></section>",
         escape(words.title),
         escape(headline),
-        escape(explanation)
+        escape(explanation),
+        escape(words.device),
     ));
     // Why: each reason's meaning, and what was found.
     page.push_str(&format!("<section><h2>{}</h2><ul>", escape(words.why)));
@@ -205,6 +399,7 @@ pub fn render(answer: &Value, language: Language) -> String {
     // The journey, newest steps last, cut to the newest SHOWN_STEPS.
     page.push_str(&format!("<section><h2>{}</h2>", escape(words.journey)));
     let steps: &[Value] = answer["journey"].as_array().map_or(&[], Vec::as_slice);
+    let mut shown = Vec::with_capacity(steps.len().min(SHOWN_STEPS));
     if steps.is_empty() {
         page.push_str(&format!("<p>{}</p>", escape(words.nothing)));
     } else {
@@ -217,6 +412,7 @@ pub fn render(answer: &Value, language: Language) -> String {
         }
         page.push_str("<ol>");
         for step in &steps[skipped..] {
+            shown.extend(step["leafIndex"].as_u64());
             let what = term(&step["bizStep"])
                 .or_else(|| step["type"].as_str().map(str::to_owned))
                 .unwrap_or_default();
@@ -259,6 +455,19 @@ pub fn render(answer: &Value, language: Language) -> String {
         escape(answer["links"]["history"].as_str().unwrap_or("")),
         escape(words.history),
     ));
+    // What the check on the consumer's device needs (its section, under the verdict, is
+    // hidden until the script runs).
+    let data = json!({
+        "bundle": answer["links"]["bundle"],
+        "keys": checkpoint_keys,
+        "leaves": shown,
+        "words": words.check.iter().map(|(code, text)| (code.to_string(), json!(text))).collect::<Map<String, Value>>(),
+    });
+    page.push_str(&format!(
+        "<script type=\"application/json\" id=\"tt-check-data\">{}</script>\
+         <script>{CHECK_SCRIPT}</script>",
+        script_data(&data)
+    ));
     page.push_str("</main><footer>tagtrail</footer></body></html>");
     page
 }
@@ -286,16 +495,56 @@ mod tests {
 
     #[test]
     fn the_page_says_the_verdict_and_escapes_what_the_log_gave() {
-        let page = render(&answer(3), Language::English);
+        let page = render(&answer(3), Language::English, &[]);
         assert!(page.starts_with("<!doctype html><html lang=\"en\">"));
         assert!(page.contains("<strong>Suspicious</strong>"));
         assert!(page.contains("<strong>retail selling</strong>"));
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(page.contains("shop &amp; co"));
         assert!(page.contains("chips &lt;A&gt;, &quot;B&quot; were read"));
-        assert!(!page.contains("<script"));
+        // The page's own two scripts (the data block and the check), nothing the log wrote.
+        assert_eq!(page.matches("<script").count(), 2);
         assert!(page.contains("Anchored on chain up to entry 10"));
         assert!(page.contains("<a href=\"/items/x/bundle\">"));
+    }
+
+    #[test]
+    fn the_check_gets_the_keys_the_shown_steps_and_data_that_cannot_end_its_element() {
+        let mut hostile = answer(2);
+        hostile["links"]["bundle"] = json!("/items/</script><script>alert(1)<!--/bundle");
+        let keys = ["trace.test/log+0a1b2c3d+AQ".to_owned()];
+        let page = render(&hostile, Language::English, &keys);
+        assert_eq!(page.matches("<script").count(), 2);
+        assert_eq!(page.matches("</script>").count(), 2);
+        let start = page.find("id=\"tt-check-data\">").unwrap() + "id=\"tt-check-data\">".len();
+        let end = start + page[start..].find("</script>").unwrap();
+        let data: Value = serde_json::from_str(&page[start..end]).unwrap();
+        assert_eq!(
+            data["bundle"],
+            "/items/</script><script>alert(1)<!--/bundle"
+        );
+        assert_eq!(data["keys"], json!(keys));
+        assert_eq!(data["leaves"], json!([1, 1]));
+        assert_eq!(data["words"]["verified"], "Verified on this device");
+        let csp = CONTENT_SECURITY_POLICY.as_str();
+        assert!(csp.contains("script-src 'sha256-") && csp.contains("connect-src 'self'"));
+        assert!(page.contains(&format!("<script>{CHECK_SCRIPT}</script>")));
+    }
+
+    #[test]
+    fn both_languages_word_every_outcome_of_the_check() {
+        let codes = |words: &Words| {
+            words
+                .check
+                .iter()
+                .map(|(code, _)| *code)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(codes(&ENGLISH), codes(&CHINESE));
+        for code in codes(&ENGLISH) {
+            let named = code.trim_end_matches("_anchored");
+            assert!(CHECK_SCRIPT.contains(named), "check.js never names {code}");
+        }
     }
 
     #[test]
@@ -307,7 +556,7 @@ mod tests {
         assert_eq!(Language::of("en;q=0.1, zh;q=0.9"), Language::Chinese);
         assert_eq!(Language::of(""), Language::English);
         assert_eq!(Language::of("zh;q=0"), Language::English);
-        let page = render(&answer(1), Language::Chinese);
+        let page = render(&answer(1), Language::Chinese, &[]);
         assert!(page.starts_with("<!doctype html><html lang=\"zh-Hans\">"));
         assert!(page.contains("<strong>可疑</strong>"));
         assert!(page.contains("以此商品的 EPC 读到了另一枚标签芯片"));
@@ -331,7 +580,7 @@ mod tests {
         let mut long = answer(10_000);
         let reason = long["reasons"][0].clone();
         long["reasons"] = json!(vec![reason; 500]);
-        let page = render(&long, Language::English);
+        let page = render(&long, Language::English, &[]);
         assert!(page.len() < 30 * 1024, "{} bytes", page.len());
         assert!(page.contains(&format!("{} earlier steps", 10_000 - SHOWN_STEPS)));
         assert_eq!(page.matches("<li><strong>").count(), SHOWN_STEPS);

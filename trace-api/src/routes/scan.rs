@@ -319,6 +319,7 @@ pub(super) async fn verdict(
     let bytes = history.events.len() * 512;
     let html = super::page::wants_html(header_text(header::ACCEPT.as_str()))
         .then(|| super::page::Language::of(header_text(header::ACCEPT_LANGUAGE.as_str())));
+    let checkpoint_keys = state.checkpoint_keys.clone();
     let body = state
         .lane
         .run_sized(bytes, move || {
@@ -350,7 +351,9 @@ pub(super) async fn verdict(
                 },
             });
             match html {
-                Some(language) => Ok(super::page::render(&answer, language).into_bytes()),
+                Some(language) => {
+                    Ok(super::page::render(&answer, language, &checkpoint_keys).into_bytes())
+                }
                 None => serde_json::to_vec(&answer),
             }
         })
@@ -358,14 +361,13 @@ pub(super) async fn verdict(
         .map_err(|error| Problem::internal(&error))?
         .map_err(|error| Problem::internal(&error))?;
     let mut answer = match html {
-        // The page: no script, no external asset, nothing framed.
+        // The page: its one script, no external asset, nothing framed.
         Some(_) => HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
             .insert_header((header::CACHE_CONTROL, "no-cache"))
             .insert_header((
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; \
-                 form-action 'none'; frame-ancestors 'none'",
+                super::page::CONTENT_SECURITY_POLICY.as_str(),
             ))
             .body(body),
         None => json_answer(body),

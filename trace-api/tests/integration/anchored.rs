@@ -118,7 +118,7 @@ async fn bundles_carry_the_anchor_that_covers_their_events() {
 
 /// A local chain and an anchor worker on it for the pipeline's database, running as `role`, a
 /// member of tagtrail_anchor only, confirming at one block.
-async fn anchor_worker(pipeline: &Pipeline, role: &str) -> (Anvil, ChainWorker) {
+pub(crate) async fn anchor_worker(pipeline: &Pipeline, role: &str) -> (Anvil, ChainWorker) {
     let anvil = Anvil::start();
     let url = pipeline
         .db
@@ -130,7 +130,7 @@ async fn anchor_worker(pipeline: &Pipeline, role: &str) -> (Anvil, ChainWorker) 
 }
 
 /// Anchors the newest checkpoint with `worker` and waits for its confirmation: its tree size.
-async fn anchor_newest(worker: &ChainWorker, anvil: &Anvil) -> u64 {
+pub(crate) async fn anchor_newest(worker: &ChainWorker, anvil: &Anvil) -> u64 {
     let size = match worker.tick().await.unwrap() {
         Progress::Sent { tree_size, tx_hash } => {
             anvil.mined(&tx_hash);

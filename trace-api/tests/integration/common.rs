@@ -290,6 +290,12 @@ impl TraceApi {
         // Tests read right after the checkpoint they waited for: no reuse of an older one (the
         // reuse itself is tested in service.rs).
         config.ledger.checkpoint_refresh = std::time::Duration::ZERO;
+        // The log's key, as its scan pages hand it to the browser's check.
+        config.ledger.checkpoint_keys = vec![
+            NoteSignerKey::from_seed(KeyName::parse("trace.test/log").unwrap(), &[7; 32])
+                .verifier_key()
+                .to_string(),
+        ];
         adjust(&mut config);
         let app = trace_api::Application::build(config).await.unwrap();
         let url = format!("http://127.0.0.1:{}", app.port());

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 mod anchored;
+mod browser;
 mod common;
 mod conformance;
 mod custody;

@@ -1,0 +1,316 @@
+// Exercises trace-api/src/routes/check.js (the scan page's in-browser check) under Node 20:
+//   node trace-api/tests/check_js.mjs <path to check.js> <path to ledger/tests/golden>
+// Every case asserts the exact state and code (and, where it matters, params and lines).
+// Exit status 0 when all pass, 1 otherwise (one message per failure).
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import vm from "node:vm";
+
+const [scriptPath, goldenDir] = process.argv.slice(2);
+if (!scriptPath || !goldenDir) {
+  console.error("usage: node check_js.mjs <check.js> <golden dir>");
+  process.exit(2);
+}
+const source = readFileSync(scriptPath, "utf8");
+const goldenText = readFileSync(join(goldenDir, "provenance-v1.json"), "utf8");
+const logKey = readFileSync(join(goldenDir, "log-key.pub"), "utf8").trim();
+
+// A fresh context per load: only what a browser would give the script, and no document.
+const load = (extra = {}) =>
+  vm.runInNewContext(source + "\n;({verify})", { crypto: globalThis.crypto, TextEncoder, atob, btoa, ...extra });
+const { verify } = load();
+
+// Templates with every placeholder, so the lines show what was passed.
+const words = {
+  checking: "checking", verified: "VERIFIED", failed: "FAILED", unchecked: "UNCHECKED",
+  ok_signature: "signature on {size} (key {key})",
+  ok_events: "{events} events, {bytes} byte-checked",
+  ok_anchored: "anchored {anchored} on chain {chain} block {block}",
+  no_anchor: "no anchor",
+  ok_journey: "{shown} shown", part_journey: "{checked} of {shown} shown", norecord: "no record",
+  not_checked: "not checked here",
+  unsupported: "unsupported", nokey: "no key", fetch: "fetch {status}", format: "format: {what}",
+  note: "note", note_anchored: "anchored note",
+  signature: "signature", signature_anchored: "anchored signature",
+  size: "size {leaf} {got} {want}", bytes: "bytes {leaf}", record: "record {leaf}",
+  inclusion: "inclusion {leaf}", consistency: "consistency {old} {new}", missing: "missing {leaf}",
+};
+const config = (over = {}) => ({ bundle: "/items/x/bundle", keys: [logKey], leaves: [2, 4], words, ...over });
+
+// Helpers to tamper with the golden bundle.
+const golden = () => JSON.parse(goldenText);
+const text = (b) => JSON.stringify(b);
+const flipB64 = (s, at) => {
+  const bytes = Buffer.from(s, "base64");
+  bytes[at] ^= 0x01;
+  return bytes.toString("base64");
+};
+// Flips one byte of the note's first signature (past the 4-byte key id).
+const flipNoteSig = (note) => {
+  const lines = note.split("\n");
+  const i = lines.findIndex((l) => l.startsWith("\u2014 "));
+  const parts = lines[i].split(" ");
+  parts[2] = flipB64(parts[2], 10);
+  lines[i] = parts.join(" ");
+  return lines.join("\n");
+};
+// Changes the root line (line 3) to another valid 32-byte root.
+const flipNoteRoot = (note) => {
+  const lines = note.split("\n");
+  lines[2] = flipB64(lines[2], 0);
+  return lines.join("\n");
+};
+const b64 = (bytes) => Buffer.from(bytes).toString("base64");
+const sha = async (...parts) => new Uint8Array(await crypto.subtle.digest("SHA-256", Buffer.concat(parts.map((p) => Buffer.from(p)))));
+
+// A new Ed25519 key named like the golden log: its verifier key line, and a signer of notes.
+async function otherKey(name = logKey.split("+")[0]) {
+  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]);
+  const raw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+  const keyBytes = new Uint8Array([1, ...raw]);
+  const idBytes = (await sha(Buffer.from(name, "utf8"), [0x0a], keyBytes)).slice(0, 4);
+  const line = `${name}+${Buffer.from(idBytes).toString("hex")}+${b64(keyBytes)}`;
+  // Signs note text (ending in a newline) as a C2SP signed note.
+  const sign = async (noteText) => {
+    const sig = new Uint8Array(await crypto.subtle.sign("Ed25519", pair.privateKey, Buffer.from(noteText, "utf8")));
+    return `${noteText}\n\u2014 ${name} ${b64([...idBytes, ...sig])}\n`;
+  };
+  return { line, sign };
+}
+const otherKeyLine = async () => (await otherKey()).line;
+
+// The cases: [name, bundle text, config, expected state, expected code, extra check or null].
+const cases = [];
+const add = (name, bundleText, cfg, state, code, extra = null) => cases.push({ name, bundleText, cfg, state, code, extra });
+const expectParams = (want) => (r) =>
+  Object.entries(want).filter(([k, v]) => r.params[k] !== v).map(([k, v]) => `params.${k} = ${JSON.stringify(r.params[k])}, want ${JSON.stringify(v)}`);
+
+const g = golden();
+const v2 = g.events.filter((e) => Buffer.from(e.leafRecord, "base64")[0] === 2).length;
+add("golden bundle, leaves [2,4]", goldenText, config(), "verified", "verified", (r) => {
+  const want = [
+    `signature on 10 (key ${logKey.split("+").slice(0, 2).join("+")})`,
+    `${g.events.length} events, ${v2} byte-checked`,
+    "anchored 16 on chain 31337 block 12",
+    "2 shown",
+    "not checked here",
+  ];
+  return JSON.stringify(r.lines) === JSON.stringify(want) ? [] : [`lines ${JSON.stringify(r.lines)}, want ${JSON.stringify(want)}`];
+});
+add("golden bundle, every leaf shown", goldenText, config({ leaves: [2, 4, 5, 7, 8] }), "verified", "verified");
+{
+  const b = golden();
+  delete b.anchored;
+  add("no anchored checkpoint", text(b), config(), "verified", "verified", (r) => (r.lines[2] === "no anchor" ? [] : [`line 3 ${r.lines[2]}`]));
+}
+{
+  const b = golden();
+  b.anchored.checkpoint = b.checkpoint;
+  b.anchored.consistency = { oldSize: 10, newSize: 10, hashes: [] };
+  add("anchored checkpoint equal to the bundle's", text(b), config(), "verified", "verified",
+    (r) => (r.lines[2] === "anchored 10 on chain 31337 block 12" ? [] : [`line 3 ${r.lines[2]}`]));
+  const c = golden();
+  c.anchored.checkpoint = c.checkpoint;
+  c.anchored.consistency = { oldSize: 10, newSize: 10, hashes: [c.anchored.consistency.hashes[0]] };
+  add("equal sizes with a non-empty path", text(c), config(), "failed", "consistency", expectParams({ old: "10", new: "10" }));
+}
+add("no keys", goldenText, config({ keys: [] }), "unchecked", "nokey");
+add("key with a wrong id", goldenText, config({ keys: [logKey.replace(/\+[0-9a-f]{8}\+/, "+00000000+")] }), "unchecked", "nokey");
+add("key not base64 of 0x01 || key", goldenText, config({ keys: [logKey.replace(/\+A/, "+B")] }), "unchecked", "nokey");
+add("another key of the same name", goldenText, config({ keys: [await otherKeyLine()] }), "failed", "signature", expectParams({ which: "checkpoint" }));
+add("both the other key and the log's", goldenText, config({ keys: [await otherKeyLine(), logKey] }), "verified", "verified");
+{
+  const b = golden();
+  b.events[1].event = b.events[1].event.replace("packing", "packinh");
+  add("an event's text changed", text(b), config(), "failed", "bytes", expectParams({ leaf: "4" }));
+}
+{
+  const b = golden();
+  b.events[0].inclusion.hashes[1] = flipB64(b.events[0].inclusion.hashes[1], 5);
+  add("an inclusion proof hash changed", text(b), config(), "failed", "inclusion", expectParams({ leaf: "2" }));
+  const c = golden();
+  c.events[0].inclusion.hashes.pop();
+  add("an inclusion proof hash dropped", text(c), config(), "failed", "inclusion", expectParams({ leaf: "2" }));
+  const d = golden();
+  d.events[0].inclusion.leafIndex = 3;
+  add("another leaf index", text(d), config({ leaves: [4] }), "failed", "inclusion", expectParams({ leaf: "3" }));
+}
+{
+  const b = golden();
+  b.events[2].inclusion.treeSize = 11;
+  add("an event's tree size changed", text(b), config(), "failed", "size", expectParams({ leaf: "5", got: "11", want: "10" }));
+  const big = goldenText.replace('"treeSize": 10', '"treeSize": 9007199254740993');
+  add("a tree size past 2^53 (exact)", big, config(), "failed", "size", expectParams({ leaf: "2", got: "9007199254740993" }));
+  add("a negative leaf index", goldenText.replace('"leafIndex": 2', '"leafIndex": -2'), config(), "failed", "format");
+  add("a fractional leaf index", goldenText.replace('"leafIndex": 2', '"leafIndex": 2.5'), config(), "failed", "format");
+}
+{
+  const b = golden();
+  b.checkpoint = flipNoteSig(b.checkpoint);
+  add("checkpoint signature byte changed", text(b), config(), "failed", "signature", expectParams({ which: "checkpoint" }));
+  const c = golden();
+  c.checkpoint = flipNoteRoot(c.checkpoint);
+  add("checkpoint root line changed", text(c), config(), "failed", "signature", expectParams({ which: "checkpoint" }));
+  // A second signature line by the trusted key that does not verify rejects the note.
+  const f = golden();
+  const sigLine = f.checkpoint.split("\n").find((l) => l.startsWith("\u2014 "));
+  f.checkpoint += flipNoteSig(sigLine) + "\n";
+  add("a second, bad signature by the trusted key", text(f), config(), "failed", "signature", expectParams({ which: "checkpoint" }));
+  // Signatures by unknown keys (another id, another name) are ignored.
+  const h = golden();
+  const [, keyName] = sigLine.split(" ");
+  h.checkpoint += `\u2014 ${keyName} ${b64(new Uint8Array(68).fill(7))}\n\u2014 other.example/log ${b64(new Uint8Array(68))}\n`;
+  add("extra signatures by unknown keys", text(h), config(), "verified", "verified");
+  // Re-signed by a new key of the log's name: verifies; with another origin it does not.
+  const other = await otherKey();
+  const noteText = (origin) => golden().checkpoint.split("\n\n")[0].replace(/^[^\n]*/, origin) + "\n";
+  const i = golden();
+  delete i.anchored;
+  i.checkpoint = await other.sign(noteText(logKey.split("+")[0]));
+  add("checkpoint re-signed by a new trusted key", text(i), config({ keys: [other.line] }), "verified", "verified");
+  i.checkpoint = await other.sign(noteText("evil.example/log"));
+  add("checkpoint of another origin", text(i), config({ keys: [other.line] }), "failed", "signature", expectParams({ which: "checkpoint" }));
+  const d = golden();
+  d.checkpoint = d.checkpoint.replace("\n\n", "\n");
+  add("checkpoint without its blank line", text(d), config(), "failed", "note", expectParams({ which: "checkpoint" }));
+  const e = golden();
+  e.checkpoint = e.checkpoint.replace("\n10\n", "\n010\n");
+  add("checkpoint size with a leading zero", text(e), config(), "failed", "note", expectParams({ which: "checkpoint" }));
+}
+{
+  const b = golden();
+  b.anchored.consistency.hashes[1] = flipB64(b.anchored.consistency.hashes[1], 7);
+  add("consistency hash changed", text(b), config(), "failed", "consistency", expectParams({ old: "10", new: "16" }));
+  const c = golden();
+  c.anchored.consistency.oldSize = 9;
+  add("consistency for other sizes", text(c), config(), "failed", "consistency", expectParams({ old: "10", new: "16" }));
+}
+{
+  const b = golden();
+  b.anchored.checkpoint = flipNoteSig(b.anchored.checkpoint);
+  add("anchored checkpoint signature changed", text(b), config(), "failed", "signature", (r) => [
+    ...expectParams({ which: "anchored" })(r),
+    ...(r.lines[0] === "anchored signature" ? [] : [`line ${r.lines[0]}`]),
+  ]);
+}
+add("leaves [3]", goldenText, config({ leaves: [3] }), "failed", "missing", expectParams({ leaf: "3" }));
+{
+  // A bundle whose writer says it left events out: a shown step not in it is not a failure,
+  // and the lines say how many shown steps were checked.
+  const b = golden();
+  b.omitted = [{ reportedBy: "rival", events: 3 }];
+  add("leaves [2, 3] with events omitted", text(b), config({ leaves: [2, 3] }), "verified", "verified", (r) =>
+    r.lines[3] === "1 of 2 shown" ? [] : [`line ${r.lines[3]}`]);
+  add("leaves [2, 3] with an empty omitted", text({ ...golden(), omitted: [] }), config({ leaves: [2, 3] }), "failed", "missing",
+    expectParams({ leaf: "3" }));
+}
+{
+  const b = golden();
+  b.version = 2;
+  add("version 2", text(b), config(), "failed", "format", expectParams({ what: "version 2" }));
+}
+add("not JSON", "<html>oops</html>", config(), "failed", "format");
+add("no events", text({ ...golden(), events: [] }), config(), "failed", "format");
+{
+  const b = golden();
+  b.events.push(b.events[0]);
+  add("duplicate leaf", text(b), config(), "failed", "format");
+}
+{
+  const b = golden();
+  const record = Buffer.from(b.events[3].leafRecord, "base64");
+  record[0] = 0x07;
+  b.events[3].leafRecord = record.toString("base64");
+  add("leaf record version 0x07", text(b), config(), "failed", "record", expectParams({ leaf: "7" }));
+  const c = golden();
+  c.events[3].leafRecord = c.events[3].leafRecord.replace(/=$/, "");
+  add("leaf record not canonical base64", text(c), config(), "failed", "record", expectParams({ leaf: "7" }));
+}
+
+let failures = 0;
+const fail = (name, message) => {
+  failures++;
+  console.log(`FAIL ${name}: ${message}`);
+};
+for (const c of cases) {
+  let r;
+  try {
+    r = await verify(c.bundleText, c.cfg);
+  } catch (e) {
+    fail(c.name, `verify threw ${e}`);
+    continue;
+  }
+  const problems = [];
+  if (r.state !== c.state || r.code !== c.code) problems.push(`got ${r.state}/${r.code}, want ${c.state}/${c.code}`);
+  if (!Array.isArray(r.lines) || !r.lines.length) problems.push("no lines");
+  if (c.extra) problems.push(...c.extra(r));
+  if (problems.length) fail(c.name, `${problems.join("; ")} (lines: ${JSON.stringify(r.lines)})`);
+  else console.log(`ok   ${c.name}: ${r.state}/${r.code}: ${r.lines.join(" | ")}`);
+}
+
+// No WebCrypto: unchecked/unsupported.
+{
+  const name = "no WebCrypto";
+  const r = await vm.runInNewContext(source + "\n;({verify})", { TextEncoder, atob, btoa }).verify(goldenText, config());
+  if (r.state === "unchecked" && r.code === "unsupported") console.log(`ok   ${name}: ${r.state}/${r.code}`);
+  else fail(name, `got ${r.state}/${r.code}`);
+}
+
+// The bootstrap, with a minimal document and fetch.
+async function page(respond, cfg = config()) {
+  const el = (tag) => ({
+    tag, hidden: true, textContent: "", dataset: {}, children: [],
+    appendChild(child) { this.children.push(child); return child; },
+  });
+  const nodes = { "tt-check": el("section"), "tt-status": el("p"), "tt-details": el("ul"), "tt-check-data": el("script") };
+  const folded = el("details");
+  folded.open = false;
+  nodes["tt-check"].querySelector = (selector) => (selector === "details" ? folded : null);
+  nodes.folded = folded;
+  nodes["tt-check-data"].textContent = JSON.stringify(cfg);
+  const requests = [];
+  const document = { getElementById: (id) => nodes[id] || null, createElement: el };
+  const fetch = async (url, init) => {
+    requests.push({ url, init });
+    return respond();
+  };
+  load({ document, fetch });
+  for (let i = 0; i < 200 && !nodes["tt-check"].dataset.state; i++) await new Promise((r) => setTimeout(r, 10));
+  return { nodes, requests };
+}
+{
+  const name = "bootstrap, bundle served";
+  const { nodes, requests } = await page(async () => ({ ok: true, status: 200, text: async () => goldenText }));
+  const problems = [];
+  const init = requests[0] && requests[0].init;
+  if (requests.length !== 1 || requests[0].url !== "/items/x/bundle" || init.credentials !== "omit" || init.headers.accept !== "application/json")
+    problems.push(`request ${JSON.stringify(requests)}`);
+  if (nodes["tt-check"].hidden !== false || nodes["tt-check"].dataset.state !== "verified") problems.push(`section ${JSON.stringify(nodes["tt-check"])}`);
+  if (nodes["tt-status"].textContent !== "VERIFIED") problems.push(`status ${nodes["tt-status"].textContent}`);
+  if (nodes["tt-details"].children.length !== 5 || nodes["tt-details"].children.some((li) => li.tag !== "li")) problems.push("details");
+  if (nodes.folded.open) problems.push("what passed is unfolded");
+  if (problems.length) fail(name, problems.join("; "));
+  else console.log(`ok   ${name}: ${nodes["tt-status"].textContent}: ${nodes["tt-details"].children.map((li) => li.textContent).join(" | ")}`);
+}
+for (const [name, respond, want] of [
+  ["bootstrap, 404", async () => ({ ok: false, status: 404 }), "fetch 404"],
+  ["bootstrap, network error", async () => { throw new TypeError("Failed to fetch"); }, "fetch network"],
+]) {
+  const { nodes } = await page(respond);
+  const lines = nodes["tt-details"].children.map((li) => li.textContent);
+  if (nodes["tt-check"].dataset.state === "failed" && nodes["tt-status"].textContent === "FAILED" && lines.join() === want && nodes.folded.open)
+    console.log(`ok   ${name}: failed: ${lines.join(" | ")}`);
+  else fail(name, `state ${nodes["tt-check"].dataset.state}, lines ${JSON.stringify(lines)}`);
+}
+{
+  // No step shown (no event names the item): nothing is fetched, and the page says so.
+  const name = "bootstrap, no step shown";
+  const { nodes, requests } = await page(async () => ({ ok: true, status: 200, text: async () => goldenText }), config({ leaves: [] }));
+  const lines = nodes["tt-details"].children.map((li) => li.textContent);
+  if (requests.length === 0 && nodes["tt-check"].dataset.state === "unchecked" && nodes["tt-status"].textContent === "UNCHECKED" && lines.join() === "no record")
+    console.log(`ok   ${name}: unchecked: ${lines.join(" | ")}`);
+  else fail(name, `requests ${requests.length}, state ${nodes["tt-check"].dataset.state}, lines ${JSON.stringify(lines)}`);
+}
+
+console.log(failures ? `${failures} failed` : "all passed");
+process.exit(failures ? 1 : 0);

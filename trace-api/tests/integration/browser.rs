@@ -1,0 +1,194 @@
+//! The scan page in a real browser: Debian's `chromium`, headless, at phone size, driven by
+//! `tests/browser.py` over the DevTools protocol. Each verdict is visible on its page, the
+//! page's own script re-checks the item's bundle on the device with WebCrypto and says so, and a
+//! bundle altered in flight (as a server or proxy between the log and the consumer might) makes
+//! that check fail, naming the event. A screenshot of each page is written to
+//! `$CARGO_TARGET_TMPDIR/screenshots` (under the target directory's `tmp`).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::anchored::{anchor_newest, anchor_worker};
+use crate::common::{Pipeline, SITE, object};
+
+const GTIN: &str = "80614141123458";
+
+/// The EPC of serial `serial` of the test GTIN.
+fn item(serial: u32) -> String {
+    format!("urn:epc:id:sgtin:0614141.812345.{serial}")
+}
+
+/// Where the pages' screenshots go.
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Opens `url` in headless Chromium at phone size, waits for the page's check to settle, writes
+/// the screenshot `name.png`, and returns what the page shows (`tests/browser.py`'s report).
+async fn open(url: String, name: &str, tamper: bool) -> Value {
+    let shot = screenshots().join(format!("{name}.png"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser.py");
+    let output = tokio::task::spawn_blocking(move || {
+        let mut command = std::process::Command::new("python3");
+        command.arg(script).arg(&url).arg(&shot);
+        if tamper {
+            command.arg("--tamper-bundle");
+        }
+        command.output().expect("python3 runs tests/browser.py")
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "the browser could not open the page ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let written = std::fs::metadata(screenshots().join(format!("{name}.png"))).unwrap();
+    assert!(written.len() > 1000, "an empty screenshot: {report}");
+    report
+}
+
+/// The page's check, as lines of text (for messages).
+fn details(report: &Value) -> Vec<&str> {
+    report["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line.as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_each_verdict_and_checks_its_bundle_in_the_browser() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    // The site's organisation owns the company prefix: its commissioning counts.
+    let mut admin = pipeline.db.connect().await.unwrap();
+    registry::add_organisation_prefixes(
+        &mut admin,
+        &ledger::OrganisationId::parse(SITE).unwrap(),
+        &[epcis::epc::CompanyPrefix::parse("0614141").unwrap()],
+    )
+    .await
+    .unwrap();
+    // Genuine: commissioned by its owner, shipped, received, all anchored. Suspicious: seen
+    // again after it was destroyed.
+    let genuine = item(4242);
+    let destroyed = item(4343);
+    pipeline
+        .capture(vec![
+            object(0, "ADD", &[&genuine], "commissioning"),
+            object(0, "ADD", &[&destroyed], "commissioning"),
+            object(10, "OBSERVE", &[&genuine], "shipping"),
+            object(20, "OBSERVE", &[&genuine], "receiving"),
+            object(30, "DELETE", &[&destroyed], "destroying"),
+            // Three hours later: past the destroyer's own grace for last sightings.
+            object(30 + 180, "OBSERVE", &[&destroyed], "inspecting"),
+        ])
+        .await;
+    let (anvil, worker) = anchor_worker(&pipeline, "tagtrail_anchor_browser_test").await;
+    anchor_newest(&worker, &anvil).await;
+    // Not anchored yet: commissioned after the anchor.
+    let fresh = item(4444);
+    pipeline
+        .capture(vec![object(240, "ADD", &[&fresh], "commissioning")])
+        .await;
+
+    let page = |serial: u32| format!("{}/01/{GTIN}/21/{serial}", pipeline.trace);
+    let shown = open(page(4242), "genuine", false).await;
+    assert_eq!(shown["verdict"], "genuine", "{shown}");
+    assert_eq!(shown["headline"], "Genuine", "{shown}");
+    assert_eq!(shown["state"], "verified", "{shown}");
+    assert_eq!(shown["status"], "Verified on this device", "{shown}");
+    let lines = details(&shown);
+    assert!(
+        lines[0].starts_with("The log's signature on its checkpoint of "),
+        "{lines:?}"
+    );
+    assert!(lines[0].contains("(key trace.test/log+"), "{lines:?}");
+    assert_eq!(
+        lines[1],
+        "3 events are in that checkpoint's tree, and 3 of them are byte for byte the ones the log recorded.",
+    );
+    assert!(
+        lines[2].starts_with(&format!(
+            "That checkpoint is consistent with the one anchored on chain {}",
+            anvil.chain_id
+        )),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[3],
+        "Each of the 3 steps shown above is one of these events."
+    );
+    assert!(lines[4].starts_with("Not checked here:"), "{lines:?}");
+    assert!(shown["html"].as_u64().unwrap() < 30 * 1024, "{shown}");
+
+    let shown = open(page(4343), "suspicious", false).await;
+    assert_eq!(shown["verdict"], "suspicious", "{shown}");
+    assert_eq!(shown["state"], "verified", "{shown}");
+    assert_eq!(
+        details(&shown)[1],
+        "3 events are in that checkpoint's tree, and 3 of them are byte for byte the ones the log recorded.",
+    );
+
+    let shown = open(page(4444), "not_anchored_yet", false).await;
+    assert_eq!(shown["verdict"], "not_anchored_yet", "{shown}");
+    assert_eq!(shown["state"], "verified", "{shown}");
+
+    // No event names it: nothing to check, and the page says so.
+    let shown = open(page(1), "unknown", false).await;
+    assert_eq!(shown["verdict"], "unknown", "{shown}");
+    assert_eq!(shown["state"], "unchecked", "{shown}");
+    assert_eq!(
+        details(&shown),
+        ["There is no record of this item to check."]
+    );
+
+    // The genuine item's bundle, altered on its way to the browser: the check fails, naming the
+    // event, while the verdict the server wrote stays on the page.
+    let shown = open(page(4242), "genuine-bundle-altered", true).await;
+    assert_eq!(
+        shown["alteredBundles"].as_array().unwrap().len(),
+        1,
+        "{shown}"
+    );
+    assert_eq!(shown["state"], "failed", "{shown}");
+    assert_eq!(
+        shown["status"], "The check on this device failed: do not rely on this page",
+        "{shown}"
+    );
+    let lines = details(&shown);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].ends_with("is not, byte for byte, the one the log recorded."),
+        "{lines:?}"
+    );
+    pipeline.stop().await;
+}
+
+/// The check's own cases under Node, whose WebCrypto is the browser's API
+/// (`tests/check_js.mjs`): the golden provenance bundle verifies, and each alteration of it
+/// (an event's bytes, a proof's hash, a tree size, a signature, a root, the consistency proof,
+/// a leaf record, the format) fails with its own code.
+#[test]
+fn the_check_script_refuses_each_alteration_of_a_bundle() {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = std::process::Command::new("node")
+        .arg(crate_dir.join("tests/check_js.mjs"))
+        .arg(crate_dir.join("src/routes/check.js"))
+        .arg(crate_dir.join("../ledger/tests/golden"))
+        .output()
+        .expect("node runs (scripts/services installs it)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.ends_with("all passed\n"), "{stdout}");
+}
