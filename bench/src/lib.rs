@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod detector;
+
 use std::fmt::Write;
 
 /// A GS1 company prefix used by every generated identifier (7 digits: the GS1 examples' own).

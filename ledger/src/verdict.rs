@@ -261,6 +261,14 @@ pub static RULES: &[Rule] = &[
         find: seen_after_end,
     },
     Rule {
+        code: "held_elsewhere",
+        weight: Weight::Suspicious,
+        meaning: "a party received the item without a hand-over while the party that had it \
+                  went on reporting it: two objects carry its identity",
+        meaning_zh: "某方在没有交接的情况下收到了该商品，而原持有方此后仍在报告它：有两件物品使用同一标识",
+        find: held_elsewhere,
+    },
+    Rule {
         code: "impossible_travel",
         weight: Weight::Suspicious,
         meaning: "two sightings are farther apart than one object can travel in the time \
@@ -744,6 +752,54 @@ fn seen_after_end(case: &Case<'_>) -> Vec<Finding> {
     }
     flush(end, &mut seen);
     findings
+}
+
+/// A receipt without authority (nobody handed the item over: its holder had not shipped it)
+/// followed, more than [`CLOCK_SKEW_SECONDS`] later, by an event of the party that reported the
+/// item last before it: that party still had the object, so the receiver got another one. One
+/// finding, the first such receipt. Direct events only, and only the previous reporter's events
+/// with authority or observations count for it having the object.
+fn held_elsewhere(case: &Case<'_>) -> Vec<Finding> {
+    let direct: Vec<&Sighting<'_>> = case.evidence().filter(|sighting| sighting.direct).collect();
+    let counts =
+        |sighting: &Sighting<'_>| !matches!(sighting.authority, Authority::Unauthorised { .. });
+    // Each party's newest counting event.
+    let mut newest: BTreeMap<&OrganisationId, &Sighting<'_>> = BTreeMap::new();
+    for sighting in direct.iter().filter(|sighting| counts(sighting)) {
+        if let Some(reporter) = sighting.reporter {
+            newest.insert(reporter, sighting);
+        }
+    }
+    let skew = CLOCK_SKEW_SECONDS * 1_000_000_000;
+    let mut last: Option<&Sighting<'_>> = None;
+    for sighting in &direct {
+        let refused_receipt =
+            !counts(sighting) && authority::receives(sighting.event) && sighting.reporter.is_some();
+        if let (true, Some(before)) = (refused_receipt, last)
+            && before.reporter != sighting.reporter
+            && let Some(after) = before.reporter.and_then(|holder| newest.get(holder))
+            && after.time > sighting.time.saturating_add(skew)
+        {
+            return vec![Finding {
+                evidence: vec![before.leaf, sighting.leaf, after.leaf],
+                scans: Vec::new(),
+                detail: format!(
+                    "{} received it at {} ({}) with no hand-over, while {}, which had it, \
+                     still reported it at {} ({})",
+                    organisation(sighting.reporter),
+                    event_time(sighting.event),
+                    location(sighting.event).unwrap_or("no location"),
+                    organisation(after.reporter),
+                    event_time(after.event),
+                    location(after.event).unwrap_or("no location"),
+                ),
+            }];
+        }
+        if counts(sighting) {
+            last = Some(sighting);
+        }
+    }
+    Vec::new()
 }
 
 fn impossible_travel(case: &Case<'_>) -> Vec<Finding> {

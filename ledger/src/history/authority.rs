@@ -328,6 +328,12 @@ pub fn ends_life(event: &Map<String, Value>) -> bool {
     matches!(act(event), Act::End(_))
 }
 
+/// Whether an event says its reporter received an item (`receiving`, `arriving` or
+/// `accepting`): what takes custody when the holder shipped it.
+pub fn receives(event: &Map<String, Value>) -> bool {
+    matches!(act(event), Act::Receive(_))
+}
+
 /// The CBV business step of an event without its namespace (`shipping` for
 /// `urn:epcglobal:cbv:bizstep:shipping`, `https://ref.gs1.org/cbv/BizStep-shipping` or
 /// `shipping`).

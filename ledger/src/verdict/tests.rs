@@ -702,3 +702,73 @@ fn a_container_s_events_are_not_the_item_s_end() {
     let judged = log.judged();
     assert_eq!(judged.verdict, Verdict::Genuine, "{judged:?}");
 }
+
+/// A copy that carries the genuine chip id too (a chip emulator): B receives an object under
+/// A's item's EPC at its warehouse while A, which never shipped the item, still counts it at its
+/// factory afterwards. One of them holds another object: suspicious, naming A's sighting before,
+/// B's receipt and A's sighting after. The same three entries are what a hostile B writing a
+/// receipt it never made would give: the finding names B, which answers for its entries.
+#[test]
+fn a_receipt_without_a_hand_over_while_the_holder_still_has_it_is_suspicious() {
+    let log = Log::default()
+        .by("A", read(event(0, "ADD", "commissioning", A_FACTORY), TID)) // 0
+        .by(
+            "A",
+            read(event(60, "OBSERVE", "cycle_counting", A_FACTORY), TID),
+        ) // 1
+        .by(
+            "B",
+            read(event(600, "OBSERVE", "receiving", B_WAREHOUSE), TID),
+        ) // 2
+        .by(
+            "A",
+            read(event(1_440, "OBSERVE", "cycle_counting", A_FACTORY), TID),
+        ); // 3
+    let judged = log.judged();
+    assert_eq!(judged.verdict, Verdict::Suspicious, "{judged:?}");
+    let held = reason(&judged, "held_elsewhere");
+    assert_eq!(held.evidence, [1, 2, 3]);
+    assert_eq!(
+        held.detail,
+        "B received it at 2026-03-01T10:00:00Z (urn:epc:id:sgln:0712345.00001.0) with no \
+         hand-over, while A, which had it, still reported it at 2026-03-02T00:00:00Z \
+         (urn:epc:id:sgln:0614141.00001.0)"
+    );
+    // Within the readers' clock skew of the receipt, A's sighting proves nothing.
+    let close = Log::default()
+        .by("A", read(event(0, "ADD", "commissioning", A_FACTORY), TID))
+        .by(
+            "B",
+            read(event(600, "OBSERVE", "receiving", B_WAREHOUSE), TID),
+        )
+        .by(
+            "A",
+            read(event(610, "OBSERVE", "cycle_counting", A_FACTORY), TID),
+        );
+    assert!(!codes(&close.judged()).contains(&"held_elsewhere"));
+}
+
+/// A missed door read: A's shipping was never read, so C's receipt has no hand-over and is
+/// refused; but A never reports the item again (it left), so nothing is suspicious. A return
+/// the holder ships back and receives is a hand-over each way, and nothing either.
+#[test]
+fn a_receipt_after_a_missed_shipping_read_is_not_suspicious() {
+    let missed = Log::default()
+        .by("A", read(event(0, "ADD", "commissioning", A_FACTORY), TID))
+        .by("C", read(event(300, "OBSERVE", "receiving", C_SHOP), TID))
+        .by("C", event(2_000, "OBSERVE", "retail_selling", C_SHOP));
+    let judged = missed.judged();
+    assert_ne!(judged.verdict, Verdict::Suspicious, "{judged:?}");
+    assert!(codes(&judged).contains(&"refused_events_ignored"));
+    let returned = a_genuine_life()
+        .by("C", read(event(2_100, "OBSERVE", "shipping", C_SHOP), TID))
+        .by(
+            "A",
+            read(event(2_400, "OBSERVE", "receiving", A_FACTORY), TID),
+        )
+        .by(
+            "A",
+            read(event(3_000, "OBSERVE", "cycle_counting", A_FACTORY), TID),
+        );
+    assert!(!codes(&returned.judged()).contains(&"held_elsewhere"));
+}
