@@ -101,6 +101,8 @@ class Browser:
         self.answers = from_browser_read
         self.deadline = deadline
         self.buffer = b""
+        # How much of the buffer is known to hold no NUL (not scanned again).
+        self.scanned = 0
         self.next_id = 0
         self.answered = {}
         self.events = []
@@ -133,7 +135,8 @@ class Browser:
 
     def read(self):
         """The browser's next message, waiting no later than the deadline."""
-        while b"\0" not in self.buffer:
+        while b"\0" not in self.buffer[self.scanned :]:
+            self.scanned = len(self.buffer)
             left = self.deadline - time.monotonic()
             ready, _, _ = select.select([self.answers], [], [], max(left, 0))
             if not ready:
@@ -143,6 +146,7 @@ class Browser:
                 raise RuntimeError("chromium closed its DevTools pipe")
             self.buffer += chunk
         message, self.buffer = self.buffer.split(b"\0", 1)
+        self.scanned = 0
         return json.loads(message)
 
     def wait_for_event(self, method):
@@ -225,9 +229,12 @@ def drive(binary, url, screenshot, tamper, timeout):
                 {"patterns": [{"urlPattern": "*/bundle", "requestStage": "Response"}]},
             )
         browser.send("Page.enable")
-        browser.send("Page.navigate", {"url": url})
+        navigated = browser.send("Page.navigate", {"url": url})
+        if navigated.get("errorText"):
+            raise RuntimeError(f"the page did not load: {navigated['errorText']} ({url})")
         browser.wait_for_event("Page.loadEventFired")
-        left_ms = int(max(browser.deadline - time.monotonic(), 0) * 1000)
+        # The page's own wait ends 10 s before the deadline: time left for the screenshot.
+        left_ms = int(max(browser.deadline - time.monotonic() - 10, 1) * 1000)
         result = browser.send(
             "Runtime.evaluate",
             {
@@ -263,7 +270,11 @@ def main(arguments):
     timeout = 60.0
     if "--timeout" in arguments:
         at = arguments.index("--timeout")
-        timeout = float(arguments[at + 1])
+        try:
+            timeout = float(arguments[at + 1])
+        except (IndexError, ValueError):
+            print(__doc__, file=sys.stderr)
+            return 2
         del arguments[at : at + 2]
     if len(arguments) != 2:
         print(__doc__, file=sys.stderr)
@@ -275,8 +286,8 @@ def main(arguments):
         return 1
     try:
         report = drive(binary, url, screenshot, tamper, timeout)
-    except (RuntimeError, OSError) as error:
-        print(f"browser: {error}", file=sys.stderr)
+    except Exception as error:  # noqa: BLE001 - any failure to drive the browser is reported, exit 1
+        print(f"browser: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     print(json.dumps(report))
     return 0

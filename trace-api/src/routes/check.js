@@ -49,7 +49,7 @@ async function openNote(note, keys, which) {
     ok = k;
   }
   must(ok, "signature", p);
-  return { size: BigInt(lines[1]), root, key: ok.name + "+" + ok.id };
+  return { origin: lines[0], size: BigInt(lines[1]), root, key: ok.name + "+" + ok.id };
 }
 
 // RFC 9162 2.1.3.2 and 2.1.4.2: the path walk -> [first root, second root], or null.
@@ -101,16 +101,18 @@ async function verify(text, config) {
     const bad = (ok, what) => must(ok, "format", { what });
     bad(b && typeof b === "object", "not JSON");
     bad(b.version === 1, "version " + b.version);
+    // The bundle of this page's item, not another's.
+    bad(config.item === undefined || b.item === config.item, "it is the bundle of another item");
     bad(typeof b.checkpoint === "string" && Array.isArray(b.events) && b.events.length, "no checkpoint or events");
     // 3. The checkpoint. 4. The events.
-    const cp = await openNote(b.checkpoint, keys, "checkpoint"), seen = new Set();
+    const cp = await openNote(b.checkpoint, keys, "checkpoint"), seen = new Map();
     let bytes = 0;
     for (const e of b.events) {
       const inc = (e && e.inclusion) || {}, leaf = big(inc.leafIndex, "leaf index");
       const size = big(inc.treeSize, "tree size"), p = { leaf };
       must(size === cp.size, "size", { leaf, got: size, want: cp.size });
       bad(!seen.has(leaf), "entry " + leaf + " twice");
-      seen.add(leaf);
+      seen.set(leaf, e);
       const r = b64(e.leafRecord, 0, "record", p);
       must(r[0] === 2 ? r.length >= 65 : r[0] === 1 && r.length >= 33, "record", p);
       if (r[0] === 2) { // version 1 binds no event bytes
@@ -127,19 +129,38 @@ async function verify(text, config) {
       bad(Array.isArray(an.anchors) && an.anchors[0], "no anchor");
       const ac = await openNote(an.checkpoint, keys, "anchored"), c = an.consistency || {};
       const [lo, hi] = cp.size <= ac.size ? [cp, ac] : [ac, cp], p = { old: lo.size, new: hi.size };
+      must(ac.origin === cp.origin, "origin");
       must(c.oldSize === "" + lo.size && c.newSize === "" + hi.size &&
         await consistent(lo.size, hi.size, path(c.hashes, "consistency", p), lo.root, hi.root), "consistency", p);
-      anchor = { anchored: ac.size, chain: an.anchors[0].chainId, block: an.anchors[0].blockNumber };
+      // How many of the events the anchored tree holds (a newer event is not anchored yet).
+      const covered = [...seen.keys()].filter((leaf) => leaf < ac.size).length;
+      anchor = { anchored: ac.size, covered, chain: an.anchors[0].chainId, block: an.anchors[0].blockNumber };
     }
-    // 6. Every step the page shows is one of the events, unless the bundle says its writer left
-    // events out (a flood of others' events is cut shorter in a bundle than in a history).
-    const shown = config.leaves || [];
-    bad(shown.every(Number.isSafeInteger), "shown steps");
-    const absent = shown.filter((l) => !seen.has(BigInt(l)));
-    must(!absent.length || (Array.isArray(b.omitted) && b.omitted.length), "missing", { leaf: absent[0] });
+    // 6. Every step the page shows is one of the events, as the page shows it: time, business
+    // step, type, place, reporter and whether it was refused. A step missing from a bundle whose
+    // writer says it left events out (a flood of others' events is cut shorter in a bundle than
+    // in a history) leaves the check partial, never verified.
+    const shown = config.steps || [];
+    bad(shown.every((s) => Array.isArray(s) && Number.isSafeInteger(s[0])), "shown steps");
+    let checked = 0;
+    for (const [leaf, time, step, type, place, by, refused] of shown) {
+      const e = seen.get(BigInt(leaf));
+      if (!e) continue;
+      let ev = {};
+      try { ev = JSON.parse(e.event); } catch (x) { /* its bytes were checked: not reached */ }
+      const id = (m) => (ev[m] && ev[m].id) || null;
+      must(ev.eventTime === time && (ev.bizStep || null) === step && ev.type === type &&
+        (id("bizLocation") || id("readPoint")) === place && (e.reportedBy || null) === by &&
+        ((e.authority || {}).kind === "unauthorised") === refused, "step", { leaf });
+      checked++;
+    }
+    const absent = shown.length - checked;
+    must(!absent || (checked && Array.isArray(b.omitted) && b.omitted.length), "missing",
+      { leaf: (shown.find((s) => !seen.has(BigInt(s[0]))) || [])[0] });
+    if (absent) return result("unchecked", "partial", { checked, shown: shown.length }, words);
     return result("verified", "verified", { size: cp.size, key: cp.key, events: b.events.length, bytes,
-      shown: shown.length, checked: shown.length - absent.length, ...anchor }, words,
-    ["ok_signature", "ok_events", anchor ? "ok_anchored" : "no_anchor", absent.length ? "part_journey" : "ok_journey", "not_checked"]);
+      shown: shown.length, ...anchor }, words,
+    ["ok_signature", "ok_events", anchor ? "ok_anchored" : "no_anchor", "ok_journey", "not_checked"]);
   } catch (e) {
     const [code, p] = Array.isArray(e) ? e : ["format", { what: String((e && e.message) || e) }];
     return result(code === "nokey" ? "unchecked" : "failed", code, p, words);
@@ -156,10 +177,12 @@ if (typeof document !== "undefined") (async () => {
     box.hidden = false;
     status.textContent = words.checking || "";
     // No step shown (no event names the item): nothing to check.
-    if (!(config.leaves || []).length) throw ["unchecked", "norecord"];
+    if (!(config.steps || []).length) throw ["unchecked", "norecord"];
     const res = await fetch(config.bundle, { credentials: "omit", headers: { accept: "application/json" } })
       .catch(() => ({ status: "network" }));
-    r = res.ok ? await verify(await res.text(), config) : result("failed", "fetch", { status: res.status }, words);
+    // A bundle that could not be had (refused as too large, a network failure) is not a
+    // failed check: nothing could be checked.
+    r = res.ok ? await verify(await res.text(), config) : result("unchecked", "fetch", { status: res.status }, words);
   } catch (e) {
     r = Array.isArray(e) ? result(e[0], e[1], {}, words) : result("failed", "format", { what: String((e && e.message) || e) }, words);
   }

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 pub use crate::negotiate::{Language, wants_html};
 
 /// The most journey steps a page shows (the newest); the rest are in the history.
-pub const SHOWN_STEPS: usize = 40;
+pub const SHOWN_STEPS: usize = 24;
 
 /// The most reasons a page shows (in the verdict's order: the table's); the rest are in the
 /// JSON answer.
@@ -108,7 +108,7 @@ const ENGLISH: Words = Words {
         ),
         (
             "ok_anchored",
-            "That checkpoint is consistent with the one anchored on chain {chain} in block {block} ({anchored} entries).",
+            "That checkpoint is consistent with the one anchored on chain {chain} in block {block} ({anchored} entries), which holds {covered} of these events.",
         ),
         (
             "no_anchor",
@@ -116,16 +116,16 @@ const ENGLISH: Words = Words {
         ),
         (
             "ok_journey",
-            "Each of the {shown} steps shown above is one of these events.",
+            "Each of the {shown} steps shown above is one of these events, as shown: its time, step, place, reporter and refusal.",
         ),
         (
-            "part_journey",
-            "{checked} of the {shown} steps shown above are among these events; the bundle's writer says it left out others' events, the rest among them.",
+            "partial",
+            "{checked} of the {shown} steps shown above are in the proof bundle, as shown; its writer left out others' events, so the rest could not be checked.",
         ),
         ("norecord", "There is no record of this item to check."),
         (
             "not_checked",
-            "Not checked here: the devices' signatures, the event hashes and the anchoring transaction itself (tagtrail verify checks them all).",
+            "Not checked here: the verdict itself, the devices' signatures, the event hashes and the anchoring transaction (tagtrail verify checks all but the verdict).",
         ),
         (
             "unsupported",
@@ -177,6 +177,11 @@ const ENGLISH: Words = Words {
             "missing",
             "The step at entry {leaf} shown above is not in the proof bundle.",
         ),
+        (
+            "step",
+            "The step at entry {leaf} shown above is not what the log recorded for it.",
+        ),
+        ("origin", "The anchored checkpoint is another log's."),
     ],
 };
 
@@ -233,18 +238,21 @@ const CHINESE: Words = Words {
         ),
         (
             "ok_anchored",
-            "该检查点与链 {chain} 第 {block} 块中锚定的检查点（{anchored} 条）一致。",
+            "该检查点与链 {chain} 第 {block} 块中锚定的检查点（{anchored} 条）一致，其中包含 {covered} 个这些事件。",
         ),
         ("no_anchor", "尚无锚定的检查点涵盖这些记录。"),
-        ("ok_journey", "上面显示的 {shown} 个步骤都是这些事件之一。"),
         (
-            "part_journey",
-            "上面显示的 {shown} 个步骤中有 {checked} 个在这些事件中；证明包的生成方称其省略了他方的事件，其余步骤在其中。",
+            "ok_journey",
+            "上面显示的 {shown} 个步骤都是这些事件之一，时间、步骤、地点、报告方和是否被拒均与显示一致。",
+        ),
+        (
+            "partial",
+            "上面显示的 {shown} 个步骤中有 {checked} 个在证明包中且与显示一致；证明包的生成方省略了他方的事件，其余步骤无法核验。",
         ),
         ("norecord", "没有此商品的记录可供核验。"),
         (
             "not_checked",
-            "此处未核验：设备签名、事件哈希和锚定交易本身（tagtrail verify 会全部核验）。",
+            "此处未核验：判定本身、设备签名、事件哈希和锚定交易（tagtrail verify 会核验判定以外的全部内容）。",
         ),
         (
             "unsupported",
@@ -278,6 +286,8 @@ const CHINESE: Words = Words {
             "{old} 条的检查点与 {new} 条的检查点不一致：日志被分叉或改写。",
         ),
         ("missing", "上面显示的条目 {leaf} 的步骤不在证明包中。"),
+        ("step", "上面显示的条目 {leaf} 的步骤与日志记录的不一致。"),
+        ("origin", "锚定的检查点属于另一个日志。"),
     ],
 };
 
@@ -399,7 +409,9 @@ pub fn render(answer: &Value, language: Language, checkpoint_keys: &[String]) ->
     // The journey, newest steps last, cut to the newest SHOWN_STEPS.
     page.push_str(&format!("<section><h2>{}</h2>", escape(words.journey)));
     let steps: &[Value] = answer["journey"].as_array().map_or(&[], Vec::as_slice);
-    let mut shown = Vec::with_capacity(steps.len().min(SHOWN_STEPS));
+    // What the check compares each shown step with: entry, time, business step, type, place,
+    // reporter, refused.
+    let mut shown: Vec<Value> = Vec::with_capacity(steps.len().min(SHOWN_STEPS));
     if steps.is_empty() {
         page.push_str(&format!("<p>{}</p>", escape(words.nothing)));
     } else {
@@ -412,7 +424,20 @@ pub fn render(answer: &Value, language: Language, checkpoint_keys: &[String]) ->
         }
         page.push_str("<ol>");
         for step in &steps[skipped..] {
-            shown.extend(step["leafIndex"].as_u64());
+            let place = step["bizLocation"]
+                .as_str()
+                .or(step["readPoint"].as_str())
+                .map_or(Value::Null, |place| json!(place));
+            let refused = step["authority"]["kind"] == "unauthorised";
+            shown.push(json!([
+                step["leafIndex"],
+                step["eventTime"],
+                step["bizStep"],
+                step["type"],
+                place,
+                step["reportedBy"],
+                refused
+            ]));
             let what = term(&step["bizStep"])
                 .or_else(|| step["type"].as_str().map(str::to_owned))
                 .unwrap_or_default();
@@ -460,7 +485,8 @@ pub fn render(answer: &Value, language: Language, checkpoint_keys: &[String]) ->
     let data = json!({
         "bundle": answer["links"]["bundle"],
         "keys": checkpoint_keys,
-        "leaves": shown,
+        "item": answer["item"]["asked"],
+        "steps": shown,
         "words": words.check.iter().map(|(code, text)| (code.to_string(), json!(text))).collect::<Map<String, Value>>(),
     });
     page.push_str(&format!(
@@ -524,7 +550,17 @@ mod tests {
             "/items/</script><script>alert(1)<!--/bundle"
         );
         assert_eq!(data["keys"], json!(keys));
-        assert_eq!(data["leaves"], json!([1, 1]));
+        let step = json!([
+            1,
+            "2026-03-01T10:00:00Z",
+            "urn:epcglobal:cbv:bizstep:retail_selling",
+            "ObjectEvent",
+            "urn:epc:id:sgln:0614141.00002.<script>alert(1)</script>",
+            "shop & co",
+            false
+        ]);
+        assert_eq!(data["steps"], json!([step.clone(), step]));
+        assert_eq!(data["item"], "https://id.gs1.org/01/80614141123458/21/6789");
         assert_eq!(data["words"]["verified"], "Verified on this device");
         let csp = CONTENT_SECURITY_POLICY.as_str();
         assert!(csp.contains("script-src 'sha256-") && csp.contains("connect-src 'self'"));
@@ -580,9 +616,17 @@ mod tests {
         let mut long = answer(10_000);
         let reason = long["reasons"][0].clone();
         long["reasons"] = json!(vec![reason; 500]);
-        let page = render(&long, Language::English, &[]);
-        assert!(page.len() < 30 * 1024, "{} bytes", page.len());
+        // Both languages, with two checkpoint keys (a rotation) for the check.
+        let keys = [
+            "tagtrail.example/log+0a1b2c3d+AQ2xlx0mm1dUU5C3Ch3k0hYWdE3mLdUcw8I+gZo9JmbA".to_owned(),
+            "tagtrail.example/log+4e5f6a7b+AUtxcVQ4l+0N6pybMfO9D6Lhe0bUc1F7bZIwY6tPpNBI".to_owned(),
+        ];
+        for language in [Language::English, Language::Chinese] {
+            let page = render(&long, language, &keys);
+            assert!(page.len() < 30 * 1024, "{language:?}: {} bytes", page.len());
+            assert_eq!(page.matches("<li><strong>").count(), SHOWN_STEPS);
+        }
+        let page = render(&long, Language::English, &keys);
         assert!(page.contains(&format!("{} earlier steps", 10_000 - SHOWN_STEPS)));
-        assert_eq!(page.matches("<li><strong>").count(), SHOWN_STEPS);
     }
 }

@@ -121,9 +121,13 @@ async fn the_page_shows_each_verdict_and_checks_its_bundle_in_the_browser() {
         )),
         "{lines:?}"
     );
+    assert!(
+        lines[2].ends_with("which holds 3 of these events."),
+        "{lines:?}"
+    );
     assert_eq!(
         lines[3],
-        "Each of the 3 steps shown above is one of these events."
+        "Each of the 3 steps shown above is one of these events, as shown: its time, step, place, reporter and refusal."
     );
     assert!(lines[4].starts_with("Not checked here:"), "{lines:?}");
     assert!(shown["html"].as_u64().unwrap() < 30 * 1024, "{shown}");
@@ -136,9 +140,14 @@ async fn the_page_shows_each_verdict_and_checks_its_bundle_in_the_browser() {
         "3 events are in that checkpoint's tree, and 3 of them are byte for byte the ones the log recorded.",
     );
 
+    // Its one event is newer than the anchored checkpoint: the check says the anchor holds none.
     let shown = open(page(4444), "not_anchored_yet", false).await;
     assert_eq!(shown["verdict"], "not_anchored_yet", "{shown}");
     assert_eq!(shown["state"], "verified", "{shown}");
+    assert!(
+        details(&shown)[2].ends_with("which holds 0 of these events."),
+        "{shown}"
+    );
 
     // No event names it: nothing to check, and the page says so.
     let shown = open(page(1), "unknown", false).await;
