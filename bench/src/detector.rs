@@ -5,9 +5,12 @@
 //! Every item is commissioned at the factory with its tag's chip id (TID) recorded, shipped to a
 //! hub, a regional warehouse and a store, sold, and then often scanned by its buyer. Each
 //! reader sighting (door reads at every hand-over, weekly cycle counts, the store's exit door)
-//! happens with the **read rate**; the sale is a till transaction and always recorded. Some
-//! deliveries go to the wrong store first and are sent on; some sold items are returned and sold
-//! again; some buyers open the link abroad (a gift), and some serials get a flood of link scans
+//! happens with the **read rate**; the sale is a till transaction and always recorded. Readers
+//! fail as readers do: 2 % of events are stamped five hours early (a clock on local time written
+//! as UTC), 1 % reach the log one to three days late (a reader offline), and log order is the
+//! order events reach it. Some deliveries go to the wrong store first and are sent on; 2 % of
+//! items go back from the hub to the factory and are shipped again (a return to the vendor, a
+//! hand-over each way); some sold items are returned and sold again; some buyers open the link abroad (a gift), and some serials get a flood of link scans
 //! from all over the world (a code posted online). Three items in ten carry an NTAG 424 DNA tag,
 //! whose buyers tap it instead of scanning the printed code. Nobody is anybody's delegate:
 //! custody passes only by the hand-overs the events state, so a missed door read at a hand-over
@@ -270,7 +273,11 @@ fn nanos(minutes: f64) -> i128 {
 
 /// One simulated event, before it is logged.
 struct Happening {
+    /// When it happened.
     minutes: f64,
+    /// When it reached the log: a few minutes later, or days later from a reader that was
+    /// offline (1 %). Log order is this order.
+    logged: f64,
     organisation: &'static str,
     event: Map<String, Value>,
 }
@@ -300,6 +307,8 @@ struct World {
     scans: Vec<ConsumerScanAt>,
     /// When each observation of the copy happened (reads and scans), in order of time.
     copy_observed: Vec<f64>,
+    /// Whether the copy appeared after the genuine item was sold.
+    copy_after_sale: bool,
 }
 
 /// Which copy.
@@ -369,6 +378,11 @@ pub struct Report {
     /// Per copy kind and entry: (copies observed at least twice, caught at the second
     /// observation, caught at the last).
     pub copies: BTreeMap<(CopyKind, Entry), (usize, usize, usize)>,
+    /// Copies made, per kind (the observed-twice counts are of these).
+    pub made: BTreeMap<CopyKind, usize>,
+    /// Per copy kind and whether it appeared after the genuine item was sold: (observed twice,
+    /// caught at the second observation).
+    pub by_sale: BTreeMap<(CopyKind, bool), (usize, usize)>,
     /// The rules that caught copies, per kind.
     pub caught_by: BTreeMap<(CopyKind, &'static str), usize>,
 }
@@ -407,7 +421,18 @@ impl Builder<'_> {
         step: &str,
         tid: Option<&str>,
     ) {
-        let time = UnixMillis::from_millis(START_MS + (minutes * 60_000.0) as u64).to_rfc3339();
+        // 2 % of readers' clocks run five hours behind (local time written as UTC).
+        let stamped = match self.rng.chance(0.02) {
+            true => minutes - 300.0,
+            false => minutes,
+        };
+        let logged = minutes
+            + match self.rng.chance(0.01) {
+                true => self.rng.between(DAY, 3.0 * DAY),
+                false => 5.0,
+            };
+        let time =
+            UnixMillis::from_millis(START_MS + (stamped.max(0.0) * 60_000.0) as u64).to_rfc3339();
         let mut event = json!({
             "type": "ObjectEvent",
             "eventTime": time,
@@ -435,6 +460,7 @@ impl Builder<'_> {
         }
         self.happenings.push(Happening {
             minutes,
+            logged,
             organisation: site.organisation,
             event,
         });
@@ -482,6 +508,28 @@ impl Builder<'_> {
             if site.tier != Factory && self.read(at, site, "receiving", tid) {
                 seen.push(at);
             }
+            // A return to the vendor (2 % at the hub: damaged in transit): back to the factory,
+            // inspected, shipped again; a hand-over each way, another organisation's.
+            if site.tier == Hub && self.rng.chance(0.02) {
+                let factory = &SITES[0];
+                if self.read(at, site, "shipping", tid) {
+                    seen.push(at);
+                }
+                at += transit_minutes(site, factory, self.rng);
+                if self.read(at, factory, "receiving", tid) {
+                    seen.push(at);
+                }
+                let inspected = self.rng.between(DAY, 3.0 * DAY);
+                seen.extend(self.shelf(factory, at, at + inspected, tid));
+                at += inspected;
+                if self.read(at, factory, "shipping", tid) {
+                    seen.push(at);
+                }
+                at += transit_minutes(factory, site, self.rng);
+                if self.read(at, site, "receiving", tid) {
+                    seen.push(at);
+                }
+            }
             let Some(tier) = next(site.tier) else {
                 break;
             };
@@ -494,7 +542,7 @@ impl Builder<'_> {
             if self.read(at, site, "shipping", tid) {
                 seen.push(at);
             }
-            let mut to = *self.rng.pick(&sites(region, tier));
+            let to = *self.rng.pick(&sites(region, tier));
             // A misdelivery: to another store first, which sends it on.
             if tier == Store && self.rng.chance(0.03) {
                 let wrong = *self.rng.pick(&sites(region, Store));
@@ -509,7 +557,6 @@ impl Builder<'_> {
                     }
                     site = wrong;
                 }
-                to = *self.rng.pick(&sites(region, Store));
             }
             at += transit_minutes(site, to, self.rng);
             site = to;
@@ -620,6 +667,7 @@ fn genuine_life(rng: &mut Rng, read_rate: f64, n: usize) -> (World, f64, bool) {
         happenings,
         scans,
         copy_observed: Vec::new(),
+        copy_after_sale: false,
     };
     (world, sold, nfc)
 }
@@ -668,6 +716,12 @@ fn copied_life(rng: &mut Rng, read_rate: f64, n: usize, kind: CopyKind, entry: E
         .filter(|scan| scan.minutes < at && matches!(scan.how, Scan::Tap(_)))
         .count() as u32
         + 1;
+    // Reading the tag moved its counter on: the genuine buyer's later taps count from there.
+    for scan in world.scans.iter_mut().filter(|scan| scan.minutes >= at) {
+        if let Scan::Tap(counter) = &mut scan.how {
+            *counter += 1;
+        }
+    }
     // An item with an NFC tag: a copy needs one too, and can only replay.
     let copy_tags = nfc;
     let mut copy_scans = buyer_scans(rng, store, copy_sold, |_| match copy_tags {
@@ -691,6 +745,7 @@ fn copied_life(rng: &mut Rng, read_rate: f64, n: usize, kind: CopyKind, entry: E
     world.scans.extend(copy_scans);
     seen.sort_by(f64::total_cmp);
     world.copy_observed = seen;
+    world.copy_after_sale = at > sold;
     world
 }
 
@@ -723,9 +778,9 @@ fn judged(
     let mut happenings: Vec<&Happening> = world
         .happenings
         .iter()
-        .filter(|happening| happening.minutes <= until)
+        .filter(|happening| happening.logged <= until)
         .collect();
-    happenings.sort_by(|a, b| a.minutes.total_cmp(&b.minutes));
+    happenings.sort_by(|a, b| a.logged.total_cmp(&b.logged));
     let memory = Memory::new(
         happenings
             .iter()
@@ -737,8 +792,7 @@ fn judged(
                     OrganisationId::parse(happening.organisation).ok(),
                     None,
                 );
-                // Logged a few minutes after it happened.
-                source.captured = Some(source.time + 5 * MINUTE_NS);
+                source.captured = Some(nanos(happening.logged));
                 Some(source)
             }),
     );
@@ -818,14 +872,13 @@ pub fn run(settings: Settings) -> Report {
     let mut report = Report::default();
     for n in 0..settings.genuine {
         let (world, _, _) = genuine_life(&mut rng, settings.read_rate, n);
-        // At each of its buyers' scans, and at the end.
-        // (Of a flood of link scans, every tenth.)
-        let step = if world.scans.len() < 50 { 1 } else { 10 };
+        // At each of its buyers' scans (of a flood of link scans, every tenth), and at the end.
+        let flooded = world.scans.len() >= 50;
         let mut moments: Vec<(f64, Option<usize>)> = world
             .scans
             .iter()
             .enumerate()
-            .step_by(step)
+            .filter(|(at, scan)| !flooded || at % 10 == 0 || !matches!(scan.how, Scan::Link))
             .map(|(at, scan)| (scan.minutes, Some(at)))
             .collect();
         moments.push((f64::INFINITY, None));
@@ -847,14 +900,22 @@ pub fn run(settings: Settings) -> Report {
             for _ in 0..settings.copies {
                 n += 1;
                 let world = copied_life(&mut rng, settings.read_rate, n, kind, entry);
+                *report.made.entry(kind).or_default() += 1;
                 let Some(&second) = world.copy_observed.get(1) else {
                     continue;
                 };
+                // As the log holds it once the observation is logged (a few minutes on).
                 let at = |minutes: f64| {
                     let current = world.scans.iter().position(|scan| scan.minutes == minutes);
-                    judged(&world, &parties, minutes, current)
+                    judged(&world, &parties, minutes + 5.0, current)
                 };
                 let codes = at(second);
+                let split = report
+                    .by_sale
+                    .entry((kind, world.copy_after_sale))
+                    .or_default();
+                split.0 += 1;
+                split.1 += usize::from(!codes.is_empty());
                 let counts = report.copies.entry((kind, entry)).or_default();
                 counts.0 += 1;
                 let last = world.copy_observed.last().copied().unwrap_or(second);

@@ -263,8 +263,9 @@ pub static RULES: &[Rule] = &[
     Rule {
         code: "held_elsewhere",
         weight: Weight::Suspicious,
-        meaning: "a party received the item without a hand-over while the party that had it \
-                  went on reporting it: two objects carry its identity",
+        meaning: "a party received the item without a hand-over while the party that had \
+                  custody of it, and had not shipped it, went on reporting it: two objects carry \
+                  its identity",
         meaning_zh: "某方在没有交接的情况下收到了该商品，而原持有方此后仍在报告它：有两件物品使用同一标识",
         find: held_elsewhere,
     },
@@ -754,49 +755,54 @@ fn seen_after_end(case: &Case<'_>) -> Vec<Finding> {
     findings
 }
 
-/// A receipt without authority (nobody handed the item over: its holder had not shipped it)
-/// followed, more than [`CLOCK_SKEW_SECONDS`] later, by an event of the party that reported the
-/// item last before it: that party still had the object, so the receiver got another one. One
-/// finding, the first such receipt. Direct events only, and only the previous reporter's events
-/// with authority or observations count for it having the object.
+/// A receipt refused because the item's holder had not shipped it, followed by an event of that
+/// holder logged after the receipt and dated more than [`CLOCK_SKEW_SECONDS`] after it: the
+/// holder still had the object, so the receiver got another one. The holder's later shipping
+/// does not count (a receiver's clock running behind sorts its receipt before the shipping it
+/// answers), nor anything after the holder received the item again (a return to sender); each
+/// receipt is compared with the [`TRAVEL_WINDOW`] events after it. One finding, the first.
 fn held_elsewhere(case: &Case<'_>) -> Vec<Finding> {
     let direct: Vec<&Sighting<'_>> = case.evidence().filter(|sighting| sighting.direct).collect();
-    let counts =
-        |sighting: &Sighting<'_>| !matches!(sighting.authority, Authority::Unauthorised { .. });
-    // Each party's newest counting event.
-    let mut newest: BTreeMap<&OrganisationId, &Sighting<'_>> = BTreeMap::new();
-    for sighting in direct.iter().filter(|sighting| counts(sighting)) {
-        if let Some(reporter) = sighting.reporter {
-            newest.insert(reporter, sighting);
-        }
-    }
     let skew = CLOCK_SKEW_SECONDS * 1_000_000_000;
-    let mut last: Option<&Sighting<'_>> = None;
-    for sighting in &direct {
-        let refused_receipt =
-            !counts(sighting) && authority::receives(sighting.event) && sighting.reporter.is_some();
-        if let (true, Some(before)) = (refused_receipt, last)
-            && before.reporter != sighting.reporter
-            && let Some(after) = before.reporter.and_then(|holder| newest.get(holder))
-            && after.time > sighting.time.saturating_add(skew)
+    for (at, receipt) in direct.iter().enumerate() {
+        let Authority::Unauthorised { reason } = receipt.authority else {
+            continue;
+        };
+        let Some(holder) = authority::unshipped_holder(reason) else {
+            continue;
+        };
+        if !authority::receives(receipt.event)
+            || receipt.reporter.map(OrganisationId::as_str) == Some(holder)
         {
-            return vec![Finding {
-                evidence: vec![before.leaf, sighting.leaf, after.leaf],
-                scans: Vec::new(),
-                detail: format!(
-                    "{} received it at {} ({}) with no hand-over, while {}, which had it, \
-                     still reported it at {} ({})",
-                    organisation(sighting.reporter),
-                    event_time(sighting.event),
-                    location(sighting.event).unwrap_or("no location"),
-                    organisation(after.reporter),
-                    event_time(after.event),
-                    location(after.event).unwrap_or("no location"),
-                ),
-            }];
+            continue;
         }
-        if counts(sighting) {
-            last = Some(sighting);
+        for later in direct[at + 1..].iter().take(TRAVEL_WINDOW) {
+            if later.reporter.map(OrganisationId::as_str) != Some(holder) {
+                continue;
+            }
+            if authority::receives(later.event) {
+                break;
+            }
+            let counts = !matches!(later.authority, Authority::Unauthorised { .. });
+            if counts
+                && !authority::ships(later.event)
+                && later.leaf > receipt.leaf
+                && later.time > receipt.time.saturating_add(skew)
+            {
+                return vec![Finding {
+                    evidence: vec![receipt.leaf, later.leaf],
+                    scans: Vec::new(),
+                    detail: format!(
+                        "{} received it at {} ({}) with no hand-over, while {holder}, which had \
+                         custody and had not shipped it, still reported it at {} ({})",
+                        organisation(receipt.reporter),
+                        event_time(receipt.event),
+                        location(receipt.event).unwrap_or("no location"),
+                        event_time(later.event),
+                        location(later.event).unwrap_or("no location"),
+                    ),
+                }];
+            }
         }
     }
     Vec::new()

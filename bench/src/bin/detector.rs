@@ -101,6 +101,32 @@ fn main() -> anyhow::Result<()> {
             println!("{row}");
         }
     }
+    println!(
+        "\nBy when the copy appeared: caught at its second observation, of those observed twice; \
+         copies made of each kind, and how many were observed twice:\n"
+    );
+    println!("| read rate | copy | made | observed twice | before the sale | after the sale |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (read_rate, report) in &reports {
+        for kind in CopyKind::ALL {
+            let split = |after: bool| {
+                let (seen, caught) = report
+                    .by_sale
+                    .get(&(kind, after))
+                    .copied()
+                    .unwrap_or_default();
+                format!("{caught} of {seen} ({:.1} %)", percent(caught, seen))
+            };
+            println!(
+                "| {read_rate} | {} | {} | {} | {} | {} |",
+                kind.name(),
+                report.made.get(&kind).copied().unwrap_or_default(),
+                report.caught(kind).0,
+                split(false),
+                split(true)
+            );
+        }
+    }
     println!("\nWhich rules flagged (a copy or an item may be flagged by several):\n");
     for (read_rate, report) in &reports {
         println!("- read rate {read_rate}: {}", rules(report));

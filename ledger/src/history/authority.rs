@@ -328,6 +328,25 @@ pub fn ends_life(event: &Map<String, Value>) -> bool {
     matches!(act(event), Act::End(_))
 }
 
+/// How the reason for a refused receipt ends when the item's holder had not shipped it.
+const NOT_SHIPPED: &str = ", who has not shipped it";
+
+/// The holder named by the reason a receipt was refused for, when it was refused because that
+/// holder had not shipped the item (rather than for arriving too late, or for a receipt logged
+/// first): the party that still had the object.
+pub fn unshipped_holder(reason: &str) -> Option<&str> {
+    let rest = reason
+        .strip_prefix("no hand-over: ")?
+        .strip_suffix(NOT_SHIPPED)?;
+    rest.rsplit_once(" is in the custody of ")
+        .map(|(_, holder)| holder)
+}
+
+/// Whether an event says its reporter shipped an item (`shipping` or `departing`).
+pub fn ships(event: &Map<String, Value>) -> bool {
+    matches!(act(event), Act::Ship(_))
+}
+
 /// Whether an event says its reporter received an item (`receiving`, `arriving` or
 /// `accepting`): what takes custody when the holder shipped it.
 pub fn receives(event: &Map<String, Value>) -> bool {
@@ -725,9 +744,9 @@ impl<'p> Custody<'p> {
                     return Ok(());
                 }
                 Err(match self.custodian(&top) {
-                    Some(holder) => format!(
-                        "no hand-over: {id} is in the custody of {holder}, who has not shipped it"
-                    ),
+                    Some(holder) => {
+                        format!("no hand-over: {id} is in the custody of {holder}{NOT_SHIPPED}")
+                    }
                     None => format!("no hand-over: nobody has custody of {id}"),
                 })
             }),
