@@ -16,8 +16,12 @@
 //! then, paced at `--rate` requests/s (5,000 by default), the latency measured from each request's
 //! scheduled time (no coordinated omission).
 //!
+//! And it scans probe items as consumers do, each request a probe no request asked about before
+//! (so `--probes` should exceed the requests of a run's scan phases): the verdict in JSON and as
+//! the page, and the provenance bundle the page fetches.
+//!
 //! Usage: `trace_load [--entries N] [--probes P] [--clients C] [--seconds S] [--rate R] [--rebuild]
-//! [--only history|provenance|hash|cold]`
+//! [--only history|provenance|hash|cold|scan]`
 //! (the `trace-api` binary must be built next to this one: `cargo build --release -p trace-api
 //! -p tagtrail-bench --bin trace_load`).
 
@@ -70,7 +74,7 @@ fn options() -> anyhow::Result<Options> {
             "--rebuild" => options.rebuild = true,
             "--only" => options.only = Some(args.next().context("--only needs a route name")?),
             other => anyhow::bail!(
-                "unknown argument {other:?}; usage: trace_load [--entries N] [--probes P] [--clients C] [--seconds S] [--rate R] [--rebuild] [--only history|provenance|hash|cold]"
+                "unknown argument {other:?}; usage: trace_load [--entries N] [--probes P] [--clients C] [--seconds S] [--rate R] [--rebuild] [--only history|provenance|hash|cold|scan]"
             ),
         }
     }
@@ -84,10 +88,20 @@ struct Sample {
     server: u64,
 }
 
-/// A GET, checked for 200; its server time from `Server-Timing: app;dur=<ms>`.
+/// What a path starting with this asks for: the page a browser gets (`Accept: text/html`).
+const AS_PAGE: &str = "page:";
+
+/// A GET, checked for 200; its server time from `Server-Timing: app;dur=<ms>`. A URL whose path
+/// starts with [`AS_PAGE`] asks, without it, for HTML.
 fn get(agent: &ureq::Agent, url: &str) -> anyhow::Result<u64> {
+    let (url, accept) = match url.split_once(AS_PAGE) {
+        Some((base, path)) => (format!("{base}{path}"), "text/html"),
+        None => (url.to_owned(), "application/json"),
+    };
+    let url = url.as_str();
     let mut response = agent
         .get(url)
+        .header("Accept", accept)
         .call()
         .with_context(|| format!("GET {url}"))?;
     anyhow::ensure!(response.status() == 200, "GET {url}: {}", response.status());
@@ -195,6 +209,20 @@ fn main() -> anyhow::Result<()> {
         extra: Vec::new(),
         rebuild: options.rebuild,
     }))?;
+    // The probes' brand owns their company prefix, as a brand whose items consumers scan does
+    // (a scan's Digital Link is then looked up under that split of the GTIN alone).
+    runtime.block_on(async {
+        let mut client = tagtrail_bench::trace::connect(&url).await?;
+        let brand = ledger::OrganisationId::parse("bench-brand")?;
+        let prefix = epcis::epc::CompanyPrefix::parse("0614141")?;
+        match registry::add_organisation(&mut client, &brand, std::slice::from_ref(&prefix)).await {
+            Err(registry::RegistryError::OrganisationExists(_)) => {
+                registry::add_organisation_prefixes(&mut client, &brand, &[prefix]).await?;
+            }
+            other => other?,
+        }
+        anyhow::Ok(())
+    })?;
     // One client address makes every request: no per-address limit here.
     let (mut child, port) = start_trace_api(
         &url,
@@ -237,6 +265,41 @@ fn main() -> anyhow::Result<()> {
     };
     let cold_bundle: Arc<dyn Fn(u64) -> String + Send + Sync> =
         Arc::new(move |n| format!("/items/{}/bundle", cold(n)));
+    // A consumer's scan of an item nobody asked about before: a probe item (10 events spread
+    // over the log) not asked for by any earlier request of the run, by its GS1 Digital Link;
+    // the JSON an app gets, the page a browser gets, and the provenance bundle that page fetches.
+    // Probes from the top down, so that the warm phases' probes (from 0 up) are not among them.
+    let scanned = Arc::new(AtomicU64::new(0));
+    let fresh_probe = move || {
+        let n = scanned.fetch_add(1, Ordering::Relaxed);
+        probe(probes - 1 - n % probes)
+    };
+    let link = |epc: &str| {
+        epcis::digital_link::urn_to_digital_link(epc)
+            .ok()
+            .and_then(|link| link.strip_prefix("https://id.gs1.org").map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let scan_json: Arc<dyn Fn(u64) -> String + Send + Sync> = {
+        let fresh_probe = fresh_probe.clone();
+        Arc::new(move |_| link(&fresh_probe()))
+    };
+    let scan_page: Arc<dyn Fn(u64) -> String + Send + Sync> = {
+        let fresh_probe = fresh_probe.clone();
+        Arc::new(move |_| format!("{AS_PAGE}{}", link(&fresh_probe())))
+    };
+    let scan_history: Arc<dyn Fn(u64) -> String + Send + Sync> = {
+        let fresh_probe = fresh_probe.clone();
+        Arc::new(move |_| {
+            let link = epcis::digital_link::urn_to_digital_link(&fresh_probe()).unwrap_or_default();
+            format!("/items/{}/history", percent_encode(&link))
+        })
+    };
+    // The bundle as the page links it: by the Digital Link the consumer scanned.
+    let scan_bundle: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(move |_| {
+        let link = epcis::digital_link::urn_to_digital_link(&fresh_probe()).unwrap_or_default();
+        format!("/items/{}/bundle", percent_encode(&link))
+    });
     let full_tiles = (options.entries / 256).max(1);
     let tile: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(move |n| {
         let index = (n.wrapping_mul(2_654_435_761)) % full_tiles;
@@ -321,6 +384,16 @@ fn main() -> anyhow::Result<()> {
             (
                 "cold provenance bundle (1-event items never asked)",
                 cold_bundle.clone(),
+            ),
+            (
+                "scanned history by Digital Link (10-event items never asked)",
+                scan_history.clone(),
+            ),
+            ("scan, JSON (10-event items never asked)", scan_json.clone()),
+            ("scan, page (10-event items never asked)", scan_page.clone()),
+            (
+                "scan's bundle (10-event items never asked)",
+                scan_bundle.clone(),
             ),
         ] {
             if options

@@ -121,6 +121,13 @@ impl Parties {
     /// reference: `urn:epc:id:sgtin:061414.1107346.2017` is the same item as
     /// `urn:epc:id:sgtin:0614141.107346.2017`, and a Digital Link names them all, so every split
     /// is looked up and the registered one wins.
+    /// The owner of the company prefix an EPC URI is split at, when that exact prefix is
+    /// registered (no resplitting: another split of the same GTIN answers `None`).
+    pub fn owner_of_split(&self, uri: &str) -> Option<&OrganisationId> {
+        let epc = Epc::parse(uri).ok()?;
+        self.prefixes.get(epc.company_prefix()?)
+    }
+
     fn registered_epc(&self, id: &str) -> Option<(String, &OrganisationId)> {
         if self.prefixes.is_empty() {
             return None;

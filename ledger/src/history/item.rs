@@ -141,6 +141,31 @@ impl Item {
         })
     }
 
+    /// The item as the registry reads it: a Digital Link's EPC URIs narrowed to those under a
+    /// company prefix an organisation registered, when some are and some are not (its owner
+    /// splits a GTIN one way; only an unregistered prefix leaves every split possible). Every
+    /// other item is unchanged. A history looks up one name per EPC URI, so a link of a
+    /// registered brand's item costs two lookups instead of eight.
+    pub fn narrowed(mut self, parties: &super::Parties) -> Self {
+        if self.form != Form::DigitalLink {
+            return self;
+        }
+        let registered: Vec<String> = self
+            .epcs
+            .iter()
+            .filter(|epc| parties.owner_of_split(epc).is_some())
+            .cloned()
+            .collect();
+        if registered.is_empty() || registered.len() == self.epcs.len() {
+            return self;
+        }
+        let epcs = &self.epcs;
+        self.names
+            .retain(|name| !epcs.contains(name) || registered.contains(name));
+        self.epcs = registered;
+        self
+    }
+
     /// Whether an event's identifier names this item.
     pub fn is_named_by(&self, id: &str) -> bool {
         self.names.iter().any(|name| name == id)
@@ -151,6 +176,35 @@ impl Item {
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_registered_prefix_narrows_a_link_to_its_owner_s_split() {
+        use crate::history::Parties;
+        use crate::ids::OrganisationId;
+        use epcis::epc::CompanyPrefix;
+        let link = "https://id.gs1.org/01/80614141123458/21/6789";
+        let broad = Item::parse(link).unwrap();
+        assert!(broad.epcs.len() > 1, "{broad:?}");
+        // Nobody registered the prefix: every split stays.
+        assert_eq!(broad.clone().narrowed(&Parties::new()), broad);
+        let mut parties = Parties::new();
+        parties.add_prefix(
+            OrganisationId::parse("brand").unwrap(),
+            CompanyPrefix::parse("0614141").unwrap(),
+        );
+        let narrow = broad.clone().narrowed(&parties);
+        assert_eq!(narrow.epcs, ["urn:epc:id:sgtin:0614141.812345.6789"]);
+        assert_eq!(
+            narrow.names,
+            [
+                "urn:epc:id:sgtin:0614141.812345.6789",
+                "https://id.gs1.org/01/80614141123458/21/6789"
+            ]
+        );
+        // An EPC URI is what it is.
+        let uri = Item::parse("urn:epc:id:sgtin:0712345.000001.1").unwrap();
+        assert_eq!(uri.clone().narrowed(&parties), uri);
+    }
 
     #[test]
     fn an_epc_uri_names_itself_and_its_digital_link() {

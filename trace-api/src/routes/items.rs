@@ -95,6 +95,8 @@ pub(super) async fn events_of(
         .get(&state.registry)
         .await
         .map_err(registry_problem)?;
+    // A link of a registered brand's item: only its owner's split of the GTIN is looked up.
+    let item = &item.clone().narrowed(&parties);
     let size = view.size().get();
     if let Some(why) = state.refused_answers.get(&item.names, limit, size) {
         return Err(Problem::TooMuch(why));
