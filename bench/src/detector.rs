@@ -851,6 +851,7 @@ fn judged(
         anchored: Some(u64::MAX),
         place: &place_of,
         withdrawn: &|_| false,
+        unbound: &|_| false,
         tap: tap.as_ref(),
         scans: &scans,
     });

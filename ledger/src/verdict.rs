@@ -126,6 +126,9 @@ pub struct Facts<'a, T> {
     pub place: &'a dyn Fn(&str) -> Option<Place>,
     /// Whether the entry was declared erroneous by a party with authority to.
     pub withdrawn: &'a dyn Fn(LeafIndex) -> bool,
+    /// Whether the entry's event, as the store gave it, is not the one its leaf record commits to
+    /// (a damaged or altered store): never evidence, and the item is left unknown.
+    pub unbound: &'a dyn Fn(LeafIndex) -> bool,
     /// What came of the NFC tap the scan carried, if it carried one ([`crate::nfc`]).
     pub tap: Option<&'a TapCheck>,
     /// Consumers' scans of the item, as kept (nothing personal), the one being answered among
@@ -375,6 +378,14 @@ pub static RULES: &[Rule] = &[
         find: history_partly_shown,
     },
     Rule {
+        code: "not_as_logged",
+        weight: Weight::Unknown,
+        meaning: "an event of the item, as this service's store gave it, is not the one the log \
+                  committed to: the store is damaged or was altered, so nothing is concluded",
+        meaning_zh: "本服务存储中该商品的某个事件与日志所承诺的不一致：存储已损坏或被篡改，因此不作结论",
+        find: not_as_logged,
+    },
+    Rule {
         code: "history_refused",
         weight: Weight::Unknown,
         meaning: "more events named the item than a history reads: it was not judged",
@@ -458,6 +469,7 @@ struct Case<'a> {
     anchored: Option<u64>,
     place: &'a dyn Fn(&str) -> Option<Place>,
     withdrawn: &'a dyn Fn(LeafIndex) -> bool,
+    unbound: &'a dyn Fn(LeafIndex) -> bool,
     omitted: usize,
     tap: Option<&'a TapCheck>,
     scans: &'a [ConsumerScan],
@@ -489,6 +501,7 @@ impl<'a> Case<'a> {
             anchored: facts.anchored,
             place: facts.place,
             withdrawn: facts.withdrawn,
+            unbound: facts.unbound,
             omitted: facts
                 .history
                 .omitted
@@ -500,13 +513,15 @@ impl<'a> Case<'a> {
         }
     }
 
-    /// The events that are evidence: reported by a registered party, not withdrawn, not a
+    /// The events that are evidence: reported by a registered party, not withdrawn, as logged,
+    /// not a
     /// declaration. What they change counts only when they had authority for it.
     fn evidence(&self) -> impl Iterator<Item = &Sighting<'a>> {
         self.all.iter().filter(|sighting| {
             sighting.reporter.is_some()
                 && !sighting.event.contains_key("errorDeclaration")
                 && !(self.withdrawn)(sighting.leaf)
+                && !(self.unbound)(sighting.leaf)
         })
     }
 
@@ -1107,6 +1122,26 @@ fn history_partly_shown(case: &Case<'_>) -> Vec<Finding> {
             ),
         }],
     }
+}
+
+fn not_as_logged(case: &Case<'_>) -> Vec<Finding> {
+    let altered: Vec<LeafIndex> = case
+        .all
+        .iter()
+        .map(|sighting| sighting.leaf)
+        .filter(|leaf| (case.unbound)(*leaf))
+        .collect();
+    if altered.is_empty() {
+        return Vec::new();
+    }
+    vec![Finding {
+        detail: format!(
+            "{} of the history's events differ from what their leaf records commit to",
+            altered.len()
+        ),
+        evidence: altered,
+        scans: Vec::new(),
+    }]
 }
 
 fn history_refused(case: &Case<'_>) -> Vec<Finding> {

@@ -138,6 +138,7 @@ impl Log {
             anchored,
             place: &place,
             withdrawn,
+            unbound: &|_| false,
             tap,
             scans,
         })
@@ -645,6 +646,7 @@ fn what_could_not_be_read_leaves_the_item_unknown() {
             anchored: Some(1_000),
             place: &place,
             withdrawn: &|_| false,
+            unbound: &|_| false,
             tap: None,
             scans: &[],
         })
@@ -818,4 +820,37 @@ fn returns_slow_clocks_and_second_receipts_are_not_held_elsewhere() {
         read(event(400, "OBSERVE", "receiving", B_WAREHOUSE), TID),
     );
     assert!(!codes(&second.judged()).contains(&"held_elsewhere"));
+}
+
+/// A store that gives an event other than the log committed to (damaged, or altered by whoever
+/// holds the database): that event is no evidence, and the item is unknown, naming the entry.
+/// Here the altered entry is a read with another chip id, which would otherwise make the item
+/// suspicious.
+#[test]
+fn events_not_as_logged_are_no_evidence_and_leave_the_item_unknown() {
+    let log = a_genuine_life().by(
+        "B",
+        read(
+            event(3_000, "OBSERVE", "inspecting", B_DEPOT),
+            "E2801190200053A8B1C0FFEE",
+        ),
+    ); // 4
+    let history = log.history();
+    let names = [ITEM.to_owned()];
+    let judged = judge(&Facts {
+        history: &history,
+        names: &names,
+        refused: None,
+        anchored: Some(1_000),
+        place: &place,
+        withdrawn: &|_| false,
+        unbound: &|leaf| leaf.get() == 4,
+        tap: None,
+        scans: &[],
+    });
+    assert_eq!(judged.verdict, Verdict::Unknown, "{judged:?}");
+    assert_eq!(reason(&judged, "not_as_logged").evidence, [4]);
+    assert!(!codes(&judged).contains(&"tid_mismatch"), "{judged:?}");
+    // As logged, the same read is a copied label.
+    assert!(codes(&log.judged()).contains(&"tid_mismatch"));
 }

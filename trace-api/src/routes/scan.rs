@@ -420,6 +420,16 @@ fn judge(
             })
     };
     let place = |location: &str| places.of(location);
+    // An event the store gives other than its leaf record commits to (a damaged or altered
+    // database) is no evidence.
+    let unbound = |leaf: LeafIndex| {
+        events.get(&leaf).is_some_and(|event| {
+            matches!(
+                event.event.payload.binding(),
+                ledger::record::EventBinding::Differs { .. }
+            )
+        })
+    };
     verdict::judge(&Facts {
         history,
         names: &item.names,
@@ -427,6 +437,7 @@ fn judge(
         anchored,
         place: &place,
         withdrawn: &withdrawn,
+        unbound: &unbound,
         tap,
         scans,
     })

@@ -427,6 +427,48 @@ async fn a_flood_is_shared_out(flood: Vec<Value>) {
     pipeline.stop().await;
 }
 
+/// The store gives an event other than the log committed to (its text changed behind the
+/// ledger's back, as the superuser, past the append-only trigger): the scan's verdict is unknown,
+/// naming the entry, and the altered event is no evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_altered_in_the_store_leaves_the_item_unknown() {
+    const SCAN: &str = "/01/80614141123458/21/6789";
+    let pipeline = Pipeline::start(|_| {}).await;
+    register_b(&pipeline).await;
+    a_s_journey(&pipeline).await;
+    // Altered before anything read it (a reader keeps the entries it read: finding rows
+    // changed later is the audit's).
+    let admin = pipeline.db.connect().await.unwrap();
+    let commissioning: i64 = admin
+        .query_one(
+            "SELECT leaf_index FROM events WHERE event LIKE '%\"commissioning\"%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let commissioning = u64::try_from(commissioning).unwrap();
+    admin
+        .batch_execute(&format!(
+            "SET session_replication_role = replica; {}",
+            ledger_store::testing::change_event_sql(commissioning, |event| format!(
+                "replace({event}, '\"ObjectEvent\"', '\"ObjectEvent\" ')"
+            ))
+        ))
+        .await
+        .unwrap();
+    let (status, after) = pipeline.get(SCAN).await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["verdict"], "unknown", "{after}");
+    assert_eq!(
+        reason(&after, "not_as_logged")["evidence"],
+        serde_json::json!([commissioning]),
+        "{after}"
+    );
+    assert!(!reason_codes(&after).contains(&"commissioned"), "{after}");
+    pipeline.stop().await;
+}
+
 /// A consumer scans A's item's GS1 Digital Link: the verdict is data with reasons naming the
 /// entries they rest on (no anchor here: `not_anchored_yet`). B's refused "destroying" of A's
 /// item changes nothing; A's own destroying, then B's sighting of the item, make it suspicious.
