@@ -14,7 +14,7 @@ const MIGRATION_LOCK: i64 = 0x7461_6774_7261_0003;
 /// The earlier texts of landed migrations that were edited after they landed (against the rule), as
 /// some databases applied them: `(version, name, text)`. Their history rows are re-stamped with the
 /// landed text's checksum before migrating, and `V7` brings their schema to the landed one.
-const SUPERSEDED: [(i32, &str, &str); 3] = [
+const SUPERSEDED: [(i32, &str, &str); 5] = [
     (
         3,
         "lookup_runs",
@@ -29,6 +29,17 @@ const SUPERSEDED: [(i32, &str, &str); 3] = [
         6,
         "event_packs",
         include_str!("../superseded/V6__event_packs.4570cff.sql"),
+    ),
+    // Edited by 5256de2 after they landed; V18 holds the edit.
+    (
+        16,
+        "nfc_tags",
+        include_str!("../superseded/V16__nfc_tags.5256de2.sql"),
+    ),
+    (
+        17,
+        "consumer_scans",
+        include_str!("../superseded/V17__consumer_scans.5256de2.sql"),
     ),
 ];
 
@@ -197,7 +208,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 17] = [
+    const LANDED: [(i32, &str, &str); 18] = [
         (
             1,
             "ledger",
@@ -276,12 +287,17 @@ mod tests {
         (
             16,
             "nfc_tags",
-            "52113c2e8a73d1b9f9b3ef55b6379924450e911c3672abb09d77cba82aa17a14",
+            "4c81a5e2a8c0bab85eddd4a08795ecedf08d07f3fc900b649166320a31433cb2",
         ),
         (
             17,
             "consumer_scans",
-            "56074922953dc8e11a71eb86020ae3d2171c919ab97c58ddcd97a501f4cbb2a3",
+            "334175cfe3d6b8756f4fe649745450c062b3c801b60070f6d8cda3b9f5706bf2",
+        ),
+        (
+            18,
+            "nfc_counters_rise_scans_by_kind",
+            "c492370363bea0e3781c271a51109c1aa2da6f23192fa584b997bc71d1a35061",
         ),
     ];
 

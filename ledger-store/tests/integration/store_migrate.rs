@@ -324,7 +324,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V14__sealed_fields",
             "V15__location_places",
             "V16__nfc_tags",
-            "V17__consumer_scans"
+            "V17__consumer_scans",
+            "V18__nfc_counters_rise_scans_by_kind"
         ]
     );
 
@@ -445,7 +446,8 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
             "V14__sealed_fields",
             "V15__location_places",
             "V16__nfc_tags",
-            "V17__consumer_scans"
+            "V17__consumer_scans",
+            "V18__nfc_counters_rise_scans_by_kind"
         ]
     );
 
@@ -567,7 +569,8 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             "V14__sealed_fields",
             "V15__location_places",
             "V16__nfc_tags",
-            "V17__consumer_scans"
+            "V17__consumer_scans",
+            "V18__nfc_counters_rise_scans_by_kind"
         ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
@@ -621,7 +624,8 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
             "V14__sealed_fields",
             "V15__location_places",
             "V16__nfc_tags",
-            "V17__consumer_scans"
+            "V17__consumer_scans",
+            "V18__nfc_counters_rise_scans_by_kind"
         ]
     );
     let after = (
@@ -629,4 +633,85 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
         constraint_definitions(&client, "event_packs").await,
     );
     assert_eq!(before, after);
+}
+
+/// What a database's NFC and scan schema is: whether a counter may go down, whether readers may
+/// read tag UIDs, and the columns of the scans' item index.
+async fn nfc_and_scan_schema(client: &tokio_postgres::Client) -> (bool, bool, String) {
+    let trigger: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'nfc_tags_counter_rises')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let reader_sees_uid: bool = client
+        .query_one(
+            "SELECT has_column_privilege('tagtrail_reader', 'nfc_tags', 'uid', 'SELECT')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let index: String = client
+        .query_one(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'consumer_scans_item'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    (trigger, reader_sees_uid, index)
+}
+
+/// V16 and V17 were edited after they landed (5256de2): a database migrated with the edited texts
+/// is re-stamped, and V18 (idempotent) leaves it as it is; one migrated with the landed texts gets
+/// the same schema from V18.
+#[tokio::test]
+async fn databases_migrated_with_either_text_of_v16_and_v17_end_with_one_schema() {
+    let edited = TestDatabase::create_empty().await.unwrap();
+    let mut client = edited.connect().await.unwrap();
+    migrate_to_version(&mut client, 15).await.unwrap();
+    let earlier = [
+        migration(
+            "V16__nfc_tags",
+            include_str!("../../superseded/V16__nfc_tags.5256de2.sql"),
+        ),
+        migration(
+            "V17__consumer_scans",
+            include_str!("../../superseded/V17__consumer_scans.5256de2.sql"),
+        ),
+    ];
+    // Only these two: the ones it applied before are the landed texts, not in this list.
+    refinery::Runner::new(&earlier)
+        .set_abort_missing(false)
+        .run_async(&mut client)
+        .await
+        .unwrap();
+    let before = nfc_and_scan_schema(&client).await;
+    let report = migrate(&mut client).await.unwrap();
+    assert_eq!(report.repaired, ["V16__nfc_tags", "V17__consumer_scans"]);
+    assert_eq!(report.applied, ["V18__nfc_counters_rise_scans_by_kind"]);
+    let after = nfc_and_scan_schema(&client).await;
+    assert_eq!(before, after);
+    assert!(after.0 && !after.1, "{after:?}");
+    assert!(
+        after.2.contains("(item, kind, scanned_at DESC)"),
+        "{after:?}"
+    );
+    Writer::connect(edited.url())
+        .unwrap()
+        .migration_status()
+        .await
+        .unwrap();
+
+    let landed = TestDatabase::create_empty().await.unwrap();
+    let mut client = landed.connect().await.unwrap();
+    migrate_to_version(&mut client, 17).await.unwrap();
+    let before = nfc_and_scan_schema(&client).await;
+    assert!(!before.0 && before.1, "{before:?}");
+    let report = migrate(&mut client).await.unwrap();
+    assert!(report.repaired.is_empty(), "{report:?}");
+    assert_eq!(nfc_and_scan_schema(&client).await, after);
 }
