@@ -6,6 +6,7 @@ pub mod epc;
 pub mod hash;
 pub mod hex;
 mod json;
+pub mod query;
 pub mod rest;
 pub mod tds;
 pub mod validate;

@@ -9,7 +9,7 @@ mod context;
 mod document;
 mod error;
 mod id;
-mod identifier;
+pub(crate) mod identifier;
 mod number;
 mod prehash;
 mod time;
