@@ -208,7 +208,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 18] = [
+    const LANDED: [(i32, &str, &str); 19] = [
         (
             1,
             "ledger",
@@ -298,6 +298,11 @@ mod tests {
             18,
             "nfc_counters_rise_scans_by_kind",
             "c492370363bea0e3781c271a51109c1aa2da6f23192fa584b997bc71d1a35061",
+        ),
+        (
+            19,
+            "access_tokens",
+            "b5081f2248e79aeec5dce5bb85533445c7d84d43eb3be7cc96fd6480e3a3df47",
         ),
     ];
 

@@ -116,6 +116,8 @@ pub enum RegistryError {
     SelfDelegation(String),
     #[error("failed to read random bytes from the operating system: {0}")]
     Random(String),
+    #[error("{0}")]
+    Invalid(String),
     #[error("database query failed")]
     Query(#[from] tokio_postgres::Error),
 }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod access;
 pub mod admin;
 pub mod keys;
 pub mod location;
@@ -10,6 +11,10 @@ pub mod places;
 pub mod scans;
 pub mod token;
 
+pub use access::{
+    Access, AccessRefused, AccessTokenInfo, Role, access_of, create_access_token,
+    list_access_tokens, revoke_access_token,
+};
 pub use admin::{
     DeviceInfo, DeviceStatus, OrganisationInfo, RegistryError, SiteInfo, TokenInfo, add_delegate,
     add_device, add_organisation, add_organisation_prefixes, add_site, add_site_locations,

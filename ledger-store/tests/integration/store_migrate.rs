@@ -325,7 +325,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V15__location_places",
             "V16__nfc_tags",
             "V17__consumer_scans",
-            "V18__nfc_counters_rise_scans_by_kind"
+            "V18__nfc_counters_rise_scans_by_kind",
+            "V19__access_tokens"
         ]
     );
 
@@ -447,7 +448,8 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
             "V15__location_places",
             "V16__nfc_tags",
             "V17__consumer_scans",
-            "V18__nfc_counters_rise_scans_by_kind"
+            "V18__nfc_counters_rise_scans_by_kind",
+            "V19__access_tokens"
         ]
     );
 
@@ -570,7 +572,8 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             "V15__location_places",
             "V16__nfc_tags",
             "V17__consumer_scans",
-            "V18__nfc_counters_rise_scans_by_kind"
+            "V18__nfc_counters_rise_scans_by_kind",
+            "V19__access_tokens"
         ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
@@ -625,7 +628,8 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
             "V15__location_places",
             "V16__nfc_tags",
             "V17__consumer_scans",
-            "V18__nfc_counters_rise_scans_by_kind"
+            "V18__nfc_counters_rise_scans_by_kind",
+            "V19__access_tokens"
         ]
     );
     let after = (
@@ -692,7 +696,10 @@ async fn databases_migrated_with_either_text_of_v16_and_v17_end_with_one_schema(
     let before = nfc_and_scan_schema(&client).await;
     let report = migrate(&mut client).await.unwrap();
     assert_eq!(report.repaired, ["V16__nfc_tags", "V17__consumer_scans"]);
-    assert_eq!(report.applied, ["V18__nfc_counters_rise_scans_by_kind"]);
+    assert_eq!(
+        report.applied,
+        ["V18__nfc_counters_rise_scans_by_kind", "V19__access_tokens"]
+    );
     let after = nfc_and_scan_schema(&client).await;
     assert_eq!(before, after);
     assert!(after.0 && !after.1, "{after:?}");

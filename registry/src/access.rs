@@ -1,0 +1,271 @@
+//! Access tokens (`tagtrail token create --role regulator|partner`): the credentials of those who
+//! query across items through trace-api's EPCIS query interface. A `regulator` reads every event;
+//! a `partner` only the events reported from the sites it is granted. A token has the form of a
+//! site's capture token (`tt_<id>_<secret>`); only its secret's SHA-256 is stored, compared in
+//! constant time; it may expire, and may be revoked for good. Both are read on every request, so
+//! that an expired or revoked token fails at once.
+
+use std::fmt;
+use std::time::Duration;
+
+use ledger::SiteId;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio_postgres::Client;
+
+use crate::admin::RegistryError;
+use crate::lookup::ReadError;
+use crate::token::{SiteToken, TokenId};
+
+/// What an access token may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Every event.
+    Regulator,
+    /// The events reported from its sites.
+    Partner,
+}
+
+impl Role {
+    /// The role's name, as stored and as the CLI takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Regulator => "regulator",
+            Self::Partner => "partner",
+        }
+    }
+
+    /// Reads a role's name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "regulator" => Some(Self::Regulator),
+            "partner" => Some(Self::Partner),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a valid access token grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// The token's public id (written in the access log).
+    pub token: TokenId,
+    /// Its role.
+    pub role: Role,
+    /// A partner's sites (empty for a regulator).
+    pub sites: Vec<SiteId>,
+    /// When it expires, in Unix seconds (never, if `None`).
+    pub expires_at: Option<i64>,
+}
+
+impl Access {
+    /// Whether the holder may read events reported from `site`.
+    pub fn may_read_site(&self, site: &SiteId) -> bool {
+        self.role == Role::Regulator || self.sites.contains(site)
+    }
+}
+
+/// Why a presented access token grants nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessRefused {
+    /// No token has this id, or its secret is not this one (the two are not told apart).
+    #[error("the token is not one this service issued")]
+    Unknown,
+    /// It was revoked.
+    #[error("the token was revoked")]
+    Revoked,
+    /// It expired.
+    #[error("the token expired")]
+    Expired,
+    /// The registry could not be read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+/// An access token as listed (never its secret, which is not stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenInfo {
+    /// The token's public id.
+    pub token: String,
+    /// Its role.
+    pub role: String,
+    /// A partner's sites.
+    pub sites: Vec<String>,
+    /// Its label.
+    pub label: String,
+    /// When it expires (RFC 3339, UTC), if it does.
+    pub expires_at: Option<String>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+    /// Whether it has expired.
+    pub expired: bool,
+}
+
+/// A token's row and, from the same snapshot, whether it is revoked or expired (by the
+/// database's clock, the one that wrote `created_at`).
+const SELECT_ACCESS: &str = "
+    SELECT t.role, t.sites, t.secret_sha256, r.token_id IS NOT NULL,
+           t.expires_at IS NOT NULL AND t.expires_at <= now(),
+           extract(epoch FROM t.expires_at)::bigint
+    FROM access_tokens t LEFT JOIN access_token_revocations r USING (token_id)
+    WHERE t.token_id = $1";
+
+/// What `token` grants now: refused when unknown (or its secret differs: compared in constant
+/// time), revoked or expired.
+pub async fn access_of(
+    client: &deadpool_postgres::Client,
+    token: &SiteToken,
+) -> Result<Access, AccessRefused> {
+    let statement = client
+        .prepare_cached(SELECT_ACCESS)
+        .await
+        .map_err(ReadError::from)?;
+    let row = client
+        .query_opt(&statement, &[&token.id().as_str()])
+        .await
+        .map_err(ReadError::from)?
+        .ok_or(AccessRefused::Unknown)?;
+    let stored: &[u8] = row.get(2);
+    let presented: [u8; 32] = Sha256::digest(token.secret_bytes()).into();
+    let matches: bool = presented.as_slice().ct_eq(stored).into();
+    if !matches {
+        return Err(AccessRefused::Unknown);
+    }
+    if row.get::<_, bool>(3) {
+        return Err(AccessRefused::Revoked);
+    }
+    if row.get::<_, bool>(4) {
+        return Err(AccessRefused::Expired);
+    }
+    let corrupt = |reason: String| ReadError::Corrupt {
+        what: "access token",
+        reason,
+    };
+    let role: &str = row.get(0);
+    let role = Role::parse(role).ok_or_else(|| corrupt(format!("unknown role {role:?}")))?;
+    let sites: Vec<String> = row.get(1);
+    let sites = sites
+        .iter()
+        .map(|site| SiteId::parse(site).map_err(|error| corrupt(error.to_string())))
+        .collect::<Result<_, _>>()?;
+    Ok(Access {
+        token: token.id().clone(),
+        role,
+        sites,
+        expires_at: row.get(5),
+    })
+}
+
+/// Creates an access token and returns it (its secret is shown only now). A partner's token
+/// names at least one registered site; a regulator's none. `expires_in`: how long it is valid
+/// (for ever if `None`).
+pub async fn create_access_token(
+    client: &Client,
+    role: Role,
+    sites: &[SiteId],
+    label: &str,
+    expires_in: Option<Duration>,
+) -> Result<SiteToken, RegistryError> {
+    match role {
+        Role::Partner if sites.is_empty() => {
+            return Err(RegistryError::Invalid(
+                "a partner's token names the sites it may read (--site, one or more)".to_owned(),
+            ));
+        }
+        Role::Regulator if !sites.is_empty() => {
+            return Err(RegistryError::Invalid(
+                "a regulator reads every site: give no --site".to_owned(),
+            ));
+        }
+        _ => {}
+    }
+    for site in sites {
+        let exists = client
+            .query_opt("SELECT 1 FROM sites WHERE site_id = $1", &[&site.as_str()])
+            .await?;
+        if exists.is_none() {
+            return Err(RegistryError::NoSuchSite(site.as_str().to_owned()));
+        }
+    }
+    let seconds = expires_in
+        .map(|duration| {
+            i64::try_from(duration.as_secs())
+                .ok()
+                .filter(|seconds| *seconds > 0)
+                .ok_or_else(|| {
+                    RegistryError::Invalid("an expiry is at least one second away".to_owned())
+                })
+        })
+        .transpose()?;
+    let token = SiteToken::generate().map_err(|error| RegistryError::Random(error.to_string()))?;
+    let hash: [u8; 32] = Sha256::digest(token.secret_bytes()).into();
+    let sites: Vec<&str> = sites.iter().map(SiteId::as_str).collect();
+    client
+        .execute(
+            "INSERT INTO access_tokens (token_id, role, sites, secret_sha256, label, expires_at)
+             VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::bigint))",
+            &[
+                &token.id().as_str(),
+                &role.as_str(),
+                &sites,
+                &hash.as_slice(),
+                &label,
+                &seconds,
+            ],
+        )
+        .await?;
+    Ok(token)
+}
+
+/// Revokes an access token for good.
+pub async fn revoke_access_token(client: &Client, token: &TokenId) -> Result<(), RegistryError> {
+    let exists = client
+        .query_opt(
+            "SELECT 1 FROM access_tokens WHERE token_id = $1",
+            &[&token.as_str()],
+        )
+        .await?;
+    if exists.is_none() {
+        return Err(RegistryError::NoSuchToken(token.as_str().to_owned()));
+    }
+    client
+        .execute(
+            "INSERT INTO access_token_revocations (token_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[&token.as_str()],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Every access token, without secrets, oldest first.
+pub async fn list_access_tokens(client: &Client) -> Result<Vec<AccessTokenInfo>, RegistryError> {
+    let rows = client
+        .query(
+            "SELECT t.token_id, t.role, t.sites, t.label,
+                    to_char(t.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                    r.token_id IS NOT NULL,
+                    t.expires_at IS NOT NULL AND t.expires_at <= now()
+             FROM access_tokens t LEFT JOIN access_token_revocations r USING (token_id)
+             ORDER BY t.created_at, t.token_id",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| AccessTokenInfo {
+            token: row.get(0),
+            role: row.get(1),
+            sites: row.get(2),
+            label: row.get(3),
+            expires_at: row.get(4),
+            revoked: row.get(5),
+            expired: row.get(6),
+        })
+        .collect())
+}
