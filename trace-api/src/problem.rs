@@ -42,6 +42,65 @@ pub enum Problem {
     Busy,
     /// `500`: a bug or corrupt data; the detail is logged, not shown.
     Internal(String),
+    /// An exception of the EPCIS 2.0 REST binding (the query interface's errors), typed
+    /// `epcisException:<name>` as the binding's OpenAPI document writes them.
+    Epcis(EpcisException, String),
+}
+
+/// The EPCIS 2.0 REST binding's exceptions that the query interface answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpcisException {
+    /// `400`: a parameter is unknown, repeated or malformed, or a page token is not valid.
+    QueryParameter,
+    /// `401`: no credential, or one that is unknown, expired or revoked.
+    Unauthenticated,
+    /// `403`: the credential does not reach what was asked.
+    Forbidden,
+    /// `404`: no such named query, subscription or event.
+    NoSuchName,
+    /// `413`: the result would hold more events than `maxEventCount` or this service allows.
+    QueryTooLarge,
+    /// `413`: the query needs more work than this service does for one request.
+    QueryTooComplex,
+    /// `414`: the query string is longer than this service reads.
+    UriTooLong,
+}
+
+impl EpcisException {
+    /// The exception's name in `epcisException:<name>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::QueryParameter => "QueryParameterException",
+            Self::Unauthenticated | Self::Forbidden => "SecurityException",
+            Self::NoSuchName => "NoSuchNameException",
+            Self::QueryTooLarge => "QueryTooLargeException",
+            Self::QueryTooComplex => "QueryTooComplexException",
+            Self::UriTooLong => "URITooLongException",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::QueryParameter => "Invalid query parameter",
+            Self::Unauthenticated => "Unauthorised request",
+            Self::Forbidden => "Access to resource forbidden",
+            Self::NoSuchName => "Resource not found",
+            Self::QueryTooLarge => "Query result too large",
+            Self::QueryTooComplex => "Query too complex",
+            Self::UriTooLong => "URI Too Long",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            Self::QueryParameter => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NoSuchName => StatusCode::NOT_FOUND,
+            Self::QueryTooLarge | Self::QueryTooComplex => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+        }
+    }
 }
 
 impl Problem {
@@ -59,6 +118,7 @@ impl Problem {
             Self::AnswerBytesSpent { .. } => "Too much loaded for this client",
             Self::Unavailable(_) | Self::Busy => "Service unavailable",
             Self::Internal(_) => "Internal error",
+            Self::Epcis(exception, _) => exception.title(),
         }
     }
 
@@ -77,6 +137,7 @@ impl Problem {
             Self::Unavailable(_) => "unavailable",
             Self::Busy => "busy",
             Self::Internal(_) => "internal",
+            Self::Epcis(exception, _) => exception.name(),
         }
     }
 
@@ -86,7 +147,8 @@ impl Problem {
             | Self::NotFound(text)
             | Self::NotYetProvable(text)
             | Self::Gone(text)
-            | Self::TooMuch(text) => text.clone(),
+            | Self::TooMuch(text)
+            | Self::Epcis(_, text) => text.clone(),
             Self::MethodNotAllowed { allow } => format!("this resource answers {allow} only"),
             Self::RateLimited { retry_after } => {
                 format!("this address sent too many requests: retry in {retry_after} s")
@@ -140,6 +202,7 @@ impl ResponseError for Problem {
             | Self::AnswerBytesSpent { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Epcis(exception, _) => exception.status(),
         }
     }
 
@@ -170,9 +233,19 @@ impl ResponseError for Problem {
         if let Self::MethodNotAllowed { allow } = self {
             response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
         }
+        if let Self::Epcis(EpcisException::Unauthenticated, _) = self {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"tagtrail\""),
+            ));
+        }
+        let kind = match self {
+            Self::Epcis(exception, _) => format!("epcisException:{}", exception.name()),
+            _ => format!("https://tagtrail.dev/problems/{}", self.kind()),
+        };
         response.body(
             json!({
-                "type": format!("https://tagtrail.dev/problems/{}", self.kind()),
+                "type": kind,
                 "title": self.title(),
                 "status": status.as_u16(),
                 "detail": self.detail(),

@@ -240,14 +240,27 @@ impl View {
             .iter()
             .flat_map(|name| [Lookup::Epc(name), Lookup::Parent(name)])
             .collect();
+        let texts: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.candidates_by(&lookups, &texts, known).await
+    }
+
+    /// The leaves of the checkpoint's tree that `lookups` find, and, among the entries the
+    /// lookups did not cover when the view was taken, those whose event text contains one of
+    /// `texts` (a scan); but those `known` says the caller holds; in leaf order. Candidates:
+    /// check the events.
+    pub async fn candidates_by(
+        &self,
+        lookups: &[Lookup<'_>],
+        texts: &[&str],
+        known: &(dyn Fn(LeafIndex) -> bool + Sync),
+    ) -> Result<Vec<LeafIndex>, ViewError> {
         let runs = self.snapshot.as_ref().map(|(runs, _)| runs);
-        let mut leaves = self.store.lookup_any_within(&lookups, runs).await?;
+        let mut leaves = self.store.lookup_any_within(lookups, runs).await?;
         // The runs only grow: what they did not cover when the view was taken is scanned.
         if self.indexed < self.size().get() {
-            let names_text: Vec<&str> = names.iter().map(String::as_str).collect();
             leaves.extend(
                 self.store
-                    .scan_for(&names_text, self.indexed..self.size().get())
+                    .scan_for(texts, self.indexed..self.size().get())
                     .await?,
             );
         }
@@ -285,6 +298,23 @@ impl View {
         budget: &AnswerBudget,
         lane: &Lane,
     ) -> Result<Vec<(StoredEntry, Map<String, Value>)>, ViewError> {
+        let names = names.to_vec();
+        self.entries_where(leaves, budget, lane, move |event| {
+            event_ids(event).any(|id| names.iter().any(|name| name == id))
+        })
+        .await
+    }
+
+    /// The entries at `leaves` whose events `keep` keeps, each with its event parsed, loaded
+    /// as [`entries_naming`](Self::entries_naming) loads them (an entry whose event text does
+    /// not parse is left out).
+    pub async fn entries_where(
+        &self,
+        leaves: &[LeafIndex],
+        budget: &AnswerBudget,
+        lane: &Lane,
+        keep: impl Fn(&Map<String, Value>) -> bool + Send + 'static,
+    ) -> Result<Vec<(StoredEntry, Map<String, Value>)>, ViewError> {
         let declarations = self
             .snapshot
             .as_ref()
@@ -294,14 +324,12 @@ impl View {
             .await?;
         // Parsing grows with the events' bytes: a large answer's is done on the slow lane.
         let bytes = entries.iter().map(|entry| entry.event.len()).sum();
-        let names = names.to_vec();
         lane.run_sized(bytes, move || {
             entries
                 .into_iter()
                 .filter_map(|entry| {
                     let event: Map<String, Value> = serde_json::from_str(&entry.event).ok()?;
-                    let named = event_ids(&event).any(|id| names.iter().any(|name| name == id));
-                    named.then_some((entry, event))
+                    keep(&event).then_some((entry, event))
                 })
                 .collect()
         })

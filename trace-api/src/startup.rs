@@ -59,6 +59,8 @@ pub struct AppState {
     /// The log's checkpoint verifier keys (`ledger.checkpoint_keys`, in their text form), which
     /// the scan page's in-browser check trusts.
     pub(crate) checkpoint_keys: Arc<[String]>,
+    /// The key that signs the query interface's page tokens (made at start-up).
+    pub(crate) page_key: crate::routes::PageKey,
 }
 
 /// A built, listening trace-api service.
@@ -120,6 +122,7 @@ impl Application {
             store,
             registry,
             checkpoint_keys,
+            page_key: crate::routes::PageKey::generate()?,
             limits,
             metrics,
             limiter: RateLimiter::new(limits.requests_per_second, limits.burst, limits.max_clients)

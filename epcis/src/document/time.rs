@@ -156,6 +156,21 @@ impl Timestamp {
         })
     }
 
+    /// The instant `nanos` nanoseconds after the Unix epoch, in UTC; `None` beyond the years a
+    /// timestamp can be written in (0000 to 9999).
+    pub fn from_unix_nanos(nanos: i128) -> Option<Self> {
+        /// 0000-01-01T00:00:00Z and 10000-01-01T00:00:00Z, in Unix seconds.
+        const EARLIEST: i64 = -62_167_219_200;
+        const END: i64 = 253_402_300_800;
+        let seconds = i64::try_from(nanos.div_euclid(1_000_000_000)).ok()?;
+        let nanos = u32::try_from(nanos.rem_euclid(1_000_000_000)).ok()?;
+        (EARLIEST..END).contains(&seconds).then_some(Self {
+            unix_seconds: seconds,
+            nanos,
+            offset_minutes: 0,
+        })
+    }
+
     /// Whole seconds since 1970-01-01T00:00:00Z (negative before it).
     pub fn unix_seconds(self) -> i64 {
         self.unix_seconds
@@ -291,6 +306,21 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_instant_in_nanoseconds_is_the_same_instant_in_utc() {
+        let time = Timestamp::parse("2005-04-03T20:33:31.116000-06:00").unwrap();
+        let utc = Timestamp::from_unix_nanos(time.unix_nanos()).unwrap();
+        assert_eq!(utc.unix_nanos(), time.unix_nanos());
+        assert_eq!(utc.offset_minutes(), 0);
+        let before = Timestamp::from_unix_nanos(-1).unwrap();
+        assert_eq!(
+            (before.unix_seconds(), before.subsec_nanos()),
+            (-1, 999_999_999)
+        );
+        assert!(Timestamp::from_unix_nanos(i128::MAX).is_none());
+        assert!(Timestamp::from_unix_nanos(-62_167_219_201_000_000_000).is_none());
+    }
 
     #[test]
     fn the_unix_epoch_is_second_zero() {

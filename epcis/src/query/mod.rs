@@ -649,6 +649,18 @@ fn order_field(by: &str) -> Result<OrderBy, QueryError> {
     }
 }
 
+/// The `|`-separated values of a list parameter of URIs: each an absolute URI.
+fn uris<'a>(name: &str, value: &'a str) -> Result<Vec<&'a str>, QueryError> {
+    let values = list(name, value)?;
+    match values.iter().find(|value| !pattern::is_uri(value)) {
+        Some(bad) => Err(QueryError::new(
+            name,
+            format!("{bad:?} is not an absolute URI"),
+        )),
+        None => Ok(values),
+    }
+}
+
 /// The `|`-separated values of a list parameter: at least one, none empty.
 fn list<'a>(name: &str, value: &'a str) -> Result<Vec<&'a str>, QueryError> {
     let values: Vec<&str> = value.split('|').collect();
@@ -735,16 +747,22 @@ fn filter(name: &str, value: &str) -> Result<Filter, QueryError> {
         })
     };
     let texts = |field: TextField| -> Result<Filter, QueryError> {
+        // Event ids and corrective event ids are URIs; a transformation id is any string.
+        let values = if field == TextField::Transformation {
+            list(name, value)?
+        } else {
+            uris(name, value)?
+        };
         Ok(Filter::Text {
             field,
-            values: list(name, value)?.into_iter().map(str::to_owned).collect(),
+            values: values.into_iter().map(str::to_owned).collect(),
         })
     };
     let places = |biz_location: bool, with_descendants: bool| -> Result<Filter, QueryError> {
         Ok(Filter::Place {
             biz_location,
             with_descendants,
-            values: list(name, value)?.into_iter().map(canonical_id).collect(),
+            values: uris(name, value)?.into_iter().map(canonical_id).collect(),
         })
     };
     let epcs = |roles: &'static [EpcRole]| -> Result<Filter, QueryError> {
@@ -763,11 +781,17 @@ fn filter(name: &str, value: &str) -> Result<Filter, QueryError> {
     };
     let sensor =
         |member: &'static str, metadata: bool, report: bool| -> Result<Filter, QueryError> {
+            // Every one but `type`, `stringValue` and `hexBinaryValue` is a URI.
+            let values = if matches!(member, "type" | "stringValue" | "hexBinaryValue") {
+                list(name, value)?
+            } else {
+                uris(name, value)?
+            };
             Ok(Filter::Sensor {
                 member,
                 metadata,
                 report,
-                values: list(name, value)?.into_iter().map(str::to_owned).collect(),
+                values: values.into_iter().map(str::to_owned).collect(),
             })
         };
     match name {

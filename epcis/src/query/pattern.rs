@@ -193,15 +193,35 @@ fn is_digital_link(value: &str) -> bool {
     crate::hash::identifier::write_normalised_identifier(&mut forms, value)
 }
 
-/// Whether `value` looks like an absolute URI: a scheme, a colon and more.
-fn is_uri(value: &str) -> bool {
-    value.split_once(':').is_some_and(|(scheme, rest)| {
-        !rest.is_empty()
-            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    }) && !value.chars().any(char::is_whitespace)
+/// Whether `value` is an absolute URI (RFC 3986): a scheme, a colon and more, of the characters
+/// a URI may hold, every `%` starting an escape of two hex digits.
+pub(crate) fn is_uri(value: &str) -> bool {
+    let Some((scheme, rest)) = value.split_once(':') else {
+        return false;
+    };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    let bytes = rest.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let byte = bytes[at];
+        if byte == b'%' {
+            let escape = bytes.get(at + 1..at + 3);
+            if !escape.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
+                return false;
+            }
+            at += 3;
+            continue;
+        }
+        let allowed = byte.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=".contains(&byte);
+        if !allowed {
+            return false;
+        }
+        at += 1;
+    }
+    scheme_ok && !rest.is_empty()
 }
 
 /// The scheme and components of an EPC pattern URI's `body` (after `urn:epc:idpat:`).

@@ -454,6 +454,26 @@ fn each_kind_of_bad_parameter_is_refused_naming_it() {
             "neither a number nor",
         ),
         (&[("EQ_#f", "1")], "EQ_#f", "not a parameter"),
+        (
+            &[("EQ_readPoint", "not a uri")],
+            "EQ_readPoint",
+            "not an absolute URI",
+        ),
+        (
+            &[("EQ_eventID", "urn:x:%zz")],
+            "EQ_eventID",
+            "not an absolute URI",
+        ),
+        (
+            &[("EQ_correctiveEventID", "0:x")],
+            "EQ_correctiveEventID",
+            "not an absolute URI",
+        ),
+        (
+            &[("EQ_deviceID", "urn:x y")],
+            "EQ_deviceID",
+            "not an absolute URI",
+        ),
     ];
     for (query, parameter, says) in cases {
         let error = refused(query);

@@ -80,11 +80,16 @@ impl Parties {
     /// The organisation that reported an entry, as its leaf record attests it: a device's site's,
     /// or the site's whose token sent it. `None` when the registry does not know it.
     pub fn reporter(&self, attestation: &Attestation) -> Option<&OrganisationId> {
-        let site = match attestation {
-            Attestation::Device { device, .. } => self.devices.get(device)?,
-            Attestation::Unattested { site } => site,
-        };
-        self.sites.get(site)
+        self.sites.get(self.site_of(attestation)?)
+    }
+
+    /// The site that reported an entry, as its leaf record attests it: its device's, or the
+    /// site whose token sent it. `None` for a device the registry does not know.
+    pub fn site_of<'a>(&'a self, attestation: &'a Attestation) -> Option<&'a SiteId> {
+        match attestation {
+            Attestation::Device { device, .. } => self.devices.get(device),
+            Attestation::Unattested { site } => Some(site),
+        }
     }
 
     /// The organisation that owns the company prefix of an EPC named in an event (an EPC URI, or

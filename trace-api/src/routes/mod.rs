@@ -21,7 +21,9 @@ mod items;
 mod log;
 mod metrics;
 mod openapi;
+pub use query::PageKey;
 mod page;
+mod query;
 mod scan;
 mod sealed;
 
@@ -46,6 +48,14 @@ routes! {
     "/01/{gtin}/10/{lot}/21/{serial}" => scan::verdict,
     "/00/{sscc}" => scan::verdict,
     "/.well-known/gs1resolver" => scan::description,
+    "/events" => query::events,
+    "/events/{eventID}" => query::by_event_id,
+    "/eventTypes/{eventType}/events" => query::by_event_type,
+    "/epcs/{epc}/events" => query::by_epc,
+    "/bizSteps/{bizStep}/events" => query::by_biz_step,
+    "/bizLocations/{bizLocation}/events" => query::by_biz_location,
+    "/readPoints/{readPoint}/events" => query::by_read_point,
+    "/dispositions/{disposition}/events" => query::by_disposition,
     "/events/{hash}/bundle" => events::bundle,
     "/events/{hash}/proof" => events::proof,
     "/sealed/{commitment}/{recipient}" => sealed::keys,
@@ -64,6 +74,14 @@ const LOADING_ROUTES: &[&str] = &[
     "/01/{gtin}/21/{serial}",
     "/01/{gtin}/10/{lot}/21/{serial}",
     "/00/{sscc}",
+    "/events",
+    "/events/{eventID}",
+    "/eventTypes/{eventType}/events",
+    "/epcs/{epc}/events",
+    "/bizSteps/{bizStep}/events",
+    "/bizLocations/{bizLocation}/events",
+    "/readPoints/{readPoint}/events",
+    "/dispositions/{disposition}/events",
 ];
 
 /// Answers refused as asking too much (`422`), by the identifiers asked for and the limit, with the

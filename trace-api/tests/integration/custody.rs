@@ -15,13 +15,13 @@ use crate::common::{LOCATION, Pipeline, SITE, aggregation, object, reason, reaso
 const ITEM: &str = "urn:epc:id:sgtin:0614141.812345.6789";
 const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
 const B_PALLET: &str = "urn:epc:id:sscc:0712345.0000000001";
-const B_LOCATION: &str = "urn:epc:id:sgln:0712345.00001.0";
+pub(crate) const B_LOCATION: &str = "urn:epc:id:sgln:0712345.00001.0";
 const B_ITEM: &str = "urn:epc:id:sgtin:0712345.000001.1";
 
 /// Registers B (organisation `rival`, its site `rival-depot` at `B_LOCATION`) and gives A's
 /// organisation (the pipeline's site, an organisation of its own) the item's company prefix.
 /// Returns B's site token.
-async fn register_b(pipeline: &Pipeline) -> String {
+pub(crate) async fn register_b(pipeline: &Pipeline) -> String {
     let mut admin = pipeline.db.connect().await.unwrap();
     let a = ledger::OrganisationId::parse(SITE).unwrap();
     registry::add_organisation_prefixes(
@@ -82,7 +82,11 @@ fn parties() -> ledger::history::Parties {
 }
 
 /// Captures `events` with B's token; returns the status and body.
-async fn capture_as_b(pipeline: &Pipeline, token: &str, events: Vec<Value>) -> (u16, Value) {
+pub(crate) async fn capture_as_b(
+    pipeline: &Pipeline,
+    token: &str,
+    events: Vec<Value>,
+) -> (u16, Value) {
     let document = json!({
         "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
         "type": "EPCISDocument", "schemaVersion": "2.0",

@@ -14,6 +14,7 @@ mod history;
 mod log;
 mod nfc;
 mod proofs;
+mod query;
 mod replica;
 mod resolver;
 mod service;

@@ -1,0 +1,885 @@
+//! The EPCIS 2.0 query interface of the REST binding: `GET /events` with the `SimpleEventQuery`
+//! parameters ([`epcis::query::EventQuery`]), and the resources that are the same query with one
+//! parameter set by the path (`/eventTypes/{type}/events`, `/epcs/{epc}/events`,
+//! `/bizSteps/{step}/events`, `/bizLocations/{location}/events`, `/readPoints/{point}/events`,
+//! `/dispositions/{disposition}/events`, `/events/{eventID}`). Each answers an
+//! `EPCISQueryDocument`.
+//!
+//! **Who may ask.** Every request carries an access token (`Authorization: Bearer tt_...`,
+//! `tagtrail token create --role regulator|partner`), checked on every request against the
+//! registry (revoked or expired: refused at once). A regulator reads every event; a partner only
+//! the events reported from its sites (the rest are not in its results, as if absent).
+//!
+//! **What an answer holds.** Events as of one signed checkpoint (the first page's newest; every
+//! later page of the same query is read as of that same checkpoint, so pages neither skip nor
+//! repeat events as the log grows). Each event is the stored event (with its own `@context`), its
+//! `recordTime` (when the log recorded it, if the event does not carry one) and one member of
+//! tagtrail's namespace, [`LEDGER_MEMBER`]: its leaf index, its CBV 2.0 event hash, the
+//! checkpoint's size and who reported it. Drop that member before hashing the event.
+//!
+//! **How it is found.** By the ledger's lookups when the query names identities (`MATCH_` of
+//! EPCs) or places (`EQ_bizLocation`, `EQ_readPoint`), else by the event-time index of the
+//! indexed entries (`GE_eventTime`/`LT_eventTime`), else by reading the log in order. Every
+//! candidate is loaded and checked against every parameter. Without `orderBy`, results come in
+//! log order, a page at a time: a page reads at most `limits.max_history_events` entries, so a
+//! query that finds little in a large log answers pages with fewer events than `perPage` (even
+//! none) and a `Link` to the next (as the binding allows). With `orderBy` or `maxEventCount`, the
+//! whole result is read, sorted and counted first: a query that reads more than that many
+//! entries is refused (`QueryTooComplexException`: narrow it with an identity, a place or an
+//! event-time range).
+//!
+//! **Paging.** `perPage` (30 by default, at most `limits.max_page_size`); the next page's URL in
+//! `Link: <...>; rel="next"` with `nextPageToken`, valid for [`TOKEN_LIFETIME`]
+//! (`GS1-Next-Page-Token-Expires`), for the same query and the same credential, on the instance
+//! that gave it (its key is made at start-up). A token altered, expired, of another query or of
+//! another credential is refused (`QueryParameterException`).
+
+use std::ops::Range;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine as _;
+use hmac::{KeyInit, Mac};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use epcis::document::{Event, Timestamp};
+use epcis::query::{EventQuery, Limit, OrderKey};
+use ledger::history::Parties;
+use ledger::ids::UnixMillis;
+use ledger::record::Attestation;
+use ledger::size::{LeafIndex, TreeSize};
+use ledger_store::{Lookup, StoredEntry};
+use registry::{Access, AccessRefused, Role, SiteToken};
+
+use crate::problem::{EpcisException, Problem};
+use crate::reader::View;
+use crate::startup::AppState;
+
+/// The member of each result event that says where the log holds it.
+pub const LEDGER_MEMBER: &str = "https://tagtrail.dev/ns/ledger#entry";
+/// How long a page token is valid.
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(600);
+/// Events per page when `perPage` is not given (the binding's default).
+const DEFAULT_PER_PAGE: usize = 30;
+/// The longest query string read (`414` beyond).
+const MAX_QUERY_STRING: usize = 16 * 1024;
+/// Leaves examined per batch.
+const BATCH: usize = 256;
+
+/// The key that signs page tokens, made at start-up (zeroed on drop).
+pub struct PageKey(zeroize::Zeroizing<[u8; 32]>);
+
+impl PageKey {
+    /// A fresh random key.
+    pub fn generate() -> anyhow::Result<Self> {
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        getrandom::fill(key.as_mut_slice())
+            .map_err(|error| anyhow::anyhow!("no random bytes for the page token key: {error}"))?;
+        Ok(Self(key))
+    }
+
+    fn mac(&self, payload: &[u8]) -> [u8; 16] {
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(self.0.as_slice())
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(payload);
+        let full: [u8; 32] = mac.finalize().into_bytes().into();
+        let mut short = [0u8; 16];
+        short.copy_from_slice(&full[..16]);
+        short
+    }
+}
+
+impl std::fmt::Debug for PageKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PageKey(..)")
+    }
+}
+
+/// Where a query's next page starts: the checkpoint it is read as of, and the next leaf to
+/// examine (log order) or the number of results before it (ordered results).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PageToken {
+    size: u64,
+    position: u64,
+    expires: u64,
+    query: [u8; 16],
+}
+
+/// The token's bytes: version, size, position, expiry, query digest; then their MAC.
+const TOKEN_BYTES: usize = 1 + 8 + 8 + 8 + 16;
+
+impl PageToken {
+    fn encode(&self, key: &PageKey) -> String {
+        let mut bytes = Vec::with_capacity(TOKEN_BYTES + 16);
+        bytes.push(1);
+        bytes.extend_from_slice(&self.size.to_be_bytes());
+        bytes.extend_from_slice(&self.position.to_be_bytes());
+        bytes.extend_from_slice(&self.expires.to_be_bytes());
+        bytes.extend_from_slice(&self.query);
+        let mac = key.mac(&bytes);
+        bytes.extend_from_slice(&mac);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Reads a token this instance gave for `query`, refusing one altered, of another query or
+    /// credential, or expired (as of `now`, Unix seconds).
+    fn decode(text: &str, key: &PageKey, query: &[u8; 16], now: u64) -> Result<Self, Problem> {
+        let invalid = |why: &str| {
+            Problem::Epcis(
+                EpcisException::QueryParameter,
+                format!("nextPageToken is not valid: {why}; ask the first page again without it"),
+            )
+        };
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| invalid("it is not a token this service gave"))?;
+        if bytes.len() != TOKEN_BYTES + 16 || bytes[0] != 1 {
+            return Err(invalid("it is not a token this service gave"));
+        }
+        let (payload, mac) = bytes.split_at(TOKEN_BYTES);
+        let expected = key.mac(payload);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_slice(), mac)) {
+            return Err(invalid(
+                "it was altered, or another instance of this service gave it",
+            ));
+        }
+        let number = |at: usize| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&payload[at..at + 8]);
+            u64::from_be_bytes(word)
+        };
+        let mut digest = [0u8; 16];
+        digest.copy_from_slice(&payload[25..41]);
+        let token = Self {
+            size: number(1),
+            position: number(9),
+            expires: number(17),
+            query: digest,
+        };
+        if token.query != *query {
+            return Err(invalid(
+                "it belongs to another query or another credential (give the same parameters as the first page)",
+            ));
+        }
+        if token.expires <= now {
+            return Err(invalid("it expired"));
+        }
+        Ok(token)
+    }
+}
+
+/// The digest that binds a page token to its query and credential.
+fn query_digest(query: &EventQuery, access: &Access) -> [u8; 16] {
+    let mut hash = Sha256::new();
+    hash.update(access.token.as_str().as_bytes());
+    for (name, value) in query.canonical() {
+        hash.update((name.len() as u64).to_be_bytes());
+        hash.update(name.as_bytes());
+        hash.update((value.len() as u64).to_be_bytes());
+        hash.update(value.as_bytes());
+    }
+    let full: [u8; 32] = hash.finalize().into();
+    let mut digest = [0u8; 16];
+    digest.copy_from_slice(&full[..16]);
+    digest
+}
+
+fn now_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+/// The access a request's bearer token grants.
+pub(super) async fn authenticate(
+    request: &HttpRequest,
+    state: &AppState,
+) -> Result<Access, Problem> {
+    let unauthenticated =
+        |why: &str| Problem::Epcis(EpcisException::Unauthenticated, why.to_owned());
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| {
+            unauthenticated(
+                "the query interface needs an access token: Authorization: Bearer <token> (tagtrail token create --role regulator|partner)",
+            )
+        })?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|token| SiteToken::parse(token.trim()).ok())
+        .ok_or_else(|| {
+            unauthenticated(
+                "the Authorization header is not Bearer tt_<16 hex digits>_<64 hex digits>",
+            )
+        })?;
+    let client = state
+        .registry
+        .get()
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
+    registry::access_of(&client, &token)
+        .await
+        .map_err(|refused| match refused {
+            AccessRefused::Read(registry::ReadError::Query(error)) => Problem::unavailable(&error),
+            AccessRefused::Read(corrupt) => Problem::internal(&corrupt),
+            refused => unauthenticated(&refused.to_string()),
+        })
+}
+
+/// The query parameters of a request, decoded.
+fn parameters(request: &HttpRequest) -> Result<Vec<(String, String)>, Problem> {
+    let raw = request.query_string();
+    if raw.len() > MAX_QUERY_STRING {
+        return Err(Problem::Epcis(
+            EpcisException::UriTooLong,
+            format!("the query string is longer than {MAX_QUERY_STRING} bytes"),
+        ));
+    }
+    web::Query::<Vec<(String, String)>>::from_query(raw)
+        .map(web::Query::into_inner)
+        .map_err(|error| {
+            Problem::Epcis(
+                EpcisException::QueryParameter,
+                format!("the query string does not decode: {error}"),
+            )
+        })
+}
+
+/// `GET /events`.
+pub(super) async fn events(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    answer(&request, &state, None).await
+}
+
+/// `GET /eventTypes/{eventType}/events`.
+pub(super) async fn by_event_type(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    answer(&request, &state, Some(("eventType", path.into_inner()))).await
+}
+
+/// `GET /epcs/{epc}/events`.
+pub(super) async fn by_epc(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    answer(&request, &state, Some(("MATCH_anyEPC", path.into_inner()))).await
+}
+
+/// `GET /bizSteps/{bizStep}/events`.
+pub(super) async fn by_biz_step(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    answer(&request, &state, Some(("EQ_bizStep", path.into_inner()))).await
+}
+
+/// `GET /bizLocations/{bizLocation}/events`.
+pub(super) async fn by_biz_location(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    answer(
+        &request,
+        &state,
+        Some(("EQ_bizLocation", path.into_inner())),
+    )
+    .await
+}
+
+/// `GET /readPoints/{readPoint}/events`.
+pub(super) async fn by_read_point(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    answer(&request, &state, Some(("EQ_readPoint", path.into_inner()))).await
+}
+
+/// `GET /dispositions/{disposition}/events`.
+pub(super) async fn by_disposition(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    answer(
+        &request,
+        &state,
+        Some(("EQ_disposition", path.into_inner())),
+    )
+    .await
+}
+
+/// `GET /events/{eventID}`: the events whose `eventID` is this one (in an `EPCISQueryDocument`,
+/// as the binding answers); `404 NoSuchNameException` when there is none the caller may read.
+pub(super) async fn by_event_id(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let id = path.into_inner();
+    let response = answer(&request, &state, Some(("EQ_eventID", id.clone()))).await?;
+    if response
+        .extensions()
+        .get::<Found>()
+        .is_some_and(|found| found.0 == 0)
+    {
+        return Err(Problem::Epcis(
+            EpcisException::NoSuchName,
+            format!("no event {id:?} that this credential may read"),
+        ));
+    }
+    Ok(response)
+}
+
+/// How many events an answer held (kept on the response for [`by_event_id`]).
+#[derive(Debug, Clone, Copy)]
+struct Found(usize);
+
+/// Answers a query: authenticates, reads the parameters, finds the page and writes the document.
+async fn answer(
+    request: &HttpRequest,
+    state: &AppState,
+    set: Option<(&'static str, String)>,
+) -> Result<HttpResponse, Problem> {
+    let access = authenticate(request, state).await?;
+    let given = parameters(request)?;
+    let mut pairs = given.clone();
+    if let Some((name, value)) = set {
+        if pairs.iter().any(|(asked, _)| asked == name) {
+            return Err(Problem::Epcis(
+                EpcisException::QueryParameter,
+                format!("{name} is set by this resource's path: do not give it again"),
+            ));
+        }
+        pairs.push((name.to_owned(), value));
+    }
+    let query = EventQuery::parse(
+        pairs
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+    )
+    .map_err(|error| Problem::Epcis(EpcisException::QueryParameter, error.to_string()))?;
+    let per_page = query.paging().per_page.unwrap_or(DEFAULT_PER_PAGE);
+    if per_page > state.limits.max_page_size {
+        return Err(Problem::Epcis(
+            EpcisException::QueryParameter,
+            format!(
+                "perPage is at most {} on this service",
+                state.limits.max_page_size
+            ),
+        ));
+    }
+    let digest = query_digest(&query, &access);
+    let now = now_seconds();
+    let (view, position) = match &query.paging().next_page_token {
+        None => (state.views.latest(&state.store).await?, 0),
+        Some(text) => {
+            let token = PageToken::decode(text, &state.page_key, &digest, now)?;
+            let size = TreeSize::new(token.size).map_err(|_| {
+                Problem::Internal(format!("a page token of ours holds size {}", token.size))
+            })?;
+            let view = View::at(&state.store, size, state.views.refused.clone())
+                .await?
+                .ok_or_else(|| {
+                    Problem::Internal(format!("no checkpoint of size {size} for a page token"))
+                })?;
+            (view, token.position)
+        }
+    };
+    let parties = state
+        .parties
+        .get(&state.registry)
+        .await
+        .map_err(super::items::registry_problem)?;
+    let search = Search {
+        state,
+        view: &view,
+        parties: &parties,
+        access: &access,
+        query: &query,
+        budget: state.budget.answer_for(super::items::client(request)),
+    };
+    let candidates = search.candidates().await?;
+    let ordered = query.order().is_some() || matches!(query.limit(), Some(Limit::AtMost(_)));
+    let (results, next) = if ordered {
+        search.ordered(&candidates, position, per_page).await?
+    } else {
+        search.in_log_order(&candidates, position, per_page).await?
+    };
+    let found = results.len();
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("GS1-EPCIS-Version", "2.0.0"))
+        .insert_header(("GS1-CBV-Version", "2.0.0"))
+        .insert_header(("GS1-Extensions", ""));
+    if let Some(position) = next {
+        let expires = now + TOKEN_LIFETIME.as_secs();
+        let token = PageToken {
+            size: view.size().get(),
+            position,
+            expires,
+            query: digest,
+        }
+        .encode(&state.page_key);
+        let link = next_link(request, &given, &token);
+        if let Ok(value) = HeaderValue::from_str(&format!("<{link}>; rel=\"next\"")) {
+            response.insert_header((header::LINK, value));
+        }
+        let at = UnixMillis::from_millis(expires.saturating_mul(1000)).to_rfc3339();
+        response.insert_header(("GS1-Next-Page-Token-Expires", at));
+    }
+    let document = json!({
+        "@context": [epcis::EPCIS_CONTEXT_URL],
+        "type": "EPCISQueryDocument",
+        "schemaVersion": "2.0",
+        "creationDate": UnixMillis::from_millis(now.saturating_mul(1000)).to_rfc3339(),
+        "epcisBody": {
+            "queryResults": {
+                "queryName": "SimpleEventQuery",
+                "resultsBody": {"eventList": results},
+            }
+        }
+    });
+    let mut response = response
+        .content_type("application/json")
+        .body(document.to_string());
+    response.extensions_mut().insert(Found(found));
+    Ok(response)
+}
+
+/// The URL of the next page: this request's path and the parameters its query string gave
+/// (but a previous token), and the new token.
+fn next_link(request: &HttpRequest, given: &[(String, String)], token: &str) -> String {
+    let mut query: Vec<String> = given
+        .iter()
+        .filter(|(name, _)| name != "nextPageToken")
+        .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
+        .collect();
+    query.push(format!("nextPageToken={}", encode(token)));
+    format!("{}?{}", request.path(), query.join("&"))
+}
+
+/// Percent-encodes a query component (everything but unreserved characters).
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Where the candidates of a query are.
+#[derive(Debug)]
+enum Candidates {
+    /// These leaves, in order (found by the lookups).
+    Leaves(Vec<LeafIndex>),
+    /// Every leaf of these ranges, in order.
+    Ranges(Vec<Range<u64>>),
+}
+
+impl Candidates {
+    /// Up to `count` candidates from leaf `from` on, in order.
+    fn batch(&self, from: u64, count: usize) -> Vec<LeafIndex> {
+        match self {
+            Self::Leaves(leaves) => {
+                let start = leaves.partition_point(|leaf| leaf.get() < from);
+                leaves[start..].iter().take(count).copied().collect()
+            }
+            Self::Ranges(ranges) => {
+                let mut batch = Vec::with_capacity(count);
+                for range in ranges {
+                    let start = range.start.max(from);
+                    for leaf in start..range.end {
+                        if batch.len() == count {
+                            return batch;
+                        }
+                        if let Ok(leaf) = LeafIndex::new(leaf) {
+                            batch.push(leaf);
+                        }
+                    }
+                }
+                batch
+            }
+        }
+    }
+}
+
+/// One query being answered.
+struct Search<'a> {
+    state: &'a AppState,
+    view: &'a View,
+    parties: &'a Parties,
+    access: &'a Access,
+    query: &'a EventQuery,
+    budget: crate::budget::AnswerBudget,
+}
+
+/// An event of a result: the document's member and, for ordering, its key and leaf.
+struct Hit {
+    leaf: u64,
+    key: OrderKey,
+    event: Value,
+}
+
+impl Search<'_> {
+    /// Where the query's results can be: by its identities, its places, its event-time range,
+    /// or the whole log.
+    async fn candidates(&self) -> Result<Candidates, Problem> {
+        let none = |_: LeafIndex| false;
+        if let Some(identities) = self.query.identities() {
+            let mut lookups = Vec::new();
+            for name in &identities.names {
+                if identities.in_lists {
+                    lookups.push(Lookup::Epc(name));
+                }
+                if identities.in_parent {
+                    lookups.push(Lookup::Parent(name));
+                }
+            }
+            let texts: Vec<&str> = identities.names.iter().map(String::as_str).collect();
+            let leaves = self.view.candidates_by(&lookups, &texts, &none).await?;
+            return Ok(Candidates::Leaves(leaves));
+        }
+        if let Some(places) = self.query.places() {
+            let lookups: Vec<Lookup<'_>> =
+                places.iter().map(|place| Lookup::Location(place)).collect();
+            let texts: Vec<&str> = places.iter().map(String::as_str).collect();
+            let leaves = self.view.candidates_by(&lookups, &texts, &none).await?;
+            return Ok(Candidates::Leaves(leaves));
+        }
+        let size = self.view.size().get();
+        let (from, to) = self.query.event_time_range();
+        if from.is_some() || to.is_some() {
+            let earliest = Timestamp::from_unix_nanos(from.unwrap_or(i128::MIN))
+                .or_else(|| Timestamp::parse("0001-01-01T00:00:00Z").ok());
+            let latest = Timestamp::from_unix_nanos(to.unwrap_or(i128::MAX))
+                .or_else(|| Timestamp::parse("9999-12-31T23:59:59Z").ok());
+            if let (Some(earliest), Some(latest)) = (earliest, latest) {
+                let mut ranges = self
+                    .view
+                    .store
+                    .leaf_ranges_by_time(earliest, latest)
+                    .await?;
+                // What the time index did not cover when the view was taken is read in full.
+                let indexed = self.view.indexed.min(size);
+                ranges.retain(|range| range.start < indexed);
+                for range in &mut ranges {
+                    range.end = range.end.min(indexed);
+                }
+                ranges.push(indexed..size);
+                return Ok(Candidates::Ranges(ranges));
+            }
+        }
+        // The whole log (one range: not a list of its leaves).
+        #[allow(clippy::single_range_in_vec_init)]
+        let whole = vec![0..size];
+        Ok(Candidates::Ranges(whole))
+    }
+
+    /// The leaves of `batch` the credential may read.
+    async fn readable(&self, batch: &[LeafIndex]) -> Result<Vec<LeafIndex>, Problem> {
+        if self.access.role == Role::Regulator {
+            return Ok(batch.to_vec());
+        }
+        let attested = self.view.attestations(batch, &self.budget).await?;
+        Ok(attested
+            .into_iter()
+            .filter(|(_, attestation)| {
+                self.parties
+                    .site_of(attestation)
+                    .is_some_and(|site| self.access.may_read_site(site))
+            })
+            .map(|(leaf, _)| leaf)
+            .collect())
+    }
+
+    /// The results among `batch`, in leaf order.
+    async fn matching(&self, batch: &[LeafIndex]) -> Result<Vec<Hit>, Problem> {
+        let readable = self.readable(batch).await?;
+        if readable.is_empty() {
+            return Ok(Vec::new());
+        }
+        let loaded = self
+            .view
+            .entries_where(&readable, &self.budget, &self.state.lane, |_| true)
+            .await?;
+        let size = self.view.size().get();
+        let mut found = Vec::new();
+        for (entry, map) in loaded {
+            // An entry whose stored event is not the one its record commits to is never served.
+            if matches!(
+                entry.binding(),
+                ledger::record::EventBinding::Differs { .. }
+            ) {
+                continue;
+            }
+            let recorded = entry.record.captured_at().to_rfc3339();
+            let record_time = Timestamp::parse(&recorded).ok();
+            let Ok(event) = Event::from_map(map) else {
+                continue;
+            };
+            if !self.query.matches(&event, record_time) {
+                continue;
+            }
+            let key = self
+                .query
+                .order()
+                .map_or(OrderKey::Missing, |order| order.key(&event, record_time));
+            let member = ledger_member(&entry, size, self.parties);
+            let mut map = event.into_raw();
+            map.entry("recordTime".to_owned())
+                .or_insert_with(|| Value::String(recorded));
+            map.insert(LEDGER_MEMBER.to_owned(), member);
+            found.push(Hit {
+                leaf: entry.leaf_index.get(),
+                key,
+                event: Value::Object(map),
+            });
+        }
+        Ok(found)
+    }
+
+    /// A page of results in log order from leaf `from`, reading at most
+    /// `limits.max_history_events` entries; and where the next page starts, if any may.
+    async fn in_log_order(
+        &self,
+        candidates: &Candidates,
+        from: u64,
+        per_page: usize,
+    ) -> Result<(Vec<Value>, Option<u64>), Problem> {
+        let mut results = Vec::new();
+        let mut next = from;
+        let mut examined = 0;
+        loop {
+            let batch = candidates.batch(next, BATCH);
+            let Some(last) = batch.last() else {
+                return Ok((results, None));
+            };
+            next = last.get() + 1;
+            examined += batch.len();
+            for found in self.matching(&batch).await? {
+                results.push(found.event);
+                if results.len() == per_page {
+                    let after = found.leaf + 1;
+                    let more = !candidates.batch(after, 1).is_empty();
+                    return Ok((results, more.then_some(after)));
+                }
+            }
+            if examined >= self.state.limits.max_history_events {
+                let more = !candidates.batch(next, 1).is_empty();
+                return Ok((results, more.then_some(next)));
+            }
+        }
+    }
+
+    /// A page of the ordered (or counted) results: every result is read and sorted, then the
+    /// page from result `from` on is answered; and where the next page starts, if any.
+    async fn ordered(
+        &self,
+        candidates: &Candidates,
+        from: u64,
+        per_page: usize,
+    ) -> Result<(Vec<Value>, Option<u64>), Problem> {
+        let most = self.state.limits.max_history_events;
+        let mut all = Vec::new();
+        let mut next = 0;
+        let mut examined = 0;
+        loop {
+            let batch = candidates.batch(next, BATCH);
+            let Some(last) = batch.last() else {
+                break;
+            };
+            next = last.get() + 1;
+            examined += batch.len();
+            if examined > most {
+                return Err(Problem::Epcis(
+                    EpcisException::QueryTooComplex,
+                    format!(
+                        "ordering or counting this query's results reads more than {most} entries: narrow it by an EPC (MATCH_epc, MATCH_anyEPC), a place (EQ_bizLocation, EQ_readPoint) or an event-time range, or leave out orderBy and maxEventCount to read it page by page"
+                    ),
+                ));
+            }
+            all.extend(self.matching(&batch).await?);
+        }
+        if let Some(Limit::AtMost(most)) = self.query.limit()
+            && all.len() > most
+        {
+            return Err(Problem::Epcis(
+                EpcisException::QueryTooLarge,
+                format!(
+                    "the query matches {} events, more than maxEventCount {most}",
+                    all.len()
+                ),
+            ));
+        }
+        if let Some(order) = self.query.order() {
+            all.sort_by(|a, b| {
+                use std::cmp::Ordering;
+                let by_key = match (&a.key, &b.key) {
+                    // Events without the field come last, whichever the direction.
+                    (OrderKey::Missing, OrderKey::Missing) => Ordering::Equal,
+                    (OrderKey::Missing, _) => Ordering::Greater,
+                    (_, OrderKey::Missing) => Ordering::Less,
+                    (x, y) => {
+                        let ordering = x.partial_cmp(y).unwrap_or(Ordering::Equal);
+                        if order.ascending {
+                            ordering
+                        } else {
+                            ordering.reverse()
+                        }
+                    }
+                };
+                // Events of one key in log order, reversed with the order (newest first).
+                let by_leaf = a.leaf.cmp(&b.leaf);
+                by_key.then(if order.ascending {
+                    by_leaf
+                } else {
+                    by_leaf.reverse()
+                })
+            });
+        }
+        if let Some(Limit::First(first)) = self.query.limit() {
+            all.truncate(first);
+        }
+        let start = usize::try_from(from).unwrap_or(usize::MAX).min(all.len());
+        let end = start.saturating_add(per_page).min(all.len());
+        let next = (end < all.len()).then_some(end as u64);
+        let page = all
+            .into_iter()
+            .skip(start)
+            .take(end - start)
+            .map(|found| found.event)
+            .collect();
+        Ok((page, next))
+    }
+}
+
+/// What a result event says of its entry: leaf index, event hash, the checkpoint's size and who
+/// reported it.
+fn ledger_member(entry: &StoredEntry, size: u64, parties: &Parties) -> Value {
+    let attestation = entry.record.attestation();
+    let reported = match attestation {
+        Attestation::Device { device, .. } => json!({
+            "device": device.as_str(),
+            "site": parties.site_of(attestation).map(|site| site.as_str()),
+            "organisation": parties.reporter(attestation).map(|org| org.as_str()),
+        }),
+        Attestation::Unattested { site } => json!({
+            "site": site.as_str(),
+            "organisation": parties.reporter(attestation).map(|org| org.as_str()),
+        }),
+    };
+    let mut member = Map::new();
+    member.insert("leafIndex".to_owned(), json!(entry.leaf_index.get()));
+    member.insert(
+        "eventHash".to_owned(),
+        json!(entry.record.event_hash().to_ni_uri()),
+    );
+    member.insert("checkpointSize".to_owned(), json!(size));
+    member.insert("reportedBy".to_owned(), reported);
+    if !entry.declared_by.is_empty() {
+        member.insert(
+            "declaredErroneousBy".to_owned(),
+            json!(
+                entry
+                    .declared_by
+                    .iter()
+                    .map(|leaf| leaf.get())
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    Value::Object(member)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    fn access(token: &str) -> Access {
+        Access {
+            token: registry::TokenId::parse(token).unwrap(),
+            role: Role::Regulator,
+            sites: Vec::new(),
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn a_page_token_reads_back_only_unaltered_for_its_query_and_credential_until_it_expires() {
+        let key = PageKey::generate().unwrap();
+        let query = EventQuery::parse([("EQ_bizStep", "shipping")]).unwrap();
+        let digest = query_digest(&query, &access("0123456789abcdef"));
+        let token = PageToken {
+            size: 1000,
+            position: 42,
+            expires: 2_000,
+            query: digest,
+        };
+        let text = token.encode(&key);
+        assert_eq!(
+            PageToken::decode(&text, &key, &digest, 1_999).ok(),
+            Some(token)
+        );
+        let refused = |text: &str, digest: &[u8; 16], now: u64| match PageToken::decode(
+            text, &key, digest, now,
+        ) {
+            Err(Problem::Epcis(EpcisException::QueryParameter, why)) => why,
+            other => panic!("{other:?}"),
+        };
+        assert!(refused(&text, &digest, 2_000).contains("expired"));
+        // Another credential, the same query.
+        let other = query_digest(&query, &access("fedcba9876543210"));
+        assert!(refused(&text, &other, 1_000).contains("another query or another credential"));
+        // Every byte altered.
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&text)
+            .unwrap();
+        for at in 0..bytes.len() {
+            let mut altered = bytes.clone();
+            altered[at] ^= 1;
+            let altered = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(altered);
+            refused(&altered, &digest, 1_000);
+        }
+        // Another instance's key.
+        let other_key = PageKey::generate().unwrap();
+        assert!(PageToken::decode(&token.encode(&other_key), &key, &digest, 1_000).is_err());
+        assert!(refused("not a token", &digest, 1_000).contains("not a token"));
+    }
+
+    #[test]
+    fn candidates_come_in_leaf_order_from_where_the_page_starts() {
+        let leaves = |ids: &[u64]| -> Vec<LeafIndex> {
+            ids.iter()
+                .filter_map(|id| LeafIndex::new(*id).ok())
+                .collect()
+        };
+        let listed = Candidates::Leaves(leaves(&[3, 7, 9, 20]));
+        assert_eq!(listed.batch(0, 2), leaves(&[3, 7]));
+        assert_eq!(listed.batch(8, 10), leaves(&[9, 20]));
+        assert!(listed.batch(21, 10).is_empty());
+        let ranges = Candidates::Ranges(vec![0..3, 10..12]);
+        assert_eq!(ranges.batch(1, 10), leaves(&[1, 2, 10, 11]));
+        assert_eq!(ranges.batch(0, 2), leaves(&[0, 1]));
+        assert_eq!(ranges.batch(11, 10), leaves(&[11]));
+    }
+}

@@ -1,0 +1,540 @@
+//! The EPCIS 2.0 query interface (`GET /events` and its resources) on a journey captured through
+//! ingest: each kind of parameter, the credentials and their scope, paging as of one checkpoint,
+//! ordering and limits, and each kind of bad request with the binding's exception.
+
+use serde_json::{Value, json};
+
+use crate::common::{LOCATION, Pipeline, SITE, aggregation, at, header, object, segment};
+use crate::custody::{B_LOCATION, capture_as_b, register_b};
+
+const ITEM_1: &str = "urn:epc:id:sgtin:0614141.812345.1";
+/// `ITEM_1` as a GS1 Digital Link.
+const ITEM_1_LINK: &str = "https://id.gs1.org/01/80614141123458/21/1";
+const ITEM_2: &str = "urn:epc:id:sgtin:0614141.812345.2";
+const ITEM_3: &str = "urn:epc:id:sgtin:0614141.812346.3";
+const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
+const LOT: &str = "urn:epc:class:lgtin:0614141.812345.L1";
+const SHIPPING_ID: &str = "urn:uuid:6f1f7c5e-2a43-4a40-9a8e-111111111111";
+const LEDGER_MEMBER: &str = "https://tagtrail.dev/ns/ledger#entry";
+
+/// The journey: commissioning with a lot quantity, packing into a case, shipping the case (with
+/// an eventID), a transformation of item 2 into item 3, receiving item 1 (written as a Digital
+/// Link) and an error declaration of that receiving.
+fn journey() -> Vec<Value> {
+    let mut commissioning = object(0, "ADD", &[ITEM_1, ITEM_2], "commissioning");
+    commissioning["quantityList"] = json!([{"epcClass": LOT, "quantity": 12, "uom": "KGM"}]);
+    commissioning["bizTransactionList"] =
+        json!([{"type": "po", "bizTransaction": "urn:epcglobal:cbv:bt:0614141073467:PO-7"}]);
+    let mut shipping = object(2, "OBSERVE", &[CASE], "shipping");
+    shipping["eventID"] = json!(SHIPPING_ID);
+    shipping["disposition"] = json!("in_transit");
+    shipping["bizLocation"] = json!({"id": LOCATION});
+    let transformation = json!({
+        "type": "TransformationEvent",
+        "eventTime": at(3),
+        "eventTimeZoneOffset": "+00:00",
+        "inputEPCList": [ITEM_2],
+        "outputEPCList": [ITEM_3],
+        "bizStep": "commissioning",
+        "readPoint": {"id": LOCATION},
+    });
+    let receiving = object(4, "OBSERVE", &[ITEM_1_LINK], "receiving");
+    let mut declaration = receiving.clone();
+    declaration["errorDeclaration"] = json!({
+        "declarationTime": at(5),
+        "reason": "incorrect_data",
+    });
+    vec![
+        commissioning,
+        aggregation(1, "ADD", CASE, &[ITEM_1, ITEM_2]),
+        shipping,
+        transformation,
+        receiving,
+        declaration,
+    ]
+}
+
+/// A token of `role` (for `sites`) made with the owner's connection.
+async fn token(
+    pipeline: &Pipeline,
+    role: registry::Role,
+    sites: &[&str],
+    expires: Option<u64>,
+) -> String {
+    let admin = pipeline.db.connect().await.unwrap();
+    let sites: Vec<ledger::SiteId> = sites
+        .iter()
+        .map(|site| ledger::SiteId::parse(site).unwrap())
+        .collect();
+    registry::create_access_token(
+        &admin,
+        role,
+        &sites,
+        "test",
+        expires.map(std::time::Duration::from_secs),
+    )
+    .await
+    .unwrap()
+    .expose()
+}
+
+/// `GET path` with a bearer token: status, headers and the JSON body.
+async fn ask(pipeline: &Pipeline, path: &str, token: &str) -> (u16, Vec<(String, String)>, Value) {
+    let bearer = format!("Bearer {token}");
+    let (status, headers, body) = pipeline
+        .get_with(path, &[("Authorization", bearer.as_str())])
+        .await;
+    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+/// The event hashes of an answer's events, in order.
+fn hashes(answer: &Value) -> Vec<String> {
+    events(answer)
+        .iter()
+        .map(|event| {
+            event[LEDGER_MEMBER]["eventHash"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+fn events(answer: &Value) -> Vec<Value> {
+    answer["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a query document: {answer}"))
+        .clone()
+}
+
+/// The problem type of an answer.
+fn exception(answer: &Value) -> &str {
+    answer["type"].as_str().unwrap_or("")
+}
+
+/// The path and query of an answer's `Link: <...>; rel="next"`, if any.
+fn next_link(headers: &[(String, String)]) -> Option<String> {
+    let link = header(headers, "link")?;
+    let url = link.strip_prefix('<')?.split_once(">; rel=\"next\"")?.0;
+    Some(url.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_of_parameter_finds_its_events_for_a_regulator() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let captured = pipeline.capture(journey()).await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let q = |path: &str| {
+        let pipeline = &pipeline;
+        let regulator = regulator.clone();
+        let path = path.to_owned();
+        async move { ask(pipeline, &path, &regulator).await }
+    };
+    let expect = |picked: &[usize]| -> Vec<String> {
+        picked.iter().map(|at| captured[*at].clone()).collect()
+    };
+
+    // Everything, in log order, each event with its entry, hash, record time and reporter.
+    let (status, headers, all) = q("/events").await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["type"], "EPCISQueryDocument");
+    assert_eq!(
+        all["@context"],
+        json!(["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"])
+    );
+    assert_eq!(
+        all["epcisBody"]["queryResults"]["queryName"],
+        "SimpleEventQuery"
+    );
+    assert_eq!(header(&headers, "gs1-epcis-version"), Some("2.0.0"));
+    assert_eq!(header(&headers, "gs1-cbv-version"), Some("2.0.0"));
+    assert_eq!(next_link(&headers), None, "one page holds all");
+    assert_eq!(hashes(&all), captured);
+    for (at, event) in events(&all).iter().enumerate() {
+        let entry = &event[LEDGER_MEMBER];
+        assert_eq!(entry["leafIndex"], json!(at), "{event}");
+        assert!(entry["checkpointSize"].as_u64().unwrap() >= captured.len() as u64);
+        assert_eq!(entry["reportedBy"]["device"], "reader-1");
+        assert_eq!(entry["reportedBy"]["site"], SITE);
+        assert!(event["recordTime"].is_string(), "{event}");
+        // An event of the standard context alone carries none of its own: the document's
+        // context is the standard one.
+        assert!(event.get("@context").is_none(), "{event}");
+    }
+
+    let cases: &[(String, &[usize])] = &[
+        (format!("MATCH_epc={ITEM_1}"), &[0, 1, 4, 5]),
+        // The Digital Link of the same item finds the same events.
+        (format!("MATCH_epc={}", segment(ITEM_1_LINK)), &[0, 1, 4, 5]),
+        (format!("MATCH_epc={ITEM_2}"), &[0, 1]),
+        (format!("MATCH_inputEPC={ITEM_2}"), &[3]),
+        (format!("MATCH_anyEPC={ITEM_2}"), &[0, 1, 3]),
+        (format!("MATCH_outputEPC={ITEM_3}"), &[3]),
+        (format!("MATCH_parentID={CASE}"), &[1]),
+        (format!("MATCH_anyEPC={CASE}"), &[1, 2]),
+        (
+            "MATCH_anyEPC=urn:epc:idpat:sgtin:0614141.812346.*".to_owned(),
+            &[3],
+        ),
+        (format!("MATCH_epcClass={LOT}"), &[0]),
+        (
+            "MATCH_epcClass=urn:epc:idpat:sgtin:0614141.812345.*".to_owned(),
+            &[0],
+        ),
+        ("EQ_bizStep=shipping".to_owned(), &[2]),
+        (
+            "EQ_bizStep=commissioning|receiving".to_owned(),
+            &[0, 3, 4, 5],
+        ),
+        ("EQ_disposition=in_transit".to_owned(), &[2]),
+        (
+            "eventType=AggregationEvent|TransformationEvent".to_owned(),
+            &[1, 3],
+        ),
+        ("EQ_action=ADD".to_owned(), &[0, 1]),
+        (format!("EQ_bizLocation={LOCATION}"), &[2]),
+        (format!("EQ_readPoint={LOCATION}"), &[0, 1, 2, 3, 4, 5]),
+        (
+            format!(
+                "GE_eventTime={}&LT_eventTime={}",
+                segment(&at(1)),
+                segment(&at(3))
+            ),
+            &[1, 2],
+        ),
+        (format!("GE_eventTime={}", segment(&at(4))), &[4, 5]),
+        (format!("EQ_eventID={}", segment(SHIPPING_ID)), &[2]),
+        ("EXISTS_errorDeclaration=true".to_owned(), &[5]),
+        ("EQ_errorReason=incorrect_data".to_owned(), &[5]),
+        (
+            "EQ_bizTransaction_po=urn:epcglobal:cbv:bt:0614141073467:PO-7".to_owned(),
+            &[0],
+        ),
+        ("GE_quantity_KGM=12".to_owned(), &[0]),
+        (
+            "EQ_bizStep=shipping&MATCH_epc=urn:epc:idpat:sgtin:0614141.*.*".to_owned(),
+            &[],
+        ),
+    ];
+    for (query, picked) in cases {
+        let (status, _, answer) = q(&format!("/events?{query}")).await;
+        assert_eq!(status, 200, "{query}: {answer}");
+        assert_eq!(hashes(&answer), expect(picked), "{query}");
+    }
+
+    // The resources that are the same query with one parameter set by the path.
+    let resources: &[(String, &[usize])] = &[
+        (format!("/epcs/{}/events", segment(ITEM_1)), &[0, 1, 4, 5]),
+        ("/bizSteps/shipping/events".to_owned(), &[2]),
+        ("/eventTypes/AggregationEvent/events".to_owned(), &[1]),
+        ("/dispositions/in_transit/events".to_owned(), &[2]),
+        (format!("/bizLocations/{}/events", segment(LOCATION)), &[2]),
+        (
+            format!(
+                "/readPoints/{}/events?EQ_bizStep=receiving",
+                segment(LOCATION)
+            ),
+            &[4, 5],
+        ),
+        (format!("/events/{}", segment(SHIPPING_ID)), &[2]),
+    ];
+    for (path, picked) in resources {
+        let (status, _, answer) = q(path).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+        assert_eq!(hashes(&answer), expect(picked), "{path}");
+    }
+    let (status, _, answer) = q(&format!(
+        "/events/{}",
+        segment("urn:uuid:00000000-0000-4000-8000-000000000000")
+    ))
+    .await;
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(exception(&answer), "epcisException:NoSuchNameException");
+    let (status, _, answer) = q("/bizSteps/shipping/events?EQ_bizStep=receiving").await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap()
+            .contains("set by this resource's path")
+    );
+
+    // Ordered: newest first by default, then ascending; the first N; a count refused.
+    let (_, _, newest) = q("/events?orderBy=eventTime").await;
+    assert_eq!(hashes(&newest), expect(&[5, 4, 3, 2, 1, 0]));
+    let (_, _, first) = q("/events?orderBy=eventTime&orderDirection=ASC&eventCountLimit=2").await;
+    assert_eq!(hashes(&first), expect(&[0, 1]));
+    let (status, _, answer) = q("/events?maxEventCount=5").await;
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(exception(&answer), "epcisException:QueryTooLargeException");
+    let (status, _, answer) = q(&format!("/events?maxEventCount=4&MATCH_epc={ITEM_1}")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(hashes(&answer).len(), 4);
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_follow_one_checkpoint_and_their_tokens_cannot_be_reused_or_altered() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let captured = pipeline.capture(journey()).await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let other = token(&pipeline, registry::Role::Regulator, &[], None).await;
+
+    // Three pages of two, in log order; an event captured meanwhile is not in them (they are
+    // read as of the first page's checkpoint), and is in a new first page.
+    let (status, headers, page) = ask(&pipeline, "/events?perPage=2", &regulator).await;
+    assert_eq!(status, 200, "{page}");
+    let mut seen = hashes(&page);
+    let mut next = next_link(&headers).expect("a next page");
+    assert!(header(&headers, "gs1-next-page-token-expires").is_some());
+    let later = pipeline
+        .capture(vec![object(9, "OBSERVE", &[ITEM_3], "inspecting")])
+        .await;
+    let mut pages = 1;
+    let first_next = next.clone();
+    loop {
+        let (status, headers, page) = ask(&pipeline, &next, &regulator).await;
+        assert_eq!(status, 200, "{next}: {page}");
+        seen.extend(hashes(&page));
+        pages += 1;
+        match next_link(&headers) {
+            Some(link) => next = link,
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(
+        seen, captured,
+        "every event once, in order, none of the later one"
+    );
+    let (_, _, fresh) = ask(&pipeline, "/events?perPage=10", &regulator).await;
+    assert_eq!(hashes(&fresh).last(), later.last());
+
+    // The token is the query's and the credential's: another credential, another query, an
+    // altered token and a made-up one are refused with the binding's exception.
+    let token = first_next
+        .split("nextPageToken=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let refusals = [
+        (
+            first_next.clone(),
+            other.clone(),
+            "another query or another credential",
+        ),
+        (
+            format!("/events?perPage=2&EQ_bizStep=shipping&nextPageToken={token}"),
+            regulator.clone(),
+            "another query or another credential",
+        ),
+        (
+            format!("/events?perPage=2&nextPageToken={}", {
+                let mut altered = token.clone().into_bytes();
+                altered[5] = if altered[5] == b'A' { b'B' } else { b'A' };
+                String::from_utf8(altered).unwrap()
+            }),
+            regulator.clone(),
+            "altered",
+        ),
+        (
+            "/events?perPage=2&nextPageToken=made-up".to_owned(),
+            regulator.clone(),
+            "not a token",
+        ),
+    ];
+    for (path, credential, says) in refusals {
+        let (status, _, answer) = ask(&pipeline, &path, &credential).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert_eq!(exception(&answer), "epcisException:QueryParameterException");
+        assert!(
+            answer["detail"].as_str().unwrap().contains(says),
+            "{answer}"
+        );
+    }
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_checked_on_every_request_and_partners_see_their_sites_only() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let b_token = register_b(&pipeline).await;
+    let captured = pipeline.capture(journey()).await;
+    let b_event = json!({
+        "type": "ObjectEvent", "eventTime": at(6), "eventTimeZoneOffset": "+00:00",
+        "epcList": [ITEM_1], "action": "OBSERVE", "bizStep": "inspecting",
+        "readPoint": {"id": B_LOCATION},
+    });
+    let (status, body) = capture_as_b(&pipeline, &b_token, vec![b_event]).await;
+    assert_eq!(status / 100, 2, "{body}");
+    let b_hash = body["receipts"][0]["eventHash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let partner_a = token(&pipeline, registry::Role::Partner, &[SITE], None).await;
+    let partner_b = token(&pipeline, registry::Role::Partner, &["rival-depot"], None).await;
+    let path = format!("/events?MATCH_epc={ITEM_1}");
+    let (_, _, all) = ask(&pipeline, &path, &regulator).await;
+    let mut everything = vec![
+        captured[0].clone(),
+        captured[1].clone(),
+        captured[4].clone(),
+        captured[5].clone(),
+    ];
+    everything.push(b_hash.clone());
+    assert_eq!(hashes(&all), everything);
+    let (_, _, a) = ask(&pipeline, &path, &partner_a).await;
+    assert_eq!(
+        hashes(&a),
+        everything[..4].to_vec(),
+        "A's partner sees A's events"
+    );
+    let (_, _, b) = ask(&pipeline, &path, &partner_b).await;
+    assert_eq!(hashes(&b), vec![b_hash], "B's partner sees B's event only");
+    let (status, _, answer) = ask(
+        &pipeline,
+        &format!("/events/{}", segment(SHIPPING_ID)),
+        &partner_b,
+    )
+    .await;
+    assert_eq!(
+        status, 404,
+        "another site's event is not there for B: {answer}"
+    );
+
+    // No credential, a malformed one, a capture token, a revoked one: 401, with the scheme.
+    let (status, headers, body) = pipeline.get_with("/events", &[]).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        header(&headers, "www-authenticate"),
+        Some("Bearer realm=\"tagtrail\"")
+    );
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(exception(&body), "epcisException:SecurityException");
+    for (credential, says) in [
+        ("not-a-token".to_owned(), "Bearer tt_"),
+        (b_token.clone(), "not one this service issued"),
+    ] {
+        let (status, _, answer) = ask(&pipeline, "/events", &credential).await;
+        assert_eq!(status, 401, "{answer}");
+        assert!(
+            answer["detail"].as_str().unwrap().contains(says),
+            "{answer}"
+        );
+    }
+    let admin = pipeline.db.connect().await.unwrap();
+    let id = registry::TokenId::parse(&partner_a[3..19]).unwrap();
+    registry::revoke_access_token(&admin, &id).await.unwrap();
+    let (status, _, answer) = ask(&pipeline, "/events", &partner_a).await;
+    assert_eq!(status, 401, "revoked: refused at once: {answer}");
+    assert!(answer["detail"].as_str().unwrap().contains("revoked"));
+
+    // A token that expires in a second is refused once it has.
+    let brief = token(&pipeline, registry::Role::Regulator, &[], Some(1)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, _, answer) = ask(&pipeline, "/events?perPage=1", &brief).await;
+        if status == 401 {
+            assert!(
+                answer["detail"].as_str().unwrap().contains("expired"),
+                "{answer}"
+            );
+            break;
+        }
+        assert_eq!(status, 200, "{answer}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the token never expired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_of_bad_query_gets_the_binding_s_exception_and_changes_nothing() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    pipeline.capture(journey()).await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let long = format!("/events?EQ_bizStep={}", "a".repeat(17 * 1024));
+    let cases: Vec<(String, u16, &str, &str)> = vec![
+        (
+            "/events?EQ_colour=red".into(),
+            400,
+            "QueryParameterException",
+            "EQ_colour",
+        ),
+        (
+            "/events?EQ_bizStep=a&EQ_bizStep=b".into(),
+            400,
+            "QueryParameterException",
+            "given twice",
+        ),
+        (
+            "/events?GE_eventTime=yesterday".into(),
+            400,
+            "QueryParameterException",
+            "RFC 3339",
+        ),
+        (
+            "/events?EQ_action=MOVE".into(),
+            400,
+            "QueryParameterException",
+            "MOVE",
+        ),
+        (
+            "/events?eventCountLimit=2".into(),
+            400,
+            "QueryParameterException",
+            "needs orderBy",
+        ),
+        (
+            "/events?perPage=0".into(),
+            400,
+            "QueryParameterException",
+            "perPage",
+        ),
+        (
+            "/events?perPage=100000".into(),
+            400,
+            "QueryParameterException",
+            "at most",
+        ),
+        (
+            "/events?MATCH_epc=urn:epc:idpat:sgtin:*.1.*".into(),
+            400,
+            "QueryParameterException",
+            "only the last",
+        ),
+        (long, 414, "URITooLongException", "longer than"),
+    ];
+    let (_, _, before) = ask(&pipeline, "/events", &regulator).await;
+    for (path, status, kind, says) in cases {
+        let (answered, headers, answer) = ask(&pipeline, &path, &regulator).await;
+        assert_eq!(
+            answered,
+            status,
+            "{}: {answer}",
+            &path[..path.len().min(80)]
+        );
+        assert_eq!(
+            exception(&answer),
+            format!("epcisException:{kind}"),
+            "{answer}"
+        );
+        assert_eq!(
+            header(&headers, "content-type"),
+            Some("application/problem+json")
+        );
+        assert!(
+            answer["detail"].as_str().unwrap().contains(says),
+            "{answer}"
+        );
+    }
+    let (_, _, after) = ask(&pipeline, "/events", &regulator).await;
+    assert_eq!(hashes(&before), hashes(&after));
+    pipeline.stop().await;
+}
