@@ -64,6 +64,8 @@ pub enum EpcisException {
     QueryTooComplex,
     /// `414`: the query string is longer than this service reads.
     UriTooLong,
+    /// `406`: the client accepts no version this service answers in.
+    NotAcceptable,
 }
 
 impl EpcisException {
@@ -76,6 +78,7 @@ impl EpcisException {
             Self::QueryTooLarge => "QueryTooLargeException",
             Self::QueryTooComplex => "QueryTooComplexException",
             Self::UriTooLong => "URITooLongException",
+            Self::NotAcceptable => "NotAcceptableException",
         }
     }
 
@@ -88,6 +91,7 @@ impl EpcisException {
             Self::QueryTooLarge => "Query result too large",
             Self::QueryTooComplex => "Query too complex",
             Self::UriTooLong => "URI Too Long",
+            Self::NotAcceptable => "Not acceptable",
         }
     }
 
@@ -99,6 +103,7 @@ impl EpcisException {
             Self::NoSuchName => StatusCode::NOT_FOUND,
             Self::QueryTooLarge | Self::QueryTooComplex => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
         }
     }
 }

@@ -719,6 +719,19 @@ fn term(vocabulary: Vocabulary, value: &str) -> String {
     }
 }
 
+/// A CBV term asked for, checked: a standard term (in any of its forms) or a URI (the CBV's
+/// rule for other values: a URI or a CURIE, which reads as one).
+fn checked_term(name: &str, vocabulary: Vocabulary, value: &str) -> Result<String, QueryError> {
+    if vocabulary.is_standard(value) || pattern::is_uri(value) {
+        Ok(term(vocabulary, value))
+    } else {
+        Err(QueryError::new(
+            name,
+            format!("{value:?} is neither a standard CBV term nor a URI"),
+        ))
+    }
+}
+
 /// An identifier in the form compared: its canonical Digital Link when it is a GS1 identifier
 /// (EPC URI or Digital Link), else as written.
 pub(crate) fn canonical_id(text: &str) -> String {
@@ -735,8 +748,8 @@ fn filter(name: &str, value: &str) -> Result<Filter, QueryError> {
     let terms = |field: TermField| -> Result<Filter, QueryError> {
         let values = list(name, value)?
             .into_iter()
-            .map(|value| term(field.vocabulary(), value))
-            .collect();
+            .map(|value| checked_term(name, field.vocabulary(), value))
+            .collect::<Result<_, _>>()?;
         Ok(Filter::Term { field, values })
     };
     let times = |field: TimeField, at_or_after: bool| -> Result<Filter, QueryError> {
@@ -781,8 +794,20 @@ fn filter(name: &str, value: &str) -> Result<Filter, QueryError> {
     };
     let sensor =
         |member: &'static str, metadata: bool, report: bool| -> Result<Filter, QueryError> {
-            // Every one but `type`, `stringValue` and `hexBinaryValue` is a URI.
-            let values = if matches!(member, "type" | "stringValue" | "hexBinaryValue") {
+            // Every one but `type`, `stringValue` and `hexBinaryValue` is a URI; `type` is a
+            // measurement type's word or a URI.
+            let values = if member == "type" {
+                let values = list(name, value)?;
+                if let Some(bad) = values.iter().find(|value| {
+                    !Vocabulary::MeasurementType.is_standard(value) && !pattern::is_uri(value)
+                }) {
+                    return Err(QueryError::new(
+                        name,
+                        format!("{bad:?} is neither a GS1 measurement type nor a URI"),
+                    ));
+                }
+                values
+            } else if matches!(member, "stringValue" | "hexBinaryValue") {
                 list(name, value)?
             } else {
                 uris(name, value)?
@@ -798,7 +823,7 @@ fn filter(name: &str, value: &str) -> Result<Filter, QueryError> {
         "eventType" => {
             let types = list(name, value)?;
             for kind in &types {
-                if EventKind::from_type_name(kind).is_none() && !kind.contains(':') {
+                if EventKind::from_type_name(kind).is_none() && !pattern::is_uri(kind) {
                     return Err(QueryError::new(
                         name,
                         format!(
@@ -996,6 +1021,9 @@ fn typed(name: &str, value: &str, list_kind: TypedList, kind: &str) -> Result<Fi
         TypedList::BizTransaction => Vocabulary::BizTransactionType,
         TypedList::Source | TypedList::Destination => Vocabulary::SourceDestinationType,
     };
+    if !vocabulary.is_standard(kind) && !pattern::is_uri(kind) {
+        return Err(unknown(name));
+    }
     Ok(Filter::Typed {
         list: list_kind,
         kind: term(vocabulary, kind),

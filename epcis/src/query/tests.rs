@@ -460,6 +460,26 @@ fn each_kind_of_bad_parameter_is_refused_naming_it() {
             "not an absolute URI",
         ),
         (
+            &[("EQ_bizStep", "shiping")],
+            "EQ_bizStep",
+            "neither a standard CBV term nor a URI",
+        ),
+        (
+            &[("EQ_disposition", "in transit")],
+            "EQ_disposition",
+            "neither",
+        ),
+        (
+            &[("EQ_type", "Warmth")],
+            "EQ_type",
+            "neither a GS1 measurement type",
+        ),
+        (
+            &[("EQ_bizTransaction_p o", "urn:x:1")],
+            "EQ_bizTransaction_p o",
+            "not a parameter",
+        ),
+        (
             &[("EQ_eventID", "urn:x:%zz")],
             "EQ_eventID",
             "not an absolute URI",

@@ -348,6 +348,62 @@ pub(super) async fn by_event_id(
 #[derive(Debug, Clone, Copy)]
 struct Found(usize);
 
+/// The values the binding's `GS1-EPC-Format` and `GS1-CBV-XML-Format` headers may have. Events
+/// are answered as they were captured, whichever is asked (`Never_Translates`): the event hash
+/// a result carries is of the event as captured, and a translated event would not verify
+/// against it.
+const FORMAT_HEADERS: [(&str, &[&str]); 2] = [
+    (
+        "GS1-EPC-Format",
+        &[
+            "No_Preference",
+            "Always_GS1_Digital_Link",
+            "Always_EPC_URN",
+            "Never_Translates",
+        ],
+    ),
+    (
+        "GS1-CBV-XML-Format",
+        &[
+            "No_Preference",
+            "Always_Web_URI",
+            "Always_URN",
+            "Never_Translates",
+        ],
+    ),
+];
+
+/// Checks the binding's negotiation headers: the versions the client accepts must include the
+/// ones served (`406` otherwise; `400` for a malformed one), and the format headers must have
+/// one of their values.
+fn negotiate(request: &HttpRequest) -> Result<(), Problem> {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .map(|value| value.to_str().unwrap_or("\u{fffd}"))
+    };
+    epcis::rest::check_versions(header).map_err(|problem| {
+        let kind = if problem.is_malformed() {
+            EpcisException::QueryParameter
+        } else {
+            EpcisException::NotAcceptable
+        };
+        Problem::Epcis(kind, problem.to_string())
+    })?;
+    for (name, values) in FORMAT_HEADERS {
+        if let Some(value) = header(name)
+            && !values.contains(&value.trim())
+        {
+            return Err(Problem::Epcis(
+                EpcisException::QueryParameter,
+                format!("{name}: {value:?} is not one of {}", values.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Answers a query: authenticates, reads the parameters, finds the page and writes the document.
 async fn answer(
     request: &HttpRequest,
@@ -355,6 +411,7 @@ async fn answer(
     set: Option<(&'static str, String)>,
 ) -> Result<HttpResponse, Problem> {
     let access = authenticate(request, state).await?;
+    negotiate(request)?;
     let given = parameters(request)?;
     let mut pairs = given.clone();
     if let Some((name, value)) = set {
@@ -424,8 +481,7 @@ async fn answer(
     response
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("GS1-EPCIS-Version", "2.0.0"))
-        .insert_header(("GS1-CBV-Version", "2.0.0"))
-        .insert_header(("GS1-Extensions", ""));
+        .insert_header(("GS1-CBV-Version", "2.0.0"));
     if let Some(position) = next {
         let expires = now + TOKEN_LIFETIME.as_secs();
         let token = PageToken {

@@ -24,6 +24,10 @@ VALUES = json.loads(os.environ["TAGTRAIL_CONFORMANCE_VALUES"])
 def before_load_schema(context, raw_schema):
     for path in raw_schema.get("paths", {}).values():
         for operation in path.values():
+            # A path's own `parameters` list (the official binding document has some) is no
+            # operation.
+            if not isinstance(operation, dict):
+                continue
             for parameter in operation.get("parameters", []):
                 values = VALUES.get(parameter.get("name"))
                 if values:

@@ -468,7 +468,7 @@ async fn each_kind_of_bad_query_gets_the_binding_s_exception_and_changes_nothing
             "EQ_colour",
         ),
         (
-            "/events?EQ_bizStep=a&EQ_bizStep=b".into(),
+            "/events?EQ_bizStep=shipping&EQ_bizStep=receiving".into(),
             400,
             "QueryParameterException",
             "given twice",
@@ -534,6 +534,45 @@ async fn each_kind_of_bad_query_gets_the_binding_s_exception_and_changes_nothing
             "{answer}"
         );
     }
+    // The binding's negotiation headers: a version range without the served one, a malformed
+    // version, a format that is none of the binding's.
+    let bearer = format!("Bearer {regulator}");
+    for (name, value, status, kind) in [
+        ("GS1-EPCIS-Min", "3.0.0", 406, "NotAcceptableException"),
+        ("GS1-CBV-Max", "1.2.0", 406, "NotAcceptableException"),
+        ("GS1-EPCIS-Max", "two", 400, "QueryParameterException"),
+        (
+            "GS1-EPC-Format",
+            "Sometimes",
+            400,
+            "QueryParameterException",
+        ),
+    ] {
+        let (answered, _, body) = pipeline
+            .get_with(
+                "/events",
+                &[("Authorization", bearer.as_str()), (name, value)],
+            )
+            .await;
+        let answer: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(answered, status, "{name}: {answer}");
+        assert_eq!(exception(&answer), format!("epcisException:{kind}"));
+        assert!(
+            answer["detail"].as_str().unwrap().contains(name),
+            "{answer}"
+        );
+    }
+    let (answered, _, _) = pipeline
+        .get_with(
+            "/events",
+            &[
+                ("Authorization", bearer.as_str()),
+                ("GS1-EPC-Format", "Never_Translates"),
+                ("GS1-EPCIS-Min", "2.0"),
+            ],
+        )
+        .await;
+    assert_eq!(answered, 200);
     let (_, _, after) = ask(&pipeline, "/events", &regulator).await;
     assert_eq!(hashes(&before), hashes(&after));
     pipeline.stop().await;
