@@ -29,6 +29,11 @@ pub fn probe(p: u64) -> String {
     format!("urn:epc:id:sgtin:0614141.999999.{p}")
 }
 
+/// The lot (LGTIN class) of probe item `p`.
+pub fn probe_lot(p: u64) -> String {
+    format!("urn:epc:class:lgtin:0614141.999999.L{p}")
+}
+
 /// An event as stored and its CBV hash.
 pub fn hashed(event: &serde_json::Value) -> (String, epcis::EventHash) {
     let map = event.as_object().cloned().unwrap_or_default();
@@ -48,6 +53,8 @@ pub fn probe_event(p: u64, round: u64) -> (String, epcis::EventHash) {
         "bizStep": "shipping",
         "disposition": "in_transit",
         "readPoint": {"id": format!("urn:epc:id:sgln:4012345.00001.{round}")},
+        // Each probe item is of a lot of its own: the query interface's `MATCH_epcClass`.
+        "quantityList": [{"epcClass": probe_lot(p), "quantity": 1}],
     }))
 }
 

@@ -20,8 +20,14 @@
 //! (so `--probes` should exceed the requests of a run's scan phases): the verdict in JSON and as
 //! the page, and the provenance bundle the page fetches.
 //!
+//! And it queries the log as regulators do, through the EPCIS 2.0 query interface with a
+//! regulator's token: every event naming one probe item (`MATCH_anyEPC`), the first page of 100
+//! events at the bulk's business location over one day, and over one hour of event time alone
+//! (windows spread over the log), and every event of one probe item's lot (`MATCH_epcClass`:
+//! the first page).
+//!
 //! Usage: `trace_load [--entries N] [--probes P] [--clients C] [--seconds S] [--rate R] [--rebuild]
-//! [--only history|provenance|hash|cold|scan]`
+//! [--only history|provenance|hash|cold|scan|query]`
 //! (the `trace-api` binary must be built next to this one: `cargo build --release -p trace-api
 //! -p tagtrail-bench --bin trace_load`).
 
@@ -93,17 +99,22 @@ const AS_PAGE: &str = "page:";
 
 /// A GET, checked for 200; its server time from `Server-Timing: app;dur=<ms>`. A URL whose path
 /// starts with [`AS_PAGE`] asks, without it, for HTML.
+/// The regulator's token the query phases send.
+static BEARER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 fn get(agent: &ureq::Agent, url: &str) -> anyhow::Result<u64> {
     let (url, accept) = match url.split_once(AS_PAGE) {
         Some((base, path)) => (format!("{base}{path}"), "text/html"),
         None => (url.to_owned(), "application/json"),
     };
     let url = url.as_str();
-    let mut response = agent
-        .get(url)
-        .header("Accept", accept)
-        .call()
-        .with_context(|| format!("GET {url}"))?;
+    let mut request = agent.get(url).header("Accept", accept);
+    if url.contains("/events?")
+        && let Some(bearer) = BEARER.get()
+    {
+        request = request.header("Authorization", bearer.as_str());
+    }
+    let mut response = request.call().with_context(|| format!("GET {url}"))?;
     anyhow::ensure!(response.status() == 200, "GET {url}: {}", response.status());
     let server = response
         .headers()
@@ -223,6 +234,20 @@ fn main() -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })?;
+    // A regulator's token for the query phases.
+    let token = runtime.block_on(async {
+        let client = tagtrail_bench::trace::connect(&url).await?;
+        let token = registry::create_access_token(
+            &client,
+            registry::Role::Regulator,
+            &[],
+            "trace_load",
+            Some(Duration::from_secs(86_400)),
+        )
+        .await?;
+        anyhow::Ok(token.expose())
+    })?;
+    let _ = BEARER.set(format!("Bearer {token}"));
     // One client address makes every request: no per-address limit here.
     let (mut child, port) = start_trace_api(
         &url,
@@ -299,6 +324,40 @@ fn main() -> anyhow::Result<()> {
     let scan_bundle: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(move |_| {
         let link = epcis::digital_link::urn_to_digital_link(&fresh_probe()).unwrap_or_default();
         format!("/items/{}/bundle", percent_encode(&link))
+    });
+    // The query interface, as a regulator: one item's events, a page of one day at the bulk's
+    // business location, a page of one hour of event time, one lot's events (its first page).
+    // The bulk's events are 50 a second from 1,700,000,000 s on; windows spread over them.
+    let span = (options.entries / 50).max(1);
+    let window = move |n: u64, seconds: u64| {
+        let start = 1_700_000_000 + n.wrapping_mul(7_919) % span.saturating_sub(seconds).max(1);
+        let at = |s: u64| percent_encode(&ledger::UnixMillis::from_millis(s * 1000).to_rfc3339());
+        format!(
+            "GE_eventTime={}&LT_eventTime={}",
+            at(start),
+            at(start + seconds)
+        )
+    };
+    let query_item: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(move |n| {
+        format!(
+            "/events?MATCH_anyEPC={}",
+            percent_encode(&probe(n % probes))
+        )
+    });
+    let query_day: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(move |n| {
+        format!(
+            "/events?EQ_bizLocation={}&{}&perPage=100",
+            percent_encode("urn:epc:id:sgln:4012345.00001.0"),
+            window(n, 86_400)
+        )
+    });
+    let query_hour: Arc<dyn Fn(u64) -> String + Send + Sync> =
+        Arc::new(move |n| format!("/events?{}&perPage=100", window(n, 3_600)));
+    let query_lot: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(move |n| {
+        format!(
+            "/events?MATCH_epcClass={}",
+            percent_encode(&tagtrail_bench::trace::probe_lot(n % probes))
+        )
     });
     let full_tiles = (options.entries / 256).max(1);
     let tile: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(move |n| {
@@ -394,6 +453,22 @@ fn main() -> anyhow::Result<()> {
             (
                 "scan's bundle (10-event items never asked)",
                 scan_bundle.clone(),
+            ),
+            (
+                "query MATCH_anyEPC (one item, 10 events)",
+                query_item.clone(),
+            ),
+            (
+                "query EQ_bizLocation over one day (page of 100)",
+                query_day.clone(),
+            ),
+            (
+                "query GE_/LT_eventTime over one hour (page of 100)",
+                query_hour.clone(),
+            ),
+            (
+                "query MATCH_epcClass (one lot: first page)",
+                query_lot.clone(),
             ),
         ] {
             if options

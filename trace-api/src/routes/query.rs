@@ -258,68 +258,31 @@ pub(super) async fn events(
     answer(&request, &state, None).await
 }
 
-/// `GET /eventTypes/{eventType}/events`.
-pub(super) async fn by_event_type(
-    request: HttpRequest,
-    path: web::Path<String>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, Problem> {
-    answer(&request, &state, Some(("eventType", path.into_inner()))).await
-}
+/// The resources that are `GET /events` with one parameter set by their path: the route, and
+/// the parameter its path segment sets.
+const RESOURCES: [(&str, &str); 6] = [
+    ("/eventTypes/{eventType}/events", "eventType"),
+    ("/epcs/{epc}/events", "MATCH_anyEPC"),
+    ("/bizSteps/{bizStep}/events", "EQ_bizStep"),
+    ("/bizLocations/{bizLocation}/events", "EQ_bizLocation"),
+    ("/readPoints/{readPoint}/events", "EQ_readPoint"),
+    ("/dispositions/{disposition}/events", "EQ_disposition"),
+];
 
-/// `GET /epcs/{epc}/events`.
-pub(super) async fn by_epc(
+/// `GET /eventTypes/{eventType}/events`, `/epcs/{epc}/events`, `/bizSteps/{bizStep}/events`,
+/// `/bizLocations/{bizLocation}/events`, `/readPoints/{readPoint}/events` and
+/// `/dispositions/{disposition}/events`: the query with the parameter of [`RESOURCES`] set.
+pub(super) async fn by_resource(
     request: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    answer(&request, &state, Some(("MATCH_anyEPC", path.into_inner()))).await
-}
-
-/// `GET /bizSteps/{bizStep}/events`.
-pub(super) async fn by_biz_step(
-    request: HttpRequest,
-    path: web::Path<String>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, Problem> {
-    answer(&request, &state, Some(("EQ_bizStep", path.into_inner()))).await
-}
-
-/// `GET /bizLocations/{bizLocation}/events`.
-pub(super) async fn by_biz_location(
-    request: HttpRequest,
-    path: web::Path<String>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, Problem> {
-    answer(
-        &request,
-        &state,
-        Some(("EQ_bizLocation", path.into_inner())),
-    )
-    .await
-}
-
-/// `GET /readPoints/{readPoint}/events`.
-pub(super) async fn by_read_point(
-    request: HttpRequest,
-    path: web::Path<String>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, Problem> {
-    answer(&request, &state, Some(("EQ_readPoint", path.into_inner()))).await
-}
-
-/// `GET /dispositions/{disposition}/events`.
-pub(super) async fn by_disposition(
-    request: HttpRequest,
-    path: web::Path<String>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, Problem> {
-    answer(
-        &request,
-        &state,
-        Some(("EQ_disposition", path.into_inner())),
-    )
-    .await
+    let route = request.match_pattern().unwrap_or_default();
+    let (_, parameter) = RESOURCES
+        .iter()
+        .find(|(pattern, _)| *pattern == route)
+        .ok_or_else(|| Problem::Internal(format!("{route} is no query resource")))?;
+    answer(&request, &state, Some((parameter, path.into_inner()))).await
 }
 
 /// `GET /events/{eventID}`: the events whose `eventID` is this one (in an `EPCISQueryDocument`,
@@ -596,10 +559,14 @@ struct Hit {
 }
 
 impl Search<'_> {
-    /// Where the query's results can be: by its identities, its places, its event-time range,
-    /// or the whole log.
+    /// Where the query's results can be. By its identities (`MATCH_` of EPCs: an item's events
+    /// are few), kept to its event-time range if it has one; else by its event-time range (the
+    /// time index's leaf ranges: a range is read in order, never listed, so a window of millions
+    /// of events costs what its first pages cost); else by its places (`EQ_bizLocation`,
+    /// `EQ_readPoint`); else the whole log, in order.
     async fn candidates(&self) -> Result<Candidates, Problem> {
         let none = |_: LeafIndex| false;
+        let ranges = self.time_ranges().await?;
         if let Some(identities) = self.query.identities() {
             let mut lookups = Vec::new();
             for name in &identities.names {
@@ -611,8 +578,14 @@ impl Search<'_> {
                 }
             }
             let texts: Vec<&str> = identities.names.iter().map(String::as_str).collect();
-            let leaves = self.view.candidates_by(&lookups, &texts, &none).await?;
+            let mut leaves = self.view.candidates_by(&lookups, &texts, &none).await?;
+            if let Some(ranges) = &ranges {
+                leaves.retain(|leaf| ranges.iter().any(|range| range.contains(&leaf.get())));
+            }
             return Ok(Candidates::Leaves(leaves));
+        }
+        if let Some(ranges) = ranges {
+            return Ok(Candidates::Ranges(ranges));
         }
         if let Some(places) = self.query.places() {
             let lookups: Vec<Lookup<'_>> =
@@ -621,33 +594,42 @@ impl Search<'_> {
             let leaves = self.view.candidates_by(&lookups, &texts, &none).await?;
             return Ok(Candidates::Leaves(leaves));
         }
-        let size = self.view.size().get();
-        let (from, to) = self.query.event_time_range();
-        if from.is_some() || to.is_some() {
-            let earliest = Timestamp::from_unix_nanos(from.unwrap_or(i128::MIN))
-                .or_else(|| Timestamp::parse("0001-01-01T00:00:00Z").ok());
-            let latest = Timestamp::from_unix_nanos(to.unwrap_or(i128::MAX))
-                .or_else(|| Timestamp::parse("9999-12-31T23:59:59Z").ok());
-            if let (Some(earliest), Some(latest)) = (earliest, latest) {
-                let mut ranges = self
-                    .view
-                    .store
-                    .leaf_ranges_by_time(earliest, latest)
-                    .await?;
-                // What the time index did not cover when the view was taken is read in full.
-                let indexed = self.view.indexed.min(size);
-                ranges.retain(|range| range.start < indexed);
-                for range in &mut ranges {
-                    range.end = range.end.min(indexed);
-                }
-                ranges.push(indexed..size);
-                return Ok(Candidates::Ranges(ranges));
-            }
-        }
         // The whole log (one range: not a list of its leaves).
         #[allow(clippy::single_range_in_vec_init)]
-        let whole = vec![0..size];
+        let whole = vec![0..self.view.size().get()];
         Ok(Candidates::Ranges(whole))
+    }
+
+    /// The leaf ranges that may hold events of the query's event-time range (`GE_eventTime`,
+    /// `LT_eventTime`), in order: those of the time index, and the entries it did not cover
+    /// when the view was taken. `None` when the query has no such range.
+    async fn time_ranges(&self) -> Result<Option<Vec<Range<u64>>>, Problem> {
+        let (from, to) = self.query.event_time_range();
+        if from.is_none() && to.is_none() {
+            return Ok(None);
+        }
+        let earliest = from
+            .and_then(Timestamp::from_unix_nanos)
+            .or_else(|| Timestamp::parse("0000-01-01T00:00:00Z").ok());
+        let latest = to
+            .and_then(Timestamp::from_unix_nanos)
+            .or_else(|| Timestamp::parse("9999-12-31T23:59:59.999999999Z").ok());
+        let (Some(earliest), Some(latest)) = (earliest, latest) else {
+            return Ok(None);
+        };
+        let size = self.view.size().get();
+        let mut ranges = self
+            .view
+            .store
+            .leaf_ranges_by_time(earliest, latest)
+            .await?;
+        let indexed = self.view.indexed.min(size);
+        ranges.retain(|range| range.start < indexed);
+        for range in &mut ranges {
+            range.end = range.end.min(indexed);
+        }
+        ranges.push(indexed..size);
+        Ok(Some(ranges))
     }
 
     /// The leaves of `batch` the credential may read.
@@ -920,6 +902,19 @@ mod tests {
         let other_key = PageKey::generate().unwrap();
         assert!(PageToken::decode(&token.encode(&other_key), &key, &digest, 1_000).is_err());
         assert!(refused("not a token", &digest, 1_000).contains("not a token"));
+    }
+
+    #[test]
+    fn every_query_resource_is_a_registered_route() {
+        for (route, parameter) in RESOURCES {
+            assert!(crate::routes::ROUTES.contains(&route), "{route}");
+            assert!(
+                EventQuery::parse([(parameter, "urn:epc:id:sgtin:0614141.107346.2017")]).is_ok()
+                    || parameter == "eventType"
+                    || parameter.starts_with("EQ_"),
+                "{parameter}"
+            );
+        }
     }
 
     #[test]

@@ -45,6 +45,15 @@ const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_co
                       response_schema_conformance,response_headers_conformance,\
                       negative_data_rejection,unsupported_method,allow_header_conformance";
 
+/// A regulator's access token, for the query operations.
+async fn regulator_token(pipeline: &Pipeline) -> String {
+    let admin = pipeline.db.connect().await.unwrap();
+    registry::create_access_token(&admin, registry::Role::Regulator, &[], "conformance", None)
+        .await
+        .unwrap()
+        .expose()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_conforms_to_its_openapi_document() {
     let pipeline = Pipeline::start(|config| {
@@ -143,12 +152,7 @@ async fn the_service_conforms_to_its_openapi_document() {
 
     // The query interface's operations need a credential: a regulator's, sent with every request
     // (the other routes take no notice of it).
-    let admin = pipeline.db.connect().await.unwrap();
-    let regulator =
-        registry::create_access_token(&admin, registry::Role::Regulator, &[], "conformance", None)
-            .await
-            .unwrap()
-            .expose();
+    let regulator = regulator_token(&pipeline).await;
     let authorization = format!("Authorization: Bearer {regulator}");
     let conformance = workspace_path(&["trace-api", "tests", "conformance"]);
     let report = Schemathesis::run(
@@ -231,12 +235,7 @@ async fn the_query_operations_conform_to_the_official_openapi_document() {
             shipping,
         ])
         .await;
-    let admin = pipeline.db.connect().await.unwrap();
-    let regulator =
-        registry::create_access_token(&admin, registry::Role::Regulator, &[], "conformance", None)
-            .await
-            .unwrap()
-            .expose();
+    let regulator = regulator_token(&pipeline).await;
     let values = json!({
         "epc": [ITEM, CASE, ITEM_LINK],
         "bizStep": ["shipping", "commissioning"],
