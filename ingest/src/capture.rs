@@ -115,6 +115,7 @@ pub fn analyse(body: &[u8], limits: &Limits) -> Result<Analysed, CaptureError> {
         }
     }
     let hashes = hash_events(&document, &mut violations);
+    reserved_members(&document, &mut violations);
     let sealed = crate::sealed::check(&document, &mut violations);
     Ok(Analysed {
         document,
@@ -122,6 +123,69 @@ pub fn analyse(body: &[u8], limits: &Limits) -> Result<Analysed, CaptureError> {
         violations,
         sealed,
     })
+}
+
+/// Refuses the members trace-api adds to the events it answers (`ledger::LEDGER_NAMESPACE`): an
+/// event carrying one, or a context binding a prefix to that namespace. Captured, such a member
+/// would be stored and hashed with the event, and an answer's own member (which replaces it)
+/// would name a hash that the event without it does not have.
+fn reserved_members(
+    document: &Document,
+    violations: &mut BTreeMap<Option<usize>, Vec<ProblemViolation>>,
+) {
+    let binds_namespace = |context: Option<&serde_json::Value>| {
+        let objects: Vec<&serde_json::Map<String, serde_json::Value>> = match context {
+            Some(serde_json::Value::Object(object)) => vec![object],
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(serde_json::Value::as_object)
+                .collect(),
+            _ => Vec::new(),
+        };
+        objects.into_iter().flatten().find_map(|(prefix, value)| {
+            let bound = value
+                .as_str()
+                .or_else(|| value.get("@id").and_then(serde_json::Value::as_str));
+            bound
+                .is_some_and(|bound| {
+                    bound.starts_with(ledger::LEDGER_NAMESPACE.trim_end_matches('#'))
+                })
+                .then(|| prefix.clone())
+        })
+    };
+    if let Some(prefix) = binds_namespace(document.context()) {
+        violations.entry(None).or_default().push(ProblemViolation::new(
+            None,
+            "/@context",
+            "reserved",
+            format!(
+                "the context binds {prefix:?} to {}, the namespace of what this service adds to the events it answers: a captured event cannot use it",
+                ledger::LEDGER_NAMESPACE
+            ),
+        ));
+    }
+    for event in document.events() {
+        let reserved = event
+            .raw()
+            .keys()
+            .find(|member| member.starts_with(ledger::LEDGER_NAMESPACE))
+            .cloned()
+            .or_else(|| binds_namespace(event.raw().get("@context")));
+        if let Some(member) = reserved {
+            violations
+                .entry(Some(event.index()))
+                .or_default()
+                .push(ProblemViolation::new(
+                    Some(event.index()),
+                    event.pointer(),
+                    "reserved",
+                    format!(
+                        "{member:?} is of {}, the namespace of what this service adds to the events it answers (where the ledger holds them): a captured event cannot carry it",
+                        ledger::LEDGER_NAMESPACE
+                    ),
+                ));
+        }
+    }
 }
 
 /// The length of a value's compact JSON, counted as it is written (nothing is kept).

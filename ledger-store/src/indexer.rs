@@ -5,8 +5,8 @@
 //! while appending. The indexer takes the lookup keys of the entries past a watermark — from the
 //! store's [`KeyHandoff`] when the sequencer of this process handed them over, otherwise by reading
 //! the entries back and parsing their JSON — and writes, in one transaction with the watermark,
-//! one block of event times and one sorted run of event hash, EPC, parent and location pairs (see
-//! [`runs`](super::runs)). Runs are merged in the background ([`Indexer::merge_step`]).
+//! the event times of each block of [`TIME_BLOCK`] entries and one sorted run of event hash, EPC,
+//! parent and location pairs (see [`runs`](super::runs)). Runs are merged in the background ([`Indexer::merge_step`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +39,16 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 const SELECT_WATERMARK: &str = "SELECT indexed_size FROM index_watermark FOR UPDATE";
 const UPDATE_WATERMARK: &str = "UPDATE index_watermark SET indexed_size = $1";
-const INSERT_TIME_RANGE: &str = "INSERT INTO event_time_ranges (first_leaf, end_leaf, min_time, max_time) VALUES ($1, $2, $3, $4)";
+const INSERT_TIME_RANGES: &str =
+    "INSERT INTO event_time_ranges (first_leaf, end_leaf, min_time, max_time)
+    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::timestamptz[])";
+
+/// The entries of one row of `event_time_ranges` at most: a step's entries are described block by
+/// block of this many (aligned on the leaf index, as entry bundles are), so that a few entries far
+/// from their neighbours in time (events reported late, or a block of another day's events)
+/// widen the ranges of their own block only, and a time range query reads the blocks it needs
+/// rather than whole steps.
+pub(crate) const TIME_BLOCK: i64 = 256;
 
 /// Extends the lookups from the entries appended since the watermark, and merges lookup runs.
 #[derive(Debug, Clone)]
@@ -205,9 +214,19 @@ impl Indexer {
         let end = from + count;
 
         runs::write_run(&transaction, from, end, &keys.pairs, self.page_pairs).await?;
-        if let Some((earliest, latest)) = keys.times {
+        if !keys.blocks.is_empty() {
+            let mut firsts = Vec::with_capacity(keys.blocks.len());
+            let mut ends = Vec::with_capacity(keys.blocks.len());
+            let mut earliest = Vec::with_capacity(keys.blocks.len());
+            let mut latest = Vec::with_capacity(keys.blocks.len());
+            for (block, (min, max)) in &keys.blocks {
+                firsts.push((block * TIME_BLOCK).max(from));
+                ends.push(((block + 1) * TIME_BLOCK).min(end));
+                earliest.push(*min);
+                latest.push(*max);
+            }
             transaction
-                .execute(INSERT_TIME_RANGE, &[&from, &end, &earliest, &latest])
+                .execute(INSERT_TIME_RANGES, &[&firsts, &ends, &earliest, &latest])
                 .await?;
         }
         transaction.execute(UPDATE_WATERMARK, &[&end]).await?;
@@ -358,11 +377,12 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 /// The lookup keys of a batch of entries: event hash, EPC, parent and location pairs in run order,
-/// and the range of their event times.
+/// the range of their event times, and that of each block of [`TIME_BLOCK`] entries.
 #[derive(Default)]
 struct Keys {
     pairs: Vec<Pair>,
     times: Option<(PgTimestamp, PgTimestamp)>,
+    blocks: std::collections::BTreeMap<i64, (PgTimestamp, PgTimestamp)>,
 }
 
 impl Keys {
@@ -428,6 +448,13 @@ impl Keys {
                 Some((earliest, latest)) => (earliest.min(time), latest.max(time)),
                 None => (time, time),
             });
+            self.blocks
+                .entry(leaf.div_euclid(TIME_BLOCK))
+                .and_modify(|(earliest, latest)| {
+                    *earliest = (*earliest).min(time);
+                    *latest = (*latest).max(time);
+                })
+                .or_insert((time, time));
         }
     }
 
@@ -724,6 +751,64 @@ mod database_tests {
         }
         let ranges = rows(&store, "SELECT first_leaf, end_leaf FROM event_time_ranges").await;
         assert_eq!(ranges, expected_runs.into_iter().collect());
+    }
+
+    /// One step of 600 entries is described block by block: the 88 entries of another day, at
+    /// its end, widen their own block's range only, and a query of either day reads only the
+    /// blocks that hold it.
+    #[tokio::test]
+    async fn a_step_s_event_times_are_kept_block_by_block() {
+        use epcis::document::Timestamp;
+        let db = TestDatabase::create().await.unwrap();
+        let store = crate::Writer::connect(db.url()).unwrap();
+        let reader = crate::Reader::connect(db.url()).unwrap();
+        let sequencer = Sequencer::start(&store);
+        let mut factory = EventFactory::new("dock-door-9", 9);
+        // The factory's events are 50 a second from 1,700,000,000 s; the last 88 are ten days on.
+        let events: Vec<(String, epcis::EventHash)> = (0..600u64)
+            .map(|n| {
+                let mut event = factory.event(n);
+                if n >= 512 {
+                    event.insert(
+                        "eventTime".to_owned(),
+                        Value::String(format!("2023-11-24T22:13:{:02}.000Z", n - 512)),
+                    );
+                }
+                let hash =
+                    epcis::hash::event_hash(&event, &epcis::hash::HashContext::new()).unwrap();
+                (Value::Object(event).to_string(), hash)
+            })
+            .collect();
+        for chunk in events.chunks(200) {
+            sequencer
+                .append(factory.batch_from(chunk.to_vec()))
+                .await
+                .unwrap();
+        }
+        sequencer.shutdown().await;
+        Indexer::new(&store)
+            .with_batch(600)
+            .catch_up()
+            .await
+            .unwrap();
+        let ranges = rows(&store, "SELECT first_leaf, end_leaf FROM event_time_ranges").await;
+        assert_eq!(
+            ranges,
+            [(0, 256), (256, 512), (512, 600)].into_iter().collect()
+        );
+        let at = |text: &str| Timestamp::parse(text).unwrap();
+        // 1,700,000,000 s is 2023-11-14T22:13:20Z; the first 600 entries' times are within 12 s.
+        let first_day = reader
+            .leaf_ranges_by_time(at("2023-11-14T00:00:00Z"), at("2023-11-15T00:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(first_day, [0..256, 256..512]);
+        let later = reader
+            .leaf_ranges_by_time(at("2023-11-24T00:00:00Z"), at("2023-11-25T00:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(later.len(), 1);
+        assert_eq!(later[0], 512..600);
     }
 
     #[tokio::test]

@@ -19,5 +19,14 @@ pub mod tree;
 pub mod verdict;
 
 pub use hash::{HASH_LEN, Hash, HashParseError, RootHash, leaf_hash, node_hash};
+
+/// The namespace of the members the service adds to events it answers with (never captured).
+pub const LEDGER_NAMESPACE: &str = "https://tagtrail.dev/ns/ledger#";
+
+/// The member each event of an EPCIS query answer carries to say where the ledger holds it (its
+/// leaf index, event hash, the checkpoint's size and its reporter). An event is captured without
+/// it (ingest refuses one that carries it, or binds a prefix to [`LEDGER_NAMESPACE`]): a reader
+/// removes it to get the event as captured, whose hash the member names.
+pub const LEDGER_ENTRY_MEMBER: &str = "https://tagtrail.dev/ns/ledger#entry";
 pub use ids::{DeviceId, IdError, OrganisationId, SiteId, UnixMillis};
 pub use size::{LeafIndex, MAX_TREE_SIZE, PositionError, TreeSize};

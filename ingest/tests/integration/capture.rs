@@ -760,6 +760,25 @@ async fn refused_requests_store_nothing() {
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert_eq!(reply.body["violations"][0]["rule"], "json");
 
+    // An event carrying the member query answers add (where the ledger holds an event), and one
+    // whose context binds a prefix to that namespace.
+    let mut planted: serde_json::Value = serde_json::from_slice(&document(&[7], HERE)).unwrap();
+    planted["epcisBody"]["eventList"][0][ledger::LEDGER_ENTRY_MEMBER] =
+        serde_json::json!({"leafIndex": 0, "eventHash": "ni:///sha-256;00?ver=CBV2.0"});
+    let mut bound: serde_json::Value = serde_json::from_slice(&document(&[8], HERE)).unwrap();
+    bound["epcisBody"]["eventList"][0]["@context"] =
+        serde_json::json!({"tt": ledger::LEDGER_NAMESPACE});
+    bound["epcisBody"]["eventList"][0]["tt:entry"] = serde_json::json!(1);
+    for body in [planted, bound] {
+        let reply = capture(&fresh, serde_json::to_vec(&body).unwrap(), false).await;
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(
+            reply.body["violations"][0]["rule"], "reserved",
+            "{}",
+            reply.body
+        );
+    }
+
     // A token of the site naming a location the site does not own.
     let elsewhere = capture(
         &fresh,

@@ -58,7 +58,7 @@ use crate::reader::View;
 use crate::startup::AppState;
 
 /// The member of each result event that says where the log holds it.
-pub const LEDGER_MEMBER: &str = "https://tagtrail.dev/ns/ledger#entry";
+pub const LEDGER_MEMBER: &str = ledger::LEDGER_ENTRY_MEMBER;
 /// How long a page token is valid.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(600);
 /// Events per page when `perPage` is not given (the binding's default).
