@@ -809,6 +809,16 @@ mod database_tests {
             .unwrap();
         assert_eq!(later.len(), 1);
         assert_eq!(later[0], 512..600);
+        // A page's ranges: from a leaf on, so many at most.
+        let day = (at("2023-11-14T00:00:00Z"), at("2023-11-15T00:00:00Z"));
+        let page =
+            |after: u64, limit: usize| reader.leaf_ranges_by_time_from(day.0, day.1, after, limit);
+        assert_eq!(page(0, 1).await.unwrap().first(), Some(&(0..256)));
+        assert_eq!(page(0, 1).await.unwrap().len(), 1);
+        assert_eq!(page(100, 5).await.unwrap(), [0..256, 256..512]);
+        assert_eq!(page(256, 5).await.unwrap().first(), Some(&(256..512)));
+        assert_eq!(page(256, 5).await.unwrap().len(), 1);
+        assert!(page(512, 5).await.unwrap().is_empty());
     }
 
     #[tokio::test]

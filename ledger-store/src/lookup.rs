@@ -158,6 +158,9 @@ const SELECT_BATCHES: &str = "SELECT statement, signature_algorithm, signature, 
 const RUNS_END: &str = "SELECT coalesce(max(end_leaf), 0) FROM lookup_runs";
 const BY_TIME: &str = "SELECT first_leaf, end_leaf FROM event_time_ranges
     WHERE min_time <= $2 AND max_time >= $1 ORDER BY first_leaf";
+/// [`BY_TIME`] from leaf `$3` on, at most `$4` ranges (read along the primary key from `$3`).
+const BY_TIME_FROM: &str = "SELECT first_leaf, end_leaf FROM event_time_ranges
+    WHERE end_leaf > $3 AND min_time <= $2 AND max_time >= $1 ORDER BY first_leaf LIMIT $4";
 
 /// The lookup runs live in one snapshot of the database, and how far they reach together (every
 /// entry below [`end`](Self::end) is in one of them). Runs never change and are only merged into
@@ -596,6 +599,35 @@ impl Reader {
         rows.iter()
             .map(|row| leaf_index(row.get(0), "leaf index"))
             .collect()
+    }
+
+    /// As [`leaf_ranges_by_time`](Self::leaf_ranges_by_time), only the ranges that end after
+    /// leaf `after` and at most `limit` of them, in order: a reader that pages through a window
+    /// of millions of entries reads the ranges of its page, not the window's.
+    pub async fn leaf_ranges_by_time_from(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Range<u64>>, ReadError> {
+        let client = self.pool().get().await?;
+        let statement = client.prepare_cached(BY_TIME_FROM).await?;
+        let from = PgTimestamp::from_unix_nanos(from.unix_nanos());
+        let to = PgTimestamp::from_unix_nanos(to.unix_nanos());
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(&statement, &[&from, &to, &after, &limit])
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let first: i64 = row.get(0);
+                let end: i64 = row.get(1);
+                u64::try_from(first).unwrap_or(0)..u64::try_from(end).unwrap_or(0)
+            })
+            .collect())
     }
 
     /// The ranges of indexed entries that may hold events whose `eventTime` lies in

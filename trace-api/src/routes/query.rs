@@ -67,6 +67,9 @@ const DEFAULT_PER_PAGE: usize = 30;
 const MAX_QUERY_STRING: usize = 16 * 1024;
 /// Leaves examined per batch.
 const BATCH: usize = 256;
+/// The time index's ranges a page reads at most (a range holds up to 256 entries of a step, or a
+/// whole step in ledgers indexed before blocks): more than a page examines.
+const RANGES_PER_PAGE: usize = 64;
 
 /// The key that signs page tokens, made at start-up (zeroed on drop).
 pub struct PageKey(zeroize::Zeroizing<[u8; 32]>);
@@ -432,8 +435,12 @@ async fn answer(
         query: &query,
         budget: state.budget.answer_for(super::items::client(request)),
     };
-    let candidates = search.candidates().await?;
     let ordered = query.order().is_some() || matches!(query.limit(), Some(Limit::AtMost(_)));
+    // An ordered query reads its whole result each page (`position` counts results); the others
+    // read on from the leaf `position` names.
+    let candidates = search
+        .candidates(if ordered { 0 } else { position })
+        .await?;
     let (results, next) = if ordered {
         search.ordered(&candidates, position, per_page).await?
     } else {
@@ -510,11 +517,25 @@ fn encode(text: &str) -> String {
 enum Candidates {
     /// These leaves, in order (found by the lookups).
     Leaves(Vec<LeafIndex>),
-    /// Every leaf of these ranges, in order.
-    Ranges(Vec<Range<u64>>),
+    /// Every leaf of these ranges, in order; and, when more ranges were left unread, the leaf
+    /// from which the next page reads them.
+    Ranges(Vec<Range<u64>>, Option<u64>),
 }
 
 impl Candidates {
+    /// Where candidates left unread start, if some were.
+    fn beyond(&self) -> Option<u64> {
+        match self {
+            Self::Leaves(_) => None,
+            Self::Ranges(_, beyond) => *beyond,
+        }
+    }
+
+    /// Whether there may be candidates from leaf `from` on.
+    fn more_from(&self, from: u64) -> bool {
+        !self.batch(from, 1).is_empty() || self.beyond().is_some()
+    }
+
     /// Up to `count` candidates from leaf `from` on, in order.
     fn batch(&self, from: u64, count: usize) -> Vec<LeafIndex> {
         match self {
@@ -522,7 +543,7 @@ impl Candidates {
                 let start = leaves.partition_point(|leaf| leaf.get() < from);
                 leaves[start..].iter().take(count).copied().collect()
             }
-            Self::Ranges(ranges) => {
+            Self::Ranges(ranges, _) => {
                 let mut batch = Vec::with_capacity(count);
                 for range in ranges {
                     let start = range.start.max(from);
@@ -559,14 +580,14 @@ struct Hit {
 }
 
 impl Search<'_> {
-    /// Where the query's results can be. By its identities (`MATCH_` of EPCs: an item's events
-    /// are few), kept to its event-time range if it has one; else by its event-time range (the
-    /// time index's leaf ranges: a range is read in order, never listed, so a window of millions
-    /// of events costs what its first pages cost); else by its places (`EQ_bizLocation`,
-    /// `EQ_readPoint`); else the whole log, in order.
-    async fn candidates(&self) -> Result<Candidates, Problem> {
+    /// Where the query's results can be, from leaf `from` on. By its identities (`MATCH_` of
+    /// EPCs: an item's events are few); else by its event-time range (the time index's leaf
+    /// ranges, the first [`RANGES_PER_PAGE`] from `from` on: a range is read in order, never
+    /// listed, and a page reads the ranges it needs, so a window of millions of entries costs
+    /// what its first pages cost); else by its places (`EQ_bizLocation`, `EQ_readPoint`); else
+    /// the whole log, in order.
+    async fn candidates(&self, from: u64) -> Result<Candidates, Problem> {
         let none = |_: LeafIndex| false;
-        let ranges = self.time_ranges().await?;
         if let Some(identities) = self.query.identities() {
             let mut lookups = Vec::new();
             for name in &identities.names {
@@ -578,14 +599,11 @@ impl Search<'_> {
                 }
             }
             let texts: Vec<&str> = identities.names.iter().map(String::as_str).collect();
-            let mut leaves = self.view.candidates_by(&lookups, &texts, &none).await?;
-            if let Some(ranges) = &ranges {
-                leaves.retain(|leaf| ranges.iter().any(|range| range.contains(&leaf.get())));
-            }
+            let leaves = self.view.candidates_by(&lookups, &texts, &none).await?;
             return Ok(Candidates::Leaves(leaves));
         }
-        if let Some(ranges) = ranges {
-            return Ok(Candidates::Ranges(ranges));
+        if let Some(candidates) = self.time_ranges(from).await? {
+            return Ok(candidates);
         }
         if let Some(places) = self.query.places() {
             let lookups: Vec<Lookup<'_>> =
@@ -597,39 +615,45 @@ impl Search<'_> {
         // The whole log (one range: not a list of its leaves).
         #[allow(clippy::single_range_in_vec_init)]
         let whole = vec![0..self.view.size().get()];
-        Ok(Candidates::Ranges(whole))
+        Ok(Candidates::Ranges(whole, None))
     }
 
-    /// The leaf ranges that may hold events of the query's event-time range (`GE_eventTime`,
-    /// `LT_eventTime`), in order: those of the time index, and the entries it did not cover
-    /// when the view was taken. `None` when the query has no such range.
-    async fn time_ranges(&self) -> Result<Option<Vec<Range<u64>>>, Problem> {
-        let (from, to) = self.query.event_time_range();
-        if from.is_none() && to.is_none() {
+    /// The leaf ranges from leaf `from` on that may hold events of the query's event-time range
+    /// (`GE_eventTime`, `LT_eventTime`), in order: up to [`RANGES_PER_PAGE`] of the time index,
+    /// then, once the index has no more, the entries it did not cover when the view was taken.
+    /// `None` when the query has no such range.
+    async fn time_ranges(&self, from: u64) -> Result<Option<Candidates>, Problem> {
+        let (earliest, latest) = self.query.event_time_range();
+        if earliest.is_none() && latest.is_none() {
             return Ok(None);
         }
-        let earliest = from
+        let earliest = earliest
             .and_then(Timestamp::from_unix_nanos)
             .or_else(|| Timestamp::parse("0000-01-01T00:00:00Z").ok());
-        let latest = to
+        let latest = latest
             .and_then(Timestamp::from_unix_nanos)
             .or_else(|| Timestamp::parse("9999-12-31T23:59:59.999999999Z").ok());
         let (Some(earliest), Some(latest)) = (earliest, latest) else {
             return Ok(None);
         };
         let size = self.view.size().get();
+        let indexed = self.view.indexed.min(size);
         let mut ranges = self
             .view
             .store
-            .leaf_ranges_by_time(earliest, latest)
+            .leaf_ranges_by_time_from(earliest, latest, from, RANGES_PER_PAGE + 1)
             .await?;
-        let indexed = self.view.indexed.min(size);
         ranges.retain(|range| range.start < indexed);
         for range in &mut ranges {
             range.end = range.end.min(indexed);
         }
+        if ranges.len() > RANGES_PER_PAGE {
+            ranges.truncate(RANGES_PER_PAGE);
+            let beyond = ranges.last().map_or(from, |range| range.end);
+            return Ok(Some(Candidates::Ranges(ranges, Some(beyond))));
+        }
         ranges.push(indexed..size);
-        Ok(Some(ranges))
+        Ok(Some(Candidates::Ranges(ranges, None)))
     }
 
     /// The leaves of `batch` the credential may read.
@@ -709,7 +733,8 @@ impl Search<'_> {
         loop {
             let batch = candidates.batch(next, BATCH);
             let Some(last) = batch.last() else {
-                return Ok((results, None));
+                // The ranges read are done; those left unread are the next page's.
+                return Ok((results, candidates.beyond().map(|beyond| beyond.max(next))));
             };
             next = last.get() + 1;
             examined += batch.len();
@@ -717,13 +742,11 @@ impl Search<'_> {
                 results.push(found.event);
                 if results.len() == per_page {
                     let after = found.leaf + 1;
-                    let more = !candidates.batch(after, 1).is_empty();
-                    return Ok((results, more.then_some(after)));
+                    return Ok((results, candidates.more_from(after).then_some(after)));
                 }
             }
             if examined >= self.state.limits.max_history_events {
-                let more = !candidates.batch(next, 1).is_empty();
-                return Ok((results, more.then_some(next)));
+                return Ok((results, candidates.more_from(next).then_some(next)));
             }
         }
     }
@@ -737,6 +760,17 @@ impl Search<'_> {
         per_page: usize,
     ) -> Result<(Vec<Value>, Option<u64>), Problem> {
         let most = self.state.limits.max_history_events;
+        let too_complex = || {
+            Problem::Epcis(
+                EpcisException::QueryTooComplex,
+                format!(
+                    "ordering or counting this query's results reads more than {most} entries: narrow it by an EPC (MATCH_epc, MATCH_anyEPC), a place (EQ_bizLocation, EQ_readPoint) or an event-time range, or leave out orderBy and maxEventCount to read it page by page"
+                ),
+            )
+        };
+        if candidates.beyond().is_some() {
+            return Err(too_complex());
+        }
         let mut all = Vec::new();
         let mut next = 0;
         let mut examined = 0;
@@ -748,12 +782,7 @@ impl Search<'_> {
             next = last.get() + 1;
             examined += batch.len();
             if examined > most {
-                return Err(Problem::Epcis(
-                    EpcisException::QueryTooComplex,
-                    format!(
-                        "ordering or counting this query's results reads more than {most} entries: narrow it by an EPC (MATCH_epc, MATCH_anyEPC), a place (EQ_bizLocation, EQ_readPoint) or an event-time range, or leave out orderBy and maxEventCount to read it page by page"
-                    ),
-                ));
+                return Err(too_complex());
             }
             all.extend(self.matching(&batch).await?);
         }
@@ -928,7 +957,10 @@ mod tests {
         assert_eq!(listed.batch(0, 2), leaves(&[3, 7]));
         assert_eq!(listed.batch(8, 10), leaves(&[9, 20]));
         assert!(listed.batch(21, 10).is_empty());
-        let ranges = Candidates::Ranges(vec![0..3, 10..12]);
+        assert!(!listed.more_from(21) && listed.more_from(20));
+        let unread = Candidates::Ranges(vec![0..2, 2..3], Some(3));
+        assert!(unread.batch(3, 10).is_empty() && unread.more_from(3));
+        let ranges = Candidates::Ranges(vec![0..3, 10..12], None);
         assert_eq!(ranges.batch(1, 10), leaves(&[1, 2, 10, 11]));
         assert_eq!(ranges.batch(0, 2), leaves(&[0, 1]));
         assert_eq!(ranges.batch(11, 10), leaves(&[11]));
