@@ -65,8 +65,9 @@ pub const TOKEN_LIFETIME: Duration = Duration::from_secs(600);
 const DEFAULT_PER_PAGE: usize = 30;
 /// The longest query string read (`414` beyond).
 const MAX_QUERY_STRING: usize = 16 * 1024;
-/// Leaves examined per batch.
+/// Leaves examined per batch, at most and at least.
 const BATCH: usize = 256;
+const MIN_BATCH: usize = 32;
 /// The time index's ranges a page reads at most (a range holds up to 256 entries of a step, or a
 /// whole step in ledgers indexed before blocks): more than a page examines.
 const RANGES_PER_PAGE: usize = 64;
@@ -731,7 +732,12 @@ impl Search<'_> {
         let mut next = from;
         let mut examined = 0;
         loop {
-            let batch = candidates.batch(next, BATCH);
+            // As many as the page still needs (where most candidates match, a page loads little
+            // more than it answers), at least a few dozen, at most a batch.
+            let wanted = per_page
+                .saturating_sub(results.len())
+                .clamp(MIN_BATCH, BATCH);
+            let batch = candidates.batch(next, wanted);
             let Some(last) = batch.last() else {
                 // The ranges read are done; those left unread are the next page's.
                 return Ok((results, candidates.beyond().map(|beyond| beyond.max(next))));
