@@ -156,11 +156,14 @@ const SELECT_BATCHES: &str = "SELECT statement, signature_algorithm, signature, 
         statement_hash
     FROM device_batches WHERE statement_hash = ANY($1)";
 const RUNS_END: &str = "SELECT coalesce(max(end_leaf), 0) FROM lookup_runs";
-const BY_TIME: &str = "SELECT first_leaf, end_leaf FROM event_time_ranges
-    WHERE min_time <= $2 AND max_time >= $1 ORDER BY first_leaf";
-/// [`BY_TIME`] from leaf `$3` on, at most `$4` ranges (read along the primary key from `$3`).
+/// The `event_time_ranges` rows whose times overlap `$1..=$2`, from leaf `$3` on, at most `$4`,
+/// in leaf order. Ranges do not overlap, so the one holding leaf `$3` is the last starting at or
+/// before it: the scan starts there, along the primary key.
 const BY_TIME_FROM: &str = "SELECT first_leaf, end_leaf FROM event_time_ranges
-    WHERE end_leaf > $3 AND min_time <= $2 AND max_time >= $1 ORDER BY first_leaf LIMIT $4";
+    WHERE first_leaf >= coalesce(
+              (SELECT max(first_leaf) FROM event_time_ranges WHERE first_leaf <= $3), 0)
+        AND end_leaf > $3 AND min_time <= $2 AND max_time >= $1
+    ORDER BY first_leaf LIMIT $4";
 
 /// The lookup runs live in one snapshot of the database, and how far they reach together (every
 /// entry below [`end`](Self::end) is in one of them). Runs never change and are only merged into
@@ -601,9 +604,20 @@ impl Reader {
             .collect()
     }
 
+    /// The ranges of indexed entries that may hold events whose `eventTime` lies in
+    /// `from..=to` (each range's earliest and latest event time overlap it), in leaf order. Read
+    /// the entries of these ranges and check their times.
+    pub async fn leaf_ranges_by_time(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Range<u64>>, ReadError> {
+        self.leaf_ranges_by_time_from(from, to, 0, usize::MAX).await
+    }
+
     /// As [`leaf_ranges_by_time`](Self::leaf_ranges_by_time), only the ranges that end after
-    /// leaf `after` and at most `limit` of them, in order: a reader that pages through a window
-    /// of millions of entries reads the ranges of its page, not the window's.
+    /// leaf `after` and at most `limit` of them: a reader that pages through a window of millions
+    /// of entries reads the ranges of its page, not the window's.
     pub async fn leaf_ranges_by_time_from(
         &self,
         from: Timestamp,
@@ -620,29 +634,6 @@ impl Reader {
         let rows = client
             .query(&statement, &[&from, &to, &after, &limit])
             .await?;
-        Ok(rows
-            .iter()
-            .map(|row| {
-                let first: i64 = row.get(0);
-                let end: i64 = row.get(1);
-                u64::try_from(first).unwrap_or(0)..u64::try_from(end).unwrap_or(0)
-            })
-            .collect())
-    }
-
-    /// The ranges of indexed entries that may hold events whose `eventTime` lies in
-    /// `from..=to` (each range's earliest and latest event time overlap it). Read the entries of
-    /// these ranges and check their times.
-    pub async fn leaf_ranges_by_time(
-        &self,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Vec<Range<u64>>, ReadError> {
-        let client = self.pool().get().await?;
-        let statement = client.prepare_cached(BY_TIME).await?;
-        let from = PgTimestamp::from_unix_nanos(from.unix_nanos());
-        let to = PgTimestamp::from_unix_nanos(to.unix_nanos());
-        let rows = client.query(&statement, &[&from, &to]).await?;
         Ok(rows
             .iter()
             .map(|row| {

@@ -225,22 +225,7 @@ pub async fn create_access_token(
 
 /// Revokes an access token for good.
 pub async fn revoke_access_token(client: &Client, token: &TokenId) -> Result<(), RegistryError> {
-    let exists = client
-        .query_opt(
-            "SELECT 1 FROM access_tokens WHERE token_id = $1",
-            &[&token.as_str()],
-        )
-        .await?;
-    if exists.is_none() {
-        return Err(RegistryError::NoSuchToken(token.as_str().to_owned()));
-    }
-    client
-        .execute(
-            "INSERT INTO access_token_revocations (token_id) VALUES ($1) ON CONFLICT DO NOTHING",
-            &[&token.as_str()],
-        )
-        .await?;
-    Ok(())
+    crate::admin::revoke(client, "access_tokens", "access_token_revocations", token).await
 }
 
 /// Every access token, without secrets, oldest first.

@@ -554,9 +554,19 @@ pub async fn create_token(
 
 /// Revokes a token (for good).
 pub async fn revoke_token(client: &Client, token: &TokenId) -> Result<(), RegistryError> {
+    revoke(client, "site_tokens", "site_token_revocations", token).await
+}
+
+/// Revokes a token of the table `tokens` (for good) by adding it to `revocations`.
+pub(crate) async fn revoke(
+    client: &Client,
+    tokens: &'static str,
+    revocations: &'static str,
+    token: &TokenId,
+) -> Result<(), RegistryError> {
     let exists = client
         .query_opt(
-            "SELECT 1 FROM site_tokens WHERE token_id = $1",
+            &format!("SELECT 1 FROM {tokens} WHERE token_id = $1"),
             &[&token.as_str()],
         )
         .await?;
@@ -565,7 +575,7 @@ pub async fn revoke_token(client: &Client, token: &TokenId) -> Result<(), Regist
     }
     client
         .execute(
-            "INSERT INTO site_token_revocations (token_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            &format!("INSERT INTO {revocations} (token_id) VALUES ($1) ON CONFLICT DO NOTHING"),
             &[&token.as_str()],
         )
         .await?;

@@ -943,12 +943,13 @@ mod tests {
     fn every_query_resource_is_a_registered_route() {
         for (route, parameter) in RESOURCES {
             assert!(crate::routes::ROUTES.contains(&route), "{route}");
-            assert!(
-                EventQuery::parse([(parameter, "urn:epc:id:sgtin:0614141.107346.2017")]).is_ok()
-                    || parameter == "eventType"
-                    || parameter.starts_with("EQ_"),
-                "{parameter}"
-            );
+            // A parameter of the query (a value of the wrong kind may be refused, the name not).
+            if let Err(error) = EventQuery::parse([(parameter, "x")]) {
+                assert!(
+                    !error.reason.contains("not a parameter"),
+                    "{parameter}: {error}"
+                );
+            }
         }
     }
 
