@@ -1,6 +1,7 @@
 //! Any bytes given to the ledger's decoders of outside input: signed notes and checkpoints, note
 //! keys, leaf records, device batch statements and their HTTP headers, device and recipient key
-//! files, tile paths, entry bundles, proof and provenance bundles, participants files, C2SP
+//! files, tile paths, entry bundles, proof and provenance bundles, participants files, index
+//! heads and key proofs, C2SP
 //! tlog-proofs, and sealed values, their commitments in hex, and key sets (which, when they decode, encode to the same bytes). No input may
 //! panic; a bundle or proof that parses is verified (and may fail) without panicking,
 //! a provenance bundle's story and authority marks are recomputed (with and without the parties of
@@ -15,6 +16,26 @@ use ledger::checkpoint::{Checkpoint, Origin, TrustedLog};
 use ledger::note::{Note, NoteSignerKey, NoteVerifierKey, NoteVerifiers};
 use libfuzzer_sys::fuzz_target;
 
+/// An index head and a key proof, each with one encoding; a proof that decodes is verified
+/// (and may fail) against a head that decodes from the bytes after a split point.
+fn index_formats(data: &[u8]) {
+    use ledger::index::{IndexHead, KeyProof};
+    if let Ok(head) = IndexHead::decode(data) {
+        assert_eq!(head.encode(), data, "an index head has one encoding");
+    }
+    if let Ok(proof) = KeyProof::decode(data) {
+        assert_eq!(proof.encode(), data, "a key proof has one encoding");
+    }
+    let Some((&split, rest)) = data.split_first() else {
+        return;
+    };
+    let split = usize::from(split).min(rest.len());
+    let (head, proof) = rest.split_at(split);
+    if let (Ok(head), Ok(proof)) = (IndexHead::decode(head), KeyProof::decode(proof)) {
+        let _ = proof.verify(&head);
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let _ = ledger::record::LeafRecord::decode(data);
     let _ = ledger::batch::BatchStatement::decode(data);
@@ -25,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(keys) = ledger::sealed::KeySet::decode(data) {
         assert_eq!(keys.encode(), data, "a key set has one encoding");
     }
+    index_formats(data);
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

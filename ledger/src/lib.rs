@@ -8,6 +8,7 @@ pub mod hash;
 pub mod headers;
 pub mod history;
 pub mod ids;
+pub mod index;
 pub mod key_file;
 pub mod nfc;
 pub mod note;

@@ -17,6 +17,19 @@ use crate::digital_link::write_digital_link;
 /// The canonical Digital Link host, with scheme.
 const CANONICAL_HOST: &str = "https://id.gs1.org";
 
+/// The form of an identifier the event hash compares: the canonical (constrained) Digital Link
+/// of an EPC URI, EPC class or pattern URI or a GS1 Digital Link, and any other text as written.
+/// Two spellings of one GS1 identifier (an EPC URI and its Digital Link, a Digital Link on another
+/// domain or with short key names) give the same text.
+pub fn canonical_identifier(text: &str) -> String {
+    let mut out = String::new();
+    if write_normalised_identifier(&mut out, text) {
+        out
+    } else {
+        text.to_owned()
+    }
+}
+
 /// Appends the normalised form of `text` and returns `true` if `text` is a convertible EPC URI
 /// or a GS1 Digital Link URI; returns `false` (and appends nothing) otherwise.
 pub(crate) fn write_normalised_identifier(out: &mut String, text: &str) -> bool {

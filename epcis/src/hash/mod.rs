@@ -18,4 +18,5 @@ pub use context::HashContext;
 pub use document::{document_hashes, event_hash, hash_prehash, parsed_document_hashes};
 pub use error::HashError;
 pub use id::{EventHash, EventHashParseError};
+pub use identifier::canonical_identifier;
 pub use prehash::prehash;

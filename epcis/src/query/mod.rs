@@ -23,7 +23,6 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::document::{Action, EpcRole, Event, EventKind, Timestamp};
-use crate::hash::identifier::write_normalised_identifier;
 use crate::vocab::Vocabulary;
 
 pub use pattern::{ClassPattern, EpcPattern};
@@ -735,12 +734,7 @@ fn checked_term(name: &str, vocabulary: Vocabulary, value: &str) -> Result<Strin
 /// An identifier in the form compared: its canonical Digital Link when it is a GS1 identifier
 /// (EPC URI or Digital Link), else as written.
 pub(crate) fn canonical_id(text: &str) -> String {
-    let mut out = String::new();
-    if write_normalised_identifier(&mut out, text) {
-        out
-    } else {
-        text.to_owned()
-    }
+    crate::hash::canonical_identifier(text)
 }
 
 /// The condition of one parameter that is not about ordering, limits or paging.

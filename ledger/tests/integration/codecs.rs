@@ -138,6 +138,16 @@ proptest! {
             with_version.extend_from_slice(&bytes);
             let _ = LeafRecord::decode(&with_version);
         }
+        let mut versioned = vec![1u8];
+        versioned.extend_from_slice(&bytes);
+        for bytes in [&bytes, &versioned] {
+            if let Ok(head) = ledger::index::IndexHead::decode(bytes) {
+                prop_assert_eq!(&head.encode(), bytes);
+            }
+            if let Ok(proof) = ledger::index::KeyProof::decode(bytes) {
+                prop_assert_eq!(&proof.encode(), bytes);
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod bundle;
 mod codecs;
+mod index;
 mod proofs;
 mod provenance;
 mod rfc6962_vectors;

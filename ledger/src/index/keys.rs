@@ -1,0 +1,302 @@
+//! The keys of the index: what an entry can be found by, derived from its event alone.
+
+use std::fmt;
+
+use epcis::digital_link::DigitalLink;
+use epcis::hash::canonical_identifier;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The bytes of a key's hash kept in the index.
+pub const KEY_HASH_LEN: usize = 8;
+
+/// Nanoseconds in a day.
+const DAY_NANOS: i128 = 86_400 * 1_000_000_000;
+
+/// The members of an event that name EPCs.
+const EPC_MEMBERS: [&str; 4] = ["epcList", "childEPCs", "inputEPCList", "outputEPCList"];
+
+/// The members of an event that list quantities of a class.
+const QUANTITY_MEMBERS: [&str; 4] = [
+    "quantityList",
+    "childQuantityList",
+    "inputQuantityList",
+    "outputQuantityList",
+];
+
+/// The two spellings of the CBV master data attribute `lotNumber` as an ILMD member name: the
+/// standard context's `cbvmda` prefix and the full URI.
+const LOT_NUMBER_NAMES: [&str; 2] = ["cbvmda:lotNumber", "urn:epcglobal:cbv:mda:lotNumber"];
+
+/// What a key finds. The byte is the first byte of every pair of the kind (`crate::index`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum KeyKind {
+    /// An EPC the event names directly: in `epcList`, `childEPCs`, `inputEPCList`,
+    /// `outputEPCList` or as `parentID`.
+    Epc = 1,
+    /// A container: the event's `parentID`.
+    Parent = 2,
+    /// A class of trade items: the GTIN of an EPC or of a quantity's `epcClass`, or a class
+    /// that is not a GS1 identifier as written.
+    Class = 3,
+    /// A lot of a GTIN: from a quantity's `epcClass` (an LGTIN), or the ILMD `lotNumber` with
+    /// the GTIN of each EPC of the event.
+    Lot = 4,
+    /// A location (`readPoint` or `bizLocation`) on one UTC day of `eventTime`.
+    LocationDay = 5,
+}
+
+impl KeyKind {
+    /// Every kind, in order.
+    pub const ALL: [Self; 5] = [
+        Self::Epc,
+        Self::Parent,
+        Self::Class,
+        Self::Lot,
+        Self::LocationDay,
+    ];
+
+    /// The kind's byte.
+    pub const fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind of a byte, if it names one.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Self::Epc),
+            2 => Some(Self::Parent),
+            3 => Some(Self::Class),
+            4 => Some(Self::Lot),
+            5 => Some(Self::LocationDay),
+            _ => None,
+        }
+    }
+
+    /// The kind's name, as reports and the command line write it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Epc => "epc",
+            Self::Parent => "parent",
+            Self::Class => "class",
+            Self::Lot => "lot",
+            Self::LocationDay => "location-day",
+        }
+    }
+}
+
+impl fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One key of the index: a kind and the first [`KEY_HASH_LEN`] bytes of
+/// `SHA-256(kind byte || name)`, where the name is the kind's canonical bytes for what it finds.
+/// The derived order (kind, then hash bytes) is the order of the index.
+///
+/// Eight bytes keep the index small. Two names with one hash share a key: the index then lists
+/// the entries of both, and a verifier that is shown an entry that does not name what it asked
+/// for reports the list unproven rather than the history complete, so a collision can hide no
+/// entry; finding a second name for someone else's key takes about 2^64 hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IndexKey {
+    kind: KeyKind,
+    hash: [u8; KEY_HASH_LEN],
+}
+
+impl IndexKey {
+    /// A key from its parts, as stored.
+    pub const fn from_parts(kind: KeyKind, hash: [u8; KEY_HASH_LEN]) -> Self {
+        Self { kind, hash }
+    }
+
+    /// The key of a kind's name bytes.
+    pub fn of_name(kind: KeyKind, name: &[u8]) -> Self {
+        let digest = Sha256::new()
+            .chain_update([kind.code()])
+            .chain_update(name)
+            .finalize();
+        let mut hash = [0; KEY_HASH_LEN];
+        hash.copy_from_slice(&digest[..KEY_HASH_LEN]);
+        Self { kind, hash }
+    }
+
+    /// The key of events naming an EPC (any spelling: an EPC URI and its Digital Link are one
+    /// key). The name is the event hash's canonical form of the identifier.
+    pub fn epc(id: &str) -> Self {
+        Self::of_name(KeyKind::Epc, canonical_identifier(id).as_bytes())
+    }
+
+    /// The key of events with `id` as their `parentID`.
+    pub fn parent(id: &str) -> Self {
+        Self::of_name(KeyKind::Parent, canonical_identifier(id).as_bytes())
+    }
+
+    /// The key of the trade items of one GTIN (14 digits).
+    pub fn gtin(gtin: &str) -> Self {
+        Self::of_name(KeyKind::Class, gtin.as_bytes())
+    }
+
+    /// The key of a class that is not a GS1 identifier, by its canonical text.
+    pub fn other_class(class: &str) -> Self {
+        Self::of_name(KeyKind::Class, canonical_identifier(class).as_bytes())
+    }
+
+    /// The key of a class as an event's `epcClass` or a query writes it: the GTIN's key for an
+    /// LGTIN, a GTIN class or a GS1 Digital Link of one, the class itself otherwise.
+    pub fn class(class: &str) -> Self {
+        match gtin_and_lot(class) {
+            Some((gtin, _)) => Self::gtin(&gtin),
+            None => Self::other_class(class),
+        }
+    }
+
+    /// The key of one lot of a GTIN (14 digits): the name is the GTIN's digits then the lot's
+    /// characters.
+    pub fn lot(gtin: &str, lot: &str) -> Self {
+        let mut name = Vec::with_capacity(gtin.len() + lot.len());
+        name.extend_from_slice(gtin.as_bytes());
+        name.extend_from_slice(lot.as_bytes());
+        Self::of_name(KeyKind::Lot, &name)
+    }
+
+    /// The key of the events at a location on one UTC day (days since 1970-01-01, negative
+    /// before): the name is the day as a big-endian `i64`, then the location's canonical form.
+    pub fn location_day(location: &str, day: i64) -> Self {
+        let canonical = canonical_identifier(location);
+        let mut name = Vec::with_capacity(8 + canonical.len());
+        name.extend_from_slice(&day.to_be_bytes());
+        name.extend_from_slice(canonical.as_bytes());
+        Self::of_name(KeyKind::LocationDay, &name)
+    }
+
+    /// What the key finds.
+    pub const fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// The hash bytes.
+    pub const fn hash(&self) -> &[u8; KEY_HASH_LEN] {
+        &self.hash
+    }
+}
+
+impl fmt::Display for IndexKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:", self.kind)?;
+        for byte in self.hash {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The UTC day (days since 1970-01-01) of an instant in nanoseconds since the epoch.
+pub fn day_of(unix_nanos: i128) -> i64 {
+    i64::try_from(unix_nanos.div_euclid(DAY_NANOS)).unwrap_or(i64::MAX)
+}
+
+/// The keys of an event, sorted and without duplicates:
+///
+/// - [`KeyKind::Epc`] for each identifier of `epcList`, `childEPCs`, `inputEPCList`,
+///   `outputEPCList` and `parentID`; [`KeyKind::Parent`] for `parentID`;
+/// - [`KeyKind::Class`] for the GTIN of each of those that is a GS1 trade item, and for each
+///   `epcClass` of `quantityList`, `childQuantityList`, `inputQuantityList` and
+///   `outputQuantityList` (its GTIN, or the class as written when it is not a GS1 class);
+/// - [`KeyKind::Lot`] for each such class that names a lot (an LGTIN), and for the ILMD's
+///   `lotNumber` (a string) with the GTIN of each EPC of the event;
+/// - [`KeyKind::LocationDay`] for `readPoint.id` and `bizLocation.id` on the UTC day of
+///   `eventTime` (none when the event has no valid `eventTime`).
+///
+/// Members of the wrong type are skipped: the index reads what ingest accepted.
+pub fn keys_of_event(event: &Map<String, Value>) -> Vec<IndexKey> {
+    let mut keys = Vec::new();
+    let parent = event.get("parentID").and_then(Value::as_str);
+    let mut gtins = Vec::new();
+    let ids = EPC_MEMBERS
+        .into_iter()
+        .flat_map(|member| strings(event, member))
+        .chain(parent);
+    for id in ids {
+        keys.push(IndexKey::epc(id));
+        if let Some((gtin, lot)) = gtin_and_lot(id) {
+            keys.push(IndexKey::gtin(&gtin));
+            if let Some(lot) = lot {
+                keys.push(IndexKey::lot(&gtin, &lot));
+            }
+            gtins.push(gtin);
+        }
+    }
+    if let Some(parent) = parent {
+        keys.push(IndexKey::parent(parent));
+    }
+    let classes = QUANTITY_MEMBERS
+        .into_iter()
+        .flat_map(|member| event.get(member).and_then(Value::as_array))
+        .flatten()
+        .filter_map(|quantity| quantity.get("epcClass").and_then(Value::as_str));
+    for class in classes {
+        match gtin_and_lot(class) {
+            Some((gtin, lot)) => {
+                keys.push(IndexKey::gtin(&gtin));
+                if let Some(lot) = lot {
+                    keys.push(IndexKey::lot(&gtin, &lot));
+                }
+            }
+            None => keys.push(IndexKey::other_class(class)),
+        }
+    }
+    let lot_number = event
+        .get("ilmd")
+        .and_then(Value::as_object)
+        .and_then(|ilmd| LOT_NUMBER_NAMES.iter().find_map(|name| ilmd.get(*name)))
+        .and_then(Value::as_str);
+    if let Some(lot) = lot_number {
+        keys.extend(gtins.iter().map(|gtin| IndexKey::lot(gtin, lot)));
+    }
+    if let Some(day) = crate::history::event_time(event).map(day_of) {
+        for place in ["readPoint", "bizLocation"] {
+            if let Some(id) = event
+                .get(place)
+                .and_then(|place| place.get("id"))
+                .and_then(Value::as_str)
+            {
+                keys.push(IndexKey::location_day(id, day));
+            }
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// The keys of an event's JSON text; `None` when it is not a JSON object.
+pub fn keys_of_json(text: &str) -> Option<Vec<IndexKey>> {
+    match serde_json::from_str::<Value>(text).ok()? {
+        Value::Object(event) => Some(keys_of_event(&event)),
+        _ => None,
+    }
+}
+
+fn strings<'a>(event: &'a Map<String, Value>, member: &str) -> impl Iterator<Item = &'a str> {
+    event
+        .get(member)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
+/// The GTIN (14 digits) of an identifier or class that is a GS1 trade item (an SGTIN, an LGTIN,
+/// a GTIN class or their Digital Links), with its lot when it names one.
+fn gtin_and_lot(id: &str) -> Option<(String, Option<String>)> {
+    let canonical = canonical_identifier(id);
+    let link = DigitalLink::parse(&canonical).ok()?;
+    if link.primary_key().ai() != "01" {
+        return None;
+    }
+    let gtin = link.primary_key().value().to_owned();
+    Some((gtin, link.qualifier("10").map(str::to_owned)))
+}
