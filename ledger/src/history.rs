@@ -968,7 +968,10 @@ pub fn bundle_whys<T>(event: &HistoryEvent<T>, history: &[HistoryEvent<T>]) -> V
         .collect()
 }
 
-fn text_list<'a>(event: &'a Map<String, Value>, member: &str) -> impl Iterator<Item = &'a str> {
+pub(crate) fn text_list<'a>(
+    event: &'a Map<String, Value>,
+    member: &str,
+) -> impl Iterator<Item = &'a str> {
     event
         .get(member)
         .and_then(Value::as_array)

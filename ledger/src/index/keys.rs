@@ -7,6 +7,8 @@ use epcis::hash::canonical_identifier;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::history::text_list;
+
 /// The bytes of a key's hash kept in the index.
 pub const KEY_HASH_LEN: usize = 8;
 
@@ -217,7 +219,7 @@ pub fn keys_of_event(event: &Map<String, Value>) -> Vec<IndexKey> {
     let mut gtins = Vec::new();
     let ids = EPC_MEMBERS
         .into_iter()
-        .flat_map(|member| strings(event, member))
+        .flat_map(|member| text_list(event, member))
         .chain(parent);
     for id in ids {
         keys.push(IndexKey::epc(id));
@@ -278,15 +280,6 @@ pub fn keys_of_json(text: &str) -> Option<Vec<IndexKey>> {
         Value::Object(event) => Some(keys_of_event(&event)),
         _ => None,
     }
-}
-
-fn strings<'a>(event: &'a Map<String, Value>, member: &str) -> impl Iterator<Item = &'a str> {
-    event
-        .get(member)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
 }
 
 /// The GTIN (14 digits) of an identifier or class that is a GS1 trade item (an SGTIN, an LGTIN,
