@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::binary_copy::{BinaryCopyOutRow, BinaryCopyOutStream};
 use tokio_postgres::types::{IsNull, ToSql, Type, accepts, to_sql_checked};
 
+use super::index_runs::{self, IndexRunError};
 use super::keys::{HandedKeys, KeyHandoff, LookupKeys};
 use super::locks;
 use super::log::Writer;
@@ -77,6 +78,10 @@ pub enum IndexError {
     RunsPastWatermark { runs_end: i64, watermark: i64 },
     #[error("failed to merge lookup runs")]
     Merge(#[source] MergeError),
+    #[error("failed to write or merge the verifiable index")]
+    IndexRuns(#[source] IndexRunError),
+    #[error("the verifiable index ends at entry {index_end}, past the watermark {watermark}")]
+    IndexPastWatermark { index_end: i64, watermark: i64 },
     #[error("the indexing thread failed")]
     Thread,
 }
@@ -197,6 +202,30 @@ impl Indexer {
             transaction.commit().await?;
             return Ok(u64::try_from(count).unwrap_or(0));
         }
+        let index_end = index_runs::index_end(&transaction).await?;
+        if index_end > from {
+            return Err(IndexError::IndexPastWatermark {
+                index_end,
+                watermark: from,
+            });
+        }
+        if index_end < from {
+            // The verifiable index is newer than the entries already indexed (the V20
+            // migration): build its runs from the stored entries, up to the watermark, first.
+            let until =
+                from.min(index_end.saturating_add(i64::try_from(self.batch).unwrap_or(i64::MAX)));
+            let (keys, count) = self.read_back(&transaction, index_end, until).await?;
+            if count == 0 {
+                return Err(IndexError::Missing {
+                    from: u64::try_from(index_end).unwrap_or(0),
+                });
+            }
+            index_runs::write_run(&transaction, index_end, index_end + count, keys.index_pairs)
+                .await
+                .map_err(IndexError::IndexRuns)?;
+            transaction.commit().await?;
+            return Ok(u64::try_from(count).unwrap_or(0));
+        }
         let handed = self.handoff.take(
             u64::try_from(from).unwrap_or(0),
             usize::try_from(self.batch).unwrap_or(usize::MAX),
@@ -214,6 +243,9 @@ impl Indexer {
         let end = from + count;
 
         runs::write_run(&transaction, from, end, &keys.pairs, self.page_pairs).await?;
+        index_runs::write_run(&transaction, from, end, keys.index_pairs)
+            .await
+            .map_err(IndexError::IndexRuns)?;
         if !keys.blocks.is_empty() {
             let mut firsts = Vec::with_capacity(keys.blocks.len());
             let mut ends = Vec::with_capacity(keys.blocks.len());
@@ -280,9 +312,12 @@ impl Indexer {
         if !locked {
             return Ok(0);
         }
-        let merged = runs::merge_runs(&transaction, self.fan_in, self.page_pairs)
+        let mut merged = runs::merge_runs(&transaction, self.fan_in, self.page_pairs)
             .await
             .map_err(IndexError::Merge)?;
+        merged += index_runs::merge_runs(&transaction, self.fan_in)
+            .await
+            .map_err(IndexError::IndexRuns)?;
         transaction.commit().await?;
         Ok(merged)
     }
@@ -381,6 +416,8 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
 #[derive(Default)]
 struct Keys {
     pairs: Vec<Pair>,
+    /// The verifiable index's pairs, in any order.
+    index_pairs: Vec<ledger::index::Pair>,
     times: Option<(PgTimestamp, PgTimestamp)>,
     blocks: std::collections::BTreeMap<i64, (PgTimestamp, PgTimestamp)>,
 }
@@ -432,6 +469,12 @@ impl Keys {
     }
 
     fn add_keys(&mut self, leaf: i64, hash: &[u8; 32], keys: &LookupKeys) {
+        let index_leaf = u64::try_from(leaf).unwrap_or(0);
+        self.index_pairs.extend(
+            keys.index()
+                .iter()
+                .map(|&key| ledger::index::Pair::new(key, index_leaf)),
+        );
         self.pairs.push((Kind::Hash, hash_key(hash), leaf));
         self.pairs
             .extend(keys.epcs().iter().map(|&key| (Kind::Epc, key, leaf)));

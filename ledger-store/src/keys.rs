@@ -35,6 +35,8 @@ pub struct LookupKeys {
     /// Sorted, without duplicates.
     locations: Vec<i64>,
     event_time: Option<PgTimestamp>,
+    /// The keys of the verifiable index (`ledger::index`), sorted, without duplicates.
+    index: Vec<ledger::index::IndexKey>,
 }
 
 impl LookupKeys {
@@ -68,6 +70,7 @@ impl LookupKeys {
                 .flatten(),
             time.and_then(|time| parse_time(time).ok()),
         )
+        .with_index(ledger::index::keys_of_event(event))
     }
 
     /// The keys of an event as `epcis` parsed it: the same as [`of_event`](Self::of_event) of its
@@ -88,6 +91,7 @@ impl LookupKeys {
                 .event_time()
                 .map(|time| PgTimestamp::from_unix_nanos(time.unix_nanos())),
         )
+        .with_index(ledger::index::keys_of_parsed(event))
     }
 
     /// The keys of an event's JSON text, as stored. Fails when the text is not a JSON object or
@@ -106,6 +110,9 @@ impl LookupKeys {
             .into_iter()
             .flatten()
             .filter_map(|place| place.id.as_deref());
+        // The verifiable index reads members the lookups skip (quantities, ILMD): a second parse,
+        // on the path of entries the indexer reads back only.
+        let index = ledger::index::keys_of_json(text).unwrap_or_default();
         Ok(Self::build(
             epcs,
             fields.parent_id.as_deref(),
@@ -114,7 +121,13 @@ impl LookupKeys {
                 .event_time
                 .as_deref()
                 .and_then(|time| parse_time(time).ok()),
-        ))
+        )
+        .with_index(index))
+    }
+
+    fn with_index(mut self, index: Vec<ledger::index::IndexKey>) -> Self {
+        self.index = index;
+        self
     }
 
     fn build<'a>(
@@ -135,6 +148,7 @@ impl LookupKeys {
             parent: parent.map(lookup_key),
             locations,
             event_time,
+            index: Vec::new(),
         }
     }
 
@@ -156,6 +170,11 @@ impl LookupKeys {
     /// The event time.
     pub(crate) fn event_time(&self) -> Option<PgTimestamp> {
         self.event_time
+    }
+
+    /// The keys of the verifiable index.
+    pub(crate) fn index(&self) -> &[ledger::index::IndexKey] {
+        &self.index
     }
 }
 

@@ -29,7 +29,9 @@
 //!   (event hash, EPC, parent, location; `runs`) and a time range per step, off the append path,
 //!   and merges runs in the background: with the [`LookupKeys`] the appender attached to each
 //!   entry (handed over in memory by the sequencer of the same store), or else parsed from the
-//!   stored JSON.
+//!   stored JSON. In the same transaction it writes the step's run of the verifiable index
+//!   (`ledger::index`; `index_runs`), which the same merger merges; [`Reader::prove_key`] proves a
+//!   key's complete list of entries against the index's head.
 //! - [`audit`] recomputes everything from the rows and names the first one that does not hold.
 //! - `testing` (feature `testing`): a migrated database per test, private PostgreSQL clusters
 //!   (restarts, streaming replicas), and realistic signed events.
@@ -45,6 +47,7 @@ mod filter;
 mod generations;
 pub use anchors::{AnchorRecord, StoredAnchor, StoredAnchored};
 pub use generations::Generations;
+mod index_runs;
 mod indexer;
 mod keys;
 mod locks;
@@ -81,6 +84,7 @@ pub use entry::{
     SignedBatch, declaration_key, self_contained_event,
 };
 pub use export::{ExportError, ExportReport};
+pub use index_runs::{IndexRunError, ProveKeyError};
 pub use indexer::{DEFAULT_INDEX_BATCH, IndexError, Indexer, IndexerHandle, LockWait};
 pub use keys::{LookupKeys, lookup_key};
 pub use log::{

@@ -210,7 +210,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 19] = [
+    const LANDED: [(i32, &str, &str); 20] = [
         (
             1,
             "ledger",
@@ -305,6 +305,11 @@ mod tests {
             19,
             "access_tokens",
             "b5081f2248e79aeec5dce5bb85533445c7d84d43eb3be7cc96fd6480e3a3df47",
+        ),
+        (
+            20,
+            "verifiable_index",
+            "48772da02594152837d7ddf15ffa5db0c5f7a8d4b41f6f00b6c22f70d8541a0a",
         ),
     ];
 

@@ -3,6 +3,7 @@
 //! SQL error a retry would repeat, a full log) is permanent, and a service must not answer "retry
 //! later" to it.
 
+use super::index_runs::IndexRunError;
 use super::indexer::IndexError;
 use super::log::ReadError;
 use super::runs::MergeError;
@@ -64,14 +65,16 @@ impl IndexError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Pool(_) => true,
-            Self::Query(error) | Self::Merge(MergeError::Query(error)) => {
-                is_transient_postgres(error)
-            }
+            Self::Query(error)
+            | Self::Merge(MergeError::Query(error))
+            | Self::IndexRuns(IndexRunError::Query(error)) => is_transient_postgres(error),
             Self::Gap { .. }
             | Self::Missing { .. }
             | Self::BadHash { .. }
             | Self::RunsPastWatermark { .. }
             | Self::Merge(MergeError::BadPage { .. })
+            | Self::IndexRuns(IndexRunError::BadPage { .. } | IndexRunError::Unsorted { .. })
+            | Self::IndexPastWatermark { .. }
             | Self::Thread => false,
         }
     }

@@ -21,13 +21,15 @@ mod run;
 mod tests;
 
 pub use head::{HEAD_VERSION, HeadError, IndexHead, MAX_RUNS, RunHead};
-pub use keys::{IndexKey, KEY_HASH_LEN, KeyKind, day_of, keys_of_event, keys_of_json};
+pub use keys::{
+    IndexKey, KEY_HASH_LEN, KeyKind, day_of, keys_of_event, keys_of_json, keys_of_parsed,
+};
 pub use memory::{MemoryIndex, MemoryRun};
 pub use proof::{
-    KEY_PROOF_VERSION, KeyProof, KeyProofDecodeError, KeyProofError, KeyRange, RunProof,
-    RunProofError, RunSource, prove,
+    EmptyRange, KEY_PROOF_VERSION, KeyProof, KeyProofDecodeError, KeyProofError, KeyRange,
+    ProveError, RunProof, RunProofError, RunSource, prove,
 };
 pub use run::{
-    CHUNK_PAIRS, Frontier, PAIR_LEN, Pair, PairError, RangeProofError, chunk_count, chunk_hash,
-    chunk_len, range_proof_spans, root_from_range, run_root, span_hash,
+    CHUNK_PAIRS, Frontier, PAIR_LEN, Pair, PairError, RangeProofError, RunTreeBuilder, Unsorted,
+    chunk_count, chunk_hash, chunk_len, range_proof_spans, root_from_range, run_root, span_hash,
 };

@@ -156,7 +156,10 @@ fn main() -> anyhow::Result<()> {
     }
     let built = started.elapsed();
     let head = runs.index.head().context("the head")?;
-    let proof = runs.index.prove(&head, KeyRange::all(probe()));
+    let proof = runs
+        .index
+        .prove(&head, KeyRange::all(probe()))
+        .context("the probe's proof")?;
     let listed = proof.verify(&head).context("the probe's proof")?;
     anyhow::ensure!(
         listed.len() == 10,
@@ -171,10 +174,13 @@ fn main() -> anyhow::Result<()> {
             elapsed
         })
         .collect();
-    let absent = runs.index.prove(
-        &head,
-        KeyRange::all(IndexKey::of_name(KeyKind::Epc, b"absent")),
-    );
+    let absent = runs
+        .index
+        .prove(
+            &head,
+            KeyRange::all(IndexKey::of_name(KeyKind::Epc, b"absent")),
+        )
+        .context("the absent key's proof")?;
     anyhow::ensure!(
         absent
             .verify(&head)

@@ -498,6 +498,14 @@ impl Event {
         self.object_member("ilmd")
     }
 
+    /// A string member of `ilmd` (such as `cbvmda:lotNumber`), read without building the event's
+    /// JSON map.
+    pub fn ilmd_str(&self, name: &str) -> Option<&str> {
+        self.node_object_member("ilmd")
+            .and_then(|ilmd| ilmd.get(name))
+            .and_then(Json::as_str)
+    }
+
     /// The members that are not standard fields of this event type (user extensions such as
     /// `example:myField`), in document order.
     pub fn extensions(&self) -> impl Iterator<Item = (&str, &Value)> + '_ {

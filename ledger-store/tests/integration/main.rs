@@ -7,5 +7,6 @@ mod checkpoint_keys;
 mod lookup_keys;
 mod store_append;
 mod store_audit;
+mod store_index;
 mod store_lookup;
 mod store_migrate;

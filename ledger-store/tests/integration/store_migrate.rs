@@ -326,7 +326,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V16__nfc_tags",
             "V17__consumer_scans",
             "V18__nfc_counters_rise_scans_by_kind",
-            "V19__access_tokens"
+            "V19__access_tokens",
+            "V20__verifiable_index"
         ]
     );
 
@@ -449,7 +450,8 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
             "V16__nfc_tags",
             "V17__consumer_scans",
             "V18__nfc_counters_rise_scans_by_kind",
-            "V19__access_tokens"
+            "V19__access_tokens",
+            "V20__verifiable_index"
         ]
     );
 
@@ -573,7 +575,8 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             "V16__nfc_tags",
             "V17__consumer_scans",
             "V18__nfc_counters_rise_scans_by_kind",
-            "V19__access_tokens"
+            "V19__access_tokens",
+            "V20__verifiable_index"
         ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
@@ -629,7 +632,8 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
             "V16__nfc_tags",
             "V17__consumer_scans",
             "V18__nfc_counters_rise_scans_by_kind",
-            "V19__access_tokens"
+            "V19__access_tokens",
+            "V20__verifiable_index"
         ]
     );
     let after = (
@@ -713,7 +717,11 @@ async fn databases_migrated_with_either_text_of_v16_and_v17_end_with_one_schema(
     assert_eq!(report.repaired, ["V16__nfc_tags", "V17__consumer_scans"]);
     assert_eq!(
         report.applied,
-        ["V18__nfc_counters_rise_scans_by_kind", "V19__access_tokens"]
+        [
+            "V18__nfc_counters_rise_scans_by_kind",
+            "V19__access_tokens",
+            "V20__verifiable_index"
+        ]
     );
     assert_eq!(nfc_and_scan_schema(&client).await, schema);
     Writer::connect(earlier.url())

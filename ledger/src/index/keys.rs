@@ -136,9 +136,10 @@ impl IndexKey {
         Self::of_name(KeyKind::Parent, canonical_identifier(id).as_bytes())
     }
 
-    /// The key of the trade items of one GTIN (14 digits).
-    pub fn gtin(gtin: &str) -> Self {
-        Self::of_name(KeyKind::Class, gtin.as_bytes())
+    /// The key of the trade items of one GTIN; `None` unless it is 14 digits (the Digital Link
+    /// form: a shorter GTIN is padded with zeroes on the left first).
+    pub fn gtin(gtin: &str) -> Option<Self> {
+        is_gtin14(gtin).then(|| Self::of_name(KeyKind::Class, gtin.as_bytes()))
     }
 
     /// The key of a class that is not a GS1 identifier, by its canonical text.
@@ -150,18 +151,21 @@ impl IndexKey {
     /// LGTIN, a GTIN class or a GS1 Digital Link of one, the class itself otherwise.
     pub fn class(class: &str) -> Self {
         match gtin_and_lot(class) {
-            Some((gtin, _)) => Self::gtin(&gtin),
+            Some((gtin, _)) => Self::of_name(KeyKind::Class, gtin.as_bytes()),
             None => Self::other_class(class),
         }
     }
 
-    /// The key of one lot of a GTIN (14 digits): the name is the GTIN's digits then the lot's
-    /// characters.
-    pub fn lot(gtin: &str, lot: &str) -> Self {
+    /// The key of one lot of a GTIN: the name is the GTIN's 14 digits then the lot's characters;
+    /// `None` unless the GTIN is 14 digits (so that no two (GTIN, lot) pairs share a name).
+    pub fn lot(gtin: &str, lot: &str) -> Option<Self> {
+        if !is_gtin14(gtin) {
+            return None;
+        }
         let mut name = Vec::with_capacity(gtin.len() + lot.len());
         name.extend_from_slice(gtin.as_bytes());
         name.extend_from_slice(lot.as_bytes());
-        Self::of_name(KeyKind::Lot, &name)
+        Some(Self::of_name(KeyKind::Lot, &name))
     }
 
     /// The key of the events at a location on one UTC day (days since 1970-01-01, negative
@@ -214,19 +218,75 @@ pub fn day_of(unix_nanos: i128) -> i64 {
 ///
 /// Members of the wrong type are skipped: the index reads what ingest accepted.
 pub fn keys_of_event(event: &Map<String, Value>) -> Vec<IndexKey> {
-    let mut keys = Vec::new();
-    let parent = event.get("parentID").and_then(Value::as_str);
-    let mut gtins = Vec::new();
-    let ids = EPC_MEMBERS
+    let classes = QUANTITY_MEMBERS
         .into_iter()
-        .flat_map(|member| text_list(event, member))
-        .chain(parent);
-    for id in ids {
+        .flat_map(|member| event.get(member).and_then(Value::as_array))
+        .flatten()
+        .filter_map(|quantity| quantity.get("epcClass").and_then(Value::as_str));
+    let lot_number = event
+        .get("ilmd")
+        .and_then(Value::as_object)
+        .and_then(|ilmd| LOT_NUMBER_NAMES.iter().find_map(|name| ilmd.get(*name)))
+        .and_then(Value::as_str);
+    let place = |name: &str| {
+        event
+            .get(name)
+            .and_then(|place| place.get("id"))
+            .and_then(Value::as_str)
+    };
+    keys_from(
+        EPC_MEMBERS
+            .into_iter()
+            .flat_map(|member| text_list(event, member)),
+        event.get("parentID").and_then(Value::as_str),
+        classes,
+        lot_number,
+        [place("readPoint"), place("bizLocation")],
+        crate::history::event_time(event),
+    )
+}
+
+/// The keys of an event as `epcis` parsed it: the same as [`keys_of_event`] of its JSON object,
+/// without building that object.
+pub fn keys_of_parsed(event: &epcis::document::Event) -> Vec<IndexKey> {
+    keys_from(
+        event
+            .epc_list()
+            .chain(event.child_epcs())
+            .chain(event.input_epc_list())
+            .chain(event.output_epc_list()),
+        event.parent_id(),
+        event
+            .quantities()
+            .filter_map(|(_, quantity)| quantity.epc_class()),
+        LOT_NUMBER_NAMES
+            .iter()
+            .find_map(|name| event.ilmd_str(name)),
+        [event.read_point(), event.biz_location()],
+        event
+            .event_time()
+            .map(epcis::document::Timestamp::unix_nanos),
+    )
+}
+
+/// The keys of an event from the members they come from: the identifiers of its EPC lists, its
+/// `parentID`, its quantities' classes, its ILMD lot number, its two places and its event time.
+fn keys_from<'a>(
+    epcs: impl Iterator<Item = &'a str>,
+    parent: Option<&'a str>,
+    classes: impl Iterator<Item = &'a str>,
+    lot_number: Option<&str>,
+    places: [Option<&str>; 2],
+    event_nanos: Option<i128>,
+) -> Vec<IndexKey> {
+    let mut keys = Vec::new();
+    let mut gtins = Vec::new();
+    for id in epcs.chain(parent) {
         keys.push(IndexKey::epc(id));
         if let Some((gtin, lot)) = gtin_and_lot(id) {
-            keys.push(IndexKey::gtin(&gtin));
+            keys.extend(IndexKey::gtin(&gtin));
             if let Some(lot) = lot {
-                keys.push(IndexKey::lot(&gtin, &lot));
+                keys.extend(IndexKey::lot(&gtin, &lot));
             }
             gtins.push(gtin);
         }
@@ -234,40 +294,27 @@ pub fn keys_of_event(event: &Map<String, Value>) -> Vec<IndexKey> {
     if let Some(parent) = parent {
         keys.push(IndexKey::parent(parent));
     }
-    let classes = QUANTITY_MEMBERS
-        .into_iter()
-        .flat_map(|member| event.get(member).and_then(Value::as_array))
-        .flatten()
-        .filter_map(|quantity| quantity.get("epcClass").and_then(Value::as_str));
     for class in classes {
         match gtin_and_lot(class) {
             Some((gtin, lot)) => {
-                keys.push(IndexKey::gtin(&gtin));
+                keys.extend(IndexKey::gtin(&gtin));
                 if let Some(lot) = lot {
-                    keys.push(IndexKey::lot(&gtin, &lot));
+                    keys.extend(IndexKey::lot(&gtin, &lot));
                 }
             }
             None => keys.push(IndexKey::other_class(class)),
         }
     }
-    let lot_number = event
-        .get("ilmd")
-        .and_then(Value::as_object)
-        .and_then(|ilmd| LOT_NUMBER_NAMES.iter().find_map(|name| ilmd.get(*name)))
-        .and_then(Value::as_str);
     if let Some(lot) = lot_number {
-        keys.extend(gtins.iter().map(|gtin| IndexKey::lot(gtin, lot)));
+        keys.extend(gtins.iter().filter_map(|gtin| IndexKey::lot(gtin, lot)));
     }
-    if let Some(day) = crate::history::event_time(event).map(day_of) {
-        for place in ["readPoint", "bizLocation"] {
-            if let Some(id) = event
-                .get(place)
-                .and_then(|place| place.get("id"))
-                .and_then(Value::as_str)
-            {
-                keys.push(IndexKey::location_day(id, day));
-            }
-        }
+    if let Some(day) = event_nanos.map(day_of) {
+        keys.extend(
+            places
+                .into_iter()
+                .flatten()
+                .map(|id| IndexKey::location_day(id, day)),
+        );
     }
     keys.sort_unstable();
     keys.dedup();
@@ -280,6 +327,10 @@ pub fn keys_of_json(text: &str) -> Option<Vec<IndexKey>> {
         Value::Object(event) => Some(keys_of_event(&event)),
         _ => None,
     }
+}
+
+fn is_gtin14(gtin: &str) -> bool {
+    gtin.len() == 14 && gtin.bytes().all(|byte| byte.is_ascii_digit())
 }
 
 /// The GTIN (14 digits) of an identifier or class that is a GS1 trade item (an SGTIN, an LGTIN,

@@ -8,7 +8,7 @@ use crate::size::TreeSize;
 
 use super::head::{HeadError, IndexHead, RunHead};
 use super::keys::IndexKey;
-use super::proof::{KeyProof, KeyRange, RunSource, prove};
+use super::proof::{EmptyRange, KeyProof, KeyRange, ProveError, RunSource, prove};
 use super::run::{CHUNK_PAIRS, Pair, chunk_hash};
 
 /// One run: its entries, its sorted pairs, and every complete node of its tree (level 0: the
@@ -71,9 +71,9 @@ impl MemoryRun {
             *crate::RootHash::empty().hash()
         } else {
             super::run::span_hash(0, chunks, &mut |level, index| {
-                Ok::<_, Infallible>(self.node(level, index))
+                self.node(level, index).ok_or(())
             })
-            .unwrap_or_else(|never| match never {})
+            .unwrap_or(Hash::from_bytes([0; 32]))
         };
         RunHead {
             first: self.first,
@@ -83,9 +83,10 @@ impl MemoryRun {
         }
     }
 
-    fn node(&self, level: u32, index: u64) -> Hash {
-        // A prover asks only for complete nodes of the run's tree.
-        self.levels[level as usize][index as usize]
+    /// The complete node of the run's tree at `level` (0: chunks) and `index`, if there is one.
+    pub fn node(&self, level: u32, index: u64) -> Option<Hash> {
+        let nodes = self.levels.get(usize::try_from(level).ok()?)?;
+        nodes.get(usize::try_from(index).ok()?).copied()
     }
 }
 
@@ -137,8 +138,11 @@ impl MemoryIndex {
     }
 
     /// The proof of a key range against this index's head.
-    pub fn prove(&self, head: &IndexHead, range: KeyRange) -> KeyProof {
-        prove(head, range, &mut MemorySource(self)).unwrap_or_else(|never| match never {})
+    pub fn prove(&self, head: &IndexHead, range: KeyRange) -> Result<KeyProof, EmptyRange> {
+        prove(head, range, &mut MemorySource(self)).map_err(|error| match error {
+            ProveError::EmptyRange(empty) => empty,
+            ProveError::Source(never) => match never {},
+        })
     }
 
     /// Every entry listing `key`, in order.
@@ -166,10 +170,21 @@ impl RunSource for MemorySource<'_> {
     }
 
     fn pairs(&mut self, run: usize, start: u64, end: u64) -> Result<Vec<Pair>, Infallible> {
-        Ok(self.0.runs[run].pairs[start as usize..end as usize].to_vec())
+        let pairs = &self.0.runs[run].pairs;
+        let start = usize::try_from(start)
+            .unwrap_or(usize::MAX)
+            .min(pairs.len());
+        let end = usize::try_from(end)
+            .unwrap_or(usize::MAX)
+            .clamp(start, pairs.len());
+        Ok(pairs[start..end].to_vec())
     }
 
     fn node(&mut self, run: usize, level: u32, index: u64) -> Result<Hash, Infallible> {
-        Ok(self.0.runs[run].node(level, index))
+        // A prover asks only for complete nodes of the run's tree; a missing one would make a
+        // proof that fails, not a panic.
+        Ok(self.0.runs[run]
+            .node(level, index)
+            .unwrap_or(Hash::from_bytes([0; 32])))
     }
 }

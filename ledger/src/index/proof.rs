@@ -257,11 +257,8 @@ impl KeyProof {
     /// entries (which a monitor checks by recomputing them from the log).
     pub fn verify(&self, head: &IndexHead) -> Result<Vec<u64>, KeyProofError> {
         let range = &self.range;
-        if range.from >= range.to {
-            return Err(KeyProofError::EmptyRange {
-                from: range.from,
-                to: range.to,
-            });
+        if let Err(EmptyRange { from, to }) = range.check() {
+            return Err(KeyProofError::EmptyRange { from, to });
         }
         if self.runs.len() != head.runs().len() {
             return Err(KeyProofError::RunCount {
@@ -306,9 +303,9 @@ fn verify_run(
     if lo >= hi || hi > chunks {
         return Err(RunProofError::ChunkRange { lo, hi, chunks });
     }
-    let wanted: u64 = (lo..hi)
-        .map(|chunk| chunk_len(committed.pairs, chunk) as u64)
-        .sum();
+    // Every chunk but the run's last holds CHUNK_PAIRS; hi <= chunks, so nothing overflows.
+    let chunk = CHUNK_PAIRS as u64;
+    let wanted = (hi * chunk).min(committed.pairs) - lo * chunk;
     if part.pairs.len() as u64 != wanted {
         return Err(RunProofError::PairCount {
             lo,
@@ -372,8 +369,48 @@ pub trait RunSource {
     fn node(&mut self, run: usize, level: u32, index: u64) -> Result<Hash, Self::Error>;
 }
 
+/// A key range without leaf indices: `from` is not below `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the range {from}..{to} of leaf indices is empty")]
+pub struct EmptyRange {
+    pub from: u64,
+    pub to: u64,
+}
+
+impl KeyRange {
+    /// Fails when the range holds no leaf index.
+    pub fn check(&self) -> Result<(), EmptyRange> {
+        if self.from < self.to {
+            Ok(())
+        } else {
+            Err(EmptyRange {
+                from: self.from,
+                to: self.to,
+            })
+        }
+    }
+}
+
+/// Why a proof could not be made.
+#[derive(Debug)]
+pub enum ProveError<E> {
+    /// The range asked for is empty.
+    EmptyRange(EmptyRange),
+    /// The source of the runs failed.
+    Source(E),
+}
+
 /// The proof of a key range against `head`, reading the runs from `source`.
 pub fn prove<S: RunSource>(
+    head: &IndexHead,
+    range: KeyRange,
+    source: &mut S,
+) -> Result<KeyProof, ProveError<S::Error>> {
+    range.check().map_err(ProveError::EmptyRange)?;
+    prove_checked(head, range, source).map_err(ProveError::Source)
+}
+
+fn prove_checked<S: RunSource>(
     head: &IndexHead,
     range: KeyRange,
     source: &mut S,

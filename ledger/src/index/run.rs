@@ -243,3 +243,100 @@ fn fold_range<'a>(
     let right = fold_range(middle, end, lo, hi, leaves, proof);
     node_hash(&left, &right)
 }
+
+/// Builds a run's tree from its pairs, given in order, one chunk at a time: its root, and the
+/// complete nodes from level `keep_from` up, which a store keeps so that proofs need not read the
+/// whole run (level 0 is a chunk's hash; a node of level `l` covers chunks `i·2^l..(i+1)·2^l`).
+#[derive(Debug, Clone)]
+pub struct RunTreeBuilder {
+    keep_from: u32,
+    frontier: Frontier,
+    /// The stack of complete subtrees as (level, first chunk, hash), largest first.
+    stack: Vec<(u32, u64, Hash)>,
+    chunk: Vec<Pair>,
+    pairs: u64,
+    last: Option<Pair>,
+    kept: Vec<(u32, u64, Hash)>,
+}
+
+/// Pairs given to a [`RunTreeBuilder`] out of order, or twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "pair {pair:?} is not above the pair before it, {before:?}: a run is sorted, without duplicates"
+)]
+pub struct Unsorted {
+    pub before: Pair,
+    pub pair: Pair,
+}
+
+impl RunTreeBuilder {
+    /// A builder keeping the complete nodes of level `keep_from` and above.
+    pub fn new(keep_from: u32) -> Self {
+        Self {
+            keep_from,
+            frontier: Frontier::new(),
+            stack: Vec::new(),
+            chunk: Vec::with_capacity(CHUNK_PAIRS),
+            pairs: 0,
+            last: None,
+            kept: Vec::new(),
+        }
+    }
+
+    /// Appends the run's next pair.
+    pub fn push(&mut self, pair: Pair) -> Result<(), Unsorted> {
+        if let Some(before) = self.last
+            && before >= pair
+        {
+            return Err(Unsorted { before, pair });
+        }
+        self.last = Some(pair);
+        self.chunk.push(pair);
+        self.pairs += 1;
+        if self.chunk.len() == CHUNK_PAIRS {
+            self.close_chunk();
+        }
+        Ok(())
+    }
+
+    fn close_chunk(&mut self) {
+        let hash = chunk_hash(&self.chunk);
+        self.chunk.clear();
+        self.frontier.push(hash);
+        let mut node = (0, self.frontier.leaves() - 1, hash);
+        self.keep(node);
+        while let Some(&(level, first, left)) = self.stack.last()
+            && level == node.0
+        {
+            self.stack.pop();
+            node = (level + 1, first, node_hash(&left, &node.2));
+            self.keep(node);
+        }
+        self.stack.push(node);
+    }
+
+    fn keep(&mut self, (level, first, hash): (u32, u64, Hash)) {
+        if level >= self.keep_from {
+            self.kept.push((level, first >> level, hash));
+        }
+    }
+
+    /// The pairs given so far.
+    pub fn pairs(&self) -> u64 {
+        self.pairs
+    }
+
+    /// The nodes kept since the last call, as (level, index, hash).
+    pub fn take_kept(&mut self) -> Vec<(u32, u64, Hash)> {
+        std::mem::take(&mut self.kept)
+    }
+
+    /// Closes the last chunk; gives the run's pair count, its root, and the nodes kept since the
+    /// last [`take_kept`](Self::take_kept).
+    pub fn finish(mut self) -> (u64, RootHash, Vec<(u32, u64, Hash)>) {
+        if !self.chunk.is_empty() {
+            self.close_chunk();
+        }
+        (self.pairs, self.frontier.root(), self.kept)
+    }
+}

@@ -179,10 +179,10 @@ fn an_event_has_keys_for_its_epcs_container_classes_lots_and_places_by_day() {
         IndexKey::parent("urn:epc:id:sscc:0614141.1234567890"),
         IndexKey::epc("https://id.gs1.org/01/10614141073464/21/2017"),
         IndexKey::epc("urn:epc:id:grai:0614141.12345.400"),
-        IndexKey::gtin("10614141073464"),
-        IndexKey::lot("10614141073464", "LOT-7"),
-        IndexKey::gtin("04012345123456"),
-        IndexKey::lot("04012345123456", "998877"),
+        IndexKey::gtin("10614141073464").unwrap(),
+        IndexKey::lot("10614141073464", "LOT-7").unwrap(),
+        IndexKey::gtin("04012345123456").unwrap(),
+        IndexKey::lot("04012345123456", "998877").unwrap(),
         IndexKey::class("urn:epc:class:lgtin:4012345.012345.998877"),
         IndexKey::other_class("https://example.com/classes/beans"),
         IndexKey::location_day("https://id.gs1.org/414/0614141073467", day),
@@ -207,12 +207,64 @@ fn an_event_has_keys_for_its_epcs_container_classes_lots_and_places_by_day() {
         {
             let mut keys = vec![
                 IndexKey::epc("urn:epc:id:sgtin:0614141.107346.2017"),
-                IndexKey::gtin("10614141073464"),
+                IndexKey::gtin("10614141073464").unwrap(),
             ];
             keys.sort();
             keys
         }
     );
+}
+
+#[test]
+fn the_keys_of_a_parsed_event_are_those_of_its_json_object() {
+    let texts = [
+        r#"{"type":"AggregationEvent","eventTime":"2026-03-01T23:30:00-02:00","parentID":"urn:epc:id:sscc:0614141.1234567890","childEPCs":["urn:epc:id:sgtin:0614141.107346.2017"],"childQuantityList":[{"epcClass":"urn:epc:class:lgtin:4012345.012345.998877","quantity":2}],"action":"ADD","readPoint":{"id":"urn:epc:id:sgln:0614141.07346.1234"}}"#,
+        r#"{"type":"ObjectEvent","eventTime":"2026-03-01T08:00:00Z","epcList":["urn:epc:id:sgtin:0614141.107346.2018"],"quantityList":[{"epcClass":"https://example.com/beans"}],"action":"ADD","ilmd":{"urn:epcglobal:cbv:mda:lotNumber":"L9"},"bizLocation":{"id":"https://id.gs1.org/414/0614141073467"}}"#,
+        r#"{"type":"TransformationEvent","eventTime":"2026-03-01T08:00:00Z","inputEPCList":["urn:epc:id:sgtin:0614141.107346.2018"],"outputEPCList":["urn:epc:id:sgtin:0614141.107346.3000"],"inputQuantityList":[{"epcClass":"urn:epc:idpat:sgtin:4012345.012345.*","quantity":1}],"ilmd":{"cbvmda:lotNumber":"L10"}}"#,
+    ];
+    for text in texts {
+        let parsed = epcis::document::Event::parse(text.as_bytes()).unwrap();
+        let keys = keys_of_parsed(&parsed);
+        assert!(keys.len() >= 4, "{keys:?}");
+        assert_eq!(keys, keys_of_json(text).unwrap(), "{text}");
+    }
+}
+
+#[test]
+fn a_run_tree_builder_gives_the_run_root_and_keeps_its_upper_nodes() {
+    for count in [0u64, 1, 7, 8, 9, 64, 255, 256, 257, 1000] {
+        let pairs: Vec<Pair> = (0..count)
+            .map(|leaf| Pair::new(key_of(KeyKind::Epc, (leaf % 5) as u8), leaf))
+            .collect();
+        let run = MemoryRun::new(0, count.max(1), pairs);
+        let mut builder = RunTreeBuilder::new(2);
+        let mut kept = Vec::new();
+        for (at, pair) in run.pairs().iter().enumerate() {
+            builder.push(*pair).unwrap();
+            if at % 100 == 0 {
+                kept.extend(builder.take_kept());
+            }
+        }
+        let (pairs, root, rest) = builder.finish();
+        kept.extend(rest);
+        assert_eq!(pairs, count);
+        assert_eq!(*root.hash(), run.head().root, "{count} pairs");
+        let mut expected = Vec::new();
+        for level in 2..12 {
+            for index in 0.. {
+                match run.node(level, index) {
+                    Some(hash) => expected.push((level, index, hash)),
+                    None => break,
+                }
+            }
+        }
+        kept.sort_by_key(|&(level, index, _)| (level, index));
+        assert_eq!(kept, expected, "{count} pairs");
+    }
+    let mut builder = RunTreeBuilder::new(0);
+    let pair = Pair::new(key_of(KeyKind::Epc, 1), 5);
+    builder.push(pair).unwrap();
+    assert_eq!(builder.push(pair), Err(Unsorted { before: pair, pair }));
 }
 
 #[test]
@@ -246,7 +298,7 @@ fn a_key_proof_lists_every_entry_of_the_key_in_every_run() {
                 to: 65,
             },
         ] {
-            let proof = index.prove(&head, range);
+            let proof = index.prove(&head, range).unwrap();
             assert_eq!(KeyProof::decode(&proof.encode()).unwrap(), proof);
             assert_eq!(
                 proof.verify(&head).unwrap(),
@@ -276,7 +328,7 @@ fn a_proof_with_an_entry_left_out_or_moved_fails() {
         .collect();
     let index = index_of(&entries, &[25]);
     let head = index.head().unwrap();
-    let proof = index.prove(&head, KeyRange::all(item));
+    let proof = index.prove(&head, KeyRange::all(item)).unwrap();
     assert_eq!(
         proof.verify(&head).unwrap(),
         brute_force(&entries, &KeyRange::all(item))
@@ -393,7 +445,9 @@ fn a_run_without_pairs_has_the_empty_root_and_an_empty_part() {
     let head = index.head().unwrap();
     assert_eq!(head.runs()[0].pairs, 0);
     assert_eq!(head.runs()[0].root, *crate::RootHash::empty().hash());
-    let proof = index.prove(&head, KeyRange::all(key_of(KeyKind::Epc, 1)));
+    let proof = index
+        .prove(&head, KeyRange::all(key_of(KeyKind::Epc, 1)))
+        .unwrap();
     assert_eq!(proof.verify(&head).unwrap(), vec![1]);
     let mut padded = proof.clone();
     padded.runs[0].lo = 1;
@@ -463,6 +517,7 @@ fn key_proofs_refuse_bytes_that_are_not_one() {
     let head = index.head().unwrap();
     let bytes = index
         .prove(&head, KeyRange::all(key_of(KeyKind::Epc, 1)))
+        .unwrap()
         .encode();
     assert_eq!(KeyProof::decode(&[]), Err(KeyProofDecodeError::Empty));
     let mut other = bytes.clone();
@@ -519,6 +574,24 @@ fn key_proofs_refuse_bytes_that_are_not_one() {
         empty.verify(&head),
         Err(KeyProofError::EmptyRange { from: 5, to: 5 })
     );
+    assert_eq!(
+        index.prove(
+            &head,
+            KeyRange {
+                key: key_of(KeyKind::Epc, 1),
+                from: 30,
+                to: 5
+            }
+        ),
+        Err(EmptyRange { from: 30, to: 5 }),
+        "a range backwards is refused, not proven"
+    );
+    assert_eq!(IndexKey::gtin("0614141073467"), None, "13 digits");
+    assert_eq!(IndexKey::lot("0950600013435", "2X"), None);
+    assert_ne!(
+        IndexKey::lot("09506000134352", "X"),
+        IndexKey::lot("09506000134350", "2X")
+    );
 }
 
 /// Entries (their keys), where runs are cut, and which runs are merged (start, count).
@@ -555,7 +628,7 @@ proptest! {
         let head = index.head().unwrap();
         prop_assert_eq!(IndexHead::decode(&head.encode()).unwrap(), head.clone());
         let range = KeyRange { key: key_of(KeyKind::ALL[usize::from(kind)], n), from, to: from + len };
-        let proof = index.prove(&head, range);
+        let proof = index.prove(&head, range).unwrap();
         prop_assert_eq!(KeyProof::decode(&proof.encode()).unwrap(), proof.clone());
         prop_assert_eq!(proof.verify(&head).unwrap(), brute_force(&entries, &range));
         prop_assert_eq!(

@@ -73,12 +73,12 @@ fn computed() -> String {
         (
             "class",
             "10614141073464".to_owned(),
-            IndexKey::gtin("10614141073464"),
+            IndexKey::gtin("10614141073464").unwrap(),
         ),
         (
             "lot",
             "10614141073464 L42".to_owned(),
-            IndexKey::lot("10614141073464", "L42"),
+            IndexKey::lot("10614141073464", "L42").unwrap(),
         ),
         (
             "location-day",
@@ -92,7 +92,7 @@ fn computed() -> String {
     let _ = writeln!(text, "head {}", hex(&head.encode()));
     let _ = writeln!(text, "root {}", head.root().to_hex());
     for (kind, name, key) in [&keys[0], &keys[4]] {
-        let proof = index.prove(&head, KeyRange::all(*key));
+        let proof = index.prove(&head, KeyRange::all(*key)).unwrap();
         let _ = writeln!(text, "proof {kind} {name} {}", hex(&proof.encode()));
     }
     text
@@ -133,7 +133,7 @@ fn the_golden_proofs_decode_and_list_the_golden_entries() {
         "the item: commissioned, packed (as a Digital Link), sold; the plant on 2026-03-01"
     );
     assert_eq!(
-        golden_index().leaves(IndexKey::lot("10614141073464", "L42")),
+        golden_index().leaves(IndexKey::lot("10614141073464", "L42").unwrap()),
         vec![0, 3],
         "the lot: from the commissioning ILMD and the LGTIN class"
     );

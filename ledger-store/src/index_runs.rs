@@ -1,0 +1,599 @@
+//! The verifiable index in the database (`ledger::index`, format in `ledger/README.md`): runs of
+//! (key, leaf) pairs written by the indexer beside the lookup runs, one per indexing step,
+//! merged in the background the same way; their pages; the upper nodes of their trees; and key
+//! proofs read from them.
+//!
+//! A page holds pairs `256 n .. 256 n + 256` of its run: 32 chunks, so a full page is a complete
+//! level-5 node of the run's tree. `index_nodes` keeps every complete node of level 5 and above, so
+//! a proof reads, per run, the pages around the key's pairs and at most two nodes per level.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use deadpool_postgres::Transaction;
+use ledger::Hash;
+use ledger::index::{
+    CHUNK_PAIRS, EmptyRange, IndexHead, KeyProof, KeyRange, PAIR_LEN, Pair, ProveError, RunHead,
+    RunSource, RunTreeBuilder, chunk_count, range_proof_spans, span_hash,
+};
+use ledger::size::TreeSize;
+
+use super::log::ReadError;
+use super::runs::{self, RunInfo};
+
+/// The pairs of one page.
+pub(crate) const PAGE_PAIRS: usize = 256;
+
+/// The lowest level of the nodes kept: a full page's (256 pairs, 32 chunks).
+const KEEP_FROM: u32 = 5;
+
+/// How many pages or nodes go into one `INSERT`.
+const INSERT_ROWS: usize = 256;
+
+/// How many pages a merge reads from each input run at a time.
+const MERGE_FETCH_PAGES: i32 = 16;
+
+const NEXT_RUN_ID: &str = "SELECT nextval(pg_get_serial_sequence('index_runs', 'run_id'))";
+const INSERT_RUN: &str = "INSERT INTO index_runs (run_id, first_leaf, end_leaf, level, pairs, root)
+     VALUES ($1, $2, $3, $4, $5, $6)";
+const INSERT_PAGES: &str = "INSERT INTO index_pages (run_id, page, first_pair, pairs)
+     SELECT $1, * FROM unnest($2::integer[], $3::bytea[], $4::bytea[])";
+const INSERT_NODES: &str = "INSERT INTO index_nodes (run_id, level, idx, hash)
+     SELECT $1, * FROM unnest($2::smallint[], $3::bigint[], $4::bytea[])";
+const LIST_RUNS: &str =
+    "SELECT run_id, first_leaf, end_leaf, level, pairs, root FROM index_runs ORDER BY first_leaf";
+const RUN_PAGES: &str = "SELECT pairs FROM index_pages WHERE run_id = $1 ORDER BY page";
+const DELETE_RUNS: &str = "WITH gone AS (DELETE FROM index_runs WHERE run_id = ANY($1))
+     , pages AS (DELETE FROM index_pages WHERE run_id = ANY($1))
+     DELETE FROM index_nodes WHERE run_id = ANY($1)";
+/// The pages of run `$1` from the one holding the last pair below `$2` to the one holding the
+/// first pair not below `$3` (from the first page, or to the last, when there is none).
+const PAGES_AROUND: &str = "SELECT page, pairs FROM index_pages
+     WHERE run_id = $1
+       AND page >= coalesce((SELECT page FROM index_pages WHERE run_id = $1 AND first_pair < $2
+                             ORDER BY first_pair DESC LIMIT 1), 0)
+       AND page <= coalesce((SELECT page FROM index_pages WHERE run_id = $1 AND first_pair >= $3
+                             ORDER BY first_pair LIMIT 1),
+                            (SELECT page FROM index_pages WHERE run_id = $1 ORDER BY page DESC LIMIT 1))
+     ORDER BY page";
+const PAGES_BY_NUMBER: &str =
+    "SELECT page, pairs FROM index_pages WHERE run_id = $1 AND page = ANY($2) ORDER BY page";
+const NODES: &str = "SELECT level, idx, hash FROM index_nodes
+     WHERE run_id = $1 AND (level, idx) IN (SELECT * FROM unnest($2::smallint[], $3::bigint[]))";
+
+/// Why the verifiable index could not be written or merged.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexRunError {
+    #[error("database query failed while writing the verifiable index")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("verifiable index run {run} holds a page that is not a list of pairs")]
+    BadPage { run: i64 },
+    #[error("verifiable index run {run} is not sorted: {error}")]
+    Unsorted {
+        run: i64,
+        error: ledger::index::Unsorted,
+    },
+}
+
+/// A run being written: its pages and kept nodes go out as they fill, its row last.
+struct RunOutput {
+    run: i64,
+    builder: RunTreeBuilder,
+    page: Vec<u8>,
+    pages: Vec<Vec<u8>>,
+    next_page: i32,
+    nodes: Vec<(u32, u64, Hash)>,
+}
+
+impl RunOutput {
+    async fn new(transaction: &Transaction<'_>) -> Result<Self, IndexRunError> {
+        let run: i64 = transaction.query_one(NEXT_RUN_ID, &[]).await?.get(0);
+        Ok(Self {
+            run,
+            builder: RunTreeBuilder::new(KEEP_FROM),
+            page: Vec::with_capacity(PAGE_PAIRS * PAIR_LEN),
+            pages: Vec::new(),
+            next_page: 0,
+            nodes: Vec::new(),
+        })
+    }
+
+    async fn push(
+        &mut self,
+        transaction: &Transaction<'_>,
+        pair: Pair,
+    ) -> Result<(), IndexRunError> {
+        self.builder
+            .push(pair)
+            .map_err(|error| IndexRunError::Unsorted {
+                run: self.run,
+                error,
+            })?;
+        self.page.extend_from_slice(&pair.to_bytes());
+        if self.page.len() == PAGE_PAIRS * PAIR_LEN {
+            self.pages.push(std::mem::replace(
+                &mut self.page,
+                Vec::with_capacity(PAGE_PAIRS * PAIR_LEN),
+            ));
+            self.nodes.extend(self.builder.take_kept());
+            if self.pages.len() >= INSERT_ROWS {
+                self.flush(transaction).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, transaction: &Transaction<'_>) -> Result<(), IndexRunError> {
+        if !self.pages.is_empty() {
+            let numbers: Vec<i32> = (self.next_page..).take(self.pages.len()).collect();
+            let firsts: Vec<&[u8]> = self.pages.iter().map(|page| &page[..PAIR_LEN]).collect();
+            let bytes: Vec<&[u8]> = self.pages.iter().map(Vec::as_slice).collect();
+            transaction
+                .execute(INSERT_PAGES, &[&self.run, &numbers, &firsts, &bytes])
+                .await?;
+            self.next_page += i32::try_from(self.pages.len()).unwrap_or(i32::MAX);
+            self.pages.clear();
+        }
+        for nodes in self.nodes.chunks(INSERT_ROWS * 2) {
+            let levels: Vec<i16> = nodes
+                .iter()
+                .map(|&(level, _, _)| i16::try_from(level).unwrap_or(i16::MAX))
+                .collect();
+            let indexes: Vec<i64> = nodes
+                .iter()
+                .map(|&(_, index, _)| i64::try_from(index).unwrap_or(i64::MAX))
+                .collect();
+            let hashes: Vec<&[u8]> = nodes
+                .iter()
+                .map(|(_, _, hash)| hash.as_bytes().as_slice())
+                .collect();
+            transaction
+                .execute(INSERT_NODES, &[&self.run, &levels, &indexes, &hashes])
+                .await?;
+        }
+        self.nodes.clear();
+        Ok(())
+    }
+
+    /// Writes what is left and the run's row (entries `first..end`, at `level`).
+    async fn finish(
+        mut self,
+        transaction: &Transaction<'_>,
+        first: i64,
+        end: i64,
+        level: i16,
+    ) -> Result<(), IndexRunError> {
+        if !self.page.is_empty() {
+            self.pages.push(std::mem::take(&mut self.page));
+        }
+        let (pairs, root, nodes) =
+            std::mem::replace(&mut self.builder, RunTreeBuilder::new(KEEP_FROM)).finish();
+        self.nodes.extend(nodes);
+        self.flush(transaction).await?;
+        let pairs = i64::try_from(pairs).unwrap_or(i64::MAX);
+        transaction
+            .execute(
+                INSERT_RUN,
+                &[
+                    &self.run,
+                    &first,
+                    &end,
+                    &level,
+                    &pairs,
+                    &root.as_bytes().as_slice(),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// Where the verifiable index's runs end: they cover entries `0..index_end`.
+pub(crate) async fn index_end(transaction: &Transaction<'_>) -> Result<i64, tokio_postgres::Error> {
+    Ok(transaction
+        .query_one("SELECT coalesce(max(end_leaf), 0) FROM index_runs", &[])
+        .await?
+        .get(0))
+}
+
+/// Stores the run of entries `first..end` from their pairs, in any order.
+pub(crate) async fn write_run(
+    transaction: &Transaction<'_>,
+    first: i64,
+    end: i64,
+    mut pairs: Vec<Pair>,
+) -> Result<(), IndexRunError> {
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut output = RunOutput::new(transaction).await?;
+    for pair in pairs {
+        output.push(transaction, pair).await?;
+    }
+    output.finish(transaction, first, end, 0).await
+}
+
+async fn list_runs(
+    transaction: &Transaction<'_>,
+) -> Result<Vec<(RunInfo, Hash)>, tokio_postgres::Error> {
+    Ok(transaction
+        .query(LIST_RUNS, &[])
+        .await?
+        .iter()
+        .map(|row| {
+            let root: &[u8] = row.get(5);
+            (
+                RunInfo {
+                    id: row.get(0),
+                    first_leaf: row.get(1),
+                    end_leaf: row.get(2),
+                    level: row.get(3),
+                    pairs: row.get(4),
+                },
+                Hash::from_slice(root).unwrap_or(Hash::from_bytes([0; 32])),
+            )
+        })
+        .collect())
+}
+
+/// One input run of a merge: its pages, a few at a time through a portal.
+struct RunCursor {
+    run: i64,
+    portal: tokio_postgres::Portal,
+    pages: std::vec::IntoIter<Vec<u8>>,
+    page: Vec<u8>,
+    at: usize,
+    exhausted: bool,
+}
+
+impl RunCursor {
+    async fn next(&mut self, transaction: &Transaction<'_>) -> Result<Option<Pair>, IndexRunError> {
+        loop {
+            if self.at < self.page.len() {
+                let mut bytes = [0; PAIR_LEN];
+                bytes.copy_from_slice(&self.page[self.at..self.at + PAIR_LEN]);
+                self.at += PAIR_LEN;
+                return Pair::from_bytes(&bytes)
+                    .map(Some)
+                    .map_err(|_| IndexRunError::BadPage { run: self.run });
+            }
+            self.at = 0;
+            if let Some(page) = self.pages.next() {
+                if page.is_empty() || !page.len().is_multiple_of(PAIR_LEN) {
+                    return Err(IndexRunError::BadPage { run: self.run });
+                }
+                self.page = page;
+                continue;
+            }
+            self.page.clear();
+            if self.exhausted {
+                return Ok(None);
+            }
+            let rows = transaction
+                .query_portal(&self.portal, MERGE_FETCH_PAGES)
+                .await?;
+            self.exhausted = rows.len() < usize::try_from(MERGE_FETCH_PAGES).unwrap_or(0);
+            self.pages = rows
+                .iter()
+                .map(|row| row.get::<_, Vec<u8>>(0))
+                .collect::<Vec<_>>()
+                .into_iter();
+        }
+    }
+}
+
+/// Merges the runs due (as the lookup runs: the first `fan_in` consecutive runs of the lowest
+/// level that has that many) into one run of the next level; returns how many were merged.
+pub(crate) async fn merge_runs(
+    transaction: &Transaction<'_>,
+    fan_in: usize,
+) -> Result<usize, IndexRunError> {
+    let runs: Vec<RunInfo> = list_runs(transaction)
+        .await?
+        .into_iter()
+        .map(|(info, _)| info)
+        .collect();
+    let Some(range) = runs::plan_merge(&runs, fan_in) else {
+        return Ok(0);
+    };
+    let inputs = &runs[range];
+    let (Some(first), Some(last)) = (inputs.first(), inputs.last()) else {
+        return Ok(0);
+    };
+    let select = transaction.prepare_cached(RUN_PAGES).await?;
+    let mut cursors = Vec::with_capacity(inputs.len());
+    for run in inputs {
+        cursors.push(RunCursor {
+            run: run.id,
+            portal: transaction.bind(&select, &[&run.id]).await?,
+            pages: Vec::new().into_iter(),
+            page: Vec::new(),
+            at: 0,
+            exhausted: false,
+        });
+    }
+    let mut heap = BinaryHeap::with_capacity(cursors.len());
+    for (index, cursor) in cursors.iter_mut().enumerate() {
+        if let Some(pair) = cursor.next(transaction).await? {
+            heap.push(Reverse((pair, index)));
+        }
+    }
+    let mut output = RunOutput::new(transaction).await?;
+    while let Some(Reverse((pair, index))) = heap.pop() {
+        output.push(transaction, pair).await?;
+        if let Some(next) = cursors[index].next(transaction).await? {
+            heap.push(Reverse((next, index)));
+        }
+    }
+    output
+        .finish(
+            transaction,
+            first.first_leaf,
+            last.end_leaf,
+            first.level + 1,
+        )
+        .await?;
+    let ids: Vec<i64> = inputs.iter().map(|run| run.id).collect();
+    transaction.execute(DELETE_RUNS, &[&ids]).await?;
+    Ok(inputs.len())
+}
+
+/// The head of the runs a transaction sees.
+async fn head_of(transaction: &Transaction<'_>) -> Result<(IndexHead, Vec<i64>), ReadError> {
+    let runs = list_runs(transaction).await?;
+    let size = runs.last().map_or(0, |(run, _)| run.end_leaf);
+    let corrupt = |reason: String| ReadError::Corrupt {
+        what: "verifiable index run",
+        reason,
+    };
+    let size = TreeSize::new(u64::try_from(size).unwrap_or(0))
+        .map_err(|error| corrupt(error.to_string()))?;
+    let ids = runs.iter().map(|(run, _)| run.id).collect();
+    let heads = runs
+        .iter()
+        .map(|(run, root)| RunHead {
+            first: u64::try_from(run.first_leaf).unwrap_or(0),
+            end: u64::try_from(run.end_leaf).unwrap_or(0),
+            pairs: u64::try_from(run.pairs).unwrap_or(0),
+            root: *root,
+        })
+        .collect();
+    let head = IndexHead::new(size, heads).map_err(|error| corrupt(error.to_string()))?;
+    Ok((head, ids))
+}
+
+/// What a run's part of a proof needs, read before proving: the pages around the range, the last
+/// page, and the kept nodes the range proof's spans are made of.
+struct LoadedRun {
+    pairs: u64,
+    pages: BTreeMap<u64, Vec<Pair>>,
+    nodes: BTreeMap<(u32, u64), Hash>,
+}
+
+impl LoadedRun {
+    fn pair_at(&self, position: u64) -> Option<Pair> {
+        let page = self.pages.get(&(position / PAGE_PAIRS as u64))?;
+        page.get((position % PAGE_PAIRS as u64) as usize).copied()
+    }
+
+    /// The first position of a pair not below `pair`, among the loaded pages (which hold the
+    /// pairs around the range).
+    fn lower_bound(&self, pair: &Pair) -> u64 {
+        for (&page, pairs) in &self.pages {
+            let at = pairs.partition_point(|held| held < pair);
+            if at < pairs.len() {
+                return page * PAGE_PAIRS as u64 + at as u64;
+            }
+        }
+        self.pairs
+    }
+
+    /// A complete node: kept (level 5 and above) or computed from a loaded page.
+    fn node(&self, level: u32, index: u64) -> Option<Hash> {
+        if level >= KEEP_FROM {
+            return self.nodes.get(&(level, index)).copied();
+        }
+        let chunk = CHUNK_PAIRS as u64;
+        let start = (index << level) * chunk;
+        let end = ((index + 1) << level) * chunk;
+        let pairs: Option<Vec<Pair>> = (start..end.min(self.pairs))
+            .map(|at| self.pair_at(at))
+            .collect();
+        let pairs = pairs?;
+        let chunks: Vec<Hash> = pairs
+            .chunks(CHUNK_PAIRS)
+            .map(ledger::index::chunk_hash)
+            .collect();
+        let mut frontier = ledger::index::Frontier::new();
+        for hash in chunks {
+            frontier.push(hash);
+        }
+        Some(*frontier.root().hash())
+    }
+}
+
+struct Loaded<'a>(&'a [LoadedRun]);
+
+/// A node or pair the loader did not read: a bug in what [`load_run`] reads, reported as a
+/// corrupt index rather than a panic.
+#[derive(Debug)]
+struct NotLoaded;
+
+impl RunSource for Loaded<'_> {
+    type Error = NotLoaded;
+
+    fn lower_bound(&mut self, run: usize, pair: &Pair) -> Result<u64, NotLoaded> {
+        Ok(self.0[run].lower_bound(pair))
+    }
+
+    fn pairs(&mut self, run: usize, start: u64, end: u64) -> Result<Vec<Pair>, NotLoaded> {
+        (start..end)
+            .map(|at| self.0[run].pair_at(at).ok_or(NotLoaded))
+            .collect()
+    }
+
+    fn node(&mut self, run: usize, level: u32, index: u64) -> Result<Hash, NotLoaded> {
+        self.0[run].node(level, index).ok_or(NotLoaded)
+    }
+}
+
+fn pages_of_rows(
+    rows: &[tokio_postgres::Row],
+    pages: &mut BTreeMap<u64, Vec<Pair>>,
+) -> Result<(), ReadError> {
+    for row in rows {
+        let page: i32 = row.get(0);
+        let bytes: &[u8] = row.get(1);
+        if bytes.is_empty() || !bytes.len().is_multiple_of(PAIR_LEN) {
+            return Err(ReadError::Corrupt {
+                what: "verifiable index page",
+                reason: format!("page {page} is {} bytes, not a list of pairs", bytes.len()),
+            });
+        }
+        let pairs = bytes
+            .chunks_exact(PAIR_LEN)
+            .map(|bytes| {
+                let mut array = [0; PAIR_LEN];
+                array.copy_from_slice(bytes);
+                Pair::from_bytes(&array)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| ReadError::Corrupt {
+                what: "verifiable index page",
+                reason: format!("page {page}: {error}"),
+            })?;
+        pages.insert(u64::try_from(page).unwrap_or(0), pairs);
+    }
+    Ok(())
+}
+
+/// Reads what run `id` (of `pairs` pairs) needs for a proof of `range`.
+async fn load_run(
+    transaction: &Transaction<'_>,
+    id: i64,
+    pairs: u64,
+    range: &KeyRange,
+) -> Result<LoadedRun, ReadError> {
+    let mut loaded = LoadedRun {
+        pairs,
+        pages: BTreeMap::new(),
+        nodes: BTreeMap::new(),
+    };
+    if pairs == 0 {
+        return Ok(loaded);
+    }
+    let below = Pair::new(range.key, range.from).to_bytes();
+    let above = Pair::new(range.key, range.to).to_bytes();
+    let rows = transaction
+        .query(PAGES_AROUND, &[&id, &below.as_slice(), &above.as_slice()])
+        .await?;
+    pages_of_rows(&rows, &mut loaded.pages)?;
+    // The run's last page, when it is short, is in the spans of the range proof.
+    let last_page = (pairs - 1) / PAGE_PAIRS as u64;
+    if !loaded.pages.contains_key(&last_page) && !pairs.is_multiple_of(PAGE_PAIRS as u64) {
+        let rows = transaction
+            .query(
+                PAGES_BY_NUMBER,
+                &[&id, &vec![i32::try_from(last_page).unwrap_or(i32::MAX)]],
+            )
+            .await?;
+        pages_of_rows(&rows, &mut loaded.pages)?;
+    }
+    // The nodes the range proof's spans need, from the positions the loaded pages give.
+    let chunks = chunk_count(pairs);
+    let chunk = CHUNK_PAIRS as u64;
+    let first_in = loaded.lower_bound(&Pair::new(range.key, range.from));
+    let first_above = loaded.lower_bound(&Pair::new(range.key, range.to));
+    let lo = first_in.saturating_sub(1) / chunk;
+    let hi = if first_above < pairs {
+        first_above / chunk + 1
+    } else {
+        chunks
+    };
+    let mut wanted = Vec::new();
+    for (start, end) in range_proof_spans(chunks, lo, hi) {
+        let _ = span_hash(start, end, &mut |level, index| {
+            if level >= KEEP_FROM {
+                wanted.push((level, index));
+            }
+            Ok::<_, ()>(Hash::from_bytes([0; 32]))
+        });
+    }
+    if !wanted.is_empty() {
+        let levels: Vec<i16> = wanted
+            .iter()
+            .map(|&(level, _)| i16::try_from(level).unwrap_or(i16::MAX))
+            .collect();
+        let indexes: Vec<i64> = wanted
+            .iter()
+            .map(|&(_, index)| i64::try_from(index).unwrap_or(i64::MAX))
+            .collect();
+        for row in transaction.query(NODES, &[&id, &levels, &indexes]).await? {
+            let level: i16 = row.get(0);
+            let index: i64 = row.get(1);
+            let hash: &[u8] = row.get(2);
+            let hash = Hash::from_slice(hash).map_err(|error| ReadError::Corrupt {
+                what: "verifiable index node",
+                reason: error.to_string(),
+            })?;
+            loaded.nodes.insert(
+                (
+                    u32::try_from(level).unwrap_or(0),
+                    u64::try_from(index).unwrap_or(0),
+                ),
+                hash,
+            );
+        }
+    }
+    Ok(loaded)
+}
+
+/// Why a key proof could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProveKeyError {
+    #[error(transparent)]
+    EmptyRange(#[from] EmptyRange),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+impl super::Reader {
+    /// The verifiable index's head as it stands, and the proof of a key range against it: the
+    /// complete list of the range's entries up to the head's size (`KeyProof::verify`). One
+    /// snapshot, so that a merge in between cannot mix two heads.
+    pub async fn prove_key(&self, range: KeyRange) -> Result<(IndexHead, KeyProof), ProveKeyError> {
+        range.check()?;
+        let (head, loaded) = self.read_for_proof(&range).await?;
+        let proof =
+            ledger::index::prove(&head, range, &mut Loaded(&loaded)).map_err(
+                |error| match error {
+                    ProveError::EmptyRange(empty) => ProveKeyError::EmptyRange(empty),
+                    ProveError::Source(NotLoaded) => ProveKeyError::Read(ReadError::Corrupt {
+                        what: "verifiable index",
+                        reason: "a page or node a proof needs is missing".to_owned(),
+                    }),
+                },
+            )?;
+        Ok((head, proof))
+    }
+
+    /// The head, and what each of its runs needs for a proof of `range`, in one snapshot.
+    async fn read_for_proof(
+        &self,
+        range: &KeyRange,
+    ) -> Result<(IndexHead, Vec<LoadedRun>), ReadError> {
+        let mut client = self.pool().get().await?;
+        let transaction = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let (head, ids) = head_of(&transaction).await?;
+        let mut loaded = Vec::with_capacity(ids.len());
+        for (id, run) in ids.iter().zip(head.runs()) {
+            loaded.push(load_run(&transaction, *id, run.pairs, range).await?);
+        }
+        transaction.commit().await?;
+        Ok((head, loaded))
+    }
+}
