@@ -1,4 +1,7 @@
-//! The on-chain format, version 1: what an anchor transaction sends and what the contract emits.
+//! The on-chain format, versions 1 and 2: what an anchor transaction sends and what the contract
+//! emits. Version 2 adds, after the root, the verifiable index's size and root that a checkpoint's
+//! one extension line commits to (`tagtrail-index <size> <base64 root>`); the signature is then
+//! over the checkpoint text with that line.
 //!
 //! Every byte is described in `anchor/README.md`, "The on-chain format". In short: the transaction
 //! calls the anchor contract with `origin topic (32 bytes) || payload (109 bytes)`; the contract
@@ -19,17 +22,26 @@
 
 use alloy_primitives::{Address, B256, keccak256};
 use ledger::checkpoint::{Checkpoint, Origin};
+use ledger::index::IndexCommitment;
 use ledger::note::{KeyId, Note, NoteVerifiers};
 use ledger::{RootHash, TreeSize};
 
 /// The string whose Keccak-256 hash is every anchor event's first topic.
 pub const ANCHOR_TOPIC_PREIMAGE: &str = "tagtrail-anchor";
 
-/// The version byte of the payload this module writes.
+/// The version byte of the payload of a checkpoint without extension lines.
 pub const PAYLOAD_VERSION: u8 = 1;
 
 /// The length of a version 1 payload.
 pub const PAYLOAD_LEN: usize = 1 + 8 + 32 + 4 + 64;
+
+/// The version byte of the payload of a checkpoint that commits to the verifiable index (one
+/// extension line, `ledger::index::IndexCommitment`).
+pub const PAYLOAD_VERSION_INDEXED: u8 = 2;
+
+/// The length of a version 2 payload: version 1's fields with the index's size and root after the
+/// tree's root.
+pub const PAYLOAD_INDEXED_LEN: usize = PAYLOAD_LEN + 8 + 32;
 
 /// The anchor contract's code, as deployed: 11 bytes of init code, then the 64-byte runtime
 /// (`anchor-verify/contract/anchor.evm` is the listing).
@@ -82,11 +94,13 @@ pub fn create_address(sender: &Address, nonce: u64) -> Address {
     sender.create(nonce)
 }
 
-/// What one anchor commits to: a checkpoint's size and root, and one signature of it.
+/// What one anchor commits to: a checkpoint's size and root, what it commits to of the
+/// verifiable index (version 2), and one signature of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Payload {
     pub size: TreeSize,
     pub root: RootHash,
+    pub index: Option<IndexCommitment>,
     pub key_id: KeyId,
     pub signature: [u8; 64],
 }
@@ -98,14 +112,20 @@ pub enum FormatError {
     Empty,
     #[error("payload version {0} is not known to this version of tagtrail (it knows version 1)")]
     UnknownVersion(u8),
-    #[error("a version 1 payload is {PAYLOAD_LEN} bytes, found {0}")]
+    #[error(
+        "a version 1 payload is {PAYLOAD_LEN} bytes and a version 2 payload {PAYLOAD_INDEXED_LEN}, found {0}"
+    )]
     WrongLength(usize),
     #[error("the payload's tree size {0} is out of range")]
     BadSize(u64),
     #[error("the checkpoint has no Ed25519 signature to anchor")]
     NoSignature,
-    #[error("the checkpoint has extension lines, which a version 1 anchor cannot reproduce")]
-    Extensions,
+    #[error(
+        "the checkpoint's extension lines are not one index commitment, which is all an anchor can reproduce: {0}"
+    )]
+    Extensions(String),
+    #[error("the payload's index covers {index} entries, more than its tree's {tree}")]
+    IndexBeyondTree { index: u64, tree: u64 },
     #[error("the checkpoint is not a signed checkpoint: {0}")]
     Checkpoint(String),
 }
@@ -117,9 +137,8 @@ impl Payload {
             Note::parse(note_text).map_err(|error| FormatError::Checkpoint(error.to_string()))?;
         let checkpoint = Checkpoint::from_text(note.text())
             .map_err(|error| FormatError::Checkpoint(error.to_string()))?;
-        if !checkpoint.extensions().is_empty() {
-            return Err(FormatError::Extensions);
-        }
+        let index = IndexCommitment::of_checkpoint(&checkpoint)
+            .map_err(|error| FormatError::Extensions(error.to_string()))?;
         let signature = note
             .signatures()
             .iter()
@@ -134,18 +153,26 @@ impl Payload {
             Self {
                 size: checkpoint.size(),
                 root: *checkpoint.root(),
+                index,
                 key_id: signature.0,
                 signature: signature.1,
             },
         ))
     }
 
-    /// The 109 payload bytes.
+    /// The payload bytes: 109 in version 1, 149 in version 2 (with an index commitment).
     pub fn encode(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(PAYLOAD_LEN);
-        bytes.push(PAYLOAD_VERSION);
+        let mut bytes = Vec::with_capacity(PAYLOAD_INDEXED_LEN);
+        bytes.push(match self.index {
+            None => PAYLOAD_VERSION,
+            Some(_) => PAYLOAD_VERSION_INDEXED,
+        });
         bytes.extend_from_slice(&self.size.get().to_be_bytes());
         bytes.extend_from_slice(self.root.as_bytes());
+        if let Some(index) = &self.index {
+            bytes.extend_from_slice(&index.size.get().to_be_bytes());
+            bytes.extend_from_slice(index.root.as_bytes());
+        }
         bytes.extend_from_slice(&self.key_id.to_be_bytes());
         bytes.extend_from_slice(&self.signature);
         bytes
@@ -154,21 +181,54 @@ impl Payload {
     /// Reads a payload (an anchor event's data).
     pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
         let (&version, rest) = bytes.split_first().ok_or(FormatError::Empty)?;
-        if version != PAYLOAD_VERSION {
-            return Err(FormatError::UnknownVersion(version));
-        }
-        if bytes.len() != PAYLOAD_LEN {
+        let length = match version {
+            PAYLOAD_VERSION => PAYLOAD_LEN,
+            PAYLOAD_VERSION_INDEXED => PAYLOAD_INDEXED_LEN,
+            _ => return Err(FormatError::UnknownVersion(version)),
+        };
+        if bytes.len() != length {
             return Err(FormatError::WrongLength(bytes.len()));
         }
         let (size, rest) = rest.split_at(8);
         let (root, rest) = rest.split_at(32);
+        let (index, rest) = if version == PAYLOAD_VERSION_INDEXED {
+            let (index_size, rest) = rest.split_at(8);
+            let (index_root, rest) = rest.split_at(32);
+            let index_size = u64::from_be_bytes(
+                index_size
+                    .try_into()
+                    .map_err(|_| FormatError::WrongLength(bytes.len()))?,
+            );
+            let index_root = ledger::Hash::from_slice(index_root)
+                .map_err(|_| FormatError::WrongLength(bytes.len()))?;
+            let size = TreeSize::new(index_size).map_err(|_| FormatError::BadSize(index_size))?;
+            (
+                Some(IndexCommitment {
+                    size,
+                    root: index_root,
+                }),
+                rest,
+            )
+        } else {
+            (None, rest)
+        };
         let (key_id, signature) = rest.split_at(4);
         let size = u64::from_be_bytes(
             size.try_into()
                 .map_err(|_| FormatError::WrongLength(bytes.len()))?,
         );
+        let size = TreeSize::new(size).map_err(|_| FormatError::BadSize(size))?;
+        if let Some(index) = &index
+            && index.size > size
+        {
+            return Err(FormatError::IndexBeyondTree {
+                index: index.size.get(),
+                tree: size.get(),
+            });
+        }
         Ok(Self {
-            size: TreeSize::new(size).map_err(|_| FormatError::BadSize(size))?,
+            size,
+            index,
             root: RootHash::from_bytes(
                 root.try_into()
                     .map_err(|_| FormatError::WrongLength(bytes.len()))?,
@@ -191,9 +251,17 @@ impl Payload {
         data
     }
 
-    /// The checkpoint text the signature is over.
+    /// The checkpoint text the signature is over: with the index commitment's extension line in
+    /// version 2.
     pub fn checkpoint_text(&self, origin: &Origin) -> String {
-        Checkpoint::new(origin.clone(), self.size, self.root).to_text()
+        let checkpoint = Checkpoint::new(origin.clone(), self.size, self.root);
+        match &self.index {
+            None => checkpoint.to_text(),
+            // An index line is never empty nor holds a control character: it is always accepted.
+            Some(index) => checkpoint
+                .with_extensions(vec![index.to_line()])
+                .map_or_else(|_| String::new(), |checkpoint| checkpoint.to_text()),
+        }
     }
 
     /// Whether one of `keys` (the log's published checkpoint keys) made the signature, over this
@@ -338,6 +406,71 @@ mod tests {
     }
 
     #[test]
+    fn a_checkpoint_committing_to_the_index_has_a_version_2_payload() {
+        let name = KeyName::parse("tagtrail.example/log").expect("name");
+        let key = NoteSignerKey::from_seed(name, &[7; 32]);
+        let origin = Origin::parse("tagtrail.example/log").expect("origin");
+        let index = IndexCommitment {
+            size: TreeSize::new(990).expect("size"),
+            root: ledger::Hash::from_bytes([0xcd; 32]),
+        };
+        let checkpoint = Checkpoint::new(
+            origin.clone(),
+            TreeSize::new(1000).expect("size"),
+            RootHash::from_bytes([0xab; 32]),
+        )
+        .with_extensions(vec![index.to_line()])
+        .expect("one line");
+        let message = checkpoint.sign(&[&key]).expect("sign").to_message();
+        let (_, payload) = Payload::of_checkpoint(&message).expect("payload");
+        assert_eq!(payload.index, Some(index));
+        let bytes = payload.encode();
+        assert_eq!(bytes.len(), PAYLOAD_INDEXED_LEN);
+        assert_eq!(bytes[0], 2);
+        assert_eq!(&bytes[41..49], &990u64.to_be_bytes());
+        assert_eq!(&bytes[49..81], &[0xcd; 32]);
+        assert_eq!(Payload::decode(&bytes), Ok(payload.clone()));
+        assert_eq!(payload.checkpoint_text(&origin), checkpoint.to_text());
+        let keys = NoteVerifiers::new(vec![key.verifier_key()]).expect("keys");
+        assert!(payload.signed_by(&origin, &keys));
+        let mut other_index = payload.clone();
+        other_index.index = Some(IndexCommitment {
+            size: index.size,
+            root: ledger::Hash::from_bytes([0xce; 32]),
+        });
+        assert!(
+            !other_index.signed_by(&origin, &keys),
+            "the signature covers the index line"
+        );
+        let mut beyond = bytes;
+        beyond[41..49].copy_from_slice(&1001u64.to_be_bytes());
+        assert_eq!(
+            Payload::decode(&beyond),
+            Err(FormatError::IndexBeyondTree {
+                index: 1001,
+                tree: 1000
+            })
+        );
+        for lines in [
+            vec!["another extension".to_owned()],
+            vec![index.to_line(), index.to_line()],
+        ] {
+            let other = Checkpoint::new(
+                origin.clone(),
+                TreeSize::new(1000).expect("size"),
+                RootHash::from_bytes([0xab; 32]),
+            )
+            .with_extensions(lines)
+            .expect("lines");
+            let message = other.sign(&[&key]).expect("sign").to_message();
+            assert!(matches!(
+                Payload::of_checkpoint(&message),
+                Err(FormatError::Extensions(_))
+            ));
+        }
+    }
+
+    #[test]
     fn malformed_payloads_are_refused_with_the_reason() {
         let (message, _) = signed_checkpoint(5);
         let bytes = Payload::of_checkpoint(&message)
@@ -346,10 +479,16 @@ mod tests {
             .encode();
         assert_eq!(Payload::decode(&[]), Err(FormatError::Empty));
         let mut future = bytes.clone();
-        future[0] = 2;
+        future[0] = 3;
         assert_eq!(
             Payload::decode(&future),
-            Err(FormatError::UnknownVersion(2))
+            Err(FormatError::UnknownVersion(3))
+        );
+        let mut indexed_but_short = bytes.clone();
+        indexed_but_short[0] = 2;
+        assert_eq!(
+            Payload::decode(&indexed_but_short),
+            Err(FormatError::WrongLength(PAYLOAD_LEN))
         );
         assert_eq!(
             Payload::decode(&bytes[..100]),
@@ -402,6 +541,10 @@ mod tests {
             let payload = Payload {
                 size: TreeSize::new(size).expect("in range"),
                 root: RootHash::from_bytes(root),
+                index: (size % 3 != 0).then(|| IndexCommitment {
+                    size: TreeSize::new(size / 2).expect("in range"),
+                    root: ledger::Hash::from_bytes([key_id as u8; 32]),
+                }),
                 key_id: KeyId::from_u32(key_id),
                 signature: signature.try_into().expect("64 bytes"),
             };

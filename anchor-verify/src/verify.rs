@@ -16,6 +16,7 @@ use std::fmt;
 use alloy_primitives::{Address, B256};
 use ledger::bundle::AnchorRef;
 use ledger::checkpoint::Origin;
+use ledger::index::IndexCommitment;
 use ledger::note::NoteVerifiers;
 use ledger::{RootHash, TreeSize};
 use serde::Serialize;
@@ -108,6 +109,8 @@ pub struct Expected<'a> {
     pub origin: &'a Origin,
     pub size: TreeSize,
     pub root: RootHash,
+    /// What the checkpoint commits to of the verifiable index (its extension line), if anything.
+    pub index: Option<IndexCommitment>,
     /// The log's keys, to check the anchor's signature (skipped without them).
     pub keys: Option<&'a NoteVerifiers>,
 }
@@ -159,6 +162,12 @@ fn check_commitment(
         (Ok(payload), _) if payload.root != expected.root => Outcome::Failed(format!(
             "the anchored root is {}, the checkpoint's is {} (size {})",
             payload.root, expected.root, expected.size
+        )),
+        (Ok(payload), _) if payload.index != expected.index => Outcome::Failed(format!(
+            "the anchor commits to {}, the checkpoint to {} (size {})",
+            describe_index(payload.index.as_ref()),
+            describe_index(expected.index.as_ref()),
+            expected.size
         )),
         (Ok(_), _) => Outcome::Passed,
     };
@@ -449,4 +458,16 @@ fn found_anchor(log: &Value) -> Result<FoundAnchor, RpcError> {
         tx_hash: rpc::parse_b256(METHOD, rpc::field(METHOD, log, "transactionHash")?)?,
         payload: Payload::decode(&parsed.data).map_err(|error| error.to_string()),
     })
+}
+
+/// An index commitment in words, for a failed check.
+fn describe_index(index: Option<&IndexCommitment>) -> String {
+    match index {
+        None => "no index".to_owned(),
+        Some(index) => format!(
+            "the index of {} entries with root {}",
+            index.size,
+            index.root.to_hex()
+        ),
+    }
 }

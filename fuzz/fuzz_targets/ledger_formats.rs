@@ -79,6 +79,9 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     let _ = ledger::sealed::Commitment::parse_hex(text);
+    if let Ok(commitment) = ledger::index::IndexCommitment::parse_line(text) {
+        assert_eq!(commitment.to_line(), text, "an index line has one spelling");
+    }
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
         let _ = ledger::sealed::SealedField::from_json(&value);
         if let Some(event) = value.as_object() {

@@ -20,7 +20,10 @@ mod run;
 #[cfg(test)]
 mod tests;
 
-pub use head::{HEAD_VERSION, HeadError, IndexHead, MAX_RUNS, RunHead};
+pub use head::{
+    CommitmentError, HEAD_VERSION, HeadError, INDEX_LINE_PREFIX, IndexCommitment, IndexHead,
+    MAX_RUNS, RunHead,
+};
 pub use keys::{
     IndexKey, KEY_HASH_LEN, KeyKind, day_of, keys_of_event, keys_of_json, keys_of_parsed,
 };

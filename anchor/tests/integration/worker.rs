@@ -110,6 +110,7 @@ async fn a_checkpoint_is_anchored_confirmed_and_checkable_from_the_chain_alone()
         origin: &ledger.origin,
         size: TreeSize::new(10).unwrap(),
         root: checkpoint.root,
+        index: None,
         keys: Some(&keys),
     };
     let location = AnchorLocation {

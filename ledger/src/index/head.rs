@@ -194,3 +194,89 @@ fn read_u64(bytes: &[u8]) -> u64 {
     array.copy_from_slice(bytes);
     u64::from_be_bytes(array)
 }
+
+/// The first word of a checkpoint's extension line that commits to an index head.
+pub const INDEX_LINE_PREFIX: &str = "tagtrail-index";
+
+/// What a checkpoint commits to of the verifiable index: the size its head covers (at most the
+/// checkpoint's tree size) and the head's [`IndexHead::root`]. Written as the checkpoint's one
+/// extension line, `tagtrail-index <size> <base64 root>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexCommitment {
+    pub size: TreeSize,
+    pub root: Hash,
+}
+
+/// Why a checkpoint's extension lines are not one index commitment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommitmentError {
+    #[error("a checkpoint commits to the index with one extension line; this one has {0}")]
+    LineCount(usize),
+    #[error("the extension line is not `tagtrail-index <size> <base64 root>`: {0:?}")]
+    NotAnIndexLine(String),
+    #[error("the index covers {index} entries, more than the checkpoint's {tree}")]
+    BeyondTree { index: u64, tree: u64 },
+}
+
+impl IndexCommitment {
+    /// The commitment to `head`.
+    pub fn of_head(head: &IndexHead) -> Self {
+        Self {
+            size: head.size(),
+            root: head.root(),
+        }
+    }
+
+    /// The extension line: `tagtrail-index <size> <base64 root>` (decimal without leading zeroes,
+    /// standard padded base64).
+    pub fn to_line(&self) -> String {
+        format!(
+            "{INDEX_LINE_PREFIX} {} {}",
+            self.size.get(),
+            self.root.to_base64()
+        )
+    }
+
+    /// Reads an extension line; only its one spelling.
+    pub fn parse_line(line: &str) -> Result<Self, CommitmentError> {
+        let refuse = || CommitmentError::NotAnIndexLine(line.chars().take(120).collect());
+        let mut words = line.split(' ');
+        if words.next() != Some(INDEX_LINE_PREFIX) {
+            return Err(refuse());
+        }
+        let (Some(size), Some(root), None) = (words.next(), words.next(), words.next()) else {
+            return Err(refuse());
+        };
+        let canonical = !size.is_empty()
+            && size.bytes().all(|byte| byte.is_ascii_digit())
+            && (size == "0" || !size.starts_with('0'));
+        let size = canonical
+            .then(|| size.parse::<u64>().ok())
+            .flatten()
+            .and_then(|size| TreeSize::new(size).ok())
+            .ok_or_else(refuse)?;
+        let root = Hash::parse_base64(root).map_err(|_| refuse())?;
+        Ok(Self { size, root })
+    }
+
+    /// The commitment a checkpoint's extension lines make: none without lines, one from exactly
+    /// one index line covering at most the checkpoint's tree; anything else is refused.
+    pub fn of_checkpoint(
+        checkpoint: &crate::checkpoint::Checkpoint,
+    ) -> Result<Option<Self>, CommitmentError> {
+        match checkpoint.extensions() {
+            [] => Ok(None),
+            [line] => {
+                let commitment = Self::parse_line(line)?;
+                if commitment.size > checkpoint.size() {
+                    return Err(CommitmentError::BeyondTree {
+                        index: commitment.size.get(),
+                        tree: checkpoint.size().get(),
+                    });
+                }
+                Ok(Some(commitment))
+            }
+            lines => Err(CommitmentError::LineCount(lines.len())),
+        }
+    }
+}

@@ -637,3 +637,60 @@ proptest! {
         );
     }
 }
+
+#[test]
+fn an_index_commitment_is_one_extension_line_with_one_spelling() {
+    use crate::checkpoint::{Checkpoint, Origin};
+    use crate::size::TreeSize;
+    let entries: Vec<Vec<IndexKey>> = (0..9u8).map(|n| vec![key_of(KeyKind::Epc, n)]).collect();
+    let head = index_of(&entries, &[4]).head().unwrap();
+    let commitment = IndexCommitment::of_head(&head);
+    let line = commitment.to_line();
+    assert_eq!(
+        line,
+        format!("tagtrail-index 9 {}", head.root().to_base64())
+    );
+    assert_eq!(IndexCommitment::parse_line(&line), Ok(commitment));
+    let root = head.root().to_base64();
+    for bad in [
+        format!("tagtrail-index 09 {root}"),
+        format!("tagtrail-index  9 {root}"),
+        format!("tagtrail-index 9 {root} "),
+        format!("tagtrail-index 9 {}", root.trim_end_matches('=')),
+        format!("tagtrail-index -9 {root}"),
+        format!("tagtrail-indexes 9 {root}"),
+        "tagtrail-index 9".to_owned(),
+        format!("tagtrail-index 99999999999999999999 {root}"),
+    ] {
+        assert!(
+            matches!(
+                IndexCommitment::parse_line(&bad),
+                Err(CommitmentError::NotAnIndexLine(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    let origin = Origin::parse("tagtrail.test/log").unwrap();
+    let at = |size: u64, lines: Vec<String>| {
+        Checkpoint::new(
+            origin.clone(),
+            TreeSize::new(size).unwrap(),
+            crate::RootHash::empty(),
+        )
+        .with_extensions(lines)
+        .unwrap()
+    };
+    assert_eq!(IndexCommitment::of_checkpoint(&at(9, vec![])), Ok(None));
+    assert_eq!(
+        IndexCommitment::of_checkpoint(&at(12, vec![line.clone()])),
+        Ok(Some(commitment))
+    );
+    assert_eq!(
+        IndexCommitment::of_checkpoint(&at(8, vec![line.clone()])),
+        Err(CommitmentError::BeyondTree { index: 9, tree: 8 })
+    );
+    assert_eq!(
+        IndexCommitment::of_checkpoint(&at(12, vec![line.clone(), line])),
+        Err(CommitmentError::LineCount(2))
+    );
+}

@@ -87,6 +87,7 @@ async fn bundles_carry_the_anchor_that_covers_their_events() {
         origin: &origin,
         size: anchored_checkpoint.size(),
         root: *anchored_checkpoint.root(),
+        index: None,
         keys: Some(&keys),
     };
     let contract = alloy_primitives::Address::from(*reference.contract.as_bytes());

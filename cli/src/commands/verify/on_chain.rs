@@ -161,6 +161,9 @@ impl Chain {
             origin: checkpoint.origin(),
             size: checkpoint.size(),
             root: *checkpoint.root(),
+            index: ledger::index::IndexCommitment::of_checkpoint(&checkpoint)
+                .ok()
+                .flatten(),
             keys: Some(keys),
         };
         let anchors = anchored
