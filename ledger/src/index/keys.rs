@@ -282,8 +282,9 @@ fn keys_from<'a>(
     let mut keys = Vec::new();
     let mut gtins = Vec::new();
     for id in epcs.chain(parent) {
-        keys.push(IndexKey::epc(id));
-        if let Some((gtin, lot)) = gtin_and_lot(id) {
+        let canonical = canonical_identifier(id);
+        keys.push(IndexKey::of_name(KeyKind::Epc, canonical.as_bytes()));
+        if let Some((gtin, lot)) = canonical_gtin_and_lot(&canonical) {
             keys.extend(IndexKey::gtin(&gtin));
             if let Some(lot) = lot {
                 keys.extend(IndexKey::lot(&gtin, &lot));
@@ -336,11 +337,25 @@ fn is_gtin14(gtin: &str) -> bool {
 /// The GTIN (14 digits) of an identifier or class that is a GS1 trade item (an SGTIN, an LGTIN,
 /// a GTIN class or their Digital Links), with its lot when it names one.
 fn gtin_and_lot(id: &str) -> Option<(String, Option<String>)> {
-    let canonical = canonical_identifier(id);
-    let link = DigitalLink::parse(&canonical).ok()?;
-    if link.primary_key().ai() != "01" {
+    canonical_gtin_and_lot(&canonical_identifier(id))
+}
+
+/// [`gtin_and_lot`] of an identifier already in canonical form. The canonical form of a GS1
+/// trade item is `https://id.gs1.org/01/<14 digits>` and its key qualifiers: the GTIN is read off
+/// the text, and only a lot (`/10/`, percent-encoded) needs the Digital Link parsed.
+fn canonical_gtin_and_lot(canonical: &str) -> Option<(String, Option<String>)> {
+    let rest = canonical.strip_prefix("https://id.gs1.org/01/")?;
+    let gtin = rest.get(..14)?;
+    if !is_gtin14(gtin) || !(rest.len() == 14 || rest[14..].starts_with('/')) {
         return None;
     }
-    let gtin = link.primary_key().value().to_owned();
-    Some((gtin, link.qualifier("10").map(str::to_owned)))
+    let lot = if rest[14..].contains("/10/") {
+        DigitalLink::parse(canonical)
+            .ok()?
+            .qualifier("10")
+            .map(str::to_owned)
+    } else {
+        None
+    };
+    Some((gtin.to_owned(), lot))
 }
