@@ -38,6 +38,7 @@ use ledger::note::{
 use ledger::size::TreeSize;
 use ledger::tree::{ConsistencyError, ConsistencyProof, ProofPlan};
 
+use super::index_runs;
 use super::indexer::error_chain;
 use super::locks;
 use super::log::{
@@ -539,6 +540,30 @@ impl Checkpointer {
             .get()
             .await
             .map_err(|error| self.uncompared(CheckpointStoreError::Pool(error)))?;
+        // The head of the verifiable index the checkpoint will commit to, stored (with the runs it
+        // lists kept) in a transaction of its own: it stays whatever becomes of the checkpoint row,
+        // so that a note published before its row failed still has its head.
+        let index = {
+            let transaction = client
+                .transaction()
+                .await
+                .map_err(|error| self.uncompared(error.into()))?;
+            transaction
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::INDEX_HEADS])
+                .await
+                .map_err(|error| self.uncompared(error.into()))?;
+            let (tree, _) = tree_and_latest(&transaction)
+                .await
+                .map_err(|error| self.uncompared(error))?;
+            let index = index_runs::commit_head(&transaction, tree)
+                .await
+                .map_err(|error| self.uncompared(error.into()))?;
+            transaction
+                .commit()
+                .await
+                .map_err(|error| self.uncompared(error.into()))?;
+            index
+        };
         let transaction = client
             .transaction()
             .await
@@ -577,11 +602,38 @@ impl Checkpointer {
                     source,
                 })?;
         }
-        let signers: Vec<&NoteSignerKey> = self.signers.iter().map(AsRef::as_ref).collect();
-        let note = Checkpoint::new(self.origin.clone(), size, root)
-            .sign(&signers)
-            .map_err(CheckpointStoreError::Sign)?
-            .to_message();
+        // A checkpoint of this tree already published (its row was not stored) is stored as
+        // published: whatever the index has reached since, nothing published is contradicted.
+        let published = match &self.witness {
+            Some(witness) => witness
+                .newest()
+                .await
+                .as_ref()
+                .filter(|published| published.size == size && published.root == root)
+                .map(|published| published.note.clone()),
+            None => None,
+        };
+        let note = match published {
+            Some(note) => note,
+            None => {
+                // The checkpoint commits to the verifiable index's head (its one extension line);
+                // the index never covers more than the tree (it was read before `size`).
+                let plain = Checkpoint::new(self.origin.clone(), size, root);
+                let checkpoint = match index.filter(|index| index.size <= size) {
+                    // An index line is never empty nor holds a control character: accepted.
+                    Some(index) => plain
+                        .clone()
+                        .with_extensions(vec![index.to_line()])
+                        .unwrap_or(plain),
+                    None => plain,
+                };
+                let signers: Vec<&NoteSignerKey> = self.signers.iter().map(AsRef::as_ref).collect();
+                checkpoint
+                    .sign(&signers)
+                    .map_err(CheckpointStoreError::Sign)?
+                    .to_message()
+            }
+        };
         // Recorded outside the database before the row publishes it: a restored database can
         // lose the row, not this record. (A row that then fails to be stored is signed again,
         // identically, at the next tick: Ed25519 signatures are deterministic.)

@@ -12,12 +12,16 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use deadpool_postgres::Transaction;
 use ledger::Hash;
+use ledger::checkpoint::Checkpoint;
+use ledger::index::IndexCommitment;
 use ledger::index::{
     CHUNK_PAIRS, EmptyRange, IndexHead, KeyProof, KeyRange, PAIR_LEN, Pair, ProveError, RunHead,
     RunSource, RunTreeBuilder, chunk_count, range_proof_spans, span_hash,
 };
+use ledger::note::Note;
 use ledger::size::TreeSize;
 
+use super::locks;
 use super::log::ReadError;
 use super::runs::{self, RunInfo};
 
@@ -40,8 +44,20 @@ const INSERT_PAGES: &str = "INSERT INTO index_pages (run_id, page, first_pair, p
      SELECT $1, * FROM unnest($2::integer[], $3::bytea[], $4::bytea[])";
 const INSERT_NODES: &str = "INSERT INTO index_nodes (run_id, level, idx, hash)
      SELECT $1, * FROM unnest($2::smallint[], $3::bigint[], $4::bytea[])";
-const LIST_RUNS: &str =
-    "SELECT run_id, first_leaf, end_leaf, level, pairs, root FROM index_runs ORDER BY first_leaf";
+const LIST_RUNS: &str = "SELECT run_id, first_leaf, end_leaf, level, pairs, root FROM index_runs
+     WHERE NOT retired ORDER BY first_leaf";
+const RETIRE_RUNS: &str = "UPDATE index_runs SET retired = true WHERE run_id = ANY($1)";
+const RETIRED_RUNS: &str =
+    "SELECT run_id, first_leaf, end_leaf, root FROM index_runs WHERE retired";
+const INSERT_HEAD: &str = "INSERT INTO index_heads (root, size, head) VALUES ($1, $2, $3)
+     ON CONFLICT (root) DO NOTHING";
+const NEWEST_NOTE: &str = "SELECT note FROM checkpoints ORDER BY tree_size DESC LIMIT 1";
+const HEAD_BY_ROOT: &str = "SELECT head FROM index_heads WHERE root = $1";
+const DROP_OLDER_HEADS: &str = "DELETE FROM index_heads WHERE size < $1";
+const ALL_HEADS: &str = "SELECT head FROM index_heads";
+/// The runs, retired or not, with the given (first, end) entries.
+const RUNS_COVERING: &str = "SELECT run_id, first_leaf, end_leaf, root FROM index_runs
+     WHERE (first_leaf, end_leaf) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))";
 const RUN_PAGES: &str = "SELECT pairs FROM index_pages WHERE run_id = $1 ORDER BY page";
 const DELETE_RUNS: &str = "WITH gone AS (DELETE FROM index_runs WHERE run_id = ANY($1))
      , pages AS (DELETE FROM index_pages WHERE run_id = ANY($1))
@@ -333,8 +349,131 @@ pub(crate) async fn merge_runs(
         )
         .await?;
     let ids: Vec<i64> = inputs.iter().map(|run| run.id).collect();
-    transaction.execute(DELETE_RUNS, &[&ids]).await?;
+    // Taken just before the inputs are retired, held to the commit: a head stored by the
+    // checkpointer either before (and seen by `drop_retired`) or after (without these runs).
+    transaction
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::INDEX_HEADS])
+        .await?;
+    transaction.execute(RETIRE_RUNS, &[&ids]).await?;
     Ok(inputs.len())
+}
+
+/// The index commitment of the newest checkpoint, if it has one (and its note reads).
+async fn newest_commitment(
+    transaction: &Transaction<'_>,
+) -> Result<Option<(String, IndexCommitment)>, tokio_postgres::Error> {
+    let Some(row) = transaction.query_opt(NEWEST_NOTE, &[]).await? else {
+        return Ok(None);
+    };
+    let note: String = row.get(0);
+    let commitment = Note::parse(&note)
+        .ok()
+        .and_then(|parsed| Checkpoint::from_text(parsed.text()).ok())
+        .and_then(|checkpoint| IndexCommitment::of_checkpoint(&checkpoint).ok().flatten());
+    Ok(commitment.map(|commitment| (note, commitment)))
+}
+
+/// The head the newest checkpoint commits to, as stored, if any.
+async fn committed_head(
+    transaction: &Transaction<'_>,
+) -> Result<Option<(String, IndexHead)>, ReadError> {
+    let Some((note, commitment)) = newest_commitment(transaction).await? else {
+        return Ok(None);
+    };
+    let root = commitment.root.as_bytes().as_slice();
+    let Some(row) = transaction.query_opt(HEAD_BY_ROOT, &[&root]).await? else {
+        return Err(ReadError::Corrupt {
+            what: "verifiable index head",
+            reason: format!(
+                "the newest checkpoint commits to head {}, which is not stored",
+                commitment.root.to_hex()
+            ),
+        });
+    };
+    let bytes: &[u8] = row.get(0);
+    let head = IndexHead::decode(bytes).map_err(|error| ReadError::Corrupt {
+        what: "verifiable index head",
+        reason: error.to_string(),
+    })?;
+    if head.root() != commitment.root {
+        return Err(ReadError::Corrupt {
+            what: "verifiable index head",
+            reason: format!(
+                "the head stored under root {} has another root",
+                commitment.root.to_hex()
+            ),
+        });
+    }
+    Ok(Some((note, head)))
+}
+
+/// Deletes the heads smaller than the newest checkpoint's (no checkpoint will commit to them: the
+/// checkpointer commits to the live head, which only grows) and the retired runs that no head
+/// left lists; returns how many runs went. Under the lock the checkpointer stores heads with.
+pub(crate) async fn drop_retired(transaction: &Transaction<'_>) -> Result<usize, IndexRunError> {
+    transaction
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::INDEX_HEADS])
+        .await?;
+    let newest = newest_commitment(transaction)
+        .await?
+        .map_or(0, |(_, commitment)| commitment.size.get());
+    let newest = i64::try_from(newest).unwrap_or(i64::MAX);
+    transaction.execute(DROP_OLDER_HEADS, &[&newest]).await?;
+    let mut kept: Vec<(u64, u64, Hash)> = Vec::new();
+    for row in transaction.query(ALL_HEADS, &[]).await? {
+        // A head that does not decode protects nothing: no proof could be read against it.
+        if let Ok(head) = IndexHead::decode(row.get(0)) {
+            kept.extend(head.runs().iter().map(|run| (run.first, run.end, run.root)));
+        }
+    }
+    let mut gone = Vec::new();
+    for row in transaction.query(RETIRED_RUNS, &[]).await? {
+        let id: i64 = row.get(0);
+        let first = u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
+        let end = u64::try_from(row.get::<_, i64>(2)).unwrap_or(0);
+        let root = Hash::from_slice(row.get(3)).unwrap_or(Hash::from_bytes([0; 32]));
+        if !kept.contains(&(first, end, root)) {
+            gone.push(id);
+        }
+    }
+    if !gone.is_empty() {
+        transaction.execute(DELETE_RUNS, &[&gone]).await?;
+    }
+    Ok(gone.len())
+}
+
+/// The commitment to the head of the live runs, stored for readers (the caller holds the
+/// `INDEX_HEADS` lock), for a checkpoint of at least `tree_size` entries: `None` while the index is empty or, for a moment, covers more entries than
+/// the checkpoint (an entry appended and indexed since the checkpoint's size was read), or when
+/// its runs do not make a head (the audit names that; checkpoints go on without the line).
+pub(crate) async fn commit_head(
+    transaction: &Transaction<'_>,
+    tree_size: TreeSize,
+) -> Result<Option<IndexCommitment>, tokio_postgres::Error> {
+    let head = match head_of(transaction).await {
+        Ok((head, _)) => head,
+        Err(ReadError::Query(error)) => return Err(error),
+        Err(error) => {
+            tracing::warn!(error = %error, "the verifiable index's runs make no head: checkpoint signed without it");
+            return Ok(None);
+        }
+    };
+    if head.size() == TreeSize::ZERO || head.size() > tree_size {
+        return Ok(None);
+    }
+    let commitment = IndexCommitment::of_head(&head);
+    let size = i64::try_from(head.size().get()).unwrap_or(i64::MAX);
+    transaction
+        .execute(
+            INSERT_HEAD,
+            &[
+                &commitment.root.as_bytes().as_slice(),
+                &size,
+                &head.encode(),
+            ],
+        )
+        .await?;
+    Ok(Some(commitment))
 }
 
 /// The head of the runs a transaction sees.
@@ -552,35 +691,70 @@ async fn load_run(
 pub enum ProveKeyError {
     #[error(transparent)]
     EmptyRange(#[from] EmptyRange),
+    #[error("the newest checkpoint commits to no verifiable index yet")]
+    Uncommitted,
     #[error(transparent)]
     Read(#[from] ReadError),
+}
+
+/// A key proof against the head the newest checkpoint commits to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedProof {
+    /// The checkpoint's signed note, as published: its extension line commits to `head`.
+    pub checkpoint: String,
+    pub head: IndexHead,
+    pub proof: KeyProof,
+}
+
+/// Which head a proof is read against.
+#[derive(Debug, Clone, Copy)]
+enum Against {
+    /// The live runs.
+    Live,
+    /// The head of the newest checkpoint.
+    Committed,
 }
 
 impl super::Reader {
     /// The verifiable index's head as it stands, and the proof of a key range against it: the
     /// complete list of the range's entries up to the head's size (`KeyProof::verify`). One
     /// snapshot, so that a merge in between cannot mix two heads.
-    pub async fn prove_key(&self, range: KeyRange) -> Result<(IndexHead, KeyProof), ProveKeyError> {
+    pub async fn prove_key_live(
+        &self,
+        range: KeyRange,
+    ) -> Result<(IndexHead, KeyProof), ProveKeyError> {
         range.check()?;
-        let (head, loaded) = self.read_for_proof(&range).await?;
-        let proof =
-            ledger::index::prove(&head, range, &mut Loaded(&loaded)).map_err(
-                |error| match error {
-                    ProveError::EmptyRange(empty) => ProveKeyError::EmptyRange(empty),
-                    ProveError::Source(NotLoaded) => ProveKeyError::Read(ReadError::Corrupt {
-                        what: "verifiable index",
-                        reason: "a page or node a proof needs is missing".to_owned(),
-                    }),
-                },
-            )?;
+        let (_, head, loaded) = self
+            .read_for_proof(&range, Against::Live)
+            .await?
+            .ok_or(ProveKeyError::Uncommitted)?;
+        let proof = prove_loaded(&head, range, &loaded)?;
         Ok((head, proof))
     }
 
-    /// The head, and what each of its runs needs for a proof of `range`, in one snapshot.
+    /// The proof of a key range against the index head the newest checkpoint commits to (its
+    /// extension line), with that checkpoint: what a bundle carries. One snapshot.
+    pub async fn prove_key(&self, range: KeyRange) -> Result<CommittedProof, ProveKeyError> {
+        range.check()?;
+        let (checkpoint, head, loaded) = self
+            .read_for_proof(&range, Against::Committed)
+            .await?
+            .ok_or(ProveKeyError::Uncommitted)?;
+        let proof = prove_loaded(&head, range, &loaded)?;
+        Ok(CommittedProof {
+            checkpoint: checkpoint.unwrap_or_default(),
+            head,
+            proof,
+        })
+    }
+
+    /// The head (and the checkpoint committing to it), and what each of its runs needs for a
+    /// proof of `range`, in one snapshot; `None` when no checkpoint commits to a head.
     async fn read_for_proof(
         &self,
         range: &KeyRange,
-    ) -> Result<(IndexHead, Vec<LoadedRun>), ReadError> {
+        against: Against,
+    ) -> Result<Option<(Option<String>, IndexHead, Vec<LoadedRun>)>, ReadError> {
         let mut client = self.pool().get().await?;
         let transaction = client
             .build_transaction()
@@ -588,12 +762,222 @@ impl super::Reader {
             .read_only(true)
             .start()
             .await?;
-        let (head, ids) = head_of(&transaction).await?;
+        let (checkpoint, head, ids) = match against {
+            Against::Live => {
+                let (head, ids) = head_of(&transaction).await?;
+                (None, head, ids)
+            }
+            Against::Committed => {
+                let Some((note, head)) = committed_head(&transaction).await? else {
+                    return Ok(None);
+                };
+                let ids = run_ids(&transaction, &head).await?;
+                (Some(note), head, ids)
+            }
+        };
         let mut loaded = Vec::with_capacity(ids.len());
         for (id, run) in ids.iter().zip(head.runs()) {
             loaded.push(load_run(&transaction, *id, run.pairs, range).await?);
         }
         transaction.commit().await?;
-        Ok((head, loaded))
+        Ok(Some((checkpoint, head, loaded)))
     }
+}
+
+/// The proof of a range from what was loaded for it.
+fn prove_loaded(
+    head: &IndexHead,
+    range: KeyRange,
+    loaded: &[LoadedRun],
+) -> Result<KeyProof, ProveKeyError> {
+    ledger::index::prove(head, range, &mut Loaded(loaded)).map_err(|error| match error {
+        ProveError::EmptyRange(empty) => ProveKeyError::EmptyRange(empty),
+        ProveError::Source(NotLoaded) => ProveKeyError::Read(ReadError::Corrupt {
+            what: "verifiable index",
+            reason: "a page or node a proof needs is missing".to_owned(),
+        }),
+    })
+}
+
+/// The stored run of each run of `head` (live or retired), by entries and root.
+async fn run_ids(transaction: &Transaction<'_>, head: &IndexHead) -> Result<Vec<i64>, ReadError> {
+    let firsts: Vec<i64> = head
+        .runs()
+        .iter()
+        .map(|run| i64::try_from(run.first).unwrap_or(i64::MAX))
+        .collect();
+    let ends: Vec<i64> = head
+        .runs()
+        .iter()
+        .map(|run| i64::try_from(run.end).unwrap_or(i64::MAX))
+        .collect();
+    let rows = transaction.query(RUNS_COVERING, &[&firsts, &ends]).await?;
+    head.runs()
+        .iter()
+        .map(|run| {
+            rows.iter()
+                .find(|row| {
+                    u64::try_from(row.get::<_, i64>(1)).ok() == Some(run.first)
+                        && u64::try_from(row.get::<_, i64>(2)).ok() == Some(run.end)
+                        && row.get::<_, &[u8]>(3) == run.root.as_bytes().as_slice()
+                })
+                .map(|row| row.get::<_, i64>(0))
+                .ok_or_else(|| ReadError::Corrupt {
+                    what: "verifiable index run",
+                    reason: format!(
+                        "run {}..{} of the committed head is not stored",
+                        run.first, run.end
+                    ),
+                })
+        })
+        .collect()
+}
+
+/// What [`Indexer::audit_index`](super::Indexer::audit_index) found: how much it recomputed, and
+/// the first run that does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexAudit {
+    pub runs: usize,
+    pub entries: u64,
+    pub pairs: u64,
+    pub problem: Option<IndexProblem>,
+}
+
+/// A run of the verifiable index that is not what its entries give.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("verifiable index run {first}..{end}: {reason}")]
+pub struct IndexProblem {
+    pub first: u64,
+    pub end: u64,
+    pub reason: IndexReason,
+}
+
+/// Why a run of the verifiable index does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IndexReason {
+    #[error("the runs should go on from entry {expected}")]
+    Cover { expected: u64 },
+    #[error("its entries from {from} are not stored")]
+    EntriesMissing { from: u64 },
+    #[error("it counts {stored} pairs; its entries' events give {recomputed}")]
+    PairCount { stored: u64, recomputed: u64 },
+    #[error("its root is {stored}; its entries' events give {recomputed}")]
+    Root { stored: String, recomputed: String },
+    #[error("stored page {page} is not pairs {first_pair}.. of the run its entries give")]
+    Page { page: i64, first_pair: u64 },
+    #[error("it stores {stored} pages; its pairs fill {recomputed}")]
+    PageCount { stored: u64, recomputed: u64 },
+    #[error("stored node {level}/{index} is not the node of the tree its entries give")]
+    Node { level: i16, index: i64 },
+    #[error("it stores {stored} nodes of level 5 and above; its tree has {recomputed}")]
+    NodeCount { stored: u64, recomputed: u64 },
+}
+
+const AUDIT_PAGES: &str =
+    "SELECT page, first_pair, pairs FROM index_pages WHERE run_id = $1 ORDER BY page";
+const AUDIT_NODES: &str =
+    "SELECT level, idx, hash FROM index_nodes WHERE run_id = $1 ORDER BY level, idx";
+
+/// The live runs as (id, first entry, end entry, pair count, root).
+pub(crate) async fn live_runs(
+    transaction: &Transaction<'_>,
+) -> Result<Vec<(i64, u64, u64, u64, Hash)>, tokio_postgres::Error> {
+    Ok(list_runs(transaction)
+        .await?
+        .into_iter()
+        .map(|(run, root)| {
+            (
+                run.id,
+                u64::try_from(run.first_leaf).unwrap_or(0),
+                u64::try_from(run.end_leaf).unwrap_or(0),
+                u64::try_from(run.pairs).unwrap_or(0),
+                root,
+            )
+        })
+        .collect())
+}
+
+/// Compares what run `id` stores (its row's pair count and root, its pages, its nodes) with the
+/// run its entries give; the first difference.
+pub(crate) async fn compare_run(
+    transaction: &Transaction<'_>,
+    id: i64,
+    stored_pairs: u64,
+    stored_root: &Hash,
+    recomputed: &ledger::index::MemoryRun,
+) -> Result<Option<IndexReason>, tokio_postgres::Error> {
+    let head = recomputed.head();
+    if stored_pairs != head.pairs {
+        return Ok(Some(IndexReason::PairCount {
+            stored: stored_pairs,
+            recomputed: head.pairs,
+        }));
+    }
+    if *stored_root != head.root {
+        return Ok(Some(IndexReason::Root {
+            stored: stored_root.to_hex(),
+            recomputed: head.root.to_hex(),
+        }));
+    }
+    let pairs = recomputed.pairs();
+    let pages = transaction.query(AUDIT_PAGES, &[&id]).await?;
+    let expected_pages = pairs.len().div_ceil(PAGE_PAIRS);
+    for (number, row) in pages.iter().enumerate() {
+        let page: i32 = row.get(0);
+        let first: &[u8] = row.get(1);
+        let bytes: &[u8] = row.get(2);
+        let start = number * PAGE_PAIRS;
+        let expected: Vec<u8> = pairs
+            .iter()
+            .skip(start)
+            .take(PAGE_PAIRS)
+            .flat_map(|pair| pair.to_bytes())
+            .collect();
+        if usize::try_from(page).ok() != Some(number)
+            || bytes != expected.as_slice()
+            || first != expected.get(..PAIR_LEN).unwrap_or_default()
+        {
+            return Ok(Some(IndexReason::Page {
+                page: i64::from(page),
+                first_pair: start as u64,
+            }));
+        }
+    }
+    if pages.len() != expected_pages {
+        return Ok(Some(IndexReason::PageCount {
+            stored: pages.len() as u64,
+            recomputed: expected_pages as u64,
+        }));
+    }
+    let nodes = transaction.query(AUDIT_NODES, &[&id]).await?;
+    let mut expected_nodes = 0_u64;
+    for level in KEEP_FROM.. {
+        let mut index = 0;
+        while recomputed.node(level, index).is_some() {
+            index += 1;
+        }
+        if index == 0 {
+            break;
+        }
+        expected_nodes += index;
+    }
+    for row in &nodes {
+        let level: i16 = row.get(0);
+        let index: i64 = row.get(1);
+        let hash: &[u8] = row.get(2);
+        let wanted = u32::try_from(level)
+            .ok()
+            .zip(u64::try_from(index).ok())
+            .and_then(|(level, index)| recomputed.node(level, index));
+        if wanted.as_ref().map(|hash| hash.as_bytes().as_slice()) != Some(hash) {
+            return Ok(Some(IndexReason::Node { level, index }));
+        }
+    }
+    if nodes.len() as u64 != expected_nodes {
+        return Ok(Some(IndexReason::NodeCount {
+            stored: nodes.len() as u64,
+            recomputed: expected_nodes,
+        }));
+    }
+    Ok(None)
 }

@@ -84,7 +84,9 @@ pub use entry::{
     SignedBatch, declaration_key, self_contained_event,
 };
 pub use export::{ExportError, ExportReport};
-pub use index_runs::{IndexRunError, ProveKeyError};
+pub use index_runs::{
+    CommittedProof, IndexAudit, IndexProblem, IndexReason, IndexRunError, ProveKeyError,
+};
 pub use indexer::{DEFAULT_INDEX_BATCH, IndexError, Indexer, IndexerHandle, LockWait};
 pub use keys::{LookupKeys, lookup_key};
 pub use log::{

@@ -309,7 +309,7 @@ mod tests {
         (
             20,
             "verifiable_index",
-            "48772da02594152837d7ddf15ffa5db0c5f7a8d4b41f6f00b6c22f70d8541a0a",
+            "6629ca2b4eb20c6acd804822b040554ba5b19531e748b1fa226c8e17218f8f33",
         ),
     ];
 

@@ -193,11 +193,16 @@ impl AuditCommand {
             ledger_store::AUDIT_CONNECTIONS,
         )
         .context("Invalid --database-url")?;
-        let report = runtime.block_on(async {
+        let (report, index) = runtime.block_on(async {
             let device_keys = registry::device_keys_in;
-            ledger_store::audit(&store, options, device_keys, progress.clone())
+            let report = ledger_store::audit(&store, options, device_keys, progress.clone())
                 .await
-                .context("Failed to audit the ledger")
+                .context("Failed to audit the ledger")?;
+            let index = ledger_store::Indexer::new(&store)
+                .audit_index()
+                .await
+                .context("Failed to audit the verifiable index")?;
+            anyhow::Ok((report, index))
         })?;
         progress.finish();
         let elapsed = started.elapsed().as_secs_f64();
@@ -228,6 +233,15 @@ impl AuditCommand {
                     out,
                     "   {} error declarations checked against the entries they declare",
                     report.error_declarations
+                )?;
+                if let Some(problem) = &index.problem {
+                    writeln!(out, "FAILED: {problem}")?;
+                    return Ok(ExitCode::from(1));
+                }
+                writeln!(
+                    out,
+                    "   verifiable index: {} runs over {} entries, {} pairs recomputed from the events",
+                    index.runs, index.entries, index.pairs
                 )?;
                 if report.version_1_entries > 0 {
                     writeln!(

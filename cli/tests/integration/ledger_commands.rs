@@ -169,6 +169,7 @@ async fn audit_exits_0_on_a_sound_ledger_and_1_naming_the_first_bad_entry() {
         checkpointer.sign_latest().await.unwrap();
     }
     sequencer.shutdown().await;
+    ledger_store::Indexer::new(&store).catch_up().await.unwrap();
 
     let sound = tagtrail(&["audit", "--database-url", db.url()]);
     assert_eq!(
@@ -180,6 +181,12 @@ async fn audit_exits_0_on_a_sound_ledger_and_1_naming_the_first_bad_entry() {
     );
     assert!(
         text(&sound.stdout).starts_with("ok: 360 entries"),
+        "{}",
+        text(&sound.stdout)
+    );
+    assert!(
+        text(&sound.stdout).contains(" runs over 360 entries, ")
+            && text(&sound.stdout).contains("pairs recomputed from the events"),
         "{}",
         text(&sound.stdout)
     );
@@ -223,6 +230,23 @@ async fn audit_exits_0_on_a_sound_ledger_and_1_naming_the_first_bad_entry() {
         text(&fast.stdout).contains("NOT recomputed"),
         "{}",
         text(&fast.stdout)
+    );
+
+    // A run of the verifiable index whose root was replaced: the audit recomputes it and fails.
+    client
+        .execute(
+            "UPDATE index_runs SET root = sha256(root) WHERE first_leaf = 0",
+            &[],
+        )
+        .await
+        .unwrap();
+    let lying = tagtrail(&["audit", "--database-url", db.url(), "--skip-event-hashes"]);
+    assert_eq!(lying.status.code(), Some(1), "{}", text(&lying.stdout));
+    assert!(
+        text(&lying.stdout).contains("FAILED: verifiable index run 0..")
+            && text(&lying.stdout).contains(": its root is "),
+        "{}",
+        text(&lying.stdout)
     );
 }
 

@@ -52,7 +52,7 @@ async fn every_key_is_proven_complete_and_every_run_is_what_its_entries_give() {
     let reader = Reader::connect(db.url()).unwrap();
 
     let absent = IndexKey::epc("urn:epc:id:sgtin:4012345.011111.999999999999999");
-    let (head, proof) = reader.prove_key(KeyRange::all(absent)).await.unwrap();
+    let (head, proof) = reader.prove_key_live(KeyRange::all(absent)).await.unwrap();
     assert_eq!(head.size().get(), 100);
     assert!(
         head.runs().len() > 1,
@@ -81,7 +81,7 @@ async fn every_key_is_proven_complete_and_every_run_is_what_its_entries_give() {
         if !sampled {
             continue;
         }
-        let (head, proof) = reader.prove_key(KeyRange::all(*key)).await.unwrap();
+        let (head, proof) = reader.prove_key_live(KeyRange::all(*key)).await.unwrap();
         assert_eq!(proof.verify(&head).unwrap(), *expected, "{key}");
         assert_eq!(
             ledger::index::KeyProof::decode(&proof.encode()).unwrap(),
@@ -107,7 +107,7 @@ async fn every_key_is_proven_complete_and_every_run_is_what_its_entries_give() {
         from: 30,
         to: 61,
     };
-    let (head, proof) = reader.prove_key(range).await.unwrap();
+    let (head, proof) = reader.prove_key_live(range).await.unwrap();
     let within: Vec<u64> = all
         .iter()
         .copied()
@@ -129,13 +129,13 @@ async fn a_log_indexed_before_the_index_existed_gets_its_runs() {
     let store = Writer::connect(db.url()).unwrap();
     let reader = Reader::connect(db.url()).unwrap();
     let (head, _) = reader
-        .prove_key(KeyRange::all(IndexKey::epc("urn:epc:id:sgtin:1.1.1")))
+        .prove_key_live(KeyRange::all(IndexKey::epc("urn:epc:id:sgtin:1.1.1")))
         .await
         .unwrap();
     assert_eq!(head.size().get(), 0, "no runs: an empty index");
     Indexer::new(&store).with_batch(7).catch_up().await.unwrap();
     for (key, expected) in leaves.iter().take(40) {
-        let (head, proof) = reader.prove_key(KeyRange::all(*key)).await.unwrap();
+        let (head, proof) = reader.prove_key_live(KeyRange::all(*key)).await.unwrap();
         assert_eq!(head.size().get(), 40);
         assert_eq!(proof.verify(&head).unwrap(), *expected, "{key}");
     }
@@ -166,7 +166,7 @@ async fn a_page_with_a_pair_taken_out_fails_the_proof_of_its_key() {
     let reader = Reader::connect(db.url()).unwrap();
     // The store either finds its page short of the pairs its run counts, or proves from it a part
     // whose chunks no longer give the run's root: never a complete list without the entry.
-    match reader.prove_key(KeyRange::all(*key)).await {
+    match reader.prove_key_live(KeyRange::all(*key)).await {
         Err(ProveKeyError::Read(ReadError::Corrupt { .. })) => {}
         Ok((head, proof)) => assert!(
             matches!(proof.verify(&head), Err(KeyProofError::Run { .. })),
@@ -175,4 +175,200 @@ async fn a_page_with_a_pair_taken_out_fails_the_proof_of_its_key() {
         ),
         Err(other) => panic!("{other}"),
     }
+}
+
+#[tokio::test]
+async fn the_index_audit_recomputes_every_run_and_names_the_first_row_that_does_not_hold() {
+    let db = TestDatabase::create().await.unwrap();
+    let events = indexed_log(&db, 60).await;
+    let (keys, _) = keys_by_entry(&events);
+    let store = Writer::connect(db.url()).unwrap();
+    let indexer = Indexer::new(&store);
+    let audit = indexer.audit_index().await.unwrap();
+    assert_eq!(audit.problem, None);
+    assert_eq!(audit.entries, 60);
+    assert!(audit.runs > 1);
+    assert_eq!(
+        audit.pairs,
+        keys.iter().map(|keys| keys.len() as u64).sum::<u64>()
+    );
+
+    let client = db.connect().await.unwrap();
+    let (first_run, first, end): (i64, i64, i64) = {
+        let row = client
+            .query_one(
+                "SELECT run_id, first_leaf, end_leaf FROM index_runs ORDER BY first_leaf LIMIT 1",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1), row.get(2))
+    };
+    let expect = |audit: ledger_store::IndexAudit, what: &str| {
+        let problem = audit
+            .problem
+            .unwrap_or_else(|| panic!("{what}: no problem found"));
+        assert_eq!(
+            (problem.first, problem.end),
+            (first as u64, end as u64),
+            "{what}"
+        );
+        problem.reason
+    };
+
+    // A node changed behind the service's back.
+    client
+        .execute(
+            "UPDATE index_nodes SET hash = sha256(hash) WHERE run_id = $1 AND level = 5 AND idx = 0",
+            &[&first_run],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        expect(indexer.audit_index().await.unwrap(), "node"),
+        ledger_store::IndexReason::Node { level: 5, index: 0 }
+    ));
+    client
+        .execute("DELETE FROM index_nodes WHERE run_id = $1", &[&first_run])
+        .await
+        .unwrap();
+    assert!(matches!(
+        expect(indexer.audit_index().await.unwrap(), "nodes gone"),
+        ledger_store::IndexReason::NodeCount { stored: 0, .. }
+    ));
+
+    // A page with a pair taken out, and a run's root replaced.
+    client
+        .execute(
+            "UPDATE index_pages SET pairs = substring(pairs FROM 18) WHERE run_id = $1 AND page = 0",
+            &[&first_run],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        expect(indexer.audit_index().await.unwrap(), "page"),
+        ledger_store::IndexReason::Page {
+            page: 0,
+            first_pair: 0
+        }
+    ));
+    client
+        .execute(
+            "UPDATE index_runs SET root = sha256(root) WHERE run_id = $1",
+            &[&first_run],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        expect(indexer.audit_index().await.unwrap(), "root"),
+        ledger_store::IndexReason::Root { .. }
+    ));
+    client
+        .execute(
+            "UPDATE index_runs SET pairs = pairs - 1 WHERE run_id = $1",
+            &[&first_run],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        expect(indexer.audit_index().await.unwrap(), "pair count"),
+        ledger_store::IndexReason::PairCount { .. }
+    ));
+}
+
+#[tokio::test]
+async fn checkpoints_commit_to_the_index_and_proofs_are_read_against_the_committed_head() {
+    use ledger::checkpoint::{Checkpoint, Origin};
+    use ledger::index::IndexCommitment;
+    use ledger::note::{KeyName, Note, NoteSignerKey};
+
+    let db = TestDatabase::create().await.unwrap();
+    let store = Writer::connect(db.url()).unwrap();
+    let reader = Reader::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1);
+    let indexer = Indexer::new(&store).with_batch(5).with_runs(16, 2);
+    let signer = NoteSignerKey::from_seed(KeyName::parse("tagtrail.test/log").unwrap(), &[3; 32]);
+    let checkpointer = ledger_store::Checkpointer::new(
+        &store,
+        Origin::parse("tagtrail.test/log").unwrap(),
+        std::sync::Arc::new(signer),
+    );
+    let commitment_of = |note: &str| {
+        let checkpoint = Checkpoint::from_text(Note::parse(note).unwrap().text()).unwrap();
+        IndexCommitment::of_checkpoint(&checkpoint).unwrap()
+    };
+
+    sequencer.append(device.next_batch(20)).await.unwrap();
+    let first = checkpointer.sign_latest().await.unwrap().unwrap();
+    assert_eq!(
+        commitment_of(&first.note),
+        None,
+        "nothing indexed yet: no line"
+    );
+    let item = IndexKey::epc(device.event(3)["epcList"][0].as_str().unwrap());
+    assert!(matches!(
+        reader.prove_key(KeyRange::all(item)).await,
+        Err(ProveKeyError::Uncommitted)
+    ));
+
+    indexer.catch_up().await.unwrap();
+    sequencer.append(device.next_batch(20)).await.unwrap();
+    let second = checkpointer.sign_latest().await.unwrap().unwrap();
+    let committed = commitment_of(&second.note).unwrap();
+    assert_eq!(
+        committed.size.get(),
+        20,
+        "the index trails the log: {}",
+        second.note
+    );
+    let proof = reader.prove_key(KeyRange::all(item)).await.unwrap();
+    assert_eq!(proof.checkpoint, second.note);
+    assert_eq!(proof.head.root(), committed.root);
+    assert_eq!(proof.proof.verify(&proof.head).unwrap(), vec![3]);
+
+    // The indexer goes on and merges runs of the committed head: they are retired, not gone,
+    // while the newest checkpoint lists them.
+    indexer.catch_up().await.unwrap();
+    let client = db.connect().await.unwrap();
+    let retired: i64 = client
+        .query_one("SELECT count(*) FROM index_runs WHERE retired", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(retired > 0, "runs of the committed head were merged");
+    let again = reader.prove_key(KeyRange::all(item)).await.unwrap();
+    assert_eq!(again.head, proof.head);
+    assert_eq!(again.proof.verify(&again.head).unwrap(), vec![3]);
+
+    // A newer checkpoint commits to the merged runs; the merger then drops the retired ones.
+    let third = checkpointer.sign_latest().await;
+    assert!(
+        third.unwrap().is_none(),
+        "the tree did not grow: no new checkpoint"
+    );
+    sequencer.append(device.next_batch(1)).await.unwrap();
+    let third = checkpointer.sign_latest().await.unwrap().unwrap();
+    assert_eq!(commitment_of(&third.note).unwrap().size.get(), 40);
+    indexer.merge_step().await.unwrap();
+    let retired: i64 = client
+        .query_one("SELECT count(*) FROM index_runs WHERE retired", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(retired, 0);
+    let smallest: i64 = client
+        .query_one("SELECT min(size) FROM index_heads", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        smallest, 40,
+        "no head smaller than the newest checkpoint's is kept"
+    );
+    let newest = reader.prove_key(KeyRange::all(item)).await.unwrap();
+    assert_eq!(newest.checkpoint, third.note);
+    assert_eq!(newest.head.size().get(), 40);
+    assert_eq!(newest.proof.verify(&newest.head).unwrap(), vec![3]);
+    sequencer.shutdown().await;
 }
