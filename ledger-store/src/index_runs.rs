@@ -756,12 +756,7 @@ impl super::Reader {
         against: Against,
     ) -> Result<Option<(Option<String>, IndexHead, Vec<LoadedRun>)>, ReadError> {
         let mut client = self.pool().get().await?;
-        let transaction = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
+        let transaction = snapshot(&mut client).await?;
         let (checkpoint, head, ids) = match against {
             Against::Live => {
                 let (head, ids) = head_of(&transaction).await?;
@@ -877,6 +872,19 @@ const AUDIT_PAGES: &str =
     "SELECT page, first_pair, pairs FROM index_pages WHERE run_id = $1 ORDER BY page";
 const AUDIT_NODES: &str =
     "SELECT level, idx, hash FROM index_nodes WHERE run_id = $1 ORDER BY level, idx";
+
+/// A read-only transaction that sees one snapshot throughout (REPEATABLE READ): the runs, pages,
+/// nodes and heads it reads belong together even while merges commit.
+pub(crate) async fn snapshot(
+    client: &mut deadpool_postgres::Client,
+) -> Result<Transaction<'_>, tokio_postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+}
 
 /// The live runs as (id, first entry, end entry, pair count, root).
 pub(crate) async fn live_runs(

@@ -332,12 +332,7 @@ impl Indexer {
     /// (about 400 bytes an entry of the largest run).
     pub async fn audit_index(&self) -> Result<IndexAudit, IndexError> {
         let mut client = self.pool.get().await.map_err(IndexError::Pool)?;
-        let transaction = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
+        let transaction = index_runs::snapshot(&mut client).await?;
         let runs = index_runs::live_runs(&transaction).await?;
         let mut audit = IndexAudit {
             runs: runs.len(),
