@@ -548,16 +548,31 @@ impl Checkpointer {
                 .transaction()
                 .await
                 .map_err(|error| self.uncompared(error.into()))?;
+            // The merger holds the lock only while it retires runs and picks those to delete; a
+            // lock held longer (a stuck session) costs this checkpoint its index line, not its
+            // signature.
             transaction
+                .batch_execute("SET LOCAL lock_timeout = '1s'")
+                .await
+                .map_err(|error| self.uncompared(error.into()))?;
+            let index = match transaction
                 .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::INDEX_HEADS])
                 .await
-                .map_err(|error| self.uncompared(error.into()))?;
-            let (tree, _) = tree_and_latest(&transaction)
-                .await
-                .map_err(|error| self.uncompared(error))?;
-            let index = index_runs::commit_head(&transaction, tree)
-                .await
-                .map_err(|error| self.uncompared(error.into()))?;
+            {
+                Ok(_) => index_runs::commit_head(&transaction)
+                    .await
+                    .map_err(|error| self.uncompared(error.into()))?,
+                Err(error)
+                    if error.code()
+                        == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) =>
+                {
+                    tracing::warn!(
+                        "the verifiable index's heads stayed locked: checkpoint signed without the index"
+                    );
+                    None
+                }
+                Err(error) => return Err(self.uncompared(error.into())),
+            };
             transaction
                 .commit()
                 .await
@@ -589,6 +604,13 @@ impl Checkpointer {
         if size == TreeSize::ZERO || size <= old {
             return Ok(None);
         }
+        // Never a smaller index than the newest checkpoint's: a head read before another signer
+        // committed a larger one may be gone already (the merger deletes smaller heads). Sign at
+        // the next tick, with the head as it is then.
+        let committed = index_runs::newest_committed_size(&transaction).await?;
+        if index.is_some_and(|index| index.size.get() < committed) {
+            return Ok(None);
+        }
         // The transaction's statements see every append committed before them; `size` is one.
         let root = root_hash_at(&transaction, size).await?;
         if let Some(latest) = &latest {
@@ -611,6 +633,21 @@ impl Checkpointer {
                 .as_ref()
                 .filter(|published| published.size == size && published.root == root)
                 .map(|published| published.note.clone()),
+            None => None,
+        };
+        let published = match published {
+            // Its index head must still be stored, and not smaller than the newest checkpoint's
+            // (after a restored backup it may not be): otherwise no row for it, and the next
+            // checkpoint, of a larger tree, is signed afresh.
+            Some(note) => match commitment_of_note(&note) {
+                Some(index)
+                    if index.size.get() < committed
+                        || !index_runs::head_is_stored(&transaction, &index).await? =>
+                {
+                    return Ok(None);
+                }
+                _ => Some(note),
+            },
             None => None,
         };
         let note = match published {
@@ -868,4 +905,13 @@ fn checkpoint_from_row(row: &tokio_postgres::Row) -> Result<StoredCheckpoint, Re
         root: RootHash::from_bytes(root),
         note,
     })
+}
+
+/// The index commitment a signed checkpoint note makes, if it reads and makes one.
+fn commitment_of_note(note: &str) -> Option<ledger::index::IndexCommitment> {
+    let note = ledger::note::Note::parse(note).ok()?;
+    let checkpoint = Checkpoint::from_text(note.text()).ok()?;
+    ledger::index::IndexCommitment::of_checkpoint(&checkpoint)
+        .ok()
+        .flatten()
 }

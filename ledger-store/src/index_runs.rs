@@ -408,9 +408,11 @@ async fn committed_head(
 }
 
 /// Deletes the heads smaller than the newest checkpoint's (no checkpoint will commit to them: the
-/// checkpointer commits to the live head, which only grows) and the retired runs that no head
-/// left lists; returns how many runs went. Under the lock the checkpointer stores heads with.
-pub(crate) async fn drop_retired(transaction: &Transaction<'_>) -> Result<usize, IndexRunError> {
+/// checkpointer commits only to a head at least as large as the newest checkpoint's) and gives
+/// the retired runs that no head left lists, to delete with [`delete_runs`] after this
+/// transaction: retired runs never come back, and a head stored later lists live runs only. Under
+/// the lock the checkpointer stores heads with, held briefly.
+pub(crate) async fn drop_retired(transaction: &Transaction<'_>) -> Result<Vec<i64>, IndexRunError> {
     transaction
         .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::INDEX_HEADS])
         .await?;
@@ -436,20 +438,50 @@ pub(crate) async fn drop_retired(transaction: &Transaction<'_>) -> Result<usize,
             gone.push(id);
         }
     }
-    if !gone.is_empty() {
-        transaction.execute(DELETE_RUNS, &[&gone]).await?;
+    Ok(gone)
+}
+
+/// Deletes runs (their rows, pages and nodes) that [`drop_retired`] gave.
+pub(crate) async fn delete_runs(
+    transaction: &Transaction<'_>,
+    runs: &[i64],
+) -> Result<(), tokio_postgres::Error> {
+    if !runs.is_empty() {
+        transaction.execute(DELETE_RUNS, &[&runs]).await?;
     }
-    Ok(gone.len())
+    Ok(())
+}
+
+/// The size of the index the newest checkpoint commits to (0: none), and whether a head of that
+/// root is stored: what a checkpoint about to be signed must not go below.
+pub(crate) async fn newest_committed_size(
+    transaction: &Transaction<'_>,
+) -> Result<u64, tokio_postgres::Error> {
+    Ok(newest_commitment(transaction)
+        .await?
+        .map_or(0, |(_, commitment)| commitment.size.get()))
+}
+
+/// Whether the head a commitment names is stored (and so are the runs it lists).
+pub(crate) async fn head_is_stored(
+    transaction: &Transaction<'_>,
+    commitment: &IndexCommitment,
+) -> Result<bool, tokio_postgres::Error> {
+    Ok(transaction
+        .query_opt(HEAD_BY_ROOT, &[&commitment.root.as_bytes().as_slice()])
+        .await?
+        .is_some())
 }
 
 /// The commitment to the head of the live runs, stored for readers (the caller holds the
-/// `INDEX_HEADS` lock), for a checkpoint of at least `tree_size` entries: `None` while the index is empty or, for a moment, covers more entries than
+/// `INDEX_HEADS` lock), for a checkpoint of the tree as it is now or later: `None` while the index is empty or, for a moment, covers more entries than
 /// the checkpoint (an entry appended and indexed since the checkpoint's size was read), or when
 /// its runs do not make a head (the audit names that; checkpoints go on without the line).
 pub(crate) async fn commit_head(
     transaction: &Transaction<'_>,
-    tree_size: TreeSize,
 ) -> Result<Option<IndexCommitment>, tokio_postgres::Error> {
+    // The runs first, then the tree: the tree read after can only be larger than the one the
+    // runs were indexed from.
     let head = match head_of(transaction).await {
         Ok((head, _)) => head,
         Err(ReadError::Query(error)) => return Err(error),
@@ -458,7 +490,11 @@ pub(crate) async fn commit_head(
             return Ok(None);
         }
     };
-    if head.size() == TreeSize::ZERO || head.size() > tree_size {
+    let tree: i64 = transaction
+        .query_one(super::packs::TREE_SIZE, &[])
+        .await?
+        .get(0);
+    if head.size() == TreeSize::ZERO || head.size().get() > u64::try_from(tree).unwrap_or(0) {
         return Ok(None);
     }
     let commitment = IndexCommitment::of_head(&head);

@@ -318,11 +318,20 @@ impl Indexer {
         merged += index_runs::merge_runs(&transaction, self.fan_in)
             .await
             .map_err(IndexError::IndexRuns)?;
-        // Runs merged away that the newest checkpoint's head no longer lists.
-        index_runs::drop_retired(&transaction)
+        // Runs merged away that no head a checkpoint may still commit to lists: chosen under the
+        // heads' lock, deleted after it is released (a top-level merge's are many rows).
+        let gone = index_runs::drop_retired(&transaction)
             .await
             .map_err(IndexError::IndexRuns)?;
         transaction.commit().await?;
+        if !gone.is_empty() {
+            let transaction = client.transaction().await?;
+            transaction
+                .batch_execute("SET LOCAL synchronous_commit = off")
+                .await?;
+            index_runs::delete_runs(&transaction, &gone).await?;
+            transaction.commit().await?;
+        }
         Ok(merged)
     }
 
