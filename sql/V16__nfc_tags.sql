@@ -30,31 +30,9 @@ CREATE TABLE nfc_tags (
 
 CREATE INDEX nfc_tags_item ON nfc_tags (item);
 
--- A counter only goes up under one key version: whoever may move it cannot move it back (which
--- would make every URL read from the tag verify again). Registering the tag again under a newer
--- key version (the owner's `tagtrail nfc register`) starts it again.
-CREATE FUNCTION tagtrail_nfc_counter_rises() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF NEW.key_version = OLD.key_version AND NEW.last_counter < OLD.last_counter THEN
-        RAISE EXCEPTION 'the counter of NFC tag % only goes up (% to %)', encode(OLD.uid, 'hex'),
-            OLD.last_counter, NEW.last_counter
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    IF NEW.key_version < OLD.key_version THEN
-        RAISE EXCEPTION 'NFC tag % cannot go back to an older key version', encode(OLD.uid, 'hex')
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    RETURN NEW;
-END
-$$;
-
-CREATE TRIGGER nfc_tags_counter_rises BEFORE UPDATE ON nfc_tags
-    FOR EACH ROW EXECUTE FUNCTION tagtrail_nfc_counter_rises();
-
 -- trace-api's tap check, as a login role in tagtrail_scans on the primary (its reading role may
 -- be on a replica, and writes nothing): it reads a tag and moves its counter, nothing else.
 GRANT SELECT (uid, item, key_version, last_counter) ON nfc_tags TO tagtrail_scans;
 GRANT UPDATE (last_counter, last_tap_at) ON nfc_tags TO tagtrail_scans;
 -- Readers may see which items have a tag (the scan page asks a consumer to tap it).
-GRANT SELECT (item, key_version) ON nfc_tags TO tagtrail_reader;
+GRANT SELECT (uid, item, key_version) ON nfc_tags TO tagtrail_reader;

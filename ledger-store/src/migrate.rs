@@ -30,18 +30,17 @@ const SUPERSEDED: [(i32, &str, &str); 5] = [
         "event_packs",
         include_str!("../superseded/V6__event_packs.4570cff.sql"),
     ),
-    // Texts of 72a0347 and 5458ef3, which never landed (5256de2 edited them before the session
-    // landed), put back by d44a4e3 and applied by builds d44a4e3 to 35decce: re-stamped, and V18
-    // (idempotent) brings their schema to the landed texts'.
+    // 5256de2's texts, embedded by session 25's build; the texts in sql/ are those builds from
+    // d44a4e3 on embedded. Re-stamped; V18 (idempotent) gives both one schema.
     (
         16,
         "nfc_tags",
-        include_str!("../superseded/V16__nfc_tags.72a0347.sql"),
+        include_str!("../superseded/V16__nfc_tags.5256de2.sql"),
     ),
     (
         17,
         "consumer_scans",
-        include_str!("../superseded/V17__consumer_scans.5458ef3.sql"),
+        include_str!("../superseded/V17__consumer_scans.5256de2.sql"),
     ),
 ];
 
@@ -289,12 +288,12 @@ mod tests {
         (
             16,
             "nfc_tags",
-            "52113c2e8a73d1b9f9b3ef55b6379924450e911c3672abb09d77cba82aa17a14",
+            "4c81a5e2a8c0bab85eddd4a08795ecedf08d07f3fc900b649166320a31433cb2",
         ),
         (
             17,
             "consumer_scans",
-            "56074922953dc8e11a71eb86020ae3d2171c919ab97c58ddcd97a501f4cbb2a3",
+            "334175cfe3d6b8756f4fe649745450c062b3c801b60070f6d8cda3b9f5706bf2",
         ),
         (
             18,

@@ -673,46 +673,31 @@ async fn nfc_and_scan_schema(client: &tokio_postgres::Client) -> (bool, bool, St
     (trigger, reader_sees_uid, index)
 }
 
-/// V16 and V17 landed with 5256de2's texts; builds d44a4e3 to 35decce embedded earlier texts of
-/// them (72a0347, 5458ef3), which never landed, and V18. A database migrated by one of those
-/// builds is re-stamped and V18 gives it the landed schema; one migrated with the landed texts
-/// has it already, and V18 changes nothing.
+/// V16 and V17 were edited after they landed (5256de2): a database migrated with the edited texts
+/// is re-stamped, and V18 (idempotent) leaves it as it is; one migrated with the landed texts gets
+/// the same schema from V18.
 #[tokio::test]
 async fn databases_migrated_with_either_text_of_v16_and_v17_end_with_one_schema() {
-    let landed = TestDatabase::create_empty().await.unwrap();
-    let mut client = landed.connect().await.unwrap();
-    migrate_to_version(&mut client, 17).await.unwrap();
-    let schema = nfc_and_scan_schema(&client).await;
-    assert!(schema.0 && !schema.1, "{schema:?}");
-    assert!(
-        schema.2.contains("(item, kind, scanned_at DESC)"),
-        "{schema:?}"
-    );
-    let report = migrate(&mut client).await.unwrap();
-    assert!(report.repaired.is_empty(), "{report:?}");
-    assert_eq!(nfc_and_scan_schema(&client).await, schema);
-
-    let earlier = TestDatabase::create_empty().await.unwrap();
-    let mut client = earlier.connect().await.unwrap();
+    let edited = TestDatabase::create_empty().await.unwrap();
+    let mut client = edited.connect().await.unwrap();
     migrate_to_version(&mut client, 15).await.unwrap();
-    let texts = [
+    let earlier = [
         migration(
             "V16__nfc_tags",
-            include_str!("../../superseded/V16__nfc_tags.72a0347.sql"),
+            include_str!("../../superseded/V16__nfc_tags.5256de2.sql"),
         ),
         migration(
             "V17__consumer_scans",
-            include_str!("../../superseded/V17__consumer_scans.5458ef3.sql"),
+            include_str!("../../superseded/V17__consumer_scans.5256de2.sql"),
         ),
     ];
     // Only these two: the ones it applied before are the landed texts, not in this list.
-    refinery::Runner::new(&texts)
+    refinery::Runner::new(&earlier)
         .set_abort_missing(false)
         .run_async(&mut client)
         .await
         .unwrap();
     let before = nfc_and_scan_schema(&client).await;
-    assert!(!before.0 && before.1, "{before:?}");
     let report = migrate(&mut client).await.unwrap();
     assert_eq!(report.repaired, ["V16__nfc_tags", "V17__consumer_scans"]);
     assert_eq!(
@@ -723,10 +708,25 @@ async fn databases_migrated_with_either_text_of_v16_and_v17_end_with_one_schema(
             "V20__verifiable_index"
         ]
     );
-    assert_eq!(nfc_and_scan_schema(&client).await, schema);
-    Writer::connect(earlier.url())
+    let after = nfc_and_scan_schema(&client).await;
+    assert_eq!(before, after);
+    assert!(after.0 && !after.1, "{after:?}");
+    assert!(
+        after.2.contains("(item, kind, scanned_at DESC)"),
+        "{after:?}"
+    );
+    Writer::connect(edited.url())
         .unwrap()
         .migration_status()
         .await
         .unwrap();
+
+    let landed = TestDatabase::create_empty().await.unwrap();
+    let mut client = landed.connect().await.unwrap();
+    migrate_to_version(&mut client, 17).await.unwrap();
+    let before = nfc_and_scan_schema(&client).await;
+    assert!(!before.0 && before.1, "{before:?}");
+    let report = migrate(&mut client).await.unwrap();
+    assert!(report.repaired.is_empty(), "{report:?}");
+    assert_eq!(nfc_and_scan_schema(&client).await, after);
 }

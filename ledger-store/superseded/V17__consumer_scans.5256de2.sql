@@ -20,7 +20,9 @@ CREATE TABLE consumer_scans (
     CHECK ((cell_latitude IS NULL) = (cell_longitude IS NULL))
 );
 
-CREATE INDEX consumer_scans_item ON consumer_scans (item, scanned_at DESC);
+-- By kind: a verdict reads an item's newest taps apart from its newest link scans, so that a
+-- flood of link scans cannot push its taps out of what is read.
+CREATE INDEX consumer_scans_item ON consumer_scans (item, kind, scanned_at DESC);
 CREATE INDEX consumer_scans_age ON consumer_scans (scanned_at);
 
 -- trace-api's scans role records scans and expires them; readers (trace-api's verdicts, possibly
