@@ -639,7 +639,7 @@ impl Checkpointer {
             // Its index head must still be stored, and not smaller than the newest checkpoint's
             // (after a restored backup it may not be): otherwise no row for it, and the next
             // checkpoint, of a larger tree, is signed afresh.
-            Some(note) => match commitment_of_note(&note) {
+            Some(note) => match index_runs::commitment_of_note(&note) {
                 Some(index)
                     if index.size.get() < committed
                         || !index_runs::head_is_stored(&transaction, &index).await? =>
@@ -905,13 +905,4 @@ fn checkpoint_from_row(row: &tokio_postgres::Row) -> Result<StoredCheckpoint, Re
         root: RootHash::from_bytes(root),
         note,
     })
-}
-
-/// The index commitment a signed checkpoint note makes, if it reads and makes one.
-fn commitment_of_note(note: &str) -> Option<ledger::index::IndexCommitment> {
-    let note = ledger::note::Note::parse(note).ok()?;
-    let checkpoint = Checkpoint::from_text(note.text()).ok()?;
-    ledger::index::IndexCommitment::of_checkpoint(&checkpoint)
-        .ok()
-        .flatten()
 }

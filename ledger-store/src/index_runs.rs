@@ -366,11 +366,14 @@ async fn newest_commitment(
         return Ok(None);
     };
     let note: String = row.get(0);
-    let commitment = Note::parse(&note)
-        .ok()
-        .and_then(|parsed| Checkpoint::from_text(parsed.text()).ok())
-        .and_then(|checkpoint| IndexCommitment::of_checkpoint(&checkpoint).ok().flatten());
-    Ok(commitment.map(|commitment| (note, commitment)))
+    Ok(commitment_of_note(&note).map(|commitment| (note, commitment)))
+}
+
+/// The index commitment a signed checkpoint note makes, if it reads and makes one.
+pub(crate) fn commitment_of_note(note: &str) -> Option<IndexCommitment> {
+    let note = Note::parse(note).ok()?;
+    let checkpoint = Checkpoint::from_text(note.text()).ok()?;
+    IndexCommitment::of_checkpoint(&checkpoint).ok().flatten()
 }
 
 /// The head the newest checkpoint commits to, as stored, if any.

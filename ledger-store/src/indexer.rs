@@ -182,15 +182,7 @@ impl Indexer {
         if runs_end < from {
             // The runs were dropped (the V3 migration, or an administrator rebuilding them):
             // rebuild them from the stored entries, up to the watermark, before going on.
-            let until =
-                from.min(runs_end.saturating_add(i64::try_from(self.batch).unwrap_or(i64::MAX)));
-            let (keys, count) = self.read_back(&transaction, runs_end, until).await?;
-            if count == 0 {
-                // Entries below the watermark are missing from `events`: nothing to rebuild from.
-                return Err(IndexError::Missing {
-                    from: u64::try_from(runs_end).unwrap_or(0),
-                });
-            }
+            let (keys, count) = self.rebuild_keys(&transaction, runs_end, from).await?;
             runs::write_run(
                 &transaction,
                 runs_end,
@@ -212,14 +204,7 @@ impl Indexer {
         if index_end < from {
             // The verifiable index is newer than the entries already indexed (the V20
             // migration): build its runs from the stored entries, up to the watermark, first.
-            let until =
-                from.min(index_end.saturating_add(i64::try_from(self.batch).unwrap_or(i64::MAX)));
-            let (keys, count) = self.read_back(&transaction, index_end, until).await?;
-            if count == 0 {
-                return Err(IndexError::Missing {
-                    from: u64::try_from(index_end).unwrap_or(0),
-                });
-            }
+            let (keys, count) = self.rebuild_keys(&transaction, index_end, from).await?;
             index_runs::write_run(&transaction, index_end, index_end + count, keys.index_pairs)
                 .await
                 .map_err(IndexError::IndexRuns)?;
@@ -264,6 +249,26 @@ impl Indexer {
         transaction.execute(UPDATE_WATERMARK, &[&end]).await?;
         transaction.commit().await?;
         Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// The keys of one step's worth of stored entries from `end`, where a derived table stops
+    /// short of the watermark `watermark`, read back to rebuild it; refuses when none are stored
+    /// (entries below the watermark missing from `events`: nothing to rebuild from).
+    async fn rebuild_keys(
+        &self,
+        transaction: &deadpool_postgres::Transaction<'_>,
+        end: i64,
+        watermark: i64,
+    ) -> Result<(Keys, i64), IndexError> {
+        let until =
+            watermark.min(end.saturating_add(i64::try_from(self.batch).unwrap_or(i64::MAX)));
+        let (keys, count) = self.read_back(transaction, end, until).await?;
+        if count == 0 {
+            return Err(IndexError::Missing {
+                from: u64::try_from(end).unwrap_or(0),
+            });
+        }
+        Ok((keys, count))
     }
 
     /// The sorted keys of the stored entries `from..until` (fewer if the log is shorter), read

@@ -370,5 +370,34 @@ async fn checkpoints_commit_to_the_index_and_proofs_are_read_against_the_committ
     assert_eq!(newest.checkpoint, third.note);
     assert_eq!(newest.head.size().get(), 40);
     assert_eq!(newest.proof.verify(&newest.head).unwrap(), vec![3]);
+
+    // A database that lost what the newest checkpoint commits to: a run of its head, then the
+    // head itself. The reader says so; it never proves against another head.
+    client
+        .execute(
+            "DELETE FROM index_runs WHERE first_leaf = 0 AND NOT retired",
+            &[],
+        )
+        .await
+        .unwrap();
+    match reader.prove_key(KeyRange::all(item)).await {
+        Err(ProveKeyError::Read(ReadError::Corrupt { reason, .. })) => {
+            assert!(
+                reason.contains("of the committed head is not stored"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    client
+        .execute("DELETE FROM index_heads", &[])
+        .await
+        .unwrap();
+    match reader.prove_key(KeyRange::all(item)).await {
+        Err(ProveKeyError::Read(ReadError::Corrupt { reason, .. })) => {
+            assert!(reason.contains("which is not stored"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
     sequencer.shutdown().await;
 }
