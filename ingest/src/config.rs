@@ -19,6 +19,7 @@
 //! additional_checkpoint_key_files = ["new.key"]  # during a key rotation: these sign too
 //! origin = "tagtrail.example/log"                 # default: the key's name
 //! checkpoint_interval = "500ms"
+//! checkpoint_index_wait = "2s"   # how long a checkpoint may wait for the index to cover its tree
 //! published_checkpoint_file = "/var/lib/tagtrail/log.published"   # default: <key file>.published
 //! anchor_rpc_url = "https://rpc.example/KEY"   # optional: the newest anchor on chain counts as published
 //!
@@ -73,6 +74,7 @@ const SCHEMA: Schema = Schema {
                 "additional_checkpoint_key_files",
                 "origin",
                 "checkpoint_interval",
+                "checkpoint_index_wait",
                 "published_checkpoint_file",
                 "anchor_rpc_url",
                 "anchor_contract",
@@ -154,6 +156,13 @@ pub struct LedgerConfig {
     /// How often the checkpoint signer looks for growth.
     #[serde(default = "default_checkpoint_interval", deserialize_with = "duration")]
     pub checkpoint_interval: Duration,
+    /// How long a checkpoint may be put off for the verifiable index to cover its tree
+    /// (`ledger_store::Checkpointer::with_index_wait`); zero: never.
+    #[serde(
+        default = "default_checkpoint_index_wait",
+        deserialize_with = "duration"
+    )]
+    pub checkpoint_index_wait: Duration,
     /// The file recording the newest checkpoint the log published, outside the database (the
     /// signer refuses to sign while the database does not hold its tree: a restored old backup);
     /// by default the key file's path with `.published` appended. See
@@ -354,6 +363,7 @@ impl Config {
                 additional_checkpoint_key_files: Vec::new(),
                 origin: None,
                 checkpoint_interval: default_checkpoint_interval(),
+                checkpoint_index_wait: default_checkpoint_index_wait(),
                 published_checkpoint_file: None,
                 anchor_rpc_url: None,
                 anchor_contract: None,
@@ -449,6 +459,9 @@ fn default_connect_timeout() -> Duration {
 }
 fn default_checkpoint_interval() -> Duration {
     ledger_store::DEFAULT_CHECKPOINT_INTERVAL
+}
+fn default_checkpoint_index_wait() -> Duration {
+    ledger_store::DEFAULT_INDEX_WAIT
 }
 fn default_max_body_bytes() -> usize {
     32 * 1024 * 1024

@@ -122,6 +122,7 @@ impl Application {
         let checkpointer = Checkpointer::with_signers(&store, origin, signers)
             .context("Invalid checkpoint keys")?
             .with_interval(config.ledger.checkpoint_interval)
+            .with_index_wait(config.ledger.checkpoint_index_wait)
             .with_published_file(published.clone())
             .await
             .with_context(|| {

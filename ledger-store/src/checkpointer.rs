@@ -200,7 +200,22 @@ pub struct Checkpointer {
     interval: Duration,
     /// The record of the newest checkpoint published, outside the database, when kept.
     witness: Option<Arc<Witness>>,
+    /// How long a checkpoint may wait for the verifiable index to cover its tree.
+    index_wait: Duration,
+    /// The wait under way: since when, for the checkpoint past which size.
+    waiting: Arc<std::sync::Mutex<Option<IndexWait>>>,
 }
+
+/// A checkpoint put off for the verifiable index ([`Checkpointer::with_index_wait`]).
+#[derive(Debug, Clone, Copy)]
+struct IndexWait {
+    /// The newest checkpoint's size when the wait began: the wait is for the next one.
+    after: TreeSize,
+    since: std::time::Instant,
+}
+
+/// How long a checkpoint waits, by default, for the verifiable index to cover its tree.
+pub const DEFAULT_INDEX_WAIT: Duration = Duration::from_secs(2);
 
 impl Checkpointer {
     /// A signer for the log `origin` (its checkpoints' first line) with `signer`, looking for growth
@@ -212,6 +227,8 @@ impl Checkpointer {
             signers: Arc::from(vec![signer]),
             interval: DEFAULT_CHECKPOINT_INTERVAL,
             witness: None,
+            index_wait: DEFAULT_INDEX_WAIT,
+            waiting: Arc::default(),
         }
     }
 
@@ -245,6 +262,8 @@ impl Checkpointer {
             signers: Arc::from(signers),
             interval: DEFAULT_CHECKPOINT_INTERVAL,
             witness: None,
+            index_wait: DEFAULT_INDEX_WAIT,
+            waiting: Arc::default(),
         })
     }
 
@@ -530,10 +549,55 @@ impl Checkpointer {
         self
     }
 
-    /// Signs and stores a checkpoint of the current tree if it has grown past the latest
-    /// checkpoint; returns it, or `None` when there was nothing new (or another process is
-    /// signing right now).
+    /// How the checkpoints follow the verifiable index (default [`DEFAULT_INDEX_WAIT`]). A
+    /// checkpoint commits to the index as it stands, and the index trails the tree by the entries
+    /// appended since its last step; a history is proven complete only up to the index's size.
+    /// So when the index has passed the newest checkpoint, the next is signed at the index's size
+    /// (every checkpoint's index then covers its whole tree, and the checkpoints trail the log by
+    /// the index's lag); when it has not, the checkpoint is put off for at most `wait` from the
+    /// first tick that could have signed it, then signed over the whole tree with the index as it
+    /// is, so that a stalled index never stops the log's checkpoints. Zero: checkpoints ignore
+    /// the index's progress (each covers the whole tree, with whatever index there is).
+    pub fn with_index_wait(mut self, wait: Duration) -> Self {
+        self.index_wait = wait;
+        self
+    }
+
+    /// Whether the checkpoint past `after` may still wait for the index.
+    fn may_wait_for_index(&self, after: TreeSize) -> bool {
+        let mut waiting = self
+            .waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        let since = match *waiting {
+            Some(wait) if wait.after == after => wait.since,
+            _ => {
+                *waiting = Some(IndexWait { after, since: now });
+                now
+            }
+        };
+        now.saturating_duration_since(since) < self.index_wait
+    }
+
+    /// Signs and stores a checkpoint if the tree has grown past the latest checkpoint: of the
+    /// tree as far as the verifiable index covers it, or, after a wait, of the whole tree
+    /// ([`with_index_wait`](Self::with_index_wait)); returns it, or `None` when there was nothing
+    /// new (or another process is signing right now, or the index is being waited for).
     pub async fn sign_latest(&self) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
+        self.sign(true).await
+    }
+
+    /// Signs a checkpoint of the whole tree now, with the index as it is: what a stopping
+    /// process does last, so that nothing it appended stays uncovered.
+    pub async fn sign_all_now(&self) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
+        self.sign(false).await
+    }
+
+    async fn sign(
+        &self,
+        follow_index: bool,
+    ) -> Result<Option<StoredCheckpoint>, CheckpointStoreError> {
         let mut client = self
             .store
             .pool()
@@ -604,6 +668,20 @@ impl Checkpointer {
         if size == TreeSize::ZERO || size <= old {
             return Ok(None);
         }
+        // Where the index stands decides the size (`with_index_wait`).
+        let follow_index = follow_index && !self.index_wait.is_zero();
+        let size = match index {
+            Some(index) if follow_index && index.size < size => {
+                if index.size > old {
+                    index.size
+                } else if self.may_wait_for_index(old) {
+                    return Ok(None);
+                } else {
+                    size
+                }
+            }
+            _ => size,
+        };
         // Never a smaller index than the newest checkpoint's: a head read before another signer
         // committed a larger one may be gone already (the merger deletes smaller heads). Sign at
         // the next tick, with the head as it is then.
@@ -723,7 +801,11 @@ impl Checkpointer {
                     _ = ticks.tick() => false,
                     _ = stopped.changed() => true,
                 };
-                match self.sign_latest().await {
+                let signed = match stopping {
+                    false => self.sign_latest().await,
+                    true => self.sign_all_now().await,
+                };
+                match signed {
                     Ok(_) => {}
                     // Logged when it starts and every minute while it lasts (`Witness::set`).
                     Err(CheckpointStoreError::Refused(_)) => {}

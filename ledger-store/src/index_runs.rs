@@ -54,6 +54,17 @@ const INSERT_HEAD: &str = "INSERT INTO index_heads (root, size, head) VALUES ($1
 const NEWEST_NOTE: &str = "SELECT note FROM checkpoints ORDER BY tree_size DESC LIMIT 1";
 const HEAD_BY_ROOT: &str = "SELECT head FROM index_heads WHERE root = $1";
 const DROP_OLDER_HEADS: &str = "DELETE FROM index_heads WHERE size < $1";
+/// The newest checkpoints signed before the retention (seconds): the newest of them was still
+/// the newest checkpoint then, so every later one was newest within the retention.
+const NEWEST_BEFORE_RETENTION: &str = "SELECT note FROM checkpoints
+     WHERE signed_at <= now() - make_interval(secs => $1)
+     ORDER BY tree_size DESC LIMIT 16";
+
+/// How long the head a checkpoint commits to stays readable after a newer checkpoint replaced it:
+/// a reader that took a view of the ledger a moment ago (trace-api reuses a view for a fraction
+/// of a second, and a bundle's proofs are read after its history) still finds the head of that
+/// view's checkpoint. The runs merged away meanwhile stay as long.
+pub const HEAD_RETENTION: std::time::Duration = std::time::Duration::from_secs(600);
 const ALL_HEADS: &str = "SELECT head FROM index_heads";
 /// The runs, retired or not, with the given (first, end) entries.
 const RUNS_COVERING: &str = "SELECT run_id, first_leaf, end_leaf, root FROM index_runs
@@ -71,7 +82,12 @@ const PAGES_AROUND: &str = "SELECT page, pairs FROM index_pages
        AND page <= coalesce((SELECT page FROM index_pages WHERE run_id = $1 AND first_pair >= $3
                              ORDER BY first_pair LIMIT 1),
                             (SELECT page FROM index_pages WHERE run_id = $1 ORDER BY page DESC LIMIT 1))
-     ORDER BY page";
+     ORDER BY page LIMIT $4";
+
+/// The most pages of one run a key proof reads (16,384 pairs): a proof of more is refused, to be
+/// asked for in narrower ranges of entries. A history's keys stay far below it (a history refuses
+/// an identifier named by more than a few thousand events).
+pub const MAX_PROOF_PAGES: usize = 64;
 const PAGES_BY_NUMBER: &str =
     "SELECT page, pairs FROM index_pages WHERE run_id = $1 AND page = ANY($2) ORDER BY page";
 const NODES: &str = "SELECT level, idx, hash FROM index_nodes
@@ -370,7 +386,7 @@ async fn newest_commitment(
 }
 
 /// The index commitment a signed checkpoint note makes, if it reads and makes one.
-pub(crate) fn commitment_of_note(note: &str) -> Option<IndexCommitment> {
+pub fn commitment_of_note(note: &str) -> Option<IndexCommitment> {
     let note = Note::parse(note).ok()?;
     let checkpoint = Checkpoint::from_text(note.text()).ok()?;
     IndexCommitment::of_checkpoint(&checkpoint).ok().flatten()
@@ -410,21 +426,30 @@ async fn committed_head(
     Ok(Some((note, head)))
 }
 
-/// Deletes the heads smaller than the newest checkpoint's (no checkpoint will commit to them: the
-/// checkpointer commits only to a head at least as large as the newest checkpoint's) and gives
-/// the retired runs that no head left lists, to delete with [`delete_runs`] after this
-/// transaction: retired runs never come back, and a head stored later lists live runs only. Under
-/// the lock the checkpointer stores heads with, held briefly.
-pub(crate) async fn drop_retired(transaction: &Transaction<'_>) -> Result<Vec<i64>, IndexRunError> {
+/// Deletes the heads smaller than that of the newest checkpoint signed more than `retention` ago
+/// (every checkpoint since was the newest within `retention`; no checkpoint will commit to a
+/// smaller head: the checkpointer commits only to a head at least as large as the newest
+/// checkpoint's) and gives the retired runs that no head left lists, to delete with
+/// [`delete_runs`] after this transaction: retired runs never come back, and a head stored later
+/// lists live runs only. Under the lock the checkpointer stores heads with, held briefly.
+pub(crate) async fn drop_retired(
+    transaction: &Transaction<'_>,
+    retention: std::time::Duration,
+) -> Result<Vec<i64>, IndexRunError> {
     transaction
         .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::INDEX_HEADS])
         .await?;
-    let newest = newest_commitment(transaction)
+    // The newest of them with a commitment (one signed while the heads were locked has none);
+    // none at all keeps every head, as in a log younger than the retention.
+    let kept_from = transaction
+        .query(NEWEST_BEFORE_RETENTION, &[&retention.as_secs_f64()])
         .await?
-        .map_or(0, |(_, commitment)| commitment.size.get());
-    let newest = i64::try_from(newest).unwrap_or(i64::MAX);
-    transaction.execute(DROP_OLDER_HEADS, &[&newest]).await?;
-    let mut kept: Vec<(u64, u64, Hash)> = Vec::new();
+        .iter()
+        .find_map(|row| commitment_of_note(row.get(0)))
+        .map_or(0, |commitment| commitment.size.get());
+    let kept_from = i64::try_from(kept_from).unwrap_or(i64::MAX);
+    transaction.execute(DROP_OLDER_HEADS, &[&kept_from]).await?;
+    let mut kept: std::collections::HashSet<(u64, u64, Hash)> = std::collections::HashSet::new();
     for row in transaction.query(ALL_HEADS, &[]).await? {
         // A head that does not decode protects nothing: no proof could be read against it.
         if let Ok(head) = IndexHead::decode(row.get(0)) {
@@ -545,6 +570,8 @@ struct LoadedRun {
     pairs: u64,
     pages: BTreeMap<u64, Vec<Pair>>,
     nodes: BTreeMap<(u32, u64), Hash>,
+    /// More than [`MAX_PROOF_PAGES`] pages hold the range: not all were read.
+    too_large: bool,
 }
 
 impl LoadedRun {
@@ -655,15 +682,24 @@ async fn load_run(
         pairs,
         pages: BTreeMap::new(),
         nodes: BTreeMap::new(),
+        too_large: false,
     };
     if pairs == 0 {
         return Ok(loaded);
     }
     let below = Pair::new(range.key, range.from).to_bytes();
     let above = Pair::new(range.key, range.to).to_bytes();
+    let most = i64::try_from(MAX_PROOF_PAGES + 1).unwrap_or(i64::MAX);
     let rows = transaction
-        .query(PAGES_AROUND, &[&id, &below.as_slice(), &above.as_slice()])
+        .query(
+            PAGES_AROUND,
+            &[&id, &below.as_slice(), &above.as_slice(), &most],
+        )
         .await?;
+    if rows.len() > MAX_PROOF_PAGES {
+        loaded.too_large = true;
+        return Ok(loaded);
+    }
     pages_of_rows(&rows, &mut loaded.pages)?;
     // The run's last page, when it is short, is in the spans of the range proof.
     let last_page = (pairs - 1) / PAGE_PAIRS as u64;
@@ -732,6 +768,16 @@ pub enum ProveKeyError {
     EmptyRange(#[from] EmptyRange),
     #[error("the newest checkpoint commits to no verifiable index yet")]
     Uncommitted,
+    #[error(
+        "the index head of {size} entries that the checkpoint commits to is no longer stored: \
+         a newer checkpoint replaced it"
+    )]
+    Gone { size: u64 },
+    #[error(
+        "more than {pages} pages of one run of the index hold the range: ask for a narrower \
+         range of entries"
+    )]
+    TooLarge { pages: usize },
     #[error(transparent)]
     Read(#[from] ReadError),
 }
@@ -787,6 +833,82 @@ impl super::Reader {
         })
     }
 
+    /// The stored index head of `root`, if it is stored: the head a checkpoint commits to stays
+    /// for a while after newer checkpoints replace it.
+    pub async fn index_head(&self, root: &Hash) -> Result<Option<IndexHead>, ReadError> {
+        let client = self.pool().get().await?;
+        let Some(row) = client
+            .query_opt(HEAD_BY_ROOT, &[&root.as_bytes().as_slice()])
+            .await?
+        else {
+            return Ok(None);
+        };
+        let head = IndexHead::decode(row.get(0)).map_err(|error| ReadError::Corrupt {
+            what: "verifiable index head",
+            reason: error.to_string(),
+        })?;
+        if head.root() != *root {
+            return Err(ReadError::Corrupt {
+                what: "verifiable index head",
+                reason: format!(
+                    "the head stored under root {} has another root",
+                    root.to_hex()
+                ),
+            });
+        }
+        Ok(Some(head))
+    }
+
+    /// The proofs of key ranges against the head `commitment` names (a checkpoint's, as a
+    /// provenance bundle carries them with that checkpoint), in one snapshot, in the order of
+    /// `ranges`. [`ProveKeyError::Gone`] once newer checkpoints have replaced it for a while.
+    pub async fn prove_keys_at(
+        &self,
+        commitment: &IndexCommitment,
+        ranges: &[KeyRange],
+    ) -> Result<(IndexHead, Vec<KeyProof>), ProveKeyError> {
+        for range in ranges {
+            range.check()?;
+        }
+        let mut client = self.pool().get().await.map_err(ReadError::from)?;
+        let transaction = snapshot(&mut client).await.map_err(ReadError::from)?;
+        let root = commitment.root.as_bytes().as_slice();
+        let Some(row) = transaction
+            .query_opt(HEAD_BY_ROOT, &[&root])
+            .await
+            .map_err(ReadError::from)?
+        else {
+            return Err(ProveKeyError::Gone {
+                size: commitment.size.get(),
+            });
+        };
+        let head = IndexHead::decode(row.get(0)).map_err(|error| ReadError::Corrupt {
+            what: "verifiable index head",
+            reason: error.to_string(),
+        })?;
+        if IndexCommitment::of_head(&head) != *commitment {
+            return Err(ReadError::Corrupt {
+                what: "verifiable index head",
+                reason: format!(
+                    "the head stored under root {} is not the one committed to",
+                    commitment.root.to_hex()
+                ),
+            }
+            .into());
+        }
+        let ids = run_ids(&transaction, &head).await?;
+        let mut proofs = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            let mut loaded = Vec::with_capacity(ids.len());
+            for (id, run) in ids.iter().zip(head.runs()) {
+                loaded.push(load_run(&transaction, *id, run.pairs, range).await?);
+            }
+            proofs.push(prove_loaded(&head, *range, &loaded)?);
+        }
+        transaction.commit().await.map_err(ReadError::from)?;
+        Ok((head, proofs))
+    }
+
     /// The head (and the checkpoint committing to it), and what each of its runs needs for a
     /// proof of `range`, in one snapshot; `None` when no checkpoint commits to a head.
     async fn read_for_proof(
@@ -824,6 +946,11 @@ fn prove_loaded(
     range: KeyRange,
     loaded: &[LoadedRun],
 ) -> Result<KeyProof, ProveKeyError> {
+    if loaded.iter().any(|run| run.too_large) {
+        return Err(ProveKeyError::TooLarge {
+            pages: MAX_PROOF_PAGES,
+        });
+    }
     ledger::index::prove(head, range, &mut Loaded(loaded)).map_err(|error| match error {
         ProveError::EmptyRange(empty) => ProveKeyError::EmptyRange(empty),
         ProveError::Source(NotLoaded) => ProveKeyError::Read(ReadError::Corrupt {

@@ -59,6 +59,8 @@ pub struct Indexer {
     batch: u64,
     page_pairs: usize,
     fan_in: usize,
+    /// How long the index heads of replaced checkpoints stay readable.
+    head_retention: std::time::Duration,
 }
 
 /// Why an indexing step failed.
@@ -110,7 +112,16 @@ impl Indexer {
             batch: DEFAULT_INDEX_BATCH,
             page_pairs: DEFAULT_PAGE_PAIRS,
             fan_in: DEFAULT_FAN_IN,
+            head_retention: index_runs::HEAD_RETENTION,
         }
+    }
+
+    /// The same indexer keeping the verifiable index's head of a checkpoint (and the runs it
+    /// lists) for `retention` after a newer checkpoint replaced it, so that readers with a view a
+    /// moment old still prove against it (default [`index_runs::HEAD_RETENTION`], ten minutes).
+    pub fn with_head_retention(mut self, retention: std::time::Duration) -> Self {
+        self.head_retention = retention;
+        self
     }
 
     /// The same indexer writing lookup pages of at most `pairs` pairs and merging `fan_in` runs
@@ -325,7 +336,7 @@ impl Indexer {
             .map_err(IndexError::IndexRuns)?;
         // Runs merged away that no head a checkpoint may still commit to lists: chosen under the
         // heads' lock, deleted after it is released (a top-level merge's are many rows).
-        let gone = index_runs::drop_retired(&transaction)
+        let gone = index_runs::drop_retired(&transaction, self.head_retention)
             .await
             .map_err(IndexError::IndexRuns)?;
         transaction.commit().await?;

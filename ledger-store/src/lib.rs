@@ -77,7 +77,8 @@ pub use audit::{
 };
 pub use checkpointer::{
     CheckpointKeysError, CheckpointStoreError, Checkpointer, CheckpointerHandle,
-    DEFAULT_CHECKPOINT_INTERVAL, ReaderView, SigningKey, SigningKeysError, StoredCheckpoint,
+    DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_INDEX_WAIT, ReaderView, SigningKey, SigningKeysError,
+    StoredCheckpoint,
 };
 pub use entry::{
     AppendResult, BatchError, Declares, EntryError, NewBatch, NewEntry, SelfContainedError,
@@ -85,7 +86,8 @@ pub use entry::{
 };
 pub use export::{ExportError, ExportReport};
 pub use index_runs::{
-    CommittedProof, IndexAudit, IndexProblem, IndexReason, IndexRunError, ProveKeyError,
+    CommittedProof, HEAD_RETENTION, IndexAudit, IndexProblem, IndexReason, IndexRunError,
+    MAX_PROOF_PAGES, ProveKeyError, commitment_of_note,
 };
 pub use indexer::{DEFAULT_INDEX_BATCH, IndexError, Indexer, IndexerHandle, LockWait};
 pub use keys::{LookupKeys, lookup_key};

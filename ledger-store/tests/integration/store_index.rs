@@ -287,13 +287,19 @@ async fn checkpoints_commit_to_the_index_and_proofs_are_read_against_the_committ
     let reader = Reader::connect(db.url()).unwrap();
     let sequencer = Sequencer::start(&store);
     let mut device = EventFactory::new("dock-door-1", 1);
-    let indexer = Indexer::new(&store).with_batch(5).with_runs(16, 2);
+    // Heads of replaced checkpoints go at once; checkpoints cover the whole tree whatever the
+    // index's progress (both defaults are tested below).
+    let indexer = Indexer::new(&store)
+        .with_batch(5)
+        .with_runs(16, 2)
+        .with_head_retention(std::time::Duration::ZERO);
     let signer = NoteSignerKey::from_seed(KeyName::parse("tagtrail.test/log").unwrap(), &[3; 32]);
     let checkpointer = ledger_store::Checkpointer::new(
         &store,
         Origin::parse("tagtrail.test/log").unwrap(),
         std::sync::Arc::new(signer),
-    );
+    )
+    .with_index_wait(std::time::Duration::ZERO);
     let commitment_of = |note: &str| {
         let checkpoint = Checkpoint::from_text(Note::parse(note).unwrap().text()).unwrap();
         IndexCommitment::of_checkpoint(&checkpoint).unwrap()
@@ -400,4 +406,95 @@ async fn checkpoints_commit_to_the_index_and_proofs_are_read_against_the_committ
         other => panic!("{other:?}"),
     }
     sequencer.shutdown().await;
+}
+
+/// By default a checkpoint follows the index: signed at the index's size when the index has passed
+/// the newest checkpoint, so that its index covers its whole tree; put off a moment when it has
+/// not, then signed over the whole tree all the same; signed over the whole tree at once by a
+/// stopping process. The head a replaced checkpoint committed to stays readable meanwhile.
+#[tokio::test]
+async fn checkpoints_follow_the_index_and_replaced_heads_stay_readable() {
+    use ledger::checkpoint::{Checkpoint, Origin};
+    use ledger::index::IndexCommitment;
+    use ledger::note::{KeyName, Note, NoteSignerKey};
+
+    let db = TestDatabase::create().await.unwrap();
+    let store = Writer::connect(db.url()).unwrap();
+    let reader = Reader::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1);
+    let indexer = Indexer::new(&store).with_batch(5).with_runs(16, 2);
+    let signer = NoteSignerKey::from_seed(KeyName::parse("tagtrail.test/log").unwrap(), &[3; 32]);
+    let checkpointer = ledger_store::Checkpointer::new(
+        &store,
+        Origin::parse("tagtrail.test/log").unwrap(),
+        std::sync::Arc::new(signer),
+    )
+    .with_index_wait(std::time::Duration::from_millis(200));
+    let indexed = |note: &str| {
+        let checkpoint = Checkpoint::from_text(Note::parse(note).unwrap().text()).unwrap();
+        (
+            checkpoint.size().get(),
+            IndexCommitment::of_checkpoint(&checkpoint)
+                .unwrap()
+                .map(|commitment| commitment.size.get()),
+        )
+    };
+
+    sequencer.append(device.next_batch(20)).await.unwrap();
+    indexer.catch_up().await.unwrap();
+    let first = checkpointer.sign_latest().await.unwrap().unwrap();
+    assert_eq!(indexed(&first.note), (20, Some(20)));
+
+    // Indexed past it, then more appended: signed at the index's size, not the tree's.
+    sequencer.append(device.next_batch(20)).await.unwrap();
+    indexer.catch_up().await.unwrap();
+    sequencer.append(device.next_batch(10)).await.unwrap();
+    let second = checkpointer.sign_latest().await.unwrap().unwrap();
+    assert_eq!(indexed(&second.note), (40, Some(40)));
+
+    // Appended, and the index not past the newest checkpoint: the checkpoint waits, then covers
+    // the whole tree with the index it has.
+    sequencer.append(device.next_batch(10)).await.unwrap();
+    assert!(
+        checkpointer.sign_latest().await.unwrap().is_none(),
+        "it waits"
+    );
+    let third = loop {
+        if let Some(signed) = checkpointer.sign_latest().await.unwrap() {
+            break signed;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(indexed(&third.note), (60, Some(40)));
+    // A stopping process signs the whole tree at once.
+    sequencer.append(device.next_batch(5)).await.unwrap();
+    let last = checkpointer.sign_all_now().await.unwrap().unwrap();
+    assert_eq!(indexed(&last.note), (65, Some(40)));
+
+    // The heads of the replaced checkpoints are still readable, and proofs against them verify.
+    indexer.catch_up().await.unwrap();
+    indexer.merge_step().await.unwrap();
+    let item = IndexKey::epc(device.event(3)["epcList"][0].as_str().unwrap());
+    for note in [&first.note, &second.note, &third.note] {
+        let checkpoint = Checkpoint::from_text(Note::parse(note).unwrap().text()).unwrap();
+        let commitment = IndexCommitment::of_checkpoint(&checkpoint)
+            .unwrap()
+            .unwrap();
+        let head = reader.index_head(&commitment.root).await.unwrap().unwrap();
+        assert_eq!(IndexCommitment::of_head(&head), commitment);
+        let (_, proofs) = reader
+            .prove_keys_at(&commitment, &[KeyRange::all(item)])
+            .await
+            .unwrap();
+        assert_eq!(proofs[0].verify(&head).unwrap(), vec![3]);
+    }
+    // A head never stored is not one.
+    assert!(
+        reader
+            .index_head(&ledger::Hash::from_bytes([7; 32]))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
