@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod log;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -173,14 +175,9 @@ pub struct CaptureClient {
 impl CaptureClient {
     /// A client of the service at `base` (`http://host:port`).
     pub fn new(base: &str, credential: Credential) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build()
-            .into();
         Self {
             base: base.trim_end_matches('/').to_owned(),
-            agent,
+            agent: agent(),
             credential,
         }
     }
@@ -233,6 +230,16 @@ impl CaptureClient {
         }
         reply(request.call().map_err(ClientError::Http)?)
     }
+}
+
+/// An HTTP agent that hands every status back as an answer, and gives up on a request after two
+/// minutes.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into()
 }
 
 fn reply(mut response: ureq::http::Response<ureq::Body>) -> Result<Reply, ClientError> {

@@ -1,7 +1,8 @@
 //! What trace-api reads from a request: item identifiers in every form (EPC URI, Digital Link, tag
 //! hex) and event hashes (hex or `ni:` URI) from its path, the scan page's language and form from
 //! `Accept-Language` and `Accept`, a resolver link type and an NFC tap (NTAG 424 DNA SUN message)
-//! from the query string. No input may panic; an identifier that parses stands for at least one
+//! from the query string, an index key (`/log/index/{root}/{key}`). No input may panic; a key that
+//! parses reads back as its text; an identifier that parses stands for at least one
 //! EPC, every one of which it is named by; a link type read back is no longer than the query it
 //! came from; a tap read back prints as a query that reads as the same tap, and checking it with
 //! keys answers (a tap no key made is never accepted).
@@ -23,6 +24,9 @@ fuzz_target!(|data: &[u8]| {
         for epc in &item.epcs {
             assert!(item.is_named_by(epc), "{epc} names the item it came from");
         }
+    }
+    if let Ok(key) = text.parse::<ledger::index::IndexKey>() {
+        assert_eq!(key.to_string(), text, "one spelling per key");
     }
     let _ = epcis::EventHash::parse_hex(text);
     let _ = epcis::EventHash::parse_ni(text);

@@ -344,6 +344,27 @@ pub struct History<T> {
     /// item as judged (none of whose events kept is an authorised state change) and
     /// observations are ever left out. Empty when nothing was.
     pub omitted: Vec<Omitted>,
+    /// The other events gathered with it: observations of its containers and related items
+    /// outside the times the history takes from them, with their authority and no reason. A
+    /// provenance bundle carries them so that every event naming what the history follows is in
+    /// it, which its index proofs then show complete. In event-time order, then log order.
+    pub outside: Vec<HistoryEvent<T>>,
+    /// Every identifier the history followed (the item, its containers, the items related to it),
+    /// each as the names it was asked about under, in the order asked: what a complete history
+    /// proves every event of.
+    pub followed: Vec<Vec<String>>,
+}
+
+impl<T> Default for History<T> {
+    fn default() -> Self {
+        Self {
+            events: Vec::new(),
+            context: Vec::new(),
+            omitted: Vec::new(),
+            outside: Vec::new(),
+            followed: Vec::new(),
+        }
+    }
 }
 
 /// How the events' authority is decided.
@@ -441,7 +462,7 @@ pub async fn history<S: EventSource>(
     judge: Judge<'_>,
     limit: usize,
 ) -> Result<History<S::Payload>, HistoryError<S::Error>> {
-    let (pool, marks, left_out) = gather(source, &names, &names_of, judge, limit).await?;
+    let (pool, marks, left_out, followed) = gather(source, &names, &names_of, judge, limit).await?;
     // Events left out unread may be state changes: judging without them is sound only for
     // parties that, as judged, have no authority over the item (their left-out events could
     // only be refused or observations), so a party that has is never left out.
@@ -465,14 +486,17 @@ pub async fn history<S: EventSource>(
     let (mut history, trimmed) = assemble(pool, &marks, parties, names, &names_of, limit)
         .map_err(|limit| HistoryError::TooLong { limit })?;
     history.omitted = counted(left_out.into_iter().chain(trimmed));
+    history.followed = followed;
     Ok(history)
 }
 
-/// The gathered events by leaf, the authority of each, and the candidates left out unread.
+/// The gathered events by leaf, the authority of each, the candidates left out unread, and the
+/// names of every identifier asked about.
 type Gathered<T> = (
     BTreeMap<LeafIndex, SourceEvent<T>>,
     BTreeMap<LeafIndex, Authority>,
     Vec<Candidate>,
+    Vec<Vec<String>>,
 );
 
 /// An identifier the gathering asks its source about.
@@ -574,15 +598,18 @@ async fn gather<S: EventSource>(
             }
             Judge::Claimed(claimed) => (claimed.clone(), None),
         };
-        let spoke = |leaf: LeafIndex, id: &str| {
-            spoken
-                .as_ref()
-                .is_none_or(|spoken| spoken.contains(&(leaf, id.to_owned())))
+        // As claimed, a relation is followed unless its event is marked unauthorised: what the
+        // writer of a bundle followed, a verifier without the registry follows too.
+        let spoke = |leaf: LeafIndex, id: &str| match (&spoken, judge) {
+            (Some(spoken), _) => spoken.contains(&(leaf, id.to_owned())),
+            (None, Judge::Claimed(claimed)) => claimed.get(&leaf).is_none_or(Authority::counts),
+            (None, Judge::Parties(_)) => true,
         };
         pending = related(&pool, &asked, &spoke, names_of);
         pending.retain(|next| !seen.contains(&next.names));
         if pending.is_empty() {
-            return Ok((pool, marks, left_out.into_values().collect()));
+            let followed = asked.into_iter().map(|subject| subject.names).collect();
+            return Ok((pool, marks, left_out.into_values().collect(), followed));
         }
     }
 }
@@ -756,10 +783,10 @@ fn assemble<T>(
         .collect();
     events.sort_by_key(|e| (e.event.time, e.event.leaf));
     // What the judgement also rested on: the gathered events outside the history that change
-    // some item's state (observations change nothing anyone's authority depends on).
-    let mut context: Vec<HistoryEvent<T>> = pool
+    // some item's state (observations change nothing anyone's authority depends on); the rest
+    // are outside it.
+    let (mut context, mut outside): (Vec<HistoryEvent<T>>, Vec<HistoryEvent<T>>) = pool
         .into_values()
-        .filter(|event| authority::changes_state(&event.event))
         .map(|event| HistoryEvent {
             authority: marks
                 .get(&event.leaf)
@@ -768,12 +795,14 @@ fn assemble<T>(
             event,
             why: Vec::new(),
         })
-        .collect();
+        .partition(|event| authority::changes_state(&event.event.event));
     context.sort_by_key(|e| (e.event.time, e.event.leaf));
+    outside.sort_by_key(|e| (e.event.time, e.event.leaf));
     let history = History {
         events,
         context,
-        omitted: Vec::new(),
+        outside,
+        ..History::default()
     };
     Ok((history, trimmed))
 }

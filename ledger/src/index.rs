@@ -15,6 +15,7 @@
 mod head;
 mod keys;
 mod memory;
+pub mod monitor;
 mod proof;
 mod run;
 #[cfg(test)]
@@ -25,7 +26,8 @@ pub use head::{
     MAX_RUNS, RunHead,
 };
 pub use keys::{
-    IndexKey, KEY_HASH_LEN, KeyKind, day_of, keys_of_event, keys_of_json, keys_of_parsed,
+    IndexKey, KEY_HASH_LEN, KeyKind, KeyParseError, day_of, keys_of_event, keys_of_json,
+    keys_of_parsed,
 };
 pub use memory::{MemoryIndex, MemoryRun};
 pub use proof::{

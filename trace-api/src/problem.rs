@@ -272,6 +272,20 @@ impl From<ledger_store::ReadError> for Problem {
     }
 }
 
+impl From<ledger_store::ProveKeyError> for Problem {
+    fn from(error: ledger_store::ProveKeyError) -> Self {
+        match error {
+            ledger_store::ProveKeyError::Read(error) => error.into(),
+            // A head replaced long ago, or none yet: a later request reads a newer one.
+            ledger_store::ProveKeyError::Gone { .. } | ledger_store::ProveKeyError::Uncommitted => {
+                Self::Unavailable(error.to_string())
+            }
+            ledger_store::ProveKeyError::TooLarge { .. } => Self::TooMuch(error.to_string()),
+            ledger_store::ProveKeyError::EmptyRange(_) => Self::internal(&error),
+        }
+    }
+}
+
 impl From<ledger_store::CheckpointStoreError> for Problem {
     fn from(error: ledger_store::CheckpointStoreError) -> Self {
         match error {

@@ -109,6 +109,9 @@ add("golden bundle, leaves [2,4]", goldenText, config(), "verified", "verified",
   return JSON.stringify(r.lines) === JSON.stringify(want) ? [] : [`lines ${JSON.stringify(r.lines)}, want ${JSON.stringify(want)}`];
 });
 add("golden bundle, every leaf shown", goldenText, config({ leaves: [2, 4, 5, 7, 8] }), "verified", "verified");
+// Version 2: its checkpoint has an index line, and it carries index proofs (not checked here).
+add("golden version 2 bundle", readFileSync(join(goldenDir, "provenance-v2.json"), "utf8"),
+  config({ leaves: [2, 4, 5, 7, 8] }), "verified", "verified");
 {
   const b = golden();
   delete b.anchored;
@@ -242,8 +245,8 @@ add("leaves [3]", goldenText, config({ leaves: [3] }), "failed", "missing", expe
 }
 {
   const b = golden();
-  b.version = 2;
-  add("version 2", text(b), config(), "failed", "format", expectParams({ what: "version 2" }));
+  b.version = 3;
+  add("version 3", text(b), config(), "failed", "format", expectParams({ what: "version 3" }));
 }
 add("not JSON", "<html>oops</html>", config(), "failed", "format");
 add("no events", text({ ...golden(), events: [] }), config(), "failed", "format");

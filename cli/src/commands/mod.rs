@@ -7,6 +7,7 @@ pub mod device;
 pub mod dl;
 pub mod epc;
 pub mod epcis;
+pub mod index_monitor;
 pub mod ledger;
 pub mod log_keys;
 pub mod nfc;

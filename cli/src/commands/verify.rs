@@ -40,8 +40,8 @@ use on_chain::{AnchorVerdict, Chain, OnChain};
 /// undone (an event accepted with a site token, a version 1 leaf record), 4 not anchored (yet),
 /// 5 anchors not confirmed deeply enough yet, 6 anchors not looked up on chain (no --rpc), 7
 /// anchors on a chain the --rpc node does not serve, 8 device keys not checked (no
-/// --device-keys), 9 a tlog-proof checked without its event (--event), 10 a history whose
-/// completeness nothing proves yet, 11 a history whose authority marks were not judged (no
+/// --device-keys), 9 a tlog-proof checked without its event (--event), 10 a history not
+/// proven complete (a bundle without index proofs, or whose writer left events out), 11 a history whose authority marks were not judged (no
 /// --participants).
 #[derive(Debug, Args)]
 pub struct VerifyCommand {
@@ -156,17 +156,7 @@ impl VerifyCommand {
     }
 
     fn trusted_keys(&self) -> anyhow::Result<TrustedKeys> {
-        let keys = self
-            .log_keys
-            .iter()
-            .map(|key| read_log_key(key))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let origin = match &self.origin {
-            Some(origin) => Origin::parse(origin).context("Invalid --origin")?,
-            None => origin_of(&keys)?,
-        };
-        let verifiers = NoteVerifiers::new(keys).context("Invalid --log-key")?;
-        let mut trusted = TrustedKeys::new(TrustedLog::new(origin, verifiers));
+        let mut trusted = TrustedKeys::new(trusted_log(&self.log_keys, self.origin.as_deref())?);
         let mut devices = match &self.device_keys {
             Some(path) => Some(read_device_keys(path)?),
             None => None,
@@ -189,6 +179,21 @@ impl VerifyCommand {
             None => trusted,
         })
     }
+}
+
+/// The log as `--log-key` (repeated) and `--origin` give it: the origin defaults to the keys' one
+/// name.
+pub(crate) fn trusted_log(log_keys: &[String], origin: Option<&str>) -> anyhow::Result<TrustedLog> {
+    let keys = log_keys
+        .iter()
+        .map(|key| read_log_key(key))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let origin = match origin {
+        Some(origin) => Origin::parse(origin).context("Invalid --origin")?,
+        None => origin_of(&keys)?,
+    };
+    let verifiers = NoteVerifiers::new(keys).context("Invalid --log-key")?;
+    Ok(TrustedLog::new(origin, verifiers))
 }
 
 /// A `--log-key` value: the key's text, or the path of a file holding it.
@@ -305,7 +310,9 @@ enum Gap {
     UnregisteredDevices,
     /// A tlog-proof checked without the event it is about: no --event (exit 9).
     EventNotShown,
-    /// Nothing proves that a history lists every event of the item (exit 10).
+    /// Nothing proves that a history lists every event of the item: the bundle carries no index
+    /// proofs, or its writer says it left events out (exit 10). A bundle whose index proofs
+    /// list an event it does not carry fails instead.
     IncompleteHistory,
     /// No --participants: each event's reporter and authority were taken as the bundle claims
     /// them (exit 11).
@@ -424,6 +431,8 @@ struct FileOutcome {
     /// The first failed check: where (an event, or the bundle), its name and the reason.
     first_failure: Option<String>,
     gaps: Gaps,
+    /// For a provenance bundle proven complete: the index size it is complete up to.
+    complete_through: Option<u64>,
 }
 
 impl FileOutcome {
@@ -450,11 +459,16 @@ impl FileOutcome {
         if let Some(failure) = &self.first_failure {
             return format!("FAILED: {failure}");
         }
+        let complete = self.complete_through.map_or_else(String::new, |size| {
+            format!("; the history is complete up to entry {size} of the log")
+        });
         match self.gaps.describe(allow) {
-            Some(missing) => format!("incomplete: {missing}; every other check passed"),
-            None if self.gaps.found.is_empty() => format!("valid: {} checks passed", self.passed),
+            Some(missing) => format!("incomplete: {missing}; every other check passed{complete}"),
+            None if self.gaps.found.is_empty() => {
+                format!("valid: {} checks passed{complete}", self.passed)
+            }
             None => format!(
-                "valid as allowed: {} checks passed, {} left undone as --allow accepts",
+                "valid as allowed: {} checks passed, {} left undone as --allow accepts{complete}",
                 self.passed, self.skipped
             ),
         }
@@ -610,6 +624,14 @@ fn check_file(
             }
             print_checks(out, &bundle_checks, "  ", on_chain)?;
             outcome.record(&bundle_checks, "", policy);
+            outcome.complete_through = report.complete_through();
+            if let Some(size) = report.complete_through() {
+                writeln!(
+                    out,
+                    "  the index proofs show every event of the history among the log's first \
+                     {size} entries in the bundle"
+                )?;
+            }
             for (event, checked) in bundle.events.iter().zip(report.events()) {
                 let at = format!("event {} (leaf {})", checked.position, checked.leaf_index);
                 let why: Vec<String> = event.why.iter().map(ToString::to_string).collect();

@@ -285,5 +285,69 @@ async fn administration_and_capture_commands_work_end_to_end() {
         "{listed}"
     );
 
+    index_monitor_checks_the_log_through_trace_api(&ingest).await;
     ingest.stop().await;
+}
+
+/// `tagtrail index-monitor`, through a trace-api on the ingest's database: once a checkpoint
+/// commits to the index, the index is the one the events give. A log it cannot reach and a key
+/// that is not one are usage errors.
+async fn index_monitor_checks_the_log_through_trace_api(ingest: &Ingest) {
+    let reader_url = ingest
+        .db
+        .login_role("tagtrail_reader_cli_test", "tagtrail_reader")
+        .await
+        .unwrap();
+    let mut config =
+        trace_api::Config::new(SecretString::from(reader_url), "127.0.0.1:0".parse().unwrap())
+            .unwrap();
+    config.http.workers = Some(1);
+    let app = trace_api::Application::build(config).await.unwrap();
+    let trace_url = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    let server = tokio::spawn(app.run_until_stopped());
+    let key = NoteSignerKey::from_seed(KeyName::parse("cli.test/log").unwrap(), &[3; 32])
+        .verifier_key()
+        .to_string();
+    let monitor = |url: &str, key: &str| {
+        tagtrail(args(&["index-monitor", "--url", url, "--log-key", key]))
+    };
+    // Exit 3 until a checkpoint commits to the index.
+    let mut output = monitor(&trace_url, &key).await;
+    for _ in 0..300 {
+        if output.status.code() != Some(3) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        output = monitor(&trace_url, &key).await;
+    }
+    let printed = stdout(&output);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert!(
+        lines[0].starts_with("checkpoint of ") && lines[1].starts_with("verifiable index of "),
+        "{printed}"
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&"valid: the index the checkpoint commits to is the one its entries give"),
+        "{printed}"
+    );
+
+    // Nobody listens at the first address; the second key is not one.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", unused.local_addr().unwrap());
+    drop(unused);
+    for (url, key, says) in [
+        (nowhere.as_str(), key.as_str(), "Failed to read the log"),
+        (trace_url.as_str(), "not-a-key", "Invalid --log-key"),
+    ] {
+        let output = monitor(url, key).await;
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(says),
+            "{output:?}"
+        );
+    }
+    handle.stop(true).await;
+    server.await.unwrap().unwrap();
 }

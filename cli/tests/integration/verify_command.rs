@@ -194,6 +194,7 @@ impl Log {
             events: provenance_events,
             anchored,
             omitted: Vec::new(),
+            index: None,
         };
         let bundles = (0..provenance.events.len())
             .map(|i| provenance.proof_bundle(i).unwrap())
@@ -439,7 +440,7 @@ fn a_valid_provenance_bundle_prints_each_event_s_checks_and_says_what_it_cannot_
         "\n  authority: skipped: no registry of the parties was given: each event's reporter and \
          authority were taken as the bundle claims them\n"
     ));
-    assert!(printed.contains("\n  complete: skipped: the log commits to no index"));
+    assert!(printed.contains("\n  complete: skipped: the bundle carries no index proofs"));
     for (position, leaf) in [(0, 2), (1, 3), (2, 4)] {
         assert!(
             printed.contains(&format!("\n  event {position} (leaf {leaf}): ")),
@@ -889,8 +890,8 @@ fn unreadable_or_unknown_files_exit_2_naming_the_file() {
     json["version"] = json!(3);
     let bundle_v3 = dir.write_json("bundle-v3.json", &json);
     let mut json = serde_json::to_value(&log.provenance).unwrap();
-    json["version"] = json!(2);
-    let provenance_v2 = dir.write_json("history-v2.json", &json);
+    json["version"] = json!(3);
+    let provenance_v3 = dir.write_json("history-v3.json", &json);
     let tlog_v2 = dir.write(
         "entry.tlog-proof",
         log.tlog_proof(0)
@@ -906,8 +907,8 @@ fn unreadable_or_unknown_files_exit_2_naming_the_file() {
             "unknown proof bundle version 3: this software reads version 2",
         ),
         (
-            provenance_v2.as_str(),
-            "unknown provenance bundle version 2: this software reads version 1",
+            provenance_v3.as_str(),
+            "unknown provenance bundle version 3: this software reads versions 1 and 2",
         ),
         (tlog_v2.as_str(), "unknown tlog-proof version `v2`"),
         (
@@ -973,4 +974,59 @@ fn flipped(hash: &Hash) -> Hash {
     let mut bytes = *hash.as_bytes();
     bytes[0] ^= 0x01;
     Hash::from_bytes(bytes)
+}
+
+/// The golden version 2 provenance bundle of the ledger crate (`ledger/tests/golden/`): its index
+/// proofs show the history complete, and a copy with any event removed fails naming the entry the
+/// index lists and the bundle no longer carries.
+#[test]
+fn a_bundle_with_index_proofs_is_complete_and_a_trimmed_copy_fails_naming_the_missing_entry() {
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/../ledger/tests/golden/");
+    let key = format!("{golden}log-key.pub");
+    let participants = format!("{golden}participants.json");
+    let bundle = format!("{golden}provenance-v2.json");
+    let run = |file: &str| {
+        tagtrail(&[
+            "verify",
+            "--log-key",
+            &key,
+            "--participants",
+            &participants,
+            "--allow",
+            "unchecked-anchors",
+            "--verbose",
+            file,
+        ])
+    };
+    let complete = run(&bundle);
+    assert_exit(&complete, 0);
+    let printed = stdout(&complete);
+    assert!(printed.contains("\n  complete: ok\n"), "{printed}");
+    assert!(
+        printed.contains(
+            "the index proofs show every event of the history among the log's first 10 entries \
+             in the bundle"
+        ),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("; the history is complete up to entry 10 of the log\n"),
+        "{printed}"
+    );
+
+    // The sale removed: what is left tells a coherent story; the index says what is missing.
+    let dir = TempDir::new("trimmed-provenance");
+    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    json["events"].as_array_mut().unwrap().pop();
+    let trimmed = dir.write("trimmed.json", serde_json::to_string(&json).unwrap());
+    let output = run(&trimmed);
+    assert_exit(&output, 1);
+    assert_eq!(
+        last_line(&output),
+        format!(
+            "FAILED: {trimmed}: complete: the index lists entry 8 under \
+             urn:epc:id:sgtin:0614141.107346.9001, and the bundle does not carry it: an event of \
+             the history was left out (1 missing in all: leaves 8)"
+        )
+    );
 }

@@ -152,6 +152,7 @@ impl AnchoredLog {
             }],
             anchored: bundle.anchored,
             omitted: Vec::new(),
+            index: None,
         }
     }
 

@@ -339,6 +339,36 @@ pub(super) mod base64_bytes {
     }
 }
 
+/// A list of byte strings as a JSON array of standard padded base64 strings.
+pub(super) mod base64_list {
+    use serde::ser::SerializeSeq;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(in crate::bundle) fn serialize<S: Serializer>(
+        list: &[Vec<u8>],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(list.len()))?;
+        for bytes in list {
+            seq.serialize_element(&super::base64_encode(bytes))?;
+        }
+        seq.end()
+    }
+
+    pub(in crate::bundle) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Vec<u8>>, D::Error> {
+        let texts = <Vec<std::borrow::Cow<'de, str>>>::deserialize(deserializer)?;
+        texts
+            .iter()
+            .map(|text| {
+                super::base64_decode(text)
+                    .map_err(|_| serde::de::Error::custom("expected standard padded base64"))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {

@@ -2,6 +2,7 @@
 //! item's whole history (a provenance bundle) offline, C2SP tlog-proofs of one entry, and their
 //! verifiers.
 
+mod complete;
 mod format;
 mod participants;
 mod provenance;
@@ -9,6 +10,7 @@ mod story;
 mod tlog_proof;
 mod verify;
 
+pub use complete::{COMPLETENESS_UNPROVEN, Followed, followed};
 pub use format::{
     AnchorRef, AnchoredCheckpoint, BlockHash, BundleVersion, ChainId, ContractAddress,
     DeviceAttestation, HexBytes, HexValueError, ProofBundle, ReceiptEvidence, TxHash,
@@ -18,10 +20,10 @@ pub use participants::{
     DeviceEntry, OrganisationEntry, Participants, ParticipantsError, SiteEntry,
 };
 pub use provenance::{
-    EventReport, ProvenanceBundle, ProvenanceEvent, ProvenanceReport, ProvenanceVersion, Why,
-    verify_provenance,
+    EventReport, IndexEvidence, ProvenanceBundle, ProvenanceEvent, ProvenanceReport,
+    ProvenanceVersion, Why, verify_provenance,
 };
-pub use story::{AUTHORITY_UNCHECKED, COMPLETENESS_UNPROVEN};
+pub use story::AUTHORITY_UNCHECKED;
 pub use tlog_proof::{TLOG_PROOF_HEADER, TlogProof, TlogProofError, verify_tlog_proof};
 pub use verify::{
     Check, CheckName, DeviceRegistry, Outcome, Report, TrustedKeys, Verdict, recompute_event_hash,

@@ -6,7 +6,7 @@
 //! ([`ProvenanceBundle::proof_bundle`]) and runs [`verify_bundle`] on it, so every event gets
 //! exactly the checks a proof bundle gets; the bundle as a whole adds five of its own: the event
 //! list, one checkpoint, the story (recomputed from the events, `story.rs`), the authority marks
-//! and completeness.
+//! and completeness (from the index proofs a version 2 bundle carries, `complete.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,7 +22,8 @@ use crate::size::LeafIndex;
 use crate::tree::InclusionProof;
 
 use super::format::{
-    AnchoredCheckpoint, BundleVersion, DeviceAttestation, ProofBundle, base64_bytes, ni_uri,
+    AnchoredCheckpoint, BundleVersion, DeviceAttestation, ProofBundle, base64_bytes, base64_list,
+    ni_uri,
 };
 use super::verify::{CheckName, Outcome, Report, TrustedKeys, Verdict, verify_bundle};
 
@@ -34,7 +35,8 @@ use super::verify::{CheckName, Outcome, Report, TrustedKeys, Verdict, verify_bun
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProvenanceBundle {
-    /// The format version; always 1 for this layout.
+    /// The format version: 1, or 2 for a bundle that may carry [`index`](Self::index) proofs
+    /// and events outside the history.
     pub version: ProvenanceVersion,
     /// The identifier the history was asked for (an EPC URI, a GS1 Digital Link or the hex of a
     /// tag's EPC bank), as the asker wrote it. The story check recomputes the history of this
@@ -55,6 +57,27 @@ pub struct ProvenanceBundle {
     /// bundle proves it, and the verifier's completeness check says so. Absent when nothing was.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub omitted: Vec<crate::history::Omitted>,
+    /// What the verifiable index committed in [`checkpoint`](Self::checkpoint) says of every
+    /// identifier the history follows (version 2): with it, the completeness check shows that
+    /// the bundle carries every event naming them, up to the index's size. Absent when the
+    /// checkpoint commits to no index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<IndexEvidence>,
+}
+
+/// The verifiable index's evidence in a provenance bundle: the head the bundle's checkpoint
+/// commits to (its `tagtrail-index` extension line) and a key proof of every entry of each
+/// identifier the history follows (`ledger::index`, the encodings of the ledger README's
+/// "Verifiable index, version 1").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IndexEvidence {
+    /// The encoded index head (standard base64 in JSON).
+    #[serde(with = "base64_bytes")]
+    pub head: Vec<u8>,
+    /// The encoded key proofs, one per key, in any order (standard base64 each).
+    #[serde(with = "base64_list")]
+    pub proofs: Vec<Vec<u8>>,
 }
 
 /// One event of a provenance bundle: the fields of a [`ProofBundle`] that differ from event to
@@ -200,16 +223,20 @@ impl ProvenanceBundle {
 }
 
 /// The version of the provenance bundle format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ProvenanceVersion {
-    /// Version 1, described by this crate.
+    /// Version 1: the history and its context events.
     V1,
+    /// Version 2: also the events gathered outside the history and the index proofs that show
+    /// the bundle complete.
+    V2,
 }
 
 impl Serialize for ProvenanceVersion {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             Self::V1 => serializer.serialize_u8(1),
+            Self::V2 => serializer.serialize_u8(2),
         }
     }
 }
@@ -218,8 +245,9 @@ impl<'de> Deserialize<'de> for ProvenanceVersion {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match u64::deserialize(deserializer)? {
             1 => Ok(Self::V1),
+            2 => Ok(Self::V2),
             other => Err(serde::de::Error::custom(format!(
-                "unknown provenance bundle version {other}: this software reads version 1"
+                "unknown provenance bundle version {other}: this software reads versions 1 and 2"
             ))),
         }
     }
@@ -245,6 +273,9 @@ pub struct ProvenanceReport {
     #[serde(flatten)]
     bundle: Report,
     events: Vec<EventReport>,
+    /// The index size up to which the history was proven complete, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    complete_through: Option<u64>,
 }
 
 impl ProvenanceReport {
@@ -257,6 +288,13 @@ impl ProvenanceReport {
     /// Each event's checks, in the bundle's order.
     pub fn events(&self) -> &[EventReport] {
         &self.events
+    }
+
+    /// When [`CheckName::Complete`] passed: the number of entries `n` of the index it rests on.
+    /// The bundle carries every event of the history among the log's first `n` entries (the
+    /// index may trail the checkpoint's tree a little: the entries after it are not proven).
+    pub fn complete_through(&self) -> Option<u64> {
+        self.complete_through
     }
 
     /// Invalid if any check failed (of the bundle or of an event), incomplete if any was skipped,
@@ -280,14 +318,15 @@ impl ProvenanceReport {
 ///
 /// The bundle as a whole must list at least one event and no entry twice, every inclusion proof
 /// must be for the tree size of the bundle's checkpoint, and its item, events, order and reasons
-/// must be the history its events give ([`CheckName::Story`]); completeness
-/// ([`CheckName::Complete`]) cannot be proven yet and is always skipped. Each event gets every
-/// check of [`verify_bundle`], run on its single-event bundle.
+/// must be the history its events give ([`CheckName::Story`]); it is complete
+/// ([`CheckName::Complete`]) when its index proofs list no entry of what the history follows
+/// that it does not carry (skipped for a bundle without them). Each event gets every check of
+/// [`verify_bundle`], run on its single-event bundle.
 pub fn verify_provenance(bundle: &ProvenanceBundle, trusted: &TrustedKeys) -> ProvenanceReport {
     let mut checks = Report::default();
     check_event_list(&mut checks, bundle);
     check_one_checkpoint(&mut checks, bundle, trusted);
-    super::story::check_story(&mut checks, bundle, trusted.parties());
+    let complete_through = super::story::check_story(&mut checks, bundle, trusted);
     let events = (0..bundle.events.len())
         .filter_map(|position| {
             let single = bundle.proof_bundle(position)?;
@@ -301,6 +340,7 @@ pub fn verify_provenance(bundle: &ProvenanceBundle, trusted: &TrustedKeys) -> Pr
     ProvenanceReport {
         bundle: checks,
         events,
+        complete_through,
     }
 }
 

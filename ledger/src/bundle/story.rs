@@ -9,91 +9,79 @@
 //! `authority` with its own ([`CheckName::Authority`]); without one it takes the bundle's marks
 //! as claimed, puts the history together from them, and skips that check.
 //!
-//! What the events cannot show is an event left out: unless the log commits to which events name
-//! an item (an index), a trimmed history reads like a shorter one. That check is always reported,
-//! and skipped with the reason, so that no verifier calls such a bundle complete.
+//! What the events alone cannot show is an event left out: a trimmed history reads like a
+//! shorter one. A version 2 bundle carries the index proofs that show it (`complete.rs`); a
+//! bundle without them has that check skipped with the reason, so that no verifier calls it
+//! complete.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Map, Value};
 
 use crate::history::{History, Item, Judge, Memory, Parties, SourceEvent, bundle_whys, in_memory};
 use crate::record::LeafRecord;
+use crate::size::LeafIndex;
 
 use super::provenance::{ProvenanceBundle, Why};
-use super::verify::{CheckName, Outcome, Report};
-
-/// Why [`CheckName::Complete`] is skipped for every provenance bundle today.
-pub const COMPLETENESS_UNPROVEN: &str = "the log commits to no index of the events that name an \
-    item, so nothing shows that no event of its history was left out of the bundle";
+use super::verify::{CheckName, Outcome, Report, TrustedKeys};
 
 /// Why [`CheckName::Authority`] is skipped without a registry of the parties.
 pub const AUTHORITY_UNCHECKED: &str = "no registry of the parties was given: each event's \
     reporter and authority were taken as the bundle claims them";
 
-/// Recomputes the bundle's story ([`CheckName::Story`]), checks its authority marks against
-/// `parties` ([`CheckName::Authority`]) and reports that its completeness cannot be proven
-/// ([`CheckName::Complete`]).
+/// Recomputes the bundle's story ([`CheckName::Story`]), checks its authority marks against the
+/// registry of the parties, if `trusted` has one ([`CheckName::Authority`]), and checks that it
+/// carries every event of what its history follows ([`CheckName::Complete`]). Gives the index
+/// size the bundle was proven complete up to, if it was.
 pub(super) fn check_story(
     report: &mut Report,
     bundle: &ProvenanceBundle,
-    parties: Option<&Parties>,
-) {
-    let (story, authority) = story(bundle, parties);
-    report.push(CheckName::Story, story);
-    report.push(CheckName::Authority, authority);
-    report.push(CheckName::Complete, Outcome::Skipped(completeness(bundle)));
-}
-
-/// Why [`CheckName::Complete`] is skipped for `bundle`: what its writer says it left out, if
-/// anything, and that nothing proves the rest.
-fn completeness(bundle: &ProvenanceBundle) -> String {
-    if bundle.omitted.is_empty() {
-        return COMPLETENESS_UNPROVEN.to_owned();
-    }
-    let total: usize = bundle.omitted.iter().map(|omitted| omitted.events).sum();
-    let by: Vec<String> = bundle
-        .omitted
-        .iter()
-        .map(|omitted| match &omitted.reporter {
-            Some(reporter) => format!("{} by {reporter}", omitted.events),
-            None => format!("{} by reporters the writer did not know", omitted.events),
-        })
-        .collect();
-    format!(
-        "the writer says it left out {total} events of this history ({}): more named the item \
-         than a bundle carries; and {COMPLETENESS_UNPROVEN}",
-        by.join(", ")
-    )
-}
-
-/// The story check's outcome and the authority check's.
-fn story(bundle: &ProvenanceBundle, parties: Option<&Parties>) -> (Outcome, Outcome) {
-    let not_judged = || Outcome::Skipped("the story could not be put together".to_owned());
-    let item = match Item::parse(&bundle.item) {
-        Ok(item) => item,
-        Err(error) => {
-            return (
-                Outcome::Failed(format!("the bundle's item: {error}")),
-                not_judged(),
-            );
+    trusted: &TrustedKeys,
+) -> Option<u64> {
+    let parties = trusted.parties();
+    let history = match tell(bundle, parties) {
+        Ok(history) => history,
+        Err(failure) => {
+            let not_judged = "the story could not be put together".to_owned();
+            report.push(CheckName::Story, Outcome::Failed(failure));
+            report.push(CheckName::Authority, Outcome::Skipped(not_judged.clone()));
+            let complete = match bundle.index {
+                None => super::complete::unproven(bundle),
+                Some(_) => format!("{not_judged}, so what it follows is not known"),
+            };
+            report.push(CheckName::Complete, Outcome::Skipped(complete));
+            return None;
         }
     };
+    let complete = super::complete::check(bundle, trusted, &history);
+    let story = match first_difference(bundle, &history, &complete.listed) {
+        Some(difference) => Outcome::Failed(difference),
+        None => Outcome::Passed,
+    };
+    let authority = match parties {
+        None => Outcome::Skipped(AUTHORITY_UNCHECKED.to_owned()),
+        Some(_) => match first_misjudged(bundle, &history) {
+            Some(difference) => Outcome::Failed(difference),
+            None => Outcome::Passed,
+        },
+    };
+    report.push(CheckName::Story, story);
+    report.push(CheckName::Authority, authority);
+    report.push(CheckName::Complete, complete.outcome);
+    complete.through
+}
+
+/// The history the bundle's events give for its item (judged with `parties`, or as the bundle
+/// claims without them), or why it cannot be put together.
+fn tell(bundle: &ProvenanceBundle, parties: Option<&Parties>) -> Result<History<usize>, String> {
+    let item = Item::parse(&bundle.item).map_err(|error| format!("the bundle's item: {error}"))?;
     let mut events = Vec::with_capacity(bundle.events.len());
     let mut claimed = BTreeMap::new();
     for (position, event) in bundle.events.iter().enumerate() {
         let leaf = event.inclusion.leaf_index();
-        let parsed = match serde_json::from_str::<Map<String, Value>>(&event.event) {
-            Ok(parsed) => parsed,
-            Err(error) => {
-                return (
-                    Outcome::Failed(format!(
-                        "event {position} (leaf {leaf}) is not a JSON object: {error}"
-                    )),
-                    not_judged(),
-                );
-            }
-        };
+        let parsed = serde_json::from_str::<Map<String, Value>>(&event.event).map_err(|error| {
+            format!("event {position} (leaf {leaf}) is not a JSON object: {error}")
+        })?;
         let record = LeafRecord::decode(&event.leaf_record).ok();
         let reporter = match parties {
             Some(parties) => record
@@ -113,24 +101,8 @@ fn story(bundle: &ProvenanceBundle, parties: Option<&Parties>) -> (Outcome, Outc
         None => Judge::Claimed(&claimed),
     };
     // The history cannot hold more events than the bundle gives it.
-    let Some(history) = in_memory(&memory, item.names.clone(), judge, bundle.events.len()) else {
-        return (
-            Outcome::Failed("the history could not be put together".to_owned()),
-            not_judged(),
-        );
-    };
-    let story = match first_difference(bundle, &history) {
-        Some(difference) => Outcome::Failed(difference),
-        None => Outcome::Passed,
-    };
-    let authority = match parties {
-        None => Outcome::Skipped(AUTHORITY_UNCHECKED.to_owned()),
-        Some(_) => match first_misjudged(bundle, &history) {
-            Some(difference) => Outcome::Failed(difference),
-            None => Outcome::Passed,
-        },
-    };
-    (story, authority)
+    in_memory(&memory, item.names.clone(), judge, bundle.events.len())
+        .ok_or_else(|| "the history could not be put together".to_owned())
 }
 
 /// The first event whose reporter or authority the bundle states otherwise than the registry
@@ -173,9 +145,14 @@ fn organisation(id: Option<&crate::OrganisationId>) -> String {
 }
 
 /// The first way the bundle differs from the history its events give, in plain words. The
-/// bundle lists the history's events (each with its reasons), in order, then the context events
-/// its authority marks rest on (no reason), in any order.
-fn first_difference(bundle: &ProvenanceBundle, history: &History<usize>) -> Option<String> {
+/// bundle lists the history's events (each with its reasons), in order, then, with no reason and
+/// in any order, the context events its authority marks rest on, the other events gathered with
+/// it and those its index proofs list under what it follows (`indexed`).
+fn first_difference(
+    bundle: &ProvenanceBundle,
+    history: &History<usize>,
+    indexed: &HashSet<LeafIndex>,
+) -> Option<String> {
     let at = |position: usize| {
         let leaf = bundle.events[position].inclusion.leaf_index();
         format!("event {position} (leaf {leaf})")
@@ -186,7 +163,7 @@ fn first_difference(bundle: &ProvenanceBundle, history: &History<usize>) -> Opti
     for event in &history.events {
         in_history[event.event.payload] = true;
     }
-    for event in &history.context {
+    for event in history.context.iter().chain(&history.outside) {
         in_context[event.event.payload] = true;
     }
     for (position, event) in bundle.events.iter().enumerate() {
@@ -199,11 +176,13 @@ fn first_difference(bundle: &ProvenanceBundle, history: &History<usize>) -> Opti
                 bundle.item
             ));
         }
-        if !listed_in_history && !in_context[position] {
+        let in_index = || indexed.contains(&event.inclusion.leaf_index());
+        if !listed_in_history && !in_context[position] && (in_history[position] || !in_index()) {
             let what = if in_history[position] {
                 "is part of the history, listed without a reason"
             } else {
-                "is listed as context (no reason), but no authority mark of the history rests on it"
+                "is listed without a reason, but it is neither context an authority mark of the \
+                 history rests on, nor an event naming what the history follows"
             };
             return Some(format!("{} {what}", at(position)));
         }

@@ -99,9 +99,9 @@ impl fmt::Display for KeyKind {
 /// The derived order (kind, then hash bytes) is the order of the index.
 ///
 /// Eight bytes keep the index small. Two names with one hash share a key: the index then lists
-/// the entries of both, and a verifier that is shown an entry that does not name what it asked
-/// for reports the list unproven rather than the history complete, so a collision can hide no
-/// entry; finding a second name for someone else's key takes about 2^64 hashes.
+/// the entries of both, and a complete provenance bundle carries every entry its proofs list (the
+/// other name's with no reason), so a collision can hide no entry; finding a second name for
+/// someone else's key takes about 2^64 hashes, and gains only a larger bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct IndexKey {
     kind: KeyKind,
@@ -196,6 +196,37 @@ impl fmt::Display for IndexKey {
             write!(f, "{byte:02x}")?;
         }
         Ok(())
+    }
+}
+
+/// Why text is not an index key as [`IndexKey`] displays it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not an index key: expected `<kind>:<16 lower-case hex digits>`, the kind one of \
+     epc, parent, class, lot, location-day"
+)]
+pub struct KeyParseError(String);
+
+impl std::str::FromStr for IndexKey {
+    type Err = KeyParseError;
+
+    /// Reads the one spelling [`IndexKey`] displays: `epc:0123456789abcdef`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let refuse = || KeyParseError(text.chars().take(64).collect());
+        let (kind, hex) = text.split_once(':').ok_or_else(refuse)?;
+        let kind = KeyKind::ALL
+            .into_iter()
+            .find(|candidate| candidate.name() == kind)
+            .ok_or_else(refuse)?;
+        let lower_hex = |byte: u8| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte);
+        if hex.len() != 2 * KEY_HASH_LEN || !hex.bytes().all(lower_hex) {
+            return Err(refuse());
+        }
+        let mut hash = [0; KEY_HASH_LEN];
+        for (at, byte) in hash.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * at..2 * at + 2], 16).map_err(|_| refuse())?;
+        }
+        Ok(Self { kind, hash })
     }
 }
 

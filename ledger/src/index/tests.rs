@@ -694,3 +694,28 @@ fn an_index_commitment_is_one_extension_line_with_one_spelling() {
         Err(CommitmentError::LineCount(2))
     );
 }
+
+#[test]
+fn a_key_reads_back_from_its_one_displayed_spelling_and_nothing_else() {
+    for kind in KeyKind::ALL {
+        let key = key_of(kind, 7);
+        assert_eq!(key.to_string().parse::<IndexKey>(), Ok(key));
+    }
+    let key = IndexKey::epc("urn:epc:id:sgtin:0614141.107346.2017");
+    assert_eq!(key.to_string().parse::<IndexKey>(), Ok(key));
+    for bad in [
+        "",
+        "epc",
+        "epc:",
+        "epc:0123456789abcde",
+        "epc:0123456789abcdef0",
+        "epc:0123456789ABCDEF",
+        "epc:0123456789abcdeg",
+        "EPC:0123456789abcdef",
+        "pallet:0123456789abcdef",
+        "epc:+123456789abcdef",
+        "epc:é123456789abcde",
+    ] {
+        assert!(bad.parse::<IndexKey>().is_err(), "{bad:?}");
+    }
+}

@@ -651,11 +651,7 @@ fn what_could_not_be_read_leaves_the_item_unknown() {
             scans: &[],
         })
     };
-    let empty = History {
-        events: Vec::new(),
-        context: Vec::new(),
-        omitted: Vec::new(),
-    };
+    let empty = History::default();
     let refused = judged(&empty, Some("more than 40000 events name it"));
     assert_eq!(refused.verdict, Verdict::Unknown);
     assert_eq!(

@@ -6,6 +6,7 @@
 mod bundle;
 mod codecs;
 mod index;
+mod monitor;
 mod proofs;
 mod provenance;
 mod rfc6962_vectors;

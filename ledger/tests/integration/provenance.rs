@@ -9,12 +9,14 @@ use epcis::EventHash;
 use ledger::batch::{DeviceSigningKey, EventBatch};
 use ledger::bundle::{
     AUTHORITY_UNCHECKED, AnchorRef, AnchoredCheckpoint, ChainId, CheckName, ContractAddress,
-    DeviceAttestation, DeviceEntry, OrganisationEntry, Outcome, Participants, ProvenanceBundle,
-    ProvenanceEvent, ProvenanceReport, ProvenanceVersion, Report, SiteEntry, TlogProof,
-    TrustedKeys, TxHash, Verdict, Why, recompute_event_hash, verify_provenance, verify_tlog_proof,
+    DeviceAttestation, DeviceEntry, IndexEvidence, OrganisationEntry, Outcome, Participants,
+    ProvenanceBundle, ProvenanceEvent, ProvenanceReport, ProvenanceVersion, Report, SiteEntry,
+    TlogProof, TrustedKeys, TxHash, Verdict, Why, recompute_event_hash, verify_provenance,
+    verify_tlog_proof,
 };
 use ledger::checkpoint::{Checkpoint, Origin, TrustedLog};
 use ledger::history::Authority;
+use ledger::index::{IndexCommitment, IndexKey, KeyRange, MemoryIndex, keys_of_json};
 use ledger::note::{KeyName, Note, NoteSignerKey, NoteVerifiers};
 use ledger::record::{Attestation, LeafRecord};
 use ledger::tree::{MemoryTree, prove_consistency, prove_inclusion};
@@ -234,6 +236,7 @@ fn scenario() -> Scenario {
             }],
         }),
         omitted: Vec::new(),
+        index: None,
     };
 
     let participants = participants(&device_key);
@@ -774,14 +777,14 @@ fn an_anchor_older_than_some_events_leaves_those_not_yet_anchored() {
 #[test]
 fn provenance_bundles_of_other_versions_or_with_unknown_fields_are_refused() {
     let mut json: Value = serde_json::from_str(GOLDEN_PROVENANCE).unwrap();
-    for version in [0, 2] {
+    for version in [0, 3] {
         json["version"] = json!(version);
         let error = serde_json::from_value::<ProvenanceBundle>(json.clone())
             .unwrap_err()
             .to_string();
         assert!(
             error.contains(&format!(
-                "unknown provenance bundle version {version}: this software reads version 1"
+                "unknown provenance bundle version {version}: this software reads versions 1 and 2"
             )),
             "{error}"
         );
@@ -912,5 +915,332 @@ fn a_tlog_proof_without_a_leaf_record_fails_the_leaf_record_check() {
     assert!(matches!(
         report.outcome(CheckName::Inclusion),
         Some(Outcome::Skipped(_))
+    ));
+}
+
+// Version 2: the index proofs that show a bundle complete.
+
+const GOLDEN_PROVENANCE_V2: &str = include_str!("../golden/provenance-v2.json");
+
+/// The index keys of each of the first `size` entries of the scenario's log: the history's events
+/// have theirs, the other entries (not JSON events) none.
+fn entry_keys(scenario: &Scenario, size: u64) -> Vec<Vec<IndexKey>> {
+    (0..size)
+        .map(|leaf| {
+            scenario
+                .bundle
+                .events
+                .iter()
+                .find(|event| event.inclusion.leaf_index().get() == leaf)
+                .map(|event| keys_of_json(&event.event).unwrap())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The scenario's bundle as version 2: its checkpoint commits to an index of the log's 10 entries
+/// built in two runs (`keys` gives each entry's keys), and it carries the proofs of the item, its
+/// case and the item it was made into.
+fn indexed_with(scenario: &Scenario, keys: &[Vec<IndexKey>]) -> ProvenanceBundle {
+    let mut index = MemoryIndex::new();
+    index.push_entries(&keys[..6]);
+    if keys.len() > 6 {
+        index.push_entries(&keys[6..]);
+    }
+    let head = index.head().unwrap();
+    let size = TreeSize::from(10);
+    let checkpoint = Checkpoint::new(
+        scenario.origin.clone(),
+        size,
+        scenario.tree.root_at(size).unwrap(),
+    )
+    .with_extensions(vec![IndexCommitment::of_head(&head).to_line()])
+    .unwrap()
+    .sign(&[&scenario.log_key])
+    .unwrap()
+    .to_message();
+    let proofs = [ITEM, CASE, NEW_ITEM]
+        .iter()
+        .map(|id| {
+            index
+                .prove(&head, KeyRange::all(IndexKey::epc(id)))
+                .unwrap()
+                .encode()
+        })
+        .collect();
+    ProvenanceBundle {
+        version: ProvenanceVersion::V2,
+        checkpoint,
+        index: Some(IndexEvidence {
+            head: head.encode(),
+            proofs,
+        }),
+        ..scenario.bundle.clone()
+    }
+}
+
+fn indexed(scenario: &Scenario) -> ProvenanceBundle {
+    indexed_with(scenario, &entry_keys(scenario, 10))
+}
+
+fn complete_outcome(report: &ProvenanceReport) -> Outcome {
+    report
+        .bundle_checks()
+        .outcome(CheckName::Complete)
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn the_version_2_bundle_has_its_golden_json_text_and_documented_shape() {
+    let scenario = scenario();
+    let bundle = indexed(&scenario);
+    let text = serde_json::to_string_pretty(&bundle).unwrap() + "\n";
+    assert_eq!(text, GOLDEN_PROVENANCE_V2);
+    let decoded: ProvenanceBundle = serde_json::from_str(GOLDEN_PROVENANCE_V2).unwrap();
+    assert_eq!(decoded, bundle);
+    let json: Value = serde_json::from_str(GOLDEN_PROVENANCE_V2).unwrap();
+    let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "version",
+            "item",
+            "checkpoint",
+            "events",
+            "anchored",
+            "index"
+        ]
+    );
+    assert_eq!(json["version"], json!(2));
+    let index: Vec<&String> = json["index"].as_object().unwrap().keys().collect();
+    assert_eq!(index, ["head", "proofs"]);
+    assert_eq!(json["index"]["proofs"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_bundle_with_its_index_proofs_is_complete_up_to_the_index_size() {
+    let scenario = scenario();
+    let bundle = indexed(&scenario);
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    assert_eq!(report.verdict(), Verdict::Valid, "{report:#?}");
+    assert_eq!(complete_outcome(&report), Outcome::Passed);
+    assert_eq!(report.complete_through(), Some(10));
+    // Without index proofs, the same events are never called complete.
+    let report = verify_provenance(&scenario.bundle, &scenario.trusted);
+    assert_eq!(report.complete_through(), None);
+    assert_eq!(
+        complete_outcome(&report),
+        Outcome::Skipped(ledger::bundle::COMPLETENESS_UNPROVEN.to_owned())
+    );
+}
+
+#[test]
+fn a_bundle_with_any_event_removed_fails_naming_the_missing_entry() {
+    let scenario = scenario();
+    let bundle = indexed(&scenario);
+    for position in 0..bundle.events.len() {
+        let mut trimmed = bundle.clone();
+        let removed = trimmed.events.remove(position);
+        let leaf = removed.inclusion.leaf_index().get();
+        let report = verify_provenance(&trimmed, &scenario.trusted);
+        assert_eq!(report.verdict(), Verdict::Invalid, "event {position}");
+        match complete_outcome(&report) {
+            Outcome::Failed(reason) => assert!(
+                reason.contains(&format!("lists entry {leaf} under"))
+                    && reason.contains("does not carry it"),
+                "event {position}: {reason}"
+            ),
+            other => panic!("event {position}: {other:?}"),
+        }
+    }
+    // The sale, the last event: what is left tells a coherent story, and only completeness fails.
+    let mut trimmed = bundle.clone();
+    trimmed.events.pop();
+    let report = verify_provenance(&trimmed, &scenario.trusted);
+    assert_eq!(failures(&report), [(None, CheckName::Complete)]);
+    let Outcome::Failed(reason) = complete_outcome(&report) else {
+        panic!("{report:#?}")
+    };
+    assert!(
+        reason.starts_with(&format!(
+            "the index lists entry 8 under {NEW_ITEM}, and the bundle does not carry it"
+        )),
+        "{reason}"
+    );
+}
+
+#[test]
+fn events_the_writer_says_it_left_out_leave_the_history_unproven_naming_them() {
+    let scenario = scenario();
+    let mut bundle = indexed(&scenario);
+    bundle.events.pop();
+    bundle.omitted = vec![ledger::history::Omitted {
+        reporter: Some(OrganisationId::parse(BRAND).unwrap()),
+        events: 1,
+    }];
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    assert_eq!(report.verdict(), Verdict::Incomplete, "{report:#?}");
+    let Outcome::Skipped(reason) = complete_outcome(&report) else {
+        panic!("{report:#?}")
+    };
+    assert!(
+        reason.contains("left out 1 events") && reason.contains("leaves 8"),
+        "{reason}"
+    );
+    // Declaring fewer than are missing does not cover the rest (the case's shipping, leaf 5).
+    bundle.events.remove(2);
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    assert!(matches!(complete_outcome(&report), Outcome::Failed(_)));
+}
+
+#[test]
+fn an_identifier_without_its_proof_is_reported_unproven() {
+    let scenario = scenario();
+    let mut bundle = indexed(&scenario);
+    // The case's proof (the second) is dropped.
+    bundle.index.as_mut().unwrap().proofs.remove(1);
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    assert_eq!(report.verdict(), Verdict::Incomplete);
+    let Outcome::Skipped(reason) = complete_outcome(&report) else {
+        panic!("{report:#?}")
+    };
+    assert!(
+        reason.contains(&format!("every entry of {CASE}")),
+        "{reason}"
+    );
+    // A proof of part of the entries covers nothing.
+    let mut index = MemoryIndex::new();
+    let keys = entry_keys(&scenario, 10);
+    index.push_entries(&keys[..6]);
+    index.push_entries(&keys[6..]);
+    let head = index.head().unwrap();
+    let partial = KeyRange {
+        key: IndexKey::epc(CASE),
+        from: 0,
+        to: 5,
+    };
+    bundle
+        .index
+        .as_mut()
+        .unwrap()
+        .proofs
+        .push(index.prove(&head, partial).unwrap().encode());
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    let Outcome::Skipped(reason) = complete_outcome(&report) else {
+        panic!("{report:#?}")
+    };
+    assert!(
+        reason.contains(&format!("every entry of {CASE}")),
+        "{reason}"
+    );
+}
+
+#[test]
+fn forged_index_evidence_fails() {
+    let scenario = scenario();
+    let bundle = indexed(&scenario);
+    let failed = |bundle: &ProvenanceBundle| match complete_outcome(&verify_provenance(
+        bundle,
+        &scenario.trusted,
+    )) {
+        Outcome::Failed(reason) => reason,
+        other => panic!("{other:?}"),
+    };
+    // A changed byte of a proof (its last: a hash of its last run's range proof); of the head.
+    let mut forged = bundle.clone();
+    let proof = &mut forged.index.as_mut().unwrap().proofs[0];
+    let last = proof.len() - 1;
+    proof[last] ^= 1;
+    assert!(failed(&forged).starts_with("index proof 0"));
+    // A byte of the first run's root (after the 13-byte header and the run's three counts).
+    let mut forged = bundle.clone();
+    forged.index.as_mut().unwrap().head[40] ^= 1;
+    assert!(failed(&forged).contains("the checkpoint commits to"));
+    let mut forged = bundle.clone();
+    forged.index.as_mut().unwrap().head.pop();
+    assert!(failed(&forged).starts_with("the index head: "));
+    // The same proof twice.
+    let mut forged = bundle.clone();
+    let first = forged.index.as_ref().unwrap().proofs[0].clone();
+    forged.index.as_mut().unwrap().proofs.push(first);
+    assert!(failed(&forged).contains("a second proof"));
+    // Proofs against a checkpoint that commits to no index.
+    let forged = ProvenanceBundle {
+        checkpoint: scenario.bundle.checkpoint.clone(),
+        ..bundle.clone()
+    };
+    assert!(failed(&forged).contains("commits to no index"));
+}
+
+/// An operator that signs an index leaving out an entry (here the sale's keys) is caught by the
+/// bundle that carries the entry, and by nothing less than recomputing the index from the log
+/// when it serves a bundle without it.
+#[test]
+fn an_index_that_leaves_out_a_carried_event_fails() {
+    let scenario = scenario();
+    let mut keys = entry_keys(&scenario, 10);
+    keys[8].clear();
+    let bundle = indexed_with(&scenario, &keys);
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    let Outcome::Failed(reason) = complete_outcome(&report) else {
+        panic!("{report:#?}")
+    };
+    assert!(
+        reason.contains("event 4 (leaf 8) names") && reason.contains("the index leaves out"),
+        "{reason}"
+    );
+}
+
+/// Whoever strips the index proofs from a bundle (or calls it version 1) cannot strip the index
+/// line from the signed checkpoint: such a bundle fails, never reads as one written before the
+/// index.
+#[test]
+fn a_bundle_stripped_of_its_index_proofs_fails() {
+    let scenario = scenario();
+    let bundle = indexed(&scenario);
+    for version in [ProvenanceVersion::V2, ProvenanceVersion::V1] {
+        let mut stripped = bundle.clone();
+        stripped.version = version;
+        stripped.index = None;
+        stripped.events.pop();
+        let report = verify_provenance(&stripped, &scenario.trusted);
+        let Outcome::Failed(reason) = complete_outcome(&report) else {
+            panic!("{report:#?}")
+        };
+        assert!(
+            reason.starts_with(
+                "the checkpoint commits to an index of 10 entries, and the bundle carries none"
+            ),
+            "{reason}"
+        );
+    }
+}
+
+/// An index that does not cover the checkpoint's whole tree proves the history complete only up
+/// to its size: the verdict is never valid, and the entries it leaves unproven are counted.
+#[test]
+fn an_index_behind_its_checkpoint_leaves_the_last_entries_unproven() {
+    let scenario = scenario();
+    // The index covers 8 of the checkpoint's 10 entries: the sale (leaf 8) is after it.
+    let keys = entry_keys(&scenario, 8);
+    let bundle = indexed_with(&scenario, &keys);
+    let report = verify_provenance(&bundle, &scenario.trusted);
+    assert_eq!(report.verdict(), Verdict::Incomplete, "{report:#?}");
+    assert_eq!(report.complete_through(), None);
+    assert_eq!(
+        complete_outcome(&report),
+        Outcome::Skipped(
+            "complete up to entry 8 only: the index does not cover the checkpoint's last 2 \
+             entries, so nothing shows that none of them was left out"
+                .to_owned()
+        )
+    );
+    // Removing an event it covers still fails.
+    let mut trimmed = bundle.clone();
+    trimmed.events.remove(1);
+    assert!(matches!(
+        complete_outcome(&verify_provenance(&trimmed, &scenario.trusted)),
+        Outcome::Failed(_)
     ));
 }

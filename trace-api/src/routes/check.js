@@ -100,7 +100,7 @@ async function verify(text, config) {
     try { b = JSON.parse(String(text).replace(LIFT, '$1"$2"')); } catch (e) { /* below */ }
     const bad = (ok, what) => must(ok, "format", { what });
     bad(b && typeof b === "object", "not JSON");
-    bad(b.version === 1, "version " + b.version);
+    bad(b.version === 1 || b.version === 2, "version " + b.version);
     // The bundle of this page's item, not another's.
     bad(config.item === undefined || b.item === config.item, "it is the bundle of another item");
     bad(typeof b.checkpoint === "string" && Array.isArray(b.events) && b.events.length, "no checkpoint or events");

@@ -2,6 +2,7 @@
 //! provenance bundle that proves it). `{id}` is an EPC URI, a GS1 Digital Link or the tag's EPC
 //! bank in hex (percent-encoded in the path).
 
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use actix_web::http::header::CACHE_CONTROL;
@@ -9,11 +10,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use ledger::bundle::{ProvenanceBundle, ProvenanceEvent, ProvenanceVersion};
-use ledger::history::{
-    History, HistoryError, HistoryEvent, Item, Judge, Why, bundle_whys, history as custody,
-    names_of,
+use ledger::bundle::{
+    IndexEvidence, ProvenanceBundle, ProvenanceEvent, ProvenanceVersion, followed,
 };
+use ledger::history::{
+    History, HistoryError, HistoryEvent, Item, Judge, Omitted, Why, bundle_whys, event_ids,
+    history as custody, names_of,
+};
+use ledger::index::{KeyProof, KeyRange};
 
 use ledger::record::Attestation;
 use ledger::size::{LeafIndex, TreeSize};
@@ -81,6 +85,17 @@ pub(super) fn registry_problem(error: registry::PartiesError) -> Problem {
     }
 }
 
+/// Which company-prefix splits of a Digital Link's GTIN a history looks up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Splits {
+    /// Only its registered owner's, when there is one (`Item::narrowed`): two lookups, not eight.
+    Registered,
+    /// Every one, as a verifier reading the item's identifier does: what a provenance bundle
+    /// follows, so that its story is the one the verifier puts together (an event naming the
+    /// item under another split shares its index key, and a complete bundle carries it).
+    Every,
+}
+
 /// The history of an item in a view, each event judged with the registry's parties, and the
 /// context events its marks rest on.
 pub(super) async fn events_of(
@@ -89,6 +104,7 @@ pub(super) async fn events_of(
     view: &View,
     item: &Item,
     limit: usize,
+    splits: Splits,
 ) -> Result<History<Arc<StoredEntry>>, Problem> {
     let parties = state
         .parties
@@ -96,7 +112,10 @@ pub(super) async fn events_of(
         .await
         .map_err(registry_problem)?;
     // A link of a registered brand's item: only its owner's split of the GTIN is looked up.
-    let item = &item.clone().narrowed(&parties);
+    let item = &match splits {
+        Splits::Registered => item.clone().narrowed(&parties),
+        Splits::Every => item.clone(),
+    };
     let size = view.size().get();
     if let Some(why) = state.refused_answers.get(&item.names, limit, size) {
         return Err(Problem::TooMuch(why));
@@ -202,6 +221,7 @@ pub(super) async fn history(
         &view,
         &item,
         limits.max_history_events,
+        Splits::Registered,
     )
     .await?;
     let total = events.len();
@@ -354,10 +374,11 @@ fn why_json(why: &Why) -> Value {
     }
 }
 
-/// `GET /items/{id}/bundle`: the provenance bundle of the item's whole history (version 1,
+/// `GET /items/{id}/bundle`: the provenance bundle of the item's whole history (version 2,
 /// `ledger::bundle::ProvenanceBundle`): every event with its leaf record, device attestation and
-/// inclusion proof to one checkpoint, in history order, then the context events the history's
-/// authority marks rest on (no reason).
+/// inclusion proof to one checkpoint, in history order; then, with no reason, the context events
+/// the history's authority marks rest on, the other events gathered with it and those the index
+/// lists under what it follows by another name; and the index proofs that show it complete.
 pub(super) async fn bundle(
     request: HttpRequest,
     id: web::Path<String>,
@@ -366,21 +387,42 @@ pub(super) async fn bundle(
     let item = item(&id)?;
     let view = state.views.latest(&state.store).await?;
     let limit = state.limits.max_bundle_events;
-    let History {
-        events,
-        context,
-        omitted,
-    } = events_of(&state, client(&request), &view, &item, limit).await?;
-    if events.is_empty() {
+    let history = events_of(&state, client(&request), &view, &item, limit, Splits::Every).await?;
+    if history.events.is_empty() {
         return Err(Problem::NotFound(format!(
             "no event of the ledger (as of its checkpoint of {} entries) names {}",
             view.size(),
             item.asked
         )));
     }
-    // The history's events, then the context events its authority marks rest on (no reason).
-    let listed: Vec<&HistoryEvent<Arc<StoredEntry>>> = events.iter().chain(&context).collect();
-    let entries: Vec<&StoredEntry> = listed.iter().map(|e| e.event.payload.as_ref()).collect();
+    let (index, extra, left_out) =
+        match index_evidence(&state, client(&request), &view, &history).await? {
+            Some((index, extra, left_out)) => (Some(index), extra, left_out),
+            None => (None, Vec::new(), None),
+        };
+    let History {
+        events,
+        context,
+        outside,
+        mut omitted,
+        ..
+    } = history;
+    if let Some(left_out) = left_out {
+        match omitted
+            .iter_mut()
+            .find(|counted| counted.reporter.is_none())
+        {
+            Some(counted) => counted.events += left_out.events,
+            None => omitted.insert(0, left_out),
+        }
+    }
+    let listed: Vec<&HistoryEvent<Arc<StoredEntry>>> =
+        events.iter().chain(&context).chain(&outside).collect();
+    let entries: Vec<&StoredEntry> = listed
+        .iter()
+        .map(|e| e.event.payload.as_ref())
+        .chain(&extra)
+        .collect();
     let mut attestations = Attestations::new(&state.batches, &state.registry);
     attestations.prepare(&view, &entries).await?;
     let leaves: Vec<LeafIndex> = entries.iter().map(|entry| entry.leaf_index).collect();
@@ -389,9 +431,22 @@ pub(super) async fn bundle(
         .inclusion_proofs(&leaves, view.size())
         .await
         .map_err(ProofsError::from)?;
-    let mut bundled = Vec::with_capacity(listed.len());
-    for (event, inclusion) in listed.iter().zip(proofs) {
-        let entry = &event.event.payload;
+    let mut bundled = Vec::with_capacity(entries.len());
+    let mut proofs = proofs.into_iter();
+    for (position, entry) in entries.iter().enumerate() {
+        let inclusion = proofs
+            .next()
+            .ok_or_else(|| Problem::Internal("an inclusion proof is missing".to_owned()))?;
+        // The history's events and those gathered with it carry their reasons and marks; the
+        // entries only the index lists (another spelling of a followed identifier) carry none.
+        let (why, reported_by, authority) = match listed.get(position) {
+            Some(event) => (
+                bundle_whys(event, &events),
+                event.event.reporter.clone(),
+                Some(event.authority.clone()),
+            ),
+            None => (Vec::new(), None, None),
+        };
         bundled.push(ProvenanceEvent {
             event: entry.event.to_string(),
             document_context: None,
@@ -399,19 +454,20 @@ pub(super) async fn bundle(
             leaf_record: entry.record.encode(),
             device_attestation: attestations.of(&view, entry).await?,
             inclusion,
-            why: bundle_whys(event, &events),
-            reported_by: event.event.reporter.clone(),
-            authority: Some(event.authority.clone()),
+            why,
+            reported_by,
+            authority,
         });
     }
     let bytes = bundled.iter().map(|event| event.event.len()).sum();
     let bundle = ProvenanceBundle {
-        version: ProvenanceVersion::V1,
+        version: ProvenanceVersion::V2,
         item: item.asked.clone(),
         checkpoint: view.checkpoint.note.clone(),
         events: bundled,
         anchored: view.anchored.as_deref().cloned(),
         omitted,
+        index,
     };
     let body = state
         .lane
@@ -420,4 +476,79 @@ pub(super) async fn bundle(
         .map_err(|error| Problem::internal(&error))?
         .map_err(|error| Problem::internal(&error))?;
     Ok(json_answer(body))
+}
+
+/// The index proofs of every identifier `history` follows, against the head the view's checkpoint
+/// commits to, and the entries they list that the history did not gather and a complete bundle
+/// must carry: events naming a followed identifier by a name the history did not ask under (its
+/// other spellings share its key). The candidates the history left out name it by one of its
+/// names and stay out: the bundle declares them in `omitted`. `None` when the checkpoint commits
+/// to no index. More such entries than a bundle carries events are left out, counted (their
+/// reporters unknown: they were not read).
+async fn index_evidence(
+    state: &AppState,
+    client: Option<std::net::IpAddr>,
+    view: &View,
+    history: &History<Arc<StoredEntry>>,
+) -> Result<Option<(IndexEvidence, Vec<StoredEntry>, Option<Omitted>)>, Problem> {
+    let Some(commitment) = ledger_store::commitment_of_note(&view.checkpoint.note) else {
+        return Ok(None);
+    };
+    let ranges: Vec<KeyRange> = followed(history)
+        .iter()
+        .map(|subject| KeyRange::all(subject.key))
+        .collect();
+    let (head, proofs) = view.store.prove_keys_at(&commitment, &ranges).await?;
+    let gathered: HashSet<LeafIndex> = history
+        .events
+        .iter()
+        .chain(&history.context)
+        .chain(&history.outside)
+        .map(|event| event.event.leaf)
+        .collect();
+    let mut extra = BTreeSet::new();
+    for proof in &proofs {
+        let leaves = proof
+            .verify(&head)
+            .map_err(|error| Problem::internal(&error))?;
+        extra.extend(
+            leaves
+                .into_iter()
+                .filter_map(|leaf| LeafIndex::new(leaf).ok())
+                .filter(|leaf| !gathered.contains(leaf)),
+        );
+    }
+    // Among them the candidates the history left out (counted in `omitted` already): what is
+    // loaded is bounded by those and as many more as a bundle carries events; the rest, and the
+    // entries beyond that many, are declared left out.
+    let most = state.limits.max_bundle_events;
+    let left_out: usize = history.omitted.iter().map(|counted| counted.events).sum();
+    let loadable = most.saturating_add(left_out);
+    let unread = extra.len().saturating_sub(loadable);
+    let extra: Vec<LeafIndex> = extra.into_iter().take(loadable).collect();
+    let mut entries: Vec<StoredEntry> = match extra.is_empty() {
+        true => Vec::new(),
+        false => {
+            let names: HashSet<String> = history.followed.iter().flatten().cloned().collect();
+            let budget = state.budget.answer_for(client);
+            view.entries_where(&extra, &budget, &state.lane, move |event| {
+                !event_ids(event).any(|id| names.contains(id))
+            })
+            .await?
+            .into_iter()
+            .map(|(entry, _)| entry)
+            .collect()
+        }
+    };
+    let beyond = unread + entries.len().saturating_sub(most);
+    entries.truncate(most);
+    let evidence = IndexEvidence {
+        head: head.encode(),
+        proofs: proofs.iter().map(KeyProof::encode).collect(),
+    };
+    let left_out = (beyond > 0).then_some(Omitted {
+        reporter: None,
+        events: beyond,
+    });
+    Ok(Some((evidence, entries, left_out)))
 }

@@ -1,6 +1,8 @@
 //! The C2SP tlog-tiles read API (<https://c2sp.org/tlog-tiles>) for monitors and witnesses:
 //! `GET /log/checkpoint`, `GET /log/tile/<L>/<N>[.p/<W>]` and `GET /log/tile/entries/<N>[.p/<W>]`.
-//! The log's entries are its leaf records (a leaf hash is `SHA-256(0x00 || record)`).
+//! The log's entries are its leaf records (a leaf hash is `SHA-256(0x00 || record)`). Beside them,
+//! `GET /log/entries/<N>[.p/<W>]` serves the events those records commit to, so that a monitor can
+//! recompute what depends on the events (the verifiable index, `routes/index.rs`).
 //!
 //! Caching as the large logs do it: the checkpoint changes every second (`no-cache`); a tile or
 //! entry bundle at a given width never changes, so both full and partial ones are
@@ -8,9 +10,10 @@
 //! checkpoint ending inside it).
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
-use ledger::tiles::{EntryBundleId, TileId};
+use ledger::LeafIndex;
+use ledger::tiles::{EntryBundleId, TILE_WIDTH, TileId};
 
 use crate::problem::Problem;
 use crate::startup::AppState;
@@ -51,4 +54,49 @@ pub(super) async fn tile(
         .insert_header((CONTENT_TYPE, "application/octet-stream"))
         .insert_header((CACHE_CONTROL, IMMUTABLE))
         .body(bytes))
+}
+
+/// `GET /log/entries/<N>[.p/<W>]`: the events of the entries of entry bundle `N` (the entries
+/// `tile/entries/<N>[.p/<W>]` holds the leaf records of), in leaf order, as a JSON array of
+/// strings, each the event's text byte for byte as stored: its SHA-256 is the event digest its
+/// leaf record commits to. Only entries the newest checkpoint covers; as much event text as one
+/// answer may load (`limits.max_answer_bytes`, `422` beyond), charged to the client.
+pub(super) async fn entries(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let path = format!("tile/entries/{}", path.into_inner());
+    let id = EntryBundleId::parse_path(&path)
+        .map_err(|error| Problem::BadRequest(format!("{path}: {error}")))?;
+    let view = state.views.latest(&state.store).await?;
+    let first = id.index() * TILE_WIDTH as u64;
+    let end = first + u64::from(id.width());
+    if end > view.size().get() {
+        return Err(Problem::NotFound(format!(
+            "{path}: the log's newest checkpoint covers {} entries",
+            view.size()
+        )));
+    }
+    let leaves: Vec<LeafIndex> = (first..end)
+        .map(|leaf| LeafIndex::new(leaf).map_err(|error| Problem::BadRequest(error.to_string())))
+        .collect::<Result<_, _>>()?;
+    let budget = state.budget.answer_for(super::items::client(&request));
+    let mut entries = view
+        .entries_where(&leaves, &budget, &state.lane, |_| true)
+        .await?;
+    entries.sort_unstable_by_key(|(entry, _)| entry.leaf_index);
+    if entries.len() != leaves.len() {
+        return Err(Problem::Internal(format!(
+            "{path}: {} of its {} events could be read",
+            entries.len(),
+            leaves.len()
+        )));
+    }
+    let texts: Vec<&str> = entries.iter().map(|(entry, _)| &*entry.event).collect();
+    let body = serde_json::to_vec(&texts).map_err(|error| Problem::internal(&error))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .insert_header((CACHE_CONTROL, IMMUTABLE))
+        .body(body))
 }

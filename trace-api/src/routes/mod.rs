@@ -17,6 +17,7 @@ use crate::startup::AppState;
 
 mod events;
 pub(crate) mod health;
+mod index;
 mod items;
 mod log;
 mod metrics;
@@ -61,6 +62,9 @@ routes! {
     "/sealed/{commitment}/{recipient}" => sealed::keys,
     "/log/checkpoint" => log::checkpoint,
     "/log/tile/{path:.+}" => log::tile,
+    "/log/entries/{path:.+}" => log::entries,
+    "/log/index/{root}" => index::head,
+    "/log/index/{root}/{key}" => index::proof,
     "/health/live" => service_kit::http::live,
     "/health/ready" => health::ready,
     "/metrics" => metrics::metrics,
@@ -82,6 +86,8 @@ const LOADING_ROUTES: &[&str] = &[
     "/bizLocations/{bizLocation}/events",
     "/readPoints/{readPoint}/events",
     "/dispositions/{disposition}/events",
+    "/log/entries/{path:.+}",
+    "/log/index/{root}/{key}",
 ];
 
 /// Answers refused as asking too much (`422`), by the identifiers asked for and the limit, with the

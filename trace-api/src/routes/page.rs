@@ -125,7 +125,7 @@ const ENGLISH: Words = Words {
         ("norecord", "There is no record of this item to check."),
         (
             "not_checked",
-            "Not checked here: the verdict itself, the devices' signatures, the event hashes and the anchoring transaction (tagtrail verify checks all but the verdict).",
+            "Not checked here: the verdict itself, the devices' signatures, the event hashes, the anchoring transaction and the index proofs that show no event of the history left out (tagtrail verify checks all but the verdict).",
         ),
         (
             "unsupported",
@@ -252,7 +252,7 @@ const CHINESE: Words = Words {
         ("norecord", "没有此商品的记录可供核验。"),
         (
             "not_checked",
-            "此处未核验：判定本身、设备签名、事件哈希和锚定交易（tagtrail verify 会核验判定以外的全部内容）。",
+            "此处未核验：判定本身、设备签名、事件哈希、锚定交易，以及证明历史中没有遗漏事件的索引证明（tagtrail verify 会核验判定以外的全部内容）。",
         ),
         (
             "unsupported",

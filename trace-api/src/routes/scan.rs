@@ -255,18 +255,12 @@ pub(super) async fn verdict(
         &view,
         &item,
         state.limits.max_history_events,
+        super::items::Splits::Registered,
     )
     .await
     {
         Ok(history) => (history, None),
-        Err(Problem::TooMuch(why)) => (
-            History {
-                events: Vec::new(),
-                context: Vec::new(),
-                omitted: Vec::new(),
-            },
-            Some(why),
-        ),
+        Err(Problem::TooMuch(why)) => (History::default(), Some(why)),
         Err(problem) => return Err(problem),
     };
     let anchored = view

@@ -216,6 +216,11 @@ impl<Db> Pipeline<Db> {
         self.reader.wait_for_checkpoint(size).await;
     }
 
+    /// Waits until trace-api's checkpoint commits to a verifiable index of `size` entries or more.
+    pub async fn wait_for_index(&self, size: u64) {
+        self.reader.wait_for_index(size).await;
+    }
+
     /// `GET path` of trace-api: status and JSON body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         self.reader.get(path).await
@@ -327,6 +332,23 @@ impl TraceApi {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("no checkpoint covered {size} entries within 30 s");
+    }
+
+    /// Waits until its checkpoint commits to a verifiable index of `size` entries or more (its
+    /// `tagtrail-index <size> <root>` line).
+    pub async fn wait_for_index(&self, size: u64) {
+        for _ in 0..600 {
+            let (status, text) = self.get_text("/log/checkpoint").await;
+            let indexed = text
+                .lines()
+                .find_map(|line| line.strip_prefix("tagtrail-index "))
+                .and_then(|rest| rest.split(' ').next()?.parse::<u64>().ok());
+            if status == 200 && indexed >= Some(size) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no checkpoint committed to an index of {size} entries within 30 s");
     }
 
     /// `GET path`: status and JSON body.

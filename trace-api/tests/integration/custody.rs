@@ -420,12 +420,19 @@ async fn a_flood_is_shared_out(flood: Vec<Value>) {
     );
     let expected: Vec<&String> = a.iter().chain(&b[..4]).collect();
     assert_eq!(bundled.iter().collect::<Vec<_>>(), expected);
+    story_and_authority_verified(&pipeline, &bundle);
+    // The index lists the 26 left out: completeness is not proven, and they are named.
+    pipeline.wait_for_index(34).await;
+    let (bundle, ..) = item_bundle(&pipeline).await;
     let report = story_and_authority_verified(&pipeline, &bundle);
     let Some(Outcome::Skipped(why)) = report.bundle_checks().outcome(CheckName::Complete) else {
         panic!("completeness must be reported skipped: {report:?}");
     };
     assert!(
-        why.starts_with("the writer says it left out 26 events of this history (26 by rival)"),
+        why.starts_with(
+            "the writer says it left out 26 events of this history (26 by rival), and the index \
+             lists 26 entries the bundle does not carry: leaves 8, 9, "
+        ),
         "{why}"
     );
     pipeline.stop().await;
@@ -842,5 +849,104 @@ async fn the_scan_routes_answer_as_a_gs1_resolver() {
     assert_eq!(status, 200);
     assert_eq!(description["resolverRoot"], host);
     assert_eq!(description["supportedPrimaryKeys"], json!(["01", "00"]));
+    pipeline.stop().await;
+}
+
+/// The item's bundle carries the index proofs of the item and its case: the verifier finds the
+/// history complete up to the index's size, with the case's observation after the item was
+/// unpacked carried outside the history; a copy with any event removed fails, naming the entry
+/// the index lists and the copy does not carry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_proves_its_history_complete_and_a_trimmed_copy_fails() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    register_b(&pipeline).await;
+    let mut hashes = a_s_journey(&pipeline).await;
+    hashes.extend(
+        pipeline
+            .capture(vec![
+                aggregation(7, "DELETE", CASE, &[ITEM]),
+                object(9, "OBSERVE", &[CASE], "inspecting"),
+            ])
+            .await,
+    );
+    pipeline.wait_for_index(6).await;
+    let (bundle, bundled, body) = item_bundle(&pipeline).await;
+    assert_eq!(body["version"], 2);
+    assert_eq!(
+        bundled, hashes,
+        "the history, then the case's later observation"
+    );
+    let outside = bundle.events.last().unwrap();
+    assert!(outside.why.is_empty() && outside.event.contains("inspecting"));
+    assert_eq!(
+        bundle.index.as_ref().unwrap().proofs.len(),
+        2,
+        "the item and its case"
+    );
+    let report = story_and_authority_verified(&pipeline, &bundle);
+    assert_eq!(
+        report.bundle_checks().outcome(CheckName::Complete),
+        Some(&Outcome::Passed),
+        "{report:?}"
+    );
+    assert!(report.complete_through() >= Some(6), "{report:?}");
+
+    for position in 0..bundle.events.len() {
+        let mut trimmed = bundle.clone();
+        let leaf = trimmed.events.remove(position).inclusion.leaf_index();
+        let report = verify_provenance(&trimmed, &pipeline.trusted_keys().with_parties(parties()));
+        match report.bundle_checks().outcome(CheckName::Complete) {
+            Some(Outcome::Failed(reason)) => assert!(
+                reason.contains(&format!("lists entry {leaf} under")),
+                "event {position}: {reason}"
+            ),
+            other => panic!("event {position}: {other:?}"),
+        }
+    }
+    pipeline.stop().await;
+}
+
+/// Asked for by Digital Link, the bundle follows every company-prefix split of its GTIN, as a
+/// verifier reading the link does: B's event naming A's item under another split (the same
+/// GTIN and serial, so the same index key) is part of the history the bundle tells, marked
+/// unauthorised, and the bundle verifies complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_asked_for_by_link_follows_every_split_of_the_item() {
+    const LINK: &str = "https://id.gs1.org/01/80614141123458/21/6789";
+    const OTHER_SPLIT: &str = "urn:epc:id:sgtin:06141411.82345.6789";
+    let pipeline = Pipeline::start(|_| {}).await;
+    let token = register_b(&pipeline).await;
+    let a = a_s_journey(&pipeline).await;
+    let (status, body) = capture_as_b(
+        &pipeline,
+        &token,
+        vec![at_b(object(8, "OBSERVE", &[OTHER_SPLIT], "inspecting"))],
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let b = receipt_hashes(&body);
+    pipeline.wait_for_index(5).await;
+    let (status, body) = pipeline
+        .get(&format!("/items/{}/bundle", segment(LINK)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let bundle: ProvenanceBundle = serde_json::from_value(body).unwrap();
+    let bundled: Vec<String> = bundle
+        .events
+        .iter()
+        .map(|event| event.event_hash.to_ni_uri())
+        .collect();
+    let expected: Vec<String> = a.iter().chain(&b).cloned().collect();
+    assert_eq!(bundled, expected);
+    assert!(
+        !bundle.events[4].why.is_empty(),
+        "B's event is in the history"
+    );
+    let report = story_and_authority_verified(&pipeline, &bundle);
+    assert_eq!(
+        report.bundle_checks().outcome(CheckName::Complete),
+        Some(&Outcome::Passed),
+        "{report:?}"
+    );
     pipeline.stop().await;
 }

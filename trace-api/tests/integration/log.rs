@@ -81,6 +81,19 @@ fn base64_decode(text: &str) -> Vec<u8> {
     out
 }
 
+/// Captures 300 observations of 300 items, in three documents.
+async fn capture_300(pipeline: &Pipeline) {
+    for round in 0..3u32 {
+        let events = (0..100u32)
+            .map(|n| {
+                let epc = format!("urn:epc:id:sgtin:0614141.812345.{}", round * 100 + n);
+                object(n % 60, "OBSERVE", &[epc.as_str()], "storing")
+            })
+            .collect();
+        pipeline.capture(events).await;
+    }
+}
+
 /// Splits an entry bundle: each entry is a big-endian u16 length and that many bytes.
 fn entries(bundle: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
@@ -97,15 +110,7 @@ fn entries(bundle: &[u8]) -> Vec<&[u8]> {
 async fn a_spec_client_rebuilds_the_checkpoint_root_from_the_tiles() {
     let pipeline = Pipeline::start(|_| {}).await;
     // 300 entries: one full tile and entry bundle, and a partial one of each.
-    for round in 0..3u32 {
-        let events = (0..100u32)
-            .map(|n| {
-                let epc = format!("urn:epc:id:sgtin:0614141.812345.{}", round * 100 + n);
-                object(n % 60, "OBSERVE", &[epc.as_str()], "storing")
-            })
-            .collect();
-        pipeline.capture(events).await;
-    }
+    capture_300(&pipeline).await;
     let (status, headers, note) = pipeline.get_raw("/log/checkpoint").await;
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "cache-control"), Some("no-cache"));
@@ -220,5 +225,112 @@ async fn the_exported_files_are_what_the_service_serves() {
     assert_eq!((again.tiles, again.bundles), (0, 0));
     assert_eq!(again.kept, report.tiles + report.bundles);
     std::fs::remove_dir_all(&dir).unwrap();
+    pipeline.stop().await;
+}
+
+/// An independent monitor (`ledger::index::monitor` over `capture_client::log::LogClient`, what
+/// `tagtrail index-monitor` runs) recomputes the verifiable index from what the service serves to
+/// anyone and finds it is what the checkpoint commits to. Then the operator lies: a run's root is
+/// changed in the database and a new checkpoint commits to it; the monitor names that run and its
+/// first key, whose proof no longer verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_recomputes_the_index_from_what_the_log_serves_and_catches_a_lie() {
+    use capture_client::log::LogClient;
+    use ledger::index::monitor::{MonitorProblem, check};
+
+    let pipeline = Pipeline::start(|_| {}).await;
+    // 300 entries: a full entry bundle and a partial one.
+    capture_300(&pipeline).await;
+    pipeline.wait_for_index(300).await;
+    let monitor = |pipeline: &Pipeline| {
+        let url = pipeline.trace.clone();
+        let log = pipeline.trusted_log();
+        tokio::task::spawn_blocking(move || check(&mut LogClient::new(&url), &log).unwrap())
+    };
+    let report = monitor(&pipeline).await.unwrap();
+    assert_eq!(report.problem, None, "{report:?}");
+    assert!(
+        report.size >= 300 && report.indexed == report.size,
+        "{report:?}"
+    );
+    // Its EPC, its GTIN and its place on its day: three keys per event.
+    assert_eq!(report.pairs, 3 * report.indexed);
+
+    // The endpoints refuse what they do not serve, saying why.
+    for (path, status) in [
+        ("/log/index/00", 400),
+        (&format!("/log/index/{}", "0".repeat(64)), 404),
+        (&format!("/log/index/{}/epc:0011", "0".repeat(64)), 400),
+        (
+            &format!(
+                "/log/index/{}/epc:0011223344556677?from=5&to=5",
+                "0".repeat(64)
+            ),
+            400,
+        ),
+        (
+            &format!("/log/index/{}/epc:0011223344556677", "0".repeat(64)),
+            404,
+        ),
+        ("/log/entries/x001", 400),
+        ("/log/entries/009", 404),
+    ] {
+        let (got, body) = pipeline.get(path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(
+            body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{path}: {body}"
+        );
+    }
+    // The events of the first bundle are the bytes its records commit to (checked by the monitor
+    // above), served as a JSON array, immutable.
+    let (status, headers, body) = pipeline.get_raw("/log/entries/000").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "cache-control"),
+        Some("public, max-age=604800, immutable")
+    );
+    let events: Vec<String> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(events.len(), 256);
+
+    // The operator changes the root of the first live run, and a checkpoint commits to it.
+    let admin = pipeline.db.connect().await.unwrap();
+    let tampered = admin
+        .execute(
+            "UPDATE index_runs SET root = '\\x0101010101010101010101010101010101010101010101010101010101010101'
+             WHERE run_id = (SELECT run_id FROM index_runs WHERE NOT retired ORDER BY first_leaf LIMIT 1)",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(tampered, 1);
+    let more = (0..5u32)
+        .map(|n| {
+            let epc = format!("urn:epc:id:sgtin:0614141.812345.{}", 1000 + n);
+            object(n, "OBSERVE", &[epc.as_str()], "storing")
+        })
+        .collect();
+    pipeline.capture(more).await;
+    // Wait until the newest checkpoint's index lists the forged root, or a merge rewrote it.
+    let report = loop {
+        pipeline.wait_for_index(305).await;
+        let report = monitor(&pipeline).await.unwrap();
+        if report.problem.is_some() || report.size >= 305 {
+            break report;
+        }
+    };
+    let Some(MonitorProblem::Run {
+        first: 0,
+        key: Some(key),
+        reason,
+        ..
+    }) = &report.problem
+    else {
+        panic!("the forged run is found: {report:?}")
+    };
+    assert!(
+        reason.contains(&format!("the proof of key {key} does not verify")),
+        "{reason}"
+    );
     pipeline.stop().await;
 }

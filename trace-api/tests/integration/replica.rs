@@ -195,7 +195,9 @@ async fn a_replica_that_caught_up_answers_as_the_primary_does_and_only_reads() {
     let bundle = provenance(on_replica).await;
     assert_eq!(bundle, provenance(on_primary).await);
     let report = verify_provenance(&bundle, &pipeline.trusted_keys());
-    assert_eq!(report.events().len(), 4);
+    // The history's four, then the case's observation after the item left it (no reason).
+    assert_eq!(report.events().len(), 5);
+    assert!(bundle.events[4].why.is_empty());
     for event in report.events() {
         passed_but_not_anchored(&event.report);
     }
