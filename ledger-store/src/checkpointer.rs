@@ -200,19 +200,16 @@ pub struct Checkpointer {
     interval: Duration,
     /// The record of the newest checkpoint published, outside the database, when kept.
     witness: Option<Arc<Witness>>,
-    /// How long a checkpoint may wait for the verifiable index to cover its tree.
+    /// How long an entry may stay out of checkpoints for the verifiable index to cover it.
     index_wait: Duration,
-    /// The wait under way: since when, for the checkpoint past which size.
-    waiting: Arc<std::sync::Mutex<Option<IndexWait>>>,
+    /// The tree sizes the ticks found, oldest first, each with when it was first found: when the
+    /// entries the index does not cover yet were appended, near enough.
+    seen: Arc<std::sync::Mutex<std::collections::VecDeque<(TreeSize, std::time::Instant)>>>,
 }
 
-/// A checkpoint put off for the verifiable index ([`Checkpointer::with_index_wait`]).
-#[derive(Debug, Clone, Copy)]
-struct IndexWait {
-    /// The newest checkpoint's size when the wait began: the wait is for the next one.
-    after: TreeSize,
-    since: std::time::Instant,
-}
+/// The most tree sizes [`Checkpointer::uncovered_since`] remembers (a stalled index for half an
+/// hour at two ticks a second): beyond, the oldest is kept and newer ones are not recorded.
+const MAX_SEEN: usize = 4096;
 
 /// How long a checkpoint waits, by default, for the verifiable index to cover its tree.
 pub const DEFAULT_INDEX_WAIT: Duration = Duration::from_secs(2);
@@ -228,7 +225,7 @@ impl Checkpointer {
             interval: DEFAULT_CHECKPOINT_INTERVAL,
             witness: None,
             index_wait: DEFAULT_INDEX_WAIT,
-            waiting: Arc::default(),
+            seen: Arc::default(),
         }
     }
 
@@ -263,7 +260,7 @@ impl Checkpointer {
             interval: DEFAULT_CHECKPOINT_INTERVAL,
             witness: None,
             index_wait: DEFAULT_INDEX_WAIT,
-            waiting: Arc::default(),
+            seen: Arc::default(),
         })
     }
 
@@ -552,32 +549,33 @@ impl Checkpointer {
     /// How the checkpoints follow the verifiable index (default [`DEFAULT_INDEX_WAIT`]). A
     /// checkpoint commits to the index as it stands, and the index trails the tree by the entries
     /// appended since its last step; a history is proven complete only up to the index's size.
-    /// So when the index has passed the newest checkpoint, the next is signed at the index's size
-    /// (every checkpoint's index then covers its whole tree, and the checkpoints trail the log by
-    /// the index's lag); when it has not, the checkpoint is put off for at most `wait` from the
-    /// first tick that could have signed it, then signed over the whole tree with the index as it
-    /// is, so that a stalled index never stops the log's checkpoints. Zero: checkpoints ignore
-    /// the index's progress (each covers the whole tree, with whatever index there is).
+    /// So while the entries the index does not cover were appended less than `wait` ago, the
+    /// next checkpoint is signed at the index's size when the index has passed the newest
+    /// checkpoint (and the published one), and put off when it has not; once the oldest of them
+    /// is older, the checkpoint covers the whole tree with the index as it is. Every checkpoint's
+    /// index then covers its whole tree while the index keeps up, checkpoints trail the log by at
+    /// most `wait` more than before, and a stalled or slow index never holds them back further.
+    /// Zero: checkpoints ignore the index's progress (each covers the whole tree).
     pub fn with_index_wait(mut self, wait: Duration) -> Self {
         self.index_wait = wait;
         self
     }
 
-    /// Whether the checkpoint past `after` may still wait for the index.
-    fn may_wait_for_index(&self, after: TreeSize) -> bool {
-        let mut waiting = self
-            .waiting
+    /// When the oldest entry the index does not cover (of the tree's `size`, the index covering
+    /// `indexed`) was first seen by a tick, near enough.
+    fn uncovered_since(&self, size: TreeSize, indexed: TreeSize) -> std::time::Instant {
+        let mut seen = self
+            .seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = std::time::Instant::now();
-        let since = match *waiting {
-            Some(wait) if wait.after == after => wait.since,
-            _ => {
-                *waiting = Some(IndexWait { after, since: now });
-                now
-            }
-        };
-        now.saturating_duration_since(since) < self.index_wait
+        if seen.back().is_none_or(|(last, _)| *last < size) && seen.len() < MAX_SEEN {
+            seen.push_back((size, now));
+        }
+        while seen.front().is_some_and(|(first, _)| *first <= indexed) {
+            seen.pop_front();
+        }
+        seen.front().map_or(now, |(_, at)| *at)
     }
 
     /// Signs and stores a checkpoint if the tree has grown past the latest checkpoint: of the
@@ -668,16 +666,27 @@ impl Checkpointer {
         if size == TreeSize::ZERO || size <= old {
             return Ok(None);
         }
-        // Where the index stands decides the size (`with_index_wait`).
+        // Where the index stands decides the size (`with_index_wait`), never below the newest
+        // checkpoint published (a database restored without its row must not make the log's
+        // newest checkpoint go backwards).
         let follow_index = follow_index && !self.index_wait.is_zero();
         let size = match index {
             Some(index) if follow_index && index.size < size => {
-                if index.size > old {
-                    index.size
-                } else if self.may_wait_for_index(old) {
-                    return Ok(None);
-                } else {
+                let published = match &self.witness {
+                    Some(witness) => witness
+                        .newest()
+                        .await
+                        .as_ref()
+                        .map_or(TreeSize::ZERO, |published| published.size),
+                    None => TreeSize::ZERO,
+                };
+                let waited = self.uncovered_since(size, index.size).elapsed() >= self.index_wait;
+                if waited || published > index.size {
                     size
+                } else if index.size > old {
+                    index.size
+                } else {
+                    return Ok(None);
                 }
             }
             _ => size,

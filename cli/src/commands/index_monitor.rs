@@ -60,7 +60,8 @@ impl IndexMonitorCommand {
             report.size,
             match report.unbound {
                 0 => String::new(),
-                n => format!(" ({n} version 1 records bind their event's hash only)"),
+                n =>
+                    format!(" ({n} version 1 records: their events checked by their CBV 2.0 hash)"),
             }
         )?;
         if report.indexed > 0 {

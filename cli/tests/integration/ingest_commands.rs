@@ -298,9 +298,11 @@ async fn index_monitor_checks_the_log_through_trace_api(ingest: &Ingest) {
         .login_role("tagtrail_reader_cli_test", "tagtrail_reader")
         .await
         .unwrap();
-    let mut config =
-        trace_api::Config::new(SecretString::from(reader_url), "127.0.0.1:0".parse().unwrap())
-            .unwrap();
+    let mut config = trace_api::Config::new(
+        SecretString::from(reader_url),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
     config.http.workers = Some(1);
     let app = trace_api::Application::build(config).await.unwrap();
     let trace_url = format!("http://127.0.0.1:{}", app.port());
@@ -309,9 +311,8 @@ async fn index_monitor_checks_the_log_through_trace_api(ingest: &Ingest) {
     let key = NoteSignerKey::from_seed(KeyName::parse("cli.test/log").unwrap(), &[3; 32])
         .verifier_key()
         .to_string();
-    let monitor = |url: &str, key: &str| {
-        tagtrail(args(&["index-monitor", "--url", url, "--log-key", key]))
-    };
+    let monitor =
+        |url: &str, key: &str| tagtrail(args(&["index-monitor", "--url", url, "--log-key", key]));
     // Exit 3 until a checkpoint commits to the index.
     let mut output = monitor(&trace_url, &key).await;
     for _ in 0..300 {

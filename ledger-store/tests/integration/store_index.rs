@@ -460,10 +460,15 @@ async fn checkpoints_follow_the_index_and_replaced_heads_stay_readable() {
         checkpointer.sign_latest().await.unwrap().is_none(),
         "it waits"
     );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let third = loop {
         if let Some(signed) = checkpointer.sign_latest().await.unwrap() {
             break signed;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "it never stopped waiting"
+        );
         tokio::task::yield_now().await;
     };
     assert_eq!(indexed(&third.note), (60, Some(40)));

@@ -48,8 +48,8 @@ pub struct MonitorReport {
     pub runs: usize,
     /// The pairs recomputed.
     pub pairs: u64,
-    /// Entries with a version 1 leaf record, which binds the event's CBV hash, not its bytes:
-    /// their events were taken as served.
+    /// Entries with a version 1 leaf record, which binds the event's CBV 2.0 hash, not its bytes:
+    /// their events were checked by that hash (every member the index reads is part of it).
     pub unbound: u64,
     /// The first problem found, if any.
     pub problem: Option<MonitorProblem>,
@@ -144,6 +144,7 @@ pub fn check<R: LogReader>(
     let mut tree = Frontier::new();
     let mut runs = Runs::new(head.as_ref());
     let mut first_problem: Option<MonitorProblem> = None;
+    let mut differing: Option<Differing> = None;
     let bundles = size.div_ceil(TILE_WIDTH as u64);
     for index in 0..bundles {
         let first = index * TILE_WIDTH as u64;
@@ -195,11 +196,9 @@ pub fn check<R: LogReader>(
                     first_problem.get_or_insert(MonitorProblem::Entry { leaf, reason });
                 }
             }
-            if first_problem.is_none() && leaf < report.indexed {
+            if first_problem.is_none() && differing.is_none() && leaf < report.indexed {
                 let keys = keys_of_json(event).unwrap_or_default();
-                if let Some(problem) = runs.push(leaf, &keys, reader, head.as_ref())? {
-                    first_problem = Some(problem);
-                }
+                differing = runs.push(leaf, &keys);
             }
         }
     }
@@ -215,20 +214,69 @@ pub fn check<R: LogReader>(
         });
         return Ok(report);
     }
-    report.problem = first_problem;
+    // Only now that the entries are the log's is a run that differs the index's fault: named by
+    // its first key that differs, asked of the log.
+    report.problem = match (first_problem, differing, head.as_ref()) {
+        (Some(problem), _, _) => Some(problem),
+        (None, Some(differing), Some(head)) => Some(differing.blame(reader, head)),
+        _ => None,
+    };
     Ok(report)
 }
 
 /// Whether a leaf record binds an event's bytes (`Ok(false)`: a version 1 record, which binds its
-/// hash only), or why it does not.
+/// CBV 2.0 hash only, and the event has that hash), or why it does not.
 fn bound(record: &[u8], event: &str) -> Result<bool, String> {
     let record = LeafRecord::decode(record).map_err(|error| format!("its leaf record: {error}"))?;
     match record.binds_event(event.as_bytes()) {
         EventBinding::Exact => Ok(true),
-        EventBinding::HashOnly => Ok(false),
+        EventBinding::HashOnly => {
+            let parsed: serde_json::Map<String, serde_json::Value> = serde_json::from_str(event)
+                .map_err(|error| format!("the event served is not a JSON object: {error}"))?;
+            let hash = crate::bundle::recompute_event_hash(&parsed, None)
+                .map_err(|error| format!("the event served cannot be hashed: {error}"))?;
+            match hash == *record.event_hash() {
+                true => Ok(false),
+                false => Err(format!(
+                    "the event served has CBV 2.0 hash {}; its version 1 leaf record commits to \
+                     {} (or its capture document had a context of its own)",
+                    hash.to_ni_uri(),
+                    record.event_hash().to_ni_uri()
+                )),
+            }
+        }
         EventBinding::Differs { committed, found } => Err(format!(
             "the event served has SHA-256 {found}; its leaf record commits to {committed}"
         )),
+    }
+}
+
+/// The first run that is not what its entries give: what the head says of it, and what its
+/// entries give.
+struct Differing {
+    committed: super::head::RunHead,
+    expected: MemoryRun,
+}
+
+impl Differing {
+    /// The problem, naming the first key whose proof differs if the log's proofs show one.
+    fn blame<R: LogReader>(self, reader: &mut R, head: &IndexHead) -> MonitorProblem {
+        let run = self.committed;
+        let computed = self.expected.head();
+        let (key, reason) = first_differing_key(reader, head, run.first, run.end, &self.expected);
+        MonitorProblem::Run {
+            first: run.first,
+            end: run.end,
+            key,
+            reason: format!(
+                "it commits to {} pairs with root {}; its entries give {} pairs with root {}: {}",
+                run.pairs,
+                run.root.to_hex(),
+                computed.pairs,
+                computed.root.to_hex(),
+                reason
+            ),
+        }
     }
 }
 
@@ -253,21 +301,14 @@ impl<'a> Runs<'a> {
         }
     }
 
-    /// Adds an entry's keys; when it ends a run, compares the run with the head's.
-    fn push<R: LogReader>(
-        &mut self,
-        leaf: u64,
-        keys: &[IndexKey],
-        reader: &mut R,
-        head: Option<&IndexHead>,
-    ) -> Result<Option<MonitorProblem>, MonitorError<R::Error>> {
-        let (Some(run), Some(head)) = (self.runs.get(self.at), head) else {
-            return Ok(None);
-        };
+    /// Adds an entry's keys; when it ends a run, compares the run with the head's, and gives it
+    /// when it differs.
+    fn push(&mut self, leaf: u64, keys: &[IndexKey]) -> Option<Differing> {
+        let run = *self.runs.get(self.at)?;
         self.pairs_so_far
             .extend(keys.iter().map(|key| Pair::new(*key, leaf)));
         if leaf + 1 < run.end {
-            return Ok(None);
+            return None;
         }
         let pairs = std::mem::take(&mut self.pairs_so_far);
         let expected = MemoryRun::new(run.first, run.end, pairs);
@@ -276,34 +317,24 @@ impl<'a> Runs<'a> {
         self.pairs += expected.pairs().len() as u64;
         let computed = expected.head();
         if computed.pairs == run.pairs && computed.root == run.root {
-            return Ok(None);
+            return None;
         }
-        let (key, reason) = first_differing_key(reader, head, run.first, run.end, &expected)?;
-        Ok(Some(MonitorProblem::Run {
-            first: run.first,
-            end: run.end,
-            key,
-            reason: format!(
-                "it commits to {} pairs with root {}; its entries give {} pairs with root {}: {}",
-                run.pairs,
-                run.root.to_hex(),
-                computed.pairs,
-                computed.root.to_hex(),
-                reason
-            ),
-        }))
+        Some(Differing {
+            committed: run,
+            expected,
+        })
     }
 }
 
 /// The first key of a run whose proof lists other entries than `expected` gives (or does not
-/// verify), asked about in key order.
+/// verify), asked about in key order; a proof the log does not give ends the search, saying so.
 fn first_differing_key<R: LogReader>(
     reader: &mut R,
     head: &IndexHead,
     first: u64,
     end: u64,
     expected: &MemoryRun,
-) -> Result<(Option<IndexKey>, String), MonitorError<R::Error>> {
+) -> (Option<IndexKey>, String) {
     let mut by_key: BTreeMap<IndexKey, Vec<u64>> = BTreeMap::new();
     for pair in expected.pairs() {
         by_key.entry(pair.key).or_default().push(pair.leaf);
@@ -311,54 +342,62 @@ fn first_differing_key<R: LogReader>(
     let root = head.root();
     for (asked, (key, leaves)) in by_key.iter().enumerate() {
         if asked == MAX_KEYS_ASKED {
-            return Ok((
+            return (
                 None,
                 format!("the first {MAX_KEYS_ASKED} keys of its entries list as they give"),
-            ));
+            );
         }
         let range = KeyRange {
             key: *key,
             from: first,
             to: end,
         };
-        let bytes = reader
-            .key_proof(&root, &range)
-            .map_err(MonitorError::Read)?;
+        let bytes = match reader.key_proof(&root, &range) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                return (
+                    None,
+                    format!(
+                        "the log gave no proof of key {key} to name the key that differs: {error}"
+                    ),
+                );
+            }
+        };
         let listed = match KeyProof::decode(&bytes) {
             Ok(proof) if proof.range == range => proof.verify(head),
             Ok(_) => {
-                return Ok((
+                return (
                     Some(*key),
                     format!("the proof served for key {key} is of another range"),
-                ));
+                );
             }
             Err(error) => {
-                return Ok((
+                return (
                     Some(*key),
                     format!("the proof of key {key} does not decode: {error}"),
-                ));
+                );
             }
         };
         match listed {
             Ok(listed) if listed == *leaves => {}
             Ok(listed) => {
-                return Ok((
+                return (
                     Some(*key),
                     format!("key {key} lists entries {listed:?}; the events give {leaves:?}"),
-                ));
+                );
             }
             Err(error) => {
-                return Ok((
+                return (
                     Some(*key),
                     format!("the proof of key {key} does not verify: {error}"),
-                ));
+                );
             }
         }
     }
-    Ok((
+    (
         None,
         "every key its entries name lists as they give: the index holds pairs of keys no entry \
          names"
             .to_owned(),
-    ))
+    )
 }

@@ -6,7 +6,7 @@
 //! checks it (`tagtrail index-monitor`).
 //!
 //! A head is content-addressed, so both answers never change (`immutable`). A head stays stored
-//! for a while after newer checkpoints replace it (`ledger_store`, `HEAD_RETENTION_SECS`); after
+//! for a while after newer checkpoints replace it (`ledger_store::HEAD_RETENTION`); after
 //! that it is a `404`. A proof whose range more than `ledger_store::MAX_PROOF_PAGES` pages of a
 //! run hold is a `422` asking for a narrower range.
 
