@@ -283,8 +283,12 @@ fn found_line(anchor: &FoundAnchor, keys_given: bool, by_log: Option<bool>) -> S
                 None if keys_given => "signature not checked".to_owned(),
                 None => "signature not checked (give --log-key)".to_owned(),
             };
+            // What the anchored checkpoint commits to of the verifiable index (payload v2).
+            let index = payload.index.map_or_else(String::new, |index| {
+                format!("  index {} {}", index.size, index.root.to_base64())
+            });
             format!(
-                "{place}  tree size {}  root {}  key {}  {verdict}",
+                "{place}  tree size {}  root {}{index}  key {}  {verdict}",
                 payload.size,
                 payload.root.to_base64(),
                 payload.key_id
@@ -305,6 +309,10 @@ fn found_json(anchor: &FoundAnchor, chain_id: u64, by_log: Option<bool>) -> serd
         Ok(payload) => {
             value["treeSize"] = json!(payload.size.get());
             value["root"] = json!(payload.root.to_base64());
+            if let Some(index) = payload.index {
+                value["indexSize"] = json!(index.size.get());
+                value["indexRoot"] = json!(index.root.to_base64());
+            }
             value["keyId"] = json!(payload.key_id.to_string());
             value["signedByLog"] = json!(by_log);
         }
@@ -345,5 +353,52 @@ mod tests {
         assert_eq!(age(7_260.0), "2h 1m");
         assert_eq!(age(3.0 * 86_400.0 + 7_200.0), "3d 2h");
         assert_eq!(age(-1.0), "0s");
+    }
+
+    #[test]
+    fn an_anchor_of_an_indexed_checkpoint_shows_its_index_commitment() {
+        use alloy_primitives::{Address, B256};
+        use ledger::index::IndexCommitment;
+        use ledger::{Hash, RootHash, TreeSize};
+
+        let payload = |index: Option<IndexCommitment>| anchor_verify::format::Payload {
+            size: TreeSize::from(360),
+            root: RootHash::from_hash(Hash::from_bytes([1; 32])),
+            index,
+            key_id: ledger::note::KeyId::from_u32(7),
+            signature: [0; 64],
+        };
+        let found = |payload| FoundAnchor {
+            contract: Address::ZERO,
+            block_number: 12,
+            block_hash: B256::ZERO,
+            tx_hash: B256::ZERO,
+            payload: Ok(payload),
+        };
+        let index = IndexCommitment {
+            size: TreeSize::from(358),
+            root: Hash::from_bytes([2; 32]),
+        };
+        let indexed = found(payload(Some(index)));
+        let line = found_line(&indexed, true, Some(true));
+        assert!(
+            line.contains(&format!(
+                "tree size 360  root {}  index 358 {}  key",
+                Hash::from_bytes([1; 32]).to_base64(),
+                index.root.to_base64()
+            )),
+            "{line}"
+        );
+        let json = found_json(&indexed, 31_337, Some(true));
+        assert_eq!(json["indexSize"], 358);
+        assert_eq!(json["indexRoot"], index.root.to_base64());
+        // A version 1 payload commits to no index: nothing is shown of one.
+        let plain = found(payload(None));
+        assert!(!found_line(&plain, true, Some(true)).contains("index"));
+        assert!(
+            found_json(&plain, 31_337, Some(true))
+                .get("indexSize")
+                .is_none()
+        );
     }
 }
