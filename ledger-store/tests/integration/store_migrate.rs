@@ -327,7 +327,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V17__consumer_scans",
             "V18__nfc_counters_rise_scans_by_kind",
             "V19__access_tokens",
-            "V20__verifiable_index"
+            "V20__verifiable_index",
+            "V21__index_heads_everywhere"
         ]
     );
 
@@ -451,7 +452,8 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
             "V17__consumer_scans",
             "V18__nfc_counters_rise_scans_by_kind",
             "V19__access_tokens",
-            "V20__verifiable_index"
+            "V20__verifiable_index",
+            "V21__index_heads_everywhere"
         ]
     );
 
@@ -576,7 +578,8 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             "V17__consumer_scans",
             "V18__nfc_counters_rise_scans_by_kind",
             "V19__access_tokens",
-            "V20__verifiable_index"
+            "V20__verifiable_index",
+            "V21__index_heads_everywhere"
         ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
@@ -633,7 +636,8 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
             "V17__consumer_scans",
             "V18__nfc_counters_rise_scans_by_kind",
             "V19__access_tokens",
-            "V20__verifiable_index"
+            "V20__verifiable_index",
+            "V21__index_heads_everywhere"
         ]
     );
     let after = (
@@ -705,7 +709,8 @@ async fn databases_migrated_with_either_text_of_v16_and_v17_end_with_one_schema(
         [
             "V18__nfc_counters_rise_scans_by_kind",
             "V19__access_tokens",
-            "V20__verifiable_index"
+            "V20__verifiable_index",
+            "V21__index_heads_everywhere"
         ]
     );
     let after = nfc_and_scan_schema(&client).await;
@@ -729,4 +734,87 @@ async fn databases_migrated_with_either_text_of_v16_and_v17_end_with_one_schema(
     let report = migrate(&mut client).await.unwrap();
     assert!(report.repaired.is_empty(), "{report:?}");
     assert_eq!(nfc_and_scan_schema(&client).await, after);
+}
+
+/// A database that applied V20 as 82e9836 wrote it (before V20 landed: no `retired` flag, no
+/// index heads) is re-stamped, and V21 gives it the landed schema: its indexer and checkpointer
+/// roles work as on a database that ran the landed V20, where V21 changes nothing.
+#[tokio::test]
+async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
+    /// The index tables' columns and the roles' privileges on them.
+    async fn index_schema(client: &tokio_postgres::Client) -> Vec<String> {
+        client
+            .query(
+                "SELECT table_name || '.' || column_name || ' ' || data_type
+                 FROM information_schema.columns
+                 WHERE table_name IN ('index_runs', 'index_heads')
+                 UNION ALL
+                 SELECT grantee || ' ' || privilege_type || ' ' || table_name
+                 FROM information_schema.role_table_grants
+                 WHERE table_name IN ('index_runs', 'index_heads')
+                   AND grantee IN ('tagtrail_ingest', 'tagtrail_reader')
+                 UNION ALL
+                 SELECT grantee || ' ' || privilege_type || ' ' || table_name || '.' || column_name
+                 FROM information_schema.column_privileges
+                 WHERE table_name = 'index_runs' AND column_name = 'retired'
+                   AND grantee = 'tagtrail_ingest' AND privilege_type = 'UPDATE'
+                 ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    }
+
+    let edited = TestDatabase::create_empty().await.unwrap();
+    let mut client = edited.connect().await.unwrap();
+    migrate_to_version(&mut client, 19).await.unwrap();
+    let earlier = [migration(
+        "V20__verifiable_index",
+        include_str!("../../superseded/V20__verifiable_index.82e9836.sql"),
+    )];
+    refinery::Runner::new(&earlier)
+        .set_abort_missing(false)
+        .run_async(&mut client)
+        .await
+        .unwrap();
+    assert!(
+        !index_schema(&client)
+            .await
+            .iter()
+            .any(|line| line.starts_with("index_heads")),
+        "the earlier text has no heads"
+    );
+    let report = migrate(&mut client).await.unwrap();
+    assert_eq!(report.repaired, ["V20__verifiable_index"]);
+    assert_eq!(report.applied, ["V21__index_heads_everywhere"]);
+    let after = index_schema(&client).await;
+    assert!(
+        after.contains(&"index_runs.retired boolean".to_owned())
+            && after.contains(&"index_heads.head bytea".to_owned())
+            && after.contains(&"tagtrail_ingest UPDATE index_runs.retired".to_owned())
+            && after.contains(&"tagtrail_reader SELECT index_heads".to_owned()),
+        "{after:?}"
+    );
+    Writer::connect(edited.url())
+        .unwrap()
+        .migration_status()
+        .await
+        .unwrap();
+
+    let landed = TestDatabase::create_empty().await.unwrap();
+    let mut client = landed.connect().await.unwrap();
+    migrate_to_version(&mut client, 20).await.unwrap();
+    let before = index_schema(&client).await;
+    let report = migrate(&mut client).await.unwrap();
+    assert!(report.repaired.is_empty(), "{report:?}");
+    assert_eq!(report.applied, ["V21__index_heads_everywhere"]);
+    assert_eq!(
+        index_schema(&client).await,
+        before,
+        "a no-op on the landed V20"
+    );
+    assert_eq!(before, after);
 }
