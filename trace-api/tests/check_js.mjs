@@ -12,17 +12,24 @@ if (!scriptPath || !goldenDir) {
   process.exit(2);
 }
 const source = readFileSync(scriptPath, "utf8");
-const goldenText = readFileSync(join(goldenDir, "provenance-v1.json"), "utf8");
+// Version 2: its checkpoint commits to the verifiable index, and it carries the index proofs.
+const goldenText = readFileSync(join(goldenDir, "provenance-v2.json"), "utf8");
+const goldenV1 = readFileSync(join(goldenDir, "provenance-v1.json"), "utf8");
 const logKey = readFileSync(join(goldenDir, "log-key.pub"), "utf8").trim();
 
 // A fresh context per load: only what a browser would give the script, and no document.
 const load = (extra = {}) =>
-  vm.runInNewContext(source + "\n;({verify})", { crypto: globalThis.crypto, TextEncoder, atob, btoa, ...extra });
-const { verify } = load();
+  vm.runInNewContext(source + "\n;({verify, canonical, epcKey})", { crypto: globalThis.crypto, TextEncoder, atob, btoa, ...extra });
+const { verify, canonical, epcKey } = load();
 
 // Templates with every placeholder, so the lines show what was passed.
 const words = {
-  checking: "checking", verified: "VERIFIED", failed: "FAILED", unchecked: "UNCHECKED",
+  checking: "checking", verified: "VERIFIED", failed: "FAILED", unchecked: "UNCHECKED", incomplete: "INCOMPLETE",
+  ok_complete: "complete to {through}: {listed} entries under {keys} keys", no_index: "no index",
+  foreign: "foreign {name}", unbound: "unbound {leaf}", omitted: "omitted {said} {count}",
+  unproven: "unproven {name} {count}", behind: "behind {through} of {size}", stripped: "stripped {size}",
+  index_head: "index head: {what}", index_proof: "index proof {n}: {what}",
+  left_out: "left out {leaf} {name} {count}", unlisted: "unlisted {leaf} {name}",
   ok_signature: "signature on {size} (key {key})",
   ok_events: "{events} events, {bytes} byte-checked",
   ok_anchored: "anchored {anchored} on chain {chain} block {block}, holding {covered}",
@@ -104,14 +111,15 @@ add("golden bundle, leaves [2,4]", goldenText, config(), "verified", "verified",
     `${g.events.length} events, ${v2} byte-checked`,
     `anchored 16 on chain 31337 block 12, holding ${g.events.length}`,
     "2 shown",
+    "complete to 10: 5 entries under 3 keys",
     "not checked here",
   ];
   return JSON.stringify(r.lines) === JSON.stringify(want) ? [] : [`lines ${JSON.stringify(r.lines)}, want ${JSON.stringify(want)}`];
 });
 add("golden bundle, every leaf shown", goldenText, config({ leaves: [2, 4, 5, 7, 8] }), "verified", "verified");
-// Version 2: its checkpoint has an index line, and it carries index proofs (not checked here).
-add("golden version 2 bundle", readFileSync(join(goldenDir, "provenance-v2.json"), "utf8"),
-  config({ leaves: [2, 4, 5, 7, 8] }), "verified", "verified");
+// Version 1: no index, so nothing shows the history complete; everything else passes.
+add("golden version 1 bundle", goldenV1, config({ leaves: [2, 4, 5, 7, 8] }), "incomplete", "no_index",
+  (r) => (r.lines[4] === "no index" && r.lines[3] === "5 shown" ? [] : [`lines ${JSON.stringify(r.lines)}`]));
 {
   const b = golden();
   delete b.anchored;
@@ -266,6 +274,123 @@ add("no events", text({ ...golden(), events: [] }), config(), "failed", "format"
   add("leaf record not canonical base64", text(c), config(), "failed", "record", expectParams({ leaf: "7" }));
 }
 
+// Completeness (the verifiable index). The golden index lists leaves 2, 4 and 7 under the item,
+// 4 and 5 under its case, 7 and 8 under the item a transformation made of it.
+const ITEM = g.item, CASE = "urn:epc:id:sscc:0614141.1234567890", MADE = "urn:epc:id:sgtin:0614141.107346.9001";
+const keyHex = async (id) => epcKey(canonical(id));
+const proofKey = (p) => Buffer.from(p, "base64").subarray(1, 10).toString("hex");
+for (const [leaf, name] of [[2, ITEM], [4, ITEM], [5, CASE], [7, ITEM], [8, MADE]]) {
+  const b = golden();
+  b.events = b.events.filter((e) => e.inclusion.leafIndex !== leaf);
+  add(`event ${leaf} left out`, text(b), config({ leaves: [] }), "failed", "left_out",
+    expectParams({ leaf: String(leaf), name, count: "1" }));
+  // Said to be left out (a flood of others' events): not proven complete, never a failure.
+  b.omitted = [{ reportedBy: "rival", events: 1 }];
+  add(`event ${leaf} left out, as the writer says`, text(b), config({ leaves: [] }), "incomplete", "omitted",
+    (r) => [...expectParams({ said: "1", count: "1" })(r), ...(r.lines[4] === "omitted 1 1" && r.lines[0].startsWith("signature on 10") ? [] : [`lines ${r.lines}`])]);
+}
+{
+  const b = golden();
+  delete b.index;
+  add("index proofs stripped", text(b), config(), "failed", "stripped", expectParams({ size: "10" }));
+  const c = golden();
+  c.index.proofs = [];
+  add("no proof at all", text(c), config(), "incomplete", "unproven", expectParams({ name: ITEM, count: "3" }));
+  for (const [who, name] of [["item", ITEM], ["case", CASE], ["transformation's output", MADE]]) {
+    const d = golden(), k = await keyHex(name);
+    d.index.proofs = d.index.proofs.filter((p) => proofKey(p) !== k);
+    add(`the ${who}'s proof removed`, text(d), config(), "incomplete", "unproven", expectParams({ name, count: "1" }));
+  }
+  const e = golden();
+  e.index.proofs.push(e.index.proofs[0]);
+  add("a proof given twice", text(e), config(), "failed", "index_proof", expectParams({ n: "3", what: "a second proof of one key" }));
+  const v1 = JSON.parse(goldenV1);
+  v1.index = golden().index;
+  add("index proofs under a checkpoint without an index", text(v1), config(), "failed", "index_head",
+    expectParams({ what: "the checkpoint commits to no index" }));
+}
+{
+  const flipAt = (s, at) => { const x = Buffer.from(s, "base64"); x[at < 0 ? x.length + at : at] ^= 1; return x.toString("base64"); };
+  const cut = (s, by) => Buffer.from(s, "base64").subarray(0, -by).toString("base64");
+  const headCases = [
+    ["a run root changed", (h) => flipAt(h, -1), "not the head the checkpoint commits to"],
+    ["a run's end changed", (h) => flipAt(h, 20), "its runs do not cover the log in order"],
+    ["the head cut short", (h) => cut(h, 1), "not an index head of version 1"],
+    ["the head not base64", (h) => h + "=", "not base64"],
+  ];
+  for (const [name, change, what] of headCases) {
+    const b = golden();
+    b.index.head = change(b.index.head);
+    add(`index head: ${name}`, text(b), config(), "failed", "index_head", expectParams({ what }));
+  }
+  const proofCases = [
+    ["a hash changed", (p) => flipAt(p, -1), "its chunks and hashes do not give the run's root"],
+    ["a pair's leaf changed", (p) => flipAt(p, 30 + 21 + 16), "pair 1 is out of order or outside its run"],
+    ["the pair count raised", (p) => flipAt(p, 30 + 16 + 3), "its chunks are not chunks of the run"],
+    ["cut short", (p) => cut(p, 1), "it ends early"],
+    ["a byte after it", (p) => Buffer.concat([Buffer.from(p, "base64"), Buffer.from([0])]).toString("base64"), "bytes follow its last run"],
+    ["version 2", (p) => Buffer.from([2, ...Buffer.from(p, "base64").subarray(1)]).toString("base64"), "it is not a key proof of version 1"],
+    ["another key kind", (p) => Buffer.from([1, 9, ...Buffer.from(p, "base64").subarray(2)]).toString("base64"), "its key or its range is not one"],
+  ];
+  for (const [name, change, what] of proofCases) {
+    const b = golden();
+    b.index.proofs[1] = change(b.index.proofs[1]);
+    add(`index proof: ${name}`, text(b), config(), "failed", "index_proof", expectParams({ n: "1", what }));
+  }
+}
+{
+  // The item under a name this device cannot key (an escaped serial): not shown complete.
+  const b = golden();
+  b.item = "urn:epc:id:sgtin:0614141.812345.6789%2F";
+  add("an item this device cannot key", text(b), config({ item: b.item }), "incomplete", "foreign", expectParams({ name: b.item }));
+}
+// An index the log's key holder made up: re-signed by a new key of the log's name, one run of one
+// chunk of `pairs` ([identifier, leaf]) covering `n` entries, and a proof of every key it holds.
+async function madeUp(pairs, n) {
+  const other = await otherKey(), b = golden();
+  const bytes = [];
+  for (const [id, leaf] of pairs) {
+    const p = Buffer.alloc(17);
+    Buffer.from(await keyHex(id), "hex").copy(p);
+    p.writeBigUInt64BE(BigInt(leaf), 9);
+    bytes.push(p);
+  }
+  bytes.sort(Buffer.compare);
+  const head = Buffer.alloc(13 + 56);
+  head[0] = 1;
+  head.writeBigUInt64BE(BigInt(n), 1);
+  head.writeUInt32BE(1, 9);
+  head.writeBigUInt64BE(BigInt(n), 21);
+  head.writeBigUInt64BE(BigInt(bytes.length), 29);
+  Buffer.from(await sha([0], ...bytes)).copy(head, 37);
+  const proof = (key) => {
+    const p = Buffer.alloc(51);
+    p[0] = 1;
+    key.copy(p, 1);
+    p.writeBigUInt64BE(2n ** 64n - 1n, 18);
+    p.writeUInt32BE(1, 26);
+    p.writeBigUInt64BE(1n, 38);
+    p.writeUInt32BE(bytes.length, 46);
+    return Buffer.concat([p, ...bytes]).toString("base64");
+  };
+  const keys = [...new Set(bytes.map((p) => p.subarray(0, 9).toString("hex")))];
+  b.index = { head: head.toString("base64"), proofs: keys.map((k) => proof(Buffer.from(k, "hex"))) };
+  const [origin, size, root] = b.checkpoint.split("\n");
+  b.checkpoint = await other.sign(`${origin}\n${size}\n${root}\ntagtrail-index ${n} ${b64(await sha([2], head))}\n`);
+  return [text(b), config({ keys: [logKey, other.line] })];
+}
+const truePairs = [[ITEM, 2], [ITEM, 4], [ITEM, 7], [CASE, 4], [CASE, 5], [MADE, 7], [MADE, 8]];
+add("an index made here that tells the truth", ...await madeUp(truePairs, 10), "verified", "verified",
+  (r) => (r.lines[4] === "complete to 10: 5 entries under 3 keys" ? [] : [`line 5 ${r.lines[4]}`]));
+add("an index that does not list an event naming the item", ...await madeUp(truePairs.filter(([id, l]) => id !== ITEM || l !== 4), 10),
+  "failed", "unlisted", expectParams({ leaf: "4", name: ITEM }));
+add("an index listing an entry the bundle lacks", ...await madeUp([...truePairs, [CASE, 6]], 10),
+  "failed", "left_out", expectParams({ leaf: "6", name: CASE, count: "1" }));
+add("an index behind its checkpoint", ...await madeUp(truePairs, 9), "incomplete", "behind",
+  (r) => [...expectParams({ through: "9" })(r), ...(r.lines[4] === "behind 9 of 10" ? [] : [`line 5 ${r.lines[4]}`])]);
+add("an index line beyond the checkpoint's tree", ...await madeUp(truePairs, 11), "failed", "index_head",
+  expectParams({ what: "its index line" }));
+
 let failures = 0;
 const fail = (name, message) => {
   failures++;
@@ -285,6 +410,39 @@ for (const c of cases) {
   if (c.extra) problems.push(...c.extra(r));
   if (problems.length) fail(c.name, `${problems.join("; ")} (lines: ${JSON.stringify(r.lines)})`);
   else console.log(`ok   ${c.name}: ${r.state}/${r.code}: ${r.lines.join(" | ")}`);
+}
+
+// The identifiers' canonical forms (epcis::digital_link's vectors) and index keys (the golden
+// index's); what this device does not convert is null, never a guess.
+{
+  const vectors = [
+    ["urn:epc:id:sgtin:0614141.107346.2017", "https://id.gs1.org/01/10614141073464/21/2017"],
+    ["urn:epc:id:sgln:0614141.07346.1234", "https://id.gs1.org/414/0614141073467/254/1234"],
+    ["urn:epc:id:sgln:0012345.11111.0", "https://id.gs1.org/414/0012345111112"],
+    ["urn:epc:id:sscc:4012345.0111111111", "https://id.gs1.org/00/040123451111111110"],
+    ["urn:epc:id:sgtin:415056789012.0.987654", "https://id.gs1.org/01/04150567890128/21/987654"],
+    ["https://id.gs1.org/01/04150567890128/21/987654", "https://id.gs1.org/01/04150567890128/21/987654"],
+    ["https://id.gs1.org/00/040123451111111110", "https://id.gs1.org/00/040123451111111110"],
+    ["urn:uuid:6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "urn:uuid:6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"],
+    ["urn:epc:id:sgtin:0614141.812345.6789%2F%26%25%22!%3F()", null],
+    ["urn:epc:id:sgtin:4012345.011111.98%22", null],
+    ["urn:epc:id:sgtin:061414.1107346.2017", "https://id.gs1.org/01/10614141073464/21/2017"],
+    ["urn:epc:id:sgtin:0614141.10734.2017", null],
+    ["urn:epc:id:sscc:0614141.1234567890.1", null],
+    ["urn:epc:id:grai:0614141.12345.400", null],
+    ["https://example.com/01/04150567890128/21/987654", null],
+    ["https://id.gs1.org/01/04150567890128/21/987654?linkType=all", null],
+    ["http://id.gs1.org/01/04150567890128", null],
+  ];
+  const problems = vectors.filter(([t, want]) => canonical(t) !== want).map(([t, want]) => `${t} -> ${canonical(t)}, want ${want}`);
+  const golden = readFileSync(join(goldenDir, "index-v1.txt"), "utf8").split("\n").filter((l) => l.startsWith("key epc "));
+  for (const line of golden) {
+    const [, , name, want] = line.split(" ");
+    if (await epcKey(canonical(name)) !== want) problems.push(`key of ${name}: ${await epcKey(canonical(name))}, want ${want}`);
+  }
+  if (!golden.length) problems.push("no epc key in index-v1.txt");
+  if (problems.length) fail("canonical identifiers and keys", problems.join("; "));
+  else console.log(`ok   canonical identifiers and keys: ${vectors.length} identifiers, ${golden.length} golden keys`);
 }
 
 // No WebCrypto: unchecked/unsupported.
@@ -326,7 +484,7 @@ async function page(respond, cfg = config()) {
     problems.push(`request ${JSON.stringify(requests)}`);
   if (nodes["tt-check"].hidden !== false || nodes["tt-check"].dataset.state !== "verified") problems.push(`section ${JSON.stringify(nodes["tt-check"])}`);
   if (nodes["tt-status"].textContent !== "VERIFIED") problems.push(`status ${nodes["tt-status"].textContent}`);
-  if (nodes["tt-details"].children.length !== 5 || nodes["tt-details"].children.some((li) => li.tag !== "li")) problems.push("details");
+  if (nodes["tt-details"].children.length !== 6 || nodes["tt-details"].children.some((li) => li.tag !== "li")) problems.push("details");
   if (nodes.folded.open) problems.push("what passed is unfolded");
   if (problems.length) fail(name, problems.join("; "));
   else console.log(`ok   ${name}: ${nodes["tt-status"].textContent}: ${nodes["tt-details"].children.map((li) => li.textContent).join(" | ")}`);

@@ -49,7 +49,7 @@ async function openNote(note, keys, which) {
     ok = k;
   }
   must(ok, "signature", p);
-  return { origin: lines[0], size: BigInt(lines[1]), root, key: ok.name + "+" + ok.id };
+  return { origin: lines[0], size: BigInt(lines[1]), root, key: ok.name + "+" + ok.id, ext: lines.slice(3) };
 }
 
 // RFC 9162 2.1.3.2 and 2.1.4.2: the path walk -> [first root, second root], or null.
@@ -73,6 +73,214 @@ async function consistent(m, n, hs, a, b) {
   while (fn & 1n) { fn >>= 1n; sn >>= 1n; }
   const w = await walk(fn, sn, hs[0], hs.slice(1));
   return !!w && eq(w[0], a) && eq(w[1], b);
+}
+
+// The verifiable index (ledger/README.md, "Verifiable index, version 1"), so that the device
+// sees for itself that no event of the history was left out.
+const GS1 = "https://id.gs1.org", PLAIN = /^[-'.0-9;=A-Z_a-z]{1,20}$/, AI = "[-\"'.0-9;<=>A-Z_a-z]";
+const CANON = new RegExp(`^https://id\\.gs1\\.org/(00/\\d{18}|01/\\d{14}(/(21|10)/${AI}{0,20}|/235/${AI}{0,28})?` +
+  `|414/\\d{13}(/254/${AI}{0,20})?|417/\\d{13}|402/\\d{17}|801[78]/\\d{18})$`);
+const withCheck = (d) => d + (10 - [...d].reverse().reduce((s, c, i) => s + (i % 2 ? 1 : 3) * c, 0) % 10) % 10;
+// The event hash's canonical form of an identifier (epcis::hash::canonical_identifier), for the
+// SGTIN, SSCC and SGLN URIs of everyday capture with plain serials and for Digital Links already
+// in canonical form; null for any other EPC URI or web address (not decided on this device).
+function canonical(t) {
+  if (/^https?:/.test(t)) return CANON.test(t) ? t : null;
+  if (!t.startsWith("urn:epc:")) return t;
+  const [, s, cp, ref, x] = /^urn:epc:id:(sgtin|sscc|sgln):(\d{6,12})\.(\d+)(?:\.(.*))?$/.exec(t) || [];
+  if (!s || cp.length + ref.length !== { sgtin: 13, sscc: 17, sgln: 12 }[s] ||
+    (s === "sscc") !== (x === undefined) || (x !== undefined && !PLAIN.test(x))) return null;
+  if (s === "sgln") return GS1 + "/414/" + withCheck(cp + ref) + (x === "0" ? "" : "/254/" + x);
+  return GS1 + (x ? "/01/" : "/00/") + withCheck(ref[0] + cp + ref.slice(1)) + (x ? "/21/" + x : "");
+}
+// The index key of an EPC (kind 0x01): kind || SHA-256(kind || canonical name)[0..8], in hex.
+const epcKey = async (name) => hex([1, ...(await sha([1], utf8(name))).slice(0, 8)]);
+const u64 = (a, at) => new DataView(a.buffer, a.byteOffset + at, 8).getBigUint64(0);
+const u32 = (a, at) => new DataView(a.buffer, a.byteOffset + at, 4).getUint32(0);
+
+// The index a checkpoint commits to: null without extension lines, else its one line
+// `tagtrail-index <n> <root>` (ledger::index::IndexCommitment::of_checkpoint).
+function commitment(cp) {
+  if (!cp.ext.length) return null;
+  const m = /^tagtrail-index (0|[1-9]\d*) (\S+)$/.exec(cp.ext.length === 1 ? cp.ext[0] : "") || [], what = "its index line";
+  must(m[1] !== undefined && BigInt(m[1]) <= cp.size, "index_head", { what });
+  return { n: BigInt(m[1]), root: b64(m[2], 32, "index_head", { what }) };
+}
+// An index head -> the entries it covers and its runs, each [first, end, pairs, root].
+function readHead(h) {
+  const r = h.length >= 13 && h[0] === 1 ? u32(h, 9) : -1, runs = [], what = "its runs do not cover the log in order";
+  must(r >= 0 && r <= 1024 && h.length === 13 + 56 * r, "index_head", { what: "not an index head of version 1" });
+  let at = 0n;
+  for (let o = 13; o < h.length; o += 56) {
+    const run = [u64(h, o), u64(h, o + 8), u64(h, o + 16), h.slice(o + 24, o + 56)];
+    must(run[0] === at && run[1] > at, "index_head", { what });
+    runs.push(run);
+    at = run[1];
+  }
+  must(at === u64(h, 1) && at <= 2n ** 63n, "index_head", { what });
+  return { n: at, runs };
+}
+const cmp = (a, b) => { let i = 0; while (i < 16 && a[i] === b[i]) i++; return a[i] - b[i]; };
+const pairOf = (key, leaf) => { const p = new Uint8Array(17); p.set(key); new DataView(p.buffer).setBigUint64(9, leaf); return p; };
+// The root of a tree of `size` chunks from the hashes of chunks lo..hi and the proof's hashes, by
+// RFC 6962's recursion (ledger::index::run::root_from_range); null when the hashes do not fit.
+async function rangeRoot(size, lo, hi, leaves, proof) {
+  let next = 0;
+  const fold = async (s, e) => {
+    if (e <= lo || s >= hi) return proof[next++];
+    if (e - s === 1n) return leaves[Number(s - lo)];
+    let k = 1n;
+    while (k << 1n < e - s) k <<= 1n;
+    const l = await fold(s, s + k), r = await fold(s + k, e);
+    return l && r && node(l, r);
+  };
+  const root = await fold(0n, size);
+  return next === proof.length && root ? root : null;
+}
+// A key proof checked against the head (ledger::index::KeyProof::verify) -> its key, whether it
+// covers every entry, and the entries it lists for that key.
+async function proveKey(p, head, n) {
+  const no = (what) => { throw ["index_proof", { n, what }]; };
+  let at = 0;
+  const take = (k) => (at + k > p.length && no("it ends early"), at += k, p.subarray(at - k, at));
+  if (take(1)[0] !== 1) no("it is not a key proof of version 1");
+  const key = take(9).slice(), from = u64(take(8), 0), to = u64(take(8), 0), leaves = [];
+  if (!(key[0] >= 1 && key[0] <= 5) || from >= to) no("its key or its range is not one");
+  if (u32(take(4), 0) !== head.runs.length) no("it has parts for another number of runs than the head");
+  const below = pairOf(key, from), above = pairOf(key, to);
+  for (const [first, end, count, root] of head.runs) {
+    const lo = u64(take(8), 0), hi = u64(take(8), 0), np = u32(take(4), 0), nh = take(1)[0], pairs = [], hashes = [];
+    for (let i = 0; i < np; i++) pairs.push(take(17));
+    for (let i = 0; i < nh; i++) hashes.push(take(32));
+    const chunks = (count + 7n) / 8n, len = (c) => (count - 8n * c < 8n ? count - 8n * c : 8n);
+    if (!chunks) {
+      if (lo || hi || np || nh || !eq(root, await sha([]))) no("a run without pairs has a part or a root");
+      continue;
+    }
+    if (nh > 128 || !(lo < hi && hi <= chunks) || BigInt(np) !== (hi < chunks ? 8n * hi : count) - 8n * lo) {
+      no("its chunks are not chunks of the run");
+    }
+    let under = 0n, over = 0n;
+    pairs.forEach((q, i) => {
+      const leaf = u64(q, 9);
+      if (!(q[0] >= 1 && q[0] <= 5) || leaf < first || leaf >= end || (i && cmp(pairs[i - 1], q) >= 0)) {
+        no("pair " + i + " is out of order or outside its run");
+      }
+      if (cmp(q, below) < 0) under++;
+      else if (cmp(q, above) < 0) leaves.push(leaf);
+      else over++;
+    });
+    // The pairs just below and just above the key bound it: no pair of the key lies outside.
+    if ((lo && !under) || (hi < chunks && !over) || under > len(lo) || over > len(hi - 1n)) {
+      no("it does not show exactly the chunks around the key");
+    }
+    const chunked = [];
+    for (let i = 0; i < np; i += 8) chunked.push(await sha([0], ...pairs.slice(i, i + 8)));
+    const got = await rangeRoot(chunks, lo, hi, chunked, hashes);
+    if (!got || !eq(got, root)) no("its chunks and hashes do not give the run's root");
+  }
+  if (at !== p.length) no("bytes follow its last run");
+  return { key: hex(key), whole: from === 0n && to >= head.n, leaves };
+}
+
+// Whether the bundle holds every event of the history it tells (ledger/src/bundle/complete.rs):
+// the identifiers the history follows (the item, the containers it was packed into by events
+// not marked unauthorised, the items a transformation related it to, one step) are worked out
+// from the bundle's events, and each one's proof must list only entries the bundle holds, and
+// list every event naming it. -> [code, params]: "ok_complete", or why it is not shown.
+async function completeness(b, cp, seen) {
+  const c = commitment(cp), ix = b.index;
+  if (!c) {
+    must(ix == null, "index_head", { what: "the checkpoint commits to no index" });
+    return ["no_index", {}];
+  }
+  // A checkpoint commits to its index: whoever strips the proofs cannot strip the line.
+  must(ix != null, "stripped", { size: c.n });
+  const hb = b64(ix.head, 0, "index_head", { what: "not base64" }), head = readHead(hb);
+  must(head.n === c.n && eq(await sha([2], hb), c.root), "index_head", { what: "not the head the checkpoint commits to" });
+  must(Array.isArray(ix.proofs), "index_head", { what: "no list of proofs" });
+  const proven = new Map();
+  for (const [n, s] of ix.proofs.entries()) {
+    const r = await proveKey(b64(s, 0, "index_proof", { n, what: "not base64" }), head, n);
+    must(!proven.has(r.key), "index_proof", { n, what: "a second proof of one key" });
+    proven.set(r.key, r.whole ? r.leaves : null);
+  }
+  const events = [];
+  for (const [leaf, e] of [...seen].sort((x, y) => (x[0] < y[0] ? -1 : 1))) {
+    // A version 1 leaf record binds no event bytes: what such an event names is not known here.
+    if (b64(e.leafRecord, 0, "record", { leaf })[0] !== 2) return ["unbound", { leaf }];
+    let ev;
+    try { ev = JSON.parse(e.event); } catch (x) { /* below */ }
+    must(ev && typeof ev === "object", "format", { what: "the event at entry " + leaf + " is not JSON" });
+    events.push({ leaf, ev, refused: (e.authority || {}).kind === "unauthorised" });
+  }
+  const keys = new Map(), foreign = [];
+  const keyOf = async (t) => {
+    if (!keys.has(t)) {
+      const name = canonical(t);
+      if (name === null) foreign.push(t);
+      keys.set(t, name === null ? null : await epcKey(name));
+    }
+    return keys.get(t);
+  };
+  const ids = (ev, m) => (Array.isArray(ev[m]) ? ev[m] : []).filter((x) => typeof x === "string");
+  const itemKey = await keyOf(String(b.item));
+  if (itemKey === null) return ["foreign", { name: b.item }];
+  // In rounds, as the history gathers them: the first relation to reach an identifier decides
+  // how it is followed (containers go 8 deep; related items are not followed further).
+  const follow = new Map([[itemKey, { name: b.item, depth: 0, box: true, make: true }]]);
+  for (let grew = true; grew;) {
+    const next = [];
+    for (const { ev, refused } of events) {
+      if (refused) continue;
+      if (ev.type === "AggregationEvent" && (ev.action === "ADD" || ev.action === "OBSERVE") && typeof ev.parentID === "string") {
+        for (const id of ids(ev, "childEPCs")) {
+          const s = follow.get(await keyOf(id));
+          if (s && s.box && s.depth < 8) next.push([ev.parentID, { depth: s.depth + 1, box: true, make: false }]);
+        }
+      }
+      if (ev.type !== "TransformationEvent") continue;
+      for (const [side, other] of [["inputEPCList", "outputEPCList"], ["outputEPCList", "inputEPCList"]]) {
+        for (const id of ids(ev, side)) {
+          const k = await keyOf(id), s = follow.get(k);
+          if (!s || !s.make) continue;
+          for (const o of ids(ev, other)) if (await keyOf(o) !== k) next.push([o, { depth: 1, box: false, make: false }]);
+        }
+      }
+    }
+    grew = false;
+    for (const [name, s] of next) {
+      const k = await keyOf(name);
+      if (k !== null && !follow.has(k)) {
+        follow.set(k, { name, ...s });
+        grew = true;
+      }
+    }
+  }
+  const missing = [], unproven = [], listed = new Set();
+  for (const [k, s] of follow) {
+    const leaves = proven.get(k);
+    if (!leaves) unproven.push(s.name);
+    else for (const leaf of leaves) seen.has(leaf) ? listed.add(leaf) : missing.push([leaf, s.name]);
+  }
+  // The other way round: an event naming a followed identifier must be listed under it.
+  for (const { leaf, ev } of events) {
+    if (leaf >= head.n) continue;
+    const named = ["epcList", "childEPCs", "inputEPCList", "outputEPCList"].flatMap((m) => ids(ev, m));
+    for (const id of typeof ev.parentID === "string" ? [...named, ev.parentID] : named) {
+      const k = await keyOf(id), leaves = proven.get(k);
+      must(!follow.has(k) || !leaves || leaves.includes(leaf), "unlisted", { leaf, name: follow.get(k) && follow.get(k).name });
+    }
+  }
+  missing.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  const said = (Array.isArray(b.omitted) ? b.omitted : []).reduce((t, o) => t + ((o && Number.isSafeInteger(o.events)) ? o.events : 0), 0);
+  const gone = new Set(missing.map((m) => m[0])).size;
+  must(gone <= said, "left_out", { leaf: missing.length && missing[0][0], name: missing.length && missing[0][1], count: gone });
+  if (foreign.length) return ["foreign", { name: foreign[0] }];
+  if (gone) return ["omitted", { said, count: gone }];
+  if (unproven.length) return ["unproven", { name: unproven[0], count: unproven.length }];
+  if (head.n < cp.size) return ["behind", { through: head.n }];
+  return ["ok_complete", { through: head.n, keys: follow.size, listed: listed.size }];
 }
 
 // The result, its lines from the templates ({x} -> params.x; no template: the code).
@@ -136,7 +344,9 @@ async function verify(text, config) {
       const covered = [...seen.keys()].filter((leaf) => leaf < ac.size).length;
       anchor = { anchored: ac.size, covered, chain: an.anchors[0].chainId, block: an.anchors[0].blockNumber };
     }
-    // 6. Every step the page shows is one of the events, as the page shows it: time, business
+    // 6. No event of the history left out, as far as the index proves.
+    const [whole, complete] = await completeness(b, cp, seen);
+    // 7. Every step the page shows is one of the events, as the page shows it: time, business
     // step, type, place, reporter and whether it was refused. A step missing from a bundle whose
     // writer says it left events out (a flood of others' events is cut shorter in a bundle than
     // in a history) leaves the check partial, never verified.
@@ -158,9 +368,11 @@ async function verify(text, config) {
     must(!absent || (checked && Array.isArray(b.omitted) && b.omitted.length), "missing",
       { leaf: (shown.find((s) => !seen.has(BigInt(s[0]))) || [])[0] });
     if (absent) return result("unchecked", "partial", { checked, shown: shown.length }, words);
-    return result("verified", "verified", { size: cp.size, key: cp.key, events: b.events.length, bytes,
-      shown: shown.length, ...anchor }, words,
-    ["ok_signature", "ok_events", anchor ? "ok_anchored" : "no_anchor", "ok_journey", "not_checked"]);
+    // What was not shown complete leaves the check short of verified, saying what passed.
+    const done = whole === "ok_complete";
+    return result(done ? "verified" : "incomplete", done ? "verified" : whole, { size: cp.size, key: cp.key,
+      events: b.events.length, bytes, shown: shown.length, ...anchor, ...complete }, words,
+    ["ok_signature", "ok_events", anchor ? "ok_anchored" : "no_anchor", "ok_journey", whole, "not_checked"]);
   } catch (e) {
     const [code, p] = Array.isArray(e) ? e : ["format", { what: String((e && e.message) || e) }];
     return result(code === "nokey" ? "unchecked" : "failed", code, p, words);

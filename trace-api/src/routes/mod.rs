@@ -69,6 +69,7 @@ routes! {
     "/health/ready" => health::ready,
     "/metrics" => metrics::metrics,
     "/openapi.json" => openapi::document,
+    "/check.js" => page::script,
 }
 
 /// The routes whose answers load events (counted per client: `limits.max_answers_per_client`).

@@ -1,5 +1,6 @@
 //! The scan page: the verdict a scan route answers in JSON, written as one HTML page for the
-//! consumer's browser. Mobile first, no external asset (the CSS and the one script are inline),
+//! consumer's browser. Mobile first, no asset from elsewhere (the CSS is inline; the one script,
+//! `/check.js`, comes from this service and is cached by version),
 //! readable without the script, landmarks and headings for screen readers, text that says what
 //! colour only hints at, in English or Simplified Chinese by `Accept-Language`. Every text that
 //! comes from the log (identifiers, places, reporters, details) is escaped; nothing personal is
@@ -11,12 +12,15 @@
 //! signature on its checkpoint (against the keys of `ledger.checkpoint_keys`, handed over in a
 //! JSON data block), each event's exact bytes against its leaf record, each inclusion proof, the
 //! consistency proof to the anchored checkpoint and that checkpoint's signature, and that every
-//! journey step shown is one of the bundle's events. It then says "verified on this device" or
-//! exactly what failed. The [`CONTENT_SECURITY_POLICY`] lets that one script run (by its hash)
-//! and fetch from this origin only.
+//! journey step shown is one of the bundle's events, and that the verifiable index lists no
+//! event of the history the bundle left out. It then says "verified on this device" or exactly
+//! what failed. The [`CONTENT_SECURITY_POLICY`] lets that one script run (by its hash, the page
+//! naming it with its subresource integrity) and fetch from this origin only.
 
 use std::sync::LazyLock;
 
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -99,6 +103,10 @@ const ENGLISH: Words = Words {
         ),
         ("unchecked", "Not checked on this device"),
         (
+            "incomplete",
+            "Checked on this device, except that no event was left out",
+        ),
+        (
             "ok_signature",
             "The log's signature on its checkpoint of {size} entries (key {key}).",
         ),
@@ -124,8 +132,36 @@ const ENGLISH: Words = Words {
         ),
         ("norecord", "There is no record of this item to check."),
         (
+            "ok_complete",
+            "The log's index, to which that checkpoint commits, lists {listed} entries under the identifiers this history follows ({keys} in all: the item, its containers, what it was made from or into), and the bundle holds every one: no event up to entry {through} was left out.",
+        ),
+        (
+            "no_index",
+            "That checkpoint commits to no index of the log, so nothing shows that no event of this history was left out.",
+        ),
+        (
+            "foreign",
+            "This device cannot work out the index key of {name}, so it cannot show that no event of this history was left out (tagtrail verify can).",
+        ),
+        (
+            "unbound",
+            "The event at entry {leaf} has an older leaf record that does not bind its bytes, so this device cannot show that no event of this history was left out.",
+        ),
+        (
+            "omitted",
+            "The bundle's writer says it left out {said} events of this history, and the log's index lists {count} entries the bundle does not hold: the history is not shown complete.",
+        ),
+        (
+            "unproven",
+            "The bundle carries no index proof of every entry naming {name} ({count} identifiers without one): events naming it are not shown complete.",
+        ),
+        (
+            "behind",
+            "No event up to entry {through} was left out, but the log's index does not cover the rest of the checkpoint's {size} entries: nothing shows that none of those was left out.",
+        ),
+        (
             "not_checked",
-            "Not checked here: the verdict itself, the devices' signatures, the event hashes, the anchoring transaction and the index proofs that show no event of the history left out (tagtrail verify checks all but the verdict).",
+            "Not checked here: the verdict itself, whether each reporter had the authority the bundle says, the devices' signatures, the event hashes and the anchoring transaction (tagtrail verify checks all but the verdict).",
         ),
         (
             "unsupported",
@@ -182,6 +218,26 @@ const ENGLISH: Words = Words {
             "The step at entry {leaf} shown above is not what the log recorded for it.",
         ),
         ("origin", "The anchored checkpoint is another log's."),
+        (
+            "stripped",
+            "The log's checkpoint commits to an index of {size} entries, and the proof bundle carries none of its proofs: they were removed.",
+        ),
+        (
+            "index_head",
+            "The index head in the proof bundle is not the one the log's checkpoint commits to: {what}.",
+        ),
+        (
+            "index_proof",
+            "Index proof {n} in the proof bundle does not verify: {what}.",
+        ),
+        (
+            "left_out",
+            "The log's index lists entry {leaf} under {name}, and the proof bundle does not hold it: an event of this history was left out ({count} in all).",
+        ),
+        (
+            "unlisted",
+            "The event at entry {leaf} names {name}, yet the index proof of that identifier does not list it: the index leaves an entry out.",
+        ),
     ],
 };
 
@@ -228,6 +284,7 @@ const CHINESE: Words = Words {
         ("verified", "已在本机核验"),
         ("failed", "本机核验失败：请勿相信本页"),
         ("unchecked", "未在本机核验"),
+        ("incomplete", "已在本机核验，但未能证明没有遗漏事件"),
         (
             "ok_signature",
             "日志对其 {size} 条检查点的签名（密钥 {key}）。",
@@ -251,8 +308,36 @@ const CHINESE: Words = Words {
         ),
         ("norecord", "没有此商品的记录可供核验。"),
         (
+            "ok_complete",
+            "该检查点所承诺的日志索引在此历史涉及的标识（共 {keys} 个：商品本身、其容器、其原料或产物）下列出 {listed} 个条目，证明包全部包含：截至条目 {through} 没有遗漏任何事件。",
+        ),
+        (
+            "no_index",
+            "该检查点未承诺日志索引，因此无法证明此历史没有遗漏事件。",
+        ),
+        (
+            "foreign",
+            "本机无法算出 {name} 的索引键，因此无法证明此历史没有遗漏事件（tagtrail verify 可以）。",
+        ),
+        (
+            "unbound",
+            "条目 {leaf} 的事件使用不绑定事件字节的旧版叶记录，因此本机无法证明此历史没有遗漏事件。",
+        ),
+        (
+            "omitted",
+            "证明包的生成方称省略了此历史的 {said} 个事件，日志索引列出 {count} 个证明包中没有的条目：无法证明历史完整。",
+        ),
+        (
+            "unproven",
+            "证明包中没有涵盖 {name} 全部条目的索引证明（共 {count} 个标识缺少证明）：提到它的事件无法证明完整。",
+        ),
+        (
+            "behind",
+            "截至条目 {through} 没有遗漏事件，但日志索引未涵盖检查点 {size} 条中的其余条目：无法证明其中没有遗漏。",
+        ),
+        (
             "not_checked",
-            "此处未核验：判定本身、设备签名、事件哈希、锚定交易，以及证明历史中没有遗漏事件的索引证明（tagtrail verify 会核验判定以外的全部内容）。",
+            "此处未核验：判定本身、各报告方是否具有证明包所述的权限、设备签名、事件哈希和锚定交易（tagtrail verify 会核验判定以外的全部内容）。",
         ),
         (
             "unsupported",
@@ -288,6 +373,23 @@ const CHINESE: Words = Words {
         ("missing", "上面显示的条目 {leaf} 的步骤不在证明包中。"),
         ("step", "上面显示的条目 {leaf} 的步骤与日志记录的不一致。"),
         ("origin", "锚定的检查点属于另一个日志。"),
+        (
+            "stripped",
+            "日志的检查点承诺了 {size} 条的索引，而证明包不含任何索引证明：它们被删除了。",
+        ),
+        (
+            "index_head",
+            "证明包中的索引头不是日志检查点所承诺的：{what}。",
+        ),
+        ("index_proof", "证明包中的索引证明 {n} 不成立：{what}。"),
+        (
+            "left_out",
+            "日志索引在 {name} 下列出条目 {leaf}，而证明包中没有它：此历史遗漏了事件（共 {count} 个）。",
+        ),
+        (
+            "unlisted",
+            "条目 {leaf} 的事件提到 {name}，但该标识的索引证明没有列出它：索引遗漏了条目。",
+        ),
     ],
 };
 
@@ -324,24 +426,69 @@ header,main,footer{max-width:40rem;margin:0 auto;padding:1rem}\
 .unknown{background:#f1f3f4;border-color:#5f6368}.not_anchored_yet{background:#fff4e0;border-color:#8a5a00}\
 h1{font-size:1.1rem;margin:0}.v p{margin:.25rem 0 0}.v strong{font-size:1.6rem}\
 #tt-status{font-weight:600;margin:.75rem 0 .25rem}[data-state=verified] #tt-status{color:#1e7b34}\
-[data-state=failed] #tt-status{color:#b3261e}[data-state=verified] #tt-status::before{content:\"\\2713  \"}\
+[data-state=failed] #tt-status{color:#b3261e}[data-state=incomplete] #tt-status{color:#8a5a00}[data-state=verified] #tt-status::before{content:\"\\2713  \"}\
 [data-state=failed] #tt-status::before{content:\"\\2717  \"}summary{cursor:pointer;color:#444}\
 h2{font-size:1.1rem;margin:1.5rem 0 .5rem}ul,ol{padding-left:1.25rem}li{margin:.35rem 0}\
 .d{color:#444;font-size:.9rem;word-break:break-word}a{color:#0b57d0}footer{color:#444;font-size:.85rem}";
 
-/// The script that re-checks the page's bundle in the browser.
+/// The script that re-checks the page's bundle in the browser, served at `/check.js`.
 pub const CHECK_SCRIPT: &str = include_str!("check.js");
 
-/// The page's Content-Security-Policy: no external asset, inline styles, the one script
+/// [`CHECK_SCRIPT`]'s SHA-256 in standard base64: its integrity, and the hash the
+/// [`CONTENT_SECURITY_POLICY`] lets run.
+static SCRIPT_HASH: LazyLock<String> = LazyLock::new(|| {
+    ledger::Hash::from_bytes(Sha256::digest(CHECK_SCRIPT.as_bytes()).into()).to_base64()
+});
+
+/// The version the page names the script by (`/check.js?v=`): the first 16 hex digits of its
+/// SHA-256, so that a new script is a new address and the old one can be cached for good.
+static SCRIPT_VERSION: LazyLock<String> = LazyLock::new(|| {
+    let digest = Sha256::digest(CHECK_SCRIPT.as_bytes());
+    ledger::Hash::from_bytes(digest.into()).to_hex()[..16].to_owned()
+});
+
+/// The page's Content-Security-Policy: no asset from elsewhere, inline styles, the one script
 /// [`CHECK_SCRIPT`] by its hash, fetches from this origin only, nothing framed.
 pub static CONTENT_SECURITY_POLICY: LazyLock<String> = LazyLock::new(|| {
-    let hash = ledger::Hash::from_bytes(Sha256::digest(CHECK_SCRIPT.as_bytes()).into());
     format!(
         "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{}'; \
          connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-        hash.to_base64()
+        SCRIPT_HASH.as_str()
     )
 });
+
+/// `GET /check.js`: the page's script. Asked for by its current version (`?v=`, as the page
+/// names it) it may be cached for a year; otherwise (no version, or another one) it is
+/// revalidated each time, by its `ETag`.
+pub async fn script(request: HttpRequest) -> HttpResponse {
+    let version = SCRIPT_VERSION.as_str();
+    let current = request
+        .query_string()
+        .split('&')
+        .any(|pair| pair.strip_prefix("v=") == Some(version));
+    let etag = format!("\"{version}\"");
+    let cache = match current {
+        true => "public, max-age=31536000, immutable",
+        false => "no-cache",
+    };
+    let fresh = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag));
+    let mut answer = match fresh {
+        true => HttpResponse::NotModified().finish(),
+        false => HttpResponse::Ok()
+            .content_type("text/javascript; charset=utf-8")
+            .body(CHECK_SCRIPT),
+    };
+    let headers = answer.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Ok(etag) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, etag);
+    }
+    answer
+}
 
 /// JSON to go inside a `<script>` element: `<` written as `\u003c`, so no `</script>` (or
 /// `<!--`) in the data can end the element early.
@@ -491,8 +638,10 @@ pub fn render(answer: &Value, language: Language, checkpoint_keys: &[String]) ->
     });
     page.push_str(&format!(
         "<script type=\"application/json\" id=\"tt-check-data\">{}</script>\
-         <script>{CHECK_SCRIPT}</script>",
-        script_data(&data)
+         <script src=\"/check.js?v={}\" integrity=\"sha256-{}\" defer></script>",
+        script_data(&data),
+        SCRIPT_VERSION.as_str(),
+        SCRIPT_HASH.as_str()
     ));
     page.push_str("</main><footer>tagtrail</footer></body></html>");
     page
@@ -564,7 +713,62 @@ mod tests {
         assert_eq!(data["words"]["verified"], "Verified on this device");
         let csp = CONTENT_SECURITY_POLICY.as_str();
         assert!(csp.contains("script-src 'sha256-") && csp.contains("connect-src 'self'"));
-        assert!(page.contains(&format!("<script>{CHECK_SCRIPT}</script>")));
+        assert!(page.contains(&format!(
+            "<script src=\"/check.js?v={}\" integrity=\"sha256-{}\" defer></script>",
+            SCRIPT_VERSION.as_str(),
+            SCRIPT_HASH.as_str()
+        )));
+    }
+
+    #[actix_web::test]
+    async fn the_script_is_cached_for_good_only_under_its_version() {
+        use actix_web::test::TestRequest;
+        let ask = |uri: &str| TestRequest::with_uri(uri).to_http_request();
+        let header = |answer: &HttpResponse, name: header::HeaderName| {
+            answer
+                .headers()
+                .get(name)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let version = SCRIPT_VERSION.as_str();
+        let answer = script(ask(&format!("/check.js?v={version}"))).await;
+        assert_eq!(answer.status(), 200);
+        assert_eq!(
+            header(&answer, header::CONTENT_TYPE),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            header(&answer, header::CACHE_CONTROL),
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(header(&answer, header::ETAG), format!("\"{version}\""));
+        let body = actix_web::body::to_bytes(answer.into_body()).await.unwrap();
+        assert_eq!(body, CHECK_SCRIPT.as_bytes());
+        // The page's integrity and the policy's hash are the served bytes'.
+        let digest = ledger::Hash::from_bytes(Sha256::digest(&body).into());
+        assert_eq!(digest.to_base64(), SCRIPT_HASH.as_str());
+        assert_eq!(&digest.to_hex()[..16], version);
+        // Another version, or none: the same script, revalidated every time.
+        for uri in ["/check.js", "/check.js?v=0123456789abcdef", "/check.js?x=1"] {
+            let answer = script(ask(uri)).await;
+            assert_eq!(answer.status(), 200, "{uri}");
+            assert_eq!(header(&answer, header::CACHE_CONTROL), "no-cache", "{uri}");
+        }
+        // Revalidated: not sent again.
+        let again = TestRequest::with_uri("/check.js")
+            .insert_header((header::IF_NONE_MATCH, format!("W/\"x\", \"{version}\"")))
+            .to_http_request();
+        let answer = script(again).await;
+        assert_eq!(answer.status(), 304);
+        assert!(
+            actix_web::body::to_bytes(answer.into_body())
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

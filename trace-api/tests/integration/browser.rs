@@ -129,7 +129,22 @@ async fn the_page_shows_each_verdict_and_checks_its_bundle_in_the_browser() {
         lines[3],
         "Each of the 3 steps shown above is one of these events, as shown: its time, step, place, reporter and refusal."
     );
-    assert!(lines[4].starts_with("Not checked here:"), "{lines:?}");
+    // No event of its history left out, as the index the checkpoint commits to shows.
+    let size = lines[0]
+        .strip_prefix("The log's signature on its checkpoint of ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap();
+    assert_eq!(
+        lines[4],
+        format!(
+            "The log's index, to which that checkpoint commits, lists 3 entries under the \
+             identifiers this history follows (1 in all: the item, its containers, what it was \
+             made from or into), and the bundle holds every one: no event up to entry {size} was \
+             left out."
+        ),
+        "{lines:?}"
+    );
+    assert!(lines[5].starts_with("Not checked here:"), "{lines:?}");
     assert!(shown["html"].as_u64().unwrap() < 30 * 1024, "{shown}");
 
     let shown = open(page(4343), "suspicious", false).await;
