@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import vm from "node:vm";
+import { logWith } from "./check_js_log.mjs";
 
 const [scriptPath, goldenDir] = process.argv.slice(2);
 if (!scriptPath || !goldenDir) {
@@ -26,7 +27,7 @@ const { verify, canonical, epcKey } = load();
 const words = {
   checking: "checking", verified: "VERIFIED", failed: "FAILED", unchecked: "UNCHECKED", incomplete: "INCOMPLETE",
   ok_complete: "complete to {through}: {listed} entries under {keys} keys", no_index: "no index",
-  foreign: "foreign {name}", unbound: "unbound {leaf}", omitted: "omitted {said} {count}",
+  foreign: "foreign {name}", crowded: "crowded {count}", unbound: "unbound {leaf}", omitted: "omitted {said} {count}",
   unproven: "unproven {name} {count}", behind: "behind {through} of {size}", stripped: "stripped {size}",
   index_head: "index head: {what}", index_proof: "index proof {n}: {what}",
   left_out: "left out {leaf} {name} {count}", unlisted: "unlisted {leaf} {name}",
@@ -241,9 +242,9 @@ add("leaves [3]", goldenText, config({ leaves: [3] }), "failed", "missing", expe
   add("an anchored checkpoint of another log", text(b), config({ keys: [logKey, other.line] }), "failed", "origin");
 }
 {
-  // A bundle whose writer says it left events out: a shown step not in it is not a failure,
-  // and the lines say how many shown steps were checked.
-  const b = golden();
+  // A bundle whose writer says it left events out, not proven complete (version 1): a shown step
+  // not in it is not a failure, and the lines say how many shown steps were checked.
+  const b = JSON.parse(goldenV1);
   b.omitted = [{ reportedBy: "rival", events: 3 }];
   add("leaves [2, 3] with events omitted: partial, never verified", text(b), config({ leaves: [2, 3] }), "unchecked", "partial",
     expectParams({ checked: "1", shown: "2" }));
@@ -339,6 +340,20 @@ for (const [leaf, name] of [[2, ITEM], [4, ITEM], [5, CASE], [7, ITEM], [8, MADE
   }
 }
 {
+  // A shown step the bundle lacks, when the bundle is proven complete: not one of the history's,
+  // whatever the writer says it left out.
+  const b = golden();
+  b.omitted = [{ reportedBy: "rival", events: 3 }];
+  add("a shown step missing from a complete bundle", text(b), config({ leaves: [2, 3] }), "failed", "missing",
+    expectParams({ leaf: "3" }));
+  // Not an item: a product (GTIN) or text. Nothing is keyed for it.
+  for (const item of ["https://id.gs1.org/01/10614141073464", "not an item"]) {
+    const c = golden();
+    c.item = item;
+    add(`the bundle of ${item}`, text(c), config({ item }), "incomplete", "foreign", expectParams({ name: item }));
+  }
+}
+{
   // The item under a name this device cannot key (an escaped serial): not shown complete.
   const b = golden();
   b.item = "urn:epc:id:sgtin:0614141.812345.6789%2F";
@@ -379,6 +394,44 @@ async function madeUp(pairs, n) {
   b.checkpoint = await other.sign(`${origin}\n${size}\n${root}\ntagtrail-index ${n} ${b64(await sha([2], head))}\n`);
   return [text(b), config({ keys: [logKey, other.line] })];
 }
+// Histories in a log made here: a container reached two ways, and a container's container.
+{
+  const log = logWith({ canonical, epcKey });
+  const I = ITEM, X = CASE, P = "urn:epc:id:sscc:0614141.2222222222";
+  const at = (type, day, extra) => ({ type, eventTime: `2024-03-0${day}T08:00:00.000Z`, eventTimeZoneOffset: "+00:00", ...extra });
+  const packed = [
+    { ev: at("ObjectEvent", 1, { action: "ADD", epcList: [I] }) },
+    { ev: at("AggregationEvent", 2, { action: "ADD", parentID: X, childEPCs: [I] }) },
+    { ev: at("AggregationEvent", 3, { action: "ADD", parentID: P, childEPCs: [X] }) },
+    { ev: at("ObjectEvent", 4, { action: "OBSERVE", epcList: [P] }) },
+  ];
+  const made = async (name, spec, state, code, extra) => {
+    const { text: t, config: c } = await log(spec);
+    add(name, t, { ...c, words }, state, code, extra);
+  };
+  await made("a made log: the pallet's container followed", { item: I, proofsFor: [I, X, P], events: packed },
+    "verified", "verified", expectParams({ keys: "3", listed: "4" }));
+  await made("a made log: the pallet's event left out", { item: I, proofsFor: [I, X, P],
+    events: packed.map((e, i) => (i === 3 ? { ...e, keep: false } : e)) }, "failed", "left_out", expectParams({ leaf: "3", name: P }));
+  await made("a made log: the pallet's event and proof left out", { item: I, proofsFor: [I, X],
+    events: packed.map((e, i) => (i === 3 ? { ...e, keep: false } : e)) }, "incomplete", "unproven", expectParams({ name: P }));
+  // The case first reached as a transformation's output (by its Digital Link: not followed into
+  // containers that way), then as the item's container: followed into its pallet all the same.
+  const both = [
+    packed[0],
+    { ev: at("TransformationEvent", 2, { inputEPCList: [I], outputEPCList: [canonical(X)] }) },
+    { ev: at("AggregationEvent", 3, { action: "ADD", parentID: X, childEPCs: [I] }) },
+    { ev: at("AggregationEvent", 4, { action: "ADD", parentID: P, childEPCs: [X] }) },
+    { ev: at("ObjectEvent", 5, { action: "OBSERVE", epcList: [P] }), keep: false },
+  ];
+  await made("a made log: a case reached two ways, its pallet's proof left out", { item: I, proofsFor: [I, X], events: both },
+    "incomplete", "unproven", expectParams({ name: P }));
+  // An unauthorised packing leads nowhere: the pallet is not followed.
+  const refused = packed.map((e, i) => (i === 2 ? { ...e, authority: { kind: "unauthorised", reason: "no custody" } } : e));
+  await made("a made log: an unauthorised packing is not followed", { item: I, proofsFor: [I, X],
+    events: refused.map((e, i) => (i === 3 ? { ...e, keep: false } : e)) }, "verified", "verified", expectParams({ keys: "2" }));
+}
+
 const truePairs = [[ITEM, 2], [ITEM, 4], [ITEM, 7], [CASE, 4], [CASE, 5], [MADE, 7], [MADE, 8]];
 add("an index made here that tells the truth", ...await madeUp(truePairs, 10), "verified", "verified",
   (r) => (r.lines[4] === "complete to 10: 5 entries under 3 keys" ? [] : [`line 5 ${r.lines[4]}`]));
@@ -425,6 +478,10 @@ for (const c of cases) {
     ["https://id.gs1.org/00/040123451111111110", "https://id.gs1.org/00/040123451111111110"],
     ["urn:uuid:6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "urn:uuid:6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"],
     ["urn:epc:id:sgtin:0614141.812345.6789%2F%26%25%22!%3F()", null],
+    // A serialised item's lot is dropped; a 12-digit company prefix leaves an SGLN no reference.
+    ["https://id.gs1.org/01/04150567890128/10/L-7/21/987654", "https://id.gs1.org/01/04150567890128/21/987654"],
+    ["https://id.gs1.org/01/04150567890128/10/L-7", "https://id.gs1.org/01/04150567890128/10/L-7"],
+    ["urn:epc:id:sgln:061414112345..0", "https://id.gs1.org/414/0614141123452"],
     ["urn:epc:id:sgtin:4012345.011111.98%22", null],
     ["urn:epc:id:sgtin:061414.1107346.2017", "https://id.gs1.org/01/10614141073464/21/2017"],
     ["urn:epc:id:sgtin:0614141.10734.2017", null],

@@ -85,14 +85,20 @@ const withCheck = (d) => d + (10 - [...d].reverse().reduce((s, c, i) => s + (i %
 // SGTIN, SSCC and SGLN URIs of everyday capture with plain serials and for Digital Links already
 // in canonical form; null for any other EPC URI or web address (not decided on this device).
 function canonical(t) {
+  // A serialised item's lot is dropped (only the finest identification counts).
+  const lotted = new RegExp(`^(https://id\\.gs1\\.org/01/\\d{14})/10/${AI}{0,20}(/21/${AI}{0,20})$`).exec(t);
+  if (lotted) t = lotted[1] + lotted[2];
   if (/^https?:/.test(t)) return CANON.test(t) ? t : null;
   if (!t.startsWith("urn:epc:")) return t;
-  const [, s, cp, ref, x] = /^urn:epc:id:(sgtin|sscc|sgln):(\d{6,12})\.(\d+)(?:\.(.*))?$/.exec(t) || [];
+  const [, s, cp, ref, x] = /^urn:epc:id:(sgtin|sscc|sgln):(\d{6,12})\.(\d*)(?:\.(.*))?$/.exec(t) || [];
   if (!s || cp.length + ref.length !== { sgtin: 13, sscc: 17, sgln: 12 }[s] ||
     (s === "sscc") !== (x === undefined) || (x !== undefined && !PLAIN.test(x))) return null;
   if (s === "sgln") return GS1 + "/414/" + withCheck(cp + ref) + (x === "0" ? "" : "/254/" + x);
-  return GS1 + (x ? "/01/" : "/00/") + withCheck(ref[0] + cp + ref.slice(1)) + (x ? "/21/" + x : "");
+  const sgtin = s === "sgtin";
+  return GS1 + (sgtin ? "/01/" : "/00/") + withCheck(ref[0] + cp + ref.slice(1)) + (sgtin ? "/21/" + x : "");
 }
+// An item a history is told for: a serialised trade item or a logistic unit.
+const ITEM = /^https:\/\/id\.gs1\.org\/(00\/\d{18}|01\/\d{14}\/21\/.+)$/;
 // The index key of an EPC (kind 0x01): kind || SHA-256(kind || canonical name)[0..8], in hex.
 const epcKey = async (name) => hex([1, ...(await sha([1], utf8(name))).slice(0, 8)]);
 const u64 = (a, at) => new DataView(a.buffer, a.byteOffset + at, 8).getBigUint64(0);
@@ -211,7 +217,7 @@ async function completeness(b, cp, seen) {
     if (b64(e.leafRecord, 0, "record", { leaf })[0] !== 2) return ["unbound", { leaf }];
     let ev;
     try { ev = JSON.parse(e.event); } catch (x) { /* below */ }
-    must(ev && typeof ev === "object", "format", { what: "the event at entry " + leaf + " is not JSON" });
+    must(ev && typeof ev === "object" && !Array.isArray(ev), "format", { what: "the event at entry " + leaf + " is not a JSON object" });
     events.push({ leaf, ev, refused: (e.authority || {}).kind === "unauthorised" });
   }
   const keys = new Map(), foreign = [];
@@ -224,10 +230,12 @@ async function completeness(b, cp, seen) {
     return keys.get(t);
   };
   const ids = (ev, m) => (Array.isArray(ev[m]) ? ev[m] : []).filter((x) => typeof x === "string");
-  const itemKey = await keyOf(String(b.item));
+  must(typeof b.item === "string", "format", { what: "no item" });
+  const itemKey = ITEM.test(canonical(b.item) || "") ? await keyOf(b.item) : null;
   if (itemKey === null) return ["foreign", { name: b.item }];
-  // In rounds, as the history gathers them: the first relation to reach an identifier decides
-  // how it is followed (containers go 8 deep; related items are not followed further).
+  // In rounds, as the history gathers them. An identifier reached more than one way is followed
+  // every way any of them allows (the history asks by name, and one key may stand for two
+  // names): containers go 8 deep, related items only from the item.
   const follow = new Map([[itemKey, { name: b.item, depth: 0, box: true, make: true }]]);
   for (let grew = true; grew;) {
     const next = [];
@@ -250,12 +258,16 @@ async function completeness(b, cp, seen) {
     }
     grew = false;
     for (const [name, s] of next) {
-      const k = await keyOf(name);
-      if (k !== null && !follow.has(k)) {
-        follow.set(k, { name, ...s });
+      const k = await keyOf(name), was = follow.get(k);
+      if (k === null) continue;
+      const now = was ? { name: was.name, depth: Math.min(was.depth, s.depth), box: was.box || s.box, make: was.make || s.make } : { name, ...s };
+      if (!was || now.depth !== was.depth || now.box !== was.box || now.make !== was.make) {
+        follow.set(k, now);
         grew = true;
       }
     }
+    // As many identifiers as a history follows at most (ledger::history::MAX_SUBJECTS).
+    if (follow.size > 256) return ["crowded", { count: follow.size }];
   }
   const missing = [], unproven = [], listed = new Set();
   for (const [k, s] of follow) {
@@ -346,6 +358,7 @@ async function verify(text, config) {
     }
     // 6. No event of the history left out, as far as the index proves.
     const [whole, complete] = await completeness(b, cp, seen);
+    if (complete.name !== undefined) complete.name = String(complete.name).slice(0, 200);
     // 7. Every step the page shows is one of the events, as the page shows it: time, business
     // step, type, place, reporter and whether it was refused. A step missing from a bundle whose
     // writer says it left events out (a flood of others' events is cut shorter in a bundle than
@@ -365,13 +378,14 @@ async function verify(text, config) {
       checked++;
     }
     const absent = shown.length - checked;
-    must(!absent || (checked && Array.isArray(b.omitted) && b.omitted.length), "missing",
+    // A bundle proven complete holds every event of the history: a shown step it lacks is not one.
+    must(!absent || (whole !== "ok_complete" && checked && Array.isArray(b.omitted) && b.omitted.length), "missing",
       { leaf: (shown.find((s) => !seen.has(BigInt(s[0]))) || [])[0] });
     if (absent) return result("unchecked", "partial", { checked, shown: shown.length }, words);
     // What was not shown complete leaves the check short of verified, saying what passed.
     const done = whole === "ok_complete";
-    return result(done ? "verified" : "incomplete", done ? "verified" : whole, { size: cp.size, key: cp.key,
-      events: b.events.length, bytes, shown: shown.length, ...anchor, ...complete }, words,
+    return result(done ? "verified" : "incomplete", done ? "verified" : whole, { ...complete, size: cp.size,
+      key: cp.key, events: b.events.length, bytes, shown: shown.length, ...anchor }, words,
     ["ok_signature", "ok_events", anchor ? "ok_anchored" : "no_anchor", "ok_journey", whole, "not_checked"]);
   } catch (e) {
     const [code, p] = Array.isArray(e) ? e : ["format", { what: String((e && e.message) || e) }];

@@ -144,6 +144,10 @@ const ENGLISH: Words = Words {
             "This device cannot work out the index key of {name}, so it cannot show that no event of this history was left out (tagtrail verify can).",
         ),
         (
+            "crowded",
+            "This history follows more than 256 identifiers ({count}); this device does not show it complete.",
+        ),
+        (
             "unbound",
             "The event at entry {leaf} has an older leaf record that does not bind its bytes, so this device cannot show that no event of this history was left out.",
         ),
@@ -318,6 +322,10 @@ const CHINESE: Words = Words {
         (
             "foreign",
             "本机无法算出 {name} 的索引键，因此无法证明此历史没有遗漏事件（tagtrail verify 可以）。",
+        ),
+        (
+            "crowded",
+            "此历史涉及超过 256 个标识（{count} 个）；本机无法证明其完整。",
         ),
         (
             "unbound",
