@@ -545,6 +545,70 @@ impl EventQuery {
         })
     }
 
+    /// Each [`Cover`] the query's parameters give, in their order: every result has each. Empty
+    /// when no parameter names what an index lists (an EPC pattern, a place with descendants,
+    /// only a business step, ...).
+    pub fn covers(&self) -> Vec<Cover> {
+        let mut covers = Vec::new();
+        for filter in &self.filters {
+            match filter {
+                Filter::Epcs { patterns, .. } => {
+                    let exact: Option<Vec<String>> = patterns
+                        .iter()
+                        .map(|pattern| match pattern {
+                            EpcPattern::Exact(id) => Some(id.clone()),
+                            EpcPattern::Pattern { .. } => None,
+                        })
+                        .collect();
+                    covers.extend(exact.map(Cover::Identities));
+                }
+                Filter::Classes { patterns, .. } => {
+                    let exact: Option<Vec<String>> = patterns
+                        .iter()
+                        .map(|pattern| match pattern {
+                            ClassPattern::Exact(class) => Some(class.clone()),
+                            ClassPattern::Gtins { .. } => None,
+                        })
+                        .collect();
+                    covers.extend(exact.map(Cover::Classes));
+                }
+                Filter::Place {
+                    with_descendants: false,
+                    values,
+                    ..
+                } => {
+                    if let (Some(from), Some(to)) = self.event_time_range() {
+                        covers.push(Cover::PlacesBetween {
+                            places: values.clone(),
+                            from,
+                            to,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        covers
+    }
+
+    /// Whether a condition is on the record time (`GE_recordTime`, `LT_recordTime`, or
+    /// `orderBy=recordTime`): when the repository recorded an event, which the event itself does
+    /// not say.
+    pub fn uses_record_time(&self) -> bool {
+        self.filters.iter().any(|filter| {
+            matches!(
+                filter,
+                Filter::Time {
+                    field: TimeField::Record,
+                    ..
+                }
+            )
+        }) || self
+            .order
+            .as_ref()
+            .is_some_and(|order| order.by == OrderBy::RecordTime)
+    }
+
     /// The `eventTime` range every result lies in: `GE_eventTime` and `LT_eventTime` as Unix
     /// nanoseconds.
     pub fn event_time_range(&self) -> (Option<i128>, Option<i128>) {
@@ -565,6 +629,31 @@ impl EventQuery {
         }
         range
     }
+}
+
+/// What every result of a query has, of what an index over events can list: the entries an
+/// index lists under these hold every result ([`EventQuery::covers`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cover {
+    /// Every result names one of these identities (canonical form) in its EPC lists or as its
+    /// `parentID` (`MATCH_epc`, `MATCH_parentID`, `MATCH_inputEPC`, `MATCH_outputEPC`,
+    /// `MATCH_anyEPC` with no pattern among its values).
+    Identities(Vec<String>),
+    /// Every result has a quantity element of one of these classes (canonical form: an LGTIN's
+    /// or a GTIN's Digital Link, or another URI as written) (`MATCH_epcClass`,
+    /// `MATCH_inputEPCClass`, `MATCH_outputEPCClass`, `MATCH_anyEPCClass` with no pattern).
+    Classes(Vec<String>),
+    /// Every result was read or happened at one of these places (canonical form) with its
+    /// `eventTime` in `from..to` (Unix nanoseconds) (`EQ_readPoint` or `EQ_bizLocation`, with
+    /// both `GE_eventTime` and `LT_eventTime`).
+    PlacesBetween {
+        /// The places.
+        places: Vec<String>,
+        /// `GE_eventTime`.
+        from: i128,
+        /// `LT_eventTime`.
+        to: i128,
+    },
 }
 
 /// Identities a query's results must name, as [`EventQuery::identities`] gives them.

@@ -568,3 +568,76 @@ proptest::proptest! {
         }
     }
 }
+
+/// A query read from a string of decoded pairs (`&`-separated, `=` between).
+fn parsed(query: &str) -> EventQuery {
+    let pairs: Vec<(&str, &str)> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| pair.split_once('=').unwrap())
+        .collect();
+    EventQuery::parse(pairs).unwrap()
+}
+
+#[test]
+fn covers_name_what_every_result_has_of_what_an_index_lists() {
+    let sgtin = "https://id.gs1.org/01/10614141073464/21/2017";
+    assert_eq!(
+        parsed(
+            "MATCH_anyEPC=urn:epc:id:sgtin:0614141.107346.2017|urn:uuid:1&eventType=ObjectEvent"
+        )
+        .covers(),
+        [Cover::Identities(vec![
+            sgtin.to_owned(),
+            "urn:uuid:1".to_owned()
+        ])]
+    );
+    // A pattern among the values: every result names one of them, but not an identity.
+    assert_eq!(
+        parsed(
+            "MATCH_epc=urn:epc:idpat:sgtin:0614141.107346.*|urn:epc:id:sgtin:0614141.107346.2017"
+        )
+        .covers(),
+        []
+    );
+    assert_eq!(
+        parsed("MATCH_epcClass=urn:epc:class:lgtin:4012345.012345.998877&MATCH_parentID=urn:epc:id:sscc:0614141.1234567890").covers(),
+        [
+            Cover::Classes(vec!["https://id.gs1.org/01/04012345123456/10/998877".to_owned()]),
+            Cover::Identities(vec!["https://id.gs1.org/00/106141412345678908".to_owned()]),
+        ]
+    );
+    assert_eq!(
+        parsed("MATCH_anyEPCClass=urn:epc:idpat:sgtin:4012345.012345.*").covers(),
+        []
+    );
+    // A place needs both ends of an event-time range; with descendants it is not one place.
+    let day = "GE_eventTime=2026-01-01T00:00:00Z&LT_eventTime=2026-01-02T00:00:00Z";
+    assert_eq!(
+        parsed(&format!(
+            "EQ_bizLocation=urn:epc:id:sgln:0614141.07346.0&{day}"
+        ))
+        .covers(),
+        [Cover::PlacesBetween {
+            places: vec!["https://id.gs1.org/414/0614141073467".to_owned()],
+            from: 1_767_225_600_000_000_000,
+            to: 1_767_312_000_000_000_000,
+        }]
+    );
+    assert_eq!(
+        parsed("EQ_bizLocation=urn:epc:id:sgln:0614141.07346.0&GE_eventTime=2026-01-01T00:00:00Z")
+            .covers(),
+        []
+    );
+    assert_eq!(
+        parsed(&format!(
+            "WD_bizLocation=urn:epc:id:sgln:0614141.07346.0&{day}"
+        ))
+        .covers(),
+        []
+    );
+    assert_eq!(parsed("EQ_bizStep=shipping").covers(), []);
+    assert!(!parsed(day).uses_record_time());
+    assert!(parsed("GE_recordTime=2026-01-01T00:00:00Z").uses_record_time());
+    assert!(parsed("orderBy=recordTime").uses_record_time());
+}
