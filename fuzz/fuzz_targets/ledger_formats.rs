@@ -1,6 +1,6 @@
 //! Any bytes given to the ledger's decoders of outside input: signed notes and checkpoints, note
 //! keys, leaf records, device batch statements and their HTTP headers, device and recipient key
-//! files, tile paths, entry bundles, proof and provenance bundles, participants files, index
+//! files, tile paths, entry bundles, proof and provenance bundles, exports, participants files, index
 //! heads and key proofs, C2SP
 //! tlog-proofs, and sealed values, their commitments in hex, and key sets (which, when they decode, encode to the same bytes). No input may
 //! panic; a bundle or proof that parses is verified (and may fail) without panicking,
@@ -9,8 +9,8 @@
 #![no_main]
 
 use ledger::bundle::{
-    Participants, ProofBundle, ProvenanceBundle, TlogProof, TrustedKeys, verify_bundle,
-    verify_provenance, verify_tlog_proof,
+    ExportBundle, Participants, ProofBundle, ProvenanceBundle, TlogProof, TrustedKeys, fsma204_csv,
+    verify_bundle, verify_export, verify_provenance, verify_tlog_proof,
 };
 use ledger::checkpoint::{Checkpoint, Origin, TrustedLog};
 use ledger::note::{Note, NoteSignerKey, NoteVerifierKey, NoteVerifiers};
@@ -115,6 +115,11 @@ fuzz_target!(|data: &[u8]| {
         );
         let trusted = TrustedKeys::new(log()).with_parties(parties.unwrap_or(registry));
         let _ = verify_provenance(&bundle, &trusted);
+    }
+    // An export: its query re-run on its events, its index proofs and spreadsheet checked.
+    if let Ok(export) = serde_json::from_str::<ExportBundle>(text) {
+        let _ = verify_export(&export, &TrustedKeys::new(log()));
+        let _ = fsma204_csv(&export.events.iter().collect::<Vec<_>>());
     }
     if let Ok(proof) = TlogProof::decode(text) {
         let _ = verify_tlog_proof(&proof, &log(), None);

@@ -12,8 +12,9 @@ use anyhow::Context;
 use clap::Args;
 use ledger::DeviceId;
 use ledger::bundle::{
-    CheckName, DeviceRegistry, Outcome, Participants, ProofBundle, ProvenanceBundle, Report,
-    TLOG_PROOF_HEADER, TlogProof, TrustedKeys, verify_bundle, verify_provenance, verify_tlog_proof,
+    CheckName, DeviceRegistry, EXPORT_FORMAT, ExportBundle, Outcome, Participants, ProofBundle,
+    ProvenanceBundle, Report, TLOG_PROOF_HEADER, TlogProof, TrustedKeys, verify_bundle,
+    verify_export, verify_provenance, verify_tlog_proof,
 };
 use ledger::checkpoint::{Origin, TrustedLog};
 use ledger::key_file::parse_public_key_file;
@@ -121,6 +122,7 @@ impl VerifyCommand {
                 Evidence::Provenance(bundle) => {
                     Some((&bundle.checkpoint, bundle.anchored.as_ref()))
                 }
+                Evidence::Export(export) => Some((&export.checkpoint, export.anchored.as_ref())),
                 Evidence::TlogProof(_) => None,
             };
             let on_chain = checkpoints
@@ -256,6 +258,7 @@ fn read_device_keys(path: &Path) -> anyhow::Result<DeviceRegistry> {
 enum Evidence {
     Bundle(Box<ProofBundle>),
     Provenance(ProvenanceBundle),
+    Export(Box<ExportBundle>),
     TlogProof(TlogProof),
 }
 
@@ -274,7 +277,11 @@ fn decode_file(name: &str) -> anyhow::Result<Evidence> {
         )
     })?;
     let is_member = |key: &str| json.as_object().is_some_and(|o| o.contains_key(key));
-    if is_member("events") {
+    if json.get("format").and_then(serde_json::Value::as_str) == Some(EXPORT_FORMAT) {
+        let export = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{name}: not a valid export"))?;
+        Ok(Evidence::Export(Box::new(export)))
+    } else if is_member("events") {
         let bundle = serde_json::from_slice(&bytes)
             .with_context(|| format!("{name}: not a valid provenance bundle"))?;
         Ok(Evidence::Provenance(bundle))
@@ -285,7 +292,8 @@ fn decode_file(name: &str) -> anyhow::Result<Evidence> {
     } else {
         anyhow::bail!(
             "{name}: a JSON document that is neither a proof bundle (with `event` and \
-             `eventHash`) nor a provenance bundle (with `events`)"
+             `eventHash`), a provenance bundle (with `events`) nor an export (with `format`: \
+             `{EXPORT_FORMAT}`)"
         )
     }
 }
@@ -346,7 +354,7 @@ impl Gap {
             Self::OtherChain => "anchors not looked up on chain (the node serves another chain)",
             Self::UnregisteredDevices => "device keys not checked (give --device-keys)",
             Self::EventNotShown => "the event of a tlog-proof was not shown (give --event)",
-            Self::IncompleteHistory => "the history is not proven complete",
+            Self::IncompleteHistory => "the history or the export is not proven complete",
             Self::UncheckedAuthority => {
                 "who had authority for each event not checked (give --participants)"
             }
@@ -431,8 +439,9 @@ struct FileOutcome {
     /// The first failed check: where (an event, or the bundle), its name and the reason.
     first_failure: Option<String>,
     gaps: Gaps,
-    /// For a provenance bundle proven complete: the index size it is complete up to.
-    complete_through: Option<u64>,
+    /// For a provenance bundle or an export proven complete: the index size it is complete up
+    /// to, and what is ("history", "export").
+    complete_through: Option<(u64, &'static str)>,
 }
 
 impl FileOutcome {
@@ -459,9 +468,11 @@ impl FileOutcome {
         if let Some(failure) = &self.first_failure {
             return format!("FAILED: {failure}");
         }
-        let complete = self.complete_through.map_or_else(String::new, |size| {
-            format!("; the history is complete up to entry {size} of the log")
-        });
+        let complete = self
+            .complete_through
+            .map_or_else(String::new, |(size, what)| {
+                format!("; the {what} is complete up to entry {size} of the log")
+            });
         match self.gaps.describe(allow) {
             Some(missing) => format!("incomplete: {missing}; every other check passed{complete}"),
             None if self.gaps.found.is_empty() => {
@@ -624,7 +635,7 @@ fn check_file(
             }
             print_checks(out, &bundle_checks, "  ", on_chain)?;
             outcome.record(&bundle_checks, "", policy);
-            outcome.complete_through = report.complete_through();
+            outcome.complete_through = report.complete_through().map(|size| (size, "history"));
             if let Some(size) = report.complete_through() {
                 writeln!(
                     out,
@@ -636,6 +647,41 @@ fn check_file(
                 let at = format!("event {} (leaf {})", checked.position, checked.leaf_index);
                 let why: Vec<String> = event.why.iter().map(ToString::to_string).collect();
                 writeln!(out, "  {at}: {}; why: {}", event.event_hash, why.join("; "))?;
+                print_checks(out, &checked.report, "    ", None)?;
+                outcome.record(&checked.report, &format!("{at}: "), policy);
+            }
+        }
+        Evidence::Export(export) => {
+            let query: Vec<String> = export
+                .query
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            let report = verify_export(export, trusted);
+            writeln!(
+                out,
+                "{name}: export of the query {}, {} ({} matching)",
+                query.join("&"),
+                count(export.events.len(), "event"),
+                report.matching()
+            )?;
+            let mut checks = report.export_checks().clone();
+            if let Some(on_chain) = on_chain {
+                on_chain.push_checks(&mut checks);
+            }
+            print_checks(out, &checks, "  ", on_chain)?;
+            outcome.record(&checks, "", policy);
+            outcome.complete_through = report.complete_through().map(|size| (size, "export"));
+            if let Some(size) = report.complete_through() {
+                writeln!(
+                    out,
+                    "  the index proofs show every event matching the query among the log's \
+                     first {size} entries in the export"
+                )?;
+            }
+            for (event, checked) in export.events.iter().zip(report.events()) {
+                let at = format!("event {} (leaf {})", checked.position, checked.leaf_index);
+                writeln!(out, "  {at}: {}", event.event_hash)?;
                 print_checks(out, &checked.report, "    ", None)?;
                 outcome.record(&checked.report, &format!("{at}: "), policy);
             }

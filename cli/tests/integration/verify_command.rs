@@ -457,7 +457,7 @@ fn a_valid_provenance_bundle_prints_each_event_s_checks_and_says_what_it_cannot_
     }
     assert_eq!(
         last_line(&output),
-        "incomplete: anchors not looked up on chain (give --rpc); the history is not proven \
+        "incomplete: anchors not looked up on chain (give --rpc); the history or the export is not proven \
          complete; who had authority for each event not checked (give --participants); nothing \
          failed in 1 file"
     );
@@ -558,7 +558,7 @@ fn without_an_anchor_or_device_keys_the_run_is_incomplete_with_the_lowest_status
     assert_eq!(
         last_line(&output),
         "incomplete: not anchored yet; anchors not looked up on chain (give --rpc); device keys \
-         not checked (give --device-keys); the history is not proven complete; who had authority \
+         not checked (give --device-keys); the history or the export is not proven complete; who had authority \
          for each event not checked (give --participants); nothing failed in 1 file"
     );
     // Each reason has its own status, and --allow takes them away one by one.
@@ -673,7 +673,7 @@ fn forged_provenance_bundles_fail_the_story_or_are_never_valid() {
         &[&file],
     );
     assert_exit(&output, 10);
-    assert!(last_line(&output).contains("the history is not proven complete"));
+    assert!(last_line(&output).contains("the history or the export is not proven complete"));
 
     // Stripped of its anchors: not anchored, never valid.
     let mut stripped = log.provenance.clone();
@@ -913,7 +913,8 @@ fn unreadable_or_unknown_files_exit_2_naming_the_file() {
         (tlog_v2.as_str(), "unknown tlog-proof version `v2`"),
         (
             other_json.as_str(),
-            "neither a proof bundle (with `event` and `eventHash`) nor a provenance bundle",
+            "neither a proof bundle (with `event` and `eventHash`), a provenance bundle (with \
+             `events`) nor an export (with `format`: `tagtrail-export`)",
         ),
     ] {
         let output = verify(&log, &dir, false, &[file]);
@@ -1029,4 +1030,82 @@ fn a_bundle_with_index_proofs_is_complete_and_a_trimmed_copy_fails_naming_the_mi
              the history was left out (1 missing in all: leaves 8)"
         )
     );
+}
+
+#[test]
+fn an_export_verifies_complete_and_one_with_an_event_removed_or_a_cell_altered_fails() {
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/../ledger/tests/golden/");
+    let key = format!("{golden}log-key.pub");
+    let participants = format!("{golden}participants.json");
+    let export = format!("{golden}export-v1.json");
+    let run = |file: &str| {
+        tagtrail(&[
+            "verify",
+            "--log-key",
+            &key,
+            "--participants",
+            &participants,
+            "--allow",
+            "unchecked-anchors",
+            "--verbose",
+            file,
+        ])
+    };
+    let complete = run(&export);
+    assert_exit(&complete, 0);
+    let printed = stdout(&complete);
+    assert!(
+        printed.contains(
+            "export of the query MATCH_anyEPC=urn:epc:id:sgtin:0614141.107346.2018, 3 events \
+             (3 matching)"
+        ),
+        "{printed}"
+    );
+    for check in ["query", "complete", "spreadsheet"] {
+        assert!(printed.contains(&format!("\n  {check}: ok\n")), "{printed}");
+    }
+    assert!(
+        printed.contains("; the export is complete up to entry 10 of the log\n"),
+        "{printed}"
+    );
+
+    let dir = TempDir::new("altered-export");
+    let original: Value = serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
+    // The transformation left out (and the spreadsheet made without it): the index says so.
+    let mut json = original.clone();
+    json["events"].as_array_mut().unwrap().pop();
+    let trimmed = dir.write("trimmed.json", serde_json::to_string(&json).unwrap());
+    let output = run(&trimmed);
+    assert_exit(&output, 1);
+    assert_eq!(
+        last_line(&output),
+        format!(
+            "FAILED: {trimmed}: complete: the index lists entry 7 under \
+             https://id.gs1.org/01/10614141073464/21/2018, and the export does not carry it: an \
+             event the query may match was left out"
+        )
+    );
+    // A quantity changed in the spreadsheet.
+    let mut json = original.clone();
+    let sheet = json["fsma204"]
+        .as_str()
+        .unwrap()
+        .replacen(",1,EA,", ",9,EA,", 1);
+    json["fsma204"] = Value::String(sheet);
+    let altered = dir.write("altered.json", serde_json::to_string(&json).unwrap());
+    let output = run(&altered);
+    assert_exit(&output, 1);
+    assert_eq!(
+        last_line(&output),
+        format!(
+            "FAILED: {altered}: spreadsheet: the FSMA 204 spreadsheet is not the one the matching \
+             events give: line 2 differs"
+        )
+    );
+    // Not an export of this format.
+    let mut json = original;
+    json["format"] = Value::String("tagtrail-export-2".to_owned());
+    let other = dir.write("other.json", serde_json::to_string(&json).unwrap());
+    let output = run(&other);
+    assert_exit(&output, 2);
 }

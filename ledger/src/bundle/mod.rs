@@ -3,7 +3,9 @@
 //! verifiers.
 
 mod complete;
+mod export;
 mod format;
+mod fsma;
 mod participants;
 mod provenance;
 mod story;
@@ -11,11 +13,16 @@ mod tlog_proof;
 mod verify;
 
 pub use complete::{COMPLETENESS_UNPROVEN, Followed, followed};
+pub use export::{
+    EXPORT_FORMAT, EXPORT_UNCOVERED, ExportBundle, ExportFormat, ExportReport, ExportVersion,
+    MAX_COVER_DAYS, MAX_COVER_KEYS, export_keys, verify_export,
+};
 pub use format::{
     AnchorRef, AnchoredCheckpoint, BlockHash, BundleVersion, ChainId, ContractAddress,
     DeviceAttestation, HexBytes, HexValueError, ProofBundle, ReceiptEvidence, TxHash,
     document_context,
 };
+pub use fsma::{FSMA204_COLUMNS, fsma204_csv};
 pub use participants::{
     DeviceEntry, OrganisationEntry, Participants, ParticipantsError, SiteEntry,
 };

@@ -325,7 +325,7 @@ impl ProvenanceReport {
 pub fn verify_provenance(bundle: &ProvenanceBundle, trusted: &TrustedKeys) -> ProvenanceReport {
     let mut checks = Report::default();
     check_event_list(&mut checks, bundle);
-    check_one_checkpoint(&mut checks, bundle, trusted);
+    check_one_checkpoint(&mut checks, &bundle.checkpoint, &bundle.events, trusted);
     let complete_through = super::story::check_story(&mut checks, bundle, trusted);
     let events = (0..bundle.events.len())
         .filter_map(|position| {
@@ -369,8 +369,14 @@ fn check_event_list(report: &mut Report, bundle: &ProvenanceBundle) {
     report.push(CheckName::EventList, Outcome::Passed);
 }
 
-fn check_one_checkpoint(report: &mut Report, bundle: &ProvenanceBundle, trusted: &TrustedKeys) {
-    let size = match trusted.log().open_checkpoint(&bundle.checkpoint) {
+/// Every event's inclusion proof is for the tree size of `checkpoint`.
+pub(super) fn check_one_checkpoint(
+    report: &mut Report,
+    checkpoint: &str,
+    events: &[ProvenanceEvent],
+    trusted: &TrustedKeys,
+) {
+    let size = match trusted.log().open_checkpoint(checkpoint) {
         Ok(verified) => verified.checkpoint().size(),
         Err(_) => {
             report.push(
@@ -382,8 +388,7 @@ fn check_one_checkpoint(report: &mut Report, bundle: &ProvenanceBundle, trusted:
             return;
         }
     };
-    let other = bundle
-        .events
+    let other = events
         .iter()
         .enumerate()
         .find(|(_, event)| event.inclusion.tree_size() != size);

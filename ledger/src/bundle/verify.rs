@@ -144,6 +144,10 @@ pub enum CheckName {
     /// Each event's reporter and authority in a provenance bundle are the ones a registry of the
     /// parties gives.
     Authority,
+    /// An export's query reads, and which of its events match it.
+    Query,
+    /// An export's FSMA 204 spreadsheet is the one its matching events give.
+    Spreadsheet,
 }
 
 impl fmt::Display for CheckName {
@@ -168,6 +172,8 @@ impl fmt::Display for CheckName {
             Self::Story => "story",
             Self::Complete => "complete",
             Self::Authority => "authority",
+            Self::Query => "query",
+            Self::Spreadsheet => "spreadsheet",
         };
         f.write_str(name)
     }

@@ -156,6 +156,15 @@ impl IndexKey {
         }
     }
 
+    /// The narrowest key of a class as a query asks for it: the lot's for an LGTIN (events with a
+    /// quantity of that lot have it), [`IndexKey::class`] otherwise.
+    pub fn class_or_lot(class: &str) -> Self {
+        match gtin_and_lot(class) {
+            Some((gtin, Some(lot))) => Self::lot(&gtin, &lot).unwrap_or_else(|| Self::class(class)),
+            _ => Self::class(class),
+        }
+    }
+
     /// The key of one lot of a GTIN: the name is the GTIN's 14 digits then the lot's characters;
     /// `None` unless the GTIN is 14 digits (so that no two (GTIN, lot) pairs share a name).
     pub fn lot(gtin: &str, lot: &str) -> Option<Self> {
@@ -367,7 +376,7 @@ fn is_gtin14(gtin: &str) -> bool {
 
 /// The GTIN (14 digits) of an identifier or class that is a GS1 trade item (an SGTIN, an LGTIN,
 /// a GTIN class or their Digital Links), with its lot when it names one.
-fn gtin_and_lot(id: &str) -> Option<(String, Option<String>)> {
+pub(crate) fn gtin_and_lot(id: &str) -> Option<(String, Option<String>)> {
     canonical_gtin_and_lot(&canonical_identifier(id))
 }
 

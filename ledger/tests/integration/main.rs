@@ -5,6 +5,7 @@
 
 mod bundle;
 mod codecs;
+mod export;
 mod index;
 mod monitor;
 mod proofs;

@@ -24,9 +24,9 @@ use ledger::{DeviceId, LeafIndex, OrganisationId, SiteId, TreeSize, UnixMillis};
 use serde_json::{Map, Value, json};
 
 const LOG: &str = "tagtrail.test/log";
-const ITEM: &str = "urn:epc:id:sgtin:0614141.107346.2018";
-const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
-const NEW_ITEM: &str = "urn:epc:id:sgtin:0614141.107346.9001";
+pub(crate) const ITEM: &str = "urn:epc:id:sgtin:0614141.107346.2018";
+pub(crate) const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
+pub(crate) const NEW_ITEM: &str = "urn:epc:id:sgtin:0614141.107346.9001";
 const TRANSFORMATION: &str = "urn:uuid:6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 
 const GOLDEN_PROVENANCE: &str = include_str!("../golden/provenance-v1.json");
@@ -108,12 +108,12 @@ fn history() -> Vec<(String, Vec<Why>, Authority)> {
         .collect()
 }
 
-struct Scenario {
-    bundle: ProvenanceBundle,
-    trusted: TrustedKeys,
-    tree: MemoryTree,
-    origin: Origin,
-    log_key: NoteSignerKey,
+pub(crate) struct Scenario {
+    pub(crate) bundle: ProvenanceBundle,
+    pub(crate) trusted: TrustedKeys,
+    pub(crate) tree: MemoryTree,
+    pub(crate) origin: Origin,
+    pub(crate) log_key: NoteSignerKey,
 }
 
 impl Scenario {
@@ -127,7 +127,7 @@ impl Scenario {
 
 /// The history logged by one device batch, interleaved with other entries: leaves 2, 4, 5, 7
 /// and 8 of a checkpoint of 10 leaves; a later checkpoint of 16 leaves is anchored.
-fn scenario() -> Scenario {
+pub(crate) fn scenario() -> Scenario {
     let history = history();
     let hashes: Vec<EventHash> = history
         .iter()
@@ -924,7 +924,7 @@ const GOLDEN_PROVENANCE_V2: &str = include_str!("../golden/provenance-v2.json");
 
 /// The index keys of each of the first `size` entries of the scenario's log: the history's events
 /// have theirs, the other entries (not JSON events) none.
-fn entry_keys(scenario: &Scenario, size: u64) -> Vec<Vec<IndexKey>> {
+pub(crate) fn entry_keys(scenario: &Scenario, size: u64) -> Vec<Vec<IndexKey>> {
     (0..size)
         .map(|leaf| {
             scenario

@@ -423,41 +423,13 @@ pub(super) async fn bundle(
         .map(|e| e.event.payload.as_ref())
         .chain(&extra)
         .collect();
-    let mut attestations = Attestations::new(&state.batches, &state.registry);
-    attestations.prepare(&view, &entries).await?;
-    let leaves: Vec<LeafIndex> = entries.iter().map(|entry| entry.leaf_index).collect();
-    let proofs = view
-        .store
-        .inclusion_proofs(&leaves, view.size())
-        .await
-        .map_err(ProofsError::from)?;
-    let mut bundled = Vec::with_capacity(entries.len());
-    let mut proofs = proofs.into_iter();
-    for (position, entry) in entries.iter().enumerate() {
-        let inclusion = proofs
-            .next()
-            .ok_or_else(|| Problem::Internal("an inclusion proof is missing".to_owned()))?;
-        // The history's events and those gathered with it carry their reasons and marks; the
-        // entries only the index lists (another spelling of a followed identifier) carry none.
-        let (why, reported_by, authority) = match listed.get(position) {
-            Some(event) => (
-                bundle_whys(event, &events),
-                event.event.reporter.clone(),
-                Some(event.authority.clone()),
-            ),
-            None => (Vec::new(), None, None),
-        };
-        bundled.push(ProvenanceEvent {
-            event: entry.event.to_string(),
-            document_context: None,
-            event_hash: *entry.record.event_hash(),
-            leaf_record: entry.record.encode(),
-            device_attestation: attestations.of(&view, entry).await?,
-            inclusion,
-            why,
-            reported_by,
-            authority,
-        });
+    let mut bundled = provenance_events(&state, &view, &entries).await?;
+    // The history's events and those gathered with it carry their reasons and marks; the
+    // entries only the index lists (another spelling of a followed identifier) carry none.
+    for (event, listed) in bundled.iter_mut().zip(&listed) {
+        event.why = bundle_whys(listed, &events);
+        event.reported_by = listed.event.reporter.clone();
+        event.authority = Some(listed.authority.clone());
     }
     let bytes = bundled.iter().map(|event| event.event.len()).sum();
     let bundle = ProvenanceBundle {
@@ -476,6 +448,44 @@ pub(super) async fn bundle(
         .map_err(|error| Problem::internal(&error))?
         .map_err(|error| Problem::internal(&error))?;
     Ok(json_answer(body))
+}
+
+/// Each entry as a provenance bundle (or an export) carries it, in the order given: its event's
+/// text, leaf record, device attestation and inclusion proof to the view's checkpoint; no
+/// reason, reporter or authority (the caller adds what it knows).
+pub(super) async fn provenance_events(
+    state: &AppState,
+    view: &View,
+    entries: &[&StoredEntry],
+) -> Result<Vec<ProvenanceEvent>, Problem> {
+    let mut attestations = Attestations::new(&state.batches, &state.registry);
+    attestations.prepare(view, entries).await?;
+    let leaves: Vec<LeafIndex> = entries.iter().map(|entry| entry.leaf_index).collect();
+    let proofs = view
+        .store
+        .inclusion_proofs(&leaves, view.size())
+        .await
+        .map_err(ProofsError::from)?;
+    if proofs.len() != entries.len() {
+        return Err(Problem::Internal(
+            "an inclusion proof is missing".to_owned(),
+        ));
+    }
+    let mut events = Vec::with_capacity(entries.len());
+    for (entry, inclusion) in entries.iter().zip(proofs) {
+        events.push(ProvenanceEvent {
+            event: entry.event.to_string(),
+            document_context: None,
+            event_hash: *entry.record.event_hash(),
+            leaf_record: entry.record.encode(),
+            device_attestation: attestations.of(view, entry).await?,
+            inclusion,
+            why: Vec::new(),
+            reported_by: None,
+            authority: None,
+        });
+    }
+    Ok(events)
 }
 
 /// The index proofs of every identifier `history` follows, against the head the view's checkpoint

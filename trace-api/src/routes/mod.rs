@@ -16,6 +16,7 @@ use crate::problem::Problem;
 use crate::startup::AppState;
 
 mod events;
+mod exports;
 pub(crate) mod health;
 mod index;
 mod items;
@@ -29,14 +30,16 @@ mod scan;
 mod sealed;
 
 /// The routes, each registered from this one list: [`ROUTES`] and [`configure`] cannot disagree.
+/// Those before `post:` answer `GET` and `HEAD`, those after it `POST`.
 macro_rules! routes {
-    ($($path:literal => $handler:path),* $(,)?) => {
+    ($($path:literal => $handler:path),* $(,)?; post: $($posted:literal => $poster:path),* $(,)?) => {
         /// Every route's path template, as registered (a `{name:regex}` segment keeps its regex).
-        pub const ROUTES: &[&str] = &[$($path),*];
+        pub const ROUTES: &[&str] = &[$($path,)* $($posted),*];
 
         /// Registers every route.
         pub fn configure(config: &mut web::ServiceConfig) {
             $(config.service(get($path, $handler));)*
+            $(config.service(post($posted, $poster));)*
             config.default_service(web::to(not_found));
         }
     };
@@ -69,7 +72,9 @@ routes! {
     "/health/ready" => health::ready,
     "/metrics" => metrics::metrics,
     "/openapi.json" => openapi::document,
-    "/check.js" => page::script,
+    "/check.js" => page::script;
+    post:
+    "/exports" => exports::create,
 }
 
 /// The routes whose answers load events (counted per client: `limits.max_answers_per_client`).
@@ -89,6 +94,7 @@ const LOADING_ROUTES: &[&str] = &[
     "/dispositions/{disposition}/events",
     "/log/entries/{path:.+}",
     "/log/index/{root}/{key}",
+    "/exports",
 ];
 
 /// Answers refused as asking too much (`422`), by the identifiers asked for and the limit, with the
@@ -170,6 +176,22 @@ const RESOLVER_ROUTES: &[&str] = &[
 /// A resource that `handler` answers for `GET` and `HEAD` (the same answer without its body, as
 /// RFC 9110 asks), and a resolver route for `OPTIONS` too; any other method is a `405` naming
 /// those in `Allow`, not a `404`: the resource exists, the service only reads.
+/// A `POST` route: any other method is a `405` with `Allow: POST`; its body is read up to four
+/// times what the route reads (the route refuses more with its own problem).
+fn post<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::resource(path)
+        .app_data(web::PayloadConfig::new(4 * exports::MAX_EXPORT_REQUEST))
+        .route(web::post().to(handler))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(Problem::MethodNotAllowed { allow: "POST" })
+        }))
+}
+
 fn get<F, Args>(path: &str, handler: F) -> Resource
 where
     F: Handler<Args>,

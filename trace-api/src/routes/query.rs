@@ -235,6 +235,55 @@ pub(super) async fn authenticate(
         })
 }
 
+/// The leaves of every event matching `query` (from leaf `from` on, in log order), as the query
+/// interface finds them for `access`; more than `most` is `413 QueryTooLargeException`.
+pub(super) async fn matching_leaves(
+    request: &HttpRequest,
+    state: &AppState,
+    view: &View,
+    access: &Access,
+    query: &EventQuery,
+    from: u64,
+    most: usize,
+) -> Result<Vec<u64>, Problem> {
+    let parties = state
+        .parties
+        .get(&state.registry)
+        .await
+        .map_err(super::items::registry_problem)?;
+    let search = Search {
+        state,
+        view,
+        parties: &parties,
+        access,
+        query,
+        budget: state.budget.answer_for(super::items::client(request)),
+    };
+    let mut leaves = Vec::new();
+    let mut position = Some(from);
+    while let Some(at) = position {
+        // As a page does: the candidates from where it starts (a time range reads on).
+        let candidates = search.candidates(at).await?;
+        let (results, next) = search.in_log_order(&candidates, at, BATCH).await?;
+        for event in results {
+            let leaf = event[LEDGER_MEMBER]["leafIndex"].as_u64().ok_or_else(|| {
+                Problem::Internal("a query result without its leaf index".to_owned())
+            })?;
+            if leaf >= from {
+                leaves.push(leaf);
+            }
+        }
+        if leaves.len() > most {
+            return Err(Problem::Epcis(
+                EpcisException::QueryTooLarge,
+                format!("more than {most} events match: narrow the query"),
+            ));
+        }
+        position = next.filter(|next| *next > at);
+    }
+    Ok(leaves)
+}
+
 /// The query parameters of a request, decoded.
 fn parameters(request: &HttpRequest) -> Result<Vec<(String, String)>, Problem> {
     let raw = request.query_string();

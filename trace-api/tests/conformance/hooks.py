@@ -14,8 +14,25 @@ Nothing else of the document is changed: no schema, status code or content type.
 import json
 import os
 
+import hypothesis.internal.lambda_sources as lambda_sources
 import schemathesis
 from hypothesis import strategies as st
+
+# CPython 3.11 before 3.11.8 (Debian 12 has 3.11.2) can raise SystemError ("AST constructor
+# recursion depth mismatch") from `ast.parse` when called deep in a stack; hypothesis parses a
+# filter lambda's source file only to describe the lambda, and schemathesis's coverage phase does
+# that deep in its walk of a request body. A lambda it cannot describe is described as a lambda.
+_describe_lambda = lambda_sources.lambda_description
+
+
+def _lambda_description(function):
+    try:
+        return _describe_lambda(function)
+    except SystemError:
+        return "lambda"
+
+
+lambda_sources.lambda_description = _lambda_description
 
 VALUES = json.loads(os.environ["TAGTRAIL_CONFORMANCE_VALUES"])
 

@@ -254,6 +254,25 @@ impl<Db> Pipeline<Db> {
         self.reader.request_raw(method, path).await
     }
 
+    /// `POST path` of trace-api with `body` as JSON and `headers`: status, headers and body.
+    pub async fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let url = format!("{}{path}", self.reader.url);
+        let mut headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        headers.push(("content-type".to_owned(), "application/json".to_owned()));
+        let body = body.to_vec();
+        tokio::task::spawn_blocking(move || post(&url, &headers, body))
+            .await
+            .unwrap()
+    }
+
     /// trace-api's operator listener (`http://127.0.0.1:<port>`), when configured.
     pub fn operator(&self) -> &str {
         self.reader.operator.as_deref().unwrap()
@@ -454,6 +473,24 @@ pub fn request(
         builder = builder.header(name, value);
     }
     answered(agent.run(builder.body(()).unwrap()).unwrap())
+}
+
+/// `POST url` with `headers` and `body`: status, headers and body.
+pub fn post(
+    url: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut builder = ureq::http::Request::builder().method("POST").uri(url);
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    answered(agent.run(builder.body(body).unwrap()).unwrap())
 }
 
 /// A response's status, headers and body (up to 64 MiB).

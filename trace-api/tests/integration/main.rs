@@ -10,6 +10,7 @@ mod browser;
 mod common;
 mod conformance;
 mod custody;
+mod exports;
 mod history;
 mod log;
 mod nfc;

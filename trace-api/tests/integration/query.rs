@@ -7,12 +7,12 @@ use serde_json::{Value, json};
 use crate::common::{LOCATION, Pipeline, SITE, aggregation, at, header, object, segment};
 use crate::custody::{B_LOCATION, capture_as_b, register_b};
 
-const ITEM_1: &str = "urn:epc:id:sgtin:0614141.812345.1";
+pub(crate) const ITEM_1: &str = "urn:epc:id:sgtin:0614141.812345.1";
 /// `ITEM_1` as a GS1 Digital Link.
 const ITEM_1_LINK: &str = "https://id.gs1.org/01/80614141123458/21/1";
 const ITEM_2: &str = "urn:epc:id:sgtin:0614141.812345.2";
 const ITEM_3: &str = "urn:epc:id:sgtin:0614141.812346.3";
-const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
+pub(crate) const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
 const LOT: &str = "urn:epc:class:lgtin:0614141.812345.L1";
 const SHIPPING_ID: &str = "urn:uuid:6f1f7c5e-2a43-4a40-9a8e-111111111111";
 const LEDGER_MEMBER: &str = "https://tagtrail.dev/ns/ledger#entry";
@@ -20,7 +20,7 @@ const LEDGER_MEMBER: &str = "https://tagtrail.dev/ns/ledger#entry";
 /// The journey: commissioning with a lot quantity, packing into a case, shipping the case (with
 /// an eventID), a transformation of item 2 into item 3, receiving item 1 (written as a Digital
 /// Link) and an error declaration of that receiving.
-fn journey() -> Vec<Value> {
+pub(crate) fn journey() -> Vec<Value> {
     let mut commissioning = object(0, "ADD", &[ITEM_1, ITEM_2], "commissioning");
     commissioning["quantityList"] = json!([{"epcClass": LOT, "quantity": 12, "uom": "KGM"}]);
     commissioning["bizTransactionList"] =
@@ -55,7 +55,7 @@ fn journey() -> Vec<Value> {
 }
 
 /// A token of `role` (for `sites`) made with the owner's connection.
-async fn token(
+pub(crate) async fn token(
     pipeline: &Pipeline,
     role: registry::Role,
     sites: &[&str],

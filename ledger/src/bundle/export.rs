@@ -1,0 +1,532 @@
+//! The verifiable export, version 1: the answer to an EPCIS query in one JSON file that a
+//! regulator checks offline, and its verifier.
+//!
+//! An export carries the query (its canonical parameters), one signed checkpoint, the events
+//! (each as a provenance bundle carries it: its leaf record, device attestation and inclusion
+//! proof to that checkpoint), the anchored checkpoint with its consistency proof, the index
+//! proofs that show no matching event was left out, and the FDA FSMA 204 sortable spreadsheet of
+//! the matching events. The verifier re-runs the query on every event, so the export's matching
+//! events are the query's answer as far as the events carried go; the index proofs of the keys
+//! every answer has ([`export_keys`]) show that the events carried are all there are: every entry
+//! the index lists under those keys is carried (an entry that does not match is carried to show
+//! that it does not), and every carried event that matches is listed. The spreadsheet is
+//! recomputed from the matching events, byte for byte.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use epcis::document::Event;
+use epcis::query::{Cover, EventQuery};
+
+use crate::index::{IndexCommitment, IndexHead, IndexKey, KeyProof, day_of};
+
+use super::format::AnchoredCheckpoint;
+use super::fsma::fsma204_csv;
+use super::provenance::{EventReport, IndexEvidence, ProvenanceEvent, check_one_checkpoint};
+use super::verify::{CheckName, Outcome, Report, TrustedKeys, Verdict, verify_bundle};
+
+/// What an export's `format` member says: how a verifier tells it from the bundles.
+pub const EXPORT_FORMAT: &str = "tagtrail-export";
+
+/// The most days of a place's event-time range an export's completeness covers (one index key
+/// per place and day).
+pub const MAX_COVER_DAYS: i64 = 92;
+
+/// The most index keys one export's completeness rests on.
+pub const MAX_COVER_KEYS: usize = 256;
+
+/// Why the index cannot show an export of a query complete: said in the export's report.
+pub const EXPORT_UNCOVERED: &str = "the query names no identity, class, or place with both ends \
+    of an event-time range (of at most 92 days) that the index lists: nothing shows that no \
+    matching event was left out";
+
+/// An EPCIS query's answer with everything needed to check it offline (ledger README,
+/// "Verifiable export, version 1").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportBundle {
+    /// Always [`EXPORT_FORMAT`].
+    pub format: ExportFormat,
+    /// The format version: 1.
+    pub version: ExportVersion,
+    /// The query's parameters, canonical (`EventQuery::canonical`: sorted by name, no paging),
+    /// each as `[name, value]`.
+    pub query: Vec<(String, String)>,
+    /// The signed checkpoint whose tree every event's inclusion proof leads to.
+    pub checkpoint: String,
+    /// The events, in log order: those that match the query, and the entries the index lists
+    /// under the query's keys that do not (carried to show that they do not).
+    pub events: Vec<ProvenanceEvent>,
+    /// A checkpoint that was anchored, the consistency proof to it, and where it was anchored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchored: Option<AnchoredCheckpoint>,
+    /// The index head the checkpoint commits to and a key proof of every entry of each key of
+    /// [`export_keys`]. Absent when the checkpoint commits to no index or the query has no keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<IndexEvidence>,
+    /// The matching events as the FDA FSMA 204 electronic sortable spreadsheet (CSV,
+    /// [`fsma204_csv`]).
+    pub fsma204: String,
+}
+
+/// The `format` member of an export: [`EXPORT_FORMAT`], nothing else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ExportFormat;
+
+impl Serialize for ExportFormat {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(EXPORT_FORMAT)
+    }
+}
+
+impl<'de> Deserialize<'de> for ExportFormat {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match String::deserialize(deserializer)? {
+            format if format == EXPORT_FORMAT => Ok(Self),
+            other => Err(serde::de::Error::custom(format!(
+                "format {other:?} is not {EXPORT_FORMAT:?}"
+            ))),
+        }
+    }
+}
+
+/// The version of the export format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ExportVersion {
+    /// Version 1.
+    #[default]
+    V1,
+}
+
+impl Serialize for ExportVersion {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(1)
+    }
+}
+
+impl<'de> Deserialize<'de> for ExportVersion {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match u64::deserialize(deserializer)? {
+            1 => Ok(Self::V1),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown export version {other}: this software reads version 1"
+            ))),
+        }
+    }
+}
+
+/// The index keys whose entries hold every answer to `query`, each with what it names: the
+/// first of the query's [`Cover`]s that gives at most [`MAX_COVER_KEYS`] keys (an identity's
+/// [`IndexKey::epc`], a class's [`IndexKey::class_or_lot`], a place's
+/// [`IndexKey::location_day`] for each UTC day of the range). `None` when no cover does; the
+/// writer and the verifier choose alike.
+pub fn export_keys(query: &EventQuery) -> Option<Vec<(IndexKey, String)>> {
+    query.covers().into_iter().find_map(|cover| {
+        let keys: Vec<(IndexKey, String)> = match cover {
+            Cover::Identities(ids) => ids.into_iter().map(|id| (IndexKey::epc(&id), id)).collect(),
+            Cover::Classes(classes) => classes
+                .into_iter()
+                .map(|class| (IndexKey::class_or_lot(&class), class))
+                .collect(),
+            Cover::PlacesBetween { places, from, to } => {
+                if to <= from {
+                    // Nothing matches: no key needed to show it.
+                    return Some(Vec::new());
+                }
+                let (first, last) = (day_of(from), day_of(to - 1));
+                if last - first >= MAX_COVER_DAYS {
+                    return None;
+                }
+                (first..=last)
+                    .flat_map(|day| {
+                        places
+                            .iter()
+                            .map(move |place| (IndexKey::location_day(place, day), place.clone()))
+                    })
+                    .collect()
+            }
+        };
+        let mut seen = BTreeSet::new();
+        let keys: Vec<(IndexKey, String)> = keys
+            .into_iter()
+            .filter(|(key, _)| seen.insert(*key))
+            .collect();
+        (keys.len() <= MAX_COVER_KEYS).then_some(keys)
+    })
+}
+
+/// Every check made on an export: those of the export as a whole, then each event's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportReport {
+    #[serde(flatten)]
+    export: Report,
+    events: Vec<EventReport>,
+    /// How many of the events match the query.
+    matching: usize,
+    /// The index size up to which the answer was shown complete, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    complete_through: Option<u64>,
+}
+
+impl ExportReport {
+    /// The checks of the export as a whole ([`CheckName::Checkpoint`], [`CheckName::EventList`],
+    /// [`CheckName::OneCheckpoint`], [`CheckName::Query`], [`CheckName::Complete`],
+    /// [`CheckName::Spreadsheet`]).
+    pub fn export_checks(&self) -> &Report {
+        &self.export
+    }
+
+    /// Each event's checks, in the export's order.
+    pub fn events(&self) -> &[EventReport] {
+        &self.events
+    }
+
+    /// How many events match the query.
+    pub fn matching(&self) -> usize {
+        self.matching
+    }
+
+    /// When [`CheckName::Complete`] passed: the index size `n` it rests on. The export carries
+    /// every event matching the query among the log's first `n` entries.
+    pub fn complete_through(&self) -> Option<u64> {
+        self.complete_through
+    }
+
+    /// Invalid if any check failed, incomplete if any was skipped, valid otherwise.
+    pub fn verdict(&self) -> Verdict {
+        let verdicts: Vec<Verdict> = std::iter::once(self.export.verdict())
+            .chain(self.events.iter().map(|event| event.report.verdict()))
+            .collect();
+        if verdicts.contains(&Verdict::Invalid) {
+            Verdict::Invalid
+        } else if verdicts.contains(&Verdict::Incomplete) {
+            Verdict::Incomplete
+        } else {
+            Verdict::Valid
+        }
+    }
+}
+
+impl ExportBundle {
+    /// The export's events as a provenance bundle's (for each event's single-event bundle).
+    fn as_provenance(&self) -> super::ProvenanceBundle {
+        super::ProvenanceBundle {
+            version: super::ProvenanceVersion::V2,
+            item: String::new(),
+            checkpoint: self.checkpoint.clone(),
+            events: self.events.clone(),
+            anchored: self.anchored.clone(),
+            omitted: Vec::new(),
+            index: None,
+        }
+    }
+}
+
+/// Checks an export offline against trusted keys. Never fails: every check is in the report.
+pub fn verify_export(export: &ExportBundle, trusted: &TrustedKeys) -> ExportReport {
+    let mut checks = Report::default();
+    let tree = match trusted.log().open_checkpoint(&export.checkpoint) {
+        Ok(verified) => {
+            checks.push(CheckName::Checkpoint, Outcome::Passed);
+            Some(verified)
+        }
+        Err(error) => {
+            checks.push(
+                CheckName::Checkpoint,
+                Outcome::Failed(format!("the export's checkpoint: {error}")),
+            );
+            None
+        }
+    };
+    check_event_list(&mut checks, &export.events);
+    check_one_checkpoint(&mut checks, &export.checkpoint, &export.events, trusted);
+    let matching = check_query(&mut checks, export);
+    let mut complete_through = None;
+    match (&tree, &matching) {
+        (Some(verified), Some((query, matching))) => {
+            let outcome = completeness(export, verified.checkpoint(), query, matching);
+            if let Completeness::Through(n) = &outcome {
+                complete_through = Some(*n);
+            }
+            checks.push(CheckName::Complete, outcome.into_outcome());
+        }
+        (None, _) => checks.push(
+            CheckName::Complete,
+            Outcome::Skipped("the checkpoint does not verify".to_owned()),
+        ),
+        (_, None) => checks.push(
+            CheckName::Complete,
+            Outcome::Skipped("the query does not read".to_owned()),
+        ),
+    }
+    match &matching {
+        Some((_, matching)) => checks.push(CheckName::Spreadsheet, spreadsheet(export, matching)),
+        None => checks.push(
+            CheckName::Spreadsheet,
+            Outcome::Skipped("the query does not read".to_owned()),
+        ),
+    }
+    let provenance = export.as_provenance();
+    let events = (0..export.events.len())
+        .filter_map(|position| {
+            let single = provenance.proof_bundle(position)?;
+            Some(EventReport {
+                position,
+                leaf_index: single.inclusion.leaf_index(),
+                report: verify_bundle(&single, trusted),
+            })
+        })
+        .collect();
+    ExportReport {
+        export: checks,
+        events,
+        matching: matching.map_or(0, |(_, matching)| matching.len()),
+        complete_through,
+    }
+}
+
+/// No entry twice, in log order (an export may carry no event: nothing matched).
+fn check_event_list(report: &mut Report, events: &[ProvenanceEvent]) {
+    for (position, pair) in events.windows(2).enumerate() {
+        let (before, after) = (
+            pair[0].inclusion.leaf_index(),
+            pair[1].inclusion.leaf_index(),
+        );
+        if after <= before {
+            report.push(
+                CheckName::EventList,
+                Outcome::Failed(format!(
+                    "event {} (leaf {after}) does not follow event {position} (leaf {before}): \
+                     an export lists each entry once, in log order",
+                    position + 1
+                )),
+            );
+            return;
+        }
+    }
+    report.push(CheckName::EventList, Outcome::Passed);
+}
+
+/// Reads the query and runs it on every event: the positions of those that match, or `None`
+/// (and a failed check) when the query or an event does not read.
+fn check_query(report: &mut Report, export: &ExportBundle) -> Option<(EventQuery, Vec<usize>)> {
+    let pairs = export
+        .query
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()));
+    let query = match EventQuery::parse(pairs) {
+        Ok(query) => query,
+        Err(error) => {
+            report.push(
+                CheckName::Query,
+                Outcome::Failed(format!("the export's query does not read: {error}")),
+            );
+            return None;
+        }
+    };
+    let mut matching = Vec::new();
+    for (position, event) in export.events.iter().enumerate() {
+        let parsed = match Event::parse(event.event.as_bytes()) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                report.push(
+                    CheckName::Query,
+                    Outcome::Failed(format!("event {position} is not an EPCIS event: {error}")),
+                );
+                return None;
+            }
+        };
+        if query.matches(&parsed, None) {
+            matching.push(position);
+        }
+    }
+    if query.uses_record_time() {
+        report.push(
+            CheckName::Query,
+            Outcome::Skipped(
+                "the query asks about record times, which the log's proofs do not cover: which \
+                 events match is not shown"
+                    .to_owned(),
+            ),
+        );
+    } else {
+        report.push(CheckName::Query, Outcome::Passed);
+    }
+    Some((query, matching))
+}
+
+/// How the completeness check came out.
+enum Completeness {
+    Through(u64),
+    Failed(String),
+    Skipped(String),
+}
+
+impl Completeness {
+    fn into_outcome(self) -> Outcome {
+        match self {
+            Self::Through(_) => Outcome::Passed,
+            Self::Failed(why) => Outcome::Failed(why),
+            Self::Skipped(why) => Outcome::Skipped(why),
+        }
+    }
+}
+
+/// Whether the export carries every event matching its query, as the index proofs of
+/// [`export_keys`] show.
+fn completeness(
+    export: &ExportBundle,
+    checkpoint: &crate::checkpoint::Checkpoint,
+    query: &EventQuery,
+    matching: &[usize],
+) -> Completeness {
+    let commitment = match IndexCommitment::of_checkpoint(checkpoint) {
+        Ok(commitment) => commitment,
+        Err(error) => return Completeness::Failed(format!("the checkpoint's index line: {error}")),
+    };
+    let Some(keys) = export_keys(query) else {
+        return Completeness::Skipped(EXPORT_UNCOVERED.to_owned());
+    };
+    let (evidence, commitment) = match (&export.index, commitment) {
+        (None, None) => {
+            return Completeness::Skipped(
+                "the checkpoint commits to no index: nothing shows that no matching event was \
+                 left out"
+                    .to_owned(),
+            );
+        }
+        (Some(_), None) => {
+            return Completeness::Failed(
+                "the export carries index proofs, but its checkpoint commits to no index"
+                    .to_owned(),
+            );
+        }
+        (None, Some(_)) if keys.is_empty() => {
+            return through_or_behind(checkpoint, None);
+        }
+        (None, Some(commitment)) => {
+            return Completeness::Failed(format!(
+                "the checkpoint commits to an index of {} entries, and the export carries none \
+                 of its proofs: they were removed",
+                commitment.size
+            ));
+        }
+        (Some(evidence), Some(commitment)) => (evidence, commitment),
+    };
+    let head = match IndexHead::decode(&evidence.head) {
+        Ok(head) => head,
+        Err(error) => return Completeness::Failed(format!("the index head: {error}")),
+    };
+    if IndexCommitment::of_head(&head) != commitment {
+        return Completeness::Failed(
+            "the index head is not the one the checkpoint commits to".to_owned(),
+        );
+    }
+    let size = head.size().get();
+    let mut proven: BTreeMap<IndexKey, Option<Vec<u64>>> = BTreeMap::new();
+    for (number, bytes) in evidence.proofs.iter().enumerate() {
+        let proof = match KeyProof::decode(bytes) {
+            Ok(proof) => proof,
+            Err(error) => return Completeness::Failed(format!("index proof {number}: {error}")),
+        };
+        let leaves = match proof.verify(&head) {
+            Ok(leaves) => leaves,
+            Err(error) => {
+                return Completeness::Failed(format!(
+                    "index proof {number} (key {}): {error}",
+                    proof.range.key
+                ));
+            }
+        };
+        let whole = proof.range.from == 0 && proof.range.to >= size;
+        if proven
+            .insert(proof.range.key, whole.then_some(leaves))
+            .is_some()
+        {
+            return Completeness::Failed(format!(
+                "index proof {number}: a second proof of key {}",
+                proof.range.key
+            ));
+        }
+    }
+    let carried: BTreeMap<u64, usize> = export
+        .events
+        .iter()
+        .enumerate()
+        .map(|(position, event)| (event.inclusion.leaf_index().get(), position))
+        .collect();
+    let mut listed: BTreeSet<u64> = BTreeSet::new();
+    for (key, name) in &keys {
+        let Some(Some(leaves)) = proven.get(key) else {
+            return Completeness::Skipped(format!(
+                "the export carries no index proof of every entry of {name} (key {key}): \
+                 matching events under it are not shown complete"
+            ));
+        };
+        if let Some(leaf) = leaves.iter().find(|leaf| !carried.contains_key(leaf)) {
+            return Completeness::Failed(format!(
+                "the index lists entry {leaf} under {name}, and the export does not carry it: \
+                 an event the query may match was left out"
+            ));
+        }
+        listed.extend(leaves);
+    }
+    // Every event carried among the entries the index covers is listed: a matching one under
+    // the query's keys (or the index leaves it out), one that does not match to show that.
+    let matches: BTreeSet<usize> = matching.iter().copied().collect();
+    for (position, event) in export.events.iter().enumerate() {
+        let leaf = event.inclusion.leaf_index().get();
+        if leaf >= size || listed.contains(&leaf) {
+            continue;
+        }
+        return Completeness::Failed(match matches.contains(&position) {
+            true => format!(
+                "event {position} (leaf {leaf}) matches the query, yet no index proof of its \
+                 keys lists it: the index leaves out an entry"
+            ),
+            false => format!(
+                "event {position} (leaf {leaf}) does not match the query and no index proof \
+                 lists it: it does not belong in the export"
+            ),
+        });
+    }
+    through_or_behind(checkpoint, Some(size))
+}
+
+/// Passed through the index's size when it covers the checkpoint's tree; skipped with how far
+/// otherwise. `None`: no key was needed (the query matches nothing), the whole tree counts.
+fn through_or_behind(
+    checkpoint: &crate::checkpoint::Checkpoint,
+    size: Option<u64>,
+) -> Completeness {
+    let tree = checkpoint.size().get();
+    match size {
+        Some(size) if size < tree => Completeness::Skipped(format!(
+            "complete up to entry {size} only: the index does not cover the checkpoint's last \
+             {} entries, so nothing shows that none of them was left out",
+            tree - size
+        )),
+        Some(size) => Completeness::Through(size),
+        None => Completeness::Through(tree),
+    }
+}
+
+/// The spreadsheet is the one the matching events give, byte for byte.
+fn spreadsheet(export: &ExportBundle, matching: &[usize]) -> Outcome {
+    let rows: Vec<&ProvenanceEvent> = matching.iter().map(|&at| &export.events[at]).collect();
+    let expected = fsma204_csv(&rows);
+    if expected == export.fsma204 {
+        return Outcome::Passed;
+    }
+    let line = expected
+        .lines()
+        .zip(export.fsma204.lines())
+        .position(|(want, got)| want != got)
+        .unwrap_or_else(|| expected.lines().count().min(export.fsma204.lines().count()));
+    Outcome::Failed(format!(
+        "the FSMA 204 spreadsheet is not the one the matching events give: line {} differs",
+        line + 1
+    ))
+}

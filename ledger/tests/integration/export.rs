@@ -1,0 +1,330 @@
+//! Verifiable exports: the provenance scenario's log (an item commissioned, packed into a case,
+//! shipped in it, transformed, sold) indexed and signed, answered as exports of EPCIS queries; the
+//! golden export's JSON checked byte for byte, then every way of leaving an event out, altering
+//! one, or altering the spreadsheet.
+
+use epcis::query::EventQuery;
+use ledger::TreeSize;
+use ledger::bundle::{
+    CheckName, EXPORT_UNCOVERED, ExportBundle, ExportFormat, ExportReport, ExportVersion,
+    IndexEvidence, Outcome, ProvenanceEvent, Verdict, export_keys, fsma204_csv, verify_export,
+};
+use ledger::checkpoint::Checkpoint;
+use ledger::index::{IndexCommitment, IndexKey, KeyRange, MemoryIndex};
+
+use crate::provenance::{CASE, ITEM, NEW_ITEM, Scenario, entry_keys, scenario};
+
+const GOLDEN_EXPORT: &str = include_str!("../golden/export-v1.json");
+
+/// The item's events: every event naming it, anywhere in its lists or as parent.
+const ITEM_QUERY: &[(&str, &str)] = &[("MATCH_anyEPC", ITEM)];
+
+/// What was read at the packing station on 1 March 2024.
+const PLACE_DAY_QUERY: &[(&str, &str)] = &[
+    ("EQ_readPoint", "urn:epc:id:sgln:0614141.00777.0"),
+    ("GE_eventTime", "2024-03-01T00:00:00Z"),
+    ("LT_eventTime", "2024-03-02T00:00:00Z"),
+];
+
+fn query(pairs: &[(&str, &str)]) -> EventQuery {
+    EventQuery::parse(pairs.iter().copied()).unwrap()
+}
+
+/// The export a writer makes of `pairs` over the scenario's log of 10 entries, indexed in two
+/// runs and committed in a checkpoint of `index_size` entries' index: every entry the index lists
+/// under the query's keys, and the spreadsheet of those that match.
+fn export_of(scenario: &Scenario, pairs: &[(&str, &str)], index_size: u64) -> ExportBundle {
+    let keys = entry_keys(scenario, 10);
+    let mut index = MemoryIndex::new();
+    index.push_entries(&keys[..6]);
+    index.push_entries(&keys[6..index_size as usize]);
+    let head = index.head().unwrap();
+    let size = TreeSize::from(10);
+    let checkpoint = Checkpoint::new(
+        scenario.origin.clone(),
+        size,
+        scenario.tree.root_at(size).unwrap(),
+    )
+    .with_extensions(vec![IndexCommitment::of_head(&head).to_line()])
+    .unwrap()
+    .sign(&[&scenario.log_key])
+    .unwrap()
+    .to_message();
+    let query = query(pairs);
+    let covered = export_keys(&query).unwrap_or_default();
+    let mut proofs = Vec::new();
+    let mut listed = std::collections::BTreeSet::new();
+    for (key, _) in &covered {
+        let proof = index.prove(&head, KeyRange::all(*key)).unwrap();
+        listed.extend(proof.verify(&head).unwrap());
+        proofs.push(proof.encode());
+    }
+    let events: Vec<ProvenanceEvent> = scenario
+        .bundle
+        .events
+        .iter()
+        .filter(|event| listed.contains(&event.inclusion.leaf_index().get()))
+        .map(|event| ProvenanceEvent {
+            why: Vec::new(),
+            ..event.clone()
+        })
+        .collect();
+    let mut export = ExportBundle {
+        format: ExportFormat,
+        version: ExportVersion::V1,
+        query: query.canonical().to_vec(),
+        checkpoint,
+        events,
+        anchored: scenario.bundle.anchored.clone(),
+        index: Some(IndexEvidence {
+            head: head.encode(),
+            proofs,
+        }),
+        fsma204: String::new(),
+    };
+    export.fsma204 = spreadsheet_of(&export, &query);
+    export
+}
+
+/// The spreadsheet of the events of `export` that match `query`.
+fn spreadsheet_of(export: &ExportBundle, query: &EventQuery) -> String {
+    let matching: Vec<&ProvenanceEvent> = export
+        .events
+        .iter()
+        .filter(|event| {
+            let parsed = epcis::document::Event::parse(event.event.as_bytes()).unwrap();
+            query.matches(&parsed, None)
+        })
+        .collect();
+    fsma204_csv(&matching)
+}
+
+fn outcome(report: &ExportReport, name: CheckName) -> Outcome {
+    report.export_checks().outcome(name).unwrap().clone()
+}
+
+fn failed_with(report: &ExportReport, name: CheckName, needle: &str) {
+    assert_eq!(report.verdict(), Verdict::Invalid, "{report:#?}");
+    match outcome(report, name) {
+        Outcome::Failed(why) => assert!(why.contains(needle), "{why}"),
+        other => panic!("{name} is {other:?}, not failed with {needle:?}"),
+    }
+}
+
+#[test]
+fn the_export_has_its_golden_json_text_and_verifies_complete() {
+    let scenario = scenario();
+    let export = export_of(&scenario, ITEM_QUERY, 10);
+    let text = serde_json::to_string_pretty(&export).unwrap() + "\n";
+    assert_eq!(text, GOLDEN_EXPORT);
+    let decoded: ExportBundle = serde_json::from_str(GOLDEN_EXPORT).unwrap();
+    assert_eq!(decoded, export);
+    let report = verify_export(&export, &scenario.trusted);
+    assert_eq!(report.verdict(), Verdict::Valid, "{report:#?}");
+    assert_eq!(report.matching(), 3);
+    assert_eq!(report.complete_through(), Some(10));
+    for name in [
+        CheckName::Checkpoint,
+        CheckName::EventList,
+        CheckName::OneCheckpoint,
+        CheckName::Query,
+        CheckName::Complete,
+        CheckName::Spreadsheet,
+    ] {
+        assert_eq!(outcome(&report, name), Outcome::Passed, "{name}");
+    }
+    assert_eq!(report.events().len(), 3);
+    // The spreadsheet: a header and one row per product line, each naming its entry.
+    let lines: Vec<&str> = export.fsma204.split("\r\n").collect();
+    assert!(lines[0].starts_with("Traceability Lot Code,Product (GTIN),Quantity"));
+    assert!(lines[1].starts_with(",10614141073464,1,EA,,Initial Packing,2024-03-01T08:00:00.000Z,+01:00,urn:epc:id:sgln:0614141.00777.0"), "{}", lines[1]);
+    assert!(lines[1].ends_with(",2"), "{}", lines[1]);
+    // The transformation: its input and its output, each a line.
+    assert!(
+        lines[3].starts_with(",10614141073464,1,EA,input,Transformation,"),
+        "{}",
+        lines[3]
+    );
+    assert!(
+        lines[4].starts_with(",10614141073464,1,EA,output,Transformation,"),
+        "{}",
+        lines[4]
+    );
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    assert_eq!(lines[5], "");
+}
+
+#[test]
+fn an_export_with_any_event_left_out_fails_naming_it() {
+    let scenario = scenario();
+    let export = export_of(&scenario, ITEM_QUERY, 10);
+    for position in 0..export.events.len() {
+        let mut trimmed = export.clone();
+        let removed = trimmed.events.remove(position);
+        let leaf = removed.inclusion.leaf_index();
+        // Even with the spreadsheet made again without it.
+        trimmed.fsma204 = spreadsheet_of(&trimmed, &query(ITEM_QUERY));
+        let report = verify_export(&trimmed, &scenario.trusted);
+        failed_with(
+            &report,
+            CheckName::Complete,
+            &format!(
+                "the index lists entry {leaf} under https://id.gs1.org/01/10614141073464/21/2018, and the export does not carry it"
+            ),
+        );
+    }
+}
+
+#[test]
+fn an_altered_event_or_spreadsheet_fails() {
+    let scenario = scenario();
+    let export = export_of(&scenario, ITEM_QUERY, 10);
+    let mut altered = export.clone();
+    altered.events[0].event = altered.events[0]
+        .event
+        .replace("commissioning", "decommissioning");
+    let report = verify_export(&altered, &scenario.trusted);
+    assert_eq!(report.verdict(), Verdict::Invalid);
+    let event = &report.events()[0].report;
+    assert!(
+        matches!(
+            event.outcome(CheckName::EventBytes),
+            Some(Outcome::Failed(_))
+        ),
+        "{event:#?}"
+    );
+    // The spreadsheet no longer says what the (altered) event says either.
+    failed_with(&report, CheckName::Spreadsheet, "line 2 differs");
+
+    let mut sheet = export.clone();
+    sheet.fsma204 = sheet.fsma204.replacen(",1,EA,", ",100,EA,", 1);
+    failed_with(
+        &verify_export(&sheet, &scenario.trusted),
+        CheckName::Spreadsheet,
+        "the FSMA 204 spreadsheet is not the one the matching events give: line 2 differs",
+    );
+    let mut dropped = export.clone();
+    let cut = dropped
+        .fsma204
+        .trim_end_matches("\r\n")
+        .rfind("\r\n")
+        .unwrap();
+    dropped.fsma204.truncate(cut + 2);
+    failed_with(
+        &verify_export(&dropped, &scenario.trusted),
+        CheckName::Spreadsheet,
+        "line 5 differs",
+    );
+    // Two events swapped: an export lists entries in log order.
+    let mut swapped = export.clone();
+    swapped.events.swap(0, 1);
+    failed_with(
+        &verify_export(&swapped, &scenario.trusted),
+        CheckName::EventList,
+        "in log order",
+    );
+}
+
+#[test]
+fn index_proofs_stripped_or_forged_fail_and_missing_ones_prove_nothing() {
+    let scenario = scenario();
+    let export = export_of(&scenario, ITEM_QUERY, 10);
+    let mut stripped = export.clone();
+    stripped.index = None;
+    failed_with(
+        &verify_export(&stripped, &scenario.trusted),
+        CheckName::Complete,
+        "the export carries none of its proofs: they were removed",
+    );
+    let mut forged = export.clone();
+    let proof = &mut forged.index.as_mut().unwrap().proofs[0];
+    let last = proof.len() - 1;
+    proof[last] ^= 1;
+    failed_with(
+        &verify_export(&forged, &scenario.trusted),
+        CheckName::Complete,
+        "index proof 0",
+    );
+    let mut missing = export.clone();
+    missing.index.as_mut().unwrap().proofs.clear();
+    let report = verify_export(&missing, &scenario.trusted);
+    assert_eq!(report.verdict(), Verdict::Incomplete, "{report:#?}");
+    assert!(matches!(
+        outcome(&report, CheckName::Complete),
+        Outcome::Skipped(why) if why.contains("carries no index proof of every entry of https://id.gs1.org/01/10614141073464/21/2018")
+    ));
+}
+
+#[test]
+fn an_event_that_does_not_belong_or_a_query_changed_is_caught() {
+    let scenario = scenario();
+    let export = export_of(&scenario, ITEM_QUERY, 10);
+    // The case's shipping: it does not name the item, and no proof lists it.
+    let mut padded = export.clone();
+    let shipping = scenario
+        .bundle
+        .events
+        .iter()
+        .find(|event| event.inclusion.leaf_index().get() == 5)
+        .unwrap()
+        .clone();
+    padded.events.insert(2, shipping);
+    failed_with(
+        &verify_export(&padded, &scenario.trusted),
+        CheckName::Complete,
+        "event 2 (leaf 5) does not match the query and no index proof lists it",
+    );
+    // The query rewritten to the case's: the item's proof proves nothing of it.
+    let mut requery = export.clone();
+    requery.query = vec![("MATCH_anyEPC".to_owned(), CASE.to_owned())];
+    let report = verify_export(&requery, &scenario.trusted);
+    assert_ne!(report.verdict(), Verdict::Valid, "{report:#?}");
+    let mut unreadable = export.clone();
+    unreadable.query = vec![("MATCH_anyEPC".to_owned(), "not a uri".to_owned())];
+    failed_with(
+        &verify_export(&unreadable, &scenario.trusted),
+        CheckName::Query,
+        "the export's query does not read",
+    );
+}
+
+#[test]
+fn a_place_and_day_is_complete_and_a_query_the_index_cannot_cover_says_so() {
+    let scenario = scenario();
+    let export = export_of(&scenario, PLACE_DAY_QUERY, 10);
+    let report = verify_export(&export, &scenario.trusted);
+    assert_eq!(report.verdict(), Verdict::Valid, "{report:#?}");
+    assert_eq!(report.matching(), 2);
+    assert_eq!(export.events.len(), 2);
+    let keys = export_keys(&query(PLACE_DAY_QUERY)).unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(
+        keys[0].0,
+        IndexKey::location_day("urn:epc:id:sgln:0614141.00777.0", 19783)
+    );
+
+    // Only a business step: any entry may match, and no key lists them all.
+    let uncovered = export_of(&scenario, &[("EQ_bizStep", "retail_selling")], 10);
+    let report = verify_export(&uncovered, &scenario.trusted);
+    assert_eq!(report.verdict(), Verdict::Incomplete, "{report:#?}");
+    assert_eq!(
+        outcome(&report, CheckName::Complete),
+        Outcome::Skipped(EXPORT_UNCOVERED.to_owned())
+    );
+    // The item whose history the sale is in, by the new item: not the asked one.
+    assert!(export_keys(&query(&[("MATCH_epc", NEW_ITEM)])).is_some());
+}
+
+#[test]
+fn an_index_behind_the_checkpoint_proves_only_up_to_its_size() {
+    let scenario = scenario();
+    let export = export_of(&scenario, ITEM_QUERY, 8);
+    // Entry 8 (the sale) is past the index: the item's events are all before it.
+    let report = verify_export(&export, &scenario.trusted);
+    assert_eq!(report.verdict(), Verdict::Incomplete, "{report:#?}");
+    assert!(matches!(
+        outcome(&report, CheckName::Complete),
+        Outcome::Skipped(why) if why.starts_with("complete up to entry 8 only")
+    ));
+    assert_eq!(report.complete_through(), None);
+}

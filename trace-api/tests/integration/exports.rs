@@ -1,0 +1,292 @@
+//! `POST /exports`: a regulator's verifiable export of a query's answer, checked offline with
+//! `ledger::bundle::verify_export` as `tagtrail verify` does: complete for an item and for a place
+//! and day, an event left out caught, a query the index cannot cover said so; and each bad
+//! request refused with the binding's exception.
+
+use serde_json::{Value, json};
+
+use ledger::bundle::{
+    CheckName, EXPORT_UNCOVERED, ExportBundle, ExportReport, Outcome, Verdict, verify_export,
+};
+
+use crate::common::{LOCATION, Pipeline, at, header, object};
+use crate::query::{CASE, ITEM_1, journey, token};
+
+/// `POST /exports` of `query` with `token`: status, headers and body.
+async fn export(
+    pipeline: &Pipeline,
+    token: Option<&str>,
+    body: &Value,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let authorization = token.map(|token| format!("Bearer {token}"));
+    let headers: Vec<(&str, &str)> = authorization
+        .iter()
+        .map(|value| ("authorization", value.as_str()))
+        .collect();
+    pipeline
+        .post("/exports", &headers, &serde_json::to_vec(body).unwrap())
+        .await
+}
+
+/// The journey, captured once the log's checkpoints commit to its index, and indexed: a new log's
+/// first checkpoints are signed before the indexer's first run and commit to no index, so other
+/// items' inspections at the place come first, until one does. Returns how many there were.
+async fn captured(pipeline: &Pipeline) -> usize {
+    let mut before = 0;
+    loop {
+        pipeline
+            .capture(vec![object(before, "OBSERVE", &[OTHER], "inspecting")])
+            .await;
+        before += 1;
+        let (_, checkpoint) = pipeline.get_text("/log/checkpoint").await;
+        if checkpoint.contains("\ntagtrail-index ") {
+            break;
+        }
+        assert!(
+            before < 50,
+            "no checkpoint committed to the index: {checkpoint}"
+        );
+    }
+    pipeline.capture(journey()).await;
+    let size = pipeline.trace_api().checkpoint_size().await.unwrap();
+    pipeline.wait_for_index(size).await;
+    before as usize
+}
+
+/// An item seen at the place before the journey.
+const OTHER: &str = "urn:epc:id:sgtin:0614141.812345.77";
+
+fn outcome(report: &ExportReport, name: CheckName) -> Outcome {
+    report.export_checks().outcome(name).unwrap().clone()
+}
+
+/// The problem's detail of a refused request, after checking its status and exception.
+fn refused(answer: &(u16, Vec<(String, String)>, Vec<u8>), status: u16, exception: &str) -> String {
+    let body: Value = serde_json::from_slice(&answer.2).unwrap();
+    assert_eq!(answer.0, status, "{body}");
+    assert_eq!(
+        body["type"],
+        format!("epcisException:{exception}"),
+        "{body}"
+    );
+    body["detail"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regulator_exports_a_query_s_answer_that_verifies_complete_offline() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let before = captured(&pipeline).await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let trusted = pipeline.trusted_keys();
+
+    // Every event naming the item: its commissioning, packing, receiving (written as a Digital
+    // Link) and the receiving's error declaration.
+    let answer = export(
+        &pipeline,
+        Some(&regulator),
+        &json!({"query": {"MATCH_anyEPC": ITEM_1}}),
+    )
+    .await;
+    assert_eq!(answer.0, 200, "{}", String::from_utf8_lossy(&answer.2));
+    let disposition = header(&answer.1, "content-disposition").unwrap();
+    assert!(
+        disposition.starts_with("attachment; filename=\"tagtrail-export-"),
+        "{disposition}"
+    );
+    let item: ExportBundle = serde_json::from_slice(&answer.2).unwrap();
+    assert_eq!(item.query, [("MATCH_anyEPC".to_owned(), ITEM_1.to_owned())]);
+    assert_eq!(item.events.len(), 4);
+    let report = verify_export(&item, &trusted);
+    assert_ne!(report.verdict(), Verdict::Invalid, "{report:#?}");
+    assert_eq!(report.matching(), 4);
+    for name in [
+        CheckName::Checkpoint,
+        CheckName::EventList,
+        CheckName::OneCheckpoint,
+        CheckName::Query,
+        CheckName::Complete,
+        CheckName::Spreadsheet,
+    ] {
+        assert_eq!(
+            outcome(&report, name),
+            Outcome::Passed,
+            "{name}: {report:#?}"
+        );
+    }
+    assert!(report.complete_through().unwrap() >= 6);
+    // The spreadsheet: the commissioning's lot quantity and its two items, as lines of their own.
+    assert!(
+        item.fsma204
+            .contains("\r\nL1,80614141123458,12,KGM,,Initial Packing,"),
+        "{}",
+        item.fsma204
+    );
+    assert!(
+        item.fsma204
+            .contains("\r\n,80614141123458,2,EA,,Initial Packing,")
+    );
+    assert!(
+        item.fsma204
+            .contains(",po,urn:epcglobal:cbv:bt:0614141073467:PO-7,")
+    );
+
+    // Any event left out, as an operator hiding one would: the export fails, naming the entry.
+    for position in 0..item.events.len() {
+        let mut trimmed = item.clone();
+        let leaf = trimmed.events.remove(position).inclusion.leaf_index();
+        let report = verify_export(&trimmed, &trusted);
+        assert_eq!(report.verdict(), Verdict::Invalid);
+        match outcome(&report, CheckName::Complete) {
+            Outcome::Failed(why) => assert!(
+                why.starts_with(&format!("the index lists entry {leaf} under ")),
+                "{why}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // A place on a day: every event there (the other item's inspection too), complete.
+    let day = &at(0)[..10];
+    let answer = export(
+        &pipeline,
+        Some(&regulator),
+        &json!({"query": {
+            "EQ_readPoint": LOCATION,
+            "GE_eventTime": format!("{day}T00:00:00Z"),
+            "LT_eventTime": format!("{day}T23:59:59.999Z"),
+        }}),
+    )
+    .await;
+    assert_eq!(answer.0, 200, "{}", String::from_utf8_lossy(&answer.2));
+    let place: ExportBundle = serde_json::from_slice(&answer.2).unwrap();
+    let report = verify_export(&place, &trusted);
+    assert_eq!(
+        outcome(&report, CheckName::Complete),
+        Outcome::Passed,
+        "{report:#?}"
+    );
+    assert_eq!(report.matching(), 6 + before);
+
+    // A query no key covers: its answer, said not to be shown complete.
+    let answer = export(
+        &pipeline,
+        Some(&regulator),
+        &json!({"query": {"EQ_bizStep": "shipping"}}),
+    )
+    .await;
+    assert_eq!(answer.0, 200, "{}", String::from_utf8_lossy(&answer.2));
+    let shipping: ExportBundle = serde_json::from_slice(&answer.2).unwrap();
+    assert!(shipping.index.is_none());
+    let report = verify_export(&shipping, &trusted);
+    assert_eq!(report.verdict(), Verdict::Incomplete, "{report:#?}");
+    assert_eq!(report.matching(), 1);
+    assert_eq!(
+        outcome(&report, CheckName::Complete),
+        Outcome::Skipped(EXPORT_UNCOVERED.to_owned())
+    );
+    assert!(shipping.events[0].event.contains(CASE));
+
+    // Nothing matches: an export of no event, shown complete all the same.
+    let answer = export(
+        &pipeline,
+        Some(&regulator),
+        &json!({"query": {"MATCH_epc": "urn:epc:id:sgtin:0614141.812345.999"}}),
+    )
+    .await;
+    assert_eq!(answer.0, 200);
+    let none: ExportBundle = serde_json::from_slice(&answer.2).unwrap();
+    assert!(none.events.is_empty());
+    let report = verify_export(&none, &trusted);
+    assert_eq!(
+        outcome(&report, CheckName::Complete),
+        Outcome::Passed,
+        "{report:#?}"
+    );
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_are_for_regulators_and_refuse_each_bad_request() {
+    let pipeline = Pipeline::start(|config| config.limits.max_history_events = 3).await;
+    captured(&pipeline).await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let partner = token(&pipeline, registry::Role::Partner, &["test-site"], None).await;
+    let item = json!({"query": {"MATCH_anyEPC": ITEM_1}});
+
+    let detail = refused(
+        &export(&pipeline, None, &item).await,
+        401,
+        "SecurityException",
+    );
+    assert!(detail.contains("needs an access token"), "{detail}");
+    let detail = refused(
+        &export(&pipeline, Some(&partner), &item).await,
+        403,
+        "SecurityException",
+    );
+    assert!(detail.starts_with("exports are for regulators"), "{detail}");
+    // More than the service carries (3 here): narrow the query.
+    let detail = refused(
+        &export(&pipeline, Some(&regulator), &item).await,
+        413,
+        "QueryTooLargeException",
+    );
+    assert!(detail.contains("narrow the query"), "{detail}");
+
+    for (body, needle) in [
+        (json!([1]), "is not a JSON object"),
+        (
+            json!({"query": {"MATCH_anyEPC": ITEM_1}, "x": 1}),
+            "has member \"x\"",
+        ),
+        (json!({}), "has no \"query\" object"),
+        (
+            json!({"query": {"MATCH_anyEPC": 7}}),
+            "parameter MATCH_anyEPC is not a string",
+        ),
+        (json!({"query": {"perPage": "5"}}), "give no perPage"),
+        (
+            json!({"query": {"orderBy": "eventTime"}}),
+            "give no orderBy",
+        ),
+        (
+            json!({"query": {"GE_recordTime": "2026-01-01T00:00:00Z"}}),
+            "use GE_eventTime and LT_eventTime",
+        ),
+        (json!({"query": {"MATCH_anyEPC": "not a uri"}}), "not a URI"),
+        (json!({"query": {"EQ_nothing": "x"}}), "EQ_nothing"),
+    ] {
+        let detail = refused(
+            &export(&pipeline, Some(&regulator), &body).await,
+            400,
+            "QueryParameterException",
+        );
+        assert!(detail.contains(needle), "{body}: {detail}");
+    }
+    let (status, headers, _) = pipeline
+        .post(
+            "/exports",
+            &[("authorization", &format!("Bearer {regulator}"))],
+            b"{",
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        header(&headers, "content-type")
+            .unwrap()
+            .contains("problem+json")
+    );
+    let (status, _, _) = pipeline
+        .post(
+            "/exports",
+            &[("authorization", &format!("Bearer {regulator}"))],
+            &vec![b' '; 20 * 1024],
+        )
+        .await;
+    assert_eq!(status, 400);
+    // Only POST.
+    let (status, headers, _) = pipeline.request_raw("GET", "/exports").await;
+    assert_eq!(status, 405);
+    assert_eq!(header(&headers, "allow"), Some("POST"));
+    pipeline.stop().await;
+}
