@@ -18,7 +18,7 @@ use crate::history::History;
 use crate::index::{IndexCommitment, IndexHead, IndexKey, KeyProof, keys_of_json};
 use crate::size::LeafIndex;
 
-use super::provenance::ProvenanceBundle;
+use super::provenance::{IndexEvidence, ProvenanceBundle};
 use super::verify::{Outcome, TrustedKeys};
 
 /// Why [`CheckName::Complete`](super::CheckName::Complete) is skipped for a bundle without index
@@ -127,49 +127,10 @@ pub(super) fn check(
         }
         (Some(evidence), Ok(Some(commitment))) => (evidence, commitment),
     };
-    let head = match IndexHead::decode(&evidence.head) {
-        Ok(head) => head,
-        Err(error) => return Completeness::failed(format!("the index head: {error}")),
+    let (size, proven) = match proven_keys(evidence, commitment) {
+        Ok(proven) => proven,
+        Err(failure) => return Completeness::failed(failure),
     };
-    if IndexCommitment::of_head(&head) != commitment {
-        return Completeness::failed(format!(
-            "the index head covers {} entries with root {}; the checkpoint commits to {} \
-             entries with root {}",
-            head.size(),
-            head.root().to_base64(),
-            commitment.size,
-            commitment.root.to_base64()
-        ));
-    }
-    let size = head.size().get();
-    // Each proof, checked against the head: the entries it lists for its key, when it covers
-    // every entry of the index.
-    let mut proven: BTreeMap<IndexKey, Option<Vec<u64>>> = BTreeMap::new();
-    for (number, bytes) in evidence.proofs.iter().enumerate() {
-        let proof = match KeyProof::decode(bytes) {
-            Ok(proof) => proof,
-            Err(error) => return Completeness::failed(format!("index proof {number}: {error}")),
-        };
-        let leaves = match proof.verify(&head) {
-            Ok(leaves) => leaves,
-            Err(error) => {
-                return Completeness::failed(format!(
-                    "index proof {number} (key {}): {error}",
-                    proof.range.key
-                ));
-            }
-        };
-        let whole = proof.range.from == 0 && proof.range.to >= size;
-        if proven
-            .insert(proof.range.key, whole.then_some(leaves))
-            .is_some()
-        {
-            return Completeness::failed(format!(
-                "index proof {number}: a second proof of key {}",
-                proof.range.key
-            ));
-        }
-    }
     let followed = followed(history);
     let carried: HashMap<u64, usize> = bundle
         .events
@@ -258,6 +219,51 @@ pub(super) fn check(
     }
 }
 
+/// For each key with a proof: the entries it lists, when it covers every entry of the index.
+pub(super) type Proven = BTreeMap<IndexKey, Option<Vec<u64>>>;
+
+/// What the index evidence proves against the head `commitment` names: the head's size, and for
+/// each key with a proof the entries it lists when it covers every entry of the index (`None`
+/// for a proof of part of a key). Fails on a head that is not the committed one, a proof that
+/// does not decode or verify, and a second proof of one key.
+pub(super) fn proven_keys(
+    evidence: &IndexEvidence,
+    commitment: IndexCommitment,
+) -> Result<(u64, Proven), String> {
+    let head =
+        IndexHead::decode(&evidence.head).map_err(|error| format!("the index head: {error}"))?;
+    if IndexCommitment::of_head(&head) != commitment {
+        return Err(format!(
+            "the index head covers {} entries with root {}; the checkpoint commits to {} \
+             entries with root {}",
+            head.size(),
+            head.root().to_base64(),
+            commitment.size,
+            commitment.root.to_base64()
+        ));
+    }
+    let size = head.size().get();
+    let mut proven = Proven::new();
+    for (number, bytes) in evidence.proofs.iter().enumerate() {
+        let proof =
+            KeyProof::decode(bytes).map_err(|error| format!("index proof {number}: {error}"))?;
+        let leaves = proof
+            .verify(&head)
+            .map_err(|error| format!("index proof {number} (key {}): {error}", proof.range.key))?;
+        let whole = proof.range.from == 0 && proof.range.to >= size;
+        if proven
+            .insert(proof.range.key, whole.then_some(leaves))
+            .is_some()
+        {
+            return Err(format!(
+                "index proof {number}: a second proof of key {}",
+                proof.range.key
+            ));
+        }
+    }
+    Ok((size, proven))
+}
+
 /// The identifiers `history` follows, each by its index key once (an EPC URI and its Digital
 /// Link are one key), in the order followed: the keys whose proofs a complete provenance bundle
 /// carries.
@@ -280,7 +286,7 @@ pub fn followed<T>(history: &History<T>) -> Vec<Followed<'_>> {
 fn unlisted(
     bundle: &ProvenanceBundle,
     followed: &[Followed<'_>],
-    proven: &BTreeMap<IndexKey, Option<Vec<u64>>>,
+    proven: &Proven,
     size: u64,
 ) -> Option<String> {
     for (position, event) in bundle.events.iter().enumerate() {

@@ -19,7 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use epcis::document::Event;
 use epcis::query::{Cover, EventQuery};
 
-use crate::index::{IndexCommitment, IndexHead, IndexKey, KeyProof, day_of};
+use crate::index::{IndexCommitment, IndexKey, day_of};
 
 use super::format::AnchoredCheckpoint;
 use super::fsma::fsma204_csv;
@@ -196,16 +196,7 @@ impl ExportReport {
 
     /// Invalid if any check failed, incomplete if any was skipped, valid otherwise.
     pub fn verdict(&self) -> Verdict {
-        let verdicts: Vec<Verdict> = std::iter::once(self.export.verdict())
-            .chain(self.events.iter().map(|event| event.report.verdict()))
-            .collect();
-        if verdicts.contains(&Verdict::Invalid) {
-            Verdict::Invalid
-        } else if verdicts.contains(&Verdict::Incomplete) {
-            Verdict::Incomplete
-        } else {
-            Verdict::Valid
-        }
+        super::provenance::combined_verdict(&self.export, &self.events)
     }
 }
 
@@ -415,42 +406,10 @@ fn completeness(
         }
         (Some(evidence), Some(commitment)) => (evidence, commitment),
     };
-    let head = match IndexHead::decode(&evidence.head) {
-        Ok(head) => head,
-        Err(error) => return Completeness::Failed(format!("the index head: {error}")),
+    let (size, proven) = match super::complete::proven_keys(evidence, commitment) {
+        Ok(proven) => proven,
+        Err(failure) => return Completeness::Failed(failure),
     };
-    if IndexCommitment::of_head(&head) != commitment {
-        return Completeness::Failed(
-            "the index head is not the one the checkpoint commits to".to_owned(),
-        );
-    }
-    let size = head.size().get();
-    let mut proven: BTreeMap<IndexKey, Option<Vec<u64>>> = BTreeMap::new();
-    for (number, bytes) in evidence.proofs.iter().enumerate() {
-        let proof = match KeyProof::decode(bytes) {
-            Ok(proof) => proof,
-            Err(error) => return Completeness::Failed(format!("index proof {number}: {error}")),
-        };
-        let leaves = match proof.verify(&head) {
-            Ok(leaves) => leaves,
-            Err(error) => {
-                return Completeness::Failed(format!(
-                    "index proof {number} (key {}): {error}",
-                    proof.range.key
-                ));
-            }
-        };
-        let whole = proof.range.from == 0 && proof.range.to >= size;
-        if proven
-            .insert(proof.range.key, whole.then_some(leaves))
-            .is_some()
-        {
-            return Completeness::Failed(format!(
-                "index proof {number}: a second proof of key {}",
-                proof.range.key
-            ));
-        }
-    }
     let carried: BTreeMap<u64, usize> = export
         .events
         .iter()

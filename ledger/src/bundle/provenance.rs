@@ -300,16 +300,22 @@ impl ProvenanceReport {
     /// Invalid if any check failed (of the bundle or of an event), incomplete if any was skipped,
     /// valid otherwise.
     pub fn verdict(&self) -> Verdict {
-        let verdicts: Vec<Verdict> = std::iter::once(self.bundle.verdict())
-            .chain(self.events.iter().map(|event| event.report.verdict()))
-            .collect();
-        if verdicts.contains(&Verdict::Invalid) {
-            Verdict::Invalid
-        } else if verdicts.contains(&Verdict::Incomplete) {
-            Verdict::Incomplete
-        } else {
-            Verdict::Valid
-        }
+        combined_verdict(&self.bundle, &self.events)
+    }
+}
+
+/// Invalid if any check of `whole` or of an event failed, incomplete if any was skipped, valid
+/// otherwise.
+pub(super) fn combined_verdict(whole: &Report, events: &[EventReport]) -> Verdict {
+    let verdicts: Vec<Verdict> = std::iter::once(whole.verdict())
+        .chain(events.iter().map(|event| event.report.verdict()))
+        .collect();
+    if verdicts.contains(&Verdict::Invalid) {
+        Verdict::Invalid
+    } else if verdicts.contains(&Verdict::Incomplete) {
+        Verdict::Incomplete
+    } else {
+        Verdict::Valid
     }
 }
 
