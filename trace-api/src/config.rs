@@ -50,6 +50,10 @@
 //! retention = "30d"             # scans are deleted once older
 //! pool_size = 4
 //!
+//! [exports]
+//! signing_key = "/etc/tagtrail/exports.key"   # signs each export's manifest (`tagtrail keygen`);
+//!                               # default: none, exports carry no manifest
+//!
 //! [log]
 //! format = "text"               # or "json"
 //! filter = "info"
@@ -117,6 +121,7 @@ const SCHEMA: Schema = Schema {
                 "pool_size",
             ],
         ),
+        ("exports", &["signing_key"]),
         ("log", &["format", "filter"]),
     ],
     strict: false,
@@ -138,7 +143,20 @@ pub struct Config {
     #[serde(default)]
     pub scans: ScansConfig,
     #[serde(default)]
+    pub exports: ExportsConfig,
+    #[serde(default)]
     pub log: LogConfig,
+}
+
+/// `[exports]`: how `POST /exports` signs what it exports.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportsConfig {
+    /// The export signing key file (`tagtrail keygen --name <service>/exports`, its private
+    /// file): each export's manifest is signed with it, and regulators verify with its public
+    /// key (`tagtrail verify --export-key`). Read once at start-up; the key is zeroed when
+    /// dropped and never logged. None: exports carry no manifest.
+    pub signing_key: Option<std::path::PathBuf>,
 }
 
 /// `[scans]`: what consumers' scans write, on the primary. Without it the service only reads
@@ -397,6 +415,7 @@ impl Config {
             ledger: LedgerConfig::default(),
             audit: AuditConfig::default(),
             scans: ScansConfig::default(),
+            exports: ExportsConfig::default(),
             log: LogConfig::default(),
         };
         config.check()?;

@@ -61,6 +61,8 @@ pub struct AppState {
     pub(crate) checkpoint_keys: Arc<[String]>,
     /// The key that signs the query interface's page tokens (made at start-up).
     pub(crate) page_key: crate::routes::PageKey,
+    /// The key that signs exports' manifests (`exports.signing_key`), when configured.
+    pub(crate) export_signer: Option<Arc<ledger::note::NoteSignerKey>>,
 }
 
 /// A built, listening trace-api service.
@@ -118,7 +120,15 @@ impl Application {
             })
             .collect::<anyhow::Result<Vec<String>>>()?
             .into();
+        let export_signer = config
+            .exports
+            .signing_key
+            .as_deref()
+            .map(read_export_key)
+            .transpose()?
+            .map(Arc::new);
         let state = web::Data::new(AppState {
+            export_signer,
             store,
             registry,
             checkpoint_keys,
@@ -284,4 +294,23 @@ pub(crate) fn session_config_of(
     pg_config.options(options.trim());
     pg_config.application_name(name);
     Ok(pg_config)
+}
+
+/// Reads the export signing key file (`exports.signing_key`); its text is a secret, zeroed once
+/// read, and named in no error.
+fn read_export_key(path: &std::path::Path) -> anyhow::Result<ledger::note::NoteSignerKey> {
+    use secrecy::ExposeSecret as _;
+    let text = secrecy::SecretString::from(std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "Failed to read the export signing key {} (exports.signing_key)",
+            path.display()
+        )
+    })?);
+    ledger::note::NoteSignerKey::parse(text.expose_secret().trim()).with_context(|| {
+        format!(
+            "{} (exports.signing_key) is not a signing key (PRIVATE+KEY+...): make one with \
+             tagtrail keygen",
+            path.display()
+        )
+    })
 }

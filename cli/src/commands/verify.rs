@@ -56,6 +56,11 @@ pub struct VerifyCommand {
     /// The log's origin (the first line of its checkpoints). Default: the name of the log key(s).
     #[arg(long, value_name = "ORIGIN")]
     origin: Option<String>,
+    /// An export service's verifier key (trace-api's `exports.signing_key`, as `tagtrail keygen`
+    /// prints it), or a file holding it: an export's signed manifest must be signed by one.
+    /// Repeat it to trust several. Without it the `manifest` check is skipped.
+    #[arg(long = "export-key", value_name = "KEY")]
+    export_keys: Vec<String>,
     /// The registered device keys: one `<device id> <public key>` per line, the public key as a
     /// device public key file holds it (`{"algorithm": "ed25519", "key": "<base64>"}`); blank
     /// lines and lines starting with `#` are ignored. Without it the `device key registered`
@@ -87,8 +92,8 @@ pub struct VerifyCommand {
     event: Option<String>,
     /// Accept checks left undone for these reasons (exit 0 when nothing else is missing):
     /// unanchored, unconfirmed, unchecked-anchors, other-chain, unregistered-devices,
-    /// event-not-shown, incomplete-history, unchecked-authority. Repeat it or separate them with
-    /// commas.
+    /// event-not-shown, incomplete-history, unchecked-authority, unchecked-manifest. Repeat it or
+    /// separate them with commas.
     #[arg(long, value_name = "REASON", value_delimiter = ',')]
     allow: Vec<Gap>,
     /// Print every check, not only a summary per file.
@@ -159,6 +164,15 @@ impl VerifyCommand {
 
     fn trusted_keys(&self) -> anyhow::Result<TrustedKeys> {
         let mut trusted = TrustedKeys::new(trusted_log(&self.log_keys, self.origin.as_deref())?);
+        if !self.export_keys.is_empty() {
+            let keys = self
+                .export_keys
+                .iter()
+                .map(|key| read_log_key(key).context("Invalid --export-key"))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            trusted =
+                trusted.with_exporters(NoteVerifiers::new(keys).context("Invalid --export-key")?);
+        }
         let mut devices = match &self.device_keys {
             Some(path) => Some(read_device_keys(path)?),
             None => None,
@@ -325,6 +339,9 @@ enum Gap {
     /// No --participants: each event's reporter and authority were taken as the bundle claims
     /// them (exit 11).
     UncheckedAuthority,
+    /// An export's manifest was not checked: no --export-key, or the export carries none
+    /// (exit 12).
+    UncheckedManifest,
 }
 
 impl Gap {
@@ -340,6 +357,7 @@ impl Gap {
             Self::EventNotShown => 9,
             Self::IncompleteHistory => 10,
             Self::UncheckedAuthority => 11,
+            Self::UncheckedManifest => 12,
         }
     }
 
@@ -357,6 +375,9 @@ impl Gap {
             Self::IncompleteHistory => "the history or the export is not proven complete",
             Self::UncheckedAuthority => {
                 "who had authority for each event not checked (give --participants)"
+            }
+            Self::UncheckedManifest => {
+                "who made the export not checked (give --export-key, or it has no manifest)"
             }
         })
     }
@@ -384,6 +405,7 @@ impl GapPolicy {
             CheckName::EventHash => Gap::EventNotShown,
             CheckName::Complete => Gap::IncompleteHistory,
             CheckName::Authority => Gap::UncheckedAuthority,
+            CheckName::Manifest => Gap::UncheckedManifest,
             _ => Gap::Evidence,
         }
     }
@@ -672,6 +694,9 @@ fn check_file(
             print_checks(out, &checks, "  ", on_chain)?;
             outcome.record(&checks, "", policy);
             outcome.complete_through = report.complete_through().map(|size| (size, "export"));
+            if let Some(made_by) = report.made_by() {
+                writeln!(out, "  made by the export key {made_by}")?;
+            }
             if let Some(size) = report.complete_through() {
                 writeln!(
                     out,

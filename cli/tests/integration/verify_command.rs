@@ -1038,11 +1038,14 @@ fn an_export_verifies_complete_and_one_with_an_event_removed_or_a_cell_altered_f
     let key = format!("{golden}log-key.pub");
     let participants = format!("{golden}participants.json");
     let export = format!("{golden}export-v1.json");
+    let export_key = format!("{golden}export-key.pub");
     let run = |file: &str| {
         tagtrail(&[
             "verify",
             "--log-key",
             &key,
+            "--export-key",
+            &export_key,
             "--participants",
             &participants,
             "--allow",
@@ -1051,9 +1054,33 @@ fn an_export_verifies_complete_and_one_with_an_event_removed_or_a_cell_altered_f
             file,
         ])
     };
+    // Without the export service's key, who made it is not checked: exit 12.
+    let unsigned = tagtrail(&[
+        "verify",
+        "--log-key",
+        &key,
+        "--participants",
+        &participants,
+        "--allow",
+        "unchecked-anchors",
+        &export,
+    ]);
+    assert_exit(&unsigned, 12);
+    assert!(
+        last_line(&unsigned).contains("who made the export not checked (give --export-key"),
+        "{}",
+        last_line(&unsigned)
+    );
     let complete = run(&export);
     assert_exit(&complete, 0);
     let printed = stdout(&complete);
+    assert!(printed.contains("\n  manifest: ok\n"), "{printed}");
+    assert!(
+        printed.contains(
+            "  made by the export key trace.test/exports+85be9cb1 at 2026-11-25T12:00:00Z\n"
+        ),
+        "{printed}"
+    );
     assert!(
         printed.contains(
             "export of the query MATCH_anyEPC=urn:epc:id:sgtin:0614141.107346.2018, 3 events \

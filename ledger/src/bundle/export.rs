@@ -17,6 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use epcis::document::Event;
+use sha2::Digest as _;
+
+use crate::note::Note;
 use epcis::query::{Cover, EventQuery};
 
 use crate::index::{IndexCommitment, IndexKey, day_of};
@@ -68,6 +71,119 @@ pub struct ExportBundle {
     /// The matching events as the FDA FSMA 204 electronic sortable spreadsheet (CSV,
     /// [`fsma204_csv`]).
     pub fsma204: String,
+    /// The writer's signed statement of what it exported and when: a C2SP signed note of
+    /// [`manifest_text`], signed by the service's export key. Absent when the writer has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+}
+
+/// The first line of an export's manifest.
+pub const MANIFEST_ORIGIN: &str = "tagtrail.dev/export-manifest/v1";
+
+/// The text an export's manifest signs, made at `created` (RFC 3339): what the export holds, by
+/// SHA-256 digests in standard base64 (ledger README, "Verifiable export, version 1"):
+///
+/// ```text
+/// tagtrail.dev/export-manifest/v1
+/// checkpoint <digest of the checkpoint's text>
+/// query <digest of the query's JSON text, as the export writes it>
+/// events <count> <digest of each event's leaf index (u64, big-endian) and event hash>
+/// index <digest of the head and each proof, each after its length (u32, big-endian)> | none
+/// fsma204 <digest of the spreadsheet's bytes>
+/// created <created>
+/// ```
+pub fn manifest_text(export: &ExportBundle, created: &str) -> String {
+    let digest = |bytes: &[u8]| {
+        crate::hash::Hash::from_bytes(sha2::Sha256::digest(bytes).into()).to_base64()
+    };
+    let query = serde_json::to_vec(&export.query).unwrap_or_default();
+    let mut events = Vec::with_capacity(export.events.len() * 40);
+    for event in &export.events {
+        events.extend_from_slice(&event.inclusion.leaf_index().get().to_be_bytes());
+        events.extend_from_slice(event.event_hash.as_bytes());
+    }
+    let index = match &export.index {
+        Some(evidence) => {
+            let mut bytes = Vec::new();
+            for part in std::iter::once(&evidence.head).chain(&evidence.proofs) {
+                let length = u32::try_from(part.len()).unwrap_or(u32::MAX);
+                bytes.extend_from_slice(&length.to_be_bytes());
+                bytes.extend_from_slice(part);
+            }
+            digest(&bytes)
+        }
+        None => "none".to_owned(),
+    };
+    format!(
+        "{MANIFEST_ORIGIN}\ncheckpoint {}\nquery {}\nevents {} {}\nindex {index}\nfsma204 {}\n\
+         created {created}\n",
+        digest(export.checkpoint.as_bytes()),
+        digest(&query),
+        export.events.len(),
+        digest(&events),
+        digest(export.fsma204.as_bytes()),
+    )
+}
+
+/// Whether the export's manifest is signed by a trusted export key and states what the export
+/// holds; the signer and the time it says, when it is.
+fn check_manifest(export: &ExportBundle, trusted: &TrustedKeys) -> (Outcome, Option<String>) {
+    let Some(message) = &export.manifest else {
+        return (
+            Outcome::Skipped(
+                "the export carries no signed manifest: who made it, and when, is not said"
+                    .to_owned(),
+            ),
+            None,
+        );
+    };
+    let Some(exporters) = trusted.exporters() else {
+        return (
+            Outcome::Skipped(
+                "no export key was given: the manifest's signature is not checked".to_owned(),
+            ),
+            None,
+        );
+    };
+    let failed = |why: String| (Outcome::Failed(why), None);
+    let note = match Note::parse(message) {
+        Ok(note) => note,
+        Err(error) => return failed(format!("the manifest is not a signed note: {error}")),
+    };
+    let signer = match exporters.verify(&note) {
+        Ok(keys) => match keys.first() {
+            Some(key) => format!("{}+{}", key.name(), key.id()),
+            None => return failed("no trusted export key signed the manifest".to_owned()),
+        },
+        Err(error) => {
+            return failed(format!(
+                "no trusted export key signed the manifest: {error}"
+            ));
+        }
+    };
+    let text = note.text();
+    let created = text
+        .lines()
+        .find_map(|line| line.strip_prefix("created "))
+        .filter(|created| epcis::document::Timestamp::parse(created).is_ok());
+    let Some(created) = created else {
+        return failed("the manifest says no valid time it was made (created)".to_owned());
+    };
+    let expected = manifest_text(export, created);
+    if let Some((want, _)) = expected
+        .lines()
+        .zip(text.lines().chain(std::iter::repeat("")))
+        .find(|(want, got)| want != got)
+    {
+        let what = want.split(' ').next().unwrap_or(want);
+        return failed(format!(
+            "the manifest's {what} line is not what the export holds"
+        ));
+    }
+    if text != expected {
+        return failed("the manifest has lines after its last".to_owned());
+    }
+    (Outcome::Passed, Some(format!("{signer} at {created}")))
 }
 
 /// The `format` member of an export: [`EXPORT_FORMAT`], nothing else.
@@ -168,6 +284,9 @@ pub struct ExportReport {
     /// The index size up to which the answer was shown complete, when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     complete_through: Option<u64>,
+    /// Who signed the manifest and when it says the export was made, when it verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    made_by: Option<String>,
 }
 
 impl ExportReport {
@@ -192,6 +311,12 @@ impl ExportReport {
     /// every event matching the query among the log's first `n` entries.
     pub fn complete_through(&self) -> Option<u64> {
         self.complete_through
+    }
+
+    /// When [`CheckName::Manifest`] passed: the export key that signed the manifest and the time
+    /// it says the export was made (`name+id at time`).
+    pub fn made_by(&self) -> Option<&str> {
+        self.made_by.as_deref()
     }
 
     /// Invalid if any check failed, incomplete if any was skipped, valid otherwise.
@@ -259,6 +384,8 @@ pub fn verify_export(export: &ExportBundle, trusted: &TrustedKeys) -> ExportRepo
             Outcome::Skipped("the query does not read".to_owned()),
         ),
     }
+    let (manifest, made_by) = check_manifest(export, trusted);
+    checks.push(CheckName::Manifest, manifest);
     let provenance = export.as_provenance();
     let events = (0..export.events.len())
         .filter_map(|position| {
@@ -275,6 +402,7 @@ pub fn verify_export(export: &ExportBundle, trusted: &TrustedKeys) -> ExportRepo
         events,
         matching: matching.map_or(0, |(_, matching)| matching.len()),
         complete_through,
+        made_by,
     }
 }
 

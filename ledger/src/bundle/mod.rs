@@ -15,7 +15,7 @@ mod verify;
 pub use complete::{COMPLETENESS_UNPROVEN, Followed, followed};
 pub use export::{
     EXPORT_FORMAT, EXPORT_UNCOVERED, ExportBundle, ExportFormat, ExportReport, ExportVersion,
-    MAX_COVER_DAYS, MAX_COVER_KEYS, export_keys, verify_export,
+    MANIFEST_ORIGIN, MAX_COVER_DAYS, MAX_COVER_KEYS, export_keys, manifest_text, verify_export,
 };
 pub use format::{
     AnchorRef, AnchoredCheckpoint, BlockHash, BundleVersion, ChainId, ContractAddress,

@@ -25,6 +25,7 @@ pub struct TrustedKeys {
     log: TrustedLog,
     devices: Option<DeviceRegistry>,
     parties: Option<Parties>,
+    exporters: Option<crate::note::NoteVerifiers>,
 }
 
 impl TrustedKeys {
@@ -34,7 +35,20 @@ impl TrustedKeys {
             log,
             devices: None,
             parties: None,
+            exporters: None,
         }
+    }
+
+    /// Also checks the signed manifests of exports against these export keys (the verifier keys
+    /// of the services that write them).
+    pub fn with_exporters(mut self, exporters: crate::note::NoteVerifiers) -> Self {
+        self.exporters = Some(exporters);
+        self
+    }
+
+    /// The trusted export keys, when some were given.
+    pub fn exporters(&self) -> Option<&crate::note::NoteVerifiers> {
+        self.exporters.as_ref()
     }
 
     /// Also checks that the device key in a bundle is registered for the reporting device.
@@ -148,6 +162,8 @@ pub enum CheckName {
     Query,
     /// An export's FSMA 204 spreadsheet is the one its matching events give.
     Spreadsheet,
+    /// An export's manifest is signed by a trusted export key and states what the export holds.
+    Manifest,
 }
 
 impl fmt::Display for CheckName {
@@ -174,6 +190,7 @@ impl fmt::Display for CheckName {
             Self::Authority => "authority",
             Self::Query => "query",
             Self::Spreadsheet => "spreadsheet",
+            Self::Manifest => "manifest",
         };
         f.write_str(name)
     }

@@ -1,20 +1,40 @@
 //! Verifiable exports: the provenance scenario's log (an item commissioned, packed into a case,
 //! shipped in it, transformed, sold) indexed and signed, answered as exports of EPCIS queries; the
 //! golden export's JSON checked byte for byte, then every way of leaving an event out, altering
-//! one, or altering the spreadsheet.
+//! one, altering the spreadsheet, or forging the signed manifest.
 
 use epcis::query::EventQuery;
 use ledger::TreeSize;
 use ledger::bundle::{
     CheckName, EXPORT_UNCOVERED, ExportBundle, ExportFormat, ExportReport, ExportVersion,
-    IndexEvidence, Outcome, ProvenanceEvent, Verdict, export_keys, fsma204_csv, verify_export,
+    IndexEvidence, Outcome, ProvenanceEvent, TrustedKeys, Verdict, export_keys, fsma204_csv,
+    manifest_text, verify_export,
 };
 use ledger::checkpoint::Checkpoint;
 use ledger::index::{IndexCommitment, IndexKey, KeyRange, MemoryIndex};
+use ledger::note::{KeyName, Note, NoteSignerKey, NoteVerifiers};
 
 use crate::provenance::{CASE, ITEM, NEW_ITEM, Scenario, entry_keys, scenario};
 
 const GOLDEN_EXPORT: &str = include_str!("../golden/export-v1.json");
+const GOLDEN_EXPORT_KEY: &str = include_str!("../golden/export-key.pub");
+
+/// The export service's key (fixed, so that the golden export's manifest is too).
+fn export_key() -> NoteSignerKey {
+    NoteSignerKey::from_seed(KeyName::parse("trace.test/exports").unwrap(), &[11; 32])
+}
+
+/// What a regulator trusts: the log, and the export service's key.
+fn trusted(scenario: &Scenario) -> TrustedKeys {
+    let exporters = NoteVerifiers::new(vec![export_key().verifier_key()]).unwrap();
+    scenario.trusted.clone().with_exporters(exporters)
+}
+
+/// The export's manifest, made at a fixed time and signed with `key`.
+fn signed(export: &ExportBundle, key: &NoteSignerKey) -> String {
+    let text = manifest_text(export, "2026-11-25T12:00:00Z");
+    Note::sign(&text, &[key]).unwrap().to_message()
+}
 
 /// The item's events: every event naming it, anywhere in its lists or as parent.
 const ITEM_QUERY: &[(&str, &str)] = &[("MATCH_anyEPC", ITEM)];
@@ -81,8 +101,10 @@ fn export_of(scenario: &Scenario, pairs: &[(&str, &str)], index_size: u64) -> Ex
             proofs,
         }),
         fsma204: String::new(),
+        manifest: None,
     };
     export.fsma204 = spreadsheet_of(&export, &query);
+    export.manifest = Some(signed(&export, &export_key()));
     export
 }
 
@@ -119,7 +141,7 @@ fn the_export_has_its_golden_json_text_and_verifies_complete() {
     assert_eq!(text, GOLDEN_EXPORT);
     let decoded: ExportBundle = serde_json::from_str(GOLDEN_EXPORT).unwrap();
     assert_eq!(decoded, export);
-    let report = verify_export(&export, &scenario.trusted);
+    let report = verify_export(&export, &trusted(&scenario));
     assert_eq!(report.verdict(), Verdict::Valid, "{report:#?}");
     assert_eq!(report.matching(), 3);
     assert_eq!(report.complete_through(), Some(10));
@@ -164,7 +186,7 @@ fn an_export_with_any_event_left_out_fails_naming_it() {
         let leaf = removed.inclusion.leaf_index();
         // Even with the spreadsheet made again without it.
         trimmed.fsma204 = spreadsheet_of(&trimmed, &query(ITEM_QUERY));
-        let report = verify_export(&trimmed, &scenario.trusted);
+        let report = verify_export(&trimmed, &trusted(&scenario));
         failed_with(
             &report,
             CheckName::Complete,
@@ -183,7 +205,7 @@ fn an_altered_event_or_spreadsheet_fails() {
     altered.events[0].event = altered.events[0]
         .event
         .replace("commissioning", "decommissioning");
-    let report = verify_export(&altered, &scenario.trusted);
+    let report = verify_export(&altered, &trusted(&scenario));
     assert_eq!(report.verdict(), Verdict::Invalid);
     let event = &report.events()[0].report;
     assert!(
@@ -199,7 +221,7 @@ fn an_altered_event_or_spreadsheet_fails() {
     let mut sheet = export.clone();
     sheet.fsma204 = sheet.fsma204.replacen(",1,EA,", ",100,EA,", 1);
     failed_with(
-        &verify_export(&sheet, &scenario.trusted),
+        &verify_export(&sheet, &trusted(&scenario)),
         CheckName::Spreadsheet,
         "the FSMA 204 spreadsheet is not the one the matching events give: line 2 differs",
     );
@@ -211,7 +233,7 @@ fn an_altered_event_or_spreadsheet_fails() {
         .unwrap();
     dropped.fsma204.truncate(cut + 2);
     failed_with(
-        &verify_export(&dropped, &scenario.trusted),
+        &verify_export(&dropped, &trusted(&scenario)),
         CheckName::Spreadsheet,
         "line 5 differs",
     );
@@ -219,7 +241,7 @@ fn an_altered_event_or_spreadsheet_fails() {
     let mut swapped = export.clone();
     swapped.events.swap(0, 1);
     failed_with(
-        &verify_export(&swapped, &scenario.trusted),
+        &verify_export(&swapped, &trusted(&scenario)),
         CheckName::EventList,
         "in log order",
     );
@@ -232,7 +254,7 @@ fn index_proofs_stripped_or_forged_fail_and_missing_ones_prove_nothing() {
     let mut stripped = export.clone();
     stripped.index = None;
     failed_with(
-        &verify_export(&stripped, &scenario.trusted),
+        &verify_export(&stripped, &trusted(&scenario)),
         CheckName::Complete,
         "the export carries none of its proofs: they were removed",
     );
@@ -241,13 +263,15 @@ fn index_proofs_stripped_or_forged_fail_and_missing_ones_prove_nothing() {
     let last = proof.len() - 1;
     proof[last] ^= 1;
     failed_with(
-        &verify_export(&forged, &scenario.trusted),
+        &verify_export(&forged, &trusted(&scenario)),
         CheckName::Complete,
         "index proof 0",
     );
     let mut missing = export.clone();
     missing.index.as_mut().unwrap().proofs.clear();
-    let report = verify_export(&missing, &scenario.trusted);
+    // As its writer signed it: the manifest holds, and completeness is not shown.
+    missing.manifest = Some(signed(&missing, &export_key()));
+    let report = verify_export(&missing, &trusted(&scenario));
     assert_eq!(report.verdict(), Verdict::Incomplete, "{report:#?}");
     assert!(matches!(
         outcome(&report, CheckName::Complete),
@@ -270,19 +294,19 @@ fn an_event_that_does_not_belong_or_a_query_changed_is_caught() {
         .clone();
     padded.events.insert(2, shipping);
     failed_with(
-        &verify_export(&padded, &scenario.trusted),
+        &verify_export(&padded, &trusted(&scenario)),
         CheckName::Complete,
         "event 2 (leaf 5) does not match the query and no index proof lists it",
     );
     // The query rewritten to the case's: the item's proof proves nothing of it.
     let mut requery = export.clone();
     requery.query = vec![("MATCH_anyEPC".to_owned(), CASE.to_owned())];
-    let report = verify_export(&requery, &scenario.trusted);
+    let report = verify_export(&requery, &trusted(&scenario));
     assert_ne!(report.verdict(), Verdict::Valid, "{report:#?}");
     let mut unreadable = export.clone();
     unreadable.query = vec![("MATCH_anyEPC".to_owned(), "not a uri".to_owned())];
     failed_with(
-        &verify_export(&unreadable, &scenario.trusted),
+        &verify_export(&unreadable, &trusted(&scenario)),
         CheckName::Query,
         "the export's query does not read",
     );
@@ -292,7 +316,7 @@ fn an_event_that_does_not_belong_or_a_query_changed_is_caught() {
 fn a_place_and_day_is_complete_and_a_query_the_index_cannot_cover_says_so() {
     let scenario = scenario();
     let export = export_of(&scenario, PLACE_DAY_QUERY, 10);
-    let report = verify_export(&export, &scenario.trusted);
+    let report = verify_export(&export, &trusted(&scenario));
     assert_eq!(report.verdict(), Verdict::Valid, "{report:#?}");
     assert_eq!(report.matching(), 2);
     assert_eq!(export.events.len(), 2);
@@ -305,7 +329,7 @@ fn a_place_and_day_is_complete_and_a_query_the_index_cannot_cover_says_so() {
 
     // Only a business step: any entry may match, and no key lists them all.
     let uncovered = export_of(&scenario, &[("EQ_bizStep", "retail_selling")], 10);
-    let report = verify_export(&uncovered, &scenario.trusted);
+    let report = verify_export(&uncovered, &trusted(&scenario));
     assert_eq!(report.verdict(), Verdict::Incomplete, "{report:#?}");
     assert_eq!(
         outcome(&report, CheckName::Complete),
@@ -320,11 +344,80 @@ fn an_index_behind_the_checkpoint_proves_only_up_to_its_size() {
     let scenario = scenario();
     let export = export_of(&scenario, ITEM_QUERY, 8);
     // Entry 8 (the sale) is past the index: the item's events are all before it.
-    let report = verify_export(&export, &scenario.trusted);
+    let report = verify_export(&export, &trusted(&scenario));
     assert_eq!(report.verdict(), Verdict::Incomplete, "{report:#?}");
     assert!(matches!(
         outcome(&report, CheckName::Complete),
         Outcome::Skipped(why) if why.starts_with("complete up to entry 8 only")
     ));
     assert_eq!(report.complete_through(), None);
+}
+
+#[test]
+fn the_manifest_says_who_made_the_export_and_any_change_or_another_key_fails_it() {
+    let scenario = scenario();
+    assert_eq!(
+        export_key().verifier_key().to_string(),
+        GOLDEN_EXPORT_KEY.trim()
+    );
+    let export = export_of(&scenario, ITEM_QUERY, 10);
+    let report = verify_export(&export, &trusted(&scenario));
+    assert_eq!(outcome(&report, CheckName::Manifest), Outcome::Passed);
+    let key = export_key().verifier_key();
+    assert_eq!(
+        report.made_by(),
+        Some(format!("{}+{} at 2026-11-25T12:00:00Z", key.name(), key.id()).as_str())
+    );
+    let manifest = export.manifest.as_deref().unwrap();
+    assert!(manifest.starts_with("tagtrail.dev/export-manifest/v1\ncheckpoint "));
+    assert!(manifest.contains("\nevents 3 "), "{manifest}");
+
+    // Without the export key, or without a manifest: not checked, and said so.
+    let report = verify_export(&export, &scenario.trusted);
+    assert_eq!(report.verdict(), Verdict::Incomplete);
+    assert_eq!(
+        outcome(&report, CheckName::Manifest),
+        Outcome::Skipped(
+            "no export key was given: the manifest's signature is not checked".to_owned()
+        )
+    );
+    let mut bare = export.clone();
+    bare.manifest = None;
+    assert!(matches!(
+        outcome(&verify_export(&bare, &trusted(&scenario)), CheckName::Manifest),
+        Outcome::Skipped(why) if why.starts_with("the export carries no signed manifest")
+    ));
+
+    // Another key of the same name; the spreadsheet or the events changed after signing; a
+    // manifest that says no time.
+    let other = NoteSignerKey::from_seed(KeyName::parse("trace.test/exports").unwrap(), &[12; 32]);
+    let mut forged = export.clone();
+    forged.manifest = Some(signed(&forged, &other));
+    failed_with(
+        &verify_export(&forged, &trusted(&scenario)),
+        CheckName::Manifest,
+        "no trusted export key signed the manifest",
+    );
+    let mut sheet = export.clone();
+    sheet.fsma204.push_str(",\r\n");
+    failed_with(
+        &verify_export(&sheet, &trusted(&scenario)),
+        CheckName::Manifest,
+        "the manifest's fsma204 line is not what the export holds",
+    );
+    let mut fewer = export.clone();
+    fewer.events.pop();
+    failed_with(
+        &verify_export(&fewer, &trusted(&scenario)),
+        CheckName::Manifest,
+        "the manifest's events line is not what the export holds",
+    );
+    let mut timeless = export.clone();
+    let text = manifest_text(&timeless, "yesterday");
+    timeless.manifest = Some(Note::sign(&text, &[&export_key()]).unwrap().to_message());
+    failed_with(
+        &verify_export(&timeless, &trusted(&scenario)),
+        CheckName::Manifest,
+        "the manifest says no valid time it was made",
+    );
 }

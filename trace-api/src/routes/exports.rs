@@ -13,7 +13,7 @@ use epcis::document::Event;
 use epcis::query::EventQuery;
 use ledger::bundle::{
     ExportBundle, ExportFormat, ExportVersion, IndexEvidence, ProvenanceEvent, export_keys,
-    fsma204_csv,
+    fsma204_csv, manifest_text,
 };
 use ledger::index::{KeyProof, KeyRange};
 use ledger::size::LeafIndex;
@@ -161,7 +161,22 @@ pub(super) async fn create(
         anchored: view.anchored.as_deref().cloned(),
         index,
         fsma204,
+        manifest: None,
     };
+    // The service's signed statement of what it exported, and when.
+    let mut export = export;
+    if let Some(signer) = &state.export_signer {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+            });
+        let created = ledger::ids::UnixMillis::from_millis(millis).to_rfc3339();
+        let text = manifest_text(&export, &created);
+        let note = ledger::note::Note::sign(&text, &[signer.as_ref()])
+            .map_err(|error| Problem::internal(&error))?;
+        export.manifest = Some(note.to_message());
+    }
     let body = state
         .lane
         .run_sized(bytes, move || serde_json::to_vec(&export))

@@ -9,6 +9,8 @@ use ledger::bundle::{
     CheckName, EXPORT_UNCOVERED, ExportBundle, ExportReport, Outcome, Verdict, verify_export,
 };
 
+use ledger::note::{KeyName, NoteSignerKey, NoteVerifiers};
+
 use crate::common::{LOCATION, Pipeline, at, header, object};
 use crate::query::{CASE, ITEM_1, journey, token};
 
@@ -74,10 +76,19 @@ fn refused(answer: &(u16, Vec<(String, String)>, Vec<u8>), status: u16, exceptio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_regulator_exports_a_query_s_answer_that_verifies_complete_offline() {
-    let pipeline = Pipeline::start(|_| {}).await;
+    // The service signs each export's manifest with its export key.
+    let signer = NoteSignerKey::from_seed(KeyName::parse("trace.test/exports").unwrap(), &[13; 32]);
+    let key_file =
+        std::env::temp_dir().join(format!("trace-api-export-key-{}", std::process::id()));
+    std::fs::write(&key_file, signer.to_private_text().as_str()).unwrap();
+    let configured = key_file.clone();
+    let pipeline =
+        Pipeline::start(move |config| config.exports.signing_key = Some(configured)).await;
+    std::fs::remove_file(&key_file).unwrap();
     let before = captured(&pipeline).await;
     let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
-    let trusted = pipeline.trusted_keys();
+    let exporters = NoteVerifiers::new(vec![signer.verifier_key()]).unwrap();
+    let trusted = pipeline.trusted_keys().with_exporters(exporters);
 
     // Every event naming the item: its commissioning, packing, receiving (written as a Digital
     // Link) and the receiving's error declaration.
@@ -106,6 +117,7 @@ async fn a_regulator_exports_a_query_s_answer_that_verifies_complete_offline() {
         CheckName::Query,
         CheckName::Complete,
         CheckName::Spreadsheet,
+        CheckName::Manifest,
     ] {
         assert_eq!(
             outcome(&report, name),
@@ -114,6 +126,11 @@ async fn a_regulator_exports_a_query_s_answer_that_verifies_complete_offline() {
         );
     }
     assert!(report.complete_through().unwrap() >= 6);
+    let made_by = report.made_by().unwrap();
+    assert!(
+        made_by.starts_with(&format!("{}+{} at ", signer.name(), signer.id())),
+        "{made_by}"
+    );
     // The spreadsheet: the commissioning's lot quantity and its two items, as lines of their own.
     assert!(
         item.fsma204

@@ -71,8 +71,9 @@ async fn bundles_verify_offline_and_altered_ones_fail() {
     assert_eq!(bundle.item, ITEM);
     let report = verify_provenance(&bundle, &trusted);
     assert_eq!(report.verdict(), Verdict::Incomplete, "{report:?}");
-    // The story and its authority marks are what the registry and the events give; only
-    // completeness cannot be proven yet.
+    // The story and its authority marks are what the registry and the events give; the history
+    // is proven complete when the checkpoint commits to an index of its whole tree (a new log's
+    // first checkpoints are signed before the indexer's first run, and commit to none).
     let bundle_checks = report.bundle_checks();
     for check in [
         CheckName::EventList,
@@ -86,10 +87,15 @@ async fn bundles_verify_offline_and_altered_ones_fail() {
             "{check}"
         );
     }
-    assert!(matches!(
-        bundle_checks.outcome(CheckName::Complete),
-        Some(Outcome::Skipped(_))
-    ));
+    let verified = trusted.log().open_checkpoint(&bundle.checkpoint).unwrap();
+    let indexed = ledger::index::IndexCommitment::of_checkpoint(verified.checkpoint())
+        .unwrap()
+        .is_some_and(|index| index.size == verified.checkpoint().size());
+    match bundle_checks.outcome(CheckName::Complete) {
+        Some(Outcome::Passed) => assert!(indexed, "complete without an index of the whole tree"),
+        Some(Outcome::Skipped(_)) => assert!(!indexed, "an index of the whole tree, not used"),
+        other => panic!("complete: {other:?}"),
+    }
     assert_eq!(report.events().len(), 3);
     for event in report.events() {
         passed_but_not_anchored(&event.report);
