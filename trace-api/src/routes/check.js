@@ -80,13 +80,14 @@ async function consistent(m, n, hs, a, b) {
 const GS1 = "https://id.gs1.org", PLAIN = /^[-'.0-9;=A-Z_a-z]{1,20}$/, AI = "[-\"'.0-9;<=>A-Z_a-z]";
 const CANON = new RegExp(`^https://id\\.gs1\\.org/(00/\\d{18}|01/\\d{14}(/(21|10)/${AI}{0,20}|/235/${AI}{0,28})?` +
   `|414/\\d{13}(/254/${AI}{0,20})?|417/\\d{13}|402/\\d{17}|801[78]/\\d{18})$`);
+const LOTTED = new RegExp(`^(https://id\\.gs1\\.org/01/\\d{14})/10/${AI}{0,20}(/21/${AI}{0,20})$`);
 const withCheck = (d) => d + (10 - [...d].reverse().reduce((s, c, i) => s + (i % 2 ? 1 : 3) * c, 0) % 10) % 10;
 // The event hash's canonical form of an identifier (epcis::hash::canonical_identifier), for the
 // SGTIN, SSCC and SGLN URIs of everyday capture with plain serials and for Digital Links already
 // in canonical form; null for any other EPC URI or web address (not decided on this device).
 function canonical(t) {
   // A serialised item's lot is dropped (only the finest identification counts).
-  const lotted = new RegExp(`^(https://id\\.gs1\\.org/01/\\d{14})/10/${AI}{0,20}(/21/${AI}{0,20})$`).exec(t);
+  const lotted = LOTTED.exec(t);
   if (lotted) t = lotted[1] + lotted[2];
   if (/^https?:/.test(t)) return CANON.test(t) ? t : null;
   if (!t.startsWith("urn:epc:")) return t;

@@ -60,7 +60,7 @@ const REFUSED: [(&str, &str); 6] = [
 /// `GET /events`, decoded): the export, as an attachment. Regulators only.
 pub(super) async fn create(
     request: HttpRequest,
-    body: web::Bytes,
+    body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     let access = super::query::authenticate(&request, &state).await?;
@@ -71,6 +71,21 @@ pub(super) async fn create(
                 .to_owned(),
         ));
     }
+    // The body is read only for a regulator, and no further than a request may be long.
+    let body = match body.to_bytes_limited(MAX_EXPORT_REQUEST).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => {
+            return Err(Problem::BadRequest(format!(
+                "the request body could not be read: {error}"
+            )));
+        }
+        Err(_) => {
+            return Err(Problem::Epcis(
+                EpcisException::QueryParameter,
+                format!("the request body is longer than {MAX_EXPORT_REQUEST} bytes"),
+            ));
+        }
+    };
     let pairs = read_request(&body)?;
     let query = EventQuery::parse(
         pairs
@@ -152,7 +167,7 @@ pub(super) async fn create(
         .collect();
     let fsma204 = fsma204_csv(&matching);
     let bytes = events.iter().map(|event| event.event.len()).sum();
-    let export = ExportBundle {
+    let mut export = ExportBundle {
         format: ExportFormat,
         version: ExportVersion::V1,
         query: query.canonical().to_vec(),
@@ -164,7 +179,6 @@ pub(super) async fn create(
         manifest: None,
     };
     // The service's signed statement of what it exported, and when.
-    let mut export = export;
     if let Some(signer) = &state.export_signer {
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -208,11 +222,6 @@ fn too_large(most: usize) -> Problem {
 /// parameter to its value (a string), and nothing else.
 fn read_request(body: &[u8]) -> Result<Vec<(String, String)>, Problem> {
     let bad = |why: String| Problem::Epcis(EpcisException::QueryParameter, why);
-    if body.len() > MAX_EXPORT_REQUEST {
-        return Err(bad(format!(
-            "the request body is longer than {MAX_EXPORT_REQUEST} bytes"
-        )));
-    }
     let request: Value = serde_json::from_slice(body)
         .map_err(|error| bad(format!("the request body is not JSON: {error}")))?;
     let Some(object) = request.as_object() else {

@@ -176,8 +176,8 @@ const RESOLVER_ROUTES: &[&str] = &[
 /// A resource that `handler` answers for `GET` and `HEAD` (the same answer without its body, as
 /// RFC 9110 asks), and a resolver route for `OPTIONS` too; any other method is a `405` naming
 /// those in `Allow`, not a `404`: the resource exists, the service only reads.
-/// A `POST` route: any other method is a `405` with `Allow: POST`; its body is read up to four
-/// times what the route reads (the route refuses more with its own problem).
+/// A `POST` route: any other method is a `405` with `Allow: POST` (the route reads its body
+/// itself, as far as it may be long).
 fn post<F, Args>(path: &str, handler: F) -> Resource
 where
     F: Handler<Args>,
@@ -185,7 +185,6 @@ where
     F::Output: Responder + 'static,
 {
     web::resource(path)
-        .app_data(web::PayloadConfig::new(4 * exports::MAX_EXPORT_REQUEST))
         .route(web::post().to(handler))
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(Problem::MethodNotAllowed { allow: "POST" })
