@@ -34,6 +34,71 @@ pub fn probe_lot(p: u64) -> String {
     format!("urn:epc:class:lgtin:0614141.999999.L{p}")
 }
 
+/// The company prefix of the trace journeys' items and containers: registered to nobody, so the
+/// bench's site, the first to commission them, has authority over them.
+const JOURNEY_PREFIX: &str = "4023456";
+
+/// The lot of trace journey `j` (an LGTIN): four items commissioned in it.
+pub fn journey_lot(j: u64) -> String {
+    format!("urn:epc:class:lgtin:{JOURNEY_PREFIX}.099998.T{j}")
+}
+
+/// The product trace journey `j` made of two of its lot's items.
+pub fn journey_product(j: u64) -> String {
+    format!("urn:epc:id:sgtin:{JOURNEY_PREFIX}.099997.{j}")
+}
+
+/// The first case of trace journey `j`.
+pub fn journey_case(j: u64) -> String {
+    format!("urn:epc:id:sscc:{JOURNEY_PREFIX}.1{j:08}0")
+}
+
+/// The events of trace journey `j`, its first at `start_ms` (Unix milliseconds; recent, so that
+/// custody authority counts them), a second apart: four items commissioned in the journey's lot
+/// (ILMD `lotNumber`), packed two to a case, the two cases onto a pallet, the pallet into a
+/// shipment, shipped to a warehouse, received there and unpacked, and two of the items turned
+/// into a product. Twelve events; a trace from the lot goes through three levels of containers.
+pub fn journey_events(j: u64, start_ms: u64) -> Vec<(String, epcis::EventHash)> {
+    let time = |step: u64| ledger::UnixMillis::from_millis(start_ms + step * 1000).to_rfc3339();
+    let items: Vec<String> = (0..4)
+        .map(|k| format!("urn:epc:id:sgtin:{JOURNEY_PREFIX}.099998.{}", j * 4 + k))
+        .collect();
+    let case = |c: u64| format!("urn:epc:id:sscc:{JOURNEY_PREFIX}.1{j:08}{c}");
+    let (pallet, shipment) = (case(5), case(9));
+    let factory = format!("urn:epc:id:sgln:{JOURNEY_PREFIX}.00001.0");
+    let warehouse = format!("urn:epc:id:sgln:{JOURNEY_PREFIX}.00002.0");
+    let pack = |step: u64, action: &str, parent: &str, children: &[String]| {
+        json!({"type": "AggregationEvent", "eventTime": time(step), "eventTimeZoneOffset": "+00:00",
+            "parentID": parent, "childEPCs": children, "action": action,
+            "bizStep": if action == "DELETE" { "unpacking" } else { "packing" },
+            "readPoint": {"id": factory}})
+    };
+    let events = [
+        json!({"type": "ObjectEvent", "eventTime": time(0), "eventTimeZoneOffset": "+00:00",
+            "epcList": items, "action": "ADD", "bizStep": "commissioning",
+            "bizLocation": {"id": factory}, "ilmd": {"cbvmda:lotNumber": format!("T{j}")}}),
+        pack(1, "ADD", &case(0), &items[0..2]),
+        pack(2, "ADD", &case(1), &items[2..4]),
+        pack(3, "ADD", &pallet, &[case(0), case(1)]),
+        pack(4, "ADD", &shipment, std::slice::from_ref(&pallet)),
+        json!({"type": "ObjectEvent", "eventTime": time(5), "eventTimeZoneOffset": "+00:00",
+            "epcList": [shipment], "action": "OBSERVE", "bizStep": "shipping",
+            "readPoint": {"id": factory},
+            "destinationList": [{"type": "location", "destination": warehouse}]}),
+        json!({"type": "ObjectEvent", "eventTime": time(6), "eventTimeZoneOffset": "+00:00",
+            "epcList": [shipment], "action": "OBSERVE", "bizStep": "receiving",
+            "bizLocation": {"id": warehouse}}),
+        pack(7, "DELETE", &shipment, &[]),
+        pack(8, "DELETE", &pallet, &[]),
+        pack(9, "DELETE", &case(0), &[]),
+        pack(10, "DELETE", &case(1), &[]),
+        json!({"type": "TransformationEvent", "eventTime": time(11), "eventTimeZoneOffset": "+00:00",
+            "inputEPCList": [items[0], items[1]], "outputEPCList": [journey_product(j)],
+            "bizStep": "commissioning", "bizLocation": {"id": warehouse}}),
+    ];
+    events.iter().map(hashed).collect()
+}
+
 /// An event as stored and its CBV hash.
 pub fn hashed(event: &serde_json::Value) -> (String, epcis::EventHash) {
     let map = event.as_object().cloned().unwrap_or_default();

@@ -1,8 +1,9 @@
 //! What trace-api reads from a request: item identifiers in every form (EPC URI, Digital Link, tag
 //! hex) and event hashes (hex or `ni:` URI) from its path, the scan page's language and form from
 //! `Accept-Language` and `Accept`, a resolver link type and an NFC tap (NTAG 424 DNA SUN message)
-//! from the query string, an index key (`/log/index/{root}/{key}`). No input may panic; a key that
-//! parses reads back as its text; an identifier that parses stands for at least one
+//! from the query string, an index key (`/log/index/{root}/{key}`), the start and direction of a
+//! recall trace (`/trace/{id}`). No input may panic; a key that parses reads back as its text; a
+//! trace's start that parses reads back from its identifier as the same start; an identifier that parses stands for at least one
 //! EPC, every one of which it is named by; a link type read back is no longer than the query it
 //! came from; a tap read back prints as a query that reads as the same tap, and checking it with
 //! keys answers (a tap no key made is never accepted).
@@ -25,6 +26,15 @@ fuzz_target!(|data: &[u8]| {
             assert!(item.is_named_by(epc), "{epc} names the item it came from");
         }
     }
+    if let Ok(start) = ledger::trace::Subject::parse(text) {
+        assert_eq!(
+            ledger::trace::Subject::parse(&start.id()),
+            Ok(start.clone()),
+            "{start:?} reads back from {}",
+            start.id()
+        );
+    }
+    let _ = ledger::trace::Direction::parse(text);
     if let Ok(key) = text.parse::<ledger::index::IndexKey>() {
         assert_eq!(key.to_string(), text, "one spelling per key");
     }

@@ -25,7 +25,7 @@ pub use head::{
     CommitmentError, HEAD_VERSION, HeadError, INDEX_LINE_PREFIX, IndexCommitment, IndexHead,
     MAX_RUNS, RunHead,
 };
-pub(crate) use keys::gtin_and_lot;
+pub(crate) use keys::{EPC_MEMBERS, LOT_NUMBER_NAMES, QUANTITY_MEMBERS, gtin_and_lot};
 pub use keys::{
     IndexKey, KEY_HASH_LEN, KeyKind, KeyParseError, day_of, keys_of_event, keys_of_json,
     keys_of_parsed,

@@ -16,6 +16,7 @@ pub mod record;
 pub mod sealed;
 pub mod size;
 pub mod tiles;
+pub mod trace;
 pub mod tree;
 pub mod verdict;
 

@@ -26,8 +26,14 @@
 //! (windows spread over the log), and every event of one probe item's lot (`MATCH_epcClass`:
 //! the first page).
 //!
-//! Usage: `trace_load [--entries N] [--probes P] [--clients C] [--seconds S] [--rate R] [--rebuild]
-//! [--only history|provenance|hash|cold|scan|query]`
+//! And it traces recalls as regulators do (`GET /trace/{id}`): `--journeys` multi-level journeys
+//! (`tagtrail_bench::trace::journey_events`: a lot of four items, two cases, a pallet, a shipment
+//! to a warehouse, a transformation of two items into a product), appended after the probes'
+//! first round; forward from a lot (through the three levels of containers to the shipment and
+//! what the items were made into), backward from a product, and both ways from a case.
+//!
+//! Usage: `trace_load [--entries N] [--probes P] [--journeys J] [--clients C] [--seconds S]
+//! [--rate R] [--rebuild] [--only history|provenance|hash|cold|scan|query|trace]`
 //! (the `trace-api` binary must be built next to this one: `cargo build --release -p trace-api
 //! -p tagtrail-bench --bin trace_load`).
 
@@ -45,6 +51,7 @@ use tagtrail_bench::trace::{
 struct Options {
     entries: u64,
     probes: u64,
+    journeys: u64,
     clients: usize,
     seconds: u64,
     rate: f64,
@@ -57,6 +64,7 @@ fn options() -> anyhow::Result<Options> {
     let mut options = Options {
         entries: 10_000_000,
         probes: 1000,
+        journeys: 1000,
         clients: 16,
         seconds: 10,
         rate: 5000.0,
@@ -74,13 +82,14 @@ fn options() -> anyhow::Result<Options> {
         match arg.as_str() {
             "--entries" => options.entries = number(&mut args, "--entries")?,
             "--probes" => options.probes = number(&mut args, "--probes")?.max(1),
+            "--journeys" => options.journeys = number(&mut args, "--journeys")?.max(1),
             "--clients" => options.clients = number(&mut args, "--clients")?.max(1) as usize,
             "--seconds" => options.seconds = number(&mut args, "--seconds")?.max(1),
             "--rate" => options.rate = number(&mut args, "--rate")?.max(1) as f64,
             "--rebuild" => options.rebuild = true,
             "--only" => options.only = Some(args.next().context("--only needs a route name")?),
             other => anyhow::bail!(
-                "unknown argument {other:?}; usage: trace_load [--entries N] [--probes P] [--clients C] [--seconds S] [--rate R] [--rebuild] [--only history|provenance|hash|cold|scan]"
+                "unknown argument {other:?}; usage: trace_load [--entries N] [--probes P] [--journeys J] [--clients C] [--seconds S] [--rate R] [--rebuild] [--only history|provenance|hash|cold|scan|query|trace]"
             ),
         }
     }
@@ -109,7 +118,7 @@ fn get(agent: &ureq::Agent, url: &str) -> anyhow::Result<u64> {
     };
     let url = url.as_str();
     let mut request = agent.get(url).header("Accept", accept);
-    if url.contains("/events?")
+    if (url.contains("/events?") || url.contains("/trace/"))
         && let Some(bearer) = BEARER.get()
     {
         request = request.header("Authorization", bearer.as_str());
@@ -206,6 +215,17 @@ fn report(name: &str, clients: &str, samples: &[Sample], took: Duration) {
     );
 }
 
+/// The events of `count` trace journeys, from two days ago, ten seconds apart.
+fn journeys(count: u64) -> Vec<(String, epcis::EventHash)> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64);
+    let start = now.saturating_sub(2 * 86_400_000);
+    (0..count)
+        .flat_map(|j| tagtrail_bench::trace::journey_events(j, start + j * 10_000))
+        .collect()
+}
+
 #[allow(clippy::print_stdout)] // the driver's report
 fn main() -> anyhow::Result<()> {
     let options = options()?;
@@ -217,7 +237,7 @@ fn main() -> anyhow::Result<()> {
         name: format!("tagtrail_trace_load_{}", options.entries),
         entries: options.entries,
         probes: options.probes,
-        extra: Vec::new(),
+        extra: journeys(options.journeys),
         rebuild: options.rebuild,
     }))?;
     // The probes' brand owns their company prefix, as a brand whose items consumers scan does
@@ -359,6 +379,27 @@ fn main() -> anyhow::Result<()> {
             percent_encode(&tagtrail_bench::trace::probe_lot(n % probes))
         )
     });
+    // Recall traces, each of a journey spread over the journeys.
+    let count = options.journeys;
+    let journey = move |n: u64| n.wrapping_mul(7_919) % count;
+    let trace_lot: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(move |n| {
+        format!(
+            "/trace/{}?direction=forward",
+            percent_encode(&tagtrail_bench::trace::journey_lot(journey(n)))
+        )
+    });
+    let trace_product: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(move |n| {
+        format!(
+            "/trace/{}?direction=backward",
+            percent_encode(&tagtrail_bench::trace::journey_product(journey(n)))
+        )
+    });
+    let trace_case: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(move |n| {
+        format!(
+            "/trace/{}?direction=both",
+            percent_encode(&tagtrail_bench::trace::journey_case(journey(n)))
+        )
+    });
     let full_tiles = (options.entries / 256).max(1);
     let tile: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(move |n| {
         let index = (n.wrapping_mul(2_654_435_761)) % full_tiles;
@@ -392,6 +433,22 @@ fn main() -> anyhow::Result<()> {
     for n in 0..probes.min(100) {
         get(&agent, &format!("{base}{}", bundle(n)))?;
     }
+    // A journey's forward trace reaches its lot, 4 items, 2 cases, the pallet, the shipment, the
+    // product and 2 places: the events were judged authorised and the levels followed.
+    let mut text = String::new();
+    agent
+        .get(&format!("{base}{}", trace_lot(0)))
+        .header("Authorization", BEARER.get().map_or("", String::as_str))
+        .call()?
+        .body_mut()
+        .read_to_string()
+        .map(|body| text = body)?;
+    let traced: serde_json::Value = serde_json::from_str(&text)?;
+    let nodes = traced["nodes"].as_array().map_or(0, Vec::len);
+    anyhow::ensure!(
+        nodes == 12,
+        "a journey's forward trace has {nodes} nodes, not 12: {text}"
+    );
     // The service builds its Bloom filters of the lookup runs in the background, prompted by
     // lookups: measure once every live run has one (a service that has been up a while).
     let started = Instant::now();
@@ -470,6 +527,15 @@ fn main() -> anyhow::Result<()> {
                 "query MATCH_epcClass (one lot: first page)",
                 query_lot.clone(),
             ),
+            (
+                "trace forward from a lot (3 levels of containers, 12 nodes)",
+                trace_lot.clone(),
+            ),
+            (
+                "trace backward from a product (3 levels, inputs and their lot)",
+                trace_product.clone(),
+            ),
+            ("trace both ways from a case", trace_case.clone()),
         ] {
             if options
                 .only

@@ -281,7 +281,7 @@ fn typed_location(json: &Map<String, Value>, list: &str, member: &str) -> String
 
 /// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break, quotes
 /// doubled; text from an event that a spreadsheet would take for a formula gets a leading `'`.
-fn cell(text: &str, from_event: bool) -> String {
+pub(crate) fn cell(text: &str, from_event: bool) -> String {
     let guarded = from_event && text.starts_with(['=', '+', '-', '@', '\t', '\r']);
     let text = match guarded {
         true => format!("'{text}"),
@@ -295,7 +295,7 @@ fn cell(text: &str, from_event: bool) -> String {
 }
 
 /// Appends one line of cells, ending in CRLF.
-fn line(out: &mut String, cells: impl IntoIterator<Item = String>) {
+pub(crate) fn line(out: &mut String, cells: impl IntoIterator<Item = String>) {
     let cells: Vec<String> = cells.into_iter().collect();
     out.push_str(&cells.join(","));
     out.push_str("\r\n");

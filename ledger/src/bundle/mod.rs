@@ -23,6 +23,7 @@ pub use format::{
     document_context,
 };
 pub use fsma::{FSMA204_COLUMNS, fsma204_csv};
+pub(crate) use fsma::{cell as csv_cell, line as csv_line};
 pub use participants::{
     DeviceEntry, OrganisationEntry, Participants, ParticipantsError, SiteEntry,
 };

@@ -16,10 +16,10 @@ pub const KEY_HASH_LEN: usize = 8;
 const DAY_NANOS: i128 = 86_400 * 1_000_000_000;
 
 /// The members of an event that name EPCs.
-const EPC_MEMBERS: [&str; 4] = ["epcList", "childEPCs", "inputEPCList", "outputEPCList"];
+pub(crate) const EPC_MEMBERS: [&str; 4] = ["epcList", "childEPCs", "inputEPCList", "outputEPCList"];
 
 /// The members of an event that list quantities of a class.
-const QUANTITY_MEMBERS: [&str; 4] = [
+pub(crate) const QUANTITY_MEMBERS: [&str; 4] = [
     "quantityList",
     "childQuantityList",
     "inputQuantityList",
@@ -28,7 +28,8 @@ const QUANTITY_MEMBERS: [&str; 4] = [
 
 /// The two spellings of the CBV master data attribute `lotNumber` as an ILMD member name: the
 /// standard context's `cbvmda` prefix and the full URI.
-const LOT_NUMBER_NAMES: [&str; 2] = ["cbvmda:lotNumber", "urn:epcglobal:cbv:mda:lotNumber"];
+pub(crate) const LOT_NUMBER_NAMES: [&str; 2] =
+    ["cbvmda:lotNumber", "urn:epcglobal:cbv:mda:lotNumber"];
 
 /// What a key finds. The byte is the first byte of every pair of the kind (`crate::index`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

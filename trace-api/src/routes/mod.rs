@@ -28,6 +28,7 @@ mod page;
 mod query;
 mod scan;
 mod sealed;
+mod trace;
 
 /// The routes, each registered from this one list: [`ROUTES`] and [`configure`] cannot disagree.
 /// Those before `post:` answer `GET` and `HEAD`, those after it `POST`.
@@ -72,6 +73,7 @@ routes! {
     "/health/ready" => health::ready,
     "/metrics" => metrics::metrics,
     "/openapi.json" => openapi::document,
+    "/trace/{id}" => trace::trace,
     "/check.js" => page::script;
     post:
     "/exports" => exports::create,
@@ -94,6 +96,7 @@ const LOADING_ROUTES: &[&str] = &[
     "/dispositions/{disposition}/events",
     "/log/entries/{path:.+}",
     "/log/index/{root}/{key}",
+    "/trace/{id}",
     "/exports",
 ];
 

@@ -285,7 +285,7 @@ pub(super) async fn matching_leaves(
 }
 
 /// The query parameters of a request, decoded.
-fn parameters(request: &HttpRequest) -> Result<Vec<(String, String)>, Problem> {
+pub(super) fn parameters(request: &HttpRequest) -> Result<Vec<(String, String)>, Problem> {
     let raw = request.query_string();
     if raw.len() > MAX_QUERY_STRING {
         return Err(Problem::Epcis(

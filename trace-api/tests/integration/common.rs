@@ -221,6 +221,32 @@ impl<Db> Pipeline<Db> {
         self.reader.wait_for_index(size).await;
     }
 
+    /// Captures inspections of an item of its own (`urn:epc:id:sgtin:0614141.812345.77`) until
+    /// the newest checkpoint commits to the verifiable index: a new log's first checkpoints are
+    /// signed before the indexer's first run and commit to none, and an idle log signs no other.
+    /// Returns how many it captured.
+    pub async fn warm_index(&self) -> u32 {
+        let mut before = 0;
+        loop {
+            self.capture(vec![object(
+                before,
+                "OBSERVE",
+                &["urn:epc:id:sgtin:0614141.812345.77"],
+                "inspecting",
+            )])
+            .await;
+            before += 1;
+            let (_, checkpoint) = self.get_text("/log/checkpoint").await;
+            if checkpoint.contains("\ntagtrail-index ") {
+                return before;
+            }
+            assert!(
+                before < 50,
+                "no checkpoint committed to the index: {checkpoint}"
+            );
+        }
+    }
+
     /// `GET path` of trace-api: status and JSON body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         self.reader.get(path).await

@@ -37,7 +37,7 @@ const CASE_SSCC: &str = "106141412345678908";
 const STRANGER: &str = "urn:epc:id:sgtin:0614141.812345.1";
 /// The operations schemathesis tests: every one of the document but `GET /openapi.json`, which
 /// it leaves out as the document it loaded (`service.rs` tests that route).
-const OPERATIONS: usize = 31;
+const OPERATIONS: usize = 32;
 /// What is checked of every answer. Not `positive_data_acceptance`: a schema can say that an item
 /// is a string of at most 512 characters, not which strings are EPC URIs or Digital Links, so most
 /// schema-valid identifiers are rightly refused (`400`).
@@ -148,6 +148,7 @@ async fn the_service_conforms_to_its_openapi_document() {
         "MATCH_epc": [ITEM],
         "MATCH_anyEPC": [CASE],
         "EQ_bizStep": ["shipping"],
+        "direction": ["forward", "backward", "both"],
     });
 
     // The query interface's operations need a credential: a regulator's, sent with every request
@@ -196,6 +197,7 @@ async fn the_service_conforms_to_its_openapi_document() {
         "/events",
         "/epcs/{epc}/events",
         "/bizSteps/{bizStep}/events",
+        "/trace/{id}",
     ] {
         let answered = format!(r#"trace_requests_total{{route="{route}",status="200"}} "#);
         assert!(

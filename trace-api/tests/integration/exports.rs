@@ -11,7 +11,7 @@ use ledger::bundle::{
 
 use ledger::note::{KeyName, NoteSignerKey, NoteVerifiers};
 
-use crate::common::{LOCATION, Pipeline, at, header, object};
+use crate::common::{LOCATION, Pipeline, at, header};
 use crate::query::{CASE, ITEM_1, journey, token};
 
 /// `POST /exports` of `query` with `token`: status, headers and body.
@@ -30,33 +30,16 @@ async fn export(
         .await
 }
 
-/// The journey, captured once the log's checkpoints commit to its index, and indexed: a new log's
-/// first checkpoints are signed before the indexer's first run and commit to no index, so other
-/// items' inspections at the place come first, until one does. Returns how many there were.
+/// The journey, captured once the log's checkpoints commit to its index (`warm_index`: other
+/// items' inspections at the place come first), and indexed. Returns how many inspections there
+/// were.
 async fn captured(pipeline: &Pipeline) -> usize {
-    let mut before = 0;
-    loop {
-        pipeline
-            .capture(vec![object(before, "OBSERVE", &[OTHER], "inspecting")])
-            .await;
-        before += 1;
-        let (_, checkpoint) = pipeline.get_text("/log/checkpoint").await;
-        if checkpoint.contains("\ntagtrail-index ") {
-            break;
-        }
-        assert!(
-            before < 50,
-            "no checkpoint committed to the index: {checkpoint}"
-        );
-    }
+    let before = pipeline.warm_index().await;
     pipeline.capture(journey()).await;
     let size = pipeline.trace_api().checkpoint_size().await.unwrap();
     pipeline.wait_for_index(size).await;
     before as usize
 }
-
-/// An item seen at the place before the journey.
-const OTHER: &str = "urn:epc:id:sgtin:0614141.812345.77";
 
 fn outcome(report: &ExportReport, name: CheckName) -> Outcome {
     report.export_checks().outcome(name).unwrap().clone()

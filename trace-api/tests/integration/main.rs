@@ -16,6 +16,7 @@ mod log;
 mod nfc;
 mod proofs;
 mod query;
+mod recall;
 mod replica;
 mod resolver;
 mod service;

@@ -1,0 +1,388 @@
+//! `GET /trace/{id}`: recall tracing through the real services, on a multi-level journey. The
+//! brand (the pipeline's site, owner of `0614141`) commissions two lots of items, packs them into
+//! cases, the cases onto a pallet, the pallet into a shipment, and ships it to the retailer
+//! (`rival`, owner of `0712345`, reporting with its site token from its own place), which
+//! receives it, unpacks it and turns two of the items into a new product. The retailer also packs
+//! one of the brand's items it never held into a pallet of its own: an attack the trace lists and
+//! does not follow.
+
+use serde_json::{Value, json};
+
+use crate::common::{LOCATION, Pipeline, SITE, aggregation, at, header, object, segment};
+use crate::custody::{B_LOCATION, capture_as_b, register_b};
+use crate::query::token;
+
+const LOT_1: &str = "urn:epc:class:lgtin:0614141.812345.R1";
+const LOT_2_LINK: &str = "https://id.gs1.org/01/80614141123458/10/R2";
+const PRODUCT: &str = "urn:epc:id:sgtin:0712345.512345.900";
+const PRODUCT_LOT: &str = "urn:epc:class:lgtin:0712345.512345.P9";
+/// The brand's cases, pallet and shipment.
+const CASE_1: &str = "urn:epc:id:sscc:0614141.7000000001";
+const CASE_2: &str = "urn:epc:id:sscc:0614141.7000000002";
+const CASE_3: &str = "urn:epc:id:sscc:0614141.7000000003";
+const PALLET: &str = "urn:epc:id:sscc:0614141.7000000011";
+const SHIPMENT: &str = "urn:epc:id:sscc:0614141.7000000021";
+/// The retailer's own pallet.
+const B_PALLET: &str = "urn:epc:id:sscc:0712345.7000000001";
+
+fn item(serial: u32) -> String {
+    format!("urn:epc:id:sgtin:0614141.812345.9{serial}")
+}
+
+fn commission(minute: u32, items: &[String], lot: &str) -> Value {
+    let ids: Vec<&str> = items.iter().map(String::as_str).collect();
+    let mut event = object(minute, "ADD", &ids, "commissioning");
+    event["ilmd"] = json!({"cbvmda:lotNumber": lot});
+    event
+}
+
+fn pack(minute: u32, action: &str, parent: &str, children: &[String]) -> Value {
+    let ids: Vec<&str> = children.iter().map(String::as_str).collect();
+    aggregation(minute, action, parent, &ids)
+}
+
+/// The retailer's event, at its own place.
+fn at_b(mut event: Value) -> Value {
+    event["readPoint"] = json!({"id": B_LOCATION});
+    event
+}
+
+/// The journey, captured; returns the retailer's site token.
+async fn journey(pipeline: &Pipeline) -> String {
+    let b = register_b(pipeline).await;
+    let items: Vec<String> = (1..=6).map(item).collect();
+    let mut shipping = object(8, "OBSERVE", &[SHIPMENT], "shipping");
+    shipping["destinationList"] = json!([{"type": "location", "destination": B_LOCATION}]);
+    pipeline
+        .capture(vec![
+            commission(0, &items[0..4], "R1"),
+            commission(1, &items[4..6], "R2"),
+            pack(2, "ADD", CASE_1, &items[0..2]),
+            pack(3, "ADD", CASE_2, &items[2..4]),
+            pack(4, "ADD", CASE_3, &items[4..6]),
+            pack(5, "ADD", PALLET, &[CASE_1.to_owned(), CASE_2.to_owned()]),
+            pack(6, "DELETE", PALLET, &[CASE_2.to_owned()]),
+            pack(7, "ADD", SHIPMENT, &[PALLET.to_owned()]),
+            shipping,
+        ])
+        .await;
+    let transformation = json!({
+        "type": "TransformationEvent",
+        "eventTime": at(13),
+        "eventTimeZoneOffset": "+00:00",
+        "inputEPCList": [items[0], items[1]],
+        "outputEPCList": [PRODUCT],
+        "outputQuantityList": [{"epcClass": PRODUCT_LOT, "quantity": 10}],
+        "bizStep": "commissioning",
+        "bizLocation": {"id": B_LOCATION},
+    });
+    let (status, body) = capture_as_b(
+        pipeline,
+        &b,
+        [
+            object(9, "OBSERVE", &[SHIPMENT], "receiving"),
+            aggregation(10, "DELETE", SHIPMENT, &[]),
+            aggregation(11, "DELETE", PALLET, &[]),
+            aggregation(12, "DELETE", CASE_1, &[]),
+            transformation,
+            object(14, "OBSERVE", &[PRODUCT], "inspecting"),
+            // The attack: a pallet of its own around an item it never held.
+            pack(15, "ADD", B_PALLET, &items[4..5]),
+        ]
+        .into_iter()
+        .map(at_b)
+        .collect(),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let size = pipeline.trace_api().checkpoint_size().await.unwrap();
+    pipeline.wait_for_checkpoint(size).await;
+    b
+}
+
+/// `GET /trace/{id}?query` with a bearer token: status, headers, body.
+async fn trace(
+    pipeline: &Pipeline,
+    id: &str,
+    query: &str,
+    token: Option<&str>,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let bearer = token.map(|token| format!("Bearer {token}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .iter()
+        .map(|value| ("Authorization", value.as_str()))
+        .collect();
+    let path = format!("/trace/{}?{query}", segment(id));
+    pipeline.get_with(&path, &headers).await
+}
+
+/// The JSON trace of `id`, which must answer 200.
+async fn traced(pipeline: &Pipeline, id: &str, query: &str, token: &str) -> Value {
+    let (status, _, body) = trace(pipeline, id, query, Some(token)).await;
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// The canonical identifier of an EPC or class, as a trace names it.
+fn id(text: &str) -> String {
+    ledger::trace::Subject::parse(text).unwrap().id()
+}
+
+fn ids(answer: &Value) -> Vec<String> {
+    answer["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn reaches(answer: &Value, text: &str) -> bool {
+    ids(answer).contains(&id(text))
+}
+
+/// A time of an answer, in nanoseconds since the epoch.
+fn nanos(time: &Value) -> i128 {
+    epcis::document::Timestamp::parse(time.as_str().unwrap())
+        .unwrap()
+        .unix_nanos()
+}
+
+fn edge<'a>(answer: &'a Value, kind: &str, from: &str, to: &str) -> &'a Value {
+    answer["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|edge| edge["kind"] == kind && edge["from"] == id(from) && edge["to"] == id(to))
+        .unwrap_or_else(|| panic!("no {kind} edge {from} -> {to}: {answer}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recall_traces_a_lot_through_cases_pallets_a_shipment_and_a_transformation() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    // Checkpoints commit to the index before the journey: the first traces read the index and
+    // scan what it does not cover yet; the last, once it covers everything, the index alone.
+    pipeline.warm_index().await;
+    journey(&pipeline).await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+
+    // Forward from the bad lot: its items, their cases, the pallet, the shipment it left in,
+    // where it went, and what two of its items were made into.
+    let forward = traced(&pipeline, LOT_1, "direction=forward", &regulator).await;
+    for expected in [
+        item(1),
+        item(4),
+        CASE_1.to_owned(),
+        CASE_2.to_owned(),
+        PALLET.to_owned(),
+        SHIPMENT.to_owned(),
+        PRODUCT.to_owned(),
+        PRODUCT_LOT.to_owned(),
+        LOCATION.to_owned(),
+        B_LOCATION.to_owned(),
+    ] {
+        assert!(reaches(&forward, &expected), "{expected}: {forward}");
+    }
+    // Not the other lot, nor the retailer's pallet.
+    for absent in [item(5), CASE_3.to_owned(), B_PALLET.to_owned()] {
+        assert!(!reaches(&forward, &absent), "{absent}: {forward}");
+    }
+    let shipment = edge(&forward, "contains", SHIPMENT, PALLET);
+    assert_eq!(nanos(&shipment["since"]), nanos(&json!(at(7))));
+    assert_eq!(nanos(&shipment["until"]), nanos(&json!(at(10))));
+    assert_eq!(shipment["reportedBy"], json!(["rival", SITE]));
+    edge(&forward, "transformedInto", &item(1), PRODUCT);
+    edge(&forward, "lotOf", LOT_1, &item(3));
+    edge(&forward, "shippedTo", SHIPMENT, B_LOCATION);
+    assert_eq!(forward["direction"], "forward");
+    let size = pipeline.trace_api().checkpoint_size().await.unwrap();
+    assert_eq!(forward["checkpoint"]["treeSize"], size);
+    // Every edge's evidence has its event hash, to ask for its proof.
+    let evidence: Vec<&Value> = forward["events"].as_array().unwrap().iter().collect();
+    assert!(!evidence.is_empty());
+    for event in evidence {
+        let hash = event["eventHash"].as_str().unwrap();
+        let (status, proof) = pipeline
+            .get_text(&format!("/events/{}/proof", segment(hash)))
+            .await;
+        assert_eq!(status, 200, "{hash}: {proof}");
+        assert!(proof.starts_with("c2sp.org/tlog-proof@v1\n"), "{proof}");
+    }
+
+    // A case taken off the pallet before it shipped does not reach the shipment.
+    let case_2 = traced(&pipeline, &item(3), "direction=forward", &regulator).await;
+    assert!(
+        reaches(&case_2, CASE_2) && reaches(&case_2, PALLET),
+        "{case_2}"
+    );
+    assert!(!reaches(&case_2, SHIPMENT), "{case_2}");
+
+    // Backward from the new product: its inputs, their lot and the route they came by; not the
+    // lot's other items.
+    let backward = traced(&pipeline, PRODUCT, "direction=backward", &regulator).await;
+    for expected in [
+        item(1),
+        item(2),
+        LOT_1.to_owned(),
+        CASE_1.to_owned(),
+        PALLET.to_owned(),
+        SHIPMENT.to_owned(),
+    ] {
+        assert!(reaches(&backward, &expected), "{expected}: {backward}");
+    }
+    assert!(!reaches(&backward, &item(3)), "{backward}");
+
+    // The retailer's pallet around an item it never held is listed and leads nowhere.
+    let lot_2 = traced(&pipeline, LOT_2_LINK, "direction=forward", &regulator).await;
+    assert!(
+        reaches(&lot_2, &item(5)) && reaches(&lot_2, CASE_3),
+        "{lot_2}"
+    );
+    assert!(!reaches(&lot_2, B_PALLET), "{lot_2}");
+    // The attack is the last event the retailer captured.
+    let attack = size - 1;
+    assert_eq!(
+        lot_2["unfollowed"],
+        json!([{"leafIndex": attack, "reason": lot_2["unfollowed"][0]["reason"]}]),
+        "{lot_2}"
+    );
+    let reason = lot_2["unfollowed"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("custody"), "{reason}");
+    assert_eq!(lot_2["omitted"], json!([]));
+
+    // From the retailer's place over the day: what it received there and what it made.
+    let from = at(0);
+    let until = at(60);
+    let place = traced(
+        &pipeline,
+        B_LOCATION,
+        &format!(
+            "direction=forward&from={}&until={}",
+            segment(&from),
+            segment(&until)
+        ),
+        &regulator,
+    )
+    .await;
+    for expected in [SHIPMENT, PALLET, CASE_1, PRODUCT] {
+        assert!(reaches(&place, expected), "{expected}: {place}");
+    }
+
+    // The flat list: a CSV line per node.
+    let (status, headers, body) = trace(
+        &pipeline,
+        LOT_1,
+        "direction=forward&format=csv",
+        Some(&regulator),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("text/csv; charset=utf-8")
+    );
+    let csv = String::from_utf8(body).unwrap();
+    assert_eq!(
+        csv.split_terminator("\r\n").count(),
+        forward["nodes"].as_array().unwrap().len() + 1
+    );
+    assert!(csv.starts_with("kind,id,depth,directions,from,until,via,evidence\r\nlot,"));
+
+    // The same trace once the verifiable index covers every event (before, the entries it did
+    // not cover were read by a scan).
+    pipeline.wait_for_index(size).await;
+    let indexed = traced(&pipeline, LOT_1, "direction=forward", &regulator).await;
+    assert_eq!(indexed["nodes"], forward["nodes"]);
+    assert_eq!(indexed["edges"], forward["edges"]);
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_needs_a_credential_and_refuses_bad_requests_with_the_binding_s_exceptions() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    journey(&pipeline).await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+
+    let (status, headers, _) = trace(&pipeline, LOT_1, "", None).await;
+    assert_eq!(status, 401);
+    assert!(header(&headers, "www-authenticate").is_some());
+
+    let cases: [(&str, &str, &str); 10] = [
+        (
+            "not an identifier",
+            "",
+            "is not an identifier a trace starts from",
+        ),
+        (
+            "https://id.gs1.org/01/80614141123458",
+            "",
+            "names a whole product",
+        ),
+        (
+            LOT_1,
+            "direction=sideways",
+            "is not forward, backward or both",
+        ),
+        (LOT_1, "depth=3", "is not a parameter of a trace"),
+        (LOT_1, "direction=forward&direction=backward", "given twice"),
+        (
+            LOT_1,
+            "from=yesterday",
+            "is not a date-time with its offset",
+        ),
+        (
+            LOT_1,
+            "from=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
+            "from is after until",
+        ),
+        (B_LOCATION, "", "spanning at most 92 UTC days"),
+        (
+            B_LOCATION,
+            "from=2026-01-01T00:00:00Z&until=2026-04-03T00:00:00Z",
+            "spanning at most 92 UTC days",
+        ),
+        (LOT_1, "format=xml", "is not json or csv"),
+    ];
+    for (id, query, says) in cases {
+        let (status, _, body) = trace(&pipeline, id, query, Some(&regulator)).await;
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(status, 400, "{id} {query}: {body}");
+        assert_eq!(
+            body["type"], "epcisException:QueryParameterException",
+            "{body}"
+        );
+        assert!(
+            body["detail"].as_str().unwrap().contains(says),
+            "{says}: {body}"
+        );
+    }
+
+    // A partner traces its own sites' events alone: the retailer's partner sees the shipment it
+    // received and what it made, none of the brand's packing.
+    let partner = token(&pipeline, registry::Role::Partner, &["rival-depot"], None).await;
+    let own = traced(&pipeline, PRODUCT, "direction=backward", &partner).await;
+    assert!(reaches(&own, &item(1)), "{own}");
+    assert!(!reaches(&own, CASE_1) && !reaches(&own, LOT_1), "{own}");
+    // What it was told rests on the retailer's events alone: the receiving, three unpackings,
+    // the transformation and the inspection it read, and their hashes.
+    assert_eq!(own["eventsRead"], 6, "{own}");
+    assert!(
+        own["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|event| event["leafIndex"].as_u64().unwrap() >= 9),
+        "{own}"
+    );
+    // The brand's lot: the brand's events tie it to everything, and none is shown.
+    let theirs = traced(&pipeline, LOT_1, "direction=forward", &partner).await;
+    assert_eq!(ids(&theirs), [id(LOT_1)], "{theirs}");
+    assert_eq!(theirs["edges"], json!([]), "{theirs}");
+    assert_eq!(theirs["events"], json!([]), "{theirs}");
+    // The same lot for a regulator reaches its items: the partner's answer is not empty for
+    // want of events.
+    let all = traced(&pipeline, LOT_1, "direction=forward", &regulator).await;
+    assert!(reaches(&all, &item(1)), "{all}");
+    pipeline.stop().await;
+}
