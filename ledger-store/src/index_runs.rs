@@ -15,8 +15,8 @@ use ledger::Hash;
 use ledger::checkpoint::Checkpoint;
 use ledger::index::IndexCommitment;
 use ledger::index::{
-    CHUNK_PAIRS, EmptyRange, IndexHead, KeyProof, KeyRange, PAIR_LEN, Pair, ProveError, RunHead,
-    RunSource, RunTreeBuilder, chunk_count, range_proof_spans, span_hash,
+    CHUNK_PAIRS, EmptyRange, IndexHead, IndexKey, KeyProof, KeyRange, PAIR_LEN, Pair, ProveError,
+    RunHead, RunSource, RunTreeBuilder, chunk_count, range_proof_spans, span_hash,
 };
 use ledger::note::Note;
 use ledger::size::TreeSize;
@@ -88,6 +88,18 @@ const PAGES_AROUND: &str = "SELECT page, pairs FROM index_pages
 /// asked for in narrower ranges of entries. A history's keys stay far below it (a history refuses
 /// an identifier named by more than a few thousand events).
 pub const MAX_PROOF_PAGES: usize = 64;
+/// [`PAGES_AROUND`] in each of the runs `$1`, in one query: each page with its run.
+const PAGES_AROUND_IN_RUNS: &str = "SELECT r.id, p.pairs FROM unnest($1::bigint[]) AS r(id)
+     CROSS JOIN LATERAL (
+       SELECT page, pairs FROM index_pages
+       WHERE run_id = r.id
+         AND page >= coalesce((SELECT page FROM index_pages WHERE run_id = r.id AND first_pair < $2
+                               ORDER BY first_pair DESC LIMIT 1), 0)
+         AND page <= coalesce((SELECT page FROM index_pages WHERE run_id = r.id AND first_pair >= $3
+                               ORDER BY first_pair LIMIT 1),
+                              (SELECT page FROM index_pages WHERE run_id = r.id
+                               ORDER BY page DESC LIMIT 1))
+       ORDER BY page LIMIT $4) p";
 const PAGES_BY_NUMBER: &str =
     "SELECT page, pairs FROM index_pages WHERE run_id = $1 AND page = ANY($2) ORDER BY page";
 const NODES: &str = "SELECT level, idx, hash FROM index_nodes
@@ -872,30 +884,7 @@ impl super::Reader {
         }
         let mut client = self.pool().get().await.map_err(ReadError::from)?;
         let transaction = snapshot(&mut client).await.map_err(ReadError::from)?;
-        let root = commitment.root.as_bytes().as_slice();
-        let Some(row) = transaction
-            .query_opt(HEAD_BY_ROOT, &[&root])
-            .await
-            .map_err(ReadError::from)?
-        else {
-            return Err(ProveKeyError::Gone {
-                size: commitment.size.get(),
-            });
-        };
-        let head = IndexHead::decode(row.get(0)).map_err(|error| ReadError::Corrupt {
-            what: "verifiable index head",
-            reason: error.to_string(),
-        })?;
-        if IndexCommitment::of_head(&head) != *commitment {
-            return Err(ReadError::Corrupt {
-                what: "verifiable index head",
-                reason: format!(
-                    "the head stored under root {} is not the one committed to",
-                    commitment.root.to_hex()
-                ),
-            }
-            .into());
-        }
+        let head = head_at(&transaction, commitment).await?;
         let ids = run_ids(&transaction, &head).await?;
         let mut proofs = Vec::with_capacity(ranges.len());
         for range in ranges {
@@ -907,6 +896,62 @@ impl super::Reader {
         }
         transaction.commit().await.map_err(ReadError::from)?;
         Ok((head, proofs))
+    }
+
+    /// The leaves the head `commitment` names lists for each of `keys` (every entry of each, up
+    /// to the head's size), with the head's size: read without their proofs, one query a key
+    /// (a proof reads a few a run), for a reader that trusts its own database (a recall trace).
+    /// In one snapshot; [`ProveKeyError::TooLarge`] as a proof would be, when a key's pairs span
+    /// more than [`MAX_PROOF_PAGES`] pages of a run.
+    pub async fn list_keys_at(
+        &self,
+        commitment: &IndexCommitment,
+        keys: &[IndexKey],
+    ) -> Result<(u64, Vec<u64>), ProveKeyError> {
+        let mut client = self.pool().get().await.map_err(ReadError::from)?;
+        let transaction = snapshot(&mut client).await.map_err(ReadError::from)?;
+        let head = head_at(&transaction, commitment).await?;
+        let ids = run_ids(&transaction, &head).await?;
+        let most = i64::try_from(MAX_PROOF_PAGES + 1).unwrap_or(i64::MAX);
+        let mut leaves = Vec::new();
+        for key in keys {
+            let below = Pair::new(*key, 0).to_bytes();
+            let above = Pair::new(*key, u64::MAX).to_bytes();
+            let rows = transaction
+                .query(
+                    PAGES_AROUND_IN_RUNS,
+                    &[&ids, &below.as_slice(), &above.as_slice(), &most],
+                )
+                .await
+                .map_err(ReadError::from)?;
+            let mut per_run: BTreeMap<i64, usize> = BTreeMap::new();
+            for row in &rows {
+                *per_run.entry(row.get::<_, i64>(0)).or_default() += 1;
+            }
+            if per_run.values().any(|&pages| pages > MAX_PROOF_PAGES) {
+                return Err(ProveKeyError::TooLarge {
+                    pages: MAX_PROOF_PAGES,
+                });
+            }
+            for row in &rows {
+                let bytes: &[u8] = row.get(1);
+                for chunk in bytes.chunks_exact(PAIR_LEN) {
+                    let mut array = [0; PAIR_LEN];
+                    array.copy_from_slice(chunk);
+                    let pair = Pair::from_bytes(&array).map_err(|error| ReadError::Corrupt {
+                        what: "verifiable index page",
+                        reason: error.to_string(),
+                    })?;
+                    if pair.key == *key {
+                        leaves.push(pair.leaf);
+                    }
+                }
+            }
+        }
+        transaction.commit().await.map_err(ReadError::from)?;
+        leaves.sort_unstable();
+        leaves.dedup();
+        Ok((head.size().get(), leaves))
     }
 
     /// The head (and the checkpoint committing to it), and what each of its runs needs for a
@@ -958,6 +1003,39 @@ fn prove_loaded(
             reason: "a page or node a proof needs is missing".to_owned(),
         }),
     })
+}
+
+/// The stored head `commitment` names, checked against it; [`ProveKeyError::Gone`] once newer
+/// checkpoints have replaced it for a while.
+async fn head_at(
+    transaction: &Transaction<'_>,
+    commitment: &IndexCommitment,
+) -> Result<IndexHead, ProveKeyError> {
+    let root = commitment.root.as_bytes().as_slice();
+    let Some(row) = transaction
+        .query_opt(HEAD_BY_ROOT, &[&root])
+        .await
+        .map_err(ReadError::from)?
+    else {
+        return Err(ProveKeyError::Gone {
+            size: commitment.size.get(),
+        });
+    };
+    let head = IndexHead::decode(row.get(0)).map_err(|error| ReadError::Corrupt {
+        what: "verifiable index head",
+        reason: error.to_string(),
+    })?;
+    if IndexCommitment::of_head(&head) != *commitment {
+        return Err(ReadError::Corrupt {
+            what: "verifiable index head",
+            reason: format!(
+                "the head stored under root {} is not the one committed to",
+                commitment.root.to_hex()
+            ),
+        }
+        .into());
+    }
+    Ok(head)
 }
 
 /// The stored run of each run of `head` (live or retired), by entries and root.

@@ -493,6 +493,22 @@ async fn checkpoints_follow_the_index_and_replaced_heads_stay_readable() {
             .await
             .unwrap();
         assert_eq!(proofs[0].verify(&head).unwrap(), vec![3]);
+        // Listed without a proof: the entries the proofs list, up to the head's size.
+        let keys: Vec<IndexKey> = (0..8)
+            .map(|n| IndexKey::epc(device.event(n)["epcList"][0].as_str().unwrap()))
+            .collect();
+        let ranges: Vec<KeyRange> = keys.iter().map(|key| KeyRange::all(*key)).collect();
+        let (_, proofs) = reader.prove_keys_at(&commitment, &ranges).await.unwrap();
+        let mut proven: Vec<u64> = proofs
+            .iter()
+            .flat_map(|proof| proof.verify(&head).unwrap())
+            .collect();
+        proven.sort_unstable();
+        assert!(!proven.is_empty());
+        assert_eq!(
+            reader.list_keys_at(&commitment, &keys).await.unwrap(),
+            (head.size().get(), proven)
+        );
     }
     // A head never stored is not one.
     assert!(

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use epcis::document::Timestamp;
 use ledger::history::{Candidate, Omitted, Parties, SHARE_CEILING, SourceEvent, share};
-use ledger::index::{IndexKey, KeyRange, day_of};
+use ledger::index::{IndexKey, day_of};
 use ledger::size::LeafIndex;
 use ledger::trace::{Direction, Span, Subject, TraceError, TraceRequest, TraceSource, trace_csv};
 use registry::{Access, Role};
@@ -28,8 +28,8 @@ use crate::startup::AppState;
 pub const MAX_TRACE_SUBJECTS: usize = 4096;
 /// The most days of events a trace that starts at a place reads.
 pub const MAX_PLACE_DAYS: i64 = 92;
-/// The most index keys proved at once (a round reaching many lots or a place's many days
-/// proves them a batch at a time).
+/// The most index keys listed at once (a round reaching many lots or a place's many days lists
+/// them a batch at a time).
 const KEYS_PER_PROOF: usize = 64;
 /// The largest log read whole for a lot or a place when the newest checkpoint commits to no
 /// verifiable index.
@@ -280,25 +280,20 @@ impl LedgerSource<'_> {
             }
             return Ok(self.view.store.scan_for(&texts, 0..size).await?);
         };
-        let ceiling = self.most.saturating_mul(SHARE_CEILING);
+        // The entries the index lists, without their proofs (the service reads its own
+        // database): one query a key.
         let mut leaves = Vec::new();
         let mut indexed = 0;
         for batch in keys.chunks(KEYS_PER_PROOF) {
-            let ranges: Vec<KeyRange> = batch.iter().map(|key| KeyRange::all(*key)).collect();
-            let (head, proofs) = self.view.store.prove_keys_at(&commitment, &ranges).await?;
-            indexed = head.size().get();
-            for proof in &proofs {
-                let listed = proof
-                    .verify(&head)
-                    .map_err(|error| Problem::internal(&error))?;
-                leaves.extend(
-                    listed
-                        .into_iter()
-                        .filter_map(|leaf| LeafIndex::new(leaf).ok()),
-                );
-                if leaves.len() > ceiling {
-                    return Err(too_many(self.most));
-                }
+            let (head_size, listed) = self.view.store.list_keys_at(&commitment, batch).await?;
+            indexed = head_size;
+            leaves.extend(
+                listed
+                    .into_iter()
+                    .filter_map(|leaf| LeafIndex::new(leaf).ok()),
+            );
+            if leaves.len() > self.most.saturating_mul(SHARE_CEILING) {
+                return Err(too_many(self.most));
             }
         }
         leaves.extend(self.view.store.scan_for(&texts, indexed..size).await?);
