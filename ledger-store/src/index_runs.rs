@@ -935,6 +935,13 @@ impl super::Reader {
             }
             for row in &rows {
                 let bytes: &[u8] = row.get(1);
+                if bytes.is_empty() || !bytes.len().is_multiple_of(PAIR_LEN) {
+                    return Err(ReadError::Corrupt {
+                        what: "verifiable index page",
+                        reason: format!("a page is {} bytes, not a list of pairs", bytes.len()),
+                    }
+                    .into());
+                }
                 for chunk in bytes.chunks_exact(PAIR_LEN) {
                     let mut array = [0; PAIR_LEN];
                     array.copy_from_slice(chunk);

@@ -30,7 +30,7 @@ pub const MAX_TRACE_SUBJECTS: usize = 4096;
 pub const MAX_PLACE_DAYS: i64 = 92;
 /// The most index keys listed at once (a round reaching many lots or a place's many days lists
 /// them a batch at a time).
-const KEYS_PER_PROOF: usize = 64;
+const KEYS_PER_LISTING: usize = 64;
 /// The largest log read whole for a lot or a place when the newest checkpoint commits to no
 /// verifiable index.
 const MAX_UNINDEXED_SCAN: u64 = 100_000;
@@ -284,7 +284,7 @@ impl LedgerSource<'_> {
         // database): one query a key.
         let mut leaves = Vec::new();
         let mut indexed = 0;
-        for batch in keys.chunks(KEYS_PER_PROOF) {
+        for batch in keys.chunks(KEYS_PER_LISTING) {
             let (head_size, listed) = self.view.store.list_keys_at(&commitment, batch).await?;
             indexed = head_size;
             leaves.extend(
