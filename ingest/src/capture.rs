@@ -300,12 +300,6 @@ impl Analysed {
         self.document.events().is_empty()
     }
 
-    /// The key sets of the accepted events' sealed values (empty when none was sealed for
-    /// recipients).
-    pub fn key_sets(&self, accepted: &[usize]) -> Vec<ledger::sealed::KeySet> {
-        self.sealed.for_events(accepted)
-    }
-
     /// Each event's hash (`None`: cannot be hashed).
     pub fn hashes(&self) -> &[Option<EventHash>] {
         &self.hashes
@@ -524,6 +518,8 @@ impl Analysed {
             .remove("@context");
         let statement_hash = signed.as_ref().map(|signed| signed.statement().hash());
         let mut entries = Vec::with_capacity(accepted.len());
+        // The position of each document event's entry, for the keys of its sealed values.
+        let mut entry_of: Vec<Option<usize>> = vec![None; self.document.events().len()];
         for &index in accepted {
             let event: &Event = &self.document.events()[index];
             let Some(hash) = self.hashes[index] else {
@@ -563,12 +559,21 @@ impl Analysed {
             let entry = NewEntry::recorded(json, hash, captured_at, attestation, declaration)
                 .map_err(|error| CaptureError::Internal(error.to_string()))?;
             // The lookup keys from the parsed event: the indexer need not parse it again.
+            entry_of[index] = Some(entries.len());
             entries.push(entry.with_lookup_keys(LookupKeys::of_parsed(event)));
         }
         let batch = match signed {
             Some(signed) => NewBatch::from_device(signed, entries),
             None => NewBatch::unattested(entries),
-        };
+        }
+        .and_then(|batch| {
+            // The keys of the appended events' sealed values go with them, into the same
+            // transaction: an acknowledged value can always be opened.
+            let keys = self
+                .sealed
+                .for_entries(|event| entry_of.get(event).copied().flatten())?;
+            batch.with_field_keys(keys)
+        });
         // Entries are built from the same statement just above: a mismatch would be a bug here.
         batch.map_err(|error| CaptureError::Internal(error.to_string()))
     }

@@ -1,12 +1,14 @@
 //! Sealed fields at capture (`ledger::sealed`): every sealed value of a document must read, and
 //! the document must carry exactly one key for each value sealed for recipients and no other
-//! key, so that no acknowledged event holds a ciphertext nobody can ever open. The keys are kept
-//! (`Writer::keep_field_keys`) before the events are appended; they never enter the log.
+//! key, so that no acknowledged event holds a ciphertext nobody can ever open. The keys go with
+//! the batch (`NewBatch::with_field_keys`): the sequencer keeps them in the transaction that
+//! appends their events, bound to each event's entry. They never enter the log.
 
 use std::collections::{BTreeMap, HashMap};
 
 use epcis::document::Document;
 use ledger::sealed::{Commitment, KEYS_MEMBER, KeySet, sealed_fields};
+use ledger_store::{BatchError, EntryKeys};
 use serde_json::Value;
 
 use crate::error::ProblemViolation;
@@ -23,20 +25,28 @@ pub struct SealedKeys {
 }
 
 impl SealedKeys {
-    /// The key sets for the values of the accepted events (given in ascending order).
-    pub fn for_events(&self, accepted: &[usize]) -> Vec<KeySet> {
-        debug_assert!(accepted.is_sorted());
-        if self.sets.is_empty() {
-            return Vec::new();
-        }
+    /// The key sets for the values of the events that become entries of a batch, each field key
+    /// with the position of its event's entry (`entry_of` gives it for a document event index,
+    /// `None` for an event not appended).
+    pub fn for_entries(
+        &self,
+        entry_of: impl Fn(usize) -> Option<usize>,
+    ) -> Result<Vec<EntryKeys>, BatchError> {
+        let position = |commitment: &Commitment| {
+            self.owner
+                .get(commitment)
+                .and_then(|&event| entry_of(event))
+        };
         self.sets
             .iter()
-            .filter_map(|set| {
-                set.retain_fields(|commitment| {
-                    self.owner
-                        .get(commitment)
-                        .is_some_and(|event| accepted.binary_search(event).is_ok())
-                })
+            .filter_map(|set| set.retain_fields(|commitment| position(commitment).is_some()))
+            .map(|set| {
+                let entries = set
+                    .field_keys()
+                    .iter()
+                    .filter_map(|key| position(key.commitment()))
+                    .collect();
+                EntryKeys::new(set, entries)
             })
             .collect()
     }

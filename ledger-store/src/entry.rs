@@ -15,6 +15,7 @@ use epcis::EventHash;
 use ledger::UnixMillis;
 use ledger::batch::{BatchStatement, DeviceSignature, EventBatch};
 use ledger::record::{Attestation, EventBinding, LeafRecord, RecordError};
+use ledger::sealed::KeySet;
 use ledger::size::LeafIndex;
 
 use super::keys::LookupKeys;
@@ -201,6 +202,42 @@ impl SignedBatch {
 pub struct NewBatch {
     signed: Option<SignedBatch>,
     entries: Vec<NewEntry>,
+    field_keys: Vec<EntryKeys>,
+}
+
+/// The keys that open sealed values of a batch's entries (`ledger::sealed`): one key set of the
+/// capture document, and for each of its field keys the position (in the batch) of the entry
+/// whose event holds that sealed value. The sequencer keeps them in the transaction that appends
+/// the entries, each bound to its entry's leaf, and only for entries it appends (a duplicate's
+/// keys were kept with it the first time): an acknowledged event's sealed values can always be
+/// opened, and no key is kept for a value no entry holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryKeys {
+    set: KeySet,
+    entries: Vec<usize>,
+}
+
+impl EntryKeys {
+    /// `entries[k]` is the position of the entry holding the value of `set.field_keys()[k]`.
+    pub fn new(set: KeySet, entries: Vec<usize>) -> Result<Self, BatchError> {
+        if entries.len() != set.field_keys().len() {
+            return Err(BatchError::FieldKeysUnplaced {
+                keys: set.field_keys().len(),
+                entries: entries.len(),
+            });
+        }
+        Ok(Self { set, entries })
+    }
+
+    /// The key set.
+    pub fn set(&self) -> &KeySet {
+        &self.set
+    }
+
+    /// The position of the entry holding each field key's value.
+    pub fn entries(&self) -> &[usize] {
+        &self.entries
+    }
 }
 
 impl NewBatch {
@@ -230,6 +267,7 @@ impl NewBatch {
         Ok(Self {
             signed: Some(signed),
             entries,
+            field_keys: Vec::new(),
         })
     }
 
@@ -244,6 +282,7 @@ impl NewBatch {
         Ok(Self {
             signed: None,
             entries,
+            field_keys: Vec::new(),
         })
     }
 
@@ -255,6 +294,23 @@ impl NewBatch {
     /// The entries, in the order they are to be appended.
     pub fn entries(&self) -> &[NewEntry] {
         &self.entries
+    }
+
+    /// The batch with the keys of its entries' sealed values, kept with the entries that hold
+    /// them; each key must name an entry of the batch.
+    pub fn with_field_keys(mut self, keys: Vec<EntryKeys>) -> Result<Self, BatchError> {
+        for set in &keys {
+            if let Some(&position) = set.entries.iter().find(|&&p| p >= self.entries.len()) {
+                return Err(BatchError::FieldKeyOutside { position });
+            }
+        }
+        self.field_keys = keys;
+        Ok(self)
+    }
+
+    /// The keys of the entries' sealed values.
+    pub fn field_keys(&self) -> &[EntryKeys] {
+        &self.field_keys
     }
 
     /// The number of entries.
@@ -281,6 +337,10 @@ pub enum BatchError {
     NotFromThisBatch { position: usize },
     #[error("entry {position}: a device-attested record needs the device's signed batch")]
     AttestedEntryWithoutBatch { position: usize },
+    #[error("a key set holds {keys} field keys, but {entries} entries were named for them")]
+    FieldKeysUnplaced { keys: usize, entries: usize },
+    #[error("a field key names entry {position}, which the batch does not have")]
+    FieldKeyOutside { position: usize },
 }
 
 /// Where an event is in the log after an append.

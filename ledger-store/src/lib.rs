@@ -59,7 +59,7 @@ mod published;
 mod run_cache;
 mod run_filters;
 mod sealed_keys;
-pub use sealed_keys::{Erasure, FieldKeys};
+pub use sealed_keys::{EraseError, Erasure, FieldKeys};
 mod runs;
 mod sequencer;
 mod status;
@@ -81,8 +81,8 @@ pub use checkpointer::{
     StoredCheckpoint,
 };
 pub use entry::{
-    AppendResult, BatchError, Declares, EntryError, NewBatch, NewEntry, SelfContainedError,
-    SignedBatch, declaration_key, self_contained_event,
+    AppendResult, BatchError, Declares, EntryError, EntryKeys, NewBatch, NewEntry,
+    SelfContainedError, SignedBatch, declaration_key, self_contained_event,
 };
 pub use export::{ExportError, ExportReport};
 pub use index_runs::{

@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 21] = [
+    const LANDED: [(i32, &str, &str); 22] = [
         (
             1,
             "ledger",
@@ -321,6 +321,11 @@ mod tests {
             21,
             "index_heads_everywhere",
             "ef1cb0fad775bc5a9c4a2b6403c308feb50ade5f92e6390d4df3d00a0c2a7f8e",
+        ),
+        (
+            22,
+            "sealed_keys_bound_to_entries",
+            "181b72e108657b8ef54c1cf58d042d6868aa3c74fac4e37da5896ff5884938a5",
         ),
     ];
 

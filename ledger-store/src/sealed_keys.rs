@@ -3,7 +3,7 @@
 
 use deadpool_postgres::GenericClient as _;
 use ledger::LeafIndex;
-use ledger::sealed::{Commitment, Envelope, FieldKey, KeySet, RecipientKey};
+use ledger::sealed::{Commitment, Envelope, FieldKey, RecipientKey};
 
 use crate::{ReadError, Reader, Writer};
 
@@ -21,6 +21,31 @@ pub enum FieldKeys {
     Unknown,
 }
 
+/// Why sealed values were not erased.
+#[derive(Debug, thiserror::Error)]
+pub enum EraseError {
+    #[error(
+        "the keys of the sealed value {} belong to entry {holder}, which logged it first (this \
+         entry carries a copy): erase it through entry {holder}",
+        commitment.to_hex()
+    )]
+    HeldByAnotherEntry { commitment: Commitment, holder: u64 },
+    #[error(transparent)]
+    Store(#[from] ReadError),
+}
+
+impl From<tokio_postgres::Error> for EraseError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for EraseError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        Self::Store(error.into())
+    }
+}
+
 /// One commitment's erasure, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Erasure {
@@ -33,20 +58,6 @@ pub struct Erasure {
     pub already_erased: bool,
 }
 
-const INSERT_GRANTS: &str = "
-    INSERT INTO sealed_grants (grant_id, recipient, sealed_key)
-    SELECT $1, recipient, sealed_key FROM unnest($2::bytea[], $3::bytea[]) AS t (recipient, sealed_key)
-    ON CONFLICT DO NOTHING";
-
-// A commitment erased once never gets keys again (a retried capture must not bring them back);
-// erasure locks the table against concurrent inserts while it works, so this check and the
-// insert see its outcome whole.
-const INSERT_FIELD_KEYS: &str = "
-    INSERT INTO sealed_field_keys (commitment, grant_id, wrapped)
-    SELECT commitment, $1, wrapped FROM unnest($2::bytea[], $3::bytea[]) AS t (commitment, wrapped)
-    WHERE NOT EXISTS (SELECT 1 FROM erasures e WHERE e.commitment = t.commitment)
-    ON CONFLICT DO NOTHING RETURNING commitment";
-
 const SELECT_FIELD_KEYS: &str = "
     SELECT f.wrapped, g.recipient, g.sealed_key
     FROM sealed_field_keys f JOIN sealed_grants g USING (grant_id)
@@ -56,10 +67,19 @@ const SELECT_FIELD_KEYS: &str = "
 const SELECT_ERASURE: &str = "
     SELECT (extract(epoch FROM erased_at) * 1000)::bigint FROM erasures WHERE commitment = $1";
 
-const LOCK_FIELD_KEYS: &str = "LOCK TABLE sealed_field_keys IN SHARE ROW EXCLUSIVE MODE";
+// Appenders keep field keys in their group transactions while they hold the turn lock: taking it
+// (for the transaction) waits for every group in flight, and keeps new ones out until the erasure
+// commits, so a commitment erased is never given keys again.
+const LOCK_APPENDERS: &str = "SELECT pg_advisory_xact_lock($1)";
+
+// Keys another entry holds (the first to log the value; `-1`: kept before V22, by no entry).
+const HELD_ELSEWHERE: &str = "
+    SELECT commitment, leaf_index FROM sealed_field_keys
+    WHERE commitment = ANY($1::bytea[]) AND leaf_index NOT IN ($2, -1)";
 
 const DELETE_FIELD_KEYS: &str = "
-    DELETE FROM sealed_field_keys WHERE commitment = ANY($1::bytea[]) RETURNING commitment, grant_id";
+    DELETE FROM sealed_field_keys WHERE commitment = ANY($1::bytea[]) AND leaf_index IN ($2, -1)
+    RETURNING commitment, grant_id";
 
 const DELETE_ORPHAN_GRANTS: &str = "
     DELETE FROM sealed_grants g WHERE g.grant_id = ANY($1::bytea[])
@@ -74,47 +94,11 @@ const SELECT_ERASURES: &str = "
     SELECT commitment, (extract(epoch FROM erased_at) * 1000)::bigint FROM erasures WHERE commitment = ANY($1::bytea[])";
 
 impl Writer {
-    /// Keeps the key sets a capture document carried, before its events are appended, so that an
-    /// acknowledged event's sealed values can be opened by their recipients. Idempotent (a retried
-    /// capture changes nothing); a commitment that was erased gets no keys again.
-    pub async fn keep_field_keys(&self, sets: &[KeySet]) -> Result<(), ReadError> {
-        if sets.is_empty() {
-            return Ok(());
-        }
-        let mut client = self.pool().get().await?;
-        let transaction = client.transaction().await?;
-        for set in sets {
-            let grant = set.grant_id().to_vec();
-            let recipients: Vec<Vec<u8>> = set
-                .envelopes()
-                .iter()
-                .map(|e| e.recipient().as_bytes().to_vec())
-                .collect();
-            let sealed: Vec<&[u8]> = set.envelopes().iter().map(Envelope::sealed_key).collect();
-            let commitments: Vec<&[u8]> = set
-                .field_keys()
-                .iter()
-                .map(|k| k.commitment().as_bytes().as_slice())
-                .collect();
-            let wrapped: Vec<&[u8]> = set.field_keys().iter().map(FieldKey::wrapped).collect();
-            let kept = transaction
-                .query(INSERT_FIELD_KEYS, &[&grant, &commitments, &wrapped])
-                .await?;
-            // The envelopes only where a field key needs them (none when every field was
-            // erased, or kept before).
-            if !kept.is_empty() {
-                transaction
-                    .execute(INSERT_GRANTS, &[&grant, &recipients, &sealed])
-                    .await?;
-            }
-        }
-        transaction.commit().await?;
-        Ok(())
-    }
-
     /// Erases sealed values of the entry at `leaf`: destroys their field keys (and the envelopes
     /// of batch keys no other field needs), and records each erasure with the operator's
-    /// reference for the request, in one transaction. Erasing again changes nothing and says
+    /// reference for the request, in one transaction. Keys belong to the entry that logged the
+    /// value first: named through a later entry that carries a copy of it, nothing is erased and
+    /// the answer names the entry to erase through ([`EraseError::HeldByAnotherEntry`]). Erasing again changes nothing and says
     /// when it was first done. The tables are then vacuumed, so that the space the destroyed
     /// keys took is reused (PostgreSQL does not zero it: until it is overwritten, the bytes stay
     /// on disk, as they do in backups and WAL archives). A failed vacuum is logged and does not
@@ -124,7 +108,7 @@ impl Writer {
         leaf: LeafIndex,
         commitments: &[Commitment],
         request: &str,
-    ) -> Result<Vec<Erasure>, ReadError> {
+    ) -> Result<Vec<Erasure>, EraseError> {
         let leaf = i64::try_from(leaf.get()).map_err(|_| ReadError::Corrupt {
             what: "leaf index",
             reason: "beyond 2^63".to_owned(),
@@ -135,8 +119,25 @@ impl Writer {
             .collect();
         let mut client = self.pool().get().await?;
         let transaction = client.transaction().await?;
-        transaction.batch_execute(LOCK_FIELD_KEYS).await?;
-        let deleted = transaction.query(DELETE_FIELD_KEYS, &[&wanted]).await?;
+        transaction
+            .execute(LOCK_APPENDERS, &[&crate::locks::TURN])
+            .await?;
+        let elsewhere = transaction.query(HELD_ELSEWHERE, &[&wanted, &leaf]).await?;
+        if let Some(row) = elsewhere.first() {
+            let commitment = row.get::<_, &[u8]>(0).try_into().map_err(|_| {
+                EraseError::from(ReadError::Corrupt {
+                    what: "sealed field key",
+                    reason: "a commitment is not 32 bytes".to_owned(),
+                })
+            })?;
+            return Err(EraseError::HeldByAnotherEntry {
+                commitment: Commitment::from_bytes(commitment),
+                holder: u64::try_from(row.get::<_, i64>(1)).unwrap_or_default(),
+            });
+        }
+        let deleted = transaction
+            .query(DELETE_FIELD_KEYS, &[&wanted, &leaf])
+            .await?;
         let destroyed: Vec<Vec<u8>> = deleted.iter().map(|row| row.get(0)).collect();
         let grants: Vec<Vec<u8>> = deleted.iter().map(|row| row.get(1)).collect();
         transaction

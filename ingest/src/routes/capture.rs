@@ -171,16 +171,6 @@ async fn capture_document(
         &decision.accepted,
         UnixMillis::from_millis(created_at),
     )?;
-    // The keys of sealed values are kept before their events are appended: an acknowledged
-    // event's values can always be opened by their recipients (a retry keeps them again, once).
-    let key_sets = analysed.key_sets(&decision.accepted);
-    if !key_sets.is_empty() {
-        state
-            .store
-            .keep_field_keys(&key_sets)
-            .await
-            .map_err(|error| database_error(error.into()))?;
-    }
     let results = if batch.is_empty() {
         Vec::new()
     } else {

@@ -5,7 +5,7 @@
 use capture_client::Credential;
 use ledger::LeafIndex;
 use ledger::sealed::{self, Commitment, KEYS_MEMBER, KeySet, RecipientSecret, SealedField, Sealer};
-use ledger_store::{FieldKeys, Reader, Writer};
+use ledger_store::{EraseError, FieldKeys, Reader, Writer};
 use serde_json::{Value, json};
 
 use crate::common::{TestApp, capture, document};
@@ -134,10 +134,49 @@ async fn sealed_consumer_data_is_captured_opened_by_its_recipient_erased_and_sti
         "the copier's keys replaced none of the recipients'"
     );
     assert_eq!(kept_key, field_key, "nor the value's field key");
+    let bound: Vec<i64> = app
+        .admin
+        .query("SELECT leaf_index FROM sealed_field_keys", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(
+        bound,
+        [1],
+        "one key, bound to the entry that logged the value first; the copy (entry 2) got none"
+    );
+
+    // Erasing through the copy is refused, naming the entry that holds the keys, and erases
+    // nothing: a participant cannot have another's keys destroyed by copying its value.
+    let writer = Writer::connect(app.db.url()).unwrap();
+    let refused = writer
+        .erase(LeafIndex::new(2).unwrap(), &[commitment], "ticket 4710")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, EraseError::HeldByAnotherEntry { holder: 1, .. }),
+        "{refused:?}"
+    );
+    assert!(
+        refused.to_string().contains("erase it through entry 1"),
+        "{refused}"
+    );
+    assert!(matches!(
+        reader.field_keys(&commitment).await.unwrap(),
+        FieldKeys::Kept { .. }
+    ));
+    let recorded: i64 = app
+        .admin
+        .query_one("SELECT count(*) FROM erasures", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(recorded, 0, "nothing recorded");
 
     // Erasure destroys the keys, records what was erased (no personal data), and is final:
     // resending the original capture does not bring the keys back.
-    let writer = Writer::connect(app.db.url()).unwrap();
     let erased = writer
         .erase(LeafIndex::new(1).unwrap(), &[commitment], "ticket 4711")
         .await
@@ -195,6 +234,100 @@ async fn sealed_consumer_data_is_captured_opened_by_its_recipient_erased_and_sti
         .get(0);
     assert_eq!(stored, events[1]);
     assert_eq!(app.counts().await[0], logged);
+    app.stop().await;
+}
+
+/// Keys are kept in the transaction that appends their events, bound to each event's entry, and
+/// only for events appended: an event refused (under `proceed`) leaves no key behind, and a
+/// retried capture keeps nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_kept_with_the_events_appended_and_no_other() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("site-a", &[HERE]).await;
+    let client = app.client(Credential::Token(app.token(&site).await));
+    let carrier = RecipientSecret::generate(&mut random);
+    let mut value: Value = serde_json::from_slice(&document(&[1, 2, 3], HERE)).unwrap();
+    sealed::declare_namespace(value.as_object_mut().unwrap()).unwrap();
+    value["@context"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"example": "https://ns.example.com/epcis/"}));
+    let mut sealer = Sealer::new(&[carrier.public_key()], &mut random).unwrap();
+    let mut commitments = Vec::new();
+    for k in 0..3 {
+        let event = value["epcisBody"]["eventList"][k].as_object_mut().unwrap();
+        event.insert("example:note".into(), json!(format!("private note {k}")));
+        sealed::seal_event_fields(event, &["/example:note"], Some(&mut sealer), &mut random)
+            .unwrap();
+        let field = SealedField::from_json(&event["example:note"])
+            .unwrap()
+            .unwrap();
+        commitments.push(*field.commitment());
+    }
+    value[KEYS_MEMBER] = json!([sealer.key_set().to_base64()]);
+    // The second event is refused (no such action); the others are appended.
+    value["epcisBody"]["eventList"][1]["action"] = json!("LOOK");
+    let body = serde_json::to_vec(&value).unwrap();
+    let reply = capture(&client, body.clone(), true).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let leaves: Vec<i64> = reply.body["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["leafIndex"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        leaves,
+        [0, 1],
+        "events 0 and 2 appended, at entries 0 and 1"
+    );
+    let kept = || async {
+        app.admin
+            .query(
+                "SELECT commitment, leaf_index FROM sealed_field_keys ORDER BY leaf_index",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get::<_, Vec<u8>>(0), row.get::<_, i64>(1)))
+            .collect::<Vec<_>>()
+    };
+    let expected = vec![
+        (commitments[0].as_bytes().to_vec(), 0),
+        (commitments[2].as_bytes().to_vec(), 1),
+    ];
+    assert_eq!(
+        kept().await,
+        expected,
+        "no key for the refused event's value"
+    );
+    let reader = Reader::connect(app.db.url()).unwrap();
+    assert!(matches!(
+        reader.field_keys(&commitments[1]).await.unwrap(),
+        FieldKeys::Unknown
+    ));
+    let grants: i64 = app
+        .admin
+        .query_one("SELECT count(*) FROM sealed_grants", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(grants, 1, "the batch key's one envelope, once");
+
+    // The retry appends nothing and keeps nothing more.
+    let reply = capture(&client, body, true).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert!(
+        reply.body["receipts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["duplicate"] == json!(true)),
+        "{}",
+        reply.body
+    );
+    assert_eq!(kept().await, expected);
     app.stop().await;
 }
 

@@ -15,7 +15,8 @@ use crate::locks;
 use super::connection::Connection;
 use super::handle::{AppendError, Counters, Request, Signals};
 use super::statements::{
-    event_columns, insert_entries, write_batches, write_bundles, write_declarations, write_tiles,
+    event_columns, insert_entries, write_batches, write_bundles, write_declarations,
+    write_field_keys, write_tiles,
 };
 use super::turn::{Finished, Outcome, fail};
 use super::write::{Planned, Written};
@@ -111,13 +112,14 @@ pub(super) async fn write_and_commit(
     };
     let first = i64::try_from(planned.first_leaf).unwrap_or(i64::MAX);
     let inserts = async {
-        let (began, inserted, bundled, tiled, signed, declared, waiting, state) = tokio::join!(
+        let (began, inserted, bundled, tiled, signed, declared, keyed, waiting, state) = tokio::join!(
             begin(client, written.begun),
             insert_entries(client, &connection.insert_events, first, &hashes, &events),
             write_bundles(client, &connection.bundles, &written.bundles),
             write_tiles(client, &connection.tiles, &written.tiles),
             write_batches(client, &connection.batches, batches, planned),
             write_declarations(client, &connection.declarations, planned),
+            write_field_keys(client, &connection.field_keys, batches, planned),
             client.query_one(&connection.waiting, &[&locks::TURN]),
             client.query_one(&connection.state, &[]),
         );
@@ -133,7 +135,12 @@ pub(super) async fn write_and_commit(
             signals.runs_end.fetch_max(runs_end, Ordering::Relaxed);
         }
         began?;
-        inserted.and(bundled).and(tiled).and(signed).and(declared)
+        inserted
+            .and(bundled)
+            .and(tiled)
+            .and(signed)
+            .and(declared)
+            .and(keyed)
     };
     // Whether the group below committed, if known yet.
     let below = match below {

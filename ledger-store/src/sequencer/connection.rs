@@ -53,6 +53,24 @@ pub(super) const INSERT_BATCHES: &str = "
 pub(super) const INSERT_DECLARATIONS: &str = "
     INSERT INTO error_declarations (declaration_leaf, declared_leaf, event_hash)
     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])";
+/// The field keys of new entries' sealed values (commitment `$1`, batch key `$2`, wrapped key
+/// `$3`, the entry's leaf `$4`), and the envelopes of the batch keys (`$5`, recipient `$6`,
+/// sealed batch key `$7`) where a field key of theirs was kept. A commitment an earlier entry
+/// holds keeps that entry's keys (a copy of a sealed value gets none of its own), and one that was
+/// erased never gets keys again (erasure takes the turn lock, so it never runs between this
+/// check and the commit).
+pub(super) const INSERT_FIELD_KEYS: &str = "
+    WITH kept AS (
+        INSERT INTO sealed_field_keys (commitment, grant_id, wrapped, leaf_index)
+        SELECT t.c, t.g, t.w, t.leaf
+        FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bigint[]) AS t (c, g, w, leaf)
+        WHERE NOT EXISTS (SELECT 1 FROM erasures e WHERE e.commitment = t.c)
+        ON CONFLICT (commitment) DO NOTHING
+        RETURNING grant_id)
+    INSERT INTO sealed_grants (grant_id, recipient, sealed_key)
+    SELECT e.g, e.r, e.k FROM unnest($5::bytea[], $6::bytea[], $7::bytea[]) AS e (g, r, k)
+    WHERE e.g IN (SELECT grant_id FROM kept)
+    ON CONFLICT DO NOTHING";
 
 /// A pool connection that never goes back to the pool: dropping it closes it, so that a session
 /// inside a transaction or holding the turn lock (after a failure, or when the appending task is
@@ -95,6 +113,7 @@ pub(super) struct Connection {
     pub(super) tiles: Statement,
     pub(super) batches: Statement,
     pub(super) declarations: Statement,
+    pub(super) field_keys: Statement,
 }
 
 impl Connection {
@@ -126,6 +145,7 @@ impl Connection {
             tiles: client.prepare_cached(INSERT_TILES).await?,
             batches: client.prepare_cached(INSERT_BATCHES).await?,
             declarations: client.prepare_cached(INSERT_DECLARATIONS).await?,
+            field_keys: client.prepare_cached(INSERT_FIELD_KEYS).await?,
             client: Owned(Some(client)),
         })
     }

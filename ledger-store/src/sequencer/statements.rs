@@ -239,3 +239,62 @@ pub(super) async fn write_declarations(
         .await?;
     Ok(())
 }
+
+/// Keeps the field keys of the new entries' sealed values, each bound to its entry's leaf, and
+/// their batch keys' envelopes (`INSERT_FIELD_KEYS`); an entry that was in the log already had its
+/// keys kept with it. Sends its statement on the first poll, so that it can be pipelined.
+pub(super) async fn write_field_keys(
+    client: &Client,
+    insert: &Statement,
+    batches: &[&NewBatch],
+    planned: &Planned,
+) -> Result<(), AppendError> {
+    let mut commitments: Vec<&[u8]> = Vec::new();
+    let mut grants: Vec<Vec<u8>> = Vec::new();
+    let mut wrapped: Vec<&[u8]> = Vec::new();
+    let mut leaves: Vec<i64> = Vec::new();
+    let mut envelope_grants: Vec<Vec<u8>> = Vec::new();
+    let mut recipients: Vec<Vec<u8>> = Vec::new();
+    let mut sealed_keys: Vec<&[u8]> = Vec::new();
+    for (batch, results) in batches.iter().zip(&planned.results) {
+        for keys in batch.field_keys() {
+            let grant = keys.set().grant_id().to_vec();
+            let mut any = false;
+            for (key, &position) in keys.set().field_keys().iter().zip(keys.entries()) {
+                let Some(result) = results.get(position).filter(|result| !result.existing) else {
+                    continue;
+                };
+                any = true;
+                commitments.push(key.commitment().as_bytes());
+                grants.push(grant.clone());
+                wrapped.push(key.wrapped());
+                leaves.push(i64::try_from(result.leaf_index.get()).unwrap_or(i64::MAX));
+            }
+            if any {
+                for envelope in keys.set().envelopes() {
+                    envelope_grants.push(grant.clone());
+                    recipients.push(envelope.recipient().as_bytes().to_vec());
+                    sealed_keys.push(envelope.sealed_key());
+                }
+            }
+        }
+    }
+    if commitments.is_empty() {
+        return Ok(());
+    }
+    client
+        .execute(
+            insert,
+            &[
+                &commitments,
+                &grants,
+                &wrapped,
+                &leaves,
+                &envelope_grants,
+                &recipients,
+                &sealed_keys,
+            ],
+        )
+        .await?;
+    Ok(())
+}

@@ -328,7 +328,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V18__nfc_counters_rise_scans_by_kind",
             "V19__access_tokens",
             "V20__verifiable_index",
-            "V21__index_heads_everywhere"
+            "V21__index_heads_everywhere",
+            "V22__sealed_keys_bound_to_entries"
         ]
     );
 
@@ -453,7 +454,8 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
             "V18__nfc_counters_rise_scans_by_kind",
             "V19__access_tokens",
             "V20__verifiable_index",
-            "V21__index_heads_everywhere"
+            "V21__index_heads_everywhere",
+            "V22__sealed_keys_bound_to_entries"
         ]
     );
 
@@ -579,7 +581,8 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             "V18__nfc_counters_rise_scans_by_kind",
             "V19__access_tokens",
             "V20__verifiable_index",
-            "V21__index_heads_everywhere"
+            "V21__index_heads_everywhere",
+            "V22__sealed_keys_bound_to_entries"
         ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
@@ -637,7 +640,8 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
             "V18__nfc_counters_rise_scans_by_kind",
             "V19__access_tokens",
             "V20__verifiable_index",
-            "V21__index_heads_everywhere"
+            "V21__index_heads_everywhere",
+            "V22__sealed_keys_bound_to_entries"
         ]
     );
     let after = (
@@ -710,7 +714,8 @@ async fn databases_migrated_with_either_text_of_v16_and_v17_end_with_one_schema(
             "V18__nfc_counters_rise_scans_by_kind",
             "V19__access_tokens",
             "V20__verifiable_index",
-            "V21__index_heads_everywhere"
+            "V21__index_heads_everywhere",
+            "V22__sealed_keys_bound_to_entries"
         ]
     );
     let after = nfc_and_scan_schema(&client).await;
@@ -789,7 +794,13 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
     );
     let report = migrate(&mut client).await.unwrap();
     assert_eq!(report.repaired, ["V20__verifiable_index"]);
-    assert_eq!(report.applied, ["V21__index_heads_everywhere"]);
+    assert_eq!(
+        report.applied,
+        [
+            "V21__index_heads_everywhere",
+            "V22__sealed_keys_bound_to_entries"
+        ]
+    );
     let after = index_schema(&client).await;
     assert!(
         after.contains(&"index_runs.retired boolean".to_owned())
@@ -810,7 +821,13 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
     let before = index_schema(&client).await;
     let report = migrate(&mut client).await.unwrap();
     assert!(report.repaired.is_empty(), "{report:?}");
-    assert_eq!(report.applied, ["V21__index_heads_everywhere"]);
+    assert_eq!(
+        report.applied,
+        [
+            "V21__index_heads_everywhere",
+            "V22__sealed_keys_bound_to_entries"
+        ]
+    );
     assert_eq!(
         index_schema(&client).await,
         before,
