@@ -88,6 +88,40 @@ const HPKE_INFO: &[u8] = b"tagtrail sealed field v1 batch key";
 /// A source of random bytes (the operating system's, or a fixed sequence in tests).
 pub type Random<'a> = &'a mut dyn FnMut(&mut [u8]);
 
+/// A fast source of random bytes for sealing many values: the ChaCha20 keystream under a key
+/// drawn once from another source (the operating system's generator), so that a document's values
+/// cost one read of that generator instead of one per value. Its key is zeroed on drop and never
+/// shown. One stream gives at most 256 GiB (ChaCha20's block counter); a sealer draws 64 bytes a
+/// value, at most 65,535 values.
+pub struct KeyStream {
+    cipher: chacha20::ChaCha20,
+}
+
+impl KeyStream {
+    /// A stream keyed with 32 bytes from `seed`.
+    pub fn new(seed: Random<'_>) -> Self {
+        use chacha20::cipher::KeyIvInit as _;
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        seed(key.as_mut());
+        Self {
+            cipher: chacha20::ChaCha20::new(&(*key).into(), &[0u8; 12].into()),
+        }
+    }
+
+    /// Fills `bytes` with the stream's next bytes.
+    pub fn fill(&mut self, bytes: &mut [u8]) {
+        use chacha20::cipher::StreamCipher as _;
+        bytes.fill(0);
+        self.cipher.apply_keystream(bytes);
+    }
+}
+
+impl fmt::Debug for KeyStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyStream(..)")
+    }
+}
+
 /// A salted commitment to a sealed value: SHA-256 of a domain string, the salt and the value's
 /// JSON text. Compared in constant time.
 #[derive(Clone, Copy, Eq)]
@@ -646,7 +680,8 @@ impl From<Truncated> for KeySetError {
 
 /// Seals values of one capture document for a set of recipients.
 pub struct Sealer {
-    batch_key: Zeroizing<[u8; KEY_LEN]>,
+    /// HKDF's pseudorandom key of the batch key (its extract step, done once per batch).
+    wrap_prk: Zeroizing<[u8; KEY_LEN]>,
     envelopes: Vec<Envelope>,
     field_keys: Vec<FieldKey>,
 }
@@ -693,7 +728,7 @@ impl Sealer {
             envelopes.push(Envelope { recipient, bytes });
         }
         Ok(Self {
-            batch_key,
+            wrap_prk: wrap_prk(&batch_key),
             envelopes,
             field_keys: Vec::new(),
         })
@@ -706,17 +741,21 @@ impl Sealer {
         if self.field_keys.len() >= MAX_FIELD_KEYS {
             return Err(SealError::TooManyFields);
         }
-        let mut salt = Zeroizing::new([0u8; SALT_LEN]);
-        random(salt.as_mut());
-        let mut field_key = Zeroizing::new([0u8; KEY_LEN]);
-        random(field_key.as_mut());
-        let commitment = Commitment::of(&salt, value);
+        // The salt, then the field key, in one draw.
+        let mut drawn = Zeroizing::new([0u8; SALT_LEN + KEY_LEN]);
+        random(drawn.as_mut());
+        let (salt, field_key) = drawn.split_at(SALT_LEN);
+        let salt: &[u8; SALT_LEN] = salt.try_into().unwrap_or_else(|_| unreachable!("split"));
+        let field_key: &[u8; KEY_LEN] = field_key
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("split"));
+        let commitment = Commitment::of(salt, value);
         let mut plaintext = Zeroizing::new(Vec::with_capacity(SALT_LEN + value.len()));
-        plaintext.extend_from_slice(salt.as_ref());
+        plaintext.extend_from_slice(salt);
         plaintext.extend_from_slice(value);
-        let ciphertext = aead_seal(&field_key, &header(&commitment, true), &plaintext);
-        let wrap_key = wrap_key(&self.batch_key, &commitment);
-        let wrapped = aead_seal(&wrap_key, commitment.as_bytes(), field_key.as_ref());
+        let ciphertext = aead_seal(field_key, &header(&commitment, true), &plaintext);
+        let wrap_key = wrap_key(&self.wrap_prk, &commitment);
+        let wrapped = aead_seal(&wrap_key, commitment.as_bytes(), field_key);
         self.field_keys.push(FieldKey {
             commitment,
             wrapped: wrapped
@@ -807,7 +846,7 @@ pub fn open(
             .try_into()
             .map_err(|_| OpenError::Envelope)?,
     );
-    let wrap_key = wrap_key(&batch_key, &field.commitment);
+    let wrap_key = wrap_key(&wrap_prk(&batch_key), &field.commitment);
     let key = aead_open(&wrap_key, field.commitment.as_bytes(), &field_key.wrapped)
         .ok_or(OpenError::FieldKey)?;
     let key: Zeroizing<[u8; KEY_LEN]> =
@@ -825,9 +864,21 @@ pub fn open(
 
 /// The key that wraps a field key: HKDF-SHA256 of the batch key, with the field's commitment in
 /// the info.
-fn wrap_key(batch_key: &[u8; KEY_LEN], commitment: &Commitment) -> Zeroizing<[u8; KEY_LEN]> {
+/// HKDF-SHA256's extract step over a batch key (no salt): the pseudorandom key every field's wrap
+/// key is expanded from ([`wrap_key`]).
+fn wrap_prk(batch_key: &[u8; KEY_LEN]) -> Zeroizing<[u8; KEY_LEN]> {
+    let (prk, _) = hkdf::Hkdf::<Sha256>::extract(None, batch_key);
+    let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+    bytes.copy_from_slice(&prk);
+    bytes
+}
+
+/// The key a field's key is wrapped under: HKDF-SHA256 of the batch key with the field's
+/// commitment in its info, expanded from the batch key's [`wrap_prk`].
+fn wrap_key(prk: &[u8; KEY_LEN], commitment: &Commitment) -> Zeroizing<[u8; KEY_LEN]> {
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    hkdf::Hkdf::<Sha256>::new(None, batch_key)
+    hkdf::Hkdf::<Sha256>::from_prk(prk)
+        .unwrap_or_else(|_| unreachable!("32 bytes is SHA-256's PRK length"))
         .expand_multi_info(&[WRAP_INFO, commitment.as_bytes()], key.as_mut())
         .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 length"));
     key

@@ -144,12 +144,16 @@ impl SealCommand {
             self.events.clone()
         };
         let mut openings = Vec::new();
+        // Salts and field keys from one stream seeded by the operating system: one read of its
+        // generator for the document, not one per value.
+        let mut stream = sealed::KeyStream::new(&mut random);
+        let mut draw = |bytes: &mut [u8]| stream.fill(bytes);
         for &index in &chosen {
             let event = events
                 .get_mut(index)
                 .and_then(Value::as_object_mut)
                 .with_context(|| format!("the document has no event {index}"))?;
-            let opened = sealed::seal_event_fields(event, &pointers, sealer.as_mut(), &mut random)
+            let opened = sealed::seal_event_fields(event, &pointers, sealer.as_mut(), &mut draw)
                 .with_context(|| format!("event {index}"))?;
             for (pointer, opening) in pointers.iter().zip(opened) {
                 if let Some(opening) = opening {

@@ -522,7 +522,7 @@ fn a_sealer_that_encrypted_another_value_than_it_committed_to_is_caught() {
     plaintext.extend_from_slice(br#""encrypted""#);
     let ciphertext = aead_seal(&field_key, &header(&commitment, true), &plaintext);
     let wrapped = aead_seal(
-        &wrap_key(&sealer.batch_key, &commitment),
+        &wrap_key(&sealer.wrap_prk, &commitment),
         commitment.as_bytes(),
         &field_key,
     );
@@ -544,5 +544,36 @@ fn a_sealer_that_encrypted_another_value_than_it_committed_to_is_caught() {
         )
         .unwrap_err(),
         OpenError::Commitment
+    );
+}
+
+/// The key stream is ChaCha20's (RFC 8439, appendix A.1, test vector 1: key and nonce zero,
+/// block counter 0), continues across draws of any length, and never shows its key.
+#[test]
+fn the_key_stream_is_chacha20_s_and_continues_across_draws() {
+    let mut zeros = |bytes: &mut [u8]| bytes.fill(0);
+    let mut stream = KeyStream::new(&mut zeros);
+    let mut first = [0u8; 16];
+    stream.fill(&mut first);
+    assert_eq!(
+        crate::encoding::hex_encode(&first),
+        "76b8e0ada0f13d90405d6ae55386bd28"
+    );
+    let mut whole = [0u8; 100];
+    KeyStream::new(&mut zeros).fill(&mut whole);
+    let mut pieces = [0u8; 100];
+    let mut again = KeyStream::new(&mut zeros);
+    again.fill(&mut pieces[..7]);
+    again.fill(&mut pieces[7..71]);
+    again.fill(&mut pieces[71..]);
+    assert_eq!(whole, pieces);
+    // A buffer that held something is overwritten, not mixed in.
+    let mut dirty = [0xffu8; 16];
+    KeyStream::new(&mut zeros).fill(&mut dirty);
+    assert_eq!(dirty, first);
+    let mut seeded = |bytes: &mut [u8]| bytes.fill(7);
+    assert_eq!(
+        format!("{:?}", KeyStream::new(&mut seeded)),
+        "KeyStream(..)"
     );
 }
