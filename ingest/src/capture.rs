@@ -300,6 +300,17 @@ impl Analysed {
         self.document.events().is_empty()
     }
 
+    /// Every recipient key the document's key sets seal to (empty when none was sealed for
+    /// recipients).
+    pub fn recipients(&self) -> Vec<ledger::sealed::RecipientKey> {
+        self.sealed.recipients()
+    }
+
+    /// Refuses the document for each key set sealed to one of the `retired` registered keys.
+    pub fn refuse_retired_recipients(&mut self, retired: &[registry::RecipientKeyInfo]) {
+        self.sealed.refuse_retired(retired, &mut self.violations);
+    }
+
     /// Each event's hash (`None`: cannot be hashed).
     pub fn hashes(&self) -> &[Option<EventHash>] {
         &self.hashes

@@ -7,8 +7,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use epcis::document::Document;
-use ledger::sealed::{Commitment, KEYS_MEMBER, KeySet, sealed_fields};
+use ledger::sealed::{Commitment, Envelope, KEYS_MEMBER, KeySet, RecipientKey, sealed_fields};
 use ledger_store::{BatchError, EntryKeys};
+use registry::RecipientKeyInfo;
 use serde_json::Value;
 
 use crate::error::ProblemViolation;
@@ -20,11 +21,61 @@ pub const MAX_KEY_SETS: usize = 64;
 #[derive(Debug, Default)]
 pub struct SealedKeys {
     sets: Vec<KeySet>,
+    /// Each set's place in the document's `sealed:keys`.
+    places: Vec<usize>,
     /// The event each commitment with a key belongs to.
     owner: HashMap<Commitment, usize>,
 }
 
 impl SealedKeys {
+    /// Every recipient the key sets send a batch key to.
+    pub fn recipients(&self) -> Vec<RecipientKey> {
+        let mut keys: Vec<RecipientKey> = self
+            .sets
+            .iter()
+            .flat_map(|set| set.envelopes().iter().map(Envelope::recipient))
+            .collect();
+        keys.sort_unstable_by_key(|key| *key.as_bytes());
+        keys.dedup();
+        keys
+    }
+
+    /// Refuses the document for each key set that sends a batch key to one of the `retired`
+    /// registered keys: its organisation retired it (rotated, or compromised), and nothing new
+    /// is sealed to it.
+    pub fn refuse_retired(
+        &self,
+        retired: &[RecipientKeyInfo],
+        violations: &mut BTreeMap<Option<usize>, Vec<ProblemViolation>>,
+    ) {
+        for (set, place) in self.sets.iter().zip(&self.places) {
+            for envelope in set.envelopes() {
+                let Some(info) = retired.iter().find(|info| info.key == envelope.recipient())
+                else {
+                    continue;
+                };
+                let at = info
+                    .retired_at
+                    .map(ledger::UnixMillis::to_rfc3339)
+                    .unwrap_or_default();
+                violations
+                    .entry(None)
+                    .or_default()
+                    .push(ProblemViolation::new(
+                        None,
+                        format!("/{KEYS_MEMBER}/{place}"),
+                        "retiredRecipient",
+                        format!(
+                            "the key set seals to recipient key {} of organisation {}, retired at \
+                             {at}: seal to the organisation's current keys",
+                            envelope.recipient().to_base64(),
+                            info.organisation.as_str()
+                        ),
+                    ));
+            }
+        }
+    }
+
     /// The key sets for the values of the events that become entries of a batch, each field key
     /// with the position of its event's entry (`entry_of` gives it for a document event index,
     /// `None` for an event not appended).
@@ -85,6 +136,7 @@ pub fn check(
                             }
                         }
                         keys.sets.push(set);
+                        keys.places.push(i);
                     }
                     Err(message) => document_violation(violations, pointer, message),
                 }

@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 22] = [
+    const LANDED: [(i32, &str, &str); 23] = [
         (
             1,
             "ledger",
@@ -326,6 +326,11 @@ mod tests {
             22,
             "sealed_keys_bound_to_entries",
             "181b72e108657b8ef54c1cf58d042d6868aa3c74fac4e37da5896ff5884938a5",
+        ),
+        (
+            23,
+            "recipient_keys",
+            "16207b4eaaeed90e8385dc7a433e750fca8ad6c66f1fa6d5ec7a724092ae5eb7",
         ),
     ];
 

@@ -103,6 +103,10 @@ pub enum RegistryError {
     KeyInUse(String),
     #[error("there is no token {0}")]
     NoSuchToken(String),
+    #[error("the recipient key is registered already, to organisation {0}")]
+    RecipientKeyInUse(String),
+    #[error("there is no registered recipient key {0}")]
+    NoSuchRecipientKey(String),
     #[error("organisation {0} already exists")]
     OrganisationExists(String),
     #[error("there is no organisation {0}")]
@@ -284,7 +288,7 @@ pub async fn list_organisations(client: &Client) -> Result<Vec<OrganisationInfo>
         .collect())
 }
 
-async fn require_organisation<C: tokio_postgres::GenericClient>(
+pub(crate) async fn require_organisation<C: tokio_postgres::GenericClient>(
     client: &C,
     organisation: &OrganisationId,
 ) -> Result<(), RegistryError> {

@@ -8,6 +8,7 @@ pub mod lookup;
 pub mod nfc;
 pub mod parties;
 pub mod places;
+pub mod recipients;
 pub mod scans;
 pub mod token;
 
@@ -29,4 +30,7 @@ pub use lookup::{
 };
 pub use parties::{PartiesCache, PartiesError, participants, parties};
 pub use places::{PlaceError, Places, place, places, set_location_place};
+pub use recipients::{
+    RecipientKeyInfo, add_recipient_key, list_recipient_keys, retire_recipient_key, retired_among,
+};
 pub use token::{SiteToken, TokenError, TokenId};

@@ -25,7 +25,8 @@ use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
 use super::ledger::{runtime, write_key_pair, write_new_file};
-use super::site::DatabaseArgs;
+use super::org::parse_organisation;
+use super::site::{DatabaseArgs, block_on_db};
 use crate::input::read_input;
 
 /// The longest erasure reference the ledger records (`erasures.request`).
@@ -47,20 +48,118 @@ pub enum RecipientCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Register a public key of an organisation as a recipient of sealed values: capturers seal
+    /// that organisation's data to its registered keys. A key belongs to one organisation, ever.
+    Add {
+        #[arg(long = "org", value_name = "ORG")]
+        organisation: String,
+        /// The public key: its file (`recipient keygen`'s `.pub`), or the key as base64 or hex.
+        #[arg(long, value_name = "KEY")]
+        public_key: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Retire a registered recipient key, for good (rotate by adding the new key first): ingest
+    /// refuses documents sealed to it from now on. Values sealed to it before stay as they are.
+    Retire {
+        /// The key: its file, or the key as base64 or hex.
+        #[arg(long, value_name = "KEY")]
+        key: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List the registered recipient keys: organisation, state, key, added, retired.
+    List {
+        #[arg(long = "org", value_name = "ORG")]
+        organisation: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 impl RecipientCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let Self::Keygen { out: path } = self;
-        let secret = RecipientSecret::generate(&mut random);
-        let public_text = recipient_key_file_text(&secret.public_key());
-        write_key_pair(
-            &path,
-            recipient_secret_file_text(&secret).as_bytes(),
-            None,
-            public_text.as_bytes(),
-        )?;
-        write!(std::io::stdout().lock(), "{public_text}")?;
+        let mut out = std::io::stdout().lock();
+        match self {
+            Self::Keygen { out: path } => {
+                let secret = RecipientSecret::generate(&mut random);
+                let public_text = recipient_key_file_text(&secret.public_key());
+                write_key_pair(
+                    &path,
+                    recipient_secret_file_text(&secret).as_bytes(),
+                    None,
+                    public_text.as_bytes(),
+                )?;
+                write!(out, "{public_text}")?;
+            }
+            Self::Add {
+                organisation,
+                public_key,
+                database,
+            } => {
+                let organisation = parse_organisation(&organisation)?;
+                let key = read_recipient(&public_key)?;
+                block_on_db(&database, |client| async move {
+                    registry::add_recipient_key(&client, &organisation, &key)
+                        .await
+                        .context("Failed to add the recipient key")?;
+                    writeln!(
+                        out,
+                        "recipient key {} added to organisation {}",
+                        key.to_base64(),
+                        organisation.as_str()
+                    )?;
+                    Ok(())
+                })?;
+            }
+            Self::Retire { key, database } => {
+                let key = read_recipient(&key)?;
+                block_on_db(&database, |client| async move {
+                    let info = registry::retire_recipient_key(&client, &key)
+                        .await
+                        .context("Failed to retire the recipient key")?;
+                    let at = info
+                        .retired_at
+                        .map(UnixMillis::to_rfc3339)
+                        .unwrap_or_default();
+                    writeln!(
+                        out,
+                        "recipient key {} of organisation {} retired at {at}",
+                        key.to_base64(),
+                        info.organisation.as_str()
+                    )?;
+                    Ok(())
+                })?;
+            }
+            Self::List {
+                organisation,
+                database,
+            } => {
+                let organisation = organisation
+                    .as_deref()
+                    .map(parse_organisation)
+                    .transpose()?;
+                block_on_db(&database, |client| async move {
+                    for info in registry::list_recipient_keys(&client, organisation.as_ref())
+                        .await
+                        .context("Failed to list the recipient keys")?
+                    {
+                        let (state, retired) = match info.retired_at {
+                            Some(at) => ("retired", at.to_rfc3339()),
+                            None => ("current", String::new()),
+                        };
+                        writeln!(
+                            out,
+                            "{}\t{state}\t{}\t{}\t{retired}",
+                            info.organisation.as_str(),
+                            info.key.to_base64(),
+                            info.added_at.to_rfc3339()
+                        )?;
+                    }
+                    Ok(())
+                })?;
+            }
+        }
         Ok(ExitCode::SUCCESS)
     }
 }

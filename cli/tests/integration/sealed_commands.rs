@@ -290,3 +290,197 @@ async fn sealing_opening_and_erasing_work_and_refuse_bad_input() {
 
     ingest.stop().await;
 }
+
+/// An organisation's recipient keys are registered, listed and rotated: a document sealed to a
+/// retired key is refused by ingest (naming the key, its organisation and when it was retired)
+/// and stores nothing; one sealed to the current key, or to a key nobody registered (a
+/// consumer's own), is captured. Every refusal of the commands changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipient_keys_are_registered_rotated_and_retired_ones_refused_at_capture() {
+    let ingest = Ingest::start("recipients").await;
+    let database = ingest.db.url().to_owned();
+    let dir = ingest.dir.clone();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let run = |list: &[&str]| {
+        let mut all = list.to_vec();
+        all.extend(["--database-url", &database]);
+        tagtrail(args(&all))
+    };
+    stdout(&run(&["org", "add", "--id", "brand"]).await);
+    stdout(
+        &run(&[
+            "site",
+            "add",
+            "--id",
+            "brand-site",
+            "--org",
+            "brand",
+            "--location",
+            HERE,
+        ])
+        .await,
+    );
+    let token = stdout(&run(&["token", "create", "--site", "brand-site"]).await);
+    let token = token.trim().to_owned();
+    for who in ["old", "new", "consumer"] {
+        stdout(&tagtrail(args(&["recipient", "keygen", "--out", &path(who)])).await);
+    }
+    let public = |who: &str| format!("{}.pub", path(who));
+    let added = stdout(
+        &run(&[
+            "recipient",
+            "add",
+            "--org",
+            "brand",
+            "--public-key",
+            &public("old"),
+        ])
+        .await,
+    );
+    assert!(
+        added.starts_with("recipient key ") && added.ends_with(" added to organisation brand\n"),
+        "{added}"
+    );
+    // Refusals, each with its reason; none changes the registry.
+    refused(
+        &run(&[
+            "recipient",
+            "add",
+            "--org",
+            "brand",
+            "--public-key",
+            &public("old"),
+        ])
+        .await,
+        "the recipient key is registered already, to organisation brand",
+    );
+    refused(
+        &run(&[
+            "recipient",
+            "add",
+            "--org",
+            "nobody",
+            "--public-key",
+            &public("new"),
+        ])
+        .await,
+        "there is no organisation nobody",
+    );
+    refused(
+        &run(&[
+            "recipient",
+            "add",
+            "--org",
+            "brand",
+            "--public-key",
+            "not a key",
+        ])
+        .await,
+        "recipient key: expected the public key file",
+    );
+    refused(
+        &run(&["recipient", "retire", "--key", &public("consumer")]).await,
+        "there is no registered recipient key",
+    );
+    let listed = stdout(&run(&["recipient", "list"]).await);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.starts_with("brand\tcurrent\t"), "{listed}");
+
+    // Sealed to the current key: captured.
+    let seal = |to: &[&str], minute: u32, name: &str| {
+        let plain = write(&dir.join(format!("{name}-plain.json")), &document(minute));
+        let out = path(&format!("{name}.json"));
+        let mut list = vec!["seal", &plain, "--field", "/example:delivery"];
+        for key in to {
+            list.extend(["--recipient", key]);
+        }
+        list.extend(["--out", &out]);
+        let command = args(&list);
+        async move {
+            stdout(&tagtrail(command).await);
+            out
+        }
+    };
+    let capture = |file: String| {
+        let command = args(&["capture", "--url", &ingest.url, "--token", &token, &file]);
+        tagtrail(command)
+    };
+    let before = seal(&[&public("old")], 1, "before").await;
+    let receipt = capture(before.clone()).await;
+    assert_eq!(receipt.status.code(), Some(0), "{}", stderr(&receipt));
+
+    // Rotation: the new key is added, the old one retired (once; again gives the same time).
+    stdout(
+        &run(&[
+            "recipient",
+            "add",
+            "--org",
+            "brand",
+            "--public-key",
+            &public("new"),
+        ])
+        .await,
+    );
+    let retired = stdout(&run(&["recipient", "retire", "--key", &public("old")]).await);
+    assert!(
+        retired.contains("of organisation brand retired at 20"),
+        "{retired}"
+    );
+    let again = stdout(&run(&["recipient", "retire", "--key", &public("old")]).await);
+    assert_eq!(again, retired);
+    let listed = stdout(&run(&["recipient", "list", "--org", "brand"]).await);
+    let states: Vec<&str> = listed
+        .lines()
+        .map(|line| line.split('\t').nth(1).unwrap())
+        .collect();
+    assert_eq!(states, ["retired", "current"], "{listed}");
+
+    // Sealed to the retired key (alone, or beside the current one): refused whole, nothing stored.
+    let events_before: i64 = ingest
+        .db
+        .connect()
+        .await
+        .unwrap()
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    for (to, name) in [
+        (vec![public("old")], "stale"),
+        (vec![public("new"), public("old")], "mixed"),
+    ] {
+        let keys: Vec<&str> = to.iter().map(String::as_str).collect();
+        let file = seal(&keys, 2, name).await;
+        let refusal = capture(file).await;
+        assert_ne!(refusal.status.code(), Some(0), "{name}");
+        let said = format!(
+            "{}{}",
+            stderr(&refusal),
+            String::from_utf8_lossy(&refusal.stdout)
+        );
+        assert!(said.contains("retiredRecipient"), "{name}: {said}");
+        assert!(
+            said.contains("of organisation brand, retired at"),
+            "{name}: {said}"
+        );
+    }
+    let events_after: i64 = ingest
+        .db
+        .connect()
+        .await
+        .unwrap()
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(events_after, events_before, "nothing stored");
+
+    // The current key, and a key nobody registered (a consumer's own): captured. What was sealed
+    // to the retired key before stays readable to its holder.
+    let after = seal(&[&public("new"), &public("consumer")], 3, "after").await;
+    let receipt = capture(after).await;
+    assert_eq!(receipt.status.code(), Some(0), "{}", stderr(&receipt));
+    let opened = tagtrail(args(&["open", &before, "--key", &path("old")])).await;
+    assert_eq!(opened.status.code(), Some(0), "{}", stderr(&opened));
+    ingest.stop().await;
+}

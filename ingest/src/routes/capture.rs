@@ -116,6 +116,30 @@ async fn capture_document(
     drop(body);
     analysed.check_custody_rules(UnixMillis::from_millis(created_at), limits.clock_skew);
     let signed = analysed.device_batch(&caller)?;
+    // Only documents sealing values for recipients ask about retired keys (one statement).
+    let recipients = analysed.recipients();
+    if !recipients.is_empty() {
+        let client = state
+            .pool
+            .get()
+            .await
+            .map_err(|e| CaptureError::Unavailable(e.into()))?;
+        let retired = registry::retired_among(&**client, &recipients)
+            .await
+            .map_err(|error| match error {
+                registry::RegistryError::Query(error) => {
+                    database_error(registry::ReadError::Query(error).into())
+                }
+                other => database_error(
+                    registry::ReadError::Corrupt {
+                        what: "recipient key",
+                        reason: other.to_string(),
+                    }
+                    .into(),
+                ),
+            })?;
+        analysed.refuse_retired_recipients(&retired);
+    }
     // Validation before location authorisation: a caller sending a document that is both invalid
     // and names another site's locations is told what is wrong with the document first (it is
     // authenticated already, and the validation says nothing about other sites).

@@ -329,7 +329,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V19__access_tokens",
             "V20__verifiable_index",
             "V21__index_heads_everywhere",
-            "V22__sealed_keys_bound_to_entries"
+            "V22__sealed_keys_bound_to_entries",
+            "V23__recipient_keys"
         ]
     );
 
@@ -455,7 +456,8 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
             "V19__access_tokens",
             "V20__verifiable_index",
             "V21__index_heads_everywhere",
-            "V22__sealed_keys_bound_to_entries"
+            "V22__sealed_keys_bound_to_entries",
+            "V23__recipient_keys"
         ]
     );
 
@@ -582,7 +584,8 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             "V19__access_tokens",
             "V20__verifiable_index",
             "V21__index_heads_everywhere",
-            "V22__sealed_keys_bound_to_entries"
+            "V22__sealed_keys_bound_to_entries",
+            "V23__recipient_keys"
         ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
@@ -641,7 +644,8 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
             "V19__access_tokens",
             "V20__verifiable_index",
             "V21__index_heads_everywhere",
-            "V22__sealed_keys_bound_to_entries"
+            "V22__sealed_keys_bound_to_entries",
+            "V23__recipient_keys"
         ]
     );
     let after = (
@@ -715,7 +719,8 @@ async fn databases_migrated_with_either_text_of_v16_and_v17_end_with_one_schema(
             "V19__access_tokens",
             "V20__verifiable_index",
             "V21__index_heads_everywhere",
-            "V22__sealed_keys_bound_to_entries"
+            "V22__sealed_keys_bound_to_entries",
+            "V23__recipient_keys"
         ]
     );
     let after = nfc_and_scan_schema(&client).await;
@@ -798,7 +803,8 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
         report.applied,
         [
             "V21__index_heads_everywhere",
-            "V22__sealed_keys_bound_to_entries"
+            "V22__sealed_keys_bound_to_entries",
+            "V23__recipient_keys"
         ]
     );
     let after = index_schema(&client).await;
@@ -825,7 +831,8 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
         report.applied,
         [
             "V21__index_heads_everywhere",
-            "V22__sealed_keys_bound_to_entries"
+            "V22__sealed_keys_bound_to_entries",
+            "V23__recipient_keys"
         ]
     );
     assert_eq!(
