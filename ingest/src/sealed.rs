@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::error::ProblemViolation;
 
-/// The most key sets one capture document may carry.
-pub const MAX_KEY_SETS: usize = 64;
+/// The most key sets one capture document may carry (a capturer batches by it too).
+pub use ledger::sealed::MAX_KEY_SETS;
 
 /// The key sets of a document, and which event's values each commitment seals.
 #[derive(Debug, Default)]

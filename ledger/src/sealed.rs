@@ -72,6 +72,9 @@ pub const MAX_VALUE_LEN: usize = 16 * 1024;
 pub const MAX_RECIPIENTS: usize = 16;
 /// The most field keys in one key set.
 pub const MAX_FIELD_KEYS: usize = 65_535;
+/// The most key sets one capture document may carry ([`KEYS_MEMBER`]): ingest refuses more, and
+/// a capturer that spools events sealed in many batches sends them in several documents.
+pub const MAX_KEY_SETS: usize = 64;
 
 /// Bytes of a sealed value before its ciphertext: version, form, commitment.
 const HEADER_LEN: usize = 2 + COMMITMENT_LEN;
@@ -182,6 +185,8 @@ impl fmt::Debug for Commitment {
 pub struct SealedField {
     commitment: Commitment,
     ciphertext: Option<Vec<u8>>,
+    /// Whether the plaintext is padded (form 2; form 1 was not).
+    padded: bool,
 }
 
 impl fmt::Debug for SealedField {
@@ -194,21 +199,30 @@ impl fmt::Debug for SealedField {
 }
 
 /// A sealed value's bytes before its ciphertext: version, form, commitment.
-fn header(commitment: &Commitment, encrypted: bool) -> [u8; HEADER_LEN] {
+fn header(commitment: &Commitment, form: u8) -> [u8; HEADER_LEN] {
     let mut header = [0; HEADER_LEN];
     header[0] = VERSION;
-    header[1] = if encrypted {
-        FORM_ENCRYPTED
-    } else {
-        FORM_COMMITTED
-    };
+    header[1] = form;
     header[2..].copy_from_slice(commitment.as_bytes());
     header
 }
 
-/// The form byte of a sealed value.
+/// The form byte of a sealed value: a commitment only; encrypted, salt and value (written before
+/// padding, still read and opened); encrypted, salt, value and padding (what sealers write).
 const FORM_COMMITTED: u8 = 0;
 const FORM_ENCRYPTED: u8 = 1;
+const FORM_PADDED: u8 = 2;
+
+/// The byte that ends a padded value, before the zero bytes that fill its length class.
+const PAD_MARKER: u8 = 0x80;
+
+/// The length a padded plaintext (salt, value, marker) is filled to: the next multiple of 128
+/// bytes up to 1,024, of 1,024 beyond. A ciphertext then tells only its value's length class
+/// (every delivery address of up to about 90 bytes looks alike), not its length.
+fn padded_len(unpadded: usize) -> usize {
+    let step = if unpadded <= 1024 { 128 } else { 1024 };
+    unpadded.div_ceil(step) * step
+}
 
 impl SealedField {
     /// The commitment.
@@ -231,7 +245,12 @@ impl SealedField {
     }
 
     fn header(&self) -> [u8; HEADER_LEN] {
-        header(&self.commitment, self.is_encrypted())
+        let form = match (&self.ciphertext, self.padded) {
+            (None, _) => FORM_COMMITTED,
+            (Some(_), false) => FORM_ENCRYPTED,
+            (Some(_), true) => FORM_PADDED,
+        };
+        header(&self.commitment, form)
     }
 
     /// Reads the binary form; refuses anything [`SealedField::encode`] would not write.
@@ -254,11 +273,22 @@ impl SealedField {
                 return Err(SealedFormatError::CiphertextTooLong(rest.len()));
             }
             FORM_ENCRYPTED => Some(rest.to_vec()),
+            FORM_PADDED
+                if rest.len() < TAG_LEN + 128
+                    || (rest.len() - TAG_LEN) != padded_len(rest.len() - TAG_LEN) =>
+            {
+                return Err(SealedFormatError::PaddedLength(rest.len()));
+            }
+            FORM_PADDED if rest.len() > padded_len(SALT_LEN + MAX_VALUE_LEN + 1) + TAG_LEN => {
+                return Err(SealedFormatError::CiphertextTooLong(rest.len()));
+            }
+            FORM_PADDED => Some(rest.to_vec()),
             other => return Err(SealedFormatError::Form(other)),
         };
         Ok(Self {
             commitment,
             ciphertext,
+            padded: form == FORM_PADDED,
         })
     }
 
@@ -297,8 +327,16 @@ pub enum SealedFormatError {
     Truncated(&'static str),
     #[error("the sealed value has version {0}; this reader knows version 1")]
     Version(u8),
-    #[error("the sealed value has form {0}; known forms are 0 (commitment) and 1 (encrypted)")]
+    #[error(
+        "the sealed value has form {0}; known forms are 0 (commitment), 1 (encrypted) and 2 \
+         (encrypted, padded)"
+    )]
     Form(u8),
+    #[error(
+        "the sealed value's padded ciphertext has {0} bytes, which is no length class's (a tag \
+         and a multiple of 128 bytes up to 1,024, of 1,024 beyond)"
+    )]
+    PaddedLength(usize),
     #[error("the sealed value has {0} bytes after its commitment, and its form has no ciphertext")]
     TrailingBytes(usize),
     #[error("the sealed value's ciphertext has {0} bytes, fewer than a salt and a tag")]
@@ -556,6 +594,32 @@ impl KeySet {
         })
     }
 
+    /// Adds `other`'s field keys to this set when both send the same batch key to the same
+    /// recipients (the same envelopes: two parts of one sealer's key set, as a store or a spool
+    /// keeps them per event). Returns whether it did; a key set with other envelopes, or one
+    /// that would hold more than [`MAX_FIELD_KEYS`], changes nothing. A field key both hold is
+    /// kept once.
+    pub fn absorb(&mut self, other: &KeySet) -> bool {
+        if self.envelopes != other.envelopes {
+            return false;
+        }
+        let new: Vec<&FieldKey> = other
+            .field_keys
+            .iter()
+            .filter(|key| {
+                !self
+                    .field_keys
+                    .iter()
+                    .any(|kept| kept.commitment == key.commitment)
+            })
+            .collect();
+        if self.field_keys.len() + new.len() > MAX_FIELD_KEYS {
+            return false;
+        }
+        self.field_keys.extend(new.into_iter().cloned());
+        true
+    }
+
     /// Names the batch key: SHA-256 of a domain string and the envelopes' bytes, so that a
     /// store keeps each batch's envelopes once however many fields they open.
     pub fn grant_id(&self) -> [u8; 32] {
@@ -750,10 +814,13 @@ impl Sealer {
             .try_into()
             .unwrap_or_else(|_| unreachable!("split"));
         let commitment = Commitment::of(salt, value);
-        let mut plaintext = Zeroizing::new(Vec::with_capacity(SALT_LEN + value.len()));
+        let length = padded_len(SALT_LEN + value.len() + 1);
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(length));
         plaintext.extend_from_slice(salt);
         plaintext.extend_from_slice(value);
-        let ciphertext = aead_seal(field_key, &header(&commitment, true), &plaintext);
+        plaintext.push(PAD_MARKER);
+        plaintext.resize(length, 0);
+        let ciphertext = aead_seal(field_key, &header(&commitment, FORM_PADDED), &plaintext);
         let wrap_key = wrap_key(&self.wrap_prk, &commitment);
         let wrapped = aead_seal(&wrap_key, commitment.as_bytes(), field_key);
         self.field_keys.push(FieldKey {
@@ -765,6 +832,7 @@ impl Sealer {
         Ok(SealedField {
             commitment,
             ciphertext: Some(ciphertext),
+            padded: true,
         })
     }
 
@@ -798,6 +866,7 @@ pub fn commit(value: &[u8], random: Random<'_>) -> Result<(SealedField, Opening)
     let field = SealedField {
         commitment: opening.commitment(),
         ciphertext: None,
+        padded: false,
     };
     Ok((field, opening))
 }
@@ -852,9 +921,22 @@ pub fn open(
     let key: Zeroizing<[u8; KEY_LEN]> =
         Zeroizing::new(key.as_slice().try_into().map_err(|_| OpenError::FieldKey)?);
     let plaintext = aead_open(&key, &field.header(), ciphertext).ok_or(OpenError::Ciphertext)?;
+    let end = if field.padded {
+        // The value ends at the marker before the trailing zero bytes.
+        plaintext
+            .iter()
+            .rposition(|byte| *byte != 0)
+            .filter(|at| plaintext[*at] == PAD_MARKER && *at >= SALT_LEN)
+            .ok_or(OpenError::Padding)?
+    } else {
+        plaintext.len()
+    };
+    if end < SALT_LEN {
+        return Err(OpenError::Ciphertext);
+    }
     let mut salt = [0u8; SALT_LEN];
     salt.copy_from_slice(&plaintext[..SALT_LEN]);
-    let opening = Opening::new(salt, plaintext[SALT_LEN..].to_vec());
+    let opening = Opening::new(salt, plaintext[SALT_LEN..end].to_vec());
     salt.zeroize();
     if !opening.opens(field) {
         return Err(OpenError::Commitment);
@@ -942,6 +1024,8 @@ pub enum OpenError {
     FieldKey,
     #[error("the ciphertext does not open with its field key")]
     Ciphertext,
+    #[error("the value opened has no well-formed padding: whoever sealed it did not pad it")]
+    Padding,
     #[error("the value opened does not match its commitment: whoever sealed it did not seal this")]
     Commitment,
 }

@@ -200,16 +200,34 @@ fn a_sealed_value_reads_back_and_every_malformed_one_is_named() {
         SealedField::decode(&trailing).unwrap_err(),
         E::TrailingBytes(1)
     );
-    let short = &encrypted.encode()[..HEADER_LEN + SALT_LEN + TAG_LEN - 1];
+    // Form 1 (unpadded, as written before padding): a salt and a tag at least, the longest
+    // value at most.
+    let mut unpadded = encrypted.encode();
+    unpadded[1] = FORM_ENCRYPTED;
+    let short = &unpadded[..HEADER_LEN + SALT_LEN + TAG_LEN - 1];
     assert_eq!(
         SealedField::decode(short).unwrap_err(),
         E::CiphertextTooShort(SALT_LEN + TAG_LEN - 1)
     );
-    let mut long = encrypted.encode()[..HEADER_LEN].to_vec();
+    let mut long = unpadded[..HEADER_LEN].to_vec();
     long.resize(HEADER_LEN + SALT_LEN + MAX_VALUE_LEN + TAG_LEN + 1, 0);
     assert_eq!(
         SealedField::decode(&long).unwrap_err(),
         E::CiphertextTooLong(SALT_LEN + MAX_VALUE_LEN + TAG_LEN + 1)
+    );
+    // Form 2 (padded, what sealers write): a length class and a tag, the longest class at most.
+    let padded = encrypted.encode();
+    assert_eq!(padded[1], FORM_PADDED);
+    let short = &padded[..HEADER_LEN + 128 + TAG_LEN - 1];
+    assert_eq!(
+        SealedField::decode(short).unwrap_err(),
+        E::PaddedLength(128 + TAG_LEN - 1)
+    );
+    let mut long = padded[..HEADER_LEN].to_vec();
+    long.resize(HEADER_LEN + 18 * 1024 + TAG_LEN, 0);
+    assert_eq!(
+        SealedField::decode(&long).unwrap_err(),
+        E::CiphertextTooLong(18 * 1024 + TAG_LEN)
     );
 
     assert_eq!(SealedField::from_json(&json!("text")), None);
@@ -300,7 +318,7 @@ fn sealing_has_its_golden_bytes() {
     assert_eq!(hex(carrier.public_key().as_bytes()), GOLDEN_PUBLIC);
     let mut sealer = Sealer::new(&[carrier.public_key()], &mut random).unwrap();
     let field = sealer.seal(ADDRESS, &mut random).unwrap();
-    assert_eq!(hex(&field.encode()), GOLDEN_FIELD);
+    assert_eq!(hex(&field.encode()), GOLDEN_PADDED_FIELD);
     assert_eq!(hex(&sealer.key_set().encode()), GOLDEN_KEY_SET);
     let (committed, opening) = commit(b"\"lot 7 costs 3.10 EUR\"", &mut random).unwrap();
     assert_eq!(hex(&committed.encode()), GOLDEN_COMMITTED);
@@ -315,8 +333,103 @@ fn sealing_has_its_golden_bytes() {
     )
     .unwrap();
     assert_eq!(opened.value(), ADDRESS);
+    // The same value sealed before padding (form 1, the same salt and keys) still opens.
+    let unpadded = SealedField::decode(&epcis::hex::decode(GOLDEN_FIELD).unwrap()).unwrap();
+    assert_eq!(unpadded.commitment(), field.commitment());
+    let opened = open(
+        &unpadded,
+        &keys.field_keys()[0],
+        &keys.envelopes()[0],
+        &carrier,
+    )
+    .unwrap();
+    assert_eq!(opened.value(), ADDRESS);
 }
 
+#[test]
+fn a_ciphertext_tells_only_its_value_s_length_class() {
+    let mut random = stream();
+    let carrier = recipient(&mut random);
+    let mut sealer = Sealer::new(&[carrier.public_key()], &mut random).unwrap();
+    let length = |value: &[u8], sealer: &mut Sealer, random: Random<'_>| {
+        sealer.seal(value, random).unwrap().encode().len()
+    };
+    // Salt, value and marker fill 128 bytes up to 95 bytes of value; 1,024 bytes are a class
+    // of their own up to 991; beyond, a class is 1,024 bytes.
+    let short = length(b"\"a\"", &mut sealer, &mut random);
+    assert_eq!(short, 2 + 32 + 128 + 16);
+    assert_eq!(length(&[b'1'; 95], &mut sealer, &mut random), short);
+    assert_eq!(length(&[b'1'; 96], &mut sealer, &mut random), short + 128);
+    assert_eq!(
+        length(&[b'1'; 991], &mut sealer, &mut random),
+        2 + 32 + 1024 + 16
+    );
+    assert_eq!(
+        length(&[b'1'; 992], &mut sealer, &mut random),
+        2 + 32 + 2048 + 16
+    );
+    let longest = length(&[b'1'; MAX_VALUE_LEN], &mut sealer, &mut random);
+    assert_eq!(longest, 2 + 32 + 17 * 1024 + 16);
+    // A value opens to itself, padding gone, even one whose own bytes end in zeros.
+    let keys = sealer.key_set();
+    let field = sealer.seal(b"ends in zero bytes\0\0", &mut random).unwrap();
+    let keys_now = sealer.key_set();
+    assert_eq!(keys_now.field_keys().len(), keys.field_keys().len() + 1);
+    let opened = open(
+        &field,
+        keys_now.field_keys().last().unwrap(),
+        &keys_now.envelopes()[0],
+        &carrier,
+    )
+    .unwrap();
+    assert_eq!(opened.value(), b"ends in zero bytes\0\0");
+    // A padded length that is no class's is refused when read.
+    let mut bytes = field.encode();
+    bytes.push(0);
+    assert_eq!(
+        SealedField::decode(&bytes).unwrap_err(),
+        SealedFormatError::PaddedLength(128 + 16 + 1)
+    );
+}
+
+#[test]
+fn a_padded_value_without_its_marker_is_refused_when_opened() {
+    let mut random = stream();
+    let carrier = recipient(&mut random);
+    let mut sealer = Sealer::new(&[carrier.public_key()], &mut random).unwrap();
+    let salt = [3u8; SALT_LEN];
+    let commitment = Commitment::of(&salt, b"\"x\"");
+    let field_key = [7u8; KEY_LEN];
+    // Salt, value and zero bytes to 128, no marker.
+    let mut plaintext = salt.to_vec();
+    plaintext.extend_from_slice(b"\"x\"");
+    plaintext.resize(128, 0);
+    let ciphertext = aead_seal(&field_key, &header(&commitment, FORM_PADDED), &plaintext);
+    let wrapped = aead_seal(
+        &wrap_key(&sealer.wrap_prk, &commitment),
+        commitment.as_bytes(),
+        &field_key,
+    );
+    sealer.field_keys.push(FieldKey {
+        commitment,
+        wrapped: wrapped.try_into().unwrap(),
+    });
+    let keys = sealer.key_set();
+    let field = SealedField::decode(&[&header(&commitment, FORM_PADDED)[..], &ciphertext].concat())
+        .unwrap();
+    assert_eq!(
+        open(
+            &field,
+            &keys.field_keys()[0],
+            &keys.envelopes()[0],
+            &carrier
+        )
+        .unwrap_err(),
+        OpenError::Padding
+    );
+}
+
+const GOLDEN_PADDED_FIELD: &str = "0102dac114f415695d0c1ddeed15dfbaf9824a8067901465710a1c8fd29b9936f33b167e7686e8dd7a032acf335109636ba0aa8618f3141a851bdfdd7bb41be0df58d7d448076282a9f9f67fb8235cdded9b86c78f5004ed2d32819e0fb05f88601c3bac8075e653a1943c9f85f4bd79654ca42e1cd318dc781906b35fc3523292f8ea2a65efd926cc65386896be7a26fa80009ca0982ace6814a25dc549d05a53511be9b83fa0c0e2083aa9fc6d761fbbe2";
 const GOLDEN_SECRET: &str = "6024af8053461d1c219268bb2a32ee137ea550ca8fcfe78da60a7e806e871f57";
 const GOLDEN_PUBLIC: &str = "c18e4ea3267a97c20934da7ca205bf3b32f862f551696d60d8301f34959baf44";
 const GOLDEN_FIELD: &str = "0101dac114f415695d0c1ddeed15dfbaf9824a8067901465710a1c8fd29b9936f33b167e7686e8dd7a032acf335109636ba0aa8618f3141a851bdfdd7bb41be0df58d7d448076282a9f9f67fb8235cdded9b86c78f5004ed2d32819e0fb05f88601c3bac8075e653a1943c9f85f4bd79654ca42e1cd318dc781906b35fc3523292f8ea2a65efd926cc651d08089c3069f42714379032679fe45a";
@@ -520,7 +633,7 @@ fn a_sealer_that_encrypted_another_value_than_it_committed_to_is_caught() {
     let field_key = [7u8; KEY_LEN];
     let mut plaintext = salt.to_vec();
     plaintext.extend_from_slice(br#""encrypted""#);
-    let ciphertext = aead_seal(&field_key, &header(&commitment, true), &plaintext);
+    let ciphertext = aead_seal(&field_key, &header(&commitment, FORM_ENCRYPTED), &plaintext);
     let wrapped = aead_seal(
         &wrap_key(&sealer.wrap_prk, &commitment),
         commitment.as_bytes(),
@@ -534,6 +647,7 @@ fn a_sealer_that_encrypted_another_value_than_it_committed_to_is_caught() {
     let field = SealedField {
         commitment,
         ciphertext: Some(ciphertext),
+        padded: false,
     };
     assert_eq!(
         open(
@@ -576,4 +690,30 @@ fn the_key_stream_is_chacha20_s_and_continues_across_draws() {
         format!("{:?}", KeyStream::new(&mut seeded)),
         "KeyStream(..)"
     );
+}
+
+#[test]
+fn parts_of_one_key_set_join_and_other_key_sets_stay_apart() {
+    let mut random = stream();
+    let carrier = recipient(&mut random);
+    let mut sealer = Sealer::new(&[carrier.public_key()], &mut random).unwrap();
+    let first = sealer.seal(b"\"one\"", &mut random).unwrap();
+    let second = sealer.seal(b"\"two\"", &mut random).unwrap();
+    let whole = sealer.key_set();
+    let part = |field: &SealedField| {
+        whole
+            .retain_fields(|commitment| commitment == field.commitment())
+            .unwrap()
+    };
+    let mut joined = part(&first);
+    assert!(joined.absorb(&part(&second)));
+    assert_eq!(joined, whole);
+    // A part held twice is kept once.
+    assert!(joined.absorb(&part(&second)));
+    assert_eq!(joined, whole);
+    // Another sealer's batch key (even to the same recipient) is another key set.
+    let mut other = Sealer::new(&[carrier.public_key()], &mut random).unwrap();
+    other.seal(b"\"three\"", &mut random).unwrap();
+    assert!(!joined.absorb(&other.key_set()));
+    assert_eq!(joined, whole);
 }

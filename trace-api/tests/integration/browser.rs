@@ -2,12 +2,13 @@
 //! `tests/browser.py` over the DevTools protocol. Each verdict is visible on its page, the
 //! page's own script re-checks the item's bundle on the device with WebCrypto and says so, and a
 //! bundle altered in flight (as a server or proxy between the log and the consumer might) makes
-//! that check fail, naming the event. A screenshot of each page is written to
+//! that check fail, naming the event. One event of the genuine item's journey carries a sealed
+//! value: the check verifies it as logged. A screenshot of each page is written to
 //! `$CARGO_TARGET_TMPDIR/screenshots` (under the target directory's `tmp`).
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::anchored::{anchor_newest, anchor_worker};
 use crate::common::{Pipeline, SITE, object};
@@ -79,17 +80,54 @@ async fn the_page_shows_each_verdict_and_checks_its_bundle_in_the_browser() {
     // again after it was destroyed.
     let genuine = item(4242);
     let destroyed = item(4343);
+    // The receiving site keeps its goods-receipt note private: a sealed value (a commitment;
+    // ledger::sealed), which the page's check verifies as logged, byte for byte.
+    let mut received = object(20, "OBSERVE", &[&genuine], "receiving");
+    received["example:receiptNote"] = json!({"example:clerk": "J. Doe", "example:dock": 4});
+    let mut counter = 0u8;
+    ledger::sealed::seal_event_fields(
+        received.as_object_mut().unwrap(),
+        &["/example:receiptNote"],
+        None,
+        &mut |bytes: &mut [u8]| {
+            for byte in bytes {
+                counter = counter.wrapping_add(1);
+                *byte = counter;
+            }
+        },
+    )
+    .unwrap();
     pipeline
-        .capture(vec![
-            object(0, "ADD", &[&genuine], "commissioning"),
-            object(0, "ADD", &[&destroyed], "commissioning"),
-            object(10, "OBSERVE", &[&genuine], "shipping"),
-            object(20, "OBSERVE", &[&genuine], "receiving"),
-            object(30, "DELETE", &[&destroyed], "destroying"),
-            // Three hours later: past the destroyer's own grace for last sightings.
-            object(30 + 180, "OBSERVE", &[&destroyed], "inspecting"),
-        ])
+        .capture_document(json!({
+            "@context": [
+                "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+                {"example": "https://example.com/epcis/", "sealed": ledger::sealed::NAMESPACE}
+            ],
+            "type": "EPCISDocument",
+            "schemaVersion": "2.0",
+            "creationDate": "2026-01-01T00:00:00Z",
+            "epcisBody": {"eventList": [
+                object(0, "ADD", &[&genuine], "commissioning"),
+                object(0, "ADD", &[&destroyed], "commissioning"),
+                object(10, "OBSERVE", &[&genuine], "shipping"),
+                received,
+                object(30, "DELETE", &[&destroyed], "destroying"),
+                // Three hours later: past the destroyer's own grace for last sightings.
+                object(30 + 180, "OBSERVE", &[&destroyed], "inspecting"),
+            ]},
+        }))
         .await;
+    let (_, history) = pipeline
+        .get(&format!("/items/{}/history", genuine.replace(':', "%3A")))
+        .await;
+    let sealed_notes = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["event"]["example:receiptNote"]["sealed:field"].is_string())
+        .count();
+    assert_eq!(sealed_notes, 1, "{history}");
+    assert!(!history.to_string().contains("J. Doe"), "{history}");
     let (anvil, worker) = anchor_worker(&pipeline, "tagtrail_anchor_browser_test").await;
     anchor_newest(&worker, &anvil).await;
     // Not anchored yet: commissioned after the anchor.
