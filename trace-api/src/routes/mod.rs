@@ -26,6 +26,7 @@ mod openapi;
 pub use query::PageKey;
 mod page;
 mod query;
+mod recipients;
 mod scan;
 mod sealed;
 mod trace;
@@ -64,6 +65,7 @@ routes! {
     "/events/{hash}/bundle" => events::bundle,
     "/events/{hash}/proof" => events::proof,
     "/sealed/{commitment}/{recipient}" => sealed::keys,
+    "/organisations/{organisation}/recipient-keys" => recipients::keys,
     "/log/checkpoint" => log::checkpoint,
     "/log/tile/{path:.+}" => log::tile,
     "/log/entries/{path:.+}" => log::entries,

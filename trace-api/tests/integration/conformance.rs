@@ -9,10 +9,10 @@
 //! first, and the hooks (`tests/conformance/hooks.py`) give schemathesis the identifiers of that
 //! data to use besides its own: the item as an EPC URI, a Digital Link (and its GTIN and serial,
 //! with a GTIN whose check digit is wrong) and its tag's hex, the case (and its SSCC),
-//! each event hash as hex and as an `ni:` URI, the tiles of the log, a history cursor, and a
-//! sealed value's commitment with one of its recipients' keys; the
-//! service's request metrics show afterwards that every route reading the ledger answered some
-//! of them `200`.
+//! each event hash as hex and as an `ni:` URI, the tiles of the log, a history cursor, a sealed
+//! value's commitment with one of its recipients' keys, and the organisation that registered
+//! that key; the service's request metrics show afterwards that every route reading the ledger
+//! (or the registry) answered some of them `200`.
 //!
 //! The rate limits are raised out of the way: throttled, most requests would be answered the
 //! (documented) `429` before reaching a route, and test nothing else. The limiter and its `429`
@@ -23,7 +23,7 @@ use ledger::sealed::{self, KEYS_MEMBER, RecipientSecret, SealedField, Sealer};
 use serde_json::json;
 use service_kit::testing::{Schemathesis, workspace_path};
 
-use crate::common::{Pipeline, aggregation, object, segment};
+use crate::common::{Pipeline, SITE, aggregation, object, segment};
 
 const ITEM: &str = "urn:epc:id:sgtin:0614141.812345.6789";
 /// `ITEM` as a GS1 Digital Link.
@@ -37,7 +37,7 @@ const CASE_SSCC: &str = "106141412345678908";
 const STRANGER: &str = "urn:epc:id:sgtin:0614141.812345.1";
 /// The operations schemathesis tests: every one of the document but `GET /openapi.json`, which
 /// it leaves out as the document it loaded (`service.rs` tests that route).
-const OPERATIONS: usize = 32;
+const OPERATIONS: usize = 33;
 /// What is checked of every answer. Not `positive_data_acceptance`: a schema can say that an item
 /// is a string of at most 512 characters, not which strings are EPC URIs or Digital Links, so most
 /// schema-valid identifiers are rightly refused (`400`).
@@ -93,6 +93,16 @@ async fn the_service_conforms_to_its_openapi_document() {
         &mut random,
     )
     .unwrap();
+    // The recipient is one of the site's organisation's registered keys (a site with no
+    // organisation of its own is one).
+    let admin = pipeline.db.connect().await.unwrap();
+    registry::add_recipient_key(
+        &admin,
+        &ledger::OrganisationId::parse(SITE).unwrap(),
+        &recipient.public_key(),
+    )
+    .await
+    .unwrap();
     let commitment = SealedField::from_json(&event["example:delivery"])
         .unwrap()
         .unwrap()
@@ -142,6 +152,7 @@ async fn the_service_conforms_to_its_openapi_document() {
         "linkType": ["linkset", "gs1:verificationService", "gs1:traceability", "gs1:pip"],
         "commitment": [commitment, "00".repeat(32)],
         "recipient": [recipient.public_key().to_hex(), "11".repeat(32)],
+        "organisation": [SITE, "no-such-organisation"],
         "epc": [ITEM, CASE, ITEM_LINK],
         "bizStep": ["shipping", "commissioning", "receiving"],
         "readPoint": [crate::common::LOCATION],
@@ -191,6 +202,7 @@ async fn the_service_conforms_to_its_openapi_document() {
         "/events/{hash}/proof",
         "/log/tile/{path:.+}",
         "/sealed/{commitment}/{recipient}",
+        "/organisations/{organisation}/recipient-keys",
         "/01/{gtin}/21/{serial}",
         "/01/{gtin}/10/{lot}/21/{serial}",
         "/00/{sscc}",

@@ -17,6 +17,7 @@ mod nfc;
 mod proofs;
 mod query;
 mod recall;
+mod recipients;
 mod replica;
 mod resolver;
 mod service;
