@@ -7,8 +7,8 @@
 //! be set from the environment as `TAGTRAIL_BRIDGE_<SECTION>_<KEY>` (`TAGTRAIL_BRIDGE_UPLOAD_URL`,
 //! `TAGTRAIL_BRIDGE_SPOOL_MAX_EVENTS`, ...), which wins over the file, and `--log-format` wins over
 //! both; the value is read as a TOML value when it is one (`5000`, `true`) and as a string
-//! otherwise. A variable naming no such setting is an error that names it. Readers, read points
-//! and sensors are lists and are set in the file only.
+//! otherwise. A variable naming no such setting is an error that names it. Readers, read points,
+//! sensors and `[sealing]` (lists) are set in the file only.
 //!
 //! See the crate README for a complete example.
 
@@ -234,8 +234,31 @@ pub struct Config {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Logging (`[log]`, as every service's).
     pub log: LogConfig,
+    /// Fields of the bridge's events sealed for named recipients (`[sealing]`; absent: none).
+    pub sealing: Option<Sealing>,
     /// Settings written under a deprecated name: what to tell the operator (at start-up).
     pub deprecated: Vec<String>,
+}
+
+/// The extension fields of the bridge's events that may be sealed: the tags' chip serials (TIDs,
+/// which a brand may keep to itself: a published TID is one a cloner can copy) and the
+/// smoothing that made the event (the site's reader set-up).
+pub const SEALABLE_FIELDS: [&str; 2] = ["/tagtrail:tids", "/tagtrail:smoothing"];
+
+/// The most EPCs per event (`smoothing.max_epcs_per_event`) when `/tagtrail:tids` is sealed: a
+/// value sealed is at most `ledger::sealed::MAX_VALUE_LEN` (16 KiB) of JSON, and one tag's entry
+/// (a long EPC URI and a 512-bit TID in hex) takes up to about 270 bytes.
+pub const MAX_EPCS_SEALING_TIDS: usize = 48;
+
+/// Fields of the bridge's events sealed before they are spooled (`ledger::sealed`): in place of
+/// each value the event carries a commitment and its ciphertext, and only the recipients' private
+/// keys open it. The value never reaches the spool, the network or the log in clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealing {
+    /// The fields, as JSON Pointers from the event's root (each one of [`SEALABLE_FIELDS`]).
+    pub fields: Vec<String>,
+    /// Who may open them: 1 to 16 X25519 public keys, each once.
+    pub recipients: Vec<ledger::sealed::RecipientKey>,
 }
 
 /// The read points, looked up by reader and antenna.
@@ -284,6 +307,14 @@ struct RawConfig {
     metrics: Option<RawMetrics>,
     #[serde(default)]
     log: LogConfig,
+    sealing: Option<RawSealing>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSealing {
+    fields: Vec<String>,
+    recipients: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -743,6 +774,10 @@ impl Config {
                 "is required when a reader or sensor uses MQTT",
             ));
         }
+        let sealing = raw
+            .sealing
+            .map(|sealing| check_sealing(sealing, smoothing.max_epcs_per_event()))
+            .transpose()?;
         Ok(Config {
             device,
             device_key_file: raw.device.key_file,
@@ -764,9 +799,89 @@ impl Config {
             }),
             metrics_listen: raw.metrics.map(|metrics| metrics.listen),
             log: raw.log,
+            sealing,
             deprecated,
         })
     }
+}
+
+/// Checks `[sealing]`: known fields, each once; 1 to 16 recipients, each a key (a `.pub` file's
+/// path, or the key itself in base64 or hex) and each once.
+fn check_sealing(raw: RawSealing, max_epcs_per_event: usize) -> Result<Sealing, ConfigError> {
+    if raw.fields.is_empty() {
+        return Err(invalid("sealing.fields", "names no field to seal"));
+    }
+    if raw.fields.iter().any(|field| field == "/tagtrail:tids")
+        && max_epcs_per_event > MAX_EPCS_SEALING_TIDS
+    {
+        return Err(invalid(
+            "smoothing.max_epcs_per_event",
+            format!(
+                "must be at most {MAX_EPCS_SEALING_TIDS} when /tagtrail:tids is sealed (an \
+                 event's TIDs are sealed as one value of at most 16 KiB)"
+            ),
+        ));
+    }
+    for (index, field) in raw.fields.iter().enumerate() {
+        if !SEALABLE_FIELDS.contains(&field.as_str()) {
+            return Err(invalid(
+                format!("sealing.fields[{index}]"),
+                format!(
+                    "{field:?} is not a field the bridge writes and can seal: one of {}",
+                    SEALABLE_FIELDS.join(", ")
+                ),
+            ));
+        }
+        if raw.fields[..index].contains(field) {
+            return Err(invalid(
+                format!("sealing.fields[{index}]"),
+                format!("{field} is named twice"),
+            ));
+        }
+    }
+    let most = ledger::sealed::MAX_RECIPIENTS;
+    if raw.recipients.is_empty() || raw.recipients.len() > most {
+        return Err(invalid(
+            "sealing.recipients",
+            format!("must name 1 to {most} recipients' public keys"),
+        ));
+    }
+    let mut recipients = Vec::with_capacity(raw.recipients.len());
+    for (index, recipient) in raw.recipients.iter().enumerate() {
+        let key = format!("sealing.recipients[{index}]");
+        let text = match ledger::key_file::parse_recipient_key(recipient) {
+            Ok(_) => recipient.clone(),
+            Err(_) => std::fs::read_to_string(recipient).map_err(|error| {
+                invalid(
+                    &key,
+                    format!("{recipient:?} is neither a key nor a readable key file: {error}"),
+                )
+            })?,
+        };
+        let parsed = ledger::key_file::parse_recipient_key(&text).map_err(|error| {
+            invalid(
+                &key,
+                format!("{recipient:?} is not a recipient's public key: {error}"),
+            )
+        })?;
+        if recipients.contains(&parsed) {
+            return Err(invalid(&key, "the same key is named twice"));
+        }
+        // A key HPKE cannot encapsulate to (a low-order point) would fail every tick's sealing.
+        if let Err(error) = ledger::sealed::Sealer::new(&[parsed], &mut |bytes: &mut [u8]| {
+            bytes.fill(0x5a);
+        }) {
+            return Err(invalid(
+                &key,
+                format!("{recipient:?} cannot be sealed to: {error}"),
+            ));
+        }
+        recipients.push(parsed);
+    }
+    Ok(Sealing {
+        fields: raw.fields,
+        recipients,
+    })
 }
 
 #[cfg(test)]
@@ -795,6 +910,127 @@ mod tests {
                 .as_str(),
             "CEL"
         );
+    }
+
+    /// The example with `[sealing]` added and `max_epcs_per_event` set.
+    fn sealing(table: &str, max_epcs: usize) -> Result<Config, ConfigError> {
+        let text = EXAMPLE.replace(
+            "max_epcs_per_event = 500",
+            &format!("max_epcs_per_event = {max_epcs}"),
+        );
+        Config::from_toml(&format!("{text}\n[sealing]\n{table}\n"))
+    }
+
+    fn refused_key(result: Result<Config, ConfigError>) -> (String, String) {
+        match result {
+            Err(ConfigError::Invalid { key, rule }) => (key, rule),
+            other => panic!("not refused by a rule: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sealed_fields_name_recipients_by_key_or_key_file_and_each_mistake_is_named() {
+        let mut byte = 0u8;
+        let mut random = |bytes: &mut [u8]| {
+            for b in bytes {
+                byte = byte.wrapping_add(29);
+                *b = byte;
+            }
+        };
+        let brand = ledger::sealed::RecipientSecret::generate(&mut random).public_key();
+        let carrier = ledger::sealed::RecipientSecret::generate(&mut random).public_key();
+        let dir = std::env::temp_dir().join(format!("bridge-sealing-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("carrier.pub");
+        std::fs::write(&file, ledger::key_file::recipient_key_file_text(&carrier)).unwrap();
+        let garbage = dir.join("not-a-key.pub");
+        std::fs::write(&garbage, "{\"algorithm\": \"x25519\", \"key\": \"short\"}").unwrap();
+        let config = sealing(
+            &format!(
+                "fields = [\"/tagtrail:tids\"]\nrecipients = [\"{}\", \"{}\"]",
+                brand.to_base64(),
+                file.display()
+            ),
+            48,
+        )
+        .unwrap();
+        let configured = config.sealing.unwrap();
+        assert_eq!(configured.fields, ["/tagtrail:tids"]);
+        assert_eq!(configured.recipients, [brand, carrier]);
+        // Without the table, nothing is sealed.
+        assert!(Config::from_toml(EXAMPLE).unwrap().sealing.is_none());
+
+        let key = brand.to_base64();
+        for (table, max_epcs, at, says) in [
+            (
+                format!("fields = []\nrecipients = [\"{key}\"]"),
+                48,
+                "sealing.fields",
+                "names no field",
+            ),
+            (
+                format!("fields = [\"/epcList\"]\nrecipients = [\"{key}\"]"),
+                48,
+                "sealing.fields[0]",
+                "is not a field the bridge writes",
+            ),
+            (
+                format!(
+                    "fields = [\"/tagtrail:smoothing\", \"/tagtrail:smoothing\"]\nrecipients = [\"{key}\"]"
+                ),
+                500,
+                "sealing.fields[1]",
+                "named twice",
+            ),
+            (
+                format!("fields = [\"/tagtrail:tids\"]\nrecipients = [\"{key}\"]"),
+                49,
+                "smoothing.max_epcs_per_event",
+                "at most 48",
+            ),
+            (
+                "fields = [\"/tagtrail:tids\"]\nrecipients = []".to_owned(),
+                48,
+                "sealing.recipients",
+                "1 to 16",
+            ),
+            (
+                format!("fields = [\"/tagtrail:tids\"]\nrecipients = [\"{key}\", \"{key}\"]"),
+                48,
+                "sealing.recipients[1]",
+                "named twice",
+            ),
+            (
+                // A low-order point: HPKE cannot encapsulate to it.
+                format!(
+                    "fields = [\"/tagtrail:tids\"]\nrecipients = [\"{}=\"]",
+                    "A".repeat(43)
+                ),
+                48,
+                "sealing.recipients[0]",
+                "cannot be sealed to",
+            ),
+            (
+                "fields = [\"/tagtrail:tids\"]\nrecipients = [\"/no/such/key.pub\"]".to_owned(),
+                48,
+                "sealing.recipients[0]",
+                "neither a key nor a readable key file",
+            ),
+            (
+                format!(
+                    "fields = [\"/tagtrail:tids\"]\nrecipients = [\"{}\"]",
+                    garbage.display()
+                ),
+                48,
+                "sealing.recipients[0]",
+                "is not a recipient's public key",
+            ),
+        ] {
+            let (key, rule) = refused_key(sealing(&table, max_epcs));
+            assert_eq!(key, at, "{table}: {rule}");
+            assert!(rule.contains(says), "{table}: {rule}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

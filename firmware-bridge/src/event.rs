@@ -11,14 +11,18 @@
 //! "tagtrail:tids": [{"tagtrail:epc": "urn:epc:id:sgtin:...", "tagtrail:tid": "E280..."}]
 //! ```
 //!
+//! With `[sealing]`, [`seal_events`] replaces the configured ones of these fields with sealed
+//! values (`ledger::sealed`) before the events are spooled.
+//!
 //! An arrival event carries the read point's action, bizStep, disposition and bizLocation. A
 //! departure is an `OBSERVE` at the read point with neither bizStep, disposition nor bizLocation:
 //! it says only that the tags were last seen there.
 
+use ledger::sealed;
 use serde_json::{Map, Value, json};
 
 use crate::adapter::sensor::SensorSample;
-use crate::config::SensorTopic;
+use crate::config::{Sealing, SensorTopic};
 use crate::read::{format_time, to_hex};
 use crate::smoothing::{SmoothedEvent, Transition};
 
@@ -128,9 +132,73 @@ pub fn sensor_event(topic: &SensorTopic, sample: &SensorSample) -> Option<Map<St
     Some(event)
 }
 
-/// The `@context` of every capture document the bridge sends.
+/// The `@context` of every capture document the bridge sends: its own prefix and the sealed-field
+/// vocabulary's (`ledger::sealed`), which names a sealed value's one member. A prefix no event
+/// uses changes no event hash.
 pub fn document_context() -> Value {
-    json!([EPCIS_CONTEXT, {PREFIX: NAMESPACE}])
+    json!([EPCIS_CONTEXT, {PREFIX: NAMESPACE, sealed::PREFIX: sealed::NAMESPACE}])
+}
+
+/// What sealing a tick's events did.
+#[derive(Debug, Default)]
+pub struct SealedEvents {
+    /// Per event, the key set that opens its sealed values (standard base64: the part of the
+    /// batch's key set that names them), `None` for an event with none.
+    pub keys: Vec<Option<String>>,
+    /// Values that could not be sealed (longer than `ledger::sealed::MAX_VALUE_LEN`): left out
+    /// of their events, never kept in clear.
+    pub left_out: usize,
+}
+
+/// Seals the fields `sealing` names in each of `events` that holds them, for its recipients, with
+/// one batch key for them all (one HPKE encapsulation per recipient, drawn from `random`, the
+/// operating system's generator; the values' salts and keys come from a key stream seeded from
+/// it). Events holding none of the fields are left as they are, and no batch key is made when no
+/// event holds one.
+pub fn seal_events(
+    events: &mut [Map<String, Value>],
+    sealing: &Sealing,
+    random: sealed::Random<'_>,
+) -> Result<SealedEvents, sealed::SealError> {
+    let mut batch: Option<(sealed::Sealer, sealed::KeyStream)> = None;
+    let mut out = SealedEvents::default();
+    for event in events.iter_mut() {
+        let mut commitments = Vec::new();
+        for pointer in &sealing.fields {
+            // The sealable fields are members at the event's top (`SEALABLE_FIELDS`).
+            let name = pointer.trim_start_matches('/');
+            if !event.contains_key(name) {
+                continue;
+            }
+            let (sealer, stream) = match &mut batch {
+                Some(batch) => batch,
+                None => {
+                    let sealer = sealed::Sealer::new(&sealing.recipients, &mut *random)?;
+                    batch.insert((sealer, sealed::KeyStream::new(&mut *random)))
+                }
+            };
+            let mut draw = |bytes: &mut [u8]| stream.fill(bytes);
+            let sealed_value =
+                sealed::seal_event_fields(event, &[pointer.as_str()], Some(sealer), &mut draw)
+                    .ok()
+                    .and_then(|_| sealed::SealedField::from_json(&event[name]))
+                    .and_then(Result::ok);
+            match sealed_value {
+                Some(field) => commitments.push(*field.commitment()),
+                None => {
+                    event.remove(name);
+                    out.left_out += 1;
+                }
+            }
+        }
+        out.keys.push(batch.as_ref().and_then(|(sealer, _)| {
+            sealer
+                .key_set()
+                .retain_fields(|commitment| commitments.contains(commitment))
+                .map(|part| part.to_base64())
+        }));
+    }
+    Ok(out)
 }
 
 /// The CBV 2.0 hash of one event the bridge built (its JSON text), as ingest computes it inside a

@@ -171,6 +171,15 @@ async fn run(config: Config, path: PathBuf, cancel: CancellationToken) -> anyhow
     for note in &config.deprecated {
         tracing::warn!("{}: {note}", path.display());
     }
+    if let Some(sealing) = &config.sealing {
+        tracing::info!(fields = ?sealing.fields, recipients = sealing.recipients.len(), "sealing fields before they are spooled");
+        if sealing.fields.iter().any(|field| field == "/tagtrail:tids") {
+            tracing::warn!(
+                "TIDs are sealed: the consumer verdict cannot compare them with the tags' earlier \
+                 ones (tid_mismatch) for this site's sightings"
+            );
+        }
+    }
     tracing::info!(device = %config.device, readers = config.readers.len(), "bridge starting");
     firmware_bridge::startup::run(config, key, cancel)
         .await

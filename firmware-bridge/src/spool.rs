@@ -9,7 +9,9 @@
 //! deletes) are SQLite's most tested code, while a segment log would need all of them written and
 //! proven anew; the cost is a C dependency compiled from source and about 1 MB of binary.
 //!
-//! Events are rows `(seq INTEGER PRIMARY KEY, spooled_at, event)`; `seq` only grows
+//! Events are rows `(seq INTEGER PRIMARY KEY, spooled_at, event, keys)`; `keys` is the key set
+//! that opens the event's sealed values (`[sealing]`), stored in the event's own transaction, or
+//! NULL (a spool made before sealing gets the column when opened). `seq` only grows
 //! (`AUTOINCREMENT`), so the spool drains in the order events were taken in. It is bounded by
 //! `max_events`; when full, the policy is **refuse new**: events already spooled are never
 //! dropped to make room, newly built ones are refused and counted ([`AppendOutcome::refused`]) so
@@ -56,8 +58,10 @@ pub struct SpooledEvent {
     pub seq: SpoolSeq,
     /// When it was spooled.
     pub spooled_at: UnixMillis,
-    /// The event's JSON, as built.
+    /// The event's JSON, as built (its sealed values sealed).
     pub event: String,
+    /// The key set that opens the event's sealed values (standard base64), if it holds any.
+    pub keys: Option<String>,
 }
 
 /// What an append did.
@@ -105,6 +109,10 @@ const SCHEMA: &str = "
     INSERT OR IGNORE INTO counter (name, value) SELECT 'spool-depth', count(*) FROM spool;
 ";
 
+/// The tables that hold events, each given the `keys` column (the key set of the event's sealed
+/// values, or NULL) when a spool written before sealing is opened.
+const KEYED_TABLES: [&str; 2] = ["spool", "quarantine"];
+
 impl Spool {
     /// Opens (creating if needed) the spool at `path`, holding at most `max_events`.
     pub fn open(path: &Path, max_events: u64) -> Result<Self, SpoolError> {
@@ -120,6 +128,25 @@ impl Spool {
         // Another connection (the uploader's) may hold the write lock for a moment: wait for it.
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
         connection.execute_batch(SCHEMA)?;
+        for table in KEYED_TABLES {
+            let keyed: bool = connection.query_row(
+                &format!(
+                    "SELECT count(*) > 0 FROM pragma_table_info('{table}') WHERE name = 'keys'"
+                ),
+                [],
+                |row| row.get(0),
+            )?;
+            if !keyed {
+                // Another process opening the same old spool may add it first: fine.
+                match connection.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN keys TEXT"))
+                {
+                    Err(error) if !error.to_string().contains("duplicate column name") => {
+                        return Err(error.into());
+                    }
+                    _ => {}
+                }
+            }
+        }
         let mut spool = Spool {
             connection,
             max_events,
@@ -181,6 +208,18 @@ impl Spool {
         events: &[S],
         now: UnixMillis,
     ) -> Result<AppendOutcome, SpoolError> {
+        self.append_keyed(events, &[], now)
+    }
+
+    /// As [`Spool::append`], each event with the key set of its sealed values (`keys[i]` for
+    /// `events[i]`; an event past the end of `keys` has none), in the same transaction: an event
+    /// is never stored without what opens it.
+    pub fn append_keyed<S: AsRef<str>>(
+        &mut self,
+        events: &[S],
+        keys: &[Option<String>],
+        now: UnixMillis,
+    ) -> Result<AppendOutcome, SpoolError> {
         let mut room =
             usize::try_from(self.max_events.saturating_sub(self.depth)).unwrap_or(usize::MAX);
         if events.len() > room {
@@ -194,10 +233,11 @@ impl Spool {
             let spooled_at = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
             let transaction = self.connection.transaction()?;
             {
-                let mut insert =
-                    transaction.prepare("INSERT INTO spool (spooled_at, event) VALUES (?1, ?2)")?;
-                for event in &events[..accepted] {
-                    insert.execute(params![spooled_at, event.as_ref()])?;
+                let mut insert = transaction
+                    .prepare("INSERT INTO spool (spooled_at, event, keys) VALUES (?1, ?2, ?3)")?;
+                for (index, event) in events[..accepted].iter().enumerate() {
+                    let keys = keys.get(index).and_then(Option::as_deref);
+                    insert.execute(params![spooled_at, event.as_ref(), keys])?;
                 }
             }
             transaction.commit()?;
@@ -213,18 +253,19 @@ impl Spool {
     pub fn peek(&self, limit: usize) -> Result<Vec<SpooledEvent>, SpoolError> {
         let mut select = self
             .connection
-            .prepare("SELECT seq, spooled_at, event FROM spool ORDER BY seq LIMIT ?1")?;
+            .prepare("SELECT seq, spooled_at, event, keys FROM spool ORDER BY seq LIMIT ?1")?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = select.query_map([limit], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, i64>(1)?,
                 row.get::<_, String>(2)?,
+                row.get::<_, Option<String>>(3)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (seq, spooled_at, event) = row?;
+            let (seq, spooled_at, event, keys) = row?;
             let spooled_at = u64::try_from(spooled_at).map_err(|_| SpoolError::BadRow {
                 seq,
                 rule: "negative spooled_at",
@@ -233,6 +274,7 @@ impl Spool {
                 seq: SpoolSeq(seq),
                 spooled_at: UnixMillis::from_millis(spooled_at),
                 event,
+                keys,
             });
         }
         Ok(out)
@@ -254,7 +296,7 @@ impl Spool {
         let mut moved = 0u64;
         {
             let mut copy = transaction.prepare(
-                "INSERT INTO quarantine (seq, spooled_at, event, reason) SELECT seq, spooled_at, event, ?2 FROM spool WHERE seq = ?1",
+                "INSERT INTO quarantine (seq, spooled_at, event, reason, keys) SELECT seq, spooled_at, event, ?2, keys FROM spool WHERE seq = ?1",
             )?;
             let mut delete = transaction.prepare("DELETE FROM spool WHERE seq = ?1")?;
             for seq in seqs {

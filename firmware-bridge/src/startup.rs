@@ -20,7 +20,7 @@ use ledger::batch::DeviceSigningKey;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ReaderKind};
+use crate::config::{Config, ReaderKind, Sealing};
 use crate::metrics::Metrics;
 use crate::read::TagRead;
 use crate::serial::{SerialCounters, SerialProtocol, SerialReader, supervise_jrd, system_now};
@@ -167,6 +167,7 @@ pub async fn run(
     tasks.push(tokio::spawn(smooth_and_spool(
         smoother,
         reads_rx,
+        config.sealing.clone(),
         spool.clone(),
         metrics.clone(),
         cancel.clone(),
@@ -205,6 +206,7 @@ pub async fn run(
 async fn smooth_and_spool(
     mut smoother: Smoother,
     mut reads: mpsc::Receiver<TagRead>,
+    sealing: Option<Sealing>,
     spool: Arc<Mutex<Spool>>,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
@@ -215,7 +217,7 @@ async fn smooth_and_spool(
         tokio::select! {
             () = cancel.cancelled() => {
                 smoother.flush(&mut events);
-                spool_events(&spool, &mut events, &metrics).await;
+                spool_events(&spool, &mut events, sealing.as_ref(), &metrics).await;
                 return;
             }
             read = reads.recv() => match read {
@@ -235,7 +237,7 @@ async fn smooth_and_spool(
             _ = tick.tick() => {
                 smoother.advance(system_now(), &mut events);
                 metrics.tags_present(smoother.present_tags());
-                spool_events(&spool, &mut events, &metrics).await;
+                spool_events(&spool, &mut events, sealing.as_ref(), &metrics).await;
             }
         }
     }
@@ -244,6 +246,7 @@ async fn smooth_and_spool(
 async fn spool_events(
     spool: &Arc<Mutex<Spool>>,
     events: &mut Vec<crate::smoothing::SmoothedEvent>,
+    sealing: Option<&Sealing>,
     metrics: &Metrics,
 ) {
     if events.is_empty() {
@@ -252,12 +255,43 @@ async fn spool_events(
     for event in events.iter() {
         metrics.event_built(event.transition.as_str());
     }
-    let json: Vec<String> = events
+    let mut built: Vec<serde_json::Map<String, serde_json::Value>> = events
         .drain(..)
-        .map(|event| serde_json::Value::Object(crate::event::object_event(&event)).to_string())
+        .map(|event| crate::event::object_event(&event))
+        .collect();
+    // Sealed before anything keeps them: the values never reach the spool in clear.
+    let keys = match sealing {
+        None => Vec::new(),
+        Some(sealing) => match crate::event::seal_events(&mut built, sealing, &mut os_random) {
+            Ok(sealed) => {
+                if sealed.left_out > 0 {
+                    tracing::error!(
+                        values = sealed.left_out,
+                        "values too long to seal were left out of their events (never sent in clear)"
+                    );
+                }
+                sealed.keys
+            }
+            Err(error) => {
+                // The recipients were checked at start-up; nothing is spooled in clear.
+                tracing::error!(error = %error, events = built.len(), "sealing failed: the events were not spooled");
+                return;
+            }
+        },
+    };
+    let json: Vec<String> = built
+        .into_iter()
+        .map(|event| serde_json::Value::Object(event).to_string())
         .collect();
     // Failures are logged inside; the smoother has nothing to retry with.
-    let _ = spool_json(spool, json, metrics).await;
+    let _ = spool_json_keyed(spool, json, keys, metrics).await;
+}
+
+/// The operating system's random bytes (for sealing's batch keys).
+fn os_random(bytes: &mut [u8]) {
+    // The operating system's generator failing is not something to carry on from.
+    #[allow(clippy::expect_used)]
+    getrandom::fill(bytes).expect("the operating system gives random bytes");
 }
 
 /// Appends built events (JSON text) to the spool in one durable transaction on a blocking thread,
@@ -267,6 +301,16 @@ async fn spool_events(
 pub(crate) async fn spool_json(
     spool: &Arc<Mutex<Spool>>,
     json: Vec<String>,
+    metrics: &Metrics,
+) -> Result<(), ()> {
+    spool_json_keyed(spool, json, Vec::new(), metrics).await
+}
+
+/// As [`spool_json`], each event with the key set of its sealed values (`keys[i]` for `json[i]`).
+async fn spool_json_keyed(
+    spool: &Arc<Mutex<Spool>>,
+    json: Vec<String>,
+    keys: Vec<Option<String>>,
     metrics: &Metrics,
 ) -> Result<(), ()> {
     if json.is_empty() {
@@ -279,7 +323,7 @@ pub(crate) async fn spool_json(
             .map_err(|_| "the spool lock is poisoned".to_owned())?;
         let now = system_now();
         let outcome = spool
-            .append(&json, now)
+            .append_keyed(&json, &keys, now)
             .map_err(|error| error.to_string())?;
         // What is durable now, by the hash ingest will give it: an operator (or a test) can follow
         // each event from the gateway into the ledger.

@@ -11,7 +11,10 @@
 //! document's events; its sequence number comes from a durable counter in the spool, so no two
 //! statements are alike. Ingest answers `202 Accepted` with one receipt per event
 //! (`eventIndex`, `eventHash`, `leafIndex`); the uploader checks each receipt's hash against its
-//! own before deleting.
+//! own before deleting. Sealed values (`[sealing]`) were sealed when their events were spooled,
+//! and each event's key set was spooled with it: the document carries those key sets
+//! (`sealed:keys`, at most `ledger::sealed::MAX_KEY_SETS`, so a document may hold fewer events
+//! than `batch_size`), and a retry sends the same events and key sets.
 //!
 //! Failures: a network error, `408`, `429` or a `5xx` keeps the events and is retried after a
 //! jittered exponential backoff (`service_kit::backoff::Backoff`); since ingest is idempotent by event hash, sending a
@@ -34,8 +37,9 @@ use std::time::Duration;
 
 use epcis::EventHash;
 use ledger::batch::{BatchStatement, DeviceSignature, DeviceSigningKey, EventBatch};
+use ledger::sealed::{KEYS_MEMBER, KeySet, MAX_KEY_SETS};
 use ledger::{DeviceId, UnixMillis};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
 
 use crate::config::UploadConfig;
@@ -85,6 +89,14 @@ pub enum UploadError {
         /// The spool position.
         seq: i64,
     },
+    /// A spooled event's key set cannot be read (the spool was written by something else).
+    #[error("spooled event {seq}: its key set cannot be read: {reason}")]
+    BadSpooledKeys {
+        /// The spool position.
+        seq: i64,
+        /// What is wrong.
+        reason: String,
+    },
     /// An event cannot be hashed.
     #[error("event hash: {0}")]
     Hash(String),
@@ -124,7 +136,10 @@ impl UploadError {
     }
 }
 
-/// Builds the capture document, hashes it and signs the statement.
+/// Builds the capture document, hashes it and signs the statement. The document carries the key
+/// sets of its events' sealed values beside them (`sealed:keys`), the parts of one sealing batch
+/// joined again; the events of a sealing batch past the [`MAX_KEY_SETS`]th are left for the
+/// next document (the batch is the longest run of `events` from the first that fits).
 pub fn prepare_batch(
     events: &[SpooledEvent],
     device: &DeviceId,
@@ -133,7 +148,21 @@ pub fn prepare_batch(
     sequence: u64,
 ) -> Result<PreparedBatch, UploadError> {
     let mut parsed: Vec<Map<String, Value>> = Vec::with_capacity(events.len());
+    let mut key_sets: Vec<KeySet> = Vec::new();
+    let mut taken = 0;
     for event in events {
+        if let Some(text) = &event.keys {
+            let part = KeySet::parse_base64(text).map_err(|error| UploadError::BadSpooledKeys {
+                seq: event.seq.get(),
+                reason: error.to_string(),
+            })?;
+            if !key_sets.iter_mut().any(|set| set.absorb(&part)) {
+                if key_sets.len() == MAX_KEY_SETS {
+                    break;
+                }
+                key_sets.push(part);
+            }
+        }
         match serde_json::from_str::<Value>(&event.event) {
             Ok(Value::Object(object)) => parsed.push(object),
             _ => {
@@ -142,8 +171,13 @@ pub fn prepare_batch(
                 });
             }
         }
+        taken += 1;
     }
-    let document = crate::event::capture_document(&parsed, signed_at);
+    let events = &events[..taken];
+    let mut document = crate::event::capture_document(&parsed, signed_at);
+    if !key_sets.is_empty() {
+        document[KEYS_MEMBER] = key_sets.iter().map(|set| json!(set.to_base64())).collect();
+    }
     let hashes: Vec<EventHash> = epcis::hash::document_hashes(&document)
         .map_err(|error| UploadError::Hash(error.to_string()))?
         .into_iter()
@@ -533,6 +567,139 @@ fn body_start(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_events_travel_with_their_key_sets_and_a_document_holds_at_most_64() {
+        use ledger::sealed::{self, RecipientSecret, SealedField};
+
+        // xorshift64: reproducible test randomness, no repeat within the test.
+        let mut state = 0x5eed_u64;
+        let mut random = |bytes: &mut [u8]| {
+            for b in bytes {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *b = state.to_le_bytes()[0];
+            }
+        };
+        let brand = RecipientSecret::generate(&mut random);
+        let sealing = crate::config::Sealing {
+            fields: vec!["/tagtrail:smoothing".to_owned()],
+            recipients: vec![brand.public_key()],
+        };
+        let dir = std::env::temp_dir().join(format!("bridge-sealed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut spool = Spool::open(&dir.join("spool.sqlite"), 1000).unwrap();
+        // 70 ticks, each sealing two events with a batch key of its own, and one event with
+        // nothing to seal.
+        let event = |serial: usize, reader: Option<String>| {
+            let mut event = json!({
+                "type": "ObjectEvent",
+                "eventTime": "2026-01-01T00:00:00Z",
+                "eventTimeZoneOffset": "+00:00",
+                "epcList": [format!("urn:epc:id:sgtin:0614141.812345.{serial}")],
+                "action": "OBSERVE",
+            });
+            if let Some(reader) = reader {
+                event["tagtrail:smoothing"] = json!({"tagtrail:reader": reader});
+            }
+            event.as_object().unwrap().clone()
+        };
+        for tick in 0..70 {
+            let mut events = vec![
+                event(tick * 3, Some(format!("reader-{tick}-a"))),
+                event(tick * 3 + 1, Some(format!("reader-{tick}-b"))),
+                event(tick * 3 + 2, None),
+            ];
+            let sealed = crate::event::seal_events(&mut events, &sealing, &mut random).unwrap();
+            assert_eq!(sealed.left_out, 0);
+            assert!(
+                sealed.keys[0].is_some() && sealed.keys[1].is_some() && sealed.keys[2].is_none()
+            );
+            let texts: Vec<String> = events
+                .into_iter()
+                .map(|e| Value::Object(e).to_string())
+                .collect();
+            spool
+                .append_keyed(&texts, &sealed.keys, UnixMillis::from_millis(1))
+                .unwrap();
+        }
+        let device = DeviceId::parse("urn:tagtrail:device:sealing").unwrap();
+        let key = DeviceSigningKey::from_seed(&[7; 32]);
+        let mut opened = Vec::new();
+        for (sequence, (events, key_sets)) in [(192, 64), (18, 6)].into_iter().enumerate() {
+            let spooled = spool.peek(1000).unwrap();
+            let batch = prepare_batch(
+                &spooled,
+                &device,
+                &key,
+                UnixMillis::from_millis(2),
+                sequence as u64 + 1,
+            )
+            .unwrap();
+            // The 65th batch key waits for the next document, with every event after it.
+            assert_eq!(batch.seqs.len(), events);
+            let text = String::from_utf8(batch.document.clone()).unwrap();
+            assert!(!text.contains("reader-"), "a sealed value in clear: {text}");
+            let document: Value = serde_json::from_str(&text).unwrap();
+            let sets: Vec<KeySet> = document[KEYS_MEMBER]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|set| KeySet::parse_base64(set.as_str().unwrap()).unwrap())
+                .collect();
+            assert_eq!(sets.len(), key_sets);
+            assert!(sets.iter().all(|set| set.field_keys().len() == 2));
+            // The hashes signed are those of the events as spooled (sealed once, when spooled).
+            for (row, hash) in spooled.iter().zip(&batch.hashes) {
+                assert_eq!(crate::event::event_hash(&row.event).unwrap(), *hash);
+            }
+            // The brand opens every sealed value with the document's key sets.
+            for event in document["epcisBody"]["eventList"].as_array().unwrap() {
+                let Some(value) = event.get("tagtrail:smoothing") else {
+                    continue;
+                };
+                let field = SealedField::from_json(value).unwrap().unwrap();
+                let set = sets
+                    .iter()
+                    .find(|set| {
+                        set.field_keys()
+                            .iter()
+                            .any(|k| k.commitment() == field.commitment())
+                    })
+                    .unwrap();
+                let field_key = set
+                    .field_keys()
+                    .iter()
+                    .find(|k| k.commitment() == field.commitment())
+                    .unwrap();
+                let opening = sealed::open(&field, field_key, &set.envelopes()[0], &brand).unwrap();
+                let smoothing: Value = serde_json::from_slice(opening.value()).unwrap();
+                opened.push(smoothing["tagtrail:reader"].as_str().unwrap().to_owned());
+            }
+            spool.remove(&batch.seqs).unwrap();
+        }
+        assert_eq!(opened.len(), 140);
+        assert_eq!(opened[0], "reader-0-a");
+        assert_eq!(opened[139], "reader-69-b");
+        // A key set the spool cannot read stops the batch, naming the event.
+        spool
+            .append_keyed(
+                &[Value::Object(event(1, None)).to_string()],
+                &[Some("not base64!".to_owned())],
+                UnixMillis::from_millis(3),
+            )
+            .unwrap();
+        let spooled = spool.peek(10).unwrap();
+        let refused =
+            prepare_batch(&spooled, &device, &key, UnixMillis::from_millis(4), 9).unwrap_err();
+        assert!(
+            matches!(refused, UploadError::BadSpooledKeys { seq, .. } if seq == spooled[0].seq.get()),
+            "{refused}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn only_plain_http_to_another_machine_counts_as_unencrypted_off_the_gateway() {

@@ -9,6 +9,8 @@
 //!   the durable commit) is in the ledger: nothing acknowledged was lost;
 //! - no event hash is in the log twice: retries after lost answers appended nothing again;
 //! - every tag of the simulated population arrived in some event;
+//! - each event's smoothing, sealed by the bridge for the brand (`[sealing]`), is in the log only
+//!   sealed, and the brand's key opens it from the keys ingest kept beside the log;
 //! - the uploader did meet ingest's absence (it logged failed uploads and retried);
 //! - `tagtrail audit` verifies the whole log.
 //!
@@ -83,6 +85,38 @@ fn tags_present(port: u16) -> Option<u64> {
         .and_then(|value| value.trim().parse().ok())
 }
 
+/// A sealed value of the log opened with `recipient`'s key, from the keys ingest kept for it.
+fn opened(
+    runtime: &tokio::runtime::Runtime,
+    db: &TestDatabase,
+    value: &serde_json::Value,
+    recipient: &ledger::sealed::RecipientSecret,
+) -> serde_json::Value {
+    use ledger::sealed::{Commitment, Envelope, FieldKey, SealedField};
+    let field = SealedField::from_json(value)
+        .unwrap_or_else(|| panic!("not sealed: {value}"))
+        .unwrap();
+    let commitment: Commitment = *field.commitment();
+    let (wrapped, key, envelope): (Vec<u8>, Vec<u8>, Vec<u8>) = runtime.block_on(async {
+        let client = db.connect().await.unwrap();
+        let row = client
+            .query_one(
+                "SELECT f.wrapped, g.recipient, g.sealed_key
+                 FROM sealed_field_keys f JOIN sealed_grants g USING (grant_id)
+                 WHERE f.commitment = $1",
+                &[&commitment.as_bytes().as_slice()],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1), row.get(2))
+    });
+    assert_eq!(key, recipient.public_key().as_bytes());
+    let field_key = FieldKey::from_parts(commitment, &wrapped).unwrap();
+    let envelope = Envelope::from_parts(recipient.public_key(), &envelope).unwrap();
+    let opening = ledger::sealed::open(&field, &field_key, &envelope, recipient).unwrap();
+    serde_json::from_slice(opening.value()).unwrap()
+}
+
 fn spool_depth(path: &Path) -> u64 {
     firmware_bridge::spool::Spool::open(path, u64::MAX)
         .map(|spool| spool.depth())
@@ -121,6 +155,15 @@ fn simulated_reads_reach_the_ledger_exactly_once_through_kill_9_of_bridge_and_in
     };
     let mut ingest_process = Some(ingest.start());
 
+    // The site seals each event's smoothing (its reader set-up) for the brand: only the brand's
+    // key opens it, from the keys ingest kept beside the log.
+    let mut byte = 0u8;
+    let brand = ledger::sealed::RecipientSecret::generate(&mut |bytes: &mut [u8]| {
+        for b in bytes {
+            byte = byte.wrapping_add(61);
+            *b = byte;
+        }
+    });
     let link = path("ttyJRD");
     let bridge_metrics_port = free_port();
     let spool = dir.0.join("spool.sqlite");
@@ -154,6 +197,10 @@ action = "OBSERVE"
 [spool]
 path = "{spool}"
 
+[sealing]
+fields = ["/tagtrail:smoothing"]
+recipients = ["{brand_key}"]
+
 [metrics]
 listen = "127.0.0.1:{metrics_port}"
 
@@ -166,6 +213,7 @@ retry_max = "500ms"
             spool = spool.display(),
             port = ingest.port,
             metrics_port = bridge_metrics_port,
+            brand_key = brand.public_key().to_base64(),
         ),
     )
     .unwrap();
@@ -294,8 +342,17 @@ retry_max = "500ms"
     );
     // Every simulated tag arrived, and the ledger holds only what the bridge built.
     let mut arrived = BTreeSet::new();
-    for (_, event) in &events {
-        let event: serde_json::Value = serde_json::from_str(event).unwrap();
+    for (_, text) in &events {
+        assert!(
+            !text.contains("tagtrail:transition") && !text.contains("dock-door-1"),
+            "the smoothing is in the log in clear: {text}"
+        );
+        let mut event: serde_json::Value = serde_json::from_str(text).unwrap();
+        event["tagtrail:smoothing"] = opened(&runtime, &db, &event["tagtrail:smoothing"], &brand);
+        assert_eq!(
+            event["tagtrail:smoothing"]["tagtrail:reader"],
+            "dock-door-1"
+        );
         assert_eq!(event["readPoint"]["id"], READ_POINT, "{event}");
         for epc in event["epcList"].as_array().unwrap() {
             let serial: u64 = epc
