@@ -216,12 +216,16 @@ const FORM_PADDED: u8 = 2;
 /// The byte that ends a padded value, before the zero bytes that fill its length class.
 const PAD_MARKER: u8 = 0x80;
 
-/// The length a padded plaintext (salt, value, marker) is filled to: the next multiple of 128
-/// bytes up to 1,024, of 1,024 beyond. A ciphertext then tells only its value's length class
-/// (every delivery address of up to about 90 bytes looks alike), not its length.
+/// The length a padded plaintext (salt, value, marker) is filled to: the next power of two from
+/// 64 bytes up to 1,024, the next multiple of 1,024 beyond. A ciphertext then tells only its
+/// value's length class (every phone number or name of up to 31 bytes looks alike, every
+/// address of up to 95), not its length, for at most twice the bytes.
 fn padded_len(unpadded: usize) -> usize {
-    let step = if unpadded <= 1024 { 128 } else { 1024 };
-    unpadded.div_ceil(step) * step
+    if unpadded <= 1024 {
+        unpadded.next_power_of_two().max(64)
+    } else {
+        unpadded.div_ceil(1024) * 1024
+    }
 }
 
 impl SealedField {
@@ -274,7 +278,7 @@ impl SealedField {
             }
             FORM_ENCRYPTED => Some(rest.to_vec()),
             FORM_PADDED
-                if rest.len() < TAG_LEN + 128
+                if rest.len() < TAG_LEN + 64
                     || (rest.len() - TAG_LEN) != padded_len(rest.len() - TAG_LEN) =>
             {
                 return Err(SealedFormatError::PaddedLength(rest.len()));
@@ -334,7 +338,7 @@ pub enum SealedFormatError {
     Form(u8),
     #[error(
         "the sealed value's padded ciphertext has {0} bytes, which is no length class's (a tag \
-         and a multiple of 128 bytes up to 1,024, of 1,024 beyond)"
+         and a power of two from 64 bytes up to 1,024, a multiple of 1,024 beyond)"
     )]
     PaddedLength(usize),
     #[error("the sealed value has {0} bytes after its commitment, and its form has no ciphertext")]

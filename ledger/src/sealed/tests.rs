@@ -218,10 +218,10 @@ fn a_sealed_value_reads_back_and_every_malformed_one_is_named() {
     // Form 2 (padded, what sealers write): a length class and a tag, the longest class at most.
     let padded = encrypted.encode();
     assert_eq!(padded[1], FORM_PADDED);
-    let short = &padded[..HEADER_LEN + 128 + TAG_LEN - 1];
+    let short = &padded[..HEADER_LEN + 64 + TAG_LEN - 1];
     assert_eq!(
         SealedField::decode(short).unwrap_err(),
-        E::PaddedLength(128 + TAG_LEN - 1)
+        E::PaddedLength(64 + TAG_LEN - 1)
     );
     let mut long = padded[..HEADER_LEN].to_vec();
     long.resize(HEADER_LEN + 18 * 1024 + TAG_LEN, 0);
@@ -354,12 +354,14 @@ fn a_ciphertext_tells_only_its_value_s_length_class() {
     let length = |value: &[u8], sealer: &mut Sealer, random: Random<'_>| {
         sealer.seal(value, random).unwrap().encode().len()
     };
-    // Salt, value and marker fill 128 bytes up to 95 bytes of value; 1,024 bytes are a class
-    // of their own up to 991; beyond, a class is 1,024 bytes.
+    // Salt, value and marker fill 64 bytes up to 31 bytes of value, 128 up to 95, and so on by
+    // powers of two to 1,024 (991 bytes of value); beyond, a class is 1,024 bytes.
     let short = length(b"\"a\"", &mut sealer, &mut random);
-    assert_eq!(short, 2 + 32 + 128 + 16);
-    assert_eq!(length(&[b'1'; 95], &mut sealer, &mut random), short);
-    assert_eq!(length(&[b'1'; 96], &mut sealer, &mut random), short + 128);
+    assert_eq!(short, 2 + 32 + 64 + 16);
+    assert_eq!(length(&[b'1'; 31], &mut sealer, &mut random), short);
+    assert_eq!(length(&[b'1'; 32], &mut sealer, &mut random), short + 64);
+    assert_eq!(length(&[b'1'; 95], &mut sealer, &mut random), short + 64);
+    assert_eq!(length(&[b'1'; 96], &mut sealer, &mut random), short + 192);
     assert_eq!(
         length(&[b'1'; 991], &mut sealer, &mut random),
         2 + 32 + 1024 + 16
@@ -388,8 +390,23 @@ fn a_ciphertext_tells_only_its_value_s_length_class() {
     bytes.push(0);
     assert_eq!(
         SealedField::decode(&bytes).unwrap_err(),
-        SealedFormatError::PaddedLength(128 + 16 + 1)
+        SealedFormatError::PaddedLength(64 + 16 + 1)
     );
+}
+
+/// The sealer's key set with `field_key` wrapped for `commitment`, as a sealer that encrypted the
+/// value itself (rightly or not) would have it.
+fn wrapped_into(sealer: &mut Sealer, commitment: Commitment, field_key: &[u8; KEY_LEN]) -> KeySet {
+    let wrapped = aead_seal(
+        &wrap_key(&sealer.wrap_prk, &commitment),
+        commitment.as_bytes(),
+        field_key,
+    );
+    sealer.field_keys.push(FieldKey {
+        commitment,
+        wrapped: wrapped.try_into().unwrap(),
+    });
+    sealer.key_set()
 }
 
 #[test]
@@ -405,16 +422,7 @@ fn a_padded_value_without_its_marker_is_refused_when_opened() {
     plaintext.extend_from_slice(b"\"x\"");
     plaintext.resize(128, 0);
     let ciphertext = aead_seal(&field_key, &header(&commitment, FORM_PADDED), &plaintext);
-    let wrapped = aead_seal(
-        &wrap_key(&sealer.wrap_prk, &commitment),
-        commitment.as_bytes(),
-        &field_key,
-    );
-    sealer.field_keys.push(FieldKey {
-        commitment,
-        wrapped: wrapped.try_into().unwrap(),
-    });
-    let keys = sealer.key_set();
+    let keys = wrapped_into(&mut sealer, commitment, &field_key);
     let field = SealedField::decode(&[&header(&commitment, FORM_PADDED)[..], &ciphertext].concat())
         .unwrap();
     assert_eq!(
@@ -634,16 +642,7 @@ fn a_sealer_that_encrypted_another_value_than_it_committed_to_is_caught() {
     let mut plaintext = salt.to_vec();
     plaintext.extend_from_slice(br#""encrypted""#);
     let ciphertext = aead_seal(&field_key, &header(&commitment, FORM_ENCRYPTED), &plaintext);
-    let wrapped = aead_seal(
-        &wrap_key(&sealer.wrap_prk, &commitment),
-        commitment.as_bytes(),
-        &field_key,
-    );
-    sealer.field_keys.push(FieldKey {
-        commitment,
-        wrapped: wrapped.try_into().unwrap(),
-    });
-    let keys = sealer.key_set();
+    let keys = wrapped_into(&mut sealer, commitment, &field_key);
     let field = SealedField {
         commitment,
         ciphertext: Some(ciphertext),

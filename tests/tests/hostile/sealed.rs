@@ -249,31 +249,16 @@ fn sealed_consumer_data_is_shown_sealed_opened_by_its_recipients_erased_and_stil
     // and its value (or a part of it) cannot be confirmed by asking for it.
     let delivery = "https%3A%2F%2Fexample.com%2Fepcis%2F%23delivery";
     let phone = "https%3A%2F%2Fexample.com%2Fepcis%2F%23phone";
-    let by_item = request(
-        trace.port,
-        "GET",
-        &format!("/events?MATCH_epc={item}"),
-        &auth,
-        b"",
-    );
+    let ask = |path: String| request(trace.port, "GET", &path, &auth, b"");
+    let by_item = ask(format!("/events?MATCH_epc={item}"));
     let found = events_of(&by_item);
     assert_eq!(found.len(), 1, "{}", by_item.text());
     assert_eq!(found[0]["example:delivery"]["sealed:field"], field);
-    let exists = request(
-        trace.port,
-        "GET",
-        &format!("/events?EXISTS_{delivery}=true&EQ_bizStep=loading"),
-        &auth,
-        b"",
-    );
+    let exists = ask(format!("/events?EXISTS_{delivery}=true&EQ_bizStep=loading"));
     assert_eq!(events_of(&exists).len(), 1, "{}", exists.text());
-    let guessed = request(
-        trace.port,
-        "GET",
-        &format!("/events?EQ_INNER_{phone}=%2B33%206%2012%2034%2056%2078"),
-        &auth,
-        b"",
-    );
+    let guessed = ask(format!(
+        "/events?EQ_INNER_{phone}=%2B33%206%2012%2034%2056%2078"
+    ));
     assert!(events_of(&guessed).is_empty(), "{}", guessed.text());
     // The same kind of question about what the event does hold finds it.
     let sealed_member = "https%3A%2F%2Ftagtrail.dev%2Fns%2Fsealed%23field";
@@ -281,29 +266,11 @@ fn sealed_consumer_data_is_shown_sealed_opened_by_its_recipients_erased_and_stil
         .replace('+', "%2B")
         .replace('/', "%2F")
         .replace('=', "%3D");
-    let held = request(
-        trace.port,
-        "GET",
-        &format!("/events?EQ_INNER_{sealed_member}={encoded}"),
-        &auth,
-        b"",
-    );
+    let held = ask(format!("/events?EQ_INNER_{sealed_member}={encoded}"));
     assert_eq!(events_of(&held).len(), 1, "{}", held.text());
-    let by_resource = request(
-        trace.port,
-        "GET",
-        &format!("/epcs/{item}/events"),
-        &auth,
-        b"",
-    );
+    let by_resource = ask(format!("/epcs/{item}/events"));
     assert_eq!(events_of(&by_resource).len(), 1, "{}", by_resource.text());
-    let wrong = request(
-        trace.port,
-        "GET",
-        &format!("/events?EQ_INNER_{phone}=1&GE_eventTime=yesterday"),
-        &auth,
-        b"",
-    );
+    let wrong = ask(format!("/events?EQ_INNER_{phone}=1&GE_eventTime=yesterday"));
     assert_eq!(wrong.status, 400, "{}", wrong.text());
     let export = request(
         trace.port,
