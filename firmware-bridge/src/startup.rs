@@ -392,7 +392,9 @@ async fn upload_loop(
             // Events left the spool: its gauges follow.
             let state = match outcome {
                 UploadOutcome::Idle => None,
-                UploadOutcome::Uploaded { .. } | UploadOutcome::Quarantined { .. } => {
+                UploadOutcome::Uploaded { .. }
+                | UploadOutcome::Quarantined { .. }
+                | UploadOutcome::Unreadable { .. } => {
                     let oldest = spool.oldest().ok().flatten().map_or(0, |oldest| {
                         now.as_millis().saturating_sub(oldest.as_millis()) / 1000
                     });
@@ -423,6 +425,7 @@ async fn upload_loop(
             Ok(Ok(UploadOutcome::Quarantined { events, .. })) => {
                 metrics.upload(seconds, 0, *events as u64, false)
             }
+            Ok(Ok(UploadOutcome::Unreadable { .. })) => metrics.upload(seconds, 0, 1, false),
             Ok(Ok(UploadOutcome::Idle)) => {}
             _ => metrics.upload(seconds, 0, 0, true),
         }
@@ -435,6 +438,10 @@ async fn upload_loop(
             Ok(Ok(UploadOutcome::Idle)) => {
                 backoff.reset();
                 TICK
+            }
+            Ok(Ok(UploadOutcome::Unreadable { seq, reason })) => {
+                tracing::error!(seq, reason = %reason, "a spooled event could not be read; it was quarantined in the spool");
+                Duration::ZERO
             }
             Ok(Ok(UploadOutcome::Quarantined { events, status })) => {
                 tracing::error!(

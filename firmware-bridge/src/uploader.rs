@@ -20,7 +20,9 @@
 //! jittered exponential backoff (`service_kit::backoff::Backoff`); since ingest is idempotent by event hash, sending a
 //! batch again after a lost answer appends nothing twice. Any other `4xx` means ingest will never
 //! take these events as they are: they are moved to the spool's quarantine with the answer, kept
-//! for an operator, so they cannot block the queue.
+//! for an operator, so they cannot block the queue. So is a spooled row the uploader cannot read
+//! (not a JSON object, or a key set that does not decode: [`UploadOutcome::Unreadable`]), alone,
+//! before anything is sent.
 //!
 //! Transport: `https://` URLs use TLS with verified certificates (Mozilla's roots, plus the CAs of
 //! an optional `[upload] ca_file`, see [`Uploader::from_config`]); verification cannot be turned
@@ -264,6 +266,15 @@ pub enum UploadOutcome {
         /// Ingest's status.
         status: u16,
     },
+    /// The oldest event's row could not be read (not a JSON object, or a key set that does not
+    /// decode: the spool was written by something else or damaged); it was quarantined with the
+    /// reason, so that it cannot hold up the events behind it.
+    Unreadable {
+        /// Its spool position.
+        seq: i64,
+        /// What was wrong.
+        reason: String,
+    },
 }
 
 /// Sends spooled events to ingest.
@@ -382,7 +393,23 @@ impl Uploader {
             return Ok(UploadOutcome::Idle);
         }
         let sequence = spool.next_counter(SEQUENCE_COUNTER)?;
-        let batch = prepare_batch(&events, &self.device, &self.key, now, sequence)?;
+        let batch = match prepare_batch(&events, &self.device, &self.key, now, sequence) {
+            Ok(batch) => batch,
+            Err(
+                error @ (UploadError::BadSpooledEvent { seq }
+                | UploadError::BadSpooledKeys { seq, .. }),
+            ) => {
+                let reason = error.to_string();
+                let row: Vec<SpoolSeq> = events
+                    .iter()
+                    .map(|event| event.seq)
+                    .filter(|row| row.get() == seq)
+                    .collect();
+                spool.quarantine(&row, &reason)?;
+                return Ok(UploadOutcome::Unreadable { seq, reason });
+            }
+            Err(error) => return Err(error),
+        };
         let response = self
             .agent
             .post(&self.url)
@@ -698,6 +725,33 @@ mod tests {
             matches!(refused, UploadError::BadSpooledKeys { seq, .. } if seq == spooled[0].seq.get()),
             "{refused}"
         );
+        // The uploader quarantines that row, naming why, before it asks ingest anything (nothing
+        // listens at the URL), and the events behind it are no longer held up.
+        spool
+            .append(
+                &[Value::Object(event(2, None)).to_string()],
+                UnixMillis::from_millis(5),
+            )
+            .unwrap();
+        let uploader = Uploader::new(
+            "http://127.0.0.1:9/capture".to_owned(),
+            device.clone(),
+            DeviceSigningKey::from_seed(&[7; 32]),
+            10,
+            std::time::Duration::from_secs(1),
+        );
+        match uploader
+            .upload_once(&mut spool, UnixMillis::from_millis(6))
+            .unwrap()
+        {
+            UploadOutcome::Unreadable { seq, reason } => {
+                assert_eq!(seq, spooled[0].seq.get());
+                assert!(reason.contains("key set cannot be read"), "{reason}");
+            }
+            other => panic!("not quarantined as unreadable: {other:?}"),
+        }
+        assert_eq!(spool.quarantined().unwrap(), 1);
+        assert_eq!(spool.peek(10).unwrap().len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
