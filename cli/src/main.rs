@@ -55,6 +55,7 @@ enum Command {
     Recipient(commands::sealed::RecipientCommand),
     Seal(commands::sealed::SealCommand),
     Open(commands::sealed::OpenCommand),
+    Grant(commands::sealed::GrantCommand),
     Erase(commands::sealed::EraseCommand),
     Verify(commands::verify::VerifyCommand),
 }
@@ -82,6 +83,7 @@ fn main() -> ExitCode {
         Command::Recipient(cmd) => cmd.run(),
         Command::Seal(cmd) => cmd.run(),
         Command::Open(cmd) => cmd.run(),
+        Command::Grant(cmd) => cmd.run(),
         Command::Erase(cmd) => cmd.run(),
         Command::Verify(cmd) => cmd.run(),
     };

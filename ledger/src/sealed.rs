@@ -890,6 +890,71 @@ pub fn open(
     envelope: &Envelope,
     secret: &RecipientSecret,
 ) -> Result<Opening, OpenError> {
+    open_with_key(field, field_key, envelope, secret).map(|(opening, _)| opening)
+}
+
+/// Grants sealed values a recipient can open to further recipients (`to`): a key set of a fresh
+/// batch key sent to each of them, with each value's field key wrapped anew under it. Each value
+/// is opened first (`open`), so that nothing is granted that its commitment does not hold. The
+/// values, their salts and their ciphertexts are unchanged (they are in the log); the grant is
+/// handed to its recipients apart from the log (`tagtrail grant`), and, like a copy of the value
+/// a recipient keeps, it is beyond the reach of a later erasure of the value's keys.
+pub fn grant(
+    values: &[(&SealedField, &FieldKey, &Envelope)],
+    secret: &RecipientSecret,
+    to: &[RecipientKey],
+    random: Random<'_>,
+) -> Result<KeySet, GrantError> {
+    if values.is_empty() {
+        return Err(GrantError::Nothing);
+    }
+    let mut sealer = Sealer::new(to, random).map_err(GrantError::Seal)?;
+    for (index, (field, field_key, envelope)) in values.iter().enumerate() {
+        let (_, key) = open_with_key(field, field_key, envelope, secret)
+            .map_err(|error| GrantError::Open(index, error))?;
+        if sealer
+            .field_keys
+            .iter()
+            .any(|kept| kept.commitment == field.commitment)
+        {
+            continue;
+        }
+        if sealer.field_keys.len() >= MAX_FIELD_KEYS {
+            return Err(GrantError::Seal(SealError::TooManyFields));
+        }
+        let wrapped = aead_seal(
+            &wrap_key(&sealer.wrap_prk, &field.commitment),
+            field.commitment.as_bytes(),
+            key.as_slice(),
+        );
+        sealer.field_keys.push(FieldKey {
+            commitment: field.commitment,
+            wrapped: wrapped
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("a key and a tag")),
+        });
+    }
+    Ok(sealer.key_set())
+}
+
+/// Why a grant could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GrantError {
+    #[error("there is no value to grant")]
+    Nothing,
+    #[error("value {0} cannot be opened with this key: {1}")]
+    Open(usize, OpenError),
+    #[error(transparent)]
+    Seal(SealError),
+}
+
+/// [`open`], and the field key that opened the value.
+fn open_with_key(
+    field: &SealedField,
+    field_key: &FieldKey,
+    envelope: &Envelope,
+    secret: &RecipientSecret,
+) -> Result<(Opening, Zeroizing<[u8; KEY_LEN]>), OpenError> {
     let ciphertext = field.ciphertext.as_deref().ok_or(OpenError::NotEncrypted)?;
     if envelope.recipient != secret.public_key() {
         return Err(OpenError::OtherRecipient);
@@ -945,7 +1010,7 @@ pub fn open(
     if !opening.opens(field) {
         return Err(OpenError::Commitment);
     }
-    Ok(opening)
+    Ok((opening, key))
 }
 
 /// The key that wraps a field key: HKDF-SHA256 of the batch key, with the field's commitment in

@@ -1,5 +1,5 @@
 //! Sealed event values (`ledger::sealed`): `tagtrail recipient keygen`, `tagtrail seal`,
-//! `tagtrail open` and `tagtrail erase`.
+//! `tagtrail open`, `tagtrail grant` and `tagtrail erase`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -307,6 +307,110 @@ fn read_recipient(spelling: &str) -> anyhow::Result<RecipientKey> {
     Ok(parse_recipient_key(&text)?)
 }
 
+/// Grant sealed values you can open to further recipients (a regulator, an auditor).
+///
+/// Reads a capture document, one event, or a bundle, opens each value sealed to `--key` (with
+/// the keys the input carries or trace-api's, as `open` does; each is checked against its
+/// commitment), and writes a grant file, `{"sealed:keys": ["<base64 key set>"]}`: a fresh batch
+/// key sent to each `--to`, with those values' field keys wrapped anew under it. Hand it to the
+/// recipients, who open the same input with `tagtrail open --key THEIRS --keys GRANT`. The log
+/// and its proofs are untouched. A grant, like a copy of the value, is beyond the reach of a
+/// later `tagtrail erase`: grant only what the recipients may keep. Exits 0 when every value
+/// sealed to `--key` was granted, 1 when there was none, 2 on bad input.
+#[derive(Debug, Args)]
+pub struct GrantCommand {
+    /// The document, event or bundle (`-` for standard input).
+    #[arg(value_name = "FILE")]
+    input: String,
+    /// Your private key file (`tagtrail recipient keygen`): a recipient of the values.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// Who to grant them to: a public key file (`.pub`) or the key in base64 or hex; 1 to 16.
+    #[arg(long = "to", value_name = "KEY", required = true)]
+    to: Vec<String>,
+    /// Only the values at these JSON Pointers (as `seal --field` names them); every value sealed
+    /// to `--key` if none is given.
+    #[arg(long = "field", value_name = "POINTER")]
+    fields: Vec<String>,
+    /// trace-api's base URL, where the keys of values sealed to `--key` are fetched.
+    #[arg(long, value_name = "URL")]
+    trace_api: Option<String>,
+    /// Write the grant file here (must not exist) instead of to standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+impl GrantCommand {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(&self.key)
+                .with_context(|| format!("Failed to read {}", self.key.display()))?,
+        );
+        let secret = parse_recipient_secret_file(&text)?;
+        let to = self
+            .to
+            .iter()
+            .map(|spelling| {
+                read_recipient(spelling).with_context(|| format!("Invalid --to {spelling}"))
+            })
+            .collect::<anyhow::Result<Vec<RecipientKey>>>()?;
+        let mut input: Value = serde_json::from_slice(&read_input(&self.input)?)
+            .with_context(|| format!("{} is not JSON", self.input))?;
+        let key_sets = document_key_sets(&input)?;
+        let trace_api = self.trace_api.as_deref().map(TraceApi::new);
+        let me = secret.public_key();
+        let mut granted: Vec<(SealedField, FieldKey, Envelope)> = Vec::new();
+        let mut report = std::io::stderr().lock();
+        for_each_event(&mut input, &mut |name, event| {
+            for at in sealed::sealed_fields(event) {
+                let Ok(field) = at.field else { continue };
+                if !field.is_encrypted()
+                    || (!self.fields.is_empty() && !self.fields.contains(&at.pointer))
+                {
+                    continue;
+                }
+                let own = key_sets.iter().find_map(|set| {
+                    let field_key = set
+                        .field_keys()
+                        .iter()
+                        .find(|k| k.commitment() == field.commitment())?;
+                    let envelope = set.envelopes().iter().find(|e| e.recipient() == me)?;
+                    Some((field_key.clone(), envelope.clone()))
+                });
+                let found = match (own, &trace_api) {
+                    (Some(found), _) => Ok(found),
+                    (None, Some(trace_api)) => trace_api.keys(field.commitment(), &me)?,
+                    (None, None) => {
+                        Err("no keys for this key in the input; give --trace-api".to_owned())
+                    }
+                };
+                match found {
+                    Ok((field_key, envelope)) => {
+                        writeln!(report, "{name} {}: granted", at.pointer)?;
+                        granted.push((field, field_key, envelope));
+                    }
+                    Err(why) => writeln!(report, "{name} {}: not granted: {why}", at.pointer)?,
+                }
+            }
+            Ok(())
+        })?;
+        if granted.is_empty() {
+            writeln!(report, "no value sealed to this key was found to grant")?;
+            return Ok(ExitCode::from(1));
+        }
+        let values: Vec<(&SealedField, &FieldKey, &Envelope)> =
+            granted.iter().map(|(f, k, e)| (f, k, e)).collect();
+        let grant = sealed::grant(&values, &secret, &to, &mut random)?;
+        let text = serde_json::to_string(&json!({ KEYS_MEMBER: [grant.to_base64()] }))? + "\n";
+        match &self.out {
+            Some(path) => write_new_file(path, text.as_bytes(), 0o644)
+                .with_context(|| format!("Failed to write {}", path.display()))?,
+            None => std::io::stdout().lock().write_all(text.as_bytes())?,
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
 /// Open the sealed values of events, as their recipient or with their openings.
 ///
 /// Reads a capture document, one event, or a proof bundle or provenance bundle (whose events are
@@ -330,6 +434,10 @@ pub struct OpenCommand {
     /// An openings file (`tagtrail seal --openings`), for values sealed as commitments only.
     #[arg(long, value_name = "FILE")]
     openings: Option<PathBuf>,
+    /// A grant file (`tagtrail grant`): key sets that open values for `--key`, beside those of
+    /// the input and trace-api's.
+    #[arg(long = "keys", value_name = "FILE")]
+    grants: Option<PathBuf>,
     /// Write the opened result here (must not exist; mode 0600: it holds the values in clear)
     /// instead of to standard output.
     #[arg(long, value_name = "FILE")]
@@ -367,7 +475,24 @@ impl OpenCommand {
         };
         let mut input: Value = serde_json::from_slice(&read_input(&self.input)?)
             .with_context(|| format!("{} is not JSON", self.input))?;
-        let key_sets = document_key_sets(&input)?;
+        let mut key_sets = document_key_sets(&input)?;
+        if let Some(path) = &self.grants {
+            let grant: Value = serde_json::from_slice(
+                &std::fs::read(path)
+                    .with_context(|| format!("Failed to read {}", path.display()))?,
+            )
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+            if grant.get(KEYS_MEMBER).is_none() {
+                bail!(
+                    "{} is not a grant file: it has no {KEYS_MEMBER}",
+                    path.display()
+                );
+            }
+            key_sets.extend(
+                document_key_sets(&grant)
+                    .with_context(|| format!("{} is not a grant file", path.display()))?,
+            );
+        }
         let keys = KeySource {
             secret: secret.as_ref(),
             key_sets: &key_sets,

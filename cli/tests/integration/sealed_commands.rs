@@ -1,7 +1,8 @@
-//! `tagtrail recipient keygen|seal|open|erase` against an ingest service started in-process: a
-//! document sealed for recipients is captured and opened from its own keys; one sealed as
-//! commitments only is opened with its openings, and a forged opening is not; erasure writes its
-//! record and is idempotent; every bad input is refused with a specific error and changes nothing.
+//! `tagtrail recipient keygen|seal|open|grant|erase` against an ingest service started in-process:
+//! a document sealed for recipients is captured and opened from its own keys; one sealed as
+//! commitments only is opened with its openings, and a forged opening is not; a recipient grants
+//! a value to a regulator, and nothing more; erasure writes its record and is idempotent; every
+//! bad input is refused with a specific error and changes nothing.
 
 use std::path::Path;
 use std::process::Output;
@@ -483,4 +484,138 @@ async fn recipient_keys_are_registered_rotated_and_retired_ones_refused_at_captu
     let opened = tagtrail(args(&["open", &before, "--key", &path("old")])).await;
     assert_eq!(opened.status.code(), Some(0), "{}", stderr(&opened));
     ingest.stop().await;
+}
+
+/// `tagtrail grant`: the carrier hands the regulator the delivery address of a document sealed
+/// for the carrier alone, offline; the regulator opens it with the grant and nothing else of it,
+/// a stranger opens nothing, and whoever holds no key of a value cannot grant it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_grants_a_sealed_value_to_a_regulator_and_nothing_more() {
+    let dir = std::env::temp_dir().join(format!("tagtrail-grant-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    for who in ["carrier", "regulator", "stranger"] {
+        stdout(&tagtrail(args(&["recipient", "keygen", "--out", &path(who)])).await);
+    }
+    // The address and the order, both sealed for the carrier.
+    let plain = write(&dir.join("plain.json"), &document(1));
+    let sealed = path("sealed.json");
+    stdout(
+        &tagtrail(args(&[
+            "seal",
+            &plain,
+            "--field",
+            "/example:delivery",
+            "--field",
+            "/example:order",
+            "--recipient",
+            &format!("{}.pub", path("carrier")),
+            "--out",
+            &sealed,
+        ]))
+        .await,
+    );
+    let grant = path("grant.json");
+    let granted = tagtrail(args(&[
+        "grant",
+        &sealed,
+        "--key",
+        &path("carrier"),
+        "--to",
+        &format!("{}.pub", path("regulator")),
+        "--field",
+        "/example:delivery",
+        "--out",
+        &grant,
+    ]))
+    .await;
+    stdout(&granted);
+    assert!(stderr(&granted).contains("event 0 /example:delivery: granted"));
+    let grant_text = std::fs::read_to_string(&grant).unwrap();
+    assert!(!grant_text.contains(ADDRESS), "{grant_text}");
+
+    // The regulator opens the address with the grant; the order stays sealed (exit 1).
+    let opened = tagtrail(args(&[
+        "open",
+        &sealed,
+        "--key",
+        &path("regulator"),
+        "--keys",
+        &grant,
+    ]))
+    .await;
+    assert_eq!(opened.status.code(), Some(1), "{}", stderr(&opened));
+    let value: Value = serde_json::from_slice(&opened.stdout).unwrap();
+    let event = &value["epcisBody"]["eventList"][0];
+    assert_eq!(
+        event["example:delivery"],
+        json!({"example:address": ADDRESS})
+    );
+    assert!(
+        event["example:order"]["sealed:field"].is_string(),
+        "{event}"
+    );
+    assert!(stderr(&opened).contains("event 0 /example:order: not opened"));
+    // Without the grant, or as a stranger with it, nothing opens.
+    let stranger = tagtrail(args(&[
+        "open",
+        &sealed,
+        "--key",
+        &path("stranger"),
+        "--keys",
+        &grant,
+    ]))
+    .await;
+    assert_eq!(stranger.status.code(), Some(1), "{}", stderr(&stranger));
+    assert!(!String::from_utf8_lossy(&stranger.stdout).contains(ADDRESS));
+    let without = tagtrail(args(&["open", &sealed, "--key", &path("regulator")])).await;
+    assert_eq!(without.status.code(), Some(1), "{}", stderr(&without));
+    assert!(!String::from_utf8_lossy(&without.stdout).contains(ADDRESS));
+
+    // The stranger holds no key of any value: nothing to grant (exit 1, no file).
+    let nothing = tagtrail(args(&[
+        "grant",
+        &sealed,
+        "--key",
+        &path("stranger"),
+        "--to",
+        &format!("{}.pub", path("regulator")),
+        "--out",
+        &path("nothing.json"),
+    ]))
+    .await;
+    assert_eq!(nothing.status.code(), Some(1), "{}", stderr(&nothing));
+    assert!(!dir.join("nothing.json").exists());
+    // Bad input: no --to, a --to that is no key, a grant file that is none.
+    refused(
+        &tagtrail(args(&["grant", &sealed, "--key", &path("carrier")])).await,
+        "--to",
+    );
+    refused(
+        &tagtrail(args(&[
+            "grant",
+            &sealed,
+            "--key",
+            &path("carrier"),
+            "--to",
+            "not-a-key",
+        ]))
+        .await,
+        "Invalid --to not-a-key",
+    );
+    let not_grant = write(&dir.join("not-grant.json"), &json!({"hello": 1}));
+    refused(
+        &tagtrail(args(&[
+            "open",
+            &sealed,
+            "--key",
+            &path("regulator"),
+            "--keys",
+            &not_grant,
+        ]))
+        .await,
+        "is not a grant file",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

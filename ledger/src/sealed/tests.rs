@@ -716,3 +716,114 @@ fn parts_of_one_key_set_join_and_other_key_sets_stay_apart() {
     assert!(!joined.absorb(&other.key_set()));
     assert_eq!(joined, whole);
 }
+
+#[test]
+fn a_recipient_grants_what_it_can_open_to_another_and_nothing_else() {
+    let mut random = stream();
+    let carrier = recipient(&mut random);
+    let regulator = recipient(&mut random);
+    let stranger = recipient(&mut random);
+    let mut sealer = Sealer::new(&[carrier.public_key()], &mut random).unwrap();
+    let address = sealer.seal(ADDRESS, &mut random).unwrap();
+    let phone = sealer.seal(b"\"+33 1 23 45 67 89\"", &mut random).unwrap();
+    let keys = sealer.key_set();
+    let envelope = &keys.envelopes()[0];
+    let held = |field: &SealedField| {
+        keys.field_keys()
+            .iter()
+            .find(|key| key.commitment() == field.commitment())
+            .unwrap()
+            .clone()
+    };
+    let (address_key, phone_key) = (held(&address), held(&phone));
+    // The carrier grants the address alone to the regulator.
+    let granted = grant(
+        &[(&address, &address_key, envelope)],
+        &carrier,
+        &[regulator.public_key()],
+        &mut random,
+    )
+    .unwrap();
+    assert_eq!(granted.field_keys().len(), 1);
+    assert_eq!(granted.envelopes()[0].recipient(), regulator.public_key());
+    let opened = open(
+        &address,
+        &granted.field_keys()[0],
+        &granted.envelopes()[0],
+        &regulator,
+    )
+    .unwrap();
+    assert_eq!(opened.value(), ADDRESS);
+    // The grant opens nothing else, and nobody else opens it.
+    assert_eq!(
+        open(
+            &phone,
+            &granted.field_keys()[0],
+            &granted.envelopes()[0],
+            &regulator
+        )
+        .unwrap_err(),
+        OpenError::OtherField
+    );
+    assert_eq!(
+        open(
+            &address,
+            &granted.field_keys()[0],
+            &granted.envelopes()[0],
+            &stranger
+        )
+        .unwrap_err(),
+        OpenError::OtherRecipient
+    );
+    // Who cannot open a value cannot grant it: the stranger, or the carrier with another
+    // value's key.
+    assert_eq!(
+        grant(
+            &[(&address, &address_key, envelope)],
+            &stranger,
+            &[regulator.public_key()],
+            &mut random,
+        )
+        .unwrap_err(),
+        GrantError::Open(0, OpenError::OtherRecipient)
+    );
+    assert_eq!(
+        grant(
+            &[
+                (&address, &address_key, envelope),
+                (&phone, &address_key, envelope)
+            ],
+            &carrier,
+            &[regulator.public_key()],
+            &mut random,
+        )
+        .unwrap_err(),
+        GrantError::Open(1, OpenError::OtherField)
+    );
+    assert_eq!(
+        grant(&[], &carrier, &[regulator.public_key()], &mut random).unwrap_err(),
+        GrantError::Nothing
+    );
+    // A grant of the same value twice keeps it once; a grant to nobody is refused.
+    let twice = grant(
+        &[
+            (&phone, &phone_key, envelope),
+            (&phone, &phone_key, envelope),
+        ],
+        &carrier,
+        &[regulator.public_key()],
+        &mut random,
+    )
+    .unwrap();
+    assert_eq!(twice.field_keys().len(), 1);
+    assert_eq!(
+        grant(
+            &[(&phone, &phone_key, envelope)],
+            &carrier,
+            &[],
+            &mut random
+        )
+        .unwrap_err(),
+        GrantError::Seal(SealError::NoRecipients)
+    );
+}
