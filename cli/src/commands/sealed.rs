@@ -369,22 +369,7 @@ impl GrantCommand {
                 {
                     continue;
                 }
-                let own = key_sets.iter().find_map(|set| {
-                    let field_key = set
-                        .field_keys()
-                        .iter()
-                        .find(|k| k.commitment() == field.commitment())?;
-                    let envelope = set.envelopes().iter().find(|e| e.recipient() == me)?;
-                    Some((field_key.clone(), envelope.clone()))
-                });
-                let found = match (own, &trace_api) {
-                    (Some(found), _) => Ok(found),
-                    (None, Some(trace_api)) => trace_api.keys(field.commitment(), &me)?,
-                    (None, None) => {
-                        Err("no keys for this key in the input; give --trace-api".to_owned())
-                    }
-                };
-                match found {
+                match keys_for(&field, &me, &key_sets, trace_api.as_ref())? {
                     Ok((field_key, envelope)) => {
                         writeln!(report, "{name} {}: granted", at.pointer)?;
                         granted.push((field, field_key, envelope));
@@ -585,29 +570,39 @@ fn open_one(
         ));
     };
     let me = secret.public_key();
-    let own = keys.key_sets.iter().find_map(|set| {
-        let field_key = set
-            .field_keys()
-            .iter()
-            .find(|k| k.commitment() == field.commitment())?;
-        let envelope = set.envelopes().iter().find(|e| e.recipient() == me)?;
-        Some((field_key.clone(), envelope.clone()))
-    });
-    let (field_key, envelope) = match (own, &keys.trace_api) {
-        (Some(found), _) => found,
-        (None, Some(trace_api)) => match trace_api.keys(field.commitment(), &me)? {
-            Ok(found) => found,
-            Err(why) => return Ok(Outcome::Not(why)),
-        },
-        (None, None) => {
-            return Ok(Outcome::Not(
-                "no keys for this key in the input; give --trace-api to fetch them".to_owned(),
-            ));
-        }
+    let (field_key, envelope) = match keys_for(field, &me, keys.key_sets, keys.trace_api.as_ref())?
+    {
+        Ok(found) => found,
+        Err(why) => return Ok(Outcome::Not(why)),
     };
     match sealed::open(field, &field_key, &envelope, secret) {
         Ok(opening) => opened(opening.value()),
         Err(error) => Ok(Outcome::Not(format!("cannot open it: {error}"))),
+    }
+}
+
+/// The keys that open `field` for recipient `me`: from `key_sets` (the input's, a grant's), else
+/// from trace-api; or why there are none.
+fn keys_for(
+    field: &SealedField,
+    me: &RecipientKey,
+    key_sets: &[KeySet],
+    trace_api: Option<&TraceApi>,
+) -> anyhow::Result<Result<(FieldKey, Envelope), String>> {
+    let own = key_sets.iter().find_map(|set| {
+        let field_key = set
+            .field_keys()
+            .iter()
+            .find(|k| k.commitment() == field.commitment())?;
+        let envelope = set.envelopes().iter().find(|e| e.recipient() == *me)?;
+        Some((field_key.clone(), envelope.clone()))
+    });
+    match (own, trace_api) {
+        (Some(found), _) => Ok(Ok(found)),
+        (None, Some(trace_api)) => trace_api.keys(field.commitment(), me),
+        (None, None) => Ok(Err(
+            "no keys for this key in the input; give --trace-api to fetch them".to_owned(),
+        )),
     }
 }
 
