@@ -31,6 +31,7 @@ pub use lookup::{
 pub use parties::{PartiesCache, PartiesError, participants, parties};
 pub use places::{PlaceError, Places, place, places, set_location_place};
 pub use recipients::{
-    RecipientKeyInfo, add_recipient_key, list_recipient_keys, retire_recipient_key, retired_among,
+    PublishedKeys, RecipientKeyInfo, add_recipient_key, list_recipient_keys,
+    published_recipient_keys, retire_recipient_key, retired_among,
 };
 pub use token::{SiteToken, TokenError, TokenId};

@@ -103,6 +103,49 @@ pub async fn list_recipient_keys<C: GenericClient>(
     }
 }
 
+/// An organisation's keys as published (`GET /organisations/{organisation}/recipient-keys`): at
+/// most `most` current keys (oldest first) and the `most` most recently retired ones (oldest
+/// first), each list read with one more row to tell whether some were left out.
+pub async fn published_recipient_keys<C: GenericClient>(
+    client: &C,
+    organisation: &OrganisationId,
+    most: usize,
+) -> Result<PublishedKeys, RegistryError> {
+    require_organisation(client, organisation).await?;
+    let limit = i64::try_from(most.saturating_add(1)).unwrap_or(i64::MAX);
+    let mut current = list(
+        client,
+        "WHERE k.organisation_id = $1 AND r.retired_at IS NULL ORDER BY k.key_number LIMIT $2",
+        &[&organisation.as_str(), &limit],
+    )
+    .await?;
+    let mut retired = list(
+        client,
+        "WHERE k.organisation_id = $1 AND r.retired_at IS NOT NULL
+         ORDER BY r.retired_at DESC, k.key_number DESC LIMIT $2",
+        &[&organisation.as_str(), &limit],
+    )
+    .await?;
+    let truncated = current.len() > most || retired.len() > most;
+    current.truncate(most);
+    retired.truncate(most);
+    retired.reverse();
+    Ok(PublishedKeys {
+        current,
+        retired,
+        truncated,
+    })
+}
+
+/// An organisation's keys as published: current and retired apart, and whether either list was
+/// cut to its bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedKeys {
+    pub current: Vec<RecipientKeyInfo>,
+    pub retired: Vec<RecipientKeyInfo>,
+    pub truncated: bool,
+}
+
 /// Those of `keys` that are registered and retired, with their records.
 pub async fn retired_among<C: GenericClient>(
     client: &C,

@@ -24,6 +24,7 @@ mod log;
 mod metrics;
 mod openapi;
 pub use query::PageKey;
+pub use recipients::MAX_LISTED as MAX_LISTED_RECIPIENT_KEYS;
 mod page;
 mod query;
 mod recipients;

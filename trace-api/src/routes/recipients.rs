@@ -9,7 +9,8 @@
 //! rotation learns which key opens it. Only public keys are listed, and only registered ones: a
 //! consumer's own key (one per purchase) is never registered, so never shown. Answers are
 //! revalidated on every use (`no-cache`): a retirement holds at ingest at once, and a capturer
-//! should learn of it as soon.
+//! should learn of it as soon. Bounded: each list holds at most [`MAX_LISTED`] keys (the oldest
+//! current ones, the most recently retired ones), and `"truncated": true` says when one was cut.
 
 use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpResponse, web};
@@ -17,6 +18,10 @@ use serde_json::{Value, json};
 
 use ledger::OrganisationId;
 use registry::{RecipientKeyInfo, RegistryError};
+
+/// The most keys each list of an answer holds: the current keys (the oldest first) and the most
+/// recently retired ones. An organisation seals to a handful; `truncated` says when one was cut.
+pub const MAX_LISTED: usize = 64;
 
 use crate::problem::Problem;
 use crate::startup::AppState;
@@ -39,7 +44,7 @@ pub(super) async fn keys(
         .await
         .map_err(|error| Problem::unavailable(&error))?;
     let client: &tokio_postgres::Client = &client;
-    let keys = registry::list_recipient_keys(client, Some(&organisation))
+    let keys = registry::published_recipient_keys(client, &organisation, MAX_LISTED)
         .await
         .map_err(|error| match error {
             RegistryError::NoSuchOrganisation(_) => Problem::NotFound(format!(
@@ -49,15 +54,17 @@ pub(super) async fn keys(
             RegistryError::Query(error) => Problem::unavailable(&error),
             other => Problem::internal(&other),
         })?;
-    let (retired, current): (Vec<&RecipientKeyInfo>, Vec<&RecipientKeyInfo>) =
-        keys.iter().partition(|key| key.retired_at.is_some());
+    let mut answer = json!({
+        "organisation": organisation.as_str(),
+        "current": keys.current.iter().map(shown).collect::<Vec<Value>>(),
+        "retired": keys.retired.iter().map(shown).collect::<Vec<Value>>(),
+    });
+    if keys.truncated {
+        answer["truncated"] = json!(true);
+    }
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-cache"))
-        .json(json!({
-            "organisation": organisation.as_str(),
-            "current": current.into_iter().map(shown).collect::<Vec<Value>>(),
-            "retired": retired.into_iter().map(shown).collect::<Vec<Value>>(),
-        })))
+        .json(answer))
 }
 
 /// One key as its `.pub` file has it, with when it was added (and retired).

@@ -1,7 +1,8 @@
 //! `GET /organisations/{organisation}/recipient-keys`: a capturer finds the keys an organisation
 //! registered for sealed values, current and retired apart, in the form `tagtrail seal` reads;
 //! a rotation shows at once; an unknown organisation is a `404`, a malformed id a `400`, and
-//! neither changes anything.
+//! neither changes anything; an organisation with more keys than an answer holds gets the oldest
+//! current ones and the most recently retired ones, flagged `truncated`.
 
 use ledger::OrganisationId;
 use ledger::key_file::parse_recipient_key;
@@ -30,11 +31,14 @@ async fn an_organisation_s_recipient_keys_are_listed_current_and_retired_apart()
         serde_json::json!({"organisation": SITE, "current": [], "retired": []})
     );
 
-    let mut byte = 0u8;
+    // xorshift64: reproducible test randomness, no key twice.
+    let mut state = 0x5eed_u64;
     let mut random = |bytes: &mut [u8]| {
         for b in bytes {
-            byte = byte.wrapping_add(37);
-            *b = byte;
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *b = state.to_le_bytes()[0];
         }
     };
     let old = RecipientSecret::generate(&mut random).public_key();
@@ -97,5 +101,37 @@ async fn an_organisation_s_recipient_keys_are_listed_current_and_retired_apart()
         .unwrap()
         .get(0);
     assert_eq!(keys, 2);
+
+    // An organisation with more keys than an answer lists: the oldest current ones, the most
+    // recently retired ones, and a flag.
+    let bound = trace_api::routes::MAX_LISTED_RECIPIENT_KEYS;
+    let mut added = Vec::new();
+    for _ in 0..=bound {
+        let key = RecipientSecret::generate(&mut random).public_key();
+        registry::add_recipient_key(&admin, &organisation, &key)
+            .await
+            .unwrap();
+        added.push(key);
+    }
+    let (status, listed) = pipeline.get(&path).await;
+    assert_eq!(status, 200);
+    let current = listed["current"].as_array().unwrap();
+    assert_eq!(current.len(), bound);
+    assert_eq!(current[0]["key"], new.to_base64(), "the oldest first");
+    assert_eq!(listed["truncated"], true);
+    for key in &added {
+        registry::retire_recipient_key(&admin, key).await.unwrap();
+    }
+    registry::retire_recipient_key(&admin, &new).await.unwrap();
+    let (_, listed) = pipeline.get(&path).await;
+    assert!(listed["current"].as_array().unwrap().is_empty(), "{listed}");
+    let retired = listed["retired"].as_array().unwrap();
+    assert_eq!(retired.len(), bound);
+    assert_eq!(
+        retired[bound - 1]["key"],
+        new.to_base64(),
+        "the most recently retired last"
+    );
+    assert_eq!(listed["truncated"], true);
     pipeline.stop().await;
 }
