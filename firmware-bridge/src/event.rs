@@ -151,7 +151,7 @@ pub struct SealedEvents {
 }
 
 /// Seals the fields `sealing` names in each of `events` that holds them, for its recipients, with
-/// one batch key for them all (one HPKE encapsulation per recipient, drawn from `random`, the
+/// one batch key for them all (a new one after 65,535 values) (one HPKE encapsulation per recipient, drawn from `random`, the
 /// operating system's generator; the values' salts and keys come from a key stream seeded from
 /// it). Events holding none of the fields are left as they are, and no batch key is made when no
 /// event holds one.
@@ -163,7 +163,15 @@ pub fn seal_events(
     let mut batch: Option<(sealed::Sealer, sealed::KeyStream)> = None;
     let mut out = SealedEvents::default();
     for event in events.iter_mut() {
-        let mut commitments = Vec::new();
+        // An event's values are sealed under one batch key: a fresh one when these might not fit.
+        if batch
+            .as_ref()
+            .is_some_and(|(sealer, _)| sealer.len() + sealing.fields.len() > sealed::MAX_FIELD_KEYS)
+        {
+            batch = None;
+        }
+        // The event's values are the ones its batch seals from here on.
+        let before = batch.as_ref().map_or(0, |(sealer, _)| sealer.len());
         for pointer in &sealing.fields {
             // The sealable fields are members at the event's top (`SEALABLE_FIELDS`).
             let name = pointer.trim_start_matches('/');
@@ -178,25 +186,20 @@ pub fn seal_events(
                 }
             };
             let mut draw = |bytes: &mut [u8]| stream.fill(bytes);
-            let sealed_value =
-                sealed::seal_event_fields(event, &[pointer.as_str()], Some(sealer), &mut draw)
-                    .ok()
-                    .and_then(|_| sealed::SealedField::from_json(&event[name]))
-                    .and_then(Result::ok);
-            match sealed_value {
-                Some(field) => commitments.push(*field.commitment()),
-                None => {
-                    event.remove(name);
-                    out.left_out += 1;
-                }
+            // Too long to seal (nothing was changed): left out, never kept in clear.
+            if sealed::seal_event_fields(event, &[pointer.as_str()], Some(sealer), &mut draw)
+                .is_err()
+            {
+                event.remove(name);
+                out.left_out += 1;
             }
         }
-        out.keys.push(batch.as_ref().and_then(|(sealer, _)| {
-            sealer
-                .key_set()
-                .retain_fields(|commitment| commitments.contains(commitment))
-                .map(|part| part.to_base64())
-        }));
+        out.keys.push(
+            batch
+                .as_ref()
+                .and_then(|(sealer, _)| sealer.key_set_since(before))
+                .map(|part| part.to_base64()),
+        );
     }
     Ok(out)
 }
@@ -237,6 +240,57 @@ mod tests {
     use crate::config::{Location, ReadPoint};
     use crate::read::ReaderId;
     use crate::smoothing::{SeenTag, SmoothingParams};
+
+    /// A reader that reports an absurd TID (a faulty or lying upstream): the value is too long
+    /// to seal, so it is left out of the event, never spooled in clear; the event's other
+    /// sealed field and the next event are sealed as configured.
+    #[test]
+    fn a_value_too_long_to_seal_is_left_out_never_kept_in_clear() {
+        let mut state = 0x5eed_u64;
+        let mut random = |bytes: &mut [u8]| {
+            for b in bytes {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *b = state.to_le_bytes()[0];
+            }
+        };
+        let brand = sealed::RecipientSecret::generate(&mut random);
+        let sealing = Sealing {
+            fields: vec!["/tagtrail:tids".into(), "/tagtrail:smoothing".into()],
+            recipients: vec![brand.public_key()],
+        };
+        let mut faulty = smoothed(Transition::Arrival);
+        faulty.tags[0].tid = Some(Bytes::from(vec![0xAB; 10_000]));
+        let mut events = vec![
+            object_event(&faulty),
+            object_event(&smoothed(Transition::Arrival)),
+            object_event(&smoothed(Transition::Departure)),
+        ];
+        let sealed = seal_events(&mut events, &sealing, &mut random).unwrap();
+        assert_eq!(sealed.left_out, 1);
+        let first = Value::Object(events[0].clone()).to_string();
+        assert!(
+            !first.contains("ABAB") && !first.contains("abab"),
+            "{first}"
+        );
+        assert!(events[0].get("tagtrail:tids").is_none());
+        let parts: Vec<sealed::KeySet> = sealed
+            .keys
+            .iter()
+            .map(|part| sealed::KeySet::parse_base64(part.as_deref().unwrap()).unwrap())
+            .collect();
+        // The first event keeps its smoothing, sealed; the other two both fields; all under one
+        // batch key.
+        let counts: Vec<usize> = parts.iter().map(|part| part.field_keys().len()).collect();
+        assert_eq!(counts, [1, 2, 2]);
+        assert_eq!(sealed::KeySet::join(parts).len(), 1);
+        for event in &events {
+            for at in sealed::sealed_fields(event) {
+                assert!(at.field.unwrap().is_encrypted());
+            }
+        }
+    }
 
     fn smoothed(transition: Transition) -> SmoothedEvent {
         SmoothedEvent {

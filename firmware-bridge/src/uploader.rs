@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use epcis::EventHash;
 use ledger::batch::{BatchStatement, DeviceSignature, DeviceSigningKey, EventBatch};
-use ledger::sealed::{KEYS_MEMBER, KeySet, MAX_KEY_SETS};
+use ledger::sealed::{KEYS_MEMBER, KeySet, MAX_FIELD_KEYS, MAX_KEY_SETS};
 use ledger::{DeviceId, UnixMillis};
 use serde_json::{Map, Value, json};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
@@ -150,7 +150,11 @@ pub fn prepare_batch(
     sequence: u64,
 ) -> Result<PreparedBatch, UploadError> {
     let mut parsed: Vec<Map<String, Value>> = Vec::with_capacity(events.len());
-    let mut key_sets: Vec<KeySet> = Vec::new();
+    let mut parts: Vec<KeySet> = Vec::new();
+    // Field keys per batch key so far: a batch key takes a key set per MAX_FIELD_KEYS of them.
+    let mut per_batch_key: std::collections::HashMap<[u8; 32], usize> =
+        std::collections::HashMap::new();
+    let mut sets = 0;
     let mut taken = 0;
     for event in events {
         if let Some(text) = &event.keys {
@@ -158,12 +162,15 @@ pub fn prepare_batch(
                 seq: event.seq.get(),
                 reason: error.to_string(),
             })?;
-            if !key_sets.iter_mut().any(|set| set.absorb(&part)) {
-                if key_sets.len() == MAX_KEY_SETS {
-                    break;
-                }
-                key_sets.push(part);
+            let held = per_batch_key.entry(part.grant_id()).or_default();
+            let needed = (*held + part.field_keys().len()).div_ceil(MAX_FIELD_KEYS);
+            let more = needed - held.div_ceil(MAX_FIELD_KEYS);
+            if sets + more > MAX_KEY_SETS {
+                break;
             }
+            sets += more;
+            *held += part.field_keys().len();
+            parts.push(part);
         }
         match serde_json::from_str::<Value>(&event.event) {
             Ok(Value::Object(object)) => parsed.push(object),
@@ -177,8 +184,11 @@ pub fn prepare_batch(
     }
     let events = &events[..taken];
     let mut document = crate::event::capture_document(&parsed, signed_at);
-    if !key_sets.is_empty() {
-        document[KEYS_MEMBER] = key_sets.iter().map(|set| json!(set.to_base64())).collect();
+    if !parts.is_empty() {
+        document[KEYS_MEMBER] = KeySet::join(parts)
+            .iter()
+            .map(|set| json!(set.to_base64()))
+            .collect();
     }
     let hashes: Vec<EventHash> = epcis::hash::document_hashes(&document)
         .map_err(|error| UploadError::Hash(error.to_string()))?

@@ -598,30 +598,40 @@ impl KeySet {
         })
     }
 
-    /// Adds `other`'s field keys to this set when both send the same batch key to the same
-    /// recipients (the same envelopes: two parts of one sealer's key set, as a store or a spool
-    /// keeps them per event). Returns whether it did; a key set with other envelopes, or one
-    /// that would hold more than [`MAX_FIELD_KEYS`], changes nothing. A field key both hold is
-    /// kept once.
-    pub fn absorb(&mut self, other: &KeySet) -> bool {
-        if self.envelopes != other.envelopes {
-            return false;
+    /// Joins parts of key sets again: those sending the same batch key to the same recipients
+    /// (the same envelopes: parts of one sealer's key set, as a spool keeps them per event) become
+    /// one key set, each field key kept once, in the order the batch keys first appear; a batch
+    /// key with more than [`MAX_FIELD_KEYS`] field keys gets as many key sets as it needs.
+    pub fn join(parts: impl IntoIterator<Item = KeySet>) -> Vec<KeySet> {
+        let mut joined: Vec<KeySet> = Vec::new();
+        // Per batch key: the index of its newest key set, and the commitments it holds.
+        let mut open: std::collections::HashMap<
+            [u8; 32],
+            (usize, std::collections::HashSet<Commitment>),
+        > = std::collections::HashMap::new();
+        for part in parts {
+            let (at, held) = open.entry(part.grant_id()).or_insert_with(|| {
+                joined.push(KeySet {
+                    envelopes: part.envelopes.clone(),
+                    field_keys: Vec::new(),
+                });
+                (joined.len() - 1, std::collections::HashSet::new())
+            });
+            for key in part.field_keys {
+                if !held.insert(key.commitment) {
+                    continue;
+                }
+                if joined[*at].field_keys.len() == MAX_FIELD_KEYS {
+                    joined.push(KeySet {
+                        envelopes: part.envelopes.clone(),
+                        field_keys: Vec::new(),
+                    });
+                    *at = joined.len() - 1;
+                }
+                joined[*at].field_keys.push(key);
+            }
         }
-        let new: Vec<&FieldKey> = other
-            .field_keys
-            .iter()
-            .filter(|key| {
-                !self
-                    .field_keys
-                    .iter()
-                    .any(|kept| kept.commitment == key.commitment)
-            })
-            .collect();
-        if self.field_keys.len() + new.len() > MAX_FIELD_KEYS {
-            return false;
-        }
-        self.field_keys.extend(new.into_iter().cloned());
-        true
+        joined
     }
 
     /// Names the batch key: SHA-256 of a domain string and the envelopes' bytes, so that a
@@ -857,6 +867,18 @@ impl Sealer {
             field_keys: self.field_keys.clone(),
         }
     }
+
+    /// The key set of the values sealed after the first `sealed` ones (a part of [`key_set`]
+    /// that opens only those: what one event of a batch needs); `None` when there are none.
+    ///
+    /// [`key_set`]: Sealer::key_set
+    pub fn key_set_since(&self, sealed: usize) -> Option<KeySet> {
+        let field_keys = self.field_keys.get(sealed..).unwrap_or_default();
+        (!field_keys.is_empty()).then(|| KeySet {
+            envelopes: self.envelopes.clone(),
+            field_keys: field_keys.to_vec(),
+        })
+    }
 }
 
 /// Seals one value for nobody: a commitment only. The opening goes back to the caller, who keeps
@@ -1000,9 +1022,6 @@ fn open_with_key(
     } else {
         plaintext.len()
     };
-    if end < SALT_LEN {
-        return Err(OpenError::Ciphertext);
-    }
     let mut salt = [0u8; SALT_LEN];
     salt.copy_from_slice(&plaintext[..SALT_LEN]);
     let opening = Opening::new(salt, plaintext[SALT_LEN..end].to_vec());

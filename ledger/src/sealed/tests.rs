@@ -696,25 +696,45 @@ fn parts_of_one_key_set_join_and_other_key_sets_stay_apart() {
     let mut random = stream();
     let carrier = recipient(&mut random);
     let mut sealer = Sealer::new(&[carrier.public_key()], &mut random).unwrap();
-    let first = sealer.seal(b"\"one\"", &mut random).unwrap();
-    let second = sealer.seal(b"\"two\"", &mut random).unwrap();
+    assert_eq!(sealer.key_set_since(0), None);
+    sealer.seal(b"\"one\"", &mut random).unwrap();
+    let first = sealer.key_set_since(0).unwrap();
+    sealer.seal(b"\"two\"", &mut random).unwrap();
+    let second = sealer.key_set_since(1).unwrap();
+    assert_eq!(sealer.key_set_since(2), None);
     let whole = sealer.key_set();
-    let part = |field: &SealedField| {
-        whole
-            .retain_fields(|commitment| commitment == field.commitment())
-            .unwrap()
-    };
-    let mut joined = part(&first);
-    assert!(joined.absorb(&part(&second)));
-    assert_eq!(joined, whole);
-    // A part held twice is kept once.
-    assert!(joined.absorb(&part(&second)));
-    assert_eq!(joined, whole);
+    assert_eq!(first.field_keys().len() + second.field_keys().len(), 2);
     // Another sealer's batch key (even to the same recipient) is another key set.
     let mut other = Sealer::new(&[carrier.public_key()], &mut random).unwrap();
     other.seal(b"\"three\"", &mut random).unwrap();
-    assert!(!joined.absorb(&other.key_set()));
-    assert_eq!(joined, whole);
+    let joined = KeySet::join([
+        first.clone(),
+        other.key_set(),
+        second.clone(),
+        // A part held twice is kept once.
+        second,
+    ]);
+    assert_eq!(joined, [whole, other.key_set()]);
+    // Parts holding more field keys than one key set may (crafted: one sealer never seals more)
+    // become as many key sets as they need.
+    let many: Vec<KeySet> = (0..=MAX_FIELD_KEYS)
+        .map(|n| {
+            let mut commitment = [0u8; COMMITMENT_LEN];
+            commitment[..8].copy_from_slice(&(n as u64).to_be_bytes());
+            KeySet {
+                envelopes: first.envelopes.clone(),
+                field_keys: vec![FieldKey {
+                    commitment: Commitment(commitment),
+                    wrapped: [0; KEY_LEN + TAG_LEN],
+                }],
+            }
+        })
+        .collect();
+    let joined = KeySet::join(many);
+    assert_eq!(joined.len(), 2);
+    assert_eq!(joined[0].field_keys().len(), MAX_FIELD_KEYS);
+    assert_eq!(joined[1].field_keys().len(), 1);
+    assert_eq!(KeySet::decode(&joined[0].encode()).unwrap(), joined[0]);
 }
 
 #[test]
