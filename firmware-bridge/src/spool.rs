@@ -129,21 +129,23 @@ impl Spool {
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
         connection.execute_batch(SCHEMA)?;
         for table in KEYED_TABLES {
-            let keyed: bool = connection.query_row(
-                &format!(
-                    "SELECT count(*) > 0 FROM pragma_table_info('{table}') WHERE name = 'keys'"
-                ),
-                [],
-                |row| row.get(0),
-            )?;
-            if !keyed {
-                // Another process opening the same old spool may add it first: fine.
-                match connection.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN keys TEXT"))
+            let keyed = |connection: &Connection| -> rusqlite::Result<bool> {
+                connection.query_row(
+                    &format!(
+                        "SELECT count(*) > 0 FROM pragma_table_info('{table}') WHERE name = 'keys'"
+                    ),
+                    [],
+                    |row| row.get(0),
+                )
+            };
+            if !keyed(&connection)? {
+                // Another process opening the same old spool may add it first: fine, as long as
+                // the column is there afterwards.
+                if let Err(error) =
+                    connection.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN keys TEXT"))
+                    && !keyed(&connection)?
                 {
-                    Err(error) if !error.to_string().contains("duplicate column name") => {
-                        return Err(error.into());
-                    }
-                    _ => {}
+                    return Err(error.into());
                 }
             }
         }
@@ -359,6 +361,49 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    /// A spool written before sealing (no `keys` column) is opened with its events kept: the
+    /// column is added, NULL for them, and they upload and quarantine as before.
+    #[test]
+    fn a_spool_from_before_sealing_gets_its_keys_column_and_keeps_its_events() {
+        let dir = temp_dir("before-sealing");
+        let path = dir.join("spool.sqlite");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE spool (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                                     spooled_at INTEGER NOT NULL, event TEXT NOT NULL);
+                 CREATE TABLE quarantine (seq INTEGER PRIMARY KEY, spooled_at INTEGER NOT NULL,
+                                          event TEXT NOT NULL, reason TEXT NOT NULL);
+                 INSERT INTO spool (spooled_at, event) VALUES (1, '{\"old\": 1}'),
+                                                              (1, '{\"old\": 2}');",
+            )
+            .unwrap();
+        }
+        let mut spool = Spool::open(&path, 100).unwrap();
+        assert_eq!(spool.depth(), 2);
+        let held = spool.peek(10).unwrap();
+        assert_eq!(held[0].event, "{\"old\": 1}");
+        assert_eq!(held[0].keys, None);
+        spool
+            .append_keyed(
+                &["{}"],
+                &[Some("a key set".to_owned())],
+                UnixMillis::from_millis(2),
+            )
+            .unwrap();
+        assert_eq!(
+            spool.peek(10).unwrap()[2].keys.as_deref(),
+            Some("a key set")
+        );
+        assert_eq!(spool.quarantine(&[held[0].seq], "refused").unwrap(), 1);
+        // Opened again (the column is there now), nothing changes.
+        drop(spool);
+        let spool = Spool::open(&path, 100).unwrap();
+        assert_eq!(spool.peek(10).unwrap().len(), 2);
+        assert_eq!(spool.quarantined().unwrap(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
