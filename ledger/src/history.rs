@@ -44,7 +44,7 @@ use crate::bundle::Why as BundleWhy;
 use crate::ids::OrganisationId;
 use crate::size::LeafIndex;
 
-pub use authority::{Authority, Parties, Spoken, assess, assess_relations};
+pub use authority::{Authority, Parties, RecallChange, Spoken, assess, assess_relations, recall_change};
 pub use item::{Form, Item, ItemError, MAX_ITEM_LEN};
 
 /// The most levels of containers followed (item in case in pallet in container ...).

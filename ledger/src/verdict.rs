@@ -87,6 +87,9 @@ pub enum Weight {
     Pending,
     /// Said so that nothing is hidden; weighs nothing.
     Note,
+    /// The item is under recall: said first, whatever the verdict on whether it is genuine
+    /// (a recalled item may well be genuine, and a consumer must be told either way).
+    Recall,
 }
 
 /// A place, in WGS 84 degrees.
@@ -199,6 +202,13 @@ pub struct Judgement {
     pub reasons: Vec<Reason>,
 }
 
+impl Judgement {
+    /// Whether the item is under recall (a `recalled` reason).
+    pub fn recalled(&self) -> bool {
+        self.reasons.iter().any(|reason| reason.weight == Weight::Recall)
+    }
+}
+
 /// One rule of the verdict.
 pub struct Rule {
     /// Its code, as reasons carry it.
@@ -222,8 +232,24 @@ impl std::fmt::Debug for Rule {
     }
 }
 
-/// Every rule, in the order reasons are given.
+/// Every rule, in the order reasons are given: a recall first.
 pub static RULES: &[Rule] = &[
+    Rule {
+        code: "recalled",
+        weight: Weight::Recall,
+        meaning: "its brand (the owner of its company prefix, or a party acting for it) recalled \
+                  the item, or a container it was in at the time: do not use it, and follow the \
+                  brand's instructions",
+        meaning_zh: "品牌方（其厂商识别代码的所有者或其授权方）已召回此商品或当时装载它的容器：请停止使用，并按品牌方的说明处理",
+        find: recalled,
+    },
+    Rule {
+        code: "recall_lifted",
+        weight: Weight::Note,
+        meaning: "a recall of the item (or of a container it was in) was lifted by its brand",
+        meaning_zh: "品牌方已解除对此商品（或装载它的容器）的召回",
+        find: recall_lifted,
+    },
     Rule {
         code: "commissioned",
         weight: Weight::Supports,
@@ -1021,6 +1047,71 @@ fn scanned_far_apart(case: &Case<'_>) -> Vec<Finding> {
         cited.detail
     );
     vec![cited]
+}
+
+/// The recalls and liftings with authority of the item or of a container it was in at the
+/// time, in event-time order: the brand's word on it.
+fn recall_changes<'c, 'a>(
+    case: &'c Case<'a>,
+) -> impl Iterator<Item = (&'c Sighting<'a>, authority::RecallChange)> {
+    case.evidence()
+        .filter(|sighting| {
+            sighting.of_the_object && *sighting.authority == Authority::Authorised
+        })
+        .filter_map(|sighting| Some((sighting, authority::recall_change(sighting.event)?)))
+}
+
+/// A recall in force: every recall since the last lifting (none after it).
+fn recalled(case: &Case<'_>) -> Vec<Finding> {
+    let mut holding: Vec<&Sighting<'_>> = Vec::new();
+    for (sighting, change) in recall_changes(case) {
+        match change {
+            authority::RecallChange::Recalled => holding.push(sighting),
+            authority::RecallChange::Lifted => holding.clear(),
+        }
+    }
+    let Some(first) = holding.first() else {
+        return Vec::new();
+    };
+    let how = if first.direct {
+        "the item"
+    } else {
+        "a container it was in"
+    };
+    vec![Finding {
+        scans: Vec::new(),
+        evidence: holding.iter().map(|sighting| sighting.leaf).collect(),
+        detail: format!(
+            "{} recalled {how} at {}",
+            organisation(first.reporter),
+            event_time(first.event)
+        ),
+    }]
+}
+
+/// The liftings of recalls, each after a recall of what it lifts.
+fn recall_lifted(case: &Case<'_>) -> Vec<Finding> {
+    let mut recalled = false;
+    let mut found = Vec::new();
+    for (sighting, change) in recall_changes(case) {
+        match change {
+            authority::RecallChange::Recalled => recalled = true,
+            authority::RecallChange::Lifted if recalled => {
+                recalled = false;
+                found.push(Finding {
+                    scans: Vec::new(),
+                    evidence: vec![sighting.leaf],
+                    detail: format!(
+                        "{} lifted the recall at {}",
+                        organisation(sighting.reporter),
+                        event_time(sighting.event)
+                    ),
+                });
+            }
+            authority::RecallChange::Lifted => {}
+        }
+    }
+    found
 }
 
 fn ended(case: &Case<'_>) -> Vec<Finding> {

@@ -98,6 +98,19 @@ impl Parties {
         self.registered_epc(id).map(|(_, owner)| owner)
     }
 
+    /// The organisation that owns the company prefix of an EPC class (`urn:epc:class:lgtin:...`,
+    /// or a class pattern `urn:epc:idpat:sgtin:CP.REF.*`), when that exact prefix is registered.
+    pub fn class_owner(&self, class: &str) -> Option<&OrganisationId> {
+        let prefix = match epcis::epc::Lgtin::parse(class) {
+            Ok(lot) => lot.company_prefix().clone(),
+            Err(_) => epcis::epc::IdPattern::parse(class)
+                .ok()?
+                .company_prefix()
+                .clone(),
+        };
+        self.prefixes.get(&prefix)
+    }
+
     /// Every company prefix with its owner, every delegation, site and device, for writing the
     /// registry out (`tagtrail participants`).
     pub fn prefixes(&self) -> impl Iterator<Item = (&CompanyPrefix, &OrganisationId)> {
@@ -300,6 +313,12 @@ enum Act<'a> {
     Ship(Vec<&'a str>),
     Receive(Vec<&'a str>),
     Declare(Vec<&'a str>),
+    /// A recall, or its lifting ([`recall_change`]): the brand's word on the EPCs and classes it
+    /// names.
+    Recall {
+        epcs: Vec<&'a str>,
+        classes: Vec<&'a str>,
+    },
 }
 
 impl Act<'_> {
@@ -312,6 +331,7 @@ impl Act<'_> {
             | Act::Ship(ids)
             | Act::Receive(ids)
             | Act::Declare(ids) => ids.clone(),
+            Act::Recall { epcs, .. } => epcs.clone(),
             Act::Pack { parent, children } => {
                 let mut ids = children.clone();
                 ids.push(parent);
@@ -441,7 +461,59 @@ fn act(event: &Map<String, Value>) -> Act<'_> {
     match step {
         Some("shipping" | "departing") => Act::Ship(named()),
         Some("receiving" | "arriving" | "accepting") => Act::Receive(named()),
+        _ if kind == "ObjectEvent" && recall_change(event).is_some() => Act::Recall {
+            epcs: named(),
+            classes: event
+                .get("quantityList")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|quantity| quantity.get("epcClass")?.as_str())
+                .collect(),
+        },
         _ => Act::Observe,
+    }
+}
+
+/// What an event says of a recall: an ObjectEvent whose `disposition` is CBV `recalled`, or
+/// whose `persistentDisposition` sets it, recalls what it names; one whose
+/// `persistentDisposition` unsets it lifts the recall. Either is the word of the brand (the owner
+/// of the company prefix of everything it names, or a party acting for it); from anyone else it
+/// changes nothing. An event that does something else as well (ships, receives, ends an item's
+/// life) is judged as that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecallChange {
+    /// What the event names is recalled from its `eventTime` on.
+    Recalled,
+    /// The recall of what the event names is lifted from its `eventTime` on.
+    Lifted,
+}
+
+/// The recall an event states, if it states one ([`RecallChange`]).
+pub fn recall_change(event: &Map<String, Value>) -> Option<RecallChange> {
+    let is_recalled = |value: &Value| {
+        value.as_str().is_some_and(|disposition| {
+            matches!(
+                disposition,
+                "recalled"
+                    | "urn:epcglobal:cbv:disp:recalled"
+                    | "https://ref.gs1.org/cbv/Disp-recalled"
+            )
+        })
+    };
+    let persistent = |member: &str| {
+        event
+            .get("persistentDisposition")
+            .and_then(|persistent| persistent.get(member))
+            .and_then(Value::as_array)
+            .is_some_and(|list| list.iter().any(is_recalled))
+    };
+    if persistent("unset") {
+        Some(RecallChange::Lifted)
+    } else if event.get("disposition").is_some_and(is_recalled) || persistent("set") {
+        Some(RecallChange::Recalled)
+    } else {
+        None
     }
 }
 
@@ -608,6 +680,26 @@ impl<'p> Custody<'p> {
     /// Whether `reporter` may bring `id` into being (commission it, or produce it): not while
     /// another party has custody of it; under a registered prefix, only its owner (or a
     /// delegate); under none, the first to claim it in log order.
+    /// Whether `reporter` speaks for the brand of `id`, whoever holds it: the owner of its
+    /// company prefix (or a delegate); under no registered prefix, the first to bring it into
+    /// being in log order (or a delegate). What only a brand may say: a recall.
+    fn check_brand(&self, reporter: &OrganisationId, id: &str) -> Result<(), String> {
+        let key = self.key(id);
+        let brand = match self.parties.owner_of(&key) {
+            Some(owner) => owner,
+            None => match self.settled.origins.get(&key) {
+                Some((_, first)) => first,
+                None => return Err(format!("nobody brought {id} into being: it has no brand")),
+            },
+        };
+        match self.parties.acts_for(reporter, brand) {
+            true => Ok(()),
+            false => Err(format!(
+                "{id} is {brand}'s, not {reporter}'s: only its brand recalls it"
+            )),
+        }
+    }
+
     fn check_origin(&self, reporter: &OrganisationId, id: &str) -> Result<(), String> {
         let key = self.key(id);
         if let Some(holder) = self.holder.get(&key)
@@ -728,6 +820,25 @@ impl<'p> Custody<'p> {
                 .iter()
                 .try_for_each(|id| self.check_origin(reporter, id)),
             Act::End(ids) | Act::Ship(ids) | Act::Declare(ids) => self.check_all(reporter, ids),
+            Act::Recall { epcs, classes } => {
+                if epcs.is_empty() && classes.is_empty() {
+                    return Err("a recall that names nothing recalls nothing".to_owned());
+                }
+                epcs.iter().try_for_each(|id| self.check_brand(reporter, id))?;
+                classes.iter().try_for_each(|class| {
+                    match self.parties.class_owner(class) {
+                        Some(owner) if self.parties.acts_for(reporter, owner) => Ok(()),
+                        Some(owner) => Err(format!(
+                            "{class} is a class of {owner}'s company prefix, not of {reporter}: \
+                             only its owner recalls it"
+                        )),
+                        None => Err(format!(
+                            "{class} is not a class under a registered company prefix: nobody \
+                             may recall it"
+                        )),
+                    }
+                })
+            }
             Act::Pack { parent, children } => {
                 self.check_nesting(parent, children)?;
                 self.check_all(reporter, children)?;
@@ -817,7 +928,7 @@ impl<'p> Custody<'p> {
 
     fn change<T>(&mut self, reporter: &OrganisationId, act: &Act<'_>, event: &SourceEvent<T>) {
         match act {
-            Act::Observe | Act::End(_) | Act::Declare(_) => {}
+            Act::Observe | Act::End(_) | Act::Declare(_) | Act::Recall { .. } => {}
             Act::Commission(ids) => {
                 for id in ids {
                     let key = self.key(id);

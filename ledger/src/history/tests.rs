@@ -552,6 +552,82 @@ mod custody {
         assert_eq!(kind(&history, 6), "authorised");
     }
 
+    fn recall(minute: u32, epcs: &[&str]) -> Map<String, Value> {
+        with(object(minute, epcs), "disposition", json!("recalled"))
+    }
+
+    #[test]
+    fn only_the_brand_or_its_delegate_may_recall_an_item_whoever_holds_it() {
+        let lifted = with(
+            object(45, &[ITEM]),
+            "persistentDisposition",
+            json!({"unset": ["https://ref.gs1.org/cbv/Disp-recalled"]}),
+        );
+        let log = a_journey()
+            // B holds nothing of A's and recalls A's item; C received it and is no brand either.
+            .by("B", recall(40, &[ITEM])) // 4
+            .by("B", step(object(35, &[CASE]), "receiving")) // 5
+            .by("B", recall(41, &[ITEM])) // 6
+            .by("A", recall(42, &[ITEM])) // 7
+            .by("L", recall(43, &[CASE])) // 8
+            .by("B", lifted.clone()) // 9
+            .by("A", lifted); // 10
+        let history = log.history(ITEM);
+        for leaf in [4, 6, 9] {
+            assert!(
+                kind(&history, leaf).contains("is A's, not B's"),
+                "entry {leaf}: {history:?}"
+            );
+        }
+        // Custody passed to B (5), and still only the brand recalls: a recall is its word.
+        assert_eq!(kind(&history, 5), "authorised");
+        for leaf in [7, 8, 10] {
+            assert_eq!(kind(&history, leaf), "authorised", "entry {leaf}: {history:?}");
+        }
+    }
+
+    #[test]
+    fn a_recall_of_classes_is_judged_by_their_owner_and_one_naming_nothing_recalls_nothing() {
+        let lot = |minute: u32, class: &str| {
+            let mut event = object(minute, &[]);
+            event.insert(
+                "quantityList".to_owned(),
+                json!([{"epcClass": class, "quantity": 10}]),
+            );
+            with(event, "disposition", json!("urn:epcglobal:cbv:disp:recalled"))
+        };
+        let parties = parties();
+        let events: Vec<SourceEvent<()>> = [
+            (lot(0, "urn:epc:class:lgtin:0614141.107346.L1"), "A"),
+            (lot(1, "urn:epc:class:lgtin:0614141.107346.L1"), "B"),
+            (lot(2, "urn:epc:idpat:sgtin:0614141.107346.*"), "L"),
+            (lot(3, "urn:epc:class:lgtin:0999999.107346.L1"), "A"),
+            (lot(4, "urn:epc:class:lgtin:0614141.107346.L1|junk"), "A"),
+            (recall(5, &[]), "A"),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(leaf, (event, reporter))| {
+            let mut source = SourceEvent::of(
+                LeafIndex::new(leaf as u64).unwrap(),
+                event,
+                Some(org(reporter)),
+                None,
+            );
+            source.captured = Some(source.time);
+            source
+        })
+        .collect();
+        let marks = assess(&events, &parties);
+        let mark = |leaf: u64| marks[&LeafIndex::new(leaf).unwrap()].to_string();
+        assert_eq!(mark(0), "authorised");
+        assert!(mark(1).contains("not of B"), "{}", mark(1));
+        assert_eq!(mark(2), "authorised");
+        assert!(mark(3).contains("not a class under a registered"), "{}", mark(3));
+        assert!(mark(4).contains("not a class under a registered"), "{}", mark(4));
+        assert!(mark(5).contains("names nothing"), "{}", mark(5));
+    }
+
     fn transformation(minute: u32, inputs: &[&str], outputs: &[&str]) -> Map<String, Value> {
         json!({"type": "TransformationEvent", "eventTime": at(minute),
             "inputEPCList": inputs, "outputEPCList": outputs})

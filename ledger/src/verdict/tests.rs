@@ -850,3 +850,121 @@ fn events_not_as_logged_are_no_evidence_and_leave_the_item_unknown() {
     // As logged, the same read is a copied label.
     assert!(codes(&log.judged()).contains(&"tid_mismatch"));
 }
+
+/// An ObjectEvent recalling `epcs` (CBV disposition `recalled`) at `place`.
+fn recall_of(minutes: u32, epcs: &[&str], place: &str) -> Map<String, Value> {
+    json!({"type": "ObjectEvent", "eventTime": at(minutes), "eventTimeZoneOffset": "+00:00",
+        "action": "OBSERVE", "epcList": epcs, "disposition": "recalled",
+        "readPoint": {"id": place}})
+    .as_object()
+    .unwrap()
+    .clone()
+}
+
+/// The same, lifting the recall (`persistentDisposition` unsets `recalled`).
+fn lifting_of(minutes: u32, epcs: &[&str], place: &str) -> Map<String, Value> {
+    let mut event = recall_of(minutes, epcs, place);
+    event.remove("disposition");
+    event.insert(
+        "persistentDisposition".to_owned(),
+        json!({"unset": ["urn:epcglobal:cbv:disp:recalled"]}),
+    );
+    event
+}
+
+/// The brand recalls its item after the sale: the recall is said first, names the entry, and
+/// leaves the verdict on whether it is genuine as it was.
+#[test]
+fn a_brand_s_recall_is_said_first_and_the_item_is_still_judged_genuine() {
+    let log = a_genuine_life().by("A", recall_of(2_500, &[ITEM], A_FACTORY)); // 4
+    let judged = log.judged();
+    assert_eq!(judged.verdict, Verdict::Genuine, "{judged:?}");
+    assert!(judged.recalled());
+    assert_eq!(judged.reasons[0].code, "recalled", "{judged:?}");
+    assert_eq!(judged.reasons[0].weight, Weight::Recall);
+    assert_eq!(judged.reasons[0].evidence, [4]);
+    assert!(
+        judged.reasons[0].detail.starts_with("A recalled the item at"),
+        "{judged:?}"
+    );
+    // A suspicious item under recall is both.
+    let copied = log.by(
+        "C",
+        read(
+            event(2_600, "OBSERVE", "inspecting", C_SHOP),
+            "E2801190200053A8B1C0FFEE",
+        ),
+    );
+    let judged = copied.judged();
+    assert_eq!(judged.verdict, Verdict::Suspicious, "{judged:?}");
+    assert_eq!(codes(&judged)[0], "recalled");
+}
+
+/// A hostile party "recalls" another brand's item, and the retailer holding it does too: neither
+/// is the brand's word, so nothing is recalled; the entries are named among those without
+/// authority.
+#[test]
+fn a_recall_by_anyone_but_the_brand_recalls_nothing() {
+    let log = a_genuine_life()
+        .by("B", recall_of(2_500, &[ITEM], B_DEPOT)) // 4
+        .by("C", recall_of(2_600, &[ITEM], C_SHOP)); // 5
+    let judged = log.judged();
+    assert!(!judged.recalled(), "{judged:?}");
+    assert_eq!(judged.verdict, Verdict::Genuine, "{judged:?}");
+    assert_eq!(reason(&judged, "refused_events_ignored").evidence, [4, 5]);
+}
+
+/// A recall lifted by the brand is a note; recalled again, it holds from the new recall; a
+/// recall withdrawn by an error declaration holds nothing.
+#[test]
+fn a_lifted_or_withdrawn_recall_holds_nothing_and_a_new_one_does() {
+    let lifted = a_genuine_life()
+        .by("A", recall_of(2_500, &[ITEM], A_FACTORY)) // 4
+        .by("A", lifting_of(2_700, &[ITEM], A_FACTORY)); // 5
+    let judged = lifted.judged();
+    assert!(!judged.recalled(), "{judged:?}");
+    assert_eq!(reason(&judged, "recall_lifted").evidence, [5]);
+    assert_eq!(reason(&judged, "recall_lifted").weight, Weight::Note);
+    // Only the brand lifts it: B's lifting of a recall in force changes nothing.
+    let judged = a_genuine_life()
+        .by("A", recall_of(2_500, &[ITEM], A_FACTORY))
+        .by("B", lifting_of(2_700, &[ITEM], B_DEPOT))
+        .judged();
+    assert!(judged.recalled(), "{judged:?}");
+    let again = lifted.by("A", recall_of(2_900, &[ITEM], A_FACTORY)); // 6
+    assert_eq!(reason(&again.judged(), "recalled").evidence, [6]);
+    let withdrawn = a_genuine_life().by("A", recall_of(2_500, &[ITEM], A_FACTORY));
+    let judged = withdrawn.judged_with(Some(1_000), &|leaf| leaf.get() == 4);
+    assert!(!judged.recalled(), "{judged:?}");
+}
+
+/// A recall of a case reaches the items in it at the time, and not one unpacked before.
+#[test]
+fn a_recall_of_a_container_reaches_what_was_in_it_at_the_time() {
+    const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
+    let aggregation = |minutes: u32, action: &str| {
+        json!({"type": "AggregationEvent", "eventTime": at(minutes), "action": action,
+            "parentID": CASE, "childEPCs": [ITEM], "readPoint": {"id": A_FACTORY}})
+        .as_object()
+        .unwrap()
+        .clone()
+    };
+    let packed = Log::default()
+        .by("A", event(0, "ADD", "commissioning", A_FACTORY)) // 0
+        .by("A", aggregation(10, "ADD")); // 1
+    let inside = packed.by("A", recall_of(60, &[CASE], A_FACTORY)); // 2
+    let judged = inside.judged();
+    assert_eq!(reason(&judged, "recalled").evidence, [2], "{judged:?}");
+    assert!(
+        reason(&judged, "recalled")
+            .detail
+            .contains("a container it was in"),
+        "{judged:?}"
+    );
+    let unpacked = Log::default()
+        .by("A", event(0, "ADD", "commissioning", A_FACTORY))
+        .by("A", aggregation(10, "ADD"))
+        .by("A", aggregation(30, "DELETE"))
+        .by("A", recall_of(60, &[CASE], A_FACTORY));
+    assert!(!unpacked.judged().recalled());
+}
