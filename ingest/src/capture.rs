@@ -446,6 +446,63 @@ impl Analysed {
         violations
     }
 
+    /// Whether an event recalls, or lifts a recall of, what it names: only then is the registry
+    /// of company prefixes read for it.
+    pub fn recalls(&self) -> bool {
+        self.document
+            .events()
+            .iter()
+            .any(|event| ledger::history::recall_scope(event.raw()).is_some())
+    }
+
+    /// The violations of recalling (or lifting the recall of) EPCs or classes of another
+    /// organisation's company prefix: a recall is its brand's word (the owner, or a delegate).
+    /// What no registered prefix covers is judged in the views (the first commissioner's).
+    pub fn foreign_recalls(
+        &self,
+        parties: &ledger::history::Parties,
+        reporter: Option<&ledger::OrganisationId>,
+    ) -> Vec<ProblemViolation> {
+        let mut violations = Vec::new();
+        for event in self.document.events() {
+            let raw = event.raw();
+            let Some((_, epcs, classes)) = ledger::history::recall_scope(raw) else {
+                continue;
+            };
+            let mut refuse = |pointer: String, id: &str, owner: &ledger::OrganisationId| {
+                if reporter.is_some_and(|reporter| parties.acts_for(reporter, owner)) {
+                    return;
+                }
+                let by = reporter.map_or_else(
+                    || "a site of no registered organisation".to_owned(),
+                    ToString::to_string,
+                );
+                violations.push(ProblemViolation::new(
+                    Some(event.index()),
+                    pointer,
+                    "recall",
+                    format!(
+                        "event {}: {id} is issued under a company prefix of {owner}, not of \
+                         {by}: only its brand may recall it or lift its recall",
+                        event.index()
+                    ),
+                ));
+            };
+            for id in epcs {
+                if let Some(owner) = parties.owner_of(id) {
+                    refuse(pointer_to(raw, &event.pointer(), id), id, owner);
+                }
+            }
+            for (position, class) in classes.into_iter().enumerate() {
+                if let Some(owner) = parties.class_owner(class) {
+                    let pointer = format!("{}/quantityList/{position}/epcClass", event.pointer());
+                    refuse(pointer, class, owner);
+                }
+            }
+        }
+        violations
+    }
+
     /// Every distinct location named by an event (`readPoint.id`, `bizLocation.id`), with the
     /// events and pointers naming it, and the keys it may be registered under.
     pub fn locations(&self) -> Vec<NamedLocation> {
@@ -587,6 +644,24 @@ impl Analysed {
         });
         // Entries are built from the same statement just above: a mismatch would be a bug here.
         batch.map_err(|error| CaptureError::Internal(error.to_string()))
+    }
+}
+
+/// The JSON pointer of the member of `raw` (an event at `base`) that names `id`: its place in
+/// `epcList`, `childEPCs`, `inputEPCList` or `outputEPCList`, or `parentID`.
+fn pointer_to(raw: &serde_json::Map<String, serde_json::Value>, base: &str, id: &str) -> String {
+    for member in ["epcList", "childEPCs", "inputEPCList", "outputEPCList"] {
+        if let Some(position) = raw
+            .get(member)
+            .and_then(serde_json::Value::as_array)
+            .and_then(|list| list.iter().position(|value| value.as_str() == Some(id)))
+        {
+            return format!("{base}/{member}/{position}");
+        }
+    }
+    match raw.get("parentID").and_then(serde_json::Value::as_str) == Some(id) {
+        true => format!("{base}/parentID"),
+        false => base.to_owned(),
     }
 }
 

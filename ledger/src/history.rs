@@ -44,7 +44,9 @@ use crate::bundle::Why as BundleWhy;
 use crate::ids::OrganisationId;
 use crate::size::LeafIndex;
 
-pub use authority::{Authority, Parties, RecallChange, Spoken, assess, assess_relations, recall_change};
+pub use authority::{
+    Authority, Parties, RecallChange, Spoken, assess, assess_relations, recall_change, recall_scope,
+};
 pub use item::{Form, Item, ItemError, MAX_ITEM_LEN};
 
 /// The most levels of containers followed (item in case in pallet in container ...).

@@ -36,6 +36,13 @@ use crate::size::LeafIndex;
 /// The namespace the bridge writes its reads under (`tagtrail:tids`: each tag's EPC and TID).
 pub const BRIDGE_NAMESPACE: &str = "https://tagtrail.dev/ns/bridge#";
 
+/// The namespace of what a recall says besides its disposition (`recall:reason`: why, in the
+/// brand's words, at most [`MAX_RECALL_REASON`] characters shown).
+pub const RECALL_NAMESPACE: &str = "https://tagtrail.dev/ns/recall#";
+
+/// The most characters of a recall's reason a finding repeats.
+pub const MAX_RECALL_REASON: usize = 500;
+
 /// How long after the party that sold, destroyed or decommissioned an item it may still see it
 /// without that being suspicious: the tag passing its own exit door after the till.
 pub const END_GRACE_SECONDS: i128 = 2 * 60 * 60;
@@ -205,7 +212,9 @@ pub struct Judgement {
 impl Judgement {
     /// Whether the item is under recall (a `recalled` reason).
     pub fn recalled(&self) -> bool {
-        self.reasons.iter().any(|reason| reason.weight == Weight::Recall)
+        self.reasons
+            .iter()
+            .any(|reason| reason.weight == Weight::Recall)
     }
 }
 
@@ -1055,9 +1064,7 @@ fn recall_changes<'c, 'a>(
     case: &'c Case<'a>,
 ) -> impl Iterator<Item = (&'c Sighting<'a>, authority::RecallChange)> {
     case.evidence()
-        .filter(|sighting| {
-            sighting.of_the_object && *sighting.authority == Authority::Authorised
-        })
+        .filter(|sighting| sighting.of_the_object && *sighting.authority == Authority::Authorised)
         .filter_map(|sighting| Some((sighting, authority::recall_change(sighting.event)?)))
 }
 
@@ -1078,15 +1085,33 @@ fn recalled(case: &Case<'_>) -> Vec<Finding> {
     } else {
         "a container it was in"
     };
+    let mut detail = format!(
+        "{} recalled {how} at {}",
+        organisation(first.reporter),
+        event_time(first.event)
+    );
+    if let Some(reason) = holding
+        .iter()
+        .rev()
+        .find_map(|sighting| recall_reason(sighting.event))
+    {
+        detail.push_str(": ");
+        detail.extend(reason.chars().take(MAX_RECALL_REASON));
+    }
     vec![Finding {
         scans: Vec::new(),
         evidence: holding.iter().map(|sighting| sighting.leaf).collect(),
-        detail: format!(
-            "{} recalled {how} at {}",
-            organisation(first.reporter),
-            event_time(first.event)
-        ),
+        detail,
     }]
+}
+
+/// Why a recall was made, in the brand's words (`recall:reason`), when it says.
+fn recall_reason(event: &Map<String, Value>) -> Option<&str> {
+    let prefix = prefix_of(event, RECALL_NAMESPACE)?;
+    event
+        .get(&format!("{prefix}:reason"))?
+        .as_str()
+        .filter(|reason| !reason.trim().is_empty())
 }
 
 /// The liftings of recalls, each after a recall of what it lifts.

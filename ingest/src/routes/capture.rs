@@ -173,7 +173,7 @@ async fn capture_document(
         }
     }
 
-    if analysed.commissions() {
+    if analysed.commissions() || analysed.recalls() {
         let parties = state
             .parties
             .get(&state.pool)
@@ -183,7 +183,8 @@ async fn capture_document(
                 registry::PartiesError::Read(error) => database_error(error.into()),
             })?;
         let reporter = parties.organisation_of(caller.site());
-        let forbidden = analysed.foreign_commissioning(&parties, reporter);
+        let mut forbidden = analysed.foreign_commissioning(&parties, reporter);
+        forbidden.extend(analysed.foreign_recalls(&parties, reporter));
         if !forbidden.is_empty() {
             return Err(CaptureError::Forbidden(forbidden));
         }

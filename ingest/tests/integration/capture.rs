@@ -1025,10 +1025,10 @@ async fn the_capture_interface_answers_as_the_official_openapi_document_describe
 
 /// The custody rules every capture keeps (docs/ARCHITECTURE.md, "Custody authority"), as a
 /// registered participant who lies would test them: an event with no location of its own, one
-/// dated in the future, and one commissioning another organisation's EPC are refused with the rule
-/// they break, and store nothing.
+/// dated in the future, and one commissioning or recalling another organisation's EPC are refused
+/// with the rule they break, and store nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn custody_rules_refuse_unlocated_future_and_foreign_commissioning_events() {
+async fn custody_rules_refuse_unlocated_future_foreign_commissioning_and_recall_events() {
     let mut app = TestApp::spawn().await;
     let brand = ledger::OrganisationId::parse("brand").unwrap();
     let rival = ledger::OrganisationId::parse("rival").unwrap();
@@ -1158,6 +1158,67 @@ async fn custody_rules_refuse_unlocated_future_and_foreign_commissioning_events(
             "urn:epc:id:sgln:0812345.00001.0",
             at(in_a_minute),
         )),
+        false,
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+
+    // A recall is the brand's word: the rival's recall of the brand's item, or of a lot of its
+    // product, and its lifting of a recall, are forbidden, naming what is not the rival's; the
+    // brand and its partner recall.
+    let recall = |serial: u64, location: &str| {
+        let mut event = common::event(serial, location);
+        event["disposition"] = serde_json::json!("recalled");
+        event.as_object_mut().unwrap().remove("bizStep");
+        event
+    };
+    let rival = "urn:epc:id:sgln:0712345.00001.0";
+    let before = app.counts().await;
+    let reply = capture(&rival_client, doc(recall(3, rival)), false).await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert_eq!(reply.body["violations"][0]["rule"], "recall");
+    assert_eq!(
+        reply.body["violations"][0]["pointer"],
+        "/epcisBody/eventList/0/epcList/0"
+    );
+    assert!(
+        reply.body["violations"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("company prefix of brand, not of rival: only its brand may recall it"),
+        "{}",
+        reply.body
+    );
+    let mut lot = recall(3, rival);
+    lot["epcList"] = serde_json::json!([]);
+    lot["quantityList"] = serde_json::json!([
+        {"epcClass": "urn:epc:class:lgtin:0712345.012345.L1", "quantity": 5},
+        {"epcClass": "urn:epc:class:lgtin:0614141.107346.L1", "quantity": 5}
+    ]);
+    let reply = capture(&rival_client, doc(lot), false).await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert_eq!(
+        reply.body["violations"].as_array().unwrap().len(),
+        1,
+        "only the brand's class is refused: {}",
+        reply.body
+    );
+    assert_eq!(
+        reply.body["violations"][0]["pointer"],
+        "/epcisBody/eventList/0/quantityList/1/epcClass"
+    );
+    let mut lifting = recall(3, rival);
+    lifting.as_object_mut().unwrap().remove("disposition");
+    lifting["persistentDisposition"] = serde_json::json!({"unset": ["recalled"]});
+    let reply = capture(&rival_client, doc(lifting), false).await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert_eq!(reply.body["violations"][0]["rule"], "recall");
+    assert_eq!(app.counts().await, before, "no refused recall was stored");
+    let reply = capture(&brand_client, doc(recall(3, HERE)), false).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let reply = capture(
+        &partner_client,
+        doc(recall(4, "urn:epc:id:sgln:0812345.00001.0")),
         false,
     )
     .await;

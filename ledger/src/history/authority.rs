@@ -98,17 +98,18 @@ impl Parties {
         self.registered_epc(id).map(|(_, owner)| owner)
     }
 
-    /// The organisation that owns the company prefix of an EPC class (`urn:epc:class:lgtin:...`,
-    /// or a class pattern `urn:epc:idpat:sgtin:CP.REF.*`), when that exact prefix is registered.
+    /// The organisation that owns the company prefix of a GS1 trade item class: a lot
+    /// (`urn:epc:class:lgtin:...`, or a Digital Link with `/10/<lot>`) or a whole product
+    /// (`urn:epc:idpat:sgtin:CP.REF.*`, or a Digital Link of a GTIN). The GTIN's digits after its
+    /// indicator are matched against every registered prefix (GS1 allocates prefixes so that none
+    /// is the start of another), so any split of the class finds its owner.
     pub fn class_owner(&self, class: &str) -> Option<&OrganisationId> {
-        let prefix = match epcis::epc::Lgtin::parse(class) {
-            Ok(lot) => lot.company_prefix().clone(),
-            Err(_) => epcis::epc::IdPattern::parse(class)
-                .ok()?
-                .company_prefix()
-                .clone(),
-        };
-        self.prefixes.get(&prefix)
+        let (gtin, _) = crate::index::gtin_and_lot(class)?;
+        let digits = gtin.get(1..13)?;
+        (6..=12).find_map(|length| {
+            let prefix = CompanyPrefix::parse(digits.get(..length)?).ok()?;
+            self.prefixes.get(&prefix)
+        })
     }
 
     /// Every company prefix with its owner, every delegation, site and device, for writing the
@@ -489,6 +490,16 @@ pub enum RecallChange {
     Lifted,
 }
 
+/// What a recall (or its lifting) names, when `event` is judged as one: the EPCs
+/// (`epcList`, `parentID`, ...) and the classes of `quantityList`. `None` for any other event,
+/// including one that states a recall while doing something else (commissioning, shipping).
+pub fn recall_scope(event: &Map<String, Value>) -> Option<(RecallChange, Vec<&str>, Vec<&str>)> {
+    match act(event) {
+        Act::Recall { epcs, classes } => Some((recall_change(event)?, epcs, classes)),
+        _ => None,
+    }
+}
+
 /// The recall an event states, if it states one ([`RecallChange`]).
 pub fn recall_change(event: &Map<String, Value>) -> Option<RecallChange> {
     let is_recalled = |value: &Value| {
@@ -824,9 +835,11 @@ impl<'p> Custody<'p> {
                 if epcs.is_empty() && classes.is_empty() {
                     return Err("a recall that names nothing recalls nothing".to_owned());
                 }
-                epcs.iter().try_for_each(|id| self.check_brand(reporter, id))?;
-                classes.iter().try_for_each(|class| {
-                    match self.parties.class_owner(class) {
+                epcs.iter()
+                    .try_for_each(|id| self.check_brand(reporter, id))?;
+                classes
+                    .iter()
+                    .try_for_each(|class| match self.parties.class_owner(class) {
                         Some(owner) if self.parties.acts_for(reporter, owner) => Ok(()),
                         Some(owner) => Err(format!(
                             "{class} is a class of {owner}'s company prefix, not of {reporter}: \
@@ -836,8 +849,7 @@ impl<'p> Custody<'p> {
                             "{class} is not a class under a registered company prefix: nobody \
                              may recall it"
                         )),
-                    }
-                })
+                    })
             }
             Act::Pack { parent, children } => {
                 self.check_nesting(parent, children)?;

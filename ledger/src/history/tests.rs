@@ -582,7 +582,11 @@ mod custody {
         // Custody passed to B (5), and still only the brand recalls: a recall is its word.
         assert_eq!(kind(&history, 5), "authorised");
         for leaf in [7, 8, 10] {
-            assert_eq!(kind(&history, leaf), "authorised", "entry {leaf}: {history:?}");
+            assert_eq!(
+                kind(&history, leaf),
+                "authorised",
+                "entry {leaf}: {history:?}"
+            );
         }
     }
 
@@ -594,7 +598,11 @@ mod custody {
                 "quantityList".to_owned(),
                 json!([{"epcClass": class, "quantity": 10}]),
             );
-            with(event, "disposition", json!("urn:epcglobal:cbv:disp:recalled"))
+            with(
+                event,
+                "disposition",
+                json!("urn:epcglobal:cbv:disp:recalled"),
+            )
         };
         let parties = parties();
         let events: Vec<SourceEvent<()>> = [
@@ -604,6 +612,8 @@ mod custody {
             (lot(3, "urn:epc:class:lgtin:0999999.107346.L1"), "A"),
             (lot(4, "urn:epc:class:lgtin:0614141.107346.L1|junk"), "A"),
             (recall(5, &[]), "A"),
+            (lot(6, "https://id.gs1.org/01/10614141073464/10/L2"), "L"),
+            (lot(7, "https://id.gs1.org/01/10614141073464/10/L2"), "B"),
         ]
         .into_iter()
         .enumerate()
@@ -623,9 +633,20 @@ mod custody {
         assert_eq!(mark(0), "authorised");
         assert!(mark(1).contains("not of B"), "{}", mark(1));
         assert_eq!(mark(2), "authorised");
-        assert!(mark(3).contains("not a class under a registered"), "{}", mark(3));
-        assert!(mark(4).contains("not a class under a registered"), "{}", mark(4));
+        assert!(
+            mark(3).contains("not a class under a registered"),
+            "{}",
+            mark(3)
+        );
+        assert!(
+            mark(4).contains("not a class under a registered"),
+            "{}",
+            mark(4)
+        );
         assert!(mark(5).contains("names nothing"), "{}", mark(5));
+        // A Digital Link of the lot is the same class: its brand's delegate may, B may not.
+        assert_eq!(mark(6), "authorised");
+        assert!(mark(7).contains("not of B"), "{}", mark(7));
     }
 
     fn transformation(minute: u32, inputs: &[&str], outputs: &[&str]) -> Map<String, Value> {

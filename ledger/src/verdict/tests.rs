@@ -876,7 +876,10 @@ fn lifting_of(minutes: u32, epcs: &[&str], place: &str) -> Map<String, Value> {
 /// leaves the verdict on whether it is genuine as it was.
 #[test]
 fn a_brand_s_recall_is_said_first_and_the_item_is_still_judged_genuine() {
-    let log = a_genuine_life().by("A", recall_of(2_500, &[ITEM], A_FACTORY)); // 4
+    let mut said = recall_of(2_500, &[ITEM], A_FACTORY);
+    said.insert("@context".to_owned(), json!([{"rc": RECALL_NAMESPACE}]));
+    said.insert("rc:reason".to_owned(), json!("possible listeria"));
+    let log = a_genuine_life().by("A", said); // 4
     let judged = log.judged();
     assert_eq!(judged.verdict, Verdict::Genuine, "{judged:?}");
     assert!(judged.recalled());
@@ -884,7 +887,10 @@ fn a_brand_s_recall_is_said_first_and_the_item_is_still_judged_genuine() {
     assert_eq!(judged.reasons[0].weight, Weight::Recall);
     assert_eq!(judged.reasons[0].evidence, [4]);
     assert!(
-        judged.reasons[0].detail.starts_with("A recalled the item at"),
+        judged.reasons[0]
+            .detail
+            .starts_with("A recalled the item at")
+            && judged.reasons[0].detail.ends_with(": possible listeria"),
         "{judged:?}"
     );
     // A suspicious item under recall is both.

@@ -51,6 +51,8 @@ struct Words {
     entries: &'static str,
     nothing: &'static str,
     device: &'static str,
+    /// Said first, above the verdict, when the item is under recall: a heading and what to do.
+    recalled: (&'static str, &'static str),
     /// The in-browser check's words, by the codes `check.js` reports (`{name}`: a value it
     /// fills in).
     check: &'static [(&'static str, &'static str)],
@@ -94,6 +96,10 @@ const ENGLISH: Words = Words {
     entries: "entries",
     nothing: "No event names this item.",
     device: "Checked on this device",
+    recalled: (
+        "Recalled",
+        "Its brand has recalled this product. Do not use it, and follow the brand's instructions for returning it.",
+    ),
     check: &[
         ("checking", "Checking the proofs on this device…"),
         ("verified", "Verified on this device"),
@@ -283,6 +289,10 @@ const CHINESE: Words = Words {
     entries: "条",
     nothing: "没有事件提到此商品。",
     device: "在本机核验",
+    recalled: (
+        "已召回",
+        "品牌方已召回此产品。请停止使用，并按品牌方的说明退回。",
+    ),
     check: &[
         ("checking", "正在本机核验证明……"),
         ("verified", "已在本机核验"),
@@ -431,7 +441,8 @@ const STYLE: &str = "body{margin:0;font:16px/1.5 system-ui,sans-serif;color:#1a1
 header,main,footer{max-width:40rem;margin:0 auto;padding:1rem}\
 .v{border-radius:.5rem;padding:1rem;border:3px solid}\
 .genuine{background:#e6f4ea;border-color:#1e7b34}.suspicious{background:#fdecea;border-color:#b3261e}\
-.unknown{background:#f1f3f4;border-color:#5f6368}.not_anchored_yet{background:#fff4e0;border-color:#8a5a00}\
+.unknown{background:#f1f3f4;border-color:#5f6368}.recall{background:#b3261e;color:#fff;border-color:#7a1a14;margin-bottom:1rem}\
+.recall .d{color:#fff}.not_anchored_yet{background:#fff4e0;border-color:#8a5a00}\
 h1{font-size:1.1rem;margin:0}.v p{margin:.25rem 0 0}.v strong{font-size:1.6rem}\
 #tt-status{font-weight:600;margin:.75rem 0 .25rem}[data-state=verified] #tt-status{color:#1e7b34}\
 [data-state=failed] #tt-status{color:#b3261e}[data-state=incomplete] #tt-status{color:#8a5a00}[data-state=verified] #tt-status::before{content:\"\\2713  \"}\
@@ -519,18 +530,43 @@ pub fn render(answer: &Value, language: Language, checkpoint_keys: &[String]) ->
         .copied()
         .unwrap_or(words.verdicts[2]);
     let item = escape(answer["item"]["asked"].as_str().unwrap_or(""));
+    // A recall is said first, above the verdict, with the brand's entry that says it.
+    let recall = match answer["recalled"].as_bool() == Some(true) {
+        true => {
+            let detail = answer["reasons"]
+                .as_array()
+                .and_then(|reasons| reasons.iter().find(|reason| reason["code"] == "recalled"))
+                .and_then(|reason| reason["detail"].as_str())
+                .unwrap_or("");
+            format!(
+                "<section class=\"v recall\" role=\"alert\"><strong>{}</strong><p>{}</p>\
+                 <p class=\"d\">{}</p></section>",
+                escape(words.recalled.0),
+                escape(words.recalled.1),
+                escape(detail)
+            )
+        }
+        false => String::new(),
+    };
+    let title = match recall.is_empty() {
+        true => format!("{} {}", escape(headline), escape(words.title)),
+        false => format!(
+            "{} · {} {}",
+            escape(words.recalled.0),
+            escape(headline),
+            escape(words.title)
+        ),
+    };
     let mut page = String::with_capacity(8 * 1024);
     page.push_str(&format!(
         "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{} {}</title><style>{STYLE}</style></head><body>",
+         <title>{title}</title><style>{STYLE}</style></head><body>",
         language.code(),
-        escape(headline),
-        escape(words.title)
     ));
     page.push_str(&format!(
         "<header><h1>{}</h1><p class=\"d\">{item}</p></header><main>\
-         <section class=\"v {verdict}\" aria-live=\"polite\"><strong>{}</strong><p>{}</p></section>\
+         {recall}<section class=\"v {verdict}\" aria-live=\"polite\"><strong>{}</strong><p>{}</p></section>\
          <section id=\"tt-check\" hidden aria-live=\"polite\"><p id=\"tt-status\"></p>\
          <details><summary>{}</summary><ul id=\"tt-details\"></ul></details></section>",
         escape(words.title),
@@ -689,6 +725,27 @@ mod tests {
         assert_eq!(page.matches("<script").count(), 2);
         assert!(page.contains("Anchored on chain up to entry 10"));
         assert!(page.contains("<a href=\"/items/x/bundle\">"));
+    }
+
+    #[test]
+    fn a_recall_is_said_first_above_the_verdict_in_both_languages() {
+        let mut recalled = answer(2);
+        recalled["recalled"] = json!(true);
+        recalled["reasons"] = json!([{"code": "recalled", "weight": "recall", "evidence": [7],
+            "detail": "A <b>recalled</b> the item at 2026-03-02T00:00:00Z"}]);
+        let page = render(&recalled, Language::English, &[]);
+        let banner = page
+            .find("<section class=\"v recall\" role=\"alert\">")
+            .unwrap();
+        assert!(banner < page.find("<strong>Suspicious</strong>").unwrap());
+        assert!(page.contains("<title>Recalled · Suspicious Is it genuine?</title>"));
+        assert!(page.contains("Do not use it"));
+        assert!(page.contains("A &lt;b&gt;recalled&lt;/b&gt; the item"));
+        let page = render(&recalled, Language::Chinese, &[]);
+        assert!(page.contains("<strong>已召回</strong>"));
+        // Not recalled: no banner.
+        let page = render(&answer(2), Language::English, &[]);
+        assert!(!page.contains("class=\"v recall\""));
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! `GET /01/{gtin}/21/{serial}` and `GET /00/{sscc}`: what a consumer's scan of a GS1 Digital
 //! Link (the QR code on the product, the URL an NFC tag gives) reaches when the link's domain
 //! resolves here, answered as a GS1-Conformant Resolver answers:
-//! - no `linkType`, or `linkType=gs1:verificationService` (the default link): the verdict on the
-//!   item (`ledger::verdict`: genuine, suspicious, unknown or not anchored yet, with its
-//!   reasons), its journey, and where its history and the bundle that proves it are;
+//! - no `linkType`, or `linkType=gs1:verificationService` (the default link) or
+//!   `gs1:recallStatus`: the verdict on the item (`ledger::verdict`: genuine, suspicious, unknown
+//!   or not anchored yet, with its reasons), whether it is under recall (`recalled`, and the
+//!   first reason), its journey, and where its history and the bundle that proves it are;
 //! - `linkType=linkset` (or `all`), or `Accept: application/linkset+json` without a `linkType`:
 //!   the RFC 9264 linkset of what is served for the item, as `application/linkset+json`;
 //! - `linkType=gs1:traceability` (the history) or the provenance bundle's link type: a `307` to
@@ -92,7 +93,9 @@ impl Asked {
             .or_else(|| link_type.strip_prefix("https://gs1.org/voc/"));
         match (link_type.as_str(), term) {
             ("linkset" | "all", _) => Self::Linkset,
-            (_, Some("verificationService" | "defaultLink")) => Self::Verdict,
+            // The verdict says first whether the item is under recall (`recalled`, and the
+            // reason of that code with its entries).
+            (_, Some("verificationService" | "defaultLink" | "recallStatus")) => Self::Verdict,
             (_, Some("traceability")) => Self::History,
             (BUNDLE_LINK_TYPE, _) => Self::Bundle,
             _ => Self::Other(link_type),
@@ -183,6 +186,14 @@ fn linkset(anchor: &str, root: &str, id: &str, item: &Item) -> Value {
     );
     links.insert(format!("{GS1_VOC}defaultLink"), verdict.clone());
     links.insert(format!("{GS1_VOC}verificationService"), verdict);
+    links.insert(
+        format!("{GS1_VOC}recallStatus"),
+        json!([{
+            "href": format!("{anchor}?linkType=gs1:recallStatus"),
+            "title": "Is it recalled? The verdict, whose `recalled` says so first",
+            "type": "application/json",
+        }]),
+    );
     links.insert(
         format!("{GS1_VOC}traceability"),
         json!([{
@@ -333,6 +344,7 @@ pub(super) async fn verdict(
                     "epcs": item.epcs,
                 },
                 "verdict": judgement.verdict,
+                "recalled": judgement.recalled(),
                 "reasons": judgement.reasons,
                 "checkpoint": {
                     "treeSize": size,

@@ -950,3 +950,86 @@ async fn a_bundle_asked_for_by_link_follows_every_split_of_the_item() {
     );
     pipeline.stop().await;
 }
+
+/// A recall of `ids` (CBV disposition `recalled`, no business step), from A's location.
+fn recall(minute: u32, ids: &[&str]) -> Value {
+    let mut event = object(minute, "OBSERVE", ids, "");
+    let fields = event.as_object_mut().unwrap();
+    fields.remove("bizStep");
+    fields.insert("disposition".to_owned(), json!("recalled"));
+    event
+}
+
+/// B "recalls" A's item (a party that is not the brand: refused at capture, nothing stored; the
+/// views' marks for what gets past, ledger's verdict tests); then A, the brand, recalls the case
+/// the item travelled in: every answer says it
+/// first (the JSON's `recalled`, the first reason naming A's entry, the page's banner above the
+/// verdict, the resolver's `gs1:recallStatus` link), the verdict on whether the item is genuine
+/// is unchanged, and the bundle's story and marks verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recall_is_said_first_only_when_the_brand_made_it() {
+    const SCAN: &str = "/01/80614141123458/21/6789";
+    let pipeline = Pipeline::start(|_| {}).await;
+    let token = register_b(&pipeline).await;
+    a_s_journey(&pipeline).await;
+    let (_, before) = pipeline.get(SCAN).await;
+    assert_eq!(before["recalled"], false, "{before}");
+
+    // B's recall of A's item is refused at capture, naming the item; nothing is stored.
+    let (status, body) = capture_as_b(&pipeline, &token, vec![at_b(recall(6, &[ITEM]))]).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["violations"][0]["rule"], "recall", "{body}");
+    assert_eq!(
+        body["violations"][0]["pointer"],
+        "/epcisBody/eventList/0/epcList/0"
+    );
+    let (_, answer) = pipeline.get(SCAN).await;
+    assert_eq!(answer["recalled"], false, "{answer}");
+    assert_eq!(answer["journey"], before["journey"], "{answer}");
+
+    // The item is still in its case: A recalls the case.
+    pipeline.capture(vec![recall(7, &[CASE])]).await;
+    let (status, answer) = pipeline.get(SCAN).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["recalled"], true, "{answer}");
+    assert_eq!(answer["verdict"], before["verdict"], "{answer}");
+    let first = &answer["reasons"][0];
+    assert_eq!(first["code"], "recalled", "{answer}");
+    assert_eq!(first["weight"], "recall");
+    let recall_entry = answer["journey"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["disposition"] == "recalled" && step["reportedBy"] == SITE)
+        .unwrap_or_else(|| panic!("no recall in the journey: {answer}"))["leafIndex"]
+        .clone();
+    assert_eq!(first["evidence"], json!([recall_entry]));
+    assert!(
+        first["detail"]
+            .as_str()
+            .unwrap()
+            .contains("recalled a container it was in"),
+        "{first}"
+    );
+    let (status, status_link) = pipeline
+        .get(&format!("{SCAN}?linkType=gs1:recallStatus"))
+        .await;
+    assert_eq!(status, 200, "{status_link}");
+    assert_eq!(status_link["recalled"], true);
+    let (_, linkset) = pipeline.get(&format!("{SCAN}?linkType=linkset")).await;
+    assert!(
+        linkset.to_string().contains("linkType=gs1:recallStatus"),
+        "{linkset}"
+    );
+    let (status, _, page) = pipeline
+        .get_with(SCAN, &[("accept", "text/html"), ("accept-language", "en")])
+        .await;
+    assert_eq!(status, 200);
+    let page = String::from_utf8(page).unwrap();
+    let banner = page.find("class=\"v recall\"").expect("no recall banner");
+    assert!(banner < page.find("class=\"v not_anchored_yet").unwrap());
+
+    // The bundle carries the recall with its mark, and the verifier recomputes it.
+    let (bundle, _, _) = item_bundle(&pipeline).await;
+    story_and_authority_verified(&pipeline, &bundle);
+}
