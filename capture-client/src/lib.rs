@@ -131,8 +131,8 @@ impl DeviceSigner {
     }
 }
 
-/// How a client authenticates.
-#[derive(Debug)]
+/// How a client authenticates. A token is a secret: `Debug` does not show it, and it is zeroed
+/// when the credential is dropped.
 // A client holds one credential for its whole life: the variants' size difference costs nothing.
 #[allow(clippy::large_enum_variant)]
 pub enum Credential {
@@ -140,6 +140,23 @@ pub enum Credential {
     Device(DeviceSigner),
     /// With a site API token.
     Token(String),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Device(signer) => f.debug_tuple("Device").field(signer).finish(),
+            Self::Token(_) => f.write_str("Token(..)"),
+        }
+    }
+}
+
+impl Drop for Credential {
+    fn drop(&mut self) {
+        if let Self::Token(token) = self {
+            zeroize::Zeroize::zeroize(token);
+        }
+    }
 }
 
 /// The answer to a request.

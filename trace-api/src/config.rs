@@ -54,6 +54,10 @@
 //! signing_key = "/etc/tagtrail/exports.key"   # signs each export's manifest (`tagtrail keygen`);
 //!                               # default: none, exports carry no manifest
 //!
+//! [recalls]
+//! capture_url = "http://127.0.0.1:8080"   # ingest, where POST /recalls captures a recall with the
+//!                               # caller's own site token (default: none, POST /recalls answers 503)
+//!
 //! [log]
 //! format = "text"               # or "json"
 //! filter = "info"
@@ -122,6 +126,7 @@ const SCHEMA: Schema = Schema {
             ],
         ),
         ("exports", &["signing_key"]),
+        ("recalls", &["capture_url"]),
         ("log", &["format", "filter"]),
     ],
     strict: false,
@@ -145,7 +150,19 @@ pub struct Config {
     #[serde(default)]
     pub exports: ExportsConfig,
     #[serde(default)]
+    pub recalls: RecallsConfig,
+    #[serde(default)]
     pub log: LogConfig,
+}
+
+/// `[recalls]`: where `POST /recalls` captures the events that record a recall.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecallsConfig {
+    /// The base URL of ingest (`http://127.0.0.1:8080`): a recall is captured there with the
+    /// caller's own site token, so that it is the brand's word. None: `POST /recalls` answers
+    /// `503`, this service writes nothing.
+    pub capture_url: Option<String>,
 }
 
 /// `[exports]`: how `POST /exports` signs what it exports.
@@ -416,6 +433,7 @@ impl Config {
             audit: AuditConfig::default(),
             scans: ScansConfig::default(),
             exports: ExportsConfig::default(),
+            recalls: RecallsConfig::default(),
             log: LogConfig::default(),
         };
         config.check()?;
@@ -425,6 +443,13 @@ impl Config {
     fn check(&self) -> Result<(), ConfigError> {
         let invalid = |message: &str| Err(ConfigError::Invalid(message.to_owned()));
         self.http.check()?;
+        if let Some(url) = &self.recalls.capture_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return invalid(
+                "recalls.capture_url must be ingest's http:// or https:// base URL (http://127.0.0.1:8080)",
+            );
+        }
         if self.limits.max_event_bytes == 0
             || self.limits.max_inflight_bytes / 8 < self.limits.max_event_bytes
         {

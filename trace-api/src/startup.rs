@@ -63,6 +63,8 @@ pub struct AppState {
     pub(crate) page_key: crate::routes::PageKey,
     /// The key that signs exports' manifests (`exports.signing_key`), when configured.
     pub(crate) export_signer: Option<Arc<ledger::note::NoteSignerKey>>,
+    /// Where `POST /recalls` captures (`recalls.capture_url`), when configured.
+    pub(crate) recall_capture_url: Option<String>,
 }
 
 /// A built, listening trace-api service.
@@ -129,6 +131,7 @@ impl Application {
             .map(Arc::new);
         let state = web::Data::new(AppState {
             export_signer,
+            recall_capture_url: config.recalls.capture_url.clone(),
             store,
             registry,
             checkpoint_keys,

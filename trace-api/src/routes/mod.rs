@@ -27,6 +27,7 @@ pub use query::PageKey;
 pub use recipients::MAX_LISTED as MAX_LISTED_RECIPIENT_KEYS;
 mod page;
 mod query;
+mod recalls;
 mod recipients;
 mod scan;
 mod sealed;
@@ -80,6 +81,7 @@ routes! {
     "/check.js" => page::script;
     post:
     "/exports" => exports::create,
+    "/recalls" => recalls::create,
 }
 
 /// The routes whose answers load events (counted per client: `limits.max_answers_per_client`).

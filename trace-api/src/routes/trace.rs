@@ -52,43 +52,32 @@ pub(super) async fn trace(
         .await
         .map_err(super::items::registry_problem)?;
     let budget = state.budget.answer_for(super::items::client(&request));
-    let source = LedgerSource {
-        view: &view,
-        parties: &parties,
-        access: &access,
-        budget: &budget,
-        lane: &state.lane,
-        most: state.limits.max_history_events,
-        read: Cell::new(0),
-        omitted: RefCell::new(BTreeMap::new()),
-        hashes: RefCell::new(BTreeMap::new()),
-    };
-    let traced = ledger::trace::trace(
-        &source,
-        &TraceRequest {
+    let Traced {
+        trace: mut traced,
+        omitted,
+        hashes,
+    } = run(
+        &state,
+        &view,
+        &parties,
+        Some(&access),
+        &budget,
+        TraceRequest {
             start: asked.start.clone(),
             direction: asked.direction,
             span: asked.span,
             max_events: state.limits.max_history_events,
             max_subjects: MAX_TRACE_SUBJECTS,
         },
-        &parties,
     )
-    .await
-    .map_err(|error| match error {
-        TraceError::Source(problem) => problem,
-        too_much => Problem::Epcis(EpcisException::QueryTooLarge, too_much.to_string()),
-    })?;
-    let mut traced = traced;
+    .await?;
     if access.role != Role::Regulator {
         // Why another party's event did not count rests on events a partner may not read.
         for unfollowed in &mut traced.unfollowed {
             unfollowed.reason = "its reporter had no authority for what it relates".to_owned();
         }
     }
-    let omitted: Vec<Omitted> = source
-        .omitted
-        .take()
+    let omitted: Vec<Omitted> = omitted
         .into_iter()
         .map(|(reporter, events)| Omitted {
             // A partner learns how many were left out, not whose.
@@ -116,7 +105,6 @@ pub(super) async fn trace(
         .iter()
         .flat_map(|edge| edge.evidence.iter().copied())
         .collect();
-    let hashes = source.hashes.into_inner();
     let events: Vec<Value> = evidence
         .into_iter()
         .filter_map(|leaf| {
@@ -138,6 +126,49 @@ pub(super) async fn trace(
         HeaderValue::from_static("Accept, Authorization"),
     );
     Ok(answer)
+}
+
+/// A trace as the ledger gave it.
+pub(super) struct Traced {
+    pub(super) trace: ledger::trace::Trace,
+    /// The candidates left out by reporter (a flood's share).
+    pub(super) omitted: BTreeMap<Option<ledger::OrganisationId>, usize>,
+    /// The event hash of every entry read that the credential may see, by leaf.
+    pub(super) hashes: BTreeMap<u64, String>,
+}
+
+/// Traces `request` on the ledger as of `view`, reading what `access` may read (`None`: every
+/// event, for the service's own use: a recall's scope). Too much to read is `413`.
+pub(super) async fn run(
+    state: &AppState,
+    view: &View,
+    parties: &Parties,
+    access: Option<&Access>,
+    budget: &AnswerBudget,
+    request: TraceRequest,
+) -> Result<Traced, Problem> {
+    let source = LedgerSource {
+        view,
+        parties,
+        access,
+        budget,
+        lane: &state.lane,
+        most: state.limits.max_history_events,
+        read: Cell::new(0),
+        omitted: RefCell::new(BTreeMap::new()),
+        hashes: RefCell::new(BTreeMap::new()),
+    };
+    let trace = ledger::trace::trace(&source, &request, parties)
+        .await
+        .map_err(|error| match error {
+            TraceError::Source(problem) => problem,
+            too_much => Problem::Epcis(EpcisException::QueryTooLarge, too_much.to_string()),
+        })?;
+    Ok(Traced {
+        trace,
+        omitted: source.omitted.into_inner(),
+        hashes: source.hashes.into_inner(),
+    })
 }
 
 /// The omitted counts with one line per reporter (a partner's all in one, unnamed).
@@ -245,7 +276,8 @@ impl Asked {
 struct LedgerSource<'a> {
     view: &'a View,
     parties: &'a Parties,
-    access: &'a Access,
+    /// What the credential may read; `None`: everything.
+    access: Option<&'a Access>,
     budget: &'a AnswerBudget,
     lane: &'a Lane,
     /// The most events the trace reads.
@@ -302,11 +334,13 @@ impl LedgerSource<'_> {
 
     /// Whether the credential may read an entry attested so.
     fn readable(&self, attestation: &ledger::record::Attestation) -> bool {
-        self.access.role == Role::Regulator
-            || self
-                .parties
-                .site_of(attestation)
-                .is_some_and(|site| self.access.may_read_site(site))
+        self.access.is_none_or(|access| {
+            access.role == Role::Regulator
+                || self
+                    .parties
+                    .site_of(attestation)
+                    .is_some_and(|site| access.may_read_site(site))
+        })
     }
 }
 

@@ -118,7 +118,13 @@ impl<Db> Pipeline<Db> {
         let ingest = format!("http://127.0.0.1:{}", ingest_app.port());
         let ingest_handle = ingest_app.handle();
         let ingest_task = tokio::spawn(ingest_app.run_until_stopped());
-        let reader = TraceApi::start(reader_url, adjust).await;
+        // POST /recalls captures through this ingest.
+        let capture_url = ingest.clone();
+        let reader = TraceApi::start(reader_url, move |config| {
+            config.recalls.capture_url = Some(capture_url);
+            adjust(config);
+        })
+        .await;
         Self {
             db,
             ingest,

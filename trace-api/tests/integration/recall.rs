@@ -386,3 +386,156 @@ async fn a_trace_needs_a_credential_and_refuses_bad_requests_with_the_binding_s_
     assert!(reaches(&all, &item(1)), "{all}");
     pipeline.stop().await;
 }
+
+/// `POST /recalls` with `token` and `body`: status and JSON body.
+async fn post_recall(pipeline: &Pipeline, token: Option<&str>, body: &Value) -> (u16, Value) {
+    let bearer = token.map(|token| format!("Bearer {token}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .iter()
+        .map(|value| ("Authorization", value.as_str()))
+        .collect();
+    let (status, _, bytes) = pipeline
+        .post("/recalls", &headers, &serde_json::to_vec(body).unwrap())
+        .await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// The scan of the brand's item `serial` (`item(serial)`).
+async fn scan(pipeline: &Pipeline, serial: u32) -> Value {
+    let (status, answer) = pipeline
+        .get(&format!("/01/80614141123458/21/9{serial}"))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// The brand recalls lot R1 from the journey above: every item of the lot, and the brand's cases,
+/// pallet and shipment they travelled in, are named in recall events the brand's token captured
+/// (the retailer's product made of two of them is counted, never named); each item's scan says
+/// it first, an item of the other lot's does not; a retry records nothing twice; a lifting ends
+/// it. The retailer may not recall the brand's lot, and bad requests are refused naming why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brand_recalls_a_lot_and_every_item_it_reached_says_so_first() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    pipeline.warm_index().await;
+    let rival = journey(&pipeline).await;
+    let admin = pipeline.db.connect().await.unwrap();
+    let brand = registry::create_token(&admin, &ledger::SiteId::parse(SITE).unwrap(), "brand")
+        .await
+        .unwrap()
+        .expose();
+    let recall = json!({"scope": [LOT_1], "location": LOCATION, "recalledAt": at(20),
+        "reason": "possible listeria"});
+
+    // Who may not: nobody without a site token, an unknown token, the retailer (not the brand).
+    let (status, problem) = post_recall(&pipeline, None, &recall).await;
+    assert_eq!(status, 401, "{problem}");
+    let forged = format!("tt_{}_{}", "0".repeat(16), "1".repeat(64));
+    let (status, _) = post_recall(&pipeline, Some(&forged), &recall).await;
+    assert_eq!(status, 401);
+    let (status, problem) = post_recall(&pipeline, Some(&rival), &recall).await;
+    assert_eq!(status, 403, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("only its brand may recall it"),
+        "{problem}"
+    );
+    // Bad requests: a place, an unknown member, a time without its offset, a location not the
+    // brand's (ingest's own refusal, as it gave it), a body too long.
+    for (body, status) in [
+        (
+            json!({"scope": [LOCATION], "location": LOCATION, "recalledAt": at(20)}),
+            400,
+        ),
+        (
+            json!({"scope": [LOT_1], "location": LOCATION, "recalledAt": at(20), "x": 1}),
+            400,
+        ),
+        (
+            json!({"scope": [LOT_1], "location": LOCATION, "recalledAt": "2026-01-01T00:00:00"}),
+            400,
+        ),
+        (
+            json!({"scope": [LOT_1], "location": B_LOCATION, "recalledAt": at(20)}),
+            403,
+        ),
+        (
+            json!({"scope": [LOT_1], "location": LOCATION, "recalledAt": at(20),
+            "reason": "x".repeat(20_000)}),
+            400,
+        ),
+    ] {
+        let (got, problem) = post_recall(&pipeline, Some(&brand), &body).await;
+        assert_eq!(got, status, "{body}: {problem}");
+    }
+    let before = pipeline.trace_api().checkpoint_size().await.unwrap();
+    for serial in [1, 3, 5] {
+        assert_eq!(scan(&pipeline, serial).await["recalled"], false);
+    }
+
+    // The brand recalls the lot.
+    let (status, answer) = post_recall(&pipeline, Some(&brand), &recall).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["recall"], "recalled");
+    assert_eq!(answer["reportedBy"], SITE);
+    // Four items, two cases, the pallet and the shipment; the retailer's product is not named.
+    assert_eq!(answer["epcs"], 8, "{answer}");
+    assert_eq!(answer["othersReached"], 1, "{answer}");
+    assert_eq!(answer["lots"], json!([id(LOT_1)]));
+    let receipts = answer["receipts"].as_array().unwrap();
+    assert_eq!(receipts.len(), 1, "{answer}");
+    let entry = receipts[0]["leafIndex"].clone();
+    pipeline
+        .wait_for_checkpoint(entry.as_u64().unwrap() + 1)
+        .await;
+    for serial in 1..=4 {
+        let scanned = scan(&pipeline, serial).await;
+        assert_eq!(scanned["recalled"], true, "item {serial}: {scanned}");
+        let first = &scanned["reasons"][0];
+        assert_eq!(first["code"], "recalled");
+        assert_eq!(first["evidence"], json!([entry]), "{scanned}");
+        assert!(
+            first["detail"]
+                .as_str()
+                .unwrap()
+                .ends_with(": possible listeria"),
+            "{first}"
+        );
+    }
+    assert_eq!(scan(&pipeline, 5).await["recalled"], false);
+
+    // A retry records nothing twice.
+    let size = pipeline.trace_api().checkpoint_size().await.unwrap();
+    let (status, again) = post_recall(&pipeline, Some(&brand), &recall).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["receipts"][0]["duplicate"], true, "{again}");
+    assert_eq!(again["receipts"][0]["leafIndex"], entry);
+    assert_eq!(pipeline.trace_api().checkpoint_size().await.unwrap(), size);
+    assert!(size > before);
+
+    // The brand lifts it.
+    let lift = json!({"scope": [LOT_1], "location": LOCATION, "recalledAt": at(30),
+        "lift": true});
+    let (status, lifted) = post_recall(&pipeline, Some(&brand), &lift).await;
+    assert_eq!(status, 202, "{lifted}");
+    assert_eq!(lifted["recall"], "lifted");
+    pipeline
+        .wait_for_checkpoint(lifted["receipts"][0]["leafIndex"].as_u64().unwrap() + 1)
+        .await;
+    let scanned = scan(&pipeline, 3).await;
+    assert_eq!(scanned["recalled"], false, "{scanned}");
+    assert!(
+        scanned["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|reason| reason["code"] == "recall_lifted"),
+        "{scanned}"
+    );
+    pipeline.stop().await;
+}
