@@ -285,14 +285,24 @@ async fn administration_and_capture_commands_work_end_to_end() {
         "{listed}"
     );
 
-    index_monitor_checks_the_log_through_trace_api(&ingest).await;
+    index_monitor_checks_the_log_through_trace_api(&ingest, &token, &files[0]).await;
     ingest.stop().await;
 }
 
 /// `tagtrail index-monitor`, through a trace-api on the ingest's database: once a checkpoint
 /// commits to the index, the index is the one the events give. A log it cannot reach and a key
 /// that is not one are usage errors.
-async fn index_monitor_checks_the_log_through_trace_api(ingest: &Ingest) {
+///
+/// An idle log's newest checkpoint keeps the index line it was signed with until the log grows,
+/// and one signed while the index's heads stayed locked (a loaded machine: the checkpointer waits
+/// a second for them, then signs without) commits to none: while the monitor says the checkpoint
+/// commits to no index, an event is captured now and then (with `token`, from `template`) so that
+/// a newer checkpoint is signed.
+async fn index_monitor_checks_the_log_through_trace_api(
+    ingest: &Ingest,
+    token: &str,
+    template: &std::path::Path,
+) {
     let reader_url = ingest
         .db
         .login_role("tagtrail_reader_cli_test", "tagtrail_reader")
@@ -313,11 +323,30 @@ async fn index_monitor_checks_the_log_through_trace_api(ingest: &Ingest) {
         .to_string();
     let monitor =
         |url: &str, key: &str| tagtrail(args(&["index-monitor", "--url", url, "--log-key", key]));
-    // Exit 3 until a checkpoint commits to the index.
+    // Exit 3 until a checkpoint commits to an index that covers it.
     let mut output = monitor(&trace_url, &key).await;
-    for _ in 0..300 {
+    for attempt in 1..=300 {
         if output.status.code() != Some(3) {
             break;
+        }
+        if attempt % 20 == 0 {
+            let mut value: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(template).unwrap()).unwrap();
+            value["epcisBody"]["eventList"][0]["eventTime"] =
+                format!("2025-02-01T00:{:02}:00Z", attempt / 20).into();
+            let document = ingest.dir.join(format!("grow-{attempt}.json"));
+            std::fs::write(&document, serde_json::to_vec(&value).unwrap()).unwrap();
+            stdout(
+                &tagtrail(args(&[
+                    "capture",
+                    "--url",
+                    &ingest.url,
+                    "--token",
+                    token,
+                    document.to_str().unwrap(),
+                ]))
+                .await,
+            );
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         output = monitor(&trace_url, &key).await;
