@@ -456,14 +456,19 @@ impl Analysed {
     }
 
     /// The violations of recalling (or lifting the recall of) EPCs or classes of another
-    /// organisation's company prefix: a recall is its brand's word (the owner, or a delegate).
-    /// What no registered prefix covers is judged in the views (the first commissioner's).
+    /// organisation's company prefix: a recall is its brand's word (the owner, or a delegate), or
+    /// a regulator's. What no registered prefix covers is judged in the views (the first
+    /// commissioner's).
     pub fn foreign_recalls(
         &self,
         parties: &ledger::history::Parties,
         reporter: Option<&ledger::OrganisationId>,
     ) -> Vec<ProblemViolation> {
         let mut violations = Vec::new();
+        // A regulator's recall holds for any item.
+        if reporter.is_some_and(|reporter| parties.is_regulator(reporter)) {
+            return violations;
+        }
         for event in self.document.events() {
             let raw = event.raw();
             let Some((_, epcs, classes)) = ledger::history::recall_scope(raw) else {

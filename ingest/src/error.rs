@@ -50,6 +50,24 @@ impl ExceptionType {
     }
 }
 
+/// The detail of a `403` capture: what the caller may not say, by the rules its violations break
+/// (`location`, `commissioning`, `recall`), and that nothing was stored.
+fn forbidden_detail(violations: &[ProblemViolation]) -> String {
+    let mut said = Vec::new();
+    for violation in violations {
+        let what = match violation.rule.as_str() {
+            "location" => "names locations the caller's site does not own",
+            "commissioning" => "commissions EPCs of another organisation's company prefix",
+            "recall" => "recalls what is not the caller's brand's",
+            _ => "says what the caller may not say",
+        };
+        if !said.contains(&what) {
+            said.push(what);
+        }
+    }
+    format!("the document {}; nothing was stored", said.join(", and "))
+}
+
 /// One thing wrong with a request, located in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -301,7 +319,7 @@ impl CaptureError {
                 T::Security,
                 "Access to resource forbidden",
                 StatusCode::FORBIDDEN,
-                "the document names locations the caller's site does not own; nothing was stored",
+                forbidden_detail(violations),
             )
             .with_violations(violations.clone()),
             Self::TooLarge { violation, .. } => Problem::new(

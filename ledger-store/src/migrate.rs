@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 23] = [
+    const LANDED: [(i32, &str, &str); 24] = [
         (
             1,
             "ledger",
@@ -331,6 +331,11 @@ mod tests {
             23,
             "recipient_keys",
             "16207b4eaaeed90e8385dc7a433e750fca8ad6c66f1fa6d5ec7a724092ae5eb7",
+        ),
+        (
+            24,
+            "recalls",
+            "0acf620699fb972aef1434f936f8a6d08c1a96443b524038509327a098e0e632",
         ),
     ];
 

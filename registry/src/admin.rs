@@ -253,6 +253,28 @@ pub async fn add_delegate(
     Ok(())
 }
 
+/// Names `organisation` a regulator (`regulator`) or ends that (`!regulator`): a regulator's
+/// recalls hold for any item, besides each item's brand. Idempotent.
+pub async fn set_regulator(
+    client: &mut Client,
+    organisation: &OrganisationId,
+    regulator: bool,
+) -> Result<(), RegistryError> {
+    let transaction = client.transaction().await?;
+    require_organisation(&transaction, organisation).await?;
+    let statement = match regulator {
+        true => {
+            "INSERT INTO organisation_regulators (organisation_id) VALUES ($1) ON CONFLICT DO NOTHING"
+        }
+        false => "DELETE FROM organisation_regulators WHERE organisation_id = $1",
+    };
+    transaction
+        .execute(statement, &[&organisation.as_str()])
+        .await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
 /// An organisation as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrganisationInfo {
@@ -260,6 +282,8 @@ pub struct OrganisationInfo {
     pub prefixes: Vec<String>,
     pub delegates: Vec<String>,
     pub sites: Vec<String>,
+    /// Whether it is a regulator ([`set_regulator`]).
+    pub regulator: bool,
 }
 
 /// Every organisation with its prefixes, delegates and sites.
@@ -272,7 +296,9 @@ pub async fn list_organisations(client: &Client) -> Result<Vec<OrganisationInfo>
                     ARRAY(SELECT delegate_id FROM organisation_delegates d
                           WHERE d.organisation_id = o.organisation_id ORDER BY delegate_id),
                     ARRAY(SELECT site_id FROM sites s
-                          WHERE s.organisation_id = o.organisation_id ORDER BY site_id)
+                          WHERE s.organisation_id = o.organisation_id ORDER BY site_id),
+                    EXISTS(SELECT 1 FROM organisation_regulators r
+                           WHERE r.organisation_id = o.organisation_id)
              FROM organisations o ORDER BY o.organisation_id",
             &[],
         )
@@ -284,6 +310,7 @@ pub async fn list_organisations(client: &Client) -> Result<Vec<OrganisationInfo>
             prefixes: row.get(1),
             delegates: row.get(2),
             sites: row.get(3),
+            regulator: row.get(4),
         })
         .collect())
 }

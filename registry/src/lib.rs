@@ -20,7 +20,7 @@ pub use admin::{
     DeviceInfo, DeviceStatus, OrganisationInfo, RegistryError, SiteInfo, TokenInfo, add_delegate,
     add_device, add_organisation, add_organisation_prefixes, add_site, add_site_locations,
     create_token, list_devices, list_organisations, list_sites, list_tokens, rekey_device,
-    remove_site_location, revoke_token, set_device_status,
+    remove_site_location, revoke_token, set_device_status, set_regulator,
 };
 pub use keys::{device_keys, device_keys_in};
 pub use location::{LocationError, LocationKey, SiteLocation};

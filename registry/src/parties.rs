@@ -19,7 +19,9 @@ const SELECT_ORGANISATIONS: &str = "
            ARRAY(SELECT company_prefix FROM organisation_prefixes p
                  WHERE p.organisation_id = o.organisation_id ORDER BY company_prefix),
            ARRAY(SELECT delegate_id FROM organisation_delegates d
-                 WHERE d.organisation_id = o.organisation_id ORDER BY delegate_id)
+                 WHERE d.organisation_id = o.organisation_id ORDER BY delegate_id),
+           EXISTS(SELECT 1 FROM organisation_regulators r
+                  WHERE r.organisation_id = o.organisation_id)
     FROM organisations o ORDER BY o.organisation_id";
 
 const SELECT_SITES: &str = "SELECT site_id, organisation_id FROM sites ORDER BY site_id";
@@ -53,6 +55,7 @@ pub async fn participants<C: GenericClient>(client: &C) -> Result<Participants, 
                 .iter()
                 .map(|id| OrganisationId::parse(id).map_err(corrupt("organisation id")))
                 .collect::<Result<_, _>>()?,
+            regulator: row.get(3),
         });
     }
     let mut sites = Vec::new();
@@ -105,6 +108,9 @@ pub async fn parties<C: GenericClient>(
         for delegate in delegates {
             let delegate = OrganisationId::parse(&delegate).map_err(corrupt("organisation id"))?;
             parties.add_delegate(organisation.clone(), delegate);
+        }
+        if row.get::<_, bool>(3) {
+            parties.add_regulator(organisation);
         }
     }
     for row in client.query(SELECT_SITES, &[]).await? {

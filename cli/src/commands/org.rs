@@ -46,6 +46,17 @@ pub enum OrgCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Name an organisation a regulator (a food-safety authority): its recalls hold for any item,
+    /// besides each item's brand. `--remove` ends it.
+    Regulator {
+        #[arg(long = "id", value_name = "ORGANISATION")]
+        organisation: String,
+        /// End the organisation's standing as a regulator.
+        #[arg(long)]
+        remove: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// List the organisations: prefixes, delegates and sites.
     List {
         #[command(flatten)]
@@ -115,6 +126,23 @@ impl OrgCommand {
                     Ok(())
                 })?;
             }
+            Self::Regulator {
+                organisation,
+                remove,
+                database,
+            } => {
+                let organisation = parse_organisation(&organisation)?;
+                block_on_db(&database, |mut client| async move {
+                    registry::set_regulator(&mut client, &organisation, !remove)
+                        .await
+                        .context("Failed to change the organisation's standing as a regulator")?;
+                    match remove {
+                        false => writeln!(out, "organisation {organisation} is a regulator")?,
+                        true => writeln!(out, "organisation {organisation} is no regulator")?,
+                    }
+                    Ok(())
+                })?;
+            }
             Self::List { database } => {
                 block_on_db(&database, |client| async move {
                     for info in registry::list_organisations(&client)
@@ -123,11 +151,12 @@ impl OrgCommand {
                     {
                         writeln!(
                             out,
-                            "{}\tprefixes: {}\tdelegates: {}\tsites: {}",
+                            "{}\tprefixes: {}\tdelegates: {}\tsites: {}{}",
                             info.organisation,
                             info.prefixes.join(" "),
                             info.delegates.join(" "),
-                            info.sites.join(" ")
+                            info.sites.join(" "),
+                            if info.regulator { "\tregulator" } else { "" }
                         )?;
                     }
                     Ok(())

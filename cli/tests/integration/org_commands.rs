@@ -75,6 +75,10 @@ async fn organisations_prefixes_and_delegates_are_registered_and_published() {
             vec!["org", "add", "--id", "x", "--prefix", "12345"],
             "Invalid company prefix",
         ),
+        (
+            vec!["org", "regulator", "--id", "nobody"],
+            "there is no organisation nobody",
+        ),
     ] {
         let output = run(&args);
         assert_eq!(
@@ -90,10 +94,28 @@ async fn organisations_prefixes_and_delegates_are_registered_and_published() {
         );
     }
 
+    // A regulator, named twice (idempotent); one named and then removed is none.
+    stdout_of(&run(&["org", "add", "--id", "authority"]), 0);
+    for _ in 0..2 {
+        assert_eq!(
+            stdout_of(&run(&["org", "regulator", "--id", "authority"]), 0),
+            "organisation authority is a regulator\n"
+        );
+    }
+    stdout_of(&run(&["org", "regulator", "--id", "carrier"]), 0);
+    assert_eq!(
+        stdout_of(
+            &run(&["org", "regulator", "--id", "carrier", "--remove"]),
+            0
+        ),
+        "organisation carrier is no regulator\n"
+    );
+
     let listed = stdout_of(&run(&["org", "list"]), 0);
     assert_eq!(
         listed,
-        "brand\tprefixes: 0614141\tdelegates: carrier\tsites: plant-1\n\
+        "authority\tprefixes: \tdelegates: \tsites: \tregulator\n\
+         brand\tprefixes: 0614141\tdelegates: carrier\tsites: plant-1\n\
          carrier\tprefixes: 0712345 0812345\tdelegates: \tsites: \n\
          depot-9\tprefixes: \tdelegates: \tsites: depot-9\n"
     );
@@ -112,6 +134,9 @@ async fn organisations_prefixes_and_delegates_are_registered_and_published() {
         Some(&org("carrier"))
     );
     assert!(parties.acts_for(&org("carrier"), &org("brand")));
+    assert!(parties.is_regulator(&org("authority")));
+    assert!(!parties.is_regulator(&org("carrier")));
+    assert!(printed.contains("\"regulator\": true"), "{printed}");
     assert!(!parties.acts_for(&org("brand"), &org("carrier")));
     assert_eq!(
         parties.organisation_of(&ledger::SiteId::parse("depot-9").unwrap()),

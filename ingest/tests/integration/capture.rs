@@ -1176,6 +1176,10 @@ async fn custody_rules_refuse_unlocated_future_foreign_commissioning_and_recall_
     let before = app.counts().await;
     let reply = capture(&rival_client, doc(recall(3, rival)), false).await;
     assert_eq!(reply.status, 403, "{}", reply.body);
+    assert_eq!(
+        reply.body["detail"],
+        "the document recalls what is not the caller's brand's; nothing was stored"
+    );
     assert_eq!(reply.body["violations"][0]["rule"], "recall");
     assert_eq!(
         reply.body["violations"][0]["pointer"],
@@ -1222,6 +1226,33 @@ async fn custody_rules_refuse_unlocated_future_foreign_commissioning_and_recall_
         false,
     )
     .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    // A regulator recalls any brand's item, and lifts the recall.
+    let authority = ledger::OrganisationId::parse("authority").unwrap();
+    registry::add_organisation(&mut app.admin, &authority, &[])
+        .await
+        .unwrap();
+    registry::set_regulator(&mut app.admin, &authority, true)
+        .await
+        .unwrap();
+    let office = "urn:epc:id:sgln:0999999.00001.0";
+    let authority_site = site_of(&mut app.admin, "authority-office", &authority, office).await;
+    let authority_client = app.client(Credential::Token(app.token(&authority_site).await));
+    // Ingest reads the registry's parties again once its generation changed, at most once a
+    // second: until then the new site is nobody's.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let reply = loop {
+        let reply = capture(&authority_client, doc(recall(5, office)), false).await;
+        if reply.status != 403 || std::time::Instant::now() > deadline {
+            break reply;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let mut lifting = recall(5, office);
+    lifting.as_object_mut().unwrap().remove("disposition");
+    lifting["persistentDisposition"] = serde_json::json!({"unset": ["recalled"]});
+    let reply = capture(&authority_client, doc(lifting), false).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     app.stop().await;
 }

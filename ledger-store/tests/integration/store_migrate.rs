@@ -331,7 +331,7 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V21__index_heads_everywhere",
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
-            "V24__recall_desk_reads_site_tokens"
+            "V24__recalls"
         ]
     );
 
@@ -459,7 +459,7 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
             "V21__index_heads_everywhere",
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
-            "V24__recall_desk_reads_site_tokens"
+            "V24__recalls"
         ]
     );
 
@@ -588,7 +588,7 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             "V21__index_heads_everywhere",
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
-            "V24__recall_desk_reads_site_tokens"
+            "V24__recalls"
         ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
@@ -649,7 +649,7 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
             "V21__index_heads_everywhere",
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
-            "V24__recall_desk_reads_site_tokens"
+            "V24__recalls"
         ]
     );
     let after = (
@@ -725,7 +725,7 @@ async fn databases_migrated_with_either_text_of_v16_and_v17_end_with_one_schema(
             "V21__index_heads_everywhere",
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
-            "V24__recall_desk_reads_site_tokens"
+            "V24__recalls"
         ]
     );
     let after = nfc_and_scan_schema(&client).await;
@@ -810,7 +810,7 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
             "V21__index_heads_everywhere",
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
-            "V24__recall_desk_reads_site_tokens"
+            "V24__recalls"
         ]
     );
     let after = index_schema(&client).await;
@@ -839,7 +839,7 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
             "V21__index_heads_everywhere",
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
-            "V24__recall_desk_reads_site_tokens"
+            "V24__recalls"
         ]
     );
     assert_eq!(

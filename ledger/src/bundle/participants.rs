@@ -41,6 +41,10 @@ pub struct OrganisationEntry {
     pub company_prefixes: Vec<String>,
     #[serde(default)]
     pub delegates: Vec<OrganisationId>,
+    /// A regulator: its recalls hold for any item, besides each item's brand. Left out when
+    /// false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub regulator: bool,
 }
 
 /// A site and its organisation.
@@ -123,6 +127,9 @@ impl Participants {
                     });
                 }
                 parties.add_delegate(organisation.id.clone(), delegate.clone());
+            }
+            if organisation.regulator {
+                parties.add_regulator(organisation.id.clone());
             }
         }
         for site in &self.sites {

@@ -44,6 +44,7 @@ use super::{Item, MAX_CONTAINER_DEPTH, SourceEvent, text_list};
 pub struct Parties {
     prefixes: BTreeMap<CompanyPrefix, OrganisationId>,
     delegates: BTreeMap<OrganisationId, BTreeSet<OrganisationId>>,
+    regulators: BTreeSet<OrganisationId>,
     sites: BTreeMap<SiteId, OrganisationId>,
     devices: BTreeMap<DeviceId, SiteId>,
 }
@@ -65,6 +66,21 @@ impl Parties {
             .entry(organisation)
             .or_default()
             .insert(delegate);
+    }
+
+    /// `organisation` is a regulator: its recalls hold for any item, besides each item's brand.
+    pub fn add_regulator(&mut self, organisation: OrganisationId) {
+        self.regulators.insert(organisation);
+    }
+
+    /// Whether `organisation` is a regulator ([`add_regulator`](Self::add_regulator)).
+    pub fn is_regulator(&self, organisation: &OrganisationId) -> bool {
+        self.regulators.contains(organisation)
+    }
+
+    /// Every regulator.
+    pub fn regulators(&self) -> impl Iterator<Item = &OrganisationId> {
+        self.regulators.iter()
     }
 
     /// `site` belongs to `organisation`.
@@ -834,6 +850,10 @@ impl<'p> Custody<'p> {
             Act::Recall { epcs, classes } => {
                 if epcs.is_empty() && classes.is_empty() {
                     return Err("a recall that names nothing recalls nothing".to_owned());
+                }
+                // A regulator's recall holds for any item, whoever its brand.
+                if self.parties.is_regulator(reporter) {
+                    return Ok(());
                 }
                 epcs.iter()
                     .try_for_each(|id| self.check_brand(reporter, id))?;

@@ -189,6 +189,7 @@ mod custody {
         parties.add_prefix(org("A"), CompanyPrefix::parse("0614141").unwrap());
         parties.add_prefix(org("B"), CompanyPrefix::parse("0712345").unwrap());
         parties.add_delegate(org("A"), org("L"));
+        parties.add_regulator(org("R"));
         parties
     }
 
@@ -564,14 +565,16 @@ mod custody {
             json!({"unset": ["https://ref.gs1.org/cbv/Disp-recalled"]}),
         );
         let log = a_journey()
-            // B holds nothing of A's and recalls A's item; C received it and is no brand either.
+            // B holds nothing of A's and recalls A's item; it then receives it and still is no
+            // brand; a regulator recalls it too.
             .by("B", recall(40, &[ITEM])) // 4
             .by("B", step(object(35, &[CASE]), "receiving")) // 5
             .by("B", recall(41, &[ITEM])) // 6
             .by("A", recall(42, &[ITEM])) // 7
             .by("L", recall(43, &[CASE])) // 8
             .by("B", lifted.clone()) // 9
-            .by("A", lifted); // 10
+            .by("A", lifted) // 10
+            .by("R", recall(46, &[ITEM])); // 11
         let history = log.history(ITEM);
         for leaf in [4, 6, 9] {
             assert!(
@@ -581,7 +584,7 @@ mod custody {
         }
         // Custody passed to B (5), and still only the brand recalls: a recall is its word.
         assert_eq!(kind(&history, 5), "authorised");
-        for leaf in [7, 8, 10] {
+        for leaf in [7, 8, 10, 11] {
             assert_eq!(
                 kind(&history, leaf),
                 "authorised",
@@ -614,6 +617,10 @@ mod custody {
             (recall(5, &[]), "A"),
             (lot(6, "https://id.gs1.org/01/10614141073464/10/L2"), "L"),
             (lot(7, "https://id.gs1.org/01/10614141073464/10/L2"), "B"),
+            // A regulator recalls any brand's lot, even one under no registered prefix.
+            (lot(8, "urn:epc:class:lgtin:0614141.107346.L1"), "R"),
+            (lot(9, "urn:epc:class:lgtin:0999999.107346.L1"), "R"),
+            (recall(10, &[]), "R"),
         ]
         .into_iter()
         .enumerate()
@@ -647,6 +654,9 @@ mod custody {
         // A Digital Link of the lot is the same class: its brand's delegate may, B may not.
         assert_eq!(mark(6), "authorised");
         assert!(mark(7).contains("not of B"), "{}", mark(7));
+        assert_eq!(mark(8), "authorised");
+        assert_eq!(mark(9), "authorised");
+        assert!(mark(10).contains("names nothing"), "{}", mark(10));
     }
 
     fn transformation(minute: u32, inputs: &[&str], outputs: &[&str]) -> Map<String, Value> {

@@ -265,11 +265,13 @@ fn participants(device_key: &DeviceSigningKey) -> Participants {
                 id: OrganisationId::parse(BRAND).unwrap(),
                 company_prefixes: vec!["0614141".to_owned()],
                 delegates: Vec::new(),
+                regulator: false,
             },
             OrganisationEntry {
                 id: OrganisationId::parse("carrier").unwrap(),
                 company_prefixes: vec!["0712345".to_owned()],
                 delegates: Vec::new(),
+                regulator: false,
             },
         ],
         sites: vec![SiteEntry {

@@ -203,24 +203,10 @@ pub(super) async fn authenticate(
 ) -> Result<Access, Problem> {
     let unauthenticated =
         |why: &str| Problem::Epcis(EpcisException::Unauthenticated, why.to_owned());
-    let header = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| {
-            unauthenticated(
-                "the query interface needs an access token: Authorization: Bearer <token> (tagtrail token create --role regulator|partner)",
-            )
-        })?;
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .and_then(|token| SiteToken::parse(token.trim()).ok())
-        .ok_or_else(|| {
-            unauthenticated(
-                "the Authorization header is not Bearer tt_<16 hex digits>_<64 hex digits>",
-            )
-        })?;
+    let token = bearer_token(
+        request,
+        "the query interface needs an access token: Authorization: Bearer <token> (tagtrail token create --role regulator|partner)",
+    )?;
     let client = state
         .registry
         .get()
@@ -232,6 +218,28 @@ pub(super) async fn authenticate(
             AccessRefused::Read(registry::ReadError::Query(error)) => Problem::unavailable(&error),
             AccessRefused::Read(corrupt) => Problem::internal(&corrupt),
             refused => unauthenticated(&refused.to_string()),
+        })
+}
+
+/// The token of the request's `Authorization: Bearer tt_<id>_<secret>` header (an access token
+/// or a site's capture token: both have that form); `401` saying `missing` when there is none,
+/// and what form it must have when it is not one.
+pub(super) fn bearer_token(request: &HttpRequest, missing: &str) -> Result<SiteToken, Problem> {
+    let unauthenticated =
+        |why: &str| Problem::Epcis(EpcisException::Unauthenticated, why.to_owned());
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| unauthenticated(missing))?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|token| SiteToken::parse(token.trim()).ok())
+        .ok_or_else(|| {
+            unauthenticated(
+                "the Authorization header is not Bearer tt_<16 hex digits>_<64 hex digits>",
+            )
         })
 }
 

@@ -537,5 +537,60 @@ async fn a_brand_recalls_a_lot_and_every_item_it_reached_says_so_first() {
             .any(|reason| reason["code"] == "recall_lifted"),
         "{scanned}"
     );
+
+    // A regulator recalls the lot too: its recall holds for every item it reaches, the
+    // retailer's product made of the lot among them.
+    let mut admin = pipeline.db.connect().await.unwrap();
+    let authority = ledger::OrganisationId::parse("authority").unwrap();
+    registry::add_organisation(&mut admin, &authority, &[])
+        .await
+        .unwrap();
+    registry::set_regulator(&mut admin, &authority, true)
+        .await
+        .unwrap();
+    let office = ledger::SiteId::parse("authority-office").unwrap();
+    registry::add_site(&admin, &office, "", Some(&authority))
+        .await
+        .unwrap();
+    const OFFICE: &str = "urn:epc:id:sgln:0999999.00001.0";
+    registry::add_site_locations(
+        &mut admin,
+        &office,
+        &[registry::location::SiteLocation::parse(OFFICE).unwrap()],
+    )
+    .await
+    .unwrap();
+    let regulator = registry::create_token(&admin, &office, "authority")
+        .await
+        .unwrap()
+        .expose();
+    let by_regulator = json!({"scope": [LOT_1], "location": OFFICE, "recalledAt": at(40),
+        "reason": "ordered by the food safety authority"});
+    // The registry is read again once its generation changed (within the cache's recheck).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let answer = loop {
+        let (status, answer) = post_recall(&pipeline, Some(&regulator), &by_regulator).await;
+        if status == 202 || std::time::Instant::now() > deadline {
+            assert_eq!(status, 202, "{answer}");
+            break answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(answer["epcs"], 9, "{answer}");
+    assert_eq!(answer["othersReached"], 0, "{answer}");
+    pipeline
+        .wait_for_checkpoint(answer["receipts"][0]["leafIndex"].as_u64().unwrap() + 1)
+        .await;
+    let (status, product) = pipeline.get("/01/50712345123454/21/900").await;
+    assert_eq!(status, 200, "{product}");
+    assert_eq!(product["recalled"], true, "{product}");
+    assert!(
+        product["reasons"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("authority recalled the item"),
+        "{product}"
+    );
+    assert_eq!(scan(&pipeline, 3).await["recalled"], true);
     pipeline.stop().await;
 }
