@@ -335,7 +335,7 @@ mod tests {
         (
             24,
             "recalls",
-            "0acf620699fb972aef1434f936f8a6d08c1a96443b524038509327a098e0e632",
+            "af676aa3b9a6458e2bb6bc61a219e95b2df375760c3b35204609c1ae8c56fed7",
         ),
     ];
 

@@ -246,17 +246,18 @@ pub static RULES: &[Rule] = &[
     Rule {
         code: "recalled",
         weight: Weight::Recall,
-        meaning: "its brand (the owner of its company prefix, or a party acting for it) recalled \
-                  the item, or a container it was in at the time: do not use it, and follow the \
-                  brand's instructions",
-        meaning_zh: "品牌方（其厂商识别代码的所有者或其授权方）已召回此商品或当时装载它的容器：请停止使用，并按品牌方的说明处理",
+        meaning: "its brand (the owner of its company prefix, or a party acting for it) or a \
+                  regulator recalled the item, or a container it was in at the time: do not use \
+                  it, and follow the recall notice",
+        meaning_zh: "品牌方（其厂商识别代码的所有者或其授权方）或监管机构已召回此商品或当时装载它的容器：请停止使用，并按召回通知处理",
         find: recalled,
     },
     Rule {
         code: "recall_lifted",
         weight: Weight::Note,
-        meaning: "a recall of the item (or of a container it was in) was lifted by its brand",
-        meaning_zh: "品牌方已解除对此商品（或装载它的容器）的召回",
+        meaning: "a recall of the item (or of a container it was in) was lifted by the party \
+                  that made it",
+        meaning_zh: "召回方已解除对此商品（或装载它的容器）的召回",
         find: recall_lifted,
     },
     Rule {
@@ -1068,15 +1069,30 @@ fn recall_changes<'c, 'a>(
         .filter_map(|sighting| Some((sighting, authority::recall_change(sighting.event)?)))
 }
 
-/// A recall in force: every recall since the last lifting (none after it).
-fn recalled(case: &Case<'_>) -> Vec<Finding> {
+/// The recalls in force: each holds until the organisation that made it lifts it (a brand cannot
+/// lift a regulator's recall, nor a regulator a brand's), in event-time order; and the liftings
+/// that ended one.
+fn recalls_in_force<'c, 'a>(case: &'c Case<'a>) -> (Vec<&'c Sighting<'a>>, Vec<&'c Sighting<'a>>) {
     let mut holding: Vec<&Sighting<'_>> = Vec::new();
+    let mut liftings = Vec::new();
     for (sighting, change) in recall_changes(case) {
         match change {
             authority::RecallChange::Recalled => holding.push(sighting),
-            authority::RecallChange::Lifted => holding.clear(),
+            authority::RecallChange::Lifted => {
+                let before = holding.len();
+                holding.retain(|recall| recall.reporter != sighting.reporter);
+                if holding.len() < before {
+                    liftings.push(sighting);
+                }
+            }
         }
     }
+    (holding, liftings)
+}
+
+/// A recall in force ([`recalls_in_force`]).
+fn recalled(case: &Case<'_>) -> Vec<Finding> {
+    let (holding, _) = recalls_in_force(case);
     let Some(first) = holding.first() else {
         return Vec::new();
     };
@@ -1114,29 +1130,21 @@ fn recall_reason(event: &Map<String, Value>) -> Option<&str> {
         .filter(|reason| !reason.trim().is_empty())
 }
 
-/// The liftings of recalls, each after a recall of what it lifts.
+/// The liftings that ended a recall ([`recalls_in_force`]).
 fn recall_lifted(case: &Case<'_>) -> Vec<Finding> {
-    let mut recalled = false;
-    let mut found = Vec::new();
-    for (sighting, change) in recall_changes(case) {
-        match change {
-            authority::RecallChange::Recalled => recalled = true,
-            authority::RecallChange::Lifted if recalled => {
-                recalled = false;
-                found.push(Finding {
-                    scans: Vec::new(),
-                    evidence: vec![sighting.leaf],
-                    detail: format!(
-                        "{} lifted the recall at {}",
-                        organisation(sighting.reporter),
-                        event_time(sighting.event)
-                    ),
-                });
-            }
-            authority::RecallChange::Lifted => {}
-        }
-    }
-    found
+    let (_, liftings) = recalls_in_force(case);
+    liftings
+        .into_iter()
+        .map(|sighting| Finding {
+            scans: Vec::new(),
+            evidence: vec![sighting.leaf],
+            detail: format!(
+                "{} lifted its recall at {}",
+                organisation(sighting.reporter),
+                event_time(sighting.event)
+            ),
+        })
+        .collect()
 }
 
 fn ended(case: &Case<'_>) -> Vec<Finding> {

@@ -26,7 +26,7 @@ pub use keys::{device_keys, device_keys_in};
 pub use location::{LocationError, LocationKey, SiteLocation};
 pub use lookup::{
     AllowedCache, AllowedError, DeviceRecord, ReadError, RegistryGeneration, TokenRecord,
-    allowed_locations, device_for_capture, token_for_capture,
+    allowed_locations, device_for_capture, token_for_capture, token_for_reader,
 };
 pub use parties::{PartiesCache, PartiesError, participants, parties};
 pub use places::{PlaceError, Places, place, places, set_location_place};

@@ -124,7 +124,30 @@ pub async fn token_for_capture(
     client: &deadpool_postgres::Client,
     token: &TokenId,
 ) -> Result<Option<TokenRecord>, ReadError> {
-    let statement = client.prepare_cached(SELECT_TOKEN).await?;
+    token_record(client, SELECT_TOKEN, token).await
+}
+
+/// The same as [`token_for_capture`], for a reader (`tagtrail_reader`, which may not read the
+/// token tables): through `tagtrail_site_token` (V24), which answers for one token id only.
+pub async fn token_for_reader(
+    client: &deadpool_postgres::Client,
+    token: &TokenId,
+) -> Result<Option<TokenRecord>, ReadError> {
+    token_record(
+        client,
+        "SELECT site_id, secret_sha256, revoked, generation FROM tagtrail_site_token($1)",
+        token,
+    )
+    .await
+}
+
+/// A token's record as `query` (site, secret hash, revoked, generation) reads it.
+async fn token_record(
+    client: &deadpool_postgres::Client,
+    query: &str,
+    token: &TokenId,
+) -> Result<Option<TokenRecord>, ReadError> {
+    let statement = client.prepare_cached(query).await?;
     let Some(row) = client.query_opt(&statement, &[&token.as_str()]).await? else {
         return Ok(None);
     };

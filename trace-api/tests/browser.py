@@ -38,9 +38,11 @@ SETTLED = """new Promise((resolve) => {
     const check = document.getElementById('tt-check');
     const state = check && check.dataset.state;
     if (!state) return null;
-    const verdict = document.querySelector('section.v');
+    const verdict = document.querySelector('section.v:not(.recall)');
+    const recall = document.querySelector('section.recall');
     return {
       state,
+      recall: recall ? recall.querySelector('strong').textContent : null,
       status: document.getElementById('tt-status').textContent,
       details: text('#tt-details li'),
       verdict: verdict ? verdict.className.replace(/^v /, '') : null,

@@ -1126,19 +1126,11 @@ async fn custody_rules_refuse_unlocated_future_foreign_commissioning_and_recall_
         false,
     )
     .await;
-    assert_eq!(reply.status, 403, "{}", reply.body);
-    assert_eq!(reply.body["violations"][0]["rule"], "commissioning");
-    assert_eq!(
-        reply.body["violations"][0]["pointer"],
-        "/epcisBody/eventList/0/epcList/0"
-    );
-    assert!(
-        reply.body["violations"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("company prefix of brand, not of rival"),
-        "{}",
-        reply.body
+    forbidden(
+        &reply,
+        "commissioning",
+        "/epcisBody/eventList/0/epcList/0",
+        "company prefix of brand, not of rival",
     );
     assert_eq!(app.counts().await, before, "nothing refused was stored");
 
@@ -1175,23 +1167,15 @@ async fn custody_rules_refuse_unlocated_future_foreign_commissioning_and_recall_
     let rival = "urn:epc:id:sgln:0712345.00001.0";
     let before = app.counts().await;
     let reply = capture(&rival_client, doc(recall(3, rival)), false).await;
-    assert_eq!(reply.status, 403, "{}", reply.body);
+    forbidden(
+        &reply,
+        "recall",
+        "/epcisBody/eventList/0/epcList/0",
+        "company prefix of brand, not of rival: only its brand may recall it",
+    );
     assert_eq!(
         reply.body["detail"],
         "the document recalls what is not the caller's brand's; nothing was stored"
-    );
-    assert_eq!(reply.body["violations"][0]["rule"], "recall");
-    assert_eq!(
-        reply.body["violations"][0]["pointer"],
-        "/epcisBody/eventList/0/epcList/0"
-    );
-    assert!(
-        reply.body["violations"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("company prefix of brand, not of rival: only its brand may recall it"),
-        "{}",
-        reply.body
     );
     let mut lot = recall(3, rival);
     lot["epcList"] = serde_json::json!([]);
@@ -1255,6 +1239,20 @@ async fn custody_rules_refuse_unlocated_future_foreign_commissioning_and_recall_
     let reply = capture(&authority_client, doc(lifting), false).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     app.stop().await;
+}
+
+/// Asserts that `reply` is a `403` whose first violation breaks `rule` at `pointer`, saying
+/// `says`.
+fn forbidden(reply: &capture_client::Reply, rule: &str, pointer: &str, says: &str) {
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    let violation = &reply.body["violations"][0];
+    assert_eq!(violation["rule"], rule, "{}", reply.body);
+    assert_eq!(violation["pointer"], pointer, "{}", reply.body);
+    assert!(
+        violation["message"].as_str().unwrap().contains(says),
+        "{}",
+        reply.body
+    );
 }
 
 /// Registers a site of `organisation` that speaks for `location`.

@@ -70,6 +70,7 @@ impl Log {
         let mut parties = Parties::new();
         parties.add_prefix(org("A"), CompanyPrefix::parse("0614141").unwrap());
         parties.add_prefix(org("B"), CompanyPrefix::parse("0712345").unwrap());
+        parties.add_regulator(org("R"));
         let memory = Memory::new(self.0.iter().enumerate().map(|(leaf, (event, reporter))| {
             let mut source = SourceEvent::of(
                 LeafIndex::new(leaf as u64).unwrap(),
@@ -920,8 +921,8 @@ fn a_recall_by_anyone_but_the_brand_recalls_nothing() {
     assert_eq!(reason(&judged, "refused_events_ignored").evidence, [4, 5]);
 }
 
-/// A recall lifted by the brand is a note; recalled again, it holds from the new recall; a
-/// recall withdrawn by an error declaration holds nothing.
+/// A recall lifted by the brand that made it is a note; recalled again, it holds from the new
+/// recall; a recall withdrawn by an error declaration holds nothing.
 #[test]
 fn a_lifted_or_withdrawn_recall_holds_nothing_and_a_new_one_does() {
     let lifted = a_genuine_life()
@@ -942,6 +943,35 @@ fn a_lifted_or_withdrawn_recall_holds_nothing_and_a_new_one_does() {
     let withdrawn = a_genuine_life().by("A", recall_of(2_500, &[ITEM], A_FACTORY));
     let judged = withdrawn.judged_with(Some(1_000), &|leaf| leaf.get() == 4);
     assert!(!judged.recalled(), "{judged:?}");
+}
+
+/// A regulator recalls any brand's item; the brand cannot lift that recall (its lifting ends only
+/// its own), the regulator can.
+#[test]
+fn a_regulator_s_recall_holds_until_the_regulator_lifts_it() {
+    let both = a_genuine_life()
+        .by("R", recall_of(2_500, &[ITEM], B_DEPOT)) // 4
+        .by("A", recall_of(2_600, &[ITEM], A_FACTORY)) // 5
+        .by("A", lifting_of(2_700, &[ITEM], A_FACTORY)); // 6
+    let judged = both.judged();
+    assert!(judged.recalled(), "{judged:?}");
+    assert_eq!(reason(&judged, "recalled").evidence, [4]);
+    assert!(
+        reason(&judged, "recalled")
+            .detail
+            .starts_with("R recalled the item"),
+        "{judged:?}"
+    );
+    assert_eq!(reason(&judged, "recall_lifted").evidence, [6]);
+    let judged = both.by("R", lifting_of(2_800, &[ITEM], B_DEPOT)).judged(); // 7
+    assert!(!judged.recalled(), "{judged:?}");
+    let lifted: Vec<&Reason> = judged
+        .reasons
+        .iter()
+        .filter(|reason| reason.code == "recall_lifted")
+        .collect();
+    assert_eq!(lifted.len(), 2, "{judged:?}");
+    assert_eq!(lifted[1].evidence, [7]);
 }
 
 /// A recall of a case reaches the items in it at the time, and not one unpacked before.

@@ -98,7 +98,7 @@ const ENGLISH: Words = Words {
     device: "Checked on this device",
     recalled: (
         "Recalled",
-        "Its brand has recalled this product. Do not use it, and follow the brand's instructions for returning it.",
+        "This product has been recalled. Do not use it, and follow the recall notice below.",
     ),
     check: &[
         ("checking", "Checking the proofs on this device…"),
@@ -291,7 +291,7 @@ const CHINESE: Words = Words {
     device: "在本机核验",
     recalled: (
         "已召回",
-        "品牌方已召回此产品。请停止使用，并按品牌方的说明退回。",
+        "此产品已被召回。请停止使用，并按下方的召回通知处理。",
     ),
     check: &[
         ("checking", "正在本机核验证明……"),
@@ -629,7 +629,9 @@ pub fn render(answer: &Value, language: Language, checkpoint_keys: &[String]) ->
                 step["reportedBy"],
                 refused
             ]));
+            // A step without a business step says its disposition (a recall: "recalled").
             let what = term(&step["bizStep"])
+                .or_else(|| term(&step["disposition"]))
                 .or_else(|| step["type"].as_str().map(str::to_owned))
                 .unwrap_or_default();
             let place = step["bizLocation"]

@@ -227,7 +227,7 @@ async fn authenticate(
         .get()
         .await
         .map_err(|error| Problem::unavailable(&error))?;
-    let record = registry::token_for_capture(&client, token.id())
+    let record = registry::token_for_reader(&client, token.id())
         .await
         .map_err(|error| match error {
             registry::ReadError::Query(error) => Problem::unavailable(&error),

@@ -80,6 +80,12 @@ async fn the_page_shows_each_verdict_and_checks_its_bundle_in_the_browser() {
     // again after it was destroyed.
     let genuine = item(4242);
     let destroyed = item(4343);
+    // Recalled by its brand, the site's organisation: genuine, with the recall said first.
+    let recalled = item(4545);
+    let mut recall = object(40, "OBSERVE", &[&recalled], "");
+    recall.as_object_mut().unwrap().remove("bizStep");
+    recall["disposition"] = json!("recalled");
+    recall["recall:reason"] = json!("the seal may be faulty: return it to the shop");
     // The receiving site keeps its goods-receipt note private: a sealed value (a commitment;
     // ledger::sealed), which the page's check verifies as logged, byte for byte.
     let mut received = object(20, "OBSERVE", &[&genuine], "receiving");
@@ -101,7 +107,8 @@ async fn the_page_shows_each_verdict_and_checks_its_bundle_in_the_browser() {
         .capture_document(json!({
             "@context": [
                 "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
-                {"example": "https://example.com/epcis/", "sealed": ledger::sealed::NAMESPACE}
+                {"example": "https://example.com/epcis/", "sealed": ledger::sealed::NAMESPACE,
+                 "recall": ledger::verdict::RECALL_NAMESPACE}
             ],
             "type": "EPCISDocument",
             "schemaVersion": "2.0",
@@ -114,6 +121,8 @@ async fn the_page_shows_each_verdict_and_checks_its_bundle_in_the_browser() {
                 object(30, "DELETE", &[&destroyed], "destroying"),
                 // Three hours later: past the destroyer's own grace for last sightings.
                 object(30 + 180, "OBSERVE", &[&destroyed], "inspecting"),
+                object(0, "ADD", &[&recalled], "commissioning"),
+                recall,
             ]},
         }))
         .await;
@@ -139,6 +148,7 @@ async fn the_page_shows_each_verdict_and_checks_its_bundle_in_the_browser() {
     let page = |serial: u32| format!("{}/01/{GTIN}/21/{serial}", pipeline.trace);
     let shown = open(page(4242), "genuine", false).await;
     assert_eq!(shown["verdict"], "genuine", "{shown}");
+    assert_eq!(shown["recall"], Value::Null, "{shown}");
     assert_eq!(shown["headline"], "Genuine", "{shown}");
     assert_eq!(shown["state"], "verified", "{shown}");
     assert_eq!(shown["status"], "Verified on this device", "{shown}");
@@ -191,6 +201,21 @@ async fn the_page_shows_each_verdict_and_checks_its_bundle_in_the_browser() {
     assert_eq!(
         details(&shown)[1],
         "3 events are in that checkpoint's tree, and 3 of them are byte for byte the ones the log recorded.",
+    );
+
+    // Recalled: the banner above the verdict, which stays genuine, and the check verifies both
+    // events (the recall among them).
+    let shown = open(page(4545), "recalled", false).await;
+    assert_eq!(shown["recall"], "Recalled", "{shown}");
+    assert_eq!(shown["verdict"], "genuine", "{shown}");
+    assert_eq!(shown["state"], "verified", "{shown}");
+    assert!(
+        shown["title"].as_str().unwrap().starts_with("Recalled"),
+        "{shown}"
+    );
+    assert_eq!(
+        details(&shown)[1],
+        "2 events are in that checkpoint's tree, and 2 of them are byte for byte the ones the log recorded.",
     );
 
     // Its one event is newer than the anchored checkpoint: the check says the anchor holds none.
