@@ -285,12 +285,26 @@ impl Recall {
                  {MAX_LOCATION_LEN} bytes)"
             )));
         }
-        Timestamp::parse(&asked.recalled_at).map_err(|error| {
+        let time = Timestamp::parse(&asked.recalled_at).map_err(|error| {
             bad(format!(
                 "recalledAt {:?} is not a date-time with its offset: {error}",
                 asked.recalled_at.chars().take(64).collect::<String>()
             ))
         })?;
+        // A recall reported later than custody authority's late-report window after its time
+        // would be recorded and count for nothing: refused here, where the brand is told.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos() as i128);
+        let window = ledger::history::authority::LATE_REPORT_WINDOW_SECONDS * 1_000_000_000;
+        if now - time.unix_nanos() > window {
+            return Err(bad(format!(
+                "recalledAt {} is more than {} days ago: a recall reported that late has no \
+                 authority; date it when it is made",
+                asked.recalled_at,
+                ledger::history::authority::LATE_REPORT_WINDOW_SECONDS / 86_400
+            )));
+        }
         let offset = offset_of(&asked.recalled_at)
             .ok_or_else(|| bad("recalledAt must end with Z or an offset ±hh:mm".to_owned()))?;
         if let Some(reason) = &asked.reason
@@ -422,11 +436,26 @@ mod tests {
         Recall::read(serde_json::from_value(body).unwrap())
     }
 
+    /// An hour ago as a UTC time, written with `offset` (`Z`, or another offset after the same
+    /// digits: then hours earlier still, and still in the past).
+    fn an_hour_ago(offset: &str) -> String {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        let utc = ledger::UnixMillis::from_millis(u64::try_from(millis).unwrap() - 3_600_000)
+            .to_rfc3339();
+        match offset {
+            "Z" => utc,
+            _ => format!("{}{offset}", &utc[..utc.len() - 1]),
+        }
+    }
+
     #[test]
     fn a_request_is_read_with_its_offset_and_bad_ones_are_refused_naming_why() {
         let recall = request(json!({"scope": ["urn:epc:class:lgtin:0614141.107346.L1"],
             "location": "urn:epc:id:sgln:0614141.00001.0",
-            "recalledAt": "2026-03-01T10:00:00+08:00", "reason": "possible listeria"}))
+            "recalledAt": an_hour_ago("+08:00"), "reason": "possible listeria"}))
         .unwrap();
         assert_eq!(recall.offset, "+08:00");
         assert!(matches!(recall.scope[0], Subject::Lot { .. }));
@@ -437,7 +466,7 @@ mod tests {
         let with = |member: &str, value: Value| {
             let mut body = json!({"scope": ["urn:epc:id:sgtin:0614141.107346.1"],
                 "location": "urn:epc:id:sgln:0614141.00001.0",
-                "recalledAt": "2026-03-01T10:00:00Z"});
+                "recalledAt": an_hour_ago("Z")});
             body[member] = value;
             body
         };
@@ -462,6 +491,10 @@ mod tests {
             with("recalledAt", json!("2026-03-01T10:00:00")),
             "recalledAt",
         );
+        refused(
+            with("recalledAt", json!("2020-01-01T00:00:00Z")),
+            "more than 30 days ago",
+        );
         refused(with("location", json!("")), "location");
         refused(with("reason", json!(" ")), "reason");
         refused(
@@ -477,7 +510,7 @@ mod tests {
     fn the_document_names_at_most_so_many_epcs_an_event_and_the_lots_once() {
         let recall = request(json!({"scope": ["urn:epc:class:lgtin:0614141.107346.L1"],
             "location": "urn:epc:id:sgln:0614141.00001.0",
-            "recalledAt": "2026-03-01T10:00:00Z", "reason": "why"}))
+            "recalledAt": an_hour_ago("Z"), "reason": "why"}))
         .unwrap();
         let epcs: BTreeSet<String> = (0..EPCS_PER_EVENT + 1)
             .map(|serial| format!("urn:epc:id:sgtin:0614141.107346.{serial}"))
