@@ -103,6 +103,7 @@ const LOADING_ROUTES: &[&str] = &[
     "/log/index/{root}/{key}",
     "/trace/{id}",
     "/exports",
+    "/recalls",
 ];
 
 /// Answers refused as asking too much (`422`), by the identifiers asked for and the limit, with the
