@@ -283,7 +283,7 @@ async fn the_log_is_audited_periodically_and_a_changed_row_is_a_failure() {
         .batch_execute(
             "SET session_replication_role = replica;
              UPDATE device_batches
-                SET signature = overlay(signature PLACING '\\x00'::bytea FROM 5 FOR 1)",
+                SET signature = set_byte(signature, 4, get_byte(signature, 4) # 255)",
         )
         .await;
     changed.unwrap();
