@@ -246,15 +246,9 @@ mod tests {
     /// sealed field and the next event are sealed as configured.
     #[test]
     fn a_value_too_long_to_seal_is_left_out_never_kept_in_clear() {
-        let mut state = 0x5eed_u64;
-        let mut random = |bytes: &mut [u8]| {
-            for b in bytes {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                *b = state.to_le_bytes()[0];
-            }
-        };
+        // Reproducible test randomness.
+        let mut generator = crate::simulator::Xorshift::new(0x5eed);
+        let mut random = |bytes: &mut [u8]| generator.fill(bytes);
         let brand = sealed::RecipientSecret::generate(&mut random);
         let sealing = Sealing {
             fields: vec!["/tagtrail:tids".into(), "/tagtrail:smoothing".into()],

@@ -42,6 +42,14 @@ impl Xorshift {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
+    /// Fills `bytes` with random bytes (reproducible test keys and salts; nothing secret).
+    pub fn fill(&mut self, bytes: &mut [u8]) {
+        for chunk in bytes.chunks_mut(8) {
+            let word = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+    }
+
     /// A value in `0..bound` (`bound` > 0).
     pub fn below(&mut self, bound: u64) -> u64 {
         self.next_u64() % bound.max(1)

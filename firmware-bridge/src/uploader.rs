@@ -609,16 +609,9 @@ mod tests {
     fn sealed_events_travel_with_their_key_sets_and_a_document_holds_at_most_64() {
         use ledger::sealed::{self, RecipientSecret, SealedField};
 
-        // xorshift64: reproducible test randomness, no repeat within the test.
-        let mut state = 0x5eed_u64;
-        let mut random = |bytes: &mut [u8]| {
-            for b in bytes {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                *b = state.to_le_bytes()[0];
-            }
-        };
+        // Reproducible test randomness.
+        let mut generator = crate::simulator::Xorshift::new(0x5eed);
+        let mut random = |bytes: &mut [u8]| generator.fill(bytes);
         let brand = RecipientSecret::generate(&mut random);
         let sealing = crate::config::Sealing {
             fields: vec!["/tagtrail:smoothing".to_owned()],
