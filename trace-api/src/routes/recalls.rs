@@ -120,7 +120,9 @@ pub(super) async fn create(
     let budget = state.budget.answer_for(super::items::client(&request));
     let mut epcs: BTreeSet<String> = BTreeSet::new();
     let mut lots: Vec<String> = Vec::new();
-    let (mut others, mut omitted) = (0, 0);
+    // Other brands' items and containers reached, each once however many traces reach it.
+    let mut others: BTreeSet<String> = BTreeSet::new();
+    let mut omitted = 0;
     for subject in &recall.scope {
         match subject {
             Subject::Lot { .. } => lots.push(subject.id()),
@@ -159,8 +161,9 @@ pub(super) async fn create(
                     epcs.insert(uri);
                 }
                 // Another brand's, or nobody's: what it is made of is not the caller's to say.
-                _ if !epcs.contains(&uri) => others += 1,
-                _ => {}
+                _ => {
+                    others.insert(uri);
+                }
             }
         }
     }
@@ -197,7 +200,7 @@ pub(super) async fn create(
         "recalledAt": recall.time,
         "epcs": epcs.len(),
         "lots": lots,
-        "othersReached": others,
+        "othersReached": others.difference(&epcs).count(),
         "omitted": omitted,
         "treeSize": view.size().get(),
         "captureID": reply.body["captureID"],

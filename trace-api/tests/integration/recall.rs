@@ -427,7 +427,9 @@ async fn a_brand_recalls_a_lot_and_every_item_it_reached_says_so_first() {
         .await
         .unwrap()
         .expose();
-    let recall = json!({"scope": [LOT_1], "location": LOCATION, "recalledAt": at(20),
+    // The lot, and one of its items named as well: the retailer's product both reach is
+    // counted once.
+    let recall = json!({"scope": [LOT_1, item(1)], "location": LOCATION, "recalledAt": at(20),
         "reason": "possible listeria"});
 
     // Who may not: nobody without a site token, an unknown token, the retailer (not the brand).
