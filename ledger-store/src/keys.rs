@@ -71,6 +71,7 @@ impl LookupKeys {
             time.and_then(|time| parse_time(time).ok()),
         )
         .with_index(ledger::index::keys_of_event(event))
+        .with_recalls(&ledger::history::class_recall_names(event))
     }
 
     /// The keys of an event as `epcis` parsed it: the same as [`of_event`](Self::of_event) of its
@@ -92,6 +93,7 @@ impl LookupKeys {
                 .map(|time| PgTimestamp::from_unix_nanos(time.unix_nanos())),
         )
         .with_index(ledger::index::keys_of_parsed(event))
+        .with_recalls(&ledger::history::class_recall_names(event.raw()))
     }
 
     /// The keys of an event's JSON text, as stored. Fails when the text is not a JSON object or
@@ -110,9 +112,16 @@ impl LookupKeys {
             .into_iter()
             .flatten()
             .filter_map(|place| place.id.as_deref());
-        // The verifiable index reads members the lookups skip (quantities, ILMD): a second parse,
-        // on the path of entries the indexer reads back only.
-        let index = ledger::index::keys_of_json(text).unwrap_or_default();
+        // The verifiable index and recalls of classes read members the lookups skip
+        // (quantities, ILMD, dispositions): a second parse, on the path of entries the indexer
+        // reads back only.
+        let (index, recalls) = match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(event)) => (
+                ledger::index::keys_of_event(&event),
+                ledger::history::class_recall_names(&event),
+            ),
+            _ => (Vec::new(), Vec::new()),
+        };
         Ok(Self::build(
             epcs,
             fields.parent_id.as_deref(),
@@ -122,7 +131,19 @@ impl LookupKeys {
                 .as_deref()
                 .and_then(|time| parse_time(time).ok()),
         )
-        .with_index(index))
+        .with_index(index)
+        .with_recalls(&recalls))
+    }
+
+    /// Adds the lookup names of a recall of classes (`ledger::history::class_recall_names`) to
+    /// the EPC keys: a recall of a lot or a product is found under them.
+    fn with_recalls(mut self, names: &[String]) -> Self {
+        if !names.is_empty() {
+            self.epcs.extend(names.iter().map(|name| lookup_key(name)));
+            self.epcs.sort_unstable();
+            self.epcs.dedup();
+        }
+        self
     }
 
     fn with_index(mut self, index: Vec<ledger::index::IndexKey>) -> Self {
@@ -154,6 +175,12 @@ impl LookupKeys {
 
     /// The EPC keys, sorted, without duplicates.
     pub(crate) fn epcs(&self) -> &[i64] {
+        &self.epcs
+    }
+
+    /// The keys an event is found by as an EPC: its EPCs' and, for a recall of classes, the
+    /// lookup names of what it recalls; sorted, without duplicates.
+    pub fn epc_keys(&self) -> &[i64] {
         &self.epcs
     }
 

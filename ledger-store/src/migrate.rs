@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 24] = [
+    const LANDED: [(i32, &str, &str); 25] = [
         (
             1,
             "ledger",
@@ -336,6 +336,11 @@ mod tests {
             24,
             "recalls",
             "af676aa3b9a6458e2bb6bc61a219e95b2df375760c3b35204609c1ae8c56fed7",
+        ),
+        (
+            25,
+            "lookup_runs_find_class_recalls",
+            "5b658f6f96761241f0b59a6f874ecc86cb0f5501829a6fe03b71c8ebc230ecec",
         ),
     ];
 

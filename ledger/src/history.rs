@@ -45,7 +45,8 @@ use crate::ids::OrganisationId;
 use crate::size::LeafIndex;
 
 pub use authority::{
-    Authority, Parties, RecallChange, Spoken, assess, assess_relations, recall_change, recall_scope,
+    Authority, Parties, RecallChange, RecalledClass, Spoken, assess, assess_relations,
+    class_recall_names, ilmd_lot, item_classes, recall_change, recall_scope, recalled_classes,
 };
 pub use item::{Form, Item, ItemError, MAX_ITEM_LEN};
 

@@ -46,3 +46,71 @@ fn keys_of_parsed_events_are_the_keys_of_their_json() {
         "{with_epcs} / {with_locations}"
     );
 }
+
+/// A recall of a lot (and a lifting of one of a whole product) is found under the lookup names
+/// of what it recalls, whichever way its keys were computed; an event that only mentions the word
+/// recalled is not.
+#[test]
+fn a_recall_of_a_lot_or_a_product_is_keyed_by_what_it_recalls() {
+    use ledger::history::RecalledClass;
+    use ledger_store::lookup_key;
+    let document = serde_json::json!({
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-01-01T00:00:00Z",
+        "epcisBody": {"eventList": [
+            {
+                "type": "ObjectEvent",
+                "eventTime": "2026-01-01T00:00:00Z",
+                "eventTimeZoneOffset": "+00:00",
+                "action": "OBSERVE",
+                "disposition": "recalled",
+                "epcList": [],
+                "quantityList": [{"epcClass": "urn:epc:class:lgtin:4012345.011111.L7", "quantity": 10}]
+            },
+            {
+                "type": "ObjectEvent",
+                "eventTime": "2026-01-02T00:00:00Z",
+                "eventTimeZoneOffset": "+00:00",
+                "action": "OBSERVE",
+                "persistentDisposition": {"unset": ["recalled"]},
+                "epcList": [],
+                "quantityList": [{"epcClass": "https://id.gs1.org/01/04012345111118", "quantity": 1}]
+            },
+            {
+                "type": "ObjectEvent",
+                "eventTime": "2026-01-03T00:00:00Z",
+                "eventTimeZoneOffset": "+00:00",
+                "action": "OBSERVE",
+                "bizStep": "inspecting",
+                "epcList": [],
+                "quantityList": [{"epcClass": "urn:epc:class:lgtin:4012345.011111.recalled", "quantity": 1}]
+            }
+        ]}
+    });
+    let document = Document::parse(document.to_string().as_bytes()).unwrap();
+    let events = document.events();
+    let lot = RecalledClass {
+        gtin: "04012345111118".to_owned(),
+        lot: Some("L7".to_owned()),
+    };
+    let product = RecalledClass {
+        gtin: "04012345111118".to_owned(),
+        lot: None,
+    };
+    let any = lookup_key(&RecalledClass::any_of("04012345111118"));
+    let expected = [
+        vec![lookup_key(&lot.lookup_name()), any],
+        vec![lookup_key(&product.lookup_name()), any],
+        vec![],
+    ];
+    for (event, expected) in events.iter().zip(expected) {
+        let parsed = LookupKeys::of_parsed(event);
+        assert_eq!(parsed, LookupKeys::of_event(event.raw()));
+        assert_eq!(parsed, LookupKeys::of_json(&event.to_json()).unwrap());
+        let mut expected = expected;
+        expected.sort_unstable();
+        assert_eq!(parsed.epc_keys(), expected, "event {}", event.index());
+    }
+}

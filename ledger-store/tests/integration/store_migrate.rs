@@ -331,7 +331,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V21__index_heads_everywhere",
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
-            "V24__recalls"
+            "V24__recalls",
+            "V25__lookup_runs_find_class_recalls"
         ]
     );
 
@@ -459,7 +460,8 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
             "V21__index_heads_everywhere",
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
-            "V24__recalls"
+            "V24__recalls",
+            "V25__lookup_runs_find_class_recalls"
         ]
     );
 
@@ -588,7 +590,8 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             "V21__index_heads_everywhere",
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
-            "V24__recalls"
+            "V24__recalls",
+            "V25__lookup_runs_find_class_recalls"
         ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
@@ -649,7 +652,8 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
             "V21__index_heads_everywhere",
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
-            "V24__recalls"
+            "V24__recalls",
+            "V25__lookup_runs_find_class_recalls"
         ]
     );
     let after = (
@@ -725,7 +729,8 @@ async fn databases_migrated_with_either_text_of_v16_and_v17_end_with_one_schema(
             "V21__index_heads_everywhere",
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
-            "V24__recalls"
+            "V24__recalls",
+            "V25__lookup_runs_find_class_recalls"
         ]
     );
     let after = nfc_and_scan_schema(&client).await;
@@ -810,7 +815,8 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
             "V21__index_heads_everywhere",
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
-            "V24__recalls"
+            "V24__recalls",
+            "V25__lookup_runs_find_class_recalls"
         ]
     );
     let after = index_schema(&client).await;
@@ -839,7 +845,8 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
             "V21__index_heads_everywhere",
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
-            "V24__recalls"
+            "V24__recalls",
+            "V25__lookup_runs_find_class_recalls"
         ]
     );
     assert_eq!(

@@ -544,6 +544,105 @@ pub fn recall_change(event: &Map<String, Value>) -> Option<RecallChange> {
     }
 }
 
+/// What a recall of a class of trade items covers: one lot of a GTIN, or every item of it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecalledClass {
+    /// The GTIN, 14 digits.
+    pub gtin: String,
+    /// The lot, or `None`: every item of the GTIN.
+    pub lot: Option<String>,
+}
+
+impl RecalledClass {
+    /// The lookup name of recalls of exactly this class: what the store's lookups find recall
+    /// and lifting events by. It has spaces, so no EPC (a URI) is ever named so.
+    pub fn lookup_name(&self) -> String {
+        match &self.lot {
+            Some(lot) => format!("recall of gtin {} lot {lot}", self.gtin),
+            None => format!("recall of gtin {} every item", self.gtin),
+        }
+    }
+
+    /// The lookup name of every class recall of `gtin`, lot or whole product: what a link
+    /// naming the product alone lists.
+    pub fn any_of(gtin: &str) -> String {
+        format!("recall of gtin {gtin} any")
+    }
+}
+
+/// The GS1 trade item classes a recall or lifting names in its `quantityList` (a lot, or a whole
+/// GTIN), each once; empty for any other event. An event that states a recall while doing
+/// something else is judged as that, and names none. The first test is a few string
+/// comparisons, so that the capture path pays nothing for events that are no recall.
+pub fn recalled_classes(event: &Map<String, Value>) -> Vec<RecalledClass> {
+    if recall_change(event).is_none() {
+        return Vec::new();
+    }
+    let Some((_, _, classes)) = recall_scope(event) else {
+        return Vec::new();
+    };
+    let mut recalled: Vec<RecalledClass> = classes
+        .into_iter()
+        .filter_map(crate::index::gtin_and_lot)
+        .map(|(gtin, lot)| RecalledClass { gtin, lot })
+        .collect();
+    recalled.sort();
+    recalled.dedup();
+    recalled
+}
+
+/// The classes an item belongs to that a recall may name, for an item of a GS1 trade item
+/// named by `names` (its EPC URIs and Digital Links) whose lot is one of `lots` (as its link or
+/// its commissioning says): each lot, and the whole GTIN. Empty for anything else (an SSCC).
+pub fn item_classes(names: &[String], lots: &[String]) -> Vec<RecalledClass> {
+    let Some(gtin) = names
+        .iter()
+        .find_map(|name| crate::index::gtin_and_lot(name))
+        .map(|(gtin, _)| gtin)
+    else {
+        return Vec::new();
+    };
+    let mut classes: Vec<RecalledClass> = lots
+        .iter()
+        .map(|lot| RecalledClass {
+            gtin: gtin.clone(),
+            lot: Some(lot.clone()),
+        })
+        .collect();
+    classes.push(RecalledClass { gtin, lot: None });
+    classes.sort();
+    classes.dedup();
+    classes
+}
+
+/// The lot an event's ILMD gives what it commissions (`cbvmda:lotNumber`), if it gives one.
+pub fn ilmd_lot(event: &Map<String, Value>) -> Option<&str> {
+    event
+        .get("ilmd")
+        .and_then(Value::as_object)
+        .and_then(|ilmd| {
+            crate::index::LOT_NUMBER_NAMES
+                .iter()
+                .find_map(|name| ilmd.get(*name))
+        })
+        .and_then(Value::as_str)
+}
+
+/// The lookup names a recall or lifting of classes is found by: each class's
+/// ([`RecalledClass::lookup_name`]) and, for each GTIN, [`RecalledClass::any_of`].
+pub fn class_recall_names(event: &Map<String, Value>) -> Vec<String> {
+    let classes = recalled_classes(event);
+    let mut names: Vec<String> = classes.iter().map(RecalledClass::lookup_name).collect();
+    names.extend(
+        classes
+            .iter()
+            .map(|class| RecalledClass::any_of(&class.gtin)),
+    );
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// How long after its `eventTime` an event may be reported and still change an item's state: 30
 /// days, which covers a bridge's offline spool. Later reports are judged without authority.
 pub const LATE_REPORT_WINDOW_SECONDS: i128 = 30 * 24 * 60 * 60;
