@@ -854,6 +854,9 @@ fn judged(
         unbound: &|_| false,
         tap: tap.as_ref(),
         scans: &scans,
+        classes: &[],
+        class_recalls: Ok(&[]),
+        class_link: false,
     });
     match judgement.verdict {
         Verdict::Suspicious => judgement

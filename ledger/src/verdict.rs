@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::history::{Authority, History, Why, authority};
+use crate::history::{Authority, History, HistoryEvent, RecalledClass, Why, authority};
 use crate::ids::OrganisationId;
 use crate::nfc::TapCheck;
 use crate::size::LeafIndex;
@@ -144,6 +144,18 @@ pub struct Facts<'a, T> {
     /// Consumers' scans of the item, as kept (nothing personal), the one being answered among
     /// them; in any order.
     pub scans: &'a [ConsumerScan],
+    /// The classes of trade items the item belongs to that a recall may name: its lot (as its
+    /// link or its commissioning says) and its whole product (GTIN). Empty when it has none (a
+    /// container, an item that is no GS1 trade item).
+    pub classes: &'a [RecalledClass],
+    /// The recalls and liftings of classes the log holds that name one of `classes` (for a
+    /// link naming a product alone, those of any lot of it too), with their reporters' authority,
+    /// none withdrawn; or why they could not be read (they were not looked for: the verdict does
+    /// not say the item is not recalled).
+    pub class_recalls: Result<&'a [HistoryEvent<T>], &'a str>,
+    /// Whether the link names a class (a lot, or a product), not one item: nothing can say
+    /// whether an object is genuine from it, only whether what it names is recalled.
+    pub class_link: bool,
 }
 
 /// How a consumer scanned the item.
@@ -247,9 +259,9 @@ pub static RULES: &[Rule] = &[
         code: "recalled",
         weight: Weight::Recall,
         meaning: "its brand (the owner of its company prefix, or a party acting for it) or a \
-                  regulator recalled the item, or a container it was in at the time: do not use \
-                  it, and follow the recall notice",
-        meaning_zh: "品牌方（其厂商识别代码的所有者或其授权方）或监管机构已召回此商品或当时装载它的容器：请停止使用，并按召回通知处理",
+                  regulator recalled the item, its lot, its whole product, or a container it was \
+                  in at the time: do not use it, and follow the recall notice",
+        meaning_zh: "品牌方（其厂商识别代码的所有者或其授权方）或监管机构已召回此商品、其批次、该商品的全部产品或当时装载它的容器：请停止使用，并按召回通知处理",
         find: recalled,
     },
     Rule {
@@ -259,6 +271,32 @@ pub static RULES: &[Rule] = &[
                   that made it",
         meaning_zh: "召回方已解除对此商品（或装载它的容器）的召回",
         find: recall_lifted,
+    },
+    Rule {
+        code: "lots_recalled",
+        weight: Weight::Note,
+        meaning: "the link names a product, not one item, and some lots of the product are \
+                  under recall: if the lot number on your pack is one of them, do not use it and \
+                  follow the recall notice",
+        meaning_zh: "该链接指向一种商品而非单件商品，该商品的部分批次正在召回：如果包装上的批号在其中，请停止使用并按召回通知处理",
+        find: lots_recalled,
+    },
+    Rule {
+        code: "recall_unread",
+        weight: Weight::Unknown,
+        meaning: "whether the item's lot or product is under recall could not be read, so \
+                  nothing is concluded",
+        meaning_zh: "无法读取该商品的批次或品类是否正在召回，因此不作结论",
+        find: recall_unread,
+    },
+    Rule {
+        code: "names_a_class",
+        weight: Weight::Unknown,
+        meaning: "the link names a lot or a product, not one item: only whether it is recalled \
+                  can be said (scan the item's own code, with its serial number, to learn \
+                  whether it is genuine)",
+        meaning_zh: "该链接指向一个批次或一种商品，而非单件商品：只能说明是否召回（请扫描带序列号的商品码以判断真伪）",
+        find: names_a_class,
     },
     Rule {
         code: "commissioned",
@@ -494,6 +532,9 @@ struct Sighting<'a> {
     direct: bool,
     /// It names the item or a container it was in at the time.
     of_the_object: bool,
+    /// For a recall or lifting of classes: those it names that the item belongs to (for a link
+    /// naming a product alone, any of its lots too). Empty for every other event.
+    classes: Vec<RecalledClass>,
 }
 
 /// The facts, put the way the rules read them.
@@ -509,11 +550,17 @@ struct Case<'a> {
     omitted: usize,
     tap: Option<&'a TapCheck>,
     scans: &'a [ConsumerScan],
+    /// The recalls and liftings of the item's classes, with authority, in event-time order.
+    class_recalls: Vec<Sighting<'a>>,
+    /// Why the recalls of the item's classes could not be read, when they could not.
+    class_recalls_unread: Option<&'a str>,
+    classes: &'a [RecalledClass],
+    class_link: bool,
 }
 
 impl<'a> Case<'a> {
     fn of<T>(facts: &Facts<'a, T>) -> Self {
-        let all = facts
+        let all: Vec<Sighting<'a>> = facts
             .history
             .events
             .iter()
@@ -528,8 +575,47 @@ impl<'a> Case<'a> {
                     .why
                     .iter()
                     .any(|why| matches!(why, Why::Direct | Why::Container { .. })),
+                classes: Vec::new(),
             })
             .collect();
+        let (class_recalls, class_recalls_unread) = match facts.class_recalls {
+            Ok(events) => (events, None),
+            Err(why) => (&[][..], Some(why)),
+        };
+        // A recall that names the item (or a container) as well as classes is in the history
+        // already, and counts once, as the item's.
+        let in_history: BTreeSet<LeafIndex> = all
+            .iter()
+            .map(|sighting: &Sighting<'_>| sighting.leaf)
+            .collect();
+        let mut class_recalls: Vec<Sighting<'a>> = class_recalls
+            .iter()
+            .filter(|event| !in_history.contains(&event.event.leaf))
+            .filter_map(|event| {
+                let classes: Vec<RecalledClass> = authority::recalled_classes(&event.event.event)
+                    .into_iter()
+                    .filter(|class| {
+                        facts.classes.iter().any(|own| {
+                            own.gtin == class.gtin
+                                && (own.lot.is_none() && facts.class_link
+                                    || own.lot == class.lot
+                                    || class.lot.is_none())
+                        })
+                    })
+                    .collect();
+                (!classes.is_empty()).then_some(Sighting {
+                    leaf: event.event.leaf,
+                    time: event.event.time,
+                    reporter: event.event.reporter.as_ref(),
+                    authority: &event.authority,
+                    event: &event.event.event,
+                    direct: false,
+                    of_the_object: false,
+                    classes,
+                })
+            })
+            .collect();
+        class_recalls.sort_by_key(|sighting| (sighting.time, sighting.leaf));
         Self {
             all,
             names: facts.names,
@@ -546,6 +632,10 @@ impl<'a> Case<'a> {
                 .sum(),
             tap: facts.tap,
             scans: facts.scans,
+            class_recalls,
+            class_recalls_unread,
+            classes: facts.classes,
+            class_link: facts.class_link,
         }
     }
 
@@ -622,8 +712,11 @@ fn commissioned(case: &Case<'_>) -> Vec<Finding> {
 }
 
 fn never_commissioned(case: &Case<'_>) -> Vec<Finding> {
+    // A link naming a lot or a product names no object to have been commissioned
+    // (`names_a_class` says so).
     match case.origin() {
         Some(_) => Vec::new(),
+        None if case.class_link => Vec::new(),
         None => vec![Finding {
             scans: Vec::new(),
             evidence: Vec::new(),
@@ -1059,14 +1152,52 @@ fn scanned_far_apart(case: &Case<'_>) -> Vec<Finding> {
     vec![cited]
 }
 
-/// The recalls and liftings with authority of the item or of a container it was in at the
-/// time, in event-time order: the brand's word on it.
-fn recall_changes<'c, 'a>(
-    case: &'c Case<'a>,
-) -> impl Iterator<Item = (&'c Sighting<'a>, authority::RecallChange)> {
-    case.evidence()
-        .filter(|sighting| sighting.of_the_object && *sighting.authority == Authority::Authorised)
+/// The recalls and liftings with authority of the item, of a container it was in at the time,
+/// or of a class it belongs to (its lot, its product), in event-time order: the brand's word on
+/// it. A recall of a class counts whatever the item's custody, since it is the brand's (or a
+/// regulator's) word on every item of the class; as the item's history does, withdrawn events
+/// are no evidence.
+fn recall_changes<'c, 'a>(case: &'c Case<'a>) -> Vec<(&'c Sighting<'a>, authority::RecallChange)> {
+    let objects = case
+        .evidence()
+        .filter(|sighting| sighting.of_the_object && *sighting.authority == Authority::Authorised);
+    let classes = case.class_recalls.iter().filter(|sighting| {
+        sighting.reporter.is_some() && *sighting.authority == Authority::Authorised
+    });
+    let mut changes: Vec<(&Sighting<'_>, authority::RecallChange)> = objects
+        .chain(classes)
         .filter_map(|sighting| Some((sighting, authority::recall_change(sighting.event)?)))
+        .collect();
+    changes.sort_by_key(|(sighting, _)| (sighting.time, sighting.leaf));
+    changes
+}
+
+/// Whether a lifting ends a recall made by the same organisation: one of the item or its
+/// containers ends such a recall; one of classes ends a recall of classes it covers all of (the
+/// product's lifting covers its every lot).
+fn lifts(lifting: &Sighting<'_>, recall: &Sighting<'_>) -> bool {
+    if lifting.reporter != recall.reporter {
+        return false;
+    }
+    match (lifting.classes.is_empty(), recall.classes.is_empty()) {
+        (true, true) => true,
+        (false, false) => recall.classes.iter().all(|class| {
+            lifting.classes.iter().any(|lifted| {
+                lifted.gtin == class.gtin && (lifted.lot.is_none() || lifted.lot == class.lot)
+            })
+        }),
+        _ => false,
+    }
+}
+
+/// Whether a recall of classes is of one of the item's own (not, for a link naming a product
+/// alone, of one lot of it).
+fn of_own_class(case: &Case<'_>, sighting: &Sighting<'_>) -> bool {
+    !case.class_link
+        || sighting
+            .classes
+            .iter()
+            .any(|class| case.classes.contains(class))
 }
 
 /// The recalls in force: each holds until the organisation that made it lifts it (a brand cannot
@@ -1080,7 +1211,7 @@ fn recalls_in_force<'c, 'a>(case: &'c Case<'a>) -> (Vec<&'c Sighting<'a>>, Vec<&
             authority::RecallChange::Recalled => holding.push(sighting),
             authority::RecallChange::Lifted => {
                 let before = holding.len();
-                holding.retain(|recall| recall.reporter != sighting.reporter);
+                holding.retain(|recall| !lifts(sighting, recall));
                 if holding.len() < before {
                     liftings.push(sighting);
                 }
@@ -1090,20 +1221,42 @@ fn recalls_in_force<'c, 'a>(case: &'c Case<'a>) -> (Vec<&'c Sighting<'a>>, Vec<&
     (holding, liftings)
 }
 
-/// A recall in force ([`recalls_in_force`]).
+/// What a recall names the item as: the item, a container it was in, its lot or its product.
+fn recalled_as(sighting: &Sighting<'_>) -> String {
+    if sighting.direct {
+        return "the item".to_owned();
+    }
+    let lots: Vec<&str> = sighting
+        .classes
+        .iter()
+        .filter_map(|class| class.lot.as_deref())
+        .collect();
+    match (sighting.classes.first(), lots.is_empty()) {
+        (None, _) => "a container it was in".to_owned(),
+        (Some(class), true) => format!("every item of its product (GTIN {})", class.gtin),
+        (Some(class), false) => format!(
+            "lot {} of its product (GTIN {})",
+            lots.join(", "),
+            class.gtin
+        ),
+    }
+}
+
+/// A recall in force ([`recalls_in_force`]) of the item, a container it was in or a class it
+/// belongs to.
 fn recalled(case: &Case<'_>) -> Vec<Finding> {
     let (holding, _) = recalls_in_force(case);
+    let holding: Vec<&Sighting<'_>> = holding
+        .into_iter()
+        .filter(|sighting| of_own_class(case, sighting))
+        .collect();
     let Some(first) = holding.first() else {
         return Vec::new();
     };
-    let how = if first.direct {
-        "the item"
-    } else {
-        "a container it was in"
-    };
     let mut detail = format!(
-        "{} recalled {how} at {}",
+        "{} recalled {} at {}",
         organisation(first.reporter),
+        recalled_as(first),
         event_time(first.event)
     );
     if let Some(reason) = holding
@@ -1121,6 +1274,71 @@ fn recalled(case: &Case<'_>) -> Vec<Finding> {
     }]
 }
 
+/// For a link naming a product alone: the lots of it under recall, which a consumer finds on the
+/// pack.
+fn lots_recalled(case: &Case<'_>) -> Vec<Finding> {
+    let (holding, _) = recalls_in_force(case);
+    let lots: Vec<&Sighting<'_>> = holding
+        .into_iter()
+        .filter(|sighting| !of_own_class(case, sighting))
+        .collect();
+    let mut names: Vec<&str> = lots
+        .iter()
+        .flat_map(|sighting| sighting.classes.iter())
+        .filter_map(|class| class.lot.as_deref())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return Vec::new();
+    }
+    vec![Finding {
+        scans: Vec::new(),
+        evidence: lots.iter().map(|sighting| sighting.leaf).collect(),
+        detail: format!(
+            "lot {} of this product is under recall: compare the lot number on the pack",
+            names.join(", ")
+        ),
+    }]
+}
+
+/// The recalls of the item's lot and product could not be read: nothing says it is not recalled.
+fn recall_unread(case: &Case<'_>) -> Vec<Finding> {
+    case.class_recalls_unread
+        .map(|why| Finding {
+            scans: Vec::new(),
+            evidence: Vec::new(),
+            detail: why.to_owned(),
+        })
+        .into_iter()
+        .collect()
+}
+
+/// The link names a lot or a product, not one object.
+fn names_a_class(case: &Case<'_>) -> Vec<Finding> {
+    if !case.class_link {
+        return Vec::new();
+    }
+    let what = match case
+        .classes
+        .iter()
+        .find_map(|class| Some((class.lot.as_deref()?, &class.gtin)))
+    {
+        Some((lot, gtin)) => format!("lot {lot} of the product with GTIN {gtin}"),
+        None => format!(
+            "the product with GTIN {}",
+            case.classes
+                .first()
+                .map_or("?", |class| class.gtin.as_str())
+        ),
+    };
+    vec![Finding {
+        scans: Vec::new(),
+        evidence: Vec::new(),
+        detail: format!("the link names {what}, not one item"),
+    }]
+}
+
 /// Why a recall was made, in the brand's words (`recall:reason`), when it says.
 fn recall_reason(event: &Map<String, Value>) -> Option<&str> {
     let prefix = prefix_of(event, RECALL_NAMESPACE)?;
@@ -1135,6 +1353,7 @@ fn recall_lifted(case: &Case<'_>) -> Vec<Finding> {
     let (_, liftings) = recalls_in_force(case);
     liftings
         .into_iter()
+        .filter(|sighting| of_own_class(case, sighting))
         .map(|sighting| Finding {
             scans: Vec::new(),
             evidence: vec![sighting.leaf],

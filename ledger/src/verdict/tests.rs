@@ -142,6 +142,9 @@ impl Log {
             unbound: &|_| false,
             tap,
             scans,
+            classes: &[],
+            class_recalls: Ok(&[]),
+            class_link: false,
         })
     }
 }
@@ -650,6 +653,9 @@ fn what_could_not_be_read_leaves_the_item_unknown() {
             unbound: &|_| false,
             tap: None,
             scans: &[],
+            classes: &[],
+            class_recalls: Ok(&[]),
+            class_link: false,
         })
     };
     let empty = History::default();
@@ -844,6 +850,9 @@ fn events_not_as_logged_are_no_evidence_and_leave_the_item_unknown() {
         unbound: &|leaf| leaf.get() == 4,
         tap: None,
         scans: &[],
+        classes: &[],
+        class_recalls: Ok(&[]),
+        class_link: false,
     });
     assert_eq!(judged.verdict, Verdict::Unknown, "{judged:?}");
     assert_eq!(reason(&judged, "not_as_logged").evidence, [4]);
@@ -1003,4 +1012,212 @@ fn a_recall_of_a_container_reaches_what_was_in_it_at_the_time() {
         .by("A", aggregation(30, "DELETE"))
         .by("A", recall_of(60, &[CASE], A_FACTORY));
     assert!(!unpacked.judged().recalled());
+}
+
+/// The item's GTIN (`ITEM`'s company prefix and item reference, indicator 1).
+const GTIN: &str = "10614141073464";
+
+/// An ObjectEvent recalling (or, with `lift`, lifting the recall of) classes by `quantityList`.
+fn class_recall(minutes: u32, classes: &[&str], lift: bool) -> Map<String, Value> {
+    let quantities: Vec<Value> = classes
+        .iter()
+        .map(|class| json!({"epcClass": class, "quantity": 100}))
+        .collect();
+    let mut event = recall_of(minutes, &[], A_FACTORY);
+    event.insert("quantityList".to_owned(), json!(quantities));
+    if lift {
+        event.remove("disposition");
+        event.insert(
+            "persistentDisposition".to_owned(),
+            json!({"unset": ["recalled"]}),
+        );
+    }
+    event
+}
+
+/// The lot `lot` of the item's product as an LGTIN class.
+fn lot_class(lot: &str) -> String {
+    format!("urn:epc:class:lgtin:0614141.107346.{lot}")
+}
+
+/// The whole product as a class.
+const PRODUCT: &str = "urn:epc:idpat:sgtin:0614141.107346.*";
+
+impl Log {
+    /// The verdict with the recalls of classes in `recalls` (logged after this log's events),
+    /// judged as trace-api judges them, for an item of lot `lot` (or, with `link`, for a link
+    /// naming that lot, or the product when `lot` is `None`).
+    fn judged_classes(&self, recalls: &Log, lot: Option<&str>, link: bool) -> Judgement {
+        let history = self.history();
+        let mut parties = Parties::new();
+        parties.add_prefix(org("A"), CompanyPrefix::parse("0614141").unwrap());
+        parties.add_prefix(org("B"), CompanyPrefix::parse("0712345").unwrap());
+        parties.add_regulator(org("R"));
+        let events: Vec<SourceEvent<()>> = recalls
+            .0
+            .iter()
+            .enumerate()
+            .map(|(n, (event, reporter))| {
+                SourceEvent::of(
+                    LeafIndex::new(100 + n as u64).unwrap(),
+                    event.clone(),
+                    Some(org(reporter)),
+                    None,
+                )
+            })
+            .collect();
+        let marks = crate::history::assess(&events, &parties);
+        let judged: Vec<HistoryEvent<usize>> = events
+            .into_iter()
+            .map(|event| HistoryEvent {
+                authority: marks[&event.leaf].clone(),
+                event: SourceEvent {
+                    leaf: event.leaf,
+                    event: event.event,
+                    time: event.time,
+                    reporter: event.reporter,
+                    captured: event.captured,
+                    payload: 0,
+                },
+                why: Vec::new(),
+            })
+            .collect();
+        let lots: Vec<String> = lot.into_iter().map(str::to_owned).collect();
+        let names = [ITEM.to_owned()];
+        let classes = authority::item_classes(&names, &lots);
+        let (history, names) = match link {
+            true => (History::default(), Vec::new()),
+            false => (history, names.to_vec()),
+        };
+        judge(&Facts {
+            history: &history,
+            names: &names,
+            refused: None,
+            anchored: Some(1_000),
+            place: &|_| None,
+            withdrawn: &|_| false,
+            unbound: &|_| false,
+            tap: None,
+            scans: &[],
+            classes: &classes,
+            class_recalls: Ok(&judged),
+            class_link: link,
+        })
+    }
+}
+
+/// The brand recalls the item's lot, or its whole product, without naming the item: the scan
+/// of the item says so first, naming the lot; a recall of another lot, or by another brand,
+/// says nothing; the lifting of the product ends a lot's recall, a lifting of another lot does
+/// not.
+#[test]
+fn a_recall_of_the_item_s_lot_or_product_is_said_first() {
+    let item = a_genuine_life();
+    let lot = Log::default().by("A", class_recall(2_500, &[&lot_class("L7")], false)); // 100
+    let judged = item.judged_classes(&lot, Some("L7"), false);
+    assert!(judged.recalled(), "{judged:?}");
+    assert_eq!(judged.verdict, Verdict::Genuine, "{judged:?}");
+    assert_eq!(codes(&judged)[0], "recalled");
+    assert_eq!(reason(&judged, "recalled").evidence, [100]);
+    assert!(
+        reason(&judged, "recalled")
+            .detail
+            .starts_with(&format!("A recalled lot L7 of its product (GTIN {GTIN})")),
+        "{judged:?}"
+    );
+    // Another lot's recall is not this item's; nor is a lot recall for an item whose lot is not
+    // known.
+    assert!(!item.judged_classes(&lot, Some("L8"), false).recalled());
+    assert!(!item.judged_classes(&lot, None, false).recalled());
+    // The whole product, in its Digital Link spelling.
+    let product = Log::default().by(
+        "A",
+        class_recall(2_500, &[&format!("https://id.gs1.org/01/{GTIN}")], false),
+    );
+    let judged = item.judged_classes(&product, None, false);
+    assert!(judged.recalled(), "{judged:?}");
+    assert!(
+        reason(&judged, "recalled")
+            .detail
+            .contains("every item of its product"),
+        "{judged:?}"
+    );
+    // B's "recall" of A's lot is no recall (ingest refuses it; a verifier would mark it).
+    let hostile = Log::default().by("B", class_recall(2_500, &[&lot_class("L7")], false));
+    assert!(!item.judged_classes(&hostile, Some("L7"), false).recalled());
+    // A regulator's is.
+    let regulator = Log::default().by("R", class_recall(2_500, &[&lot_class("L7")], false));
+    assert!(
+        item.judged_classes(&regulator, Some("L7"), false)
+            .recalled()
+    );
+    // Lifting another lot leaves L7 recalled; lifting the product ends it.
+    let other = lot.by("A", class_recall(2_600, &[&lot_class("L8")], true));
+    assert!(item.judged_classes(&other, Some("L7"), false).recalled());
+    let lifted = Log::default()
+        .by("A", class_recall(2_500, &[&lot_class("L7")], false)) // 100
+        .by("A", class_recall(2_600, &[PRODUCT], true)); // 101
+    let judged = item.judged_classes(&lifted, Some("L7"), false);
+    assert!(!judged.recalled(), "{judged:?}");
+    assert_eq!(reason(&judged, "recall_lifted").evidence, [101]);
+    // A lifting of the lot does not end a recall of the item itself.
+    let both = a_genuine_life().by("A", recall_of(2_500, &[ITEM], A_FACTORY));
+    let lot_lifted = Log::default().by("A", class_recall(2_600, &[&lot_class("L7")], true));
+    assert!(
+        both.judged_classes(&lot_lifted, Some("L7"), false)
+            .recalled()
+    );
+}
+
+/// A link naming a lot says whether the lot (or its product) is recalled, and that it names no
+/// one item; a link naming the product alone lists its recalled lots as a note and is not itself
+/// recalled unless the whole product is; unread recalls leave the verdict unknown.
+#[test]
+fn a_link_naming_a_lot_or_a_product_says_what_is_recalled() {
+    let recalls = Log::default()
+        .by("A", class_recall(2_500, &[&lot_class("L7")], false)) // 100
+        .by("A", class_recall(2_600, &[&lot_class("L9")], false)); // 101
+    let lot = Log::default().judged_classes(&recalls, Some("L7"), true);
+    assert!(lot.recalled(), "{lot:?}");
+    assert_eq!(lot.verdict, Verdict::Unknown, "{lot:?}");
+    assert!(codes(&lot).contains(&"names_a_class"), "{lot:?}");
+    assert!(!codes(&lot).contains(&"never_commissioned"), "{lot:?}");
+    assert_eq!(reason(&lot, "recalled").evidence, [100]);
+    let fine = Log::default().judged_classes(&recalls, Some("L8"), true);
+    assert!(!fine.recalled(), "{fine:?}");
+    let product = Log::default().judged_classes(&recalls, None, true);
+    assert!(!product.recalled(), "{product:?}");
+    let lots = reason(&product, "lots_recalled");
+    assert_eq!(lots.evidence, [100, 101]);
+    assert!(
+        lots.detail.starts_with("lot L7, L9 of this product"),
+        "{product:?}"
+    );
+    let whole = recalls.by("A", class_recall(2_700, &[PRODUCT], false)); // 102
+    let judged = Log::default().judged_classes(&whole, None, true);
+    assert!(judged.recalled(), "{judged:?}");
+    assert_eq!(reason(&judged, "recalled").evidence, [102]);
+    // Recalls that could not be read: unknown, saying why, never "not recalled" in silence.
+    let names = [ITEM.to_owned()];
+    let classes = authority::item_classes(&names, &["L7".to_owned()]);
+    let history = a_genuine_life().history();
+    let judged = judge(&Facts {
+        history: &history,
+        names: &names,
+        refused: None,
+        anchored: Some(1_000),
+        place: &|_| None,
+        withdrawn: &|_| false,
+        unbound: &|_| false,
+        tap: None,
+        scans: &[],
+        classes: &classes,
+        class_recalls: Err("more than 10 recalls name its lot"),
+        class_link: false,
+    });
+    assert_eq!(judged.verdict, Verdict::Unknown, "{judged:?}");
+    assert_eq!(
+        reason(&judged, "recall_unread").detail,
+        "more than 10 recalls name its lot"
+    );
 }

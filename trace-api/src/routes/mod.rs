@@ -25,6 +25,7 @@ mod metrics;
 mod openapi;
 pub use query::PageKey;
 pub use recipients::MAX_LISTED as MAX_LISTED_RECIPIENT_KEYS;
+mod class_recalls;
 mod page;
 mod query;
 mod recalls;
@@ -54,6 +55,8 @@ routes! {
     "/items/{id}/bundle" => items::bundle,
     "/01/{gtin}/21/{serial}" => scan::verdict,
     "/01/{gtin}/10/{lot}/21/{serial}" => scan::verdict,
+    "/01/{gtin}/10/{lot}" => scan::class_verdict,
+    "/01/{gtin}" => scan::class_verdict,
     "/00/{sscc}" => scan::verdict,
     "/.well-known/gs1resolver" => scan::description,
     "/events" => query::events,
@@ -90,6 +93,8 @@ const LOADING_ROUTES: &[&str] = &[
     "/items/{id}/bundle",
     "/01/{gtin}/21/{serial}",
     "/01/{gtin}/10/{lot}/21/{serial}",
+    "/01/{gtin}/10/{lot}",
+    "/01/{gtin}",
     "/00/{sscc}",
     "/events",
     "/events/{eventID}",
@@ -178,6 +183,8 @@ impl AnswerGates {
 const RESOLVER_ROUTES: &[&str] = &[
     "/01/{gtin}/21/{serial}",
     "/01/{gtin}/10/{lot}/21/{serial}",
+    "/01/{gtin}/10/{lot}",
+    "/01/{gtin}",
     "/00/{sscc}",
     "/.well-known/gs1resolver",
 ];

@@ -657,18 +657,26 @@ pub fn render(answer: &Value, language: Language, checkpoint_keys: &[String]) ->
     page.push_str("</section>");
     // How it was checked.
     let checkpoint = &answer["checkpoint"];
+    let anchoring = match checkpoint["anchoredTreeSize"].as_u64() {
+        Some(size) => format!("{} {size}", escape(words.anchored)),
+        None => escape(words.not_anchored),
+    };
     page.push_str(&format!(
-        "<section><h2>{}</h2><ul><li>{}: {} {}</li><li>{}</li>\
-         <li><a href=\"{}\">{}</a></li><li><a href=\"{}\">{}</a></li></ul></section>",
+        "<section><h2>{}</h2><ul><li>{}: {} {}</li><li>{anchoring}</li>",
         escape(words.checked),
         escape(words.checkpoint),
         checkpoint["treeSize"].as_u64().unwrap_or(0),
         escape(words.entries),
-        match checkpoint["anchoredTreeSize"].as_u64() {
-            Some(size) => format!("{} {size}", escape(words.anchored)),
-            None => escape(words.not_anchored),
-        },
-        escape(answer["links"]["bundle"].as_str().unwrap_or("")),
+    ));
+    // A lot or a product has no bundle to check on the device: its page has neither the links
+    // nor the script.
+    let Some(bundle) = answer["links"]["bundle"].as_str() else {
+        page.push_str("</ul></section></main><footer>tagtrail</footer></body></html>");
+        return page;
+    };
+    page.push_str(&format!(
+        "<li><a href=\"{}\">{}</a></li><li><a href=\"{}\">{}</a></li></ul></section>",
+        escape(bundle),
         escape(words.bundle),
         escape(answer["links"]["history"].as_str().unwrap_or("")),
         escape(words.history),
@@ -676,7 +684,7 @@ pub fn render(answer: &Value, language: Language, checkpoint_keys: &[String]) ->
     // What the check on the consumer's device needs (its section, under the verdict, is
     // hidden until the script runs).
     let data = json!({
-        "bundle": answer["links"]["bundle"],
+        "bundle": bundle,
         "keys": checkpoint_keys,
         "item": answer["item"]["asked"],
         "steps": shown,

@@ -32,7 +32,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use ledger::OrganisationId;
-use ledger::history::{Authority, History, HistoryEvent, Item, Parties};
+use ledger::history::{Authority, History, HistoryEvent, Item, Parties, RecalledClass, Why};
 use ledger::size::LeafIndex;
 use ledger::verdict::{self, Facts};
 use ledger_store::StoredEntry;
@@ -138,8 +138,14 @@ fn linkset_header(anchor: &str) -> HeaderValue {
 /// `OPTIONS` of a resolver route: what it allows, for a browser's CORS preflight. A path that
 /// names no item is the `400` its `GET` would be.
 pub(super) async fn options(request: HttpRequest) -> Result<HttpResponse, Problem> {
-    if request.uri().path() != "/.well-known/gs1resolver" {
-        linked_item(&request)?;
+    match request.match_pattern() {
+        Some(route) if route == "/.well-known/gs1resolver" => {}
+        Some(route) if is_class_route(&route) => {
+            linked_class(&request)?;
+        }
+        _ => {
+            linked_item(&request)?;
+        }
     }
     let anchor = format!("{}{}", root(&request), request.uri().path());
     Ok(HttpResponse::NoContent()
@@ -169,10 +175,10 @@ pub(super) async fn description(request: HttpRequest) -> HttpResponse {
         .body(body.to_string())
 }
 
-/// The linkset of the item at `anchor` (RFC 9264, as GS1's linkset schema constrains it): the
-/// verdict (also the default link), the history and the provenance bundle, the last two at
-/// `root`'s routes under `id`.
-fn linkset(anchor: &str, root: &str, id: &str, item: &Item) -> Value {
+/// The linkset of what `anchor` names (RFC 9264, as GS1's linkset schema constrains it): the
+/// verdict (also the default link) and, for an item (`id`), its history and provenance bundle at
+/// `root`'s routes under `id`. A lot or a product has neither.
+fn linkset(anchor: &str, root: &str, id: Option<&str>, description: String) -> Value {
     let verdict = json!([{
         "href": format!("{anchor}?linkType=gs1:verificationService"),
         "title": "Is it genuine? The verdict on this item, with its reasons",
@@ -180,10 +186,7 @@ fn linkset(anchor: &str, root: &str, id: &str, item: &Item) -> Value {
     }]);
     let mut links = serde_json::Map::new();
     links.insert("anchor".to_owned(), json!(anchor));
-    links.insert(
-        "itemDescription".to_owned(),
-        json!(format!("{} {}", item.form.name(), item.asked)),
-    );
+    links.insert("itemDescription".to_owned(), json!(description));
     links.insert(format!("{GS1_VOC}defaultLink"), verdict.clone());
     links.insert(format!("{GS1_VOC}verificationService"), verdict);
     links.insert(
@@ -194,23 +197,40 @@ fn linkset(anchor: &str, root: &str, id: &str, item: &Item) -> Value {
             "type": "application/json",
         }]),
     );
-    links.insert(
-        format!("{GS1_VOC}traceability"),
-        json!([{
-            "href": format!("{root}/items/{id}/history"),
-            "title": "Its custody history",
-            "type": "application/json",
-        }]),
-    );
-    links.insert(
-        BUNDLE_LINK_TYPE.to_owned(),
-        json!([{
-            "href": format!("{root}/items/{id}/bundle"),
-            "title": "Its provenance bundle: every event with the proofs to check it",
-            "type": "application/json",
-        }]),
-    );
+    if let Some(id) = id {
+        links.insert(
+            format!("{GS1_VOC}traceability"),
+            json!([{
+                "href": format!("{root}/items/{id}/history"),
+                "title": "Its custody history",
+                "type": "application/json",
+            }]),
+        );
+        links.insert(
+            BUNDLE_LINK_TYPE.to_owned(),
+            json!([{
+                "href": format!("{root}/items/{id}/bundle"),
+                "title": "Its provenance bundle: every event with the proofs to check it",
+                "type": "application/json",
+            }]),
+        );
+    }
     json!({ "linkset": [Value::Object(links)] })
+}
+
+/// A linkset as the answer, with the JSON-LD context that makes it JSON-LD in `Link`.
+fn linkset_answer(anchor: &str, linkset: Value) -> HttpResponse {
+    let links = format!(
+        "{}, <{LINKSET_CONTEXT}>; rel=\"http://www.w3.org/ns/json-ld#context\"; \
+         type=\"application/ld+json\"",
+        linkset_link(anchor)
+    );
+    let mut answer = HttpResponse::Ok();
+    answer.content_type("application/linkset+json");
+    if let Ok(links) = HeaderValue::from_str(&links) {
+        answer.insert_header((header::LINK, links));
+    }
+    answer.body(linkset.to_string())
 }
 
 /// `GET /01/{gtin}/21/{serial}`, `GET /00/{sscc}`: what the link's `linkType` asks for (the
@@ -234,18 +254,11 @@ pub(super) async fn verdict(
     match Asked::of(&request) {
         Asked::Verdict => {}
         Asked::Linkset => {
-            let body = linkset(&anchor, &root, &id, &item).to_string();
-            let links = format!(
-                "{}, <{LINKSET_CONTEXT}>; rel=\"http://www.w3.org/ns/json-ld#context\"; \
-                 type=\"application/ld+json\"",
-                linkset_link(&anchor)
-            );
-            let mut answer = HttpResponse::Ok();
-            answer.content_type("application/linkset+json");
-            if let Ok(links) = HeaderValue::from_str(&links) {
-                answer.insert_header((header::LINK, links));
-            }
-            return Ok(answer.body(body));
+            let description = format!("{} {}", item.form.name(), item.asked);
+            return Ok(linkset_answer(
+                &anchor,
+                linkset(&anchor, &root, Some(&id), description),
+            ));
         }
         Asked::History => return Ok(redirect(format!("{root}/items/{id}/history"))),
         Asked::Bundle => return Ok(redirect(format!("{root}/items/{id}/bundle"))),
@@ -283,6 +296,17 @@ pub(super) async fn verdict(
         .with_places(&state.registry)
         .await
         .map_err(registry_problem)?;
+    // The recalls of its lot and its product, which name no item and so are in no history.
+    let classes = ledger::history::item_classes(&item.names, &lots_of(&item, &history));
+    let budget = state.budget.answer_for(client(&request));
+    let class_recalls = super::class_recalls::read(
+        &state,
+        &view,
+        &parties,
+        &budget,
+        &super::class_recalls::names_of(&classes),
+    )
+    .await?;
     let scanned = *request.method() == actix_web::http::Method::GET;
     let link = item
         .names
@@ -336,6 +360,7 @@ pub(super) async fn verdict(
                 (&parties, &places),
                 tap.as_ref(),
                 &consumer_scans,
+                (&classes, class_recalls.as_deref().map_err(String::as_str)),
             );
             let answer = json!({
                 "item": {
@@ -366,9 +391,15 @@ pub(super) async fn verdict(
         .await
         .map_err(|error| Problem::internal(&error))?
         .map_err(|error| Problem::internal(&error))?;
+    Ok(respond(body, html.is_some(), &anchor))
+}
+
+/// The answer of a verdict: `body` as the page (`html`) or as JSON, naming the linkset of
+/// `anchor`.
+fn respond(body: Vec<u8>, html: bool, anchor: &str) -> HttpResponse {
     let mut answer = match html {
         // The page: its one script, no external asset, nothing framed.
-        Some(_) => HttpResponse::Ok()
+        true => HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
             .insert_header((header::CACHE_CONTROL, "no-cache"))
             .insert_header((
@@ -376,20 +407,154 @@ pub(super) async fn verdict(
                 super::page::CONTENT_SECURITY_POLICY.as_str(),
             ))
             .body(body),
-        None => json_answer(body),
+        false => json_answer(body),
     };
     let headers = answer.headers_mut();
-    headers.insert(header::LINK, linkset_header(&anchor));
+    headers.insert(header::LINK, linkset_header(anchor));
     headers.insert(
         header::VARY,
         HeaderValue::from_static("Accept, Accept-Language"),
     );
-    Ok(answer)
+    answer
+}
+
+/// The class a resolver path without a serial names (its canonical Digital Link, its lot and
+/// its classes: the lot's and the product's, or the product's), or the `400` problem of a path
+/// that names none.
+fn linked_class(
+    request: &HttpRequest,
+) -> Result<(String, Option<String>, Vec<RecalledClass>), Problem> {
+    let path = request.uri().path();
+    let refuse = |why: String| {
+        let shown: String = path.chars().take(ECHOED_PATH).collect();
+        Problem::BadRequest(format!(
+            "{shown} is not a GS1 Digital Link of a lot or a product: {why}"
+        ))
+    };
+    let link = epcis::digital_link::DigitalLink::parse(&format!("{LINK_DOMAIN}{path}"))
+        .map_err(|error| refuse(error.to_string()))?;
+    let lot = link.qualifier("10").map(str::to_owned);
+    let canonical = link.canonical();
+    let classes = ledger::history::item_classes(std::slice::from_ref(&canonical), lot.as_slice());
+    if classes.is_empty() {
+        return Err(refuse("it names no GS1 trade item".to_owned()));
+    }
+    Ok((canonical, lot, classes))
+}
+
+/// Whether a resolver route names a class (a lot or a product), not one item.
+pub(super) fn is_class_route(route: &str) -> bool {
+    matches!(route, "/01/{gtin}/10/{lot}" | "/01/{gtin}")
+}
+
+/// `GET /01/{gtin}/10/{lot}` and `GET /01/{gtin}`: a link naming a lot of a product, or the
+/// product alone (no serial), as printed on packs that carry no serial number. No object is
+/// named, so nothing says whether one is genuine (`names_a_class`); what is said is whether the
+/// lot, or the whole product, is under recall (`recalled`, first, as for an item), and, for the
+/// product alone, which of its lots are (`lots_recalled`). `linkType` as for an item, but a lot
+/// or a product has no history and no bundle: those link types are `404`s.
+pub(super) async fn class_verdict(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let path = request.uri().path();
+    let (canonical, lot, classes) = linked_class(&request)?;
+    let gtin = classes[0].gtin.clone();
+    let form = match lot {
+        Some(_) => "lot",
+        None => "product",
+    };
+    let root = root(&request);
+    let anchor = format!("{root}{path}");
+    match Asked::of(&request) {
+        Asked::Verdict => {}
+        Asked::Linkset => {
+            let description = format!("{form} {canonical}");
+            return Ok(linkset_answer(
+                &anchor,
+                linkset(&anchor, &root, None, description),
+            ));
+        }
+        Asked::History | Asked::Bundle | Asked::Other(_) => {
+            let asked = link_type(request.query_string()).unwrap_or_default();
+            let shown: String = asked.chars().take(ECHOED_PATH).collect();
+            return Err(Problem::NotFound(format!(
+                "no link of type {shown} for a {form}: this resolver has \
+                 gs1:verificationService (the default), gs1:recallStatus and the linkset; an \
+                 item's history and bundle are at its own link, with its serial"
+            )));
+        }
+    }
+    let view = state.views.latest(&state.store).await?;
+    let parties = state
+        .parties
+        .get(&state.registry)
+        .await
+        .map_err(registry_problem)?;
+    // A lot: its own recalls and its product's; the product alone: every class recall of it.
+    let names = match &lot {
+        Some(_) => super::class_recalls::names_of(&classes),
+        None => vec![RecalledClass::any_of(&gtin)],
+    };
+    let budget = state.budget.answer_for(client(&request));
+    let recalls = super::class_recalls::read(&state, &view, &parties, &budget, &names).await?;
+    let anchored = view
+        .anchored
+        .as_ref()
+        .map(|anchored| anchored.consistency.old_size().get());
+    let history: History<Arc<StoredEntry>> = History::default();
+    let judgement = verdict::judge(&Facts {
+        history: &history,
+        names: &[],
+        refused: None,
+        anchored,
+        place: &|_| None,
+        withdrawn: &|_| false,
+        unbound: &|_| false,
+        tap: None,
+        scans: &[],
+        classes: &classes,
+        class_recalls: recalls.as_deref().map_err(String::as_str),
+        class_link: true,
+    });
+    let answer = json!({
+        "item": {
+            "asked": canonical,
+            "form": form,
+            "epcs": [],
+        },
+        "verdict": judgement.verdict,
+        "recalled": judgement.recalled(),
+        "reasons": judgement.reasons,
+        "checkpoint": {
+            "treeSize": view.size().get(),
+            "anchoredTreeSize": anchored,
+        },
+        "journey": [],
+        "links": {},
+    });
+    let header_text = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("")
+    };
+    let html = super::page::wants_html(header_text(header::ACCEPT.as_str()));
+    let body = match html {
+        true => {
+            let language = super::page::Language::of(header_text(header::ACCEPT_LANGUAGE.as_str()));
+            super::page::render(&answer, language, &state.checkpoint_keys).into_bytes()
+        }
+        false => serde_json::to_vec(&answer).map_err(|error| Problem::internal(&error))?,
+    };
+    Ok(respond(body, html, &anchor))
 }
 
 /// The verdict on `item` from its history. An entry counts as withdrawn when an error
 /// declaration of it is in the history, with authority, by its own reporter or a party acting
 /// for it: a custodian cannot withdraw another party's sighting of what it holds.
+#[allow(clippy::too_many_arguments)] // the facts of a verdict, each from its own source
 fn judge(
     history: &History<Arc<StoredEntry>>,
     item: &Item,
@@ -398,6 +563,7 @@ fn judge(
     (parties, places): (&Parties, &registry::Places),
     tap: Option<&ledger::nfc::TapCheck>,
     scans: &[verdict::ConsumerScan],
+    (classes, class_recalls): (&[RecalledClass], ClassRecalls<'_>),
 ) -> verdict::Judgement {
     let events: HashMap<LeafIndex, &HistoryEvent<Arc<StoredEntry>>> = history
         .events
@@ -446,7 +612,41 @@ fn judge(
         unbound: &unbound,
         tap,
         scans,
+        classes,
+        class_recalls,
+        class_link: false,
     })
+}
+
+/// The recalls of an item's classes as the verdict takes them, or why they were not read.
+type ClassRecalls<'a> = Result<&'a [HistoryEvent<Arc<StoredEntry>>], &'a str>;
+
+/// The most lots an item's scan reads recalls of (its link's, and those its commissioning with
+/// authority gave it; more than one is already a contradiction the recall of either covers).
+const MAX_LOTS: usize = 8;
+
+/// The lots of the item: its link's (`/10/`), and those its commissioning with authority gives
+/// it (`cbvmda:lotNumber` in its ILMD).
+fn lots_of(item: &Item, history: &History<Arc<StoredEntry>>) -> Vec<String> {
+    let mut lots: Vec<String> = epcis::digital_link::DigitalLink::parse(&item.asked)
+        .ok()
+        .and_then(|link| link.qualifier("10").map(str::to_owned))
+        .into_iter()
+        .collect();
+    lots.extend(
+        history
+            .events
+            .iter()
+            .filter(|event| {
+                event.authority == Authority::Authorised && event.why.contains(&Why::Direct)
+            })
+            .filter_map(|event| ledger::history::ilmd_lot(&event.event.event))
+            .map(str::to_owned),
+    );
+    lots.sort();
+    lots.dedup();
+    lots.truncate(MAX_LOTS);
+    lots
 }
 
 /// The kept scans of the item at `link` (the newest), as the verdict weighs them.

@@ -1033,3 +1033,190 @@ async fn a_recall_is_said_first_only_when_the_brand_made_it() {
     let (bundle, _, _) = item_bundle(&pipeline).await;
     story_and_authority_verified(&pipeline, &bundle);
 }
+
+/// An ObjectEvent recalling (or, with `lift`, lifting the recall of) `classes`, by
+/// `quantityList`: a recall of a lot or of a whole product, naming no item.
+fn class_recall(minute: u32, classes: &[&str], lift: bool) -> Value {
+    let mut event = recall(minute, &[]);
+    event["quantityList"] = json!(
+        classes
+            .iter()
+            .map(|class| json!({"epcClass": class, "quantity": 100}))
+            .collect::<Vec<_>>()
+    );
+    if lift {
+        let fields = event.as_object_mut().unwrap();
+        fields.remove("disposition");
+        fields.insert(
+            "persistentDisposition".to_owned(),
+            json!({"unset": ["recalled"]}),
+        );
+    }
+    event
+}
+
+/// A, the brand, commissions its item into lot L1 and later recalls lot L1 by `quantityList`,
+/// naming no item. The item's scan says so first, naming the lot; the lot's own link (a pack with
+/// no serial) says the lot is recalled and that it names no one item; another lot's link does
+/// not; the product's link lists L1 as a recalled lot without calling the product recalled. B's
+/// recall of A's lot is refused at capture and changes nothing. A's lifting of the whole product
+/// ends the lot's recall.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recall_of_a_lot_or_a_product_reaches_every_scan_of_it() {
+    const SCAN: &str = "/01/80614141123458/21/6789";
+    const LOT: &str = "/01/80614141123458/10/L1";
+    const OTHER_LOT: &str = "/01/80614141123458/10/L2";
+    const PRODUCT: &str = "/01/80614141123458";
+    const LOT_CLASS: &str = "urn:epc:class:lgtin:0614141.812345.L1";
+    let pipeline = Pipeline::start(|_| {}).await;
+    let token = register_b(&pipeline).await;
+    let mut commissioning = object(0, "ADD", &[ITEM], "commissioning");
+    commissioning["ilmd"] = json!({"cbvmda:lotNumber": "L1"});
+    pipeline
+        .capture(vec![
+            commissioning,
+            object(5, "OBSERVE", &[ITEM], "shipping"),
+        ])
+        .await;
+    let (status, before) = pipeline.get(SCAN).await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(before["recalled"], false, "{before}");
+    for link in [LOT, PRODUCT] {
+        let (status, answer) = pipeline.get(link).await;
+        assert_eq!(status, 200, "{link}: {answer}");
+        assert_eq!(answer["recalled"], false, "{answer}");
+        assert_eq!(answer["verdict"], "unknown", "{answer}");
+        assert_eq!(answer["journey"], json!([]), "{answer}");
+        let codes: Vec<&str> = answer["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|reason| reason["code"].as_str())
+            .collect();
+        assert!(codes.contains(&"names_a_class"), "{answer}");
+        assert!(!codes.contains(&"lots_recalled"), "{answer}");
+    }
+
+    // B's recall of A's lot is refused at capture, naming the class; nothing is stored.
+    let (status, body) = capture_as_b(
+        &pipeline,
+        &token,
+        vec![at_b(class_recall(6, &[LOT_CLASS], false))],
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["violations"][0]["rule"], "recall", "{body}");
+    let (_, answer) = pipeline.get(LOT).await;
+    assert_eq!(answer["recalled"], false, "{answer}");
+
+    // A recalls lot L1.
+    pipeline
+        .capture(vec![class_recall(7, &[LOT_CLASS], false)])
+        .await;
+    let (status, answer) = pipeline.get(SCAN).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["recalled"], true, "{answer}");
+    assert_eq!(answer["verdict"], before["verdict"], "{answer}");
+    let first = &answer["reasons"][0];
+    assert_eq!(first["code"], "recalled", "{answer}");
+    assert!(
+        first["detail"]
+            .as_str()
+            .unwrap()
+            .contains("recalled lot L1 of its product (GTIN 80614141123458)"),
+        "{first}"
+    );
+    // The recall's entry, which no history holds, is its evidence.
+    let journey: Vec<&Value> = answer["journey"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| &step["leafIndex"])
+        .collect();
+    let evidence = first["evidence"].as_array().unwrap();
+    assert_eq!(evidence.len(), 1, "{first}");
+    assert!(!journey.contains(&&evidence[0]), "{answer}");
+    // The lot's own link, and the item's link with another lot printed on it: recalled.
+    for link in [LOT, "/01/80614141123458/10/L2/21/6789"] {
+        let (_, answer) = pipeline.get(link).await;
+        assert_eq!(answer["recalled"], true, "{link}: {answer}");
+        assert_eq!(answer["reasons"][0]["evidence"], first["evidence"]);
+    }
+    let (_, other) = pipeline.get(OTHER_LOT).await;
+    assert_eq!(other["recalled"], false, "{other}");
+    let (_, product) = pipeline.get(PRODUCT).await;
+    assert_eq!(product["recalled"], false, "{product}");
+    let lots = product["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|reason| reason["code"] == "lots_recalled")
+        .unwrap_or_else(|| panic!("no lots_recalled: {product}"));
+    assert!(
+        lots["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("lot L1 of this product"),
+        "{lots}"
+    );
+    assert_eq!(lots["evidence"], first["evidence"]);
+
+    // The lot's page: the recall banner, and no check to run (no bundle).
+    let (status, _, page) = pipeline
+        .get_with(LOT, &[("accept", "text/html"), ("accept-language", "en")])
+        .await;
+    assert_eq!(status, 200);
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains("class=\"v recall\""), "{page}");
+    assert!(!page.contains("tt-check-data"), "{page}");
+    // As a resolver: a linkset without history or bundle, whose absence is a 404; a preflight;
+    // a wrong check digit is a 400.
+    let (status, linkset) = pipeline.get(&format!("{LOT}?linkType=linkset")).await;
+    assert_eq!(status, 200, "{linkset}");
+    assert!(
+        linkset.to_string().contains("recallStatus")
+            && !linkset.to_string().contains("traceability"),
+        "{linkset}"
+    );
+    let (status, missing) = pipeline
+        .get(&format!("{LOT}?linkType=gs1:traceability"))
+        .await;
+    assert_eq!(status, 404, "{missing}");
+    let (status, bad) = pipeline.get("/01/80614141123459/10/L1").await;
+    assert_eq!(status, 400, "{bad}");
+    for link in [LOT, PRODUCT] {
+        let (status, headers, _) = pipeline.request_raw("OPTIONS", link).await;
+        assert_eq!(status, 204, "{link}");
+        assert!(
+            headers
+                .iter()
+                .any(|(name, value)| name == "allow" && value == "GET, HEAD, OPTIONS"),
+            "{headers:?}"
+        );
+    }
+    let (status, _, _) = pipeline
+        .request_raw("OPTIONS", "/01/80614141123459/10/L1")
+        .await;
+    assert_eq!(status, 400);
+
+    // A lifts the recall of the whole product: the lot's recall ends with it.
+    pipeline
+        .capture(vec![class_recall(
+            8,
+            &["urn:epc:idpat:sgtin:0614141.812345.*"],
+            true,
+        )])
+        .await;
+    for link in [SCAN, LOT] {
+        let (_, answer) = pipeline.get(link).await;
+        assert_eq!(answer["recalled"], false, "{link}: {answer}");
+        assert!(
+            answer["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|reason| reason["code"] == "recall_lifted"),
+            "{answer}"
+        );
+    }
+}
