@@ -330,6 +330,21 @@ pub struct HistoryEvent<T> {
     pub authority: Authority,
 }
 
+impl<T> HistoryEvent<T> {
+    /// An event with no reason to be in a history (gathered with it, or read beside it), with
+    /// the authority `marks` gives it (an observation when they give none).
+    pub fn marked(event: SourceEvent<T>, marks: &BTreeMap<LeafIndex, Authority>) -> Self {
+        Self {
+            authority: marks
+                .get(&event.leaf)
+                .cloned()
+                .unwrap_or(Authority::Observation),
+            event,
+            why: Vec::new(),
+        }
+    }
+}
+
 /// An item's history, the events outside it that its authority marks rest on, and what it left
 /// out.
 #[derive(Debug, Clone)]
@@ -790,14 +805,7 @@ fn assemble<T>(
     // are outside it.
     let (mut context, mut outside): (Vec<HistoryEvent<T>>, Vec<HistoryEvent<T>>) = pool
         .into_values()
-        .map(|event| HistoryEvent {
-            authority: marks
-                .get(&event.leaf)
-                .cloned()
-                .unwrap_or(Authority::Observation),
-            event,
-            why: Vec::new(),
-        })
+        .map(|event| HistoryEvent::marked(event, marks))
         .partition(|event| authority::changes_state(&event.event.event));
     context.sort_by_key(|e| (e.event.time, e.event.leaf));
     outside.sort_by_key(|e| (e.event.time, e.event.leaf));

@@ -471,6 +471,23 @@ impl Drop for SecretHex {
     }
 }
 
+/// Why the NFC key file at a path could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("Failed to read the NFC key file {}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("The NFC key file {}", path.display())]
+    Invalid {
+        path: std::path::PathBuf,
+        #[source]
+        source: SunError,
+    },
+}
+
 /// The `algorithm` of an NFC key file.
 pub const KEY_FILE_ALGORITHM: &str = "ntag424-sun";
 
@@ -504,6 +521,22 @@ impl Keys {
             }
         }
         Ok(Self { versions })
+    }
+
+    /// The keys in the key file at `path` ([`parse`](Self::parse)), its text zeroed once read.
+    /// No key appears in an error; the path does.
+    pub fn read(path: &std::path::Path) -> Result<Self, KeyFileError> {
+        let text =
+            Zeroizing::new(
+                std::fs::read_to_string(path).map_err(|source| KeyFileError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?,
+            );
+        Self::parse(&text).map_err(|source| KeyFileError::Invalid {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// The keys in a key file's text:

@@ -12,7 +12,6 @@
 //! The verdict weighs both (`ledger::verdict`: the `nfc_tap_*` rules, `copied_label`,
 //! `scanned_far_apart`).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,7 +80,7 @@ impl Scans {
         let keys = scans
             .nfc_keys
             .as_deref()
-            .map(read_keys)
+            .map(Keys::read)
             .transpose()?
             .map(Arc::new);
         let pg_config =
@@ -297,15 +296,6 @@ async fn keep(pool: &deadpool_postgres::Pool, batch: &mut Vec<NewScan>, metrics:
         }
     }
     batch.clear();
-}
-
-/// The NFC key file at `path`, its text zeroed once read.
-fn read_keys(path: &Path) -> anyhow::Result<Keys> {
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path)
-            .with_context(|| format!("Failed to read the NFC key file {}", path.display()))?,
-    );
-    Keys::parse(&text).with_context(|| format!("The NFC key file {}", path.display()))
 }
 
 #[cfg(test)]

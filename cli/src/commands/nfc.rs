@@ -3,7 +3,7 @@
 //! tests and demos.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -87,7 +87,7 @@ impl NfcCommand {
         match self {
             Self::Keygen { out: path, from } => {
                 let mut versions = match &from {
-                    Some(from) => read_keys(from)?.versions().to_vec(),
+                    Some(from) => Keys::read(from)?.versions().to_vec(),
                     None => Vec::new(),
                 };
                 let number = match versions.iter().map(|version| version.version).max() {
@@ -160,7 +160,7 @@ impl NfcCommand {
                 key_version,
                 short,
             } => {
-                let keys = read_keys(&keys)?;
+                let keys = Keys::read(&keys)?;
                 let uid = parse_uid(&uid)?;
                 if counter > ledger::nfc::MAX_COUNTER {
                     anyhow::bail!(
@@ -205,14 +205,6 @@ fn canonical_item(given: &str) -> anyhow::Result<String> {
                  (SGTIN) or a logistic unit (SSCC)"
             )
         })
-}
-
-fn read_keys(path: &Path) -> anyhow::Result<Keys> {
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path)
-            .with_context(|| format!("Failed to read the NFC key file {}", path.display()))?,
-    );
-    Keys::parse(&text).with_context(|| format!("The NFC key file {}", path.display()))
 }
 
 fn random_key() -> anyhow::Result<SunKey> {

@@ -102,14 +102,7 @@ pub(super) async fn read(
     let marks: BTreeMap<LeafIndex, Authority> = assess(&events, parties);
     Ok(Ok(events
         .into_iter()
-        .map(|event| HistoryEvent {
-            authority: marks
-                .get(&event.leaf)
-                .cloned()
-                .unwrap_or(Authority::Observation),
-            event,
-            why: Vec::new(),
-        })
+        .map(|event| HistoryEvent::marked(event, &marks))
         .collect()))
 }
 

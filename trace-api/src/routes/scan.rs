@@ -218,6 +218,15 @@ fn linkset(anchor: &str, root: &str, id: Option<&str>, description: String) -> V
     json!({ "linkset": [Value::Object(links)] })
 }
 
+/// The text of a request's header `name`; empty when it has none or it is no text.
+fn header_text<'r>(request: &'r HttpRequest, name: &str) -> &'r str {
+    request
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+}
+
 /// A linkset as the answer, with the JSON-LD context that makes it JSON-LD in `Link`.
 fn linkset_answer(anchor: &str, linkset: Value) -> HttpResponse {
     let links = format!(
@@ -331,13 +340,7 @@ pub(super) async fn verdict(
         }
         false => None,
     };
-    let header_text = |name: &str| {
-        request
-            .headers()
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("")
-    };
+    let header_text = |name: &str| header_text(&request, name);
     if let (Some(scans), Some(link), true) = (&state.scans, link, scanned) {
         let peer = request.peer_addr().map(|peer| peer.ip());
         let this = scans.keep(link, tap.as_ref(), peer, header_text, &state.metrics);
@@ -533,13 +536,7 @@ pub(super) async fn class_verdict(
         "journey": [],
         "links": {},
     });
-    let header_text = |name: &str| {
-        request
-            .headers()
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("")
-    };
+    let header_text = |name: &str| header_text(&request, name);
     let html = super::page::wants_html(header_text(header::ACCEPT.as_str()));
     let body = match html {
         true => {
