@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 25] = [
+    const LANDED: [(i32, &str, &str); 26] = [
         (
             1,
             "ledger",
@@ -341,6 +341,11 @@ mod tests {
             25,
             "lookup_runs_find_class_recalls",
             "5b658f6f96761241f0b59a6f874ecc86cb0f5501829a6fe03b71c8ebc230ecec",
+        ),
+        (
+            26,
+            "sealed_decoy_secret",
+            "b8711b04c02ed629acaa54ecdb535d3ee1b6298afc6fff67b745fbb3d5a860fa",
         ),
     ];
 

@@ -218,6 +218,28 @@ impl Reader {
     }
 }
 
+impl Reader {
+    /// The decoys of the secret this database keeps for them (`ledger::sealed::Decoys`; V26).
+    pub async fn decoys(&self) -> Result<ledger::sealed::Decoys, ReadError> {
+        let client = self.pool().get().await?;
+        let row = client
+            .query_opt("SELECT secret FROM sealed_decoy_secret", &[])
+            .await?
+            .ok_or_else(|| ReadError::Corrupt {
+                what: "sealed decoy secret",
+                reason: "the database holds none (V26 makes it)".to_owned(),
+            })?;
+        let secret: &[u8; ledger::sealed::DECOY_SECRET_LEN] = row
+            .get::<_, &[u8]>(0)
+            .try_into()
+            .map_err(|_| ReadError::Corrupt {
+                what: "sealed decoy secret",
+                reason: "it is not 32 bytes".to_owned(),
+            })?;
+        Ok(ledger::sealed::Decoys::new(secret))
+    }
+}
+
 fn millis(value: i64) -> Result<u64, ReadError> {
     u64::try_from(value).map_err(|_| ReadError::Corrupt {
         what: "erasure",

@@ -25,6 +25,7 @@
 //! This module draws no randomness of its own: callers hand a source ([`Random`]), so that tests
 //! and golden files are reproducible.
 
+mod decoy;
 mod document;
 
 use std::fmt;
@@ -42,6 +43,7 @@ use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::encoding::{ByteReader, Truncated, base64_decode, base64_encode, hex_encode};
 
+pub use decoy::{DECOY_SECRET_LEN, Decoys};
 pub use document::{FieldPathError, SealedAt, declare_namespace, seal_event_fields, sealed_fields};
 
 /// The JSON-LD namespace of the sealed-field vocabulary.

@@ -65,6 +65,9 @@ pub struct AppState {
     pub(crate) export_signer: Option<Arc<ledger::note::NoteSignerKey>>,
     /// Where `POST /recalls` captures (`recalls.capture_url`), when configured.
     pub(crate) recall_capture_url: Option<String>,
+    /// The decoys `GET /sealed/{commitment}/{recipient}` answers for a recipient a value is not
+    /// sealed to, read from the database once, when first needed.
+    pub(crate) decoys: tokio::sync::OnceCell<ledger::sealed::Decoys>,
 }
 
 /// A built, listening trace-api service.
@@ -132,6 +135,7 @@ impl Application {
         let state = web::Data::new(AppState {
             export_signer,
             recall_capture_url: config.recalls.capture_url.clone(),
+            decoys: tokio::sync::OnceCell::new(),
             store,
             registry,
             checkpoint_keys,

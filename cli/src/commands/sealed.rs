@@ -577,6 +577,11 @@ fn open_one(
     };
     match sealed::open(field, &field_key, &envelope, secret) {
         Ok(opening) => opened(opening.value()),
+        // trace-api answers every key alike, a key the value is not sealed to with an envelope
+        // no key opens (so that nobody learns by asking to whom a value was sealed).
+        Err(sealed::OpenError::Envelope) => Ok(Outcome::Not(
+            "not sealed to this key (its envelope does not open with it)".to_owned(),
+        )),
         Err(error) => Ok(Outcome::Not(format!("cannot open it: {error}"))),
     }
 }

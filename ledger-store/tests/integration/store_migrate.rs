@@ -332,7 +332,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
             "V24__recalls",
-            "V25__lookup_runs_find_class_recalls"
+            "V25__lookup_runs_find_class_recalls",
+            "V26__sealed_decoy_secret"
         ]
     );
 
@@ -461,7 +462,8 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
             "V24__recalls",
-            "V25__lookup_runs_find_class_recalls"
+            "V25__lookup_runs_find_class_recalls",
+            "V26__sealed_decoy_secret"
         ]
     );
 
@@ -591,7 +593,8 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
             "V24__recalls",
-            "V25__lookup_runs_find_class_recalls"
+            "V25__lookup_runs_find_class_recalls",
+            "V26__sealed_decoy_secret"
         ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
@@ -653,7 +656,8 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
             "V24__recalls",
-            "V25__lookup_runs_find_class_recalls"
+            "V25__lookup_runs_find_class_recalls",
+            "V26__sealed_decoy_secret"
         ]
     );
     let after = (
@@ -730,7 +734,8 @@ async fn databases_migrated_with_either_text_of_v16_and_v17_end_with_one_schema(
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
             "V24__recalls",
-            "V25__lookup_runs_find_class_recalls"
+            "V25__lookup_runs_find_class_recalls",
+            "V26__sealed_decoy_secret"
         ]
     );
     let after = nfc_and_scan_schema(&client).await;
@@ -816,7 +821,8 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
             "V24__recalls",
-            "V25__lookup_runs_find_class_recalls"
+            "V25__lookup_runs_find_class_recalls",
+            "V26__sealed_decoy_secret"
         ]
     );
     let after = index_schema(&client).await;
@@ -846,7 +852,8 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
             "V22__sealed_keys_bound_to_entries",
             "V23__recipient_keys",
             "V24__recalls",
-            "V25__lookup_runs_find_class_recalls"
+            "V25__lookup_runs_find_class_recalls",
+            "V26__sealed_decoy_secret"
         ]
     );
     assert_eq!(

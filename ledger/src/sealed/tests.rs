@@ -847,3 +847,57 @@ fn a_recipient_grants_what_it_can_open_to_another_and_nothing_else() {
         GrantError::Seal(SealError::NoRecipients)
     );
 }
+
+/// A decoy answers a recipient a value is not sealed to: the value's own field key and an
+/// envelope of a real one's length whose encapsulated key is a point of the curve (a public key
+/// HPKE accepts), the same for the same question and secret and different for another recipient,
+/// value or secret; the stranger's key does not open it (`Envelope`: "not sealed to this key"),
+/// and nor does any recipient's.
+#[test]
+fn a_decoy_looks_like_an_envelope_and_opens_for_nobody() {
+    let mut random = stream();
+    let carrier = recipient(&mut random);
+    let stranger = recipient(&mut random);
+    let mut sealer = Sealer::new(&[carrier.public_key()], &mut random).unwrap();
+    let field = sealer.seal(ADDRESS, &mut random).unwrap();
+    let keys = sealer.key_set();
+    let field_key = &keys.field_keys()[0];
+    let real = &keys.envelopes()[0];
+    let decoys = Decoys::new(&[7; DECOY_SECRET_LEN]);
+    let decoy = decoys.envelope(field.commitment(), stranger.public_key());
+    assert_eq!(decoy.recipient(), stranger.public_key());
+    assert_eq!(decoy.sealed_key().len(), real.sealed_key().len());
+    let encapsulated = &decoy.sealed_key()[..PUBLIC_KEY_LEN];
+    assert!(
+        <X25519HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(encapsulated).is_ok(),
+        "the encapsulated key of a decoy is a public key"
+    );
+    assert_eq!(
+        decoys.envelope(field.commitment(), stranger.public_key()),
+        decoy
+    );
+    assert_ne!(
+        decoys.envelope(field.commitment(), carrier.public_key()),
+        decoy
+    );
+    assert_ne!(
+        Decoys::new(&[8; DECOY_SECRET_LEN]).envelope(field.commitment(), stranger.public_key()),
+        decoy
+    );
+    assert!(matches!(
+        open(&field, field_key, &decoy, &stranger),
+        Err(OpenError::Envelope)
+    ));
+    let carrier_decoy = decoys.envelope(field.commitment(), carrier.public_key());
+    assert!(matches!(
+        open(&field, field_key, &carrier_decoy, &carrier),
+        Err(OpenError::Envelope)
+    ));
+    // A value the service holds no keys for: a field key of a real one's length, stable.
+    let unknown = Commitment::parse_hex(&"ab".repeat(COMMITMENT_LEN)).unwrap();
+    let decoy_key = decoys.field_key(&unknown);
+    assert_eq!(decoy_key.wrapped().len(), field_key.wrapped().len());
+    assert_eq!(decoy_key.commitment(), &unknown);
+    assert_eq!(decoys.field_key(&unknown), decoy_key);
+    assert_eq!(format!("{decoys:?}"), "Decoys(..)");
+}

@@ -298,8 +298,23 @@ fn sealed_consumer_data_is_shown_sealed_opened_by_its_recipients_erased_and_stil
         &[],
         b"",
     );
-    assert_eq!(stranger.status, 404, "{}", stranger.text());
-    // Not sealed to that key and no such value: the same answer, naming no other recipient.
+    // A key the value is not sealed to, and a value with no keys here, are answered like a
+    // recipient (a decoy), so that asking with someone's public key tells nothing of whether the
+    // value was sealed to them; and never naming another recipient.
+    assert_eq!(stranger.status, 200, "{}", stranger.text());
+    assert!(!stranger.text().contains(&public_key("carrier")));
+    let again = request(
+        trace.port,
+        "GET",
+        &format!("/sealed/{commitment}/{}", public_key("stranger")),
+        &[],
+        b"",
+    );
+    assert_eq!(
+        again.text(),
+        stranger.text(),
+        "a decoy is the same every time"
+    );
     let unknown = request(
         trace.port,
         "GET",
@@ -307,8 +322,12 @@ fn sealed_consumer_data_is_shown_sealed_opened_by_its_recipients_erased_and_stil
         &[],
         b"",
     );
-    assert_eq!(unknown.status, 404, "{}", unknown.text());
-    assert!(!stranger.text().contains(&public_key("carrier")));
+    assert_eq!(unknown.status, 200, "{}", unknown.text());
+    for decoy in [&stranger, &unknown] {
+        let body = decoy.json();
+        assert_eq!(base64_bytes(body["fieldKey"].as_str().unwrap()).len(), 48);
+        assert_eq!(base64_bytes(body["envelope"].as_str().unwrap()).len(), 80);
+    }
     let malformed = request(
         trace.port,
         "GET",
@@ -326,6 +345,13 @@ fn sealed_consumer_data_is_shown_sealed_opened_by_its_recipients_erased_and_stil
     );
     assert_eq!(carrier.status, 200, "{}", carrier.text());
     assert_eq!(carrier.header("cache-control"), Some("no-store"));
+    // The stranger's answer has the value's own field key (every recipient's is the same) and
+    // an envelope of a real one's length: only the keys' holders can tell theirs from a decoy.
+    assert_eq!(stranger.json()["fieldKey"], carrier.json()["fieldKey"]);
+    assert_eq!(
+        stranger.header("cache-control"),
+        carrier.header("cache-control")
+    );
     answers.push(carrier.text());
     answers.push(trace.metrics_text());
     for answer in &answers {

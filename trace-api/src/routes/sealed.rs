@@ -4,11 +4,13 @@
 //! service never holds a key that opens them.
 //!
 //! The recipient is part of the question, so that the answer never lists who else may read the
-//! value: a value the recipient cannot open and a value the service holds no keys for answer the
-//! same `404`. Whoever already knows a public key can still ask whether it is one of a value's
-//! recipients (`200` or `404`): a consumer's key should serve one purchase only. A value whose keys were erased answers `410` with the time of the erasure (the
-//! erasure record holds no personal data). Answers are never cached (`no-store`): an erasure
-//! takes effect at once, for every client.
+//! value; and every recipient gets an answer of the same shape: one the value is not sealed to
+//! (or a value the service holds no keys for) gets a decoy (`ledger::sealed::Decoys`), an
+//! envelope its key does not open, derived from a secret the database keeps (V26), the same
+//! every time it asks. So whoever knows a public key cannot learn by asking whether the value
+//! was sealed to it. A value whose keys were erased answers `410` with the time of the erasure
+//! (the erasure record holds no personal data). Answers are never cached (`no-store`): an
+//! erasure takes effect at once, for every client.
 
 use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpResponse, web};
@@ -39,36 +41,39 @@ pub(super) async fn keys(
             "{recipient:?} is not a recipient key: give the X25519 public key's 64 hex digits"
         ))
     })?;
-    let none = || {
-        Problem::NotFound(format!(
-            "no keys of sealed value {} for recipient {}",
-            commitment.to_hex(),
-            recipient.to_hex()
-        ))
-    };
-    match state.store.field_keys(&commitment).await? {
+    let decoys = state
+        .decoys
+        .get_or_try_init(|| state.store.decoys())
+        .await?;
+    // The decoy is made whether or not it is answered, so that a recipient's answer does not
+    // take less time than a stranger's.
+    let decoy = decoys.envelope(&commitment, recipient);
+    let (field_key, envelope) = match state.store.field_keys(&commitment).await? {
         FieldKeys::Kept {
             field_key,
             envelopes,
         } => {
             let envelope = envelopes
-                .iter()
+                .into_iter()
                 .find(|envelope| envelope.recipient() == recipient)
-                .ok_or_else(none)?;
-            Ok(HttpResponse::Ok()
-                .insert_header((CACHE_CONTROL, "no-store"))
-                .json(json!({
-                    "commitment": commitment.to_hex(),
-                    "recipient": recipient.to_hex(),
-                    "fieldKey": STANDARD.encode(field_key.wrapped()),
-                    "envelope": STANDARD.encode(envelope.sealed_key()),
-                })))
+                .unwrap_or(decoy);
+            (field_key, envelope)
         }
-        FieldKeys::Erased { at_unix_ms } => Err(Problem::Gone(format!(
-            "the keys of sealed value {} were erased at {}: nobody can open it any more",
-            commitment.to_hex(),
-            UnixMillis::from_millis(at_unix_ms).to_rfc3339()
-        ))),
-        FieldKeys::Unknown => Err(none()),
-    }
+        FieldKeys::Unknown => (decoys.field_key(&commitment), decoy),
+        FieldKeys::Erased { at_unix_ms } => {
+            return Err(Problem::Gone(format!(
+                "the keys of sealed value {} were erased at {}: nobody can open it any more",
+                commitment.to_hex(),
+                UnixMillis::from_millis(at_unix_ms).to_rfc3339()
+            )));
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(json!({
+            "commitment": commitment.to_hex(),
+            "recipient": recipient.to_hex(),
+            "fieldKey": STANDARD.encode(field_key.wrapped()),
+            "envelope": STANDARD.encode(envelope.sealed_key()),
+        })))
 }
