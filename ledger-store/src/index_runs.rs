@@ -8,7 +8,7 @@
 //! a proof reads, per run, the pages around the key's pairs and at most two nodes per level.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use deadpool_postgres::Transaction;
 use ledger::Hash;
@@ -73,23 +73,16 @@ const RUN_PAGES: &str = "SELECT pairs FROM index_pages WHERE run_id = $1 ORDER B
 const DELETE_RUNS: &str = "WITH gone AS (DELETE FROM index_runs WHERE run_id = ANY($1))
      , pages AS (DELETE FROM index_pages WHERE run_id = ANY($1))
      DELETE FROM index_nodes WHERE run_id = ANY($1)";
-/// The pages of run `$1` from the one holding the last pair below `$2` to the one holding the
-/// first pair not below `$3` (from the first page, or to the last, when there is none).
-const PAGES_AROUND: &str = "SELECT page, pairs FROM index_pages
-     WHERE run_id = $1
-       AND page >= coalesce((SELECT page FROM index_pages WHERE run_id = $1 AND first_pair < $2
-                             ORDER BY first_pair DESC LIMIT 1), 0)
-       AND page <= coalesce((SELECT page FROM index_pages WHERE run_id = $1 AND first_pair >= $3
-                             ORDER BY first_pair LIMIT 1),
-                            (SELECT page FROM index_pages WHERE run_id = $1 ORDER BY page DESC LIMIT 1))
-     ORDER BY page LIMIT $4";
 
 /// The most pages of one run a key proof reads (16,384 pairs): a proof of more is refused, to be
 /// asked for in narrower ranges of entries. A history's keys stay far below it (a history refuses
 /// an identifier named by more than a few thousand events).
 pub const MAX_PROOF_PAGES: usize = 64;
-/// [`PAGES_AROUND`] in each of the runs `$1`, in one query: each page with its run.
-const PAGES_AROUND_IN_RUNS: &str = "SELECT r.id, p.pairs FROM unnest($1::bigint[]) AS r(id)
+/// In each of the runs `$1`, in one query, the pages from the one holding the last pair below
+/// `$2` to the one holding the first pair not below `$3` (from the first page, or to the last,
+/// when there is none), at most `$4` of a run: each page with its run and its number.
+const PAGES_AROUND_IN_RUNS: &str = "SELECT r.id, p.page, p.pairs
+     FROM unnest($1::bigint[]) AS r(id)
      CROSS JOIN LATERAL (
        SELECT page, pairs FROM index_pages
        WHERE run_id = r.id
@@ -100,10 +93,12 @@ const PAGES_AROUND_IN_RUNS: &str = "SELECT r.id, p.pairs FROM unnest($1::bigint[
                               (SELECT page FROM index_pages WHERE run_id = r.id
                                ORDER BY page DESC LIMIT 1))
        ORDER BY page LIMIT $4) p";
-const PAGES_BY_NUMBER: &str =
-    "SELECT page, pairs FROM index_pages WHERE run_id = $1 AND page = ANY($2) ORDER BY page";
-const NODES: &str = "SELECT level, idx, hash FROM index_nodes
-     WHERE run_id = $1 AND (level, idx) IN (SELECT * FROM unnest($2::smallint[], $3::bigint[]))";
+/// The pages `($1[i], $2[i])` (run, page number), each with its run and number.
+const PAGES_OF_RUNS: &str = "SELECT run_id, page, pairs FROM index_pages
+     WHERE (run_id, page) IN (SELECT * FROM unnest($1::bigint[], $2::int[]))";
+/// The nodes `($1[i], $2[i], $3[i])` (run, level, index), each with its run.
+const NODES_OF_RUNS: &str = "SELECT run_id, level, idx, hash FROM index_nodes
+     WHERE (run_id, level, idx) IN (SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[]))";
 
 /// Why the verifiable index could not be written or merged.
 #[derive(Debug, thiserror::Error)]
@@ -630,7 +625,7 @@ impl LoadedRun {
 
 struct Loaded<'a>(&'a [LoadedRun]);
 
-/// A node or pair the loader did not read: a bug in what [`load_run`] reads, reported as a
+/// A node or pair the loader did not read: a bug in what [`load_runs`] reads, reported as a
 /// corrupt index rather than a panic.
 #[derive(Debug)]
 struct NotLoaded;
@@ -653,115 +648,160 @@ impl RunSource for Loaded<'_> {
     }
 }
 
-fn pages_of_rows(
-    rows: &[tokio_postgres::Row],
+/// The page in a row's columns `first` (its number) and `first + 1` (its pairs), into `pages`.
+fn page_of_row(
+    row: &tokio_postgres::Row,
+    first: usize,
     pages: &mut BTreeMap<u64, Vec<Pair>>,
 ) -> Result<(), ReadError> {
-    for row in rows {
-        let page: i32 = row.get(0);
-        let bytes: &[u8] = row.get(1);
-        if bytes.is_empty() || !bytes.len().is_multiple_of(PAIR_LEN) {
-            return Err(ReadError::Corrupt {
-                what: "verifiable index page",
-                reason: format!("page {page} is {} bytes, not a list of pairs", bytes.len()),
-            });
-        }
-        let pairs = bytes
-            .chunks_exact(PAIR_LEN)
-            .map(|bytes| {
-                let mut array = [0; PAIR_LEN];
-                array.copy_from_slice(bytes);
-                Pair::from_bytes(&array)
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| ReadError::Corrupt {
-                what: "verifiable index page",
-                reason: format!("page {page}: {error}"),
-            })?;
-        pages.insert(u64::try_from(page).unwrap_or(0), pairs);
+    let page: i32 = row.get(first);
+    let bytes: &[u8] = row.get(first + 1);
+    if bytes.is_empty() || !bytes.len().is_multiple_of(PAIR_LEN) {
+        return Err(ReadError::Corrupt {
+            what: "verifiable index page",
+            reason: format!("page {page} is {} bytes, not a list of pairs", bytes.len()),
+        });
     }
+    let pairs = bytes
+        .chunks_exact(PAIR_LEN)
+        .map(|bytes| {
+            let mut array = [0; PAIR_LEN];
+            array.copy_from_slice(bytes);
+            Pair::from_bytes(&array)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| ReadError::Corrupt {
+            what: "verifiable index page",
+            reason: format!("page {page}: {error}"),
+        })?;
+    pages.insert(u64::try_from(page).unwrap_or(0), pairs);
     Ok(())
 }
 
-/// Reads what run `id` (of `pairs` pairs) needs for a proof of `range`.
-async fn load_run(
+/// Reads what each of `runs` (a run's id and its number of pairs, in the head's order) needs for
+/// a proof of `range`, in three queries however many runs there are: the pages around the range
+/// in every run, the short last pages the range proofs' spans need, and the nodes above the
+/// chunks that the spans need.
+async fn load_runs(
     transaction: &Transaction<'_>,
-    id: i64,
-    pairs: u64,
+    runs: &[(i64, u64)],
     range: &KeyRange,
-) -> Result<LoadedRun, ReadError> {
-    let mut loaded = LoadedRun {
-        pairs,
-        pages: BTreeMap::new(),
-        nodes: BTreeMap::new(),
-        too_large: false,
-    };
-    if pairs == 0 {
+) -> Result<Vec<LoadedRun>, ReadError> {
+    let mut loaded: Vec<LoadedRun> = runs
+        .iter()
+        .map(|&(_, pairs)| LoadedRun {
+            pairs,
+            pages: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            too_large: false,
+        })
+        .collect();
+    // Where each run with pairs is in `loaded`.
+    let position: HashMap<i64, usize> = runs
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, pairs))| *pairs > 0)
+        .map(|(at, (id, _))| (*id, at))
+        .collect();
+    if position.is_empty() {
         return Ok(loaded);
     }
+    let ids: Vec<i64> = position.keys().copied().collect();
     let below = Pair::new(range.key, range.from).to_bytes();
     let above = Pair::new(range.key, range.to).to_bytes();
     let most = i64::try_from(MAX_PROOF_PAGES + 1).unwrap_or(i64::MAX);
     let rows = transaction
         .query(
-            PAGES_AROUND,
-            &[&id, &below.as_slice(), &above.as_slice(), &most],
+            PAGES_AROUND_IN_RUNS,
+            &[&ids, &below.as_slice(), &above.as_slice(), &most],
         )
         .await?;
-    if rows.len() > MAX_PROOF_PAGES {
-        loaded.too_large = true;
-        return Ok(loaded);
+    let mut counts: HashMap<i64, usize> = HashMap::new();
+    for row in &rows {
+        *counts.entry(row.get::<_, i64>(0)).or_default() += 1;
     }
-    pages_of_rows(&rows, &mut loaded.pages)?;
-    // The run's last page, when it is short, is in the spans of the range proof.
-    let last_page = (pairs - 1) / PAGE_PAIRS as u64;
-    if !loaded.pages.contains_key(&last_page) && !pairs.is_multiple_of(PAGE_PAIRS as u64) {
-        let rows = transaction
-            .query(
-                PAGES_BY_NUMBER,
-                &[&id, &vec![i32::try_from(last_page).unwrap_or(i32::MAX)]],
-            )
-            .await?;
-        pages_of_rows(&rows, &mut loaded.pages)?;
+    for (id, count) in &counts {
+        if *count > MAX_PROOF_PAGES
+            && let Some(&at) = position.get(id)
+        {
+            loaded[at].too_large = true;
+        }
     }
-    // The nodes the range proof's spans need, from the positions the loaded pages give.
-    let chunks = chunk_count(pairs);
-    let chunk = CHUNK_PAIRS as u64;
-    let first_in = loaded.lower_bound(&Pair::new(range.key, range.from));
-    let first_above = loaded.lower_bound(&Pair::new(range.key, range.to));
-    let lo = first_in.saturating_sub(1) / chunk;
-    let hi = if first_above < pairs {
-        first_above / chunk + 1
-    } else {
-        chunks
-    };
-    let mut wanted = Vec::new();
-    for (start, end) in range_proof_spans(chunks, lo, hi) {
-        let _ = span_hash(start, end, &mut |level, index| {
-            if level >= KEEP_FROM {
-                wanted.push((level, index));
+    for row in &rows {
+        if let Some(&at) = position.get(&row.get::<_, i64>(0))
+            && !loaded[at].too_large
+        {
+            page_of_row(row, 1, &mut loaded[at].pages)?;
+        }
+    }
+    // Each run's last page, when it is short, is in the spans of the range proof.
+    let mut last_ids = Vec::new();
+    let mut last_pages = Vec::new();
+    for (&(id, pairs), run) in runs.iter().zip(&loaded) {
+        if pairs == 0 || run.too_large {
+            continue;
+        }
+        let last_page = (pairs - 1) / PAGE_PAIRS as u64;
+        if !run.pages.contains_key(&last_page) && !pairs.is_multiple_of(PAGE_PAIRS as u64) {
+            last_ids.push(id);
+            last_pages.push(i32::try_from(last_page).unwrap_or(i32::MAX));
+        }
+    }
+    if !last_ids.is_empty() {
+        for row in transaction
+            .query(PAGES_OF_RUNS, &[&last_ids, &last_pages])
+            .await?
+        {
+            if let Some(&at) = position.get(&row.get::<_, i64>(0)) {
+                page_of_row(&row, 1, &mut loaded[at].pages)?;
             }
-            Ok::<_, ()>(Hash::from_bytes([0; 32]))
-        });
+        }
     }
-    if !wanted.is_empty() {
-        let levels: Vec<i16> = wanted
-            .iter()
-            .map(|&(level, _)| i16::try_from(level).unwrap_or(i16::MAX))
-            .collect();
-        let indexes: Vec<i64> = wanted
-            .iter()
-            .map(|&(_, index)| i64::try_from(index).unwrap_or(i64::MAX))
-            .collect();
-        for row in transaction.query(NODES, &[&id, &levels, &indexes]).await? {
-            let level: i16 = row.get(0);
-            let index: i64 = row.get(1);
-            let hash: &[u8] = row.get(2);
+    // The nodes the range proofs' spans need, from the positions the loaded pages give.
+    let mut node_runs = Vec::new();
+    let mut levels: Vec<i16> = Vec::new();
+    let mut indexes: Vec<i64> = Vec::new();
+    for (&(id, pairs), run) in runs.iter().zip(&loaded) {
+        if pairs == 0 || run.too_large {
+            continue;
+        }
+        let chunks = chunk_count(pairs);
+        let chunk = CHUNK_PAIRS as u64;
+        let first_in = run.lower_bound(&Pair::new(range.key, range.from));
+        let first_above = run.lower_bound(&Pair::new(range.key, range.to));
+        let lo = first_in.saturating_sub(1) / chunk;
+        let hi = if first_above < pairs {
+            first_above / chunk + 1
+        } else {
+            chunks
+        };
+        for (start, end) in range_proof_spans(chunks, lo, hi) {
+            let _ = span_hash(start, end, &mut |level, index| {
+                if level >= KEEP_FROM {
+                    node_runs.push(id);
+                    levels.push(i16::try_from(level).unwrap_or(i16::MAX));
+                    indexes.push(i64::try_from(index).unwrap_or(i64::MAX));
+                }
+                Ok::<_, ()>(Hash::from_bytes([0; 32]))
+            });
+        }
+    }
+    if !node_runs.is_empty() {
+        for row in transaction
+            .query(NODES_OF_RUNS, &[&node_runs, &levels, &indexes])
+            .await?
+        {
+            let Some(&at) = position.get(&row.get::<_, i64>(0)) else {
+                continue;
+            };
+            let level: i16 = row.get(1);
+            let index: i64 = row.get(2);
+            let hash: &[u8] = row.get(3);
             let hash = Hash::from_slice(hash).map_err(|error| ReadError::Corrupt {
                 what: "verifiable index node",
                 reason: error.to_string(),
             })?;
-            loaded.nodes.insert(
+            loaded[at].nodes.insert(
                 (
                     u32::try_from(level).unwrap_or(0),
                     u64::try_from(index).unwrap_or(0),
@@ -886,12 +926,14 @@ impl super::Reader {
         let transaction = snapshot(&mut client).await.map_err(ReadError::from)?;
         let head = head_at(&transaction, commitment).await?;
         let ids = run_ids(&transaction, &head).await?;
+        let runs: Vec<(i64, u64)> = ids
+            .iter()
+            .zip(head.runs())
+            .map(|(id, run)| (*id, run.pairs))
+            .collect();
         let mut proofs = Vec::with_capacity(ranges.len());
         for range in ranges {
-            let mut loaded = Vec::with_capacity(ids.len());
-            for (id, run) in ids.iter().zip(head.runs()) {
-                loaded.push(load_run(&transaction, *id, run.pairs, range).await?);
-            }
+            let loaded = load_runs(&transaction, &runs, range).await?;
             proofs.push(prove_loaded(&head, *range, &loaded)?);
         }
         transaction.commit().await.map_err(ReadError::from)?;
@@ -934,7 +976,7 @@ impl super::Reader {
                 });
             }
             for row in &rows {
-                let bytes: &[u8] = row.get(1);
+                let bytes: &[u8] = row.get(2);
                 if bytes.is_empty() || !bytes.len().is_multiple_of(PAIR_LEN) {
                     return Err(ReadError::Corrupt {
                         what: "verifiable index page",
@@ -983,10 +1025,12 @@ impl super::Reader {
                 (Some(note), head, ids)
             }
         };
-        let mut loaded = Vec::with_capacity(ids.len());
-        for (id, run) in ids.iter().zip(head.runs()) {
-            loaded.push(load_run(&transaction, *id, run.pairs, range).await?);
-        }
+        let runs: Vec<(i64, u64)> = ids
+            .iter()
+            .zip(head.runs())
+            .map(|(id, run)| (*id, run.pairs))
+            .collect();
+        let loaded = load_runs(&transaction, &runs, range).await?;
         transaction.commit().await?;
         Ok(Some((checkpoint, head, loaded)))
     }
