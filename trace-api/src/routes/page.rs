@@ -53,6 +53,9 @@ struct Words {
     device: &'static str,
     /// Said first, above the verdict, when the item is under recall: a heading and what to do.
     recalled: (&'static str, &'static str),
+    /// Said first, when a link names a product whose lots are under recall (`lots_recalled`):
+    /// a heading and what to do.
+    lots_recalled: (&'static str, &'static str),
     /// The in-browser check's words, by the codes `check.js` reports (`{name}`: a value it
     /// fills in).
     check: &'static [(&'static str, &'static str)],
@@ -99,6 +102,11 @@ const ENGLISH: Words = Words {
     recalled: (
         "Recalled",
         "This product has been recalled. Do not use it, and follow the recall notice below.",
+    ),
+    lots_recalled: (
+        "Some lots recalled",
+        "Some lots of this product have been recalled. Compare the lot number on your pack with \
+         those below: if it is one of them, do not use it.",
     ),
     check: &[
         ("checking", "Checking the proofs on this device…"),
@@ -292,6 +300,10 @@ const CHINESE: Words = Words {
     recalled: (
         "已召回",
         "此产品已被召回。请停止使用，并按下方的召回通知处理。",
+    ),
+    lots_recalled: (
+        "部分批次已召回",
+        "此产品的部分批次已被召回。请核对包装上的批号：如在下列批次中，请停止使用。",
     ),
     check: &[
         ("checking", "正在本机核验证明……"),
@@ -531,28 +543,37 @@ pub fn render(answer: &Value, language: Language, checkpoint_keys: &[String]) ->
         .unwrap_or(words.verdicts[2]);
     let item = escape(answer["item"]["asked"].as_str().unwrap_or(""));
     // A recall is said first, above the verdict, with the brand's entry that says it.
-    let recall = match answer["recalled"].as_bool() == Some(true) {
-        true => {
-            let detail = answer["reasons"]
-                .as_array()
-                .and_then(|reasons| reasons.iter().find(|reason| reason["code"] == "recalled"))
-                .and_then(|reason| reason["detail"].as_str())
-                .unwrap_or("");
-            format!(
-                "<section class=\"v recall\" role=\"alert\"><strong>{}</strong><p>{}</p>\
-                 <p class=\"d\">{}</p></section>",
-                escape(words.recalled.0),
-                escape(words.recalled.1),
-                escape(detail)
-            )
-        }
-        false => String::new(),
+    // A product link whose lots are recalled says so as loudly, telling the consumer to compare
+    // the lot number on the pack.
+    let detail_of = |code: &str| {
+        answer["reasons"]
+            .as_array()
+            .and_then(|reasons| reasons.iter().find(|reason| reason["code"] == code))
+            .and_then(|reason| reason["detail"].as_str())
     };
-    let title = match recall.is_empty() {
-        true => format!("{} {}", escape(headline), escape(words.title)),
-        false => format!(
+    let banner = match (
+        answer["recalled"].as_bool() == Some(true),
+        detail_of("lots_recalled"),
+    ) {
+        (true, _) => Some((words.recalled, detail_of("recalled").unwrap_or(""))),
+        (false, Some(lots)) => Some((words.lots_recalled, lots)),
+        (false, None) => None,
+    };
+    let recall = match banner {
+        Some(((heading, what), detail)) => format!(
+            "<section class=\"v recall\" role=\"alert\"><strong>{}</strong><p>{}</p>\
+             <p class=\"d\">{}</p></section>",
+            escape(heading),
+            escape(what),
+            escape(detail)
+        ),
+        None => String::new(),
+    };
+    let title = match banner {
+        None => format!("{} {}", escape(headline), escape(words.title)),
+        Some(((heading, _), _)) => format!(
             "{} · {} {}",
-            escape(words.recalled.0),
+            escape(heading),
             escape(headline),
             escape(words.title)
         ),
@@ -756,6 +777,19 @@ mod tests {
         // Not recalled: no banner.
         let page = render(&answer(2), Language::English, &[]);
         assert!(!page.contains("class=\"v recall\""));
+        // A product's link whose lots are recalled: a banner of its own, naming the lots.
+        let mut lots = answer(0);
+        lots["reasons"] = json!([{"code": "lots_recalled", "weight": "note", "evidence": [7],
+            "detail": "lot L7 of this product is under recall: compare the lot number on the pack"}]);
+        let page = render(&lots, Language::English, &[]);
+        let banner = page
+            .find("<section class=\"v recall\" role=\"alert\"><strong>Some lots recalled")
+            .unwrap();
+        assert!(banner < page.find("<strong>Suspicious</strong>").unwrap());
+        assert!(page.contains("lot L7 of this product is under recall"));
+        assert!(page.contains("<title>Some lots recalled · "));
+        let page = render(&lots, Language::Chinese, &[]);
+        assert!(page.contains("<strong>部分批次已召回</strong>"));
     }
 
     #[test]
