@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use epcis::epc::CompanyPrefix;
-use ledger::bundle::{DeviceEntry, OrganisationEntry, Participants, SiteEntry};
+use ledger::bundle::{DeviceEntry, OrganisationEntry, Participants, RecipientKeyEntry, SiteEntry};
 use ledger::history::Parties;
 use ledger::{DeviceId, OrganisationId, SiteId};
 use tokio_postgres::GenericClient;
@@ -56,7 +56,29 @@ pub async fn participants<C: GenericClient>(client: &C) -> Result<Participants, 
                 .map(|id| OrganisationId::parse(id).map_err(corrupt("organisation id")))
                 .collect::<Result<_, _>>()?,
             regulator: row.get(3),
+            recipient_keys: Vec::new(),
         });
+    }
+    // Each organisation's recipient keys, current and retired, oldest first.
+    let keys = crate::recipients::list_recipient_keys(client, None)
+        .await
+        .map_err(|error| match error {
+            crate::RegistryError::Query(error) => ReadError::Query(error),
+            other => ReadError::Corrupt {
+                what: "recipient key",
+                reason: other.to_string(),
+            },
+        })?;
+    for info in keys {
+        if let Some(organisation) = organisations
+            .iter_mut()
+            .find(|organisation| organisation.id == info.organisation)
+        {
+            organisation.recipient_keys.push(RecipientKeyEntry {
+                key: info.key.to_base64(),
+                retired: info.retired_at.map(|at| at.to_rfc3339()),
+            });
+        }
     }
     let mut sites = Vec::new();
     for row in client.query(SELECT_SITES, &[]).await? {

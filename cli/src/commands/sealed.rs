@@ -187,6 +187,13 @@ pub struct SealCommand {
     /// as base64 or 64 hex digits. Repeat it (at most 16).
     #[arg(long = "recipient", value_name = "KEY")]
     recipients: Vec<String>,
+    /// An organisation to seal to: its current recipient keys, as the participants file
+    /// (`--participants`) lists them. Repeat it; with `--recipient` too, all of them.
+    #[arg(long = "to", value_name = "ORG", requires = "participants")]
+    to: Vec<String>,
+    /// The participants file (`tagtrail participants`) `--to` reads organisations' keys from.
+    #[arg(long, value_name = "FILE", requires = "to")]
+    participants: Option<PathBuf>,
     /// With no recipient: seal commitments only, and write what opens them (salt and value,
     /// secret) to this file (must not exist; mode 0600). Whoever holds it can prove the values.
     #[arg(long, value_name = "FILE")]
@@ -202,18 +209,21 @@ pub struct SealCommand {
 
 impl SealCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let recipients = self
+        let mut recipients = self
             .recipients
             .iter()
             .map(|spelling| read_recipient(spelling))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        if let Some(path) = &self.participants {
+            recipients.extend(organisations_keys(path, &self.to)?);
+        }
         match (recipients.is_empty(), &self.openings) {
             (false, Some(_)) => {
                 bail!("--openings is for commitments only: give it or --recipient, not both")
             }
             (true, None) => bail!(
-                "give --recipient (who may open the values) or --openings (where to keep what \
-                 opens commitments): without either, nobody could ever open them"
+                "give --recipient or --to (who may open the values) or --openings (where to \
+                 keep what opens commitments): without any, nobody could ever open them"
             ),
             _ => {}
         }
@@ -296,6 +306,42 @@ fn opening_json(event: usize, pointer: &str, opening: &Opening) -> Value {
         "salt": BASE64.encode(opening.salt()),
         "value": String::from_utf8_lossy(opening.value()),
     })
+}
+
+/// The current recipient keys of each organisation of `to`, from the participants file at
+/// `path`; an organisation the file does not list, or lists with no current key, is refused.
+fn organisations_keys(path: &Path, to: &[String]) -> anyhow::Result<Vec<RecipientKey>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("Failed to read the participants file {}", path.display()))?;
+    let participants: ledger::bundle::Participants = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a participants file", path.display()))?;
+    let mut keys = Vec::new();
+    for name in to {
+        let organisation = ledger::OrganisationId::parse(name)
+            .map_err(|error| anyhow::anyhow!("--to {name:?}: {error}"))?;
+        if !participants
+            .organisations
+            .iter()
+            .any(|listed| listed.id == organisation)
+        {
+            bail!(
+                "--to {organisation}: {} lists no such organisation",
+                path.display()
+            );
+        }
+        let current = participants
+            .current_recipient_keys(&organisation)
+            .with_context(|| format!("{} is not a valid participants file", path.display()))?;
+        if current.is_empty() {
+            bail!(
+                "--to {organisation}: {} lists no current recipient key of it (it registers \
+                 one with tagtrail recipient add)",
+                path.display()
+            );
+        }
+        keys.extend(current);
+    }
+    Ok(keys)
 }
 
 fn read_recipient(spelling: &str) -> anyhow::Result<RecipientKey> {

@@ -483,6 +483,70 @@ async fn recipient_keys_are_registered_rotated_and_retired_ones_refused_at_captu
     assert_eq!(receipt.status.code(), Some(0), "{}", stderr(&receipt));
     let opened = tagtrail(args(&["open", &before, "--key", &path("old")])).await;
     assert_eq!(opened.status.code(), Some(0), "{}", stderr(&opened));
+
+    // The participants file lists the keys, the retired one with its time; a capturer offline
+    // seals to an organisation's current keys from it (`seal --to`), which capture accepts and
+    // the new key opens, and the old one does not.
+    let participants = stdout(&run(&["participants"]).await);
+    let file: Value = serde_json::from_str(&participants).unwrap();
+    let keys = &file["organisations"][0]["recipientKeys"];
+    assert_eq!(keys.as_array().map(Vec::len), Some(2), "{participants}");
+    assert!(
+        keys[0]["retired"]
+            .as_str()
+            .is_some_and(|at| at.starts_with("20"))
+    );
+    assert!(keys[1].get("retired").is_none(), "{participants}");
+    let participants_file = path("participants.json");
+    std::fs::write(&participants_file, &participants).unwrap();
+    let plain = write(&dir.join("to-plain.json"), &document(4));
+    let to = path("to.json");
+    stdout(
+        &tagtrail(args(&[
+            "seal",
+            &plain,
+            "--field",
+            "/example:delivery",
+            "--to",
+            "brand",
+            "--participants",
+            &participants_file,
+            "--out",
+            &to,
+        ]))
+        .await,
+    );
+    let receipt = capture(to.clone()).await;
+    assert_eq!(receipt.status.code(), Some(0), "{}", stderr(&receipt));
+    let opened = tagtrail(args(&["open", &to, "--key", &path("new")])).await;
+    assert_eq!(opened.status.code(), Some(0), "{}", stderr(&opened));
+    let not = tagtrail(args(&["open", &to, "--key", &path("old")])).await;
+    assert_eq!(not.status.code(), Some(1), "{}", stderr(&not));
+    // An organisation the file does not list, or `--to` without the file: refused, naming why.
+    refused(
+        &tagtrail(args(&[
+            "seal",
+            &plain,
+            "--field",
+            "/example:delivery",
+            "--to",
+            "nobody",
+            "--participants",
+            &participants_file,
+        ]))
+        .await,
+        "--to nobody: ",
+    );
+    let usage = tagtrail(args(&[
+        "seal",
+        &plain,
+        "--field",
+        "/example:delivery",
+        "--to",
+        "brand",
+    ]))
+    .await;
+    assert_eq!(usage.status.code(), Some(2), "{}", stderr(&usage));
     ingest.stop().await;
 }
 

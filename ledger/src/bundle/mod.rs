@@ -25,7 +25,7 @@ pub use format::{
 pub use fsma::{FSMA204_COLUMNS, fsma204_csv};
 pub(crate) use fsma::{cell as csv_cell, line as csv_line};
 pub use participants::{
-    DeviceEntry, OrganisationEntry, Participants, ParticipantsError, SiteEntry,
+    DeviceEntry, OrganisationEntry, Participants, ParticipantsError, RecipientKeyEntry, SiteEntry,
 };
 pub use provenance::{
     EventReport, IndexEvidence, ProvenanceBundle, ProvenanceEvent, ProvenanceReport,

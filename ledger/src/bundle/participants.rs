@@ -1,7 +1,9 @@
 //! The participants file: the registry of the parties as an offline verifier reads it (which
 //! organisation owns which GS1 company prefixes and delegates to whom, which site belongs to
-//! which organisation, which device to which site, and each device's public keys). `tagtrail
-//! participants` writes it from the database; `tagtrail verify --participants` reads it.
+//! which organisation, which device to which site, each device's public keys, and the keys values
+//! are sealed to for each organisation). `tagtrail participants` writes it from the database;
+//! `tagtrail verify --participants` reads it, and `tagtrail seal --to ORG --participants` seals
+//! to an organisation's current keys from it, offline.
 //!
 //! ```json
 //! {"version": 1,
@@ -18,6 +20,7 @@ use epcis::epc::CompanyPrefix;
 use crate::batch::DevicePublicKey;
 use crate::history::Parties;
 use crate::ids::{DeviceId, OrganisationId, SiteId};
+use crate::sealed::RecipientKey;
 
 use super::verify::DeviceRegistry;
 
@@ -45,6 +48,21 @@ pub struct OrganisationEntry {
     /// false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub regulator: bool,
+    /// The keys values are sealed to for it (`tagtrail recipient add`), current and retired,
+    /// oldest first. Left out when it has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipient_keys: Vec<RecipientKeyEntry>,
+}
+
+/// A key values are sealed to for an organisation: the X25519 public key (standard base64 of its
+/// 32 bytes, as `tagtrail recipient keygen` writes it) and, once retired, when (RFC 3339). Seal
+/// only to current keys; what was sealed to a retired key still opens with its private key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecipientKeyEntry {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired: Option<String>,
 }
 
 /// A site and its organisation.
@@ -90,6 +108,12 @@ pub enum ParticipantsError {
     },
     #[error("device {device} names site {site}, which the file does not list")]
     UnknownSite { device: DeviceId, site: SiteId },
+    #[error("organisation {organisation}: recipient key {key:?}: {reason}")]
+    RecipientKey {
+        organisation: OrganisationId,
+        key: String,
+        reason: &'static str,
+    },
 }
 
 impl Participants {
@@ -132,6 +156,7 @@ impl Participants {
                 parties.add_regulator(organisation.id.clone());
             }
         }
+        self.recipient_keys_of_all()?;
         for site in &self.sites {
             if !listed(&site.organisation) {
                 return Err(ParticipantsError::UnknownOrganisation {
@@ -154,6 +179,49 @@ impl Participants {
         Ok(parties)
     }
 
+    /// Every organisation's recipient keys, read: refused when one is not a key, its retirement
+    /// is not a time, or a key is listed twice (for one organisation or two).
+    fn recipient_keys_of_all(
+        &self,
+    ) -> Result<Vec<(&OrganisationId, RecipientKey, bool)>, ParticipantsError> {
+        let mut keys: Vec<(&OrganisationId, RecipientKey, bool)> = Vec::new();
+        for organisation in &self.organisations {
+            for entry in &organisation.recipient_keys {
+                let refuse = |reason| ParticipantsError::RecipientKey {
+                    organisation: organisation.id.clone(),
+                    key: entry.key.chars().take(64).collect(),
+                    reason,
+                };
+                let key = RecipientKey::parse_base64(&entry.key)
+                    .ok_or_else(|| refuse("not the standard base64 of a 32-byte X25519 key"))?;
+                if let Some(retired) = &entry.retired
+                    && epcis::document::Timestamp::parse(retired).is_err()
+                {
+                    return Err(refuse("its retirement is not an RFC 3339 time"));
+                }
+                if keys.iter().any(|(_, listed, _)| *listed == key) {
+                    return Err(refuse("listed twice"));
+                }
+                keys.push((&organisation.id, key, entry.retired.is_none()));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The current recipient keys of `organisation` (those not retired): what a capturer seals
+    /// its data to. Empty when the file lists none for it (or does not list it).
+    pub fn current_recipient_keys(
+        &self,
+        organisation: &OrganisationId,
+    ) -> Result<Vec<RecipientKey>, ParticipantsError> {
+        Ok(self
+            .recipient_keys_of_all()?
+            .into_iter()
+            .filter(|(owner, _, current)| *owner == organisation && *current)
+            .map(|(_, key, _)| key)
+            .collect())
+    }
+
     /// Every device's registered keys.
     pub fn device_keys(&self) -> DeviceRegistry {
         let mut registry = DeviceRegistry::new();
@@ -163,5 +231,86 @@ impl Participants {
             }
         }
         registry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(keys: serde_json::Value) -> Participants {
+        serde_json::from_value(serde_json::json!({
+            "version": 1,
+            "organisations": [
+                {"id": "brand", "companyPrefixes": ["0614141"], "recipientKeys": keys},
+                {"id": "carrier"}
+            ],
+            "sites": [],
+            "devices": []
+        }))
+        .unwrap()
+    }
+
+    /// Recipient keys are read with the rest: current ones are what `seal --to` seals to, a
+    /// retired one is not; a file without any reads as before and writes without the member.
+    #[test]
+    fn recipient_keys_are_read_and_only_current_ones_are_sealed_to() {
+        let (old, new) = (
+            RecipientKey::from_bytes([1; 32]),
+            RecipientKey::from_bytes([2; 32]),
+        );
+        let participants = file(serde_json::json!([
+            {"key": old.to_base64(), "retired": "2026-11-20T10:00:00Z"},
+            {"key": new.to_base64()}
+        ]));
+        participants.parties().unwrap();
+        let brand = OrganisationId::parse("brand").unwrap();
+        assert_eq!(participants.current_recipient_keys(&brand).unwrap(), [new]);
+        let carrier = OrganisationId::parse("carrier").unwrap();
+        assert!(
+            participants
+                .current_recipient_keys(&carrier)
+                .unwrap()
+                .is_empty()
+        );
+        let written = serde_json::to_value(&participants).unwrap();
+        assert!(written["organisations"][1].get("recipientKeys").is_none());
+        assert_eq!(
+            serde_json::from_value::<Participants>(written).unwrap(),
+            participants
+        );
+    }
+
+    /// A key that is not one, a retirement that is not a time, a key listed twice, an unknown
+    /// member: each refused, naming it.
+    #[test]
+    fn bad_recipient_keys_are_refused_naming_why() {
+        let key = RecipientKey::from_bytes([3; 32]).to_base64();
+        for (keys, why) in [
+            (
+                serde_json::json!([{"key": "AAAA"}]),
+                "not the standard base64",
+            ),
+            (
+                serde_json::json!([{"key": key, "retired": "yesterday"}]),
+                "not an RFC 3339 time",
+            ),
+            (
+                serde_json::json!([{"key": key}, {"key": key}]),
+                "listed twice",
+            ),
+        ] {
+            let error = file(keys).parties().unwrap_err().to_string();
+            assert!(
+                error.contains("organisation brand: recipient key") && error.contains(why),
+                "{error}"
+            );
+        }
+        let unknown = serde_json::from_value::<Participants>(serde_json::json!({
+            "version": 1,
+            "organisations": [{"id": "brand", "recipientKeys": [{"key": key, "owner": "x"}]}],
+            "sites": [], "devices": []
+        }));
+        assert!(unknown.is_err());
     }
 }

@@ -266,12 +266,14 @@ fn participants(device_key: &DeviceSigningKey) -> Participants {
                 company_prefixes: vec!["0614141".to_owned()],
                 delegates: Vec::new(),
                 regulator: false,
+                recipient_keys: Vec::new(),
             },
             OrganisationEntry {
                 id: OrganisationId::parse("carrier").unwrap(),
                 company_prefixes: vec!["0712345".to_owned()],
                 delegates: Vec::new(),
                 regulator: false,
+                recipient_keys: Vec::new(),
             },
         ],
         sites: vec![SiteEntry {

@@ -1163,10 +1163,16 @@ async fn a_recall_of_a_lot_or_a_product_reaches_every_scan_of_it() {
 
     // The product's page says it too, above all: compare the lot on the pack.
     let (_, _, page) = pipeline
-        .get_with(PRODUCT, &[("accept", "text/html"), ("accept-language", "en")])
+        .get_with(
+            PRODUCT,
+            &[("accept", "text/html"), ("accept-language", "en")],
+        )
         .await;
     let page = String::from_utf8(page).unwrap();
-    assert!(page.contains("<strong>Some lots recalled</strong>"), "{page}");
+    assert!(
+        page.contains("<strong>Some lots recalled</strong>"),
+        "{page}"
+    );
 
     // The lot's page: the recall banner, and no check to run (no bundle).
     let (status, _, page) = pipeline
