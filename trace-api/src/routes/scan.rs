@@ -179,9 +179,15 @@ pub(super) async fn description(request: HttpRequest) -> HttpResponse {
 /// verdict (also the default link) and, for an item (`id`), its history and provenance bundle at
 /// `root`'s routes under `id`. A lot or a product has neither.
 fn linkset(anchor: &str, root: &str, id: Option<&str>, description: String) -> Value {
+    // A lot or a product names no object whose genuineness could be judged: its link says
+    // whether it is recalled.
+    let title = match id {
+        Some(_) => "Is it genuine? The verdict on this item, with its reasons",
+        None => "Is it recalled? What is known of this lot or product, with the reasons",
+    };
     let verdict = json!([{
         "href": format!("{anchor}?linkType=gs1:verificationService"),
-        "title": "Is it genuine? The verdict on this item, with its reasons",
+        "title": title,
         "type": "application/json",
     }]);
     let mut links = serde_json::Map::new();

@@ -1188,7 +1188,9 @@ async fn a_recall_of_a_lot_or_a_product_reaches_every_scan_of_it() {
     assert_eq!(status, 200, "{linkset}");
     assert!(
         linkset.to_string().contains("recallStatus")
-            && !linkset.to_string().contains("traceability"),
+            && !linkset.to_string().contains("traceability")
+            && linkset.to_string().contains("Is it recalled?")
+            && !linkset.to_string().contains("Is it genuine?"),
         "{linkset}"
     );
     let (status, missing) = pipeline
