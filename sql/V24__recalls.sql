@@ -2,21 +2,11 @@
 -- Forward-only: never edit this file once it has landed.
 
 -- trace-api's POST /recalls (the recall desk) authenticates the caller by its site's capture token
--- before it traces what the recall reaches. Readers may not read the token tables: this function,
--- run as its owner, answers for one token id (the public half of a token) its site, its secret's
--- SHA-256 (compared by the caller in constant time), whether it was revoked and the registry's
--- generation, and nothing else (no listing, no labels). The recall itself is captured through
--- ingest with the caller's own token; readers still write nothing.
-CREATE FUNCTION tagtrail_site_token(token text)
-RETURNS TABLE (site_id text, secret_sha256 bytea, revoked boolean, generation bigint)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT t.site_id, t.secret_sha256, r.token_id IS NOT NULL,
-           (SELECT g.generation FROM registry_generation g)
-    FROM site_tokens t LEFT JOIN site_token_revocations r USING (token_id)
-    WHERE t.token_id = token
-$$;
-REVOKE ALL ON FUNCTION tagtrail_site_token(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION tagtrail_site_token(text) TO tagtrail_reader;
+-- before it traces what the recall reaches: readers may read the tokens' ids, sites and secret
+-- hashes (SHA-256 of 256 random bits: nothing to guess a token from) and their revocations. The
+-- recall itself is captured through ingest with the caller's own token; readers still write
+-- nothing.
+GRANT SELECT ON site_tokens, site_token_revocations TO tagtrail_reader;
 
 -- Regulators: organisations whose recalls hold for any item (a food-safety authority), besides
 -- each item's brand. Named by the owner (`tagtrail org regulator --id ORG`, `--remove` to end

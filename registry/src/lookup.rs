@@ -128,7 +128,7 @@ pub async fn token_for_capture(
 }
 
 /// The same as [`token_for_capture`], for a reader (`tagtrail_reader`, which may not read the
-/// token tables): through `tagtrail_site_token` (V24), which answers for one token id only.
+/// token tables): through `tagtrail_site_token` (V27), which answers for one token id only.
 pub async fn token_for_reader(
     client: &deadpool_postgres::Client,
     token: &TokenId,

@@ -333,7 +333,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V23__recipient_keys",
             "V24__recalls",
             "V25__lookup_runs_find_class_recalls",
-            "V26__sealed_decoy_secret"
+            "V26__sealed_decoy_secret",
+            "V27__site_token_function"
         ]
     );
 
@@ -463,7 +464,8 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
             "V23__recipient_keys",
             "V24__recalls",
             "V25__lookup_runs_find_class_recalls",
-            "V26__sealed_decoy_secret"
+            "V26__sealed_decoy_secret",
+            "V27__site_token_function"
         ]
     );
 
@@ -594,7 +596,8 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             "V23__recipient_keys",
             "V24__recalls",
             "V25__lookup_runs_find_class_recalls",
-            "V26__sealed_decoy_secret"
+            "V26__sealed_decoy_secret",
+            "V27__site_token_function"
         ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
@@ -657,7 +660,8 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
             "V23__recipient_keys",
             "V24__recalls",
             "V25__lookup_runs_find_class_recalls",
-            "V26__sealed_decoy_secret"
+            "V26__sealed_decoy_secret",
+            "V27__site_token_function"
         ]
     );
     let after = (
@@ -735,7 +739,8 @@ async fn databases_migrated_with_either_text_of_v16_and_v17_end_with_one_schema(
             "V23__recipient_keys",
             "V24__recalls",
             "V25__lookup_runs_find_class_recalls",
-            "V26__sealed_decoy_secret"
+            "V26__sealed_decoy_secret",
+            "V27__site_token_function"
         ]
     );
     let after = nfc_and_scan_schema(&client).await;
@@ -822,7 +827,8 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
             "V23__recipient_keys",
             "V24__recalls",
             "V25__lookup_runs_find_class_recalls",
-            "V26__sealed_decoy_secret"
+            "V26__sealed_decoy_secret",
+            "V27__site_token_function"
         ]
     );
     let after = index_schema(&client).await;
@@ -853,7 +859,8 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
             "V23__recipient_keys",
             "V24__recalls",
             "V25__lookup_runs_find_class_recalls",
-            "V26__sealed_decoy_secret"
+            "V26__sealed_decoy_secret",
+            "V27__site_token_function"
         ]
     );
     assert_eq!(
