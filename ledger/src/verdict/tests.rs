@@ -1089,21 +1089,33 @@ impl Log {
             true => (History::default(), Vec::new()),
             false => (history, names.to_vec()),
         };
-        judge(&Facts {
-            history: &history,
-            names: &names,
-            refused: None,
-            anchored: Some(1_000),
-            place: &|_| None,
-            withdrawn: &|_| false,
-            unbound: &|_| false,
-            tap: None,
-            scans: &[],
-            classes: &classes,
-            class_recalls: Ok(&judged),
-            class_link: link,
-        })
+        judge_with_classes(&history, &names, &classes, Ok(&judged), link)
     }
+}
+
+/// The verdict on `history` (of an item named `names`, or a link naming a class with `link`)
+/// with the recalls of its `classes` as read.
+fn judge_with_classes(
+    history: &History<usize>,
+    names: &[String],
+    classes: &[RecalledClass],
+    class_recalls: Result<&[HistoryEvent<usize>], &str>,
+    link: bool,
+) -> Judgement {
+    judge(&Facts {
+        history,
+        names,
+        refused: None,
+        anchored: Some(1_000),
+        place: &|_| None,
+        withdrawn: &|_| false,
+        unbound: &|_| false,
+        tap: None,
+        scans: &[],
+        classes,
+        class_recalls,
+        class_link: link,
+    })
 }
 
 /// The brand recalls the item's lot, or its whole product, without naming the item: the scan
@@ -1201,20 +1213,13 @@ fn a_link_naming_a_lot_or_a_product_says_what_is_recalled() {
     let names = [ITEM.to_owned()];
     let classes = authority::item_classes(&names, &["L7".to_owned()]);
     let history = a_genuine_life().history();
-    let judged = judge(&Facts {
-        history: &history,
-        names: &names,
-        refused: None,
-        anchored: Some(1_000),
-        place: &|_| None,
-        withdrawn: &|_| false,
-        unbound: &|_| false,
-        tap: None,
-        scans: &[],
-        classes: &classes,
-        class_recalls: Err("more than 10 recalls name its lot"),
-        class_link: false,
-    });
+    let judged = judge_with_classes(
+        &history,
+        &names,
+        &classes,
+        Err("more than 10 recalls name its lot"),
+        false,
+    );
     assert_eq!(judged.verdict, Verdict::Unknown, "{judged:?}");
     assert_eq!(
         reason(&judged, "recall_unread").detail,
