@@ -1199,6 +1199,15 @@ async fn a_recall_of_a_lot_or_a_product_reaches_every_scan_of_it() {
     assert_eq!(status, 404, "{missing}");
     let (status, bad) = pipeline.get("/01/80614141123459/10/L1").await;
     assert_eq!(status, 400, "{bad}");
+    // A lot longer than GS1 allows (20 characters), or with a character outside its set: 400,
+    // nothing looked up.
+    for odd in [
+        format!("/01/80614141123458/10/{}", "L".repeat(21)),
+        "/01/80614141123458/10/L%201".to_owned(),
+    ] {
+        let (status, bad) = pipeline.get(&odd).await;
+        assert_eq!(status, 400, "{odd}: {bad}");
+    }
     for link in [LOT, PRODUCT] {
         let (status, headers, _) = pipeline.request_raw("OPTIONS", link).await;
         assert_eq!(status, 204, "{link}");
