@@ -1243,4 +1243,29 @@ async fn a_recall_of_a_lot_or_a_product_reaches_every_scan_of_it() {
             "{answer}"
         );
     }
+
+    // A recall of lot L3 that A then declares erroneous holds nothing. B cannot declare it
+    // erroneous: its copy must name B's own location, so it is another event and declares
+    // nothing, and A's recall stands.
+    const L3: &str = "/01/80614141123458/10/L3";
+    let l3 = class_recall(9, &["urn:epc:class:lgtin:0614141.812345.L3"], false);
+    pipeline.capture(vec![l3.clone()]).await;
+    let (_, answer) = pipeline.get(L3).await;
+    assert_eq!(answer["recalled"], true, "{answer}");
+    let mut hostile = at_b(l3.clone());
+    hostile["errorDeclaration"] = json!({
+        "declarationTime": crate::common::at(10),
+        "reason": "incorrect_data",
+    });
+    let _ = capture_as_b(&pipeline, &token, vec![hostile]).await;
+    let (_, answer) = pipeline.get(L3).await;
+    assert_eq!(answer["recalled"], true, "B withdrew A's recall: {answer}");
+    let mut declaration = l3;
+    declaration["errorDeclaration"] = json!({
+        "declarationTime": crate::common::at(10),
+        "reason": "incorrect_data",
+    });
+    pipeline.capture(vec![declaration]).await;
+    let (_, answer) = pipeline.get(L3).await;
+    assert_eq!(answer["recalled"], false, "{answer}");
 }
