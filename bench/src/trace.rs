@@ -171,11 +171,17 @@ pub async fn ledger(spec: &LedgerSpec) -> anyhow::Result<String> {
     } else {
         build(spec, &server, &url).await?;
     }
-    let client = connect(&url).await?;
+    let mut client = connect(&url).await?;
+    // A database reused from an earlier build gets the migrations landed since.
+    ledger_store::migrate(&mut client).await?;
     client
         .batch_execute(
             "DO $$ BEGIN
                  CREATE ROLE tagtrail_trace_bench LOGIN PASSWORD 'tagtrail_trace_bench' IN ROLE tagtrail_reader;
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+             END $$;
+             DO $$ BEGIN
+                 CREATE ROLE tagtrail_access_bench LOGIN PASSWORD 'tagtrail_access_bench' IN ROLE tagtrail_access;
              EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
              END $$;",
         )
@@ -289,13 +295,28 @@ pub fn start_trace_api_on(
     );
     let listen = std::net::SocketAddr::new(host, 0);
     let port = TcpListener::bind(listen)?.local_addr()?.port();
-    let reader_url = {
+    let (reader_url, access_url) = {
         let (_, rest) = url.split_once("://").context("a postgres:// URL")?;
         let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-        format!("postgres://tagtrail_trace_bench:tagtrail_trace_bench@{host}")
+        (
+            format!("postgres://tagtrail_trace_bench:tagtrail_trace_bench@{host}"),
+            format!("postgres://tagtrail_access_bench:tagtrail_access_bench@{host}"),
+        )
     };
+    // The access log every query is recorded in, signed with a key of this run's.
+    let access_key = std::env::temp_dir().join(format!("tagtrail-bench-access-{port}.key"));
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|error| anyhow::anyhow!("no randomness: {error}"))?;
+    let signer = ledger::note::NoteSignerKey::from_seed(
+        ledger::note::KeyName::parse("bench.test/access")?,
+        &seed,
+    );
+    std::fs::write(&access_key, signer.to_private_text().as_str())?;
     let mut command = Command::new(binary);
     command
+        .env("TAGTRAIL_TRACE_ACCESS_LOG_URL", &access_url)
+        .env("TAGTRAIL_TRACE_ACCESS_LOG_SIGNING_KEY", &access_key)
+        .env("TAGTRAIL_TRACE_ACCESS_LOG_ORIGIN", "bench.test/access")
         // Not its periodic audit: a full audit at start-up would share the CPUs with the load.
         .env("TAGTRAIL_TRACE_AUDIT_INTERVAL", "0s")
         .env("TAGTRAIL_TRACE_LOG_FILTER", "warn")

@@ -58,6 +58,9 @@ enum Command {
     Grant(commands::sealed::GrantCommand),
     Erase(commands::sealed::EraseCommand),
     Verify(commands::verify::VerifyCommand),
+    /// The access log: who looked at what through trace-api's credentialed routes.
+    #[command(subcommand)]
+    AccessLog(commands::access_log::AccessLogCommand),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Grant(cmd) => cmd.run(),
         Command::Erase(cmd) => cmd.run(),
         Command::Verify(cmd) => cmd.run(),
+        Command::AccessLog(cmd) => cmd.run(),
     };
     match result {
         Ok(code) => code,

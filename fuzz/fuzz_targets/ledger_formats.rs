@@ -1,7 +1,7 @@
 //! Any bytes given to the ledger's decoders of outside input: signed notes and checkpoints, note
 //! keys, leaf records, device batch statements and their HTTP headers, device and recipient key
 //! files, tile paths, entry bundles, proof and provenance bundles, exports, participants files, index
-//! heads and key proofs, C2SP
+//! heads and key proofs, access-log entries and listings, C2SP
 //! tlog-proofs, and sealed values, their commitments in hex, and key sets (which, when they decode, encode to the same bytes). No input may
 //! panic; a bundle or proof that parses is verified (and may fail) without panicking,
 //! a provenance bundle's story and authority marks are recomputed (with and without the parties of
@@ -120,6 +120,17 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(export) = serde_json::from_str::<ExportBundle>(text) {
         let _ = verify_export(&export, &TrustedKeys::new(log()));
         let _ = fsma204_csv(&export.events.iter().collect::<Vec<_>>());
+    }
+    // An access-log entry that reads has one spelling; a listing that reads is verified.
+    if let Ok(entry) = ledger::access_log::AccessEntry::parse(text) {
+        assert_eq!(
+            entry.to_bytes(),
+            data,
+            "an access-log entry has one spelling"
+        );
+    }
+    if let Ok(listing) = serde_json::from_str::<ledger::access_log::Listing>(text) {
+        let _ = listing.verify(&log());
     }
     if let Ok(proof) = TlogProof::decode(text) {
         let _ = verify_tlog_proof(&proof, &log(), None);

@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 27] = [
+    const LANDED: [(i32, &str, &str); 28] = [
         (
             1,
             "ledger",
@@ -351,6 +351,11 @@ mod tests {
             27,
             "site_token_function",
             "8e3a58a666244ff2fdc409664fbf6cd67dc357f4d57301822382b410f5570ff8",
+        ),
+        (
+            28,
+            "access_log",
+            "5e99d48ae6465582cd7b310aa551e861909285d82ef8bf9ebff9650fa03e58f2",
         ),
     ];
 

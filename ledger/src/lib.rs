@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod access_log;
 pub mod batch;
 pub mod bundle;
 pub mod checkpoint;

@@ -58,6 +58,15 @@
 //! capture_url = "http://127.0.0.1:8080"   # ingest, where POST /recalls captures a recall with the
 //!                               # caller's own site token (default: none, POST /recalls answers 503)
 //!
+//! [access_log]                  # who looked at what (default: none, and then the credentialed
+//!                               # routes answer 503: nothing across items is answered unrecorded)
+//! url = "postgres://tagtrail_access_svc:...@primary:5432/tagtrail"   # a login role in tagtrail_access, on the primary
+//! signing_key = "/etc/tagtrail/access.key"   # signs the access log's checkpoints (`tagtrail keygen
+//!                               # --name <origin>`); its verifier key is what grantees and monitors trust
+//! origin = "tagtrail.example/access"   # the access log's origin, in its checkpoints
+//! checkpoint_interval = "1s"    # a checkpoint is signed this often when the access log has grown
+//! pool_size = 4
+//!
 //! [log]
 //! format = "text"               # or "json"
 //! filter = "info"
@@ -127,6 +136,16 @@ const SCHEMA: Schema = Schema {
         ),
         ("exports", &["signing_key"]),
         ("recalls", &["capture_url"]),
+        (
+            "access_log",
+            &[
+                "url",
+                "signing_key",
+                "origin",
+                "checkpoint_interval",
+                "pool_size",
+            ],
+        ),
         ("log", &["format", "filter"]),
     ],
     strict: false,
@@ -152,6 +171,8 @@ pub struct Config {
     #[serde(default)]
     pub recalls: RecallsConfig,
     #[serde(default)]
+    pub access_log: AccessLogConfig,
+    #[serde(default)]
     pub log: LogConfig,
 }
 
@@ -163,6 +184,48 @@ pub struct RecallsConfig {
     /// caller's own site token, so that it is the brand's word. None: `POST /recalls` answers
     /// `503`, this service writes nothing.
     pub capture_url: Option<String>,
+}
+
+/// `[access_log]`: where the access log is written and how its checkpoints are signed
+/// (`crate::access_log`). Without `url`, the credentialed routes (the query interface, traces,
+/// exports) answer `503`: nothing across items is answered unrecorded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogConfig {
+    /// `postgres://user:password@host:port/database` of the primary (secret: it may hold a
+    /// password): a login role in `tagtrail_access`, which may append to the access log and read
+    /// it, nothing else.
+    pub url: Option<SecretString>,
+    /// The access log's checkpoint signing key file (`tagtrail keygen --name <origin>`, its
+    /// private file). Required with `url`. Read once at start-up; zeroed when dropped, never
+    /// logged.
+    pub signing_key: Option<std::path::PathBuf>,
+    /// The access log's origin, the first line of its checkpoints. Required with `url`.
+    pub origin: Option<String>,
+    /// How often a checkpoint is signed when the access log has grown (default 1 s).
+    #[serde(
+        default = "default_access_checkpoint_interval",
+        deserialize_with = "duration"
+    )]
+    pub checkpoint_interval: Duration,
+    /// The most connections open at once to the primary (default 4).
+    pub pool_size: Option<usize>,
+}
+
+impl Default for AccessLogConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            signing_key: None,
+            origin: None,
+            checkpoint_interval: default_access_checkpoint_interval(),
+            pool_size: None,
+        }
+    }
+}
+
+fn default_access_checkpoint_interval() -> Duration {
+    Duration::from_secs(1)
 }
 
 /// `[exports]`: how `POST /exports` signs what it exports.
@@ -434,6 +497,7 @@ impl Config {
             scans: ScansConfig::default(),
             exports: ExportsConfig::default(),
             recalls: RecallsConfig::default(),
+            access_log: AccessLogConfig::default(),
             log: LogConfig::default(),
         };
         config.check()?;
@@ -511,6 +575,44 @@ impl Config {
             return invalid(
                 "scans.region_header and scans.position_header need scans.edges: the addresses of the edge that sets them",
             );
+        }
+        let access = &self.access_log;
+        if access.pool_size == Some(0) {
+            return invalid("access_log.pool_size must be at least 1");
+        }
+        if access.checkpoint_interval.is_zero() {
+            return invalid("access_log.checkpoint_interval must be more than 0s");
+        }
+        match &access.url {
+            Some(url) => {
+                if url
+                    .expose_secret()
+                    .parse::<tokio_postgres::Config>()
+                    .is_err()
+                {
+                    return invalid(
+                        "access_log.url is not a PostgreSQL connection URL (postgres://user:password@host:port/database)",
+                    );
+                }
+                if access.signing_key.is_none() || access.origin.is_none() {
+                    return invalid(
+                        "access_log.url needs access_log.signing_key and access_log.origin: the access log's checkpoints are signed",
+                    );
+                }
+                if let Some(origin) = &access.origin
+                    && ledger::checkpoint::Origin::parse(origin).is_err()
+                {
+                    return invalid(&format!(
+                        "access_log.origin {origin:?} is not a log origin (one line of printable text)"
+                    ));
+                }
+            }
+            None if access.signing_key.is_some() || access.origin.is_some() => {
+                return invalid(
+                    "access_log.signing_key and access_log.origin need access_log.url: where the access log is written",
+                );
+            }
+            None => {}
         }
         for key in &self.ledger.checkpoint_keys {
             if let Err(error) = ledger::note::NoteVerifierKey::parse(key) {

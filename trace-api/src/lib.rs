@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod access_log;
 mod audit;
 pub mod budget;
 pub mod config;

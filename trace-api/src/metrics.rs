@@ -29,6 +29,8 @@
 //! | `trace_nfc_taps_total` | counter | `outcome` | NFC taps scans carried, by what their check came to: `accepted`, `replayed`, `refused` (not a valid tap of the item's tag), `malformed`, `unchecked` (no NFC keys), `unconfirmed` (the message verified but the database failed: logged at warn level; the verdict is then unknown) |
 //! | `trace_scans_recorded_total` | counter | | consumers' scans kept (`[scans]`: item, rounded time, kind, coarse region and cell) |
 //! | `trace_scans_dropped_total` | counter | | scans not kept: the queue was full, or the database failed (logged at warn level) |
+//! | `trace_access_recorded_total` | counter | | credentialed answers recorded in the access log (`[access_log]`) |
+//! | `trace_access_log_unsigned_total` | counter | | access-log signing rounds that failed (the database failed, or its rows no longer hash to a stored checkpoint: logged at error level) |
 //!
 //! Routes are labelled by their template (`/items/{id}/history`), never by the path asked, so
 //! the label set stays bounded.
@@ -99,6 +101,8 @@ pub struct Metrics {
     nfc_taps: Family<OutcomeLabels, Counter>,
     scans_recorded: Counter,
     scans_dropped: Counter,
+    access_recorded: Counter,
+    access_log_unsigned: Counter,
     answer_bytes: Gauge,
     /// What the cache counters showed at the last scrape (they are read, not incremented, here).
     cache_seen: Mutex<std::collections::HashMap<&'static str, ledger_store::CacheCounts>>,
@@ -193,6 +197,18 @@ impl Metrics {
             "scans_dropped",
             "Consumers' scans not kept (queue full, or the database failed)",
             scans_dropped.clone(),
+        );
+        let access_recorded = Counter::default();
+        registry.register(
+            "access_recorded",
+            "Credentialed answers recorded in the access log",
+            access_recorded.clone(),
+        );
+        let access_log_unsigned = Counter::default();
+        registry.register(
+            "access_log_unsigned",
+            "Access-log signing rounds that failed",
+            access_log_unsigned.clone(),
         );
         let answer_bytes = Gauge::default();
         registry.register(
@@ -302,6 +318,8 @@ impl Metrics {
             nfc_taps,
             scans_recorded,
             scans_dropped,
+            access_recorded,
+            access_log_unsigned,
             answer_bytes,
             cache_seen: Mutex::new(std::collections::HashMap::new()),
         }
@@ -341,6 +359,16 @@ impl Metrics {
     /// Counts scans kept.
     pub fn scans_recorded(&self, count: u64) {
         self.scans_recorded.inc_by(count);
+    }
+
+    /// Counts an answer recorded in the access log.
+    pub fn access_recorded(&self) {
+        self.access_recorded.inc();
+    }
+
+    /// Counts a failed access-log signing round.
+    pub fn access_log_unsigned(&self) {
+        self.access_log_unsigned.inc();
     }
 
     /// Counts scans not kept.

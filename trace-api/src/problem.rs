@@ -38,6 +38,10 @@ pub enum Problem {
     AnswerBytesSpent { retry_after: u64 },
     /// `503`: the database is unreachable or too slow; retry.
     Unavailable(String),
+    /// `503`: the answer could not be recorded in the access log (`Some`: the cause, logged; a
+    /// retry may succeed), or the service keeps none (`None`): nothing across items is answered
+    /// unrecorded.
+    Unrecorded(Option<String>),
     /// `503`: answers in flight hold the memory budget (`limits.max_inflight_bytes`); retry.
     Busy,
     /// `500`: a bug or corrupt data; the detail is logged, not shown.
@@ -121,7 +125,7 @@ impl Problem {
             Self::TooManyConnections { .. } => "Too many connections",
             Self::TooManyAnswers { .. } => "Too many answers in flight",
             Self::AnswerBytesSpent { .. } => "Too much loaded for this client",
-            Self::Unavailable(_) | Self::Busy => "Service unavailable",
+            Self::Unavailable(_) | Self::Busy | Self::Unrecorded(_) => "Service unavailable",
             Self::Internal(_) => "Internal error",
             Self::Epcis(exception, _) => exception.title(),
         }
@@ -141,6 +145,7 @@ impl Problem {
             Self::AnswerBytesSpent { .. } => "answer-bytes-spent",
             Self::Unavailable(_) => "unavailable",
             Self::Busy => "busy",
+            Self::Unrecorded(_) => "unrecorded",
             Self::Internal(_) => "internal",
             Self::Epcis(exception, _) => exception.name(),
         }
@@ -168,6 +173,14 @@ impl Problem {
                 "the histories and bundles this address asked for loaded more than its share of the service: retry in {retry_after} s"
             ),
             Self::Unavailable(_) => "the ledger database is unavailable: retry shortly".to_owned(),
+            Self::Unrecorded(Some(_)) => {
+                "the access log could not record this answer, and nothing \
+                 across items is answered unrecorded: retry shortly"
+                    .to_owned()
+            }
+            Self::Unrecorded(None) => "this service keeps no access log (access_log.url), and \
+                 answers nothing across items unrecorded"
+                .to_owned(),
             Self::Busy => {
                 "the service is loading as much as it may for other answers: retry shortly"
                     .to_owned()
@@ -205,7 +218,9 @@ impl ResponseError for Problem {
             | Self::TooManyConnections { .. }
             | Self::TooManyAnswers { .. }
             | Self::AnswerBytesSpent { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy | Self::Unrecorded(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Epcis(exception, _) => exception.status(),
         }
@@ -213,7 +228,9 @@ impl ResponseError for Problem {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::Unavailable(cause) => tracing::warn!(cause = %cause, "answering 503"),
+            Self::Unavailable(cause) | Self::Unrecorded(Some(cause)) => {
+                tracing::warn!(cause = %cause, "answering 503");
+            }
             Self::Internal(cause) => tracing::error!(cause = %cause, "answering 500"),
             _ => {}
         }
@@ -227,6 +244,7 @@ impl ResponseError for Problem {
             }
             Self::NotYetProvable(_)
             | Self::Unavailable(_)
+            | Self::Unrecorded(Some(_))
             | Self::Busy
             | Self::TooManyConnections { .. }
             | Self::TooManyAnswers { .. } => Some(1),

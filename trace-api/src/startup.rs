@@ -1,5 +1,7 @@
-//! [`Application`]: the HTTP server of one trace-api process. It only reads: its database role
-//! (`tagtrail_reader`) can SELECT and nothing else, and every connection is read-only.
+//! [`Application`]: the HTTP server of one trace-api process. It reads the ledger as
+//! `tagtrail_reader` (SELECT only, every connection read-only); what it writes, it writes with
+//! roles of their own on the primary: consumers' scans (`[scans]`, `tagtrail_scans`) and the
+//! access log (`[access_log]`, `tagtrail_access`).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -63,6 +65,9 @@ pub struct AppState {
     pub(crate) page_key: crate::routes::PageKey,
     /// The key that signs exports' manifests (`exports.signing_key`), when configured.
     pub(crate) export_signer: Option<Arc<ledger::note::NoteSignerKey>>,
+    /// The access log every credentialed answer is recorded in (`[access_log]`), when
+    /// configured: without it those routes answer `503`.
+    pub(crate) access_log: Option<Arc<crate::access_log::AccessLog>>,
     /// Where `POST /recalls` captures (`recalls.capture_url`), when configured.
     pub(crate) recall_capture_url: Option<String>,
     /// The decoys `GET /sealed/{commitment}/{recipient}` answers for a recipient a value is not
@@ -113,6 +118,12 @@ impl Application {
             metrics.clone(),
             audit.clone(),
         )?;
+        let access_log = crate::access_log::AccessLog::start(
+            &config.access_log,
+            &config.database,
+            metrics.clone(),
+            audit.clone(),
+        )?;
         let registry = build_registry_pool(&config.database)?;
         let checkpoint_keys = config
             .ledger
@@ -129,11 +140,12 @@ impl Application {
             .exports
             .signing_key
             .as_deref()
-            .map(read_export_key)
+            .map(|path| read_signing_key(path, "exports.signing_key"))
             .transpose()?
             .map(Arc::new);
         let state = web::Data::new(AppState {
             export_signer,
+            access_log,
             recall_capture_url: config.recalls.capture_url.clone(),
             decoys: tokio::sync::OnceCell::new(),
             store,
@@ -303,20 +315,22 @@ pub(crate) fn session_config_of(
     Ok(pg_config)
 }
 
-/// Reads the export signing key file (`exports.signing_key`); its text is a secret, zeroed once
-/// read, and named in no error.
-fn read_export_key(path: &std::path::Path) -> anyhow::Result<ledger::note::NoteSignerKey> {
+/// Reads a signing key file (`setting` names where it is configured: `exports.signing_key`,
+/// `access_log.signing_key`); its text is a secret, zeroed once read, and named in no error.
+pub(crate) fn read_signing_key(
+    path: &std::path::Path,
+    setting: &str,
+) -> anyhow::Result<ledger::note::NoteSignerKey> {
     use secrecy::ExposeSecret as _;
     let text = secrecy::SecretString::from(std::fs::read_to_string(path).with_context(|| {
         format!(
-            "Failed to read the export signing key {} (exports.signing_key)",
+            "Failed to read the signing key {} ({setting})",
             path.display()
         )
     })?);
     ledger::note::NoteSignerKey::parse(text.expose_secret().trim()).with_context(|| {
         format!(
-            "{} (exports.signing_key) is not a signing key (PRIVATE+KEY+...): make one with \
-             tagtrail keygen",
+            "{} ({setting}) is not a signing key (PRIVATE+KEY+...): make one with tagtrail keygen",
             path.display()
         )
     })

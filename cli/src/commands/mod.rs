@@ -1,5 +1,6 @@
 //! One module per command family.
 
+pub mod access_log;
 pub mod anchor_audit;
 pub mod anchors;
 pub mod capture;

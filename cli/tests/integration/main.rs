@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
+mod access_log_command;
 mod anchor_commands;
 mod gs1_commands;
 mod ingest_commands;

@@ -334,7 +334,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V24__recalls",
             "V25__lookup_runs_find_class_recalls",
             "V26__sealed_decoy_secret",
-            "V27__site_token_function"
+            "V27__site_token_function",
+            "V28__access_log"
         ]
     );
 
@@ -465,7 +466,8 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
             "V24__recalls",
             "V25__lookup_runs_find_class_recalls",
             "V26__sealed_decoy_secret",
-            "V27__site_token_function"
+            "V27__site_token_function",
+            "V28__access_log"
         ]
     );
 
@@ -597,7 +599,8 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             "V24__recalls",
             "V25__lookup_runs_find_class_recalls",
             "V26__sealed_decoy_secret",
-            "V27__site_token_function"
+            "V27__site_token_function",
+            "V28__access_log"
         ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
@@ -661,7 +664,8 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
             "V24__recalls",
             "V25__lookup_runs_find_class_recalls",
             "V26__sealed_decoy_secret",
-            "V27__site_token_function"
+            "V27__site_token_function",
+            "V28__access_log"
         ]
     );
     let after = (
@@ -740,7 +744,8 @@ async fn databases_migrated_with_either_text_of_v16_and_v17_end_with_one_schema(
             "V24__recalls",
             "V25__lookup_runs_find_class_recalls",
             "V26__sealed_decoy_secret",
-            "V27__site_token_function"
+            "V27__site_token_function",
+            "V28__access_log"
         ]
     );
     let after = nfc_and_scan_schema(&client).await;
@@ -828,7 +833,8 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
             "V24__recalls",
             "V25__lookup_runs_find_class_recalls",
             "V26__sealed_decoy_secret",
-            "V27__site_token_function"
+            "V27__site_token_function",
+            "V28__access_log"
         ]
     );
     let after = index_schema(&client).await;
@@ -860,7 +866,8 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
             "V24__recalls",
             "V25__lookup_runs_find_class_recalls",
             "V26__sealed_decoy_secret",
-            "V27__site_token_function"
+            "V27__site_token_function",
+            "V28__access_log"
         ]
     );
     assert_eq!(

@@ -49,6 +49,9 @@ struct Deployment {
     ingest: Process,
     ingest_port: u16,
     trace_url: String,
+    /// trace-api's access log settings (`TAGTRAIL_TRACE_ACCESS_LOG_*`): a login role in
+    /// `tagtrail_access`, a key of its own.
+    access_log: Vec<(&'static str, String)>,
     token: String,
     /// The log's checkpoint verifier key file.
     log_key: String,
@@ -66,8 +69,27 @@ impl Deployment {
         let trace_url = runtime
             .block_on(db.login_role(&format!("tagtrail_{name}_trace"), "tagtrail_reader"))
             .unwrap();
+        let access_url = runtime
+            .block_on(db.login_role(&format!("tagtrail_{name}_access"), "tagtrail_access"))
+            .unwrap();
         let dir = TempDir::new(&format!("tagtrail-hostile-{name}"));
         let database = db.url().to_owned();
+        let access_key = dir.path("access.key");
+        tagtrail(&[
+            "keygen",
+            "--name",
+            "hostile.test/access",
+            "--private-key",
+            &access_key,
+        ]);
+        let access_log = vec![
+            ("TAGTRAIL_TRACE_ACCESS_LOG_URL", access_url),
+            ("TAGTRAIL_TRACE_ACCESS_LOG_SIGNING_KEY", access_key),
+            (
+                "TAGTRAIL_TRACE_ACCESS_LOG_ORIGIN",
+                "hostile.test/access".to_owned(),
+            ),
+        ];
         let checkpoint_key = dir.path("checkpoint.key");
         log_and_site(
             &database,
@@ -112,6 +134,7 @@ impl Deployment {
             ingest,
             ingest_port,
             trace_url,
+            access_log,
             token,
             log_key: format!("{checkpoint_key}.pub"),
         }
@@ -165,7 +188,8 @@ impl Deployment {
             .args(["--database-url", &self.trace_url])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("TAGTRAIL_TRACE_AUDIT_INTERVAL", "0s")
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", "warn")
+            .envs(self.access_log.iter().map(|(key, value)| (key, value)));
         for (key, value) in env {
             command.env(key, value);
         }

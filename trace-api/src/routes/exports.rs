@@ -71,6 +71,7 @@ pub(super) async fn create(
                 .to_owned(),
         ));
     }
+    super::query::access_log(&state)?;
     // The body is read only for a regulator, and no further than a request may be long.
     let body = match body.to_bytes_limited(MAX_EXPORT_REQUEST).await {
         Ok(Ok(body)) => body,
@@ -167,6 +168,16 @@ pub(super) async fn create(
         .collect();
     let fsma204 = fsma204_csv(&matching);
     let bytes = events.iter().map(|event| event.event.len()).sum();
+    // Recorded before anything of the export leaves; the answer names its entry.
+    let entry = super::query::record_access(
+        &state,
+        &access,
+        &request,
+        Some(&body),
+        matching.len(),
+        view.size(),
+    )
+    .await?;
     let mut export = ExportBundle {
         format: ExportFormat,
         version: ExportVersion::V1,
@@ -199,6 +210,10 @@ pub(super) async fn create(
         .map_err(|error| Problem::internal(&error))?;
     let mut answer = super::items::json_answer(body);
     let headers = answer.headers_mut();
+    headers.insert(
+        header::HeaderName::from_static("tagtrail-access-entry"),
+        HeaderValue::from(entry),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Ok(disposition) = HeaderValue::from_str(&format!(
         "attachment; filename=\"tagtrail-export-{size}.json\""

@@ -15,6 +15,7 @@ use service_kit::listeners::Admission;
 use crate::problem::Problem;
 use crate::startup::AppState;
 
+mod access_log;
 mod events;
 mod exports;
 pub(crate) mod health;
@@ -81,6 +82,9 @@ routes! {
     "/metrics" => metrics::metrics,
     "/openapi.json" => openapi::document,
     "/trace/{id}" => trace::trace,
+    "/access-log/checkpoint" => access_log::checkpoint,
+    "/access-log/tile/{path:.+}" => access_log::tile,
+    "/access-log/entries" => access_log::entries,
     "/check.js" => page::script;
     post:
     "/exports" => exports::create,

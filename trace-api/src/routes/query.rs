@@ -221,6 +221,33 @@ pub(super) async fn authenticate(
         })
 }
 
+/// The header of a credentialed answer naming its access-log entry's leaf index.
+pub(super) const ACCESS_ENTRY_HEADER: &str = "TagTrail-Access-Entry";
+
+/// Fails unless this service keeps an access log: nothing across items is answered unrecorded
+/// (checked before any work is done for the request).
+pub(super) fn access_log(state: &AppState) -> Result<&crate::access_log::AccessLog, Problem> {
+    state.access_log.as_deref().ok_or(Problem::Unrecorded(None))
+}
+
+/// Records, in the access log, the answer `access` asked for with `request` (and `body`),
+/// holding `answered` events as of the ledger checkpoint of `as_of` entries: its leaf index
+/// once durable, or the refusal to answer.
+pub(super) async fn record_access(
+    state: &AppState,
+    access: &Access,
+    request: &HttpRequest,
+    body: Option<&[u8]>,
+    answered: usize,
+    as_of: TreeSize,
+) -> Result<u64, Problem> {
+    let log = access_log(state)?;
+    let entry = crate::access_log::AccessLog::entry(access, request, body, answered, as_of)?;
+    let index = log.record(&entry).await?;
+    state.metrics.access_recorded();
+    Ok(index)
+}
+
 /// The token of the request's `Authorization: Bearer tt_<id>_<secret>` header (an access token
 /// or a site's capture token: both have that form); `401` saying `missing` when there is none,
 /// and what form it must have when it is not one.
@@ -435,6 +462,7 @@ async fn answer(
     set: Option<(&'static str, String)>,
 ) -> Result<HttpResponse, Problem> {
     let access = authenticate(request, state).await?;
+    access_log(state)?;
     negotiate(request)?;
     let given = parameters(request)?;
     let mut pairs = given.clone();
@@ -505,8 +533,11 @@ async fn answer(
         search.in_log_order(&candidates, position, per_page).await?
     };
     let found = results.len();
+    // Recorded before anything of the answer leaves; the answer names its entry.
+    let entry = record_access(state, &access, request, None, found, view.size()).await?;
     let mut response = HttpResponse::Ok();
     response
+        .insert_header((ACCESS_ENTRY_HEADER, entry.to_string()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("GS1-EPCIS-Version", "2.0.0"))
         .insert_header(("GS1-CBV-Version", "2.0.0"));

@@ -44,6 +44,7 @@ pub(super) async fn trace(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     let access = super::query::authenticate(&request, &state).await?;
+    super::query::access_log(&state)?;
     let asked = Asked::read(&request, &path)?;
     let view = state.views.latest(&state.store).await?;
     let parties = state
@@ -86,9 +87,15 @@ pub(super) async fn trace(
         })
         .collect();
     let size = view.size().get();
+    // Recorded before anything of the answer leaves; the answer names its entry.
+    let entry =
+        super::query::record_access(&state, &access, &request, None, hashes.len(), view.size())
+            .await?;
+    let entry_header = (super::query::ACCESS_ENTRY_HEADER, HeaderValue::from(entry));
     if asked.csv {
         let mut answer = HttpResponse::Ok();
         answer
+            .insert_header(entry_header)
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::VARY, "Accept, Authorization"))
             .insert_header((
@@ -120,6 +127,10 @@ pub(super) async fn trace(
     let body = serde_json::to_vec(&answer).map_err(|error| Problem::internal(&error))?;
     let mut answer = super::items::json_answer(body);
     let headers = answer.headers_mut();
+    headers.insert(
+        header::HeaderName::from_static("tagtrail-access-entry"),
+        entry_header.1,
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         header::VARY,

@@ -23,6 +23,10 @@ use tokio::task::JoinHandle;
 
 /// The login role trace-api runs as in tests: a member of `tagtrail_reader` only.
 pub const READER_ROLE: &str = "tagtrail_trace_test";
+/// The login role trace-api writes the access log as in tests: a member of `tagtrail_access` only.
+pub const ACCESS_ROLE: &str = "tagtrail_access_test";
+/// The access log's origin in tests.
+pub const ACCESS_ORIGIN: &str = "trace.test/access";
 /// The login role ingest runs as in tests: a member of `tagtrail_ingest` only.
 pub const INGEST_ROLE: &str = "tagtrail_ingest_test";
 /// The location every test event is read at.
@@ -60,7 +64,12 @@ impl Pipeline {
         let mut admin = db.connect().await.unwrap();
         let ingest_url = db.login_role(INGEST_ROLE, "tagtrail_ingest").await.unwrap();
         let reader_url = db.login_role(READER_ROLE, "tagtrail_reader").await.unwrap();
-        Self::start_on(db, &mut admin, ingest_url, reader_url, adjust).await
+        let access_url = db.login_role(ACCESS_ROLE, "tagtrail_access").await.unwrap();
+        Self::start_on(db, &mut admin, ingest_url, reader_url, move |config| {
+            config.access_log.url = Some(SecretString::from(access_url));
+            adjust(config);
+        })
+        .await
     }
 }
 
@@ -86,6 +95,8 @@ impl<Db> Pipeline<Db> {
         let signer = NoteSignerKey::from_seed(KeyName::parse("trace.test/log").unwrap(), &[7; 32]);
         let key_file = key_dir.0.join("checkpoint.key");
         std::fs::write(&key_file, signer.to_private_text().as_str()).unwrap();
+        let access_key_file = key_dir.0.join("access.key");
+        std::fs::write(&access_key_file, access_key().to_private_text().as_str()).unwrap();
 
         let site = SiteId::parse(SITE).unwrap();
         registry::add_site(admin, &site, "test site", None)
@@ -123,6 +134,11 @@ impl<Db> Pipeline<Db> {
         let reader = TraceApi::start(reader_url, move |config| {
             config.recalls.capture_url = Some(capture_url);
             adjust(config);
+            // An access log given a database is signed with the tests' access key.
+            if config.access_log.url.is_some() && config.access_log.signing_key.is_none() {
+                config.access_log.signing_key = Some(access_key_file);
+                config.access_log.origin = Some(ACCESS_ORIGIN.to_owned());
+            }
         })
         .await;
         Self {
@@ -143,6 +159,14 @@ impl<Db> Pipeline<Db> {
         TrustedLog::new(
             ledger::checkpoint::Origin::parse("trace.test/log").unwrap(),
             NoteVerifiers::new(vec![self.signer.verifier_key()]).unwrap(),
+        )
+    }
+
+    /// The access log as a grantee or a monitor trusts it: its origin and checkpoint key.
+    pub fn trusted_access_log(&self) -> TrustedLog {
+        TrustedLog::new(
+            ledger::checkpoint::Origin::parse(ACCESS_ORIGIN).unwrap(),
+            NoteVerifiers::new(vec![access_key().verifier_key()]).unwrap(),
         )
     }
 
@@ -331,6 +355,11 @@ pub struct TraceApi {
     pub operator: Option<String>,
     handle: ServerHandle,
     task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// The key that signs the access log's checkpoints in tests.
+pub fn access_key() -> NoteSignerKey {
+    NoteSignerKey::from_seed(KeyName::parse(ACCESS_ORIGIN).unwrap(), &[11; 32])
 }
 
 impl TraceApi {
