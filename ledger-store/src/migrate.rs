@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 28] = [
+    const LANDED: [(i32, &str, &str); 29] = [
         (
             1,
             "ledger",
@@ -356,6 +356,11 @@ mod tests {
             28,
             "access_log",
             "5e99d48ae6465582cd7b310aa551e861909285d82ef8bf9ebff9650fa03e58f2",
+        ),
+        (
+            29,
+            "named_queries",
+            "336a8c0edb79fa39f9d93620bf98d2983a39b6f1a77cabf4206580c644e4f1f2",
         ),
     ];
 

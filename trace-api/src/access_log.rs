@@ -202,6 +202,11 @@ impl AccessLog {
         Ok(index.unsigned_abs())
     }
 
+    /// The primary's pool of the access log's role (named queries are kept with it too).
+    pub fn pool(&self) -> &deadpool_postgres::Pool {
+        &self.pool
+    }
+
     /// The newest signed checkpoint, when one is.
     pub fn newest(&self) -> Option<Arc<SignedCheckpoint>> {
         self.newest

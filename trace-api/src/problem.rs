@@ -62,6 +62,8 @@ pub enum EpcisException {
     Forbidden,
     /// `404`: no such named query, subscription or event.
     NoSuchName,
+    /// `409`: a named query of that name exists.
+    ResourceAlreadyExists,
     /// `413`: the result would hold more events than `maxEventCount` or this service allows.
     QueryTooLarge,
     /// `413`: the query needs more work than this service does for one request.
@@ -79,6 +81,7 @@ impl EpcisException {
             Self::QueryParameter => "QueryParameterException",
             Self::Unauthenticated | Self::Forbidden => "SecurityException",
             Self::NoSuchName => "NoSuchNameException",
+            Self::ResourceAlreadyExists => "ResourceAlreadyExistsException",
             Self::QueryTooLarge => "QueryTooLargeException",
             Self::QueryTooComplex => "QueryTooComplexException",
             Self::UriTooLong => "URITooLongException",
@@ -92,6 +95,7 @@ impl EpcisException {
             Self::Unauthenticated => "Unauthorised request",
             Self::Forbidden => "Access to resource forbidden",
             Self::NoSuchName => "Resource not found",
+            Self::ResourceAlreadyExists => "A resource with the provided identifier already exists",
             Self::QueryTooLarge => "Query result too large",
             Self::QueryTooComplex => "Query too complex",
             Self::UriTooLong => "URI Too Long",
@@ -105,6 +109,7 @@ impl EpcisException {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NoSuchName => StatusCode::NOT_FOUND,
+            Self::ResourceAlreadyExists => StatusCode::CONFLICT,
             Self::QueryTooLarge | Self::QueryTooComplex => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,

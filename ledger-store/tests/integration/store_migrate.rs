@@ -335,7 +335,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V25__lookup_runs_find_class_recalls",
             "V26__sealed_decoy_secret",
             "V27__site_token_function",
-            "V28__access_log"
+            "V28__access_log",
+            "V29__named_queries"
         ]
     );
 
@@ -467,7 +468,8 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
             "V25__lookup_runs_find_class_recalls",
             "V26__sealed_decoy_secret",
             "V27__site_token_function",
-            "V28__access_log"
+            "V28__access_log",
+            "V29__named_queries"
         ]
     );
 
@@ -600,7 +602,8 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             "V25__lookup_runs_find_class_recalls",
             "V26__sealed_decoy_secret",
             "V27__site_token_function",
-            "V28__access_log"
+            "V28__access_log",
+            "V29__named_queries"
         ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
@@ -665,7 +668,8 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
             "V25__lookup_runs_find_class_recalls",
             "V26__sealed_decoy_secret",
             "V27__site_token_function",
-            "V28__access_log"
+            "V28__access_log",
+            "V29__named_queries"
         ]
     );
     let after = (
@@ -745,7 +749,8 @@ async fn databases_migrated_with_either_text_of_v16_and_v17_end_with_one_schema(
             "V25__lookup_runs_find_class_recalls",
             "V26__sealed_decoy_secret",
             "V27__site_token_function",
-            "V28__access_log"
+            "V28__access_log",
+            "V29__named_queries"
         ]
     );
     let after = nfc_and_scan_schema(&client).await;
@@ -834,7 +839,8 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
             "V25__lookup_runs_find_class_recalls",
             "V26__sealed_decoy_secret",
             "V27__site_token_function",
-            "V28__access_log"
+            "V28__access_log",
+            "V29__named_queries"
         ]
     );
     let after = index_schema(&client).await;
@@ -867,7 +873,8 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
             "V25__lookup_runs_find_class_recalls",
             "V26__sealed_decoy_secret",
             "V27__site_token_function",
-            "V28__access_log"
+            "V28__access_log",
+            "V29__named_queries"
         ]
     );
     assert_eq!(

@@ -255,20 +255,12 @@ fn read_request(body: &[u8]) -> Result<Vec<(String, String)>, Problem> {
             "the request body has no \"query\" object of the query's parameters".to_owned(),
         ));
     };
-    let mut pairs = Vec::with_capacity(query.len());
-    for (name, value) in query {
+    for name in query.keys() {
         if let Some((_, why)) = REFUSED.iter().find(|(refused, _)| refused == name) {
             return Err(bad((*why).to_owned()));
         }
-        let Some(value) = value.as_str() else {
-            return Err(bad(format!(
-                "parameter {name} is not a string: give each value as the query string would \
-                 (lists separated by |)"
-            )));
-        };
-        pairs.push((name.clone(), value.to_owned()));
     }
-    Ok(pairs)
+    super::query::query_pairs(query)
 }
 
 /// The entries of `leaves`, in their order; an entry whose stored event is not the one its

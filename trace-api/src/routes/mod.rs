@@ -28,6 +28,7 @@ pub use query::PageKey;
 pub use recipients::MAX_LISTED as MAX_LISTED_RECIPIENT_KEYS;
 mod class_recalls;
 mod page;
+mod queries;
 mod query;
 mod recalls;
 mod recipients;
@@ -36,16 +37,22 @@ mod sealed;
 mod trace;
 
 /// The routes, each registered from this one list: [`ROUTES`] and [`configure`] cannot disagree.
-/// Those before `post:` answer `GET` and `HEAD`, those after it `POST`.
+/// Those before `post:` answer `GET` and `HEAD`, those after it `POST`; those after `resources:`
+/// are built by their function with the methods they answer.
 macro_rules! routes {
-    ($($path:literal => $handler:path),* $(,)?; post: $($posted:literal => $poster:path),* $(,)?) => {
+    (
+        $($path:literal => $handler:path),* $(,)?;
+        post: $($posted:literal => $poster:path),* $(,)?;
+        resources: $($resource:literal => $builder:path),* $(,)?
+    ) => {
         /// Every route's path template, as registered (a `{name:regex}` segment keeps its regex).
-        pub const ROUTES: &[&str] = &[$($path,)* $($posted),*];
+        pub const ROUTES: &[&str] = &[$($path,)* $($posted,)* $($resource),*];
 
         /// Registers every route.
         pub fn configure(config: &mut web::ServiceConfig) {
             $(config.service(get($path, $handler));)*
             $(config.service(post($posted, $poster));)*
+            $(config.service($builder($resource));)*
             config.default_service(web::to(not_found));
         }
     };
@@ -85,10 +92,14 @@ routes! {
     "/access-log/checkpoint" => access_log::checkpoint,
     "/access-log/tile/{path:.+}" => access_log::tile,
     "/access-log/entries" => access_log::entries,
+    "/queries/{name}/events" => queries::events,
     "/check.js" => page::script;
     post:
     "/exports" => exports::create,
-    "/recalls" => recalls::create,
+    "/recalls" => recalls::create;
+    resources:
+    "/queries" => queries::collection,
+    "/queries/{name}" => queries::item,
 }
 
 /// The routes whose answers load events (counted per client: `limits.max_answers_per_client`).
@@ -111,6 +122,7 @@ const LOADING_ROUTES: &[&str] = &[
     "/log/entries/{path:.+}",
     "/log/index/{root}/{key}",
     "/trace/{id}",
+    "/queries/{name}/events",
     "/exports",
     "/recalls",
 ];

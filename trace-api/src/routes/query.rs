@@ -338,12 +338,40 @@ pub(super) fn parameters(request: &HttpRequest) -> Result<Vec<(String, String)>,
         })
 }
 
+/// The parameters of a query given as a JSON object (an export's, a named query's: the binding's
+/// `EPCISEventsQuery`), as the query string would give them: a string as it is, a number or a
+/// boolean as written, a list of strings joined by `|` (the binding's "one of").
+pub(super) fn query_pairs(query: &Map<String, Value>) -> Result<Vec<(String, String)>, Problem> {
+    let bad = |why: String| Problem::Epcis(EpcisException::QueryParameter, why);
+    let mut pairs = Vec::with_capacity(query.len());
+    for (name, value) in query {
+        let value = match value {
+            Value::String(text) => text.clone(),
+            Value::Number(number) => number.to_string(),
+            Value::Bool(flag) => flag.to_string(),
+            Value::Array(items) if !items.is_empty() => items
+                .iter()
+                .map(|item| item.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| bad(format!("parameter {name}: a list holds strings only")))?
+                .join("|"),
+            _ => {
+                return Err(bad(format!(
+                    "parameter {name} is not a string, a number, a boolean or a list of strings"
+                )));
+            }
+        };
+        pairs.push((name.clone(), value));
+    }
+    Ok(pairs)
+}
+
 /// `GET /events`.
 pub(super) async fn events(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    answer(&request, &state, None).await
+    answer(&request, &state, Set::Nothing).await
 }
 
 /// The resources that are `GET /events` with one parameter set by their path: the route, and
@@ -370,7 +398,7 @@ pub(super) async fn by_resource(
         .iter()
         .find(|(pattern, _)| *pattern == route)
         .ok_or_else(|| Problem::Internal(format!("{route} is no query resource")))?;
-    answer(&request, &state, Some((parameter, path.into_inner()))).await
+    answer(&request, &state, Set::ByPath(parameter, path.into_inner())).await
 }
 
 /// `GET /events/{eventID}`: the events whose `eventID` is this one (in an `EPCISQueryDocument`,
@@ -381,7 +409,7 @@ pub(super) async fn by_event_id(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     let id = path.into_inner();
-    let response = answer(&request, &state, Some(("EQ_eventID", id.clone()))).await?;
+    let response = answer(&request, &state, Set::ByPath("EQ_eventID", id.clone())).await?;
     if response
         .extensions()
         .get::<Found>()
@@ -455,25 +483,56 @@ fn negotiate(request: &HttpRequest) -> Result<(), Problem> {
     Ok(())
 }
 
+/// The parameters a query is given besides its query string's.
+pub(super) enum Set {
+    /// None: the query string is the whole query.
+    Nothing,
+    /// One, by the resource's path.
+    ByPath(&'static str, String),
+    /// Those of the caller's named query of this name (the query string gives paging only).
+    ByNamedQuery(String),
+}
+
 /// Answers a query: authenticates, reads the parameters, finds the page and writes the document.
-async fn answer(
+pub(super) async fn answer(
     request: &HttpRequest,
     state: &AppState,
-    set: Option<(&'static str, String)>,
+    set: Set,
 ) -> Result<HttpResponse, Problem> {
     let access = authenticate(request, state).await?;
     access_log(state)?;
     negotiate(request)?;
     let given = parameters(request)?;
     let mut pairs = given.clone();
-    if let Some((name, value)) = set {
-        if pairs.iter().any(|(asked, _)| asked == name) {
+    let (set, by) = match set {
+        Set::Nothing => (Vec::new(), ""),
+        Set::ByPath(name, value) => (vec![(name.to_owned(), value)], "this resource's path"),
+        Set::ByNamedQuery(name) => {
+            let stored = super::queries::stored(state, &access, &name).await?;
+            // A named query's events take paging parameters only: the rest is the query's.
+            if let Some((other, _)) = given
+                .iter()
+                .find(|(asked, _)| !super::queries::PAGING.contains(&asked.as_str()))
+            {
+                return Err(Problem::Epcis(
+                    EpcisException::QueryParameter,
+                    format!(
+                        "{other} is not a paging parameter: a named query's events take perPage \
+                         and nextPageToken only (the rest is the query's)"
+                    ),
+                ));
+            }
+            (stored, "the named query")
+        }
+    };
+    for (name, value) in set {
+        if pairs.iter().any(|(asked, _)| *asked == name) {
             return Err(Problem::Epcis(
                 EpcisException::QueryParameter,
-                format!("{name} is set by this resource's path: do not give it again"),
+                format!("{name} is set by {by}: do not give it again"),
             ));
         }
-        pairs.push((name.to_owned(), value));
+        pairs.push((name, value));
     }
     let query = EventQuery::parse(
         pairs

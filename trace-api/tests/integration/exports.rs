@@ -241,8 +241,12 @@ async fn exports_are_for_regulators_and_refuse_each_bad_request() {
         ),
         (json!({}), "has no \"query\" object"),
         (
-            json!({"query": {"MATCH_anyEPC": 7}}),
-            "parameter MATCH_anyEPC is not a string",
+            json!({"query": {"MATCH_anyEPC": {"epc": ITEM_1}}}),
+            "parameter MATCH_anyEPC is not a string, a number",
+        ),
+        (
+            json!({"query": {"MATCH_anyEPC": [ITEM_1, 7]}}),
+            "a list holds strings only",
         ),
         (json!({"query": {"perPage": "5"}}), "give no perPage"),
         (

@@ -14,6 +14,7 @@ mod custody;
 mod exports;
 mod history;
 mod log;
+mod named_queries;
 mod nfc;
 mod proofs;
 mod query;

@@ -1,0 +1,274 @@
+//! Named queries (`POST /queries`, `GET /queries/{name}/events`): each token's own, answered as
+//! `GET /events` would with the token's scope, paged, recorded in the access log; each kind of bad
+//! request gets the binding's exception and keeps nothing.
+
+use serde_json::{Value, json};
+
+use crate::common::{Pipeline, SITE, header};
+use crate::query::{journey, token};
+
+const LEDGER_MEMBER: &str = "https://tagtrail.dev/ns/ledger#entry";
+
+/// `METHOD path` with a bearer token and a JSON body (none for `GET` and `DELETE`): status,
+/// headers and the JSON body.
+async fn call(
+    pipeline: &Pipeline,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Vec<(String, String)>, Value) {
+    let bearer = format!("Bearer {token}");
+    let (status, headers, bytes) = match body {
+        Some(body) => {
+            pipeline
+                .post(
+                    path,
+                    &[("Authorization", bearer.as_str())],
+                    &serde_json::to_vec(&body).unwrap(),
+                )
+                .await
+        }
+        None => {
+            let url = format!("{}{path}", pipeline.trace);
+            let method = method.to_owned();
+            tokio::task::spawn_blocking(move || {
+                crate::common::request(&method, &url, &[("Authorization".to_owned(), bearer)])
+            })
+            .await
+            .unwrap()
+        }
+    };
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// The event hashes of a query document, in order.
+fn hashes(answer: &Value) -> Vec<String> {
+    answer["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a query document: {answer}"))
+        .iter()
+        .map(|event| {
+            event[LEDGER_MEMBER]["eventHash"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_query_is_its_token_s_own_and_answers_as_its_events_query_would() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    pipeline.capture(journey()).await;
+    crate::custody::register_b(&pipeline).await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let other = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let partner = token(&pipeline, registry::Role::Partner, &[SITE], None).await;
+    let rival = token(&pipeline, registry::Role::Partner, &["rival-depot"], None).await;
+
+    let definition = json!({
+        "name": "moves",
+        "query": {"EQ_bizStep": ["shipping", "receiving"], "eventType": "ObjectEvent"},
+    });
+    let (status, headers, made) = call(
+        &pipeline,
+        "POST",
+        "/queries",
+        &regulator,
+        Some(definition.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(header(&headers, "location"), Some("/queries/moves"));
+    let expected_query = json!({"EQ_bizStep": "shipping|receiving", "eventType": "ObjectEvent"});
+    assert_eq!(made, json!({"name": "moves", "query": expected_query}));
+
+    // Its events are those of the same GET /events, as of the same checkpoint; each answer is
+    // recorded in the access log.
+    let (status, _, direct) = call(
+        &pipeline,
+        "GET",
+        "/events?EQ_bizStep=shipping%7Creceiving&eventType=ObjectEvent",
+        &regulator,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{direct}");
+    let (status, headers, named) =
+        call(&pipeline, "GET", "/queries/moves/events", &regulator, None).await;
+    assert_eq!(status, 200, "{named}");
+    assert!(header(&headers, "tagtrail-access-entry").is_some());
+    assert_eq!(hashes(&named), hashes(&direct));
+    assert_eq!(
+        hashes(&named).len(),
+        3,
+        "shipping, receiving and its declaration"
+    );
+    // Paged one by one through its Link header.
+    let mut paged = Vec::new();
+    let mut next = Some("/queries/moves/events?perPage=1".to_owned());
+    while let Some(path) = next {
+        let (status, headers, page) = call(&pipeline, "GET", &path, &regulator, None).await;
+        assert_eq!(status, 200, "{page}");
+        paged.extend(hashes(&page));
+        next = header(&headers, "link").map(|link| {
+            let url = link.strip_prefix('<').unwrap().split_once('>').unwrap().0;
+            assert!(url.starts_with("/queries/moves/events?"), "{url}");
+            url.to_owned()
+        });
+    }
+    assert_eq!(paged, hashes(&direct));
+
+    // Listed and read back by its token; invisible to another.
+    let (status, _, listed) = call(&pipeline, "GET", "/queries", &regulator, None).await;
+    assert_eq!((status, listed), (200, json!([made.clone()])));
+    let (status, _, read) = call(&pipeline, "GET", "/queries/moves", &regulator, None).await;
+    assert_eq!((status, read), (200, made.clone()));
+    let (_, _, none) = call(&pipeline, "GET", "/queries", &other, None).await;
+    assert_eq!(none, json!([]));
+    for path in ["/queries/moves", "/queries/moves/events"] {
+        let (status, _, answer) = call(&pipeline, "GET", path, &other, None).await;
+        assert_eq!(status, 404, "{path}: {answer}");
+        assert_eq!(answer["type"], "epcisException:NoSuchNameException");
+    }
+
+    // A partner's query of the same name is its own, answered with its scope.
+    let (status, _, _) = call(
+        &pipeline,
+        "POST",
+        "/queries",
+        &partner,
+        Some(definition.clone()),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, _, theirs) = call(&pipeline, "GET", "/queries/moves/events", &partner, None).await;
+    assert_eq!(
+        hashes(&theirs),
+        hashes(&direct),
+        "the pipeline's site is the partner's"
+    );
+    let (status, _, _) = call(
+        &pipeline,
+        "POST",
+        "/queries",
+        &rival,
+        Some(definition.clone()),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, _, rivals) = call(&pipeline, "GET", "/queries/moves/events", &rival, None).await;
+    assert!(
+        hashes(&rivals).is_empty(),
+        "another site's partner sees none of them"
+    );
+
+    // Each kind of bad request: the binding's exception, nothing kept.
+    let bad_definitions = [
+        (
+            json!({"name": "moves", "query": {}}),
+            409,
+            "ResourceAlreadyExistsException",
+        ),
+        (json!({"name": "a/b", "query": {}}), 400, "not a query name"),
+        (json!({"name": "", "query": {}}), 400, "not a query name"),
+        (
+            json!({"name": "x".repeat(65), "query": {}}),
+            400,
+            "not a query name",
+        ),
+        (
+            json!({"name": "q", "query": {"EQ_nonsense": "1"}}),
+            400,
+            "QueryParameterException",
+        ),
+        (
+            json!({"name": "q", "query": {"perPage": "5"}}),
+            400,
+            "give it when asking",
+        ),
+        (
+            json!({"name": "q", "query": {"eventType": {"a": 1}}}),
+            400,
+            "not a string",
+        ),
+        (json!({"name": "q"}), 400, "no \"query\" object"),
+        (
+            json!({"name": "q", "query": {}, "x": 1}),
+            400,
+            "has member \"x\"",
+        ),
+        (json!([1]), 400, "not a JSON object"),
+    ];
+    for (body, status, says) in bad_definitions {
+        let (got, _, answer) = call(
+            &pipeline,
+            "POST",
+            "/queries",
+            &regulator,
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(got, status, "{body}: {answer}");
+        let said = format!("{} {}", answer["type"], answer["detail"].as_str().unwrap());
+        assert!(said.contains(says), "{body}: {answer}");
+    }
+    let (_, _, listed) = call(&pipeline, "GET", "/queries", &regulator, None).await;
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "nothing kept: {listed}"
+    );
+    let (status, _, answer) = call(
+        &pipeline,
+        "GET",
+        "/queries/moves/events?EQ_bizStep=shipping",
+        &regulator,
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not a paging parameter")
+    );
+    let (status, _, _) = call(&pipeline, "GET", "/queries", "not-a-token", None).await;
+    assert_eq!(status, 401);
+    let (status, headers, _) = call(&pipeline, "PUT", "/queries", &regulator, None).await;
+    assert_eq!(
+        (status, header(&headers, "allow")),
+        (405, Some("GET, HEAD, POST"))
+    );
+
+    // A token keeps at most 100.
+    for n in 1..100 {
+        let body = json!({"name": format!("q{n}"), "query": {"eventType": "ObjectEvent"}});
+        let (status, _, answer) = call(&pipeline, "POST", "/queries", &regulator, Some(body)).await;
+        assert_eq!(status, 201, "{n}: {answer}");
+    }
+    let body = json!({"name": "one-too-many", "query": {}});
+    let (status, _, answer) = call(&pipeline, "POST", "/queries", &regulator, Some(body)).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["detail"].as_str().unwrap().contains("delete one"));
+
+    // Deleted: gone, and its name free again.
+    let (status, _, _) = call(&pipeline, "DELETE", "/queries/moves", &regulator, None).await;
+    assert_eq!(status, 204);
+    for (method, path) in [
+        ("DELETE", "/queries/moves"),
+        ("GET", "/queries/moves/events"),
+    ] {
+        let (status, _, answer) = call(&pipeline, method, path, &regulator, None).await;
+        assert_eq!(status, 404, "{method} {path}: {answer}");
+    }
+    let (status, _, _) = call(&pipeline, "GET", "/queries/moves/events", &partner, None).await;
+    assert_eq!(status, 200, "the partner's own query of that name stays");
+    pipeline.stop().await;
+}
