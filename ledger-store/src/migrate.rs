@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 29] = [
+    const LANDED: [(i32, &str, &str); 30] = [
         (
             1,
             "ledger",
@@ -361,6 +361,11 @@ mod tests {
             29,
             "named_queries",
             "336a8c0edb79fa39f9d93620bf98d2983a39b6f1a77cabf4206580c644e4f1f2",
+        ),
+        (
+            30,
+            "subscriptions",
+            "7b5f9bdcad9455a797296d631307d32adb1b6fb4803185d1d541e1f91216a704",
         ),
     ];
 

@@ -15,7 +15,7 @@
 //! The JSON object of [`AccessEntry`], its members in this order, without whitespace, as
 //! `serde_json` writes it:
 //! `{"accessLog":1,"at":"<RFC 3339 UTC, whole seconds>","token":"<16 hex digits>","role":
-//! "regulator"|"partner","sites":[...],"method":"GET"|"POST","target":"<path?query as asked>",
+//! "regulator"|"partner","sites":[...],"method":"GET"|"POST"|"PUSH","target":"<path?query as asked>",
 //! "bodySha256":"<64 hex digits>","answered":<events answered>,"asOf":<ledger checkpoint size>,
 //! "nonce":"<32 hex digits>"}` (`sites` only for a partner, `bodySha256` only for a request with
 //! a body). The bytes logged are the bytes listed: a verifier hashes the listed text, never a

@@ -137,6 +137,30 @@ pub async fn access_of(
     if !matches {
         return Err(AccessRefused::Unknown);
     }
+    access_in(&row, token.id())
+}
+
+/// What the token with public id `token` grants now, its secret not presented: for what the
+/// service does on a token's behalf after it was presented (a subscription's deliveries).
+/// Refused when unknown, revoked or expired.
+pub async fn access_by_id(
+    client: &deadpool_postgres::Client,
+    token: &TokenId,
+) -> Result<Access, AccessRefused> {
+    let statement = client
+        .prepare_cached(SELECT_ACCESS)
+        .await
+        .map_err(ReadError::from)?;
+    let row = client
+        .query_opt(&statement, &[&token.as_str()])
+        .await
+        .map_err(ReadError::from)?
+        .ok_or(AccessRefused::Unknown)?;
+    access_in(&row, token)
+}
+
+/// The access of a row of [`SELECT_ACCESS`] (its secret already checked, or not presented).
+fn access_in(row: &tokio_postgres::Row, token: &TokenId) -> Result<Access, AccessRefused> {
     if row.get::<_, bool>(3) {
         return Err(AccessRefused::Revoked);
     }
@@ -155,7 +179,7 @@ pub async fn access_of(
         .map(|site| SiteId::parse(site).map_err(|error| corrupt(error.to_string())))
         .collect::<Result<_, _>>()?;
     Ok(Access {
-        token: token.id().clone(),
+        token: token.clone(),
         role,
         sites,
         expires_at: row.get(5),

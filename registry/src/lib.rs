@@ -13,7 +13,7 @@ pub mod scans;
 pub mod token;
 
 pub use access::{
-    Access, AccessRefused, AccessTokenInfo, Role, access_of, create_access_token,
+    Access, AccessRefused, AccessTokenInfo, Role, access_by_id, access_of, create_access_token,
     list_access_tokens, revoke_access_token,
 };
 pub use admin::{

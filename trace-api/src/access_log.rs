@@ -125,6 +125,31 @@ impl AccessLog {
         answered: usize,
         as_of: TreeSize,
     ) -> Result<AccessEntry, Problem> {
+        let uri = request.uri();
+        let target = uri.path_and_query().map_or_else(
+            || uri.path().to_owned(),
+            |target| target.as_str().to_owned(),
+        );
+        Self::entry_of(
+            access,
+            request.method().as_str(),
+            target,
+            body,
+            answered,
+            as_of,
+        )
+    }
+
+    /// The entry of an answer to `access` made by `method` on `target` (a request's, or `PUSH`
+    /// for a subscription's delivery), its body's SHA-256 when it had one.
+    pub fn entry_of(
+        access: &Access,
+        method: &str,
+        target: String,
+        body: Option<&[u8]>,
+        answered: usize,
+        as_of: TreeSize,
+    ) -> Result<AccessEntry, Problem> {
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce).map_err(|error| {
             Problem::Internal(format!("no randomness for an access-log nonce: {error}"))
@@ -134,11 +159,6 @@ impl AccessLog {
             .map_or(0, |since| {
                 u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
             });
-        let uri = request.uri();
-        let target = uri.path_and_query().map_or_else(
-            || uri.path().to_owned(),
-            |target| target.as_str().to_owned(),
-        );
         Ok(AccessEntry {
             access_log: ENTRY_VERSION,
             at: ledger::ids::UnixMillis::from_millis(millis).to_rfc3339(),
@@ -149,7 +169,7 @@ impl AccessLog {
                 .iter()
                 .map(|site| site.as_str().to_owned())
                 .collect(),
-            method: request.method().as_str().to_owned(),
+            method: method.to_owned(),
             target,
             body_sha256: body.map(|body| {
                 use sha2::Digest as _;
@@ -205,6 +225,12 @@ impl AccessLog {
     /// The primary's pool of the access log's role (named queries are kept with it too).
     pub fn pool(&self) -> &deadpool_postgres::Pool {
         &self.pool
+    }
+
+    /// `text` signed with the access log's key, as a C2SP signed note (what the service says of
+    /// a subscription's delivery).
+    pub fn sign_note(&self, text: &str) -> Result<String, ledger::note::NoteError> {
+        Ok(ledger::note::Note::sign(text, &[&self.signer])?.to_message())
     }
 
     /// The newest signed checkpoint, when one is.

@@ -67,6 +67,14 @@
 //! checkpoint_interval = "1s"    # a checkpoint is signed this often when the access log has grown
 //! pool_size = 4
 //!
+//! [subscriptions]               # webhook deliveries of named queries' new events
+//! interval = "1s"               # how often due subscriptions are delivered
+//! allowed_hosts = []            # when set, the only hosts deliveries go to (http or https); when
+//!                               # empty, any host whose addresses are all public, over https only
+//! max_per_token = 16            # subscriptions one access token keeps
+//! events_per_delivery = 1000    # the most events one delivery carries
+//! timeout = "10s"               # a receiver that has not answered by then has failed
+//!
 //! [log]
 //! format = "text"               # or "json"
 //! filter = "info"
@@ -146,6 +154,16 @@ const SCHEMA: Schema = Schema {
                 "pool_size",
             ],
         ),
+        (
+            "subscriptions",
+            &[
+                "interval",
+                "allowed_hosts",
+                "max_per_token",
+                "events_per_delivery",
+                "timeout",
+            ],
+        ),
         ("log", &["format", "filter"]),
     ],
     strict: false,
@@ -172,6 +190,8 @@ pub struct Config {
     pub recalls: RecallsConfig,
     #[serde(default)]
     pub access_log: AccessLogConfig,
+    #[serde(default)]
+    pub subscriptions: SubscriptionsConfig,
     #[serde(default)]
     pub log: LogConfig,
 }
@@ -226,6 +246,62 @@ impl Default for AccessLogConfig {
 
 fn default_access_checkpoint_interval() -> Duration {
     Duration::from_secs(1)
+}
+
+/// `[subscriptions]`: how named queries' new events are delivered to their subscribers
+/// (`crate::subscriptions`). Deliveries need the access log (`[access_log]`): without it none
+/// are made.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionsConfig {
+    /// How often due subscriptions are delivered (default 1 s).
+    #[serde(
+        default = "default_subscription_interval",
+        deserialize_with = "duration"
+    )]
+    pub interval: Duration,
+    /// When set, the only hosts a subscription may deliver to (by name or address, over http or
+    /// https): for receivers inside the operator's own network. When empty (the default), any
+    /// host whose addresses are all public, over https only.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// The most subscriptions one access token keeps (default 16).
+    #[serde(default = "default_max_subscriptions")]
+    pub max_per_token: u32,
+    /// The most events one delivery carries (default 1,000; more go in the next).
+    #[serde(default = "default_events_per_delivery")]
+    pub events_per_delivery: usize,
+    /// How long a receiver has to answer (default 10 s).
+    #[serde(default = "default_delivery_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for SubscriptionsConfig {
+    fn default() -> Self {
+        Self {
+            interval: default_subscription_interval(),
+            allowed_hosts: Vec::new(),
+            max_per_token: default_max_subscriptions(),
+            events_per_delivery: default_events_per_delivery(),
+            timeout: default_delivery_timeout(),
+        }
+    }
+}
+
+fn default_subscription_interval() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_max_subscriptions() -> u32 {
+    16
+}
+
+fn default_events_per_delivery() -> usize {
+    1000
+}
+
+fn default_delivery_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// `[exports]`: how `POST /exports` signs what it exports.
@@ -498,6 +574,7 @@ impl Config {
             exports: ExportsConfig::default(),
             recalls: RecallsConfig::default(),
             access_log: AccessLogConfig::default(),
+            subscriptions: SubscriptionsConfig::default(),
             log: LogConfig::default(),
         };
         config.check()?;
@@ -574,6 +651,17 @@ impl Config {
         {
             return invalid(
                 "scans.region_header and scans.position_header need scans.edges: the addresses of the edge that sets them",
+            );
+        }
+        let subscriptions = &self.subscriptions;
+        if subscriptions.interval.is_zero() || subscriptions.timeout.is_zero() {
+            return invalid(
+                "subscriptions.interval and subscriptions.timeout must be more than 0s",
+            );
+        }
+        if subscriptions.events_per_delivery == 0 || subscriptions.max_per_token == 0 {
+            return invalid(
+                "subscriptions.events_per_delivery and subscriptions.max_per_token must be at least 1",
             );
         }
         let access = &self.access_log;

@@ -30,6 +30,8 @@
 //! | `trace_scans_recorded_total` | counter | | consumers' scans kept (`[scans]`: item, rounded time, kind, coarse region and cell) |
 //! | `trace_scans_dropped_total` | counter | | scans not kept: the queue was full, or the database failed (logged at warn level) |
 //! | `trace_access_recorded_total` | counter | | credentialed answers recorded in the access log (`[access_log]`) |
+//! | `trace_subscription_deliveries_total` | counter | | subscriptions' deliveries a receiver took (`2xx`) |
+//! | `trace_subscription_failures_total` | counter | | subscriptions' turns that delivered nothing: the receiver failed or was not reached, the events could not be read, or the token cannot read now (each retried later) |
 //! | `trace_access_log_unsigned_total` | counter | | access-log signing rounds that failed (the database failed, or its rows no longer hash to a stored checkpoint: logged at error level) |
 //!
 //! Routes are labelled by their template (`/items/{id}/history`), never by the path asked, so
@@ -103,6 +105,8 @@ pub struct Metrics {
     scans_dropped: Counter,
     access_recorded: Counter,
     access_log_unsigned: Counter,
+    subscription_deliveries: Counter,
+    subscription_failures: Counter,
     answer_bytes: Gauge,
     /// What the cache counters showed at the last scrape (they are read, not incremented, here).
     cache_seen: Mutex<std::collections::HashMap<&'static str, ledger_store::CacheCounts>>,
@@ -209,6 +213,18 @@ impl Metrics {
             "access_log_unsigned",
             "Access-log signing rounds that failed",
             access_log_unsigned.clone(),
+        );
+        let subscription_deliveries = Counter::default();
+        registry.register(
+            "subscription_deliveries",
+            "Subscriptions' deliveries a receiver took",
+            subscription_deliveries.clone(),
+        );
+        let subscription_failures = Counter::default();
+        registry.register(
+            "subscription_failures",
+            "Subscriptions' turns that delivered nothing (retried later)",
+            subscription_failures.clone(),
         );
         let answer_bytes = Gauge::default();
         registry.register(
@@ -320,6 +336,8 @@ impl Metrics {
             scans_dropped,
             access_recorded,
             access_log_unsigned,
+            subscription_deliveries,
+            subscription_failures,
             answer_bytes,
             cache_seen: Mutex::new(std::collections::HashMap::new()),
         }
@@ -369,6 +387,16 @@ impl Metrics {
     /// Counts a failed access-log signing round.
     pub fn access_log_unsigned(&self) {
         self.access_log_unsigned.inc();
+    }
+
+    /// Counts a subscription's delivery a receiver took.
+    pub fn subscription_delivered(&self) {
+        self.subscription_deliveries.inc();
+    }
+
+    /// Counts a subscription's turn that delivered nothing.
+    pub fn subscription_failed(&self) {
+        self.subscription_failures.inc();
     }
 
     /// Counts scans not kept.

@@ -68,6 +68,8 @@ pub struct AppState {
     /// The access log every credentialed answer is recorded in (`[access_log]`), when
     /// configured: without it those routes answer `503`.
     pub(crate) access_log: Option<Arc<crate::access_log::AccessLog>>,
+    /// How named queries' subscriptions are delivered (`[subscriptions]`).
+    pub(crate) subscriptions: crate::config::SubscriptionsConfig,
     /// Where `POST /recalls` captures (`recalls.capture_url`), when configured.
     pub(crate) recall_capture_url: Option<String>,
     /// The decoys `GET /sealed/{commitment}/{recipient}` answers for a recipient a value is not
@@ -146,6 +148,7 @@ impl Application {
         let state = web::Data::new(AppState {
             export_signer,
             access_log,
+            subscriptions: config.subscriptions.clone(),
             recall_capture_url: config.recalls.capture_url.clone(),
             decoys: tokio::sync::OnceCell::new(),
             store,
@@ -189,6 +192,10 @@ impl Application {
             answer_gates: crate::routes::AnswerGates::default(),
             scans,
         });
+        // Subscriptions are delivered while the server runs (with the access log only).
+        if state.access_log.is_some() {
+            crate::routes::spawn_subscriptions(state.clone(), audit.clone());
+        }
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

@@ -336,7 +336,8 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
             "V26__sealed_decoy_secret",
             "V27__site_token_function",
             "V28__access_log",
-            "V29__named_queries"
+            "V29__named_queries",
+            "V30__subscriptions"
         ]
     );
 
@@ -469,7 +470,8 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
             "V26__sealed_decoy_secret",
             "V27__site_token_function",
             "V28__access_log",
-            "V29__named_queries"
+            "V29__named_queries",
+            "V30__subscriptions"
         ]
     );
 
@@ -603,7 +605,8 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
             "V26__sealed_decoy_secret",
             "V27__site_token_function",
             "V28__access_log",
-            "V29__named_queries"
+            "V29__named_queries",
+            "V30__subscriptions"
         ]
     );
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
@@ -669,7 +672,8 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
             "V26__sealed_decoy_secret",
             "V27__site_token_function",
             "V28__access_log",
-            "V29__named_queries"
+            "V29__named_queries",
+            "V30__subscriptions"
         ]
     );
     let after = (
@@ -750,7 +754,8 @@ async fn databases_migrated_with_either_text_of_v16_and_v17_end_with_one_schema(
             "V26__sealed_decoy_secret",
             "V27__site_token_function",
             "V28__access_log",
-            "V29__named_queries"
+            "V29__named_queries",
+            "V30__subscriptions"
         ]
     );
     let after = nfc_and_scan_schema(&client).await;
@@ -840,7 +845,8 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
             "V26__sealed_decoy_secret",
             "V27__site_token_function",
             "V28__access_log",
-            "V29__named_queries"
+            "V29__named_queries",
+            "V30__subscriptions"
         ]
     );
     let after = index_schema(&client).await;
@@ -874,7 +880,8 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
             "V26__sealed_decoy_secret",
             "V27__site_token_function",
             "V28__access_log",
-            "V29__named_queries"
+            "V29__named_queries",
+            "V30__subscriptions"
         ]
     );
     assert_eq!(

@@ -34,6 +34,8 @@ mod recalls;
 mod recipients;
 mod scan;
 mod sealed;
+mod subscriptions;
+pub(crate) use subscriptions::spawn as spawn_subscriptions;
 mod trace;
 
 /// The routes, each registered from this one list: [`ROUTES`] and [`configure`] cannot disagree.
@@ -100,6 +102,8 @@ routes! {
     resources:
     "/queries" => queries::collection,
     "/queries/{name}" => queries::item,
+    "/queries/{name}/subscriptions" => subscriptions::collection,
+    "/queries/{name}/subscriptions/{id}" => subscriptions::item,
 }
 
 /// The routes whose answers load events (counted per client: `limits.max_answers_per_client`).

@@ -338,6 +338,34 @@ pub(super) fn parameters(request: &HttpRequest) -> Result<Vec<(String, String)>,
         })
 }
 
+/// One page of `query` as `access` may read it, in log order from leaf `from` on, as of `view`
+/// (at most `per_page` events): its events as `GET /events` shows them, and the leaf the next
+/// page starts from (`None`: none left as of `view`). What a subscription's delivery carries.
+pub(super) async fn page_in_log_order(
+    state: &AppState,
+    view: &View,
+    access: &Access,
+    query: &EventQuery,
+    from: u64,
+    per_page: usize,
+) -> Result<(Vec<Value>, Option<u64>), Problem> {
+    let parties = state
+        .parties
+        .get(&state.registry)
+        .await
+        .map_err(super::items::registry_problem)?;
+    let search = Search {
+        state,
+        view,
+        parties: &parties,
+        access,
+        query,
+        budget: state.budget.answer_for(None),
+    };
+    let candidates = search.candidates(from).await?;
+    search.in_log_order(&candidates, from, per_page).await
+}
+
 /// The parameters of a query given as a JSON object (an export's, a named query's: the binding's
 /// `EPCISEventsQuery`), as the query string would give them: a string as it is, a number or a
 /// boolean as written, a list of strings joined by `|` (the binding's "one of").

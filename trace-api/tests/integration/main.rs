@@ -23,3 +23,4 @@ mod recipients;
 mod replica;
 mod resolver;
 mod service;
+mod subscriptions;

@@ -1,0 +1,848 @@
+//! Subscriptions to named queries, delivered by webhook (EPCIS 2.0 REST binding):
+//! `POST /queries/{name}/subscriptions` with `{"dest": "https://...", "stream": true,
+//! "signatureToken": "...", "reportIfEmpty": false}` (`201`), `GET` of the list or of one
+//! (`/queries/{name}/subscriptions/{id}`), `DELETE` of one.
+//!
+//! A subscription starts at the newest checkpoint and keeps `next_leaf`, the ledger leaf its next
+//! delivery reads from (`sql/V30__subscriptions.sql`). Every `[subscriptions] interval`, each
+//! process takes due subscriptions one at a time, each row locked (`FOR UPDATE SKIP LOCKED`) for
+//! its delivery: the named query's next page in log order from `next_leaf`, as its token may
+//! read it now (a revoked or expired token's subscription waits, delivering nothing), is
+//! recorded in the access log (method `PUSH`), signed, and `POST`ed to `dest`. Only a `2xx`
+//! moves `next_leaf` past what was delivered, in the transaction that held the row: a failed or
+//! unanswered delivery is tried again (after 1, 2, 4, ... seconds, at most 5 minutes apart), and
+//! a process killed between the receiver's `2xx` and its commit sends the same range again, with
+//! the same events at the same leaf indexes (a receiver keeps the newest `to` it saw, or the
+//! leaf indexes, to drop what it has). Nothing is skipped: the pages follow the log.
+//!
+//! Each delivery is an `EPCISQueryDocument` (its `queryResults` naming the query and the
+//! subscription), with:
+//! - `GS1-Signature`: base64 of a C2SP signed note, signed with the access log's key (published at
+//!   `/access-log/checkpoint`'s signature line, `access_log.signing_key`), whose text is
+//!   `tagtrail.dev/subscription-delivery/v1`, the subscription id, `<from> <to>` (the leaf
+//!   range the delivery covers) and the body's SHA-256 in hex, one per line;
+//! - `GS1-Signature-HMAC-SHA256`: the HMAC-SHA-256 of the body under the subscription's
+//!   `signatureToken`, hex, when it was given one;
+//! - `TagTrail-Delivery-Range: <from> <to>`.
+//!
+//! Where deliveries may go: with `[subscriptions] allowed_hosts`, those hosts only; without,
+//! `https` to a host whose every address is public (no loopback, private, link-local, shared,
+//! documentation or multicast address), checked when the subscription is made and before each
+//! delivery, so that a token holder cannot aim the service at the operator's own network.
+//! Redirects are not followed.
+
+use std::net::{IpAddr, ToSocketAddrs as _};
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use base64::Engine as _;
+use hmac::{KeyInit as _, Mac as _};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+use tokio_util::sync::CancellationToken;
+
+use epcis::query::{EventQuery, Limit};
+use ledger::TreeSize;
+use registry::{Access, AccessRefused, TokenId};
+
+use crate::config::SubscriptionsConfig;
+use crate::problem::{EpcisException, Problem};
+use crate::startup::AppState;
+
+/// The most bytes of a request to make one.
+const MAX_SUBSCRIPTION_REQUEST: usize = 8 * 1024;
+/// The longest `dest`.
+const MAX_DEST: usize = 2048;
+/// The longest `signatureToken`.
+const MAX_SIGNATURE_TOKEN: usize = 256;
+/// The most subscriptions one round delivers, across every process's rounds at once.
+const DELIVERIES_PER_ROUND: usize = 64;
+/// The longest wait between attempts of a failing delivery.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How long a subscription whose token cannot read now waits before it is looked at again.
+const PAUSE: Duration = Duration::from_secs(60);
+/// The first line of a delivery's signed note.
+pub const DELIVERY_NOTE: &str = "tagtrail.dev/subscription-delivery/v1";
+
+/// The columns a subscription is shown with.
+const SHOWN: &str = "subscription_id::text, dest, report_if_empty, next_leaf, \
+     to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+     to_char(last_notified_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+     failures, last_failure";
+
+/// `/queries/{name}/subscriptions`: `GET` lists, `POST` makes one.
+pub(super) fn collection(path: &str) -> Resource {
+    web::resource(path)
+        .route(web::get().to(list))
+        .route(web::head().to(list))
+        .route(web::post().to(create))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(Problem::MethodNotAllowed {
+                allow: "GET, HEAD, POST",
+            })
+        }))
+}
+
+/// `/queries/{name}/subscriptions/{id}`: `GET` gives it, `DELETE` ends it.
+pub(super) fn item(path: &str) -> Resource {
+    web::resource(path)
+        .route(web::get().to(one))
+        .route(web::head().to(one))
+        .route(web::delete().to(delete))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(Problem::MethodNotAllowed {
+                allow: "GET, HEAD, DELETE",
+            })
+        }))
+}
+
+async fn create(
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let access = super::query::authenticate(&request, &state).await?;
+    let log = super::query::access_log(&state)?;
+    let name = path.into_inner();
+    let bad = |why: String| Problem::Epcis(EpcisException::QueryParameter, why);
+    // The named query must be the caller's, and one whose pages follow the log.
+    let pairs = super::queries::stored(&state, &access, &name).await?;
+    let query = EventQuery::parse(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        .map_err(|error| Problem::Internal(format!("a stored named query: {error}")))?;
+    if query.order().is_some() || matches!(query.limit(), Some(Limit::AtMost(_))) {
+        return Err(bad(
+            "a subscription delivers new events in log order: its named query may have no \
+             orderBy, eventCountLimit or maxEventCount"
+                .to_owned(),
+        ));
+    }
+    let body = match body.to_bytes_limited(MAX_SUBSCRIPTION_REQUEST).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => return Err(bad(format!("the request body could not be read: {error}"))),
+        Err(_) => {
+            return Err(bad(format!(
+                "the request body is longer than {MAX_SUBSCRIPTION_REQUEST} bytes"
+            )));
+        }
+    };
+    let asked = read_request(&body)?;
+    check_dest(&asked.dest, &state.subscriptions)
+        .await
+        .map_err(|why| bad(format!("dest: {why}")))?;
+    // It starts at the newest checkpoint: what is logged from now on.
+    let view = state.views.latest(&state.store).await?;
+    let start = i64::try_from(view.size().get()).unwrap_or(i64::MAX);
+    let client = log
+        .pool()
+        .get()
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
+    let most = i64::from(state.subscriptions.max_per_token);
+    let row = client
+        .query_opt(
+            &format!(
+                "INSERT INTO subscriptions \
+                 (token_id, query_name, dest, signature_token, report_if_empty, next_leaf) \
+                 SELECT $1, $2, $3, $4, $5, $6 \
+                 WHERE (SELECT count(*) FROM subscriptions WHERE token_id = $1) < $7 \
+                 RETURNING {SHOWN}"
+            ),
+            &[
+                &access.token.as_str(),
+                &name,
+                &asked.dest,
+                &asked
+                    .signature_token
+                    .as_ref()
+                    .map(|token| token.expose_secret()),
+                &asked.report_if_empty,
+                &start,
+                &most,
+            ],
+        )
+        .await
+        .map_err(|error| Problem::unavailable(&error))?
+        .ok_or_else(|| {
+            Problem::TooMuch(format!(
+                "this credential keeps {most} subscriptions, the most: delete one"
+            ))
+        })?;
+    let shown = shown(&row);
+    let location = format!(
+        "/queries/{name}/subscriptions/{}",
+        shown["subscriptionID"].as_str().unwrap_or_default()
+    );
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("GS1-EPCIS-Version", "2.0.0"))
+        .content_type("application/json")
+        .body(shown.to_string()))
+}
+
+async fn list(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let access = super::query::authenticate(&request, &state).await?;
+    let name = path.into_inner();
+    super::queries::stored(&state, &access, &name).await?;
+    let client = pool(&state).await?;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {SHOWN} FROM subscriptions WHERE token_id = $1 AND query_name = $2 \
+                 ORDER BY created_at, subscription_id"
+            ),
+            &[&access.token.as_str(), &name],
+        )
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
+    let shown: Vec<Value> = rows.iter().map(shown).collect();
+    Ok(json_answer(&Value::Array(shown)))
+}
+
+async fn one(
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let access = super::query::authenticate(&request, &state).await?;
+    let (name, id) = path.into_inner();
+    let client = pool(&state).await?;
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {SHOWN} FROM subscriptions WHERE token_id = $1 AND query_name = $2 \
+                 AND subscription_id::text = $3"
+            ),
+            &[&access.token.as_str(), &name, &id],
+        )
+        .await
+        .map_err(|error| Problem::unavailable(&error))?
+        .ok_or_else(|| no_such(&name, &id))?;
+    Ok(json_answer(&shown(&row)))
+}
+
+async fn delete(
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let access = super::query::authenticate(&request, &state).await?;
+    let (name, id) = path.into_inner();
+    let client = pool(&state).await?;
+    let deleted = client
+        .execute(
+            "DELETE FROM subscriptions WHERE token_id = $1 AND query_name = $2 \
+             AND subscription_id::text = $3",
+            &[&access.token.as_str(), &name, &id],
+        )
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
+    if deleted == 0 {
+        return Err(no_such(&name, &id));
+    }
+    Ok(HttpResponse::NoContent()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+fn no_such(name: &str, id: &str) -> Problem {
+    Problem::Epcis(
+        EpcisException::NoSuchName,
+        format!("this credential's named query {name:?} has no subscription {id:?}"),
+    )
+}
+
+async fn pool(state: &AppState) -> Result<deadpool_postgres::Object, Problem> {
+    super::query::access_log(state)?
+        .pool()
+        .get()
+        .await
+        .map_err(|error| Problem::unavailable(&error))
+}
+
+/// A subscription as shown (never its `signatureToken`).
+fn shown(row: &tokio_postgres::Row) -> Value {
+    let mut shown = json!({
+        "subscriptionID": row.get::<_, String>(0),
+        "dest": row.get::<_, String>(1),
+        "stream": true,
+        "reportIfEmpty": row.get::<_, bool>(2),
+        "nextLeaf": row.get::<_, i64>(3),
+        "createdAt": row.get::<_, String>(4),
+        "failures": row.get::<_, i32>(6),
+    });
+    if let Some(at) = row.get::<_, Option<String>>(5) {
+        shown["lastNotifiedAt"] = json!(at);
+    }
+    if let Some(why) = row.get::<_, Option<String>>(7) {
+        shown["lastFailure"] = json!(why);
+    }
+    shown
+}
+
+fn json_answer(body: &Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("GS1-EPCIS-Version", "2.0.0"))
+        .content_type("application/json")
+        .body(body.to_string())
+}
+
+/// What a request to subscribe asks.
+struct Asked {
+    dest: String,
+    signature_token: Option<SecretString>,
+    report_if_empty: bool,
+}
+
+fn read_request(body: &[u8]) -> Result<Asked, Problem> {
+    let bad = |why: String| Problem::Epcis(EpcisException::QueryParameter, why);
+    let request: Value = serde_json::from_slice(body)
+        .map_err(|error| bad(format!("the request body is not JSON: {error}")))?;
+    let object = request.as_object().ok_or_else(|| {
+        bad("the request body is not a JSON object: send {\"dest\": \"https://...\", \"stream\": true}".to_owned())
+    })?;
+    for key in object.keys() {
+        match key.as_str() {
+            "dest" | "stream" | "signatureToken" | "reportIfEmpty" => {}
+            "schedule" => {
+                return Err(bad(
+                    "scheduled subscriptions are not offered: \"stream\": true delivers each new \
+                     matching event once, as soon as a checkpoint covers it"
+                        .to_owned(),
+                ));
+            }
+            "initialRecordTime" => {
+                return Err(bad(
+                    "initialRecordTime is not offered: a subscription starts at the newest \
+                     checkpoint (ask GET /queries/{name}/events for what came before)"
+                        .to_owned(),
+                ));
+            }
+            other => {
+                return Err(bad(format!(
+                    "the request body has member {other:?}; a subscription has dest, stream, \
+                     signatureToken and reportIfEmpty"
+                )));
+            }
+        }
+    }
+    if object.get("stream") != Some(&Value::Bool(true)) {
+        return Err(bad(
+            "\"stream\": true is required: it says to deliver each new matching event".to_owned(),
+        ));
+    }
+    let dest = object
+        .get("dest")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("the request body has no \"dest\" URL".to_owned()))?;
+    if dest.is_empty() || dest.len() > MAX_DEST {
+        return Err(bad(format!("dest is 1 to {MAX_DEST} characters")));
+    }
+    let signature_token = match object.get("signatureToken") {
+        None => None,
+        Some(Value::String(token)) if !token.is_empty() && token.len() <= MAX_SIGNATURE_TOKEN => {
+            Some(SecretString::from(token.clone()))
+        }
+        Some(_) => {
+            return Err(bad(format!(
+                "signatureToken is a string of 1 to {MAX_SIGNATURE_TOKEN} characters"
+            )));
+        }
+    };
+    let report_if_empty = match object.get("reportIfEmpty") {
+        None => false,
+        Some(Value::Bool(flag)) => *flag,
+        Some(_) => return Err(bad("reportIfEmpty is true or false".to_owned())),
+    };
+    Ok(Asked {
+        dest: dest.to_owned(),
+        signature_token,
+        report_if_empty,
+    })
+}
+
+/// Whether deliveries may go to `dest` (see the module's documentation); why not.
+async fn check_dest(dest: &str, config: &SubscriptionsConfig) -> Result<(), String> {
+    let uri: ureq::http::Uri = dest
+        .parse()
+        .map_err(|_| format!("{:?} is not a URL", truncated(dest)))?;
+    let scheme = uri.scheme_str().unwrap_or_default();
+    if !matches!(scheme, "http" | "https") {
+        return Err("the URL is not http:// or https://".to_owned());
+    }
+    let authority = uri.authority().ok_or("the URL has no host")?;
+    if authority.as_str().contains('@') {
+        return Err("the URL may not carry a user or password".to_owned());
+    }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if !config.allowed_hosts.is_empty() {
+        return match config.allowed_hosts.iter().any(|allowed| allowed == host) {
+            true => Ok(()),
+            false => Err(format!(
+                "{host} is not one of this service's subscriptions.allowed_hosts"
+            )),
+        };
+    }
+    if scheme != "https" {
+        return Err("deliveries go over https only".to_owned());
+    }
+    let port = uri.port_u16().unwrap_or(443);
+    let lookup = format!("{host}:{port}");
+    let addresses: Vec<IpAddr> = tokio::task::spawn_blocking(move || {
+        lookup
+            .to_socket_addrs()
+            .map(|addresses| addresses.map(|address| address.ip()).collect())
+    })
+    .await
+    .map_err(|error| error.to_string())?
+    .map_err(|_| format!("{host} does not resolve"))?;
+    if addresses.is_empty() {
+        return Err(format!("{host} does not resolve"));
+    }
+    if let Some(private) = addresses.iter().find(|address| !is_public(address)) {
+        return Err(format!(
+            "{host} resolves to {private}, not a public address: deliveries go to public hosts"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether an address is one of the public internet's.
+fn is_public(address: &IpAddr) -> bool {
+    match address {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                // Shared address space (RFC 6598) and benchmarking (RFC 2544).
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (18..20).contains(&b))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(&IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                // Unique local (fc00::/7), link-local (fe80::/10), documentation (2001:db8::/32).
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8))
+        }
+    }
+}
+
+fn truncated(text: &str) -> String {
+    text.chars().take(80).collect()
+}
+
+/// Starts the delivery loop (it stops when `stop` is cancelled).
+pub(crate) fn spawn(state: web::Data<AppState>, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let interval = state.subscriptions.interval;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                result = deliver_due(&state) => if let Err(error) = result {
+                    tracing::warn!(error = %error, "subscriptions were not delivered this round");
+                },
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+        }
+    });
+}
+
+/// What became of one subscription's turn.
+enum Turn {
+    /// Delivered (or nothing to deliver and not asked to report that): on from this leaf.
+    Done { next: u64, notified: bool },
+    /// The receiver did not take it (or the service could not make it): try again later.
+    Failed(String),
+    /// Its token cannot read now (revoked, expired, unknown): look again later.
+    Paused(String),
+}
+
+/// Delivers the due subscriptions, one locked row at a time.
+async fn deliver_due(state: &AppState) -> Result<(), String> {
+    let Some(log) = state.access_log.as_deref() else {
+        return Ok(());
+    };
+    let view = state
+        .views
+        .latest(&state.store)
+        .await
+        .map_err(|problem| problem.to_string())?;
+    let size = i64::try_from(view.size().get()).unwrap_or(i64::MAX);
+    let mut client = log.pool().get().await.map_err(|error| error.to_string())?;
+    for _ in 0..DELIVERIES_PER_ROUND {
+        let transaction = client.transaction().await.map_err(|e| e.to_string())?;
+        let Some(row) = transaction
+            .query_opt(
+                "SELECT subscription_id::text, token_id, query_name, dest, signature_token, \
+                        report_if_empty, next_leaf, failures \
+                 FROM subscriptions WHERE next_attempt_at <= now() AND next_leaf < $1 \
+                 ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+                &[&size],
+            )
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            break;
+        };
+        let id: String = row.get(0);
+        let failures: i32 = row.get(7);
+        let subscription = Subscription {
+            id: id.clone(),
+            token: row.get(1),
+            query: row.get(2),
+            dest: row.get(3),
+            signature_token: row.get::<_, Option<String>>(4).map(SecretString::from),
+            report_if_empty: row.get(5),
+            from: row.get::<_, i64>(6).unsigned_abs(),
+        };
+        let turn = deliver(state, log, &view, &subscription).await;
+        match turn {
+            Turn::Done { next, notified } => {
+                transaction
+                    .execute(
+                        "UPDATE subscriptions SET next_leaf = $2, failures = 0, \
+                         next_attempt_at = now(), last_failure = NULL, \
+                         last_notified_at = CASE WHEN $3 THEN now() ELSE last_notified_at END \
+                         WHERE subscription_id::text = $1",
+                        &[&id, &i64::try_from(next).unwrap_or(i64::MAX), &notified],
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if notified {
+                    state.metrics.subscription_delivered();
+                }
+            }
+            Turn::Failed(why) | Turn::Paused(why) => {
+                let wait = match turn_is_pause(&why) {
+                    true => PAUSE,
+                    false => backoff(failures),
+                };
+                state.metrics.subscription_failed();
+                transaction
+                    .execute(
+                        "UPDATE subscriptions SET failures = failures + 1, \
+                         next_attempt_at = now() + make_interval(secs => $2), last_failure = $3 \
+                         WHERE subscription_id::text = $1",
+                        &[&id, &wait.as_secs_f64(), &truncated_to(&why, 512)],
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        transaction.commit().await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// A pause's reason starts so (a token that cannot read).
+const PAUSED: &str = "paused: ";
+
+fn turn_is_pause(why: &str) -> bool {
+    why.starts_with(PAUSED)
+}
+
+/// The wait after `failures` failures before: 1, 2, 4, ... seconds, at most [`MAX_BACKOFF`].
+fn backoff(failures: i32) -> Duration {
+    let exponent = u32::try_from(failures.clamp(0, 16)).unwrap_or(16);
+    Duration::from_secs(1u64 << exponent).min(MAX_BACKOFF)
+}
+
+fn truncated_to(text: &str, bytes: usize) -> String {
+    let mut end = text.len().min(bytes);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+/// A subscription's row, as one turn reads it.
+struct Subscription {
+    id: String,
+    token: String,
+    query: String,
+    dest: String,
+    signature_token: Option<SecretString>,
+    report_if_empty: bool,
+    from: u64,
+}
+
+/// One subscription's turn: its next page, recorded, signed, sent.
+async fn deliver(
+    state: &AppState,
+    log: &crate::access_log::AccessLog,
+    view: &crate::reader::View,
+    subscription: &Subscription,
+) -> Turn {
+    let access = match access_of(state, &subscription.token).await {
+        Ok(access) => access,
+        Err(turn) => return turn,
+    };
+    let pairs = match super::queries::stored(state, &access, &subscription.query).await {
+        Ok(pairs) => pairs,
+        Err(problem) => return Turn::Failed(format!("its named query: {problem}")),
+    };
+    let query = match EventQuery::parse(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))) {
+        Ok(query) => query,
+        Err(error) => return Turn::Failed(format!("its named query: {error}")),
+    };
+    let size = view.size().get();
+    let per_delivery = state.subscriptions.events_per_delivery;
+    let (events, next) = match super::query::page_in_log_order(
+        state,
+        view,
+        &access,
+        &query,
+        subscription.from,
+        per_delivery,
+    )
+    .await
+    {
+        Ok(page) => page,
+        Err(problem) => return Turn::Failed(format!("its events could not be read: {problem}")),
+    };
+    let to = next.unwrap_or(size).min(size);
+    if events.is_empty() && !subscription.report_if_empty {
+        return Turn::Done {
+            next: to,
+            notified: false,
+        };
+    }
+    if let Err(why) = check_dest(&subscription.dest, &state.subscriptions).await {
+        return Turn::Failed(format!("dest: {why}"));
+    }
+    let count = events.len();
+    let body = json!({
+        "@context": [epcis::EPCIS_CONTEXT_URL],
+        "type": "EPCISQueryDocument",
+        "schemaVersion": "2.0",
+        "creationDate": now_rfc3339(),
+        "epcisBody": {
+            "queryResults": {
+                "queryName": subscription.query,
+                "subscriptionID": subscription.id,
+                "resultsBody": {"eventList": events},
+            }
+        }
+    })
+    .to_string();
+    // Recorded before it leaves, as any answer to a token.
+    let target = format!(
+        "/queries/{}/subscriptions/{}",
+        subscription.query, subscription.id
+    );
+    let as_of = TreeSize::new(size).unwrap_or(TreeSize::ZERO);
+    let recorded = match crate::access_log::AccessLog::entry_of(
+        &access,
+        "PUSH",
+        target,
+        Some(body.as_bytes()),
+        count,
+        as_of,
+    ) {
+        Ok(entry) => log.record(&entry).await,
+        Err(problem) => Err(problem),
+    };
+    if let Err(problem) = recorded {
+        return Turn::Failed(format!("not recorded in the access log: {problem}"));
+    }
+    let digest = hex(&sha2::Sha256::digest(body.as_bytes()));
+    let from = subscription.from;
+    let note = match log.sign_note(&format!(
+        "{DELIVERY_NOTE}\n{}\n{from} {to}\n{digest}\n",
+        subscription.id
+    )) {
+        Ok(note) => note,
+        Err(error) => return Turn::Failed(format!("the delivery could not be signed: {error}")),
+    };
+    let mut headers = vec![
+        (
+            "GS1-Signature".to_owned(),
+            base64::engine::general_purpose::STANDARD.encode(note),
+        ),
+        ("TagTrail-Delivery-Range".to_owned(), format!("{from} {to}")),
+    ];
+    if let Some(token) = &subscription.signature_token {
+        match hmac::Hmac::<sha2::Sha256>::new_from_slice(token.expose_secret().as_bytes()) {
+            Ok(mut mac) => {
+                mac.update(body.as_bytes());
+                headers.push((
+                    "GS1-Signature-HMAC-SHA256".to_owned(),
+                    hex(&mac.finalize().into_bytes()),
+                ));
+            }
+            Err(error) => return Turn::Failed(format!("the HMAC could not be made: {error}")),
+        }
+    }
+    let dest = subscription.dest.clone();
+    let timeout = state.subscriptions.timeout;
+    let sent = tokio::task::spawn_blocking(move || post(&dest, &headers, body, timeout)).await;
+    match sent {
+        Ok(Ok(status)) if (200..300).contains(&status) => Turn::Done {
+            next: to,
+            notified: true,
+        },
+        Ok(Ok(status)) => Turn::Failed(format!("the receiver answered {status}")),
+        Ok(Err(why)) => Turn::Failed(format!("the receiver was not reached: {why}")),
+        Err(error) => Turn::Failed(format!("the delivery did not run: {error}")),
+    }
+}
+
+/// What the subscription's token may read now, or the pause its token's state calls for.
+async fn access_of(state: &AppState, token: &str) -> Result<Access, Turn> {
+    let token = TokenId::parse(token)
+        .map_err(|error| Turn::Failed(format!("a stored token id: {error}")))?;
+    let client = state
+        .registry
+        .get()
+        .await
+        .map_err(|error| Turn::Failed(format!("the registry: {error}")))?;
+    registry::access_by_id(&client, &token)
+        .await
+        .map_err(|refused| match refused {
+            AccessRefused::Read(error) => Turn::Failed(format!("the registry: {error}")),
+            refused => Turn::Paused(format!("{PAUSED}{refused}")),
+        })
+}
+
+/// `POST`s `body` to `dest` with `headers`, no redirect followed: the status, or why none.
+fn post(
+    dest: &str,
+    headers: &[(String, String)],
+    body: String,
+    timeout: Duration,
+) -> Result<u16, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(timeout))
+        .build()
+        .into();
+    let mut request = agent
+        .post(dest)
+        .header("Content-Type", "application/json")
+        .header("GS1-EPCIS-Version", "2.0.0")
+        .header("GS1-CBV-Version", "2.0.0");
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    request
+        .send(body)
+        .map(|response| response.status().as_u16())
+        // ureq's errors name the host, never the whole URL (which may hold a secret).
+        .map_err(|error| truncated_to(&error.to_string(), 200))
+}
+
+fn now_rfc3339() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        });
+    ledger::ids::UnixMillis::from_millis(millis).to_rfc3339()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
+            let _ = write!(text, "{byte:02x}");
+            text
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "198.18.0.1",
+            "192.0.2.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public(&private.parse().unwrap()), "{private}");
+        }
+        for public in ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+            assert!(is_public(&public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn failing_deliveries_wait_longer_and_longer_up_to_five_minutes() {
+        assert_eq!(backoff(0), Duration::from_secs(1));
+        assert_eq!(backoff(3), Duration::from_secs(8));
+        assert_eq!(backoff(20), MAX_BACKOFF);
+        assert_eq!(backoff(-1), Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn a_dest_must_be_a_public_https_host_unless_allowed() {
+        let open = SubscriptionsConfig::default();
+        for (dest, says) in [
+            ("ftp://example.com/x", "not http"),
+            ("not a url", "not a URL"),
+            ("http://example.com/hook", "https only"),
+            ("https://user:pw@example.com/hook", "user or password"),
+            ("https://127.0.0.1/hook", "not a public address"),
+            ("https://[::1]/hook", "not a public address"),
+            ("https://10.0.0.8:8443/hook", "not a public address"),
+        ] {
+            let why = check_dest(dest, &open).await.unwrap_err();
+            assert!(why.contains(says), "{dest}: {why}");
+        }
+        let inside = SubscriptionsConfig {
+            allowed_hosts: vec!["127.0.0.1".to_owned()],
+            ..SubscriptionsConfig::default()
+        };
+        assert_eq!(check_dest("http://127.0.0.1:9/hook", &inside).await, Ok(()));
+        let why = check_dest("https://8.8.8.8/hook", &inside)
+            .await
+            .unwrap_err();
+        assert!(why.contains("allowed_hosts"), "{why}");
+    }
+}

@@ -1,0 +1,436 @@
+//! Subscriptions to named queries, delivered to a real HTTP receiver: only events logged after
+//! the subscription, each range again until the receiver takes it and never after, signed with
+//! the access log's key (and the client's HMAC), recorded in the access log; a revoked token's
+//! subscription pauses; each kind of bad request gets the binding's exception.
+
+use std::collections::VecDeque;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use hmac::{KeyInit as _, Mac as _};
+use ledger::note::{Note, NoteVerifiers};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+use crate::common::{Pipeline, access_key, object};
+use crate::query::token;
+
+const LEDGER_MEMBER: &str = "https://tagtrail.dev/ns/ledger#entry";
+const SECRET: &str = "the client's own secret";
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// The status it was answered.
+    answered: u16,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map_or("", |(_, value)| value.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    /// The leaf indexes of the events it carried.
+    fn leaves(&self) -> Vec<u64> {
+        self.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event| event[LEDGER_MEMBER]["leafIndex"].as_u64().unwrap())
+            .collect()
+    }
+}
+
+/// A webhook receiver on a port of its own: it answers each request with the next status of its
+/// script (200 once the script is spent) and keeps what it got.
+struct Receiver {
+    port: u16,
+    got: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    fn start(script: &[u16]) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let mut script: VecDeque<u16> = script.iter().copied().collect();
+        let kept = got.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut headers = Vec::new();
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                loop {
+                    line.clear();
+                    reader.read_line(&mut line).unwrap();
+                    let Some((name, value)) = line.trim_end().split_once(':') else {
+                        break;
+                    };
+                    headers.push((name.trim().to_owned(), value.trim().to_owned()));
+                }
+                let length: usize = headers
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+                    .map_or(0, |(_, value)| value.parse().unwrap());
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let answered = script.pop_front().unwrap_or(200);
+                kept.lock().unwrap().push(Received {
+                    headers,
+                    body,
+                    answered,
+                });
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {answered} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+            }
+        });
+        Self { port, got }
+    }
+
+    fn got(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits until it has got `count` requests.
+    fn wait_for(&self, count: usize) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = self.got();
+            if got.len() >= count {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} deliveries, not {count}",
+                got.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// `POST path` with a bearer token and a JSON body: status, headers and JSON body.
+async fn post(pipeline: &Pipeline, path: &str, token: &str, body: Value) -> (u16, Value) {
+    let bearer = format!("Bearer {token}");
+    let (status, _, bytes) = pipeline
+        .post(
+            path,
+            &[("Authorization", bearer.as_str())],
+            &serde_json::to_vec(&body).unwrap(),
+        )
+        .await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn get(pipeline: &Pipeline, path: &str, token: &str) -> (u16, Value) {
+    let bearer = format!("Bearer {token}");
+    let (status, _, bytes) = pipeline
+        .get_with(path, &[("Authorization", bearer.as_str())])
+        .await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// A shipping event of item `n`, `minutes` after the journey's start.
+fn shipping(n: u32, minutes: u32) -> Value {
+    object(
+        minutes,
+        "OBSERVE",
+        &[&format!("urn:epc:id:sgtin:0614141.812345.{n}")],
+        "shipping",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_matching_events_are_delivered_until_taken_signed_and_recorded() {
+    let pipeline = Pipeline::start(|config| {
+        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
+        config.subscriptions.interval = Duration::from_millis(50);
+        config.subscriptions.max_per_token = 2;
+    })
+    .await;
+    // Logged before the subscription: never delivered.
+    pipeline.capture(vec![shipping(1, 0)]).await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let (status, _) = post(
+        &pipeline,
+        "/queries",
+        &regulator,
+        json!({"name": "ships", "query": {"EQ_bizStep": "shipping"}}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    // The receiver fails the first delivery, then takes what follows.
+    let receiver = Receiver::start(&[503]);
+    let dest = format!("http://127.0.0.1:{}/hook", receiver.port);
+    let (status, made) = post(
+        &pipeline,
+        "/queries/ships/subscriptions",
+        &regulator,
+        json!({"dest": dest, "stream": true, "signatureToken": SECRET}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["subscriptionID"].as_str().unwrap().to_owned();
+    let start = made["nextLeaf"].as_u64().unwrap();
+    assert_eq!(start, 1, "it starts at the newest checkpoint: {made}");
+    assert!(made.get("signatureToken").is_none(), "never shown again");
+
+    // Two shipments and a receiving: the shipments are delivered, refused once, then taken.
+    pipeline
+        .capture(vec![
+            shipping(2, 1),
+            object(
+                2,
+                "OBSERVE",
+                &["urn:epc:id:sgtin:0614141.812345.2"],
+                "receiving",
+            ),
+            shipping(3, 3),
+        ])
+        .await;
+    let got = receiver.wait_for(2);
+    assert_eq!((got[0].answered, got[1].answered), (503, 200));
+    assert_eq!(
+        got[0].leaves(),
+        got[1].leaves(),
+        "the same range again, the same events"
+    );
+    assert_eq!(
+        got[0].header("TagTrail-Delivery-Range"),
+        got[1].header("TagTrail-Delivery-Range")
+    );
+    assert_eq!(
+        got[1].leaves(),
+        [1, 3],
+        "the shipments logged after it, not the receiving"
+    );
+    let document = got[1].json();
+    assert_eq!(document["type"], "EPCISQueryDocument");
+    assert_eq!(document["epcisBody"]["queryResults"]["queryName"], "ships");
+    assert_eq!(document["epcisBody"]["queryResults"]["subscriptionID"], id);
+
+    // Signed with the access log's key over the subscription, the range and the body.
+    let note = base64::engine::general_purpose::STANDARD
+        .decode(got[1].header("GS1-Signature"))
+        .unwrap();
+    let note = Note::parse(std::str::from_utf8(&note).unwrap()).unwrap();
+    NoteVerifiers::new(vec![access_key().verifier_key()])
+        .unwrap()
+        .verify(&note)
+        .unwrap();
+    let digest: String = sha2::Sha256::digest(&got[1].body)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    assert_eq!(
+        note.text(),
+        format!("tagtrail.dev/subscription-delivery/v1\n{id}\n1 4\n{digest}\n")
+    );
+    assert_eq!(got[1].header("TagTrail-Delivery-Range"), "1 4");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(&got[1].body);
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    assert_eq!(got[1].header("GS1-Signature-HMAC-SHA256"), expected);
+
+    // Taken once, never again: the next shipment comes alone, from where the last one ended.
+    pipeline.capture(vec![shipping(4, 4)]).await;
+    let got = receiver.wait_for(3);
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[2].leaves(), [4]);
+    assert_eq!(got[2].header("TagTrail-Delivery-Range"), "4 5");
+    let (status, shown) = get(
+        &pipeline,
+        &format!("/queries/ships/subscriptions/{id}"),
+        &regulator,
+    )
+    .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["nextLeaf"], 5);
+    assert_eq!(shown["failures"], 0);
+    assert!(shown["lastNotifiedAt"].is_string(), "{shown}");
+
+    // Each delivery was recorded in the access log before it left (the refused one too).
+    let admin = pipeline.db.connect().await.unwrap();
+    let pushes: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM access_log WHERE entry LIKE '%\"method\":\"PUSH\"%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(pushes, 3);
+
+    // Each kind of bad request: the binding's exception, nothing kept.
+    post(
+        &pipeline,
+        "/queries",
+        &regulator,
+        json!({"name": "sorted", "query": {"orderBy": "eventTime"}}),
+    )
+    .await;
+    for (path, body, status, says) in [
+        (
+            "/queries/ships/subscriptions",
+            json!({"dest": dest, "schedule": {"hour": "1"}}),
+            400,
+            "not offered",
+        ),
+        (
+            "/queries/ships/subscriptions",
+            json!({"dest": dest}),
+            400,
+            "\"stream\": true is required",
+        ),
+        (
+            "/queries/ships/subscriptions",
+            json!({"dest": dest, "stream": true, "initialRecordTime": "2026-01-01T00:00:00Z"}),
+            400,
+            "not offered",
+        ),
+        (
+            "/queries/ships/subscriptions",
+            json!({"dest": "ftp://127.0.0.1/x", "stream": true}),
+            400,
+            "not http",
+        ),
+        (
+            "/queries/ships/subscriptions",
+            json!({"dest": "https://example.com/x", "stream": true}),
+            400,
+            "allowed_hosts",
+        ),
+        (
+            "/queries/ships/subscriptions",
+            json!({"dest": dest, "stream": true, "x": 1}),
+            400,
+            "has member \"x\"",
+        ),
+        (
+            "/queries/ships/subscriptions",
+            json!({"dest": dest, "stream": true, "signatureToken": ""}),
+            400,
+            "signatureToken",
+        ),
+        (
+            "/queries/sorted/subscriptions",
+            json!({"dest": dest, "stream": true}),
+            400,
+            "no orderBy",
+        ),
+        (
+            "/queries/nothing/subscriptions",
+            json!({"dest": dest, "stream": true}),
+            404,
+            "NoSuchNameException",
+        ),
+    ] {
+        let (got, answer) = post(&pipeline, path, &regulator, body.clone()).await;
+        assert_eq!(got, status, "{body}: {answer}");
+        let said = format!("{} {}", answer["type"], answer["detail"].as_str().unwrap());
+        assert!(said.contains(says), "{body}: {answer}");
+    }
+    let (_, listed) = get(&pipeline, "/queries/ships/subscriptions", &regulator).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    // A token keeps at most so many (2 here).
+    let second = json!({"dest": dest, "stream": true});
+    assert_eq!(
+        post(
+            &pipeline,
+            "/queries/ships/subscriptions",
+            &regulator,
+            second.clone()
+        )
+        .await
+        .0,
+        201
+    );
+    let (status, answer) = post(
+        &pipeline,
+        "/queries/ships/subscriptions",
+        &regulator,
+        second,
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    // Another token sees none of them.
+    let other = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let (status, _) = get(
+        &pipeline,
+        &format!("/queries/ships/subscriptions/{id}"),
+        &other,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // A revoked token's subscriptions deliver nothing; they wait, saying why.
+    let revoked = registry::TokenId::parse(&regulator[3..19]).unwrap();
+    registry::revoke_access_token(&admin, &revoked)
+        .await
+        .unwrap();
+    pipeline.capture(vec![shipping(5, 5)]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM subscriptions WHERE last_failure LIKE 'paused: %revoked'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the revoked token's subscriptions never paused"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        receiver.got().len(),
+        3,
+        "nothing delivered for a revoked token"
+    );
+
+    // Deleting the named query ends its subscriptions.
+    admin
+        .execute("DELETE FROM named_queries WHERE name = 'ships'", &[])
+        .await
+        .unwrap();
+    let left: i64 = admin
+        .query_one("SELECT count(*) FROM subscriptions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+    pipeline.stop().await;
+}
