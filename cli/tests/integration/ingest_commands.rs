@@ -323,6 +323,26 @@ async fn index_monitor_checks_the_log_through_trace_api(
         .to_string();
     let monitor =
         |url: &str, key: &str| tagtrail(args(&["index-monitor", "--url", url, "--log-key", key]));
+    // The captures above may not be under a checkpoint yet (ingest signs one a tick after an
+    // append): the monitor of a log with none exits 2 (nothing to read), so wait for the first.
+    let checkpoint_url = format!("{trace_url}/log/checkpoint");
+    let mut signed = false;
+    for _ in 0..300 {
+        let url = checkpoint_url.clone();
+        let status = tokio::task::spawn_blocking(move || {
+            ureq::get(&url)
+                .call()
+                .map_or_else(|_| 0, |response| response.status().as_u16())
+        })
+        .await
+        .unwrap();
+        if status == 200 {
+            signed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(signed, "no checkpoint was signed within 30 s");
     // Exit 3 until a checkpoint commits to an index that covers it.
     let mut output = monitor(&trace_url, &key).await;
     for attempt in 1..=300 {

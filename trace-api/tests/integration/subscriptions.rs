@@ -434,3 +434,73 @@ async fn new_matching_events_are_delivered_until_taken_signed_and_recorded() {
     assert_eq!(left, 0);
     pipeline.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brand_s_recall_is_pushed_to_a_subscription_on_recalled_events() {
+    let pipeline = Pipeline::start(|config| {
+        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
+        config.subscriptions.interval = Duration::from_millis(50);
+    })
+    .await;
+    // The pipeline's site is the brand: it owns the item's company prefix.
+    crate::custody::register_b(&pipeline).await;
+    let item = "urn:epc:id:sgtin:0614141.812345.77";
+    pipeline
+        .capture(vec![object(0, "ADD", &[item], "commissioning")])
+        .await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let (status, _) = post(
+        &pipeline,
+        "/queries",
+        &regulator,
+        json!({"name": "recalls", "query": {"EQ_disposition": "recalled"}}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let receiver = Receiver::start(&[]);
+    let dest = format!("http://127.0.0.1:{}/recalls", receiver.port);
+    let (status, made) = post(
+        &pipeline,
+        "/queries/recalls/subscriptions",
+        &regulator,
+        json!({"dest": dest, "stream": true}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+
+    let admin = pipeline.db.connect().await.unwrap();
+    let brand = registry::create_token(
+        &admin,
+        &ledger::SiteId::parse(crate::common::SITE).unwrap(),
+        "brand",
+    )
+    .await
+    .unwrap()
+    .expose();
+    let (status, recalled) = post(
+        &pipeline,
+        "/recalls",
+        &brand,
+        json!({"scope": [item], "location": crate::common::LOCATION,
+               "recalledAt": crate::common::at(5), "reason": "possible listeria"}),
+    )
+    .await;
+    assert_eq!(status, 202, "{recalled}");
+    let got = receiver.wait_for(1);
+    let events = got[0].json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"].clone();
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["epcList"], json!([item]), "{events:?}");
+    assert!(
+        events[0]["disposition"]
+            .as_str()
+            .unwrap()
+            .ends_with("recalled"),
+        "{events:?}"
+    );
+    assert_eq!(
+        events[0][LEDGER_MEMBER]["leafIndex"], recalled["receipts"][0]["leafIndex"],
+        "the recall's own entry"
+    );
+    pipeline.stop().await;
+}
