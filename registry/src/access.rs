@@ -122,15 +122,7 @@ pub async fn access_of(
     client: &deadpool_postgres::Client,
     token: &SiteToken,
 ) -> Result<Access, AccessRefused> {
-    let statement = client
-        .prepare_cached(SELECT_ACCESS)
-        .await
-        .map_err(ReadError::from)?;
-    let row = client
-        .query_opt(&statement, &[&token.id().as_str()])
-        .await
-        .map_err(ReadError::from)?
-        .ok_or(AccessRefused::Unknown)?;
+    let row = access_row(client, token.id()).await?;
     let stored: &[u8] = row.get(2);
     let presented: [u8; 32] = Sha256::digest(token.secret_bytes()).into();
     let matches: bool = presented.as_slice().ct_eq(stored).into();
@@ -147,16 +139,23 @@ pub async fn access_by_id(
     client: &deadpool_postgres::Client,
     token: &TokenId,
 ) -> Result<Access, AccessRefused> {
+    access_in(&access_row(client, token).await?, token)
+}
+
+/// The row of [`SELECT_ACCESS`] of the token with public id `token`.
+async fn access_row(
+    client: &deadpool_postgres::Client,
+    token: &TokenId,
+) -> Result<tokio_postgres::Row, AccessRefused> {
     let statement = client
         .prepare_cached(SELECT_ACCESS)
         .await
         .map_err(ReadError::from)?;
-    let row = client
+    client
         .query_opt(&statement, &[&token.as_str()])
         .await
         .map_err(ReadError::from)?
-        .ok_or(AccessRefused::Unknown)?;
-    access_in(&row, token)
+        .ok_or(AccessRefused::Unknown)
 }
 
 /// The access of a row of [`SELECT_ACCESS`] (its secret already checked, or not presented).

@@ -1,32 +1,16 @@
 //! `tagtrail access-log verify`: a grantee's listing of its access-log entries holds against the
 //! access log's key, and one altered, relabelled or signed by another key does not.
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
-
 use ledger::access_log::{AccessEntry, ENTRY_VERSION, ListedEntry, Listing};
 use ledger::checkpoint::{Checkpoint, Origin};
 use ledger::note::{KeyName, NoteSignerKey};
 use ledger::tree::{MemoryTree, prove_inclusion};
 use ledger::{Hash, LeafIndex};
 
-use crate::run::{stdout_of, text};
+use crate::run::{stdout_of, tagtrail_with_stdin, text};
 
 const MINE: &str = "0123456789abcdef";
 const THEIRS: &str = "fedcba9876543210";
-
-/// `tagtrail ARGS...` reading `stdin`.
-fn tagtrail_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tagtrail"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
 
 /// An access log of four entries (the second another token's), signed by `key`, and `MINE`'s
 /// listing of it, as JSON.

@@ -1,34 +1,16 @@
 //! The `tagtrail` binary's GS1 commands, run as a user would run them.
 #![allow(clippy::expect_used)] // a failed expect is a failed test
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+
+use crate::run::tagtrail_with_stdin;
 
 fn tagtrail(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tagtrail"))
         .args(args)
         .output()
         .expect("the tagtrail binary runs")
-}
-
-fn tagtrail_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tagtrail"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the tagtrail binary starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(stdin)
-        .expect("stdin takes the document");
-    child
-        .wait_with_output()
-        .expect("the tagtrail binary finishes")
 }
 
 fn stdout(output: &Output) -> String {

@@ -1,6 +1,7 @@
 //! Running the `tagtrail` binary in the tests that check its output.
 
-use std::process::{Command, Output};
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
 
 /// `tagtrail ARGS...`, without a database URL from the environment.
 pub fn tagtrail(args: &[&str]) -> Output {
@@ -9,6 +10,26 @@ pub fn tagtrail(args: &[&str]) -> Output {
         .env_remove("TAGTRAIL_DATABASE_URL")
         .output()
         .expect("the tagtrail binary runs")
+}
+
+/// `tagtrail ARGS...` reading `stdin`.
+pub fn tagtrail_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tagtrail"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the tagtrail binary starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin)
+        .expect("stdin takes the document");
+    child
+        .wait_with_output()
+        .expect("the tagtrail binary finishes")
 }
 
 /// Output bytes as text.

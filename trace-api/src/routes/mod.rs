@@ -227,6 +227,33 @@ where
         }))
 }
 
+/// A resource that `read` answers for `GET` and `HEAD`, and `write` for `method`; any other
+/// method is a `405` naming those in `allow` (a collection made with `POST`, an item ended with
+/// `DELETE`).
+fn read_write<R, RArgs, W, WArgs>(
+    path: &str,
+    read: R,
+    method: actix_web::http::Method,
+    write: W,
+    allow: &'static str,
+) -> Resource
+where
+    R: Handler<RArgs>,
+    RArgs: FromRequest + 'static,
+    R::Output: Responder + 'static,
+    W: Handler<WArgs>,
+    WArgs: FromRequest + 'static,
+    W::Output: Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(read.clone()))
+        .route(web::head().to(read))
+        .route(web::method(method).to(write))
+        .default_service(web::to(move || async move {
+            Err::<HttpResponse, _>(Problem::MethodNotAllowed { allow })
+        }))
+}
+
 fn get<F, Args>(path: &str, handler: F) -> Resource
 where
     F: Handler<Args>,

@@ -30,28 +30,24 @@ const MAX_NAME: usize = 64;
 
 /// `/queries`: `GET` lists, `POST` makes one.
 pub(super) fn collection(path: &str) -> Resource {
-    web::resource(path)
-        .route(web::get().to(list))
-        .route(web::head().to(list))
-        .route(web::post().to(create))
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(Problem::MethodNotAllowed {
-                allow: "GET, HEAD, POST",
-            })
-        }))
+    super::read_write(
+        path,
+        list,
+        actix_web::http::Method::POST,
+        create,
+        "GET, HEAD, POST",
+    )
 }
 
 /// `/queries/{name}`: `GET` gives it, `DELETE` forgets it.
 pub(super) fn item(path: &str) -> Resource {
-    web::resource(path)
-        .route(web::get().to(definition))
-        .route(web::head().to(definition))
-        .route(web::delete().to(delete))
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(Problem::MethodNotAllowed {
-                allow: "GET, HEAD, DELETE",
-            })
-        }))
+    super::read_write(
+        path,
+        definition,
+        actix_web::http::Method::DELETE,
+        delete,
+        "GET, HEAD, DELETE",
+    )
 }
 
 /// `GET /queries/{name}/events`.

@@ -47,6 +47,7 @@ use epcis::query::{EventQuery, Limit};
 use ledger::TreeSize;
 use registry::{Access, AccessRefused, TokenId};
 
+use crate::access_log::hex;
 use crate::config::SubscriptionsConfig;
 use crate::problem::{EpcisException, Problem};
 use crate::startup::AppState;
@@ -74,28 +75,24 @@ const SHOWN: &str = "subscription_id::text, dest, report_if_empty, next_leaf, \
 
 /// `/queries/{name}/subscriptions`: `GET` lists, `POST` makes one.
 pub(super) fn collection(path: &str) -> Resource {
-    web::resource(path)
-        .route(web::get().to(list))
-        .route(web::head().to(list))
-        .route(web::post().to(create))
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(Problem::MethodNotAllowed {
-                allow: "GET, HEAD, POST",
-            })
-        }))
+    super::read_write(
+        path,
+        list,
+        actix_web::http::Method::POST,
+        create,
+        "GET, HEAD, POST",
+    )
 }
 
 /// `/queries/{name}/subscriptions/{id}`: `GET` gives it, `DELETE` ends it.
 pub(super) fn item(path: &str) -> Resource {
-    web::resource(path)
-        .route(web::get().to(one))
-        .route(web::head().to(one))
-        .route(web::delete().to(delete))
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(Problem::MethodNotAllowed {
-                allow: "GET, HEAD, DELETE",
-            })
-        }))
+    super::read_write(
+        path,
+        one,
+        actix_web::http::Method::DELETE,
+        delete,
+        "GET, HEAD, DELETE",
+    )
 }
 
 async fn create(
@@ -767,16 +764,6 @@ fn now_rfc3339() -> String {
             u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
         });
     ledger::ids::UnixMillis::from_millis(millis).to_rfc3339()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
-            let _ = write!(text, "{byte:02x}");
-            text
-        })
 }
 
 #[cfg(test)]

@@ -5,9 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::common::{Pipeline, SITE, header};
-use crate::query::{journey, token};
-
-const LEDGER_MEMBER: &str = "https://tagtrail.dev/ns/ledger#entry";
+use crate::query::{hashes, journey, token};
 
 /// `METHOD path` with a bearer token and a JSON body (none for `GET` and `DELETE`): status,
 /// headers and the JSON body.
@@ -44,21 +42,6 @@ async fn call(
         headers,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
-}
-
-/// The event hashes of a query document, in order.
-fn hashes(answer: &Value) -> Vec<String> {
-    answer["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not a query document: {answer}"))
-        .iter()
-        .map(|event| {
-            event[LEDGER_MEMBER]["eventHash"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -89,7 +89,7 @@ async fn ask(pipeline: &Pipeline, path: &str, token: &str) -> (u16, Vec<(String,
 }
 
 /// The event hashes of an answer's events, in order.
-fn hashes(answer: &Value) -> Vec<String> {
+pub(crate) fn hashes(answer: &Value) -> Vec<String> {
     events(answer)
         .iter()
         .map(|event| {
