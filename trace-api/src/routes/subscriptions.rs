@@ -129,9 +129,13 @@ async fn create(
     check_dest(&asked.dest, &state.subscriptions)
         .await
         .map_err(|why| bad(format!("dest: {why}")))?;
-    // It starts at the newest checkpoint: what is logged from now on.
-    let view = state.views.latest(&state.store).await?;
-    let start = i64::try_from(view.size().get()).unwrap_or(i64::MAX);
+    // It starts at the newest checkpoint (a log with none: at its start): what is logged from
+    // now on.
+    let start = match state.views.latest(&state.store).await {
+        Ok(view) => i64::try_from(view.size().get()).unwrap_or(i64::MAX),
+        Err(crate::reader::ViewError::NoCheckpoint) => 0,
+        Err(error) => return Err(error.into()),
+    };
     let client = log
         .pool()
         .get()

@@ -11,9 +11,7 @@ use ledger::{Hash, TreeSize};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use crate::common::{
-    ACCESS_ORIGIN, ACCESS_ROLE, Pipeline, READER_ROLE, SITE, TraceApi, access_key, header, segment,
-};
+use crate::common::{ACCESS_ORIGIN, ACCESS_ROLE, Pipeline, READER_ROLE, SITE, header, segment};
 use crate::query::{ITEM_1, journey, token};
 
 /// `GET path` with a bearer token: status, the access entry the answer names, and the body.
@@ -287,25 +285,7 @@ async fn no_answer_leaves_unrecorded_and_rewritten_rows_stop_the_signing() {
         )
         .await
         .unwrap();
-    let reader_url = pipeline
-        .db
-        .login_role(READER_ROLE, "tagtrail_reader")
-        .await
-        .unwrap();
-    let access_url = pipeline
-        .db
-        .login_role(ACCESS_ROLE, "tagtrail_access")
-        .await
-        .unwrap();
-    let key_file =
-        std::env::temp_dir().join(format!("trace-api-test-access-{}.key", std::process::id()));
-    std::fs::write(&key_file, access_key().to_private_text().as_str()).unwrap();
-    let fresh = TraceApi::start(reader_url, |config| {
-        config.access_log.url = Some(access_url.into());
-        config.access_log.signing_key = Some(key_file.clone());
-        config.access_log.origin = Some(ACCESS_ORIGIN.to_owned());
-    })
-    .await;
+    let fresh = pipeline.another_trace_api(|_| {}).await;
     let (status, headers, _) = fresh
         .get_with(&query, &[("Authorization", bearer.as_str())])
         .await;
@@ -330,7 +310,6 @@ async fn no_answer_leaves_unrecorded_and_rewritten_rows_stop_the_signing() {
     );
     let (status, _) = fresh.get_text("/access-log/checkpoint").await;
     assert_eq!(status, 404, "no checkpoint is served over rewritten rows");
-    let _ = std::fs::remove_file(&key_file);
     fresh.stop().await;
     pipeline.stop().await;
 }

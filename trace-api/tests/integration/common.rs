@@ -73,6 +73,41 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// Another trace-api on the pipeline's database (as another process of the deployment
+    /// would be), with the access log set as the pipeline's; `adjust` changes its settings.
+    pub async fn another_trace_api(&self, adjust: impl FnOnce(&mut trace_api::Config)) -> TraceApi {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let reader_url = self
+            .db
+            .login_role(READER_ROLE, "tagtrail_reader")
+            .await
+            .unwrap();
+        let access_url = self
+            .db
+            .login_role(ACCESS_ROLE, "tagtrail_access")
+            .await
+            .unwrap();
+        let key_file = std::env::temp_dir().join(format!(
+            "trace-api-test-access-{}-{}.key",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::write(&key_file, access_key().to_private_text().as_str()).unwrap();
+        let read_key = key_file.clone();
+        let service = TraceApi::start(reader_url, move |config| {
+            config.access_log.url = Some(SecretString::from(access_url));
+            config.access_log.signing_key = Some(read_key);
+            config.access_log.origin = Some(ACCESS_ORIGIN.to_owned());
+            adjust(config);
+        })
+        .await;
+        // Read once at start-up: the file is not needed any more.
+        let _ = std::fs::remove_file(&key_file);
+        service
+    }
+}
+
 impl<Db> Pipeline<Db> {
     /// Starts both services on a migrated database that `db` keeps: registers the site and the
     /// device through `admin` (a superuser connection to it), then runs ingest as `ingest_url`

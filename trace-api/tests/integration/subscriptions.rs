@@ -1,7 +1,8 @@
 //! Subscriptions to named queries, delivered to a real HTTP receiver: only events logged after
 //! the subscription, each range again until the receiver takes it and never after, signed with
 //! the access log's key (and the client's HMAC), recorded in the access log; a revoked token's
-//! subscription pauses; each kind of bad request gets the binding's exception.
+//! subscription pauses; each kind of bad request gets the binding's exception; a recall is
+//! pushed; several processes, started and stopped, deliver each event exactly once.
 
 use std::collections::VecDeque;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -502,5 +503,85 @@ async fn a_brand_s_recall_is_pushed_to_a_subscription_on_recalled_events() {
         events[0][LEDGER_MEMBER]["leafIndex"], recalled["receipts"][0]["leafIndex"],
         "the recall's own entry"
     );
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_started_and_stopped_deliver_each_event_exactly_once() {
+    let subscribe = |config: &mut trace_api::Config| {
+        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
+        config.subscriptions.interval = Duration::from_millis(10);
+    };
+    let pipeline = Pipeline::start(subscribe).await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let (status, _) = post(
+        &pipeline,
+        "/queries",
+        &regulator,
+        json!({"name": "ships", "query": {"EQ_bizStep": "shipping"}}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let receiver = Receiver::start(&[]);
+    let dest = format!("http://127.0.0.1:{}/hook", receiver.port);
+    let (status, _) = post(
+        &pipeline,
+        "/queries/ships/subscriptions",
+        &regulator,
+        json!({"dest": dest, "stream": true}),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    // A second process of the deployment delivers too, as often.
+    let second = pipeline.another_trace_api(subscribe).await;
+    for n in 0..8 {
+        pipeline.capture(vec![shipping(10 + n, n)]).await;
+    }
+    let delivered = |got: &[Received]| -> Vec<u64> {
+        let mut leaves: Vec<u64> = got.iter().flat_map(Received::leaves).collect();
+        leaves.sort_unstable();
+        leaves
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while delivered(&receiver.got()).len() < 8 {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            delivered(&receiver.got())
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        delivered(&receiver.got()),
+        (0..8).collect::<Vec<u64>>(),
+        "each event once, by whichever process"
+    );
+    // The ranges follow each other: each delivery starts where the one taken before it ended.
+    let mut ranges: Vec<(u64, u64)> = receiver
+        .got()
+        .iter()
+        .map(|got| {
+            let (from, to) = got
+                .header("TagTrail-Delivery-Range")
+                .split_once(' ')
+                .unwrap();
+            (from.parse().unwrap(), to.parse().unwrap())
+        })
+        .collect();
+    ranges.sort_unstable();
+    for pair in ranges.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "overlapping deliveries: {ranges:?}");
+    }
+
+    // One stops, another starts (reading where to go on from the database alone): still each
+    // event once, none skipped.
+    second.stop().await;
+    let third = pipeline.another_trace_api(subscribe).await;
+    let before = receiver.got().len();
+    pipeline.capture(vec![shipping(30, 30)]).await;
+    let got = receiver.wait_for(before + 1);
+    assert_eq!(delivered(&got), (0..9).collect::<Vec<u64>>());
+    third.stop().await;
     pipeline.stop().await;
 }
