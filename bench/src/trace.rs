@@ -253,8 +253,10 @@ async fn build(
         sequencer.append(factory.next_batch(count)).await?;
         appended += count as u64;
         if appended % 1_000_000 < BATCH as u64 {
-            checkpointer.sign_latest().await?;
+            // Indexed first, so that the checkpoint commits to the index of all it covers (a
+            // trace of a lot or a place reads the index the newest checkpoint commits to).
             indexer.catch_up().await?;
+            checkpointer.sign_latest().await?;
             eprintln!(
                 "{appended} entries in {:.0} s",
                 started.elapsed().as_secs_f64()
@@ -262,8 +264,8 @@ async fn build(
         }
     }
     sequencer.shutdown().await;
-    checkpointer.sign_latest().await?;
     indexer.catch_up().await?;
+    checkpointer.sign_latest().await?;
     client.batch_execute("VACUUM ANALYZE").await?;
     eprintln!(
         "built {name}: {appended} entries in {:.0} s",

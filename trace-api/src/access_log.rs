@@ -6,7 +6,8 @@
 //!
 //! The entries are the leaves of a second RFC 6962 tree of the ledger's kind. This process keeps
 //! the whole tree in memory ([`ledger::tree::MemoryTree`], about 64 bytes an entry), follows the
-//! table (every process appends to it, under one advisory lock, with gapless leaf indexes), and
+//! table (every process appends to it, under one advisory lock, with gapless leaf indexes; the
+//! entries of answers made at once in one transaction), and
 //! every `checkpoint_interval` signs a C2SP checkpoint of it when it has grown, after checking
 //! that the rows still hash to the newest stored checkpoint (rows rewritten behind the
 //! service's back stop the signing, loudly). Public: the checkpoint and the hash tiles
@@ -25,6 +26,7 @@ use ledger::tiles::{TILE_HEIGHT, TILE_WIDTH, TileId};
 use ledger::tree::{MemoryTree, NodeId, prove_inclusion};
 use ledger::{Hash, LeafIndex, RootHash, TreeSize, leaf_hash};
 use registry::Access;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{AccessLogConfig, DatabaseConfig};
@@ -58,6 +60,73 @@ pub struct AccessLog {
     tree: RwLock<MemoryTree>,
     /// The newest checkpoint stored.
     newest: RwLock<Option<Arc<SignedCheckpoint>>>,
+    /// Entries waiting for the writer.
+    queue: mpsc::Sender<Pending>,
+}
+
+/// An entry waiting to be written, and who waits for its leaf index.
+struct Pending {
+    token: String,
+    text: String,
+    leaf: Hash,
+    done: oneshot::Sender<Result<u64, String>>,
+}
+
+/// Entries waiting for the writer; more are refused (`503`), never queued without bound.
+const QUEUE: usize = 4096;
+/// The most entries one transaction writes.
+const BATCH: usize = 512;
+
+/// Writes the queued entries, each batch in one transaction under the append lock, their leaf
+/// indexes following the table's last; tells each waiter its index once committed, or why not.
+/// Ends when every sender is gone.
+async fn write_batches(pool: deadpool_postgres::Pool, mut queue: mpsc::Receiver<Pending>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while queue.recv_many(&mut batch, BATCH).await > 0 {
+        let written = write_batch(&pool, &batch).await;
+        for (offset, pending) in batch.drain(..).enumerate() {
+            let answer = match &written {
+                Ok(first) => Ok(first + offset as u64),
+                Err(cause) => Err(cause.clone()),
+            };
+            // A waiter that went away (its request ended) has its entry written all the same.
+            let _ = pending.done.send(answer);
+        }
+    }
+}
+
+/// Writes `batch` as the next leaves: the first one's index.
+async fn write_batch(pool: &deadpool_postgres::Pool, batch: &[Pending]) -> Result<u64, String> {
+    let chain = |error: &dyn std::error::Error| service_kit::ErrorChain(error).to_string();
+    let mut client = pool.get().await.map_err(|e| chain(&e))?;
+    let transaction = client.transaction().await.map_err(|e| chain(&e))?;
+    transaction
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
+        .await
+        .map_err(|e| chain(&e))?;
+    let first: i64 = transaction
+        .query_one(
+            "SELECT coalesce(max(leaf_index) + 1, 0) FROM access_log",
+            &[],
+        )
+        .await
+        .map_err(|e| chain(&e))?
+        .get(0);
+    let count = i64::try_from(batch.len()).map_err(|e| chain(&e))?;
+    let indexes: Vec<i64> = (first..first + count).collect();
+    let tokens: Vec<&str> = batch.iter().map(|p| p.token.as_str()).collect();
+    let texts: Vec<&str> = batch.iter().map(|p| p.text.as_str()).collect();
+    let leaves: Vec<&[u8]> = batch.iter().map(|p| p.leaf.as_bytes().as_slice()).collect();
+    transaction
+        .execute(
+            "INSERT INTO access_log (leaf_index, token_id, entry, leaf_hash) \
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[])",
+            &[&indexes, &tokens, &texts, &leaves],
+        )
+        .await
+        .map_err(|e| chain(&e))?;
+    transaction.commit().await.map_err(|e| chain(&e))?;
+    Ok(first.unsigned_abs())
 }
 
 impl std::fmt::Debug for AccessLog {
@@ -100,7 +169,10 @@ impl AccessLog {
             database,
         )
         .context("Failed to set up the access log's database pool")?;
+        let (queue, waiting) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(pool.clone(), waiting));
         let log = Arc::new(Self {
+            queue,
             pool,
             signer: Arc::new(signer),
             origin,
@@ -181,7 +253,9 @@ impl AccessLog {
         })
     }
 
-    /// Writes `entry` as the next leaf; returns its leaf index once it is durable.
+    /// Writes `entry` as the next leaf; returns its leaf index once it is durable. Entries asked
+    /// for at once are written together, in one transaction ([`write_batches`]): one commit
+    /// for many answers.
     pub async fn record(&self, entry: &AccessEntry) -> Result<u64, Problem> {
         let text = String::from_utf8(entry.to_bytes())
             .map_err(|error| Problem::Internal(format!("an access entry not UTF-8: {error}")))?;
@@ -192,34 +266,26 @@ impl AccessLog {
                 ledger::access_log::MAX_ENTRY_BYTES
             )));
         }
-        let leaf = leaf_hash(text.as_bytes());
-        let unrecorded = |error: &dyn std::error::Error| {
-            Problem::Unrecorded(Some(service_kit::ErrorChain(error).to_string()))
+        let (done, written) = oneshot::channel();
+        let pending = Pending {
+            token: entry.token.clone(),
+            leaf: leaf_hash(text.as_bytes()),
+            text,
+            done,
         };
-        let mut client = self.pool.get().await.map_err(|e| unrecorded(&e))?;
-        let transaction = client.transaction().await.map_err(|e| unrecorded(&e))?;
-        transaction
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
-            .await
-            .map_err(|e| unrecorded(&e))?;
-        let index: i64 = transaction
-            .query_one(
-                "SELECT coalesce(max(leaf_index) + 1, 0) FROM access_log",
-                &[],
-            )
-            .await
-            .map_err(|e| unrecorded(&e))?
-            .get(0);
-        transaction
-            .execute(
-                "INSERT INTO access_log (leaf_index, token_id, entry, leaf_hash) \
-                 VALUES ($1, $2, $3, $4)",
-                &[&index, &entry.token, &text, &leaf.as_bytes().as_slice()],
-            )
-            .await
-            .map_err(|e| unrecorded(&e))?;
-        transaction.commit().await.map_err(|e| unrecorded(&e))?;
-        Ok(index.unsigned_abs())
+        self.queue.try_send(pending).map_err(|_| {
+            Problem::Unrecorded(Some(
+                "the access log's queue is full: its database keeps up with fewer answers"
+                    .to_owned(),
+            ))
+        })?;
+        match written.await {
+            Ok(Ok(index)) => Ok(index),
+            Ok(Err(cause)) => Err(Problem::Unrecorded(Some(cause))),
+            Err(_) => Err(Problem::Unrecorded(Some(
+                "the access log's writer stopped".to_owned(),
+            ))),
+        }
     }
 
     /// The primary's pool of the access log's role (named queries are kept with it too).

@@ -324,3 +324,43 @@ fn message(error: &tokio_postgres::Error) -> String {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_made_at_once_get_distinct_gapless_entries() {
+    let pipeline = Pipeline::start(|config| {
+        config.limits.burst = 1000;
+        config.limits.max_answers_per_client = 64;
+    })
+    .await;
+    pipeline.capture(journey()).await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let asked = (0..48).map(|n| {
+        let path = format!("/events?perPage={}", 1 + n % 5);
+        let (pipeline, regulator) = (&pipeline, &regulator);
+        async move { ask(pipeline, &path, regulator).await }
+    });
+    let mut entries: Vec<u64> = futures_util::future::join_all(asked)
+        .await
+        .into_iter()
+        .map(|(status, entry, body)| {
+            assert_eq!(status, 200, "{body}");
+            entry.unwrap()
+        })
+        .collect();
+    entries.sort_unstable();
+    assert_eq!(entries, (0..48).collect::<Vec<u64>>());
+    // Each is the entry of its own answer: 48 entries, each with its own text.
+    wait_for_access_checkpoint(&pipeline, 48).await;
+    let (mut listed, mut from) = (Vec::new(), 0);
+    loop {
+        let page = listing(&pipeline, &regulator, from).await;
+        page.verify(&pipeline.trusted_access_log()).unwrap();
+        listed.extend(page.entries.iter().map(|e| e.leaf_index));
+        match page.next_from {
+            Some(next) => from = next,
+            None => break,
+        }
+    }
+    assert_eq!(listed, (0..48).collect::<Vec<u64>>());
+    pipeline.stop().await;
+}
