@@ -254,7 +254,7 @@ impl AccessLog {
     }
 
     /// Writes `entry` as the next leaf; returns its leaf index once it is durable. Entries asked
-    /// for at once are written together, in one transaction ([`write_batches`]): one commit
+    /// for at once are written together, in one transaction (by `write_batches`): one commit
     /// for many answers.
     pub async fn record(&self, entry: &AccessEntry) -> Result<u64, Problem> {
         let text = String::from_utf8(entry.to_bytes())
