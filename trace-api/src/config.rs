@@ -214,7 +214,7 @@ pub struct RecallsConfig {
 pub struct AccessLogConfig {
     /// `postgres://user:password@host:port/database` of the primary (secret: it may hold a
     /// password): a login role in `tagtrail_access`, which may append to the access log and read
-    /// it, nothing else.
+    /// it, and keep the tokens' named queries and subscriptions, nothing else.
     pub url: Option<SecretString>,
     /// The access log's checkpoint signing key file (`tagtrail keygen --name <origin>`, its
     /// private file). Required with `url`. Read once at start-up; zeroed when dropped, never
@@ -926,6 +926,70 @@ mod tests {
             let error = Config::load(None, env(&settings), url()).unwrap_err();
             assert!(error.to_string().contains(why), "{error}");
             assert!(!error.to_string().contains("s:p@"), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_access_log_and_subscriptions_are_read_and_checked() {
+        let config = Config::load(None, env(&[]), url()).unwrap();
+        assert!(config.access_log.url.is_none());
+        assert_eq!(config.subscriptions.max_per_token, 16);
+        let access = [
+            (
+                "TAGTRAIL_TRACE_ACCESS_LOG_URL",
+                "postgres://a:p@127.0.0.1:5432/db",
+            ),
+            ("TAGTRAIL_TRACE_ACCESS_LOG_SIGNING_KEY", "/etc/access.key"),
+            ("TAGTRAIL_TRACE_ACCESS_LOG_ORIGIN", "example.com/access"),
+            (
+                "TAGTRAIL_TRACE_SUBSCRIPTIONS_ALLOWED_HOSTS",
+                "[\"hooks.internal\"]",
+            ),
+        ];
+        let config = Config::load(None, env(&access), url()).unwrap();
+        assert_eq!(
+            config.access_log.origin.as_deref(),
+            Some("example.com/access")
+        );
+        assert_eq!(config.subscriptions.allowed_hosts, ["hooks.internal"]);
+        for (settings, why) in [
+            (
+                vec![access[0]],
+                "needs access_log.signing_key and access_log.origin",
+            ),
+            (vec![access[1], access[2]], "need access_log.url"),
+            (
+                vec![
+                    ("TAGTRAIL_TRACE_ACCESS_LOG_URL", "mysql://x"),
+                    access[1],
+                    access[2],
+                ],
+                "access_log.url is not",
+            ),
+            (
+                vec![
+                    access[0],
+                    access[1],
+                    ("TAGTRAIL_TRACE_ACCESS_LOG_ORIGIN", "two\nlines"),
+                ],
+                "not a log origin",
+            ),
+            (
+                vec![("TAGTRAIL_TRACE_ACCESS_LOG_CHECKPOINT_INTERVAL", "0s")],
+                "access_log.checkpoint_interval",
+            ),
+            (
+                vec![("TAGTRAIL_TRACE_SUBSCRIPTIONS_TIMEOUT", "0s")],
+                "subscriptions.interval and subscriptions.timeout",
+            ),
+            (
+                vec![("TAGTRAIL_TRACE_SUBSCRIPTIONS_EVENTS_PER_DELIVERY", "0")],
+                "subscriptions.events_per_delivery",
+            ),
+        ] {
+            let error = Config::load(None, env(&settings), url()).unwrap_err();
+            assert!(error.to_string().contains(why), "{error}");
+            assert!(!error.to_string().contains("a:p@"), "{error}");
         }
     }
 
