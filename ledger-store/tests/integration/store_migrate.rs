@@ -21,6 +21,53 @@ async fn refusal(client: &tokio_postgres::Client, sql: &str) -> (String, String)
     (db.code().code().to_owned(), db.message().to_owned())
 }
 
+/// Every migration in `sql/`, in order: a new one is added here once, and each test of an upgrade
+/// from an older schema expects the tail of this list from the first migration it lacks.
+const MIGRATIONS: [&str; 30] = [
+    "V1__ledger",
+    "V2__ingest",
+    "V3__lookup_runs",
+    "V4__registry_generation",
+    "V5__entry_bundles",
+    "V6__event_packs",
+    "V7__superseded_migrations",
+    "V8__error_declarations",
+    "V9__reader_role",
+    "V10__anchors",
+    "V11__organisations",
+    "V12__anchor_retries",
+    "V13__sealed_capture_jobs",
+    "V14__sealed_fields",
+    "V15__location_places",
+    "V16__nfc_tags",
+    "V17__consumer_scans",
+    "V18__nfc_counters_rise_scans_by_kind",
+    "V19__access_tokens",
+    "V20__verifiable_index",
+    "V21__index_heads_everywhere",
+    "V22__sealed_keys_bound_to_entries",
+    "V23__recipient_keys",
+    "V24__recalls",
+    "V25__lookup_runs_find_class_recalls",
+    "V26__sealed_decoy_secret",
+    "V27__site_token_function",
+    "V28__access_log",
+    "V29__named_queries",
+    "V30__subscriptions",
+];
+
+/// The migrations from `first` on, as an upgrade that lacks `first` applies them.
+fn applied_from(first: &str) -> Vec<String> {
+    let start = MIGRATIONS
+        .iter()
+        .position(|name| *name == first)
+        .unwrap_or_else(|| panic!("no migration {first}"));
+    MIGRATIONS[start..]
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect()
+}
+
 #[tokio::test]
 async fn migrations_apply_to_an_empty_database_and_rerunning_them_applies_nothing() {
     // A database that has never seen the migrations (not from the template).
@@ -309,37 +356,7 @@ async fn v5_moves_the_stored_leaf_records_into_entry_bundles_byte_for_byte() {
     let leaves: Vec<u64> = (0..600).collect();
     let (db, mut client, records) = v4_log(&leaves).await;
     let report = migrate(&mut client).await.unwrap();
-    assert_eq!(
-        report.applied,
-        [
-            "V5__entry_bundles",
-            "V6__event_packs",
-            "V7__superseded_migrations",
-            "V8__error_declarations",
-            "V9__reader_role",
-            "V10__anchors",
-            "V11__organisations",
-            "V12__anchor_retries",
-            "V13__sealed_capture_jobs",
-            "V14__sealed_fields",
-            "V15__location_places",
-            "V16__nfc_tags",
-            "V17__consumer_scans",
-            "V18__nfc_counters_rise_scans_by_kind",
-            "V19__access_tokens",
-            "V20__verifiable_index",
-            "V21__index_heads_everywhere",
-            "V22__sealed_keys_bound_to_entries",
-            "V23__recipient_keys",
-            "V24__recalls",
-            "V25__lookup_runs_find_class_recalls",
-            "V26__sealed_decoy_secret",
-            "V27__site_token_function",
-            "V28__access_log",
-            "V29__named_queries",
-            "V30__subscriptions"
-        ]
-    );
+    assert_eq!(report.applied, applied_from("V5__entry_bundles"));
 
     let rows = client
         .query(
@@ -444,36 +461,7 @@ async fn v6_packs_the_stored_events_eight_to_a_pack_and_the_view_shows_them_as_b
     let leaves: Vec<u64> = (0..20).collect();
     let (_db, mut client, rows) = v5_log(&leaves).await;
     let report = migrate(&mut client).await.unwrap();
-    assert_eq!(
-        report.applied,
-        [
-            "V6__event_packs",
-            "V7__superseded_migrations",
-            "V8__error_declarations",
-            "V9__reader_role",
-            "V10__anchors",
-            "V11__organisations",
-            "V12__anchor_retries",
-            "V13__sealed_capture_jobs",
-            "V14__sealed_fields",
-            "V15__location_places",
-            "V16__nfc_tags",
-            "V17__consumer_scans",
-            "V18__nfc_counters_rise_scans_by_kind",
-            "V19__access_tokens",
-            "V20__verifiable_index",
-            "V21__index_heads_everywhere",
-            "V22__sealed_keys_bound_to_entries",
-            "V23__recipient_keys",
-            "V24__recalls",
-            "V25__lookup_runs_find_class_recalls",
-            "V26__sealed_decoy_secret",
-            "V27__site_token_function",
-            "V28__access_log",
-            "V29__named_queries",
-            "V30__subscriptions"
-        ]
-    );
+    assert_eq!(report.applied, applied_from("V6__event_packs"));
 
     let packs: Vec<(i64, i32)> = client
         .query(
@@ -580,35 +568,7 @@ async fn a_database_migrated_with_earlier_texts_of_v3_and_v6_is_restamped_and_br
 
     let report = migrate(&mut client).await.unwrap();
     assert_eq!(report.repaired, ["V3__lookup_runs", "V6__event_packs"]);
-    assert_eq!(
-        report.applied,
-        [
-            "V7__superseded_migrations",
-            "V8__error_declarations",
-            "V9__reader_role",
-            "V10__anchors",
-            "V11__organisations",
-            "V12__anchor_retries",
-            "V13__sealed_capture_jobs",
-            "V14__sealed_fields",
-            "V15__location_places",
-            "V16__nfc_tags",
-            "V17__consumer_scans",
-            "V18__nfc_counters_rise_scans_by_kind",
-            "V19__access_tokens",
-            "V20__verifiable_index",
-            "V21__index_heads_everywhere",
-            "V22__sealed_keys_bound_to_entries",
-            "V23__recipient_keys",
-            "V24__recalls",
-            "V25__lookup_runs_find_class_recalls",
-            "V26__sealed_decoy_secret",
-            "V27__site_token_function",
-            "V28__access_log",
-            "V29__named_queries",
-            "V30__subscriptions"
-        ]
-    );
+    assert_eq!(report.applied, applied_from("V7__superseded_migrations"));
     // The schema is the landed one: no V1 event_hashes table, page kind 4 allowed, packs bounded.
     let event_hashes: bool = client
         .query_one("SELECT to_regclass('event_hashes') IS NOT NULL", &[])
@@ -647,35 +607,7 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
     );
     let report = migrate(&mut client).await.unwrap();
     assert!(report.repaired.is_empty(), "{report:?}");
-    assert_eq!(
-        report.applied,
-        [
-            "V7__superseded_migrations",
-            "V8__error_declarations",
-            "V9__reader_role",
-            "V10__anchors",
-            "V11__organisations",
-            "V12__anchor_retries",
-            "V13__sealed_capture_jobs",
-            "V14__sealed_fields",
-            "V15__location_places",
-            "V16__nfc_tags",
-            "V17__consumer_scans",
-            "V18__nfc_counters_rise_scans_by_kind",
-            "V19__access_tokens",
-            "V20__verifiable_index",
-            "V21__index_heads_everywhere",
-            "V22__sealed_keys_bound_to_entries",
-            "V23__recipient_keys",
-            "V24__recalls",
-            "V25__lookup_runs_find_class_recalls",
-            "V26__sealed_decoy_secret",
-            "V27__site_token_function",
-            "V28__access_log",
-            "V29__named_queries",
-            "V30__subscriptions"
-        ]
-    );
+    assert_eq!(report.applied, applied_from("V7__superseded_migrations"));
     let after = (
         constraint_definitions(&client, "lookup_pages").await,
         constraint_definitions(&client, "event_packs").await,
@@ -742,21 +674,7 @@ async fn databases_migrated_with_either_text_of_v16_and_v17_end_with_one_schema(
     assert_eq!(report.repaired, ["V16__nfc_tags", "V17__consumer_scans"]);
     assert_eq!(
         report.applied,
-        [
-            "V18__nfc_counters_rise_scans_by_kind",
-            "V19__access_tokens",
-            "V20__verifiable_index",
-            "V21__index_heads_everywhere",
-            "V22__sealed_keys_bound_to_entries",
-            "V23__recipient_keys",
-            "V24__recalls",
-            "V25__lookup_runs_find_class_recalls",
-            "V26__sealed_decoy_secret",
-            "V27__site_token_function",
-            "V28__access_log",
-            "V29__named_queries",
-            "V30__subscriptions"
-        ]
+        applied_from("V18__nfc_counters_rise_scans_by_kind")
     );
     let after = nfc_and_scan_schema(&client).await;
     assert_eq!(before, after);
@@ -834,21 +752,7 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
     );
     let report = migrate(&mut client).await.unwrap();
     assert_eq!(report.repaired, ["V20__verifiable_index"]);
-    assert_eq!(
-        report.applied,
-        [
-            "V21__index_heads_everywhere",
-            "V22__sealed_keys_bound_to_entries",
-            "V23__recipient_keys",
-            "V24__recalls",
-            "V25__lookup_runs_find_class_recalls",
-            "V26__sealed_decoy_secret",
-            "V27__site_token_function",
-            "V28__access_log",
-            "V29__named_queries",
-            "V30__subscriptions"
-        ]
-    );
+    assert_eq!(report.applied, applied_from("V21__index_heads_everywhere"));
     let after = index_schema(&client).await;
     assert!(
         after.contains(&"index_runs.retired boolean".to_owned())
@@ -869,21 +773,7 @@ async fn databases_migrated_with_either_text_of_v20_end_with_one_schema() {
     let before = index_schema(&client).await;
     let report = migrate(&mut client).await.unwrap();
     assert!(report.repaired.is_empty(), "{report:?}");
-    assert_eq!(
-        report.applied,
-        [
-            "V21__index_heads_everywhere",
-            "V22__sealed_keys_bound_to_entries",
-            "V23__recipient_keys",
-            "V24__recalls",
-            "V25__lookup_runs_find_class_recalls",
-            "V26__sealed_decoy_secret",
-            "V27__site_token_function",
-            "V28__access_log",
-            "V29__named_queries",
-            "V30__subscriptions"
-        ]
-    );
+    assert_eq!(report.applied, applied_from("V21__index_heads_everywhere"));
     assert_eq!(
         index_schema(&client).await,
         before,

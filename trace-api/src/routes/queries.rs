@@ -79,10 +79,7 @@ pub(super) async fn stored(
     if check_name(name).is_err() {
         return Err(no_such());
     }
-    let client = pool(state)?
-        .get()
-        .await
-        .map_err(|error| Problem::unavailable(&error))?;
+    let client = client(state).await?;
     let row = client
         .query_opt(
             "SELECT parameters::text FROM named_queries WHERE token_id = $1 AND name = $2",
@@ -96,10 +93,7 @@ pub(super) async fn stored(
 
 async fn list(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let access = super::query::authenticate(&request, &state).await?;
-    let client = pool(&state)?
-        .get()
-        .await
-        .map_err(|error| Problem::unavailable(&error))?;
+    let client = client(&state).await?;
     let rows = client
         .query(
             "SELECT name, parameters::text FROM named_queries WHERE token_id = $1 ORDER BY name",
@@ -132,10 +126,7 @@ async fn delete(
 ) -> Result<HttpResponse, Problem> {
     let access = super::query::authenticate(&request, &state).await?;
     let name = path.into_inner();
-    let client = pool(&state)?
-        .get()
-        .await
-        .map_err(|error| Problem::unavailable(&error))?;
+    let client = client(&state).await?;
     let deleted = client
         .execute(
             "DELETE FROM named_queries WHERE token_id = $1 AND name = $2",
@@ -160,7 +151,7 @@ async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     let access = super::query::authenticate(&request, &state).await?;
-    let pool = pool(&state)?;
+    super::query::access_log(&state)?;
     let bad = |why: String| Problem::Epcis(EpcisException::QueryParameter, why);
     // Read only for a valid token, and no further than a request may be long.
     let body = match body.to_bytes_limited(MAX_QUERY_REQUEST).await {
@@ -173,10 +164,7 @@ async fn create(
         }
     };
     let (name, pairs) = read_definition(&body)?;
-    let client = pool
-        .get()
-        .await
-        .map_err(|error| Problem::unavailable(&error))?;
+    let client = client(&state).await?;
     let parameters = Value::Array(
         pairs
             .iter()
@@ -319,8 +307,12 @@ fn json_answer(mut answer: actix_web::HttpResponseBuilder, body: &Value) -> Http
         .body(body.to_string())
 }
 
-/// The primary's pool named queries are kept in (the access log's): without an access log,
-/// nothing across items is answered.
-fn pool(state: &AppState) -> Result<&deadpool_postgres::Pool, Problem> {
-    Ok(super::query::access_log(state)?.pool())
+/// A connection of the primary's pool named queries and subscriptions are kept in (the access
+/// log's): without an access log, nothing across items is answered.
+pub(super) async fn client(state: &AppState) -> Result<deadpool_postgres::Object, Problem> {
+    super::query::access_log(state)?
+        .pool()
+        .get()
+        .await
+        .map_err(|error| Problem::unavailable(&error))
 }

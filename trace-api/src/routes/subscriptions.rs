@@ -102,7 +102,7 @@ async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     let access = super::query::authenticate(&request, &state).await?;
-    let log = super::query::access_log(&state)?;
+    super::query::access_log(&state)?;
     let name = path.into_inner();
     let bad = |why: String| Problem::Epcis(EpcisException::QueryParameter, why);
     // The named query must be the caller's, and one whose pages follow the log.
@@ -136,11 +136,7 @@ async fn create(
         Err(crate::reader::ViewError::NoCheckpoint) => 0,
         Err(error) => return Err(error.into()),
     };
-    let client = log
-        .pool()
-        .get()
-        .await
-        .map_err(|error| Problem::unavailable(&error))?;
+    let client = super::queries::client(&state).await?;
     let most = i64::from(state.subscriptions.max_per_token);
     let row = client
         .query_opt(
@@ -192,7 +188,7 @@ async fn list(
     let access = super::query::authenticate(&request, &state).await?;
     let name = path.into_inner();
     super::queries::stored(&state, &access, &name).await?;
-    let client = pool(&state).await?;
+    let client = super::queries::client(&state).await?;
     let rows = client
         .query(
             &format!(
@@ -214,7 +210,7 @@ async fn one(
 ) -> Result<HttpResponse, Problem> {
     let access = super::query::authenticate(&request, &state).await?;
     let (name, id) = path.into_inner();
-    let client = pool(&state).await?;
+    let client = super::queries::client(&state).await?;
     let row = client
         .query_opt(
             &format!(
@@ -236,7 +232,7 @@ async fn delete(
 ) -> Result<HttpResponse, Problem> {
     let access = super::query::authenticate(&request, &state).await?;
     let (name, id) = path.into_inner();
-    let client = pool(&state).await?;
+    let client = super::queries::client(&state).await?;
     let deleted = client
         .execute(
             "DELETE FROM subscriptions WHERE token_id = $1 AND query_name = $2 \
@@ -258,14 +254,6 @@ fn no_such(name: &str, id: &str) -> Problem {
         EpcisException::NoSuchName,
         format!("this credential's named query {name:?} has no subscription {id:?}"),
     )
-}
-
-async fn pool(state: &AppState) -> Result<deadpool_postgres::Object, Problem> {
-    super::query::access_log(state)?
-        .pool()
-        .get()
-        .await
-        .map_err(|error| Problem::unavailable(&error))
 }
 
 /// A subscription as shown (never its `signatureToken`).

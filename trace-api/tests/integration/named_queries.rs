@@ -187,6 +187,11 @@ async fn a_named_query_is_its_token_s_own_and_answers_as_its_events_query_would(
             "has member \"x\"",
         ),
         (json!([1]), 400, "not a JSON object"),
+        (
+            json!({"name": "q", "query": {"EQ_bizStep": "x".repeat(20_000)}}),
+            400,
+            "longer than 16384 bytes",
+        ),
     ];
     for (body, status, says) in bad_definitions {
         let (got, _, answer) = call(

@@ -153,6 +153,35 @@ async fn get(pipeline: &Pipeline, path: &str, token: &str) -> (u16, Value) {
     )
 }
 
+/// `token`'s named query `name` of `query`, made, and a new receiver (answering `script`)
+/// subscribed to it with `asked` (`dest` and `stream` are added): the receiver, its `dest` and
+/// the subscription as made.
+async fn subscribed(
+    pipeline: &Pipeline,
+    token: &str,
+    name: &str,
+    query: Value,
+    script: &[u16],
+    mut asked: Value,
+) -> (Receiver, String, Value) {
+    let (status, made) = post(
+        pipeline,
+        "/queries",
+        token,
+        json!({"name": name, "query": query}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let receiver = Receiver::start(script);
+    let dest = format!("http://127.0.0.1:{}/hook", receiver.port);
+    asked["dest"] = json!(dest);
+    asked["stream"] = json!(true);
+    let path = format!("/queries/{name}/subscriptions");
+    let (status, made) = post(pipeline, &path, token, asked).await;
+    assert_eq!(status, 201, "{made}");
+    (receiver, dest, made)
+}
+
 /// A shipping event of item `n`, `minutes` after the journey's start.
 fn shipping(n: u32, minutes: u32) -> Value {
     object(
@@ -174,25 +203,16 @@ async fn new_matching_events_are_delivered_until_taken_signed_and_recorded() {
     // Logged before the subscription: never delivered.
     pipeline.capture(vec![shipping(1, 0)]).await;
     let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
-    let (status, _) = post(
-        &pipeline,
-        "/queries",
-        &regulator,
-        json!({"name": "ships", "query": {"EQ_bizStep": "shipping"}}),
-    )
-    .await;
-    assert_eq!(status, 201);
     // The receiver fails the first delivery, then takes what follows.
-    let receiver = Receiver::start(&[503]);
-    let dest = format!("http://127.0.0.1:{}/hook", receiver.port);
-    let (status, made) = post(
+    let (receiver, dest, made) = subscribed(
         &pipeline,
-        "/queries/ships/subscriptions",
         &regulator,
-        json!({"dest": dest, "stream": true, "signatureToken": SECRET}),
+        "ships",
+        json!({"EQ_bizStep": "shipping"}),
+        &[503],
+        json!({"signatureToken": SECRET}),
     )
     .await;
-    assert_eq!(status, 201, "{made}");
     let id = made["subscriptionID"].as_str().unwrap().to_owned();
     let start = made["nextLeaf"].as_u64().unwrap();
     assert_eq!(start, 1, "it starts at the newest checkpoint: {made}");
@@ -341,6 +361,18 @@ async fn new_matching_events_are_delivered_until_taken_signed_and_recorded() {
             "signatureToken",
         ),
         (
+            "/queries/ships/subscriptions",
+            json!({"dest": format!("http://127.0.0.1/{}", "x".repeat(2100)), "stream": true}),
+            400,
+            "dest is 1 to 2048",
+        ),
+        (
+            "/queries/ships/subscriptions",
+            json!({"dest": dest, "stream": true, "signatureToken": "x".repeat(9000)}),
+            400,
+            "longer than 8192 bytes",
+        ),
+        (
             "/queries/sorted/subscriptions",
             json!({"dest": dest, "stream": true}),
             400,
@@ -450,24 +482,15 @@ async fn a_brand_s_recall_is_pushed_to_a_subscription_on_recalled_events() {
         .capture(vec![object(0, "ADD", &[item], "commissioning")])
         .await;
     let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
-    let (status, _) = post(
+    let (receiver, _, _) = subscribed(
         &pipeline,
-        "/queries",
         &regulator,
-        json!({"name": "recalls", "query": {"EQ_disposition": "recalled"}}),
+        "recalls",
+        json!({"EQ_disposition": "recalled"}),
+        &[],
+        json!({}),
     )
     .await;
-    assert_eq!(status, 201);
-    let receiver = Receiver::start(&[]);
-    let dest = format!("http://127.0.0.1:{}/recalls", receiver.port);
-    let (status, made) = post(
-        &pipeline,
-        "/queries/recalls/subscriptions",
-        &regulator,
-        json!({"dest": dest, "stream": true}),
-    )
-    .await;
-    assert_eq!(status, 201, "{made}");
 
     let admin = pipeline.db.connect().await.unwrap();
     let brand = registry::create_token(
@@ -514,24 +537,15 @@ async fn processes_started_and_stopped_deliver_each_event_exactly_once() {
     };
     let pipeline = Pipeline::start(subscribe).await;
     let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
-    let (status, _) = post(
+    let (receiver, _, _) = subscribed(
         &pipeline,
-        "/queries",
         &regulator,
-        json!({"name": "ships", "query": {"EQ_bizStep": "shipping"}}),
+        "ships",
+        json!({"EQ_bizStep": "shipping"}),
+        &[],
+        json!({}),
     )
     .await;
-    assert_eq!(status, 201);
-    let receiver = Receiver::start(&[]);
-    let dest = format!("http://127.0.0.1:{}/hook", receiver.port);
-    let (status, _) = post(
-        &pipeline,
-        "/queries/ships/subscriptions",
-        &regulator,
-        json!({"dest": dest, "stream": true}),
-    )
-    .await;
-    assert_eq!(status, 201);
 
     // A second process of the deployment delivers too, as often.
     let second = pipeline.another_trace_api(subscribe).await;
@@ -583,5 +597,41 @@ async fn processes_started_and_stopped_deliver_each_event_exactly_once() {
     let got = receiver.wait_for(before + 1);
     assert_eq!(delivered(&got), (0..9).collect::<Vec<u64>>());
     third.stop().await;
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_s_subscription_delivers_its_own_sites_events_only() {
+    let pipeline = Pipeline::start(|config| {
+        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
+        config.subscriptions.interval = Duration::from_millis(20);
+    })
+    .await;
+    let b_token = crate::custody::register_b(&pipeline).await;
+    let partner = token(&pipeline, registry::Role::Partner, &["rival-depot"], None).await;
+    let (receiver, _, _) = subscribed(
+        &pipeline,
+        &partner,
+        "ships",
+        json!({"EQ_bizStep": "shipping"}),
+        &[],
+        json!({}),
+    )
+    .await;
+    // The pipeline's site ships first, then the partner's own site.
+    pipeline.capture(vec![shipping(1, 0)]).await;
+    let mut own = shipping(2, 1);
+    own["readPoint"] = json!({"id": crate::custody::B_LOCATION});
+    let (status, captured) = crate::custody::capture_as_b(&pipeline, &b_token, vec![own]).await;
+    assert_eq!(status / 100, 2, "{captured}");
+    let leaf = captured["receipts"][0]["leafIndex"].as_u64().unwrap();
+    pipeline.wait_for_checkpoint(leaf + 1).await;
+    let got = receiver.wait_for(1);
+    let leaves: Vec<u64> = got.iter().flat_map(Received::leaves).collect();
+    assert_eq!(
+        leaves,
+        [leaf],
+        "only the partner's site's shipment: {got:?}"
+    );
     pipeline.stop().await;
 }
