@@ -5,6 +5,7 @@ pub mod batch;
 pub mod bundle;
 pub mod checkpoint;
 mod encoding;
+pub mod grant;
 pub mod hash;
 pub mod headers;
 pub mod history;
