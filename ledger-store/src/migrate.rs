@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 30] = [
+    const LANDED: [(i32, &str, &str); 31] = [
         (
             1,
             "ledger",
@@ -366,6 +366,11 @@ mod tests {
             30,
             "subscriptions",
             "7b5f9bdcad9455a797296d631307d32adb1b6fb4803185d1d541e1f91216a704",
+        ),
+        (
+            31,
+            "access_grants",
+            "1bd47cab99500c4826b280da4a2200044fe2fcb112272ad3a33542d89ef3f5fa",
         ),
     ];
 

@@ -5,7 +5,6 @@
 //! constant time; it may expire, and may be revoked for good. Both are read on every request, so
 //! that an expired or revoked token fails at once.
 
-use std::fmt;
 use std::time::Duration;
 
 use ledger::SiteId;
@@ -17,44 +16,13 @@ use crate::admin::RegistryError;
 use crate::lookup::ReadError;
 use crate::token::{SiteToken, TokenId};
 
-/// What an access token may read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Every event.
-    Regulator,
-    /// The events reported from its sites.
-    Partner,
-}
+pub use ledger::grant::{Permission, Role};
 
-impl Role {
-    /// The role's name, as stored and as the CLI takes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Regulator => "regulator",
-            Self::Partner => "partner",
-        }
-    }
-
-    /// Reads a role's name.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "regulator" => Some(Self::Regulator),
-            "partner" => Some(Self::Partner),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a valid access token grants.
+/// What a valid credential (an access token or a signed grant) grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
-    /// The token's public id (written in the access log).
+    /// The credential's public id (written in the access log): a token's or a grant's, one
+    /// space of ids.
     pub token: TokenId,
     /// Its role.
     pub role: Role,
@@ -62,12 +30,19 @@ pub struct Access {
     pub sites: Vec<SiteId>,
     /// When it expires, in Unix seconds (never, if `None`).
     pub expires_at: Option<i64>,
+    /// What it may do: every permission for a token, those its grant lists for a grant.
+    pub permissions: Vec<Permission>,
 }
 
 impl Access {
     /// Whether the holder may read events reported from `site`.
     pub fn may_read_site(&self, site: &SiteId) -> bool {
         self.role == Role::Regulator || self.sites.contains(site)
+    }
+
+    /// Whether the holder may do `permission`.
+    pub fn may(&self, permission: Permission) -> bool {
+        self.permissions.contains(&permission)
     }
 }
 
@@ -182,6 +157,7 @@ fn access_in(row: &tokio_postgres::Row, token: &TokenId) -> Result<Access, Acces
         role,
         sites,
         expires_at: row.get(5),
+        permissions: Permission::ALL.to_vec(),
     })
 }
 
@@ -248,7 +224,14 @@ pub async fn create_access_token(
 
 /// Revokes an access token for good.
 pub async fn revoke_access_token(client: &Client, token: &TokenId) -> Result<(), RegistryError> {
-    crate::admin::revoke(client, "access_tokens", "access_token_revocations", token).await
+    crate::admin::revoke(
+        client,
+        "access_tokens",
+        "access_token_revocations",
+        "token_id",
+        token,
+    )
+    .await
 }
 
 /// Every access token, without secrets, oldest first.

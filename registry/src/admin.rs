@@ -585,19 +585,28 @@ pub async fn create_token(
 
 /// Revokes a token (for good).
 pub async fn revoke_token(client: &Client, token: &TokenId) -> Result<(), RegistryError> {
-    revoke(client, "site_tokens", "site_token_revocations", token).await
+    revoke(
+        client,
+        "site_tokens",
+        "site_token_revocations",
+        "token_id",
+        token,
+    )
+    .await
 }
 
-/// Revokes a token of the table `tokens` (for good) by adding it to `revocations`.
+/// Revokes a credential of the table `tokens` (for good) by adding its id (the column `id`) to
+/// `revocations`.
 pub(crate) async fn revoke(
     client: &Client,
     tokens: &'static str,
     revocations: &'static str,
+    id: &'static str,
     token: &TokenId,
 ) -> Result<(), RegistryError> {
     let exists = client
         .query_opt(
-            &format!("SELECT 1 FROM {tokens} WHERE token_id = $1"),
+            &format!("SELECT 1 FROM {tokens} WHERE {id} = $1"),
             &[&token.as_str()],
         )
         .await?;
@@ -606,7 +615,7 @@ pub(crate) async fn revoke(
     }
     client
         .execute(
-            &format!("INSERT INTO {revocations} (token_id) VALUES ($1) ON CONFLICT DO NOTHING"),
+            &format!("INSERT INTO {revocations} ({id}) VALUES ($1) ON CONFLICT DO NOTHING"),
             &[&token.as_str()],
         )
         .await?;

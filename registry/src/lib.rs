@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod grants;
 pub mod keys;
 pub mod location;
 pub mod lookup;
@@ -13,14 +14,18 @@ pub mod scans;
 pub mod token;
 
 pub use access::{
-    Access, AccessRefused, AccessTokenInfo, Role, access_by_id, access_of, create_access_token,
-    list_access_tokens, revoke_access_token,
+    Access, AccessRefused, AccessTokenInfo, Permission, Role, access_by_id, access_of,
+    create_access_token, list_access_tokens, revoke_access_token,
 };
 pub use admin::{
     DeviceInfo, DeviceStatus, OrganisationInfo, RegistryError, SiteInfo, TokenInfo, add_delegate,
     add_device, add_organisation, add_organisation_prefixes, add_site, add_site_locations,
     create_token, list_devices, list_organisations, list_sites, list_tokens, rekey_device,
     remove_site_location, revoke_token, set_device_status, set_regulator,
+};
+pub use grants::{
+    GrantInfo, GrantRequest, StoredGrant, access_of_grant, grant_by_id, issue_grant, list_grants,
+    revoke_grant,
 };
 pub use keys::{device_keys, device_keys_in};
 pub use location::{LocationError, LocationKey, SiteLocation};

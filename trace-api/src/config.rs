@@ -75,6 +75,12 @@
 //! events_per_delivery = 1000    # the most events one delivery carries
 //! timeout = "10s"               # a receiver that has not answered by then has failed
 //!
+//! [grants]                      # signed access grants (`tagtrail grant issue`), held by a key
+//! keys = ["grants.tagtrail.example+1a2b3c4d+AQ..."]   # the verifier keys grants are signed with
+//!                               # (default: none, and then no request made with a grant is taken)
+//! max_skew = "300s"             # how far a request signature's `created` may be from now
+//! max_nonces = 100000           # signed requests remembered (per process) to refuse replays
+//!
 //! [log]
 //! format = "text"               # or "json"
 //! filter = "info"
@@ -164,6 +170,7 @@ const SCHEMA: Schema = Schema {
                 "timeout",
             ],
         ),
+        ("grants", &["keys", "max_skew", "max_nonces"]),
         ("log", &["format", "filter"]),
     ],
     strict: false,
@@ -193,7 +200,45 @@ pub struct Config {
     #[serde(default)]
     pub subscriptions: SubscriptionsConfig,
     #[serde(default)]
+    pub grants: GrantsConfig,
+    #[serde(default)]
     pub log: LogConfig,
+}
+
+/// `[grants]`: signed access grants (`ledger::grant`), held by a key; each request made with one
+/// is signed by that key (`crate::routes::query::authenticate`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantsConfig {
+    /// The verifier keys grants are signed with (`tagtrail keygen` prints them). None: no request
+    /// made with a grant is taken.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// How far a request signature's `created` may lie from this service's clock (default 300 s).
+    #[serde(default = "default_grant_skew", deserialize_with = "duration")]
+    pub max_skew: Duration,
+    /// How many signed requests one process remembers (each for twice `max_skew`) to refuse a
+    /// replay; beyond it, signed requests wait their turn (`503`) (default 100,000).
+    #[serde(default = "default_grant_nonces")]
+    pub max_nonces: usize,
+}
+
+impl Default for GrantsConfig {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            max_skew: default_grant_skew(),
+            max_nonces: default_grant_nonces(),
+        }
+    }
+}
+
+fn default_grant_skew() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn default_grant_nonces() -> usize {
+    100_000
 }
 
 /// `[recalls]`: where `POST /recalls` captures the events that record a recall.
@@ -541,6 +586,18 @@ fn default_answer_bytes_per_second() -> u64 {
 pub type Overrides = CommonFlags;
 
 impl Config {
+    /// The keys grants are signed with (checked at start-up, so that this fails only on two keys
+    /// of one name and id).
+    pub fn grant_issuers(&self) -> Result<ledger::note::NoteVerifiers, String> {
+        let keys = self
+            .grants
+            .keys
+            .iter()
+            .filter_map(|key| ledger::note::NoteVerifierKey::parse(key).ok())
+            .collect();
+        ledger::note::NoteVerifiers::new(keys).map_err(|error| error.to_string())
+    }
+
     /// Loads the settings: the file at `path` if any, then the `TAGTRAIL_TRACE_*` variables of
     /// `environment`, then `overrides`; then checks them.
     pub fn load(
@@ -575,6 +632,7 @@ impl Config {
             recalls: RecallsConfig::default(),
             access_log: AccessLogConfig::default(),
             subscriptions: SubscriptionsConfig::default(),
+            grants: GrantsConfig::default(),
             log: LogConfig::default(),
         };
         config.check()?;
@@ -701,6 +759,22 @@ impl Config {
                 );
             }
             None => {}
+        }
+        for key in &self.grants.keys {
+            if let Err(error) = ledger::note::NoteVerifierKey::parse(key) {
+                return invalid(&format!(
+                    "grants.keys: {key:?} is not a grant verifier key ({error}); \
+                     expected `<name>+<key id>+<base64 key>` as `tagtrail keygen` prints it"
+                ));
+            }
+        }
+        if let Err(error) = self.grant_issuers() {
+            return invalid(&format!("grants.keys: {error}"));
+        }
+        if self.grants.max_skew.is_zero() || self.grants.max_nonces == 0 {
+            return invalid(
+                "grants.max_skew must be more than 0s and grants.max_nonces at least 1",
+            );
         }
         for key in &self.ledger.checkpoint_keys {
             if let Err(error) = ledger::note::NoteVerifierKey::parse(key) {
@@ -865,6 +939,53 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains("ledger.checkpoint_keys"), "{message}");
         assert!(message.contains("tagtrail keygen"), "{message}");
+    }
+
+    #[test]
+    fn grant_keys_and_their_limits_are_read_and_checked() {
+        let config = Config::load(None, env(&[]), url()).unwrap();
+        assert!(
+            config.grants.keys.is_empty(),
+            "no grant is taken by default"
+        );
+        assert_eq!(config.grants.max_skew, Duration::from_secs(300));
+        let name = ledger::note::KeyName::parse("grants.test").unwrap();
+        let key = ledger::note::NoteSignerKey::from_seed(name, &[8; 32])
+            .verifier_key()
+            .to_string();
+        let keys = format!("[\"{key}\"]");
+        let config = Config::load(
+            None,
+            env(&[
+                ("TAGTRAIL_TRACE_GRANTS_KEYS", &keys),
+                ("TAGTRAIL_TRACE_GRANTS_MAX_SKEW", "60s"),
+                ("TAGTRAIL_TRACE_GRANTS_MAX_NONCES", "10"),
+            ]),
+            url(),
+        )
+        .unwrap();
+        assert_eq!(config.grants.keys, std::slice::from_ref(&key));
+        assert_eq!(config.grant_issuers().unwrap().keys().len(), 1);
+        assert_eq!(
+            (config.grants.max_skew, config.grants.max_nonces),
+            (Duration::from_secs(60), 10)
+        );
+        let twice = format!("[\"{key}\", \"{key}\"]");
+        for (variable, value, says) in [
+            (
+                "TAGTRAIL_TRACE_GRANTS_KEYS",
+                "[\"grants.test+00+AQ\"]",
+                "tagtrail keygen",
+            ),
+            ("TAGTRAIL_TRACE_GRANTS_KEYS", twice.as_str(), "grants.keys"),
+            ("TAGTRAIL_TRACE_GRANTS_MAX_SKEW", "0s", "grants.max_skew"),
+            ("TAGTRAIL_TRACE_GRANTS_MAX_NONCES", "0", "grants.max_nonces"),
+        ] {
+            let message = Config::load(None, env(&[(variable, value)]), url())
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains(says), "{variable}={value}: {message}");
+        }
     }
 
     #[test]

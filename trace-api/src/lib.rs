@@ -4,6 +4,7 @@ pub mod access_log;
 mod audit;
 pub mod budget;
 pub mod config;
+pub mod grants;
 pub mod lane;
 pub mod metrics;
 pub mod negotiate;

@@ -70,6 +70,8 @@ pub struct AppState {
     pub(crate) access_log: Option<Arc<crate::access_log::AccessLog>>,
     /// How named queries' subscriptions are delivered (`[subscriptions]`).
     pub(crate) subscriptions: crate::config::SubscriptionsConfig,
+    /// Signed access grants: their issuers' keys and the nonces of requests taken (`[grants]`).
+    pub(crate) grants: crate::grants::Grants,
     /// Where `POST /recalls` captures (`recalls.capture_url`), when configured.
     pub(crate) recall_capture_url: Option<String>,
     /// The decoys `GET /sealed/{commitment}/{recipient}` answers for a recipient a value is not
@@ -145,9 +147,17 @@ impl Application {
             .map(|path| read_signing_key(path, "exports.signing_key"))
             .transpose()?
             .map(Arc::new);
+        let grants = crate::grants::Grants::new(
+            config
+                .grant_issuers()
+                .map_err(|error| anyhow::anyhow!("grants.keys: {error}"))?,
+            config.grants.max_skew,
+            config.grants.max_nonces,
+        );
         let state = web::Data::new(AppState {
             export_signer,
             access_log,
+            grants,
             subscriptions: config.subscriptions.clone(),
             recall_capture_url: config.recalls.capture_url.clone(),
             decoys: tokio::sync::OnceCell::new(),

@@ -59,7 +59,7 @@ pub(super) async fn entries(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state).await?;
+    let access = super::query::authenticate(&request, &state, None).await?;
     let log = super::query::access_log(&state)?;
     let mut from = None;
     for (name, value) in super::query::parameters(&request)? {

@@ -18,7 +18,7 @@ use ledger::bundle::{
 use ledger::index::{KeyProof, KeyRange};
 use ledger::size::LeafIndex;
 use ledger_store::StoredEntry;
-use registry::Role;
+use registry::{Permission, Role};
 
 use crate::problem::{EpcisException, Problem};
 use crate::reader::View;
@@ -63,7 +63,7 @@ pub(super) async fn create(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state).await?;
+    let access = super::query::authenticate(&request, &state, Some(Permission::Export)).await?;
     if access.role != Role::Regulator {
         return Err(Problem::Epcis(
             EpcisException::Forbidden,
@@ -73,20 +73,7 @@ pub(super) async fn create(
     }
     super::query::access_log(&state)?;
     // The body is read only for a regulator, and no further than a request may be long.
-    let body = match body.to_bytes_limited(MAX_EXPORT_REQUEST).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(error)) => {
-            return Err(Problem::BadRequest(format!(
-                "the request body could not be read: {error}"
-            )));
-        }
-        Err(_) => {
-            return Err(Problem::Epcis(
-                EpcisException::QueryParameter,
-                format!("the request body is longer than {MAX_EXPORT_REQUEST} bytes"),
-            ));
-        }
-    };
+    let body = super::query::read_body(&request, body, MAX_EXPORT_REQUEST).await?;
     let pairs = read_request(&body)?;
     let query = EventQuery::parse(
         pairs

@@ -14,7 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use serde_json::{Map, Value, json};
 
 use epcis::query::EventQuery;
-use registry::Access;
+use registry::{Access, Permission};
 
 use crate::problem::{EpcisException, Problem};
 use crate::startup::AppState;
@@ -92,7 +92,7 @@ pub(super) async fn stored(
 }
 
 async fn list(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state).await?;
+    let access = super::query::authenticate(&request, &state, Some(Permission::Query)).await?;
     let client = client(&state).await?;
     let rows = client
         .query(
@@ -113,7 +113,7 @@ async fn definition(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state).await?;
+    let access = super::query::authenticate(&request, &state, Some(Permission::Query)).await?;
     let name = path.into_inner();
     let pairs = stored(&state, &access, &name).await?;
     Ok(json_answer(HttpResponse::Ok(), &described(name, &pairs)))
@@ -124,7 +124,7 @@ async fn delete(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state).await?;
+    let access = super::query::authenticate(&request, &state, Some(Permission::Query)).await?;
     let name = path.into_inner();
     let client = client(&state).await?;
     let deleted = client
@@ -150,19 +150,10 @@ async fn create(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state).await?;
+    let access = super::query::authenticate(&request, &state, Some(Permission::Query)).await?;
     super::query::access_log(&state)?;
-    let bad = |why: String| Problem::Epcis(EpcisException::QueryParameter, why);
-    // Read only for a valid token, and no further than a request may be long.
-    let body = match body.to_bytes_limited(MAX_QUERY_REQUEST).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(error)) => return Err(bad(format!("the request body could not be read: {error}"))),
-        Err(_) => {
-            return Err(bad(format!(
-                "the request body is longer than {MAX_QUERY_REQUEST} bytes"
-            )));
-        }
-    };
+    // Read only for a valid credential, and no further than a request may be long.
+    let body = super::query::read_body(&request, body, MAX_QUERY_REQUEST).await?;
     let (name, pairs) = read_definition(&body)?;
     let client = client(&state).await?;
     let parameters = Value::Array(

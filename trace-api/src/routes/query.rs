@@ -51,7 +51,10 @@ use ledger::ids::UnixMillis;
 use ledger::record::Attestation;
 use ledger::size::{LeafIndex, TreeSize};
 use ledger_store::{Lookup, StoredEntry};
-use registry::{Access, AccessRefused, Role, SiteToken};
+use registry::{Access, AccessRefused, Permission, Role, SiteToken};
+use subtle::ConstantTimeEq as _;
+
+use crate::grants::GrantRefused;
 
 use crate::problem::{EpcisException, Problem};
 use crate::reader::View;
@@ -196,29 +199,112 @@ fn now_seconds() -> u64 {
         .map_or(0, |since| since.as_secs())
 }
 
-/// The access a request's bearer token grants.
+/// The access a request's credential grants, if it may do `permission`: an access token
+/// (`Authorization: Bearer <token>`) or a signed grant (the request signed with the grant's key,
+/// RFC 9421: `Signature-Input` and `Signature`; `crate::grants`). `401` when there is none, or
+/// it is unknown, expired or revoked, or its signature does not hold; `403` when it does not
+/// give `permission` (any credential will do for `None`). A request with a body checks it against its `Content-Digest` too
+/// ([`check_content_digest`]).
 pub(super) async fn authenticate(
     request: &HttpRequest,
     state: &AppState,
+    permission: Option<Permission>,
 ) -> Result<Access, Problem> {
     let unauthenticated =
         |why: &str| Problem::Epcis(EpcisException::Unauthenticated, why.to_owned());
-    let token = bearer_token(
-        request,
-        "the query interface needs an access token: Authorization: Bearer <token> (tagtrail token create --role regulator|partner)",
-    )?;
-    let client = state
-        .registry
-        .get()
-        .await
-        .map_err(|error| Problem::unavailable(&error))?;
-    registry::access_of(&client, &token)
-        .await
-        .map_err(|refused| match refused {
-            AccessRefused::Read(registry::ReadError::Query(error)) => Problem::unavailable(&error),
-            AccessRefused::Read(corrupt) => Problem::internal(&corrupt),
-            refused => unauthenticated(&refused.to_string()),
-        })
+    let access = if request.headers().contains_key("signature-input") {
+        state
+            .grants
+            .authenticate(request, &state.registry)
+            .await
+            .map_err(|refused| match refused {
+                GrantRefused::Unauthenticated(why) => unauthenticated(&why),
+                GrantRefused::Busy(_) | GrantRefused::Pool(_) => Problem::unavailable(&refused),
+                GrantRefused::Registry(registry::ReadError::Query(error)) => {
+                    Problem::unavailable(&error)
+                }
+                GrantRefused::Registry(corrupt) => Problem::internal(&corrupt),
+            })?
+    } else {
+        let token = bearer_token(
+            request,
+            "the query interface needs an access token: Authorization: Bearer <token> (tagtrail token create --role regulator|partner), or a request signed with a grant (tagtrail grant issue)",
+        )?;
+        let client = state
+            .registry
+            .get()
+            .await
+            .map_err(|error| Problem::unavailable(&error))?;
+        registry::access_of(&client, &token)
+            .await
+            .map_err(|refused| match refused {
+                AccessRefused::Read(registry::ReadError::Query(error)) => {
+                    Problem::unavailable(&error)
+                }
+                AccessRefused::Read(corrupt) => Problem::internal(&corrupt),
+                refused => unauthenticated(&refused.to_string()),
+            })?
+    };
+    if let Some(permission) = permission
+        && !access.may(permission)
+    {
+        return Err(Problem::Epcis(
+            EpcisException::Forbidden,
+            format!(
+                "credential {} does not give the permission `{permission}` (it gives {})",
+                access.token,
+                access
+                    .permissions
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    Ok(access)
+}
+
+/// The request's body, read no further than `limit` bytes, and checked against its
+/// `Content-Digest` ([`check_content_digest`]).
+pub(super) async fn read_body(
+    request: &HttpRequest,
+    body: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, Problem> {
+    let bad = |why: String| Problem::Epcis(EpcisException::QueryParameter, why);
+    let body = match body.to_bytes_limited(limit).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => return Err(bad(format!("the request body could not be read: {error}"))),
+        Err(_) => {
+            return Err(bad(format!(
+                "the request body is longer than {limit} bytes"
+            )));
+        }
+    };
+    check_content_digest(request, &body)?;
+    Ok(body)
+}
+
+/// Fails unless `body` is what the request's `Content-Digest` header (RFC 9530, `sha-256`) says,
+/// when it has one: a grant's request signature covers that header, so the body it signed is
+/// the body answered.
+pub(super) fn check_content_digest(request: &HttpRequest, body: &[u8]) -> Result<(), Problem> {
+    let Some(header) = request.headers().get("content-digest") else {
+        return Ok(());
+    };
+    let expected = ledger::grant::content_digest(body);
+    let matches: bool = header.as_bytes().ct_eq(expected.as_bytes()).into();
+    if matches {
+        Ok(())
+    } else {
+        Err(Problem::Epcis(
+            EpcisException::QueryParameter,
+            format!(
+                "the body is not the one Content-Digest names (this service checks `{expected}` exactly)"
+            ),
+        ))
+    }
 }
 
 /// The header of a credentialed answer naming its access-log entry's leaf index.
@@ -527,7 +613,7 @@ pub(super) async fn answer(
     state: &AppState,
     set: Set,
 ) -> Result<HttpResponse, Problem> {
-    let access = authenticate(request, state).await?;
+    let access = authenticate(request, state, Some(Permission::Query)).await?;
     access_log(state)?;
     negotiate(request)?;
     let given = parameters(request)?;
@@ -1069,6 +1155,7 @@ mod tests {
             role: Role::Regulator,
             sites: Vec::new(),
             expires_at: None,
+            permissions: Permission::ALL.to_vec(),
         }
     }
 

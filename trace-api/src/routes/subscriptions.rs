@@ -45,10 +45,11 @@ use tokio_util::sync::CancellationToken;
 
 use epcis::query::{EventQuery, Limit};
 use ledger::TreeSize;
-use registry::{Access, AccessRefused, TokenId};
+use registry::{Access, AccessRefused, Permission, TokenId};
 
 use crate::access_log::hex;
 use crate::config::SubscriptionsConfig;
+use crate::grants::GrantRefused;
 use crate::problem::{EpcisException, Problem};
 use crate::startup::AppState;
 
@@ -101,7 +102,7 @@ async fn create(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state).await?;
+    let access = super::query::authenticate(&request, &state, Some(Permission::Subscribe)).await?;
     super::query::access_log(&state)?;
     let name = path.into_inner();
     let bad = |why: String| Problem::Epcis(EpcisException::QueryParameter, why);
@@ -116,15 +117,7 @@ async fn create(
                 .to_owned(),
         ));
     }
-    let body = match body.to_bytes_limited(MAX_SUBSCRIPTION_REQUEST).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(error)) => return Err(bad(format!("the request body could not be read: {error}"))),
-        Err(_) => {
-            return Err(bad(format!(
-                "the request body is longer than {MAX_SUBSCRIPTION_REQUEST} bytes"
-            )));
-        }
-    };
+    let body = super::query::read_body(&request, body, MAX_SUBSCRIPTION_REQUEST).await?;
     let asked = read_request(&body)?;
     check_dest(&asked.dest, &state.subscriptions)
         .await
@@ -185,7 +178,7 @@ async fn list(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state).await?;
+    let access = super::query::authenticate(&request, &state, Some(Permission::Subscribe)).await?;
     let name = path.into_inner();
     super::queries::stored(&state, &access, &name).await?;
     let client = super::queries::client(&state).await?;
@@ -208,7 +201,7 @@ async fn one(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state).await?;
+    let access = super::query::authenticate(&request, &state, Some(Permission::Subscribe)).await?;
     let (name, id) = path.into_inner();
     let client = super::queries::client(&state).await?;
     let row = client
@@ -230,7 +223,7 @@ async fn delete(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state).await?;
+    let access = super::query::authenticate(&request, &state, Some(Permission::Subscribe)).await?;
     let (name, id) = path.into_inner();
     let client = super::queries::client(&state).await?;
     let deleted = client
@@ -704,21 +697,40 @@ async fn deliver(
     }
 }
 
-/// What the subscription's token may read now, or the pause its token's state calls for.
+/// What the subscription's credential (an access token, or a grant that still gives
+/// `subscribe`) may read now, or the pause its state calls for.
 async fn access_of(state: &AppState, token: &str) -> Result<Access, Turn> {
     let token = TokenId::parse(token)
-        .map_err(|error| Turn::Failed(format!("a stored token id: {error}")))?;
+        .map_err(|error| Turn::Failed(format!("a stored credential id: {error}")))?;
     let client = state
         .registry
         .get()
         .await
         .map_err(|error| Turn::Failed(format!("the registry: {error}")))?;
-    registry::access_by_id(&client, &token)
-        .await
-        .map_err(|refused| match refused {
-            AccessRefused::Read(error) => Turn::Failed(format!("the registry: {error}")),
-            refused => Turn::Paused(format!("{PAUSED}{refused}")),
-        })
+    let refused = match registry::access_by_id(&client, &token).await {
+        Ok(access) => return Ok(access),
+        Err(AccessRefused::Read(error)) => {
+            return Err(Turn::Failed(format!("the registry: {error}")));
+        }
+        Err(refused) => refused,
+    };
+    drop(client);
+    let grant = match state.grants.stored(&state.registry, &token).await {
+        Ok(Some(grant)) => grant,
+        Ok(None) => return Err(Turn::Paused(format!("{PAUSED}{refused}"))),
+        Err(GrantRefused::Unauthenticated(why)) => {
+            return Err(Turn::Paused(format!("{PAUSED}{why}")));
+        }
+        Err(error) => return Err(Turn::Failed(format!("the registry: {error}"))),
+    };
+    let access = registry::access_of_grant(&grant)
+        .map_err(|error| Turn::Failed(format!("the registry: {error}")))?;
+    if !access.may(Permission::Subscribe) {
+        return Err(Turn::Paused(format!(
+            "{PAUSED}grant {token} no longer gives `subscribe`"
+        )));
+    }
+    Ok(access)
 }
 
 /// `POST`s `body` to `dest` with `headers`, no redirect followed: the status, or why none.

@@ -16,7 +16,7 @@ use ledger::history::{Candidate, Omitted, Parties, SHARE_CEILING, SourceEvent, s
 use ledger::index::{IndexKey, day_of};
 use ledger::size::LeafIndex;
 use ledger::trace::{Direction, Span, Subject, TraceError, TraceRequest, TraceSource, trace_csv};
-use registry::{Access, Role};
+use registry::{Access, Permission, Role};
 
 use crate::budget::AnswerBudget;
 use crate::lane::Lane;
@@ -43,7 +43,7 @@ pub(super) async fn trace(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state).await?;
+    let access = super::query::authenticate(&request, &state, Some(Permission::Query)).await?;
     super::query::access_log(&state)?;
     let asked = Asked::read(&request, &path)?;
     let view = state.views.latest(&state.store).await?;

@@ -12,6 +12,7 @@ mod common;
 mod conformance;
 mod custody;
 mod exports;
+mod grants;
 mod history;
 mod log;
 mod named_queries;

@@ -24,7 +24,7 @@ const SECRET: &str = "the client's own secret";
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     /// The status it was answered.
@@ -44,7 +44,7 @@ impl Received {
     }
 
     /// The leaf indexes of the events it carried.
-    fn leaves(&self) -> Vec<u64> {
+    pub(crate) fn leaves(&self) -> Vec<u64> {
         self.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
             .as_array()
             .unwrap()
@@ -56,13 +56,13 @@ impl Received {
 
 /// A webhook receiver on a port of its own: it answers each request with the next status of its
 /// script (200 once the script is spent) and keeps what it got.
-struct Receiver {
-    port: u16,
+pub(crate) struct Receiver {
+    pub(crate) port: u16,
     got: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {
-    fn start(script: &[u16]) -> Self {
+    pub(crate) fn start(script: &[u16]) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -104,12 +104,12 @@ impl Receiver {
         Self { port, got }
     }
 
-    fn got(&self) -> Vec<Received> {
+    pub(crate) fn got(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
     }
 
     /// Waits until it has got `count` requests.
-    fn wait_for(&self, count: usize) -> Vec<Received> {
+    pub(crate) fn wait_for(&self, count: usize) -> Vec<Received> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let got = self.got();
@@ -183,7 +183,7 @@ async fn subscribed(
 }
 
 /// A shipping event of item `n`, `minutes` after the journey's start.
-fn shipping(n: u32, minutes: u32) -> Value {
+pub(crate) fn shipping(n: u32, minutes: u32) -> Value {
     object(
         minutes,
         "OBSERVE",
