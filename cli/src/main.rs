@@ -55,7 +55,9 @@ enum Command {
     Recipient(commands::sealed::RecipientCommand),
     Seal(commands::sealed::SealCommand),
     Open(commands::sealed::OpenCommand),
-    Grant(commands::sealed::GrantCommand),
+    /// Signed access grants for regulators and partners who hold a key; sealed values handed on.
+    #[command(subcommand)]
+    Grant(commands::grant::GrantCommand),
     Erase(commands::sealed::EraseCommand),
     Verify(commands::verify::VerifyCommand),
     /// The access log: who looked at what through trace-api's credentialed routes.

@@ -1,7 +1,7 @@
 //! Any bytes given to the ledger's decoders of outside input: signed notes and checkpoints, note
 //! keys, leaf records, device batch statements and their HTTP headers, device and recipient key
 //! files, tile paths, entry bundles, proof and provenance bundles, exports, participants files, index
-//! heads and key proofs, access-log entries and listings, C2SP
+//! heads and key proofs, access-log entries and listings, access grants and request signatures, C2SP
 //! tlog-proofs, and sealed values, their commitments in hex, and key sets (which, when they decode, encode to the same bytes). No input may
 //! panic; a bundle or proof that parses is verified (and may fail) without panicking,
 //! a provenance bundle's story and authority marks are recomputed (with and without the parties of
@@ -33,6 +33,31 @@ fn index_formats(data: &[u8]) {
     let (head, proof) = rest.split_at(split);
     if let (Ok(head), Ok(proof)) = (IndexHead::decode(head), KeyProof::decode(proof)) {
         let _ = proof.verify(&head);
+    }
+}
+
+/// An access grant's text has one spelling, and a signed one is opened against a key; a request
+/// signature's two headers (the text's first line and the rest) that parse are verified over a
+/// request of the rest of the text.
+fn grant_formats(text: &str, keys: &NoteVerifiers) {
+    use ledger::grant::{Grant, ReceivedSignature, SignedParts};
+    if let Ok(grant) = Grant::parse(text) {
+        assert_eq!(grant.text(), text, "a grant has one spelling");
+    }
+    let _ = Grant::open(text, keys);
+    let (input, rest) = text.split_once('\n').unwrap_or((text, ""));
+    let (signature, request) = rest.split_once('\n').unwrap_or((rest, ""));
+    if let Ok(received) = ReceivedSignature::parse(input, signature) {
+        let mut fields = request.splitn(4, ' ');
+        let parts = SignedParts {
+            method: fields.next().unwrap_or(""),
+            path: fields.next().unwrap_or(""),
+            query: fields.next().unwrap_or(""),
+            content_digest: fields.next(),
+        };
+        for key in keys.keys() {
+            let _ = received.verify(&parts, key);
+        }
     }
 }
 
@@ -132,6 +157,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(listing) = serde_json::from_str::<ledger::access_log::Listing>(text) {
         let _ = listing.verify(&log());
     }
+    grant_formats(text, log().keys());
     if let Ok(proof) = TlogProof::decode(text) {
         let _ = verify_tlog_proof(&proof, &log(), None);
         assert_eq!(

@@ -921,7 +921,7 @@ pub fn open(
 /// batch key sent to each of them, with each value's field key wrapped anew under it. Each value
 /// is opened first (`open`), so that nothing is granted that its commitment does not hold. The
 /// values, their salts and their ciphertexts are unchanged (they are in the log); the grant is
-/// handed to its recipients apart from the log (`tagtrail grant`), and, like a copy of the value
+/// handed to its recipients apart from the log (`tagtrail grant sealed`), and, like a copy of the value
 /// a recipient keeps, it is beyond the reach of a later erasure of the value's keys.
 pub fn grant(
     values: &[(&SealedField, &FieldKey, &Envelope)],

@@ -8,6 +8,7 @@ pub mod device;
 pub mod dl;
 pub mod epc;
 pub mod epcis;
+pub mod grant;
 pub mod index_monitor;
 pub mod ledger;
 pub mod log_keys;

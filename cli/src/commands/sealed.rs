@@ -1,5 +1,5 @@
 //! Sealed event values (`ledger::sealed`): `tagtrail recipient keygen`, `tagtrail seal`,
-//! `tagtrail open`, `tagtrail grant` and `tagtrail erase`.
+//! `tagtrail open`, `tagtrail grant sealed` and `tagtrail erase`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -465,7 +465,7 @@ pub struct OpenCommand {
     /// An openings file (`tagtrail seal --openings`), for values sealed as commitments only.
     #[arg(long, value_name = "FILE")]
     openings: Option<PathBuf>,
-    /// A grant file (`tagtrail grant`): key sets that open values for `--key`, beside those of
+    /// A grant file (`tagtrail grant sealed`): key sets that open values for `--key`, beside those of
     /// the input and trace-api's.
     #[arg(long = "keys", value_name = "FILE")]
     grants: Option<PathBuf>,

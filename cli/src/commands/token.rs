@@ -171,7 +171,7 @@ impl TokenCommand {
 }
 
 /// A duration as `--expires` takes it: a whole number and `d`, `h`, `m` or `s`.
-fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
+pub(crate) fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
     let unit = text.chars().last().unwrap_or('?');
     let seconds_per = match unit {
         'd' => 86_400,

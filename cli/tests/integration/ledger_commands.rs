@@ -4,8 +4,6 @@
 // Test helpers outside `#[test]` functions unwrap too: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use ledger::checkpoint::{Checkpoint, Origin, TrustedLog};
@@ -14,35 +12,7 @@ use ledger::{RootHash, TreeSize};
 use ledger_store::testing::{EventFactory, TestDatabase, change_event_sql};
 use ledger_store::{Checkpointer, Sequencer, Writer};
 
-fn tagtrail(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tagtrail"))
-        .args(args)
-        .env_remove("TAGTRAIL_DATABASE_URL")
-        .output()
-        .expect("the tagtrail binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A directory of its own under the system temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("tagtrail-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::run::{TempDir, tagtrail, text};
 
 #[test]
 fn keygen_writes_a_private_key_only_its_owner_can_read_and_a_verifier_key_that_verifies_checkpoints()

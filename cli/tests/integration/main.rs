@@ -5,6 +5,7 @@
 
 mod access_log_command;
 mod anchor_commands;
+mod grant_commands;
 mod gs1_commands;
 mod ingest_commands;
 mod key_rotation;

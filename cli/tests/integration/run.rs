@@ -1,6 +1,7 @@
 //! Running the `tagtrail` binary in the tests that check its output.
 
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 /// `tagtrail ARGS...`, without a database URL from the environment.
@@ -55,5 +56,28 @@ pub fn on_database(url: &str) -> impl Fn(&[&str]) -> Output + '_ {
         let mut all = args.to_vec();
         all.extend(["--database-url", url]);
         tagtrail(&all)
+    }
+}
+
+/// A directory of its own under the system temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("tagtrail-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    /// The path of `name` in it, as text.
+    pub fn path(&self, name: &str) -> String {
+        self.0.join(name).to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -583,6 +583,7 @@ async fn a_recipient_grants_a_sealed_value_to_a_regulator_and_nothing_more() {
     let grant = path("grant.json");
     let granted = tagtrail(args(&[
         "grant",
+        "sealed",
         &sealed,
         "--key",
         &path("carrier"),
@@ -640,6 +641,7 @@ async fn a_recipient_grants_a_sealed_value_to_a_regulator_and_nothing_more() {
     // The stranger holds no key of any value: nothing to grant (exit 1, no file).
     let nothing = tagtrail(args(&[
         "grant",
+        "sealed",
         &sealed,
         "--key",
         &path("stranger"),
@@ -653,12 +655,20 @@ async fn a_recipient_grants_a_sealed_value_to_a_regulator_and_nothing_more() {
     assert!(!dir.join("nothing.json").exists());
     // Bad input: no --to, a --to that is no key, a grant file that is none.
     refused(
-        &tagtrail(args(&["grant", &sealed, "--key", &path("carrier")])).await,
+        &tagtrail(args(&[
+            "grant",
+            "sealed",
+            &sealed,
+            "--key",
+            &path("carrier"),
+        ]))
+        .await,
         "--to",
     );
     refused(
         &tagtrail(args(&[
             "grant",
+            "sealed",
             &sealed,
             "--key",
             &path("carrier"),
