@@ -71,7 +71,8 @@
 //! interval = "1s"               # how often due subscriptions are delivered
 //! allowed_hosts = []            # when set, the only hosts deliveries go to (http or https); when
 //!                               # empty, any host whose addresses are all public, over https only
-//! max_per_token = 16            # subscriptions one access token keeps
+//! max_per_token = 16            # subscriptions one credential keeps (and WebSocket streams it holds open)
+//! max_streams = 256             # WebSocket streams (`GET /queries/{name}/events?stream=true`) open at once
 //! events_per_delivery = 1000    # the most events one delivery carries
 //! timeout = "10s"               # a receiver that has not answered by then has failed
 //!
@@ -166,6 +167,7 @@ const SCHEMA: Schema = Schema {
                 "interval",
                 "allowed_hosts",
                 "max_per_token",
+                "max_streams",
                 "events_per_delivery",
                 "timeout",
             ],
@@ -310,9 +312,13 @@ pub struct SubscriptionsConfig {
     /// host whose addresses are all public, over https only.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
-    /// The most subscriptions one access token keeps (default 16).
+    /// The most subscriptions one credential keeps, and the most WebSocket streams it holds open
+    /// in one process (default 16).
     #[serde(default = "default_max_subscriptions")]
     pub max_per_token: u32,
+    /// The most WebSocket streams one process holds open (default 256).
+    #[serde(default = "default_max_streams")]
+    pub max_streams: usize,
     /// The most events one delivery carries (default 1,000; more go in the next).
     #[serde(default = "default_events_per_delivery")]
     pub events_per_delivery: usize,
@@ -327,6 +333,7 @@ impl Default for SubscriptionsConfig {
             interval: default_subscription_interval(),
             allowed_hosts: Vec::new(),
             max_per_token: default_max_subscriptions(),
+            max_streams: default_max_streams(),
             events_per_delivery: default_events_per_delivery(),
             timeout: default_delivery_timeout(),
         }
@@ -339,6 +346,10 @@ fn default_subscription_interval() -> Duration {
 
 fn default_max_subscriptions() -> u32 {
     16
+}
+
+fn default_max_streams() -> usize {
+    256
 }
 
 fn default_events_per_delivery() -> usize {
@@ -717,9 +728,12 @@ impl Config {
                 "subscriptions.interval and subscriptions.timeout must be more than 0s",
             );
         }
-        if subscriptions.events_per_delivery == 0 || subscriptions.max_per_token == 0 {
+        if subscriptions.events_per_delivery == 0
+            || subscriptions.max_per_token == 0
+            || subscriptions.max_streams == 0
+        {
             return invalid(
-                "subscriptions.events_per_delivery and subscriptions.max_per_token must be at least 1",
+                "subscriptions.events_per_delivery, subscriptions.max_per_token and subscriptions.max_streams must be at least 1",
             );
         }
         let access = &self.access_log;

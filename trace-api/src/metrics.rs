@@ -31,6 +31,7 @@
 //! | `trace_scans_dropped_total` | counter | | scans not kept: the queue was full, or the database failed (logged at warn level) |
 //! | `trace_access_recorded_total` | counter | | credentialed answers recorded in the access log (`[access_log]`) |
 //! | `trace_subscription_deliveries_total` | counter | | subscriptions' deliveries a receiver took (`2xx`) |
+//! | `trace_streams_open` | gauge | | WebSocket subscriptions open (`GET /queries/{name}/events?stream=true`) |
 //! | `trace_subscription_failures_total` | counter | | subscriptions' turns that delivered nothing: the receiver failed or was not reached, the events could not be read, or the token cannot read now (each retried later) |
 //! | `trace_access_log_unsigned_total` | counter | | access-log signing rounds that failed (the database failed, or its rows no longer hash to a stored checkpoint: logged at error level) |
 //!
@@ -107,6 +108,7 @@ pub struct Metrics {
     access_log_unsigned: Counter,
     subscription_deliveries: Counter,
     subscription_failures: Counter,
+    streams_open: Gauge,
     answer_bytes: Gauge,
     /// What the cache counters showed at the last scrape (they are read, not incremented, here).
     cache_seen: Mutex<std::collections::HashMap<&'static str, ledger_store::CacheCounts>>,
@@ -226,6 +228,12 @@ impl Metrics {
             "Subscriptions' turns that delivered nothing (retried later)",
             subscription_failures.clone(),
         );
+        let streams_open = Gauge::default();
+        registry.register(
+            "streams_open",
+            "WebSocket subscriptions open",
+            streams_open.clone(),
+        );
         let answer_bytes = Gauge::default();
         registry.register(
             "answer_bytes_in_flight",
@@ -338,6 +346,7 @@ impl Metrics {
             access_log_unsigned,
             subscription_deliveries,
             subscription_failures,
+            streams_open,
             answer_bytes,
             cache_seen: Mutex::new(std::collections::HashMap::new()),
         }
@@ -387,6 +396,16 @@ impl Metrics {
     /// Counts a failed access-log signing round.
     pub fn access_log_unsigned(&self) {
         self.access_log_unsigned.inc();
+    }
+
+    /// Counts a WebSocket subscription opened.
+    pub fn stream_opened(&self) {
+        self.streams_open.inc();
+    }
+
+    /// Counts a WebSocket subscription closed.
+    pub fn stream_closed(&self) {
+        self.streams_open.dec();
     }
 
     /// Counts a subscription's delivery a receiver took.

@@ -70,6 +70,8 @@ pub struct AppState {
     pub(crate) access_log: Option<Arc<crate::access_log::AccessLog>>,
     /// How named queries' subscriptions are delivered (`[subscriptions]`).
     pub(crate) subscriptions: crate::config::SubscriptionsConfig,
+    /// The WebSocket subscriptions open (`subscriptions.max_per_token` and `.max_streams`).
+    pub(crate) streams: Arc<crate::routes::streams::Streams>,
     /// Signed access grants: their issuers' keys and the nonces of requests taken (`[grants]`).
     pub(crate) grants: crate::grants::Grants,
     /// Where `POST /recalls` captures (`recalls.capture_url`), when configured.
@@ -154,10 +156,15 @@ impl Application {
             config.grants.max_skew,
             config.grants.max_nonces,
         );
+        let streams = crate::routes::streams::Streams::new(
+            usize::try_from(config.subscriptions.max_per_token).unwrap_or(usize::MAX),
+            config.subscriptions.max_streams,
+        );
         let state = web::Data::new(AppState {
             export_signer,
             access_log,
             grants,
+            streams,
             subscriptions: config.subscriptions.clone(),
             recall_capture_url: config.recalls.capture_url.clone(),
             decoys: tokio::sync::OnceCell::new(),

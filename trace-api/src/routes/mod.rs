@@ -34,6 +34,7 @@ mod recalls;
 mod recipients;
 mod scan;
 mod sealed;
+pub(crate) mod streams;
 mod subscriptions;
 pub(crate) use subscriptions::spawn as spawn_subscriptions;
 mod trace;

@@ -50,12 +50,17 @@ pub(super) fn item(path: &str) -> Resource {
     )
 }
 
-/// `GET /queries/{name}/events`.
+/// `GET /queries/{name}/events`: the named query's events, or with `stream=true` and `Upgrade:
+/// websocket` a WebSocket subscription to its new ones (`super::streams`).
 pub(super) async fn events(
     request: HttpRequest,
     path: web::Path<String>,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
+    if super::streams::asks_to_stream(&request) {
+        return super::streams::subscribe(request, path.into_inner(), payload, state).await;
+    }
     super::query::answer(
         &request,
         &state,

@@ -458,7 +458,7 @@ pub(crate) fn spawn(state: web::Data<AppState>, stop: CancellationToken) {
 }
 
 /// What became of one subscription's turn.
-enum Turn {
+pub(super) enum Turn {
     /// Delivered (or nothing to deliver and not asked to report that): on from this leaf.
     Done { next: u64, notified: bool },
     /// The receiver did not take it (or the service could not make it): try again later.
@@ -621,20 +621,7 @@ async fn deliver(
         return Turn::Failed(format!("dest: {why}"));
     }
     let count = events.len();
-    let body = json!({
-        "@context": [epcis::EPCIS_CONTEXT_URL],
-        "type": "EPCISQueryDocument",
-        "schemaVersion": "2.0",
-        "creationDate": now_rfc3339(),
-        "epcisBody": {
-            "queryResults": {
-                "queryName": subscription.query,
-                "subscriptionID": subscription.id,
-                "resultsBody": {"eventList": events},
-            }
-        }
-    })
-    .to_string();
+    let body = query_document(&subscription.query, Some(&subscription.id), events);
     // Recorded before it leaves, as any answer to a token.
     let target = format!(
         "/queries/{}/subscriptions/{}",
@@ -697,9 +684,26 @@ async fn deliver(
     }
 }
 
+/// The `EPCISQueryDocument` a subscription (`id`, a webhook's; none for a WebSocket stream) of
+/// named query `name` sends with `events`.
+pub(super) fn query_document(name: &str, id: Option<&str>, events: Vec<Value>) -> String {
+    let mut results = json!({"queryName": name, "resultsBody": {"eventList": events}});
+    if let Some(id) = id {
+        results["subscriptionID"] = json!(id);
+    }
+    json!({
+        "@context": [epcis::EPCIS_CONTEXT_URL],
+        "type": "EPCISQueryDocument",
+        "schemaVersion": "2.0",
+        "creationDate": now_rfc3339(),
+        "epcisBody": {"queryResults": results},
+    })
+    .to_string()
+}
+
 /// What the subscription's credential (an access token, or a grant that still gives
 /// `subscribe`) may read now, or the pause its state calls for.
-async fn access_of(state: &AppState, token: &str) -> Result<Access, Turn> {
+pub(super) async fn access_of(state: &AppState, token: &str) -> Result<Access, Turn> {
     let token = TokenId::parse(token)
         .map_err(|error| Turn::Failed(format!("a stored credential id: {error}")))?;
     let client = state

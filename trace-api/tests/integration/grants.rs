@@ -17,11 +17,11 @@ fn key(name: &str, byte: u8) -> NoteSignerKey {
     NoteSignerKey::from_seed(KeyName::parse(name).unwrap(), &[byte; 32])
 }
 
-fn issuer() -> NoteSignerKey {
+pub(crate) fn issuer() -> NoteSignerKey {
     key("grants.tagtrail.test", 0x51)
 }
 
-fn grantee() -> NoteSignerKey {
+pub(crate) fn grantee() -> NoteSignerKey {
     key("auditor.test", 0x52)
 }
 
@@ -36,7 +36,7 @@ async fn pipeline() -> Pipeline {
 }
 
 /// Issues a grant to [`grantee`] through the registry, as `tagtrail grant issue` does.
-async fn issue(
+pub(crate) async fn issue(
     pipeline: &Pipeline,
     role: Role,
     sites: &[&str],
@@ -61,7 +61,7 @@ async fn issue(
     grant.id
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -70,7 +70,7 @@ fn now() -> u64 {
 
 /// The signature headers of `method target` (path and query) with `body`, signed by `signer`
 /// for grant `id`.
-fn signed(
+pub(crate) fn signed(
     signer: &NoteSignerKey,
     id: &str,
     method: &str,

@@ -24,4 +24,5 @@ mod recipients;
 mod replica;
 mod resolver;
 mod service;
+mod streams;
 mod subscriptions;

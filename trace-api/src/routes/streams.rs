@@ -1,0 +1,414 @@
+//! WebSocket subscriptions of the EPCIS 2.0 REST binding: `GET /queries/{name}/events?stream=true`
+//! with `Upgrade: websocket` (a credential that may `subscribe`). From the checkpoint the
+//! connection starts at, each event newly recorded that the named query matches is sent once, in
+//! log order, as a text message holding an `EPCISQueryDocument` (at most
+//! `subscriptions.events_per_delivery` events a message), each recorded in the access log before
+//! it is sent (method `PUSH`).
+//!
+//! The messages are the response body's stream: actix asks for the next one only when the socket
+//! has taken the last, so a client that reads slowly slows its own stream and holds no more than
+//! one message in memory. The client's frames are read by a task of their own: a ping is answered
+//! with a pong, a close with a close; a client that sends more control frames than the stream
+//! takes is cut off. Each round re-reads the credential and the named query: a revoked or expired
+//! credential closes the stream (`1008`, saying why), a deleted named query too (`1000`).
+//! Streams are bounded per credential and per process (`subscriptions.max_streams`).
+//!
+//! Not supported: scheduled WebSocket subscriptions (`second`, `minute`, ... parameters), refused
+//! with a `400` naming them; a stream starts at the newest checkpoint (no `initialRecordTime`): what
+//! came before is read with `GET /queries/{name}/events`.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_http::ws::{self, CloseCode, CloseReason, Codec, Frame, Message};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::{self, Bytes, BytesMut};
+use actix_web::{HttpRequest, HttpResponse};
+use futures_util::StreamExt as _;
+use tokio::sync::mpsc;
+use tokio_util::codec::{Decoder as _, Encoder as _};
+
+use epcis::query::EventQuery;
+use ledger::TreeSize;
+use registry::Permission;
+
+use crate::problem::{EpcisException, Problem};
+use crate::startup::AppState;
+
+/// The query schedule's parameters, which this service does not take for a WebSocket.
+const SCHEDULE: [&str; 6] = [
+    "second",
+    "minute",
+    "hour",
+    "dayOfMonth",
+    "month",
+    "dayOfWeek",
+];
+
+/// The largest frame a client may send (its frames are control frames).
+const MAX_CLIENT_FRAME: usize = 4096;
+
+/// How many control frames of a client wait for the stream to answer them before it is cut off.
+const CONTROL_QUEUE: usize = 8;
+
+/// How long a stream with nothing to send stays silent before it pings the client.
+const PING_AFTER: Duration = Duration::from_secs(30);
+
+/// The streams open in this process, by credential.
+#[derive(Debug)]
+pub struct Streams {
+    per_credential: usize,
+    most: usize,
+    open: Mutex<HashMap<String, usize>>,
+}
+
+/// One open stream's place, given back when dropped.
+struct Permit {
+    streams: Arc<Streams>,
+    credential: String,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut open = self
+            .streams
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.credential) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.credential);
+            }
+        }
+    }
+}
+
+impl Streams {
+    pub fn new(per_credential: usize, most: usize) -> Arc<Self> {
+        Arc::new(Self {
+            per_credential,
+            most,
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A place for one more stream of `credential`, if there is one.
+    fn admit(self: &Arc<Self>, credential: &str) -> Result<Permit, Problem> {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if open.values().sum::<usize>() >= self.most {
+            return Err(Problem::Unavailable(format!(
+                "this service keeps {} WebSocket streams open, the most: try again later",
+                self.most
+            )));
+        }
+        let count = open.entry(credential.to_owned()).or_default();
+        if *count >= self.per_credential {
+            return Err(Problem::TooMuch(format!(
+                "this credential keeps {} WebSocket streams open, the most: close one",
+                self.per_credential
+            )));
+        }
+        *count += 1;
+        Ok(Permit {
+            streams: self.clone(),
+            credential: credential.to_owned(),
+        })
+    }
+}
+
+/// Whether the request asks for a WebSocket subscription (an `Upgrade` header, or `stream`
+/// among its parameters): such a request is answered by [`subscribe`], any other by the query.
+pub(super) fn asks_to_stream(request: &HttpRequest) -> bool {
+    request.headers().contains_key(header::UPGRADE)
+        || request
+            .query_string()
+            .split('&')
+            .any(|pair| pair == "stream" || pair.starts_with("stream="))
+}
+
+/// `GET /queries/{name}/events?stream=true`, upgraded to a WebSocket.
+pub(super) async fn subscribe(
+    request: HttpRequest,
+    name: String,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let bad = |why: String| Problem::Epcis(EpcisException::QueryParameter, why);
+    let access = super::query::authenticate(&request, &state, Some(Permission::Subscribe)).await?;
+    let log = state.access_log.clone().ok_or(Problem::Unrecorded(None))?;
+    let given = super::query::parameters(&request)?;
+    for (parameter, value) in &given {
+        match parameter.as_str() {
+            "stream" if value == "true" => {}
+            "stream" => {
+                return Err(bad(format!(
+                    "stream={value} subscribes to nothing: stream=true streams the named query's new events over a WebSocket"
+                )));
+            }
+            schedule if SCHEDULE.contains(&schedule) => {
+                return Err(bad(format!(
+                    "{schedule}: this service does not take scheduled WebSocket subscriptions; \
+                     stream=true sends each new matching event as it is recorded"
+                )));
+            }
+            other => {
+                return Err(bad(format!(
+                    "{other} is not a parameter of a WebSocket subscription: give stream=true \
+                     only (the rest is the named query's)"
+                )));
+            }
+        }
+    }
+    if !given.iter().any(|(parameter, _)| parameter == "stream") {
+        return Err(bad(
+            "a WebSocket subscription gives stream=true (scheduled ones are not taken)".to_owned(),
+        ));
+    }
+    ws::verify_handshake(request.head()).map_err(|error| {
+        bad(format!(
+            "stream=true is a WebSocket subscription, and this request is not its handshake: {error}"
+        ))
+    })?;
+    let key = request
+        .headers()
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or_else(|| bad("the handshake has no Sec-WebSocket-Key".to_owned()))?;
+    let accept = HeaderValue::from_bytes(&ws::hash_key(key.as_bytes()))
+        .map_err(|error| Problem::internal(&error))?;
+    let pairs = super::queries::stored(&state, &access, &name).await?;
+    let query = EventQuery::parse(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        .map_err(|error| bad(format!("the named query: {error}")))?;
+    let permit = state.streams.admit(access.token.as_str())?;
+    // From the newest checkpoint on; a log with none yet streams from its first entry.
+    let from = match state.views.latest(&state.store).await {
+        Ok(view) => view.size().get(),
+        Err(crate::reader::ViewError::NoCheckpoint) => 0,
+        Err(error) => return Err(error.into()),
+    };
+    let (control, controls) = mpsc::channel(CONTROL_QUEUE);
+    actix_web::rt::spawn(read_frames(payload, control));
+    state.metrics.stream_opened();
+    let pump = Pump {
+        state: state.clone(),
+        log,
+        credential: access.token.as_str().to_owned(),
+        name,
+        query,
+        from,
+        controls,
+        codec: Codec::new(),
+        closed: false,
+        idle: Duration::ZERO,
+        _permit: permit,
+    };
+    let frames = futures_util::stream::unfold(pump, |mut pump| async move {
+        let frame = pump.next().await?;
+        Some((Ok::<Bytes, Infallible>(frame), pump))
+    });
+    Ok(HttpResponse::build(StatusCode::SWITCHING_PROTOCOLS)
+        .upgrade("websocket")
+        .insert_header((header::SEC_WEBSOCKET_ACCEPT, accept))
+        .streaming(frames))
+}
+
+/// What the client's frames ask of the stream.
+enum Control {
+    Pong(Bytes),
+    Close(Option<CloseReason>),
+}
+
+/// Reads the client's frames until it closes, goes away, breaks the protocol or floods.
+async fn read_frames(mut payload: web::Payload, control: mpsc::Sender<Control>) {
+    let mut codec = Codec::new().max_size(MAX_CLIENT_FRAME);
+    let mut buffer = BytesMut::new();
+    while let Some(Ok(chunk)) = payload.next().await {
+        buffer.extend_from_slice(&chunk);
+        loop {
+            let wanted = match codec.decode(&mut buffer) {
+                Ok(None) => break,
+                Ok(Some(Frame::Ping(data))) => Control::Pong(data),
+                Ok(Some(Frame::Pong(_))) => continue,
+                Ok(Some(Frame::Close(reason))) => Control::Close(reason),
+                Ok(Some(_)) => Control::Close(Some(CloseReason {
+                    code: CloseCode::Unsupported,
+                    description: Some("this stream takes no messages".to_owned()),
+                })),
+                Err(error) => Control::Close(Some(CloseReason {
+                    code: CloseCode::Protocol,
+                    description: Some(error.to_string()),
+                })),
+            };
+            let closing = matches!(wanted, Control::Close(_));
+            // More control frames waiting than the stream takes: the client is cut off.
+            if control.try_send(wanted).is_err() || closing {
+                return;
+            }
+        }
+    }
+}
+
+/// One stream's state: what it follows, from where, and its client's control frames.
+struct Pump {
+    state: web::Data<AppState>,
+    log: Arc<crate::access_log::AccessLog>,
+    credential: String,
+    name: String,
+    query: EventQuery,
+    /// The leaf the next message reads from.
+    from: u64,
+    controls: mpsc::Receiver<Control>,
+    codec: Codec,
+    closed: bool,
+    /// How long nothing was sent.
+    idle: Duration,
+    _permit: Permit,
+}
+
+impl Pump {
+    /// The next frame to send, encoded; `None` once the stream is over.
+    async fn next(&mut self) -> Option<Bytes> {
+        let interval = self.state.subscriptions.interval;
+        while !self.closed {
+            tokio::select! {
+                control = self.controls.recv() => match control {
+                    Some(Control::Pong(data)) => return self.encode(Message::Pong(data)),
+                    Some(Control::Close(reason)) => return self.close(reason),
+                    // The client went away (or was cut off).
+                    None => return self.close(None),
+                },
+                () = tokio::time::sleep(interval) => match self.round().await {
+                    Ok(Some(text)) => {
+                        self.idle = Duration::ZERO;
+                        return self.encode(Message::Text(text.into()));
+                    }
+                    Ok(None) => {
+                        self.idle += interval;
+                        if self.idle >= PING_AFTER {
+                            self.idle = Duration::ZERO;
+                            return self.encode(Message::Ping(Bytes::new()));
+                        }
+                    }
+                    Err(reason) => return self.close(Some(reason)),
+                },
+            }
+        }
+        None
+    }
+
+    /// The close frame that ends the stream.
+    fn close(&mut self, reason: Option<CloseReason>) -> Option<Bytes> {
+        self.closed = true;
+        self.state.metrics.stream_closed();
+        self.encode(Message::Close(reason))
+    }
+
+    fn encode(&mut self, message: Message) -> Option<Bytes> {
+        let mut frame = BytesMut::new();
+        match self.codec.encode(message, &mut frame) {
+            Ok(()) => Some(frame.freeze()),
+            Err(error) => {
+                tracing::warn!(%error, "a WebSocket frame could not be encoded");
+                self.closed = true;
+                None
+            }
+        }
+    }
+
+    /// One round: the credential and the named query read again, then the events newly
+    /// recorded that the query matches, as a message recorded in the access log. `Ok(None)`
+    /// when there is nothing to send now (or a transient failure: the next round retries from
+    /// the same leaf); `Err` with why the stream ends.
+    async fn round(&mut self) -> Result<Option<String>, CloseReason> {
+        let state = &self.state;
+        let access = match super::subscriptions::access_of(state, &self.credential).await {
+            Ok(access) => access,
+            Err(super::subscriptions::Turn::Paused(why)) => {
+                return Err(CloseReason {
+                    code: CloseCode::Policy,
+                    description: Some(why),
+                });
+            }
+            Err(_) => return Ok(None),
+        };
+        match super::queries::stored(state, &access, &self.name).await {
+            Ok(_) => {}
+            Err(Problem::Epcis(EpcisException::NoSuchName, why)) => {
+                return Err(CloseReason {
+                    code: CloseCode::Normal,
+                    description: Some(why),
+                });
+            }
+            Err(_) => return Ok(None),
+        }
+        let Ok(view) = state.views.latest(&state.store).await else {
+            return Ok(None);
+        };
+        let size = view.size().get();
+        if size <= self.from {
+            return Ok(None);
+        }
+        let per_message = state.subscriptions.events_per_delivery;
+        let Ok((events, next)) = super::query::page_in_log_order(
+            state,
+            &view,
+            &access,
+            &self.query,
+            self.from,
+            per_message,
+        )
+        .await
+        else {
+            return Ok(None);
+        };
+        let to = next.unwrap_or(size).min(size);
+        if events.is_empty() {
+            self.from = to;
+            return Ok(None);
+        }
+        let count = events.len();
+        let body = super::subscriptions::query_document(&self.name, None, events);
+        // Recorded before it leaves, as any answer to a credential.
+        let target = format!("/queries/{}/events?stream=true", self.name);
+        let as_of = TreeSize::new(size).unwrap_or(TreeSize::ZERO);
+        let entry = crate::access_log::AccessLog::entry_of(
+            &access,
+            "PUSH",
+            target,
+            Some(body.as_bytes()),
+            count,
+            as_of,
+        );
+        match entry {
+            Ok(entry) if self.log.record(&entry).await.is_ok() => {}
+            _ => return Ok(None),
+        }
+        state.metrics.access_recorded();
+        self.from = to;
+        Ok(Some(body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_bounded_per_credential_and_per_process_and_give_back_their_place() {
+        let streams = Streams::new(2, 3);
+        let a1 = streams.admit("a").unwrap();
+        let _a2 = streams.admit("a").unwrap();
+        assert!(matches!(streams.admit("a"), Err(Problem::TooMuch(_))));
+        let _b1 = streams.admit("b").unwrap();
+        assert!(matches!(streams.admit("c"), Err(Problem::Unavailable(_))));
+        drop(a1);
+        let _c1 = streams.admit("c").unwrap();
+        assert_eq!(streams.open.lock().unwrap().values().sum::<usize>(), 3);
+    }
+}

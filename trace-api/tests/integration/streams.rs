@@ -1,0 +1,385 @@
+//! WebSocket subscriptions (`GET /queries/{name}/events?stream=true` with `Upgrade: websocket`):
+//! each event recorded after the stream opened that the named query matches arrives once, in
+//! log order, recorded in the access log first; pings are answered; a revoked credential or a
+//! deleted named query ends the stream saying why; each bad request is refused with the reason.
+
+use std::time::Duration;
+
+use actix_http::ws::{CloseCode, Codec, Frame, Message};
+use actix_web::web::{Bytes, BytesMut};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio_util::codec::{Decoder as _, Encoder as _};
+
+use crate::common::{Pipeline, object};
+use crate::query::token;
+use crate::subscriptions::shipping;
+
+const LEDGER_MEMBER: &str = "https://tagtrail.dev/ns/ledger#entry";
+/// RFC 6455's sample key and the accept value it calls for.
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+/// A WebSocket client of trace-api (the frames are actix's codec, in client mode: masked).
+struct Socket {
+    stream: TcpStream,
+    codec: Codec,
+    buffer: BytesMut,
+}
+
+/// Opens `path` as a WebSocket with `headers`: the socket, or the status and body of the answer
+/// that refused it.
+async fn connect(
+    pipeline: &Pipeline,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Socket, (u16, Value)> {
+    let address = pipeline.trace.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&address).await.unwrap();
+    let mut request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut buffer = BytesMut::new();
+    let end = loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        assert!(stream.read_buf(&mut buffer).await.unwrap() > 0, "no answer");
+    };
+    let head = String::from_utf8(buffer.split_to(end).to_vec()).unwrap();
+    let status: u16 = head[9..12].parse().unwrap();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.eq_ignore_ascii_case(name)
+                    .then(|| value.trim().to_owned())
+            })
+            .unwrap_or_default()
+    };
+    if status != 101 {
+        let length: usize = header("content-length").parse().unwrap_or(0);
+        while buffer.len() < length {
+            assert!(stream.read_buf(&mut buffer).await.unwrap() > 0);
+        }
+        return Err((
+            status,
+            serde_json::from_slice(&buffer).unwrap_or(Value::Null),
+        ));
+    }
+    assert_eq!(header("sec-websocket-accept"), ACCEPT, "{head}");
+    Ok(Socket {
+        stream,
+        codec: Codec::new().client_mode(),
+        buffer,
+    })
+}
+
+impl Socket {
+    /// The next frame, within 30 s.
+    async fn next(&mut self) -> Frame {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                if let Some(frame) = self.codec.decode(&mut self.buffer).unwrap() {
+                    return frame;
+                }
+                let read = self.stream.read_buf(&mut self.buffer).await.unwrap();
+                assert!(read > 0, "the stream ended without a close frame");
+            }
+        })
+        .await
+        .expect("a frame within 30 s")
+    }
+
+    async fn send(&mut self, message: Message) {
+        let mut frame = BytesMut::new();
+        self.codec.encode(message, &mut frame).unwrap();
+        self.stream.write_all(&frame).await.unwrap();
+    }
+
+    /// The documents of the next text messages until they hold `events` events in all.
+    async fn documents(&mut self, events: usize) -> Vec<Value> {
+        let mut documents: Vec<Value> = Vec::new();
+        while documents.iter().map(event_list_len).sum::<usize>() < events {
+            match self.next().await {
+                Frame::Text(text) => documents.push(serde_json::from_slice(&text).unwrap()),
+                Frame::Ping(_) | Frame::Pong(_) => {}
+                other => panic!("{other:?} before {events} events"),
+            }
+        }
+        documents
+    }
+}
+
+fn event_list(document: &Value) -> &Vec<Value> {
+    document["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+        .as_array()
+        .unwrap()
+}
+
+fn event_list_len(document: &Value) -> usize {
+    event_list(document).len()
+}
+
+/// A pipeline whose subscriptions look for new events every 20 ms, with a regulator's token and
+/// its named query `ships` (shipping events).
+async fn pipeline_with_query(adjust: impl FnOnce(&mut trace_api::Config)) -> (Pipeline, String) {
+    let pipeline = Pipeline::start(|config| {
+        config.subscriptions.interval = Duration::from_millis(20);
+        adjust(config);
+    })
+    .await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let definition = json!({"name": "ships", "query": {"EQ_bizStep": "shipping"}});
+    let (status, _, body) = pipeline
+        .post(
+            "/queries",
+            &[("Authorization", &format!("Bearer {regulator}"))],
+            &serde_json::to_vec(&definition).unwrap(),
+        )
+        .await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    (pipeline, regulator)
+}
+
+const STREAM: &str = "/queries/ships/events?stream=true";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_sends_each_new_matching_event_once_recorded_until_its_token_is_revoked() {
+    let (pipeline, regulator) = pipeline_with_query(|_| {}).await;
+    let bearer = format!("Bearer {regulator}");
+    // Recorded before the stream opens: not sent (GET /queries/ships/events reads it).
+    pipeline.capture(vec![shipping(1, 0)]).await;
+    let mut socket = connect(&pipeline, STREAM, &[("Authorization", &bearer)])
+        .await
+        .unwrap();
+    // Two shipments and, between them, an event the query does not match.
+    pipeline
+        .capture(vec![
+            shipping(2, 1),
+            object(
+                2,
+                "OBSERVE",
+                &["urn:epc:id:sgtin:0614141.812345.3"],
+                "receiving",
+            ),
+            shipping(4, 3),
+        ])
+        .await;
+    let documents = socket.documents(2).await;
+    let events: Vec<&Value> = documents.iter().flat_map(event_list).collect();
+    let epcs: Vec<&str> = events
+        .iter()
+        .map(|event| event["epcList"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        epcs,
+        [
+            "urn:epc:id:sgtin:0614141.812345.2",
+            "urn:epc:id:sgtin:0614141.812345.4"
+        ]
+    );
+    let leaves: Vec<u64> = events
+        .iter()
+        .map(|event| event[LEDGER_MEMBER]["leafIndex"].as_u64().unwrap())
+        .collect();
+    assert!(leaves[0] < leaves[1], "{leaves:?}");
+    for document in &documents {
+        assert_eq!(document["type"], "EPCISQueryDocument");
+        assert_eq!(document["epcisBody"]["queryResults"]["queryName"], "ships");
+    }
+    // Each message was recorded in the access log before it was sent.
+    let admin = pipeline.db.connect().await.unwrap();
+    let recorded: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM access_log WHERE entry LIKE $1",
+            &[&format!("%\"method\":\"PUSH\",\"target\":\"{STREAM}\"%")],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(recorded, i64::try_from(documents.len()).unwrap());
+
+    // A ping is answered with its data.
+    socket
+        .send(Message::Ping(Bytes::from_static(b"are you there")))
+        .await;
+    loop {
+        match socket.next().await {
+            Frame::Pong(data) => {
+                assert_eq!(&data[..], b"are you there");
+                break;
+            }
+            Frame::Ping(_) => {}
+            other => panic!("{other:?} instead of the pong"),
+        }
+    }
+
+    // A second stream of the same token, ended by deleting its named query; the first, by
+    // revoking the token.
+    let mut second = connect(&pipeline, STREAM, &[("Authorization", &bearer)])
+        .await
+        .unwrap();
+    admin
+        .execute("DELETE FROM named_queries WHERE name = 'ships'", &[])
+        .await
+        .unwrap();
+    for socket in [&mut second, &mut socket] {
+        match socket.next().await {
+            Frame::Close(Some(reason)) => {
+                assert_eq!(reason.code, CloseCode::Normal, "{reason:?}");
+                assert!(
+                    reason.description.unwrap().contains("no named query"),
+                    "the deleted query is named"
+                );
+            }
+            other => panic!("{other:?} instead of a close"),
+        }
+    }
+    let (status, _, body) = pipeline
+        .post(
+            "/queries",
+            &[("Authorization", &bearer)],
+            &serde_json::to_vec(&json!({"name": "ships", "query": {}})).unwrap(),
+        )
+        .await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let mut third = connect(&pipeline, STREAM, &[("Authorization", &bearer)])
+        .await
+        .unwrap();
+    registry::revoke_access_token(
+        &admin,
+        &registry::TokenId::parse(&regulator[3..19]).unwrap(),
+    )
+    .await
+    .unwrap();
+    match third.next().await {
+        Frame::Close(Some(reason)) => {
+            assert_eq!(reason.code, CloseCode::Policy, "{reason:?}");
+            assert!(reason.description.unwrap().contains("revoked"));
+        }
+        other => panic!("{other:?} instead of a close"),
+    }
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_requests_of_another_form_are_refused_with_the_reason() {
+    let (pipeline, regulator) = pipeline_with_query(|config| {
+        config.subscriptions.max_per_token = 1;
+        config.grants.keys = vec![crate::grants::issuer().verifier_key().to_string()];
+    })
+    .await;
+    let bearer = format!("Bearer {regulator}");
+    let auth = [("Authorization", bearer.as_str())];
+    let refused = |answer: Result<Socket, (u16, Value)>, status: u16, says: &str| {
+        let Err((got, body)) = answer else {
+            panic!("a stream opened where {status} was due");
+        };
+        assert_eq!(got, status, "{body}");
+        let detail = body["detail"].as_str().unwrap_or_default().to_owned();
+        assert!(detail.contains(says), "{says:?} not in {detail:?}");
+    };
+    refused(connect(&pipeline, STREAM, &[]).await, 401, "access token");
+    refused(
+        connect(&pipeline, "/queries/nothing/events?stream=true", &auth).await,
+        404,
+        "no named query",
+    );
+    refused(
+        connect(&pipeline, "/queries/ships/events?minute=5&hour=1", &auth).await,
+        400,
+        "scheduled WebSocket subscriptions",
+    );
+    refused(
+        connect(&pipeline, "/queries/ships/events?stream=false", &auth).await,
+        400,
+        "stream=false",
+    );
+    refused(
+        connect(
+            &pipeline,
+            "/queries/ships/events?stream=true&perPage=5",
+            &auth,
+        )
+        .await,
+        400,
+        "perPage is not a parameter of a WebSocket subscription",
+    );
+    // A grant that may query but not subscribe.
+    let id = crate::grants::issue(
+        &pipeline,
+        ledger::grant::Role::Regulator,
+        &[],
+        &[ledger::grant::Permission::Query],
+        3600,
+    )
+    .await;
+    let grantee = crate::grants::grantee();
+    let signed = crate::grants::signed(
+        &grantee,
+        &id,
+        "GET",
+        STREAM,
+        None,
+        crate::grants::now(),
+        "ws",
+    );
+    let signed: Vec<(&str, &str)> = signed
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    refused(
+        connect(&pipeline, STREAM, &signed).await,
+        403,
+        "`subscribe`",
+    );
+    // stream=true without the handshake.
+    let (status, _, body) = pipeline.get_with(STREAM, &auth).await;
+    assert_eq!(status, 400);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not its handshake"),
+        "{body}"
+    );
+    // One stream per token here: a second is refused until the first closes.
+    let mut first = connect(&pipeline, STREAM, &auth).await.unwrap();
+    refused(
+        connect(&pipeline, STREAM, &auth).await,
+        422,
+        "WebSocket streams open",
+    );
+    // A client's message: the stream takes none, and closes.
+    first.send(Message::Text("hello".into())).await;
+    match first.next().await {
+        Frame::Close(Some(reason)) => assert_eq!(reason.code, CloseCode::Unsupported),
+        other => panic!("{other:?} instead of a close"),
+    }
+    drop(first);
+    // Its place is given back once the stream is over.
+    let mut opened = None;
+    for _ in 0..300 {
+        match connect(&pipeline, STREAM, &auth).await {
+            Ok(socket) => {
+                opened = Some(socket);
+                break;
+            }
+            Err((422, _)) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err((status, body)) => panic!("{status} {body}"),
+        }
+    }
+    let mut again = opened.expect("the closed stream's place was given back within 6 s");
+    again.send(Message::Close(None)).await;
+    assert!(matches!(again.next().await, Frame::Close(_)));
+    pipeline.stop().await;
+}
