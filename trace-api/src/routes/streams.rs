@@ -32,7 +32,6 @@ use tokio::sync::mpsc;
 use tokio_util::codec::{Decoder as _, Encoder as _};
 
 use epcis::query::EventQuery;
-use ledger::TreeSize;
 use registry::Permission;
 
 use crate::problem::{EpcisException, Problem};
@@ -376,18 +375,10 @@ impl Pump {
         let body = super::subscriptions::query_document(&self.name, None, events);
         // Recorded before it leaves, as any answer to a credential.
         let target = format!("/queries/{}/events?stream=true", self.name);
-        let as_of = TreeSize::new(size).unwrap_or(TreeSize::ZERO);
-        let entry = crate::access_log::AccessLog::entry_of(
-            &access,
-            "PUSH",
-            target,
-            Some(body.as_bytes()),
-            count,
-            as_of,
-        );
-        match entry {
-            Ok(entry) if self.log.record(&entry).await.is_ok() => {}
-            _ => return Ok(None),
+        let recorded =
+            super::subscriptions::record_push(&self.log, &access, target, &body, count, size).await;
+        if recorded.is_err() {
+            return Ok(None);
         }
         state.metrics.access_recorded();
         self.from = to;

@@ -627,18 +627,7 @@ async fn deliver(
         "/queries/{}/subscriptions/{}",
         subscription.query, subscription.id
     );
-    let as_of = TreeSize::new(size).unwrap_or(TreeSize::ZERO);
-    let recorded = match crate::access_log::AccessLog::entry_of(
-        &access,
-        "PUSH",
-        target,
-        Some(body.as_bytes()),
-        count,
-        as_of,
-    ) {
-        Ok(entry) => log.record(&entry).await,
-        Err(problem) => Err(problem),
-    };
+    let recorded = record_push(log, &access, target, &body, count, size).await;
     if let Err(problem) = recorded {
         return Turn::Failed(format!("not recorded in the access log: {problem}"));
     }
@@ -682,6 +671,29 @@ async fn deliver(
         Ok(Err(why)) => Turn::Failed(format!("the receiver was not reached: {why}")),
         Err(error) => Turn::Failed(format!("the delivery did not run: {error}")),
     }
+}
+
+/// Records, in the access log, a message `body` of `count` events pushed to `access`'s holder
+/// (method `PUSH`, `target` naming the subscription) as of the ledger checkpoint of `size`: its
+/// leaf index once durable.
+pub(super) async fn record_push(
+    log: &crate::access_log::AccessLog,
+    access: &Access,
+    target: String,
+    body: &str,
+    count: usize,
+    size: u64,
+) -> Result<u64, Problem> {
+    let as_of = TreeSize::new(size).unwrap_or(TreeSize::ZERO);
+    let entry = crate::access_log::AccessLog::entry_of(
+        access,
+        "PUSH",
+        target,
+        Some(body.as_bytes()),
+        count,
+        as_of,
+    )?;
+    log.record(&entry).await
 }
 
 /// The `EPCISQueryDocument` a subscription (`id`, a webhook's; none for a WebSocket stream) of

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::common::{Pipeline, SITE, header, segment};
 use crate::query::{ITEM_1, journey, token};
-use crate::subscriptions::{Received, Receiver, shipping};
+use crate::subscriptions::{Received, Receiver, shipping, wait_for_paused};
 
 fn key(name: &str, byte: u8) -> NoteSignerKey {
     NoteSignerKey::from_seed(KeyName::parse(name).unwrap(), &[byte; 32])
@@ -467,25 +467,7 @@ async fn a_grant_s_subscription_delivers_until_the_grant_is_revoked() {
         .await
         .unwrap();
     pipeline.capture(vec![shipping(2, 1)]).await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let waiting: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM subscriptions WHERE last_failure LIKE 'paused: %revoked'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting == 1 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the revoked grant's subscription never paused"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_for_paused(&admin, 1).await;
     assert_eq!(
         receiver.got().len(),
         1,

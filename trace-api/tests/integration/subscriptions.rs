@@ -182,6 +182,29 @@ async fn subscribed(
     (receiver, dest, made)
 }
 
+/// Waits until `count` subscriptions wait, paused because their credential was revoked.
+pub(crate) async fn wait_for_paused(admin: &tokio_postgres::Client, count: i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM subscriptions WHERE last_failure LIKE 'paused: %revoked'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting == count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{waiting} subscriptions of revoked credentials paused, not {count}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A shipping event of item `n`, `minutes` after the journey's start.
 pub(crate) fn shipping(n: u32, minutes: u32) -> Value {
     object(
@@ -429,25 +452,7 @@ async fn new_matching_events_are_delivered_until_taken_signed_and_recorded() {
         .await
         .unwrap();
     pipeline.capture(vec![shipping(5, 5)]).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let waiting: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM subscriptions WHERE last_failure LIKE 'paused: %revoked'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting == 2 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the revoked token's subscriptions never paused"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_paused(&admin, 2).await;
     assert_eq!(
         receiver.got().len(),
         3,
