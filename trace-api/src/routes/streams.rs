@@ -270,6 +270,14 @@ struct Pump {
     _permit: Permit,
 }
 
+/// However the stream ends (a close, the client gone, the server stopping), it is counted closed
+/// once: the body stream, and its pump with it, is dropped then.
+impl Drop for Pump {
+    fn drop(&mut self) {
+        self.state.metrics.stream_closed();
+    }
+}
+
 impl Pump {
     /// The next frame to send, encoded; `None` once the stream is over.
     async fn next(&mut self) -> Option<Bytes> {
@@ -304,7 +312,6 @@ impl Pump {
     /// The close frame that ends the stream.
     fn close(&mut self, reason: Option<CloseReason>) -> Option<Bytes> {
         self.closed = true;
-        self.state.metrics.stream_closed();
         self.encode(Message::Close(reason))
     }
 

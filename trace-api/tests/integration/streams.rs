@@ -151,6 +151,18 @@ async fn pipeline_with_query(adjust: impl FnOnce(&mut trace_api::Config)) -> (Pi
 
 const STREAM: &str = "/queries/ships/events?stream=true";
 
+/// The gauge of open WebSocket streams, as `/metrics` shows it.
+async fn streams_open(pipeline: &Pipeline) -> i64 {
+    let (_, metrics) = pipeline.get_text("/metrics").await;
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("trace_streams_open "))
+        .expect("the gauge is exported")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_sends_each_new_matching_event_once_recorded_until_its_token_is_revoked() {
     let (pipeline, regulator) = pipeline_with_query(|_| {}).await;
@@ -379,7 +391,17 @@ async fn stream_requests_of_another_form_are_refused_with_the_reason() {
         }
     }
     let mut again = opened.expect("the closed stream's place was given back within 6 s");
+    assert_eq!(streams_open(&pipeline).await, 1);
     again.send(Message::Close(None)).await;
     assert!(matches!(again.next().await, Frame::Close(_)));
+    drop(again);
+    // Every stream that ended, whichever way, is counted closed.
+    for _ in 0..300 {
+        if streams_open(&pipeline).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(streams_open(&pipeline).await, 0);
     pipeline.stop().await;
 }
