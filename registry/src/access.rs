@@ -184,24 +184,8 @@ pub async fn create_access_token(
         }
         _ => {}
     }
-    for site in sites {
-        let exists = client
-            .query_opt("SELECT 1 FROM sites WHERE site_id = $1", &[&site.as_str()])
-            .await?;
-        if exists.is_none() {
-            return Err(RegistryError::NoSuchSite(site.as_str().to_owned()));
-        }
-    }
-    let seconds = expires_in
-        .map(|duration| {
-            i64::try_from(duration.as_secs())
-                .ok()
-                .filter(|seconds| *seconds > 0)
-                .ok_or_else(|| {
-                    RegistryError::Invalid("an expiry is at least one second away".to_owned())
-                })
-        })
-        .transpose()?;
+    check_sites(client, sites).await?;
+    let seconds = expires_in.map(expiry_seconds).transpose()?;
     let token = SiteToken::generate().map_err(|error| RegistryError::Random(error.to_string()))?;
     let hash: [u8; 32] = Sha256::digest(token.secret_bytes()).into();
     let sites: Vec<&str> = sites.iter().map(SiteId::as_str).collect();
@@ -220,6 +204,27 @@ pub async fn create_access_token(
         )
         .await?;
     Ok(token)
+}
+
+/// Fails unless every one of `sites` is registered.
+pub(crate) async fn check_sites(client: &Client, sites: &[SiteId]) -> Result<(), RegistryError> {
+    for site in sites {
+        let exists = client
+            .query_opt("SELECT 1 FROM sites WHERE site_id = $1", &[&site.as_str()])
+            .await?;
+        if exists.is_none() {
+            return Err(RegistryError::NoSuchSite(site.as_str().to_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// A credential's lifetime in whole seconds: at least one.
+pub(crate) fn expiry_seconds(lifetime: Duration) -> Result<i64, RegistryError> {
+    i64::try_from(lifetime.as_secs())
+        .ok()
+        .filter(|seconds| *seconds > 0)
+        .ok_or_else(|| RegistryError::Invalid("an expiry is at least one second away".to_owned()))
 }
 
 /// Revokes an access token for good.

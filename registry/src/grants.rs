@@ -65,20 +65,8 @@ pub async fn issue_grant(
     request: &GrantRequest,
     issuer: &NoteSignerKey,
 ) -> Result<(Grant, String), RegistryError> {
-    for site in &request.sites {
-        let exists = client
-            .query_opt("SELECT 1 FROM sites WHERE site_id = $1", &[&site.as_str()])
-            .await?;
-        if exists.is_none() {
-            return Err(RegistryError::NoSuchSite(site.as_str().to_owned()));
-        }
-    }
-    let seconds = i64::try_from(request.expires_in.as_secs())
-        .ok()
-        .filter(|seconds| *seconds > 0)
-        .ok_or_else(|| {
-            RegistryError::Invalid("a grant expires at least one second from now".to_owned())
-        })?;
+    crate::access::check_sites(client, &request.sites).await?;
+    let seconds = crate::access::expiry_seconds(request.expires_in)?;
     let now: i64 = client
         .query_one("SELECT extract(epoch FROM now())::bigint", &[])
         .await?

@@ -81,6 +81,8 @@
 //!                               # (default: none, and then no request made with a grant is taken)
 //! max_skew = "300s"             # how far a request signature's `created` may be from now
 //! max_nonces = 100000           # signed requests remembered (per process) to refuse replays
+//! max_nonces_per_grant = 10000  # of them, one grant's at most (429 beyond: one grantee's flood
+//!                               # holds back only itself)
 //!
 //! [log]
 //! format = "text"               # or "json"
@@ -172,7 +174,10 @@ const SCHEMA: Schema = Schema {
                 "timeout",
             ],
         ),
-        ("grants", &["keys", "max_skew", "max_nonces"]),
+        (
+            "grants",
+            &["keys", "max_skew", "max_nonces", "max_nonces_per_grant"],
+        ),
         ("log", &["format", "filter"]),
     ],
     strict: false,
@@ -223,6 +228,10 @@ pub struct GrantsConfig {
     /// replay; beyond it, signed requests wait their turn (`503`) (default 100,000).
     #[serde(default = "default_grant_nonces")]
     pub max_nonces: usize,
+    /// Of those, how many one grant may hold: beyond it, its signed requests wait (`429`), and
+    /// the other grants' are taken (default 10,000).
+    #[serde(default = "default_grant_nonces_per_grant")]
+    pub max_nonces_per_grant: usize,
 }
 
 impl Default for GrantsConfig {
@@ -231,6 +240,7 @@ impl Default for GrantsConfig {
             keys: Vec::new(),
             max_skew: default_grant_skew(),
             max_nonces: default_grant_nonces(),
+            max_nonces_per_grant: default_grant_nonces_per_grant(),
         }
     }
 }
@@ -241,6 +251,10 @@ fn default_grant_skew() -> Duration {
 
 fn default_grant_nonces() -> usize {
     100_000
+}
+
+fn default_grant_nonces_per_grant() -> usize {
+    10_000
 }
 
 /// `[recalls]`: where `POST /recalls` captures the events that record a recall.
@@ -785,9 +799,13 @@ impl Config {
         if let Err(error) = self.grant_issuers() {
             return invalid(&format!("grants.keys: {error}"));
         }
-        if self.grants.max_skew.is_zero() || self.grants.max_nonces == 0 {
+        let grants = &self.grants;
+        if grants.max_skew.is_zero()
+            || grants.max_nonces_per_grant == 0
+            || grants.max_nonces < grants.max_nonces_per_grant
+        {
             return invalid(
-                "grants.max_skew must be more than 0s and grants.max_nonces at least 1",
+                "grants.max_skew must be more than 0s, grants.max_nonces_per_grant at least 1 and grants.max_nonces at least grants.max_nonces_per_grant",
             );
         }
         for key in &self.ledger.checkpoint_keys {
@@ -974,6 +992,7 @@ mod tests {
                 ("TAGTRAIL_TRACE_GRANTS_KEYS", &keys),
                 ("TAGTRAIL_TRACE_GRANTS_MAX_SKEW", "60s"),
                 ("TAGTRAIL_TRACE_GRANTS_MAX_NONCES", "10"),
+                ("TAGTRAIL_TRACE_GRANTS_MAX_NONCES_PER_GRANT", "4"),
             ]),
             url(),
         )
@@ -981,8 +1000,12 @@ mod tests {
         assert_eq!(config.grants.keys, std::slice::from_ref(&key));
         assert_eq!(config.grant_issuers().unwrap().keys().len(), 1);
         assert_eq!(
-            (config.grants.max_skew, config.grants.max_nonces),
-            (Duration::from_secs(60), 10)
+            (
+                config.grants.max_skew,
+                config.grants.max_nonces,
+                config.grants.max_nonces_per_grant
+            ),
+            (Duration::from_secs(60), 10, 4)
         );
         let twice = format!("[\"{key}\", \"{key}\"]");
         for (variable, value, says) in [
@@ -994,6 +1017,11 @@ mod tests {
             ("TAGTRAIL_TRACE_GRANTS_KEYS", twice.as_str(), "grants.keys"),
             ("TAGTRAIL_TRACE_GRANTS_MAX_SKEW", "0s", "grants.max_skew"),
             ("TAGTRAIL_TRACE_GRANTS_MAX_NONCES", "0", "grants.max_nonces"),
+            (
+                "TAGTRAIL_TRACE_GRANTS_MAX_NONCES_PER_GRANT",
+                "0",
+                "grants.max_nonces_per_grant",
+            ),
         ] {
             let message = Config::load(None, env(&[(variable, value)]), url())
                 .unwrap_err()

@@ -8,7 +8,7 @@
 //! clock-skew window; the memory is this process's, so a request replayed to another trace-api
 //! process of the same deployment within the window is answered again (and logged again).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,6 +31,10 @@ pub enum GrantRefused {
     /// Any reason the caller is told (`401`).
     #[error("{0}")]
     Unauthenticated(String),
+    /// This grant made as many signed requests in the window as one grant may (`429`, retry
+    /// after so many seconds).
+    #[error("this grant made as many signed requests as one grant may in {0} s: slow down")]
+    GrantBusy(u64),
     /// Too many signed requests are remembered to take another now (`503`).
     #[error("too many signed requests in the last {0} s to remember another: try again shortly")]
     Busy(u64),
@@ -46,56 +50,96 @@ fn refused(why: impl Into<String>) -> GrantRefused {
     GrantRefused::Unauthenticated(why.into())
 }
 
-/// The nonces of signed requests taken, each until its signature's window closes.
+/// The nonces of signed requests taken, each until its signature's window closes: at most
+/// `most` in all and `per_grant` of one grant, so that one grantee's flood of signed requests
+/// holds back only itself.
 #[derive(Debug)]
 struct Nonces {
     most: usize,
+    per_grant: usize,
     seen: HashSet<(String, String)>,
+    /// How many each grant holds.
+    held: HashMap<String, usize>,
     /// When each is forgotten (Unix seconds), with an insertion number to keep keys distinct.
     forget: BTreeMap<(u64, u64), (String, String)>,
     inserted: u64,
 }
 
+/// Why a nonce was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taken {
+    /// Taken now.
+    Fresh,
+    /// Taken before: a replay.
+    Replayed,
+    /// Its grant holds its share already.
+    GrantFull,
+    /// The memory is full.
+    Full,
+}
+
 impl Nonces {
-    /// Takes `(grant, nonce)` until `until`: `Ok(false)` when it was taken before, an error when
-    /// no more fit.
-    fn take(&mut self, key: (String, String), until: u64, now: u64) -> Result<bool, ()> {
+    fn new(most: usize, per_grant: usize) -> Self {
+        Self {
+            most,
+            per_grant,
+            seen: HashSet::new(),
+            held: HashMap::new(),
+            forget: BTreeMap::new(),
+            inserted: 0,
+        }
+    }
+
+    /// Takes `(grant, nonce)` until `until`, forgetting first those whose time has come.
+    fn take(&mut self, key: (String, String), until: u64, now: u64) -> Taken {
         while let Some(entry) = self.forget.first_entry() {
             if entry.key().0 > now {
                 break;
             }
-            self.seen.remove(&entry.remove());
+            let forgotten = entry.remove();
+            if let Some(held) = self.held.get_mut(&forgotten.0) {
+                *held -= 1;
+                if *held == 0 {
+                    self.held.remove(&forgotten.0);
+                }
+            }
+            self.seen.remove(&forgotten);
         }
         if self.seen.contains(&key) {
-            return Ok(false);
+            return Taken::Replayed;
+        }
+        if self.held.get(&key.0).copied().unwrap_or(0) >= self.per_grant {
+            return Taken::GrantFull;
         }
         if self.seen.len() >= self.most {
-            return Err(());
+            return Taken::Full;
         }
         self.inserted += 1;
         self.forget.insert((until, self.inserted), key.clone());
+        *self.held.entry(key.0.clone()).or_default() += 1;
         self.seen.insert(key);
-        Ok(true)
+        Taken::Fresh
     }
 }
 
-fn now_seconds() -> u64 {
+/// This service's clock, in Unix seconds.
+pub(crate) fn now_seconds() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs())
 }
 
 impl Grants {
-    pub fn new(issuers: NoteVerifiers, max_skew: Duration, max_nonces: usize) -> Self {
+    pub fn new(
+        issuers: NoteVerifiers,
+        max_skew: Duration,
+        max_nonces: usize,
+        max_nonces_per_grant: usize,
+    ) -> Self {
         Self {
             issuers,
             max_skew: max_skew.as_secs().max(1),
-            nonces: Mutex::new(Nonces {
-                most: max_nonces,
-                seen: HashSet::new(),
-                forget: BTreeMap::new(),
-                inserted: 0,
-            }),
+            nonces: Mutex::new(Nonces::new(max_nonces, max_nonces_per_grant)),
         }
     }
 
@@ -217,13 +261,17 @@ impl Grants {
             .nonces
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take((grant.id.clone(), received.nonce.clone()), until, now)
-            .map_err(|()| GrantRefused::Busy(self.max_skew * 2))?;
-        if !taken {
-            return Err(refused(format!(
-                "a request signed with nonce {:?} was taken before: sign each request anew",
-                received.nonce
-            )));
+            .take((grant.id.clone(), received.nonce.clone()), until, now);
+        match taken {
+            Taken::Fresh => {}
+            Taken::Replayed => {
+                return Err(refused(format!(
+                    "a request signed with nonce {:?} was taken before: sign each request anew",
+                    received.nonce
+                )));
+            }
+            Taken::GrantFull => return Err(GrantRefused::GrantBusy(self.max_skew)),
+            Taken::Full => return Err(GrantRefused::Busy(self.max_skew * 2)),
         }
         Ok(registry::access_of_grant(&grant)?)
     }
@@ -233,41 +281,66 @@ impl Grants {
 mod tests {
     use super::*;
 
-    fn nonces(most: usize) -> Nonces {
-        Nonces {
-            most,
-            seen: HashSet::new(),
-            forget: BTreeMap::new(),
-            inserted: 0,
-        }
+    fn key(grant: &str, nonce: &str) -> (String, String) {
+        (grant.to_owned(), nonce.to_owned())
     }
 
-    fn key(nonce: &str) -> (String, String) {
-        ("0123456789abcdef".to_owned(), nonce.to_owned())
-    }
+    const A: &str = "0123456789abcdef";
+    const B: &str = "fedcba9876543210";
 
     #[test]
     fn a_nonce_is_taken_once_until_its_window_closes() {
-        let mut memory = nonces(10);
-        assert_eq!(memory.take(key("a"), 100, 50), Ok(true));
-        assert_eq!(memory.take(key("a"), 100, 60), Ok(false), "a replay");
-        assert_eq!(memory.take(key("b"), 100, 60), Ok(true), "another nonce");
+        let mut memory = Nonces::new(10, 10);
+        assert_eq!(memory.take(key(A, "a"), 100, 50), Taken::Fresh);
+        assert_eq!(memory.take(key(A, "a"), 100, 60), Taken::Replayed);
+        assert_eq!(
+            memory.take(key(A, "b"), 100, 60),
+            Taken::Fresh,
+            "another nonce"
+        );
+        assert_eq!(
+            memory.take(key(B, "a"), 100, 60),
+            Taken::Fresh,
+            "another grant's"
+        );
         // Once its window closed, the signature is refused for its age: the nonce is forgotten.
-        assert_eq!(memory.take(key("a"), 200, 100), Ok(true));
-        assert_eq!(memory.seen.len(), 1, "b was forgotten too");
+        assert_eq!(memory.take(key(A, "a"), 200, 100), Taken::Fresh);
+        assert_eq!(memory.seen.len(), 1, "the others were forgotten too");
+        assert_eq!(memory.held.get(A), Some(&1));
+        assert_eq!(memory.held.get(B), None);
     }
 
     #[test]
     fn a_full_memory_refuses_rather_than_forgets() {
-        let mut memory = nonces(2);
-        assert_eq!(memory.take(key("a"), 100, 0), Ok(true));
-        assert_eq!(memory.take(key("b"), 100, 0), Ok(true));
-        assert_eq!(memory.take(key("c"), 100, 0), Err(()));
-        assert_eq!(memory.take(key("a"), 100, 0), Ok(false), "still remembered");
+        let mut memory = Nonces::new(2, 2);
+        assert_eq!(memory.take(key(A, "a"), 100, 0), Taken::Fresh);
+        assert_eq!(memory.take(key(B, "b"), 100, 0), Taken::Fresh);
+        assert_eq!(memory.take(key(A, "c"), 100, 0), Taken::Full);
         assert_eq!(
-            memory.take(key("c"), 200, 100),
-            Ok(true),
+            memory.take(key(A, "a"), 100, 0),
+            Taken::Replayed,
+            "still remembered"
+        );
+        assert_eq!(
+            memory.take(key(A, "c"), 200, 100),
+            Taken::Fresh,
             "room once a and b expire"
+        );
+    }
+
+    /// One grantee flooding signed requests fills its own share, not the others' room.
+    #[test]
+    fn one_grant_holds_its_share_only() {
+        let mut memory = Nonces::new(10, 3);
+        for nonce in ["1", "2", "3"] {
+            assert_eq!(memory.take(key(A, nonce), 100, 0), Taken::Fresh);
+        }
+        assert_eq!(memory.take(key(A, "4"), 100, 0), Taken::GrantFull);
+        assert_eq!(memory.take(key(B, "1"), 100, 0), Taken::Fresh);
+        assert_eq!(
+            memory.take(key(A, "4"), 200, 100),
+            Taken::Fresh,
+            "its share comes back"
         );
     }
 }

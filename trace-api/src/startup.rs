@@ -155,6 +155,7 @@ impl Application {
                 .map_err(|error| anyhow::anyhow!("grants.keys: {error}"))?,
             config.grants.max_skew,
             config.grants.max_nonces,
+            config.grants.max_nonces_per_grant,
         );
         let streams = crate::routes::streams::Streams::new(
             usize::try_from(config.subscriptions.max_per_token).unwrap_or(usize::MAX),

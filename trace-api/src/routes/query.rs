@@ -35,7 +35,7 @@
 //! another credential is refused (`QueryParameterException`).
 
 use std::ops::Range;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -54,7 +54,7 @@ use ledger_store::{Lookup, StoredEntry};
 use registry::{Access, AccessRefused, Permission, Role, SiteToken};
 use subtle::ConstantTimeEq as _;
 
-use crate::grants::GrantRefused;
+use crate::grants::{GrantRefused, now_seconds};
 
 use crate::problem::{EpcisException, Problem};
 use crate::reader::View;
@@ -193,12 +193,6 @@ fn query_digest(query: &EventQuery, access: &Access) -> [u8; 16] {
     digest
 }
 
-fn now_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs())
-}
-
 /// The access a request's credential grants, if it may do `permission`: an access token
 /// (`Authorization: Bearer <token>`) or a signed grant (the request signed with the grant's key,
 /// RFC 9421: `Signature-Input` and `Signature`; `crate::grants`). `401` when there is none, or
@@ -219,6 +213,7 @@ pub(super) async fn authenticate(
             .await
             .map_err(|refused| match refused {
                 GrantRefused::Unauthenticated(why) => unauthenticated(&why),
+                GrantRefused::GrantBusy(retry_after) => Problem::RateLimited { retry_after },
                 GrantRefused::Busy(_) | GrantRefused::Pool(_) => Problem::unavailable(&refused),
                 GrantRefused::Registry(registry::ReadError::Query(error)) => {
                     Problem::unavailable(&error)

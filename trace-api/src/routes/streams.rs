@@ -9,8 +9,9 @@
 //! has taken the last, so a client that reads slowly slows its own stream and holds no more than
 //! one message in memory. The client's frames are read by a task of their own: a ping is answered
 //! with a pong, a close with a close; a client that sends more control frames than the stream
-//! takes is cut off. Each round re-reads the credential and the named query: a revoked or expired
-//! credential closes the stream (`1008`, saying why), a deleted named query too (`1000`).
+//! takes is cut off. The credential and the named query are read again before each message, and
+//! every 5 s while there is nothing to send: a revoked or expired credential closes the stream
+//! (`1008`, saying why), a deleted named query too (`1000`).
 //! Streams are bounded per credential and per process (`subscriptions.max_streams`).
 //!
 //! Not supported: scheduled WebSocket subscriptions (`second`, `minute`, ... parameters), refused
@@ -52,6 +53,10 @@ const MAX_CLIENT_FRAME: usize = 4096;
 
 /// How many control frames of a client wait for the stream to answer them before it is cut off.
 const CONTROL_QUEUE: usize = 8;
+
+/// How often a stream with nothing new to send reads its credential and named query again (one
+/// with something new reads them before each message).
+const RECHECK_IDLE: Duration = Duration::from_secs(5);
 
 /// How long a stream with nothing to send stays silent before it pings the client.
 const PING_AFTER: Duration = Duration::from_secs(30);
@@ -205,6 +210,7 @@ pub(super) async fn subscribe(
         codec: Codec::new(),
         closed: false,
         idle: Duration::ZERO,
+        checked: std::time::Instant::now(),
         _permit: permit,
     };
     let frames = futures_util::stream::unfold(pump, |mut pump| async move {
@@ -267,6 +273,8 @@ struct Pump {
     closed: bool,
     /// How long nothing was sent.
     idle: Duration,
+    /// When the credential and the named query were last read.
+    checked: std::time::Instant,
     _permit: Permit,
 }
 
@@ -333,6 +341,15 @@ impl Pump {
     /// the same leaf); `Err` with why the stream ends.
     async fn round(&mut self) -> Result<Option<String>, CloseReason> {
         let state = &self.state;
+        let Ok(view) = state.views.latest(&state.store).await else {
+            return Ok(None);
+        };
+        let size = view.size().get();
+        // Nothing new: the credential and the query are read again only now and then.
+        if size <= self.from && self.checked.elapsed() < RECHECK_IDLE {
+            return Ok(None);
+        }
+        self.checked = std::time::Instant::now();
         let access = match super::subscriptions::access_of(state, &self.credential).await {
             Ok(access) => access,
             Err(super::subscriptions::Turn::Paused(why)) => {
@@ -353,10 +370,6 @@ impl Pump {
             }
             Err(_) => return Ok(None),
         }
-        let Ok(view) = state.views.latest(&state.store).await else {
-            return Ok(None);
-        };
-        let size = view.size().get();
         if size <= self.from {
             return Ok(None);
         }

@@ -387,6 +387,33 @@ async fn a_partner_grant_reads_its_sites_only_and_an_expired_or_tampered_grant_n
     assert!(answer["detail"].as_str().unwrap().contains(&short));
 }
 
+/// A grantee flooding signed requests uses up its own share of the replay memory: it waits
+/// (`429`), and another grantee is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_grantee_s_flood_of_signed_requests_holds_back_only_itself() {
+    let pipeline = Pipeline::start(|config| {
+        config.grants.keys = vec![issuer().verifier_key().to_string()];
+        config.grants.max_nonces = 4;
+        config.grants.max_nonces_per_grant = 2;
+    })
+    .await;
+    pipeline.capture(journey()).await;
+    let flooder = issue(&pipeline, Role::Regulator, &[], &[Permission::Query], 3600).await;
+    let other = issue(&pipeline, Role::Regulator, &[], &[Permission::Query], 3600).await;
+    let me = grantee();
+    for nonce in ["f-1", "f-2"] {
+        let headers = signed(&me, &flooder, "GET", "/events", None, now(), nonce);
+        let (status, _, answer) = get(&pipeline, "/events", &headers).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let headers = signed(&me, &flooder, "GET", "/events", None, now(), "f-3");
+    let (status, _, answer) = get(&pipeline, "/events", &headers).await;
+    assert_eq!(status, 429, "{answer}");
+    let headers = signed(&me, &other, "GET", "/events", None, now(), "o-1");
+    let (status, _, answer) = get(&pipeline, "/events", &headers).await;
+    assert_eq!(status, 200, "the other grantee is answered: {answer}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_without_grant_keys_takes_no_grant() {
     let pipeline = Pipeline::start(|_| {}).await;
