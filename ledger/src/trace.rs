@@ -63,7 +63,8 @@ use crate::history::authority::Authority;
 use crate::history::{Item, Parties, SourceEvent, assess_relations, text_list};
 use crate::ids::OrganisationId;
 use crate::index::{
-    EPC_MEMBERS as EPC_LISTS, LOT_NUMBER_NAMES, QUANTITY_MEMBERS as QUANTITY_LISTS, gtin_and_lot,
+    EPC_MEMBERS as EPC_LISTS, IndexKey, LOT_NUMBER_NAMES, QUANTITY_MEMBERS as QUANTITY_LISTS,
+    day_of, gtin_and_lot,
 };
 use crate::size::LeafIndex;
 
@@ -196,11 +197,43 @@ impl Subject {
         }
     }
 
-    /// Whether `event` names it (as an EPC, a quantity's class, a commissioning lot or a place).
+    /// Whether `event` names it: as an EPC, a quantity's class or a commissioning lot; a place
+    /// as where the event happened (its `readPoint` or `bizLocation`: the events a trace from a
+    /// place reads, and the ones the index lists under the place's days).
     pub fn named_by(&self, event: &Map<String, Value>) -> bool {
         match self {
-            Self::Location(_) => places(event).iter().any(|(place, _)| place == self),
+            Self::Location(_) => places(event)
+                .iter()
+                .any(|(place, edge)| *edge == EdgeKind::SeenAt && place == self),
             _ => subjects_of(event).contains(self),
+        }
+    }
+
+    /// The keys under which the verifiable index lists every event naming it that a trace's
+    /// source gives when asked over `span` ([`crate::index`]): an item's or container's `epc`
+    /// key, a lot's `lot` key, a place's `location-day` key for each UTC day of the span. `None`
+    /// when no keys do: a class (a trace never reads one), a lot of a GTIN that is not 14
+    /// digits, a place over an open span or one of more than
+    /// [`MAX_COVER_DAYS`](crate::bundle::MAX_COVER_DAYS) days.
+    pub fn index_keys(&self, span: Span) -> Option<Vec<IndexKey>> {
+        match self {
+            Self::Epc(id) => Some(vec![IndexKey::epc(id)]),
+            Self::Lot { gtin, lot } => IndexKey::lot(gtin, lot).map(|key| vec![key]),
+            Self::Class(_) => None,
+            Self::Location(id) => {
+                if span.from == i128::MIN || span.until == i128::MAX {
+                    return None;
+                }
+                let (first, last) = (day_of(span.from), day_of(span.until));
+                if last.saturating_sub(first) >= crate::bundle::MAX_COVER_DAYS {
+                    return None;
+                }
+                Some(
+                    (first..=last)
+                        .map(|day| IndexKey::location_day(id, day))
+                        .collect(),
+                )
+            }
         }
     }
 }
@@ -1661,11 +1694,38 @@ impl InMemory {
         request: &TraceRequest,
         parties: &Parties,
     ) -> Result<Trace, TraceError<std::convert::Infallible>> {
-        let future = std::pin::pin!(trace(self, request, parties));
-        match future.poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
-            std::task::Poll::Ready(result) => result,
-            std::task::Poll::Pending => unreachable!("the memory source answers at once"),
+        ready(trace(self, request, parties))
+    }
+
+    /// [`trace`] over these events, with what it asked about and the events it read
+    /// ([`Noting`]).
+    pub fn trace_noting(&self, request: &TraceRequest, parties: &Parties) -> Noted {
+        let noting = Noting::new(self);
+        let trace = ready(trace(&noting, request, parties));
+        Noted {
+            trace,
+            asked: noting.asked(),
+            read: noting.given(),
         }
+    }
+}
+
+/// A trace over events in memory, with what it asked about and read.
+#[derive(Debug)]
+pub struct Noted {
+    pub trace: Result<Trace, TraceError<std::convert::Infallible>>,
+    /// Each subject asked about, with the span it was asked over.
+    pub asked: Vec<(Subject, Span)>,
+    /// The leaves of the events read.
+    pub read: BTreeSet<LeafIndex>,
+}
+
+/// The output of a future over the memory source, which never waits.
+fn ready<F: Future>(future: F) -> F::Output {
+    let future = std::pin::pin!(future);
+    match future.poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+        std::task::Poll::Ready(result) => result,
+        std::task::Poll::Pending => unreachable!("the memory source answers at once"),
     }
 }
 
@@ -1693,6 +1753,75 @@ impl TraceSource for InMemory {
             .cloned()
             .collect())
     }
+}
+
+/// A source that notes what a trace asks of another: each subject, with the span it was asked
+/// over, and the leaf of every event given. What a trace export rests on: the index keys of what
+/// was asked ([`Subject::index_keys`]) and the events read.
+#[derive(Debug)]
+pub struct Noting<'a, S> {
+    source: &'a S,
+    asked: std::cell::RefCell<Vec<(Subject, Span)>>,
+    given: std::cell::RefCell<BTreeSet<LeafIndex>>,
+}
+
+impl<'a, S> Noting<'a, S> {
+    /// Notes what is asked of `source`.
+    pub fn new(source: &'a S) -> Self {
+        Self {
+            source,
+            asked: std::cell::RefCell::new(Vec::new()),
+            given: std::cell::RefCell::new(BTreeSet::new()),
+        }
+    }
+
+    /// Each subject asked about, with the span it was asked over, in the order asked.
+    pub fn asked(&self) -> Vec<(Subject, Span)> {
+        self.asked.borrow().clone()
+    }
+
+    /// The leaf of every event given.
+    pub fn given(&self) -> BTreeSet<LeafIndex> {
+        self.given.borrow().clone()
+    }
+}
+
+impl<S: TraceSource> TraceSource for Noting<'_, S> {
+    type Error = S::Error;
+
+    async fn events(
+        &self,
+        subjects: &[Subject],
+        span: Span,
+        known: &(dyn Fn(LeafIndex) -> bool + Sync),
+    ) -> Result<Vec<SourceEvent<bool>>, Self::Error> {
+        let events = self.source.events(subjects, span, known).await?;
+        self.asked
+            .borrow_mut()
+            .extend(subjects.iter().map(|subject| (subject.clone(), span)));
+        self.given
+            .borrow_mut()
+            .extend(events.iter().map(|event| event.leaf));
+        Ok(events)
+    }
+}
+
+/// The index keys of everything a trace asked about ([`Noting::asked`]), each once, with the
+/// subject it is of, in the order asked; or the first subject no keys cover.
+pub fn index_keys_of(asked: &[(Subject, Span)]) -> Result<Vec<(IndexKey, String)>, Subject> {
+    let mut seen = HashSet::new();
+    let mut keys = Vec::new();
+    for (subject, span) in asked {
+        let Some(of) = subject.index_keys(*span) else {
+            return Err(subject.clone());
+        };
+        keys.extend(
+            of.into_iter()
+                .filter(|key| seen.insert(*key))
+                .map(|key| (key, subject.id())),
+        );
+    }
+    Ok(keys)
 }
 
 #[cfg(test)]

@@ -674,16 +674,34 @@ fn check_file(
             }
         }
         Evidence::Export(export) => {
-            let query: Vec<String> = export
-                .query
-                .iter()
-                .map(|(name, value)| format!("{name}={value}"))
-                .collect();
+            let (answers, taken) = match (&export.query, &export.trace) {
+                (Some(query), None) => {
+                    let query: Vec<String> = query
+                        .iter()
+                        .map(|(name, value)| format!("{name}={value}"))
+                        .collect();
+                    (format!("the query {}", query.join("&")), "matching")
+                }
+                (None, Some(trace)) => {
+                    let span = match (&trace.from, &trace.until) {
+                        (None, None) => String::new(),
+                        (from, until) => format!(
+                            " from {} until {}",
+                            from.as_deref().unwrap_or("the start"),
+                            until.as_deref().unwrap_or("now")
+                        ),
+                    };
+                    (
+                        format!("the {} trace of {}{span}", trace.direction, trace.start),
+                        "read by the trace",
+                    )
+                }
+                _ => ("neither one query nor one trace".to_owned(), "matching"),
+            };
             let report = verify_export(export, trusted);
             writeln!(
                 out,
-                "{name}: export of the query {}, {} ({} matching)",
-                query.join("&"),
+                "{name}: export of {answers}, {} ({} {taken})",
                 count(export.events.len(), "event"),
                 report.matching()
             )?;
@@ -698,10 +716,14 @@ fn check_file(
                 writeln!(out, "  made by the export key {made_by}")?;
             }
             if let Some(size) = report.complete_through() {
+                let what = match export.trace {
+                    Some(_) => "the trace reads",
+                    None => "matching the query",
+                };
                 writeln!(
                     out,
-                    "  the index proofs show every event matching the query among the log's \
-                     first {size} entries in the export"
+                    "  the index proofs show every event {what} among the log's first {size} \
+                     entries in the export"
                 )?;
             }
             for (event, checked) in export.events.iter().zip(report.events()) {

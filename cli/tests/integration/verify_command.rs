@@ -1136,3 +1136,66 @@ fn an_export_verifies_complete_and_one_with_an_event_removed_or_a_cell_altered_f
     let output = run(&other);
     assert_exit(&output, 2);
 }
+
+#[test]
+fn a_trace_export_is_recomputed_with_the_participants_and_not_called_valid_without() {
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/../ledger/tests/golden/");
+    let key = format!("{golden}log-key.pub");
+    let participants = format!("{golden}participants.json");
+    let export = format!("{golden}export-trace-v1.json");
+    let export_key = format!("{golden}export-key.pub");
+    let mut args = vec![
+        "verify",
+        "--log-key",
+        &key,
+        "--export-key",
+        &export_key,
+        "--allow",
+        "unchecked-anchors",
+    ];
+    // Without the participants the trace is not recomputed: exit 3, the reason said.
+    let mut unjudged = args.clone();
+    unjudged.push(&export);
+    let unjudged = tagtrail(&unjudged);
+    assert_exit(&unjudged, 3);
+    assert!(
+        last_line(&unjudged).contains("trace not checked: no registry of the parties was given"),
+        "{}",
+        last_line(&unjudged)
+    );
+    args.extend(["--participants", &participants, "--verbose", &export]);
+    let complete = tagtrail(&args);
+    assert_exit(&complete, 0);
+    let printed = stdout(&complete);
+    assert!(
+        printed.contains(
+            "export of the forward trace of urn:epc:id:sgtin:0614141.107346.2018, 5 events (5 \
+             read by the trace)"
+        ),
+        "{printed}"
+    );
+    for check in ["trace", "complete", "spreadsheet", "manifest"] {
+        assert!(printed.contains(&format!("\n  {check}: ok\n")), "{printed}");
+    }
+    assert!(
+        printed.contains(
+            "the index proofs show every event the trace reads among the log's first 10 entries"
+        ),
+        "{printed}"
+    );
+
+    // The shipping event left out: the trace no longer follows from the events.
+    let dir = TempDir::new("altered-trace-export");
+    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
+    json["events"].as_array_mut().unwrap().remove(2);
+    let trimmed = dir.write("trimmed.json", serde_json::to_string(&json).unwrap());
+    let mut failing = args.clone();
+    *failing.last_mut().unwrap() = &trimmed;
+    let output = tagtrail(&failing);
+    assert_exit(&output, 1);
+    assert!(
+        last_line(&output).contains("trace: the export's trace is not the one its events give"),
+        "{}",
+        last_line(&output)
+    );
+}

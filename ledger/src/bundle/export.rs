@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
 
 use epcis::document::Event;
 use sha2::Digest as _;
@@ -22,7 +23,12 @@ use sha2::Digest as _;
 use crate::note::Note;
 use epcis::query::{Cover, EventQuery};
 
+use crate::history::{Parties, SourceEvent};
 use crate::index::{IndexCommitment, IndexKey, day_of};
+use crate::size::LeafIndex;
+use crate::trace::{
+    Direction, InMemory, Noted, Span, Subject, TraceRequest, index_keys_of, trace_csv,
+};
 
 use super::format::AnchoredCheckpoint;
 use super::fsma::fsma204_csv;
@@ -54,12 +60,17 @@ pub struct ExportBundle {
     /// The format version: 1.
     pub version: ExportVersion,
     /// The query's parameters, canonical (`EventQuery::canonical`: sorted by name, no paging),
-    /// each as `[name, value]`.
-    pub query: Vec<(String, String)>,
+    /// each as `[name, value]`. Absent in an export of a trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<Vec<(String, String)>>,
+    /// The trace, in an export of a trace: what was traced and the trace the writer made.
+    /// Exactly one of `query` and `trace` is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TracedExport>,
     /// The signed checkpoint whose tree every event's inclusion proof leads to.
     pub checkpoint: String,
-    /// The events, in log order: those that match the query, and the entries the index lists
-    /// under the query's keys that do not (carried to show that they do not).
+    /// The events, in log order: those that match the query (that the trace read), and the
+    /// entries the index lists under its keys that do not (carried to show that they do not).
     pub events: Vec<ProvenanceEvent>,
     /// A checkpoint that was anchored, the consistency proof to it, and where it was anchored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,6 +88,61 @@ pub struct ExportBundle {
     pub manifest: Option<String>,
 }
 
+/// What an export of a trace holds besides its events: the trace asked for, and the trace its
+/// writer made of the log ([`crate::trace`]), as a graph and as a flat list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TracedExport {
+    /// The identifier the trace starts from, as asked: an item or container, a lot, a place.
+    pub start: String,
+    /// `forward`, `backward` or `both`.
+    pub direction: String,
+    /// The start's span (RFC 3339 date-times, both included); absent: open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// The trace as JSON ([`Trace`]): what `GET /trace/{id}` answers, without the members it
+    /// adds (`checkpoint`, `events`, `omitted`).
+    pub graph: Value,
+    /// The trace as a flat list ([`trace_csv`]).
+    pub csv: String,
+}
+
+impl TracedExport {
+    /// What was traced, as a request with no limits (a verifier reads only what the export
+    /// carries); or why it does not read.
+    pub fn request(&self) -> Result<TraceRequest, String> {
+        let start = Subject::parse(&self.start).map_err(|error| format!("its start: {error}"))?;
+        let direction = Direction::parse(&self.direction).ok_or_else(|| {
+            format!(
+                "its direction {:?} is not forward, backward or both",
+                self.direction
+            )
+        })?;
+        let time = |name: &str, text: &Option<String>, open: i128| match text {
+            None => Ok(open),
+            Some(text) => epcis::document::Timestamp::parse(text)
+                .map(epcis::document::Timestamp::unix_nanos)
+                .map_err(|error| format!("its {name} {text:?}: {error}")),
+        };
+        let span = Span {
+            from: time("from", &self.from, i128::MIN)?,
+            until: time("until", &self.until, i128::MAX)?,
+        };
+        if span.from > span.until {
+            return Err("its from is after its until".to_owned());
+        }
+        Ok(TraceRequest {
+            start,
+            direction,
+            span,
+            max_events: usize::MAX,
+            max_subjects: usize::MAX,
+        })
+    }
+}
+
 /// The first line of an export's manifest.
 pub const MANIFEST_ORIGIN: &str = "tagtrail.dev/export-manifest/v1";
 
@@ -87,6 +153,7 @@ pub const MANIFEST_ORIGIN: &str = "tagtrail.dev/export-manifest/v1";
 /// tagtrail.dev/export-manifest/v1
 /// checkpoint <digest of the checkpoint's text>
 /// query <digest of the query's JSON text, as the export writes it>
+///   (an export of a trace: trace <digest of its trace member's JSON text, as written>)
 /// events <count> <digest of each event's leaf index (u64, big-endian) and event hash>
 /// index <digest of the head and each proof, each after its length (u32, big-endian)> | none
 /// fsma204 <digest of the spreadsheet's bytes>
@@ -96,7 +163,11 @@ pub fn manifest_text(export: &ExportBundle, created: &str) -> String {
     let digest = |bytes: &[u8]| {
         crate::hash::Hash::from_bytes(sha2::Sha256::digest(bytes).into()).to_base64()
     };
-    let query = serde_json::to_vec(&export.query).unwrap_or_default();
+    // An export holds a query or a trace: its line names which.
+    let (asked, what) = match (&export.query, &export.trace) {
+        (_, Some(trace)) => (serde_json::to_vec(trace).unwrap_or_default(), "trace"),
+        (query, None) => (serde_json::to_vec(query).unwrap_or_default(), "query"),
+    };
     let mut events = Vec::with_capacity(export.events.len() * 40);
     for event in &export.events {
         events.extend_from_slice(&event.inclusion.leaf_index().get().to_be_bytes());
@@ -115,10 +186,10 @@ pub fn manifest_text(export: &ExportBundle, created: &str) -> String {
         None => "none".to_owned(),
     };
     format!(
-        "{MANIFEST_ORIGIN}\ncheckpoint {}\nquery {}\nevents {} {}\nindex {index}\nfsma204 {}\n\
+        "{MANIFEST_ORIGIN}\ncheckpoint {}\n{what} {}\nevents {} {}\nindex {index}\nfsma204 {}\n\
          created {created}\n",
         digest(export.checkpoint.as_bytes()),
-        digest(&query),
+        digest(&asked),
         export.events.len(),
         digest(&events),
         digest(export.fsma204.as_bytes()),
@@ -358,11 +429,24 @@ pub fn verify_export(export: &ExportBundle, trusted: &TrustedKeys) -> ExportRepo
     };
     check_event_list(&mut checks, &export.events);
     check_one_checkpoint(&mut checks, &export.checkpoint, &export.events, trusted);
-    let matching = check_query(&mut checks, export);
+    let answer = match (&export.query, &export.trace) {
+        (Some(query), None) => check_query(&mut checks, export, query),
+        (None, Some(traced)) => check_trace(&mut checks, export, traced, trusted),
+        (query, _) => {
+            let why = match query {
+                Some(_) => "the export holds both a query and a trace: it answers one of them",
+                None => {
+                    "the export holds neither a query nor a trace: nothing says what it answers"
+                }
+            };
+            checks.push(CheckName::Query, Outcome::Failed(why.to_owned()));
+            Err(Unread("what the export answers does not read"))
+        }
+    };
     let mut complete_through = None;
-    match (&tree, &matching) {
-        (Some(verified), Some((query, matching))) => {
-            let outcome = completeness(export, verified.checkpoint(), query, matching);
+    match (&tree, &answer) {
+        (Some(verified), Ok(answer)) => {
+            let outcome = completeness(export, verified.checkpoint(), answer);
             if let Completeness::Through(n) = &outcome {
                 complete_through = Some(*n);
             }
@@ -372,17 +456,18 @@ pub fn verify_export(export: &ExportBundle, trusted: &TrustedKeys) -> ExportRepo
             CheckName::Complete,
             Outcome::Skipped("the checkpoint does not verify".to_owned()),
         ),
-        (_, None) => checks.push(
-            CheckName::Complete,
-            Outcome::Skipped("the query does not read".to_owned()),
-        ),
+        (_, Err(Unread(why))) => {
+            checks.push(CheckName::Complete, Outcome::Skipped((*why).to_owned()));
+        }
     }
-    match &matching {
-        Some((_, matching)) => checks.push(CheckName::Spreadsheet, spreadsheet(export, matching)),
-        None => checks.push(
+    match &answer {
+        Ok(answer) => checks.push(
             CheckName::Spreadsheet,
-            Outcome::Skipped("the query does not read".to_owned()),
+            spreadsheet(export, &answer.matching),
         ),
+        Err(Unread(why)) => {
+            checks.push(CheckName::Spreadsheet, Outcome::Skipped((*why).to_owned()))
+        }
     }
     let (manifest, made_by) = check_manifest(export, trusted);
     checks.push(CheckName::Manifest, manifest);
@@ -400,7 +485,7 @@ pub fn verify_export(export: &ExportBundle, trusted: &TrustedKeys) -> ExportRepo
     ExportReport {
         export: checks,
         events,
-        matching: matching.map_or(0, |(_, matching)| matching.len()),
+        matching: answer.map_or(0, |answer| answer.matching.len()),
         complete_through,
         made_by,
     }
@@ -428,11 +513,25 @@ fn check_event_list(report: &mut Report, events: &[ProvenanceEvent]) {
     report.push(CheckName::EventList, Outcome::Passed);
 }
 
-/// Reads the query and runs it on every event: the positions of those that match, or `None`
-/// (and a failed check) when the query or an event does not read.
-fn check_query(report: &mut Report, export: &ExportBundle) -> Option<(EventQuery, Vec<usize>)> {
-    let pairs = export
-        .query
+/// What an export answers, as the verifier recomputed it: the positions of the events that match
+/// (that the trace read), and the index keys whose entries hold them all, or why none do.
+struct Answer {
+    matching: Vec<usize>,
+    keys: Result<Vec<(IndexKey, String)>, String>,
+}
+
+/// Why the answer was not recomputed (the checks that rest on it are skipped with this).
+struct Unread(&'static str);
+
+/// Reads the query and runs it on every event: the positions of those that match and the
+/// query's keys, or a failed check when the query or an event does not read.
+fn check_query(
+    report: &mut Report,
+    export: &ExportBundle,
+    pairs: &[(String, String)],
+) -> Result<Answer, Unread> {
+    let unread = Unread("the query does not read");
+    let pairs = pairs
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_str()));
     let query = match EventQuery::parse(pairs) {
@@ -442,7 +541,7 @@ fn check_query(report: &mut Report, export: &ExportBundle) -> Option<(EventQuery
                 CheckName::Query,
                 Outcome::Failed(format!("the export's query does not read: {error}")),
             );
-            return None;
+            return Err(unread);
         }
     };
     let mut matching = Vec::new();
@@ -454,7 +553,7 @@ fn check_query(report: &mut Report, export: &ExportBundle) -> Option<(EventQuery
                     CheckName::Query,
                     Outcome::Failed(format!("event {position} is not an EPCIS event: {error}")),
                 );
-                return None;
+                return Err(unread);
             }
         };
         if query.matches(&parsed, None) {
@@ -473,7 +572,163 @@ fn check_query(report: &mut Report, export: &ExportBundle) -> Option<(EventQuery
     } else {
         report.push(CheckName::Query, Outcome::Passed);
     }
-    Some((query, matching))
+    Ok(Answer {
+        matching,
+        keys: export_keys(&query).ok_or_else(|| EXPORT_UNCOVERED.to_owned()),
+    })
+}
+
+/// Why [`CheckName::Trace`] is skipped without a registry of the parties.
+pub const TRACE_UNJUDGED: &str = "no registry of the parties was given: a trace follows only \
+    what parties with authority did, so it was not recomputed (give the participants file)";
+
+/// Recomputes the trace from the export's events with the registry of the parties
+/// ([`CheckName::Trace`]): the same graph and flat list, or the first difference. Gives the
+/// events the trace read and the index keys of everything it asked about.
+fn check_trace(
+    report: &mut Report,
+    export: &ExportBundle,
+    traced: &TracedExport,
+    trusted: &TrustedKeys,
+) -> Result<Answer, Unread> {
+    let mut fail = |why: String| {
+        report.push(CheckName::Trace, Outcome::Failed(why));
+        Err(Unread("the trace was not recomputed"))
+    };
+    let request = match traced.request() {
+        Ok(request) => request,
+        Err(why) => return fail(format!("the export's trace does not read: {why}")),
+    };
+    let Some(parties) = trusted.parties() else {
+        report.push(
+            CheckName::Trace,
+            Outcome::Skipped(TRACE_UNJUDGED.to_owned()),
+        );
+        return Err(Unread("the trace was not recomputed"));
+    };
+    let noted = match trace_events(&export.events, &request, parties) {
+        Ok(noted) => noted,
+        Err(why) => return fail(why),
+    };
+    let positions: BTreeMap<LeafIndex, usize> = export
+        .events
+        .iter()
+        .enumerate()
+        .map(|(position, event)| (event.inclusion.leaf_index(), position))
+        .collect();
+    let trace = match noted.trace {
+        Ok(trace) => trace,
+        Err(error) => {
+            return fail(format!(
+                "the trace could not be made from the events: {error}"
+            ));
+        }
+    };
+    let graph = match serde_json::to_value(&trace) {
+        Ok(graph) => graph,
+        Err(error) => return fail(format!("the trace does not serialise: {error}")),
+    };
+    if let Some(difference) = first_graph_difference(&traced.graph, &graph) {
+        return fail(format!(
+            "the export's trace is not the one its events give: {difference}"
+        ));
+    }
+    let csv = trace_csv(&trace);
+    if csv != traced.csv {
+        let line = csv
+            .lines()
+            .zip(traced.csv.lines())
+            .position(|(want, got)| want != got)
+            .unwrap_or_else(|| csv.lines().count().min(traced.csv.lines().count()));
+        return fail(format!(
+            "the trace's flat list is not the one its graph gives: line {} differs",
+            line + 1
+        ));
+    }
+    report.push(CheckName::Trace, Outcome::Passed);
+    Ok(Answer {
+        matching: noted
+            .read
+            .iter()
+            .filter_map(|leaf| positions.get(leaf).copied())
+            .collect(),
+        keys: index_keys_of(&noted.asked).map_err(|subject| {
+            format!(
+                "the trace reads {subject}, whose events the index does not list under keys \
+                 (a class, or a place over more than {MAX_COVER_DAYS} days): nothing shows that \
+                 none of them was left out"
+            )
+        }),
+    })
+}
+
+/// The trace of `request` over `events` (an export's), judged with `parties` (each event's
+/// reporter is the one its leaf record's device or site belongs to), with what it asked about
+/// and read: what a verifier recomputes. Fails on an event that is not a JSON object.
+pub fn trace_events(
+    events: &[ProvenanceEvent],
+    request: &TraceRequest,
+    parties: &Parties,
+) -> Result<Noted, String> {
+    let mut sources = Vec::with_capacity(events.len());
+    for (position, event) in events.iter().enumerate() {
+        let leaf = event.inclusion.leaf_index();
+        let parsed = serde_json::from_str::<serde_json::Map<String, Value>>(&event.event).map_err(
+            |error| format!("event {position} (leaf {leaf}) is not a JSON object: {error}"),
+        )?;
+        let record = crate::record::LeafRecord::decode(&event.leaf_record).ok();
+        let reporter = record
+            .as_ref()
+            .and_then(|record| parties.reporter(record.attestation()).cloned());
+        let captured = record.as_ref().map(crate::record::LeafRecord::captured_at);
+        sources.push(SourceEvent::of(leaf, parsed, reporter, captured));
+    }
+    Ok(InMemory::new(sources).trace_noting(request, parties))
+}
+
+/// Where a trace's graph as written first differs from the one recomputed: the member, and the
+/// node or edge.
+fn first_graph_difference(written: &Value, recomputed: &Value) -> Option<String> {
+    if written == recomputed {
+        return None;
+    }
+    for member in [
+        "start",
+        "direction",
+        "nodes",
+        "edges",
+        "unfollowed",
+        "eventsRead",
+    ] {
+        let (got, want) = (written.get(member), recomputed.get(member));
+        if got == want {
+            continue;
+        }
+        if let (Some(Value::Array(got)), Some(Value::Array(want))) = (got, want) {
+            let at = got
+                .iter()
+                .zip(want)
+                .position(|(got, want)| got != want)
+                .unwrap_or_else(|| got.len().min(want.len()));
+            let shown = |list: &Vec<Value>| {
+                list.get(at)
+                    .map_or_else(|| "nothing".to_owned(), Value::to_string)
+            };
+            return Some(format!(
+                "{member} {at} is {} in the export and {} from the events",
+                shown(got),
+                shown(want)
+            ));
+        }
+        let shown =
+            |value: Option<&Value>| value.map_or_else(|| "absent".to_owned(), Value::to_string);
+        return Some(format!(
+            "its {member} is {} in the export and {} from the events",
+            shown(got),
+            shown(want)
+        ));
+    }
+    Some("it has members a trace does not have".to_owned())
 }
 
 /// How the completeness check came out.
@@ -498,15 +753,29 @@ impl Completeness {
 fn completeness(
     export: &ExportBundle,
     checkpoint: &crate::checkpoint::Checkpoint,
-    query: &EventQuery,
-    matching: &[usize],
+    answer: &Answer,
 ) -> Completeness {
     let commitment = match IndexCommitment::of_checkpoint(checkpoint) {
         Ok(commitment) => commitment,
         Err(error) => return Completeness::Failed(format!("the checkpoint's index line: {error}")),
     };
-    let Some(keys) = export_keys(query) else {
-        return Completeness::Skipped(EXPORT_UNCOVERED.to_owned());
+    let keys = match &answer.keys {
+        Ok(keys) => keys,
+        Err(why) => return Completeness::Skipped(why.clone()),
+    };
+    let matching = &answer.matching;
+    // How the answer is said: (the events it may take, taking one, not taking one).
+    let (may, takes, leaves) = match export.trace {
+        Some(_) => (
+            "the trace may read",
+            "was read by the trace",
+            "was not read by the trace",
+        ),
+        None => (
+            "the query may match",
+            "matches the query",
+            "does not match the query",
+        ),
     };
     let (evidence, commitment) = match (&export.index, commitment) {
         (None, None) => {
@@ -545,17 +814,17 @@ fn completeness(
         .map(|(position, event)| (event.inclusion.leaf_index().get(), position))
         .collect();
     let mut listed: BTreeSet<u64> = BTreeSet::new();
-    for (key, name) in &keys {
+    for (key, name) in keys {
         let Some(Some(leaves)) = proven.get(key) else {
             return Completeness::Skipped(format!(
                 "the export carries no index proof of every entry of {name} (key {key}): \
-                 matching events under it are not shown complete"
+                 the events under it are not shown complete"
             ));
         };
         if let Some(leaf) = leaves.iter().find(|leaf| !carried.contains_key(leaf)) {
             return Completeness::Failed(format!(
                 "the index lists entry {leaf} under {name}, and the export does not carry it: \
-                 an event the query may match was left out"
+                 an event {may} was left out"
             ));
         }
         listed.extend(leaves);
@@ -570,12 +839,12 @@ fn completeness(
         }
         return Completeness::Failed(match matches.contains(&position) {
             true => format!(
-                "event {position} (leaf {leaf}) matches the query, yet no index proof of its \
-                 keys lists it: the index leaves out an entry"
+                "event {position} (leaf {leaf}) {takes}, yet no index proof of its keys lists \
+                 it: the index leaves out an entry"
             ),
             false => format!(
-                "event {position} (leaf {leaf}) does not match the query and no index proof \
-                 lists it: it does not belong in the export"
+                "event {position} (leaf {leaf}) {leaves} and no index proof lists it: it does \
+                 not belong in the export"
             ),
         });
     }

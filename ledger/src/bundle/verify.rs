@@ -160,6 +160,9 @@ pub enum CheckName {
     Authority,
     /// An export's query reads, and which of its events match it.
     Query,
+    /// An export's trace is the one its events give, judged with the registry of the parties,
+    /// as a graph and as a flat list.
+    Trace,
     /// An export's FSMA 204 spreadsheet is the one its matching events give.
     Spreadsheet,
     /// An export's manifest is signed by a trusted export key and states what the export holds.
@@ -191,6 +194,7 @@ impl fmt::Display for CheckName {
             Self::Query => "query",
             Self::Spreadsheet => "spreadsheet",
             Self::Manifest => "manifest",
+            Self::Trace => "trace",
         };
         f.write_str(name)
     }

@@ -7,17 +7,20 @@ use epcis::query::EventQuery;
 use ledger::TreeSize;
 use ledger::bundle::{
     CheckName, EXPORT_UNCOVERED, ExportBundle, ExportFormat, ExportReport, ExportVersion,
-    IndexEvidence, Outcome, ProvenanceEvent, TrustedKeys, Verdict, export_keys, fsma204_csv,
-    manifest_text, verify_export,
+    IndexEvidence, Outcome, ProvenanceEvent, TRACE_UNJUDGED, TracedExport, TrustedKeys, Verdict,
+    export_keys, fsma204_csv, manifest_text, trace_events, verify_export,
 };
 use ledger::checkpoint::Checkpoint;
-use ledger::index::{IndexCommitment, IndexKey, KeyRange, MemoryIndex};
+use ledger::index::{IndexCommitment, IndexHead, IndexKey, KeyRange, MemoryIndex};
 use ledger::note::{KeyName, Note, NoteSignerKey, NoteVerifiers};
+use ledger::trace::{index_keys_of, trace_csv};
+use serde_json::Value;
 
 use crate::provenance::{CASE, ITEM, NEW_ITEM, Scenario, entry_keys, scenario};
 
 const GOLDEN_EXPORT: &str = include_str!("../golden/export-v1.json");
 const GOLDEN_EXPORT_KEY: &str = include_str!("../golden/export-key.pub");
+const GOLDEN_TRACE_EXPORT: &str = include_str!("../golden/export-trace-v1.json");
 
 /// The export service's key (fixed, so that the golden export's manifest is too).
 fn export_key() -> NoteSignerKey {
@@ -54,22 +57,7 @@ fn query(pairs: &[(&str, &str)]) -> EventQuery {
 /// runs and committed in a checkpoint of `index_size` entries' index: every entry the index lists
 /// under the query's keys, and the spreadsheet of those that match.
 fn export_of(scenario: &Scenario, pairs: &[(&str, &str)], index_size: u64) -> ExportBundle {
-    let keys = entry_keys(scenario, 10);
-    let mut index = MemoryIndex::new();
-    index.push_entries(&keys[..6]);
-    index.push_entries(&keys[6..index_size as usize]);
-    let head = index.head().unwrap();
-    let size = TreeSize::from(10);
-    let checkpoint = Checkpoint::new(
-        scenario.origin.clone(),
-        size,
-        scenario.tree.root_at(size).unwrap(),
-    )
-    .with_extensions(vec![IndexCommitment::of_head(&head).to_line()])
-    .unwrap()
-    .sign(&[&scenario.log_key])
-    .unwrap()
-    .to_message();
+    let (index, head, checkpoint) = indexed(scenario, index_size);
     let query = query(pairs);
     let covered = export_keys(&query).unwrap_or_default();
     let mut proofs = Vec::new();
@@ -92,7 +80,8 @@ fn export_of(scenario: &Scenario, pairs: &[(&str, &str)], index_size: u64) -> Ex
     let mut export = ExportBundle {
         format: ExportFormat,
         version: ExportVersion::V1,
-        query: query.canonical().to_vec(),
+        query: Some(query.canonical().to_vec()),
+        trace: None,
         checkpoint,
         events,
         anchored: scenario.bundle.anchored.clone(),
@@ -106,6 +95,28 @@ fn export_of(scenario: &Scenario, pairs: &[(&str, &str)], index_size: u64) -> Ex
     export.fsma204 = spreadsheet_of(&export, &query);
     export.manifest = Some(signed(&export, &export_key()));
     export
+}
+
+/// The scenario's log of 10 entries, its first `index_size` indexed in two runs: the index, its
+/// head, and the checkpoint of the 10 entries that commits to it.
+fn indexed(scenario: &Scenario, index_size: u64) -> (MemoryIndex, IndexHead, String) {
+    let keys = entry_keys(scenario, 10);
+    let mut index = MemoryIndex::new();
+    index.push_entries(&keys[..6]);
+    index.push_entries(&keys[6..index_size as usize]);
+    let head = index.head().unwrap();
+    let size = TreeSize::from(10);
+    let checkpoint = Checkpoint::new(
+        scenario.origin.clone(),
+        size,
+        scenario.tree.root_at(size).unwrap(),
+    )
+    .with_extensions(vec![IndexCommitment::of_head(&head).to_line()])
+    .unwrap()
+    .sign(&[&scenario.log_key])
+    .unwrap()
+    .to_message();
+    (index, head, checkpoint)
 }
 
 /// The spreadsheet of the events of `export` that match `query`.
@@ -300,11 +311,11 @@ fn an_event_that_does_not_belong_or_a_query_changed_is_caught() {
     );
     // The query rewritten to the case's: the item's proof proves nothing of it.
     let mut requery = export.clone();
-    requery.query = vec![("MATCH_anyEPC".to_owned(), CASE.to_owned())];
+    requery.query = Some(vec![("MATCH_anyEPC".to_owned(), CASE.to_owned())]);
     let report = verify_export(&requery, &trusted(&scenario));
     assert_ne!(report.verdict(), Verdict::Valid, "{report:#?}");
     let mut unreadable = export.clone();
-    unreadable.query = vec![("MATCH_anyEPC".to_owned(), "not a uri".to_owned())];
+    unreadable.query = Some(vec![("MATCH_anyEPC".to_owned(), "not a uri".to_owned())]);
     failed_with(
         &verify_export(&unreadable, &trusted(&scenario)),
         CheckName::Query,
@@ -419,5 +430,159 @@ fn the_manifest_says_who_made_the_export_and_any_change_or_another_key_fails_it(
         &verify_export(&timeless, &trusted(&scenario)),
         CheckName::Manifest,
         "the manifest says no valid time it was made",
+    );
+}
+
+// An export of a trace.
+
+/// The export a writer makes of the trace from `start` over the scenario's log of 10 entries,
+/// indexed whole, from `carried` of the log's events (all of them, for an honest writer): the
+/// trace those events give with the registry of the parties, the index proofs of every key it
+/// asked about, the entries they list that are carried, and the spreadsheet of the events read.
+fn trace_export_of(
+    scenario: &Scenario,
+    start: &str,
+    carried: &dyn Fn(u64) -> bool,
+) -> ExportBundle {
+    let (index, head, checkpoint) = indexed(scenario, 10);
+    let events: Vec<ProvenanceEvent> = scenario
+        .bundle
+        .events
+        .iter()
+        .filter(|event| carried(event.inclusion.leaf_index().get()))
+        .map(|event| ProvenanceEvent {
+            why: Vec::new(),
+            ..event.clone()
+        })
+        .collect();
+    let mut traced = TracedExport {
+        start: start.to_owned(),
+        direction: "forward".to_owned(),
+        from: None,
+        until: None,
+        graph: Value::Null,
+        csv: String::new(),
+    };
+    let parties = scenario.trusted.parties().unwrap();
+    let noted = trace_events(&events, &traced.request().unwrap(), parties).unwrap();
+    let trace = noted.trace.unwrap();
+    traced.graph = serde_json::to_value(&trace).unwrap();
+    traced.csv = trace_csv(&trace);
+    let mut proofs = Vec::new();
+    for (key, _) in index_keys_of(&noted.asked).unwrap() {
+        proofs.push(index.prove(&head, KeyRange::all(key)).unwrap().encode());
+    }
+    let read: Vec<&ProvenanceEvent> = events
+        .iter()
+        .filter(|event| noted.read.contains(&event.inclusion.leaf_index()))
+        .collect();
+    let fsma204 = fsma204_csv(&read);
+    let mut export = ExportBundle {
+        format: ExportFormat,
+        version: ExportVersion::V1,
+        query: None,
+        trace: Some(traced),
+        checkpoint,
+        events,
+        anchored: scenario.bundle.anchored.clone(),
+        index: Some(IndexEvidence {
+            head: head.encode(),
+            proofs,
+        }),
+        fsma204,
+        manifest: None,
+    };
+    export.manifest = Some(signed(&export, &export_key()));
+    export
+}
+
+#[test]
+fn a_trace_export_verifies_complete_and_names_any_event_left_out() {
+    let scenario = scenario();
+    let export = trace_export_of(&scenario, ITEM, &|_| true);
+    let text = serde_json::to_string_pretty(&export).unwrap() + "\n";
+    assert_eq!(text, GOLDEN_TRACE_EXPORT);
+    let decoded: ExportBundle = serde_json::from_str(GOLDEN_TRACE_EXPORT).unwrap();
+    assert_eq!(decoded, export);
+    let traced = export.trace.as_ref().unwrap();
+    // Forward from the item: the case it was packed and shipped in, the item it was made into.
+    let nodes: Vec<&str> = traced.graph["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["id"].as_str().unwrap())
+        .collect();
+    for reached in [CASE, NEW_ITEM] {
+        let id = ledger::trace::Subject::parse(reached).unwrap().id();
+        assert!(nodes.contains(&id.as_str()), "{reached}: {nodes:?}");
+    }
+    let report = verify_export(&export, &trusted(&scenario));
+    assert_eq!(report.verdict(), Verdict::Valid, "{report:#?}");
+    for name in [
+        CheckName::Trace,
+        CheckName::Complete,
+        CheckName::Spreadsheet,
+        CheckName::Manifest,
+    ] {
+        assert_eq!(outcome(&report, name), Outcome::Passed, "{name}");
+    }
+    assert_eq!(report.complete_through(), Some(10));
+    assert_eq!(report.matching(), export.events.len());
+    // The manifest names the trace, not a query.
+    let manifest = export.manifest.as_ref().unwrap();
+    assert!(manifest.contains("\ntrace "), "{manifest}");
+    assert!(!manifest.contains("\nquery "), "{manifest}");
+
+    // Each event left out by a writer that makes the trace from what it keeps: the index
+    // proofs name it.
+    for left in export
+        .events
+        .iter()
+        .map(|event| event.inclusion.leaf_index().get())
+    {
+        let trimmed = trace_export_of(&scenario, ITEM, &|leaf| leaf != left);
+        let report = verify_export(&trimmed, &trusted(&scenario));
+        failed_with(
+            &report,
+            CheckName::Complete,
+            &format!("the index lists entry {left} under "),
+        );
+        assert_eq!(outcome(&report, CheckName::Trace), Outcome::Passed);
+    }
+
+    // Another start under the same trace: the graph no longer follows, nor does the manifest.
+    let mut relabelled = export.clone();
+    relabelled.trace.as_mut().unwrap().start = NEW_ITEM.to_owned();
+    let report = verify_export(&relabelled, &trusted(&scenario));
+    failed_with(
+        &report,
+        CheckName::Trace,
+        "the export's trace is not the one its events give",
+    );
+    failed_with(
+        &report,
+        CheckName::Manifest,
+        "the manifest's trace line is not what the export holds",
+    );
+
+    // Without the registry of the parties: not recomputed, so not shown complete.
+    let unjudged = verify_export(&export, &TrustedKeys::new(scenario.trusted.log().clone()));
+    assert_eq!(unjudged.verdict(), Verdict::Incomplete);
+    assert_eq!(
+        outcome(&unjudged, CheckName::Trace),
+        Outcome::Skipped(TRACE_UNJUDGED.to_owned())
+    );
+    assert!(matches!(
+        outcome(&unjudged, CheckName::Complete),
+        Outcome::Skipped(_)
+    ));
+
+    // Neither a query nor a trace: nothing says what it answers.
+    let mut neither = export.clone();
+    neither.trace = None;
+    failed_with(
+        &verify_export(&neither, &trusted(&scenario)),
+        CheckName::Query,
+        "neither a query nor a trace",
     );
 }

@@ -1,9 +1,10 @@
-//! `POST /exports`: the answer to an EPCIS query as one verifiable export (`ledger::bundle::
-//! ExportBundle`): the events with their proofs to one checkpoint, the anchored checkpoint, the
-//! index proofs that show no matching event was left out, and the FSMA 204 spreadsheet. A
-//! regulator's request; `tagtrail verify` checks the file offline.
+//! `POST /exports`: the answer to an EPCIS query, or a recall trace, as one verifiable export
+//! (`ledger::bundle::ExportBundle`): the events with their proofs to one checkpoint, the anchored
+//! checkpoint, the index proofs that show no event of the answer was left out, the trace's graph
+//! and flat list, and the FSMA 204 spreadsheet. A regulator's request; `tagtrail verify` checks
+//! the file offline.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -12,11 +13,12 @@ use serde_json::Value;
 use epcis::document::Event;
 use epcis::query::EventQuery;
 use ledger::bundle::{
-    ExportBundle, ExportFormat, ExportVersion, IndexEvidence, ProvenanceEvent, export_keys,
-    fsma204_csv, manifest_text,
+    ExportBundle, ExportFormat, ExportVersion, IndexEvidence, ProvenanceEvent, TracedExport,
+    export_keys, fsma204_csv, manifest_text,
 };
-use ledger::index::{KeyProof, KeyRange};
+use ledger::index::{IndexKey, KeyProof, KeyRange};
 use ledger::size::LeafIndex;
+use ledger::trace::{Direction, TraceRequest, index_keys_of, trace_csv};
 use ledger_store::StoredEntry;
 use registry::{Permission, Role};
 
@@ -26,6 +28,12 @@ use crate::startup::AppState;
 
 /// The most bytes of a request body: the query's parameters.
 pub const MAX_EXPORT_REQUEST: usize = 16 * 1024;
+
+/// The most index keys a trace's export proves: each costs a key proof.
+pub const MAX_TRACE_EXPORT_KEYS: usize = 1024;
+
+/// The members of a trace export's request.
+const TRACE_MEMBERS: [&str; 4] = ["id", "direction", "from", "until"];
 
 /// The parameters an export refuses: it holds the whole answer, in log order, and shows which
 /// events match by what the events say.
@@ -57,7 +65,8 @@ const REFUSED: [(&str, &str); 6] = [
 ];
 
 /// `POST /exports` with `{"query": {"<parameter>": "<value>", ...}}` (the parameters of
-/// `GET /events`, decoded): the export, as an attachment. Regulators only.
+/// `GET /events`, decoded) or `{"trace": {"id": "<start>", "direction": ..., "from": ...,
+/// "until": ...}}` (those of `GET /trace/{id}`): the export, as an attachment. Regulators only.
 pub(super) async fn create(
     request: HttpRequest,
     body: web::Payload,
@@ -74,69 +83,19 @@ pub(super) async fn create(
     super::query::access_log(&state)?;
     // The body is read only for a regulator, and no further than a request may be long.
     let body = super::query::read_body(&request, body, MAX_EXPORT_REQUEST).await?;
-    let pairs = read_request(&body)?;
-    let query = EventQuery::parse(
-        pairs
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str())),
-    )
-    .map_err(|error| Problem::Epcis(EpcisException::QueryParameter, error.to_string()))?;
-    if query.uses_record_time() {
-        return Err(Problem::Epcis(
-            EpcisException::QueryParameter,
-            "an export shows which events match by what the events say, and the record time is \
-             not in them: use GE_eventTime and LT_eventTime"
-                .to_owned(),
-        ));
-    }
+    let wanted = read_request(&body)?;
     let view = state.views.latest(&state.store).await?;
     let most = state.limits.max_history_events;
-    let size = view.size().get();
-    // The index's evidence and the leaves it lists, when the checkpoint commits to an index and
-    // the query has keys; the entries after the index's size are searched as a query would.
-    let (index, listed, searched_from) = match (
-        export_keys(&query),
-        ledger_store::commitment_of_note(&view.checkpoint.note),
-    ) {
-        (Some(keys), Some(commitment)) => {
-            let ranges: Vec<KeyRange> = keys.iter().map(|(key, _)| KeyRange::all(*key)).collect();
-            let (head, proofs) = view.store.prove_keys_at(&commitment, &ranges).await?;
-            let mut listed = BTreeSet::new();
-            for proof in &proofs {
-                listed.extend(
-                    proof
-                        .verify(&head)
-                        .map_err(|error| Problem::internal(&error))?,
-                );
-                if listed.len() > most {
-                    return Err(too_large(most));
-                }
-            }
-            let evidence = IndexEvidence {
-                head: head.encode(),
-                proofs: proofs.iter().map(KeyProof::encode).collect(),
-            };
-            (Some(evidence), listed, head.size().get())
+    let Gathered {
+        answer,
+        index,
+        leaves,
+    } = match wanted {
+        Wanted::Query(query) => for_query(&request, &state, &view, &access, query, most).await?,
+        Wanted::Trace { id, given } => {
+            for_trace(&request, &state, &view, &access, &id, &given).await?
         }
-        _ => (None, BTreeSet::new(), 0),
     };
-    let searched = match searched_from < size {
-        true => {
-            super::query::matching_leaves(
-                &request,
-                &state,
-                &view,
-                &access,
-                &query,
-                searched_from,
-                most,
-            )
-            .await?
-        }
-        false => Vec::new(),
-    };
-    let mut leaves: BTreeSet<u64> = listed;
-    leaves.extend(searched);
     if leaves.len() > most {
         return Err(too_large(most));
     }
@@ -149,8 +108,10 @@ pub(super) async fn create(
     let events = super::items::provenance_events(&state, &view, &refs).await?;
     let matching: Vec<&ProvenanceEvent> = events
         .iter()
-        .filter(|event| {
-            Event::parse(event.event.as_bytes()).is_ok_and(|parsed| query.matches(&parsed, None))
+        .filter(|event| match &answer {
+            Answer::Query(query) => Event::parse(event.event.as_bytes())
+                .is_ok_and(|parsed| query.matches(&parsed, None)),
+            Answer::Trace { read, .. } => read.contains(&event.inclusion.leaf_index().get()),
         })
         .collect();
     let fsma204 = fsma204_csv(&matching);
@@ -165,10 +126,15 @@ pub(super) async fn create(
         view.size(),
     )
     .await?;
+    let (query, trace) = match answer {
+        Answer::Query(query) => (Some(query.canonical().to_vec()), None),
+        Answer::Trace { exported, .. } => (None, Some(*exported)),
+    };
     let mut export = ExportBundle {
         format: ExportFormat,
         version: ExportVersion::V1,
-        query: query.canonical().to_vec(),
+        query,
+        trace,
         checkpoint: view.checkpoint.note.clone(),
         events,
         anchored: view.anchored.as_deref().cloned(),
@@ -202,6 +168,7 @@ pub(super) async fn create(
         HeaderValue::from(entry),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let size = view.size().get();
     if let Ok(disposition) = HeaderValue::from_str(&format!(
         "attachment; filename=\"tagtrail-export-{size}.json\""
     )) {
@@ -210,44 +177,301 @@ pub(super) async fn create(
     Ok(answer)
 }
 
+/// What an export is asked for.
+enum Wanted {
+    Query(EventQuery),
+    /// A trace from `id`, with its parameters.
+    Trace {
+        id: String,
+        given: BTreeMap<String, String>,
+    },
+}
+
+/// What an export answers, as its writer made it.
+enum Answer {
+    Query(EventQuery),
+    Trace {
+        exported: Box<TracedExport>,
+        /// The leaves of the events the trace read: the export's matching events.
+        read: BTreeSet<u64>,
+    },
+}
+
+/// What an export carries, before its events are loaded.
+struct Gathered {
+    answer: Answer,
+    /// The index evidence of the answer's keys, when the checkpoint commits to an index and the
+    /// answer has keys.
+    index: Option<IndexEvidence>,
+    /// Every entry to carry: those the index lists under the keys, and those the answer found.
+    leaves: BTreeSet<u64>,
+}
+
+/// A query's export: every entry the index lists under its keys, and the matching entries the
+/// index does not cover yet, found as a query would.
+async fn for_query(
+    request: &HttpRequest,
+    state: &AppState,
+    view: &View,
+    access: &registry::Access,
+    query: EventQuery,
+    most: usize,
+) -> Result<Gathered, Problem> {
+    if query.uses_record_time() {
+        return Err(Problem::Epcis(
+            EpcisException::QueryParameter,
+            "an export shows which events match by what the events say, and the record time is \
+             not in them: use GE_eventTime and LT_eventTime"
+                .to_owned(),
+        ));
+    }
+    let size = view.size().get();
+    // The index's evidence and the leaves it lists, when the checkpoint commits to an index and
+    // the query has keys; the entries after the index's size are searched as a query would.
+    let (index, listed, searched_from) = match (
+        export_keys(&query),
+        ledger_store::commitment_of_note(&view.checkpoint.note),
+    ) {
+        (Some(keys), Some(commitment)) => {
+            let keys: Vec<IndexKey> = keys.into_iter().map(|(key, _)| key).collect();
+            let (evidence, listed, indexed) = prove(view, &commitment, &keys, most).await?;
+            (Some(evidence), listed, indexed)
+        }
+        _ => (None, BTreeSet::new(), 0),
+    };
+    let searched = match searched_from < size {
+        true => {
+            super::query::matching_leaves(request, state, view, access, &query, searched_from, most)
+                .await?
+        }
+        false => Vec::new(),
+    };
+    let mut leaves = listed;
+    leaves.extend(searched);
+    Ok(Gathered {
+        answer: Answer::Query(query),
+        index,
+        leaves,
+    })
+}
+
+/// A trace's export: the trace as `GET /trace/{id}` makes it for a regulator, every event it
+/// read, and every entry the index lists under the keys of what it asked about (an item's or
+/// container's, a lot's, the start place's days). A trace that had to leave events out (more
+/// named what it reached than it may read) is refused: an export carries them all.
+async fn for_trace(
+    request: &HttpRequest,
+    state: &AppState,
+    view: &View,
+    access: &registry::Access,
+    id: &str,
+    given: &BTreeMap<String, String>,
+) -> Result<Gathered, Problem> {
+    let borrowed: BTreeMap<&str, &str> = given
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    let asked = super::trace::Asked::of(id, &borrowed)?;
+    let parties = state
+        .parties
+        .get(&state.registry)
+        .await
+        .map_err(super::items::registry_problem)?;
+    let budget = state.budget.answer_for(super::items::client(request));
+    let most = state.limits.max_history_events;
+    let traced = super::trace::run(
+        state,
+        view,
+        &parties,
+        Some(access),
+        &budget,
+        TraceRequest {
+            start: asked.start.clone(),
+            direction: asked.direction,
+            span: asked.span,
+            max_events: most,
+            max_subjects: super::trace::MAX_TRACE_SUBJECTS,
+        },
+    )
+    .await?;
+    let left_out: usize = traced.omitted.values().sum();
+    if left_out > 0 {
+        return Err(Problem::Epcis(
+            EpcisException::QueryTooLarge,
+            format!(
+                "the trace left out {left_out} events (more named what it reached than it reads, \
+                 at most {most}): an export carries every event a trace reads; start from a \
+                 narrower subject or give a shorter time span"
+            ),
+        ));
+    }
+    let mut leaves: BTreeSet<u64> = traced.read.iter().map(|leaf| leaf.get()).collect();
+    let read = leaves.clone();
+    let index = match (
+        index_keys_of(&traced.asked),
+        ledger_store::commitment_of_note(&view.checkpoint.note),
+    ) {
+        (Ok(keys), Some(commitment)) => {
+            if keys.len() > MAX_TRACE_EXPORT_KEYS {
+                return Err(Problem::Epcis(
+                    EpcisException::QueryTooLarge,
+                    format!(
+                        "the trace reaches {} index keys, more than an export proves \
+                         ({MAX_TRACE_EXPORT_KEYS}): start from a narrower subject or give a \
+                         shorter time span",
+                        keys.len()
+                    ),
+                ));
+            }
+            let keys: Vec<IndexKey> = keys.into_iter().map(|(key, _)| key).collect();
+            let (evidence, listed, _) = prove(view, &commitment, &keys, most).await?;
+            leaves.extend(listed);
+            Some(evidence)
+        }
+        // A subject no keys cover, or no index: the verifier says what is not proven.
+        _ => None,
+    };
+    let graph = serde_json::to_value(&traced.trace).map_err(|error| Problem::internal(&error))?;
+    let exported = TracedExport {
+        start: id.to_owned(),
+        direction: match asked.direction {
+            Direction::Forward => "forward",
+            Direction::Backward => "backward",
+            Direction::Both => "both",
+        }
+        .to_owned(),
+        from: given.get("from").cloned(),
+        until: given.get("until").cloned(),
+        csv: trace_csv(&traced.trace),
+        graph,
+    };
+    Ok(Gathered {
+        answer: Answer::Trace {
+            exported: Box::new(exported),
+            read,
+        },
+        index,
+        leaves,
+    })
+}
+
+/// The key proofs of `keys` against the index the checkpoint commits to: the evidence, every
+/// leaf they list, and the index's size. More than `most` leaves listed is refused.
+async fn prove(
+    view: &View,
+    commitment: &ledger::index::IndexCommitment,
+    keys: &[IndexKey],
+    most: usize,
+) -> Result<(IndexEvidence, BTreeSet<u64>, u64), Problem> {
+    let ranges: Vec<KeyRange> = keys.iter().map(|key| KeyRange::all(*key)).collect();
+    let (head, proofs) = view.store.prove_keys_at(commitment, &ranges).await?;
+    let mut listed = BTreeSet::new();
+    for proof in &proofs {
+        listed.extend(
+            proof
+                .verify(&head)
+                .map_err(|error| Problem::internal(&error))?,
+        );
+        if listed.len() > most {
+            return Err(too_large(most));
+        }
+    }
+    let evidence = IndexEvidence {
+        head: head.encode(),
+        proofs: proofs.iter().map(KeyProof::encode).collect(),
+    };
+    Ok((evidence, listed, head.size().get()))
+}
+
 fn too_large(most: usize) -> Problem {
     Problem::Epcis(
         EpcisException::QueryTooLarge,
         format!(
-            "more than {most} events match the query or are listed under its keys: an export \
-             carries at most {most}; narrow the query"
+            "more than {most} events match the query (or the trace reads) or are listed under \
+             its keys: an export carries at most {most}; narrow the query or the trace"
         ),
     )
 }
 
-/// The query's parameters from the request body: a JSON object whose `query` member maps each
-/// parameter to its value (a string), and nothing else.
-fn read_request(body: &[u8]) -> Result<Vec<(String, String)>, Problem> {
+/// What the request body asks for: a JSON object with one member, `query` (each parameter of
+/// `GET /events` mapped to its value, a string) or `trace` (`id`, and any of `direction`,
+/// `from`, `until`, each a string).
+fn read_request(body: &[u8]) -> Result<Wanted, Problem> {
     let bad = |why: String| Problem::Epcis(EpcisException::QueryParameter, why);
     let request: Value = serde_json::from_slice(body)
         .map_err(|error| bad(format!("the request body is not JSON: {error}")))?;
     let Some(object) = request.as_object() else {
         return Err(bad(
-            "the request body is not a JSON object: send {\"query\": {\"MATCH_anyEPC\": \"...\"}}"
+            "the request body is not a JSON object: send {\"query\": {\"MATCH_anyEPC\": \"...\"}} \
+             or {\"trace\": {\"id\": \"...\"}}"
                 .to_owned(),
         ));
     };
-    if let Some(other) = object.keys().find(|key| *key != "query") {
+    if let Some(other) = object.keys().find(|key| *key != "query" && *key != "trace") {
         return Err(bad(format!(
-            "the request body has member {other:?}; it has only \"query\""
+            "the request body has member {other:?}; it has \"query\" or \"trace\""
         )));
     }
-    let Some(query) = object.get("query").and_then(Value::as_object) else {
-        return Err(bad(
-            "the request body has no \"query\" object of the query's parameters".to_owned(),
-        ));
-    };
-    for name in query.keys() {
-        if let Some((_, why)) = REFUSED.iter().find(|(refused, _)| refused == name) {
-            return Err(bad((*why).to_owned()));
+    match (object.get("query"), object.get("trace")) {
+        (Some(_), Some(_)) => Err(bad(
+            "the request body has both \"query\" and \"trace\": an export answers one".to_owned(),
+        )),
+        (Some(query), None) => {
+            let Some(query) = query.as_object() else {
+                return Err(bad(
+                    "the request body's \"query\" is not an object of the query's parameters"
+                        .to_owned(),
+                ));
+            };
+            for name in query.keys() {
+                if let Some((_, why)) = REFUSED.iter().find(|(refused, _)| refused == name) {
+                    return Err(bad((*why).to_owned()));
+                }
+            }
+            let pairs = super::query::query_pairs(query)?;
+            let query = EventQuery::parse(
+                pairs
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.as_str())),
+            )
+            .map_err(|error| bad(error.to_string()))?;
+            Ok(Wanted::Query(query))
         }
+        (None, Some(trace)) => {
+            let Some(trace) = trace.as_object() else {
+                return Err(bad(
+                    "the request body's \"trace\" is not an object: send {\"trace\": {\"id\": \
+                     \"...\", \"direction\": \"both\"}}"
+                        .to_owned(),
+                ));
+            };
+            let mut given = BTreeMap::new();
+            for (name, value) in trace {
+                if !TRACE_MEMBERS.contains(&name.as_str()) {
+                    return Err(bad(format!(
+                        "the trace has member {name:?}; a trace export takes id, direction, \
+                         from and until"
+                    )));
+                }
+                let Some(value) = value.as_str() else {
+                    return Err(bad(format!("the trace's {name} is not a string")));
+                };
+                given.insert(name.clone(), value.to_owned());
+            }
+            let Some(id) = given.remove("id") else {
+                return Err(bad(
+                    "the trace has no id: the item, container, lot or place it starts from"
+                        .to_owned(),
+                ));
+            };
+            Ok(Wanted::Trace { id, given })
+        }
+        (None, None) => Err(bad(
+            "the request body has neither \"query\" (the query's parameters) nor \"trace\" \
+             (what to trace)"
+                .to_owned(),
+        )),
     }
-    super::query::query_pairs(query)
 }
 
 /// The entries of `leaves`, in their order; an entry whose stored event is not the one its

@@ -15,7 +15,9 @@ use epcis::document::Timestamp;
 use ledger::history::{Candidate, Omitted, Parties, SHARE_CEILING, SourceEvent, share};
 use ledger::index::{IndexKey, day_of};
 use ledger::size::LeafIndex;
-use ledger::trace::{Direction, Span, Subject, TraceError, TraceRequest, TraceSource, trace_csv};
+use ledger::trace::{
+    Direction, Noting, Span, Subject, TraceError, TraceRequest, TraceSource, trace_csv,
+};
 use registry::{Access, Permission, Role};
 
 use crate::budget::AnswerBudget;
@@ -57,6 +59,7 @@ pub(super) async fn trace(
         trace: mut traced,
         omitted,
         hashes,
+        ..
     } = run(
         &state,
         &view,
@@ -146,6 +149,10 @@ pub(super) struct Traced {
     pub(super) omitted: BTreeMap<Option<ledger::OrganisationId>, usize>,
     /// The event hash of every entry read that the credential may see, by leaf.
     pub(super) hashes: BTreeMap<u64, String>,
+    /// Each subject the trace asked about, with the span it was asked over.
+    pub(super) asked: Vec<(Subject, Span)>,
+    /// The leaves of every event the trace read.
+    pub(super) read: BTreeSet<LeafIndex>,
 }
 
 /// Traces `request` on the ledger as of `view`, reading what `access` may read (`None`: every
@@ -169,16 +176,20 @@ pub(super) async fn run(
         omitted: RefCell::new(BTreeMap::new()),
         hashes: RefCell::new(BTreeMap::new()),
     };
-    let trace = ledger::trace::trace(&source, &request, parties)
+    let noting = Noting::new(&source);
+    let trace = ledger::trace::trace(&noting, &request, parties)
         .await
         .map_err(|error| match error {
             TraceError::Source(problem) => problem,
             too_much => Problem::Epcis(EpcisException::QueryTooLarge, too_much.to_string()),
         })?;
+    let (asked, read) = (noting.asked(), noting.given());
     Ok(Traced {
         trace,
         omitted: source.omitted.into_inner(),
         hashes: source.hashes.into_inner(),
+        asked,
+        read,
     })
 }
 
@@ -196,17 +207,16 @@ fn merge_omitted(omitted: Vec<Omitted>) -> Vec<Omitted> {
 
 /// What a trace request asks.
 #[derive(Debug)]
-struct Asked {
-    start: Subject,
-    direction: Direction,
-    span: Span,
+pub(super) struct Asked {
+    pub(super) start: Subject,
+    pub(super) direction: Direction,
+    pub(super) span: Span,
     csv: bool,
 }
 
 impl Asked {
     fn read(request: &HttpRequest, id: &str) -> Result<Self, Problem> {
         let invalid = |why: String| Problem::Epcis(EpcisException::QueryParameter, why);
-        let start = Subject::parse(id).map_err(|error| invalid(error.to_string()))?;
         let pairs = super::query::parameters(request)?;
         let mut given: BTreeMap<&str, &str> = BTreeMap::new();
         for (name, value) in &pairs {
@@ -219,6 +229,27 @@ impl Asked {
                 return Err(invalid(format!("{name} is given twice")));
             }
         }
+        let mut asked = Self::of(id, &given)?;
+        asked.csv = match given.get("format") {
+            None => request
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|accept| accept.to_str().ok())
+                .is_some_and(|accept| accept.contains("text/csv")),
+            Some(&"json") => false,
+            Some(&"csv") => true,
+            Some(other) => {
+                return Err(invalid(format!("format {other:?} is not json or csv")));
+            }
+        };
+        Ok(asked)
+    }
+
+    /// The trace from `id` that `given` asks for (`direction`, `from`, `until`; the caller has
+    /// refused any other), as JSON.
+    pub(super) fn of(id: &str, given: &BTreeMap<&str, &str>) -> Result<Self, Problem> {
+        let invalid = |why: String| Problem::Epcis(EpcisException::QueryParameter, why);
+        let start = Subject::parse(id).map_err(|error| invalid(error.to_string()))?;
         let direction = match given.get("direction") {
             None => Direction::Both,
             Some(text) => Direction::parse(text).ok_or_else(|| {
@@ -257,23 +288,11 @@ impl Asked {
                 )));
             }
         }
-        let csv = match given.get("format") {
-            None => request
-                .headers()
-                .get(header::ACCEPT)
-                .and_then(|accept| accept.to_str().ok())
-                .is_some_and(|accept| accept.contains("text/csv")),
-            Some(&"json") => false,
-            Some(&"csv") => true,
-            Some(other) => {
-                return Err(invalid(format!("format {other:?} is not json or csv")));
-            }
-        };
         Ok(Self {
             start,
             direction,
             span,
-            csv,
+            csv: false,
         })
     }
 }

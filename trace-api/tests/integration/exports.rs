@@ -88,7 +88,11 @@ async fn a_regulator_exports_a_query_s_answer_that_verifies_complete_offline() {
         "{disposition}"
     );
     let item: ExportBundle = serde_json::from_slice(&answer.2).unwrap();
-    assert_eq!(item.query, [("MATCH_anyEPC".to_owned(), ITEM_1.to_owned())]);
+    assert_eq!(
+        item.query,
+        Some(vec![("MATCH_anyEPC".to_owned(), ITEM_1.to_owned())])
+    );
+    assert!(item.trace.is_none());
     assert_eq!(item.events.len(), 4);
     let report = verify_export(&item, &trusted);
     assert_ne!(report.verdict(), Verdict::Invalid, "{report:#?}");
@@ -232,6 +236,18 @@ async fn exports_are_for_regulators_and_refuse_each_bad_request() {
         "QueryTooLargeException",
     );
     assert!(detail.contains("narrow the query"), "{detail}");
+    // A trace reading more than that: refused too, never an export short of some events.
+    let detail = refused(
+        &export(
+            &pipeline,
+            Some(&regulator),
+            &json!({"trace": {"id": ITEM_1, "direction": "both"}}),
+        )
+        .await,
+        413,
+        "QueryTooLargeException",
+    );
+    assert!(detail.contains("the trace"), "{detail}");
 
     for (body, needle) in [
         (json!([1]), "is not a JSON object"),
@@ -239,7 +255,8 @@ async fn exports_are_for_regulators_and_refuse_each_bad_request() {
             json!({"query": {"MATCH_anyEPC": ITEM_1}, "x": 1}),
             "has member \"x\"",
         ),
-        (json!({}), "has no \"query\" object"),
+        (json!({}), "has neither \"query\""),
+        (json!({"query": 1}), "\"query\" is not an object"),
         (
             json!({"query": {"MATCH_anyEPC": {"epc": ITEM_1}}}),
             "parameter MATCH_anyEPC is not a string, a number",
@@ -259,6 +276,32 @@ async fn exports_are_for_regulators_and_refuse_each_bad_request() {
         ),
         (json!({"query": {"MATCH_anyEPC": "not a uri"}}), "not a URI"),
         (json!({"query": {"EQ_nothing": "x"}}), "EQ_nothing"),
+        (
+            json!({"query": {"MATCH_anyEPC": ITEM_1}, "trace": {"id": ITEM_1}}),
+            "has both \"query\" and \"trace\"",
+        ),
+        (json!({"trace": "x"}), "\"trace\" is not an object"),
+        (json!({"trace": {}}), "the trace has no id"),
+        (
+            json!({"trace": {"id": ITEM_1, "x": "1"}}),
+            "the trace has member \"x\"",
+        ),
+        (
+            json!({"trace": {"id": 5}}),
+            "the trace's id is not a string",
+        ),
+        (
+            json!({"trace": {"id": ITEM_1, "direction": "sideways"}}),
+            "is not forward, backward or both",
+        ),
+        (
+            json!({"trace": {"id": ITEM_1, "from": "yesterday"}}),
+            "is not a date-time",
+        ),
+        (
+            json!({"trace": {"id": LOCATION}}),
+            "give both, spanning at most 92 UTC days",
+        ),
     ] {
         let detail = refused(
             &export(&pipeline, Some(&regulator), &body).await,

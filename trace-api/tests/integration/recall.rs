@@ -8,6 +8,13 @@
 
 use serde_json::{Value, json};
 
+use ledger::bundle::{
+    CheckName, ExportBundle, Outcome, ProvenanceEvent, TRACE_UNJUDGED, Verdict, fsma204_csv,
+    trace_events, verify_export,
+};
+use ledger::history::Parties;
+use ledger::trace::trace_csv;
+
 use crate::common::{LOCATION, Pipeline, SITE, aggregation, at, header, object, segment};
 use crate::custody::{B_LOCATION, capture_as_b, register_b};
 use crate::query::token;
@@ -384,6 +391,208 @@ async fn a_trace_needs_a_credential_and_refuses_bad_requests_with_the_binding_s_
     // want of events.
     let all = traced(&pipeline, LOT_1, "direction=forward", &regulator).await;
     assert!(reaches(&all, &item(1)), "{all}");
+    pipeline.stop().await;
+}
+
+/// `POST /exports` of a trace with a regulator's token: status and body.
+async fn export(pipeline: &Pipeline, token: &str, trace: Value) -> (u16, Vec<u8>) {
+    let bearer = format!("Bearer {token}");
+    let body = serde_json::to_vec(&json!({ "trace": trace })).unwrap();
+    let (status, _, body) = pipeline
+        .post("/exports", &[("Authorization", bearer.as_str())], &body)
+        .await;
+    (status, body)
+}
+
+/// The export with its trace made again from `events` (as a writer hiding some would), and its
+/// spreadsheet from the events that trace reads.
+fn retold(export: &ExportBundle, events: Vec<ProvenanceEvent>, parties: &Parties) -> ExportBundle {
+    let mut retold = export.clone();
+    retold.events = events;
+    let traced = retold.trace.as_mut().unwrap();
+    let noted = trace_events(&retold.events, &traced.request().unwrap(), parties).unwrap();
+    let trace = noted.trace.unwrap();
+    traced.graph = serde_json::to_value(&trace).unwrap();
+    traced.csv = trace_csv(&trace);
+    let read: Vec<&ProvenanceEvent> = retold
+        .events
+        .iter()
+        .filter(|event| noted.read.contains(&event.inclusion.leaf_index()))
+        .collect();
+    retold.fsma204 = fsma204_csv(&read);
+    retold
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regulator_exports_a_recall_trace_that_verifies_complete_offline() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    pipeline.warm_index().await;
+    journey(&pipeline).await;
+    let size = pipeline.trace_api().checkpoint_size().await.unwrap();
+    pipeline.wait_for_index(size).await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    // The registry as the participants file gives it to a verifier.
+    let admin = pipeline.db.connect().await.unwrap();
+    let parties = registry::participants(&admin)
+        .await
+        .unwrap()
+        .parties()
+        .unwrap();
+    let trusted = pipeline.trusted_keys().with_parties(parties.clone());
+
+    let (status, body) = export(
+        &pipeline,
+        &regulator,
+        json!({"id": LOT_1, "direction": "forward"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let exported: ExportBundle = serde_json::from_slice(&body).unwrap();
+    assert!(exported.query.is_none());
+    let traced_export = exported.trace.as_ref().unwrap();
+    assert_eq!(
+        (
+            traced_export.start.as_str(),
+            traced_export.direction.as_str()
+        ),
+        (LOT_1, "forward")
+    );
+    // The trace is the one `GET /trace` answers, less what that answer adds.
+    let mut forward = traced(&pipeline, LOT_1, "direction=forward", &regulator).await;
+    for added in ["checkpoint", "events", "omitted"] {
+        forward.as_object_mut().unwrap().remove(added);
+    }
+    assert_eq!(traced_export.graph, forward);
+    assert!(traced_export.csv.starts_with("kind,id,depth,"));
+    // Every event the trace rests on is carried.
+    let carried: Vec<u64> = exported
+        .events
+        .iter()
+        .map(|event| event.inclusion.leaf_index().get())
+        .collect();
+    for edge in forward["edges"].as_array().unwrap() {
+        for leaf in edge["evidence"].as_array().unwrap() {
+            assert!(carried.contains(&leaf.as_u64().unwrap()), "{leaf}: {edge}");
+        }
+    }
+    assert!(
+        exported.fsma204.contains(",Shipping,"),
+        "{}",
+        exported.fsma204
+    );
+
+    let report = verify_export(&exported, &trusted);
+    assert_ne!(report.verdict(), Verdict::Invalid, "{report:#?}");
+    for name in [
+        CheckName::Checkpoint,
+        CheckName::EventList,
+        CheckName::OneCheckpoint,
+        CheckName::Trace,
+        CheckName::Complete,
+        CheckName::Spreadsheet,
+    ] {
+        assert_eq!(
+            report.export_checks().outcome(name),
+            Some(&Outcome::Passed),
+            "{name}: {report:#?}"
+        );
+    }
+    assert_eq!(report.complete_through(), Some(size));
+    assert_eq!(
+        report.matching() as u64,
+        forward["eventsRead"].as_u64().unwrap()
+    );
+
+    // Without the registry the trace cannot be judged: incomplete, and why.
+    let unjudged = verify_export(
+        &exported,
+        &ledger::bundle::TrustedKeys::new(pipeline.trusted_log()),
+    );
+    assert_eq!(unjudged.verdict(), Verdict::Incomplete, "{unjudged:#?}");
+    assert_eq!(
+        unjudged.export_checks().outcome(CheckName::Trace),
+        Some(&Outcome::Skipped(TRACE_UNJUDGED.to_owned()))
+    );
+
+    // Any event left out, the trace and spreadsheet made again without it as an operator
+    // hiding it would: the index proofs name the missing entry.
+    for position in 0..exported.events.len() {
+        let mut events = exported.events.clone();
+        let leaf = events.remove(position).inclusion.leaf_index();
+        let report = verify_export(&retold(&exported, events, &parties), &trusted);
+        assert_eq!(report.verdict(), Verdict::Invalid, "{leaf}");
+        match report.export_checks().outcome(CheckName::Complete) {
+            Some(Outcome::Failed(why)) => assert!(
+                why.starts_with(&format!("the index lists entry {leaf} under ")),
+                "{why}"
+            ),
+            other => panic!("leaf {leaf}: {other:?}"),
+        }
+    }
+    // The transformation left out with the trace as it was: the trace no longer follows from
+    // the events.
+    let made = edge(&forward, "transformedInto", &item(1), PRODUCT)["evidence"][0]
+        .as_u64()
+        .unwrap();
+    let mut trimmed = exported.clone();
+    trimmed
+        .events
+        .retain(|event| event.inclusion.leaf_index().get() != made);
+    assert_eq!(trimmed.events.len() + 1, exported.events.len());
+    let report = verify_export(&trimmed, &trusted);
+    match report.export_checks().outcome(CheckName::Trace) {
+        Some(Outcome::Failed(why)) => {
+            assert!(
+                why.starts_with("the export's trace is not the one its events give"),
+                "{why}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A node taken out of the graph, a line of the flat list changed.
+    let mut shortened = exported.clone();
+    let graph = &mut shortened.trace.as_mut().unwrap().graph;
+    graph["nodes"].as_array_mut().unwrap().pop();
+    let report = verify_export(&shortened, &trusted);
+    match report.export_checks().outcome(CheckName::Trace) {
+        Some(Outcome::Failed(why)) => assert!(why.contains("nodes "), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let mut listed = exported.clone();
+    let csv = &mut listed.trace.as_mut().unwrap().csv;
+    *csv = csv.replacen("lot,", "item,", 1);
+    let report = verify_export(&listed, &trusted);
+    match report.export_checks().outcome(CheckName::Trace) {
+        Some(Outcome::Failed(why)) => assert!(why.contains("line 2 differs"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // A query beside the trace: which one it answers is not said.
+    let mut both = exported.clone();
+    both.query = Some(vec![("MATCH_anyEPC".to_owned(), item(1))]);
+    let report = verify_export(&both, &trusted);
+    assert!(
+        matches!(
+            report.export_checks().outcome(CheckName::Query),
+            Some(Outcome::Failed(why)) if why.contains("both a query and a trace")
+        ),
+        "{report:#?}"
+    );
+
+    // From the retailer's place over a day: complete through its days' keys.
+    let (status, body) = export(
+        &pipeline,
+        &regulator,
+        json!({"id": B_LOCATION, "direction": "forward", "from": at(0), "until": at(60)}),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let place: ExportBundle = serde_json::from_slice(&body).unwrap();
+    let report = verify_export(&place, &trusted);
+    assert_eq!(
+        report.export_checks().outcome(CheckName::Complete),
+        Some(&Outcome::Passed),
+        "{report:#?}"
+    );
     pipeline.stop().await;
 }
 
