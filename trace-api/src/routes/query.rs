@@ -45,12 +45,13 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use epcis::document::{Event, Timestamp};
-use epcis::query::{EventQuery, Limit, OrderKey};
+use epcis::query::{Cover, EventQuery, Limit, OrderKey};
 use ledger::history::Parties;
 use ledger::ids::UnixMillis;
+use ledger::index::IndexKey;
 use ledger::record::Attestation;
 use ledger::size::{LeafIndex, TreeSize};
-use ledger_store::{Lookup, StoredEntry};
+use ledger_store::{Lookup, ProveKeyError, StoredEntry};
 use registry::{Access, AccessRefused, Permission, Role, SiteToken};
 use subtle::ConstantTimeEq as _;
 
@@ -74,6 +75,9 @@ const MIN_BATCH: usize = 32;
 /// The time index's ranges a page reads at most (a range holds up to 256 entries of a step, or a
 /// whole step in ledgers indexed before blocks): more than a page examines.
 const RANGES_PER_PAGE: usize = 64;
+/// The most entries past the verifiable index's size a query by class reads one by one: beyond,
+/// the index is rebuilding, and the query is answered as if there were none.
+const MAX_UNINDEXED_TAIL: u64 = 100_000;
 
 /// The key that signs page tokens, made at start-up (zeroed on drop).
 pub struct PageKey(zeroize::Zeroizing<[u8; 32]>);
@@ -859,6 +863,9 @@ impl Search<'_> {
             let leaves = self.view.candidates_by(&lookups, &texts, &none).await?;
             return Ok(Candidates::Leaves(leaves));
         }
+        if let Some(leaves) = self.indexed_classes().await? {
+            return Ok(Candidates::Leaves(leaves));
+        }
         if let Some(candidates) = self.time_ranges(from).await? {
             return Ok(candidates);
         }
@@ -873,6 +880,51 @@ impl Search<'_> {
         #[allow(clippy::single_range_in_vec_init)]
         let whole = vec![0..self.view.size().get()];
         Ok(Candidates::Ranges(whole, None))
+    }
+
+    /// By the query's classes (an exact `MATCH_epcClass`, `MATCH_inputEPCClass`,
+    /// `MATCH_outputEPCClass` or `MATCH_anyEPCClass`): the entries the verifiable index lists
+    /// under each class's key (a lot's, for an LGTIN), one query a key, then every entry the
+    /// index does not cover yet. `None` when the query names no class exactly, the checkpoint
+    /// commits to no index, the index is more than [`MAX_UNINDEXED_TAIL`] entries behind, or a
+    /// key lists more than one listing reads (a whole product's events: read by time or in
+    /// order instead).
+    async fn indexed_classes(&self) -> Result<Option<Vec<LeafIndex>>, Problem> {
+        let classes = self
+            .query
+            .covers()
+            .into_iter()
+            .find_map(|cover| match cover {
+                Cover::Classes(classes) => Some(classes),
+                _ => None,
+            });
+        let (Some(classes), Some(commitment)) = (
+            classes,
+            ledger_store::commitment_of_note(&self.view.checkpoint.note),
+        ) else {
+            return Ok(None);
+        };
+        let size = self.view.size().get();
+        if size.saturating_sub(commitment.size.get()) > MAX_UNINDEXED_TAIL {
+            return Ok(None);
+        }
+        let keys: Vec<IndexKey> = classes
+            .iter()
+            .map(|class| IndexKey::class_or_lot(class))
+            .collect();
+        let (indexed, listed) = match self.view.store.list_keys_at(&commitment, &keys).await {
+            Ok(found) => found,
+            Err(ProveKeyError::Read(error)) => return Err(error.into()),
+            Err(_) => return Ok(None),
+        };
+        let mut leaves: Vec<LeafIndex> = listed
+            .into_iter()
+            .chain(indexed.min(size)..size)
+            .filter_map(|leaf| LeafIndex::new(leaf).ok())
+            .collect();
+        leaves.sort_unstable();
+        leaves.dedup();
+        Ok(Some(leaves))
     }
 
     /// The leaf ranges from leaf `from` on that may hold events of the query's event-time range

@@ -121,6 +121,58 @@ fn next_link(headers: &[(String, String)]) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lot_s_events_are_found_through_the_index_and_past_it_page_by_page() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    pipeline.warm_index().await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    // The lot in both spellings, another lot, and the lot's GTIN without it.
+    let quantity = |minute: u32, class: &str| {
+        let mut event = object(minute, "OBSERVE", &[], "inspecting");
+        event["quantityList"] = json!([{"epcClass": class, "quantity": 3}]);
+        event
+    };
+    let captured = pipeline
+        .capture(vec![
+            quantity(0, LOT),
+            quantity(1, "https://id.gs1.org/01/80614141123458/10/L1"),
+            quantity(2, "urn:epc:class:lgtin:0614141.812345.L2"),
+            quantity(3, "urn:epc:idpat:sgtin:0614141.812345.*"),
+            quantity(4, LOT),
+        ])
+        .await;
+    let size = pipeline.trace_api().checkpoint_size().await.unwrap();
+    pipeline.wait_for_index(size).await;
+    let lot = format!("/events?MATCH_epcClass={LOT}");
+    let (status, _, answer) = ask(&pipeline, &lot, &regulator).await;
+    assert_eq!(status, 200, "{answer}");
+    let found = vec![
+        captured[0].clone(),
+        captured[1].clone(),
+        captured[4].clone(),
+    ];
+    assert_eq!(hashes(&answer), found);
+    // One a page, through the listed entries.
+    let mut paged = Vec::new();
+    let mut next = Some(format!("{lot}&perPage=1"));
+    while let Some(path) = next {
+        let (status, headers, page) = ask(&pipeline, &path, &regulator).await;
+        assert_eq!(status, 200, "{page}");
+        paged.extend(hashes(&page));
+        next = next_link(&headers);
+    }
+    assert_eq!(paged, found);
+    // Captured after the index's last step: found too, as the index catches up or not.
+    let later = pipeline.capture(vec![quantity(5, LOT)]).await;
+    let size = pipeline.trace_api().checkpoint_size().await.unwrap();
+    pipeline.wait_for_checkpoint(size).await;
+    let (_, _, answer) = ask(&pipeline, &lot, &regulator).await;
+    let mut found = found;
+    found.extend(later);
+    assert_eq!(hashes(&answer), found);
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_kind_of_parameter_finds_its_events_for_a_regulator() {
     let pipeline = Pipeline::start(|_| {}).await;
     let captured = pipeline.capture(journey()).await;
