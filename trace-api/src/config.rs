@@ -75,6 +75,8 @@
 //! max_streams = 256             # WebSocket streams (`GET /queries/{name}/events?stream=true`) open at once
 //! events_per_delivery = 1000    # the most events one delivery carries
 //! timeout = "10s"               # a receiver that has not answered by then has failed
+//! record_time_skew = "60s"      # how far apart in record time ingest may append two entries
+//!                               # out of order: an initialRecordTime starts that much earlier
 //!
 //! [grants]                      # signed access grants (`tagtrail grant issue`), held by a key
 //! keys = ["grants.tagtrail.example+1a2b3c4d+AQ..."]   # the verifier keys grants are signed with
@@ -172,6 +174,7 @@ const SCHEMA: Schema = Schema {
                 "max_streams",
                 "events_per_delivery",
                 "timeout",
+                "record_time_skew",
             ],
         ),
         (
@@ -339,6 +342,12 @@ pub struct SubscriptionsConfig {
     /// How long a receiver has to answer (default 10 s).
     #[serde(default = "default_delivery_timeout", deserialize_with = "duration")]
     pub timeout: Duration,
+    /// How much earlier than the record time of an entry appended before it a later entry's may
+    /// be (default 60 s): ingest stamps each document as it accepts it, and documents accepted
+    /// at once reach the log in either order. A subscription's `initialRecordTime` starts this
+    /// much earlier, so that no entry recorded at or after it is left out.
+    #[serde(default = "default_record_time_skew", deserialize_with = "duration")]
+    pub record_time_skew: Duration,
 }
 
 impl Default for SubscriptionsConfig {
@@ -350,6 +359,7 @@ impl Default for SubscriptionsConfig {
             max_streams: default_max_streams(),
             events_per_delivery: default_events_per_delivery(),
             timeout: default_delivery_timeout(),
+            record_time_skew: default_record_time_skew(),
         }
     }
 }
@@ -372,6 +382,10 @@ fn default_events_per_delivery() -> usize {
 
 fn default_delivery_timeout() -> Duration {
     Duration::from_secs(10)
+}
+
+fn default_record_time_skew() -> Duration {
+    Duration::from_secs(60)
 }
 
 /// `[exports]`: how `POST /exports` signs what it exports.
@@ -1097,6 +1111,16 @@ mod tests {
         let config = Config::load(None, env(&[]), url()).unwrap();
         assert!(config.access_log.url.is_none());
         assert_eq!(config.subscriptions.max_per_token, 16);
+        assert_eq!(
+            config.subscriptions.record_time_skew,
+            Duration::from_secs(60)
+        );
+        let skew = [("TAGTRAIL_TRACE_SUBSCRIPTIONS_RECORD_TIME_SKEW", "5s")];
+        let config = Config::load(None, env(&skew), url()).unwrap();
+        assert_eq!(
+            config.subscriptions.record_time_skew,
+            Duration::from_secs(5)
+        );
         let access = [
             (
                 "TAGTRAIL_TRACE_ACCESS_LOG_URL",

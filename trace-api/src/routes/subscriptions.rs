@@ -3,8 +3,10 @@
 //! "signatureToken": "...", "reportIfEmpty": false}` (`201`), `GET` of the list or of one
 //! (`/queries/{name}/subscriptions/{id}`), `DELETE` of one.
 //!
-//! A subscription starts at the newest checkpoint and keeps `next_leaf`, the ledger leaf its next
-//! delivery reads from (`sql/V30__subscriptions.sql`). Every `[subscriptions] interval`, each
+//! A subscription starts at the newest checkpoint, or with `initialRecordTime` at the first entry
+//! recorded at or after it (less `[subscriptions] record_time_skew`: entries recorded a little
+//! before it may be delivered too, none after it is left out), and keeps `next_leaf`, the ledger
+//! leaf its next delivery reads from (`sql/V30__subscriptions.sql`). Every `[subscriptions] interval`, each
 //! process takes due subscriptions one at a time, each row locked (`FOR UPDATE SKIP LOCKED`) for
 //! its delivery: the named query's next page in log order from `next_leaf`, as its token may
 //! read it now (a revoked or expired token's subscription waits, delivering nothing), is
@@ -119,16 +121,31 @@ async fn create(
     }
     let body = super::query::read_body(&request, body, MAX_SUBSCRIPTION_REQUEST).await?;
     let asked = read_request(&body)?;
+    let now = i128::from(crate::grants::now_seconds()) * 1_000_000_000;
+    if asked.initial_record_time.is_some_and(|at| at > now) {
+        return Err(bad(
+            "initialRecordTime is in the future: leave it out to start at the newest checkpoint"
+                .to_owned(),
+        ));
+    }
     check_dest(&asked.dest, &state.subscriptions)
         .await
         .map_err(|why| bad(format!("dest: {why}")))?;
     // It starts at the newest checkpoint (a log with none: at its start): what is logged from
-    // now on.
+    // now on; with initialRecordTime, at the first entry recorded then (less the skew).
     let start = match state.views.latest(&state.store).await {
-        Ok(view) => i64::try_from(view.size().get()).unwrap_or(i64::MAX),
+        Ok(view) => match asked.initial_record_time {
+            Some(at) => {
+                let skew = i128::try_from(state.subscriptions.record_time_skew.as_nanos())
+                    .unwrap_or(i128::MAX);
+                first_recorded_at(&view, at.saturating_sub(skew)).await?
+            }
+            None => view.size().get(),
+        },
         Err(crate::reader::ViewError::NoCheckpoint) => 0,
         Err(error) => return Err(error.into()),
     };
+    let start = i64::try_from(start).unwrap_or(i64::MAX);
     let client = super::queries::client(&state).await?;
     let most = i64::from(state.subscriptions.max_per_token);
     let row = client
@@ -277,11 +294,38 @@ fn json_answer(body: &Value) -> HttpResponse {
         .body(body.to_string())
 }
 
+/// The first leaf of `view`'s tree recorded at or after `at` (Unix nanoseconds), by bisection
+/// over the leaf records' record times; the tree's size when none is. Record times rise with the
+/// leaves but for entries accepted at once ([`SubscriptionsConfig::record_time_skew`], which the
+/// caller takes off `at`): the leaf before the one found was recorded before `at`, so every leaf
+/// recorded at or after `at` plus that skew is at or after it.
+async fn first_recorded_at(view: &crate::reader::View, at: i128) -> Result<u64, Problem> {
+    let (mut low, mut high) = (0, view.size().get());
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let leaf = ledger::LeafIndex::new(middle).map_err(|error| Problem::internal(&error))?;
+        let entry = view.store.entry(leaf).await?.ok_or_else(|| {
+            Problem::Internal(format!(
+                "entry {middle} of the checkpoint's tree is not stored"
+            ))
+        })?;
+        let recorded = i128::from(entry.record.captured_at().as_millis()) * 1_000_000;
+        if recorded < at {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    Ok(low)
+}
+
 /// What a request to subscribe asks.
 struct Asked {
     dest: String,
     signature_token: Option<SecretString>,
     report_if_empty: bool,
+    /// `initialRecordTime`, in Unix nanoseconds.
+    initial_record_time: Option<i128>,
 }
 
 fn read_request(body: &[u8]) -> Result<Asked, Problem> {
@@ -293,7 +337,7 @@ fn read_request(body: &[u8]) -> Result<Asked, Problem> {
     })?;
     for key in object.keys() {
         match key.as_str() {
-            "dest" | "stream" | "signatureToken" | "reportIfEmpty" => {}
+            "dest" | "stream" | "signatureToken" | "reportIfEmpty" | "initialRecordTime" => {}
             "schedule" => {
                 return Err(bad(
                     "scheduled subscriptions are not offered: \"stream\": true delivers each new \
@@ -301,17 +345,10 @@ fn read_request(body: &[u8]) -> Result<Asked, Problem> {
                         .to_owned(),
                 ));
             }
-            "initialRecordTime" => {
-                return Err(bad(
-                    "initialRecordTime is not offered: a subscription starts at the newest \
-                     checkpoint (ask GET /queries/{name}/events for what came before)"
-                        .to_owned(),
-                ));
-            }
             other => {
                 return Err(bad(format!(
                     "the request body has member {other:?}; a subscription has dest, stream, \
-                     signatureToken and reportIfEmpty"
+                     signatureToken, reportIfEmpty and initialRecordTime"
                 )));
             }
         }
@@ -344,10 +381,29 @@ fn read_request(body: &[u8]) -> Result<Asked, Problem> {
         Some(Value::Bool(flag)) => *flag,
         Some(_) => return Err(bad("reportIfEmpty is true or false".to_owned())),
     };
+    let initial_record_time = match object.get("initialRecordTime") {
+        None => None,
+        Some(Value::String(text)) => Some(
+            epcis::document::Timestamp::parse(text)
+                .map_err(|error| {
+                    bad(format!(
+                        "initialRecordTime {:?} is not a date-time with its offset: {error}",
+                        truncated(text)
+                    ))
+                })?
+                .unix_nanos(),
+        ),
+        Some(_) => {
+            return Err(bad(
+                "initialRecordTime is a date-time string, such as 2026-01-01T00:00:00Z".to_owned(),
+            ));
+        }
+    };
     Ok(Asked {
         dest: dest.to_owned(),
         signature_token,
         report_if_empty,
+        initial_record_time,
     })
 }
 

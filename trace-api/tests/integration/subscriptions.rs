@@ -216,6 +216,99 @@ pub(crate) fn shipping(n: u32, minutes: u32) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_initial_record_time_starts_at_the_first_entry_recorded_then() {
+    let pipeline = Pipeline::start(|config| {
+        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
+        config.subscriptions.interval = Duration::from_millis(50);
+        // Captured one after the other here: record times rise with the leaves.
+        config.subscriptions.record_time_skew = Duration::ZERO;
+    })
+    .await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    pipeline.capture(vec![shipping(1, 0), shipping(2, 1)]).await;
+    // A millisecond after the second entry's record time, once the clock has passed it: the
+    // next capture is recorded after it.
+    let (status, answer) = get(&pipeline, "/events?EQ_bizStep=shipping", &regulator).await;
+    assert_eq!(status, 200, "{answer}");
+    let recorded = answer["epcisBody"]["queryResults"]["resultsBody"]["eventList"][1]["recordTime"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let recorded = epcis::document::Timestamp::parse(&recorded)
+        .unwrap()
+        .unix_nanos();
+    let between = u64::try_from(recorded / 1_000_000).unwrap() + 1;
+    let now = || {
+        u64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap()
+    };
+    while now() <= between {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let between = ledger::UnixMillis::from_millis(between).to_rfc3339();
+    pipeline.capture(vec![shipping(3, 2)]).await;
+    pipeline.wait_for_checkpoint(3).await;
+
+    // From then: the third entry alone, the backlog delivered at once.
+    let ships = json!({"EQ_bizStep": "shipping"});
+    let asked = |at: &str| json!({"initialRecordTime": at});
+    let (later, _, made) = subscribed(
+        &pipeline,
+        &regulator,
+        "later",
+        ships.clone(),
+        &[],
+        asked(&between),
+    )
+    .await;
+    assert_eq!(made["nextLeaf"], 2, "{made}");
+    assert_eq!(later.wait_for(1)[0].leaves(), [2]);
+    // From before the log: all of it.
+    let (all, _, made) = subscribed(
+        &pipeline,
+        &regulator,
+        "all",
+        ships.clone(),
+        &[],
+        asked("2000-01-01T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(made["nextLeaf"], 0, "{made}");
+    assert_eq!(all.wait_for(1)[0].leaves(), [0, 1, 2]);
+    // Then each goes on from where it is, the new event once.
+    pipeline.capture(vec![shipping(4, 3)]).await;
+    assert_eq!(later.wait_for(2)[1].leaves(), [3]);
+    assert_eq!(all.wait_for(2)[1].leaves(), [3]);
+
+    // A time to come, or not a time: refused, nothing kept.
+    for (at, says) in [
+        (json!("2999-01-01T00:00:00Z"), "is in the future"),
+        (json!("yesterday"), "is not a date-time"),
+        (json!(7), "is a date-time string"),
+    ] {
+        let (status, answer) = post(
+            &pipeline,
+            "/queries/later/subscriptions",
+            &regulator,
+            json!({"dest": "http://127.0.0.1:9/x", "stream": true, "initialRecordTime": at}),
+        )
+        .await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(answer["type"], "epcisException:QueryParameterException");
+        let detail = answer["detail"].as_str().unwrap();
+        assert!(detail.contains(says), "{detail}");
+    }
+    let (_, listed) = get(&pipeline, "/queries/later/subscriptions", &regulator).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_matching_events_are_delivered_until_taken_signed_and_recorded() {
     let pipeline = Pipeline::start(|config| {
         config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
@@ -352,12 +445,6 @@ async fn new_matching_events_are_delivered_until_taken_signed_and_recorded() {
             json!({"dest": dest}),
             400,
             "\"stream\": true is required",
-        ),
-        (
-            "/queries/ships/subscriptions",
-            json!({"dest": dest, "stream": true, "initialRecordTime": "2026-01-01T00:00:00Z"}),
-            400,
-            "not offered",
         ),
         (
             "/queries/ships/subscriptions",
