@@ -1738,17 +1738,21 @@ impl TraceSource for InMemory {
         span: Span,
         known: &(dyn Fn(LeafIndex) -> bool + Sync),
     ) -> Result<Vec<SourceEvent<bool>>, Self::Error> {
+        // Each event's subjects once, looked up among those asked: a round costs the events'
+        // size, whatever the number of subjects ([`Subject::named_by`], in one pass).
+        let asked: HashSet<&Subject> = subjects.iter().collect();
         Ok(self
             .events
             .iter()
             .filter(|event| !known(event.leaf))
             .filter(|event| {
-                subjects.iter().any(|subject| match subject {
-                    Subject::Location(_) => {
-                        span.contains(event.time) && subject.named_by(&event.event)
-                    }
-                    _ => subject.named_by(&event.event),
-                })
+                subjects_of(&event.event)
+                    .iter()
+                    .any(|subject| asked.contains(subject))
+                    || (span.contains(event.time)
+                        && places(&event.event).iter().any(|(place, edge)| {
+                            *edge == EdgeKind::SeenAt && asked.contains(place)
+                        }))
             })
             .cloned()
             .collect())
