@@ -102,8 +102,8 @@ pub struct TracedExport {
     pub from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
-    /// The trace as JSON ([`Trace`]): what `GET /trace/{id}` answers, without the members it
-    /// adds (`checkpoint`, `events`, `omitted`).
+    /// The trace as JSON ([`Trace`](crate::trace::Trace)): what `GET /trace/{id}` answers,
+    /// without the members it adds (`checkpoint`, `events`, `omitted`).
     pub graph: Value,
     /// The trace as a flat list ([`trace_csv`]).
     pub csv: String,
