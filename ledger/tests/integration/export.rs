@@ -4,19 +4,17 @@
 //! one, altering the spreadsheet, or forging the signed manifest.
 
 use epcis::query::EventQuery;
-use ledger::TreeSize;
 use ledger::bundle::{
     CheckName, EXPORT_UNCOVERED, ExportBundle, ExportFormat, ExportReport, ExportVersion,
     IndexEvidence, Outcome, ProvenanceEvent, TRACE_UNJUDGED, TracedExport, TrustedKeys, Verdict,
     export_keys, fsma204_csv, manifest_text, trace_events, verify_export,
 };
-use ledger::checkpoint::Checkpoint;
-use ledger::index::{IndexCommitment, IndexHead, IndexKey, KeyRange, MemoryIndex};
+use ledger::index::{IndexHead, IndexKey, KeyRange, MemoryIndex};
 use ledger::note::{KeyName, Note, NoteSignerKey, NoteVerifiers};
 use ledger::trace::{index_keys_of, trace_csv};
 use serde_json::Value;
 
-use crate::provenance::{CASE, ITEM, NEW_ITEM, Scenario, entry_keys, scenario};
+use crate::provenance::{CASE, ITEM, NEW_ITEM, Scenario, committed, entry_keys, scenario};
 
 const GOLDEN_EXPORT: &str = include_str!("../golden/export-v1.json");
 const GOLDEN_EXPORT_KEY: &str = include_str!("../golden/export-key.pub");
@@ -104,18 +102,7 @@ fn indexed(scenario: &Scenario, index_size: u64) -> (MemoryIndex, IndexHead, Str
     let mut index = MemoryIndex::new();
     index.push_entries(&keys[..6]);
     index.push_entries(&keys[6..index_size as usize]);
-    let head = index.head().unwrap();
-    let size = TreeSize::from(10);
-    let checkpoint = Checkpoint::new(
-        scenario.origin.clone(),
-        size,
-        scenario.tree.root_at(size).unwrap(),
-    )
-    .with_extensions(vec![IndexCommitment::of_head(&head).to_line()])
-    .unwrap()
-    .sign(&[&scenario.log_key])
-    .unwrap()
-    .to_message();
+    let (head, checkpoint) = committed(scenario, &index);
     (index, head, checkpoint)
 }
 

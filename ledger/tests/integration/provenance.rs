@@ -16,7 +16,7 @@ use ledger::bundle::{
 };
 use ledger::checkpoint::{Checkpoint, Origin, TrustedLog};
 use ledger::history::Authority;
-use ledger::index::{IndexCommitment, IndexKey, KeyRange, MemoryIndex, keys_of_json};
+use ledger::index::{IndexCommitment, IndexHead, IndexKey, KeyRange, MemoryIndex, keys_of_json};
 use ledger::note::{KeyName, Note, NoteSignerKey, NoteVerifiers};
 use ledger::record::{Attestation, LeafRecord};
 use ledger::tree::{MemoryTree, prove_consistency, prove_inclusion};
@@ -942,15 +942,9 @@ pub(crate) fn entry_keys(scenario: &Scenario, size: u64) -> Vec<Vec<IndexKey>> {
         .collect()
 }
 
-/// The scenario's bundle as version 2: its checkpoint commits to an index of the log's 10 entries
-/// built in two runs (`keys` gives each entry's keys), and it carries the proofs of the item, its
-/// case and the item it was made into.
-fn indexed_with(scenario: &Scenario, keys: &[Vec<IndexKey>]) -> ProvenanceBundle {
-    let mut index = MemoryIndex::new();
-    index.push_entries(&keys[..6]);
-    if keys.len() > 6 {
-        index.push_entries(&keys[6..]);
-    }
+/// The head of `index` and the scenario's checkpoint of its 10 entries that commits to it,
+/// signed.
+pub(crate) fn committed(scenario: &Scenario, index: &MemoryIndex) -> (IndexHead, String) {
     let head = index.head().unwrap();
     let size = TreeSize::from(10);
     let checkpoint = Checkpoint::new(
@@ -963,6 +957,19 @@ fn indexed_with(scenario: &Scenario, keys: &[Vec<IndexKey>]) -> ProvenanceBundle
     .sign(&[&scenario.log_key])
     .unwrap()
     .to_message();
+    (head, checkpoint)
+}
+
+/// The scenario's bundle as version 2: its checkpoint commits to an index of the log's 10 entries
+/// built in two runs (`keys` gives each entry's keys), and it carries the proofs of the item, its
+/// case and the item it was made into.
+fn indexed_with(scenario: &Scenario, keys: &[Vec<IndexKey>]) -> ProvenanceBundle {
+    let mut index = MemoryIndex::new();
+    index.push_entries(&keys[..6]);
+    if keys.len() > 6 {
+        index.push_entries(&keys[6..]);
+    }
+    let (head, checkpoint) = committed(scenario, &index);
     let proofs = [ITEM, CASE, NEW_ITEM]
         .iter()
         .map(|id| {
