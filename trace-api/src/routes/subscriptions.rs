@@ -121,7 +121,11 @@ async fn create(
     }
     let body = super::query::read_body(&request, body, MAX_SUBSCRIPTION_REQUEST).await?;
     let asked = read_request(&body)?;
-    let now = i128::from(crate::grants::now_seconds()) * 1_000_000_000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i128::try_from(since.as_nanos()).unwrap_or(i128::MAX)
+        });
     if asked.initial_record_time.is_some_and(|at| at > now) {
         return Err(bad(
             "initialRecordTime is in the future: leave it out to start at the newest checkpoint"
