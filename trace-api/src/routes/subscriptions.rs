@@ -6,16 +6,16 @@
 //! A subscription starts at the newest checkpoint, or with `initialRecordTime` at the first entry
 //! recorded at or after it (less `[subscriptions] record_time_skew`: entries recorded a little
 //! before it may be delivered too, none after it is left out), and keeps `next_leaf`, the ledger
-//! leaf its next delivery reads from (`sql/V30__subscriptions.sql`). Every `[subscriptions] interval`, each
-//! process takes due subscriptions one at a time, each row locked (`FOR UPDATE SKIP LOCKED`) for
-//! its delivery: the named query's next page in log order from `next_leaf`, as its token may
-//! read it now (a revoked or expired token's subscription waits, delivering nothing), is
-//! recorded in the access log (method `PUSH`), signed, and `POST`ed to `dest`. Only a `2xx`
-//! moves `next_leaf` past what was delivered, in the transaction that held the row: a failed or
-//! unanswered delivery is tried again (after 1, 2, 4, ... seconds, at most 5 minutes apart), and
-//! a process killed between the receiver's `2xx` and its commit sends the same range again, with
-//! the same events at the same leaf indexes (a receiver keeps the newest `to` it saw, or the
-//! leaf indexes, to drop what it has). Nothing is skipped: the pages follow the log.
+//! leaf its next delivery reads from (`sql/V30__subscriptions.sql`). Every
+//! `[subscriptions] interval`, each process takes due subscriptions one at a time, each row locked
+//! (`FOR UPDATE SKIP LOCKED`) for its delivery: the named query's next page in log order from
+//! `next_leaf`, as its token may read it now (a revoked or expired token's subscription waits,
+//! delivering nothing), is recorded in the access log (method `PUSH`), signed, and `POST`ed to
+//! `dest`. Only a `2xx` moves `next_leaf` past what was delivered, in the transaction that held the
+//! row: a failed or unanswered delivery is tried again (after 1, 2, 4, ... seconds, at most 5
+//! minutes apart), and a process killed between the receiver's `2xx` and its commit sends the same
+//! range again, with the same events at the same leaf indexes (a receiver keeps the newest `to` it
+//! saw, or the leaf indexes, to drop what it has). Nothing is skipped: the pages follow the log.
 //!
 //! Each delivery is an `EPCISQueryDocument` (its `queryResults` naming the query and the
 //! subscription), with:
