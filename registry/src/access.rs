@@ -209,12 +209,7 @@ pub async fn create_access_token(
 /// Fails unless every one of `sites` is registered.
 pub(crate) async fn check_sites(client: &Client, sites: &[SiteId]) -> Result<(), RegistryError> {
     for site in sites {
-        let exists = client
-            .query_opt("SELECT 1 FROM sites WHERE site_id = $1", &[&site.as_str()])
-            .await?;
-        if exists.is_none() {
-            return Err(RegistryError::NoSuchSite(site.as_str().to_owned()));
-        }
+        crate::admin::require_site(client, site).await?;
     }
     Ok(())
 }

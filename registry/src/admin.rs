@@ -647,7 +647,8 @@ pub async fn list_tokens(
         .collect())
 }
 
-async fn require_site<C: tokio_postgres::GenericClient>(
+/// Fails unless `site` is registered.
+pub(crate) async fn require_site<C: tokio_postgres::GenericClient>(
     client: &C,
     site: &SiteId,
 ) -> Result<(), RegistryError> {

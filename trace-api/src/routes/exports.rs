@@ -93,7 +93,7 @@ pub(super) async fn create(
     } = match wanted {
         Wanted::Query(query) => for_query(&request, &state, &view, &access, query, most).await?,
         Wanted::Trace { id, given } => {
-            for_trace(&request, &state, &view, &access, &id, &given).await?
+            for_trace(&request, &state, &view, &access, (&id, &given), most).await?
         }
     };
     if leaves.len() > most {
@@ -264,8 +264,8 @@ async fn for_trace(
     state: &AppState,
     view: &View,
     access: &registry::Access,
-    id: &str,
-    given: &BTreeMap<String, String>,
+    (id, given): (&str, &BTreeMap<String, String>),
+    most: usize,
 ) -> Result<Gathered, Problem> {
     let borrowed: BTreeMap<&str, &str> = given
         .iter()
@@ -278,7 +278,6 @@ async fn for_trace(
         .await
         .map_err(super::items::registry_problem)?;
     let budget = state.budget.answer_for(super::items::client(request));
-    let most = state.limits.max_history_events;
     let traced = super::trace::run(
         state,
         view,
