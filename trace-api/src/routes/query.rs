@@ -885,7 +885,8 @@ impl Search<'_> {
     /// By the query's classes (an exact `MATCH_epcClass`, `MATCH_inputEPCClass`,
     /// `MATCH_outputEPCClass` or `MATCH_anyEPCClass`): the entries the verifiable index lists
     /// under each class's key (a lot's, for an LGTIN), one query a key, then every entry the
-    /// index does not cover yet. `None` when the query names no class exactly, the checkpoint
+    /// index does not cover yet. `None` when the query names no class exactly or more than
+    /// [`MAX_COVER_KEYS`](ledger::bundle::MAX_COVER_KEYS) (one listing query each), the checkpoint
     /// commits to no index, the index is more than [`MAX_UNINDEXED_TAIL`] entries behind, or a
     /// key lists more than one listing reads (a whole product's events: read by time or in
     /// order instead).
@@ -899,7 +900,7 @@ impl Search<'_> {
                 _ => None,
             });
         let (Some(classes), Some(commitment)) = (
-            classes,
+            classes.filter(|classes| classes.len() <= ledger::bundle::MAX_COVER_KEYS),
             ledger_store::commitment_of_note(&self.view.checkpoint.note),
         ) else {
             return Ok(None);
