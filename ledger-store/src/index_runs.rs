@@ -25,8 +25,8 @@ use super::locks;
 use super::log::ReadError;
 use super::runs::{self, RunInfo};
 
-/// The pairs of one page.
-pub(crate) const PAGE_PAIRS: usize = 256;
+/// The pairs of a full page of a verifiable index run.
+pub const PAGE_PAIRS: usize = 256;
 
 /// The lowest level of the nodes kept: a full page's (256 pairs, 32 chunks).
 const KEEP_FROM: u32 = 5;
@@ -99,6 +99,23 @@ const PAGES_OF_RUNS: &str = "SELECT run_id, page, pairs FROM index_pages
 /// The nodes `($1[i], $2[i], $3[i])` (run, level, index), each with its run.
 const NODES_OF_RUNS: &str = "SELECT run_id, level, idx, hash FROM index_nodes
      WHERE (run_id, level, idx) IN (SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[]))";
+
+/// The most queries [`Reader::list_keys_within`](super::Reader::list_keys_within) makes, after its
+/// first range: a page of a query by many places over many scattered ranges reads on in the
+/// next page instead.
+pub const MAX_LISTING_QUERIES: usize = 512;
+
+/// What [`Reader::list_keys_within`](super::Reader::list_keys_within) found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeysListed {
+    /// The size of the log the head covers: its lists hold no entry from here on.
+    pub covered: u64,
+    /// The leaves listed, in order.
+    pub leaves: Vec<u64>,
+    /// Where listing stopped (every leaf listed below it is in `leaves`; from it on, nothing
+    /// was read); `None` when every range was read to its end.
+    pub until: Option<u64>,
+}
 
 /// Why the verifiable index could not be written or merged.
 #[derive(Debug, thiserror::Error)]
@@ -1001,6 +1018,108 @@ impl super::Reader {
         leaves.sort_unstable();
         leaves.dedup();
         Ok((head.size().get(), leaves))
+    }
+
+    /// The leaves the head `commitment` names lists under any of `keys` within `ranges` (leaf
+    /// ranges in ascending order, not overlapping), in order, read a few pages at a time: what a
+    /// page of a query by keys with many entries reads (a day at a busy place lists millions).
+    ///
+    /// Reads at most `pages` pages (at least two) of each key in each run a range overlaps, and
+    /// stops after the first range that brings the leaves found to `enough` (if another range
+    /// follows) or before one that would take it past [`MAX_LISTING_QUERIES`] queries (one a key
+    /// and range; the first range is always read). Ranges or parts of
+    /// ranges beyond the head's size are not read (the caller reads the entries the head does
+    /// not cover). In one snapshot.
+    pub async fn list_keys_within(
+        &self,
+        commitment: &IndexCommitment,
+        keys: &[IndexKey],
+        ranges: &[std::ops::Range<u64>],
+        pages: usize,
+        enough: usize,
+    ) -> Result<KeysListed, ProveKeyError> {
+        let mut client = self.pool().get().await.map_err(ReadError::from)?;
+        let transaction = snapshot(&mut client).await.map_err(ReadError::from)?;
+        let head = head_at(&transaction, commitment).await?;
+        let ids = run_ids(&transaction, &head).await?;
+        let size = head.size().get();
+        let pages = pages.max(2);
+        let limit = i64::try_from(pages).unwrap_or(i64::MAX);
+        let mut listed = KeysListed {
+            covered: size,
+            leaves: Vec::new(),
+            until: None,
+        };
+        let mut queries = 0;
+        for (at, range) in ranges.iter().enumerate() {
+            let range = range.start..range.end.min(size);
+            if range.is_empty() {
+                continue;
+            }
+            if queries > 0 && queries + keys.len() > MAX_LISTING_QUERIES {
+                listed.until = Some(range.start);
+                break;
+            }
+            queries += keys.len();
+            let overlapping: Vec<i64> = ids
+                .iter()
+                .zip(head.runs())
+                .filter(|(_, run)| run.first < range.end && range.start < run.end)
+                .map(|(id, _)| *id)
+                .collect();
+            // Where what was read stops being the whole list: a run that gave every page it
+            // was asked for may list more of a key after the last pair read.
+            let mut stop = range.end;
+            let mut found = Vec::new();
+            for key in keys {
+                let below = Pair::new(*key, range.start).to_bytes();
+                let above = Pair::new(*key, range.end);
+                let rows = transaction
+                    .query(
+                        PAGES_AROUND_IN_RUNS,
+                        &[
+                            &overlapping,
+                            &below.as_slice(),
+                            &above.to_bytes().as_slice(),
+                            &limit,
+                        ],
+                    )
+                    .await
+                    .map_err(ReadError::from)?;
+                let mut per_run: BTreeMap<i64, BTreeMap<u64, Vec<Pair>>> = BTreeMap::new();
+                for row in &rows {
+                    page_of_row(row, 1, per_run.entry(row.get(0)).or_default())?;
+                }
+                for read in per_run.values() {
+                    let pairs = read.values().flatten();
+                    found.extend(
+                        pairs
+                            .filter(|pair| pair.key == *key && range.contains(&pair.leaf))
+                            .map(|pair| pair.leaf),
+                    );
+                    let last = read.values().next_back().and_then(|page| page.last());
+                    if let Some(last) = last.filter(|last| read.len() == pages && **last < above) {
+                        let certain = if last.key == *key {
+                            last.leaf.saturating_add(1)
+                        } else {
+                            range.start
+                        };
+                        stop = stop.min(certain.max(range.start));
+                    }
+                }
+            }
+            found.retain(|leaf| *leaf < stop);
+            found.sort_unstable();
+            found.dedup();
+            listed.leaves.extend(found);
+            let more = ranges[at + 1..].iter().any(|range| range.start < size);
+            if stop < range.end || (more && listed.leaves.len() >= enough) {
+                listed.until = Some(stop);
+                break;
+            }
+        }
+        transaction.commit().await.map_err(ReadError::from)?;
+        Ok(listed)
     }
 
     /// The head (and the checkpoint committing to it), and what each of its runs needs for a

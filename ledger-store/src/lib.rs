@@ -87,7 +87,8 @@ pub use entry::{
 pub use export::{ExportError, ExportReport};
 pub use index_runs::{
     CommittedProof, HEAD_RETENTION, IndexAudit, IndexProblem, IndexReason, IndexRunError,
-    MAX_PROOF_PAGES, ProveKeyError, commitment_of_note,
+    KeysListed, MAX_LISTING_QUERIES, MAX_PROOF_PAGES, PAGE_PAIRS as INDEX_PAGE_PAIRS,
+    ProveKeyError, commitment_of_note,
 };
 pub use indexer::{DEFAULT_INDEX_BATCH, IndexError, Indexer, IndexerHandle, LockWait};
 pub use keys::{LookupKeys, lookup_key};

@@ -529,3 +529,93 @@ async fn checkpoints_follow_the_index_and_replaced_heads_stay_readable() {
             .is_none()
     );
 }
+
+/// Keys of many pages of pairs listed a few pages at a time within leaf ranges, part after part as
+/// a query's pages read them: the same leaves as listing them whole, each once, in order.
+#[tokio::test]
+async fn keys_of_many_pages_are_listed_a_part_at_a_time_within_ranges() {
+    use ledger::checkpoint::{Checkpoint, Origin};
+    use ledger::index::IndexCommitment;
+    use ledger::note::{KeyName, Note, NoteSignerKey};
+    use ledger_store::INDEX_PAGE_PAIRS;
+
+    let db = TestDatabase::create().await.unwrap();
+    let events = indexed_log(&db, 1_300).await;
+    let (_, leaves) = keys_by_entry(&events);
+    let reader = Reader::connect(db.url()).unwrap();
+    // The keys most events have (the place on its day, the class), and one item's.
+    let mut keys: Vec<IndexKey> = leaves
+        .iter()
+        .filter(|(_, of)| of.len() > 2 * INDEX_PAGE_PAIRS)
+        .map(|(key, _)| *key)
+        .collect();
+    assert!(!keys.is_empty(), "no key of more than two pages");
+    let item = leaves.iter().find(|(_, of)| of.len() == 1).unwrap();
+    keys.push(*item.0);
+    // The head a checkpoint commits to.
+    let store = Writer::connect(db.url()).unwrap();
+    let signer = NoteSignerKey::from_seed(KeyName::parse("tagtrail.test/log").unwrap(), &[3; 32]);
+    let signed = ledger_store::Checkpointer::new(
+        &store,
+        Origin::parse("tagtrail.test/log").unwrap(),
+        std::sync::Arc::new(signer),
+    )
+    .sign_latest()
+    .await
+    .unwrap()
+    .unwrap();
+    let checkpoint = Checkpoint::from_text(Note::parse(&signed.note).unwrap().text()).unwrap();
+    let commitment = IndexCommitment::of_checkpoint(&checkpoint)
+        .unwrap()
+        .unwrap();
+    let head = reader.index_head(&commitment.root).await.unwrap().unwrap();
+    let size = head.size().get();
+    assert_eq!(size, 1_300);
+    let ranges = [3..40, 41..42, 300..900, 1_000..size + 50];
+    let mut expected: Vec<u64> = keys
+        .iter()
+        .flat_map(|key| leaves[key].iter().copied())
+        .filter(|leaf| ranges.iter().any(|range| range.contains(leaf)))
+        .collect();
+    expected.sort_unstable();
+    expected.dedup();
+    for (pages, enough) in [(2, usize::MAX), (3, 10), (8, 500), (1, 1)] {
+        let mut read: Vec<u64> = Vec::new();
+        let mut from = 0;
+        let mut parts = 0;
+        loop {
+            let left: Vec<_> = ranges
+                .iter()
+                .map(|range| range.start.max(from)..range.end)
+                .filter(|range| !range.is_empty())
+                .collect();
+            let listed = reader
+                .list_keys_within(&commitment, &keys, &left, pages, enough)
+                .await
+                .unwrap();
+            assert_eq!(listed.covered, size);
+            parts += 1;
+            assert!(listed.leaves.iter().all(|leaf| *leaf >= from));
+            read.extend(&listed.leaves);
+            let Some(until) = listed.until else {
+                break;
+            };
+            assert!(until > from, "no progress from {from}");
+            assert!(listed.leaves.iter().all(|leaf| *leaf < until));
+            from = until;
+        }
+        assert_eq!(read, expected, "{pages} pages, {enough} enough");
+        if pages == 2 {
+            assert!(parts > 1, "a key of many pages read in one part");
+        }
+    }
+    // A head no longer stored is refused, as a proof against it would be.
+    let gone = IndexCommitment {
+        root: ledger::Hash::from_bytes([9; 32]),
+        ..commitment
+    };
+    assert!(matches!(
+        reader.list_keys_within(&gone, &keys, &ranges, 2, 10).await,
+        Err(ProveKeyError::Gone { .. })
+    ));
+}
