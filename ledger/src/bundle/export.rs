@@ -309,38 +309,43 @@ impl<'de> Deserialize<'de> for ExportVersion {
 /// [`IndexKey::location_day`] for each UTC day of the range). `None` when no cover does; the
 /// writer and the verifier choose alike.
 pub fn export_keys(query: &EventQuery) -> Option<Vec<(IndexKey, String)>> {
-    query.covers().into_iter().find_map(|cover| {
-        let keys: Vec<(IndexKey, String)> = match cover {
-            Cover::Identities(ids) => ids.into_iter().map(|id| (IndexKey::epc(&id), id)).collect(),
-            Cover::Classes(classes) => classes
-                .into_iter()
-                .map(|class| (IndexKey::class_or_lot(&class), class))
-                .collect(),
-            Cover::PlacesBetween { places, from, to } => {
-                if to <= from {
-                    // Nothing matches: no key needed to show it.
-                    return Some(Vec::new());
-                }
-                let (first, last) = (day_of(from), day_of(to - 1));
-                if last - first >= MAX_COVER_DAYS {
-                    return None;
-                }
-                (first..=last)
-                    .flat_map(|day| {
-                        places
-                            .iter()
-                            .map(move |place| (IndexKey::location_day(place, day), place.clone()))
-                    })
-                    .collect()
-            }
-        };
-        let mut seen = BTreeSet::new();
-        let keys: Vec<(IndexKey, String)> = keys
+    query.covers().into_iter().find_map(cover_keys)
+}
+
+/// The index keys whose entries hold every event `cover` describes, each with what it names, as
+/// [`export_keys`] takes them; `None` when they would be more than [`MAX_COVER_KEYS`] (or span
+/// more than [`MAX_COVER_DAYS`] days).
+pub fn cover_keys(cover: Cover) -> Option<Vec<(IndexKey, String)>> {
+    let keys: Vec<(IndexKey, String)> = match cover {
+        Cover::Identities(ids) => ids.into_iter().map(|id| (IndexKey::epc(&id), id)).collect(),
+        Cover::Classes(classes) => classes
             .into_iter()
-            .filter(|(key, _)| seen.insert(*key))
-            .collect();
-        (keys.len() <= MAX_COVER_KEYS).then_some(keys)
-    })
+            .map(|class| (IndexKey::class_or_lot(&class), class))
+            .collect(),
+        Cover::PlacesBetween { places, from, to } => {
+            if to <= from {
+                // Nothing matches: no key needed to show it.
+                return Some(Vec::new());
+            }
+            let (first, last) = (day_of(from), day_of(to - 1));
+            if last - first >= MAX_COVER_DAYS {
+                return None;
+            }
+            (first..=last)
+                .flat_map(|day| {
+                    places
+                        .iter()
+                        .map(move |place| (IndexKey::location_day(place, day), place.clone()))
+                })
+                .collect()
+        }
+    };
+    let mut seen = BTreeSet::new();
+    let keys: Vec<(IndexKey, String)> = keys
+        .into_iter()
+        .filter(|(key, _)| seen.insert(*key))
+        .collect();
+    (keys.len() <= MAX_COVER_KEYS).then_some(keys)
 }
 
 /// Every check made on an export: those of the export as a whole, then each event's.

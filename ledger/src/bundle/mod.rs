@@ -15,8 +15,8 @@ mod verify;
 pub use complete::{COMPLETENESS_UNPROVEN, Followed, followed};
 pub use export::{
     EXPORT_FORMAT, EXPORT_UNCOVERED, ExportBundle, ExportFormat, ExportReport, ExportVersion,
-    MANIFEST_ORIGIN, MAX_COVER_DAYS, MAX_COVER_KEYS, TRACE_UNJUDGED, TracedExport, export_keys,
-    manifest_text, trace_events, verify_export,
+    MANIFEST_ORIGIN, MAX_COVER_DAYS, MAX_COVER_KEYS, TRACE_UNJUDGED, TracedExport, cover_keys,
+    export_keys, manifest_text, trace_events, verify_export,
 };
 pub use format::{
     AnchorRef, AnchoredCheckpoint, BlockHash, BundleVersion, ChainId, ContractAddress,

@@ -383,7 +383,7 @@ pub(super) async fn matching_leaves(
     let mut position = Some(from);
     while let Some(at) = position {
         // As a page does: the candidates from where it starts (a time range reads on).
-        let candidates = search.candidates(at).await?;
+        let candidates = search.candidates(at, BATCH).await?;
         let (results, next) = search.in_log_order(&candidates, at, BATCH).await?;
         for event in results {
             let leaf = event[LEDGER_MEMBER]["leafIndex"].as_u64().ok_or_else(|| {
@@ -447,7 +447,7 @@ pub(super) async fn page_in_log_order(
         query,
         budget: state.budget.answer_for(None),
     };
-    let candidates = search.candidates(from).await?;
+    let candidates = search.candidates(from, per_page).await?;
     search.in_log_order(&candidates, from, per_page).await
 }
 
@@ -696,9 +696,12 @@ pub(super) async fn answer(
     let ordered = query.order().is_some() || matches!(query.limit(), Some(Limit::AtMost(_)));
     // An ordered query reads its whole result each page (`position` counts results); the others
     // read on from the leaf `position` names.
-    let candidates = search
-        .candidates(if ordered { 0 } else { position })
-        .await?;
+    let candidates = if ordered {
+        let most = state.limits.max_history_events;
+        search.candidates(0, most.saturating_add(1)).await?
+    } else {
+        search.candidates(position, per_page).await?
+    };
     let (results, next) = if ordered {
         search.ordered(&candidates, position, per_page).await?
     } else {
@@ -777,7 +780,9 @@ fn encode(text: &str) -> String {
 #[derive(Debug)]
 enum Candidates {
     /// These leaves, in order (found by the lookups).
-    Leaves(Vec<LeafIndex>),
+    /// Each of these leaves, in order; and, when candidates were left unlisted, the leaf from
+    /// which the next page lists them.
+    Leaves(Vec<LeafIndex>, Option<u64>),
     /// Every leaf of these ranges, in order; and, when more ranges were left unread, the leaf
     /// from which the next page reads them.
     Ranges(Vec<Range<u64>>, Option<u64>),
@@ -787,8 +792,7 @@ impl Candidates {
     /// Where candidates left unread start, if some were.
     fn beyond(&self) -> Option<u64> {
         match self {
-            Self::Leaves(_) => None,
-            Self::Ranges(_, beyond) => *beyond,
+            Self::Leaves(_, beyond) | Self::Ranges(_, beyond) => *beyond,
         }
     }
 
@@ -800,7 +804,7 @@ impl Candidates {
     /// Up to `count` candidates from leaf `from` on, in order.
     fn batch(&self, from: u64, count: usize) -> Vec<LeafIndex> {
         match self {
-            Self::Leaves(leaves) => {
+            Self::Leaves(leaves, _) => {
                 let start = leaves.partition_point(|leaf| leaf.get() < from);
                 leaves[start..].iter().take(count).copied().collect()
             }
@@ -823,6 +827,14 @@ impl Candidates {
     }
 }
 
+/// Leaf indices as [`LeafIndex`]es (those beyond any tree left out).
+fn leaves_of(leaves: Vec<u64>) -> Vec<LeafIndex> {
+    leaves
+        .into_iter()
+        .filter_map(|leaf| LeafIndex::new(leaf).ok())
+        .collect()
+}
+
 /// One query being answered.
 struct Search<'a> {
     state: &'a AppState,
@@ -841,13 +853,16 @@ struct Hit {
 }
 
 impl Search<'_> {
-    /// Where the query's results can be, from leaf `from` on. By its identities (`MATCH_` of
-    /// EPCs: an item's events are few); else by its event-time range (the time index's leaf
-    /// ranges, the first [`RANGES_PER_PAGE`] from `from` on: a range is read in order, never
-    /// listed, and a page reads the ranges it needs, so a window of millions of entries costs
-    /// what its first pages cost); else by its places (`EQ_bizLocation`, `EQ_readPoint`); else
-    /// the whole log, in order.
-    async fn candidates(&self, from: u64) -> Result<Candidates, Problem> {
+    /// Where the query's results can be, from leaf `from` on (`enough`: how many candidates a
+    /// page is content with, where they are listed a part at a time). By its identities
+    /// (`MATCH_` of EPCs: an item's events are few); else by its classes, through the
+    /// verifiable index; else by its places over its event-time range, through the verifiable
+    /// index's place-and-day keys within the time index's ranges; else by its event-time range
+    /// (the time index's leaf ranges, the first [`RANGES_PER_PAGE`] from `from` on: a range is
+    /// read in order, never listed, and a page reads the ranges it needs, so a window of
+    /// millions of entries costs what its first pages cost); else by its places
+    /// (`EQ_bizLocation`, `EQ_readPoint`); else the whole log, in order.
+    async fn candidates(&self, from: u64, enough: usize) -> Result<Candidates, Problem> {
         let none = |_: LeafIndex| false;
         if let Some(identities) = self.query.identities() {
             let mut lookups = Vec::new();
@@ -861,10 +876,13 @@ impl Search<'_> {
             }
             let texts: Vec<&str> = identities.names.iter().map(String::as_str).collect();
             let leaves = self.view.candidates_by(&lookups, &texts, &none).await?;
-            return Ok(Candidates::Leaves(leaves));
+            return Ok(Candidates::Leaves(leaves, None));
         }
         if let Some(leaves) = self.indexed_classes().await? {
-            return Ok(Candidates::Leaves(leaves));
+            return Ok(Candidates::Leaves(leaves, None));
+        }
+        if let Some(candidates) = self.indexed_places(from, enough).await? {
+            return Ok(candidates);
         }
         if let Some(candidates) = self.time_ranges(from).await? {
             return Ok(candidates);
@@ -874,7 +892,7 @@ impl Search<'_> {
                 places.iter().map(|place| Lookup::Location(place)).collect();
             let texts: Vec<&str> = places.iter().map(String::as_str).collect();
             let leaves = self.view.candidates_by(&lookups, &texts, &none).await?;
-            return Ok(Candidates::Leaves(leaves));
+            return Ok(Candidates::Leaves(leaves, None));
         }
         // The whole log (one range: not a list of its leaves).
         #[allow(clippy::single_range_in_vec_init)]
@@ -926,6 +944,74 @@ impl Search<'_> {
         leaves.sort_unstable();
         leaves.dedup();
         Ok(Some(leaves))
+    }
+
+    /// By the query's places over its event-time range (`EQ_bizLocation` or `EQ_readPoint` with
+    /// both `GE_eventTime` and `LT_eventTime`): within the time index's ranges from leaf `from`
+    /// on, the entries the verifiable index lists under each place's key for each day of the
+    /// range, read a few pages at a time until `enough` are found; then, in those ranges, every
+    /// entry the index does not cover yet. A day at a busy place lists millions of entries, and
+    /// the time index alone finds every entry of the hour at any place: together, a page reads
+    /// the entries it answers. `None` when no cover of places gives at most
+    /// [`MAX_COVER_KEYS`](ledger::bundle::MAX_COVER_KEYS) keys, the checkpoint commits to no
+    /// index or one the store no longer holds, or the index is more than [`MAX_UNINDEXED_TAIL`]
+    /// entries behind.
+    async fn indexed_places(
+        &self,
+        from: u64,
+        enough: usize,
+    ) -> Result<Option<Candidates>, Problem> {
+        let keys = self
+            .query
+            .covers()
+            .into_iter()
+            .find_map(|cover| match cover {
+                Cover::PlacesBetween { .. } => ledger::bundle::cover_keys(cover),
+                _ => None,
+            });
+        let (Some(keys), Some(commitment)) = (
+            keys,
+            ledger_store::commitment_of_note(&self.view.checkpoint.note),
+        ) else {
+            return Ok(None);
+        };
+        let size = self.view.size().get();
+        if size.saturating_sub(commitment.size.get()) > MAX_UNINDEXED_TAIL {
+            return Ok(None);
+        }
+        let Some(Candidates::Ranges(ranges, beyond)) = self.time_ranges(from).await? else {
+            return Ok(None);
+        };
+        let ranges: Vec<Range<u64>> = ranges
+            .into_iter()
+            .map(|range| range.start.max(from)..range.end)
+            .filter(|range| !range.is_empty())
+            .collect();
+        let keys: Vec<IndexKey> = keys.into_iter().map(|(key, _)| key).collect();
+        let pages = enough
+            .div_ceil(ledger_store::INDEX_PAGE_PAIRS)
+            .saturating_add(1);
+        let listed = match self
+            .view
+            .store
+            .list_keys_within(&commitment, &keys, &ranges, pages, enough)
+            .await
+        {
+            Ok(listed) => listed,
+            Err(ProveKeyError::Read(error)) => return Err(error.into()),
+            Err(_) => return Ok(None),
+        };
+        // Then what the index does not cover, as the time index gives it, up to where the
+        // listing stopped.
+        let mut leaves: Vec<u64> = listed.leaves;
+        let end = listed.until.unwrap_or(u64::MAX);
+        for range in &ranges {
+            leaves.extend(range.start.max(listed.covered)..range.end.min(end));
+        }
+        Ok(Some(Candidates::Leaves(
+            leaves_of(leaves),
+            listed.until.or(beyond),
+        )))
     }
 
     /// The leaf ranges from leaf `from` on that may hold events of the query's event-time range
@@ -1270,7 +1356,7 @@ mod tests {
                 .filter_map(|id| LeafIndex::new(*id).ok())
                 .collect()
         };
-        let listed = Candidates::Leaves(leaves(&[3, 7, 9, 20]));
+        let listed = Candidates::Leaves(leaves(&[3, 7, 9, 20]), None);
         assert_eq!(listed.batch(0, 2), leaves(&[3, 7]));
         assert_eq!(listed.batch(8, 10), leaves(&[9, 20]));
         assert!(listed.batch(21, 10).is_empty());

@@ -172,6 +172,147 @@ async fn a_lot_s_events_are_found_through_the_index_and_past_it_page_by_page() {
     pipeline.stop().await;
 }
 
+/// An event read at the site's location `minutes` from the start of yesterday (UTC), at business
+/// location `place` if one is given: negative minutes are the day before, so that a window across
+/// midnight is always in the past.
+fn around_midnight(minutes: i64, place: Option<&str>) -> Value {
+    const DAY: i64 = 86_400_000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let midnight = (i64::try_from(now).unwrap() / DAY - 1) * DAY;
+    let mut event = object(0, "OBSERVE", &[], "inspecting");
+    event["eventTime"] = json!(
+        ledger::UnixMillis::from_millis(u64::try_from(midnight + minutes * 60_000).unwrap())
+            .to_rfc3339()
+    );
+    if let Some(place) = place {
+        event["bizLocation"] = json!({"id": place});
+    }
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_place_over_a_window_is_found_through_the_index_page_by_page() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    pipeline.warm_index().await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    // Read at the place, some there too as their business location: before, in and after the
+    // window, on both sides of midnight (two keys of the place, one a day), out of time order.
+    let here = Some(LOCATION);
+    let spec: &[(i64, Option<&str>)] = &[
+        (-50, here),
+        (-30, here),
+        (-20, None),
+        (10, here),
+        (-10, here),
+        (5, None),
+        (45, here),
+        (29, here),
+        (30, here),
+        (-40, here),
+        (-41, here),
+    ];
+    let captured = pipeline
+        .capture(
+            spec.iter()
+                .map(|(minutes, place)| around_midnight(*minutes, *place))
+                .collect(),
+        )
+        .await;
+    // Another site's place, in the window.
+    let b_token = register_b(&pipeline).await;
+    let mut theirs = around_midnight(0, None);
+    theirs["readPoint"] = json!({"id": B_LOCATION});
+    let (status, answer) = capture_as_b(&pipeline, &b_token, vec![theirs]).await;
+    assert_eq!(status / 100, 2, "{answer}");
+    let size = pipeline.trace_api().checkpoint_size().await.unwrap();
+    pipeline.wait_for_index(size).await;
+    let window = |from: i64, to: i64| {
+        let time = |event: Value| segment(event["eventTime"].as_str().unwrap());
+        format!(
+            "GE_eventTime={}&LT_eventTime={}",
+            time(around_midnight(from, None)),
+            time(around_midnight(to, None))
+        )
+    };
+    let in_window = |only_here: bool| -> Vec<String> {
+        spec.iter()
+            .zip(&captured)
+            .filter(|((minutes, at), _)| {
+                (at.is_some() || !only_here) && (-40..30).contains(minutes)
+            })
+            .map(|(_, hash)| hash.clone())
+            .collect()
+    };
+    let query = format!(
+        "/events?EQ_bizLocation={}&{}",
+        segment(LOCATION),
+        window(-40, 30)
+    );
+    let found = in_window(true);
+    assert_eq!(found.len(), 5);
+    let (status, _, answer) = ask(&pipeline, &query, &regulator).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(hashes(&answer), found);
+    // One a page, through the listed entries.
+    let mut paged = Vec::new();
+    let mut next = Some(format!("{query}&perPage=1"));
+    while let Some(path) = next {
+        let (status, headers, page) = ask(&pipeline, &path, &regulator).await;
+        assert_eq!(status, 200, "{page}");
+        paged.extend(hashes(&page));
+        next = next_link(&headers);
+    }
+    assert_eq!(paged, found);
+    // The read point every one of them has, and the other site's.
+    let read_at = |place: &str| {
+        format!(
+            "/events?EQ_readPoint={}&{}",
+            segment(place),
+            window(-40, 30)
+        )
+    };
+    let (_, _, answer) = ask(&pipeline, &read_at(LOCATION), &regulator).await;
+    assert_eq!(hashes(&answer), in_window(false));
+    let (_, _, answer) = ask(&pipeline, &read_at(B_LOCATION), &regulator).await;
+    assert_eq!(events(&answer).len(), 1, "{answer}");
+    assert_eq!(
+        events(&answer)[0]["readPoint"]["id"],
+        B_LOCATION,
+        "{answer}"
+    );
+    // Ordered, the same events by event time.
+    let (status, _, answer) = ask(
+        &pipeline,
+        &format!("{query}&orderBy=eventTime&orderDirection=ASC"),
+        &regulator,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let mut by_time: Vec<(i64, String)> = spec
+        .iter()
+        .zip(&captured)
+        .filter(|((minutes, at), _)| at.is_some() && (-40..30).contains(minutes))
+        .map(|((minutes, _), hash)| (*minutes, hash.clone()))
+        .collect();
+    by_time.sort();
+    let by_time: Vec<String> = by_time.into_iter().map(|(_, hash)| hash).collect();
+    assert_eq!(hashes(&answer), by_time);
+    // Captured after the index's last step: found too, as the index catches up or not.
+    let later = pipeline
+        .capture(vec![around_midnight(-5, here), around_midnight(-5, None)])
+        .await;
+    let size = pipeline.trace_api().checkpoint_size().await.unwrap();
+    pipeline.wait_for_checkpoint(size).await;
+    let (_, _, answer) = ask(&pipeline, &query, &regulator).await;
+    let mut found = found;
+    found.push(later[0].clone());
+    assert_eq!(hashes(&answer), found);
+    pipeline.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_kind_of_parameter_finds_its_events_for_a_regulator() {
     let pipeline = Pipeline::start(|_| {}).await;
