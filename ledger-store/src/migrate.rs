@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 31] = [
+    const LANDED: [(i32, &str, &str); 32] = [
         (
             1,
             "ledger",
@@ -371,6 +371,11 @@ mod tests {
             31,
             "access_grants",
             "1bd47cab99500c4826b280da4a2200044fe2fcb112272ad3a33542d89ef3f5fa",
+        ),
+        (
+            32,
+            "scheduled_subscriptions",
+            "02d77fb9c8542198a088591c7b2edfa8dee80597679335a8949ef029d26ae72d",
         ),
     ];
 

@@ -72,6 +72,9 @@ pub enum EpcisException {
     UriTooLong,
     /// `406`: the client accepts no version this service answers in.
     NotAcceptable,
+    /// `400`: a subscription's controls (`stream`, `schedule`) are missing, both given or
+    /// malformed.
+    SubscriptionControls,
 }
 
 impl EpcisException {
@@ -86,6 +89,7 @@ impl EpcisException {
             Self::QueryTooComplex => "QueryTooComplexException",
             Self::UriTooLong => "URITooLongException",
             Self::NotAcceptable => "NotAcceptableException",
+            Self::SubscriptionControls => "SubscriptionControlsException",
         }
     }
 
@@ -100,12 +104,13 @@ impl EpcisException {
             Self::QueryTooComplex => "Query too complex",
             Self::UriTooLong => "URI Too Long",
             Self::NotAcceptable => "Not acceptable",
+            Self::SubscriptionControls => "Subscription error",
         }
     }
 
     fn status(self) -> StatusCode {
         match self {
-            Self::QueryParameter => StatusCode::BAD_REQUEST,
+            Self::QueryParameter | Self::SubscriptionControls => StatusCode::BAD_REQUEST,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NoSuchName => StatusCode::NOT_FOUND,

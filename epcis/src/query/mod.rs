@@ -17,6 +17,7 @@
 //! with an extension (`urn:epc:id:sgln:0614141.07346.1234`) are its descendants (`...07346.0`).
 
 mod pattern;
+mod schedule;
 
 use std::fmt;
 
@@ -26,6 +27,7 @@ use crate::document::{Action, EpcRole, Event, EventKind, Timestamp};
 use crate::vocab::Vocabulary;
 
 pub use pattern::{ClassPattern, EpcPattern};
+pub use schedule::{QuerySchedule, ScheduleError};
 
 /// The most values one list parameter may hold.
 pub const MAX_VALUES: usize = 256;

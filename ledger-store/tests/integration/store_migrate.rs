@@ -23,7 +23,7 @@ async fn refusal(client: &tokio_postgres::Client, sql: &str) -> (String, String)
 
 /// Every migration in `sql/`, in order: a new one is added here once, and each test of an upgrade
 /// from an older schema expects the tail of this list from the first migration it lacks.
-const MIGRATIONS: [&str; 31] = [
+const MIGRATIONS: [&str; 32] = [
     "V1__ledger",
     "V2__ingest",
     "V3__lookup_runs",
@@ -55,6 +55,7 @@ const MIGRATIONS: [&str; 31] = [
     "V29__named_queries",
     "V30__subscriptions",
     "V31__access_grants",
+    "V32__scheduled_subscriptions",
 ];
 
 /// The migrations from `first` on, as an upgrade that lacks `first` applies them.

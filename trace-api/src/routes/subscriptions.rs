@@ -3,6 +3,17 @@
 //! "signatureToken": "...", "reportIfEmpty": false}` (`201`), `GET` of the list or of one
 //! (`/queries/{name}/subscriptions/{id}`), `DELETE` of one.
 //!
+//! A stream subscription (`"stream": true`) is delivered as soon as a checkpoint covers new
+//! entries. A scheduled one (`"schedule": {"hour": "1", "minute": "5"}`, read by
+//! [`QuerySchedule`]: every field given must match, in UTC) is due at each time its schedule
+//! names, and then delivers everything its query matches from where its last delivery ended up
+//! to the newest checkpoint, in as many deliveries as that takes, before it waits for the next
+//! time: never the same event twice, whatever the schedule (scheduled queries that resend what
+//! they sent are a known complaint about other repositories). With `reportIfEmpty`, a round that
+//! found nothing sends one empty document. A time missed while no process ran is made up once,
+//! at start. The binding's `SubscriptionControlsException` answers a request with neither
+//! `"stream": true` nor a `schedule`, with both, or with a schedule that is not one.
+//!
 //! A subscription starts at the newest checkpoint, or with `initialRecordTime` at the first entry
 //! recorded at or after it (less `[subscriptions] record_time_skew`: entries recorded a little
 //! before it may be delivered too, none after it is left out), and keeps `next_leaf`, the ledger
@@ -45,7 +56,7 @@ use serde_json::{Value, json};
 use sha2::Digest as _;
 use tokio_util::sync::CancellationToken;
 
-use epcis::query::{EventQuery, Limit};
+use epcis::query::{EventQuery, Limit, QuerySchedule};
 use ledger::TreeSize;
 use registry::{Access, AccessRefused, Permission, TokenId};
 
@@ -74,7 +85,7 @@ pub const DELIVERY_NOTE: &str = "tagtrail.dev/subscription-delivery/v1";
 const SHOWN: &str = "subscription_id::text, dest, report_if_empty, next_leaf, \
      to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
      to_char(last_notified_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
-     failures, last_failure";
+     failures, last_failure, schedule";
 
 /// `/queries/{name}/subscriptions`: `GET` lists, `POST` makes one.
 pub(super) fn collection(path: &str) -> Resource {
@@ -150,14 +161,21 @@ async fn create(
         Err(error) => return Err(error.into()),
     };
     let start = i64::try_from(start).unwrap_or(i64::MAX);
+    // A scheduled one is first due at the first time its schedule names.
+    let schedule = asked
+        .schedule
+        .as_ref()
+        .map(|schedule| Value::Object(schedule.to_json()).to_string());
+    let first_time = asked.schedule.as_ref().and_then(next_time);
     let client = super::queries::client(&state).await?;
     let most = i64::from(state.subscriptions.max_per_token);
     let row = client
         .query_opt(
             &format!(
                 "INSERT INTO subscriptions \
-                 (token_id, query_name, dest, signature_token, report_if_empty, next_leaf) \
-                 SELECT $1, $2, $3, $4, $5, $6 \
+                 (token_id, query_name, dest, signature_token, report_if_empty, next_leaf, \
+                  schedule, next_attempt_at) \
+                 SELECT $1, $2, $3, $4, $5, $6, $8, coalesce(to_timestamp($9), now()) \
                  WHERE (SELECT count(*) FROM subscriptions WHERE token_id = $1) < $7 \
                  RETURNING {SHOWN}"
             ),
@@ -172,6 +190,8 @@ async fn create(
                 &asked.report_if_empty,
                 &start,
                 &most,
+                &schedule,
+                &first_time,
             ],
         )
         .await
@@ -272,10 +292,13 @@ fn no_such(name: &str, id: &str) -> Problem {
 
 /// A subscription as shown (never its `signatureToken`).
 fn shown(row: &tokio_postgres::Row) -> Value {
+    let schedule = row
+        .get::<_, Option<String>>(8)
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok());
     let mut shown = json!({
         "subscriptionID": row.get::<_, String>(0),
         "dest": row.get::<_, String>(1),
-        "stream": true,
+        "stream": schedule.is_none(),
         "reportIfEmpty": row.get::<_, bool>(2),
         "nextLeaf": row.get::<_, i64>(3),
         "createdAt": row.get::<_, String>(4),
@@ -287,7 +310,21 @@ fn shown(row: &tokio_postgres::Row) -> Value {
     if let Some(why) = row.get::<_, Option<String>>(7) {
         shown["lastFailure"] = json!(why);
     }
+    if let Some(schedule) = schedule {
+        shown["schedule"] = schedule;
+    }
     shown
+}
+
+/// The first time `schedule` names after now, in Unix seconds.
+fn next_time(schedule: &QuerySchedule) -> Option<f64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+        });
+    #[allow(clippy::cast_precision_loss)] // seconds of the next 400 years: exact in an f64
+    schedule.next_after(now).map(|at| at as f64)
 }
 
 fn json_answer(body: &Value) -> HttpResponse {
@@ -326,6 +363,8 @@ async fn first_recorded_at(view: &crate::reader::View, at: i128) -> Result<u64, 
 /// What a request to subscribe asks.
 struct Asked {
     dest: String,
+    /// `schedule`, for a scheduled subscription (none: a stream).
+    schedule: Option<QuerySchedule>,
     signature_token: Option<SecretString>,
     report_if_empty: bool,
     /// `initialRecordTime`, in Unix nanoseconds.
@@ -341,26 +380,53 @@ fn read_request(body: &[u8]) -> Result<Asked, Problem> {
     })?;
     for key in object.keys() {
         match key.as_str() {
-            "dest" | "stream" | "signatureToken" | "reportIfEmpty" | "initialRecordTime" => {}
-            "schedule" => {
-                return Err(bad(
-                    "scheduled subscriptions are not offered: \"stream\": true delivers each new \
-                     matching event once, as soon as a checkpoint covers it"
-                        .to_owned(),
-                ));
-            }
+            "dest" | "stream" | "schedule" | "signatureToken" | "reportIfEmpty"
+            | "initialRecordTime" => {}
             other => {
                 return Err(bad(format!(
-                    "the request body has member {other:?}; a subscription has dest, stream, \
-                     signatureToken, reportIfEmpty and initialRecordTime"
+                    "the request body has member {other:?}; a subscription has dest, stream or \
+                     schedule, signatureToken, reportIfEmpty and initialRecordTime"
                 )));
             }
         }
     }
-    if object.get("stream") != Some(&Value::Bool(true)) {
-        return Err(bad(
-            "\"stream\": true is required: it says to deliver each new matching event".to_owned(),
-        ));
+    let stream = match object.get("stream") {
+        None => false,
+        Some(Value::Bool(flag)) => *flag,
+        Some(_) => return Err(bad("stream is true or false".to_owned())),
+    };
+    let schedule = match object.get("schedule") {
+        None => None,
+        Some(Value::Object(schedule)) => Some(QuerySchedule::parse(schedule).map_err(|error| {
+            Problem::Epcis(EpcisException::SubscriptionControls, error.to_string())
+        })?),
+        Some(_) => {
+            return Err(Problem::Epcis(
+                EpcisException::SubscriptionControls,
+                "schedule is an object, such as {\"hour\": \"1\", \"minute\": \"5\"}".to_owned(),
+            ));
+        }
+    };
+    match (stream, &schedule) {
+        (true, Some(_)) => {
+            return Err(Problem::Epcis(
+                EpcisException::SubscriptionControls,
+                "a subscription is a stream (\"stream\": true: each new matching event as soon \
+                 as a checkpoint covers it) or scheduled (\"schedule\": the new matching events \
+                 at the times it names), not both"
+                    .to_owned(),
+            ));
+        }
+        (false, None) => {
+            return Err(Problem::Epcis(
+                EpcisException::SubscriptionControls,
+                "a subscription gives \"stream\": true (each new matching event as soon as a \
+                 checkpoint covers it) or a \"schedule\" (the new matching events at the times \
+                 it names)"
+                    .to_owned(),
+            ));
+        }
+        _ => {}
     }
     let dest = object
         .get("dest")
@@ -405,6 +471,7 @@ fn read_request(body: &[u8]) -> Result<Asked, Problem> {
     };
     Ok(Asked {
         dest: dest.to_owned(),
+        schedule,
         signature_token,
         report_if_empty,
         initial_record_time,
@@ -544,8 +611,10 @@ async fn deliver_due(state: &AppState) -> Result<(), String> {
         let Some(row) = transaction
             .query_opt(
                 "SELECT subscription_id::text, token_id, query_name, dest, signature_token, \
-                        report_if_empty, next_leaf, failures \
-                 FROM subscriptions WHERE next_attempt_at <= now() AND next_leaf < $1 \
+                        report_if_empty, next_leaf, failures, schedule, \
+                        coalesce(last_notified_at >= fire_started_at, false) \
+                 FROM subscriptions \
+                 WHERE next_attempt_at <= now() AND (next_leaf < $1 OR schedule IS NOT NULL) \
                  ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED",
                 &[&size],
             )
@@ -564,17 +633,36 @@ async fn deliver_due(state: &AppState) -> Result<(), String> {
             signature_token: row.get::<_, Option<String>>(4).map(SecretString::from),
             report_if_empty: row.get(5),
             from: row.get::<_, i64>(6).unsigned_abs(),
+            schedule: row.get(8),
+            reported: row.get(9),
         };
         let turn = deliver(state, log, &view, &subscription).await;
         match turn {
             Turn::Done { next, notified } => {
+                // A scheduled one with more to deliver goes on at once, in the same round;
+                // caught up, it waits for its next time (a stream, for the next checkpoint).
+                let scheduled = subscription.scheduled();
+                let round_over = next >= view.size().get();
+                let next_time = match (&scheduled, round_over) {
+                    (Some(Ok(schedule)), true) => next_time(schedule),
+                    _ => None,
+                };
                 transaction
                     .execute(
                         "UPDATE subscriptions SET next_leaf = $2, failures = 0, \
-                         next_attempt_at = now(), last_failure = NULL, \
-                         last_notified_at = CASE WHEN $3 THEN now() ELSE last_notified_at END \
+                         next_attempt_at = coalesce(to_timestamp($4), now()), \
+                         last_failure = NULL, \
+                         last_notified_at = CASE WHEN $3 THEN now() ELSE last_notified_at END, \
+                         fire_started_at = CASE WHEN $5 THEN coalesce(fire_started_at, now()) \
+                                                ELSE NULL END \
                          WHERE subscription_id::text = $1",
-                        &[&id, &i64::try_from(next).unwrap_or(i64::MAX), &notified],
+                        &[
+                            &id,
+                            &i64::try_from(next).unwrap_or(i64::MAX),
+                            &notified,
+                            &next_time,
+                            &(scheduled.is_some() && !round_over),
+                        ],
                     )
                     .await
                     .map_err(|e| e.to_string())?;
@@ -588,10 +676,13 @@ async fn deliver_due(state: &AppState) -> Result<(), String> {
                     false => backoff(failures),
                 };
                 state.metrics.subscription_failed();
+                // A scheduled one's round goes on when it is tried again.
                 transaction
                     .execute(
                         "UPDATE subscriptions SET failures = failures + 1, \
-                         next_attempt_at = now() + make_interval(secs => $2), last_failure = $3 \
+                         next_attempt_at = now() + make_interval(secs => $2), last_failure = $3, \
+                         fire_started_at = CASE WHEN schedule IS NULL THEN NULL \
+                                                ELSE coalesce(fire_started_at, now()) END \
                          WHERE subscription_id::text = $1",
                         &[&id, &wait.as_secs_f64(), &truncated_to(&why, 512)],
                     )
@@ -634,6 +725,24 @@ struct Subscription {
     signature_token: Option<SecretString>,
     report_if_empty: bool,
     from: u64,
+    /// Its schedule as stored (none: a stream).
+    schedule: Option<String>,
+    /// Whether its schedule's current round has delivered something already.
+    reported: bool,
+}
+
+impl Subscription {
+    /// Its schedule, if it is a scheduled one: read, or why not.
+    fn scheduled(&self) -> Option<Result<QuerySchedule, String>> {
+        let text = self.schedule.as_deref()?;
+        let schedule = match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(schedule)) => {
+                QuerySchedule::parse(&schedule).map_err(|error| error.to_string())
+            }
+            _ => Err("it is not a JSON object".to_owned()),
+        };
+        Some(schedule.map_err(|why| format!("its stored schedule: {why}")))
+    }
 }
 
 /// One subscription's turn: its next page, recorded, signed, sent.
@@ -671,7 +780,15 @@ async fn deliver(
         Err(problem) => return Turn::Failed(format!("its events could not be read: {problem}")),
     };
     let to = next.unwrap_or(size).min(size);
-    if events.is_empty() && !subscription.report_if_empty {
+    // Nothing to say: nothing found, or a scheduled round that reports nothing found only once it
+    // has read all there is and only if it delivered nothing.
+    let scheduled = match subscription.scheduled() {
+        Some(Err(why)) => return Turn::Failed(why),
+        scheduled => scheduled.is_some(),
+    };
+    if events.is_empty()
+        && (!subscription.report_if_empty || (scheduled && (to < size || subscription.reported)))
+    {
         return Turn::Done {
             next: to,
             notified: false,

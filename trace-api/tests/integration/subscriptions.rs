@@ -2,7 +2,8 @@
 //! the subscription, each range again until the receiver takes it and never after, signed with
 //! the access log's key (and the client's HMAC), recorded in the access log; a revoked token's
 //! subscription pauses; each kind of bad request gets the binding's exception; a recall is
-//! pushed; several processes, started and stopped, deliver each event exactly once.
+//! pushed; several processes, started and stopped, deliver each event exactly once; a scheduled
+//! subscription delivers what is new at its times, each event once.
 
 use std::collections::VecDeque;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -154,7 +155,8 @@ async fn get(pipeline: &Pipeline, path: &str, token: &str) -> (u16, Value) {
 }
 
 /// `token`'s named query `name` of `query`, made, and a new receiver (answering `script`)
-/// subscribed to it with `asked` (`dest` and `stream` are added): the receiver, its `dest` and
+/// subscribed to it with `asked` (`dest` is added, and `stream` unless it has a `schedule`): the
+/// receiver, its `dest` and
 /// the subscription as made.
 async fn subscribed(
     pipeline: &Pipeline,
@@ -175,7 +177,9 @@ async fn subscribed(
     let receiver = Receiver::start(script);
     let dest = format!("http://127.0.0.1:{}/hook", receiver.port);
     asked["dest"] = json!(dest);
-    asked["stream"] = json!(true);
+    if asked.get("schedule").is_none() {
+        asked["stream"] = json!(true);
+    }
     let path = format!("/queries/{name}/subscriptions");
     let (status, made) = post(pipeline, &path, token, asked).await;
     assert_eq!(status, 201, "{made}");
@@ -446,15 +450,45 @@ async fn new_matching_events_are_delivered_until_taken_signed_and_recorded() {
     for (path, body, status, says) in [
         (
             "/queries/ships/subscriptions",
-            json!({"dest": dest, "schedule": {"hour": "1"}}),
+            json!({"dest": dest, "stream": true, "schedule": {"hour": "1"}}),
             400,
-            "not offered",
+            "SubscriptionControlsException\" a subscription is a stream",
         ),
         (
             "/queries/ships/subscriptions",
             json!({"dest": dest}),
             400,
-            "\"stream\": true is required",
+            "SubscriptionControlsException\" a subscription gives \"stream\": true",
+        ),
+        (
+            "/queries/ships/subscriptions",
+            json!({"dest": dest, "stream": "yes"}),
+            400,
+            "stream is true or false",
+        ),
+        (
+            "/queries/ships/subscriptions",
+            json!({"dest": dest, "schedule": "hourly"}),
+            400,
+            "SubscriptionControlsException\" schedule is an object",
+        ),
+        (
+            "/queries/ships/subscriptions",
+            json!({"dest": dest, "schedule": {}}),
+            400,
+            "SubscriptionControlsException\" a schedule names at least one",
+        ),
+        (
+            "/queries/ships/subscriptions",
+            json!({"dest": dest, "schedule": {"hour": "25"}}),
+            400,
+            "schedule.hour \"25\": 25 is not within 0 to 23",
+        ),
+        (
+            "/queries/ships/subscriptions",
+            json!({"dest": dest, "schedule": {"month": "2", "dayOfMonth": "30"}}),
+            400,
+            "no time in the next 400 years",
         ),
         (
             "/queries/ships/subscriptions",
@@ -567,6 +601,167 @@ async fn new_matching_events_are_delivered_until_taken_signed_and_recorded() {
         .unwrap()
         .get(0);
     assert_eq!(left, 0);
+    pipeline.stop().await;
+}
+
+/// Makes subscription `id`'s scheduled time come now (as a time missed while no process ran
+/// would be found at start), then waits until its round is over: due again only at a time to come.
+async fn run_round(admin: &tokio_postgres::Client, id: &str) {
+    admin
+        .execute(
+            "UPDATE subscriptions SET next_attempt_at = now() - interval '1 second' \
+             WHERE subscription_id::text = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    wait_until_waiting(admin, id).await;
+}
+
+/// Waits until subscription `id` is next due at a time to come (its round over), and gives that
+/// time as Unix seconds.
+async fn wait_until_waiting(admin: &tokio_postgres::Client, id: &str) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let row = admin
+            .query_one(
+                "SELECT extract(epoch FROM next_attempt_at)::float8, next_attempt_at > now() \
+                 FROM subscriptions WHERE subscription_id::text = $1",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        if row.get::<_, bool>(1) {
+            return row.get(0);
+        }
+        assert!(Instant::now() < deadline, "its round never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A scheduled subscription: due at the times its schedule names (made up once when missed), it
+/// delivers the events logged since its last delivery, in as many deliveries as they take, each
+/// once; a round that delivered sends no empty report, and one that found nothing sends one; a
+/// schedule of every two seconds runs by the clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_subscription_delivers_what_is_new_at_its_times_each_once() {
+    let pipeline = Pipeline::start(|config| {
+        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
+        config.subscriptions.interval = Duration::from_millis(20);
+        config.subscriptions.events_per_delivery = 2;
+    })
+    .await;
+    let admin = pipeline.db.connect().await.unwrap();
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    // Midnight on the 1st of January.
+    let yearly = json!({"month": "1"});
+    let (receiver, _, made) = subscribed(
+        &pipeline,
+        &regulator,
+        "ships",
+        json!({"EQ_bizStep": "shipping"}),
+        &[],
+        json!({"schedule": yearly, "reportIfEmpty": true, "signatureToken": SECRET}),
+    )
+    .await;
+    assert_eq!(made["stream"], false, "{made}");
+    assert_eq!(made["schedule"], yearly);
+    let id = made["subscriptionID"].as_str().unwrap().to_owned();
+    let next = wait_until_waiting(&admin, &id).await;
+    let new_year: f64 = admin
+        .query_one(
+            "SELECT extract(epoch FROM date_trunc('year', now() AT TIME ZONE 'UTC') \
+             + interval '1 year')::float8",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(next, new_year, "due at the next new year, UTC");
+
+    // Two shipments and a receiving, logged before its time: the shipments in one delivery, and
+    // no empty report for the receiving read after them.
+    pipeline
+        .capture(vec![
+            shipping(1, 0),
+            shipping(2, 1),
+            object(
+                2,
+                "OBSERVE",
+                &["urn:epc:id:sgtin:0614141.812345.2"],
+                "receiving",
+            ),
+        ])
+        .await;
+    pipeline.wait_for_checkpoint(3).await;
+    assert!(receiver.got().is_empty(), "nothing before its time");
+    run_round(&admin, &id).await;
+    let got = receiver.got();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].leaves(), [0, 1]);
+    assert_eq!(got[0].header("TagTrail-Delivery-Range"), "0 2");
+
+    // Three more: two deliveries of the next round, from where the last ended, nothing resent.
+    pipeline
+        .capture(vec![shipping(3, 3), shipping(4, 4), shipping(5, 5)])
+        .await;
+    pipeline.wait_for_checkpoint(6).await;
+    run_round(&admin, &id).await;
+    let got = receiver.got();
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(
+        (got[1].leaves(), got[2].leaves()),
+        (vec![3, 4], vec![5]),
+        "the new events, each once"
+    );
+
+    // Nothing new: one empty report, signed.
+    run_round(&admin, &id).await;
+    let got = receiver.got();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(got[3].leaves().is_empty());
+    assert_eq!(got[3].header("TagTrail-Delivery-Range"), "6 6");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(&got[3].body);
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    assert_eq!(got[3].header("GS1-Signature-HMAC-SHA256"), expected);
+    let (_, shown) = get(
+        &pipeline,
+        &format!("/queries/ships/subscriptions/{id}"),
+        &regulator,
+    )
+    .await;
+    assert_eq!(shown["nextLeaf"], 6, "{shown}");
+    assert_eq!(shown["schedule"], yearly, "{shown}");
+
+    // By the clock: every two seconds, the next shipment, once.
+    let (quick, _, made) = subscribed(
+        &pipeline,
+        &regulator,
+        "quick",
+        json!({"EQ_bizStep": "shipping"}),
+        &[],
+        json!({"schedule": {"second": "0/2"}}),
+    )
+    .await;
+    let quick_id = made["subscriptionID"].as_str().unwrap().to_owned();
+    pipeline.capture(vec![shipping(6, 6)]).await;
+    assert_eq!(quick.wait_for(1)[0].leaves(), [6]);
+    let next = wait_until_waiting(&admin, &quick_id).await;
+    assert!(
+        next.fract() == 0.0 && next % 2.0 == 0.0,
+        "due at an even second: {next}"
+    );
+    // Its next time comes and goes: nothing new, nothing sent.
+    while wait_until_waiting(&admin, &quick_id).await == next {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(quick.got().len(), 1, "{:?}", quick.got());
     pipeline.stop().await;
 }
 
