@@ -78,6 +78,11 @@ const RANGES_PER_PAGE: usize = 64;
 /// The most entries past the verifiable index's size a query by class reads one by one: beyond,
 /// the index is rebuilding, and the query is answered as if there were none.
 const MAX_UNINDEXED_TAIL: u64 = 100_000;
+/// The time index's ranges a page of a query by places over a time window reads at most: its
+/// candidates are listed by the places' keys within them, so it reads ranges, not their entries.
+const PLACE_TIME_RANGES: usize = 2_048;
+/// Ranges of a query by places this close (entries) are listed as one.
+const PLACE_RANGE_GAP: u64 = 1_024;
 
 /// The key that signs page tokens, made at start-up (zeroed on drop).
 pub struct PageKey(zeroize::Zeroizing<[u8; 32]>);
@@ -884,7 +889,7 @@ impl Search<'_> {
         if let Some(candidates) = self.indexed_places(from, enough).await? {
             return Ok(candidates);
         }
-        if let Some(candidates) = self.time_ranges(from).await? {
+        if let Some(candidates) = self.time_ranges(from, RANGES_PER_PAGE).await? {
             return Ok(candidates);
         }
         if let Some(places) = self.query.places() {
@@ -919,14 +924,11 @@ impl Search<'_> {
             });
         let (Some(classes), Some(commitment)) = (
             classes.filter(|classes| classes.len() <= ledger::bundle::MAX_COVER_KEYS),
-            ledger_store::commitment_of_note(&self.view.checkpoint.note),
+            self.index_commitment(),
         ) else {
             return Ok(None);
         };
         let size = self.view.size().get();
-        if size.saturating_sub(commitment.size.get()) > MAX_UNINDEXED_TAIL {
-            return Ok(None);
-        }
         let keys: Vec<IndexKey> = classes
             .iter()
             .map(|class| IndexKey::class_or_lot(class))
@@ -969,24 +971,27 @@ impl Search<'_> {
                 Cover::PlacesBetween { .. } => ledger::bundle::cover_keys(cover),
                 _ => None,
             });
-        let (Some(keys), Some(commitment)) = (
-            keys,
-            ledger_store::commitment_of_note(&self.view.checkpoint.note),
-        ) else {
+        let (Some(keys), Some(commitment)) = (keys, self.index_commitment()) else {
             return Ok(None);
         };
-        let size = self.view.size().get();
-        if size.saturating_sub(commitment.size.get()) > MAX_UNINDEXED_TAIL {
+        let Some(Candidates::Ranges(ranges, beyond)) =
+            self.time_ranges(from, PLACE_TIME_RANGES).await?
+        else {
             return Ok(None);
+        };
+        // Ranges close together read as one: fewer listing queries, for a few more candidates.
+        let mut joined: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            let range = range.start.max(from)..range.end;
+            match joined.last_mut() {
+                _ if range.is_empty() => {}
+                Some(last) if range.start <= last.end.saturating_add(PLACE_RANGE_GAP) => {
+                    last.end = last.end.max(range.end);
+                }
+                _ => joined.push(range),
+            }
         }
-        let Some(Candidates::Ranges(ranges, beyond)) = self.time_ranges(from).await? else {
-            return Ok(None);
-        };
-        let ranges: Vec<Range<u64>> = ranges
-            .into_iter()
-            .map(|range| range.start.max(from)..range.end)
-            .filter(|range| !range.is_empty())
-            .collect();
+        let ranges = joined;
         let keys: Vec<IndexKey> = keys.into_iter().map(|(key, _)| key).collect();
         let pages = enough
             .div_ceil(ledger_store::INDEX_PAGE_PAIRS)
@@ -1014,11 +1019,20 @@ impl Search<'_> {
         )))
     }
 
+    /// The verifiable index the view's checkpoint commits to, if it does and the index is at
+    /// most [`MAX_UNINDEXED_TAIL`] entries behind the checkpoint (further behind, it is
+    /// rebuilding, and a query by its keys would read too much past it).
+    fn index_commitment(&self) -> Option<ledger::index::IndexCommitment> {
+        let commitment = ledger_store::commitment_of_note(&self.view.checkpoint.note)?;
+        let behind = self.view.size().get().saturating_sub(commitment.size.get());
+        (behind <= MAX_UNINDEXED_TAIL).then_some(commitment)
+    }
+
     /// The leaf ranges from leaf `from` on that may hold events of the query's event-time range
-    /// (`GE_eventTime`, `LT_eventTime`), in order: up to [`RANGES_PER_PAGE`] of the time index,
-    /// then, once the index has no more, the entries it did not cover when the view was taken.
-    /// `None` when the query has no such range.
-    async fn time_ranges(&self, from: u64) -> Result<Option<Candidates>, Problem> {
+    /// (`GE_eventTime`, `LT_eventTime`), in order: up to `most` of the time index (a page reads
+    /// [`RANGES_PER_PAGE`]), then, once the index has no more, the entries it did not cover when
+    /// the view was taken. `None` when the query has no such range.
+    async fn time_ranges(&self, from: u64, most: usize) -> Result<Option<Candidates>, Problem> {
         let (earliest, latest) = self.query.event_time_range();
         if earliest.is_none() && latest.is_none() {
             return Ok(None);
@@ -1037,14 +1051,14 @@ impl Search<'_> {
         let mut ranges = self
             .view
             .store
-            .leaf_ranges_by_time_from(earliest, latest, from, RANGES_PER_PAGE + 1)
+            .leaf_ranges_by_time_from(earliest, latest, from, most.saturating_add(1))
             .await?;
         ranges.retain(|range| range.start < indexed);
         for range in &mut ranges {
             range.end = range.end.min(indexed);
         }
-        if ranges.len() > RANGES_PER_PAGE {
-            ranges.truncate(RANGES_PER_PAGE);
+        if ranges.len() > most {
+            ranges.truncate(most);
             let beyond = ranges.last().map_or(from, |range| range.end);
             return Ok(Some(Candidates::Ranges(ranges, Some(beyond))));
         }
