@@ -19,5 +19,6 @@ pub use event::{
     SourceOrDestination, UnknownAction,
 };
 pub use parse::{Document, DocumentKind, ParseError};
+pub(crate) use time::civil_from_days;
 pub use time::{TimeError, TimeZoneOffset, Timestamp};
 pub use view::{Objects, Strings};

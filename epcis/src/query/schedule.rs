@@ -135,7 +135,7 @@ impl QuerySchedule {
         let (first_day, first_second) = (start.div_euclid(DAY), start.rem_euclid(DAY));
         for offset in 0..=CYCLE_DAYS {
             let day = first_day.checked_add(offset)?;
-            let (_, month, day_of_month) = civil(day);
+            let (_, month, day_of_month) = crate::document::civil_from_days(day);
             // 1970-01-01 was a Thursday (4).
             let day_of_week = (day + 3).rem_euclid(7) + 1;
             if !self.has(5, month) || !self.has(3, day_of_month) || !self.has(4, day_of_week) {
@@ -235,27 +235,6 @@ fn values(text: &str, low: u8, high: u8) -> Result<u64, String> {
     Ok(bits)
 }
 
-/// The civil date (year, month 1–12, day 1–31) of a day counted from 1970-01-01, in the
-/// proleptic Gregorian calendar: by eras of 400 years (146,097 days) starting on 1 March, so
-/// that the leap day ends a year.
-fn civil(day: i64) -> (i64, i64, i64) {
-    let shifted = day + 719_468; // days from 0000-03-01 to 1970-01-01
-    let era = shifted.div_euclid(CYCLE_DAYS);
-    let day_of_era = shifted.rem_euclid(CYCLE_DAYS);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day_of_month = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day_of_month)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +290,7 @@ mod tests {
 
     #[test]
     fn the_calendar_is_the_gregorian_one() {
+        let civil = crate::document::civil_from_days;
         for day in (-800_000..800_000)
             .step_by(997)
             .chain([0, 59, 60, 365, 11_016, 11_017])

@@ -55,6 +55,17 @@ impl Received {
     }
 }
 
+/// The HMAC-SHA-256 of `body` under [`SECRET`], in hex: a delivery's `GS1-Signature-HMAC-SHA256`.
+fn hmac_hex(body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 /// A webhook receiver on a port of its own: it answers each request with the next status of its
 /// script (200 once the script is spent) and keeps what it got.
 pub(crate) struct Receiver {
@@ -390,15 +401,10 @@ async fn new_matching_events_are_delivered_until_taken_signed_and_recorded() {
         format!("tagtrail.dev/subscription-delivery/v1\n{id}\n1 4\n{digest}\n")
     );
     assert_eq!(got[1].header("TagTrail-Delivery-Range"), "1 4");
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(&got[1].body);
-    let expected: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    assert_eq!(got[1].header("GS1-Signature-HMAC-SHA256"), expected);
+    assert_eq!(
+        got[1].header("GS1-Signature-HMAC-SHA256"),
+        hmac_hex(&got[1].body)
+    );
 
     // Taken once, never again: the next shipment comes alone, from where the last one ended.
     pipeline.capture(vec![shipping(4, 4)]).await;
@@ -721,15 +727,10 @@ async fn a_scheduled_subscription_delivers_what_is_new_at_its_times_each_once() 
     assert_eq!(got.len(), 4, "{got:?}");
     assert!(got[3].leaves().is_empty());
     assert_eq!(got[3].header("TagTrail-Delivery-Range"), "6 6");
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(&got[3].body);
-    let expected: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    assert_eq!(got[3].header("GS1-Signature-HMAC-SHA256"), expected);
+    assert_eq!(
+        got[3].header("GS1-Signature-HMAC-SHA256"),
+        hmac_hex(&got[3].body)
+    );
     let (_, shown) = get(
         &pipeline,
         &format!("/queries/ships/subscriptions/{id}"),
