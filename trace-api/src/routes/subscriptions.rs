@@ -633,7 +633,9 @@ async fn deliver_due(state: &AppState) -> Result<(), String> {
             signature_token: row.get::<_, Option<String>>(4).map(SecretString::from),
             report_if_empty: row.get(5),
             from: row.get::<_, i64>(6).unsigned_abs(),
-            schedule: row.get(8),
+            schedule: row
+                .get::<_, Option<String>>(8)
+                .map(|text| read_schedule(&text)),
             reported: row.get(9),
         };
         let turn = deliver(state, log, &view, &subscription).await;
@@ -641,9 +643,9 @@ async fn deliver_due(state: &AppState) -> Result<(), String> {
             Turn::Done { next, notified } => {
                 // A scheduled one with more to deliver goes on at once, in the same round;
                 // caught up, it waits for its next time (a stream, for the next checkpoint).
-                let scheduled = subscription.scheduled();
+                let scheduled = &subscription.schedule;
                 let round_over = next >= view.size().get();
-                let next_time = match (&scheduled, round_over) {
+                let next_time = match (scheduled, round_over) {
                     (Some(Ok(schedule)), true) => next_time(schedule),
                     _ => None,
                 };
@@ -725,24 +727,21 @@ struct Subscription {
     signature_token: Option<SecretString>,
     report_if_empty: bool,
     from: u64,
-    /// Its schedule as stored (none: a stream).
-    schedule: Option<String>,
+    /// Its schedule as stored, read (none: a stream).
+    schedule: Option<Result<QuerySchedule, String>>,
     /// Whether its schedule's current round has delivered something already.
     reported: bool,
 }
 
-impl Subscription {
-    /// Its schedule, if it is a scheduled one: read, or why not.
-    fn scheduled(&self) -> Option<Result<QuerySchedule, String>> {
-        let text = self.schedule.as_deref()?;
-        let schedule = match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(schedule)) => {
-                QuerySchedule::parse(&schedule).map_err(|error| error.to_string())
-            }
-            _ => Err("it is not a JSON object".to_owned()),
-        };
-        Some(schedule.map_err(|why| format!("its stored schedule: {why}")))
+/// A stored schedule, read; why it cannot be.
+fn read_schedule(text: &str) -> Result<QuerySchedule, String> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(schedule)) => {
+            QuerySchedule::parse(&schedule).map_err(|error| error.to_string())
+        }
+        _ => Err("it is not a JSON object".to_owned()),
     }
+    .map_err(|why| format!("its stored schedule: {why}"))
 }
 
 /// One subscription's turn: its next page, recorded, signed, sent.
@@ -782,8 +781,8 @@ async fn deliver(
     let to = next.unwrap_or(size).min(size);
     // Nothing to say: nothing found, or a scheduled round that reports nothing found only once it
     // has read all there is and only if it delivered nothing.
-    let scheduled = match subscription.scheduled() {
-        Some(Err(why)) => return Turn::Failed(why),
+    let scheduled = match &subscription.schedule {
+        Some(Err(why)) => return Turn::Failed(why.clone()),
         scheduled => scheduled.is_some(),
     };
     if events.is_empty()

@@ -120,6 +120,19 @@ fn next_link(headers: &[(String, String)]) -> Option<String> {
     Some(url.to_owned())
 }
 
+/// The hashes of `query`'s events, read one a page through the next links.
+async fn one_a_page(pipeline: &Pipeline, query: &str, token: &str) -> Vec<String> {
+    let mut paged = Vec::new();
+    let mut next = Some(format!("{query}&perPage=1"));
+    while let Some(path) = next {
+        let (status, headers, page) = ask(pipeline, &path, token).await;
+        assert_eq!(status, 200, "{page}");
+        paged.extend(hashes(&page));
+        next = next_link(&headers);
+    }
+    paged
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lot_s_events_are_found_through_the_index_and_past_it_page_by_page() {
     let pipeline = Pipeline::start(|_| {}).await;
@@ -152,15 +165,7 @@ async fn a_lot_s_events_are_found_through_the_index_and_past_it_page_by_page() {
     ];
     assert_eq!(hashes(&answer), found);
     // One a page, through the listed entries.
-    let mut paged = Vec::new();
-    let mut next = Some(format!("{lot}&perPage=1"));
-    while let Some(path) = next {
-        let (status, headers, page) = ask(&pipeline, &path, &regulator).await;
-        assert_eq!(status, 200, "{page}");
-        paged.extend(hashes(&page));
-        next = next_link(&headers);
-    }
-    assert_eq!(paged, found);
+    assert_eq!(one_a_page(&pipeline, &lot, &regulator).await, found);
     // Captured after the index's last step: found too, as the index catches up or not.
     let later = pipeline.capture(vec![quantity(5, LOT)]).await;
     let size = pipeline.trace_api().checkpoint_size().await.unwrap();
@@ -257,15 +262,7 @@ async fn a_place_over_a_window_is_found_through_the_index_page_by_page() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(hashes(&answer), found);
     // One a page, through the listed entries.
-    let mut paged = Vec::new();
-    let mut next = Some(format!("{query}&perPage=1"));
-    while let Some(path) = next {
-        let (status, headers, page) = ask(&pipeline, &path, &regulator).await;
-        assert_eq!(status, 200, "{page}");
-        paged.extend(hashes(&page));
-        next = next_link(&headers);
-    }
-    assert_eq!(paged, found);
+    assert_eq!(one_a_page(&pipeline, &query, &regulator).await, found);
     // The read point every one of them has, and the other site's.
     let read_at = |place: &str| {
         format!(
