@@ -1,7 +1,8 @@
 //! A scheduled subscription's `schedule` (EPCIS 2.0 REST binding), as a JSON object from the
 //! request body: no input may panic; a schedule that parses parses again from what it shows to
 //! the same schedule, and each time it names after a few starting points is later than the
-//! start and named again as the next after the second before it.
+//! start and named again as the next after the second before it; two times it finds closer
+//! together than an interval are two in a row, that close.
 #![no_main]
 
 use epcis::query::QuerySchedule;
@@ -22,5 +23,9 @@ fuzz_target!(|data: &[u8]| {
             .expect("a schedule that parses names a time every 400 years");
         assert!(next > after);
         assert_eq!(schedule.next_after(next - 1), Some(next));
+        if let Some((first, then)) = schedule.fires_closer_than(after, 60, 7 * 86_400) {
+            assert!(first > after && then > first && then - first < 60);
+            assert_eq!(schedule.next_after(first), Some(then));
+        }
     }
 });

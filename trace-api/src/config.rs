@@ -77,6 +77,8 @@
 //! timeout = "10s"               # a receiver that has not answered by then has failed
 //! record_time_skew = "60s"      # how far apart in record time ingest may append two entries
 //!                               # out of order: an initialRecordTime starts that much earlier
+//! min_schedule_interval = "30s" # the least time between a scheduled subscription's rounds: a
+//!                               # schedule naming times closer together is refused
 //!
 //! [grants]                      # signed access grants (`tagtrail grant issue`), held by a key
 //! keys = ["grants.tagtrail.example+1a2b3c4d+AQ..."]   # the verifier keys grants are signed with
@@ -175,6 +177,7 @@ const SCHEMA: Schema = Schema {
                 "events_per_delivery",
                 "timeout",
                 "record_time_skew",
+                "min_schedule_interval",
             ],
         ),
         (
@@ -348,6 +351,16 @@ pub struct SubscriptionsConfig {
     /// much earlier, so that no entry recorded at or after it is left out.
     #[serde(default = "default_record_time_skew", deserialize_with = "duration")]
     pub record_time_skew: Duration,
+    /// The least time between two rounds of a scheduled subscription (default 30 s, the
+    /// binding's own example of `"second": "0/30"`): a
+    /// schedule that names times closer together is refused, and a subscription is never fired
+    /// sooner than this after its last round, so that no credential makes the service query,
+    /// record in the access log and send once a second.
+    #[serde(
+        default = "default_min_schedule_interval",
+        deserialize_with = "duration"
+    )]
+    pub min_schedule_interval: Duration,
 }
 
 impl Default for SubscriptionsConfig {
@@ -360,6 +373,7 @@ impl Default for SubscriptionsConfig {
             events_per_delivery: default_events_per_delivery(),
             timeout: default_delivery_timeout(),
             record_time_skew: default_record_time_skew(),
+            min_schedule_interval: default_min_schedule_interval(),
         }
     }
 }
@@ -386,6 +400,10 @@ fn default_delivery_timeout() -> Duration {
 
 fn default_record_time_skew() -> Duration {
     Duration::from_secs(60)
+}
+
+fn default_min_schedule_interval() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// `[exports]`: how `POST /exports` signs what it exports.
@@ -756,6 +774,9 @@ impl Config {
                 "subscriptions.interval and subscriptions.timeout must be more than 0s",
             );
         }
+        if subscriptions.min_schedule_interval < Duration::from_secs(1) {
+            return invalid("subscriptions.min_schedule_interval must be at least 1s");
+        }
         if subscriptions.events_per_delivery == 0
             || subscriptions.max_per_token == 0
             || subscriptions.max_streams == 0
@@ -1115,11 +1136,22 @@ mod tests {
             config.subscriptions.record_time_skew,
             Duration::from_secs(60)
         );
-        let skew = [("TAGTRAIL_TRACE_SUBSCRIPTIONS_RECORD_TIME_SKEW", "5s")];
+        assert_eq!(
+            config.subscriptions.min_schedule_interval,
+            Duration::from_secs(30)
+        );
+        let skew = [
+            ("TAGTRAIL_TRACE_SUBSCRIPTIONS_RECORD_TIME_SKEW", "5s"),
+            ("TAGTRAIL_TRACE_SUBSCRIPTIONS_MIN_SCHEDULE_INTERVAL", "2m"),
+        ];
         let config = Config::load(None, env(&skew), url()).unwrap();
         assert_eq!(
             config.subscriptions.record_time_skew,
             Duration::from_secs(5)
+        );
+        assert_eq!(
+            config.subscriptions.min_schedule_interval,
+            Duration::from_secs(120)
         );
         let access = [
             (
@@ -1172,6 +1204,13 @@ mod tests {
             (
                 vec![("TAGTRAIL_TRACE_SUBSCRIPTIONS_EVENTS_PER_DELIVERY", "0")],
                 "subscriptions.events_per_delivery",
+            ),
+            (
+                vec![(
+                    "TAGTRAIL_TRACE_SUBSCRIPTIONS_MIN_SCHEDULE_INTERVAL",
+                    "500ms",
+                )],
+                "subscriptions.min_schedule_interval must be at least 1s",
             ),
         ] {
             let error = Config::load(None, env(&settings), url()).unwrap_err();

@@ -33,6 +33,8 @@ const MAX_FIELD: usize = 256;
 /// Days in 400 Gregorian years: the calendar repeats after them.
 const CYCLE_DAYS: i64 = 146_097;
 const DAY: i64 = 86_400;
+/// The most times [`QuerySchedule::fires_closer_than`] looks at.
+pub const MAX_GAPS_LOOKED_AT: usize = 100_000;
 
 /// A query schedule: the values each field matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +147,26 @@ impl QuerySchedule {
             if let Some(second) = self.first_second_from(from) {
                 return day.checked_mul(DAY)?.checked_add(second);
             }
+        }
+        None
+    }
+
+    /// The first two times in a row that the schedule names after `after` and within `horizon`
+    /// seconds of it that are less than `least` seconds apart, if any: how a service that fires
+    /// a subscription at most once every `least` seconds refuses a schedule finer than that.
+    /// Looks at no more than [`MAX_GAPS_LOOKED_AT`] times.
+    pub fn fires_closer_than(&self, after: i64, least: i64, horizon: i64) -> Option<(i64, i64)> {
+        if least <= 1 {
+            return None;
+        }
+        let end = after.saturating_add(horizon);
+        let mut previous = self.next_after(after)?;
+        for _ in 0..MAX_GAPS_LOOKED_AT {
+            let next = self.next_after(previous).filter(|next| *next <= end)?;
+            if next - previous < least {
+                return Some((previous, next));
+            }
+            previous = next;
         }
         None
     }
@@ -362,6 +384,43 @@ mod tests {
             assert_eq!(parsed.next_after(now), Some(expected), "{given}");
             assert!(parsed.next_after(expected).unwrap() > expected, "{given}");
         }
+    }
+
+    #[test]
+    fn schedules_finer_than_a_least_interval_are_found() {
+        let now = at(2026, 11, 26, 20, 14, 7);
+        let months = 62 * DAY;
+        let close = |given: Value, least: i64| {
+            schedule(given)
+                .unwrap()
+                .fires_closer_than(now, least, months)
+        };
+        let every_second = close(json!({"second": "0/1"}), 60);
+        assert_eq!(every_second, Some((now + 1, now + 2)));
+        assert_eq!(
+            close(json!({"second": "0/30"}), 60),
+            Some((at(2026, 11, 26, 20, 14, 30), at(2026, 11, 26, 20, 15, 0)))
+        );
+        assert_eq!(close(json!({"second": "0/30"}), 30), None);
+        assert_eq!(close(json!({"hour": "1", "minute": "5"}), 60), None);
+        // Close only across the turn of a month, a few weeks on.
+        let month_end = json!({"dayOfMonth": "1,31", "hour": "0,23", "minute": "0,59"});
+        assert_eq!(
+            close(month_end.clone(), 3600),
+            Some((at(2026, 12, 1, 0, 0, 0), at(2026, 12, 1, 0, 59, 0)))
+        );
+        assert_eq!(
+            close(month_end, 120),
+            Some((at(2026, 12, 31, 23, 59, 0), at(2027, 1, 1, 0, 0, 0)))
+        );
+        // Beyond the horizon nothing is looked at; a least interval of a second holds always.
+        assert_eq!(
+            schedule(json!({"month": "3", "second": "0,1"}))
+                .unwrap()
+                .fires_closer_than(now, 60, months),
+            None
+        );
+        assert_eq!(close(json!({"second": "0/1"}), 1), None);
     }
 
     #[test]

@@ -11,8 +11,12 @@
 //! time: never the same event twice, whatever the schedule (scheduled queries that resend what
 //! they sent are a known complaint about other repositories). With `reportIfEmpty`, a round that
 //! found nothing sends one empty document. A time missed while no process ran is made up once,
-//! at start. The binding's `SubscriptionControlsException` answers a request with neither
-//! `"stream": true` nor a `schedule`, with both, or with a schedule that is not one.
+//! at start. Rounds are at least `[subscriptions] min_schedule_interval` apart (default 30 s): a
+//! schedule that names times closer together in the two months ahead is refused, and one close
+//! only later (at a month's end, say) waits that long after its last round, so that no
+//! credential makes the service query, record and send once a second. The binding's
+//! `SubscriptionControlsException` answers a request with neither `"stream": true` nor a
+//! `schedule`, with both, with a schedule that is not one, or with one finer than that.
 //!
 //! A subscription starts at the newest checkpoint, or with `initialRecordTime` at the first entry
 //! recorded at or after it (less `[subscriptions] record_time_skew`: entries recorded a little
@@ -143,6 +147,9 @@ async fn create(
                 .to_owned(),
         ));
     }
+    if let Some(schedule) = &asked.schedule {
+        check_interval(schedule, state.subscriptions.min_schedule_interval)?;
+    }
     check_dest(&asked.dest, &state.subscriptions)
         .await
         .map_err(|why| bad(format!("dest: {why}")))?;
@@ -166,7 +173,10 @@ async fn create(
         .schedule
         .as_ref()
         .map(|schedule| Value::Object(schedule.to_json()).to_string());
-    let first_time = asked.schedule.as_ref().and_then(next_time);
+    let first_time = asked
+        .schedule
+        .as_ref()
+        .and_then(|schedule| next_time(schedule, Duration::ZERO));
     let client = super::queries::client(&state).await?;
     let most = i64::from(state.subscriptions.max_per_token);
     let row = client
@@ -316,15 +326,48 @@ fn shown(row: &tokio_postgres::Row) -> Value {
     shown
 }
 
-/// The first time `schedule` names after now, in Unix seconds.
-fn next_time(schedule: &QuerySchedule) -> Option<f64> {
-    let now = std::time::SystemTime::now()
+/// How far ahead a schedule's times are looked at for two closer together than the least
+/// interval: two turns of a month and more (a schedule close only at a month's end is found).
+const SCHEDULE_HORIZON: i64 = 62 * 86_400;
+
+/// Now, in whole Unix seconds.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| {
             i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
-        });
+        })
+}
+
+/// Refuses a schedule that names two times less than `least` apart in the months ahead: the
+/// service would fire it less often than it asks. (One close only further ahead is held to
+/// `least` when it fires: see [`next_time`].)
+fn check_interval(schedule: &QuerySchedule, least: Duration) -> Result<(), Problem> {
+    let least = i64::try_from(least.as_secs()).unwrap_or(i64::MAX);
+    match schedule.fires_closer_than(unix_now(), least, SCHEDULE_HORIZON) {
+        None => Ok(()),
+        Some((first, then)) => Err(Problem::Epcis(
+            EpcisException::SubscriptionControls,
+            format!(
+                "the schedule names times {} s apart (the first at {}); a scheduled \
+                 subscription is delivered at most once every {least} s here: name times \
+                 further apart, or subscribe with \"stream\": true for each new event as \
+                 soon as a checkpoint covers it",
+                then - first,
+                epcis::document::Timestamp::from_unix_nanos(i128::from(first) * 1_000_000_000)
+                    .map_or_else(|| first.to_string(), |at| at.to_string())
+            ),
+        )),
+    }
+}
+
+/// The first time `schedule` names at least `after` from now, in Unix seconds: a round that
+/// has just ended waits at least the least interval for the next, whatever its schedule.
+fn next_time(schedule: &QuerySchedule, after: Duration) -> Option<f64> {
+    let after = i64::try_from(after.as_secs()).unwrap_or(i64::MAX);
+    let from = unix_now().saturating_add(after).saturating_sub(1).max(0);
     #[allow(clippy::cast_precision_loss)] // seconds of the next 400 years: exact in an f64
-    schedule.next_after(now).map(|at| at as f64)
+    schedule.next_after(from).map(|at| at as f64)
 }
 
 fn json_answer(body: &Value) -> HttpResponse {
@@ -646,7 +689,9 @@ async fn deliver_due(state: &AppState) -> Result<(), String> {
                 let scheduled = &subscription.schedule;
                 let round_over = next >= view.size().get();
                 let next_time = match (scheduled, round_over) {
-                    (Some(Ok(schedule)), true) => next_time(schedule),
+                    (Some(Ok(schedule)), true) => {
+                        next_time(schedule, state.subscriptions.min_schedule_interval)
+                    }
                     _ => None,
                 };
                 transaction

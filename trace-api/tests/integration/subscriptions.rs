@@ -498,6 +498,18 @@ async fn new_matching_events_are_delivered_until_taken_signed_and_recorded() {
         ),
         (
             "/queries/ships/subscriptions",
+            json!({"dest": dest, "schedule": {"second": "0/1"}, "reportIfEmpty": true}),
+            400,
+            "SubscriptionControlsException\" the schedule names times 1 s apart",
+        ),
+        (
+            "/queries/ships/subscriptions",
+            json!({"dest": dest, "schedule": {"minute": "0/1", "second": "0,20"}}),
+            400,
+            "at most once every 30 s",
+        ),
+        (
+            "/queries/ships/subscriptions",
             json!({"dest": "ftp://127.0.0.1/x", "stream": true}),
             400,
             "not http",
@@ -655,6 +667,7 @@ async fn a_scheduled_subscription_delivers_what_is_new_at_its_times_each_once() 
         config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
         config.subscriptions.interval = Duration::from_millis(20);
         config.subscriptions.events_per_delivery = 2;
+        config.subscriptions.min_schedule_interval = Duration::from_secs(2);
     })
     .await;
     let admin = pipeline.db.connect().await.unwrap();
@@ -763,6 +776,85 @@ async fn a_scheduled_subscription_delivers_what_is_new_at_its_times_each_once() 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(quick.got().len(), 1, "{:?}", quick.got());
+    pipeline.stop().await;
+}
+
+/// The flood a credential could make of a schedule: a round (a query, an access-log entry, a
+/// delivery) every second. Such a schedule is refused, and one stored under a laxer setting than
+/// today's still waits the least interval after each round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_fires_no_more_often_than_the_least_interval() {
+    let pipeline = Pipeline::start(|config| {
+        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
+        config.subscriptions.interval = Duration::from_millis(20);
+    })
+    .await;
+    let admin = pipeline.db.connect().await.unwrap();
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    // Rounds read up to the newest checkpoint: the log has one.
+    pipeline.capture(vec![shipping(1, 0)]).await;
+    pipeline.wait_for_checkpoint(1).await;
+    let (receiver, dest, made) = subscribed(
+        &pipeline,
+        &regulator,
+        "ships",
+        json!({"EQ_bizStep": "shipping"}),
+        &[],
+        json!({"schedule": {"month": "1"}, "reportIfEmpty": true}),
+    )
+    .await;
+    let id = made["subscriptionID"].as_str().unwrap().to_owned();
+    let (status, refused) = post(
+        &pipeline,
+        "/queries/ships/subscriptions",
+        &regulator,
+        json!({"dest": dest, "schedule": {"second": "0/1"}, "reportIfEmpty": true}),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(
+        refused["type"],
+        "epcisException:SubscriptionControlsException"
+    );
+    let kept: i64 = admin
+        .query_one("SELECT count(*) FROM subscriptions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, 1, "the refused one is not kept");
+
+    // Stored when every second was allowed: its round ends due 30 s on, not a second.
+    admin
+        .execute(
+            "UPDATE subscriptions SET schedule = '{\"second\": \"0/1\"}' \
+             WHERE subscription_id::text = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let before: f64 = admin
+        .query_one("SELECT extract(epoch FROM now())::float8", &[])
+        .await
+        .unwrap()
+        .get(0);
+    run_round(&admin, &id).await;
+    let next = wait_until_waiting(&admin, &id).await;
+    assert!(
+        next >= before.floor() + 30.0,
+        "due at {next}, {before} before the round"
+    );
+    let got = receiver.wait_for(1);
+    assert_eq!(got.len(), 1, "one empty report: {got:?}");
+    assert!(got[0].leaves().is_empty());
+    let pushes: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM access_log WHERE entry LIKE '%\"method\":\"PUSH\"%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(pushes, 1, "one round, one access-log entry");
     pipeline.stop().await;
 }
 
