@@ -609,6 +609,29 @@ async fn keys_of_many_pages_are_listed_a_part_at_a_time_within_ranges() {
             assert!(parts > 1, "a key of many pages read in one part");
         }
     }
+    // Many scattered ranges (a query over many places and short spans): one call makes at most
+    // MAX_LISTING_QUERIES queries, one a key and range, and says where the next is to start.
+    let scattered: Vec<_> = (0..size).step_by(2).map(|leaf| leaf..leaf + 1).collect();
+    let per_call = ledger_store::MAX_LISTING_QUERIES / keys.len();
+    assert!(per_call < scattered.len());
+    let listed = reader
+        .list_keys_within(&commitment, &keys, &scattered, 2, usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(listed.until, Some(scattered[per_call].start));
+    let within: Vec<u64> = keys
+        .iter()
+        .flat_map(|key| leaves[key].iter().copied())
+        .filter(|leaf| {
+            scattered[..per_call]
+                .iter()
+                .any(|range| range.contains(leaf))
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert!(!within.is_empty());
+    assert_eq!(listed.leaves, within);
     // A head no longer stored is refused, as a proof against it would be.
     let gone = IndexCommitment {
         root: ledger::Hash::from_bytes([9; 32]),

@@ -11,8 +11,8 @@ use ledger::bundle::{
 
 use ledger::note::{KeyName, NoteSignerKey, NoteVerifiers};
 
-use crate::common::{LOCATION, Pipeline, at, header};
-use crate::query::{CASE, ITEM_1, journey, token};
+use crate::common::{LOCATION, Pipeline, aggregation, at, header, object};
+use crate::query::{CASE, ITEM_1, ask, journey, token};
 
 /// `POST /exports` of `query` with `token`: status, headers and body.
 async fn export(
@@ -348,5 +348,60 @@ async fn exports_are_for_regulators_and_refuse_each_bad_request() {
     let (status, headers, _) = pipeline.request_raw("GET", "/exports").await;
     assert_eq!(status, 405);
     assert_eq!(header(&headers, "allow"), Some("POST"));
+    pipeline.stop().await;
+}
+
+/// A trace that reaches more index keys than an export proves (a pallet of 1,100 items: a key
+/// each) is refused, not exported with part of its completeness unproven; the trace itself is
+/// answered whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_export_reaching_more_keys_than_it_proves_is_refused() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    // The pipeline's site is the brand: it owns the items' company prefix.
+    crate::custody::register_b(&pipeline).await;
+    pipeline.warm_index().await;
+    let items: Vec<String> = (0..1_100)
+        .map(|n| format!("urn:epc:id:sgtin:0614141.812345.9{n}"))
+        .collect();
+    let items: Vec<&str> = items.iter().map(String::as_str).collect();
+    let pallet = "urn:epc:id:sscc:0614141.0000000777";
+    pipeline
+        .capture(vec![
+            object(0, "ADD", &items, "commissioning"),
+            aggregation(1, "ADD", pallet, &items),
+        ])
+        .await;
+    let size = pipeline.trace_api().checkpoint_size().await.unwrap();
+    pipeline.wait_for_index(size).await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+
+    let detail = refused(
+        &export(
+            &pipeline,
+            Some(&regulator),
+            &json!({"trace": {"id": pallet, "direction": "both"}}),
+        )
+        .await,
+        413,
+        "QueryTooLargeException",
+    );
+    assert!(
+        detail.contains("index keys, more than an export proves (1024)"),
+        "{detail}"
+    );
+    let (status, _, traced) = ask(
+        &pipeline,
+        &format!("/trace/{pallet}?direction=both"),
+        &regulator,
+    )
+    .await;
+    assert_eq!(status, 200, "{traced}");
+    let items = traced["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|node| node["kind"] == "item")
+        .count();
+    assert_eq!(items, 1_100, "every item of the pallet");
     pipeline.stop().await;
 }

@@ -79,7 +79,11 @@ pub(crate) async fn token(
 }
 
 /// `GET path` with a bearer token: status, headers and the JSON body.
-async fn ask(pipeline: &Pipeline, path: &str, token: &str) -> (u16, Vec<(String, String)>, Value) {
+pub(crate) async fn ask(
+    pipeline: &Pipeline,
+    path: &str,
+    token: &str,
+) -> (u16, Vec<(String, String)>, Value) {
     let bearer = format!("Bearer {token}");
     let (status, headers, body) = pipeline
         .get_with(path, &[("Authorization", bearer.as_str())])
@@ -166,6 +170,31 @@ async fn a_lot_s_events_are_found_through_the_index_and_past_it_page_by_page() {
     assert_eq!(hashes(&answer), found);
     // One a page, through the listed entries.
     assert_eq!(one_a_page(&pipeline, &lot, &regulator).await, found);
+    // Among as many classes as a parameter lists (each a listing query), the same events; one
+    // more is refused, not read some slower way.
+    let classes = |count: usize| {
+        let others = (1..count).map(|n| format!("urn:epc:class:lgtin:0614141.812345.X{n}|"));
+        format!("/events?MATCH_epcClass={}{LOT}", others.collect::<String>())
+    };
+    let crowd = classes(ledger::bundle::MAX_COVER_KEYS);
+    let (status, _, answer) = ask(&pipeline, &crowd, &regulator).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(hashes(&answer), found);
+    assert_eq!(one_a_page(&pipeline, &crowd, &regulator).await, found);
+    let (status, _, answer) = ask(
+        &pipeline,
+        &classes(ledger::bundle::MAX_COVER_KEYS + 1),
+        &regulator,
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap()
+            .contains("more than 256 values"),
+        "{answer}"
+    );
     // Captured after the index's last step: found too, as the index catches up or not.
     let later = pipeline.capture(vec![quantity(5, LOT)]).await;
     let size = pipeline.trace_api().checkpoint_size().await.unwrap();
