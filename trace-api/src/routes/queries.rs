@@ -1,7 +1,7 @@
 //! Named queries of the EPCIS 2.0 REST binding: `POST /queries` with `{"name": "...", "query":
 //! {<EPCISEventsQuery>}}` keeps a query under a name (`201`, `Location: /queries/{name}`),
-//! `GET /queries` lists the caller's, `GET /queries/{name}` gives one, `DELETE /queries/{name}`
-//! forgets it, and `GET /queries/{name}/events[?perPage=&nextPageToken=]` answers it as
+//! `GET /queries[?perPage=&nextPageToken=]` lists the caller's a page at a time ([`ListPage`]),
+//! `GET /queries/{name}` gives one, `DELETE /queries/{name}` forgets it, and `GET /queries/{name}/events[?perPage=&nextPageToken=]` answers it as
 //! `GET /events` would, paged the same way and recorded in the access log as any query is.
 //!
 //! A named query is its access token's own (another token's of the same name is another query,
@@ -97,20 +97,127 @@ pub(super) async fn stored(
 }
 
 async fn list(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state, Some(Permission::Query)).await?;
+    let access = super::query::authenticate_binding(&request, &state, Permission::Query).await?;
+    let page = ListPage::of(&request)?;
     let client = client(&state).await?;
     let rows = client
         .query(
-            "SELECT name, parameters::text FROM named_queries WHERE token_id = $1 ORDER BY name",
-            &[&access.token.as_str()],
+            "SELECT name, parameters::text FROM named_queries \
+             WHERE token_id = $1 AND ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $3",
+            &[&access.token.as_str(), &page.after, &page.read()],
         )
         .await
         .map_err(|error| Problem::unavailable(&error))?;
+    let (rows, more) = page.split(&rows);
     let queries = rows
         .iter()
         .map(|row| Ok(described(row.get(0), &pairs_of(row.get(1))?)))
         .collect::<Result<Vec<Value>, Problem>>()?;
-    Ok(json_answer(HttpResponse::Ok(), &Value::Array(queries)))
+    let next = more.then(|| rows.last().map(|row| row.get::<_, String>(0)));
+    let mut answer = HttpResponse::Ok();
+    if let Some(link) = page.next_link(&request, next.flatten().as_deref()) {
+        answer.insert_header((header::LINK, link));
+    }
+    Ok(json_answer(answer, &Value::Array(queries)))
+}
+
+/// The most entries one page of a credential's own list (`GET /queries`, a named query's
+/// subscriptions) holds, and how many it holds when `perPage` is not given: every named query
+/// a credential may keep fits one.
+pub const MAX_LIST_PAGE: i64 = 1000;
+
+/// A page of a credential's own list, as the request asks for it: `perPage` (1 to
+/// [`MAX_LIST_PAGE`]) and `nextPageToken` (where the page before ended, as its `Link: rel="next"`
+/// gave it: the key of its last entry, base64url). The lists are the caller's own rows, so a
+/// token needs no signature: one that does not decode is refused, and one that was changed
+/// pages the caller's own list from elsewhere. Any other parameter, or one given twice, is
+/// refused (`400 QueryParameterException`).
+pub(super) struct ListPage {
+    given: Vec<(String, String)>,
+    size: i64,
+    /// The key of the last entry of the page before.
+    pub(super) after: Option<String>,
+}
+
+impl ListPage {
+    pub(super) fn of(request: &HttpRequest) -> Result<Self, Problem> {
+        use base64::Engine as _;
+        let bad = |why: String| Problem::Epcis(EpcisException::QueryParameter, why);
+        let given = super::query::parameters(request)?;
+        let (mut size, mut after) = (None, None);
+        for (name, value) in &given {
+            match name.as_str() {
+                "perPage" if size.is_none() => {
+                    let per_page = value
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|count| (1..=MAX_LIST_PAGE).contains(count))
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "perPage {:?} is not a whole number from 1 to {MAX_LIST_PAGE}",
+                                value.chars().take(32).collect::<String>()
+                            ))
+                        })?;
+                    size = Some(per_page);
+                }
+                "nextPageToken" if after.is_none() => {
+                    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(value)
+                        .ok()
+                        .and_then(|bytes| String::from_utf8(bytes).ok())
+                        .filter(|key| !key.is_empty() && key.len() <= 256)
+                        .ok_or_else(|| {
+                            bad(
+                                "nextPageToken is not one this list gave: ask for its first \
+                                 page again"
+                                    .to_owned(),
+                            )
+                        })?;
+                    after = Some(key);
+                }
+                "perPage" | "nextPageToken" => {
+                    return Err(bad(format!("{name} is given twice")));
+                }
+                other => {
+                    return Err(bad(format!(
+                        "{} is not a parameter of this list: it takes perPage and nextPageToken",
+                        other.chars().take(64).collect::<String>()
+                    )));
+                }
+            }
+        }
+        Ok(Self {
+            given,
+            size: size.unwrap_or(MAX_LIST_PAGE),
+            after,
+        })
+    }
+
+    /// How many rows to read: one more than the page holds, to know whether another follows.
+    pub(super) fn read(&self) -> i64 {
+        self.size + 1
+    }
+
+    /// The page's rows of those read, and whether more follow.
+    pub(super) fn split<'a, T>(&self, rows: &'a [T]) -> (&'a [T], bool) {
+        let size = usize::try_from(self.size).unwrap_or(usize::MAX);
+        match rows.len() > size {
+            true => (&rows[..size], true),
+            false => (rows, false),
+        }
+    }
+
+    /// `Link: <...>; rel="next"` to the page after the one whose last entry's key is `last`.
+    pub(super) fn next_link(
+        &self,
+        request: &HttpRequest,
+        last: Option<&str>,
+    ) -> Option<header::HeaderValue> {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last?);
+        let link = super::query::next_link(request, &self.given, &token);
+        header::HeaderValue::from_str(&format!("<{link}>; rel=\"next\"")).ok()
+    }
 }
 
 async fn definition(
@@ -118,7 +225,7 @@ async fn definition(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state, Some(Permission::Query)).await?;
+    let access = super::query::authenticate_binding(&request, &state, Permission::Query).await?;
     let name = path.into_inner();
     let pairs = stored(&state, &access, &name).await?;
     Ok(json_answer(HttpResponse::Ok(), &described(name, &pairs)))
@@ -129,7 +236,7 @@ async fn delete(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state, Some(Permission::Query)).await?;
+    let access = super::query::authenticate_binding(&request, &state, Permission::Query).await?;
     let name = path.into_inner();
     let client = client(&state).await?;
     let deleted = client
@@ -155,7 +262,7 @@ async fn create(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state, Some(Permission::Query)).await?;
+    let access = super::query::authenticate_binding(&request, &state, Permission::Query).await?;
     super::query::access_log(&state)?;
     // Read only for a valid credential, and no further than a request may be long.
     let body = super::query::read_body(&request, body, MAX_QUERY_REQUEST).await?;

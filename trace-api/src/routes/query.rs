@@ -570,6 +570,18 @@ const FORMAT_HEADERS: [(&str, &[&str]); 2] = [
     ),
 ];
 
+/// Authenticates a request to the binding's named queries and subscriptions (with `permission`)
+/// and checks its negotiation headers ([`negotiate`]), as a query's are.
+pub(super) async fn authenticate_binding(
+    request: &HttpRequest,
+    state: &AppState,
+    permission: Permission,
+) -> Result<Access, Problem> {
+    let access = authenticate(request, state, Some(permission)).await?;
+    negotiate(request)?;
+    Ok(access)
+}
+
 /// Checks the binding's negotiation headers: the versions the client accepts must include the
 /// ones served (`406` otherwise; `400` for a malformed one), and the format headers must have
 /// one of their values.
@@ -758,7 +770,7 @@ pub(super) async fn answer(
 
 /// The URL of the next page: this request's path and the parameters its query string gave
 /// (but a previous token), and the new token.
-fn next_link(request: &HttpRequest, given: &[(String, String)], token: &str) -> String {
+pub(super) fn next_link(request: &HttpRequest, given: &[(String, String)], token: &str) -> String {
     let mut query: Vec<String> = given
         .iter()
         .filter(|(name, _)| name != "nextPageToken")

@@ -145,21 +145,31 @@ pub(super) async fn subscribe(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     let bad = |why: String| Problem::Epcis(EpcisException::QueryParameter, why);
-    let access = super::query::authenticate(&request, &state, Some(Permission::Subscribe)).await?;
+    // The binding's exception for a subscription's controls it cannot keep.
+    let controls = |why: String| Problem::Epcis(EpcisException::SubscriptionControls, why);
+    let access =
+        super::query::authenticate_binding(&request, &state, Permission::Subscribe).await?;
     let log = state.access_log.clone().ok_or(Problem::Unrecorded(None))?;
     let given = super::query::parameters(&request)?;
     for (parameter, value) in &given {
         match parameter.as_str() {
             "stream" if value == "true" => {}
             "stream" => {
-                return Err(bad(format!(
+                return Err(controls(format!(
                     "stream={value} subscribes to nothing: stream=true streams the named query's new events over a WebSocket"
                 )));
             }
             schedule if SCHEDULE.contains(&schedule) => {
-                return Err(bad(format!(
+                return Err(controls(format!(
                     "{schedule}: this service does not take scheduled WebSocket subscriptions; \
                      stream=true sends each new matching event as it is recorded"
+                )));
+            }
+            control @ ("reportIfEmpty" | "initialRecordTime") => {
+                return Err(controls(format!(
+                    "{control}: a WebSocket subscription here starts at the newest checkpoint \
+                     and sends each new matching event, so it takes stream=true only (a webhook \
+                     subscription, POST /queries/{{name}}/subscriptions, takes {control})"
                 )));
             }
             other => {
@@ -171,7 +181,7 @@ pub(super) async fn subscribe(
         }
     }
     if !given.iter().any(|(parameter, _)| parameter == "stream") {
-        return Err(bad(
+        return Err(controls(
             "a WebSocket subscription gives stream=true (scheduled ones are not taken)".to_owned(),
         ));
     }

@@ -119,7 +119,8 @@ async fn create(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state, Some(Permission::Subscribe)).await?;
+    let access =
+        super::query::authenticate_binding(&request, &state, Permission::Subscribe).await?;
     super::query::access_log(&state)?;
     let name = path.into_inner();
     let bad = |why: String| Problem::Epcis(EpcisException::QueryParameter, why);
@@ -229,30 +230,74 @@ async fn list(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state, Some(Permission::Subscribe)).await?;
+    let access =
+        super::query::authenticate_binding(&request, &state, Permission::Subscribe).await?;
     let name = path.into_inner();
+    let page = super::queries::ListPage::of(&request)?;
+    // In the order they were made: a page ends at its last one's creation (microseconds) and id.
+    let after = match &page.after {
+        None => None,
+        Some(key) => Some(
+            key.split_once(' ')
+                .and_then(|(micros, id)| Some((micros.parse::<i64>().ok()?, id.to_owned())))
+                .ok_or_else(|| {
+                    Problem::Epcis(
+                        EpcisException::QueryParameter,
+                        "nextPageToken is not one this list gave: ask for its first page again"
+                            .to_owned(),
+                    )
+                })?,
+        ),
+    };
     super::queries::stored(&state, &access, &name).await?;
     let client = super::queries::client(&state).await?;
     let rows = client
         .query(
             &format!(
-                "SELECT {SHOWN} FROM subscriptions WHERE token_id = $1 AND query_name = $2 \
-                 ORDER BY created_at, subscription_id"
+                "SELECT {SHOWN}, {CREATED_MICROS} FROM subscriptions \
+                 WHERE token_id = $1 AND query_name = $2 \
+                   AND ($3::bigint IS NULL OR ({CREATED_MICROS}, subscription_id::text) > ($3, $4)) \
+                 ORDER BY created_at, subscription_id::text LIMIT $5"
             ),
-            &[&access.token.as_str(), &name],
+            &[
+                &access.token.as_str(),
+                &name,
+                &after.as_ref().map(|(micros, _)| *micros),
+                &after.as_ref().map(|(_, id)| id.as_str()),
+                &page.read(),
+            ],
         )
         .await
         .map_err(|error| Problem::unavailable(&error))?;
+    let (rows, more) = page.split(&rows);
+    let next = rows.last().filter(|_| more).map(|row| {
+        format!(
+            "{} {}",
+            row.get::<_, i64>(SHOWN_COLUMNS),
+            row.get::<_, String>(0)
+        )
+    });
     let shown: Vec<Value> = rows.iter().map(shown).collect();
-    Ok(json_answer(&Value::Array(shown)))
+    let mut answer = json_answer(&Value::Array(shown));
+    if let Some(link) = page.next_link(&request, next.as_deref()) {
+        answer.headers_mut().insert(header::LINK, link);
+    }
+    Ok(answer)
 }
+
+/// How many columns [`SHOWN`] reads.
+const SHOWN_COLUMNS: usize = 9;
+/// A subscription's creation time in Unix microseconds (its time's precision): where a page of a
+/// list of them ends.
+const CREATED_MICROS: &str = "(extract(epoch FROM created_at) * 1000000)::bigint";
 
 async fn one(
     request: HttpRequest,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state, Some(Permission::Subscribe)).await?;
+    let access =
+        super::query::authenticate_binding(&request, &state, Permission::Subscribe).await?;
     let (name, id) = path.into_inner();
     let client = super::queries::client(&state).await?;
     let row = client
@@ -274,7 +319,8 @@ async fn delete(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let access = super::query::authenticate(&request, &state, Some(Permission::Subscribe)).await?;
+    let access =
+        super::query::authenticate_binding(&request, &state, Permission::Subscribe).await?;
     let (name, id) = path.into_inner();
     let client = super::queries::client(&state).await?;
     let deleted = client

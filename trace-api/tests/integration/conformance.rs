@@ -325,3 +325,131 @@ async fn the_query_operations_conform_to_the_official_openapi_document() {
     }
     pipeline.stop().await;
 }
+
+/// The named-query and subscription operations of the official EPCIS 2.0 REST binding document
+/// (`GET`, `POST` and `DELETE`; the path templates as the document writes them).
+const OFFICIAL_NAMED_QUERY_PATHS: &str =
+    r"^/queries(/\{queryName\}(/events|/subscriptions(/\{subscriptionID\})?)?)?$";
+
+/// As [`the_query_operations_conform_to_the_official_openapi_document`], for the named queries
+/// and their subscriptions: a regulator's named query and a subscription to it exist first, and
+/// the hooks give their name and id besides what schemathesis generates. Subscriptions may go to
+/// this host only (`allowed_hosts`), so that no generated `dest` is looked up or called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_named_query_operations_conform_to_the_official_openapi_document() {
+    let pipeline = Pipeline::start(|config| {
+        config.limits.requests_per_second = 1_000_000;
+        config.limits.burst = 1_000_000;
+        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
+    })
+    .await;
+    pipeline
+        .capture(vec![
+            object(0, "ADD", &[ITEM], "commissioning"),
+            aggregation(1, "ADD", CASE, &[ITEM]),
+            object(2, "OBSERVE", &[CASE], "shipping"),
+        ])
+        .await;
+    let regulator = regulator_token(&pipeline).await;
+    let bearer = format!("Bearer {regulator}");
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let definition = json!({"name": "shipments", "query": {"EQ_bizStep": ["shipping"]}});
+    let (status, _, body) = pipeline
+        .post("/queries", &headers, definition.to_string().as_bytes())
+        .await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    // Yearly: nothing is delivered while the run lasts.
+    let subscription = json!({"dest": "http://127.0.0.1:9/hook", "schedule": {"month": "1"}});
+    let (status, _, body) = pipeline
+        .post(
+            "/queries/shipments/subscriptions",
+            &headers,
+            subscription.to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let made: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let values = json!({
+        "queryName": ["shipments"],
+        "subscriptionID": [made["subscriptionID"]],
+    });
+    // Deleting the named query or the subscription early would leave the other operations
+    // nothing to find: they run first, and the deletions after them.
+    // OPTIONS is not answered by these routes. The subscription is deleted before its query.
+    let subscription = r"^/queries/\{queryName\}/subscriptions/\{subscriptionID\}$";
+    let query = r"^/queries/\{queryName\}$";
+    for (methods, paths, operations) in [
+        ("(GET|POST)", OFFICIAL_NAMED_QUERY_PATHS, 7),
+        ("DELETE", subscription, 1),
+        ("DELETE", query, 1),
+    ] {
+        let report = official_named_query_run(&pipeline, &regulator, &values, methods, paths).await;
+        assert!(report.passed, "schemathesis failed:\n{}", report.text);
+        assert!(report.tested_every_operation(operations), "{}", report.text);
+    }
+    // The name and id given were found: some requests were answered with them.
+    let (_, metrics) = pipeline.get_text("/metrics").await;
+    for (route, status) in [
+        ("/queries", "200"),
+        ("/queries", "201"),
+        ("/queries/{name}", "200"),
+        ("/queries/{name}/events", "200"),
+        ("/queries/{name}/subscriptions", "200"),
+        ("/queries/{name}/subscriptions/{id}", "200"),
+        ("/queries/{name}/subscriptions/{id}", "204"),
+    ] {
+        let answered = format!(r#"trace_requests_total{{route="{route}",status="{status}"}} "#);
+        assert!(
+            metrics.contains(&answered),
+            "no {status} from {route}:\n{metrics}"
+        );
+    }
+    pipeline.stop().await;
+}
+
+/// One schemathesis run of the official document's operations of `methods` and `paths` (regular
+/// expressions).
+async fn official_named_query_run(
+    pipeline: &Pipeline,
+    regulator: &str,
+    values: &serde_json::Value,
+    methods: &str,
+    paths: &str,
+) -> service_kit::testing::Report {
+    let spec = workspace_path(&["testdata", "gs1-epcis", "rest-bindings", "openapi.json"]);
+    let conformance = workspace_path(&["trace-api", "tests", "conformance"]);
+    Schemathesis::run(
+        &conformance.join("schemathesis.toml"),
+        &spec.to_string_lossy(),
+    )
+    .unwrap()
+    .args([
+        "--url",
+        &pipeline.trace,
+        "--include-path-regex",
+        paths,
+        "--include-method-regex",
+        &format!("^{methods}$"),
+        // As above: the stateful phase's links start at capture.
+        "--phases",
+        "coverage,fuzzing",
+        "--header",
+        &format!("Authorization: Bearer {regulator}"),
+        "--checks",
+        OFFICIAL_CHECKS,
+        "--max-examples",
+        "25",
+        "--seed",
+        "20261127",
+        "--workers",
+        "2",
+    ])
+    .hooks(&conformance.join("hooks.py"))
+    .env("TAGTRAIL_CONFORMANCE_VALUES", values.to_string())
+    .finish()
+    .await
+    .unwrap()
+}

@@ -246,6 +246,74 @@ async fn a_named_query_is_its_token_s_own_and_answers_as_its_events_query_would(
     assert_eq!(status, 422, "{answer}");
     assert!(answer["detail"].as_str().unwrap().contains("delete one"));
 
+    // Listed a page at a time (perPage, nextPageToken, Link: rel="next"), each once, by name.
+    let (mut names, mut pages) = (Vec::new(), 0);
+    let mut next = Some("/queries?perPage=30".to_owned());
+    while let Some(path) = next {
+        let (status, headers, page) = call(&pipeline, "GET", &path, &regulator, None).await;
+        assert_eq!(status, 200, "{path}: {page}");
+        pages += 1;
+        names.extend(
+            page.as_array()
+                .unwrap()
+                .iter()
+                .map(|query| query["name"].as_str().unwrap().to_owned()),
+        );
+        next = header(&headers, "link").map(|link| {
+            let url = link.strip_prefix('<').unwrap().split_once('>').unwrap().0;
+            assert!(link.ends_with("; rel=\"next\""), "{link}");
+            url.to_owned()
+        });
+    }
+    let mut all: Vec<String> = (1..100).map(|n| format!("q{n}")).collect();
+    all.push("moves".to_owned());
+    all.sort();
+    assert_eq!((pages, names), (4, all));
+    let (_, headers, whole) = call(&pipeline, "GET", "/queries", &regulator, None).await;
+    assert_eq!(whole.as_array().unwrap().len(), 100);
+    assert_eq!(header(&headers, "link"), None, "one page holds them all");
+    for (path, says) in [
+        (
+            "/queries?perPage=0",
+            "perPage \"0\" is not a whole number from 1 to 1000",
+        ),
+        ("/queries?perPage=x", "perPage \"x\" is not a whole number"),
+        ("/queries?perPage=2&perPage=3", "perPage is given twice"),
+        (
+            "/queries?nextPageToken=%21%21",
+            "nextPageToken is not one this list gave",
+        ),
+        ("/queries?limit=2", "limit is not a parameter of this list"),
+        (
+            "/queries/moves/subscriptions?nextPageToken=eA",
+            "nextPageToken is not one this list gave",
+        ),
+    ] {
+        let (status, _, answer) = call(&pipeline, "GET", path, &regulator, None).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert_eq!(answer["type"], "epcisException:QueryParameterException");
+        assert!(
+            answer["detail"].as_str().unwrap().contains(says),
+            "{path}: {answer}"
+        );
+    }
+    // The binding's version headers, as a query's: malformed 400, a range without 2.0 406.
+    for (name, value, status) in [
+        ("GS1-EPCIS-Min", ")Uv2~", 400),
+        ("GS1-EPCIS-Min", "3.0.0", 406),
+    ] {
+        let url = format!("{}/queries", pipeline.trace);
+        let headers = vec![
+            ("Authorization".to_owned(), format!("Bearer {regulator}")),
+            (name.to_owned(), value.to_owned()),
+        ];
+        let (got, _, _) =
+            tokio::task::spawn_blocking(move || crate::common::request("GET", &url, &headers))
+                .await
+                .unwrap();
+        assert_eq!(got, status, "{name}: {value}");
+    }
+
     // Deleted: gone, and its name free again.
     let (status, _, _) = call(&pipeline, "DELETE", "/queries/moves", &regulator, None).await;
     assert_eq!(status, 204);

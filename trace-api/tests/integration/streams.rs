@@ -305,16 +305,31 @@ async fn stream_requests_of_another_form_are_refused_with_the_reason() {
         404,
         "no named query",
     );
-    refused(
-        connect(&pipeline, "/queries/ships/events?minute=5&hour=1", &auth).await,
-        400,
-        "scheduled WebSocket subscriptions",
-    );
-    refused(
-        connect(&pipeline, "/queries/ships/events?stream=false", &auth).await,
-        400,
-        "stream=false",
-    );
+    // Controls a stream cannot keep: the binding's SubscriptionControlsException.
+    for (path, says) in [
+        (
+            "/queries/ships/events?minute=5&hour=1",
+            "scheduled WebSocket subscriptions",
+        ),
+        ("/queries/ships/events?stream=false", "stream=false"),
+        (
+            "/queries/ships/events?stream=true&reportIfEmpty=true",
+            "reportIfEmpty: a WebSocket subscription here starts at the newest checkpoint",
+        ),
+        (
+            "/queries/ships/events?stream=true&initialRecordTime=2026-01-01T00:00:00Z",
+            "takes initialRecordTime",
+        ),
+    ] {
+        let answer = connect(&pipeline, path, &auth).await;
+        if let Err((_, body)) = &answer {
+            assert_eq!(
+                body["type"], "epcisException:SubscriptionControlsException",
+                "{path}: {body}"
+            );
+        }
+        refused(answer, 400, says);
+    }
     refused(
         connect(
             &pipeline,

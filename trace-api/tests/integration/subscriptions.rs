@@ -585,6 +585,37 @@ async fn new_matching_events_are_delivered_until_taken_signed_and_recorded() {
     )
     .await;
     assert_eq!(status, 422, "{answer}");
+    // Listed a page at a time, in the order they were made, each once.
+    let (_, whole) = get(&pipeline, "/queries/ships/subscriptions", &regulator).await;
+    let ids = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|one| one["subscriptionID"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&whole).len(), 2, "{whole}");
+    assert_eq!(ids(&whole)[0], id, "the first made first");
+    let bearer = format!("Bearer {regulator}");
+    let auth = [("Authorization", bearer.as_str())];
+    let (status, headers, first) = pipeline
+        .get_with("/queries/ships/subscriptions?perPage=1", &auth)
+        .await;
+    assert_eq!(status, 200);
+    let link = crate::common::header(&headers, "link").unwrap().to_owned();
+    let next = link.strip_prefix('<').unwrap().split_once('>').unwrap().0;
+    let (status, headers, second_page) = pipeline.get_with(next, &auth).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        crate::common::header(&headers, "link"),
+        None,
+        "the last page"
+    );
+    let paged: Vec<String> = [first, second_page]
+        .iter()
+        .flat_map(|page| ids(&serde_json::from_slice(page).unwrap()))
+        .collect();
+    assert_eq!(paged, ids(&whole));
     // Another token sees none of them.
     let other = token(&pipeline, registry::Role::Regulator, &[], None).await;
     let (status, _) = get(
