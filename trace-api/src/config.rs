@@ -774,8 +774,10 @@ impl Config {
                 "subscriptions.interval and subscriptions.timeout must be more than 0s",
             );
         }
-        if subscriptions.min_schedule_interval < Duration::from_secs(1) {
-            return invalid("subscriptions.min_schedule_interval must be at least 1s");
+        if subscriptions.min_schedule_interval < Duration::from_secs(1)
+            || subscriptions.min_schedule_interval > Duration::from_secs(86_400)
+        {
+            return invalid("subscriptions.min_schedule_interval must be 1s to 24h");
         }
         if subscriptions.events_per_delivery == 0
             || subscriptions.max_per_token == 0
@@ -1210,7 +1212,7 @@ mod tests {
                     "TAGTRAIL_TRACE_SUBSCRIPTIONS_MIN_SCHEDULE_INTERVAL",
                     "500ms",
                 )],
-                "subscriptions.min_schedule_interval must be at least 1s",
+                "subscriptions.min_schedule_interval must be 1s to 24h",
             ),
         ] {
             let error = Config::load(None, env(&settings), url()).unwrap_err();

@@ -33,8 +33,6 @@ const MAX_FIELD: usize = 256;
 /// Days in 400 Gregorian years: the calendar repeats after them.
 const CYCLE_DAYS: i64 = 146_097;
 const DAY: i64 = 86_400;
-/// The most times [`QuerySchedule::fires_closer_than`] looks at.
-pub const MAX_GAPS_LOOKED_AT: usize = 100_000;
 
 /// A query schedule: the values each field matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,10 +135,7 @@ impl QuerySchedule {
         let (first_day, first_second) = (start.div_euclid(DAY), start.rem_euclid(DAY));
         for offset in 0..=CYCLE_DAYS {
             let day = first_day.checked_add(offset)?;
-            let (_, month, day_of_month) = crate::document::civil_from_days(day);
-            // 1970-01-01 was a Thursday (4).
-            let day_of_week = (day + 3).rem_euclid(7) + 1;
-            if !self.has(5, month) || !self.has(3, day_of_month) || !self.has(4, day_of_week) {
+            if !self.day_matches(day) {
                 continue;
             }
             let from = if offset == 0 { first_second } else { 0 };
@@ -151,24 +146,83 @@ impl QuerySchedule {
         None
     }
 
+    /// The time of the round after one that was due at `due`, as a service that fires a
+    /// subscription at most once every `least` seconds runs it (Unix seconds, UTC): the first
+    /// time the schedule names at or after `now` and at least `least` after `due`. Counted from
+    /// when a round was due, not from when it ended, so a round that ends late skips no time a
+    /// schedule of times `least` apart names.
+    pub fn next_round(&self, now: i64, due: i64, least: i64) -> Option<i64> {
+        self.next_after(now.max(due.saturating_add(least)).saturating_sub(1))
+    }
+
     /// The first two times in a row that the schedule names after `after` and within `horizon`
     /// seconds of it that are less than `least` seconds apart, if any: how a service that fires
     /// a subscription at most once every `least` seconds refuses a schedule finer than that.
-    /// Looks at no more than [`MAX_GAPS_LOOKED_AT`] times.
+    ///
+    /// Exact, and cheap whatever the schedule: the times of a day are the same on every day that
+    /// matches, so only the pairs within a day and those across two matching days are looked
+    /// at, once each (a day's 86,400 seconds, then a step for each day of the horizon, at most
+    /// 400 years of them).
     pub fn fires_closer_than(&self, after: i64, least: i64, horizon: i64) -> Option<(i64, i64)> {
         if least <= 1 {
             return None;
         }
+        let times: Vec<i64> = (0..DAY)
+            .filter(|second| {
+                self.has(0, second % 60)
+                    && self.has(1, second / 60 % 60)
+                    && self.has(2, second / 3600)
+            })
+            .collect();
+        let close = |times: &[i64]| {
+            times
+                .windows(2)
+                .find(|pair| pair[1] - pair[0] < least)
+                .map(|pair| (pair[0], pair[1]))
+        };
+        let whole_day = close(&times);
+        let start = after.checked_add(1)?;
         let end = after.saturating_add(horizon);
-        let mut previous = self.next_after(after)?;
-        for _ in 0..MAX_GAPS_LOOKED_AT {
-            let next = self.next_after(previous).filter(|next| *next <= end)?;
-            if next - previous < least {
-                return Some((previous, next));
+        let (first_day, last_day) = (start.div_euclid(DAY), end.div_euclid(DAY));
+        let last_day = last_day.min(first_day.saturating_add(CYCLE_DAYS));
+        // The last time of the matching day before.
+        let mut previous: Option<i64> = None;
+        for day in first_day..=last_day {
+            if !self.day_matches(day) {
+                continue;
             }
-            previous = next;
+            let base = day.checked_mul(DAY)?;
+            let from = if day == first_day { start - base } else { 0 };
+            let skipped = times.partition_point(|second| *second < from);
+            let today = &times[skipped..];
+            let (Some(first), Some(last)) = (today.first(), today.last()) else {
+                continue;
+            };
+            if let Some(previous) = previous
+                && base + first - previous < least
+            {
+                return (base + first <= end).then_some((previous, base + first));
+            }
+            let within = if skipped == 0 {
+                whole_day
+            } else {
+                close(today)
+            };
+            if let Some((one, then)) = within {
+                return (base + then <= end).then_some((base + one, base + then));
+            }
+            previous = Some(base + last);
         }
         None
+    }
+
+    /// Whether the schedule's month, day of the month and day of the week match a day (days
+    /// since 1970-01-01).
+    fn day_matches(&self, day: i64) -> bool {
+        let (_, month, day_of_month) = crate::document::civil_from_days(day);
+        // 1970-01-01 was a Thursday (4).
+        let day_of_week = (day + 3).rem_euclid(7) + 1;
+        self.has(5, month) && self.has(3, day_of_month) && self.has(4, day_of_week)
     }
 
     fn has(&self, field: usize, value: i64) -> bool {
@@ -421,6 +475,62 @@ mod tests {
             None
         );
         assert_eq!(close(json!({"second": "0/1"}), 1), None);
+    }
+
+    #[test]
+    fn a_round_that_ends_late_skips_no_time() {
+        let half = schedule(json!({"second": "0/30"})).unwrap();
+        let due = at(2026, 11, 26, 20, 14, 30);
+        // Ended within its second, or a second late: the next is the one after, 30 s on.
+        assert_eq!(half.next_round(due, due, 30), Some(due + 30));
+        assert_eq!(half.next_round(due + 1, due, 30), Some(due + 30));
+        // Made up long after (no process ran): the next time from now on.
+        assert_eq!(half.next_round(due + 95, due, 30), Some(due + 120));
+        // A schedule finer than the least interval: its times within it are skipped.
+        let every = schedule(json!({"second": "0/1"})).unwrap();
+        assert_eq!(every.next_round(due + 2, due, 30), Some(due + 30));
+    }
+
+    #[test]
+    fn close_times_are_found_as_a_walk_from_time_to_time_finds_them() {
+        // The walk: every time in turn, by next_after.
+        let walk = |schedule: &QuerySchedule, after: i64, least: i64, horizon: i64| {
+            let end = after + horizon;
+            let mut previous = schedule.next_after(after)?;
+            loop {
+                let next = schedule.next_after(previous).filter(|next| *next <= end)?;
+                if next - previous < least {
+                    return Some((previous, next));
+                }
+                previous = next;
+            }
+        };
+        let starts = [
+            at(2026, 11, 26, 20, 14, 7),
+            at(2026, 12, 31, 23, 59, 59),
+            at(2028, 2, 28, 23, 0, 0),
+        ];
+        let schedules = [
+            json!({"second": "0/30"}),
+            json!({"second": "0,20", "minute": "0/1"}),
+            json!({"minute": "0,59", "hour": "0,23"}),
+            json!({"hour": "0,23", "minute": "0,59", "dayOfMonth": "1,31"}),
+            json!({"hour": "23", "minute": "59", "second": "50", "dayOfWeek": "1,2"}),
+            json!({"dayOfMonth": "28,29", "month": "2", "hour": "0,23", "minute": "30"}),
+            json!({"hour": "[1-3]", "minute": "5/20", "second": "0,15"}),
+        ];
+        for given in schedules {
+            let parsed = schedule(given.clone()).unwrap();
+            for after in starts {
+                for (least, horizon) in [(20, 3 * DAY), (60, 40 * DAY), (3_600, 400 * DAY)] {
+                    assert_eq!(
+                        parsed.fires_closer_than(after, least, horizon),
+                        walk(&parsed, after, least, horizon),
+                        "{given} after {after}, {least} s within {horizon} s"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -137,47 +137,24 @@ async fn create(
     }
     let body = super::query::read_body(&request, body, MAX_SUBSCRIPTION_REQUEST).await?;
     let asked = read_request(&body)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| {
-            i128::try_from(since.as_nanos()).unwrap_or(i128::MAX)
-        });
-    if asked.initial_record_time.is_some_and(|at| at > now) {
-        return Err(bad(
-            "initialRecordTime is in the future: leave it out to start at the newest checkpoint"
-                .to_owned(),
-        ));
-    }
     if let Some(schedule) = &asked.schedule {
         check_interval(schedule, state.subscriptions.min_schedule_interval)?;
     }
     check_dest(&asked.dest, &state.subscriptions)
         .await
         .map_err(|why| bad(format!("dest: {why}")))?;
-    // It starts at the newest checkpoint (a log with none: at its start): what is logged from
-    // now on; with initialRecordTime, at the first entry recorded then (less the skew).
-    let start = match state.views.latest(&state.store).await {
-        Ok(view) => match asked.initial_record_time {
-            Some(at) => {
-                let skew = i128::try_from(state.subscriptions.record_time_skew.as_nanos())
-                    .unwrap_or(i128::MAX);
-                first_recorded_at(&view, at.saturating_sub(skew)).await?
-            }
-            None => view.size().get(),
-        },
-        Err(crate::reader::ViewError::NoCheckpoint) => 0,
-        Err(error) => return Err(error.into()),
-    };
+    let start = start_leaf(&state, asked.initial_record_time).await?;
     let start = i64::try_from(start).unwrap_or(i64::MAX);
     // A scheduled one is first due at the first time its schedule names.
     let schedule = asked
         .schedule
         .as_ref()
         .map(|schedule| Value::Object(schedule.to_json()).to_string());
+    #[allow(clippy::cast_precision_loss)] // seconds of the next 400 years: exact in an f64
     let first_time = asked
         .schedule
         .as_ref()
-        .and_then(|schedule| next_time(schedule, Duration::ZERO));
+        .and_then(|schedule| next_time(schedule, unix_now() as f64, Duration::ZERO));
     let client = super::queries::client(&state).await?;
     let most = i64::from(state.subscriptions.max_per_token);
     let row = client
@@ -372,12 +349,59 @@ fn shown(row: &tokio_postgres::Row) -> Value {
     shown
 }
 
+/// The leaf a subscription starts at: the newest checkpoint's size (a log with none: its start),
+/// so that what is logged from now on is delivered; with `initial_record_time` (Unix
+/// nanoseconds), the first entry recorded then, less `[subscriptions] record_time_skew`.
+pub(super) async fn start_leaf(
+    state: &AppState,
+    initial_record_time: Option<i128>,
+) -> Result<u64, Problem> {
+    match state.views.latest(&state.store).await {
+        Ok(view) => match initial_record_time {
+            Some(at) => {
+                let skew = i128::try_from(state.subscriptions.record_time_skew.as_nanos())
+                    .unwrap_or(i128::MAX);
+                first_recorded_at(&view, at.saturating_sub(skew)).await
+            }
+            None => Ok(view.size().get()),
+        },
+        Err(crate::reader::ViewError::NoCheckpoint) => Ok(0),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Reads an `initialRecordTime`: a date-time with its offset, not in the future (Unix
+/// nanoseconds); why not, as `QueryParameterException`.
+pub(super) fn initial_record_time(text: &str) -> Result<i128, Problem> {
+    let bad = |why: String| Problem::Epcis(EpcisException::QueryParameter, why);
+    let at = epcis::document::Timestamp::parse(text)
+        .map_err(|error| {
+            bad(format!(
+                "initialRecordTime {:?} is not a date-time with its offset: {error}",
+                truncated(text)
+            ))
+        })?
+        .unix_nanos();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i128::try_from(since.as_nanos()).unwrap_or(i128::MAX)
+        });
+    if at > now {
+        return Err(bad(
+            "initialRecordTime is in the future: leave it out to start at the newest checkpoint"
+                .to_owned(),
+        ));
+    }
+    Ok(at)
+}
+
 /// How far ahead a schedule's times are looked at for two closer together than the least
 /// interval: two turns of a month and more (a schedule close only at a month's end is found).
 const SCHEDULE_HORIZON: i64 = 62 * 86_400;
 
 /// Now, in whole Unix seconds.
-fn unix_now() -> i64 {
+pub(super) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| {
@@ -388,7 +412,7 @@ fn unix_now() -> i64 {
 /// Refuses a schedule that names two times less than `least` apart in the months ahead: the
 /// service would fire it less often than it asks. (One close only further ahead is held to
 /// `least` when it fires: see [`next_time`].)
-fn check_interval(schedule: &QuerySchedule, least: Duration) -> Result<(), Problem> {
+pub(super) fn check_interval(schedule: &QuerySchedule, least: Duration) -> Result<(), Problem> {
     let least = i64::try_from(least.as_secs()).unwrap_or(i64::MAX);
     match schedule.fires_closer_than(unix_now(), least, SCHEDULE_HORIZON) {
         None => Ok(()),
@@ -407,13 +431,18 @@ fn check_interval(schedule: &QuerySchedule, least: Duration) -> Result<(), Probl
     }
 }
 
-/// The first time `schedule` names at least `after` from now, in Unix seconds: a round that
-/// has just ended waits at least the least interval for the next, whatever its schedule.
-fn next_time(schedule: &QuerySchedule, after: Duration) -> Option<f64> {
-    let after = i64::try_from(after.as_secs()).unwrap_or(i64::MAX);
-    let from = unix_now().saturating_add(after).saturating_sub(1).max(0);
+/// The first time `schedule` names from now on and at least `least` after `due` (Unix seconds,
+/// the time the round that ends was due): the next round's. Counted from when the round was due,
+/// not from when it ended, a round that ends late skips no time of a schedule the least interval
+/// allows; and whatever the schedule, rounds are that far apart.
+fn next_time(schedule: &QuerySchedule, due: f64, least: Duration) -> Option<f64> {
+    let least = i64::try_from(least.as_secs()).unwrap_or(i64::MAX);
+    #[allow(clippy::cast_possible_truncation)] // seconds of the next 400 years
+    let due = due.floor() as i64;
     #[allow(clippy::cast_precision_loss)] // seconds of the next 400 years: exact in an f64
-    schedule.next_after(from).map(|at| at as f64)
+    schedule
+        .next_round(unix_now(), due, least)
+        .map(|at| at as f64)
 }
 
 fn json_answer(body: &Value) -> HttpResponse {
@@ -542,16 +571,7 @@ fn read_request(body: &[u8]) -> Result<Asked, Problem> {
     };
     let initial_record_time = match object.get("initialRecordTime") {
         None => None,
-        Some(Value::String(text)) => Some(
-            epcis::document::Timestamp::parse(text)
-                .map_err(|error| {
-                    bad(format!(
-                        "initialRecordTime {:?} is not a date-time with its offset: {error}",
-                        truncated(text)
-                    ))
-                })?
-                .unix_nanos(),
-        ),
+        Some(Value::String(text)) => Some(initial_record_time(text)?),
         Some(_) => {
             return Err(bad(
                 "initialRecordTime is a date-time string, such as 2026-01-01T00:00:00Z".to_owned(),
@@ -701,7 +721,8 @@ async fn deliver_due(state: &AppState) -> Result<(), String> {
             .query_opt(
                 "SELECT subscription_id::text, token_id, query_name, dest, signature_token, \
                         report_if_empty, next_leaf, failures, schedule, \
-                        coalesce(last_notified_at >= fire_started_at, false) \
+                        coalesce(last_notified_at >= fire_started_at, false), \
+                        extract(epoch FROM coalesce(fire_started_at, next_attempt_at))::float8 \
                  FROM subscriptions \
                  WHERE next_attempt_at <= now() AND (next_leaf < $1 OR schedule IS NOT NULL) \
                  ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED",
@@ -726,6 +747,7 @@ async fn deliver_due(state: &AppState) -> Result<(), String> {
                 .get::<_, Option<String>>(8)
                 .map(|text| read_schedule(&text)),
             reported: row.get(9),
+            due: row.get(10),
         };
         let turn = deliver(state, log, &view, &subscription).await;
         match turn {
@@ -735,9 +757,11 @@ async fn deliver_due(state: &AppState) -> Result<(), String> {
                 let scheduled = &subscription.schedule;
                 let round_over = next >= view.size().get();
                 let next_time = match (scheduled, round_over) {
-                    (Some(Ok(schedule)), true) => {
-                        next_time(schedule, state.subscriptions.min_schedule_interval)
-                    }
+                    (Some(Ok(schedule)), true) => next_time(
+                        schedule,
+                        subscription.due,
+                        state.subscriptions.min_schedule_interval,
+                    ),
                     _ => None,
                 };
                 transaction
@@ -746,7 +770,8 @@ async fn deliver_due(state: &AppState) -> Result<(), String> {
                          next_attempt_at = coalesce(to_timestamp($4), now()), \
                          last_failure = NULL, \
                          last_notified_at = CASE WHEN $3 THEN now() ELSE last_notified_at END, \
-                         fire_started_at = CASE WHEN $5 THEN coalesce(fire_started_at, now()) \
+                         fire_started_at = CASE WHEN $5 \
+                                                THEN coalesce(fire_started_at, to_timestamp($6)) \
                                                 ELSE NULL END \
                          WHERE subscription_id::text = $1",
                         &[
@@ -755,6 +780,7 @@ async fn deliver_due(state: &AppState) -> Result<(), String> {
                             &notified,
                             &next_time,
                             &(scheduled.is_some() && !round_over),
+                            &subscription.due,
                         ],
                     )
                     .await
@@ -764,9 +790,14 @@ async fn deliver_due(state: &AppState) -> Result<(), String> {
                 }
             }
             Turn::Failed(why) | Turn::Paused(why) => {
-                let wait = match turn_is_pause(&why) {
-                    true => PAUSE,
-                    false => backoff(failures),
+                // A scheduled one's retries, each a query and an access-log entry too, are no
+                // closer together than its rounds may be.
+                let wait = match (turn_is_pause(&why), subscription.schedule.is_some()) {
+                    (true, _) => PAUSE,
+                    (false, true) => {
+                        backoff(failures).max(state.subscriptions.min_schedule_interval)
+                    }
+                    (false, false) => backoff(failures),
                 };
                 state.metrics.subscription_failed();
                 // A scheduled one's round goes on when it is tried again.
@@ -775,9 +806,9 @@ async fn deliver_due(state: &AppState) -> Result<(), String> {
                         "UPDATE subscriptions SET failures = failures + 1, \
                          next_attempt_at = now() + make_interval(secs => $2), last_failure = $3, \
                          fire_started_at = CASE WHEN schedule IS NULL THEN NULL \
-                                                ELSE coalesce(fire_started_at, now()) END \
+                                                ELSE coalesce(fire_started_at, to_timestamp($4)) END \
                          WHERE subscription_id::text = $1",
-                        &[&id, &wait.as_secs_f64(), &truncated_to(&why, 512)],
+                        &[&id, &wait.as_secs_f64(), &truncated_to(&why, 512), &subscription.due],
                     )
                     .await
                     .map_err(|e| e.to_string())?;
@@ -822,6 +853,10 @@ struct Subscription {
     schedule: Option<Result<QuerySchedule, String>>,
     /// Whether its schedule's current round has delivered something already.
     reported: bool,
+    /// When its current round was due (Unix seconds): the time its schedule named, which the
+    /// next round is at least the least interval after (a round that ends late skips no time
+    /// for that).
+    due: f64,
 }
 
 /// A stored schedule, read; why it cannot be.

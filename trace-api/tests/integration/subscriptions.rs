@@ -854,26 +854,21 @@ async fn a_schedule_fires_no_more_often_than_the_least_interval() {
         .get(0);
     assert_eq!(kept, 1, "the refused one is not kept");
 
-    // Stored when every second was allowed: its round ends due 30 s on, not a second.
-    admin
-        .execute(
-            "UPDATE subscriptions SET schedule = '{\"second\": \"0/1\"}' \
-             WHERE subscription_id::text = $1",
+    // Stored when every second was allowed, and due a second ago: the round after it is due
+    // 30 s after it was, not a second.
+    let due: f64 = admin
+        .query_one(
+            "UPDATE subscriptions SET schedule = '{\"second\": \"0/1\"}', \
+             next_attempt_at = date_trunc('second', now()) - interval '1 second' \
+             WHERE subscription_id::text = $1 \
+             RETURNING extract(epoch FROM next_attempt_at)::float8",
             &[&id],
         )
         .await
-        .unwrap();
-    let before: f64 = admin
-        .query_one("SELECT extract(epoch FROM now())::float8", &[])
-        .await
         .unwrap()
         .get(0);
-    run_round(&admin, &id).await;
     let next = wait_until_waiting(&admin, &id).await;
-    assert!(
-        next >= before.floor() + 30.0,
-        "due at {next}, {before} before the round"
-    );
+    assert_eq!(next, due + 30.0, "due at {next}, the round before at {due}");
     let got = receiver.wait_for(1);
     assert_eq!(got.len(), 1, "one empty report: {got:?}");
     assert!(got[0].leaves().is_empty());
@@ -886,6 +881,41 @@ async fn a_schedule_fires_no_more_often_than_the_least_interval() {
         .unwrap()
         .get(0);
     assert_eq!(pushes, 1, "one round, one access-log entry");
+
+    // A round whose delivery failed is tried again no sooner either (each try is a query and
+    // an access-log entry too).
+    let (refusing, _, made) = subscribed(
+        &pipeline,
+        &regulator,
+        "ships-again",
+        json!({"EQ_bizStep": "shipping"}),
+        &[500],
+        json!({"schedule": {"month": "1"}, "reportIfEmpty": true}),
+    )
+    .await;
+    let again = made["subscriptionID"].as_str().unwrap().to_owned();
+    let failed_after: f64 = admin
+        .query_one(
+            "UPDATE subscriptions SET next_attempt_at = now() - interval '1 second' \
+             WHERE subscription_id::text = $1 RETURNING extract(epoch FROM now())::float8",
+            &[&again],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let next = wait_until_waiting(&admin, &again).await;
+    assert_eq!(refusing.wait_for(1).len(), 1, "the refused delivery");
+    assert!(
+        next >= failed_after + 30.0,
+        "tried again at {next}, failed after {failed_after}"
+    );
+    let (_, shown) = get(
+        &pipeline,
+        &format!("/queries/ships-again/subscriptions/{again}"),
+        &regulator,
+    )
+    .await;
+    assert_eq!(shown["failures"], 1, "{shown}");
     pipeline.stop().await;
 }
 
