@@ -14,9 +14,13 @@
 //! (`1008`, saying why), a deleted named query too (`1000`).
 //! Streams are bounded per credential and per process (`subscriptions.max_streams`).
 //!
-//! Not supported: scheduled WebSocket subscriptions (`second`, `minute`, ... parameters), refused
-//! with a `400` naming them; a stream starts at the newest checkpoint (no `initialRecordTime`): what
-//! came before is read with `GET /queries/{name}/events`.
+//! A stream starts at the newest checkpoint, or with `initialRecordTime` at the first entry
+//! recorded then (as a webhook subscription does). A **scheduled** WebSocket subscription gives
+//! the schedule's fields (`second`, `minute`, `hour`, `dayOfMonth`, `month`, `dayOfWeek`, read by
+//! [`QuerySchedule`]) instead of `stream=true`: at each time they name (rounds at least
+//! `subscriptions.min_schedule_interval` apart), the new matching events up to the newest
+//! checkpoint of the round's start, each once, and with `reportIfEmpty=true` one empty document
+//! when a round found nothing ([`Scheduled`]).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -32,13 +36,14 @@ use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 use tokio_util::codec::{Decoder as _, Encoder as _};
 
-use epcis::query::EventQuery;
+use epcis::query::{EventQuery, QuerySchedule};
 use registry::Permission;
+use serde_json::{Map, Value};
 
 use crate::problem::{EpcisException, Problem};
 use crate::startup::AppState;
 
-/// The query schedule's parameters, which this service does not take for a WebSocket.
+/// The query schedule's parameters (a scheduled WebSocket subscription's).
 const SCHEDULE: [&str; 6] = [
     "second",
     "minute",
@@ -151,39 +156,82 @@ pub(super) async fn subscribe(
         super::query::authenticate_binding(&request, &state, Permission::Subscribe).await?;
     let log = state.access_log.clone().ok_or(Problem::Unrecorded(None))?;
     let given = super::query::parameters(&request)?;
+    let (mut stream, mut fields, mut report_if_empty, mut initial) =
+        (false, Map::new(), None, None);
     for (parameter, value) in &given {
+        let again = || controls(format!("{parameter} is given twice"));
         match parameter.as_str() {
-            "stream" if value == "true" => {}
+            "stream" if value == "true" => stream = true,
             "stream" => {
                 return Err(controls(format!(
                     "stream={value} subscribes to nothing: stream=true streams the named query's new events over a WebSocket"
                 )));
             }
-            schedule if SCHEDULE.contains(&schedule) => {
-                return Err(controls(format!(
-                    "{schedule}: this service does not take scheduled WebSocket subscriptions; \
-                     stream=true sends each new matching event as it is recorded"
-                )));
+            field if SCHEDULE.contains(&field) => {
+                if fields
+                    .insert(field.to_owned(), Value::String(value.clone()))
+                    .is_some()
+                {
+                    return Err(again());
+                }
             }
-            control @ ("reportIfEmpty" | "initialRecordTime") => {
-                return Err(controls(format!(
-                    "{control}: a WebSocket subscription here starts at the newest checkpoint \
-                     and sends each new matching event, so it takes stream=true only (a webhook \
-                     subscription, POST /queries/{{name}}/subscriptions, takes {control})"
-                )));
+            "reportIfEmpty" => {
+                let flag = match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(controls("reportIfEmpty is true or false".to_owned())),
+                };
+                if report_if_empty.replace(flag).is_some() {
+                    return Err(again());
+                }
+            }
+            "initialRecordTime" => {
+                let at = super::subscriptions::initial_record_time(value)?;
+                if initial.replace(at).is_some() {
+                    return Err(again());
+                }
             }
             other => {
                 return Err(bad(format!(
-                    "{other} is not a parameter of a WebSocket subscription: give stream=true \
-                     only (the rest is the named query's)"
+                    "{other} is not a parameter of a WebSocket subscription: it takes stream=true \
+                     or a schedule, reportIfEmpty and initialRecordTime (the rest is the named \
+                     query's)"
                 )));
             }
         }
     }
-    if !given.iter().any(|(parameter, _)| parameter == "stream") {
-        return Err(controls(
-            "a WebSocket subscription gives stream=true (scheduled ones are not taken)".to_owned(),
-        ));
+    let schedule = match fields.is_empty() {
+        true => None,
+        false => Some(QuerySchedule::parse(&fields).map_err(|error| controls(error.to_string()))?),
+    };
+    match (stream, &schedule) {
+        (true, Some(_)) => {
+            return Err(controls(
+                "a WebSocket subscription is a stream (stream=true: each new matching event as \
+                 it is recorded) or scheduled (second, minute, hour, dayOfMonth, month, \
+                 dayOfWeek: the new matching events at the times they name), not both"
+                    .to_owned(),
+            ));
+        }
+        (false, None) => {
+            return Err(controls(
+                "a WebSocket subscription gives stream=true (each new matching event as it is \
+                 recorded) or a schedule (second, minute, hour, dayOfMonth, month, dayOfWeek)"
+                    .to_owned(),
+            ));
+        }
+        (true, None) if report_if_empty == Some(true) => {
+            return Err(controls(
+                "reportIfEmpty: a stream sends what it finds as it is recorded, so it has no \
+                 empty report to send; a scheduled subscription takes it"
+                    .to_owned(),
+            ));
+        }
+        _ => {}
+    }
+    let least = state.subscriptions.min_schedule_interval;
+    if let Some(schedule) = &schedule {
+        super::subscriptions::check_interval(schedule, least)?;
     }
     ws::verify_handshake(request.head()).map_err(|error| {
         bad(format!(
@@ -200,12 +248,18 @@ pub(super) async fn subscribe(
     let query = EventQuery::parse(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))
         .map_err(|error| bad(format!("the named query: {error}")))?;
     let permit = state.streams.admit(access.token.as_str())?;
-    // From the newest checkpoint on; a log with none yet streams from its first entry.
-    let from = match state.views.latest(&state.store).await {
-        Ok(view) => view.size().get(),
-        Err(crate::reader::ViewError::NoCheckpoint) => 0,
-        Err(error) => return Err(error.into()),
-    };
+    // From the newest checkpoint on (a log with none yet: its first entry), or from the first
+    // entry recorded at initialRecordTime.
+    let from = super::subscriptions::start_leaf(&state, initial).await?;
+    // A scheduled one's first round is at the first time its schedule names from now on.
+    let scheduled = schedule.map(|schedule| Scheduled {
+        due: schedule.next_after(super::subscriptions::unix_now().saturating_sub(1)),
+        schedule,
+        report_if_empty: report_if_empty.unwrap_or(false),
+        least,
+        until: None,
+        reported: false,
+    });
     let (control, controls) = mpsc::channel(CONTROL_QUEUE);
     actix_web::rt::spawn(read_frames(payload, control));
     state.metrics.stream_opened();
@@ -217,6 +271,7 @@ pub(super) async fn subscribe(
         query,
         from,
         controls,
+        scheduled,
         codec: Codec::new(),
         closed: false,
         idle: Duration::ZERO,
@@ -279,6 +334,8 @@ struct Pump {
     /// The leaf the next message reads from.
     from: u64,
     controls: mpsc::Receiver<Control>,
+    /// A scheduled subscription's schedule and round (none: a stream).
+    scheduled: Option<Scheduled>,
     codec: Codec,
     closed: bool,
     /// How long nothing was sent.
@@ -286,6 +343,46 @@ struct Pump {
     /// When the credential and the named query were last read.
     checked: std::time::Instant,
     _permit: Permit,
+}
+
+/// A scheduled WebSocket subscription: at each time its schedule names (at least `least` after
+/// its last round), a round sends, as a webhook subscription's does, every new matching event up
+/// to the newest checkpoint of the round's start, in as many messages as that takes, and with
+/// `report_if_empty` one empty document when it found nothing.
+struct Scheduled {
+    schedule: QuerySchedule,
+    report_if_empty: bool,
+    least: Duration,
+    /// When the next round starts (Unix seconds; none: no time in 400 years, never).
+    due: Option<i64>,
+    /// The size the open round reads up to (none: no round is open).
+    until: Option<u64>,
+    /// Whether the open round sent something.
+    reported: bool,
+}
+
+impl Scheduled {
+    /// Opens a round reading up to `size` if one is due.
+    fn open(&mut self, size: u64) {
+        let due = self
+            .due
+            .is_some_and(|due| super::subscriptions::unix_now() >= due);
+        if self.until.is_none() && due {
+            self.until = Some(size);
+            self.reported = false;
+        }
+    }
+
+    /// Ends the open round: the next is due at the first time named from now on and at least
+    /// `least` after this one was due (a round that ends late skips no time for that).
+    fn close(&mut self) {
+        let least = i64::try_from(self.least.as_secs()).unwrap_or(i64::MAX);
+        let now = super::subscriptions::unix_now();
+        self.due = self
+            .schedule
+            .next_round(now, self.due.unwrap_or(now), least);
+        self.until = None;
+    }
 }
 
 /// However the stream ends (a close, the client gone, the server stopping), it is counted closed
@@ -355,8 +452,25 @@ impl Pump {
             return Ok(None);
         };
         let size = view.size().get();
-        // Nothing new: the credential and the query are read again only now and then.
-        if size <= self.from && self.checked.elapsed() < RECHECK_IDLE {
+        // What this round may read up to: for a stream, all there is; for a scheduled one,
+        // what there was when its round opened, or nothing between rounds.
+        let until = match &mut self.scheduled {
+            None => Some(size),
+            Some(scheduled) => {
+                scheduled.open(size);
+                scheduled.until
+            }
+        };
+        // Nothing to send: the credential and the query are read again only now and then.
+        let idle = match (&self.scheduled, until) {
+            // Between a scheduled one's rounds.
+            (_, None) => true,
+            // A stream with nothing new.
+            (None, Some(until)) => until <= self.from,
+            // A round is open: it goes on, or ends.
+            (Some(_), Some(_)) => false,
+        };
+        if idle && self.checked.elapsed() < RECHECK_IDLE {
             return Ok(None);
         }
         self.checked = std::time::Instant::now();
@@ -380,8 +494,30 @@ impl Pump {
             }
             Err(_) => return Ok(None),
         }
-        if size <= self.from {
+        let Some(until) = until else {
             return Ok(None);
+        };
+        if until <= self.from {
+            // A scheduled round that read all it reads is over, and reports once if it found
+            // nothing and is asked to.
+            let Some(scheduled) = &mut self.scheduled else {
+                return Ok(None);
+            };
+            let empty = scheduled.report_if_empty && !scheduled.reported;
+            if !empty {
+                scheduled.close();
+                return Ok(None);
+            }
+            let body = super::subscriptions::query_document(&self.name, None, Vec::new());
+            let target = format!("/queries/{}/events", self.name);
+            let recorded =
+                super::subscriptions::record_push(&self.log, &access, target, &body, 0, size).await;
+            if recorded.is_err() {
+                return Ok(None);
+            }
+            state.metrics.access_recorded();
+            scheduled.close();
+            return Ok(Some(body));
         }
         let per_message = state.subscriptions.events_per_delivery;
         let Ok((events, next)) = super::query::page_in_log_order(
@@ -404,7 +540,10 @@ impl Pump {
         let count = events.len();
         let body = super::subscriptions::query_document(&self.name, None, events);
         // Recorded before it leaves, as any answer to a credential.
-        let target = format!("/queries/{}/events?stream=true", self.name);
+        let target = match self.scheduled {
+            None => format!("/queries/{}/events?stream=true", self.name),
+            Some(_) => format!("/queries/{}/events", self.name),
+        };
         let recorded =
             super::subscriptions::record_push(&self.log, &access, target, &body, count, size).await;
         if recorded.is_err() {
@@ -412,6 +551,9 @@ impl Pump {
         }
         state.metrics.access_recorded();
         self.from = to;
+        if let Some(scheduled) = &mut self.scheduled {
+            scheduled.reported = true;
+        }
         Ok(Some(body))
     }
 }

@@ -305,20 +305,33 @@ async fn stream_requests_of_another_form_are_refused_with_the_reason() {
         404,
         "no named query",
     );
-    // Controls a stream cannot keep: the binding's SubscriptionControlsException.
+    // Controls a subscription cannot have: the binding's SubscriptionControlsException.
     for (path, says) in [
+        ("/queries/ships/events?stream=true&minute=5", "not both"),
         (
-            "/queries/ships/events?minute=5&hour=1",
-            "scheduled WebSocket subscriptions",
+            "/queries/ships/events?reportIfEmpty=true",
+            "gives stream=true",
         ),
         ("/queries/ships/events?stream=false", "stream=false"),
         (
-            "/queries/ships/events?stream=true&reportIfEmpty=true",
-            "reportIfEmpty: a WebSocket subscription here starts at the newest checkpoint",
+            "/queries/ships/events?minute=99",
+            "schedule.minute \"99\": 99 is not within 0 to 59",
         ),
         (
-            "/queries/ships/events?stream=true&initialRecordTime=2026-01-01T00:00:00Z",
-            "takes initialRecordTime",
+            "/queries/ships/events?minute=5&minute=6",
+            "minute is given twice",
+        ),
+        (
+            "/queries/ships/events?second=0/1&reportIfEmpty=true",
+            "the schedule names times 1 s apart",
+        ),
+        (
+            "/queries/ships/events?stream=true&reportIfEmpty=true",
+            "reportIfEmpty: a stream sends what it finds",
+        ),
+        (
+            "/queries/ships/events?hour=1&reportIfEmpty=yes",
+            "true or false",
         ),
     ] {
         let answer = connect(&pipeline, path, &auth).await;
@@ -339,6 +352,16 @@ async fn stream_requests_of_another_form_are_refused_with_the_reason() {
         .await,
         400,
         "perPage is not a parameter of a WebSocket subscription",
+    );
+    refused(
+        connect(
+            &pipeline,
+            "/queries/ships/events?stream=true&initialRecordTime=2999-01-01T00:00:00Z",
+            &auth,
+        )
+        .await,
+        400,
+        "initialRecordTime is in the future",
     );
     // A grant that may query but not subscribe.
     let id = crate::grants::issue(
@@ -419,4 +442,110 @@ async fn stream_requests_of_another_form_are_refused_with_the_reason() {
     }
     assert_eq!(streams_open(&pipeline).await, 0);
     pipeline.stop().await;
+}
+
+/// A scheduled WebSocket subscription (the schedule's fields as query parameters, every two
+/// seconds here): each round sends what is new, each event once, and with reportIfEmpty a round
+/// that found nothing sends one empty document; each recorded in the access log first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_stream_sends_what_is_new_at_its_times_each_once() {
+    let (pipeline, regulator) = pipeline_with_query(|config| {
+        config.subscriptions.min_schedule_interval = Duration::from_secs(2);
+    })
+    .await;
+    let bearer = format!("Bearer {regulator}");
+    pipeline.capture(vec![shipping(1, 0)]).await;
+    pipeline.wait_for_checkpoint(1).await;
+    let path = "/queries/ships/events?second=0/2&reportIfEmpty=true";
+    let mut socket = connect(&pipeline, path, &[("Authorization", &bearer)])
+        .await
+        .unwrap();
+    // Its first round: nothing new since it opened, said once.
+    let first = next_document(&mut socket).await;
+    assert!(event_list(&first).is_empty(), "{first}");
+    // Two shipments: sent by a round, each once, and then a round with nothing new says so.
+    pipeline.capture(vec![shipping(2, 1), shipping(3, 2)]).await;
+    let mut events = Vec::new();
+    let empty = loop {
+        let document = next_document(&mut socket).await;
+        if event_list(&document).is_empty() && events.len() == 2 {
+            break document;
+        }
+        events.extend(
+            event_list(&document)
+                .iter()
+                .map(|event| event["epcList"][0].as_str().unwrap().to_owned()),
+        );
+        assert!(events.len() <= 2, "{events:?}");
+    };
+    assert_eq!(
+        events,
+        [
+            "urn:epc:id:sgtin:0614141.812345.2",
+            "urn:epc:id:sgtin:0614141.812345.3"
+        ]
+    );
+    assert_eq!(empty["epcisBody"]["queryResults"]["queryName"], "ships");
+    let admin = pipeline.db.connect().await.unwrap();
+    let recorded: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM access_log \
+             WHERE entry LIKE '%\"method\":\"PUSH\",\"target\":\"/queries/ships/events\"%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(recorded >= 3, "each message recorded: {recorded}");
+    pipeline.stop().await;
+}
+
+/// A stream with initialRecordTime starts at the first entry recorded then: what was recorded
+/// before it opened is sent first, then what comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_from_an_initial_record_time_sends_the_backlog_first() {
+    let (pipeline, regulator) = pipeline_with_query(|config| {
+        config.subscriptions.record_time_skew = Duration::ZERO;
+    })
+    .await;
+    let bearer = format!("Bearer {regulator}");
+    pipeline.capture(vec![shipping(1, 0)]).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let since =
+        ledger::UnixMillis::from_millis(u64::try_from(now.as_millis()).unwrap()).to_rfc3339();
+    pipeline.capture(vec![shipping(2, 1)]).await;
+    pipeline.wait_for_checkpoint(2).await;
+    let path = format!("{STREAM}&initialRecordTime={since}");
+    let mut socket = connect(&pipeline, &path, &[("Authorization", &bearer)])
+        .await
+        .unwrap();
+    pipeline.capture(vec![shipping(3, 2)]).await;
+    let documents = socket.documents(2).await;
+    let epcs: Vec<&str> = documents
+        .iter()
+        .flat_map(event_list)
+        .map(|event| event["epcList"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        epcs,
+        [
+            "urn:epc:id:sgtin:0614141.812345.2",
+            "urn:epc:id:sgtin:0614141.812345.3"
+        ],
+        "the one recorded before initialRecordTime is not sent"
+    );
+    pipeline.stop().await;
+}
+
+/// The next text message's document (pings skipped).
+async fn next_document(socket: &mut Socket) -> Value {
+    loop {
+        match socket.next().await {
+            Frame::Text(text) => return serde_json::from_slice(&text).unwrap(),
+            Frame::Ping(_) | Frame::Pong(_) => {}
+            other => panic!("{other:?} instead of a message"),
+        }
+    }
 }
