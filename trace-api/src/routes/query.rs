@@ -84,6 +84,10 @@ const PLACE_TIME_RANGES: usize = 2_048;
 /// Ranges of a query by places this close (entries) are listed as one.
 const PLACE_RANGE_GAP: u64 = 1_024;
 
+// A class parameter lists no more classes than a query lists keys for: every one is answered
+// through the index.
+const _: () = assert!(epcis::query::MAX_VALUES <= ledger::bundle::MAX_COVER_KEYS);
+
 /// The key that signs page tokens, made at start-up (zeroed on drop).
 pub struct PageKey(zeroize::Zeroizing<[u8; 32]>);
 

@@ -170,20 +170,20 @@ async fn a_lot_s_events_are_found_through_the_index_and_past_it_page_by_page() {
     assert_eq!(hashes(&answer), found);
     // One a page, through the listed entries.
     assert_eq!(one_a_page(&pipeline, &lot, &regulator).await, found);
-    // Among as many classes as a parameter lists (each a listing query), the same events; one
-    // more is refused, not read some slower way.
+    // Among as many classes as a parameter lists, the same events: every class parameter is
+    // answered through the index (one listing query a class); one more is refused by the parser.
     let classes = |count: usize| {
         let others = (1..count).map(|n| format!("urn:epc:class:lgtin:0614141.812345.X{n}|"));
         format!("/events?MATCH_epcClass={}{LOT}", others.collect::<String>())
     };
-    let crowd = classes(ledger::bundle::MAX_COVER_KEYS);
+    let crowd = classes(epcis::query::MAX_VALUES);
     let (status, _, answer) = ask(&pipeline, &crowd, &regulator).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(hashes(&answer), found);
     assert_eq!(one_a_page(&pipeline, &crowd, &regulator).await, found);
     let (status, _, answer) = ask(
         &pipeline,
-        &classes(ledger::bundle::MAX_COVER_KEYS + 1),
+        &classes(epcis::query::MAX_VALUES + 1),
         &regulator,
     )
     .await;
