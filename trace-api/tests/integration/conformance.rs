@@ -264,50 +264,26 @@ async fn the_query_operations_conform_to_the_official_openapi_document() {
         "eventType": ["ObjectEvent", "AggregationEvent"],
         "bizLocation": [crate::common::LOCATION],
     });
-    let spec = workspace_path(&["testdata", "gs1-epcis", "rest-bindings", "openapi.json"]);
-    let conformance = workspace_path(&["trace-api", "tests", "conformance"]);
-    let report = Schemathesis::run(
-        &conformance.join("schemathesis.toml"),
-        &spec.to_string_lossy(),
-    )
-    .unwrap()
-    .args([
-        "--url",
-        &pipeline.trace,
-        "--include-path-regex",
-        OFFICIAL_QUERY_PATHS,
-        // `POST /events` is the binding's capture of one event: ingest's (it answers `405`
-        // here), and OPTIONS is not answered by these routes.
-        "--exclude-method",
-        "POST",
-        "--exclude-method",
-        "OPTIONS",
-        // Not the examples phase: the document's own examples of `/dispositions/{disposition}`
-        // cannot be generated (its path-level `GS1-Extensions` header is typed an object); nor
-        // the stateful one: its links join capture to queries, and capture is ingest's. The
-        // captured identifiers reach the other phases through the hooks.
-        "--phases",
-        "coverage,fuzzing",
-        // `/dispositions/{disposition}` is a URI-formatted path parameter whose values the
-        // generator mostly throws away: let it.
-        "--suppress-health-check",
-        "filter_too_much",
-        "--header",
-        &format!("Authorization: Bearer {regulator}"),
-        "--checks",
-        OFFICIAL_CHECKS,
-        "--max-examples",
+    let report = official_run(
+        &pipeline,
+        &regulator,
+        &values,
+        &[
+            "--include-path-regex",
+            OFFICIAL_QUERY_PATHS,
+            // `POST /events` is the binding's capture of one event: ingest's (it answers `405`
+            // here), and OPTIONS is not answered by these routes.
+            "--exclude-method-regex",
+            "^(POST|OPTIONS)$",
+            // `/dispositions/{disposition}` is a URI-formatted path parameter whose values the
+            // generator mostly throws away: let it.
+            "--suppress-health-check",
+            "filter_too_much",
+        ],
         "40",
-        "--seed",
         "20261125",
-        "--workers",
-        "2",
-    ])
-    .hooks(&conformance.join("hooks.py"))
-    .env("TAGTRAIL_CONFORMANCE_VALUES", values.to_string())
-    .finish()
-    .await
-    .unwrap();
+    )
+    .await;
     assert!(report.passed, "schemathesis failed:\n{}", report.text);
     assert!(report.tested_every_operation(8), "{}", report.text);
     // The events were found: the query routes answered some requests with events.
@@ -386,7 +362,14 @@ async fn the_named_query_operations_conform_to_the_official_openapi_document() {
         ("DELETE", subscription, 1),
         ("DELETE", query, 1),
     ] {
-        let report = official_named_query_run(&pipeline, &regulator, &values, methods, paths).await;
+        let methods = format!("^{methods}$");
+        let filters = [
+            "--include-path-regex",
+            paths,
+            "--include-method-regex",
+            &methods,
+        ];
+        let report = official_run(&pipeline, &regulator, &values, &filters, "25", "20261127").await;
         assert!(report.passed, "schemathesis failed:\n{}", report.text);
         assert!(report.tested_every_operation(operations), "{}", report.text);
     }
@@ -409,43 +392,46 @@ async fn the_named_query_operations_conform_to_the_official_openapi_document() {
     pipeline.stop().await;
 }
 
-/// One schemathesis run of the official document's operations of `methods` and `paths` (regular
-/// expressions).
-async fn official_named_query_run(
+/// One schemathesis run of the official binding document's operations that `filters` select
+/// (schemathesis's own `--include-...`/`--exclude-...` arguments, and any more), with a
+/// regulator's token and the hooks given `values`, `examples` a phase, from `seed`. Not the
+/// examples phase: the document's own examples of `/dispositions/{disposition}` cannot be
+/// generated (its path-level `GS1-Extensions` header is typed an object); nor the stateful one:
+/// its links join capture to queries, and capture is ingest's. The captured identifiers reach
+/// the other phases through the hooks.
+async fn official_run(
     pipeline: &Pipeline,
     regulator: &str,
     values: &serde_json::Value,
-    methods: &str,
-    paths: &str,
+    filters: &[&str],
+    examples: &str,
+    seed: &str,
 ) -> service_kit::testing::Report {
     let spec = workspace_path(&["testdata", "gs1-epcis", "rest-bindings", "openapi.json"]);
     let conformance = workspace_path(&["trace-api", "tests", "conformance"]);
+    let authorization = format!("Authorization: Bearer {regulator}");
+    let mut args = vec!["--url", &pipeline.trace];
+    args.extend_from_slice(filters);
+    args.extend([
+        "--phases",
+        "coverage,fuzzing",
+        "--header",
+        &authorization,
+        "--checks",
+        OFFICIAL_CHECKS,
+        "--max-examples",
+        examples,
+        "--seed",
+        seed,
+        "--workers",
+        "2",
+    ]);
     Schemathesis::run(
         &conformance.join("schemathesis.toml"),
         &spec.to_string_lossy(),
     )
     .unwrap()
-    .args([
-        "--url",
-        &pipeline.trace,
-        "--include-path-regex",
-        paths,
-        "--include-method-regex",
-        &format!("^{methods}$"),
-        // As above: the stateful phase's links start at capture.
-        "--phases",
-        "coverage,fuzzing",
-        "--header",
-        &format!("Authorization: Bearer {regulator}"),
-        "--checks",
-        OFFICIAL_CHECKS,
-        "--max-examples",
-        "25",
-        "--seed",
-        "20261127",
-        "--workers",
-        "2",
-    ])
+    .args(args)
     .hooks(&conformance.join("hooks.py"))
     .env("TAGTRAIL_CONFORMANCE_VALUES", values.to_string())
     .finish()

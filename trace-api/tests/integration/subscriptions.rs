@@ -435,14 +435,7 @@ async fn new_matching_events_are_delivered_until_taken_signed_and_recorded() {
 
     // Each delivery was recorded in the access log before it left (the refused one too).
     let admin = pipeline.db.connect().await.unwrap();
-    let pushes: i64 = admin
-        .query_one(
-            "SELECT count(*) FROM access_log WHERE entry LIKE '%\"method\":\"PUSH\"%'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let pushes = pushes(&admin).await;
     assert_eq!(pushes, 3);
 
     // Each kind of bad request: the binding's exception, nothing kept.
@@ -651,6 +644,18 @@ async fn new_matching_events_are_delivered_until_taken_signed_and_recorded() {
         .get(0);
     assert_eq!(left, 0);
     pipeline.stop().await;
+}
+
+/// How many deliveries the access log holds (method `PUSH`).
+async fn pushes(admin: &tokio_postgres::Client) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM access_log WHERE entry LIKE '%\"method\":\"PUSH\"%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }
 
 /// Makes subscription `id`'s scheduled time come now (as a time missed while no process ran
@@ -872,14 +877,7 @@ async fn a_schedule_fires_no_more_often_than_the_least_interval() {
     let got = receiver.wait_for(1);
     assert_eq!(got.len(), 1, "one empty report: {got:?}");
     assert!(got[0].leaves().is_empty());
-    let pushes: i64 = admin
-        .query_one(
-            "SELECT count(*) FROM access_log WHERE entry LIKE '%\"method\":\"PUSH\"%'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let pushes = pushes(&admin).await;
     assert_eq!(pushes, 1, "one round, one access-log entry");
 
     // A round whose delivery failed is tried again no sooner either (each try is a query and
