@@ -24,7 +24,9 @@
 //! regulator's token: every event naming one probe item (`MATCH_anyEPC`), the first page of 100
 //! events at the bulk's business location over one day, and over one hour of event time alone
 //! (windows spread over the log), and every event of one probe item's lot (`MATCH_epcClass`:
-//! the first page).
+//! the first page); and the first of these again as an auditor holding a signed access grant does,
+//! each request signed with the grantee's key (RFC 9421, a fresh nonce each), against the same
+//! query with the token: what proving possession of a grant's key costs.
 //!
 //! And it traces recalls as regulators do (`GET /trace/{id}`): `--journeys` multi-level journeys
 //! (`tagtrail_bench::trace::journey_events`: a lot of four items, two cases, a pallet, a shipment
@@ -111,14 +113,58 @@ const AS_PAGE: &str = "page:";
 /// The regulator's token the query phases send.
 static BEARER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// What a path starting with this asks for: the same as without it, signed with [`GRANT`]'s key
+/// under its grant instead of sent with the token.
+const SIGNED: &str = "signed:";
+
+/// The grantee's key and the id of its grant.
+static GRANT: std::sync::OnceLock<(ledger::note::NoteSignerKey, String)> =
+    std::sync::OnceLock::new();
+
+/// Counts the signed requests: each one's nonce is new.
+static NONCES: AtomicU64 = AtomicU64::new(0);
+
+/// The headers of a GET of `target` (path and query) signed under the grant.
+fn signed_headers(target: &str) -> anyhow::Result<[(&'static str, String); 2]> {
+    let (key, grant) = GRANT.get().context("no grant was issued")?;
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let parts = ledger::grant::SignedParts {
+        method: "GET",
+        path,
+        query,
+        content_digest: None,
+    };
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let nonce = format!(
+        "{}-{}",
+        std::process::id(),
+        NONCES.fetch_add(1, Ordering::Relaxed)
+    );
+    let signature = ledger::grant::sign_request(key, grant, &parts, created, &nonce);
+    Ok([
+        ("Signature-Input", signature.signature_input),
+        ("Signature", signature.signature),
+    ])
+}
+
 fn get(agent: &ureq::Agent, url: &str) -> anyhow::Result<u64> {
     let (url, accept) = match url.split_once(AS_PAGE) {
         Some((base, path)) => (format!("{base}{path}"), "text/html"),
         None => (url.to_owned(), "application/json"),
     };
+    let (url, signed) = match url.split_once(SIGNED) {
+        Some((base, target)) => (format!("{base}{target}"), Some(signed_headers(target)?)),
+        None => (url, None),
+    };
     let url = url.as_str();
     let mut request = agent.get(url).header("Accept", accept);
-    if (url.contains("/events?") || url.contains("/trace/"))
+    if let Some(headers) = signed {
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+    } else if (url.contains("/events?") || url.contains("/trace/"))
         && let Some(bearer) = BEARER.get()
     {
         request = request.header("Authorization", bearer.as_str());
@@ -268,6 +314,30 @@ fn main() -> anyhow::Result<()> {
         anyhow::Ok(token.expose())
     })?;
     let _ = BEARER.set(format!("Bearer {token}"));
+    // An auditor's grant to query, signed by the operator's grant key that trace-api trusts.
+    let seed = |name: &str, byte: u8| -> anyhow::Result<ledger::note::NoteSignerKey> {
+        Ok(ledger::note::NoteSignerKey::from_seed(
+            ledger::note::KeyName::parse(name)?,
+            &[byte; 32],
+        ))
+    };
+    let issuer = seed("grants.trace-load.bench", 0x61)?;
+    let grantee = seed("auditor.trace-load.bench", 0x62)?;
+    let grant = runtime.block_on(async {
+        let client = tagtrail_bench::trace::connect(&url).await?;
+        let request = registry::GrantRequest {
+            grantee: grantee.verifier_key(),
+            role: registry::Role::Regulator,
+            sites: Vec::new(),
+            permissions: vec![ledger::grant::Permission::Query],
+            expires_in: Duration::from_secs(86_400),
+            label: "trace_load".to_owned(),
+        };
+        let (grant, _) = registry::issue_grant(&client, &request, &issuer).await?;
+        anyhow::Ok(grant.id)
+    })?;
+    let _ = GRANT.set((grantee, grant));
+    let grant_keys = format!("[\"{}\"]", issuer.verifier_key());
     // One client address makes every request: no per-address limit here.
     let (mut child, port) = start_trace_api(
         &url,
@@ -276,6 +346,11 @@ fn main() -> anyhow::Result<()> {
             ("TAGTRAIL_TRACE_LIMITS_REQUESTS_PER_SECOND", "100000000"),
             ("TAGTRAIL_TRACE_LIMITS_BURST", "100000000"),
             ("TAGTRAIL_TRACE_LIMITS_MAX_ANSWERS_PER_CLIENT", "1024"),
+            ("TAGTRAIL_TRACE_GRANTS_KEYS", grant_keys.as_str()),
+            // Every signed request of a run is remembered (its nonce), none refused as one too
+            // many.
+            ("TAGTRAIL_TRACE_GRANTS_MAX_NONCES", "10000000"),
+            ("TAGTRAIL_TRACE_GRANTS_MAX_NONCES_PER_GRANT", "10000000"),
             (
                 "TAGTRAIL_TRACE_LIMITS_ANSWER_BYTES_PER_SECOND",
                 "1000000000000",
@@ -364,6 +439,10 @@ fn main() -> anyhow::Result<()> {
             percent_encode(&probe(n % probes))
         )
     });
+    let query_item_granted: Arc<dyn Fn(u64) -> String + Send + Sync> = {
+        let query_item = query_item.clone();
+        Arc::new(move |n| format!("{SIGNED}{}", query_item(n)))
+    };
     let query_day: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(move |n| {
         format!(
             "/events?EQ_bizLocation={}&{}&perPage=100",
@@ -514,6 +593,10 @@ fn main() -> anyhow::Result<()> {
             (
                 "query MATCH_anyEPC (one item, 10 events)",
                 query_item.clone(),
+            ),
+            (
+                "query MATCH_anyEPC with a signed grant (one item, 10 events)",
+                query_item_granted.clone(),
             ),
             (
                 "query EQ_bizLocation over one day (page of 100)",
