@@ -275,6 +275,8 @@ pub(super) async fn subscribe(
         codec: Codec::new(),
         closed: false,
         idle: Duration::ZERO,
+        // The first round is at once: a backlog (initialRecordTime) starts without waiting.
+        behind: true,
         checked: std::time::Instant::now(),
         _permit: permit,
     };
@@ -340,6 +342,9 @@ struct Pump {
     closed: bool,
     /// How long nothing was sent.
     idle: Duration,
+    /// Whether the last round sent a message and left more to read (a backlog): the next is at
+    /// once, not an interval later, paced by the socket's backpressure to what the client reads.
+    behind: bool,
     /// When the credential and the named query were last read.
     checked: std::time::Instant,
     _permit: Permit,
@@ -398,6 +403,11 @@ impl Pump {
     async fn next(&mut self) -> Option<Bytes> {
         let interval = self.state.subscriptions.interval;
         while !self.closed {
+            let wait = if self.behind {
+                Duration::ZERO
+            } else {
+                interval
+            };
             tokio::select! {
                 control = self.controls.recv() => match control {
                     Some(Control::Pong(data)) => return self.encode(Message::Pong(data)),
@@ -405,7 +415,7 @@ impl Pump {
                     // The client went away (or was cut off).
                     None => return self.close(None),
                 },
-                () = tokio::time::sleep(interval) => match self.round().await {
+                () = tokio::time::sleep(wait) => match self.round().await {
                     Ok(Some(text)) => {
                         self.idle = Duration::ZERO;
                         return self.encode(Message::Text(text.into()));
@@ -447,6 +457,7 @@ impl Pump {
     /// when there is nothing to send now (or a transient failure: the next round retries from
     /// the same leaf); `Err` with why the stream ends.
     async fn round(&mut self) -> Result<Option<String>, CloseReason> {
+        self.behind = false;
         let state = &self.state;
         let Ok(view) = state.views.latest(&state.store).await else {
             return Ok(None);
@@ -551,6 +562,9 @@ impl Pump {
         }
         state.metrics.access_recorded();
         self.from = to;
+        // Sent, with more to read: the next round at once (a round that read without finding,
+        // an interval later: a query that matches little is not a loop over the log).
+        self.behind = to < until;
         if let Some(scheduled) = &mut self.scheduled {
             scheduled.reported = true;
         }

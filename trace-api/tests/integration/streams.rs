@@ -539,6 +539,44 @@ async fn a_stream_from_an_initial_record_time_sends_the_backlog_first() {
     pipeline.stop().await;
 }
 
+/// A backlog is sent without waiting between messages: with a round every minute and one event
+/// a message, three events recorded before the stream opened arrive one after another (each
+/// within the client's 30 s), not a minute apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_s_backlog_is_sent_as_fast_as_the_client_reads() {
+    let (pipeline, regulator) = pipeline_with_query(|config| {
+        config.subscriptions.interval = Duration::from_secs(60);
+        config.subscriptions.events_per_delivery = 1;
+        config.subscriptions.record_time_skew = Duration::ZERO;
+    })
+    .await;
+    let bearer = format!("Bearer {regulator}");
+    pipeline
+        .capture(vec![shipping(1, 0), shipping(2, 1), shipping(3, 2)])
+        .await;
+    pipeline.wait_for_checkpoint(3).await;
+    let path = format!("{STREAM}&initialRecordTime=2000-01-01T00:00:00Z");
+    let mut socket = connect(&pipeline, &path, &[("Authorization", &bearer)])
+        .await
+        .unwrap();
+    let documents = socket.documents(3).await;
+    assert_eq!(documents.len(), 3, "one event a message");
+    let epcs: Vec<&str> = documents
+        .iter()
+        .flat_map(event_list)
+        .map(|event| event["epcList"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        epcs,
+        [
+            "urn:epc:id:sgtin:0614141.812345.1",
+            "urn:epc:id:sgtin:0614141.812345.2",
+            "urn:epc:id:sgtin:0614141.812345.3"
+        ]
+    );
+    pipeline.stop().await;
+}
+
 /// The next text message's document (pings skipped).
 async fn next_document(socket: &mut Socket) -> Value {
     loop {
