@@ -431,17 +431,19 @@ pub(super) fn check_interval(schedule: &QuerySchedule, least: Duration) -> Resul
     }
 }
 
-/// The first time `schedule` names from now on and at least `least` after `due` (Unix seconds,
+/// The first time `schedule` names after now and at least `least` after `due` (Unix seconds,
 /// the time the round that ends was due): the next round's. Counted from when the round was due,
 /// not from when it ended, a round that ends late skips no time of a schedule the least interval
-/// allows; and whatever the schedule, rounds are that far apart.
+/// allows; and whatever the schedule, rounds are that far apart. After now to the second, so
+/// that a round's due time (kept in `fire_started_at`) is later than every delivery of the round
+/// before: whether a round has delivered is told by `last_notified_at >= fire_started_at`.
 fn next_time(schedule: &QuerySchedule, due: f64, least: Duration) -> Option<f64> {
     let least = i64::try_from(least.as_secs()).unwrap_or(i64::MAX);
     #[allow(clippy::cast_possible_truncation)] // seconds of the next 400 years
     let due = due.floor() as i64;
     #[allow(clippy::cast_precision_loss)] // seconds of the next 400 years: exact in an f64
     schedule
-        .next_round(unix_now(), due, least)
+        .next_round(unix_now().saturating_add(1), due, least)
         .map(|at| at as f64)
 }
 
