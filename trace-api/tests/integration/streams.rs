@@ -128,6 +128,15 @@ fn event_list_len(document: &Value) -> usize {
     event_list(document).len()
 }
 
+/// The first EPC of each event the documents hold, in order.
+fn first_epcs(documents: &[Value]) -> Vec<&str> {
+    documents
+        .iter()
+        .flat_map(event_list)
+        .map(|event| event["epcList"][0].as_str().unwrap())
+        .collect()
+}
+
 /// A pipeline whose subscriptions look for new events every 20 ms, with a regulator's token and
 /// its named query `ships` (shipping events).
 async fn pipeline_with_query(adjust: impl FnOnce(&mut trace_api::Config)) -> (Pipeline, String) {
@@ -187,12 +196,8 @@ async fn a_stream_sends_each_new_matching_event_once_recorded_until_its_token_is
         .await;
     let documents = socket.documents(2).await;
     let events: Vec<&Value> = documents.iter().flat_map(event_list).collect();
-    let epcs: Vec<&str> = events
-        .iter()
-        .map(|event| event["epcList"][0].as_str().unwrap())
-        .collect();
     assert_eq!(
-        epcs,
+        first_epcs(&documents),
         [
             "urn:epc:id:sgtin:0614141.812345.2",
             "urn:epc:id:sgtin:0614141.812345.4"
@@ -472,9 +477,9 @@ async fn a_scheduled_stream_sends_what_is_new_at_its_times_each_once() {
             break document;
         }
         events.extend(
-            event_list(&document)
-                .iter()
-                .map(|event| event["epcList"][0].as_str().unwrap().to_owned()),
+            first_epcs(std::slice::from_ref(&document))
+                .into_iter()
+                .map(str::to_owned),
         );
         assert!(events.len() <= 2, "{events:?}");
     };
@@ -523,13 +528,8 @@ async fn a_stream_from_an_initial_record_time_sends_the_backlog_first() {
         .unwrap();
     pipeline.capture(vec![shipping(3, 2)]).await;
     let documents = socket.documents(2).await;
-    let epcs: Vec<&str> = documents
-        .iter()
-        .flat_map(event_list)
-        .map(|event| event["epcList"][0].as_str().unwrap())
-        .collect();
     assert_eq!(
-        epcs,
+        first_epcs(&documents),
         [
             "urn:epc:id:sgtin:0614141.812345.2",
             "urn:epc:id:sgtin:0614141.812345.3"
@@ -561,13 +561,8 @@ async fn a_stream_s_backlog_is_sent_as_fast_as_the_client_reads() {
         .unwrap();
     let documents = socket.documents(3).await;
     assert_eq!(documents.len(), 3, "one event a message");
-    let epcs: Vec<&str> = documents
-        .iter()
-        .flat_map(event_list)
-        .map(|event| event["epcList"][0].as_str().unwrap())
-        .collect();
     assert_eq!(
-        epcs,
+        first_epcs(&documents),
         [
             "urn:epc:id:sgtin:0614141.812345.1",
             "urn:epc:id:sgtin:0614141.812345.2",
