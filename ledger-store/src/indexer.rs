@@ -8,6 +8,7 @@
 //! the event times of each block of [`TIME_BLOCK`] entries and one sorted run of event hash, EPC,
 //! parent and location pairs (see [`runs`](super::runs)). Runs are merged in the background ([`Indexer::merge_step`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,9 @@ use tokio::task::JoinHandle;
 use tokio_postgres::binary_copy::{BinaryCopyOutRow, BinaryCopyOutStream};
 use tokio_postgres::types::{IsNull, ToSql, Type, accepts, to_sql_checked};
 
+use ledger::record::{Attestation, LeafRecord};
+
+use super::bundles::{BUNDLE, row_records};
 use super::index_runs::{self, IndexAudit, IndexProblem, IndexReason, IndexRunError};
 use super::keys::{HandedKeys, KeyHandoff, LookupKeys};
 use super::locks;
@@ -76,6 +80,8 @@ pub enum IndexError {
     Missing { from: u64 },
     #[error("the stored event hash of entry {leaf} is not 32 bytes")]
     BadHash { leaf: i64 },
+    #[error("entry {leaf} has no readable leaf record in the entry bundles")]
+    NoRecord { leaf: i64 },
     #[error("the lookup runs end at entry {runs_end}, past the watermark {watermark}")]
     RunsPastWatermark { runs_end: i64, watermark: i64 },
     #[error("failed to merge lookup runs")]
@@ -305,8 +311,9 @@ impl Indexer {
         if rows.is_empty() {
             return Ok((Keys::default(), 0));
         }
+        let attestations = attestations(transaction, from, from + count).await?;
         // Parsing thousands of events is CPU work: off the async runtime.
-        let keys = tokio::task::spawn_blocking(move || Keys::of_rows(from, &rows))
+        let keys = tokio::task::spawn_blocking(move || Keys::of_rows(from, &rows, &attestations))
             .await
             .map_err(|_| IndexError::Thread)??;
         Ok((keys, count))
@@ -498,6 +505,47 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// The rows of the entry bundles `$1..=$2`.
+const SELECT_BUNDLE_ROWS: &str = "SELECT bundle_index, first, width, entries FROM entry_bundles
+    WHERE bundle_index BETWEEN $1 AND $2 ORDER BY bundle_index, first";
+
+/// Who attested each of the entries `from..until` that the entry bundles hold (their leaf
+/// records), for their lookup pairs' tags: one query, a row per 256 entries.
+async fn attestations(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    from: i64,
+    until: i64,
+) -> Result<HashMap<i64, Attestation>, IndexError> {
+    let width = i64::try_from(BUNDLE).unwrap_or(i64::MAX);
+    let rows = transaction
+        .query(
+            SELECT_BUNDLE_ROWS,
+            &[&from.div_euclid(width), &(until - 1).div_euclid(width)],
+        )
+        .await?;
+    let mut attested = HashMap::new();
+    for row in &rows {
+        let (bundle, first, width_of_row): (i64, i16, i16) = (row.get(0), row.get(1), row.get(2));
+        let (Ok(first), Ok(row_width)) = (u16::try_from(first), u16::try_from(width_of_row)) else {
+            continue;
+        };
+        // A malformed row leaves its entries without a record: the step fails on them, and
+        // the audit names the row.
+        let Ok(records) = row_records(first, row_width, row.get(3)) else {
+            continue;
+        };
+        for (offset, record) in records.into_iter().enumerate() {
+            let leaf = bundle * width + i64::from(first) + i64::try_from(offset).unwrap_or(0);
+            if (from..until).contains(&leaf)
+                && let Ok(record) = LeafRecord::decode(record)
+            {
+                attested.insert(leaf, record.attestation().clone());
+            }
+        }
+    }
+    Ok(attested)
+}
+
 /// The lookup keys of a batch of entries: event hash, EPC, parent and location pairs in run order,
 /// the range of their event times, and that of each block of [`TIME_BLOCK`] entries.
 #[derive(Default)]
@@ -510,8 +558,13 @@ struct Keys {
 }
 
 impl Keys {
-    /// The sorted keys of consecutive entries starting at leaf `from`.
-    fn of_rows(from: i64, rows: &[BinaryCopyOutRow]) -> Result<Self, IndexError> {
+    /// The sorted keys of consecutive entries starting at leaf `from`, attested as
+    /// `attestations` says (by leaf).
+    fn of_rows(
+        from: i64,
+        rows: &[BinaryCopyOutRow],
+        attestations: &HashMap<i64, Attestation>,
+    ) -> Result<Self, IndexError> {
         let mut keys = Self::default();
         for (offset, row) in rows.iter().enumerate() {
             let leaf: i64 = row.get(0);
@@ -525,7 +578,10 @@ impl Keys {
             let hash: &[u8] = row.get(1);
             let event: &str = row.get(2);
             let hash = <[u8; 32]>::try_from(hash).map_err(|_| IndexError::BadHash { leaf })?;
-            keys.add(leaf, &hash, event);
+            let attestation = attestations
+                .get(&leaf)
+                .ok_or(IndexError::NoRecord { leaf })?;
+            keys.add(leaf, &hash, event, attestation);
         }
         keys.sort();
         Ok(keys)
@@ -536,42 +592,43 @@ impl Keys {
         let mut keys = Self::default();
         for (offset, entry) in handed.iter().enumerate() {
             let leaf = from + i64::try_from(offset).unwrap_or(i64::MAX);
-            keys.add_keys(leaf, &entry.event_hash, &entry.keys);
+            keys.add_keys(leaf, &entry.event_hash, &entry.keys, entry.tag);
         }
         keys.sort();
         keys
     }
 
     /// Adds an entry read back from the database, parsing its event's JSON.
-    fn add(&mut self, leaf: i64, hash: &[u8; 32], event: &str) {
+    fn add(&mut self, leaf: i64, hash: &[u8; 32], event: &str, attestation: &Attestation) {
         match LookupKeys::of_json(event) {
-            Ok(keys) => self.add_keys(leaf, hash, &keys),
+            Ok(keys) => self.add_keys(leaf, hash, &keys, keys.tag(attestation)),
             Err(error) => {
                 // Only the lookups of this entry are lost; the entry itself is in the log and the
                 // audit checks it. Ingest validates events, so this is not expected.
                 tracing::warn!(leaf_index = leaf, error = %error, "event JSON has no usable lookup keys");
-                self.pairs.push((Kind::Hash, hash_key(hash), leaf));
+                let tag = ledger::history::Tag::new(attestation, true).to_bits();
+                self.pairs.push((Kind::Hash, hash_key(hash), leaf, tag));
             }
         }
     }
 
-    fn add_keys(&mut self, leaf: i64, hash: &[u8; 32], keys: &LookupKeys) {
+    fn add_keys(&mut self, leaf: i64, hash: &[u8; 32], keys: &LookupKeys, tag: i64) {
         let index_leaf = u64::try_from(leaf).unwrap_or(0);
         self.index_pairs.extend(
             keys.index()
                 .iter()
                 .map(|&key| ledger::index::Pair::new(key, index_leaf)),
         );
-        self.pairs.push((Kind::Hash, hash_key(hash), leaf));
+        self.pairs.push((Kind::Hash, hash_key(hash), leaf, tag));
         self.pairs
-            .extend(keys.epcs().iter().map(|&key| (Kind::Epc, key, leaf)));
+            .extend(keys.epcs().iter().map(|&key| (Kind::Epc, key, leaf, tag)));
         if let Some(parent) = keys.parent() {
-            self.pairs.push((Kind::Parent, parent, leaf));
+            self.pairs.push((Kind::Parent, parent, leaf, tag));
         }
         self.pairs.extend(
             keys.locations()
                 .iter()
-                .map(|&key| (Kind::Location, key, leaf)),
+                .map(|&key| (Kind::Location, key, leaf, tag)),
         );
         if let Some(time) = keys.event_time() {
             self.times = Some(match self.times {
@@ -639,14 +696,18 @@ mod tests {
                              "urn:epc:id:sgtin:4012345.011111.2"],
                 "readPoint":{"id":"urn:epc:id:sgln:4012345.00001.1"},
                 "bizLocation":{"id":"urn:epc:id:sgln:4012345.00001.1"}}"#,
+            &site("dock"),
         );
         keys.add(
             8,
             &[2; 32],
             r#"{"eventTime":"1999-12-31T23:59:59Z","epcList":[]}"#,
+            &site("dock"),
         );
         keys.sort();
-        let mut pairs = vec![
+        // Neither event changes state (an aggregation without an action packs nothing).
+        let tag = ledger::history::Tag::new(&site("dock"), false).to_bits();
+        let mut pairs: Vec<Pair> = [
             (Kind::Hash, hash_key(&[1; 32]), 7),
             (Kind::Hash, hash_key(&[2; 32]), 8),
             (
@@ -669,7 +730,10 @@ mod tests {
                 lookup_key("urn:epc:id:sgln:4012345.00001.1"),
                 7,
             ),
-        ];
+        ]
+        .into_iter()
+        .map(|(kind, key, leaf)| (kind, key, leaf, tag))
+        .collect();
         pairs.sort_unstable();
         assert_eq!(keys.pairs, pairs);
         assert_eq!(
@@ -681,16 +745,36 @@ mod tests {
     #[test]
     fn an_event_with_unusable_fields_still_indexes_its_hash() {
         let mut keys = Keys::default();
-        keys.add(3, &[2; 32], r#"{"epcList": 5, "eventTime": "yesterday"}"#);
-        keys.add(4, &[3; 32], r#"{"eventTime": "2024-02-30T00:00:00Z"}"#);
+        let site = site("dock");
+        keys.add(
+            3,
+            &[2; 32],
+            r#"{"epcList": 5, "eventTime": "yesterday"}"#,
+            &site,
+        );
+        keys.add(
+            4,
+            &[3; 32],
+            r#"{"eventTime": "2024-02-30T00:00:00Z"}"#,
+            &site,
+        );
+        // What the first event does cannot be told: it counts as a state change.
+        let changes = ledger::history::Tag::new(&site, true).to_bits();
+        let observes = ledger::history::Tag::new(&site, false).to_bits();
         assert_eq!(
             keys.pairs,
             [
-                (Kind::Hash, hash_key(&[2; 32]), 3),
-                (Kind::Hash, hash_key(&[3; 32]), 4)
+                (Kind::Hash, hash_key(&[2; 32]), 3, changes),
+                (Kind::Hash, hash_key(&[3; 32]), 4, observes)
             ]
         );
         assert!(keys.times.is_none());
+    }
+
+    fn site(id: &str) -> Attestation {
+        Attestation::Unattested {
+            site: ledger::ids::SiteId::parse(id).unwrap(),
+        }
     }
 
     #[test]
@@ -698,21 +782,31 @@ mod tests {
         let events = [
             r#"{"eventTime":"2000-01-01T00:00:01Z","epcList":["a","b","a"],"parentID":"p",
                 "readPoint":{"id":"r"},"bizLocation":{"id":"r"}}"#,
-            r#"{"eventTime":"1999-01-01T00:00:00Z","childEPCs":["c"],"bizLocation":{"id":"s"}}"#,
+            r#"{"type":"AggregationEvent","action":"ADD","eventTime":"1999-01-01T00:00:00Z",
+                "parentID":"q","childEPCs":["c"],"bizLocation":{"id":"s"}}"#,
         ];
         let mut parsed = Keys::default();
         let mut handed = Vec::new();
         for (offset, event) in events.iter().enumerate() {
             let hash = [u8::try_from(offset).unwrap(); 32];
-            parsed.add(40 + i64::try_from(offset).unwrap(), &hash, event);
+            let attested = site(["dock", "store"][offset]);
+            parsed.add(40 + i64::try_from(offset).unwrap(), &hash, event, &attested);
+            let keys = LookupKeys::of_json(event).unwrap();
             handed.push(HandedKeys {
                 event_hash: hash,
-                keys: LookupKeys::of_json(event).unwrap(),
+                tag: keys.tag(&attested),
+                keys,
             });
         }
         parsed.sort();
         let from_handoff = Keys::of_handed(40, &handed);
         assert_eq!(from_handoff.pairs, parsed.pairs);
+        // Every pair of an entry carries its tag: who reported it, whether it changes state.
+        for &(_, _, leaf, tag) in &parsed.pairs {
+            let tag = ledger::history::Tag::from_bits(tag);
+            let (site_id, changes) = [("dock", false), ("store", true)][(leaf - 40) as usize];
+            assert_eq!(tag, ledger::history::Tag::new(&site(site_id), changes));
+        }
         assert_eq!(from_handoff.times, parsed.times);
         let count = |kind| parsed.pairs.iter().filter(|pair| pair.0 == kind).count();
         assert_eq!(
@@ -722,7 +816,7 @@ mod tests {
                 count(Kind::Parent),
                 count(Kind::Location)
             ),
-            (2, 3, 1, 2)
+            (2, 3, 2, 2)
         );
     }
 
@@ -805,6 +899,15 @@ mod database_tests {
                 .map(LeafIndex::get)
                 .collect();
             assert_eq!(&found, leaves, "{lookup:?}");
+            // Each pair's tag says who reported its entry and whether it changes state, as the
+            // entry's record and event say, whether the keys were handed over or read back.
+            for (leaf, tag) in store.lookup_tagged_within(&[lookup], None).await.unwrap() {
+                let entry = store.entry(leaf).await.unwrap().unwrap();
+                let event: serde_json::Map<String, Value> =
+                    serde_json::from_str(&entry.event).unwrap();
+                let expected = ledger::history::Tag::of(entry.record.attestation(), &event);
+                assert_eq!(tag, expected, "{lookup:?} {leaf}");
+            }
             pairs += leaves.len();
         }
         assert!(
@@ -832,7 +935,7 @@ mod database_tests {
             .collect();
         let on_pages: i64 = client
             .query_one(
-                "SELECT coalesce(sum(octet_length(pairs) / 16), 0)::bigint FROM lookup_pages",
+                "SELECT coalesce(sum(octet_length(pairs) / 24), 0)::bigint FROM lookup_pages",
                 &[],
             )
             .await

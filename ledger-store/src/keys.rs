@@ -37,6 +37,9 @@ pub struct LookupKeys {
     event_time: Option<PgTimestamp>,
     /// The keys of the verifiable index (`ledger::index`), sorted, without duplicates.
     index: Vec<ledger::index::IndexKey>,
+    /// Whether the event changes some item's state (`ledger::history::changes_state`), for its
+    /// lookup pairs' tag.
+    changes: bool,
 }
 
 impl LookupKeys {
@@ -72,6 +75,7 @@ impl LookupKeys {
         )
         .with_index(ledger::index::keys_of_event(event))
         .with_recalls(&ledger::history::class_recall_names(event))
+        .with_changes(ledger::history::changes_state(event))
     }
 
     /// The keys of an event as `epcis` parsed it: the same as [`of_event`](Self::of_event) of its
@@ -94,6 +98,7 @@ impl LookupKeys {
         )
         .with_index(ledger::index::keys_of_parsed(event))
         .with_recalls(&ledger::history::class_recall_names(event.raw()))
+        .with_changes(ledger::history::changes_state(event.raw()))
     }
 
     /// The keys of an event's JSON text, as stored. Fails when the text is not a JSON object or
@@ -115,12 +120,15 @@ impl LookupKeys {
         // The verifiable index and recalls of classes read members the lookups skip
         // (quantities, ILMD, dispositions): a second parse, on the path of entries the indexer
         // reads back only.
-        let (index, recalls) = match serde_json::from_str::<Value>(text) {
+        // An event whose kind cannot be told counts as a state change: a history never leaves
+        // one out for an observation.
+        let (index, recalls, changes) = match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(event)) => (
                 ledger::index::keys_of_event(&event),
                 ledger::history::class_recall_names(&event),
+                ledger::history::changes_state(&event),
             ),
-            _ => (Vec::new(), Vec::new()),
+            _ => (Vec::new(), Vec::new(), true),
         };
         Ok(Self::build(
             epcs,
@@ -132,7 +140,8 @@ impl LookupKeys {
                 .and_then(|time| parse_time(time).ok()),
         )
         .with_index(index)
-        .with_recalls(&recalls))
+        .with_recalls(&recalls)
+        .with_changes(changes))
     }
 
     /// Adds the lookup names of a recall of classes (`ledger::history::class_recall_names`) to
@@ -143,6 +152,11 @@ impl LookupKeys {
             self.epcs.sort_unstable();
             self.epcs.dedup();
         }
+        self
+    }
+
+    fn with_changes(mut self, changes: bool) -> Self {
+        self.changes = changes;
         self
     }
 
@@ -170,6 +184,7 @@ impl LookupKeys {
             locations,
             event_time,
             index: Vec::new(),
+            changes: true,
         }
     }
 
@@ -202,6 +217,11 @@ impl LookupKeys {
     /// The keys of the verifiable index.
     pub(crate) fn index(&self) -> &[ledger::index::IndexKey] {
         &self.index
+    }
+
+    /// The tag of the lookup pairs of an entry with these keys, attested so.
+    pub(crate) fn tag(&self, attestation: &ledger::record::Attestation) -> i64 {
+        ledger::history::Tag::new(attestation, self.changes).to_bits()
     }
 }
 
@@ -251,6 +271,8 @@ struct Place<'a> {
 pub(crate) struct HandedKeys {
     pub(crate) event_hash: [u8; 32],
     pub(crate) keys: LookupKeys,
+    /// The tag of its lookup pairs ([`LookupKeys::tag`]).
+    pub(crate) tag: i64,
 }
 
 /// Lookup keys of committed entries, in runs of consecutive leaves, waiting for the indexer of
@@ -349,6 +371,7 @@ mod tests {
         HandedKeys {
             event_hash: [n; 32],
             keys: LookupKeys::default(),
+            tag: 0,
         }
     }
 

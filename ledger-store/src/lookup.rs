@@ -10,6 +10,7 @@ use epcis::EventHash;
 use epcis::document::Timestamp;
 
 use ledger::batch::{BatchStatement, DeviceSignature, StatementHash};
+use ledger::history::Tag;
 use ledger::record::{Attestation, EventBinding, LeafRecord};
 use ledger::size::LeafIndex;
 
@@ -19,7 +20,7 @@ use super::indexer::PgTimestamp;
 use super::keys::lookup_key;
 use super::log::{ReadError, Reader};
 use super::packs;
-use super::runs::{self, Kind};
+use super::runs::{self, Kind, Tagged};
 
 /// The entries at the leaves `$1`, in leaf order: each one's event and its leaf record, from the
 /// entry bundle row holding it (NULLs if that row is missing); if it is an error declaration, the
@@ -152,6 +153,15 @@ static SCAN_FOR: LazyLock<String> = LazyLock::new(|| {
         packs::in_range("$1", "$2")
     )
 });
+/// As [`SCAN_FOR`], with each entry's event text.
+static SCAN_TEXTS_FOR: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT e.leaf_index, e.event FROM ({}) e
+         WHERE EXISTS (SELECT 1 FROM unnest($3::text[]) id WHERE strpos(e.event, id) > 0)
+         ORDER BY e.leaf_index",
+        packs::in_range("$1", "$2")
+    )
+});
 const SELECT_BATCHES: &str = "SELECT statement, signature_algorithm, signature, event_hashes,
         statement_hash
     FROM device_batches WHERE statement_hash = ANY($1)";
@@ -189,12 +199,20 @@ impl LiveRuns {
 }
 
 /// Leaf indexes from a lookup's leaves, sorted, each once.
-fn leaf_indexes(mut leaves: Vec<i64>) -> Result<Vec<LeafIndex>, ReadError> {
+fn leaf_indexes(leaves: Vec<Tagged>) -> Result<Vec<LeafIndex>, ReadError> {
+    Ok(tagged_leaves(leaves)?
+        .into_iter()
+        .map(|(leaf, _)| leaf)
+        .collect())
+}
+
+/// Leaf indexes with their tags from a lookup's leaves, sorted, each leaf once.
+fn tagged_leaves(mut leaves: Vec<Tagged>) -> Result<Vec<(LeafIndex, Tag)>, ReadError> {
     leaves.sort_unstable();
-    leaves.dedup();
+    leaves.dedup_by_key(|(leaf, _)| *leaf);
     leaves
         .into_iter()
-        .map(|leaf| leaf_index(leaf, "lookup run"))
+        .map(|(leaf, tag)| Ok((leaf_index(leaf, "lookup run")?, Tag::from_bits(tag))))
         .collect()
 }
 
@@ -551,6 +569,26 @@ impl Reader {
         lookups: &[Lookup<'_>],
         runs: Option<&LiveRuns>,
     ) -> Result<Vec<LeafIndex>, ReadError> {
+        leaf_indexes(self.lookup_within(lookups, runs).await?)
+    }
+
+    /// As [`lookup_any_within`](Self::lookup_any_within), each leaf with its entry's tag: who
+    /// reported it and whether its event changes state ([`Tag`]), so that a history can choose
+    /// among candidates without reading them.
+    pub async fn lookup_tagged_within(
+        &self,
+        lookups: &[Lookup<'_>],
+        runs: Option<&LiveRuns>,
+    ) -> Result<Vec<(LeafIndex, Tag)>, ReadError> {
+        tagged_leaves(self.lookup_within(lookups, runs).await?)
+    }
+
+    /// The leaves `lookups` find, with their tags, in no order.
+    async fn lookup_within(
+        &self,
+        lookups: &[Lookup<'_>],
+        runs: Option<&LiveRuns>,
+    ) -> Result<Vec<Tagged>, ReadError> {
         let asked: Vec<(Kind, i64)> = lookups
             .iter()
             .map(|lookup| match lookup {
@@ -564,7 +602,7 @@ impl Reader {
             && let Some(leaves) =
                 runs::lookup_known(&asked, &runs.ids, self.run_cache(), filters.map(|f| &**f))
         {
-            return leaf_indexes(leaves);
+            return Ok(leaves);
         }
         let client = self.pool().get().await?;
         let (leaves, live) =
@@ -572,7 +610,7 @@ impl Reader {
         if let Some(filters) = filters {
             filters.keep_live(&live, self.pool());
         }
-        leaf_indexes(leaves)
+        Ok(leaves)
     }
 
     /// How far the lookups reach: entries below this leaf are indexed (the runs only grow).
@@ -601,6 +639,26 @@ impl Reader {
         let rows = client.query(&statement, &[&from, &until, &ids]).await?;
         rows.iter()
             .map(|row| leaf_index(row.get(0), "leaf index"))
+            .collect()
+    }
+
+    /// As [`scan_for`](Self::scan_for), with each entry's event text (to tell what it does
+    /// without its lookup tag).
+    pub async fn scan_texts_for(
+        &self,
+        ids: &[&str],
+        range: Range<u64>,
+    ) -> Result<Vec<(LeafIndex, String)>, ReadError> {
+        if range.is_empty() || ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.pool().get().await?;
+        let statement = client.prepare_cached(&SCAN_TEXTS_FOR).await?;
+        let from = i64::try_from(range.start).unwrap_or(i64::MAX);
+        let until = i64::try_from(range.end).unwrap_or(i64::MAX);
+        let rows = client.query(&statement, &[&from, &until, &ids]).await?;
+        rows.iter()
+            .map(|row| Ok((leaf_index(row.get(0), "leaf index")?, row.get(1))))
             .collect()
     }
 

@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 32] = [
+    const LANDED: [(i32, &str, &str); 33] = [
         (
             1,
             "ledger",
@@ -376,6 +376,11 @@ mod tests {
             32,
             "scheduled_subscriptions",
             "02d77fb9c8542198a088591c7b2edfa8dee80597679335a8949ef029d26ae72d",
+        ),
+        (
+            33,
+            "lookup_tags",
+            "699f6e1fb1e5d7c3efaec329d7f37628369ef8b57e979f9bbe945d8f11b60727",
         ),
     ];
 

@@ -12,14 +12,14 @@
 use std::sync::Arc;
 
 use super::generations::Generations;
-use super::runs::Kind;
+use super::runs::{Kind, Tagged};
 use super::tile_cache::{CacheCounter, CacheCounts};
 
 /// (kind code, key) of a lookup.
 pub(crate) type Asked = (i16, i64);
 
-/// The answers of every run known for one (kind, key): run id and its leaves.
-pub(crate) type Answers = Vec<(i64, Arc<[i64]>)>;
+/// The answers of every run known for one (kind, key): run id and its leaves, with their tags.
+pub(crate) type Answers = Vec<(i64, Arc<[Tagged]>)>;
 
 /// How many (kind, key) answers a store keeps.
 pub(crate) const DEFAULT_CACHED_LOOKUPS: usize = 65_536;
@@ -45,7 +45,11 @@ impl RunCache {
     }
 
     /// Adds the answers of more runs for `asked`.
-    pub(crate) fn add(&self, asked: Asked, answers: impl IntoIterator<Item = (i64, Arc<[i64]>)>) {
+    pub(crate) fn add(
+        &self,
+        asked: Asked,
+        answers: impl IntoIterator<Item = (i64, Arc<[Tagged]>)>,
+    ) {
         let mut known = self.answers.peek(&asked).unwrap_or_default();
         for (run, leaves) in answers {
             if !known.iter().any(|(known_run, _)| *known_run == run) {

@@ -4,7 +4,7 @@
 //! heap tuple for every EPC of every event; at tens of thousands of events a second that was the
 //! whole cost of indexing. Instead, each indexing step writes one *run*: the step's pairs sorted
 //! by (kind, key, leaf) and cut into *pages* of a few hundred pairs, one row each (a page is a
-//! `bytea` of 16-byte pairs, its key range in indexed columns). A lookup reads, in every live run,
+//! `bytea` of 24-byte pairs, its key range in indexed columns). A lookup reads, in every live run,
 //! the one or few pages whose key range holds the key, and searches them. Runs are merged in the
 //! background (`fan_in` runs of one level into one run of the next level, like a counter), so a
 //! log of n steps has at most `(fan_in - 1) * log_fan_in(n)` live runs and each pair is rewritten
@@ -20,15 +20,17 @@ use std::sync::LazyLock;
 
 use deadpool_postgres::Transaction;
 
-/// The most pairs on one page: 448 × 16 bytes = 7 KiB, kept inline in its row (the table's
-/// `toast_tuple_target` is 8160 bytes), so that reading a page is one heap fetch.
-pub(crate) const DEFAULT_PAGE_PAIRS: usize = 448;
+/// The most pairs on one page: 298 × 24 bytes, just under 7 KiB, kept inline in its row (the
+/// table's `toast_tuple_target` is 8160 bytes), so that reading a page is one heap fetch.
+pub(crate) const DEFAULT_PAGE_PAIRS: usize = 298;
 
 /// How many runs of one level are merged into one run of the next.
 pub(crate) const DEFAULT_FAN_IN: usize = 8;
 
-/// The size of one stored pair: the key and the leaf index, each a big-endian `i64`.
-const PAIR_BYTES: usize = 16;
+/// The size of one stored pair: the key, the leaf index and the entry's tag
+/// ([`ledger::history::Tag`]: who reported it, whether it changes state), each a big-endian
+/// `i64`.
+const PAIR_BYTES: usize = 24;
 
 /// How many pages a merge reads from each input run at a time.
 const MERGE_FETCH_PAGES: i32 = 32;
@@ -67,8 +69,12 @@ impl Kind {
     }
 }
 
-/// One (kind, lookup key, leaf index) pair; the derived order is the order of a run.
-pub(crate) type Pair = (Kind, i64, i64);
+/// One (kind, lookup key, leaf index, tag) pair; the derived order is the order of a run (a
+/// leaf has one tag).
+pub(crate) type Pair = (Kind, i64, i64, i64);
+
+/// A leaf index a lookup found, with its entry's tag as stored.
+pub(crate) type Tagged = (i64, i64);
 
 /// One page of a run: consecutive pairs of one kind, in (key, leaf) order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +82,7 @@ pub(crate) struct Page {
     pub(crate) kind: Kind,
     pub(crate) first_key: i64,
     pub(crate) last_key: i64,
-    /// `(key, leaf)` pairs, 16 bytes each.
+    /// `(key, leaf, tag)` pairs, 24 bytes each.
     pub(crate) pairs: Vec<u8>,
 }
 
@@ -94,9 +100,10 @@ impl Page {
         self.pairs.len() / PAIR_BYTES
     }
 
-    fn push(&mut self, key: i64, leaf: i64) {
+    fn push(&mut self, key: i64, leaf: i64, tag: i64) {
         self.pairs.extend_from_slice(&key.to_be_bytes());
         self.pairs.extend_from_slice(&leaf.to_be_bytes());
+        self.pairs.extend_from_slice(&tag.to_be_bytes());
         self.last_key = key;
     }
 }
@@ -122,7 +129,7 @@ impl PageBuilder {
     }
 
     /// Adds the next pair; pairs must come in run order.
-    pub(crate) fn push(&mut self, (kind, key, leaf): Pair) {
+    pub(crate) fn push(&mut self, (kind, key, leaf, tag): Pair) {
         let full = self
             .current
             .as_ref()
@@ -132,7 +139,7 @@ impl PageBuilder {
         }
         self.current
             .get_or_insert_with(|| Page::new(kind, key))
-            .push(key, leaf);
+            .push(key, leaf, tag);
         self.pairs += 1;
     }
 
@@ -148,8 +155,9 @@ impl PageBuilder {
     }
 }
 
-/// The leaf indexes paired with `key` on a page (pairs in key order), in leaf order.
-pub(crate) fn leaves_on_page(pairs: &[u8], key: i64) -> impl Iterator<Item = i64> + '_ {
+/// The leaf indexes paired with `key` on a page (pairs in key order), with their tags, in leaf
+/// order.
+pub(crate) fn leaves_on_page(pairs: &[u8], key: i64) -> impl Iterator<Item = Tagged> + '_ {
     let count = pairs.len() / PAIR_BYTES;
     let key_at = |i: usize| read_i64(&pairs[i * PAIR_BYTES..]);
     // The first pair whose key is not below `key`.
@@ -164,7 +172,12 @@ pub(crate) fn leaves_on_page(pairs: &[u8], key: i64) -> impl Iterator<Item = i64
     }
     (low..count)
         .take_while(move |&i| key_at(i) == key)
-        .map(move |i| read_i64(&pairs[i * PAIR_BYTES + 8..]))
+        .map(move |i| tagged(&pairs[i * PAIR_BYTES..]))
+}
+
+/// The leaf index and tag of the pair that `pair` starts with.
+fn tagged(pair: &[u8]) -> Tagged {
+    (read_i64(&pair[8..]), read_i64(&pair[16..]))
 }
 
 fn read_i64(bytes: &[u8]) -> i64 {
@@ -286,7 +299,7 @@ static RUN_PAGES_OF_KEY: LazyLock<String> = LazyLock::new(|| {
 /// enough to tell (read the run's whole pages with [`run_leaves`]): the key's bytes first occur
 /// inside another pair (never for keys that are hashes, but possible), or every pair sent is the
 /// key's and the page goes on.
-pub(crate) fn sliced_leaves(start: i32, total: i32, pairs: &[u8], key: i64) -> Option<Vec<i64>> {
+pub(crate) fn sliced_leaves(start: i32, total: i32, pairs: &[u8], key: i64) -> Option<Vec<Tagged>> {
     if start == 0 {
         return Some(Vec::new());
     }
@@ -299,7 +312,7 @@ pub(crate) fn sliced_leaves(start: i32, total: i32, pairs: &[u8], key: i64) -> O
         if read_i64(pair) != key {
             return Some(leaves);
         }
-        leaves.push(read_i64(&pair[8..]));
+        leaves.push(tagged(pair));
     }
     (offset + pairs.len() == usize::try_from(total).ok()?).then_some(leaves)
 }
@@ -311,7 +324,7 @@ async fn run_leaves(
     run: i64,
     kind: i16,
     key: i64,
-) -> Result<Option<Vec<i64>>, tokio_postgres::Error> {
+) -> Result<Option<Vec<Tagged>>, tokio_postgres::Error> {
     let statement = client.prepare_cached(&RUN_PAGES_OF_KEY).await?;
     let rows = client.query(&statement, &[&run, &kind, &key]).await?;
     let mut live = false;
@@ -331,7 +344,7 @@ async fn run_leaves(
 /// `start`, `total` and `pairs`), with the runs whose answer needs their whole pages read.
 #[derive(Debug, Default)]
 struct PageRows {
-    leaves: HashMap<(i64, i16, i64), Vec<i64>>,
+    leaves: HashMap<(i64, i16, i64), Vec<Tagged>>,
     whole: HashSet<(i64, i16, i64)>,
 }
 
@@ -475,6 +488,7 @@ impl RunCursor {
                     *kind,
                     read_i64(&bytes[self.at..]),
                     read_i64(&bytes[self.at + 8..]),
+                    read_i64(&bytes[self.at + 16..]),
                 );
                 self.at += PAIR_BYTES;
                 return Ok(Some(pair));
@@ -604,7 +618,7 @@ pub(crate) async fn lookup_many(
         return Ok(pages
             .leaves
             .into_iter()
-            .flat_map(|((_, _, key), leaves)| leaves.into_iter().map(move |leaf| (key, leaf)))
+            .flat_map(|((_, _, key), leaves)| leaves.into_iter().map(move |(leaf, _)| (key, leaf)))
             .collect());
     }
 }
@@ -641,7 +655,7 @@ pub(crate) fn lookup_known(
     live: &[i64],
     cache: &super::run_cache::RunCache,
     filters: Option<&super::run_filters::RunFilters>,
-) -> Option<Vec<i64>> {
+) -> Option<Vec<Tagged>> {
     let mut found = Vec::new();
     let (mut from_memory, mut filtered) = (0, 0);
     for &(kind, key) in asked {
@@ -682,7 +696,7 @@ pub(crate) async fn lookup_cached(
     asked: &[(Kind, i64)],
     cache: &super::run_cache::RunCache,
     filters: Option<&super::run_filters::RunFilters>,
-) -> Result<(Vec<i64>, HashSet<i64>), tokio_postgres::Error> {
+) -> Result<(Vec<Tagged>, HashSet<i64>), tokio_postgres::Error> {
     use super::run_cache::{Answers, Asked, asked as cache_key};
 
     let mut keys: Vec<(i16, i64)> = asked
@@ -740,7 +754,7 @@ pub(crate) async fn lookup_cached(
             break (live, pages);
         }
     };
-    let mut read: HashMap<(i16, i64), HashMap<i64, Vec<i64>>> = HashMap::new();
+    let mut read: HashMap<(i16, i64), HashMap<i64, Vec<Tagged>>> = HashMap::new();
     for ((run, kind, key), leaves) in pages.leaves {
         read.entry((kind, key)).or_default().insert(run, leaves);
     }
@@ -756,7 +770,7 @@ pub(crate) async fn lookup_cached(
         }
         if let Some(runs) = read.remove(key) {
             from_database += runs.len() as u64;
-            let answers: Vec<(i64, std::sync::Arc<[i64]>)> = runs
+            let answers: Vec<(i64, std::sync::Arc<[Tagged]>)> = runs
                 .into_iter()
                 .map(|(run, leaves)| {
                     found.extend(leaves.iter().copied());
@@ -865,11 +879,11 @@ mod tests {
     #[test]
     fn pages_hold_pairs_of_one_kind_in_order_up_to_the_page_size() {
         let pairs = [
-            (Kind::Epc, -5, 1),
-            (Kind::Epc, 3, 0),
-            (Kind::Epc, 3, 2),
-            (Kind::Epc, 9, 1),
-            (Kind::Location, 3, 0),
+            (Kind::Epc, -5, 1, 10),
+            (Kind::Epc, 3, 0, 11),
+            (Kind::Epc, 3, 2, -12),
+            (Kind::Epc, 9, 1, 13),
+            (Kind::Location, 3, 0, 14),
         ];
         let pages = pages_of(&pairs, 2);
         let summary: Vec<(Kind, i64, i64, usize)> = pages
@@ -884,8 +898,14 @@ mod tests {
                 (Kind::Location, 3, 3, 1)
             ]
         );
-        assert_eq!(leaves_on_page(&pages[0].pairs, 3).collect::<Vec<_>>(), [0]);
-        assert_eq!(leaves_on_page(&pages[1].pairs, 3).collect::<Vec<_>>(), [2]);
+        assert_eq!(
+            leaves_on_page(&pages[0].pairs, 3).collect::<Vec<_>>(),
+            [(0, 11)]
+        );
+        assert_eq!(
+            leaves_on_page(&pages[1].pairs, 3).collect::<Vec<_>>(),
+            [(2, -12)]
+        );
         assert_eq!(leaves_on_page(&pages[1].pairs, 4).count(), 0);
     }
 
@@ -923,7 +943,9 @@ mod tests {
         ) {
             let mut pairs: Vec<Pair> = raw
                 .drain(..)
-                .map(|(kind, key, leaf)| (Kind::from_code(kind).unwrap_or(Kind::Epc), key, leaf))
+                .map(|(kind, key, leaf)| {
+                    (Kind::from_code(kind).unwrap_or(Kind::Epc), key, leaf, leaf ^ 0x55)
+                })
                 .collect();
             pairs.sort_unstable();
             pairs.dedup();
@@ -931,12 +953,12 @@ mod tests {
             prop_assert!(pages.iter().all(|page| (1..=page_pairs).contains(&page.len())));
             for kind in [Kind::Epc, Kind::Parent, Kind::Location] {
                 for key in -7..7 {
-                    let expected: Vec<i64> = pairs
+                    let expected: Vec<Tagged> = pairs
                         .iter()
-                        .filter(|&&(k, candidate, _)| k == kind && candidate == key)
-                        .map(|&(_, _, leaf)| leaf)
+                        .filter(|&&(k, candidate, _, _)| k == kind && candidate == key)
+                        .map(|&(_, _, leaf, tag)| (leaf, tag))
                         .collect();
-                    let mut found: Vec<i64> = pages_holding(&pages, kind, key)
+                    let mut found: Vec<Tagged> = pages_holding(&pages, kind, key)
                         .into_iter()
                         .flat_map(|i| leaves_on_page(&pages[i].pairs, key).collect::<Vec<_>>())
                         .collect();
@@ -959,10 +981,11 @@ mod database_tests {
     use crate::run_filters::RunFilters;
     use crate::testing::TestDatabase;
 
-    /// Pairs whose keys are small numbers, so that a key's bytes also occur inside other pairs,
-    /// and keys with more pairs than a slice holds, ending inside a page and spanning pages.
+    /// Pairs whose keys are small numbers, so that a key's bytes also occur inside other pairs
+    /// (in a leaf index or a tag), and keys with more pairs than a slice holds, ending inside a
+    /// page and spanning pages. Each tag is its leaf plus 10^6, but one.
     fn crafted_pairs() -> Vec<Pair> {
-        let mut pairs = Vec::new();
+        let mut pairs: Vec<(Kind, i64, i64)> = Vec::new();
         // Key 1's pair with leaf 0: "00..01 00..00" holds key 256's bytes one byte in.
         pairs.push((Kind::Epc, 1, 0));
         pairs.push((Kind::Epc, 1, 5));
@@ -977,15 +1000,21 @@ mod database_tests {
         // Large random-looking keys, and the same key in another kind.
         pairs.extend((0..300).map(|i| (Kind::Epc, 0x1234_5678_9abc_0000 + i * 3, i)));
         pairs.push((Kind::Location, 7, 99));
+        let mut pairs: Vec<Pair> = pairs
+            .into_iter()
+            .map(|(kind, key, leaf)| (kind, key, leaf, leaf + 1_000_000))
+            .collect();
+        // A key whose bytes are a tag's: 2,000 is the tag of key 9's second pair.
+        pairs.push((Kind::Epc, 9, 4, 2_000));
         pairs.sort_unstable();
         pairs
     }
 
-    fn expected(pairs: &[Pair], kind: Kind, key: i64) -> Vec<i64> {
+    fn expected(pairs: &[Pair], kind: Kind, key: i64) -> Vec<Tagged> {
         pairs
             .iter()
             .filter(|pair| pair.0 == kind && pair.1 == key)
-            .map(|pair| pair.2)
+            .map(|pair| (pair.2, pair.3))
             .collect()
     }
 
@@ -998,7 +1027,7 @@ mod database_tests {
         keys.extend([(Kind::Location, 6), (Kind::Location, 8), (Kind::Parent, 7)]);
         keys.sort_unstable();
         keys.dedup();
-        // Pages of 448 pairs (one page of key 7's run ends inside it) and of 40 (key 7 spans
+        // Pages of 298 pairs (one page of key 7's run ends inside it) and of 40 (key 7 spans
         // pages, and the slice of its first page is cut short).
         for page_pairs in [DEFAULT_PAGE_PAIRS, 40] {
             let db = TestDatabase::create().await.unwrap();
@@ -1017,6 +1046,7 @@ mod database_tests {
                     .unwrap();
                 found.sort_unstable();
                 assert_eq!(found, want, "{kind:?} {key}, pages of {page_pairs}");
+                let leaves: Vec<i64> = want.iter().map(|&(leaf, _)| leaf).collect();
                 let mut many: Vec<i64> = lookup_many(&client, kind, &[key])
                     .await
                     .unwrap()
@@ -1027,10 +1057,10 @@ mod database_tests {
                     })
                     .collect();
                 many.sort_unstable();
-                assert_eq!(many, want, "{kind:?} {key}, pages of {page_pairs}");
+                assert_eq!(many, leaves, "{kind:?} {key}, pages of {page_pairs}");
             }
             // All keys in one query, and again from the cache.
-            let mut want: Vec<i64> = keys
+            let mut want: Vec<Tagged> = keys
                 .iter()
                 .flat_map(|&(kind, key)| expected(&pairs, kind, key))
                 .collect();
@@ -1070,17 +1100,20 @@ mod database_tests {
 
     #[test]
     fn a_slice_is_trusted_only_when_it_shows_where_the_keys_pairs_end() {
-        let pair = |key: i64, leaf: i64| [key.to_be_bytes(), leaf.to_be_bytes()].concat();
+        let pair = |key: i64, leaf: i64| {
+            [key.to_be_bytes(), leaf.to_be_bytes(), (-leaf).to_be_bytes()].concat()
+        };
         let page: Vec<u8> = [pair(3, 1), pair(3, 2), pair(5, 9)].concat();
         // Not on the page.
-        assert_eq!(sliced_leaves(0, 48, b"", 4), Some(vec![]));
+        assert_eq!(sliced_leaves(0, 72, b"", 4), Some(vec![]));
         // Found at the first pair; the slice shows the next key.
-        assert_eq!(sliced_leaves(1, 48, &page, 3), Some(vec![1, 2]));
+        assert_eq!(sliced_leaves(1, 72, &page, 3), Some(vec![(1, -1), (2, -2)]));
         // The slice ends at the page's end.
-        assert_eq!(sliced_leaves(33, 48, &page[32..], 5), Some(vec![9]));
+        assert_eq!(sliced_leaves(49, 72, &page[48..], 5), Some(vec![(9, -9)]));
         // The slice ends before the page does, with the key's pairs only: cut short.
-        assert_eq!(sliced_leaves(1, 48, &page[..32], 3), None);
-        // The bytes first occur inside a pair.
-        assert_eq!(sliced_leaves(9, 48, &page[8..], 1), None);
+        assert_eq!(sliced_leaves(1, 72, &page[..48], 3), None);
+        // The bytes first occur inside a pair (a leaf index, a tag).
+        assert_eq!(sliced_leaves(9, 72, &page[8..], 1), None);
+        assert_eq!(sliced_leaves(17, 72, &page[16..], -1), None);
     }
 }

@@ -71,6 +71,7 @@ impl IndexError {
             Self::Gap { .. }
             | Self::Missing { .. }
             | Self::BadHash { .. }
+            | Self::NoRecord { .. }
             | Self::RunsPastWatermark { .. }
             | Self::Merge(MergeError::BadPage { .. })
             | Self::IndexRuns(IndexRunError::BadPage { .. } | IndexRunError::Unsorted { .. })

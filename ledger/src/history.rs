@@ -24,14 +24,18 @@
 //! `tagtrail verify` runs to recompute a bundle's story).
 //!
 //! One reporter's events cannot push out another's: when more events are candidates than a
-//! history may take, they are shared out by reporter before any is loaded ([`share`]), and a
-//! history that still holds too many keeps every authorised state change and shares out the
-//! rest, refused changes with observations; what was left out is counted by reporter
-//! ([`History::omitted`]). A party that, as judged, has authority over the item is never left
-//! out, and neither is any party all of whose events would be: the history is refused instead.
+//! history may take, it chooses before any is loaded ([`choose`]), knowing from the lookups who
+//! reported each and whether it changes state ([`Tag`]): every state change is read, and
+//! observations, which weigh in no judgement, are shared out by reporter ([`share`]); a history
+//! that still holds too many keeps every authorised state change and shares out the rest,
+//! refused changes with observations. What was left out is counted by reporter
+//! ([`History::omitted`]). No state change of a party that, as judged, has authority over the
+//! item is ever left out, and no party has all of its state changes left out: the history is
+//! refused instead.
 
 pub mod authority;
 mod item;
+mod tag;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::task::{Context, Poll, Waker};
@@ -46,9 +50,11 @@ use crate::size::LeafIndex;
 
 pub use authority::{
     Authority, Parties, RecallChange, RecalledClass, Spoken, assess, assess_relations,
-    class_recall_names, ilmd_lot, item_classes, recall_change, recall_scope, recalled_classes,
+    changes_state, class_recall_names, ilmd_lot, item_classes, recall_change, recall_scope,
+    recalled_classes,
 };
 pub use item::{Form, Item, ItemError, MAX_ITEM_LEN};
+pub use tag::{Tag, device_digest, site_digest};
 
 /// The most levels of containers followed (item in case in pallet in container ...).
 pub const MAX_CONTAINER_DEPTH: usize = 8;
@@ -113,16 +119,16 @@ pub type Named<T> = Result<Found<T>, Refused>;
 /// Why a source's candidates were not loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
-    /// More were candidates than a history chooses among.
-    TooMany,
-    /// Sharing them out would leave some reporter with none of its events read: its events
-    /// might change the item's state, and nothing could show that they did not.
+    /// More state changes were candidates than a history may take, and sharing them out would
+    /// leave some reporter with none of its changes read: they might change the item's state,
+    /// and nothing could show that they did not.
     Crowded,
 }
 
-/// How many times a history's limit of candidates a source chooses among in one round
-/// ([`share`]) before it refuses: learning who reported each candidate costs a little per
-/// candidate.
+/// How many times its limit of candidates a trace (`trace-api`'s recall tracing) chooses among
+/// before it refuses: learning who reported each of a lot's or a place's candidates costs a
+/// read of its leaf record. Histories learn it from the lookups ([`Tag`]) and have no such
+/// ceiling.
 pub const SHARE_CEILING: usize = 4;
 
 /// Events a history left out: more events named what it follows than it may take, and these were
@@ -144,12 +150,14 @@ pub struct Omitted {
     pub events: usize,
 }
 
-/// An event that names what a history follows, before it is loaded: where it is and who
-/// reported it.
+/// An event that names what a history follows, before it is loaded: where it is, who reported
+/// it, and whether it changes some item's state ([`changes_state`]; an event whose kind is not
+/// known counts as one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     pub leaf: LeafIndex,
     pub reporter: Option<OrganisationId>,
+    pub changes: bool,
 }
 
 impl Candidate {
@@ -158,6 +166,16 @@ impl Candidate {
         Self {
             leaf: event.leaf,
             reporter: event.reporter.clone(),
+            changes: changes_state(&event.event),
+        }
+    }
+
+    /// A candidate as a lookup tags it ([`Tag`]), its reporter's digest resolved by `parties`.
+    pub fn tagged(leaf: LeafIndex, tag: Tag, parties: &Parties) -> Self {
+        Self {
+            leaf,
+            reporter: parties.reporter_of_digest(tag.reporter()).cloned(),
+            changes: tag.changes_state(),
         }
     }
 }
@@ -211,6 +229,42 @@ pub fn share(mut candidates: Vec<Candidate>, most: usize) -> (Vec<LeafIndex>, Ve
     (leaves, left_out)
 }
 
+/// Which of `candidates` a history takes when it may take at most `most`, knowing which change
+/// state: every state change when they fit, and the observations [`share`]d out in the places
+/// left; otherwise the state changes shared out, and no observation. Observations weigh in no
+/// judgement of authority, so leaving any number of them out changes nothing the history
+/// decides. Refused when the state changes are shared out and some registered reporter would
+/// have none of them read ([`starved`]).
+pub fn choose(
+    candidates: Vec<Candidate>,
+    most: usize,
+) -> Result<(Vec<LeafIndex>, Vec<Candidate>), Refused> {
+    if candidates.len() <= most {
+        return Ok(share(candidates, most));
+    }
+    let (changes, observations): (Vec<Candidate>, Vec<Candidate>) = candidates
+        .into_iter()
+        .partition(|candidate| candidate.changes);
+    if changes.len() <= most {
+        let mut taken: Vec<LeafIndex> = changes.iter().map(|candidate| candidate.leaf).collect();
+        let (observed, left_out) = share(observations, most - changes.len());
+        taken.extend(observed);
+        taken.sort_unstable();
+        taken.dedup();
+        return Ok((taken, left_out));
+    }
+    let reporters: HashMap<LeafIndex, Option<OrganisationId>> = changes
+        .iter()
+        .map(|candidate| (candidate.leaf, candidate.reporter.clone()))
+        .collect();
+    let (taken, mut left_out) = share(changes, most);
+    if starved(&taken, &left_out, &reporters) {
+        return Err(Refused::Crowded);
+    }
+    left_out.extend(observations);
+    Ok((taken, left_out))
+}
+
 /// What was left out, counted by reporter.
 fn counted(left_out: impl IntoIterator<Item = Candidate>) -> Vec<Omitted> {
     let mut counts: BTreeMap<Option<OrganisationId>, usize> = BTreeMap::new();
@@ -229,19 +283,16 @@ pub trait EventSource {
     type Error;
     /// What each event carries besides the history's needs.
     type Payload: Clone + Sync;
-    /// The leaves of every event that may name one of `names` in `epcList`, `childEPCs`,
-    /// `inputEPCList`, `outputEPCList` or `parentID`, but those `known` says the caller holds
-    /// already, in any order: counted, none loaded (an index may count a few that turn out not
-    /// to name them), so that a history can refuse or choose before any event is read.
+    /// Every event that may name one of `names` in `epcList`, `childEPCs`, `inputEPCList`,
+    /// `outputEPCList` or `parentID`, but those `known` says the caller holds already, in any
+    /// order, with who reported each and whether it changes state, learnt without loading any
+    /// (an index may list a few that turn out not to name them), so that a history can choose
+    /// before any event is read. A source bounds what this costs (the service counts the
+    /// lookup's bytes against the answer's budget).
     fn candidates(
         &self,
         names: &[String],
         known: &(dyn Fn(LeafIndex) -> bool + Sync),
-    ) -> impl Future<Output = Result<Vec<LeafIndex>, Self::Error>>;
-    /// Who reported each of `leaves`, learnt without loading their events.
-    fn reporters(
-        &self,
-        leaves: &[LeafIndex],
     ) -> impl Future<Output = Result<Vec<Candidate>, Self::Error>>;
     /// The events at `leaves` that name one of `names` exactly (candidates that merely share a
     /// lookup key are left out), in any order.
@@ -253,38 +304,20 @@ pub trait EventSource {
 }
 
 /// Every event naming one of `names` that `source` has, but those `known` says the caller holds:
-/// at most `most` of them, and when more are candidates, those [`share`] takes, with who
-/// reported each learnt before any event is loaded, and the candidates it left out. Refused
-/// when more than `ceiling` are candidates, decided before anything but the count is read, so
-/// that what a request costs is bounded however many events name an item, and no reporter's
-/// events push out another's beyond its equal part; refused too when the share would leave a
-/// reporter with none of its events (more reporters than places, or no place left): a party
-/// none of whose events is read cannot be judged, and a custodian's events could go unseen.
+/// at most `most` of them, and when more are candidates, those [`choose`] takes (every state
+/// change that fits, observations shared out by reporter), decided from the candidates alone
+/// before any event is loaded, with the candidates it left out; refused when the state changes
+/// alone are more than `most` and sharing them would leave a reporter with none read.
 async fn events_naming<S: EventSource>(
     source: &S,
     names: &[String],
     known: &(dyn Fn(LeafIndex) -> bool + Sync),
     most: usize,
-    ceiling: usize,
 ) -> Result<Named<S::Payload>, S::Error> {
-    let leaves = source.candidates(names, known).await?;
-    if leaves.len() > ceiling {
-        return Ok(Err(Refused::TooMany));
-    }
-    let (leaves, left_out) = match leaves.len() > most {
-        true => {
-            let candidates = source.reporters(&leaves).await?;
-            let reporters: HashMap<LeafIndex, Option<OrganisationId>> = candidates
-                .iter()
-                .map(|candidate| (candidate.leaf, candidate.reporter.clone()))
-                .collect();
-            let (leaves, left_out) = share(candidates, most);
-            if starved(&leaves, &left_out, &reporters) {
-                return Ok(Err(Refused::Crowded));
-            }
-            (leaves, left_out)
-        }
-        false => (leaves, Vec::new()),
+    let candidates = source.candidates(names, known).await?;
+    let (leaves, left_out) = match choose(candidates, most) {
+        Ok(chosen) => chosen,
+        Err(refused) => return Ok(Err(refused)),
     };
     let events = source.load(names, &leaves).await?;
     Ok(Ok(Found { events, left_out }))
@@ -358,9 +391,9 @@ pub struct History<T> {
     pub context: Vec<HistoryEvent<T>>,
     /// The events naming the item, its containers and related items that were not read or not
     /// shown, by reporter: more named them than the history may take, and these were their
-    /// reporters' beyond an equal share ([`share`]). Only parties without authority over the
-    /// item as judged (none of whose events kept is an authorised state change) and
-    /// observations are ever left out. Empty when nothing was.
+    /// reporters' beyond an equal share ([`choose`], [`share`]): observations of any party, and
+    /// state changes only of parties without authority over the item as judged (none of whose
+    /// events kept is an authorised state change). Empty when nothing was.
     pub omitted: Vec<Omitted>,
     /// The other events gathered with it: observations of its containers and related items
     /// outside the times the history takes from them, with their authority and no reason. A
@@ -421,13 +454,13 @@ pub enum HistoryError<E> {
     )]
     TooManySubjects { limit: usize },
     #[error(
-        "more events of a party with authority over the item than a history of {limit} may \
-         read: ask about a narrower item"
+        "more state changes of a party with authority over the item than a history of {limit} \
+         may read: ask about a narrower item"
     )]
     CustodianLeftOut { limit: usize },
     #[error(
-        "the events naming the item, its containers and the items related to it come from more \
-         parties than a history of {limit} events can read one event of each: ask about a \
+        "the state changes naming the item, its containers and the items related to it come \
+         from more parties than a history of {limit} events can read one of each: ask about a \
          narrower item"
     )]
     Crowded { limit: usize },
@@ -481,19 +514,20 @@ pub async fn history<S: EventSource>(
     limit: usize,
 ) -> Result<History<S::Payload>, HistoryError<S::Error>> {
     let (pool, marks, left_out, followed) = gather(source, &names, &names_of, judge, limit).await?;
-    // Events left out unread may be state changes: judging without them is sound only for
-    // parties that, as judged, have no authority over the item (their left-out events could
-    // only be refused or observations), so a party that has is never left out.
+    // State changes left out unread: judging without them is sound only for parties that, as
+    // judged, have no authority over the item (their left-out changes could only be refused),
+    // so no change of a party that has is ever left out. Observations weigh in no judgement.
     let authorised: HashSet<&OrganisationId> = pool
         .values()
         .filter(|event| marks.get(&event.leaf) == Some(&Authority::Authorised))
         .filter_map(|event| event.reporter.as_ref())
         .collect();
     if left_out.iter().any(|candidate| {
-        candidate
-            .reporter
-            .as_ref()
-            .is_some_and(|r| authorised.contains(r))
+        candidate.changes
+            && candidate
+                .reporter
+                .as_ref()
+                .is_some_and(|r| authorised.contains(r))
     }) {
         return Err(HistoryError::CustodianLeftOut { limit });
     }
@@ -541,9 +575,8 @@ struct Asked {
 /// the source, about all its new identifiers at once, so a request costs at most a few round
 /// trips however many containers and items it follows; more than [`MAX_SUBJECTS`] identifiers
 /// are refused before they are asked about. At most `limit` events are gathered a round, and
-/// [`GATHER_FACTOR`] × `limit` in all, chosen by reporter when more are candidates
-/// ([`EventSource::reporters`]); a round refuses more than [`SHARE_CEILING`] × `limit`
-/// candidates.
+/// [`GATHER_FACTOR`] × `limit` in all, chosen ([`choose`]) when more are candidates: every
+/// state change that fits, observations shared out by reporter.
 async fn gather<S: EventSource>(
     source: &S,
     names: &[String],
@@ -552,7 +585,6 @@ async fn gather<S: EventSource>(
     limit: usize,
 ) -> Result<Gathered<S::Payload>, HistoryError<S::Error>> {
     let total = limit.saturating_mul(GATHER_FACTOR);
-    let ceiling = limit.saturating_mul(SHARE_CEILING);
     let mut left_out: BTreeMap<LeafIndex, Candidate> = BTreeMap::new();
     let mut pool: BTreeMap<LeafIndex, SourceEvent<S::Payload>> = BTreeMap::new();
     let mut seen: HashSet<Vec<String>> = HashSet::new();
@@ -583,12 +615,11 @@ async fn gather<S: EventSource>(
         let most = limit.min(total.saturating_sub(pool.len()));
         let found = {
             let known = |leaf: LeafIndex| pool.contains_key(&leaf);
-            match events_naming(source, &names, &known, most, ceiling)
+            match events_naming(source, &names, &known, most)
                 .await
                 .map_err(HistoryError::Source)?
             {
                 Ok(found) => found,
-                Err(Refused::TooMany) => return Err(HistoryError::TooMany { limit: ceiling }),
                 Err(Refused::Crowded) => return Err(HistoryError::Crowded { limit }),
             }
         };
@@ -940,18 +971,14 @@ impl EventSource for Memory {
         &self,
         names: &[String],
         known: &(dyn Fn(LeafIndex) -> bool + Sync),
-    ) -> Result<Vec<LeafIndex>, Self::Error> {
+    ) -> Result<Vec<Candidate>, Self::Error> {
         Ok(self
             .events
             .iter()
             .filter(|e| !known(e.leaf))
             .filter(|e| event_ids(&e.event).any(|id| names.iter().any(|name| name == id)))
-            .map(|e| e.leaf)
+            .map(Candidate::of)
             .collect())
-    }
-
-    async fn reporters(&self, leaves: &[LeafIndex]) -> Result<Vec<Candidate>, Self::Error> {
-        Ok(self.at(leaves).map(Candidate::of).collect())
     }
 
     async fn load(

@@ -15,7 +15,7 @@ use ledger_store::{
     Declarations, LiveRuns, Lookup, ReadError, Reader, StoredAnchor, StoredCheckpoint, StoredEntry,
 };
 
-use ledger::history::{Candidate, EventSource, Parties, SourceEvent, event_ids};
+use ledger::history::{Candidate, EventSource, Parties, SourceEvent, Tag, event_ids};
 
 use crate::budget::AnswerBudget;
 use crate::lane::Lane;
@@ -244,6 +244,39 @@ impl View {
         self.candidates_by(&lookups, &texts, known).await
     }
 
+    /// The leaves of the checkpoint's tree whose events may name one of `names`, as
+    /// [`candidates_naming`](Self::candidates_naming) finds them, but those `known` says the
+    /// caller holds: those the lookups found, each with its tag ([`Tag`]: who reported it and
+    /// whether it changes state), and those a scan of the entries the lookups did not cover
+    /// found, with their event text. Each in leaf order.
+    pub async fn tagged_naming(
+        &self,
+        names: &[String],
+        known: &(dyn Fn(LeafIndex) -> bool + Sync),
+    ) -> Result<(Vec<(LeafIndex, Tag)>, Vec<(LeafIndex, String)>), ViewError> {
+        let lookups: Vec<Lookup<'_>> = names
+            .iter()
+            .flat_map(|name| [Lookup::Epc(name), Lookup::Parent(name)])
+            .collect();
+        let runs = self.snapshot.as_ref().map(|(runs, _)| runs);
+        let mut tagged = self.store.lookup_tagged_within(&lookups, runs).await?;
+        tagged.retain(|&(leaf, _)| self.holds(leaf) && !known(leaf));
+        let mut scanned = Vec::new();
+        if self.indexed < self.size().get() {
+            let texts: Vec<&str> = names.iter().map(String::as_str).collect();
+            scanned = self
+                .store
+                .scan_texts_for(&texts, self.indexed..self.size().get())
+                .await?;
+            scanned.retain(|(leaf, _)| {
+                self.holds(*leaf)
+                    && !known(*leaf)
+                    && tagged.binary_search_by_key(leaf, |&(l, _)| l).is_err()
+            });
+        }
+        Ok((tagged, scanned))
+    }
+
     /// The leaves of the checkpoint's tree that `lookups` find, and, among the entries the
     /// lookups did not cover when the view was taken, those whose event text contains one of
     /// `texts` (a scan); but those `known` says the caller holds; in leaf order. Candidates:
@@ -340,6 +373,9 @@ impl View {
 
 /// What an entry's leaf record and bookkeeping are counted as, beside its event text.
 pub(crate) const RECORD_BYTES: usize = 256;
+
+/// What one candidate a lookup found counts against an answer's budget: its pair's bytes.
+const LOOKUP_PAIR_BYTES: usize = 24;
 
 /// How many leaves' attestations are read at once.
 const ATTESTATION_BATCH: usize = 256;
@@ -525,23 +561,46 @@ impl EventSource for ViewSource<'_> {
     type Error = ViewError;
     type Payload = Arc<StoredEntry>;
 
+    /// The candidates with who reported each and whether it changes state, from the lookups'
+    /// tags: what the lookup read counts against the answer's budget (24 bytes a candidate)
+    /// before any is loaded, so that however many events name an item, choosing among them
+    /// costs at most that budget and no entry's record. The few entries the lookups did not
+    /// cover yet are told apart by their text (read by the scan that found them, and counted
+    /// against the budget) and their records.
     async fn candidates(
         &self,
         names: &[String],
         known: &(dyn Fn(LeafIndex) -> bool + Sync),
-    ) -> Result<Vec<LeafIndex>, ViewError> {
-        self.view.candidates_naming(names, known).await
-    }
-
-    async fn reporters(&self, leaves: &[LeafIndex]) -> Result<Vec<Candidate>, ViewError> {
-        let attested = self.view.attestations(leaves, self.budget).await?;
-        Ok(attested
+    ) -> Result<Vec<Candidate>, ViewError> {
+        let (tagged, scanned) = self.view.tagged_naming(names, known).await?;
+        self.budget
+            .take(tagged.len().saturating_mul(LOOKUP_PAIR_BYTES))
+            .await?;
+        let mut candidates: Vec<Candidate> = tagged
             .into_iter()
-            .map(|(leaf, attestation)| Candidate {
-                leaf,
-                reporter: self.parties.reporter(&attestation).cloned(),
+            .map(|(leaf, tag)| Candidate::tagged(leaf, tag, self.parties))
+            .collect();
+        self.budget
+            .take(scanned.iter().map(|(_, text)| text.len()).sum())
+            .await?;
+        let changes: BTreeMap<LeafIndex, bool> = scanned
+            .iter()
+            .map(|(leaf, text)| {
+                // A text that does not parse counts as a state change: never left out for an
+                // observation.
+                let event = serde_json::from_str::<Map<String, Value>>(text).ok();
+                let changes = event.is_none_or(|event| ledger::history::changes_state(&event));
+                (*leaf, changes)
             })
-            .collect())
+            .collect();
+        let leaves: Vec<LeafIndex> = changes.keys().copied().collect();
+        let attested = self.view.attestations(&leaves, self.budget).await?;
+        candidates.extend(attested.into_iter().map(|(leaf, attestation)| Candidate {
+            leaf,
+            reporter: self.parties.reporter(&attestation).cloned(),
+            changes: changes.get(&leaf).copied().unwrap_or(true),
+        }));
+        Ok(candidates)
     }
 
     async fn load(

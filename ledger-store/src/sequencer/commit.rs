@@ -193,6 +193,7 @@ pub(super) fn hand_off(handoff: &KeyHandoff, batches: &[&NewBatch], planned: &Pl
             entry.lookup_keys().map(|keys| HandedKeys {
                 event_hash: *entry.key(),
                 keys: keys.clone(),
+                tag: keys.tag(entry.record().attestation()),
             })
         })
         .collect();

@@ -214,7 +214,7 @@ async fn a_duplicate_of_an_indexed_event_is_found_through_the_lookup_table() {
     assert_eq!(
         count(
             &store,
-            "SELECT sum(octet_length(pairs) / 16)::bigint FROM lookup_pages WHERE kind = 4"
+            "SELECT sum(octet_length(pairs) / 24)::bigint FROM lookup_pages WHERE kind = 4"
         )
         .await,
         50
@@ -222,7 +222,7 @@ async fn a_duplicate_of_an_indexed_event_is_found_through_the_lookup_table() {
     assert_eq!(
         count(
             &store,
-            "SELECT sum(octet_length(pairs) / 16)::bigint FROM lookup_pages WHERE kind = 1"
+            "SELECT sum(octet_length(pairs) / 24)::bigint FROM lookup_pages WHERE kind = 1"
         )
         .await,
         250

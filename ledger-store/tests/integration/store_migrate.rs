@@ -23,7 +23,7 @@ async fn refusal(client: &tokio_postgres::Client, sql: &str) -> (String, String)
 
 /// Every migration in `sql/`, in order: a new one is added here once, and each test of an upgrade
 /// from an older schema expects the tail of this list from the first migration it lacks.
-const MIGRATIONS: [&str; 32] = [
+const MIGRATIONS: [&str; 33] = [
     "V1__ledger",
     "V2__ingest",
     "V3__lookup_runs",
@@ -56,6 +56,7 @@ const MIGRATIONS: [&str; 32] = [
     "V30__subscriptions",
     "V31__access_grants",
     "V32__scheduled_subscriptions",
+    "V33__lookup_tags",
 ];
 
 /// The migrations from `first` on, as an upgrade that lacks `first` applies them.
@@ -176,7 +177,8 @@ async fn the_ingest_role_may_replace_lookup_runs_but_not_change_them_in_place() 
     client
         .batch_execute(
             "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs) VALUES (0, 1, 0, 1);
-             INSERT INTO lookup_pages SELECT run_id, 1, 7, 0, 7, int8send(7) || int8send(0) FROM lookup_runs;
+             INSERT INTO lookup_pages SELECT run_id, 1, 7, 0, 7,
+                 int8send(7) || int8send(0) || int8send(0) FROM lookup_runs;
              DELETE FROM lookup_pages; DELETE FROM lookup_runs;",
         )
         .await
@@ -607,14 +609,29 @@ async fn v7_changes_nothing_on_a_database_migrated_with_the_landed_texts() {
         constraint_definitions(&client, "lookup_pages").await,
         constraint_definitions(&client, "event_packs").await,
     );
-    let report = migrate(&mut client).await.unwrap();
+    let report = migrate_to_version(&mut client, 7).await.unwrap();
     assert!(report.repaired.is_empty(), "{report:?}");
-    assert_eq!(report.applied, applied_from("V7__superseded_migrations"));
+    assert_eq!(report.applied, ["V7__superseded_migrations"]);
     let after = (
         constraint_definitions(&client, "lookup_pages").await,
         constraint_definitions(&client, "event_packs").await,
     );
     assert_eq!(before, after);
+    // V33 is the only later migration to change them: pairs of 24 bytes (with their tags).
+    let report = migrate(&mut client).await.unwrap();
+    assert_eq!(report.applied, applied_from("V8__error_declarations"));
+    let (pages, packs) = after;
+    let tagged: Vec<String> = pages
+        .into_iter()
+        .map(|check| check.replace("% 16", "% 24"))
+        .collect();
+    assert_eq!(
+        (
+            constraint_definitions(&client, "lookup_pages").await,
+            constraint_definitions(&client, "event_packs").await,
+        ),
+        (tagged, packs)
+    );
 }
 
 /// What a database's NFC and scan schema is: whether a counter may go down, whether readers may

@@ -47,6 +47,8 @@ pub struct Parties {
     regulators: BTreeSet<OrganisationId>,
     sites: BTreeMap<SiteId, OrganisationId>,
     devices: BTreeMap<DeviceId, SiteId>,
+    /// The site of each device's and each site's reporter digest ([`super::tag`]).
+    digests: BTreeMap<u64, SiteId>,
 }
 
 impl Parties {
@@ -85,12 +87,23 @@ impl Parties {
 
     /// `site` belongs to `organisation`.
     pub fn add_site(&mut self, site: SiteId, organisation: OrganisationId) {
+        self.digests
+            .insert(super::tag::site_digest(&site), site.clone());
         self.sites.insert(site, organisation);
     }
 
     /// `device` belongs to `site`.
     pub fn add_device(&mut self, device: DeviceId, site: SiteId) {
+        self.digests
+            .insert(super::tag::device_digest(&device), site.clone());
         self.devices.insert(device, site);
+    }
+
+    /// The organisation that reported an entry whose lookup tag holds `digest`
+    /// ([`Tag::reporter`](super::Tag::reporter)), as [`reporter`](Self::reporter) would give it
+    /// from the entry's leaf record: `None` when the registry knows no device or site of it.
+    pub fn reporter_of_digest(&self, digest: u64) -> Option<&OrganisationId> {
+        self.sites.get(self.digests.get(&digest)?)
     }
 
     /// The organisation that reported an entry, as its leaf record attests it: a device's site's,

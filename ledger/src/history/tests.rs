@@ -126,7 +126,7 @@ fn transformations_bring_in_inputs_before_and_outputs_after_one_step() {
 }
 
 /// A history of more events than its limit keeps its first (log order) and says how many it left
-/// out; more candidates than it can choose among are refused.
+/// out, however many more they are.
 #[test]
 fn a_history_longer_than_the_limit_keeps_its_first_events_and_says_so() {
     let memory = Memory::new((0..5).map(|minute| {
@@ -154,7 +154,17 @@ fn a_history_longer_than_the_limit_keeps_its_first_events_and_says_so() {
     );
     assert_eq!(limited(5).unwrap().events.len(), 5);
     assert!(limited(5).unwrap().omitted.is_empty());
-    assert!(limited(1).is_none(), "5 candidates, more than 4 x 1");
+    // However many times the limit the candidates are, the history chooses among them.
+    let one = limited(1).unwrap();
+    assert_eq!(one.events.len(), 1);
+    assert_eq!(one.events[0].event.leaf.get(), 0);
+    assert_eq!(
+        one.omitted,
+        [Omitted {
+            reporter: None,
+            events: 4
+        }]
+    );
 }
 
 #[test]
@@ -683,13 +693,9 @@ mod custody {
             &self,
             names: &[String],
             known: &(dyn Fn(LeafIndex) -> bool + Sync),
-        ) -> Result<Vec<LeafIndex>, Self::Error> {
+        ) -> Result<Vec<Candidate>, Self::Error> {
             self.asked.lock().unwrap().push(names.to_vec());
             self.memory.candidates(names, known).await
-        }
-
-        async fn reporters(&self, leaves: &[LeafIndex]) -> Result<Vec<Candidate>, Self::Error> {
-            self.memory.reporters(leaves).await
         }
 
         async fn load(
@@ -761,7 +767,7 @@ mod custody {
     }
 
     /// B relates A's item to its own pallet and item, which have many events: a history that
-    /// gathered them would be refused (more than 4 x 10 events). None of them is gathered.
+    /// gathered them would be full of them. None of them is gathered.
     #[test]
     fn what_another_party_relates_an_item_to_is_never_gathered() {
         let mut log = a_journey()
@@ -779,12 +785,12 @@ mod custody {
             "only the item and A's case are asked about"
         );
         // The same pallet, packed by B once A's case was handed over to it, is followed: its
-        // events are the item's, and B has custody, so none of them may be left out: 50 are
-        // more than a round chooses among (4 x 10), 30 more than it may read (10).
-        for (observations, refused) in [
-            (50, "more than 40 events name the item"),
-            (30, "more events of a party with authority over the item"),
-        ] {
+        // events are the item's, and B has custody. Its observations beyond the round's share
+        // (10) are left out unread, and the history keeps every state change (7) and B's first 3
+        // observations; before candidates carried their kind, B's events could not be left out
+        // (any could have been a state change) and both histories were refused.
+        let parties = parties();
+        for observations in [50, 30] {
             let mut log = a_journey()
                 .by("B", step(object(35, &[CASE]), "receiving")) // 4
                 .by("B", aggregation(36, "DELETE", CASE, &[])) // 5
@@ -792,10 +798,23 @@ mod custody {
             for minute in 0..observations {
                 log = log.by("B", object(40 + minute, &[B_PALLET]));
             }
-            let (asked, history) = gathered(&log, ITEM, 10);
+            let (asked, loaded, history) = gathered_loading(&log, ITEM, 10);
             assert_eq!(asked, [[ITEM], [CASE], [B_PALLET]]);
-            let refusal = history.unwrap_err();
-            assert!(refusal.starts_with(refused), "{refusal}");
+            assert_eq!(loaded, (0..17).collect::<Vec<u64>>());
+            assert_eq!(history.unwrap(), (0..10).collect::<Vec<u64>>());
+            let answered = in_memory(
+                &log.memory(),
+                vec![ITEM.to_owned()],
+                Judge::Parties(&parties),
+                10,
+            )
+            .unwrap();
+            assert_eq!(answered.omitted, [omitted("B", observations as usize - 3)]);
+            assert!(
+                answered.events[..7]
+                    .iter()
+                    .all(|e| e.authority == Authority::Authorised)
+            );
         }
     }
 
@@ -894,22 +913,33 @@ mod custody {
         assert!(calm.omitted.is_empty());
     }
 
-    /// More candidates than a history can choose among are refused before any is loaded; so is
-    /// a history whose state changes alone are more than it may hold.
+    /// However many observations name an item, its history chooses among them without loading
+    /// any beyond its share: B's 200 observations of A's item (more than 4 times the limit, the
+    /// ceiling before candidates carried their kind) leave every state change read, B's first
+    /// observations up to the places left, and the rest counted, unloaded. A history whose state
+    /// changes alone are more than it may hold is still refused.
     #[test]
-    fn a_flood_beyond_the_share_ceiling_is_refused_unloaded() {
+    fn a_flood_of_observations_of_any_size_is_answered_loading_a_share() {
         let mut log = a_journey();
-        for minute in 0..(12 * SHARE_CEILING) {
-            log = log.by("B", object(40 + minute as u32, &[ITEM]));
+        for minute in 0..200 {
+            log = log.by("B", object(40 + minute, &[ITEM]));
         }
         let (asked, loaded, history) = gathered_loading(&log, ITEM, 12);
-        assert_eq!(asked, [[ITEM]]);
-        assert!(loaded.is_empty(), "loaded {loaded:?}");
-        assert_eq!(
-            history.unwrap_err(),
-            "more than 48 events name the item, its containers and the items related to it, too \
-             many to choose among"
-        );
+        assert_eq!(asked, [[ITEM], [CASE]]);
+        // A's commissioning and packing (state changes), B's first 10 observations; then the
+        // case's receipt and shipping.
+        assert_eq!(loaded, (0..14).collect::<Vec<u64>>());
+        let history = history.unwrap();
+        assert_eq!(history, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        let parties = parties();
+        let answered = in_memory(
+            &log.memory(),
+            vec![ITEM.to_owned()],
+            Judge::Parties(&parties),
+            12,
+        )
+        .unwrap();
+        assert_eq!(answered.omitted, [omitted("B", 192)]);
         // A's case, with the item inside, shipped and received: 13 state changes, each read.
         let mut log = Log::new()
             .by("A", commission(0, &[ITEM]))
@@ -922,6 +952,55 @@ mod custody {
         assert_eq!(
             history.unwrap_err(),
             "the history has more than 12 events: ask about a narrower item"
+        );
+    }
+
+    /// A's own observations of its item are shared out with B's flood like B's: they weigh in no
+    /// judgement, so leaving some out leaves the history sound. Before candidates carried their
+    /// kind, any event of A's left out could have been a state change, and a flood that pushed
+    /// A past its equal share made A's item unanswerable.
+    #[test]
+    fn a_flood_cannot_push_a_custodian_past_its_share() {
+        let mut log = Log::new().by("A", commission(0, &[ITEM]));
+        for minute in 1..=20 {
+            log = log.by("A", object(minute, &[ITEM]));
+        }
+        for minute in 0..100 {
+            log = log.by("B", object(40 + minute, &[ITEM]));
+        }
+        let (_, loaded, history) = gathered_loading(&log, ITEM, 12);
+        // A's commissioning, then 11 places: A's first 6 observations (its run starts first and
+        // takes the spare place), B's first 5.
+        let expected: Vec<u64> = (0..=6).chain(21..26).collect();
+        assert_eq!(loaded, expected);
+        assert_eq!(history.unwrap(), expected);
+        let parties = parties();
+        let answered = in_memory(
+            &log.memory(),
+            vec![ITEM.to_owned()],
+            Judge::Parties(&parties),
+            12,
+        )
+        .unwrap();
+        assert_eq!(answered.events[0].authority, Authority::Authorised);
+        assert_eq!(answered.omitted, [omitted("A", 14), omitted("B", 95)]);
+        // A state change of A's beyond the places is never left out: more of them than a
+        // history holds is refused, not shared.
+        let mut busy = Log::new().by("A", commission(0, &[ITEM]));
+        for minute in 1..=12 {
+            let step_name = ["shipping", "receiving"][minute as usize % 2];
+            busy = busy.by("A", step(object(minute, &[ITEM]), step_name));
+        }
+        for minute in 0..100 {
+            busy = busy.by("B", object(40 + minute, &[ITEM]));
+        }
+        let (_, loaded, history) = gathered_loading(&busy, ITEM, 12);
+        // The state changes shared out (A's first 12), no observation read.
+        assert_eq!(loaded, (0..12).collect::<Vec<u64>>());
+        assert_eq!(
+            history.unwrap_err(),
+            "more state changes of a party with authority over the item than a history of 12 \
+             may read: ask about a narrower item"
         );
     }
 
@@ -1003,29 +1082,46 @@ mod custody {
         );
     }
 
-    /// More registered parties name an item than a round may read events of (or no place is
-    /// left in the history for a round's events): some party would have none of its events
-    /// read, so nothing could show it changed nothing, and the history is refused, not
-    /// answered without it. Entries of no registered organisation may go unread.
+    /// More registered parties' state changes name an item than a round may read (or no place
+    /// is left in the history for a round's events): some party would have none of its changes
+    /// read, so nothing could show it changed nothing, and the history is refused, not answered
+    /// without it. Observations weigh in no judgement: any number of parties' may go unread, and
+    /// so may entries of no registered organisation.
     #[test]
     fn a_round_that_would_read_nothing_of_a_party_is_refused() {
         let parties = parties();
+        let others = ["C", "D", "E", "F", "G", "H", "I", "J", "K"];
         let mut log = a_journey();
-        for (n, name) in ["C", "D", "E", "F", "G", "H", "I", "J", "K"]
-            .iter()
-            .enumerate()
-        {
-            log = log.by(name, object(40 + n as u32, &[ITEM]));
+        for (n, name) in others.iter().enumerate() {
+            log = log.by(name, step(object(40 + n as u32, &[ITEM]), "shipping"));
         }
-        // 2 of A's and one each of 9 others' name the item: 10 parties, 8 places.
+        // 2 of A's changes and one each of 9 others' name the item: 10 parties, 8 places.
         let (asked, loaded, history) = gathered_loading(&log, ITEM, 8);
         assert_eq!(asked, [[ITEM]]);
         assert!(loaded.is_empty(), "loaded {loaded:?}");
         assert_eq!(
             history.unwrap_err(),
-            "the events naming the item, its containers and the items related to it come from \
-             more parties than a history of 8 events can read one event of each: ask about a \
+            "the state changes naming the item, its containers and the items related to it come \
+             from more parties than a history of 8 events can read one of each: ask about a \
              narrower item"
+        );
+        // The same parties' observations are shared out: 6 places for 9 parties' one each, then
+        // the history's 4 left beside A's 4 changes (its case's events come in a second round).
+        let mut observed = a_journey();
+        for (n, name) in others.iter().enumerate() {
+            observed = observed.by(name, object(40 + n as u32, &[ITEM]));
+        }
+        let answered = in_memory(
+            &observed.memory(),
+            vec![ITEM.to_owned()],
+            Judge::Parties(&parties),
+            8,
+        )
+        .unwrap();
+        assert_eq!(answered.events.len(), 8);
+        assert_eq!(
+            answered.omitted,
+            ["G", "H", "I", "J", "K"].map(|name| omitted(name, 1))
         );
         // Reporters the registry does not know are shared out, not a reason to refuse.
         let anonymous: Vec<SourceEvent<()>> = (0..9)
@@ -1153,6 +1249,7 @@ fn candidates(reporters: &[(&str, u64)]) -> Vec<Candidate> {
             all.push(Candidate {
                 leaf: LeafIndex::new(leaf).unwrap(),
                 reporter: crate::ids::OrganisationId::parse(reporter).ok(),
+                changes: false,
             });
             leaf += 1;
         }

@@ -159,8 +159,8 @@ fn history_problem(error: HistoryError<crate::reader::ViewError>, item: &Item) -
             item.asked
         )),
         HistoryError::CustodianLeftOut { limit } => Problem::TooMuch(format!(
-            "more events of a party with authority over {} than a history of {limit} may read \
-             (this service's limit)",
+            "more state changes of a party with authority over {} than a history of {limit} \
+             may read (this service's limit)",
             item.asked
         )),
         HistoryError::TooManySubjects { limit } => Problem::TooMuch(format!(
@@ -168,8 +168,8 @@ fn history_problem(error: HistoryError<crate::reader::ViewError>, item: &Item) -
             item.asked
         )),
         HistoryError::Crowded { limit } => Problem::TooMuch(format!(
-            "the events naming {}, its containers and the items related to it come from more \
-             parties than a history of {limit} events can read one event of each (this \
+            "the state changes naming {}, its containers and the items related to it come \
+             from more parties than a history of {limit} events can read one of each (this \
              service's limit)",
             item.asked
         )),

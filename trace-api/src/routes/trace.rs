@@ -438,6 +438,7 @@ impl TraceSource for LedgerSource<'_> {
                 .map(|(leaf, attestation)| Candidate {
                     leaf,
                     reporter: self.parties.reporter(&attestation).cloned(),
+                    changes: false,
                 })
                 .collect();
             let (taken, left_out) = share(candidates, room);

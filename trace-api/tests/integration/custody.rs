@@ -438,6 +438,87 @@ async fn a_flood_is_shared_out(flood: Vec<Value>) {
     pipeline.stop().await;
 }
 
+/// B floods A's item with 100 observations, more than four times what its history (12) or its
+/// bundle (8) may hold (the most a history chose among when learning who reported each candidate
+/// cost a read of its leaf record), and A observed its item 10 times itself. Both still answer,
+/// choosing from the lookups alone: every state change of A's is read, and observations, A's as
+/// well as B's, are shared out. Before the lookups said who reported each event and whether it
+/// changes state, the flood made the item a `422`, and so did any flood that pushed A's own
+/// events past an equal share (any of them could have been a state change). Answered the same
+/// whether the lookups cover the flood yet or not (entries they do not cover are found by a
+/// scan and told apart by their text).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_any_size_leaves_every_state_change_read() {
+    let pipeline = Pipeline::start(|config| {
+        config.limits.max_history_events = 12;
+        config.limits.max_bundle_events = 8;
+    })
+    .await;
+    let token = register_b(&pipeline).await;
+    let a = a_s_journey(&pipeline).await;
+    let inspections = (0..10)
+        .map(|second| {
+            let mut event = object(0, "OBSERVE", &[ITEM], "inspecting");
+            event["eventTime"] = json!(at_seconds(4 * 60 + second));
+            event
+        })
+        .collect();
+    let a_observed = pipeline.capture(inspections).await;
+    let flood = (0..100)
+        .map(|minute| at_b(object(10 + minute, "OBSERVE", &[ITEM], "inspecting")))
+        .collect();
+    let (status, body) = capture_as_b(&pipeline, &token, flood).await;
+    assert_eq!(status, 202, "{body}");
+    let b = receipt_hashes(&body);
+    assert_eq!(b.len(), 100);
+
+    // The history: the item's 2 state changes and 10 observations shared (A's first 5, B's
+    // first 5), its case's 2; then, 14 being more than 12, A's 4 state changes kept and 4 of
+    // each party's observations, in event-time order.
+    let expected: Vec<&str> = a[..3]
+        .iter()
+        .chain(&a_observed[..4])
+        .chain(&a[3..])
+        .chain(&b[..4])
+        .map(String::as_str)
+        .collect();
+    // By organisation, in order of its id.
+    let omitted = json!([{"reportedBy": "rival", "events": 96}, {"reportedBy": SITE, "events": 6}]);
+    for indexed in [false, true] {
+        if indexed {
+            pipeline.wait_for_index(114).await;
+        }
+        let (status, history) = pipeline
+            .get(&format!("/items/{}/history?limit=100", segment(ITEM)))
+            .await;
+        assert_eq!(status, 200, "indexed: {indexed}: {history}");
+        let listed: Vec<&str> = history["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event| event["eventHash"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed, expected, "indexed: {indexed}");
+        assert_eq!(history["omitted"], omitted, "indexed: {indexed}");
+    }
+
+    // The bundle: A's 4 state changes, 2 observations of each.
+    let (bundle, bundled, body) = item_bundle(&pipeline).await;
+    assert_eq!(
+        body["omitted"],
+        json!([{"reportedBy": "rival", "events": 98}, {"reportedBy": SITE, "events": 8}])
+    );
+    let expected: Vec<&String> = a[..3]
+        .iter()
+        .chain(&a_observed[..2])
+        .chain(&a[3..])
+        .chain(&b[..2])
+        .collect();
+    assert_eq!(bundled.iter().collect::<Vec<_>>(), expected);
+    story_and_authority_verified(&pipeline, &bundle);
+    pipeline.stop().await;
+}
+
 /// The store gives an event other than the log committed to (its text changed behind the
 /// ledger's back, as the superuser, past the append-only trigger): the scan's verdict is unknown,
 /// naming the entry, and the altered event is no evidence.

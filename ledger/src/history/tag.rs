@@ -1,0 +1,159 @@
+//! [`Tag`]: what a lookup pair says of its entry besides where it is, so that a history can
+//! choose among any number of candidates at the cost of the lookup alone: who reported the
+//! entry, and whether its event changes some item's state.
+//!
+//! A history that must leave events out shares them out by reporter ([`share`](super::share)),
+//! and may leave out only events that cannot weigh in any judgement of authority: observations.
+//! Learning either fact from the entry itself costs a random read a candidate; with the tag in
+//! the lookup, a party that writes millions of observations of another's item costs a history
+//! 24 bytes of lookup a candidate, read in order, and none of its events.
+//!
+//! The tag is 8 bytes, a big-endian `i64` in the lookup's pairs (ledger-store's `sql/README.md`):
+//! the top byte holds flags (bit 0: the event changes state, [`changes_state`]), the other 7
+//! bytes the first 7 bytes of SHA-256 of the reporter's identity as the leaf record attests it:
+//! `"tagtrail-reporter\0device\0" || device id` or `"tagtrail-reporter\0site\0" || site id`
+//! (an entry sent with a site's token). The registry maps a digest back to a site
+//! ([`Parties::reporter_of_digest`](super::Parties::reporter_of_digest)); one it does not know is
+//! a reporter the registry does not know, as its record would say. Two reporters share a digest
+//! with probability about n² / 2^57 for n registered devices and sites; a shared digest only
+//! mixes up how their observations are shared out, never what is judged.
+//!
+//! What counts as a state change is [`changes_state`]: a change to it must rebuild the lookups
+//! (a migration that deletes the runs, as `sql/V33__lookup_tags.sql` does).
+
+use sha2::{Digest, Sha256};
+
+use crate::ids::{DeviceId, SiteId};
+use crate::record::Attestation;
+
+use super::authority::changes_state;
+
+/// The flag bit of a tag for an event that changes some item's state.
+const CHANGES_STATE: u64 = 1 << 56;
+
+/// The bits of a tag that hold the reporter's digest.
+const DIGEST_BITS: u64 = (1 << 56) - 1;
+
+/// What a lookup pair says of its entry: who reported it and whether it changes state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tag(u64);
+
+impl Tag {
+    /// The tag of an entry attested so, whose event is `event`.
+    pub fn of(
+        attestation: &Attestation,
+        event: &serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        Self::new(attestation, changes_state(event))
+    }
+
+    /// The tag of an entry attested so, whose event changes state or not.
+    pub fn new(attestation: &Attestation, changes: bool) -> Self {
+        let digest = match attestation {
+            Attestation::Device { device, .. } => device_digest(device),
+            Attestation::Unattested { site } => site_digest(site),
+        };
+        Self(digest | if changes { CHANGES_STATE } else { 0 })
+    }
+
+    /// The tag as stored (a big-endian `i64` in a lookup pair).
+    pub fn to_bits(self) -> i64 {
+        i64::from_be_bytes(self.0.to_be_bytes())
+    }
+
+    /// A tag as stored; the bits no tag sets are ignored.
+    pub fn from_bits(bits: i64) -> Self {
+        Self(u64::from_be_bytes(bits.to_be_bytes()) & (CHANGES_STATE | DIGEST_BITS))
+    }
+
+    /// The digest of the reporter's identity (56 bits).
+    pub fn reporter(self) -> u64 {
+        self.0 & DIGEST_BITS
+    }
+
+    /// Whether the entry's event changes some item's state ([`changes_state`]).
+    pub fn changes_state(self) -> bool {
+        self.0 & CHANGES_STATE != 0
+    }
+}
+
+/// The digest a tag holds for entries of a device.
+pub fn device_digest(device: &DeviceId) -> u64 {
+    digest("device", device.as_str())
+}
+
+/// The digest a tag holds for entries sent with a site's token.
+pub fn site_digest(site: &SiteId) -> u64 {
+    digest("site", site.as_str())
+}
+
+fn digest(what: &str, id: &str) -> u64 {
+    let mut hash = Sha256::new();
+    hash.update(b"tagtrail-reporter\0");
+    hash.update(what.as_bytes());
+    hash.update(b"\0");
+    hash.update(id.as_bytes());
+    let hash = hash.finalize();
+    let mut word = [0; 8];
+    word[1..].copy_from_slice(&hash[..7]);
+    u64::from_be_bytes(word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::StatementHash;
+    use serde_json::json;
+
+    fn device(id: &str) -> Attestation {
+        Attestation::Device {
+            device: DeviceId::parse(id).unwrap(),
+            statement: StatementHash::from_bytes([7; 32]),
+            index: 3,
+        }
+    }
+
+    #[test]
+    fn a_tag_keeps_the_reporter_and_the_flag_through_its_stored_form() {
+        let shipping = json!({"type": "ObjectEvent", "action": "OBSERVE",
+            "bizStep": "shipping", "epcList": ["urn:epc:id:sgtin:0614141.107346.1"]});
+        let looking = json!({"type": "ObjectEvent", "action": "OBSERVE",
+            "epcList": ["urn:epc:id:sgtin:0614141.107346.1"]});
+        let changes = Tag::of(&device("reader-1"), shipping.as_object().unwrap());
+        let observes = Tag::of(&device("reader-1"), looking.as_object().unwrap());
+        assert!(changes.changes_state());
+        assert!(!observes.changes_state());
+        assert_eq!(changes.reporter(), observes.reporter());
+        for tag in [changes, observes] {
+            assert_eq!(Tag::from_bits(tag.to_bits()), tag);
+        }
+        assert_eq!(
+            changes.reporter(),
+            device_digest(&DeviceId::parse("reader-1").unwrap())
+        );
+        // The device's batch and position are not who reported it.
+        let other_batch = Attestation::Device {
+            device: DeviceId::parse("reader-1").unwrap(),
+            statement: StatementHash::from_bytes([9; 32]),
+            index: 0,
+        };
+        assert_eq!(Tag::new(&other_batch, false), observes);
+    }
+
+    #[test]
+    fn devices_and_sites_of_one_name_have_different_digests() {
+        let site = Attestation::Unattested {
+            site: SiteId::parse("reader-1").unwrap(),
+        };
+        assert_ne!(
+            Tag::new(&site, false).reporter(),
+            Tag::new(&device("reader-1"), false).reporter()
+        );
+        assert_ne!(
+            Tag::new(&device("reader-1"), false).reporter(),
+            Tag::new(&device("reader-2"), false).reporter()
+        );
+        // Stray high bits of a stored tag are ignored, never read as a flag.
+        assert!(!Tag::from_bits(i64::MIN | 5).changes_state());
+    }
+}
