@@ -766,6 +766,19 @@ mod custody {
         (asked, given, leaves)
     }
 
+    /// The history of A's item among `log`'s events, of at most `limit` events, judged with
+    /// the registry.
+    fn answered(log: &Log, limit: usize) -> History<usize> {
+        let parties = parties();
+        in_memory(
+            &log.memory(),
+            vec![ITEM.to_owned()],
+            Judge::Parties(&parties),
+            limit,
+        )
+        .unwrap()
+    }
+
     /// B relates A's item to its own pallet and item, which have many events: a history that
     /// gathered them would be full of them. None of them is gathered.
     #[test]
@@ -789,7 +802,6 @@ mod custody {
         // (10) are left out unread, and the history keeps every state change (7) and B's first 3
         // observations; before candidates carried their kind, B's events could not be left out
         // (any could have been a state change) and both histories were refused.
-        let parties = parties();
         for observations in [50, 30] {
             let mut log = a_journey()
                 .by("B", step(object(35, &[CASE]), "receiving")) // 4
@@ -802,13 +814,7 @@ mod custody {
             assert_eq!(asked, [[ITEM], [CASE], [B_PALLET]]);
             assert_eq!(loaded, (0..17).collect::<Vec<u64>>());
             assert_eq!(history.unwrap(), (0..10).collect::<Vec<u64>>());
-            let answered = in_memory(
-                &log.memory(),
-                vec![ITEM.to_owned()],
-                Judge::Parties(&parties),
-                10,
-            )
-            .unwrap();
+            let answered = answered(&log, 10);
             assert_eq!(answered.omitted, [omitted("B", observations as usize - 3)]);
             assert!(
                 answered.events[..7]
@@ -931,14 +937,7 @@ mod custody {
         assert_eq!(loaded, (0..14).collect::<Vec<u64>>());
         let history = history.unwrap();
         assert_eq!(history, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
-        let parties = parties();
-        let answered = in_memory(
-            &log.memory(),
-            vec![ITEM.to_owned()],
-            Judge::Parties(&parties),
-            12,
-        )
-        .unwrap();
+        let answered = answered(&log, 12);
         assert_eq!(answered.omitted, [omitted("B", 192)]);
         // A's case, with the item inside, shipped and received: 13 state changes, each read.
         let mut log = Log::new()
@@ -974,14 +973,7 @@ mod custody {
         let expected: Vec<u64> = (0..=6).chain(21..26).collect();
         assert_eq!(loaded, expected);
         assert_eq!(history.unwrap(), expected);
-        let parties = parties();
-        let answered = in_memory(
-            &log.memory(),
-            vec![ITEM.to_owned()],
-            Judge::Parties(&parties),
-            12,
-        )
-        .unwrap();
+        let answered = answered(&log, 12);
         assert_eq!(answered.events[0].authority, Authority::Authorised);
         assert_eq!(answered.omitted, [omitted("A", 14), omitted("B", 95)]);
         // A state change of A's beyond the places is never left out: more of them than a
@@ -1111,13 +1103,7 @@ mod custody {
         for (n, name) in others.iter().enumerate() {
             observed = observed.by(name, object(40 + n as u32, &[ITEM]));
         }
-        let answered = in_memory(
-            &observed.memory(),
-            vec![ITEM.to_owned()],
-            Judge::Parties(&parties),
-            8,
-        )
-        .unwrap();
+        let answered = answered(&observed, 8);
         assert_eq!(answered.events.len(), 8);
         assert_eq!(
             answered.omitted,

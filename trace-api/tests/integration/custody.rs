@@ -343,6 +343,21 @@ async fn item_bundle(pipeline: &Pipeline) -> (ProvenanceBundle, Vec<String>, Val
     (bundle, hashes, body)
 }
 
+/// The item's history (one page of up to 100 events) and its events' hashes in its order.
+async fn item_history(pipeline: &Pipeline) -> (Value, Vec<String>) {
+    let (status, history) = pipeline
+        .get(&format!("/items/{}/history?limit=100", segment(ITEM)))
+        .await;
+    assert_eq!(status, 200, "{history}");
+    let listed = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["eventHash"].as_str().unwrap().to_owned())
+        .collect();
+    (history, listed)
+}
+
 /// The event hashes of a capture answer's receipts, in order.
 fn receipt_hashes(body: &Value) -> Vec<String> {
     body["receipts"]
@@ -394,16 +409,7 @@ async fn a_flood_is_shared_out(flood: Vec<Value>) {
 
     // The history: A's 4 state changes and B's first 8 (of the 10 its share of the item's own
     // events took).
-    let (status, history) = pipeline
-        .get(&format!("/items/{}/history?limit=100", segment(ITEM)))
-        .await;
-    assert_eq!(status, 200, "{history}");
-    let listed: Vec<&str> = history["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|event| event["eventHash"].as_str().unwrap())
-        .collect();
+    let (history, listed) = item_history(&pipeline).await;
     let expected: Vec<&str> = a.iter().chain(&b[..8]).map(String::as_str).collect();
     assert_eq!(listed, expected);
     assert_eq!(history["total"], 12);
@@ -488,16 +494,7 @@ async fn a_flood_of_any_size_leaves_every_state_change_read() {
         if indexed {
             pipeline.wait_for_index(114).await;
         }
-        let (status, history) = pipeline
-            .get(&format!("/items/{}/history?limit=100", segment(ITEM)))
-            .await;
-        assert_eq!(status, 200, "indexed: {indexed}: {history}");
-        let listed: Vec<&str> = history["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|event| event["eventHash"].as_str().unwrap())
-            .collect();
+        let (history, listed) = item_history(&pipeline).await;
         assert_eq!(listed, expected, "indexed: {indexed}");
         assert_eq!(history["omitted"], omitted, "indexed: {indexed}");
     }
