@@ -234,7 +234,7 @@ pub fn share(mut candidates: Vec<Candidate>, most: usize) -> (Vec<LeafIndex>, Ve
 /// left; otherwise the state changes shared out, and no observation. Observations weigh in no
 /// judgement of authority, so leaving any number of them out changes nothing the history
 /// decides. Refused when the state changes are shared out and some registered reporter would
-/// have none of them read ([`starved`]).
+/// have none of them read.
 pub fn choose(
     candidates: Vec<Candidate>,
     most: usize,

@@ -170,7 +170,11 @@ fn get(agent: &ureq::Agent, url: &str) -> anyhow::Result<u64> {
         request = request.header("Authorization", bearer.as_str());
     }
     let mut response = request.call().with_context(|| format!("GET {url}"))?;
-    anyhow::ensure!(response.status() == 200, "GET {url}: {}", response.status());
+    if response.status() != 200 {
+        let status = response.status();
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        anyhow::bail!("GET {url}: {status}: {body}");
+    }
     let server = response
         .headers()
         .get("server-timing")

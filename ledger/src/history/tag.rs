@@ -156,4 +156,22 @@ mod tests {
         // Stray high bits of a stored tag are ignored, never read as a flag.
         assert!(!Tag::from_bits(i64::MIN | 5).changes_state());
     }
+
+    #[test]
+    fn the_registry_names_the_organisation_a_digest_reports_for() {
+        let brand = crate::ids::OrganisationId::parse("brand").unwrap();
+        let dock = SiteId::parse("dock").unwrap();
+        let mut parties = super::super::Parties::new();
+        parties.add_site(dock.clone(), brand.clone());
+        parties.add_device(DeviceId::parse("reader-1").unwrap(), dock.clone());
+        let of = |attestation: &Attestation| {
+            parties
+                .reporter_of_digest(Tag::new(attestation, true).reporter())
+                .cloned()
+        };
+        assert_eq!(of(&device("reader-1")), Some(brand.clone()));
+        assert_eq!(of(&Attestation::Unattested { site: dock }), Some(brand));
+        // A device the registry does not know reports for nobody, as its record would say.
+        assert_eq!(of(&device("stranger")), None);
+    }
 }

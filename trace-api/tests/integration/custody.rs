@@ -370,8 +370,9 @@ fn receipt_hashes(body: &Value) -> Vec<String> {
 
 /// B floods A's item with 30 observations, more than its history (12) or its bundle (8) may
 /// hold: both still answer, with every event of A's, B's first in log order up to an equal
-/// share, and how many of B's were left out. Who reported each candidate is read from its leaf
-/// record before any event is loaded. The bundle's story and authority verify, and its
+/// share, and how many of B's were left out. Who reported each candidate, and whether it changes
+/// state, comes from the lookups before any event is loaded. The bundle's story and authority
+/// verify, and its
 /// completeness check repeats what its writer left out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_organisation_s_flood_is_shared_out_not_refused() {
@@ -392,9 +393,9 @@ async fn another_organisation_s_flood_of_refused_changes_is_shared_out() {
     a_flood_is_shared_out(flood).await;
 }
 
-/// B's 30 `flood` events of A's item, all after A's journey, leave it answerable: see
-/// [`another_organisation_s_flood_is_shared_out_not_refused`].
-async fn a_flood_is_shared_out(flood: Vec<Value>) {
+/// A pipeline whose histories hold 12 events and bundles 8, with B registered and A's journey
+/// captured: the pipeline, B's token and A's event hashes.
+async fn a_journey_with_small_limits() -> (Pipeline, String, Vec<String>) {
     let pipeline = Pipeline::start(|config| {
         config.limits.max_history_events = 12;
         config.limits.max_bundle_events = 8;
@@ -402,6 +403,13 @@ async fn a_flood_is_shared_out(flood: Vec<Value>) {
     .await;
     let token = register_b(&pipeline).await;
     let a = a_s_journey(&pipeline).await;
+    (pipeline, token, a)
+}
+
+/// B's 30 `flood` events of A's item, all after A's journey, leave it answerable: see
+/// [`another_organisation_s_flood_is_shared_out_not_refused`].
+async fn a_flood_is_shared_out(flood: Vec<Value>) {
+    let (pipeline, token, a) = a_journey_with_small_limits().await;
     let (status, body) = capture_as_b(&pipeline, &token, flood).await;
     assert_eq!(status, 202, "{body}");
     let b = receipt_hashes(&body);
@@ -455,13 +463,7 @@ async fn a_flood_is_shared_out(flood: Vec<Value>) {
 /// scan and told apart by their text).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_any_size_leaves_every_state_change_read() {
-    let pipeline = Pipeline::start(|config| {
-        config.limits.max_history_events = 12;
-        config.limits.max_bundle_events = 8;
-    })
-    .await;
-    let token = register_b(&pipeline).await;
-    let a = a_s_journey(&pipeline).await;
+    let (pipeline, token, a) = a_journey_with_small_limits().await;
     let inspections = (0..10)
         .map(|second| {
             let mut event = object(0, "OBSERVE", &[ITEM], "inspecting");
