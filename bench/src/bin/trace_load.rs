@@ -283,11 +283,14 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let extra = journeys(options.journeys);
+    // The bulk events are what the probes and the journeys leave of the ledger.
+    let journey_events = extra.len() as u64;
     let url = runtime.block_on(ledger(&LedgerSpec {
         name: format!("tagtrail_trace_load_{}", options.entries),
         entries: options.entries,
         probes: options.probes,
-        extra: journeys(options.journeys),
+        extra,
         rebuild: options.rebuild,
     }))?;
     // The probes' brand owns their company prefix, as a brand whose items consumers scan does
@@ -370,7 +373,10 @@ fn main() -> anyhow::Result<()> {
         Arc::new(move |n| format!("/items/{}/bundle", percent_encode(&probe(n % probes))));
     // Items nobody asked about before: the first EPC of a pseudo-random bulk event (each names one
     // event), a different one for every request of the run.
-    let bulk = options.entries.saturating_sub(probes * PROBE_ROUNDS).max(1);
+    let bulk = options
+        .entries
+        .saturating_sub(probes * PROBE_ROUNDS + journey_events)
+        .max(1);
     let factory = Arc::new(EventFactory::new(DEVICE, 1));
     // Its own counter, not the request number: no phase asks about another phase's items.
     let asked = Arc::new(AtomicU64::new(0));
