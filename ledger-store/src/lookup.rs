@@ -145,23 +145,19 @@ const BUNDLE_ROW_JOIN: &str = "LEFT JOIN LATERAL (
         ORDER BY first DESC LIMIT 1) b ON true";
 
 /// The entries `$1..$2` whose event text contains one of the strings `$3`.
-static SCAN_FOR: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT e.leaf_index FROM ({}) e
-         WHERE EXISTS (SELECT 1 FROM unnest($3::text[]) id WHERE strpos(e.event, id) > 0)
-         ORDER BY e.leaf_index",
-        packs::in_range("$1", "$2")
-    )
-});
+static SCAN_FOR: LazyLock<String> = LazyLock::new(|| scan_sql("e.leaf_index"));
 /// As [`SCAN_FOR`], with each entry's event text.
-static SCAN_TEXTS_FOR: LazyLock<String> = LazyLock::new(|| {
+static SCAN_TEXTS_FOR: LazyLock<String> = LazyLock::new(|| scan_sql("e.leaf_index, e.event"));
+
+/// `columns` of the entries `$1..$2` whose event text contains one of the strings `$3`.
+fn scan_sql(columns: &str) -> String {
     format!(
-        "SELECT e.leaf_index, e.event FROM ({}) e
+        "SELECT {columns} FROM ({}) e
          WHERE EXISTS (SELECT 1 FROM unnest($3::text[]) id WHERE strpos(e.event, id) > 0)
          ORDER BY e.leaf_index",
         packs::in_range("$1", "$2")
     )
-});
+}
 const SELECT_BATCHES: &str = "SELECT statement, signature_algorithm, signature, event_hashes,
         statement_hash
     FROM device_batches WHERE statement_hash = ANY($1)";
@@ -629,15 +625,9 @@ impl Reader {
         ids: &[&str],
         range: Range<u64>,
     ) -> Result<Vec<LeafIndex>, ReadError> {
-        if range.is_empty() || ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let client = self.pool().get().await?;
-        let statement = client.prepare_cached(&SCAN_FOR).await?;
-        let from = i64::try_from(range.start).unwrap_or(i64::MAX);
-        let until = i64::try_from(range.end).unwrap_or(i64::MAX);
-        let rows = client.query(&statement, &[&from, &until, &ids]).await?;
-        rows.iter()
+        self.scan(&SCAN_FOR, ids, range)
+            .await?
+            .iter()
             .map(|row| leaf_index(row.get(0), "leaf index"))
             .collect()
     }
@@ -649,17 +639,28 @@ impl Reader {
         ids: &[&str],
         range: Range<u64>,
     ) -> Result<Vec<(LeafIndex, String)>, ReadError> {
+        self.scan(&SCAN_TEXTS_FOR, ids, range)
+            .await?
+            .iter()
+            .map(|row| Ok((leaf_index(row.get(0), "leaf index")?, row.get(1))))
+            .collect()
+    }
+
+    /// The rows `scan` ([`SCAN_FOR`] or [`SCAN_TEXTS_FOR`]) gives for `ids` over `range`.
+    async fn scan(
+        &self,
+        scan: &str,
+        ids: &[&str],
+        range: Range<u64>,
+    ) -> Result<Vec<tokio_postgres::Row>, ReadError> {
         if range.is_empty() || ids.is_empty() {
             return Ok(Vec::new());
         }
         let client = self.pool().get().await?;
-        let statement = client.prepare_cached(&SCAN_TEXTS_FOR).await?;
+        let statement = client.prepare_cached(scan).await?;
         let from = i64::try_from(range.start).unwrap_or(i64::MAX);
         let until = i64::try_from(range.end).unwrap_or(i64::MAX);
-        let rows = client.query(&statement, &[&from, &until, &ids]).await?;
-        rows.iter()
-            .map(|row| Ok((leaf_index(row.get(0), "leaf index")?, row.get(1))))
-            .collect()
+        Ok(client.query(&statement, &[&from, &until, &ids]).await?)
     }
 
     /// The ranges of indexed entries that may hold events whose `eventTime` lies in

@@ -70,6 +70,32 @@ async fn entries_are_found_by_leaf_hash_epc_location_and_time() {
     let (_, unknown) = EventFactory::new("elsewhere", 2).hashed_event(0);
     assert_eq!(reader.find_event(&unknown).await.unwrap(), None);
 
+    // By a scan of the tail the lookups do not cover: the entries whose text names an EPC of
+    // event 35, with their text (what tells a history what each one does); none outside the
+    // range, none for an empty range.
+    let tail = device.event(35);
+    let epc = tail["epcList"][0].as_str().unwrap();
+    assert_eq!(
+        reader.scan_for(&[epc], 30..40).await.unwrap(),
+        [LeafIndex::from(35)]
+    );
+    let scanned = reader.scan_texts_for(&[epc], 30..40).await.unwrap();
+    assert_eq!(scanned, [(LeafIndex::from(35), device.hashed_event(35).0)]);
+    assert!(
+        reader
+            .scan_texts_for(&[epc], 0..35)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        reader
+            .scan_texts_for(&[epc], 35..35)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
     // By EPC: every EPC of event 7 leads to entry 7 (and only indexed entries are found).
     let event = device.event(7);
     for epc in event["epcList"].as_array().unwrap() {
