@@ -516,19 +516,9 @@ pub async fn history<S: EventSource>(
     let (pool, marks, left_out, followed) = gather(source, &names, &names_of, judge, limit).await?;
     // State changes left out unread: judging without them is sound only for parties that, as
     // judged, have no authority over the item (their left-out changes could only be refused),
-    // so no change of a party that has is ever left out. Observations weigh in no judgement.
-    let authorised: HashSet<&OrganisationId> = pool
-        .values()
-        .filter(|event| marks.get(&event.leaf) == Some(&Authority::Authorised))
-        .filter_map(|event| event.reporter.as_ref())
-        .collect();
-    if left_out.iter().any(|candidate| {
-        candidate.changes
-            && candidate
-                .reporter
-                .as_ref()
-                .is_some_and(|r| authorised.contains(r))
-    }) {
+    // so no change of a party that has is ever left out (the gathering reads them in a further
+    // round, or refuses). Observations weigh in no judgement.
+    if !custodians_left_out(&pool, &marks, left_out.iter()).is_empty() {
         return Err(HistoryError::CustodianLeftOut { limit });
     }
     let parties = match judge {
@@ -574,9 +564,13 @@ struct Asked {
 /// another party), so rounds go on until one follows nothing new. Each round is one question to
 /// the source, about all its new identifiers at once, so a request costs at most a few round
 /// trips however many containers and items it follows; more than [`MAX_SUBJECTS`] identifiers
-/// are refused before they are asked about. At most `limit` events are gathered a round, and
-/// [`GATHER_FACTOR`] × `limit` in all, chosen ([`choose`]) when more are candidates: every
-/// state change that fits, observations shared out by reporter.
+/// are refused before they are asked about. At most `limit` events are chosen a round, and
+/// [`GATHER_FACTOR`] × `limit` gathered in all, chosen ([`choose`]) when more are candidates:
+/// every state change that fits, observations shared out by reporter. When the state changes
+/// alone were shared out, the left-out ones of each party the round's judgement shows had
+/// authority are read in a further question (so a flood of refused changes cannot crowd a
+/// custodian's own out), until the judgement shows no new such party; more than the gathering's
+/// budget is refused.
 async fn gather<S: EventSource>(
     source: &S,
     names: &[String],
@@ -633,19 +627,49 @@ async fn gather<S: EventSource>(
             return Err(HistoryError::TooMany { limit: total });
         }
         asked.extend(round);
-        // Which relations the events so far let the history follow.
-        let (marks, spoken) = match judge {
-            Judge::Parties(parties) => {
-                let relating: HashSet<&str> = asked
-                    .iter()
-                    .filter(|subject| subject.follow_containers)
-                    .flat_map(|subject| subject.names.iter().map(String::as_str))
-                    .collect();
-                let (marks, spoken) =
-                    authority::assess_relations(pool.values(), parties, |id| relating.contains(id));
-                (marks, Some(spoken))
+        // Which relations the events so far let the history follow, judged again after each
+        // further read of a custodian's left-out state changes (each can show another party's
+        // custody, whose left-out changes are then read too): a party that, as judged, had
+        // authority over what the history follows has every state change read, within the
+        // gathering's budget, or the history is refused.
+        let (marks, spoken) = loop {
+            let (marks, spoken) = match judge {
+                Judge::Parties(parties) => {
+                    let relating: HashSet<&str> = asked
+                        .iter()
+                        .filter(|subject| subject.follow_containers)
+                        .flat_map(|subject| subject.names.iter().map(String::as_str))
+                        .collect();
+                    let (marks, spoken) =
+                        authority::assess_relations(pool.values(), parties, |id| {
+                            relating.contains(id)
+                        });
+                    (marks, Some(spoken))
+                }
+                Judge::Claimed(claimed) => (claimed.clone(), None),
+            };
+            let further = custodians_left_out(&pool, &marks, left_out.values());
+            if further.is_empty() {
+                break (marks, spoken);
             }
-            Judge::Claimed(claimed) => (claimed.clone(), None),
+            if pool.len().saturating_add(further.len()) > total {
+                return Err(HistoryError::CustodianLeftOut { limit });
+            }
+            let names: Vec<String> = asked
+                .iter()
+                .flat_map(|subject| subject.names.iter().cloned())
+                .collect();
+            let events = source
+                .load(&names, &further)
+                .await
+                .map_err(HistoryError::Source)?;
+            // Read, or not naming what was asked after all: either way no longer left out.
+            for leaf in &further {
+                left_out.remove(leaf);
+            }
+            for event in events {
+                pool.entry(event.leaf).or_insert(event);
+            }
         };
         // As claimed, a relation is followed unless its event is marked unauthorised: what the
         // writer of a bundle followed, a verifier without the registry follows too.
@@ -661,6 +685,34 @@ async fn gather<S: EventSource>(
             return Ok((pool, marks, left_out.into_values().collect(), followed));
         }
     }
+}
+
+/// The leaves of the state changes `left_out` whose reporter, as `marks` judge the `pool`, had
+/// authority over something the history follows (an authorised event of its is in the pool): a
+/// judgement that left them unread might be wrong, where one that leaves out changes of a party
+/// without authority is not (they could only be refused). In leaf order.
+fn custodians_left_out<'a, T>(
+    pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
+    marks: &BTreeMap<LeafIndex, Authority>,
+    left_out: impl Iterator<Item = &'a Candidate>,
+) -> Vec<LeafIndex> {
+    let authorised: HashSet<&OrganisationId> = pool
+        .values()
+        .filter(|event| marks.get(&event.leaf) == Some(&Authority::Authorised))
+        .filter_map(|event| event.reporter.as_ref())
+        .collect();
+    let mut leaves: Vec<LeafIndex> = left_out
+        .filter(|candidate| {
+            candidate.changes
+                && candidate
+                    .reporter
+                    .as_ref()
+                    .is_some_and(|reporter| authorised.contains(reporter))
+        })
+        .map(|candidate| candidate.leaf)
+        .collect();
+    leaves.sort_unstable();
+    leaves
 }
 
 /// What the gathered events relate the `asked` identifiers to, through relations their side was

@@ -976,8 +976,9 @@ mod custody {
         let answered = answered(&log, 12);
         assert_eq!(answered.events[0].authority, Authority::Authorised);
         assert_eq!(answered.omitted, [omitted("A", 14), omitted("B", 95)]);
-        // A state change of A's beyond the places is never left out: more of them than a
-        // history holds is refused, not shared.
+        // A state change of A's beyond the places is never left out: its 13th, left out when
+        // the state changes were shared, is read in a further question, and more of them than
+        // a history holds is refused, not shared.
         let mut busy = Log::new().by("A", commission(0, &[ITEM]));
         for minute in 1..=12 {
             let step_name = ["shipping", "receiving"][minute as usize % 2];
@@ -987,13 +988,106 @@ mod custody {
             busy = busy.by("B", object(40 + minute, &[ITEM]));
         }
         let (_, loaded, history) = gathered_loading(&busy, ITEM, 12);
-        // The state changes shared out (A's first 12), no observation read.
-        assert_eq!(loaded, (0..12).collect::<Vec<u64>>());
+        // Every state change, no observation read.
+        assert_eq!(loaded, (0..=12).collect::<Vec<u64>>());
+        assert_eq!(
+            history.unwrap_err(),
+            "the history has more than 12 events: ask about a narrower item"
+        );
+    }
+
+    /// `reporter`'s `changes` of an item it holds, at `minute` on: shipping and receiving it by
+    /// turns (each a state change, and none naming anything but the item).
+    fn moves(mut log: Log, reporter: &'static str, minute: u32, changes: u32) -> Log {
+        for change in 0..changes {
+            let name = ["shipping", "receiving"][change as usize % 2];
+            log = log.by(reporter, step(object(minute + change, &[ITEM]), name));
+        }
+        log
+    }
+
+    /// A's item: commissioned, then shipped and received `changes` times by A (leaves 0 to
+    /// `changes`), then packed into B's pallet 100 times by B, each refused.
+    fn a_busy_item_flooded_with_refused_changes(changes: u32) -> Log {
+        let mut log = moves(Log::new().by("A", commission(0, &[ITEM])), "A", 1, changes);
+        for minute in 0..100 {
+            log = log.by("B", aggregation(400 + minute, "ADD", B_PALLET, &[ITEM]));
+        }
+        log
+    }
+
+    /// B's flood of changes it had no right to make is more than a round holds, so the state
+    /// changes are shared out (6 of A's 9, 6 of B's 100), and three of custodian A's are left
+    /// unread: judged to have authority over the item, A has them read in a further question,
+    /// and the history answers with every change of A's, B's first 3 and B's other 97 counted.
+    /// Before, a custodian whose own state changes were more than an equal share of a round
+    /// (6 of 12 against one flooding party) made its item a `422`.
+    #[test]
+    fn a_flood_of_refused_changes_cannot_crowd_a_custodian_s_own_out() {
+        let log = a_busy_item_flooded_with_refused_changes(8);
+        let (asked, loaded, history) = gathered_loading(&log, ITEM, 12);
+        // The round's share (A's 0 to 5, B's 9 to 14), then A's 6 to 8.
+        assert_eq!(loaded, (0..15).collect::<Vec<u64>>());
+        // The item alone: never B's pallet.
+        assert_eq!(asked, [[ITEM]]);
+        assert_eq!(history.unwrap(), (0..12).collect::<Vec<u64>>());
+        let answered = answered(&log, 12);
+        for event in &answered.events[..9] {
+            assert_eq!(event.authority, Authority::Authorised, "{event:?}");
+        }
+        for event in &answered.events[9..] {
+            assert!(
+                matches!(&event.authority, Authority::Unauthorised { reason }
+                    if reason.contains("in the custody of A, not of B")),
+                "{event:?}"
+            );
+        }
+        assert_eq!(answered.omitted, [omitted("B", 97)]);
+    }
+
+    /// The further reading of a custodian's state changes is bounded by the gathering's
+    /// budget (4 x 12): 49 of A's against B's flood are refused before they are read.
+    #[test]
+    fn a_custodian_s_changes_past_the_gathering_budget_are_refused_unread() {
+        let log = a_busy_item_flooded_with_refused_changes(48);
+        let (_, loaded, history) = gathered_loading(&log, ITEM, 12);
+        // The round's share only: A's first 6, B's first 6.
+        assert_eq!(loaded, (0..6).chain(49..55).collect::<Vec<u64>>());
         assert_eq!(
             history.unwrap_err(),
             "more state changes of a party with authority over the item than a history of 12 \
              may read: ask about a narrower item"
         );
+    }
+
+    /// Custody shown by a change read in a further question has its holder's own left-out
+    /// changes read in turn: A's shipping (its last) was left out by the round's share, so C's
+    /// receipt was judged refused and C without authority; once A's are read, C's receipt is
+    /// authorised and C's left-out changes are read too. Every change of A's and C's is in the
+    /// history, authorised.
+    #[test]
+    fn custody_shown_by_a_further_read_has_its_holder_s_changes_read_too() {
+        // A's 0 to 7 end with its shipping, C's 8 to 16 start with its receipt.
+        let mut log = moves(Log::new().by("A", commission(0, &[ITEM])), "A", 1, 7);
+        log = moves(
+            log.by("C", step(object(8, &[ITEM]), "receiving")),
+            "C",
+            9,
+            8,
+        );
+        for minute in 0..100 {
+            log = log.by("B", aggregation(400 + minute, "ADD", B_PALLET, &[ITEM])); // 17 on
+        }
+        let (_, loaded, history) = gathered_loading(&log, ITEM, 20);
+        // The round's share (A's 0 to 6 and C's 8 to 14, B's 17 to 22), then A's 7, then C's
+        // 15 and 16.
+        assert_eq!(loaded, (0..23).collect::<Vec<u64>>());
+        assert_eq!(history.unwrap(), (0..20).collect::<Vec<u64>>());
+        let answered = answered(&log, 20);
+        for event in &answered.events[..17] {
+            assert_eq!(event.authority, Authority::Authorised, "{event:?}");
+        }
+        assert_eq!(answered.omitted, [omitted("B", 97)]);
     }
 
     /// B packs A's item into its pallet 30 times (each unauthorised), more than a history of 12

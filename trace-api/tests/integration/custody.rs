@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use capture_client::{CaptureClient, Credential};
 use ledger::bundle::{CheckName, Outcome, ProvenanceBundle, verify_provenance};
+use ledger::history::Authority;
 use serde_json::{Value, json};
 
 use crate::common::{LOCATION, Pipeline, SITE, aggregation, object, reason, reason_codes, segment};
@@ -515,6 +516,66 @@ async fn a_flood_of_any_size_leaves_every_state_change_read() {
         .collect();
     assert_eq!(bundled.iter().collect::<Vec<_>>(), expected);
     story_and_authority_verified(&pipeline, &bundle);
+    pipeline.stop().await;
+}
+
+/// A holds its item and moves it 8 times itself (shipping and receiving it by turns), and B
+/// packs it into B's pallet 30 times, each refused: the state changes alone are more than a
+/// history of 12 reads in a round, so they are shared out (6 of A's 9, 6 of B's 30), and A,
+/// judged to have authority over the item, has its other 3 read in a further question. The
+/// history and the bundle answer with every event of A's and B's first 3, B's other 27 counted,
+/// whether the lookups cover the flood yet or not. Before, a custodian whose own state changes
+/// were more than an equal share of a round (6 of 12 against one flooding party) made its item
+/// a `422` under such a flood.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_refused_changes_cannot_crowd_the_custodian_s_own_out() {
+    let pipeline = Pipeline::start(|config| {
+        config.limits.max_history_events = 12;
+        config.limits.max_bundle_events = 12;
+    })
+    .await;
+    let token = register_b(&pipeline).await;
+    let mut moves = vec![object(0, "ADD", &[ITEM], "commissioning")];
+    for minute in 1..=8 {
+        let step = ["receiving", "shipping"][minute as usize % 2];
+        moves.push(object(minute, "OBSERVE", &[ITEM], step));
+    }
+    let a = pipeline.capture(moves).await;
+    let flood = (0..30)
+        .map(|minute| at_b(aggregation(10 + minute, "ADD", B_PALLET, &[ITEM])))
+        .collect();
+    let (status, body) = capture_as_b(&pipeline, &token, flood).await;
+    assert_eq!(status, 202, "{body}");
+    let b = receipt_hashes(&body);
+    assert_eq!(b.len(), 30);
+
+    let expected: Vec<&str> = a.iter().chain(&b[..3]).map(String::as_str).collect();
+    let omitted = json!([{"reportedBy": "rival", "events": 27}]);
+    for indexed in [false, true] {
+        if indexed {
+            pipeline.wait_for_index(39).await;
+        }
+        let (history, listed) = item_history(&pipeline).await;
+        assert_eq!(listed, expected, "indexed: {indexed}");
+        assert_eq!(history["omitted"], omitted, "indexed: {indexed}");
+        let (bundle, bundled, body) = item_bundle(&pipeline).await;
+        assert_eq!(bundled, expected, "indexed: {indexed}");
+        assert_eq!(body["omitted"], omitted, "indexed: {indexed}");
+        // A's marked authorised, B's refused.
+        for (position, event) in bundle.events.iter().enumerate() {
+            let marked = match &event.authority {
+                Some(Authority::Authorised) => position < 9,
+                Some(Authority::Unauthorised { .. }) => position >= 9,
+                _ => false,
+            };
+            assert!(
+                marked,
+                "indexed: {indexed}, {position}: {:?}",
+                event.authority
+            );
+        }
+        story_and_authority_verified(&pipeline, &bundle);
+    }
     pipeline.stop().await;
 }
 
