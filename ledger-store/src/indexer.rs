@@ -901,7 +901,12 @@ mod database_tests {
             assert_eq!(&found, leaves, "{lookup:?}");
             // Each pair's tag says who reported its entry and whether it changes state, as the
             // entry's record and event say, whether the keys were handed over or read back.
-            for (leaf, tag) in store.lookup_tagged_within(&[lookup], None).await.unwrap() {
+            for (leaf, tag) in store
+                .lookup_tagged_within(&[lookup], None, None)
+                .await
+                .unwrap()
+                .unwrap()
+            {
                 let entry = store.entry(leaf).await.unwrap().unwrap();
                 let event: serde_json::Map<String, Value> =
                     serde_json::from_str(&entry.event).unwrap();

@@ -565,26 +565,41 @@ impl Reader {
         lookups: &[Lookup<'_>],
         runs: Option<&LiveRuns>,
     ) -> Result<Vec<LeafIndex>, ReadError> {
-        leaf_indexes(self.lookup_within(lookups, runs).await?)
+        // Without a most, never refused.
+        leaf_indexes(
+            self.lookup_within(lookups, runs, None)
+                .await?
+                .unwrap_or_default(),
+        )
     }
 
     /// As [`lookup_any_within`](Self::lookup_any_within), each leaf with its entry's tag: who
     /// reported it and whether its event changes state ([`Tag`]), so that a history can choose
-    /// among candidates without reading them.
+    /// among candidates without reading them. With `most`, `None` when the database gives more
+    /// than that (a cached answer is memory already, and is returned whatever its length),
+    /// having read at most a few pages beyond it from each run, however many events name what
+    /// was asked.
     pub async fn lookup_tagged_within(
         &self,
         lookups: &[Lookup<'_>],
         runs: Option<&LiveRuns>,
-    ) -> Result<Vec<(LeafIndex, Tag)>, ReadError> {
-        tagged_leaves(self.lookup_within(lookups, runs).await?)
+        most: Option<usize>,
+    ) -> Result<Option<Vec<(LeafIndex, Tag)>>, ReadError> {
+        self.lookup_within(lookups, runs, most)
+            .await?
+            .map(tagged_leaves)
+            .transpose()
     }
 
-    /// The leaves `lookups` find, with their tags, in no order.
+    /// The leaves `lookups` find, with their tags, in no order; with `most`, `None` when more
+    /// are read from the database, having read at most a few pages more than that from each
+    /// run.
     async fn lookup_within(
         &self,
         lookups: &[Lookup<'_>],
         runs: Option<&LiveRuns>,
-    ) -> Result<Vec<Tagged>, ReadError> {
+        most: Option<usize>,
+    ) -> Result<Option<Vec<Tagged>>, ReadError> {
         let asked: Vec<(Kind, i64)> = lookups
             .iter()
             .map(|lookup| match lookup {
@@ -598,15 +613,24 @@ impl Reader {
             && let Some(leaves) =
                 runs::lookup_known(&asked, &runs.ids, self.run_cache(), filters.map(|f| &**f))
         {
-            return Ok(leaves);
+            return Ok(Some(leaves));
         }
         let client = self.pool().get().await?;
-        let (leaves, live) =
-            runs::lookup_cached(&client, &asked, self.run_cache(), filters.map(|f| &**f)).await?;
+        let Some((leaves, live)) = runs::lookup_cached(
+            &client,
+            &asked,
+            self.run_cache(),
+            filters.map(|f| &**f),
+            most,
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
         if let Some(filters) = filters {
             filters.keep_live(&live, self.pool());
         }
-        Ok(leaves)
+        Ok(Some(leaves))
     }
 
     /// How far the lookups reach: entries below this leaf are indexed (the runs only grow).

@@ -240,17 +240,19 @@ static LOOKUP_PAGES: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT r.run_id, asked.key, p.start, p.total, p.pairs
          FROM unnest($2::bigint[]) AS asked (key) CROSS JOIN lookup_runs r, LATERAL ({}) p",
-        pages_of("$1")
+        pages_of("$1", "ALL")
     )
 });
 
 /// The pages of run `r.run_id` that may hold pairs of `asked.key` of kind `kind` (an SQL
-/// expression), whole: those ending at the key, and the first one ending after it if it starts at
-/// or before it (pages hold consecutive pairs, so these are every page holding it).
-fn whole_pages_of(kind: &str) -> String {
+/// expression), whole: those ending at the key (the first `most` of them, an SQL expression:
+/// `ALL`, or a parameter, NULL for all), and the first one ending after it if it starts at or
+/// before it (pages hold consecutive pairs, so these are every page holding it).
+fn whole_pages_of(kind: &str, most: &str) -> String {
     format!(
         "(SELECT last_key, pairs FROM lookup_pages
-          WHERE run_id = r.run_id AND kind = {kind} AND last_key = asked.key)
+          WHERE run_id = r.run_id AND kind = {kind} AND last_key = asked.key
+          ORDER BY page LIMIT {most})
          UNION ALL
          (SELECT last_key, pairs FROM (SELECT first_key, last_key, pairs FROM lookup_pages
                                        WHERE run_id = r.run_id AND kind = {kind}
@@ -271,14 +273,14 @@ const SLICE_BYTES: i32 = 64 * PAIR_BYTES as i32;
 /// A page is 7 KiB; a key has a few pairs on it. Sending every live run's whole page for every key
 /// asked made a lookup of an item never asked before send about 100 KiB at 10,000,000 entries.
 /// `position` finds the first occurrence in C, in a page already in memory.
-fn pages_of(kind: &str) -> String {
+fn pages_of(kind: &str, most: &str) -> String {
     format!(
         "SELECT x.start, octet_length(w.pairs) AS total,
                 CASE WHEN x.start = 0 THEN ''::bytea
                      WHEN w.last_key = asked.key THEN substring(w.pairs FROM x.start)
                      ELSE substring(w.pairs FROM x.start FOR {SLICE_BYTES}) END AS pairs
          FROM ({}) w, LATERAL (SELECT position(int8send(asked.key) IN w.pairs) AS start) x",
-        whole_pages_of(kind)
+        whole_pages_of(kind, most)
     )
 }
 
@@ -291,7 +293,7 @@ static RUN_PAGES_OF_KEY: LazyLock<String> = LazyLock::new(|| {
          SELECT w.pairs FROM (SELECT $1::bigint AS run_id) r,
              (SELECT $2::smallint AS kind, $3::bigint AS key) asked,
              LATERAL ({}) w",
-        whole_pages_of("asked.kind")
+        whole_pages_of("asked.kind", "ALL")
     )
 });
 
@@ -346,6 +348,8 @@ async fn run_leaves(
 struct PageRows {
     leaves: HashMap<(i64, i16, i64), Vec<Tagged>>,
     whole: HashSet<(i64, i16, i64)>,
+    /// How many pages each (run, kind, key) was sent.
+    pages: HashMap<(i64, i16, i64), usize>,
 }
 
 impl PageRows {
@@ -359,6 +363,7 @@ impl PageRows {
         ) else {
             return;
         };
+        *self.pages.entry((run, kind, key)).or_default() += 1;
         match sliced_leaves(start, total, pairs, key) {
             Some(found) => leaves.extend(found),
             None => {
@@ -623,9 +628,10 @@ pub(crate) async fn lookup_many(
     }
 }
 
-/// For each asked (kind, key) and each live run, that run's pages for it; runs listed in
-/// `$3, $4, $5` (run id, kind, key) are skipped for that (kind, key) (their answer is known). A row
-/// with NULL pairs says the run holds nothing for it; a row with NULL kind lists a live run.
+/// For each asked (kind, key) and each live run, that run's pages for it (at most `$6` of those
+/// ending at the key, NULL for all of them); runs listed in `$3, $4, $5` (run id, kind, key) are
+/// skipped for that (kind, key) (their answer is known). A row with NULL pairs says the run holds
+/// nothing for it; a row with NULL kind lists a live run.
 static LOOKUP_UNKNOWN: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH asked AS (SELECT * FROM unnest($1::smallint[], $2::bigint[]) AS a (kind, key)),
@@ -639,7 +645,7 @@ static LOOKUP_UNKNOWN: LazyLock<String> = LazyLock::new(|| {
                              AND known.key = asked.key)
          UNION ALL
          SELECT run_id, NULL, NULL, NULL, NULL, NULL FROM lookup_runs",
-        pages_of("asked.kind")
+        pages_of("asked.kind", "$6::bigint")
     )
 });
 
@@ -685,18 +691,31 @@ pub(crate) fn lookup_known(
     Some(found)
 }
 
+/// How many pages of one run a lookup of at most `most` pairs reads for a key before it knows
+/// the key has more (pages of [`DEFAULT_PAGE_PAIRS`]: of the pages ending at the key, all but
+/// the first and the last hold nothing else and are full).
+fn pages_for(most: usize) -> i64 {
+    i64::try_from(most / DEFAULT_PAGE_PAIRS + 3).unwrap_or(i64::MAX)
+}
+
 /// Every leaf paired with each asked (kind, key) in every live run, in one query, reading pages
 /// only from the runs whose answer `cache` does not hold (and adding theirs to it).
 ///
 /// With `filters`, the runs whose filter says they hold nothing for a (kind, key) are not asked
 /// about it either (as if their answer were known to be empty). Returns the leaves and the runs
 /// live in the query's snapshot.
+///
+/// With `most`, `None` when the pairs read from the database are more than that, reading at most a few pages beyond it from each run (`pages_for`), however
+/// many pairs a key has: a flood of events naming one identifier costs each lookup of it a
+/// bounded read, not one in proportion to the flood. (Pages smaller than the default, as tests
+/// write, read a run's every page of the key when the first few do not show it has too many.)
 pub(crate) async fn lookup_cached(
     client: &deadpool_postgres::Client,
     asked: &[(Kind, i64)],
     cache: &super::run_cache::RunCache,
     filters: Option<&super::run_filters::RunFilters>,
-) -> Result<(Vec<Tagged>, HashSet<i64>), tokio_postgres::Error> {
+    most: Option<usize>,
+) -> Result<Option<(Vec<Tagged>, HashSet<i64>)>, tokio_postgres::Error> {
     use super::run_cache::{Answers, Asked, asked as cache_key};
 
     let mut keys: Vec<(i16, i64)> = asked
@@ -731,11 +750,19 @@ pub(crate) async fn lookup_cached(
     let kinds: Vec<i16> = keys.iter().map(|(kind, _)| *kind).collect();
     let key_values: Vec<i64> = keys.iter().map(|(_, key)| *key).collect();
     let statement = client.prepare_cached(&LOOKUP_UNKNOWN).await?;
+    let most_pages = most.map(pages_for);
     let (live, pages) = loop {
         let rows = client
             .query(
                 &statement,
-                &[&kinds, &key_values, &known_runs, &known_kinds, &known_keys],
+                &[
+                    &kinds,
+                    &key_values,
+                    &known_runs,
+                    &known_kinds,
+                    &known_keys,
+                    &most_pages,
+                ],
             )
             .await?;
         let mut live = HashSet::new();
@@ -749,11 +776,32 @@ pub(crate) async fn lookup_cached(
                 }
             }
         }
+        if let (Some(most), Some(most_pages)) = (most, most_pages) {
+            let sent: usize = pages.leaves.values().map(Vec::len).sum();
+            if sent > most {
+                return Ok(None);
+            }
+            // A run that may have sent fewer pages than hold the key without showing more pairs
+            // than `most` (its pages are smaller than the default) is read whole.
+            let cut = usize::try_from(most_pages).unwrap_or(usize::MAX);
+            let short: Vec<(i64, i16, i64)> = pages
+                .pages
+                .iter()
+                .filter(|&(_, &sent)| sent >= cut)
+                .map(|(&asked, _)| asked)
+                .collect();
+            pages.whole.extend(short);
+        }
         // A run merged away between the two queries: its pairs are in a live run; ask again.
         if pages.complete(client).await? {
             break (live, pages);
         }
     };
+    if let Some(most) = most
+        && pages.leaves.values().map(Vec::len).sum::<usize>() > most
+    {
+        return Ok(None);
+    }
     let mut read: HashMap<(i16, i64), HashMap<i64, Vec<Tagged>>> = HashMap::new();
     for ((run, kind, key), leaves) in pages.leaves {
         read.entry((kind, key)).or_default().insert(run, leaves);
@@ -784,7 +832,7 @@ pub(crate) async fn lookup_cached(
     if let Some(filters) = filters {
         filters.count(filtered, from_database);
     }
-    Ok((found, live))
+    Ok(Some((found, live)))
 }
 
 /// Calls `each` with the key of every pair of `kind` in every live run (in no particular order),
@@ -1018,6 +1066,116 @@ mod database_tests {
             .collect()
     }
 
+    /// A key of 5,000 pairs (one identifier flooded) among others: a lookup that takes at most
+    /// `most` pairs is refused having read a few pages of it, not all of them, whatever the pages'
+    /// size; one that takes more answers in full, and so do the other keys.
+    #[tokio::test]
+    async fn a_lookup_of_at_most_some_pairs_stops_reading_a_flooded_key() {
+        const FLOODED: i64 = 1_000;
+        let mut pairs: Vec<Pair> = (0..5_000)
+            .map(|leaf| (Kind::Epc, FLOODED, leaf, leaf + 7))
+            .collect();
+        pairs.extend((0..100).map(|leaf| (Kind::Epc, 5, 10_000 + leaf, 0)));
+        pairs.extend((0..100).map(|leaf| (Kind::Epc, 2_000, 20_000 + leaf, 0)));
+        pairs.sort_unstable();
+        for page_pairs in [DEFAULT_PAGE_PAIRS, 40] {
+            let db = TestDatabase::create().await.unwrap();
+            let store = Writer::connect(db.url()).unwrap();
+            let mut client = store.pool().get().await.unwrap();
+            let transaction = client.transaction().await.unwrap();
+            write_run(&transaction, 0, 30_000, &pairs, page_pairs)
+                .await
+                .unwrap();
+            transaction.commit().await.unwrap();
+            let cache = RunCache::new(1_000);
+            let flooded = [(Kind::Epc, FLOODED)];
+            for most in [0, 1_000, 4_999] {
+                let refused = lookup_cached(&client, &flooded, &cache, None, Some(most)).await;
+                assert!(
+                    matches!(refused, Ok(None)),
+                    "pages of {page_pairs}, at most {most}: {refused:?}"
+                );
+            }
+            // Refused answers are not cached: the lookup below reads the database again.
+            assert!(
+                cache
+                    .known(crate::run_cache::asked(Kind::Epc, FLOODED))
+                    .is_empty()
+            );
+            if page_pairs == DEFAULT_PAGE_PAIRS {
+                // The pages read (as PostgreSQL counts the rows its index scans fetched in this
+                // transaction): 7 for a lookup of at most 1,000 pairs (6 ending at the key and
+                // the one after them), all 17 otherwise.
+                let fetched = async |most: Option<usize>| {
+                    // What earlier statements counted is flushed once the session is idle.
+                    client
+                        .batch_execute("SELECT pg_stat_force_next_flush()")
+                        .await
+                        .unwrap();
+                    client.batch_execute("BEGIN").await.unwrap();
+                    let answer = lookup_cached(&client, &flooded, &RunCache::new(10), None, most)
+                        .await
+                        .unwrap();
+                    let fetched: i64 = client
+                        .query_one(
+                            "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables
+                             WHERE relname = 'lookup_pages'",
+                            &[],
+                        )
+                        .await
+                        .unwrap()
+                        .get(0);
+                    client.batch_execute("COMMIT").await.unwrap();
+                    (answer.is_some(), fetched)
+                };
+                let (answered, bounded) = fetched(Some(1_000)).await;
+                assert!(!answered);
+                assert!(bounded <= pages_for(1_000) + 1, "{bounded} pages read");
+                let (answered, whole) = fetched(None).await;
+                assert!(answered);
+                assert!(whole >= 17, "{whole} pages read");
+            }
+            for most in [5_000, 100_000] {
+                let (mut found, _) = lookup_cached(&client, &flooded, &cache, None, Some(most))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                found.sort_unstable();
+                assert_eq!(
+                    found,
+                    expected(&pairs, Kind::Epc, FLOODED),
+                    "at most {most}"
+                );
+            }
+            let (mut found, _) = lookup_cached(
+                &client,
+                &[(Kind::Epc, 5), (Kind::Epc, 2_000)],
+                &cache,
+                None,
+                Some(200),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            found.sort_unstable();
+            let mut want = expected(&pairs, Kind::Epc, 5);
+            want.extend(expected(&pairs, Kind::Epc, 2_000));
+            assert_eq!(found, want, "pages of {page_pairs}");
+        }
+    }
+
+    /// The pages a lookup of at most `most` pairs reads from one run: with pages of the default
+    /// size, always more than `most` pairs' worth of the key's full pages before it stops.
+    #[test]
+    fn a_capped_lookup_reads_past_its_limit_before_it_stops() {
+        for most in [0, 1, 297, 298, 299, 1_000, 2_796_202] {
+            let pages = usize::try_from(pages_for(most)).unwrap();
+            // Of the pages ending at the key, all but the first and the last are the key's alone.
+            assert!((pages - 2) * DEFAULT_PAGE_PAIRS > most, "{most}: {pages}");
+            assert!(pages * DEFAULT_PAGE_PAIRS <= most + 3 * DEFAULT_PAGE_PAIRS);
+        }
+    }
+
     #[tokio::test]
     async fn a_lookup_reads_only_the_keys_pairs_and_falls_back_to_whole_pages() {
         let pairs = crafted_pairs();
@@ -1041,8 +1199,9 @@ mod database_tests {
             let cache = RunCache::new(1_000);
             for &(kind, key) in &keys {
                 let want = expected(&pairs, kind, key);
-                let (mut found, _) = lookup_cached(&client, &[(kind, key)], &cache, None)
+                let (mut found, _) = lookup_cached(&client, &[(kind, key)], &cache, None, None)
                     .await
+                    .unwrap()
                     .unwrap();
                 found.sort_unstable();
                 assert_eq!(found, want, "{kind:?} {key}, pages of {page_pairs}");
@@ -1066,7 +1225,10 @@ mod database_tests {
                 .collect();
             want.sort_unstable();
             for _ in 0..2 {
-                let (mut found, _) = lookup_cached(&client, &keys, &cache, None).await.unwrap();
+                let (mut found, _) = lookup_cached(&client, &keys, &cache, None, None)
+                    .await
+                    .unwrap()
+                    .unwrap();
                 found.sort_unstable();
                 assert_eq!(found, want, "pages of {page_pairs}");
             }
@@ -1074,10 +1236,16 @@ mod database_tests {
             let filters = RunFilters::new(1 << 20);
             filters.build_missing(store.pool()).await.unwrap();
             for &(kind, key) in &keys {
-                let (mut found, live) =
-                    lookup_cached(&client, &[(kind, key)], &RunCache::new(10), Some(&filters))
-                        .await
-                        .unwrap();
+                let (mut found, live) = lookup_cached(
+                    &client,
+                    &[(kind, key)],
+                    &RunCache::new(10),
+                    Some(&filters),
+                    None,
+                )
+                .await
+                .unwrap()
+                .unwrap();
                 found.sort_unstable();
                 assert_eq!(
                     found,

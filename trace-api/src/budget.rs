@@ -195,6 +195,18 @@ impl AnswerBudget {
         self.settle(Reserved(None), bytes).await
     }
 
+    /// Bytes this answer may still load.
+    pub fn left(&self) -> usize {
+        self.per_answer.saturating_sub(self.used())
+    }
+
+    /// What this answer's budget refuses: more than it may load.
+    pub fn over(&self) -> Exceeded {
+        Exceeded::Answer {
+            limit: self.per_answer,
+        }
+    }
+
     /// Bytes this answer loaded.
     pub fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)

@@ -248,18 +248,27 @@ impl View {
     /// [`candidates_naming`](Self::candidates_naming) finds them, but those `known` says the
     /// caller holds: those the lookups found, each with its tag ([`Tag`]: who reported it and
     /// whether it changes state), and those a scan of the entries the lookups did not cover
-    /// found, with their event text. Each in leaf order.
+    /// found, with their event text. Each in leaf order. At most `most` pairs are read from
+    /// the lookups (`None` when more name them: a flood of one item costs each lookup of it a
+    /// bounded read).
     pub async fn tagged_naming(
         &self,
         names: &[String],
         known: &(dyn Fn(LeafIndex) -> bool + Sync),
-    ) -> Result<(Vec<(LeafIndex, Tag)>, Vec<(LeafIndex, String)>), ViewError> {
+        most: usize,
+    ) -> Result<Option<(Vec<(LeafIndex, Tag)>, Vec<(LeafIndex, String)>)>, ViewError> {
         let lookups: Vec<Lookup<'_>> = names
             .iter()
             .flat_map(|name| [Lookup::Epc(name), Lookup::Parent(name)])
             .collect();
         let runs = self.snapshot.as_ref().map(|(runs, _)| runs);
-        let mut tagged = self.store.lookup_tagged_within(&lookups, runs).await?;
+        let Some(mut tagged) = self
+            .store
+            .lookup_tagged_within(&lookups, runs, Some(most))
+            .await?
+        else {
+            return Ok(None);
+        };
         tagged.retain(|&(leaf, _)| self.holds(leaf) && !known(leaf));
         let mut scanned = Vec::new();
         if self.indexed < self.size().get() {
@@ -274,7 +283,7 @@ impl View {
                     && tagged.binary_search_by_key(leaf, |&(l, _)| l).is_err()
             });
         }
-        Ok((tagged, scanned))
+        Ok(Some((tagged, scanned)))
     }
 
     /// The leaves of the checkpoint's tree that `lookups` find, and, among the entries the
@@ -572,7 +581,12 @@ impl EventSource for ViewSource<'_> {
         names: &[String],
         known: &(dyn Fn(LeafIndex) -> bool + Sync),
     ) -> Result<Vec<Candidate>, ViewError> {
-        let (tagged, scanned) = self.view.tagged_naming(names, known).await?;
+        // What the answer may still load, in lookup pairs: no more are read (an item flooded
+        // with millions of events is refused after a bounded read).
+        let most = self.budget.left() / LOOKUP_PAIR_BYTES;
+        let Some((tagged, scanned)) = self.view.tagged_naming(names, known, most).await? else {
+            return Err(self.budget.over().into());
+        };
         self.budget
             .take(tagged.len().saturating_mul(LOOKUP_PAIR_BYTES))
             .await?;

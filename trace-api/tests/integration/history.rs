@@ -386,6 +386,91 @@ async fn error_declaration_rows_the_log_does_not_bear_out_are_not_served() {
     pipeline.stop().await;
 }
 
+/// Waits until the lookups cover the log's first `size` entries, then captures one
+/// inspection of an item of its own (`urn:epc:id:sgtin:0614141.812345.77`) and waits for
+/// trace-api's checkpoint to commit to an index of `size` entries or more: an idle log signs
+/// no checkpoint after the indexer catches up.
+async fn index_through(pipeline: &Pipeline, size: u64) {
+    let admin = pipeline.db.connect().await.unwrap();
+    for _ in 0..600 {
+        let covered: i64 = admin
+            .query_one("SELECT coalesce(max(end_leaf), 0) FROM lookup_runs", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if u64::try_from(covered).unwrap() >= size {
+            pipeline
+                .capture(vec![object(
+                    0,
+                    "OBSERVE",
+                    &["urn:epc:id:sgtin:0614141.812345.77"],
+                    "inspecting",
+                )])
+                .await;
+            pipeline.wait_for_index(size).await;
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the lookups did not cover {size} entries within 30 s");
+}
+
+/// An item named by 1,000 events, more lookup pairs (24 bytes each) than an answer of 16 KiB
+/// pays for (682): its history and bundle are refused as over the byte budget, from the lookups
+/// (which stop reading a few pages past what the budget has left: `ledger-store`'s
+/// `a_lookup_of_at_most_some_pairs_stops_reading_a_flooded_key` counts the pages) as from the
+/// scan of entries the lookups do not cover yet, and the budget's share is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_named_by_more_events_than_the_budget_pays_lookups_for_is_refused() {
+    let pipeline = Pipeline::start(|config| {
+        config.limits.max_answer_bytes = 16 * 1024;
+        config.limits.max_inflight_bytes = 64 * 1024;
+        config.limits.max_event_bytes = 4 * 1024;
+        config.limits.answer_bytes_per_second = 1 << 30;
+    })
+    .await;
+    let mut events = vec![object(0, "ADD", &[ITEM], "commissioning")];
+    // A second apart (distinct events: the same event twice is one entry).
+    events.extend((1..1_000).map(|n| {
+        let mut event = object(1 + n / 60, "OBSERVE", &[ITEM], "inspecting");
+        let minute = event["eventTime"].as_str().unwrap().to_owned();
+        let second = format!(":{:02}.000Z", n % 60);
+        event["eventTime"] = json!(minute.replace(":00.000Z", &second));
+        event
+    }));
+    events.push(object(0, "ADD", &[OTHER], "commissioning"));
+    pipeline.capture(events).await;
+    for indexed in [false, true] {
+        if indexed {
+            index_through(&pipeline, 1_001).await;
+        }
+        for what in ["history", "bundle"] {
+            let (status, body) = pipeline
+                .get(&format!("/items/{}/{what}", segment(ITEM)))
+                .await;
+            assert_eq!(status, 422, "{what}, indexed: {indexed}: {body}");
+            assert_eq!(body["type"], "https://tagtrail.dev/problems/too-much");
+            assert!(
+                body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("more than 16384 bytes of events"),
+                "{what}, indexed: {indexed}: {body}"
+            );
+        }
+    }
+    let (status, body) = pipeline
+        .get(&format!("/items/{}/history", segment(OTHER)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, metrics) = pipeline.get_text("/metrics").await;
+    assert!(
+        metrics.contains("trace_answer_bytes_in_flight 0"),
+        "{metrics}"
+    );
+    pipeline.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_history_that_would_load_more_than_its_byte_budget_is_refused_before_it_does() {
     // Each padded event is about 3 KB of JSON; the budget is 16 KB per answer.
