@@ -1066,6 +1066,24 @@ mod database_tests {
             .collect()
     }
 
+    /// A new database holding one run of `pairs` (in run order) over entries `0..end`, in pages
+    /// of `page_pairs`: the database, its store and a client.
+    async fn one_run(
+        pairs: &[Pair],
+        end: i64,
+        page_pairs: usize,
+    ) -> (TestDatabase, Writer, deadpool_postgres::Client) {
+        let db = TestDatabase::create().await.unwrap();
+        let store = Writer::connect(db.url()).unwrap();
+        let mut client = store.pool().get().await.unwrap();
+        let transaction = client.transaction().await.unwrap();
+        write_run(&transaction, 0, end, pairs, page_pairs)
+            .await
+            .unwrap();
+        transaction.commit().await.unwrap();
+        (db, store, client)
+    }
+
     /// A key of 5,000 pairs (one identifier flooded) among others: a lookup that takes at most
     /// `most` pairs is refused having read a few pages of it, not all of them, whatever the pages'
     /// size; one that takes more answers in full, and so do the other keys.
@@ -1079,14 +1097,7 @@ mod database_tests {
         pairs.extend((0..100).map(|leaf| (Kind::Epc, 2_000, 20_000 + leaf, 0)));
         pairs.sort_unstable();
         for page_pairs in [DEFAULT_PAGE_PAIRS, 40] {
-            let db = TestDatabase::create().await.unwrap();
-            let store = Writer::connect(db.url()).unwrap();
-            let mut client = store.pool().get().await.unwrap();
-            let transaction = client.transaction().await.unwrap();
-            write_run(&transaction, 0, 30_000, &pairs, page_pairs)
-                .await
-                .unwrap();
-            transaction.commit().await.unwrap();
+            let (_db, _store, client) = one_run(&pairs, 30_000, page_pairs).await;
             let cache = RunCache::new(1_000);
             let flooded = [(Kind::Epc, FLOODED)];
             for most in [0, 1_000, 4_999] {
@@ -1188,14 +1199,7 @@ mod database_tests {
         // Pages of 298 pairs (one page of key 7's run ends inside it) and of 40 (key 7 spans
         // pages, and the slice of its first page is cut short).
         for page_pairs in [DEFAULT_PAGE_PAIRS, 40] {
-            let db = TestDatabase::create().await.unwrap();
-            let store = Writer::connect(db.url()).unwrap();
-            let mut client = store.pool().get().await.unwrap();
-            let transaction = client.transaction().await.unwrap();
-            write_run(&transaction, 0, 10_000, &pairs, page_pairs)
-                .await
-                .unwrap();
-            transaction.commit().await.unwrap();
+            let (_db, store, client) = one_run(&pairs, 10_000, page_pairs).await;
             let cache = RunCache::new(1_000);
             for &(kind, key) in &keys {
                 let want = expected(&pairs, kind, key);

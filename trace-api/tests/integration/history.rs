@@ -445,20 +445,32 @@ async fn an_item_named_by_more_events_than_the_budget_pays_lookups_for_is_refuse
             index_through(&pipeline, 1_001).await;
         }
         for what in ["history", "bundle"] {
-            let (status, body) = pipeline
-                .get(&format!("/items/{}/{what}", segment(ITEM)))
-                .await;
-            assert_eq!(status, 422, "{what}, indexed: {indexed}: {body}");
-            assert_eq!(body["type"], "https://tagtrail.dev/problems/too-much");
-            assert!(
-                body["detail"]
-                    .as_str()
-                    .unwrap()
-                    .contains("more than 16384 bytes of events"),
-                "{what}, indexed: {indexed}: {body}"
-            );
+            over_budget(&pipeline, what).await;
         }
     }
+    other_answered_and_budget_given_back(&pipeline).await;
+    pipeline.stop().await;
+}
+
+/// `GET /items/{ITEM}/{what}` is refused as over a byte budget of 16 KiB (422); the problem.
+async fn over_budget(pipeline: &Pipeline, what: &str) -> Value {
+    let (status, body) = pipeline
+        .get(&format!("/items/{}/{what}", segment(ITEM)))
+        .await;
+    assert_eq!(status, 422, "{what}: {body}");
+    assert_eq!(body["type"], "https://tagtrail.dev/problems/too-much");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("more than 16384 bytes of events"),
+        "{what}: {body}"
+    );
+    body
+}
+
+/// The history of `OTHER` is answered, and no answer holds any of the shared byte budget.
+async fn other_answered_and_budget_given_back(pipeline: &Pipeline) {
     let (status, body) = pipeline
         .get(&format!("/items/{}/history", segment(OTHER)))
         .await;
@@ -468,7 +480,6 @@ async fn an_item_named_by_more_events_than_the_budget_pays_lookups_for_is_refuse
         metrics.contains("trace_answer_bytes_in_flight 0"),
         "{metrics}"
     );
-    pipeline.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -493,22 +504,8 @@ async fn a_history_that_would_load_more_than_its_byte_budget_is_refused_before_i
     events.push(object(0, "ADD", &[OTHER], "commissioning"));
     pipeline.capture(events).await;
 
-    let (status, body) = pipeline
-        .get(&format!("/items/{}/history", segment(ITEM)))
-        .await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(body["type"], "https://tagtrail.dev/problems/too-much");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("more than 16384 bytes of events"),
-        "{body}"
-    );
-    let (status, _) = pipeline
-        .get(&format!("/items/{}/bundle", segment(ITEM)))
-        .await;
-    assert_eq!(status, 422);
+    let body = over_budget(&pipeline, "history").await;
+    over_budget(&pipeline, "bundle").await;
     // Asked again as of the same checkpoint, the answer is refused without loading an entry
     // (neither from the store's cache nor from the database).
     let entry_reads = |metrics: &str| -> Vec<String> {
@@ -530,14 +527,6 @@ async fn a_history_that_would_load_more_than_its_byte_budget_is_refused_before_i
     }
     assert_eq!(entry_reads(&pipeline.get_text("/metrics").await.1), before);
     // Other items are answered, and the refused answers gave their share back.
-    let (status, body) = pipeline
-        .get(&format!("/items/{}/history", segment(OTHER)))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let (_, metrics) = pipeline.get_text("/metrics").await;
-    assert!(
-        metrics.contains("trace_answer_bytes_in_flight 0"),
-        "{metrics}"
-    );
+    other_answered_and_budget_given_back(&pipeline).await;
     pipeline.stop().await;
 }
