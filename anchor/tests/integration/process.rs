@@ -214,14 +214,25 @@ async fn killed_between_sending_and_confirmation_it_resumes_without_paying_twice
     assert_eq!(store.attempts(anchors[0].id).await.unwrap().len(), 1);
     // The deployment and one anchor: one payment.
     assert_eq!(anvil.nonce(&sender), 2);
-    let (status, text) = get(&format!("http://127.0.0.1:{metrics_port}/metrics"));
+    // The gauges by state are read from the store after each step of the worker's loop, a
+    // moment after the confirmation it counts: wait for them.
+    let url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let confirmed_gauge = "tagtrail_anchor_anchors{chain=\"local\",state=\"confirmed\"} 1";
+    wait_for(
+        Duration::from_secs(10),
+        "the gauges to count the anchor",
+        || get(&url).1.contains(confirmed_gauge),
+    )
+    .await;
+    let (status, text) = get(&url);
     assert_eq!(status, 200);
     assert!(
         text.contains("tagtrail_anchor_confirmed_total{chain=\"local\"} 1"),
         "{text}"
     );
+    assert!(text.contains(confirmed_gauge), "{text}");
     assert!(
-        text.contains("tagtrail_anchor_anchors{chain=\"local\",state=\"confirmed\"} 1"),
+        text.contains("tagtrail_anchor_anchors{chain=\"local\",state=\"pending\"} 0"),
         "{text}"
     );
 }
