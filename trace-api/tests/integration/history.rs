@@ -422,13 +422,7 @@ async fn index_through(pipeline: &Pipeline, size: u64) {
 /// scan of entries the lookups do not cover yet, and the budget's share is given back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_item_named_by_more_events_than_the_budget_pays_lookups_for_is_refused() {
-    let pipeline = Pipeline::start(|config| {
-        config.limits.max_answer_bytes = 16 * 1024;
-        config.limits.max_inflight_bytes = 64 * 1024;
-        config.limits.max_event_bytes = 4 * 1024;
-        config.limits.answer_bytes_per_second = 1 << 30;
-    })
-    .await;
+    let pipeline = small_budget().await;
     let mut events = vec![object(0, "ADD", &[ITEM], "commissioning")];
     // A second apart (distinct events: the same event twice is one entry).
     events.extend((1..1_000).map(|n| {
@@ -450,6 +444,19 @@ async fn an_item_named_by_more_events_than_the_budget_pays_lookups_for_is_refuse
     }
     other_answered_and_budget_given_back(&pipeline).await;
     pipeline.stop().await;
+}
+
+/// A pipeline whose answers may load 16 KiB each (64 KiB at once, entries of at most 4 KiB).
+/// What refused answers loaded is charged to the client too: paid back at once here, so that
+/// the tests see the refusals themselves (the byte rate has its own).
+async fn small_budget() -> Pipeline {
+    Pipeline::start(|config| {
+        config.limits.max_answer_bytes = 16 * 1024;
+        config.limits.max_inflight_bytes = 64 * 1024;
+        config.limits.max_event_bytes = 4 * 1024;
+        config.limits.answer_bytes_per_second = 1 << 30;
+    })
+    .await
 }
 
 /// `GET /items/{ITEM}/{what}` is refused as over a byte budget of 16 KiB (422); the problem.
@@ -485,15 +492,7 @@ async fn other_answered_and_budget_given_back(pipeline: &Pipeline) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_history_that_would_load_more_than_its_byte_budget_is_refused_before_it_does() {
     // Each padded event is about 3 KB of JSON; the budget is 16 KB per answer.
-    let pipeline = Pipeline::start(|config| {
-        config.limits.max_answer_bytes = 16 * 1024;
-        config.limits.max_inflight_bytes = 64 * 1024;
-        config.limits.max_event_bytes = 4 * 1024;
-        // What the refused answers loaded is charged to this client too: paid back at once
-        // here, so that this test sees the refusals themselves (the byte rate has its own).
-        config.limits.answer_bytes_per_second = 1 << 30;
-    })
-    .await;
+    let pipeline = small_budget().await;
     let padded = |minute: u32, step: &str| {
         let mut event = object(minute, "OBSERVE", &[ITEM], step);
         event["example:note"] = json!("x".repeat(3_000));
