@@ -12,6 +12,7 @@ pub mod history;
 pub mod ids;
 pub mod index;
 pub mod key_file;
+pub mod location;
 pub mod nfc;
 pub mod note;
 pub mod record;

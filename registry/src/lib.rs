@@ -4,7 +4,6 @@ pub mod access;
 pub mod admin;
 pub mod grants;
 pub mod keys;
-pub mod location;
 pub mod lookup;
 pub mod nfc;
 pub mod parties;
@@ -12,6 +11,9 @@ pub mod places;
 pub mod recipients;
 pub mod scans;
 pub mod token;
+
+/// Locations a site speaks for: kept in the ledger crate, where custody judges destinations by them.
+pub use ledger::location;
 
 pub use access::{
     Access, AccessRefused, AccessTokenInfo, Permission, Role, access_by_id, access_of,

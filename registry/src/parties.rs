@@ -1,5 +1,6 @@
 //! The registry as custody authority reads it: which organisation owns which company prefixes and
-//! delegates to whom, and which organisation each site and device reports for. Read-only.
+//! delegates to whom, which organisation each site and device reports for, and which site each
+//! location belongs to. Read-only.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use ledger::{DeviceId, OrganisationId, SiteId};
 use tokio_postgres::GenericClient;
 
 use crate::admin::public_key_from_db;
+use crate::location::SiteLocation;
 use crate::lookup::{ReadError, RegistryGeneration};
 use crate::places::{Places, places};
 
@@ -24,7 +26,25 @@ const SELECT_ORGANISATIONS: &str = "
                   WHERE r.organisation_id = o.organisation_id)
     FROM organisations o ORDER BY o.organisation_id";
 
-const SELECT_SITES: &str = "SELECT site_id, organisation_id FROM sites ORDER BY site_id";
+const SELECT_SITES: &str = "
+    SELECT s.site_id, s.organisation_id,
+           ARRAY(SELECT location FROM site_locations l WHERE l.site_id = s.site_id
+                 ORDER BY location)
+    FROM sites s ORDER BY s.site_id";
+
+/// A site's registered locations, as the administrator wrote them.
+fn site_locations(row: &tokio_postgres::Row) -> Result<Vec<SiteLocation>, ReadError> {
+    let written: Vec<String> = row.get(2);
+    written
+        .iter()
+        .map(|text| {
+            SiteLocation::parse(text).map_err(|error| ReadError::Corrupt {
+                what: "site location",
+                reason: error.to_string(),
+            })
+        })
+        .collect()
+}
 
 const SELECT_DEVICES: &str = "
     SELECT d.device_id, d.site_id,
@@ -85,6 +105,10 @@ pub async fn participants<C: GenericClient>(client: &C) -> Result<Participants, 
         sites.push(SiteEntry {
             id: SiteId::parse(row.get(0)).map_err(corrupt("site id"))?,
             organisation: OrganisationId::parse(row.get(1)).map_err(corrupt("organisation id"))?,
+            locations: site_locations(&row)?
+                .iter()
+                .map(|location| location.as_str().to_owned())
+                .collect(),
         });
     }
     let mut devices = Vec::new();
@@ -136,10 +160,14 @@ pub async fn parties<C: GenericClient>(
         }
     }
     for row in client.query(SELECT_SITES, &[]).await? {
+        let site = SiteId::parse(row.get(0)).map_err(corrupt("site id"))?;
         parties.add_site(
-            SiteId::parse(row.get(0)).map_err(corrupt("site id"))?,
+            site.clone(),
             OrganisationId::parse(row.get(1)).map_err(corrupt("organisation id"))?,
         );
+        for location in site_locations(&row)? {
+            parties.add_location(site.clone(), &location);
+        }
     }
     for row in client
         .query("SELECT device_id, site_id FROM devices", &[])

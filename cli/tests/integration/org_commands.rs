@@ -46,8 +46,19 @@ async fn organisations_prefixes_and_delegates_are_registered_and_published() {
         ]),
         0,
     );
-    // Without --org, a site is an organisation of its own.
-    stdout_of(&run(&["site", "add", "--id", "depot-9"]), 0);
+    // Without --org, a site is an organisation of its own; its dock is under the carrier's
+    // prefix but registered to it.
+    stdout_of(
+        &run(&[
+            "site",
+            "add",
+            "--id",
+            "depot-9",
+            "--location",
+            "urn:epc:idpat:sgln:0712345.00009.*",
+        ]),
+        0,
+    );
 
     // Refusals, each with its reason, and nothing changed by them.
     for (args, reason) in [
@@ -141,5 +152,23 @@ async fn organisations_prefixes_and_delegates_are_registered_and_published() {
     assert_eq!(
         parties.organisation_of(&ledger::SiteId::parse("depot-9").unwrap()),
         Some(&org("depot-9"))
+    );
+    // Sites' locations are in it, as registered: a shipment to one is for the site's
+    // organisation to receive, whoever owns the GLN's prefix; other GLNs go by their prefix.
+    assert!(
+        printed.contains("\"urn:epc:idpat:sgln:0712345.00009.*\""),
+        "{printed}"
+    );
+    assert_eq!(
+        parties.party_of("urn:epc:id:sgln:0614141.00777.0"),
+        Some(&org("brand"))
+    );
+    assert_eq!(
+        parties.party_of("urn:epc:id:sgln:0712345.00009.door-1"),
+        Some(&org("depot-9"))
+    );
+    assert_eq!(
+        parties.party_of("urn:epc:id:pgln:0712345.00000"),
+        Some(&org("carrier"))
     );
 }

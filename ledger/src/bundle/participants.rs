@@ -1,6 +1,6 @@
 //! The participants file: the registry of the parties as an offline verifier reads it (which
 //! organisation owns which GS1 company prefixes and delegates to whom, which site belongs to
-//! which organisation, which device to which site, each device's public keys, and the keys values
+//! which organisation and speaks for which locations, which device to which site, each device's public keys, and the keys values
 //! are sealed to for each organisation). `tagtrail participants` writes it from the database;
 //! `tagtrail verify --participants` reads it, and `tagtrail seal --to ORG --participants` seals
 //! to an organisation's current keys from it, offline.
@@ -8,7 +8,8 @@
 //! ```json
 //! {"version": 1,
 //!  "organisations": [{"id": "acme", "companyPrefixes": ["0614141"], "delegates": ["fastship"]}],
-//!  "sites": [{"id": "acme-plant", "organisation": "acme"}],
+//!  "sites": [{"id": "acme-plant", "organisation": "acme",
+//!             "locations": ["urn:epc:idpat:sgln:0614141.00777.*"]}],
 //!  "devices": [{"id": "dock-door-1", "site": "acme-plant",
 //!               "publicKeys": [{"algorithm": "ed25519", "key": "<base64>"}]}]}
 //! ```
@@ -20,6 +21,7 @@ use epcis::epc::CompanyPrefix;
 use crate::batch::DevicePublicKey;
 use crate::history::Parties;
 use crate::ids::{DeviceId, OrganisationId, SiteId};
+use crate::location::SiteLocation;
 use crate::sealed::RecipientKey;
 
 use super::verify::DeviceRegistry;
@@ -65,12 +67,16 @@ pub struct RecipientKeyEntry {
     pub retired: Option<String>,
 }
 
-/// A site and its organisation.
+/// A site, its organisation and the locations it speaks for (as registered: an SGLN, an SGLN
+/// pattern, a Digital Link or any other URI; left out when it has none). A shipment to one of
+/// them is for the site's organisation to receive.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SiteEntry {
     pub id: SiteId,
     pub organisation: OrganisationId,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<String>,
 }
 
 /// A device, its site and every public key it was registered with (several after a rekey).
@@ -105,6 +111,18 @@ pub enum ParticipantsError {
         what: &'static str,
         id: String,
         organisation: OrganisationId,
+    },
+    #[error("site {site}: location {location:?}: {reason}")]
+    Location {
+        site: SiteId,
+        location: String,
+        reason: String,
+    },
+    #[error("location {location:?} is listed for both site {first} and site {second}")]
+    LocationTwice {
+        location: String,
+        first: SiteId,
+        second: SiteId,
     },
     #[error("device {device} names site {site}, which the file does not list")]
     UnknownSite { device: DeviceId, site: SiteId },
@@ -166,6 +184,25 @@ impl Participants {
                 });
             }
             parties.add_site(site.id.clone(), site.organisation.clone());
+            for text in &site.locations {
+                let location =
+                    SiteLocation::parse(text).map_err(|error| ParticipantsError::Location {
+                        site: site.id.clone(),
+                        location: text.chars().take(128).collect(),
+                        reason: error.to_string(),
+                    })?;
+                if let Some((_, first)) = parties
+                    .locations()
+                    .find(|(key, _)| *key == location.key().as_str())
+                {
+                    return Err(ParticipantsError::LocationTwice {
+                        location: text.chars().take(128).collect(),
+                        first: first.clone(),
+                        second: site.id.clone(),
+                    });
+                }
+                parties.add_location(site.id.clone(), &location);
+            }
         }
         for device in &self.devices {
             if !self.sites.iter().any(|site| site.id == device.site) {
@@ -279,6 +316,76 @@ mod tests {
             serde_json::from_value::<Participants>(written).unwrap(),
             participants
         );
+    }
+
+    fn with_sites(sites: serde_json::Value) -> Participants {
+        let mut participants = file(serde_json::json!([]));
+        participants.sites = serde_json::from_value(sites).unwrap();
+        participants
+    }
+
+    /// A site's locations are read with it: a shipment to one of them is its organisation's to
+    /// receive; a site without any writes without the member.
+    #[test]
+    fn site_locations_name_the_organisation_a_shipment_goes_to() {
+        let participants = with_sites(serde_json::json!([
+            {"id": "carrier-hub", "organisation": "carrier",
+             "locations": ["urn:epc:idpat:sgln:0999999.00001.*", "geo:52.37,4.89"]},
+            {"id": "brand-plant", "organisation": "brand"}
+        ]));
+        let parties = participants.parties().unwrap();
+        let carrier = OrganisationId::parse("carrier").unwrap();
+        let brand = OrganisationId::parse("brand").unwrap();
+        for place in [
+            "urn:epc:id:sgln:0999999.00001.dock-2",
+            "https://id.gs1.org/414/0999999000019",
+            "geo:52.37,4.89",
+        ] {
+            assert_eq!(parties.party_of(place), Some(&carrier), "{place}");
+        }
+        // Not registered: the owner of the GLN's company prefix, else nobody.
+        assert_eq!(
+            parties.party_of("urn:epc:id:sgln:0614141.00001.0"),
+            Some(&brand)
+        );
+        assert_eq!(parties.party_of("urn:epc:id:sgln:0999999.00002.0"), None);
+        assert_eq!(parties.party_of("geo:52.37,4.8"), None);
+        let written = serde_json::to_value(&participants).unwrap();
+        assert!(written["sites"][1].get("locations").is_none());
+        assert_eq!(
+            serde_json::from_value::<Participants>(written).unwrap(),
+            participants
+        );
+    }
+
+    /// A location that is not one, or one listed for two sites: refused, naming it.
+    #[test]
+    fn bad_site_locations_are_refused_naming_why() {
+        let participants = with_sites(serde_json::json!([
+            {"id": "hub", "organisation": "carrier", "locations": ["urn:epc:id:sgln:0999999.00001"]}
+        ]));
+        let error = participants.parties().unwrap_err().to_string();
+        assert!(
+            error.starts_with("site hub: location \"urn:epc:id:sgln:0999999.00001\""),
+            "{error}"
+        );
+        // The same GLN written two ways is one location.
+        let participants = with_sites(serde_json::json!([
+            {"id": "hub", "organisation": "carrier", "locations": ["urn:epc:id:sgln:0999999.00001.0"]},
+            {"id": "plant", "organisation": "brand", "locations": ["https://example.com/414/0999999000019"]}
+        ]));
+        assert_eq!(
+            participants.parties().unwrap_err().to_string(),
+            "location \"https://example.com/414/0999999000019\" is listed for both site hub \
+             and site plant"
+        );
+        let participants = with_sites(serde_json::json!([
+            {"id": "hub", "organisation": "nobody", "locations": []}
+        ]));
+        assert!(matches!(
+            participants.parties(),
+            Err(ParticipantsError::UnknownOrganisation { .. })
+        ));
     }
 
     /// A key that is not one, a retirement that is not a time, a key listed twice, an unknown

@@ -14,8 +14,10 @@
 //!   erroneous, and shipping it — is for the party that has custody of it at that time;
 //! - custody starts with the owner of the company prefix (or the first commissioner) and passes
 //!   by the events the parties state: the holder ships an item (`shipping` or `departing`) and
-//!   another party receives it (`receiving`, `arriving` or `accepting`); a packed item is in the
-//!   custody of whoever holds its outermost container, and stays with that party when unpacked;
+//!   another party receives it (`receiving`, `arriving` or `accepting`), one the shipment's
+//!   `destinationList` names when it names any the registry knows ([`Parties::party_of`]); a
+//!   packed item is in the custody of whoever holds its outermost container, and stays with that
+//!   party when unpacked;
 //!   an item a transformation produces is in its reporter's custody;
 //! - an organisation may name delegates (a brand its logistics partners), who act with its
 //!   authority.
@@ -33,6 +35,7 @@ use serde_json::{Map, Value};
 use epcis::epc::{CompanyPrefix, Epc};
 
 use crate::ids::{DeviceId, OrganisationId, SiteId};
+use crate::location::{LocationKey, SiteLocation};
 use crate::record::Attestation;
 use crate::size::LeafIndex;
 
@@ -47,6 +50,8 @@ pub struct Parties {
     regulators: BTreeSet<OrganisationId>,
     sites: BTreeMap<SiteId, OrganisationId>,
     devices: BTreeMap<DeviceId, SiteId>,
+    /// The site of each registered location, by its key ([`LocationKey`]).
+    locations: BTreeMap<String, SiteId>,
     /// The site of each device's and each site's reporter digest ([`super::tag`]).
     digests: BTreeMap<u64, SiteId>,
 }
@@ -97,6 +102,53 @@ impl Parties {
         self.digests
             .insert(super::tag::device_digest(&device), site.clone());
         self.devices.insert(device, site);
+    }
+
+    /// `site` speaks for `location` (events of its name it as their `readPoint` or
+    /// `bizLocation`); a shipment to it is for the site's organisation to receive.
+    pub fn add_location(&mut self, site: SiteId, location: &SiteLocation) {
+        self.locations
+            .insert(location.key().as_str().to_owned(), site);
+    }
+
+    /// Every registered location's key with its site.
+    pub fn locations(&self) -> impl Iterator<Item = (&str, &SiteId)> {
+        self.locations
+            .iter()
+            .map(|(key, site)| (key.as_str(), site))
+    }
+
+    /// The organisation a party or place named in an event (a `sourceList` or `destinationList`
+    /// entry) stands for: the organisation of the site that registered the location, else, for a
+    /// GLN (an SGLN or PGLN EPC URI, or a Digital Link with AI 414 or 417), the owner of its
+    /// company prefix. `None` when the registry knows neither.
+    pub fn party_of(&self, id: &str) -> Option<&OrganisationId> {
+        let registered = LocationKey::candidates(id)
+            .iter()
+            .rev()
+            .find_map(|key| self.locations.get(key.as_str()));
+        if let Some(site) = registered {
+            return self.sites.get(site);
+        }
+        self.gln_owner(id)
+    }
+
+    /// The owner of the company prefix of a GLN: an SGLN or PGLN EPC URI is split at its
+    /// prefix; a Digital Link's GLN (AI 414 or 417) is matched against every registered prefix,
+    /// as [`class_owner`](Self::class_owner) matches a GTIN.
+    fn gln_owner(&self, id: &str) -> Option<&OrganisationId> {
+        if id.starts_with("urn:epc:id:sgln:") || id.starts_with("urn:epc:id:pgln:") {
+            return self.prefixes.get(Epc::parse(id).ok()?.company_prefix()?);
+        }
+        let link = epcis::digital_link::DigitalLink::parse(id).ok()?;
+        if !matches!(link.primary_key().ai().as_str(), "414" | "417") {
+            return None;
+        }
+        let digits = link.primary_key().value().get(..12)?;
+        (6..=12).find_map(|length| {
+            let prefix = CompanyPrefix::parse(digits.get(..length)?).ok()?;
+            self.prefixes.get(&prefix)
+        })
     }
 
     /// The organisation that reported an entry whose lookup tag holds `digest`
@@ -723,6 +775,36 @@ impl Settled {
     }
 }
 
+/// A shipment not yet received: the organisations its `destinationList` names (none: anyone
+/// may take it) and its entry.
+#[derive(Clone, Debug)]
+struct Shipment {
+    to: BTreeSet<OrganisationId>,
+    leaf: LeafIndex,
+}
+
+/// The organisations a shipment names as where it goes: every owning party, possessing party
+/// and location of its `destinationList` the registry knows ([`Parties::party_of`]).
+fn destinations(event: &Map<String, Value>, parties: &Parties) -> BTreeSet<OrganisationId> {
+    event
+        .get("destinationList")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|entry| {
+            let kind = entry.get("type").and_then(Value::as_str).unwrap_or("");
+            let kind = kind
+                .strip_prefix("urn:epcglobal:cbv:sdt:")
+                .or_else(|| kind.strip_prefix("https://ref.gs1.org/cbv/SDT-"))
+                .unwrap_or(kind);
+            matches!(kind, "owning_party" | "possessing_party" | "location")
+        })
+        .filter_map(|entry| entry.get("destination")?.as_str())
+        .filter_map(|id| parties.party_of(id))
+        .cloned()
+        .collect()
+}
+
 /// Custody as events change it, in event-time order.
 struct Custody<'p> {
     parties: &'p Parties,
@@ -736,8 +818,8 @@ struct Custody<'p> {
     settled: &'p Settled,
     /// Who holds each EPC (by its key), once known.
     holder: HashMap<String, OrganisationId>,
-    /// EPCs whose holder shipped them and nobody has received yet.
-    shipped: HashSet<String>,
+    /// EPCs whose holder shipped them and nobody has received yet, with where they were sent.
+    shipped: HashMap<String, Shipment>,
     /// The container each packed EPC is in.
     parent: HashMap<String, String>,
 }
@@ -758,7 +840,7 @@ impl<'p> Custody<'p> {
             handovers: Vec::new(),
             settled,
             holder: HashMap::new(),
-            shipped: HashSet::new(),
+            shipped: HashMap::new(),
             parent: HashMap::new(),
         }
     }
@@ -1002,10 +1084,17 @@ impl<'p> Custody<'p> {
             Act::Receive(ids) => ids.iter().try_for_each(|id| {
                 let key = self.key(id);
                 let top = self.outermost(&key);
-                if self.shipped.contains(&top) {
-                    // A hand-over (or, by the holder, a return): settled by the first receipt
-                    // in log order.
-                    return self.check_first_receipt(reporter, id, &key, event);
+                if let Some(shipment) = self.shipped.get(&top) {
+                    // A hand-over to a party the shipment names (or, by the holder, a return):
+                    // settled by the first such receipt in log order.
+                    if !self.may_take(reporter, &top, shipment) {
+                        return Err(format!(
+                            "{id} was shipped to {} (entry {}), not to {reporter}",
+                            list(&shipment.to),
+                            shipment.leaf
+                        ));
+                    }
+                    return self.check_first_receipt(reporter, id, &key, &top, event);
                 }
                 if self.check(reporter, id).is_ok() {
                     return Ok(());
@@ -1020,18 +1109,39 @@ impl<'p> Custody<'p> {
         }
     }
 
+    /// Whether `reporter` may take the shipment of `top`: it names no destination the registry
+    /// knows, or names `reporter`'s organisation (or one `reporter` acts for), or `reporter`
+    /// acts for the holder (a return).
+    fn may_take(&self, reporter: &OrganisationId, top: &str, shipment: &Shipment) -> bool {
+        shipment.to.is_empty()
+            || shipment
+                .to
+                .iter()
+                .any(|to| self.parties.acts_for(reporter, to))
+            || self
+                .custodian(top)
+                .is_some_and(|holder| self.parties.acts_for(reporter, &holder))
+    }
+
     /// A receipt dated before a receipt of the same item by another party that the log already
-    /// held takes nothing: the first receipt logged settles a hand-over.
+    /// held takes nothing: the first receipt logged settles a hand-over. Only a receipt by a
+    /// party that may take the shipment ([`may_take`](Self::may_take)) counts: one the
+    /// shipment does not name settles nothing.
     fn check_first_receipt<T>(
         &self,
         reporter: &OrganisationId,
         id: &str,
         key: &str,
+        top: &str,
         event: &SourceEvent<T>,
     ) -> Result<(), String> {
+        let shipment = self.shipped.get(top);
         let earlier = self.settled.receipts.get(key).and_then(|receipts| {
             receipts.iter().find(|(leaf, time, by)| {
-                *leaf < event.leaf && *time > event.time && !self.parties.acts_for(reporter, by)
+                *leaf < event.leaf
+                    && *time > event.time
+                    && !self.parties.acts_for(reporter, by)
+                    && shipment.is_none_or(|shipment| self.may_take(by, top, shipment))
             })
         });
         match earlier {
@@ -1119,15 +1229,20 @@ impl<'p> Custody<'p> {
                 }
             }
             Act::Ship(ids) => {
+                let to = destinations(&event.event, self.parties);
                 for id in ids {
                     let top = self.outermost(&self.key(id));
-                    self.shipped.insert(top);
+                    let shipment = Shipment {
+                        to: to.clone(),
+                        leaf: event.leaf,
+                    };
+                    self.shipped.insert(top, shipment);
                 }
             }
             Act::Receive(ids) => {
                 for id in ids {
                     let top = self.outermost(&self.key(id));
-                    if self.shipped.remove(&top) {
+                    if self.shipped.remove(&top).is_some() {
                         match self.custodian(&top) {
                             // The holder (or its delegate) took it back: nothing changes hands.
                             Some(from) if self.parties.acts_for(reporter, &from) => {}
@@ -1147,6 +1262,16 @@ impl<'p> Custody<'p> {
                 }
             }
         }
+    }
+}
+
+/// Organisations as a reason names them: `a`, `a or b`, `a, b or c`.
+fn list(organisations: &BTreeSet<OrganisationId>) -> String {
+    let names: Vec<&str> = organisations.iter().map(OrganisationId::as_str).collect();
+    match names.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 

@@ -200,7 +200,30 @@ mod custody {
         parties.add_prefix(org("B"), CompanyPrefix::parse("0712345").unwrap());
         parties.add_delegate(org("A"), org("L"));
         parties.add_regulator(org("R"));
+        // C owns no prefix: its distribution centre is its by registration alone.
+        let dc = crate::ids::SiteId::parse("c-dc").unwrap();
+        parties.add_site(dc.clone(), org("C"));
+        let dock = crate::location::SiteLocation::parse(C_DOCKS).unwrap();
+        parties.add_location(dc, &dock);
         parties
+    }
+
+    /// Every location of C's distribution centre, as it registered them.
+    const C_DOCKS: &str = "urn:epc:idpat:sgln:0999999.00001.*";
+    /// One of them, as a Digital Link.
+    const C_DOCK: &str = "https://example.com/414/0999999000019/254/door-3";
+
+    /// A shipping of `ids` whose `destinationList` is `to` (CBV type, id).
+    fn shipping_to(minute: u32, ids: &[&str], to: &[(&str, &str)]) -> Map<String, Value> {
+        let to: Vec<Value> = to
+            .iter()
+            .map(|(kind, id)| json!({"type": kind, "destination": id}))
+            .collect();
+        with(
+            step(object(minute, ids), "shipping"),
+            "destinationList",
+            json!(to),
+        )
     }
 
     fn with(mut event: Map<String, Value>, member: &str, value: Value) -> Map<String, Value> {
@@ -480,6 +503,124 @@ mod custody {
             };
             assert!(kind(&history, 5).contains(expected), "{thief}: {history:?}");
         }
+    }
+
+    #[test]
+    fn a_shipment_to_a_named_party_is_for_it_alone_to_receive() {
+        // A ships its case to C's dock; B races to report receiving it, twice, before C does in
+        // log order: dated before C's receipt, and dated after it. Then B unpacks it.
+        let log = Log::new()
+            .by("A", commission(0, &[ITEM])) // 0
+            .by("A", aggregation(10, "ADD", CASE, &[ITEM])) // 1
+            .by("A", shipping_to(30, &[CASE], &[("location", C_DOCK)])) // 2
+            .by("B", step(object(31, &[CASE]), "receiving")) // 3: not B's to take
+            .by("B", step(object(35, &[CASE]), "receiving")) // 4: dated after C's
+            .by("C", step(object(32, &[CASE]), "receiving")) // 5: logged after B's
+            .by("B", aggregation(40, "DELETE", CASE, &[])) // 6
+            .by("C", aggregation(45, "DELETE", CASE, &[])); // 7
+        let history = log.history(ITEM);
+        assert_eq!(
+            kind(&history, 3),
+            format!("unauthorised: {CASE} was shipped to C (entry 2), not to B"),
+            "{history:?}"
+        );
+        // B's receipt logged first and dated after C's, refused, settles nothing: C's is the
+        // hand-over, and B's comes after it.
+        assert_eq!(kind(&history, 5), "authorised", "{history:?}");
+        assert_eq!(
+            kind(&history, 4),
+            format!(
+                "unauthorised: no hand-over: {CASE} is in the custody of C, who has not shipped it"
+            ),
+            "{history:?}"
+        );
+        assert!(
+            kind(&history, 6).contains("in the custody of C, not of B"),
+            "{history:?}"
+        );
+        assert_eq!(kind(&history, 7), "authorised", "{history:?}");
+
+        // Without the destination, the first receipt logged (B's) takes the case, as before.
+        let unbound = Log(log
+            .0
+            .iter()
+            .cloned()
+            .map(|(mut event, reporter, captured)| {
+                event.remove("destinationList");
+                (event, reporter, captured)
+            })
+            .collect());
+        let history = unbound.history(ITEM);
+        assert_eq!(kind(&history, 3), "authorised", "{history:?}");
+        assert!(
+            kind(&history, 5).contains("in the custody of B"),
+            "{history:?}"
+        );
+    }
+
+    #[test]
+    fn a_destination_is_a_registered_location_s_or_its_gln_s_owner_and_unknown_ones_bind_nothing() {
+        let received_by = |to: &[(&str, &str)], receiver: &'static str| {
+            let log = Log::new()
+                .by("A", commission(0, &[ITEM])) // 0
+                .by("A", shipping_to(10, &[ITEM], to)) // 1
+                .by(receiver, step(object(20, &[ITEM]), "receiving")); // 2
+            kind(&log.history(ITEM), 2).to_owned()
+        };
+        // B's party GLN, as an EPC URI and as a Digital Link (AI 417), owned by its prefix.
+        for party in [
+            "urn:epc:id:pgln:0712345.00000",
+            "https://id.gs1.org/417/0712345000002",
+        ] {
+            for kind in [
+                "owning_party",
+                "urn:epcglobal:cbv:sdt:possessing_party",
+                "https://ref.gs1.org/cbv/SDT-owning_party",
+            ] {
+                assert_eq!(received_by(&[(kind, party)], "B"), "authorised");
+                assert_eq!(
+                    received_by(&[(kind, party)], "C"),
+                    format!("unauthorised: {ITEM} was shipped to B (entry 1), not to C"),
+                );
+            }
+        }
+        // C's registered dock, as an SGLN: its pattern covers every extension.
+        let dock = [("location", "urn:epc:id:sgln:0999999.00001.door-9")];
+        assert_eq!(received_by(&dock, "C"), "authorised");
+        assert!(received_by(&dock, "B").contains("shipped to C (entry 1)"));
+        // Two destinations: either may take it; the reason names both.
+        let both = [
+            ("location", C_DOCK),
+            ("owning_party", "urn:epc:id:pgln:0712345.00000"),
+        ];
+        assert_eq!(received_by(&both, "B"), "authorised");
+        assert_eq!(received_by(&both, "C"), "authorised");
+        assert!(received_by(&both, "D").contains("shipped to B or C (entry 1), not to D"));
+        // A destination the registry does not know, or of a type that names no party, binds
+        // nothing: anyone may receive, as without one.
+        for unknown in [
+            [("location", "urn:epc:id:sgln:0555555.00001.0")],
+            [("location", "https://id.gs1.org/414/0555555000017")],
+            [("location", "geo:52.37,4.89")],
+            [("urn:example:sdt:carrier", "urn:epc:id:pgln:0712345.00000")],
+        ] {
+            assert_eq!(received_by(&unknown, "C"), "authorised", "{unknown:?}");
+        }
+        // The holder taking back what it shipped is a return, wherever it was sent.
+        assert_eq!(received_by(&dock, "A"), "authorised");
+        // A's delegate acts for A: a shipment to A is its to receive too.
+        let log = Log::new()
+            .by("B", commission(0, &[B_ITEM])) // 0
+            .by(
+                "B",
+                shipping_to(
+                    10,
+                    &[B_ITEM],
+                    &[("owning_party", "urn:epc:id:pgln:0614141.00000")],
+                ),
+            ) // 1
+            .by("L", step(object(20, &[B_ITEM]), "receiving")); // 2
+        assert_eq!(kind(&log.history(B_ITEM), 2), "authorised");
     }
 
     #[test]

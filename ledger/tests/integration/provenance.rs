@@ -279,6 +279,7 @@ fn participants(device_key: &DeviceSigningKey) -> Participants {
         sites: vec![SiteEntry {
             id: SiteId::parse("brand-plant-1").unwrap(),
             organisation: OrganisationId::parse(BRAND).unwrap(),
+            locations: Vec::new(),
         }],
         devices: vec![DeviceEntry {
             id: DeviceId::parse("dock-door-1").unwrap(),

@@ -61,11 +61,16 @@ pub(crate) async fn register_b(pipeline: &Pipeline) -> String {
 /// prefixes.
 fn parties() -> ledger::history::Parties {
     let mut parties = ledger::history::Parties::new();
-    for (site, organisation) in [(SITE, SITE), ("rival-depot", "rival")] {
+    for (site, organisation, location) in
+        [(SITE, SITE, LOCATION), ("rival-depot", "rival", B_LOCATION)]
+    {
+        let site = ledger::SiteId::parse(site).unwrap();
         parties.add_site(
-            ledger::SiteId::parse(site).unwrap(),
+            site.clone(),
             ledger::OrganisationId::parse(organisation).unwrap(),
         );
+        let location = ledger::location::SiteLocation::parse(location).unwrap();
+        parties.add_location(site, &location);
     }
     parties.add_device(
         ledger::DeviceId::parse("reader-1").unwrap(),
@@ -286,6 +291,98 @@ async fn another_organisation_cannot_reshape_an_item_s_history() {
         report.bundle_checks().outcome(CheckName::Authority),
         Some(Outcome::Failed(_))
     ));
+    pipeline.stop().await;
+}
+
+/// A ships its case to its own location (a move between its sites, its destination named in
+/// the shipping's `destinationList`); B reports receiving it twice before A does, dated before
+/// and after A's own receipt, then unpacks it. B's receipts are shown, refused (the first for not
+/// being the shipment's destination), and settle nothing: A's receipt, logged after B's, still
+/// ends the shipment, and A keeps custody.
+/// The bundle's story and marks verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shipment_is_received_only_by_the_party_it_names() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let token = register_b(&pipeline).await;
+    let mut shipping = object(5, "OBSERVE", &[CASE], "shipping");
+    shipping["destinationList"] = json!([{"type": "location", "destination": LOCATION}]);
+    let a = pipeline
+        .capture(vec![
+            object(0, "ADD", &[ITEM], "commissioning"),
+            aggregation(1, "ADD", CASE, &[ITEM]),
+            shipping,
+        ])
+        .await;
+    let (status, body) = capture_as_b(
+        &pipeline,
+        &token,
+        vec![
+            at_b(object(6, "OBSERVE", &[CASE], "receiving")),
+            at_b(object(8, "OBSERVE", &[CASE], "receiving")),
+        ],
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let b_receipts = receipt_hashes(&body);
+    let a_receipt = pipeline
+        .capture(vec![object(7, "OBSERVE", &[CASE], "receiving")])
+        .await;
+    let (status, body) = capture_as_b(
+        &pipeline,
+        &token,
+        vec![at_b(aggregation(9, "DELETE", CASE, &[]))],
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let b_unpacking = receipt_hashes(&body)[0].clone();
+
+    let (history, listed) = item_history(&pipeline).await;
+    assert_eq!(
+        listed,
+        [
+            &a[0],
+            &a[1],
+            &a[2],
+            &b_receipts[0],
+            &a_receipt[0],
+            &b_receipts[1],
+            &b_unpacking
+        ]
+        .map(String::as_str),
+        "{history}"
+    );
+    let authority = |hash: &str| {
+        history["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|event| event["eventHash"] == hash)
+            .unwrap()["authority"]
+            .clone()
+    };
+    assert_eq!(authority(&a_receipt[0])["kind"], "authorised", "{history}");
+    let shipped_at = history["events"][2]["leafIndex"].as_u64().unwrap();
+    assert_eq!(
+        authority(&b_receipts[0])["reason"],
+        format!("{CASE} was shipped to {SITE} (entry {shipped_at}), not to rival"),
+        "{history}"
+    );
+    assert_eq!(
+        authority(&b_receipts[1])["reason"],
+        format!("no hand-over: {CASE} is in the custody of {SITE}, who has not shipped it"),
+        "{history}"
+    );
+    assert!(
+        authority(&b_unpacking)["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{CASE} is in the custody of {SITE}, not of rival")),
+        "{history}"
+    );
+
+    let (bundle, hashes, _) = item_bundle(&pipeline).await;
+    assert_eq!(hashes, listed);
+    story_and_authority_verified(&pipeline, &bundle);
     pipeline.stop().await;
 }
 
