@@ -17,7 +17,8 @@
 //!   another party receives it (`receiving`, `arriving` or `accepting`), one the shipment's
 //!   `destinationList` names when it names any the registry knows ([`Parties::party_of`]); a
 //!   packed item is in the custody of whoever holds its outermost container, and stays with that
-//!   party when unpacked;
+//!   party when unpacked; the holder may also transfer it with a business transaction (a
+//!   TransactionEvent `ADD` naming the party taking possession);
 //!   an item a transformation produces is in its reporter's custody;
 //! - an organisation may name delegates (a brand its logistics partners), who act with its
 //!   authority.
@@ -394,6 +395,12 @@ enum Act<'a> {
     },
     Ship(Vec<&'a str>),
     Receive(Vec<&'a str>),
+    /// A transfer with a business transaction: a TransactionEvent `ADD` that names the party
+    /// taking possession (`destinationList`'s possessing parties, else its owning parties).
+    Transfer {
+        ids: Vec<&'a str>,
+        to: Vec<&'a str>,
+    },
     Declare(Vec<&'a str>),
     /// A recall, or its lifting ([`recall_change`]): the brand's word on the EPCs and classes it
     /// names.
@@ -412,7 +419,8 @@ impl Act<'_> {
             | Act::End(ids)
             | Act::Ship(ids)
             | Act::Receive(ids)
-            | Act::Declare(ids) => ids.clone(),
+            | Act::Declare(ids)
+            | Act::Transfer { ids, .. } => ids.clone(),
             Act::Recall { epcs, .. } => epcs.clone(),
             Act::Pack { parent, children } => {
                 let mut ids = children.clone();
@@ -543,6 +551,16 @@ fn act(event: &Map<String, Value>) -> Act<'_> {
     match step {
         Some("shipping" | "departing") => Act::Ship(named()),
         Some("receiving" | "arriving" | "accepting") => Act::Receive(named()),
+        _ if kind == "TransactionEvent"
+            && action == Some("ADD")
+            && event
+                .get("bizTransactionList")
+                .and_then(Value::as_array)
+                .is_some_and(|list| !list.is_empty())
+            && let Some(to) = transferred_to(event) =>
+        {
+            Act::Transfer { ids: named(), to }
+        }
         _ if kind == "ObjectEvent" && recall_change(event).is_some() => Act::Recall {
             epcs: named(),
             classes: event
@@ -712,7 +730,8 @@ pub fn class_recall_names(event: &Map<String, Value>) -> Vec<String> {
 /// days, which covers a bridge's offline spool. Later reports are judged without authority.
 pub const LATE_REPORT_WINDOW_SECONDS: i128 = 30 * 24 * 60 * 60;
 
-/// A custody hand-over: the holder shipped `key` and `to` received it.
+/// A custody hand-over by `from`: it shipped `key` and another party received it, or it
+/// transferred `key` with a business transaction.
 #[derive(Clone, Debug)]
 struct Handover {
     key: String,
@@ -783,26 +802,48 @@ struct Shipment {
     leaf: LeafIndex,
 }
 
-/// The organisations a shipment names as where it goes: every owning party, possessing party
-/// and location of its `destinationList` the registry knows ([`Parties::party_of`]).
-fn destinations(event: &Map<String, Value>, parties: &Parties) -> BTreeSet<OrganisationId> {
+/// The `destinationList` entries of an event whose CBV source/destination type (in any of its
+/// three spellings) `accept`s, as (type without its namespace, destination).
+fn destination_entries<'e>(
+    event: &'e Map<String, Value>,
+    accept: impl Fn(&str) -> bool,
+) -> impl Iterator<Item = &'e str> {
     event
         .get("destinationList")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter(|entry| {
+        .filter(move |entry| {
             let kind = entry.get("type").and_then(Value::as_str).unwrap_or("");
-            let kind = kind
-                .strip_prefix("urn:epcglobal:cbv:sdt:")
-                .or_else(|| kind.strip_prefix("https://ref.gs1.org/cbv/SDT-"))
-                .unwrap_or(kind);
-            matches!(kind, "owning_party" | "possessing_party" | "location")
+            accept(
+                kind.strip_prefix("urn:epcglobal:cbv:sdt:")
+                    .or_else(|| kind.strip_prefix("https://ref.gs1.org/cbv/SDT-"))
+                    .unwrap_or(kind),
+            )
         })
         .filter_map(|entry| entry.get("destination")?.as_str())
-        .filter_map(|id| parties.party_of(id))
-        .cloned()
-        .collect()
+}
+
+/// The organisations a shipment names as where it goes: every owning party, possessing party
+/// and location of its `destinationList` the registry knows ([`Parties::party_of`]).
+fn destinations(event: &Map<String, Value>, parties: &Parties) -> BTreeSet<OrganisationId> {
+    destination_entries(event, |kind| {
+        matches!(kind, "owning_party" | "possessing_party" | "location")
+    })
+    .filter_map(|id| parties.party_of(id))
+    .cloned()
+    .collect()
+}
+
+/// The parties a transfer names as taking possession: its `destinationList`'s possessing
+/// parties, else its owning parties; `None` when it names neither.
+fn transferred_to(event: &Map<String, Value>) -> Option<Vec<&str>> {
+    ["possessing_party", "owning_party"]
+        .into_iter()
+        .find_map(|wanted| {
+            let to: Vec<&str> = destination_entries(event, |kind| kind == wanted).collect();
+            (!to.is_empty()).then_some(to)
+        })
 }
 
 /// Custody as events change it, in event-time order.
@@ -1081,6 +1122,10 @@ impl<'p> Custody<'p> {
                     .iter()
                     .try_for_each(|id| self.check_origin(reporter, id))
             }
+            Act::Transfer { ids, to } => {
+                self.check_all(reporter, ids)?;
+                self.transferee(to).map(|_| ())
+            }
             Act::Receive(ids) => ids.iter().try_for_each(|id| {
                 let key = self.key(id);
                 let top = self.outermost(&key);
@@ -1106,6 +1151,27 @@ impl<'p> Custody<'p> {
                     None => format!("no hand-over: nobody has custody of {id}"),
                 })
             }),
+        }
+    }
+
+    /// The one organisation a transfer hands possession to: what its parties stand for in the
+    /// registry ([`Parties::party_of`]).
+    fn transferee(&self, to: &[&str]) -> Result<OrganisationId, String> {
+        let known: BTreeSet<OrganisationId> = to
+            .iter()
+            .filter_map(|id| self.parties.party_of(id))
+            .cloned()
+            .collect();
+        let mut known = known.into_iter();
+        match (known.next(), known.next()) {
+            (Some(one), None) => Ok(one),
+            (None, _) => Err(format!(
+                "a transfer to {}, a party the registry does not know, moves no custody",
+                to.join(", ")
+            )),
+            (Some(first), Some(second)) => Err(format!(
+                "a transfer to more than one party ({first}, {second}) moves no custody"
+            )),
         }
     }
 
@@ -1180,6 +1246,26 @@ impl<'p> Custody<'p> {
         }
     }
 
+    /// Gives `top` (an outermost container, or an item on its own) into `to`'s custody by
+    /// `event`, recording the hand-over; when `to` is the holder or acts for it (the holder
+    /// taking back what it shipped), nothing changes hands.
+    fn hand_over<T>(&mut self, top: String, to: &OrganisationId, event: &SourceEvent<T>) {
+        match self.custodian(&top) {
+            Some(from) if self.parties.acts_for(to, &from) => {}
+            from => {
+                if let Some(from) = from {
+                    self.handovers.push(Handover {
+                        key: top.clone(),
+                        from,
+                        time: event.time,
+                        leaf: event.leaf,
+                    });
+                }
+                self.holder.insert(top, to.clone());
+            }
+        }
+    }
+
     fn change<T>(&mut self, reporter: &OrganisationId, act: &Act<'_>, event: &SourceEvent<T>) {
         match act {
             Act::Observe | Act::End(_) | Act::Declare(_) | Act::Recall { .. } => {}
@@ -1228,6 +1314,15 @@ impl<'p> Custody<'p> {
                     self.holder.insert(key, reporter.clone());
                 }
             }
+            Act::Transfer { ids, to } => {
+                if let Ok(to) = self.transferee(to) {
+                    for id in ids {
+                        let top = self.outermost(&self.key(id));
+                        self.shipped.remove(&top);
+                        self.hand_over(top, &to, event);
+                    }
+                }
+            }
             Act::Ship(ids) => {
                 let to = destinations(&event.event, self.parties);
                 for id in ids {
@@ -1243,21 +1338,7 @@ impl<'p> Custody<'p> {
                 for id in ids {
                     let top = self.outermost(&self.key(id));
                     if self.shipped.remove(&top).is_some() {
-                        match self.custodian(&top) {
-                            // The holder (or its delegate) took it back: nothing changes hands.
-                            Some(from) if self.parties.acts_for(reporter, &from) => {}
-                            from => {
-                                if let Some(from) = from {
-                                    self.handovers.push(Handover {
-                                        key: top.clone(),
-                                        from,
-                                        time: event.time,
-                                        leaf: event.leaf,
-                                    });
-                                }
-                                self.holder.insert(top, reporter.clone());
-                            }
-                        }
+                        self.hand_over(top, reporter, event);
                     }
                 }
             }

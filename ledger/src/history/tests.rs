@@ -623,6 +623,104 @@ mod custody {
         assert_eq!(kind(&log.history(B_ITEM), 2), "authorised");
     }
 
+    /// A TransactionEvent `ADD` of `ids` under a purchase order, its `destinationList` `to`.
+    fn transaction(minute: u32, ids: &[&str], to: &[(&str, &str)]) -> Map<String, Value> {
+        let mut event = with(
+            with(object(minute, ids), "type", json!("TransactionEvent")),
+            "action",
+            json!("ADD"),
+        );
+        event.insert(
+            "bizTransactionList".to_owned(),
+            json!([{"type": "po", "bizTransaction": "urn:epcglobal:cbv:bt:0614141000005:PO-7"}]),
+        );
+        let to: Vec<Value> = to
+            .iter()
+            .map(|(kind, id)| json!({"type": kind, "destination": id}))
+            .collect();
+        with(event, "destinationList", json!(to))
+    }
+
+    #[test]
+    fn a_transfer_with_a_business_transaction_hands_custody_to_the_party_it_names() {
+        const A_PARTY: &str = "urn:epc:id:pgln:0614141.00000";
+        const B_PARTY: &str = "urn:epc:id:pgln:0712345.00000";
+        let log = Log::new()
+            .by("A", commission(0, &[ITEM])) // 0
+            .by(
+                "A",
+                transaction(10, &[ITEM], &[("possessing_party", B_PARTY)]),
+            ) // 1: to B
+            .by("A", aggregation(20, "ADD", CASE, &[ITEM])) // 2: A no longer holds it
+            .by("B", aggregation(30, "ADD", B_PALLET, &[ITEM])) // 3
+            .by(
+                "C",
+                transaction(40, &[ITEM], &[("possessing_party", C_DOCK)]),
+            ) // 4: C holds nothing
+            .by(
+                "B",
+                transaction(
+                    50,
+                    &[ITEM],
+                    &[("possessing_party", "urn:epc:id:pgln:0555555.00000")],
+                ),
+            ) // 5: to nobody known
+            .by(
+                "B",
+                transaction(
+                    60,
+                    &[ITEM],
+                    &[("possessing_party", A_PARTY), ("possessing_party", C_DOCK)],
+                ),
+            ) // 6: to two parties
+            .by("A", aggregation(5, "ADD", CASE, &[ITEM])) // 7: A backdates a change
+            .by(
+                "B",
+                transaction(
+                    70,
+                    &[B_PALLET],
+                    &[("owning_party", A_PARTY), ("possessing_party", C_DOCK)],
+                ),
+            ) // 8: the pallet, item inside, into C's possession (A only owns it)
+            .by("C", aggregation(80, "DELETE", B_PALLET, &[])); // 9
+        let history = log.history(ITEM);
+        assert_eq!(kind(&history, 1), "authorised", "{history:?}");
+        assert!(
+            kind(&history, 2).contains("in the custody of B, not of A"),
+            "{history:?}"
+        );
+        assert_eq!(kind(&history, 3), "authorised", "{history:?}");
+        assert!(
+            kind(&history, 4).contains("in the custody of B, not of C"),
+            "{history:?}"
+        );
+        assert_eq!(
+            kind(&history, 5),
+            "unauthorised: a transfer to urn:epc:id:pgln:0555555.00000, a party the registry does \
+             not know, moves no custody"
+        );
+        assert_eq!(
+            kind(&history, 6),
+            "unauthorised: a transfer to more than one party (A, C) moves no custody"
+        );
+        assert!(
+            // (Packed, as A claims, the item went over in its case.)
+            kind(&history, 7).contains(&format!("A handed {CASE} over (entry 1)")),
+            "{history:?}"
+        );
+        assert_eq!(kind(&history, 8), "authorised", "{history:?}");
+        assert_eq!(kind(&history, 9), "authorised", "{history:?}");
+
+        // Without a business transaction, or with neither party type, it is an observation.
+        let mut bare = transaction(10, &[ITEM], &[("possessing_party", B_PARTY)]);
+        bare.remove("bizTransactionList");
+        let located = transaction(10, &[ITEM], &[("location", C_DOCK)]);
+        for event in [bare, located] {
+            let log = Log::new().by("A", commission(0, &[ITEM])).by("B", event);
+            assert_eq!(kind(&log.history(ITEM), 1), "observation");
+        }
+    }
+
     #[test]
     fn another_split_of_a_registered_gtin_is_still_the_owner_s() {
         // The same GTIN and serial as ITEM, with a 6-digit company prefix: one item.

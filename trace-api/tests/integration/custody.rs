@@ -386,6 +386,77 @@ async fn a_shipment_is_received_only_by_the_party_it_names() {
     pipeline.stop().await;
 }
 
+/// A transfers its item to B with a business transaction (a TransactionEvent naming B's party
+/// GLN as the possessing party): B now speaks for it (packs it) and A no longer does, not even
+/// backdated; B transfers it back the same way, and A speaks for it again. The bundle's story and
+/// marks verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_with_a_business_transaction_moves_custody() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let token = register_b(&pipeline).await;
+    let transfer = |minute: u32, to: &str| {
+        let mut event = object(minute, "ADD", &[ITEM], "");
+        event["type"] = json!("TransactionEvent");
+        event.as_object_mut().unwrap().remove("bizStep");
+        event["bizTransactionList"] =
+            json!([{"type": "po", "bizTransaction": "urn:epcglobal:cbv:bt:0614141000005:PO-7"}]);
+        event["destinationList"] = json!([{"type": "possessing_party", "destination": to}]);
+        event
+    };
+    let a = pipeline
+        .capture(vec![
+            object(0, "ADD", &[ITEM], "commissioning"),
+            transfer(2, "urn:epc:id:pgln:0712345.00000"),
+        ])
+        .await;
+    let (status, body) = capture_as_b(
+        &pipeline,
+        &token,
+        vec![
+            at_b(aggregation(4, "ADD", B_PALLET, &[ITEM])),
+            at_b(transfer(5, "urn:epc:id:pgln:0614141.00000")),
+        ],
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let b = receipt_hashes(&body);
+    // A packs it after the transfer, and then backdated to before it.
+    let late = pipeline
+        .capture(vec![
+            aggregation(6, "ADD", CASE, &[ITEM]),
+            aggregation(1, "ADD", CASE, &[ITEM]),
+        ])
+        .await;
+
+    let (history, listed) = item_history(&pipeline).await;
+    let authority = |hash: &str| {
+        history["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|event| event["eventHash"] == hash)
+            .unwrap_or_else(|| panic!("{hash} is not in {history}"))["authority"]
+            .clone()
+    };
+    assert_eq!(authority(&a[1])["kind"], "authorised", "{history}");
+    assert_eq!(authority(&b[0])["kind"], "authorised", "{history}");
+    // B handed it back to A: A speaks for it again from minute 5.
+    assert_eq!(authority(&b[1])["kind"], "authorised", "{history}");
+    assert_eq!(authority(&late[0])["kind"], "authorised", "{history}");
+    // A's backdated packing, logged after A had handed the item over, changes nothing.
+    assert!(
+        authority(&late[1])["reason"]
+            .as_str()
+            .unwrap()
+            .contains("over (entry 1) before this change of its past was reported"),
+        "{history}"
+    );
+    let (bundle, hashes, _) = item_bundle(&pipeline).await;
+    assert_eq!(hashes, listed);
+    story_and_authority_verified(&pipeline, &bundle);
+    pipeline.stop().await;
+}
+
 /// B relates A's item to its own pallet (packing it in) and its own item (transforming A's item
 /// into it), then gives both more events than a bundle of A's item may gather (4 x 8): A's item
 /// still answers, and its bundle, which holds none of B's pallet's or item's events, verifies.
