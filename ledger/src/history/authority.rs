@@ -802,12 +802,12 @@ struct Shipment {
     leaf: LeafIndex,
 }
 
-/// The `destinationList` entries of an event whose CBV source/destination type (in any of its
-/// three spellings) `accept`s, as (type without its namespace, destination).
-fn destination_entries<'e>(
-    event: &'e Map<String, Value>,
+/// The destinations of an event's `destinationList` entries whose CBV source/destination type
+/// (in any of its three spellings, given to `accept` without its namespace) `accept`s.
+fn destination_entries(
+    event: &Map<String, Value>,
     accept: impl Fn(&str) -> bool,
-) -> impl Iterator<Item = &'e str> {
+) -> impl Iterator<Item = &str> {
     event
         .get("destinationList")
         .and_then(Value::as_array)
