@@ -351,15 +351,7 @@ async fn a_shipment_is_received_only_by_the_party_it_names() {
         .map(String::as_str),
         "{history}"
     );
-    let authority = |hash: &str| {
-        history["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|event| event["eventHash"] == hash)
-            .unwrap()["authority"]
-            .clone()
-    };
+    let authority = |hash: &str| authority_of(&history, hash);
     assert_eq!(authority(&a_receipt[0])["kind"], "authorised", "{history}");
     let shipped_at = history["events"][2]["leafIndex"].as_u64().unwrap();
     assert_eq!(
@@ -380,9 +372,7 @@ async fn a_shipment_is_received_only_by_the_party_it_names() {
         "{history}"
     );
 
-    let (bundle, hashes, _) = item_bundle(&pipeline).await;
-    assert_eq!(hashes, listed);
-    story_and_authority_verified(&pipeline, &bundle);
+    bundle_of_the_history_verifies(&pipeline, &listed).await;
     pipeline.stop().await;
 }
 
@@ -429,15 +419,7 @@ async fn a_transfer_with_a_business_transaction_moves_custody() {
         .await;
 
     let (history, listed) = item_history(&pipeline).await;
-    let authority = |hash: &str| {
-        history["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|event| event["eventHash"] == hash)
-            .unwrap_or_else(|| panic!("{hash} is not in {history}"))["authority"]
-            .clone()
-    };
+    let authority = |hash: &str| authority_of(&history, hash);
     assert_eq!(authority(&a[1])["kind"], "authorised", "{history}");
     assert_eq!(authority(&b[0])["kind"], "authorised", "{history}");
     // B handed it back to A: A speaks for it again from minute 5.
@@ -451,9 +433,7 @@ async fn a_transfer_with_a_business_transaction_moves_custody() {
             .contains("over (entry 1) before this change of its past was reported"),
         "{history}"
     );
-    let (bundle, hashes, _) = item_bundle(&pipeline).await;
-    assert_eq!(hashes, listed);
-    story_and_authority_verified(&pipeline, &bundle);
+    bundle_of_the_history_verifies(&pipeline, &listed).await;
     pipeline.stop().await;
 }
 
@@ -525,6 +505,25 @@ async fn item_history(pipeline: &Pipeline) -> (Value, Vec<String>) {
         .map(|event| event["eventHash"].as_str().unwrap().to_owned())
         .collect();
     (history, listed)
+}
+
+/// The `authority` of the event of `history` whose hash is `hash`.
+fn authority_of(history: &Value, hash: &str) -> Value {
+    history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["eventHash"] == hash)
+        .unwrap_or_else(|| panic!("{hash} is not in {history}"))["authority"]
+        .clone()
+}
+
+/// The item's bundle holds the events of its history, `listed`, in its order, and its story
+/// and marks verify.
+async fn bundle_of_the_history_verifies(pipeline: &Pipeline, listed: &[String]) {
+    let (bundle, hashes, _) = item_bundle(pipeline).await;
+    assert_eq!(hashes, listed);
+    story_and_authority_verified(pipeline, &bundle);
 }
 
 /// The event hashes of a capture answer's receipts, in order.
