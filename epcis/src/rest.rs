@@ -79,6 +79,17 @@ pub const EPCIS_VERSION: &str = "2.0.0";
 /// The CBV version tagtrail's services speak (`GS1-CBV-Version` of their answers).
 pub const CBV_VERSION: &str = "2.0.0";
 
+/// The version headers of a discovery answer (`OPTIONS`, `204`): the versions served, which are
+/// also the only ones (`-Min` and `-Max`).
+pub const DISCOVERY_VERSIONS: [(&str, &str); 6] = [
+    ("GS1-EPCIS-Version", EPCIS_VERSION),
+    ("GS1-EPCIS-Min", EPCIS_VERSION),
+    ("GS1-EPCIS-Max", EPCIS_VERSION),
+    ("GS1-CBV-Version", CBV_VERSION),
+    ("GS1-CBV-Min", CBV_VERSION),
+    ("GS1-CBV-Max", CBV_VERSION),
+];
+
 /// A standard's version as the REST binding writes it: decimal numbers separated by dots (`2`,
 /// `2.0`, `2.0.0`); missing trailing numbers are zeroes, so `2` and `2.0.0` are equal.
 #[derive(Debug, Clone)]

@@ -491,22 +491,16 @@ pub(super) async fn job_options() -> HttpResponse {
 
 /// A `204` discovery answer: the version headers, then `extra`.
 fn discovery(extra: &[(&'static str, String)]) -> HttpResponse {
-    let mut response = HttpResponse::NoContent().finish();
-    let headers = response.headers_mut();
-    let versions = [
-        ("gs1-epcis-version", EPCIS_VERSION.to_owned()),
-        ("gs1-epcis-min", EPCIS_VERSION.to_owned()),
-        ("gs1-epcis-max", EPCIS_VERSION.to_owned()),
-        ("gs1-cbv-version", CBV_VERSION.to_owned()),
-        ("gs1-cbv-min", CBV_VERSION.to_owned()),
-        ("gs1-cbv-max", CBV_VERSION.to_owned()),
-    ];
-    for (name, value) in versions.iter().chain(extra) {
+    let mut response = HttpResponse::NoContent();
+    for (name, value) in epcis::rest::DISCOVERY_VERSIONS {
+        response.insert_header((name, value));
+    }
+    for (name, value) in extra {
         if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(HeaderName::from_static(name), value);
+            response.insert_header((HeaderName::from_static(name), value));
         }
     }
-    response
+    response.finish()
 }
 
 fn now_millis() -> u64 {

@@ -107,7 +107,8 @@ routes! {
     "/queries/{name}/subscriptions/{id}" => subscriptions::item,
 }
 
-/// The routes whose answers load events (counted per client: `limits.max_answers_per_client`).
+/// The routes whose answers load events (counted per client: `limits.max_answers_per_client`),
+/// besides the binding's query routes ([`BINDING_ROUTES`]).
 const LOADING_ROUTES: &[&str] = &[
     "/items/{id}/history",
     "/items/{id}/bundle",
@@ -116,18 +117,9 @@ const LOADING_ROUTES: &[&str] = &[
     "/01/{gtin}/10/{lot}",
     "/01/{gtin}",
     "/00/{sscc}",
-    "/events",
-    "/events/{eventID}",
-    "/eventTypes/{eventType}/events",
-    "/epcs/{epc}/events",
-    "/bizSteps/{bizStep}/events",
-    "/bizLocations/{bizLocation}/events",
-    "/readPoints/{readPoint}/events",
-    "/dispositions/{disposition}/events",
     "/log/entries/{path:.+}",
     "/log/index/{root}/{key}",
     "/trace/{id}",
-    "/queries/{name}/events",
     "/exports",
     "/recalls",
 ];
@@ -210,9 +202,23 @@ const RESOLVER_ROUTES: &[&str] = &[
     "/.well-known/gs1resolver",
 ];
 
+/// The query routes of the EPCIS 2.0 REST binding: their answers load events, and they answer
+/// `OPTIONS` too, the binding's discovery ([`query::options`]).
+const BINDING_ROUTES: &[&str] = &[
+    "/events",
+    "/events/{eventID}",
+    "/eventTypes/{eventType}/events",
+    "/epcs/{epc}/events",
+    "/bizSteps/{bizStep}/events",
+    "/bizLocations/{bizLocation}/events",
+    "/readPoints/{readPoint}/events",
+    "/dispositions/{disposition}/events",
+    "/queries/{name}/events",
+];
+
 /// A resource that `handler` answers for `GET` and `HEAD` (the same answer without its body, as
-/// RFC 9110 asks), and a resolver route for `OPTIONS` too; any other method is a `405` naming
-/// those in `Allow`, not a `404`: the resource exists, the service only reads.
+/// RFC 9110 asks), and a resolver or binding route for `OPTIONS` too; any other method is a
+/// `405` naming those in `Allow`, not a `404`: the resource exists, the service only reads.
 /// A `POST` route: any other method is a `405` with `Allow: POST` (the route reads its body
 /// itself, as far as it may be long).
 fn post<F, Args>(path: &str, handler: F) -> Resource
@@ -228,9 +234,9 @@ where
         }))
 }
 
-/// A resource that `read` answers for `GET` and `HEAD`, and `write` for `method`; any other
-/// method is a `405` naming those in `allow` (a collection made with `POST`, an item ended with
-/// `DELETE`).
+/// A resource of the binding that `read` answers for `GET` and `HEAD`, `write` for `method`, and
+/// [`query::discovery`] for `OPTIONS`; any other method is a `405` naming those in `allow` (a
+/// collection made with `POST`, an item ended with `DELETE`).
 fn read_write<R, RArgs, W, WArgs>(
     path: &str,
     read: R,
@@ -250,6 +256,10 @@ where
         .route(web::get().to(read.clone()))
         .route(web::head().to(read))
         .route(web::method(method).to(write))
+        .route(
+            web::method(actix_web::http::Method::OPTIONS)
+                .to(move || async move { query::discovery(allow) }),
+        )
         .default_service(web::to(move || async move {
             Err::<HttpResponse, _>(Problem::MethodNotAllowed { allow })
         }))
@@ -270,6 +280,14 @@ where
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(Problem::MethodNotAllowed {
                     allow: "GET, HEAD, OPTIONS",
+                })
+            }))
+    } else if BINDING_ROUTES.contains(&path) {
+        resource
+            .route(web::method(actix_web::http::Method::OPTIONS).to(query::options))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(Problem::MethodNotAllowed {
+                    allow: query::READ_ALLOW,
                 })
             }))
     } else {
@@ -405,7 +423,8 @@ pub async fn around(
     }
     // Answers that load events: none for a client whose answers loaded more than its byte rate
     // has paid back, and at most so many per client at once.
-    let _answer_slot = if LOADING_ROUTES.contains(&route.as_str()) {
+    let loads = |routes: &[&str]| routes.contains(&route.as_str());
+    let _answer_slot = if loads(LOADING_ROUTES) || loads(BINDING_ROUTES) {
         let client = request.peer_addr().map(|peer| peer.ip());
         if let Err(retry_after) = state.budget.admit(client, started) {
             // Late and closed, as a request over its rate is.

@@ -35,7 +35,7 @@ pub(super) fn collection(path: &str) -> Resource {
         list,
         actix_web::http::Method::POST,
         create,
-        "GET, HEAD, POST",
+        "GET, HEAD, POST, OPTIONS",
     )
 }
 
@@ -46,7 +46,7 @@ pub(super) fn item(path: &str) -> Resource {
         definition,
         actix_web::http::Method::DELETE,
         delete,
-        "GET, HEAD, DELETE",
+        "GET, HEAD, DELETE, OPTIONS",
     )
 }
 

@@ -545,6 +545,48 @@ pub(super) async fn by_event_id(
     Ok(response)
 }
 
+/// What a query route of the binding allows.
+pub(super) const READ_ALLOW: &str = "GET, HEAD, OPTIONS";
+
+/// `OPTIONS` of a query route, the binding's discovery: `204` with the versions served, the
+/// formats events are answered in, and the methods allowed. It asks for no credential (it tells
+/// nothing of the ledger, and a browser's CORS preflight carries none); a resource's path value
+/// is read as its `GET` reads it, and one no query takes is a `400`.
+pub(super) async fn options(request: HttpRequest) -> Result<HttpResponse, Problem> {
+    let route = request.match_pattern().unwrap_or_default();
+    let parameter = match route.as_str() {
+        "/events/{eventID}" => Some("EQ_eventID"),
+        route => RESOURCES
+            .iter()
+            .find(|(pattern, _)| *pattern == route)
+            .map(|(_, parameter)| *parameter),
+    };
+    if let Some(parameter) = parameter {
+        let value = request
+            .match_info()
+            .iter()
+            .next()
+            .map_or("", |(_, value)| value);
+        EventQuery::parse([(parameter, value)])
+            .map_err(|error| Problem::Epcis(EpcisException::QueryParameter, error.to_string()))?;
+    }
+    Ok(discovery(READ_ALLOW))
+}
+
+/// A `204` discovery answer of the binding: the versions served, the formats events are
+/// answered in (as captured: [`FORMAT_HEADERS`]), and `allow`.
+pub(super) fn discovery(allow: &'static str) -> HttpResponse {
+    let mut response = HttpResponse::NoContent();
+    for (name, value) in epcis::rest::DISCOVERY_VERSIONS {
+        response.insert_header((name, value));
+    }
+    response
+        .insert_header(("GS1-EPC-Format", "Never_Translates"))
+        .insert_header(("GS1-CBV-XML-Format", "Never_Translates"))
+        .insert_header((header::ALLOW, allow));
+    response.finish()
+}
+
 /// How many events an answer held (kept on the response for [`by_event_id`]).
 #[derive(Debug, Clone, Copy)]
 struct Found(usize);

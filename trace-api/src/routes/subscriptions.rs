@@ -98,7 +98,7 @@ pub(super) fn collection(path: &str) -> Resource {
         list,
         actix_web::http::Method::POST,
         create,
-        "GET, HEAD, POST",
+        "GET, HEAD, POST, OPTIONS",
     )
 }
 
@@ -109,7 +109,7 @@ pub(super) fn item(path: &str) -> Resource {
         one,
         actix_web::http::Method::DELETE,
         delete,
-        "GET, HEAD, DELETE",
+        "GET, HEAD, DELETE, OPTIONS",
     )
 }
 

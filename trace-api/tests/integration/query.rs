@@ -796,3 +796,75 @@ async fn each_kind_of_bad_query_gets_the_binding_s_exception_and_changes_nothing
     assert_eq!(hashes(&before), hashes(&after));
     pipeline.stop().await;
 }
+
+/// `OPTIONS` of every query route is the binding's discovery: `204`, the versions and formats
+/// served and the methods the route allows, with no credential (it reads nothing of the ledger);
+/// a resource route's path value no query takes is a `400`, as its `GET` answers; any other
+/// method is a `405` naming `OPTIONS` among the allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_query_route_answers_the_binding_s_discovery() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let read = "GET, HEAD, OPTIONS";
+    let routes = [
+        ("/events".to_owned(), read),
+        (format!("/events/{}", segment(SHIPPING_ID)), read),
+        ("/eventTypes/ObjectEvent/events".to_owned(), read),
+        (format!("/epcs/{}/events", segment(ITEM_1)), read),
+        ("/bizSteps/shipping/events".to_owned(), read),
+        (format!("/bizLocations/{}/events", segment(LOCATION)), read),
+        (format!("/readPoints/{}/events", segment(LOCATION)), read),
+        ("/dispositions/in_transit/events".to_owned(), read),
+        ("/queries/no-such-query/events".to_owned(), read),
+        ("/queries".to_owned(), "GET, HEAD, POST, OPTIONS"),
+        (
+            "/queries/no-such-query".to_owned(),
+            "GET, HEAD, DELETE, OPTIONS",
+        ),
+        (
+            "/queries/no-such-query/subscriptions".to_owned(),
+            "GET, HEAD, POST, OPTIONS",
+        ),
+        (
+            "/queries/no-such-query/subscriptions/x".to_owned(),
+            "GET, HEAD, DELETE, OPTIONS",
+        ),
+    ];
+    for (path, allow) in &routes {
+        let (status, headers, body) = pipeline.request_raw("OPTIONS", path).await;
+        assert_eq!(status, 204, "{path}: {}", String::from_utf8_lossy(&body));
+        assert!(body.is_empty(), "{path}");
+        for (name, value) in [
+            ("Allow", *allow),
+            ("GS1-EPCIS-Version", "2.0.0"),
+            ("GS1-EPCIS-Min", "2.0.0"),
+            ("GS1-EPCIS-Max", "2.0.0"),
+            ("GS1-CBV-Version", "2.0.0"),
+            ("GS1-CBV-Min", "2.0.0"),
+            ("GS1-CBV-Max", "2.0.0"),
+            ("GS1-EPC-Format", "Never_Translates"),
+            ("GS1-CBV-XML-Format", "Never_Translates"),
+        ] {
+            assert_eq!(header(&headers, name), Some(value), "{path}: {name}");
+        }
+        // Another method names OPTIONS among those allowed.
+        let (status, headers, _) = pipeline.request_raw("PUT", path).await;
+        assert_eq!(status, 405, "{path}");
+        assert_eq!(header(&headers, "Allow"), Some(*allow), "{path}");
+    }
+    // A path value the route's query does not take, refused as its GET refuses it.
+    let (status, headers, body) = pipeline
+        .request_raw("OPTIONS", "/eventTypes/NoSuchEvent/events")
+        .await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(header(&headers, "GS1-EPCIS-Version"), None);
+    let problem: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        problem["type"], "epcisException:QueryParameterException",
+        "{problem}"
+    );
+    assert!(
+        problem["detail"].as_str().unwrap().contains("NoSuchEvent"),
+        "{problem}"
+    );
+    pipeline.stop().await;
+}
