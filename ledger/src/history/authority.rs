@@ -134,18 +134,24 @@ impl Parties {
         self.gln_owner(id)
     }
 
-    /// The owner of the company prefix of a GLN: an SGLN or PGLN EPC URI is split at its
-    /// prefix; a Digital Link's GLN (AI 414 or 417) is matched against every registered prefix,
-    /// as [`class_owner`](Self::class_owner) matches a GTIN.
+    /// The owner of the company prefix of a GLN (of an SGLN or PGLN EPC URI, or of a Digital
+    /// Link with AI 414 or 417): its digits are matched against every registered prefix, as
+    /// [`class_owner`](Self::class_owner) matches a GTIN's, so every split of an EPC URI finds
+    /// the same owner.
     fn gln_owner(&self, id: &str) -> Option<&OrganisationId> {
-        if id.starts_with("urn:epc:id:sgln:") || id.starts_with("urn:epc:id:pgln:") {
-            return self.prefixes.get(Epc::parse(id).ok()?.company_prefix()?);
-        }
-        let link = epcis::digital_link::DigitalLink::parse(id).ok()?;
-        if !matches!(link.primary_key().ai().as_str(), "414" | "417") {
-            return None;
-        }
-        let digits = link.primary_key().value().get(..12)?;
+        let gln = match Epc::parse(id) {
+            Ok(Epc::Sgln(sgln)) => sgln.gln().as_str().to_owned(),
+            Ok(Epc::Pgln(pgln)) => pgln.gln().as_str().to_owned(),
+            Ok(_) => return None,
+            Err(_) => {
+                let link = epcis::digital_link::DigitalLink::parse(id).ok()?;
+                if !matches!(link.primary_key().ai().as_str(), "414" | "417") {
+                    return None;
+                }
+                link.primary_key().value().to_owned()
+            }
+        };
+        let digits = gln.get(..12)?;
         (6..=12).find_map(|length| {
             let prefix = CompanyPrefix::parse(digits.get(..length)?).ok()?;
             self.prefixes.get(&prefix)
@@ -396,7 +402,8 @@ enum Act<'a> {
     Ship(Vec<&'a str>),
     Receive(Vec<&'a str>),
     /// A transfer with a business transaction: a TransactionEvent `ADD` that names the party
-    /// taking possession (`destinationList`'s possessing parties, else its owning parties).
+    /// taking possession (`destinationList`'s possessing parties; an owning party is ownership,
+    /// which moves no custody).
     Transfer {
         ids: Vec<&'a str>,
         to: Vec<&'a str>,
@@ -836,14 +843,10 @@ fn destinations(event: &Map<String, Value>, parties: &Parties) -> BTreeSet<Organ
 }
 
 /// The parties a transfer names as taking possession: its `destinationList`'s possessing
-/// parties, else its owning parties; `None` when it names neither.
+/// parties; `None` when it names none.
 fn transferred_to(event: &Map<String, Value>) -> Option<Vec<&str>> {
-    ["possessing_party", "owning_party"]
-        .into_iter()
-        .find_map(|wanted| {
-            let to: Vec<&str> = destination_entries(event, |kind| kind == wanted).collect();
-            (!to.is_empty()).then_some(to)
-        })
+    let to: Vec<&str> = destination_entries(event, |kind| kind == "possessing_party").collect();
+    (!to.is_empty()).then_some(to)
 }
 
 /// Custody as events change it, in event-time order.
@@ -999,6 +1002,13 @@ impl<'p> Custody<'p> {
                 reason: "its reporter belongs to no registered organisation".to_owned(),
             };
         };
+        // A business transaction reported by a party that holds nothing it names (the buyer's
+        // purchase order, say) states no hand-over: it is an observation of the transaction.
+        if let Act::Transfer { ids, .. } = &act
+            && ids.iter().all(|id| self.check(reporter, id).is_err())
+        {
+            return Authority::Observation;
+        }
         let judged = late(event)
             .map_or(Ok(()), Err)
             .and_then(|()| self.check_past(reporter, event, &act))
@@ -1066,8 +1076,42 @@ impl<'p> Custody<'p> {
                     handover.from, handover.leaf
                 ));
             }
+            if !matches!(act, Act::Receive(_))
+                && let Some((leaf, by)) = self.received_later(reporter, &key, &top, event)
+            {
+                return Err(format!(
+                    "{by} received {id} in entry {leaf}, logged before this change of it in \
+                     transit and dated after it"
+                ));
+            }
         }
         Ok(())
+    }
+
+    /// While `top` is in transit, a receipt of it (or of `key`) that the log held before
+    /// `event` and that is dated after it, by a party that may take the shipment other than
+    /// `reporter`: log order settles the transit, so a change dated before such a receipt and
+    /// logged after it (the shipper shipping it again elsewhere, transferring, repacking or
+    /// ending it) cannot undo the hand-over.
+    fn received_later<T>(
+        &self,
+        reporter: &OrganisationId,
+        key: &str,
+        top: &str,
+        event: &SourceEvent<T>,
+    ) -> Option<(LeafIndex, &OrganisationId)> {
+        let shipment = self.shipped.get(top)?;
+        [key, top]
+            .into_iter()
+            .filter_map(|key| self.settled.receipts.get(key))
+            .flatten()
+            .find(|(leaf, time, by)| {
+                *leaf < event.leaf
+                    && *time > event.time
+                    && !self.parties.acts_for(reporter, by)
+                    && self.may_take(by, top, shipment)
+            })
+            .map(|(leaf, _, by)| (*leaf, by))
     }
 
     fn judge<T>(
@@ -1166,7 +1210,7 @@ impl<'p> Custody<'p> {
         match (known.next(), known.next()) {
             (Some(one), None) => Ok(one),
             (None, _) => Err(format!(
-                "a transfer to {}, a party the registry does not know, moves no custody",
+                "a transfer to {} moves no custody: the registry knows no such party",
                 to.join(", ")
             )),
             (Some(first), Some(second)) => Err(format!(

@@ -568,8 +568,10 @@ mod custody {
             kind(&log.history(ITEM), 2).to_owned()
         };
         // B's party GLN, as an EPC URI and as a Digital Link (AI 417), owned by its prefix.
+        // (The EPC URI split at another length is the same GLN.)
         for party in [
             "urn:epc:id:pgln:0712345.00000",
+            "urn:epc:id:pgln:071234.500000",
             "https://id.gs1.org/417/0712345000002",
         ] {
             for kind in [
@@ -641,35 +643,27 @@ mod custody {
         with(event, "destinationList", json!(to))
     }
 
+    const A_PARTY: &str = "urn:epc:id:pgln:0614141.00000";
+    const B_PARTY: &str = "urn:epc:id:pgln:0712345.00000";
+
     #[test]
     fn a_transfer_with_a_business_transaction_hands_custody_to_the_party_it_names() {
-        const A_PARTY: &str = "urn:epc:id:pgln:0614141.00000";
-        const B_PARTY: &str = "urn:epc:id:pgln:0712345.00000";
+        let to = |party: &'static str| [("possessing_party", party)];
         let log = Log::new()
             .by("A", commission(0, &[ITEM])) // 0
-            .by(
-                "A",
-                transaction(10, &[ITEM], &[("possessing_party", B_PARTY)]),
-            ) // 1: to B
+            .by("A", transaction(10, &[ITEM], &to(B_PARTY))) // 1: to B
             .by("A", aggregation(20, "ADD", CASE, &[ITEM])) // 2: A no longer holds it
             .by("B", aggregation(30, "ADD", B_PALLET, &[ITEM])) // 3
-            .by(
-                "C",
-                transaction(40, &[ITEM], &[("possessing_party", C_DOCK)]),
-            ) // 4: C holds nothing
+            .by("C", transaction(40, &[ITEM], &to(C_DOCK))) // 4: C holds nothing
             .by(
                 "B",
-                transaction(
-                    50,
-                    &[ITEM],
-                    &[("possessing_party", "urn:epc:id:pgln:0555555.00000")],
-                ),
+                transaction(50, &[B_PALLET], &to("urn:epc:id:pgln:0555555.00000")),
             ) // 5: to nobody known
             .by(
                 "B",
                 transaction(
                     60,
-                    &[ITEM],
+                    &[B_PALLET],
                     &[("possessing_party", A_PARTY), ("possessing_party", C_DOCK)],
                 ),
             ) // 6: to two parties
@@ -682,7 +676,8 @@ mod custody {
                     &[("owning_party", A_PARTY), ("possessing_party", C_DOCK)],
                 ),
             ) // 8: the pallet, item inside, into C's possession (A only owns it)
-            .by("C", aggregation(80, "DELETE", B_PALLET, &[])); // 9
+            .by("C", aggregation(80, "DELETE", B_PALLET, &[])) // 9
+            .by("C", transaction(90, &[ITEM], &[("owning_party", A_PARTY)])); // 10: ownership only
         let history = log.history(ITEM);
         assert_eq!(kind(&history, 1), "authorised", "{history:?}");
         assert!(
@@ -690,14 +685,13 @@ mod custody {
             "{history:?}"
         );
         assert_eq!(kind(&history, 3), "authorised", "{history:?}");
-        assert!(
-            kind(&history, 4).contains("in the custody of B, not of C"),
-            "{history:?}"
-        );
+        // A party that holds nothing it names states no hand-over: an observation of the
+        // transaction (a buyer's purchase order, say).
+        assert_eq!(kind(&history, 4), "observation", "{history:?}");
         assert_eq!(
             kind(&history, 5),
-            "unauthorised: a transfer to urn:epc:id:pgln:0555555.00000, a party the registry does \
-             not know, moves no custody"
+            "unauthorised: a transfer to urn:epc:id:pgln:0555555.00000 moves no custody: the \
+             registry knows no such party"
         );
         assert_eq!(
             kind(&history, 6),
@@ -710,15 +704,61 @@ mod custody {
         );
         assert_eq!(kind(&history, 8), "authorised", "{history:?}");
         assert_eq!(kind(&history, 9), "authorised", "{history:?}");
+        assert_eq!(kind(&history, 10), "observation", "{history:?}");
 
-        // Without a business transaction, or with neither party type, it is an observation.
-        let mut bare = transaction(10, &[ITEM], &[("possessing_party", B_PARTY)]);
+        // Without a business transaction, or naming no possessing party, it is an observation.
+        let mut bare = transaction(10, &[ITEM], &to(B_PARTY));
         bare.remove("bizTransactionList");
         let located = transaction(10, &[ITEM], &[("location", C_DOCK)]);
         for event in [bare, located] {
-            let log = Log::new().by("A", commission(0, &[ITEM])).by("B", event);
+            let log = Log::new().by("A", commission(0, &[ITEM])).by("A", event);
             assert_eq!(kind(&log.history(ITEM), 1), "observation");
         }
+    }
+
+    #[test]
+    fn a_receipt_logged_first_settles_a_transit_the_shipper_cannot_backdate_over() {
+        // A ships to B, B's receipt is logged; then A logs changes dated between the two: a
+        // shipping elsewhere, a transfer, a packing. Each would undo B's receipt if it were
+        // judged before it, and is refused as a change of the past of what A handed over.
+        let log = Log::new()
+            .by("A", commission(0, &[ITEM])) // 0
+            .by("A", shipping_to(10, &[ITEM], &[("owning_party", B_PARTY)])) // 1
+            .by("B", step(object(20, &[ITEM]), "receiving")) // 2
+            .by("A", shipping_to(15, &[ITEM], &[("owning_party", A_PARTY)])) // 3
+            .by(
+                "A",
+                transaction(15, &[ITEM], &[("possessing_party", C_DOCK)]),
+            ) // 4
+            .by("A", aggregation(15, "ADD", CASE, &[ITEM])) // 5
+            .by("B", aggregation(30, "ADD", B_PALLET, &[ITEM])); // 6
+        let history = log.history(ITEM);
+        assert_eq!(kind(&history, 2), "authorised", "{history:?}");
+        for leaf in [3, 4, 5] {
+            assert_eq!(
+                kind(&history, leaf),
+                format!(
+                    "unauthorised: A handed {ITEM} over (entry 2) before this change of its past \
+                     was reported"
+                ),
+                "{history:?}"
+            );
+        }
+        assert_eq!(kind(&history, 6), "authorised", "{history:?}");
+
+        // Logged before B's receipt, A's new shipping redirects the item, and B's receipt,
+        // then, is not B's to make.
+        let redirected = Log::new()
+            .by("A", commission(0, &[ITEM])) // 0
+            .by("A", shipping_to(10, &[ITEM], &[("owning_party", B_PARTY)])) // 1
+            .by("A", shipping_to(15, &[ITEM], &[("owning_party", A_PARTY)])) // 2
+            .by("B", step(object(20, &[ITEM]), "receiving")); // 3
+        let history = redirected.history(ITEM);
+        assert_eq!(kind(&history, 2), "authorised", "{history:?}");
+        assert_eq!(
+            kind(&history, 3),
+            format!("unauthorised: {ITEM} was shipped to A (entry 2), not to B")
+        );
     }
 
     #[test]
