@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 33] = [
+    const LANDED: [(i32, &str, &str); 34] = [
         (
             1,
             "ledger",
@@ -381,6 +381,11 @@ mod tests {
             33,
             "lookup_tags",
             "699f6e1fb1e5d7c3efaec329d7f37628369ef8b57e979f9bbe945d8f11b60727",
+        ),
+        (
+            34,
+            "transfer_tags",
+            "58368ca05899333234401faf1da389a380ed43bcf2628ec8ab8ae544199bc744",
         ),
     ];
 
