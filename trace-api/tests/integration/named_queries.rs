@@ -232,7 +232,7 @@ async fn a_named_query_is_its_token_s_own_and_answers_as_its_events_query_would(
     let (status, headers, _) = call(&pipeline, "PUT", "/queries", &regulator, None).await;
     assert_eq!(
         (status, header(&headers, "allow")),
-        (405, Some("GET, HEAD, POST"))
+        (405, Some("GET, HEAD, POST, OPTIONS"))
     );
 
     // A token keeps at most 100.
