@@ -216,9 +216,6 @@ const BINDING_ROUTES: &[&str] = &[
     "/queries/{name}/events",
 ];
 
-/// A resource that `handler` answers for `GET` and `HEAD` (the same answer without its body, as
-/// RFC 9110 asks), and a resolver or binding route for `OPTIONS` too; any other method is a
-/// `405` naming those in `Allow`, not a `404`: the resource exists, the service only reads.
 /// A `POST` route: any other method is a `405` with `Allow: POST` (the route reads its body
 /// itself, as far as it may be long).
 fn post<F, Args>(path: &str, handler: F) -> Resource
@@ -265,6 +262,9 @@ where
         }))
 }
 
+/// A resource that `handler` answers for `GET` and `HEAD` (the same answer without its body, as
+/// RFC 9110 asks), and a resolver or binding route for `OPTIONS` too; any other method is a
+/// `405` naming those in `Allow`, not a `404`: the resource exists, the service only reads.
 fn get<F, Args>(path: &str, handler: F) -> Resource
 where
     F: Handler<Args>,
