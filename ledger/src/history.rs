@@ -49,9 +49,9 @@ use crate::ids::OrganisationId;
 use crate::size::LeafIndex;
 
 pub use authority::{
-    Authority, Parties, RecallChange, RecalledClass, Spoken, assess, assess_relations,
+    Authority, Judgement, Parties, RecallChange, RecalledClass, Spoken, assess, assess_relations,
     changes_state, class_recall_names, ilmd_lot, item_classes, recall_change, recall_scope,
-    recalled_classes,
+    recalled_classes, withdrawals,
 };
 pub use item::{Form, Item, ItemError, MAX_ITEM_LEN};
 pub use tag::{Tag, device_digest, site_digest};
@@ -72,6 +72,9 @@ pub struct SourceEvent<T> {
     pub reporter: Option<OrganisationId>,
     /// When it was captured (its leaf record's time), in nanoseconds since the Unix epoch.
     pub captured: Option<i128>,
+    /// Its CBV 2.0 event hash, as its leaf record commits to it, when the source knows it: what
+    /// matches an error declaration with the event it declares ([`authority::withdrawals`]).
+    pub hash: Option<epcis::EventHash>,
     /// What the source attaches (the stored entry, for the service).
     pub payload: T,
 }
@@ -91,7 +94,29 @@ impl SourceEvent<()> {
             event,
             reporter,
             captured: captured.map(|millis| i128::from(millis.as_millis()) * 1_000_000),
+            hash: None,
             payload: (),
+        }
+    }
+}
+
+impl<T> SourceEvent<T> {
+    /// The event with its CBV 2.0 event hash, as its leaf record commits to it.
+    pub fn hashed(mut self, hash: epcis::EventHash) -> Self {
+        self.hash = Some(hash);
+        self
+    }
+
+    /// The event carrying `payload` in place of its own.
+    pub fn carrying<U>(self, payload: U) -> SourceEvent<U> {
+        SourceEvent {
+            leaf: self.leaf,
+            event: self.event,
+            time: self.time,
+            reporter: self.reporter,
+            captured: self.captured,
+            hash: self.hash,
+            payload,
         }
     }
 }
@@ -404,6 +429,10 @@ pub struct History<T> {
     /// each as the names it was asked about under, in the order asked: what a complete history
     /// proves every event of.
     pub followed: Vec<Vec<String>>,
+    /// The events shown (in `events`, `context` or `outside`) that an error declaration withdrew
+    /// ([`authority::withdrawals`]), each with the leaf of the declaration: they are shown, and
+    /// shape nothing (no window, relation or custody rests on them).
+    pub withdrawn: BTreeMap<LeafIndex, LeafIndex>,
 }
 
 impl<T> Default for History<T> {
@@ -414,6 +443,7 @@ impl<T> Default for History<T> {
             omitted: Vec::new(),
             outside: Vec::new(),
             followed: Vec::new(),
+            withdrawn: BTreeMap::new(),
         }
     }
 }
@@ -513,33 +543,51 @@ pub async fn history<S: EventSource>(
     judge: Judge<'_>,
     limit: usize,
 ) -> Result<History<S::Payload>, HistoryError<S::Error>> {
-    let (pool, marks, left_out, followed) = gather(source, &names, &names_of, judge, limit).await?;
+    let (pool, judgement, left_out, followed) =
+        gather(source, &names, &names_of, judge, limit).await?;
+    let marks = &judgement.marks;
     // State changes left out unread: judging without them is sound only for parties that, as
     // judged, have no authority over the item (their left-out changes could only be refused),
     // so no change of a party that has is ever left out (the gathering reads them in a further
     // round, or refuses). Observations weigh in no judgement.
-    if !custodians_left_out(&pool, &marks, left_out.iter()).is_empty() {
+    if !custodians_left_out(&pool, marks, left_out.iter()).is_empty() {
         return Err(HistoryError::CustodianLeftOut { limit });
     }
     let parties = match judge {
         Judge::Parties(parties) => Some(parties),
         Judge::Claimed(_) => None,
     };
-    let (mut history, trimmed) = assemble(pool, &marks, parties, names, &names_of, limit)
+    let (mut history, trimmed) = assemble(pool, &judgement, parties, names, &names_of, limit)
         .map_err(|limit| HistoryError::TooLong { limit })?;
     history.omitted = counted(left_out.into_iter().chain(trimmed));
     history.followed = followed;
     Ok(history)
 }
 
-/// The gathered events by leaf, the authority of each, the candidates left out unread, and the
-/// names of every identifier asked about.
+/// The gathered events by leaf, their judgement (the authority of each, the events withdrawn),
+/// the candidates left out unread, and the names of every identifier asked about.
 type Gathered<T> = (
     BTreeMap<LeafIndex, SourceEvent<T>>,
-    BTreeMap<LeafIndex, Authority>,
+    authority::Judgement,
     Vec<Candidate>,
     Vec<Vec<String>>,
 );
+
+/// The judgement of the `pool` as a bundle claims it (`claimed`; an event without a claim is an
+/// observation): its marks, and the events its claimed-authorised error declarations withdraw
+/// from the same reporter (without the registry, no delegation is known).
+fn claimed_judgement<T>(
+    pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
+    claimed: &BTreeMap<LeafIndex, Authority>,
+) -> authority::Judgement {
+    authority::Judgement {
+        withdrawn: authority::withdrawals(pool.values(), claimed, |declarer, reporter| {
+            declarer == reporter
+        }),
+        marks: claimed.clone(),
+        spoken: HashSet::new(),
+    }
+}
 
 /// An identifier the gathering asks its source about.
 struct Asked {
@@ -632,25 +680,25 @@ async fn gather<S: EventSource>(
         // custody, whose left-out changes are then read too): a party that, as judged, had
         // authority over what the history follows has every state change read, within the
         // gathering's budget, or the history is refused.
-        let (marks, spoken) = loop {
-            let (marks, spoken) = match judge {
+        let (judgement, spoken) = loop {
+            let (judgement, spoken) = match judge {
                 Judge::Parties(parties) => {
                     let relating: HashSet<&str> = asked
                         .iter()
                         .filter(|subject| subject.follow_containers)
                         .flat_map(|subject| subject.names.iter().map(String::as_str))
                         .collect();
-                    let (marks, spoken) =
-                        authority::assess_relations(pool.values(), parties, |id| {
-                            relating.contains(id)
-                        });
-                    (marks, Some(spoken))
+                    let mut judgement = authority::assess_relations(pool.values(), parties, |id| {
+                        relating.contains(id)
+                    });
+                    let spoken = std::mem::take(&mut judgement.spoken);
+                    (judgement, Some(spoken))
                 }
-                Judge::Claimed(claimed) => (claimed.clone(), None),
+                Judge::Claimed(claimed) => (claimed_judgement(&pool, claimed), None),
             };
-            let further = custodians_left_out(&pool, &marks, left_out.values());
+            let further = custodians_left_out(&pool, &judgement.marks, left_out.values());
             if further.is_empty() {
-                break (marks, spoken);
+                break (judgement, spoken);
             }
             if pool.len().saturating_add(further.len()) > total {
                 return Err(HistoryError::CustodianLeftOut { limit });
@@ -671,18 +719,22 @@ async fn gather<S: EventSource>(
                 pool.entry(event.leaf).or_insert(event);
             }
         };
-        // As claimed, a relation is followed unless its event is marked unauthorised: what the
-        // writer of a bundle followed, a verifier without the registry follows too.
+        // As claimed, a relation is followed unless its event is marked unauthorised or
+        // withdrawn: what the writer of a bundle followed, a verifier without the registry
+        // follows too.
         let spoke = |leaf: LeafIndex, id: &str| match (&spoken, judge) {
             (Some(spoken), _) => spoken.contains(&(leaf, id.to_owned())),
-            (None, Judge::Claimed(claimed)) => claimed.get(&leaf).is_none_or(Authority::counts),
+            (None, Judge::Claimed(claimed)) => {
+                claimed.get(&leaf).is_none_or(Authority::counts)
+                    && !judgement.withdrawn.contains_key(&leaf)
+            }
             (None, Judge::Parties(_)) => true,
         };
         pending = related(&pool, &asked, &spoke, names_of);
         pending.retain(|next| !seen.contains(&next.names));
         if pending.is_empty() {
             let followed = asked.into_iter().map(|subject| subject.names).collect();
-            return Ok((pool, marks, left_out.into_values().collect(), followed));
+            return Ok((pool, judgement, left_out.into_values().collect(), followed));
         }
     }
 }
@@ -734,7 +786,11 @@ fn related<T>(
     }
     let by_name = &by_name;
     let mut next = Vec::new();
-    for event in pool.values() {
+    // An error declaration relates nothing: it repeats the event it declares.
+    let relating = pool
+        .values()
+        .filter(|event| !event.event.contains_key("errorDeclaration"));
+    for event in relating {
         // The asked identifiers an event lists in `member` and was spoken for there, if `wanted`.
         let spoken_in = |member: &'static str, wanted: fn(&Asked) -> bool| {
             text_list(&event.event, member).filter_map(move |id| {
@@ -788,16 +844,19 @@ fn related<T>(
 /// that the judgement rests on.
 fn assemble<T>(
     mut pool: BTreeMap<LeafIndex, SourceEvent<T>>,
-    marks: &BTreeMap<LeafIndex, Authority>,
+    judgement: &authority::Judgement,
     parties: Option<&Parties>,
     names: Vec<String>,
     names_of: &impl Fn(&str) -> Vec<String>,
     limit: usize,
 ) -> Result<(History<T>, Vec<Candidate>), usize> {
-    // Only authorised events (and observations) shape the history, and no error declaration
-    // does: it repeats the declared event, it does not pack or transform again.
+    let marks = &judgement.marks;
+    // Only authorised events (and observations) shape the history, none an error declaration
+    // withdrew, and no error declaration does: it repeats the declared event, it does not pack
+    // or transform again.
     let counts = |event: &SourceEvent<T>| {
         marks.get(&event.leaf).is_none_or(Authority::counts)
+            && !judgement.withdrawn.contains_key(&event.leaf)
             && !event.event.contains_key("errorDeclaration")
     };
     let mut found: BTreeMap<LeafIndex, Vec<Why>> = BTreeMap::new();
@@ -855,7 +914,7 @@ fn assemble<T>(
     }
     let trimmed = match found.len() > limit {
         true => {
-            let (kept, trimmed) = trim(&found, &pool, marks, parties, limit).ok_or(limit)?;
+            let (kept, trimmed) = trim(&found, &pool, judgement, parties, limit).ok_or(limit)?;
             // Left out of the context too: the events a bundle shows are all a verifier judges.
             found.retain(|leaf, _| {
                 let keep = kept.contains(leaf);
@@ -892,10 +951,23 @@ fn assemble<T>(
         .partition(|event| authority::changes_state(&event.event.event));
     context.sort_by_key(|e| (e.event.time, e.event.leaf));
     outside.sort_by_key(|e| (e.event.time, e.event.leaf));
+    // The withdrawals of the events shown.
+    let shown: HashSet<LeafIndex> = [&events, &context, &outside]
+        .into_iter()
+        .flatten()
+        .map(|shown| shown.event.leaf)
+        .collect();
+    let withdrawn = judgement
+        .withdrawn
+        .iter()
+        .filter(|(leaf, _)| shown.contains(leaf))
+        .map(|(leaf, by)| (*leaf, *by))
+        .collect();
     let history = History {
         events,
         context,
         outside,
+        withdrawn,
         ..History::default()
     };
     Ok((history, trimmed))
@@ -915,10 +987,11 @@ fn assemble<T>(
 fn trim<T>(
     found: &BTreeMap<LeafIndex, Vec<Why>>,
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
-    marks: &BTreeMap<LeafIndex, Authority>,
+    judgement: &authority::Judgement,
     parties: Option<&Parties>,
     limit: usize,
 ) -> Option<(HashSet<LeafIndex>, Vec<Candidate>)> {
+    let marks = &judgement.marks;
     let authorised = |event: &SourceEvent<T>| {
         authority::changes_state(&event.event)
             && marks.get(&event.leaf) == Some(&Authority::Authorised)
@@ -928,10 +1001,16 @@ fn trim<T>(
             let shown = pool
                 .values()
                 .filter(|event| !found.contains_key(&event.leaf) || kept.contains(&event.leaf));
-            let again = authority::assess(shown, parties);
-            again
-                .iter()
-                .all(|(leaf, authority)| marks.get(leaf) == Some(authority))
+            let again = authority::assess_relations(shown, parties, |_| false);
+            let withdrawn_alike = again
+                .marks
+                .keys()
+                .all(|leaf| again.withdrawn.get(leaf) == judgement.withdrawn.get(leaf));
+            withdrawn_alike
+                && again
+                    .marks
+                    .iter()
+                    .all(|(leaf, authority)| marks.get(leaf) == Some(authority))
         });
         if judged_alike {
             return Some((kept, trimmed));
@@ -994,14 +1073,7 @@ impl Memory {
         let events = events
             .into_iter()
             .enumerate()
-            .map(|(position, event)| SourceEvent {
-                leaf: event.leaf,
-                event: event.event,
-                time: event.time,
-                reporter: event.reporter,
-                captured: event.captured,
-                payload: position,
-            })
+            .map(|(position, event)| event.carrying(position))
             .collect();
         Self { events }
     }

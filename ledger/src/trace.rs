@@ -546,10 +546,11 @@ pub async fn trace<S: TraceSource>(
                 _ => None,
             })
             .collect();
-        let (marks, spoken) = assess_relations(pool.values(), parties, |id| {
+        let judgement = assess_relations(pool.values(), parties, |id| {
             asked_epcs.contains(canonical_identifier(id).as_str())
         });
-        let spoken: HashSet<LeafIndex> = spoken.into_iter().map(|(leaf, _)| leaf).collect();
+        let spoken: HashSet<LeafIndex> = judgement.spoken.iter().map(|(leaf, _)| *leaf).collect();
+        let marks = shaping(&pool, judgement);
         let loose = Walk::run(&pool, &marks, Some(&spoken), request, parties)?;
         ask = loose.to_read(&asked, &request.start);
         if ask.is_empty() {
@@ -562,6 +563,37 @@ pub async fn trace<S: TraceSource>(
         }
     }
     Err(TraceError::TooDeep)
+}
+
+/// The marks a trace follows relations by: the judgement's, but that an event an error
+/// declaration withdrew, and an error declaration itself (which repeats the event it declares),
+/// relate nothing, with the reason.
+fn shaping<T>(
+    pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
+    judgement: crate::history::Judgement,
+) -> BTreeMap<LeafIndex, Authority> {
+    let mut marks = judgement.marks;
+    for (leaf, by) in judgement.withdrawn {
+        marks.insert(
+            leaf,
+            Authority::Unauthorised {
+                reason: format!("declared erroneous by entry {by}"),
+            },
+        );
+    }
+    for event in pool.values() {
+        if event.event.contains_key("errorDeclaration") {
+            marks.insert(
+                event.leaf,
+                Authority::Unauthorised {
+                    reason: "an error declaration relates nothing: it repeats the event it \
+                             declares"
+                        .to_owned(),
+                },
+            );
+        }
+    }
+    marks
 }
 
 /// Every subject an event names: its EPCs, its quantities' classes, and the lot of each EPC
@@ -1668,14 +1700,7 @@ impl InMemory {
         Self {
             events: events
                 .into_iter()
-                .map(|event| SourceEvent {
-                    leaf: event.leaf,
-                    event: event.event,
-                    time: event.time,
-                    reporter: event.reporter,
-                    captured: event.captured,
-                    payload: true,
-                })
+                .map(|event| event.carrying(true))
                 .collect(),
         }
     }

@@ -635,6 +635,7 @@ impl EventSource for ViewSource<'_> {
                     leaf: entry.leaf_index,
                     reporter: self.parties.reporter(entry.record.attestation()).cloned(),
                     captured: Some(i128::from(entry.record.captured_at().as_millis()) * 1_000_000),
+                    hash: Some(*entry.record.event_hash()),
                     event,
                     time,
                     payload: Arc::new(entry),

@@ -184,6 +184,7 @@ impl Log {
                     // commission, pack and ship them.
                     reported_by: Some(OrganisationId::parse(BRAND).unwrap()),
                     authority: Some(Authority::Authorised),
+                    withdrawn_by: None,
                 },
             )
             .collect();

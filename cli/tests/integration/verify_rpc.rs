@@ -149,6 +149,7 @@ impl AnchoredLog {
                 why: vec![Why::Direct],
                 reported_by: None,
                 authority: None,
+                withdrawn_by: None,
             }],
             anchored: bundle.anchored,
             omitted: Vec::new(),

@@ -686,7 +686,7 @@ pub fn trace_events(
             .as_ref()
             .and_then(|record| parties.reporter(record.attestation()).cloned());
         let captured = record.as_ref().map(crate::record::LeafRecord::captured_at);
-        sources.push(SourceEvent::of(leaf, parsed, reporter, captured));
+        sources.push(SourceEvent::of(leaf, parsed, reporter, captured).hashed(event.event_hash));
     }
     Ok(InMemory::new(sources).trace_noting(request, parties))
 }

@@ -119,6 +119,13 @@ pub struct ProvenanceEvent {
     /// written before custody authority: every event then counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<Authority>,
+    /// The leaf index of the error declaration that withdrew the event
+    /// ([`crate::history::withdrawals`]): one with authority, by the event's reporter or a party
+    /// acting for it. A withdrawn event is listed and shapes nothing (no container window,
+    /// transformation or custody rests on it). Absent when none did. The story check recomputes
+    /// it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawn_by: Option<LeafIndex>,
 }
 
 /// Why an event belongs to an item's history. It is read off the events themselves, and the

@@ -93,7 +93,7 @@ fn tell(bundle: &ProvenanceBundle, parties: Option<&Parties>) -> Result<History<
             claimed.insert(leaf, authority.clone());
         }
         let captured = record.as_ref().map(LeafRecord::captured_at);
-        events.push(SourceEvent::of(leaf, parsed, reporter, captured));
+        events.push(SourceEvent::of(leaf, parsed, reporter, captured).hashed(event.event_hash));
     }
     let memory = Memory::new(events);
     let judge = match parties {
@@ -210,7 +210,28 @@ fn first_difference(
             ));
         }
     }
+    for (position, event) in bundle.events.iter().enumerate() {
+        let computed = history
+            .withdrawn
+            .get(&event.inclusion.leaf_index())
+            .copied();
+        if event.withdrawn_by != computed {
+            return Some(format!(
+                "{}: the bundle says it {}; its events say it {}",
+                at(position),
+                withdrawal(event.withdrawn_by),
+                withdrawal(computed)
+            ));
+        }
+    }
     None
+}
+
+fn withdrawal(by: Option<LeafIndex>) -> String {
+    match by {
+        Some(leaf) => format!("was withdrawn by the error declaration at leaf {leaf}"),
+        None => "was not withdrawn".to_owned(),
+    }
 }
 
 /// The same reasons, in any order.

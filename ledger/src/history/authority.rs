@@ -21,7 +21,12 @@
 //!   TransactionEvent `ADD` naming the party taking possession);
 //!   an item a transformation produces is in its reporter's custody;
 //! - an organisation may name delegates (a brand its logistics partners), who act with its
-//!   authority.
+//!   authority;
+//! - an error declaration is judged where the event it declares happened: declaring a state
+//!   change erroneous is for the party with custody just after it, a recall for whoever may
+//!   recall, and an observation for anyone; it withdraws the declared event only when its
+//!   reporter is the event's own or acts for it ([`withdrawals`]). A withdrawn event is shown and
+//!   changes nothing, as if it had no authority.
 //!
 //! Events are taken in event-time order, then log order. An event without authority is still
 //! shown, marked with the reason, but changes nothing: no container window, transformation or
@@ -495,20 +500,29 @@ fn biz_step(event: &Map<String, Value>) -> Option<&str> {
 }
 
 fn act(event: &Map<String, Value>) -> Act<'_> {
+    if event.contains_key("errorDeclaration") {
+        return Act::Declare(named(event));
+    }
+    deed(event)
+}
+
+/// Every identifier an event names, in its EPC lists and as its parent.
+fn named(event: &Map<String, Value>) -> Vec<&str> {
+    let mut ids: Vec<&str> = text_list(event, "epcList").collect();
+    ids.extend(event.get("parentID").and_then(Value::as_str));
+    for member in ["childEPCs", "inputEPCList", "outputEPCList"] {
+        ids.extend(text_list(event, member));
+    }
+    ids
+}
+
+/// What an event does, leaving out its `errorDeclaration`: for an error declaration, what the
+/// event it declares erroneous does.
+fn deed(event: &Map<String, Value>) -> Act<'_> {
     let kind = event.get("type").and_then(Value::as_str).unwrap_or("");
     let action = event.get("action").and_then(Value::as_str);
     let list = |member: &str| text_list(event, member).collect::<Vec<_>>();
-    let named = || {
-        let mut ids = list("epcList");
-        ids.extend(event.get("parentID").and_then(Value::as_str));
-        ids.extend(list("childEPCs"));
-        ids.extend(list("inputEPCList"));
-        ids.extend(list("outputEPCList"));
-        ids
-    };
-    if event.contains_key("errorDeclaration") {
-        return Act::Declare(named());
-    }
+    let named = || named(event);
     if kind == "TransformationEvent" {
         return Act::Transform {
             inputs: list("inputEPCList"),
@@ -1125,7 +1139,15 @@ impl<'p> Custody<'p> {
             Act::Commission(ids) => ids
                 .iter()
                 .try_for_each(|id| self.check_origin(reporter, id)),
-            Act::End(ids) | Act::Ship(ids) | Act::Declare(ids) => self.check_all(reporter, ids),
+            // Declaring an observation erroneous needs no custody: it withdraws the sighting
+            // only when its reporter reported it, or acts for who did ([`withdrawals`]). A recall
+            // is declared erroneous by whoever may recall.
+            Act::Declare(ids) => match deed(&event.event) {
+                Act::Observe => Ok(()),
+                recall @ Act::Recall { .. } => self.judge(reporter, &recall, event),
+                _ => self.check_all(reporter, ids),
+            },
+            Act::End(ids) | Act::Ship(ids) => self.check_all(reporter, ids),
             Act::Recall { epcs, classes } => {
                 if epcs.is_empty() && classes.is_empty() {
                     return Err("a recall that names nothing recalls nothing".to_owned());
@@ -1423,22 +1445,77 @@ fn late<T>(event: &SourceEvent<T>) -> Option<String> {
 }
 
 /// Judges every event of `events` (any order), in event-time order then log order: the authority
-/// of each, by leaf index.
-///
-/// Two passes: the first finds the hand-overs, the second judges every event knowing them, so
-/// that a change of an item's past by the party that had already handed it over (in log order)
-/// is refused.
+/// of each, by leaf index, with the events error declarations withdrew set aside
+/// ([`assess_relations`]).
 pub fn assess<'a, T: 'a>(
     events: impl IntoIterator<Item = &'a SourceEvent<T>>,
     parties: &Parties,
 ) -> BTreeMap<LeafIndex, Authority> {
-    assess_relations(events, parties, |_| false).0
+    assess_relations(events, parties, |_| false).marks
 }
 
 /// Of an event that relates identifiers to others (packs children into a container, or
 /// transforms inputs into outputs), one identifier its reporter spoke for at the event's time:
 /// a child or an input it had custody of, an output it could bring into being.
 pub type Spoken = (LeafIndex, String);
+
+/// What a judgement of some events gives.
+#[derive(Debug, Clone, Default)]
+pub struct Judgement {
+    /// Each event's authority, by leaf index.
+    pub marks: BTreeMap<LeafIndex, Authority>,
+    /// The events error declarations withdrew ([`withdrawals`]): each declared event's leaf, with
+    /// the leaf of the declaration that withdrew it. They are shown, and change nothing.
+    pub withdrawn: BTreeMap<LeafIndex, LeafIndex>,
+    /// For the identifiers asked about, which relating events' identifiers their reporters
+    /// spoke for ([`assess_relations`]).
+    pub spoken: HashSet<Spoken>,
+}
+
+/// Which of `events` error declarations withdraw, as declared leaf → declaration leaf. An event is
+/// withdrawn by an error declaration of it (an event with `errorDeclaration` and the same CBV 2.0
+/// event hash: the hash leaves `errorDeclaration` out, so a declaration hashes as the event it
+/// declares) that `marks` say was authorised, and whose reporter is the event's own or acts for
+/// it (`acts_for(declarer, reporter)`): a party with custody cannot withdraw another party's
+/// report of what it holds, and a party without custody withdraws nothing. An event whose
+/// reporter is not registered, or whose hash is not known, is withdrawn by nobody. The
+/// declaration earliest in the log names it.
+pub fn withdrawals<'a, T: 'a>(
+    events: impl IntoIterator<Item = &'a SourceEvent<T>>,
+    marks: &BTreeMap<LeafIndex, Authority>,
+    acts_for: impl Fn(&OrganisationId, &OrganisationId) -> bool,
+) -> BTreeMap<LeafIndex, LeafIndex> {
+    let (declarations, declared): (Vec<&SourceEvent<T>>, Vec<&SourceEvent<T>>) = events
+        .into_iter()
+        .filter(|event| event.hash.is_some() && event.reporter.is_some())
+        .partition(|event| event.event.contains_key("errorDeclaration"));
+    let mut by_hash: HashMap<&epcis::EventHash, Vec<(LeafIndex, &OrganisationId)>> = HashMap::new();
+    for declaration in declarations {
+        if marks.get(&declaration.leaf) != Some(&Authority::Authorised) {
+            continue;
+        }
+        if let (Some(hash), Some(reporter)) = (&declaration.hash, &declaration.reporter) {
+            by_hash
+                .entry(hash)
+                .or_default()
+                .push((declaration.leaf, reporter));
+        }
+    }
+    let mut withdrawn = BTreeMap::new();
+    for event in declared {
+        let (Some(hash), Some(reporter)) = (&event.hash, &event.reporter) else {
+            continue;
+        };
+        let by = by_hash.get(hash).into_iter().flatten();
+        if let Some((leaf, _)) = by
+            .filter(|(_, declarer)| acts_for(declarer, reporter))
+            .min_by_key(|(leaf, _)| *leaf)
+        {
+            withdrawn.insert(event.leaf, *leaf);
+        }
+    }
+    withdrawn
+}
 
 /// Judges every event as [`assess`] does, and also tells, for the identifiers `of` accepts,
 /// which of the relating events' identifiers their reporters spoke for ([`Spoken`]), whatever
@@ -1449,26 +1526,67 @@ pub type Spoken = (LeafIndex, String);
 /// consumed it by its custodian, the inputs of one that produced it by a party that could. The
 /// other side is judged once its events are gathered too; a party without custody of the item
 /// makes nobody gather anything.
+///
+/// Error declarations are judged where the event they declare happened (a declaration repeats
+/// its `eventTime`), with that event in place: the party with custody just after it may declare
+/// it erroneous. The events they withdraw ([`withdrawals`]) are then set aside and every other
+/// event judged again without them, so that a withdrawn packing, unpacking, transformation,
+/// shipment or receipt changes no custody, window or relation; the withdrawn events and the
+/// declarations that withdrew them keep the first judgement's marks.
 pub fn assess_relations<'a, T: 'a>(
     events: impl IntoIterator<Item = &'a SourceEvent<T>>,
     parties: &Parties,
     of: impl Fn(&str) -> bool,
-) -> (BTreeMap<LeafIndex, Authority>, HashSet<Spoken>) {
+) -> Judgement {
     let mut order: Vec<&SourceEvent<T>> = events.into_iter().collect();
     order.sort_by_key(|event| (event.time, event.leaf));
-    let settled = Settled::of(&order, parties);
+    let (mut marks, spoken) = judge_in_order(&order, parties, &of);
+    let withdrawn = withdrawals(order.iter().copied(), &marks, |declarer, reporter| {
+        parties.acts_for(declarer, reporter)
+    });
+    if withdrawn.is_empty() {
+        return Judgement {
+            marks,
+            withdrawn,
+            spoken,
+        };
+    }
+    order.retain(|event| !withdrawn.contains_key(&event.leaf));
+    let (again, spoken) = judge_in_order(&order, parties, &of);
+    let declarations: HashSet<LeafIndex> = withdrawn.values().copied().collect();
+    for (leaf, authority) in again {
+        if !declarations.contains(&leaf) {
+            marks.insert(leaf, authority);
+        }
+    }
+    Judgement {
+        marks,
+        withdrawn,
+        spoken,
+    }
+}
+
+/// Judges the events of `order` (in event-time order, then log order) in two passes: the first
+/// finds the hand-overs, the second judges every event knowing them, so that a change of an
+/// item's past by the party that had already handed it over (in log order) is refused.
+fn judge_in_order<T>(
+    order: &[&SourceEvent<T>],
+    parties: &Parties,
+    of: &impl Fn(&str) -> bool,
+) -> (BTreeMap<LeafIndex, Authority>, HashSet<Spoken>) {
+    let settled = Settled::of(order, parties);
     let mut first = Custody::new(parties, Vec::new(), &settled);
-    for event in &order {
+    for event in order {
         first.apply(event);
     }
     let mut custody = Custody::new(parties, first.handovers, &settled);
     let mut spoken = HashSet::new();
     let marks = order
-        .into_iter()
+        .iter()
         .map(|event| {
             spoken.extend(
                 custody
-                    .spoken_for(event, &of)
+                    .spoken_for(event, of)
                     .into_iter()
                     .map(|id| (event.leaf, id.to_owned())),
             );

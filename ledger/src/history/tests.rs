@@ -276,9 +276,25 @@ mod custody {
                             None,
                         );
                         source.captured = Some(captured.unwrap_or(time));
-                        source
+                        source.hashed(
+                            epcis::hash::event_hash(event, &epcis::hash::HashContext::default())
+                                .unwrap(),
+                        )
                     }),
             )
+        }
+
+        /// The history of `item` as put together.
+        fn told(&self, item: &str) -> History<usize> {
+            let memory = self.memory();
+            let parties = parties();
+            in_memory(
+                &memory,
+                vec![item.to_owned()],
+                Judge::Parties(&parties),
+                1000,
+            )
+            .unwrap()
         }
 
         /// The history of `item`: (leaf, authority kind, whys).
@@ -371,6 +387,90 @@ mod custody {
         assert!(kind(&history, 5).contains("company prefix of A, not of B"));
     }
 
+    /// `event` declared erroneous at `minute`.
+    fn declared(event: Map<String, Value>, minute: u32) -> Map<String, Value> {
+        with(
+            event,
+            "errorDeclaration",
+            json!({"declarationTime": at(minute), "reason": "incorrect_data"}),
+        )
+    }
+
+    fn withdrawn(pairs: &[(u64, u64)]) -> BTreeMap<LeafIndex, LeafIndex> {
+        pairs
+            .iter()
+            .map(|(declared, by)| {
+                (
+                    LeafIndex::new(*declared).unwrap(),
+                    LeafIndex::new(*by).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_holder_s_error_declaration_withdraws_its_packing_and_the_case_s_events_leave() {
+        // A packed its item into the wrong case, and says so; the case goes on without it.
+        let log = a_journey().by("A", declared(aggregation(10, "ADD", CASE, &[ITEM]), 25)); // 4
+        let told = log.told(ITEM);
+        assert_eq!(told.withdrawn, withdrawn(&[(1, 4)]));
+        let history = log.history(ITEM);
+        // The packing and its declaration are shown (they name the item); the case's receiving
+        // and shipping are no longer the item's.
+        assert_eq!(leaves(&history), [0, 1, 4], "{history:?}");
+        assert_eq!(kind(&history, 1), "authorised");
+        assert_eq!(kind(&history, 4), "authorised");
+        // Without the declaration, the same log keeps the case's events.
+        assert_eq!(leaves(&a_journey().history(ITEM)), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_withdrawn_receipt_gives_no_custody_and_what_rested_on_it_is_refused() {
+        let log = a_journey()
+            .by("B", step(object(40, &[CASE]), "receiving")) // 4: hand-over
+            .by("B", step(object(50, &[CASE]), "destroying")); // 5
+        assert_eq!(kind(&log.history(ITEM), 5), "authorised");
+        // B declares its receipt erroneous: the case is in transit again, A's.
+        let log = log.by("B", declared(step(object(40, &[CASE]), "receiving"), 45)); // 6
+        let told = log.told(ITEM);
+        assert_eq!(told.withdrawn, withdrawn(&[(4, 6)]));
+        let history = log.history(ITEM);
+        assert_eq!(kind(&history, 4), "authorised", "{history:?}");
+        assert_eq!(kind(&history, 6), "authorised", "{history:?}");
+        assert!(
+            kind(&history, 5).contains("in the custody of A, not of B"),
+            "{history:?}"
+        );
+    }
+
+    #[test]
+    fn a_custodian_cannot_withdraw_another_s_sighting_but_its_reporter_can() {
+        let sighting = object(15, &[ITEM]); // B sees A's item on its way
+        let log = a_journey()
+            .by("B", sighting.clone()) // 4
+            .by("A", declared(sighting.clone(), 16)); // 5: A, the custodian
+        let told = log.told(ITEM);
+        assert!(told.withdrawn.is_empty(), "{:?}", told.withdrawn);
+        // B retracts its own sighting: no custody is needed for that.
+        let log = log.by("B", declared(sighting, 17)); // 6
+        assert_eq!(log.told(ITEM).withdrawn, withdrawn(&[(4, 6)]));
+        assert_eq!(kind(&log.history(ITEM), 6), "authorised");
+    }
+
+    #[test]
+    fn a_withdrawn_transformation_relates_nothing() {
+        const MADE: &str = "urn:epc:id:sgtin:0614141.107346.9999";
+        let made = transformation(40, &[ITEM], &[MADE]);
+        let log = a_journey()
+            .by("A", made.clone()) // 4: A turns its item into another
+            .by("A", object(50, &[MADE])); // 5: an event of the output
+        assert!(leaves(&log.history(ITEM)).contains(&5));
+        let log = log.by("A", declared(made, 55)); // 6
+        let history = log.history(ITEM);
+        assert_eq!(log.told(ITEM).withdrawn, withdrawn(&[(4, 6)]));
+        assert!(!leaves(&history).contains(&5), "{history:?}");
+    }
+
     #[test]
     fn b_may_not_commission_or_declare_erroneous_what_is_a_s() {
         let declaration = with(
@@ -384,6 +484,9 @@ mod custody {
         let history = log.history(ITEM);
         assert!(kind(&history, 4).contains("company prefix of A, not of B"));
         assert!(kind(&history, 5).contains("in the custody of A, not of B"));
+        // Nothing is withdrawn: the case's events stay the item's.
+        assert!(log.told(ITEM).withdrawn.is_empty());
+        assert_eq!(leaves(&history), [0, 4, 1, 5, 2, 3], "{history:?}");
     }
 
     #[test]
@@ -1433,16 +1536,18 @@ mod custody {
         let found: BTreeMap<LeafIndex, Vec<Why>> =
             pool.keys().map(|leaf| (*leaf, vec![Why::Direct])).collect();
         let parties = parties();
-        let mut marks = assess(pool.values(), &parties);
-        let (kept, trimmed) = trim(&found, &pool, &marks, Some(&parties), 12).unwrap();
+        let mut judged = assess_relations(pool.values(), &parties, |_| false);
+        let (kept, trimmed) = trim(&found, &pool, &judged, Some(&parties), 12).unwrap();
         assert_eq!(kept.len(), 12);
         assert_eq!(trimmed.len(), 23);
         // Judged as claimed (no registry), nothing is judged again: the share stands.
-        marks.insert(LeafIndex::from(5), Authority::Authorised);
-        assert!(trim(&found, &pool, &marks, None, 12).is_some());
-        assert!(trim(&found, &pool, &marks, Some(&parties), 12).is_none());
+        judged
+            .marks
+            .insert(LeafIndex::from(5), Authority::Authorised);
+        assert!(trim(&found, &pool, &judged, None, 12).is_some());
+        assert!(trim(&found, &pool, &judged, Some(&parties), 12).is_none());
         assert_eq!(
-            trim(&found, &pool, &marks, Some(&parties), 35).map(|(kept, _)| kept.len()),
+            trim(&found, &pool, &judged, Some(&parties), 35).map(|(kept, _)| kept.len()),
             Some(35)
         );
     }
@@ -1554,14 +1659,7 @@ mod custody {
                 .events
                 .iter()
                 .chain(&all.context)
-                .map(|e| SourceEvent {
-                    leaf: e.event.leaf,
-                    event: e.event.event.clone(),
-                    time: e.event.time,
-                    reporter: e.event.reporter.clone(),
-                    captured: e.event.captured,
-                    payload: (),
-                })
+                .map(|e| e.event.clone().carrying(()))
                 .collect();
             let shown = kept.len();
             let alone = in_memory(&Memory::new(kept), vec![ITEM.to_owned()], judge, shown).unwrap();

@@ -1071,14 +1071,7 @@ impl Log {
             .into_iter()
             .map(|event| HistoryEvent {
                 authority: marks[&event.leaf].clone(),
-                event: SourceEvent {
-                    leaf: event.leaf,
-                    event: event.event,
-                    time: event.time,
-                    reporter: event.reporter,
-                    captured: event.captured,
-                    payload: 0,
-                },
+                event: event.carrying(0),
                 why: Vec::new(),
             })
             .collect();

@@ -215,6 +215,7 @@ pub(crate) fn scenario() -> Scenario {
                 why,
                 reported_by: Some(OrganisationId::parse(BRAND).unwrap()),
                 authority: Some(authority),
+                withdrawn_by: None,
             },
         )
         .collect();

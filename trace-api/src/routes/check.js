@@ -192,7 +192,7 @@ async function proveKey(p, head, n) {
 
 // Whether the bundle holds every event of the history it tells (ledger/src/bundle/complete.rs):
 // the identifiers the history follows (the item, the containers it was packed into by events
-// not marked unauthorised, the items a transformation related it to, one step) are worked out
+// not marked unauthorised nor withdrawn, the items a transformation related it to, one step) are worked out
 // from the bundle's events, and each one's proof must list only entries the bundle holds, and
 // list every event naming it. -> [code, params]: "ok_complete", or why it is not shown.
 async function completeness(b, cp, seen) {
@@ -219,7 +219,10 @@ async function completeness(b, cp, seen) {
     let ev;
     try { ev = JSON.parse(e.event); } catch (x) { /* below */ }
     must(ev && typeof ev === "object" && !Array.isArray(ev), "format", { what: "the event at entry " + leaf + " is not a JSON object" });
-    events.push({ leaf, ev, refused: (e.authority || {}).kind === "unauthorised" });
+    // An event without authority, one an error declaration withdrew, and a declaration itself
+    // (it repeats the event it declares) relate nothing (ledger::history::withdrawals).
+    const inert = (e.authority || {}).kind === "unauthorised" || e.withdrawnBy != null || "errorDeclaration" in ev;
+    events.push({ leaf, ev, refused: inert });
   }
   const keys = new Map(), foreign = [];
   const keyOf = async (t) => {

@@ -83,20 +83,14 @@ pub(super) async fn read(
         .into_iter()
         .filter(|(entry, _)| !withdrawn.contains(&entry.leaf_index))
         .map(|(entry, event)| {
-            let of = SourceEvent::of(
+            SourceEvent::of(
                 entry.leaf_index,
                 event,
                 parties.reporter(entry.record.attestation()).cloned(),
                 Some(entry.record.captured_at()),
-            );
-            SourceEvent {
-                leaf: of.leaf,
-                event: of.event,
-                time: of.time,
-                reporter: of.reporter,
-                captured: of.captured,
-                payload: Arc::new(entry),
-            }
+            )
+            .hashed(*entry.record.event_hash())
+            .carrying(Arc::new(entry))
         })
         .collect();
     let marks: BTreeMap<LeafIndex, Authority> = assess(&events, parties);

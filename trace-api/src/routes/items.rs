@@ -214,7 +214,10 @@ pub(super) async fn history(
         }
     };
     let History {
-        events, omitted, ..
+        events,
+        omitted,
+        withdrawn,
+        ..
     } = events_of(
         &state,
         client(&request),
@@ -257,7 +260,13 @@ pub(super) async fn history(
         .lane
         .run_sized(bytes, move || {
             let mut answer = head;
-            answer["events"] = page.into_iter().map(history_event).collect();
+            answer["events"] = page
+                .into_iter()
+                .map(|event| {
+                    let by = withdrawn.get(&event.event.leaf).copied();
+                    history_event(event, by)
+                })
+                .collect();
             answer["next"] = json!(next);
             serde_json::to_vec(&answer)
         })
@@ -334,8 +343,8 @@ impl actix_web::body::MessageBody for Slices {
     }
 }
 
-/// One event of a history as answered.
-fn history_event(event: HistoryEvent<Arc<StoredEntry>>) -> Value {
+/// One event of a history as answered, with the declaration that withdrew it, if one did.
+fn history_event(event: HistoryEvent<Arc<StoredEntry>>, withdrawn_by: Option<LeafIndex>) -> Value {
     let entry = &event.event.payload;
     let record = &entry.record;
     let mut reported_by = match record.attestation() {
@@ -359,6 +368,7 @@ fn history_event(event: HistoryEvent<Arc<StoredEntry>>) -> Value {
         "authority": event.authority,
         "declares": declares,
         "declaredErroneousBy": entry.declared_by.iter().map(|leaf| leaf.get()).collect::<Vec<_>>(),
+        "withdrawnBy": withdrawn_by.map(LeafIndex::get),
         "event": Value::Object(event.event.event),
     })
 }
@@ -405,6 +415,7 @@ pub(super) async fn bundle(
         context,
         outside,
         mut omitted,
+        withdrawn,
         ..
     } = history;
     if let Some(left_out) = left_out {
@@ -430,6 +441,7 @@ pub(super) async fn bundle(
         event.why = bundle_whys(listed, &events);
         event.reported_by = listed.event.reporter.clone();
         event.authority = Some(listed.authority.clone());
+        event.withdrawn_by = withdrawn.get(&listed.event.leaf).copied();
     }
     let bytes = bundled.iter().map(|event| event.event.len()).sum();
     let bundle = ProvenanceBundle {
@@ -483,6 +495,7 @@ pub(super) async fn provenance_events(
             why: Vec::new(),
             reported_by: None,
             authority: None,
+            withdrawn_by: None,
         });
     }
     Ok(events)

@@ -31,8 +31,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use ledger::OrganisationId;
-use ledger::history::{Authority, History, HistoryEvent, Item, Parties, RecalledClass, Why};
+use ledger::history::{Authority, History, HistoryEvent, Item, RecalledClass, Why};
 use ledger::size::LeafIndex;
 use ledger::verdict::{self, Facts};
 use ledger_store::StoredEntry;
@@ -366,7 +365,7 @@ pub(super) async fn verdict(
                 &item,
                 refused.as_deref(),
                 anchored,
-                (&parties, &places),
+                &places,
                 tap.as_ref(),
                 &consumer_scans,
                 (&classes, class_recalls.as_deref().map_err(String::as_str)),
@@ -554,16 +553,17 @@ pub(super) async fn class_verdict(
     Ok(respond(body, html, &anchor))
 }
 
-/// The verdict on `item` from its history. An entry counts as withdrawn when an error
-/// declaration of it is in the history, with authority, by its own reporter or a party acting
-/// for it: a custodian cannot withdraw another party's sighting of what it holds.
+/// The verdict on `item` from its history. An entry counts as withdrawn when the history says an
+/// error declaration withdrew it ([`ledger::history::withdrawals`]): one with authority, by its
+/// own reporter or a party acting for it (a custodian cannot withdraw another party's sighting of
+/// what it holds).
 #[allow(clippy::too_many_arguments)] // the facts of a verdict, each from its own source
 fn judge(
     history: &History<Arc<StoredEntry>>,
     item: &Item,
     refused: Option<&str>,
     anchored: Option<u64>,
-    (parties, places): (&Parties, &registry::Places),
+    places: &registry::Places,
     tap: Option<&ledger::nfc::TapCheck>,
     scans: &[verdict::ConsumerScan],
     (classes, class_recalls): (&[RecalledClass], ClassRecalls<'_>),
@@ -573,27 +573,7 @@ fn judge(
         .iter()
         .map(|event| (event.event.leaf, event))
         .collect();
-    let reporter = |leaf: &LeafIndex| -> Option<&OrganisationId> {
-        events
-            .get(leaf)
-            .and_then(|event| event.event.reporter.as_ref())
-    };
-    let withdrawn = |leaf: LeafIndex| {
-        let (Some(declared), Some(by)) = (events.get(&leaf), reporter(&leaf)) else {
-            return false;
-        };
-        declared
-            .event
-            .payload
-            .declared_by
-            .iter()
-            .any(|declaration| {
-                events
-                    .get(declaration)
-                    .is_some_and(|event| event.authority == Authority::Authorised)
-                    && reporter(declaration).is_some_and(|declarer| parties.acts_for(declarer, by))
-            })
-    };
+    let withdrawn = |leaf: LeafIndex| history.withdrawn.contains_key(&leaf);
     let place = |location: &str| places.of(location);
     // An event the store gives other than its leaf record commits to (a damaged or altered
     // database) is no evidence.

@@ -476,20 +476,14 @@ impl TraceSource for LedgerSource<'_> {
                         entry.record.event_hash().to_ni_uri(),
                     );
                 }
-                let event = SourceEvent::of(
+                SourceEvent::of(
                     entry.leaf_index,
                     event,
                     self.parties.reporter(entry.record.attestation()).cloned(),
                     Some(entry.record.captured_at()),
-                );
-                SourceEvent {
-                    leaf: event.leaf,
-                    event: event.event,
-                    time: event.time,
-                    reporter: event.reporter,
-                    captured: event.captured,
-                    payload: shown,
-                }
+                )
+                .hashed(*entry.record.event_hash())
+                .carrying(shown)
             })
             .collect())
     }

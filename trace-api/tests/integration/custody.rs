@@ -294,6 +294,71 @@ async fn another_organisation_cannot_reshape_an_item_s_history() {
     pipeline.stop().await;
 }
 
+/// A packs its item into its case by mistake and declares the packing erroneous: the history
+/// shows both, the packing withdrawn by the declaration, and the case's later events are no longer
+/// the item's. The bundle carries the withdrawal and the verifier recomputes it: a copy that hides
+/// it, or claims one that did not happen, fails the story check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_holder_s_error_declaration_withdraws_the_event_it_declares() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    register_b(&pipeline).await;
+    let a = a_s_journey(&pipeline).await;
+    let (_, listed) = item_history(&pipeline).await;
+    assert_eq!(listed, a);
+
+    let mut declaration = aggregation(1, "ADD", CASE, &[ITEM]);
+    declaration["errorDeclaration"] = json!({
+        "declarationTime": crate::common::at(6),
+        "reason": "incorrect_data",
+    });
+    let declared = pipeline.capture(vec![declaration]).await;
+    // A declaration hashes as the event it declares.
+    assert_eq!(declared, [a[1].clone()]);
+
+    let (history, listed) = item_history(&pipeline).await;
+    // Commissioning, the packing and its declaration; the case's receiving and shipping are gone.
+    assert_eq!(
+        listed,
+        [&a[0], &a[1], &a[1]].map(String::as_str),
+        "{history}"
+    );
+    let events = history["events"].as_array().unwrap();
+    let packing = &events[1];
+    let declaring = &events[2];
+    assert!(
+        declaring["event"].get("errorDeclaration").is_some(),
+        "{history}"
+    );
+    assert_eq!(packing["withdrawnBy"], declaring["leafIndex"], "{history}");
+    assert_eq!(declaring["withdrawnBy"], Value::Null, "{history}");
+    for event in events {
+        assert_eq!(event["authority"]["kind"], "authorised", "{history}");
+    }
+    bundle_of_the_history_verifies(&pipeline, &listed).await;
+
+    let (bundle, _, _) = item_bundle(&pipeline).await;
+    let trusted = pipeline.trusted_keys().with_parties(parties());
+    let story_fails = |forged: &ProvenanceBundle| {
+        let report = verify_provenance(forged, &trusted);
+        match report.bundle_checks().outcome(CheckName::Story) {
+            Some(Outcome::Failed(reason)) => reason.clone(),
+            other => panic!("the story check gave {other:?}"),
+        }
+    };
+    let mut hidden = bundle.clone();
+    assert!(hidden.events[1].withdrawn_by.take().is_some());
+    let reason = story_fails(&hidden);
+    assert!(reason.contains("was not withdrawn"), "{reason}");
+    let mut invented = bundle.clone();
+    invented.events[0].withdrawn_by = bundle.events[1].withdrawn_by;
+    let reason = story_fails(&invented);
+    assert!(
+        reason.contains("its events say it was not withdrawn"),
+        "{reason}"
+    );
+    pipeline.stop().await;
+}
+
 /// A ships its case to its own location (a move between its sites, its destination named in
 /// the shipping's `destinationList`); B reports receiving it twice before A does, dated before
 /// and after A's own receipt, then unpacks it. B's receipts are shown, refused (the first for not
