@@ -14,7 +14,6 @@
 // The inputs are fixed and valid; a failed `expect` is a broken benchmark, reported as such.
 #![allow(clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -86,7 +85,7 @@ fn history(c: &mut Criterion) {
         org("rival"),
         CompanyPrefix::parse("0712345").expect("a prefix"),
     );
-    let unjudged = BTreeMap::new();
+    let unjudged = ledger::history::Claims::default();
     let mut group = c.benchmark_group("history_10");
     group.bench_function("assembled_unjudged", |b| {
         b.iter(|| {

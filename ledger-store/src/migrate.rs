@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 34] = [
+    const LANDED: [(i32, &str, &str); 35] = [
         (
             1,
             "ledger",
@@ -386,6 +386,11 @@ mod tests {
             34,
             "transfer_tags",
             "58368ca05899333234401faf1da389a380ed43bcf2628ec8ab8ae544199bc744",
+        ),
+        (
+            35,
+            "declaration_tags",
+            "8d466c0d21977a3058c7cb386a9b712629e6c8ee2e357aba3c481d5f7407baa1",
         ),
     ];
 

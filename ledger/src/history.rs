@@ -453,9 +453,29 @@ impl<T> Default for History<T> {
 pub enum Judge<'a> {
     /// From the registry of parties, in event-time order ([`assess`]).
     Parties(&'a Parties),
-    /// As claimed (a provenance bundle's marks, when the verifier has no registry): an event
-    /// without a claim is an observation.
-    Claimed(&'a BTreeMap<LeafIndex, Authority>),
+    /// As claimed (a provenance bundle's marks and withdrawals, when the verifier has no
+    /// registry): an event without a claim is an observation.
+    Claimed(&'a Claims),
+}
+
+/// What a bundle claims of its events, taken when there is no registry to judge them with.
+#[derive(Debug, Clone, Default)]
+pub struct Claims {
+    /// Each event's authority; an event without a claim is an observation.
+    pub marks: BTreeMap<LeafIndex, Authority>,
+    /// The events error declarations withdrew, with the declaration's leaf; taken only where the
+    /// events bear them out ([`authority::withdrawals`], whoever acts for whom).
+    pub withdrawn: BTreeMap<LeafIndex, LeafIndex>,
+}
+
+impl Claims {
+    /// Claimed marks, and no withdrawal.
+    pub fn marks(marks: BTreeMap<LeafIndex, Authority>) -> Self {
+        Self {
+            marks,
+            withdrawn: BTreeMap::new(),
+        }
+    }
 }
 
 /// How many events naming the item, its containers and its related items may be gathered for a
@@ -573,18 +593,31 @@ type Gathered<T> = (
     Vec<Vec<String>>,
 );
 
-/// The judgement of the `pool` as a bundle claims it (`claimed`; an event without a claim is an
-/// observation): its marks, and the events its claimed-authorised error declarations withdraw
-/// from the same reporter (without the registry, no delegation is known).
+/// The judgement of the `pool` as a bundle claims it: its marks (an event without a claim is an
+/// observation), and the withdrawals it claims that its events bear out: the declaration is in
+/// the pool, logged after the event, with the event's hash, and marked as one that stands
+/// ([`authority::withdrawals`]). Without the registry, who acts for whom is taken as claimed.
 fn claimed_judgement<T>(
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
-    claimed: &BTreeMap<LeafIndex, Authority>,
+    claims: &Claims,
 ) -> authority::Judgement {
+    let marks = &claims.marks;
+    let withdrawn = claims
+        .withdrawn
+        .iter()
+        .filter(|(declared, by)| {
+            let (Some(event), Some(declaration)) = (pool.get(declared), pool.get(by)) else {
+                return false;
+            };
+            let single = BTreeMap::from([(event.leaf, event), (declaration.leaf, declaration)]);
+            authority::withdrawals(single.into_values(), marks, |_, _| true).get(declared)
+                == Some(by)
+        })
+        .map(|(declared, by)| (*declared, *by))
+        .collect();
     authority::Judgement {
-        withdrawn: authority::withdrawals(pool.values(), claimed, |declarer, reporter| {
-            declarer == reporter
-        }),
-        marks: claimed.clone(),
+        withdrawn,
+        marks: marks.clone(),
         spoken: HashSet::new(),
     }
 }
@@ -724,8 +757,8 @@ async fn gather<S: EventSource>(
         // follows too.
         let spoke = |leaf: LeafIndex, id: &str| match (&spoken, judge) {
             (Some(spoken), _) => spoken.contains(&(leaf, id.to_owned())),
-            (None, Judge::Claimed(claimed)) => {
-                claimed.get(&leaf).is_none_or(Authority::counts)
+            (None, Judge::Claimed(claims)) => {
+                claims.marks.get(&leaf).is_none_or(Authority::counts)
                     && !judgement.withdrawn.contains_key(&leaf)
             }
             (None, Judge::Parties(_)) => true,

@@ -550,11 +550,11 @@ pub async fn trace<S: TraceSource>(
             asked_epcs.contains(canonical_identifier(id).as_str())
         });
         let spoken: HashSet<LeafIndex> = judgement.spoken.iter().map(|(leaf, _)| *leaf).collect();
-        let marks = shaping(&pool, judgement);
-        let loose = Walk::run(&pool, &marks, Some(&spoken), request, parties)?;
+        let (marks, inert) = shaping(&pool, judgement);
+        let loose = Walk::run(&pool, (&marks, &inert), Some(&spoken), request, parties)?;
         ask = loose.to_read(&asked, &request.start);
         if ask.is_empty() {
-            let walk = Walk::run(&pool, &marks, None, request, parties)?;
+            let walk = Walk::run(&pool, (&marks, &inert), None, request, parties)?;
             ask = walk.to_read(&asked, &request.start);
             if ask.is_empty() {
                 let shown = pool.values().filter(|event| event.payload).count();
@@ -567,12 +567,14 @@ pub async fn trace<S: TraceSource>(
 
 /// The marks a trace follows relations by: the judgement's, but that an event an error
 /// declaration withdrew, and an error declaration itself (which repeats the event it declares),
-/// relate nothing, with the reason.
+/// relate nothing, with the reason; and those events, which lead nowhere whoever reported them
+/// (not even from a place its reporter owns).
 fn shaping<T>(
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
     judgement: crate::history::Judgement,
-) -> BTreeMap<LeafIndex, Authority> {
+) -> (BTreeMap<LeafIndex, Authority>, HashSet<LeafIndex>) {
     let mut marks = judgement.marks;
+    let mut inert = HashSet::new();
     for (leaf, by) in judgement.withdrawn {
         marks.insert(
             leaf,
@@ -580,6 +582,7 @@ fn shaping<T>(
                 reason: format!("declared erroneous by entry {by}"),
             },
         );
+        inert.insert(leaf);
     }
     for event in pool.values() {
         if event.event.contains_key("errorDeclaration") {
@@ -591,9 +594,10 @@ fn shaping<T>(
                         .to_owned(),
                 },
             );
+            inert.insert(event.leaf);
         }
     }
-    marks
+    (marks, inert)
 }
 
 /// Every subject an event names: its EPCs, its quantities' classes, and the lot of each EPC
@@ -1128,6 +1132,9 @@ struct Walk {
     edges: BTreeMap<(EdgeKind, Subject, Subject), EdgeFacts>,
     unfollowed: BTreeMap<LeafIndex, String>,
     reporters: HashMap<LeafIndex, Option<OrganisationId>>,
+    /// Events that lead nowhere whoever reported them: error declarations, and the events they
+    /// withdrew ([`shaping`]).
+    inert: HashSet<LeafIndex>,
 }
 
 /// The most edges a trace gathers per subject it may reach.
@@ -1140,7 +1147,7 @@ impl Walk {
     /// itself), over the events it may show, only those with authority leading on.
     fn run<E>(
         pool: &BTreeMap<LeafIndex, SourceEvent<bool>>,
-        marks: &BTreeMap<LeafIndex, Authority>,
+        (marks, inert): (&BTreeMap<LeafIndex, Authority>, &HashSet<LeafIndex>),
         spoken: Option<&HashSet<LeafIndex>>,
         request: &TraceRequest,
         parties: &Parties,
@@ -1166,6 +1173,7 @@ impl Walk {
                 .iter()
                 .map(|(leaf, event)| (*leaf, event.reporter.clone()))
                 .collect(),
+            inert: inert.clone(),
         };
         for &direction in request.direction.walks() {
             let reached = walk.one(&relations, pool, marks, request, direction, parties)?;
@@ -1340,6 +1348,9 @@ impl Walk {
             let (Some(event), Some(&time)) = (pool.get(leaf), relations.times.get(leaf)) else {
                 continue;
             };
+            if self.inert.contains(leaf) {
+                continue;
+            }
             if !reach.span.contains(time) {
                 continue;
             }

@@ -14,11 +14,13 @@
 //! bundle without them has that check skipped with the reason, so that no verifier calls it
 //! complete.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use crate::history::{History, Item, Judge, Memory, Parties, SourceEvent, bundle_whys, in_memory};
+use crate::history::{
+    Claims, History, Item, Judge, Memory, Parties, SourceEvent, bundle_whys, in_memory,
+};
 use crate::record::LeafRecord;
 use crate::size::LeafIndex;
 
@@ -76,13 +78,25 @@ pub(super) fn check_story(
 fn tell(bundle: &ProvenanceBundle, parties: Option<&Parties>) -> Result<History<usize>, String> {
     let item = Item::parse(&bundle.item).map_err(|error| format!("the bundle's item: {error}"))?;
     let mut events = Vec::with_capacity(bundle.events.len());
-    let mut claimed = BTreeMap::new();
+    let mut claimed = Claims::default();
     for (position, event) in bundle.events.iter().enumerate() {
         let leaf = event.inclusion.leaf_index();
         let parsed = serde_json::from_str::<Map<String, Value>>(&event.event).map_err(|error| {
             format!("event {position} (leaf {leaf}) is not a JSON object: {error}")
         })?;
         let record = LeafRecord::decode(&event.leaf_record).ok();
+        // A version 1 record's hash leaves `errorDeclaration` out and binds no bytes: anyone
+        // could add the member or strip it. No declaration is logged under one.
+        if parsed.contains_key("errorDeclaration")
+            && record
+                .as_ref()
+                .is_some_and(|record| record.event_digest().is_none())
+        {
+            return Err(format!(
+                "event {position} (leaf {leaf}) is an error declaration under a version 1 leaf \
+                 record, which does not bind it: no declaration is logged under one"
+            ));
+        }
         let reporter = match parties {
             Some(parties) => record
                 .as_ref()
@@ -90,7 +104,10 @@ fn tell(bundle: &ProvenanceBundle, parties: Option<&Parties>) -> Result<History<
             None => event.reported_by.clone(),
         };
         if let Some(authority) = &event.authority {
-            claimed.insert(leaf, authority.clone());
+            claimed.marks.insert(leaf, authority.clone());
+        }
+        if let Some(by) = event.withdrawn_by {
+            claimed.withdrawn.insert(leaf, by);
         }
         let captured = record.as_ref().map(LeafRecord::captured_at);
         events.push(SourceEvent::of(leaf, parsed, reporter, captured).hashed(event.event_hash));

@@ -22,11 +22,11 @@
 //!   an item a transformation produces is in its reporter's custody;
 //! - an organisation may name delegates (a brand its logistics partners), who act with its
 //!   authority;
-//! - an error declaration is judged where the event it declares happened: declaring a state
-//!   change erroneous is for the party with custody just after it, a recall for whoever may
-//!   recall, and an observation for anyone; it withdraws the declared event only when its
-//!   reporter is the event's own or acts for it ([`withdrawals`]). A withdrawn event is shown and
-//!   changes nothing, as if it had no authority.
+//! - declaring an event erroneous (an error declaration) is for the party that reported it, when
+//!   it had authority for it, until that party hands over anything the history follows; it then
+//!   withdraws the event ([`withdrawals`]), which is shown and changes nothing, as if it had no
+//!   authority. Declaring an observation erroneous is an observation, and withdraws the sighting
+//!   when its own reporter declares it.
 //!
 //! Events are taken in event-time order, then log order. An event without authority is still
 //! shown, marked with the reason, but changes nothing: no container window, transformation or
@@ -500,10 +500,13 @@ fn biz_step(event: &Map<String, Value>) -> Option<&str> {
 }
 
 fn act(event: &Map<String, Value>) -> Act<'_> {
-    if event.contains_key("errorDeclaration") {
-        return Act::Declare(named(event));
+    match deed(event) {
+        // Declaring an observation erroneous changes nobody's state: it is an observation too,
+        // and withdraws the sighting only when its reporter made it ([`withdrawals`]).
+        Act::Observe => Act::Observe,
+        _ if event.contains_key("errorDeclaration") => Act::Declare(named(event)),
+        deed => deed,
     }
-    deed(event)
 }
 
 /// Every identifier an event names, in its EPC lists and as its parent.
@@ -880,6 +883,16 @@ struct Custody<'p> {
     shipped: HashMap<String, Shipment>,
     /// The container each packed EPC is in.
     parent: HashMap<String, String>,
+    /// The state changes judged so far, by event hash: what a declaration declares.
+    judged: HashMap<epcis::EventHash, Vec<Judged>>,
+}
+
+/// A state change as judged, for the declarations of it.
+#[derive(Debug)]
+struct Judged {
+    leaf: LeafIndex,
+    reporter: Option<OrganisationId>,
+    authorised: bool,
 }
 
 impl<'p> Custody<'p> {
@@ -900,6 +913,7 @@ impl<'p> Custody<'p> {
             holder: HashMap::new(),
             shipped: HashMap::new(),
             parent: HashMap::new(),
+            judged: HashMap::new(),
         }
     }
 
@@ -1005,8 +1019,68 @@ impl<'p> Custody<'p> {
         }
     }
 
-    /// Judges one event and applies what it does when its reporter had authority.
+    /// Judges one event and applies what it does when its reporter had authority; a state
+    /// change is remembered by its hash, for the declarations of it judged later.
     fn apply<T>(&mut self, event: &SourceEvent<T>) -> Authority {
+        let authority = self.apply_judged(event);
+        if let Some(hash) = event.hash
+            && !event.event.contains_key("errorDeclaration")
+            && !matches!(authority, Authority::Observation)
+        {
+            self.judged.entry(hash).or_default().push(Judged {
+                leaf: event.leaf,
+                reporter: event.reporter.clone(),
+                authorised: authority == Authority::Authorised,
+            });
+        }
+        authority
+    }
+
+    /// Whether `reporter` may declare `declaration`'s event erroneous: the event (the state
+    /// change of the same hash logged before it) had authority, and `reporter` reported it or
+    /// acts for who did. A party takes back its own word, never another's.
+    fn check_declared<T>(
+        &self,
+        reporter: &OrganisationId,
+        declaration: &SourceEvent<T>,
+    ) -> Result<(), String> {
+        let declared: Vec<&Judged> = declaration
+            .hash
+            .as_ref()
+            .and_then(|hash| self.judged.get(hash))
+            .into_iter()
+            .flatten()
+            .filter(|judged| judged.leaf < declaration.leaf)
+            .collect();
+        if declared.iter().any(|judged| {
+            judged.authorised
+                && judged
+                    .reporter
+                    .as_ref()
+                    .is_some_and(|by| self.parties.acts_for(reporter, by))
+        }) {
+            return Ok(());
+        }
+        Err(match declared.first() {
+            None => "it declares no state change logged before it".to_owned(),
+            Some(judged) if !judged.authorised => {
+                format!(
+                    "the event it declares (entry {}) had no authority",
+                    judged.leaf
+                )
+            }
+            Some(judged) => format!(
+                "the event it declares (entry {}) was reported by {}, not by {reporter}",
+                judged.leaf,
+                judged
+                    .reporter
+                    .as_ref()
+                    .map_or("no registered organisation", OrganisationId::as_str)
+            ),
+        })
+    }
+
+    fn apply_judged<T>(&mut self, event: &SourceEvent<T>) -> Authority {
         let act = act(&event.event);
         if matches!(act, Act::Observe) {
             return Authority::Observation;
@@ -1072,6 +1146,26 @@ impl<'p> Custody<'p> {
         event: &SourceEvent<T>,
         act: &Act<'_>,
     ) -> Result<(), String> {
+        // Withdrawing an event can change what anything it led to holds (an item packed after a
+        // withdrawn receipt): once its reporter handed over anything the history follows, dated
+        // after the event and logged before the declaration, the event stands.
+        if matches!(act, Act::Declare(_))
+            && let Some(handover) = self
+                .known_handovers
+                .values()
+                .flatten()
+                .filter(|handover| {
+                    handover.time > event.time
+                        && handover.leaf < event.leaf
+                        && self.parties.acts_for(reporter, &handover.from)
+                })
+                .min_by_key(|handover| handover.leaf)
+        {
+            return Err(format!(
+                "{} handed {} over (entry {}) before this declaration was reported",
+                handover.from, handover.key, handover.leaf
+            ));
+        }
         for id in act.ids() {
             let key = self.key(id);
             let top = self.outermost(&key);
@@ -1139,14 +1233,7 @@ impl<'p> Custody<'p> {
             Act::Commission(ids) => ids
                 .iter()
                 .try_for_each(|id| self.check_origin(reporter, id)),
-            // Declaring an observation erroneous needs no custody: it withdraws the sighting
-            // only when its reporter reported it, or acts for who did ([`withdrawals`]). A recall
-            // is declared erroneous by whoever may recall.
-            Act::Declare(ids) => match deed(&event.event) {
-                Act::Observe => Ok(()),
-                recall @ Act::Recall { .. } => self.judge(reporter, &recall, event),
-                _ => self.check_all(reporter, ids),
-            },
+            Act::Declare(_) => self.check_declared(reporter, event),
             Act::End(ids) | Act::Ship(ids) => self.check_all(reporter, ids),
             Act::Recall { epcs, classes } => {
                 if epcs.is_empty() && classes.is_empty() {
@@ -1475,11 +1562,11 @@ pub struct Judgement {
 /// Which of `events` error declarations withdraw, as declared leaf → declaration leaf. An event is
 /// withdrawn by an error declaration of it (an event with `errorDeclaration` and the same CBV 2.0
 /// event hash: the hash leaves `errorDeclaration` out, so a declaration hashes as the event it
-/// declares) that `marks` say was authorised, and whose reporter is the event's own or acts for
-/// it (`acts_for(declarer, reporter)`): a party with custody cannot withdraw another party's
-/// report of what it holds, and a party without custody withdraws nothing. An event whose
-/// reporter is not registered, or whose hash is not known, is withdrawn by nobody. The
-/// declaration earliest in the log names it.
+/// declares) logged after it, whose reporter is the event's own or acts for it
+/// (`acts_for(declarer, reporter)`), and that `marks` say was authorised or, declaring an
+/// observation, is one: a party takes back its own word, never another's. An event whose reporter
+/// is not registered, or whose hash is not known, is withdrawn by nobody; a declaration is never
+/// withdrawn. The declaration earliest in the log names it.
 pub fn withdrawals<'a, T: 'a>(
     events: impl IntoIterator<Item = &'a SourceEvent<T>>,
     marks: &BTreeMap<LeafIndex, Authority>,
@@ -1491,10 +1578,14 @@ pub fn withdrawals<'a, T: 'a>(
         .partition(|event| event.event.contains_key("errorDeclaration"));
     let mut by_hash: HashMap<&epcis::EventHash, Vec<(LeafIndex, &OrganisationId)>> = HashMap::new();
     for declaration in declarations {
-        if marks.get(&declaration.leaf) != Some(&Authority::Authorised) {
-            continue;
-        }
-        if let (Some(hash), Some(reporter)) = (&declaration.hash, &declaration.reporter) {
+        let stands = match marks.get(&declaration.leaf) {
+            Some(Authority::Authorised) => true,
+            Some(Authority::Observation) => !changes_state(&declaration.event),
+            _ => false,
+        };
+        if let (true, Some(hash), Some(reporter)) =
+            (stands, &declaration.hash, &declaration.reporter)
+        {
             by_hash
                 .entry(hash)
                 .or_default()
@@ -1508,7 +1599,7 @@ pub fn withdrawals<'a, T: 'a>(
         };
         let by = by_hash.get(hash).into_iter().flatten();
         if let Some((leaf, _)) = by
-            .filter(|(_, declarer)| acts_for(declarer, reporter))
+            .filter(|(leaf, declarer)| *leaf > event.leaf && acts_for(declarer, reporter))
             .min_by_key(|(leaf, _)| *leaf)
         {
             withdrawn.insert(event.leaf, *leaf);
@@ -1528,11 +1619,15 @@ pub fn withdrawals<'a, T: 'a>(
 /// makes nobody gather anything.
 ///
 /// Error declarations are judged where the event they declare happened (a declaration repeats
-/// its `eventTime`), with that event in place: the party with custody just after it may declare
-/// it erroneous. The events they withdraw ([`withdrawals`]) are then set aside and every other
-/// event judged again without them, so that a withdrawn packing, unpacking, transformation,
-/// shipment or receipt changes no custody, window or relation; the withdrawn events and the
-/// declarations that withdrew them keep the first judgement's marks.
+/// its `eventTime`), after it: a declaration of a state change has authority when that change,
+/// logged before it, had authority and was reported by the declaration's reporter or a party it
+/// acts for, and the declaration's reporter handed over nothing the history follows after the
+/// event and before the declaration was logged. The events declarations withdraw
+/// ([`withdrawals`]) are then set aside and every other event judged again without them, so that
+/// a withdrawn packing, unpacking, transformation, shipment or receipt changes no custody, window
+/// or relation; the withdrawn events and every declaration keep the first judgement's marks. What
+/// either judgement spoke for is told ([`Judgement::spoken`]): a history gathers what a withdrawn
+/// event led to, where the evidence that it may not be withdrawn is.
 pub fn assess_relations<'a, T: 'a>(
     events: impl IntoIterator<Item = &'a SourceEvent<T>>,
     parties: &Parties,
@@ -1540,7 +1635,7 @@ pub fn assess_relations<'a, T: 'a>(
 ) -> Judgement {
     let mut order: Vec<&SourceEvent<T>> = events.into_iter().collect();
     order.sort_by_key(|event| (event.time, event.leaf));
-    let (mut marks, spoken) = judge_in_order(&order, parties, &of);
+    let (mut marks, mut spoken) = judge_in_order(&order, parties, &of);
     let withdrawn = withdrawals(order.iter().copied(), &marks, |declarer, reporter| {
         parties.acts_for(declarer, reporter)
     });
@@ -1552,8 +1647,15 @@ pub fn assess_relations<'a, T: 'a>(
         };
     }
     order.retain(|event| !withdrawn.contains_key(&event.leaf));
-    let (again, spoken) = judge_in_order(&order, parties, &of);
-    let declarations: HashSet<LeafIndex> = withdrawn.values().copied().collect();
+    let (again, spoken_again) = judge_in_order(&order, parties, &of);
+    // What either judgement spoke for is followed: what a withdrawn event led to is where the
+    // evidence against its withdrawal is (the container its reporter handed over since).
+    spoken.extend(spoken_again);
+    let declarations: HashSet<LeafIndex> = order
+        .iter()
+        .filter(|event| event.event.contains_key("errorDeclaration"))
+        .map(|event| event.leaf)
+        .collect();
     for (leaf, authority) in again {
         if !declarations.contains(&leaf) {
             marks.insert(leaf, authority);

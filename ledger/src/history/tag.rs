@@ -19,8 +19,8 @@
 //! mixes up how their observations are shared out, never what is judged.
 //!
 //! What counts as a state change is [`changes_state`]: a change to it must rebuild the lookups
-//! (a migration that deletes the runs, as `sql/V33__lookup_tags.sql` and
-//! `sql/V34__transfer_tags.sql` do).
+//! (a migration that deletes the runs, as `sql/V33__lookup_tags.sql`,
+//! `sql/V34__transfer_tags.sql` and `sql/V35__declaration_tags.sql` do).
 
 use sha2::{Digest, Sha256};
 

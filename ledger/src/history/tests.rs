@@ -29,7 +29,7 @@ fn run(events: Vec<Map<String, Value>>, item: &str) -> Vec<(u64, Vec<Why>)> {
     in_memory(
         &memory,
         vec![item.to_owned()],
-        Judge::Claimed(&BTreeMap::new()),
+        Judge::Claimed(&Claims::default()),
         1000,
     )
     .unwrap()
@@ -133,7 +133,7 @@ fn a_history_longer_than_the_limit_keeps_its_first_events_and_says_so() {
         let leaf = LeafIndex::new(minute.into()).unwrap();
         SourceEvent::of(leaf, object(minute, &["item"]), None, None)
     }));
-    let everyone = BTreeMap::new();
+    let everyone = Claims::default();
     let limited = |limit| {
         in_memory(
             &memory,
@@ -454,7 +454,50 @@ mod custody {
         // B retracts its own sighting: no custody is needed for that.
         let log = log.by("B", declared(sighting, 17)); // 6
         assert_eq!(log.told(ITEM).withdrawn, withdrawn(&[(4, 6)]));
-        assert_eq!(kind(&log.history(ITEM), 6), "authorised");
+        // Declaring a sighting erroneous changes nobody's state: it is an observation too.
+        assert_eq!(kind(&log.history(ITEM), 5), "observation");
+        assert_eq!(kind(&log.history(ITEM), 6), "observation");
+    }
+
+    #[test]
+    fn a_delegate_may_withdraw_its_principal_s_event_and_nobody_withdraws_in_advance() {
+        let packing = aggregation(10, "ADD", CASE, &[ITEM]);
+        let log = a_journey().by("L", declared(packing.clone(), 25)); // 4: A's logistics partner
+        assert_eq!(log.told(ITEM).withdrawn, withdrawn(&[(1, 4)]));
+        // A declaration logged before the event it declares withdraws nothing, when it comes.
+        const OTHER: &str = "urn:epc:id:sgtin:0614141.107346.2018";
+        let early = aggregation(12, "ADD", CASE, &[OTHER]);
+        let log = Log::new()
+            .by("A", commission(0, &[OTHER])) // 0
+            .by("A", declared(early.clone(), 13)) // 1
+            .by("A", early); // 2
+        let told = log.told(OTHER);
+        assert!(told.withdrawn.is_empty(), "{:?}", told.withdrawn);
+        let history = log.history(OTHER);
+        assert!(
+            kind(&history, 1).contains("it declares no state change logged before it"),
+            "{history:?}"
+        );
+    }
+
+    #[test]
+    fn a_party_cannot_withdraw_what_it_handed_over_since() {
+        // A packed its item into its case and shipped the case; B received it. A's declaration
+        // of the packing, logged after the hand-over, would take the item out of what B holds.
+        let log = a_journey()
+            .by("B", step(object(40, &[CASE]), "receiving")) // 4: hand-over
+            .by("A", declared(aggregation(10, "ADD", CASE, &[ITEM]), 45)); // 5
+        let told = log.told(ITEM);
+        assert!(told.withdrawn.is_empty(), "{:?}", told.withdrawn);
+        let history = log.history(ITEM);
+        assert!(
+            kind(&history, 5).starts_with(&format!(
+                "unauthorised: A handed {CASE} over (entry 4) before this declaration"
+            )),
+            "{history:?}"
+        );
+        // The case's events, B's receipt among them, are still the item's.
+        assert_eq!(leaves(&history), [0, 1, 5, 2, 3, 4], "{history:?}");
     }
 
     #[test]
@@ -483,7 +526,11 @@ mod custody {
             .by("B", declaration); // 5
         let history = log.history(ITEM);
         assert!(kind(&history, 4).contains("company prefix of A, not of B"));
-        assert!(kind(&history, 5).contains("in the custody of A, not of B"));
+        assert!(
+            kind(&history, 5)
+                .contains("the event it declares (entry 1) was reported by A, not by B"),
+            "{history:?}"
+        );
         // Nothing is withdrawn: the case's events stay the item's.
         assert!(log.told(ITEM).withdrawn.is_empty());
         assert_eq!(leaves(&history), [0, 4, 1, 5, 2, 3], "{history:?}");

@@ -48,6 +48,10 @@ struct Words {
     history: &'static str,
     by: &'static str,
     refused: &'static str,
+    /// Said of a step an error declaration withdrew.
+    withdrawn: &'static str,
+    /// Said of an error declaration.
+    correction: &'static str,
     entries: &'static str,
     nothing: &'static str,
     device: &'static str,
@@ -96,6 +100,8 @@ const ENGLISH: Words = Words {
     history: "The full history (JSON)",
     by: "reported by",
     refused: "reported without authority: changed nothing",
+    withdrawn: "declared erroneous by whoever reported it: changed nothing",
+    correction: "a correction of the record above",
     entries: "entries",
     nothing: "No event names this item.",
     device: "Checked on this device",
@@ -294,6 +300,8 @@ const CHINESE: Words = Words {
     history: "完整历史（JSON）",
     by: "报告方",
     refused: "无权报告：未被采纳",
+    withdrawn: "已被报告方声明为错误：未被采纳",
+    correction: "对上述记录的更正",
     entries: "条",
     nothing: "没有事件提到此商品。",
     device: "在本机核验",
@@ -659,9 +667,14 @@ pub fn render(answer: &Value, language: Language, checkpoint_keys: &[String]) ->
                 .as_str()
                 .or(step["readPoint"].as_str())
                 .unwrap_or("");
-            let refused = match step["authority"]["kind"] == "unauthorised" {
-                true => format!(" — {}", words.refused),
-                false => String::new(),
+            let refused = if step["authority"]["kind"] == "unauthorised" {
+                format!(" — {}", words.refused)
+            } else if step["withdrawnBy"].is_u64() {
+                format!(" — {}", words.withdrawn)
+            } else if step["correction"] == true {
+                format!(" — {}", words.correction)
+            } else {
+                String::new()
             };
             page.push_str(&format!(
                 "<li><strong>{}</strong> <time>{}</time><br><span class=\"d\">{} · {} {}{}</span></li>",

@@ -383,7 +383,11 @@ pub(super) async fn verdict(
                     "treeSize": size,
                     "anchoredTreeSize": anchored,
                 },
-                "journey": history.events.iter().map(step).collect::<Vec<Value>>(),
+                "journey": history
+                    .events
+                    .iter()
+                    .map(|event| step(event, history.withdrawn.get(&event.event.leaf).copied()))
+                    .collect::<Vec<Value>>(),
                 "links": {
                     "history": format!("/items/{id}/history"),
                     "bundle": format!("/items/{id}/bundle"),
@@ -653,9 +657,10 @@ async fn kept_scans(state: &AppState, link: &str) -> Result<Vec<verdict::Consume
         .collect())
 }
 
-/// One step of the journey as the scan shows it: when, what, where, who said so and whether
-/// they had authority for it.
-fn step(event: &HistoryEvent<Arc<StoredEntry>>) -> Value {
+/// One step of the journey as the scan shows it: when, what, where, who said so, whether they
+/// had authority for it, whether it is an error declaration (a correction), and the declaration
+/// that withdrew it, if one did.
+fn step(event: &HistoryEvent<Arc<StoredEntry>>, withdrawn_by: Option<LeafIndex>) -> Value {
     let fields = &event.event.event;
     let id_of = |member: &str| {
         fields
@@ -675,6 +680,8 @@ fn step(event: &HistoryEvent<Arc<StoredEntry>>) -> Value {
         "bizLocation": id_of("bizLocation"),
         "reportedBy": event.event.reporter,
         "authority": event.authority,
+        "correction": fields.contains_key("errorDeclaration"),
+        "withdrawnBy": withdrawn_by.map(LeafIndex::get),
     })
 }
 

@@ -334,9 +334,14 @@ async fn the_holder_s_error_declaration_withdraws_the_event_it_declares() {
     for event in events {
         assert_eq!(event["authority"]["kind"], "authorised", "{history}");
     }
-    bundle_of_the_history_verifies(&pipeline, &listed).await;
-
-    let (bundle, _, _) = item_bundle(&pipeline).await;
+    // The bundle lists the history, then the case's events, which were gathered (what the
+    // withdrawn packing led to is where the evidence against withdrawing it would be) and are
+    // outside the history.
+    let (bundle, hashes, _) = item_bundle(&pipeline).await;
+    assert_eq!(hashes[..3], listed, "{hashes:?}");
+    assert_eq!(hashes[3..], a[2..], "{hashes:?}");
+    assert!(bundle.events[3..].iter().all(|event| event.why.is_empty()));
+    story_and_authority_verified(&pipeline, &bundle);
     let trusted = pipeline.trusted_keys().with_parties(parties());
     let story_fails = |forged: &ProvenanceBundle| {
         let report = verify_provenance(forged, &trusted);
@@ -356,6 +361,30 @@ async fn the_holder_s_error_declaration_withdraws_the_event_it_declares() {
         reason.contains("its events say it was not withdrawn"),
         "{reason}"
     );
+
+    // A consumer's scan shows the packing withdrawn and the declaration as a correction.
+    const SCAN: &str = "/01/80614141123458/21/6789";
+    let (status, answer) = pipeline.get(SCAN).await;
+    assert_eq!(status, 200, "{answer}");
+    let journey = answer["journey"].as_array().unwrap();
+    assert_eq!(journey.len(), 3, "{answer}");
+    assert_eq!(
+        journey[1]["withdrawnBy"], declaring["leafIndex"],
+        "{answer}"
+    );
+    assert_eq!(journey[1]["correction"], false, "{answer}");
+    assert_eq!(journey[2]["correction"], true, "{answer}");
+    assert_eq!(journey[2]["withdrawnBy"], Value::Null, "{answer}");
+    let (status, _, page) = pipeline
+        .get_with(SCAN, &[("accept", "text/html"), ("accept-language", "en")])
+        .await;
+    assert_eq!(status, 200);
+    let page = String::from_utf8(page).unwrap();
+    assert!(
+        page.contains("declared erroneous by whoever reported it: changed nothing"),
+        "{page}"
+    );
+    assert!(page.contains("a correction of the record above"), "{page}");
     pipeline.stop().await;
 }
 
