@@ -49,9 +49,9 @@ use crate::ids::OrganisationId;
 use crate::size::LeafIndex;
 
 pub use authority::{
-    Authority, Judgement, Parties, RecallChange, RecalledClass, Spoken, assess, assess_relations,
-    changes_state, class_recall_names, ilmd_lot, item_classes, recall_change, recall_scope,
-    recalled_classes, withdrawals,
+    Authority, Judgement, Listed, Parties, RecallChange, RecalledClass, Spoken, assess,
+    assess_relations, changes_state, class_recall_names, ilmd_lot, item_classes, listed,
+    recall_change, recall_scope, recalled_classes, withdrawals,
 };
 pub use item::{Form, Item, ItemError, MAX_ITEM_LEN};
 pub use tag::{Tag, device_digest, site_digest};
@@ -101,9 +101,12 @@ impl SourceEvent<()> {
 }
 
 impl<T> SourceEvent<T> {
-    /// The event with its CBV 2.0 event hash, as its leaf record commits to it.
-    pub fn hashed(mut self, hash: epcis::EventHash) -> Self {
-        self.hash = Some(hash);
+    /// The event with the CBV 2.0 event hash its leaf record commits to, when the record binds
+    /// the event's bytes (version 2): a version 1 record's hash leaves `errorDeclaration` out and
+    /// binds nothing else, so anyone could add or strip that member; no declaration is logged
+    /// under one, and no event under one is matched with a declaration.
+    pub fn bound_by(mut self, record: &crate::record::LeafRecord) -> Self {
+        self.hash = record.event_digest().map(|_| *record.event_hash());
         self
     }
 
@@ -721,10 +724,10 @@ async fn gather<S: EventSource>(
                         .filter(|subject| subject.follow_containers)
                         .flat_map(|subject| subject.names.iter().map(String::as_str))
                         .collect();
-                    let mut judgement = authority::assess_relations(pool.values(), parties, |id| {
+                    let judgement = authority::assess_relations(pool.values(), parties, |id| {
                         relating.contains(id)
                     });
-                    let spoken = std::mem::take(&mut judgement.spoken);
+                    let spoken = judgement.spoken.clone();
                     (judgement, Some(spoken))
                 }
                 Judge::Claimed(claimed) => (claimed_judgement(&pool, claimed), None),
@@ -757,9 +760,13 @@ async fn gather<S: EventSource>(
         // follows too.
         let spoke = |leaf: LeafIndex, id: &str| match (&spoken, judge) {
             (Some(spoken), _) => spoken.contains(&(leaf, id.to_owned())),
+            // Where events were withdrawn, the writer followed what they led to and what
+            // relating events its first judgement authorised (the evidence that they may not be
+            // withdrawn): without the registry, every relation is followed then. Following more
+            // only reads more of the bundle's own events.
             (None, Judge::Claimed(claims)) => {
                 claims.marks.get(&leaf).is_none_or(Authority::counts)
-                    && !judgement.withdrawn.contains_key(&leaf)
+                    || !judgement.withdrawn.is_empty()
             }
             (None, Judge::Parties(_)) => true,
         };
@@ -993,7 +1000,7 @@ fn assemble<T>(
     let withdrawn = judgement
         .withdrawn
         .iter()
-        .filter(|(leaf, _)| shown.contains(leaf))
+        .filter(|(leaf, by)| shown.contains(leaf) && shown.contains(by))
         .map(|(leaf, by)| (*leaf, *by))
         .collect();
     let history = History {
@@ -1025,9 +1032,13 @@ fn trim<T>(
     limit: usize,
 ) -> Option<(HashSet<LeafIndex>, Vec<Candidate>)> {
     let marks = &judgement.marks;
+    // The relating events the gathering followed stay too: a verifier gathers what they lead to
+    // only through them.
+    let followed: HashSet<LeafIndex> = judgement.spoken.iter().map(|(leaf, _)| *leaf).collect();
     let authorised = |event: &SourceEvent<T>| {
-        authority::changes_state(&event.event)
-            && marks.get(&event.leaf) == Some(&Authority::Authorised)
+        followed.contains(&event.leaf)
+            || (authority::changes_state(&event.event)
+                && marks.get(&event.leaf) == Some(&Authority::Authorised))
     };
     if let Some((kept, trimmed)) = trim_keeping(found, pool, limit, authorised) {
         let judged_alike = parties.is_none_or(|parties| {

@@ -800,6 +800,9 @@ struct Rules<'a> {
     /// With it, only the events a trace may show are read.
     shown_only: bool,
     parties: &'a Parties,
+    /// Events that lead nowhere and were nowhere: error declarations, and the events they
+    /// withdrew ([`shaping`]).
+    inert: &'a HashSet<LeafIndex>,
 }
 
 impl Relations {
@@ -816,7 +819,10 @@ impl Relations {
         for event in order {
             let json = &event.event;
             let named = subjects_of(json);
-            let places = places(json);
+            let places = match rules.inert.contains(&event.leaf) {
+                true => Vec::new(),
+                false => places(json),
+            };
             for subject in &named {
                 relations
                     .naming
@@ -1163,6 +1169,7 @@ impl Walk {
                 leads: &leads,
                 shown_only: spoken.is_none(),
                 parties,
+                inert,
             },
         );
         let mut walk = Walk {

@@ -635,7 +635,10 @@ impl EventSource for ViewSource<'_> {
                     leaf: entry.leaf_index,
                     reporter: self.parties.reporter(entry.record.attestation()).cloned(),
                     captured: Some(i128::from(entry.record.captured_at().as_millis()) * 1_000_000),
-                    hash: Some(*entry.record.event_hash()),
+                    hash: entry
+                        .record
+                        .event_digest()
+                        .map(|_| *entry.record.event_hash()),
                     event,
                     time,
                     payload: Arc::new(entry),

@@ -686,7 +686,11 @@ pub fn trace_events(
             .as_ref()
             .and_then(|record| parties.reporter(record.attestation()).cloned());
         let captured = record.as_ref().map(crate::record::LeafRecord::captured_at);
-        sources.push(SourceEvent::of(leaf, parsed, reporter, captured).hashed(event.event_hash));
+        let mut source = SourceEvent::of(leaf, parsed, reporter, captured);
+        if let Some(record) = &record {
+            source = source.bound_by(record);
+        }
+        sources.push(source);
     }
     Ok(InMemory::new(sources).trace_noting(request, parties))
 }

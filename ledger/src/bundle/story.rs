@@ -110,7 +110,11 @@ fn tell(bundle: &ProvenanceBundle, parties: Option<&Parties>) -> Result<History<
             claimed.withdrawn.insert(leaf, by);
         }
         let captured = record.as_ref().map(LeafRecord::captured_at);
-        events.push(SourceEvent::of(leaf, parsed, reporter, captured).hashed(event.event_hash));
+        let mut source = SourceEvent::of(leaf, parsed, reporter, captured);
+        if let Some(record) = &record {
+            source = source.bound_by(record);
+        }
+        events.push(source);
     }
     let memory = Memory::new(events);
     let judge = match parties {

@@ -495,6 +495,7 @@ fn biz_step(event: &Map<String, Value>) -> Option<&str> {
     Some(
         step.strip_prefix("urn:epcglobal:cbv:bizstep:")
             .or_else(|| step.strip_prefix("https://ref.gs1.org/cbv/BizStep-"))
+            .or_else(|| step.strip_prefix("cbv:BizStep-"))
             .unwrap_or(step),
     )
 }
@@ -556,6 +557,7 @@ fn deed(event: &Map<String, Value>) -> Act<'_> {
     let disposition = event.get("disposition").and_then(Value::as_str).map(|d| {
         d.strip_prefix("urn:epcglobal:cbv:disp:")
             .or_else(|| d.strip_prefix("https://ref.gs1.org/cbv/Disp-"))
+            .or_else(|| d.strip_prefix("cbv:Disp-"))
             .unwrap_or(d)
     });
     // What ends an item's life in the supply chain (or says it did) changes its state: only its
@@ -632,6 +634,7 @@ pub fn recall_change(event: &Map<String, Value>) -> Option<RecallChange> {
                 "recalled"
                     | "urn:epcglobal:cbv:disp:recalled"
                     | "https://ref.gs1.org/cbv/Disp-recalled"
+                    | "cbv:Disp-recalled"
             )
         })
     };
@@ -842,6 +845,7 @@ fn destination_entries(
             accept(
                 kind.strip_prefix("urn:epcglobal:cbv:sdt:")
                     .or_else(|| kind.strip_prefix("https://ref.gs1.org/cbv/SDT-"))
+                    .or_else(|| kind.strip_prefix("cbv:SDT-"))
                     .unwrap_or(kind),
             )
         })
@@ -857,6 +861,65 @@ fn destinations(event: &Map<String, Value>, parties: &Parties) -> BTreeSet<Organ
     .filter_map(|id| parties.party_of(id))
     .cloned()
     .collect()
+}
+
+/// A `sourceList` or `destinationList` entry of an event as a view marks it: which list, its CBV
+/// type and identifier as written, the organisation the registry maps the identifier to
+/// ([`Parties::party_of`]), and whether that organisation is the event's reporter's own or one it
+/// acts for. The lists name other parties' places by design and are not checked at capture: the
+/// mark says whose place an entry names, so that a party claiming to have received from (or
+/// shipped to) another is seen naming someone else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listed {
+    /// `sourceList` or `destinationList`.
+    pub list: &'static str,
+    /// The entry's CBV source/destination type, as written.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The source or destination, as written.
+    pub id: String,
+    /// The organisation the registry maps it to; `None` when it knows none.
+    pub organisation: Option<OrganisationId>,
+    /// Whether that organisation is the reporter's own, or one the reporter acts for.
+    pub reporters: bool,
+}
+
+/// Every `sourceList` and `destinationList` entry of `event` (those with a text identifier), in
+/// order, marked with whose it is ([`Listed`]).
+pub fn listed(
+    event: &Map<String, Value>,
+    reporter: Option<&OrganisationId>,
+    parties: &Parties,
+) -> Vec<Listed> {
+    [("sourceList", "source"), ("destinationList", "destination")]
+        .into_iter()
+        .flat_map(|(list, member)| {
+            event
+                .get(list)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(move |entry| {
+                    let id = entry.get(member)?.as_str()?;
+                    let organisation = parties.party_of(id).cloned();
+                    let reporters = organisation
+                        .as_ref()
+                        .zip(reporter)
+                        .is_some_and(|(owner, reporter)| parties.acts_for(reporter, owner));
+                    Some(Listed {
+                        list,
+                        kind: entry
+                            .get("type")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        id: id.to_owned(),
+                        organisation,
+                        reporters,
+                    })
+                })
+        })
+        .collect()
 }
 
 /// The parties a transfer names as taking possession: its `destinationList`'s possessing
@@ -1576,20 +1639,20 @@ pub fn withdrawals<'a, T: 'a>(
         .into_iter()
         .filter(|event| event.hash.is_some() && event.reporter.is_some())
         .partition(|event| event.event.contains_key("errorDeclaration"));
-    let mut by_hash: HashMap<&epcis::EventHash, Vec<(LeafIndex, &OrganisationId)>> = HashMap::new();
+    // Each declaration with its mark: `true` when authorised, `false` when an observation.
+    let mut by_hash: HashMap<&epcis::EventHash, Vec<(LeafIndex, &OrganisationId, bool)>> =
+        HashMap::new();
     for declaration in declarations {
-        let stands = match marks.get(&declaration.leaf) {
+        let authorised = match marks.get(&declaration.leaf) {
             Some(Authority::Authorised) => true,
-            Some(Authority::Observation) => !changes_state(&declaration.event),
-            _ => false,
+            Some(Authority::Observation) => false,
+            _ => continue,
         };
-        if let (true, Some(hash), Some(reporter)) =
-            (stands, &declaration.hash, &declaration.reporter)
-        {
+        if let (Some(hash), Some(reporter)) = (&declaration.hash, &declaration.reporter) {
             by_hash
                 .entry(hash)
                 .or_default()
-                .push((declaration.leaf, reporter));
+                .push((declaration.leaf, reporter, authorised));
         }
     }
     let mut withdrawn = BTreeMap::new();
@@ -1597,10 +1660,16 @@ pub fn withdrawals<'a, T: 'a>(
         let (Some(hash), Some(reporter)) = (&event.hash, &event.reporter) else {
             continue;
         };
+        // What the declared event does decides what its declaration must be: a state change's
+        // is authorised (an observation's stands as one). The hash expands terms the custody
+        // rules may read otherwise, so the declaration's own text does not decide it.
+        let changes = changes_state(&event.event);
         let by = by_hash.get(hash).into_iter().flatten();
-        if let Some((leaf, _)) = by
-            .filter(|(leaf, declarer)| *leaf > event.leaf && acts_for(declarer, reporter))
-            .min_by_key(|(leaf, _)| *leaf)
+        if let Some((leaf, _, _)) = by
+            .filter(|(leaf, declarer, authorised)| {
+                *leaf > event.leaf && (*authorised || !changes) && acts_for(declarer, reporter)
+            })
+            .min_by_key(|(leaf, _, _)| *leaf)
         {
             withdrawn.insert(event.leaf, *leaf);
         }

@@ -276,10 +276,11 @@ mod custody {
                             None,
                         );
                         source.captured = Some(captured.unwrap_or(time));
-                        source.hashed(
+                        source.hash = Some(
                             epcis::hash::event_hash(event, &epcis::hash::HashContext::default())
                                 .unwrap(),
-                        )
+                        );
+                        source
                     }),
             )
         }
@@ -463,7 +464,40 @@ mod custody {
     fn a_delegate_may_withdraw_its_principal_s_event_and_nobody_withdraws_in_advance() {
         let packing = aggregation(10, "ADD", CASE, &[ITEM]);
         let log = a_journey().by("L", declared(packing.clone(), 25)); // 4: A's logistics partner
-        assert_eq!(log.told(ITEM).withdrawn, withdrawn(&[(1, 4)]));
+        let told = log.told(ITEM);
+        assert_eq!(told.withdrawn, withdrawn(&[(1, 4)]));
+        // Without the registry, a verifier takes the claimed withdrawal the events bear out.
+        let claims = Claims {
+            marks: told
+                .events
+                .iter()
+                .chain(&told.context)
+                .chain(&told.outside)
+                .map(|event| (event.event.leaf, event.authority.clone()))
+                .collect(),
+            withdrawn: told.withdrawn.clone(),
+        };
+        let memory = log.memory();
+        let claimed = in_memory(
+            &memory,
+            vec![ITEM.to_owned()],
+            Judge::Claimed(&claims),
+            1000,
+        )
+        .unwrap();
+        assert_eq!(claimed.withdrawn, told.withdrawn);
+        // A claim the events do not bear out (the declaration logged before the event it
+        // names) is not taken.
+        let mut forged = claims.clone();
+        forged.withdrawn = withdrawn(&[(4, 1)]);
+        let claimed = in_memory(
+            &memory,
+            vec![ITEM.to_owned()],
+            Judge::Claimed(&forged),
+            1000,
+        )
+        .unwrap();
+        assert!(claimed.withdrawn.is_empty(), "{:?}", claimed.withdrawn);
         // A declaration logged before the event it declares withdraws nothing, when it comes.
         const OTHER: &str = "urn:epc:id:sgtin:0614141.107346.2018";
         let early = aggregation(12, "ADD", CASE, &[OTHER]);
@@ -478,6 +512,29 @@ mod custody {
             kind(&history, 1).contains("it declares no state change logged before it"),
             "{history:?}"
         );
+    }
+
+    #[test]
+    fn a_declaration_spelled_as_an_observation_withdraws_no_state_change() {
+        // B received the case, shipped it on, and C received it. B then declares its receipt
+        // erroneous, writing the business step as a compact CBV term: the hash reads it as the
+        // receipt's, and so must the custody rules.
+        let receipt = step(object(40, &[CASE]), "receiving");
+        let spelled = step(object(40, &[CASE]), "cbv:BizStep-receiving");
+        let hash = |event: &Map<String, Value>| {
+            epcis::hash::event_hash(event, &epcis::hash::HashContext::default()).unwrap()
+        };
+        assert_eq!(hash(&receipt), hash(&spelled));
+        let log = a_journey()
+            .by("B", receipt) // 4
+            .by("B", step(object(50, &[CASE]), "shipping")) // 5
+            .by("C", step(object(60, &[CASE]), "receiving")) // 6: hand-over from B
+            .by("B", declared(spelled, 65)); // 7
+        let told = log.told(ITEM);
+        assert!(told.withdrawn.is_empty(), "{:?}", told.withdrawn);
+        let history = log.history(ITEM);
+        assert!(kind(&history, 7).contains("B handed"), "{history:?}");
+        assert_eq!(kind(&history, 6), "authorised", "{history:?}");
     }
 
     #[test]
@@ -706,6 +763,64 @@ mod custody {
             kind(&history, 5).contains("in the custody of B"),
             "{history:?}"
         );
+    }
+
+    #[test]
+    fn sources_and_destinations_are_marked_with_whose_they_are() {
+        let mut event = shipping_to(
+            10,
+            &[ITEM],
+            &[
+                ("location", C_DOCK),
+                ("owning_party", "urn:epc:id:pgln:0614141.00000"),
+                ("location", "urn:epc:id:sgln:0123456.00001.0"),
+            ],
+        );
+        event.insert(
+            "sourceList".to_owned(),
+            json!([{"type": "location", "source": "urn:epc:id:sgln:0712345.00001.0"},
+                {"type": "owning_party"}]),
+        );
+        let parties = parties();
+        let listed = listed(&event, Some(&org("L")), &parties);
+        let marked: Vec<(&str, &str, Option<&str>, bool)> = listed
+            .iter()
+            .map(|entry| {
+                (
+                    entry.list,
+                    entry.id.as_str(),
+                    entry.organisation.as_ref().map(OrganisationId::as_str),
+                    entry.reporters,
+                )
+            })
+            .collect();
+        // Reported by L, A's delegate: A's own GLN is its principal's; an entry without an
+        // identifier is left out; a GLN under no registered prefix is nobody's.
+        assert_eq!(
+            marked,
+            [
+                (
+                    "sourceList",
+                    "urn:epc:id:sgln:0712345.00001.0",
+                    Some("B"),
+                    false
+                ),
+                ("destinationList", C_DOCK, Some("C"), false),
+                (
+                    "destinationList",
+                    "urn:epc:id:pgln:0614141.00000",
+                    Some("A"),
+                    true
+                ),
+                (
+                    "destinationList",
+                    "urn:epc:id:sgln:0123456.00001.0",
+                    None,
+                    false
+                ),
+            ]
+        );
+        assert_eq!(listed[1].kind, "location");
     }
 
     #[test]

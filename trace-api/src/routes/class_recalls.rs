@@ -89,7 +89,7 @@ pub(super) async fn read(
                 parties.reporter(entry.record.attestation()).cloned(),
                 Some(entry.record.captured_at()),
             )
-            .hashed(*entry.record.event_hash())
+            .bound_by(&entry.record)
             .carrying(Arc::new(entry))
         })
         .collect();

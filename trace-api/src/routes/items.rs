@@ -14,8 +14,8 @@ use ledger::bundle::{
     IndexEvidence, ProvenanceBundle, ProvenanceEvent, ProvenanceVersion, followed,
 };
 use ledger::history::{
-    History, HistoryError, HistoryEvent, Item, Judge, Omitted, Why, bundle_whys, event_ids,
-    history as custody, names_of,
+    History, HistoryError, HistoryEvent, Item, Judge, Omitted, Parties, Why, bundle_whys,
+    event_ids, history as custody, names_of,
 };
 use ledger::index::{KeyProof, KeyRange};
 
@@ -213,6 +213,11 @@ pub(super) async fn history(
             (view, cursor.offset)
         }
     };
+    let parties = state
+        .parties
+        .get(&state.registry)
+        .await
+        .map_err(registry_problem)?;
     let History {
         events,
         omitted,
@@ -264,7 +269,7 @@ pub(super) async fn history(
                 .into_iter()
                 .map(|event| {
                     let by = withdrawn.get(&event.event.leaf).copied();
-                    history_event(event, by)
+                    history_event(event, by, &parties)
                 })
                 .collect();
             answer["next"] = json!(next);
@@ -343,8 +348,13 @@ impl actix_web::body::MessageBody for Slices {
     }
 }
 
-/// One event of a history as answered, with the declaration that withdrew it, if one did.
-fn history_event(event: HistoryEvent<Arc<StoredEntry>>, withdrawn_by: Option<LeafIndex>) -> Value {
+/// One event of a history as answered, with the declaration that withdrew it, if one did, and
+/// its sources and destinations marked with whose they are.
+fn history_event(
+    event: HistoryEvent<Arc<StoredEntry>>,
+    withdrawn_by: Option<LeafIndex>,
+    parties: &Parties,
+) -> Value {
     let entry = &event.event.payload;
     let record = &entry.record;
     let mut reported_by = match record.attestation() {
@@ -369,6 +379,11 @@ fn history_event(event: HistoryEvent<Arc<StoredEntry>>, withdrawn_by: Option<Lea
         "declares": declares,
         "declaredErroneousBy": entry.declared_by.iter().map(|leaf| leaf.get()).collect::<Vec<_>>(),
         "withdrawnBy": withdrawn_by.map(LeafIndex::get),
+        "sourcesAndDestinations": ledger::history::listed(
+            &event.event.event,
+            event.event.reporter.as_ref(),
+            parties,
+        ),
         "event": Value::Object(event.event.event),
     })
 }

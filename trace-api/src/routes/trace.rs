@@ -482,7 +482,7 @@ impl TraceSource for LedgerSource<'_> {
                     self.parties.reporter(entry.record.attestation()).cloned(),
                     Some(entry.record.captured_at()),
                 )
-                .hashed(*entry.record.event_hash())
+                .bound_by(&entry.record)
                 .carrying(shown)
             })
             .collect())

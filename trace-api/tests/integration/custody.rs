@@ -127,6 +127,12 @@ fn at_seconds(seconds: u64) -> String {
     ledger::UnixMillis::from_millis(u64::try_from(base).unwrap() + seconds * 1000).to_rfc3339()
 }
 
+/// `event` with a `sourceList` naming the location `source`.
+fn with_source(mut event: Value, source: &str) -> Value {
+    event["sourceList"] = json!([{"type": "location", "source": source}]);
+    event
+}
+
 /// B's event, from B's own location.
 fn at_b(mut event: Value) -> Value {
     event["readPoint"] = json!({"id": B_LOCATION});
@@ -411,7 +417,8 @@ async fn a_shipment_is_received_only_by_the_party_it_names() {
         &pipeline,
         &token,
         vec![
-            at_b(object(6, "OBSERVE", &[CASE], "receiving")),
+            // B says it received the case from A's location.
+            with_source(at_b(object(6, "OBSERVE", &[CASE], "receiving")), LOCATION),
             at_b(object(8, "OBSERVE", &[CASE], "receiving")),
         ],
     )
@@ -447,6 +454,22 @@ async fn a_shipment_is_received_only_by_the_party_it_names() {
     );
     let authority = |hash: &str| authority_of(&history, hash);
     assert_eq!(authority(&a_receipt[0])["kind"], "authorised", "{history}");
+    // Sources and destinations are marked with whose they are: A's shipping names A's own
+    // location; B's receipt names A's location as where it came from, not B's.
+    let events = history["events"].as_array().unwrap();
+    assert_eq!(
+        events[2]["sourcesAndDestinations"],
+        json!([{"list": "destinationList", "type": "location", "id": LOCATION,
+            "organisation": SITE, "reporters": true}]),
+        "{history}"
+    );
+    assert_eq!(
+        events[3]["sourcesAndDestinations"],
+        json!([{"list": "sourceList", "type": "location", "id": LOCATION,
+            "organisation": SITE, "reporters": false}]),
+        "{history}"
+    );
+    assert_eq!(events[0]["sourcesAndDestinations"], json!([]), "{history}");
     let shipped_at = history["events"][2]["leafIndex"].as_u64().unwrap();
     assert_eq!(
         authority(&b_receipts[0])["reason"],
