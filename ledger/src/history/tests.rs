@@ -300,26 +300,18 @@ mod custody {
 
         /// The history of `item`: (leaf, authority kind, whys).
         fn history(&self, item: &str) -> Vec<(u64, String, Vec<Why>)> {
-            let memory = self.memory();
-            let parties = parties();
-            in_memory(
-                &memory,
-                vec![item.to_owned()],
-                Judge::Parties(&parties),
-                1000,
-            )
-            .unwrap()
-            .events
-            .into_iter()
-            .map(|e| {
-                let kind = match e.authority {
-                    Authority::Observation => "observation".to_owned(),
-                    Authority::Authorised => "authorised".to_owned(),
-                    Authority::Unauthorised { reason } => format!("unauthorised: {reason}"),
-                };
-                (e.event.leaf.get(), kind, e.why)
-            })
-            .collect()
+            self.told(item)
+                .events
+                .into_iter()
+                .map(|e| {
+                    let kind = match e.authority {
+                        Authority::Observation => "observation".to_owned(),
+                        Authority::Authorised => "authorised".to_owned(),
+                        Authority::Unauthorised { reason } => format!("unauthorised: {reason}"),
+                    };
+                    (e.event.leaf.get(), kind, e.why)
+                })
+                .collect()
         }
     }
 
