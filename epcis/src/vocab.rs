@@ -110,6 +110,22 @@ impl Vocabulary {
         self.is_standard_word(word).then_some(word)
     }
 
+    /// The term `value` names, without this vocabulary's namespace: its Web URI, its URN or the
+    /// standard context's compact form (`cbv:BizStep-shipping`, as the event hash expands it)
+    /// stripped; any other value as written. Standard or not: `shipping` for each spelling of
+    /// the business step, `urn:example:step` for that.
+    pub fn term(self, value: &str) -> &str {
+        let web = self.web_uri_prefix();
+        let compact = web
+            .strip_prefix("https://ref.gs1.org/cbv/")
+            .and_then(|local| value.strip_prefix("cbv:")?.strip_prefix(local));
+        value
+            .strip_prefix(web)
+            .or_else(|| self.urn_prefix().and_then(|urn| value.strip_prefix(urn)))
+            .or(compact)
+            .unwrap_or(value)
+    }
+
     /// Whether `value` names a standard term of this vocabulary, in any of its three forms.
     pub fn is_standard(self, value: &str) -> bool {
         self.standard_word(value).is_some()
@@ -388,6 +404,43 @@ mod tests {
         assert_eq!(Vocabulary::MeasurementType.standard_words().len(), 72);
         assert_eq!(Vocabulary::SensorAlertType.standard_words().len(), 2);
         assert_eq!(Vocabulary::Component.standard_words().len(), 14);
+    }
+
+    #[test]
+    fn a_term_is_read_the_same_in_every_spelling() {
+        for spelling in [
+            "receiving",
+            "urn:epcglobal:cbv:bizstep:receiving",
+            "https://ref.gs1.org/cbv/BizStep-receiving",
+            "cbv:BizStep-receiving",
+        ] {
+            assert_eq!(
+                Vocabulary::BizStep.term(spelling),
+                "receiving",
+                "{spelling}"
+            );
+        }
+        assert_eq!(
+            Vocabulary::Disposition.term("cbv:Disp-recalled"),
+            "recalled"
+        );
+        assert_eq!(
+            Vocabulary::SourceDestinationType.term("cbv:SDT-owning_party"),
+            "owning_party"
+        );
+        // Another vocabulary's namespace, another prefix, or no namespace: as written.
+        assert_eq!(
+            Vocabulary::BizStep.term("cbv:Disp-recalled"),
+            "cbv:Disp-recalled"
+        );
+        assert_eq!(
+            Vocabulary::BizStep.term("ex:BizStep-receiving"),
+            "ex:BizStep-receiving"
+        );
+        assert_eq!(
+            Vocabulary::BizStep.term("urn:example:step"),
+            "urn:example:step"
+        );
     }
 
     #[test]

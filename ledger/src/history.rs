@@ -471,16 +471,6 @@ pub struct Claims {
     pub withdrawn: BTreeMap<LeafIndex, LeafIndex>,
 }
 
-impl Claims {
-    /// Claimed marks, and no withdrawal.
-    pub fn marks(marks: BTreeMap<LeafIndex, Authority>) -> Self {
-        Self {
-            marks,
-            withdrawn: BTreeMap::new(),
-        }
-    }
-}
-
 /// How many events naming the item, its containers and its related items may be gathered for a
 /// history of at most `limit` events: containers have events outside the item's time with them.
 pub const GATHER_FACTOR: usize = 4;
@@ -612,8 +602,7 @@ fn claimed_judgement<T>(
             let (Some(event), Some(declaration)) = (pool.get(declared), pool.get(by)) else {
                 return false;
             };
-            let single = BTreeMap::from([(event.leaf, event), (declaration.leaf, declaration)]);
-            authority::withdrawals(single.into_values(), marks, |_, _| true).get(declared)
+            authority::withdrawals([event, declaration], marks, |_, _| true).get(declared)
                 == Some(by)
         })
         .map(|(declared, by)| (*declared, *by))
@@ -716,25 +705,21 @@ async fn gather<S: EventSource>(
         // custody, whose left-out changes are then read too): a party that, as judged, had
         // authority over what the history follows has every state change read, within the
         // gathering's budget, or the history is refused.
-        let (judgement, spoken) = loop {
-            let (judgement, spoken) = match judge {
+        let judgement = loop {
+            let judgement = match judge {
                 Judge::Parties(parties) => {
                     let relating: HashSet<&str> = asked
                         .iter()
                         .filter(|subject| subject.follow_containers)
                         .flat_map(|subject| subject.names.iter().map(String::as_str))
                         .collect();
-                    let judgement = authority::assess_relations(pool.values(), parties, |id| {
-                        relating.contains(id)
-                    });
-                    let spoken = judgement.spoken.clone();
-                    (judgement, Some(spoken))
+                    authority::assess_relations(pool.values(), parties, |id| relating.contains(id))
                 }
-                Judge::Claimed(claimed) => (claimed_judgement(&pool, claimed), None),
+                Judge::Claimed(claimed) => claimed_judgement(&pool, claimed),
             };
             let further = custodians_left_out(&pool, &judgement.marks, left_out.values());
             if further.is_empty() {
-                break (judgement, spoken);
+                break judgement;
             }
             if pool.len().saturating_add(further.len()) > total {
                 return Err(HistoryError::CustodianLeftOut { limit });
@@ -755,20 +740,18 @@ async fn gather<S: EventSource>(
                 pool.entry(event.leaf).or_insert(event);
             }
         };
-        // As claimed, a relation is followed unless its event is marked unauthorised or
-        // withdrawn: what the writer of a bundle followed, a verifier without the registry
-        // follows too.
-        let spoke = |leaf: LeafIndex, id: &str| match (&spoken, judge) {
-            (Some(spoken), _) => spoken.contains(&(leaf, id.to_owned())),
-            // Where events were withdrawn, the writer followed what they led to and what
-            // relating events its first judgement authorised (the evidence that they may not be
-            // withdrawn): without the registry, every relation is followed then. Following more
-            // only reads more of the bundle's own events.
-            (None, Judge::Claimed(claims)) => {
+        // As claimed, a relation is followed unless its event is marked unauthorised: what the
+        // writer of a bundle followed, a verifier without the registry follows too. Where events
+        // were withdrawn, the writer also followed what they led to and what relating events its
+        // first judgement authorised (the evidence that they may not be withdrawn), which a
+        // verifier without the registry cannot tell apart: every relation is followed then.
+        // Following more only reads more of the bundle's own events.
+        let spoke = |leaf: LeafIndex, id: &str| match judge {
+            Judge::Parties(_) => judgement.spoken.contains(&(leaf, id.to_owned())),
+            Judge::Claimed(claims) => {
                 claims.marks.get(&leaf).is_none_or(Authority::counts)
                     || !judgement.withdrawn.is_empty()
             }
-            (None, Judge::Parties(_)) => true,
         };
         pending = related(&pool, &asked, &spoke, names_of);
         pending.retain(|next| !seen.contains(&next.names));

@@ -25,6 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use epcis::vocab::Vocabulary;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -1543,32 +1544,20 @@ fn names_in(event: &Map<String, Value>, member: &str, epcs: &[String]) -> bool {
         })
 }
 
-/// A CBV term without its namespace (`shipping` for `urn:epcglobal:cbv:bizstep:shipping` or
-/// `https://ref.gs1.org/cbv/BizStep-shipping`).
-fn term<'e>(event: &'e Map<String, Value>, member: &str, urn: &str, web: &str) -> Option<&'e str> {
-    let value = event.get(member)?.as_str()?;
-    Some(
-        value
-            .strip_prefix(urn)
-            .or_else(|| value.strip_prefix(web))
-            .unwrap_or(value),
-    )
+/// An event's CBV term of `vocabulary` in `member`, without its namespace
+/// ([`Vocabulary::term`]).
+fn term<'e>(
+    event: &'e Map<String, Value>,
+    member: &str,
+    vocabulary: Vocabulary,
+) -> Option<&'e str> {
+    Some(vocabulary.term(event.get(member)?.as_str()?))
 }
 
 /// How an event ended the item's life, in a word: `sold`, `destroyed` or `decommissioned`.
 fn ending(event: &Map<String, Value>) -> &'static str {
-    let step = term(
-        event,
-        "bizStep",
-        "urn:epcglobal:cbv:bizstep:",
-        "https://ref.gs1.org/cbv/BizStep-",
-    );
-    let disposition = term(
-        event,
-        "disposition",
-        "urn:epcglobal:cbv:disp:",
-        "https://ref.gs1.org/cbv/Disp-",
-    );
+    let step = term(event, "bizStep", Vocabulary::BizStep);
+    let disposition = term(event, "disposition", Vocabulary::Disposition);
     if matches!(step, Some("retail_selling" | "dispensing")) || disposition == Some("retail_sold") {
         "sold"
     } else if matches!(step, Some("destroying"))
@@ -1587,12 +1576,7 @@ fn re_enters_chain(event: &Map<String, Value>) -> bool {
         return true;
     }
     matches!(
-        term(
-            event,
-            "bizStep",
-            "urn:epcglobal:cbv:bizstep:",
-            "https://ref.gs1.org/cbv/BizStep-"
-        ),
+        term(event, "bizStep", Vocabulary::BizStep),
         Some(
             "accepting"
                 | "arriving"

@@ -630,19 +630,14 @@ impl EventSource for ViewSource<'_> {
             .into_iter()
             .map(|(entry, event)| {
                 // Ingest validated eventTime; an entry without one sorts first.
-                let time = ledger::history::event_time(&event).unwrap_or(i128::MIN);
-                SourceEvent {
-                    leaf: entry.leaf_index,
-                    reporter: self.parties.reporter(entry.record.attestation()).cloned(),
-                    captured: Some(i128::from(entry.record.captured_at().as_millis()) * 1_000_000),
-                    hash: entry
-                        .record
-                        .event_digest()
-                        .map(|_| *entry.record.event_hash()),
+                SourceEvent::of(
+                    entry.leaf_index,
                     event,
-                    time,
-                    payload: Arc::new(entry),
-                }
+                    self.parties.reporter(entry.record.attestation()).cloned(),
+                    Some(entry.record.captured_at()),
+                )
+                .bound_by(&entry.record)
+                .carrying(Arc::new(entry))
             })
             .collect())
     }

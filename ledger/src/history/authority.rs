@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use epcis::epc::{CompanyPrefix, Epc};
+use epcis::vocab::Vocabulary;
 
 use crate::ids::{DeviceId, OrganisationId, SiteId};
 use crate::location::{LocationKey, SiteLocation};
@@ -492,12 +493,7 @@ pub fn receives(event: &Map<String, Value>) -> bool {
 /// `shipping`).
 fn biz_step(event: &Map<String, Value>) -> Option<&str> {
     let step = event.get("bizStep")?.as_str()?;
-    Some(
-        step.strip_prefix("urn:epcglobal:cbv:bizstep:")
-            .or_else(|| step.strip_prefix("https://ref.gs1.org/cbv/BizStep-"))
-            .or_else(|| step.strip_prefix("cbv:BizStep-"))
-            .unwrap_or(step),
-    )
+    Some(Vocabulary::BizStep.term(step))
 }
 
 fn act(event: &Map<String, Value>) -> Act<'_> {
@@ -554,12 +550,10 @@ fn deed(event: &Map<String, Value>) -> Act<'_> {
         return Act::Commission(list("epcList"));
     }
     let step = biz_step(event);
-    let disposition = event.get("disposition").and_then(Value::as_str).map(|d| {
-        d.strip_prefix("urn:epcglobal:cbv:disp:")
-            .or_else(|| d.strip_prefix("https://ref.gs1.org/cbv/Disp-"))
-            .or_else(|| d.strip_prefix("cbv:Disp-"))
-            .unwrap_or(d)
-    });
+    let disposition = event
+        .get("disposition")
+        .and_then(Value::as_str)
+        .map(|d| Vocabulary::Disposition.term(d));
     // What ends an item's life in the supply chain (or says it did) changes its state: only its
     // custodian may report it, so that nobody else can make a genuine item look sold or gone.
     if (kind == "ObjectEvent" && action == Some("DELETE"))
@@ -628,15 +622,9 @@ pub fn recall_scope(event: &Map<String, Value>) -> Option<(RecallChange, Vec<&st
 /// The recall an event states, if it states one ([`RecallChange`]).
 pub fn recall_change(event: &Map<String, Value>) -> Option<RecallChange> {
     let is_recalled = |value: &Value| {
-        value.as_str().is_some_and(|disposition| {
-            matches!(
-                disposition,
-                "recalled"
-                    | "urn:epcglobal:cbv:disp:recalled"
-                    | "https://ref.gs1.org/cbv/Disp-recalled"
-                    | "cbv:Disp-recalled"
-            )
-        })
+        value
+            .as_str()
+            .is_some_and(|disposition| Vocabulary::Disposition.term(disposition) == "recalled")
     };
     let persistent = |member: &str| {
         event
@@ -842,12 +830,7 @@ fn destination_entries(
         .flatten()
         .filter(move |entry| {
             let kind = entry.get("type").and_then(Value::as_str).unwrap_or("");
-            accept(
-                kind.strip_prefix("urn:epcglobal:cbv:sdt:")
-                    .or_else(|| kind.strip_prefix("https://ref.gs1.org/cbv/SDT-"))
-                    .or_else(|| kind.strip_prefix("cbv:SDT-"))
-                    .unwrap_or(kind),
-            )
+            accept(Vocabulary::SourceDestinationType.term(kind))
         })
         .filter_map(|entry| entry.get("destination")?.as_str())
 }

@@ -667,7 +667,9 @@ pub fn render(answer: &Value, language: Language, checkpoint_keys: &[String]) ->
                 .as_str()
                 .or(step["readPoint"].as_str())
                 .unwrap_or("");
-            let refused = if step["authority"]["kind"] == "unauthorised" {
+            // What the step changed: nothing when refused or withdrawn; a correction repeats
+            // the step it corrects.
+            let note = if step["authority"]["kind"] == "unauthorised" {
                 format!(" — {}", words.refused)
             } else if step["withdrawnBy"].is_u64() {
                 format!(" — {}", words.withdrawn)
@@ -683,7 +685,7 @@ pub fn render(answer: &Value, language: Language, checkpoint_keys: &[String]) ->
                 escape(place),
                 escape(words.by),
                 escape(step["reportedBy"].as_str().unwrap_or("?")),
-                escape(&refused)
+                escape(&note)
             ));
         }
         page.push_str("</ol>");
