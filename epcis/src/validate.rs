@@ -55,6 +55,10 @@ pub enum Rule {
     /// component count, character, length or check digit (`identifier`; stricter than the
     /// schema, which only asks for a URI).
     Identifier,
+    /// A standard CBV term written other than as its bare word in a way the schema admits: its
+    /// Web URI, or a compact IRI that expands into a CBV namespace (`spelling`; stricter than
+    /// the schema, so that every reader of the log reads a term one way).
+    Spelling,
 }
 
 impl Rule {
@@ -73,6 +77,7 @@ impl Rule {
             Self::Minimum => "minimum",
             Self::Version => "version",
             Self::Identifier => "identifier",
+            Self::Spelling => "spelling",
         }
     }
 }
@@ -144,6 +149,10 @@ impl fmt::Display for Violation {
 /// Validates a whole document: its header and body and every event.
 pub fn validate(document: &Document) -> Result<(), Vec<Violation>> {
     let mut report = report::Report::default();
+    // A document whose `@context` the hash cannot read is refused by the checks of its members.
+    if let Ok(prefixes) = crate::hash::HashContext::from_document_root(document.root()) {
+        report.set_prefixes(prefixes);
+    }
     document::check_document(document, &mut report);
     for event in document.events() {
         event::check_event(event, &mut report);

@@ -29,7 +29,18 @@ pub(super) fn check_event(event: &Event, report: &mut Report) {
         in_list = base.index(event.index());
         &in_list
     };
-    check_event_object(event, event.members(), here, report);
+    // The event's own `@context` adds to its document's for what it writes.
+    let own = event
+        .context()
+        .and_then(|context| report.prefixes().with_context(context).ok());
+    match own {
+        Some(prefixes) => {
+            let outer = report.set_prefixes(prefixes);
+            check_event_object(event, event.members(), here, report);
+            report.set_prefixes(outer);
+        }
+        None => check_event_object(event, event.members(), here, report),
+    }
 }
 
 /// The checks of [`check_event`], on the event's JSON object `raw` at `here`.

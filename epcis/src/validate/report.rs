@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{Rule, Violation};
+use crate::hash::HashContext;
 
 /// A location in the input: a chain of member names and list indices back to a base pointer.
 #[derive(Debug, Clone, Copy)]
@@ -89,14 +90,26 @@ impl<'a> Path<'a> {
     }
 }
 
-/// The violations found so far, and the event being checked.
+/// The violations found so far, the event being checked, and the JSON-LD prefixes in scope
+/// there (to read a compact IRI as the event hash does).
 #[derive(Debug, Default)]
 pub(super) struct Report {
     event: Option<usize>,
     violations: Vec<Violation>,
+    prefixes: HashContext,
 }
 
 impl Report {
+    /// The prefixes in scope: the standard context's, the document's and the event's own.
+    pub(super) fn prefixes(&self) -> &HashContext {
+        &self.prefixes
+    }
+
+    /// Puts `prefixes` in scope, returning those it replaces.
+    pub(super) fn set_prefixes(&mut self, prefixes: HashContext) -> HashContext {
+        std::mem::replace(&mut self.prefixes, prefixes)
+    }
+
     /// Attributes the following violations to event `index` (or to no event).
     pub(super) fn set_event(&mut self, index: Option<usize>) {
         self.event = index;

@@ -191,7 +191,7 @@ pub(super) fn check_vocabulary<J: Json>(
     let Some(text) = expect_str(value, at, report) else {
         return;
     };
-    match vocabulary.check(text) {
+    match vocabulary.check_expanded(text, report.prefixes()) {
         Ok(()) => {}
         Err(VocabularyMiss::Unknown) => report.add(
             at,
@@ -201,20 +201,24 @@ pub(super) fn check_vocabulary<J: Json>(
                 at.name()
             ),
         ),
-        Err(VocabularyMiss::ReservedNamespace) => {
-            let hint = match vocabulary.standard_word(text) {
+        Err(miss) => {
+            let hint = match vocabulary.standard_word(text, report.prefixes()) {
                 Some(word) => format!("; write the bare word {word:?}"),
                 None => String::new(),
             };
-            report.add(
-                at,
-                Rule::Pattern,
-                format!(
-                    "{} {text:?} is a URI in a namespace reserved for standard values, which \
-                     EPCIS JSON writes as bare words{hint}",
-                    at.name()
+            let (rule, why) = match miss {
+                VocabularyMiss::OtherSpelling => (
+                    Rule::Spelling,
+                    "names a term in the CBV's namespace, which tagtrail takes only as a bare \
+                     word (one spelling per term)",
                 ),
-            );
+                _ => (
+                    Rule::Pattern,
+                    "is a URI in a namespace reserved for standard values, which EPCIS JSON \
+                     writes as bare words",
+                ),
+            };
+            report.add(at, rule, format!("{} {text:?} {why}{hint}", at.name()));
         }
     }
 }

@@ -7,8 +7,19 @@
 //! namespaces (`urn:epcglobal:cbv:...`, `https://ns.gs1.org/cbv/...`): those are written as
 //! bare words. Measurement types and alert types must not use the GS1 Web Vocabulary namespace.
 
+use std::borrow::Cow;
+
 use super::format::is_uri;
+use crate::hash::HashContext;
 use crate::vocab::Vocabulary as CbvList;
+
+/// A compact IRI whose prefix `prefixes` declares, expanded; any other value as written.
+fn expand<'v>(value: &'v str, prefixes: &HashContext) -> Cow<'v, str> {
+    match prefixes.split_curie(value) {
+        Some((iri, local)) => Cow::Owned(format!("{iri}{local}")),
+        None => Cow::Borrowed(value),
+    }
+}
 
 /// How a vocabulary value may be written besides its bare words.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +35,10 @@ pub(super) enum Namespace {
 pub(super) struct Vocabulary {
     pub(super) list: CbvList,
     pub(super) namespace: Namespace,
+    /// Whether a standard term is taken only as its bare word (see
+    /// [`check_expanded`](Self::check_expanded)): for the lists the custody and verdict rules
+    /// and the queries read.
+    pub(super) one_spelling: bool,
 }
 
 /// Why a value is not in a vocabulary.
@@ -31,15 +46,40 @@ pub(super) struct Vocabulary {
 pub(super) enum VocabularyMiss {
     /// Neither a word of the list nor a URI.
     Unknown,
-    /// A URI in the namespace reserved for the list's own words.
+    /// A URI in the namespace the schema reserves for the list's own words.
     ReservedNamespace,
+    /// Another spelling of a standard term, which the schema admits and tagtrail does not: the
+    /// CBV 2.0 Web URI, or a compact IRI that expands into a CBV namespace.
+    OtherSpelling,
 }
 
 impl Vocabulary {
-    /// The standard word a URI form names (`urn:epcglobal:cbv:bizstep:shipping` names
-    /// `shipping`), for hints.
-    pub(super) fn standard_word(self, value: &str) -> Option<&str> {
-        self.list.standard_word(value)
+    /// The standard word a URI form names (`urn:epcglobal:cbv:bizstep:shipping` and, under the
+    /// standard context, `cbv:BizStep-shipping` name `shipping`), for hints.
+    pub(super) fn standard_word(self, value: &str, prefixes: &HashContext) -> Option<String> {
+        let expanded = expand(value, prefixes);
+        self.list.standard_word(&expanded).map(str::to_owned)
+    }
+
+    /// [`check`](Self::check), reading a compact IRI (`cbv:BizStep-shipping`, or any prefix
+    /// the document declares) as the event hash does: a value is refused when its expansion
+    /// lies in the list's reserved namespace, so that every standard term is logged in one
+    /// spelling, its bare word, and every reader of the log reads it alike.
+    pub(super) fn check_expanded(
+        self,
+        value: &str,
+        prefixes: &HashContext,
+    ) -> Result<(), VocabularyMiss> {
+        self.check(value)?;
+        // The other lists are read by no rule, and the official examples write them as compact
+        // IRIs (`cbv:Comp-latitude`, `gs1:Angle`).
+        if !self.one_spelling {
+            return Ok(());
+        }
+        match self.check(&expand(value, prefixes)) {
+            Ok(()) | Err(VocabularyMiss::Unknown) => Ok(()),
+            Err(_) => Err(VocabularyMiss::OtherSpelling),
+        }
     }
 
     pub(super) fn check(self, value: &str) -> Result<(), VocabularyMiss> {
@@ -62,8 +102,15 @@ impl Vocabulary {
                 "https://www.gs1.org/voc/",
             ],
         };
+        // CBV 2.0's own Web URIs, which the schema admits: one spelling per term.
+        let other: &[&str] = match self.one_spelling {
+            true => &["http://ref.gs1.org/cbv/", "https://ref.gs1.org/cbv/"],
+            false => &[],
+        };
         if reserved.iter().any(|prefix| value.starts_with(prefix)) {
             Err(VocabularyMiss::ReservedNamespace)
+        } else if other.iter().any(|prefix| value.starts_with(prefix)) {
+            Err(VocabularyMiss::OtherSpelling)
         } else {
             Ok(())
         }
@@ -73,34 +120,42 @@ impl Vocabulary {
 pub(super) const BIZ_STEP: Vocabulary = Vocabulary {
     list: CbvList::BizStep,
     namespace: Namespace::OutsideCbv,
+    one_spelling: true,
 };
 pub(super) const DISPOSITION: Vocabulary = Vocabulary {
     list: CbvList::Disposition,
     namespace: Namespace::OutsideCbv,
+    one_spelling: true,
 };
 pub(super) const BIZ_TRANSACTION_TYPE: Vocabulary = Vocabulary {
     list: CbvList::BizTransactionType,
     namespace: Namespace::OutsideCbv,
+    one_spelling: true,
 };
 pub(super) const SOURCE_DESTINATION_TYPE: Vocabulary = Vocabulary {
     list: CbvList::SourceDestinationType,
     namespace: Namespace::OutsideCbv,
+    one_spelling: true,
 };
 pub(super) const ERROR_REASON: Vocabulary = Vocabulary {
     list: CbvList::ErrorReason,
     namespace: Namespace::OutsideCbv,
+    one_spelling: true,
 };
 pub(super) const COMPONENT: Vocabulary = Vocabulary {
     list: CbvList::Component,
     namespace: Namespace::OutsideCbv,
+    one_spelling: false,
 };
 pub(super) const MEASUREMENT_TYPE: Vocabulary = Vocabulary {
     list: CbvList::MeasurementType,
     namespace: Namespace::OutsideGs1WebVocabulary,
+    one_spelling: false,
 };
 pub(super) const SENSOR_ALERT_TYPE: Vocabulary = Vocabulary {
     list: CbvList::SensorAlertType,
     namespace: Namespace::OutsideGs1WebVocabulary,
+    one_spelling: false,
 };
 
 #[cfg(test)]
@@ -130,6 +185,60 @@ mod tests {
         assert_eq!(
             DISPOSITION.check("https://ns.gs1.org/cbv/Disp-in_transit"),
             Err(VocabularyMiss::ReservedNamespace)
+        );
+    }
+
+    #[test]
+    fn a_compact_cbv_iri_must_be_written_as_its_bare_word() {
+        let standard = HashContext::default();
+        assert_eq!(
+            BIZ_STEP.check_expanded("cbv:BizStep-receiving", &standard),
+            Err(VocabularyMiss::OtherSpelling)
+        );
+        assert_eq!(
+            BIZ_STEP.standard_word("cbv:BizStep-receiving", &standard),
+            Some("receiving".to_owned())
+        );
+        // A prefix of the document's own that stands for the CBV namespace, or for a list.
+        let declared = standard
+            .clone()
+            .with_prefix("g", "https://ref.gs1.org/cbv/")
+            .with_prefix("step", "https://ref.gs1.org/cbv/BizStep-");
+        for value in ["g:BizStep-receiving", "step:receiving"] {
+            assert_eq!(
+                BIZ_STEP.check_expanded(value, &declared),
+                Err(VocabularyMiss::OtherSpelling),
+                "{value}"
+            );
+        }
+        // The Web URI itself, and a non-standard term in the CBV namespace.
+        for value in [
+            "https://ref.gs1.org/cbv/BizStep-receiving",
+            "https://ref.gs1.org/cbv/BizStep-teleporting",
+        ] {
+            assert_eq!(
+                BIZ_STEP.check_expanded(value, &standard),
+                Err(VocabularyMiss::OtherSpelling),
+                "{value}"
+            );
+        }
+        // A private vocabulary's compact IRI, undeclared or declared elsewhere, is a term of its own.
+        let private = standard
+            .clone()
+            .with_prefix("ex", "https://example.com/steps/");
+        assert_eq!(BIZ_STEP.check_expanded("ex:receiving", &private), Ok(()));
+        assert_eq!(
+            BIZ_STEP.check_expanded("urn:example:receiving", &standard),
+            Ok(())
+        );
+        // Lists no rule reads keep the official examples' compact IRIs.
+        assert_eq!(
+            MEASUREMENT_TYPE.check_expanded("gs1:Angle", &standard),
+            Ok(())
+        );
+        assert_eq!(
+            COMPONENT.check_expanded("cbv:Comp-latitude", &standard),
+            Ok(())
         );
     }
 

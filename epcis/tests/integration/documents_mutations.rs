@@ -369,6 +369,25 @@ fn hand_made_cases() -> Vec<Case> {
             json!("https://ns.gs1.org/cbv/BizStep-shipping"),
             Rule::Pattern,
         ),
+        // Spellings the schema admits and tagtrail does not: one spelling per standard term.
+        case(
+            OBJECT,
+            "/bizStep",
+            json!("https://ref.gs1.org/cbv/BizStep-shipping"),
+            Rule::Spelling,
+        ),
+        case(
+            OBJECT,
+            "/bizStep",
+            json!("cbv:BizStep-shipping"),
+            Rule::Spelling,
+        ),
+        case(
+            OBJECT,
+            "/disposition",
+            json!("cbv:Disp-in_transit"),
+            Rule::Spelling,
+        ),
         case(OBJECT, "/disposition", json!("in transit"), Rule::Enum),
         case(
             OBJECT,
@@ -980,6 +999,62 @@ fn an_event_of_a_document_is_validated_alone_with_pointers_into_the_document() {
         "{}",
         violations[0].message()
     );
+}
+
+#[test]
+fn a_standard_term_under_a_declared_prefix_is_read_as_the_hash_reads_it() {
+    // The document declares `g` for the CBV namespace and an event declares `step` for its
+    // business steps: both spell `receiving`, as the event hash expands them.
+    let mut mutant = example(OBJECT);
+    set(
+        &mut mutant,
+        "/@context",
+        json!([
+            "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+            {"example": "http://ns.example.com/epcis/", "g": "https://ref.gs1.org/cbv/"}
+        ]),
+    );
+    set(
+        &mut mutant,
+        "/epcisBody/eventList/0/bizStep",
+        json!("g:BizStep-receiving"),
+    );
+    set(
+        &mut mutant,
+        "/epcisBody/eventList/1/@context",
+        json!([{"step": "https://ref.gs1.org/cbv/BizStep-"}]),
+    );
+    set(
+        &mut mutant,
+        "/epcisBody/eventList/1/bizStep",
+        json!("step:receiving"),
+    );
+    for index in 0..2 {
+        let pointer = format!("/epcisBody/eventList/{index}/bizStep");
+        assert_rejected(&mutant, &pointer, Rule::Spelling, "declared prefix");
+    }
+    let verdict = our_verdict(&mutant);
+    for violation in verdict.violations() {
+        assert!(
+            violation
+                .message()
+                .ends_with("write the bare word \"receiving\""),
+            "{}",
+            violation.message()
+        );
+    }
+    // A prefix of a private vocabulary names a term of its own.
+    set(
+        &mut mutant,
+        "/epcisBody/eventList/0/bizStep",
+        json!("example:receiving"),
+    );
+    set(
+        &mut mutant,
+        "/epcisBody/eventList/1/bizStep",
+        json!("receiving"),
+    );
+    assert_accepted(&mutant, "private prefix");
 }
 
 #[test]

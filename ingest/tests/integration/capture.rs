@@ -464,6 +464,53 @@ async fn one_invalid_event_rejects_the_whole_document_by_default() {
     app.stop().await;
 }
 
+/// A standard term in another spelling the event hash reads as its bare word (a compact IRI,
+/// under the standard context or under a prefix the document declares, or the Web URI) is
+/// refused with the word to write, and nothing is stored: every reader of the log then reads a
+/// term one way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standard_term_is_taken_only_as_its_bare_word() {
+    let mut app = TestApp::spawn().await;
+    let site = app.site("site-a", &[HERE]).await;
+    let client = app.client(Credential::Token(app.token(&site).await));
+    let spellings = [
+        ("cbv:BizStep-receiving", None),
+        ("g:BizStep-receiving", Some("https://ref.gs1.org/cbv/")),
+        ("step:receiving", Some("https://ref.gs1.org/cbv/BizStep-")),
+        ("https://ref.gs1.org/cbv/BizStep-receiving", None),
+    ];
+    for (spelled, prefix) in spellings {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&document(&[1, 2], HERE)).unwrap();
+        if let Some(iri) = prefix {
+            let name = spelled.split(':').next().unwrap();
+            let mut declared = serde_json::Map::new();
+            declared.insert(name.to_owned(), iri.into());
+            value["@context"]
+                .as_array_mut()
+                .unwrap()
+                .push(declared.into());
+        }
+        value["epcisBody"]["eventList"][1]["bizStep"] = spelled.into();
+        let before = app.counts().await;
+        let reply = capture(&client, serde_json::to_vec(&value).unwrap(), false).await;
+        assert_eq!(reply.status, 400, "{spelled}: {}", reply.body);
+        let violation = &reply.body["violations"][0];
+        assert_eq!(violation["pointer"], "/epcisBody/eventList/1/bizStep");
+        assert_eq!(violation["rule"], "spelling", "{}", reply.body);
+        assert!(
+            violation["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("write the bare word \"receiving\""),
+            "{}",
+            reply.body
+        );
+        assert_eq!(app.counts().await, before);
+    }
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_of_concurrent_captures_are_each_recorded_as_answered() {
     let mut app = TestApp::spawn().await;

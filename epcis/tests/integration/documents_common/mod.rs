@@ -165,7 +165,7 @@ pub fn schema_errors(document: &Value) -> Vec<String> {
 pub fn is_stricter_than_schema(violation: &Violation) -> bool {
     matches!(
         violation.rule(),
-        Rule::Minimum | Rule::Version | Rule::Identifier
+        Rule::Minimum | Rule::Version | Rule::Identifier | Rule::Spelling
     )
 }
 
