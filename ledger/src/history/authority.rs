@@ -15,7 +15,8 @@
 //! - custody starts with the owner of the company prefix (or the first commissioner) and passes
 //!   by the events the parties state: the holder ships an item (`shipping` or `departing`) and
 //!   another party receives it (`receiving`, `arriving` or `accepting`), one the shipment's
-//!   `destinationList` names when it names any the registry knows ([`Parties::party_of`]); a
+//!   `destinationList` names ([`Parties::party_of`]: a shipment that names no party the registry
+//!   knows hands the item to nobody, and only its holder may take it back); a
 //!   packed item is in the custody of whoever holds its outermost container, and stays with that
 //!   party when unpacked; the holder may also transfer it with a business transaction (a
 //!   TransactionEvent `ADD` naming the party taking possession);
@@ -752,6 +753,8 @@ struct Handover {
     key: String,
     from: OrganisationId,
     time: i128,
+    /// Where the log holds the whole hand-over: the later of the shipment and the receipt (the
+    /// transfer). A change logged before this point was made before anything was handed over.
     leaf: LeafIndex,
 }
 
@@ -809,8 +812,8 @@ impl Settled {
     }
 }
 
-/// A shipment not yet received: the organisations its `destinationList` names (none: anyone
-/// may take it) and its entry.
+/// A shipment not yet received: the organisations its `destinationList` names (none: only its
+/// holder may take it back) and its entry.
 #[derive(Clone, Debug)]
 struct Shipment {
     to: BTreeSet<OrganisationId>,
@@ -1332,11 +1335,18 @@ impl<'p> Custody<'p> {
                     // A hand-over to a party the shipment names (or, by the holder, a return):
                     // settled by the first such receipt in log order.
                     if !self.may_take(reporter, &top, shipment) {
-                        return Err(format!(
-                            "{id} was shipped to {} (entry {}), not to {reporter}",
-                            list(&shipment.to),
-                            shipment.leaf
-                        ));
+                        return Err(match shipment.to.is_empty() {
+                            true => format!(
+                                "{id} was shipped (entry {}) to no party the registry knows: \
+                                 only a party its destinationList names may take it",
+                                shipment.leaf
+                            ),
+                            false => format!(
+                                "{id} was shipped to {} (entry {}), not to {reporter}",
+                                list(&shipment.to),
+                                shipment.leaf
+                            ),
+                        });
                     }
                     return self.check_first_receipt(reporter, id, &key, &top, event);
                 }
@@ -1374,15 +1384,16 @@ impl<'p> Custody<'p> {
         }
     }
 
-    /// Whether `reporter` may take the shipment of `top`: it names no destination the registry
-    /// knows, or names `reporter`'s organisation (or one `reporter` acts for), or `reporter`
-    /// acts for the holder (a return).
+    /// Whether `reporter` may take the shipment of `top`: it names `reporter`'s organisation (or
+    /// one `reporter` acts for), or `reporter` acts for the holder (a return). A shipment that
+    /// names no party the registry knows hands the item to nobody: custody passes by what the
+    /// holder states, and a party that receives what was not sent to it states nothing for the
+    /// holder.
     fn may_take(&self, reporter: &OrganisationId, top: &str, shipment: &Shipment) -> bool {
-        shipment.to.is_empty()
-            || shipment
-                .to
-                .iter()
-                .any(|to| self.parties.acts_for(reporter, to))
+        shipment
+            .to
+            .iter()
+            .any(|to| self.parties.acts_for(reporter, to))
             || self
                 .custodian(top)
                 .is_some_and(|holder| self.parties.acts_for(reporter, &holder))
@@ -1446,9 +1457,16 @@ impl<'p> Custody<'p> {
     }
 
     /// Gives `top` (an outermost container, or an item on its own) into `to`'s custody by
-    /// `event`, recording the hand-over; when `to` is the holder or acts for it (the holder
-    /// taking back what it shipped), nothing changes hands.
-    fn hand_over<T>(&mut self, top: String, to: &OrganisationId, event: &SourceEvent<T>) {
+    /// `event`, recording the hand-over, whole in the log at `whole` ([`Handover::leaf`]); when
+    /// `to` is the holder or acts for it (the holder taking back what it shipped), nothing
+    /// changes hands.
+    fn hand_over<T>(
+        &mut self,
+        top: String,
+        to: &OrganisationId,
+        event: &SourceEvent<T>,
+        whole: LeafIndex,
+    ) {
         match self.custodian(&top) {
             Some(from) if self.parties.acts_for(to, &from) => {}
             from => {
@@ -1457,7 +1475,7 @@ impl<'p> Custody<'p> {
                         key: top.clone(),
                         from,
                         time: event.time,
-                        leaf: event.leaf,
+                        leaf: whole,
                     });
                 }
                 self.holder.insert(top, to.clone());
@@ -1518,7 +1536,7 @@ impl<'p> Custody<'p> {
                     for id in ids {
                         let top = self.outermost(&self.key(id));
                         self.shipped.remove(&top);
-                        self.hand_over(top, &to, event);
+                        self.hand_over(top, &to, event, event.leaf);
                     }
                 }
             }
@@ -1536,8 +1554,10 @@ impl<'p> Custody<'p> {
             Act::Receive(ids) => {
                 for id in ids {
                     let top = self.outermost(&self.key(id));
-                    if self.shipped.remove(&top).is_some() {
-                        self.hand_over(top, reporter, event);
+                    // A receipt logged before the shipment it takes (a shipper naming its
+                    // receiver late) hands the item over once the shipment is logged.
+                    if let Some(shipment) = self.shipped.remove(&top) {
+                        self.hand_over(top, reporter, event, event.leaf.max(shipment.leaf));
                     }
                 }
             }

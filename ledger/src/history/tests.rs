@@ -323,14 +323,20 @@ mod custody {
         &history.iter().find(|(l, _, _)| *l == leaf).unwrap().1
     }
 
-    /// A's own journey: commissioned, packed, shipped, received and unpacked by A.
+    /// A's own journey: commissioned, packed, received by A, and shipped to B or C.
     fn a_journey() -> Log {
         Log::new()
             .by("A", commission(0, &[ITEM])) // 0
             .by("A", aggregation(10, "ADD", CASE, &[ITEM])) // 1
             .by("A", step(object(20, &[CASE]), "receiving")) // 2
-            .by("A", step(object(30, &[CASE]), "shipping")) // 3
+            .by("A", shipping_to(30, &[CASE], TO_B_OR_C)) // 3
     }
+
+    /// A `destinationList` naming B (its party GLN) and C (its dock).
+    const TO_B_OR_C: &[(&str, &str)] = &[
+        ("owning_party", "urn:epc:id:pgln:0712345.00000"),
+        ("location", C_DOCK),
+    ];
 
     #[test]
     fn b_packing_a_s_item_into_its_pallet_is_shown_unauthorised_and_changes_nothing() {
@@ -519,7 +525,7 @@ mod custody {
         assert_eq!(hash(&receipt), hash(&spelled));
         let log = a_journey()
             .by("B", receipt) // 4
-            .by("B", step(object(50, &[CASE]), "shipping")) // 5
+            .by("B", shipping_to(50, &[CASE], &[("location", C_DOCK)])) // 5
             .by("C", step(object(60, &[CASE]), "receiving")) // 6: hand-over from B
             .by("B", declared(spelled, 65)); // 7
         let told = log.told(ITEM);
@@ -739,7 +745,8 @@ mod custody {
         );
         assert_eq!(kind(&history, 7), "authorised", "{history:?}");
 
-        // Without the destination, the first receipt logged (B's) takes the case, as before.
+        // Without the destination, nobody but A takes the case: whoever reports receiving it,
+        // in whatever order, A keeps custody.
         let unbound = Log(log
             .0
             .iter()
@@ -750,11 +757,22 @@ mod custody {
             })
             .collect());
         let history = unbound.history(ITEM);
-        assert_eq!(kind(&history, 3), "authorised", "{history:?}");
-        assert!(
-            kind(&history, 5).contains("in the custody of B"),
-            "{history:?}"
-        );
+        for leaf in [3, 4, 5] {
+            assert_eq!(
+                kind(&history, leaf),
+                format!(
+                    "unauthorised: {CASE} was shipped (entry 2) to no party the registry knows: \
+                     only a party its destinationList names may take it"
+                ),
+                "{history:?}"
+            );
+        }
+        for (leaf, by) in [(6, "B"), (7, "C")] {
+            assert!(
+                kind(&history, leaf).contains(&format!("in the custody of A, not of {by}")),
+                "{history:?}"
+            );
+        }
     }
 
     #[test]
@@ -816,7 +834,7 @@ mod custody {
     }
 
     #[test]
-    fn a_destination_is_a_registered_location_s_or_its_gln_s_owner_and_unknown_ones_bind_nothing() {
+    fn a_destination_is_a_registered_location_s_or_its_gln_s_owner_and_unknown_ones_name_nobody() {
         let received_by = |to: &[(&str, &str)], receiver: &'static str| {
             let log = Log::new()
                 .by("A", commission(0, &[ITEM])) // 0
@@ -855,15 +873,24 @@ mod custody {
         assert_eq!(received_by(&both, "B"), "authorised");
         assert_eq!(received_by(&both, "C"), "authorised");
         assert!(received_by(&both, "D").contains("shipped to B or C (entry 1), not to D"));
-        // A destination the registry does not know, or of a type that names no party, binds
-        // nothing: anyone may receive, as without one.
+        // A destination the registry does not know, or of a type that names no party, names
+        // no receiver: nobody else may take the item, as without one.
         for unknown in [
-            [("location", "urn:epc:id:sgln:0555555.00001.0")],
-            [("location", "https://id.gs1.org/414/0555555000017")],
-            [("location", "geo:52.37,4.89")],
-            [("urn:example:sdt:carrier", "urn:epc:id:pgln:0712345.00000")],
+            &[][..],
+            &[("location", "urn:epc:id:sgln:0555555.00001.0")],
+            &[("location", "https://id.gs1.org/414/0555555000017")],
+            &[("location", "geo:52.37,4.89")],
+            &[("urn:example:sdt:carrier", "urn:epc:id:pgln:0712345.00000")],
         ] {
-            assert_eq!(received_by(&unknown, "C"), "authorised", "{unknown:?}");
+            assert_eq!(
+                received_by(unknown, "C"),
+                format!(
+                    "unauthorised: {ITEM} was shipped (entry 1) to no party the registry \
+                     knows: only a party its destinationList names may take it"
+                ),
+                "{unknown:?}"
+            );
+            assert_eq!(received_by(unknown, "A"), "authorised", "{unknown:?}");
         }
         // The holder taking back what it shipped is a return, wherever it was sent.
         assert_eq!(received_by(&dock, "A"), "authorised");
@@ -1532,12 +1559,15 @@ mod custody {
         );
     }
 
-    /// `reporter`'s `changes` of an item it holds, at `minute` on: shipping and receiving it by
-    /// turns (each a state change, and none naming anything but the item).
+    /// `reporter`'s `changes` of an item it holds, at `minute` on: shipping it (to B or C) and
+    /// receiving it by turns (each a state change, and none naming anything but the item).
     fn moves(mut log: Log, reporter: &'static str, minute: u32, changes: u32) -> Log {
         for change in 0..changes {
-            let name = ["shipping", "receiving"][change as usize % 2];
-            log = log.by(reporter, step(object(minute + change, &[ITEM]), name));
+            let event = match change % 2 {
+                0 => shipping_to(minute + change, &[ITEM], TO_B_OR_C),
+                _ => step(object(minute + change, &[ITEM]), "receiving"),
+            };
+            log = log.by(reporter, event);
         }
         log
     }

@@ -43,6 +43,15 @@ fn event(minutes: u32, action: &str, step: &str, place: &str) -> Map<String, Val
     event
 }
 
+/// The event with `place` as its destination: a shipment to whoever registered it.
+fn to(mut event: Map<String, Value>, place: &str) -> Map<String, Value> {
+    event.insert(
+        "destinationList".to_owned(),
+        json!([{"type": "location", "destination": place}]),
+    );
+    event
+}
+
 /// The event with the bridge's read of the item's tag (chip `tid`).
 fn read(mut event: Map<String, Value>, tid: &str) -> Map<String, Value> {
     event.insert(
@@ -71,6 +80,10 @@ impl Log {
         parties.add_prefix(org("A"), CompanyPrefix::parse("0614141").unwrap());
         parties.add_prefix(org("B"), CompanyPrefix::parse("0712345").unwrap());
         parties.add_regulator(org("R"));
+        // C's shop, under A's prefix, is C's by registration: what a shipment names it for.
+        let shop = crate::ids::SiteId::parse("c-shop").unwrap();
+        parties.add_site(shop.clone(), org("C"));
+        parties.add_location(shop, &crate::location::SiteLocation::parse(C_SHOP).unwrap());
         let memory = Memory::new(self.0.iter().enumerate().map(|(leaf, (event, reporter))| {
             let mut source = SourceEvent::of(
                 LeafIndex::new(leaf as u64).unwrap(),
@@ -192,7 +205,10 @@ fn reason<'j>(judgement: &'j Judgement, code: &str) -> &'j Reason {
 fn a_genuine_life() -> Log {
     Log::default()
         .by("A", read(event(0, "ADD", "commissioning", A_FACTORY), TID)) // 0
-        .by("A", read(event(60, "OBSERVE", "shipping", A_FACTORY), TID)) // 1
+        .by(
+            "A",
+            read(to(event(60, "OBSERVE", "shipping", A_FACTORY), C_SHOP), TID),
+        ) // 1
         .by("C", read(event(300, "OBSERVE", "receiving", C_SHOP), TID)) // 2
         .by("C", event(2_000, "OBSERVE", "retail_selling", C_SHOP)) // 3
 }
@@ -700,7 +716,7 @@ fn a_container_s_events_are_not_the_item_s_end() {
     let log = Log::default()
         .by("A", event(0, "ADD", "commissioning", A_FACTORY)) // 0
         .by("A", aggregation(10, "ADD")) // 1
-        .by("A", case_event(60, "shipping")) // 2
+        .by("A", to(case_event(60, "shipping"), C_SHOP)) // 2
         .by("C", case_event(300, "receiving")) // 3
         .by("C", event(2_000, "OBSERVE", "retail_selling", C_SHOP)) // 4
         .by("C", case_event(3_000, "storing")); // 5: the case, with no unpacking said
@@ -766,7 +782,13 @@ fn a_receipt_after_a_missed_shipping_read_is_not_suspicious() {
     assert_ne!(judged.verdict, Verdict::Suspicious, "{judged:?}");
     assert!(codes(&judged).contains(&"refused_events_ignored"));
     let returned = a_genuine_life()
-        .by("C", read(event(2_100, "OBSERVE", "shipping", C_SHOP), TID))
+        .by(
+            "C",
+            read(
+                to(event(2_100, "OBSERVE", "shipping", C_SHOP), A_FACTORY),
+                TID,
+            ),
+        )
         .by(
             "A",
             read(event(2_400, "OBSERVE", "receiving", A_FACTORY), TID),
@@ -810,7 +832,13 @@ fn returns_slow_clocks_and_second_receipts_are_not_held_elsewhere() {
             "A",
             read(event(400, "OBSERVE", "cycle_counting", A_FACTORY), TID),
         )
-        .by("A", read(event(420, "OBSERVE", "shipping", A_FACTORY), TID))
+        .by(
+            "A",
+            read(
+                to(event(420, "OBSERVE", "shipping", A_FACTORY), C_SHOP),
+                TID,
+            ),
+        )
         // Received at 12:30 real time, stamped five hours earlier.
         .by(
             "C",

@@ -394,6 +394,85 @@ async fn the_holder_s_error_declaration_withdraws_the_event_it_declares() {
     pipeline.stop().await;
 }
 
+/// A ships its case naming no receiver; B, passing by, reports receiving it and destroying it.
+/// Custody passes by what the holder states: B's receipt and destruction are shown, refused, and
+/// change nothing, and the bundle's story and marks verify. A then names the receiver the way
+/// the docs say (declaring its shipping erroneous, shipping again to B): B's receipt, already
+/// logged, takes the case, and B's later destruction stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shipment_naming_no_receiver_hands_the_item_to_nobody() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let token = register_b(&pipeline).await;
+    let a = a_s_journey(&pipeline).await;
+    let (status, body) = capture_as_b(
+        &pipeline,
+        &token,
+        vec![
+            at_b(object(6, "OBSERVE", &[CASE], "receiving")),
+            at_b(object(7, "DELETE", &[CASE], "destroying")),
+        ],
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let b = receipt_hashes(&body);
+
+    let (history, listed) = item_history(&pipeline).await;
+    assert_eq!(
+        listed,
+        [&a[0], &a[1], &a[2], &a[3], &b[0], &b[1]].map(String::as_str),
+        "{history}"
+    );
+    assert_eq!(
+        authority_of(&history, &b[0]),
+        json!({"kind": "unauthorised", "reason": format!(
+            "{CASE} was shipped (entry 3) to no party the registry knows: only a party its \
+             destinationList names may take it")}),
+        "{history}"
+    );
+    assert_eq!(
+        authority_of(&history, &b[1]),
+        json!({"kind": "unauthorised", "reason": format!(
+            "{CASE} is in the custody of {SITE}, not of rival")}),
+        "{history}"
+    );
+    bundle_of_the_history_verifies(&pipeline, &listed).await;
+
+    // A names its receiver: the open shipping withdrawn, a shipping to B's location.
+    let mut declaration = object(5, "OBSERVE", &[CASE], "shipping");
+    declaration["errorDeclaration"] = json!({
+        "declarationTime": crate::common::at(8),
+        "reason": "incorrect_data",
+    });
+    let mut addressed = object(5, "OBSERVE", &[CASE], "shipping");
+    addressed["destinationList"] = json!([{"type": "location", "destination": B_LOCATION}]);
+    let named = pipeline.capture(vec![declaration, addressed]).await;
+    assert_eq!(named[0], a[3], "a declaration hashes as what it declares");
+
+    let (history, listed) = item_history(&pipeline).await;
+    assert_eq!(
+        listed,
+        [
+            &a[0], &a[1], &a[2], &a[3], &named[0], &named[1], &b[0], &b[1]
+        ]
+        .map(String::as_str),
+        "{history}"
+    );
+    let events = history["events"].as_array().unwrap();
+    assert_eq!(
+        events[3]["withdrawnBy"], events[4]["leafIndex"],
+        "{history}"
+    );
+    for hash in [&named[1], &b[0], &b[1]] {
+        assert_eq!(
+            authority_of(&history, hash)["kind"],
+            "authorised",
+            "{history}"
+        );
+    }
+    bundle_of_the_history_verifies(&pipeline, &listed).await;
+    pipeline.stop().await;
+}
+
 /// A ships its case to its own location (a move between its sites, its destination named in
 /// the shipping's `destinationList`); B reports receiving it twice before A does, dated before
 /// and after A's own receipt, then unpacks it. B's receipts are shown, refused (the first for not
