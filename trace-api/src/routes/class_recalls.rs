@@ -100,9 +100,9 @@ pub(super) async fn read(
         .collect()))
 }
 
-/// The recalls among `entries` that an error declaration withdrew: one whose reporter is the
-/// recall's own or acts for it (a party cannot withdraw a brand's recall by declaring it
-/// erroneous). Who declared is read from the declarations' leaf records alone; more than `most`
+/// The recalls among `entries` that an error declaration withdrew: one logged after the recall,
+/// whose reporter is the recall's own or acts for it (a party cannot withdraw a brand's recall
+/// by declaring it erroneous, nor a brand a recall it logs later by a declaration logged before). Who declared is read from the declarations' leaf records alone; more than `most`
 /// declarations are not read (`Err`).
 async fn withdrawn(
     view: &View,
@@ -136,11 +136,13 @@ async fn withdrawn(
             let Some(recaller) = parties.reporter(entry.record.attestation()) else {
                 return false;
             };
+            // As `ledger::history::withdrawals` has it: a declaration logged after the recall.
             entry.declared_by.iter().any(|declaration| {
-                declarers
-                    .get(declaration)
-                    .and_then(Option::as_ref)
-                    .is_some_and(|declarer| parties.acts_for(declarer, recaller))
+                *declaration > entry.leaf_index
+                    && declarers
+                        .get(declaration)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|declarer| parties.acts_for(declarer, recaller))
             })
         })
         .map(|(entry, _)| entry.leaf_index)

@@ -1772,4 +1772,18 @@ async fn a_recall_of_a_lot_or_a_product_reaches_every_scan_of_it() {
     pipeline.capture(vec![declaration]).await;
     let (_, answer) = pipeline.get(L3).await;
     assert_eq!(answer["recalled"], false, "{answer}");
+
+    // A declaration logged before the recall it declares withdraws nothing: a party takes back
+    // what it said, not what it says later.
+    const L4: &str = "/01/80614141123458/10/L4";
+    let l4 = class_recall(11, &["urn:epc:class:lgtin:0614141.812345.L4"], false);
+    let mut early = l4.clone();
+    early["errorDeclaration"] = json!({
+        "declarationTime": crate::common::at(12),
+        "reason": "incorrect_data",
+    });
+    pipeline.capture(vec![early]).await;
+    pipeline.capture(vec![l4]).await;
+    let (_, answer) = pipeline.get(L4).await;
+    assert_eq!(answer["recalled"], true, "{answer}");
 }
