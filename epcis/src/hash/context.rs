@@ -18,6 +18,14 @@ const GS1_PREFIXES: [(&str, &str); 9] = [
     ("dcterms", "http://purl.org/dc/terms/"),
 ];
 
+/// The IRI the standard EPCIS 2.0 context gives `prefix`, if it declares it.
+pub(crate) fn standard_prefix_iri(prefix: &str) -> Option<&'static str> {
+    GS1_PREFIXES
+        .iter()
+        .find(|(name, _)| *name == prefix)
+        .map(|(_, iri)| *iri)
+}
+
 /// What the pre-hash of an event needs from its surroundings: the JSON-LD namespace prefixes in
 /// scope (to expand `example:myField` into `{https://ns.example.com/epcis/}myField` and CURIE
 /// values into full URIs) and the extension fields a document asks to leave out of the hash

@@ -15,6 +15,7 @@ mod prehash;
 mod time;
 
 pub use context::HashContext;
+pub(crate) use context::standard_prefix_iri;
 pub use document::{document_hashes, event_hash, hash_prehash, parsed_document_hashes};
 pub use error::HashError;
 pub use id::{EventHash, EventHashParseError};

@@ -314,7 +314,7 @@ pub(super) fn check_context<J: Json>(value: &J, at: &Path<'_>, report: &mut Repo
         View::String(_) => {
             check_uri(value, at, report);
         }
-        View::Object(_) => {}
+        View::Object(terms) => check_standard_prefixes(terms, at, report),
         View::Array(items) => {
             for (index, item) in items.iter().enumerate() {
                 let here = at.index(index);
@@ -322,7 +322,7 @@ pub(super) fn check_context<J: Json>(value: &J, at: &Path<'_>, report: &mut Repo
                     View::String(_) => {
                         check_uri(item, &here, report);
                     }
-                    View::Object(_) => {}
+                    View::Object(terms) => check_standard_prefixes(terms, &here, report),
                     _ => report.add(
                         &here,
                         Rule::Type,
@@ -343,5 +343,36 @@ pub(super) fn check_context<J: Json>(value: &J, at: &Path<'_>, report: &mut Repo
                 json_type(value)
             ),
         ),
+    }
+}
+
+/// A context must not give the standard context's `cbv` prefix another IRI:
+/// `cbv:BizStep-receiving` under a redefined `cbv` would hash as a private term while readers
+/// that take `cbv:` as the CBV's namespace (as the standard context has it) read a receipt
+/// (stricter than the schema, [`Rule::Spelling`]). Other prefixes may be redefined (an official
+/// example redefines `cbvmda`): no rule reads a value by them.
+fn check_standard_prefixes<O: JsonObject>(terms: &O, at: &Path<'_>, report: &mut Report) {
+    for (term, definition) in terms.members() {
+        let Some(standard) = crate::hash::standard_prefix_iri(term).filter(|_| term == "cbv")
+        else {
+            continue;
+        };
+        let iri = match definition.view() {
+            View::String(iri) => Some(iri),
+            View::Object(expanded) => expanded.get("@id").and_then(Json::as_str),
+            _ => None,
+        };
+        if let Some(iri) = iri
+            && iri != standard
+        {
+            report.add(
+                &at.key(term),
+                Rule::Spelling,
+                format!(
+                    "@context gives the standard prefix {term:?} the IRI {iri:?}, not the \
+                     standard context's {standard:?}: name a prefix of your own"
+                ),
+            );
+        }
     }
 }

@@ -1055,6 +1055,38 @@ fn a_standard_term_under_a_declared_prefix_is_read_as_the_hash_reads_it() {
         json!("receiving"),
     );
     assert_accepted(&mutant, "private prefix");
+
+    // A context that gives `cbv` another IRI, in the document or in an event, is refused:
+    // `cbv:BizStep-receiving` would hash as a private term and read as a receipt.
+    let mut mutant = example(OBJECT);
+    set(
+        &mut mutant,
+        "/@context",
+        json!([
+            "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+            {"example": "http://ns.example.com/epcis/", "cbv": "https://example.org/"}
+        ]),
+    );
+    assert_rejected(&mutant, "/@context/1/cbv", Rule::Spelling, "cbv redefined");
+    let mut mutant = example(OBJECT);
+    set(
+        &mut mutant,
+        "/epcisBody/eventList/0/@context",
+        json!({"cbv": {"@id": "https://example.org/voc/"}}),
+    );
+    assert_rejected(
+        &mutant,
+        "/epcisBody/eventList/0/@context/cbv",
+        Rule::Spelling,
+        "cbv redefined by an event",
+    );
+    // Declaring it as the standard context does is no redefinition.
+    set(
+        &mut mutant,
+        "/epcisBody/eventList/0/@context",
+        json!({"cbv": "https://ref.gs1.org/cbv/"}),
+    );
+    assert_accepted(&mutant, "cbv as the standard declares it");
 }
 
 #[test]

@@ -508,6 +508,21 @@ async fn a_standard_term_is_taken_only_as_its_bare_word() {
         );
         assert_eq!(app.counts().await, before);
     }
+    // Nor may a document give `cbv` another IRI, under which that spelling hashes as a private
+    // term that readers taking `cbv:` as the CBV's would read as a receipt.
+    let mut value: serde_json::Value = serde_json::from_slice(&document(&[1, 2], HERE)).unwrap();
+    value["@context"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"cbv": "https://example.org/"}));
+    value["epcisBody"]["eventList"][1]["bizStep"] = "cbv:BizStep-receiving".into();
+    let before = app.counts().await;
+    let reply = capture(&client, serde_json::to_vec(&value).unwrap(), false).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let violation = &reply.body["violations"][0];
+    assert_eq!(violation["pointer"], "/@context/1/cbv", "{}", reply.body);
+    assert_eq!(violation["rule"], "spelling", "{}", reply.body);
+    assert_eq!(app.counts().await, before);
     app.stop().await;
 }
 
