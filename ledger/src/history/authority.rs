@@ -764,8 +764,8 @@ struct Handover {
 struct Settled {
     /// Every receipt of each key: (leaf, eventTime, reporter).
     receipts: HashMap<String, Vec<(LeafIndex, i128, OrganisationId)>>,
-    /// The first (lowest-leaf) claim to have brought each key into being (commissioned it, or
-    /// produced it by a transformation), for keys under no registered prefix.
+    /// The first (lowest-leaf) claim to have brought each key into being (commissioned it,
+    /// produced it by a transformation, or packed into it), for keys under no registered prefix.
     origins: HashMap<String, (LeafIndex, OrganisationId)>,
 }
 
@@ -793,6 +793,9 @@ impl Settled {
                 }
                 Act::Commission(ids) => ids,
                 Act::Transform { outputs, .. } => outputs,
+                // Packing into a container nobody holds makes it the packer's: a claim too, so
+                // that a commissioning logged later and dated earlier does not take it back.
+                Act::Pack { parent, .. } => vec![parent],
                 _ => Vec::new(),
             };
             for id in origins {
@@ -1110,14 +1113,11 @@ impl<'p> Custody<'p> {
         }) {
             return Ok(());
         }
-        Err(match declared.first() {
-            None => "it declares no state change logged before it".to_owned(),
-            Some(judged) if !judged.authorised => {
-                format!(
-                    "the event it declares (entry {}) had no authority",
-                    judged.leaf
-                )
-            }
+        // The reason names only an authorised change, which every history keeps: one built on
+        // a refused change of another party's would read otherwise when a history leaves that
+        // change out, and a verifier judging the bundle alone would disagree.
+        Err(match declared.iter().find(|judged| judged.authorised) {
+            None => "it declares no authorised state change logged before it".to_owned(),
             Some(judged) => format!(
                 "the event it declares (entry {}) was reported by {}, not by {reporter}",
                 judged.leaf,

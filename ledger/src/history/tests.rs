@@ -507,9 +507,27 @@ mod custody {
         assert!(told.withdrawn.is_empty(), "{:?}", told.withdrawn);
         let history = log.history(OTHER);
         assert!(
-            kind(&history, 1).contains("it declares no state change logged before it"),
+            kind(&history, 1).contains("it declares no authorised state change logged before it"),
             "{history:?}"
         );
+    }
+
+    #[test]
+    fn a_declaration_s_mark_rests_on_no_other_party_s_refused_change() {
+        // B ships A's item (refused: A holds it); C declares B's shipping erroneous. C's mark
+        // must read the same whether or not a history kept B's refused change, or a share that
+        // left it out would be judged otherwise and every state change kept.
+        let shipping = step(object(20, &[ITEM]), "shipping");
+        let with_it = Log::new()
+            .by("A", commission(0, &[ITEM])) // 0
+            .by("B", shipping.clone()) // 1
+            .by("C", declared(shipping.clone(), 25)); // 2
+        let without_it = Log::new()
+            .by("A", commission(0, &[ITEM])) // 0
+            .by("C", declared(shipping, 25)); // 1
+        let reason = "unauthorised: it declares no authorised state change logged before it";
+        assert_eq!(kind(&with_it.history(ITEM), 2), reason);
+        assert_eq!(kind(&without_it.history(ITEM), 1), reason);
     }
 
     #[test]
@@ -688,6 +706,23 @@ mod custody {
         let history = log.history(item);
         assert_eq!(kind(&history, 0), "authorised");
         assert!(kind(&history, 1).contains("brought into being by B first (entry 0)"));
+        // A packs its item into a container under no registered prefix: the container is A's.
+        // B's commissioning of it, logged later and dated earlier, takes it back from nobody,
+        // and A's packing and shipping of it stand.
+        let pallet = "urn:epc:id:sscc:0999999.0000000001";
+        let log = Log::new()
+            .by("A", commission(0, &[ITEM])) // 0
+            .by("A", aggregation(10, "ADD", pallet, &[ITEM])) // 1
+            .by("A", shipping_to(20, &[pallet], TO_B_OR_C)) // 2
+            .by("B", commission(5, &[pallet])); // 3
+        let history = log.history(ITEM);
+        for leaf in [1, 2] {
+            assert_eq!(kind(&history, leaf), "authorised", "{history:?}");
+        }
+        assert_eq!(
+            kind(&log.history(pallet), 3),
+            format!("unauthorised: {pallet} was brought into being by A first (entry 1)")
+        );
     }
 
     #[test]
