@@ -781,6 +781,9 @@ impl Settled {
                 continue;
             };
             let origins: Vec<&str> = match act(&event.event) {
+                // A receipt reported past the late-report window has no authority of its own,
+                // so log order gives it none over others' either.
+                Act::Receive(_) if late(event).is_some() => Vec::new(),
                 Act::Receive(ids) => {
                     for id in ids {
                         settled.receipts.entry(key(id)).or_default().push((

@@ -726,6 +726,22 @@ mod custody {
     }
 
     #[test]
+    fn a_receipt_reported_past_the_window_settles_no_hand_over() {
+        // B, a party the shipment names, reports a receipt 31 days after its time; C, also
+        // named, then reports its own receipt, dated before B's. B's has no authority of its
+        // own, so log order gives it none over C's.
+        let log = a_journey()
+            .late("B", step(object(50, &[CASE]), "receiving"), 31) // 4
+            .by("C", step(object(40, &[CASE]), "receiving")); // 5
+        let history = log.history(ITEM);
+        assert!(
+            kind(&history, 4).contains("beyond the 30-day late-report window"),
+            "{history:?}"
+        );
+        assert_eq!(kind(&history, 5), "authorised", "{history:?}");
+    }
+
+    #[test]
     fn a_backdated_receipt_logged_after_the_real_one_takes_nothing() {
         // A ships to C, C receives (logged); then A, or a third party B, logs a receipt dated
         // between the shipping and C's receipt.
