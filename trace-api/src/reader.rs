@@ -228,20 +228,22 @@ impl View {
 
     /// The leaves of the checkpoint's tree whose events may name one of `names`, found through
     /// the lookups and, for entries they did not cover when the view was taken, a scan, but
-    /// those `known` says the caller holds; in leaf order. Nothing is loaded: the lookups may
+    /// those `known` says the caller holds; in leaf order, counted against `budget` as
+    /// [`candidates_by`](Self::candidates_by) counts them. Nothing is loaded: the lookups may
     /// count a few that turn out not to name them ([`entries_naming`](Self::entries_naming)
     /// leaves those out).
     pub async fn candidates_naming(
         &self,
         names: &[String],
         known: &(dyn Fn(LeafIndex) -> bool + Sync),
+        budget: &AnswerBudget,
     ) -> Result<Vec<LeafIndex>, ViewError> {
         let lookups: Vec<Lookup<'_>> = names
             .iter()
             .flat_map(|name| [Lookup::Epc(name), Lookup::Parent(name)])
             .collect();
         let texts: Vec<&str> = names.iter().map(String::as_str).collect();
-        self.candidates_by(&lookups, &texts, known).await
+        self.candidates_by(&lookups, &texts, known, budget).await
     }
 
     /// The leaves of the checkpoint's tree whose events may name one of `names`, as
@@ -289,15 +291,29 @@ impl View {
     /// The leaves of the checkpoint's tree that `lookups` find, and, among the entries the
     /// lookups did not cover when the view was taken, those whose event text contains one of
     /// `texts` (a scan); but those `known` says the caller holds; in leaf order. Candidates:
-    /// check the events.
+    /// check the events. What the lookup reads counts against `budget` (24 bytes a candidate)
+    /// and stops a few pages past what it has left: a key named by millions of entries costs a
+    /// bounded read, then the answer is over its budget.
     pub async fn candidates_by(
         &self,
         lookups: &[Lookup<'_>],
         texts: &[&str],
         known: &(dyn Fn(LeafIndex) -> bool + Sync),
+        budget: &AnswerBudget,
     ) -> Result<Vec<LeafIndex>, ViewError> {
         let runs = self.snapshot.as_ref().map(|(runs, _)| runs);
-        let mut leaves = self.store.lookup_any_within(lookups, runs).await?;
+        let most = budget.left() / LOOKUP_PAIR_BYTES;
+        let Some(tagged) = self
+            .store
+            .lookup_tagged_within(lookups, runs, Some(most))
+            .await?
+        else {
+            return Err(budget.over().into());
+        };
+        budget
+            .take(tagged.len().saturating_mul(LOOKUP_PAIR_BYTES))
+            .await?;
+        let mut leaves: Vec<LeafIndex> = tagged.into_iter().map(|(leaf, _)| leaf).collect();
         // The runs only grow: what they did not cover when the view was taken is scanned.
         if self.indexed < self.size().get() {
             leaves.extend(

@@ -47,7 +47,7 @@ pub(super) async fn read(
     let most = state.limits.max_history_events;
     let lookups: Vec<Lookup<'_>> = names.iter().map(|name| Lookup::Epc(name)).collect();
     let leaves = view
-        .candidates_by(&lookups, &[RECALL_TEXT], &|_| false)
+        .candidates_by(&lookups, &[RECALL_TEXT], &|_| false, budget)
         .await?;
     if leaves.len() > most {
         return Ok(Err(format!(

@@ -938,7 +938,11 @@ impl Search<'_> {
                 }
             }
             let texts: Vec<&str> = identities.names.iter().map(String::as_str).collect();
-            let leaves = self.view.candidates_by(&lookups, &texts, &none).await?;
+            let leaves = self
+                .view
+                .candidates_by(&lookups, &texts, &none, &self.budget)
+                .await
+                .map_err(narrower)?;
             return Ok(Candidates::Leaves(leaves, None));
         }
         if let Some(leaves) = self.indexed_classes().await? {
@@ -954,7 +958,11 @@ impl Search<'_> {
             let lookups: Vec<Lookup<'_>> =
                 places.iter().map(|place| Lookup::Location(place)).collect();
             let texts: Vec<&str> = places.iter().map(String::as_str).collect();
-            let leaves = self.view.candidates_by(&lookups, &texts, &none).await?;
+            let leaves = self
+                .view
+                .candidates_by(&lookups, &texts, &none, &self.budget)
+                .await
+                .map_err(narrower)?;
             return Ok(Candidates::Leaves(leaves, None));
         }
         // The whole log (one range: not a list of its leaves).
@@ -1439,5 +1447,23 @@ mod tests {
         assert_eq!(ranges.batch(1, 10), leaves(&[1, 2, 10, 11]));
         assert_eq!(ranges.batch(0, 2), leaves(&[0, 1]));
         assert_eq!(ranges.batch(11, 10), leaves(&[11]));
+    }
+}
+
+/// A query whose identities or places are named by more entries than one answer's budget reads
+/// (24 bytes a candidate) is `413 QueryTooComplexException`, read no further than that; other
+/// failures as the view's.
+fn narrower(error: crate::reader::ViewError) -> Problem {
+    match error {
+        crate::reader::ViewError::Budget(exceeded @ crate::budget::Exceeded::Answer { .. }) => {
+            Problem::Epcis(
+                EpcisException::QueryTooComplex,
+                format!(
+                    "more events name the identities or places the query asks for than one \
+                     answer reads ({exceeded}): ask about fewer"
+                ),
+            )
+        }
+        error => error.into(),
     }
 }

@@ -400,7 +400,11 @@ impl TraceSource for LedgerSource<'_> {
             .collect();
         let mut leaves = match names.is_empty() {
             true => Vec::new(),
-            false => self.view.candidates_naming(&names, known).await?,
+            false => {
+                self.view
+                    .candidates_naming(&names, known, self.budget)
+                    .await?
+            }
         };
         let mut keys = Vec::new();
         let mut texts = Vec::new();

@@ -206,6 +206,52 @@ async fn a_lot_s_events_are_found_through_the_index_and_past_it_page_by_page() {
     pipeline.stop().await;
 }
 
+/// An EPC named by more events than one answer's byte budget pays for (24 bytes a candidate)
+/// is refused after a bounded read, `413 QueryTooComplexException`, on every route that looks it
+/// up; another EPC is answered, and no answer holds any of the shared budget afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_epc_named_by_more_events_than_an_answer_reads_is_refused_unread() {
+    let pipeline = Pipeline::start(|config| {
+        config.limits.max_answer_bytes = 2048;
+        config.limits.max_event_bytes = 2048;
+        config.limits.answer_bytes_per_second = 1 << 30;
+    })
+    .await;
+    pipeline.warm_index().await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    const FLOODED: &str = "urn:epc:id:sgtin:0614141.812345.1";
+    const QUIET: &str = "urn:epc:id:sgtin:0614141.812345.2";
+    let mut flood: Vec<Value> = (0..100)
+        .map(|minute| object(minute, "OBSERVE", &[FLOODED], "inspecting"))
+        .collect();
+    flood.push(object(100, "OBSERVE", &[QUIET], "inspecting"));
+    pipeline.capture(flood).await;
+    let size = pipeline.trace_api().checkpoint_size().await.unwrap();
+    pipeline.wait_for_index(size).await;
+    for path in [
+        format!("/events?MATCH_epc={FLOODED}"),
+        format!("/epcs/{}/events", segment(FLOODED)),
+    ] {
+        let (status, _, answer) = ask(&pipeline, &path, &regulator).await;
+        assert_eq!(status, 413, "{path}: {answer}");
+        assert_eq!(
+            exception(&answer),
+            "epcisException:QueryTooComplexException",
+            "{answer}"
+        );
+    }
+    let (status, _, answer) =
+        ask(&pipeline, &format!("/events?MATCH_epc={QUIET}"), &regulator).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(events(&answer).len(), 1, "{answer}");
+    let (_, metrics) = pipeline.get_text("/metrics").await;
+    assert!(
+        metrics.contains("trace_answer_bytes_in_flight 0"),
+        "{metrics}"
+    );
+    pipeline.stop().await;
+}
+
 /// An event read at the site's location `minutes` from the start of yesterday (UTC), at business
 /// location `place` if one is given: negative minutes are the day before, so that a window across
 /// midnight is always in the past.
