@@ -102,10 +102,27 @@ impl Asked {
     }
 }
 
-/// The resolver's root as the request reached it (`https://host`).
+/// The resolver's root as the request reached it (`https://host`). The host (from `Host`, or
+/// the forwarding headers an edge sets) goes into `Location`, `Link` and linkset answers: one
+/// that is not a host name or address with an optional port (a `Host` carrying `>;` or a
+/// space, say, to add parameters to `Link`) gives way to the name the service was started
+/// with.
 fn root(request: &HttpRequest) -> String {
     let connection = request.connection_info();
-    format!("{}://{}", connection.scheme(), connection.host())
+    let host = connection.host();
+    let plausible = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b".-:[]".contains(&byte));
+    let scheme = match connection.scheme() {
+        "https" => "https",
+        _ => "http",
+    };
+    match plausible {
+        true => format!("{scheme}://{host}"),
+        false => format!("{scheme}://{}", request.app_config().host()),
+    }
 }
 
 /// The item a resolver path names, or the `400` problem of a path that names none.
@@ -171,6 +188,7 @@ pub(super) async fn description(request: HttpRequest) -> HttpResponse {
     });
     HttpResponse::Ok()
         .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(body.to_string())
 }
 
@@ -241,6 +259,10 @@ fn linkset_answer(anchor: &str, linkset: Value) -> HttpResponse {
     );
     let mut answer = HttpResponse::Ok();
     answer.content_type("application/linkset+json");
+    // Chosen by `Accept` (or `linkType`), and naming the host it was asked at: no cache may
+    // keep it for another request.
+    answer.insert_header((header::VARY, "Accept"));
+    answer.insert_header((header::CACHE_CONTROL, "no-cache"));
     if let Ok(links) = HeaderValue::from_str(&links) {
         answer.insert_header((header::LINK, links));
     }
@@ -327,7 +349,11 @@ pub(super) async fn verdict(
         .iter()
         .find(|name| registry::nfc::is_scanned_item(name))
         .cloned();
-    let mut consumer_scans = match (&state.scans, &link, scanned) {
+    // Scans are kept, and read, for items the log has events of: a scan of a serial nothing
+    // names weighs in no verdict (it is `never_commissioned` whatever was scanned), and a flood
+    // of made-up serials keeps nothing.
+    let kept = scanned && !history.events.is_empty();
+    let mut consumer_scans = match (&state.scans, &link, kept) {
         (Some(_), Some(link), true) => kept_scans(&state, link).await?,
         _ => Vec::new(),
     };
@@ -346,7 +372,7 @@ pub(super) async fn verdict(
         false => None,
     };
     let header_text = |name: &str| header_text(&request, name);
-    if let (Some(scans), Some(link), true) = (&state.scans, link, scanned) {
+    if let (Some(scans), Some(link), true) = (&state.scans, link, kept) {
         let peer = request.peer_addr().map(|peer| peer.ip());
         let this = scans.keep(link, tap.as_ref(), peer, header_text, &state.metrics);
         consumer_scans.push(this);
@@ -612,24 +638,27 @@ type ClassRecalls<'a> = Result<&'a [HistoryEvent<Arc<StoredEntry>>], &'a str>;
 /// authority gave it; more than one is already a contradiction the recall of either covers).
 const MAX_LOTS: usize = 8;
 
-/// The lots of the item: its link's (`/10/`), and those its commissioning with authority gives
-/// it (`cbvmda:lotNumber` in its ILMD).
+/// The lots of the item: those its commissioning with authority gives it (`cbvmda:lotNumber` in
+/// its ILMD); when that gives none, its link's (`/10/`). A link's lot is what anyone may type:
+/// it does not put an item whose lot the log knows under another lot's recall (nor take it out
+/// of its own), so every spelling of the item's link gets one verdict.
 fn lots_of(item: &Item, history: &History<Arc<StoredEntry>>) -> Vec<String> {
-    let mut lots: Vec<String> = epcis::digital_link::DigitalLink::parse(&item.asked)
-        .ok()
-        .and_then(|link| link.qualifier("10").map(str::to_owned))
-        .into_iter()
+    let mut lots: Vec<String> = history
+        .events
+        .iter()
+        .filter(|event| {
+            event.authority == Authority::Authorised && event.why.contains(&Why::Direct)
+        })
+        .filter_map(|event| ledger::history::ilmd_lot(&event.event.event))
+        .map(str::to_owned)
         .collect();
-    lots.extend(
-        history
-            .events
-            .iter()
-            .filter(|event| {
-                event.authority == Authority::Authorised && event.why.contains(&Why::Direct)
-            })
-            .filter_map(|event| ledger::history::ilmd_lot(&event.event.event))
-            .map(str::to_owned),
-    );
+    if lots.is_empty() {
+        lots.extend(
+            epcis::digital_link::DigitalLink::parse(&item.asked)
+                .ok()
+                .and_then(|link| link.qualifier("10").map(str::to_owned)),
+        );
+    }
     lots.sort();
     lots.dedup();
     lots.truncate(MAX_LOTS);

@@ -1231,6 +1231,23 @@ async fn the_scan_routes_answer_as_a_gs1_resolver() {
         format!("<{anchor}?linkType=linkset>; rel=\"linkset\"; type=\"application/linkset+json\"")
     );
 
+    // A Host header that would add parameters to `Link` is not echoed; the linkset is chosen
+    // by `Accept` and says so, and no cache may keep it for another request.
+    let (status, headers, body) = pipeline
+        .get_with(
+            SCAN,
+            &[
+                ("accept", "application/linkset+json"),
+                ("host", "evil.example>; rel=\"x\""),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(!header(&headers, "link").contains("evil"), "{headers:?}");
+    assert!(!String::from_utf8_lossy(&body).contains("evil"));
+    assert_eq!(header(&headers, "vary"), "Accept");
+    assert_eq!(header(&headers, "cache-control"), "no-cache");
+
     // The linkset, asked for either way.
     for (path, accept) in [
         (format!("{SCAN}?linkType=linkset"), "application/json"),
@@ -1648,6 +1665,21 @@ async fn a_recall_of_a_lot_or_a_product_reaches_every_scan_of_it() {
     }
     let (_, other) = pipeline.get(OTHER_LOT).await;
     assert_eq!(other["recalled"], false, "{other}");
+    // An item of lot L2 scanned by a link that prints the recalled L1: the log knows its lot,
+    // and anyone may type a link, so it is not recalled, and both links give one verdict.
+    let mut l2 = object(
+        8,
+        "ADD",
+        &["urn:epc:id:sgtin:0614141.812345.6790"],
+        "commissioning",
+    );
+    l2["ilmd"] = json!({"cbvmda:lotNumber": "L2"});
+    pipeline.capture(vec![l2]).await;
+    let (_, plain) = pipeline.get("/01/80614141123458/21/6790").await;
+    let (_, misprinted) = pipeline.get("/01/80614141123458/10/L1/21/6790").await;
+    assert_eq!(misprinted["recalled"], false, "{misprinted}");
+    assert_eq!(misprinted["verdict"], plain["verdict"], "{misprinted}");
+    assert_eq!(misprinted["reasons"], plain["reasons"], "{misprinted}");
     let (_, product) = pipeline.get(PRODUCT).await;
     assert_eq!(product["recalled"], false, "{product}");
     let lots = product["reasons"]

@@ -460,6 +460,15 @@ async fn kept_scans_weigh_as_what_they_prove() {
         .collect();
     assert_eq!(columns, SCAN_COLUMNS);
 
+    // A scan of a serial nothing names keeps nothing (the tap after it is the first row kept:
+    // one writer keeps scans in the order they came).
+    let (status, _, body) = pipeline
+        .get_with("/01/80614141123458/21/1", &[("Accept", "application/json")])
+        .await;
+    assert_eq!(status, 200);
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(answer["verdict"], "unknown", "{answer}");
+
     // A tap in Amsterdam: kept as a tap in region NL, cell (52, 4), the time rounded.
     let (status, _, body) = pipeline
         .get_with(
@@ -476,6 +485,7 @@ async fn kept_scans_weigh_as_what_they_prove() {
     assert!(codes(&answer).contains(&"nfc_tap_verified"), "{answer}");
     wait_for(1).await;
     let rows = kept().await;
+    assert_eq!(rows.len(), 1, "only the tap is kept");
     let first: i64 = rows[0].get(0);
     assert_eq!(rows[0].get::<_, String>(1), LINK);
     assert_eq!(rows[0].get::<_, String>(2), "nfc");
