@@ -651,23 +651,32 @@ fn is_public(address: &IpAddr) -> bool {
                 || v4.is_multicast()
                 || v4.is_documentation()
                 || a == 0
-                // Shared address space (RFC 6598) and benchmarking (RFC 2544).
+                // Shared address space (RFC 6598), benchmarking (RFC 2544) and the IETF's
+                // protocol assignments (192.0.0.0/24).
                 || (a == 100 && (64..128).contains(&b))
                 || (a == 198 && (18..20).contains(&b))
+                || (a == 192 && b == 0 && v4.octets()[2] == 0)
                 || a >= 240)
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(&IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let [first, second, ..] = v6.segments();
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                // IPv4-compatible (::a.b.c.d, deprecated), NAT64 (64:ff9b::/96 and
+                // 64:ff9b:1::/48), 6to4 (2002::/16) and Teredo (2001::/32): each reaches an
+                // IPv4 address through a translator, which may be a private one.
+                || v6.segments()[..6].iter().all(|&segment| segment == 0)
+                || (first == 0x0064 && second == 0xff9b)
+                || first == 0x2002
+                || (first == 0x2001 && second == 0)
                 // Unique local (fc00::/7), link-local (fe80::/10), documentation (2001:db8::/32).
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8))
+                || (first == 0x2001 && second == 0x0db8))
         }
     }
 }
@@ -972,7 +981,12 @@ async fn deliver(
             notified: true,
         },
         Ok(Ok(status)) => Turn::Failed(format!("the receiver answered {status}")),
-        Ok(Err(why)) => Turn::Failed(format!("the receiver was not reached: {why}")),
+        // The subscriber reads `lastFailure`: how a connection failed (refused, reset, timed
+        // out) would tell it what listens where this service can reach. Logged for the operator.
+        Ok(Err(why)) => {
+            tracing::info!(subscription = %subscription.id, error = %why, "a delivery did not reach its receiver");
+            Turn::Failed("the receiver was not reached".to_owned())
+        }
         Err(error) => Turn::Failed(format!("the delivery did not run: {error}")),
     }
 }
@@ -1115,6 +1129,13 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "2001:db8::1",
+            "192.0.0.8",
+            "::7f00:1",
+            "::10.0.0.1",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::1",
+            "2002:a00:1::1",
+            "2001:0:4136:e378::1",
         ] {
             assert!(!is_public(&private.parse().unwrap()), "{private}");
         }
