@@ -75,6 +75,7 @@ impl LookupKeys {
         )
         .with_index(ledger::index::keys_of_event(event))
         .with_recalls(&ledger::history::class_recall_names(event))
+        .with_event_id(event.get("eventID").and_then(Value::as_str))
         .with_changes(ledger::history::changes_state(event))
     }
 
@@ -98,6 +99,7 @@ impl LookupKeys {
         )
         .with_index(ledger::index::keys_of_parsed(event))
         .with_recalls(&ledger::history::class_recall_names(event.raw()))
+        .with_event_id(event.event_id())
         .with_changes(ledger::history::changes_state(event.raw()))
     }
 
@@ -141,7 +143,19 @@ impl LookupKeys {
         )
         .with_index(index)
         .with_recalls(&recalls)
+        .with_event_id(fields.event_id.as_deref())
         .with_changes(changes))
+    }
+
+    /// Adds the lookup name of the event's `eventID` ([`event_id_lookup_name`]) to the EPC
+    /// keys: `GET /events/{eventID}` finds the event under it.
+    fn with_event_id(mut self, id: Option<&str>) -> Self {
+        if let Some(id) = id {
+            self.epcs.push(lookup_key(&event_id_lookup_name(id)));
+            self.epcs.sort_unstable();
+            self.epcs.dedup();
+        }
+        self
     }
 
     /// Adds the lookup names of a recall of classes (`ledger::history::class_recall_names`) to
@@ -230,6 +244,13 @@ fn parse_time(text: &str) -> Result<PgTimestamp, epcis::document::TimeError> {
         .map(|time| PgTimestamp::from_unix_nanos(time.unix_nanos()))
 }
 
+/// The name an event is looked up by for its `eventID`, among the EPC keys: the id after
+/// `eventID ` (a space no URI holds, so no EPC's name is ever one, and an event whose id is
+/// someone's EPC is no candidate of that EPC's history).
+pub fn event_id_lookup_name(id: &str) -> String {
+    format!("eventID {id}")
+}
+
 /// The lookup key of an identifier (an EPC, a parent id, a location): the first 8 bytes of its
 /// SHA-256 as a signed big-endian integer. The same as the SQL function `tagtrail_lookup_key`.
 pub fn lookup_key(id: &str) -> i64 {
@@ -258,6 +279,8 @@ struct LookupFields<'a> {
     biz_location: Option<Place<'a>>,
     #[serde(borrow, default, rename = "eventTime")]
     event_time: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "eventID")]
+    event_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]

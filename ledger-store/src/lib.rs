@@ -91,7 +91,7 @@ pub use index_runs::{
     ProveKeyError, commitment_of_note,
 };
 pub use indexer::{DEFAULT_INDEX_BATCH, IndexError, Indexer, IndexerHandle, LockWait};
-pub use keys::{LookupKeys, lookup_key};
+pub use keys::{LookupKeys, event_id_lookup_name, lookup_key};
 pub use log::{
     ConnectError, Log, PoolSettings, ProofError, ReadError, Reader, Writer,
     reader_session_settings, session_settings,

@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 35] = [
+    const LANDED: [(i32, &str, &str); 36] = [
         (
             1,
             "ledger",
@@ -391,6 +391,11 @@ mod tests {
             35,
             "declaration_tags",
             "8d466c0d21977a3058c7cb386a9b712629e6c8ee2e357aba3c481d5f7407baa1",
+        ),
+        (
+            36,
+            "event_id_lookups",
+            "ae38e7c48cdbc0f075a3cdf555520b804aa0821dd914a2a2a565f6f621dc5e10",
         ),
     ];
 

@@ -528,6 +528,18 @@ impl EventQuery {
         })
     }
 
+    /// The `eventID`s an `EQ_eventID` asks for, if the query has one: every event it answers
+    /// has one of them.
+    pub fn event_ids(&self) -> Option<&[String]> {
+        self.filters.iter().find_map(|filter| match filter {
+            Filter::Text {
+                field: TextField::Event,
+                values,
+            } => Some(values.as_slice()),
+            _ => None,
+        })
+    }
+
     /// The places every result must be at (`EQ_readPoint` or `EQ_bizLocation`, or a
     /// `WD_` of locations without descendants in the GS1 hierarchy), each as the URIs events
     /// may write it in. `None` when no such parameter was given.

@@ -114,3 +114,54 @@ fn a_recall_of_a_lot_or_a_product_is_keyed_by_what_it_recalls() {
         assert_eq!(parsed.epc_keys(), expected, "event {}", event.index());
     }
 }
+
+/// An event is found by its `eventID` under a name no EPC has: `GET /events/{eventID}` reads one
+/// lookup, and an event whose id is another item's EPC is no candidate of that item's history.
+#[test]
+fn an_event_is_looked_up_by_its_event_id_under_a_name_of_its_own() {
+    use ledger_store::{event_id_lookup_name, lookup_key};
+    const ITEM: &str = "urn:epc:id:sgtin:0614141.107346.2017";
+    let document = serde_json::json!({
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-01-01T00:00:00Z",
+        "epcisBody": {"eventList": [
+            {
+                "type": "ObjectEvent",
+                "eventID": "urn:uuid:3f1d2c3e-0000-4000-8000-000000000001",
+                "eventTime": "2026-01-01T00:00:00Z",
+                "eventTimeZoneOffset": "+00:00",
+                "action": "OBSERVE",
+                "epcList": [ITEM]
+            },
+            {
+                "type": "ObjectEvent",
+                "eventID": ITEM,
+                "eventTime": "2026-01-02T00:00:00Z",
+                "eventTimeZoneOffset": "+00:00",
+                "action": "OBSERVE",
+                "epcList": []
+            }
+        ]}
+    });
+    let document = Document::parse(document.to_string().as_bytes()).unwrap();
+    let events = document.events();
+    let expected = [
+        vec![
+            lookup_key(ITEM),
+            lookup_key(&event_id_lookup_name(
+                "urn:uuid:3f1d2c3e-0000-4000-8000-000000000001",
+            )),
+        ],
+        vec![lookup_key(&event_id_lookup_name(ITEM))],
+    ];
+    for (event, expected) in events.iter().zip(expected) {
+        let parsed = LookupKeys::of_parsed(event);
+        assert_eq!(parsed, LookupKeys::of_event(event.raw()));
+        assert_eq!(parsed, LookupKeys::of_json(&event.to_json()).unwrap());
+        let mut expected = expected;
+        expected.sort_unstable();
+        assert_eq!(parsed.epc_keys(), expected, "event {}", event.index());
+    }
+}

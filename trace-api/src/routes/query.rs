@@ -917,8 +917,9 @@ struct Hit {
 
 impl Search<'_> {
     /// Where the query's results can be, from leaf `from` on (`enough`: how many candidates a
-    /// page is content with, where they are listed a part at a time). By its identities
-    /// (`MATCH_` of EPCs: an item's events are few); else by its classes, through the
+    /// page is content with, where they are listed a part at a time). By its event ids
+    /// (`EQ_eventID`, looked up); else by its identities (`MATCH_` of EPCs: an item's events
+    /// are few); else by its classes, through the
     /// verifiable index; else by its places over its event-time range, through the verifiable
     /// index's place-and-day keys within the time index's ranges; else by its event-time range
     /// (the time index's leaf ranges, the first [`RANGES_PER_PAGE`] from `from` on: a range is
@@ -927,6 +928,21 @@ impl Search<'_> {
     /// (`EQ_bizLocation`, `EQ_readPoint`); else the whole log, in order.
     async fn candidates(&self, from: u64, enough: usize) -> Result<Candidates, Problem> {
         let none = |_: LeafIndex| false;
+        // An event id is looked up under a name of its own (`ledger_store::event_id_lookup_name`).
+        if let Some(ids) = self.query.event_ids() {
+            let names: Vec<String> = ids
+                .iter()
+                .map(|id| ledger_store::event_id_lookup_name(id))
+                .collect();
+            let lookups: Vec<Lookup<'_>> = names.iter().map(|name| Lookup::Epc(name)).collect();
+            let texts: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let leaves = self
+                .view
+                .candidates_by(&lookups, &texts, &none, &self.budget)
+                .await
+                .map_err(narrower)?;
+            return Ok(Candidates::Leaves(leaves, None));
+        }
         if let Some(identities) = self.query.identities() {
             let mut lookups = Vec::new();
             for name in &identities.names {

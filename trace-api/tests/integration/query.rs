@@ -719,6 +719,57 @@ async fn credentials_are_checked_on_every_request_and_partners_see_their_sites_o
     pipeline.stop().await;
 }
 
+/// `GET /events/{eventID}` finds an event wherever it is in the log, through its lookup, both
+/// once the index covers it and before: here past the first 10,000 entries, which a scan of the
+/// log answers a page at a time (and answered 404 for before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_is_found_by_its_id_past_the_first_page_of_the_log() {
+    const ID: &str = "urn:uuid:0b0c6a3e-7a55-4c1e-9d33-5f1c2c9a7e01";
+    let pipeline = Pipeline::start(|_| {}).await;
+    let warmed = pipeline.warm_index().await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    for chunk in 0..11u32 {
+        let filler: Vec<Value> = (0..1000u32)
+            .map(|n| {
+                let serial = format!("urn:epc:id:sgtin:0614141.812345.{}", chunk * 1000 + n);
+                object(n % 60, "OBSERVE", &[serial.as_str()], "inspecting")
+            })
+            .collect();
+        pipeline.capture(filler).await;
+    }
+    // (A serial no filler has: the event hash leaves the eventID out.)
+    let mut wanted = object(
+        1,
+        "OBSERVE",
+        &["urn:epc:id:sgtin:0614141.812345.999999"],
+        "inspecting",
+    );
+    wanted["eventID"] = json!(ID);
+    let captured = pipeline.capture(vec![wanted]).await;
+    let path = format!("/events/{}", segment(ID));
+    // Before the index covers it (if it does not yet), and after.
+    let size = u64::from(warmed) + 11_001;
+    pipeline.wait_for_checkpoint(size).await;
+    let (status, _, answer) = ask(&pipeline, &path, &regulator).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(hashes(&answer), captured, "{answer}");
+    pipeline.wait_for_index(size).await;
+    let (status, _, answer) = ask(&pipeline, &path, &regulator).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(hashes(&answer), captured, "{answer}");
+    let (status, _, answer) = ask(
+        &pipeline,
+        &format!(
+            "/events/{}",
+            segment("urn:uuid:0b0c6a3e-7a55-4c1e-9d33-5f1c2c9a7e02")
+        ),
+        &regulator,
+    )
+    .await;
+    assert_eq!(status, 404, "{answer}");
+    pipeline.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_kind_of_bad_query_gets_the_binding_s_exception_and_changes_nothing() {
     let pipeline = Pipeline::start(|_| {}).await;
