@@ -9,6 +9,7 @@
 //! answers slows down its own answers, not other clients'.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 
@@ -25,16 +26,29 @@ type Job = Box<dyn FnOnce() + Send>;
 #[derive(Debug)]
 pub struct Lane {
     jobs: Mutex<Sender<Job>>,
+    /// The bytes of event text the jobs waiting or running work on.
+    queued: Arc<AtomicUsize>,
+    /// The most bytes of event text the lane's jobs may work on at once.
+    most: usize,
 }
 
-/// The lane's thread ended without an answer (the job panicked).
+/// Why a job of the lane gave no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a job of the slow lane failed")]
-pub struct LaneFailed;
+pub enum LaneFailed {
+    /// The job panicked.
+    #[error("a job of the slow lane failed")]
+    Failed,
+    /// The jobs already waiting work on as many bytes as the lane takes: the answer waits for
+    /// none (`503`). A request that timed out gives its byte budget back, and its job keeps
+    /// its events until the lane reaches it: this bounds what such jobs hold.
+    #[error("the slow lane holds as many bytes of events as it takes")]
+    Full,
+}
 
 impl Lane {
-    /// Starts `threads` threads (at least one). They end when the lane is dropped.
-    pub fn start(threads: usize) -> std::io::Result<Self> {
+    /// Starts `threads` threads (at least one), whose jobs may work on at most `most` bytes of
+    /// event text at once. They end when the lane is dropped.
+    pub fn start(threads: usize, most: usize) -> std::io::Result<Self> {
         let (sender, receiver) = channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for n in 0..threads.max(1) {
@@ -45,6 +59,8 @@ impl Lane {
         }
         Ok(Self {
             jobs: Mutex::new(sender),
+            queued: Arc::new(AtomicUsize::new(0)),
+            most,
         })
     }
 
@@ -53,19 +69,46 @@ impl Lane {
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, LaneFailed> {
+        self.run_holding(0, job).await
+    }
+
+    /// [`run`](Self::run), counting `bytes` against what the lane holds until the job ends; a
+    /// job whose caller has gone by the time the lane reaches it is not run.
+    async fn run_holding<T: Send + 'static>(
+        &self,
+        bytes: usize,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, LaneFailed> {
+        let held = self.queued.fetch_add(bytes, Ordering::SeqCst);
+        if bytes > 0 && held.saturating_add(bytes) > self.most {
+            self.queued.fetch_sub(bytes, Ordering::SeqCst);
+            return Err(LaneFailed::Full);
+        }
+        let queued = self.queued.clone();
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            if let Ok(result) = std::panic::catch_unwind(AssertUnwindSafe(job)) {
-                // The caller may have gone (its request timed out): nothing to do then.
+            // The caller may have gone (its request timed out): nothing to do then.
+            let result = match answer.is_closed() {
+                true => None,
+                false => std::panic::catch_unwind(AssertUnwindSafe(job)).ok(),
+            };
+            // Given back before the answer, so that its caller finds it given back.
+            queued.fetch_sub(bytes, Ordering::SeqCst);
+            if let Some(result) = result {
                 let _ = answer.send(result);
             }
         });
-        self.jobs
+        if self
+            .jobs
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .send(job)
-            .map_err(|_| LaneFailed)?;
-        answered.await.map_err(|_| LaneFailed)
+            .is_err()
+        {
+            self.queued.fetch_sub(bytes, Ordering::SeqCst);
+            return Err(LaneFailed::Failed);
+        }
+        answered.await.map_err(|_| LaneFailed::Failed)
     }
 
     /// Runs `job` on the lane when `bytes` (of event text it works on) reach [`LANE_BYTES`],
@@ -78,7 +121,7 @@ impl Lane {
         if bytes < LANE_BYTES {
             return Ok(job());
         }
-        self.run(job).await
+        self.run_holding(bytes, job).await
     }
 }
 
@@ -119,7 +162,7 @@ mod tests {
     async fn jobs_run_on_the_lane_at_a_lower_priority_and_a_panic_is_an_error() {
         let process_nice =
             rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
-        let lane = Lane::start(2).unwrap();
+        let lane = Arc::new(Lane::start(2, LANE_BYTES * 2).unwrap());
         let (name, nice) = lane
             .run(|| {
                 let name = std::thread::current().name().map(str::to_owned);
@@ -132,9 +175,34 @@ mod tests {
         assert_eq!(nice, process_nice.max(NICE));
         #[allow(clippy::panic)]
         let failed = lane.run(|| panic!("a bug")).await;
-        assert_eq!(failed, Err::<(), _>(LaneFailed));
+        assert_eq!(failed, Err::<(), _>(LaneFailed::Failed));
         // The lane still serves after a panic.
         assert_eq!(lane.run(|| 7).await, Ok(7));
+        // What the lane holds is bounded: a job over it is refused at once, and what a job
+        // held is given back when it ends.
+        assert_eq!(
+            lane.run_sized(LANE_BYTES * 3, || 1).await,
+            Err(LaneFailed::Full)
+        );
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = lane.clone();
+        let holding = tokio::spawn(async move {
+            holder
+                .run_sized(LANE_BYTES * 2, move || released.recv().is_ok())
+                .await
+        });
+        // Wait until the first job holds its bytes.
+        while lane.queued.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            lane.run_sized(LANE_BYTES, || 2).await,
+            Err(LaneFailed::Full)
+        );
+        release.send(()).unwrap();
+        assert_eq!(holding.await.unwrap(), Ok(true));
+        assert_eq!(lane.queued.load(Ordering::SeqCst), 0);
+        assert_eq!(lane.run_sized(LANE_BYTES, || 3).await, Ok(3));
         // Small work is done in place.
         let here = std::thread::current().id();
         let ran_on = lane

@@ -339,7 +339,16 @@ impl From<crate::reader::ViewError> for Problem {
                 Self::TooMuch(exceeded.to_string())
             }
             crate::reader::ViewError::Budget(crate::budget::Exceeded::Busy) => Self::Busy,
-            error @ crate::reader::ViewError::Lane(_) => Self::internal(&error),
+            crate::reader::ViewError::Lane(failed) => failed.into(),
+        }
+    }
+}
+
+impl From<crate::lane::LaneFailed> for Problem {
+    fn from(failed: crate::lane::LaneFailed) -> Self {
+        match failed {
+            crate::lane::LaneFailed::Full => Self::Busy,
+            failed @ crate::lane::LaneFailed::Failed => Self::internal(&failed),
         }
     }
 }

@@ -198,8 +198,11 @@ impl Application {
                 config.limits.max_clients,
             ),
             // As many threads as cores: at a lower priority, they use what the workers leave.
+            // What waits on the lane is bounded as answers in flight are (a request that timed
+            // out gave its share back while its job waits).
             lane: crate::lane::Lane::start(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+                config.limits.max_inflight_bytes,
             )
             .context("Failed to start the slow lane's threads")?,
             routing,

@@ -158,8 +158,7 @@ pub(super) async fn create(
     let body = state
         .lane
         .run_sized(bytes, move || serde_json::to_vec(&export))
-        .await
-        .map_err(|error| Problem::internal(&error))?
+        .await?
         .map_err(|error| Problem::internal(&error))?;
     let mut answer = super::items::json_answer(body);
     let headers = answer.headers_mut();

@@ -275,8 +275,7 @@ pub(super) async fn history(
             answer["next"] = json!(next);
             serde_json::to_vec(&answer)
         })
-        .await
-        .map_err(|error| Problem::internal(&error))?
+        .await?
         .map_err(|error| Problem::internal(&error))?;
     Ok(json_answer(body))
 }
@@ -471,8 +470,7 @@ pub(super) async fn bundle(
     let body = state
         .lane
         .run_sized(bytes, move || serde_json::to_vec(&bundle))
-        .await
-        .map_err(|error| Problem::internal(&error))?
+        .await?
         .map_err(|error| Problem::internal(&error))?;
     Ok(json_answer(body))
 }

@@ -426,8 +426,7 @@ pub(super) async fn verdict(
                 None => serde_json::to_vec(&answer),
             }
         })
-        .await
-        .map_err(|error| Problem::internal(&error))?
+        .await?
         .map_err(|error| Problem::internal(&error))?;
     Ok(respond(body, html.is_some(), &anchor))
 }
