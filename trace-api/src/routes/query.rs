@@ -680,11 +680,16 @@ pub(super) async fn answer(
     negotiate(request)?;
     let given = parameters(request)?;
     let mut pairs = given.clone();
+    // What a named query asked, for the access log: its name alone would not tell a query from
+    // another made under the same name after the first was deleted.
+    let mut definition: Option<Vec<u8>> = None;
     let (set, by) = match set {
         Set::Nothing => (Vec::new(), ""),
         Set::ByPath(name, value) => (vec![(name.to_owned(), value)], "this resource's path"),
         Set::ByNamedQuery(name) => {
             let stored = super::queries::stored(state, &access, &name).await?;
+            definition =
+                Some(serde_json::to_vec(&stored).map_err(|error| Problem::internal(&error))?);
             // A named query's events take paging parameters only: the rest is the query's.
             if let Some((other, _)) = given
                 .iter()
@@ -772,7 +777,15 @@ pub(super) async fn answer(
     };
     let found = results.len();
     // Recorded before anything of the answer leaves; the answer names its entry.
-    let entry = record_access(state, &access, request, None, found, view.size()).await?;
+    let entry = record_access(
+        state,
+        &access,
+        request,
+        definition.as_deref(),
+        found,
+        view.size(),
+    )
+    .await?;
     let mut response = HttpResponse::Ok();
     response
         .insert_header((ACCESS_ENTRY_HEADER, entry.to_string()))

@@ -328,3 +328,57 @@ async fn a_named_query_is_its_token_s_own_and_answers_as_its_events_query_would(
     assert_eq!(status, 200, "the partner's own query of that name stays");
     pipeline.stop().await;
 }
+
+/// A named query's answers are recorded in the access log with what the query asked (the
+/// SHA-256 of its stored parameters), so that a query deleted and made again under its name
+/// with other parameters is told apart from the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_query_s_answers_are_recorded_with_what_it_asked() {
+    use sha2::Digest as _;
+    let pipeline = Pipeline::start(|_| {}).await;
+    pipeline.capture(journey()).await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let mut recorded = Vec::new();
+    for step in ["shipping", "receiving"] {
+        let definition = json!({"name": "q", "query": {"EQ_bizStep": step}});
+        let (status, _, made) =
+            call(&pipeline, "POST", "/queries", &regulator, Some(definition)).await;
+        assert_eq!(status, 201, "{made}");
+        let (status, headers, answer) =
+            call(&pipeline, "GET", "/queries/q/events", &regulator, None).await;
+        assert_eq!(status, 200, "{answer}");
+        let entry: i64 = header(&headers, "tagtrail-access-entry")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let (status, _, _) = call(&pipeline, "DELETE", "/queries/q", &regulator, None).await;
+        assert_eq!(status, 204);
+        let asked = serde_json::to_vec(&json!([["EQ_bizStep", step]])).unwrap();
+        let digest: String = sha2::Sha256::digest(&asked)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        recorded.push((entry, digest));
+    }
+    let admin = pipeline.db.connect().await.unwrap();
+    for (entry, expected) in &recorded {
+        let text: String = admin
+            .query_one(
+                "SELECT entry FROM access_log WHERE leaf_index = $1",
+                &[entry],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let logged: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(logged["bodySha256"], json!(expected), "{logged}");
+        assert!(
+            logged["target"]
+                .as_str()
+                .unwrap()
+                .starts_with("/queries/q/events")
+        );
+    }
+    assert_ne!(recorded[0].1, recorded[1].1);
+    pipeline.stop().await;
+}
