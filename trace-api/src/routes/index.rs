@@ -76,8 +76,11 @@ pub(super) async fn head(
 }
 
 /// `GET /log/index/{root}/{key}`: the encoded key proof of the key's entries in `from..to`
-/// against the head of that root.
+/// against the head of that root. What it holds (its pages and nodes, read from every run) is
+/// charged to the client's byte rate, as the events of an answer are: a client varying `from`
+/// to miss every cache pays for what each read.
 pub(super) async fn proof(
+    request: actix_web::HttpRequest,
     path: web::Path<(String, String)>,
     query: web::Query<ProofQuery>,
     state: web::Data<AppState>,
@@ -104,8 +107,14 @@ pub(super) async fn proof(
         .into_iter()
         .next()
         .ok_or_else(|| Problem::Internal("no proof was read".to_owned()))?;
+    let body = proof.encode();
+    let budget = state.budget.answer_for(super::items::client(&request));
+    budget
+        .take(body.len())
+        .await
+        .map_err(crate::reader::ViewError::Budget)?;
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "application/octet-stream"))
         .insert_header((CACHE_CONTROL, IMMUTABLE))
-        .body(proof.encode()))
+        .body(body))
 }

@@ -337,3 +337,52 @@ async fn a_monitor_recomputes_the_index_from_what_the_log_serves_and_catches_a_l
     );
     pipeline.stop().await;
 }
+
+/// A key proof is charged to its client's byte rate as an answer's events are: a client asking
+/// for proofs again and again (varying `from`, which no cache holds) is answered `429
+/// answer-bytes-spent` once they hold more than its rate has paid back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_proofs_are_charged_to_the_client_s_byte_rate() {
+    let pipeline = Pipeline::start(|config| {
+        config.limits.max_answer_bytes = 16 * 1024;
+        config.limits.max_event_bytes = 1024;
+        config.limits.answer_bytes_per_second = 1024;
+        config.limits.rate_limited_delay = std::time::Duration::ZERO;
+        config.limits.requests_per_second = 10_000;
+        config.limits.burst = 10_000;
+    })
+    .await;
+    capture_300(&pipeline).await;
+    pipeline.wait_for_index(300).await;
+    let (_, checkpoint) = pipeline.get_text("/log/checkpoint").await;
+    let line = checkpoint
+        .lines()
+        .find(|line| line.starts_with("tagtrail-index "))
+        .unwrap_or_else(|| panic!("no index line: {checkpoint}"));
+    let root = ledger::Hash::parse_base64(line.split(' ').nth(2).unwrap())
+        .unwrap()
+        .to_hex();
+    let key = ledger::index::IndexKey::epc("urn:epc:id:sgtin:0614141.812345.7");
+    let mut answers = Vec::new();
+    for from in 0..500u64 {
+        let (status, _, body) = pipeline
+            .get_raw(&format!("/log/index/{root}/{key}?from={from}"))
+            .await;
+        answers.push((status, body.len()));
+        if status == 429 {
+            let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(
+                problem["type"],
+                "https://tagtrail.dev/problems/answer-bytes-spent"
+            );
+            break;
+        }
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+    assert_eq!(answers.first().map(|(status, _)| *status), Some(200));
+    assert_eq!(
+        answers.last().map(|(status, _)| *status),
+        Some(429),
+        "{answers:?}"
+    );
+}
