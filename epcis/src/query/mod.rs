@@ -1246,7 +1246,17 @@ impl Filter {
                 })
             }
             Self::Epcs { roles, patterns } => event.epcs().any(|(role, epc)| {
-                roles.contains(&role) && patterns.iter().any(|pattern| pattern.matches(epc))
+                if !roles.contains(&role) {
+                    return false;
+                }
+                // Canonical once for every exact value (up to 256 of them), not once each.
+                let canonical = std::cell::OnceCell::new();
+                patterns.iter().any(|pattern| match pattern {
+                    EpcPattern::Exact(wanted) => {
+                        *canonical.get_or_init(|| canonical_id(epc)) == *wanted
+                    }
+                    EpcPattern::Pattern { .. } => pattern.matches(epc),
+                })
             }),
             Self::Classes { roles, patterns } => event.quantities().any(|(role, element)| {
                 roles.contains(&role)
