@@ -120,9 +120,10 @@ pub(super) async fn events_of(
     if let Some(why) = state.refused_answers.get(&item.names, limit, size) {
         return Err(Problem::TooMuch(why));
     }
-    // The same question being answered already: wait for it, then ask whether it was refused.
+    // The same question being answered already: wait for it, then ask whether it was refused
+    // (once it was answered, copies do not wait).
     let gate = state.answer_gates.gate(&item.names, limit);
-    let _turn = gate.lock().await;
+    let _turn = gate.turn(size).await;
     if let Some(why) = state.refused_answers.get(&item.names, limit, size) {
         return Err(Problem::TooMuch(why));
     }
@@ -141,6 +142,9 @@ pub(super) async fn events_of(
         limit,
     )
     .await;
+    if judged.is_ok() {
+        gate.answered(size);
+    }
     judged.map_err(|error| {
         let problem = history_problem(error, item);
         if let Problem::TooMuch(why) = &problem {

@@ -160,18 +160,53 @@ impl RefusedAnswers {
 
 /// A question: the identifiers asked about and the limit.
 type Question = (Vec<String>, usize);
-/// The gate of a question, while some answer holds it.
-type Gate = std::sync::Weak<tokio::sync::Mutex<()>>;
+
+/// The gate of a question: the turn its answers take until one is answered, and the largest
+/// checkpoint size it was answered as of.
+#[derive(Debug, Default)]
+pub struct AnswerGate {
+    turn: tokio::sync::Mutex<()>,
+    answered: std::sync::atomic::AtomicU64,
+}
+
+impl AnswerGate {
+    /// Waits for the question's turn, unless it was answered (not refused) as of `size` or a
+    /// larger checkpoint: then a refusal is not to be learned, and copies of it are answered
+    /// side by side (`None`).
+    pub async fn turn(&self, size: u64) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        if self.was_answered(size) {
+            return None;
+        }
+        let turn = self.turn.lock().await;
+        (!self.was_answered(size)).then_some(turn)
+    }
+
+    /// Whether an answer as of `size` or later was given: a history only grows, but one that
+    /// fits as of a larger checkpoint fits as of a smaller one too.
+    fn was_answered(&self, size: u64) -> bool {
+        self.answered.load(std::sync::atomic::Ordering::SeqCst) >= size
+    }
+
+    /// Records that the question was answered as of `size`.
+    pub fn answered(&self, size: u64) {
+        self.answered
+            .fetch_max(size, std::sync::atomic::Ordering::SeqCst);
+    }
+}
 
 /// One gate per question being answered: the same question (identifiers and limit) asked again
 /// while it is being answered waits for that answer to end, so that a refusal is learned once
-/// instead of by every copy of the request loading the same events.
+/// instead of by every copy of the request loading the same events. Once one is answered, the
+/// copies waiting, and those after, are answered side by side: a popular item's scans do not
+/// queue behind each other.
 #[derive(Debug, Default)]
-pub struct AnswerGates(std::sync::Mutex<std::collections::HashMap<Question, Gate>>);
+pub struct AnswerGates(
+    std::sync::Mutex<std::collections::HashMap<Question, std::sync::Weak<AnswerGate>>>,
+);
 
 impl AnswerGates {
     /// The gate of a question (made if none is open).
-    pub fn gate(&self, names: &[String], limit: usize) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    pub fn gate(&self, names: &[String], limit: usize) -> std::sync::Arc<AnswerGate> {
         let mut gates = self
             .0
             .lock()
@@ -184,7 +219,7 @@ impl AnswerGates {
         if gates.len() >= 1024 {
             gates.retain(|_, gate| gate.strong_count() > 0);
         }
-        let gate = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        let gate = std::sync::Arc::new(AnswerGate::default());
         gates.insert(key, std::sync::Arc::downgrade(&gate));
         gate
     }
@@ -478,6 +513,35 @@ pub async fn around(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn copies_of_a_question_wait_only_until_it_was_answered() {
+        let gates = AnswerGates::default();
+        let names = ["urn:epc:id:sgtin:0614141.812345.6789".to_owned()];
+        let gate = gates.gate(&names, 10);
+        let first = gate.turn(7).await;
+        assert!(first.is_some(), "the first copy takes the turn");
+        // A copy of the same question waits while the first is being answered.
+        let same = gates.gate(&names, 10);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), same.turn(7))
+                .await
+                .is_err()
+        );
+        gate.answered(7);
+        drop(first);
+        // Answered as of 7: copies as of 7 or earlier go side by side; a later checkpoint's
+        // copy takes the turn (its history may have grown past the limit).
+        assert!(same.turn(7).await.is_none());
+        assert!(same.turn(5).await.is_none());
+        let later = same.turn(8).await;
+        assert!(later.is_some());
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), gate.turn(9))
+                .await
+                .is_err()
+        );
+    }
 
     #[test]
     fn a_refusal_holds_for_its_checkpoint_and_every_later_one_not_for_earlier_ones() {
