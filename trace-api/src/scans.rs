@@ -40,10 +40,20 @@ const EXPIRY_INTERVAL: Duration = Duration::from_secs(600);
 /// The most expired scans one statement deletes.
 const EXPIRY_BATCH: i64 = 10_000;
 
+/// The most tags whose last known counter a process remembers, to refuse a replay without the
+/// database.
+const KNOWN_COUNTERS: usize = 65_536;
+
+/// A tag's last counter known here (accepted, or read as the last accepted when a tap was
+/// refused as a replay), by its UID and key version, with the item it is registered for.
+/// Counters only rise: what this holds is never above what the database holds.
+type KnownCounters = ledger_store::Generations<(ledger::nfc::Uid, u16), (String, u32)>;
+
 /// What the service writes for consumers' scans.
 #[derive(Clone)]
 pub struct Scans {
     keys: Option<Arc<Keys>>,
+    known: Arc<KnownCounters>,
     pool: deadpool_postgres::Pool,
     queue: mpsc::Sender<NewScan>,
     region_header: Option<String>,
@@ -98,6 +108,7 @@ impl Scans {
         tokio::spawn(expire(pool.clone(), retention, stop));
         Ok(Some(Self {
             keys,
+            known: Arc::new(KnownCounters::new(KNOWN_COUNTERS)),
             pool,
             queue,
             region_header: scans.region_header.clone(),
@@ -134,11 +145,34 @@ impl Scans {
             Ok(tap) => tap,
             Err(refusal) => return TapCheck::Refused(refusal),
         };
+        // A replay of a tap this process has seen spends no database statement: one URL sent
+        // again and again cannot hold the scans pool from the taps of everyone else.
+        if let Some((item, last)) = self.known.peek(&(tap.uid, tap.version))
+            && tap.counter <= last
+            && names.contains(&item)
+        {
+            return TapCheck::Replayed {
+                uid: tap.uid,
+                counter: tap.counter,
+                last,
+            };
+        }
         let accepted = async {
             let client = self.pool.get().await?;
             anyhow::Ok(registry::nfc::accept_tap(&**client, &tap, names).await?)
         };
-        match accepted.await {
+        let accepted = accepted.await;
+        if let Ok(TapCheck::Accepted { counter, .. } | TapCheck::Replayed { last: counter, .. }) =
+            &accepted
+            && let Some(item) = names
+                .iter()
+                .find(|name| registry::nfc::is_scanned_item(name))
+        {
+            // The item the tag is registered for is one of `names` (or the tap was refused).
+            self.known
+                .insert((tap.uid, tap.version), (item.clone(), *counter));
+        }
+        match accepted {
             Ok(check) => check,
             Err(error) => {
                 // Its MAC verified, but it may be a replay: unknown, never genuine.
@@ -314,6 +348,7 @@ mod tests {
             .unwrap();
         Scans {
             keys: None,
+            known: Arc::new(KnownCounters::new(8)),
             pool,
             queue: mpsc::channel(1).0,
             region_header: Some("X-Region".to_owned()),
