@@ -475,6 +475,20 @@ impl Builder<'_> {
         read
     }
 
+    /// A reader's sighting of the object shipped from `site` to `to` (its `destinationList`
+    /// naming `to`'s location: custody passes to a party a shipment names), if the tag is read;
+    /// true when it was.
+    fn ship(&mut self, minutes: f64, site: &'static Site, to: &'static Site, tid: &str) -> bool {
+        let read = self.read(minutes, site, "shipping", tid);
+        if read && let Some(shipped) = self.happenings.last_mut() {
+            shipped.event.insert(
+                "destinationList".to_owned(),
+                json!([{"type": "location", "destination": to.location}]),
+            );
+        }
+        read
+    }
+
     /// Weekly cycle counts at `site` from `from` to `to`; the times of those read.
     fn shelf(&mut self, site: &'static Site, from: f64, to: f64, tid: &str) -> Vec<f64> {
         let mut read = Vec::new();
@@ -512,7 +526,7 @@ impl Builder<'_> {
             // inspected, shipped again; a hand-over each way, another organisation's.
             if site.tier == Hub && self.rng.chance(0.02) {
                 let factory = &SITES[0];
-                if self.read(at, site, "shipping", tid) {
+                if self.ship(at, site, factory, tid) {
                     seen.push(at);
                 }
                 at += transit_minutes(site, factory, self.rng);
@@ -522,7 +536,7 @@ impl Builder<'_> {
                 let inspected = self.rng.between(DAY, 3.0 * DAY);
                 seen.extend(self.shelf(factory, at, at + inspected, tid));
                 at += inspected;
-                if self.read(at, factory, "shipping", tid) {
+                if self.ship(at, factory, site, tid) {
                     seen.push(at);
                 }
                 at += transit_minutes(factory, site, self.rng);
@@ -539,10 +553,10 @@ impl Builder<'_> {
             };
             seen.extend(self.shelf(site, at, at + dwell, tid));
             at += dwell;
-            if self.read(at, site, "shipping", tid) {
+            let to = *self.rng.pick(&sites(region, tier));
+            if self.ship(at, site, to, tid) {
                 seen.push(at);
             }
-            let to = *self.rng.pick(&sites(region, tier));
             // A misdelivery: to another store first, which sends it on.
             if tier == Store && self.rng.chance(0.03) {
                 let wrong = *self.rng.pick(&sites(region, Store));
@@ -552,7 +566,7 @@ impl Builder<'_> {
                         seen.push(at);
                     }
                     at += self.rng.between(0.5 * DAY, 2.0 * DAY);
-                    if self.read(at, wrong, "shipping", tid) {
+                    if self.ship(at, wrong, to, tid) {
                         seen.push(at);
                     }
                     site = wrong;
