@@ -1387,6 +1387,24 @@ fn ledger_member(entry: &StoredEntry, size: u64, parties: &Parties) -> Value {
     Value::Object(member)
 }
 
+/// A query whose identities or places are named by more entries than one answer's budget reads
+/// (24 bytes a candidate) is `413 QueryTooComplexException`, read no further than that; other
+/// failures as the view's.
+fn narrower(error: crate::reader::ViewError) -> Problem {
+    match error {
+        crate::reader::ViewError::Budget(exceeded @ crate::budget::Exceeded::Answer { .. }) => {
+            Problem::Epcis(
+                EpcisException::QueryTooComplex,
+                format!(
+                    "more events name the identities or places the query asks for than one \
+                     answer reads ({exceeded}): ask about fewer"
+                ),
+            )
+        }
+        error => error.into(),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
@@ -1476,23 +1494,5 @@ mod tests {
         assert_eq!(ranges.batch(1, 10), leaves(&[1, 2, 10, 11]));
         assert_eq!(ranges.batch(0, 2), leaves(&[0, 1]));
         assert_eq!(ranges.batch(11, 10), leaves(&[11]));
-    }
-}
-
-/// A query whose identities or places are named by more entries than one answer's budget reads
-/// (24 bytes a candidate) is `413 QueryTooComplexException`, read no further than that; other
-/// failures as the view's.
-fn narrower(error: crate::reader::ViewError) -> Problem {
-    match error {
-        crate::reader::ViewError::Budget(exceeded @ crate::budget::Exceeded::Answer { .. }) => {
-            Problem::Epcis(
-                EpcisException::QueryTooComplex,
-                format!(
-                    "more events name the identities or places the query asks for than one \
-                     answer reads ({exceeded}): ask about fewer"
-                ),
-            )
-        }
-        error => error.into(),
     }
 }
