@@ -72,18 +72,25 @@ impl Lane {
         self.run_holding(0, job).await
     }
 
-    /// [`run`](Self::run), counting `bytes` against what the lane holds until the job ends; a
-    /// job whose caller has gone by the time the lane reaches it is not run.
+    /// Counts `bytes` against what the lane holds, when they fit: beside what it holds, within
+    /// its limit, or alone (a job larger than the limit runs when nothing else waits, so that
+    /// no answer is refused for good).
+    fn reserve(&self, bytes: usize) -> bool {
+        self.queued
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| {
+                (held == 0 || held.saturating_add(bytes) <= self.most)
+                    .then(|| held.saturating_add(bytes))
+            })
+            .is_ok()
+    }
+
+    /// [`run`](Self::run) of a job whose `bytes` were [`reserve`](Self::reserve)d, given back
+    /// when it ends; a job whose caller has gone by the time the lane reaches it is not run.
     async fn run_holding<T: Send + 'static>(
         &self,
         bytes: usize,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, LaneFailed> {
-        let held = self.queued.fetch_add(bytes, Ordering::SeqCst);
-        if bytes > 0 && held.saturating_add(bytes) > self.most {
-            self.queued.fetch_sub(bytes, Ordering::SeqCst);
-            return Err(LaneFailed::Full);
-        }
         let queued = self.queued.clone();
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
@@ -112,13 +119,30 @@ impl Lane {
     }
 
     /// Runs `job` on the lane when `bytes` (of event text it works on) reach [`LANE_BYTES`],
-    /// else in place.
+    /// else in place; [`LaneFailed::Full`] when the lane holds too much to take it.
     pub async fn run_sized<T: Send + 'static>(
         &self,
         bytes: usize,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, LaneFailed> {
         if bytes < LANE_BYTES {
+            return Ok(job());
+        }
+        if !self.reserve(bytes) {
+            return Err(LaneFailed::Full);
+        }
+        self.run_holding(bytes, job).await
+    }
+
+    /// [`run_sized`](Self::run_sized), but in place when the lane holds too much to take the
+    /// job: for work whose answer must not fail once it is under way (a scan that spent an NFC
+    /// tap's counter), whose events the request already holds.
+    pub async fn run_sized_or_here<T: Send + 'static>(
+        &self,
+        bytes: usize,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, LaneFailed> {
+        if bytes < LANE_BYTES || !self.reserve(bytes) {
             return Ok(job());
         }
         self.run_holding(bytes, job).await
@@ -178,12 +202,10 @@ mod tests {
         assert_eq!(failed, Err::<(), _>(LaneFailed::Failed));
         // The lane still serves after a panic.
         assert_eq!(lane.run(|| 7).await, Ok(7));
-        // What the lane holds is bounded: a job over it is refused at once, and what a job
-        // held is given back when it ends.
-        assert_eq!(
-            lane.run_sized(LANE_BYTES * 3, || 1).await,
-            Err(LaneFailed::Full)
-        );
+        // What the lane holds is bounded: a job over it runs only alone, a job beside others
+        // that would take it over the limit is refused at once (or, asked so, done in place),
+        // and what a job held is given back when it ends.
+        assert_eq!(lane.run_sized(LANE_BYTES * 3, || 1).await, Ok(1));
         let (release, released) = std::sync::mpsc::channel::<()>();
         let holder = lane.clone();
         let holding = tokio::spawn(async move {
@@ -199,10 +221,49 @@ mod tests {
             lane.run_sized(LANE_BYTES, || 2).await,
             Err(LaneFailed::Full)
         );
+        let in_place = lane
+            .run_sized_or_here(LANE_BYTES, move || std::thread::current().id())
+            .await;
+        assert_eq!(in_place, Ok(std::thread::current().id()));
         release.send(()).unwrap();
         assert_eq!(holding.await.unwrap(), Ok(true));
         assert_eq!(lane.queued.load(Ordering::SeqCst), 0);
         assert_eq!(lane.run_sized(LANE_BYTES, || 3).await, Ok(3));
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_caller_has_gone_is_not_run() {
+        let lane = Arc::new(Lane::start(1, LANE_BYTES * 4).unwrap());
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let holder = lane.clone();
+        let busy = tokio::spawn(async move {
+            holder
+                .run(move || {
+                    let _ = started.send(());
+                    released.recv().is_ok()
+                })
+                .await
+        });
+        // The lane's one thread is busy before the next job is sent.
+        while running.try_recv().is_err() {
+            tokio::task::yield_now().await;
+        }
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        // Its caller gives up while the lane's one thread is busy.
+        let abandoned = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            lane.run_sized(LANE_BYTES, move || flag.store(true, Ordering::SeqCst)),
+        )
+        .await;
+        assert!(abandoned.is_err());
+        release.send(()).unwrap();
+        assert_eq!(busy.await.unwrap(), Ok(true));
+        // One thread, jobs in order: once this one ran, the abandoned one was reached.
+        assert_eq!(lane.run(|| 4).await, Ok(4));
+        assert!(!ran.load(Ordering::SeqCst), "the abandoned job ran");
+        assert_eq!(lane.queued.load(Ordering::SeqCst), 0);
         // Small work is done in place.
         let here = std::thread::current().id();
         let ran_on = lane

@@ -349,10 +349,10 @@ pub(super) async fn verdict(
         .iter()
         .find(|name| registry::nfc::is_scanned_item(name))
         .cloned();
-    // Scans are kept, and read, for items the log has events of: a scan of a serial nothing
-    // names weighs in no verdict (it is `never_commissioned` whatever was scanned), and a flood
-    // of made-up serials keeps nothing.
-    let kept = scanned && !history.events.is_empty();
+    // Scans are kept, and read, for items the log has events of (a history refused as too
+    // long has them too): a scan of a serial nothing names weighs in no verdict (it is
+    // `never_commissioned` whatever was scanned), and a flood of made-up serials keeps nothing.
+    let kept = scanned && (!history.events.is_empty() || refused.is_some());
     let mut consumer_scans = match (&state.scans, &link, kept) {
         (Some(_), Some(link), true) => kept_scans(&state, link).await?,
         _ => Vec::new(),
@@ -385,7 +385,8 @@ pub(super) async fn verdict(
     let checkpoint_keys = state.checkpoint_keys.clone();
     let body = state
         .lane
-        .run_sized(bytes, move || {
+        // The tap's counter is spent: the answer is judged in place if the lane is full.
+        .run_sized_or_here(bytes, move || {
             let judgement = judge(
                 &history,
                 &item,
