@@ -143,7 +143,7 @@ impl LookupKeys {
         )
         .with_index(index)
         .with_recalls(&recalls)
-        .with_event_id(fields.event_id.as_deref())
+        .with_event_id(fields.event_id.as_ref().and_then(Value::as_str))
         .with_changes(changes))
     }
 
@@ -279,8 +279,10 @@ struct LookupFields<'a> {
     biz_location: Option<Place<'a>>,
     #[serde(borrow, default, rename = "eventTime")]
     event_time: Option<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "eventID")]
-    event_id: Option<Cow<'a, str>>,
+    /// Any JSON value: an `eventID` that is not a string is no key (as for the parsed event),
+    /// never a reason to drop the entry's other keys.
+    #[serde(default, rename = "eventID")]
+    event_id: Option<Value>,
 }
 
 #[derive(Deserialize)]

@@ -291,9 +291,11 @@ impl View {
     /// The leaves of the checkpoint's tree that `lookups` find, and, among the entries the
     /// lookups did not cover when the view was taken, those whose event text contains one of
     /// `texts` (a scan); but those `known` says the caller holds; in leaf order. Candidates:
-    /// check the events. What the lookup reads counts against `budget` (24 bytes a candidate)
-    /// and stops a few pages past what it has left: a key named by millions of entries costs a
-    /// bounded read, then the answer is over its budget.
+    /// check the events. The lookup reads no more candidates than what `budget` has left would
+    /// hold (24 bytes each), stopping a few pages past it: a key named by millions of entries
+    /// costs a bounded read, then the answer is over its budget. The candidates are not
+    /// charged to it (they are gone when the caller has its events, and a caller asks again
+    /// for each page or hop).
     pub async fn candidates_by(
         &self,
         lookups: &[Lookup<'_>],
@@ -310,9 +312,6 @@ impl View {
         else {
             return Err(budget.over().into());
         };
-        budget
-            .take(tagged.len().saturating_mul(LOOKUP_PAIR_BYTES))
-            .await?;
         let mut leaves: Vec<LeafIndex> = tagged.into_iter().map(|(leaf, _)| leaf).collect();
         // The runs only grow: what they did not cover when the view was taken is scanned.
         if self.indexed < self.size().get() {

@@ -165,3 +165,25 @@ fn an_event_is_looked_up_by_its_event_id_under_a_name_of_its_own() {
         assert_eq!(parsed.epc_keys(), expected, "event {}", event.index());
     }
 }
+
+/// An `eventID` that is not a string is no key on any path, and the entry keeps its other keys
+/// (the stored text's path once dropped them all).
+#[test]
+fn an_event_id_that_is_not_a_string_costs_the_entry_no_other_key() {
+    use ledger_store::lookup_key;
+    let event = serde_json::json!({
+        "type": "ObjectEvent",
+        "eventID": 3,
+        "eventTime": "2026-01-01T00:00:00Z",
+        "eventTimeZoneOffset": "+00:00",
+        "action": "OBSERVE",
+        "epcList": ["urn:epc:id:sgtin:0614141.107346.2017"]
+    });
+    let object = event.as_object().unwrap();
+    let keys = LookupKeys::of_event(object);
+    assert_eq!(keys, LookupKeys::of_json(&event.to_string()).unwrap());
+    assert_eq!(
+        keys.epc_keys(),
+        [lookup_key("urn:epc:id:sgtin:0614141.107346.2017")]
+    );
+}

@@ -46,9 +46,20 @@ pub(super) async fn read(
     }
     let most = state.limits.max_history_events;
     let lookups: Vec<Lookup<'_>> = names.iter().map(|name| Lookup::Epc(name)).collect();
-    let leaves = view
+    let leaves = match view
         .candidates_by(&lookups, &[RECALL_TEXT], &|_| false, budget)
-        .await?;
+        .await
+    {
+        Ok(leaves) => leaves,
+        // More candidates than the answer may hold: not read, and said so (`recall_unread`).
+        Err(crate::reader::ViewError::Budget(crate::budget::Exceeded::Answer { .. })) => {
+            return Ok(Err(
+                "more entries may be recalls of its lot or product than one answer reads:                  they were not read"
+                    .to_owned(),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    };
     if leaves.len() > most {
         return Ok(Err(format!(
             "more than {most} entries may be recalls of its lot or product (this service's \

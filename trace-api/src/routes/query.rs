@@ -940,7 +940,6 @@ impl Search<'_> {
     /// millions of entries costs what its first pages cost); else by its places
     /// (`EQ_bizLocation`, `EQ_readPoint`); else the whole log, in order.
     async fn candidates(&self, from: u64, enough: usize) -> Result<Candidates, Problem> {
-        let none = |_: LeafIndex| false;
         // An event id is looked up under a name of its own (`ledger_store::event_id_lookup_name`).
         if let Some(ids) = self.query.event_ids() {
             let names: Vec<String> = ids
@@ -949,12 +948,7 @@ impl Search<'_> {
                 .collect();
             let lookups: Vec<Lookup<'_>> = names.iter().map(|name| Lookup::Epc(name)).collect();
             let texts: Vec<&str> = ids.iter().map(String::as_str).collect();
-            let leaves = self
-                .view
-                .candidates_by(&lookups, &texts, &none, &self.budget)
-                .await
-                .map_err(narrower)?;
-            return Ok(Candidates::Leaves(leaves, None));
+            return self.looked_up(&lookups, &texts).await;
         }
         if let Some(identities) = self.query.identities() {
             let mut lookups = Vec::new();
@@ -967,12 +961,7 @@ impl Search<'_> {
                 }
             }
             let texts: Vec<&str> = identities.names.iter().map(String::as_str).collect();
-            let leaves = self
-                .view
-                .candidates_by(&lookups, &texts, &none, &self.budget)
-                .await
-                .map_err(narrower)?;
-            return Ok(Candidates::Leaves(leaves, None));
+            return self.looked_up(&lookups, &texts).await;
         }
         if let Some(leaves) = self.indexed_classes().await? {
             return Ok(Candidates::Leaves(leaves, None));
@@ -987,17 +976,27 @@ impl Search<'_> {
             let lookups: Vec<Lookup<'_>> =
                 places.iter().map(|place| Lookup::Location(place)).collect();
             let texts: Vec<&str> = places.iter().map(String::as_str).collect();
-            let leaves = self
-                .view
-                .candidates_by(&lookups, &texts, &none, &self.budget)
-                .await
-                .map_err(narrower)?;
-            return Ok(Candidates::Leaves(leaves, None));
+            return self.looked_up(&lookups, &texts).await;
         }
         // The whole log (one range: not a list of its leaves).
         #[allow(clippy::single_range_in_vec_init)]
         let whole = vec![0..self.view.size().get()];
         Ok(Candidates::Ranges(whole, None))
+    }
+
+    /// The candidates `lookups` find (and, past the lookups, the entries whose text holds one
+    /// of `texts`), read within the answer's budget ([`narrower`] beyond it).
+    async fn looked_up(
+        &self,
+        lookups: &[Lookup<'_>],
+        texts: &[&str],
+    ) -> Result<Candidates, Problem> {
+        let leaves = self
+            .view
+            .candidates_by(lookups, texts, &|_| false, &self.budget)
+            .await
+            .map_err(narrower)?;
+        Ok(Candidates::Leaves(leaves, None))
     }
 
     /// By the query's classes (an exact `MATCH_epcClass`, `MATCH_inputEPCClass`,
