@@ -420,27 +420,29 @@ mod tests {
                 "{spelling}"
             );
         }
-        assert_eq!(
-            Vocabulary::Disposition.term("cbv:Disp-recalled"),
-            "recalled"
-        );
-        assert_eq!(
-            Vocabulary::SourceDestinationType.term("cbv:SDT-owning_party"),
-            "owning_party"
-        );
-        // Another vocabulary's namespace, another prefix, or no namespace: as written.
-        assert_eq!(
-            Vocabulary::BizStep.term("cbv:Disp-recalled"),
-            "cbv:Disp-recalled"
-        );
-        assert_eq!(
-            Vocabulary::BizStep.term("ex:BizStep-receiving"),
-            "ex:BizStep-receiving"
-        );
-        assert_eq!(
-            Vocabulary::BizStep.term("urn:example:step"),
-            "urn:example:step"
-        );
+        // Each vocabulary's compact form; another vocabulary's namespace, another prefix, or no
+        // namespace: as written.
+        for (vocabulary, spelling, term) in [
+            (Vocabulary::Disposition, "cbv:Disp-recalled", "recalled"),
+            (
+                Vocabulary::SourceDestinationType,
+                "cbv:SDT-owning_party",
+                "owning_party",
+            ),
+            (
+                Vocabulary::BizStep,
+                "cbv:Disp-recalled",
+                "cbv:Disp-recalled",
+            ),
+            (
+                Vocabulary::BizStep,
+                "ex:BizStep-receiving",
+                "ex:BizStep-receiving",
+            ),
+            (Vocabulary::BizStep, "urn:example:step", "urn:example:step"),
+        ] {
+            assert_eq!(vocabulary.term(spelling), term, "{spelling}");
+        }
     }
 
     #[test]

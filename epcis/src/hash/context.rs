@@ -182,6 +182,15 @@ impl HashContext {
         Some((self.prefix_iri(prefix)?, local))
     }
 
+    /// A CURIE value whose prefix is declared, expanded to its full IRI (as the hash reads it);
+    /// any other value as written.
+    pub(crate) fn expand_value<'v>(&self, value: &'v str) -> std::borrow::Cow<'v, str> {
+        match self.split_curie(value) {
+            Some((iri, local)) => std::borrow::Cow::Owned(format!("{iri}{local}")),
+            None => std::borrow::Cow::Borrowed(value),
+        }
+    }
+
     /// Whether a top-level event field (written as in the event) is to be left out of the hash.
     pub(crate) fn is_ignored(&self, key: &str) -> bool {
         if self.ignored.is_empty() {

@@ -18,8 +18,6 @@
 //! other way round); JSON `true`/`false` are written as in XML; `null` counts as absent; a
 //! bare word is expanded only if it is a standard term of the field's vocabulary.
 
-use std::borrow::Cow;
-
 use serde_json::{Map, Number, Value};
 
 use crate::json::{Json, JsonObject, View};
@@ -886,11 +884,7 @@ fn write_text_value(out: &mut String, context: &HashContext, rule: Rule, text: &
         out.push_str(text);
         return true;
     }
-    let expanded: Cow<'_, str> = match context.split_curie(text) {
-        Some((iri, local)) => Cow::Owned(format!("{iri}{local}")),
-        None => Cow::Borrowed(text),
-    };
-    write_canonical_text(out, &expanded);
+    write_canonical_text(out, &context.expand_value(text));
     true
 }
 

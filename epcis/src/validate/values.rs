@@ -353,10 +353,12 @@ pub(super) fn check_context<J: Json>(value: &J, at: &Path<'_>, report: &mut Repo
 /// example redefines `cbvmda`): no rule reads a value by them.
 fn check_standard_prefixes<O: JsonObject>(terms: &O, at: &Path<'_>, report: &mut Report) {
     for (term, definition) in terms.members() {
-        let Some(standard) = crate::hash::standard_prefix_iri(term).filter(|_| term == "cbv")
-        else {
+        let Some(standard) = crate::hash::standard_prefix_iri(term) else {
             continue;
         };
+        if term != "cbv" {
+            continue;
+        }
         let iri = match definition.view() {
             View::String(iri) => Some(iri),
             View::Object(expanded) => expanded.get("@id").and_then(Json::as_str),

@@ -7,19 +7,9 @@
 //! namespaces (`urn:epcglobal:cbv:...`, `https://ns.gs1.org/cbv/...`): those are written as
 //! bare words. Measurement types and alert types must not use the GS1 Web Vocabulary namespace.
 
-use std::borrow::Cow;
-
 use super::format::is_uri;
 use crate::hash::HashContext;
 use crate::vocab::Vocabulary as CbvList;
-
-/// A compact IRI whose prefix `prefixes` declares, expanded; any other value as written.
-fn expand<'v>(value: &'v str, prefixes: &HashContext) -> Cow<'v, str> {
-    match prefixes.split_curie(value) {
-        Some((iri, local)) => Cow::Owned(format!("{iri}{local}")),
-        None => Cow::Borrowed(value),
-    }
-}
 
 /// How a vocabulary value may be written besides its bare words.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +47,7 @@ impl Vocabulary {
     /// The standard word a URI form names (`urn:epcglobal:cbv:bizstep:shipping` and, under the
     /// standard context, `cbv:BizStep-shipping` name `shipping`), for hints.
     pub(super) fn standard_word(self, value: &str, prefixes: &HashContext) -> Option<String> {
-        let expanded = expand(value, prefixes);
+        let expanded = prefixes.expand_value(value);
         self.list.standard_word(&expanded).map(str::to_owned)
     }
 
@@ -76,7 +66,7 @@ impl Vocabulary {
         if !self.one_spelling {
             return Ok(());
         }
-        match self.check(&expand(value, prefixes)) {
+        match self.check(&prefixes.expand_value(value)) {
             Ok(()) | Err(VocabularyMiss::Unknown) => Ok(()),
             Err(_) => Err(VocabularyMiss::OtherSpelling),
         }

@@ -89,8 +89,6 @@ fn a_recall_of_a_lot_or_a_product_is_keyed_by_what_it_recalls() {
             }
         ]}
     });
-    let document = Document::parse(document.to_string().as_bytes()).unwrap();
-    let events = document.events();
     let lot = RecalledClass {
         gtin: "04012345111118".to_owned(),
         lot: Some("L7".to_owned()),
@@ -105,14 +103,7 @@ fn a_recall_of_a_lot_or_a_product_is_keyed_by_what_it_recalls() {
         vec![lookup_key(&product.lookup_name()), any],
         vec![],
     ];
-    for (event, expected) in events.iter().zip(expected) {
-        let parsed = LookupKeys::of_parsed(event);
-        assert_eq!(parsed, LookupKeys::of_event(event.raw()));
-        assert_eq!(parsed, LookupKeys::of_json(&event.to_json()).unwrap());
-        let mut expected = expected;
-        expected.sort_unstable();
-        assert_eq!(parsed.epc_keys(), expected, "event {}", event.index());
-    }
+    assert_epc_keys(&document, expected);
 }
 
 /// An event is found by its `eventID` under a name no EPC has: `GET /events/{eventID}` reads one
@@ -145,8 +136,6 @@ fn an_event_is_looked_up_by_its_event_id_under_a_name_of_its_own() {
             }
         ]}
     });
-    let document = Document::parse(document.to_string().as_bytes()).unwrap();
-    let events = document.events();
     let expected = [
         vec![
             lookup_key(ITEM),
@@ -156,14 +145,7 @@ fn an_event_is_looked_up_by_its_event_id_under_a_name_of_its_own() {
         ],
         vec![lookup_key(&event_id_lookup_name(ITEM))],
     ];
-    for (event, expected) in events.iter().zip(expected) {
-        let parsed = LookupKeys::of_parsed(event);
-        assert_eq!(parsed, LookupKeys::of_event(event.raw()));
-        assert_eq!(parsed, LookupKeys::of_json(&event.to_json()).unwrap());
-        let mut expected = expected;
-        expected.sort_unstable();
-        assert_eq!(parsed.epc_keys(), expected, "event {}", event.index());
-    }
+    assert_epc_keys(&document, expected);
 }
 
 /// An `eventID` that is not a string is no key on any path, and the entry keeps its other keys
@@ -186,4 +168,19 @@ fn an_event_id_that_is_not_a_string_costs_the_entry_no_other_key() {
         keys.epc_keys(),
         [lookup_key("urn:epc:id:sgtin:0614141.107346.2017")]
     );
+}
+
+/// Each event of `document` has the same keys on the three paths, and its EPC keys are
+/// `expected`'s (in any order), event by event.
+fn assert_epc_keys<const N: usize>(document: &serde_json::Value, expected: [Vec<i64>; N]) {
+    let document = Document::parse(document.to_string().as_bytes()).unwrap();
+    let events = document.events();
+    assert_eq!(events.len(), N);
+    for (event, mut expected) in events.iter().zip(expected) {
+        let parsed = LookupKeys::of_parsed(event);
+        assert_eq!(parsed, LookupKeys::of_event(event.raw()));
+        assert_eq!(parsed, LookupKeys::of_json(&event.to_json()).unwrap());
+        expected.sort_unstable();
+        assert_eq!(parsed.epc_keys(), expected, "event {}", event.index());
+    }
 }
