@@ -20,6 +20,8 @@
 //! origin = "tagtrail.example/log"                 # default: the key's name
 //! checkpoint_interval = "500ms"
 //! checkpoint_index_wait = "2s"   # how long a checkpoint may wait for the index to cover its tree
+//! resign_idle_checkpoint = true  # an idle log's newest checkpoint signed again once the index
+//!                                # covers its tree (false while binaries older than V37 read it)
 //! published_checkpoint_file = "/var/lib/tagtrail/log.published"   # default: <key file>.published
 //! anchor_rpc_url = "https://rpc.example/KEY"   # optional: the newest anchor on chain counts as published
 //!
@@ -75,6 +77,7 @@ const SCHEMA: Schema = Schema {
                 "origin",
                 "checkpoint_interval",
                 "checkpoint_index_wait",
+                "resign_idle_checkpoint",
                 "published_checkpoint_file",
                 "anchor_rpc_url",
                 "anchor_contract",
@@ -163,6 +166,12 @@ pub struct LedgerConfig {
         deserialize_with = "duration"
     )]
     pub checkpoint_index_wait: Duration,
+    /// Whether an idle log's newest checkpoint, signed while the index trailed, is signed again
+    /// at the same size and root once the index covers its tree, so that every entry is proven
+    /// complete (`ledger_store::Checkpointer::with_idle_resign`; default true). Binaries older
+    /// than migration V37 cannot read a size signed twice: false until none reads the database.
+    #[serde(default = "default_true")]
+    pub resign_idle_checkpoint: bool,
     /// The file recording the newest checkpoint the log published, outside the database (the
     /// signer refuses to sign while the database does not hold its tree: a restored old backup);
     /// by default the key file's path with `.published` appended. See
@@ -364,6 +373,7 @@ impl Config {
                 origin: None,
                 checkpoint_interval: default_checkpoint_interval(),
                 checkpoint_index_wait: default_checkpoint_index_wait(),
+                resign_idle_checkpoint: true,
                 published_checkpoint_file: None,
                 anchor_rpc_url: None,
                 anchor_contract: None,
@@ -462,6 +472,9 @@ fn default_checkpoint_interval() -> Duration {
 }
 fn default_checkpoint_index_wait() -> Duration {
     ledger_store::DEFAULT_INDEX_WAIT
+}
+fn default_true() -> bool {
+    true
 }
 fn default_max_body_bytes() -> usize {
     32 * 1024 * 1024

@@ -123,6 +123,7 @@ impl Application {
             .context("Invalid checkpoint keys")?
             .with_interval(config.ledger.checkpoint_interval)
             .with_index_wait(config.ledger.checkpoint_index_wait)
+            .with_idle_resign(config.ledger.resign_idle_checkpoint)
             .with_published_file(published.clone())
             .await
             .with_context(|| {

@@ -11,7 +11,8 @@ use crate::log::{ReadError, Reader};
 pub struct StoredAnchored {
     /// The anchored checkpoint's tree size.
     pub size: TreeSize,
-    /// The log's own checkpoint of that size (the signed note), as `checkpoints` holds it.
+    /// The log's own checkpoint of that size (the signed note) that the anchors name, as
+    /// `checkpoints` holds it (empty when none names one of the log's, and `anchors` is empty).
     pub checkpoint: String,
     /// Its confirmed anchors, on every chain, with their self-contained evidence, as read: the
     /// caller checks the evidence before it serves it.
@@ -30,16 +31,17 @@ pub struct StoredAnchor {
 }
 
 /// The confirmed anchors of the largest confirmed anchored tree size within the tree of which the
-/// log has a checkpoint (a row naming a size the log never signed is no anchor of it), with the
-/// log's checkpoint of that size.
+/// log has a checkpoint (a row naming a size the log never signed is no anchor of it), each with
+/// the log's checkpoint it names (none: it names a note the log did not sign at its size; a size
+/// may have more than one, `sql/V37__checkpoints_by_index.sql`).
 const SELECT_NEWEST_ANCHORED: &str = "
     SELECT a.anchor_id, a.tree_size, a.checkpoint, c.note, a.chain_id, a.tx_hash, a.block_number,
            a.contract, a.block_hash, a.proof::text
-    FROM anchors a LEFT JOIN checkpoints c ON c.tree_size = a.tree_size
+    FROM anchors a LEFT JOIN checkpoints c ON c.tree_size = a.tree_size AND c.note = a.checkpoint
     WHERE a.state = 'confirmed' AND a.tree_size = (
         SELECT max(tree_size) FROM anchors JOIN checkpoints USING (tree_size)
         WHERE state = 'confirmed' AND tree_size <= $1)
-    ORDER BY a.chain_id, a.contract, a.anchor_id";
+    ORDER BY c.note IS NULL, c.index_size DESC, a.chain_id, a.contract, a.anchor_id";
 
 /// One of the anchor worker's records in any state, as `tagtrail anchors` lists it (the worker
 /// writes them; this is their read side).
@@ -141,20 +143,24 @@ impl Reader {
         };
         let tree_size = TreeSize::new(unsigned(first.get(1), "size")?)
             .map_err(|error| corrupt(error.to_string()))?;
-        let Some(logged) = first.get::<_, Option<String>>(3) else {
-            return Ok(None);
-        };
+        // The log's checkpoint the first anchor names (of several of the size, the one whose
+        // index covers most of those anchored): its anchors are carried.
+        let logged = rows.iter().find_map(|row| row.get::<_, Option<String>>(3));
         let mut anchors = Vec::with_capacity(rows.len());
         let mut refused = Vec::new();
         for row in &rows {
             let id: i64 = row.get(0);
-            let named: String = row.get(2);
-            if named != logged {
-                refused.push((
-                    id,
-                    "it names another checkpoint than the log's of its size".to_owned(),
-                ));
-                continue;
+            match row.get::<_, Option<String>>(3) {
+                None => {
+                    refused.push((
+                        id,
+                        "it names another checkpoint than the log's of its size".to_owned(),
+                    ));
+                    continue;
+                }
+                // An anchor of the log's other checkpoint of the size: sound, not carried.
+                Some(named) if Some(&named) != logged.as_ref() => continue,
+                Some(_) => {}
             }
             match anchor_ref(row) {
                 Ok(anchor) => anchors.push(StoredAnchor { id, anchor }),
@@ -163,7 +169,7 @@ impl Reader {
         }
         Ok(Some(StoredAnchored {
             size: tree_size,
-            checkpoint: logged,
+            checkpoint: logged.unwrap_or_default(),
             anchors,
             refused,
         }))

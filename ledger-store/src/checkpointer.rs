@@ -54,8 +54,8 @@ use super::published::{
 /// new entries within a second even when signing takes a while.
 pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 
-const SELECT_LATEST: &str =
-    "SELECT tree_size, root_hash, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1";
+const SELECT_LATEST: &str = "SELECT tree_size, root_hash, note FROM checkpoints
+     ORDER BY tree_size DESC, index_size DESC LIMIT 1";
 /// The newest checkpoint and how far the lookups reach, for readers (one round trip).
 const SELECT_READER_VIEW: &str = "SELECT c.tree_size, c.root_hash, c.note,
         (SELECT coalesce(max(end_leaf), 0) FROM lookup_runs),
@@ -63,11 +63,13 @@ const SELECT_READER_VIEW: &str = "SELECT c.tree_size, c.root_hash, c.note,
         (SELECT coalesce(max(declaration_leaf), -1) FROM error_declarations)
     FROM (SELECT 1) AS one
     LEFT JOIN (SELECT tree_size, root_hash, note FROM checkpoints
-               ORDER BY tree_size DESC LIMIT 1) c ON true";
-const SELECT_OLDEST: &str =
-    "SELECT tree_size, root_hash, note FROM checkpoints ORDER BY tree_size LIMIT 1";
-const SELECT_BY_SIZE: &str =
-    "SELECT tree_size, root_hash, note FROM checkpoints WHERE tree_size = $1";
+               ORDER BY tree_size DESC, index_size DESC LIMIT 1) c ON true";
+const SELECT_OLDEST: &str = "SELECT tree_size, root_hash, note FROM checkpoints
+    ORDER BY tree_size, index_size LIMIT 1";
+/// The checkpoint of a size: of several (`sql/V37__checkpoints_by_index.sql`), the one whose
+/// index covers most.
+const SELECT_BY_SIZE: &str = "SELECT tree_size, root_hash, note FROM checkpoints
+    WHERE tree_size = $1 ORDER BY index_size DESC LIMIT 1";
 /// Seconds since the oldest checkpoint larger than `$1` was signed (NULL: there is none).
 const SELECT_SIGNED_SINCE: &str = "SELECT extract(epoch FROM now() - min(signed_at))::float8
     FROM checkpoints WHERE tree_size > $1";
@@ -202,6 +204,9 @@ pub struct Checkpointer {
     witness: Option<Arc<Witness>>,
     /// How long an entry may stay out of checkpoints for the verifiable index to cover it.
     index_wait: Duration,
+    /// Whether an idle log's newest checkpoint is signed again once the index covers its tree
+    /// ([`with_idle_resign`](Self::with_idle_resign)).
+    resign_idle: bool,
     /// The tree sizes the ticks found, oldest first, each with when it was first found: when the
     /// entries the index does not cover yet were appended, near enough.
     seen: Arc<std::sync::Mutex<std::collections::VecDeque<(TreeSize, std::time::Instant)>>>,
@@ -225,6 +230,7 @@ impl Checkpointer {
             interval: DEFAULT_CHECKPOINT_INTERVAL,
             witness: None,
             index_wait: DEFAULT_INDEX_WAIT,
+            resign_idle: true,
             seen: Arc::default(),
         }
     }
@@ -260,6 +266,7 @@ impl Checkpointer {
             interval: DEFAULT_CHECKPOINT_INTERVAL,
             witness: None,
             index_wait: DEFAULT_INDEX_WAIT,
+            resign_idle: true,
             seen: Arc::default(),
         })
     }
@@ -460,9 +467,10 @@ impl Checkpointer {
         // (by another process sharing the database), and a missing file is created from it (the
         // first start with a file, or the file was lost).
         if let Some(latest) = latest
-            && newest
-                .as_ref()
-                .is_none_or(|published| latest.size > published.size)
+            && newest.as_ref().is_none_or(|published| {
+                (latest.size, index_size_of(&latest.note))
+                    > (published.size, index_size_of(&published.note))
+            })
         {
             match self.recordable(client, latest, size).await? {
                 Ok(checkpoint) => {
@@ -558,6 +566,16 @@ impl Checkpointer {
     /// Zero: checkpoints ignore the index's progress (each covers the whole tree).
     pub fn with_index_wait(mut self, wait: Duration) -> Self {
         self.index_wait = wait;
+        self
+    }
+
+    /// Whether the newest checkpoint, when the log has not grown since it was signed and its
+    /// index line covers less than its tree (or it has none), is signed again at the same size
+    /// and root with the index of the whole tree once the index covers it (default: yes). A
+    /// size then has two checkpoints (`sql/V37__checkpoints_by_index.sql`), which binaries older
+    /// than V37 do not read: `false` while any still reads this database.
+    pub fn with_idle_resign(mut self, resign: bool) -> Self {
+        self.resign_idle = resign;
         self
     }
 
@@ -663,7 +681,16 @@ impl Checkpointer {
             return Ok(None);
         }
         let old = latest.as_ref().map_or(TreeSize::ZERO, |c| c.size);
-        if size == TreeSize::ZERO || size <= old {
+        // An idle log's newest checkpoint is signed again, at its size and root, once the index
+        // covers its whole tree and its index line did not (it was signed while the index
+        // trailed, or before the index's first run): otherwise the entries it left out stay
+        // unproven until the next entry is appended. Once: the new one's index covers it all.
+        let old_index = latest.as_ref().map_or(0, |c| index_size_of(&c.note));
+        let refresh = self.resign_idle
+            && size == old
+            && old_index < size.get()
+            && index.is_some_and(|index| index.size == size);
+        if size == TreeSize::ZERO || (size <= old && !refresh) {
             return Ok(None);
         }
         // Where the index stands decides the size (`with_index_wait`), never below the newest
@@ -713,25 +740,32 @@ impl Checkpointer {
         }
         // A checkpoint of this tree already published (its row was not stored) is stored as
         // published: whatever the index has reached since, nothing published is contradicted.
+        // (Signing again, that is one whose index covers more than the stored one's: the stored
+        // one, published, is not stored twice.)
         let published = match &self.witness {
             Some(witness) => witness
                 .newest()
                 .await
                 .as_ref()
                 .filter(|published| published.size == size && published.root == root)
+                .filter(|published| !refresh || index_size_of(&published.note) > old_index)
                 .map(|published| published.note.clone()),
             None => None,
         };
         let published = match published {
             // Its index head must still be stored, and not smaller than the newest checkpoint's
             // (after a restored backup it may not be): otherwise no row for it, and the next
-            // checkpoint, of a larger tree, is signed afresh.
+            // checkpoint, of a larger tree, is signed afresh; or this one, signing again (its
+            // index covers the whole tree: nothing published is contradicted).
             Some(note) => match index_runs::commitment_of_note(&note) {
                 Some(index)
                     if index.size.get() < committed
                         || !index_runs::head_is_stored(&transaction, &index).await? =>
                 {
-                    return Ok(None);
+                    if !refresh {
+                        return Ok(None);
+                    }
+                    None
                 }
                 _ => Some(note),
             },
@@ -763,10 +797,9 @@ impl Checkpointer {
         // identically, at the next tick: Ed25519 signatures are deterministic.)
         if let Some(witness) = &self.witness {
             let mut newest = witness.newest().await;
-            if newest
-                .as_ref()
-                .is_none_or(|published| size > published.size)
-            {
+            if newest.as_ref().is_none_or(|published| {
+                (size, index_size_of(&note)) > (published.size, index_size_of(&published.note))
+            }) {
                 let checkpoint = StoredCheckpoint {
                     size,
                     root,
@@ -981,6 +1014,12 @@ async fn tree_and_latest<C: GenericClient>(
         None => None,
     };
     Ok((size, latest))
+}
+
+/// The size of the index a checkpoint's note commits to (0: none), as `checkpoints.index_size`
+/// reads it.
+fn index_size_of(note: &str) -> u64 {
+    index_runs::commitment_of_note(note).map_or(0, |index| index.size.get())
 }
 
 fn checkpoint_from_row(row: &tokio_postgres::Row) -> Result<StoredCheckpoint, ReadError> {

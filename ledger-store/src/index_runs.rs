@@ -51,14 +51,15 @@ const RETIRED_RUNS: &str =
     "SELECT run_id, first_leaf, end_leaf, root FROM index_runs WHERE retired";
 const INSERT_HEAD: &str = "INSERT INTO index_heads (root, size, head) VALUES ($1, $2, $3)
      ON CONFLICT (root) DO NOTHING";
-const NEWEST_NOTE: &str = "SELECT note FROM checkpoints ORDER BY tree_size DESC LIMIT 1";
+const NEWEST_NOTE: &str =
+    "SELECT note FROM checkpoints ORDER BY tree_size DESC, index_size DESC LIMIT 1";
 const HEAD_BY_ROOT: &str = "SELECT head FROM index_heads WHERE root = $1";
 const DROP_OLDER_HEADS: &str = "DELETE FROM index_heads WHERE size < $1";
 /// The newest checkpoints signed before the retention (seconds): the newest of them was still
 /// the newest checkpoint then, so every later one was newest within the retention.
 const NEWEST_BEFORE_RETENTION: &str = "SELECT note FROM checkpoints
      WHERE signed_at <= now() - make_interval(secs => $1)
-     ORDER BY tree_size DESC LIMIT 16";
+     ORDER BY tree_size DESC, index_size DESC LIMIT 16";
 
 /// How long the head a checkpoint commits to stays readable after a newer checkpoint replaced it:
 /// a reader that took a view of the ledger a moment ago (trace-api reuses a view for a fraction

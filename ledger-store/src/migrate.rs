@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 36] = [
+    const LANDED: [(i32, &str, &str); 37] = [
         (
             1,
             "ledger",
@@ -396,6 +396,11 @@ mod tests {
             36,
             "event_id_lookups",
             "ae38e7c48cdbc0f075a3cdf555520b804aa0821dd914a2a2a565f6f621dc5e10",
+        ),
+        (
+            37,
+            "checkpoints_by_index",
+            "b3cfcd753d1a42adc29f5f85f6cff268873cdd2c9314f8d06b8bc4cb2ef558c5",
         ),
     ];
 

@@ -37,7 +37,8 @@ static SELECT_STATUS: LazyLock<String> = LazyLock::new(|| {
                 (SELECT coalesce(max(end_leaf), 0) FROM lookup_runs),
                 (SELECT count(*) FROM lookup_runs)
          FROM (SELECT 1) AS one
-         LEFT JOIN (SELECT tree_size, signed_at FROM checkpoints ORDER BY tree_size DESC LIMIT 1) c
+         LEFT JOIN (SELECT tree_size, signed_at FROM checkpoints
+                    ORDER BY tree_size DESC, index_size DESC LIMIT 1) c
              ON true",
         packs::TREE_SIZE
     )

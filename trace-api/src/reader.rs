@@ -146,10 +146,11 @@ impl ViewCache {
         self.counts.count(false);
         let view = View::latest(store, self.refused.clone()).await?;
         let mut current = self.lock();
-        // Another request may have read a newer one meanwhile: keep the larger.
+        // Another request may have read a newer one meanwhile: keep the larger (of two of one
+        // size, the one whose index covers more: an idle log's checkpoint signed again).
         let newer = current
             .as_ref()
-            .is_none_or(|(_, cached)| cached.size() <= view.size());
+            .is_none_or(|(_, cached)| cached.newness() <= view.newness());
         if newer {
             *current = Some((now, view.clone()));
         }
@@ -219,6 +220,13 @@ impl View {
     /// The checkpoint's tree size.
     pub fn size(&self) -> TreeSize {
         self.checkpoint.size
+    }
+
+    /// How new its checkpoint is: its tree size, then the size of the index it commits to.
+    fn newness(&self) -> (u64, u64) {
+        let index = ledger_store::commitment_of_note(&self.checkpoint.note)
+            .map_or(0, |index| index.size.get());
+        (self.checkpoint.size.get(), index)
     }
 
     /// Whether the checkpoint's tree holds `leaf`.

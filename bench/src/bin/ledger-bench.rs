@@ -479,7 +479,7 @@ async fn append_run(
     let row = client
         .query_one(
             "SELECT count(*), coalesce(extract(epoch FROM max(gap)), 0)::float8 FROM (
-                 SELECT signed_at - lag(signed_at) OVER (ORDER BY tree_size) AS gap FROM checkpoints
+                 SELECT signed_at - lag(signed_at) OVER (ORDER BY tree_size, index_size) AS gap FROM checkpoints
              ) gaps",
             &[],
         )

@@ -129,7 +129,7 @@ impl AnchoredLog {
         let client = self.db.connect().await.unwrap();
         let root: Vec<u8> = client
             .query_one(
-                "SELECT root_hash FROM checkpoints WHERE tree_size = $1",
+                "SELECT root_hash FROM checkpoints WHERE tree_size = $1 LIMIT 1",
                 &[&size],
             )
             .await

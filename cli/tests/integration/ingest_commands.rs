@@ -293,11 +293,10 @@ async fn administration_and_capture_commands_work_end_to_end() {
 /// commits to the index, the index is the one the events give. A log it cannot reach and a key
 /// that is not one are usage errors.
 ///
-/// An idle log's newest checkpoint keeps the index line it was signed with until the log grows,
-/// and one signed while the index's heads stayed locked (a loaded machine: the checkpointer waits
-/// a second for them, then signs without) commits to none: while the monitor says the checkpoint
-/// commits to no index, an event is captured now and then (with `token`, from `template`) so that
-/// a newer checkpoint is signed.
+/// A checkpoint signed while the index's heads stayed locked (a loaded machine: the checkpointer
+/// waits a second for them, then signs without) commits to none until the index covers its tree
+/// and it is signed again: while the monitor says the checkpoint commits to no index, an event is
+/// captured now and then (with `token`, from `template`) so that a newer checkpoint is signed.
 async fn index_monitor_checks_the_log_through_trace_api(
     ingest: &Ingest,
     token: &str,

@@ -53,7 +53,7 @@ pub(super) const BATCH_COLUMNS: &[Column] = &[
     Column::Int8,
 ];
 pub(super) const CHECKPOINTS: &str = "COPY (SELECT tree_size, root_hash, note FROM checkpoints
-    ORDER BY tree_size) TO STDOUT (FORMAT binary)";
+    ORDER BY tree_size, index_size) TO STDOUT (FORMAT binary)";
 /// `(tree_size, root_hash, note)`.
 pub(super) const CHECKPOINT_COLUMNS: &[Column] = &[Column::Int8, Column::Bytes, Column::Bytes];
 

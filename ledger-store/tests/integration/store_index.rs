@@ -347,12 +347,35 @@ async fn checkpoints_commit_to_the_index_and_proofs_are_read_against_the_committ
     assert_eq!(again.head, proof.head);
     assert_eq!(again.proof.verify(&again.head).unwrap(), vec![3]);
 
-    // A newer checkpoint commits to the merged runs; the merger then drops the retired ones.
-    let third = checkpointer.sign_latest().await;
+    // The tree did not grow, and the index now covers all of it: the checkpoint of its size is
+    // signed again (same size, same root) with the index of the whole tree, once. Before, an
+    // idle log's entries past its checkpoint's index stayed unproven until the next append.
+    let refreshed = checkpointer.sign_latest().await.unwrap().unwrap();
+    assert_eq!((refreshed.size, refreshed.root), (second.size, second.root));
+    assert_eq!(commitment_of(&refreshed.note).unwrap().size.get(), 40);
     assert!(
-        third.unwrap().is_none(),
-        "the tree did not grow: no new checkpoint"
+        checkpointer.sign_latest().await.unwrap().is_none(),
+        "signed again once only"
     );
+    let latest = reader.latest_checkpoint().await.unwrap().unwrap();
+    assert_eq!(latest.note, refreshed.note, "the newest of its size");
+    let whole = reader.prove_key(KeyRange::all(item)).await.unwrap();
+    assert_eq!(whole.checkpoint, refreshed.note);
+    assert_eq!(whole.head.size().get(), 40);
+    // Two checkpoints of one size are of one tree: a row with another root is refused.
+    let forged = client
+        .execute(
+            "INSERT INTO checkpoints (tree_size, root_hash, note) VALUES (40, $1, 'x')",
+            &[&[7u8; 32].as_slice()],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{forged:?}").contains("with another root hash is stored already"),
+        "{forged:?}"
+    );
+
+    // A newer checkpoint commits to the merged runs; the merger then drops the retired ones.
     sequencer.append(device.next_batch(1)).await.unwrap();
     let third = checkpointer.sign_latest().await.unwrap().unwrap();
     assert_eq!(commitment_of(&third.note).unwrap().size.get(), 40);

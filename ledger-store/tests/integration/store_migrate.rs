@@ -23,7 +23,7 @@ async fn refusal(client: &tokio_postgres::Client, sql: &str) -> (String, String)
 
 /// Every migration in `sql/`, in order: a new one is added here once, and each test of an upgrade
 /// from an older schema expects the tail of this list from the first migration it lacks.
-const MIGRATIONS: [&str; 36] = [
+const MIGRATIONS: [&str; 37] = [
     "V1__ledger",
     "V2__ingest",
     "V3__lookup_runs",
@@ -60,6 +60,7 @@ const MIGRATIONS: [&str; 36] = [
     "V34__transfer_tags",
     "V35__declaration_tags",
     "V36__event_id_lookups",
+    "V37__checkpoints_by_index",
 ];
 
 /// The migrations from `first` on, as an upgrade that lacks `first` applies them.

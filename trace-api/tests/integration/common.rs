@@ -288,7 +288,8 @@ impl<Db> Pipeline<Db> {
 
     /// Captures inspections of an item of its own (`urn:epc:id:sgtin:0614141.812345.77`) until
     /// the newest checkpoint commits to the verifiable index: a new log's first checkpoints are
-    /// signed before the indexer's first run and commit to none, and an idle log signs no other.
+    /// signed before the indexer's first run and commit to none (an idle log's is signed again
+    /// once the index covers its tree; a capture makes the next one sooner).
     /// Returns how many it captured.
     pub async fn warm_index(&self) -> u32 {
         let mut before = 0;
