@@ -54,6 +54,10 @@ pub struct SignedCheckpoint {
 /// The access log of this process.
 pub struct AccessLog {
     pool: deadpool_postgres::Pool,
+    /// The subscription workers' connections, one each (`subscriptions.workers`), apart from
+    /// [`Self::pool`]: a worker holds its subscription's row locked while its receiver answers,
+    /// and the entries it records are written through `pool` meanwhile.
+    deliveries: deadpool_postgres::Pool,
     signer: Arc<NoteSignerKey>,
     origin: Origin,
     /// The tree of every entry this process has read back, in leaf order.
@@ -143,6 +147,7 @@ impl AccessLog {
     pub fn start(
         config: &AccessLogConfig,
         database: &DatabaseConfig,
+        delivery_workers: usize,
         metrics: Arc<Metrics>,
         stop: CancellationToken,
     ) -> anyhow::Result<Option<Arc<Self>>> {
@@ -164,16 +169,19 @@ impl AccessLog {
             crate::startup::session_config_of(url, database, "tagtrail-trace-api-access-log")
                 .context("access_log.url is not a PostgreSQL connection URL")?;
         let pool = crate::startup::lazy_pool(
-            pg_config,
+            pg_config.clone(),
             config.pool_size.unwrap_or(DEFAULT_POOL_SIZE),
             database,
         )
         .context("Failed to set up the access log's database pool")?;
+        let deliveries = crate::startup::lazy_pool(pg_config, delivery_workers, database)
+            .context("Failed to set up the subscription deliveries' database pool")?;
         let (queue, waiting) = mpsc::channel(QUEUE);
         tokio::spawn(write_batches(pool.clone(), waiting));
         let log = Arc::new(Self {
             queue,
             pool,
+            deliveries,
             signer: Arc::new(signer),
             origin,
             tree: RwLock::new(MemoryTree::new()),
@@ -291,6 +299,11 @@ impl AccessLog {
     /// The primary's pool of the access log's role (named queries are kept with it too).
     pub fn pool(&self) -> &deadpool_postgres::Pool {
         &self.pool
+    }
+
+    /// The subscription workers' pool of the access log's role.
+    pub fn delivery_pool(&self) -> &deadpool_postgres::Pool {
+        &self.deliveries
     }
 
     /// `text` signed with the access log's key, as a C2SP signed note (what the service says of

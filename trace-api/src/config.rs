@@ -75,6 +75,8 @@
 //! max_streams = 256             # WebSocket streams (`GET /queries/{name}/events?stream=true`) open at once
 //! events_per_delivery = 1000    # the most events one delivery carries
 //! timeout = "10s"               # a receiver that has not answered by then has failed
+//! workers = 4                   # deliveries under way at once in one process (a credential's
+//!                               # one at a time: a slow receiver holds up only its own)
 //! record_time_skew = "60s"      # how far apart in record time ingest may append two entries
 //!                               # out of order: an initialRecordTime starts that much earlier
 //! min_schedule_interval = "30s" # the least time between a scheduled subscription's rounds: a
@@ -176,6 +178,7 @@ const SCHEMA: Schema = Schema {
                 "max_streams",
                 "events_per_delivery",
                 "timeout",
+                "workers",
                 "record_time_skew",
                 "min_schedule_interval",
             ],
@@ -345,6 +348,12 @@ pub struct SubscriptionsConfig {
     /// How long a receiver has to answer (default 10 s).
     #[serde(default = "default_delivery_timeout", deserialize_with = "duration")]
     pub timeout: Duration,
+    /// How many deliveries one process makes at once (default 4, at most 64), each with a
+    /// connection of the access log's role of its own. One credential's subscriptions are
+    /// delivered one at a time in a process, so that receivers that are slow (or never answer)
+    /// hold up only their own credential's deliveries.
+    #[serde(default = "default_delivery_workers")]
+    pub workers: usize,
     /// How much earlier than the record time of an entry appended before it a later entry's may
     /// be (default 60 s): ingest stamps each document as it accepts it, and documents accepted
     /// at once reach the log in either order. A subscription's `initialRecordTime` starts this
@@ -372,6 +381,7 @@ impl Default for SubscriptionsConfig {
             max_streams: default_max_streams(),
             events_per_delivery: default_events_per_delivery(),
             timeout: default_delivery_timeout(),
+            workers: default_delivery_workers(),
             record_time_skew: default_record_time_skew(),
             min_schedule_interval: default_min_schedule_interval(),
         }
@@ -396,6 +406,10 @@ fn default_events_per_delivery() -> usize {
 
 fn default_delivery_timeout() -> Duration {
     Duration::from_secs(10)
+}
+
+fn default_delivery_workers() -> usize {
+    4
 }
 
 fn default_record_time_skew() -> Duration {
@@ -773,6 +787,9 @@ impl Config {
             return invalid(
                 "subscriptions.interval and subscriptions.timeout must be more than 0s",
             );
+        }
+        if !(1..=64).contains(&subscriptions.workers) {
+            return invalid("subscriptions.workers must be 1 to 64");
         }
         if subscriptions.min_schedule_interval < Duration::from_secs(1)
             || subscriptions.min_schedule_interval > Duration::from_secs(86_400)
@@ -1213,6 +1230,10 @@ mod tests {
                     "500ms",
                 )],
                 "subscriptions.min_schedule_interval must be 1s to 24h",
+            ),
+            (
+                vec![("TAGTRAIL_TRACE_SUBSCRIPTIONS_WORKERS", "0")],
+                "subscriptions.workers must be 1 to 64",
             ),
         ] {
             let error = Config::load(None, env(&settings), url()).unwrap_err();

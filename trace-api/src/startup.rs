@@ -127,6 +127,7 @@ impl Application {
         let access_log = crate::access_log::AccessLog::start(
             &config.access_log,
             &config.database,
+            config.subscriptions.workers,
             metrics.clone(),
             audit.clone(),
         )?;

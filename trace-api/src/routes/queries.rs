@@ -238,12 +238,18 @@ async fn delete(
 ) -> Result<HttpResponse, Problem> {
     let access = super::query::authenticate_binding(&request, &state, Permission::Query).await?;
     let name = path.into_inner();
-    let client = client(&state).await?;
-    let deleted = client
+    let mut client = client(&state).await?;
+    // Its subscriptions go with it: one being delivered is waited for, a second at most.
+    let transaction = holding_credential(&mut client, access.token.as_str()).await?;
+    let deleted = transaction
         .execute(
             "DELETE FROM named_queries WHERE token_id = $1 AND name = $2",
             &[&access.token.as_str(), &name],
         )
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
+    transaction
+        .commit()
         .await
         .map_err(|error| Problem::unavailable(&error))?;
     if deleted == 0 {
@@ -267,7 +273,7 @@ async fn create(
     // Read only for a valid credential, and no further than a request may be long.
     let body = super::query::read_body(&request, body, MAX_QUERY_REQUEST).await?;
     let (name, pairs) = read_definition(&body)?;
-    let client = client(&state).await?;
+    let mut client = client(&state).await?;
     let parameters = Value::Array(
         pairs
             .iter()
@@ -275,8 +281,9 @@ async fn create(
             .collect(),
     )
     .to_string();
-    // One statement: the row is added only while the token keeps fewer than the most.
-    let added = client
+    // The row is added only while the token keeps fewer than the most, counted under its lock.
+    let transaction = holding_credential(&mut client, access.token.as_str()).await?;
+    let added = transaction
         .execute(
             "INSERT INTO named_queries (token_id, name, parameters) \
              SELECT $1, $2, CAST($3 AS text)::jsonb \
@@ -289,6 +296,10 @@ async fn create(
                 &MAX_NAMED_QUERIES,
             ],
         )
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
+    transaction
+        .commit()
         .await
         .map_err(|error| Problem::unavailable(&error))?;
     if added == 0 {
@@ -408,6 +419,38 @@ fn json_answer(mut answer: actix_web::HttpResponseBuilder, body: &Value) -> Http
         .insert_header(("GS1-CBV-Version", "2.0.0"))
         .content_type("application/json")
         .body(body.to_string())
+}
+
+/// The first half of the advisory lock a credential's additions of named queries and
+/// subscriptions hold (the second: its token id, hashed).
+const CREDENTIAL_LOCK: i32 = 0x7474_0009;
+
+/// A transaction holding `token`'s lock, for a change to what the credential keeps: additions
+/// made at once are counted one after another (a statement alone would not see the others', and
+/// a hundred requests sent at once would all pass the most). Its locks are waited for a second
+/// at most (`503` then): a subscription's row stays locked while its receiver is sent a
+/// delivery, and a request waiting on it must not hold a connection of the access log's pool,
+/// which records every answer, for longer.
+pub(super) async fn holding_credential<'a>(
+    client: &'a mut deadpool_postgres::Object,
+    token: &str,
+) -> Result<deadpool_postgres::Transaction<'a>, Problem> {
+    let transaction = client
+        .transaction()
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
+    transaction
+        .batch_execute("SET LOCAL lock_timeout = '1s'")
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
+    transaction
+        .execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&CREDENTIAL_LOCK, &token],
+        )
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
+    Ok(transaction)
 }
 
 /// A connection of the primary's pool named queries and subscriptions are kept in (the access

@@ -21,9 +21,16 @@
 //! A subscription starts at the newest checkpoint, or with `initialRecordTime` at the first entry
 //! recorded at or after it (less `[subscriptions] record_time_skew`: entries recorded a little
 //! before it may be delivered too, none after it is left out), and keeps `next_leaf`, the ledger
-//! leaf its next delivery reads from (`sql/V30__subscriptions.sql`). Every
-//! `[subscriptions] interval`, each process takes due subscriptions one at a time, each row locked
-//! (`FOR UPDATE SKIP LOCKED`) for its delivery: the named query's next page in log order from
+//! leaf its next delivery reads from (`sql/V30__subscriptions.sql`). Each process's
+//! `[subscriptions] workers` take due subscriptions (looking again every `[subscriptions]
+//! interval` while none is due), each row locked (`FOR UPDATE SKIP LOCKED`) for its delivery, and
+//! one credential's subscriptions one at a time in a process (with N processes, N at once), so
+//! that a receiver that is slow to answer, or never answers, holds up its own credential's
+//! deliveries and no one else's; a delivery that took long makes its subscription wait as long
+//! again, so that receivers answering just before `timeout` hold a worker half the time at most.
+//! A request that changes a credential's subscriptions or named queries waits a second at most
+//! for a row a delivery holds (`503` then). Each delivery is the named query's
+//! next page in log order from
 //! `next_leaf`, as its token may read it now (a revoked or expired token's subscription waits,
 //! delivering nothing), is recorded in the access log (method `PUSH`), signed, and `POST`ed to
 //! `dest`. Only a `2xx` moves `next_leaf` past what was delivered, in the transaction that held the
@@ -45,15 +52,20 @@
 //! Where deliveries may go: with `[subscriptions] allowed_hosts`, those hosts only; without,
 //! `https` to a host whose every address is public (no loopback, private, link-local, shared,
 //! documentation or multicast address), checked when the subscription is made and before each
-//! delivery, so that a token holder cannot aim the service at the operator's own network.
-//! Redirects are not followed.
+//! delivery, so that a token holder cannot aim the service at the operator's own network. A
+//! delivery connects to the addresses checked, through no proxy: the name is not looked up a
+//! second time, which a name that answers a public address and then a private one ("DNS
+//! rebinding") would use. Redirects are not followed.
 
-use std::net::{IpAddr, ToSocketAddrs as _};
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs as _};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use base64::Engine as _;
+use futures_util::FutureExt as _;
 use hmac::{KeyInit as _, Mac as _};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
@@ -76,8 +88,6 @@ const MAX_SUBSCRIPTION_REQUEST: usize = 8 * 1024;
 const MAX_DEST: usize = 2048;
 /// The longest `signatureToken`.
 const MAX_SIGNATURE_TOKEN: usize = 256;
-/// The most subscriptions one round delivers, across every process's rounds at once.
-const DELIVERIES_PER_ROUND: usize = 64;
 /// The longest wait between attempts of a failing delivery.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How long a subscription whose token cannot read now waits before it is looked at again.
@@ -155,9 +165,12 @@ async fn create(
         .schedule
         .as_ref()
         .and_then(|schedule| next_time(schedule, unix_now() as f64, Duration::ZERO));
-    let client = super::queries::client(&state).await?;
+    let mut client = super::queries::client(&state).await?;
     let most = i64::from(state.subscriptions.max_per_token);
-    let row = client
+    // Counted under the credential's lock: subscriptions asked for at once are not all let in.
+    let transaction =
+        super::queries::holding_credential(&mut client, access.token.as_str()).await?;
+    let row = transaction
         .query_opt(
             &format!(
                 "INSERT INTO subscriptions \
@@ -189,6 +202,10 @@ async fn create(
                 "this credential keeps {most} subscriptions, the most: delete one"
             ))
         })?;
+    transaction
+        .commit()
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
     let shown = shown(&row);
     let location = format!(
         "/queries/{name}/subscriptions/{}",
@@ -299,13 +316,20 @@ async fn delete(
     let access =
         super::query::authenticate_binding(&request, &state, Permission::Subscribe).await?;
     let (name, id) = path.into_inner();
-    let client = super::queries::client(&state).await?;
-    let deleted = client
+    let mut client = super::queries::client(&state).await?;
+    // One being delivered is waited for, a second at most.
+    let transaction =
+        super::queries::holding_credential(&mut client, access.token.as_str()).await?;
+    let deleted = transaction
         .execute(
             "DELETE FROM subscriptions WHERE token_id = $1 AND query_name = $2 \
              AND subscription_id::text = $3",
             &[&access.token.as_str(), &name, &id],
         )
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
+    transaction
+        .commit()
         .await
         .map_err(|error| Problem::unavailable(&error))?;
     if deleted == 0 {
@@ -589,8 +613,13 @@ fn read_request(body: &[u8]) -> Result<Asked, Problem> {
     })
 }
 
-/// Whether deliveries may go to `dest` (see the module's documentation); why not.
-async fn check_dest(dest: &str, config: &SubscriptionsConfig) -> Result<(), String> {
+/// Whether deliveries may go to `dest` (see the module's documentation), and the addresses a
+/// delivery connects to: those checked, for a host checked to be public (none: an allowed host,
+/// resolved as the delivery connects); why not.
+async fn check_dest(
+    dest: &str,
+    config: &SubscriptionsConfig,
+) -> Result<Option<Vec<SocketAddr>>, String> {
     let uri: ureq::http::Uri = dest
         .parse()
         .map_err(|_| format!("{:?} is not a URL", truncated(dest)))?;
@@ -608,7 +637,7 @@ async fn check_dest(dest: &str, config: &SubscriptionsConfig) -> Result<(), Stri
         .trim_end_matches(']');
     if !config.allowed_hosts.is_empty() {
         return match config.allowed_hosts.iter().any(|allowed| allowed == host) {
-            true => Ok(()),
+            true => Ok(None),
             false => Err(format!(
                 "{host} is not one of this service's subscriptions.allowed_hosts"
             )),
@@ -619,23 +648,56 @@ async fn check_dest(dest: &str, config: &SubscriptionsConfig) -> Result<(), Stri
     }
     let port = uri.port_u16().unwrap_or(443);
     let lookup = format!("{host}:{port}");
-    let addresses: Vec<IpAddr> = tokio::task::spawn_blocking(move || {
+    let looked_up = tokio::task::spawn_blocking(move || {
         lookup
             .to_socket_addrs()
-            .map(|addresses| addresses.map(|address| address.ip()).collect())
-    })
-    .await
-    .map_err(|error| error.to_string())?
-    .map_err(|_| format!("{host} does not resolve"))?;
+            .map(|addresses| addresses.take(MAX_ADDRESSES).collect())
+    });
+    let addresses: Vec<SocketAddr> = tokio::time::timeout(LOOKUP_TIMEOUT, looked_up)
+        .await
+        .map_err(|_| format!("{host} did not resolve within {LOOKUP_TIMEOUT:?}"))?
+        .map_err(|error| error.to_string())?
+        .map_err(|_| format!("{host} does not resolve"))?;
     if addresses.is_empty() {
         return Err(format!("{host} does not resolve"));
     }
-    if let Some(private) = addresses.iter().find(|address| !is_public(address)) {
+    if let Some(private) = addresses.iter().find(|address| !is_public(&address.ip())) {
         return Err(format!(
-            "{host} resolves to {private}, not a public address: deliveries go to public hosts"
+            "{host} resolves to {}, not a public address: deliveries go to public hosts",
+            private.ip()
         ));
     }
-    Ok(())
+    Ok(Some(addresses))
+}
+
+/// The most addresses of a host a delivery tries, and checks.
+const MAX_ADDRESSES: usize = 16;
+/// How long a `dest`'s name may take to resolve.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A resolver that answers every name with the addresses checked for it: a delivery connects
+/// to what [`check_dest`] found public, never to what a second lookup of the same name says
+/// (a name that resolves to a public address when checked and to a private one a moment later,
+/// "DNS rebinding", reaches nothing it should not). The name still goes in `Host` and in TLS.
+#[derive(Debug)]
+struct Pinned(Vec<SocketAddr>);
+
+impl ureq::unversioned::resolver::Resolver for Pinned {
+    fn resolve(
+        &self,
+        _uri: &ureq::http::Uri,
+        _config: &ureq::config::Config,
+        _timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let mut addresses = self.empty();
+        for address in self.0.iter().take(MAX_ADDRESSES) {
+            addresses.push(*address);
+        }
+        match addresses.is_empty() {
+            true => Err(ureq::Error::HostNotFound),
+            false => Ok(addresses),
+        }
+    }
 }
 
 /// Whether an address is one of the public internet's.
@@ -670,13 +732,18 @@ fn is_public(address: &IpAddr) -> bool {
                 // 64:ff9b:1::/48), 6to4 (2002::/16) and Teredo (2001::/32): each reaches an
                 // IPv4 address through a translator, which may be a private one.
                 || v6.segments()[..6].iter().all(|&segment| segment == 0)
+                // IPv4-translated (::ffff:0:a.b.c.d, RFC 2765).
+                || v6.segments()[..5] == [0, 0, 0, 0, 0xffff]
                 || (first == 0x0064 && second == 0xff9b)
                 || first == 0x2002
                 || (first == 0x2001 && second == 0)
-                // Unique local (fc00::/7), link-local (fe80::/10), documentation (2001:db8::/32).
+                // Unique local (fc00::/7), link-local (fe80::/10), site-local (fec0::/10,
+                // deprecated), documentation (2001:db8::/32), discard-only (100::/64).
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
-                || (first == 0x2001 && second == 0x0db8))
+                || (first & 0xffc0) == 0xfec0
+                || (first == 0x2001 && second == 0x0db8)
+                || v6.segments()[..4] == [0x0100, 0, 0, 0])
         }
     }
 }
@@ -685,23 +752,65 @@ fn truncated(text: &str) -> String {
     text.chars().take(80).collect()
 }
 
-/// Starts the delivery loop (it stops when `stop` is cancelled).
+/// Starts `[subscriptions] workers` delivery loops (they stop when `stop` is cancelled).
 pub(crate) fn spawn(state: web::Data<AppState>, stop: CancellationToken) {
-    tokio::spawn(async move {
-        let interval = state.subscriptions.interval;
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                result = deliver_due(&state) => if let Err(error) = result {
-                    tracing::warn!(error = %error, "subscriptions were not delivered this round");
-                },
+    let busy = Arc::new(Busy::default());
+    for _ in 0..state.subscriptions.workers {
+        let (state, stop, busy) = (state.clone(), stop.clone(), busy.clone());
+        tokio::spawn(async move {
+            loop {
+                // A turn that panics (a bug) costs that turn, not the worker.
+                let one = std::panic::AssertUnwindSafe(deliver_one(&state, &busy)).catch_unwind();
+                let turn = tokio::select! {
+                    () = stop.cancelled() => return,
+                    turn = one => turn.unwrap_or_else(|_| Err("a delivery panicked".to_owned())),
+                };
+                let wait = match turn {
+                    // One was taken: there may be more due now.
+                    Ok(true) => continue,
+                    Ok(false) => state.subscriptions.interval,
+                    Err(error) => {
+                        tracing::warn!(error = %error, "a subscription could not be delivered");
+                        state.subscriptions.interval
+                    }
+                };
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
             }
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(interval) => {}
-            }
-        }
-    });
+        });
+    }
+}
+
+/// The credentials whose subscriptions this process's workers are delivering: a credential is
+/// served by one worker at a time, so that receivers that are slow to answer (or never answer)
+/// hold up their own credential's deliveries and no one else's.
+#[derive(Default)]
+struct Busy {
+    /// Held while a worker picks a row, so that two cannot pick the same credential's.
+    picking: tokio::sync::Mutex<()>,
+    tokens: std::sync::Mutex<HashSet<String>>,
+}
+
+impl Busy {
+    fn tokens(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A credential a worker is delivering for, given back when the delivery is over (or dropped).
+struct Serving<'a> {
+    busy: &'a Busy,
+    token: String,
+}
+
+impl Drop for Serving<'_> {
+    fn drop(&mut self) {
+        self.busy.tokens().remove(&self.token);
+    }
 }
 
 /// What became of one subscription's turn.
@@ -714,10 +823,11 @@ pub(super) enum Turn {
     Paused(String),
 }
 
-/// Delivers the due subscriptions, one locked row at a time.
-async fn deliver_due(state: &AppState) -> Result<(), String> {
+/// Delivers one due subscription of a credential no other worker of this process serves, its
+/// row locked for the turn; whether there was one.
+async fn deliver_one(state: &AppState, busy: &Busy) -> Result<bool, String> {
     let Some(log) = state.access_log.as_deref() else {
-        return Ok(());
+        return Ok(false);
     };
     let view = state
         .views
@@ -725,9 +835,15 @@ async fn deliver_due(state: &AppState) -> Result<(), String> {
         .await
         .map_err(|problem| problem.to_string())?;
     let size = i64::try_from(view.size().get()).unwrap_or(i64::MAX);
-    let mut client = log.pool().get().await.map_err(|error| error.to_string())?;
-    for _ in 0..DELIVERIES_PER_ROUND {
-        let transaction = client.transaction().await.map_err(|e| e.to_string())?;
+    let mut client = log
+        .delivery_pool()
+        .get()
+        .await
+        .map_err(|error| error.to_string())?;
+    let transaction = client.transaction().await.map_err(|e| e.to_string())?;
+    let (row, _serving) = {
+        let _picking = busy.picking.lock().await;
+        let serving: Vec<String> = busy.tokens().iter().cloned().collect();
         let Some(row) = transaction
             .query_opt(
                 "SELECT subscription_id::text, token_id, query_name, dest, signature_token, \
@@ -736,98 +852,112 @@ async fn deliver_due(state: &AppState) -> Result<(), String> {
                         extract(epoch FROM coalesce(fire_started_at, next_attempt_at))::float8 \
                  FROM subscriptions \
                  WHERE next_attempt_at <= now() AND (next_leaf < $1 OR schedule IS NOT NULL) \
+                   AND NOT (token_id = ANY($2)) \
                  ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED",
-                &[&size],
+                &[&size, &serving],
             )
             .await
             .map_err(|e| e.to_string())?
         else {
-            break;
+            return Ok(false);
         };
-        let id: String = row.get(0);
-        let failures: i32 = row.get(7);
-        let subscription = Subscription {
-            id: id.clone(),
-            token: row.get(1),
-            query: row.get(2),
-            dest: row.get(3),
-            signature_token: row.get::<_, Option<String>>(4).map(SecretString::from),
-            report_if_empty: row.get(5),
-            from: row.get::<_, i64>(6).unsigned_abs(),
-            schedule: row
-                .get::<_, Option<String>>(8)
-                .map(|text| read_schedule(&text)),
-            reported: row.get(9),
-            due: row.get(10),
-        };
-        let turn = deliver(state, log, &view, &subscription).await;
-        match turn {
-            Turn::Done { next, notified } => {
-                // A scheduled one with more to deliver goes on at once, in the same round;
-                // caught up, it waits for its next time (a stream, for the next checkpoint).
-                let scheduled = &subscription.schedule;
-                let round_over = next >= view.size().get();
-                let next_time = match (scheduled, round_over) {
-                    (Some(Ok(schedule)), true) => next_time(
-                        schedule,
-                        subscription.due,
-                        state.subscriptions.min_schedule_interval,
-                    ),
-                    _ => None,
-                };
-                transaction
-                    .execute(
-                        "UPDATE subscriptions SET next_leaf = $2, failures = 0, \
-                         next_attempt_at = coalesce(to_timestamp($4), now()), \
-                         last_failure = NULL, \
-                         last_notified_at = CASE WHEN $3 THEN now() ELSE last_notified_at END, \
-                         fire_started_at = CASE WHEN $5 \
-                                                THEN coalesce(fire_started_at, to_timestamp($6)) \
-                                                ELSE NULL END \
-                         WHERE subscription_id::text = $1",
-                        &[
-                            &id,
-                            &i64::try_from(next).unwrap_or(i64::MAX),
-                            &notified,
-                            &next_time,
-                            &(scheduled.is_some() && !round_over),
-                            &subscription.due,
-                        ],
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if notified {
-                    state.metrics.subscription_delivered();
-                }
-            }
-            Turn::Failed(why) | Turn::Paused(why) => {
-                // A scheduled one's retries, each a query and an access-log entry too, are no
-                // closer together than its rounds may be.
-                let wait = match (turn_is_pause(&why), subscription.schedule.is_some()) {
-                    (true, _) => PAUSE,
-                    (false, true) => {
-                        backoff(failures).max(state.subscriptions.min_schedule_interval)
-                    }
-                    (false, false) => backoff(failures),
-                };
-                state.metrics.subscription_failed();
-                // A scheduled one's round goes on when it is tried again.
-                transaction
-                    .execute(
-                        "UPDATE subscriptions SET failures = failures + 1, \
-                         next_attempt_at = now() + make_interval(secs => $2), last_failure = $3, \
-                         fire_started_at = CASE WHEN schedule IS NULL THEN NULL \
-                                                ELSE coalesce(fire_started_at, to_timestamp($4)) END \
-                         WHERE subscription_id::text = $1",
-                        &[&id, &wait.as_secs_f64(), &truncated_to(&why, 512), &subscription.due],
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
+        let token: String = row.get(1);
+        busy.tokens().insert(token.clone());
+        (row, Serving { busy, token })
+    };
+    let id: String = row.get(0);
+    let failures: i32 = row.get(7);
+    let subscription = Subscription {
+        id: id.clone(),
+        token: row.get(1),
+        query: row.get(2),
+        dest: row.get(3),
+        signature_token: row.get::<_, Option<String>>(4).map(SecretString::from),
+        report_if_empty: row.get(5),
+        from: row.get::<_, i64>(6).unsigned_abs(),
+        schedule: row
+            .get::<_, Option<String>>(8)
+            .map(|text| read_schedule(&text)),
+        reported: row.get(9),
+        due: row.get(10),
+    };
+    let started = std::time::Instant::now();
+    let turn = deliver(state, log, &view, &subscription).await;
+    // A delivery that took long (a receiver answering just before the timeout) waits as long
+    // again before its subscription's next: such receivers hold a worker half the time at most.
+    let took = started.elapsed().as_secs_f64();
+    match turn {
+        Turn::Done { next, notified } => {
+            // A scheduled one with more to deliver goes on at once; caught up, it waits for
+            // its next time (a stream, for the next checkpoint).
+            let scheduled = &subscription.schedule;
+            let round_over = next >= view.size().get();
+            let next_time = match (scheduled, round_over) {
+                (Some(Ok(schedule)), true) => next_time(
+                    schedule,
+                    subscription.due,
+                    state.subscriptions.min_schedule_interval,
+                ),
+                _ => None,
+            };
+            transaction
+                .execute(
+                    "UPDATE subscriptions SET next_leaf = $2, failures = 0, \
+                     next_attempt_at = coalesce(to_timestamp($4), \
+                                                clock_timestamp() + make_interval(secs => $7)), \
+                     last_failure = NULL, \
+                     last_notified_at = CASE WHEN $3 THEN now() ELSE last_notified_at END, \
+                     fire_started_at = CASE WHEN $5 \
+                                            THEN coalesce(fire_started_at, to_timestamp($6)) \
+                                            ELSE NULL END \
+                     WHERE subscription_id::text = $1",
+                    &[
+                        &id,
+                        &i64::try_from(next).unwrap_or(i64::MAX),
+                        &notified,
+                        &next_time,
+                        &(scheduled.is_some() && !round_over),
+                        &subscription.due,
+                        &took,
+                    ],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            if notified {
+                state.metrics.subscription_delivered();
             }
         }
-        transaction.commit().await.map_err(|e| e.to_string())?;
+        Turn::Failed(why) | Turn::Paused(why) => {
+            // A scheduled one's retries, each a query and an access-log entry too, are no
+            // closer together than its rounds may be.
+            let wait = match (turn_is_pause(&why), subscription.schedule.is_some()) {
+                (true, _) => PAUSE,
+                (false, true) => backoff(failures).max(state.subscriptions.min_schedule_interval),
+                (false, false) => backoff(failures),
+            };
+            state.metrics.subscription_failed();
+            // A scheduled one's round goes on when it is tried again.
+            transaction
+                .execute(
+                    "UPDATE subscriptions SET failures = failures + 1, \
+                     next_attempt_at = clock_timestamp() + make_interval(secs => $2), \
+                     last_failure = $3, \
+                     fire_started_at = CASE WHEN schedule IS NULL THEN NULL \
+                                            ELSE coalesce(fire_started_at, to_timestamp($4)) END \
+                     WHERE subscription_id::text = $1",
+                    &[
+                        &id,
+                        &wait.as_secs_f64(),
+                        &truncated_to(&why, 512),
+                        &subscription.due,
+                    ],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+        }
     }
-    Ok(())
+    transaction.commit().await.map_err(|e| e.to_string())?;
+    Ok(true)
 }
 
 /// A pause's reason starts so (a token that cannot read).
@@ -930,9 +1060,10 @@ async fn deliver(
             notified: false,
         };
     }
-    if let Err(why) = check_dest(&subscription.dest, &state.subscriptions).await {
-        return Turn::Failed(format!("dest: {why}"));
-    }
+    let pinned = match check_dest(&subscription.dest, &state.subscriptions).await {
+        Ok(pinned) => pinned,
+        Err(why) => return Turn::Failed(format!("dest: {why}")),
+    };
     let count = events.len();
     let body = query_document(&subscription.query, Some(&subscription.id), events);
     // Recorded before it leaves, as any answer to a token.
@@ -974,7 +1105,8 @@ async fn deliver(
     }
     let dest = subscription.dest.clone();
     let timeout = state.subscriptions.timeout;
-    let sent = tokio::task::spawn_blocking(move || post(&dest, &headers, body, timeout)).await;
+    let sent =
+        tokio::task::spawn_blocking(move || post(&dest, pinned, &headers, body, timeout)).await;
     match sent {
         Ok(Ok(status)) if (200..300).contains(&status) => Turn::Done {
             next: to,
@@ -1067,19 +1199,29 @@ pub(super) async fn access_of(state: &AppState, token: &str) -> Result<Access, T
     Ok(access)
 }
 
-/// `POST`s `body` to `dest` with `headers`, no redirect followed: the status, or why none.
+/// `POST`s `body` to `dest` with `headers`, connecting to the `pinned` addresses when given (and
+/// through no proxy), no redirect followed: the status, or why none.
 fn post(
     dest: &str,
+    pinned: Option<Vec<SocketAddr>>,
     headers: &[(String, String)],
     body: String,
     timeout: Duration,
 ) -> Result<u16, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
+        .proxy(None)
         .timeout_global(Some(timeout))
-        .build()
-        .into();
+        .build();
+    let agent = match pinned {
+        Some(addresses) => ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            Pinned(addresses),
+        ),
+        None => ureq::Agent::new_with_config(config),
+    };
     let mut request = agent
         .post(dest)
         .header("Content-Type", "application/json")
@@ -1134,6 +1276,9 @@ mod tests {
             "::10.0.0.1",
             "64:ff9b::a00:1",
             "64:ff9b:1::1",
+            "::ffff:0:7f00:1",
+            "fec0::1",
+            "100::1",
             "2002:a00:1::1",
             "2001:0:4136:e378::1",
         ] {
@@ -1171,10 +1316,59 @@ mod tests {
             allowed_hosts: vec!["127.0.0.1".to_owned()],
             ..SubscriptionsConfig::default()
         };
-        assert_eq!(check_dest("http://127.0.0.1:9/hook", &inside).await, Ok(()));
+        assert_eq!(
+            check_dest("http://127.0.0.1:9/hook", &inside).await,
+            Ok(None)
+        );
         let why = check_dest("https://8.8.8.8/hook", &inside)
             .await
             .unwrap_err();
         assert!(why.contains("allowed_hosts"), "{why}");
+        // A public host's checked addresses are what the delivery connects to.
+        let checked = check_dest("https://8.8.8.8:8443/hook", &open).await;
+        assert_eq!(checked, Ok(Some(vec!["8.8.8.8:8443".parse().unwrap()])));
+    }
+
+    /// A delivery connects to the addresses checked, never to a second lookup of the name: the
+    /// name here (`.invalid`, RFC 6761) resolves to nothing, and the request still reaches the
+    /// address it was pinned to, with the name in `Host`.
+    #[test]
+    fn a_delivery_goes_to_the_addresses_checked_not_to_a_new_lookup() {
+        use std::io::{BufRead as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let receiver = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut head = Vec::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim_end().is_empty() {
+                    break;
+                }
+                head.push(line.trim_end().to_owned());
+            }
+            stream
+                .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                .unwrap();
+            head
+        });
+        let dest = format!("http://rebound.invalid:{}/hook", address.port());
+        let status = post(
+            &dest,
+            Some(vec![address]),
+            &[],
+            "{}".to_owned(),
+            Duration::from_secs(10),
+        );
+        assert_eq!(status, Ok(204));
+        let head = receiver.join().unwrap();
+        assert_eq!(head[0], "POST /hook HTTP/1.1");
+        let host = format!("host: rebound.invalid:{}", address.port());
+        assert!(
+            head.iter().any(|line| line.eq_ignore_ascii_case(&host)),
+            "{head:?}"
+        );
     }
 }

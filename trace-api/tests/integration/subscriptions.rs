@@ -75,6 +75,11 @@ pub(crate) struct Receiver {
 
 impl Receiver {
     pub(crate) fn start(script: &[u16]) -> Self {
+        Self::answering_after(script, Duration::ZERO)
+    }
+
+    /// A receiver that takes `delay` to answer each request.
+    fn answering_after(script: &[u16], delay: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -102,6 +107,7 @@ impl Receiver {
                 let mut body = vec![0; length];
                 reader.read_exact(&mut body).unwrap();
                 let answered = script.pop_front().unwrap_or(200);
+                std::thread::sleep(delay);
                 kept.lock().unwrap().push(Received {
                     headers,
                     body,
@@ -557,19 +563,24 @@ async fn new_matching_events_are_delivered_until_taken_signed_and_recorded() {
     }
     let (_, listed) = get(&pipeline, "/queries/ships/subscriptions", &regulator).await;
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
-    // A token keeps at most so many (2 here).
+    // A token keeps at most so many (2 here), however many it asks for at once: of eight
+    // asked together, one is made, the others refused.
     let second = json!({"dest": dest, "stream": true});
-    assert_eq!(
+    let asked = (0..8).map(|_| {
         post(
             &pipeline,
             "/queries/ships/subscriptions",
             &regulator,
-            second.clone()
+            second.clone(),
         )
+    });
+    let mut statuses: Vec<u16> = futures_util::future::join_all(asked)
         .await
-        .0,
-        201
-    );
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 422, 422, 422, 422, 422, 422, 422]);
     let (status, answer) = post(
         &pipeline,
         "/queries/ships/subscriptions",
@@ -1082,5 +1093,154 @@ async fn a_partner_s_subscription_delivers_its_own_sites_events_only() {
         [leaf],
         "only the partner's site's shipment: {got:?}"
     );
+    pipeline.stop().await;
+}
+
+/// A receiver that takes each connection and never answers; it lets them go when dropped.
+struct Silent {
+    port: u16,
+    held: Arc<Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Silent {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let holding = held.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                holding.lock().unwrap().push(stream);
+            }
+        });
+        Self { port, held }
+    }
+
+    fn connections(&self) -> usize {
+        self.held.lock().unwrap().len()
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        for stream in self.held.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// One credential's receiver never answers (the service waits up to its two-minute timeout):
+/// another credential's subscription is delivered meanwhile, not after it. Before deliveries
+/// were made by workers, one at a time per credential, one slow receiver held up every other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_never_answers_holds_up_no_other_credential() {
+    let pipeline = Pipeline::start(|config| {
+        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
+        config.subscriptions.interval = Duration::from_millis(20);
+        config.subscriptions.timeout = Duration::from_secs(120);
+    })
+    .await;
+    let slow = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let other = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    // The silent receiver's subscription is made first: due first, it is taken first.
+    let silent = Silent::start();
+    let (status, made) = post(
+        &pipeline,
+        "/queries",
+        &slow,
+        json!({"name": "ships", "query": {"EQ_bizStep": "shipping"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let dest = format!("http://127.0.0.1:{}/hook", silent.port);
+    let (status, made) = post(
+        &pipeline,
+        "/queries/ships/subscriptions",
+        &slow,
+        json!({"dest": dest, "stream": true}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let (receiver, _, _) = subscribed(
+        &pipeline,
+        &other,
+        "shipments",
+        json!({"EQ_bizStep": "shipping"}),
+        &[],
+        json!({}),
+    )
+    .await;
+
+    pipeline.capture(vec![shipping(1, 0)]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while silent.connections() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the silent receiver was never called"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Within 30 s, while the silent receiver still holds its delivery (120 s to run).
+    let got = receiver.wait_for(1);
+    assert_eq!(got[0].leaves(), [0]);
+    assert_eq!(silent.connections(), 1, "the silent one was called once");
+    drop(silent);
+    pipeline.stop().await;
+}
+
+/// A receiver that takes two seconds to answer (well within the timeout) is charged for it: its
+/// subscription's next delivery waits as long again after this one ended, so that receivers
+/// answering slowly hold a worker half the time at most.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_receiver_waits_as_long_as_it_took_before_its_next_delivery() {
+    let pipeline = Pipeline::start(|config| {
+        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
+        config.subscriptions.interval = Duration::from_millis(20);
+    })
+    .await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let (status, made) = post(
+        &pipeline,
+        "/queries",
+        &regulator,
+        json!({"name": "ships", "query": {"EQ_bizStep": "shipping"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let receiver = Receiver::answering_after(&[], Duration::from_secs(2));
+    let dest = format!("http://127.0.0.1:{}/hook", receiver.port);
+    let (status, made) = post(
+        &pipeline,
+        "/queries/ships/subscriptions",
+        &regulator,
+        json!({"dest": dest, "stream": true}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    pipeline.capture(vec![shipping(1, 0)]).await;
+    receiver.wait_for(1);
+    let admin = pipeline.db.connect().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // The delivery's turn began (`last_notified_at`, its transaction's time) before the
+    // receiver was sent it, and took at least the receiver's two seconds: its next is at least
+    // two seconds after it ended, four after it began.
+    let gap = loop {
+        let row = admin
+            .query_one(
+                "SELECT extract(epoch FROM next_attempt_at - last_notified_at)::float8, \
+                        next_leaf \
+                 FROM subscriptions",
+                &[],
+            )
+            .await
+            .unwrap();
+        if row.get::<_, i64>(1) == 1 {
+            break row.get::<_, f64>(0);
+        }
+        assert!(Instant::now() < deadline, "the delivery was never taken");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(gap >= 4.0, "the next delivery {gap} s after this one began");
     pipeline.stop().await;
 }
