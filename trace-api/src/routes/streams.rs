@@ -66,6 +66,11 @@ const RECHECK_IDLE: Duration = Duration::from_secs(5);
 /// How long a stream with nothing to send stays silent before it pings the client.
 const PING_AFTER: Duration = Duration::from_secs(30);
 
+/// The longest wait between rounds of a stream whose rounds fail (the database or the registry
+/// unreachable): 2, 4, 8, ... intervals up to this, so that hundreds of streams do not ask a
+/// failing database every second.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+
 /// The streams open in this process, by credential.
 #[derive(Debug)]
 pub struct Streams {
@@ -278,6 +283,7 @@ pub(super) async fn subscribe(
         // The first round is at once: a backlog (initialRecordTime) starts without waiting.
         behind: true,
         checked: std::time::Instant::now(),
+        failures: 0,
         _permit: permit,
     };
     let frames = futures_util::stream::unfold(pump, |mut pump| async move {
@@ -347,7 +353,25 @@ struct Pump {
     behind: bool,
     /// When the credential and the named query were last read.
     checked: std::time::Instant,
+    /// How many rounds in a row failed for a reason of the service's (see [`Retry`]).
+    failures: u32,
     _permit: Permit,
+}
+
+/// A round that could not be done now (the database, the registry or the access log did not
+/// answer): the next one tries again from the same leaf, later.
+struct Retry;
+
+/// Why a round sent nothing: the stream ends, or it tries again later.
+enum Unsent {
+    Close(CloseReason),
+    Retry(Retry),
+}
+
+impl From<Retry> for Unsent {
+    fn from(retry: Retry) -> Self {
+        Self::Retry(retry)
+    }
 }
 
 /// A scheduled WebSocket subscription: at each time its schedule names (at least `least` after
@@ -406,7 +430,7 @@ impl Pump {
             let wait = if self.behind {
                 Duration::ZERO
             } else {
-                interval
+                retry_wait(interval, self.failures)
             };
             tokio::select! {
                 control = self.controls.recv() => match control {
@@ -421,7 +445,7 @@ impl Pump {
                         return self.encode(Message::Text(text.into()));
                     }
                     Ok(None) => {
-                        self.idle += interval;
+                        self.idle += wait;
                         if self.idle >= PING_AFTER {
                             self.idle = Duration::ZERO;
                             return self.encode(Message::Ping(Bytes::new()));
@@ -455,13 +479,30 @@ impl Pump {
     /// One round: the credential and the named query read again, then the events newly
     /// recorded that the query matches, as a message recorded in the access log. `Ok(None)`
     /// when there is nothing to send now (or a transient failure: the next round retries from
-    /// the same leaf); `Err` with why the stream ends.
+    /// the same leaf, after a longer wait each time in a row); `Err` with why the stream ends.
     async fn round(&mut self) -> Result<Option<String>, CloseReason> {
+        let checked = self.checked;
+        match self.try_round().await {
+            Ok(sent) => {
+                // A round that reached the database (it read the credential again, or sent)
+                // ends a run of failures; one that had nothing to ask it does not.
+                if sent.is_some() || self.checked != checked {
+                    self.failures = 0;
+                }
+                Ok(sent)
+            }
+            Err(Unsent::Retry(Retry)) => {
+                self.failures = self.failures.saturating_add(1);
+                Ok(None)
+            }
+            Err(Unsent::Close(reason)) => Err(reason),
+        }
+    }
+
+    async fn try_round(&mut self) -> Result<Option<String>, Unsent> {
         self.behind = false;
         let state = &self.state;
-        let Ok(view) = state.views.latest(&state.store).await else {
-            return Ok(None);
-        };
+        let view = state.views.latest(&state.store).await.map_err(|_| Retry)?;
         let size = view.size().get();
         // What this round may read up to: for a stream, all there is; for a scheduled one,
         // what there was when its round opened, or nothing between rounds.
@@ -488,22 +529,22 @@ impl Pump {
         let access = match super::subscriptions::access_of(state, &self.credential).await {
             Ok(access) => access,
             Err(super::subscriptions::Turn::Paused(why)) => {
-                return Err(CloseReason {
+                return Err(Unsent::Close(CloseReason {
                     code: CloseCode::Policy,
                     description: Some(why),
-                });
+                }));
             }
-            Err(_) => return Ok(None),
+            Err(_) => return Err(Retry.into()),
         };
         match super::queries::stored(state, &access, &self.name).await {
             Ok(_) => {}
             Err(Problem::Epcis(EpcisException::NoSuchName, why)) => {
-                return Err(CloseReason {
+                return Err(Unsent::Close(CloseReason {
                     code: CloseCode::Normal,
                     description: Some(why),
-                });
+                }));
             }
-            Err(_) => return Ok(None),
+            Err(_) => return Err(Retry.into()),
         }
         let Some(until) = until else {
             return Ok(None);
@@ -521,17 +562,15 @@ impl Pump {
             }
             let body = super::subscriptions::query_document(&self.name, None, Vec::new());
             let target = format!("/queries/{}/events", self.name);
-            let recorded =
-                super::subscriptions::record_push(&self.log, &access, target, &body, 0, size).await;
-            if recorded.is_err() {
-                return Ok(None);
-            }
+            super::subscriptions::record_push(&self.log, &access, target, &body, 0, size)
+                .await
+                .map_err(|_| Retry)?;
             state.metrics.access_recorded();
             scheduled.close();
             return Ok(Some(body));
         }
         let per_message = state.subscriptions.events_per_delivery;
-        let Ok((events, next)) = super::query::page_in_log_order(
+        let (events, next) = super::query::page_in_log_order(
             state,
             &view,
             &access,
@@ -540,9 +579,7 @@ impl Pump {
             per_message,
         )
         .await
-        else {
-            return Ok(None);
-        };
+        .map_err(|_| Retry)?;
         let to = next.unwrap_or(size).min(size);
         if events.is_empty() {
             self.from = to;
@@ -555,11 +592,9 @@ impl Pump {
             None => format!("/queries/{}/events?stream=true", self.name),
             Some(_) => format!("/queries/{}/events", self.name),
         };
-        let recorded =
-            super::subscriptions::record_push(&self.log, &access, target, &body, count, size).await;
-        if recorded.is_err() {
-            return Ok(None);
-        }
+        super::subscriptions::record_push(&self.log, &access, target, &body, count, size)
+            .await
+            .map_err(|_| Retry)?;
         state.metrics.access_recorded();
         self.from = to;
         // Sent, with more to read: the next round at once (a round that read without finding,
@@ -572,9 +607,28 @@ impl Pump {
     }
 }
 
+/// The wait before the next round of a stream after `failures` failed rounds in a row: the
+/// interval, then 2, 4, 8, ... times it, at most [`MAX_RETRY_WAIT`] (or the interval, if longer).
+fn retry_wait(interval: Duration, failures: u32) -> Duration {
+    let times = 1u32 << failures.min(16);
+    interval
+        .saturating_mul(times)
+        .min(MAX_RETRY_WAIT.max(interval))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failing_rounds_wait_longer_and_longer_up_to_a_minute() {
+        let second = Duration::from_secs(1);
+        assert_eq!(retry_wait(second, 0), second);
+        assert_eq!(retry_wait(second, 1), 2 * second);
+        assert_eq!(retry_wait(second, 3), 8 * second);
+        assert_eq!(retry_wait(second, 40), MAX_RETRY_WAIT);
+        assert_eq!(retry_wait(2 * MAX_RETRY_WAIT, 3), 2 * MAX_RETRY_WAIT);
+    }
 
     #[test]
     fn streams_are_bounded_per_credential_and_per_process_and_give_back_their_place() {
