@@ -125,7 +125,19 @@ impl Lane {
         bytes: usize,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, LaneFailed> {
-        if bytes < LANE_BYTES {
+        self.run_weighed(bytes, 1, job).await
+    }
+
+    /// [`run_sized`](Self::run_sized) of a job whose work is `weight` times what its `bytes`
+    /// would cost to parse (matching them against many values, say): on the lane once its work
+    /// reaches [`LANE_BYTES`]; what the lane holds is counted in `bytes` still.
+    pub async fn run_weighed<T: Send + 'static>(
+        &self,
+        bytes: usize,
+        weight: usize,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, LaneFailed> {
+        if bytes.saturating_mul(weight.max(1)) < LANE_BYTES {
             return Ok(job());
         }
         if !self.reserve(bytes) {
@@ -271,5 +283,20 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ran_on, here);
+        // Work weighed heavier than its bytes goes on the lane sooner; it holds its bytes only.
+        let small = LANE_BYTES / 4;
+        let on_lane = lane
+            .run_weighed(small, 4, || {
+                std::thread::current().name().map(str::to_owned)
+            })
+            .await
+            .unwrap();
+        assert!(on_lane.unwrap().starts_with("slow-lane-"));
+        let ran_on = lane
+            .run_weighed(small, 3, move || std::thread::current().id())
+            .await
+            .unwrap();
+        assert_eq!(ran_on, here);
+        assert_eq!(lane.queued.load(Ordering::SeqCst), 0);
     }
 }

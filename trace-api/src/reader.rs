@@ -380,6 +380,23 @@ impl View {
         lane: &Lane,
         keep: impl Fn(&Map<String, Value>) -> bool + Send + 'static,
     ) -> Result<Vec<(StoredEntry, Map<String, Value>)>, ViewError> {
+        self.entries_then(leaves, budget, lane, 1, move |entry, event| {
+            keep(&event).then_some((entry, event))
+        })
+        .await
+    }
+
+    /// The entries at `leaves` whose events parse, each with its event given to `then`, which
+    /// keeps what it returns: the parsing and `then` together are done on the slow lane for a
+    /// large answer, their work counted as `weight` times the events' bytes.
+    pub async fn entries_then<T: Send + 'static>(
+        &self,
+        leaves: &[LeafIndex],
+        budget: &AnswerBudget,
+        lane: &Lane,
+        weight: usize,
+        then: impl Fn(StoredEntry, Map<String, Value>) -> Option<T> + Send + 'static,
+    ) -> Result<Vec<T>, ViewError> {
         let declarations = self
             .snapshot
             .as_ref()
@@ -389,12 +406,12 @@ impl View {
             .await?;
         // Parsing grows with the events' bytes: a large answer's is done on the slow lane.
         let bytes = entries.iter().map(|entry| entry.event.len()).sum();
-        lane.run_sized(bytes, move || {
+        lane.run_weighed(bytes, weight, move || {
             entries
                 .into_iter()
                 .filter_map(|entry| {
                     let event: Map<String, Value> = serde_json::from_str(&entry.event).ok()?;
-                    keep(&event).then_some((entry, event))
+                    then(entry, event)
                 })
                 .collect()
         })

@@ -487,6 +487,33 @@ impl EventQuery {
             .all(|filter| filter.matches(event, record_time))
     }
 
+    /// How many values the query compares an event's EPCs, classes, list entries, sensor
+    /// reports and quantities with, together (a filter without a list counts one): what
+    /// matching an event costs beside reading it grows with it.
+    pub fn comparisons(&self) -> usize {
+        self.filters
+            .iter()
+            .map(|filter| match filter {
+                Filter::Epcs { patterns, .. } => patterns.len(),
+                Filter::Classes { patterns, .. } => patterns.len(),
+                Filter::Typed { values, .. }
+                | Filter::Sensor { values, .. }
+                | Filter::Term { values, .. }
+                | Filter::Place { values, .. }
+                | Filter::Text { values, .. } => values.len(),
+                Filter::SensorNumber { values, .. } | Filter::Quantity { values, .. } => {
+                    values.len()
+                }
+                // A field is looked for through the whole event, then compared with each value.
+                Filter::Field {
+                    value: FieldValue::AnyOf(values),
+                    ..
+                } => values.len().max(1),
+                _ => 1,
+            })
+            .sum()
+    }
+
     /// The order asked for, if any.
     pub fn order(&self) -> Option<&Order> {
         self.order.as_ref()

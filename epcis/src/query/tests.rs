@@ -641,3 +641,20 @@ fn covers_name_what_every_result_has_of_what_an_index_lists() {
     assert!(parsed("GE_recordTime=2026-01-01T00:00:00Z").uses_record_time());
     assert!(parsed("orderBy=recordTime").uses_record_time());
 }
+
+#[test]
+fn comparisons_count_the_values_an_event_is_matched_against() {
+    assert_eq!(parsed("").comparisons(), 0);
+    assert_eq!(parsed("eventType=ObjectEvent").comparisons(), 1);
+    let patterns: Vec<String> = (0..40)
+        .map(|n| format!("urn:epc:idpat:sgtin:0614141.{n}.*"))
+        .collect();
+    let query = format!(
+        "MATCH_epc={}&EQ_bizStep=shipping|receiving&GE_eventTime=2020-01-01T00:00:00Z",
+        patterns.join("|")
+    );
+    assert_eq!(parsed(&query).comparisons(), 40 + 2 + 1);
+    let values: Vec<String> = (0..30).map(|n| n.to_string()).collect();
+    let fields = format!("EQ_example:lot={}&EQ_example:size=1|2", values.join("|"));
+    assert_eq!(parsed(&fields).comparisons(), 30 + 2);
+}

@@ -86,19 +86,29 @@ pub(super) async fn create(
     let wanted = read_request(&body)?;
     let view = state.views.latest(&state.store).await?;
     let most = state.limits.max_history_events;
+    let gathered = match wanted {
+        Wanted::Query(query) => for_query(&request, &state, &view, &access, query, most).await,
+        Wanted::Trace { id, given } => {
+            for_trace(&request, &state, &view, &access, (&id, &given), most).await
+        }
+    }
+    .and_then(|gathered| match gathered.leaves.len() > most {
+        true => Err(too_large(most)),
+        false => Ok(gathered),
+    });
     let Gathered {
         answer,
         index,
         leaves,
-    } = match wanted {
-        Wanted::Query(query) => for_query(&request, &state, &view, &access, query, most).await?,
-        Wanted::Trace { id, given } => {
-            for_trace(&request, &state, &view, &access, (&id, &given), most).await?
+    } = match gathered {
+        Ok(gathered) => gathered,
+        Err(problem) => {
+            let (body, size) = (Some(&body[..]), view.size());
+            let refused =
+                super::query::recorded_refusal(&state, &access, &request, body, size, problem);
+            return Err(refused.await);
         }
     };
-    if leaves.len() > most {
-        return Err(too_large(most));
-    }
     let leaves: Vec<LeafIndex> = leaves
         .into_iter()
         .filter_map(|leaf| LeafIndex::new(leaf).ok())

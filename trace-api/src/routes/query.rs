@@ -69,6 +69,9 @@ pub const TOKEN_LIFETIME: Duration = Duration::from_secs(600);
 const DEFAULT_PER_PAGE: usize = 30;
 /// The longest query string read (`414` beyond).
 const MAX_QUERY_STRING: usize = 16 * 1024;
+/// How many values matched against an event cost about what parsing it costs: a query's
+/// matching weighs 1 more for each this many (see [`EventQuery::comparisons`]).
+const COMPARISONS_PER_PARSE: usize = 32;
 /// Leaves examined per batch, at most and at least.
 const BATCH: usize = 256;
 const MIN_BATCH: usize = 32;
@@ -340,6 +343,27 @@ pub(super) async fn record_access(
     let index = log.record(&entry).await?;
     state.metrics.access_recorded();
     Ok(index)
+}
+
+/// `problem`, recorded first in the access log as an answer of no events when it tells something
+/// of the events `access`'s request matched (`413 QueryTooLargeException`: how many, or that there
+/// are more than a limit): a refusal is no way to learn of the events unrecorded. When it cannot
+/// be recorded, why not (`503`) instead.
+pub(super) async fn recorded_refusal(
+    state: &AppState,
+    access: &Access,
+    request: &HttpRequest,
+    body: Option<&[u8]>,
+    as_of: TreeSize,
+    problem: Problem,
+) -> Problem {
+    if !matches!(problem, Problem::Epcis(EpcisException::QueryTooLarge, _)) {
+        return problem;
+    }
+    match record_access(state, access, request, body, 0, as_of).await {
+        Ok(_) => problem,
+        Err(unrecorded) => unrecorded,
+    }
 }
 
 /// The token of the request's `Authorization: Bearer tt_<id>_<secret>` header (an access token
@@ -764,16 +788,24 @@ pub(super) async fn answer(
     let ordered = query.order().is_some() || matches!(query.limit(), Some(Limit::AtMost(_)));
     // An ordered query reads its whole result each page (`position` counts results); the others
     // read on from the leaf `position` names.
-    let candidates = if ordered {
-        let most = state.limits.max_history_events;
-        search.candidates(0, most.saturating_add(1)).await?
-    } else {
-        search.candidates(position, per_page).await?
+    let searched = async {
+        if ordered {
+            let most = state.limits.max_history_events;
+            let candidates = search.candidates(0, most.saturating_add(1)).await?;
+            search.ordered(&candidates, position, per_page).await
+        } else {
+            let candidates = search.candidates(position, per_page).await?;
+            search.in_log_order(&candidates, position, per_page).await
+        }
     };
-    let (results, next) = if ordered {
-        search.ordered(&candidates, position, per_page).await?
-    } else {
-        search.in_log_order(&candidates, position, per_page).await?
+    let (results, next) = match searched.await {
+        Ok(found) => found,
+        Err(problem) => {
+            let body = definition.as_deref();
+            return Err(
+                recorded_refusal(state, &access, request, body, view.size(), problem).await,
+            );
+        }
     };
     let found = results.len();
     // Recorded before anything of the answer leaves; the answer names its entry.
@@ -1183,32 +1215,43 @@ impl Search<'_> {
         if readable.is_empty() {
             return Ok(Vec::new());
         }
-        let loaded = self
+        // Matched where they are parsed: a query of many values (256 patterns in each of
+        // several `MATCH_` parameters, say) costs more to match than to parse, and is done on
+        // the slow lane sooner, never on an HTTP worker for long.
+        let query = self.query.clone();
+        let weight = 1 + query.comparisons() / COMPARISONS_PER_PARSE;
+        let matched = self
             .view
-            .entries_where(&readable, &self.budget, &self.state.lane, |_| true)
+            .entries_then(
+                &readable,
+                &self.budget,
+                &self.state.lane,
+                weight,
+                move |entry, map| {
+                    // An entry whose stored event is not the one its record commits to is
+                    // never served.
+                    if matches!(
+                        entry.binding(),
+                        ledger::record::EventBinding::Differs { .. }
+                    ) {
+                        return None;
+                    }
+                    let recorded = entry.record.captured_at().to_rfc3339();
+                    let record_time = Timestamp::parse(&recorded).ok();
+                    let event = Event::from_map(map).ok()?;
+                    if !query.matches(&event, record_time) {
+                        return None;
+                    }
+                    let key = query
+                        .order()
+                        .map_or(OrderKey::Missing, |order| order.key(&event, record_time));
+                    Some((entry, event, recorded, key))
+                },
+            )
             .await?;
         let size = self.view.size().get();
         let mut found = Vec::new();
-        for (entry, map) in loaded {
-            // An entry whose stored event is not the one its record commits to is never served.
-            if matches!(
-                entry.binding(),
-                ledger::record::EventBinding::Differs { .. }
-            ) {
-                continue;
-            }
-            let recorded = entry.record.captured_at().to_rfc3339();
-            let record_time = Timestamp::parse(&recorded).ok();
-            let Ok(event) = Event::from_map(map) else {
-                continue;
-            };
-            if !self.query.matches(&event, record_time) {
-                continue;
-            }
-            let key = self
-                .query
-                .order()
-                .map_or(OrderKey::Missing, |order| order.key(&event, record_time));
+        for (entry, event, recorded, key) in matched {
             let member = ledger_member(&entry, size, self.parties);
             let mut map = event.into_raw();
             map.entry("recordTime".to_owned())

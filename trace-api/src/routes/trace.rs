@@ -55,12 +55,7 @@ pub(super) async fn trace(
         .await
         .map_err(super::items::registry_problem)?;
     let budget = state.budget.answer_for(super::items::client(&request));
-    let Traced {
-        trace: mut traced,
-        omitted,
-        hashes,
-        ..
-    } = run(
+    let traced = run(
         &state,
         &view,
         &parties,
@@ -74,7 +69,26 @@ pub(super) async fn trace(
             max_subjects: MAX_TRACE_SUBJECTS,
         },
     )
-    .await?;
+    .await;
+    let Traced {
+        trace: mut traced,
+        omitted,
+        hashes,
+        ..
+    } = match traced {
+        Ok(traced) => traced,
+        Err(problem) => {
+            let refused = super::query::recorded_refusal(
+                &state,
+                &access,
+                &request,
+                None,
+                view.size(),
+                problem,
+            );
+            return Err(refused.await);
+        }
+    };
     if access.role != Role::Regulator {
         // Why another party's event did not count rests on events a partner may not read.
         for unfollowed in &mut traced.unfollowed {

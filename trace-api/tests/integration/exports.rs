@@ -248,6 +248,23 @@ async fn exports_are_for_regulators_and_refuse_each_bad_request() {
         "QueryTooLargeException",
     );
     assert!(detail.contains("the trace"), "{detail}");
+    // Each refusal tells something of what matched: both are on the access log, answering none.
+    let admin = pipeline.db.connect().await.unwrap();
+    let recorded: Vec<(String, u64)> = admin
+        .query("SELECT entry FROM access_log ORDER BY leaf_index", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| ledger::access_log::AccessEntry::parse(row.get(0)).unwrap())
+        .map(|entry| (format!("{} {}", entry.method, entry.target), entry.answered))
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            ("POST /exports".to_owned(), 0),
+            ("POST /exports".to_owned(), 0)
+        ]
+    );
 
     for (body, needle) in [
         (json!([1]), "is not a JSON object"),

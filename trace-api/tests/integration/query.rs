@@ -533,6 +533,18 @@ async fn each_kind_of_parameter_finds_its_events_for_a_regulator() {
     let (status, _, answer) = q("/events?maxEventCount=5").await;
     assert_eq!(status, 413, "{answer}");
     assert_eq!(exception(&answer), "epcisException:QueryTooLargeException");
+    // The refusal tells that more than 5 match: it is on the access log, as an answer of none.
+    let admin = pipeline.db.connect().await.unwrap();
+    let refused: Vec<ledger::access_log::AccessEntry> = admin
+        .query("SELECT entry FROM access_log ORDER BY leaf_index", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| ledger::access_log::AccessEntry::parse(row.get(0)).unwrap())
+        .filter(|entry| entry.target == "/events?maxEventCount=5")
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].answered, 0);
     let (status, _, answer) = q(&format!("/events?maxEventCount=4&MATCH_epc={ITEM_1}")).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(hashes(&answer).len(), 4);
