@@ -357,24 +357,18 @@ async fn after_a_key_rotation_each_periods_bundles_verify_with_its_keys_and_the_
     assert!(audit.starts_with("ok: 9 entries"), "{audit}");
     // Four sizes signed; an idle log's newest may have been signed again with the index
     // caught up: every one stored is verified.
-    let stored: i64 = log
+    let counts = log
         .db
         .connect()
         .await
         .unwrap()
-        .query_one("SELECT count(*) FROM checkpoints", &[])
+        .query_one(
+            "SELECT count(*), count(DISTINCT tree_size) FROM checkpoints",
+            &[],
+        )
         .await
-        .unwrap()
-        .get(0);
-    let sizes: i64 = log
-        .db
-        .connect()
-        .await
-        .unwrap()
-        .query_one("SELECT count(DISTINCT tree_size) FROM checkpoints", &[])
-        .await
-        .unwrap()
-        .get(0);
+        .unwrap();
+    let (stored, sizes): (i64, i64) = (counts.get(0), counts.get(1));
     assert_eq!(sizes, 4);
     assert!(
         audit.contains(&format!("{stored} checkpoints verified")),

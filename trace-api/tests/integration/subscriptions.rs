@@ -172,8 +172,7 @@ async fn get(pipeline: &Pipeline, path: &str, token: &str) -> (u16, Value) {
 }
 
 /// `token`'s named query `name` of `query`, made, and a new receiver (answering `script`)
-/// subscribed to it with `asked` (`dest` is added, and `stream` unless it has a `schedule`): the
-/// receiver, its `dest` and
+/// subscribed to it with `asked` (as [`subscribed_at`] makes it): the receiver, its `dest` and
 /// the subscription as made.
 async fn subscribed(
     pipeline: &Pipeline,
@@ -181,8 +180,25 @@ async fn subscribed(
     name: &str,
     query: Value,
     script: &[u16],
-    mut asked: Value,
+    asked: Value,
 ) -> (Receiver, String, Value) {
+    let receiver = Receiver::start(script);
+    let dest = format!("http://127.0.0.1:{}/hook", receiver.port);
+    let made = subscribed_at(pipeline, token, name, query, &dest, asked).await;
+    (receiver, dest, made)
+}
+
+/// `token`'s named query `name` of `query`, made, and a subscription to it delivering to `dest`
+/// with `asked` (`dest` is added, and `stream` unless it has a `schedule`): the subscription as
+/// made.
+async fn subscribed_at(
+    pipeline: &Pipeline,
+    token: &str,
+    name: &str,
+    query: Value,
+    dest: &str,
+    mut asked: Value,
+) -> Value {
     let (status, made) = post(
         pipeline,
         "/queries",
@@ -191,8 +207,6 @@ async fn subscribed(
     )
     .await;
     assert_eq!(status, 201, "{made}");
-    let receiver = Receiver::start(script);
-    let dest = format!("http://127.0.0.1:{}/hook", receiver.port);
     asked["dest"] = json!(dest);
     if asked.get("schedule").is_none() {
         asked["stream"] = json!(true);
@@ -200,7 +214,7 @@ async fn subscribed(
     let path = format!("/queries/{name}/subscriptions");
     let (status, made) = post(pipeline, &path, token, asked).await;
     assert_eq!(status, 201, "{made}");
-    (receiver, dest, made)
+    made
 }
 
 /// Waits until `count` subscriptions wait, paused because their credential was revoked.
@@ -1145,23 +1159,9 @@ async fn a_receiver_that_never_answers_holds_up_no_other_credential() {
     let other = token(&pipeline, registry::Role::Regulator, &[], None).await;
     // The silent receiver's subscription is made first: due first, it is taken first.
     let silent = Silent::start();
-    let (status, made) = post(
-        &pipeline,
-        "/queries",
-        &slow,
-        json!({"name": "ships", "query": {"EQ_bizStep": "shipping"}}),
-    )
-    .await;
-    assert_eq!(status, 201, "{made}");
     let dest = format!("http://127.0.0.1:{}/hook", silent.port);
-    let (status, made) = post(
-        &pipeline,
-        "/queries/ships/subscriptions",
-        &slow,
-        json!({"dest": dest, "stream": true}),
-    )
-    .await;
-    assert_eq!(status, 201, "{made}");
+    let ships = json!({"EQ_bizStep": "shipping"});
+    subscribed_at(&pipeline, &slow, "ships", ships, &dest, json!({})).await;
     let (receiver, _, _) = subscribed(
         &pipeline,
         &other,
@@ -1200,24 +1200,10 @@ async fn a_slow_receiver_waits_as_long_as_it_took_before_its_next_delivery() {
     })
     .await;
     let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
-    let (status, made) = post(
-        &pipeline,
-        "/queries",
-        &regulator,
-        json!({"name": "ships", "query": {"EQ_bizStep": "shipping"}}),
-    )
-    .await;
-    assert_eq!(status, 201, "{made}");
     let receiver = Receiver::answering_after(&[], Duration::from_secs(2));
     let dest = format!("http://127.0.0.1:{}/hook", receiver.port);
-    let (status, made) = post(
-        &pipeline,
-        "/queries/ships/subscriptions",
-        &regulator,
-        json!({"dest": dest, "stream": true}),
-    )
-    .await;
-    assert_eq!(status, 201, "{made}");
+    let ships = json!({"EQ_bizStep": "shipping"});
+    subscribed_at(&pipeline, &regulator, "ships", ships, &dest, json!({})).await;
     pipeline.capture(vec![shipping(1, 0)]).await;
     receiver.wait_for(1);
     let admin = pipeline.db.connect().await.unwrap();
