@@ -458,11 +458,12 @@ pub(super) fn parameters(request: &HttpRequest) -> Result<Vec<(String, String)>,
 
 /// One page of `query` as `access` may read it, in log order from leaf `from` on, as of `view`
 /// (at most `per_page` events): its events as `GET /events` shows them, and the leaf the next
-/// page starts from (`None`: none left as of `view`). What a subscription's delivery carries.
+/// page starts from (`None`: none left as of `view`). What a subscription's delivery carries;
+/// what it loads is charged to `client`'s byte rate, when it has one (a WebSocket stream's).
 pub(super) async fn page_in_log_order(
     state: &AppState,
     view: &View,
-    access: &Access,
+    (access, client): (&Access, Option<std::net::IpAddr>),
     query: &EventQuery,
     from: u64,
     per_page: usize,
@@ -478,7 +479,7 @@ pub(super) async fn page_in_log_order(
         parties: &parties,
         access,
         query,
-        budget: state.budget.answer_for(None),
+        budget: state.budget.answer_for(client),
     };
     let candidates = search.candidates(from, per_page).await?;
     search.in_log_order(&candidates, from, per_page).await

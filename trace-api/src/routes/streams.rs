@@ -12,7 +12,10 @@
 //! takes is cut off. The credential and the named query are read again before each message, and
 //! every 5 s while there is nothing to send: a revoked or expired credential closes the stream
 //! (`1008`, saying why), a deleted named query too (`1000`).
-//! Streams are bounded per credential and per process (`subscriptions.max_streams`).
+//! Streams are bounded per credential and per process (`subscriptions.max_streams`). What a
+//! stream's rounds load is charged to its client's byte rate (`limits.answer_bytes_per_second`),
+//! as the answers to its requests are: a backlog is sent no faster than that, and a round that
+//! fails (the database unreachable) is tried again 2, 4, 8, ... intervals later, at most a minute.
 //!
 //! A stream starts at the newest checkpoint, or with `initialRecordTime` at the first entry
 //! recorded then (as a webhook subscription does). A **scheduled** WebSocket subscription gives
@@ -271,6 +274,7 @@ pub(super) async fn subscribe(
     let pump = Pump {
         state: state.clone(),
         log,
+        client: super::items::client(&request),
         credential: access.token.as_str().to_owned(),
         name,
         query,
@@ -284,6 +288,7 @@ pub(super) async fn subscribe(
         behind: true,
         checked: std::time::Instant::now(),
         failures: 0,
+        owed: Duration::ZERO,
         _permit: permit,
     };
     let frames = futures_util::stream::unfold(pump, |mut pump| async move {
@@ -336,6 +341,9 @@ async fn read_frames(mut payload: web::Payload, control: mpsc::Sender<Control>) 
 struct Pump {
     state: web::Data<AppState>,
     log: Arc<crate::access_log::AccessLog>,
+    /// The client's address: what the stream's rounds load is charged to its byte rate
+    /// (`limits.answer_bytes_per_second`), as its requests' answers are.
+    client: Option<std::net::IpAddr>,
     credential: String,
     name: String,
     query: EventQuery,
@@ -355,6 +363,9 @@ struct Pump {
     checked: std::time::Instant,
     /// How many rounds in a row failed for a reason of the service's (see [`Retry`]).
     failures: u32,
+    /// How long the client's byte rate asks the next round to wait (its answers loaded more than
+    /// it has paid back).
+    owed: Duration,
     _permit: Permit,
 }
 
@@ -362,10 +373,12 @@ struct Pump {
 /// answer): the next one tries again from the same leaf, later.
 struct Retry;
 
-/// Why a round sent nothing: the stream ends, or it tries again later.
+/// Why a round sent nothing: the stream ends, it tries again later, or it waits until the
+/// client's byte rate has paid back what its answers loaded.
 enum Unsent {
     Close(CloseReason),
     Retry(Retry),
+    Owed(Duration),
 }
 
 impl From<Retry> for Unsent {
@@ -430,7 +443,7 @@ impl Pump {
             let wait = if self.behind {
                 Duration::ZERO
             } else {
-                retry_wait(interval, self.failures)
+                retry_wait(interval, self.failures).max(std::mem::take(&mut self.owed))
             };
             tokio::select! {
                 control = self.controls.recv() => match control {
@@ -493,6 +506,10 @@ impl Pump {
             }
             Err(Unsent::Retry(Retry)) => {
                 self.failures = self.failures.saturating_add(1);
+                Ok(None)
+            }
+            Err(Unsent::Owed(wait)) => {
+                self.owed = wait;
                 Ok(None)
             }
             Err(Unsent::Close(reason)) => Err(reason),
@@ -569,11 +586,16 @@ impl Pump {
             scheduled.close();
             return Ok(Some(body));
         }
+        // A backlog read as fast as the client takes it is paced by the client's byte rate, as
+        // its requests' answers are: the stream waits while the client owes.
+        if let Err(seconds) = state.budget.admit(self.client, std::time::Instant::now()) {
+            return Err(Unsent::Owed(Duration::from_secs(seconds.max(1))));
+        }
         let per_message = state.subscriptions.events_per_delivery;
         let (events, next) = super::query::page_in_log_order(
             state,
             &view,
-            &access,
+            (&access, self.client),
             &self.query,
             self.from,
             per_message,

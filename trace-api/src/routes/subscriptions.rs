@@ -1035,7 +1035,7 @@ async fn deliver(
     let (events, next) = match super::query::page_in_log_order(
         state,
         view,
-        &access,
+        (&access, None),
         &query,
         subscription.from,
         per_delivery,

@@ -572,6 +572,54 @@ async fn a_stream_s_backlog_is_sent_as_fast_as_the_client_reads() {
     pipeline.stop().await;
 }
 
+/// A stream's backlog is charged to its client's byte rate, as its requests' answers are: a
+/// client that streams a backlog faster than its rate is soon in debt, and its next request that
+/// loads events is refused (`429`) until the rate has paid it back. Before, streams were charged
+/// to no one: a client could pump the whole log through sixteen of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_s_backlog_is_charged_to_its_client_s_byte_rate() {
+    let (pipeline, regulator) = pipeline_with_query(|config| {
+        config.subscriptions.events_per_delivery = 1;
+        config.subscriptions.record_time_skew = Duration::ZERO;
+        // 64 KiB at once (a few pages of the backlog), then 1 KiB a second.
+        config.limits.max_answer_bytes = 64 * 1024;
+        config.limits.max_inflight_bytes = 256 * 1024;
+        config.limits.max_event_bytes = 4 * 1024;
+        config.limits.answer_bytes_per_second = 1024;
+    })
+    .await;
+    let bearer = format!("Bearer {regulator}");
+    let backlog: Vec<Value> = (0..200).map(|n| shipping(100 + n, n)).collect();
+    pipeline.capture(backlog).await;
+    pipeline.wait_for_checkpoint(200).await;
+    let path = format!("{STREAM}&initialRecordTime=2000-01-01T00:00:00Z");
+    let mut socket = connect(&pipeline, &path, &[("Authorization", &bearer)])
+        .await
+        .unwrap();
+    assert_eq!(socket.documents(1).await.len(), 1);
+    // A history that loads nothing is refused once the stream has loaded more than the rate
+    // has paid back.
+    let nothing = "/items/urn:epc:id:sgtin:0614141.812345.999999/history";
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = pipeline.get(nothing).await;
+        if status == 429 {
+            assert_eq!(
+                body["type"],
+                "https://tagtrail.dev/problems/answer-bytes-spent"
+            );
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stream's loading was never charged to its client"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pipeline.stop().await;
+}
+
 /// The next text message's document (pings skipped).
 async fn next_document(socket: &mut Socket) -> Value {
     loop {
