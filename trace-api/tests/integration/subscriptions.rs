@@ -697,14 +697,16 @@ async fn run_round(admin: &tokio_postgres::Client, id: &str) {
     wait_until_waiting(admin, id).await;
 }
 
-/// Waits until subscription `id` is next due at a time to come (its round over), and gives that
-/// time as Unix seconds.
+/// Waits until subscription `id` is next due at a time to come with its round over or failed (a
+/// round with more to deliver goes on after a moment, as long as the last delivery took), and
+/// gives that time as Unix seconds.
 async fn wait_until_waiting(admin: &tokio_postgres::Client, id: &str) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let row = admin
             .query_one(
-                "SELECT extract(epoch FROM next_attempt_at)::float8, next_attempt_at > now() \
+                "SELECT extract(epoch FROM next_attempt_at)::float8, \
+                        next_attempt_at > now() AND (fire_started_at IS NULL OR failures > 0) \
                  FROM subscriptions WHERE subscription_id::text = $1",
                 &[&id],
             )
