@@ -346,9 +346,10 @@ pub(super) async fn record_access(
 }
 
 /// `problem`, recorded first in the access log as an answer of no events when it tells something
-/// of the events `access`'s request matched (`413 QueryTooLargeException`: how many, or that there
-/// are more than a limit): a refusal is no way to learn of the events unrecorded. When it cannot
-/// be recorded, why not (`503`) instead.
+/// of the events `access`'s request matched or named (`413 QueryTooLargeException`: how many, or
+/// that there are more than a limit; `413 QueryTooComplexException`: that more entries name what
+/// it asked than an answer reads): a refusal is no way to learn of the events unrecorded. When
+/// it cannot be recorded, why not (`503`) instead.
 pub(super) async fn recorded_refusal(
     state: &AppState,
     access: &Access,
@@ -357,7 +358,13 @@ pub(super) async fn recorded_refusal(
     as_of: TreeSize,
     problem: Problem,
 ) -> Problem {
-    if !matches!(problem, Problem::Epcis(EpcisException::QueryTooLarge, _)) {
+    if !matches!(
+        problem,
+        Problem::Epcis(
+            EpcisException::QueryTooLarge | EpcisException::QueryTooComplex,
+            _
+        )
+    ) {
         return problem;
     }
     match record_access(state, access, request, body, 0, as_of).await {

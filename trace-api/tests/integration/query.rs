@@ -240,6 +240,24 @@ async fn an_epc_named_by_more_events_than_an_answer_reads_is_refused_unread() {
             "{answer}"
         );
     }
+    // Each refusal tells the EPC is named by more events than an answer reads: on the access
+    // log, as answers of none.
+    let admin = pipeline.db.connect().await.unwrap();
+    let refused: Vec<(String, u64)> = admin
+        .query("SELECT entry FROM access_log ORDER BY leaf_index", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| ledger::access_log::AccessEntry::parse(row.get(0)).unwrap())
+        .map(|entry| (entry.target, entry.answered))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            (format!("/events?MATCH_epc={FLOODED}"), 0),
+            (format!("/epcs/{}/events", segment(FLOODED)), 0)
+        ]
+    );
     let (status, _, answer) =
         ask(&pipeline, &format!("/events?MATCH_epc={QUIET}"), &regulator).await;
     assert_eq!(status, 200, "{answer}");
