@@ -74,6 +74,18 @@ impl Pipeline {
 }
 
 impl Pipeline {
+    /// The access log's entries, in leaf order: what each credentialed answer (or refusal) left.
+    pub async fn access_entries(&self) -> Vec<ledger::access_log::AccessEntry> {
+        let admin = self.db.connect().await.unwrap();
+        admin
+            .query("SELECT entry FROM access_log ORDER BY leaf_index", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| ledger::access_log::AccessEntry::parse(row.get(0)).unwrap())
+            .collect()
+    }
+
     /// Another trace-api on the pipeline's database (as another process of the deployment
     /// would be), with the access log set as the pipeline's; `adjust` changes its settings.
     pub async fn another_trace_api(&self, adjust: impl FnOnce(&mut trace_api::Config)) -> TraceApi {

@@ -249,13 +249,10 @@ async fn exports_are_for_regulators_and_refuse_each_bad_request() {
     );
     assert!(detail.contains("the trace"), "{detail}");
     // Each refusal tells something of what matched: both are on the access log, answering none.
-    let admin = pipeline.db.connect().await.unwrap();
-    let recorded: Vec<(String, u64)> = admin
-        .query("SELECT entry FROM access_log ORDER BY leaf_index", &[])
+    let recorded: Vec<(String, u64)> = pipeline
+        .access_entries()
         .await
-        .unwrap()
-        .iter()
-        .map(|row| ledger::access_log::AccessEntry::parse(row.get(0)).unwrap())
+        .into_iter()
         .map(|entry| (format!("{} {}", entry.method, entry.target), entry.answered))
         .collect();
     assert_eq!(

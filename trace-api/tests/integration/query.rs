@@ -242,13 +242,10 @@ async fn an_epc_named_by_more_events_than_an_answer_reads_is_refused_unread() {
     }
     // Each refusal tells the EPC is named by more events than an answer reads: on the access
     // log, as answers of none.
-    let admin = pipeline.db.connect().await.unwrap();
-    let refused: Vec<(String, u64)> = admin
-        .query("SELECT entry FROM access_log ORDER BY leaf_index", &[])
+    let refused: Vec<(String, u64)> = pipeline
+        .access_entries()
         .await
-        .unwrap()
-        .iter()
-        .map(|row| ledger::access_log::AccessEntry::parse(row.get(0)).unwrap())
+        .into_iter()
         .map(|entry| (entry.target, entry.answered))
         .collect();
     assert_eq!(
@@ -552,13 +549,10 @@ async fn each_kind_of_parameter_finds_its_events_for_a_regulator() {
     assert_eq!(status, 413, "{answer}");
     assert_eq!(exception(&answer), "epcisException:QueryTooLargeException");
     // The refusal tells that more than 5 match: it is on the access log, as an answer of none.
-    let admin = pipeline.db.connect().await.unwrap();
-    let refused: Vec<ledger::access_log::AccessEntry> = admin
-        .query("SELECT entry FROM access_log ORDER BY leaf_index", &[])
+    let refused: Vec<ledger::access_log::AccessEntry> = pipeline
+        .access_entries()
         .await
-        .unwrap()
-        .iter()
-        .map(|row| ledger::access_log::AccessEntry::parse(row.get(0)).unwrap())
+        .into_iter()
         .filter(|entry| entry.target == "/events?maxEventCount=5")
         .collect();
     assert_eq!(refused.len(), 1, "{refused:?}");
