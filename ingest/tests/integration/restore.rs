@@ -686,7 +686,13 @@ async fn a_base_backup_without_its_wal_is_refused_and_point_in_time_recovery_res
         )
         .await;
     let admin = ledger().await;
-    assert_eq!(newest_checkpoint(&admin).await.unwrap().1, published);
+    // The published tree (its checkpoint, or that one signed again with the index caught up,
+    // if the archive holds that too).
+    let tree = |note: &str| note.lines().take(3).map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(
+        tree(&newest_checkpoint(&admin).await.unwrap().1),
+        tree(&published)
+    );
     ready_says(&address, 200, "ready").await;
     let reply = send(vec![11, 12, 13]).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
@@ -757,6 +763,10 @@ async fn with_the_published_file_lost_too_the_newest_anchor_on_chain_refuses_an_
     let client = app.client(Credential::Token(token));
     let refused = capture(&client, document(&[11], HERE), false).await;
     assert_eq!(refused.status, 503, "{}", refused.body);
-    assert_eq!(count(&app.admin, "checkpoints").await, 1);
+    assert_eq!(
+        newest_checkpoint(&app.admin).await.unwrap().0,
+        5,
+        "nothing signed"
+    );
     app.stop().await;
 }

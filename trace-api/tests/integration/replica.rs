@@ -162,6 +162,12 @@ async fn checkpoint(api: &TraceApi) -> String {
     text
 }
 
+/// The tree a signed checkpoint is of: its origin, size and root hash lines. An idle log's
+/// checkpoint may be signed again with a larger index line between two reads: the same tree.
+fn tree(checkpoint: &str) -> Vec<&str> {
+    checkpoint.lines().take(3).collect()
+}
+
 /// The tree size of a signed checkpoint (its second line).
 fn size_of(checkpoint: &str) -> u64 {
     checkpoint.lines().nth(1).unwrap().parse().unwrap()
@@ -188,7 +194,10 @@ async fn a_replica_that_caught_up_answers_as_the_primary_does_and_only_reads() {
     replicated.wait_for_replay().await;
 
     // The same checkpoint, history and bundle as the primary's trace-api.
-    assert_eq!(checkpoint(on_replica).await, checkpoint(on_primary).await);
+    assert_eq!(
+        tree(&checkpoint(on_replica).await),
+        tree(&checkpoint(on_primary).await)
+    );
     let from_replica = history(on_replica).await;
     assert_eq!(from_replica, history(on_primary).await);
     assert_eq!(from_replica["total"], 4, "{from_replica}");
@@ -250,7 +259,7 @@ async fn a_replica_behind_answers_from_its_older_checkpoint_until_it_catches_up(
         .await;
     replicated.wait_for_replay().await;
     let old_checkpoint = checkpoint(on_replica).await;
-    assert_eq!(old_checkpoint, checkpoint(on_primary).await);
+    assert_eq!(tree(&old_checkpoint), tree(&checkpoint(on_primary).await));
 
     // Replay paused: the replica keeps receiving the primary's WAL but applies none of it.
     replica_admin
@@ -282,7 +291,7 @@ async fn a_replica_behind_answers_from_its_older_checkpoint_until_it_catches_up(
         .await;
 
     // The replica answers as of the old checkpoint: without the new events, proved to it.
-    assert_eq!(checkpoint(on_replica).await, old_checkpoint);
+    assert_eq!(tree(&checkpoint(on_replica).await), tree(&old_checkpoint));
     let behind = history(on_replica).await;
     assert_eq!(
         behind["checkpoint"]["treeSize"].as_u64(),
@@ -292,14 +301,14 @@ async fn a_replica_behind_answers_from_its_older_checkpoint_until_it_catches_up(
     assert_eq!(hashes_of(&behind), old_hashes);
     assert_eq!(hashes_of(&history(on_primary).await).len(), 4);
     let bundle = provenance(on_replica).await;
-    assert_eq!(bundle.checkpoint, old_checkpoint);
+    assert_eq!(tree(&bundle.checkpoint), tree(&old_checkpoint));
     assert_eq!(bundle.events.len(), old_hashes.len());
     let report = verify_provenance(&bundle, &pipeline.trusted_keys());
     for event in report.events() {
         passed_but_not_anchored(&event.report);
     }
     let single = event_bundle(pipeline, on_replica, &old_hashes[0]).await;
-    assert_eq!(single.checkpoint, old_checkpoint);
+    assert_eq!(tree(&single.checkpoint), tree(&old_checkpoint));
     for hash in &new_hashes {
         let (status, body) = on_replica
             .get(&format!("/events/{}/bundle", segment(hash)))
@@ -313,7 +322,7 @@ async fn a_replica_behind_answers_from_its_older_checkpoint_until_it_catches_up(
         .await
         .unwrap();
     replicated.wait_for_replay().await;
-    assert_eq!(checkpoint(on_replica).await, new_checkpoint);
+    assert_eq!(tree(&checkpoint(on_replica).await), tree(&new_checkpoint));
     let caught_up = history(on_replica).await;
     assert_eq!(caught_up, history(on_primary).await);
     assert_eq!(
@@ -321,6 +330,6 @@ async fn a_replica_behind_answers_from_its_older_checkpoint_until_it_catches_up(
         [old_hashes, new_hashes.clone()].concat()
     );
     let single = event_bundle(pipeline, on_replica, &new_hashes[1]).await;
-    assert_eq!(single.checkpoint, new_checkpoint);
+    assert_eq!(tree(&single.checkpoint), tree(&new_checkpoint));
     replicated.stop().await;
 }
