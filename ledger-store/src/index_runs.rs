@@ -285,6 +285,8 @@ async fn list_runs(
                     end_leaf: row.get(2),
                     level: row.get(3),
                     pairs: row.get(4),
+                    // The index's runs record no key format: every one merges.
+                    key_format: runs::KEY_FORMAT,
                 },
                 Hash::from_slice(root).unwrap_or(Hash::from_bytes([0; 32])),
             )

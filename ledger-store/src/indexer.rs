@@ -211,6 +211,13 @@ impl Indexer {
             transaction.commit().await?;
             return Ok(u64::try_from(count).unwrap_or(0));
         }
+        if let Some(stale) = runs::stale_run(&transaction).await? {
+            // A run of keys derived otherwise (an older `runs::KEY_FORMAT`, V38): rebuilt from
+            // its stored entries in this transaction, which deletes it too.
+            let count = self.rebuild_run(&transaction, &stale).await?;
+            transaction.commit().await?;
+            return Ok(count);
+        }
         let index_end = index_runs::index_end(&transaction).await?;
         if index_end > from {
             return Err(IndexError::IndexPastWatermark {
@@ -286,6 +293,37 @@ impl Indexer {
             });
         }
         Ok((keys, count))
+    }
+
+    /// Replaces the lookup run `stale` by runs of this build's keys over the same entries, one
+    /// per step's worth of them (merged again later), and deletes it; returns how many entries it
+    /// covers. Readers see the old run or the new ones, never neither.
+    async fn rebuild_run(
+        &self,
+        transaction: &deadpool_postgres::Transaction<'_>,
+        stale: &runs::RunInfo,
+    ) -> Result<u64, IndexError> {
+        runs::delete_run(transaction, stale.id).await?;
+        let step = i64::try_from(self.batch).unwrap_or(i64::MAX);
+        let mut at = stale.first_leaf;
+        while at < stale.end_leaf {
+            let until = stale.end_leaf.min(at.saturating_add(step));
+            let (keys, count) = self.read_back(transaction, at, until).await?;
+            if count < until - at {
+                return Err(IndexError::Missing {
+                    from: u64::try_from(at + count).unwrap_or(0),
+                });
+            }
+            runs::write_run(transaction, at, until, &keys.pairs, self.page_pairs).await?;
+            at = until;
+        }
+        tracing::info!(
+            first_leaf = stale.first_leaf,
+            end_leaf = stale.end_leaf,
+            key_format = stale.key_format,
+            "rebuilt a lookup run of an older key format"
+        );
+        Ok(u64::try_from(stale.end_leaf - stale.first_leaf).unwrap_or(0))
     }
 
     /// The sorted keys of the stored entries `from..until` (fewer if the log is shorter), read
@@ -1110,6 +1148,97 @@ mod database_tests {
         assert_eq!(on_pages, pairs);
     }
 
+    /// Runs an older binary wrote (here: without the EPC pairs of its keys, as a binary older
+    /// than V36 wrote runs without eventID keys) carry an older key format; the indexer rebuilds
+    /// each in place, in one transaction, so the runs never stop covering the log.
+    #[tokio::test]
+    async fn runs_of_an_older_key_format_are_rebuilt_in_place() {
+        let db = TestDatabase::create().await.unwrap();
+        let store = crate::Writer::connect(db.url()).unwrap();
+        let reader = crate::Reader::connect(db.url()).unwrap();
+        let sequencer = Sequencer::start(&store);
+        let mut factory = EventFactory::new("dock-door-3", 4);
+        for _ in 0..6 {
+            sequencer.append(factory.next_batch(25)).await.unwrap();
+        }
+        sequencer.shutdown().await;
+        let indexer = Indexer::new(&store).with_batch(5).with_runs(3, 3);
+        indexer.catch_up().await.unwrap();
+        let (built, pairs) = live_runs(&store).await;
+        assert_eq!(
+            built
+                .iter()
+                .map(|run| (run.0, run.1, run.2))
+                .collect::<Vec<_>>(),
+            [(0, 135, 3), (135, 150, 1)]
+        );
+
+        let admin = db.connect().await.unwrap();
+        admin
+            .batch_execute(
+                "DELETE FROM lookup_pages WHERE kind = 1 AND run_id =
+                     (SELECT run_id FROM lookup_runs WHERE first_leaf = 0);
+                 UPDATE lookup_runs SET key_format = 0 WHERE first_leaf = 0",
+            )
+            .await
+            .unwrap();
+        let first_epc = {
+            let first = LeafIndex::new(0).unwrap();
+            let entry = reader.entry(first).await.unwrap().unwrap();
+            let event: Value = serde_json::from_str(&entry.event).unwrap();
+            event["epcList"][0].as_str().unwrap().to_owned()
+        };
+        assert!(
+            reader
+                .lookup(Lookup::Epc(&first_epc))
+                .await
+                .unwrap()
+                .is_empty(),
+            "the stale run lacks the EPC keys"
+        );
+
+        // One step rebuilds the stale run as level-0 runs of one step each: the runs still end
+        // where they did, and every lookup is answered again.
+        assert_eq!(indexer.step(LockWait::Wait).await.unwrap(), 135);
+        let (rebuilt, _) = live_runs(&store).await;
+        assert_eq!(rebuilt.len(), 28);
+        assert_eq!(rebuilt.last().map(|run| run.1), Some(150));
+        let formats: Vec<i16> = admin
+            .query("SELECT DISTINCT key_format FROM lookup_runs", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert_eq!(formats, [runs::KEY_FORMAT]);
+        assert!(
+            !reader
+                .lookup(Lookup::Epc(&first_epc))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            i64::try_from(assert_lookups_match_events(&reader).await).unwrap() + 150,
+            pairs
+        );
+        // Merged as before.
+        indexer.catch_up().await.unwrap();
+        assert_eq!(live_runs(&store).await, (built, pairs));
+
+        // A binary older than V38 names no key format: its runs are refused.
+        let refused = admin
+            .batch_execute(
+                "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs) VALUES (150, 151, 0, 0)",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Some(&tokio_postgres::error::SqlState::NOT_NULL_VIOLATION)
+        );
+    }
+
     #[tokio::test]
     async fn runs_past_the_watermark_are_refused() {
         let db = TestDatabase::create().await.unwrap();
@@ -1117,7 +1246,8 @@ mod database_tests {
         let admin = db.connect().await.unwrap();
         admin
             .batch_execute(
-                "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs) VALUES (0, 5, 0, 0)",
+                "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs, key_format)
+                 VALUES (0, 5, 0, 0, 1)",
             )
             .await
             .unwrap();

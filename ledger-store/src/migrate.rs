@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 37] = [
+    const LANDED: [(i32, &str, &str); 38] = [
         (
             1,
             "ledger",
@@ -401,6 +401,11 @@ mod tests {
             37,
             "checkpoints_by_index",
             "b3cfcd753d1a42adc29f5f85f6cff268873cdd2c9314f8d06b8bc4cb2ef558c5",
+        ),
+        (
+            38,
+            "lookup_key_format",
+            "59034940d204598fb6739d9a9a285b0bab9d01b86f4c6a16593027d9bfcfd75e",
         ),
     ];
 

@@ -38,6 +38,14 @@ const MERGE_FETCH_PAGES: i32 = 32;
 /// How many pages go into one `INSERT`.
 const INSERT_PAGES: usize = 64;
 
+/// The format of the keys and tags this build derives for a run's pairs, stored with each run
+/// (`lookup_runs.key_format`, V38). Bump it whenever what a pair holds changes (a new kind of key,
+/// a key derived otherwise, a tag meaning something else), with a migration adding
+/// `CHECK (key_format >= <new format>) NOT VALID` so that older binaries can no longer write runs:
+/// the indexer then rebuilds the runs of an older format in place ([`stale_run`]), each in the
+/// transaction that deletes it, so the runs never stop covering their entries.
+pub(crate) const KEY_FORMAT: i16 = 1;
+
 /// What a pair's key identifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(i16)]
@@ -194,20 +202,28 @@ pub(crate) struct RunInfo {
     pub(crate) end_leaf: i64,
     pub(crate) level: i16,
     pub(crate) pairs: i64,
+    /// The [`KEY_FORMAT`] it was built with.
+    pub(crate) key_format: i16,
 }
 
 /// The runs to merge next, as a range of `runs` (ordered by first leaf): the first `fan_in`
-/// consecutive runs of the lowest level that has that many in a row.
+/// consecutive runs of the lowest level that has that many in a row, all of this build's
+/// [`KEY_FORMAT`] (runs of an older one are rebuilt, not merged).
 pub(crate) fn plan_merge(runs: &[RunInfo], fan_in: usize) -> Option<std::ops::Range<usize>> {
     let fan_in = fan_in.max(2);
     let mut best: Option<(i16, std::ops::Range<usize>)> = None;
     let mut start = 0;
+    let current = |run: &RunInfo| run.key_format == KEY_FORMAT;
     for end in 1..=runs.len() {
-        if end < runs.len() && runs[end].level == runs[start].level {
+        if end < runs.len()
+            && runs[end].level == runs[start].level
+            && current(&runs[end]) == current(&runs[start])
+        {
             continue;
         }
-        // runs[start..end] share a level.
+        // runs[start..end] share a level and whether their keys are current.
         if end - start >= fan_in
+            && current(&runs[start])
             && best
                 .as_ref()
                 .is_none_or(|(level, _)| runs[start].level < *level)
@@ -219,10 +235,13 @@ pub(crate) fn plan_merge(runs: &[RunInfo], fan_in: usize) -> Option<std::ops::Ra
     best.map(|(_, range)| range)
 }
 
-const LIST_RUNS: &str =
-    "SELECT run_id, first_leaf, end_leaf, level, pairs FROM lookup_runs ORDER BY first_leaf";
-const INSERT_RUN: &str = "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs)
-    VALUES ($1, $2, $3, $4) RETURNING run_id";
+const LIST_RUNS: &str = "SELECT run_id, first_leaf, end_leaf, level, pairs, key_format
+    FROM lookup_runs ORDER BY first_leaf";
+const INSERT_RUN: &str = "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs, key_format)
+    VALUES ($1, $2, $3, $4, $5) RETURNING run_id";
+/// The first run whose keys are of an older format than `$1`.
+const STALE_RUN: &str = "SELECT run_id, first_leaf, end_leaf, level, pairs, key_format
+    FROM lookup_runs WHERE key_format < $1 ORDER BY first_leaf LIMIT 1";
 const INSERT_PAGES_SQL: &str = "INSERT INTO lookup_pages (run_id, kind, last_key, page, first_key, pairs)
     SELECT $1, * FROM unnest($2::smallint[], $3::bigint[], $4::integer[], $5::bigint[], $6::bytea[])";
 const RUN_PAGES: &str =
@@ -398,14 +417,44 @@ pub(crate) async fn list_runs(
         .query(LIST_RUNS, &[])
         .await?
         .iter()
-        .map(|row| RunInfo {
-            id: row.get(0),
-            first_leaf: row.get(1),
-            end_leaf: row.get(2),
-            level: row.get(3),
-            pairs: row.get(4),
-        })
+        .map(run_info)
         .collect())
+}
+
+fn run_info(row: &tokio_postgres::Row) -> RunInfo {
+    RunInfo {
+        id: row.get(0),
+        first_leaf: row.get(1),
+        end_leaf: row.get(2),
+        level: row.get(3),
+        pairs: row.get(4),
+        key_format: row.get(5),
+    }
+}
+
+/// The first live run whose keys are of an older [`KEY_FORMAT`] than this build's, if any: built
+/// before its format changed, or by an older binary.
+pub(crate) async fn stale_run(
+    transaction: &Transaction<'_>,
+) -> Result<Option<RunInfo>, tokio_postgres::Error> {
+    Ok(transaction
+        .query_opt(STALE_RUN, &[&KEY_FORMAT])
+        .await?
+        .as_ref()
+        .map(run_info))
+}
+
+/// Deletes the run `run` and its pages.
+pub(crate) async fn delete_run(
+    transaction: &Transaction<'_>,
+    run: i64,
+) -> Result<(), tokio_postgres::Error> {
+    let ids = [run];
+    transaction
+        .execute(DELETE_PAGES, &[&ids.as_slice()])
+        .await?;
+    transaction.execute(DELETE_RUNS, &[&ids.as_slice()]).await?;
+    Ok(())
 }
 
 /// Where the runs end: they cover entries `0..runs_end`.
@@ -431,7 +480,10 @@ pub(crate) async fn write_run(
     let (pages, count) = builder.finish();
     let count = i64::try_from(count).unwrap_or(i64::MAX);
     let run: i64 = transaction
-        .query_one(INSERT_RUN, &[&first_leaf, &end_leaf, &0_i16, &count])
+        .query_one(
+            INSERT_RUN,
+            &[&first_leaf, &end_leaf, &0_i16, &count, &KEY_FORMAT],
+        )
         .await?
         .get(0);
     insert_pages(transaction, run, 0, &pages).await
@@ -551,6 +603,7 @@ pub(crate) async fn merge_runs(
                 &last.end_leaf,
                 &(first.level + 1),
                 &pairs,
+                &KEY_FORMAT,
             ],
         )
         .await?
@@ -964,6 +1017,7 @@ mod tests {
             end_leaf: 1,
             level,
             pairs: 0,
+            key_format: KEY_FORMAT,
         }
     }
 
@@ -979,6 +1033,20 @@ mod tests {
         assert_eq!(plan_merge(&levels(&[2, 1, 1, 1, 1, 0]), 3), Some(1..4));
         assert_eq!(plan_merge(&levels(&[1, 0, 1, 0, 1]), 3), None);
         assert_eq!(plan_merge(&[], 3), None);
+    }
+
+    #[test]
+    fn runs_of_an_older_key_format_are_not_merged() {
+        let stale = |level| RunInfo {
+            key_format: KEY_FORMAT - 1,
+            ..run(level)
+        };
+        let runs = [stale(0), run(0), run(0), run(0)];
+        assert_eq!(plan_merge(&runs, 3), Some(1..4));
+        let runs = [run(0), stale(0), run(0), run(0)];
+        assert_eq!(plan_merge(&runs, 3), None);
+        let runs = [stale(0), stale(0), stale(0)];
+        assert_eq!(plan_merge(&runs, 3), None);
     }
 
     proptest! {
