@@ -611,6 +611,8 @@ fn claimed_judgement<T>(
         withdrawn,
         marks: marks.clone(),
         spoken: HashSet::new(),
+        // Nothing is judged again, so nothing rests on anything.
+        rests_on: BTreeMap::new(),
     }
 }
 
@@ -1004,9 +1006,11 @@ fn assemble<T>(
 ///
 /// A refused change can still weigh in the judgement of others (a receipt logged first settles
 /// a hand-over, whoever sent it; a first claim to an unregistered identifier holds), and a
-/// verifier judges the events kept alone: so the events kept (`pool` less those left out) are
-/// judged again, and when any mark comes out otherwise, every state change is kept instead.
-/// `None` when those are more than `limit`.
+/// verifier judges the events kept alone. So what each mark rests on
+/// ([`authority::Judgement::rests_on`]) is kept with it: with an authorised change, always;
+/// with any other event, or that event is left out too. The events kept (`pool` less those left
+/// out) are then judged again, and should any mark still come out otherwise, every state change
+/// is kept instead. `None` when those are more than `limit`.
 fn trim<T>(
     found: &BTreeMap<LeafIndex, Vec<Why>>,
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
@@ -1023,7 +1027,27 @@ fn trim<T>(
             || (authority::changes_state(&event.event)
                 && marks.get(&event.leaf) == Some(&Authority::Authorised))
     };
-    if let Some((kept, trimmed)) = trim_keeping(found, pool, limit, authorised) {
+    // The events gathered outside the history are always shown (the context), so what they
+    // rest on stays like what authorised changes rest on.
+    let shown_anyway = pool
+        .keys()
+        .filter(|leaf| !found.contains_key(leaf))
+        .copied();
+    let required = resting_closure(
+        found
+            .keys()
+            .filter_map(|leaf| pool.get(leaf))
+            .filter(|event| authorised(event))
+            .map(|event| event.leaf)
+            .chain(shown_anyway),
+        found,
+        &judgement.rests_on,
+    );
+    let chosen = trim_keeping(found, pool, limit, |event: &SourceEvent<T>| {
+        required.contains(&event.leaf)
+    });
+    if let Some((kept, trimmed)) = chosen {
+        let (kept, trimmed) = without_unfounded(kept, trimmed, found, pool, &judgement.rests_on);
         let judged_alike = parties.is_none_or(|parties| {
             let shown = pool
                 .values()
@@ -1046,6 +1070,61 @@ fn trim<T>(
     trim_keeping(found, pool, limit, |event: &SourceEvent<T>| {
         authority::changes_state(&event.event)
     })
+    .map(|(kept, trimmed)| without_unfounded(kept, trimmed, found, pool, &judgement.rests_on))
+}
+
+/// `leaves` and, of the `found` events, every one their marks rest on, and so on.
+fn resting_closure(
+    leaves: impl IntoIterator<Item = LeafIndex>,
+    found: &BTreeMap<LeafIndex, Vec<Why>>,
+    rests_on: &authority::RestsOn,
+) -> HashSet<LeafIndex> {
+    let mut closure: HashSet<LeafIndex> = HashSet::new();
+    let mut pending: Vec<LeafIndex> = leaves.into_iter().collect();
+    while let Some(leaf) = pending.pop() {
+        if !closure.insert(leaf) {
+            continue;
+        }
+        pending.extend(
+            rests_on
+                .get(&leaf)
+                .into_iter()
+                .flatten()
+                .filter(|cited| found.contains_key(cited) && !closure.contains(cited)),
+        );
+    }
+    closure
+}
+
+/// `kept` less every event whose mark rests on a `found` event not kept (and so on), those
+/// added to the events left out: judged without what it rests on, its mark could read otherwise.
+fn without_unfounded<T>(
+    mut kept: HashSet<LeafIndex>,
+    mut trimmed: Vec<Candidate>,
+    found: &BTreeMap<LeafIndex, Vec<Why>>,
+    pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
+    rests_on: &authority::RestsOn,
+) -> (HashSet<LeafIndex>, Vec<Candidate>) {
+    loop {
+        let unfounded: Vec<LeafIndex> = kept
+            .iter()
+            .copied()
+            .filter(|leaf| {
+                rests_on.get(leaf).is_some_and(|cited| {
+                    cited
+                        .iter()
+                        .any(|cited| found.contains_key(cited) && !kept.contains(cited))
+                })
+            })
+            .collect();
+        if unfounded.is_empty() {
+            return (kept, trimmed);
+        }
+        for leaf in unfounded {
+            kept.remove(&leaf);
+            trimmed.extend(pool.get(&leaf).map(Candidate::of));
+        }
+    }
 }
 
 /// [`trim`] keeping every event `required` accepts, and each reporter's share of the others.

@@ -33,6 +33,7 @@
 //! shown, marked with the reason, but changes nothing: no container window, transformation or
 //! custody depends on it.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
@@ -756,6 +757,8 @@ struct Handover {
     /// Where the log holds the whole hand-over: the later of the shipment and the receipt (the
     /// transfer). A change logged before this point was made before anything was handed over.
     leaf: LeafIndex,
+    /// The events it rests on: the shipment and the receipt (the transfer, twice).
+    rests_on: [LeafIndex; 2],
 }
 
 /// What log order settles, whatever the events' times say: a backdated event cannot take away
@@ -940,6 +943,12 @@ struct Custody<'p> {
     parent: HashMap<String, String>,
     /// The state changes judged so far, by event hash: what a declaration declares.
     judged: HashMap<epcis::EventHash, Vec<Judged>>,
+    /// The events that the checks of the event being judged read from what log order settles
+    /// ([`Settled`]'s receipts and first claims, the hand-overs): whatever they found, that
+    /// event's mark rests on them.
+    cited: RefCell<Vec<LeafIndex>>,
+    /// What each event's mark rests on besides the authorised changes ([`Judgement::rests_on`]).
+    rests_on: RestsOn,
 }
 
 /// A state change as judged, for the declarations of it.
@@ -969,7 +978,14 @@ impl<'p> Custody<'p> {
             shipped: HashMap::new(),
             parent: HashMap::new(),
             judged: HashMap::new(),
+            cited: RefCell::new(Vec::new()),
+            rests_on: BTreeMap::new(),
         }
+    }
+
+    /// Notes that the mark of the event being judged rests on `leaves`.
+    fn cite(&self, leaves: &[LeafIndex]) {
+        self.cited.borrow_mut().extend_from_slice(leaves);
     }
 
     /// The key an identifier's custody is kept under: the EPC URI under a registered company
@@ -1036,7 +1052,10 @@ impl<'p> Custody<'p> {
         let brand = match self.parties.owner_of(&key) {
             Some(owner) => owner,
             None => match self.settled.origins.get(&key) {
-                Some((_, first)) => first,
+                Some((leaf, first)) => {
+                    self.cite(&[*leaf]);
+                    first
+                }
                 None => return Err(format!("nobody brought {id} into being: it has no brand")),
             },
         };
@@ -1066,11 +1085,16 @@ impl<'p> Custody<'p> {
                 ))
             };
         }
-        match self.settled.origins.get(&key) {
-            Some((leaf, first)) if !self.parties.acts_for(reporter, first) => Err(format!(
+        let Some((leaf, first)) = self.settled.origins.get(&key) else {
+            return Ok(());
+        };
+        // Whoever claims it, the first claim decides: both ways, the mark rests on it.
+        self.cite(&[*leaf]);
+        match self.parties.acts_for(reporter, first) {
+            true => Ok(()),
+            false => Err(format!(
                 "{id} was brought into being by {first} first (entry {leaf})"
             )),
-            _ => Ok(()),
         }
     }
 
@@ -1133,6 +1157,19 @@ impl<'p> Custody<'p> {
     }
 
     fn apply_judged<T>(&mut self, event: &SourceEvent<T>) -> Authority {
+        self.cited.borrow_mut().clear();
+        let authority = self.apply_checked(event);
+        let mut cited = std::mem::take(&mut *self.cited.borrow_mut());
+        cited.retain(|leaf| *leaf != event.leaf);
+        if !cited.is_empty() {
+            cited.sort_unstable();
+            cited.dedup();
+            self.rests_on.insert(event.leaf, cited);
+        }
+        authority
+    }
+
+    fn apply_checked<T>(&mut self, event: &SourceEvent<T>) -> Authority {
         let act = act(&event.event);
         if matches!(act, Act::Observe) {
             return Authority::Observation;
@@ -1213,6 +1250,7 @@ impl<'p> Custody<'p> {
                 })
                 .min_by_key(|handover| handover.leaf)
         {
+            self.cite(&handover.rests_on);
             return Err(format!(
                 "{} handed {} over (entry {}) before this declaration was reported",
                 handover.from, handover.key, handover.leaf
@@ -1231,6 +1269,7 @@ impl<'p> Custody<'p> {
                         && self.parties.acts_for(reporter, &handover.from)
                 });
             if let Some(handover) = handed {
+                self.cite(&handover.rests_on);
                 return Err(format!(
                     "{} handed {id} over (entry {}) before this change of its past was reported",
                     handover.from, handover.leaf
@@ -1239,6 +1278,7 @@ impl<'p> Custody<'p> {
             if !matches!(act, Act::Receive(_))
                 && let Some((leaf, by)) = self.received_later(reporter, &key, &top, event)
             {
+                self.cite(&[leaf]);
                 return Err(format!(
                     "{by} received {id} in entry {leaf}, logged before this change of it in \
                      transit and dated after it"
@@ -1424,9 +1464,13 @@ impl<'p> Custody<'p> {
             })
         });
         match earlier {
-            Some((leaf, _, by)) => Err(format!(
-                "{by} received {id} in entry {leaf}, logged before this receipt and dated after it"
-            )),
+            Some((leaf, _, by)) => {
+                self.cite(&[*leaf]);
+                Err(format!(
+                    "{by} received {id} in entry {leaf}, logged before this receipt and dated \
+                     after it"
+                ))
+            }
             None => Ok(()),
         }
     }
@@ -1468,7 +1512,7 @@ impl<'p> Custody<'p> {
         top: String,
         to: &OrganisationId,
         event: &SourceEvent<T>,
-        whole: LeafIndex,
+        rests_on: [LeafIndex; 2],
     ) {
         match self.custodian(&top) {
             Some(from) if self.parties.acts_for(to, &from) => {}
@@ -1478,7 +1522,8 @@ impl<'p> Custody<'p> {
                         key: top.clone(),
                         from,
                         time: event.time,
-                        leaf: whole,
+                        leaf: rests_on[0].max(rests_on[1]),
+                        rests_on,
                     });
                 }
                 self.holder.insert(top, to.clone());
@@ -1539,7 +1584,7 @@ impl<'p> Custody<'p> {
                     for id in ids {
                         let top = self.outermost(&self.key(id));
                         self.shipped.remove(&top);
-                        self.hand_over(top, &to, event, event.leaf);
+                        self.hand_over(top, &to, event, [event.leaf; 2]);
                     }
                 }
             }
@@ -1560,7 +1605,7 @@ impl<'p> Custody<'p> {
                     // A receipt logged before the shipment it takes (a shipper naming its
                     // receiver late) hands the item over once the shipment is logged.
                     if let Some(shipment) = self.shipped.remove(&top) {
-                        self.hand_over(top, reporter, event, event.leaf.max(shipment.leaf));
+                        self.hand_over(top, reporter, event, [shipment.leaf, event.leaf]);
                     }
                 }
             }
@@ -1615,6 +1660,9 @@ pub fn assess<'a, T: 'a>(
 /// a child or an input it had custody of, an output it could bring into being.
 pub type Spoken = (LeafIndex, String);
 
+/// What each event's mark rests on ([`Judgement::rests_on`]), by leaf index.
+pub type RestsOn = BTreeMap<LeafIndex, Vec<LeafIndex>>;
+
 /// What a judgement of some events gives.
 #[derive(Debug, Clone, Default)]
 pub struct Judgement {
@@ -1626,6 +1674,13 @@ pub struct Judgement {
     /// For the identifiers asked about, which relating events' identifiers their reporters
     /// spoke for ([`assess_relations`]).
     pub spoken: HashSet<Spoken>,
+    /// What each mark rests on besides the authorised state changes (which every history
+    /// keeps): the receipts, first claims and hand-overs of other events its checks read from
+    /// log order (whatever those events' own marks), and a withdrawn event's declaration.
+    /// Leaving events out can turn up no other match for these checks, so a history that leaves
+    /// events out keeps these with the event, or leaves it out too (what the first pass's
+    /// hand-overs rest on beyond them is checked by judging the events kept again).
+    pub rests_on: RestsOn,
 }
 
 /// Which of `events` error declarations withdraw, as declared leaf → declaration leaf. An event is
@@ -1710,7 +1765,7 @@ pub fn assess_relations<'a, T: 'a>(
 ) -> Judgement {
     let mut order: Vec<&SourceEvent<T>> = events.into_iter().collect();
     order.sort_by_key(|event| (event.time, event.leaf));
-    let (mut marks, mut spoken) = judge_in_order(&order, parties, &of);
+    let (mut marks, mut spoken, mut rests_on) = judge_in_order(&order, parties, &of);
     let withdrawn = withdrawals(order.iter().copied(), &marks, |declarer, reporter| {
         parties.acts_for(declarer, reporter)
     });
@@ -1719,10 +1774,11 @@ pub fn assess_relations<'a, T: 'a>(
             marks,
             withdrawn,
             spoken,
+            rests_on,
         };
     }
     order.retain(|event| !withdrawn.contains_key(&event.leaf));
-    let (again, spoken_again) = judge_in_order(&order, parties, &of);
+    let (again, spoken_again, rests_again) = judge_in_order(&order, parties, &of);
     // What either judgement spoke for is followed: what a withdrawn event led to is where the
     // evidence against its withdrawal is (the container its reporter handed over since).
     spoken.extend(spoken_again);
@@ -1734,23 +1790,32 @@ pub fn assess_relations<'a, T: 'a>(
     for (leaf, authority) in again {
         if !declarations.contains(&leaf) {
             marks.insert(leaf, authority);
+            match rests_again.get(&leaf) {
+                Some(again) => rests_on.insert(leaf, again.clone()),
+                None => rests_on.remove(&leaf),
+            };
         }
+    }
+    for (declared, declaration) in &withdrawn {
+        rests_on.entry(*declared).or_default().push(*declaration);
     }
     Judgement {
         marks,
         withdrawn,
         spoken,
+        rests_on,
     }
 }
 
 /// Judges the events of `order` (in event-time order, then log order) in two passes: the first
 /// finds the hand-overs, the second judges every event knowing them, so that a change of an
-/// item's past by the party that had already handed it over (in log order) is refused.
+/// item's past by the party that had already handed it over (in log order) is refused. Returns
+/// the marks, what the reporters of relating events spoke for, and what each mark rests on.
 fn judge_in_order<T>(
     order: &[&SourceEvent<T>],
     parties: &Parties,
     of: &impl Fn(&str) -> bool,
-) -> (BTreeMap<LeafIndex, Authority>, HashSet<Spoken>) {
+) -> (BTreeMap<LeafIndex, Authority>, HashSet<Spoken>, RestsOn) {
     let settled = Settled::of(order, parties);
     let mut first = Custody::new(parties, Vec::new(), &settled);
     for event in order {
@@ -1770,5 +1835,5 @@ fn judge_in_order<T>(
             (event.leaf, custody.apply(event))
         })
         .collect();
-    (marks, spoken)
+    (marks, spoken, custody.rests_on)
 }

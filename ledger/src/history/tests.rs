@@ -1787,6 +1787,68 @@ mod custody {
         );
     }
 
+    /// B, one of the parties A's shipment names, floods the case with receipts after C's receipt
+    /// took it (each refused): `early` dated t31 on, then one dated t50. C's receipt dated t40,
+    /// logged after them all (an honest dock read uploaded late), is refused by the first of
+    /// B's dated after t40 (the t50 one, or with more than nine early ones an early one).
+    fn flooded_by_a_named_party(early: u32) -> Log {
+        let mut log = a_journey().by("C", step(object(100, &[CASE]), "receiving")); // 4
+        for minute in 0..early {
+            log = log.by("B", step(object(31 + minute, &[CASE]), "receiving"));
+        }
+        log.by("B", step(object(50, &[CASE]), "receiving"))
+            .by("C", step(object(40, &[CASE]), "receiving"))
+    }
+
+    /// A history that keeps B's first receipts and leaves its last out would judge C's late read
+    /// otherwise. Before, every state change was then kept, and the flood made A's item's history
+    /// too long (`422`) for a named party that sent as few as seven receipts. Now the read is left
+    /// out with the receipt its mark rests on, and the history is answered, judged alone as a
+    /// verifier judges it. (A flood larger than a round may read is shared out while the history
+    /// is gathered: the receipt that would refuse the read may then not be read at all, and the
+    /// read is judged on what was.)
+    #[test]
+    fn a_named_party_s_flood_of_refused_receipts_leaves_the_history_answerable() {
+        for early in 0..=20 {
+            let log = flooded_by_a_named_party(early);
+            let history = answered(&log, 12);
+            let total = 7 + early as usize;
+            let omitted: usize = history.omitted.iter().map(|o| o.events).sum();
+            assert_eq!(
+                history.events.len() + omitted,
+                total,
+                "{early}: {history:?}"
+            );
+            assert!(history.events.len() <= 12, "{early}");
+            // C's first receipt takes the case, whatever else is left out.
+            let first = history.events.iter().find(|e| e.event.leaf.get() == 4);
+            assert_eq!(
+                first.map(|e| &e.authority),
+                Some(&Authority::Authorised),
+                "{early}"
+            );
+            judged_alone_alike(&log, 12);
+        }
+        // The case the report found: 6 early receipts, 13 events for 12 places. B's last receipt
+        // is left out by B's share, and C's late read with it.
+        let history = answered(&flooded_by_a_named_party(6), 12);
+        let mut shown: Vec<u64> = history.events.iter().map(|e| e.event.leaf.get()).collect();
+        shown.sort_unstable();
+        assert_eq!(shown, (0..11).collect::<Vec<u64>>());
+        assert_eq!(history.omitted, [omitted("B", 1), omitted("C", 1)]);
+        // With room for everything, the read is shown refused by the receipt it rests on.
+        let history = answered(&flooded_by_a_named_party(6), 13);
+        let late = history.events.iter().find(|e| e.event.leaf.get() == 12);
+        assert_eq!(
+            late.map(|e| &e.authority),
+            Some(&Authority::Unauthorised {
+                reason: format!(
+                    "B received {CASE} in entry 11, logged before this receipt and dated after it"
+                )
+            })
+        );
+    }
+
     /// More registered parties' state changes name an item than a round may read (or no place
     /// is left in the history for a round's events): some party would have none of its changes
     /// read, so nothing could show it changed nothing, and the history is refused, not answered
@@ -1880,35 +1942,43 @@ mod custody {
             (transformed, 1000),
             (flooded(), 12),
             (flooded_with_packings(), 12),
+            (flooded_by_a_named_party(6), 12),
+            (flooded_by_a_named_party(9), 12),
         ] {
-            let parties = parties();
-            let judge = Judge::Parties(&parties);
-            let all = in_memory(&log.memory(), vec![ITEM.to_owned()], judge, limit).unwrap();
-            assert!(
-                all.events
-                    .iter()
-                    .any(|e| e.authority == Authority::Authorised),
-                "{all:?}"
-            );
-            let kept: Vec<SourceEvent<()>> = all
+            judged_alone_alike(&log, limit);
+        }
+    }
+
+    /// Judges `log`'s history of A's item (at most `limit` events), then the history and its
+    /// context alone, as a verifier does, and asserts every mark and reason come out the same.
+    fn judged_alone_alike(log: &Log, limit: usize) {
+        let parties = parties();
+        let judge = Judge::Parties(&parties);
+        let all = in_memory(&log.memory(), vec![ITEM.to_owned()], judge, limit).unwrap();
+        assert!(
+            all.events
+                .iter()
+                .any(|e| e.authority == Authority::Authorised),
+            "{all:?}"
+        );
+        let kept: Vec<SourceEvent<()>> = all
+            .events
+            .iter()
+            .chain(&all.context)
+            .map(|e| e.event.clone().carrying(()))
+            .collect();
+        let shown = kept.len();
+        let alone = in_memory(&Memory::new(kept), vec![ITEM.to_owned()], judge, shown).unwrap();
+        assert!(alone.omitted.is_empty(), "{alone:?}");
+        let summary = |history: &History<usize>| -> Vec<(u64, Authority, Vec<Why>)> {
+            history
                 .events
                 .iter()
-                .chain(&all.context)
-                .map(|e| e.event.clone().carrying(()))
-                .collect();
-            let shown = kept.len();
-            let alone = in_memory(&Memory::new(kept), vec![ITEM.to_owned()], judge, shown).unwrap();
-            assert!(alone.omitted.is_empty(), "{alone:?}");
-            let summary = |history: &History<usize>| -> Vec<(u64, Authority, Vec<Why>)> {
-                history
-                    .events
-                    .iter()
-                    .chain(&history.context)
-                    .map(|e| (e.event.leaf.get(), e.authority.clone(), e.why.clone()))
-                    .collect()
-            };
-            assert_eq!(summary(&alone), summary(&all));
-        }
+                .chain(&history.context)
+                .map(|e| (e.event.leaf.get(), e.authority.clone(), e.why.clone()))
+                .collect()
+        };
+        assert_eq!(summary(&alone), summary(&all));
     }
 }
 
