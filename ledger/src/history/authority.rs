@@ -770,7 +770,12 @@ struct Settled {
     /// The first (lowest-leaf) claim to have brought each key into being (commissioned it,
     /// produced it by a transformation, or packed into it), for keys under no registered prefix.
     origins: HashMap<String, (LeafIndex, OrganisationId)>,
+    /// Every shipment of each key: (leaf, eventTime, shipper, the organisations it names).
+    shipments: HashMap<String, Vec<Shipped>>,
 }
+
+/// A shipment as [`Settled`] keeps it: (leaf, eventTime, shipper, the organisations it names).
+type Shipped = (LeafIndex, i128, OrganisationId, BTreeSet<OrganisationId>);
 
 impl Settled {
     fn of<T>(order: &[&SourceEvent<T>], parties: &Parties) -> Self {
@@ -793,6 +798,18 @@ impl Settled {
                             event.leaf,
                             event.time,
                             reporter.clone(),
+                        ));
+                    }
+                    Vec::new()
+                }
+                Act::Ship(ids) if late(event).is_none() => {
+                    let to = destinations(&event.event, parties);
+                    for id in ids {
+                        settled.shipments.entry(key(id)).or_default().push((
+                            event.leaf,
+                            event.time,
+                            reporter.clone(),
+                            to.clone(),
                         ));
                     }
                     Vec::new()
@@ -1284,8 +1301,58 @@ impl<'p> Custody<'p> {
                      transit and dated after it"
                 ));
             }
+            if matches!(act, Act::Transfer { .. })
+                && let Some((shipped, received, by)) =
+                    self.shipped_and_received_later(reporter, &key, &top, event)
+            {
+                self.cite(&[shipped, received]);
+                return Err(format!(
+                    "{reporter} shipped {id} (entry {shipped}) and {by} received it (entry \
+                     {received}), both logged before this transfer and dated after it"
+                ));
+            }
         }
         Ok(())
+    }
+
+    /// A shipment of `key` (or of `top`) by `reporter`'s side and a receipt of it by another
+    /// party the shipment names, both logged before `event` and dated after it (the receipt no
+    /// earlier than the shipment), whatever either is judged: a transfer backdated before them
+    /// would, judged by event time alone, take the item before the shipment and refuse both,
+    /// though the receiver's receipt was in the log first. Existence alone counts, so leaving
+    /// other events out never makes a transfer this allows refused.
+    fn shipped_and_received_later<T>(
+        &self,
+        reporter: &OrganisationId,
+        key: &str,
+        top: &str,
+        event: &SourceEvent<T>,
+    ) -> Option<(LeafIndex, LeafIndex, &OrganisationId)> {
+        for key in [key, top] {
+            let Some(shipments) = self.settled.shipments.get(key) else {
+                continue;
+            };
+            let receipts = self.settled.receipts.get(key);
+            for (shipped, sent, from, to) in shipments {
+                if *shipped >= event.leaf
+                    || *sent <= event.time
+                    || !self.parties.acts_for(reporter, from)
+                {
+                    continue;
+                }
+                let received = receipts.into_iter().flatten().find(|(leaf, time, by)| {
+                    *leaf < event.leaf
+                        && (*time, *leaf) > (*sent, *shipped)
+                        && !self.parties.acts_for(reporter, by)
+                        && !self.parties.acts_for(by, from)
+                        && to.iter().any(|to| self.parties.acts_for(by, to))
+                });
+                if let Some((received, _, by)) = received {
+                    return Some((*shipped, *received, by));
+                }
+            }
+        }
+        None
     }
 
     /// While `top` is in transit, a receipt of it (or of `key`) that the log held before

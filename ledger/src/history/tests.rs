@@ -1849,6 +1849,43 @@ mod custody {
         );
     }
 
+    /// A ships its case to B, and B's receipt is logged; then A reports a transfer of the case to
+    /// C dated before the shipping. B's receipt was in the log first, so the transfer is A
+    /// changing the past of what it handed over, and takes nothing. Before, judged by event time
+    /// alone, the transfer came first: A's shipping and B's receipt were refused, and C had the
+    /// case.
+    #[test]
+    fn a_transfer_backdated_before_a_received_shipment_takes_nothing() {
+        let to_c = [("possessing_party", C_DOCK)];
+        let log = a_journey()
+            .by("B", step(object(50, &[CASE]), "receiving")) // 4
+            .by("A", transaction(25, &[CASE], &to_c)) // 5
+            .by("B", aggregation(60, "DELETE", CASE, &[])); // 6: B holds the case
+        let history = log.history(ITEM);
+        for leaf in [3, 4, 6] {
+            assert_eq!(kind(&history, leaf), "authorised", "{leaf}: {history:?}");
+        }
+        assert_eq!(
+            kind(&history, 5),
+            format!(
+                "unauthorised: A handed {CASE} over (entry 4) before this change of its past was \
+                 reported"
+            )
+        );
+        judged_alone_alike(&log, 1000);
+        // Logged before B's receipt, the same transfer came before any receipt in the log: the
+        // shipping it contradicts was received by nobody yet, and the transfer stands.
+        let log = a_journey()
+            .by("A", transaction(25, &[CASE], &to_c)) // 4
+            .by("B", step(object(50, &[CASE]), "receiving")); // 5
+        let history = log.history(ITEM);
+        assert_eq!(kind(&history, 4), "authorised");
+        assert!(
+            kind(&history, 5).starts_with("unauthorised: "),
+            "{history:?}"
+        );
+    }
+
     /// More registered parties' state changes name an item than a round may read (or no place
     /// is left in the history for a round's events): some party would have none of its changes
     /// read, so nothing could show it changed nothing, and the history is refused, not answered
