@@ -757,6 +757,75 @@ async fn another_organisation_s_flood_of_refused_changes_is_shared_out() {
     a_flood_is_shared_out(flood).await;
 }
 
+/// A ships its case to B (named in its `destinationList`) and takes it back itself (a return,
+/// logged first). B floods the case with receipts, each refused ("A received ... logged
+/// before"): six dated right after the shipping, one dated later. A's own dock read of the
+/// return, dated between them and uploaded last, is refused by B's later receipt. Thirteen
+/// events for a history of 12: B's share leaves its later receipt out, and A's late read goes
+/// with it (its mark rests on that receipt). Before, the events kept judged A's read otherwise,
+/// so every state change was kept and A's item answered `422` for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_party_s_flood_of_refused_receipts_leaves_the_item_answerable() {
+    let pipeline = Pipeline::start(|config| {
+        config.limits.max_history_events = 12;
+        config.limits.max_bundle_events = 12;
+    })
+    .await;
+    let token = register_b(&pipeline).await;
+    let mut shipping = object(5, "OBSERVE", &[CASE], "shipping");
+    shipping["destinationList"] = json!([{"type": "location", "destination": B_LOCATION}]);
+    let mut a = pipeline
+        .capture(vec![
+            object(0, "ADD", &[ITEM], "commissioning"),
+            aggregation(1, "ADD", CASE, &[ITEM]),
+            object(3, "OBSERVE", &[CASE], "receiving"),
+            shipping,
+            object(100, "OBSERVE", &[CASE], "receiving"),
+        ])
+        .await;
+    let flood = (6..12)
+        .chain([50])
+        .map(|minute| at_b(object(minute, "OBSERVE", &[CASE], "receiving")))
+        .collect();
+    let (status, body) = capture_as_b(&pipeline, &token, flood).await;
+    assert_eq!(status, 202, "{body}");
+    let b = receipt_hashes(&body);
+    a.extend(
+        pipeline
+            .capture(vec![object(40, "OBSERVE", &[CASE], "receiving")])
+            .await,
+    );
+
+    // A's journey and return, and B's first six receipts; B's last and A's late read counted.
+    let (history, listed) = item_history(&pipeline).await;
+    let expected: Vec<&str> = a[..4]
+        .iter()
+        .chain(&b[..6])
+        .chain([&a[4]])
+        .map(String::as_str)
+        .collect();
+    assert_eq!(listed, expected, "{history}");
+    assert_eq!(
+        history["omitted"],
+        json!([{"reportedBy": "rival", "events": 1}, {"reportedBy": SITE, "events": 1}])
+    );
+    assert_eq!(authority_of(&history, &a[4])["kind"], "authorised");
+    for receipt in &b[..6] {
+        assert_eq!(
+            authority_of(&history, receipt)["reason"],
+            format!(
+                "{SITE} received {CASE} in entry 4, logged before this receipt and dated after it"
+            ),
+            "{history}"
+        );
+    }
+    // The bundle holds the same, and a verifier judging it alone agrees with every mark.
+    let (bundle, bundled, body) = item_bundle(&pipeline).await;
+    assert_eq!(bundled, expected, "{body}");
+    story_and_authority_verified(&pipeline, &bundle);
+    pipeline.stop().await;
+}
+
 /// A pipeline whose histories hold 12 events and bundles 8, with B registered and A's journey
 /// captured: the pipeline, B's token and A's event hashes.
 async fn a_journey_with_small_limits() -> (Pipeline, String, Vec<String>) {
