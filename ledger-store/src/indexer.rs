@@ -1097,20 +1097,29 @@ mod database_tests {
         assert!(page(512, 5).await.unwrap().is_empty());
     }
 
-    #[tokio::test]
-    async fn merged_runs_answer_every_lookup_and_dropped_runs_are_rebuilt() {
+    /// A log of 150 entries indexed in 30 steps of 5, pages of 3 pairs (keys span pages),
+    /// merges of 3 runs: the database, the writer, a reader and the indexer.
+    async fn indexed_in_thirty_steps(
+        door: &str,
+        seed: u8,
+    ) -> (TestDatabase, crate::Writer, crate::Reader, Indexer) {
         let db = TestDatabase::create().await.unwrap();
         let store = crate::Writer::connect(db.url()).unwrap();
         let reader = crate::Reader::connect(db.url()).unwrap();
         let sequencer = Sequencer::start(&store);
-        let mut factory = EventFactory::new("dock-door-2", 3);
+        let mut factory = EventFactory::new(door, seed);
         for _ in 0..6 {
             sequencer.append(factory.next_batch(25)).await.unwrap();
         }
         sequencer.shutdown().await;
-        // 30 steps of 5 entries, pages of 3 pairs (keys span pages), merges of 3 runs.
         let indexer = Indexer::new(&store).with_batch(5).with_runs(3, 3);
         indexer.catch_up().await.unwrap();
+        (db, store, reader, indexer)
+    }
+
+    #[tokio::test]
+    async fn merged_runs_answer_every_lookup_and_dropped_runs_are_rebuilt() {
+        let (db, store, reader, indexer) = indexed_in_thirty_steps("dock-door-2", 3).await;
         let pairs = i64::try_from(assert_lookups_match_events(&reader).await).unwrap() + 150;
         let (runs, on_pages) = live_runs(&store).await;
         // 30 level-0 runs merge like a base-3 counter: 30 = 1·27 + 1·3 → one level-3 run and
@@ -1153,17 +1162,7 @@ mod database_tests {
     /// each in place, in one transaction, so the runs never stop covering the log.
     #[tokio::test]
     async fn runs_of_an_older_key_format_are_rebuilt_in_place() {
-        let db = TestDatabase::create().await.unwrap();
-        let store = crate::Writer::connect(db.url()).unwrap();
-        let reader = crate::Reader::connect(db.url()).unwrap();
-        let sequencer = Sequencer::start(&store);
-        let mut factory = EventFactory::new("dock-door-3", 4);
-        for _ in 0..6 {
-            sequencer.append(factory.next_batch(25)).await.unwrap();
-        }
-        sequencer.shutdown().await;
-        let indexer = Indexer::new(&store).with_batch(5).with_runs(3, 3);
-        indexer.catch_up().await.unwrap();
+        let (db, store, reader, indexer) = indexed_in_thirty_steps("dock-door-3", 4).await;
         let (built, pairs) = live_runs(&store).await;
         assert_eq!(
             built
