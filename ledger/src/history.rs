@@ -1009,8 +1009,10 @@ fn assemble<T>(
 /// verifier judges the events kept alone. So what each mark rests on
 /// ([`authority::Judgement::rests_on`]) is kept with it: with an authorised change, always;
 /// with any other event, or that event is left out too. The events kept (`pool` less those left
-/// out) are then judged again, and should any mark still come out otherwise, every state change
-/// is kept instead. `None` when those are more than `limit`.
+/// out) are then judged again: those of them (neither authorised changes nor what those rest
+/// on) whose mark comes out otherwise are left out too, and the rest judged again, up to
+/// [`REJUDGEMENTS`] times; should a mark still come out otherwise, or one that must stay,
+/// every state change is kept instead. `None` when those are more than `limit`.
 fn trim<T>(
     found: &BTreeMap<LeafIndex, Vec<Why>>,
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
@@ -1047,30 +1049,66 @@ fn trim<T>(
         required.contains(&event.leaf)
     });
     if let Some((kept, trimmed)) = chosen {
-        let (kept, trimmed) = without_unfounded(kept, trimmed, found, pool, &judgement.rests_on);
-        let judged_alike = parties.is_none_or(|parties| {
-            let shown = pool
-                .values()
-                .filter(|event| !found.contains_key(&event.leaf) || kept.contains(&event.leaf));
-            let again = authority::assess_relations(shown, parties, |_| false);
-            let withdrawn_alike = again
-                .marks
-                .keys()
-                .all(|leaf| again.withdrawn.get(leaf) == judgement.withdrawn.get(leaf));
-            withdrawn_alike
-                && again
-                    .marks
-                    .iter()
-                    .all(|(leaf, authority)| marks.get(leaf) == Some(authority))
-        });
-        if judged_alike {
+        let (mut kept, mut trimmed) =
+            without_unfounded(kept, trimmed, found, pool, &judgement.rests_on);
+        let Some(parties) = parties else {
             return Some((kept, trimmed));
+        };
+        // A mark can rest on more than its checks cite: a hand-over found in the first pass
+        // over the events exists only because of the events that gave its giver custody then,
+        // which the final judgement may refuse. So the events kept are judged again, and those
+        // of the rest (never an authorised change, nor one shown anyway) whose mark reads
+        // otherwise are left out too, with what rests on them, a few times over.
+        for _ in 0..REJUDGEMENTS {
+            let differing = judged_otherwise(&kept, found, pool, judgement, parties);
+            if differing.is_empty() {
+                return Some((kept, trimmed));
+            }
+            if differing
+                .iter()
+                .any(|leaf| required.contains(leaf) || !kept.contains(leaf))
+            {
+                break;
+            }
+            for leaf in differing {
+                kept.remove(&leaf);
+                trimmed.extend(pool.get(&leaf).map(Candidate::of));
+            }
+            (kept, trimmed) = without_unfounded(kept, trimmed, found, pool, &judgement.rests_on);
         }
     }
     trim_keeping(found, pool, limit, |event: &SourceEvent<T>| {
         authority::changes_state(&event.event)
     })
     .map(|(kept, trimmed)| without_unfounded(kept, trimmed, found, pool, &judgement.rests_on))
+}
+
+/// How many times [`trim`] judges the events it keeps again, leaving out those judged otherwise,
+/// before it keeps every state change instead.
+const REJUDGEMENTS: usize = 4;
+
+/// The events shown with `kept` (the `found` events kept and every other gathered event) whose
+/// mark or withdrawal, judged among those alone, reads otherwise than in `judgement`.
+fn judged_otherwise<T>(
+    kept: &HashSet<LeafIndex>,
+    found: &BTreeMap<LeafIndex, Vec<Why>>,
+    pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
+    judgement: &authority::Judgement,
+    parties: &Parties,
+) -> Vec<LeafIndex> {
+    let shown = pool
+        .values()
+        .filter(|event| !found.contains_key(&event.leaf) || kept.contains(&event.leaf));
+    let again = authority::assess_relations(shown, parties, |_| false);
+    again
+        .marks
+        .iter()
+        .filter(|(leaf, authority)| {
+            judgement.marks.get(leaf) != Some(authority)
+                || again.withdrawn.get(leaf) != judgement.withdrawn.get(leaf)
+        })
+        .map(|(leaf, _)| *leaf)
+        .collect()
 }
 
 /// `leaves` and, of the `found` events, every one their marks rest on, and so on.
@@ -1098,6 +1136,9 @@ fn resting_closure(
 
 /// `kept` less every event whose mark rests on a `found` event not kept (and so on), those
 /// added to the events left out: judged without what it rests on, its mark could read otherwise.
+///
+/// Walks who rests on what backwards, once, from the events left out: linear in the citations,
+/// however long a chain of events resting on one another a party writes.
 fn without_unfounded<T>(
     mut kept: HashSet<LeafIndex>,
     mut trimmed: Vec<Candidate>,
@@ -1105,26 +1146,26 @@ fn without_unfounded<T>(
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
     rests_on: &authority::RestsOn,
 ) -> (HashSet<LeafIndex>, Vec<Candidate>) {
-    loop {
-        let unfounded: Vec<LeafIndex> = kept
-            .iter()
-            .copied()
-            .filter(|leaf| {
-                rests_on.get(leaf).is_some_and(|cited| {
-                    cited
-                        .iter()
-                        .any(|cited| found.contains_key(cited) && !kept.contains(cited))
-                })
-            })
-            .collect();
-        if unfounded.is_empty() {
-            return (kept, trimmed);
-        }
-        for leaf in unfounded {
-            kept.remove(&leaf);
-            trimmed.extend(pool.get(&leaf).map(Candidate::of));
+    let mut dependents: HashMap<LeafIndex, Vec<LeafIndex>> = HashMap::new();
+    for (leaf, cited) in rests_on.iter().filter(|(leaf, _)| kept.contains(leaf)) {
+        for cited in cited.iter().filter(|cited| found.contains_key(cited)) {
+            dependents.entry(*cited).or_default().push(*leaf);
         }
     }
+    let mut gone: Vec<LeafIndex> = dependents
+        .keys()
+        .filter(|cited| !kept.contains(cited))
+        .copied()
+        .collect();
+    while let Some(left_out) = gone.pop() {
+        for leaf in dependents.get(&left_out).into_iter().flatten() {
+            if kept.remove(leaf) {
+                trimmed.extend(pool.get(leaf).map(Candidate::of));
+                gone.push(*leaf);
+            }
+        }
+    }
+    (kept, trimmed)
 }
 
 /// [`trim`] keeping every event `required` accepts, and each reporter's share of the others.

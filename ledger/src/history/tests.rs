@@ -178,6 +178,45 @@ fn a_container_packed_into_itself_does_not_loop() {
     assert_eq!(found, [0, 1, 2]);
 }
 
+/// A party that writes a long chain of events, each resting on the one before, with the first
+/// left out of a trimmed history: the whole chain goes with it, and what rests on kept events or
+/// on events outside the history stays. One walk of the chain, not one pass over the kept events
+/// per link (quadratic: at this length, billions of steps).
+#[test]
+fn a_long_chain_resting_on_a_left_out_event_is_dropped_in_one_walk() {
+    const LINKS: u64 = 100_000;
+    let leaf = |n: u64| LeafIndex::new(n).unwrap();
+    let pool: BTreeMap<LeafIndex, SourceEvent<()>> = (0..=LINKS + 3)
+        .map(|n| {
+            (
+                leaf(n),
+                SourceEvent::of(leaf(n), object(0, &["item"]), None, None),
+            )
+        })
+        .collect();
+    let found: BTreeMap<LeafIndex, Vec<Why>> =
+        pool.keys().map(|l| (*l, vec![Why::Direct])).collect();
+    // 1 rests on 0, 2 on 1, ... (listed last link first, the worst order for a pass per link);
+    // LINKS + 1 rests on LINKS + 2, which is kept; LINKS + 3 on an event outside the history.
+    let mut rests_on: authority::RestsOn = (1..=LINKS)
+        .rev()
+        .map(|n| (leaf(n), vec![leaf(n - 1)]))
+        .collect();
+    rests_on.insert(leaf(LINKS + 1), vec![leaf(LINKS + 2)]);
+    rests_on.insert(leaf(LINKS + 3), vec![leaf(LINKS + 10)]);
+    let kept: HashSet<LeafIndex> = (1..=LINKS + 3).map(leaf).collect();
+
+    let (kept, trimmed) = without_unfounded(kept, Vec::new(), &found, &pool, &rests_on);
+
+    assert_eq!(
+        kept,
+        HashSet::from([leaf(LINKS + 1), leaf(LINKS + 2), leaf(LINKS + 3)])
+    );
+    let mut dropped: Vec<u64> = trimmed.iter().map(|c| c.leaf.get()).collect();
+    dropped.sort_unstable();
+    assert_eq!(dropped, (1..=LINKS).collect::<Vec<_>>());
+}
+
 /// Two organisations as a new tenant gets them: A, a brand owning company prefix 0614141, and B,
 /// another registered party owning 0712345; L is a logistics partner A delegates to.
 mod custody {
@@ -1983,6 +2022,50 @@ mod custody {
             (flooded_by_a_named_party(9), 12),
         ] {
             judged_alone_alike(&log, limit);
+        }
+    }
+
+    /// B, named by A's shipping, logs a transfer of the case on to C and its destruction, then
+    /// its receipt, dated before both. Judged in time order B received the case and handed it
+    /// on, so its own earlier-logged transfer refuses the receipt and the destruction: B never
+    /// held the case. A history that kept the destruction and left the receipt out would judge
+    /// the destruction for another reason (A holds the case) than the whole log does. Before,
+    /// every state change was then kept, and B (with no custody, ever) made A's item's history
+    /// too long (`422`) at a limit of six, and at any limit by flooding.
+    fn handed_on_by_a_party_that_never_held_it() -> Log {
+        a_journey()
+            .by(
+                "B",
+                transaction(36, &[CASE], &[("possessing_party", C_DOCK)]),
+            ) // 4
+            .by("B", step(object(34, &[CASE]), "destroying")) // 5
+            .by("B", step(object(32, &[CASE]), "receiving")) // 6
+    }
+
+    #[test]
+    fn a_named_party_that_never_held_the_case_leaves_its_history_answerable() {
+        let log = handed_on_by_a_party_that_never_held_it();
+        let history = log.history(ITEM);
+        assert_eq!(kind(&history, 3), "authorised");
+        for leaf in [5, 6] {
+            assert!(
+                kind(&history, leaf).starts_with("unauthorised: B handed"),
+                "{history:?}"
+            );
+        }
+        for limit in 4..=8 {
+            let answer = answered(&log, limit);
+            assert!(answer.events.len() <= limit, "{answer:?}");
+            let counted: usize = answer.omitted.iter().map(|o| o.events).sum();
+            assert_eq!(answer.events.len() + counted, 7, "{answer:?}");
+            judged_alone_alike(&log, limit);
+        }
+        let mut flooded = handed_on_by_a_party_that_never_held_it();
+        for minute in 0..20 {
+            flooded = flooded.by("B", step(object(40 + minute, &[CASE]), "destroying"));
+        }
+        for limit in 6..=28 {
+            judged_alone_alike(&flooded, limit);
         }
     }
 
