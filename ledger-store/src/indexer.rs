@@ -1196,6 +1196,41 @@ mod database_tests {
             "the stale run lacks the EPC keys"
         );
 
+        // The database fails in the middle of the rebuild (ten of its runs written): nothing of
+        // it stays, the stale run still covers its entries, and the next step starts over.
+        let stale = live_runs(&store).await;
+        admin
+            .batch_execute(
+                "CREATE FUNCTION failing_disk() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN
+                     IF NEW.first_leaf >= 50 THEN RAISE EXCEPTION 'the disk failed'; END IF;
+                     RETURN NEW;
+                 END $$;
+                 CREATE TRIGGER failing_disk BEFORE INSERT ON lookup_runs
+                     FOR EACH ROW EXECUTE FUNCTION failing_disk();",
+            )
+            .await
+            .unwrap();
+        let failed = indexer.step(LockWait::Wait).await.unwrap_err();
+        let mut chain = failed.to_string();
+        let mut source = std::error::Error::source(&failed);
+        while let Some(cause) = source {
+            chain = format!("{chain}: {cause}");
+            source = cause.source();
+        }
+        assert!(chain.contains("the disk failed"), "{chain}");
+        assert_eq!(live_runs(&store).await, stale);
+        let still_stale: i64 = admin
+            .query_one("SELECT count(*) FROM lookup_runs WHERE key_format = 0", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(still_stale, 1);
+        admin
+            .batch_execute("DROP TRIGGER failing_disk ON lookup_runs; DROP FUNCTION failing_disk()")
+            .await
+            .unwrap();
+
         // One step rebuilds the stale run as level-0 runs of one step each: the runs still end
         // where they did, and every lookup is answered again.
         assert_eq!(indexer.step(LockWait::Wait).await.unwrap(), 135);
