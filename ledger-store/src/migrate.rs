@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 38] = [
+    const LANDED: [(i32, &str, &str); 39] = [
         (
             1,
             "ledger",
@@ -406,6 +406,11 @@ mod tests {
             38,
             "lookup_key_format",
             "59034940d204598fb6739d9a9a285b0bab9d01b86f4c6a16593027d9bfcfd75e",
+        ),
+        (
+            39,
+            "subscription_leases",
+            "75c35185be0759eaac709fd0566ced330d0218c989939d3db99d554e0994973d",
         ),
     ];
 

@@ -348,10 +348,11 @@ pub struct SubscriptionsConfig {
     /// How long a receiver has to answer (default 10 s).
     #[serde(default = "default_delivery_timeout", deserialize_with = "duration")]
     pub timeout: Duration,
-    /// How many deliveries one process makes at once (default 4, at most 64), each with a
-    /// connection of the access log's role of its own. One credential's subscriptions are
-    /// delivered one at a time in a process, so that receivers that are slow (or never answer)
-    /// hold up only their own credential's deliveries.
+    /// How many deliveries one process makes at once (default 4, at most 64), each taking a
+    /// connection of the access log's role only to claim a subscription and to record what came
+    /// of it. One credential's subscriptions are delivered one at a time across every process,
+    /// so that receivers that are slow (or never answer) hold up only their own credential's
+    /// deliveries.
     #[serde(default = "default_delivery_workers")]
     pub workers: usize,
     /// How much earlier than the record time of an entry appended before it a later entry's may

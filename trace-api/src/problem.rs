@@ -44,6 +44,9 @@ pub enum Problem {
     Unrecorded(Option<String>),
     /// `503`: answers in flight hold the memory budget (`limits.max_inflight_bytes`); retry.
     Busy,
+    /// `503`: another request of the same credential is changing what it keeps (named queries,
+    /// subscriptions) and did not finish within a second; retry.
+    Contended,
     /// `500`: a bug or corrupt data; the detail is logged, not shown.
     Internal(String),
     /// An exception of the EPCIS 2.0 REST binding (the query interface's errors), typed
@@ -136,6 +139,7 @@ impl Problem {
             Self::TooManyAnswers { .. } => "Too many answers in flight",
             Self::AnswerBytesSpent { .. } => "Too much loaded for this client",
             Self::Unavailable(_) | Self::Busy | Self::Unrecorded(_) => "Service unavailable",
+            Self::Contended => "Another change under way",
             Self::Internal(_) => "Internal error",
             Self::Epcis(exception, _) => exception.title(),
         }
@@ -155,6 +159,7 @@ impl Problem {
             Self::AnswerBytesSpent { .. } => "answer-bytes-spent",
             Self::Unavailable(_) => "unavailable",
             Self::Busy => "busy",
+            Self::Contended => "contended",
             Self::Unrecorded(_) => "unrecorded",
             Self::Internal(_) => "internal",
             Self::Epcis(exception, _) => exception.name(),
@@ -195,6 +200,9 @@ impl Problem {
                 "the service is loading as much as it may for other answers: retry shortly"
                     .to_owned()
             }
+            Self::Contended => "another request of this credential is changing its named queries \
+                 or subscriptions: retry shortly"
+                .to_owned(),
             Self::Internal(_) => "the server failed to answer; the error is logged".to_owned(),
         }
     }
@@ -228,7 +236,7 @@ impl ResponseError for Problem {
             | Self::TooManyConnections { .. }
             | Self::TooManyAnswers { .. }
             | Self::AnswerBytesSpent { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::Busy | Self::Unrecorded(_) => {
+            Self::Unavailable(_) | Self::Busy | Self::Contended | Self::Unrecorded(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -256,6 +264,7 @@ impl ResponseError for Problem {
             | Self::Unavailable(_)
             | Self::Unrecorded(Some(_))
             | Self::Busy
+            | Self::Contended
             | Self::TooManyConnections { .. }
             | Self::TooManyAnswers { .. } => Some(1),
             _ => None,

@@ -84,8 +84,10 @@ pub struct AppState {
 /// A built, listening trace-api service.
 pub struct Application {
     serving: Serving,
-    /// Stops the background audit when the server stops.
+    /// Stops the background audit and the subscription workers when the server stops.
     audit: CancellationToken,
+    /// The subscription workers, waited for once stopped (each gives back what it holds).
+    deliveries: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Application {
@@ -215,9 +217,11 @@ impl Application {
             scans,
         });
         // Subscriptions are delivered while the server runs (with the access log only).
-        if state.access_log.is_some() {
-            crate::routes::spawn_subscriptions(state.clone(), audit.clone());
-        }
+        let deliveries = if state.access_log.is_some() {
+            crate::routes::spawn_subscriptions(state.clone(), audit.clone())
+        } else {
+            Vec::new()
+        };
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -242,7 +246,11 @@ impl Application {
         }
         let operator_port = routing.operator.map(|address| address.port());
         tracing::info!(port, operator_port, "trace-api listening");
-        Ok(Self { serving, audit })
+        Ok(Self {
+            serving,
+            audit,
+            deliveries,
+        })
     }
 }
 
@@ -254,12 +262,18 @@ impl HttpService for Application {
     /// Serves until the server stops; the background audit stops with it.
     async fn run_until_stopped(self) -> anyhow::Result<()> {
         // The audit stops with the server, however the server ends.
-        let _stop_audit = self.audit.drop_guard();
+        let stop_audit = self.audit.drop_guard();
         let served = self
             .serving
             .finish()
             .await
             .context("The HTTP server failed");
+        // The subscription workers give back the subscriptions they hold before the process
+        // ends, so that another process goes on with them at once.
+        drop(stop_audit);
+        for worker in self.deliveries {
+            let _ = worker.await;
+        }
         tracing::info!("trace-api stopped");
         served
     }

@@ -23,7 +23,7 @@ async fn refusal(client: &tokio_postgres::Client, sql: &str) -> (String, String)
 
 /// Every migration in `sql/`, in order: a new one is added here once, and each test of an upgrade
 /// from an older schema expects the tail of this list from the first migration it lacks.
-const MIGRATIONS: [&str; 38] = [
+const MIGRATIONS: [&str; 39] = [
     "V1__ledger",
     "V2__ingest",
     "V3__lookup_runs",
@@ -62,6 +62,7 @@ const MIGRATIONS: [&str; 38] = [
     "V36__event_id_lookups",
     "V37__checkpoints_by_index",
     "V38__lookup_key_format",
+    "V39__subscription_leases",
 ];
 
 /// The migrations from `first` on, as an upgrade that lacks `first` applies them.

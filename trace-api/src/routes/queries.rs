@@ -239,7 +239,7 @@ async fn delete(
     let access = super::query::authenticate_binding(&request, &state, Permission::Query).await?;
     let name = path.into_inner();
     let mut client = client(&state).await?;
-    // Its subscriptions go with it: one being delivered is waited for, a second at most.
+    // Its subscriptions go with it, one being delivered too (its outcome is then not recorded).
     let transaction = holding_credential(&mut client, access.token.as_str()).await?;
     let deleted = transaction
         .execute(
@@ -247,7 +247,7 @@ async fn delete(
             &[&access.token.as_str(), &name],
         )
         .await
-        .map_err(|error| Problem::unavailable(&error))?;
+        .map_err(|error| contended(&error))?;
     transaction
         .commit()
         .await
@@ -428,9 +428,9 @@ const CREDENTIAL_LOCK: i32 = 0x7474_0009;
 /// A transaction holding `token`'s lock, for a change to what the credential keeps: additions
 /// made at once are counted one after another (a statement alone would not see the others', and
 /// a hundred requests sent at once would all pass the most). Its locks are waited for a second
-/// at most (`503` then): a subscription's row stays locked while its receiver is sent a
-/// delivery, and a request waiting on it must not hold a connection of the access log's pool,
-/// which records every answer, for longer.
+/// at most (`503 contended` then, [`contended`]): a request waiting on another must not hold a
+/// connection of the access log's pool, which records every answer, for longer. (Deliveries hold
+/// no lock while their receivers answer: they hold leases, `sql/V39`.)
 pub(super) async fn holding_credential<'a>(
     client: &'a mut deadpool_postgres::Object,
     token: &str,
@@ -449,8 +449,18 @@ pub(super) async fn holding_credential<'a>(
             &[&CREDENTIAL_LOCK, &token],
         )
         .await
-        .map_err(|error| Problem::unavailable(&error))?;
+        .map_err(|error| contended(&error))?;
     Ok(transaction)
+}
+
+/// A failed statement of a [`holding_credential`] transaction as answered: a lock not had
+/// within the second is `503 contended`, anything else the database's `503`.
+pub(super) fn contended(error: &tokio_postgres::Error) -> Problem {
+    if error.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+        Problem::Contended
+    } else {
+        Problem::unavailable(error)
+    }
 }
 
 /// A connection of the primary's pool named queries and subscriptions are kept in (the access

@@ -23,21 +23,27 @@
 //! before it may be delivered too, none after it is left out), and keeps `next_leaf`, the ledger
 //! leaf its next delivery reads from (`sql/V30__subscriptions.sql`). Each process's
 //! `[subscriptions] workers` take due subscriptions (looking again every `[subscriptions]
-//! interval` while none is due), each row locked (`FOR UPDATE SKIP LOCKED`) for its delivery, and
-//! one credential's subscriptions one at a time in a process (with N processes, N at once), so
-//! that a receiver that is slow to answer, or never answers, holds up its own credential's
-//! deliveries and no one else's; a delivery that took long makes its subscription wait as long
-//! again, so that receivers answering just before `timeout` hold a worker half the time at most.
-//! A request that changes a credential's subscriptions or named queries waits a second at most
-//! for a row a delivery holds (`503` then). Each delivery is the named query's
-//! next page in log order from
+//! interval` while none is due). A worker claims one in a short transaction (`sql/V39`): it
+//! gives the row a lease (`lease_id`, `leased_until`: the receiver's `timeout` and 30 s more),
+//! and claims are made one at a time across processes (an advisory lock), none for a credential
+//! another of whose subscriptions holds a lease. So one credential's receivers hold up one worker
+//! of the whole deployment at most, and a receiver that is slow to answer, or never answers,
+//! holds up its own credential's deliveries and no one else's; a delivery that took long makes
+//! its subscription wait as long again, so that receivers answering just before `timeout` hold a
+//! worker half the time at most. The delivery is made with no transaction open and no database
+//! connection held, so a request that changes or deletes the credential's subscriptions or named
+//! queries meanwhile goes ahead at once (and the delivery's outcome then matches no row). Each
+//! delivery is the named query's next page in log order from
 //! `next_leaf`, as its token may read it now (a revoked or expired token's subscription waits,
 //! delivering nothing), is recorded in the access log (method `PUSH`), signed, and `POST`ed to
-//! `dest`. Only a `2xx` moves `next_leaf` past what was delivered, in the transaction that held the
-//! row: a failed or unanswered delivery is tried again (after 1, 2, 4, ... seconds, at most 5
-//! minutes apart), and a process killed between the receiver's `2xx` and its commit sends the same
-//! range again, with the same events at the same leaf indexes (a receiver keeps the newest `to` it
-//! saw, or the leaf indexes, to drop what it has). Nothing is skipped: the pages follow the log.
+//! `dest`. Only a `2xx` moves `next_leaf` past what was delivered, recorded while the lease holds
+//! (matched by `lease_id`, which the record clears): a failed or unanswered delivery is tried
+//! again (after 1, 2, 4, ... seconds, at most 5 minutes apart). A turn ends within its lease (it
+//! is cut off half the margin before), and a stopping process gives back what its workers hold.
+//! A process killed between the receiver's `2xx` and that record leaves its lease to lapse, and
+//! the next claim sends the same range again, with the same events at the same leaf indexes (a
+//! receiver keeps the newest `to` it saw, or the leaf indexes, to drop what it has). Nothing is
+//! skipped: the pages follow the log.
 //!
 //! Each delivery is an `EPCISQueryDocument` (its `queryResults` naming the query and the
 //! subscription), with:
@@ -57,9 +63,7 @@
 //! second time, which a name that answers a public address and then a private one ("DNS
 //! rebinding") would use. Redirects are not followed.
 
-use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs as _};
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::header;
@@ -317,7 +321,7 @@ async fn delete(
         super::query::authenticate_binding(&request, &state, Permission::Subscribe).await?;
     let (name, id) = path.into_inner();
     let mut client = super::queries::client(&state).await?;
-    // One being delivered is waited for, a second at most.
+    // One being delivered goes at once (its delivery's outcome is then not recorded).
     let transaction =
         super::queries::holding_credential(&mut client, access.token.as_str()).await?;
     let deleted = transaction
@@ -327,7 +331,7 @@ async fn delete(
             &[&access.token.as_str(), &name, &id],
         )
         .await
-        .map_err(|error| Problem::unavailable(&error))?;
+        .map_err(|error| super::queries::contended(&error))?;
     transaction
         .commit()
         .await
@@ -752,64 +756,95 @@ fn truncated(text: &str) -> String {
     text.chars().take(80).collect()
 }
 
-/// Starts `[subscriptions] workers` delivery loops (they stop when `stop` is cancelled).
-pub(crate) fn spawn(state: web::Data<AppState>, stop: CancellationToken) {
-    let busy = Arc::new(Busy::default());
-    for _ in 0..state.subscriptions.workers {
-        let (state, stop, busy) = (state.clone(), stop.clone(), busy.clone());
-        tokio::spawn(async move {
-            loop {
-                // A turn that panics (a bug) costs that turn, not the worker.
-                let one = std::panic::AssertUnwindSafe(deliver_one(&state, &busy)).catch_unwind();
-                let turn = tokio::select! {
-                    () = stop.cancelled() => return,
-                    turn = one => turn.unwrap_or_else(|_| Err("a delivery panicked".to_owned())),
-                };
-                let wait = match turn {
-                    // One was taken: there may be more due now.
-                    Ok(true) => continue,
-                    Ok(false) => state.subscriptions.interval,
-                    Err(error) => {
-                        tracing::warn!(error = %error, "a subscription could not be delivered");
-                        state.subscriptions.interval
+/// How much longer than its receiver's timeout a claim on a subscription lasts: the turn's query
+/// and the records before and after the delivery, with room to spare.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// How long a stopping worker waits to give back the subscription it holds.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
+/// The first half of the advisory lock claims are made under, one at a time across processes
+/// (the second: 0), so that two never claim one credential's subscriptions at once.
+const CLAIM_LOCK: i32 = 0x7474_000a;
+
+/// Starts `[subscriptions] workers` delivery loops, which stop when `stop` is cancelled, each
+/// giving back the subscription it holds first (awaiting the handles waits for that).
+pub(crate) fn spawn(
+    state: web::Data<AppState>,
+    stop: CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..state.subscriptions.workers)
+        .map(|_| {
+            let (state, stop) = (state.clone(), stop.clone());
+            tokio::spawn(async move {
+                let held = Held::default();
+                loop {
+                    // A turn that panics (a bug) costs that turn, not the worker.
+                    let one =
+                        std::panic::AssertUnwindSafe(deliver_one(&state, &held)).catch_unwind();
+                    let turn = tokio::select! {
+                        () = stop.cancelled() => {
+                            release(&state, &held).await;
+                            return;
+                        }
+                        turn = one => turn.unwrap_or_else(|_| Err("a delivery panicked".to_owned())),
+                    };
+                    // A turn that failed after its claim (a panic, a lost connection) gives
+                    // the subscription back rather than leave it claimed until its lease lapses.
+                    release(&state, &held).await;
+                    let wait = match turn {
+                        // One was taken: there may be more due now.
+                        Ok(true) => continue,
+                        Ok(false) => state.subscriptions.interval,
+                        Err(error) => {
+                            tracing::warn!(error = %error, "a subscription could not be delivered");
+                            state.subscriptions.interval
+                        }
+                    };
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(wait) => {}
                     }
-                };
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(wait) => {}
                 }
-            }
-        });
-    }
+            })
+        })
+        .collect()
 }
 
-/// The credentials whose subscriptions this process's workers are delivering: a credential is
-/// served by one worker at a time, so that receivers that are slow to answer (or never answer)
-/// hold up their own credential's deliveries and no one else's.
+/// The claim a worker holds while it delivers: the subscription and its lease id.
 #[derive(Default)]
-struct Busy {
-    /// Held while a worker picks a row, so that two cannot pick the same credential's.
-    picking: tokio::sync::Mutex<()>,
-    tokens: std::sync::Mutex<HashSet<String>>,
-}
+struct Held(std::sync::Mutex<Option<(String, String)>>);
 
-impl Busy {
-    fn tokens(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.tokens
+impl Held {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<(String, String)>> {
+        self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-/// A credential a worker is delivering for, given back when the delivery is over (or dropped).
-struct Serving<'a> {
-    busy: &'a Busy,
-    token: String,
-}
-
-impl Drop for Serving<'_> {
-    fn drop(&mut self) {
-        self.busy.tokens().remove(&self.token);
+/// Gives back the claim `held` still holds, if any: its subscription may be claimed again at once
+/// (by this process or another), from where its last recorded delivery ended.
+async fn release(state: &AppState, held: &Held) {
+    let Some((id, lease)) = held.slot().take() else {
+        return;
+    };
+    let Some(log) = state.access_log.as_deref() else {
+        return;
+    };
+    let released = tokio::time::timeout(RELEASE_WAIT, async {
+        let client = log.delivery_pool().get().await.map_err(|e| e.to_string())?;
+        client
+            .execute(
+                "UPDATE subscriptions SET lease_id = NULL, leased_until = NULL \
+                 WHERE subscription_id::text = $1 AND lease_id::text = $2",
+                &[&id, &lease],
+            )
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    if let Ok(Err(error)) | Err(error) = released.map_err(|_| "timed out".to_owned()) {
+        // Its lease lapses by itself.
+        tracing::warn!(subscription = %id, error = %error, "a subscription's claim was not given back");
     }
 }
 
@@ -823,9 +858,10 @@ pub(super) enum Turn {
     Paused(String),
 }
 
-/// Delivers one due subscription of a credential no other worker of this process serves, its
-/// row locked for the turn; whether there was one.
-async fn deliver_one(state: &AppState, busy: &Busy) -> Result<bool, String> {
+/// Claims one due subscription of a credential none of whose subscriptions is claimed (in any
+/// process), delivers it with no transaction open, and records the outcome if the claim still
+/// holds; whether there was one.
+async fn deliver_one(state: &AppState, held: &Held) -> Result<bool, String> {
     let Some(log) = state.access_log.as_deref() else {
         return Ok(false);
     };
@@ -835,38 +871,15 @@ async fn deliver_one(state: &AppState, busy: &Busy) -> Result<bool, String> {
         .await
         .map_err(|problem| problem.to_string())?;
     let size = i64::try_from(view.size().get()).unwrap_or(i64::MAX);
-    let mut client = log
-        .delivery_pool()
-        .get()
-        .await
-        .map_err(|error| error.to_string())?;
-    let transaction = client.transaction().await.map_err(|e| e.to_string())?;
-    let (row, _serving) = {
-        let _picking = busy.picking.lock().await;
-        let serving: Vec<String> = busy.tokens().iter().cloned().collect();
-        let Some(row) = transaction
-            .query_opt(
-                "SELECT subscription_id::text, token_id, query_name, dest, signature_token, \
-                        report_if_empty, next_leaf, failures, schedule, \
-                        coalesce(last_notified_at >= fire_started_at, false), \
-                        extract(epoch FROM coalesce(fire_started_at, next_attempt_at))::float8 \
-                 FROM subscriptions \
-                 WHERE next_attempt_at <= now() AND (next_leaf < $1 OR schedule IS NOT NULL) \
-                   AND NOT (token_id = ANY($2)) \
-                 ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED",
-                &[&size, &serving],
-            )
-            .await
-            .map_err(|e| e.to_string())?
-        else {
-            return Ok(false);
-        };
-        let token: String = row.get(1);
-        busy.tokens().insert(token.clone());
-        (row, Serving { busy, token })
+    let lease = state.subscriptions.timeout + LEASE_MARGIN;
+    let Some(row) = claim(log, size, lease).await? else {
+        return Ok(false);
     };
     let id: String = row.get(0);
     let failures: i32 = row.get(7);
+    let lease_id: String = row.get(11);
+    let claimed_at: f64 = row.get(12);
+    *held.slot() = Some((id.clone(), lease_id.clone()));
     let subscription = Subscription {
         id: id.clone(),
         token: row.get(1),
@@ -882,11 +895,24 @@ async fn deliver_one(state: &AppState, busy: &Busy) -> Result<bool, String> {
         due: row.get(10),
     };
     let started = std::time::Instant::now();
-    let turn = deliver(state, log, &view, &subscription).await;
+    // The turn ends well within its lease, so that no other claim can overlap it: the receiver's
+    // timeout bounds the delivery, this the query before it.
+    let turn = tokio::time::timeout(
+        state.subscriptions.timeout + LEASE_MARGIN / 2,
+        deliver(state, log, &view, &subscription),
+    )
+    .await
+    .unwrap_or_else(|_| Turn::Failed("the delivery took longer than its claim allows".to_owned()));
     // A delivery that took long (a receiver answering just before the timeout) waits as long
     // again before its subscription's next: such receivers hold a worker half the time at most.
     let took = started.elapsed().as_secs_f64();
-    match turn {
+    let client = log
+        .delivery_pool()
+        .get()
+        .await
+        .map_err(|error| error.to_string())?;
+    // Each outcome is recorded only while the claim holds (`lease_id`), and gives it back.
+    let recorded = match turn {
         Turn::Done { next, notified } => {
             // A scheduled one with more to deliver goes on at once; caught up, it waits for
             // its next time (a stream, for the next checkpoint).
@@ -900,17 +926,19 @@ async fn deliver_one(state: &AppState, busy: &Busy) -> Result<bool, String> {
                 ),
                 _ => None,
             };
-            transaction
+            let recorded = client
                 .execute(
                     "UPDATE subscriptions SET next_leaf = $2, failures = 0, \
                      next_attempt_at = coalesce(to_timestamp($4), \
                                                 clock_timestamp() + make_interval(secs => $7)), \
                      last_failure = NULL, \
-                     last_notified_at = CASE WHEN $3 THEN now() ELSE last_notified_at END, \
+                     last_notified_at = CASE WHEN $3 THEN to_timestamp($9) \
+                                             ELSE last_notified_at END, \
                      fire_started_at = CASE WHEN $5 \
                                             THEN coalesce(fire_started_at, to_timestamp($6)) \
-                                            ELSE NULL END \
-                     WHERE subscription_id::text = $1",
+                                            ELSE NULL END, \
+                     lease_id = NULL, leased_until = NULL \
+                     WHERE subscription_id::text = $1 AND lease_id::text = $8",
                     &[
                         &id,
                         &i64::try_from(next).unwrap_or(i64::MAX),
@@ -919,6 +947,8 @@ async fn deliver_one(state: &AppState, busy: &Busy) -> Result<bool, String> {
                         &(scheduled.is_some() && !round_over),
                         &subscription.due,
                         &took,
+                        &lease_id,
+                        &claimed_at,
                     ],
                 )
                 .await
@@ -926,6 +956,7 @@ async fn deliver_one(state: &AppState, busy: &Busy) -> Result<bool, String> {
             if notified {
                 state.metrics.subscription_delivered();
             }
+            recorded
         }
         Turn::Failed(why) | Turn::Paused(why) => {
             // A scheduled one's retries, each a query and an access-log entry too, are no
@@ -937,27 +968,75 @@ async fn deliver_one(state: &AppState, busy: &Busy) -> Result<bool, String> {
             };
             state.metrics.subscription_failed();
             // A scheduled one's round goes on when it is tried again.
-            transaction
+            client
                 .execute(
                     "UPDATE subscriptions SET failures = failures + 1, \
                      next_attempt_at = clock_timestamp() + make_interval(secs => $2), \
                      last_failure = $3, \
                      fire_started_at = CASE WHEN schedule IS NULL THEN NULL \
-                                            ELSE coalesce(fire_started_at, to_timestamp($4)) END \
-                     WHERE subscription_id::text = $1",
+                                            ELSE coalesce(fire_started_at, to_timestamp($4)) END, \
+                     lease_id = NULL, leased_until = NULL \
+                     WHERE subscription_id::text = $1 AND lease_id::text = $5",
                     &[
                         &id,
                         &wait.as_secs_f64(),
                         &truncated_to(&why, 512),
                         &subscription.due,
+                        &lease_id,
                     ],
                 )
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
         }
+    };
+    held.slot().take();
+    if recorded == 0 {
+        // Deleted meanwhile (its named query too, perhaps), or the claim lapsed: whoever claims
+        // it next goes on from what was recorded before.
+        tracing::info!(subscription = %id, "a delivery's outcome was not recorded: its subscription is gone or was claimed again");
     }
-    transaction.commit().await.map_err(|e| e.to_string())?;
     Ok(true)
+}
+
+/// Claims the subscription due first whose credential has none claimed, for `lease`: one claim
+/// at a time across processes (an advisory lock held for the claim's short transaction).
+async fn claim(
+    log: &crate::access_log::AccessLog,
+    size: i64,
+    lease: Duration,
+) -> Result<Option<tokio_postgres::Row>, String> {
+    let mut client = log
+        .delivery_pool()
+        .get()
+        .await
+        .map_err(|error| error.to_string())?;
+    let transaction = client.transaction().await.map_err(|e| e.to_string())?;
+    transaction
+        .execute("SELECT pg_advisory_xact_lock($1, 0)", &[&CLAIM_LOCK])
+        .await
+        .map_err(|e| e.to_string())?;
+    let row = transaction
+        .query_opt(
+            "UPDATE subscriptions SET lease_id = gen_random_uuid(), \
+                    leased_until = clock_timestamp() + make_interval(secs => $2) \
+             WHERE subscription_id = ( \
+                 SELECT s.subscription_id FROM subscriptions s \
+                 WHERE s.next_attempt_at <= now() AND (s.next_leaf < $1 OR s.schedule IS NOT NULL) \
+                   AND NOT EXISTS (SELECT 1 FROM subscriptions o \
+                                   WHERE o.token_id = s.token_id AND o.lease_id IS NOT NULL \
+                                     AND o.leased_until > clock_timestamp()) \
+                 ORDER BY s.next_attempt_at LIMIT 1) \
+             RETURNING subscription_id::text, token_id, query_name, dest, signature_token, \
+                       report_if_empty, next_leaf, failures, schedule, \
+                       coalesce(last_notified_at >= fire_started_at, false), \
+                       extract(epoch FROM coalesce(fire_started_at, next_attempt_at))::float8, \
+                       lease_id::text, extract(epoch FROM now())::float8",
+            &[&size, &lease.as_secs_f64()],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    transaction.commit().await.map_err(|e| e.to_string())?;
+    Ok(row)
 }
 
 /// A pause's reason starts so (a token that cannot read).

@@ -1112,10 +1112,12 @@ async fn a_partner_s_subscription_delivers_its_own_sites_events_only() {
     pipeline.stop().await;
 }
 
-/// A receiver that takes each connection and never answers; it lets them go when dropped.
+/// A receiver that takes each connection and never answers; once dropped, it lets them go and
+/// closes any new one at once.
 struct Silent {
     port: u16,
     held: Arc<Mutex<Vec<std::net::TcpStream>>>,
+    closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Silent {
@@ -1123,14 +1125,19 @@ impl Silent {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let held = Arc::new(Mutex::new(Vec::new()));
-        let holding = held.clone();
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (holding, closing) = (held.clone(), closed.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
-                holding.lock().unwrap().push(stream);
+                if closing.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                } else {
+                    holding.lock().unwrap().push(stream);
+                }
             }
         });
-        Self { port, held }
+        Self { port, held, closed }
     }
 
     fn connections(&self) -> usize {
@@ -1140,6 +1147,7 @@ impl Silent {
 
 impl Drop for Silent {
     fn drop(&mut self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         for stream in self.held.lock().unwrap().drain(..) {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
@@ -1230,5 +1238,272 @@ async fn a_slow_receiver_waits_as_long_as_it_took_before_its_next_delivery() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(gap >= 4.0, "the next delivery {gap} s after this one began");
+    pipeline.stop().await;
+}
+
+/// `DELETE path` with a bearer token: the status.
+async fn delete(pipeline: &Pipeline, path: &str, token: &str) -> u16 {
+    let url = format!("{}{path}", pipeline.trace_api().url);
+    let headers = vec![("Authorization".to_owned(), format!("Bearer {token}"))];
+    tokio::task::spawn_blocking(move || crate::common::request("DELETE", &url, &headers).0)
+        .await
+        .unwrap()
+}
+
+/// How many subscriptions to the named queries `names` are claimed (their lease has not lapsed).
+async fn claimed(admin: &tokio_postgres::Client, names: &[&str]) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM subscriptions WHERE query_name = ANY($1) \
+               AND lease_id IS NOT NULL AND leased_until > clock_timestamp()",
+            &[&names],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Waits until `silent` has been called `count` times.
+async fn wait_for_calls(silent: &Silent, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while silent.connections() < count {
+        assert!(
+            Instant::now() < deadline,
+            "the silent receiver was called {} times, not {count}",
+            silent.connections()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// While its receiver never answers (two minutes to run), a delivery holds no lock and no
+/// transaction: its subscription, and then another's named query, are deleted at once, and the
+/// delivery's outcome brings nothing back. Before deliveries held leases, the row stayed locked
+/// and each `DELETE` waited a second and answered `503`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_in_flight_leaves_its_subscription_free_to_delete() {
+    let pipeline = Pipeline::start(|config| {
+        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
+        config.subscriptions.interval = Duration::from_millis(20);
+        config.subscriptions.timeout = Duration::from_secs(120);
+    })
+    .await;
+    let slow = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let silent = Silent::start();
+    let dest = format!("http://127.0.0.1:{}/hook", silent.port);
+    let ships = json!({"EQ_bizStep": "shipping"});
+    let made = subscribed_at(&pipeline, &slow, "ships", ships, &dest, json!({})).await;
+    let id = made["subscriptionID"].as_str().unwrap();
+    pipeline.capture(vec![shipping(1, 0)]).await;
+    wait_for_calls(&silent, 1).await;
+    let admin = pipeline.db.connect().await.unwrap();
+    assert_eq!(
+        claimed(&admin, &["ships"]).await,
+        1,
+        "the delivery holds its claim"
+    );
+
+    let path = format!("/queries/ships/subscriptions/{id}");
+    assert_eq!(delete(&pipeline, &path, &slow).await, 204);
+    let left: i64 = admin
+        .query_one("SELECT count(*) FROM subscriptions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+    // Its named query too, while a second subscription to it is being delivered.
+    let more = json!({"EQ_bizStep": "shipping"});
+    subscribed_at(&pipeline, &slow, "more", more, &dest, json!({})).await;
+    pipeline.capture(vec![shipping(2, 1)]).await;
+    wait_for_calls(&silent, 2).await;
+    assert_eq!(delete(&pipeline, "/queries/more", &slow).await, 204);
+    let left: i64 = admin
+        .query_one("SELECT count(*) FROM subscriptions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "deleting the named query deletes its subscription");
+    drop(silent);
+    pipeline.stop().await;
+}
+
+/// One credential's receivers never answer, and two processes deliver: only one of its two due
+/// subscriptions is claimed across both, while another credential's deliveries go on through
+/// both processes' workers. Before claims were made across processes (one credential's at a
+/// time in each process), the second process took the second one too: one credential's
+/// receivers could hold a worker in every process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_credential_s_subscriptions_are_delivered_one_at_a_time_across_processes() {
+    let subscribe = |config: &mut trace_api::Config| {
+        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
+        config.subscriptions.interval = Duration::from_millis(10);
+        config.subscriptions.timeout = Duration::from_secs(120);
+    };
+    let pipeline = Pipeline::start(subscribe).await;
+    let second = pipeline.another_trace_api(subscribe).await;
+    let slow = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let other = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let silent = Silent::start();
+    let dest = format!("http://127.0.0.1:{}/hook", silent.port);
+    for name in ["ships", "ships-again"] {
+        let ships = json!({"EQ_bizStep": "shipping"});
+        subscribed_at(&pipeline, &slow, name, ships, &dest, json!({})).await;
+    }
+    let (receiver, _, _) = subscribed(
+        &pipeline,
+        &other,
+        "shipments",
+        json!({"EQ_bizStep": "shipping"}),
+        &[],
+        json!({}),
+    )
+    .await;
+
+    pipeline.capture(vec![shipping(1, 0)]).await;
+    wait_for_calls(&silent, 1).await;
+    // Three more checkpoints delivered to the other credential, each taken by whichever worker
+    // of either process claimed it first: every worker looked for due subscriptions meanwhile.
+    for n in 1..4 {
+        pipeline.capture(vec![shipping(1 + n, n)]).await;
+        let got = receiver.wait_for(1 + n as usize);
+        let leaves: Vec<u64> = got.iter().flat_map(Received::leaves).collect();
+        assert_eq!(leaves.len(), 1 + n as usize, "{leaves:?}");
+    }
+    let admin = pipeline.db.connect().await.unwrap();
+    assert_eq!(
+        silent.connections(),
+        1,
+        "the second subscription was not sent"
+    );
+    assert_eq!(claimed(&admin, &["ships", "ships-again"]).await, 1);
+    let waiting: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM subscriptions \
+             WHERE query_name IN ('ships', 'ships-again') AND lease_id IS NULL \
+               AND next_attempt_at <= now() AND next_leaf = 0",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(waiting, 1, "the other is due, and waits its turn");
+    drop(silent);
+    second.stop().await;
+    pipeline.stop().await;
+}
+
+/// A process killed in a delivery leaves its claim behind: the subscription waits until the
+/// claim lapses, then another process delivers the range. The killed process's claim is written
+/// as it would have left it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_process_s_claim_holds_until_it_lapses() {
+    let pipeline = Pipeline::start(|config| {
+        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
+        config.subscriptions.interval = Duration::from_millis(20);
+    })
+    .await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let other = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let (receiver, _, _) = subscribed(
+        &pipeline,
+        &regulator,
+        "ships",
+        json!({"EQ_bizStep": "shipping"}),
+        &[],
+        json!({}),
+    )
+    .await;
+    let (witness, _, _) = subscribed(
+        &pipeline,
+        &other,
+        "shipments",
+        json!({"EQ_bizStep": "shipping"}),
+        &[],
+        json!({}),
+    )
+    .await;
+    let admin = pipeline.db.connect().await.unwrap();
+    admin
+        .execute(
+            "UPDATE subscriptions SET lease_id = gen_random_uuid(), \
+                    leased_until = now() + interval '1 hour' WHERE query_name = 'ships'",
+            &[],
+        )
+        .await
+        .unwrap();
+    pipeline.capture(vec![shipping(1, 0)]).await;
+    // The other credential's is delivered; the claimed one is not.
+    assert_eq!(witness.wait_for(1)[0].leaves(), [0]);
+    pipeline.capture(vec![shipping(2, 1)]).await;
+    assert_eq!(witness.wait_for(2)[1].leaves(), [1]);
+    assert!(
+        receiver.got().is_empty(),
+        "a claimed subscription was delivered"
+    );
+    // The claim lapses: delivered from where the last recorded delivery ended.
+    admin
+        .execute(
+            "UPDATE subscriptions SET leased_until = now() - interval '1 second' \
+             WHERE query_name = 'ships'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got = receiver.wait_for(1);
+    let leaves: Vec<u64> = got.iter().flat_map(Received::leaves).collect();
+    assert_eq!(leaves, [0, 1]);
+    pipeline.stop().await;
+}
+
+/// A change to what a credential keeps that waits more than a second for the credential's lock
+/// (another of its changes holds it) is answered `503 contended`, with `Retry-After`, and
+/// changes nothing; once the other is done, the same request is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_kept_waiting_for_the_credential_s_lock_is_answered_contended() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let id = registry::SiteToken::parse(&regulator)
+        .unwrap()
+        .id()
+        .as_str()
+        .to_owned();
+    let admin = pipeline.db.connect().await.unwrap();
+    // The lock another change of this credential holds (trace-api's `CREDENTIAL_LOCK`).
+    let lock = (0x7474_0009_i32, id);
+    admin
+        .execute(
+            "SELECT pg_advisory_lock($1, hashtext($2))",
+            &[&lock.0, &lock.1],
+        )
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {regulator}");
+    let definition = json!({"name": "ships", "query": {"EQ_bizStep": "shipping"}});
+    let body = serde_json::to_vec(&definition).unwrap();
+    let (status, headers, answer) = pipeline
+        .post("/queries", &[("Authorization", bearer.as_str())], &body)
+        .await;
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["type"], "https://tagtrail.dev/problems/contended");
+    assert_eq!(crate::common::header(&headers, "retry-after"), Some("1"));
+    let kept: i64 = admin
+        .query_one("SELECT count(*) FROM named_queries", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, 0);
+
+    admin
+        .execute(
+            "SELECT pg_advisory_unlock($1, hashtext($2))",
+            &[&lock.0, &lock.1],
+        )
+        .await
+        .unwrap();
+    let (status, _, answer) = pipeline
+        .post("/queries", &[("Authorization", bearer.as_str())], &body)
+        .await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&answer));
     pipeline.stop().await;
 }
