@@ -1059,14 +1059,15 @@ fn trim<T>(
         // which the final judgement may refuse. So the events kept are judged again, and those
         // of the rest (never an authorised change, nor one shown anyway) whose mark reads
         // otherwise are left out too, with what rests on them, a few times over.
-        for _ in 0..REJUDGEMENTS {
+        for round in 0..=REJUDGEMENTS {
             let differing = judged_otherwise(&kept, found, pool, judgement, parties);
             if differing.is_empty() {
                 return Some((kept, trimmed));
             }
-            if differing
-                .iter()
-                .any(|leaf| required.contains(leaf) || !kept.contains(leaf))
+            if round == REJUDGEMENTS
+                || differing
+                    .iter()
+                    .any(|leaf| required.contains(leaf) || !kept.contains(leaf))
             {
                 break;
             }
@@ -1083,8 +1084,8 @@ fn trim<T>(
     .map(|(kept, trimmed)| without_unfounded(kept, trimmed, found, pool, &judgement.rests_on))
 }
 
-/// How many times [`trim`] judges the events it keeps again, leaving out those judged otherwise,
-/// before it keeps every state change instead.
+/// How many times [`trim`] leaves out the events it kept that were judged otherwise, judging
+/// those left again each time, before it keeps every state change instead.
 const REJUDGEMENTS: usize = 4;
 
 /// The events shown with `kept` (the `found` events kept and every other gathered event) whose
