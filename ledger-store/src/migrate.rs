@@ -410,7 +410,7 @@ mod tests {
         (
             39,
             "subscription_leases",
-            "75c35185be0759eaac709fd0566ced330d0218c989939d3db99d554e0994973d",
+            "607deaea215c81eaed11d31dd25e674e8bb9d8c78f19cf42e2177c44e2b1d841",
         ),
     ];
 

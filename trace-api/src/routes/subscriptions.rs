@@ -23,27 +23,31 @@
 //! before it may be delivered too, none after it is left out), and keeps `next_leaf`, the ledger
 //! leaf its next delivery reads from (`sql/V30__subscriptions.sql`). Each process's
 //! `[subscriptions] workers` take due subscriptions (looking again every `[subscriptions]
-//! interval` while none is due). A worker claims one in a short transaction (`sql/V39`): it
-//! gives the row a lease (`lease_id`, `leased_until`: the receiver's `timeout` and 30 s more),
-//! and claims are made one at a time across processes (an advisory lock), none for a credential
-//! another of whose subscriptions holds a lease. So one credential's receivers hold up one worker
-//! of the whole deployment at most, and a receiver that is slow to answer, or never answers,
-//! holds up its own credential's deliveries and no one else's; a delivery that took long makes
-//! its subscription wait as long again, so that receivers answering just before `timeout` hold a
-//! worker half the time at most. The delivery is made with no transaction open and no database
-//! connection held, so a request that changes or deletes the credential's subscriptions or named
-//! queries meanwhile goes ahead at once (and the delivery's outcome then matches no row). Each
-//! delivery is the named query's next page in log order from
-//! `next_leaf`, as its token may read it now (a revoked or expired token's subscription waits,
-//! delivering nothing), is recorded in the access log (method `PUSH`), signed, and `POST`ed to
-//! `dest`. Only a `2xx` moves `next_leaf` past what was delivered, recorded while the lease holds
-//! (matched by `lease_id`, which the record clears): a failed or unanswered delivery is tried
-//! again (after 1, 2, 4, ... seconds, at most 5 minutes apart). A turn ends within its lease (it
-//! is cut off half the margin before), and a stopping process gives back what its workers hold.
-//! A process killed between the receiver's `2xx` and that record leaves its lease to lapse, and
-//! the next claim sends the same range again, with the same events at the same leaf indexes (a
-//! receiver keeps the newest `to` it saw, or the leaf indexes, to drop what it has). Nothing is
-//! skipped: the pages follow the log.
+//! interval` while none is due). A worker claims one in a short transaction (`sql/V39`): the
+//! claim is its credential's (`subscription_claims`: the subscription, a lease id, and when it
+//! lapses, the receiver's `timeout` and 30 s after), claims are made one at a time across
+//! processes (an advisory lock), and no subscription of a credential holding a claim is claimed.
+//! So one credential's receivers hold up one worker of the whole deployment at most, and a
+//! receiver that is slow to answer, or never answers, holds up its own credential's deliveries
+//! and no one else's; deleting the subscription (or its named query) does not end the claim
+//! before the delivery does, so deleting and making subscriptions again frees no turn early. A
+//! delivery that took long makes its subscription wait as long again, so that receivers
+//! answering just before `timeout` hold a worker half the time at most. The delivery is made
+//! with no transaction open and no database connection held, so a request that changes or
+//! deletes the credential's subscriptions or named queries meanwhile goes ahead at once (the
+//! delivery's outcome then changes nothing). Each delivery is the named query's next page in log
+//! order from `next_leaf`, as its token may read it now (a revoked or expired token's
+//! subscription waits, delivering nothing), is recorded in the access log (method `PUSH`),
+//! signed, and `POST`ed to `dest`. Only a `2xx` moves `next_leaf` past what was delivered,
+//! recorded while the claim holds (the record deletes the claim matching its lease id, and
+//! changes the subscription only if it did): a failed or unanswered delivery is tried again
+//! (after 1, 2, 4, ... seconds, at most 5 minutes apart). A delivery is not sent once the
+//! receiver's timeout and the record after it no longer fit in the claim, and a stopping process
+//! lets its workers finish their turns, so that no two sends of a range overlap. A process killed
+//! between the receiver's `2xx` and that record leaves its claim to lapse, and the next claim
+//! sends the same range again, with the same events at the same leaf indexes (a receiver keeps
+//! the newest `to` it saw, or the leaf indexes, to drop what it has). Nothing is skipped: the
+//! pages follow the log.
 //!
 //! Each delivery is an `EPCISQueryDocument` (its `queryResults` naming the query and the
 //! subscription), with:
@@ -759,14 +763,19 @@ fn truncated(text: &str) -> String {
 /// How much longer than its receiver's timeout a claim on a subscription lasts: the turn's query
 /// and the records before and after the delivery, with room to spare.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
-/// How long a stopping worker waits to give back the subscription it holds.
+/// Of [`LEASE_MARGIN`], what is kept for recording the outcome: a delivery whose query and
+/// records took so long that its receiver's timeout no longer fits before it is not sent.
+const RECORD_MARGIN: Duration = Duration::from_secs(10);
+/// How long a worker waits to give back a claim its failed turn left.
 const RELEASE_WAIT: Duration = Duration::from_secs(5);
 /// The first half of the advisory lock claims are made under, one at a time across processes
 /// (the second: 0), so that two never claim one credential's subscriptions at once.
 const CLAIM_LOCK: i32 = 0x7474_000a;
 
-/// Starts `[subscriptions] workers` delivery loops, which stop when `stop` is cancelled, each
-/// giving back the subscription it holds first (awaiting the handles waits for that).
+/// Starts `[subscriptions] workers` delivery loops, which stop when `stop` is cancelled once
+/// their turn is over (awaiting the handles waits for that). A turn is not cut short: it is
+/// bounded by its claim, and one stopped between the receiver's answer and its record would have
+/// the range sent again while the first send may still be under way.
 pub(crate) fn spawn(
     state: web::Data<AppState>,
     stop: CancellationToken,
@@ -778,18 +787,16 @@ pub(crate) fn spawn(
                 let held = Held::default();
                 loop {
                     // A turn that panics (a bug) costs that turn, not the worker.
-                    let one =
-                        std::panic::AssertUnwindSafe(deliver_one(&state, &held)).catch_unwind();
-                    let turn = tokio::select! {
-                        () = stop.cancelled() => {
-                            release(&state, &held).await;
-                            return;
-                        }
-                        turn = one => turn.unwrap_or_else(|_| Err("a delivery panicked".to_owned())),
-                    };
-                    // A turn that failed after its claim (a panic, a lost connection) gives
-                    // the subscription back rather than leave it claimed until its lease lapses.
+                    let turn = std::panic::AssertUnwindSafe(deliver_one(&state, &held))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| Err("a delivery panicked".to_owned()));
+                    // A turn that failed after its claim (a panic, a lost connection) gives the
+                    // claim back rather than leave its credential waiting until it lapses.
                     release(&state, &held).await;
+                    if stop.is_cancelled() {
+                        return;
+                    }
                     let wait = match turn {
                         // One was taken: there may be more due now.
                         Ok(true) => continue,
@@ -809,7 +816,7 @@ pub(crate) fn spawn(
         .collect()
 }
 
-/// The claim a worker holds while it delivers: the subscription and its lease id.
+/// The claim a worker holds while it delivers: its credential and its lease id.
 #[derive(Default)]
 struct Held(std::sync::Mutex<Option<(String, String)>>);
 
@@ -821,10 +828,10 @@ impl Held {
     }
 }
 
-/// Gives back the claim `held` still holds, if any: its subscription may be claimed again at once
-/// (by this process or another), from where its last recorded delivery ended.
+/// Gives back the claim `held` still holds, if any: its credential's subscriptions may be claimed
+/// again at once (by this process or another), from where their last recorded deliveries ended.
 async fn release(state: &AppState, held: &Held) {
-    let Some((id, lease)) = held.slot().take() else {
+    let Some((token, lease)) = held.slot().take() else {
         return;
     };
     let Some(log) = state.access_log.as_deref() else {
@@ -834,9 +841,8 @@ async fn release(state: &AppState, held: &Held) {
         let client = log.delivery_pool().get().await.map_err(|e| e.to_string())?;
         client
             .execute(
-                "UPDATE subscriptions SET lease_id = NULL, leased_until = NULL \
-                 WHERE subscription_id::text = $1 AND lease_id::text = $2",
-                &[&id, &lease],
+                "DELETE FROM subscription_claims WHERE token_id = $1 AND lease_id::text = $2",
+                &[&token, &lease],
             )
             .await
             .map_err(|e| e.to_string())
@@ -844,7 +850,7 @@ async fn release(state: &AppState, held: &Held) {
     .await;
     if let Ok(Err(error)) | Err(error) = released.map_err(|_| "timed out".to_owned()) {
         // Its lease lapses by itself.
-        tracing::warn!(subscription = %id, error = %error, "a subscription's claim was not given back");
+        tracing::warn!(error = %error, "a credential's claim on its subscriptions was not given back");
     }
 }
 
@@ -858,9 +864,9 @@ pub(super) enum Turn {
     Paused(String),
 }
 
-/// Claims one due subscription of a credential none of whose subscriptions is claimed (in any
-/// process), delivers it with no transaction open, and records the outcome if the claim still
-/// holds; whether there was one.
+/// Claims one due subscription of a credential that holds no claim (in any process), delivers it
+/// with no transaction open, and records the outcome if the claim still holds; whether there was
+/// one.
 async fn deliver_one(state: &AppState, held: &Held) -> Result<bool, String> {
     let Some(log) = state.access_log.as_deref() else {
         return Ok(false);
@@ -875,11 +881,13 @@ async fn deliver_one(state: &AppState, held: &Held) -> Result<bool, String> {
     let Some(row) = claim(log, size, lease).await? else {
         return Ok(false);
     };
+    let claimed = std::time::Instant::now();
     let id: String = row.get(0);
+    let token: String = row.get(1);
     let failures: i32 = row.get(7);
     let lease_id: String = row.get(11);
     let claimed_at: f64 = row.get(12);
-    *held.slot() = Some((id.clone(), lease_id.clone()));
+    *held.slot() = Some((token.clone(), lease_id.clone()));
     let subscription = Subscription {
         id: id.clone(),
         token: row.get(1),
@@ -893,16 +901,11 @@ async fn deliver_one(state: &AppState, held: &Held) -> Result<bool, String> {
             .map(|text| read_schedule(&text)),
         reported: row.get(9),
         due: row.get(10),
+        // The receiver's timeout and the record after it fit in the claim.
+        send_by: claimed + LEASE_MARGIN - RECORD_MARGIN,
     };
     let started = std::time::Instant::now();
-    // The turn ends well within its lease, so that no other claim can overlap it: the receiver's
-    // timeout bounds the delivery, this the query before it.
-    let turn = tokio::time::timeout(
-        state.subscriptions.timeout + LEASE_MARGIN / 2,
-        deliver(state, log, &view, &subscription),
-    )
-    .await
-    .unwrap_or_else(|_| Turn::Failed("the delivery took longer than its claim allows".to_owned()));
+    let turn = deliver(state, log, &view, &subscription).await;
     // A delivery that took long (a receiver answering just before the timeout) waits as long
     // again before its subscription's next: such receivers hold a worker half the time at most.
     let took = started.elapsed().as_secs_f64();
@@ -911,7 +914,7 @@ async fn deliver_one(state: &AppState, held: &Held) -> Result<bool, String> {
         .get()
         .await
         .map_err(|error| error.to_string())?;
-    // Each outcome is recorded only while the claim holds (`lease_id`), and gives it back.
+    // Each outcome is recorded only while the claim holds (its `lease_id`), which it gives back.
     let recorded = match turn {
         Turn::Done { next, notified } => {
             // A scheduled one with more to deliver goes on at once; caught up, it waits for
@@ -928,7 +931,9 @@ async fn deliver_one(state: &AppState, held: &Held) -> Result<bool, String> {
             };
             let recorded = client
                 .execute(
-                    "UPDATE subscriptions SET next_leaf = $2, failures = 0, \
+                    "WITH held AS (DELETE FROM subscription_claims \
+                                   WHERE token_id = $10 AND lease_id::text = $8 RETURNING 1) \
+                     UPDATE subscriptions SET next_leaf = $2, failures = 0, \
                      next_attempt_at = coalesce(to_timestamp($4), \
                                                 clock_timestamp() + make_interval(secs => $7)), \
                      last_failure = NULL, \
@@ -936,9 +941,8 @@ async fn deliver_one(state: &AppState, held: &Held) -> Result<bool, String> {
                                              ELSE last_notified_at END, \
                      fire_started_at = CASE WHEN $5 \
                                             THEN coalesce(fire_started_at, to_timestamp($6)) \
-                                            ELSE NULL END, \
-                     lease_id = NULL, leased_until = NULL \
-                     WHERE subscription_id::text = $1 AND lease_id::text = $8",
+                                            ELSE NULL END \
+                     WHERE subscription_id = $1::text::uuid AND EXISTS (SELECT 1 FROM held)",
                     &[
                         &id,
                         &i64::try_from(next).unwrap_or(i64::MAX),
@@ -949,6 +953,7 @@ async fn deliver_one(state: &AppState, held: &Held) -> Result<bool, String> {
                         &took,
                         &lease_id,
                         &claimed_at,
+                        &token,
                     ],
                 )
                 .await
@@ -970,19 +975,21 @@ async fn deliver_one(state: &AppState, held: &Held) -> Result<bool, String> {
             // A scheduled one's round goes on when it is tried again.
             client
                 .execute(
-                    "UPDATE subscriptions SET failures = failures + 1, \
+                    "WITH held AS (DELETE FROM subscription_claims \
+                                   WHERE token_id = $6 AND lease_id::text = $5 RETURNING 1) \
+                     UPDATE subscriptions SET failures = failures + 1, \
                      next_attempt_at = clock_timestamp() + make_interval(secs => $2), \
                      last_failure = $3, \
                      fire_started_at = CASE WHEN schedule IS NULL THEN NULL \
-                                            ELSE coalesce(fire_started_at, to_timestamp($4)) END, \
-                     lease_id = NULL, leased_until = NULL \
-                     WHERE subscription_id::text = $1 AND lease_id::text = $5",
+                                            ELSE coalesce(fire_started_at, to_timestamp($4)) END \
+                     WHERE subscription_id = $1::text::uuid AND EXISTS (SELECT 1 FROM held)",
                     &[
                         &id,
                         &wait.as_secs_f64(),
                         &truncated_to(&why, 512),
                         &subscription.due,
                         &lease_id,
+                        &token,
                     ],
                 )
                 .await
@@ -998,8 +1005,10 @@ async fn deliver_one(state: &AppState, held: &Held) -> Result<bool, String> {
     Ok(true)
 }
 
-/// Claims the subscription due first whose credential has none claimed, for `lease`: one claim
-/// at a time across processes (an advisory lock held for the claim's short transaction).
+/// Claims the subscription due first of a credential that holds no claim, for `lease`: one claim
+/// at a time across processes (an advisory lock held for the claim's short transaction). The
+/// claim is the credential's (`subscription_claims`), so that deleting the subscription does not
+/// free the credential's turn while its delivery is under way.
 async fn claim(
     log: &crate::access_log::AccessLog,
     size: i64,
@@ -1017,20 +1026,26 @@ async fn claim(
         .map_err(|e| e.to_string())?;
     let row = transaction
         .query_opt(
-            "UPDATE subscriptions SET lease_id = gen_random_uuid(), \
-                    leased_until = clock_timestamp() + make_interval(secs => $2) \
-             WHERE subscription_id = ( \
-                 SELECT s.subscription_id FROM subscriptions s \
+            "WITH claimed AS ( \
+                 INSERT INTO subscription_claims (token_id, subscription_id, lease_id, leased_until) \
+                 SELECT s.token_id, s.subscription_id, gen_random_uuid(), \
+                        clock_timestamp() + make_interval(secs => $2) \
+                 FROM subscriptions s \
                  WHERE s.next_attempt_at <= now() AND (s.next_leaf < $1 OR s.schedule IS NOT NULL) \
-                   AND NOT EXISTS (SELECT 1 FROM subscriptions o \
-                                   WHERE o.token_id = s.token_id AND o.lease_id IS NOT NULL \
-                                     AND o.leased_until > clock_timestamp()) \
-                 ORDER BY s.next_attempt_at LIMIT 1) \
-             RETURNING subscription_id::text, token_id, query_name, dest, signature_token, \
-                       report_if_empty, next_leaf, failures, schedule, \
-                       coalesce(last_notified_at >= fire_started_at, false), \
-                       extract(epoch FROM coalesce(fire_started_at, next_attempt_at))::float8, \
-                       lease_id::text, extract(epoch FROM now())::float8",
+                   AND NOT EXISTS (SELECT 1 FROM subscription_claims c \
+                                   WHERE c.token_id = s.token_id \
+                                     AND c.leased_until > clock_timestamp()) \
+                 ORDER BY s.next_attempt_at LIMIT 1 \
+                 ON CONFLICT (token_id) DO UPDATE \
+                     SET subscription_id = EXCLUDED.subscription_id, \
+                         lease_id = EXCLUDED.lease_id, leased_until = EXCLUDED.leased_until \
+                 RETURNING subscription_id, lease_id) \
+             SELECT s.subscription_id::text, s.token_id, s.query_name, s.dest, s.signature_token, \
+                    s.report_if_empty, s.next_leaf, s.failures, s.schedule, \
+                    coalesce(s.last_notified_at >= s.fire_started_at, false), \
+                    extract(epoch FROM coalesce(s.fire_started_at, s.next_attempt_at))::float8, \
+                    c.lease_id::text, extract(epoch FROM now())::float8 \
+             FROM claimed c JOIN subscriptions s USING (subscription_id)",
             &[&size, &lease.as_secs_f64()],
         )
         .await
@@ -1077,6 +1092,9 @@ struct Subscription {
     /// next round is at least the least interval after (a round that ends late skips no time
     /// for that).
     due: f64,
+    /// The latest a delivery may be sent: its receiver's timeout and the record of what came of
+    /// it must fit before its claim lapses, so that no other claim can send the range meanwhile.
+    send_by: std::time::Instant,
 }
 
 /// A stored schedule, read; why it cannot be.
@@ -1181,6 +1199,12 @@ async fn deliver(
             }
             Err(error) => return Turn::Failed(format!("the HMAC could not be made: {error}")),
         }
+    }
+    if std::time::Instant::now() > subscription.send_by {
+        return Turn::Failed(
+            "the delivery was not sent: making it took too long to wait for the receiver"
+                .to_owned(),
+        );
     }
     let dest = subscription.dest.clone();
     let timeout = state.subscriptions.timeout;

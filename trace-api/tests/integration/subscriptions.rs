@@ -1250,12 +1250,12 @@ async fn delete(pipeline: &Pipeline, path: &str, token: &str) -> u16 {
         .unwrap()
 }
 
-/// How many subscriptions to the named queries `names` are claimed (their lease has not lapsed).
+/// How many subscriptions to the named queries `names` are claimed (the claim has not lapsed).
 async fn claimed(admin: &tokio_postgres::Client, names: &[&str]) -> i64 {
     admin
         .query_one(
-            "SELECT count(*) FROM subscriptions WHERE query_name = ANY($1) \
-               AND lease_id IS NOT NULL AND leased_until > clock_timestamp()",
+            "SELECT count(*) FROM subscription_claims c JOIN subscriptions s USING (subscription_id) \
+             WHERE s.query_name = ANY($1) AND c.leased_until > clock_timestamp()",
             &[&names],
         )
         .await
@@ -1277,9 +1277,11 @@ async fn wait_for_calls(silent: &Silent, count: usize) {
 }
 
 /// While its receiver never answers (two minutes to run), a delivery holds no lock and no
-/// transaction: its subscription, and then another's named query, are deleted at once, and the
-/// delivery's outcome brings nothing back. Before deliveries held leases, the row stayed locked
-/// and each `DELETE` waited a second and answered `503`.
+/// transaction: its subscription, and then its credential's next one's named query, are deleted
+/// at once. The credential's claim outlasts the deletion: its next subscription is not sent
+/// while the first delivery is under way (deleting and subscribing again would otherwise take
+/// one more worker each time). Before deliveries held claims, the row stayed locked and each
+/// `DELETE` waited a second and answered `503`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_in_flight_leaves_its_subscription_free_to_delete() {
     let pipeline = Pipeline::start(|config| {
@@ -1289,13 +1291,24 @@ async fn a_delivery_in_flight_leaves_its_subscription_free_to_delete() {
     })
     .await;
     let slow = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let other = token(&pipeline, registry::Role::Regulator, &[], None).await;
     let silent = Silent::start();
     let dest = format!("http://127.0.0.1:{}/hook", silent.port);
     let ships = json!({"EQ_bizStep": "shipping"});
     let made = subscribed_at(&pipeline, &slow, "ships", ships, &dest, json!({})).await;
     let id = made["subscriptionID"].as_str().unwrap();
+    let (witness, _, _) = subscribed(
+        &pipeline,
+        &other,
+        "shipments",
+        json!({"EQ_bizStep": "shipping"}),
+        &[],
+        json!({}),
+    )
+    .await;
     pipeline.capture(vec![shipping(1, 0)]).await;
     wait_for_calls(&silent, 1).await;
+    assert_eq!(witness.wait_for(1)[0].leaves(), [0]);
     let admin = pipeline.db.connect().await.unwrap();
     assert_eq!(
         claimed(&admin, &["ships"]).await,
@@ -1305,24 +1318,38 @@ async fn a_delivery_in_flight_leaves_its_subscription_free_to_delete() {
 
     let path = format!("/queries/ships/subscriptions/{id}");
     assert_eq!(delete(&pipeline, &path, &slow).await, 204);
-    let left: i64 = admin
-        .query_one("SELECT count(*) FROM subscriptions", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(left, 0);
-    // Its named query too, while a second subscription to it is being delivered.
+    let count = |sql: &'static str| {
+        let admin = &admin;
+        async move { admin.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM subscriptions WHERE query_name = 'ships'").await,
+        0
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM subscription_claims WHERE leased_until > clock_timestamp()")
+            .await,
+        1,
+        "the credential's claim lasts while its delivery does"
+    );
+    // Subscribed again: the next checkpoint reaches the other credential, not the silent one.
     let more = json!({"EQ_bizStep": "shipping"});
     subscribed_at(&pipeline, &slow, "more", more, &dest, json!({})).await;
     pipeline.capture(vec![shipping(2, 1)]).await;
-    wait_for_calls(&silent, 2).await;
+    let got = witness.wait_for(2);
+    let leaves: Vec<u64> = got.iter().flat_map(Received::leaves).collect();
+    assert_eq!(leaves, [0, 1]);
+    assert_eq!(
+        silent.connections(),
+        1,
+        "one delivery of the credential at a time"
+    );
+    // Its named query goes at once too, with its subscription.
     assert_eq!(delete(&pipeline, "/queries/more", &slow).await, 204);
-    let left: i64 = admin
-        .query_one("SELECT count(*) FROM subscriptions", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(left, 0, "deleting the named query deletes its subscription");
+    assert_eq!(
+        count("SELECT count(*) FROM subscriptions WHERE query_name = 'more'").await,
+        0
+    );
     drop(silent);
     pipeline.stop().await;
 }
@@ -1378,9 +1405,11 @@ async fn one_credential_s_subscriptions_are_delivered_one_at_a_time_across_proce
     assert_eq!(claimed(&admin, &["ships", "ships-again"]).await, 1);
     let waiting: i64 = admin
         .query_one(
-            "SELECT count(*) FROM subscriptions \
-             WHERE query_name IN ('ships', 'ships-again') AND lease_id IS NULL \
-               AND next_attempt_at <= now() AND next_leaf = 0",
+            "SELECT count(*) FROM subscriptions s \
+             WHERE query_name IN ('ships', 'ships-again') AND next_attempt_at <= now() \
+               AND next_leaf = 0 \
+               AND NOT EXISTS (SELECT 1 FROM subscription_claims c \
+                               WHERE c.subscription_id = s.subscription_id)",
             &[],
         )
         .await
@@ -1425,8 +1454,9 @@ async fn a_killed_process_s_claim_holds_until_it_lapses() {
     let admin = pipeline.db.connect().await.unwrap();
     admin
         .execute(
-            "UPDATE subscriptions SET lease_id = gen_random_uuid(), \
-                    leased_until = now() + interval '1 hour' WHERE query_name = 'ships'",
+            "INSERT INTO subscription_claims (token_id, subscription_id, lease_id, leased_until) \
+             SELECT token_id, subscription_id, gen_random_uuid(), now() + interval '1 hour' \
+             FROM subscriptions WHERE query_name = 'ships'",
             &[],
         )
         .await
@@ -1443,8 +1473,9 @@ async fn a_killed_process_s_claim_holds_until_it_lapses() {
     // The claim lapses: delivered from where the last recorded delivery ended.
     admin
         .execute(
-            "UPDATE subscriptions SET leased_until = now() - interval '1 second' \
-             WHERE query_name = 'ships'",
+            "UPDATE subscription_claims SET leased_until = now() - interval '1 second' \
+             WHERE subscription_id IN \
+                 (SELECT subscription_id FROM subscriptions WHERE query_name = 'ships')",
             &[],
         )
         .await
