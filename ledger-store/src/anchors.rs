@@ -17,9 +17,21 @@ pub struct StoredAnchored {
     /// Its confirmed anchors, on every chain, with their self-contained evidence, as read: the
     /// caller checks the evidence before it serves it.
     pub anchors: Vec<StoredAnchor>,
+    /// The log's other checkpoints of that size that confirmed anchors name, the larger index
+    /// first (a size may have more than one, `sql/V37__checkpoints_by_index.sql`), each with
+    /// its anchors: for the caller to carry when none of `checkpoint`'s anchors verify.
+    pub others: Vec<OtherCheckpoint>,
     /// The confirmed anchors of that size that cannot be served at all, and why: a row that does
     /// not parse, or that names another checkpoint than the log's of its size.
     pub refused: Vec<(i64, String)>,
+}
+
+/// Another of the log's checkpoints of an anchored size, with its confirmed anchors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherCheckpoint {
+    /// The signed note, as `checkpoints` holds it.
+    pub checkpoint: String,
+    pub anchors: Vec<StoredAnchor>,
 }
 
 /// One confirmed anchor row, read.
@@ -128,8 +140,9 @@ impl Reader {
     }
 
     /// The newest confirmed anchored checkpoint within the tree of `within` leaves, with its
-    /// anchors on every chain (what a bundle proved to that tree carries); `None` when nothing
-    /// within the tree is anchored yet, or the log has no checkpoint of that size.
+    /// anchors on every chain (what a bundle proved to that tree carries), and the log's other
+    /// anchored checkpoints of that size with theirs; `None` when nothing within the tree is
+    /// anchored yet, or the log has no checkpoint of that size.
     pub async fn newest_anchored(
         &self,
         within: TreeSize,
@@ -144,33 +157,44 @@ impl Reader {
         let tree_size = TreeSize::new(unsigned(first.get(1), "size")?)
             .map_err(|error| corrupt(error.to_string()))?;
         // The log's checkpoint the first anchor names (of several of the size, the one whose
-        // index covers most of those anchored): its anchors are carried.
-        let logged = rows.iter().find_map(|row| row.get::<_, Option<String>>(3));
-        let mut anchors = Vec::with_capacity(rows.len());
+        // index covers most of those anchored): its anchors are carried, or else the next's.
+        // Rows come by checkpoint, the larger index first.
+        let mut notes: Vec<OtherCheckpoint> = Vec::new();
         let mut refused = Vec::new();
         for row in &rows {
             let id: i64 = row.get(0);
-            match row.get::<_, Option<String>>(3) {
-                None => {
-                    refused.push((
-                        id,
-                        "it names another checkpoint than the log's of its size".to_owned(),
-                    ));
+            let Some(named) = row.get::<_, Option<String>>(3) else {
+                refused.push((
+                    id,
+                    "it names another checkpoint than the log's of its size".to_owned(),
+                ));
+                continue;
+            };
+            let anchor = match anchor_ref(row) {
+                Ok(anchor) => StoredAnchor { id, anchor },
+                Err(error) => {
+                    refused.push((id, error.to_string()));
                     continue;
                 }
-                // An anchor of the log's other checkpoint of the size: sound, not carried.
-                Some(named) if Some(&named) != logged.as_ref() => continue,
-                Some(_) => {}
-            }
-            match anchor_ref(row) {
-                Ok(anchor) => anchors.push(StoredAnchor { id, anchor }),
-                Err(error) => refused.push((id, error.to_string())),
+            };
+            match notes.last_mut() {
+                Some(note) if note.checkpoint == named => note.anchors.push(anchor),
+                _ => notes.push(OtherCheckpoint {
+                    checkpoint: named,
+                    anchors: vec![anchor],
+                }),
             }
         }
+        let mut notes = notes.into_iter();
+        let first = notes.next();
         Ok(Some(StoredAnchored {
             size: tree_size,
-            checkpoint: logged.unwrap_or_default(),
-            anchors,
+            checkpoint: first
+                .as_ref()
+                .map(|note| note.checkpoint.clone())
+                .unwrap_or_default(),
+            anchors: first.map(|note| note.anchors).unwrap_or_default(),
+            others: notes.collect(),
             refused,
         }))
     }

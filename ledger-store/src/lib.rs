@@ -45,7 +45,7 @@ mod entry;
 mod export;
 mod filter;
 mod generations;
-pub use anchors::{AnchorRecord, StoredAnchor, StoredAnchored};
+pub use anchors::{AnchorRecord, OtherCheckpoint, StoredAnchor, StoredAnchored};
 pub use generations::Generations;
 mod index_runs;
 mod indexer;

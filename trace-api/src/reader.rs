@@ -550,7 +550,8 @@ fn declares_an_error(entry: &StoredEntry) -> bool {
 
 /// The newest confirmed anchored checkpoint within the tree of `size` leaves whose anchors verify
 /// (`anchor_verify::verify::check_stored`: the receipt proof against the row's block hash, and the
-/// event against the log's own checkpoint of that size), with only those anchors and the
+/// event against the log's own checkpoint of that size; of a size's checkpoints, the one with the
+/// larger index first, then the other), with only those anchors and the
 /// consistency proof from its tree to that one (from the smaller to the larger: equal sizes give
 /// an empty one). The rows that do not verify are never served and go to `refused`.
 async fn anchored(
@@ -565,23 +566,33 @@ async fn anchored(
             break;
         };
         refusals.extend(stored.refused);
-        let mut anchors = Vec::with_capacity(stored.anchors.len());
-        for StoredAnchor { id, anchor } in stored.anchors {
-            match anchor_verify::verify::check_stored(&anchor, &stored.checkpoint) {
-                Ok(()) => anchors.push(anchor),
-                Err(why) => {
-                    refusals.insert(id, why);
+        // The log's checkpoints of that size, the larger index first: the first with an anchor
+        // that verifies is carried.
+        let notes = std::iter::once((stored.checkpoint, stored.anchors)).chain(
+            stored
+                .others
+                .into_iter()
+                .map(|other| (other.checkpoint, other.anchors)),
+        );
+        for (checkpoint, stored_anchors) in notes {
+            let mut anchors = Vec::with_capacity(stored_anchors.len());
+            for StoredAnchor { id, anchor } in stored_anchors {
+                match anchor_verify::verify::check_stored(&anchor, &checkpoint) {
+                    Ok(()) => anchors.push(anchor),
+                    Err(why) => {
+                        refusals.insert(id, why);
+                    }
                 }
             }
-        }
-        if !anchors.is_empty() {
-            refused.replace(refusals);
-            let consistency = store.consistency_proof(stored.size, size).await?;
-            return Ok(Some(Arc::new(AnchoredCheckpoint {
-                checkpoint: stored.checkpoint,
-                consistency,
-                anchors,
-            })));
+            if !anchors.is_empty() {
+                refused.replace(refusals);
+                let consistency = store.consistency_proof(stored.size, size).await?;
+                return Ok(Some(Arc::new(AnchoredCheckpoint {
+                    checkpoint,
+                    consistency,
+                    anchors,
+                })));
+            }
         }
         // Nothing anchored at that size can be served: the next older anchored checkpoint.
         let smaller = stored.size.get().saturating_sub(1);

@@ -248,3 +248,107 @@ async fn anchor_rows_that_do_not_verify_are_not_served_and_the_rest_still_is() {
     assert!(body.get("refusedEvidence").is_none(), "{body}");
     pipeline.stop().await;
 }
+
+/// A tree size can have two checkpoints (the second signed once the verifiable index covered
+/// the tree), each anchored by its own contract. When the anchors of the one with the larger
+/// index do not verify, bundles carry the other of the same size with its anchors, not an older
+/// size's or none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_one_checkpoint_s_anchors_fail_the_other_of_its_size_is_carried() {
+    let pipeline = Pipeline::start(|_| {}).await;
+    let admin = pipeline.db.connect().await.unwrap();
+    // The verifiable index's heads held (ledger-store's `locks::INDEX_HEADS`): the checkpoint is
+    // signed without its index line, and the indexer waits.
+    let index_heads: i64 = 0x7461_6774_7261_0007;
+    admin
+        .execute("SELECT pg_advisory_lock($1)", &[&index_heads])
+        .await
+        .unwrap();
+    pipeline
+        .capture(vec![object(0, "ADD", &[ITEM], "commissioning")])
+        .await;
+    pipeline.wait_for_checkpoint(1).await;
+    let notes_of_size_one = || async {
+        admin
+            .query(
+                "SELECT note FROM checkpoints WHERE tree_size = 1 ORDER BY index_size",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .collect::<Vec<String>>()
+    };
+    let unindexed = notes_of_size_one().await;
+    assert_eq!(unindexed.len(), 1);
+    assert!(
+        !unindexed[0].contains("tagtrail-index 1 "),
+        "{}",
+        unindexed[0]
+    );
+    let (anvil, first) = anchor_worker(&pipeline, "tagtrail_anchor_trace_notes_1").await;
+    assert_eq!(anchor_newest(&first, &anvil).await, 1);
+
+    // The index catches up and the size is signed again; another contract anchors that note.
+    admin
+        .execute("SELECT pg_advisory_unlock($1)", &[&index_heads])
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let notes = loop {
+        let notes = notes_of_size_one().await;
+        if notes.len() == 2 {
+            break notes;
+        }
+        assert!(std::time::Instant::now() < deadline, "{notes:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(notes[0], unindexed[0]);
+    let url = pipeline
+        .db
+        .login_role("tagtrail_anchor_trace_notes_2", "tagtrail_anchor")
+        .await
+        .unwrap();
+    let second = anchor::testing::started_worker(&anvil, &url).await;
+    assert_eq!(anchor_newest(&second, &anvil).await, 1);
+    let carried = || async {
+        let (status, body) = pipeline
+            .get(&format!("/items/{}/bundle", segment(ITEM)))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let bundle: ProvenanceBundle = serde_json::from_value(body).unwrap();
+        bundle.anchored.map(|anchored| anchored.checkpoint)
+    };
+    assert_eq!(
+        carried().await.as_ref(),
+        Some(&notes[1]),
+        "the larger index first"
+    );
+
+    // The indexed note's anchor is tampered with: the other note of the size is carried.
+    let tampered: i64 = admin
+        .query_one(
+            "SELECT anchor_id FROM anchors WHERE state = 'confirmed' AND checkpoint = $1",
+            &[&notes[1]],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    admin
+        .execute(
+            "UPDATE anchors SET block_hash = '\\x1111111111111111111111111111111111111111111111111111111111111111' WHERE anchor_id = $1",
+            &[&tampered],
+        )
+        .await
+        .unwrap();
+    assert_eq!(carried().await.as_ref(), Some(&notes[0]));
+    assert_eq!(bundle_anchored_size(&pipeline).await, Some(1));
+    let (status, body) = pipeline.get("/health/ready").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["refusedEvidence"]["anchors"],
+        serde_json::json!([tampered])
+    );
+    pipeline.stop().await;
+}
