@@ -42,8 +42,11 @@
 //! recorded while the claim holds (the record deletes the claim matching its lease id, and
 //! changes the subscription only if it did): a failed or unanswered delivery is tried again
 //! (after 1, 2, 4, ... seconds, at most 5 minutes apart). A delivery is not sent once the
-//! receiver's timeout and the record after it no longer fit in the claim, and a stopping process
-//! lets its workers finish their turns, so that no two sends of a range overlap. A process killed
+//! receiver's timeout and the record after it no longer fit in the claim (the receiver's time is
+//! cut to what is left of it, should the send itself wait), and a stopping process sends nothing
+//! new but lets its workers finish the sends under way, so that no two sends of a range overlap.
+//! A delivery being made when its subscription is deleted may still be sent (its outcome then
+//! changes nothing). A process killed
 //! between the receiver's `2xx` and that record leaves its claim to lapse, and the next claim
 //! sends the same range again, with the same events at the same leaf indexes (a receiver keeps
 //! the newest `to` it saw, or the leaf indexes, to drop what it has). Nothing is skipped: the
@@ -787,7 +790,7 @@ pub(crate) fn spawn(
                 let held = Held::default();
                 loop {
                     // A turn that panics (a bug) costs that turn, not the worker.
-                    let turn = std::panic::AssertUnwindSafe(deliver_one(&state, &held))
+                    let turn = std::panic::AssertUnwindSafe(deliver_one(&state, &held, &stop))
                         .catch_unwind()
                         .await
                         .unwrap_or_else(|_| Err("a delivery panicked".to_owned()));
@@ -862,12 +865,18 @@ pub(super) enum Turn {
     Failed(String),
     /// Its token cannot read now (revoked, expired, unknown): look again later.
     Paused(String),
+    /// Not sent, the service stopping: nothing to record, the claim is given back.
+    Abandoned,
 }
 
 /// Claims one due subscription of a credential that holds no claim (in any process), delivers it
 /// with no transaction open, and records the outcome if the claim still holds; whether there was
 /// one.
-async fn deliver_one(state: &AppState, held: &Held) -> Result<bool, String> {
+async fn deliver_one(
+    state: &AppState,
+    held: &Held,
+    stop: &CancellationToken,
+) -> Result<bool, String> {
     let Some(log) = state.access_log.as_deref() else {
         return Ok(false);
     };
@@ -878,10 +887,11 @@ async fn deliver_one(state: &AppState, held: &Held) -> Result<bool, String> {
         .map_err(|problem| problem.to_string())?;
     let size = i64::try_from(view.size().get()).unwrap_or(i64::MAX);
     let lease = state.subscriptions.timeout + LEASE_MARGIN;
+    // Before the claim's own clock starts: what is measured from it errs on the safe side.
+    let claimed = std::time::Instant::now();
     let Some(row) = claim(log, size, lease).await? else {
         return Ok(false);
     };
-    let claimed = std::time::Instant::now();
     let id: String = row.get(0);
     let token: String = row.get(1);
     let failures: i32 = row.get(7);
@@ -903,6 +913,8 @@ async fn deliver_one(state: &AppState, held: &Held) -> Result<bool, String> {
         due: row.get(10),
         // The receiver's timeout and the record after it fit in the claim.
         send_by: claimed + LEASE_MARGIN - RECORD_MARGIN,
+        answered_by: claimed + lease - RECORD_MARGIN,
+        stop: stop.clone(),
     };
     let started = std::time::Instant::now();
     let turn = deliver(state, log, &view, &subscription).await;
@@ -963,6 +975,8 @@ async fn deliver_one(state: &AppState, held: &Held) -> Result<bool, String> {
             }
             recorded
         }
+        // Nothing sent: the worker gives the claim back (it is still `held`).
+        Turn::Abandoned => return Ok(true),
         Turn::Failed(why) | Turn::Paused(why) => {
             // A scheduled one's retries, each a query and an access-log entry too, are no
             // closer together than its rounds may be.
@@ -1008,7 +1022,8 @@ async fn deliver_one(state: &AppState, held: &Held) -> Result<bool, String> {
 /// Claims the subscription due first of a credential that holds no claim, for `lease`: one claim
 /// at a time across processes (an advisory lock held for the claim's short transaction). The
 /// claim is the credential's (`subscription_claims`), so that deleting the subscription does not
-/// free the credential's turn while its delivery is under way.
+/// free the credential's turn while its delivery is under way. A row locked by a binary older
+/// than V39 (which locked the row it delivered) is skipped.
 async fn claim(
     log: &crate::access_log::AccessLog,
     size: i64,
@@ -1026,16 +1041,18 @@ async fn claim(
         .map_err(|e| e.to_string())?;
     let row = transaction
         .query_opt(
-            "WITH claimed AS ( \
-                 INSERT INTO subscription_claims (token_id, subscription_id, lease_id, leased_until) \
-                 SELECT s.token_id, s.subscription_id, gen_random_uuid(), \
-                        clock_timestamp() + make_interval(secs => $2) \
-                 FROM subscriptions s \
+            "WITH candidate AS ( \
+                 SELECT s.token_id, s.subscription_id FROM subscriptions s \
                  WHERE s.next_attempt_at <= now() AND (s.next_leaf < $1 OR s.schedule IS NOT NULL) \
                    AND NOT EXISTS (SELECT 1 FROM subscription_claims c \
                                    WHERE c.token_id = s.token_id \
                                      AND c.leased_until > clock_timestamp()) \
-                 ORDER BY s.next_attempt_at LIMIT 1 \
+                 ORDER BY s.next_attempt_at LIMIT 1 FOR UPDATE OF s SKIP LOCKED), \
+             claimed AS ( \
+                 INSERT INTO subscription_claims (token_id, subscription_id, lease_id, leased_until) \
+                 SELECT token_id, subscription_id, gen_random_uuid(), \
+                        clock_timestamp() + make_interval(secs => $2) \
+                 FROM candidate \
                  ON CONFLICT (token_id) DO UPDATE \
                      SET subscription_id = EXCLUDED.subscription_id, \
                          lease_id = EXCLUDED.lease_id, leased_until = EXCLUDED.leased_until \
@@ -1095,6 +1112,11 @@ struct Subscription {
     /// The latest a delivery may be sent: its receiver's timeout and the record of what came of
     /// it must fit before its claim lapses, so that no other claim can send the range meanwhile.
     send_by: std::time::Instant,
+    /// When the receiver's answer must have come, whatever the timeout: what is left of the claim
+    /// less the time kept for the record.
+    answered_by: std::time::Instant,
+    /// The service stopping: a delivery not yet sent is not sent.
+    stop: CancellationToken,
 }
 
 /// A stored schedule, read; why it cannot be.
@@ -1200,6 +1222,9 @@ async fn deliver(
             Err(error) => return Turn::Failed(format!("the HMAC could not be made: {error}")),
         }
     }
+    if subscription.stop.is_cancelled() {
+        return Turn::Abandoned;
+    }
     if std::time::Instant::now() > subscription.send_by {
         return Turn::Failed(
             "the delivery was not sent: making it took too long to wait for the receiver"
@@ -1208,8 +1233,17 @@ async fn deliver(
     }
     let dest = subscription.dest.clone();
     let timeout = state.subscriptions.timeout;
-    let sent =
-        tokio::task::spawn_blocking(move || post(&dest, pinned, &headers, body, timeout)).await;
+    let answered_by = subscription.answered_by;
+    // The receiver's time runs from when the request is made, on a thread of the blocking pool,
+    // and ends before the claim would lapse, however long the pool kept it waiting.
+    let sent = tokio::task::spawn_blocking(move || {
+        let left = answered_by.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err("not sent: its claim would lapse first".to_owned());
+        }
+        post(&dest, pinned, &headers, body, timeout.min(left))
+    })
+    .await;
     match sent {
         Ok(Ok(status)) if (200..300).contains(&status) => Turn::Done {
             next: to,

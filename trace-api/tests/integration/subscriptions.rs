@@ -71,6 +71,8 @@ fn hmac_hex(body: &[u8]) -> String {
 pub(crate) struct Receiver {
     pub(crate) port: u16,
     got: Arc<Mutex<Vec<Received>>>,
+    /// How many requests have arrived (counted before the receiver takes its time to answer).
+    arrived: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Receiver {
@@ -83,8 +85,9 @@ impl Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let got = Arc::new(Mutex::new(Vec::new()));
+        let arrived = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut script: VecDeque<u16> = script.iter().copied().collect();
-        let kept = got.clone();
+        let (kept, arriving) = (got.clone(), arrived.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { return };
@@ -106,6 +109,7 @@ impl Receiver {
                     .map_or(0, |(_, value)| value.parse().unwrap());
                 let mut body = vec![0; length];
                 reader.read_exact(&mut body).unwrap();
+                arriving.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let answered = script.pop_front().unwrap_or(200);
                 std::thread::sleep(delay);
                 kept.lock().unwrap().push(Received {
@@ -119,7 +123,7 @@ impl Receiver {
                 );
             }
         });
-        Self { port, got }
+        Self { port, got, arrived }
     }
 
     pub(crate) fn got(&self) -> Vec<Received> {
@@ -1536,5 +1540,60 @@ async fn a_change_kept_waiting_for_the_credential_s_lock_is_answered_contended()
         .post("/queries", &[("Authorization", bearer.as_str())], &body)
         .await;
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&answer));
+    pipeline.stop().await;
+}
+
+/// A process stopping while a receiver takes two seconds to answer sends nothing new, waits for
+/// the answer and records it: the process after it goes on from there, and the range is sent
+/// once. Before, a stop cut the delivery short and gave its claim back unrecorded, and the next
+/// process sent the range again, possibly while the first send was still under way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_process_finishes_the_delivery_under_way() {
+    // The pipeline's own process looks for due subscriptions once, at its start, only.
+    let pipeline = Pipeline::start(|config| {
+        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
+        config.subscriptions.interval = Duration::from_secs(3600);
+    })
+    .await;
+    let delivering = |config: &mut trace_api::Config| {
+        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
+        config.subscriptions.interval = Duration::from_millis(20);
+    };
+    let second = pipeline.another_trace_api(delivering).await;
+    let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+    let receiver = Receiver::answering_after(&[], Duration::from_secs(2));
+    let dest = format!("http://127.0.0.1:{}/hook", receiver.port);
+    let ships = json!({"EQ_bizStep": "shipping"});
+    subscribed_at(&pipeline, &regulator, "ships", ships, &dest, json!({})).await;
+    pipeline.capture(vec![shipping(1, 0)]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.arrived.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the delivery never arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(receiver.got().is_empty(), "answered already");
+
+    second.stop().await;
+    let admin = pipeline.db.connect().await.unwrap();
+    let row = admin
+        .query_one(
+            "SELECT next_leaf, (SELECT count(*) FROM subscription_claims) FROM subscriptions",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+        (1, 0),
+        "recorded, its claim given back"
+    );
+    assert_eq!(receiver.got().len(), 1);
+
+    let third = pipeline.another_trace_api(delivering).await;
+    pipeline.capture(vec![shipping(2, 1)]).await;
+    let got = receiver.wait_for(2);
+    let leaves: Vec<u64> = got.iter().flat_map(Received::leaves).collect();
+    assert_eq!(leaves, [0, 1], "each event once");
+    third.stop().await;
     pipeline.stop().await;
 }
