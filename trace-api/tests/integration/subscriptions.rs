@@ -148,6 +148,12 @@ impl Receiver {
     }
 }
 
+/// Deliveries to receivers on this machine (`127.0.0.1` allowed), looked for every `interval`.
+fn to_local_receivers(config: &mut trace_api::Config, interval: Duration) {
+    config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
+    config.subscriptions.interval = interval;
+}
+
 /// `POST path` with a bearer token and a JSON body: status, headers and JSON body.
 async fn post(pipeline: &Pipeline, path: &str, token: &str, body: Value) -> (u16, Value) {
     let bearer = format!("Bearer {token}");
@@ -257,8 +263,7 @@ pub(crate) fn shipping(n: u32, minutes: u32) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_initial_record_time_starts_at_the_first_entry_recorded_then() {
     let pipeline = Pipeline::start(|config| {
-        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
-        config.subscriptions.interval = Duration::from_millis(50);
+        to_local_receivers(config, Duration::from_millis(50));
         // Captured one after the other here: record times rise with the leaves.
         config.subscriptions.record_time_skew = Duration::ZERO;
     })
@@ -350,8 +355,7 @@ async fn an_initial_record_time_starts_at_the_first_entry_recorded_then() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_matching_events_are_delivered_until_taken_signed_and_recorded() {
     let pipeline = Pipeline::start(|config| {
-        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
-        config.subscriptions.interval = Duration::from_millis(50);
+        to_local_receivers(config, Duration::from_millis(50));
         config.subscriptions.max_per_token = 2;
     })
     .await;
@@ -731,8 +735,7 @@ async fn wait_until_waiting(admin: &tokio_postgres::Client, id: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_subscription_delivers_what_is_new_at_its_times_each_once() {
     let pipeline = Pipeline::start(|config| {
-        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
-        config.subscriptions.interval = Duration::from_millis(20);
+        to_local_receivers(config, Duration::from_millis(20));
         config.subscriptions.events_per_delivery = 2;
         config.subscriptions.min_schedule_interval = Duration::from_secs(2);
     })
@@ -852,8 +855,7 @@ async fn a_scheduled_subscription_delivers_what_is_new_at_its_times_each_once() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_fires_no_more_often_than_the_least_interval() {
     let pipeline = Pipeline::start(|config| {
-        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
-        config.subscriptions.interval = Duration::from_millis(20);
+        to_local_receivers(config, Duration::from_millis(20));
     })
     .await;
     let admin = pipeline.db.connect().await.unwrap();
@@ -951,8 +953,7 @@ async fn a_schedule_fires_no_more_often_than_the_least_interval() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_brand_s_recall_is_pushed_to_a_subscription_on_recalled_events() {
     let pipeline = Pipeline::start(|config| {
-        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
-        config.subscriptions.interval = Duration::from_millis(50);
+        to_local_receivers(config, Duration::from_millis(50));
     })
     .await;
     // The pipeline's site is the brand: it owns the item's company prefix.
@@ -1012,8 +1013,7 @@ async fn a_brand_s_recall_is_pushed_to_a_subscription_on_recalled_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_started_and_stopped_deliver_each_event_exactly_once() {
     let subscribe = |config: &mut trace_api::Config| {
-        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
-        config.subscriptions.interval = Duration::from_millis(10);
+        to_local_receivers(config, Duration::from_millis(10));
     };
     let pipeline = Pipeline::start(subscribe).await;
     let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
@@ -1083,8 +1083,7 @@ async fn processes_started_and_stopped_deliver_each_event_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partner_s_subscription_delivers_its_own_sites_events_only() {
     let pipeline = Pipeline::start(|config| {
-        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
-        config.subscriptions.interval = Duration::from_millis(20);
+        to_local_receivers(config, Duration::from_millis(20));
     })
     .await;
     let b_token = crate::custody::register_b(&pipeline).await;
@@ -1164,8 +1163,7 @@ impl Drop for Silent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_that_never_answers_holds_up_no_other_credential() {
     let pipeline = Pipeline::start(|config| {
-        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
-        config.subscriptions.interval = Duration::from_millis(20);
+        to_local_receivers(config, Duration::from_millis(20));
         config.subscriptions.timeout = Duration::from_secs(120);
     })
     .await;
@@ -1209,8 +1207,7 @@ async fn a_receiver_that_never_answers_holds_up_no_other_credential() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_receiver_waits_as_long_as_it_took_before_its_next_delivery() {
     let pipeline = Pipeline::start(|config| {
-        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
-        config.subscriptions.interval = Duration::from_millis(20);
+        to_local_receivers(config, Duration::from_millis(20));
     })
     .await;
     let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
@@ -1289,8 +1286,7 @@ async fn wait_for_calls(silent: &Silent, count: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_in_flight_leaves_its_subscription_free_to_delete() {
     let pipeline = Pipeline::start(|config| {
-        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
-        config.subscriptions.interval = Duration::from_millis(20);
+        to_local_receivers(config, Duration::from_millis(20));
         config.subscriptions.timeout = Duration::from_secs(120);
     })
     .await;
@@ -1366,8 +1362,7 @@ async fn a_delivery_in_flight_leaves_its_subscription_free_to_delete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_credential_s_subscriptions_are_delivered_one_at_a_time_across_processes() {
     let subscribe = |config: &mut trace_api::Config| {
-        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
-        config.subscriptions.interval = Duration::from_millis(10);
+        to_local_receivers(config, Duration::from_millis(10));
         config.subscriptions.timeout = Duration::from_secs(120);
     };
     let pipeline = Pipeline::start(subscribe).await;
@@ -1431,8 +1426,7 @@ async fn one_credential_s_subscriptions_are_delivered_one_at_a_time_across_proce
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_process_s_claim_holds_until_it_lapses() {
     let pipeline = Pipeline::start(|config| {
-        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
-        config.subscriptions.interval = Duration::from_millis(20);
+        to_local_receivers(config, Duration::from_millis(20));
     })
     .await;
     let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
@@ -1551,13 +1545,11 @@ async fn a_change_kept_waiting_for_the_credential_s_lock_is_answered_contended()
 async fn a_stopping_process_finishes_the_delivery_under_way() {
     // The pipeline's own process looks for due subscriptions once, at its start, only.
     let pipeline = Pipeline::start(|config| {
-        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
-        config.subscriptions.interval = Duration::from_secs(3600);
+        to_local_receivers(config, Duration::from_secs(3600));
     })
     .await;
     let delivering = |config: &mut trace_api::Config| {
-        config.subscriptions.allowed_hosts = vec!["127.0.0.1".to_owned()];
-        config.subscriptions.interval = Duration::from_millis(20);
+        to_local_receivers(config, Duration::from_millis(20));
     };
     let second = pipeline.another_trace_api(delivering).await;
     let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
