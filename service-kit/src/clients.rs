@@ -34,12 +34,18 @@ pub struct ConnectionLimits {
     open: Mutex<HashMap<IpAddr, usize>>,
 }
 
+/// The fewest connections beyond its cap a client may open before they are closed as they open
+/// ([`ConnectionSlot::flooding`]): room for a client that opens a few too many by mistake to be
+/// told so.
+pub const FLOOD_MARGIN: usize = 16;
+
 /// One open connection of a client; its client's count drops when it is dropped.
 #[derive(Debug)]
 pub struct ConnectionSlot {
     limits: Arc<ConnectionLimits>,
     client: Option<IpAddr>,
-    over: bool,
+    /// Its client's open connections, this one included, when it opened.
+    count: usize,
 }
 
 impl ConnectionLimits {
@@ -54,16 +60,16 @@ impl ConnectionLimits {
     /// A connection from `peer` opens (`None`: a peer with no IP address, never limited).
     pub fn open(self: &Arc<Self>, peer: Option<IpAddr>) -> ConnectionSlot {
         let client = peer.map(client_of);
-        let over = client.is_some_and(|client| {
+        let count = client.map_or(0, |client| {
             let mut open = self.lock();
             let count = open.entry(client).or_insert(0);
             *count += 1;
-            *count > self.per_client
+            *count
         });
         ConnectionSlot {
             limits: self.clone(),
             client,
-            over,
+            count,
         }
     }
 
@@ -94,7 +100,17 @@ impl ConnectionSlot {
     /// Whether this connection is beyond its client's cap: its requests are refused and it is
     /// closed.
     pub fn over(&self) -> bool {
-        self.over
+        self.count > self.limits.per_client
+    }
+
+    /// Whether this connection is beyond twice its client's cap (and at least [`FLOOD_MARGIN`]
+    /// beyond it): a flood of connections, which the server closes as it opens, without waiting
+    /// for a request to refuse (a client that opens connections and sends nothing would
+    /// otherwise hold each until the head timeout). Between the cap and that, a request is
+    /// answered with why it is refused.
+    pub fn flooding(&self) -> bool {
+        let per_client = self.limits.per_client;
+        self.count > per_client.saturating_add(per_client.max(FLOOD_MARGIN))
     }
 
     /// The cap it was measured against.
@@ -143,6 +159,14 @@ mod tests {
         let third = limits.open(Some(one));
         assert!(!first.over() && !second.over());
         assert!(third.over(), "a third connection of one /64");
+        // Cap 2: the eighteenth connection is the last one told why (2 + 16).
+        let more: Vec<ConnectionSlot> = (4..=19).map(|_| limits.open(Some(one))).collect();
+        assert!(
+            !third.flooding() && !more[14].flooding(),
+            "within the cap and its margin"
+        );
+        assert!(more[15].flooding(), "the nineteenth");
+        drop(more);
         assert!(!limits.open(Some(other)).over(), "another client");
         assert!(!limits.open(None).over(), "no address: not limited");
         assert_eq!(limits.open_of(one), 3);

@@ -31,7 +31,9 @@ pub const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5
 /// Starts `server` on `listeners` with the service's `[http]` settings: each connection holds a
 /// slot of its client (a [`ConnectionSlot`](crate::clients::ConnectionSlot) in the connection's
 /// extensions, which the service's admission middleware reads to refuse a client over
-/// `http.max_connections_per_client`); slow and idle clients are cut ([`CLIENT_TIMEOUT`]); the
+/// `http.max_connections_per_client`; beyond twice that, and at least 16 beyond, the connection is
+/// closed as it opens);
+/// slow and idle clients are cut ([`CLIENT_TIMEOUT`]); the
 /// process's signals are not the server's (stop it with [`HttpService::stop_on`]).
 pub fn start<F, I, S, B, const L: u16, const T: u64, const R: u64>(
     server: actix_web::HttpServer<F, I, S, B>,
@@ -55,7 +57,11 @@ where
     let mut server = server
         .shutdown_timeout(http.shutdown_timeout.as_secs().max(1))
         .on_connect(move |connection, extensions| {
-            extensions.insert(connections.open_connection(connection));
+            let slot = connections.open_connection(connection);
+            if slot.flooding() {
+                shut_down(connection);
+            }
+            extensions.insert(slot);
         })
         .client_request_timeout(CLIENT_TIMEOUT)
         .keep_alive(CLIENT_TIMEOUT)
@@ -71,6 +77,14 @@ where
         operator_port: routing.operator.map(|address| address.port()),
         server: server.run(),
     })
+}
+
+/// Closes a connection as it opens (what an HTTP server hands its on-connect hook; only a TCP
+/// stream is closed): the server then reads its end and lets it go.
+fn shut_down(connection: &dyn std::any::Any) {
+    if let Some(stream) = connection.downcast_ref::<tokio::net::TcpStream>() {
+        let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Both);
+    }
 }
 
 /// A running HTTP server and the ports it listens on.
