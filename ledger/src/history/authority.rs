@@ -966,6 +966,11 @@ struct Custody<'p> {
     cited: RefCell<Vec<LeafIndex>>,
     /// What each event's mark rests on besides the authorised changes ([`Judgement::rests_on`]).
     rests_on: RestsOn,
+    /// The events that gave each key's holder its custody in this pass (a hand-over's events).
+    gained: HashMap<String, Vec<LeafIndex>>,
+    /// For each event that handed something over in this pass, the events that had given the
+    /// giver its custody: a hand-over found in the first pass exists only with them.
+    provenance: RestsOn,
 }
 
 /// A state change as judged, for the declarations of it.
@@ -997,6 +1002,8 @@ impl<'p> Custody<'p> {
             judged: HashMap::new(),
             cited: RefCell::new(Vec::new()),
             rests_on: BTreeMap::new(),
+            gained: HashMap::new(),
+            provenance: BTreeMap::new(),
         }
     }
 
@@ -1584,6 +1591,16 @@ impl<'p> Custody<'p> {
         match self.custodian(&top) {
             Some(from) if self.parties.acts_for(to, &from) => {}
             from => {
+                let before = self
+                    .gained
+                    .insert(top.clone(), rests_on.to_vec())
+                    .unwrap_or_default();
+                for leaf in rests_on {
+                    self.provenance
+                        .entry(leaf)
+                        .or_default()
+                        .extend(before.iter().copied());
+                }
                 if let Some(from) = from {
                     self.handovers.push(Handover {
                         key: top.clone(),
@@ -1888,6 +1905,7 @@ fn judge_in_order<T>(
     for event in order {
         first.apply(event);
     }
+    let provenance = std::mem::take(&mut first.provenance);
     let mut custody = Custody::new(parties, first.handovers, &settled);
     let mut spoken = HashSet::new();
     let marks = order
@@ -1902,5 +1920,15 @@ fn judge_in_order<T>(
             (event.leaf, custody.apply(event))
         })
         .collect();
-    (marks, spoken, custody.rests_on)
+    let mut rests_on = custody.rests_on;
+    for (leaf, gained) in provenance {
+        let entry = rests_on.entry(leaf).or_default();
+        entry.extend(gained.into_iter().filter(|gained| *gained != leaf));
+        entry.sort_unstable();
+        entry.dedup();
+        if entry.is_empty() {
+            rests_on.remove(&leaf);
+        }
+    }
+    (marks, spoken, rests_on)
 }

@@ -2069,6 +2069,89 @@ mod custody {
         }
     }
 
+    /// B receives A's case (backdated, logged last), hands it to C, and then, in `stages`
+    /// windows, receives it again, hands it to C, takes it back from C and hands it on: each
+    /// receipt is refused, in the whole log, by the hand-over at the end of its window. Left
+    /// without the receipt logged last, the first window's receipt takes A's shipment and is
+    /// refused by the hand-over right after it instead; left without that one, the next
+    /// window's receipt, and so on. Before the first pass's hand-overs recorded what gave their
+    /// giver custody, each round of `trim` freed one window, and five windows made A's item's
+    /// history too long (`422`) at any limit, B padding it with refused changes.
+    fn handed_back_and_forth(stages: u32, padding: u32) -> Log {
+        let to_b = &[("possessing_party", B_PARTY)][..];
+        let to_c = &[("possessing_party", C_DOCK)][..];
+        let mut log = a_journey().by("B", transaction(32, &[CASE], to_c)); // 4
+        for stage in 0..stages {
+            let minute = 33 + 4 * stage;
+            log = log
+                .by("B", transaction(minute + 1, &[CASE], to_c))
+                .by("B", transaction(minute + 3, &[CASE], to_c))
+                .by("C", transaction(minute + 2, &[CASE], to_b))
+                .by("B", step(object(minute, &[CASE]), "receiving"));
+        }
+        for minute in 0..padding {
+            log = log.by("B", step(object(100 + minute, &[ITEM]), "destroying"));
+        }
+        log.by("B", step(object(31, &[CASE]), "receiving"))
+    }
+
+    #[test]
+    fn a_cascade_of_refused_receipts_leaves_the_history_answerable() {
+        for padding in [0, 10] {
+            let log = handed_back_and_forth(5, padding);
+            let history = log.history(ITEM);
+            // Neither B nor C ever holds the case.
+            for (leaf, kind, _) in &history {
+                if *leaf > 3 {
+                    assert_ne!(kind, "authorised", "{history:?}");
+                }
+            }
+            let limit = 25 + padding as usize;
+            let answer = answered(&log, limit);
+            assert!(answer.events.len() <= limit, "{answer:?}");
+            judged_alone_alike(&log, limit);
+        }
+    }
+
+    /// B's destruction of A's case, dated before A packed the item into it (gathered outside the
+    /// history: context, always shown), is refused by B's own transfer, which hands anything
+    /// over only because of B's receipt logged last. A history that left that receipt out
+    /// judged the destruction otherwise, and, the destruction being always shown, kept every
+    /// state change: with B's flood, `422` at every limit.
+    fn context_refused_by_a_hand_over_on_a_receipt_left_out(flood: u32) -> Log {
+        let mut log = a_journey()
+            .by(
+                "B",
+                transaction(36, &[CASE], &[("possessing_party", C_DOCK)]),
+            ) // 4
+            .by("B", step(object(5, &[CASE]), "destroying")); // 5: context
+        for minute in 0..flood {
+            log = log.by("B", step(object(40 + minute, &[ITEM]), "destroying"));
+        }
+        log.by("B", step(object(32, &[CASE]), "receiving")) // last
+    }
+
+    #[test]
+    fn a_context_change_refused_by_a_hand_over_leaves_the_history_answerable() {
+        for flood in [0, 20] {
+            let log = context_refused_by_a_hand_over_on_a_receipt_left_out(flood);
+            let told = log.told(ITEM);
+            assert!(
+                told.context.iter().any(|e| e.event.leaf.get() == 5
+                    && matches!(&e.authority,
+                        Authority::Unauthorised { reason } if reason.starts_with("B handed"))),
+                "{told:?}"
+            );
+            // The context change is kept whatever the limit, with what it rests on: from six
+            // on, every limit answers.
+            for limit in 6..=(flood as usize + 5) {
+                let answer = answered(&log, limit);
+                assert!(answer.events.len() <= limit, "{answer:?}");
+                judged_alone_alike(&log, limit);
+            }
+        }
+    }
+
     /// Judges `log`'s history of A's item (at most `limit` events), then the history and its
     /// context alone, as a verifier does, and asserts every mark and reason come out the same.
     fn judged_alone_alike(log: &Log, limit: usize) {
