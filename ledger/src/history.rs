@@ -941,13 +941,8 @@ fn assemble<T>(
         true => {
             let (kept, trimmed) = trim(&found, &pool, judgement, parties, limit).ok_or(limit)?;
             // Left out of the context too: the events a bundle shows are all a verifier judges.
-            found.retain(|leaf, _| {
-                let keep = kept.contains(leaf);
-                if !keep {
-                    pool.remove(leaf);
-                }
-                keep
-            });
+            found.retain(|leaf, _| kept.contains(leaf));
+            pool.retain(|leaf, _| kept.contains(leaf));
             trimmed
         }
         false => Vec::new(),
@@ -998,21 +993,23 @@ fn assemble<T>(
     Ok((history, trimmed))
 }
 
-/// Which of the `found` events a history of at most `limit` keeps, with those it leaves out:
-/// every authorised state change (what the history and its custody rest on), and of the
-/// unauthorised ones and the observations each reporter's share ([`share`]), so that a party
-/// flooding an item with changes it had no right to make is shared out like any flood, never
-/// makes the history unanswerable.
+/// Which of the `pool`'s events a history of at most `limit` `found` events shows, with those
+/// it leaves out: every authorised state change (what the history and its custody rest on),
+/// and of the unauthorised ones and the observations each reporter's share ([`share`]), so
+/// that a party flooding an item with changes it had no right to make is shared out like any
+/// flood, never makes the history unanswerable. The events gathered outside the history (its
+/// context) are all shown, but for those without authority whose marks rest on an event left
+/// out.
 ///
 /// A refused change can still weigh in the judgement of others (a receipt logged first settles
 /// a hand-over, whoever sent it; a first claim to an unregistered identifier holds), and a
 /// verifier judges the events kept alone. So what each mark rests on
 /// ([`authority::Judgement::rests_on`]) is kept with it: with an authorised change, always;
-/// with any other event, or that event is left out too. The events kept (`pool` less those left
-/// out) are then judged again: those of them (neither authorised changes nor what those rest
-/// on) whose mark comes out otherwise are left out too, and the rest judged again, up to
-/// [`REJUDGEMENTS`] times; should a mark still come out otherwise, or one that must stay,
-/// every state change is kept instead. `None` when those are more than `limit`.
+/// with any other event, or that event is left out too. The events kept are then judged
+/// again: those of them (neither authorised changes nor what those rest on) whose mark comes
+/// out otherwise are left out too, and the rest judged again, up to [`REJUDGEMENTS`] times;
+/// should a mark still come out otherwise, or one that must stay, every state change is kept
+/// instead. `None` when those are more than `limit`.
 fn trim<T>(
     found: &BTreeMap<LeafIndex, Vec<Why>>,
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
@@ -1029,28 +1026,27 @@ fn trim<T>(
             || (authority::changes_state(&event.event)
                 && marks.get(&event.leaf) == Some(&Authority::Authorised))
     };
-    // The events gathered outside the history are always shown (the context), so what they
-    // rest on stays like what authorised changes rest on.
-    let shown_anyway = pool
-        .keys()
-        .filter(|leaf| !found.contains_key(leaf))
-        .copied();
+    // The events gathered outside the history (the context) are shown whatever the limit: those
+    // with authority, and what they rest on, stay like authorised changes. A refused one stays
+    // only with what it rests on: left without, it could be judged otherwise, and a party could
+    // make it rest on as many events as it writes.
     let required = resting_closure(
-        found
-            .keys()
-            .filter_map(|leaf| pool.get(leaf))
+        pool.values()
             .filter(|event| authorised(event))
-            .map(|event| event.leaf)
-            .chain(shown_anyway),
-        found,
+            .map(|event| event.leaf),
+        pool,
         &judgement.rests_on,
     );
+    let context = pool.keys().filter(|leaf| !found.contains_key(leaf));
+    let with_context = |(mut kept, trimmed): (HashSet<LeafIndex>, Vec<Candidate>)| {
+        kept.extend(context.clone().copied());
+        without_unfounded(kept, trimmed, pool, &judgement.rests_on)
+    };
     let chosen = trim_keeping(found, pool, limit, |event: &SourceEvent<T>| {
         required.contains(&event.leaf)
     });
-    if let Some((kept, trimmed)) = chosen {
-        let (mut kept, mut trimmed) =
-            without_unfounded(kept, trimmed, found, pool, &judgement.rests_on);
+    if let Some(chosen) = chosen {
+        let (mut kept, mut trimmed) = with_context(chosen);
         let Some(parties) = parties else {
             return Some((kept, trimmed));
         };
@@ -1060,7 +1056,7 @@ fn trim<T>(
         // of the rest (never an authorised change, nor one shown anyway) whose mark reads
         // otherwise are left out too, with what rests on them, a few times over.
         for round in 0..=REJUDGEMENTS {
-            let differing = judged_otherwise(&kept, found, pool, judgement, parties);
+            let differing = judged_otherwise(&kept, pool, judgement, parties);
             if differing.is_empty() {
                 return Some((kept, trimmed));
             }
@@ -1075,31 +1071,28 @@ fn trim<T>(
                 kept.remove(&leaf);
                 trimmed.extend(pool.get(&leaf).map(Candidate::of));
             }
-            (kept, trimmed) = without_unfounded(kept, trimmed, found, pool, &judgement.rests_on);
+            (kept, trimmed) = without_unfounded(kept, trimmed, pool, &judgement.rests_on);
         }
     }
     trim_keeping(found, pool, limit, |event: &SourceEvent<T>| {
         authority::changes_state(&event.event)
     })
-    .map(|(kept, trimmed)| without_unfounded(kept, trimmed, found, pool, &judgement.rests_on))
+    .map(with_context)
 }
 
 /// How many times [`trim`] leaves out the events it kept that were judged otherwise, judging
 /// those left again each time, before it keeps every state change instead.
 const REJUDGEMENTS: usize = 4;
 
-/// The events shown with `kept` (the `found` events kept and every other gathered event) whose
-/// mark or withdrawal, judged among those alone, reads otherwise than in `judgement`.
+/// The events `kept` (those of the `pool` shown) whose mark or withdrawal, judged among those
+/// alone, reads otherwise than in `judgement`.
 fn judged_otherwise<T>(
     kept: &HashSet<LeafIndex>,
-    found: &BTreeMap<LeafIndex, Vec<Why>>,
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
     judgement: &authority::Judgement,
     parties: &Parties,
 ) -> Vec<LeafIndex> {
-    let shown = pool
-        .values()
-        .filter(|event| !found.contains_key(&event.leaf) || kept.contains(&event.leaf));
+    let shown = pool.values().filter(|event| kept.contains(&event.leaf));
     let again = authority::assess_relations(shown, parties, |_| false);
     again
         .marks
@@ -1112,10 +1105,10 @@ fn judged_otherwise<T>(
         .collect()
 }
 
-/// `leaves` and, of the `found` events, every one their marks rest on, and so on.
-fn resting_closure(
+/// `leaves` and, of the `pool`'s events, every one their marks rest on, and so on.
+fn resting_closure<T>(
     leaves: impl IntoIterator<Item = LeafIndex>,
-    found: &BTreeMap<LeafIndex, Vec<Why>>,
+    pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
     rests_on: &authority::RestsOn,
 ) -> HashSet<LeafIndex> {
     let mut closure: HashSet<LeafIndex> = HashSet::new();
@@ -1129,27 +1122,27 @@ fn resting_closure(
                 .get(&leaf)
                 .into_iter()
                 .flatten()
-                .filter(|cited| found.contains_key(cited) && !closure.contains(cited)),
+                .filter(|cited| pool.contains_key(cited) && !closure.contains(cited)),
         );
     }
     closure
 }
 
-/// `kept` less every event whose mark rests on a `found` event not kept (and so on), those
-/// added to the events left out: judged without what it rests on, its mark could read otherwise.
+/// `kept` less every event whose mark rests on an event of the `pool` not kept (and so on),
+/// those added to the events left out: judged without what it rests on, its mark could read
+/// otherwise.
 ///
 /// Walks who rests on what backwards, once, from the events left out: linear in the citations,
 /// however long a chain of events resting on one another a party writes.
 fn without_unfounded<T>(
     mut kept: HashSet<LeafIndex>,
     mut trimmed: Vec<Candidate>,
-    found: &BTreeMap<LeafIndex, Vec<Why>>,
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
     rests_on: &authority::RestsOn,
 ) -> (HashSet<LeafIndex>, Vec<Candidate>) {
     let mut dependents: HashMap<LeafIndex, Vec<LeafIndex>> = HashMap::new();
     for (leaf, cited) in rests_on.iter().filter(|(leaf, _)| kept.contains(leaf)) {
-        for cited in cited.iter().filter(|cited| found.contains_key(cited)) {
+        for cited in cited.iter().filter(|cited| pool.contains_key(cited)) {
             dependents.entry(*cited).or_default().push(*leaf);
         }
     }

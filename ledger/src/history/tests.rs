@@ -180,7 +180,7 @@ fn a_container_packed_into_itself_does_not_loop() {
 
 /// A party that writes a long chain of events, each resting on the one before, with the first
 /// left out of a trimmed history: the whole chain goes with it, and what rests on kept events or
-/// on events outside the history stays. One walk of the chain, not one pass over the kept events
+/// on events not gathered stays. One walk of the chain, not one pass over the kept events
 /// per link (quadratic: at this length, billions of steps).
 #[test]
 fn a_long_chain_resting_on_a_left_out_event_is_dropped_in_one_walk() {
@@ -194,10 +194,8 @@ fn a_long_chain_resting_on_a_left_out_event_is_dropped_in_one_walk() {
             )
         })
         .collect();
-    let found: BTreeMap<LeafIndex, Vec<Why>> =
-        pool.keys().map(|l| (*l, vec![Why::Direct])).collect();
     // 1 rests on 0, 2 on 1, ... (listed last link first, the worst order for a pass per link);
-    // LINKS + 1 rests on LINKS + 2, which is kept; LINKS + 3 on an event outside the history.
+    // LINKS + 1 rests on LINKS + 2, which is kept; LINKS + 3 on an event not gathered.
     let mut rests_on: authority::RestsOn = (1..=LINKS)
         .rev()
         .map(|n| (leaf(n), vec![leaf(n - 1)]))
@@ -206,7 +204,7 @@ fn a_long_chain_resting_on_a_left_out_event_is_dropped_in_one_walk() {
     rests_on.insert(leaf(LINKS + 3), vec![leaf(LINKS + 10)]);
     let kept: HashSet<LeafIndex> = (1..=LINKS + 3).map(leaf).collect();
 
-    let (kept, trimmed) = without_unfounded(kept, Vec::new(), &found, &pool, &rests_on);
+    let (kept, trimmed) = without_unfounded(kept, Vec::new(), &pool, &rests_on);
 
     assert_eq!(
         kept,
@@ -2114,10 +2112,10 @@ mod custody {
     }
 
     /// B's destruction of A's case, dated before A packed the item into it (gathered outside the
-    /// history: context, always shown), is refused by B's own transfer, which hands anything
-    /// over only because of B's receipt logged last. A history that left that receipt out
-    /// judged the destruction otherwise, and, the destruction being always shown, kept every
-    /// state change: with B's flood, `422` at every limit.
+    /// history: context), is refused by B's own transfer, which hands anything over only
+    /// because of B's receipt logged last. A history that left that receipt out judged the
+    /// destruction otherwise, and, the context being then always shown, kept every state
+    /// change: with B's flood, `422` at every limit.
     fn context_refused_by_a_hand_over_on_a_receipt_left_out(flood: u32) -> Log {
         let mut log = a_journey()
             .by(
@@ -2142,11 +2140,53 @@ mod custody {
                         Authority::Unauthorised { reason } if reason.starts_with("B handed"))),
                 "{told:?}"
             );
-            // The context change is kept whatever the limit, with what it rests on: from six
+            // The context change is shown with what it rests on, or left out with it: from six
             // on, every limit answers.
             for limit in 6..=(flood as usize + 5) {
                 let answer = answered(&log, limit);
                 assert!(answer.events.len() <= limit, "{answer:?}");
+                judged_alone_alike(&log, limit);
+            }
+        }
+    }
+
+    /// As above, but B's transfer of the case hands it over only after `trips` round trips of
+    /// A's item between B and C (each transfer refused: neither ever holds it). The context
+    /// change rests on those transfers too; kept with it, they made the history too long at
+    /// every limit below their number, whatever share B and C were owed.
+    fn context_refused_after_round_trips(trips: u32) -> Log {
+        let to_b = &[("possessing_party", B_PARTY)][..];
+        let to_c = &[("possessing_party", C_DOCK)][..];
+        let mut log = a_journey()
+            .by("B", transaction(32 + 2 * trips, &[CASE], to_c)) // 4
+            .by("B", step(object(5, &[CASE]), "destroying")); // 5: context
+        for trip in 0..trips {
+            log = log
+                .by("B", transaction(32 + 2 * trip, &[ITEM], to_c))
+                .by("C", transaction(33 + 2 * trip, &[ITEM], to_b));
+        }
+        log.by("B", step(object(31, &[CASE]), "receiving")) // last
+    }
+
+    #[test]
+    fn a_context_change_resting_on_a_party_s_round_trips_leaves_the_history_answerable() {
+        for trips in [1, 4, 10] {
+            let log = context_refused_after_round_trips(trips);
+            let history = log.history(ITEM);
+            for (leaf, kind, _) in &history {
+                if *leaf > 3 {
+                    assert_ne!(kind, "authorised", "{history:?}");
+                }
+            }
+            let told = log.told(ITEM);
+            let all = told.events.len() + told.context.len();
+            for limit in 4..=history.len() {
+                let answer = answered(&log, limit);
+                assert!(answer.events.len() <= limit, "{answer:?}");
+                // What is shown and what is counted left out add up, the context included.
+                let counted: usize = answer.omitted.iter().map(|o| o.events).sum();
+                let shown = answer.events.len() + answer.context.len();
+                assert_eq!(shown + counted, all, "{answer:?}");
                 judged_alone_alike(&log, limit);
             }
         }
