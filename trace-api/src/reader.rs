@@ -397,6 +397,24 @@ impl View {
         weight: usize,
         then: impl Fn(StoredEntry, Map<String, Value>) -> Option<T> + Send + 'static,
     ) -> Result<Vec<T>, ViewError> {
+        self.stored_then(leaves, budget, lane, weight, move |entry| {
+            let event: Map<String, Value> = serde_json::from_str(&entry.event).ok()?;
+            then(entry, event)
+        })
+        .await
+    }
+
+    /// The entries at `leaves`, each given to `then` as stored (its event's text unparsed), which
+    /// keeps what it returns: done on the slow lane for a large answer, its work counted as
+    /// `weight` times the events' bytes.
+    pub async fn stored_then<T: Send + 'static>(
+        &self,
+        leaves: &[LeafIndex],
+        budget: &AnswerBudget,
+        lane: &Lane,
+        weight: usize,
+        then: impl Fn(StoredEntry) -> Option<T> + Send + 'static,
+    ) -> Result<Vec<T>, ViewError> {
         let declarations = self
             .snapshot
             .as_ref()
@@ -407,13 +425,7 @@ impl View {
         // Parsing grows with the events' bytes: a large answer's is done on the slow lane.
         let bytes = entries.iter().map(|entry| entry.event.len()).sum();
         lane.run_weighed(bytes, weight, move || {
-            entries
-                .into_iter()
-                .filter_map(|entry| {
-                    let event: Map<String, Value> = serde_json::from_str(&entry.event).ok()?;
-                    then(entry, event)
-                })
-                .collect()
+            entries.into_iter().filter_map(then).collect()
         })
         .await
         .map_err(ViewError::Lane)

@@ -216,6 +216,11 @@ impl Event {
         }
     }
 
+    /// Whether the event has a member of that name, whatever its value.
+    pub fn has_member(&self, name: &str) -> bool {
+        self.members.get(name).is_some()
+    }
+
     /// The event's position in its document's event list (0 for a standalone event).
     pub fn index(&self) -> usize {
         self.index

@@ -41,7 +41,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use epcis::document::{Event, Timestamp};
@@ -425,14 +425,12 @@ pub(super) async fn matching_leaves(
         // As a page does: the candidates from where it starts (a time range reads on).
         let candidates = search.candidates(at, BATCH).await?;
         let (results, next) = search.in_log_order(&candidates, at, BATCH).await?;
-        for event in results {
-            let leaf = event[LEDGER_MEMBER]["leafIndex"].as_u64().ok_or_else(|| {
-                Problem::Internal("a query result without its leaf index".to_owned())
-            })?;
-            if leaf >= from {
-                leaves.push(leaf);
-            }
-        }
+        leaves.extend(
+            results
+                .iter()
+                .map(|event| event.leaf)
+                .filter(|leaf| *leaf >= from),
+        );
         if leaves.len() > most {
             return Err(Problem::Epcis(
                 EpcisException::QueryTooLarge,
@@ -474,7 +472,7 @@ pub(super) async fn page_in_log_order(
     query: &EventQuery,
     from: u64,
     per_page: usize,
-) -> Result<(Vec<Value>, Option<u64>), Problem> {
+) -> Result<(Vec<Shown>, Option<u64>), Problem> {
     let parties = state
         .parties
         .get(&state.registry)
@@ -848,21 +846,9 @@ pub(super) async fn answer(
         let at = UnixMillis::from_millis(expires.saturating_mul(1000)).to_rfc3339();
         response.insert_header(("GS1-Next-Page-Token-Expires", at));
     }
-    let document = json!({
-        "@context": [epcis::EPCIS_CONTEXT_URL],
-        "type": "EPCISQueryDocument",
-        "schemaVersion": "2.0",
-        "creationDate": UnixMillis::from_millis(now.saturating_mul(1000)).to_rfc3339(),
-        "epcisBody": {
-            "queryResults": {
-                "queryName": "SimpleEventQuery",
-                "resultsBody": {"eventList": results},
-            }
-        }
-    });
-    let mut response = response
-        .content_type("application/json")
-        .body(document.to_string());
+    let created = UnixMillis::from_millis(now.saturating_mul(1000)).to_rfc3339();
+    let document = query_document("SimpleEventQuery", None, &created, &results);
+    let mut response = response.content_type("application/json").body(document);
     response.extensions_mut().insert(Found(found));
     Ok(response)
 }
@@ -961,11 +947,99 @@ struct Search<'a> {
     budget: crate::budget::AnswerBudget,
 }
 
-/// An event of a result: the document's member and, for ordering, its key and leaf.
+/// An event of a result: the document's member and, for ordering, its key.
 struct Hit {
-    leaf: u64,
+    shown: Shown,
     key: OrderKey,
-    event: Value,
+}
+
+/// A result event as a document shows it, and its leaf: the text stored for its entry, as its
+/// record binds it, with `recordTime` (where the event has none) and the [`LEDGER_MEMBER`]
+/// written in before its closing brace. Never parsed and written out again: a page's cost is
+/// its events' matching, not their re-serialising.
+pub(super) struct Shown {
+    pub(super) leaf: u64,
+    pub(super) text: String,
+}
+
+impl Shown {
+    /// `entry`, whose stored event parsed is `event`, as shown as of a checkpoint of `size`
+    /// entries.
+    fn of(entry: &StoredEntry, event: &Event, size: u64, parties: &Parties) -> Self {
+        let stored = entry.event.trim_end();
+        // A member of the ledger's name written by another hand (ingest refuses it) is left
+        // out, and the ledger's own written in.
+        let rewritten;
+        let object = match stored.ends_with('}') && !event.has_member(LEDGER_MEMBER) {
+            true => stored,
+            false => {
+                let mut map = event.raw().clone();
+                map.shift_remove(LEDGER_MEMBER);
+                rewritten = Value::Object(map).to_string();
+                rewritten.as_str()
+            }
+        };
+        // Either ends in the object's closing brace, one byte.
+        let body = &object[..object.len() - 1];
+        let mut text = String::with_capacity(object.len() + 384);
+        text.push_str(body);
+        if !body.trim_end().ends_with('{') {
+            text.push(',');
+        }
+        if !event.has_member("recordTime") {
+            text.push_str("\"recordTime\":");
+            push_string(&mut text, &entry.record.captured_at().to_rfc3339());
+            text.push(',');
+        }
+        push_string(&mut text, LEDGER_MEMBER);
+        text.push(':');
+        push_ledger_member(&mut text, entry, size, parties);
+        text.push('}');
+        Self {
+            leaf: entry.leaf_index.get(),
+            text,
+        }
+    }
+}
+
+/// `value` as a JSON string.
+fn push_string(out: &mut String, value: &str) {
+    out.push_str(&Value::from(value).to_string());
+}
+
+/// An `EPCISQueryDocument` of `events`, created at `created`, answering the query named `name`
+/// (for a subscription, `id`'s).
+pub(super) fn query_document(
+    name: &str,
+    id: Option<&str>,
+    created: &str,
+    events: &[Shown],
+) -> String {
+    let bytes = events
+        .iter()
+        .map(|event| event.text.len() + 1)
+        .sum::<usize>();
+    let mut out = String::with_capacity(bytes + 384);
+    out.push_str("{\"@context\":[");
+    push_string(&mut out, epcis::EPCIS_CONTEXT_URL);
+    out.push_str("],\"type\":\"EPCISQueryDocument\",\"schemaVersion\":\"2.0\",\"creationDate\":");
+    push_string(&mut out, created);
+    out.push_str(",\"epcisBody\":{\"queryResults\":{\"queryName\":");
+    push_string(&mut out, name);
+    out.push_str(",\"resultsBody\":{\"eventList\":[");
+    for (position, event) in events.iter().enumerate() {
+        if position > 0 {
+            out.push(',');
+        }
+        out.push_str(&event.text);
+    }
+    out.push_str("]}");
+    if let Some(id) = id {
+        out.push_str(",\"subscriptionID\":");
+        push_string(&mut out, id);
+    }
+    out.push_str("}}}");
+    out
 }
 
 impl Search<'_> {
@@ -1230,12 +1304,12 @@ impl Search<'_> {
         let weight = 1 + query.comparisons() / COMPARISONS_PER_PARSE;
         let matched = self
             .view
-            .entries_then(
+            .stored_then(
                 &readable,
                 &self.budget,
                 &self.state.lane,
                 weight,
-                move |entry, map| {
+                move |entry| {
                     // An entry whose stored event is not the one its record commits to is
                     // never served.
                     if matches!(
@@ -1244,34 +1318,27 @@ impl Search<'_> {
                     ) {
                         return None;
                     }
-                    let recorded = entry.record.captured_at().to_rfc3339();
-                    let record_time = Timestamp::parse(&recorded).ok();
-                    let event = Event::from_map(map).ok()?;
+                    let captured = entry.record.captured_at().as_millis();
+                    let record_time = Timestamp::from_unix_nanos(i128::from(captured) * 1_000_000);
+                    let event = Event::parse(entry.event.as_bytes()).ok()?;
                     if !query.matches(&event, record_time) {
                         return None;
                     }
                     let key = query
                         .order()
                         .map_or(OrderKey::Missing, |order| order.key(&event, record_time));
-                    Some((entry, event, recorded, key))
+                    Some((entry, event, key))
                 },
             )
             .await?;
         let size = self.view.size().get();
-        let mut found = Vec::new();
-        for (entry, event, recorded, key) in matched {
-            let member = ledger_member(&entry, size, self.parties);
-            let mut map = event.into_raw();
-            map.entry("recordTime".to_owned())
-                .or_insert_with(|| Value::String(recorded));
-            map.insert(LEDGER_MEMBER.to_owned(), member);
-            found.push(Hit {
-                leaf: entry.leaf_index.get(),
+        Ok(matched
+            .into_iter()
+            .map(|(entry, event, key)| Hit {
+                shown: Shown::of(&entry, &event, size, self.parties),
                 key,
-                event: Value::Object(map),
-            });
-        }
-        Ok(found)
+            })
+            .collect())
     }
 
     /// A page of results in log order from leaf `from`, reading at most
@@ -1281,7 +1348,7 @@ impl Search<'_> {
         candidates: &Candidates,
         from: u64,
         per_page: usize,
-    ) -> Result<(Vec<Value>, Option<u64>), Problem> {
+    ) -> Result<(Vec<Shown>, Option<u64>), Problem> {
         let mut results = Vec::new();
         let mut next = from;
         let mut examined = 0;
@@ -1299,9 +1366,9 @@ impl Search<'_> {
             next = last.get() + 1;
             examined += batch.len();
             for found in self.matching(&batch).await? {
-                results.push(found.event);
+                let after = found.shown.leaf + 1;
+                results.push(found.shown);
                 if results.len() == per_page {
-                    let after = found.leaf + 1;
                     return Ok((results, candidates.more_from(after).then_some(after)));
                 }
             }
@@ -1318,7 +1385,7 @@ impl Search<'_> {
         candidates: &Candidates,
         from: u64,
         per_page: usize,
-    ) -> Result<(Vec<Value>, Option<u64>), Problem> {
+    ) -> Result<(Vec<Shown>, Option<u64>), Problem> {
         let most = self.state.limits.max_history_events;
         let too_complex = || {
             Problem::Epcis(
@@ -1375,7 +1442,7 @@ impl Search<'_> {
                     }
                 };
                 // Events of one key in log order, reversed with the order (newest first).
-                let by_leaf = a.leaf.cmp(&b.leaf);
+                let by_leaf = a.shown.leaf.cmp(&b.shown.leaf);
                 by_key.then(if order.ascending {
                     by_leaf
                 } else {
@@ -1393,48 +1460,56 @@ impl Search<'_> {
             .into_iter()
             .skip(start)
             .take(end - start)
-            .map(|found| found.event)
+            .map(|found| found.shown)
             .collect();
         Ok((page, next))
     }
 }
 
-/// What a result event says of its entry: leaf index, event hash, the checkpoint's size and who
-/// reported it.
-fn ledger_member(entry: &StoredEntry, size: u64, parties: &Parties) -> Value {
-    let attestation = entry.record.attestation();
-    let reported = match attestation {
-        Attestation::Device { device, .. } => json!({
-            "device": device.as_str(),
-            "site": parties.site_of(attestation).map(|site| site.as_str()),
-            "organisation": parties.reporter(attestation).map(|org| org.as_str()),
-        }),
-        Attestation::Unattested { site } => json!({
-            "site": site.as_str(),
-            "organisation": parties.reporter(attestation).map(|org| org.as_str()),
-        }),
+/// Writes what a result event says of its entry: leaf index, event hash, the checkpoint's size,
+/// who reported it (device when attested, site, organisation; `null` where the registry knows
+/// none) and the declarations that withdrew it (when any did).
+fn push_ledger_member(out: &mut String, entry: &StoredEntry, size: u64, parties: &Parties) {
+    use std::fmt::Write as _;
+    let optional = |out: &mut String, value: Option<&str>| match value {
+        Some(value) => push_string(out, value),
+        None => out.push_str("null"),
     };
-    let mut member = Map::new();
-    member.insert("leafIndex".to_owned(), json!(entry.leaf_index.get()));
-    member.insert(
-        "eventHash".to_owned(),
-        json!(entry.record.event_hash().to_ni_uri()),
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        "{{\"leafIndex\":{},\"eventHash\":",
+        entry.leaf_index.get()
     );
-    member.insert("checkpointSize".to_owned(), json!(size));
-    member.insert("reportedBy".to_owned(), reported);
-    if !entry.declared_by.is_empty() {
-        member.insert(
-            "declaredErroneousBy".to_owned(),
-            json!(
-                entry
-                    .declared_by
-                    .iter()
-                    .map(|leaf| leaf.get())
-                    .collect::<Vec<_>>()
-            ),
-        );
+    push_string(out, &entry.record.event_hash().to_ni_uri());
+    let _ = write!(out, ",\"checkpointSize\":{size},\"reportedBy\":{{");
+    let attestation = entry.record.attestation();
+    match attestation {
+        Attestation::Device { device, .. } => {
+            out.push_str("\"device\":");
+            push_string(out, device.as_str());
+            out.push_str(",\"site\":");
+            optional(out, parties.site_of(attestation).map(|site| site.as_str()));
+        }
+        Attestation::Unattested { site } => {
+            out.push_str("\"site\":");
+            push_string(out, site.as_str());
+        }
     }
-    Value::Object(member)
+    out.push_str(",\"organisation\":");
+    optional(out, parties.reporter(attestation).map(|org| org.as_str()));
+    out.push('}');
+    if !entry.declared_by.is_empty() {
+        out.push_str(",\"declaredErroneousBy\":[");
+        for (position, leaf) in entry.declared_by.iter().enumerate() {
+            if position > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{}", leaf.get());
+        }
+        out.push(']');
+    }
+    out.push('}');
 }
 
 /// A query whose identities or places are named by more entries than one answer's budget reads
@@ -1459,6 +1534,7 @@ fn narrower(error: crate::reader::ViewError) -> Problem {
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn access(token: &str) -> Access {
         Access {
@@ -1523,6 +1599,143 @@ mod tests {
                     "{parameter}: {error}"
                 );
             }
+        }
+    }
+
+    /// What a result event was before it was spliced: its stored event parsed, `recordTime`
+    /// added where absent, the ledger member set (last: one of its name the event had is left
+    /// out).
+    fn as_parsed(entry: &StoredEntry, size: u64, parties: &Parties) -> Value {
+        let mut map: Map<String, Value> = serde_json::from_str(&entry.event).unwrap();
+        map.shift_remove(LEDGER_MEMBER);
+        map.entry("recordTime".to_owned())
+            .or_insert_with(|| json!(entry.record.captured_at().to_rfc3339()));
+        let Attestation::Unattested { site } = entry.record.attestation() else {
+            panic!("the test's entries are unattested");
+        };
+        let mut member = json!({
+            "leafIndex": entry.leaf_index.get(),
+            "eventHash": entry.record.event_hash().to_ni_uri(),
+            "checkpointSize": size,
+            "reportedBy": {
+                "site": site.as_str(),
+                "organisation": parties.reporter(entry.record.attestation()).map(|o| o.as_str()),
+            },
+        });
+        if !entry.declared_by.is_empty() {
+            let leaves: Vec<u64> = entry.declared_by.iter().map(|leaf| leaf.get()).collect();
+            member["declaredErroneousBy"] = json!(leaves);
+        }
+        map.insert(LEDGER_MEMBER.to_owned(), member);
+        Value::Object(map)
+    }
+
+    #[test]
+    fn a_result_event_is_its_stored_text_with_its_members_written_in() {
+        let parties = Parties::new();
+        let site = ledger::ids::SiteId::parse("site-a").unwrap();
+        let entry = |leaf: u64, text: &str, declared_by: &[u64]| StoredEntry {
+            leaf_index: LeafIndex::new(leaf).unwrap(),
+            record: ledger::record::LeafRecord::new(
+                epcis::EventHash::from_bytes([7; 32]),
+                text.as_bytes(),
+                UnixMillis::from_millis(1_764_300_000_123),
+                Attestation::Unattested { site: site.clone() },
+            )
+            .unwrap(),
+            event: text.into(),
+            declares: None,
+            declared_by: declared_by
+                .iter()
+                .map(|leaf| LeafIndex::new(*leaf).unwrap())
+                .collect(),
+        };
+        let plain = r#"{"type":"ObjectEvent","eventTime":"2026-11-28T01:00:00Z","eventTimeZoneOffset":"+00:00","epcList":["urn:epc:id:sgtin:0614141.107346.2017"],"action":"OBSERVE","bizStep":"shipping"}"#;
+        let cases = [
+            // As ingest stores it: served byte for byte, the members written in before its
+            // closing brace, in the order they were inserted before.
+            (entry(3, plain, &[]), true),
+            (entry(4, plain, &[9, 12]), true),
+            // With its own recordTime: kept, none added.
+            (
+                entry(
+                    5,
+                    r#"{"type":"ObjectEvent","recordTime":"2026-11-28T02:00:00Z","eventTime":"2026-11-28T01:00:00Z","eventTimeZoneOffset":"+00:00","action":"OBSERVE"}"#,
+                    &[],
+                ),
+                true,
+            ),
+            // Escapes and spaces another writer left: the stored bytes are kept as they are.
+            (
+                entry(
+                    6,
+                    "{ \"type\": \"ObjectEvent\", \"eventTime\": \"2026-11-28T01:00:00Z\", \"eventTimeZoneOffset\": \"+00:00\", \"action\": \"OBSERVE\", \"note\": \"caf\\u00e9\" }\n",
+                    &[],
+                ),
+                false,
+            ),
+            // A member of the ledger's name already there is left out, the ledger's written in.
+            (
+                entry(
+                    7,
+                    &format!(
+                        r#"{{"type":"ObjectEvent","{LEDGER_MEMBER}":{{"leafIndex":1}},"eventTime":"2026-11-28T01:00:00Z","eventTimeZoneOffset":"+00:00","action":"OBSERVE"}}"#
+                    ),
+                    &[],
+                ),
+                true,
+            ),
+        ];
+        let mut shown = Vec::new();
+        let mut expected = Vec::new();
+        for (entry, byte_for_byte) in &cases {
+            let event = Event::parse(entry.event.as_bytes()).unwrap();
+            let result = Shown::of(entry, &event, 100, &parties);
+            assert_eq!(result.leaf, entry.leaf_index.get());
+            let before = as_parsed(entry, 100, &parties);
+            let parsed: Value = serde_json::from_str(&result.text).unwrap();
+            assert_eq!(parsed, before, "{}", result.text);
+            // Member order too (the map keeps it).
+            let keys = |value: &Value| -> Vec<String> {
+                value.as_object().unwrap().keys().cloned().collect()
+            };
+            assert_eq!(keys(&parsed), keys(&before));
+            if *byte_for_byte {
+                assert_eq!(result.text, before.to_string());
+            } else {
+                assert!(
+                    result
+                        .text
+                        .starts_with(entry.event.trim_end().trim_end_matches('}'))
+                );
+            }
+            expected.push(before);
+            shown.push(result);
+        }
+        // The document, as it was written before: a subscription's (its id after the results)
+        // and a page's, of the events and of none.
+        let name = "a \"eventList\":[] name";
+        for (id, events) in [
+            (Some("sub-1"), &shown[..]),
+            (None, &shown[..]),
+            (None, &[][..]),
+        ] {
+            let written: Value =
+                serde_json::from_str(&query_document(name, id, "2026-11-28T03:00:00Z", events))
+                    .unwrap();
+            let list: Vec<&Value> = expected.iter().take(events.len()).collect();
+            let mut results = json!({"queryName": name, "resultsBody": {"eventList": list}});
+            if let Some(id) = id {
+                results["subscriptionID"] = json!(id);
+            }
+            let before = json!({
+                "@context": [epcis::EPCIS_CONTEXT_URL],
+                "type": "EPCISQueryDocument",
+                "schemaVersion": "2.0",
+                "creationDate": "2026-11-28T03:00:00Z",
+                "epcisBody": {"queryResults": results},
+            });
+            assert_eq!(written.to_string(), before.to_string());
         }
     }
 

@@ -577,7 +577,7 @@ impl Pump {
                 scheduled.close();
                 return Ok(None);
             }
-            let body = super::subscriptions::query_document(&self.name, None, Vec::new());
+            let body = super::subscriptions::query_document(&self.name, None, &[]);
             let target = format!("/queries/{}/events", self.name);
             super::subscriptions::record_push(&self.log, &access, target, &body, 0, size)
                 .await
@@ -608,7 +608,7 @@ impl Pump {
             return Ok(None);
         }
         let count = events.len();
-        let body = super::subscriptions::query_document(&self.name, None, events);
+        let body = super::subscriptions::query_document(&self.name, None, &events);
         // Recorded before it leaves, as any answer to a credential.
         let target = match self.scheduled {
             None => format!("/queries/{}/events?stream=true", self.name),

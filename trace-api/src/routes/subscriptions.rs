@@ -87,6 +87,7 @@ use epcis::query::{EventQuery, Limit, QuerySchedule};
 use ledger::TreeSize;
 use registry::{Access, AccessRefused, Permission, TokenId};
 
+use super::query::Shown;
 use crate::access_log::hex;
 use crate::config::SubscriptionsConfig;
 use crate::grants::GrantRefused;
@@ -1184,7 +1185,7 @@ async fn deliver(
         Err(why) => return Turn::Failed(format!("dest: {why}")),
     };
     let count = events.len();
-    let body = query_document(&subscription.query, Some(&subscription.id), events);
+    let body = query_document(&subscription.query, Some(&subscription.id), &events);
     // Recorded before it leaves, as any answer to a token.
     let target = format!(
         "/queries/{}/subscriptions/{}",
@@ -1285,19 +1286,8 @@ pub(super) async fn record_push(
 
 /// The `EPCISQueryDocument` a subscription (`id`, a webhook's; none for a WebSocket stream) of
 /// named query `name` sends with `events`.
-pub(super) fn query_document(name: &str, id: Option<&str>, events: Vec<Value>) -> String {
-    let mut results = json!({"queryName": name, "resultsBody": {"eventList": events}});
-    if let Some(id) = id {
-        results["subscriptionID"] = json!(id);
-    }
-    json!({
-        "@context": [epcis::EPCIS_CONTEXT_URL],
-        "type": "EPCISQueryDocument",
-        "schemaVersion": "2.0",
-        "creationDate": now_rfc3339(),
-        "epcisBody": {"queryResults": results},
-    })
-    .to_string()
+pub(super) fn query_document(name: &str, id: Option<&str>, events: &[Shown]) -> String {
+    super::query::query_document(name, id, &now_rfc3339(), events)
 }
 
 /// What the subscription's credential (an access token, or a grant that still gives
