@@ -563,7 +563,8 @@ pub async fn history<S: EventSource>(
     // judged, have no authority over the item (their left-out changes could only be refused),
     // so no change of a party that has is ever left out (the gathering reads them in a further
     // round, or refuses). Observations weigh in no judgement.
-    if !custodians_left_out(&pool, marks, left_out.iter()).is_empty() {
+    let reached: HashSet<&str> = followed.iter().flatten().map(String::as_str).collect();
+    if !custodians_left_out(&pool, marks, left_out.iter(), &reached).is_empty() {
         return Err(HistoryError::CustodianLeftOut { limit });
     }
     let parties = match judge {
@@ -613,10 +614,12 @@ fn claimed_judgement<T>(
         spoken: HashSet::new(),
         // Nothing is judged again, so nothing rests on anything.
         rests_on: BTreeMap::new(),
+        provenance: BTreeMap::new(),
     }
 }
 
 /// An identifier the gathering asks its source about.
+#[derive(Clone)]
 struct Asked {
     names: Vec<String>,
     depth: usize,
@@ -664,6 +667,7 @@ async fn gather<S: EventSource>(
         follow_containers: true,
         follow_transformations: true,
     }];
+    let mut prunes = 0;
     loop {
         // The round's new identifiers, each once, asked about in one question.
         let round: Vec<Asked> = pending
@@ -682,14 +686,21 @@ async fn gather<S: EventSource>(
         // No round takes more than a history holds (every event naming the item is in it), so
         // that one flooded container leaves room for the next.
         let most = limit.min(total.saturating_sub(pool.len()));
-        let found = {
-            let known = |leaf: LeafIndex| pool.contains_key(&leaf);
-            match events_naming(source, &names, &known, most)
-                .await
-                .map_err(HistoryError::Source)?
-            {
-                Ok(found) => found,
-                Err(Refused::Crowded) => return Err(HistoryError::Crowded { limit }),
+        let found = match names.is_empty() {
+            // Judged again after a pruning ([`reached`]): nothing new to read.
+            true => Found {
+                events: Vec::new(),
+                left_out: Vec::new(),
+            },
+            false => {
+                let known = |leaf: LeafIndex| pool.contains_key(&leaf);
+                match events_naming(source, &names, &known, most)
+                    .await
+                    .map_err(HistoryError::Source)?
+                {
+                    Ok(found) => found,
+                    Err(Refused::Crowded) => return Err(HistoryError::Crowded { limit }),
+                }
             }
         };
         left_out.extend(found.left_out.into_iter().map(|c| (c.leaf, c)));
@@ -719,7 +730,13 @@ async fn gather<S: EventSource>(
                 }
                 Judge::Claimed(claimed) => claimed_judgement(&pool, claimed),
             };
-            let further = custodians_left_out(&pool, &judgement.marks, left_out.values());
+            // Authority counts over what the history still reaches as judged: a relation the
+            // first reads showed (a receipt the container's own events then refuse) gathers a
+            // party's own container, whose events show it authorised, but over nothing of this
+            // history's, and it cannot make the history read every change it wrote.
+            let reached = reached(&pool, &asked, &spoke_for(judge, &judgement), names_of);
+            let reached: HashSet<&str> = reached.iter().flatten().map(String::as_str).collect();
+            let further = custodians_left_out(&pool, &judgement.marks, left_out.values(), &reached);
             if further.is_empty() {
                 break judgement;
             }
@@ -748,34 +765,100 @@ async fn gather<S: EventSource>(
         // first judgement authorised (the evidence that they may not be withdrawn), which a
         // verifier without the registry cannot tell apart: every relation is followed then.
         // Following more only reads more of the bundle's own events.
-        let spoke = |leaf: LeafIndex, id: &str| match judge {
-            Judge::Parties(_) => judgement.spoken.contains(&(leaf, id.to_owned())),
-            Judge::Claimed(claims) => {
-                claims.marks.get(&leaf).is_none_or(Authority::counts)
-                    || !judgement.withdrawn.is_empty()
-            }
-        };
+        let spoke = spoke_for(judge, &judgement);
         pending = related(&pool, &asked, &spoke, names_of);
         pending.retain(|next| !seen.contains(&next.names));
         if pending.is_empty() {
+            // What only a relation judged otherwise since led to (a party's own container,
+            // packed into by a receipt the container's events then refused) is not the
+            // history's: a verifier, following what the events shown relate, never gathers it.
+            // Left out with its events, and the rest judged again, a few times at most.
+            let reached = reached(&pool, &asked, &spoke, names_of);
+            drop(spoke);
+            if reached.len() < asked.len() && prunes < MAX_PRUNES {
+                prunes += 1;
+                asked.retain(|subject| reached.contains(&subject.names));
+                seen.retain(|names| reached.contains(names));
+                let names: HashSet<&str> = reached.iter().flatten().map(String::as_str).collect();
+                pool.retain(|_, event| event_ids(&event.event).any(|id| names.contains(id)));
+                continue;
+            }
             let followed = asked.into_iter().map(|subject| subject.names).collect();
             return Ok((pool, judgement, left_out.into_values().collect(), followed));
         }
     }
 }
 
+/// How many times [`gather`] leaves out what its judgement no longer reaches, and judges again.
+const MAX_PRUNES: usize = 4;
+
+/// Whether a relating event's reporter spoke for an identifier of it, as `judgement` tells
+/// ([`Judgement::spoken`](authority::Judgement::spoken)); as claimed, a relation is followed
+/// unless its event is marked unauthorised: what the writer of a bundle followed, a verifier
+/// without the registry follows too. Where events were withdrawn, the writer also followed what
+/// they led to and what relating events its first judgement authorised (the evidence that they
+/// may not be withdrawn), which a verifier without the registry cannot tell apart: every
+/// relation is followed then. Following more only reads more of the bundle's own events.
+fn spoke_for<'a>(
+    judge: Judge<'a>,
+    judgement: &'a authority::Judgement,
+) -> impl Fn(LeafIndex, &str) -> bool + 'a {
+    move |leaf: LeafIndex, id: &str| match judge {
+        Judge::Parties(_) => judgement.spoken.contains(&(leaf, id.to_owned())),
+        Judge::Claimed(claims) => {
+            claims.marks.get(&leaf).is_none_or(Authority::counts) || !judgement.withdrawn.is_empty()
+        }
+    }
+}
+
+/// The names of the `asked` identifiers the history reaches from the first (its item) through
+/// relations of the `pool`'s events that were spoken for (`spoke`), as [`related`] follows them.
+fn reached<T>(
+    pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
+    asked: &[Asked],
+    spoke: &impl Fn(LeafIndex, &str) -> bool,
+    names_of: &impl Fn(&str) -> Vec<String>,
+) -> HashSet<Vec<String>> {
+    let known: HashSet<&Vec<String>> = asked.iter().map(|subject| &subject.names).collect();
+    let mut reached: HashSet<Vec<String>> = asked
+        .first()
+        .map(|subject| subject.names.clone())
+        .into_iter()
+        .collect();
+    loop {
+        let subjects: Vec<Asked> = asked
+            .iter()
+            .filter(|subject| reached.contains(&subject.names))
+            .cloned()
+            .collect();
+        let before = reached.len();
+        reached.extend(
+            related(pool, &subjects, spoke, names_of)
+                .into_iter()
+                .map(|subject| subject.names)
+                .filter(|names| known.contains(names)),
+        );
+        if reached.len() == before {
+            return reached;
+        }
+    }
+}
+
 /// The leaves of the state changes `left_out` whose reporter, as `marks` judge the `pool`, had
-/// authority over something the history follows (an authorised event of its is in the pool): a
-/// judgement that left them unread might be wrong, where one that leaves out changes of a party
-/// without authority is not (they could only be refused). In leaf order.
+/// authority over something the history follows (an authorised event of its naming an
+/// identifier `reached` is in the pool): a judgement that left them unread might be wrong,
+/// where one that leaves out changes of a party without authority is not (they could only be
+/// refused). In leaf order.
 fn custodians_left_out<'a, T>(
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
     marks: &BTreeMap<LeafIndex, Authority>,
     left_out: impl Iterator<Item = &'a Candidate>,
+    reached: &HashSet<&str>,
 ) -> Vec<LeafIndex> {
     let authorised: HashSet<&OrganisationId> = pool
         .values()
         .filter(|event| marks.get(&event.leaf) == Some(&Authority::Authorised))
+        .filter(|event| event_ids(&event.event).any(|id| reached.contains(id)))
         .filter_map(|event| event.reporter.as_ref())
         .collect();
     let mut leaves: Vec<LeafIndex> = left_out
@@ -1035,12 +1118,12 @@ fn trim<T>(
             .filter(|event| authorised(event))
             .map(|event| event.leaf),
         pool,
-        &judgement.rests_on,
+        judgement,
     );
     let context = pool.keys().filter(|leaf| !found.contains_key(leaf));
     let with_context = |(mut kept, trimmed): (HashSet<LeafIndex>, Vec<Candidate>)| {
         kept.extend(context.clone().copied());
-        without_unfounded(kept, trimmed, pool, &judgement.rests_on)
+        without_unfounded(kept, trimmed, pool, judgement)
     };
     let chosen = trim_keeping(found, pool, limit, |event: &SourceEvent<T>| {
         required.contains(&event.leaf)
@@ -1071,7 +1154,7 @@ fn trim<T>(
                 kept.remove(&leaf);
                 trimmed.extend(pool.get(&leaf).map(Candidate::of));
             }
-            (kept, trimmed) = without_unfounded(kept, trimmed, pool, &judgement.rests_on);
+            (kept, trimmed) = without_unfounded(kept, trimmed, pool, judgement);
         }
     }
     trim_keeping(found, pool, limit, |event: &SourceEvent<T>| {
@@ -1105,32 +1188,39 @@ fn judged_otherwise<T>(
         .collect()
 }
 
-/// `leaves` and, of the `pool`'s events, every one their marks rest on, and so on.
+/// `leaves` and, of the `pool`'s events, every one their marks rest on, and so on: what an event
+/// reached that way rests on includes its hand-over's provenance
+/// ([`authority::Judgement::provenance`]); what one of `leaves` rests on does not.
 fn resting_closure<T>(
     leaves: impl IntoIterator<Item = LeafIndex>,
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
-    rests_on: &authority::RestsOn,
+    judgement: &authority::Judgement,
 ) -> HashSet<LeafIndex> {
     let mut closure: HashSet<LeafIndex> = HashSet::new();
-    let mut pending: Vec<LeafIndex> = leaves.into_iter().collect();
-    while let Some(leaf) = pending.pop() {
-        if !closure.insert(leaf) {
-            continue;
-        }
+    let mut cited: HashSet<LeafIndex> = HashSet::new();
+    // Each leaf with whether a mark rests on it.
+    let mut pending: Vec<(LeafIndex, bool)> =
+        leaves.into_iter().map(|leaf| (leaf, false)).collect();
+    while let Some((leaf, rested_on)) = pending.pop() {
+        let (rests, gave) = (closure.insert(leaf), rested_on && cited.insert(leaf));
+        let supports = [(rests, &judgement.rests_on), (gave, &judgement.provenance)];
         pending.extend(
-            rests_on
-                .get(&leaf)
+            supports
                 .into_iter()
+                .filter_map(|(follow, supports)| follow.then(|| supports.get(&leaf)).flatten())
                 .flatten()
-                .filter(|cited| pool.contains_key(cited) && !closure.contains(cited)),
+                .filter(|support| pool.contains_key(support))
+                .map(|support| (*support, true)),
         );
     }
     closure
 }
 
-/// `kept` less every event whose mark rests on an event of the `pool` not kept (and so on),
-/// those added to the events left out: judged without what it rests on, its mark could read
-/// otherwise.
+/// `kept` less every event whose mark rests on an event of the `pool` not kept, or on the events
+/// of a hand-over whose provenance ([`authority::Judgement::provenance`]) was not kept, and so
+/// on, those added to the events left out: judged without what it rests on, its mark could read
+/// otherwise. An event whose hand-over's provenance is left out stays itself (its own mark does
+/// not rest on it); what rests on it goes.
 ///
 /// Walks who rests on what backwards, once, from the events left out: linear in the citations,
 /// however long a chain of events resting on one another a party writes.
@@ -1138,24 +1228,45 @@ fn without_unfounded<T>(
     mut kept: HashSet<LeafIndex>,
     mut trimmed: Vec<Candidate>,
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
-    rests_on: &authority::RestsOn,
+    judgement: &authority::Judgement,
 ) -> (HashSet<LeafIndex>, Vec<Candidate>) {
-    let mut dependents: HashMap<LeafIndex, Vec<LeafIndex>> = HashMap::new();
-    for (leaf, cited) in rests_on.iter().filter(|(leaf, _)| kept.contains(leaf)) {
+    // For each support: the kept events resting on it, and the events whose hand-over it gave.
+    let mut resting: HashMap<LeafIndex, Vec<LeafIndex>> = HashMap::new();
+    for (leaf, cited) in judgement
+        .rests_on
+        .iter()
+        .filter(|(leaf, _)| kept.contains(leaf))
+    {
         for cited in cited.iter().filter(|cited| pool.contains_key(cited)) {
-            dependents.entry(*cited).or_default().push(*leaf);
+            resting.entry(*cited).or_default().push(*leaf);
         }
     }
-    let mut gone: Vec<LeafIndex> = dependents
+    let mut handed: HashMap<LeafIndex, Vec<LeafIndex>> = HashMap::new();
+    for (leaf, gained) in &judgement.provenance {
+        for gained in gained.iter().filter(|gained| pool.contains_key(gained)) {
+            handed.entry(*gained).or_default().push(*leaf);
+        }
+    }
+    // The events without footing: left out, or a hand-over resting on one.
+    let mut unfounded: HashSet<LeafIndex> = resting
         .keys()
-        .filter(|cited| !kept.contains(cited))
+        .chain(handed.keys())
+        .filter(|support| !kept.contains(support))
         .copied()
         .collect();
-    while let Some(left_out) = gone.pop() {
-        for leaf in dependents.get(&left_out).into_iter().flatten() {
+    let mut pending: Vec<LeafIndex> = unfounded.iter().copied().collect();
+    while let Some(support) = pending.pop() {
+        for leaf in resting.get(&support).into_iter().flatten() {
             if kept.remove(leaf) {
                 trimmed.extend(pool.get(leaf).map(Candidate::of));
-                gone.push(*leaf);
+                if unfounded.insert(*leaf) {
+                    pending.push(*leaf);
+                }
+            }
+        }
+        for leaf in handed.get(&support).into_iter().flatten() {
+            if unfounded.insert(*leaf) {
+                pending.push(*leaf);
             }
         }
     }

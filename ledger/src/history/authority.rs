@@ -839,11 +839,13 @@ impl Settled {
 }
 
 /// A shipment not yet received: the organisations its `destinationList` names (none: only its
-/// holder may take it back) and its entry.
+/// holder may take it back), its entry, and what it carries that someone reports receiving
+/// (packed, at any depth, in what it ships; by key).
 #[derive(Clone, Debug)]
 struct Shipment {
     to: BTreeSet<OrganisationId>,
     leaf: LeafIndex,
+    received_inside: Vec<String>,
 }
 
 /// The destinations of an event's `destinationList` entries whose CBV source/destination type
@@ -1516,10 +1518,11 @@ impl<'p> Custody<'p> {
                 .is_some_and(|holder| self.parties.acts_for(reporter, &holder))
     }
 
-    /// A receipt dated before a receipt of the same item by another party that the log already
-    /// held takes nothing: the first receipt logged settles a hand-over. Only a receipt by a
-    /// party that may take the shipment ([`may_take`](Self::may_take)) counts: one the
-    /// shipment does not name settles nothing.
+    /// A receipt dated before a receipt of the same item, of the container it travels in, or
+    /// of anything that container carries, by another party that the log already held takes
+    /// nothing: the first receipt logged settles a hand-over, whichever of the shipment's
+    /// identifiers it names. Only a receipt by a party that may take the shipment
+    /// ([`may_take`](Self::may_take)) counts: one the shipment does not name settles nothing.
     fn check_first_receipt<T>(
         &self,
         reporter: &OrganisationId,
@@ -1529,19 +1532,34 @@ impl<'p> Custody<'p> {
         event: &SourceEvent<T>,
     ) -> Result<(), String> {
         let shipment = self.shipped.get(top);
-        let earlier = self.settled.receipts.get(key).and_then(|receipts| {
-            receipts.iter().find(|(leaf, time, by)| {
-                *leaf < event.leaf
-                    && *time > event.time
-                    && !self.parties.acts_for(reporter, by)
-                    && shipment.is_none_or(|shipment| self.may_take(by, top, shipment))
-            })
-        });
+        let inside = shipment
+            .into_iter()
+            .flat_map(|shipment| &shipment.received_inside);
+        let earlier = [key, top]
+            .into_iter()
+            .chain(inside.map(String::as_str))
+            .filter_map(|named| Some((named, self.settled.receipts.get(named)?)))
+            .find_map(|(named, receipts)| {
+                receipts
+                    .iter()
+                    .find(|(leaf, time, by)| {
+                        *leaf < event.leaf
+                            && *time > event.time
+                            && !self.parties.acts_for(reporter, by)
+                            && shipment.is_none_or(|shipment| self.may_take(by, top, shipment))
+                    })
+                    .map(|receipt| (named, receipt))
+            });
         match earlier {
-            Some((leaf, _, by)) => {
+            Some((named, (leaf, _, by))) => {
                 self.cite(&[*leaf]);
+                let what = match (named == key, named == top) {
+                    (true, _) => id.to_owned(),
+                    (false, true) => format!("{named}, which {id} is in,"),
+                    (false, false) => format!("{named}, which {id} carries,"),
+                };
                 Err(format!(
-                    "{by} received {id} in entry {leaf}, logged before this receipt and dated \
+                    "{by} received {what} in entry {leaf}, logged before this receipt and dated \
                      after it"
                 ))
             }
@@ -1676,9 +1694,19 @@ impl<'p> Custody<'p> {
                 let to = destinations(&event.event, self.parties);
                 for id in ids {
                     let top = self.outermost(&self.key(id));
+                    // Found once a shipment (one pass over what is packed, receipts first):
+                    // a receipt of any of these settles its hand-over as one of `top` does.
+                    let received_inside = self
+                        .parent
+                        .keys()
+                        .filter(|key| self.settled.receipts.contains_key(*key))
+                        .filter(|key| **key != top && self.outermost(key) == top)
+                        .cloned()
+                        .collect();
                     let shipment = Shipment {
                         to: to.clone(),
                         leaf: event.leaf,
+                        received_inside,
                     };
                     self.shipped.insert(top, shipment);
                 }
@@ -1765,6 +1793,12 @@ pub struct Judgement {
     /// events out keeps these with the event, or leaves it out too (what the first pass's
     /// hand-overs rest on beyond them is checked by judging the events kept again).
     pub rests_on: RestsOn,
+    /// For each event of a hand-over the first pass over the events found, the events that had
+    /// given the giver its custody in that pass (the events of the hand-over before it): the
+    /// hand-over exists only with them, and so does every mark resting on its events, through
+    /// the whole chain. The events' own marks do not rest on them (the second pass judged
+    /// those on what it read itself), so an honest hand-over never keeps another party's chain.
+    pub provenance: RestsOn,
 }
 
 /// Which of `events` error declarations withdraw, as declared leaf → declaration leaf. An event is
@@ -1849,7 +1883,8 @@ pub fn assess_relations<'a, T: 'a>(
 ) -> Judgement {
     let mut order: Vec<&SourceEvent<T>> = events.into_iter().collect();
     order.sort_by_key(|event| (event.time, event.leaf));
-    let (mut marks, mut spoken, mut rests_on) = judge_in_order(&order, parties, &of);
+    let (mut marks, mut spoken, mut rests_on, mut provenance) =
+        judge_in_order(&order, parties, &of);
     let withdrawn = withdrawals(order.iter().copied(), &marks, |declarer, reporter| {
         parties.acts_for(declarer, reporter)
     });
@@ -1859,10 +1894,18 @@ pub fn assess_relations<'a, T: 'a>(
             withdrawn,
             spoken,
             rests_on,
+            provenance,
         };
     }
     order.retain(|event| !withdrawn.contains_key(&event.leaf));
-    let (again, spoken_again, rests_again) = judge_in_order(&order, parties, &of);
+    let (again, spoken_again, rests_again, provenance_again) = judge_in_order(&order, parties, &of);
+    // Both judgements' first passes found hand-overs: what either rests on, each does.
+    for (leaf, gained) in provenance_again {
+        let entry = provenance.entry(leaf).or_default();
+        entry.extend(gained);
+        entry.sort_unstable();
+        entry.dedup();
+    }
     // What either judgement spoke for is followed: what a withdrawn event led to is where the
     // evidence against its withdrawal is (the container its reporter handed over since).
     spoken.extend(spoken_again);
@@ -1888,24 +1931,31 @@ pub fn assess_relations<'a, T: 'a>(
         withdrawn,
         spoken,
         rests_on,
+        provenance,
     }
 }
 
 /// Judges the events of `order` (in event-time order, then log order) in two passes: the first
 /// finds the hand-overs, the second judges every event knowing them, so that a change of an
 /// item's past by the party that had already handed it over (in log order) is refused. Returns
-/// the marks, what the reporters of relating events spoke for, and what each mark rests on.
+/// the marks, what the reporters of relating events spoke for, what each mark rests on, and
+/// what each first-pass hand-over's events rest on ([`Judgement::provenance`]).
 fn judge_in_order<T>(
     order: &[&SourceEvent<T>],
     parties: &Parties,
     of: &impl Fn(&str) -> bool,
-) -> (BTreeMap<LeafIndex, Authority>, HashSet<Spoken>, RestsOn) {
+) -> (
+    BTreeMap<LeafIndex, Authority>,
+    HashSet<Spoken>,
+    RestsOn,
+    RestsOn,
+) {
     let settled = Settled::of(order, parties);
     let mut first = Custody::new(parties, Vec::new(), &settled);
     for event in order {
         first.apply(event);
     }
-    let provenance = std::mem::take(&mut first.provenance);
+    let mut provenance = std::mem::take(&mut first.provenance);
     let mut custody = Custody::new(parties, first.handovers, &settled);
     let mut spoken = HashSet::new();
     let marks = order
@@ -1920,15 +1970,11 @@ fn judge_in_order<T>(
             (event.leaf, custody.apply(event))
         })
         .collect();
-    let mut rests_on = custody.rests_on;
-    for (leaf, gained) in provenance {
-        let entry = rests_on.entry(leaf).or_default();
-        entry.extend(gained.into_iter().filter(|gained| *gained != leaf));
-        entry.sort_unstable();
-        entry.dedup();
-        if entry.is_empty() {
-            rests_on.remove(&leaf);
-        }
-    }
-    (marks, spoken, rests_on)
+    provenance.retain(|leaf, gained| {
+        gained.retain(|gained| gained != leaf);
+        gained.sort_unstable();
+        gained.dedup();
+        !gained.is_empty()
+    });
+    (marks, spoken, custody.rests_on, provenance)
 }

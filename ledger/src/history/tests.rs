@@ -204,7 +204,11 @@ fn a_long_chain_resting_on_a_left_out_event_is_dropped_in_one_walk() {
     rests_on.insert(leaf(LINKS + 3), vec![leaf(LINKS + 10)]);
     let kept: HashSet<LeafIndex> = (1..=LINKS + 3).map(leaf).collect();
 
-    let (kept, trimmed) = without_unfounded(kept, Vec::new(), &pool, &rests_on);
+    let judgement = authority::Judgement {
+        rests_on,
+        ..authority::Judgement::default()
+    };
+    let (kept, trimmed) = without_unfounded(kept, Vec::new(), &pool, &judgement);
 
     assert_eq!(
         kept,
@@ -2222,6 +2226,189 @@ mod custody {
                 .collect()
         };
         assert_eq!(summary(&alone), summary(&all));
+    }
+
+    /// The limits in `limits` at which A's item's history is refused (`Err`), with the error.
+    fn refused_at(log: &Log, limits: impl IntoIterator<Item = usize>) -> Vec<(usize, String)> {
+        let parties = parties();
+        limits
+            .into_iter()
+            .filter_map(|limit| {
+                let source = log.memory();
+                let future = history(
+                    &source,
+                    vec![ITEM.to_owned()],
+                    names_of,
+                    Judge::Parties(&parties),
+                    limit,
+                );
+                match std::pin::pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+                    Poll::Ready(Ok(_)) => None,
+                    Poll::Ready(Err(error)) => Some((limit, error.to_string())),
+                    Poll::Pending => unreachable!(),
+                }
+            })
+            .collect()
+    }
+
+    /// A ships the case to B or C naming the item too; C receives the case (scanning the case
+    /// only). Leaves 0 to 4, all authorised.
+    fn shipped_naming_the_item() -> Log {
+        Log::new()
+            .by("A", commission(0, &[ITEM])) // 0
+            .by("A", aggregation(10, "ADD", CASE, &[ITEM])) // 1
+            .by("A", step(object(20, &[CASE]), "receiving")) // 2
+            .by("A", shipping_to(30, &[CASE, ITEM], TO_B_OR_C)) // 3
+            .by("C", step(object(31, &[CASE]), "receiving")) // 4
+    }
+
+    /// B (named, beaten to the case by C) claims a receipt of the item and packs it
+    /// into its own pallet. Judged on the item's events alone (the gathering's first round) the
+    /// receipt takes A's shipment, so the packing is spoken for and B's pallet is gathered;
+    /// judged with the case's events the receipt and packing are refused. The pallet once stayed
+    /// gathered, B's own (authorised) events of its pallet made B a party with authority, and
+    /// every change B wrote had to be read: `422` at most limits. What the final judgement no
+    /// longer reaches is now left out of the gathering.
+    fn b_s_pallet_gathered_by_a_refused_receipt(flood: u32) -> Log {
+        let mut log = shipped_naming_the_item()
+            .by("B", step(object(32, &[ITEM]), "receiving")) // 5
+            .by("B", aggregation(33, "ADD", B_PALLET, &[ITEM])); // 6
+        for minute in 0..flood {
+            log = log.by("B", commission(200 + minute, &[B_PALLET]));
+        }
+        log
+    }
+
+    #[test]
+    fn a_container_packed_into_on_a_refused_receipt_leaves_the_history_answerable() {
+        // Without B's events the history is answerable from 5 on.
+        assert!(refused_at(&shipped_naming_the_item(), 5..=60).is_empty());
+        let log = b_s_pallet_gathered_by_a_refused_receipt(100);
+        let history = log.history(ITEM);
+        assert!(kind(&history, 5).starts_with("unauthorised"), "{history:?}");
+        assert!(kind(&history, 6).starts_with("unauthorised"), "{history:?}");
+        let refused = refused_at(&log, 8..=60);
+        assert!(refused.is_empty(), "refused at {refused:?}");
+    }
+
+    /// A chain of first-pass hand-overs by B and C (each refused in the end: B's
+    /// receipt, logged last, is refused by its own transfer) ends with C, which then honestly
+    /// receives, ships the case back to A, and A receives it. The first pass finds C's
+    /// hand-over to A resting on what gave C custody in it: the whole chain, which C's and A's
+    /// authorised changes once dragged into the events a history must keep (`422` below its
+    /// length). Only what cites a first-pass hand-over rests on its provenance now.
+    fn honest_return_resting_on_a_chain(trips: u32) -> Log {
+        let to_b = &[("possessing_party", B_PARTY)][..];
+        let to_c = &[("possessing_party", C_DOCK)][..];
+        let mut log = a_journey();
+        for trip in 0..trips {
+            log = log
+                .by("B", transaction(32 + 2 * trip / 10, &[ITEM], to_c))
+                .by("C", transaction(32 + (2 * trip + 1) / 10, &[CASE], to_b));
+        }
+        log.by("B", transaction(38, &[ITEM], to_c))
+            .by("B", step(object(31, &[CASE]), "receiving")) // refused in the end
+            .by("C", step(object(40, &[CASE]), "receiving"))
+            .by("C", shipping_to(50, &[CASE], &[("owning_party", A_PARTY)]))
+            .by("A", step(object(60, &[CASE]), "receiving"))
+    }
+
+    #[test]
+    fn an_honest_return_does_not_rest_on_a_chain_of_refused_hand_overs() {
+        let honest = a_journey()
+            .by("C", step(object(40, &[CASE]), "receiving"))
+            .by("C", shipping_to(50, &[CASE], &[("owning_party", A_PARTY)]))
+            .by("A", step(object(60, &[CASE]), "receiving"));
+        assert!(refused_at(&honest, 7..=60).is_empty());
+        let log = honest_return_resting_on_a_chain(20);
+        let history = log.history(ITEM);
+        let authorised: Vec<u64> = history
+            .iter()
+            .filter(|(_, kind, _)| kind == "authorised")
+            .map(|(leaf, _, _)| *leaf)
+            .collect();
+        assert_eq!(authorised.len(), 7, "{history:?}");
+        let refused = refused_at(&log, 10..=60);
+        assert!(refused.is_empty(), "refused at {refused:?}");
+    }
+
+    /// C receives the case first in the log; B, also named, then logs a receipt of
+    /// the item inside, backdated before C's. The first receipt logged should settle the
+    /// hand-over, but B's is checked against receipts of the item only.
+    #[test]
+    fn a_backdated_receipt_of_the_packed_item_does_not_beat_the_case_s_receipt() {
+        let log = a_journey()
+            .by("C", step(object(40, &[CASE]), "receiving")) // 4
+            .by("B", step(object(32, &[ITEM]), "receiving")) // 5
+            .by("B", step(object(33, &[ITEM]), "destroying")); // 6
+        let history = log.history(ITEM);
+        assert_eq!(kind(&history, 4), "authorised", "{history:?}");
+        assert!(kind(&history, 5).starts_with("unauthorised"), "{history:?}");
+        assert!(kind(&history, 6).starts_with("unauthorised"), "{history:?}");
+    }
+
+    /// The mirror of the above: C receives the item first in the log, and B, also named, then
+    /// logs a receipt of the case it travels in, backdated before C's.
+    #[test]
+    fn a_backdated_receipt_of_the_case_does_not_beat_the_packed_item_s_receipt() {
+        let log = a_journey()
+            .by("C", step(object(40, &[ITEM]), "receiving")) // 4
+            .by("B", step(object(32, &[CASE]), "receiving")) // 5
+            .by("B", step(object(33, &[CASE]), "destroying")); // 6
+        let history = log.history(ITEM);
+        assert_eq!(kind(&history, 4), "authorised", "{history:?}");
+        assert!(kind(&history, 5).starts_with("unauthorised"), "{history:?}");
+        assert!(kind(&history, 6).starts_with("unauthorised"), "{history:?}");
+    }
+
+    /// The limits at which `judged_alone_alike` panics, among those answered.
+    fn alone_unalike_at(log: &Log, limits: impl IntoIterator<Item = usize>) -> Vec<usize> {
+        let answerable: Vec<usize> = {
+            let limits: Vec<usize> = limits.into_iter().collect();
+            let refused: Vec<usize> = refused_at(log, limits.clone())
+                .into_iter()
+                .map(|(limit, _)| limit)
+                .collect();
+            limits
+                .into_iter()
+                .filter(|l| !refused.contains(l))
+                .collect()
+        };
+        answerable
+            .into_iter()
+            .filter(|limit| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    judged_alone_alike(log, *limit)
+                }))
+                .is_err()
+            })
+            .collect()
+    }
+
+    /// As [`b_s_pallet_gathered_by_a_refused_receipt`], with a small pallet, B first padding the case with refused
+    /// destructions (logged before its receipt and packing, so that a share of B's events
+    /// keeps them and leaves the packing out). The packing that led to B's pallet is trimmed;
+    /// the pallet's events stay as context, which a verifier, never led to the pallet, does not
+    /// gather.
+    fn b_s_pallet_left_without_its_packing(padding: u32) -> Log {
+        let mut log = shipped_naming_the_item()
+            .by("B", commission(200, &[B_PALLET])) // 5
+            .by("B", commission(201, &[B_PALLET])) // 6
+            .by("B", commission(202, &[B_PALLET])); // 7
+        for minute in 0..padding {
+            log = log.by("B", step(object(100 + minute, &[CASE]), "destroying"));
+        }
+        log.by("B", step(object(32, &[ITEM]), "receiving"))
+            .by("B", aggregation(33, "ADD", B_PALLET, &[ITEM]))
+    }
+
+    #[test]
+    fn a_container_only_a_refused_packing_led_to_is_not_shown() {
+        let log = b_s_pallet_left_without_its_packing(40);
+        // 47 events in the history (A's 4, C's 1, B's 42); 3 in its context.
+        assert!(refused_at(&log, 13..=60).is_empty());
+        let unalike = alone_unalike_at(&log, 13..=60);
+        assert!(unalike.is_empty(), "judged alone otherwise at {unalike:?}");
     }
 }
 
