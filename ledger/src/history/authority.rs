@@ -1657,6 +1657,8 @@ impl<'p> Custody<'p> {
             Act::Unpack { parent, children } => {
                 let parent = self.key(parent);
                 let holder = self.custodian(&parent);
+                // What gave the container's holder custody gave it the children's too.
+                let gained = self.gained.get(&self.outermost(&parent)).cloned();
                 let children: Vec<String> = match children {
                     Some(children) => children.iter().map(|id| self.key(id)).collect(),
                     None => self
@@ -1670,7 +1672,10 @@ impl<'p> Custody<'p> {
                     if self.parent.get(&child) == Some(&parent) {
                         self.parent.remove(&child);
                         if let Some(holder) = &holder {
-                            self.holder.insert(child, holder.clone());
+                            self.holder.insert(child.clone(), holder.clone());
+                            if let Some(gained) = &gained {
+                                self.gained.insert(child, gained.clone());
+                            }
                         }
                     }
                 }

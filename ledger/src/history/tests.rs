@@ -2361,6 +2361,32 @@ mod custody {
         assert!(kind(&history, 6).starts_with("unauthorised"), "{history:?}");
     }
 
+    /// B receives A's case, unpacks it and hands the item on: that hand-over rests on what gave
+    /// B the case (A's shipment and B's receipt), as the case's own would.
+    #[test]
+    fn an_unpacked_item_s_hand_over_rests_on_what_gave_its_container_s_holder_custody() {
+        let log = a_journey()
+            .by("B", step(object(31, &[CASE]), "receiving")) // 4
+            .by("B", aggregation(32, "DELETE", CASE, &[ITEM])) // 5
+            .by(
+                "B",
+                transaction(33, &[ITEM], &[("possessing_party", C_DOCK)]),
+            ); // 6
+        let history = log.history(ITEM);
+        for leaf in [4, 5, 6] {
+            assert_eq!(kind(&history, leaf), "authorised", "{history:?}");
+        }
+        let memory = log.memory();
+        let judgement = authority::assess_relations(memory.events.iter(), &parties(), |_| false);
+        let leaf = |n: u64| LeafIndex::new(n).unwrap();
+        assert_eq!(
+            judgement.provenance.get(&leaf(6)),
+            Some(&vec![leaf(3), leaf(4)]),
+            "{:?}",
+            judgement.provenance
+        );
+    }
+
     /// The limits at which `judged_alone_alike` panics, among those answered.
     fn alone_unalike_at(log: &Log, limits: impl IntoIterator<Item = usize>) -> Vec<usize> {
         let answerable: Vec<usize> = {
