@@ -556,14 +556,14 @@ pub async fn history<S: EventSource>(
     judge: Judge<'_>,
     limit: usize,
 ) -> Result<History<S::Payload>, HistoryError<S::Error>> {
-    let (pool, judgement, left_out, followed) =
+    let (pool, judgement, left_out, followed, reached) =
         gather(source, &names, &names_of, judge, limit).await?;
     let marks = &judgement.marks;
     // State changes left out unread: judging without them is sound only for parties that, as
     // judged, have no authority over the item (their left-out changes could only be refused),
     // so no change of a party that has is ever left out (the gathering reads them in a further
     // round, or refuses). Observations weigh in no judgement.
-    let reached: HashSet<&str> = followed.iter().flatten().map(String::as_str).collect();
+    let reached: HashSet<&str> = reached.iter().flatten().map(String::as_str).collect();
     if !custodians_left_out(&pool, marks, left_out.iter(), &reached).is_empty() {
         return Err(HistoryError::CustodianLeftOut { limit });
     }
@@ -579,12 +579,14 @@ pub async fn history<S: EventSource>(
 }
 
 /// The gathered events by leaf, their judgement (the authority of each, the events withdrawn),
-/// the candidates left out unread, and the names of every identifier asked about.
+/// the candidates left out unread, the names of every identifier asked about, and of those the
+/// judgement reaches from the item ([`reached`]).
 type Gathered<T> = (
     BTreeMap<LeafIndex, SourceEvent<T>>,
     authority::Judgement,
     Vec<Candidate>,
     Vec<Vec<String>>,
+    HashSet<Vec<String>>,
 );
 
 /// The judgement of the `pool` as a bundle claims it: its marks (an event without a claim is an
@@ -668,6 +670,7 @@ async fn gather<S: EventSource>(
         follow_transformations: true,
     }];
     let mut prunes = 0;
+    let mut pruned: Option<Pruned<S::Payload>> = None;
     loop {
         // The round's new identifiers, each once, asked about in one question.
         let round: Vec<Asked> = pending
@@ -767,6 +770,22 @@ async fn gather<S: EventSource>(
         // Following more only reads more of the bundle's own events.
         let spoke = spoke_for(judge, &judgement);
         pending = related(&pool, &asked, &spoke, names_of);
+        // Judged without what it left out, the history reaches a subject the pruning left out
+        // again: those events are what refused the relation, which a verifier needs. They are
+        // put back, and judged again, and nothing more is pruned.
+        if let Some((subjects, events)) = pruned.take()
+            && pending
+                .iter()
+                .any(|next| subjects.iter().any(|gone| gone.names == next.names))
+        {
+            drop(spoke);
+            prunes = MAX_PRUNES;
+            seen.extend(subjects.iter().map(|subject| subject.names.clone()));
+            asked.extend(subjects);
+            pool.extend(events.into_iter().map(|event| (event.leaf, event)));
+            pending.clear();
+            continue;
+        }
         pending.retain(|next| !seen.contains(&next.names));
         if pending.is_empty() {
             // What only a relation judged otherwise since led to (a party's own container,
@@ -777,17 +796,28 @@ async fn gather<S: EventSource>(
             drop(spoke);
             if reached.len() < asked.len() && prunes < MAX_PRUNES {
                 prunes += 1;
-                asked.retain(|subject| reached.contains(&subject.names));
+                let (kept, gone): (Vec<Asked>, Vec<Asked>) = asked
+                    .into_iter()
+                    .partition(|subject| reached.contains(&subject.names));
+                asked = kept;
                 seen.retain(|names| reached.contains(names));
                 let names: HashSet<&str> = reached.iter().flatten().map(String::as_str).collect();
-                pool.retain(|_, event| event_ids(&event.event).any(|id| names.contains(id)));
+                let (kept, left): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut pool)
+                    .into_iter()
+                    .partition(|(_, event)| event_ids(&event.event).any(|id| names.contains(id)));
+                pool = kept;
+                pruned = Some((gone, left.into_values().collect()));
                 continue;
             }
             let followed = asked.into_iter().map(|subject| subject.names).collect();
-            return Ok((pool, judgement, left_out.into_values().collect(), followed));
+            let left_out = left_out.into_values().collect();
+            return Ok((pool, judgement, left_out, followed, reached));
         }
     }
 }
+
+/// What [`gather`]'s last pruning left out: its subjects and their events.
+type Pruned<T> = (Vec<Asked>, Vec<SourceEvent<T>>);
 
 /// How many times [`gather`] leaves out what its judgement no longer reaches, and judges again.
 const MAX_PRUNES: usize = 4;

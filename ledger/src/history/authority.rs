@@ -1043,6 +1043,17 @@ impl<'p> Custody<'p> {
         top
     }
 
+    /// What is packed in `top` now, at any depth, that someone reports receiving (one pass over
+    /// what is packed, receipts first).
+    fn received_under(&self, top: &str) -> Vec<String> {
+        self.parent
+            .keys()
+            .filter(|key| self.settled.receipts.contains_key(*key))
+            .filter(|key| *key != top && self.outermost(key) == top)
+            .cloned()
+            .collect()
+    }
+
     /// Who has custody of `key` now: the holder of its outermost container, else its own.
     fn custodian(&self, key: &str) -> Option<OrganisationId> {
         self.own_holder(&self.outermost(key))
@@ -1341,7 +1352,6 @@ impl<'p> Custody<'p> {
             let Some(shipments) = self.settled.shipments.get(key) else {
                 continue;
             };
-            let receipts = self.settled.receipts.get(key);
             for (shipped, sent, from, to) in shipments {
                 if *shipped >= event.leaf
                     || *sent <= event.time
@@ -1349,7 +1359,14 @@ impl<'p> Custody<'p> {
                 {
                     continue;
                 }
-                let received = receipts.into_iter().flatten().find(|(leaf, time, by)| {
+                // Of what the shipment names, or of anything packed in it now.
+                let inside = self.received_under(top);
+                let receipts = [key]
+                    .into_iter()
+                    .chain(inside.iter().map(String::as_str))
+                    .filter_map(|key| self.settled.receipts.get(key))
+                    .flatten();
+                let received = receipts.into_iter().find(|(leaf, time, by)| {
                     *leaf < event.leaf
                         && (*time, *leaf) > (*sent, *shipped)
                         && !self.parties.acts_for(reporter, by)
@@ -1364,8 +1381,8 @@ impl<'p> Custody<'p> {
         None
     }
 
-    /// While `top` is in transit, a receipt of it (or of `key`) that the log held before
-    /// `event` and that is dated after it, by a party that may take the shipment other than
+    /// While `top` is in transit, a receipt of it (or of `key`, or of anything it carries) that
+    /// the log held before `event` and that is dated after it, by a party that may take the shipment other than
     /// `reporter`: log order settles the transit, so a change dated before such a receipt and
     /// logged after it (the shipper shipping it again elsewhere, transferring, repacking or
     /// ending it) cannot undo the hand-over.
@@ -1379,6 +1396,7 @@ impl<'p> Custody<'p> {
         let shipment = self.shipped.get(top)?;
         [key, top]
             .into_iter()
+            .chain(shipment.received_inside.iter().map(String::as_str))
             .filter_map(|key| self.settled.receipts.get(key))
             .flatten()
             .find(|(leaf, time, by)| {
@@ -1651,7 +1669,18 @@ impl<'p> Custody<'p> {
                 }
                 for child in children {
                     let child = self.key(child);
-                    self.parent.insert(child, parent.clone());
+                    self.parent.insert(child.clone(), parent.clone());
+                    // Packed in transit: it travels with the shipment.
+                    let top = self.outermost(&parent);
+                    if self.shipped.contains_key(&top) {
+                        let mut received = self.received_under(&child);
+                        if self.settled.receipts.contains_key(&child) {
+                            received.push(child);
+                        }
+                        if let Some(shipment) = self.shipped.get_mut(&top) {
+                            shipment.received_inside.extend(received);
+                        }
+                    }
                 }
             }
             Act::Unpack { parent, children } => {
@@ -1699,15 +1728,9 @@ impl<'p> Custody<'p> {
                 let to = destinations(&event.event, self.parties);
                 for id in ids {
                     let top = self.outermost(&self.key(id));
-                    // Found once a shipment (one pass over what is packed, receipts first):
-                    // a receipt of any of these settles its hand-over as one of `top` does.
-                    let received_inside = self
-                        .parent
-                        .keys()
-                        .filter(|key| self.settled.receipts.contains_key(*key))
-                        .filter(|key| **key != top && self.outermost(key) == top)
-                        .cloned()
-                        .collect();
+                    // Found once a shipment: a receipt of any of these settles its hand-over
+                    // as one of `top` does.
+                    let received_inside = self.received_under(&top);
                     let shipment = Shipment {
                         to: to.clone(),
                         leaf: event.leaf,

@@ -2429,6 +2429,154 @@ mod custody {
         let unalike = alone_unalike_at(&log, 13..=60);
         assert!(unalike.is_empty(), "judged alone otherwise at {unalike:?}");
     }
+
+    /// B received A's case and ships it on to C; C's receipt of the case, or of the item in it,
+    /// is logged first; B then logs an unpacking of the case dated before C's receipt. Receipts
+    /// of what a shipment carries were once not read for a change in transit: receiving the
+    /// item inside, C lost its hand-over to B's backdated unpacking.
+    #[test]
+    fn a_backdated_unpacking_in_transit_does_not_undo_a_receipt_of_the_item_inside() {
+        let to_c = [("location", C_DOCK)];
+        for c_received in [CASE, ITEM] {
+            let log = a_journey()
+                .by("B", step(object(40, &[CASE]), "receiving")) // 4
+                .by("B", shipping_to(50, &[CASE], &to_c)) // 5
+                .by("C", step(object(60, &[c_received]), "receiving")) // 6
+                .by("B", aggregation(55, "DELETE", CASE, &[])); // 7: backdated, logged last
+            let history = log.history(ITEM);
+            assert_eq!(kind(&history, 6), "authorised", "{c_received}: {history:?}");
+            assert!(
+                kind(&history, 7).starts_with("unauthorised"),
+                "{c_received}: {history:?}"
+            );
+        }
+    }
+
+    /// As `a_transfer_backdated_before_a_received_shipment_takes_nothing`, C's receipt (logged
+    /// first) naming the case or the item in it: receipts of what the case carried were once
+    /// not read, so A's backdated transfer to B took the case.
+    #[test]
+    fn a_backdated_transfer_does_not_beat_a_receipt_of_the_item_inside() {
+        for c_received in [CASE, ITEM] {
+            let log = a_journey()
+                .by("C", step(object(40, &[c_received]), "receiving")) // 4
+                .by(
+                    "A",
+                    transaction(25, &[CASE], &[("possessing_party", B_PARTY)]),
+                ) // 5
+                .by("B", aggregation(60, "DELETE", CASE, &[])); // 6
+            let history = log.history(ITEM);
+            assert_eq!(kind(&history, 4), "authorised", "{c_received}: {history:?}");
+            assert!(
+                kind(&history, 5).starts_with("unauthorised"),
+                "{c_received}: {history:?}"
+            );
+        }
+    }
+
+    /// A packs its item into a case it has already shipped (it still holds the case); C's
+    /// receipt of the item is logged first, and B's receipt of the case, backdated before it,
+    /// comes after. What the case carries was once fixed when it was shipped, so B's receipt
+    /// took the shipment and C's was refused.
+    #[test]
+    fn a_receipt_of_what_was_packed_in_transit_settles_the_shipment() {
+        const OTHER: &str = "urn:epc:id:sgtin:0614141.107346.2018";
+        let log = Log::new()
+            .by("A", commission(0, &[ITEM])) // 0
+            .by("A", aggregation(10, "ADD", CASE, &[OTHER])) // 1
+            .by("A", shipping_to(30, &[CASE], TO_B_OR_C)) // 2
+            .by("A", aggregation(32, "ADD", CASE, &[ITEM])) // 3: in transit
+            .by("C", step(object(40, &[ITEM]), "receiving")) // 4: logged first
+            .by("B", step(object(35, &[CASE]), "receiving")); // 5: backdated
+        let history = log.history(ITEM);
+        assert_eq!(kind(&history, 3), "authorised", "{history:?}");
+        assert_eq!(kind(&history, 4), "authorised", "{history:?}");
+        assert!(
+            kind(&history, 5).starts_with(&format!("unauthorised: C received {ITEM}")),
+            "{history:?}"
+        );
+    }
+
+    /// The first receipt logged settles a shipment when it names the item two levels down, and
+    /// when the shipper's delegate takes the item back; withdrawn, it settles nothing.
+    #[test]
+    fn a_first_receipt_settles_a_shipment_at_any_depth_or_by_a_delegate_until_withdrawn() {
+        const A_PALLET: &str = "urn:epc:id:sscc:0614141.0000000009";
+        let nested = Log::new()
+            .by("A", commission(0, &[ITEM])) // 0
+            .by("A", aggregation(10, "ADD", CASE, &[ITEM])) // 1
+            .by("A", aggregation(15, "ADD", A_PALLET, &[CASE])) // 2
+            .by("A", shipping_to(30, &[A_PALLET], TO_B_OR_C)) // 3
+            .by("C", step(object(40, &[ITEM]), "receiving")) // 4
+            .by("B", step(object(35, &[A_PALLET]), "receiving")); // 5
+        let history = nested.history(ITEM);
+        assert_eq!(kind(&history, 4), "authorised", "{history:?}");
+        assert!(
+            kind(&history, 5).starts_with("unauthorised: C received"),
+            "{history:?}"
+        );
+        judged_alone_alike(&nested, 1000);
+        // The shipper's delegate taking the item back first settles the shipment too.
+        let delegate = a_journey()
+            .by("L", step(object(40, &[ITEM]), "receiving")) // 4
+            .by("B", step(object(35, &[CASE]), "receiving")); // 5
+        let history = delegate.history(ITEM);
+        assert_eq!(kind(&history, 4), "authorised", "{history:?}");
+        assert!(kind(&history, 5).starts_with("unauthorised"), "{history:?}");
+        // C withdraws its receipt of the item: B's backdated receipt of the case stands.
+        let withdrawn = a_journey()
+            .by("C", step(object(40, &[ITEM]), "receiving")) // 4
+            .by("C", declared(step(object(40, &[ITEM]), "receiving"), 41)) // 5
+            .by("B", step(object(35, &[CASE]), "receiving")); // 6
+        let history = withdrawn.history(ITEM);
+        assert_eq!(kind(&history, 6), "authorised", "{history:?}");
+        judged_alone_alike(&withdrawn, 1000);
+    }
+
+    /// B holds A's item (shipped to it) and packs it into its pallet at t33, logged after the
+    /// pallet's hand-over to C (shipped t25, received t40): the packing is refused by the
+    /// pallet's own events. Those name only the pallet, which the refused packing no longer
+    /// reaches, so the gathering leaves them out; judged without them the packing is authorised
+    /// and reaches the pallet again. The pallet's events were once read again, over and over,
+    /// and the gathering ended with the pallet followed though not reached, so C (authorised
+    /// over the pallet only) counted as a custodian and its flood of refused changes, left out
+    /// unread, made the history `CustodianLeftOut`. They are now put back, once.
+    fn b_s_late_packing_into_a_pallet_handed_to_c(flood: u32) -> Log {
+        let mut log = Log::new()
+            .by("A", commission(0, &[ITEM])) // 0
+            .by("A", shipping_to(10, &[ITEM], &[("owning_party", B_PARTY)])) // 1
+            .by("B", step(object(20, &[ITEM]), "receiving")) // 2
+            .by("B", shipping_to(25, &[B_PALLET], &[("location", C_DOCK)])) // 3
+            .by("C", step(object(40, &[B_PALLET]), "receiving")); // 4
+        for minute in 0..flood {
+            log = log.by("C", step(object(100 + minute, &[ITEM]), "destroying"));
+        }
+        log.by("B", aggregation(33, "ADD", B_PALLET, &[ITEM])) // last: logged late
+    }
+
+    #[test]
+    fn what_a_pruning_reaches_again_is_put_back_and_read_once() {
+        let log = b_s_late_packing_into_a_pallet_handed_to_c(0);
+        let history = log.history(ITEM);
+        assert!(kind(&history, 5).starts_with("unauthorised"), "{history:?}");
+        // Each event given once (`gathered_loading` checks it), the pallet asked about once.
+        let (asked, _, _) = gathered_loading(&log, ITEM, 1000);
+        let pallet_asked = asked
+            .iter()
+            .filter(|names| names.iter().any(|n| n == B_PALLET))
+            .count();
+        let refused = refused_at(&log, 4..=30);
+        assert!(refused.is_empty(), "honest refused at {refused:?}");
+        let unalike = alone_unalike_at(&log, 4..=30);
+        assert!(unalike.is_empty(), "unalike at {unalike:?}");
+        let flooded = b_s_late_packing_into_a_pallet_handed_to_c(30);
+        let refused = refused_at(&flooded, 8..=40);
+        assert!(refused.is_empty(), "refused at {refused:?}");
+        assert!(
+            pallet_asked <= 1,
+            "the pallet was asked about {pallet_asked} times"
+        );
+    }
 }
 
 #[test]
