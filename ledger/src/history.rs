@@ -37,7 +37,7 @@ pub mod authority;
 mod item;
 mod tag;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::task::{Context, Poll, Waker};
 
 use serde_json::{Map, Value};
@@ -617,6 +617,7 @@ fn claimed_judgement<T>(
         // Nothing is judged again, so nothing rests on anything.
         rests_on: BTreeMap::new(),
         provenance: BTreeMap::new(),
+        handed: BTreeSet::new(),
     }
 }
 
@@ -1120,9 +1121,12 @@ fn assemble<T>(
 /// ([`authority::Judgement::rests_on`]) is kept with it: with an authorised change, always;
 /// with any other event, or that event is left out too. The events kept are then judged
 /// again: those of them (neither authorised changes nor what those rest on) whose mark comes
-/// out otherwise are left out too, and the rest judged again, up to [`REJUDGEMENTS`] times;
-/// should a mark still come out otherwise, or one that must stay, every state change is kept
-/// instead. `None` when those are more than `limit`.
+/// out otherwise are left out too, and the rest judged again, up to [`REJUDGEMENTS`] times.
+/// When one that must stay comes out otherwise (its mark can rest on a hand-over the first pass
+/// did *not* find because of an event left out), the first pass's hand-overs' events left out
+/// are put back, with what they rest on, and kept like authorised changes, once. Should a mark
+/// still come out otherwise, every state change is kept instead. `None` when those are more
+/// than `limit`.
 fn trim<T>(
     found: &BTreeMap<LeafIndex, Vec<Why>>,
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
@@ -1143,7 +1147,7 @@ fn trim<T>(
     // with authority, and what they rest on, stay like authorised changes. A refused one stays
     // only with what it rests on: left without, it could be judged otherwise, and a party could
     // make it rest on as many events as it writes.
-    let required = resting_closure(
+    let mut required = resting_closure(
         pool.values()
             .filter(|event| authorised(event))
             .map(|event| event.leaf),
@@ -1168,17 +1172,44 @@ fn trim<T>(
         // which the final judgement may refuse. So the events kept are judged again, and those
         // of the rest (never an authorised change, nor one shown anyway) whose mark reads
         // otherwise are left out too, with what rests on them, a few times over.
+        let mut handed_back = false;
         for round in 0..=REJUDGEMENTS {
             let differing = judged_otherwise(&kept, pool, judgement, parties);
             if differing.is_empty() {
                 return Some((kept, trimmed));
             }
-            if round == REJUDGEMENTS
-                || differing
-                    .iter()
-                    .any(|leaf| required.contains(leaf) || !kept.contains(leaf))
-            {
+            if round == REJUDGEMENTS {
                 break;
+            }
+            if differing
+                .iter()
+                .any(|leaf| required.contains(leaf) || !kept.contains(leaf))
+            {
+                // A mark that must stay reads otherwise: a hand-over the first pass found in
+                // the events left out (a refused receipt, say) can be all it rested on, its
+                // absence all that made it authorised. The hand-overs' events left out are put
+                // back, with what they rest on, once.
+                if handed_back {
+                    break;
+                }
+                handed_back = true;
+                let back = resting_closure(
+                    judgement
+                        .handed
+                        .iter()
+                        .copied()
+                        .filter(|leaf| pool.contains_key(leaf) && !kept.contains(leaf)),
+                    pool,
+                    judgement,
+                );
+                required.extend(back);
+                let Some(chosen) = trim_keeping(found, pool, limit, |event: &SourceEvent<T>| {
+                    required.contains(&event.leaf)
+                }) else {
+                    break;
+                };
+                (kept, trimmed) = with_context(chosen);
+                continue;
             }
             for leaf in differing {
                 kept.remove(&leaf);

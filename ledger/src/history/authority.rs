@@ -1827,6 +1827,10 @@ pub struct Judgement {
     /// the whole chain. The events' own marks do not rest on them (the second pass judged
     /// those on what it read itself), so an honest hand-over never keeps another party's chain.
     pub provenance: RestsOn,
+    /// The events of every hand-over that first pass found (shipments, receipts, transfers),
+    /// whatever their final marks: leaving one out can make that pass find another hand-over,
+    /// and a mark read otherwise.
+    pub handed: BTreeSet<LeafIndex>,
 }
 
 /// Which of `events` error declarations withdraw, as declared leaf → declaration leaf. An event is
@@ -1911,7 +1915,7 @@ pub fn assess_relations<'a, T: 'a>(
 ) -> Judgement {
     let mut order: Vec<&SourceEvent<T>> = events.into_iter().collect();
     order.sort_by_key(|event| (event.time, event.leaf));
-    let (mut marks, mut spoken, mut rests_on, mut provenance) =
+    let (mut marks, mut spoken, mut rests_on, mut provenance, mut handed) =
         judge_in_order(&order, parties, &of);
     let withdrawn = withdrawals(order.iter().copied(), &marks, |declarer, reporter| {
         parties.acts_for(declarer, reporter)
@@ -1923,10 +1927,13 @@ pub fn assess_relations<'a, T: 'a>(
             spoken,
             rests_on,
             provenance,
+            handed,
         };
     }
     order.retain(|event| !withdrawn.contains_key(&event.leaf));
-    let (again, spoken_again, rests_again, provenance_again) = judge_in_order(&order, parties, &of);
+    let (again, spoken_again, rests_again, provenance_again, handed_again) =
+        judge_in_order(&order, parties, &of);
+    handed.extend(handed_again);
     // Both judgements' first passes found hand-overs: what either rests on, each does.
     for (leaf, gained) in provenance_again {
         let entry = provenance.entry(leaf).or_default();
@@ -1960,6 +1967,7 @@ pub fn assess_relations<'a, T: 'a>(
         spoken,
         rests_on,
         provenance,
+        handed,
     }
 }
 
@@ -1967,7 +1975,8 @@ pub fn assess_relations<'a, T: 'a>(
 /// finds the hand-overs, the second judges every event knowing them, so that a change of an
 /// item's past by the party that had already handed it over (in log order) is refused. Returns
 /// the marks, what the reporters of relating events spoke for, what each mark rests on, and
-/// what each first-pass hand-over's events rest on ([`Judgement::provenance`]).
+/// what each first-pass hand-over's events rest on ([`Judgement::provenance`]) and those events
+/// ([`Judgement::handed`]).
 fn judge_in_order<T>(
     order: &[&SourceEvent<T>],
     parties: &Parties,
@@ -1977,6 +1986,7 @@ fn judge_in_order<T>(
     HashSet<Spoken>,
     RestsOn,
     RestsOn,
+    BTreeSet<LeafIndex>,
 ) {
     let settled = Settled::of(order, parties);
     let mut first = Custody::new(parties, Vec::new(), &settled);
@@ -1984,6 +1994,11 @@ fn judge_in_order<T>(
         first.apply(event);
     }
     let mut provenance = std::mem::take(&mut first.provenance);
+    let handed = first
+        .handovers
+        .iter()
+        .flat_map(|handover| handover.rests_on)
+        .collect();
     let mut custody = Custody::new(parties, first.handovers, &settled);
     let mut spoken = HashSet::new();
     let marks = order
@@ -2004,5 +2019,5 @@ fn judge_in_order<T>(
         gained.dedup();
         !gained.is_empty()
     });
-    (marks, spoken, custody.rests_on, provenance)
+    (marks, spoken, custody.rests_on, provenance, handed)
 }

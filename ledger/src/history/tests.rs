@@ -2577,6 +2577,39 @@ mod custody {
             "the pallet was asked about {pallet_asked} times"
         );
     }
+
+    /// B's receipt X of A's case (dated 35, logged late) takes it in the first pass only (B's
+    /// own transfer Y, logged before X, refuses X in the second), so the first pass finds no
+    /// hand-over in A's later transfer T to C (A holds nothing then by that pass), and A's
+    /// receipt E, dated before T and logged after it, is authorised; without B's events E is
+    /// refused (A changed the past of what it had handed over). A history that left X out
+    /// (B's share of a flood) judged E otherwise, an authorised change that must stay, and
+    /// kept every state change: `422` at limits where A's own history fits. The first pass's
+    /// hand-overs left out are now put back once such a mark differs.
+    fn a_s_late_return_with_b_s_receipt(flood: u32) -> Log {
+        let to_c = [("possessing_party", C_DOCK)];
+        let mut log = a_journey().by("B", transaction(36, &[CASE], &to_c)); // 4: Y
+        for minute in 0..flood {
+            log = log.by("B", step(object(60 + minute, &[ITEM]), "destroying"));
+        }
+        log.by("B", step(object(35, &[CASE]), "receiving")) // X
+            .by("A", transaction(50, &[CASE], &to_c)) // T
+            .by("A", step(object(45, &[CASE]), "receiving")) // E: logged after T
+    }
+
+    #[test]
+    fn a_first_pass_hand_over_left_out_does_not_turn_an_authorised_change() {
+        let to_c = [("possessing_party", C_DOCK)];
+        let honest = a_journey()
+            .by("A", transaction(50, &[CASE], &to_c)) // 4: T
+            .by("A", step(object(45, &[CASE]), "receiving")); // 5: E
+        assert!(refused_at(&honest, 6..=30).is_empty());
+        let flooded = a_s_late_return_with_b_s_receipt(10);
+        let refused = refused_at(&flooded, 8..=30);
+        assert!(refused.is_empty(), "refused at {refused:?}");
+        let unalike = alone_unalike_at(&flooded, 8..=30);
+        assert!(unalike.is_empty(), "judged alone otherwise at {unalike:?}");
+    }
 }
 
 #[test]
