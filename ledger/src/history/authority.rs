@@ -960,6 +960,8 @@ struct Custody<'p> {
     shipped: HashMap<String, Shipment>,
     /// The container each packed EPC is in.
     parent: HashMap<String, String>,
+    /// What is packed directly in each container: `parent` the other way round.
+    contents: HashMap<String, HashSet<String>>,
     /// The state changes judged so far, by event hash: what a declaration declares.
     judged: HashMap<epcis::EventHash, Vec<Judged>>,
     /// The events that the checks of the event being judged read from what log order settles
@@ -1001,6 +1003,7 @@ impl<'p> Custody<'p> {
             holder: HashMap::new(),
             shipped: HashMap::new(),
             parent: HashMap::new(),
+            contents: HashMap::new(),
             judged: HashMap::new(),
             cited: RefCell::new(Vec::new()),
             rests_on: BTreeMap::new(),
@@ -1043,15 +1046,23 @@ impl<'p> Custody<'p> {
         top
     }
 
-    /// What is packed in `top` now, at any depth, that someone reports receiving (one pass over
-    /// what is packed, receipts first).
+    /// What is packed in `top` now, at any depth, that someone reports receiving: a walk of
+    /// `top`'s contents only.
     fn received_under(&self, top: &str) -> Vec<String> {
-        self.parent
-            .keys()
-            .filter(|key| self.settled.receipts.contains_key(*key))
-            .filter(|key| *key != top && self.outermost(key) == top)
-            .cloned()
-            .collect()
+        let mut received = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::from([top]);
+        let mut pending: Vec<&str> = vec![top];
+        while let Some(container) = pending.pop() {
+            for key in self.contents.get(container).into_iter().flatten() {
+                if seen.insert(key) {
+                    if self.settled.receipts.contains_key(key) {
+                        received.push(key.clone());
+                    }
+                    pending.push(key);
+                }
+            }
+        }
+        received
     }
 
     /// Who has custody of `key` now: the holder of its outermost container, else its own.
@@ -1348,6 +1359,7 @@ impl<'p> Custody<'p> {
         top: &str,
         event: &SourceEvent<T>,
     ) -> Option<(LeafIndex, LeafIndex, &OrganisationId)> {
+        let mut inside: Option<Vec<String>> = None;
         for key in [key, top] {
             let Some(shipments) = self.settled.shipments.get(key) else {
                 continue;
@@ -1359,8 +1371,8 @@ impl<'p> Custody<'p> {
                 {
                     continue;
                 }
-                // Of what the shipment names, or of anything packed in it now.
-                let inside = self.received_under(top);
+                // Of what the shipment names, or of anything packed in it now (found once).
+                let inside = inside.get_or_insert_with(|| self.received_under(top));
                 let receipts = [key]
                     .into_iter()
                     .chain(inside.iter().map(String::as_str))
@@ -1669,7 +1681,15 @@ impl<'p> Custody<'p> {
                 }
                 for child in children {
                     let child = self.key(child);
-                    self.parent.insert(child.clone(), parent.clone());
+                    if let Some(before) = self.parent.insert(child.clone(), parent.clone())
+                        && let Some(contents) = self.contents.get_mut(&before)
+                    {
+                        contents.remove(&child);
+                    }
+                    self.contents
+                        .entry(parent.clone())
+                        .or_default()
+                        .insert(child.clone());
                     // Packed in transit: it travels with the shipment.
                     let top = self.outermost(&parent);
                     if self.shipped.contains_key(&top) {
@@ -1691,15 +1711,19 @@ impl<'p> Custody<'p> {
                 let children: Vec<String> = match children {
                     Some(children) => children.iter().map(|id| self.key(id)).collect(),
                     None => self
-                        .parent
-                        .iter()
-                        .filter(|(_, container)| **container == parent)
-                        .map(|(child, _)| child.clone())
+                        .contents
+                        .get(&parent)
+                        .into_iter()
+                        .flatten()
+                        .cloned()
                         .collect(),
                 };
                 for child in children {
                     if self.parent.get(&child) == Some(&parent) {
                         self.parent.remove(&child);
+                        if let Some(contents) = self.contents.get_mut(&parent) {
+                            contents.remove(&child);
+                        }
                         if let Some(holder) = &holder {
                             self.holder.insert(child.clone(), holder.clone());
                             if let Some(gained) = &gained {
