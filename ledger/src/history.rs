@@ -722,7 +722,7 @@ async fn gather<S: EventSource>(
         // custody, whose left-out changes are then read too): a party that, as judged, had
         // authority over what the history follows has every state change read, within the
         // gathering's budget, or the history is refused.
-        let judgement = loop {
+        let (judgement, reached) = loop {
             let judgement = match judge {
                 Judge::Parties(parties) => {
                     let relating: HashSet<&str> = asked
@@ -739,10 +739,12 @@ async fn gather<S: EventSource>(
             // party's own container, whose events show it authorised, but over nothing of this
             // history's, and it cannot make the history read every change it wrote.
             let reached = reached(&pool, &asked, &spoke_for(judge, &judgement), names_of);
-            let reached: HashSet<&str> = reached.iter().flatten().map(String::as_str).collect();
-            let further = custodians_left_out(&pool, &judgement.marks, left_out.values(), &reached);
+            let further = {
+                let names: HashSet<&str> = reached.iter().flatten().map(String::as_str).collect();
+                custodians_left_out(&pool, &judgement.marks, left_out.values(), &names)
+            };
             if further.is_empty() {
-                break judgement;
+                break (judgement, reached);
             }
             if pool.len().saturating_add(further.len()) > total {
                 return Err(HistoryError::CustodianLeftOut { limit });
@@ -793,7 +795,7 @@ async fn gather<S: EventSource>(
             // packed into by a receipt the container's events then refused) is not the
             // history's: a verifier, following what the events shown relate, never gathers it.
             // Left out with its events, and the rest judged again, a few times at most.
-            let reached = reached(&pool, &asked, &spoke, names_of);
+            // `reached` is what this judgement reaches: nothing was read or judged since.
             drop(spoke);
             if reached.len() < asked.len() && prunes < MAX_PRUNES {
                 prunes += 1;

@@ -475,14 +475,20 @@ fn raw_get(stream: &mut std::net::TcpStream, path: &str) -> (u16, bool, String) 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_client_holds_at_most_its_share_of_connections_and_slow_ones_are_cut() {
+/// A pipeline whose trace-api lets one client hold two connections, and its `host:port`.
+async fn capped_to_two() -> (Pipeline, String) {
     let pipeline = Pipeline::start(|config| config.http.max_connections_per_client = 2).await;
     let address = pipeline
         .trace_api()
         .url
         .trim_start_matches("http://")
         .to_owned();
+    (pipeline, address)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_holds_at_most_its_share_of_connections_and_slow_ones_are_cut() {
+    let (pipeline, address) = capped_to_two().await;
     let outcome = tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let connect = || std::net::TcpStream::connect(&address).unwrap();
@@ -577,12 +583,7 @@ async fn one_client_holds_at_most_its_share_of_connections_and_slow_ones_are_cut
 /// every one, the cap only those beyond it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_twice_a_client_s_cap_are_closed_as_they_open() {
-    let pipeline = Pipeline::start(|config| config.http.max_connections_per_client = 2).await;
-    let address = pipeline
-        .trace_api()
-        .url
-        .trim_start_matches("http://")
-        .to_owned();
+    let (pipeline, address) = capped_to_two().await;
     let (closed, answer) = tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let mut streams: Vec<std::net::TcpStream> = (0..30)
