@@ -1126,9 +1126,10 @@ fn assemble<T>(
 /// out otherwise are left out too, and the rest judged again, up to [`REJUDGEMENTS`] times.
 /// When one that must stay comes out otherwise (its mark can rest on a hand-over the first pass
 /// did *not* find because of an event left out), the first pass's hand-overs' events left out
-/// are put back, with what they rest on, and kept like authorised changes, once. Should a mark
-/// still come out otherwise, every state change is kept instead. `None` when those are more
-/// than `limit`.
+/// are put back, with what they rest on, and kept like authorised changes: first the hand-overs
+/// from a party with authority (one of their events an authorised change), then, if a mark
+/// still differs, every one. Should a mark still come out otherwise, every state change is kept
+/// instead. `None` when those are more than `limit`.
 fn trim<T>(
     found: &BTreeMap<LeafIndex, Vec<Why>>,
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
@@ -1174,13 +1175,13 @@ fn trim<T>(
         // which the final judgement may refuse. So the events kept are judged again, and those
         // of the rest (never an authorised change, nor one shown anyway) whose mark reads
         // otherwise are left out too, with what rests on them, a few times over.
-        let mut handed_back = false;
-        for round in 0..=REJUDGEMENTS {
+        let mut handed_back = PutBack::Nothing;
+        for round in 0..=REJUDGEMENTS + 1 {
             let differing = judged_otherwise(&kept, pool, judgement, parties);
             if differing.is_empty() {
                 return Some((kept, trimmed));
             }
-            if round == REJUDGEMENTS {
+            if round == REJUDGEMENTS + 1 {
                 break;
             }
             if differing
@@ -1190,20 +1191,39 @@ fn trim<T>(
                 // A mark that must stay reads otherwise: a hand-over the first pass found in
                 // the events left out (a refused receipt, say) can be all it rested on, its
                 // absence all that made it authorised. The hand-overs' events left out are put
-                // back, with what they rest on, once.
-                if handed_back {
+                // back, with what they rest on: first those that took what they hand over from
+                // a party with authority (one of their events is an authorised change), which
+                // parties without any cannot multiply; then, should a mark still differ, all.
+                let mut back = HashSet::new();
+                while back.iter().all(|leaf| required.contains(leaf)) {
+                    handed_back = match handed_back {
+                        PutBack::Nothing => PutBack::FromAuthority,
+                        PutBack::FromAuthority => PutBack::All,
+                        PutBack::All => break,
+                    };
+                    let from_authority = |events: &&[LeafIndex; 2]| {
+                        events.iter().any(|leaf| {
+                            pool.get(leaf).is_some_and(|event| {
+                                authority::changes_state(&event.event)
+                                    && marks.get(leaf) == Some(&Authority::Authorised)
+                            })
+                        })
+                    };
+                    back = resting_closure(
+                        judgement
+                            .handed
+                            .iter()
+                            .filter(|events| handed_back == PutBack::All || from_authority(events))
+                            .flatten()
+                            .copied()
+                            .filter(|leaf| pool.contains_key(leaf) && !kept.contains(leaf)),
+                        pool,
+                        judgement,
+                    );
+                }
+                if back.iter().all(|leaf| required.contains(leaf)) {
                     break;
                 }
-                handed_back = true;
-                let back = resting_closure(
-                    judgement
-                        .handed
-                        .iter()
-                        .copied()
-                        .filter(|leaf| pool.contains_key(leaf) && !kept.contains(leaf)),
-                    pool,
-                    judgement,
-                );
                 required.extend(back);
                 let Some(chosen) = trim_keeping(found, pool, limit, |event: &SourceEvent<T>| {
                     required.contains(&event.leaf)
@@ -1229,6 +1249,16 @@ fn trim<T>(
 /// How many times [`trim`] leaves out the events it kept that were judged otherwise, judging
 /// those left again each time, before it keeps every state change instead.
 const REJUDGEMENTS: usize = 4;
+
+/// Which of the first pass's hand-overs left out [`trim`] has put back so far.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PutBack {
+    Nothing,
+    /// Those with an authorised change among their events.
+    FromAuthority,
+    /// Every one.
+    All,
+}
 
 /// The events `kept` (those of the `pool` shown) whose mark or withdrawal, judged among those
 /// alone, reads otherwise than in `judgement`.

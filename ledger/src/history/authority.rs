@@ -1851,10 +1851,10 @@ pub struct Judgement {
     /// the whole chain. The events' own marks do not rest on them (the second pass judged
     /// those on what it read itself), so an honest hand-over never keeps another party's chain.
     pub provenance: RestsOn,
-    /// The events of every hand-over that first pass found (shipments, receipts, transfers),
-    /// whatever their final marks: leaving one out can make that pass find another hand-over,
-    /// and a mark read otherwise.
-    pub handed: BTreeSet<LeafIndex>,
+    /// The events of every hand-over that first pass found (a shipment and its receipt, or a
+    /// transfer twice), whatever their final marks: leaving one out can make that pass find
+    /// another hand-over, and a mark read otherwise.
+    pub handed: BTreeSet<[LeafIndex; 2]>,
 }
 
 /// Which of `events` error declarations withdraw, as declared leaf → declaration leaf. An event is
@@ -2010,7 +2010,7 @@ fn judge_in_order<T>(
     HashSet<Spoken>,
     RestsOn,
     RestsOn,
-    BTreeSet<LeafIndex>,
+    BTreeSet<[LeafIndex; 2]>,
 ) {
     let settled = Settled::of(order, parties);
     let mut first = Custody::new(parties, Vec::new(), &settled);
@@ -2021,7 +2021,7 @@ fn judge_in_order<T>(
     let handed = first
         .handovers
         .iter()
-        .flat_map(|handover| handover.rests_on)
+        .map(|handover| handover.rests_on)
         .collect();
     let mut custody = Custody::new(parties, first.handovers, &settled);
     let mut spoken = HashSet::new();

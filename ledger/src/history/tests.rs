@@ -2597,6 +2597,56 @@ mod custody {
             .by("A", step(object(45, &[CASE]), "receiving")) // E: logged after T
     }
 
+    /// As [`a_s_late_return_with_b_s_receipt`], but B and C pad it with `trips` round trips of
+    /// the item (before X) and of the case (after X) between them, each a hand-over in the first
+    /// pass (X gave B the case there) and refused in the end. Putting back every first-pass
+    /// hand-over left out put back all of them: more than any limit, so every state change was
+    /// kept instead, and A's item's history was `422` at every limit its round trips exceed.
+    fn a_s_late_return_with_round_trips(item_trips: u32, trips: u32) -> Log {
+        let to_b = [("possessing_party", B_PARTY)];
+        let to_c = [("possessing_party", C_DOCK)];
+        let mut log = a_journey().by("B", transaction(36, &[CASE], &to_c)); // 4: Y
+        for _ in 0..item_trips {
+            log = log
+                .by("C", transaction(37, &[ITEM], &to_b))
+                .by("B", transaction(37, &[ITEM], &to_c));
+        }
+        log = log.by("B", step(object(35, &[CASE]), "receiving")); // X
+        for _ in 0..trips {
+            log = log
+                .by("C", transaction(37, &[CASE], &to_b))
+                .by("B", transaction(37, &[CASE], &to_c));
+        }
+        log.by("A", transaction(50, &[CASE], &to_c)) // T
+            .by("A", step(object(45, &[CASE]), "receiving")) // E: logged after T
+    }
+
+    #[test]
+    fn round_trips_on_two_identifiers_do_not_defeat_the_put_back() {
+        // Round trips of the item and the case, or of the case only: E is A's own authorised
+        // receipt at every limit, and the history is answered and judged alike alone.
+        for (item_trips, trips) in [(1, 1), (20, 20), (0, 1), (0, 20)] {
+            let log = a_s_late_return_with_round_trips(item_trips, trips);
+            let e = LeafIndex::new(u64::from(7 + 2 * item_trips + 2 * trips)).unwrap();
+            let history = log.history(ITEM);
+            assert_eq!(kind(&history, e.get()), "authorised", "{history:?}");
+            let what = format!("{item_trips} and {trips} trips");
+            let refused = refused_at(&log, 8..=60);
+            assert!(refused.is_empty(), "{what}: refused at {refused:?}");
+            let unalike = alone_unalike_at(&log, 8..=60);
+            assert!(unalike.is_empty(), "{what}: unalike at {unalike:?}");
+            for limit in 8..=60 {
+                let answer = answered(&log, limit);
+                let shown = answer.events.iter().find(|shown| shown.event.leaf == e);
+                assert_eq!(
+                    shown.map(|shown| &shown.authority),
+                    Some(&Authority::Authorised),
+                    "{what}, limit {limit}: {answer:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_first_pass_hand_over_left_out_does_not_turn_an_authorised_change() {
         let to_c = [("possessing_party", C_DOCK)];
