@@ -9,6 +9,15 @@
 //! received by another organisation, unpacked, the item stored and sold, plus a packing by a party
 //! without custody (judged unauthorised).
 //!
+//! What a hostile party's own events cost the history of another's item, at two sizes, so that
+//! the ratio shows how the cost grows (2 for linear, 4 for quadratic, 8 for cubic):
+//! - `history_hostile/receipts_in_transit/{n}`: the brand ships its case to a rival or a carrier;
+//!   the carrier's receipt is logged first, then the rival's `n` receipts of the case, each dated
+//!   before it (all refused: the first receipt logged settles the hand-over);
+//! - `history_hostile/backdated_transfers/{n}`: the carrier, holding the case, logs `n`
+//!   shipments of it to the rival, `n` receipts of its own, then `n` transfers to itself dated
+//!   before all of them (each checked against every shipment the log holds dated after it).
+//!
 //! Run: `cargo bench -p tagtrail-bench --bench history`.
 
 // The inputs are fixed and valid; a failed `expect` is a broken benchmark, reported as such.
@@ -112,5 +121,131 @@ fn history(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, history);
+/// A time `second` seconds into the day.
+fn at(second: u32) -> String {
+    format!(
+        "2026-01-01T{:02}:{:02}:{:02}Z",
+        second / 3600,
+        second / 60 % 60,
+        second % 60
+    )
+}
+
+/// `events` (reporter, body, second) logged in order.
+fn logged(events: Vec<(&str, Value, u32)>) -> Memory {
+    Memory::new(
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(leaf, (by, mut body, second))| {
+                body["eventTime"] = json!(at(second));
+                let event = body.as_object().expect("an object").clone();
+                let mut source = SourceEvent::of(
+                    LeafIndex::new(leaf as u64).expect("a small leaf index"),
+                    event,
+                    Some(OrganisationId::parse(by).expect("an organisation id")),
+                    None,
+                );
+                source.captured = Some(source.time);
+                source
+            }),
+    )
+}
+
+const RIVAL: &str = "urn:epc:id:pgln:0712345.00000";
+const CARRIER: &str = "urn:epc:id:pgln:0999999.00000";
+
+fn object(epcs: &[&str], action: &str, step: &str) -> Value {
+    json!({"type": "ObjectEvent", "epcList": epcs, "action": action, "bizStep": step})
+}
+
+fn shipping(to: &[&str]) -> Value {
+    let mut event = object(&[CASE], "OBSERVE", "shipping");
+    let to: Vec<Value> = to
+        .iter()
+        .map(|party| json!({"type": "owning_party", "destination": party}))
+        .collect();
+    event["destinationList"] = json!(to);
+    event
+}
+
+/// The brand's item, packed into its case.
+fn packed() -> Vec<(&'static str, Value, u32)> {
+    vec![
+        ("brand", object(&[ITEM], "ADD", "commissioning"), 0),
+        (
+            "brand",
+            json!({"type": "AggregationEvent", "action": "ADD", "parentID": CASE,
+                   "childEPCs": [ITEM]}),
+            1,
+        ),
+    ]
+}
+
+fn receipts_in_transit(n: u32) -> Memory {
+    let mut events = packed();
+    events.push(("brand", shipping(&[RIVAL, CARRIER]), 2));
+    events.push(("carrier", object(&[CASE], "OBSERVE", "receiving"), 80_000));
+    for i in 0..n {
+        events.push(("rival", object(&[CASE], "OBSERVE", "receiving"), 3 + i));
+    }
+    logged(events)
+}
+
+fn backdated_transfers(n: u32) -> Memory {
+    let mut events = packed();
+    events.push(("brand", shipping(&[CARRIER]), 2));
+    events.push(("carrier", object(&[CASE], "OBSERVE", "receiving"), 3));
+    for i in 0..n {
+        events.push(("carrier", shipping(&[RIVAL]), 40_000 + i));
+    }
+    for i in 0..n {
+        events.push(("carrier", object(&[CASE], "OBSERVE", "receiving"), 60_000 + i));
+    }
+    for i in 0..n {
+        let transfer = json!({"type": "TransactionEvent", "action": "ADD", "epcList": [CASE],
+            "bizTransactionList": [{"type": "po",
+                "bizTransaction": "urn:epcglobal:cbv:bt:0614141000005:PO-7"}],
+            "destinationList": [{"type": "possessing_party", "destination": CARRIER}]});
+        events.push(("carrier", transfer, 100 + i));
+    }
+    logged(events)
+}
+
+fn hostile(c: &mut Criterion) {
+    let mut parties = Parties::new();
+    let org = |id: &str| OrganisationId::parse(id).expect("an organisation id");
+    for (owner, prefix) in [
+        ("brand", "0614141"),
+        ("rival", "0712345"),
+        ("carrier", "0999999"),
+    ] {
+        parties.add_prefix(org(owner), CompanyPrefix::parse(prefix).expect("a prefix"));
+    }
+    let mut group = c.benchmark_group("history_hostile");
+    group.sample_size(10);
+    let scenarios: [(&str, fn(u32) -> Memory, [u32; 2]); 2] = [
+        ("receipts_in_transit", receipts_in_transit, [2_000, 4_000]),
+        ("backdated_transfers", backdated_transfers, [200, 400]),
+    ];
+    for (name, log, sizes) in scenarios {
+        for n in sizes {
+            let memory = log(n);
+            group.bench_function(format!("{name}/{n}"), |b| {
+                b.iter(|| {
+                    in_memory(
+                        black_box(&memory),
+                        vec![ITEM.to_owned()],
+                        Judge::Parties(&parties),
+                        1000,
+                    )
+                    .expect("the history is answered")
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, history, hostile);
 criterion_main!(benches);

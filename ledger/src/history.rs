@@ -35,6 +35,7 @@
 
 pub mod authority;
 mod item;
+mod receipts;
 mod tag;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

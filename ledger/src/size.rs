@@ -65,6 +65,9 @@ impl fmt::Display for TreeSize {
 pub struct LeafIndex(u64);
 
 impl LeafIndex {
+    /// The last position a log can hold.
+    pub(crate) const LAST: Self = Self(MAX_TREE_SIZE - 1);
+
     /// Checks that `index` is below [`MAX_TREE_SIZE`].
     pub const fn new(index: u64) -> Result<Self, PositionError> {
         if index >= MAX_TREE_SIZE {

@@ -48,6 +48,7 @@ use crate::location::{LocationKey, SiteLocation};
 use crate::record::Attestation;
 use crate::size::LeafIndex;
 
+use super::receipts::{Receipt, Receipts, first_of};
 use super::{Item, MAX_CONTAINER_DEPTH, SourceEvent, text_list};
 
 /// The registry as custody needs it: who owns which company prefixes, who acts for whom, and
@@ -765,8 +766,8 @@ struct Handover {
 /// what an event logged before it already established.
 #[derive(Debug, Default)]
 struct Settled {
-    /// Every receipt of each key: (leaf, eventTime, reporter).
-    receipts: HashMap<String, Vec<(LeafIndex, i128, OrganisationId)>>,
+    /// Every receipt of each key, as the checks ask about them.
+    receipts: HashMap<String, Receipts>,
     /// The first (lowest-leaf) claim to have brought each key into being (commissioned it,
     /// produced it by a transformation, or packed into it), for keys under no registered prefix.
     origins: HashMap<String, (LeafIndex, OrganisationId)>,
@@ -794,11 +795,9 @@ impl Settled {
                 Act::Receive(_) if late(event).is_some() => Vec::new(),
                 Act::Receive(ids) => {
                     for id in ids {
-                        settled.receipts.entry(key(id)).or_default().push((
-                            event.leaf,
-                            event.time,
-                            reporter.clone(),
-                        ));
+                        let key = key(id);
+                        let receipts = settled.receipts.entry(key.clone()).or_default();
+                        receipts.add(reporter, event.time, event.leaf, &key);
                     }
                     Vec::new()
                 }
@@ -846,6 +845,35 @@ struct Shipment {
     to: BTreeSet<OrganisationId>,
     leaf: LeafIndex,
     received_inside: Vec<String>,
+    /// The receipts of `received_inside`'s first so many keys, together: each key's are added
+    /// once, when a check first asks.
+    inside: RefCell<(usize, Receipts)>,
+}
+
+impl Shipment {
+    fn new(to: BTreeSet<OrganisationId>, leaf: LeafIndex, received_inside: Vec<String>) -> Self {
+        Self {
+            to,
+            leaf,
+            received_inside,
+            inside: RefCell::new((0, Receipts::default())),
+        }
+    }
+
+    /// The receipts of everything the shipment carries that someone reports receiving.
+    fn receipts_inside(&self, settled: &Settled) -> std::cell::Ref<'_, Receipts> {
+        {
+            let mut inside = self.inside.borrow_mut();
+            let (merged, receipts) = &mut *inside;
+            for key in &self.received_inside[*merged..] {
+                if let Some(of_key) = settled.receipts.get(key) {
+                    receipts.merge(of_key);
+                }
+            }
+            *merged = self.received_inside.len();
+        }
+        std::cell::Ref::map(self.inside.borrow(), |(_, receipts)| receipts)
+    }
 }
 
 /// The destinations of an event's `destinationList` entries whose CBV source/destination type
@@ -1358,8 +1386,8 @@ impl<'p> Custody<'p> {
         key: &str,
         top: &str,
         event: &SourceEvent<T>,
-    ) -> Option<(LeafIndex, LeafIndex, &OrganisationId)> {
-        let mut inside: Option<Vec<String>> = None;
+    ) -> Option<(LeafIndex, LeafIndex, OrganisationId)> {
+        let mut inside: Option<Receipts> = None;
         for key in [key, top] {
             let Some(shipments) = self.settled.shipments.get(key) else {
                 continue;
@@ -1372,21 +1400,23 @@ impl<'p> Custody<'p> {
                     continue;
                 }
                 // Of what the shipment names, or of anything packed in it now (found once).
-                let inside = inside.get_or_insert_with(|| self.received_under(top));
-                let receipts = [key]
-                    .into_iter()
-                    .chain(inside.iter().map(String::as_str))
-                    .filter_map(|key| self.settled.receipts.get(key))
-                    .flatten();
-                let received = receipts.into_iter().find(|(leaf, time, by)| {
-                    *leaf < event.leaf
-                        && (*time, *leaf) > (*sent, *shipped)
-                        && !self.parties.acts_for(reporter, by)
+                let inside = inside.get_or_insert_with(|| {
+                    let mut inside = Receipts::default();
+                    for key in self.received_under(top) {
+                        if let Some(of_key) = self.settled.receipts.get(&key) {
+                            inside.merge(of_key);
+                        }
+                    }
+                    inside
+                });
+                let sets = self.settled.receipts.get(key).into_iter().chain([&*inside]);
+                let received = first_of(sets, (*sent, *shipped), event.leaf, |by| {
+                    !self.parties.acts_for(reporter, by)
                         && !self.parties.acts_for(by, from)
                         && to.iter().any(|to| self.parties.acts_for(by, to))
                 });
-                if let Some((received, _, by)) = received {
-                    return Some((*shipped, *received, by));
+                if let Some(Receipt { leaf, by, .. }) = received {
+                    return Some((*shipped, leaf, by.clone()));
                 }
             }
         }
@@ -1404,20 +1434,17 @@ impl<'p> Custody<'p> {
         key: &str,
         top: &str,
         event: &SourceEvent<T>,
-    ) -> Option<(LeafIndex, &OrganisationId)> {
+    ) -> Option<(LeafIndex, OrganisationId)> {
         let shipment = self.shipped.get(top)?;
-        [key, top]
+        let inside = shipment.receipts_inside(self.settled);
+        let sets = [key, top]
             .into_iter()
-            .chain(shipment.received_inside.iter().map(String::as_str))
             .filter_map(|key| self.settled.receipts.get(key))
-            .flatten()
-            .find(|(leaf, time, by)| {
-                *leaf < event.leaf
-                    && *time > event.time
-                    && !self.parties.acts_for(reporter, by)
-                    && self.may_take(by, top, shipment)
-            })
-            .map(|(leaf, _, by)| (*leaf, by))
+            .chain([&*inside]);
+        first_of(sets, (event.time, LeafIndex::LAST), event.leaf, |by| {
+            !self.parties.acts_for(reporter, by) && self.may_take(by, top, shipment)
+        })
+        .map(|receipt| (receipt.leaf, receipt.by.clone()))
     }
 
     fn judge<T>(
@@ -1562,27 +1589,20 @@ impl<'p> Custody<'p> {
         event: &SourceEvent<T>,
     ) -> Result<(), String> {
         let shipment = self.shipped.get(top);
-        let inside = shipment
+        let inside = shipment.map(|shipment| shipment.receipts_inside(self.settled));
+        let sets = [key, top]
             .into_iter()
-            .flat_map(|shipment| &shipment.received_inside);
-        let earlier = [key, top]
-            .into_iter()
-            .chain(inside.map(String::as_str))
-            .filter_map(|named| Some((named, self.settled.receipts.get(named)?)))
-            .find_map(|(named, receipts)| {
-                receipts
-                    .iter()
-                    .find(|(leaf, time, by)| {
-                        *leaf < event.leaf
-                            && *time > event.time
-                            && !self.parties.acts_for(reporter, by)
-                            && shipment.is_none_or(|shipment| self.may_take(by, top, shipment))
-                    })
-                    .map(|receipt| (named, receipt))
-            });
+            .filter_map(|key| self.settled.receipts.get(key))
+            .chain(inside.as_deref());
+        let earlier = first_of(sets, (event.time, LeafIndex::LAST), event.leaf, |by| {
+            !self.parties.acts_for(reporter, by)
+                && shipment.is_none_or(|shipment| self.may_take(by, top, shipment))
+        });
         match earlier {
-            Some((named, (leaf, _, by))) => {
-                self.cite(&[*leaf]);
+            Some(Receipt {
+                leaf, by, named, ..
+            }) => {
+                self.cite(&[leaf]);
                 let what = match (named == key, named == top) {
                     (true, _) => id.to_owned(),
                     (false, true) => format!("{named}, which {id} is in,"),
@@ -1755,11 +1775,7 @@ impl<'p> Custody<'p> {
                     // Found once a shipment: a receipt of any of these settles its hand-over
                     // as one of `top` does.
                     let received_inside = self.received_under(&top);
-                    let shipment = Shipment {
-                        to: to.clone(),
-                        leaf: event.leaf,
-                        received_inside,
-                    };
+                    let shipment = Shipment::new(to.clone(), event.leaf, received_inside);
                     self.shipped.insert(top, shipment);
                 }
             }
