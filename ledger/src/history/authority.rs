@@ -795,9 +795,8 @@ impl Settled {
                 Act::Receive(_) if late(event).is_some() => Vec::new(),
                 Act::Receive(ids) => {
                     for id in ids {
-                        let key = key(id);
-                        let receipts = settled.receipts.entry(key.clone()).or_default();
-                        receipts.add(reporter, event.time, event.leaf, &key);
+                        let receipts = settled.receipts.entry(key(id)).or_default();
+                        receipts.add(reporter, event.time, event.leaf);
                     }
                     Vec::new()
                 }
@@ -844,36 +843,7 @@ impl Settled {
 struct Shipment {
     to: BTreeSet<OrganisationId>,
     leaf: LeafIndex,
-    received_inside: Vec<String>,
-    /// The receipts of `received_inside`'s first so many keys, together: each key's are added
-    /// once, when a check first asks.
-    inside: RefCell<(usize, Receipts)>,
-}
-
-impl Shipment {
-    fn new(to: BTreeSet<OrganisationId>, leaf: LeafIndex, received_inside: Vec<String>) -> Self {
-        Self {
-            to,
-            leaf,
-            received_inside,
-            inside: RefCell::new((0, Receipts::default())),
-        }
-    }
-
-    /// The receipts of everything the shipment carries that someone reports receiving.
-    fn receipts_inside(&self, settled: &Settled) -> std::cell::Ref<'_, Receipts> {
-        {
-            let mut inside = self.inside.borrow_mut();
-            let (merged, receipts) = &mut *inside;
-            for key in &self.received_inside[*merged..] {
-                if let Some(of_key) = settled.receipts.get(key) {
-                    receipts.merge(of_key);
-                }
-            }
-            *merged = self.received_inside.len();
-        }
-        std::cell::Ref::map(self.inside.borrow(), |(_, receipts)| receipts)
-    }
+    received_inside: BTreeSet<String>,
 }
 
 /// The destinations of an event's `destinationList` entries whose CBV source/destination type
@@ -1076,21 +1046,31 @@ impl<'p> Custody<'p> {
 
     /// What is packed in `top` now, at any depth, that someone reports receiving: a walk of
     /// `top`'s contents only.
-    fn received_under(&self, top: &str) -> Vec<String> {
-        let mut received = Vec::new();
+    fn received_under(&self, top: &str) -> BTreeSet<String> {
+        let mut received = BTreeSet::new();
         let mut seen: HashSet<&str> = HashSet::from([top]);
         let mut pending: Vec<&str> = vec![top];
         while let Some(container) = pending.pop() {
             for key in self.contents.get(container).into_iter().flatten() {
                 if seen.insert(key) {
                     if self.settled.receipts.contains_key(key) {
-                        received.push(key.clone());
+                        received.insert(key.clone());
                     }
                     pending.push(key);
                 }
             }
         }
         received
+    }
+
+    /// The receipts of each of the keys `named` that someone reports receiving, in that order.
+    fn receipts<'k>(
+        &'k self,
+        named: impl IntoIterator<Item = &'k str>,
+    ) -> impl Iterator<Item = (&'k str, &'k Receipts)> {
+        named
+            .into_iter()
+            .filter_map(|key| Some((key, self.settled.receipts.get(key)?)))
     }
 
     /// Who has custody of `key` now: the holder of its outermost container, else its own.
@@ -1387,7 +1367,7 @@ impl<'p> Custody<'p> {
         top: &str,
         event: &SourceEvent<T>,
     ) -> Option<(LeafIndex, LeafIndex, OrganisationId)> {
-        let mut inside: Option<Receipts> = None;
+        let mut inside: Option<BTreeSet<String>> = None;
         for key in [key, top] {
             let Some(shipments) = self.settled.shipments.get(key) else {
                 continue;
@@ -1400,21 +1380,14 @@ impl<'p> Custody<'p> {
                     continue;
                 }
                 // Of what the shipment names, or of anything packed in it now (found once).
-                let inside = inside.get_or_insert_with(|| {
-                    let mut inside = Receipts::default();
-                    for key in self.received_under(top) {
-                        if let Some(of_key) = self.settled.receipts.get(&key) {
-                            inside.merge(of_key);
-                        }
-                    }
-                    inside
-                });
-                let sets = self.settled.receipts.get(key).into_iter().chain([&*inside]);
-                let received = first_of(sets, (*sent, *shipped), event.leaf, |by| {
-                    !self.parties.acts_for(reporter, by)
-                        && !self.parties.acts_for(by, from)
-                        && to.iter().any(|to| self.parties.acts_for(by, to))
-                });
+                let inside = inside.get_or_insert_with(|| self.received_under(top));
+                let named = [key].into_iter().chain(inside.iter().map(String::as_str));
+                let received =
+                    first_of(self.receipts(named), (*sent, *shipped), event.leaf, |by| {
+                        !self.parties.acts_for(reporter, by)
+                            && !self.parties.acts_for(by, from)
+                            && to.iter().any(|to| self.parties.acts_for(by, to))
+                    });
                 if let Some(Receipt { leaf, by, .. }) = received {
                     return Some((*shipped, leaf, by.clone()));
                 }
@@ -1436,14 +1409,15 @@ impl<'p> Custody<'p> {
         event: &SourceEvent<T>,
     ) -> Option<(LeafIndex, OrganisationId)> {
         let shipment = self.shipped.get(top)?;
-        let inside = shipment.receipts_inside(self.settled);
-        let sets = [key, top]
+        let named = [key, top]
             .into_iter()
-            .filter_map(|key| self.settled.receipts.get(key))
-            .chain([&*inside]);
-        first_of(sets, (event.time, LeafIndex::LAST), event.leaf, |by| {
-            !self.parties.acts_for(reporter, by) && self.may_take(by, top, shipment)
-        })
+            .chain(shipment.received_inside.iter().map(String::as_str));
+        first_of(
+            self.receipts(named),
+            (event.time, LeafIndex::LAST),
+            event.leaf,
+            |by| !self.parties.acts_for(reporter, by) && self.may_take(by, top, shipment),
+        )
         .map(|receipt| (receipt.leaf, receipt.by.clone()))
     }
 
@@ -1589,15 +1563,19 @@ impl<'p> Custody<'p> {
         event: &SourceEvent<T>,
     ) -> Result<(), String> {
         let shipment = self.shipped.get(top);
-        let inside = shipment.map(|shipment| shipment.receipts_inside(self.settled));
-        let sets = [key, top]
+        let inside = shipment
             .into_iter()
-            .filter_map(|key| self.settled.receipts.get(key))
-            .chain(inside.as_deref());
-        let earlier = first_of(sets, (event.time, LeafIndex::LAST), event.leaf, |by| {
-            !self.parties.acts_for(reporter, by)
-                && shipment.is_none_or(|shipment| self.may_take(by, top, shipment))
-        });
+            .flat_map(|shipment| &shipment.received_inside);
+        let named = [key, top].into_iter().chain(inside.map(String::as_str));
+        let earlier = first_of(
+            self.receipts(named),
+            (event.time, LeafIndex::LAST),
+            event.leaf,
+            |by| {
+                !self.parties.acts_for(reporter, by)
+                    && shipment.is_none_or(|shipment| self.may_take(by, top, shipment))
+            },
+        );
         match earlier {
             Some(Receipt {
                 leaf, by, named, ..
@@ -1715,7 +1693,7 @@ impl<'p> Custody<'p> {
                     if self.shipped.contains_key(&top) {
                         let mut received = self.received_under(&child);
                         if self.settled.receipts.contains_key(&child) {
-                            received.push(child);
+                            received.insert(child);
                         }
                         if let Some(shipment) = self.shipped.get_mut(&top) {
                             shipment.received_inside.extend(received);
@@ -1774,8 +1752,11 @@ impl<'p> Custody<'p> {
                     let top = self.outermost(&self.key(id));
                     // Found once a shipment: a receipt of any of these settles its hand-over
                     // as one of `top` does.
-                    let received_inside = self.received_under(&top);
-                    let shipment = Shipment::new(to.clone(), event.leaf, received_inside);
+                    let shipment = Shipment {
+                        to: to.clone(),
+                        leaf: event.leaf,
+                        received_inside: self.received_under(&top),
+                    };
                     self.shipped.insert(top, shipment);
                 }
             }
@@ -1843,6 +1824,9 @@ pub type Spoken = (LeafIndex, String);
 /// What each event's mark rests on ([`Judgement::rests_on`]), by leaf index.
 pub type RestsOn = BTreeMap<LeafIndex, Vec<LeafIndex>>;
 
+/// The events of each hand-over a first pass found ([`Judgement::handed`]).
+pub type Handed = BTreeSet<[LeafIndex; 2]>;
+
 /// What a judgement of some events gives.
 #[derive(Debug, Clone, Default)]
 pub struct Judgement {
@@ -1870,7 +1854,7 @@ pub struct Judgement {
     /// The events of every hand-over that first pass found (a shipment and its receipt, or a
     /// transfer twice), whatever their final marks: leaving one out can make that pass find
     /// another hand-over, and a mark read otherwise.
-    pub handed: BTreeSet<[LeafIndex; 2]>,
+    pub handed: Handed,
 }
 
 /// Which of `events` error declarations withdraw, as declared leaf → declaration leaf. An event is
@@ -2026,7 +2010,7 @@ fn judge_in_order<T>(
     HashSet<Spoken>,
     RestsOn,
     RestsOn,
-    BTreeSet<[LeafIndex; 2]>,
+    Handed,
 ) {
     let settled = Settled::of(order, parties);
     let mut first = Custody::new(parties, Vec::new(), &settled);

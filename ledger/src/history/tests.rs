@@ -2647,6 +2647,24 @@ mod custody {
         }
     }
 
+    /// C's receipt names the case and the item in one entry; B's backdated receipt of the case
+    /// is refused citing it, and the reason names what B's receipt names: the case.
+    #[test]
+    fn a_refusal_names_the_identifier_received_that_the_refused_receipt_names() {
+        let log = a_journey()
+            .by("C", step(object(40, &[CASE, ITEM]), "receiving")) // 4
+            .by("B", step(object(35, &[CASE]), "receiving")); // 5
+        let history = log.history(ITEM);
+        assert_eq!(
+            kind(&history, 5),
+            format!(
+                "unauthorised: C received {CASE} in entry 4, logged before this receipt and \
+                 dated after it"
+            ),
+            "{history:?}"
+        );
+    }
+
     #[test]
     fn a_first_pass_hand_over_left_out_does_not_turn_an_authorised_change() {
         let to_c = [("possessing_party", C_DOCK)];
