@@ -1128,8 +1128,8 @@ fn assemble<T>(
 /// When one that must stay comes out otherwise (its mark can rest on a hand-over the first pass
 /// did *not* find because of an event left out), the first pass's hand-overs' events left out
 /// are put back, with what they rest on, and kept like authorised changes: first the hand-overs
-/// from a party with authority (one of their events an authorised change), then, if a mark
-/// still differs, every one. Should a mark still come out otherwise, every state change is kept
+/// from a party with authority (one of their events an authorised change), without the
+/// provenance of what they cite, then with it, then, if a mark still differs, every one. Should a mark still come out otherwise, every state change is kept
 /// instead. `None` when those are more than `limit`.
 fn trim<T>(
     found: &BTreeMap<LeafIndex, Vec<Why>>,
@@ -1159,15 +1159,16 @@ fn trim<T>(
         judgement,
     );
     let context = pool.keys().filter(|leaf| !found.contains_key(leaf));
-    let with_context = |(mut kept, trimmed): (HashSet<LeafIndex>, Vec<Candidate>)| {
+    let with_context = |(mut kept, trimmed): (HashSet<LeafIndex>, Vec<Candidate>),
+                        basis: &authority::Judgement| {
         kept.extend(context.clone().copied());
-        without_unfounded(kept, trimmed, pool, judgement)
+        without_unfounded(kept, trimmed, pool, basis)
     };
     let chosen = trim_keeping(found, pool, limit, |event: &SourceEvent<T>| {
         required.contains(&event.leaf)
     });
     if let Some(chosen) = chosen {
-        let (mut kept, mut trimmed) = with_context(chosen);
+        let (mut kept, mut trimmed) = with_context(chosen, judgement);
         let Some(parties) = parties else {
             return Some((kept, trimmed));
         };
@@ -1177,30 +1178,47 @@ fn trim<T>(
         // of the rest (never an authorised change, nor one shown anyway) whose mark reads
         // otherwise are left out too, with what rests on them, a few times over.
         let mut handed_back = PutBack::Nothing;
-        for round in 0..=REJUDGEMENTS + 1 {
+        // What a trial of the put-back without provenance leaves out by: the judgement, less it.
+        let lenient = std::cell::OnceCell::new();
+        let mut basis = judgement;
+        for round in 0..=REJUDGEMENTS + 2 {
             let differing = judged_otherwise(&kept, pool, judgement, parties);
             if differing.is_empty() {
                 return Some((kept, trimmed));
             }
-            if round == REJUDGEMENTS + 1 {
+            if round == REJUDGEMENTS + 2 {
                 break;
             }
-            if differing
-                .iter()
-                .any(|leaf| required.contains(leaf) || !kept.contains(leaf))
-            {
+            // Those that need not stay are left out first: a share of a party's events can
+            // hold half a chain of hand-overs, which judged alone hands over where the whole
+            // did not, and makes what must stay read otherwise too.
+            let (must_stay, differing): (Vec<LeafIndex>, Vec<LeafIndex>) = differing
+                .into_iter()
+                .partition(|leaf| required.contains(leaf) || !kept.contains(leaf));
+            if differing.is_empty() && !must_stay.is_empty() {
                 // A mark that must stay reads otherwise: a hand-over the first pass found in
                 // the events left out (a refused receipt, say) can be all it rested on, its
                 // absence all that made it authorised. The hand-overs' events left out are put
                 // back, with what they rest on: first those that took what they hand over from
                 // a party with authority (one of their events is an authorised change), which
-                // parties without any cannot multiply; then, should a mark still differ, all.
+                // parties without any cannot multiply, and at first without what gave the
+                // giver of each hand-over they cite its custody (a chain of round trips that
+                // ends where it began gives nothing, yet is all provenance); then with it;
+                // then, should a mark still differ, all.
                 let mut back = HashSet::new();
                 while back.iter().all(|leaf| required.contains(leaf)) {
                     handed_back = match handed_back {
-                        PutBack::Nothing => PutBack::FromAuthority,
+                        PutBack::Nothing => PutBack::Cited,
+                        PutBack::Cited => PutBack::FromAuthority,
                         PutBack::FromAuthority => PutBack::All,
                         PutBack::All => break,
+                    };
+                    basis = match handed_back {
+                        PutBack::Cited => lenient.get_or_init(|| authority::Judgement {
+                            provenance: BTreeMap::new(),
+                            ..judgement.clone()
+                        }),
+                        _ => judgement,
                     };
                     let from_authority = |events: &&[LeafIndex; 2]| {
                         events.iter().any(|leaf| {
@@ -1219,7 +1237,7 @@ fn trim<T>(
                             .copied()
                             .filter(|leaf| pool.contains_key(leaf) && !kept.contains(leaf)),
                         pool,
-                        judgement,
+                        basis,
                     );
                 }
                 if back.iter().all(|leaf| required.contains(leaf)) {
@@ -1231,20 +1249,20 @@ fn trim<T>(
                 }) else {
                     break;
                 };
-                (kept, trimmed) = with_context(chosen);
+                (kept, trimmed) = with_context(chosen, basis);
                 continue;
             }
             for leaf in differing {
                 kept.remove(&leaf);
                 trimmed.extend(pool.get(&leaf).map(Candidate::of));
             }
-            (kept, trimmed) = without_unfounded(kept, trimmed, pool, judgement);
+            (kept, trimmed) = without_unfounded(kept, trimmed, pool, basis);
         }
     }
     trim_keeping(found, pool, limit, |event: &SourceEvent<T>| {
         authority::changes_state(&event.event)
     })
-    .map(with_context)
+    .map(|chosen| with_context(chosen, judgement))
 }
 
 /// How many times [`trim`] leaves out the events it kept that were judged otherwise, judging
@@ -1255,6 +1273,9 @@ const REJUDGEMENTS: usize = 4;
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum PutBack {
     Nothing,
+    /// Those with an authorised change among their events, with what they rest on but not the
+    /// provenance of the hand-overs that cites.
+    Cited,
     /// Those with an authorised change among their events.
     FromAuthority,
     /// Every one.

@@ -2647,6 +2647,45 @@ mod custody {
         }
     }
 
+    /// As [`a_s_late_return_with_b_s_receipt`], B's transfer Y refusing its receipt X, but B
+    /// and C hand the case back and forth `trips` times between X and Y (logged after X), so
+    /// that the provenance of Y's hand-over in the first pass is the whole chain. Putting X back
+    /// (its hand-over is from A, who had authority) once put the chain back with it, though Y
+    /// hands the case over without it too (the chain ends where it began): `422` at most
+    /// limits below the chain's length (found by a reviewer).
+    fn a_s_late_return_with_a_chain(padding: u32, trips: u32) -> Log {
+        let to_b = [("possessing_party", B_PARTY)];
+        let to_c = [("possessing_party", C_DOCK)];
+        let y = 36 + 2 * trips;
+        let mut log = a_journey().by("B", transaction(y, &[CASE], &to_c)); // 4: Y
+        for minute in 0..padding {
+            log = log.by("B", step(object(500 + minute, &[ITEM]), "destroying"));
+        }
+        log = log.by("B", step(object(35, &[CASE]), "receiving")); // X
+        for trip in 0..trips {
+            log = log
+                .by("B", transaction(36 + 2 * trip, &[CASE], &to_c))
+                .by("C", transaction(37 + 2 * trip, &[CASE], &to_b));
+        }
+        log.by("A", transaction(y + 14, &[CASE], &to_c)) // T
+            .by("A", step(object(y + 9, &[CASE]), "receiving")) // E: logged after T
+    }
+
+    #[test]
+    fn a_chain_of_round_trips_a_put_back_cites_stays_out() {
+        for (padding, trips) in [(0, 1), (0, 20), (20, 20), (40, 30)] {
+            let log = a_s_late_return_with_a_chain(padding, trips);
+            let e = (log.0.len() - 1) as u64;
+            let history = log.history(ITEM);
+            assert_eq!(kind(&history, e), "authorised", "{history:?}");
+            let what = format!("padding {padding}, trips {trips}");
+            let refused = refused_at(&log, 8..=80);
+            assert!(refused.is_empty(), "{what}: refused at {refused:?}");
+            let unalike = alone_unalike_at(&log, 8..=80);
+            assert!(unalike.is_empty(), "{what}: unalike at {unalike:?}");
+        }
+    }
+
     /// C's receipt names the case and the item in one entry; B's backdated receipt of the case
     /// is refused citing it, and the reason names what B's receipt names: the case.
     #[test]
