@@ -16,7 +16,9 @@
 //!   before it (all refused: the first receipt logged settles the hand-over);
 //! - `history_hostile/backdated_transfers/{n}`: the carrier, holding the case, logs `n`
 //!   shipments of it to the rival, `n` receipts of its own, then `n` transfers to itself dated
-//!   before all of them (each checked against every shipment the log holds dated after it).
+//!   before all of them (each checked against every shipment the log holds dated after it);
+//! - `history_hostile/reshipped/{n}`: the rival, holding the case, logs `n` receipts of the item
+//!   in it, then ships the case `n` times (each shipment checked against what it carries).
 //!
 //! Run: `cargo bench -p tagtrail-bench --bench history`.
 
@@ -200,7 +202,11 @@ fn backdated_transfers(n: u32) -> Memory {
         events.push(("carrier", shipping(&[RIVAL]), 40_000 + i));
     }
     for i in 0..n {
-        events.push(("carrier", object(&[CASE], "OBSERVE", "receiving"), 60_000 + i));
+        events.push((
+            "carrier",
+            object(&[CASE], "OBSERVE", "receiving"),
+            60_000 + i,
+        ));
     }
     for i in 0..n {
         let transfer = json!({"type": "TransactionEvent", "action": "ADD", "epcList": [CASE],
@@ -208,6 +214,22 @@ fn backdated_transfers(n: u32) -> Memory {
                 "bizTransaction": "urn:epcglobal:cbv:bt:0614141000005:PO-7"}],
             "destinationList": [{"type": "possessing_party", "destination": CARRIER}]});
         events.push(("carrier", transfer, 100 + i));
+    }
+    logged(events)
+}
+
+/// A hostile scenario: its name, its log of a given size, and the two sizes measured.
+type Scenario = (&'static str, fn(u32) -> Memory, [u32; 2]);
+
+fn reshipped(n: u32) -> Memory {
+    let mut events = packed();
+    events.push(("brand", shipping(&[RIVAL]), 2));
+    events.push(("rival", object(&[CASE], "OBSERVE", "receiving"), 3));
+    for i in 0..n {
+        events.push(("rival", object(&[ITEM], "OBSERVE", "receiving"), 10 + i));
+    }
+    for i in 0..n {
+        events.push(("rival", shipping(&[CARRIER]), 20_000 + i));
     }
     logged(events)
 }
@@ -224,9 +246,10 @@ fn hostile(c: &mut Criterion) {
     }
     let mut group = c.benchmark_group("history_hostile");
     group.sample_size(10);
-    let scenarios: [(&str, fn(u32) -> Memory, [u32; 2]); 2] = [
+    let scenarios: [Scenario; 3] = [
         ("receipts_in_transit", receipts_in_transit, [2_000, 4_000]),
         ("backdated_transfers", backdated_transfers, [200, 400]),
+        ("reshipped", reshipped, [1_000, 2_000]),
     ];
     for (name, log, sizes) in scenarios {
         for n in sizes {
