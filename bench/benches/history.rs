@@ -84,6 +84,12 @@ fn log() -> Memory {
     }))
 }
 
+/// The item's history among `memory`'s events, of at most 1,000, judged with `parties`.
+fn judged(memory: &Memory, parties: &Parties) -> ledger::history::History<usize> {
+    in_memory(memory, vec![ITEM.to_owned()], Judge::Parties(parties), 1000)
+        .expect("the history is answered")
+}
+
 fn history(c: &mut Criterion) {
     let memory = log();
     let mut parties = Parties::new();
@@ -110,15 +116,7 @@ fn history(c: &mut Criterion) {
         })
     });
     group.bench_function("judged_with_parties", |b| {
-        b.iter(|| {
-            in_memory(
-                black_box(&memory),
-                vec![ITEM.to_owned()],
-                Judge::Parties(&parties),
-                1000,
-            )
-            .expect("the history fits")
-        })
+        b.iter(|| judged(black_box(&memory), &parties))
     });
     group.finish();
 }
@@ -255,15 +253,7 @@ fn hostile(c: &mut Criterion) {
         for n in sizes {
             let memory = log(n);
             group.bench_function(format!("{name}/{n}"), |b| {
-                b.iter(|| {
-                    in_memory(
-                        black_box(&memory),
-                        vec![ITEM.to_owned()],
-                        Judge::Parties(&parties),
-                        1000,
-                    )
-                    .expect("the history is answered")
-                })
+                b.iter(|| judged(black_box(&memory), &parties))
             });
         }
     }

@@ -2380,6 +2380,18 @@ mod custody {
         );
     }
 
+    /// Asserts that A's item's history is answered at every limit of `limits`, and judged alike
+    /// alone at each.
+    fn answered_alike_at(log: &Log, limits: std::ops::RangeInclusive<usize>, what: &str) {
+        let refused = refused_at(log, limits.clone());
+        assert!(refused.is_empty(), "{what}: refused at {refused:?}");
+        let unalike = alone_unalike_at(log, limits);
+        assert!(
+            unalike.is_empty(),
+            "{what}: judged alone otherwise at {unalike:?}"
+        );
+    }
+
     /// The limits at which `judged_alone_alike` panics, among those answered.
     fn alone_unalike_at(log: &Log, limits: impl IntoIterator<Item = usize>) -> Vec<usize> {
         let answerable: Vec<usize> = {
@@ -2631,10 +2643,7 @@ mod custody {
             let history = log.history(ITEM);
             assert_eq!(kind(&history, e.get()), "authorised", "{history:?}");
             let what = format!("{item_trips} and {trips} trips");
-            let refused = refused_at(&log, 8..=60);
-            assert!(refused.is_empty(), "{what}: refused at {refused:?}");
-            let unalike = alone_unalike_at(&log, 8..=60);
-            assert!(unalike.is_empty(), "{what}: unalike at {unalike:?}");
+            answered_alike_at(&log, 8..=60, &what);
             for limit in 8..=60 {
                 let answer = answered(&log, limit);
                 let shown = answer.events.iter().find(|shown| shown.event.leaf == e);
@@ -2679,10 +2688,7 @@ mod custody {
             let history = log.history(ITEM);
             assert_eq!(kind(&history, e), "authorised", "{history:?}");
             let what = format!("padding {padding}, trips {trips}");
-            let refused = refused_at(&log, 8..=80);
-            assert!(refused.is_empty(), "{what}: refused at {refused:?}");
-            let unalike = alone_unalike_at(&log, 8..=80);
-            assert!(unalike.is_empty(), "{what}: unalike at {unalike:?}");
+            answered_alike_at(&log, 8..=80, &what);
         }
     }
 
@@ -2711,11 +2717,7 @@ mod custody {
             .by("A", transaction(50, &[CASE], &to_c)) // 4: T
             .by("A", step(object(45, &[CASE]), "receiving")); // 5: E
         assert!(refused_at(&honest, 6..=30).is_empty());
-        let flooded = a_s_late_return_with_b_s_receipt(10);
-        let refused = refused_at(&flooded, 8..=30);
-        assert!(refused.is_empty(), "refused at {refused:?}");
-        let unalike = alone_unalike_at(&flooded, 8..=30);
-        assert!(unalike.is_empty(), "judged alone otherwise at {unalike:?}");
+        answered_alike_at(&a_s_late_return_with_b_s_receipt(10), 8..=30, "flooded");
     }
 }
 
