@@ -31,57 +31,38 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use epcis::epc::CompanyPrefix;
 use ledger::history::{Judge, Memory, Parties, SourceEvent, in_memory};
 use ledger::{LeafIndex, OrganisationId};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 const ITEM: &str = "urn:epc:id:sgtin:0614141.107346.2017";
 const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
 
-fn event(minute: u32, body: Value) -> Map<String, Value> {
-    let mut event = body.as_object().expect("an object").clone();
-    event.insert(
-        "eventTime".to_owned(),
-        json!(format!("2026-01-01T10:{minute:02}:00Z")),
-    );
-    event
-}
-
 fn log() -> Memory {
-    let object = |epcs: &[&str], action: &str, step: &str| json!({"type": "ObjectEvent", "epcList": epcs, "action": action, "bizStep": step});
     let aggregation = |action: &str, parent: &str, children: &[&str]| {
         json!({"type": "AggregationEvent", "action": action, "parentID": parent,
                "childEPCs": children})
     };
-    let events = [
-        ("brand", event(0, object(&[ITEM], "ADD", "commissioning"))),
-        ("brand", event(1, aggregation("ADD", CASE, &[ITEM]))),
-        ("brand", event(2, object(&[CASE], "OBSERVE", "inspecting"))),
-        ("brand", event(3, object(&[CASE], "OBSERVE", "shipping"))),
-        (
-            "rival",
-            event(
-                4,
-                aggregation("ADD", "urn:epc:id:sscc:0712345.0000000001", &[ITEM]),
-            ),
-        ),
-        ("shop", event(5, object(&[CASE], "OBSERVE", "receiving"))),
-        ("shop", event(6, aggregation("DELETE", CASE, &[]))),
-        ("shop", event(7, object(&[ITEM], "OBSERVE", "storing"))),
-        ("shop", event(8, object(&[ITEM], "OBSERVE", "inspecting"))),
-        (
-            "shop",
-            event(9, object(&[ITEM], "OBSERVE", "retail_selling")),
-        ),
+    let rival_pallet = "urn:epc:id:sscc:0712345.0000000001";
+    let events = vec![
+        ("brand", object(&[ITEM], "ADD", "commissioning")),
+        ("brand", aggregation("ADD", CASE, &[ITEM])),
+        ("brand", object(&[CASE], "OBSERVE", "inspecting")),
+        ("brand", object(&[CASE], "OBSERVE", "shipping")),
+        ("rival", aggregation("ADD", rival_pallet, &[ITEM])),
+        ("shop", object(&[CASE], "OBSERVE", "receiving")),
+        ("shop", aggregation("DELETE", CASE, &[])),
+        ("shop", object(&[ITEM], "OBSERVE", "storing")),
+        ("shop", object(&[ITEM], "OBSERVE", "inspecting")),
+        ("shop", object(&[ITEM], "OBSERVE", "retail_selling")),
     ];
-    Memory::new(events.into_iter().enumerate().map(|(leaf, (by, event))| {
-        let mut source = SourceEvent::of(
-            LeafIndex::new(leaf as u64).expect("a small leaf index"),
-            event,
-            Some(OrganisationId::parse(by).expect("an organisation id")),
-            None,
-        );
-        source.captured = Some(source.time);
-        source
-    }))
+    // A minute apart from 10:00.
+    let minutes = (0..).map(|minute| 36_000 + 60 * minute);
+    logged(
+        events
+            .into_iter()
+            .zip(minutes)
+            .map(|((by, body), second)| (by, body, second))
+            .collect(),
+    )
 }
 
 /// The item's history among `memory`'s events, of at most 1,000, judged with `parties`.
