@@ -1196,6 +1196,20 @@ fn trim<T>(
                 .into_iter()
                 .partition(|leaf| required.contains(leaf) || !kept.contains(leaf));
             if differing.is_empty() && !must_stay.is_empty() {
+                // What must stay, with no share of the rest, can judge alike where a share
+                // could not (a share's event cited in place of one left out); tried before
+                // anything is put back.
+                let bare = found.keys().filter(|leaf| required.contains(leaf)).count();
+                if let Some(chosen) = trim_keeping(found, pool, bare, |event: &SourceEvent<T>| {
+                    required.contains(&event.leaf)
+                }) {
+                    let (bare_kept, bare_trimmed) = with_context(chosen, basis);
+                    if bare_kept != kept
+                        && judged_otherwise(&bare_kept, pool, judgement, parties).is_empty()
+                    {
+                        return Some((bare_kept, bare_trimmed));
+                    }
+                }
                 // A mark that must stay reads otherwise: a hand-over the first pass found in
                 // the events left out (a refused receipt, say) can be all it rested on, its
                 // absence all that made it authorised. The hand-overs' events left out are put
