@@ -68,8 +68,13 @@ fn log() -> Memory {
 /// The item's history among `memory`'s events, of at most 10,000 (the holders' own state
 /// changes in the hostile logs are more than the service's 1,000), judged with `parties`.
 fn judged(memory: &Memory, parties: &Parties) -> ledger::history::History<usize> {
-    in_memory(memory, vec![ITEM.to_owned()], Judge::Parties(parties), 10_000)
-        .expect("the history is answered")
+    in_memory(
+        memory,
+        vec![ITEM.to_owned()],
+        Judge::Parties(parties),
+        10_000,
+    )
+    .expect("the history is answered")
 }
 
 fn history(c: &mut Criterion) {

@@ -1125,12 +1125,13 @@ fn assemble<T>(
 /// with any other event, or that event is left out too. The events kept are then judged
 /// again: those of them (neither authorised changes nor what those rest on) whose mark comes
 /// out otherwise are left out too, and the rest judged again, up to [`REJUDGEMENTS`] times.
-/// When one that must stay comes out otherwise (its mark can rest on a hand-over the first pass
-/// did *not* find because of an event left out), the first pass's hand-overs' events left out
+/// When only events that must stay come out otherwise (a mark can rest on a hand-over the first
+/// pass did *not* find because of an event left out), what must stay is first judged with its
+/// context and no share of the rest; failing that, the first pass's hand-overs' events left out
 /// are put back, with what they rest on, and kept like authorised changes: first the hand-overs
 /// from a party with authority (one of their events an authorised change), without the
-/// provenance of what they cite, then with it, then, if a mark still differs, every one. Should a mark still come out otherwise, every state change is kept
-/// instead. `None` when those are more than `limit`.
+/// provenance of what they cite, then with it, then every one. Should a mark still come out
+/// otherwise, every state change is kept instead. `None` when those are more than `limit`.
 fn trim<T>(
     found: &BTreeMap<LeafIndex, Vec<Why>>,
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
