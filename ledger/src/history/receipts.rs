@@ -10,12 +10,11 @@ use std::ops::Bound;
 use crate::ids::OrganisationId;
 use crate::size::LeafIndex;
 
-/// A receipt as a question answers it: its entry, eventTime, reporter, and the identifier it
-/// names (the key custody keeps it under).
+/// A receipt as a question answers it: its entry, reporter, and the identifier it names (the
+/// key custody keeps it under).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Receipt<'a> {
     pub(super) leaf: LeafIndex,
-    pub(super) time: i128,
     pub(super) by: &'a OrganisationId,
     pub(super) named: &'a str,
 }
@@ -80,21 +79,21 @@ impl Receipts {
     }
 
     /// Of the receipts dated (then logged) after `after`, by a party `accept`s, the first
-    /// logged, if it was logged before `before`: (entry, eventTime, party).
+    /// logged, if it was logged before `before`: (entry, party).
     fn first(
         &self,
         after: (i128, LeafIndex),
         before: LeafIndex,
         accept: impl Fn(&OrganisationId) -> bool,
-    ) -> Option<(LeafIndex, i128, &OrganisationId)> {
+    ) -> Option<(LeafIndex, &OrganisationId)> {
         self.0
             .iter()
             .filter(|(by, _)| accept(by))
             .filter_map(|(by, staircase)| {
-                let (time, leaf) = staircase.first_after(after)?;
-                (leaf < before).then_some((leaf, time, by))
+                let (_, leaf) = staircase.first_after(after)?;
+                (leaf < before).then_some((leaf, by))
             })
-            .min_by_key(|(leaf, _, _)| *leaf)
+            .min_by_key(|(leaf, _)| *leaf)
     }
 }
 
@@ -111,12 +110,11 @@ pub(super) fn first_of<'a>(
 ) -> Option<Receipt<'a>> {
     let mut first: Option<Receipt<'a>> = None;
     for (name, receipts) in named {
-        if let Some((leaf, time, by)) = receipts.first(after, before, &accept)
+        if let Some((leaf, by)) = receipts.first(after, before, &accept)
             && first.is_none_or(|first| leaf < first.leaf)
         {
             first = Some(Receipt {
                 leaf,
-                time,
                 by,
                 named: name,
             });
