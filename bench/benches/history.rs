@@ -233,7 +233,7 @@ fn hostile(c: &mut Criterion) {
     group.sample_size(10);
     let scenarios: [Scenario; 3] = [
         ("receipts_in_transit", receipts_in_transit, [2_000, 4_000]),
-        ("backdated_transfers", backdated_transfers, [200, 400]),
+        ("backdated_transfers", backdated_transfers, [1_000, 3_000]),
         ("reshipped", reshipped, [1_000, 2_000]),
     ];
     for (name, log, sizes) in scenarios {

@@ -36,6 +36,7 @@
 pub mod authority;
 mod item;
 mod receipts;
+mod shipments;
 mod tag;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -49,6 +49,7 @@ use crate::record::Attestation;
 use crate::size::LeafIndex;
 
 use super::receipts::{Receipt, Receipts, first_of};
+use super::shipments::Shipments;
 use super::{Item, MAX_CONTAINER_DEPTH, SourceEvent, text_list};
 
 /// The registry as custody needs it: who owns which company prefixes, who acts for whom, and
@@ -771,12 +772,9 @@ struct Settled {
     /// The first (lowest-leaf) claim to have brought each key into being (commissioned it,
     /// produced it by a transformation, or packed into it), for keys under no registered prefix.
     origins: HashMap<String, (LeafIndex, OrganisationId)>,
-    /// Every shipment of each key: (leaf, eventTime, shipper, the organisations it names).
-    shipments: HashMap<String, Vec<Shipped>>,
+    /// Every shipment of each key, by shipper and party named.
+    shipments: Shipments,
 }
-
-/// A shipment as [`Settled`] keeps it: (leaf, eventTime, shipper, the organisations it names).
-type Shipped = (LeafIndex, i128, OrganisationId, BTreeSet<OrganisationId>);
 
 impl Settled {
     fn of<T>(order: &[&SourceEvent<T>], parties: &Parties) -> Self {
@@ -803,12 +801,9 @@ impl Settled {
                 Act::Ship(ids) if late(event).is_none() => {
                     let to = destinations(&event.event, parties);
                     for id in ids {
-                        settled.shipments.entry(key(id)).or_default().push((
-                            event.leaf,
-                            event.time,
-                            reporter.clone(),
-                            to.clone(),
-                        ));
+                        settled
+                            .shipments
+                            .add(key(id), reporter, &to, event.time, event.leaf);
                     }
                     Vec::new()
                 }
@@ -832,6 +827,7 @@ impl Settled {
                 }
             }
         }
+        settled.shipments.seal();
         settled
     }
 }
@@ -1369,28 +1365,36 @@ impl<'p> Custody<'p> {
     ) -> Option<(LeafIndex, LeafIndex, OrganisationId)> {
         let mut inside: Option<BTreeSet<String>> = None;
         for key in [key, top] {
-            let Some(shipments) = self.settled.shipments.get(key) else {
-                continue;
-            };
-            for (shipped, sent, from, to) in shipments {
-                if *shipped >= event.leaf
-                    || *sent <= event.time
-                    || !self.parties.acts_for(reporter, from)
-                {
+            // Of each shipper's and named party's shipments, the first dated has the first
+            // logged receipt after it (a receipt dated after a later one is dated after it
+            // too): one question each. Of all, the receipt logged first, then the shipment
+            // dated first, whichever others a history leaves out.
+            let mut found: Option<(LeafIndex, (i128, LeafIndex), OrganisationId)> = None;
+            for (from, named, run) in self.settled.shipments.of(key) {
+                if !self.parties.acts_for(reporter, from) {
                     continue;
                 }
+                let Some(shipped) = run.first(event.time, event.leaf) else {
+                    continue;
+                };
                 // Of what the shipment names, or of anything packed in it now (found once).
                 let inside = inside.get_or_insert_with(|| self.received_under(top));
-                let named = [key].into_iter().chain(inside.iter().map(String::as_str));
-                let received =
-                    first_of(self.receipts(named), (*sent, *shipped), event.leaf, |by| {
-                        !self.parties.acts_for(reporter, by)
-                            && !self.parties.acts_for(by, from)
-                            && to.iter().any(|to| self.parties.acts_for(by, to))
-                    });
-                if let Some(Receipt { leaf, by, .. }) = received {
-                    return Some((*shipped, leaf, by.clone()));
+                let names = [key].into_iter().chain(inside.iter().map(String::as_str));
+                let received = first_of(self.receipts(names), shipped, event.leaf, |by| {
+                    !self.parties.acts_for(reporter, by)
+                        && !self.parties.acts_for(by, from)
+                        && self.parties.acts_for(by, named)
+                });
+                if let Some(Receipt { leaf, by, .. }) = received
+                    && found
+                        .as_ref()
+                        .is_none_or(|(first, at, _)| (leaf, shipped) < (*first, *at))
+                {
+                    found = Some((leaf, shipped, by.clone()));
                 }
+            }
+            if let Some((received, (_, shipped), by)) = found {
+                return Some((shipped, received, by));
             }
         }
         None
