@@ -404,7 +404,7 @@ enum Format {
 }
 
 /// One GS1 Application Identifier.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct AiSpec {
     code: Ai,
     short_name: Option<&'static str>,
@@ -542,6 +542,11 @@ fn spec_by_code(code: &str) -> Option<&'static AiSpec> {
     AIS.iter().find(|s| s.code == code)
 }
 
+/// The spec of an AI of the table or of a measure AI.
+fn spec_for_code(code: &str) -> Option<AiSpec> {
+    spec_by_code(code).copied().or_else(|| measure_spec(code))
+}
+
 fn spec_by_segment(segment: &str) -> Option<&'static AiSpec> {
     AIS.iter()
         .find(|s| s.code == segment || s.short_name == Some(segment))
@@ -550,6 +555,35 @@ fn spec_by_segment(segment: &str) -> Option<&'static AiSpec> {
 /// Where `qualifier` stands in the key's ordered list of qualifiers, if the key takes it.
 fn qualifier_position(key: &AiSpec, qualifier: Ai) -> Option<usize> {
     key.qualifiers.iter().position(|q| qualifier == *q)
+}
+
+/// Checks that `qualifier` may follow the key qualifiers already placed (`next_allowed`: the
+/// position after the last of them; `first`: whether there are none) and returns the position
+/// after it.
+fn place_qualifier(
+    key: &AiSpec,
+    qualifier: Ai,
+    next_allowed: usize,
+    first: bool,
+) -> Result<usize, DigitalLinkError> {
+    let Some(position) = qualifier_position(key, qualifier) else {
+        return Err(DigitalLinkError::QualifierNotAllowed {
+            qualifier,
+            key: key.code,
+        });
+    };
+    if position < next_allowed {
+        let after = Ai::from_table(key.qualifiers[next_allowed - 1]);
+        return Err(DigitalLinkError::QualifierOrder { qualifier, after });
+    }
+    // A GTIN takes either 22/10/21 or 235, not both.
+    if key.code == "01" && qualifier == "235" && !first {
+        return Err(DigitalLinkError::QualifierNotAllowed {
+            qualifier,
+            key: key.code,
+        });
+    }
+    Ok(position + 1)
 }
 
 /// Checks `value` (percent-decoded) against the AI's format; returns it normalised (a GTIN padded
@@ -721,21 +755,12 @@ pub struct DigitalLink {
 impl DigitalLink {
     /// Parses a Digital Link in path form on any `http(s)` host.
     pub fn parse(uri: &str) -> Result<Self, DigitalLinkError> {
-        let rest = uri
-            .strip_prefix("https://")
-            .map(|r| ("https://", r))
-            .or_else(|| uri.strip_prefix("http://").map(|r| ("http://", r)));
-        let Some((scheme, rest)) = rest else {
-            return Err(DigitalLinkError::NotHttp);
-        };
-        let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
-        let (path_part, query) = rest
-            .split_once('?')
-            .map_or((rest, None), |(p, q)| (p, Some(q)));
-        let (host, path) = path_part.split_once('/').unwrap_or((path_part, ""));
-        if host.is_empty() {
-            return Err(DigitalLinkError::NoHost);
-        }
+        let UriParts {
+            scheme,
+            host,
+            path,
+            query,
+        } = UriParts::split(uri)?;
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
 
         // Walk back from the end in (AI, value) pairs: qualifiers, then the primary key.
@@ -781,27 +806,8 @@ impl DigitalLink {
         let mut qualifiers = Vec::with_capacity(qualifiers_rev.len());
         let mut next_allowed = 0;
         for (spec, value) in qualifiers_rev.into_iter().rev() {
-            let Some(position) = qualifier_position(key_spec, spec.code) else {
-                return Err(DigitalLinkError::QualifierNotAllowed {
-                    qualifier: spec.code,
-                    key: key_spec.code,
-                });
-            };
-            if position < next_allowed {
-                let after = Ai::from_table(key_spec.qualifiers[next_allowed - 1]);
-                return Err(DigitalLinkError::QualifierOrder {
-                    qualifier: spec.code,
-                    after,
-                });
-            }
-            // A GTIN takes either 22/10/21 or 235, not both.
-            if key_spec.code == "01" && spec.code == "235" && !qualifiers.is_empty() {
-                return Err(DigitalLinkError::QualifierNotAllowed {
-                    qualifier: spec.code,
-                    key: key_spec.code,
-                });
-            }
-            next_allowed = position + 1;
+            next_allowed =
+                place_qualifier(key_spec, spec.code, next_allowed, qualifiers.is_empty())?;
             qualifiers.push(AiValue {
                 ai: spec.code,
                 value: check_value(spec.code, spec.format, &decode_part(value)?)?,
@@ -810,20 +816,11 @@ impl DigitalLink {
 
         let mut attributes = Vec::new();
         let mut other = Vec::new();
-        for pair in query
-            .unwrap_or_default()
-            .split('&')
-            .filter(|p| !p.is_empty())
-        {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let name = decode_part(name)?;
-            let value = decode_part(&value.replace('+', " "))?;
+        for pair in query_pairs(query) {
+            let (name, value) = pair?;
             if name.bytes().all(|b| b.is_ascii_digit()) {
-                let measure = measure_spec(&name);
-                let spec = match (spec_by_code(&name), &measure) {
-                    (Some(spec), _) => spec,
-                    (None, Some(spec)) => spec,
-                    (None, None) => return Err(DigitalLinkError::UnknownAi { ai: name }),
+                let Some(spec) = spec_for_code(&name) else {
+                    return Err(DigitalLinkError::UnknownAi { ai: name });
                 };
                 if spec.role != Role::Attribute {
                     return Err(DigitalLinkError::KeyInQuery { ai: spec.code });
@@ -1100,6 +1097,55 @@ impl FromStr for DigitalLink {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
     }
+}
+
+/// An `http(s)` URI cut into the parts a Digital Link reads; the fragment is dropped.
+struct UriParts<'a> {
+    scheme: &'static str,
+    host: &'a str,
+    /// After the host, without its leading slash.
+    path: &'a str,
+    query: Option<&'a str>,
+}
+
+impl<'a> UriParts<'a> {
+    fn split(uri: &'a str) -> Result<Self, DigitalLinkError> {
+        let rest = uri
+            .strip_prefix("https://")
+            .map(|r| ("https://", r))
+            .or_else(|| uri.strip_prefix("http://").map(|r| ("http://", r)));
+        let Some((scheme, rest)) = rest else {
+            return Err(DigitalLinkError::NotHttp);
+        };
+        let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+        let (path_part, query) = rest
+            .split_once('?')
+            .map_or((rest, None), |(p, q)| (p, Some(q)));
+        let (host, path) = path_part.split_once('/').unwrap_or((path_part, ""));
+        if host.is_empty() {
+            return Err(DigitalLinkError::NoHost);
+        }
+        Ok(Self {
+            scheme,
+            host,
+            path,
+            query,
+        })
+    }
+}
+
+/// The query string's `name=value` pairs, percent-decoded (`+` read as a space in values).
+fn query_pairs(
+    query: Option<&str>,
+) -> impl Iterator<Item = Result<(String, String), DigitalLinkError>> + '_ {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((decode_part(name)?, decode_part(&value.replace('+', " "))?))
+        })
 }
 
 fn prefix_path(segments: &[&str]) -> String {
