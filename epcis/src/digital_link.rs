@@ -13,11 +13,19 @@
 //!
 //! A Digital Link does not carry the GS1 company prefix length, which an EPC URN needs to split
 //! the key; [`digital_link_to_urn`] takes it as an argument.
+//!
+//! The compressed form of GS1 Digital Link 1.1 (`https://{host}/{base64url}`) is read by
+//! [`decompress`] and written by [`compress`]; [`DigitalLink::parse_any`] takes either form. See
+//! [`compressed`] for the format.
 
 use std::fmt;
 use std::str::FromStr;
 
 use thiserror::Error;
+
+pub mod compressed;
+
+pub use compressed::{MAX_COMPRESSED_URI_LEN, compress, decompress};
 
 use crate::epc::charset::{
     escape_digital_link, is_cs39, is_cs82, is_plain_in_both, push_digital_link_char,
@@ -136,6 +144,98 @@ pub enum DigitalLinkError {
     NoUrnEquivalent {
         /// The AI.
         ai: Ai,
+    },
+    /// A compressed Digital Link longer than [`MAX_COMPRESSED_URI_LEN`]; it is refused before
+    /// any decoding.
+    #[error("a compressed Digital Link may be at most {max} bytes long, found {length}")]
+    CompressedTooLong {
+        /// Bytes found.
+        length: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A character outside the base64url alphabet (`A-Z a-z 0-9 - _`) in the compressed segment.
+    #[error("the compressed segment contains {character:?}, which is not base64url")]
+    CompressedAlphabet {
+        /// The offending character.
+        character: char,
+    },
+    /// The bit string of a compressed Digital Link ends inside an element.
+    #[error("the compressed segment ends inside an element (after {bits} bits)")]
+    CompressedTruncated {
+        /// The length of the segment's bit string.
+        bits: usize,
+    },
+    /// The bits after the last element are not zero, so not the padding of the last character.
+    #[error("the compressed segment ends with {bits} bits that are not zero padding")]
+    CompressedPadding {
+        /// How many bits follow the last element.
+        bits: usize,
+    },
+    /// Two hexadecimal digits, one of them above 9, that name no optimisation code.
+    #[error("the compressed segment uses {code}, which is no optimisation code")]
+    UnknownOptimisationCode {
+        /// The two hexadecimal digits.
+        code: String,
+    },
+    /// A 4-bit digit of an AI code above 9.
+    #[error("the compressed AI code {digits}... continues with {nibble:X}, which is not a digit")]
+    AiNibble {
+        /// The AI digits read before it.
+        digits: String,
+        /// The offending 4-bit value.
+        nibble: u8,
+    },
+    /// A value written with an encoding indicator that names no encoding (5, 6 or 7).
+    #[error("{part} is written with encoding {indicator}, which the standard does not define")]
+    UnknownEncoding {
+        /// The AI or parameter, e.g. `AI (21)`.
+        part: String,
+        /// The 3-bit indicator.
+        indicator: u8,
+    },
+    /// A binary number too large for the count of digits it must fill.
+    #[error("{part} holds a number of more than {digits} digits")]
+    NumericOverflow {
+        /// The AI or parameter, e.g. `AI (01)`.
+        part: String,
+        /// The digits it must fill.
+        digits: usize,
+    },
+    /// An AI given twice in one compressed Digital Link.
+    #[error("AI ({ai}) appears twice")]
+    DuplicateAi {
+        /// The AI.
+        ai: Ai,
+    },
+    /// Two primary keys in one compressed Digital Link.
+    #[error("AIs ({first}) and ({second}) are both primary keys; a Digital Link has one")]
+    MultiplePrimaryKeys {
+        /// The first primary key.
+        first: Ai,
+        /// The second.
+        second: Ai,
+    },
+    /// A numeric name in the query string of a compressed Digital Link or among its packed
+    /// parameters, where only non-GS1 parameters belong.
+    #[error(
+        "{name} is an AI; a compressed Digital Link carries its AIs in the compressed segment only"
+    )]
+    AiOutsideCompressedSegment {
+        /// The name as written.
+        name: String,
+    },
+    /// A non-GS1 parameter packed into the compressed segment with an empty name.
+    #[error("the compressed segment holds a non-GS1 parameter without a name")]
+    EmptyParameterName,
+    /// A non-GS1 parameter packed into the compressed segment with a character that is not
+    /// printable ASCII.
+    #[error("parameter {name} contains {character:?}, which is not printable ASCII")]
+    ParameterCharacter {
+        /// The parameter name.
+        name: String,
+        /// The offending character.
+        character: char,
     },
 }
 
@@ -753,7 +853,7 @@ pub struct DigitalLink {
 }
 
 impl DigitalLink {
-    /// Parses a Digital Link in path form on any `http(s)` host.
+    /// Parses a Digital Link in path form (uncompressed) on any `http(s)` host.
     pub fn parse(uri: &str) -> Result<Self, DigitalLinkError> {
         let UriParts {
             scheme,
@@ -840,6 +940,28 @@ impl DigitalLink {
             attributes,
             other,
         })
+    }
+
+    /// Parses a Digital Link in either form: uncompressed as [`DigitalLink::parse`] reads it, or
+    /// compressed (fully, or with the primary key uncompressed) as [`decompress`] reads it.
+    ///
+    /// A link that does not parse uncompressed is read as compressed when its last path segment
+    /// is base64url and the segment before it is not an AI (so `/01/0950600013435A` reports its
+    /// bad GTIN, not a failed decompression); the error is then the decompression's.
+    ///
+    /// ```
+    /// use epcis::digital_link::DigitalLink;
+    /// let plain = DigitalLink::parse_any("https://id.gs1.org/01/09780345418913")?;
+    /// let compressed = DigitalLink::parse_any("https://id.gs1.org/ARHKVAdpQg")?;
+    /// assert_eq!(plain, compressed);
+    /// # Ok::<(), epcis::digital_link::DigitalLinkError>(())
+    /// ```
+    pub fn parse_any(uri: &str) -> Result<Self, DigitalLinkError> {
+        match Self::parse(uri) {
+            Ok(link) => Ok(link),
+            Err(_) if compressed::looks_compressed(uri) => decompress(uri),
+            Err(error) => Err(error),
+        }
     }
 
     /// Scheme, host and path prefix, e.g. `https://example.com/products`.
