@@ -8,6 +8,7 @@ mod documents_examples;
 mod documents_fuzz;
 mod documents_mutations;
 mod event_hash_vectors;
+mod identifiers_compressed_links;
 mod identifiers_event_hash_vectors;
 mod identifiers_properties;
 mod identifiers_tds_vectors;
