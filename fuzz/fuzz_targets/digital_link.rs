@@ -8,9 +8,16 @@ use epcis::digital_link::{DigitalLink, MAX_COMPRESSED_URI_LEN, compress, decompr
 use libfuzzer_sys::fuzz_target;
 
 /// A link's compressed form reads back as the link, its data attributes in ascending AI order
-/// (unless it is too long for `decompress` to read at all), and compresses again to itself.
+/// (unless it repeats a data attribute, which the compressed form cannot hold, or is too long for
+/// `decompress` to read at all), and compresses again to itself.
 fn check_compression(link: &DigitalLink) {
-    let compressed = compress(link);
+    let Ok(compressed) = compress(link) else {
+        let mut ais: Vec<_> = link.attributes().iter().map(|a| a.ai()).collect();
+        ais.sort();
+        ais.dedup();
+        assert!(ais.len() < link.attributes().len(), "only a repeated attribute may fail");
+        return;
+    };
     if compressed.len() > MAX_COMPRESSED_URI_LEN {
         return;
     }
@@ -22,7 +29,7 @@ fn check_compression(link: &DigitalLink) {
     assert_eq!(back.qualifiers(), link.qualifiers(), "{compressed}");
     assert_eq!(back.attributes(), attributes, "{compressed}");
     assert_eq!(back.other_parameters(), link.other_parameters(), "{compressed}");
-    assert_eq!(compress(&back), compressed, "compression is not stable");
+    assert_eq!(compress(&back).ok(), Some(compressed), "compression is not stable");
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -214,18 +214,30 @@ pub fn decompress(uri: &str) -> Result<DigitalLink, DigitalLinkError> {
 
 /// Writes a link in compressed form on its own base: `{base}/{base64url}`, followed by its
 /// non-GS1 parameters (such as `linkType`) as a query string. See the [module
-/// documentation](self) for the choices made. (A link on a very long base, or with very long
-/// parameters, can compress to more than [`MAX_COMPRESSED_URI_LEN`] bytes, which [`decompress`]
-/// refuses.)
+/// documentation](self) for the choices made.
+///
+/// The compressed form holds each AI once, so a link whose query string gives one data attribute
+/// twice (`?17=251231&17=261231`, which [`DigitalLink::parse`] accepts) cannot be compressed:
+/// [`DigitalLinkError::DuplicateAi`]. (A link on a very long base, or with very long parameters,
+/// can compress to more than [`MAX_COMPRESSED_URI_LEN`] bytes, which [`decompress`] refuses.)
 ///
 /// ```
 /// use epcis::digital_link::{DigitalLink, compress, decompress};
 /// let link = DigitalLink::parse("https://id.gs1.org/01/09780345418913")?;
-/// assert_eq!(compress(&link), "https://id.gs1.org/ARHKVAdpQg");
-/// assert_eq!(decompress(&compress(&link)), Ok(link));
+/// let compressed = compress(&link)?;
+/// assert_eq!(compressed, "https://id.gs1.org/ARHKVAdpQg");
+/// assert_eq!(decompress(&compressed), Ok(link));
 /// # Ok::<(), epcis::digital_link::DigitalLinkError>(())
 /// ```
-pub fn compress(link: &DigitalLink) -> String {
+pub fn compress(link: &DigitalLink) -> Result<String, DigitalLinkError> {
+    let attributes = &link.attributes;
+    let repeated = (1..attributes.len()).find_map(|i| {
+        let ai = attributes[i].ai;
+        attributes[..i].iter().any(|a| a.ai == ai).then_some(ai)
+    });
+    if let Some(ai) = repeated {
+        return Err(DigitalLinkError::DuplicateAi { ai });
+    }
     let mut uri = format!("{}/{}", link.base, compressed_segment(link));
     let mut separator = '?';
     for (name, value) in &link.other {
@@ -235,7 +247,7 @@ pub fn compress(link: &DigitalLink) -> String {
         uri.push_str(&escape_query(value));
         separator = '&';
     }
-    uri
+    Ok(uri)
 }
 
 /// Whether a URI that is not an uncompressed Digital Link should be read as a compressed one:
