@@ -258,6 +258,48 @@ fn dl_converts_both_ways() {
 }
 
 #[test]
+fn dl_writes_and_reads_the_compressed_form() {
+    let output = tagtrail(&[
+        "dl",
+        "from-urn",
+        "--compressed",
+        "urn:epc:id:sgtin:0614141.107346.2017",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "https://id.gs1.org/DBNOmDdwcAg_C\n");
+
+    let output = tagtrail(&[
+        "dl",
+        "to-urn",
+        "-p",
+        "7",
+        "https://id.gs1.org/DBNOmDdwcAg_C",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "urn:epc:id:sgtin:0614141.107346.2017\n");
+
+    let uncompressed = "https://example.com/01/09506000134352/10/AB-123?17=261231";
+    let output = tagtrail(&["dl", "compress", uncompressed]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let compressed = stdout(&output);
+    assert_eq!(compressed, "https://example.com/CxFKk4XBoMwAP2u24uf43g\n");
+    let output = tagtrail(&["dl", "decompress", compressed.trim_end()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), format!("{uncompressed}\n"));
+}
+
+#[test]
+fn dl_names_what_is_wrong_with_a_compressed_link() {
+    let output = tagtrail(&["dl", "decompress", "https://id.gs1.org/ARHKVAdp"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("ends inside an element"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn dl_to_urn_asks_for_the_company_prefix_length_instead_of_guessing() {
     let output = tagtrail(&[
         "dl",
