@@ -60,9 +60,10 @@
 //! key). It allocates in proportion to its (bounded) input.
 //!
 //! Numbers are padded with leading zeros to the count of digits the format or the length field
-//! gives. GS1's prototype and `gs1-compression` drop the leading zeros of a variable-length number
-//! and of a text value written as digits (`000`), so they read a serial `0012` as `12`; this
-//! crate keeps them, as the length field says.
+//! gives. GS1's prototype drops the leading zeros of a variable-length number and of a text value
+//! written as digits (`000`), so it reads a serial `0012` as `12` (`gs1-compression` does the
+//! same for text, and writes a variable-length number back in binary); this crate keeps them, as
+//! the length field says.
 //!
 //! # Encoding
 //!
@@ -79,8 +80,10 @@
 //! The compressed form does not carry the order of the data attributes: the encoder sorts them.
 //! [`decompress`] returns the key qualifiers in the key's order and the data attributes in
 //! ascending AI order, so every encoding of one link decodes to one [`DigitalLink`], and
-//! `decompress(&compress(&link)) == Ok(link)` for every link whose attributes are in that order
-//! (every link that [`decompress`] returns).
+//! `decompress(&compress(&link)?) == Ok(link)` for every link whose attributes are in that order
+//! (every link that [`decompress`] returns). Holding each AI once, the compressed form has no
+//! room for a data attribute given twice, which [`DigitalLink::parse`] accepts; [`compress`]
+//! refuses such a link.
 
 use super::{
     AIS, AiSpec, AiValue, DigitalLink, DigitalLinkError, Format, Role, UriParts, check_value,
