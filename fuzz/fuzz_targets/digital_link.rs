@@ -15,7 +15,10 @@ fn check_compression(link: &DigitalLink) {
         let mut ais: Vec<_> = link.attributes().iter().map(|a| a.ai()).collect();
         ais.sort();
         ais.dedup();
-        assert!(ais.len() < link.attributes().len(), "only a repeated attribute may fail");
+        assert!(
+            ais.len() < link.attributes().len(),
+            "only a repeated attribute may fail"
+        );
         return;
     };
     if compressed.len() > MAX_COMPRESSED_URI_LEN {
@@ -28,8 +31,16 @@ fn check_compression(link: &DigitalLink) {
     assert_eq!(back.primary_key(), link.primary_key(), "{compressed}");
     assert_eq!(back.qualifiers(), link.qualifiers(), "{compressed}");
     assert_eq!(back.attributes(), attributes, "{compressed}");
-    assert_eq!(back.other_parameters(), link.other_parameters(), "{compressed}");
-    assert_eq!(compress(&back).ok(), Some(compressed), "compression is not stable");
+    assert_eq!(
+        back.other_parameters(),
+        link.other_parameters(),
+        "{compressed}"
+    );
+    assert_eq!(
+        compress(&back).ok(),
+        Some(compressed),
+        "compression is not stable"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
