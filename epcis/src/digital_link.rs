@@ -225,6 +225,17 @@ pub enum DigitalLinkError {
         /// The name as written.
         name: String,
     },
+    /// A link whose base path ends in an AI code or short name (or in one and a segment after
+    /// it) cannot be compressed: the compressed segment would read as that AI's value, or the
+    /// base would show a key the segment does not mean.
+    #[error(
+        "the base path ends in {segment}, an AI: a compressed segment after it would not read \
+         as the link"
+    )]
+    AiInCompressedBase {
+        /// The segment, as written.
+        segment: String,
+    },
     /// A non-GS1 parameter packed into the compressed segment with an empty name.
     #[error("the compressed segment holds a non-GS1 parameter without a name")]
     EmptyParameterName,

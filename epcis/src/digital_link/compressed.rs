@@ -221,7 +221,10 @@ pub fn decompress(uri: &str) -> Result<DigitalLink, DigitalLinkError> {
 ///
 /// The compressed form holds each AI once, so a link whose query string gives one data attribute
 /// twice (`?17=251231&17=261231`, which [`DigitalLink::parse`] accepts) cannot be compressed:
-/// [`DigitalLinkError::DuplicateAi`]. (A link on a very long base, or with very long parameters,
+/// [`DigitalLinkError::DuplicateAi`]. Nor can a link whose base path ends in an AI code or short
+/// name, or in one followed by a segment (`https://x/giai`, `https://x/01/a`): the segment would
+/// read as that AI's value, or the base would show a key the segment does not mean
+/// ([`DigitalLinkError::AiInCompressedBase`]). (A link on a very long base, or with very long parameters,
 /// can compress to more than [`MAX_COMPRESSED_URI_LEN`] bytes, which [`decompress`] refuses.)
 ///
 /// ```
@@ -240,6 +243,17 @@ pub fn compress(link: &DigitalLink) -> Result<String, DigitalLinkError> {
     });
     if let Some(ai) = repeated {
         return Err(DigitalLinkError::DuplicateAi { ai });
+    }
+    let base_path: Vec<&str> = link
+        .base
+        .splitn(4, '/')
+        .nth(3)
+        .unwrap_or_default()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if let Some(segment) = ai_at_end(&base_path) {
+        return Err(DigitalLinkError::AiInCompressedBase { segment });
     }
     let mut uri = format!("{}/{}", link.base, compressed_segment(link));
     let mut separator = '?';
@@ -269,6 +283,17 @@ pub(super) fn looks_compressed(uri: &str) -> bool {
             || ((2..=4).contains(&segment.len()) && segment.bytes().all(|b| b.is_ascii_digit()))
     };
     last.bytes().all(|b| BASE64URL.contains(&b)) && !before.last().is_some_and(|s| names_an_ai(s))
+}
+
+/// The first of a path's last two segments that is an AI code or short name the crate knows: a
+/// base ending in one would make what follows read as its value (`/giai/{segment}`) or show a
+/// key of its own before the segment (`/01/{gtin}/{segment}`).
+fn ai_at_end(path: &[&str]) -> Option<String> {
+    path.iter()
+        .rev()
+        .take(2)
+        .find(|segment| spec_by_segment(segment).is_some())
+        .map(|segment| (*segment).to_owned())
 }
 
 /// What a compressed segment holds, in the order written.
@@ -421,7 +446,12 @@ impl<'p, 's> Roles<'p, 's> {
             }
         }
         let (primary, prefix) = match primary {
-            Some(primary) => (primary, prefix),
+            // A path showing a key or qualifier of its own before a segment holding the primary
+            // key would name one item to a reader and mean another.
+            Some(primary) => match ai_at_end(prefix) {
+                Some(name) => return Err(DigitalLinkError::AiOutsideCompressedSegment { name }),
+                None => (primary, prefix),
+            },
             None => uncompressed_primary(prefix)?,
         };
         Ok(Self {

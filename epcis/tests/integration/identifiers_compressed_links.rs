@@ -385,6 +385,29 @@ fn the_data_attributes_come_back_in_ascending_ai_order() {
 }
 
 #[test]
+fn a_link_whose_base_ends_in_an_ai_cannot_be_compressed() {
+    // The segment would read as the GIAI's value, or the base would show a key of its own.
+    for (base, segment) in [
+        ("https://brand.example/giai", "giai"),
+        ("https://brand.example/8004", "8004"),
+        ("https://brand.example/01/a", "01"),
+        ("https://brand.example/lot", "lot"),
+    ] {
+        let link = parsed(&format!("{base}/01/09780345418913"));
+        assert_eq!(
+            compress(&link),
+            Err(DigitalLinkError::AiInCompressedBase {
+                segment: segment.to_owned()
+            }),
+            "{base}"
+        );
+    }
+    let link = parsed("https://brand.example/products/01/09780345418913");
+    let compressed = compress(&link).unwrap();
+    assert_eq!(DigitalLink::parse_any(&compressed), Ok(link));
+}
+
+#[test]
 fn a_link_repeating_a_data_attribute_cannot_be_compressed() {
     // The uncompressed parser takes it; the compressed form holds each AI once.
     let link = parsed("https://id.gs1.org/01/09506000134352?17=251231&17=261231");
@@ -687,6 +710,31 @@ fn ais_outside_the_compressed_segment_are_refused() {
     assert_eq!(
         decompress("https://id.gs1.org/ARHKVAdpQg?17=251231"),
         Err(DigitalLinkError::AiOutsideCompressedSegment { name: "17".into() })
+    );
+    // A key (or qualifier) shown in the path before a segment that holds a primary key of its
+    // own: a reader sees GTIN 09506000134352, the segment means 09780345418913.
+    for path in [
+        "01/09506000134352",
+        "gtin/09506000134352",
+        "01/09506000134352/21/SER1",
+    ] {
+        let shown = path.rsplit('/').nth(1).unwrap();
+        assert_eq!(
+            decompress(&format!("https://id.gs1.org/{path}/ARHKVAdpQg")),
+            Err(DigitalLinkError::AiOutsideCompressedSegment {
+                name: shown.to_owned()
+            }),
+            "{path}"
+        );
+        assert!(
+            DigitalLink::parse_any(&format!("https://id.gs1.org/{path}/ARHKVAdpQg")).is_err(),
+            "{path}"
+        );
+    }
+    // A base that merely has a folder keeps working.
+    assert_eq!(
+        decompress("https://brand.example/products/ARHKVAdpQg"),
+        Ok(parsed("https://brand.example/products/01/09780345418913"))
     );
     // A packed parameter named 17: flag F, name length 2, "17" in base64url, value "x".
     let bits = format!(
