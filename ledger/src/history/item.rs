@@ -1,5 +1,5 @@
-//! Item identifiers as routes take them: an EPC pure-identity URI, a GS1 Digital Link URI, or the
-//! hex of a tag's EPC memory bank. Each becomes the identifiers events may name the item by.
+//! Item identifiers as routes take them: an EPC pure-identity URI, a GS1 Digital Link URI
+//! (uncompressed or compressed), or the hex of a tag's EPC memory bank. Each becomes the identifiers events may name the item by.
 
 use std::fmt;
 
@@ -73,7 +73,7 @@ pub const MAX_ITEM_LEN: usize = 512;
 
 impl Item {
     /// Reads an identifier in whichever form it is in: `urn:epc:id:` is an EPC URI, `http(s)://`
-    /// a Digital Link, hex digits a tag's EPC bank; anything else is refused saying what each
+    /// a Digital Link (uncompressed, or compressed: [`DigitalLink::parse_any`]), hex digits a tag's EPC bank; anything else is refused saying what each
     /// form would have needed.
     pub fn parse(given: &str) -> Result<Self, ItemError> {
         let refuse = |tried: Vec<(&'static str, String)>| ItemError {
@@ -91,7 +91,7 @@ impl Item {
                 .map_err(|error| refuse(vec![(Form::EpcUri.name(), error.to_string())]))?;
             (Form::EpcUri, vec![epc])
         } else if given.starts_with("https://") || given.starts_with("http://") {
-            let link = DigitalLink::parse(given)
+            let link = DigitalLink::parse_any(given)
                 .map_err(|error| refuse(vec![(Form::DigitalLink.name(), error.to_string())]))?;
             let mut epcs = Vec::new();
             let mut last_error = None;
@@ -227,6 +227,23 @@ mod tests {
                 .contains(&"urn:epc:id:sgtin:061414.1107346.2017".to_owned())
         );
         assert_eq!(item.epcs.len(), COMPANY_PREFIX_LENGTHS.count());
+    }
+
+    #[test]
+    fn a_compressed_link_names_what_its_uncompressed_link_names() {
+        let plain = "https://id.gs1.org/01/10614141073464/21/2017";
+        let link = DigitalLink::parse(plain).unwrap();
+        let compressed = epcis::digital_link::compress(&link).unwrap();
+        assert_ne!(compressed, plain);
+        let item = Item::parse(&compressed).unwrap();
+        let uncompressed = Item::parse(plain).unwrap();
+        assert_eq!(item.form, Form::DigitalLink);
+        assert_eq!(item.asked, compressed, "it is shown as asked");
+        assert_eq!(item.epcs, uncompressed.epcs);
+        assert_eq!(item.names, uncompressed.names);
+        // A segment that decodes to nothing is refused as a Digital Link, saying why.
+        let error = Item::parse("https://id.gs1.org/ARHKVAdpQ_").unwrap_err();
+        assert!(error.to_string().contains("GS1 Digital Link"), "{error}");
     }
 
     #[test]
