@@ -41,21 +41,25 @@ mod trace;
 
 /// The routes, each registered from this one list: [`ROUTES`] and [`configure`] cannot disagree.
 /// Those before `post:` answer `GET` and `HEAD`, those after it `POST`; those after `resources:`
-/// are built by their function with the methods they answer.
+/// are built by their function with the methods they answer. Those after `last:` answer `GET`
+/// and `HEAD` and are registered after all others: a path another route takes (`/events`) is
+/// that route's, though theirs would match it too.
 macro_rules! routes {
     (
         $($path:literal => $handler:path),* $(,)?;
         post: $($posted:literal => $poster:path),* $(,)?;
-        resources: $($resource:literal => $builder:path),* $(,)?
+        resources: $($resource:literal => $builder:path),* $(,)?;
+        last: $($last:literal => $last_handler:path),* $(,)?
     ) => {
         /// Every route's path template, as registered (a `{name:regex}` segment keeps its regex).
-        pub const ROUTES: &[&str] = &[$($path,)* $($posted,)* $($resource),*];
+        pub const ROUTES: &[&str] = &[$($path,)* $($posted,)* $($resource,)* $($last),*];
 
         /// Registers every route.
         pub fn configure(config: &mut web::ServiceConfig) {
             $(config.service(get($path, $handler));)*
             $(config.service(post($posted, $poster));)*
             $(config.service($builder($resource));)*
+            $(config.service(get($last, $last_handler));)*
             config.default_service(web::to(not_found));
         }
     };
@@ -104,7 +108,11 @@ routes! {
     "/queries" => queries::collection,
     "/queries/{name}" => queries::item,
     "/queries/{name}/subscriptions" => subscriptions::collection,
-    "/queries/{name}/subscriptions/{id}" => subscriptions::item,
+    "/queries/{name}/subscriptions/{id}" => subscriptions::item;
+    last:
+    "/01/{gtin}/{compressed:[A-Za-z0-9_-]+}" => scan::compressed,
+    "/00/{sscc}/{compressed:[A-Za-z0-9_-]+}" => scan::compressed,
+    "/{compressed:[A-Za-z0-9_-]+}" => scan::compressed,
 }
 
 /// The routes whose answers load events (counted per client: `limits.max_answers_per_client`),
@@ -117,6 +125,9 @@ const LOADING_ROUTES: &[&str] = &[
     "/01/{gtin}/10/{lot}",
     "/01/{gtin}",
     "/00/{sscc}",
+    "/01/{gtin}/{compressed:[A-Za-z0-9_-]+}",
+    "/00/{sscc}/{compressed:[A-Za-z0-9_-]+}",
+    "/{compressed:[A-Za-z0-9_-]+}",
     "/log/entries/{path:.+}",
     "/log/index/{root}/{key}",
     "/trace/{id}",
@@ -234,6 +245,9 @@ const RESOLVER_ROUTES: &[&str] = &[
     "/01/{gtin}/10/{lot}",
     "/01/{gtin}",
     "/00/{sscc}",
+    "/01/{gtin}/{compressed:[A-Za-z0-9_-]+}",
+    "/00/{sscc}/{compressed:[A-Za-z0-9_-]+}",
+    "/{compressed:[A-Za-z0-9_-]+}",
     "/.well-known/gs1resolver",
 ];
 
@@ -555,6 +569,25 @@ mod tests {
         // A refusal as of a later checkpoint does not forget the earlier one.
         refused.insert(&names, 1000, 70, "too much");
         assert_eq!(refused.get(&names, 1000, 60).as_deref(), Some("too much"));
+    }
+
+    #[test]
+    fn compressed_links_are_resolver_routes_that_load_registered_last() {
+        let compressed: Vec<&str> = ROUTES
+            .iter()
+            .copied()
+            .filter(|route| scan::is_compressed_route(route))
+            .collect();
+        assert_eq!(compressed.len(), 3, "{compressed:?}");
+        for route in &compressed {
+            assert!(RESOLVER_ROUTES.contains(route), "{route}");
+            assert!(LOADING_ROUTES.contains(route), "{route}");
+        }
+        // After every other route: `/events` is the binding's, not a compressed link's.
+        assert_eq!(
+            &ROUTES[ROUTES.len() - compressed.len()..],
+            compressed.as_slice()
+        );
     }
 
     #[test]

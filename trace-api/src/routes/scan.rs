@@ -15,6 +15,10 @@
 //! Every answer carries a `Link` header naming the linkset, and allows any origin (CORS);
 //! `OPTIONS` answers the preflight. `GET /.well-known/gs1resolver` describes the resolver.
 //!
+//! A compressed link (`/{compressed}`, `/01/{gtin}/{compressed}`, `/00/{sscc}/{compressed}`) is
+//! decoded and answered as its uncompressed link, at its own URI, naming the uncompressed link
+//! in `Link` as `owl:sameAs` ([`compressed`]).
+//!
 //! A link whose syntax or check digit is wrong is a `400` problem, never a page that says
 //! "error"; an item no event names is answered, as `unknown`, and so is one whose history is
 //! refused as too much to read: the verdict is data. The rest of the query string is accepted:
@@ -31,6 +35,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
+use epcis::digital_link::DigitalLink;
 use ledger::history::{Authority, History, HistoryEvent, Item, RecalledClass, Why};
 use ledger::size::LeafIndex;
 use ledger::verdict::{self, Facts};
@@ -73,14 +78,15 @@ enum Asked {
 }
 
 impl Asked {
-    /// From the request's `linkType` (a CURIE `gs1:...`, or the full URI) and `Accept`.
-    fn of(request: &HttpRequest) -> Self {
+    /// From the `linkType` of the link's `query` (a CURIE `gs1:...`, or the full URI) and the
+    /// request's `Accept`.
+    fn of(request: &HttpRequest, query: &str) -> Self {
         let accept = request
             .headers()
             .get(header::ACCEPT)
             .and_then(|value| value.to_str().ok())
             .unwrap_or("");
-        let Some(link_type) = link_type(request.query_string()) else {
+        let Some(link_type) = link_type(query) else {
             return match accept.contains("application/linkset+json") {
                 true => Self::Linkset,
                 false => Self::Verdict,
@@ -158,6 +164,14 @@ pub(super) async fn options(request: HttpRequest) -> Result<HttpResponse, Proble
         Some(route) if route == "/.well-known/gs1resolver" => {}
         Some(route) if is_class_route(&route) => {
             linked_class(&request)?;
+        }
+        Some(route) if is_compressed_route(&route) => {
+            // What the link names is checked as its `GET` checks it.
+            let (link, class) = decoded(&request)?;
+            match class {
+                true => linked_class(&request).map(drop)?,
+                false => uncompressed_item(&request, &link).map(drop)?,
+            }
         }
         _ => {
             linked_item(&request)?;
@@ -276,7 +290,17 @@ pub(super) async fn verdict(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     let item = linked_item(&request)?;
-    let root = root(&request);
+    item_answer(&request, &state, request.query_string(), item).await
+}
+
+/// The answer of a resolver path that names `item`, with `query` as the link's query string.
+async fn item_answer(
+    request: &HttpRequest,
+    state: &web::Data<AppState>,
+    query: &str,
+    item: Item,
+) -> Result<HttpResponse, Problem> {
+    let root = root(request);
     let anchor = format!("{root}{}", request.uri().path());
     // The link itself names the item for the other routes (an EPC URI would name one split of
     // its company prefix).
@@ -287,7 +311,7 @@ pub(super) async fn verdict(
             .insert_header((header::LINK, linkset_header(&anchor)))
             .finish()
     };
-    match Asked::of(&request) {
+    match Asked::of(request, query) {
         Asked::Verdict => {}
         Asked::Linkset => {
             let description = format!("{} {}", item.form.name(), item.asked);
@@ -310,8 +334,8 @@ pub(super) async fn verdict(
     let view = state.views.latest(&state.store).await?;
     // A history refused as too much to read is judged as that: unknown, saying why.
     let (history, refused) = match events_of(
-        &state,
-        client(&request),
+        state,
+        client(request),
         &view,
         &item,
         state.limits.max_history_events,
@@ -334,9 +358,9 @@ pub(super) async fn verdict(
         .map_err(registry_problem)?;
     // The recalls of its lot and its product, which name no item and so are in no history.
     let classes = ledger::history::item_classes(&item.names, &lots_of(&item, &history));
-    let budget = state.budget.answer_for(client(&request));
+    let budget = state.budget.answer_for(client(request));
     let class_recalls = super::class_recalls::read(
-        &state,
+        state,
         &view,
         &parties,
         &budget,
@@ -354,24 +378,19 @@ pub(super) async fn verdict(
     // `never_commissioned` whatever was scanned), and a flood of made-up serials keeps nothing.
     let kept = scanned && (!history.events.is_empty() || refused.is_some());
     let mut consumer_scans = match (&state.scans, &link, kept) {
-        (Some(_), Some(link), true) => kept_scans(&state, link).await?,
+        (Some(_), Some(link), true) => kept_scans(state, link).await?,
         _ => Vec::new(),
     };
     // The tap's counter is spent only once everything else the answer needs was read: a
     // failed answer does not leave the consumer a spent tap.
     let tap = match scanned {
         true => {
-            crate::scans::Scans::check_tap(
-                state.scans.as_ref(),
-                request.query_string(),
-                &item.names,
-                &state.metrics,
-            )
-            .await
+            crate::scans::Scans::check_tap(state.scans.as_ref(), query, &item.names, &state.metrics)
+                .await
         }
         false => None,
     };
-    let header_text = |name: &str| header_text(&request, name);
+    let header_text = |name: &str| header_text(request, name);
     if let (Some(scans), Some(link), true) = (&state.scans, link, kept) {
         let peer = request.peer_addr().map(|peer| peer.ip());
         let this = scans.keep(link, tap.as_ref(), peer, header_text, &state.metrics);
@@ -469,7 +488,7 @@ fn linked_class(
             "{shown} is not a GS1 Digital Link of a lot or a product: {why}"
         ))
     };
-    let link = epcis::digital_link::DigitalLink::parse(&format!("{LINK_DOMAIN}{path}"))
+    let link = DigitalLink::parse_any(&format!("{LINK_DOMAIN}{path}"))
         .map_err(|error| refuse(error.to_string()))?;
     let lot = link.qualifier("10").map(str::to_owned);
     let canonical = link.canonical();
@@ -478,6 +497,110 @@ fn linked_class(
         return Err(refuse("it names no GS1 trade item".to_owned()));
     }
     Ok((canonical, lot, classes))
+}
+
+/// Whether a resolver route is one of a compressed link: the link compressed into one segment
+/// (`/{compressed}`), or a GTIN or an SSCC before the segment that holds the rest.
+pub(super) fn is_compressed_route(route: &str) -> bool {
+    route.ends_with(COMPRESSED_SEGMENT)
+}
+
+/// The last segment of a compressed link's route: base64url characters.
+const COMPRESSED_SEGMENT: &str = "{compressed:[A-Za-z0-9_-]+}";
+
+/// The link a compressed resolver path decodes to, and whether it names a class (a lot or a
+/// product) rather than one item. It must name what an uncompressed resolver route names: a
+/// GTIN alone, with its lot, its serial or both, or an SSCC; anything else is a `404`, as its
+/// uncompressed path is. A whole path that does not decode (`/{compressed}`, which any
+/// mistyped route of this service also matches) is the `404` of no such resource, saying why
+/// it is no compressed link either; one after a key (`/01/{gtin}/{compressed}`) is a `400`.
+fn decoded(request: &HttpRequest) -> Result<(DigitalLink, bool), Problem> {
+    let path = request.uri().path();
+    let shown = || path.chars().take(ECHOED_PATH).collect::<String>();
+    let whole = path.matches('/').count() == 1;
+    let link =
+        epcis::digital_link::decompress(&format!("{LINK_DOMAIN}{path}")).map_err(|error| {
+            match whole {
+                true => Problem::NotFound(format!(
+                    "no such resource: {} is no route of this service (see /openapi.json), nor a \
+                 compressed GS1 Digital Link: {error}",
+                    shown()
+                )),
+                false => Problem::BadRequest(format!(
+                    "{} is not a compressed GS1 Digital Link: {error}",
+                    shown()
+                )),
+            }
+        })?;
+    let keys: Vec<String> = std::iter::once(link.primary_key())
+        .chain(link.qualifiers())
+        .map(|key| key.ai().as_str().to_owned())
+        .collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let class = match keys.as_slice() {
+        ["01"] | ["01", "10"] => true,
+        ["01", "21"] | ["01", "10", "21"] | ["00"] => false,
+        _ => {
+            return Err(Problem::NotFound(format!(
+                "{} is the compressed GS1 Digital Link {}: this resolver answers for a GTIN \
+                 alone, with its lot, its serial or both, and for an SSCC",
+                shown(),
+                link.canonical()
+            )));
+        }
+    };
+    Ok((link, class))
+}
+
+/// The item a compressed link names, as its uncompressed link names it: the history and bundle
+/// its answer links to, and the page's check on the consumer's device, are that link's.
+fn uncompressed_item(request: &HttpRequest, link: &DigitalLink) -> Result<Item, Problem> {
+    Item::parse(&link.canonical()).map_err(|error| {
+        let shown: String = request.uri().path().chars().take(ECHOED_PATH).collect();
+        Problem::BadRequest(format!(
+            "{shown} is not a GS1 Digital Link of one item: {error}"
+        ))
+    })
+}
+
+/// `GET /{compressed}`, `GET /01/{gtin}/{compressed}`, `GET /00/{sscc}/{compressed}`: a
+/// compressed GS1 Digital Link (as a QR code too small for the whole link carries it), answered
+/// at its own URI as its uncompressed link is: not redirected to it (GS1-Conformant Resolver),
+/// but naming it in `Link` as `owl:sameAs`. The answer's item is the uncompressed link's (its
+/// `asked` is that link). Non-GS1 parameters packed into the segment (`linkType`) count as the
+/// query string's, before it.
+pub(super) async fn compressed(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let (link, class) = decoded(&request)?;
+    let mut query: Vec<String> = link
+        .other_parameters()
+        .iter()
+        .map(|(name, value)| format!("{}={}", segment(name), segment(value)))
+        .collect();
+    if !request.query_string().is_empty() {
+        query.push(request.query_string().to_owned());
+    }
+    let query = query.join("&");
+    let mut answer = match class {
+        true => class_answer(&request, &state, &query).await?,
+        false => {
+            let item = uncompressed_item(&request, &link)?;
+            item_answer(&request, &state, &query, item).await?
+        }
+    };
+    // The uncompressed link on this resolver: its key path, then its data attributes and
+    // packed parameters (the link decoded on `LINK_DOMAIN` has that base).
+    let uncompressed = link.to_string();
+    let uncompressed = uncompressed
+        .strip_prefix(LINK_DOMAIN)
+        .unwrap_or(&uncompressed);
+    let same_as = format!("<{}{uncompressed}>; rel=\"owl:sameAs\"", root(&request));
+    if let Ok(same_as) = HeaderValue::from_str(&same_as) {
+        answer.headers_mut().append(header::LINK, same_as);
+    }
+    Ok(answer)
 }
 
 /// Whether a resolver route names a class (a lot or a product), not one item.
@@ -495,16 +618,26 @@ pub(super) async fn class_verdict(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
+    class_answer(&request, &state, request.query_string()).await
+}
+
+/// The answer of a resolver path that names a lot or a product, with `query` as the link's
+/// query string.
+async fn class_answer(
+    request: &HttpRequest,
+    state: &web::Data<AppState>,
+    query: &str,
+) -> Result<HttpResponse, Problem> {
     let path = request.uri().path();
-    let (canonical, lot, classes) = linked_class(&request)?;
+    let (canonical, lot, classes) = linked_class(request)?;
     let gtin = classes[0].gtin.clone();
     let form = match lot {
         Some(_) => "lot",
         None => "product",
     };
-    let root = root(&request);
+    let root = root(request);
     let anchor = format!("{root}{path}");
-    match Asked::of(&request) {
+    match Asked::of(request, query) {
         Asked::Verdict => {}
         Asked::Linkset => {
             let description = format!("{form} {canonical}");
@@ -514,7 +647,7 @@ pub(super) async fn class_verdict(
             ));
         }
         Asked::History | Asked::Bundle | Asked::Other(_) => {
-            let asked = link_type(request.query_string()).unwrap_or_default();
+            let asked = link_type(query).unwrap_or_default();
             let shown: String = asked.chars().take(ECHOED_PATH).collect();
             return Err(Problem::NotFound(format!(
                 "no link of type {shown} for a {form}: this resolver has \
@@ -534,8 +667,8 @@ pub(super) async fn class_verdict(
         Some(_) => super::class_recalls::names_of(&classes),
         None => vec![RecalledClass::any_of(&gtin)],
     };
-    let budget = state.budget.answer_for(client(&request));
-    let recalls = super::class_recalls::read(&state, &view, &parties, &budget, &names).await?;
+    let budget = state.budget.answer_for(client(request));
+    let recalls = super::class_recalls::read(state, &view, &parties, &budget, &names).await?;
     let anchored = view
         .anchored
         .as_ref()
@@ -571,7 +704,7 @@ pub(super) async fn class_verdict(
         "journey": [],
         "links": {},
     });
-    let header_text = |name: &str| header_text(&request, name);
+    let header_text = |name: &str| header_text(request, name);
     let html = super::page::wants_html(header_text(header::ACCEPT.as_str()));
     let body = match html {
         true => {
@@ -654,7 +787,7 @@ fn lots_of(item: &Item, history: &History<Arc<StoredEntry>>) -> Vec<String> {
         .collect();
     if lots.is_empty() {
         lots.extend(
-            epcis::digital_link::DigitalLink::parse(&item.asked)
+            DigitalLink::parse_any(&item.asked)
                 .ok()
                 .and_then(|link| link.qualifier("10").map(str::to_owned)),
         );

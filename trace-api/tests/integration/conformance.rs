@@ -19,6 +19,7 @@
 //! are tested in `service.rs`.
 
 use epcis::EventHash;
+use epcis::digital_link::{DigitalLink, compress};
 use ledger::sealed::{self, KEYS_MEMBER, RecipientSecret, SealedField, Sealer};
 use serde_json::json;
 use service_kit::testing::{Schemathesis, workspace_path};
@@ -33,11 +34,13 @@ const ITEM_HEX: &str = "3074257BF7194E4000001A85";
 const CASE: &str = "urn:epc:id:sscc:0614141.1234567890";
 /// `CASE`'s SSCC, as its Digital Link gives it.
 const CASE_SSCC: &str = "106141412345678908";
+/// `ITEM`'s serial compressed (`21`, then `6789` as digits): `/01/{gtin}/IQRqF` is `ITEM_LINK`.
+const SERIAL_COMPRESSED: &str = "IQRqF";
 /// An item of no event.
 const STRANGER: &str = "urn:epc:id:sgtin:0614141.812345.1";
 /// The operations schemathesis tests: every one of the document but `GET /openapi.json`, which
 /// it leaves out as the document it loaded (`service.rs` tests that route).
-const OPERATIONS: usize = 63;
+const OPERATIONS: usize = 69;
 /// What is checked of every answer. Not `positive_data_acceptance`: a schema can say that an item
 /// is a string of at most 512 characters, not which strings are EPC URIs or Digital Links, so most
 /// schema-valid identifiers are rightly refused (`400`).
@@ -135,6 +138,14 @@ async fn the_service_conforms_to_its_openapi_document() {
         .await;
     assert_eq!(status, 200, "{history}");
     let size = &history["checkpoint"]["treeSize"];
+    // The item's and the case's links compressed whole, and the item's serial alone (the rest
+    // of a link whose GTIN stands uncompressed before it: `21` then `6789` as digits).
+    let compressed = |link: &str| {
+        let link = DigitalLink::parse(link).unwrap();
+        let compressed = compress(&link).unwrap();
+        compressed.rsplit('/').next().unwrap().to_owned()
+    };
+    let case_link = format!("https://id.gs1.org/00/{CASE_SSCC}");
     let values = json!({
         "id": [ITEM, ITEM_LINK, ITEM_HEX, CASE, STRANGER],
         "hash": events,
@@ -149,6 +160,7 @@ async fn the_service_conforms_to_its_openapi_document() {
         "serial": ["6789", "1"],
         "lot": ["L1"],
         "sscc": [CASE_SSCC],
+        "compressed": [compressed(ITEM_LINK), compressed(&case_link), SERIAL_COMPRESSED],
         "linkType": ["linkset", "gs1:verificationService", "gs1:traceability", "gs1:pip"],
         "commitment": [commitment, "00".repeat(32)],
         "recipient": [recipient.public_key().to_hex(), "11".repeat(32)],
@@ -208,6 +220,8 @@ async fn the_service_conforms_to_its_openapi_document() {
         "/01/{gtin}/10/{lot}",
         "/01/{gtin}",
         "/00/{sscc}",
+        "/{compressed:[A-Za-z0-9_-]+}",
+        "/01/{gtin}/{compressed:[A-Za-z0-9_-]+}",
         "/events",
         "/epcs/{epc}/events",
         "/bizSteps/{bizStep}/events",

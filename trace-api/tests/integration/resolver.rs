@@ -2,6 +2,7 @@
 //! Conformance 1.2), one section each, run against the service. Rules this resolver does not meet
 //! yet are named at the end, with why.
 
+use epcis::digital_link::{DigitalLink, compress, decompress};
 use serde_json::Value;
 
 use crate::common::{Pipeline, header, object};
@@ -147,9 +148,123 @@ async fn the_resolver_meets_the_conformance_rules() {
         assert_eq!(answer["recalled"], false, "{answer}");
     }
 
-    // Not met yet (issue 27): compressed Digital Links (decompression and owl:sameAs); and
-    // passing the query string on when redirecting (qsPassedOn, a warning in the suite): both
-    // targets are this service's own routes, which refuse parameters they do not take, so a
-    // tap's data is not passed on.
+    compressed_links_are_answered_as_their_uncompressed_links(&pipeline, &answer).await;
+
+    // Not met yet: passing the query string on when redirecting (qsPassedOn, a warning in the
+    // suite): both targets are this service's own routes, which refuse parameters they do not
+    // take, so a tap's data is not passed on.
     pipeline.stop().await;
+}
+
+/// SHALL decompress a compressed link and answer it as its uncompressed link (compression): at
+/// its own URI, not redirected to the uncompressed one on the same resolver, which `Link` names
+/// as `owl:sameAs`. `answer` is the uncompressed link's verdict.
+async fn compressed_links_are_answered_as_their_uncompressed_links(
+    pipeline: &Pipeline,
+    answer: &Value,
+) {
+    let compressed = |path: &str| {
+        let link = DigitalLink::parse(&format!("https://id.gs1.org{path}")).unwrap();
+        let compressed = compress(&link).unwrap();
+        compressed
+            .strip_prefix("https://id.gs1.org")
+            .unwrap()
+            .to_owned()
+    };
+    let links = |headers: &[(String, String)]| -> Vec<String> {
+        headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("link"))
+            .map(|(_, value)| value.clone())
+            .collect()
+    };
+    // Whole, and with the GTIN left uncompressed before the serial's segment.
+    let partial = "/01/80614141123458/IQRqF";
+    assert_eq!(
+        decompress(&format!("https://id.gs1.org{partial}")),
+        DigitalLink::parse(&format!("https://id.gs1.org{SCAN}"))
+    );
+    let same_as = format!("<{}{SCAN}>; rel=\"owl:sameAs\"", pipeline.trace);
+    for asked in [compressed(SCAN), partial.to_owned()] {
+        let anchor = format!("{}{asked}", pipeline.trace);
+        let (status, headers, body) = pipeline.get_raw(&asked).await;
+        assert_eq!(status, 200, "{asked}");
+        let again: Value = serde_json::from_slice(&body).unwrap();
+        // The uncompressed link's answer: its item (`asked` is that link), verdict, journey,
+        // and links to its history and bundle (which the page's check on the phone reads).
+        assert_eq!(again["verdict"], answer["verdict"], "{asked}");
+        assert_eq!(again["item"], answer["item"], "{asked}");
+        assert_eq!(again["journey"], answer["journey"], "{asked}");
+        assert_eq!(again["links"], answer["links"], "{asked}");
+        let linkset_link = format!(
+            "<{anchor}?linkType=linkset>; rel=\"linkset\"; type=\"application/linkset+json\""
+        );
+        assert_eq!(links(&headers), [linkset_link, same_as.clone()], "{asked}");
+        assert_eq!(header(&headers, "access-control-allow-origin"), Some("*"));
+
+        // The preflight, the linkset (whose subject is the link as asked) and the redirects.
+        let (status, _, _) = pipeline.request_raw("OPTIONS", &asked).await;
+        assert_eq!(status, 204, "{asked}");
+        let (status, headers, _) = pipeline.request_raw("POST", &asked).await;
+        assert_eq!(status, 405, "{asked}");
+        assert_eq!(header(&headers, "allow"), Some("GET, HEAD, OPTIONS"));
+        let (status, body) = pipeline.get(&format!("{asked}?linkType=linkset")).await;
+        assert_eq!(status, 200, "{asked}");
+        assert_eq!(body["linkset"][0]["anchor"], anchor.as_str(), "{body}");
+        let (status, headers, _) = pipeline
+            .request_raw("GET", &format!("{asked}?linkType=gs1:traceability"))
+            .await;
+        assert_eq!(status, 307, "{asked}");
+        assert!(links(&headers).contains(&same_as), "{headers:?}");
+        let history = header(&headers, "location").unwrap();
+        let history = history.strip_prefix(pipeline.trace.as_str()).unwrap();
+        let (status, history) = pipeline.get(history).await;
+        assert_eq!(status, 200, "{history}");
+        assert_eq!(history["events"].as_array().unwrap().len(), 1, "{history}");
+    }
+
+    // A lot, compressed, is answered as the lot's link is.
+    let lot = "/01/80614141123458/10/LOT7";
+    let (_, uncompressed) = pipeline.get(lot).await;
+    let (status, headers, body) = pipeline.get_raw(&compressed(lot)).await;
+    assert_eq!(status, 200);
+    let again: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(again["verdict"], uncompressed["verdict"], "{again}");
+    assert_eq!(again["reasons"], uncompressed["reasons"], "{again}");
+    assert_eq!(again["item"]["form"], "lot", "{again}");
+    let lot_same_as = format!("<{}{lot}>; rel=\"owl:sameAs\"", pipeline.trace);
+    assert!(links(&headers).contains(&lot_same_as), "{headers:?}");
+
+    // What an uncompressed route does not answer (a CPV) is a 404 compressed too, naming the
+    // link it decoded to; a segment that does not decode (bits left over) is a 400 after a key,
+    // and the 404 of no such resource alone (any mistyped route has that shape), saying why.
+    let cpv = compressed("/01/80614141123458/22/A1/21/6789");
+    let (status, body) = pipeline.get(&cpv).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("/22/A1/21/6789"),
+        "{body}"
+    );
+    let (status, body) = pipeline.get("/01/80614141123458/IQRqFB").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not a compressed GS1 Digital Link"),
+        "{body}"
+    );
+    let (status, body) = pipeline.get("/metricz").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no such resource"),
+        "{body}"
+    );
+    // Every route of a name a compressed link could have is still its own.
+    let (status, metrics) = pipeline.get_text("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("trace_requests_total"), "{metrics}");
 }
