@@ -166,8 +166,12 @@ pub enum DigitalLinkError {
         /// The length of the segment's bit string.
         bits: usize,
     },
-    /// The bits after the last element are not zero, so not the padding of the last character.
-    #[error("the compressed segment ends with {bits} bits that are not zero padding")]
+    /// The bits after the last element (too few to start another) are not the padding of the
+    /// last character: 6 or 7 of them (a whole character too many), or a bit set.
+    #[error(
+        "the compressed segment ends with {bits} bits after its last element, which are not \
+         padding (at most 5 zero bits)"
+    )]
     CompressedPadding {
         /// How many bits follow the last element.
         bits: usize,

@@ -306,8 +306,9 @@ struct Decoded {
 fn decode_segment(segment: &str) -> Result<Decoded, DigitalLinkError> {
     let mut bits = BitReader::new(segment)?;
     let mut decoded = Decoded::default();
-    // Fewer than 6 bits can only be the padding of the last character.
-    while bits.remaining() >= 6 {
+    // Every element starts with 8 bits, so fewer than 8 left can only be padding: valid if
+    // under 6 zero bits (completing the last character), refused as padding otherwise.
+    while bits.remaining() >= 8 {
         let header = bits.read(8)?;
         let (high, low) = (header >> 4, header & 0xF);
         if high <= 9 && low <= 9 {
@@ -332,7 +333,7 @@ fn decode_segment(segment: &str) -> Result<Decoded, DigitalLinkError> {
         }
     }
     let padding = bits.remaining();
-    if bits.read(padding)? != 0 {
+    if padding >= 6 || bits.read(padding)? != 0 {
         return Err(DigitalLinkError::CompressedPadding { bits: padding });
     }
     Ok(decoded)

@@ -538,8 +538,8 @@ fn a_character_outside_base64url_is_refused() {
 fn a_truncated_bit_string_is_refused() {
     for uri in [
         "https://id.gs1.org/ARHKVAdp",
+        // 11 bits after the GTIN: enough to start an element (AI 00), not to end it.
         "https://id.gs1.org/ARHKVAdpQgA",
-        "https://id.gs1.org/A",
     ] {
         assert!(
             matches!(
@@ -557,6 +557,37 @@ fn padding_with_a_bit_set_is_refused() {
     assert_eq!(
         decompress("https://id.gs1.org/ARHKVAdpQh"),
         Err(DigitalLinkError::CompressedPadding { bits: 5 })
+    );
+}
+
+#[test]
+fn six_or_seven_bits_after_the_last_element_are_padding_not_truncation() {
+    // Too few to start an element (8 bits), too many to pad the last character (under 6).
+    // GTIN and serial "A" in 7-bit ASCII: 78 bits, then a character of zeros.
+    let six = format!("{} 0010 0001 100 00001 1000001 000000", gtin_bits());
+    assert_eq!(
+        decompress_bits(&six),
+        Err(DigitalLinkError::CompressedPadding { bits: 6 })
+    );
+    // GTIN and expiry date: 83 bits, then 7 zero bits to the end of the 15th character.
+    let seven = format!("{} 0001 0111 {} 0000000", gtin_bits(), number(251_231, 20));
+    assert_eq!(
+        decompress_bits(&seven),
+        Err(DigitalLinkError::CompressedPadding { bits: 7 })
+    );
+    // A lone character of zeros holds no element at all.
+    assert_eq!(
+        decompress("https://id.gs1.org/A"),
+        Err(DigitalLinkError::CompressedPadding { bits: 6 })
+    );
+    // One bit of padding is fine.
+    assert_eq!(
+        decompress_bits(&format!(
+            "{} 0001 0111 {} 0",
+            gtin_bits(),
+            number(251_231, 20)
+        )),
+        Ok(parsed("https://id.gs1.org/01/09780345418913?17=251231"))
     );
 }
 
