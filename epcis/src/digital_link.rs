@@ -243,6 +243,9 @@ pub enum DigitalLinkError {
     /// A non-GS1 parameter packed into the compressed segment with an empty name.
     #[error("the compressed segment holds a non-GS1 parameter without a name")]
     EmptyParameterName,
+    /// A query parameter with an empty name (`?=x`): neither an AI nor a named parameter.
+    #[error("the query string holds a parameter without a name (=value)")]
+    EmptyQueryName,
     /// A non-GS1 parameter packed into the compressed segment with a character that is not
     /// printable ASCII.
     #[error("parameter {name} contains {character:?}, which is not printable ASCII")]
@@ -1271,7 +1274,8 @@ impl<'a> UriParts<'a> {
     }
 }
 
-/// The query string's `name=value` pairs, percent-decoded (`+` read as a space in values).
+/// The query string's `name=value` pairs, percent-decoded (`+` read as a space in values); a
+/// pair without a name (`=x`) is refused, as neither an AI nor a named parameter.
 fn query_pairs(
     query: Option<&str>,
 ) -> impl Iterator<Item = Result<(String, String), DigitalLinkError>> + '_ {
@@ -1281,6 +1285,9 @@ fn query_pairs(
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if name.is_empty() {
+                return Err(DigitalLinkError::EmptyQueryName);
+            }
             Ok((decode_part(name)?, decode_part(&value.replace('+', " "))?))
         })
 }

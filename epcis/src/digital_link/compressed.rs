@@ -53,11 +53,14 @@
 //!
 //! [`decompress`] is strict: it refuses a URI longer than [`MAX_COMPRESSED_URI_LEN`] before
 //! decoding; a character outside base64url; a bit string that ends inside an element; padding
-//! of 6 bits or more, or with a bit set; an undefined optimisation code or encoding; an AI code
-//! with a non-digit, or one this crate does not know (the same AIs [`DigitalLink::parse`] takes);
-//! a number too large for its digits; an AI given twice, or two primary keys; and every value
-//! the uncompressed parser refuses (length, character set, check digit, qualifier not of the
-//! key). It allocates in proportion to its (bounded) input.
+//! (what follows the last element, fewer than the 8 bits that start one) of 6 bits or more, or
+//! with a bit set; an undefined optimisation code or encoding; an AI code with a non-digit, or
+//! one this crate does not know (the same AIs [`DigitalLink::parse`] takes); a number too large
+//! for its digits; an AI given twice, or two primary keys; a parameter without a name, packed
+//! or in the query string (as [`DigitalLink::parse`] refuses `?=x`), or named by digits (an AI
+//! outside the segment); and every value the uncompressed parser refuses (length, character
+//! set, check digit, qualifier not of the key). It allocates in proportion to its (bounded)
+//! input.
 //!
 //! Numbers are padded with leading zeros to the count of digits the format or the length field
 //! gives. GS1's prototype drops the leading zeros of a variable-length number and of a text value

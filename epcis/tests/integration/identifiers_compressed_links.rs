@@ -803,6 +803,27 @@ fn packed_parameters_need_a_name_and_printable_values() {
 }
 
 #[test]
+fn a_query_parameter_without_a_name_is_refused() {
+    // Neither an AI nor a named parameter, in either form; a name without a value is fine.
+    for query in ["=x", "=", "linkType=gs1:pip&=x"] {
+        let plain = format!("https://id.gs1.org/01/09780345418913?{query}");
+        let compressed = format!("https://id.gs1.org/ARHKVAdpQg?{query}");
+        for result in [
+            DigitalLink::parse(&plain),
+            DigitalLink::parse_any(&plain),
+            decompress(&compressed),
+            DigitalLink::parse_any(&compressed),
+        ] {
+            assert_eq!(result, Err(DigitalLinkError::EmptyQueryName), "?{query}");
+        }
+    }
+    assert_eq!(
+        decompress("https://id.gs1.org/ARHKVAdpQg?x"),
+        Ok(parsed("https://id.gs1.org/01/09780345418913?x="))
+    );
+}
+
+#[test]
 fn the_uri_must_be_http() {
     assert_eq!(
         decompress("ftp://id.gs1.org/ARHKVAdpQg"),
