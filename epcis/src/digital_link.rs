@@ -246,6 +246,15 @@ pub enum DigitalLinkError {
     /// A query parameter with an empty name (`?=x`): neither an AI nor a named parameter.
     #[error("the query string holds a parameter without a name (=value)")]
     EmptyQueryName,
+    /// A URI given to [`DigitalLink::parse_any`] longer than [`MAX_COMPRESSED_URI_LEN`]; it is
+    /// refused before any parsing, so no part of it reaches an error.
+    #[error("a Digital Link may be at most {max} bytes long, found {length}")]
+    TooLong {
+        /// Bytes found.
+        length: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A non-GS1 parameter packed into the compressed segment with a character that is not
     /// printable ASCII.
     #[error("parameter {name} contains {character:?}, which is not printable ASCII")]
@@ -967,6 +976,9 @@ impl DigitalLink {
     /// is base64url and the segment before it is not an AI (so `/01/0950600013435A` reports its
     /// bad GTIN, not a failed decompression); the error is then the decompression's.
     ///
+    /// A URI longer than [`MAX_COMPRESSED_URI_LEN`] is refused before either parser reads it
+    /// ([`DigitalLinkError::TooLong`]), so no error repeats an oversized input.
+    ///
     /// ```
     /// use epcis::digital_link::DigitalLink;
     /// let plain = DigitalLink::parse_any("https://id.gs1.org/01/09780345418913")?;
@@ -975,6 +987,12 @@ impl DigitalLink {
     /// # Ok::<(), epcis::digital_link::DigitalLinkError>(())
     /// ```
     pub fn parse_any(uri: &str) -> Result<Self, DigitalLinkError> {
+        if uri.len() > MAX_COMPRESSED_URI_LEN {
+            return Err(DigitalLinkError::TooLong {
+                length: uri.len(),
+                max: MAX_COMPRESSED_URI_LEN,
+            });
+        }
         match Self::parse(uri) {
             Ok(link) => Ok(link),
             Err(_) if compressed::looks_compressed(uri) => decompress(uri),

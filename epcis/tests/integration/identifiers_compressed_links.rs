@@ -468,6 +468,35 @@ fn parse_any_reads_both_forms_and_reports_the_likely_mistake() {
     ));
 }
 
+#[test]
+fn parse_any_refuses_an_overlong_uri_without_repeating_it() {
+    // Uncompressed, with a serial far too long (which the uncompressed parser would name), and
+    // compressed: both refused for their length alone.
+    let serial = "X".repeat(MAX_COMPRESSED_URI_LEN);
+    for uri in [
+        format!("https://id.gs1.org/01/09506000134352/21/{serial}"),
+        format!("https://id.gs1.org/{}", "A".repeat(MAX_COMPRESSED_URI_LEN)),
+    ] {
+        let error = DigitalLink::parse_any(&uri).unwrap_err();
+        assert_eq!(
+            error,
+            DigitalLinkError::TooLong {
+                length: uri.len(),
+                max: MAX_COMPRESSED_URI_LEN
+            }
+        );
+        assert!(!error.to_string().contains("XXXX"), "{error}");
+        assert!(error.to_string().len() < 100, "{error}");
+    }
+    // A link of exactly the limit still parses.
+    let base = "https://id.gs1.org/";
+    let key = "/01/09506000134352";
+    let folder = "f".repeat(MAX_COMPRESSED_URI_LEN - base.len() - key.len());
+    let uri = format!("{base}{folder}{key}");
+    assert_eq!(uri.len(), MAX_COMPRESSED_URI_LEN);
+    assert_eq!(DigitalLink::parse_any(&uri), Ok(parsed(&uri)));
+}
+
 // --- Bad input ---------------------------------------------------------------------------------
 
 /// The base64url of a string of `0` and `1` (spaces ignored), padded with zeros.
