@@ -247,14 +247,9 @@ pub fn compress(link: &DigitalLink) -> Result<String, DigitalLinkError> {
     if let Some(ai) = repeated {
         return Err(DigitalLinkError::DuplicateAi { ai });
     }
-    let base_path: Vec<&str> = link
-        .base
-        .splitn(4, '/')
-        .nth(3)
-        .unwrap_or_default()
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
+    // The base came from a parsed or decoded URI, so it splits again.
+    let base = UriParts::split(&link.base)?;
+    let base_path: Vec<&str> = base.path.split('/').filter(|s| !s.is_empty()).collect();
     if let Some(segment) = ai_at_end(&base_path) {
         return Err(DigitalLinkError::AiInCompressedBase { segment });
     }

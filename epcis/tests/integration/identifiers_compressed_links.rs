@@ -392,6 +392,7 @@ fn a_link_whose_base_ends_in_an_ai_cannot_be_compressed() {
         ("https://brand.example/8004", "8004"),
         ("https://brand.example/01/a", "01"),
         ("https://brand.example/lot", "lot"),
+        ("http://brand.example/a/b/giai", "giai"),
     ] {
         let link = parsed(&format!("{base}/01/09780345418913"));
         assert_eq!(
@@ -405,6 +406,21 @@ fn a_link_whose_base_ends_in_an_ai_cannot_be_compressed() {
     let link = parsed("https://brand.example/products/01/09780345418913");
     let compressed = compress(&link).unwrap();
     assert_eq!(DigitalLink::parse_any(&compressed), Ok(link));
+}
+
+#[test]
+fn the_base_path_is_kept_whole_on_either_scheme() {
+    for base in [
+        "https://id.gs1.org",
+        "http://brand.example",
+        "http://brand.example/a/b/c",
+        "https://brand.example:8443/dl",
+    ] {
+        let link = parsed(&format!("{base}/01/09780345418913"));
+        let compressed = compressed_uri(&link);
+        assert_eq!(compressed, format!("{base}/ARHKVAdpQg"));
+        assert_eq!(decompress(&compressed), Ok(link));
+    }
 }
 
 #[test]
