@@ -973,8 +973,11 @@ impl DigitalLink {
     /// compressed (fully, or with the primary key uncompressed) as [`decompress`] reads it.
     ///
     /// A link that does not parse uncompressed is read as compressed when its last path segment
-    /// is base64url and the segment before it is not an AI (so `/01/0950600013435A` reports its
-    /// bad GTIN, not a failed decompression); the error is then the decompression's.
+    /// is base64url and the segment before it is not an AI code or short name this crate knows
+    /// (so `/01/0950600013435A` reports its bad GTIN, not a failed decompression); the error is
+    /// then the decompression's. After two to four digits that name no AI this crate knows, the
+    /// segment is read as compressed only if it decodes (`/2024/{base64url}` is a folder and a
+    /// compressed link, `/99/x` reports the unknown AI 99).
     ///
     /// A URI longer than [`MAX_COMPRESSED_URI_LEN`] is refused before either parser reads it
     /// ([`DigitalLinkError::TooLong`]), so no error repeats an oversized input.
@@ -995,8 +998,11 @@ impl DigitalLink {
         }
         match Self::parse(uri) {
             Ok(link) => Ok(link),
-            Err(_) if compressed::looks_compressed(uri) => decompress(uri),
-            Err(error) => Err(error),
+            Err(error) => match compressed::reading(uri) {
+                compressed::Reading::Uncompressed => Err(error),
+                compressed::Reading::Compressed => decompress(uri),
+                compressed::Reading::Either => decompress(uri).map_err(|_| error),
+            },
         }
     }
 

@@ -265,22 +265,42 @@ pub fn compress(link: &DigitalLink) -> Result<String, DigitalLinkError> {
     Ok(uri)
 }
 
-/// Whether a URI that is not an uncompressed Digital Link should be read as a compressed one:
-/// its last path segment is base64url, and the segment before it (if any) is not an AI code or
-/// short name, which would make the last one an AI value.
-pub(super) fn looks_compressed(uri: &str) -> bool {
+/// How [`DigitalLink::parse_any`] reads a URI that is not an uncompressed Digital Link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reading {
+    /// Not as compressed: the uncompressed parser's error stands. The last path segment is not
+    /// base64url, or follows an AI code or short name this crate knows, which makes it that AI's
+    /// value (`/01/0950600013435A` is a bad GTIN).
+    Uncompressed,
+    /// As compressed: the decompression's result stands.
+    Compressed,
+    /// As compressed if it decodes, else the uncompressed parser's error stands: the last
+    /// segment follows two to four digits that name no AI this crate knows, which may be an AI
+    /// it does not read (`/99/x`) or a folder of the base (`/2024/{base64url}`).
+    Either,
+}
+
+/// How to read a URI that is not an uncompressed Digital Link (see [`Reading`]).
+pub(super) fn reading(uri: &str) -> Reading {
     let Ok(parts) = UriParts::split(uri) else {
-        return false;
+        return Reading::Uncompressed;
     };
     let segments: Vec<&str> = parts.path.split('/').filter(|s| !s.is_empty()).collect();
     let Some((last, before)) = segments.split_last() else {
-        return false;
+        return Reading::Uncompressed;
     };
-    let names_an_ai = |segment: &str| {
-        spec_by_segment(segment).is_some()
-            || ((2..=4).contains(&segment.len()) && segment.bytes().all(|b| b.is_ascii_digit()))
-    };
-    last.bytes().all(|b| BASE64URL.contains(&b)) && !before.last().is_some_and(|s| names_an_ai(s))
+    if !last.bytes().all(|b| BASE64URL.contains(&b)) {
+        return Reading::Uncompressed;
+    }
+    match before.last() {
+        Some(segment) if spec_by_segment(segment).is_some() => Reading::Uncompressed,
+        Some(segment)
+            if (2..=4).contains(&segment.len()) && segment.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Reading::Either
+        }
+        _ => Reading::Compressed,
+    }
 }
 
 /// The first of a path's last two segments that is an AI code or short name the crate knows: a

@@ -299,6 +299,7 @@ fn link() -> impl Strategy<Value = String> {
             "https://id.gs1.org",
             "https://example.com/dl",
             "http://brand.example/a/b",
+            "https://brand.example/2024",
         ]),
         key_path(),
         attributes(),
@@ -421,6 +422,21 @@ fn the_base_path_is_kept_whole_on_either_scheme() {
         assert_eq!(compressed, format!("{base}/ARHKVAdpQg"));
         assert_eq!(decompress(&compressed), Ok(link));
     }
+}
+
+#[test]
+fn a_compressed_link_after_a_folder_of_digits_reads_back() {
+    // Two to four digits could be an AI this crate does not know: parse_any reads the segment
+    // as compressed if it decodes, and reports the unknown AI if it does not.
+    let link = parsed("https://brand.example/2024/01/09780345418913");
+    let compressed = compressed_uri(&link);
+    assert_eq!(compressed, "https://brand.example/2024/ARHKVAdpQg");
+    assert_eq!(decompress(&compressed), Ok(link.clone()));
+    assert_eq!(DigitalLink::parse_any(&compressed), Ok(link));
+    assert_eq!(
+        DigitalLink::parse_any("https://brand.example/99/x"),
+        Err(DigitalLinkError::UnknownAi { ai: "99".into() })
+    );
 }
 
 #[test]
