@@ -567,21 +567,22 @@ fn uncompressed_item(request: &HttpRequest, link: &DigitalLink) -> Result<Item, 
 /// compressed GS1 Digital Link (as a QR code too small for the whole link carries it), answered
 /// at its own URI as its uncompressed link is: not redirected to it (GS1-Conformant Resolver),
 /// but naming it in `Link` as `owl:sameAs`. The answer's item is the uncompressed link's (its
-/// `asked` is that link). Non-GS1 parameters packed into the segment (`linkType`) count as the
-/// query string's, before it.
+/// `asked` is that link). Non-GS1 parameters packed into the segment (`linkType`) count as
+/// query-string parameters after the request's own: a `linkType` in the query string wins.
 pub(super) async fn compressed(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     let (link, class) = decoded(&request)?;
-    let mut query: Vec<String> = link
-        .other_parameters()
-        .iter()
-        .map(|(name, value)| format!("{}={}", segment(name), segment(value)))
+    // The request's own parameters first: a `linkType` asked for wins over a packed one.
+    let query: Vec<String> = std::iter::once(request.query_string().to_owned())
+        .filter(|asked| !asked.is_empty())
+        .chain(
+            link.other_parameters()
+                .iter()
+                .map(|(name, value)| format!("{}={}", segment(name), segment(value))),
+        )
         .collect();
-    if !request.query_string().is_empty() {
-        query.push(request.query_string().to_owned());
-    }
     let query = query.join("&");
     let mut answer = match class {
         true => class_answer(&request, &state, &query).await?,

@@ -223,6 +223,30 @@ async fn compressed_links_are_answered_as_their_uncompressed_links(
         assert_eq!(history["events"].as_array().unwrap().len(), 1, "{history}");
     }
 
+    // A `linkType` packed into the segment is the link's own (this link packs
+    // `linkType=gs1:traceability`), and one in the query string wins over it.
+    let packed = "/AZKi4n23BEII1C-IlinkTypehDPzYuunLDjy4cWnZp6eQ";
+    assert_eq!(
+        decompress(&format!("https://id.gs1.org{packed}"))
+            .unwrap()
+            .to_string(),
+        format!("https://id.gs1.org{SCAN}?linkType=gs1:traceability")
+    );
+    let (status, headers, _) = pipeline.request_raw("GET", packed).await;
+    assert_eq!(status, 307, "{headers:?}");
+    assert!(
+        header(&headers, "location").is_some_and(|to| to.ends_with("/history")),
+        "{headers:?}"
+    );
+    let packed_same_as = format!(
+        "<{}{SCAN}?linkType=gs1:traceability>; rel=\"owl:sameAs\"",
+        pipeline.trace
+    );
+    assert!(links(&headers).contains(&packed_same_as), "{headers:?}");
+    let (status, body) = pipeline.get(&format!("{packed}?linkType=linkset")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["linkset"][0]["anchor"].is_string(), "{body}");
+
     // A lot, compressed, is answered as the lot's link is.
     let lot = "/01/80614141123458/10/LOT7";
     let (_, uncompressed) = pipeline.get(lot).await;
