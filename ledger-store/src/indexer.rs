@@ -1271,6 +1271,23 @@ mod database_tests {
             refused.code(),
             Some(&tokio_postgres::error::SqlState::NOT_NULL_VIOLATION)
         );
+        // Nor one older than V40, whose tags tell no receipt (format 1); an owner may still mark
+        // runs to rebuild (format 0).
+        let refused = admin
+            .batch_execute(
+                "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs, key_format)
+                 VALUES (150, 151, 0, 0, 1)",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION)
+        );
+        admin
+            .batch_execute("UPDATE lookup_runs SET key_format = 0 WHERE first_leaf = 0")
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -1281,7 +1298,7 @@ mod database_tests {
         admin
             .batch_execute(
                 "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs, key_format)
-                 VALUES (0, 5, 0, 0, 1)",
+                 VALUES (0, 5, 0, 0, 2)",
             )
             .await
             .unwrap();

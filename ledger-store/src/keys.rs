@@ -40,6 +40,8 @@ pub struct LookupKeys {
     /// Whether the event changes some item's state (`ledger::history::changes_state`), for its
     /// lookup pairs' tag.
     changes: bool,
+    /// Whether the event is a receipt (`ledger::history::receives`), for its lookup pairs' tag.
+    receipt: bool,
 }
 
 impl LookupKeys {
@@ -77,6 +79,7 @@ impl LookupKeys {
         .with_recalls(&ledger::history::class_recall_names(event))
         .with_event_id(event.get("eventID").and_then(Value::as_str))
         .with_changes(ledger::history::changes_state(event))
+        .with_receipt(ledger::history::receives(event))
     }
 
     /// The keys of an event as `epcis` parsed it: the same as [`of_event`](Self::of_event) of its
@@ -101,6 +104,7 @@ impl LookupKeys {
         .with_recalls(&ledger::history::class_recall_names(event.raw()))
         .with_event_id(event.event_id())
         .with_changes(ledger::history::changes_state(event.raw()))
+        .with_receipt(ledger::history::receives(event.raw()))
     }
 
     /// The keys of an event's JSON text, as stored. Fails when the text is not a JSON object or
@@ -123,14 +127,15 @@ impl LookupKeys {
         // (quantities, ILMD, dispositions): a second parse, on the path of entries the indexer
         // reads back only.
         // An event whose kind cannot be told counts as a state change: a history never leaves
-        // one out for an observation.
-        let (index, recalls, changes) = match serde_json::from_str::<Value>(text) {
+        // one out for an observation (and as no receipt: it is read as a state change).
+        let (index, recalls, changes, receipt) = match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(event)) => (
                 ledger::index::keys_of_event(&event),
                 ledger::history::class_recall_names(&event),
                 ledger::history::changes_state(&event),
+                ledger::history::receives(&event),
             ),
-            _ => (Vec::new(), Vec::new(), true),
+            _ => (Vec::new(), Vec::new(), true, false),
         };
         Ok(Self::build(
             epcs,
@@ -144,7 +149,8 @@ impl LookupKeys {
         .with_index(index)
         .with_recalls(&recalls)
         .with_event_id(fields.event_id.as_ref().and_then(Value::as_str))
-        .with_changes(changes))
+        .with_changes(changes)
+        .with_receipt(receipt))
     }
 
     /// Adds the lookup name of the event's `eventID` ([`event_id_lookup_name`]) to the EPC
@@ -174,6 +180,11 @@ impl LookupKeys {
         self
     }
 
+    fn with_receipt(mut self, receipt: bool) -> Self {
+        self.receipt = receipt;
+        self
+    }
+
     fn with_index(mut self, index: Vec<ledger::index::IndexKey>) -> Self {
         self.index = index;
         self
@@ -199,6 +210,7 @@ impl LookupKeys {
             event_time,
             index: Vec::new(),
             changes: true,
+            receipt: false,
         }
     }
 
@@ -235,7 +247,9 @@ impl LookupKeys {
 
     /// The tag of the lookup pairs of an entry with these keys, attested so.
     pub(crate) fn tag(&self, attestation: &ledger::record::Attestation) -> i64 {
-        ledger::history::Tag::new(attestation, self.changes).to_bits()
+        ledger::history::Tag::new(attestation, self.changes)
+            .with_receipt(self.receipt)
+            .to_bits()
     }
 }
 
@@ -436,6 +450,28 @@ mod tests {
             parsed.event_time(),
             Some(PgTimestamp::from_unix_nanos(946_684_801_500_000_000))
         );
+    }
+
+    /// A receipt's pairs say so in their tag (and that it changes state), whichever way its keys
+    /// were computed; a shipping's do not.
+    #[test]
+    fn a_receipt_s_tag_says_it_is_one() {
+        let site = ledger::record::Attestation::Unattested {
+            site: ledger::ids::SiteId::parse("dock").unwrap(),
+        };
+        for (step, receipt) in [
+            ("receiving", true),
+            ("urn:epcglobal:cbv:bizstep:arriving", true),
+            ("shipping", false),
+        ] {
+            let event = json!({"type": "ObjectEvent", "action": "OBSERVE", "bizStep": step,
+                "eventTime": "2000-01-01T00:00:01Z", "epcList": ["urn:epc:id:sgtin:4012345.011111.1"]});
+            let parsed = LookupKeys::of_event(event.as_object().unwrap());
+            assert_eq!(LookupKeys::of_json(&event.to_string()).unwrap(), parsed);
+            let tag = ledger::history::Tag::from_bits(parsed.tag(&site));
+            assert_eq!(tag.receipt(), receipt, "{step}");
+            assert!(tag.changes_state(), "{step}");
+        }
     }
 
     #[test]

@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 39] = [
+    const LANDED: [(i32, &str, &str); 40] = [
         (
             1,
             "ledger",
@@ -411,6 +411,11 @@ mod tests {
             39,
             "subscription_leases",
             "607deaea215c81eaed11d31dd25e674e8bb9d8c78f19cf42e2177c44e2b1d841",
+        ),
+        (
+            40,
+            "receipt_tags",
+            "97754b445ffe1f334f790359b139527b0f8907893fb1ff8b888392438608af6e",
         ),
     ];
 

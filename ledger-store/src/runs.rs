@@ -28,7 +28,8 @@ pub(crate) const DEFAULT_PAGE_PAIRS: usize = 298;
 pub(crate) const DEFAULT_FAN_IN: usize = 8;
 
 /// The size of one stored pair: the key, the leaf index and the entry's tag
-/// ([`ledger::history::Tag`]: who reported it, whether it changes state), each a big-endian
+/// ([`ledger::history::Tag`]: who reported it, whether it changes state, whether it is a
+/// receipt), each a big-endian
 /// `i64`.
 const PAIR_BYTES: usize = 24;
 
@@ -41,10 +42,11 @@ const INSERT_PAGES: usize = 64;
 /// The format of the keys and tags this build derives for a run's pairs, stored with each run
 /// (`lookup_runs.key_format`, V38). Bump it whenever what a pair holds changes (a new kind of key,
 /// a key derived otherwise, a tag meaning something else), with a migration adding
-/// `CHECK (key_format >= <new format>) NOT VALID` so that older binaries can no longer write runs:
-/// the indexer then rebuilds the runs of an older format in place ([`stale_run`]), each in the
-/// transaction that deletes it, so the runs never stop covering their entries.
-pub(crate) const KEY_FORMAT: i16 = 1;
+/// `CHECK (key_format >= <new format> OR key_format = 0) NOT VALID` so that older binaries can no
+/// longer write runs (format 0 is how an owner marks runs to rebuild): the indexer then rebuilds
+/// the runs of an older format in place ([`stale_run`]), each in the transaction that deletes it,
+/// so the runs never stop covering their entries. Format 2 (V40): tags tell receipts.
+pub(crate) const KEY_FORMAT: i16 = 2;
 
 /// What a pair's key identifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

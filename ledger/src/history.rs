@@ -32,6 +32,30 @@
 //! ([`History::omitted`]). No state change of a party that, as judged, has authority over the
 //! item is ever left out, and no party has all of its state changes left out: the history is
 //! refused instead.
+//!
+//! # Left-out receipts
+//!
+//! A receipt settles a shipment whoever is judged to hold anything: the first logged by a party
+//! the shipment names (dated after it) takes the item, and the existence of a shipment and of a
+//! named party's receipt refuses a transfer backdated before them, however either is judged. So
+//! a share can leave out a receipt of a party without authority as judged (whose other changes
+//! it may leave out) that would have settled a shipment, or refused a transfer, and the history
+//! then judges another party's receipt or transfer, and all that rests on it, otherwise than the
+//! whole log does. Once no custodian's change is left out, the gathering also reads the left-out
+//! receipts ([`Tag::receipt`], from the lookups: nothing is loaded to find them) of every party
+//! acting for one that a shipping of what the history reaches names, or for its shipper, whatever
+//! the shipping is judged and whenever the receipt was logged; then judges again (a receipt read
+//! can make its reporter a custodian, whose left-out changes are then read too). Those receipts
+//! have a budget of their own, a history's limit, apart from the gathering's: each party's first
+//! in log order, at most a quarter of the budget a party, shared out by party
+//! ([`share`]) where more are left, and the rest passed over for good (counted in
+//! [`History::omitted`]). A named party that floods receipts taking nothing is read no further
+//! than its share: it never makes the history refused (a party whose receipt does take the item
+//! is a custodian, all of whose changes are read, as always), and takes at most a quarter of the
+//! budget from the parties found after it. What it can still do is hide a receipt of its own
+//! that does take the item behind more than its share of others; and four parties flooding
+//! together can spend the budget before a party found in a later pass is read, whose receipts
+//! are then passed over and counted, not read.
 
 pub mod authority;
 mod item;
@@ -53,7 +77,7 @@ use crate::size::LeafIndex;
 pub use authority::{
     Authority, Judgement, Listed, Parties, RecallChange, RecalledClass, Spoken, assess,
     assess_relations, changes_state, class_recall_names, ilmd_lot, item_classes, listed,
-    recall_change, recall_scope, recalled_classes, withdrawals,
+    recall_change, recall_scope, recalled_classes, receives, shipped_to, withdrawals,
 };
 pub use item::{Form, Item, ItemError, MAX_ITEM_LEN};
 pub use tag::{Tag, device_digest, site_digest};
@@ -181,13 +205,18 @@ pub struct Omitted {
 }
 
 /// An event that names what a history follows, before it is loaded: where it is, who reported
-/// it, and whether it changes some item's state ([`changes_state`]; an event whose kind is not
-/// known counts as one).
+/// it, whether it changes some item's state ([`changes_state`]; an event whose kind is not
+/// known counts as one), and whether it is a receipt ([`receives`]; one whose kind is not known
+/// does not: ingest validates every event, and such an entry is still read as a state change).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     pub leaf: LeafIndex,
     pub reporter: Option<OrganisationId>,
     pub changes: bool,
+    /// A receipt can settle a shipment whoever is judged to hold the item: a history reads the
+    /// left-out receipts of the parties the shipments it reaches name ([`history`], "Left-out
+    /// receipts").
+    pub receipt: bool,
 }
 
 impl Candidate {
@@ -197,6 +226,7 @@ impl Candidate {
             leaf: event.leaf,
             reporter: event.reporter.clone(),
             changes: changes_state(&event.event),
+            receipt: receives(&event.event),
         }
     }
 
@@ -206,6 +236,7 @@ impl Candidate {
             leaf,
             reporter: parties.reporter_of_digest(tag.reporter()).cloned(),
             changes: tag.changes_state(),
+            receipt: tag.receipt(),
         }
     }
 }
@@ -653,7 +684,9 @@ struct Asked {
 /// alone were shared out, the left-out ones of each party the round's judgement shows had
 /// authority are read in a further question (so a flood of refused changes cannot crowd a
 /// custodian's own out), until the judgement shows no new such party; more than the gathering's
-/// budget is refused.
+/// budget is refused. Then the left-out receipts that could settle a shipment
+/// otherwise ([`receipts_left_out`]) are read within a budget of their own (the module's
+/// "Left-out receipts"), and judged again, until none is left to read.
 async fn gather<S: EventSource>(
     source: &S,
     names: &[String],
@@ -674,6 +707,9 @@ async fn gather<S: EventSource>(
     }];
     let mut prunes = 0;
     let mut pruned: Option<Pruned<S::Payload>> = None;
+    // The left-out receipts read within their own budget ([`receipts_left_out`]), apart from
+    // the gathering's, how many of each party's, and those the budget passed over: never read.
+    let mut receipts = Receipts::default();
     loop {
         // The round's new identifiers, each once, asked about in one question.
         let round: Vec<Asked> = pending
@@ -691,7 +727,7 @@ async fn gather<S: EventSource>(
             .collect();
         // No round takes more than a history holds (every event naming the item is in it), so
         // that one flooded container leaves room for the next.
-        let most = limit.min(total.saturating_sub(pool.len()));
+        let most = limit.min(total.saturating_sub(receipts.counted(&pool)));
         let found = match names.is_empty() {
             // Judged again after a pruning ([`reached`]): nothing new to read.
             true => Found {
@@ -715,7 +751,7 @@ async fn gather<S: EventSource>(
             left_out.remove(&event.leaf);
             pool.entry(event.leaf).or_insert(event);
         }
-        if pool.len() > total {
+        if receipts.counted(&pool) > total {
             return Err(HistoryError::TooMany { limit: total });
         }
         asked.extend(round);
@@ -741,15 +777,30 @@ async fn gather<S: EventSource>(
             // party's own container, whose events show it authorised, but over nothing of this
             // history's, and it cannot make the history read every change it wrote.
             let reached = reached(&pool, &asked, &spoke_for(judge, &judgement), names_of);
-            let further = {
-                let names: HashSet<&str> = reached.iter().flatten().map(String::as_str).collect();
-                custodians_left_out(&pool, &judgement.marks, left_out.values(), &names)
+            let names: HashSet<&str> = reached.iter().flatten().map(String::as_str).collect();
+            let further = custodians_left_out(&pool, &judgement.marks, left_out.values(), &names);
+            if receipts.counted(&pool).saturating_add(further.len()) > total {
+                return Err(HistoryError::CustodianLeftOut { limit });
+            }
+            // Once no custodian's change is left out, the receipts that could have settled a
+            // shipment, or refused a transfer, otherwise, in a budget of their own (the module's
+            // "Left-out receipts"). A party flooding receipts is read no further than its share.
+            let further = match (further.is_empty(), judge) {
+                (true, Judge::Parties(parties)) => {
+                    let found = receipts_left_out(&pool, left_out.values(), &names, parties);
+                    let (read, passed) = receipts.choose(found, limit);
+                    // Passed over for good: out of what is looked through again.
+                    for candidate in passed {
+                        left_out.remove(&candidate.leaf);
+                        receipts.passed_over.push(candidate);
+                    }
+                    read
+                }
+                _ => further,
             };
+            drop(names);
             if further.is_empty() {
                 break (judgement, reached);
-            }
-            if pool.len().saturating_add(further.len()) > total {
-                return Err(HistoryError::CustodianLeftOut { limit });
             }
             let names: Vec<String> = asked
                 .iter()
@@ -815,7 +866,7 @@ async fn gather<S: EventSource>(
                 continue;
             }
             let followed = asked.into_iter().map(|subject| subject.names).collect();
-            let left_out = left_out.into_values().collect();
+            let left_out = left_out.into_values().chain(receipts.passed_over).collect();
             return Ok((pool, judgement, left_out, followed, reached));
         }
     }
@@ -908,6 +959,109 @@ fn custodians_left_out<'a, T>(
         .collect();
     leaves.sort_unstable();
     leaves
+}
+
+/// The receipts `left_out` of every party acting for one a shipping in the `pool` of an
+/// identifier the history reaches names ([`shipped_to`]), or for its shipper (a return),
+/// whatever the shipping is judged and whenever the receipt was logged: the first receipt logged
+/// by such a party settles the shipment whatever the receipts' reporters are judged to hold, and
+/// a shipment and such a receipt refuse a transfer backdated before both, so a share that left
+/// one out can have judged another party's receipt or transfer (and all that rests on it)
+/// otherwise. The receipt is what the tag tells ([`Tag::receipt`]), so nothing is loaded to
+/// choose them. In leaf order.
+fn receipts_left_out<'a, T>(
+    pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
+    left_out: impl Iterator<Item = &'a Candidate>,
+    reached: &HashSet<&str>,
+    parties: &Parties,
+) -> Vec<Candidate> {
+    let mut named: BTreeSet<OrganisationId> = BTreeSet::new();
+    for event in pool.values() {
+        if let Some(to) = shipped_to(&event.event, parties)
+            && event_ids(&event.event).any(|id| reached.contains(id))
+        {
+            named.extend(to);
+            named.extend(event.reporter.clone());
+        }
+    }
+    if named.is_empty() {
+        return Vec::new();
+    }
+    // Whether each reporter acts for a named party (or one acts for it: a delegate shipped,
+    // and the receipt is its principal's return), once.
+    let mut may: HashMap<&OrganisationId, bool> = HashMap::new();
+    let mut receipts: Vec<Candidate> = left_out
+        .filter(|candidate| candidate.receipt)
+        .filter(|candidate| {
+            candidate.reporter.as_ref().is_some_and(|by| {
+                *may.entry(by).or_insert_with(|| {
+                    named
+                        .iter()
+                        .any(|party| parties.acts_for(by, party) || parties.acts_for(party, by))
+                })
+            })
+        })
+        .cloned()
+        .collect();
+    receipts.sort_unstable_by_key(|candidate| candidate.leaf);
+    receipts
+}
+
+/// How many parts of the left-out receipts' budget one party's receipts may take at most
+/// ([`Receipts::choose`]): however early a flooding party's receipts are found, those of the
+/// parties found after it still have room.
+const RECEIPT_SHARES: usize = 4;
+
+/// The left-out receipts a gathering read within their own budget ([`receipts_left_out`]; the
+/// module's "Left-out receipts"), how many of each party's, and those it passed over (still left
+/// out, counted in [`History::omitted`], never looked through again).
+#[derive(Default)]
+struct Receipts {
+    read: HashSet<LeafIndex>,
+    by: HashMap<Option<OrganisationId>, usize>,
+    passed_over: Vec<Candidate>,
+}
+
+impl Receipts {
+    /// How many events of the `pool` count against the gathering's budget: those not read as
+    /// left-out receipts.
+    fn counted<T>(&self, pool: &BTreeMap<LeafIndex, SourceEvent<T>>) -> usize {
+        let receipts = self
+            .read
+            .iter()
+            .filter(|leaf| pool.contains_key(leaf))
+            .count();
+        pool.len().saturating_sub(receipts)
+    }
+
+    /// Which of the `found` receipts to read, within a budget of `limit` for the whole
+    /// gathering: each party's first in log order, no party more than a [`RECEIPT_SHARES`]th of
+    /// it, shared out by party ([`share`]) where more are left than it holds. Returns those to
+    /// read and those passed over for good.
+    fn choose(&mut self, found: Vec<Candidate>, limit: usize) -> (Vec<LeafIndex>, Vec<Candidate>) {
+        let cap = limit.div_ceil(RECEIPT_SHARES);
+        let mut within = Vec::with_capacity(found.len());
+        let mut over = Vec::new();
+        for candidate in found {
+            let taken = self.by.entry(candidate.reporter.clone()).or_default();
+            if *taken < cap {
+                *taken += 1;
+                within.push(candidate);
+            } else {
+                over.push(candidate);
+            }
+        }
+        let room = limit.saturating_sub(self.read.len());
+        let (read, passed) = share(within, room);
+        for candidate in &passed {
+            if let Some(taken) = self.by.get_mut(&candidate.reporter) {
+                *taken = taken.saturating_sub(1);
+            }
+        }
+        over.extend(passed);
+        self.read.extend(read.iter().copied());
+        (read, over)
+    }
 }
 
 /// What the gathered events relate the `asked` identifiers to, through relations their side was

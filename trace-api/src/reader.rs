@@ -633,10 +633,10 @@ impl EventSource for ViewSource<'_> {
     type Error = ViewError;
     type Payload = Arc<StoredEntry>;
 
-    /// The candidates with who reported each and whether it changes state, from the lookups'
-    /// tags: what the lookup read counts against the answer's budget (24 bytes a candidate)
-    /// before any is loaded, so that however many events name an item, choosing among them
-    /// costs at most that budget and no entry's record. The few entries the lookups did not
+    /// The candidates with who reported each, whether it changes state and whether it is a
+    /// receipt, from the lookups' tags: what the lookup read counts against the answer's budget
+    /// (24 bytes a candidate) before any is loaded, so that however many events name an item,
+    /// choosing among them costs at most that budget and no entry's record. The few entries the lookups did not
     /// cover yet are told apart by their text (read by the scan that found them, and counted
     /// against the budget) and their records.
     async fn candidates(
@@ -660,22 +660,32 @@ impl EventSource for ViewSource<'_> {
         self.budget
             .take(scanned.iter().map(|(_, text)| text.len()).sum())
             .await?;
-        let changes: BTreeMap<LeafIndex, bool> = scanned
+        // Whether each changes state, and whether it is a receipt.
+        let kinds: BTreeMap<LeafIndex, (bool, bool)> = scanned
             .iter()
             .map(|(leaf, text)| {
                 // A text that does not parse counts as a state change: never left out for an
-                // observation.
+                // observation (and as no receipt, as the lookups' tags have it).
                 let event = serde_json::from_str::<Map<String, Value>>(text).ok();
-                let changes = event.is_none_or(|event| ledger::history::changes_state(&event));
-                (*leaf, changes)
+                let kind = event.map_or((true, false), |event| {
+                    (
+                        ledger::history::changes_state(&event),
+                        ledger::history::receives(&event),
+                    )
+                });
+                (*leaf, kind)
             })
             .collect();
-        let leaves: Vec<LeafIndex> = changes.keys().copied().collect();
+        let leaves: Vec<LeafIndex> = kinds.keys().copied().collect();
         let attested = self.view.attestations(&leaves, self.budget).await?;
-        candidates.extend(attested.into_iter().map(|(leaf, attestation)| Candidate {
-            leaf,
-            reporter: self.parties.reporter(&attestation).cloned(),
-            changes: changes.get(&leaf).copied().unwrap_or(true),
+        candidates.extend(attested.into_iter().map(|(leaf, attestation)| {
+            let (changes, receipt) = kinds.get(&leaf).copied().unwrap_or((true, false));
+            Candidate {
+                leaf,
+                reporter: self.parties.reporter(&attestation).cloned(),
+                changes,
+                receipt,
+            }
         }));
         Ok(candidates)
     }

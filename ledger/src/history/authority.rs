@@ -486,6 +486,15 @@ pub fn ships(event: &Map<String, Value>) -> bool {
     matches!(act(event), Act::Ship(_))
 }
 
+/// The organisations a shipping's `destinationList` names ([`Parties::party_of`]), or `None`
+/// when the event ships nothing ([`ships`]): who, with its shipper, may take the shipment.
+pub fn shipped_to(
+    event: &Map<String, Value>,
+    parties: &Parties,
+) -> Option<BTreeSet<OrganisationId>> {
+    ships(event).then(|| destinations(event, parties))
+}
+
 /// Whether an event says its reporter received an item (`receiving`, `arriving` or
 /// `accepting`): what takes custody when the holder shipped it.
 pub fn receives(event: &Map<String, Value>) -> bool {

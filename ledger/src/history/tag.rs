@@ -1,6 +1,6 @@
 //! [`Tag`]: what a lookup pair says of its entry besides where it is, so that a history can
 //! choose among any number of candidates at the cost of the lookup alone: who reported the
-//! entry, and whether its event changes some item's state.
+//! entry, whether its event changes some item's state, and whether it is a receipt.
 //!
 //! A history that must leave events out shares them out by reporter ([`share`](super::share)),
 //! and may leave out only events that cannot weigh in any judgement of authority: observations.
@@ -8,8 +8,14 @@
 //! the lookup, a party that writes millions of observations of another's item costs a history
 //! 24 bytes of lookup a candidate, read in order, and none of its events.
 //!
+//! A receipt that a share left out can still settle a shipment the history rests on (the first
+//! receipt logged, by a party the shipment names, takes it): a history reads the left-out receipts
+//! of the parties the shipments it reaches name, within a budget of their own ([`receives`]; the
+//! history module, "Left-out receipts"), and learns which candidates are receipts from the tag.
+//!
 //! The tag is 8 bytes, a big-endian `i64` in the lookup's pairs (ledger-store's `sql/README.md`):
-//! the top byte holds flags (bit 0: the event changes state, [`changes_state`]), the other 7
+//! the top byte holds flags (bit 0: the event changes state, [`changes_state`]; bit 1: the event
+//! is a receipt, [`receives`], which is always a state change too), the other 7
 //! bytes the first 7 bytes of SHA-256 of the reporter's identity as the leaf record attests it:
 //! `"tagtrail-reporter\0device\0" || device id` or `"tagtrail-reporter\0site\0" || site id`
 //! (an entry sent with a site's token). The registry maps a digest back to a site
@@ -18,24 +24,31 @@
 //! with probability about n² / 2^57 for n registered devices and sites; a shared digest only
 //! mixes up how their observations are shared out, never what is judged.
 //!
-//! What counts as a state change is [`changes_state`]: a change to it must rebuild the lookups
-//! (a migration that deletes the runs, as `sql/V33__lookup_tags.sql`,
-//! `sql/V34__transfer_tags.sql` and `sql/V35__declaration_tags.sql` do).
+//! What counts as a state change is [`changes_state`], and as a receipt [`receives`]: a change to
+//! either must rebuild the lookups. Migrations up to V35 deleted the runs
+//! (`sql/V33__lookup_tags.sql`, `sql/V34__transfer_tags.sql`, `sql/V35__declaration_tags.sql`);
+//! since V38 the change bumps ledger-store's lookup key format instead, with a migration that
+//! refuses runs of the older one, and the indexer rebuilds those in place
+//! (`sql/V40__receipt_tags.sql`, which brought the receipt flag).
 
 use sha2::{Digest, Sha256};
 
 use crate::ids::{DeviceId, SiteId};
 use crate::record::Attestation;
 
-use super::authority::changes_state;
+use super::authority::{changes_state, receives};
 
 /// The flag bit of a tag for an event that changes some item's state.
 const CHANGES_STATE: u64 = 1 << 56;
 
+/// The flag bit of a tag for an event that is a receipt ([`receives`]).
+const RECEIPT: u64 = 1 << 57;
+
 /// The bits of a tag that hold the reporter's digest.
 const DIGEST_BITS: u64 = (1 << 56) - 1;
 
-/// What a lookup pair says of its entry: who reported it and whether it changes state.
+/// What a lookup pair says of its entry: who reported it, whether it changes state and whether
+/// it is a receipt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Tag(u64);
 
@@ -45,16 +58,26 @@ impl Tag {
         attestation: &Attestation,
         event: &serde_json::Map<String, serde_json::Value>,
     ) -> Self {
-        Self::new(attestation, changes_state(event))
+        Self::new(attestation, changes_state(event)).with_receipt(receives(event))
     }
 
-    /// The tag of an entry attested so, whose event changes state or not.
+    /// The tag of an entry attested so, whose event changes state or not (and is no receipt:
+    /// [`with_receipt`](Self::with_receipt)).
     pub fn new(attestation: &Attestation, changes: bool) -> Self {
         let digest = match attestation {
             Attestation::Device { device, .. } => device_digest(device),
             Attestation::Unattested { site } => site_digest(site),
         };
         Self(digest | if changes { CHANGES_STATE } else { 0 })
+    }
+
+    /// The tag, saying that its entry is a receipt ([`receives`]) or not. A receipt changes
+    /// state: the tag of one says so too.
+    pub fn with_receipt(self, receipt: bool) -> Self {
+        match receipt {
+            true => Self(self.0 | RECEIPT | CHANGES_STATE),
+            false => Self(self.0 & !RECEIPT),
+        }
     }
 
     /// The tag as stored (a big-endian `i64` in a lookup pair).
@@ -64,7 +87,7 @@ impl Tag {
 
     /// A tag as stored; the bits no tag sets are ignored.
     pub fn from_bits(bits: i64) -> Self {
-        Self(u64::from_be_bytes(bits.to_be_bytes()) & (CHANGES_STATE | DIGEST_BITS))
+        Self(u64::from_be_bytes(bits.to_be_bytes()) & (CHANGES_STATE | RECEIPT | DIGEST_BITS))
     }
 
     /// The digest of the reporter's identity (56 bits).
@@ -75,6 +98,11 @@ impl Tag {
     /// Whether the entry's event changes some item's state ([`changes_state`]).
     pub fn changes_state(self) -> bool {
         self.0 & CHANGES_STATE != 0
+    }
+
+    /// Whether the entry's event is a receipt ([`receives`]).
+    pub fn receipt(self) -> bool {
+        self.0 & RECEIPT != 0
     }
 }
 
@@ -120,12 +148,19 @@ mod tests {
             "bizStep": "shipping", "epcList": ["urn:epc:id:sgtin:0614141.107346.1"]});
         let looking = json!({"type": "ObjectEvent", "action": "OBSERVE",
             "epcList": ["urn:epc:id:sgtin:0614141.107346.1"]});
+        let receiving = json!({"type": "ObjectEvent", "action": "OBSERVE",
+            "bizStep": "urn:epcglobal:cbv:bizstep:receiving",
+            "epcList": ["urn:epc:id:sgtin:0614141.107346.1"]});
         let changes = Tag::of(&device("reader-1"), shipping.as_object().unwrap());
         let observes = Tag::of(&device("reader-1"), looking.as_object().unwrap());
+        let receipt = Tag::of(&device("reader-1"), receiving.as_object().unwrap());
         assert!(changes.changes_state());
         assert!(!observes.changes_state());
+        assert!(receipt.changes_state() && receipt.receipt());
+        assert!(!changes.receipt() && !observes.receipt());
         assert_eq!(changes.reporter(), observes.reporter());
-        for tag in [changes, observes] {
+        assert_eq!(receipt.reporter(), observes.reporter());
+        for tag in [changes, observes, receipt] {
             assert_eq!(Tag::from_bits(tag.to_bits()), tag);
         }
         assert_eq!(
@@ -156,6 +191,11 @@ mod tests {
         );
         // Stray high bits of a stored tag are ignored, never read as a flag.
         assert!(!Tag::from_bits(i64::MIN | 5).changes_state());
+        assert!(!Tag::from_bits(i64::MIN | 5).receipt());
+        // Bits 56 and 57, as stored: a receipt's tag says it changes state too.
+        let receipt = Tag::new(&site, false).with_receipt(true);
+        assert_eq!(receipt.to_bits() >> 56, 0b11);
+        assert_eq!(receipt.with_receipt(false), Tag::new(&site, true));
     }
 
     #[test]

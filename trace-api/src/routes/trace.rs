@@ -457,6 +457,7 @@ impl TraceSource for LedgerSource<'_> {
                     leaf,
                     reporter: self.parties.reporter(&attestation).cloned(),
                     changes: false,
+                    receipt: false,
                 })
                 .collect();
             let (taken, left_out) = share(candidates, room);
