@@ -263,8 +263,21 @@ async fn compressed_links_are_answered_as_their_uncompressed_links(
     // link it decoded to; a segment that does not decode (bits left over) is a 400 after a key,
     // and the 404 of no such resource alone (any mistyped route has that shape), saying why.
     let cpv = compressed("/01/80614141123458/22/A1/21/6789");
+    // A segment past the longest compressed link read is refused before it is decoded.
+    let huge = "A".repeat(epcis::digital_link::MAX_COMPRESSED_URI_LEN + 1);
+    let (huge_alone, huge_after_key) = (format!("/{huge}"), format!("/01/80614141123458/{huge}"));
     let refusals = [
         (cpv.as_str(), 404, "/22/A1/21/6789"),
+        (
+            huge_alone.as_str(),
+            404,
+            "nor a compressed GS1 Digital Link",
+        ),
+        (
+            huge_after_key.as_str(),
+            400,
+            "may be at most 2048 bytes long",
+        ),
         (
             "/01/80614141123458/IQRqFB",
             400,
