@@ -77,7 +77,8 @@ use crate::size::LeafIndex;
 pub use authority::{
     Authority, Judgement, Listed, Parties, RecallChange, RecalledClass, Spoken, assess,
     assess_relations, changes_state, class_recall_names, ilmd_lot, item_classes, listed,
-    recall_change, recall_scope, recalled_classes, receives, shipped_to, withdrawals,
+    recall_change, recall_scope, recalled_classes, receives, shipped_to, transferee_of,
+    withdrawals,
 };
 pub use item::{Form, Item, ItemError, MAX_ITEM_LEN};
 pub use tag::{Tag, device_digest, site_digest};
@@ -597,13 +598,13 @@ pub async fn history<S: EventSource>(
     // so no change of a party that has is ever left out (the gathering reads them in a further
     // round, or refuses). Observations weigh in no judgement.
     let reached: HashSet<&str> = reached.iter().flatten().map(String::as_str).collect();
-    if !custodians_left_out(&pool, marks, left_out.iter(), &reached).is_empty() {
-        return Err(HistoryError::CustodianLeftOut { limit });
-    }
     let parties = match judge {
         Judge::Parties(parties) => Some(parties),
         Judge::Claimed(_) => None,
     };
+    if !custodians_left_out(&pool, marks, left_out.iter(), &reached, parties).is_empty() {
+        return Err(HistoryError::CustodianLeftOut { limit });
+    }
     let (mut history, trimmed) = assemble(pool, &judgement, parties, names, &names_of, limit)
         .map_err(|limit| HistoryError::TooLong { limit })?;
     history.omitted = counted(left_out.into_iter().chain(trimmed));
@@ -778,7 +779,12 @@ async fn gather<S: EventSource>(
             // history's, and it cannot make the history read every change it wrote.
             let reached = reached(&pool, &asked, &spoke_for(judge, &judgement), names_of);
             let names: HashSet<&str> = reached.iter().flatten().map(String::as_str).collect();
-            let further = custodians_left_out(&pool, &judgement.marks, left_out.values(), &names);
+            let parties = match judge {
+                Judge::Parties(parties) => Some(parties),
+                Judge::Claimed(_) => None,
+            };
+            let further =
+                custodians_left_out(&pool, &judgement.marks, left_out.values(), &names, parties);
             if receipts.counted(&pool).saturating_add(further.len()) > total {
                 return Err(HistoryError::CustodianLeftOut { limit });
             }
@@ -932,7 +938,9 @@ fn reached<T>(
 
 /// The leaves of the state changes `left_out` whose reporter, as `marks` judge the `pool`, had
 /// authority over something the history follows (an authorised event of its naming an
-/// identifier `reached` is in the pool): a judgement that left them unread might be wrong,
+/// identifier `reached` is in the pool), was handed custody of it (the transferee of such an
+/// event, [`transferee_of`]: a party whose custody no event of its own shows), or acts for
+/// either (with the registry, `parties`): a judgement that left them unread might be wrong,
 /// where one that leaves out changes of a party without authority is not (they could only be
 /// refused). In leaf order.
 fn custodians_left_out<'a, T>(
@@ -940,20 +948,30 @@ fn custodians_left_out<'a, T>(
     marks: &BTreeMap<LeafIndex, Authority>,
     left_out: impl Iterator<Item = &'a Candidate>,
     reached: &HashSet<&str>,
+    parties: Option<&Parties>,
 ) -> Vec<LeafIndex> {
-    let authorised: HashSet<&OrganisationId> = pool
-        .values()
-        .filter(|event| marks.get(&event.leaf) == Some(&Authority::Authorised))
-        .filter(|event| event_ids(&event.event).any(|id| reached.contains(id)))
-        .filter_map(|event| event.reporter.as_ref())
-        .collect();
+    let mut custodians: HashSet<OrganisationId> = HashSet::new();
+    for event in pool.values() {
+        if marks.get(&event.leaf) == Some(&Authority::Authorised)
+            && event_ids(&event.event).any(|id| reached.contains(id))
+        {
+            custodians.extend(event.reporter.clone());
+            custodians.extend(parties.and_then(|parties| transferee_of(&event.event, parties)));
+        }
+    }
+    // Whether each reporter is or acts for one of them, once.
+    let mut is: HashMap<&OrganisationId, bool> = HashMap::new();
     let mut leaves: Vec<LeafIndex> = left_out
+        .filter(|candidate| candidate.changes)
         .filter(|candidate| {
-            candidate.changes
-                && candidate
-                    .reporter
-                    .as_ref()
-                    .is_some_and(|reporter| authorised.contains(reporter))
+            candidate.reporter.as_ref().is_some_and(|by| {
+                *is.entry(by).or_insert_with(|| match parties {
+                    Some(parties) => custodians
+                        .iter()
+                        .any(|custodian| parties.acts_for(by, custodian)),
+                    None => custodians.contains(by),
+                })
+            })
         })
         .map(|candidate| candidate.leaf)
         .collect();

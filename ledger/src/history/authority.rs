@@ -495,6 +495,22 @@ pub fn shipped_to(
     ships(event).then(|| destinations(event, parties))
 }
 
+/// The party a transfer hands custody to (the one possessing party of its `destinationList` the
+/// registry knows), or `None` when the event is no transfer ([`Act::Transfer`]) or hands custody
+/// to nobody (no such party, or more than one).
+pub fn transferee_of(event: &Map<String, Value>, parties: &Parties) -> Option<OrganisationId> {
+    let Act::Transfer { to, .. } = act(event) else {
+        return None;
+    };
+    let known: BTreeSet<&OrganisationId> =
+        to.iter().filter_map(|id| parties.party_of(id)).collect();
+    let mut known = known.into_iter();
+    match (known.next(), known.next()) {
+        (Some(one), None) => Some(one.clone()),
+        _ => None,
+    }
+}
+
 /// Whether an event says its reporter received an item (`receiving`, `arriving` or
 /// `accepting`): what takes custody when the holder shipped it.
 pub fn receives(event: &Map<String, Value>) -> bool {

@@ -2643,8 +2643,9 @@ mod custody {
             let history = log.history(ITEM);
             assert_eq!(kind(&history, e.get()), "authorised", "{history:?}");
             let what = format!("{item_trips} and {trips} trips");
-            answered_alike_at(&log, 8..=60, &what);
-            for limit in 8..=60 {
+            let from = answered_from(&log, 8..=60, &what);
+            answered_alike_at(&log, from..=60, &what);
+            for limit in from..=60 {
                 let answer = answered(&log, limit);
                 let shown = answer.events.iter().find(|shown| shown.event.leaf == e);
                 assert_eq!(
@@ -2688,8 +2689,26 @@ mod custody {
             let history = log.history(ITEM);
             assert_eq!(kind(&history, e), "authorised", "{history:?}");
             let what = format!("padding {padding}, trips {trips}");
-            answered_alike_at(&log, 8..=80, &what);
+            let from = answered_from(&log, 8..=80, &what);
+            answered_alike_at(&log, from..=80, &what);
         }
+    }
+
+    /// The first limit of `limits` from which A's item's history is answered, after asserting
+    /// that every lower one is refused only because a custodian's changes do not fit, and no
+    /// lower than 16. C, to whom A's transfer T hands the case, is a custodian whose custody
+    /// no event of its own shows: every state change of its is read (its round trips, refused,
+    /// among them), as for any custodian, which the smallest limits cannot hold.
+    fn answered_from(log: &Log, limits: std::ops::RangeInclusive<usize>, what: &str) -> usize {
+        let refused = refused_at(log, limits.clone());
+        assert!(
+            refused.iter().all(|(limit, error)| *limit < 16
+                && error.starts_with("more state changes of a party with authority")),
+            "{what}: {refused:?}"
+        );
+        refused
+            .last()
+            .map_or(*limits.start(), |(limit, _)| limit + 1)
     }
 
     /// C's receipt names the case and the item in one entry; B's backdated receipt of the case
@@ -3111,6 +3130,83 @@ mod custody {
             .by("A", step(object(45, &[CASE]), "receiving")); // 5: E
         assert!(refused_at(&honest, 6..=30).is_empty());
         answered_alike_at(&a_s_late_return_with_b_s_receipt(10), 8..=30, "flooded");
+    }
+
+    /// Differential: random journeys of A's case among A, B, C and L, each history of a limit from
+    /// 4 to 20 either refused or judged as the whole log judges it.
+    mod differential {
+        use super::*;
+
+        /// A small deterministic generator (SplitMix64), for reproducible logs.
+        struct Draw(u64);
+
+        impl Draw {
+            fn next(&mut self) -> u64 {
+                self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = self.0;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                z ^ (z >> 31)
+            }
+
+            fn below(&mut self, n: u64) -> u64 {
+                self.next() % n
+            }
+        }
+
+        /// A's journey, then `events` events by A, B, C or L drawn from the kinds a custody dispute
+        /// is made of, dated between minutes 21 and 64.
+        pub(super) fn journey(seed: u64, events: usize) -> Log {
+            let mut draw = Draw(seed);
+            let mut log = a_journey();
+            for _ in 0..events {
+                let by = ["A", "B", "C", "L"][draw.below(4) as usize];
+                let minute = 21 + draw.below(44) as u32;
+                let id = [CASE, ITEM][draw.below(2) as usize];
+                let event = match draw.below(7) {
+                    0 => aggregation(minute, "DELETE", CASE, &[]),
+                    1 => transaction(minute, &[CASE], &[("possessing_party", C_DOCK)]),
+                    2 => shipping_to(minute, &[CASE], TO_B_OR_C),
+                    3 => shipping_to(minute, &[id], &[("owning_party", B_PARTY)]),
+                    4 | 5 => step(object(minute, &[id]), "receiving"),
+                    _ => step(object(minute, &[id]), "destroying"),
+                };
+                log = log.by(by, event);
+            }
+            log
+        }
+
+        /// The limits at which `log`'s history is answered otherwise than the whole log's.
+        pub(super) fn diverging(log: &Log) -> Vec<(usize, u64)> {
+            let refused: Vec<usize> = refused_at(log, 4..=20)
+                .into_iter()
+                .map(|(l, _)| l)
+                .collect();
+            (4..=20)
+                .filter(|limit| !refused.contains(limit))
+                .flat_map(|limit| marked_otherwise_than_the_whole_log(log, limit..=limit))
+                .collect()
+        }
+
+        /// A thousand random journeys: every history of every limit is refused or judged as
+        /// the whole log judges it, but for the journeys this names, a known gap (issue 31): in
+        /// seed 558, a first pass's hand-over (B's receipt of the item, which refuses A's later
+        /// unpacking of it as a change of what A had handed over) is judged otherwise without
+        /// B's other changes, and L's destruction comes out authorised at limit 6. Before
+        /// histories read left-out receipts and transferees' changes, 64 of these diverged (18
+        /// with the receipts read alone).
+        #[test]
+        fn random_journeys_are_judged_as_the_whole_log_judges_them() {
+            let known = [558];
+            let diverging: Vec<(u64, (usize, u64))> = (0..1000)
+                .filter_map(|seed| {
+                    let log = journey(seed, 8 + (seed % 5) as usize);
+                    diverging(&log).first().map(|first| (seed, *first))
+                })
+                .collect();
+            let seeds: Vec<u64> = diverging.iter().map(|(seed, _)| *seed).collect();
+            assert_eq!(seeds, known, "{diverging:?}");
+        }
     }
 }
 
