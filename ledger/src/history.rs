@@ -938,7 +938,7 @@ fn reached<T>(
 
 /// The leaves of the state changes `left_out` whose reporter, as `marks` judge the `pool`, had
 /// authority over something the history follows (an authorised event of its naming an
-/// identifier `reached` is in the pool), was handed custody of it (the transferee of such an
+/// identifier `reached` is in the pool), or was handed custody of it (the transferee of such an
 /// event, [`transferee_of`]: a party whose custody no event of its own shows), or acts for
 /// either (with the registry, `parties`): a judgement that left them unread might be wrong,
 /// where one that leaves out changes of a party without authority is not (they could only be
@@ -959,7 +959,9 @@ fn custodians_left_out<'a, T>(
             custodians.extend(parties.and_then(|parties| transferee_of(&event.event, parties)));
         }
     }
-    // Whether each reporter is or acts for one of them, once.
+    // Whether each reporter is or acts for one of them, once. (A delegate whose authorised
+    // events were its principal's makes its own delegates read too: more than is needed, never
+    // less.)
     let mut is: HashMap<&OrganisationId, bool> = HashMap::new();
     let mut leaves: Vec<LeafIndex> = left_out
         .filter(|candidate| candidate.changes)

@@ -496,7 +496,8 @@ pub fn shipped_to(
 }
 
 /// The party a transfer hands custody to (the one possessing party of its `destinationList` the
-/// registry knows), or `None` when the event is no transfer ([`Act::Transfer`]) or hands custody
+/// registry knows), or `None` when the event is no transfer (a `TransactionEvent` `ADD` with a business
+/// transaction naming a possessing party) or hands custody
 /// to nobody (no such party, or more than one).
 pub fn transferee_of(event: &Map<String, Value>, parties: &Parties) -> Option<OrganisationId> {
     let Act::Transfer { to, .. } = act(event) else {
