@@ -291,6 +291,9 @@ async fn compressed_links_are_answered_as_their_uncompressed_links(
         assert_eq!(answered, status, "{path}: {body}");
         let detail = body["detail"].as_str().unwrap();
         assert!(detail.contains(says), "{path}: {body}");
+        // A browser's preflight of the same link is refused as its `GET` is.
+        let (preflight, _, _) = pipeline.request_raw("OPTIONS", path).await;
+        assert_eq!(preflight, status, "OPTIONS {path}");
     }
     // Every route of a name a compressed link could have is still its own.
     let (status, metrics) = pipeline.get_text("/metrics").await;
