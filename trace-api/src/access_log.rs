@@ -399,7 +399,7 @@ impl AccessLog {
     }
 
     /// Reads the entries appended since the tree was last read, then signs a checkpoint of the
-    /// tree if it has grown past the newest stored one.
+    /// tree if it has grown past the newest stored one (and holds anything).
     async fn sign_once(&self) -> anyhow::Result<()> {
         let client = self.pool.get().await?;
         loop {
@@ -464,7 +464,9 @@ impl AccessLog {
             None => None,
         };
         let size = TreeSize::new(self.tree_size())?;
-        let newest = if latest.as_ref().is_none_or(|latest| size > latest.size) {
+        // An empty log has nothing to sign (the table refuses a checkpoint of size 0).
+        let grown = latest.as_ref().is_none_or(|latest| size > latest.size);
+        let newest = if grown && size.get() > 0 {
             let root = self.root_at(size)?;
             let note = Checkpoint::new(self.origin.clone(), size, root)
                 .sign(&[&self.signer])?
