@@ -43,8 +43,9 @@
 //! then judges another party's receipt or transfer, and all that rests on it, otherwise than the
 //! whole log does. Once no custodian's change is left out, the gathering also reads the left-out
 //! receipts ([`Tag::receipt`], from the lookups: nothing is loaded to find them) of every party
-//! acting for one that a shipping of what the history reaches names, or for its shipper, whatever
-//! the shipping is judged and whenever the receipt was logged; then judges again (a receipt read
+//! acting for one that a shipping of what the history reaches names, or for its shipper (or one
+//! of these acts for it), whatever the shipping is judged and whenever the receipt was logged;
+//! then judges again (a receipt read
 //! can make its reporter a custodian, whose left-out changes are then read too). Those receipts
 //! have a budget of their own, a history's limit, apart from the gathering's: each party's first
 //! in log order, at most a quarter of the budget a party, shared out by party

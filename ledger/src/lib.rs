@@ -4,6 +4,7 @@ pub mod access_log;
 pub mod batch;
 pub mod bundle;
 pub mod checkpoint;
+pub mod draw;
 mod encoding;
 pub mod grant;
 pub mod hash;

@@ -3143,27 +3143,19 @@ mod custody {
     mod differential {
         use super::*;
 
-        /// A small deterministic generator (SplitMix64), for reproducible logs.
-        struct Draw(u64);
+        /// Draws from a reproducible sequence ([`SplitMix64`](crate::draw::SplitMix64)).
+        struct Draw(crate::draw::SplitMix64);
 
         impl Draw {
-            fn next(&mut self) -> u64 {
-                self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut z = self.0;
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                z ^ (z >> 31)
-            }
-
             fn below(&mut self, n: u64) -> u64 {
-                self.next() % n
+                self.0.next_u64() % n
             }
         }
 
         /// A's journey, then `events` events by A, B, C or L drawn from the kinds a custody dispute
         /// is made of, dated between minutes 21 and 64.
         pub(super) fn journey(seed: u64, events: usize) -> Log {
-            let mut draw = Draw(seed);
+            let mut draw = Draw(crate::draw::SplitMix64::new(seed));
             let mut log = a_journey();
             for _ in 0..events {
                 let by = ["A", "B", "C", "L"][draw.below(4) as usize];
