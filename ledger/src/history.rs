@@ -496,6 +496,16 @@ pub enum Judge<'a> {
     Claimed(&'a Claims),
 }
 
+impl<'a> Judge<'a> {
+    /// The registry judged with, if any.
+    fn parties(self) -> Option<&'a Parties> {
+        match self {
+            Judge::Parties(parties) => Some(parties),
+            Judge::Claimed(_) => None,
+        }
+    }
+}
+
 /// What a bundle claims of its events, taken when there is no registry to judge them with.
 #[derive(Debug, Clone, Default)]
 pub struct Claims {
@@ -599,10 +609,7 @@ pub async fn history<S: EventSource>(
     // so no change of a party that has is ever left out (the gathering reads them in a further
     // round, or refuses). Observations weigh in no judgement.
     let reached: HashSet<&str> = reached.iter().flatten().map(String::as_str).collect();
-    let parties = match judge {
-        Judge::Parties(parties) => Some(parties),
-        Judge::Claimed(_) => None,
-    };
+    let parties = judge.parties();
     if !custodians_left_out(&pool, marks, left_out.iter(), &reached, parties).is_empty() {
         return Err(HistoryError::CustodianLeftOut { limit });
     }
@@ -780,12 +787,13 @@ async fn gather<S: EventSource>(
             // history's, and it cannot make the history read every change it wrote.
             let reached = reached(&pool, &asked, &spoke_for(judge, &judgement), names_of);
             let names: HashSet<&str> = reached.iter().flatten().map(String::as_str).collect();
-            let parties = match judge {
-                Judge::Parties(parties) => Some(parties),
-                Judge::Claimed(_) => None,
-            };
-            let further =
-                custodians_left_out(&pool, &judgement.marks, left_out.values(), &names, parties);
+            let further = custodians_left_out(
+                &pool,
+                &judgement.marks,
+                left_out.values(),
+                &names,
+                judge.parties(),
+            );
             if receipts.counted(&pool).saturating_add(further.len()) > total {
                 return Err(HistoryError::CustodianLeftOut { limit });
             }

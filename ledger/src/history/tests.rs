@@ -2979,6 +2979,29 @@ mod custody {
         assert!(otherwise.is_empty(), "marked otherwise at {otherwise:?}");
     }
 
+    /// What a history knows of a candidate from its lookup tag alone (the service's path:
+    /// `Candidate::tagged`) is what it would know from the loaded event (`Candidate::of`): its
+    /// reporter, whether it changes state and whether it is a receipt.
+    #[test]
+    fn a_tagged_candidate_is_the_loaded_event_s() {
+        let parties = parties();
+        let site = crate::ids::SiteId::parse("c-dc").unwrap();
+        let attestation = crate::record::Attestation::Unattested { site };
+        let leaf = LeafIndex::new(7).unwrap();
+        for event in [
+            step(object(40, &[CASE]), "receiving"),
+            step(object(40, &[CASE]), "shipping"),
+            object(40, &[CASE]),
+        ] {
+            let tag = Tag::of(&attestation, &event);
+            let loaded = SourceEvent::of(leaf, event, Some(org("C")), None);
+            assert_eq!(
+                Candidate::tagged(leaf, tag, &parties),
+                Candidate::of(&loaded)
+            );
+        }
+    }
+
     /// The left-out receipts' own budget: no party takes more than a quarter of it, however
     /// early its receipts are found, so that the receipts of parties found in a later pass still
     /// have room; what is passed over stays passed over, and what is read counts against this
