@@ -227,8 +227,9 @@ pub fn decompress(uri: &str) -> Result<DigitalLink, DigitalLinkError> {
 /// [`DigitalLinkError::DuplicateAi`]. Nor can a link whose base path ends in an AI code or short
 /// name, or in one followed by a segment (`https://x/giai`, `https://x/01/a`): the segment would
 /// read as that AI's value, or the base would show a key the segment does not mean
-/// ([`DigitalLinkError::AiInCompressedBase`]). (A link on a very long base, or with very long parameters,
-/// can compress to more than [`MAX_COMPRESSED_URI_LEN`] bytes, which [`decompress`] refuses.)
+/// ([`DigitalLinkError::AiInCompressedBase`]). (A link on a very long base, or with very long
+/// parameters, can compress to more than [`MAX_COMPRESSED_URI_LEN`] bytes, which [`decompress`]
+/// refuses.)
 ///
 /// ```
 /// use epcis::digital_link::{DigitalLink, compress, decompress};

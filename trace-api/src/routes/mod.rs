@@ -400,19 +400,19 @@ fn refused(
     response
 }
 
-/// A GS1 Digital Link path with trailing slashes (`/01/{gtin}/21/{serial}/`) is taken as the
-/// path without them, as a GS1-Conformant Resolver should tolerate: the request is answered, and
-/// counted, as the link's own route. Other paths are left as they are.
+/// A GS1 Digital Link path with trailing slashes (`/01/{gtin}/21/{serial}/`, or a compressed
+/// link's `/{compressed}/`) is taken as the path without them, as a GS1-Conformant Resolver
+/// should tolerate: the request is answered, and counted, as the link's own route. Other paths
+/// are left as they are.
 pub async fn trailing_slash(
     mut request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
     let path = request.path();
     let trimmed = path.trim_end_matches('/');
-    if (path.starts_with("/01/") || path.starts_with("/00/"))
-        && trimmed.len() > "/01/".len()
-        && trimmed.len() < path.len()
-    {
+    let keyed =
+        (path.starts_with("/01/") || path.starts_with("/00/")) && trimmed.len() > "/01/".len();
+    if trimmed.len() < path.len() && (keyed || scan::is_whole_compressed_link(trimmed)) {
         let uri = match request.query_string() {
             "" => trimmed.to_owned(),
             query => format!("{trimmed}?{query}"),

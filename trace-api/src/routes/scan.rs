@@ -505,6 +505,18 @@ pub(super) fn is_compressed_route(route: &str) -> bool {
     route.ends_with(COMPRESSED_SEGMENT)
 }
 
+/// Whether `path` is a whole GS1 Digital Link compressed into one segment (`/{compressed}`) that
+/// decodes. A segment longer than a compressed link may be is refused before it is decoded.
+pub(super) fn is_whole_compressed_link(path: &str) -> bool {
+    path.strip_prefix('/').is_some_and(|segment| {
+        !segment.is_empty()
+            && segment
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+            && epcis::digital_link::decompress(&format!("{LINK_DOMAIN}{path}")).is_ok()
+    })
+}
+
 /// The last segment of a compressed link's route: base64url characters.
 const COMPRESSED_SEGMENT: &str = "{compressed:[A-Za-z0-9_-]+}";
 

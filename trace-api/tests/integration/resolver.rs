@@ -223,6 +223,16 @@ async fn compressed_links_are_answered_as_their_uncompressed_links(
         assert_eq!(history["events"].as_array().unwrap().len(), 1, "{history}");
     }
 
+    // Trailing slashes are tolerated on a compressed link too, whole or after its key.
+    for slashed in [format!("{}/", compressed(SCAN)), format!("{partial}//")] {
+        let (status, headers, body) = pipeline.get_raw(&slashed).await;
+        assert_eq!(status, 200, "{slashed}");
+        let again: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(again["verdict"], answer["verdict"], "{slashed}");
+        assert_eq!(again["item"], answer["item"], "{slashed}");
+        assert!(links(&headers).contains(&same_as), "{slashed}: {headers:?}");
+    }
+
     // A `linkType` packed into the segment is the link's own (this link packs
     // `linkType=gs1:traceability`), and one in the query string wins over it.
     let packed = "/AZKi4n23BEII1C-IlinkTypehDPzYuunLDjy4cWnZp6eQ";
