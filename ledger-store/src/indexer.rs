@@ -839,11 +839,13 @@ mod tests {
         parsed.sort();
         let from_handoff = Keys::of_handed(40, &handed);
         assert_eq!(from_handoff.pairs, parsed.pairs);
-        // Every pair of an entry carries its tag: who reported it, whether it changes state.
+        // Every pair of an entry carries its tag: who reported it, whether it changes state, and
+        // whether it claims to bring something into being (the packing into `q` does).
         for &(_, _, leaf, tag) in &parsed.pairs {
             let tag = ledger::history::Tag::from_bits(tag);
             let (site_id, changes) = [("dock", false), ("store", true)][(leaf - 40) as usize];
-            assert_eq!(tag, ledger::history::Tag::new(&site(site_id), changes));
+            let expected = ledger::history::Tag::new(&site(site_id), changes).with_claim(changes);
+            assert_eq!(tag, expected);
         }
         assert_eq!(from_handoff.times, parsed.times);
         let count = |kind| parsed.pairs.iter().filter(|pair| pair.0 == kind).count();
@@ -1271,19 +1273,22 @@ mod database_tests {
             refused.code(),
             Some(&tokio_postgres::error::SqlState::NOT_NULL_VIOLATION)
         );
-        // Nor one older than V40, whose tags tell no receipt (format 1); an owner may still mark
-        // runs to rebuild (format 0).
-        let refused = admin
-            .batch_execute(
-                "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs, key_format)
-                 VALUES (150, 151, 0, 0, 1)",
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(
-            refused.code(),
-            Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION)
-        );
+        // Nor one older than V40, whose tags tell no receipt (format 1), or than V41, whose tags
+        // tell no claim (format 2); an owner may still mark runs to rebuild (format 0).
+        for format in [1, 2] {
+            let refused = admin
+                .batch_execute(&format!(
+                    "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs, key_format)
+                     VALUES (150, 151, 0, 0, {format})"
+                ))
+                .await
+                .unwrap_err();
+            assert_eq!(
+                refused.code(),
+                Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION),
+                "format {format}"
+            );
+        }
         admin
             .batch_execute("UPDATE lookup_runs SET key_format = 0 WHERE first_leaf = 0")
             .await
@@ -1298,7 +1303,7 @@ mod database_tests {
         admin
             .batch_execute(
                 "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs, key_format)
-                 VALUES (0, 5, 0, 0, 2)",
+                 VALUES (0, 5, 0, 0, 3)",
             )
             .await
             .unwrap();

@@ -42,6 +42,9 @@ pub struct LookupKeys {
     changes: bool,
     /// Whether the event is a receipt (`ledger::history::receives`), for its lookup pairs' tag.
     receipt: bool,
+    /// Whether the event claims to bring an identifier into being (`ledger::history::claims`),
+    /// for its lookup pairs' tag.
+    claim: bool,
 }
 
 impl LookupKeys {
@@ -80,6 +83,7 @@ impl LookupKeys {
         .with_event_id(event.get("eventID").and_then(Value::as_str))
         .with_changes(ledger::history::changes_state(event))
         .with_receipt(ledger::history::receives(event))
+        .with_claim(ledger::history::claims(event))
     }
 
     /// The keys of an event as `epcis` parsed it: the same as [`of_event`](Self::of_event) of its
@@ -105,6 +109,7 @@ impl LookupKeys {
         .with_event_id(event.event_id())
         .with_changes(ledger::history::changes_state(event.raw()))
         .with_receipt(ledger::history::receives(event.raw()))
+        .with_claim(ledger::history::claims(event.raw()))
     }
 
     /// The keys of an event's JSON text, as stored. Fails when the text is not a JSON object or
@@ -127,15 +132,17 @@ impl LookupKeys {
         // (quantities, ILMD, dispositions): a second parse, on the path of entries the indexer
         // reads back only.
         // An event whose kind cannot be told counts as a state change: a history never leaves
-        // one out for an observation (and as no receipt: it is read as a state change).
-        let (index, recalls, changes, receipt) = match serde_json::from_str::<Value>(text) {
+        // one out for an observation (and as no receipt and no claim: it is read as a state
+        // change).
+        let (index, recalls, changes, receipt, claim) = match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(event)) => (
                 ledger::index::keys_of_event(&event),
                 ledger::history::class_recall_names(&event),
                 ledger::history::changes_state(&event),
                 ledger::history::receives(&event),
+                ledger::history::claims(&event),
             ),
-            _ => (Vec::new(), Vec::new(), true, false),
+            _ => (Vec::new(), Vec::new(), true, false, false),
         };
         Ok(Self::build(
             epcs,
@@ -150,7 +157,8 @@ impl LookupKeys {
         .with_recalls(&recalls)
         .with_event_id(fields.event_id.as_ref().and_then(Value::as_str))
         .with_changes(changes)
-        .with_receipt(receipt))
+        .with_receipt(receipt)
+        .with_claim(claim))
     }
 
     /// Adds the lookup name of the event's `eventID` ([`event_id_lookup_name`]) to the EPC
@@ -185,6 +193,11 @@ impl LookupKeys {
         self
     }
 
+    fn with_claim(mut self, claim: bool) -> Self {
+        self.claim = claim;
+        self
+    }
+
     fn with_index(mut self, index: Vec<ledger::index::IndexKey>) -> Self {
         self.index = index;
         self
@@ -211,6 +224,7 @@ impl LookupKeys {
             index: Vec::new(),
             changes: true,
             receipt: false,
+            claim: false,
         }
     }
 
@@ -249,6 +263,7 @@ impl LookupKeys {
     pub(crate) fn tag(&self, attestation: &ledger::record::Attestation) -> i64 {
         ledger::history::Tag::new(attestation, self.changes)
             .with_receipt(self.receipt)
+            .with_claim(self.claim)
             .to_bits()
     }
 }
@@ -471,6 +486,52 @@ mod tests {
             let tag = ledger::history::Tag::from_bits(parsed.tag(&site));
             assert_eq!(tag.receipt(), receipt, "{step}");
             assert!(tag.changes_state(), "{step}");
+        }
+    }
+
+    /// A claim's pairs (commissioning, a transformation's outputs, packing) say so in their tag,
+    /// whichever way its keys were computed; a receipt's and an unpacking's do not.
+    #[test]
+    fn a_claim_s_tag_says_it_is_one() {
+        let site = ledger::record::Attestation::Unattested {
+            site: ledger::ids::SiteId::parse("dock").unwrap(),
+        };
+        let epc = "urn:epc:id:sgtin:4012345.011111.1";
+        let parent = "urn:epc:id:sscc:4012345.0000000001";
+        let time = "2000-01-01T00:00:01Z";
+        for (event, claim) in [
+            (
+                json!({"type": "ObjectEvent", "action": "ADD", "epcList": [epc]}),
+                true,
+            ),
+            (
+                json!({"type": "TransformationEvent", "outputEPCList": [epc]}),
+                true,
+            ),
+            (
+                json!({"type": "AggregationEvent", "action": "ADD", "parentID": parent,
+                "childEPCs": [epc]}),
+                true,
+            ),
+            (
+                json!({"type": "AggregationEvent", "action": "DELETE", "parentID": parent,
+                "childEPCs": [epc]}),
+                false,
+            ),
+            (
+                json!({"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "receiving",
+                "epcList": [epc]}),
+                false,
+            ),
+        ] {
+            let mut event = event.as_object().unwrap().clone();
+            event.insert("eventTime".to_owned(), json!(time));
+            let parsed = LookupKeys::of_event(&event);
+            let text = serde_json::to_string(&event).unwrap();
+            assert_eq!(LookupKeys::of_json(&text).unwrap(), parsed);
+            let tag = ledger::history::Tag::from_bits(parsed.tag(&site));
+            assert_eq!(tag.claim(), claim, "{text}");
+            assert!(tag.changes_state(), "{text}");
         }
     }
 

@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 40] = [
+    const LANDED: [(i32, &str, &str); 41] = [
         (
             1,
             "ledger",
@@ -416,6 +416,11 @@ mod tests {
             40,
             "receipt_tags",
             "97754b445ffe1f334f790359b139527b0f8907893fb1ff8b888392438608af6e",
+        ),
+        (
+            41,
+            "claim_tags",
+            "942ba48ec890feeae51bc8f1632172aadf9e6db78a0ebb362b6f0951c6386782",
         ),
     ];
 

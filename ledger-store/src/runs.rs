@@ -45,8 +45,9 @@ const INSERT_PAGES: usize = 64;
 /// `CHECK (key_format >= <new format> OR key_format = 0) NOT VALID` so that older binaries can no
 /// longer write runs (format 0 is how an owner marks runs to rebuild): the indexer then rebuilds
 /// the runs of an older format in place ([`stale_run`]), each in the transaction that deletes it,
-/// so the runs never stop covering their entries. Format 2 (V40): tags tell receipts.
-pub(crate) const KEY_FORMAT: i16 = 2;
+/// so the runs never stop covering their entries. Format 2 (V40): tags tell receipts. Format 3
+/// (V41): tags tell claims.
+pub(crate) const KEY_FORMAT: i16 = 3;
 
 /// What a pair's key identifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

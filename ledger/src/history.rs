@@ -33,7 +33,7 @@
 //! item is ever left out, and no party has all of its state changes left out: the history is
 //! refused instead.
 //!
-//! # Left-out receipts
+//! # Left-out receipts and claims
 //!
 //! A receipt settles a shipment whoever is judged to hold anything: the first logged by a party
 //! the shipment names (dated after it) takes the item, and the existence of a shipment and of a
@@ -57,6 +57,18 @@
 //! that does take the item behind more than its share of others; and four parties flooding
 //! together can spend the budget before a party found in a later pass is read, whose receipts
 //! are then passed over and counted, not read.
+//!
+//! So it is with claims ([`claims`]: commissioning, a transformation's outputs, packing into a
+//! container). Under no registered company prefix the first claim logged brings an identifier
+//! into being, whoever is judged to hold anything, and a share can leave it out (its reporter's
+//! earlier events took that reporter's part). With the receipts, in the same budget, the
+//! gathering reads the left-out claims ([`Tag::claim`]) logged before the first claim the
+//! gathered events hold of each identifier under no registered prefix that a gathered state
+//! change names (spelt as the events spell it; withdrawn events count for nothing), or all of
+//! them when the gathered events hold no claim of one, then judges again. Any party with a
+//! claim left out (not only parties a shipping names) takes from that budget, at most its
+//! quarter: four parties flooding claims, receipts or both can spend it before a claim found
+//! later is read, which is then passed over and counted, not read, as above.
 
 pub mod authority;
 mod item;
@@ -77,7 +89,7 @@ use crate::size::LeafIndex;
 
 pub use authority::{
     Authority, Judgement, Listed, Parties, RecallChange, RecalledClass, Spoken, assess,
-    assess_relations, changes_state, class_recall_names, ilmd_lot, item_classes, listed,
+    assess_relations, changes_state, claims, class_recall_names, ilmd_lot, item_classes, listed,
     recall_change, recall_scope, recalled_classes, receives, shipped_to, transferee_of,
     withdrawals,
 };
@@ -208,8 +220,9 @@ pub struct Omitted {
 
 /// An event that names what a history follows, before it is loaded: where it is, who reported
 /// it, whether it changes some item's state ([`changes_state`]; an event whose kind is not
-/// known counts as one), and whether it is a receipt ([`receives`]; one whose kind is not known
-/// does not: ingest validates every event, and such an entry is still read as a state change).
+/// known counts as one), whether it is a receipt ([`receives`]) and whether it claims to bring
+/// an identifier into being ([`claims`]) (one whose kind is not known is neither: ingest
+/// validates every event, and such an entry is still read as a state change).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     pub leaf: LeafIndex,
@@ -219,6 +232,10 @@ pub struct Candidate {
     /// left-out receipts of the parties the shipments it reaches name ([`history`], "Left-out
     /// receipts").
     pub receipt: bool,
+    /// Under no registered company prefix, the first claim logged to bring an identifier into
+    /// being decides who did, whoever is judged to hold anything: a history reads the left-out
+    /// claims that could be first ([`history`], "Left-out receipts and claims").
+    pub claim: bool,
 }
 
 impl Candidate {
@@ -229,6 +246,7 @@ impl Candidate {
             reporter: event.reporter.clone(),
             changes: changes_state(&event.event),
             receipt: receives(&event.event),
+            claim: claims(&event.event),
         }
     }
 
@@ -239,6 +257,7 @@ impl Candidate {
             reporter: parties.reporter_of_digest(tag.reporter()).cloned(),
             changes: tag.changes_state(),
             receipt: tag.receipt(),
+            claim: tag.claim(),
         }
     }
 }
@@ -694,8 +713,9 @@ struct Asked {
 /// authority are read in a further question (so a flood of refused changes cannot crowd a
 /// custodian's own out), until the judgement shows no new such party; more than the gathering's
 /// budget is refused. Then the left-out receipts that could settle a shipment
-/// otherwise ([`receipts_left_out`]) are read within a budget of their own (the module's
-/// "Left-out receipts"), and judged again, until none is left to read.
+/// otherwise ([`receipts_left_out`]) and the claims that could bring an identifier into being
+/// first ([`claims_left_out`]) are read within a budget of their own (the module's "Left-out
+/// receipts and claims"), and judged again, until none is left to read.
 async fn gather<S: EventSource>(
     source: &S,
     names: &[String],
@@ -716,8 +736,9 @@ async fn gather<S: EventSource>(
     }];
     let mut prunes = 0;
     let mut pruned: Option<Pruned<S::Payload>> = None;
-    // The left-out receipts read within their own budget ([`receipts_left_out`]), apart from
-    // the gathering's, how many of each party's, and those the budget passed over: never read.
+    // The left-out receipts and claims read within their own budget ([`receipts_left_out`],
+    // [`claims_left_out`]), apart from the gathering's, how many of each party's, and those the
+    // budget passed over: never read.
     let mut receipts = Receipts::default();
     loop {
         // The round's new identifiers, each once, asked about in one question.
@@ -798,11 +819,21 @@ async fn gather<S: EventSource>(
                 return Err(HistoryError::CustodianLeftOut { limit });
             }
             // Once no custodian's change is left out, the receipts that could have settled a
-            // shipment, or refused a transfer, otherwise, in a budget of their own (the module's
-            // "Left-out receipts"). A party flooding receipts is read no further than its share.
+            // shipment, or refused a transfer, otherwise, and the claims that could have brought
+            // an identifier into being first, in a budget of their own (the module's "Left-out
+            // receipts and claims"). A party flooding either is read no further than its share.
             let further = match (further.is_empty(), judge) {
                 (true, Judge::Parties(parties)) => {
-                    let found = receipts_left_out(&pool, left_out.values(), &names, parties);
+                    let mut found = receipts_left_out(&pool, left_out.values(), &names, parties);
+                    let withdrawn = &judgement.withdrawn;
+                    found.extend(claims_left_out(
+                        &pool,
+                        left_out.values(),
+                        withdrawn,
+                        parties,
+                    ));
+                    found.sort_unstable_by_key(|candidate| candidate.leaf);
+                    found.dedup_by_key(|candidate| candidate.leaf);
                     let (read, passed) = receipts.choose(found, limit);
                     // Passed over for good: out of what is looked through again.
                     for candidate in passed {
@@ -1036,14 +1067,79 @@ fn receipts_left_out<'a, T>(
     receipts
 }
 
-/// How many parts of the left-out receipts' budget one party's receipts may take at most
-/// ([`Receipts::choose`]): however early a flooding party's receipts are found, those of the
-/// parties found after it still have room.
+/// The claims `left_out` that could be the first logged to bring into being an identifier under
+/// no registered company prefix that a state change of the `pool` names ([`claims`]:
+/// commissioning it, producing it, packing into it): those logged before the first claim of it
+/// the pool holds, or all of them when the pool holds none of one such identifier. Under no
+/// registered prefix the first claim decides who brought the identifier into being, whoever is
+/// judged to hold anything, and every state change naming it is judged on that (who holds it,
+/// who may commission, pack into or recall it), so a share that left the first claim out (its
+/// reporter's earlier events took its part) can have judged them otherwise. Identifiers are
+/// taken as the events spell them, as the judgement keys them; events `withdrawn` count for
+/// nothing, as in the judgement. The claim is what the tag tells ([`Tag::claim`]); which
+/// identifier it claims is learnt when it is loaded, so a few more may be read than decide
+/// anything. In leaf order.
+fn claims_left_out<'a, T>(
+    pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
+    left_out: impl Iterator<Item = &'a Candidate>,
+    withdrawn: &BTreeMap<LeafIndex, LeafIndex>,
+    parties: &Parties,
+) -> Vec<Candidate> {
+    let judged = || {
+        pool.values()
+            .filter(|event| event.reporter.is_some() && !withdrawn.contains_key(&event.leaf))
+    };
+    // The first claim the pool holds of each identifier (the pool is in leaf order).
+    let mut first: HashMap<&str, LeafIndex> = HashMap::new();
+    for event in judged() {
+        for id in authority::claimed(&event.event) {
+            first.entry(id).or_insert(event.leaf);
+        }
+    }
+    // A claim logged at or after this one is first of no identifier that matters (none: any
+    // may be, one of them has no claim in the pool).
+    let mut bound: Option<Option<LeafIndex>> = Some(None);
+    let mut unregistered: HashMap<&str, bool> = HashMap::new();
+    'events: for event in judged().filter(|event| changes_state(&event.event)) {
+        for id in event_ids(&event.event) {
+            if !*unregistered
+                .entry(id)
+                .or_insert_with(|| parties.owner_of(id).is_none())
+            {
+                continue;
+            }
+            match (first.get(id), bound) {
+                (Some(&leaf), Some(so_far)) => {
+                    bound = Some(Some(so_far.map_or(leaf, |so_far| so_far.max(leaf))));
+                }
+                _ => {
+                    bound = None;
+                    break 'events;
+                }
+            }
+        }
+    }
+    let mut claims: Vec<Candidate> = left_out
+        .filter(|candidate| candidate.claim && candidate.reporter.is_some())
+        .filter(|candidate| match bound {
+            None => true,
+            Some(bound) => bound.is_some_and(|bound| candidate.leaf < bound),
+        })
+        .cloned()
+        .collect();
+    claims.sort_unstable_by_key(|candidate| candidate.leaf);
+    claims
+}
+
+/// How many parts of the left-out receipts' (and claims') budget one party's may take at most
+/// ([`Receipts::choose`]): however early a flooding party's are found, those of the parties
+/// found after it still have room.
 const RECEIPT_SHARES: usize = 4;
 
-/// The left-out receipts a gathering read within their own budget ([`receipts_left_out`]; the
-/// module's "Left-out receipts"), how many of each party's, and those it passed over (still left
-/// out, counted in [`History::omitted`], never looked through again).
+/// The left-out receipts and claims a gathering read within their own budget
+/// ([`receipts_left_out`], [`claims_left_out`]; the module's "Left-out receipts and claims"), how
+/// many of each party's, and those it passed over (still left out, counted in
+/// [`History::omitted`], never looked through again).
 #[derive(Default)]
 struct Receipts {
     read: HashSet<LeafIndex>,
@@ -1053,7 +1149,7 @@ struct Receipts {
 
 impl Receipts {
     /// How many events of the `pool` count against the gathering's budget: those not read as
-    /// left-out receipts.
+    /// left-out receipts or claims.
     fn counted<T>(&self, pool: &BTreeMap<LeafIndex, SourceEvent<T>>) -> usize {
         let receipts = self
             .read
@@ -1063,7 +1159,7 @@ impl Receipts {
         pool.len().saturating_sub(receipts)
     }
 
-    /// Which of the `found` receipts to read, within a budget of `limit` for the whole
+    /// Which of the `found` receipts and claims to read, within a budget of `limit` for the whole
     /// gathering: each party's first in log order, no party more than a [`RECEIPT_SHARES`]th of
     /// it, shared out by party ([`share`]) where more are left than it holds. Returns those to
     /// read and those passed over for good.

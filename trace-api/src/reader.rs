@@ -660,17 +660,18 @@ impl EventSource for ViewSource<'_> {
         self.budget
             .take(scanned.iter().map(|(_, text)| text.len()).sum())
             .await?;
-        // Whether each changes state, and whether it is a receipt.
-        let kinds: BTreeMap<LeafIndex, (bool, bool)> = scanned
+        // Whether each changes state, whether it is a receipt and whether it is a claim.
+        let kinds: BTreeMap<LeafIndex, (bool, bool, bool)> = scanned
             .iter()
             .map(|(leaf, text)| {
                 // A text that does not parse counts as a state change: never left out for an
-                // observation (and as no receipt, as the lookups' tags have it).
+                // observation (and as no receipt and no claim, as the lookups' tags have it).
                 let event = serde_json::from_str::<Map<String, Value>>(text).ok();
-                let kind = event.map_or((true, false), |event| {
+                let kind = event.map_or((true, false, false), |event| {
                     (
                         ledger::history::changes_state(&event),
                         ledger::history::receives(&event),
+                        ledger::history::claims(&event),
                     )
                 });
                 (*leaf, kind)
@@ -679,12 +680,14 @@ impl EventSource for ViewSource<'_> {
         let leaves: Vec<LeafIndex> = kinds.keys().copied().collect();
         let attested = self.view.attestations(&leaves, self.budget).await?;
         candidates.extend(attested.into_iter().map(|(leaf, attestation)| {
-            let (changes, receipt) = kinds.get(&leaf).copied().unwrap_or((true, false));
+            let (changes, receipt, claim) =
+                kinds.get(&leaf).copied().unwrap_or((true, false, false));
             Candidate {
                 leaf,
                 reporter: self.parties.reporter(&attestation).cloned(),
                 changes,
                 receipt,
+                claim,
             }
         }));
         Ok(candidates)

@@ -512,6 +512,27 @@ pub fn transferee_of(event: &Map<String, Value>, parties: &Parties) -> Option<Or
     }
 }
 
+/// Whether an event claims to bring an identifier into being: it commissions it (an ObjectEvent
+/// `ADD`), produces it (a TransformationEvent's outputs) or packs into it (an AggregationEvent
+/// `ADD` or `OBSERVE` with children, claiming its parent). Under no registered company prefix,
+/// the first such claim in log order decides who did, whoever is judged to hold anything. An
+/// error declaration claims nothing.
+pub fn claims(event: &Map<String, Value>) -> bool {
+    !claimed(event).is_empty()
+}
+
+/// The identifiers an event claims to bring into being: what it commissions, what a
+/// transformation produces, and the container a packing packs into (packing into a container
+/// nobody holds makes it the packer's). An error declaration claims nothing.
+pub(crate) fn claimed(event: &Map<String, Value>) -> Vec<&str> {
+    match act(event) {
+        Act::Commission(ids) => ids,
+        Act::Transform { outputs, .. } => outputs,
+        Act::Pack { parent, .. } => vec![parent],
+        _ => Vec::new(),
+    }
+}
+
 /// Whether an event says its reporter received an item (`receiving`, `arriving` or
 /// `accepting`): what takes custody when the holder shipped it.
 pub fn receives(event: &Map<String, Value>) -> bool {
@@ -833,12 +854,9 @@ impl Settled {
                     }
                     Vec::new()
                 }
-                Act::Commission(ids) => ids,
-                Act::Transform { outputs, .. } => outputs,
                 // Packing into a container nobody holds makes it the packer's: a claim too, so
                 // that a commissioning logged later and dated earlier does not take it back.
-                Act::Pack { parent, .. } => vec![parent],
-                _ => Vec::new(),
+                _ => claimed(&event.event),
             };
             for id in origins {
                 if parties.owner_of(id).is_some() {

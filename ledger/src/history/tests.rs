@@ -1383,19 +1383,18 @@ mod custody {
 
     /// As [`gathered`], with the leaves of the events loaded.
     fn gathered_loading(log: &Log, item: &str, limit: usize) -> Gathering {
+        gathered_loading_names(log, vec![item.to_owned()], limit)
+    }
+
+    /// As [`gathered_loading`], of the item named by `names`.
+    fn gathered_loading_names(log: &Log, names: Vec<String>, limit: usize) -> Gathering {
         let source = Recording {
             memory: log.memory(),
             asked: Default::default(),
             given: Default::default(),
         };
         let parties = parties();
-        let future = history(
-            &source,
-            vec![item.to_owned()],
-            names_of,
-            Judge::Parties(&parties),
-            limit,
-        );
+        let future = history(&source, names, names_of, Judge::Parties(&parties), limit);
         let answer = match std::pin::pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(answer) => answer,
             Poll::Pending => unreachable!("a memory source answers at once"),
@@ -1424,10 +1423,16 @@ mod custody {
     /// The history of A's item among `log`'s events, of at most `limit` events, judged with
     /// the registry.
     fn answered(log: &Log, limit: usize) -> History<usize> {
+        answered_for(log, ITEM, limit)
+    }
+
+    /// The history of `item` among `log`'s events, of at most `limit` events, judged with the
+    /// registry.
+    fn answered_for(log: &Log, item: &str, limit: usize) -> History<usize> {
         let parties = parties();
         in_memory(
             &log.memory(),
-            vec![ITEM.to_owned()],
+            vec![item.to_owned()],
             Judge::Parties(&parties),
             limit,
         )
@@ -2800,6 +2805,16 @@ mod custody {
         log: &Log,
         limits: std::ops::RangeInclusive<usize>,
     ) -> Vec<(usize, u64)> {
+        marked_otherwise_for(log, ITEM, limits)
+    }
+
+    /// As [`marked_otherwise_than_the_whole_log`], for the history of `item`.
+    fn marked_otherwise_for(
+        log: &Log,
+        item: &str,
+        limits: std::ops::RangeInclusive<usize>,
+    ) -> Vec<(usize, u64)> {
+        let answered = |log: &Log, limit: usize| answered_for(log, item, limit);
         let whole = answered(log, log.0.len());
         let mark = |history: &History<usize>, leaf: LeafIndex| {
             history
@@ -2981,7 +2996,7 @@ mod custody {
 
     /// What a history knows of a candidate from its lookup tag alone (the service's path:
     /// `Candidate::tagged`) is what it would know from the loaded event (`Candidate::of`): its
-    /// reporter, whether it changes state and whether it is a receipt.
+    /// reporter, whether it changes state, whether it is a receipt and whether it is a claim.
     #[test]
     fn a_tagged_candidate_is_the_loaded_event_s() {
         let parties = parties();
@@ -2992,6 +3007,9 @@ mod custody {
             step(object(40, &[CASE]), "receiving"),
             step(object(40, &[CASE]), "shipping"),
             object(40, &[CASE]),
+            commission(40, &[ITEM]),
+            aggregation(40, "ADD", CASE, &[ITEM]),
+            aggregation(40, "DELETE", CASE, &[ITEM]),
         ] {
             let tag = Tag::of(&attestation, &event);
             let loaded = SourceEvent::of(leaf, event, Some(org("C")), None);
@@ -3014,6 +3032,7 @@ mod custody {
             reporter: Some(org(by)),
             changes: true,
             receipt: true,
+            claim: false,
         };
         let mut receipts = Receipts::default();
         let flood: Vec<Candidate> = (0..100).map(|n| receipt(n, "B")).collect();
@@ -3064,34 +3083,34 @@ mod custody {
         assert_eq!(receipts.counted(&pool), 1);
     }
 
-    /// The gap a receipt flag closes for receipts, still open for first claims: under no
-    /// registered prefix the first claim in log order brings an identifier into being whoever is
-    /// judged to hold anything, and a share can leave it out. B ships an unregistered item twice
-    /// (refused: nobody holds it yet), then commissions it (the first claim, leaf 2); A
-    /// commissions it later, dated earlier, and ships it. The whole log refuses A's claim. At
-    /// limit 3, B's share keeps its two shippings, B is judged without authority (its left-out
-    /// changes are not read), and A's claim, the only one read, is authorised.
+    /// An item under no registered company prefix.
+    const UNREGISTERED: &str = "urn:epc:id:sgtin:0999999.000001.1";
+
+    /// B ships an unregistered item twice (refused: nobody holds it yet), then commissions it
+    /// (the first claim, leaf 2); A commissions it later, dated earlier, and ships it.
+    fn claimed_first_by_b() -> Log {
+        Log::new()
+            .by("B", shipping_to(5, &[UNREGISTERED], TO_B_OR_C)) // 0
+            .by("B", shipping_to(6, &[UNREGISTERED], TO_B_OR_C)) // 1
+            .by("B", commission(10, &[UNREGISTERED])) // 2
+            .by("A", commission(1, &[UNREGISTERED])) // 3
+            .by("A", shipping_to(20, &[UNREGISTERED], TO_B_OR_C)) // 4
+    }
+
+    /// Under no registered prefix the first claim in log order brings an identifier into being
+    /// whoever is judged to hold anything, and a share can leave it out: in
+    /// [`claimed_first_by_b`] the whole log refuses A's claim. At limit 3, B's share keeps its
+    /// two shippings and leaves out its claim; judged without it, A's claim, the only one read,
+    /// would be authorised and B without authority (so its left-out changes unread). The claim
+    /// tag makes the history read B's claim, logged before the first claim it holds.
     #[test]
-    #[ignore = "known gap: a first claim left out by its reporter's share is not read (issue 31)"]
     fn a_first_claim_a_share_left_out_still_decides_who_brought_an_item_into_being() {
-        let item = "urn:epc:id:sgtin:0999999.000001.1";
-        let log = Log::new()
-            .by("B", shipping_to(5, &[item], TO_B_OR_C)) // 0
-            .by("B", shipping_to(6, &[item], TO_B_OR_C)) // 1
-            .by("B", commission(10, &[item])) // 2
-            .by("A", commission(1, &[item])) // 3
-            .by("A", shipping_to(20, &[item], TO_B_OR_C)); // 4
-        let history = log.history(item);
+        let log = claimed_first_by_b();
+        let history = log.history(UNREGISTERED);
         assert!(kind(&history, 3).contains("brought into being by B first (entry 2)"));
-        let parties = parties();
-        for limit in 3..=5 {
-            let shared = in_memory(
-                &log.memory(),
-                vec![item.to_owned()],
-                Judge::Parties(&parties),
-                limit,
-            )
-            .unwrap();
+        assert_eq!(kind(&history, 2), "authorised");
+        for limit in 3..=6 {
+            let shared = answered_for(&log, UNREGISTERED, limit);
             let a_s = shared.events.iter().find(|e| e.event.leaf.get() == 3);
             assert_ne!(
                 a_s.map(|e| &e.authority),
@@ -3099,6 +3118,143 @@ mod custody {
                 "limit {limit}: {shared:?}"
             );
         }
+        let otherwise = marked_otherwise_for(&log, UNREGISTERED, 3..=6);
+        assert!(otherwise.is_empty(), "marked otherwise at {otherwise:?}");
+        // Packing into a container nobody holds is a claim of the container too: B's packing of
+        // its own unregistered case, left out by B's share, decides who brought the case into
+        // being, and A's later commissioning of it, dated earlier, is refused.
+        let case = "urn:epc:id:sscc:0999999.0000000001";
+        let log = Log::new()
+            .by("B", commission(2, &[UNREGISTERED])) // 0
+            .by("B", object(3, &[case])) // 1
+            .by("B", object(4, &[case])) // 2
+            .by("B", aggregation(10, "ADD", case, &[UNREGISTERED])) // 3
+            .by("A", commission(1, &[case])) // 4
+            .by("A", shipping_to(20, &[case], TO_B_OR_C)); // 5
+        let whole = log.history(case);
+        assert!(
+            kind(&whole, 4).contains("brought into being by B first (entry 3)"),
+            "{whole:?}"
+        );
+        let otherwise = marked_otherwise_for(&log, case, 3..=7);
+        assert!(
+            otherwise.is_empty(),
+            "the case: marked otherwise at {otherwise:?}"
+        );
+    }
+
+    /// Claims logged after the first claim a history holds of each identifier it reaches cannot
+    /// be first: a party flooding later claims of the item (all refused) has them left out and
+    /// never read, and the history loads no more than its limit.
+    #[test]
+    fn claims_after_the_first_are_not_read() {
+        let mut log = Log::new().by("A", commission(1, &[UNREGISTERED]));
+        for minute in 0..40 {
+            log = log.by("B", commission(2 + minute % 9, &[UNREGISTERED]));
+        }
+        let whole = log.history(UNREGISTERED);
+        assert_eq!(kind(&whole, 0), "authorised");
+        for limit in [4, 6, 10, 20] {
+            let (_, loaded, answer) = gathered_loading(&log, UNREGISTERED, limit);
+            assert!(answer.is_ok(), "limit {limit}: {answer:?}");
+            assert!(loaded.len() <= limit, "limit {limit}: {loaded:?}");
+            // Asked as the service asks, by every name of the item (its EPC URI and its Digital
+            // Link): the events spell it one way, and the same holds.
+            let names = names_of(UNREGISTERED);
+            assert!(names.len() > 1, "{names:?}");
+            let (_, loaded, answer) = gathered_loading_names(&log, names, limit);
+            assert!(answer.is_ok(), "limit {limit}: {answer:?}");
+            assert!(
+                loaded.len() <= limit,
+                "by every name, limit {limit}: {loaded:?}"
+            );
+        }
+        let otherwise = marked_otherwise_for(&log, UNREGISTERED, 4..=20);
+        assert!(otherwise.is_empty(), "marked otherwise at {otherwise:?}");
+    }
+
+    /// A claim withdrawn by its reporter's error declaration brings nothing into being, so the
+    /// first claim after it decides, and a share must read that one even though the pool holds
+    /// the withdrawn claim logged before it. A commissions the item and declares that erroneous;
+    /// B ships it twice (refused), then commissions it; C commissions it later, dated earliest.
+    #[test]
+    fn a_withdrawn_claim_does_not_hide_the_first_that_stands() {
+        let log = Log::new()
+            .by("A", commission(2, &[UNREGISTERED])) // 0
+            .by("A", declared(commission(2, &[UNREGISTERED]), 3)) // 1
+            .by("B", shipping_to(5, &[UNREGISTERED], TO_B_OR_C)) // 2
+            .by("B", shipping_to(6, &[UNREGISTERED], TO_B_OR_C)) // 3
+            .by("B", commission(10, &[UNREGISTERED])) // 4
+            .by("C", commission(1, &[UNREGISTERED])); // 5
+        let whole = log.history(UNREGISTERED);
+        assert!(
+            kind(&whole, 5).contains("brought into being by B first (entry 4)"),
+            "{whole:?}"
+        );
+        let otherwise = marked_otherwise_for(&log, UNREGISTERED, 4..=8);
+        assert!(otherwise.is_empty(), "marked otherwise at {otherwise:?}");
+    }
+
+    /// A state change can name an identifier the history does not follow, and is judged on who
+    /// brought that one into being too: A commissions its item and, later, the item with C's
+    /// case, which C packed the item into first (refused, but the case's first claim). C's
+    /// packing, left out by C's share, is still read: A's second commissioning is refused as in
+    /// the whole log.
+    #[test]
+    fn a_claim_of_an_identifier_the_history_does_not_follow_is_read_too() {
+        let case = "urn:epc:id:sscc:0999999.0000000007";
+        let log = Log::new()
+            .by("A", commission(1, &[UNREGISTERED])) // 0
+            .by("C", shipping_to(2, &[UNREGISTERED], TO_B_OR_C)) // 1
+            .by("C", shipping_to(3, &[UNREGISTERED], TO_B_OR_C)) // 2
+            .by("C", aggregation(4, "ADD", case, &[UNREGISTERED])) // 3
+            .by("A", commission(5, &[UNREGISTERED, case])); // 4
+        let whole = log.history(UNREGISTERED);
+        assert!(
+            kind(&whole, 4).contains(&format!("{case} was brought into being by C first")),
+            "{whole:?}"
+        );
+        let otherwise = marked_otherwise_for(&log, UNREGISTERED, 3..=6);
+        assert!(otherwise.is_empty(), "marked otherwise at {otherwise:?}");
+    }
+
+    /// C floods the unregistered item with packings into its own cases, logged before anything
+    /// else (claims of its cases, refused: the item is B's by then), so that they come before B's
+    /// claim, which B's share leaves out at small limits. The flood is read no further than C's
+    /// share of the left-out budget: B's claim is still read, A's refused, and the history
+    /// answered.
+    #[test]
+    fn a_flood_of_claims_takes_no_more_than_its_share() {
+        let mut log = Log::new();
+        for n in 0..40 {
+            let case = format!("urn:epc:id:sscc:0999999.{:010}", 100 + n);
+            log = log.by("C", aggregation(30, "ADD", &case, &[UNREGISTERED]));
+        }
+        for (event, by, _) in claimed_first_by_b().0 {
+            log = log.by(by, event);
+        }
+        let (b, a) = (42, 43);
+        let whole = log.history(UNREGISTERED);
+        assert_eq!(kind(&whole, b), "authorised", "{whole:?}");
+        assert!(kind(&whole, a).contains("brought into being by B first"));
+        for limit in [6, 8, 12, 20] {
+            let shared = answered_for(&log, UNREGISTERED, limit);
+            let a_s = shared.events.iter().find(|e| e.event.leaf.get() == a);
+            assert_ne!(
+                a_s.map(|e| &e.authority),
+                Some(&Authority::Authorised),
+                "limit {limit}: {shared:?}"
+            );
+            let (_, loaded, answer) = gathered_loading(&log, UNREGISTERED, limit);
+            assert!(answer.is_ok(), "limit {limit}: {answer:?}");
+            // The first round's limit, then C's quarter of the left-out budget and B's claim.
+            assert!(
+                loaded.len() <= limit + limit.div_ceil(4) + 1,
+                "limit {limit}: {loaded:?}"
+            );
+        }
+        let otherwise = marked_otherwise_for(&log, UNREGISTERED, 6..=20);
+        assert!(otherwise.is_empty(), "marked otherwise at {otherwise:?}");
     }
 
     /// B, one of the parties A's shipment names, floods the case with `flood` receipts dated
@@ -3261,6 +3417,7 @@ fn candidates(reporters: &[(&str, u64)]) -> Vec<Candidate> {
                 reporter: crate::ids::OrganisationId::parse(reporter).ok(),
                 changes: false,
                 receipt: false,
+                claim: false,
             });
             leaf += 1;
         }

@@ -458,6 +458,7 @@ impl TraceSource for LedgerSource<'_> {
                     reporter: self.parties.reporter(&attestation).cloned(),
                     changes: false,
                     receipt: false,
+                    claim: false,
                 })
                 .collect();
             let (taken, left_out) = share(candidates, room);
