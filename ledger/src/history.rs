@@ -1078,7 +1078,7 @@ fn receipts_left_out<'a, T>(
 /// taken as the events spell them, as the judgement keys them; events `withdrawn` count for
 /// nothing, as in the judgement. The claim is what the tag tells ([`Tag::claim`]); which
 /// identifier it claims is learnt when it is loaded, so a few more may be read than decide
-/// anything. In leaf order.
+/// anything. In the order of `left_out`.
 fn claims_left_out<'a, T>(
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
     left_out: impl Iterator<Item = &'a Candidate>,
@@ -1096,39 +1096,31 @@ fn claims_left_out<'a, T>(
             first.entry(id).or_insert(event.leaf);
         }
     }
-    // A claim logged at or after this one is first of no identifier that matters (none: any
-    // may be, one of them has no claim in the pool).
-    let mut bound: Option<Option<LeafIndex>> = Some(None);
+    // Claims logged before the latest of those first claims could be first of an identifier
+    // that matters; any could be when one such identifier has no claim in the pool.
+    let mut bound: Option<LeafIndex> = None;
+    let mut any = false;
     let mut unregistered: HashMap<&str, bool> = HashMap::new();
     'events: for event in judged().filter(|event| changes_state(&event.event)) {
         for id in event_ids(&event.event) {
-            if !*unregistered
+            let matters = *unregistered
                 .entry(id)
-                .or_insert_with(|| parties.owner_of(id).is_none())
-            {
-                continue;
-            }
-            match (first.get(id), bound) {
-                (Some(&leaf), Some(so_far)) => {
-                    bound = Some(Some(so_far.map_or(leaf, |so_far| so_far.max(leaf))));
-                }
-                _ => {
-                    bound = None;
+                .or_insert_with(|| parties.owner_of(id).is_none());
+            match first.get(id) {
+                _ if !matters => {}
+                Some(&leaf) => bound = bound.max(Some(leaf)),
+                None => {
+                    any = true;
                     break 'events;
                 }
             }
         }
     }
-    let mut claims: Vec<Candidate> = left_out
+    left_out
         .filter(|candidate| candidate.claim && candidate.reporter.is_some())
-        .filter(|candidate| match bound {
-            None => true,
-            Some(bound) => bound.is_some_and(|bound| candidate.leaf < bound),
-        })
+        .filter(|candidate| any || bound.is_some_and(|bound| candidate.leaf < bound))
         .cloned()
-        .collect();
-    claims.sort_unstable_by_key(|candidate| candidate.leaf);
-    claims
+        .collect()
 }
 
 /// How many parts of the left-out receipts' (and claims') budget one party's may take at most
