@@ -45,18 +45,20 @@
 //! receipts ([`Tag::receipt`], from the lookups: nothing is loaded to find them) of every party
 //! acting for one that a shipping of what the history reaches names, or for its shipper (or one
 //! of these acts for it), whatever the shipping is judged and whenever the receipt was logged;
-//! then judges again (a receipt read
-//! can make its reporter a custodian, whose left-out changes are then read too). Those receipts
-//! have a budget of their own, a history's limit, apart from the gathering's: each party's first
-//! in log order, at most a quarter of the budget a party, shared out by party
-//! ([`share`]) where more are left, and the rest passed over for good (counted in
-//! [`History::omitted`]). A named party that floods receipts taking nothing is read no further
-//! than its share: it never makes the history refused (a party whose receipt does take the item
-//! is a custodian, all of whose changes are read, as always), and takes at most a quarter of the
-//! budget from the parties found after it. What it can still do is hide a receipt of its own
-//! that does take the item behind more than its share of others; and four parties flooding
-//! together can spend the budget before a party found in a later pass is read, whose receipts
-//! are then passed over and counted, not read.
+//! then judges again (a receipt read can make its reporter a custodian, whose left-out changes
+//! are then read too). Those receipts have a budget of their own, a history's limit, apart from
+//! the gathering's: each party's first in log order, at most a quarter of the budget a party,
+//! shared out by party ([`share`]) where more are left, and the rest passed over (counted in
+//! [`History::omitted`]) until the gathering has found every party it will; then the room left
+//! in the budget goes to those passed over that could still matter, shared out by party with no
+//! party capped (none is left to keep room for), and they are judged again. A named party that
+//! floods receipts taking nothing never makes the history refused (a party whose receipt does
+//! take the item is a custodian, all of whose changes are read, as always), and takes at most a
+//! quarter of the budget from the parties found after it: only the room they leave goes to its
+//! flood. What it can still do is hide a receipt of its own that does take the item behind more
+//! than the budget holds of others; and four parties flooding together can spend the budget
+//! before a party found in a later pass is read, whose receipts are then passed over and
+//! counted, not read.
 //!
 //! So it is with claims ([`claims`]: commissioning, a transformation's outputs, packing into a
 //! container). Under no registered company prefix the first claim logged brings an identifier
@@ -738,7 +740,7 @@ async fn gather<S: EventSource>(
     let mut pruned: Option<Pruned<S::Payload>> = None;
     // The left-out receipts and claims read within their own budget ([`receipts_left_out`],
     // [`claims_left_out`]), apart from the gathering's, how many of each party's, and those the
-    // budget passed over: never read.
+    // budget passed over: read only with the room left once nothing more is found.
     let mut receipts = Receipts::default();
     loop {
         // The round's new identifiers, each once, asked about in one question.
@@ -835,7 +837,8 @@ async fn gather<S: EventSource>(
                     found.sort_unstable_by_key(|candidate| candidate.leaf);
                     found.dedup_by_key(|candidate| candidate.leaf);
                     let (read, passed) = receipts.choose(found, limit);
-                    // Passed over for good: out of what is looked through again.
+                    // Passed over: out of what is looked through again, until the gathering
+                    // has found everything (below).
                     for candidate in passed {
                         left_out.remove(&candidate.leaf);
                         receipts.passed_over.push(candidate);
@@ -910,6 +913,36 @@ async fn gather<S: EventSource>(
                 pool = kept;
                 pruned = Some((gone, left.into_values().collect()));
                 continue;
+            }
+            // Now that the gathering has found every party it will, what the left-out budget
+            // passed over (to keep room for parties found later) gets the room left: those that
+            // could still matter, shared out by party; then judged again.
+            if let Judge::Parties(parties) = judge {
+                let names: HashSet<&str> = reached.iter().flatten().map(String::as_str).collect();
+                let mut found =
+                    receipts_left_out(&pool, receipts.passed_over.iter(), &names, parties);
+                found.extend(claims_left_out(
+                    &pool,
+                    receipts.passed_over.iter(),
+                    &judgement.withdrawn,
+                    parties,
+                ));
+                found.sort_unstable_by_key(|candidate| candidate.leaf);
+                found.dedup_by_key(|candidate| candidate.leaf);
+                let further = receipts.leftover(found, limit);
+                if !further.is_empty() {
+                    drop(names);
+                    let names: Vec<String> = asked
+                        .iter()
+                        .flat_map(|subject| subject.names.iter().cloned())
+                        .collect();
+                    let events = source
+                        .load(&names, &further)
+                        .await
+                        .map_err(HistoryError::Source)?;
+                    pool.extend(events.into_iter().map(|event| (event.leaf, event)));
+                    continue;
+                }
             }
             let followed = asked.into_iter().map(|subject| subject.names).collect();
             let left_out = left_out.into_values().chain(receipts.passed_over).collect();
@@ -1131,7 +1164,8 @@ const RECEIPT_SHARES: usize = 4;
 /// The left-out receipts and claims a gathering read within their own budget
 /// ([`receipts_left_out`], [`claims_left_out`]; the module's "Left-out receipts and claims"), how
 /// many of each party's, and those it passed over (still left out, counted in
-/// [`History::omitted`], never looked through again).
+/// [`History::omitted`], looked through again only once the gathering has found everything:
+/// [`Receipts::leftover`]).
 #[derive(Default)]
 struct Receipts {
     read: HashSet<LeafIndex>,
@@ -1154,7 +1188,7 @@ impl Receipts {
     /// Which of the `found` receipts and claims to read, within a budget of `limit` for the whole
     /// gathering: each party's first in log order, no party more than a [`RECEIPT_SHARES`]th of
     /// it, shared out by party ([`share`]) where more are left than it holds. Returns those to
-    /// read and those passed over for good.
+    /// read and those passed over.
     fn choose(&mut self, found: Vec<Candidate>, limit: usize) -> (Vec<LeafIndex>, Vec<Candidate>) {
         let cap = limit.div_ceil(RECEIPT_SHARES);
         let mut within = Vec::with_capacity(found.len());
@@ -1178,6 +1212,21 @@ impl Receipts {
         over.extend(passed);
         self.read.extend(read.iter().copied());
         (read, over)
+    }
+
+    /// Which of those passed over to read once the gathering has found every party it will:
+    /// those `found` still to matter, shared out by party ([`share`]) in what is left of the
+    /// budget of `limit`, no party capped any more (no party is left to keep room for).
+    fn leftover(&mut self, found: Vec<Candidate>, limit: usize) -> Vec<LeafIndex> {
+        let room = limit.saturating_sub(self.read.len());
+        if room == 0 || found.is_empty() {
+            return Vec::new();
+        }
+        let (read, _) = share(found, room);
+        self.passed_over
+            .retain(|candidate| read.binary_search(&candidate.leaf).is_err());
+        self.read.extend(read.iter().copied());
+        read
     }
 }
 

@@ -2235,6 +2235,15 @@ mod custody {
 
     /// The limits in `limits` at which A's item's history is refused (`Err`), with the error.
     fn refused_at(log: &Log, limits: impl IntoIterator<Item = usize>) -> Vec<(usize, String)> {
+        refused_at_for(log, ITEM, limits)
+    }
+
+    /// As [`refused_at`], for the history of `item`.
+    fn refused_at_for(
+        log: &Log,
+        item: &str,
+        limits: impl IntoIterator<Item = usize>,
+    ) -> Vec<(usize, String)> {
         let parties = parties();
         limits
             .into_iter()
@@ -2242,7 +2251,7 @@ mod custody {
                 let source = log.memory();
                 let future = history(
                     &source,
-                    vec![ITEM.to_owned()],
+                    vec![item.to_owned()],
                     names_of,
                     Judge::Parties(&parties),
                     limit,
@@ -3195,6 +3204,37 @@ mod custody {
         assert!(otherwise.is_empty(), "marked otherwise at {otherwise:?}");
     }
 
+    /// The tag says that an entry claims something, not what: A's packings of the item into its
+    /// case (claims of the case) come before its commissioning of the item (the item's only
+    /// claim) in log order, and at limits 4 to 6 A's quarter of the left-out budget (one or two)
+    /// goes to packings. The room the budget has left, once nothing more is found, reads the
+    /// commissioning: A's packings and shipping are authorised, as in the whole log, not refused
+    /// for want of anyone having brought the item into being.
+    #[test]
+    fn a_party_s_claims_of_a_case_do_not_hide_its_claim_of_the_item() {
+        let case = "urn:epc:id:sscc:0999999.0000000007";
+        let log = Log::new()
+            .by("A", aggregation(5, "ADD", case, &[UNREGISTERED])) // 0
+            .by("A", aggregation(6, "ADD", case, &[UNREGISTERED])) // 1
+            .by("A", aggregation(7, "ADD", case, &[UNREGISTERED])) // 2
+            .by("A", shipping_to(20, &[UNREGISTERED], TO_B_OR_C)) // 3
+            .by("B", shipping_to(21, &[UNREGISTERED], TO_B_OR_C)) // 4
+            .by("B", shipping_to(22, &[UNREGISTERED], TO_B_OR_C)) // 5
+            .by("A", commission(1, &[UNREGISTERED])); // 6
+        let whole = log.history(UNREGISTERED);
+        for leaf in [0, 1, 2, 3, 6] {
+            assert_eq!(kind(&whole, leaf), "authorised", "{leaf}: {whole:?}");
+        }
+        // Five authorised changes: a history of 4 is refused, not judged without one.
+        let refused: Vec<usize> = refused_at_for(&log, UNREGISTERED, 4..=8)
+            .into_iter()
+            .map(|(limit, _)| limit)
+            .collect();
+        assert_eq!(refused, [4]);
+        let otherwise = marked_otherwise_for(&log, UNREGISTERED, 5..=8);
+        assert!(otherwise.is_empty(), "marked otherwise at {otherwise:?}");
+    }
+
     /// A state change can name an identifier the history does not follow, and is judged on who
     /// brought that one into being too: A commissions its item and, later, the item with C's
     /// case, which C packed the item into first (refused, but the case's first claim). C's
@@ -3220,9 +3260,9 @@ mod custody {
 
     /// C floods the unregistered item with packings into its own cases, logged before anything
     /// else (claims of its cases, refused: the item is B's by then), so that they come before B's
-    /// claim, which B's share leaves out at small limits. The flood is read no further than C's
-    /// share of the left-out budget: B's claim is still read, A's refused, and the history
-    /// answered.
+    /// claim, which B's share leaves out at small limits. While parties may still be found, the
+    /// flood is read no further than C's share of the left-out budget: B's claim is still read,
+    /// A's refused, and the history answered. Only the room left after that goes to C's flood.
     #[test]
     fn a_flood_of_claims_takes_no_more_than_its_share() {
         let mut log = Log::new();
@@ -3247,11 +3287,9 @@ mod custody {
             );
             let (_, loaded, answer) = gathered_loading(&log, UNREGISTERED, limit);
             assert!(answer.is_ok(), "limit {limit}: {answer:?}");
-            // The first round's limit, then C's quarter of the left-out budget and B's claim.
-            assert!(
-                loaded.len() <= limit + limit.div_ceil(4) + 1,
-                "limit {limit}: {loaded:?}"
-            );
+            assert!(loaded.contains(&b), "limit {limit}: {loaded:?}");
+            // The first round's limit, then the left-out budget (a history's limit).
+            assert!(loaded.len() <= 2 * limit, "limit {limit}: {loaded:?}");
         }
         let otherwise = marked_otherwise_for(&log, UNREGISTERED, 6..=20);
         assert!(otherwise.is_empty(), "marked otherwise at {otherwise:?}");
@@ -3355,14 +3393,80 @@ mod custody {
 
         /// The limits at which `log`'s history is answered otherwise than the whole log's.
         pub(super) fn diverging(log: &Log) -> Vec<(usize, u64)> {
-            let refused: Vec<usize> = refused_at(log, 4..=20)
+            diverging_for(log, ITEM)
+        }
+
+        /// The limits at which `log`'s history of `item` is answered otherwise than the whole
+        /// log's.
+        fn diverging_for(log: &Log, item: &str) -> Vec<(usize, u64)> {
+            let refused: Vec<usize> = refused_at_for(log, item, 4..=20)
                 .into_iter()
                 .map(|(l, _)| l)
                 .collect();
             (4..=20)
                 .filter(|limit| !refused.contains(limit))
-                .flat_map(|limit| marked_otherwise_than_the_whole_log(log, limit..=limit))
+                .flat_map(|limit| marked_otherwise_for(log, item, limit..=limit))
                 .collect()
+        }
+
+        /// A case under no registered company prefix.
+        const UNREGISTERED_CASE: &str = "urn:epc:id:sscc:0999999.0000000007";
+
+        /// `events` events by A, B, C or L about an item and a case under no registered
+        /// prefix, drawn from the kinds a dispute over who brought them into being is made of:
+        /// commissionings (claims, often backdated), packings of the item into the case (a claim
+        /// of the case), unpackings, shipments, receipts and destructions, some declared
+        /// erroneous by their reporter, dated between minutes 1 and 64.
+        fn unregistered_journey(seed: u64, events: usize) -> Log {
+            let mut draw = Draw(crate::draw::SplitMix64::new(seed));
+            let mut log = Log::new();
+            for _ in 0..events {
+                let minute = 1 + draw.below(64) as u32;
+                // One in eight withdraws an earlier event, declared erroneous by its reporter:
+                // a withdrawn claim brings nothing into being.
+                if !log.0.is_empty() && draw.below(8) == 0 {
+                    let (event, by, _) = log.0[draw.below(log.0.len() as u64) as usize].clone();
+                    log = log.by(by, declared(event, minute));
+                    continue;
+                }
+                let by = ["A", "B", "C", "L"][draw.below(4) as usize];
+                let id = [UNREGISTERED_CASE, UNREGISTERED][draw.below(2) as usize];
+                let event = match draw.below(8) {
+                    0 | 1 => commission(minute, &[id]),
+                    2 => aggregation(minute, "ADD", UNREGISTERED_CASE, &[UNREGISTERED]),
+                    3 => aggregation(minute, "DELETE", UNREGISTERED_CASE, &[]),
+                    4 => shipping_to(minute, &[id], TO_B_OR_C),
+                    5 => step(object(minute, &[id]), "receiving"),
+                    6 => step(object(minute, &[id]), "destroying"),
+                    _ => shipping_to(minute, &[id], &[("owning_party", B_PARTY)]),
+                };
+                log = log.by(by, event);
+            }
+            log
+        }
+
+        /// A thousand random disputes over an item under no registered prefix: every history
+        /// of every limit is refused or judged as the whole log judges it, first claims left
+        /// out by a share included, but for the journey this names, a known gap (issue 31): in
+        /// seed 895, the case's brand (C, its first claimant) commissions it again later in the
+        /// log, dated before L packs the item into it; a share of the case's events leaves that
+        /// commissioning out, and once L's packing is refused on C's first claim the case is no
+        /// longer followed, so C is no custodian whose left-out changes are read: L's packing
+        /// comes out authorised at limit 6. Before the left-out budget's room went to what it
+        /// had passed over, 15 of these diverged, each a party's quarter of the budget spent on
+        /// a claim of the case while its commissioning of the item was passed over.
+        #[test]
+        fn random_claims_are_judged_as_the_whole_log_judges_them() {
+            let known = [(895, (6, 11))];
+            let diverging: Vec<(u64, (usize, u64))> = (0..1000)
+                .filter_map(|seed| {
+                    let log = unregistered_journey(seed, 8 + (seed % 7) as usize);
+                    diverging_for(&log, UNREGISTERED)
+                        .first()
+                        .map(|first| (seed, *first))
+                })
+                .collect();
+            assert_eq!(diverging, known);
         }
 
         /// A thousand random journeys: every history of every limit is refused or judged as
