@@ -675,8 +675,13 @@ async fn another_organisation_cannot_make_an_item_unanswerable() {
 
 /// The item's provenance bundle, its events' hashes in its order, and its JSON.
 async fn item_bundle(pipeline: &Pipeline) -> (ProvenanceBundle, Vec<String>, Value) {
+    bundle_of(pipeline, ITEM).await
+}
+
+/// As [`item_bundle`], of `id`.
+async fn bundle_of(pipeline: &Pipeline, id: &str) -> (ProvenanceBundle, Vec<String>, Value) {
     let (status, body) = pipeline
-        .get(&format!("/items/{}/bundle", segment(ITEM)))
+        .get(&format!("/items/{}/bundle", segment(id)))
         .await;
     assert_eq!(status, 200, "{body}");
     let bundle: ProvenanceBundle = serde_json::from_value(body.clone()).unwrap();
@@ -690,8 +695,13 @@ async fn item_bundle(pipeline: &Pipeline) -> (ProvenanceBundle, Vec<String>, Val
 
 /// The item's history (one page of up to 100 events) and its events' hashes in its order.
 async fn item_history(pipeline: &Pipeline) -> (Value, Vec<String>) {
+    history_of(pipeline, ITEM).await
+}
+
+/// As [`item_history`], of `id`.
+async fn history_of(pipeline: &Pipeline, id: &str) -> (Value, Vec<String>) {
     let (status, history) = pipeline
-        .get(&format!("/items/{}/history?limit=100", segment(ITEM)))
+        .get(&format!("/items/{}/history?limit=100", segment(id)))
         .await;
     assert_eq!(status, 200, "{history}");
     let listed = history["events"]
@@ -1887,4 +1897,78 @@ async fn a_recall_of_a_lot_or_a_product_reaches_every_scan_of_it() {
     pipeline.capture(vec![l4]).await;
     let (_, answer) = pipeline.get(L4).await;
     assert_eq!(answer["recalled"], true, "{answer}");
+}
+
+/// An item under no registered company prefix: the first claim of it in log order brings it
+/// into being, whoever is judged to hold anything.
+const UNREGISTERED: &str = "urn:epc:id:sgtin:0999999.000001.1";
+
+/// B ships an item under no registered prefix four times from its own location (refused:
+/// nobody holds it yet), then commissions it: the first claim, which brings the item into being
+/// as B's. A commissions it afterwards, dated earlier, and ships it. A history or bundle of 4
+/// events shares the state changes out by reporter, 2 each, and so leaves B's claim out; it
+/// still reads it, found as a claim from the lookups' tags (written by ingest's indexer, read
+/// from the store), and judges A's commissioning as the whole log does: refused, the item B's.
+/// The bundle's story and marks verify. With left-out claims not read, B's claim is missing
+/// from the history and the test fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_claim_a_share_left_out_still_decides_who_brought_an_item_into_being() {
+    let pipeline = Pipeline::start(|config| {
+        config.limits.max_history_events = 4;
+        config.limits.max_bundle_events = 4;
+    })
+    .await;
+    let token = register_b(&pipeline).await;
+    let mut b_events: Vec<Value> = (5..9)
+        .map(|minute| {
+            let mut shipping = at_b(object(minute, "OBSERVE", &[UNREGISTERED], "shipping"));
+            shipping["destinationList"] = json!([{"type": "location", "destination": LOCATION}]);
+            shipping
+        })
+        .collect();
+    b_events.push(at_b(object(10, "ADD", &[UNREGISTERED], "commissioning")));
+    let (status, body) = capture_as_b(&pipeline, &token, b_events).await;
+    assert_eq!(status, 202, "{body}");
+    let b = receipt_hashes(&body);
+    let a = pipeline
+        .capture(vec![
+            object(1, "ADD", &[UNREGISTERED], "commissioning"),
+            object(20, "OBSERVE", &[UNREGISTERED], "shipping"),
+        ])
+        .await;
+
+    let (history, listed) = history_of(&pipeline, UNREGISTERED).await;
+    // B's claim, left out by B's share, is read and decides.
+    assert!(listed.contains(&b[4]), "{history}");
+    assert_eq!(
+        authority_of(&history, &b[4])["kind"],
+        "authorised",
+        "{history}"
+    );
+    let refused = authority_of(&history, &a[0]);
+    assert_eq!(refused["kind"], "unauthorised", "{history}");
+    assert!(
+        refused["reason"].as_str().unwrap().contains(&format!(
+            "{UNREGISTERED} was brought into being by rival first"
+        )),
+        "{history}"
+    );
+    // Four events shown: B's claim, which must stay, and a share of the rest (A's
+    // commissioning, B's first two shipments); B's other two shipments and A's shipping
+    // (refused: the item is B's) counted.
+    assert_eq!(listed.len(), 4, "{history}");
+    assert!(
+        listed.contains(&a[0]) && !listed.contains(&a[1]),
+        "{history}"
+    );
+    assert_eq!(
+        history["omitted"],
+        json!([{"reportedBy": "rival", "events": 2}, {"reportedBy": SITE, "events": 1}]),
+        "{history}"
+    );
+    // The bundle holds the same, and a verifier judging it alone agrees with every mark.
+    let (bundle, bundled, body) = bundle_of(&pipeline, UNREGISTERED).await;
+    assert_eq!(bundled, listed, "{body}");
+    story_and_authority_verified(&pipeline, &bundle);
+    pipeline.stop().await;
 }
