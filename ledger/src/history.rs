@@ -49,16 +49,17 @@
 //! are then read too). Those receipts have a budget of their own, a history's limit, apart from
 //! the gathering's: each party's first in log order, at most a quarter of the budget a party,
 //! shared out by party ([`share`]) where more are left, and the rest passed over (counted in
-//! [`History::omitted`]) until the gathering has found every party it will; then the room left
-//! in the budget goes to those passed over that could still matter, shared out by party with no
-//! party capped (none is left to keep room for), and they are judged again. A named party that
-//! floods receipts taking nothing never makes the history refused (a party whose receipt does
-//! take the item is a custodian, all of whose changes are read, as always), and takes at most a
-//! quarter of the budget from the parties found after it: only the room they leave goes to its
-//! flood. What it can still do is hide a receipt of its own that does take the item behind more
-//! than the budget holds of others; and four parties flooding together can spend the budget
-//! before a party found in a later pass is read, whose receipts are then passed over and
-//! counted, not read.
+//! [`History::omitted`]) until the gathering has found everything it can; then half the room
+//! left in the budget goes to those passed over that could still matter, shared out by party
+//! with no party capped, they are judged again, and so on: what they lead to (a container, a
+//! custodian, a shipping naming other parties) still finds the other half. A passed-over party
+//! that proves a custodian has its changes read like any custodian's. A named party that floods
+//! receipts taking nothing never makes the history refused (a party whose receipt does take the
+//! item is a custodian, all of whose changes are read, as always), and takes at most a quarter
+//! of the budget from the parties found after it, and half of the room they leave. What it can
+//! still do is hide a receipt of its own that does take the item behind more than the budget
+//! holds of others; and four parties flooding together can spend the budget before a party
+//! found in a later pass is read, whose receipts are then passed over and counted, not read.
 //!
 //! So it is with claims ([`claims`]: commissioning, a transformation's outputs, packing into a
 //! container). Under no registered company prefix the first claim logged brings an identifier
@@ -69,8 +70,12 @@
 //! change names (spelt as the events spell it; withdrawn events count for nothing), or all of
 //! them when the gathered events hold no claim of one, then judges again. Any party with a
 //! claim left out (not only parties a shipping names) takes from that budget, at most its
-//! quarter: four parties flooding claims, receipts or both can spend it before a claim found
-//! later is read, which is then passed over and counted, not read, as above.
+//! quarter while parties may still be found: four parties flooding claims, receipts or both can
+//! spend it before a claim found later is read, which is then passed over and counted, not
+//! read, as above. The tag says that an entry claims something, not what (a packing of the
+//! item claims its container), so each party's first left-out claims in log order are read,
+//! whatever they claim: a party's claims of other identifiers logged before its claim of the
+//! item, or a flood of another party's, can spend the budget before that claim is read.
 
 pub mod authority;
 mod item;
@@ -777,7 +782,20 @@ async fn gather<S: EventSource>(
                 }
             }
         };
-        left_out.extend(found.left_out.into_iter().map(|c| (c.leaf, c)));
+        // What the left-out budget passed over stays with it (counted, read only with the room
+        // left at the end), unless this round read it after all.
+        if !receipts.passed_over.is_empty() {
+            let loaded: HashSet<LeafIndex> = found.events.iter().map(|e| e.leaf).collect();
+            receipts.passed_over.retain(|c| !loaded.contains(&c.leaf));
+        }
+        let passed: HashSet<LeafIndex> = receipts.passed_over.iter().map(|c| c.leaf).collect();
+        left_out.extend(
+            found
+                .left_out
+                .into_iter()
+                .filter(|c| !passed.contains(&c.leaf))
+                .map(|c| (c.leaf, c)),
+        );
         for event in found.events {
             // Read after all (it names another identifier too): not left out.
             left_out.remove(&event.leaf);
@@ -810,10 +828,12 @@ async fn gather<S: EventSource>(
             // history's, and it cannot make the history read every change it wrote.
             let reached = reached(&pool, &asked, &spoke_for(judge, &judgement), names_of);
             let names: HashSet<&str> = reached.iter().flatten().map(String::as_str).collect();
+            // A party the left-out budget passed over may prove a custodian since: its changes
+            // are read like any custodian's.
             let further = custodians_left_out(
                 &pool,
                 &judgement.marks,
-                left_out.values(),
+                left_out.values().chain(&receipts.passed_over),
                 &names,
                 judge.parties(),
             );
@@ -862,6 +882,10 @@ async fn gather<S: EventSource>(
             // Read, or not naming what was asked after all: either way no longer left out.
             for leaf in &further {
                 left_out.remove(leaf);
+            }
+            if !receipts.passed_over.is_empty() {
+                let further: HashSet<&LeafIndex> = further.iter().collect();
+                receipts.passed_over.retain(|c| !further.contains(&c.leaf));
             }
             for event in events {
                 pool.entry(event.leaf).or_insert(event);
@@ -914,9 +938,11 @@ async fn gather<S: EventSource>(
                 pruned = Some((gone, left.into_values().collect()));
                 continue;
             }
-            // Now that the gathering has found every party it will, what the left-out budget
-            // passed over (to keep room for parties found later) gets the room left: those that
-            // could still matter, shared out by party; then judged again.
+            // Now that the gathering has found everything it can, what the left-out budget
+            // passed over (to keep room for parties found later) gets half the room left: those
+            // that could still matter, shared out by party; then judged again. What those lead
+            // to (a container followed, a custodian, a shipping naming new parties) still finds
+            // the other half, and the next such pass half of what is left then.
             if let Judge::Parties(parties) = judge {
                 let names: HashSet<&str> = reached.iter().flatten().map(String::as_str).collect();
                 let mut found =
@@ -927,11 +953,15 @@ async fn gather<S: EventSource>(
                     &judgement.withdrawn,
                     parties,
                 ));
+                found.retain(|candidate| !pool.contains_key(&candidate.leaf));
                 found.sort_unstable_by_key(|candidate| candidate.leaf);
                 found.dedup_by_key(|candidate| candidate.leaf);
                 let further = receipts.leftover(found, limit);
                 if !further.is_empty() {
                     drop(names);
+                    for leaf in &further {
+                        left_out.remove(leaf);
+                    }
                     let names: Vec<String> = asked
                         .iter()
                         .flat_map(|subject| subject.names.iter().cloned())
@@ -1214,11 +1244,12 @@ impl Receipts {
         (read, over)
     }
 
-    /// Which of those passed over to read once the gathering has found every party it will:
-    /// those `found` still to matter, shared out by party ([`share`]) in what is left of the
-    /// budget of `limit`, no party capped any more (no party is left to keep room for).
+    /// Which of those passed over to read once the gathering has found everything it can: those
+    /// `found` still to matter, shared out by party ([`share`]) in half of what is left of the
+    /// budget of `limit` (rounded up), no party capped: the other half is kept for what reading
+    /// them leads to.
     fn leftover(&mut self, found: Vec<Candidate>, limit: usize) -> Vec<LeafIndex> {
-        let room = limit.saturating_sub(self.read.len());
+        let room = limit.saturating_sub(self.read.len()).div_ceil(2);
         if room == 0 || found.is_empty() {
             return Vec::new();
         }

@@ -3206,10 +3206,10 @@ mod custody {
 
     /// The tag says that an entry claims something, not what: A's packings of the item into its
     /// case (claims of the case) come before its commissioning of the item (the item's only
-    /// claim) in log order, and at limits 4 to 6 A's quarter of the left-out budget (one or two)
-    /// goes to packings. The room the budget has left, once nothing more is found, reads the
-    /// commissioning: A's packings and shipping are authorised, as in the whole log, not refused
-    /// for want of anyone having brought the item into being.
+    /// claim) in log order, and at limit 4 A's quarter of the left-out budget (one) goes to a
+    /// packing. The room the budget has left, once nothing more is found, reads the
+    /// commissioning: A's packings and shipping are authorised, as in the whole log, and five
+    /// authorised changes are more than a history of 4 holds: refused, not judged without one.
     #[test]
     fn a_party_s_claims_of_a_case_do_not_hide_its_claim_of_the_item() {
         let case = "urn:epc:id:sscc:0999999.0000000007";
@@ -3233,6 +3233,36 @@ mod custody {
         assert_eq!(refused, [4]);
         let otherwise = marked_otherwise_for(&log, UNREGISTERED, 5..=8);
         assert!(otherwise.is_empty(), "marked otherwise at {otherwise:?}");
+    }
+
+    /// As above, but A's packings are dated before its commissioning (refused in the whole log:
+    /// nobody held the item then), so the history holds A's two authorised changes at any limit.
+    /// At limits 5 and 6 A's quarter of the left-out budget (two) goes to packings, and the room
+    /// left reads the commissioning: every history of 5 to 10 is answered as the whole log
+    /// judges it (before the room left was read, 5 and 6 were not). At limit 4 the whole budget
+    /// goes to A's own packings, logged before its commissioning, and B's shipping is refused
+    /// for nobody holding the item rather than for A holding it: a known limit (the tag says
+    /// that an entry claims something, not what).
+    #[test]
+    fn the_room_left_reads_a_claim_a_party_s_share_passed_over() {
+        let case = "urn:epc:id:sscc:0999999.0000000007";
+        let mut log = Log::new();
+        for minute in 1..7 {
+            log = log.by("A", aggregation(minute, "ADD", case, &[UNREGISTERED])); // 0-5
+        }
+        let log = log
+            .by("A", shipping_to(40, &[UNREGISTERED], TO_B_OR_C)) // 6
+            .by("B", shipping_to(41, &[UNREGISTERED], TO_B_OR_C)) // 7
+            .by("B", shipping_to(42, &[UNREGISTERED], TO_B_OR_C)) // 8
+            .by("A", commission(30, &[UNREGISTERED])); // 9
+        let whole = log.history(UNREGISTERED);
+        assert_eq!(kind(&whole, 9), "authorised", "{whole:?}");
+        assert_eq!(kind(&whole, 6), "authorised", "{whole:?}");
+        assert!(kind(&whole, 0).starts_with("unauthorised: nobody has custody"));
+        assert!(kind(&whole, 7).contains("in the custody of A, not of B"));
+        assert_eq!(refused_at_for(&log, UNREGISTERED, 4..=10), []);
+        let otherwise = marked_otherwise_for(&log, UNREGISTERED, 4..=10);
+        assert_eq!(otherwise, [(4, 7)]);
     }
 
     /// A state change can name an identifier the history does not follow, and is judged on who
