@@ -846,16 +846,7 @@ async fn gather<S: EventSource>(
             // receipts and claims"). A party flooding either is read no further than its share.
             let further = match (further.is_empty(), judge) {
                 (true, Judge::Parties(parties)) => {
-                    let mut found = receipts_left_out(&pool, left_out.values(), &names, parties);
-                    let withdrawn = &judgement.withdrawn;
-                    found.extend(claims_left_out(
-                        &pool,
-                        left_out.values(),
-                        withdrawn,
-                        parties,
-                    ));
-                    found.sort_unstable_by_key(|candidate| candidate.leaf);
-                    found.dedup_by_key(|candidate| candidate.leaf);
+                    let found = matter(&pool, left_out.values(), &names, &judgement, parties);
                     let (read, passed) = receipts.choose(found, limit);
                     // Passed over: out of what is looked through again, until the gathering
                     // has found everything (below).
@@ -871,24 +862,10 @@ async fn gather<S: EventSource>(
             if further.is_empty() {
                 break (judgement, reached);
             }
-            let names: Vec<String> = asked
-                .iter()
-                .flat_map(|subject| subject.names.iter().cloned())
-                .collect();
-            let events = source
-                .load(&names, &further)
-                .await
-                .map_err(HistoryError::Source)?;
-            // Read, or not naming what was asked after all: either way no longer left out.
-            for leaf in &further {
-                left_out.remove(leaf);
-            }
+            read_into(source, &asked, &further, &mut pool, &mut left_out).await?;
             if !receipts.passed_over.is_empty() {
                 let further: HashSet<&LeafIndex> = further.iter().collect();
                 receipts.passed_over.retain(|c| !further.contains(&c.leaf));
-            }
-            for event in events {
-                pool.entry(event.leaf).or_insert(event);
             }
         };
         // As claimed, a relation is followed unless its event is marked unauthorised: what the
@@ -945,32 +922,18 @@ async fn gather<S: EventSource>(
             // the other half, and the next such pass half of what is left then.
             if let Judge::Parties(parties) = judge {
                 let names: HashSet<&str> = reached.iter().flatten().map(String::as_str).collect();
-                let mut found =
-                    receipts_left_out(&pool, receipts.passed_over.iter(), &names, parties);
-                found.extend(claims_left_out(
+                let mut found = matter(
                     &pool,
                     receipts.passed_over.iter(),
-                    &judgement.withdrawn,
+                    &names,
+                    &judgement,
                     parties,
-                ));
+                );
+                drop(names);
                 found.retain(|candidate| !pool.contains_key(&candidate.leaf));
-                found.sort_unstable_by_key(|candidate| candidate.leaf);
-                found.dedup_by_key(|candidate| candidate.leaf);
                 let further = receipts.leftover(found, limit);
                 if !further.is_empty() {
-                    drop(names);
-                    for leaf in &further {
-                        left_out.remove(leaf);
-                    }
-                    let names: Vec<String> = asked
-                        .iter()
-                        .flat_map(|subject| subject.names.iter().cloned())
-                        .collect();
-                    let events = source
-                        .load(&names, &further)
-                        .await
-                        .map_err(HistoryError::Source)?;
-                    pool.extend(events.into_iter().map(|event| (event.leaf, event)));
+                    read_into(source, &asked, &further, &mut pool, &mut left_out).await?;
                     continue;
                 }
             }
@@ -979,6 +942,54 @@ async fn gather<S: EventSource>(
             return Ok((pool, judgement, left_out, followed, reached));
         }
     }
+}
+
+/// The candidates of `left_out` that could still matter: the receipts that could settle a
+/// shipment otherwise ([`receipts_left_out`]) and the claims that could bring an identifier into
+/// being first ([`claims_left_out`]), once each, in leaf order.
+fn matter<'a, T>(
+    pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
+    left_out: impl Iterator<Item = &'a Candidate> + Clone,
+    reached: &HashSet<&str>,
+    judgement: &authority::Judgement,
+    parties: &Parties,
+) -> Vec<Candidate> {
+    let mut found = receipts_left_out(pool, left_out.clone(), reached, parties);
+    found.extend(claims_left_out(
+        pool,
+        left_out,
+        &judgement.withdrawn,
+        parties,
+    ));
+    found.sort_unstable_by_key(|candidate| candidate.leaf);
+    found.dedup_by_key(|candidate| candidate.leaf);
+    found
+}
+
+/// Loads the events at `leaves`, asked under every name of `asked`, into the `pool`: read, or
+/// not naming what was asked after all, either way no longer `left_out`.
+async fn read_into<S: EventSource>(
+    source: &S,
+    asked: &[Asked],
+    leaves: &[LeafIndex],
+    pool: &mut BTreeMap<LeafIndex, SourceEvent<S::Payload>>,
+    left_out: &mut BTreeMap<LeafIndex, Candidate>,
+) -> Result<(), HistoryError<S::Error>> {
+    let names: Vec<String> = asked
+        .iter()
+        .flat_map(|subject| subject.names.iter().cloned())
+        .collect();
+    let events = source
+        .load(&names, leaves)
+        .await
+        .map_err(HistoryError::Source)?;
+    for leaf in leaves {
+        left_out.remove(leaf);
+    }
+    for event in events {
+        pool.entry(event.leaf).or_insert(event);
+    }
+    Ok(())
 }
 
 /// What [`gather`]'s last pruning left out: its subjects and their events.
