@@ -295,7 +295,11 @@ fn is_constrained_canonical(uri: &str) -> bool {
     };
     // A key with an optional single qualifier `/<q>/<text>` whose text must match `ok`.
     let key_with_qualifier = |len: usize, qualifiers: &[(&str, usize)]| -> bool {
-        let (key, rest) = value.split_at(value.len().min(len));
+        // A key of `len` digits is `len` bytes: a value that is not split there on a character
+        // boundary (a multi-byte character within the key's length) has no such key.
+        let Some((key, rest)) = value.split_at_checked(value.len().min(len)) else {
+            return false;
+        };
         if !all_digits(key, len) {
             return false;
         }
@@ -341,6 +345,25 @@ mod tests {
     fn normalised(text: &str) -> Option<String> {
         let mut out = String::new();
         write_normalised_identifier(&mut out, text).then_some(out)
+    }
+
+    /// Found by libFuzzer (`trace_inputs`): a multi-byte character across the end of a key's
+    /// length panicked when the key was split there. Such a value has no key: not constrained.
+    #[test]
+    fn a_multi_byte_character_where_a_key_ends_is_no_key() {
+        // 12 digits, then a two-byte character over bytes 12 and 13 of the 13-digit GLN.
+        let split = "https://id.gs1.org/414/123456789012\u{e9}";
+        assert_eq!(normalised(split), None);
+        assert_eq!(canonical_identifier(split), split);
+        for key in ["01", "414", "8006"] {
+            let text =
+                format!("https://id.gs1.org/{key}/\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}");
+            assert_eq!(normalised(&text), None, "{text}");
+        }
+        // The input libFuzzer found, as it found it.
+        let found = b"https://id.gs1.org/414/%\n%&%\n\0\0\0e%;\xda\xbe&\0\0;\xda\xbe&\0\0\0i";
+        let found = std::str::from_utf8(found).unwrap();
+        assert_eq!(canonical_identifier(found), found);
     }
 
     #[test]
