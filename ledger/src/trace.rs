@@ -121,22 +121,30 @@ impl Subject {
             return Err(SubjectError::TooLong);
         }
         let canonical = canonical_identifier(text);
-        if canonical.starts_with("https://id.gs1.org/414/") {
-            return Ok(Self::Location(canonical));
-        }
-        if let Some((gtin, lot)) = gtin_and_lot(&canonical).filter(|_| !canonical.contains("/21/"))
-        {
-            return match lot {
-                Some(lot) => Ok(Self::Lot { gtin, lot }),
-                None => Err(SubjectError::WholeClass(text.to_owned())),
-            };
+        if let Some(subject) = Self::place_or_lot(canonical, text)? {
+            return Ok(subject);
         }
         match Item::parse(text) {
+            // What the identifier names, read as its canonical form would be: a text that is
+            // not itself a GLN's link can still name one.
             Ok(item) => {
                 let first = item.epcs.first().map_or(text, String::as_str);
-                Ok(Self::Epc(canonical_identifier(first)))
+                let first = canonical_identifier(first);
+                Ok(Self::place_or_lot(first.clone(), text)?.unwrap_or(Self::Epc(first)))
             }
             Err(_) => Err(SubjectError::Unknown(text.chars().take(200).collect())),
+        }
+    }
+
+    /// The place or lot `canonical` (the canonical form of `text`) names, if it names one.
+    fn place_or_lot(canonical: String, text: &str) -> Result<Option<Self>, SubjectError> {
+        if canonical.starts_with("https://id.gs1.org/414/") {
+            return Ok(Some(Self::Location(canonical)));
+        }
+        match gtin_and_lot(&canonical).filter(|_| !canonical.contains("/21/")) {
+            Some((gtin, Some(lot))) => Ok(Some(Self::Lot { gtin, lot })),
+            Some((_, None)) => Err(SubjectError::WholeClass(text.to_owned())),
+            None => Ok(None),
         }
     }
 

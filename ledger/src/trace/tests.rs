@@ -669,3 +669,16 @@ fn a_trace_reaching_too_much_is_refused() {
     ));
     assert!(memory.trace(&request(1000, 1000), &parties()).is_ok());
 }
+
+/// Found by libFuzzer (`trace_inputs`): a text that is not itself a GLN's link, but whose
+/// identifier is one, was read as an EPC whose id then read back as a place. It is the place.
+#[test]
+fn a_text_naming_a_gln_is_the_place_and_reads_back_so() {
+    let text = "https://i!ihttps://i!i/gs1.or/414/422489110396/gs1.or/414/4224891103961";
+    let subject = Subject::parse(text).unwrap();
+    assert_eq!(
+        subject,
+        Subject::Location("https://id.gs1.org/414/4224891103961".to_owned())
+    );
+    assert_eq!(Subject::parse(&subject.id()), Ok(subject));
+}
