@@ -657,11 +657,15 @@ impl Keys {
                 .iter()
                 .map(|&key| ledger::index::Pair::new(key, index_leaf)),
         );
+        // A pair under an identifier says whether the event claims it or another; a pair under
+        // its hash or a place, that it claims others, when it claims anything.
         self.pairs.push((Kind::Hash, hash_key(hash), leaf, tag));
-        self.pairs
-            .extend(keys.epcs().iter().map(|&key| (Kind::Epc, key, leaf, tag)));
+        self.pairs.extend(
+            (keys.epcs().iter()).map(|&key| (Kind::Epc, key, leaf, keys.tag_under(tag, key))),
+        );
         if let Some(parent) = keys.parent() {
-            self.pairs.push((Kind::Parent, parent, leaf, tag));
+            let under = keys.tag_under(tag, parent);
+            self.pairs.push((Kind::Parent, parent, leaf, under));
         }
         self.pairs.extend(
             keys.locations()
@@ -840,13 +844,26 @@ mod tests {
         let from_handoff = Keys::of_handed(40, &handed);
         assert_eq!(from_handoff.pairs, parsed.pairs);
         // Every pair of an entry carries its tag: who reported it, whether it changes state, and
-        // whether it claims to bring something into being (the packing into `q` does).
-        for &(_, _, leaf, tag) in &parsed.pairs {
+        // whether it claims to bring what it is found by, or something else, into being (the
+        // packing's pair under `q` claims `q`; its pairs under `c`, its hash and its place claim
+        // another).
+        for &(kind, key, leaf, tag) in &parsed.pairs {
             let tag = ledger::history::Tag::from_bits(tag);
             let (site_id, changes) = [("dock", false), ("store", true)][(leaf - 40) as usize];
-            let expected = ledger::history::Tag::new(&site(site_id), changes).with_claim(changes);
-            assert_eq!(tag, expected);
+            let claims = kind == Kind::Parent && key == crate::keys::lookup_key("q");
+            let expected = ledger::history::Tag::new(&site(site_id), changes)
+                .with_claim(claims)
+                .with_other_claim(changes && !claims);
+            assert_eq!(tag, expected, "{kind:?} {leaf}");
         }
+        assert!(
+            parsed
+                .pairs
+                .iter()
+                .any(|&(kind, _, leaf, tag)| kind == Kind::Parent
+                    && leaf == 41
+                    && ledger::history::Tag::from_bits(tag).claim())
+        );
         assert_eq!(from_handoff.times, parsed.times);
         let count = |kind| parsed.pairs.iter().filter(|pair| pair.0 == kind).count();
         assert_eq!(
@@ -939,8 +956,9 @@ mod database_tests {
                 .map(LeafIndex::get)
                 .collect();
             assert_eq!(&found, leaves, "{lookup:?}");
-            // Each pair's tag says who reported its entry and whether it changes state, as the
-            // entry's record and event say, whether the keys were handed over or read back.
+            // Each pair's tag says who reported its entry, whether it changes state, whether it
+            // is a receipt and whether it claims what it is found by, as the entry's record and
+            // event say, whether the keys were handed over or read back.
             for (leaf, tag) in store
                 .lookup_tagged_within(&[lookup], None, None)
                 .await
@@ -950,7 +968,15 @@ mod database_tests {
                 let entry = store.entry(leaf).await.unwrap().unwrap();
                 let event: serde_json::Map<String, Value> =
                     serde_json::from_str(&entry.event).unwrap();
-                let expected = ledger::history::Tag::of(entry.record.attestation(), &event);
+                let expected = match lookup {
+                    // A place is no claim.
+                    Lookup::Location(_) => {
+                        ledger::history::Tag::of(entry.record.attestation(), &event)
+                    }
+                    Lookup::Epc(id) | Lookup::Parent(id) => {
+                        ledger::history::Tag::naming(entry.record.attestation(), &event, id)
+                    }
+                };
                 assert_eq!(tag, expected, "{lookup:?} {leaf}");
             }
             pairs += leaves.len();
@@ -1273,9 +1299,10 @@ mod database_tests {
             refused.code(),
             Some(&tokio_postgres::error::SqlState::NOT_NULL_VIOLATION)
         );
-        // Nor one older than V40, whose tags tell no receipt (format 1), or than V41, whose tags
-        // tell no claim (format 2); an owner may still mark runs to rebuild (format 0).
-        for format in [1, 2] {
+        // Nor one older than V40, whose tags tell no receipt (format 1), than V41, whose tags
+        // tell no claim (format 2), or than V42, whose claims are the entry's and not the pair's
+        // (format 3); an owner may still mark runs to rebuild (format 0).
+        for format in [1, 2, 3] {
             let refused = admin
                 .batch_execute(&format!(
                     "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs, key_format)
@@ -1303,7 +1330,7 @@ mod database_tests {
         admin
             .batch_execute(
                 "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs, key_format)
-                 VALUES (0, 5, 0, 0, 3)",
+                 VALUES (0, 5, 0, 0, 4)",
             )
             .await
             .unwrap();

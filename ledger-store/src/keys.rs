@@ -42,9 +42,10 @@ pub struct LookupKeys {
     changes: bool,
     /// Whether the event is a receipt (`ledger::history::receives`), for its lookup pairs' tag.
     receipt: bool,
-    /// Whether the event claims to bring an identifier into being (`ledger::history::claims`),
-    /// for its lookup pairs' tag.
-    claim: bool,
+    /// The lookup keys of the identifiers the event claims to bring into being
+    /// (`ledger::history::claimed`), sorted, without duplicates: the pairs under these say so in
+    /// their tag ([`tag_under`](Self::tag_under)).
+    claimed: Vec<i64>,
 }
 
 impl LookupKeys {
@@ -83,7 +84,7 @@ impl LookupKeys {
         .with_event_id(event.get("eventID").and_then(Value::as_str))
         .with_changes(ledger::history::changes_state(event))
         .with_receipt(ledger::history::receives(event))
-        .with_claim(ledger::history::claims(event))
+        .with_claimed(&ledger::history::claimed(event))
     }
 
     /// The keys of an event as `epcis` parsed it: the same as [`of_event`](Self::of_event) of its
@@ -109,7 +110,7 @@ impl LookupKeys {
         .with_event_id(event.event_id())
         .with_changes(ledger::history::changes_state(event.raw()))
         .with_receipt(ledger::history::receives(event.raw()))
-        .with_claim(ledger::history::claims(event.raw()))
+        .with_claimed(&ledger::history::claimed(event.raw()))
     }
 
     /// The keys of an event's JSON text, as stored. Fails when the text is not a JSON object or
@@ -134,15 +135,18 @@ impl LookupKeys {
         // An event whose kind cannot be told counts as a state change: a history never leaves
         // one out for an observation (and as no receipt and no claim: it is read as a state
         // change).
-        let (index, recalls, changes, receipt, claim) = match serde_json::from_str::<Value>(text) {
+        let (index, recalls, changes, receipt, claimed) = match serde_json::from_str::<Value>(text)
+        {
             Ok(Value::Object(event)) => (
                 ledger::index::keys_of_event(&event),
                 ledger::history::class_recall_names(&event),
                 ledger::history::changes_state(&event),
                 ledger::history::receives(&event),
-                ledger::history::claims(&event),
+                (ledger::history::claimed(&event).into_iter())
+                    .map(lookup_key)
+                    .collect(),
             ),
-            _ => (Vec::new(), Vec::new(), true, false, false),
+            _ => (Vec::new(), Vec::new(), true, false, Vec::new()),
         };
         Ok(Self::build(
             epcs,
@@ -158,7 +162,7 @@ impl LookupKeys {
         .with_event_id(fields.event_id.as_ref().and_then(Value::as_str))
         .with_changes(changes)
         .with_receipt(receipt)
-        .with_claim(claim))
+        .with_claimed_keys(claimed))
     }
 
     /// Adds the lookup name of the event's `eventID` ([`event_id_lookup_name`]) to the EPC
@@ -193,8 +197,14 @@ impl LookupKeys {
         self
     }
 
-    fn with_claim(mut self, claim: bool) -> Self {
-        self.claim = claim;
+    fn with_claimed(self, ids: &[&str]) -> Self {
+        self.with_claimed_keys(ids.iter().map(|id| lookup_key(id)).collect())
+    }
+
+    fn with_claimed_keys(mut self, mut keys: Vec<i64>) -> Self {
+        keys.sort_unstable();
+        keys.dedup();
+        self.claimed = keys;
         self
     }
 
@@ -224,7 +234,7 @@ impl LookupKeys {
             index: Vec::new(),
             changes: true,
             receipt: false,
-            claim: false,
+            claimed: Vec::new(),
         }
     }
 
@@ -259,11 +269,26 @@ impl LookupKeys {
         &self.index
     }
 
-    /// The tag of the lookup pairs of an entry with these keys, attested so.
+    /// The tag of the lookup pairs of an entry with these keys, attested so, under no
+    /// identifier (its hash, a place): whatever it claims is another's
+    /// (`ledger::history::Tag::other_claim`; [`tag_under`](Self::tag_under) for a pair under an
+    /// identifier).
     pub(crate) fn tag(&self, attestation: &ledger::record::Attestation) -> i64 {
         ledger::history::Tag::new(attestation, self.changes)
             .with_receipt(self.receipt)
-            .with_claim(self.claim)
+            .with_other_claim(!self.claimed.is_empty())
+            .to_bits()
+    }
+
+    /// The tag of the entry's pair under the identifier whose lookup key is `key`, given its
+    /// pairs' [`tag`](Self::tag): a claim when the event claims to bring that identifier into
+    /// being (`ledger::history::Tag::claim`), another's when it claims anything else.
+    pub(crate) fn tag_under(&self, tag: i64, key: i64) -> i64 {
+        let claims = self.claimed.binary_search(&key).is_ok();
+        let others = self.claimed.iter().any(|&claimed| claimed != key);
+        ledger::history::Tag::from_bits(tag)
+            .with_claim(claims)
+            .with_other_claim(others)
             .to_bits()
     }
 }
@@ -325,7 +350,8 @@ struct Place<'a> {
 pub(crate) struct HandedKeys {
     pub(crate) event_hash: [u8; 32],
     pub(crate) keys: LookupKeys,
-    /// The tag of its lookup pairs ([`LookupKeys::tag`]).
+    /// The tag of its lookup pairs under no identifier ([`LookupKeys::tag`]); a pair under an
+    /// identifier has [`LookupKeys::tag_under`] it.
     pub(crate) tag: i64,
 }
 
@@ -489,8 +515,9 @@ mod tests {
         }
     }
 
-    /// A claim's pairs (commissioning, a transformation's outputs, packing) say so in their tag,
-    /// whichever way its keys were computed; a receipt's and an unpacking's do not.
+    /// A claim's pair under what it claims (commissioning, a transformation's outputs, packing
+    /// into a container) says so in its tag, whichever way its keys were computed; its other
+    /// pairs, and a receipt's and an unpacking's, do not.
     #[test]
     fn a_claim_s_tag_says_it_is_one() {
         let site = ledger::record::Attestation::Unattested {
@@ -499,29 +526,34 @@ mod tests {
         let epc = "urn:epc:id:sgtin:4012345.011111.1";
         let parent = "urn:epc:id:sscc:4012345.0000000001";
         let time = "2000-01-01T00:00:01Z";
-        for (event, claim) in [
+        for (event, claims) in [
             (
                 json!({"type": "ObjectEvent", "action": "ADD", "epcList": [epc]}),
-                true,
+                [true, false],
             ),
             (
                 json!({"type": "TransformationEvent", "outputEPCList": [epc]}),
-                true,
+                [true, false],
+            ),
+            (
+                json!({"type": "TransformationEvent", "inputEPCList": [epc],
+                "outputEPCList": [parent]}),
+                [false, true],
             ),
             (
                 json!({"type": "AggregationEvent", "action": "ADD", "parentID": parent,
                 "childEPCs": [epc]}),
-                true,
+                [false, true],
             ),
             (
                 json!({"type": "AggregationEvent", "action": "DELETE", "parentID": parent,
                 "childEPCs": [epc]}),
-                false,
+                [false, false],
             ),
             (
                 json!({"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "receiving",
                 "epcList": [epc]}),
-                false,
+                [false, false],
             ),
         ] {
             let mut event = event.as_object().unwrap().clone();
@@ -529,9 +561,24 @@ mod tests {
             let parsed = LookupKeys::of_event(&event);
             let text = serde_json::to_string(&event).unwrap();
             assert_eq!(LookupKeys::of_json(&text).unwrap(), parsed);
-            let tag = ledger::history::Tag::from_bits(parsed.tag(&site));
-            assert_eq!(tag.claim(), claim, "{text}");
-            assert!(tag.changes_state(), "{text}");
+            let tag = parsed.tag(&site);
+            // Under the item, its pair claims when the event brings the item into being; under
+            // the case, when it packs into it; under neither otherwise, nor under the entry's
+            // hash (its pairs' tag).
+            let under =
+                |id: &str| ledger::history::Tag::from_bits(parsed.tag_under(tag, lookup_key(id)));
+            assert_eq!(under(epc).claim(), claims[0], "{text}");
+            assert_eq!(under(parent).claim(), claims[1], "{text}");
+            // What one pair claims is another's to the other; under the hash, both are.
+            assert_eq!(under(epc).other_claim(), claims[1], "{text}");
+            assert_eq!(under(parent).other_claim(), claims[0], "{text}");
+            let unnamed = ledger::history::Tag::from_bits(tag);
+            assert!(!unnamed.claim(), "{text}");
+            assert_eq!(unnamed.other_claim(), claims[0] || claims[1], "{text}");
+            assert!(
+                under(epc).changes_state() && under(parent).changes_state(),
+                "{text}"
+            );
         }
     }
 

@@ -202,10 +202,18 @@ fn leaf_indexes(leaves: Vec<Tagged>) -> Result<Vec<LeafIndex>, ReadError> {
         .collect())
 }
 
-/// Leaf indexes with their tags from a lookup's leaves, sorted, each leaf once.
+/// Leaf indexes with their tags from a lookup's leaves, sorted, each leaf once. An entry found
+/// under several keys claims what was asked about when any of its pairs says so
+/// ([`Tag::claim`]): its tags are joined.
 fn tagged_leaves(mut leaves: Vec<Tagged>) -> Result<Vec<(LeafIndex, Tag)>, ReadError> {
     leaves.sort_unstable();
-    leaves.dedup_by_key(|(leaf, _)| *leaf);
+    leaves.dedup_by(|(leaf, tag), (kept, kept_tag)| {
+        let same = leaf == kept;
+        if same {
+            *kept_tag |= *tag;
+        }
+        same
+    });
     leaves
         .into_iter()
         .map(|(leaf, tag)| Ok((leaf_index(leaf, "lookup run")?, Tag::from_bits(tag))))
@@ -963,4 +971,41 @@ pub(crate) async fn find_hashes(
         keep(&mut found, rows);
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A leaf found under several keys (a packing, under the item and under the case it claims)
+    /// is one candidate whose tag claims what any of its pairs claims; leaves come sorted, each
+    /// once.
+    #[test]
+    fn a_leaf_found_under_several_keys_claims_what_any_pair_claims() {
+        let site = ledger::record::Attestation::Unattested {
+            site: ledger::ids::SiteId::parse("dock").unwrap(),
+        };
+        let base = Tag::new(&site, true);
+        let under_item = base.with_other_claim(true).to_bits();
+        let under_case = base.with_claim(true).to_bits();
+        let observed = Tag::new(&site, false).to_bits();
+        for pairs in [
+            vec![(7, under_item), (3, observed), (7, under_case)],
+            vec![
+                (7, under_case),
+                (7, under_item),
+                (3, observed),
+                (3, observed),
+            ],
+        ] {
+            let leaves = tagged_leaves(pairs).unwrap();
+            let leaf = |n| LeafIndex::new(n).unwrap();
+            let joined = base.with_claim(true).with_other_claim(true);
+            assert_eq!(
+                leaves,
+                [(leaf(3), Tag::from_bits(observed)), (leaf(7), joined)]
+            );
+            assert!(leaves[1].1.claim() && leaves[1].1.other_claim());
+        }
+    }
 }

@@ -216,7 +216,7 @@ mod tests {
     /// The SHA-256 of every landed migration's text. A landed migration is never edited: a
     /// database that applied it would be refused (its checksum would differ). Adding a migration
     /// adds its line here; changing a line is the mistake this test exists to catch.
-    const LANDED: [(i32, &str, &str); 41] = [
+    const LANDED: [(i32, &str, &str); 42] = [
         (
             1,
             "ledger",
@@ -421,6 +421,11 @@ mod tests {
             41,
             "claim_tags",
             "942ba48ec890feeae51bc8f1632172aadf9e6db78a0ebb362b6f0951c6386782",
+        ),
+        (
+            42,
+            "claim_pair_tags",
+            "e38ddeff76db877eb1a9d69bb2472abea041f270bbac2f4456fe1bf03a587f20",
         ),
     ];
 

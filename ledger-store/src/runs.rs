@@ -29,8 +29,7 @@ pub(crate) const DEFAULT_FAN_IN: usize = 8;
 
 /// The size of one stored pair: the key, the leaf index and the entry's tag
 /// ([`ledger::history::Tag`]: who reported it, whether it changes state, whether it is a
-/// receipt), each a big-endian
-/// `i64`.
+/// receipt, whether it claims the identifier the key is of), each a big-endian `i64`.
 const PAIR_BYTES: usize = 24;
 
 /// How many pages a merge reads from each input run at a time.
@@ -46,8 +45,9 @@ const INSERT_PAGES: usize = 64;
 /// longer write runs (format 0 is how an owner marks runs to rebuild): the indexer then rebuilds
 /// the runs of an older format in place ([`stale_run`]), each in the transaction that deletes it,
 /// so the runs never stop covering their entries. Format 2 (V40): tags tell receipts. Format 3
-/// (V41): tags tell claims.
-pub(crate) const KEY_FORMAT: i16 = 3;
+/// (V41): tags tell claims. Format 4 (V42): a pair's tag tells whether its entry claims the
+/// identifier the pair is under, not whether it claims anything.
+pub(crate) const KEY_FORMAT: i16 = 4;
 
 /// What a pair's key identifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -72,10 +72,20 @@
 //! claim left out (not only parties a shipping names) takes from that budget, at most its
 //! quarter while parties may still be found: four parties flooding claims, receipts or both can
 //! spend it before a claim found later is read, which is then passed over and counted, not
-//! read, as above. The tag says that an entry claims something, not what (a packing of the
-//! item claims its container), so each party's first left-out claims in log order are read,
-//! whatever they claim: a party's claims of other identifiers logged before its claim of the
-//! item, or a flood of another party's, can spend the budget before that claim is read.
+//! read, as above. The tags are the lookup pair's: one says that the entry claims the
+//! identifier it was found by ([`Tag::claim`]), another that it claims something else
+//! ([`Tag::other_claim`]: a packing of the item claims its container, and only its pair under
+//! the container says it claims that). A claim of something the history asked about could be
+//! first of any identifier that matters; a claim of something else only of one the history did
+//! not ask about (it would have been found by that one too), and is read only while one of
+//! those could be claimed first. So a party's claims of other identifiers (packings of the item
+//! into containers of its own, however many) spend nothing of the budget while every identifier
+//! the gathered state changes name that the history did not ask about has its first claim among
+//! them. That narrows, and does not bound: one gathered state change naming an unregistered
+//! identifier the history did not ask about and holds no claim of (a shipping listing a sibling
+//! item), or claiming one late in the log, makes every claim of another identifier logged
+//! before it one that could be first, and those are read within the shares above, as every
+//! claim once was.
 
 pub mod authority;
 mod item;
@@ -96,8 +106,8 @@ use crate::size::LeafIndex;
 
 pub use authority::{
     Authority, Judgement, Listed, Parties, RecallChange, RecalledClass, Spoken, assess,
-    assess_relations, changes_state, claims, class_recall_names, ilmd_lot, item_classes, listed,
-    recall_change, recall_scope, recalled_classes, receives, shipped_to, transferee_of,
+    assess_relations, changes_state, claimed, claims, class_recall_names, ilmd_lot, item_classes,
+    listed, recall_change, recall_scope, recalled_classes, receives, shipped_to, transferee_of,
     withdrawals,
 };
 pub use item::{Form, Item, ItemError, MAX_ITEM_LEN};
@@ -228,8 +238,9 @@ pub struct Omitted {
 /// An event that names what a history follows, before it is loaded: where it is, who reported
 /// it, whether it changes some item's state ([`changes_state`]; an event whose kind is not
 /// known counts as one), whether it is a receipt ([`receives`]) and whether it claims to bring
-/// an identifier into being ([`claims`]) (one whose kind is not known is neither: ingest
-/// validates every event, and such an entry is still read as a state change).
+/// one of the identifiers it was found by, or another, into being ([`claimed`]) (one whose kind
+/// is not known is neither: ingest validates every event, and such an entry is still read as a
+/// state change).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     pub leaf: LeafIndex,
@@ -241,12 +252,18 @@ pub struct Candidate {
     pub receipt: bool,
     /// Under no registered company prefix, the first claim logged to bring an identifier into
     /// being decides who did, whoever is judged to hold anything: a history reads the left-out
-    /// claims that could be first ([`history`], "Left-out receipts and claims").
+    /// claims that could be first ([`history`], "Left-out receipts and claims"). Whether the
+    /// event claims one of the identifiers it was found by ([`Tag::claim`]): a packing of the
+    /// item into a case is no claim of the item's.
     pub claim: bool,
+    /// Whether the event claims an identifier other than those it was found by
+    /// ([`Tag::other_claim`]): the case a packing of the item packs into.
+    pub other_claim: bool,
 }
 
 impl Candidate {
-    /// A loaded event as a candidate.
+    /// A loaded event as a candidate, found by every identifier it names: a claim when it
+    /// claims anything.
     pub fn of<T>(event: &SourceEvent<T>) -> Self {
         Self {
             leaf: event.leaf,
@@ -254,6 +271,22 @@ impl Candidate {
             changes: changes_state(&event.event),
             receipt: receives(&event.event),
             claim: claims(&event.event),
+            other_claim: false,
+        }
+    }
+
+    /// A loaded event as a candidate found by `names`: a claim when it claims one of them, and
+    /// another's when it claims anything else, as the lookup pairs under them tell
+    /// ([`Tag::naming`]).
+    pub fn naming<T>(event: &SourceEvent<T>, names: &[String]) -> Self {
+        let claimed = claimed(&event.event);
+        let (of, other): (Vec<&str>, Vec<&str>) = claimed
+            .into_iter()
+            .partition(|id| names.iter().any(|name| name == id));
+        Self {
+            claim: !of.is_empty(),
+            other_claim: !other.is_empty(),
+            ..Self::of(event)
         }
     }
 
@@ -265,6 +298,7 @@ impl Candidate {
             changes: tag.changes_state(),
             receipt: tag.receipt(),
             claim: tag.claim(),
+            other_claim: tag.other_claim(),
         }
     }
 }
@@ -788,14 +822,7 @@ async fn gather<S: EventSource>(
             let loaded: HashSet<LeafIndex> = found.events.iter().map(|e| e.leaf).collect();
             receipts.passed_over.retain(|c| !loaded.contains(&c.leaf));
         }
-        let passed: HashSet<LeafIndex> = receipts.passed_over.iter().map(|c| c.leaf).collect();
-        left_out.extend(
-            found
-                .left_out
-                .into_iter()
-                .filter(|c| !passed.contains(&c.leaf))
-                .map(|c| (c.leaf, c)),
-        );
+        found_again(&mut left_out, &mut receipts.passed_over, found.left_out);
         for event in found.events {
             // Read after all (it names another identifier too): not left out.
             left_out.remove(&event.leaf);
@@ -846,7 +873,14 @@ async fn gather<S: EventSource>(
             // receipts and claims"). A party flooding either is read no further than its share.
             let further = match (further.is_empty(), judge) {
                 (true, Judge::Parties(parties)) => {
-                    let found = matter(&pool, left_out.values(), &names, &judgement, parties);
+                    let found = matter(
+                        &pool,
+                        left_out.values(),
+                        &names,
+                        &asked,
+                        &judgement,
+                        parties,
+                    );
                     let (read, passed) = receipts.choose(found, limit);
                     // Passed over: out of what is looked through again, until the gathering
                     // has found everything (below).
@@ -926,6 +960,7 @@ async fn gather<S: EventSource>(
                     &pool,
                     receipts.passed_over.iter(),
                     &names,
+                    &asked,
                     &judgement,
                     parties,
                 );
@@ -951,13 +986,19 @@ fn matter<'a, T>(
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
     left_out: impl Iterator<Item = &'a Candidate> + Clone,
     reached: &HashSet<&str>,
+    asked: &[Asked],
     judgement: &authority::Judgement,
     parties: &Parties,
 ) -> Vec<Candidate> {
     let mut found = receipts_left_out(pool, left_out.clone(), reached, parties);
+    let asked: HashSet<&str> = asked
+        .iter()
+        .flat_map(|subject| subject.names.iter().map(String::as_str))
+        .collect();
     found.extend(claims_left_out(
         pool,
         left_out,
+        &asked,
         &judgement.withdrawn,
         parties,
     ));
@@ -990,6 +1031,37 @@ async fn read_into<S: EventSource>(
         pool.entry(event.leaf).or_insert(event);
     }
     Ok(())
+}
+
+/// Adds the candidates a round `found` left out to those `left_out` before, or, for those the
+/// left-out budget passed over, to those: a candidate found again by another identifier (the
+/// case a packing of the item claims) claims what either finding says it claims
+/// ([`Candidate::claim`], [`Candidate::other_claim`]).
+fn found_again(
+    left_out: &mut BTreeMap<LeafIndex, Candidate>,
+    passed_over: &mut [Candidate],
+    found: Vec<Candidate>,
+) {
+    let passed: HashMap<LeafIndex, usize> = (passed_over.iter())
+        .enumerate()
+        .map(|(at, candidate)| (candidate.leaf, at))
+        .collect();
+    for candidate in found {
+        let (claim, other) = (candidate.claim, candidate.other_claim);
+        let join = |known: &mut Candidate| {
+            known.claim |= claim;
+            known.other_claim |= other;
+        };
+        match passed.get(&candidate.leaf) {
+            Some(&at) => join(&mut passed_over[at]),
+            None => {
+                left_out
+                    .entry(candidate.leaf)
+                    .and_modify(join)
+                    .or_insert(candidate);
+            }
+        }
+    }
 }
 
 /// What [`gather`]'s last pruning left out: its subjects and their events.
@@ -1150,12 +1222,15 @@ fn receipts_left_out<'a, T>(
 /// who may commission, pack into or recall it), so a share that left the first claim out (its
 /// reporter's earlier events took its part) can have judged them otherwise. Identifiers are
 /// taken as the events spell them, as the judgement keys them; events `withdrawn` count for
-/// nothing, as in the judgement. The claim is what the tag tells ([`Tag::claim`]); which
-/// identifier it claims is learnt when it is loaded, so a few more may be read than decide
-/// anything. In the order of `left_out`.
+/// nothing, as in the judgement. Which a candidate claims is what its tag tells: one of the
+/// identifiers the history `asked` about ([`Candidate::claim`]), which could be first of any of
+/// them, or another ([`Candidate::other_claim`]), which could be first only of an identifier
+/// not asked about (it would have been found by that one too); which exactly is learnt when it
+/// is loaded, so a few more may be read than decide anything. In the order of `left_out`.
 fn claims_left_out<'a, T>(
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
     left_out: impl Iterator<Item = &'a Candidate>,
+    asked: &HashSet<&str>,
     withdrawn: &BTreeMap<LeafIndex, LeafIndex>,
     parties: &Parties,
 ) -> Vec<Candidate> {
@@ -1170,31 +1245,59 @@ fn claims_left_out<'a, T>(
             first.entry(id).or_insert(event.leaf);
         }
     }
-    // Claims logged before the latest of those first claims could be first of an identifier
-    // that matters; any could be when one such identifier has no claim in the pool.
-    let mut bound: Option<LeafIndex> = None;
-    let mut any = false;
+    // Which claims could be first of an identifier that matters, and which claims of others
+    // could be first of one not asked about.
+    let (mut of_any, mut of_unasked) = (Claimable::default(), Claimable::default());
     let mut unregistered: HashMap<&str, bool> = HashMap::new();
-    'events: for event in judged().filter(|event| changes_state(&event.event)) {
+    for event in judged().filter(|event| changes_state(&event.event)) {
         for id in event_ids(&event.event) {
             let matters = *unregistered
                 .entry(id)
                 .or_insert_with(|| parties.owner_of(id).is_none());
-            match first.get(id) {
-                _ if !matters => {}
-                Some(&leaf) => bound = bound.max(Some(leaf)),
-                None => {
-                    any = true;
-                    break 'events;
+            if matters {
+                let first = first.get(id).copied();
+                of_any.widen(first);
+                if !asked.contains(id) {
+                    of_unasked.widen(first);
                 }
             }
         }
+        if of_any.any && of_unasked.any {
+            break;
+        }
     }
     left_out
-        .filter(|candidate| candidate.claim && candidate.reporter.is_some())
-        .filter(|candidate| any || bound.is_some_and(|bound| candidate.leaf < bound))
+        .filter(|candidate| candidate.reporter.is_some())
+        .filter(|candidate| {
+            (candidate.claim && of_any.admits(candidate.leaf))
+                || (candidate.other_claim && of_unasked.admits(candidate.leaf))
+        })
         .cloned()
         .collect()
+}
+
+/// Which left-out claims could be the first of an identifier ([`claims_left_out`]): those
+/// logged before the latest first claim the pool holds of one, or any when the pool holds none
+/// of one.
+#[derive(Debug, Clone, Copy, Default)]
+struct Claimable {
+    before: Option<LeafIndex>,
+    any: bool,
+}
+
+impl Claimable {
+    /// Counts an identifier whose first claim in the pool is `first`, if any.
+    fn widen(&mut self, first: Option<LeafIndex>) {
+        match first {
+            Some(leaf) => self.before = self.before.max(Some(leaf)),
+            None => self.any = true,
+        }
+    }
+
+    /// Whether a claim at `leaf` could be first.
+    fn admits(self, leaf: LeafIndex) -> bool {
+        self.any || self.before.is_some_and(|before| leaf < before)
+    }
 }
 
 /// How many parts of the left-out receipts' (and claims') budget one party's may take at most
@@ -1846,7 +1949,7 @@ impl EventSource for Memory {
             .iter()
             .filter(|e| !known(e.leaf))
             .filter(|e| event_ids(&e.event).any(|id| names.iter().any(|name| name == id)))
-            .map(Candidate::of)
+            .map(|e| Candidate::naming(e, names))
             .collect())
     }
 

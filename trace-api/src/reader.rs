@@ -617,6 +617,14 @@ async fn anchored(
     Ok(None)
 }
 
+/// Whether an event changes state, is a receipt, claims one of the identifiers a history asked
+/// about, and claims anything else ([`ledger::history::Candidate`]).
+type Kinds = (bool, bool, bool, bool);
+
+/// The [`Kinds`] of an entry whose text does not parse: a state change, never left out for an
+/// observation, and no receipt and no claim.
+const UNKNOWN_KINDS: Kinds = (true, false, false, false);
+
 /// A view's events with who reported each, as the history reads them.
 #[derive(Debug, Clone, Copy)]
 pub struct ViewSource<'a> {
@@ -660,18 +668,23 @@ impl EventSource for ViewSource<'_> {
         self.budget
             .take(scanned.iter().map(|(_, text)| text.len()).sum())
             .await?;
-        // Whether each changes state, whether it is a receipt and whether it is a claim.
-        let kinds: BTreeMap<LeafIndex, (bool, bool, bool)> = scanned
+        // Whether each changes state, whether it is a receipt, whether it claims one of the
+        // `names` and whether it claims anything else, as the lookup pairs under them would.
+        let kinds: BTreeMap<LeafIndex, Kinds> = scanned
             .iter()
             .map(|(leaf, text)| {
                 // A text that does not parse counts as a state change: never left out for an
                 // observation (and as no receipt and no claim, as the lookups' tags have it).
                 let event = serde_json::from_str::<Map<String, Value>>(text).ok();
-                let kind = event.map_or((true, false, false), |event| {
+                let kind = event.map_or(UNKNOWN_KINDS, |event| {
+                    let (of, other): (Vec<&str>, Vec<&str>) = ledger::history::claimed(&event)
+                        .into_iter()
+                        .partition(|id| names.iter().any(|name| name == id));
                     (
                         ledger::history::changes_state(&event),
                         ledger::history::receives(&event),
-                        ledger::history::claims(&event),
+                        !of.is_empty(),
+                        !other.is_empty(),
                     )
                 });
                 (*leaf, kind)
@@ -680,14 +693,15 @@ impl EventSource for ViewSource<'_> {
         let leaves: Vec<LeafIndex> = kinds.keys().copied().collect();
         let attested = self.view.attestations(&leaves, self.budget).await?;
         candidates.extend(attested.into_iter().map(|(leaf, attestation)| {
-            let (changes, receipt, claim) =
-                kinds.get(&leaf).copied().unwrap_or((true, false, false));
+            let (changes, receipt, claim, other_claim) =
+                kinds.get(&leaf).copied().unwrap_or(UNKNOWN_KINDS);
             Candidate {
                 leaf,
                 reporter: self.parties.reporter(&attestation).cloned(),
                 changes,
                 receipt,
                 claim,
+                other_claim,
             }
         }));
         Ok(candidates)

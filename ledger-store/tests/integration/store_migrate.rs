@@ -23,7 +23,7 @@ async fn refusal(client: &tokio_postgres::Client, sql: &str) -> (String, String)
 
 /// Every migration in `sql/`, in order: a new one is added here once, and each test of an upgrade
 /// from an older schema expects the tail of this list from the first migration it lacks.
-const MIGRATIONS: [&str; 41] = [
+const MIGRATIONS: [&str; 42] = [
     "V1__ledger",
     "V2__ingest",
     "V3__lookup_runs",
@@ -65,6 +65,7 @@ const MIGRATIONS: [&str; 41] = [
     "V39__subscription_leases",
     "V40__receipt_tags",
     "V41__claim_tags",
+    "V42__claim_pair_tags",
 ];
 
 /// The migrations from `first` on, as an upgrade that lacks `first` applies them.
@@ -185,7 +186,7 @@ async fn the_ingest_role_may_replace_lookup_runs_but_not_change_them_in_place() 
     client
         .batch_execute(
             "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs, key_format)
-                 VALUES (0, 1, 0, 1, 3);
+                 VALUES (0, 1, 0, 1, 4);
              INSERT INTO lookup_pages SELECT run_id, 1, 7, 0, 7,
                  int8send(7) || int8send(0) || int8send(0) FROM lookup_runs;
              DELETE FROM lookup_pages; DELETE FROM lookup_runs;",
@@ -211,7 +212,7 @@ async fn the_ingest_role_may_replace_lookup_runs_but_not_change_them_in_place() 
     client
         .batch_execute(
             "INSERT INTO lookup_runs (first_leaf, end_leaf, level, pairs, key_format)
-             VALUES (0, 1, 0, 1, 3)",
+             VALUES (0, 1, 0, 1, 4)",
         )
         .await
         .unwrap();

@@ -521,10 +521,11 @@ pub fn claims(event: &Map<String, Value>) -> bool {
     !claimed(event).is_empty()
 }
 
-/// The identifiers an event claims to bring into being: what it commissions, what a
-/// transformation produces, and the container a packing packs into (packing into a container
-/// nobody holds makes it the packer's). An error declaration claims nothing.
-pub(crate) fn claimed(event: &Map<String, Value>) -> Vec<&str> {
+/// The identifiers an event claims to bring into being, as it spells them: what it commissions,
+/// what a transformation produces, and the container a packing packs into (packing into a
+/// container nobody holds makes it the packer's). An error declaration claims nothing. A lookup
+/// pair says whether its entry claims the identifier it is found by ([`Tag::claim`](super::Tag::claim)).
+pub fn claimed(event: &Map<String, Value>) -> Vec<&str> {
     match act(event) {
         Act::Commission(ids) => ids,
         Act::Transform { outputs, .. } => outputs,

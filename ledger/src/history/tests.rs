@@ -3004,29 +3004,79 @@ mod custody {
     }
 
     /// What a history knows of a candidate from its lookup tag alone (the service's path:
-    /// `Candidate::tagged`) is what it would know from the loaded event (`Candidate::of`): its
-    /// reporter, whether it changes state, whether it is a receipt and whether it is a claim.
+    /// `Candidate::tagged`) is what it would know from the loaded event (`Candidate::naming`):
+    /// its reporter, whether it changes state, whether it is a receipt and whether it claims
+    /// what it was found by.
     #[test]
     fn a_tagged_candidate_is_the_loaded_event_s() {
         let parties = parties();
         let site = crate::ids::SiteId::parse("c-dc").unwrap();
         let attestation = crate::record::Attestation::Unattested { site };
         let leaf = LeafIndex::new(7).unwrap();
-        for event in [
-            step(object(40, &[CASE]), "receiving"),
-            step(object(40, &[CASE]), "shipping"),
-            object(40, &[CASE]),
-            commission(40, &[ITEM]),
-            aggregation(40, "ADD", CASE, &[ITEM]),
-            aggregation(40, "DELETE", CASE, &[ITEM]),
+        // Each event, and whether it claims the item and the case.
+        for (event, claims) in [
+            (step(object(40, &[CASE]), "receiving"), [false, false]),
+            (step(object(40, &[CASE]), "shipping"), [false, false]),
+            (object(40, &[CASE]), [false, false]),
+            (commission(40, &[ITEM]), [true, false]),
+            (aggregation(40, "ADD", CASE, &[ITEM]), [false, true]),
+            (aggregation(40, "DELETE", CASE, &[ITEM]), [false, false]),
         ] {
-            let tag = Tag::of(&attestation, &event);
-            let loaded = SourceEvent::of(leaf, event, Some(org("C")), None);
-            assert_eq!(
-                Candidate::tagged(leaf, tag, &parties),
-                Candidate::of(&loaded)
-            );
+            let loaded = SourceEvent::of(leaf, event.clone(), Some(org("C")), None);
+            // Found by the item or by the case: the packing claims the case alone.
+            for (id, claims) in [ITEM, CASE].into_iter().zip(claims) {
+                let tag = Tag::naming(&attestation, &event, id);
+                let candidate = Candidate::naming(&loaded, &[id.to_owned()]);
+                assert_eq!(Candidate::tagged(leaf, tag, &parties), candidate);
+                assert_eq!(candidate.claim, claims, "{id} in {event:?}");
+            }
         }
+    }
+
+    /// A candidate left out again in a later round, found by another identifier, claims what
+    /// either finding says: a packing found by the item (a claim of another identifier) and by
+    /// the case it packs into (a claim of it) is both, in whichever order; the flags of one the
+    /// left-out budget passed over are joined too, and it stays passed over.
+    #[test]
+    fn a_candidate_found_again_claims_what_either_finding_says() {
+        let leaf = |n: u64| LeafIndex::new(n).unwrap();
+        let candidate = |n: u64, claim: bool, other_claim: bool| Candidate {
+            leaf: leaf(n),
+            reporter: Some(org("C")),
+            changes: true,
+            receipt: n == 9,
+            claim,
+            other_claim,
+        };
+        let mut left_out = BTreeMap::new();
+        let mut passed_over = vec![candidate(9, false, false)];
+        found_again(
+            &mut left_out,
+            &mut passed_over,
+            vec![candidate(1, false, true), candidate(2, true, false)],
+        );
+        found_again(
+            &mut left_out,
+            &mut passed_over,
+            vec![
+                candidate(1, true, false),
+                candidate(2, false, true),
+                candidate(9, true, false),
+                candidate(3, false, false),
+            ],
+        );
+        let flags: Vec<(u64, bool, bool)> = left_out
+            .values()
+            .map(|c| (c.leaf.get(), c.claim, c.other_claim))
+            .collect();
+        assert_eq!(flags, [(1, true, true), (2, true, true), (3, false, false)]);
+        assert_eq!(
+            passed_over,
+            [Candidate {
+                claim: true,
+                ..candidate(9, false, false)
+            }]
+        );
     }
 
     /// The left-out receipts' own budget: no party takes more than a quarter of it, however
@@ -3042,6 +3092,7 @@ mod custody {
             changes: true,
             receipt: true,
             claim: false,
+            other_claim: false,
         };
         let mut receipts = Receipts::default();
         let flood: Vec<Candidate> = (0..100).map(|n| receipt(n, "B")).collect();
@@ -3204,12 +3255,13 @@ mod custody {
         assert!(otherwise.is_empty(), "marked otherwise at {otherwise:?}");
     }
 
-    /// The tag says that an entry claims something, not what: A's packings of the item into its
-    /// case (claims of the case) come before its commissioning of the item (the item's only
-    /// claim) in log order, and at limit 4 A's quarter of the left-out budget (one) goes to a
-    /// packing. The room the budget has left, once nothing more is found, reads the
-    /// commissioning: A's packings and shipping are authorised, as in the whole log, and five
-    /// authorised changes are more than a history of 4 holds: refused, not judged without one.
+    /// A's packings of the item into its case (claims of the case) come before its
+    /// commissioning of the item (the item's only claim) in log order. While the tag said only
+    /// that an entry claims something, A's quarter of the left-out budget (one, at limit 4) went
+    /// to a packing, and the room left read the commissioning; now the pairs under the item say
+    /// the packings claim another identifier, and the commissioning is read first. Either way,
+    /// A's packings and shipping are authorised, as in the whole log, and five authorised
+    /// changes are more than a history of 4 holds: refused, not judged without one.
     #[test]
     fn a_party_s_claims_of_a_case_do_not_hide_its_claim_of_the_item() {
         let case = "urn:epc:id:sscc:0999999.0000000007";
@@ -3238,11 +3290,14 @@ mod custody {
     /// As above, but A's packings are dated before its commissioning (refused in the whole log:
     /// nobody held the item then), so the history holds A's two authorised changes at any limit.
     /// At limits 5 and 6 A's quarter of the left-out budget (two) goes to packings, and the room
-    /// left reads the commissioning: every history of 5 to 10 is answered as the whole log
+    /// left reads the commissioning: every history of 4 to 10 is answered as the whole log
     /// judges it (before the room left was read, 5 and 6 were not). At limit 4 the whole budget
-    /// goes to A's own packings, logged before its commissioning, and B's shipping is refused
-    /// for nobody holding the item rather than for A holding it: a known limit (the tag says
-    /// that an entry claims something, not what).
+    /// went to A's own packings, logged before its commissioning, and B's shipping was refused
+    /// for nobody holding the item rather than for A holding it, while the tag said that an
+    /// entry claims something, not what. A pair's tag now says that a packing claims another
+    /// identifier than the item, which the history reads only while an identifier it did not ask
+    /// about could be claimed first: the case's first claim is A's first packing, in the
+    /// history, so A's other packings cannot be first of anything that matters.
     #[test]
     fn the_room_left_reads_a_claim_a_party_s_share_passed_over() {
         let case = "urn:epc:id:sscc:0999999.0000000007";
@@ -3262,7 +3317,11 @@ mod custody {
         assert!(kind(&whole, 7).contains("in the custody of A, not of B"));
         assert_eq!(refused_at_for(&log, UNREGISTERED, 4..=10), []);
         let otherwise = marked_otherwise_for(&log, UNREGISTERED, 4..=10);
-        assert_eq!(otherwise, [(4, 7)]);
+        assert!(otherwise.is_empty(), "marked otherwise at {otherwise:?}");
+        // At limit 4, of A's left-out packings none is read: A's commissioning takes the room.
+        let (_, loaded, answer) = gathered_loading(&log, UNREGISTERED, 4);
+        assert!(answer.is_ok(), "{answer:?}");
+        assert!(loaded.contains(&9), "{loaded:?}");
     }
 
     /// A state change can name an identifier the history does not follow, and is judged on who
@@ -3320,6 +3379,41 @@ mod custody {
             assert!(loaded.contains(&b), "limit {limit}: {loaded:?}");
             // The first round's limit, then the left-out budget (a history's limit).
             assert!(loaded.len() <= 2 * limit, "limit {limit}: {loaded:?}");
+        }
+        let otherwise = marked_otherwise_for(&log, UNREGISTERED, 6..=20);
+        assert!(otherwise.is_empty(), "marked otherwise at {otherwise:?}");
+    }
+
+    /// Four parties (A, C, L and R) flood the unregistered item with packings into fresh cases
+    /// of their own, interleaved and logged before anything else: claims of the cases, not of
+    /// the item, as each pair under the item says. Four flooders could spend the whole left-out
+    /// budget while its tag said only that an entry claims something; now none of the flood is
+    /// read beyond what the first round's share took (each case's first claim is that packing,
+    /// in the history, so no left-out packing can be first of anything it names), and B's claim
+    /// of the item, left out by B's share, is read at every limit.
+    #[test]
+    fn a_flood_of_claims_of_other_identifiers_spends_nothing() {
+        let flooders = ["A", "C", "L", "R"];
+        let mut log = Log::new();
+        for n in 0..120 {
+            let case = format!("urn:epc:id:sscc:0999999.{:010}", 100 + n);
+            let by = flooders[n % flooders.len()];
+            log = log.by(by, aggregation(30, "ADD", &case, &[UNREGISTERED]));
+        }
+        for (event, by, _) in claimed_first_by_b().0 {
+            log = log.by(by, event);
+        }
+        let (b, a) = (122, 123);
+        let whole = log.history(UNREGISTERED);
+        assert_eq!(kind(&whole, b), "authorised", "{whole:?}");
+        assert!(kind(&whole, a).contains("brought into being by B first"));
+        for limit in [6, 8, 12, 20] {
+            let (_, loaded, answer) = gathered_loading(&log, UNREGISTERED, limit);
+            assert!(answer.is_ok(), "limit {limit}: {answer:?}");
+            assert!(loaded.contains(&b), "limit {limit}: {loaded:?}");
+            // The first round's share of the flood, and nothing more of it.
+            let flood = loaded.iter().filter(|&&leaf| leaf < 120).count();
+            assert!(flood <= limit, "limit {limit}: {loaded:?}");
         }
         let otherwise = marked_otherwise_for(&log, UNREGISTERED, 6..=20);
         assert!(otherwise.is_empty(), "marked otherwise at {otherwise:?}");
@@ -3552,6 +3646,7 @@ fn candidates(reporters: &[(&str, u64)]) -> Vec<Candidate> {
                 changes: false,
                 receipt: false,
                 claim: false,
+                other_claim: false,
             });
             leaf += 1;
         }

@@ -459,6 +459,7 @@ impl TraceSource for LedgerSource<'_> {
                     changes: false,
                     receipt: false,
                     claim: false,
+                    other_claim: false,
                 })
                 .collect();
             let (taken, left_out) = share(candidates, room);
