@@ -279,13 +279,10 @@ impl Candidate {
     /// another's when it claims anything else, as the lookup pairs under them tell
     /// ([`Tag::naming`]).
     pub fn naming<T>(event: &SourceEvent<T>, names: &[String]) -> Self {
-        let claimed = claimed(&event.event);
-        let (of, other): (Vec<&str>, Vec<&str>) = claimed
-            .into_iter()
-            .partition(|id| names.iter().any(|name| name == id));
+        let (claim, other_claim) = claims_among(&event.event, names);
         Self {
-            claim: !of.is_empty(),
-            other_claim: !other.is_empty(),
+            claim,
+            other_claim,
             ..Self::of(event)
         }
     }
@@ -301,6 +298,16 @@ impl Candidate {
             other_claim: tag.other_claim(),
         }
     }
+}
+
+/// Whether `event` claims to bring one of `names` into being, and whether it claims anything
+/// else ([`claimed`]): what the lookup pairs of its entry under `names` tell together
+/// ([`Tag::naming`]), for an entry not in the lookups yet.
+pub fn claims_among(event: &Map<String, Value>, names: &[String]) -> (bool, bool) {
+    let (of, other): (Vec<&str>, Vec<&str>) = claimed(event)
+        .into_iter()
+        .partition(|id| names.iter().any(|name| name == id));
+    (!of.is_empty(), !other.is_empty())
 }
 
 /// Which of `candidates` a history takes when it may take at most `most`: all of them when they

@@ -677,14 +677,12 @@ impl EventSource for ViewSource<'_> {
                 // observation (and as no receipt and no claim, as the lookups' tags have it).
                 let event = serde_json::from_str::<Map<String, Value>>(text).ok();
                 let kind = event.map_or(UNKNOWN_KINDS, |event| {
-                    let (of, other): (Vec<&str>, Vec<&str>) = ledger::history::claimed(&event)
-                        .into_iter()
-                        .partition(|id| names.iter().any(|name| name == id));
+                    let (claim, other_claim) = ledger::history::claims_among(&event, names);
                     (
                         ledger::history::changes_state(&event),
                         ledger::history::receives(&event),
-                        !of.is_empty(),
-                        !other.is_empty(),
+                        claim,
+                        other_claim,
                     )
                 });
                 (*leaf, kind)

@@ -136,35 +136,29 @@ impl Tag {
     /// The tag, saying that its entry claims to bring the identifier the pair is found by into
     /// being ([`claimed`]) or not. A claim changes state: the tag of one says so too.
     pub fn with_claim(self, claim: bool) -> Self {
-        self.with_claim_bit(CLAIM, claim)
+        self.with_claims(claim, self.other_claim())
     }
 
     /// The tag, saying that its entry claims to bring an identifier other than the one the pair
     /// is found by into being ([`claimed`]) or not. A claim changes state: the tag of one says
     /// so too.
     pub fn with_other_claim(self, claim: bool) -> Self {
-        self.with_claim_bit(OTHER_CLAIM, claim)
+        self.with_claims(self.claim(), claim)
     }
 
-    /// The tag with the claim flag `bit` set or not, and [`ANY_CLAIM`] set when either claim
-    /// flag is.
-    fn with_claim_bit(self, bit: u64, set: bool) -> Self {
-        // Told apart first, so that a tag of before V42 gains or loses one claim, not both.
-        let (claim, other) = (self.claim(), self.other_claim());
-        let (claim, other) = match bit {
-            CLAIM => (set, other),
-            _ => (claim, set),
-        };
-        let mut bits = self.0 & !CLAIMS;
-        if claim {
-            bits |= CLAIM;
-        }
-        if other {
-            bits |= OTHER_CLAIM;
-        }
-        if claim || other {
-            bits |= ANY_CLAIM | CHANGES_STATE;
-        }
+    /// The tag claiming the identifier the pair is found by, another, both or neither, and
+    /// claiming something ([`ANY_CLAIM`]) when it claims either. (The flags of a tag of before
+    /// V42 are told apart first, by the callers, so that it gains or loses one claim, not both.)
+    fn with_claims(self, claim: bool, other: bool) -> Self {
+        let flags = [
+            (claim, CLAIM),
+            (other, OTHER_CLAIM),
+            (claim || other, ANY_CLAIM | CHANGES_STATE),
+        ];
+        let bits = flags
+            .into_iter()
+            .filter(|(set, _)| *set)
+            .fold(self.0 & !CLAIMS, |bits, (_, bit)| bits | bit);
         Self(bits)
     }
 
