@@ -81,11 +81,14 @@
 //! those could be claimed first. So a party's claims of other identifiers (packings of the item
 //! into containers of its own, however many) spend nothing of the budget while every identifier
 //! the gathered state changes name that the history did not ask about has its first claim among
-//! them. That narrows, and does not bound: one gathered state change naming an unregistered
-//! identifier the history did not ask about and holds no claim of (a shipping listing a sibling
-//! item), or claiming one late in the log, makes every claim of another identifier logged
-//! before it one that could be first, and those are read within the shares above, as every
-//! claim once was.
+//! them. One gathered state change naming an unregistered identifier the history did not ask
+//! about and holds no claim of (a shipping listing a sibling item), or claiming one late in the
+//! log, makes every claim of another identifier logged before it one that could be first; those
+//! are then read within the shares above, each party's after its own receipts and claims of what
+//! was asked about: however many packings of the item into its own containers a party logs, and
+//! whenever, they never take the place of its own claim of the item. Across parties they are
+//! shared out as anything else is, so four parties flooding them can still spend the budget
+//! before a later party's claim is read, as above.
 
 pub mod authority;
 mod item;
@@ -316,8 +319,21 @@ pub fn claims_among(event: &Map<String, Value>, names: &[String]) -> (bool, bool
 /// so that a reporter with fewer events than the cap keeps every one and one with more keeps its
 /// first in log order. However many events one reporter has, every other keeps at least its
 /// equal part. Returns the leaves taken, in leaf order, and the candidates left out.
-pub fn share(mut candidates: Vec<Candidate>, most: usize) -> (Vec<LeafIndex>, Vec<Candidate>) {
-    candidates.sort_unstable_by(|a, b| (&a.reporter, a.leaf).cmp(&(&b.reporter, b.leaf)));
+pub fn share(candidates: Vec<Candidate>, most: usize) -> (Vec<LeafIndex>, Vec<Candidate>) {
+    share_ranked(candidates, most, |_| false)
+}
+
+/// As [`share`], each reporter's candidates that are `later` taken after its others (each in
+/// log order): a reporter keeps its others first, and is shared out against the others as
+/// before. The candidates are each of a different leaf.
+fn share_ranked(
+    mut candidates: Vec<Candidate>,
+    most: usize,
+    later: impl Fn(&Candidate) -> bool,
+) -> (Vec<LeafIndex>, Vec<Candidate>) {
+    candidates.sort_unstable_by(|a, b| {
+        (&a.reporter, later(a), a.leaf).cmp(&(&b.reporter, later(b), b.leaf))
+    });
     candidates.dedup_by(|a, b| a.leaf == b.leaf);
     if candidates.len() <= most {
         let mut leaves: Vec<LeafIndex> = candidates.into_iter().map(|c| c.leaf).collect();
@@ -986,9 +1002,11 @@ async fn gather<S: EventSource>(
     }
 }
 
-/// The candidates of `left_out` that could still matter: the receipts that could settle a
-/// shipment otherwise ([`receipts_left_out`]) and the claims that could bring an identifier into
-/// being first ([`claims_left_out`]), once each, in leaf order.
+/// The candidates of `left_out` that could still matter, once each: first the receipts that
+/// could settle a shipment otherwise ([`receipts_left_out`]) and the claims of an identifier the
+/// history asked about that could bring one into being first ([`claims_left_out`]), in leaf
+/// order; then the claims of other identifiers only that could be first of one it did not ask
+/// about, each party's read after its first ([`Mattering`]).
 fn matter<'a, T>(
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
     left_out: impl Iterator<Item = &'a Candidate> + Clone,
@@ -996,22 +1014,53 @@ fn matter<'a, T>(
     asked: &[Asked],
     judgement: &authority::Judgement,
     parties: &Parties,
-) -> Vec<Candidate> {
-    let mut found = receipts_left_out(pool, left_out.clone(), reached, parties);
+) -> Mattering {
+    let mut first = receipts_left_out(pool, left_out.clone(), reached, parties);
     let asked: HashSet<&str> = asked
         .iter()
         .flat_map(|subject| subject.names.iter().map(String::as_str))
         .collect();
-    found.extend(claims_left_out(
-        pool,
-        left_out,
-        &asked,
-        &judgement.withdrawn,
-        parties,
-    ));
-    found.sort_unstable_by_key(|candidate| candidate.leaf);
-    found.dedup_by_key(|candidate| candidate.leaf);
-    found
+    let (of_asked, mut then) =
+        claims_left_out(pool, left_out, &asked, &judgement.withdrawn, parties);
+    first.extend(of_asked);
+    first.sort_unstable_by_key(|candidate| candidate.leaf);
+    first.dedup_by_key(|candidate| candidate.leaf);
+    then.retain(|candidate| {
+        first
+            .binary_search_by_key(&candidate.leaf, |c| c.leaf)
+            .is_err()
+    });
+    Mattering { first, then }
+}
+
+/// The left-out candidates that could still matter ([`matter`]), in the order each party's are
+/// read: all of its `first` before any of its `then`, each in log order, the parties shared out
+/// as ever. Claims of identifiers the history did not ask about only (a party's packings of the
+/// item into containers of its own) come `then`, so that however many a party logs, and
+/// whenever, they never take the place of its own receipt or claim of what was asked about in
+/// its part or its share.
+#[derive(Debug, Default)]
+struct Mattering {
+    first: Vec<Candidate>,
+    then: Vec<Candidate>,
+}
+
+impl Mattering {
+    /// Keeps only the candidates `keep` says to, in both.
+    fn retain(&mut self, keep: impl Fn(&Candidate) -> bool) {
+        self.first.retain(&keep);
+        self.then.retain(&keep);
+    }
+}
+
+impl From<Vec<Candidate>> for Mattering {
+    /// Candidates all read first.
+    fn from(first: Vec<Candidate>) -> Self {
+        Self {
+            first,
+            then: Vec::new(),
+        }
+    }
 }
 
 /// Loads the events at `leaves`, asked under every name of `asked`, into the `pool`: read, or
@@ -1233,14 +1282,15 @@ fn receipts_left_out<'a, T>(
 /// identifiers the history `asked` about ([`Candidate::claim`]), which could be first of any of
 /// them, or another ([`Candidate::other_claim`]), which could be first only of an identifier
 /// not asked about (it would have been found by that one too); which exactly is learnt when it
-/// is loaded, so a few more may be read than decide anything. In the order of `left_out`.
+/// is loaded, so a few more may be read than decide anything. Returns the claims of what was
+/// asked about and those of others only, each in the order of `left_out`.
 fn claims_left_out<'a, T>(
     pool: &BTreeMap<LeafIndex, SourceEvent<T>>,
     left_out: impl Iterator<Item = &'a Candidate>,
     asked: &HashSet<&str>,
     withdrawn: &BTreeMap<LeafIndex, LeafIndex>,
     parties: &Parties,
-) -> Vec<Candidate> {
+) -> (Vec<Candidate>, Vec<Candidate>) {
     let judged = || {
         pool.values()
             .filter(|event| event.reporter.is_some() && !withdrawn.contains_key(&event.leaf))
@@ -1273,14 +1323,15 @@ fn claims_left_out<'a, T>(
             break;
         }
     }
-    left_out
-        .filter(|candidate| candidate.reporter.is_some())
-        .filter(|candidate| {
-            (candidate.claim && of_any.admits(candidate.leaf))
-                || (candidate.other_claim && of_unasked.admits(candidate.leaf))
-        })
-        .cloned()
-        .collect()
+    let (mut of_asked, mut of_others) = (Vec::new(), Vec::new());
+    for candidate in left_out.filter(|candidate| candidate.reporter.is_some()) {
+        if candidate.claim && of_any.admits(candidate.leaf) {
+            of_asked.push(candidate.clone());
+        } else if candidate.other_claim && of_unasked.admits(candidate.leaf) {
+            of_others.push(candidate.clone());
+        }
+    }
+    (of_asked, of_others)
 }
 
 /// Which left-out claims could be the first of an identifier ([`claims_left_out`]): those
@@ -1337,14 +1388,21 @@ impl Receipts {
     }
 
     /// Which of the `found` receipts and claims to read, within a budget of `limit` for the whole
-    /// gathering: each party's first in log order, no party more than a [`RECEIPT_SHARES`]th of
-    /// it, shared out by party ([`share`]) where more are left than it holds. Returns those to
-    /// read and those passed over.
-    fn choose(&mut self, found: Vec<Candidate>, limit: usize) -> (Vec<LeafIndex>, Vec<Candidate>) {
+    /// gathering: each party's first in log order, its [`Mattering::first`] before its
+    /// [`Mattering::then`], no party more than a [`RECEIPT_SHARES`]th of it, shared out by party
+    /// ([`share`]) where more are left than it holds. Returns those to read, in leaf order, and
+    /// those passed over.
+    fn choose(
+        &mut self,
+        found: impl Into<Mattering>,
+        limit: usize,
+    ) -> (Vec<LeafIndex>, Vec<Candidate>) {
+        let Mattering { first, then } = found.into();
+        let later: HashSet<LeafIndex> = then.iter().map(|candidate| candidate.leaf).collect();
         let cap = limit.div_ceil(RECEIPT_SHARES);
-        let mut within = Vec::with_capacity(found.len());
+        let mut within = Vec::with_capacity(first.len() + then.len());
         let mut over = Vec::new();
-        for candidate in found {
+        for candidate in first.into_iter().chain(then) {
             let taken = self.by.entry(candidate.reporter.clone()).or_default();
             if *taken < cap {
                 *taken += 1;
@@ -1354,7 +1412,7 @@ impl Receipts {
             }
         }
         let room = limit.saturating_sub(self.read.len());
-        let (read, passed) = share(within, room);
+        let (read, passed) = share_ranked(within, room, |c| later.contains(&c.leaf));
         for candidate in &passed {
             if let Some(taken) = self.by.get_mut(&candidate.reporter) {
                 *taken = taken.saturating_sub(1);
@@ -1367,14 +1425,18 @@ impl Receipts {
 
     /// Which of those passed over to read once the gathering has found everything it can: those
     /// `found` still to matter, shared out by party ([`share`]) in half of what is left of the
-    /// budget of `limit` (rounded up), no party capped: the other half is kept for what reading
-    /// them leads to.
-    fn leftover(&mut self, found: Vec<Candidate>, limit: usize) -> Vec<LeafIndex> {
+    /// budget of `limit` (rounded up), no party capped, each party's [`Mattering::first`] before
+    /// its [`Mattering::then`]: the other half is kept for what reading them leads to. In leaf
+    /// order.
+    fn leftover(&mut self, found: Mattering, limit: usize) -> Vec<LeafIndex> {
         let room = limit.saturating_sub(self.read.len()).div_ceil(2);
-        if room == 0 || found.is_empty() {
+        let Mattering { mut first, then } = found;
+        if room == 0 || (first.is_empty() && then.is_empty()) {
             return Vec::new();
         }
-        let (read, _) = share(found, room);
+        let later: HashSet<LeafIndex> = then.iter().map(|candidate| candidate.leaf).collect();
+        first.extend(then);
+        let (read, _) = share_ranked(first, room, |c| later.contains(&c.leaf));
         self.passed_over
             .retain(|candidate| read.binary_search(&candidate.leaf).is_err());
         self.read.extend(read.iter().copied());

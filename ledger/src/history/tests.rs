@@ -3079,6 +3079,64 @@ mod custody {
         );
     }
 
+    /// Claims of other identifiers only (packings of the item into containers of their own:
+    /// four parties' 40, and two of B's) come after a party's own claims of the item in its part
+    /// and its share, however early they were logged: B's and A's claims of the item are read,
+    /// and the flooders' packings shared out in the rest; once the gathering has found
+    /// everything, B's passed-over claim is read before its own packings.
+    #[test]
+    fn claims_of_other_identifiers_come_after_a_party_s_own_claims_of_the_item() {
+        let leaf = |n: u64| LeafIndex::new(n).unwrap();
+        let candidate = |n: u64, by: &str, claim: bool| Candidate {
+            leaf: leaf(n),
+            reporter: Some(org(by)),
+            changes: true,
+            receipt: false,
+            claim,
+            other_claim: !claim,
+        };
+        let flooders = ["A", "C", "L", "R"];
+        let mut packings: Vec<Candidate> = (0..40)
+            .map(|n| candidate(n, flooders[n as usize % 4], false))
+            .collect();
+        packings.extend([candidate(40, "B", false), candidate(41, "B", false)]);
+        let claims = vec![candidate(100, "B", true), candidate(101, "A", true)];
+        let mut receipts = Receipts::default();
+        let (read, passed) = receipts.choose(
+            Mattering {
+                first: claims,
+                then: packings.clone(),
+            },
+            8,
+        );
+        // Each party's part (2) takes its claim first; five parties of 2 in 8 places: one
+        // each, and the three whose first is earliest one more.
+        let expected: Vec<LeafIndex> = [1, 2, 3, 5, 6, 7, 100, 101].map(leaf).to_vec();
+        assert_eq!(read, expected);
+        assert_eq!(passed.len(), 44 - 8);
+        assert!(
+            passed.iter().all(|candidate| !candidate.claim),
+            "{passed:?}"
+        );
+
+        // Passed over, B's claim is read before its own packings, logged earlier.
+        let mut receipts = Receipts {
+            passed_over: packings.clone(),
+            ..Receipts::default()
+        };
+        receipts.passed_over.push(candidate(100, "B", true));
+        let read = receipts.leftover(
+            Mattering {
+                first: vec![candidate(100, "B", true)],
+                then: packings,
+            },
+            10,
+        );
+        // Half of the budget of 10: one of each party's, B's claim rather than its packings.
+        assert_eq!(read, [0, 1, 2, 3, 100].map(leaf));
+        assert_eq!(receipts.passed_over.len(), 43 - 5);
+    }
+
     /// The left-out receipts' own budget: no party takes more than a quarter of it, however
     /// early its receipts are found, so that the receipts of parties found in a later pass still
     /// have room; what is passed over stays passed over, and what is read counts against this
@@ -3110,7 +3168,7 @@ mod custody {
         assert_eq!(read, [leaf(201), leaf(202), leaf(203)]);
         assert_eq!(passed, [receipt(200, "B")]);
         // More than the 12 places left, each party within its part: shared out by party.
-        let found = ["C", "L", "R", "A"]
+        let found: Vec<Candidate> = ["C", "L", "R", "A"]
             .into_iter()
             .enumerate()
             .flat_map(|(n, by)| (0..10).map(move |k| receipt(300 + 100 * n as u64 + k, by)))
@@ -3417,6 +3475,67 @@ mod custody {
         }
         let otherwise = marked_otherwise_for(&log, UNREGISTERED, 6..=20);
         assert!(otherwise.is_empty(), "marked otherwise at {otherwise:?}");
+    }
+
+    /// As [`a_flood_of_claims_of_other_identifiers_spends_nothing`], and B, whose claim of the
+    /// item is first, also packs the item into `packs` fresh cases of its own before claiming
+    /// it (logged first, as a late upload would), or lists a sibling item nobody claimed in its
+    /// first shipping (`sibling`). A gathered packing late in the log, or a gathered state
+    /// change naming an unclaimed identifier the history did not ask about, makes every
+    /// left-out packing one that could be first, so the flood is read again within the shares:
+    /// B's claim is still read at every limit, the flood read no further than a round and the
+    /// left-out budget, and every event marked as the whole log marks it. (This held before
+    /// B's packings came after its claim in its part too: B's run is short, and a short run is
+    /// kept whole by the share. With many more of B's own packings, B's authorised changes are
+    /// more than a history of 6 holds, and the history is refused as too long.)
+    #[test]
+    fn a_flood_of_claims_of_other_identifiers_read_again_leaves_the_first_claim_read() {
+        const SIBLING: &str = "urn:epc:id:sgtin:0999999.000001.2";
+        for (packs, sibling) in [(0, true), (2, false), (3, true)] {
+            let what = format!("packs {packs}, sibling {sibling}");
+            let flooders = ["A", "C", "L", "R"];
+            let mut log = Log::new();
+            for n in 0..120 {
+                let case = format!("urn:epc:id:sscc:0999999.{:010}", 100 + n);
+                let by = flooders[n % flooders.len()];
+                log = log.by(by, aggregation(30, "ADD", &case, &[UNREGISTERED]));
+            }
+            for n in 0..packs {
+                let case = format!("urn:epc:id:sscc:0999999.{:010}", 900 + n);
+                log = log.by("B", aggregation(12, "ADD", &case, &[UNREGISTERED]));
+            }
+            let shipped: &[&str] = match sibling {
+                true => &[UNREGISTERED, SIBLING],
+                false => &[UNREGISTERED],
+            };
+            // As in [`claimed_first_by_b`].
+            let log = log
+                .by("B", shipping_to(5, shipped, TO_B_OR_C))
+                .by("B", shipping_to(6, &[UNREGISTERED], TO_B_OR_C))
+                .by("B", commission(10, &[UNREGISTERED]))
+                .by("A", commission(1, &[UNREGISTERED]))
+                .by("A", shipping_to(20, &[UNREGISTERED], TO_B_OR_C));
+            let (b, a) = (122 + packs, 123 + packs);
+            let whole = log.history(UNREGISTERED);
+            assert_eq!(kind(&whole, b), "authorised", "{what}: {whole:?}");
+            assert!(
+                kind(&whole, a).contains("brought into being by B first"),
+                "{what}"
+            );
+            for limit in [6, 8, 12, 20] {
+                let (_, loaded, answer) = gathered_loading(&log, UNREGISTERED, limit);
+                assert!(answer.is_ok(), "{what}, limit {limit}: {answer:?}");
+                assert!(loaded.contains(&b), "{what}, limit {limit}: {loaded:?}");
+                // The first round's share of the flood, then the left-out budget at most.
+                let flood = loaded.iter().filter(|&&leaf| leaf < 120).count();
+                assert!(flood <= 2 * limit, "{what}, limit {limit}: {loaded:?}");
+            }
+            let otherwise = marked_otherwise_for(&log, UNREGISTERED, 6..=20);
+            assert!(
+                otherwise.is_empty(),
+                "{what}: marked otherwise at {otherwise:?}"
+            );
+        }
     }
 
     /// B, one of the parties A's shipment names, floods the case with `flood` receipts dated
