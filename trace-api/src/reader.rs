@@ -372,7 +372,7 @@ impl View {
 
     /// The entries at `leaves` whose events `keep` keeps, each with its event parsed, loaded
     /// as [`entries_naming`](Self::entries_naming) loads them (an entry whose event text does
-    /// not parse is left out).
+    /// not parse is [`ReadError::Corrupt`]).
     pub async fn entries_where(
         &self,
         leaves: &[LeafIndex],
@@ -386,9 +386,10 @@ impl View {
         .await
     }
 
-    /// The entries at `leaves` whose events parse, each with its event given to `then`, which
-    /// keeps what it returns: the parsing and `then` together are done on the slow lane for a
-    /// large answer, their work counted as `weight` times the events' bytes.
+    /// The entries at `leaves`, each with its event parsed given to `then`, which keeps what it
+    /// returns (an event that does not parse is [`ReadError::Corrupt`]): the parsing and `then`
+    /// together are done on the slow lane for a large answer, their work counted as `weight`
+    /// times the events' bytes.
     pub async fn entries_then<T: Send + 'static>(
         &self,
         leaves: &[LeafIndex],
@@ -397,11 +398,27 @@ impl View {
         weight: usize,
         then: impl Fn(StoredEntry, Map<String, Value>) -> Option<T> + Send + 'static,
     ) -> Result<Vec<T>, ViewError> {
-        self.stored_then(leaves, budget, lane, weight, move |entry| {
-            let event: Map<String, Value> = serde_json::from_str(&entry.event).ok()?;
-            then(entry, event)
+        // Ingest stores only events that parse: one that does not was changed behind the
+        // ledger's back, and left out it would make a shorter story told as the whole one.
+        let kept = self
+            .stored_then(
+                leaves,
+                budget,
+                lane,
+                weight,
+                move |entry| match serde_json::from_str::<Map<String, Value>>(&entry.event) {
+                    Ok(event) => then(entry, event).map(Ok),
+                    Err(_) => Some(Err(entry.leaf_index)),
+                },
+            )
+            .await?;
+        kept.into_iter().collect::<Result<_, _>>().map_err(|leaf| {
+            ReadError::Corrupt {
+                what: "entry",
+                reason: format!("entry {leaf}: its stored event is not JSON"),
+            }
+            .into()
         })
-        .await
     }
 
     /// The entries at `leaves`, each given to `then` as stored (its event's text unparsed), which
@@ -535,6 +552,25 @@ impl View {
         for batch in leaves.chunks(budget.batch_len()) {
             let reserved = budget.reserve(batch.len()).await?;
             let loaded = self.store.entries_as_of(batch, declarations).await?;
+            // Every entry of the view's tree has its row, written with it and never deleted: one
+            // the store does not give was lost or withheld, and an answer without it would be a
+            // shorter story told as the whole one.
+            if let Some(lost) = batch.iter().find(|&&leaf| {
+                self.holds(leaf)
+                    && loaded
+                        .binary_search_by_key(&leaf, |entry| entry.leaf_index)
+                        .is_err()
+            }) {
+                return Err(ReadError::Corrupt {
+                    what: "entry",
+                    reason: format!(
+                        "entry {lost} is in the log's tree of {} entries, and the store holds \
+                         no event for it",
+                        self.size()
+                    ),
+                }
+                .into());
+            }
             let bytes = loaded
                 .iter()
                 .map(|entry| entry.event.len() + RECORD_BYTES)

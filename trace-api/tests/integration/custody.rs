@@ -1063,6 +1063,76 @@ async fn an_event_altered_in_the_store_leaves_the_item_unknown() {
     pipeline.stop().await;
 }
 
+/// The store loses A's commissioning (its event taken out of the log behind the ledger's back,
+/// as the superuser, past the append-only trigger) after the lookups listed it: the item's
+/// history, its bundle and its scan answer `500` and log why, rather than the shorter story
+/// told as the whole one. Before, the lost entry was silently left out and the history
+/// answered `200` with A's other three events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_the_store_lost_is_an_error_not_a_shorter_history() {
+    a_tampered_commissioning_is_an_error(ledger_store::testing::delete_event_sql).await;
+}
+
+/// As [`an_entry_the_store_lost_is_an_error_not_a_shorter_history`], with A's commissioning's
+/// stored text overwritten by something that is not JSON. Before, the entry was left out as
+/// one that does not parse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_whose_stored_event_is_not_json_is_an_error_not_a_shorter_history() {
+    a_tampered_commissioning_is_an_error(|leaf| {
+        ledger_store::testing::change_event_sql(leaf, |_| "'not json'".to_owned())
+    })
+    .await;
+}
+
+/// A's journey, indexed, then its commissioning tampered with by the SQL `tamper` makes of its
+/// leaf (run as the superuser with triggers off): the item's history, bundle and scan are `500`.
+async fn a_tampered_commissioning_is_an_error(tamper: impl Fn(u64) -> String) {
+    const SCAN: &str = "/01/80614141123458/21/6789";
+    let pipeline = Pipeline::start(|_| {}).await;
+    a_s_journey(&pipeline).await;
+    pipeline.wait_for_index(4).await;
+    let admin = pipeline.db.connect().await.unwrap();
+    let commissioning: i64 = admin
+        .query_one(
+            "SELECT leaf_index FROM events WHERE event LIKE '%\"commissioning\"%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // Nothing read it yet (a reader keeps the entries it read: finding rows changed later is
+    // the audit's).
+    admin
+        .batch_execute(&format!(
+            "SET session_replication_role = replica; {}",
+            tamper(u64::try_from(commissioning).unwrap())
+        ))
+        .await
+        .unwrap();
+    let left: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM events WHERE event LIKE '%\"commissioning\"%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the commissioning is stored as it was");
+    for path in [
+        format!("/items/{}/history", segment(ITEM)),
+        format!("/items/{}/bundle", segment(ITEM)),
+        SCAN.to_owned(),
+    ] {
+        let (status, body) = pipeline.get(&path).await;
+        assert_eq!(status, 500, "{path}: {body}");
+        assert_eq!(
+            body["type"], "https://tagtrail.dev/problems/internal",
+            "{path}: {body}"
+        );
+    }
+    pipeline.stop().await;
+}
+
 /// A consumer scans A's item's GS1 Digital Link: the verdict is data with reasons naming the
 /// entries they rest on (no anchor here: `not_anchored_yet`). B's refused "destroying" of A's
 /// item changes nothing; A's own destroying, then B's sighting of the item, make it suspicious.
@@ -1970,5 +2040,94 @@ async fn a_first_claim_a_share_left_out_still_decides_who_brought_an_item_into_b
     let (bundle, bundled, body) = bundle_of(&pipeline, UNREGISTERED).await;
     assert_eq!(bundled, listed, "{body}");
     story_and_authority_verified(&pipeline, &bundle);
+    pipeline.stop().await;
+}
+
+/// A packs an item under no registered prefix into 30 fresh cases of its own (each a claim of
+/// its case, none of the item, and refused: nobody holds the item yet); B ships the item four
+/// times and then commissions it, the first claim; A commissions it later, dated earlier, and
+/// ships it. Through ingest's indexer and trace-api's reader, from the lookups' tags as well as
+/// from a scan of entries they do not cover yet, a history and a bundle of 4 read B's claim,
+/// left out by B's share, and show it authorised, as the whole log does (A's claim, read and
+/// refused, is counted); the bundle's story and marks verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_packings_into_fresh_cases_leaves_the_first_claim_read() {
+    a_packing_flood_leaves_the_first_claim_read(false).await;
+}
+
+/// As [`a_flood_of_packings_into_fresh_cases_leaves_the_first_claim_read`], and B's first
+/// shipping lists a sibling item nobody claimed: every left-out packing of A's could then be
+/// the first claim of an identifier the history did not ask about, and is read again within
+/// the shares, after A's own claim of the item; B's claim is still read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_packings_read_again_leaves_the_first_claim_read() {
+    a_packing_flood_leaves_the_first_claim_read(true).await;
+}
+
+async fn a_packing_flood_leaves_the_first_claim_read(sibling: bool) {
+    const SIBLING: &str = "urn:epc:id:sgtin:0999999.000001.2";
+    let pipeline = Pipeline::start(|config| {
+        config.limits.max_history_events = 4;
+        config.limits.max_bundle_events = 4;
+    })
+    .await;
+    let token = register_b(&pipeline).await;
+    let packings = (0..30)
+        .map(|n| {
+            let case = format!("urn:epc:id:sscc:0999999.{:010}", 100 + n);
+            aggregation(0, "ADD", &case, &[UNREGISTERED])
+        })
+        .collect();
+    let flood = pipeline.capture(packings).await;
+    assert_eq!(flood.len(), 30);
+    let shipped: &[&str] = match sibling {
+        true => &[UNREGISTERED, SIBLING],
+        false => &[UNREGISTERED],
+    };
+    let mut b_events: Vec<Value> = (5..9)
+        .map(|minute| {
+            let ids = if minute == 5 {
+                shipped
+            } else {
+                &[UNREGISTERED][..]
+            };
+            let mut shipping = at_b(object(minute, "OBSERVE", ids, "shipping"));
+            shipping["destinationList"] = json!([{"type": "location", "destination": LOCATION}]);
+            shipping
+        })
+        .collect();
+    b_events.push(at_b(object(10, "ADD", &[UNREGISTERED], "commissioning")));
+    let (status, body) = capture_as_b(&pipeline, &token, b_events).await;
+    assert_eq!(status, 202, "{body}");
+    let b = receipt_hashes(&body);
+    let a = pipeline
+        .capture(vec![
+            object(1, "ADD", &[UNREGISTERED], "commissioning"),
+            object(20, "OBSERVE", &[UNREGISTERED], "shipping"),
+        ])
+        .await;
+    for indexed in [false, true] {
+        if indexed {
+            pipeline.wait_for_index(37).await;
+        }
+        // Each party's first two state changes, and B's claim; A's claim, read and refused,
+        // counted with the rest of A's (its 28 other packings and its shipping).
+        let (history, listed) = history_of(&pipeline, UNREGISTERED).await;
+        assert_eq!(
+            listed,
+            [&flood[0], &flood[1], &b[0], &b[4]].map(String::as_str),
+            "indexed: {indexed}: {history}"
+        );
+        assert_eq!(authority_of(&history, &b[4])["kind"], "authorised");
+        assert!(!listed.contains(&a[0]));
+        assert_eq!(
+            history["omitted"],
+            json!([{"reportedBy": "rival", "events": 3}, {"reportedBy": SITE, "events": 30}]),
+            "{history}"
+        );
+        let (bundle, bundled, body) = bundle_of(&pipeline, UNREGISTERED).await;
+        assert_eq!(bundled, listed, "{body}");
+        story_and_authority_verified(&pipeline, &bundle);
+    }
     pipeline.stop().await;
 }
