@@ -3442,6 +3442,17 @@ mod custody {
         assert!(otherwise.is_empty(), "marked otherwise at {otherwise:?}");
     }
 
+    /// Four parties (A, C, L and R) pack the unregistered item into 120 fresh cases of their
+    /// own, interleaved (leaves 0 to 119).
+    fn packed_into_fresh_cases() -> Log {
+        let flooders = ["A", "C", "L", "R"];
+        (0..120).fold(Log::new(), |log, n| {
+            let case = format!("urn:epc:id:sscc:0999999.{:010}", 100 + n);
+            let by = flooders[n % flooders.len()];
+            log.by(by, aggregation(30, "ADD", &case, &[UNREGISTERED]))
+        })
+    }
+
     /// Four parties (A, C, L and R) flood the unregistered item with packings into fresh cases
     /// of their own, interleaved and logged before anything else: claims of the cases, not of
     /// the item, as each pair under the item says. Four flooders could spend the whole left-out
@@ -3451,13 +3462,7 @@ mod custody {
     /// of the item, left out by B's share, is read at every limit.
     #[test]
     fn a_flood_of_claims_of_other_identifiers_spends_nothing() {
-        let flooders = ["A", "C", "L", "R"];
-        let mut log = Log::new();
-        for n in 0..120 {
-            let case = format!("urn:epc:id:sscc:0999999.{:010}", 100 + n);
-            let by = flooders[n % flooders.len()];
-            log = log.by(by, aggregation(30, "ADD", &case, &[UNREGISTERED]));
-        }
+        let mut log = packed_into_fresh_cases();
         for (event, by, _) in claimed_first_by_b().0 {
             log = log.by(by, event);
         }
@@ -3493,13 +3498,7 @@ mod custody {
         const SIBLING: &str = "urn:epc:id:sgtin:0999999.000001.2";
         for (packs, sibling) in [(0, true), (2, false), (3, true)] {
             let what = format!("packs {packs}, sibling {sibling}");
-            let flooders = ["A", "C", "L", "R"];
-            let mut log = Log::new();
-            for n in 0..120 {
-                let case = format!("urn:epc:id:sscc:0999999.{:010}", 100 + n);
-                let by = flooders[n % flooders.len()];
-                log = log.by(by, aggregation(30, "ADD", &case, &[UNREGISTERED]));
-            }
+            let mut log = packed_into_fresh_cases();
             for n in 0..packs {
                 let case = format!("urn:epc:id:sscc:0999999.{:010}", 900 + n);
                 log = log.by("B", aggregation(12, "ADD", &case, &[UNREGISTERED]));

@@ -1973,6 +1973,38 @@ async fn a_recall_of_a_lot_or_a_product_reaches_every_scan_of_it() {
 /// into being, whoever is judged to hold anything.
 const UNREGISTERED: &str = "urn:epc:id:sgtin:0999999.000001.1";
 
+/// B ships the item under no registered prefix four times from its own location (the first
+/// shipping listing `first_shipped`), then commissions it: the first claim. A commissions it
+/// afterwards, dated earlier, and ships it. B's event hashes and A's.
+async fn claimed_first_by_b(
+    pipeline: &Pipeline,
+    token: &str,
+    first_shipped: &[&str],
+) -> (Vec<String>, Vec<String>) {
+    let mut b_events: Vec<Value> = (5..9)
+        .map(|minute| {
+            let ids = if minute == 5 {
+                first_shipped
+            } else {
+                &[UNREGISTERED][..]
+            };
+            let mut shipping = at_b(object(minute, "OBSERVE", ids, "shipping"));
+            shipping["destinationList"] = json!([{"type": "location", "destination": LOCATION}]);
+            shipping
+        })
+        .collect();
+    b_events.push(at_b(object(10, "ADD", &[UNREGISTERED], "commissioning")));
+    let (status, body) = capture_as_b(pipeline, token, b_events).await;
+    assert_eq!(status, 202, "{body}");
+    let a = pipeline
+        .capture(vec![
+            object(1, "ADD", &[UNREGISTERED], "commissioning"),
+            object(20, "OBSERVE", &[UNREGISTERED], "shipping"),
+        ])
+        .await;
+    (receipt_hashes(&body), a)
+}
+
 /// B ships an item under no registered prefix four times from its own location (refused:
 /// nobody holds it yet), then commissions it: the first claim, which brings the item into being
 /// as B's. A commissions it afterwards, dated earlier, and ships it. A history or bundle of 4
@@ -1989,23 +2021,7 @@ async fn a_first_claim_a_share_left_out_still_decides_who_brought_an_item_into_b
     })
     .await;
     let token = register_b(&pipeline).await;
-    let mut b_events: Vec<Value> = (5..9)
-        .map(|minute| {
-            let mut shipping = at_b(object(minute, "OBSERVE", &[UNREGISTERED], "shipping"));
-            shipping["destinationList"] = json!([{"type": "location", "destination": LOCATION}]);
-            shipping
-        })
-        .collect();
-    b_events.push(at_b(object(10, "ADD", &[UNREGISTERED], "commissioning")));
-    let (status, body) = capture_as_b(&pipeline, &token, b_events).await;
-    assert_eq!(status, 202, "{body}");
-    let b = receipt_hashes(&body);
-    let a = pipeline
-        .capture(vec![
-            object(1, "ADD", &[UNREGISTERED], "commissioning"),
-            object(20, "OBSERVE", &[UNREGISTERED], "shipping"),
-        ])
-        .await;
+    let (b, a) = claimed_first_by_b(&pipeline, &token, &[UNREGISTERED]).await;
 
     let (history, listed) = history_of(&pipeline, UNREGISTERED).await;
     // B's claim, left out by B's share, is read and decides.
@@ -2084,28 +2100,7 @@ async fn a_packing_flood_leaves_the_first_claim_read(sibling: bool) {
         true => &[UNREGISTERED, SIBLING],
         false => &[UNREGISTERED],
     };
-    let mut b_events: Vec<Value> = (5..9)
-        .map(|minute| {
-            let ids = if minute == 5 {
-                shipped
-            } else {
-                &[UNREGISTERED][..]
-            };
-            let mut shipping = at_b(object(minute, "OBSERVE", ids, "shipping"));
-            shipping["destinationList"] = json!([{"type": "location", "destination": LOCATION}]);
-            shipping
-        })
-        .collect();
-    b_events.push(at_b(object(10, "ADD", &[UNREGISTERED], "commissioning")));
-    let (status, body) = capture_as_b(&pipeline, &token, b_events).await;
-    assert_eq!(status, 202, "{body}");
-    let b = receipt_hashes(&body);
-    let a = pipeline
-        .capture(vec![
-            object(1, "ADD", &[UNREGISTERED], "commissioning"),
-            object(20, "OBSERVE", &[UNREGISTERED], "shipping"),
-        ])
-        .await;
+    let (b, a) = claimed_first_by_b(&pipeline, &token, shipped).await;
     for indexed in [false, true] {
         if indexed {
             pipeline.wait_for_index(37).await;
