@@ -14,6 +14,7 @@ fn keys_of_parsed_events_are_the_keys_of_their_json() {
     let mut events = 0;
     let mut with_epcs = 0;
     let mut with_locations = 0;
+    let mut with_claims = 0;
     for path in &paths {
         let Ok(document) = Document::parse(&std::fs::read(path).unwrap()) else {
             continue; // not a capture document (a query, a master-data file)
@@ -37,6 +38,7 @@ fn keys_of_parsed_events_are_the_keys_of_their_json() {
             events += 1;
             with_epcs += usize::from(event.epcs().next().is_some());
             with_locations += usize::from(event.read_point().is_some());
+            with_claims += usize::from(!ledger::history::claimed(event.raw()).is_empty());
         }
     }
     // The walk found the documents and they exercise every kind of key.
@@ -45,6 +47,10 @@ fn keys_of_parsed_events_are_the_keys_of_their_json() {
         with_epcs > 50 && with_locations > 50,
         "{with_epcs} / {with_locations}"
     );
+    // Commissionings, packings and transformations: what each claims to bring into being is part
+    // of the keys compared (their pairs' claim tags), so ingest's handed-over pairs and the
+    // pairs read back from stored text claim alike.
+    assert!(with_claims >= 8, "only {with_claims} events claim anything");
 }
 
 /// A recall of a lot (and a lifting of one of a whole product) is found under the lookup names
