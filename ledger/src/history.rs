@@ -85,9 +85,10 @@
 //! about and holds no claim of (a shipping listing a sibling item), or claiming one late in the
 //! log, makes every claim of another identifier logged before it one that could be first; those
 //! are then read within the shares above, each party's after its own receipts and claims of what
-//! was asked about: however many packings of the item into its own containers a party logs, and
-//! whenever, they never take the place of its own claim of the item. Across parties they are
-//! shared out as anything else is, so four parties flooding them can still spend the budget
+//! was asked about that are found with them: however many packings of the item into its own
+//! containers a party logs, they never take the place of its own claim of the item found in the
+//! same pass (those read in an earlier pass still count against its part). Across parties they
+//! are shared out as anything else is, so four parties flooding them can still spend the budget
 //! before a later party's claim is read, as above.
 
 pub mod authority;
@@ -324,27 +325,30 @@ pub fn share(candidates: Vec<Candidate>, most: usize) -> (Vec<LeafIndex>, Vec<Ca
 }
 
 /// As [`share`], each reporter's candidates that are `later` taken after its others (each in
-/// log order): a reporter keeps its others first, and is shared out against the others as
-/// before. The candidates are each of a different leaf.
+/// log order): a reporter keeps its others first. How many each reporter keeps is what [`share`]
+/// gives it: the spare places go to the reporters whose earliest candidate is earliest, whatever
+/// its rank.
 fn share_ranked(
     mut candidates: Vec<Candidate>,
     most: usize,
     later: impl Fn(&Candidate) -> bool,
 ) -> (Vec<LeafIndex>, Vec<Candidate>) {
-    candidates.sort_unstable_by(|a, b| {
-        (&a.reporter, later(a), a.leaf).cmp(&(&b.reporter, later(b), b.leaf))
-    });
+    candidates.sort_unstable_by(|a, b| (&a.reporter, a.leaf).cmp(&(&b.reporter, b.leaf)));
     candidates.dedup_by(|a, b| a.leaf == b.leaf);
+    // Stable: each rank stays in log order.
+    candidates.sort_by_cached_key(|candidate| (candidate.reporter.clone(), later(candidate)));
     if candidates.len() <= most {
         let mut leaves: Vec<LeafIndex> = candidates.into_iter().map(|c| c.leaf).collect();
         leaves.sort_unstable();
         return (leaves, Vec::new());
     }
-    // Each reporter's run of candidates (in log order), smallest first, then earliest first.
+    // Each reporter's run of candidates (in the order it takes them), smallest first, then
+    // earliest first.
+    let earliest = |run: &[Candidate]| run.iter().map(|candidate| candidate.leaf).min();
     let mut runs: Vec<&[Candidate]> = candidates
         .chunk_by(|a, b| a.reporter == b.reporter)
         .collect();
-    runs.sort_by_key(|run| (run.len(), run[0].leaf));
+    runs.sort_by_key(|run| (run.len(), earliest(run)));
     let mut cap = usize::MAX;
     let mut spare = 0;
     let mut left = most;
@@ -361,12 +365,13 @@ fn share_ranked(
     // The capped runs are longer than the cap, so each can take one spare place.
     let mut capped: Vec<&[Candidate]> =
         runs.iter().copied().filter(|run| run.len() > cap).collect();
-    capped.sort_by_key(|run| run[0].leaf);
-    let extra: HashSet<LeafIndex> = capped.iter().take(spare).map(|run| run[0].leaf).collect();
+    capped.sort_by_key(|run| earliest(run));
+    let extra: HashSet<Option<LeafIndex>> =
+        capped.iter().take(spare).map(|run| earliest(run)).collect();
     let mut leaves = Vec::with_capacity(most);
     let mut left_out = Vec::new();
     for run in runs {
-        let keep = cap.saturating_add(usize::from(extra.contains(&run[0].leaf)));
+        let keep = cap.saturating_add(usize::from(extra.contains(&earliest(run))));
         let (kept, out) = run.split_at(keep.min(run.len()));
         leaves.extend(kept.iter().map(|candidate| candidate.leaf));
         left_out.extend_from_slice(out);
@@ -1035,10 +1040,10 @@ fn matter<'a, T>(
 
 /// The left-out candidates that could still matter ([`matter`]), in the order each party's are
 /// read: all of its `first` before any of its `then`, each in log order, the parties shared out
-/// as ever. Claims of identifiers the history did not ask about only (a party's packings of the
-/// item into containers of its own) come `then`, so that however many a party logs, and
-/// whenever, they never take the place of its own receipt or claim of what was asked about in
-/// its part or its share.
+/// as by [`share`]. Claims of identifiers the history did not ask about only (a party's packings
+/// of the item into containers of its own) come `then`, so that however many a party logs, they
+/// never take the place of its own receipt or claim of what was asked about found with them, in
+/// its part or its share (what an earlier pass read still counts against its part).
 #[derive(Debug, Default)]
 struct Mattering {
     first: Vec<Candidate>,
@@ -1053,6 +1058,7 @@ impl Mattering {
     }
 }
 
+#[cfg(test)]
 impl From<Vec<Candidate>> for Mattering {
     /// Candidates all read first.
     fn from(first: Vec<Candidate>) -> Self {

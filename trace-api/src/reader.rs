@@ -515,6 +515,8 @@ impl View {
                     return false;
                 }
                 let why = match found.get(&leaf.get()) {
+                    // Not for a leaf the view holds (`load_counted` refuses a lost one): kept
+                    // so that no declaration is taken on trust whatever the store answers.
                     None => Some(format!("the log has no entry {leaf}")),
                     Some(declaring) if declaring.record.event_hash() != declared => Some(format!(
                         "entry {leaf} is not a declaration of entry {}: it commits to another event hash",
@@ -541,7 +543,8 @@ impl View {
 impl View {
     /// The entries at `leaves`, loaded a batch at a time: each batch's worst case reserved of the
     /// shared budget before it is loaded, then settled to what it holds (so what answers hold
-    /// never exceeds the budget, and an answer over its own learns it after one batch).
+    /// never exceeds the budget, and an answer over its own learns it after one batch). A leaf
+    /// of the view's tree the store gives no entry for is [`ReadError::Corrupt`].
     async fn load_counted(
         &self,
         leaves: &[LeafIndex],

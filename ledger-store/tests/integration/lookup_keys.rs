@@ -47,9 +47,9 @@ fn keys_of_parsed_events_are_the_keys_of_their_json() {
         with_epcs > 50 && with_locations > 50,
         "{with_epcs} / {with_locations}"
     );
-    // Commissionings, packings and transformations: what each claims to bring into being is part
-    // of the keys compared (their pairs' claim tags), so ingest's handed-over pairs and the
-    // pairs read back from stored text claim alike.
+    // Events that claim to bring something into being (commissionings among them): what each
+    // claims is part of the keys compared (their pairs' claim tags), so ingest's handed-over
+    // pairs and the pairs read back from stored text claim alike.
     assert!(with_claims >= 8, "only {with_claims} events claim anything");
 }
 

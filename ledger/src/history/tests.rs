@@ -3110,8 +3110,8 @@ mod custody {
             8,
         );
         // Each party's part (2) takes its claim first; five parties of 2 in 8 places: one
-        // each, and the three whose first is earliest one more.
-        let expected: Vec<LeafIndex> = [1, 2, 3, 5, 6, 7, 100, 101].map(leaf).to_vec();
+        // each, and the three whose earliest candidate is earliest (A, C, L) one more.
+        let expected: Vec<LeafIndex> = [0, 1, 2, 3, 5, 6, 100, 101].map(leaf).to_vec();
         assert_eq!(read, expected);
         assert_eq!(passed.len(), 44 - 8);
         assert!(
