@@ -1310,27 +1310,47 @@ impl Search<'_> {
                 &self.state.lane,
                 weight,
                 move |entry| {
-                    // An entry whose stored event is not the one its record commits to is
-                    // never served.
+                    // An entry whose stored event is not the one its record commits to, or is
+                    // not JSON, was changed behind the ledger's back: it is never served, and
+                    // the answer is refused rather than told shorter.
                     if matches!(
                         entry.binding(),
                         ledger::record::EventBinding::Differs { .. }
                     ) {
-                        return None;
+                        return Some(Err(entry.leaf_index));
                     }
                     let captured = entry.record.captured_at().as_millis();
                     let record_time = Timestamp::from_unix_nanos(i128::from(captured) * 1_000_000);
-                    let event = Event::parse(entry.event.as_bytes()).ok()?;
+                    let event = match Event::parse(entry.event.as_bytes()) {
+                        Ok(event) => event,
+                        Err(_) if serde_json::from_str::<Value>(&entry.event).is_err() => {
+                            return Some(Err(entry.leaf_index));
+                        }
+                        // JSON ingest took that this parser does not (an older event): left
+                        // out, as before.
+                        Err(_) => return None,
+                    };
                     if !query.matches(&event, record_time) {
                         return None;
                     }
                     let key = query
                         .order()
                         .map_or(OrderKey::Missing, |order| order.key(&event, record_time));
-                    Some((entry, event, key))
+                    Some(Ok((entry, event, key)))
                 },
             )
             .await?;
+        let matched: Vec<_> = matched
+            .into_iter()
+            .collect::<Result<_, LeafIndex>>()
+            .map_err(|leaf| {
+                Problem::from(ledger_store::ReadError::Corrupt {
+                    what: "entry",
+                    reason: format!(
+                        "entry {leaf}: its stored event is not what its leaf record commits to"
+                    ),
+                })
+            })?;
         let size = self.view.size().get();
         Ok(matched
             .into_iter()

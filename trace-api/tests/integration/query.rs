@@ -206,6 +206,56 @@ async fn a_lot_s_events_are_found_through_the_index_and_past_it_page_by_page() {
     pipeline.stop().await;
 }
 
+/// An item's commissioning stored other than its leaf record commits to, or as text that is not
+/// JSON (changed behind the ledger's back, as the superuser, past the append-only trigger): a
+/// query that finds it answers `500` (`internal`, the cause logged), not the item's other event
+/// alone. Before, the entry was left out and the answer was `200` with one event fewer; a lost
+/// row already gave `500`, so a tamperer would have garbled rather than deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_finding_an_entry_changed_in_the_store_is_refused_not_shorter() {
+    for garbled in [false, true] {
+        let pipeline = Pipeline::start(|_| {}).await;
+        let regulator = token(&pipeline, registry::Role::Regulator, &[], None).await;
+        pipeline
+            .capture(vec![
+                object(0, "ADD", &[ITEM_1], "commissioning"),
+                object(3, "OBSERVE", &[ITEM_1], "shipping"),
+            ])
+            .await;
+        let size = pipeline.trace_api().checkpoint_size().await.unwrap();
+        pipeline.wait_for_index(size).await;
+        // Changed before anything read it (a reader keeps the entries it read).
+        let admin = pipeline.db.connect().await.unwrap();
+        let leaf: i64 = admin
+            .query_one(
+                "SELECT leaf_index FROM events WHERE event LIKE '%\"commissioning\"%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let change =
+            ledger_store::testing::change_event_sql(u64::try_from(leaf).unwrap(), |event| {
+                match garbled {
+                    true => "'not json'".to_owned(),
+                    false => format!("replace({event}, '\"ObjectEvent\"', '\"ObjectEvent\" ')"),
+                }
+            });
+        admin
+            .batch_execute(&format!("SET session_replication_role = replica; {change}"))
+            .await
+            .unwrap();
+        let path = format!("/events?MATCH_epc={ITEM_1}");
+        let (status, _, answer) = ask(&pipeline, &path, &regulator).await;
+        assert_eq!(status, 500, "garbled: {garbled}: {answer}");
+        assert_eq!(
+            answer["type"], "https://tagtrail.dev/problems/internal",
+            "garbled: {garbled}: {answer}"
+        );
+        pipeline.stop().await;
+    }
+}
+
 /// An EPC named by more events than one answer's byte budget pays for (24 bytes a candidate)
 /// is refused after a bounded read, `413 QueryTooComplexException`, on every route that looks it
 /// up; another EPC is answered, and no answer holds any of the shared budget afterwards.
