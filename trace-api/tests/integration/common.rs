@@ -74,6 +74,31 @@ impl Pipeline {
 }
 
 impl Pipeline {
+    /// Changes the store behind the ledger's back, as the superuser past the append-only
+    /// triggers: runs the SQL `tamper` makes of the leaf of the one stored event whose text
+    /// holds `"commissioning"`, and returns that leaf. Done before anything reads the entry (a
+    /// reader keeps the entries it read: finding rows changed later is the audit's).
+    pub async fn tamper_with_commissioning(&self, tamper: impl FnOnce(u64) -> String) -> u64 {
+        let admin = self.db.connect().await.unwrap();
+        let leaf: i64 = admin
+            .query_one(
+                "SELECT leaf_index FROM events WHERE event LIKE '%\"commissioning\"%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let leaf = u64::try_from(leaf).unwrap();
+        admin
+            .batch_execute(&format!(
+                "SET session_replication_role = replica; {}",
+                tamper(leaf)
+            ))
+            .await
+            .unwrap();
+        leaf
+    }
+
     /// The access log's entries, in leaf order: what each credentialed answer (or refusal) left.
     pub async fn access_entries(&self) -> Vec<ledger::access_log::AccessEntry> {
         let admin = self.db.connect().await.unwrap();

@@ -1030,27 +1030,13 @@ async fn an_event_altered_in_the_store_leaves_the_item_unknown() {
     let pipeline = Pipeline::start(|_| {}).await;
     register_b(&pipeline).await;
     a_s_journey(&pipeline).await;
-    // Altered before anything read it (a reader keeps the entries it read: finding rows
-    // changed later is the audit's).
-    let admin = pipeline.db.connect().await.unwrap();
-    let commissioning: i64 = admin
-        .query_one(
-            "SELECT leaf_index FROM events WHERE event LIKE '%\"commissioning\"%'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let commissioning = u64::try_from(commissioning).unwrap();
-    admin
-        .batch_execute(&format!(
-            "SET session_replication_role = replica; {}",
-            ledger_store::testing::change_event_sql(commissioning, |event| format!(
-                "replace({event}, '\"ObjectEvent\"', '\"ObjectEvent\" ')"
-            ))
-        ))
-        .await
-        .unwrap();
+    let commissioning = pipeline
+        .tamper_with_commissioning(|leaf| {
+            ledger_store::testing::change_event_sql(leaf, |event| {
+                format!("replace({event}, '\"ObjectEvent\"', '\"ObjectEvent\" ')")
+            })
+        })
+        .await;
     let (status, after) = pipeline.get(SCAN).await;
     assert_eq!(status, 200, "{after}");
     assert_eq!(after["verdict"], "unknown", "{after}");
@@ -1091,24 +1077,8 @@ async fn a_tampered_commissioning_is_an_error(tamper: impl Fn(u64) -> String) {
     let pipeline = Pipeline::start(|_| {}).await;
     a_s_journey(&pipeline).await;
     pipeline.wait_for_index(4).await;
+    pipeline.tamper_with_commissioning(tamper).await;
     let admin = pipeline.db.connect().await.unwrap();
-    let commissioning: i64 = admin
-        .query_one(
-            "SELECT leaf_index FROM events WHERE event LIKE '%\"commissioning\"%'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    // Nothing read it yet (a reader keeps the entries it read: finding rows changed later is
-    // the audit's).
-    admin
-        .batch_execute(&format!(
-            "SET session_replication_role = replica; {}",
-            tamper(u64::try_from(commissioning).unwrap())
-        ))
-        .await
-        .unwrap();
     let left: i64 = admin
         .query_one(
             "SELECT count(*) FROM events WHERE event LIKE '%\"commissioning\"%'",

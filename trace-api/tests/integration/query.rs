@@ -224,27 +224,14 @@ async fn a_query_finding_an_entry_changed_in_the_store_is_refused_not_shorter() 
             .await;
         let size = pipeline.trace_api().checkpoint_size().await.unwrap();
         pipeline.wait_for_index(size).await;
-        // Changed before anything read it (a reader keeps the entries it read).
-        let admin = pipeline.db.connect().await.unwrap();
-        let leaf: i64 = admin
-            .query_one(
-                "SELECT leaf_index FROM events WHERE event LIKE '%\"commissioning\"%'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        let change =
-            ledger_store::testing::change_event_sql(u64::try_from(leaf).unwrap(), |event| {
-                match garbled {
+        pipeline
+            .tamper_with_commissioning(|leaf| {
+                ledger_store::testing::change_event_sql(leaf, |event| match garbled {
                     true => "'not json'".to_owned(),
                     false => format!("replace({event}, '\"ObjectEvent\"', '\"ObjectEvent\" ')"),
-                }
-            });
-        admin
-            .batch_execute(&format!("SET session_replication_role = replica; {change}"))
-            .await
-            .unwrap();
+                })
+            })
+            .await;
         let path = format!("/events?MATCH_epc={ITEM_1}");
         let (status, _, answer) = ask(&pipeline, &path, &regulator).await;
         assert_eq!(status, 500, "garbled: {garbled}: {answer}");
