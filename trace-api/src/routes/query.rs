@@ -1042,6 +1042,13 @@ pub(super) fn query_document(
     out
 }
 
+/// Why a query refuses an entry changed in the store ([`Search::matching`]): its stored event
+/// is not what its leaf record commits to.
+const NOT_AS_LOGGED: &str = "is not what its leaf record commits to";
+/// Why a query refuses an entry whose record binds its event's hash only (version 1): its stored
+/// event is not JSON.
+const NOT_JSON: &str = "is not JSON";
+
 impl Search<'_> {
     /// Where the query's results can be, from leaf `from` on (`enough`: how many candidates a
     /// page is content with, where they are listed a part at a time). By its event ids
@@ -1317,14 +1324,14 @@ impl Search<'_> {
                         entry.binding(),
                         ledger::record::EventBinding::Differs { .. }
                     ) {
-                        return Some(Err(entry.leaf_index));
+                        return Some(Err((entry.leaf_index, NOT_AS_LOGGED)));
                     }
                     let captured = entry.record.captured_at().as_millis();
                     let record_time = Timestamp::from_unix_nanos(i128::from(captured) * 1_000_000);
                     let event = match Event::parse(entry.event.as_bytes()) {
                         Ok(event) => event,
                         Err(_) if serde_json::from_str::<Value>(&entry.event).is_err() => {
-                            return Some(Err(entry.leaf_index));
+                            return Some(Err((entry.leaf_index, NOT_JSON)));
                         }
                         // JSON ingest took that this parser does not (an older event): left
                         // out, as before.
@@ -1342,13 +1349,11 @@ impl Search<'_> {
             .await?;
         let matched: Vec<_> = matched
             .into_iter()
-            .collect::<Result<_, LeafIndex>>()
-            .map_err(|leaf| {
+            .collect::<Result<_, (LeafIndex, &str)>>()
+            .map_err(|(leaf, why)| {
                 Problem::from(ledger_store::ReadError::Corrupt {
                     what: "entry",
-                    reason: format!(
-                        "entry {leaf}: its stored event is not what its leaf record commits to"
-                    ),
+                    reason: format!("entry {leaf}: its stored event {why}"),
                 })
             })?;
         let size = self.view.size().get();
