@@ -191,6 +191,9 @@ async fn a_replica_that_caught_up_answers_as_the_primary_does_and_only_reads() {
             object(4, "OBSERVE", &[CASE], "storing"),
         ])
         .await;
+    // The newest checkpoint's index covering the whole tree: an idle log's checkpoint is not
+    // signed again after that, so both trace-apis embed the same note in what they answer.
+    pipeline.wait_for_index(5).await;
     replicated.wait_for_replay().await;
 
     // The same checkpoint, history and bundle as the primary's trace-api.
@@ -321,6 +324,8 @@ async fn a_replica_behind_answers_from_its_older_checkpoint_until_it_catches_up(
         .batch_execute("SELECT pg_wal_replay_resume()")
         .await
         .unwrap();
+    // Signed again no more (the index covers the tree), the note in both answers is the same.
+    pipeline.wait_for_index(4).await;
     replicated.wait_for_replay().await;
     assert_eq!(tree(&checkpoint(on_replica).await), tree(&new_checkpoint));
     let caught_up = history(on_replica).await;
