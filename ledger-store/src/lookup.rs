@@ -369,7 +369,10 @@ impl Reader {
                     }
                 };
                 let key: &[u8] = row.get(1);
-                if let Ok(key) = <[u8; 32]>::try_from(key) {
+                // An event stored other than its record commits to is read anew each time: kept,
+                // it would still be served after the row is restored.
+                let as_logged = !matches!(entry.binding(), EventBinding::Differs { .. });
+                if let (Ok(key), true) = (<[u8; 32]>::try_from(key), as_logged) {
                     let fixed = FixedEntry {
                         entry: StoredEntry {
                             declared_by: Vec::new(),
