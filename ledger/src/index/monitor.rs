@@ -228,6 +228,14 @@ pub fn check<R: LogReader>(
 /// CBV 2.0 hash only, and the event has that hash), or why it does not.
 fn bound(record: &[u8], event: &str) -> Result<bool, String> {
     let record = LeafRecord::decode(record).map_err(|error| format!("its leaf record: {error}"))?;
+    binds(&record, event)
+}
+
+/// Whether `record` binds the event text `event` as a monitor checks it: a version 2 record by
+/// the SHA-256 of its bytes (`Ok(true)`), a version 1 record by the CBV 2.0 hash of the event
+/// parsed (`Ok(false)`: the hash only, under the standard context), or why it does not. What the
+/// log serves to monitors is checked the same way before it is called immutable.
+pub fn binds(record: &LeafRecord, event: &str) -> Result<bool, String> {
     match record.binds_event(event.as_bytes()) {
         EventBinding::Exact => Ok(true),
         EventBinding::HashOnly => {

@@ -7,12 +7,17 @@
 //! Caching as the large logs do it: the checkpoint changes every second (`no-cache`); a tile or
 //! entry bundle at a given width never changes, so both full and partial ones are
 //! `public, max-age=604800, immutable` (a partial one is only asked for by clients that saw a
-//! checkpoint ending inside it).
+//! checkpoint ending inside it). The events of an entry bundle are too, unless one of them is
+//! stored other than its leaf record commits to (`no-store`: see `entries`).
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use ledger::LeafIndex;
+use ledger::index::monitor::binds;
 use ledger::tiles::{EntryBundleId, TILE_WIDTH, TileId};
 
 use crate::problem::Problem;
@@ -58,9 +63,14 @@ pub(super) async fn tile(
 
 /// `GET /log/entries/<N>[.p/<W>]`: the events of the entries of entry bundle `N` (the entries
 /// `tile/entries/<N>[.p/<W>]` holds the leaf records of), in leaf order, as a JSON array of
-/// strings, each the event's text byte for byte as stored: its SHA-256 is the event digest its
-/// leaf record commits to. Only entries the newest checkpoint covers; as much event text as one
-/// answer may load (`limits.max_answer_bytes`, `422` beyond), charged to the client.
+/// strings, each the event's text byte for byte as stored, never parsed: its SHA-256 is the event
+/// digest its leaf record commits to. Only entries the newest checkpoint covers; as much event
+/// text as one answer may load (`limits.max_answer_bytes`, `422` beyond), charged to the client.
+///
+/// A stored event changed behind the ledger's back is served as it is now stored, for the
+/// monitors to name (their check of it against its leaf record fails), and the answer is then
+/// `no-store` rather than immutable: the right bytes, once restored, must replace it everywhere.
+/// An entry with no event stored is a `500`: a shorter array would not be the bundle's.
 pub(super) async fn entries(
     request: HttpRequest,
     path: web::Path<String>,
@@ -83,9 +93,12 @@ pub(super) async fn entries(
         .collect::<Result<_, _>>()?;
     let budget = state.budget.answer_for(super::items::client(&request));
     let mut entries = view
-        .entries_where(&leaves, &budget, &state.lane, |_| true)
+        .stored_then(&leaves, &budget, &state.lane, 1, |entry| {
+            let as_logged = binds(&entry.record, &entry.event).is_ok();
+            Some((entry.leaf_index, as_logged, entry.event))
+        })
         .await?;
-    entries.sort_unstable_by_key(|(entry, _)| entry.leaf_index);
+    entries.sort_unstable_by_key(|(leaf, ..)| *leaf);
     if entries.len() != leaves.len() {
         return Err(Problem::Internal(format!(
             "{path}: {} of its {} events could be read",
@@ -93,10 +106,45 @@ pub(super) async fn entries(
             leaves.len()
         )));
     }
-    let texts: Vec<&str> = entries.iter().map(|(entry, _)| &*entry.event).collect();
+    let changed: Vec<LeafIndex> = entries
+        .iter()
+        .filter(|(_, as_logged, _)| !as_logged)
+        .map(|(leaf, ..)| *leaf)
+        .collect();
+    let caching = if changed.is_empty() {
+        IMMUTABLE
+    } else {
+        if first_told(&changed) {
+            tracing::error!(
+                entries = %changed.iter().map(LeafIndex::to_string).collect::<Vec<_>>().join(", "),
+                "{path}: served events stored other than their leaf records commit to (run `tagtrail audit`)"
+            );
+        }
+        "no-store"
+    };
+    let texts: Vec<&str> = entries.iter().map(|(.., event)| &**event).collect();
     let body = serde_json::to_vec(&texts).map_err(|error| Problem::internal(&error))?;
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "application/json"))
-        .insert_header((CACHE_CONTROL, IMMUTABLE))
+        .insert_header((CACHE_CONTROL, caching))
         .body(body))
+}
+
+/// How many changed entries [`first_told`] remembers having logged; past that it starts again.
+const TOLD_AT_MOST: usize = 4096;
+
+/// Whether any of `changed` was not logged yet (all are remembered as logged now): a changed
+/// entry is logged once, not once per request for it, so that anyone asking for its bundle
+/// again and again (the answer is `no-store`) cannot flood the log.
+fn first_told(changed: &[LeafIndex]) -> bool {
+    static TOLD: Mutex<BTreeSet<LeafIndex>> = Mutex::new(BTreeSet::new());
+    let mut told = TOLD.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if told.len() + changed.len() > TOLD_AT_MOST {
+        told.clear();
+    }
+    let mut new = false;
+    for leaf in changed {
+        new |= told.insert(*leaf);
+    }
+    new
 }

@@ -228,6 +228,18 @@ async fn the_exported_files_are_what_the_service_serves() {
     pipeline.stop().await;
 }
 
+/// What an independent monitor (`ledger::index::monitor` over `capture_client::log::LogClient`,
+/// what `tagtrail index-monitor` runs) finds reading the pipeline's log as anyone can.
+async fn monitor(pipeline: &Pipeline) -> ledger::index::monitor::MonitorReport {
+    let url = pipeline.trace.clone();
+    let log = pipeline.trusted_log();
+    tokio::task::spawn_blocking(move || {
+        ledger::index::monitor::check(&mut capture_client::log::LogClient::new(&url), &log).unwrap()
+    })
+    .await
+    .unwrap()
+}
+
 /// An independent monitor (`ledger::index::monitor` over `capture_client::log::LogClient`, what
 /// `tagtrail index-monitor` runs) recomputes the verifiable index from what the service serves to
 /// anyone and finds it is what the checkpoint commits to. Then the operator lies: a run's root is
@@ -235,19 +247,13 @@ async fn the_exported_files_are_what_the_service_serves() {
 /// first key, whose proof no longer verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_monitor_recomputes_the_index_from_what_the_log_serves_and_catches_a_lie() {
-    use capture_client::log::LogClient;
-    use ledger::index::monitor::{MonitorProblem, check};
+    use ledger::index::monitor::MonitorProblem;
 
     let pipeline = Pipeline::start(|_| {}).await;
     // 300 entries: a full entry bundle and a partial one.
     capture_300(&pipeline).await;
     pipeline.wait_for_index(300).await;
-    let monitor = |pipeline: &Pipeline| {
-        let url = pipeline.trace.clone();
-        let log = pipeline.trusted_log();
-        tokio::task::spawn_blocking(move || check(&mut LogClient::new(&url), &log).unwrap())
-    };
-    let report = monitor(&pipeline).await.unwrap();
+    let report = monitor(&pipeline).await;
     assert_eq!(report.problem, None, "{report:?}");
     assert!(
         report.size >= 300 && report.indexed == report.size,
@@ -316,7 +322,7 @@ async fn a_monitor_recomputes_the_index_from_what_the_log_serves_and_catches_a_l
         pipeline.capture(more).await;
         size += 5;
         pipeline.wait_for_index(u64::from(size)).await;
-        let report = monitor(&pipeline).await.unwrap();
+        let report = monitor(&pipeline).await;
         if report.problem.is_some() {
             break report;
         }
@@ -385,4 +391,93 @@ async fn key_proofs_are_charged_to_the_client_s_byte_rate() {
         Some(429),
         "{answers:?}"
     );
+}
+
+/// An event changed in the store behind the ledger's back (to other JSON, or to text that is not
+/// JSON) is served by `/log/entries` as it is now stored, never parsed, for a monitor to name:
+/// its check of the bytes against the entry's leaf record fails at that entry. The answer is
+/// `no-store`, not immutable, and the changed entry is not kept by the reader either: once the
+/// row is restored, the bundle is served as it was, immutable, and the monitor finds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_changed_in_the_store_is_served_as_stored_for_monitors_to_name() {
+    use ledger::index::monitor::MonitorProblem;
+    use ledger_store::testing::change_event_sql;
+
+    const ITEM: &str = "urn:epc:id:sgtin:0614141.812345.6789";
+    const BUNDLE: &str = "/log/entries/000.p/3";
+    let changes: [fn(&str) -> String; 2] = [
+        |stored| format!("replace({stored}, 'commissioning', 'decommissioning')"),
+        |_| "'not json'".to_owned(),
+    ];
+    for change in changes {
+        let pipeline = Pipeline::start(|_| {}).await;
+        pipeline
+            .capture(vec![
+                object(
+                    0,
+                    "OBSERVE",
+                    &["urn:epc:id:sgtin:0614141.812345.1"],
+                    "storing",
+                ),
+                object(1, "ADD", &[ITEM], "commissioning"),
+                object(2, "OBSERVE", &[ITEM], "shipping"),
+            ])
+            .await;
+        pipeline.wait_for_index(3).await;
+        let admin = &pipeline.db.connect().await.unwrap();
+        let stored = || async move {
+            admin
+                .query("SELECT event FROM events ORDER BY leaf_index", &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get(0))
+                .collect::<Vec<String>>()
+        };
+        let captured = stored().await;
+        assert_eq!(captured.len(), 3);
+        let leaf = pipeline
+            .tamper_with_commissioning(|leaf| change_event_sql(leaf, change))
+            .await;
+        let leaf = usize::try_from(leaf).unwrap();
+        let changed = stored().await;
+        assert_ne!(changed[leaf], captured[leaf]);
+
+        let (status, headers, body) = pipeline.get_raw(BUNDLE).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(header(&headers, "cache-control"), Some("no-store"));
+        let served: Vec<String> = serde_json::from_slice(&body).unwrap();
+        assert_eq!(served, changed);
+        match &monitor(&pipeline).await.problem {
+            Some(MonitorProblem::Entry {
+                leaf: named,
+                reason,
+            }) => {
+                assert_eq!(*named, leaf as u64, "{reason}");
+                assert!(reason.contains("its leaf record commits to"), "{reason}");
+            }
+            other => panic!("the changed entry is named: {other:?}"),
+        }
+
+        // Restored, the entry is served as logged again: nothing kept the changed text.
+        let original = captured[leaf].replace('\'', "''");
+        admin
+            .batch_execute(&format!(
+                "SET session_replication_role = replica; {}",
+                change_event_sql(leaf as u64, |_| format!("'{original}'"))
+            ))
+            .await
+            .unwrap();
+        let (status, headers, body) = pipeline.get_raw(BUNDLE).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            header(&headers, "cache-control"),
+            Some("public, max-age=604800, immutable")
+        );
+        let served: Vec<String> = serde_json::from_slice(&body).unwrap();
+        assert_eq!(served, captured);
+        let report = monitor(&pipeline).await;
+        assert_eq!(report.problem, None, "{report:?}");
+        pipeline.stop().await;
+    }
 }
