@@ -1322,6 +1322,51 @@ mod database_tests {
             .unwrap();
     }
 
+    /// A run of format 3 as a database upgraded through V42 holds it: written before V42 added
+    /// its CHECK, which is NOT VALID and so does not judge it. The indexer rebuilds it in place
+    /// all the same (the stale run is deleted, never updated, so the CHECK is never in its way),
+    /// its lookups are answered as before and after, and the runs merge back to what they were.
+    #[tokio::test]
+    async fn a_run_of_format_3_stored_before_v42_is_rebuilt_in_place() {
+        let (db, store, reader, indexer) = indexed_in_thirty_steps("dock-door-3", 4).await;
+        let (built, pairs) = live_runs(&store).await;
+        let admin = &db.connect().await.unwrap();
+        admin
+            .batch_execute(
+                "ALTER TABLE lookup_runs DROP CONSTRAINT lookup_runs_key_format_claim_pairs;
+                 UPDATE lookup_runs SET key_format = 3 WHERE first_leaf = 0;
+                 ALTER TABLE lookup_runs ADD CONSTRAINT lookup_runs_key_format_claim_pairs
+                     CHECK (key_format >= 4 OR key_format = 0) NOT VALID;",
+            )
+            .await
+            .unwrap();
+        let formats = || async move {
+            admin
+                .query(
+                    "SELECT key_format FROM lookup_runs ORDER BY first_leaf, level",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get(0))
+                .collect::<Vec<i16>>()
+        };
+        assert_eq!(formats().await, [3, runs::KEY_FORMAT]);
+        let looked_up = assert_lookups_match_events(&reader).await;
+
+        assert_eq!(indexer.step(LockWait::Wait).await.unwrap(), 135);
+        let rebuilt = formats().await;
+        assert_eq!(rebuilt.len(), 28);
+        assert!(
+            rebuilt.iter().all(|format| *format == runs::KEY_FORMAT),
+            "{rebuilt:?}"
+        );
+        assert_eq!(assert_lookups_match_events(&reader).await, looked_up);
+        indexer.catch_up().await.unwrap();
+        assert_eq!(live_runs(&store).await, (built, pairs));
+    }
+
     #[tokio::test]
     async fn runs_past_the_watermark_are_refused() {
         let db = TestDatabase::create().await.unwrap();
