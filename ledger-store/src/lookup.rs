@@ -144,17 +144,27 @@ const BUNDLE_ROW_JOIN: &str = "LEFT JOIN LATERAL (
         WHERE bundle_index = e.leaf / 256 AND first <= e.leaf % 256 AND width > e.leaf % 256
         ORDER BY first DESC LIMIT 1) b ON true";
 
-/// The entries `$1..$2` whose event text contains one of the strings `$3`.
+/// The entries `$1..$2` whose event text contains one of the strings `$3` ([`scan_sql`]).
 static SCAN_FOR: LazyLock<String> = LazyLock::new(|| scan_sql("e.leaf_index"));
 /// As [`SCAN_FOR`], with each entry's event text.
 static SCAN_TEXTS_FOR: LazyLock<String> = LazyLock::new(|| scan_sql("e.leaf_index, e.event"));
 
-/// `columns` of the entries `$1..$2` whose event text contains one of the strings `$3`.
+/// How many of the entries `$1..$2` the log holds, then `columns` of those whose event text
+/// contains one of the strings `$3`, in leaf order: one row with NULL columns when none does.
+/// The count comes from the packs' hash columns' lengths (32 bytes an entry, which V6's CHECK
+/// ties to the events they hold), read without decompressing them.
 fn scan_sql(columns: &str) -> String {
     format!(
-        "SELECT {columns} FROM ({}) e
-         WHERE EXISTS (SELECT 1 FROM unnest($3::text[]) id WHERE strpos(e.event, id) > 0)
+        "SELECT c.held, {columns}
+         FROM (SELECT coalesce(sum(least(p.first_leaf + octet_length(p.event_hashes) / 32, $2::bigint)
+                                   - greatest(p.first_leaf, $1::bigint)), 0)::bigint
+               FROM event_packs p
+               WHERE {} AND p.first_leaf + octet_length(p.event_hashes) / 32 > $1::bigint) c (held)
+         LEFT JOIN (SELECT * FROM ({}) e
+                    WHERE EXISTS (SELECT 1 FROM unnest($3::text[]) id WHERE strpos(e.event, id) > 0)) e
+             ON true
          ORDER BY e.leaf_index",
+        packs::packs_holding("$1", "$2"),
         packs::in_range("$1", "$2")
     )
 }
@@ -655,6 +665,11 @@ impl Reader {
     /// entries the lookups do not cover yet (those from [`indexed_through`](Self::indexed_through)
     /// on), by a scan of that range. These are candidates, like [`lookup`](Self::lookup)'s: an
     /// identifier may appear as part of another, so check the events.
+    ///
+    /// Every entry of `range` must be in the log (a range within a checkpoint's tree): one the
+    /// store does not hold (a lost or withheld row) is [`ReadError::Corrupt`], never a scan that
+    /// finds less. The indexer stops at such a gap, so every later entry would be found by this
+    /// scan alone, and it must not tell a shorter story for them.
     pub async fn scan_for(
         &self,
         ids: &[&str],
@@ -663,7 +678,7 @@ impl Reader {
         self.scan(&SCAN_FOR, ids, range)
             .await?
             .iter()
-            .map(|row| leaf_index(row.get(0), "leaf index"))
+            .map(|row| leaf_index(row.get(1), "leaf index"))
             .collect()
     }
 
@@ -677,11 +692,12 @@ impl Reader {
         self.scan(&SCAN_TEXTS_FOR, ids, range)
             .await?
             .iter()
-            .map(|row| Ok((leaf_index(row.get(0), "leaf index")?, row.get(1))))
+            .map(|row| Ok((leaf_index(row.get(1), "leaf index")?, row.get(2))))
             .collect()
     }
 
-    /// The rows `scan` ([`SCAN_FOR`] or [`SCAN_TEXTS_FOR`]) gives for `ids` over `range`.
+    /// The rows `scan` ([`SCAN_FOR`] or [`SCAN_TEXTS_FOR`]) gives for `ids` over `range` that
+    /// found an entry, once the log is found to hold every entry of `range`.
     async fn scan(
         &self,
         scan: &str,
@@ -695,7 +711,19 @@ impl Reader {
         let statement = client.prepare_cached(scan).await?;
         let from = i64::try_from(range.start).unwrap_or(i64::MAX);
         let until = i64::try_from(range.end).unwrap_or(i64::MAX);
-        Ok(client.query(&statement, &[&from, &until, &ids]).await?)
+        let mut rows = client.query(&statement, &[&from, &until, &ids]).await?;
+        let held: i64 = rows.first().map_or(0, |row| row.get(0));
+        if held != until - from {
+            return Err(ReadError::Corrupt {
+                what: "entries",
+                reason: format!(
+                    "entries {from}..{until} are in the log's tree, and the store holds {held} of \
+                     them"
+                ),
+            });
+        }
+        rows.retain(|row| row.get::<_, Option<i64>>(1).is_some());
+        Ok(rows)
     }
 
     /// The ranges of indexed entries that may hold events whose `eventTime` lies in

@@ -78,7 +78,7 @@ fn entries_in_range(event: &str, from: &str, until: &str) -> String {
 /// The condition on `p.first_leaf` that selects the packs that may hold entries `from..until`: a
 /// range of the primary key whose bounds the planner knows (a pack holding `from` starts at most
 /// [`MAX_PACK_ENTRIES`] - 1 entries before it).
-fn packs_holding(from: &str, until: &str) -> String {
+pub(crate) fn packs_holding(from: &str, until: &str) -> String {
     format!("p.first_leaf > {from}::bigint - {MAX_PACK_ENTRIES} AND p.first_leaf < {until}::bigint")
 }
 

@@ -7,8 +7,8 @@
 use epcis::document::Timestamp;
 use ledger::LeafIndex;
 use ledger::record::{Attestation, EventBinding};
-use ledger_store::testing::{EventFactory, TestDatabase, change_event_sql};
-use ledger_store::{Indexer, Lookup, Reader, Sequencer, Writer, lookup_key};
+use ledger_store::testing::{EventFactory, TestDatabase, change_event_sql, delete_event_sql};
+use ledger_store::{Indexer, Lookup, ReadError, Reader, Sequencer, Writer, lookup_key};
 
 #[tokio::test]
 async fn the_sql_lookup_key_is_the_rust_one() {
@@ -597,4 +597,61 @@ async fn attestations_are_read_from_the_records_alone() {
             if reason == "entry 11: no entry bundle row holds it"),
         "{error:?}"
     );
+}
+
+/// A scan reads the tail the lookups do not cover, and the tail must be whole: an entry the
+/// store lost (its row deleted behind the ledger's back, which also stops the indexer there, so
+/// that every later entry is found by scans alone) makes a scan over it an error, never an
+/// answer that finds less, whether or not the lost entry named what was looked for. A range
+/// past the log's end is one too. A loss outside the range scanned is not the scan's concern.
+#[tokio::test]
+async fn a_scan_over_a_lost_entry_is_an_error_not_a_shorter_answer() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Writer::connect(db.url()).unwrap();
+    let reader = Reader::connect(db.url()).unwrap();
+    let sequencer = Sequencer::start(&store);
+    let mut device = EventFactory::new("dock-door-1", 1);
+    sequencer.append(device.next_batch(10)).await.unwrap();
+    sequencer.shutdown().await;
+    let event = device.event(7);
+    let epc = event["epcList"][0].as_str().unwrap();
+    assert_eq!(
+        reader.scan_for(&[epc], 0..10).await.unwrap(),
+        [LeafIndex::from(7)]
+    );
+    let corrupt = |error: ReadError, wanted: &str| match error {
+        ReadError::Corrupt { reason, .. } => assert!(reason.contains(wanted), "{reason}"),
+        other => panic!("not corrupt: {other}"),
+    };
+    corrupt(
+        reader.scan_for(&[epc], 0..11).await.unwrap_err(),
+        "entries 0..11 are in the log's tree, and the store holds 10 of them",
+    );
+
+    let client = db.connect().await.unwrap();
+    let lose = |leaf: u64| {
+        format!(
+            "SET session_replication_role = replica; {}",
+            delete_event_sql(leaf)
+        )
+    };
+    client.batch_execute(&lose(3)).await.unwrap();
+    corrupt(
+        reader.scan_for(&[epc], 0..10).await.unwrap_err(),
+        "the store holds 9 of them",
+    );
+    corrupt(
+        reader.scan_texts_for(&[epc], 2..8).await.unwrap_err(),
+        "entries 2..8 are in the log's tree, and the store holds 5 of them",
+    );
+    assert_eq!(
+        reader.scan_for(&[epc], 4..10).await.unwrap(),
+        [LeafIndex::from(7)]
+    );
+    client.batch_execute(&lose(7)).await.unwrap();
+    corrupt(
+        reader.scan_for(&[epc], 4..10).await.unwrap_err(),
+        "the store holds 5 of them",
+    );
+    assert!(reader.scan_for(&[epc], 8..10).await.unwrap().is_empty());
 }

@@ -1059,6 +1059,22 @@ async fn an_entry_the_store_lost_is_an_error_not_a_shorter_history() {
     a_tampered_commissioning_is_an_error(ledger_store::testing::delete_event_sql).await;
 }
 
+/// As [`an_entry_the_store_lost_is_an_error_not_a_shorter_history`], in the tail the lookups do
+/// not cover, which histories scan: the lookup runs are dropped with the entry, and the indexer
+/// stops at the lost entry when it builds them again, so every entry is in the tail from there
+/// on. A guard of the path end to end: that the scan used to find less is shown in
+/// ledger-store's `a_scan_over_a_lost_entry_is_an_error_not_a_shorter_answer`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_the_store_lost_in_the_unindexed_tail_is_an_error_not_a_shorter_history() {
+    a_tampered_commissioning_is_an_error(|leaf| {
+        format!(
+            "{}; DELETE FROM lookup_pages; DELETE FROM lookup_runs",
+            ledger_store::testing::delete_event_sql(leaf)
+        )
+    })
+    .await;
+}
+
 /// As [`an_entry_the_store_lost_is_an_error_not_a_shorter_history`], with A's commissioning's
 /// stored text overwritten by something that is not JSON. Before, the entry was left out as
 /// one that does not parse.
