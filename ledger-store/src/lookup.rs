@@ -149,17 +149,31 @@ static SCAN_FOR: LazyLock<String> = LazyLock::new(|| scan_sql("e.leaf_index"));
 /// As [`SCAN_FOR`], with each entry's event text.
 static SCAN_TEXTS_FOR: LazyLock<String> = LazyLock::new(|| scan_sql("e.leaf_index, e.event"));
 
-/// How many of the entries `$1..$2` the log holds, then `columns` of those whose event text
-/// contains one of the strings `$3`, in leaf order: one row with NULL columns when none does.
-/// The count comes from the packs' hash columns' lengths (32 bytes an entry, which V6's CHECK
-/// ties to the events they hold), read without decompressing them.
+/// How many of the entries `$1..$2` the log holds and the first of them it does not hold once
+/// (NULL when it holds each once), then `columns` of those whose event text contains one of the
+/// strings `$3`, in leaf order: one row with NULL columns when none does. The packs are read
+/// without decompressing them: each one's entries are counted from its hash column's length (32
+/// bytes an entry, which V6's CHECK ties to the events it holds), and the log holds each entry
+/// once exactly when the first pack starts by `$1`, each next one starts where the one before it
+/// ends, and the last ends by `$2`. A count alone is not enough: a pack copied over a lost entry's
+/// neighbours makes up the number.
 fn scan_sql(columns: &str) -> String {
     format!(
-        "SELECT c.held, {columns}
-         FROM (SELECT coalesce(sum(least(p.first_leaf + octet_length(p.event_hashes) / 32, $2::bigint)
-                                   - greatest(p.first_leaf, $1::bigint)), 0)::bigint
-               FROM event_packs p
-               WHERE {} AND p.first_leaf + octet_length(p.event_hashes) / 32 > $1::bigint) c (held)
+        "SELECT c.held, c.broken_at, {columns}
+         FROM (SELECT coalesce(sum(least(q.end_leaf, $2::bigint)
+                                   - greatest(q.first_leaf, $1::bigint)), 0)::bigint,
+                      CASE WHEN coalesce(min(q.first_leaf) > $1::bigint, true) THEN $1::bigint
+                           ELSE least(min(greatest(least(q.first_leaf, q.previous_end),
+                                                   $1::bigint))
+                                          FILTER (WHERE q.first_leaf <> q.previous_end),
+                                      CASE WHEN max(q.end_leaf) < $2::bigint
+                                           THEN max(q.end_leaf) END) END
+               FROM (SELECT p.first_leaf, p.first_leaf + octet_length(p.event_hashes) / 32,
+                            lag(p.first_leaf + octet_length(p.event_hashes) / 32)
+                                OVER (ORDER BY p.first_leaf)
+                     FROM event_packs p
+                     WHERE {} AND p.first_leaf + octet_length(p.event_hashes) / 32 > $1::bigint)
+                   q (first_leaf, end_leaf, previous_end)) c (held, broken_at)
          LEFT JOIN (SELECT * FROM ({}) e
                     WHERE EXISTS (SELECT 1 FROM unnest($3::text[]) id WHERE strpos(e.event, id) > 0)) e
              ON true
@@ -667,8 +681,8 @@ impl Reader {
     /// identifier may appear as part of another, so check the events.
     ///
     /// Every entry of `range` must be in the log (a range within a checkpoint's tree): one the
-    /// store does not hold (a lost or withheld row) is [`ReadError::Corrupt`], never a scan that
-    /// finds less. The indexer stops at such a gap, so every later entry would be found by this
+    /// store does not hold (a lost or withheld row), or holds twice, is [`ReadError::Corrupt`],
+    /// never a scan that finds less. The indexer stops at such a gap, so every later entry would be found by this
     /// scan alone, and it must not tell a shorter story for them.
     pub async fn scan_for(
         &self,
@@ -678,7 +692,7 @@ impl Reader {
         self.scan(&SCAN_FOR, ids, range)
             .await?
             .iter()
-            .map(|row| leaf_index(row.get(1), "leaf index"))
+            .map(|row| leaf_index(row.get(2), "leaf index"))
             .collect()
     }
 
@@ -692,7 +706,7 @@ impl Reader {
         self.scan(&SCAN_TEXTS_FOR, ids, range)
             .await?
             .iter()
-            .map(|row| Ok((leaf_index(row.get(1), "leaf index")?, row.get(2))))
+            .map(|row| Ok((leaf_index(row.get(2), "leaf index")?, row.get(3))))
             .collect()
     }
 
@@ -712,17 +726,19 @@ impl Reader {
         let from = i64::try_from(range.start).unwrap_or(i64::MAX);
         let until = i64::try_from(range.end).unwrap_or(i64::MAX);
         let mut rows = client.query(&statement, &[&from, &until, &ids]).await?;
-        let held: i64 = rows.first().map_or(0, |row| row.get(0));
-        if held != until - from {
+        let (held, broken_at): (i64, Option<i64>) = rows
+            .first()
+            .map_or((0, Some(from)), |row| (row.get(0), row.get(1)));
+        if let Some(leaf) = broken_at.or((held != until - from).then_some(from)) {
             return Err(ReadError::Corrupt {
                 what: "entries",
                 reason: format!(
-                    "entries {from}..{until} are in the log's tree, and the store holds {held} of \
-                     them"
+                    "entries {from}..{until} are in the log's tree; the store holds {held} \
+                     entries there, and not entry {leaf} once"
                 ),
             });
         }
-        rows.retain(|row| row.get::<_, Option<i64>>(1).is_some());
+        rows.retain(|row| row.get::<_, Option<i64>>(2).is_some());
         Ok(rows)
     }
 

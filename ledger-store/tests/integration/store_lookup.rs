@@ -602,8 +602,9 @@ async fn attestations_are_read_from_the_records_alone() {
 /// A scan reads the tail the lookups do not cover, and the tail must be whole: an entry the
 /// store lost (its row deleted behind the ledger's back, which also stops the indexer there, so
 /// that every later entry is found by scans alone) makes a scan over it an error, never an
-/// answer that finds less, whether or not the lost entry named what was looked for. A range
-/// past the log's end is one too. A loss outside the range scanned is not the scan's concern.
+/// answer that finds less, whether or not the lost entry named what was looked for; so is an
+/// entry held twice, which could make up the count of a range with a lost one. A range past the
+/// log's end is an error too. A loss outside the range scanned is not the scan's concern.
 #[tokio::test]
 async fn a_scan_over_a_lost_entry_is_an_error_not_a_shorter_answer() {
     let db = TestDatabase::create().await.unwrap();
@@ -625,33 +626,66 @@ async fn a_scan_over_a_lost_entry_is_an_error_not_a_shorter_answer() {
     };
     corrupt(
         reader.scan_for(&[epc], 0..11).await.unwrap_err(),
-        "entries 0..11 are in the log's tree, and the store holds 10 of them",
+        "entries 0..11 are in the log's tree; the store holds 10 entries there, and not entry 10 \
+         once",
     );
 
     let client = db.connect().await.unwrap();
-    let lose = |leaf: u64| {
-        format!(
-            "SET session_replication_role = replica; {}",
-            delete_event_sql(leaf)
-        )
+    let tamper = |sql: &str| {
+        let client = &client;
+        let sql = format!("SET session_replication_role = replica; {sql}");
+        async move { client.batch_execute(&sql).await.unwrap() }
     };
-    client.batch_execute(&lose(3)).await.unwrap();
+    tamper(&delete_event_sql(3)).await;
     corrupt(
         reader.scan_for(&[epc], 0..10).await.unwrap_err(),
-        "the store holds 9 of them",
+        "the store holds 9 entries there, and not entry 3 once",
     );
     corrupt(
         reader.scan_texts_for(&[epc], 2..8).await.unwrap_err(),
-        "entries 2..8 are in the log's tree, and the store holds 5 of them",
+        "entries 2..8 are in the log's tree; the store holds 5 entries there, and not entry 3 once",
     );
     assert_eq!(
         reader.scan_for(&[epc], 4..10).await.unwrap(),
         [LeafIndex::from(7)]
     );
-    client.batch_execute(&lose(7)).await.unwrap();
+
+    // A copy of entry 5 in a pack of its own makes the count whole again: the packs that hold a
+    // range must meet end to end, neither leaving out an entry nor holding one twice.
+    let copy_from_5 = |entries: u64| {
+        format!(
+            "INSERT INTO event_packs (first_leaf, event_hashes, events)
+             SELECT 5, substring(event_hashes FROM 33 FOR 32 * {entries}), events[2:{}]
+             FROM event_packs WHERE first_leaf = 4",
+            entries + 1
+        )
+    };
+    tamper(&copy_from_5(1)).await;
+    corrupt(
+        reader.scan_for(&[epc], 0..10).await.unwrap_err(),
+        "the store holds 10 entries there, and not entry 3 once",
+    );
     corrupt(
         reader.scan_for(&[epc], 4..10).await.unwrap_err(),
-        "the store holds 5 of them",
+        "the store holds 7 entries there, and not entry 5 once",
+    );
+    // A copy reaching into the range from before it: the entry named is the range's own.
+    tamper("DELETE FROM event_packs WHERE first_leaf = 5").await;
+    tamper(&copy_from_5(2)).await;
+    corrupt(
+        reader.scan_for(&[epc], 6..10).await.unwrap_err(),
+        "entries 6..10 are in the log's tree; the store holds 5 entries there, and not entry 6 once",
+    );
+    tamper("DELETE FROM event_packs WHERE first_leaf = 5").await;
+    assert_eq!(
+        reader.scan_for(&[epc], 4..10).await.unwrap(),
+        [LeafIndex::from(7)]
+    );
+
+    tamper(&delete_event_sql(7)).await;
+    corrupt(
+        reader.scan_for(&[epc], 4..10).await.unwrap_err(),
+        "the store holds 5 entries there, and not entry 7 once",
     );
     assert!(reader.scan_for(&[epc], 8..10).await.unwrap().is_empty());
 }
