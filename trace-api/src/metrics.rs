@@ -34,13 +34,17 @@
 //! | `trace_streams_open` | gauge | | WebSocket subscriptions open (`GET /queries/{name}/events?stream=true`) |
 //! | `trace_subscription_failures_total` | counter | | subscriptions' turns that delivered nothing: the receiver failed or was not reached, the events could not be read, or the token cannot read now (each retried later) |
 //! | `trace_access_log_unsigned_total` | counter | | access-log signing rounds that failed (the database failed, or its rows no longer hash to a stored checkpoint: logged at error level) |
+//! | `trace_changed_events_served` | gauge | | entries `/log/entries` served stored other than their leaf records commit to (changed behind the ledger's back) and not served as logged since: each is logged once at error level when first served so; at most 4,096 are kept (further ones are neither counted nor logged; `tagtrail audit` names every one) |
 //!
 //! Routes are labelled by their template (`/items/{id}/history`), never by the path asked, so
 //! the label set stays bounded.
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
+
+use ledger::LeafIndex;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -76,6 +80,9 @@ struct CacheLabels {
     cache: &'static str,
 }
 
+/// How many changed entries [`Metrics::entries_served`] keeps.
+const CHANGED_KEPT_AT_MOST: usize = 4096;
+
 /// The metrics of one trace-api process.
 #[derive(Debug)]
 pub struct Metrics {
@@ -106,6 +113,10 @@ pub struct Metrics {
     scans_dropped: Counter,
     access_recorded: Counter,
     access_log_unsigned: Counter,
+    changed_events: Gauge,
+    /// The entries [`changed_events`](Self::changed_events) counts (at most
+    /// [`CHANGED_KEPT_AT_MOST`]).
+    changed_kept: Mutex<BTreeSet<LeafIndex>>,
     subscription_deliveries: Counter,
     subscription_failures: Counter,
     streams_open: Gauge,
@@ -215,6 +226,12 @@ impl Metrics {
             "access_log_unsigned",
             "Access-log signing rounds that failed",
             access_log_unsigned.clone(),
+        );
+        let changed_events = Gauge::default();
+        registry.register(
+            "changed_events_served",
+            "Entries served stored other than their leaf records commit to, not served as logged since",
+            changed_events.clone(),
         );
         let subscription_deliveries = Counter::default();
         registry.register(
@@ -344,6 +361,8 @@ impl Metrics {
             scans_dropped,
             access_recorded,
             access_log_unsigned,
+            changed_events,
+            changed_kept: Mutex::new(BTreeSet::new()),
             subscription_deliveries,
             subscription_failures,
             streams_open,
@@ -454,6 +473,34 @@ impl Metrics {
     pub fn answer_bytes(&self, bytes: usize) {
         self.answer_bytes
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// Notes what `/log/entries` served: `changed`, entries stored other than their leaf records
+    /// commit to, and `as_logged`, entries served as logged (a changed one restored). Returns the
+    /// changed entries not kept before, to log: each is logged once while it is kept, not once
+    /// per request for it, so that asking for its bundle again and again (the answer is
+    /// `no-store`) cannot flood the log. At most 4,096 are kept; further ones are neither kept
+    /// nor logged (`tagtrail audit` names every one).
+    pub fn entries_served(&self, changed: &[LeafIndex], as_logged: &[LeafIndex]) -> Vec<LeafIndex> {
+        let mut kept = self
+            .changed_kept
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if kept.is_empty() && changed.is_empty() {
+            return Vec::new();
+        }
+        for leaf in as_logged {
+            kept.remove(leaf);
+        }
+        let mut new = Vec::new();
+        for leaf in changed {
+            if kept.len() < CHANGED_KEPT_AT_MOST && kept.insert(*leaf) {
+                new.push(*leaf);
+            }
+        }
+        self.changed_events
+            .set(i64::try_from(kept.len()).unwrap_or(i64::MAX));
+        new
     }
 
     /// How many rows of evidence of `kind` are refused now.

@@ -10,9 +10,6 @@
 //! checkpoint ending inside it). The events of an entry bundle are too, unless one of them is
 //! stored other than its leaf record commits to (`no-store`: see `entries`).
 
-use std::collections::BTreeSet;
-use std::sync::Mutex;
-
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -70,6 +67,8 @@ pub(super) async fn tile(
 /// A stored event changed behind the ledger's back is served as it is now stored, for the
 /// monitors to name (their check of it against its leaf record fails), and the answer is then
 /// `no-store` rather than immutable: the right bytes, once restored, must replace it everywhere.
+/// Such an entry is logged once and counted (`trace_changed_events_served`) until it is served
+/// as logged again.
 /// An entry with no event stored is a `500`: a shorter array would not be the bundle's.
 pub(super) async fn entries(
     request: HttpRequest,
@@ -106,20 +105,24 @@ pub(super) async fn entries(
             leaves.len()
         )));
     }
-    let changed: Vec<LeafIndex> = entries
-        .iter()
-        .filter(|(_, as_logged, _)| !as_logged)
-        .map(|(leaf, ..)| *leaf)
-        .collect();
+    let leaves_where = |logged: bool| -> Vec<LeafIndex> {
+        entries
+            .iter()
+            .filter(|(_, as_logged, _)| *as_logged == logged)
+            .map(|(leaf, ..)| *leaf)
+            .collect()
+    };
+    let (changed, as_logged) = (leaves_where(false), leaves_where(true));
+    let first_seen = state.metrics.entries_served(&changed, &as_logged);
+    if !first_seen.is_empty() {
+        tracing::error!(
+            entries = %first_seen.iter().map(LeafIndex::to_string).collect::<Vec<_>>().join(", "),
+            "{path}: served events stored other than their leaf records commit to (run `tagtrail audit`)"
+        );
+    }
     let caching = if changed.is_empty() {
         IMMUTABLE
     } else {
-        if first_told(&changed) {
-            tracing::error!(
-                entries = %changed.iter().map(LeafIndex::to_string).collect::<Vec<_>>().join(", "),
-                "{path}: served events stored other than their leaf records commit to (run `tagtrail audit`)"
-            );
-        }
         "no-store"
     };
     let texts: Vec<&str> = entries.iter().map(|(.., event)| &**event).collect();
@@ -128,23 +131,4 @@ pub(super) async fn entries(
         .insert_header((CONTENT_TYPE, "application/json"))
         .insert_header((CACHE_CONTROL, caching))
         .body(body))
-}
-
-/// How many changed entries [`first_told`] remembers having logged; past that it starts again.
-const TOLD_AT_MOST: usize = 4096;
-
-/// Whether any of `changed` was not logged yet (all are remembered as logged now): a changed
-/// entry is logged once, not once per request for it, so that anyone asking for its bundle
-/// again and again (the answer is `no-store`) cannot flood the log.
-fn first_told(changed: &[LeafIndex]) -> bool {
-    static TOLD: Mutex<BTreeSet<LeafIndex>> = Mutex::new(BTreeSet::new());
-    let mut told = TOLD.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if told.len() + changed.len() > TOLD_AT_MOST {
-        told.clear();
-    }
-    let mut new = false;
-    for leaf in changed {
-        new |= told.insert(*leaf);
-    }
-    new
 }

@@ -398,6 +398,8 @@ async fn key_proofs_are_charged_to_the_client_s_byte_rate() {
 /// its check of the bytes against the entry's leaf record fails at that entry. The answer is
 /// `no-store`, not immutable, and the changed entry is not kept by the reader either: once the
 /// row is restored, the bundle is served as it was, immutable, and the monitor finds nothing.
+/// The service counts the changed entry once (`trace_changed_events_served`), however often it
+/// is asked for, until it is served as logged again: an alert fires while it is changed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_changed_in_the_store_is_served_as_stored_for_monitors_to_name() {
     use ledger::index::monitor::MonitorProblem;
@@ -436,6 +438,14 @@ async fn an_event_changed_in_the_store_is_served_as_stored_for_monitors_to_name(
         };
         let captured = stored().await;
         assert_eq!(captured.len(), 3);
+        let counted = || async {
+            let (_, metrics) = pipeline.get_text("/metrics").await;
+            metrics
+                .lines()
+                .find_map(|line| line.strip_prefix("trace_changed_events_served "))
+                .map(str::to_owned)
+        };
+        assert_eq!(counted().await.as_deref(), Some("0"));
         let leaf = pipeline
             .tamper_with_commissioning(|leaf| change_event_sql(leaf, change))
             .await;
@@ -458,6 +468,10 @@ async fn an_event_changed_in_the_store_is_served_as_stored_for_monitors_to_name(
             }
             other => panic!("the changed entry is named: {other:?}"),
         }
+        // Served twice (here and to the monitor), the changed entry is counted (and logged) once.
+        assert_eq!(counted().await.as_deref(), Some("1"));
+        pipeline.get_raw(BUNDLE).await;
+        assert_eq!(counted().await.as_deref(), Some("1"));
 
         // Restored, the entry is served as logged again: nothing kept the changed text.
         let original = captured[leaf].replace('\'', "''");
@@ -478,6 +492,7 @@ async fn an_event_changed_in_the_store_is_served_as_stored_for_monitors_to_name(
         assert_eq!(served, captured);
         let report = monitor(&pipeline).await;
         assert_eq!(report.problem, None, "{report:?}");
+        assert_eq!(counted().await.as_deref(), Some("0"));
         pipeline.stop().await;
     }
 }
