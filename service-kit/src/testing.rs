@@ -3,8 +3,10 @@
 //!
 //! Schemathesis comes from PyPI: `scripts/services` installs it into a virtual environment and
 //! writes its path to `TAGTRAIL_SCHEMATHESIS` in the settings file the tests load. A run is one
-//! `schemathesis --config-file <config> run <location> --no-color ...` process; its standard
-//! output and error together are the report a failed test shows.
+//! `schemathesis --config-file <config> run <location> --no-color --generation-database none ...`
+//! process (no examples kept from one run for the next, which would replay them; Hypothesis's
+//! caches go under the temporary directory, not the source tree); its standard output and error
+//! together are the report a failed test shows.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -44,9 +46,9 @@ pub struct Schemathesis {
 }
 
 impl Schemathesis {
-    /// `schemathesis --config-file <config> run <location> --no-color`: the executable that
-    /// `TAGTRAIL_SCHEMATHESIS` names, run against the OpenAPI document at `location` (a file or
-    /// a URL) with the settings file `config`.
+    /// `schemathesis --config-file <config> run <location> --no-color --generation-database none`:
+    /// the executable that `TAGTRAIL_SCHEMATHESIS` names, run against the OpenAPI document at
+    /// `location` (a file or a URL) with the settings file `config`.
     pub fn run(config: &Path, location: &str) -> Result<Self, SchemathesisError> {
         let program = std::env::var_os(SCHEMATHESIS_VARIABLE)
             .filter(|program| !program.is_empty())
@@ -59,8 +61,15 @@ impl Schemathesis {
                 "run".into(),
                 location.into(),
                 "--no-color".into(),
+                "--generation-database".into(),
+                "none".into(),
             ],
-            envs: Vec::new(),
+            // Hypothesis keeps its caches (and, unless told otherwise, the examples it found) in
+            // `.hypothesis` under the working directory, which is the crate's source.
+            envs: vec![(
+                "HYPOTHESIS_STORAGE_DIRECTORY".into(),
+                std::env::temp_dir().join("tagtrail-hypothesis").into(),
+            )],
         })
     }
 
