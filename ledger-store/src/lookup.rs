@@ -682,8 +682,8 @@ impl Reader {
     ///
     /// Every entry of `range` must be in the log (a range within a checkpoint's tree): one the
     /// store does not hold (a lost or withheld row), or holds twice, is [`ReadError::Corrupt`],
-    /// never a scan that finds less. The indexer stops at such a gap, so every later entry would be found by this
-    /// scan alone, and it must not tell a shorter story for them.
+    /// never a scan that finds less. The indexer stops at such a gap, so every later entry would
+    /// be found by this scan alone, and it must not tell a shorter story for them.
     pub async fn scan_for(
         &self,
         ids: &[&str],
