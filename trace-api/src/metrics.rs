@@ -475,27 +475,28 @@ impl Metrics {
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
-    /// Notes what `/log/entries` served: `changed`, entries stored other than their leaf records
-    /// commit to, and `as_logged`, entries served as logged (a changed one restored). Returns the
-    /// changed entries not kept before, to log: each is logged once while it is kept, not once
-    /// per request for it, so that asking for its bundle again and again (the answer is
-    /// `no-store`) cannot flood the log. At most 4,096 are kept; further ones are neither kept
-    /// nor logged (`tagtrail audit` names every one).
-    pub fn entries_served(&self, changed: &[LeafIndex], as_logged: &[LeafIndex]) -> Vec<LeafIndex> {
+    /// Notes what `/log/entries` served: each entry, and whether it was served as logged (an
+    /// entry stored other than its leaf record commits to was not). Returns the changed entries
+    /// not kept before, to log: each is logged once while it is kept, not once per request for
+    /// it, so that asking for its bundle again and again (the answer is `no-store`) cannot flood
+    /// the log; one served as logged again (restored) is no longer kept. At most 4,096 are kept;
+    /// further ones are neither kept nor logged (`tagtrail audit` names every one).
+    pub fn entries_served(
+        &self,
+        served: impl IntoIterator<Item = (LeafIndex, bool)>,
+    ) -> Vec<LeafIndex> {
         let mut kept = self
             .changed_kept
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if kept.is_empty() && changed.is_empty() {
-            return Vec::new();
-        }
-        for leaf in as_logged {
-            kept.remove(leaf);
-        }
         let mut new = Vec::new();
-        for leaf in changed {
-            if kept.len() < CHANGED_KEPT_AT_MOST && kept.insert(*leaf) {
-                new.push(*leaf);
+        for (leaf, as_logged) in served {
+            if as_logged {
+                if !kept.is_empty() {
+                    kept.remove(&leaf);
+                }
+            } else if kept.len() < CHANGED_KEPT_AT_MOST && kept.insert(leaf) {
+                new.push(leaf);
             }
         }
         self.changed_events

@@ -105,22 +105,18 @@ pub(super) async fn entries(
             leaves.len()
         )));
     }
-    let leaves_where = |logged: bool| -> Vec<LeafIndex> {
+    let first_seen = state.metrics.entries_served(
         entries
             .iter()
-            .filter(|(_, as_logged, _)| *as_logged == logged)
-            .map(|(leaf, ..)| *leaf)
-            .collect()
-    };
-    let (changed, as_logged) = (leaves_where(false), leaves_where(true));
-    let first_seen = state.metrics.entries_served(&changed, &as_logged);
+            .map(|(leaf, as_logged, _)| (*leaf, *as_logged)),
+    );
     if !first_seen.is_empty() {
         tracing::error!(
             entries = %first_seen.iter().map(LeafIndex::to_string).collect::<Vec<_>>().join(", "),
             "{path}: served events stored other than their leaf records commit to (run `tagtrail audit`)"
         );
     }
-    let caching = if changed.is_empty() {
+    let caching = if entries.iter().all(|(_, as_logged, _)| *as_logged) {
         IMMUTABLE
     } else {
         "no-store"
